@@ -1,0 +1,128 @@
+/**
+ * Errors with a stable `code`: TensorFlow's status names for what TensorFlow (or
+ * our checks made on its behalf) reports, and tfslice's own codes.
+ */
+
+/** TensorFlow status codes (tensorflow/core/protobuf/error_codes.proto). */
+export type TensorFlowCode =
+  | 'CANCELLED' | 'UNKNOWN' | 'INVALID_ARGUMENT' | 'DEADLINE_EXCEEDED' | 'NOT_FOUND'
+  | 'ALREADY_EXISTS' | 'PERMISSION_DENIED' | 'RESOURCE_EXHAUSTED' | 'FAILED_PRECONDITION'
+  | 'ABORTED' | 'OUT_OF_RANGE' | 'UNIMPLEMENTED' | 'INTERNAL' | 'UNAVAILABLE' | 'DATA_LOSS'
+  | 'UNAUTHENTICATED';
+
+/** tfslice's own codes. */
+export type TfsliceCode =
+  | 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE' | 'MODEL_DISPOSED'
+  | 'GPU_BUDGET_EXCEEDED' | 'GPU_CONFIG_CONFLICT' | 'MODEL_CRASHED';
+
+export type ErrorCode = TensorFlowCode | TfsliceCode;
+
+const TENSORFLOW_CODES: ReadonlySet<string> = new Set<TensorFlowCode>([
+  'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS',
+  'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE',
+  'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
+]);
+
+/** Base class of every error tfslice raises, apart from option TypeError/RangeError. */
+export class TfsliceError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A TensorFlow status, or a check tfslice made in TensorFlow's terms before calling it. */
+export class TensorFlowError extends TfsliceError {
+  declare readonly code: TensorFlowCode;
+}
+
+/** INVALID_ARGUMENT: a feed, shape or option that TensorFlow would (or did) refuse. */
+export class InvalidArgumentError extends TensorFlowError {
+  declare readonly code: 'INVALID_ARGUMENT';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INVALID_ARGUMENT', message, options);
+  }
+}
+
+/** NOT_FOUND: a path, signature, tag-set or tensor name that does not exist. */
+export class NotFoundError extends TensorFlowError {
+  declare readonly code: 'NOT_FOUND';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('NOT_FOUND', message, options);
+  }
+}
+
+/** No usable libtensorflow; the message lists what was tried and how to fix it. */
+export class LibraryNotFoundError extends TfsliceError {
+  declare readonly code: 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE';
+  /** Each place looked at, with what was found there. */
+  readonly tried: readonly string[];
+  constructor(message: string, tried: readonly string[], code: 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE' = 'LIBRARY_NOT_FOUND') {
+    super(code, message);
+    this.tried = tried;
+  }
+}
+
+/** The model was disposed before this call started. */
+export class ModelDisposedError extends TfsliceError {
+  declare readonly code: 'MODEL_DISPOSED';
+  constructor(message = 'the model was disposed; load it again to run it') {
+    super('MODEL_DISPOSED', message);
+  }
+}
+
+/** Error as the native layer throws it: an Error with a string `code`. */
+interface CodedError extends Error {
+  code?: unknown;
+}
+
+/**
+ * Turns an error from the native layer into the matching tfslice class, keeping
+ * TensorFlow's message text. Anything without a known code is returned as is.
+ */
+export function fromNative(error: unknown, context?: string): unknown {
+  if (!(error instanceof Error)) return error;
+  const code = (error as CodedError).code;
+  if (typeof code !== 'string') return error;
+  const message = context ? `${context}: ${error.message}` : error.message;
+  switch (code) {
+    case 'INVALID_ARGUMENT': return new InvalidArgumentError(message, { cause: error });
+    case 'NOT_FOUND': return new NotFoundError(message, { cause: error });
+    case 'MODEL_DISPOSED': return new ModelDisposedError(message);
+    case 'LIBRARY_NOT_FOUND':
+    case 'LIBRARY_INCOMPATIBLE': return new LibraryNotFoundError(message, [], code);
+    default:
+      if (TENSORFLOW_CODES.has(code)) return new TensorFlowError(code as TensorFlowCode, message, { cause: error });
+      return error;
+  }
+}
+
+/** A TypeError whose message names the offending field (Node's ERR_INVALID_ARG_TYPE). */
+export function invalidType(field: string, expected: string, got: unknown): TypeError {
+  const error = new TypeError(`${field} must be ${expected}, got ${describe(got)}`);
+  (error as TypeError & { code: string }).code = 'ERR_INVALID_ARG_TYPE';
+  return error;
+}
+
+/** A RangeError whose message names the offending field (Node's ERR_OUT_OF_RANGE). */
+export function outOfRange(field: string, expected: string, got: unknown): RangeError {
+  const error = new RangeError(`${field} must be ${expected}, got ${describe(got)}`);
+  (error as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
+  return error;
+}
+
+/** A short, safe rendering of a value for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
+  switch (typeof value) {
+    case 'string': return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+    case 'number': case 'bigint': case 'boolean': return String(value);
+    case 'undefined': return 'undefined';
+    case 'function': return 'a function';
+    default: return `an object (${(value as object).constructor?.name ?? 'Object'})`;
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * Finding and loading libtensorflow. Order: $TFSLICE_LIBTENSORFLOW (a file, or a
+ * directory of the pip or C-archive layout); a pip-installed TensorFlow, found by
+ * asking Python where the `tensorflow` package is *without importing it* (a
+ * project-local .venv first, then $VIRTUAL_ENV, then python3 on PATH); the system
+ * loader path (LD_LIBRARY_PATH, ld.so.cache). One TensorFlow per process.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { LibraryNotFoundError } from './errors';
+import { native, PACKAGE_ROOT } from './native';
+
+export type LibrarySource = 'env' | 'python' | 'system';
+
+/** The TensorFlow this process runs on. */
+export interface Runtime {
+  /** TF_Version(), e.g. "2.21.0". */
+  readonly tensorflowVersion: string;
+  /** The library that was dlopen'ed (a bare soname when the system loader found it). */
+  readonly path: string;
+  /** How it was found. */
+  readonly source: LibrarySource;
+}
+
+interface Candidate {
+  path: string;
+  source: LibrarySource;
+  /** Where it came from, for the "tried" list. */
+  via: string;
+}
+
+/** Ask this interpreter for the tensorflow package directory. */
+interface PythonQuery {
+  python: string;
+}
+
+// pip wheel, official C archive (flat or with lib/), a site-packages directory.
+const LAYOUTS = ['libtensorflow_cc.so.2', 'libtensorflow.so.2', 'lib/libtensorflow.so.2', 'tensorflow/libtensorflow_cc.so.2'];
+const SYSTEM_SONAMES = ['libtensorflow.so.2', 'libtensorflow_cc.so.2'];
+const FIND_SPEC = "import importlib.util as u; s = u.find_spec('tensorflow'); " +
+  "print(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')";
+
+function isFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function libraryIn(dir: string): string | undefined {
+  return LAYOUTS.map((layout) => path.join(dir, layout)).find(isFile);
+}
+
+function pythonsToAsk(): string[] {
+  const pythons = [
+    path.join(process.cwd(), '.venv', 'bin', 'python3'),
+    path.join(PACKAGE_ROOT, '.venv', 'bin', 'python3'),
+  ];
+  if (process.env.VIRTUAL_ENV) pythons.push(path.join(process.env.VIRTUAL_ENV, 'bin', 'python3'));
+  pythons.push('python3');
+  return [...new Set(pythons)].filter((p) => p === 'python3' || isFile(p));
+}
+
+/**
+ * Every place to try, in order. Yields a PythonQuery where a Python interpreter
+ * must be asked and expects the package directory (or '') back, so the same search
+ * drives the async and the sync loader.
+ */
+function* search(tried: string[]): Generator<Candidate | PythonQuery, void, string | undefined> {
+  const fromEnv = process.env.TFSLICE_LIBTENSORFLOW;
+  if (fromEnv) {
+    const file = isFile(fromEnv) ? fromEnv : libraryIn(fromEnv);
+    if (file) yield { path: file, source: 'env', via: `TFSLICE_LIBTENSORFLOW=${fromEnv}` };
+    else tried.push(`TFSLICE_LIBTENSORFLOW=${fromEnv}: no ${LAYOUTS.join(' or ')} there`);
+    return; // an explicit choice is never second-guessed
+  }
+  tried.push('TFSLICE_LIBTENSORFLOW: not set');
+  for (const python of pythonsToAsk()) {
+    const dir = yield { python };
+    const file = dir ? libraryIn(dir) : undefined;
+    if (file) yield { path: file, source: 'python', via: `${python} (tensorflow at ${dir})` };
+    else tried.push(`${python}: ${dir ? `tensorflow at ${dir} has no libtensorflow_cc.so.2` : 'no tensorflow package'}`);
+  }
+  for (const soname of SYSTEM_SONAMES) yield { path: soname, source: 'system', via: `system loader (${soname})` };
+}
+
+function isQuery(step: Candidate | PythonQuery): step is PythonQuery {
+  return 'python' in step;
+}
+
+function pythonAnswer(python: string, run: () => string): string {
+  try {
+    return run().trim();
+  } catch {
+    return ''; // no such interpreter, or it failed: same as "no tensorflow there"
+  }
+}
+
+function notFound(tried: string[]): LibraryNotFoundError {
+  const message = [
+    'tfslice could not load libtensorflow. Tried:',
+    ...tried.map((t) => `  - ${t}`),
+    'Possible solutions:',
+    '  1. Install TensorFlow with pip, e.g. `python3 -m venv .venv && .venv/bin/pip install tensorflow-cpu`',
+    '     (or tensorflow[and-cuda] on a CUDA host); tfslice finds ./.venv, $VIRTUAL_ENV and python3 on PATH.',
+    '  2. Set TFSLICE_LIBTENSORFLOW to libtensorflow_cc.so.2 / libtensorflow.so.2, or to the directory',
+    '     of a pip tensorflow package or an unpacked libtensorflow C archive.',
+  ].join('\n');
+  const incompatible = tried.some((t) => t.includes('missing symbol'));
+  return new LibraryNotFoundError(message, tried, incompatible ? 'LIBRARY_INCOMPATIBLE' : 'LIBRARY_NOT_FOUND');
+}
+
+let current: Runtime | undefined;
+let pending: Promise<Runtime> | undefined;
+
+// TensorFlow logs every SavedModel load at INFO; keep warnings unless the user chose.
+function quietTensorFlowLogs(): void {
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
+}
+
+function adopt(candidate: Candidate, version: string): Runtime {
+  current = Object.freeze({ tensorflowVersion: version, path: candidate.path, source: candidate.source });
+  return current;
+}
+
+/** Finds and loads libtensorflow off the event loop; later calls return the same runtime. */
+export function loadTensorFlow(): Promise<Runtime> {
+  if (current) return Promise.resolve(current);
+  pending ??= (async () => {
+    quietTensorFlowLogs();
+    const tried: string[] = [];
+    const steps = search(tried);
+    let step = steps.next();
+    while (!step.done) {
+      const value = step.value;
+      if (isQuery(value)) {
+        const answer = await new Promise<string>((resolve) => {
+          execFile(value.python, ['-c', FIND_SPEC], { timeout: 30_000 }, (error, stdout) =>
+            resolve(error ? '' : stdout.trim()));
+        });
+        step = steps.next(answer);
+        continue;
+      }
+      try {
+        const info = await native().loadLibrary(value.path);
+        return adopt(value, info.tensorflowVersion);
+      } catch (error) {
+        tried.push(`${value.via}: ${(error as Error).message}`);
+      }
+      step = steps.next();
+    }
+    throw notFound(tried);
+  })().finally(() => {
+    pending = undefined;
+  });
+  return pending;
+}
+
+/**
+ * The loaded TensorFlow. When none is loaded yet this finds and loads it
+ * synchronously (blocking for the few hundred ms dlopen takes): prefer
+ * `await loadTensorFlow()` in a server.
+ */
+export function runtime(): Runtime {
+  if (current) return current;
+  quietTensorFlowLogs();
+  const tried: string[] = [];
+  const steps = search(tried);
+  let step = steps.next();
+  while (!step.done) {
+    const value = step.value;
+    if (isQuery(value)) {
+      step = steps.next(pythonAnswer(value.python, () =>
+        execFileSync(value.python, ['-c', FIND_SPEC], { timeout: 30_000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })));
+      continue;
+    }
+    try {
+      const info = native().loadLibrarySync(value.path);
+      return adopt(value, info.tensorflowVersion);
+    } catch (error) {
+      tried.push(`${value.via}: ${(error as Error).message}`);
+    }
+    step = steps.next();
+  }
+  throw notFound(tried);
+}

@@ -1,0 +1,283 @@
+/**
+ * loadModel() and Model: one TF_Session per SavedModel, signatures decoded from
+ * its MetaGraphDef, feeds checked against the signature before TensorFlow sees them.
+ */
+import * as path from 'node:path';
+
+import { dtypeInfo } from './dtypes';
+import { fromNative, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError } from './errors';
+import { loadTensorFlow } from './library';
+import { native, type NativePlan, type NativeSession, type NativeTensor } from './native';
+import { type LoadOptions, resolveLoadOptions } from './options';
+import { decodeMetaGraph, type SignatureInfo, type TensorSpec } from './proto';
+import { Tensor, type TensorLike, toTensor } from './tensor';
+
+/** Feeds by signature input key. */
+export type Feeds = Readonly<Record<string, Tensor | TensorLike>>;
+
+export interface RunOptions {
+  /** Signature to run; defaults to the model's default signature. */
+  signature?: string;
+  /** Output keys to fetch; defaults to every output of the signature. */
+  outputs?: readonly string[];
+}
+
+/** A device of the model's session (TF_SessionListDevices). */
+export interface Device {
+  /** e.g. "/job:localhost/replica:0/task:0/device:GPU:0" */
+  readonly name: string;
+  /** "CPU" or "GPU". */
+  readonly type: string;
+  /** Memory TensorFlow gives the device, in bytes (for a GPU: its allocator limit). */
+  readonly memoryBytes: number;
+}
+
+export interface GpuInfo {
+  /** The fraction asked for in loadModel (0..1], or null when none was asked. */
+  readonly requestedFraction: number | null;
+  /** What TensorFlow applied to this session's GPU, in bytes; null without a GPU. */
+  readonly memoryLimitBytes: number | null;
+  /** The physical GPU index asked for (gpuDevice), or null for TensorFlow's default. */
+  readonly device: number | null;
+}
+
+// A signature's inputs in the order the native plan feeds them.
+interface PreparedSignature {
+  readonly name: string;
+  readonly info: SignatureInfo;
+  readonly inputKeys: readonly string[];
+  readonly inputSpecs: readonly TensorSpec[];
+  readonly outputKeys: readonly string[];
+}
+
+interface Prepared {
+  plan: NativePlan;
+  feeds: NativeTensor[];
+  outputKeys: readonly string[];
+}
+
+function list(names: Iterable<string>): string {
+  const all = [...names];
+  return all.length ? all.map((n) => `'${n}'`).join(', ') : '(none)';
+}
+
+function checkFeed(sig: PreparedSignature, key: string, spec: TensorSpec, tensor: Tensor): void {
+  const where = `feed '${key}' of signature '${sig.name}'`;
+  if (tensor.dtype !== spec.dtype) {
+    throw new InvalidArgumentError(`${where} expects dtype ${spec.dtype}, got ${tensor.dtype}`);
+  }
+  const expected = spec.shape;
+  if (expected === null) return;
+  const shape = tensor.shape;
+  const wanted = `[${expected.map((d) => (d < 0 ? '?' : d)).join(', ')}]`;
+  if (shape.length !== expected.length) {
+    throw new InvalidArgumentError(`${where} expects rank ${expected.length} ${wanted}, got rank ${shape.length} [${shape.join(', ')}]`);
+  }
+  for (let i = 0; i < expected.length; i++) {
+    const d = expected[i]!;
+    if (d >= 0 && shape[i] !== d) {
+      throw new InvalidArgumentError(`${where} expects shape ${wanted}, got [${shape.join(', ')}] (dimension ${i} must be ${d})`);
+    }
+  }
+}
+
+/** A loaded SavedModel with its own TF_Session. Create it with loadModel(). */
+export class Model {
+  /** Absolute path of the SavedModel directory. */
+  readonly path: string;
+  /** The tag-set that was loaded. */
+  readonly tags: readonly string[];
+  /** Every signature of the loaded meta graph, by name. */
+  readonly signatures: Readonly<Record<string, SignatureInfo>>;
+  /** The signature run() uses when none is named; null when the model has no obvious one. */
+  readonly defaultSignature: string | null;
+  /** The session's devices. */
+  readonly devices: readonly Device[];
+  /** The GPU share asked for and the limit TensorFlow applied. */
+  readonly gpu: GpuInfo;
+
+  #session: NativeSession | null;
+  #closed: Promise<void> | null = null;
+  #prepared = new Map<string, PreparedSignature>();
+  #plans = new Map<string, NativePlan>();
+
+  /** @internal Use loadModel(). */
+  constructor(init: {
+    path: string; tags: readonly string[]; session: NativeSession; signatures: Record<string, SignatureInfo>;
+    defaultSignature: string | null; devices: Device[]; gpu: GpuInfo;
+  }) {
+    this.path = init.path;
+    this.tags = init.tags;
+    this.#session = init.session;
+    this.signatures = Object.freeze(init.signatures);
+    this.defaultSignature = init.defaultSignature;
+    this.devices = Object.freeze(init.devices.map((d) => Object.freeze({ ...d })));
+    this.gpu = Object.freeze(init.gpu);
+  }
+
+  /** True once dispose() was called. */
+  get disposed(): boolean {
+    return this.#session === null;
+  }
+
+  /**
+   * Runs a signature on a worker thread; the event loop stays free. Many runs may
+   * be in flight at once. Output typed arrays belong to JS (safe after dispose).
+   */
+  async run(feeds: Feeds, options?: RunOptions): Promise<Record<string, Tensor>> {
+    const session = this.#live();
+    const prepared = this.#prepare(session, feeds, options);
+    let outputs: NativeTensor[];
+    try {
+      outputs = await session.run(prepared.plan, prepared.feeds);
+    } catch (error) {
+      throw fromNative(error);
+    }
+    return Model.#collect(prepared.outputKeys, outputs);
+  }
+
+  /**
+   * run() on the calling thread: blocks the event loop for the whole TF_SessionRun.
+   * For scripts and benchmarks; servers should use run().
+   */
+  runSync(feeds: Feeds, options?: RunOptions): Record<string, Tensor> {
+    const session = this.#live();
+    const prepared = this.#prepare(session, feeds, options);
+    let outputs: NativeTensor[];
+    try {
+      outputs = session.runSync(prepared.plan, prepared.feeds);
+    } catch (error) {
+      throw fromNative(error);
+    }
+    return Model.#collect(prepared.outputKeys, outputs);
+  }
+
+  /**
+   * Frees the session. Runs already in flight finish first; runs that had not
+   * started reject with MODEL_DISPOSED. Idempotent; resolves once freed.
+   */
+  dispose(): Promise<void> {
+    if (!this.#closed) {
+      const session = this.#session!;
+      this.#session = null;
+      this.#plans.clear();
+      this.#closed = session.close();
+    }
+    return this.#closed;
+  }
+
+  #live(): NativeSession {
+    if (this.#session === null) throw new ModelDisposedError(`the model at ${this.path} was disposed; load it again to run it`);
+    return this.#session;
+  }
+
+  #signature(name: string | undefined): PreparedSignature {
+    const wanted = name ?? this.defaultSignature;
+    if (wanted === null) {
+      throw new NotFoundError(`${this.path} has no 'serving_default' signature; name one of ${list(Object.keys(this.signatures))} in run(feeds, { signature })`);
+    }
+    let prepared = this.#prepared.get(wanted);
+    if (!prepared) {
+      const info = Object.hasOwn(this.signatures, wanted) ? this.signatures[wanted] : undefined;
+      if (!info) throw new NotFoundError(`signature '${wanted}' does not exist in ${this.path}; it has ${list(Object.keys(this.signatures))}`);
+      const inputKeys = Object.keys(info.inputs);
+      prepared = { name: wanted, info, inputKeys, inputSpecs: inputKeys.map((k) => info.inputs[k]!), outputKeys: Object.keys(info.outputs) };
+      this.#prepared.set(wanted, prepared);
+    }
+    return prepared;
+  }
+
+  #prepare(session: NativeSession, feeds: Feeds, options: RunOptions | undefined): Prepared {
+    if (feeds === null || typeof feeds !== 'object' || Array.isArray(feeds) || feeds instanceof Tensor) {
+      throw invalidType('feeds', 'an object of tensors by input key', feeds);
+    }
+    if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidType('options', 'an object', options);
+    const sig = this.#signature(options?.signature);
+    const outputKeys = options?.outputs ?? sig.outputKeys;
+    if (!Array.isArray(outputKeys)) throw invalidType('outputs', 'an array of output keys', outputKeys);
+    for (const key of outputKeys) {
+      if (typeof key !== 'string' || !Object.hasOwn(sig.info.outputs, key)) {
+        throw new NotFoundError(`signature '${sig.name}' has no output '${String(key)}'; its outputs are ${list(sig.outputKeys)}`);
+      }
+    }
+    for (const key of Object.keys(feeds)) {
+      if (!Object.hasOwn(sig.info.inputs, key)) {
+        throw new InvalidArgumentError(`signature '${sig.name}' has no input '${key}'; its inputs are ${list(sig.inputKeys)}`);
+      }
+    }
+    const natives: NativeTensor[] = new Array(sig.inputKeys.length);
+    for (let i = 0; i < sig.inputKeys.length; i++) {
+      const key = sig.inputKeys[i]!;
+      const spec = sig.inputSpecs[i]!;
+      const value = feeds[key];
+      if (value === undefined) {
+        throw new InvalidArgumentError(`signature '${sig.name}' needs input '${key}' (${spec.dtype} [${spec.shape?.join(', ') ?? '…'}]), which feeds lack`);
+      }
+      if (!dtypeInfo(spec.dtype)) {
+        throw new InvalidArgumentError(`input '${key}' of signature '${sig.name}' has dtype ${spec.dtype}, which tfslice cannot feed`);
+      }
+      const tensor = toTensor(value, `feed '${key}'`);
+      checkFeed(sig, key, spec, tensor);
+      natives[i] = tensor.toNative();
+    }
+    return { plan: this.#plan(session, sig, outputKeys), feeds: natives, outputKeys };
+  }
+
+  #plan(session: NativeSession, sig: PreparedSignature, outputKeys: readonly string[]): NativePlan {
+    const cacheKey = outputKeys === sig.outputKeys ? sig.name : `${sig.name}\u0000${outputKeys.join('\u0000')}`;
+    let plan = this.#plans.get(cacheKey);
+    if (!plan) {
+      try {
+        plan = session.plan(sig.inputSpecs.map((s) => s.name), outputKeys.map((k) => sig.info.outputs[k]!.name));
+      } catch (error) {
+        throw fromNative(error, `signature '${sig.name}'`);
+      }
+      this.#plans.set(cacheKey, plan);
+    }
+    return plan;
+  }
+
+  static #collect(keys: readonly string[], outputs: NativeTensor[]): Record<string, Tensor> {
+    const result: Record<string, Tensor> = {};
+    for (let i = 0; i < keys.length; i++) result[keys[i]!] = Tensor.fromNative(outputs[i]!);
+    return result;
+  }
+}
+
+/**
+ * Loads a SavedModel into its own TF_Session, on a worker thread.
+ *
+ * @param modelPath SavedModel directory (holds saved_model.pb and variables/)
+ * @param options a GPU memory fraction in (0, 1], or LoadOptions
+ */
+export async function loadModel(modelPath: string, options?: number | LoadOptions): Promise<Model> {
+  if (typeof modelPath !== 'string' || modelPath === '') throw invalidType('modelPath', 'a SavedModel directory path', modelPath);
+  const resolved = resolveLoadOptions(options);
+  await loadTensorFlow();
+  const exportDir = path.resolve(modelPath);
+  let loaded: Awaited<ReturnType<ReturnType<typeof native>['loadSession']>>;
+  try {
+    loaded = await native().loadSession(exportDir, [...resolved.tags], resolved.configBytes);
+  } catch (error) {
+    throw fromNative(error);
+  }
+  const meta = decodeMetaGraph(loaded.metaGraph);
+  const names = Object.keys(meta.signatures);
+  let defaultSignature: string | null = resolved.signature;
+  if (defaultSignature === null) {
+    defaultSignature = names.includes('serving_default') ? 'serving_default' : names.length === 1 ? names[0]! : null;
+  } else if (!names.includes(defaultSignature)) {
+    await loaded.session.close();
+    throw new NotFoundError(`signature '${defaultSignature}' does not exist in ${exportDir}; it has ${list(names)}`);
+  }
+  const gpuDevice = loaded.devices.find((d) => d.type === 'GPU');
+  return new Model({
+    path: exportDir,
+    tags: resolved.tags,
+    session: loaded.session,
+    signatures: meta.signatures,
+    defaultSignature,
+    devices: loaded.devices,
+    gpu: { requestedFraction: resolved.gpuMemoryFraction, memoryLimitBytes: gpuDevice ? gpuDevice.memoryBytes : null, device: resolved.gpuDevice },
+  });
+}

@@ -1,0 +1,114 @@
+/**
+ * loadModel options: validated field by field (TypeError / RangeError naming the
+ * field) and turned into the ConfigProto bytes TF_SetConfig takes.
+ */
+import { invalidType, outOfRange } from './errors';
+import { encodeConfig, type SessionConfig } from './proto';
+
+/** Options of loadModel(). Every number's unit is in its comment. */
+export interface LoadOptions {
+  /** Share of the GPU's memory for this model: a fraction in (0, 1]. */
+  gpuMemoryFraction?: number;
+  /** Grow GPU memory on demand (2 MiB regions) instead of reserving it all up front. */
+  allowGrowth?: boolean;
+  /** Physical GPU index (becomes gpu_options.visible_device_list). */
+  gpuDevice?: number;
+  /** Tag-set of the meta graph to load. Default ['serve']. */
+  tags?: readonly string[];
+  /** Signature run() uses when none is named. Default 'serving_default'. */
+  signature?: string;
+  /** Threads of each op's intra-op pool; 0 lets TensorFlow choose (one per core). */
+  intraOpThreads?: number;
+  /** Threads of the inter-op pool; 0 lets TensorFlow choose, negative runs ops inline on the caller's thread. */
+  interOpThreads?: number;
+  /** Place ops on CPU when the requested device has no kernel for them. */
+  allowSoftPlacement?: boolean;
+  /** Log where TensorFlow places each op (to stderr). */
+  logDevicePlacement?: boolean;
+  /** Raw ConfigProto bytes for anything else; the typed fields above override it. */
+  sessionConfig?: Uint8Array;
+}
+
+export interface ResolvedOptions {
+  readonly gpuMemoryFraction: number | null;
+  readonly gpuDevice: number | null;
+  readonly tags: readonly string[];
+  /** null: run() picks 'serving_default', or the only signature there is. */
+  readonly signature: string | null;
+  readonly config: SessionConfig;
+  /** ConfigProto bytes handed to TF_SetConfig. */
+  readonly configBytes: Uint8Array;
+}
+
+const KNOWN: ReadonlySet<string> = new Set<keyof LoadOptions>([
+  'gpuMemoryFraction', 'allowGrowth', 'gpuDevice', 'tags', 'signature', 'intraOpThreads',
+  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig',
+]);
+
+const INT32_MAX = 2 ** 31 - 1;
+
+function int32(field: string, value: unknown, min: number): number {
+  if (typeof value !== 'number') throw invalidType(field, 'an integer', value);
+  if (!Number.isInteger(value) || value < min || value > INT32_MAX) {
+    throw outOfRange(field, `an integer in [${min}, ${INT32_MAX}]`, value);
+  }
+  return value;
+}
+
+function bool(field: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw invalidType(field, 'a boolean', value);
+  return value;
+}
+
+/** Validates loadModel's second argument: a GPU fraction or an options object. */
+export function resolveLoadOptions(arg: unknown): ResolvedOptions {
+  const options = (typeof arg === 'number' ? { gpuMemoryFraction: arg } : arg ?? {}) as Record<string, unknown>;
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw invalidType('options', 'a GPU memory fraction or an options object', arg);
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) throw invalidType(`option ${JSON.stringify(key)}`, `one of ${[...KNOWN].join(', ')}`, key);
+  }
+  const config: SessionConfig = {};
+  const gpu: NonNullable<SessionConfig['gpuOptions']> = {};
+
+  let gpuMemoryFraction: number | null = null;
+  if (options.gpuMemoryFraction !== undefined) {
+    const f = options.gpuMemoryFraction;
+    if (typeof f !== 'number') throw invalidType('gpuMemoryFraction', 'a number', f);
+    if (!(f > 0 && f <= 1)) throw outOfRange('gpuMemoryFraction', 'a fraction in (0, 1]', f);
+    gpuMemoryFraction = f;
+    gpu.perProcessGpuMemoryFraction = f;
+  }
+  if (options.allowGrowth !== undefined) gpu.allowGrowth = bool('allowGrowth', options.allowGrowth);
+  let gpuDevice: number | null = null;
+  if (options.gpuDevice !== undefined) {
+    gpuDevice = int32('gpuDevice', options.gpuDevice, 0);
+    gpu.visibleDeviceList = String(gpuDevice);
+  }
+  if (Object.keys(gpu).length > 0) config.gpuOptions = gpu;
+  if (options.intraOpThreads !== undefined) config.intraOpParallelismThreads = int32('intraOpThreads', options.intraOpThreads, 0);
+  if (options.interOpThreads !== undefined) config.interOpParallelismThreads = int32('interOpThreads', options.interOpThreads, -INT32_MAX);
+  if (options.allowSoftPlacement !== undefined) config.allowSoftPlacement = bool('allowSoftPlacement', options.allowSoftPlacement);
+  if (options.logDevicePlacement !== undefined) config.logDevicePlacement = bool('logDevicePlacement', options.logDevicePlacement);
+
+  let tags: readonly string[] = ['serve'];
+  if (options.tags !== undefined) {
+    const t = options.tags;
+    if (!Array.isArray(t) || t.length === 0 || !t.every((x) => typeof x === 'string' && x.length > 0)) {
+      throw invalidType('tags', 'a non-empty array of non-empty strings', t);
+    }
+    tags = Object.freeze([...t]);
+  }
+  let signature: string | null = null;
+  if (options.signature !== undefined) {
+    if (typeof options.signature !== 'string' || options.signature === '') throw invalidType('signature', 'a non-empty string', options.signature);
+    signature = options.signature;
+  }
+  const base = options.sessionConfig;
+  if (base !== undefined && !(base instanceof Uint8Array)) {
+    throw invalidType('sessionConfig', 'a Uint8Array of serialized ConfigProto bytes', base);
+  }
+  return { gpuMemoryFraction, gpuDevice, tags, signature, config, configBytes: encodeConfig(config, base) };
+}
+

@@ -1,0 +1,205 @@
+/**
+ * The protocol buffers tfslice reads and writes, with a schema of our own that
+ * holds only the fields we use. Field numbers are TensorFlow's:
+ * tensorflow/core/protobuf/config.proto, meta_graph.proto, saved_model.proto and
+ * tensorflow/core/framework/tensor_shape.proto. Unknown fields are skipped on decode.
+ */
+import { type INamespace, Root, type Type } from 'protobufjs/light';
+
+import { type DType, dtypeFromTf, tfDTypeName } from './dtypes';
+
+// protobufjs' JSON descriptor format; map fields (keyType) are IMapField, which
+// INamespace's field type does not admit, hence the cast.
+const SCHEMA = {
+  nested: {
+    tensorflow: {
+      nested: {
+        GPUOptions: {
+          fields: {
+            perProcessGpuMemoryFraction: { type: 'double', id: 1 },
+            allowGrowth: { type: 'bool', id: 4 },
+            visibleDeviceList: { type: 'string', id: 5 },
+          },
+        },
+        ConfigProto: {
+          fields: {
+            intraOpParallelismThreads: { type: 'int32', id: 2 },
+            interOpParallelismThreads: { type: 'int32', id: 5 },
+            gpuOptions: { type: 'GPUOptions', id: 6 },
+            allowSoftPlacement: { type: 'bool', id: 7 },
+            logDevicePlacement: { type: 'bool', id: 8 },
+          },
+        },
+        Dim: { fields: { size: { type: 'int64', id: 1 }, name: { type: 'string', id: 2 } } },
+        TensorShapeProto: {
+          fields: {
+            dim: { rule: 'repeated', type: 'Dim', id: 2 },
+            unknownRank: { type: 'bool', id: 3 },
+          },
+        },
+        // Sparse (4) and composite (5) encodings are only detected, not read.
+        TensorInfo: {
+          fields: {
+            name: { type: 'string', id: 1 },
+            dtype: { type: 'int32', id: 2 },
+            tensorShape: { type: 'TensorShapeProto', id: 3 },
+            cooSparse: { type: 'bytes', id: 4 },
+            compositeTensor: { type: 'bytes', id: 5 },
+          },
+        },
+        SignatureDef: {
+          fields: {
+            inputs: { keyType: 'string', type: 'TensorInfo', id: 1 },
+            outputs: { keyType: 'string', type: 'TensorInfo', id: 2 },
+            methodName: { type: 'string', id: 3 },
+          },
+        },
+        MetaInfoDef: {
+          fields: {
+            tags: { rule: 'repeated', type: 'string', id: 4 },
+            tensorflowVersion: { type: 'string', id: 5 },
+          },
+        },
+        MetaGraphDef: {
+          fields: {
+            metaInfoDef: { type: 'MetaInfoDef', id: 1 },
+            signatureDef: { keyType: 'string', type: 'SignatureDef', id: 5 },
+          },
+        },
+        SavedModel: {
+          fields: {
+            savedModelSchemaVersion: { type: 'int64', id: 1 },
+            metaGraphs: { rule: 'repeated', type: 'MetaGraphDef', id: 2 },
+          },
+        },
+      },
+    },
+  },
+};
+
+const root = Root.fromJSON(SCHEMA as unknown as INamespace);
+
+const ConfigProto: Type = root.lookupType('tensorflow.ConfigProto');
+const MetaGraphDef: Type = root.lookupType('tensorflow.MetaGraphDef');
+const SavedModel: Type = root.lookupType('tensorflow.SavedModel');
+
+/** The ConfigProto fields tfslice sets; absent fields keep TensorFlow's defaults. */
+export interface SessionConfig {
+  intraOpParallelismThreads?: number;
+  interOpParallelismThreads?: number;
+  allowSoftPlacement?: boolean;
+  logDevicePlacement?: boolean;
+  gpuOptions?: {
+    perProcessGpuMemoryFraction?: number;
+    allowGrowth?: boolean;
+    visibleDeviceList?: string;
+  };
+}
+
+/**
+ * Serialises `config` as ConfigProto bytes for TF_SetConfig. `base` (raw
+ * ConfigProto bytes) goes first, so protobuf merge rules let our fields win while
+ * every field we do not model is kept.
+ */
+export function encodeConfig(config: SessionConfig, base?: Uint8Array): Uint8Array {
+  const ours = ConfigProto.encode(ConfigProto.fromObject(config)).finish();
+  if (!base || base.length === 0) return ours;
+  const merged = new Uint8Array(base.length + ours.length);
+  merged.set(base, 0);
+  merged.set(ours, base.length);
+  return merged;
+}
+
+/** Reads back the fields of `bytes` that tfslice models (for reports and tests). */
+export function decodeConfig(bytes: Uint8Array): SessionConfig {
+  return ConfigProto.toObject(ConfigProto.decode(bytes), { defaults: false }) as SessionConfig;
+}
+
+/** Names TensorFlow uses for dtypes tfslice cannot carry (still shown in signatures). */
+export type OtherDType = 'complex64' | 'complex128' | 'qint8' | 'quint8' | 'qint16' | 'quint16' | 'qint32' | 'resource' | 'variant' | `DataType(${number})`;
+
+/** One input or output of a signature as the SavedModel declares it. */
+export interface TensorSpec {
+  /** Graph tensor name, e.g. "serving_default_x:0". */
+  readonly name: string;
+  readonly dtype: DType | OtherDType;
+  /** Dimensions with -1 for unknown ones; null when even the rank is unknown. */
+  readonly shape: readonly number[] | null;
+}
+
+export interface SignatureInfo {
+  readonly inputs: Readonly<Record<string, TensorSpec>>;
+  readonly outputs: Readonly<Record<string, TensorSpec>>;
+  /** e.g. "tensorflow/serving/predict". */
+  readonly methodName: string;
+}
+
+interface DecodedTensorInfo {
+  name?: string;
+  dtype?: number;
+  tensorShape?: { dim?: { size?: number | { toNumber(): number } }[]; unknownRank?: boolean };
+  cooSparse?: Uint8Array;
+  compositeTensor?: Uint8Array;
+}
+
+interface DecodedMetaGraph {
+  metaInfoDef?: { tags?: string[]; tensorflowVersion?: string };
+  signatureDef?: Record<string, { inputs?: Record<string, DecodedTensorInfo>; outputs?: Record<string, DecodedTensorInfo>; methodName?: string }>;
+}
+
+function toNumber(value: number | { toNumber(): number } | undefined): number {
+  if (value === undefined) return 0;
+  return typeof value === 'number' ? value : value.toNumber();
+}
+
+function tensorSpec(info: DecodedTensorInfo): TensorSpec {
+  const shape = info.tensorShape;
+  const dtype = info.dtype ?? 0;
+  // Sparse and composite tensors have no single graph tensor to feed or fetch.
+  const name = info.name ?? (info.cooSparse ? '<sparse>' : info.compositeTensor ? '<composite>' : '');
+  return {
+    name,
+    dtype: (dtypeFromTf(dtype)?.name ?? tfDTypeName(dtype)) as DType | OtherDType,
+    shape: !shape ? null : shape.unknownRank ? null : (shape.dim ?? []).map((d) => toNumber(d.size)),
+  };
+}
+
+function specs(map: Record<string, DecodedTensorInfo> | undefined): Record<string, TensorSpec> {
+  const out: Record<string, TensorSpec> = {};
+  for (const key of Object.keys(map ?? {}).sort()) out[key] = tensorSpec(map![key]!);
+  return out;
+}
+
+// TF2 SavedModels carry this internal NoOp signature; TensorFlow hides it too.
+const HIDDEN_SIGNATURES = new Set(['__saved_model_init_op']);
+
+export interface MetaGraphSummary {
+  readonly tags: readonly string[];
+  readonly tensorflowVersion: string;
+  readonly signatures: Readonly<Record<string, SignatureInfo>>;
+}
+
+function summarize(meta: DecodedMetaGraph): MetaGraphSummary {
+  const signatures: Record<string, SignatureInfo> = {};
+  for (const name of Object.keys(meta.signatureDef ?? {}).sort()) {
+    if (HIDDEN_SIGNATURES.has(name)) continue;
+    const def = meta.signatureDef![name]!;
+    signatures[name] = { inputs: specs(def.inputs), outputs: specs(def.outputs), methodName: def.methodName ?? '' };
+  }
+  return {
+    tags: meta.metaInfoDef?.tags ?? [],
+    tensorflowVersion: meta.metaInfoDef?.tensorflowVersion ?? '',
+    signatures,
+  };
+}
+
+/** Signatures and tags of the MetaGraphDef bytes TF_LoadSessionFromSavedModel returned. */
+export function decodeMetaGraph(bytes: Uint8Array): MetaGraphSummary {
+  return summarize(MetaGraphDef.decode(bytes) as unknown as DecodedMetaGraph);
+}
+
+/** Every meta graph of a saved_model.pb (tag-sets and their signatures). */
+export function decodeSavedModel(bytes: Uint8Array): MetaGraphSummary[] {
+  const model = SavedModel.decode(bytes) as unknown as { metaGraphs?: DecodedMetaGraph[] };
+  return (model.metaGraphs ?? []).map(summarize);
+}

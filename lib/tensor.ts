@@ -1,0 +1,161 @@
+/**
+ * Tensor: a dtype, a shape and the elements in a JS typed array (or strings).
+ * Conversions to and from what the addon carries (lib/native.ts) happen here, once
+ * per tensor, never per element through TensorFlow.
+ */
+import { type DataOf, type DType, type DTypeInfo, dtypeInfo, dtypeFromTf, DTYPES, type FeedDataOf, type NumericDType, type TypedArrayOf } from './dtypes';
+import { invalidType, InvalidArgumentError } from './errors';
+import { native, type NativeTensor, type PackedStrings } from './native';
+
+// Set by Tensor.fromNative() for the one constructor call it makes.
+let adopting: { info: DTypeInfo; from: NativeTensor } | undefined;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Number of elements of a shape (1 for a scalar). */
+export function elementCount(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+function packStrings(values: readonly (string | Uint8Array)[]): PackedStrings {
+  const parts = values.map((v) => (typeof v === 'string' ? encoder.encode(v) : v));
+  const offsets = new Float64Array(parts.length + 1);
+  let total = 0;
+  parts.forEach((part, i) => {
+    offsets[i] = total;
+    total += part.length;
+  });
+  offsets[parts.length] = total;
+  const bytes = new Uint8Array(total);
+  parts.forEach((part, i) => bytes.set(part, offsets[i]!));
+  return { bytes, offsets };
+}
+
+/**
+ * A tensor. Numeric data lives in a typed array (see DataOf); string tensors hold
+ * their elements as bytes and decode them as UTF-8 on first access to `data`.
+ */
+export class Tensor<D extends DType = DType> {
+  readonly dtype: D;
+  readonly shape: readonly number[];
+  #data: DataOf<D> | undefined;
+  #packed: PackedStrings | undefined;
+
+  /**
+   * @param dtype element type, e.g. 'float32'
+   * @param data the elements, row-major: the typed array for the dtype, or for
+   *   'string' a string[] or Uint8Array[] (raw bytes)
+   * @param shape dimensions; defaults to [data.length]
+   */
+  constructor(dtype: D, data: FeedDataOf<D>, shape?: readonly number[]) {
+    if (adopting) {
+      // fromNative(): the addon's output, already consistent; take it without checks.
+      const { info, from } = adopting;
+      adopting = undefined;
+      this.dtype = info.name as D;
+      this.shape = Object.freeze(from.shape);
+      if (info.array) this.#data = from.data as DataOf<D>;
+      else this.#packed = from.data as PackedStrings;
+      return;
+    }
+    const info = dtypeInfo(dtype);
+    if (!info) throw invalidType('dtype', `one of ${DTYPES.join(', ')}`, dtype);
+    const length = (data as { length?: unknown } | null)?.length;
+    if (info.array) {
+      if (!(data instanceof info.array)) throw invalidType(`data of a ${dtype} tensor`, `a ${info.array.name}`, data);
+      this.#data = data as DataOf<D>;
+    } else {
+      if (!Array.isArray(data)) throw invalidType('data of a string tensor', 'an array of strings or Uint8Arrays', data);
+      data.forEach((s: unknown, i: number) => {
+        if (typeof s !== 'string' && !(s instanceof Uint8Array)) throw invalidType(`data[${i}] of a string tensor`, 'a string or a Uint8Array', s);
+      });
+      this.#packed = packStrings(data as (string | Uint8Array)[]);
+      if (data.every((s) => typeof s === 'string')) this.#data = data as DataOf<D>;
+    }
+    const dims = shape ?? [length as number];
+    if (!Array.isArray(dims) || !dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw invalidType('shape', 'an array of non-negative integers', shape);
+    }
+    if (elementCount(dims) !== length) {
+      throw new InvalidArgumentError(`a ${dtype} tensor of shape [${dims.join(', ')}] needs ${elementCount(dims)} elements, but data has ${String(length)}`);
+    }
+    this.dtype = dtype;
+    this.shape = Object.freeze([...dims]);
+  }
+
+  /** Number of elements. */
+  get size(): number {
+    return elementCount(this.shape);
+  }
+
+  /** The elements: a typed array, or for 'string' a string[] decoded as UTF-8. */
+  get data(): DataOf<D> {
+    if (this.#data === undefined) {
+      const { bytes, offsets } = this.#packed!;
+      const strings: string[] = new Array(offsets.length - 1);
+      for (let i = 0; i < strings.length; i++) strings[i] = decoder.decode(bytes.subarray(offsets[i], offsets[i + 1]));
+      this.#data = strings as DataOf<D>;
+    }
+    return this.#data;
+  }
+
+  /** For 'string' tensors: each element's raw bytes (views, no copy). */
+  bytes(): Uint8Array[] {
+    if (!this.#packed) throw new InvalidArgumentError(`bytes() is for string tensors; this one is ${this.dtype}`);
+    const { bytes, offsets } = this.#packed;
+    const out: Uint8Array[] = new Array(offsets.length - 1);
+    for (let i = 0; i < out.length; i++) out[i] = bytes.subarray(offsets[i], offsets[i + 1]);
+    return out;
+  }
+
+  /**
+   * A zero-filled tensor whose memory is aligned for TensorFlow, so feeding it
+   * never copies (feeds of 16 KiB and more are borrowed when aligned).
+   */
+  static alloc<N extends NumericDType>(dtype: N, shape: readonly number[]): Tensor<N> {
+    const info = dtypeInfo(dtype);
+    if (!info?.array) throw invalidType('dtype', 'a numeric dtype', dtype);
+    const n = elementCount(shape);
+    if (!Number.isSafeInteger(n) || n < 0) throw invalidType('shape', 'an array of non-negative integers', shape);
+    const buffer = native().allocAligned(n * info.bytes);
+    return new Tensor(dtype, new info.array(buffer, 0, n) as FeedDataOf<N>, shape);
+  }
+
+  /** @internal What the addon takes. */
+  toNative(): NativeTensor {
+    const info = dtypeInfo(this.dtype)!;
+    return { dtype: info.tf, shape: this.shape as number[], data: this.#packed ?? (this.#data as TypedArrayOf[NumericDType]) };
+  }
+
+  /** @internal A tensor over what the addon returned (no copy). */
+  static fromNative(t: NativeTensor): Tensor {
+    const info = dtypeFromTf(t.dtype);
+    if (!info) throw new InvalidArgumentError(`TensorFlow returned dtype ${t.dtype}, which tfslice cannot represent`);
+    adopting = { info, from: t };
+    return new Tensor(info.name, undefined as never);
+  }
+}
+
+/** A plain feed object: `{ dtype, shape, data }`, same rules as the Tensor constructor. */
+export interface TensorLike<D extends DType = DType> {
+  dtype: D;
+  shape: readonly number[];
+  data: FeedDataOf<D>;
+}
+
+/** Accepts a Tensor or a TensorLike and returns a Tensor (validated). */
+export function toTensor(value: unknown, field: string): Tensor {
+  if (value instanceof Tensor) return value;
+  if (value === null || typeof value !== 'object') throw invalidType(field, 'a Tensor or { dtype, shape, data }', value);
+  const { dtype, shape, data } = value as TensorLike;
+  try {
+    return new Tensor(dtype, data, shape);
+  } catch (error) {
+    if (error instanceof Error) error.message = `${field}: ${error.message}`;
+    throw error;
+  }
+}
+

@@ -1,0 +1,164 @@
+// Module entry: the per-environment Addon and the functions lib/native.ts calls.
+#include "addon.h"
+
+#include "errors.h"
+#include "session.h"
+#include "tensor.h"
+#include "tf_api.h"
+
+namespace tfslice {
+
+void ReleaseQueue::Push(napi_ref ref) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (closed_) return;  // the environment and its references are gone
+  pending_.push_back(ref);
+  if (!wake_scheduled_ && waker_) {
+    wake_scheduled_ = true;
+    waker_.NonBlockingCall([this](Napi::Env env, Napi::Function) { Drain(env); });
+  }
+}
+
+void ReleaseQueue::Drain(napi_env env) {
+  std::vector<napi_ref> refs;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    refs.swap(pending_);
+    wake_scheduled_ = false;
+  }
+  for (napi_ref ref : refs) napi_delete_reference(env, ref);
+}
+
+void ReleaseQueue::Close(napi_env env) {
+  Drain(env);
+  std::lock_guard<std::mutex> lock(mutex_);
+  closed_ = true;
+  if (waker_) waker_.Release();
+  waker_ = Napi::ThreadSafeFunction();
+}
+
+namespace {
+
+Napi::Object LibraryInfo(Napi::Env env, const LoadResult& loaded) {
+  Napi::Object info = Napi::Object::New(env);
+  info.Set("path", loaded.path);
+  info.Set("tensorflowVersion", loaded.version);
+  return info;
+}
+
+Napi::Error LoadError(Napi::Env env, const LoadResult& result) {
+  bool missing_symbol = result.error.rfind("missing symbol", 0) == 0;
+  return MakeError(env, missing_symbol ? "LIBRARY_INCOMPATIBLE" : "LIBRARY_NOT_FOUND", result.error);
+}
+
+class LoadLibraryWorker : public Napi::AsyncWorker {
+ public:
+  LoadLibraryWorker(Napi::Env env, std::string path)
+      : Napi::AsyncWorker(env, "tfslice:loadLibrary"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        path_(std::move(path)) {}
+  Napi::Promise Start() {
+    Napi::Promise promise = deferred_.Promise();
+    Queue();
+    return promise;
+  }
+
+ private:
+  // dlopen runs TensorFlow's static initialisers (hundreds of ms): keep it off the loop.
+  void Execute() override { result_ = LoadTensorFlow(path_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (result_.ok) {
+      deferred_.Resolve(LibraryInfo(env, result_));
+    } else {
+      deferred_.Reject(LoadError(env, result_).Value());
+    }
+  }
+
+  Napi::Promise::Deferred deferred_;
+  std::string path_;
+  LoadResult result_;
+};
+
+std::string PathArgument(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) {
+    throw MakeTypeError(info.Env(), "path must be a string");
+  }
+  return info[0].As<Napi::String>().Utf8Value();
+}
+
+}  // namespace
+
+Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<ReleaseQueue>()), env_(env) {
+  session_constructor_ = Napi::Persistent(Session::Define(env));
+  Napi::ThreadSafeFunction waker = Napi::ThreadSafeFunction::New(
+      env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "tfslice:release", 0, 1);
+  waker.Unref(env);  // releasing memory must never keep the process alive
+  releases_->SetWaker(waker);
+  // Registered after the waker so it runs before the waker's own teardown (LIFO).
+  napi_add_env_cleanup_hook(env, Teardown, this);
+  DefineAddon(exports,
+              {InstanceMethod<&Addon::LoadLibrary>("loadLibrary"),
+               InstanceMethod<&Addon::LoadLibrarySync>("loadLibrarySync"),
+               InstanceMethod<&Addon::Runtime>("runtime"),
+               InstanceMethod<&Addon::LoadSession>("loadSession"),
+               InstanceMethod<&Addon::AllocAligned>("allocAligned")});
+}
+
+Addon::~Addon() { napi_remove_env_cleanup_hook(env_, Teardown, this); }
+
+void Addon::Teardown(void* arg) {
+  Addon* self = static_cast<Addon*>(arg);
+  std::vector<std::weak_ptr<SessionCore>> sessions;
+  {
+    std::lock_guard<std::mutex> lock(self->sessions_mutex_);
+    sessions.swap(self->sessions_);
+  }
+  // Runs in flight read JS memory that is about to be freed: wait for them.
+  for (auto& weak : sessions) {
+    if (auto core = weak.lock()) core->Close();
+  }
+  self->releases_->Close(self->env_);
+}
+
+void Addon::Track(const std::shared_ptr<SessionCore>& core) {
+  std::lock_guard<std::mutex> lock(sessions_mutex_);
+  // Forget sessions that are gone so a long-lived process does not accumulate them.
+  std::vector<std::weak_ptr<SessionCore>> live;
+  for (auto& weak : sessions_) {
+    if (!weak.expired()) live.push_back(weak);
+  }
+  live.push_back(core);
+  sessions_.swap(live);
+}
+
+Napi::Value Addon::LoadLibrary(const Napi::CallbackInfo& info) {
+  return (new LoadLibraryWorker(info.Env(), PathArgument(info)))->Start();
+}
+
+Napi::Value Addon::LoadLibrarySync(const Napi::CallbackInfo& info) {
+  LoadResult result = LoadTensorFlow(PathArgument(info));
+  if (!result.ok) throw LoadError(info.Env(), result);
+  return LibraryInfo(info.Env(), result);
+}
+
+Napi::Value Addon::Runtime(const Napi::CallbackInfo& info) {
+  LoadResult loaded = LoadedTensorFlow();
+  if (!loaded.ok) return info.Env().Null();
+  return LibraryInfo(info.Env(), loaded);
+}
+
+Napi::Value Addon::LoadSession(const Napi::CallbackInfo& info) { return Session::Load(info); }
+
+Napi::Value Addon::AllocAligned(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double bytes = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  if (!(bytes >= 0 && bytes <= 9007199254740991.0)) {
+    throw MakeTypeError(env, "allocAligned(bytes) needs a non-negative byte count");
+  }
+  return NewAlignedArrayBuffer(env, static_cast<size_t>(bytes));
+}
+
+}  // namespace tfslice
+
+using tfslice::Addon;
+NODE_API_ADDON(Addon)

@@ -1,0 +1,66 @@
+// Per-environment state of the addon (main thread and each worker_thread has its own).
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace tfslice {
+
+class SessionCore;
+
+// References to JS memory that TensorFlow borrowed (zero-copy feeds). TensorFlow
+// may let go of a buffer on any thread; the reference is only ever deleted here,
+// on the JS thread of the environment that created it.
+class ReleaseQueue {
+ public:
+  // Any thread. Returns false when the environment is gone (the reference is moot).
+  void Push(napi_ref ref);
+  // JS thread: deletes every queued reference.
+  void Drain(napi_env env);
+  // JS thread, at environment teardown: later pushes are dropped.
+  void Close(napi_env env);
+  // Wakes the JS thread to drain when a push came from elsewhere.
+  void SetWaker(Napi::ThreadSafeFunction waker) { waker_ = waker; }
+
+ private:
+  std::mutex mutex_;
+  std::vector<napi_ref> pending_;
+  bool closed_ = false;
+  bool wake_scheduled_ = false;
+  Napi::ThreadSafeFunction waker_;
+};
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports);
+  ~Addon();
+
+  static Addon& Of(Napi::Env env) { return *env.GetInstanceData<Addon>(); }
+
+  const std::shared_ptr<ReleaseQueue>& releases() const { return releases_; }
+  Napi::FunctionReference& session_constructor() { return session_constructor_; }
+
+  // Sessions created in this environment, closed (waiting for in-flight runs)
+  // when the environment is torn down, e.g. when a worker_thread exits.
+  void Track(const std::shared_ptr<SessionCore>& core);
+
+ private:
+  Napi::Value LoadLibrary(const Napi::CallbackInfo& info);
+  Napi::Value LoadLibrarySync(const Napi::CallbackInfo& info);
+  Napi::Value Runtime(const Napi::CallbackInfo& info);
+  Napi::Value LoadSession(const Napi::CallbackInfo& info);
+  Napi::Value AllocAligned(const Napi::CallbackInfo& info);
+  static void Teardown(void* self);
+
+  std::shared_ptr<ReleaseQueue> releases_;
+  Napi::FunctionReference session_constructor_;
+  std::mutex sessions_mutex_;
+  std::vector<std::weak_ptr<SessionCore>> sessions_;
+  napi_env env_;
+};
+
+}  // namespace tfslice

@@ -1,0 +1,404 @@
+#include "session.h"
+
+#include <cstdlib>
+
+#include "addon.h"
+#include "errors.h"
+#include "tensor.h"
+
+namespace tfslice {
+namespace {
+
+// Lifecycle of every asynchronous entry point: the constructor and Queue() run on
+// the JS thread; Execute() runs on the libuv pool, touches only TensorFlow and
+// plain C++ data, and records a Failure instead of throwing; Result() runs back on
+// the JS thread and turns the baton into JS values.
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  PromiseWorker(Napi::Env env, const char* name)
+      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  Napi::Promise Start() {
+    Napi::Promise promise = deferred_.Promise();
+    Queue();
+    return promise;
+  }
+
+ protected:
+  virtual Napi::Value Result(Napi::Env env) = 0;
+  Failure failure_;
+
+ private:
+  void OnOK() final {
+    Napi::Env env = Env();
+    // Feeds deleted in Execute() may have queued JS references to release.
+    Addon::Of(env).releases()->Drain(env);
+    if (failure_) {
+      deferred_.Reject(MakeError(env, failure_).Value());
+      return;
+    }
+    try {
+      deferred_.Resolve(Result(env));
+    } catch (const Napi::Error& error) {
+      deferred_.Reject(error.Value());
+    }
+  }
+  void OnError(const Napi::Error& error) final { deferred_.Reject(error.Value()); }
+
+  Napi::Promise::Deferred deferred_;
+};
+
+const char kDisposedMessage[] = "the model was disposed; load it again to run it";
+
+struct DeviceInfo {
+  std::string name;
+  std::string type;
+  int64_t memory_bytes;
+};
+
+class LoadWorker : public PromiseWorker {
+ public:
+  LoadWorker(Napi::Env env, std::string dir, std::vector<std::string> tags, std::string config)
+      : PromiseWorker(env, "tfslice:load"),
+        dir_(std::move(dir)),
+        tags_(std::move(tags)),
+        config_(std::move(config)) {}
+
+ private:
+  void Execute() override {
+    Status status;
+    TF_SessionOptions* options = tf().TF_NewSessionOptions();
+    if (!config_.empty()) {
+      tf().TF_SetConfig(options, config_.data(), config_.size(), status.get());
+      if (!status.ok()) {
+        failure_ = status.failure("ConfigProto rejected by TF_SetConfig");
+        tf().TF_DeleteSessionOptions(options);
+        return;
+      }
+    }
+    std::vector<const char*> tags;
+    for (const std::string& tag : tags_) tags.push_back(tag.c_str());
+    TF_Graph* graph = tf().TF_NewGraph();
+    TF_Buffer* meta_graph = tf().TF_NewBuffer();
+    TF_Session* session = tf().TF_LoadSessionFromSavedModel(
+        options, nullptr, dir_.c_str(), tags.data(), static_cast<int>(tags.size()), graph,
+        meta_graph, status.get());
+    tf().TF_DeleteSessionOptions(options);
+    if (!status.ok() || session == nullptr) {
+      failure_ = status.ok() ? Failure{"UNKNOWN", "TF_LoadSessionFromSavedModel returned no session"}
+                             : status.failure();
+      if (session != nullptr) {
+        Status ignored;
+        tf().TF_CloseSession(session, ignored.get());
+        tf().TF_DeleteSession(session, ignored.get());
+      }
+      tf().TF_DeleteGraph(graph);
+      tf().TF_DeleteBuffer(meta_graph);
+      return;
+    }
+    meta_graph_.assign(static_cast<const char*>(meta_graph->data), meta_graph->length);
+    tf().TF_DeleteBuffer(meta_graph);
+    core_ = std::make_shared<SessionCore>(session, graph);
+
+    TF_DeviceList* devices = tf().TF_SessionListDevices(session, status.get());
+    if (devices != nullptr) {
+      int count = tf().TF_DeviceListCount(devices);
+      for (int i = 0; i < count; ++i) {
+        Status item;
+        DeviceInfo device;
+        const char* name = tf().TF_DeviceListName(devices, i, item.get());
+        const char* type = tf().TF_DeviceListType(devices, i, item.get());
+        device.memory_bytes = tf().TF_DeviceListMemoryBytes(devices, i, item.get());
+        if (!item.ok()) continue;
+        device.name = name;
+        device.type = type;
+        devices_.push_back(std::move(device));
+      }
+      tf().TF_DeleteDeviceList(devices);
+    }
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    Addon& addon = Addon::Of(env);
+    auto handoff = std::make_unique<std::shared_ptr<SessionCore>>(core_);
+    Napi::Object session =
+        addon.session_constructor().New({Napi::External<std::shared_ptr<SessionCore>>::New(
+            env, handoff.get())});
+    addon.Track(core_);
+    Napi::Array devices = Napi::Array::New(env, devices_.size());
+    for (size_t i = 0; i < devices_.size(); ++i) {
+      Napi::Object device = Napi::Object::New(env);
+      device.Set("name", devices_[i].name);
+      device.Set("type", devices_[i].type);
+      device.Set("memoryBytes", Napi::Number::New(env, static_cast<double>(devices_[i].memory_bytes)));
+      devices.Set(static_cast<uint32_t>(i), device);
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("session", session);
+    result.Set("metaGraph", Napi::Buffer<char>::Copy(env, meta_graph_.data(), meta_graph_.size()));
+    result.Set("devices", devices);
+    return result;
+  }
+
+  std::string dir_;
+  std::vector<std::string> tags_;
+  std::string config_;
+  std::string meta_graph_;
+  std::vector<DeviceInfo> devices_;
+  std::shared_ptr<SessionCore> core_;  // freed with the worker if never handed to JS
+};
+
+// Outputs of one TF_SessionRun, deleted unless handed to JS.
+struct Fetched {
+  std::vector<TF_Tensor*> tensors;
+  ~Fetched() {
+    for (TF_Tensor* tensor : tensors) {
+      if (tensor != nullptr) tf().TF_DeleteTensor(tensor);
+    }
+  }
+};
+
+// Runs the plan; returns a failure instead of throwing (any thread).
+Failure RunPlanOnce(const RunPlan& plan, FeedSet& feeds, Fetched& fetched) {
+  SessionCore& core = *plan.core;
+  if (!core.BeginRun()) return {"MODEL_DISPOSED", kDisposedMessage};
+  fetched.tensors.assign(plan.outputs.size(), nullptr);
+  Status status;
+  tf().TF_SessionRun(core.session(), nullptr, plan.inputs.data(), feeds.data(),
+                     static_cast<int>(plan.inputs.size()), plan.outputs.data(),
+                     fetched.tensors.data(), static_cast<int>(plan.outputs.size()), nullptr, 0,
+                     nullptr, status.get());
+  core.EndRun();
+  return status.failure();
+}
+
+Napi::Array OutputsToJs(Napi::Env env, Fetched& fetched, const FeedSet& feeds) {
+  Napi::Array outputs = Napi::Array::New(env, fetched.tensors.size());
+  for (size_t i = 0; i < fetched.tensors.size(); ++i) {
+    TF_Tensor* tensor = fetched.tensors[i];
+    fetched.tensors[i] = nullptr;  // OutputToJs owns it from here, even when it throws
+    outputs.Set(static_cast<uint32_t>(i), OutputToJs(env, tensor, feeds));
+  }
+  return outputs;
+}
+
+class RunWorker : public PromiseWorker {
+ public:
+  RunWorker(Napi::Env env, std::shared_ptr<RunPlan> plan, std::unique_ptr<FeedSet> feeds)
+      : PromiseWorker(env, "tfslice:run"), plan_(std::move(plan)), feeds_(std::move(feeds)) {}
+
+ private:
+  void Execute() override {
+    failure_ = RunPlanOnce(*plan_, *feeds_, fetched_);
+    // Borrowed JS memory is still referenced until Result() has checked aliasing.
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array outputs = OutputsToJs(env, fetched_, *feeds_);
+    feeds_->Clear();
+    Addon::Of(env).releases()->Drain(env);
+    return outputs;
+  }
+
+  std::shared_ptr<RunPlan> plan_;
+  std::unique_ptr<FeedSet> feeds_;
+  Fetched fetched_;
+};
+
+class CloseWorker : public PromiseWorker {
+ public:
+  CloseWorker(Napi::Env env, std::shared_ptr<SessionCore> core)
+      : PromiseWorker(env, "tfslice:close"), core_(std::move(core)) {}
+
+ private:
+  void Execute() override { core_->Close(); }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+
+  std::shared_ptr<SessionCore> core_;
+};
+
+// "op:2" -> {op, 2}; "op" -> {op, 0}.
+bool ResolveOutput(TF_Graph* graph, const std::string& name, TF_Output* out) {
+  std::string op = name;
+  int index = 0;
+  size_t colon = name.rfind(':');
+  if (colon != std::string::npos && colon + 1 < name.size() &&
+      name.find_first_not_of("0123456789", colon + 1) == std::string::npos) {
+    op = name.substr(0, colon);
+    index = std::atoi(name.c_str() + colon + 1);
+  }
+  TF_Operation* oper = tf().TF_GraphOperationByName(graph, op.c_str());
+  if (oper == nullptr || index >= tf().TF_OperationNumOutputs(oper)) return false;
+  *out = TF_Output{oper, index};
+  return true;
+}
+
+std::vector<std::string> ReadStrings(Napi::Env env, Napi::Value value, const char* what) {
+  if (!value.IsArray()) throw MakeTypeError(env, std::string(what) + " must be an array of strings");
+  Napi::Array array = value.As<Napi::Array>();
+  std::vector<std::string> out;
+  out.reserve(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value item = array.Get(i);
+    if (!item.IsString()) throw MakeTypeError(env, std::string(what) + " must be an array of strings");
+    out.push_back(item.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+}  // namespace
+
+bool SessionCore::BeginRun() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (closing_) return false;
+  ++in_flight_;
+  return true;
+}
+
+void SessionCore::EndRun() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (--in_flight_ == 0) idle_.notify_all();
+}
+
+bool SessionCore::closed() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return closing_;
+}
+
+void SessionCore::Close() {
+  TF_Session* session;
+  TF_Graph* graph;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    closing_ = true;
+    idle_.wait(lock, [this] { return in_flight_ == 0; });
+    session = session_;
+    graph = graph_;
+    session_ = nullptr;
+    graph_ = nullptr;
+  }
+  if (session == nullptr) return;  // already freed by an earlier Close()
+  Status status;
+  tf().TF_CloseSession(session, status.get());
+  tf().TF_DeleteSession(session, status.get());
+  tf().TF_DeleteGraph(graph);
+}
+
+Napi::Function Session::Define(Napi::Env env) {
+  return DefineClass(env, "Session",
+                     {InstanceMethod<&Session::Plan>("plan"), InstanceMethod<&Session::Run>("run"),
+                      InstanceMethod<&Session::RunSync>("runSync"),
+                      InstanceMethod<&Session::Close>("close")});
+}
+
+Session::Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    throw MakeTypeError(info.Env(), "Session is created by loadModel(), not constructed directly");
+  }
+  core_ = *info[0].As<Napi::External<std::shared_ptr<SessionCore>>>().Data();
+}
+
+Napi::Value Session::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!LoadedTensorFlow().ok) throw MakeError(env, "LIBRARY_NOT_FOUND", "TensorFlow is not loaded");
+  if (info.Length() < 3 || !info[0].IsString()) {
+    throw MakeTypeError(env, "loadSession(exportDir: string, tags: string[], config: Uint8Array)");
+  }
+  std::vector<std::string> tags = ReadStrings(env, info[1], "tags");
+  std::string config;
+  if (info[2].IsTypedArray()) {
+    Napi::Uint8Array bytes = info[2].As<Napi::Uint8Array>();
+    config.assign(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
+  } else if (!info[2].IsNull() && !info[2].IsUndefined()) {
+    throw MakeTypeError(env, "config must be a Uint8Array of ConfigProto bytes");
+  }
+  auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), std::move(tags),
+                                std::move(config));
+  return worker->Start();
+}
+
+Napi::Value Session::Plan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->closed()) throw MakeError(env, "MODEL_DISPOSED", kDisposedMessage);
+  std::vector<std::string> inputs = ReadStrings(env, info[0], "inputs");
+  std::vector<std::string> outputs = ReadStrings(env, info[1], "outputs");
+  auto plan = std::make_shared<RunPlan>();
+  plan->core = core_;
+  plan->input_names = inputs;
+  for (const std::string& name : inputs) {
+    TF_Output output;
+    if (!ResolveOutput(core_->graph(), name, &output)) {
+      throw MakeError(env, "NOT_FOUND", "the graph has no tensor '" + name + "' to feed");
+    }
+    plan->inputs.push_back(output);
+  }
+  for (const std::string& name : outputs) {
+    TF_Output output;
+    if (!ResolveOutput(core_->graph(), name, &output)) {
+      throw MakeError(env, "NOT_FOUND", "the graph has no tensor '" + name + "' to fetch");
+    }
+    int dtype = tf().TF_OperationOutputType(output);
+    if (!IsSupportedDataType(dtype)) {
+      throw MakeError(env, "UNIMPLEMENTED", "tensor '" + name + "' has dtype " + std::to_string(dtype) +
+                                                ", which tfslice cannot return");
+    }
+    plan->outputs.push_back(output);
+  }
+  auto* holder = new std::shared_ptr<RunPlan>(std::move(plan));
+  return Napi::External<std::shared_ptr<RunPlan>>::New(
+      env, holder, [](Napi::Env, std::shared_ptr<RunPlan>* p) { delete p; });
+}
+
+namespace {
+
+// Validates (plan, feeds) arguments of run/runSync and converts the feeds.
+std::shared_ptr<RunPlan> ReadRunArguments(const Napi::CallbackInfo& info,
+                                          const std::shared_ptr<SessionCore>& core,
+                                          FeedSet& feeds) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsExternal() || !info[1].IsArray()) {
+    throw MakeTypeError(env, "run(plan, feeds[])");
+  }
+  std::shared_ptr<RunPlan> plan = *info[0].As<Napi::External<std::shared_ptr<RunPlan>>>().Data();
+  if (plan->core != core) throw MakeTypeError(env, "the plan belongs to another session");
+  Napi::Array specs = info[1].As<Napi::Array>();
+  if (specs.Length() != plan->inputs.size()) {
+    throw MakeError(env, "INVALID_ARGUMENT", "expected " + std::to_string(plan->inputs.size()) +
+                                                 " feeds, got " + std::to_string(specs.Length()));
+  }
+  const std::shared_ptr<ReleaseQueue>& releases = Addon::Of(env).releases();
+  for (uint32_t i = 0; i < specs.Length(); ++i) {
+    feeds.Add(env, releases, specs.Get(i), "feed '" + plan->input_names[i] + "'");
+  }
+  return plan;
+}
+
+}  // namespace
+
+Napi::Value Session::Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto feeds = std::make_unique<FeedSet>();
+  std::shared_ptr<RunPlan> plan = ReadRunArguments(info, core_, *feeds);
+  auto* worker = new RunWorker(env, std::move(plan), std::move(feeds));
+  return worker->Start();
+}
+
+Napi::Value Session::RunSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FeedSet feeds;
+  std::shared_ptr<RunPlan> plan = ReadRunArguments(info, core_, feeds);
+  Fetched fetched;
+  Failure failure = RunPlanOnce(*plan, feeds, fetched);
+  if (failure) throw MakeError(env, failure);
+  Napi::Array outputs = OutputsToJs(env, fetched, feeds);
+  feeds.Clear();
+  Addon::Of(env).releases()->Drain(env);
+  return outputs;
+}
+
+Napi::Value Session::Close(const Napi::CallbackInfo& info) {
+  auto* worker = new CloseWorker(info.Env(), core_);
+  return worker->Start();
+}
+
+}  // namespace tfslice

@@ -1,0 +1,69 @@
+// One TF_Session per SavedModel: loading, planning fetches, running, closing.
+#pragma once
+
+#include <napi.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "tf_api.h"
+
+namespace tfslice {
+
+// The TensorFlow session and graph, shared by the JS wrapper and every run in
+// flight; whoever lets go last frees them, so they are freed exactly once.
+class SessionCore {
+ public:
+  SessionCore(TF_Session* session, TF_Graph* graph) : session_(session), graph_(graph) {}
+  ~SessionCore() { Close(); }
+  SessionCore(const SessionCore&) = delete;
+  SessionCore& operator=(const SessionCore&) = delete;
+
+  // A run must call BeginRun first and EndRun after; false once closing started.
+  bool BeginRun();
+  void EndRun();
+  // Refuses new runs, waits for those in flight, then frees. Idempotent, any thread.
+  void Close();
+  bool closed();
+
+  TF_Session* session() const { return session_; }
+  TF_Graph* graph() const { return graph_; }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable idle_;
+  int in_flight_ = 0;
+  bool closing_ = false;
+  TF_Session* session_;
+  TF_Graph* graph_;
+};
+
+// Feeds and fetches resolved to TF_Outputs once, reused by every run with them.
+struct RunPlan {
+  std::shared_ptr<SessionCore> core;
+  std::vector<TF_Output> inputs;
+  std::vector<TF_Output> outputs;
+  std::vector<std::string> input_names;
+};
+
+class Session : public Napi::ObjectWrap<Session> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit Session(const Napi::CallbackInfo& info);
+
+  // JS thread: loads a SavedModel on a worker thread; resolves {session, metaGraph, devices}.
+  static Napi::Value Load(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Plan(const Napi::CallbackInfo& info);
+  Napi::Value Run(const Napi::CallbackInfo& info);
+  Napi::Value RunSync(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<SessionCore> core_;
+};
+
+}  // namespace tfslice

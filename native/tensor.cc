@@ -1,0 +1,285 @@
+#include "tensor.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "addon.h"
+#include "errors.h"
+
+namespace tfslice {
+namespace {
+
+// The JS typed array kind that carries each dtype (DESIGN.md: "Data by dtype").
+napi_typedarray_type ArrayTypeOf(TF_DataType dtype) {
+  switch (dtype) {
+    case TF_FLOAT: return napi_float32_array;
+    case TF_DOUBLE: return napi_float64_array;
+    case TF_INT8: return napi_int8_array;
+    case TF_INT16: return napi_int16_array;
+    case TF_INT32: return napi_int32_array;
+    case TF_INT64: return napi_bigint64_array;
+    case TF_UINT8: return napi_uint8_array;
+    case TF_BOOL: return napi_uint8_array;
+    case TF_UINT16: return napi_uint16_array;
+    case TF_HALF: return napi_uint16_array;
+    case TF_BFLOAT16: return napi_uint16_array;
+    case TF_UINT32: return napi_uint32_array;
+    case TF_UINT64: return napi_biguint64_array;
+    default: return napi_uint8_array;
+  }
+}
+
+static_assert(sizeof(float) == 4 && sizeof(double) == 8, "float32/float64 map to float/double");
+static_assert(sizeof(TF_TString) == 24, "TF_TString is 24 bytes in TensorFlow 2.x");
+
+// A JS value TensorFlow borrows; released on the JS thread through the queue.
+struct Pin {
+  std::shared_ptr<ReleaseQueue> releases;
+  napi_ref ref;
+};
+
+void ReleasePin(void* /*data*/, size_t /*len*/, void* arg) {
+  Pin* pin = static_cast<Pin*>(arg);
+  pin->releases->Push(pin->ref);
+  delete pin;
+}
+
+// TensorFlow copies feeds that are less aligned than this (EIGEN_MAX_ALIGN_BYTES);
+// 64 covers every build when TensorFlow is not loaded yet.
+size_t DefaultAlignment() {
+  static std::atomic<size_t> cached{0};
+  size_t alignment = cached.load(std::memory_order_relaxed);
+  if (alignment == 0 && tf().TF_TensorDefaultAlignment != nullptr) {
+    alignment = tf().TF_TensorDefaultAlignment();
+    if (alignment == 0) alignment = 1;
+    cached.store(alignment, std::memory_order_relaxed);
+  }
+  return alignment == 0 ? 64 : alignment;
+}
+
+struct Dims {
+  std::vector<int64_t> dims;
+  uint64_t elements = 1;
+};
+
+Dims ReadShape(Napi::Env env, Napi::Value value, const std::string& what) {
+  if (!value.IsArray()) throw MakeTypeError(env, what + ": shape must be an array of integers");
+  Napi::Array array = value.As<Napi::Array>();
+  Dims out;
+  uint32_t rank = array.Length();
+  out.dims.reserve(rank);
+  for (uint32_t i = 0; i < rank; ++i) {
+    Napi::Value dim = array.Get(i);
+    double d = dim.IsNumber() ? dim.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d <= 9007199254740991.0 && d == static_cast<double>(static_cast<int64_t>(d)))) {
+      throw MakeTypeError(env, what + ": shape[" + std::to_string(i) +
+                                   "] must be a non-negative integer");
+    }
+    int64_t n = static_cast<int64_t>(d);
+    out.dims.push_back(n);
+    if (n != 0 && out.elements > UINT64_MAX / static_cast<uint64_t>(n)) {
+      throw MakeError(env, "INVALID_ARGUMENT", what + ": shape has too many elements");
+    }
+    out.elements *= static_cast<uint64_t>(n);
+  }
+  return out;
+}
+
+TF_Tensor* StringFeed(Napi::Env env, const Dims& shape, Napi::Value data, const std::string& what) {
+  if (!data.IsObject()) throw MakeTypeError(env, what + ": string data must be {bytes, offsets}");
+  Napi::Object packed = data.As<Napi::Object>();
+  Napi::Value bytes_value = packed.Get("bytes");
+  Napi::Value offsets_value = packed.Get("offsets");
+  if (!bytes_value.IsTypedArray() ||
+      bytes_value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      !offsets_value.IsTypedArray() ||
+      offsets_value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throw MakeTypeError(env, what + ": string data must be {bytes: Uint8Array, offsets: Float64Array}");
+  }
+  Napi::Uint8Array bytes = bytes_value.As<Napi::Uint8Array>();
+  Napi::Float64Array offsets = offsets_value.As<Napi::Float64Array>();
+  uint64_t n = shape.elements;
+  if (offsets.ElementLength() != n + 1) {
+    throw MakeError(env, "INVALID_ARGUMENT", what + ": expected " + std::to_string(n) +
+                                                 " strings for its shape, got " +
+                                                 std::to_string(offsets.ElementLength() - 1));
+  }
+  const double* off = offsets.Data();
+  const char* base = reinterpret_cast<const char*>(bytes.Data());
+  for (uint64_t i = 0; i < n; ++i) {
+    if (!(off[i] >= 0 && off[i] <= off[i + 1] && off[i + 1] <= bytes.ByteLength())) {
+      throw MakeError(env, "INVALID_ARGUMENT", what + ": string offsets are out of order");
+    }
+  }
+  TF_Tensor* tensor = tf().TF_AllocateTensor(TF_STRING, shape.dims.data(),
+                                             static_cast<int>(shape.dims.size()),
+                                             n * sizeof(TF_TString));
+  if (tensor == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", what + ": cannot allocate");
+  TF_TString* strings = static_cast<TF_TString*>(tf().TF_TensorData(tensor));
+  for (uint64_t i = 0; i < n; ++i) {
+    tf().TF_StringInit(&strings[i]);
+    size_t begin = static_cast<size_t>(off[i]);
+    tf().TF_StringCopy(&strings[i], base + begin, static_cast<size_t>(off[i + 1]) - begin);
+  }
+  return tensor;
+}
+
+Napi::Value NewTypedArray(Napi::Env env, TF_DataType dtype, Napi::ArrayBuffer buffer,
+                          size_t elements) {
+  napi_value result;
+  napi_status status =
+      napi_create_typedarray(env, ArrayTypeOf(dtype), elements, buffer, 0, &result);
+  NAPI_THROW_IF_FAILED(env, status, Napi::Value());
+  return Napi::Value(env, result);
+}
+
+}  // namespace
+
+size_t DataTypeSize(TF_DataType dtype) {
+  switch (dtype) {
+    case TF_INT8: case TF_UINT8: case TF_BOOL: return 1;
+    case TF_INT16: case TF_UINT16: case TF_HALF: case TF_BFLOAT16: return 2;
+    case TF_FLOAT: case TF_INT32: case TF_UINT32: return 4;
+    case TF_DOUBLE: case TF_INT64: case TF_UINT64: return 8;
+    default: return 0;
+  }
+}
+
+bool IsSupportedDataType(int dtype) {
+  return dtype == TF_STRING || DataTypeSize(static_cast<TF_DataType>(dtype)) != 0;
+}
+
+void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
+                  Napi::Value spec_value, const std::string& what) {
+  if (!spec_value.IsObject()) throw MakeTypeError(env, what + ": expected {dtype, shape, data}");
+  Napi::Object spec = spec_value.As<Napi::Object>();
+  Napi::Value dtype_value = spec.Get("dtype");
+  int dtype_number = dtype_value.IsNumber() ? dtype_value.As<Napi::Number>().Int32Value() : -1;
+  if (!IsSupportedDataType(dtype_number)) {
+    throw MakeTypeError(env, what + ": unsupported dtype number " + std::to_string(dtype_number));
+  }
+  TF_DataType dtype = static_cast<TF_DataType>(dtype_number);
+  Dims shape = ReadShape(env, spec.Get("shape"), what);
+  Napi::Value data = spec.Get("data");
+  tensors_.reserve(tensors_.size() + 1);
+  if (dtype == TF_STRING) {
+    tensors_.push_back(StringFeed(env, shape, data, what));
+    return;
+  }
+  if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != ArrayTypeOf(dtype)) {
+    throw MakeTypeError(env, what + ": data is not the typed array its dtype needs");
+  }
+  Napi::TypedArray array = data.As<Napi::TypedArray>();
+  size_t bytes = array.ByteLength();
+  if (bytes != shape.elements * DataTypeSize(dtype)) {
+    throw MakeError(env, "INVALID_ARGUMENT",
+                    what + ": data has " + std::to_string(array.ElementLength()) +
+                        " elements but its shape needs " + std::to_string(shape.elements));
+  }
+  uint8_t* memory = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  const int rank = static_cast<int>(shape.dims.size());
+  TF_Tensor* tensor = nullptr;
+  if (bytes >= kZeroCopyMinBytes && reinterpret_cast<uintptr_t>(memory) % DefaultAlignment() == 0) {
+    Pin* pin = new Pin{releases, nullptr};
+    napi_status status = napi_create_reference(env, array, 1, &pin->ref);
+    if (status != napi_ok) {
+      delete pin;
+      NAPI_THROW_IF_FAILED_VOID(env, status);
+    }
+    tensor = tf().TF_NewTensor(dtype, shape.dims.data(), rank, memory, bytes, ReleasePin, pin);
+    if (tensor == nullptr) {
+      napi_delete_reference(env, pin->ref);
+      delete pin;
+    } else {
+      borrowed_.emplace_back(reinterpret_cast<uintptr_t>(memory),
+                             reinterpret_cast<uintptr_t>(memory) + bytes);
+    }
+  } else {
+    tensor = tf().TF_AllocateTensor(dtype, shape.dims.data(), rank, bytes);
+    if (tensor != nullptr && bytes != 0) std::memcpy(tf().TF_TensorData(tensor), memory, bytes);
+  }
+  if (tensor == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", what + ": cannot allocate");
+  tensors_.push_back(tensor);
+}
+
+void FeedSet::Clear() {
+  for (TF_Tensor* tensor : tensors_) tf().TF_DeleteTensor(tensor);
+  tensors_.clear();
+}
+
+bool FeedSet::Borrows(const void* p, size_t n) const {
+  uintptr_t begin = reinterpret_cast<uintptr_t>(p);
+  uintptr_t end = begin + n;
+  for (const auto& range : borrowed_) {
+    if (begin < range.second && range.first < end) return true;
+  }
+  return false;
+}
+
+Napi::Value OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds) {
+  TF_DataType dtype = tf().TF_TensorType(tensor);
+  int rank = tf().TF_NumDims(tensor);
+  Napi::Array shape = Napi::Array::New(env, rank);
+  for (int i = 0; i < rank; ++i) {
+    shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(tf().TF_Dim(tensor, i))));
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("dtype", Napi::Number::New(env, dtype));
+  out.Set("shape", shape);
+  if (dtype == TF_STRING) {
+    size_t n = static_cast<size_t>(tf().TF_TensorElementCount(tensor));
+    const TF_TString* strings = static_cast<const TF_TString*>(tf().TF_TensorData(tensor));
+    size_t total = 0;
+    for (size_t i = 0; i < n; ++i) total += tf().TF_StringGetSize(&strings[i]);
+    Napi::ArrayBuffer bytes = Napi::ArrayBuffer::New(env, total);
+    Napi::Float64Array offsets = Napi::Float64Array::New(env, n + 1);
+    char* dst = static_cast<char*>(bytes.Data());
+    size_t at = 0;
+    for (size_t i = 0; i < n; ++i) {
+      offsets[i] = static_cast<double>(at);
+      size_t size = tf().TF_StringGetSize(&strings[i]);
+      if (size != 0) std::memcpy(dst + at, tf().TF_StringGetDataPointer(&strings[i]), size);
+      at += size;
+    }
+    offsets[n] = static_cast<double>(at);
+    tf().TF_DeleteTensor(tensor);
+    Napi::Object packed = Napi::Object::New(env);
+    packed.Set("bytes", Napi::Uint8Array::New(env, total, bytes, 0));
+    packed.Set("offsets", offsets);
+    out.Set("data", packed);
+    return out;
+  }
+  size_t element_size = DataTypeSize(dtype);
+  if (element_size == 0) {
+    tf().TF_DeleteTensor(tensor);
+    throw MakeError(env, "UNIMPLEMENTED",
+                    "output dtype " + std::to_string(dtype) + " is not supported by tfslice");
+  }
+  size_t bytes = tf().TF_TensorByteSize(tensor);
+  void* data = tf().TF_TensorData(tensor);
+  Napi::ArrayBuffer buffer;
+  if (bytes >= kZeroCopyMinBytes && !feeds.Borrows(data, bytes)) {
+    buffer = Napi::ArrayBuffer::New(
+        env, data, bytes, [](Napi::Env, void*, TF_Tensor* owned) { tf().TF_DeleteTensor(owned); },
+        tensor);
+  } else {
+    buffer = Napi::ArrayBuffer::New(env, bytes);
+    if (bytes != 0) std::memcpy(buffer.Data(), data, bytes);
+    tf().TF_DeleteTensor(tensor);
+  }
+  out.Set("data", NewTypedArray(env, dtype, buffer, bytes / element_size));
+  return out;
+}
+
+Napi::ArrayBuffer NewAlignedArrayBuffer(Napi::Env env, size_t bytes) {
+  if (bytes == 0) return Napi::ArrayBuffer::New(env, 0);
+  size_t alignment = DefaultAlignment() < 64 ? 64 : DefaultAlignment();
+  size_t rounded = (bytes + alignment - 1) / alignment * alignment;
+  void* memory = std::aligned_alloc(alignment, rounded);
+  if (memory == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", "cannot allocate " + std::to_string(bytes) + " bytes");
+  std::memset(memory, 0, rounded);
+  return Napi::ArrayBuffer::New(env, memory, bytes, [](Napi::Env, void* p) { std::free(p); });
+}
+
+}  // namespace tfslice

@@ -1,0 +1,70 @@
+// JS <-> TF_Tensor conversion.
+//
+// Feeds arrive as {dtype, shape, data} with dtype the TF_DataType number, data a
+// typed array of the matching kind, or for TF_STRING {bytes, offsets} (all
+// strings concatenated, offsets a Float64Array of n+1 positions; lib/ packs it).
+// Outputs leave in the same form. What is copied (DESIGN-level, mirrored in the README):
+//  - numeric feeds of at least kZeroCopyMinBytes whose memory satisfies
+//    TF_TensorDefaultAlignment() are borrowed, not copied; smaller or unaligned ones
+//    are copied once (TensorFlow itself would copy an unaligned buffer);
+//  - numeric outputs of at least kZeroCopyMinBytes become external ArrayBuffers over
+//    TensorFlow's buffer (freed when JS collects them); smaller ones are copied;
+//  - strings are always copied (TF_TString is TensorFlow's own layout).
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tf_api.h"
+
+namespace tfslice {
+
+class ReleaseQueue;
+
+// Below this a copy costs less than pinning JS memory or wrapping TF's buffer.
+constexpr size_t kZeroCopyMinBytes = 16 * 1024;
+
+// Bytes per element, 0 for TF_STRING and for types tfslice does not handle.
+size_t DataTypeSize(TF_DataType dtype);
+bool IsSupportedDataType(int dtype);
+
+// The TF_Tensors of one run's feeds and the JS memory ranges they borrow. The
+// tensors may be deleted on a worker thread: borrowed JS memory is only
+// unpinned through the ReleaseQueue.
+class FeedSet {
+ public:
+  FeedSet() = default;
+  FeedSet(const FeedSet&) = delete;
+  FeedSet& operator=(const FeedSet&) = delete;
+  ~FeedSet() { Clear(); }
+
+  // Converts feed `spec` (JS thread). Throws a JS TypeError naming `what` on a
+  // malformed spec; lib/ validates against the signature before this point.
+  void Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases, Napi::Value spec,
+           const std::string& what);
+  // Deletes the tensors (any thread).
+  void Clear();
+
+  TF_Tensor* const* data() const { return tensors_.data(); }
+  int size() const { return static_cast<int>(tensors_.size()); }
+  // True when [p, p+n) overlaps memory borrowed from JS.
+  bool Borrows(const void* p, size_t n) const;
+
+ private:
+  std::vector<TF_Tensor*> tensors_;
+  std::vector<std::pair<uintptr_t, uintptr_t>> borrowed_;
+};
+
+// Converts and takes ownership of `tensor` (JS thread). Memory that aliases a feed
+// borrowed from JS is copied so no two ArrayBuffers share a backing store.
+Napi::Value OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds);
+
+// A zeroed ArrayBuffer of `bytes` aligned for TensorFlow, so feeds made in it
+// are never copied.
+Napi::ArrayBuffer NewAlignedArrayBuffer(Napi::Env env, size_t bytes);
+
+}  // namespace tfslice

@@ -1,0 +1,691 @@
+#!/usr/bin/env python3
+"""Regenerate the SavedModel test fixtures and bundled example models for tfslice.
+
+Run from the repository root with the project's virtualenv:
+
+    .venv/bin/python scripts/make-fixtures.py [--only NAME[,NAME]] [--out-root DIR]
+
+For every fixture NAME this deletes and rebuilds
+``test/fixtures/NAME/model/`` (a TensorFlow SavedModel) and
+``test/fixtures/NAME/golden.json``; the demo models ``a`` and ``b`` go to
+``examples/models/{a,b}/`` with goldens at ``examples/models/{a,b}.golden.json``.
+
+All weights are deterministic (fixed-seed ``np.random.default_rng`` or
+arange-based formulas), so reruns produce the same numbers.
+
+golden.json holds the tag-sets, every signature_def exactly as written in
+saved_model.pb, and input/output cases. The expected outputs are always
+produced by TensorFlow itself after re-loading the SavedModel from disk
+(``tf.saved_model.load(...).signatures`` for TF2 models, a
+``tf.compat.v1.Session`` + ``loader.load`` for the TF1 model), never
+recomputed with numpy: the addon must match what TensorFlow's runtime really
+does with the saved graph (dtype rules, kernel rounding, table init from
+assets), and a numpy reimplementation could silently disagree with it.
+"""
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Keep the repo free of __pycache__ directories.
+sys.dont_write_bytecode = True
+# TF's C++ INFO chatter drowns the useful output of this script.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow.core.framework import types_pb2  # noqa: E402
+from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
+
+import keras  # noqa: E402
+
+# The TF1 fixture necessarily uses deprecated v1 APIs; their warnings are expected noise.
+tf.get_logger().setLevel("ERROR")
+
+MAX_FIXTURE_BYTES = 200 * 1024
+
+# DataType enum -> golden dtype name; anything else in a signature is a bug here.
+DTYPE_NAMES = {
+    types_pb2.DT_FLOAT: "float32",
+    types_pb2.DT_DOUBLE: "float64",
+    types_pb2.DT_INT8: "int8",
+    types_pb2.DT_INT16: "int16",
+    types_pb2.DT_INT32: "int32",
+    types_pb2.DT_INT64: "int64",
+    types_pb2.DT_UINT8: "uint8",
+    types_pb2.DT_UINT16: "uint16",
+    types_pb2.DT_UINT32: "uint32",
+    types_pb2.DT_UINT64: "uint64",
+    types_pb2.DT_BOOL: "bool",
+    types_pb2.DT_HALF: "float16",
+    types_pb2.DT_BFLOAT16: "bfloat16",
+    types_pb2.DT_STRING: "string",
+}
+
+NP_DTYPES = {
+    "float32": np.float32,
+    "float64": np.float64,
+    "int8": np.int8,
+    "int16": np.int16,
+    "int32": np.int32,
+    "int64": np.int64,
+    "uint8": np.uint8,
+    "uint16": np.uint16,
+    "uint32": np.uint32,
+    "uint64": np.uint64,
+    "bool": np.bool_,
+    "float16": np.float16,
+    "bfloat16": tf.bfloat16.as_numpy_dtype,
+    "string": object,
+}
+
+
+# ---------------------------------------------------------------------------
+# Tensor <-> golden JSON encoding
+# ---------------------------------------------------------------------------
+
+def arr(values, dtype):
+    """Build a numpy input array of golden dtype name `dtype` (str items become UTF-8 bytes)."""
+    if dtype != "string":
+        return np.array(values, dtype=NP_DTYPES[dtype])
+    a = np.array(values, dtype=object)
+    # Object arrays of bytes, element-wise, so b"\x00" and b"" survive untouched.
+    return np.vectorize(lambda v: v.encode("utf-8") if isinstance(v, str) else bytes(v), otypes=[object])(a)
+
+
+def dtype_name_of(a):
+    if a.dtype == object or a.dtype.kind in ("S", "U"):
+        return "string"
+    if a.dtype == NP_DTYPES["bfloat16"]:
+        return "bfloat16"
+    for name, npd in NP_DTYPES.items():
+        if name not in ("string", "bfloat16") and a.dtype == np.dtype(npd):
+            return name
+    raise TypeError(f"unsupported numpy dtype {a.dtype}")
+
+
+def encode(a):
+    """numpy array -> golden T object (row-major flat data)."""
+    a = np.asarray(a)
+    d = dtype_name_of(a)
+    flat = a.reshape(-1)
+    if d in ("float32", "float64"):
+        data = [float(v) for v in flat]
+        # NaN/Inf are not valid JSON numbers; fixtures must avoid them.
+        assert all(np.isfinite(data)), f"non-finite value in {d} tensor"
+    elif d in ("int64", "uint64"):
+        # JS numbers lose precision past 2^53, so 64-bit ints travel as strings.
+        data = [str(int(v)) for v in flat]
+    elif d in ("int8", "int16", "int32", "uint8", "uint16", "uint32"):
+        data = [int(v) for v in flat]
+    elif d == "bool":
+        data = [bool(v) for v in flat]
+    elif d in ("float16", "bfloat16"):
+        assert np.all(np.isfinite(flat.astype(np.float32))), f"non-finite value in {d} tensor"
+        # Raw bit patterns keep half-precision values exact across languages.
+        data = [int(v) for v in flat.view(np.uint16)]
+    else:  # string
+        data = [base64.b64encode(bytes(v)).decode("ascii") for v in flat]
+    return {"dtype": d, "shape": [int(s) for s in a.shape], "data": data}
+
+
+# ---------------------------------------------------------------------------
+# Signature description read straight from saved_model.pb
+# ---------------------------------------------------------------------------
+
+def read_saved_model_pb(model_dir):
+    sm = saved_model_pb2.SavedModel()
+    sm.ParseFromString((Path(model_dir) / "saved_model.pb").read_bytes())
+    return sm
+
+
+def describe_tensor_info(ti):
+    if ti.WhichOneof("encoding") != "name":
+        raise ValueError(f"non-dense signature tensor: {ti}")
+    if ti.dtype not in DTYPE_NAMES:
+        raise ValueError(f"unsupported signature dtype {types_pb2.DataType.Name(ti.dtype)}")
+    shape = None if ti.tensor_shape.unknown_rank else [int(d.size) for d in ti.tensor_shape.dim]
+    return {"name": ti.name, "dtype": DTYPE_NAMES[ti.dtype], "shape": shape}
+
+
+def describe_model(model_dir):
+    """(tag sets, signatures of the ["serve"] meta graph) as saved_model.pb states them."""
+    sm = read_saved_model_pb(model_dir)
+    tags = [list(mg.meta_info_def.tags) for mg in sm.meta_graphs]
+    serve = [mg for mg in sm.meta_graphs if sorted(mg.meta_info_def.tags) == ["serve"]]
+    mg = serve[0] if serve else sm.meta_graphs[0]
+    sigs = {}
+    for key in sorted(mg.signature_def):
+        # TF2 saves its init op as a pseudo-signature (NoOp, DT_INVALID); it is not callable.
+        if key == "__saved_model_init_op":
+            continue
+        sd = mg.signature_def[key]
+        sigs[key] = {
+            "inputs": {k: describe_tensor_info(sd.inputs[k]) for k in sorted(sd.inputs)},
+            "outputs": {k: describe_tensor_info(sd.outputs[k]) for k in sorted(sd.outputs)},
+            "methodName": sd.method_name,
+        }
+    return tags, sigs
+
+
+# ---------------------------------------------------------------------------
+# Goldens computed by TensorFlow from the on-disk model
+# ---------------------------------------------------------------------------
+
+def to_tf(a):
+    if dtype_name_of(a) == "string":
+        return tf.constant(a.tolist() if a.ndim else a.item(), dtype=tf.string, shape=a.shape)
+    return tf.constant(a)
+
+
+def run_tf2(model_dir, requests):
+    """requests: [(signature, {key: np.ndarray})] -> cases, run via a fresh tf.saved_model.load."""
+    loaded = tf.saved_model.load(str(model_dir))
+    cases = []
+    for sig, inputs in requests:
+        fn = loaded.signatures[sig]
+        out = fn(**{k: to_tf(v) for k, v in inputs.items()})
+        cases.append(
+            {
+                "signature": sig,
+                "inputs": {k: encode(v) for k, v in sorted(inputs.items())},
+                "outputs": {k: encode(v.numpy()) for k, v in sorted(out.items())},
+            }
+        )
+    return cases
+
+
+def run_tf1(model_dir, tags, requests):
+    """Same as run_tf2 but through the TF1 Session loader (runs the main_op/table init)."""
+    cases = []
+    graph = tf.Graph()
+    with tf.compat.v1.Session(graph=graph) as sess:
+        mg = tf.compat.v1.saved_model.loader.load(sess, tags, str(model_dir))
+        for sig, inputs in requests:
+            sd = mg.signature_def[sig]
+            out_keys = sorted(sd.outputs)
+            feed = {sd.inputs[k].name: v for k, v in inputs.items()}
+            vals = sess.run([sd.outputs[k].name for k in out_keys], feed_dict=feed)
+            cases.append(
+                {
+                    "signature": sig,
+                    "inputs": {k: encode(v) for k, v in sorted(inputs.items())},
+                    "outputs": {k: encode(np.asarray(v)) for k, v in zip(out_keys, vals)},
+                }
+            )
+    return cases
+
+
+def check_cases_against_signatures(sigs, cases):
+    """Each case must use exactly the signature's keys, dtypes and compatible shapes."""
+    for c in cases:
+        sd = sigs[c["signature"]]
+        for side in ("inputs", "outputs"):
+            assert set(c[side]) == set(sd[side]), (c["signature"], side, set(c[side]), set(sd[side]))
+            for k, t in c[side].items():
+                spec = sd[side][k]
+                assert t["dtype"] == spec["dtype"], (c["signature"], k, t["dtype"], spec["dtype"])
+                if spec["shape"] is not None:
+                    assert len(spec["shape"]) == len(t["shape"]), (c["signature"], k, spec["shape"], t["shape"])
+                    for want, got in zip(spec["shape"], t["shape"]):
+                        assert want in (-1, got), (c["signature"], k, spec["shape"], t["shape"])
+                assert len(t["data"]) == int(np.prod(t["shape"], dtype=np.int64)), (c["signature"], k)
+
+
+def write_golden(model_dir, golden_path, cases):
+    tags, sigs = describe_model(model_dir)
+    check_cases_against_signatures(sigs, cases)
+    doc = {"tags": tags, "signatures": sigs, "cases": cases}
+    golden_path.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    return doc
+
+
+# ---------------------------------------------------------------------------
+# Fixture builders: each saves a model into `model_dir` and returns its cases.
+# ---------------------------------------------------------------------------
+
+def spec(shape, dtype, name):
+    return tf.TensorSpec(shape, dtype, name=name)
+
+
+def build_tiny(model_dir):
+    class Tiny(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable((np.arange(12, dtype=np.float32).reshape(4, 3) / 10 - 0.5), name="w")
+            self.b = tf.Variable(np.array([0.1, -0.2, 0.3], np.float32), name="b")
+
+        @tf.function(input_signature=[spec([None, 4], tf.float32, "x")])
+        def serve(self, x):
+            return {"y": tf.matmul(x, self.w) + self.b}
+
+    m = Tiny()
+    tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve})
+    rng = np.random.default_rng(1)
+    return run_tf2(
+        model_dir,
+        [
+            ("serving_default", {"x": arr([[1.0, -2.0, 0.5, 3.25]], "float32")}),
+            ("serving_default", {"x": rng.standard_normal((3, 4)).astype(np.float32)}),
+        ],
+    )
+
+
+def build_ints(model_dir):
+    class Ints(tf.Module):
+        @tf.function(input_signature=[spec([None], tf.int32, "a"), spec([None], tf.int64, "b")])
+        def serve(self, a, b):
+            return {"a2": a * 2, "b1": b + 1}
+
+    m = Ints()
+    tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve})
+    return run_tf2(
+        model_dir,
+        [
+            ("serving_default", {"a": arr([1, -2, 3], "int32"), "b": arr([10, -20, 30, 0], "int64")}),
+            (
+                "serving_default",
+                {
+                    # Values near the int32 limits (halved so *2 does not wrap).
+                    "a": arr([0, -1, 1073741823, -1073741824], "int32"),
+                    # Past 2^53 / near int64 limits: exactness is the point of this fixture.
+                    "b": arr([9007199254740993, -9007199254740995, 9223372036854775806, -9223372036854775808, -1], "int64"),
+                },
+            ),
+        ],
+    )
+
+
+def build_slow(model_dir):
+    class Slow(tf.Module):
+        @tf.function(input_signature=[spec([], tf.int32, "n")])
+        def serve(self, n):
+            # Integer-built matrix with entries k/1024, k in [-8, 8]: exact in float32 and
+            # Frobenius (hence spectral) norm ~0.61 < 1, so repeated products stay bounded.
+            idx = tf.range(128 * 128, dtype=tf.int32)
+            i, j = idx // 128, idx % 128
+            m = tf.reshape(tf.cast((i * 7 + j * 13) % 17 - 8, tf.float32) / 1024.0, [128, 128])
+            v0 = tf.ones([128, 128], tf.float32)
+
+            def body(k, v):
+                return k + 1, tf.tanh(tf.matmul(v, m) + 0.1)
+
+            _, v = tf.while_loop(lambda k, v: k < n, body, [tf.constant(0), v0])
+            return {"y": tf.reduce_sum(v)}
+
+    m = Slow()
+    tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve})
+    cases = run_tf2(model_dir, [("serving_default", {"n": arr(3, "int32")})])
+
+    # Report the cost scale of a long run so the JS "event loop stays free" test can pick n.
+    fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    fn(n=tf.constant(10))  # warm-up: first call pays tracing/graph setup
+    t0 = time.perf_counter()
+    fn(n=tf.constant(2000))
+    SUMMARY.append(f"slow: n=2000 took {time.perf_counter() - t0:.3f} s via the Python signature call")
+    return cases
+
+
+def build_multi_sig(model_dir):
+    class Multi(tf.Module):
+        @tf.function(input_signature=[spec([None, 2], tf.float32, "x")])
+        def serve(self, x):
+            return {"sum": tf.reduce_sum(x, axis=1), "prod": tf.reduce_prod(x, axis=1)}
+
+        @tf.function(input_signature=[spec([None], tf.float32, "x")])
+        def double(self, x):
+            return {"y": x * 2}
+
+        @tf.function(input_signature=[spec([2], tf.float32, "a"), spec([3], tf.float32, "b")])
+        def concat(self, a, b):
+            return {"c": tf.concat([a, b], axis=0)}
+
+    m = Multi()
+    tf.saved_model.save(
+        m, str(model_dir), signatures={"serving_default": m.serve, "double": m.double, "concat": m.concat}
+    )
+    return run_tf2(
+        model_dir,
+        [
+            ("serving_default", {"x": arr([[1.5, 2.0], [-3.0, 0.25], [4.0, -1.0]], "float32")}),
+            ("double", {"x": arr([0.5, -1.25, 3.0, 1e-3], "float32")}),
+            ("concat", {"a": arr([1.0, 2.0], "float32"), "b": arr([-3.5, 4.0, 0.125], "float32")}),
+        ],
+    )
+
+
+def build_tf1_vocab(model_dir):
+    vocab = ["apple", "banana", "cherry", "date"]
+    # Built inside a temp cwd with a relative filename: the Builder copies it into assets/,
+    # and no machine-specific temp path ends up baked into saved_model.pb.
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+        vocab_path = "vocab.txt"
+        with open(vocab_path, "w") as f:
+            f.write("\n".join(vocab) + "\n")
+        graph = tf.Graph()
+        with graph.as_default():
+            words = tf.compat.v1.placeholder(tf.string, [None], name="words")
+            init = tf.compat.v1.lookup.TextFileInitializer(
+                vocab_path, tf.string, tf.compat.v1.lookup.TextFileIndex.WHOLE_LINE,
+                tf.int64, tf.compat.v1.lookup.TextFileIndex.LINE_NUMBER,
+            )
+            table = tf.compat.v1.lookup.StaticHashTable(init, default_value=-1)
+            ids = tf.identity(table.lookup(words), name="ids")
+            word_scores = tf.compat.v1.get_variable(
+                "word_scores", initializer=np.array([0.5, 1.25, -0.75, 2.0], np.float32)
+            )
+            scale = tf.compat.v1.get_variable("scale", initializer=np.float32(1.5))
+            safe = tf.clip_by_value(ids, 0, len(vocab) - 1)
+            # Unknown words (-1) score 0 instead of borrowing word 0's score.
+            raw = tf.where(ids >= 0, tf.gather(word_scores, safe) * scale, tf.zeros_like(words, tf.float32))
+            scores = tf.identity(tf.clip_by_value(raw, -1.0, 2.5), name="scores")
+            sig = tf.compat.v1.saved_model.signature_def_utils.predict_signature_def(
+                inputs={"words": words}, outputs={"ids": ids, "scores": scores}
+            )
+            with tf.compat.v1.Session(graph=graph) as sess:
+                sess.run(tf.compat.v1.global_variables_initializer())
+                builder = tf.compat.v1.saved_model.Builder(str(model_dir))
+                builder.add_meta_graph_and_variables(
+                    sess,
+                    [tf.compat.v1.saved_model.tag_constants.SERVING],
+                    signature_def_map={"serving_default": sig},
+                    # Explicit, so the vocab is copied into assets/ whatever the Builder's defaults.
+                    assets_collection=tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS),
+                    main_op=tf.compat.v1.tables_initializer(),
+                    strip_default_attrs=True,
+                )
+                builder.save()
+    assert (Path(model_dir) / "assets" / "vocab.txt").is_file(), "vocab asset was not copied"
+    # Loaded after the temp vocab is gone, proving the table reads the copied asset.
+    return run_tf1(
+        model_dir,
+        ["serve"],
+        [
+            ("serving_default", {"words": arr(["apple", "cherry", "kiwi", "", "date", "banana"], "string")}),
+            ("serving_default", {"words": arr(["date"], "string")}),
+            ("serving_default", {"words": arr([], "string")}),
+        ],
+    )
+
+
+def set_keras_weights(model, seed):
+    """Replace initializer output with seeded values so the export is reproducible."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([(rng.standard_normal(w.shape) * 0.5).astype(np.float32) for w in model.get_weights()])
+
+
+def build_keras_export(model_dir):
+    keras.utils.set_random_seed(6)
+    inp = keras.Input(shape=(5,), name="x", dtype="float32")
+    h = keras.layers.Dense(8, activation="relu", name="hidden")(inp)
+    out = keras.layers.Dense(2, name="out")(h)
+    model = keras.Model(inp, out, name="keras_export")
+    set_keras_weights(model, 6)
+    model.export(str(model_dir), format="tf_saved_model", verbose=False)
+    _, sigs = describe_model(model_dir)
+    SUMMARY.append(f"keras_export: model.export signatures = {sorted(sigs)}")
+    rng = np.random.default_rng(60)
+    reqs = []
+    for name in sorted(sigs):
+        key = next(iter(sigs[name]["inputs"]))
+        reqs.append((name, {key: rng.standard_normal((1, 5)).astype(np.float32)}))
+        reqs.append((name, {key: rng.standard_normal((3, 5)).astype(np.float32)}))
+    return run_tf2(model_dir, reqs)
+
+
+def build_conv(model_dir):
+    keras.utils.set_random_seed(8)
+    inp = keras.Input(shape=(8, 8, 3), name="image", dtype="float32")
+    h = keras.layers.Conv2D(8, 3, activation="relu", name="conv1")(inp)
+    h = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(h)
+    h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
+    out = keras.layers.Dense(4, name="logits")(h)
+    model = keras.Model(inp, out, name="conv")
+    set_keras_weights(model, 8)
+    model.export(str(model_dir), format="tf_saved_model", verbose=False)
+    _, sigs = describe_model(model_dir)
+    SUMMARY.append(f"conv: model.export signatures = {sorted(sigs)}")
+    rng = np.random.default_rng(80)
+    x = rng.uniform(-1.0, 1.0, (2, 8, 8, 3)).astype(np.float32)
+    reqs = [(name, {next(iter(sigs[name]["inputs"])): x}) for name in sorted(sigs)]
+    return run_tf2(model_dir, reqs)
+
+
+DTYPE_INPUTS = [
+    ("f32", tf.float32),
+    ("f64", tf.float64),
+    ("i8", tf.int8),
+    ("i16", tf.int16),
+    ("i32", tf.int32),
+    ("i64", tf.int64),
+    ("u8", tf.uint8),
+    ("u16", tf.uint16),
+    ("u32", tf.uint32),
+    ("u64", tf.uint64),
+    ("b", tf.bool),
+    ("f16", tf.float16),
+    ("bf16", tf.bfloat16),
+    ("s", tf.string),
+]
+TRANSFORM_KEYS = ["f32", "f64", "i32", "i64", "u8", "b", "s", "f16", "bf16"]
+
+
+def build_dtypes(model_dir):
+    echo_specs = [spec([None], dt, k) for k, dt in DTYPE_INPUTS]
+    tdt = dict(DTYPE_INPUTS)
+    transform_specs = [spec([None], tdt[k], k) for k in TRANSFORM_KEYS]
+
+    class Dtypes(tf.Module):
+        @tf.function(input_signature=echo_specs)
+        def echo(self, f32, f64, i8, i16, i32, i64, u8, u16, u32, u64, b, f16, bf16, s):
+            args = dict(f32=f32, f64=f64, i8=i8, i16=i16, i32=i32, i64=i64, u8=u8, u16=u16,
+                        u32=u32, u64=u64, b=b, f16=f16, bf16=bf16, s=s)
+            return {f"{k}_out": tf.identity(v) for k, v in args.items()}
+
+        @tf.function(input_signature=transform_specs)
+        def transform(self, f32, f64, i32, i64, u8, b, s, f16, bf16):
+            return {
+                "f32_out": f32 * 2,
+                "f64_out": f64 * 2,
+                "i32_out": i32 + 1,
+                "i64_out": i64 + 1,
+                # uint8 arithmetic kernels are sparse on CPU; widen, add, narrow (wraps 255 -> 0).
+                "u8_out": tf.cast(tf.cast(u8, tf.int32) + 1, tf.uint8),
+                "b_out": tf.logical_not(b),
+                "s_out": tf.strings.upper(s),
+                "f16_out": f16 * 2,
+                "bf16_out": bf16 * 2,
+            }
+
+        @tf.function(input_signature=[spec([], tf.float32, "x")])
+        def scalar(self, x):
+            return {"y": x * 3}
+
+    m = Dtypes()
+    tf.saved_model.save(
+        m, str(model_dir), signatures={"serving_default": m.echo, "transform": m.transform, "scalar": m.scalar}
+    )
+
+    u64_max = np.iinfo(np.uint64).max
+    values = {
+        "f32": arr([0.1, -1.5, 3.4028234663852886e38, 1e-45], "float32"),
+        "f64": arr([0.1, -2.5, 1.7976931348623157e308 / 4, 5e-324], "float64"),
+        "i8": arr([-128, 127, 0, -1], "int8"),
+        "i16": arr([-32768, 32767, 12345], "int16"),
+        "i32": arr([-2147483648, 2147483646, 7], "int32"),
+        "i64": arr([-9223372036854775808, 9007199254740993, 9223372036854775806], "int64"),
+        "u8": arr([0, 200, 255], "uint8"),
+        "u16": arr([0, 65535, 40000], "uint16"),
+        "u32": arr([0, 4294967295, 3000000000], "uint32"),
+        "u64": arr([0, u64_max, 18446744073709551557, 9007199254740993], "uint64"),
+        "b": arr([True, False, True], "bool"),
+        "f16": arr([1.5, -0.25, 1000.0, 6.1035156e-05], "float16"),
+        "bf16": arr([1.5, -2.0, 3.140625, 1e30], "bfloat16"),
+        "s": arr(["hello", "", "héllo", b"bin\x00\xffary"], "string"),
+    }
+    # Doubling f32 max would give Inf, and TF's CPU kernels flush denormal results to zero,
+    # so transform gets in-range, normal floats (the echo signature keeps the extremes).
+    transform_values = {k: values[k] for k in TRANSFORM_KEYS}
+    transform_values["f32"] = arr([0.1, -1.5, 1e30, 1e-30], "float32")
+    transform_values["f64"] = arr([0.1, -2.5, 1e300, 1e-300], "float64")
+    empty = {k: arr([], dt.name if dt != tf.string else "string") for k, dt in DTYPE_INPUTS}
+    return run_tf2(
+        model_dir,
+        [
+            ("serving_default", values),
+            ("serving_default", empty),
+            ("transform", transform_values),
+            ("transform", {k: empty[k] for k in TRANSFORM_KEYS}),
+            ("scalar", {"x": arr(2.5, "float32")}),
+            ("scalar", {"x": arr(-0.1, "float32")}),
+        ],
+    )
+
+
+def build_example_a(model_dir):
+    class CelsiusToFahrenheit(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.slope = tf.Variable(1.8, dtype=tf.float32, name="slope")
+            self.offset = tf.Variable(32.0, dtype=tf.float32, name="offset")
+
+        @tf.function(input_signature=[spec([None], tf.float32, "celsius")])
+        def serve(self, celsius):
+            return {"fahrenheit": celsius * self.slope + self.offset}
+
+    m = CelsiusToFahrenheit()
+    tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve})
+    return run_tf2(
+        model_dir,
+        [
+            ("serving_default", {"celsius": arr([-40.0, 0.0, 37.0, 100.0], "float32")}),
+            ("serving_default", {"celsius": arr([21.5], "float32")}),
+        ],
+    )
+
+
+def build_example_b(model_dir):
+    class Classifier(tf.Module):
+        def __init__(self):
+            super().__init__()
+            rng = np.random.default_rng(9)
+            self.w = tf.Variable(rng.standard_normal((3, 2)).astype(np.float32), name="w")
+            self.b = tf.Variable(np.array([0.25, -0.25], np.float32), name="b")
+
+        @tf.function(input_signature=[spec([None, 3], tf.float32, "features")])
+        def serve(self, features):
+            logits = tf.matmul(features, self.w) + self.b
+            return {"probabilities": tf.nn.softmax(logits), "label": tf.argmax(logits, axis=1, output_type=tf.int64)}
+
+    m = Classifier()
+    tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve})
+    rng = np.random.default_rng(90)
+    return run_tf2(
+        model_dir,
+        [
+            ("serving_default", {"features": arr([[1.0, 0.0, -1.0]], "float32")}),
+            ("serving_default", {"features": rng.standard_normal((4, 3)).astype(np.float32)}),
+        ],
+    )
+
+
+# name -> (builder, model dir relative to out root, golden path relative to out root)
+FIXTURES = {
+    "tiny": (build_tiny, "test/fixtures/tiny/model", "test/fixtures/tiny/golden.json"),
+    "ints": (build_ints, "test/fixtures/ints/model", "test/fixtures/ints/golden.json"),
+    "slow": (build_slow, "test/fixtures/slow/model", "test/fixtures/slow/golden.json"),
+    "multi_sig": (build_multi_sig, "test/fixtures/multi_sig/model", "test/fixtures/multi_sig/golden.json"),
+    "tf1_vocab": (build_tf1_vocab, "test/fixtures/tf1_vocab/model", "test/fixtures/tf1_vocab/golden.json"),
+    "keras_export": (build_keras_export, "test/fixtures/keras_export/model", "test/fixtures/keras_export/golden.json"),
+    "dtypes": (build_dtypes, "test/fixtures/dtypes/model", "test/fixtures/dtypes/golden.json"),
+    "conv": (build_conv, "test/fixtures/conv/model", "test/fixtures/conv/golden.json"),
+    "a": (build_example_a, "examples/models/a", "examples/models/a.golden.json"),
+    "b": (build_example_b, "examples/models/b", "examples/models/b.golden.json"),
+}
+
+SUMMARY = []
+
+
+def dir_bytes(path):
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def validate_golden(path):
+    """Re-read golden.json and check it against the documented format."""
+    doc = json.loads(Path(path).read_text())
+    assert set(doc) == {"tags", "signatures", "cases"}, set(doc)
+    assert doc["tags"] and all(isinstance(t, list) and all(isinstance(s, str) for s in t) for t in doc["tags"])
+    for name, sd in doc["signatures"].items():
+        assert set(sd) == {"inputs", "outputs", "methodName"}, (name, set(sd))
+        for side in ("inputs", "outputs"):
+            for k, ti in sd[side].items():
+                assert set(ti) == {"name", "dtype", "shape"} and ti["dtype"] in NP_DTYPES, (name, k, ti)
+                assert ti["shape"] is None or all(isinstance(d, int) and d >= -1 for d in ti["shape"])
+    assert doc["cases"], "no cases"
+    for c in doc["cases"]:
+        assert set(c) == {"signature", "inputs", "outputs"} and c["signature"] in doc["signatures"]
+        for side in ("inputs", "outputs"):
+            for k, t in c[side].items():
+                assert set(t) == {"dtype", "shape", "data"} and t["dtype"] in NP_DTYPES, (k, t.keys())
+                assert len(t["data"]) == int(np.prod(t["shape"], dtype=np.int64)), k
+                d = t["dtype"]
+                for v in t["data"]:
+                    if d in ("float32", "float64"):
+                        assert isinstance(v, (int, float)) and not isinstance(v, bool)
+                    elif d in ("int64", "uint64"):
+                        assert isinstance(v, str) and str(int(v)) == v
+                    elif d == "bool":
+                        assert isinstance(v, bool)
+                    elif d == "string":
+                        base64.b64decode(v, validate=True)
+                    else:
+                        assert isinstance(v, int) and not isinstance(v, bool)
+    return doc
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", help="comma-separated subset of: " + ",".join(FIXTURES))
+    ap.add_argument("--out-root", default=str(Path(__file__).resolve().parent.parent),
+                    help="root under which test/fixtures and examples/models are written (default: repo root)")
+    args = ap.parse_args()
+
+    names = list(FIXTURES)
+    if args.only:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = [n for n in names if n not in FIXTURES]
+        if unknown:
+            ap.error(f"unknown fixture(s) {unknown}; choose from {list(FIXTURES)}")
+
+    root = Path(args.out_root).resolve()
+    tf.random.set_seed(0)  # belt and braces: no builder should depend on TF's global RNG
+    failures = 0
+    for name in names:
+        build, model_rel, golden_rel = FIXTURES[name]
+        model_dir, golden = root / model_rel, root / golden_rel
+        # Start clean so stale variables/assets from an older layout cannot survive.
+        shutil.rmtree(model_dir, ignore_errors=True)
+        golden.unlink(missing_ok=True)
+        model_dir.parent.mkdir(parents=True, exist_ok=True)
+        cases = build(model_dir)
+        write_golden(model_dir, golden, cases)
+        validate_golden(golden)
+        size = dir_bytes(model_dir) + golden.stat().st_size
+        status = "ok" if size < MAX_FIXTURE_BYTES else "TOO BIG"
+        failures += size >= MAX_FIXTURE_BYTES
+        print(f"[{name}] {model_rel} + {golden_rel}: {size / 1024:.1f} KiB, {len(cases)} cases ({status})", flush=True)
+
+    for line in SUMMARY:
+        print(line)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+/**
+ * Errors with a stable `code`: TensorFlow's status names for what TensorFlow (or
+ * our checks made on its behalf) reports, and tfslice's own codes.
+ */
+/** TensorFlow status codes (tensorflow/core/protobuf/error_codes.proto). */
+export type TensorFlowCode = 'CANCELLED' | 'UNKNOWN' | 'INVALID_ARGUMENT' | 'DEADLINE_EXCEEDED' | 'NOT_FOUND' | 'ALREADY_EXISTS' | 'PERMISSION_DENIED' | 'RESOURCE_EXHAUSTED' | 'FAILED_PRECONDITION' | 'ABORTED' | 'OUT_OF_RANGE' | 'UNIMPLEMENTED' | 'INTERNAL' | 'UNAVAILABLE' | 'DATA_LOSS' | 'UNAUTHENTICATED';
+/** tfslice's own codes. */
+export type TfsliceCode = 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE' | 'MODEL_DISPOSED' | 'GPU_BUDGET_EXCEEDED' | 'GPU_CONFIG_CONFLICT' | 'MODEL_CRASHED';
+export type ErrorCode = TensorFlowCode | TfsliceCode;
+/** Base class of every error tfslice raises, apart from option TypeError/RangeError. */
+export declare class TfsliceError extends Error {
+    readonly code: ErrorCode;
+    constructor(code: ErrorCode, message: string, options?: {
+        cause?: unknown;
+    });
+}
+/** A TensorFlow status, or a check tfslice made in TensorFlow's terms before calling it. */
+export declare class TensorFlowError extends TfsliceError {
+    readonly code: TensorFlowCode;
+}
+/** INVALID_ARGUMENT: a feed, shape or option that TensorFlow would (or did) refuse. */
+export declare class InvalidArgumentError extends TensorFlowError {
+    readonly code: 'INVALID_ARGUMENT';
+    constructor(message: string, options?: {
+        cause?: unknown;
+    });
+}
+/** NOT_FOUND: a path, signature, tag-set or tensor name that does not exist. */
+export declare class NotFoundError extends TensorFlowError {
+    readonly code: 'NOT_FOUND';
+    constructor(message: string, options?: {
+        cause?: unknown;
+    });
+}
+/** No usable libtensorflow; the message lists what was tried and how to fix it. */
+export declare class LibraryNotFoundError extends TfsliceError {
+    readonly code: 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE';
+    /** Each place looked at, with what was found there. */
+    readonly tried: readonly string[];
+    constructor(message: string, tried: readonly string[], code?: 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE');
+}
+/** The model was disposed before this call started. */
+export declare class ModelDisposedError extends TfsliceError {
+    readonly code: 'MODEL_DISPOSED';
+    constructor(message?: string);
+}
+/**
+ * Turns an error from the native layer into the matching tfslice class, keeping
+ * TensorFlow's message text. Anything without a known code is returned as is.
+ */
+export declare function fromNative(error: unknown, context?: string): unknown;
+/** A TypeError whose message names the offending field (Node's ERR_INVALID_ARG_TYPE). */
+export declare function invalidType(field: string, expected: string, got: unknown): TypeError;
+/** A RangeError whose message names the offending field (Node's ERR_OUT_OF_RANGE). */
+export declare function outOfRange(field: string, expected: string, got: unknown): RangeError;
+/** A short, safe rendering of a value for error messages. */
+export declare function describe(value: unknown): string;

@@ -1,0 +1,16 @@
+/**
+ * tfslice: TensorFlow SavedModels in Node.js, each with its own slice of the GPU.
+ *
+ * ```ts
+ * import { loadModel, Tensor } from 'tfslice';
+ * const model = await loadModel('models/a', 0.3);
+ * const out = await model.run({ x: new Tensor('float32', new Float32Array(8), [2, 4]) });
+ * ```
+ */
+export { loadModel, Model, type Device, type Feeds, type GpuInfo, type RunOptions } from './model';
+export { Tensor, type TensorLike } from './tensor';
+export { type LoadOptions } from './options';
+export { type SignatureInfo, type TensorSpec, type OtherDType, encodeConfig, decodeConfig, type SessionConfig } from './proto';
+export { DTYPES, type DType, type NumericDType, type DataOf, type FeedDataOf, type TypedArray } from './dtypes';
+export { loadTensorFlow, runtime, type Runtime, type LibrarySource } from './library';
+export { TfsliceError, TensorFlowError, InvalidArgumentError, NotFoundError, LibraryNotFoundError, ModelDisposedError, type ErrorCode, type TensorFlowCode, type TfsliceCode, } from './errors';

@@ -1,0 +1,68 @@
+import { type LoadOptions } from './options';
+import { type SignatureInfo } from './proto';
+import { Tensor, type TensorLike } from './tensor';
+/** Feeds by signature input key. */
+export type Feeds = Readonly<Record<string, Tensor | TensorLike>>;
+export interface RunOptions {
+    /** Signature to run; defaults to the model's default signature. */
+    signature?: string;
+    /** Output keys to fetch; defaults to every output of the signature. */
+    outputs?: readonly string[];
+}
+/** A device of the model's session (TF_SessionListDevices). */
+export interface Device {
+    /** e.g. "/job:localhost/replica:0/task:0/device:GPU:0" */
+    readonly name: string;
+    /** "CPU" or "GPU". */
+    readonly type: string;
+    /** Memory TensorFlow gives the device, in bytes (for a GPU: its allocator limit). */
+    readonly memoryBytes: number;
+}
+export interface GpuInfo {
+    /** The fraction asked for in loadModel (0..1], or null when none was asked. */
+    readonly requestedFraction: number | null;
+    /** What TensorFlow applied to this session's GPU, in bytes; null without a GPU. */
+    readonly memoryLimitBytes: number | null;
+    /** The physical GPU index asked for (gpuDevice), or null for TensorFlow's default. */
+    readonly device: number | null;
+}
+/** A loaded SavedModel with its own TF_Session. Create it with loadModel(). */
+export declare class Model {
+    #private;
+    /** Absolute path of the SavedModel directory. */
+    readonly path: string;
+    /** The tag-set that was loaded. */
+    readonly tags: readonly string[];
+    /** Every signature of the loaded meta graph, by name. */
+    readonly signatures: Readonly<Record<string, SignatureInfo>>;
+    /** The signature run() uses when none is named; null when the model has no obvious one. */
+    readonly defaultSignature: string | null;
+    /** The session's devices. */
+    readonly devices: readonly Device[];
+    /** The GPU share asked for and the limit TensorFlow applied. */
+    readonly gpu: GpuInfo;
+    /** True once dispose() was called. */
+    get disposed(): boolean;
+    /**
+     * Runs a signature on a worker thread; the event loop stays free. Many runs may
+     * be in flight at once. Output typed arrays belong to JS (safe after dispose).
+     */
+    run(feeds: Feeds, options?: RunOptions): Promise<Record<string, Tensor>>;
+    /**
+     * run() on the calling thread: blocks the event loop for the whole TF_SessionRun.
+     * For scripts and benchmarks; servers should use run().
+     */
+    runSync(feeds: Feeds, options?: RunOptions): Record<string, Tensor>;
+    /**
+     * Frees the session. Runs already in flight finish first; runs that had not
+     * started reject with MODEL_DISPOSED. Idempotent; resolves once freed.
+     */
+    dispose(): Promise<void>;
+}
+/**
+ * Loads a SavedModel into its own TF_Session, on a worker thread.
+ *
+ * @param modelPath SavedModel directory (holds saved_model.pb and variables/)
+ * @param options a GPU memory fraction in (0, 1], or LoadOptions
+ */
+export declare function loadModel(modelPath: string, options?: number | LoadOptions): Promise<Model>;

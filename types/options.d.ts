@@ -1,0 +1,36 @@
+import { type SessionConfig } from './proto';
+/** Options of loadModel(). Every number's unit is in its comment. */
+export interface LoadOptions {
+    /** Share of the GPU's memory for this model: a fraction in (0, 1]. */
+    gpuMemoryFraction?: number;
+    /** Grow GPU memory on demand (2 MiB regions) instead of reserving it all up front. */
+    allowGrowth?: boolean;
+    /** Physical GPU index (becomes gpu_options.visible_device_list). */
+    gpuDevice?: number;
+    /** Tag-set of the meta graph to load. Default ['serve']. */
+    tags?: readonly string[];
+    /** Signature run() uses when none is named. Default 'serving_default'. */
+    signature?: string;
+    /** Threads of each op's intra-op pool; 0 lets TensorFlow choose (one per core). */
+    intraOpThreads?: number;
+    /** Threads of the inter-op pool; 0 lets TensorFlow choose, negative runs ops inline on the caller's thread. */
+    interOpThreads?: number;
+    /** Place ops on CPU when the requested device has no kernel for them. */
+    allowSoftPlacement?: boolean;
+    /** Log where TensorFlow places each op (to stderr). */
+    logDevicePlacement?: boolean;
+    /** Raw ConfigProto bytes for anything else; the typed fields above override it. */
+    sessionConfig?: Uint8Array;
+}
+export interface ResolvedOptions {
+    readonly gpuMemoryFraction: number | null;
+    readonly gpuDevice: number | null;
+    readonly tags: readonly string[];
+    /** null: run() picks 'serving_default', or the only signature there is. */
+    readonly signature: string | null;
+    readonly config: SessionConfig;
+    /** ConfigProto bytes handed to TF_SetConfig. */
+    readonly configBytes: Uint8Array;
+}
+/** Validates loadModel's second argument: a GPU fraction or an options object. */
+export declare function resolveLoadOptions(arg: unknown): ResolvedOptions;

@@ -1,0 +1,46 @@
+import { type DType } from './dtypes';
+/** The ConfigProto fields tfslice sets; absent fields keep TensorFlow's defaults. */
+export interface SessionConfig {
+    intraOpParallelismThreads?: number;
+    interOpParallelismThreads?: number;
+    allowSoftPlacement?: boolean;
+    logDevicePlacement?: boolean;
+    gpuOptions?: {
+        perProcessGpuMemoryFraction?: number;
+        allowGrowth?: boolean;
+        visibleDeviceList?: string;
+    };
+}
+/**
+ * Serialises `config` as ConfigProto bytes for TF_SetConfig. `base` (raw
+ * ConfigProto bytes) goes first, so protobuf merge rules let our fields win while
+ * every field we do not model is kept.
+ */
+export declare function encodeConfig(config: SessionConfig, base?: Uint8Array): Uint8Array;
+/** Reads back the fields of `bytes` that tfslice models (for reports and tests). */
+export declare function decodeConfig(bytes: Uint8Array): SessionConfig;
+/** Names TensorFlow uses for dtypes tfslice cannot carry (still shown in signatures). */
+export type OtherDType = 'complex64' | 'complex128' | 'qint8' | 'quint8' | 'qint16' | 'quint16' | 'qint32' | 'resource' | 'variant' | `DataType(${number})`;
+/** One input or output of a signature as the SavedModel declares it. */
+export interface TensorSpec {
+    /** Graph tensor name, e.g. "serving_default_x:0". */
+    readonly name: string;
+    readonly dtype: DType | OtherDType;
+    /** Dimensions with -1 for unknown ones; null when even the rank is unknown. */
+    readonly shape: readonly number[] | null;
+}
+export interface SignatureInfo {
+    readonly inputs: Readonly<Record<string, TensorSpec>>;
+    readonly outputs: Readonly<Record<string, TensorSpec>>;
+    /** e.g. "tensorflow/serving/predict". */
+    readonly methodName: string;
+}
+export interface MetaGraphSummary {
+    readonly tags: readonly string[];
+    readonly tensorflowVersion: string;
+    readonly signatures: Readonly<Record<string, SignatureInfo>>;
+}
+/** Signatures and tags of the MetaGraphDef bytes TF_LoadSessionFromSavedModel returned. */
+export declare function decodeMetaGraph(bytes: Uint8Array): MetaGraphSummary;
+/** Every meta graph of a saved_model.pb (tag-sets and their signatures). */
+export declare function decodeSavedModel(bytes: Uint8Array): MetaGraphSummary[];

@@ -1,0 +1,43 @@
+/**
+ * Tensor: a dtype, a shape and the elements in a JS typed array (or strings).
+ * Conversions to and from what the addon carries (lib/native.ts) happen here, once
+ * per tensor, never per element through TensorFlow.
+ */
+import { type DataOf, type DType, type FeedDataOf, type NumericDType } from './dtypes';
+/** Number of elements of a shape (1 for a scalar). */
+export declare function elementCount(shape: readonly number[]): number;
+/**
+ * A tensor. Numeric data lives in a typed array (see DataOf); string tensors hold
+ * their elements as bytes and decode them as UTF-8 on first access to `data`.
+ */
+export declare class Tensor<D extends DType = DType> {
+    #private;
+    readonly dtype: D;
+    readonly shape: readonly number[];
+    /**
+     * @param dtype element type, e.g. 'float32'
+     * @param data the elements, row-major: the typed array for the dtype, or for
+     *   'string' a string[] or Uint8Array[] (raw bytes)
+     * @param shape dimensions; defaults to [data.length]
+     */
+    constructor(dtype: D, data: FeedDataOf<D>, shape?: readonly number[]);
+    /** Number of elements. */
+    get size(): number;
+    /** The elements: a typed array, or for 'string' a string[] decoded as UTF-8. */
+    get data(): DataOf<D>;
+    /** For 'string' tensors: each element's raw bytes (views, no copy). */
+    bytes(): Uint8Array[];
+    /**
+     * A zero-filled tensor whose memory is aligned for TensorFlow, so feeding it
+     * never copies (feeds of 16 KiB and more are borrowed when aligned).
+     */
+    static alloc<N extends NumericDType>(dtype: N, shape: readonly number[]): Tensor<N>;
+}
+/** A plain feed object: `{ dtype, shape, data }`, same rules as the Tensor constructor. */
+export interface TensorLike<D extends DType = DType> {
+    dtype: D;
+    shape: readonly number[];
+    data: FeedDataOf<D>;
+}
+/** Accepts a Tensor or a TensorLike and returns a Tensor (validated). */
+export declare function toTensor(value: unknown, field: string): Tensor;
