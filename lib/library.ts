@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { LibraryNotFoundError } from './errors';
-import { native, PACKAGE_ROOT } from './native';
+import { native } from './native';
 
 export type LibrarySource = 'env' | 'python' | 'system';
 
@@ -55,10 +55,7 @@ function libraryIn(dir: string): string | undefined {
 }
 
 function pythonsToAsk(): string[] {
-  const pythons = [
-    path.join(process.cwd(), '.venv', 'bin', 'python3'),
-    path.join(PACKAGE_ROOT, '.venv', 'bin', 'python3'),
-  ];
+  const pythons = [path.join(process.cwd(), '.venv', 'bin', 'python3')];
   if (process.env.VIRTUAL_ENV) pythons.push(path.join(process.env.VIRTUAL_ENV, 'bin', 'python3'));
   pythons.push('python3');
   return [...new Set(pythons)].filter((p) => p === 'python3' || isFile(p));

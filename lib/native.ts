@@ -36,6 +36,18 @@ export interface NativeDevice {
 export interface NativeLibraryInfo {
   path: string;
   tensorflowVersion: string;
+  /** TF_TensorDefaultAlignment(): feeds less aligned than this are copied by TensorFlow. */
+  tensorAlignment: number;
+}
+
+/** Process-wide counters of the addon's copy decisions (native/tensor.h). */
+export interface NativeStats {
+  borrowedFeeds: number;
+  copiedFeeds: number;
+  wrappedOutputs: number;
+  copiedOutputs: number;
+  /** JS buffers TensorFlow holds right now. */
+  pinnedNow: number;
 }
 
 export interface Binding {
@@ -48,6 +60,7 @@ export interface Binding {
     devices: NativeDevice[];
   }>;
   allocAligned(bytes: number): ArrayBuffer;
+  stats(): NativeStats;
 }
 
 /** The package root (holds package.json, build/ and prebuilds/), from lib/ or dist/. */
@@ -55,12 +68,17 @@ export const PACKAGE_ROOT = path.resolve(__dirname, '..');
 
 let binding: Binding | undefined;
 
-/** The addon for this environment; node-gyp-build picks a prebuild or build/Release. */
+/**
+ * The addon for this environment: $TFSLICE_ADDON (a .node file, e.g. a cmake-js
+ * build elsewhere) when set, otherwise what node-gyp-build picks (a matching
+ * prebuild, else build/Release).
+ */
 export function native(): Binding {
   if (!binding) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const load = require('node-gyp-build') as (dir: string) => Binding;
-    binding = load(PACKAGE_ROOT);
+    const explicit = process.env.TFSLICE_ADDON;
+    binding = explicit
+      ? (require(path.resolve(explicit)) as Binding)
+      : (require('node-gyp-build') as (dir: string) => Binding)(PACKAGE_ROOT);
   }
   return binding;
 }

@@ -42,6 +42,7 @@ Napi::Object LibraryInfo(Napi::Env env, const LoadResult& loaded) {
   Napi::Object info = Napi::Object::New(env);
   info.Set("path", loaded.path);
   info.Set("tensorflowVersion", loaded.version);
+  info.Set("tensorAlignment", Napi::Number::New(env, static_cast<double>(tf().TF_TensorDefaultAlignment())));
   return info;
 }
 
@@ -101,7 +102,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceMethod<&Addon::LoadLibrarySync>("loadLibrarySync"),
                InstanceMethod<&Addon::Runtime>("runtime"),
                InstanceMethod<&Addon::LoadSession>("loadSession"),
-               InstanceMethod<&Addon::AllocAligned>("allocAligned")});
+               InstanceMethod<&Addon::AllocAligned>("allocAligned"),
+               InstanceMethod<&Addon::Stats>("stats")});
 }
 
 Addon::~Addon() { napi_remove_env_cleanup_hook(env_, Teardown, this); }
@@ -156,6 +158,18 @@ Napi::Value Addon::AllocAligned(const Napi::CallbackInfo& info) {
     throw MakeTypeError(env, "allocAligned(bytes) needs a non-negative byte count");
   }
   return NewAlignedArrayBuffer(env, static_cast<size_t>(bytes));
+}
+
+Napi::Value Addon::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TensorStats stats = CurrentTensorStats();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("borrowedFeeds", Napi::Number::New(env, static_cast<double>(stats.borrowed_feeds)));
+  out.Set("copiedFeeds", Napi::Number::New(env, static_cast<double>(stats.copied_feeds)));
+  out.Set("wrappedOutputs", Napi::Number::New(env, static_cast<double>(stats.wrapped_outputs)));
+  out.Set("copiedOutputs", Napi::Number::New(env, static_cast<double>(stats.copied_outputs)));
+  out.Set("pinnedNow", Napi::Number::New(env, static_cast<double>(stats.pinned_now)));
+  return out;
 }
 
 }  // namespace tfslice

@@ -54,6 +54,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Runtime(const Napi::CallbackInfo& info);
   Napi::Value LoadSession(const Napi::CallbackInfo& info);
   Napi::Value AllocAligned(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
   static void Teardown(void* self);
 
   std::shared_ptr<ReleaseQueue> releases_;

@@ -33,6 +33,12 @@ napi_typedarray_type ArrayTypeOf(TF_DataType dtype) {
 static_assert(sizeof(float) == 4 && sizeof(double) == 8, "float32/float64 map to float/double");
 static_assert(sizeof(TF_TString) == 24, "TF_TString is 24 bytes in TensorFlow 2.x");
 
+std::atomic<uint64_t> g_borrowed_feeds{0};
+std::atomic<uint64_t> g_copied_feeds{0};
+std::atomic<uint64_t> g_wrapped_outputs{0};
+std::atomic<uint64_t> g_copied_outputs{0};
+std::atomic<int64_t> g_pinned_now{0};
+
 // A JS value TensorFlow borrows; released on the JS thread through the queue.
 struct Pin {
   std::shared_ptr<ReleaseQueue> releases;
@@ -41,6 +47,7 @@ struct Pin {
 
 void ReleasePin(void* /*data*/, size_t /*len*/, void* arg) {
   Pin* pin = static_cast<Pin*>(arg);
+  g_pinned_now.fetch_sub(1, std::memory_order_relaxed);
   pin->releases->Push(pin->ref);
   delete pin;
 }
@@ -187,17 +194,21 @@ void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
       delete pin;
       NAPI_THROW_IF_FAILED_VOID(env, status);
     }
+    g_pinned_now.fetch_add(1, std::memory_order_relaxed);
     tensor = tf().TF_NewTensor(dtype, shape.dims.data(), rank, memory, bytes, ReleasePin, pin);
     if (tensor == nullptr) {
+      g_pinned_now.fetch_sub(1, std::memory_order_relaxed);
       napi_delete_reference(env, pin->ref);
       delete pin;
     } else {
+      g_borrowed_feeds.fetch_add(1, std::memory_order_relaxed);
       borrowed_.emplace_back(reinterpret_cast<uintptr_t>(memory),
                              reinterpret_cast<uintptr_t>(memory) + bytes);
     }
   } else {
     tensor = tf().TF_AllocateTensor(dtype, shape.dims.data(), rank, bytes);
     if (tensor != nullptr && bytes != 0) std::memcpy(tf().TF_TensorData(tensor), memory, bytes);
+    g_copied_feeds.fetch_add(1, std::memory_order_relaxed);
   }
   if (tensor == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", what + ": cannot allocate");
   tensors_.push_back(tensor);
@@ -263,13 +274,21 @@ Napi::Value OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds) {
     buffer = Napi::ArrayBuffer::New(
         env, data, bytes, [](Napi::Env, void*, TF_Tensor* owned) { tf().TF_DeleteTensor(owned); },
         tensor);
+    g_wrapped_outputs.fetch_add(1, std::memory_order_relaxed);
   } else {
+    g_copied_outputs.fetch_add(1, std::memory_order_relaxed);
     buffer = Napi::ArrayBuffer::New(env, bytes);
     if (bytes != 0) std::memcpy(buffer.Data(), data, bytes);
     tf().TF_DeleteTensor(tensor);
   }
   out.Set("data", NewTypedArray(env, dtype, buffer, bytes / element_size));
   return out;
+}
+
+TensorStats CurrentTensorStats() {
+  return {g_borrowed_feeds.load(std::memory_order_relaxed), g_copied_feeds.load(std::memory_order_relaxed),
+          g_wrapped_outputs.load(std::memory_order_relaxed), g_copied_outputs.load(std::memory_order_relaxed),
+          g_pinned_now.load(std::memory_order_relaxed)};
 }
 
 Napi::ArrayBuffer NewAlignedArrayBuffer(Napi::Env env, size_t bytes) {

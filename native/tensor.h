@@ -63,6 +63,16 @@ class FeedSet {
 // borrowed from JS is copied so no two ArrayBuffers share a backing store.
 Napi::Value OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds);
 
+// Counters of the copy decisions above, for tests and benchmarks (relaxed atomics).
+struct TensorStats {
+  uint64_t borrowed_feeds;   // feeds TensorFlow read in place from JS memory
+  uint64_t copied_feeds;     // numeric feeds copied (small or unaligned)
+  uint64_t wrapped_outputs;  // outputs handed to JS over TensorFlow's buffer
+  uint64_t copied_outputs;   // numeric outputs copied into a fresh ArrayBuffer
+  int64_t pinned_now;        // JS buffers TensorFlow holds right now
+};
+TensorStats CurrentTensorStats();
+
 // A zeroed ArrayBuffer of `bytes` aligned for TensorFlow, so feeds made in it
 // are never copied.
 Napi::ArrayBuffer NewAlignedArrayBuffer(Napi::Env env, size_t bytes);

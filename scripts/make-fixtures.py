@@ -303,6 +303,22 @@ def build_ints(model_dir):
     )
 
 
+def build_reshape(model_dir):
+    # Fails inside TensorFlow at run time (not in any signature check) when x's size is
+    # not a multiple of rows: the tests use it for errors that keep TF's code and text.
+    class Reshape(tf.Module):
+        @tf.function(input_signature=[spec([None], tf.float32, "x"), spec([], tf.int32, "rows")])
+        def serve(self, x, rows):
+            return {"y": tf.reshape(x, tf.stack([rows, -1]))}
+
+    m = Reshape()
+    tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve})
+    return run_tf2(
+        model_dir,
+        [("serving_default", {"x": arr([1, 2, 3, 4, 5, 6], "float32"), "rows": arr(2, "int32")})],
+    )
+
+
 def build_slow(model_dir):
     class Slow(tf.Module):
         @tf.function(input_signature=[spec([], tf.int32, "n")])
@@ -600,6 +616,7 @@ def build_example_b(model_dir):
 FIXTURES = {
     "tiny": (build_tiny, "test/fixtures/tiny/model", "test/fixtures/tiny/golden.json"),
     "ints": (build_ints, "test/fixtures/ints/model", "test/fixtures/ints/golden.json"),
+    "reshape": (build_reshape, "test/fixtures/reshape/model", "test/fixtures/reshape/golden.json"),
     "slow": (build_slow, "test/fixtures/slow/model", "test/fixtures/slow/golden.json"),
     "multi_sig": (build_multi_sig, "test/fixtures/multi_sig/model", "test/fixtures/multi_sig/golden.json"),
     "tf1_vocab": (build_tf1_vocab, "test/fixtures/tf1_vocab/model", "test/fixtures/tf1_vocab/golden.json"),

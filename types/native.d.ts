@@ -27,6 +27,17 @@ export interface NativeDevice {
 export interface NativeLibraryInfo {
     path: string;
     tensorflowVersion: string;
+    /** TF_TensorDefaultAlignment(): feeds less aligned than this are copied by TensorFlow. */
+    tensorAlignment: number;
+}
+/** Process-wide counters of the addon's copy decisions (native/tensor.h). */
+export interface NativeStats {
+    borrowedFeeds: number;
+    copiedFeeds: number;
+    wrappedOutputs: number;
+    copiedOutputs: number;
+    /** JS buffers TensorFlow holds right now. */
+    pinnedNow: number;
 }
 export interface Binding {
     loadLibrary(path: string): Promise<NativeLibraryInfo>;
@@ -38,8 +49,13 @@ export interface Binding {
         devices: NativeDevice[];
     }>;
     allocAligned(bytes: number): ArrayBuffer;
+    stats(): NativeStats;
 }
 /** The package root (holds package.json, build/ and prebuilds/), from lib/ or dist/. */
 export declare const PACKAGE_ROOT: string;
-/** The addon for this environment; node-gyp-build picks a prebuild or build/Release. */
+/**
+ * The addon for this environment: $TFSLICE_ADDON (a .node file, e.g. a cmake-js
+ * build elsewhere) when set, otherwise what node-gyp-build picks (a matching
+ * prebuild, else build/Release).
+ */
 export declare function native(): Binding;

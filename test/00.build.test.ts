@@ -1,0 +1,55 @@
+// Both build systems compile the same sources, and the published declarations match lib/.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import t from 'tap';
+
+import { ROOT } from './helpers';
+
+function gypSources(): string[] {
+  // binding.gyp takes its list from native/sources.gypi (a Python literal).
+  const gypi = fs.readFileSync(path.join(ROOT, 'native', 'sources.gypi'), 'utf8');
+  const binding = fs.readFileSync(path.join(ROOT, 'binding.gyp'), 'utf8');
+  t.match(binding, /'includes':\s*\['native\/sources\.gypi'\]/, 'binding.gyp includes sources.gypi');
+  t.match(binding, /'sources':\s*\['<@\(tfslice_sources\)'\]/, 'binding.gyp compiles exactly tfslice_sources');
+  return [...gypi.matchAll(/'(native\/[^']+\.cc)'/g)].map((m) => m[1]!).sort();
+}
+
+function cmakeSources(): string[] {
+  // Evaluate the same native/sources.cmake that CMakeLists.txt includes.
+  const script = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-cmake-')), 'print.cmake');
+  fs.writeFileSync(script, `include("${ROOT}/native/sources.cmake")\nmessage(STATUS "SOURCES=\${TFSLICE_SOURCES}")\n`);
+  const out = execFileSync('cmake', ['-P', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const line = out.split('\n').find((l) => l.includes('SOURCES='))!;
+  return line.slice(line.indexOf('SOURCES=') + 8).split(';').filter(Boolean).sort();
+}
+
+t.test('binding.gyp and CMakeLists.txt compile the same native sources', async (t) => {
+  const onDisk = fs.readdirSync(path.join(ROOT, 'native')).filter((f) => f.endsWith('.cc')).map((f) => `native/${f}`).sort();
+  const gyp = gypSources();
+  t.ok(gyp.length >= 5, 'the gyp list is not empty');
+  t.same(gyp, onDisk, 'every native/*.cc is built by node-gyp, and nothing else');
+  t.same(cmakeSources(), gyp, 'cmake-js builds the same list');
+  const cmakeLists = fs.readFileSync(path.join(ROOT, 'CMakeLists.txt'), 'utf8');
+  t.match(cmakeLists, /include\(native\/sources\.cmake\)/, 'CMakeLists.txt reads the shared list');
+  t.match(cmakeLists, /add_library\(\$\{PROJECT_NAME\} SHARED \$\{TFSLICE_SOURCES\}/, 'and compiles it');
+});
+
+t.test('the addon links nothing from TensorFlow', async (t) => {
+  const addon = path.join(ROOT, 'build', 'Release', 'tfslice.node');
+  t.ok(fs.existsSync(addon), 'build/Release/tfslice.node exists');
+  const needed = execFileSync('readelf', ['-d', addon], { encoding: 'utf8' });
+  t.notMatch(needed, /tensorflow/i, 'no DT_NEEDED entry names TensorFlow');
+});
+
+t.test('types/ is what tsc emits for lib/', async (t) => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-types-'));
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', ROOT, '--emitDeclarationOnly', '--declarationDir', out, '--outDir', out], { stdio: 'pipe' });
+  const emitted = fs.readdirSync(out).filter((f) => f.endsWith('.d.ts')).sort();
+  const committed = fs.readdirSync(path.join(ROOT, 'types')).filter((f) => f.endsWith('.d.ts')).sort();
+  t.same(committed, emitted, 'the same declaration files');
+  for (const file of emitted) {
+    t.equal(fs.readFileSync(path.join(ROOT, 'types', file), 'utf8'), fs.readFileSync(path.join(out, file), 'utf8'), `types/${file} is current (run npm run build)`);
+  }
+});

@@ -1,0 +1,112 @@
+// Finding libtensorflow: every source in its order, both layouts, and the error when none works.
+// Each case runs in a child process: a process can load only one TensorFlow.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import t from 'tap';
+
+import { runtime } from '../lib/index';
+import { node, PYTHON, ROOT } from './helpers';
+
+const DIST = JSON.stringify(path.join(ROOT, 'dist', 'index.js'));
+const PIP_DIR = path.dirname(runtime().path);
+
+// Prints runtime() as JSON, or the error's class, code, message and tried list.
+const PROBE = `
+const t = require(${DIST});
+t.loadTensorFlow().then(
+  (r) => console.log(JSON.stringify({ ok: r })),
+  (e) => console.log(JSON.stringify({ error: { name: e.name, code: e.code, message: e.message, tried: e.tried } })));
+`;
+
+interface Probe {
+  ok?: { tensorflowVersion: string; path: string; source: string };
+  error?: { name: string; code: string; message: string; tried: string[] };
+}
+
+function probe(env: NodeJS.ProcessEnv, cwd?: string): Probe {
+  const result = node(PROBE, { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, cwd);
+  const line = result.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as Probe;
+  } catch {
+    throw new Error(`probe printed ${JSON.stringify(result.stdout)} / ${result.stderr}`);
+  }
+}
+
+const EMPTY = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-empty-'));
+
+t.test('runtime() reports TF_Version and the library it resolved', async (t) => {
+  const r = runtime();
+  t.equal(r.tensorflowVersion, '2.21.0');
+  t.equal(path.basename(r.path), 'libtensorflow_cc.so.2', 'the pip layout');
+  t.equal(r.source, 'python', 'found by asking the .venv python');
+  t.equal(runtime(), r, 'later calls return the same runtime');
+});
+
+t.test('TFSLICE_LIBTENSORFLOW: a file, a pip directory, a C-archive directory', async (t) => {
+  const file = probe({ TFSLICE_LIBTENSORFLOW: path.join(PIP_DIR, 'libtensorflow_cc.so.2') }, EMPTY);
+  t.equal(file.ok?.source, 'env');
+  t.equal(file.ok?.tensorflowVersion, '2.21.0');
+
+  const dir = probe({ TFSLICE_LIBTENSORFLOW: PIP_DIR }, EMPTY);
+  t.equal(dir.ok?.path, path.join(PIP_DIR, 'libtensorflow_cc.so.2'), 'the pip directory layout');
+
+  // The official C archive: lib/libtensorflow.so.2 beside lib/libtensorflow_framework.so.2.
+  const archive = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-archive-'));
+  fs.mkdirSync(path.join(archive, 'lib'));
+  fs.symlinkSync(path.join(PIP_DIR, 'libtensorflow_cc.so.2'), path.join(archive, 'lib', 'libtensorflow.so.2'));
+  fs.symlinkSync(path.join(PIP_DIR, 'libtensorflow_framework.so.2'), path.join(archive, 'lib', 'libtensorflow_framework.so.2'));
+  const fromArchive = probe({ TFSLICE_LIBTENSORFLOW: archive }, EMPTY);
+  t.equal(fromArchive.ok?.path, path.join(archive, 'lib', 'libtensorflow.so.2'), 'the archive layout');
+  t.equal(fromArchive.ok?.tensorflowVersion, '2.21.0');
+});
+
+t.test('TFSLICE_LIBTENSORFLOW pointing at nothing is LIBRARY_NOT_FOUND, not a fallback', async (t) => {
+  const missing = probe({ TFSLICE_LIBTENSORFLOW: '/nonexistent/libtensorflow.so.2' }, ROOT);
+  t.equal(missing.error?.code, 'LIBRARY_NOT_FOUND');
+  t.equal(missing.error?.name, 'LibraryNotFoundError');
+  t.match(missing.error?.message, /TFSLICE_LIBTENSORFLOW=\/nonexistent/);
+  t.match(missing.error?.message, /pip install tensorflow-cpu/, 'fix 1: pip');
+  t.match(missing.error?.message, /Set TFSLICE_LIBTENSORFLOW/, 'fix 2: the env var');
+});
+
+t.test('a library without the C API names the missing symbol', async (t) => {
+  const libz = ['/lib/x86_64-linux-gnu/libz.so.1', '/usr/lib/x86_64-linux-gnu/libz.so.1'].find((p) => fs.existsSync(p));
+  if (!libz) return t.skip('no libz.so.1 on this machine');
+  const wrong = probe({ TFSLICE_LIBTENSORFLOW: libz }, EMPTY);
+  t.equal(wrong.error?.code, 'LIBRARY_INCOMPATIBLE');
+  t.match(wrong.error?.message, /missing symbol TF_Version/);
+});
+
+t.test('with no env, no Python TensorFlow and nothing on the loader path: LIBRARY_NOT_FOUND listing what was tried', async (t) => {
+  // An interpreter that has no tensorflow: python3 on a PATH holding only a symlink to it.
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-bin-'));
+  fs.symlinkSync('/usr/bin/python3', path.join(bin, 'python3'));
+  const none = probe({ PATH: bin }, EMPTY);
+  t.equal(none.error?.code, 'LIBRARY_NOT_FOUND');
+  t.same(none.error?.tried.slice(0, 1), ['TFSLICE_LIBTENSORFLOW: not set']);
+  t.ok(none.error?.tried.some((x) => x.startsWith('python3: no tensorflow package')), 'asked python3');
+  t.ok(none.error?.tried.some((x) => x.startsWith('system loader (libtensorflow.so.2)')), 'tried the system loader');
+  t.match(none.error?.message, /Possible solutions:/);
+});
+
+t.test('a project-local .venv is found from the working directory', async (t) => {
+  const project = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-project-'));
+  fs.symlinkSync(path.dirname(path.dirname(PYTHON)), path.join(project, '.venv'));
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-bin-'));
+  const found = probe({ PATH: bin }, project);
+  t.equal(found.ok?.source, 'python');
+  t.equal(fs.realpathSync(found.ok?.path ?? '/'), fs.realpathSync(path.join(PIP_DIR, 'libtensorflow_cc.so.2')));
+  t.ok(found.ok?.path.startsWith(fs.realpathSync(project)) || found.ok?.path.startsWith(project), 'through the project .venv');
+});
+
+t.test('the system loader path is the last resort', async (t) => {
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-bin-'));
+  const archive = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-ld-'));
+  fs.symlinkSync(path.join(PIP_DIR, 'libtensorflow_cc.so.2'), path.join(archive, 'libtensorflow.so.2'));
+  fs.symlinkSync(path.join(PIP_DIR, 'libtensorflow_framework.so.2'), path.join(archive, 'libtensorflow_framework.so.2'));
+  const found = probe({ PATH: bin, LD_LIBRARY_PATH: archive }, EMPTY);
+  t.equal(found.ok?.source, 'system');
+  t.equal(found.ok?.path, 'libtensorflow.so.2');
+});

@@ -1,0 +1,90 @@
+// loadModel options -> ConfigProto bytes, checked with TensorFlow's own Python parser.
+import t from 'tap';
+
+import { decodeConfig, encodeConfig, InvalidArgumentError, loadModel, type LoadOptions } from '../lib/index';
+import { resolveLoadOptions } from '../lib/options';
+import { fixture, python } from './helpers';
+
+const PARSE = `
+import sys, json
+from tensorflow.core.protobuf import config_pb2
+from google.protobuf import json_format
+out = []
+for hexed in json.load(sys.stdin):
+    msg = config_pb2.ConfigProto.FromString(bytes.fromhex(hexed))
+    out.append(json_format.MessageToDict(msg, preserving_proto_field_name=True))
+print(json.dumps(out))
+`;
+
+// Raw ConfigProto bytes serialized by TensorFlow, for the sessionConfig merge case.
+const BASE = `
+import json
+from tensorflow.core.protobuf import config_pb2
+c = config_pb2.ConfigProto(device_count={'GPU': 0}, operation_timeout_in_ms=1234, intra_op_parallelism_threads=7)
+c.gpu_options.allocator_type = 'BFC'
+c.gpu_options.per_process_gpu_memory_fraction = 0.9
+print(json.dumps(c.SerializeToString().hex()))
+`;
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+t.test('option sets decode, in TensorFlow, to exactly what was asked', async (t) => {
+  const base = new Uint8Array(Buffer.from(python<string>(BASE), 'hex'));
+  const cases: { options: number | LoadOptions | undefined; expected: Record<string, unknown> }[] = [
+    { options: undefined, expected: {} },
+    { options: 0.3, expected: { gpu_options: { per_process_gpu_memory_fraction: 0.3 } } },
+    { options: { interOpThreads: 4 }, expected: { inter_op_parallelism_threads: 4 } },
+    { options: { interOpThreads: -1, intraOpThreads: 1 }, expected: { inter_op_parallelism_threads: -1, intra_op_parallelism_threads: 1 } },
+    {
+      options: { gpuMemoryFraction: 0.6, allowGrowth: true, gpuDevice: 1, intraOpThreads: 2, interOpThreads: 3, allowSoftPlacement: true, logDevicePlacement: true },
+      expected: {
+        gpu_options: { per_process_gpu_memory_fraction: 0.6, allow_growth: true, visible_device_list: '1' },
+        intra_op_parallelism_threads: 2, inter_op_parallelism_threads: 3, allow_soft_placement: true, log_device_placement: true,
+      },
+    },
+    { options: { gpuMemoryFraction: 1, allowGrowth: false }, expected: { gpu_options: { per_process_gpu_memory_fraction: 1 } } },
+    {
+      // Typed fields win over sessionConfig; its other fields survive the merge.
+      options: { sessionConfig: base, gpuMemoryFraction: 0.5, intraOpThreads: 3 },
+      expected: {
+        device_count: { GPU: 0 }, operation_timeout_in_ms: '1234', intra_op_parallelism_threads: 3,
+        gpu_options: { allocator_type: 'BFC', per_process_gpu_memory_fraction: 0.5 },
+      },
+    },
+    { options: { sessionConfig: base }, expected: { device_count: { GPU: 0 }, operation_timeout_in_ms: '1234', intra_op_parallelism_threads: 7, gpu_options: { allocator_type: 'BFC', per_process_gpu_memory_fraction: 0.9 } } },
+  ];
+  const bytes = cases.map((c) => resolveLoadOptions(c.options).configBytes);
+  const decoded = python<Record<string, unknown>[]>(PARSE, JSON.stringify(bytes.map(hex)));
+  cases.forEach((c, i) => t.same(decoded[i], c.expected, `options ${JSON.stringify(c.options, (_k, v) => (v instanceof Uint8Array ? '<bytes>' : v))}`));
+  t.same(decodeConfig(encodeConfig({ interOpParallelismThreads: -1 })), { interOpParallelismThreads: -1 }, 'our decoder reads back our encoder');
+});
+
+t.test('gpuMemoryFraction outside (0, 1] or NaN is a RangeError naming the field', async (t) => {
+  for (const bad of [0, -0.1, 1.0001, 2, Number.NaN, Infinity]) {
+    await t.rejects(loadModel(fixture('tiny').dir, bad), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: /gpuMemoryFraction must be a fraction in \(0, 1\]/ }, String(bad));
+    await t.rejects(loadModel(fixture('tiny').dir, { gpuMemoryFraction: bad }), RangeError);
+  }
+});
+
+t.test('other bad options are TypeErrors or RangeErrors naming the field', async (t) => {
+  const dir = fixture('tiny').dir;
+  await t.rejects(loadModel(dir, { gpuMemoryFraction: '0.5' as unknown as number }), { name: 'TypeError', message: /^gpuMemoryFraction must be a number, got "0.5"/ });
+  await t.rejects(loadModel(dir, { allowGrowth: 1 as unknown as boolean }), { name: 'TypeError', message: /^allowGrowth must be a boolean/ });
+  await t.rejects(loadModel(dir, { intraOpThreads: -1 }), { name: 'RangeError', message: /^intraOpThreads must be an integer in \[0, / });
+  await t.rejects(loadModel(dir, { interOpThreads: 1.5 }), { name: 'RangeError', message: /^interOpThreads/ });
+  await t.rejects(loadModel(dir, { gpuDevice: -1 }), { name: 'RangeError', message: /^gpuDevice/ });
+  await t.rejects(loadModel(dir, { tags: [] }), { name: 'TypeError', message: /^tags must be a non-empty array/ });
+  await t.rejects(loadModel(dir, { gpuFraction: 0.5 } as unknown as LoadOptions), { name: 'TypeError', message: /^option "gpuFraction" must be one of gpuMemoryFraction/ });
+  await t.rejects(loadModel(dir, { sessionConfig: [1, 2] as unknown as Uint8Array }), { name: 'TypeError', message: /^sessionConfig must be a Uint8Array/ });
+  await t.rejects(loadModel(42 as unknown as string), { name: 'TypeError', message: /^modelPath must be a SavedModel directory path/ });
+});
+
+t.test('malformed ConfigProto bytes are refused by TF_SetConfig as an error, not a crash', async (t) => {
+  const garbage = new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]);
+  const error = await loadModel(fixture('tiny').dir, { sessionConfig: garbage }).catch((e: unknown) => e);
+  t.type(error, InvalidArgumentError);
+  t.match(error, { code: 'INVALID_ARGUMENT', message: /Unparseable ConfigProto/ });
+  const model = await loadModel(fixture('tiny').dir);
+  t.ok(model.signatures.serving_default, 'the process is fine and loads models afterwards');
+  await model.dispose();
+});

@@ -1,0 +1,124 @@
+// loadModel + run against what TensorFlow itself computed (test/fixtures/*/golden.json).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import t from 'tap';
+
+import { InvalidArgumentError, loadModel, Model, ModelDisposedError, NotFoundError, Tensor } from '../lib/index';
+import { fixture, type GoldenTensor, maxRelativeError, plain, plainGolden, ROOT, toTensor } from './helpers';
+
+const FIXTURES = fs.readdirSync(path.join(ROOT, 'test', 'fixtures')).sort();
+
+function expectOutput(t: Tap.Test, actual: Tensor | undefined, expected: GoldenTensor, what: string): void {
+  if (!actual) {
+    t.fail(`${what}: missing`);
+    return;
+  }
+  const a = plain(actual);
+  const e = plainGolden(expected);
+  t.same({ dtype: a.dtype, shape: a.shape }, { dtype: e.dtype, shape: e.shape }, `${what}: dtype and shape`);
+  if (expected.dtype === 'float32' || expected.dtype === 'float64') {
+    // Same kernels as Python TensorFlow; allow for a different thread split of reductions.
+    t.ok(maxRelativeError(a.data as number[], e.data as number[]) <= 1e-5, `${what}: values within 1e-5 of TensorFlow's`);
+  } else {
+    t.same(a.data, e.data, `${what}: values equal TensorFlow's`);
+  }
+}
+
+t.test('the float32 model computes what TensorFlow computed', async (t) => {
+  const { dir, golden } = fixture('tiny');
+  const model = await loadModel(dir);
+  t.type(model, Model);
+  t.equal(golden.cases.length, 2);
+  for (const c of golden.cases) {
+    const out = await model.run({ x: toTensor(c.inputs.x!) });
+    t.same(Object.keys(out), ['y']);
+    t.same(plain(out.y!).data, c.outputs.y!.data, 'float32 results are bit-identical to TensorFlow\'s');
+  }
+  await model.dispose();
+});
+
+t.test('int32 and int64 (beyond 2^53) round-trip exactly', async (t) => {
+  const { dir, golden } = fixture('ints');
+  const model = await loadModel(dir);
+  for (const c of golden.cases) {
+    const out = await model.run({ a: toTensor(c.inputs.a!), b: toTensor(c.inputs.b!) });
+    expectOutput(t, out.a2, c.outputs.a2!, 'a2');
+    expectOutput(t, out.b1, c.outputs.b1!, 'b1');
+  }
+  const big = await model.run({ a: new Tensor('int32', new Int32Array([1])), b: new Tensor('int64', new BigInt64Array([9007199254740993n])) });
+  t.equal((big.b1!.data as BigInt64Array)[0], 9007199254740994n);
+  await model.dispose();
+});
+
+t.test('every fixture: signatures as TensorFlow declares them, outputs as TensorFlow computed them', async (t) => {
+  t.ok(FIXTURES.length >= 8, 'fixtures present');
+  for (const name of FIXTURES) {
+    const { dir, golden } = fixture(name);
+    const model = await loadModel(dir);
+    t.same(model.signatures, golden.signatures, `${name}: signatures`);
+    t.same(model.tags, ['serve'], `${name}: tags`);
+    for (const [i, c] of golden.cases.entries()) {
+      const feeds = Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, toTensor(v)]));
+      const out = await model.run(feeds, { signature: c.signature });
+      t.same(Object.keys(out).sort(), Object.keys(c.outputs).sort(), `${name}#${i} ${c.signature}: output keys`);
+      for (const [key, expected] of Object.entries(c.outputs)) expectOutput(t, out[key], expected, `${name}#${i} ${c.signature}.${key}`);
+    }
+    await model.dispose();
+  }
+});
+
+t.test('runSync gives what run gives; outputs selects a subset', async (t) => {
+  const { dir, golden } = fixture('multi_sig');
+  const model = await loadModel(dir);
+  const c = golden.cases.find((x) => x.signature === 'serving_default')!;
+  const feeds = { x: toTensor(c.inputs.x!) };
+  const sync = model.runSync(feeds);
+  const async = await model.run(feeds);
+  t.same(plain(sync.sum!), plain(async.sum!));
+  t.same(plain(sync.prod!), plain(async.prod!));
+  const onlySum = await model.run(feeds, { outputs: ['sum'] });
+  t.same(Object.keys(onlySum), ['sum']);
+  t.same(plain(onlySum.sum!).data, plain(async.sum!).data);
+  await model.dispose();
+});
+
+t.test('plain { dtype, shape, data } feeds work like Tensors', async (t) => {
+  const model = await loadModel(fixture('tiny').dir);
+  const x = { dtype: 'float32' as const, shape: [1, 4], data: new Float32Array([1, -2, 0.5, 3.25]) };
+  const out = await model.run({ x });
+  t.same(plain(out.y!).data, fixture('tiny').golden.cases[0]!.outputs.y!.data);
+  await model.dispose();
+});
+
+t.test('a missing directory is NOT_FOUND with TensorFlow\'s text', async (t) => {
+  const error = await loadModel('/nonexistent/model').catch((e: unknown) => e);
+  t.type(error, NotFoundError);
+  t.match(error, { code: 'NOT_FOUND', message: /Could not find SavedModel \.pb or \.pbtxt at supplied export directory path: \/nonexistent\/model/ });
+});
+
+t.test('dispose() is idempotent; run after it rejects with MODEL_DISPOSED', async (t) => {
+  const model = await loadModel(fixture('tiny').dir);
+  const first = model.dispose();
+  t.equal(model.dispose(), first, 'the same promise');
+  await first;
+  await model.dispose();
+  t.equal(model.disposed, true);
+  const x = new Tensor('float32', new Float32Array(4), [1, 4]);
+  const error = await model.run({ x }).catch((e: unknown) => e);
+  t.type(error, ModelDisposedError);
+  t.match(error, { code: 'MODEL_DISPOSED', message: /disposed/ });
+  t.throws(() => model.runSync({ x }), { code: 'MODEL_DISPOSED' });
+});
+
+t.test('a TensorFlow error at run time keeps its code and text', async (t) => {
+  const model = await loadModel(fixture('reshape').dir);
+  const x = new Tensor('float32', new Float32Array(5));
+  const rows = new Tensor('int32', new Int32Array([2]), []);
+  const error = await model.run({ x, rows }).catch((e: unknown) => e);
+  t.type(error, InvalidArgumentError);
+  t.match(error, { code: 'INVALID_ARGUMENT', message: /Input to reshape is a tensor with 5 values, but the requested shape requires a multiple of 2/ });
+  t.throws(() => model.runSync({ x, rows }), { code: 'INVALID_ARGUMENT', message: /Input to reshape/ });
+  const ok = await model.run({ x: new Tensor('float32', new Float32Array(6)), rows }).catch((e: unknown) => e);
+  t.same((ok as Record<string, Tensor>).y?.shape, [2, 3], 'the session is fine afterwards');
+  await model.dispose();
+});

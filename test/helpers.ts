@@ -1,0 +1,99 @@
+// Shared by the tests: fixture paths, golden decoding, and the Python oracle.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { type DType, Tensor } from '../lib/index';
+
+export const ROOT = path.resolve(__dirname, '..');
+/** The provisioned Python with TensorFlow (scripts/provision.js): the oracle. */
+export const PYTHON = path.join(ROOT, '.venv', 'bin', 'python3');
+
+export interface GoldenTensor {
+  dtype: DType;
+  shape: number[];
+  data: (number | string | boolean)[];
+}
+
+export interface GoldenCase {
+  signature: string;
+  inputs: Record<string, GoldenTensor>;
+  outputs: Record<string, GoldenTensor>;
+}
+
+export interface Golden {
+  tags: string[][];
+  signatures: Record<string, { inputs: Record<string, unknown>; outputs: Record<string, unknown>; methodName: string }>;
+  cases: GoldenCase[];
+}
+
+/** test/fixtures/NAME: the SavedModel directory and what TensorFlow computed on it. */
+export function fixture(name: string): { dir: string; golden: Golden } {
+  const base = path.join(ROOT, 'test', 'fixtures', name);
+  return { dir: path.join(base, 'model'), golden: JSON.parse(fs.readFileSync(path.join(base, 'golden.json'), 'utf8')) as Golden };
+}
+
+const ARRAYS: Record<string, (values: GoldenTensor['data']) => unknown> = {
+  float32: (v) => Float32Array.from(v as number[]),
+  float64: (v) => Float64Array.from(v as number[]),
+  int8: (v) => Int8Array.from(v as number[]),
+  int16: (v) => Int16Array.from(v as number[]),
+  int32: (v) => Int32Array.from(v as number[]),
+  int64: (v) => BigInt64Array.from((v as string[]).map((x) => BigInt(x))),
+  uint8: (v) => Uint8Array.from(v as number[]),
+  uint16: (v) => Uint16Array.from(v as number[]),
+  uint32: (v) => Uint32Array.from(v as number[]),
+  uint64: (v) => BigUint64Array.from((v as string[]).map((x) => BigInt(x))),
+  bool: (v) => Uint8Array.from((v as boolean[]).map((x) => (x ? 1 : 0))),
+  float16: (v) => Uint16Array.from(v as number[]),
+  bfloat16: (v) => Uint16Array.from(v as number[]),
+  string: (v) => (v as string[]).map((b64) => new Uint8Array(Buffer.from(b64, 'base64'))),
+};
+
+/** A golden tensor as a tfslice Tensor (strings as raw bytes). */
+export function toTensor(golden: GoldenTensor): Tensor {
+  return new Tensor(golden.dtype, ARRAYS[golden.dtype]!(golden.data) as never, golden.shape);
+}
+
+/** Plain comparable values of a Tensor: numbers, bigints as strings, bytes as base64. */
+export function plain(tensor: Tensor): { dtype: string; shape: number[]; data: unknown[] } {
+  const data = tensor.dtype === 'string'
+    ? tensor.bytes().map((b) => Buffer.from(b).toString('base64'))
+    : Array.from(tensor.data as ArrayLike<number | bigint>, (x) => (typeof x === 'bigint' ? x.toString() : x));
+  return { dtype: tensor.dtype, shape: [...tensor.shape], data };
+}
+
+/** The golden tensor in plain()'s form. */
+export function plainGolden(golden: GoldenTensor): { dtype: string; shape: number[]; data: unknown[] } {
+  const data = golden.dtype === 'bool' ? golden.data.map((x) => (x ? 1 : 0)) : golden.data;
+  return { dtype: golden.dtype, shape: golden.shape, data };
+}
+
+/** Largest relative difference between two float arrays (0 when equal). */
+export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const e = expected[i]!;
+    const a = actual[i]!;
+    const err = Math.abs(a - e) / Math.max(1e-6, Math.abs(e));
+    if (err > worst || Number.isNaN(err)) worst = Number.isNaN(err) ? Infinity : err;
+  }
+  return worst;
+}
+
+/** Runs Python code with the oracle TensorFlow; returns its stdout parsed as JSON. */
+export function python<T>(code: string, input?: string): T {
+  const out = execFileSync(PYTHON, ['-c', code], {
+    input,
+    encoding: 'utf8',
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return JSON.parse(out) as T;
+}
+
+/** Runs `node -e script` in a child process (for per-process TensorFlow state). */
+export function node(script: string, env: NodeJS.ProcessEnv, cwd = ROOT): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, ['-e', script], { cwd, env, encoding: 'utf8', timeout: 120_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
