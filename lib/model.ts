@@ -2,6 +2,7 @@
  * loadModel() and Model: one TF_Session per SavedModel, signatures decoded from
  * its MetaGraphDef, feeds checked against the signature before TensorFlow sees them.
  */
+import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { dtypeInfo } from './dtypes';
@@ -9,7 +10,7 @@ import { fromNative, invalidType, InvalidArgumentError, ModelDisposedError, NotF
 import { loadTensorFlow } from './library';
 import { native, type NativePlan, type NativeSession, type NativeTensor } from './native';
 import { type LoadOptions, resolveLoadOptions } from './options';
-import { decodeMetaGraph, type SignatureInfo, type TensorSpec } from './proto';
+import { decodeMetaGraph, decodeSavedModel, type SignatureInfo, type TensorSpec } from './proto';
 import { Tensor, type TensorLike, toTensor } from './tensor';
 
 /** Feeds by signature input key. */
@@ -81,6 +82,33 @@ function checkFeed(sig: PreparedSignature, key: string, spec: TensorSpec, tensor
   }
 }
 
+// TensorFlow names the variable but not why it is missing; the usual cause is known.
+const MISSING_VARIABLE = /Could not find variable ([^\s.]+(?:\.[^\s.]+)*)\./;
+
+function runError(error: unknown): unknown {
+  const converted = fromNative(error);
+  const match = converted instanceof Error && MISSING_VARIABLE.exec(converted.message);
+  if (match) {
+    converted.message += `\n(tfslice) The graph reads variable '${match[1]}', which restoring the SavedModel did not create. ` +
+      'Keras 3 models wrapped in a plain tf.Module and saved with tf.saved_model.save run in Python but not through ' +
+      "TensorFlow's C API; export them with model.export(dir) or keras.export.ExportArchive instead.";
+  }
+  return converted;
+}
+
+// TensorFlow's message for unknown tags points at saved_model_cli; list the tag-sets here.
+async function withTagSets(error: unknown, exportDir: string): Promise<unknown> {
+  if (!(error instanceof NotFoundError) || !/matching supplied tags/.test(error.message)) return error;
+  try {
+    const metaGraphs = decodeSavedModel(await readFile(path.join(exportDir, 'saved_model.pb')));
+    const sets = metaGraphs.map((m) => `[${m.tags.map((t) => `'${t}'`).join(', ')}]`);
+    error.message += `\nThe tag-sets in ${exportDir} are: ${sets.join(', ') || '(none)'}; pass one as loadModel(path, { tags }).`;
+  } catch {
+    // An unreadable saved_model.pb: TensorFlow's message stands alone.
+  }
+  return error;
+}
+
 /** A loaded SavedModel with its own TF_Session. Create it with loadModel(). */
 export class Model {
   /** Absolute path of the SavedModel directory. */
@@ -96,16 +124,23 @@ export class Model {
   /** The GPU share asked for and the limit TensorFlow applied. */
   readonly gpu: GpuInfo;
 
+  /** Runs allowed to execute at once; more wait in FIFO order (LoadOptions.maxConcurrentRuns). */
+  readonly maxConcurrentRuns: number;
+
   #session: NativeSession | null;
   #closed: Promise<void> | null = null;
+  #running = 0;
+  // Each waiter is resolved with true when a finishing run hands it its slot, false on dispose.
+  #waiting: ((granted: boolean) => void)[] = [];
   #prepared = new Map<string, PreparedSignature>();
   #plans = new Map<string, NativePlan>();
 
   /** @internal Use loadModel(). */
   constructor(init: {
     path: string; tags: readonly string[]; session: NativeSession; signatures: Record<string, SignatureInfo>;
-    defaultSignature: string | null; devices: Device[]; gpu: GpuInfo;
+    defaultSignature: string | null; devices: Device[]; gpu: GpuInfo; maxConcurrentRuns: number;
   }) {
+    this.maxConcurrentRuns = init.maxConcurrentRuns;
     this.path = init.path;
     this.tags = init.tags;
     this.#session = init.session;
@@ -127,11 +162,21 @@ export class Model {
   async run(feeds: Feeds, options?: RunOptions): Promise<Record<string, Tensor>> {
     const session = this.#live();
     const prepared = this.#prepare(session, feeds, options);
+    if (this.#running < this.maxConcurrentRuns) {
+      this.#running++;
+    } else if (!(await new Promise<boolean>((resolve) => this.#waiting.push(resolve)))) {
+      this.#live(); // disposed while waiting: rejects with MODEL_DISPOSED, never started
+    }
     let outputs: NativeTensor[];
     try {
       outputs = await session.run(prepared.plan, prepared.feeds);
     } catch (error) {
-      throw fromNative(error);
+      throw runError(error);
+    } finally {
+      // Hand the slot straight to the next waiter, so no newcomer can slip in between.
+      const next = this.#waiting.shift();
+      if (next) next(true);
+      else this.#running--;
     }
     return Model.#collect(prepared.outputKeys, outputs);
   }
@@ -147,7 +192,7 @@ export class Model {
     try {
       outputs = session.runSync(prepared.plan, prepared.feeds);
     } catch (error) {
-      throw fromNative(error);
+      throw runError(error);
     }
     return Model.#collect(prepared.outputKeys, outputs);
   }
@@ -161,6 +206,8 @@ export class Model {
       const session = this.#session!;
       this.#session = null;
       this.#plans.clear();
+      // Waiting runs wake to find the model disposed and reject with MODEL_DISPOSED.
+      for (const wake of this.#waiting.splice(0)) wake(false);
       this.#closed = session.close();
     }
     return this.#closed;
@@ -259,7 +306,7 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
   try {
     loaded = await native().loadSession(exportDir, [...resolved.tags], resolved.configBytes);
   } catch (error) {
-    throw fromNative(error);
+    throw await withTagSets(fromNative(error), exportDir);
   }
   const meta = decodeMetaGraph(loaded.metaGraph);
   const names = Object.keys(meta.signatures);
@@ -279,5 +326,6 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
     defaultSignature,
     devices: loaded.devices,
     gpu: { requestedFraction: resolved.gpuMemoryFraction, memoryLimitBytes: gpuDevice ? gpuDevice.memoryBytes : null, device: resolved.gpuDevice },
+    maxConcurrentRuns: resolved.maxConcurrentRuns,
   });
 }

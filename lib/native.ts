@@ -48,6 +48,8 @@ export interface NativeStats {
   copiedOutputs: number;
   /** JS buffers TensorFlow holds right now. */
   pinnedNow: number;
+  /** TF_Sessions created and not yet freed, across all environments. */
+  liveSessions: number;
 }
 
 export interface Binding {

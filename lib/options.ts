@@ -27,6 +27,8 @@ export interface LoadOptions {
   logDevicePlacement?: boolean;
   /** Raw ConfigProto bytes for anything else; the typed fields above override it. */
   sessionConfig?: Uint8Array;
+  /** Runs of this model executing at once (≥ 1, or Infinity); later ones wait their turn. */
+  maxConcurrentRuns?: number;
 }
 
 export interface ResolvedOptions {
@@ -35,6 +37,7 @@ export interface ResolvedOptions {
   readonly tags: readonly string[];
   /** null: run() picks 'serving_default', or the only signature there is. */
   readonly signature: string | null;
+  readonly maxConcurrentRuns: number;
   readonly config: SessionConfig;
   /** ConfigProto bytes handed to TF_SetConfig. */
   readonly configBytes: Uint8Array;
@@ -42,8 +45,11 @@ export interface ResolvedOptions {
 
 const KNOWN: ReadonlySet<string> = new Set<keyof LoadOptions>([
   'gpuMemoryFraction', 'allowGrowth', 'gpuDevice', 'tags', 'signature', 'intraOpThreads',
-  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig',
+  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns',
 ]);
+
+/** maxConcurrentRuns when none is given (see README "Concurrency"). */
+export const DEFAULT_MAX_CONCURRENT_RUNS = Infinity;
 
 const INT32_MAX = 2 ** 31 - 1;
 
@@ -109,6 +115,13 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
   if (base !== undefined && !(base instanceof Uint8Array)) {
     throw invalidType('sessionConfig', 'a Uint8Array of serialized ConfigProto bytes', base);
   }
-  return { gpuMemoryFraction, gpuDevice, tags, signature, config, configBytes: encodeConfig(config, base) };
+  let maxConcurrentRuns = DEFAULT_MAX_CONCURRENT_RUNS;
+  if (options.maxConcurrentRuns !== undefined) {
+    const m = options.maxConcurrentRuns;
+    if (typeof m !== 'number') throw invalidType('maxConcurrentRuns', 'a number', m);
+    if (!(m === Infinity || (Number.isInteger(m) && m >= 1))) throw outOfRange('maxConcurrentRuns', 'an integer ≥ 1 or Infinity', m);
+    maxConcurrentRuns = m;
+  }
+  return { gpuMemoryFraction, gpuDevice, tags, signature, maxConcurrentRuns, config, configBytes: encodeConfig(config, base) };
 }
 

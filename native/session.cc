@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include <atomic>
 #include <cstdlib>
 
 #include "addon.h"
@@ -47,6 +48,8 @@ class PromiseWorker : public Napi::AsyncWorker {
 
   Napi::Promise::Deferred deferred_;
 };
+
+std::atomic<int64_t> g_live_sessions{0};
 
 const char kDisposedMessage[] = "the model was disposed; load it again to run it";
 
@@ -248,6 +251,12 @@ std::vector<std::string> ReadStrings(Napi::Env env, Napi::Value value, const cha
 
 }  // namespace
 
+SessionCore::SessionCore(TF_Session* session, TF_Graph* graph) : session_(session), graph_(graph) {
+  g_live_sessions.fetch_add(1, std::memory_order_relaxed);
+}
+
+int64_t LiveSessions() { return g_live_sessions.load(std::memory_order_relaxed); }
+
 bool SessionCore::BeginRun() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (closing_) return false;
@@ -282,6 +291,7 @@ void SessionCore::Close() {
   tf().TF_CloseSession(session, status.get());
   tf().TF_DeleteSession(session, status.get());
   tf().TF_DeleteGraph(graph);
+  g_live_sessions.fetch_sub(1, std::memory_order_relaxed);
 }
 
 Napi::Function Session::Define(Napi::Env env) {

@@ -17,7 +17,7 @@ namespace tfslice {
 // flight; whoever lets go last frees them, so they are freed exactly once.
 class SessionCore {
  public:
-  SessionCore(TF_Session* session, TF_Graph* graph) : session_(session), graph_(graph) {}
+  SessionCore(TF_Session* session, TF_Graph* graph);
   ~SessionCore() { Close(); }
   SessionCore(const SessionCore&) = delete;
   SessionCore& operator=(const SessionCore&) = delete;
@@ -40,6 +40,9 @@ class SessionCore {
   TF_Session* session_;
   TF_Graph* graph_;
 };
+
+// Sessions created and not yet freed, in the whole process (for leak tests).
+int64_t LiveSessions();
 
 // Feeds and fetches resolved to TF_Outputs once, reused by every run with them.
 struct RunPlan {

@@ -456,6 +456,30 @@ def build_keras_export(model_dir):
     return run_tf2(model_dir, reqs)
 
 
+def build_keras_module(model_dir):
+    # The known trap (DESIGN.md): a Keras 3 model wrapped in a plain tf.Module and saved
+    # with tf.saved_model.save loads and runs in Python, but through the C API its run
+    # fails with "Could not find variable ...". The goldens show what Python computes.
+    keras.utils.set_random_seed(7)
+    inp = keras.Input(shape=(3,), name="x", dtype="float32")
+    out = keras.layers.Dense(2, name="dense")(inp)
+    model = keras.Model(inp, out, name="keras_module")
+    set_keras_weights(model, 7)
+
+    class Wrapped(tf.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        @tf.function(input_signature=[spec([None, 3], tf.float32, "x")])
+        def serve(self, x):
+            return {"y": self.m(x)}
+
+    w = Wrapped(model)
+    tf.saved_model.save(w, str(model_dir), signatures={"serving_default": w.serve})
+    return run_tf2(model_dir, [("serving_default", {"x": arr([[1, 2, 3]], "float32")})])
+
+
 def build_conv(model_dir):
     keras.utils.set_random_seed(8)
     inp = keras.Input(shape=(8, 8, 3), name="image", dtype="float32")
@@ -622,6 +646,7 @@ FIXTURES = {
     "tf1_vocab": (build_tf1_vocab, "test/fixtures/tf1_vocab/model", "test/fixtures/tf1_vocab/golden.json"),
     "keras_export": (build_keras_export, "test/fixtures/keras_export/model", "test/fixtures/keras_export/golden.json"),
     "dtypes": (build_dtypes, "test/fixtures/dtypes/model", "test/fixtures/dtypes/golden.json"),
+    "keras_module": (build_keras_module, "test/fixtures/keras_module/model", "test/fixtures/keras_module/golden.json"),
     "conv": (build_conv, "test/fixtures/conv/model", "test/fixtures/conv/golden.json"),
     "a": (build_example_a, "examples/models/a", "examples/models/a.golden.json"),
     "b": (build_example_b, "examples/models/b", "examples/models/b.golden.json"),

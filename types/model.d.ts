@@ -41,6 +41,8 @@ export declare class Model {
     readonly devices: readonly Device[];
     /** The GPU share asked for and the limit TensorFlow applied. */
     readonly gpu: GpuInfo;
+    /** Runs allowed to execute at once; more wait in FIFO order (LoadOptions.maxConcurrentRuns). */
+    readonly maxConcurrentRuns: number;
     /** True once dispose() was called. */
     get disposed(): boolean;
     /**

@@ -21,6 +21,8 @@ export interface LoadOptions {
     logDevicePlacement?: boolean;
     /** Raw ConfigProto bytes for anything else; the typed fields above override it. */
     sessionConfig?: Uint8Array;
+    /** Runs of this model executing at once (≥ 1, or Infinity); later ones wait their turn. */
+    maxConcurrentRuns?: number;
 }
 export interface ResolvedOptions {
     readonly gpuMemoryFraction: number | null;
@@ -28,9 +30,12 @@ export interface ResolvedOptions {
     readonly tags: readonly string[];
     /** null: run() picks 'serving_default', or the only signature there is. */
     readonly signature: string | null;
+    readonly maxConcurrentRuns: number;
     readonly config: SessionConfig;
     /** ConfigProto bytes handed to TF_SetConfig. */
     readonly configBytes: Uint8Array;
 }
+/** maxConcurrentRuns when none is given (see README "Concurrency"). */
+export declare const DEFAULT_MAX_CONCURRENT_RUNS: number;
 /** Validates loadModel's second argument: a GPU fraction or an options object. */
 export declare function resolveLoadOptions(arg: unknown): ResolvedOptions;
