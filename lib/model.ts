@@ -2,7 +2,7 @@
  * loadModel() and Model: one TF_Session per SavedModel, signatures decoded from
  * its MetaGraphDef, feeds checked against the signature before TensorFlow sees them.
  */
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { dtypeInfo } from './dtypes';
@@ -309,6 +309,12 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
     throw await withTagSets(fromNative(error), exportDir);
   }
   const meta = decodeMetaGraph(loaded.metaGraph);
+  // TensorFlow skips the restore when variables/ is gone and fails only at the first run.
+  const index = path.join(exportDir, 'variables', 'variables.index');
+  if (meta.hasSaver && !(await access(index).then(() => true, () => false))) {
+    await loaded.session.close();
+    throw new NotFoundError(`${index} does not exist, but the SavedModel's graph restores its variables from it; the variables/ directory is missing or incomplete`);
+  }
   const names = Object.keys(meta.signatures);
   let defaultSignature: string | null = resolved.signature;
   if (defaultSignature === null) {

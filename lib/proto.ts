@@ -63,6 +63,8 @@ const SCHEMA = {
         MetaGraphDef: {
           fields: {
             metaInfoDef: { type: 'MetaInfoDef', id: 1 },
+            // Only its presence matters: the graph restores variables from a checkpoint.
+            saverDef: { type: 'bytes', id: 3 },
             signatureDef: { keyType: 'string', type: 'SignatureDef', id: 5 },
           },
         },
@@ -144,6 +146,7 @@ interface DecodedTensorInfo {
 
 interface DecodedMetaGraph {
   metaInfoDef?: { tags?: string[]; tensorflowVersion?: string };
+  saverDef?: Uint8Array;
   signatureDef?: Record<string, { inputs?: Record<string, DecodedTensorInfo>; outputs?: Record<string, DecodedTensorInfo>; methodName?: string }>;
 }
 
@@ -177,6 +180,8 @@ export interface MetaGraphSummary {
   readonly tags: readonly string[];
   readonly tensorflowVersion: string;
   readonly signatures: Readonly<Record<string, SignatureInfo>>;
+  /** The graph restores variables from variables/ (it has a SaverDef). */
+  readonly hasSaver: boolean;
 }
 
 function summarize(meta: DecodedMetaGraph): MetaGraphSummary {
@@ -190,6 +195,7 @@ function summarize(meta: DecodedMetaGraph): MetaGraphSummary {
     tags: meta.metaInfoDef?.tags ?? [],
     tensorflowVersion: meta.metaInfoDef?.tensorflowVersion ?? '',
     signatures,
+    hasSaver: meta.saverDef !== undefined && meta.saverDef.length > 0,
   };
 }
 

@@ -68,10 +68,14 @@ class LoadLibraryWorker : public Napi::AsyncWorker {
   void Execute() override { result_ = LoadTensorFlow(path_); }
   void OnOK() override {
     Napi::Env env = Env();
-    if (result_.ok) {
-      deferred_.Resolve(LibraryInfo(env, result_));
-    } else {
-      deferred_.Reject(LoadError(env, result_).Value());
+    try {
+      if (result_.ok) {
+        deferred_.Resolve(LibraryInfo(env, result_));
+      } else {
+        deferred_.Reject(LoadError(env, result_).Value());
+      }
+    } catch (const Napi::Error&) {
+      // JS can no longer run (a worker_thread being terminated): nobody awaits.
     }
   }
 

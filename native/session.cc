@@ -31,7 +31,15 @@ class PromiseWorker : public Napi::AsyncWorker {
 
  private:
   void OnOK() final {
-    Napi::Env env = Env();
+    try {
+      Settle(Env());
+    } catch (const Napi::Error&) {
+      // Only when JS can no longer run (a worker_thread being terminated): nobody awaits.
+    }
+  }
+  void OnError(const Napi::Error& error) final { OnOK(); }
+
+  void Settle(Napi::Env env) {
     // Feeds deleted in Execute() may have queued JS references to release.
     Addon::Of(env).releases()->Drain(env);
     if (failure_) {
@@ -44,7 +52,6 @@ class PromiseWorker : public Napi::AsyncWorker {
       deferred_.Reject(error.Value());
     }
   }
-  void OnError(const Napi::Error& error) final { deferred_.Reject(error.Value()); }
 
   Napi::Promise::Deferred deferred_;
 };
@@ -269,6 +276,11 @@ void SessionCore::EndRun() {
   if (--in_flight_ == 0) idle_.notify_all();
 }
 
+void SessionCore::BeginClose() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  closing_ = true;
+}
+
 bool SessionCore::closed() {
   std::lock_guard<std::mutex> lock(mutex_);
   return closing_;
@@ -407,6 +419,8 @@ Napi::Value Session::RunSync(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Session::Close(const Napi::CallbackInfo& info) {
+  // Runs still queued behind this call on the libuv pool must not begin.
+  core_->BeginClose();
   auto* worker = new CloseWorker(info.Env(), core_);
   return worker->Start();
 }

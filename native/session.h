@@ -25,7 +25,10 @@ class SessionCore {
   // A run must call BeginRun first and EndRun after; false once closing started.
   bool BeginRun();
   void EndRun();
-  // Refuses new runs, waits for those in flight, then frees. Idempotent, any thread.
+  // Refuses runs that have not begun yet; cheap, so dispose() calls it on the JS thread
+  // before a worker thread waits in Close().
+  void BeginClose();
+  // BeginClose(), then waits for runs in flight and frees. Idempotent, any thread.
   void Close();
   bool closed();
 

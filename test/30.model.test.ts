@@ -6,7 +6,8 @@ import t from 'tap';
 import { InvalidArgumentError, loadModel, Model, ModelDisposedError, NotFoundError, Tensor } from '../lib/index';
 import { fixture, type GoldenTensor, maxRelativeError, plain, plainGolden, ROOT, toTensor } from './helpers';
 
-const FIXTURES = fs.readdirSync(path.join(ROOT, 'test', 'fixtures')).sort();
+// keras_module runs in Python only; its own test below checks the error it gives instead.
+const FIXTURES = fs.readdirSync(path.join(ROOT, 'test', 'fixtures')).filter((f) => f !== 'keras_module').sort();
 
 function expectOutput(t: Tap.Test, actual: Tensor | undefined, expected: GoldenTensor, what: string): void {
   if (!actual) {
@@ -121,4 +122,32 @@ t.test('a TensorFlow error at run time keeps its code and text', async (t) => {
   const ok = await model.run({ x: new Tensor('float32', new Float32Array(6)), rows }).catch((e: unknown) => e);
   t.same((ok as Record<string, Tensor>).y?.shape, [2, 3], 'the session is fine afterwards');
   await model.dispose();
+});
+
+t.test('SavedModel kinds: TF1 with assets and init ops, TF2 modules, Keras exports', async (t) => {
+  const tf1 = await loadModel(fixture('tf1_vocab').dir);
+  const ids = await tf1.run({ words: new Tensor('string', ['cherry', 'apple', 'kiwi', 'date']) });
+  t.same(plain(ids.ids!).data, ['2', '0', '-1', '3'], 'the vocabulary table was initialised from the asset file');
+  await tf1.dispose();
+  const keras = await loadModel(fixture('keras_export').dir);
+  t.same(Object.keys(keras.signatures), ['serve', 'serving_default'], 'model.export() writes two signatures');
+  t.equal(keras.defaultSignature, 'serving_default');
+  await keras.dispose();
+});
+
+t.test('a Keras 3 model saved through a plain tf.Module: the error says what is missing and why', async (t) => {
+  const { dir, golden } = fixture('keras_module');
+  t.equal(golden.cases.length, 1, 'Python TensorFlow runs it');
+  const model = await loadModel(dir);
+  const error = await model.run({ x: toTensor(golden.cases[0]!.inputs.x!) }).catch((e: unknown) => e);
+  t.match(error, { code: 'FAILED_PRECONDITION', message: /Could not find variable dense\/(kernel|bias)/ }, "TensorFlow's code and text");
+  t.match(error, { message: /\(tfslice\) The graph reads variable 'dense\/(kernel|bias)'.*model\.export\(dir\)/s }, 'and the fix');
+  await model.dispose();
+});
+
+t.test('tags that do not exist: the error lists the tag-sets that do', async (t) => {
+  const error = await loadModel(fixture('tiny').dir, { tags: ['serve', 'gpu'] }).catch((e: unknown) => e);
+  t.type(error, NotFoundError);
+  t.match(error, { code: 'NOT_FOUND', message: /Could not find meta graph def matching supplied tags: \{ (serve gpu|gpu serve) \}/ });
+  t.match(error, { message: /The tag-sets in .*tiny.* are: \['serve'\]; pass one as loadModel\(path, \{ tags \}\)/ });
 });

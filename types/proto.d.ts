@@ -39,6 +39,8 @@ export interface MetaGraphSummary {
     readonly tags: readonly string[];
     readonly tensorflowVersion: string;
     readonly signatures: Readonly<Record<string, SignatureInfo>>;
+    /** The graph restores variables from variables/ (it has a SaverDef). */
+    readonly hasSaver: boolean;
 }
 /** Signatures and tags of the MetaGraphDef bytes TF_LoadSessionFromSavedModel returned. */
 export declare function decodeMetaGraph(bytes: Uint8Array): MetaGraphSummary;

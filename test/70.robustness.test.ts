@@ -1,0 +1,211 @@
+// Corrupt SavedModels, concurrency, dispose during runs, GC, worker_threads, and leaks.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { Worker } from 'node:worker_threads';
+import t from 'tap';
+
+import { loadModel, ModelDisposedError, Tensor, TfsliceError } from '../lib/index';
+import { native } from '../lib/native';
+import { fixture, ROOT } from './helpers';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+const live = () => native().stats().liveSessions;
+const rssMiB = () => process.memoryUsage.rss() / 2 ** 20;
+
+async function collect(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+function copyModel(name: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `tfslice-${name}-`));
+  fs.cpSync(fixture(name).dir, dir, { recursive: true });
+  return dir;
+}
+
+t.test('corrupt SavedModels are clean errors, and leave no session behind', async (t) => {
+  const truncated = copyModel('tiny');
+  const pb = path.join(truncated, 'saved_model.pb');
+  fs.writeFileSync(pb, fs.readFileSync(pb).subarray(0, 200));
+  const garbage = copyModel('tiny');
+  fs.writeFileSync(path.join(garbage, 'saved_model.pb'), Buffer.from('this is not a protocol buffer at all'.repeat(10)));
+  const noVariables = copyModel('tiny');
+  fs.rmSync(path.join(noVariables, 'variables'), { recursive: true });
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-empty-'));
+  const file = path.join(empty, 'a-file');
+  fs.writeFileSync(file, 'not a directory');
+  const cases: [string, string, RegExp][] = [
+    [truncated, 'truncated saved_model.pb', /./],
+    [garbage, 'garbage saved_model.pb', /./],
+    [noVariables, 'no variables/', /variables\.index does not exist, but the SavedModel's graph restores its variables from it/],
+    [empty, 'an empty directory', /Could not find SavedModel/],
+    [file, 'a file instead of a directory', /Could not find SavedModel/],
+  ];
+  const before = live();
+  for (const [dir, what, message] of cases) {
+    const error = await loadModel(dir).catch((e: unknown) => e);
+    t.type(error, TfsliceError, `${what}: a TfsliceError`);
+    t.match((error as TfsliceError).code, /^[A-Z_]+$/, `${what}: code ${(error as TfsliceError).code}`);
+    t.match((error as Error).message, message, `${what}: ${(error as Error).message.split('\n')[0]!.slice(0, 100)}`);
+  }
+  t.equal(live(), before, 'no session survives a failed load');
+
+  // A failed load frees what it built: repeat the costliest failure and watch RSS.
+  for (let i = 0; i < 20; i++) await loadModel(noVariables).catch(() => undefined);
+  await collect();
+  const start = rssMiB();
+  for (let i = 0; i < 200; i++) await loadModel(noVariables).catch(() => undefined);
+  await collect();
+  const growth = rssMiB() - start;
+  // Each attempt builds a graph and session (~1 MiB for this model); 200 leaked ones would pass 100 MiB.
+  t.ok(growth < 40, `RSS grew ${growth.toFixed(1)} MiB over 200 failed loads`);
+});
+
+t.test('200 concurrent run() calls on one model all return correct results', async (t) => {
+  const model = await loadModel(fixture('tiny').dir);
+  const inputs = Array.from({ length: 200 }, (_, i) => new Tensor('float32', Float32Array.from({ length: 8 }, (_, k) => Math.sin(i * 8 + k)), [2, 4]));
+  const expected = inputs.map((x) => Array.from(model.runSync({ x }).y!.data as Float32Array));
+  const results = await Promise.all(inputs.map((x) => model.run({ x })));
+  const wrong = results.filter((r, i) => JSON.stringify(Array.from(r.y!.data as Float32Array)) !== JSON.stringify(expected[i]));
+  t.equal(wrong.length, 0, 'each result matches its own input');
+  await model.dispose();
+});
+
+t.test('dispose() with runs in flight: started runs finish, the rest reject, the session is freed once', async (t) => {
+  const before = live();
+  const model = await loadModel(fixture('slow').dir);
+  t.equal(live(), before + 1);
+  const n = new Tensor('int32', new Int32Array([300]), []);
+  const expected = (model.runSync({ n }).y!.data as Float32Array)[0];
+  const runs = Array.from({ length: 40 }, () => model.run({ n }).then((out) => ({ value: (out.y!.data as Float32Array)[0] }), (error: unknown) => ({ error })));
+  await new Promise((resolve) => setTimeout(resolve, 5)); // some runs are executing now
+  const disposed = model.dispose();
+  const outcomes = await Promise.all(runs);
+  await disposed;
+  const finished = outcomes.filter((o) => 'value' in o);
+  const rejected = outcomes.filter((o) => 'error' in o);
+  t.ok(finished.length > 0, `${finished.length} runs that had started finished`);
+  t.ok(finished.every((o) => 'value' in o && o.value === expected), 'with correct results');
+  t.ok(rejected.length > 0, `${rejected.length} runs that had not started were refused`);
+  t.ok(rejected.every((o) => 'error' in o && o.error instanceof ModelDisposedError), 'with MODEL_DISPOSED');
+  t.equal(live(), before, 'the session was freed, once');
+});
+
+t.test('maxConcurrentRuns: runs wait their turn, and waiting runs are refused on dispose', async (t) => {
+  const model = await loadModel(fixture('slow').dir, { maxConcurrentRuns: 1 });
+  t.equal(model.maxConcurrentRuns, 1);
+  const n = new Tensor('int32', new Int32Array([200]), []);
+  const order: number[] = [];
+  const runs = [0, 1, 2].map((i) => model.run({ n }).then(() => order.push(i)));
+  await Promise.all(runs);
+  t.same(order, [0, 1, 2], 'one at a time, in call order');
+  const first = model.run({ n: new Tensor('int32', new Int32Array([3000]), []) });
+  const queued = model.run({ n }).catch((e: unknown) => e);
+  await new Promise((resolve) => setTimeout(resolve, 50)); // the first run is executing now
+  await model.dispose();
+  t.ok(await first.then(() => true), 'the executing run finished');
+  t.type(await queued, ModelDisposedError, 'the waiting run never started');
+  await t.rejects(loadModel(fixture('tiny').dir, { maxConcurrentRuns: 0 }), { name: 'RangeError', message: /^maxConcurrentRuns must be an integer ≥ 1 or Infinity/ });
+});
+
+t.test('a model that is garbage-collected without dispose() frees its session', async (t) => {
+  await collect();
+  const before = live();
+  await (async () => {
+    const model = await loadModel(fixture('tiny').dir);
+    await model.run({ x: new Tensor('float32', new Float32Array(4), [1, 4]) });
+  })();
+  t.equal(live(), before + 1, 'loaded');
+  await collect();
+  t.equal(live(), before, 'freed by the collector');
+});
+
+const DIST = path.join(ROOT, 'dist', 'index.js');
+
+function runWorker(source: string): Promise<{ messages: unknown[]; exitCode: number }> {
+  return new Promise((resolve, reject) => {
+    const messages: unknown[] = [];
+    const worker = new Worker(source, { eval: true, workerData: { dist: DIST, tiny: fixture('tiny').dir, slow: fixture('slow').dir } });
+    worker.on('message', (m) => messages.push(m));
+    worker.on('error', reject);
+    worker.on('exit', (exitCode) => resolve({ messages, exitCode }));
+  });
+}
+
+t.test('worker_threads: load and run in a worker; its exit frees what it created', async (t) => {
+  await collect();
+  const before = live();
+  const { messages, exitCode } = await runWorker(`
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { loadModel, Tensor } = require(workerData.dist);
+    (async () => {
+      const a = await loadModel(workerData.tiny);
+      const b = await loadModel(workerData.tiny);
+      const out = await a.run({ x: new Tensor('float32', new Float32Array([1, 2, 3, 4]), [1, 4]) });
+      await b.run({ x: new Tensor('float32', Tensor.alloc('float32', [4096, 4]).data, [4096, 4]) });
+      parentPort.postMessage(Array.from(out.y.data));
+      // exit without dispose()
+    })();
+  `);
+  t.equal(exitCode, 0);
+  const main = await loadModel(fixture('tiny').dir);
+  const expected = Array.from((await main.run({ x: new Tensor('float32', new Float32Array([1, 2, 3, 4]), [1, 4]) })).y!.data as Float32Array);
+  t.same(messages, [expected], 'the worker computed what the main thread computes');
+  await main.dispose();
+  t.equal(live(), before, `the worker's two sessions were freed when it exited (${live()} live, ${before} before)`);
+});
+
+t.test('worker_threads: a worker terminated with a run in flight waits for it, then frees', async (t) => {
+  await collect();
+  const before = live();
+  const worker = new Worker(`
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { loadModel, Tensor } = require(workerData.dist);
+    loadModel(workerData.slow).then((m) => {
+      m.run({ n: new Tensor('int32', new Int32Array([3000]), []) });
+      setTimeout(() => parentPort.postMessage('running'), 20);
+    });
+  `, { eval: true, workerData: { dist: DIST, slow: fixture('slow').dir } });
+  await new Promise((resolve) => worker.once('message', resolve));
+  await worker.terminate();
+  t.equal(live(), before, 'terminated cleanly, session freed');
+  const model = await loadModel(fixture('tiny').dir);
+  t.ok(await model.run({ x: new Tensor('float32', new Float32Array(4), [1, 4]) }), 'the main thread runs on');
+  await model.dispose();
+});
+
+t.test('no leak: thousands of runs keep RSS within a bound', async (t) => {
+  const model = await loadModel(fixture('tiny').dir);
+  // 1024 rows: 16 KiB in, 12 KiB out per run, so one leaked tensor per run is visible.
+  const x = new Tensor('float32', Float32Array.from({ length: 4096 }, (_, i) => i / 4096), [1024, 4]);
+  const batch = async (runs: number) => {
+    for (let i = 0; i < runs; i += 8) await Promise.all(Array.from({ length: 8 }, () => model.run({ x })));
+  };
+  await batch(2000);
+  await collect();
+  const start = rssMiB();
+  await batch(20000);
+  await collect();
+  const growth = rssMiB() - start;
+  // Leaking the feed or the output of each run would add >= 20000 x 12 KiB = 234 MiB.
+  t.ok(growth < 48, `RSS grew ${growth.toFixed(1)} MiB over 20000 runs (bound 48 MiB)`);
+
+  const big = Tensor.alloc('float32', [1 << 20]);
+  const double = await loadModel(fixture('multi_sig').dir, { signature: 'double' });
+  for (let i = 0; i < 20; i++) await double.run({ x: big });
+  await collect();
+  const bigStart = rssMiB();
+  for (let i = 0; i < 300; i++) await double.run({ x: big });
+  await collect();
+  const bigGrowth = rssMiB() - bigStart;
+  // Borrowed 4 MiB feeds and wrapped 4 MiB outputs: 300 leaked outputs would be 1.2 GiB.
+  t.ok(bigGrowth < 64, `RSS grew ${bigGrowth.toFixed(1)} MiB over 300 zero-copy runs of 4 MiB`);
+  t.equal(native().stats().pinnedNow, 0, 'no JS buffer is still held by TensorFlow');
+  await Promise.all([model.dispose(), double.dispose()]);
+});
