@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { dtypeInfo } from './dtypes';
 import { fromNative, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError } from './errors';
 import { loadTensorFlow } from './library';
-import { native, type NativePlan, type NativeSession, type NativeTensor } from './native';
+import { native, type NativeData, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import { type LoadOptions, resolveLoadOptions } from './options';
 import { decodeMetaGraph, decodeSavedModel, type SignatureInfo, type TensorSpec } from './proto';
 import { Tensor, type TensorLike, toTensor } from './tensor';
@@ -53,7 +53,7 @@ interface PreparedSignature {
 
 interface Prepared {
   plan: NativePlan;
-  feeds: NativeTensor[];
+  feeds: NativeTensors;
   outputKeys: readonly string[];
 }
 
@@ -167,7 +167,7 @@ export class Model {
     } else if (!(await new Promise<boolean>((resolve) => this.#waiting.push(resolve)))) {
       this.#live(); // disposed while waiting: rejects with MODEL_DISPOSED, never started
     }
-    let outputs: NativeTensor[];
+    let outputs: NativeTensors;
     try {
       outputs = await session.run(prepared.plan, prepared.feeds);
     } catch (error) {
@@ -188,7 +188,7 @@ export class Model {
   runSync(feeds: Feeds, options?: RunOptions): Record<string, Tensor> {
     const session = this.#live();
     const prepared = this.#prepare(session, feeds, options);
-    let outputs: NativeTensor[];
+    let outputs: NativeTensors;
     try {
       outputs = session.runSync(prepared.plan, prepared.feeds);
     } catch (error) {
@@ -252,7 +252,7 @@ export class Model {
         throw new InvalidArgumentError(`signature '${sig.name}' has no input '${key}'; its inputs are ${list(sig.inputKeys)}`);
       }
     }
-    const natives: NativeTensor[] = new Array(sig.inputKeys.length);
+    const natives: NativeTensors = [];
     for (let i = 0; i < sig.inputKeys.length; i++) {
       const key = sig.inputKeys[i]!;
       const spec = sig.inputSpecs[i]!;
@@ -265,7 +265,7 @@ export class Model {
       }
       const tensor = toTensor(value, `feed '${key}'`);
       checkFeed(sig, key, spec, tensor);
-      natives[i] = tensor.toNative();
+      tensor.pushNative(natives);
     }
     return { plan: this.#plan(session, sig, outputKeys), feeds: natives, outputKeys };
   }
@@ -284,9 +284,11 @@ export class Model {
     return plan;
   }
 
-  static #collect(keys: readonly string[], outputs: NativeTensor[]): Record<string, Tensor> {
+  static #collect(keys: readonly string[], flat: NativeTensors): Record<string, Tensor> {
     const result: Record<string, Tensor> = {};
-    for (let i = 0; i < keys.length; i++) result[keys[i]!] = Tensor.fromNative(outputs[i]!);
+    for (let i = 0; i < keys.length; i++) {
+      result[keys[i]!] = Tensor.fromNative(flat[3 * i] as number, flat[3 * i + 1] as number[], flat[3 * i + 2] as NativeData);
+    }
     return result;
   }
 }

@@ -5,10 +5,10 @@
  */
 import { type DataOf, type DType, type DTypeInfo, dtypeInfo, dtypeFromTf, DTYPES, type FeedDataOf, type NumericDType, type TypedArrayOf } from './dtypes';
 import { invalidType, InvalidArgumentError } from './errors';
-import { native, type NativeTensor, type PackedStrings } from './native';
+import { native, type NativeData, type NativeTensors, type PackedStrings } from './native';
 
 // Set by Tensor.fromNative() for the one constructor call it makes.
-let adopting: { info: DTypeInfo; from: NativeTensor } | undefined;
+let adopting: { info: DTypeInfo; shape: number[]; data: NativeData } | undefined;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -43,6 +43,7 @@ export class Tensor<D extends DType = DType> {
   readonly shape: readonly number[];
   #data: DataOf<D> | undefined;
   #packed: PackedStrings | undefined;
+  #tf: number;
 
   /**
    * @param dtype element type, e.g. 'float32'
@@ -53,12 +54,13 @@ export class Tensor<D extends DType = DType> {
   constructor(dtype: D, data: FeedDataOf<D>, shape?: readonly number[]) {
     if (adopting) {
       // fromNative(): the addon's output, already consistent; take it without checks.
-      const { info, from } = adopting;
+      const { info, shape: dims, data: payload } = adopting;
       adopting = undefined;
       this.dtype = info.name as D;
-      this.shape = Object.freeze(from.shape);
-      if (info.array) this.#data = from.data as DataOf<D>;
-      else this.#packed = from.data as PackedStrings;
+      this.shape = Object.freeze(dims);
+      this.#tf = info.tf;
+      if (info.array) this.#data = payload as DataOf<D>;
+      else this.#packed = payload as PackedStrings;
       return;
     }
     const info = dtypeInfo(dtype);
@@ -84,6 +86,7 @@ export class Tensor<D extends DType = DType> {
     }
     this.dtype = dtype;
     this.shape = Object.freeze([...dims]);
+    this.#tf = info.tf;
   }
 
   /** Number of elements. */
@@ -124,17 +127,16 @@ export class Tensor<D extends DType = DType> {
     return new Tensor(dtype, new info.array(buffer, 0, n) as FeedDataOf<N>, shape);
   }
 
-  /** @internal What the addon takes. */
-  toNative(): NativeTensor {
-    const info = dtypeInfo(this.dtype)!;
-    return { dtype: info.tf, shape: this.shape as number[], data: this.#packed ?? (this.#data as TypedArrayOf[NumericDType]) };
+  /** @internal Appends [dtype, shape, data] in the addon's flat form. */
+  pushNative(out: NativeTensors): void {
+    out.push(this.#tf, this.shape, this.#packed ?? (this.#data as TypedArrayOf[NumericDType]));
   }
 
   /** @internal A tensor over what the addon returned (no copy). */
-  static fromNative(t: NativeTensor): Tensor {
-    const info = dtypeFromTf(t.dtype);
-    if (!info) throw new InvalidArgumentError(`TensorFlow returned dtype ${t.dtype}, which tfslice cannot represent`);
-    adopting = { info, from: t };
+  static fromNative(dtype: number, shape: number[], data: NativeData): Tensor {
+    const info = dtypeFromTf(dtype);
+    if (!info) throw new InvalidArgumentError(`TensorFlow returned dtype ${dtype}, which tfslice cannot represent`);
+    adopting = { info, shape, data };
     return new Tensor(info.name, undefined as never);
   }
 }

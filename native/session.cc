@@ -182,12 +182,13 @@ Failure RunPlanOnce(const RunPlan& plan, FeedSet& feeds, Fetched& fetched) {
   return status.failure();
 }
 
+// [dtype, shape, data, dtype, ...] in fetch order.
 Napi::Array OutputsToJs(Napi::Env env, Fetched& fetched, const FeedSet& feeds) {
-  Napi::Array outputs = Napi::Array::New(env, fetched.tensors.size());
+  Napi::Array outputs = Napi::Array::New(env, fetched.tensors.size() * 3);
   for (size_t i = 0; i < fetched.tensors.size(); ++i) {
     TF_Tensor* tensor = fetched.tensors[i];
     fetched.tensors[i] = nullptr;  // OutputToJs owns it from here, even when it throws
-    outputs.Set(static_cast<uint32_t>(i), OutputToJs(env, tensor, feeds));
+    OutputToJs(env, tensor, feeds, outputs, static_cast<uint32_t>(i * 3));
   }
   return outputs;
 }
@@ -379,18 +380,20 @@ std::shared_ptr<RunPlan> ReadRunArguments(const Napi::CallbackInfo& info,
                                           FeedSet& feeds) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsExternal() || !info[1].IsArray()) {
-    throw MakeTypeError(env, "run(plan, feeds[])");
+    throw MakeTypeError(env, "run(plan, [dtype, shape, data, ...])");
   }
   std::shared_ptr<RunPlan> plan = *info[0].As<Napi::External<std::shared_ptr<RunPlan>>>().Data();
   if (plan->core != core) throw MakeTypeError(env, "the plan belongs to another session");
-  Napi::Array specs = info[1].As<Napi::Array>();
-  if (specs.Length() != plan->inputs.size()) {
+  // Flat [dtype, shape, data, ...], one triple per planned input.
+  Napi::Array flat = info[1].As<Napi::Array>();
+  if (flat.Length() != plan->inputs.size() * 3) {
     throw MakeError(env, "INVALID_ARGUMENT", "expected " + std::to_string(plan->inputs.size()) +
-                                                 " feeds, got " + std::to_string(specs.Length()));
+                                                 " feeds, got " + std::to_string(flat.Length() / 3));
   }
   const std::shared_ptr<ReleaseQueue>& releases = Addon::Of(env).releases();
-  for (uint32_t i = 0; i < specs.Length(); ++i) {
-    feeds.Add(env, releases, specs.Get(i), "feed '" + plan->input_names[i] + "'");
+  for (uint32_t i = 0; i < plan->inputs.size(); ++i) {
+    feeds.Add(env, releases, flat.Get(i * 3), flat.Get(i * 3 + 1), flat.Get(i * 3 + 2),
+              plan->input_names[i]);
   }
   return plan;
 }

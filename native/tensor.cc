@@ -70,8 +70,11 @@ struct Dims {
   uint64_t elements = 1;
 };
 
-Dims ReadShape(Napi::Env env, Napi::Value value, const std::string& what) {
-  if (!value.IsArray()) throw MakeTypeError(env, what + ": shape must be an array of integers");
+// "feed 'x'", built only when an error is thrown (runs must not allocate it).
+std::string FeedLabel(const std::string& name) { return "feed '" + name + "'"; }
+
+Dims ReadShape(Napi::Env env, Napi::Value value, const std::string& name) {
+  if (!value.IsArray()) throw MakeTypeError(env, FeedLabel(name) + ": shape must be an array of integers");
   Napi::Array array = value.As<Napi::Array>();
   Dims out;
   uint32_t rank = array.Length();
@@ -80,21 +83,21 @@ Dims ReadShape(Napi::Env env, Napi::Value value, const std::string& what) {
     Napi::Value dim = array.Get(i);
     double d = dim.IsNumber() ? dim.As<Napi::Number>().DoubleValue() : -1;
     if (!(d >= 0 && d <= 9007199254740991.0 && d == static_cast<double>(static_cast<int64_t>(d)))) {
-      throw MakeTypeError(env, what + ": shape[" + std::to_string(i) +
+      throw MakeTypeError(env, FeedLabel(name) + ": shape[" + std::to_string(i) +
                                    "] must be a non-negative integer");
     }
     int64_t n = static_cast<int64_t>(d);
     out.dims.push_back(n);
     if (n != 0 && out.elements > UINT64_MAX / static_cast<uint64_t>(n)) {
-      throw MakeError(env, "INVALID_ARGUMENT", what + ": shape has too many elements");
+      throw MakeError(env, "INVALID_ARGUMENT", FeedLabel(name) + ": shape has too many elements");
     }
     out.elements *= static_cast<uint64_t>(n);
   }
   return out;
 }
 
-TF_Tensor* StringFeed(Napi::Env env, const Dims& shape, Napi::Value data, const std::string& what) {
-  if (!data.IsObject()) throw MakeTypeError(env, what + ": string data must be {bytes, offsets}");
+TF_Tensor* StringFeed(Napi::Env env, const Dims& shape, Napi::Value data, const std::string& name) {
+  if (!data.IsObject()) throw MakeTypeError(env, FeedLabel(name) + ": string data must be {bytes, offsets}");
   Napi::Object packed = data.As<Napi::Object>();
   Napi::Value bytes_value = packed.Get("bytes");
   Napi::Value offsets_value = packed.Get("offsets");
@@ -102,13 +105,13 @@ TF_Tensor* StringFeed(Napi::Env env, const Dims& shape, Napi::Value data, const 
       bytes_value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
       !offsets_value.IsTypedArray() ||
       offsets_value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-    throw MakeTypeError(env, what + ": string data must be {bytes: Uint8Array, offsets: Float64Array}");
+    throw MakeTypeError(env, FeedLabel(name) + ": string data must be {bytes: Uint8Array, offsets: Float64Array}");
   }
   Napi::Uint8Array bytes = bytes_value.As<Napi::Uint8Array>();
   Napi::Float64Array offsets = offsets_value.As<Napi::Float64Array>();
   uint64_t n = shape.elements;
   if (offsets.ElementLength() != n + 1) {
-    throw MakeError(env, "INVALID_ARGUMENT", what + ": expected " + std::to_string(n) +
+    throw MakeError(env, "INVALID_ARGUMENT", FeedLabel(name) + ": expected " + std::to_string(n) +
                                                  " strings for its shape, got " +
                                                  std::to_string(offsets.ElementLength() - 1));
   }
@@ -116,13 +119,13 @@ TF_Tensor* StringFeed(Napi::Env env, const Dims& shape, Napi::Value data, const 
   const char* base = reinterpret_cast<const char*>(bytes.Data());
   for (uint64_t i = 0; i < n; ++i) {
     if (!(off[i] >= 0 && off[i] <= off[i + 1] && off[i + 1] <= bytes.ByteLength())) {
-      throw MakeError(env, "INVALID_ARGUMENT", what + ": string offsets are out of order");
+      throw MakeError(env, "INVALID_ARGUMENT", FeedLabel(name) + ": string offsets are out of order");
     }
   }
   TF_Tensor* tensor = tf().TF_AllocateTensor(TF_STRING, shape.dims.data(),
                                              static_cast<int>(shape.dims.size()),
                                              n * sizeof(TF_TString));
-  if (tensor == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", what + ": cannot allocate");
+  if (tensor == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", FeedLabel(name) + ": cannot allocate");
   TF_TString* strings = static_cast<TF_TString*>(tf().TF_TensorData(tensor));
   for (uint64_t i = 0; i < n; ++i) {
     tf().TF_StringInit(&strings[i]);
@@ -158,30 +161,27 @@ bool IsSupportedDataType(int dtype) {
 }
 
 void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
-                  Napi::Value spec_value, const std::string& what) {
-  if (!spec_value.IsObject()) throw MakeTypeError(env, what + ": expected {dtype, shape, data}");
-  Napi::Object spec = spec_value.As<Napi::Object>();
-  Napi::Value dtype_value = spec.Get("dtype");
+                  Napi::Value dtype_value, Napi::Value shape_value, Napi::Value data,
+                  const std::string& name) {
   int dtype_number = dtype_value.IsNumber() ? dtype_value.As<Napi::Number>().Int32Value() : -1;
   if (!IsSupportedDataType(dtype_number)) {
-    throw MakeTypeError(env, what + ": unsupported dtype number " + std::to_string(dtype_number));
+    throw MakeTypeError(env, FeedLabel(name) + ": unsupported dtype number " + std::to_string(dtype_number));
   }
   TF_DataType dtype = static_cast<TF_DataType>(dtype_number);
-  Dims shape = ReadShape(env, spec.Get("shape"), what);
-  Napi::Value data = spec.Get("data");
+  Dims shape = ReadShape(env, shape_value, name);
   tensors_.reserve(tensors_.size() + 1);
   if (dtype == TF_STRING) {
-    tensors_.push_back(StringFeed(env, shape, data, what));
+    tensors_.push_back(StringFeed(env, shape, data, name));
     return;
   }
   if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != ArrayTypeOf(dtype)) {
-    throw MakeTypeError(env, what + ": data is not the typed array its dtype needs");
+    throw MakeTypeError(env, FeedLabel(name) + ": data is not the typed array its dtype needs");
   }
   Napi::TypedArray array = data.As<Napi::TypedArray>();
   size_t bytes = array.ByteLength();
   if (bytes != shape.elements * DataTypeSize(dtype)) {
     throw MakeError(env, "INVALID_ARGUMENT",
-                    what + ": data has " + std::to_string(array.ElementLength()) +
+                    FeedLabel(name) + ": data has " + std::to_string(array.ElementLength()) +
                         " elements but its shape needs " + std::to_string(shape.elements));
   }
   uint8_t* memory = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
@@ -210,7 +210,7 @@ void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
     if (tensor != nullptr && bytes != 0) std::memcpy(tf().TF_TensorData(tensor), memory, bytes);
     g_copied_feeds.fetch_add(1, std::memory_order_relaxed);
   }
-  if (tensor == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", what + ": cannot allocate");
+  if (tensor == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", FeedLabel(name) + ": cannot allocate");
   tensors_.push_back(tensor);
 }
 
@@ -228,16 +228,15 @@ bool FeedSet::Borrows(const void* p, size_t n) const {
   return false;
 }
 
-Napi::Value OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds) {
+void OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds, Napi::Array out, uint32_t at) {
   TF_DataType dtype = tf().TF_TensorType(tensor);
   int rank = tf().TF_NumDims(tensor);
   Napi::Array shape = Napi::Array::New(env, rank);
   for (int i = 0; i < rank; ++i) {
     shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(tf().TF_Dim(tensor, i))));
   }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("dtype", Napi::Number::New(env, dtype));
-  out.Set("shape", shape);
+  out.Set(at, Napi::Number::New(env, dtype));
+  out.Set(at + 1, shape);
   if (dtype == TF_STRING) {
     size_t n = static_cast<size_t>(tf().TF_TensorElementCount(tensor));
     const TF_TString* strings = static_cast<const TF_TString*>(tf().TF_TensorData(tensor));
@@ -258,8 +257,8 @@ Napi::Value OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds) {
     Napi::Object packed = Napi::Object::New(env);
     packed.Set("bytes", Napi::Uint8Array::New(env, total, bytes, 0));
     packed.Set("offsets", offsets);
-    out.Set("data", packed);
-    return out;
+    out.Set(at + 2, packed);
+    return;
   }
   size_t element_size = DataTypeSize(dtype);
   if (element_size == 0) {
@@ -281,8 +280,7 @@ Napi::Value OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds) {
     if (bytes != 0) std::memcpy(buffer.Data(), data, bytes);
     tf().TF_DeleteTensor(tensor);
   }
-  out.Set("data", NewTypedArray(env, dtype, buffer, bytes / element_size));
-  return out;
+  out.Set(at + 2, NewTypedArray(env, dtype, buffer, bytes / element_size));
 }
 
 TensorStats CurrentTensorStats() {

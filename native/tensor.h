@@ -1,9 +1,10 @@
 // JS <-> TF_Tensor conversion.
 //
-// Feeds arrive as {dtype, shape, data} with dtype the TF_DataType number, data a
-// typed array of the matching kind, or for TF_STRING {bytes, offsets} (all
-// strings concatenated, offsets a Float64Array of n+1 positions; lib/ packs it).
-// Outputs leave in the same form. What is copied (DESIGN-level, mirrored in the README):
+// Feeds arrive and outputs leave as flat arrays [dtype, shape, data, dtype, ...]
+// (indexed stores are far cheaper through N-API than named properties): dtype the
+// TF_DataType number, shape an array of numbers, data a typed array of the matching
+// kind, or for TF_STRING {bytes, offsets} (all strings concatenated, offsets a
+// Float64Array of n+1 positions; lib/ packs it). What is copied (DESIGN-level, mirrored in the README):
 //  - numeric feeds of at least kZeroCopyMinBytes whose memory satisfies
 //    TF_TensorDefaultAlignment() are borrowed, not copied; smaller or unaligned ones
 //    are copied once (TensorFlow itself would copy an unaligned buffer);
@@ -42,10 +43,11 @@ class FeedSet {
   FeedSet& operator=(const FeedSet&) = delete;
   ~FeedSet() { Clear(); }
 
-  // Converts feed `spec` (JS thread). Throws a JS TypeError naming `what` on a
-  // malformed spec; lib/ validates against the signature before this point.
-  void Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases, Napi::Value spec,
-           const std::string& what);
+  // Converts one feed, given as its dtype number, shape array and data (JS thread).
+  // Throws a JS TypeError naming feed `name` on malformed input; lib/ validates
+  // against the signature before this point.
+  void Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases, Napi::Value dtype,
+           Napi::Value shape, Napi::Value data, const std::string& name);
   // Deletes the tensors (any thread).
   void Clear();
 
@@ -59,9 +61,10 @@ class FeedSet {
   std::vector<std::pair<uintptr_t, uintptr_t>> borrowed_;
 };
 
-// Converts and takes ownership of `tensor` (JS thread). Memory that aliases a feed
-// borrowed from JS is copied so no two ArrayBuffers share a backing store.
-Napi::Value OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds);
+// Converts and takes ownership of `tensor` (JS thread), storing dtype, shape and
+// data at out[at..at+2]. Memory that aliases a feed borrowed from JS is copied so
+// no two ArrayBuffers share a backing store.
+void OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds, Napi::Array out, uint32_t at);
 
 // Counters of the copy decisions above, for tests and benchmarks (relaxed atomics).
 struct TensorStats {

@@ -1,10 +1,11 @@
-/** A feed or output as the addon sees it: dtype is TensorFlow's DataType number. */
-export interface NativeTensor {
-    dtype: number;
-    shape: number[];
-    /** Typed array for numeric dtypes; strings packed as all bytes plus n+1 offsets. */
-    data: ArrayBufferView | PackedStrings;
-}
+/**
+ * Feeds and outputs cross the addon as one flat array, a triple per tensor:
+ * [dtype (TensorFlow's DataType number), shape, data, dtype, shape, data, ...].
+ * Indexed elements are much cheaper through N-API than named properties.
+ */
+export type NativeTensors = (number | readonly number[] | NativeData)[];
+/** A typed array for numeric dtypes; strings packed as all bytes plus n+1 offsets. */
+export type NativeData = ArrayBufferView | PackedStrings;
 export interface PackedStrings {
     bytes: Uint8Array;
     offsets: Float64Array;
@@ -15,8 +16,8 @@ export type NativePlan = {
 };
 export interface NativeSession {
     plan(inputs: string[], outputs: string[]): NativePlan;
-    run(plan: NativePlan, feeds: NativeTensor[]): Promise<NativeTensor[]>;
-    runSync(plan: NativePlan, feeds: NativeTensor[]): NativeTensor[];
+    run(plan: NativePlan, feeds: NativeTensors): Promise<NativeTensors>;
+    runSync(plan: NativePlan, feeds: NativeTensors): NativeTensors;
     close(): Promise<void>;
 }
 export interface NativeDevice {
