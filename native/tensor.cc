@@ -245,14 +245,14 @@ void OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds, Napi::Ar
     Napi::ArrayBuffer bytes = Napi::ArrayBuffer::New(env, total);
     Napi::Float64Array offsets = Napi::Float64Array::New(env, n + 1);
     char* dst = static_cast<char*>(bytes.Data());
-    size_t at = 0;
+    size_t offset = 0;
     for (size_t i = 0; i < n; ++i) {
-      offsets[i] = static_cast<double>(at);
+      offsets[i] = static_cast<double>(offset);
       size_t size = tf().TF_StringGetSize(&strings[i]);
-      if (size != 0) std::memcpy(dst + at, tf().TF_StringGetDataPointer(&strings[i]), size);
-      at += size;
+      if (size != 0) std::memcpy(dst + offset, tf().TF_StringGetDataPointer(&strings[i]), size);
+      offset += size;
     }
-    offsets[n] = static_cast<double>(at);
+    offsets[n] = static_cast<double>(offset);
     tf().TF_DeleteTensor(tensor);
     Napi::Object packed = Napi::Object::New(env);
     packed.Set("bytes", Napi::Uint8Array::New(env, total, bytes, 0));
