@@ -3,7 +3,8 @@
 // feed and one fetch, optionally from several threads sharing the session.
 //
 //   floor --model DIR --feed OP:IDX --fetch OP:IDX --shape 1,4 [--config HEX]
-//         [--iterations N] [--warmup N] [--threads T] [--reuse-input] [--no-copy-output]
+//         [--iterations N] [--seconds S] [--warmup N] [--threads T] [--reuse-input]
+//         [--no-copy-output]
 //
 // Per call, by default: a new input tensor with the data copied in, TF_SessionRun,
 // the output copied out. --reuse-input feeds one tensor made up front (no copy in);
@@ -39,6 +40,8 @@ struct bench {
   float* data;  // the input values, copied into each new tensor
   TF_Tensor* reused;
   int reuse_input, copy_output, warmup, per_thread;
+  double deadline_us;  // lanes stop early once the time budget is spent
+  int* done;           // calls each lane completed
   double* samples;  // per_thread samples for each thread, laid out thread by thread
   float* sink;      // output copies land here
 };
@@ -67,13 +70,15 @@ static void* run_lane(void* arg) {
   struct bench* b = lane->b;
   TF_Status* status = TF_NewStatus();
   float* out_copy = malloc(64 << 20);
-  for (int i = 0; i < b->warmup; i++) one_call(b, status, out_copy);
   double* samples = b->samples + (size_t)lane->index * b->per_thread;
-  for (int i = 0; i < b->per_thread; i++) {
+  int i = 0;
+  for (; i < b->per_thread; i++) {
     double t0 = now_us();
+    if (t0 > b->deadline_us) break;
     one_call(b, status, out_copy);
     samples[i] = now_us() - t0;
   }
+  b->done[lane->index] = i;
   b->sink[lane->index] = out_copy[0];
   free(out_copy);
   TF_DeleteStatus(status);
@@ -101,6 +106,7 @@ static TF_Output resolve(TF_Graph* g, const char* name) {
 int main(int argc, char** argv) {
   const char *model = NULL, *feed = NULL, *fetch = NULL, *shape = NULL, *config = "";
   int iterations = 1000, threads = 1;
+  double seconds = 1e9;
   struct bench b;
   memset(&b, 0, sizeof b);
   b.copy_output = 1;
@@ -113,6 +119,7 @@ int main(int argc, char** argv) {
     else if (!strcmp(argv[i], "--config")) config = argv[++i];
     else if (!strcmp(argv[i], "--iterations")) iterations = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--warmup")) b.warmup = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[++i]);
     else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--reuse-input")) b.reuse_input = 1;
     else if (!strcmp(argv[i], "--no-copy-output")) b.copy_output = 0;
@@ -158,9 +165,17 @@ int main(int argc, char** argv) {
   b.per_thread = iterations / threads;
   b.samples = malloc(sizeof(double) * (size_t)b.per_thread * threads);
   b.sink = calloc((size_t)threads, sizeof(float));
+  b.done = calloc((size_t)threads, sizeof(int));
   pthread_t* ids = malloc(sizeof(pthread_t) * threads);
   struct lane* lanes = malloc(sizeof(struct lane) * threads);
+  {
+    // Warm up once, before the clock starts, so wall time covers timed calls only.
+    float* out_copy = malloc(64 << 20);
+    for (int i = 0; i < b.warmup; i++) one_call(&b, status, out_copy);
+    free(out_copy);
+  }
   double wall0 = now_us();
+  b.deadline_us = wall0 + seconds * 1e6;
   for (int i = 0; i < threads; i++) {
     lanes[i].b = &b;
     lanes[i].index = i;
@@ -168,10 +183,16 @@ int main(int argc, char** argv) {
   }
   for (int i = 0; i < threads; i++) pthread_join(ids[i], NULL);
   double wall_ms = (now_us() - wall0) / 1000;
-  // Warm-up calls of every lane ran inside the wall time too: subtract them out.
-  printf("{\"load_ms\":%.3f,\"wall_ms\":%.3f,\"warmup_per_thread\":%d,\"calls\":%d,\"samples_us\":[", load_ms, wall_ms, b.warmup,
-         b.per_thread * threads);
-  for (int i = 0; i < b.per_thread * threads; i++) printf(i ? ",%.3f" : "%.3f", b.samples[i]);
+  int calls = 0;
+  for (int t = 0; t < threads; t++) calls += b.done[t];
+  printf("{\"load_ms\":%.3f,\"wall_ms\":%.3f,\"calls\":%d,\"samples_us\":[", load_ms, wall_ms, calls);
+  int first = 1;
+  for (int t = 0; t < threads; t++) {
+    for (int i = 0; i < b.done[t]; i++) {
+      printf(first ? "%.3f" : ",%.3f", b.samples[(size_t)t * b.per_thread + i]);
+      first = 0;
+    }
+  }
   printf("]}\n");
   if (b.reused) TF_DeleteTensor(b.reused);
   TF_CloseSession(b.session, status);

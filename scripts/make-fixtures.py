@@ -637,6 +637,44 @@ def build_example_b(model_dir):
 
 
 # name -> (builder, model dir relative to out root, golden path relative to out root)
+def build_mlp(model_dir):
+    # Benchmark model (not committed): 512 -> 1024 -> 1024 -> 10 with relu, ~6 MB of weights.
+    rng = np.random.default_rng(11)
+
+    class Mlp(tf.Module):
+        def __init__(self):
+            super().__init__()
+            sizes = [512, 1024, 1024, 10]
+            self.ws = [tf.Variable((rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32), name=f"w{i}")
+                       for i, (a, b) in enumerate(zip(sizes, sizes[1:]))]
+            self.bs = [tf.Variable(np.zeros(b, np.float32), name=f"b{i}") for i, b in enumerate(sizes[1:])]
+
+        @tf.function(input_signature=[spec([None, 512], tf.float32, "x")])
+        def serve(self, x):
+            h = x
+            for i, (w, b) in enumerate(zip(self.ws, self.bs)):
+                h = tf.matmul(h, w) + b
+                if i < len(self.ws) - 1:
+                    h = tf.nn.relu(h)
+            return {"y": h}
+
+    m = Mlp()
+    tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve})
+    return run_tf2(model_dir, [("serving_default", {"x": rng.standard_normal((2, 512)).astype(np.float32)})])
+
+
+def build_big_io(model_dir):
+    # Benchmark model (not committed): 4 MiB in, 4 MiB out per row, so copies dominate.
+    class BigIo(tf.Module):
+        @tf.function(input_signature=[spec([None, 1048576], tf.float32, "x")])
+        def serve(self, x):
+            return {"y": x * 2.0}
+
+    m = BigIo()
+    tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve})
+    return []  # a 1M-element golden is no use; y = 2x is exact in float32
+
+
 FIXTURES = {
     "tiny": (build_tiny, "test/fixtures/tiny/model", "test/fixtures/tiny/golden.json"),
     "ints": (build_ints, "test/fixtures/ints/model", "test/fixtures/ints/golden.json"),
@@ -659,7 +697,7 @@ def dir_bytes(path):
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
-def validate_golden(path):
+def validate_golden(path, allow_empty=False):
     """Re-read golden.json and check it against the documented format."""
     doc = json.loads(Path(path).read_text())
     assert set(doc) == {"tags", "signatures", "cases"}, set(doc)
@@ -670,7 +708,7 @@ def validate_golden(path):
             for k, ti in sd[side].items():
                 assert set(ti) == {"name", "dtype", "shape"} and ti["dtype"] in NP_DTYPES, (name, k, ti)
                 assert ti["shape"] is None or all(isinstance(d, int) and d >= -1 for d in ti["shape"])
-    assert doc["cases"], "no cases"
+    assert doc["cases"] or allow_empty, "no cases"
     for c in doc["cases"]:
         assert set(c) == {"signature", "inputs", "outputs"} and c["signature"] in doc["signatures"]
         for side in ("inputs", "outputs"):
@@ -692,25 +730,34 @@ def validate_golden(path):
     return doc
 
 
+# Generated only on request (--bench): too big to commit, rebuilt by `npm run bench`.
+BENCH_MODELS = {
+    "mlp": (build_mlp, "bench/.cache/models/mlp/model", "bench/.cache/models/mlp/golden.json"),
+    "big_io": (build_big_io, "bench/.cache/models/big_io/model", "bench/.cache/models/big_io/golden.json"),
+}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", help="comma-separated subset of: " + ",".join(FIXTURES))
+    ap.add_argument("--bench", action="store_true", help="build the benchmark models (" + ",".join(BENCH_MODELS) + ") instead")
     ap.add_argument("--out-root", default=str(Path(__file__).resolve().parent.parent),
                     help="root under which test/fixtures and examples/models are written (default: repo root)")
     args = ap.parse_args()
 
-    names = list(FIXTURES)
+    table = BENCH_MODELS if args.bench else FIXTURES
+    names = list(table)
     if args.only:
         names = [n.strip() for n in args.only.split(",") if n.strip()]
-        unknown = [n for n in names if n not in FIXTURES]
+        unknown = [n for n in names if n not in table]
         if unknown:
-            ap.error(f"unknown fixture(s) {unknown}; choose from {list(FIXTURES)}")
+            ap.error(f"unknown fixture(s) {unknown}; choose from {list(table)}")
 
     root = Path(args.out_root).resolve()
     tf.random.set_seed(0)  # belt and braces: no builder should depend on TF's global RNG
     failures = 0
     for name in names:
-        build, model_rel, golden_rel = FIXTURES[name]
+        build, model_rel, golden_rel = table[name]
         model_dir, golden = root / model_rel, root / golden_rel
         # Start clean so stale variables/assets from an older layout cannot survive.
         shutil.rmtree(model_dir, ignore_errors=True)
@@ -718,10 +765,11 @@ def main():
         model_dir.parent.mkdir(parents=True, exist_ok=True)
         cases = build(model_dir)
         write_golden(model_dir, golden, cases)
-        validate_golden(golden)
+        validate_golden(golden, allow_empty=args.bench)
         size = dir_bytes(model_dir) + golden.stat().st_size
-        status = "ok" if size < MAX_FIXTURE_BYTES else "TOO BIG"
-        failures += size >= MAX_FIXTURE_BYTES
+        too_big = size >= MAX_FIXTURE_BYTES and not args.bench
+        status = "TOO BIG" if too_big else "ok"
+        failures += too_big
         print(f"[{name}] {model_rel} + {golden_rel}: {size / 1024:.1f} KiB, {len(cases)} cases ({status})", flush=True)
 
     for line in SUMMARY:
