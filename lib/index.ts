@@ -12,7 +12,7 @@ export { Tensor, type TensorLike } from './tensor';
 export { type LoadOptions } from './options';
 export { type SignatureInfo, type TensorSpec, type OtherDType, encodeConfig, decodeConfig, type SessionConfig } from './proto';
 export { DTYPES, type DType, type NumericDType, type DataOf, type FeedDataOf, type TypedArray } from './dtypes';
-export { loadTensorFlow, runtime, type Runtime, type LibrarySource } from './library';
+export { configureRuntime, loadTensorFlow, runtime, type LibrarySource, type Runtime, type RuntimeOptions } from './library';
 export {
   TfsliceError, TensorFlowError, InvalidArgumentError, NotFoundError, LibraryNotFoundError, ModelDisposedError,
   type ErrorCode, type TensorFlowCode, type TfsliceCode,

@@ -9,7 +9,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { LibraryNotFoundError } from './errors';
+import { invalidType, LibraryNotFoundError, TensorFlowError } from './errors';
 import { native } from './native';
 
 export type LibrarySource = 'env' | 'python' | 'system';
@@ -22,6 +22,45 @@ export interface Runtime {
   readonly path: string;
   /** How it was found. */
   readonly source: LibrarySource;
+  /** Whether TensorFlow's oneDNN (MKL) CPU kernels are on; fixed when TensorFlow loaded. */
+  readonly oneDnn: boolean;
+}
+
+/** Settings TensorFlow reads once, when the library loads. */
+export interface RuntimeOptions {
+  /**
+   * oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS). TensorFlow's default is on; off made
+   * a small MLP at batch 1 faster and the same MLP at batch 32 slower (README, Performance).
+   */
+  oneDnn?: boolean;
+}
+
+/**
+ * Sets options that take effect when TensorFlow loads: call it before the first
+ * loadModel(). Once TensorFlow is loaded, asking for a different value throws
+ * FAILED_PRECONDITION (the same value is accepted).
+ */
+export function configureRuntime(options: RuntimeOptions): void {
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+  for (const key of Object.keys(options)) {
+    if (key !== 'oneDnn') throw invalidType(`option ${JSON.stringify(key)}`, 'oneDnn', key);
+  }
+  if (options.oneDnn === undefined) return;
+  if (typeof options.oneDnn !== 'boolean') throw invalidType('oneDnn', 'a boolean', options.oneDnn);
+  if (current || pending) {
+    const loaded = current?.oneDnn ?? oneDnnFromEnv();
+    if (loaded !== options.oneDnn) {
+      throw new TensorFlowError('FAILED_PRECONDITION', `TensorFlow is already loaded with oneDNN ${loaded ? 'on' : 'off'}; call configureRuntime() before the first loadModel()`);
+    }
+    return;
+  }
+  process.env.TF_ENABLE_ONEDNN_OPTS = options.oneDnn ? '1' : '0';
+}
+
+// TensorFlow's rule: on unless TF_ENABLE_ONEDNN_OPTS is 0 / false.
+function oneDnnFromEnv(): boolean {
+  const value = process.env.TF_ENABLE_ONEDNN_OPTS?.trim().toLowerCase();
+  return !(value === '0' || value === 'false');
 }
 
 interface Candidate {
@@ -119,7 +158,7 @@ function quietTensorFlowLogs(): void {
 }
 
 function adopt(candidate: Candidate, version: string): Runtime {
-  current = Object.freeze({ tensorflowVersion: version, path: candidate.path, source: candidate.source });
+  current = Object.freeze({ tensorflowVersion: version, path: candidate.path, source: candidate.source, oneDnn: oneDnnFromEnv() });
   return current;
 }
 

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 
-import { runtime } from '../lib/index';
+import { configureRuntime, runtime } from '../lib/index';
 import { node, PYTHON, ROOT } from './helpers';
 
 const DIST = JSON.stringify(path.join(ROOT, 'dist', 'index.js'));
@@ -109,4 +109,24 @@ t.test('the system loader path is the last resort', async (t) => {
   const found = probe({ PATH: bin, LD_LIBRARY_PATH: archive }, EMPTY);
   t.equal(found.ok?.source, 'system');
   t.equal(found.ok?.path, 'libtensorflow.so.2');
+});
+
+t.test('configureRuntime({ oneDnn }) reaches TensorFlow before it loads, and only then', async (t) => {
+  const script = (value: boolean) => `
+    const t = require(${DIST});
+    t.configureRuntime({ oneDnn: ${value} });
+    t.loadModel(${JSON.stringify(path.join(ROOT, 'test', 'fixtures', 'tiny', 'model'))}).then(async (m) => {
+      await m.run({ x: new t.Tensor('float32', new Float32Array(4), [1, 4]) });
+      let late = 'accepted';
+      try { t.configureRuntime({ oneDnn: ${!value} }); } catch (e) { late = e.code; }
+      console.log(JSON.stringify({ oneDnn: t.runtime().oneDnn, late }));
+    });`;
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, TF_CPP_MIN_LOG_LEVEL: '0' };
+  const on = node(script(true), env);
+  const off = node(script(false), env);
+  t.same(JSON.parse(on.stdout.trim()), { oneDnn: true, late: 'FAILED_PRECONDITION' });
+  t.same(JSON.parse(off.stdout.trim()), { oneDnn: false, late: 'FAILED_PRECONDITION' });
+  t.match(on.stderr, /oneDNN custom operations are on/, 'TensorFlow says oneDNN is on');
+  t.notMatch(off.stderr, /oneDNN custom operations are on/, 'and says nothing of it when off');
+  t.throws(() => configureRuntime({ oneDnn: 'no' as unknown as boolean }), { name: 'TypeError', message: /^oneDnn must be a boolean/ });
 });

@@ -7,7 +7,23 @@ export interface Runtime {
     readonly path: string;
     /** How it was found. */
     readonly source: LibrarySource;
+    /** Whether TensorFlow's oneDNN (MKL) CPU kernels are on; fixed when TensorFlow loaded. */
+    readonly oneDnn: boolean;
 }
+/** Settings TensorFlow reads once, when the library loads. */
+export interface RuntimeOptions {
+    /**
+     * oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS). TensorFlow's default is on; off made
+     * a small MLP at batch 1 faster and the same MLP at batch 32 slower (README, Performance).
+     */
+    oneDnn?: boolean;
+}
+/**
+ * Sets options that take effect when TensorFlow loads: call it before the first
+ * loadModel(). Once TensorFlow is loaded, asking for a different value throws
+ * FAILED_PRECONDITION (the same value is accepted).
+ */
+export declare function configureRuntime(options: RuntimeOptions): void;
 /** Finds and loads libtensorflow off the event loop; later calls return the same runtime. */
 export declare function loadTensorFlow(): Promise<Runtime>;
 /**
