@@ -107,7 +107,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceMethod<&Addon::Runtime>("runtime"),
                InstanceMethod<&Addon::LoadSession>("loadSession"),
                InstanceMethod<&Addon::AllocAligned>("allocAligned"),
-               InstanceMethod<&Addon::Stats>("stats")});
+               InstanceMethod<&Addon::Stats>("stats"),
+               InstanceMethod<&Addon::AsyncNoop>("asyncNoop")});
 }
 
 Addon::~Addon() { napi_remove_env_cleanup_hook(env_, Teardown, this); }
@@ -154,6 +155,8 @@ Napi::Value Addon::Runtime(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Addon::LoadSession(const Napi::CallbackInfo& info) { return Session::Load(info); }
+
+Napi::Value Addon::AsyncNoop(const Napi::CallbackInfo& info) { return tfslice::AsyncNoop(info); }
 
 Napi::Value Addon::AllocAligned(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -216,6 +216,17 @@ class RunWorker : public PromiseWorker {
   Fetched fetched_;
 };
 
+// A round trip through the worker machinery with nothing to do: what any async run
+// costs on top of TF_SessionRun (bench/ reports it as the async floor).
+class NoopWorker : public PromiseWorker {
+ public:
+  explicit NoopWorker(Napi::Env env) : PromiseWorker(env, "tfslice:noop") {}
+
+ private:
+  void Execute() override {}
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+};
+
 class CloseWorker : public PromiseWorker {
  public:
   CloseWorker(Napi::Env env, std::shared_ptr<SessionCore> core)
@@ -339,6 +350,8 @@ Napi::Value Session::Load(const Napi::CallbackInfo& info) {
                                 std::move(config));
   return worker->Start();
 }
+
+Napi::Value AsyncNoop(const Napi::CallbackInfo& info) { return (new NoopWorker(info.Env()))->Start(); }
 
 Napi::Value Session::Plan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -55,6 +55,9 @@ struct RunPlan {
   std::vector<std::string> input_names;
 };
 
+// Resolves undefined after a round trip through a worker thread (a benchmark floor).
+Napi::Value AsyncNoop(const Napi::CallbackInfo& info);
+
 class Session : public Napi::ObjectWrap<Session> {
  public:
   static Napi::Function Define(Napi::Env env);

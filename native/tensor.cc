@@ -174,22 +174,27 @@ void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
     tensors_.push_back(StringFeed(env, shape, data, name));
     return;
   }
-  if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != ArrayTypeOf(dtype)) {
+  // One napi call gives kind, length and the element pointer (SharedArrayBuffers too).
+  napi_typedarray_type type = napi_int8_array;
+  size_t length = 0;
+  void* pointer = nullptr;
+  if (!data.IsTypedArray() ||
+      napi_get_typedarray_info(env, data, &type, &length, &pointer, nullptr, nullptr) != napi_ok ||
+      type != ArrayTypeOf(dtype)) {
     throw MakeTypeError(env, FeedLabel(name) + ": data is not the typed array its dtype needs");
   }
-  Napi::TypedArray array = data.As<Napi::TypedArray>();
-  size_t bytes = array.ByteLength();
-  if (bytes != shape.elements * DataTypeSize(dtype)) {
+  size_t bytes = length * DataTypeSize(dtype);
+  if (length != shape.elements) {
     throw MakeError(env, "INVALID_ARGUMENT",
-                    FeedLabel(name) + ": data has " + std::to_string(array.ElementLength()) +
+                    FeedLabel(name) + ": data has " + std::to_string(length) +
                         " elements but its shape needs " + std::to_string(shape.elements));
   }
-  uint8_t* memory = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  uint8_t* memory = static_cast<uint8_t*>(pointer);
   const int rank = static_cast<int>(shape.dims.size());
   TF_Tensor* tensor = nullptr;
   if (bytes >= kZeroCopyMinBytes && reinterpret_cast<uintptr_t>(memory) % DefaultAlignment() == 0) {
     Pin* pin = new Pin{releases, nullptr};
-    napi_status status = napi_create_reference(env, array, 1, &pin->ref);
+    napi_status status = napi_create_reference(env, data, 1, &pin->ref);
     if (status != napi_ok) {
       delete pin;
       NAPI_THROW_IF_FAILED_VOID(env, status);

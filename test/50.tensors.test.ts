@@ -94,6 +94,11 @@ t.test('large feeds are borrowed, large outputs are not copied, small ones are c
   const uOut = await model.run({ x: new Tensor('float32', unaligned) }, { signature: 'double' });
   t.equal(stats().copiedFeeds - u.copiedFeeds, 1, 'an unaligned feed is copied once');
   t.equal((uOut.y!.data as Float32Array)[n - 1], 3);
+
+  const shared = new Float32Array(new SharedArrayBuffer(12));
+  shared.set([1, 2, 3]);
+  const sOut = await model.run({ x: new Tensor('float32', shared) }, { signature: 'double' });
+  t.same(Array.from(sOut.y!.data as Float32Array), [2, 4, 6], 'a SharedArrayBuffer-backed feed works too');
   await model.dispose();
 });
 

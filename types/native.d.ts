@@ -53,6 +53,8 @@ export interface Binding {
     }>;
     allocAligned(bytes: number): ArrayBuffer;
     stats(): NativeStats;
+    /** A worker-thread round trip that does nothing: the floor under every async run. */
+    asyncNoop(): Promise<void>;
 }
 /** The package root (holds package.json, build/ and prebuilds/), from lib/ or dist/. */
 export declare const PACKAGE_ROOT: string;
