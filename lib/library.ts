@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { invalidType, LibraryNotFoundError, TensorFlowError } from './errors';
-import { native } from './native';
+import { native, type NativeLibraryInfo } from './native';
 
 export type LibrarySource = 'env' | 'python' | 'system';
 
@@ -22,8 +22,12 @@ export interface Runtime {
   readonly path: string;
   /** How it was found. */
   readonly source: LibrarySource;
-  /** Whether TensorFlow's oneDNN (MKL) CPU kernels are on; fixed when TensorFlow loaded. */
-  readonly oneDnn: boolean;
+  /**
+   * Whether TensorFlow's oneDNN CPU kernels are on, as TensorFlow itself reports it
+   * (tensorflow::IsMKLEnabled); fixed when TensorFlow loaded. Unless configured, TensorFlow
+   * decides by CPU (on with AVX512-VNNI/BF16, AVX-VNNI or AMX). null when unknown.
+   */
+  readonly oneDnn: boolean | null;
 }
 
 /** Settings TensorFlow reads once, when the library loads. */
@@ -48,20 +52,16 @@ export function configureRuntime(options: RuntimeOptions): void {
   if (options.oneDnn === undefined) return;
   if (typeof options.oneDnn !== 'boolean') throw invalidType('oneDnn', 'a boolean', options.oneDnn);
   if (current || pending) {
-    const loaded = current?.oneDnn ?? oneDnnFromEnv();
+    const loaded = current ? current.oneDnn : null;
     if (loaded !== options.oneDnn) {
-      throw new TensorFlowError('FAILED_PRECONDITION', `TensorFlow is already loaded with oneDNN ${loaded ? 'on' : 'off'}; call configureRuntime() before the first loadModel()`);
+      const state = loaded === null ? 'loading or loaded' : `loaded with oneDNN ${loaded ? 'on' : 'off'}`;
+      throw new TensorFlowError('FAILED_PRECONDITION', `TensorFlow is already ${state}; call configureRuntime() before the first loadModel()`);
     }
     return;
   }
   process.env.TF_ENABLE_ONEDNN_OPTS = options.oneDnn ? '1' : '0';
 }
 
-// TensorFlow's rule: on unless TF_ENABLE_ONEDNN_OPTS is 0 / false.
-function oneDnnFromEnv(): boolean {
-  const value = process.env.TF_ENABLE_ONEDNN_OPTS?.trim().toLowerCase();
-  return !(value === '0' || value === 'false');
-}
 
 interface Candidate {
   path: string;
@@ -157,8 +157,8 @@ function quietTensorFlowLogs(): void {
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
 }
 
-function adopt(candidate: Candidate, version: string): Runtime {
-  current = Object.freeze({ tensorflowVersion: version, path: candidate.path, source: candidate.source, oneDnn: oneDnnFromEnv() });
+function adopt(candidate: Candidate, info: NativeLibraryInfo): Runtime {
+  current = Object.freeze({ tensorflowVersion: info.tensorflowVersion, path: candidate.path, source: candidate.source, oneDnn: info.oneDnn });
   return current;
 }
 
@@ -182,7 +182,7 @@ export function loadTensorFlow(): Promise<Runtime> {
       }
       try {
         const info = await native().loadLibrary(value.path);
-        return adopt(value, info.tensorflowVersion);
+        return adopt(value, info);
       } catch (error) {
         tried.push(`${value.via}: ${(error as Error).message}`);
       }
@@ -215,7 +215,7 @@ export function runtime(): Runtime {
     }
     try {
       const info = native().loadLibrarySync(value.path);
-      return adopt(value, info.tensorflowVersion);
+      return adopt(value, info);
     } catch (error) {
       tried.push(`${value.via}: ${(error as Error).message}`);
     }

@@ -9,7 +9,7 @@ import { dtypeInfo } from './dtypes';
 import { fromNative, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError } from './errors';
 import { loadTensorFlow } from './library';
 import { native, type NativeData, type NativePlan, type NativeSession, type NativeTensors } from './native';
-import { type LoadOptions, resolveLoadOptions } from './options';
+import { defaultMaxConcurrentRuns, type LoadOptions, resolveLoadOptions } from './options';
 import { decodeMetaGraph, decodeSavedModel, type SignatureInfo, type TensorSpec } from './proto';
 import { Tensor, type TensorLike, toTensor } from './tensor';
 
@@ -302,7 +302,7 @@ export class Model {
 export async function loadModel(modelPath: string, options?: number | LoadOptions): Promise<Model> {
   if (typeof modelPath !== 'string' || modelPath === '') throw invalidType('modelPath', 'a SavedModel directory path', modelPath);
   const resolved = resolveLoadOptions(options);
-  await loadTensorFlow();
+  const tensorflow = await loadTensorFlow();
   const exportDir = path.resolve(modelPath);
   let loaded: Awaited<ReturnType<ReturnType<typeof native>['loadSession']>>;
   try {
@@ -334,6 +334,6 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
     defaultSignature,
     devices: loaded.devices,
     gpu: { requestedFraction: resolved.gpuMemoryFraction, memoryLimitBytes: gpuDevice ? gpuDevice.memoryBytes : null, device: resolved.gpuDevice },
-    maxConcurrentRuns: resolved.maxConcurrentRuns,
+    maxConcurrentRuns: resolved.maxConcurrentRuns ?? defaultMaxConcurrentRuns(tensorflow.oneDnn),
   });
 }

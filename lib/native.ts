@@ -40,6 +40,8 @@ export interface NativeLibraryInfo {
   tensorflowVersion: string;
   /** TF_TensorDefaultAlignment(): feeds less aligned than this are copied by TensorFlow. */
   tensorAlignment: number;
+  /** tensorflow::IsMKLEnabled(), or null when the library does not export it. */
+  oneDnn: boolean | null;
 }
 
 /** Process-wide counters of the addon's copy decisions (native/tensor.h). */

@@ -27,7 +27,11 @@ export interface LoadOptions {
   logDevicePlacement?: boolean;
   /** Raw ConfigProto bytes for anything else; the typed fields above override it. */
   sessionConfig?: Uint8Array;
-  /** Runs of this model executing at once (≥ 1, or Infinity); later ones wait their turn. */
+  /**
+   * Runs of this model executing at once (≥ 1, or Infinity); later ones wait their turn.
+   * Default: Infinity when TensorFlow's oneDNN kernels are off, 1 when they are on or
+   * unknown (concurrent runs on one session have crashed inside oneDNN; README, Concurrency).
+   */
   maxConcurrentRuns?: number;
 }
 
@@ -37,7 +41,8 @@ export interface ResolvedOptions {
   readonly tags: readonly string[];
   /** null: run() picks 'serving_default', or the only signature there is. */
   readonly signature: string | null;
-  readonly maxConcurrentRuns: number;
+  /** null: the default, which depends on the loaded TensorFlow (defaultMaxConcurrentRuns). */
+  readonly maxConcurrentRuns: number | null;
   readonly config: SessionConfig;
   /** ConfigProto bytes handed to TF_SetConfig. */
   readonly configBytes: Uint8Array;
@@ -48,8 +53,10 @@ const KNOWN: ReadonlySet<string> = new Set<keyof LoadOptions>([
   'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns',
 ]);
 
-/** maxConcurrentRuns when none is given (see README "Concurrency"). */
-export const DEFAULT_MAX_CONCURRENT_RUNS = Infinity;
+/** maxConcurrentRuns when none is given: one at a time unless oneDNN is known to be off. */
+export function defaultMaxConcurrentRuns(oneDnn: boolean | null): number {
+  return oneDnn === false ? Infinity : 1;
+}
 
 const INT32_MAX = 2 ** 31 - 1;
 
@@ -115,7 +122,7 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
   if (base !== undefined && !(base instanceof Uint8Array)) {
     throw invalidType('sessionConfig', 'a Uint8Array of serialized ConfigProto bytes', base);
   }
-  let maxConcurrentRuns = DEFAULT_MAX_CONCURRENT_RUNS;
+  let maxConcurrentRuns: number | null = null;
   if (options.maxConcurrentRuns !== undefined) {
     const m = options.maxConcurrentRuns;
     if (typeof m !== 'number') throw invalidType('maxConcurrentRuns', 'a number', m);

@@ -43,6 +43,7 @@ Napi::Object LibraryInfo(Napi::Env env, const LoadResult& loaded) {
   info.Set("path", loaded.path);
   info.Set("tensorflowVersion", loaded.version);
   info.Set("tensorAlignment", Napi::Number::New(env, static_cast<double>(tf().TF_TensorDefaultAlignment())));
+  info.Set("oneDnn", loaded.one_dnn < 0 ? env.Null() : Napi::Boolean::New(env, loaded.one_dnn == 1));
   return info;
 }
 

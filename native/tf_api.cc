@@ -52,9 +52,11 @@ LoadResult LoadTensorFlow(const std::string& path) {
   }
   TFSLICE_TF_FUNCTIONS(TFSLICE_RESOLVE)
 #undef TFSLICE_RESOLVE
+  api.IsMKLEnabled = reinterpret_cast<bool (*)()>(dlsym(handle, "_ZN10tensorflow12IsMKLEnabledEv"));
   g_api = api;
   result.ok = true;
   result.version = g_api.TF_Version();
+  if (g_api.IsMKLEnabled != nullptr) result.one_dnn = g_api.IsMKLEnabled() ? 1 : 0;
   g_loaded = result;
   return result;
 }

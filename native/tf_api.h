@@ -135,6 +135,10 @@ struct TfApi {
 #define TFSLICE_DECLARE_POINTER(name, ret, params) ret(*name) params = nullptr;
   TFSLICE_TF_FUNCTIONS(TFSLICE_DECLARE_POINTER)
 #undef TFSLICE_DECLARE_POINTER
+  // Optional, outside the C API: tensorflow::IsMKLEnabled() (a C++ symbol of
+  // libtensorflow_framework), TensorFlow's own answer to "are oneDNN kernels on?",
+  // whose default depends on the CPU. nullptr when the library does not export it.
+  bool (*IsMKLEnabled)() = nullptr;
 };
 
 // The process-wide table; valid (all pointers set) once LoadTensorFlow succeeded.
@@ -145,6 +149,7 @@ struct LoadResult {
   bool ok = false;
   std::string path;     // what was dlopen'ed
   std::string version;  // TF_Version()
+  int one_dnn = -1;     // IsMKLEnabled(): 1 on, 0 off, -1 unknown
   std::string error;    // dlerror() text or "missing symbol TF_X"
 };
 

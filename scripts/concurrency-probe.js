@@ -1,12 +1,22 @@
 #!/usr/bin/env node
 // Measures whether concurrent TF_SessionRun calls crash (issue: oneDNN segfaults on
 // concurrent Conv2D runs in TensorFlow 2.21 CPU). Each trial is a child process that
-// loads the conv fixture and fires `calls` runs with up to `inflight` at once, over
+// loads a fixture (--model, default conv) and fires `calls` runs with up to `inflight` at once, over
 // `sessions` sessions of the same model. A trial passes when the child exits 0 with
 // every output equal to the serial result; a crash is a signal exit.
 //
 //   node scripts/concurrency-probe.js [--trials 20] [--calls 200] [--inflight 2]
-//        [--sessions 1] [--onednn 1|0] [--serialize] [--json]
+//        [--sessions 1] [--onednn 1|0] [--serialize] [--model conv] [--batch 2] [--json]
+//
+// The model must have one float32 input of known rank (test/fixtures/MODEL/model); the
+// input's unknown dimensions are filled with --batch, and every output is compared.
+//
+// Without --onednn the child inherits TensorFlow's default, which depends on the CPU: on
+// CPUs without AVX512_VNNI/AVX512_BF16/AVX_VNNI/AMX (e.g. an AVX2-only AMD EPYC) TF 2.21
+// leaves its oneDNN custom ops OFF, so Conv2D never reaches oneDNN's convolution; pass
+// --onednn 1 to test the oneDNN path there. oneDNN picks its convolution implementation by
+// shape: e.g. gemm:jit (im2col) at batch 1 but brg_conv_fwd at batch 2 and up for these
+// small NHWC convs on AVX2 (ONEDNN_VERBOSE=1 prints the choice).
 'use strict';
 
 const { spawnSync } = require('node:child_process');
@@ -36,18 +46,34 @@ async function child() {
   const serialize = flag('serialize');
   const dir = path.join(__dirname, '..', 'test', 'fixtures', opt('model', 'conv'), 'model');
   const models = [];
-  for (let i = 0; i < sessions; i++) models.push(await loadModel(dir, serialize ? { maxConcurrentRuns: 1 } : {}));
+  for (let i = 0; i < sessions; i++) models.push(await loadModel(dir, { maxConcurrentRuns: serialize ? 1 : Infinity }));
+  // Any float32 single-input model: the input key and shape come from the default
+  // signature (unknown dimensions become --batch), every output is compared.
   const batch = Number(opt('batch', 2));
-  const image = new Tensor('float32', Float32Array.from({ length: batch * 8 * 8 * 3 }, (_, i) => Math.sin(i)), [batch, 8, 8, 3]);
-  const expected = models[0].runSync({ image }).output_0.data;
+  const sig = models[0].signatures[models[0].defaultSignature];
+  const inputKeys = Object.keys(sig.inputs);
+  if (inputKeys.length !== 1) throw new Error(`expected one input, got ${inputKeys.join(', ')}`);
+  const [key] = inputKeys;
+  const spec = sig.inputs[key];
+  if (spec.dtype !== 'float32' || spec.shape === null) throw new Error(`input '${key}' must be float32 of known rank`);
+  const shape = spec.shape.map((d) => (d < 0 ? batch : d));
+  const size = shape.reduce((a, b) => a * b, 1);
+  const feeds = { [key]: new Tensor('float32', Float32Array.from({ length: size }, (_, i) => Math.sin(i)), shape) };
+  const reference = models[0].runSync(feeds);
+  const outputKeys = Object.keys(reference);
   let next = 0;
   let mismatches = 0;
   async function lane(k) {
     while (next < calls) {
       next++;
-      const out = await models[k % sessions].run({ image });
-      const got = out.output_0.data;
-      for (let i = 0; i < got.length; i++) if (Math.abs(got[i] - expected[i]) > 1e-4) { mismatches++; break; }
+      const out = await models[k % sessions].run(feeds);
+      for (const o of outputKeys) {
+        const got = out[o].data;
+        const expected = reference[o].data;
+        let bad = got.length !== expected.length;
+        for (let i = 0; !bad && i < got.length; i++) bad = Math.abs(got[i] - expected[i]) > 1e-4 * Math.max(1, Math.abs(expected[i]));
+        if (bad) { mismatches++; break; }
+      }
     }
   }
   await Promise.all(Array.from({ length: inflight }, (_, k) => lane(k)));

@@ -129,4 +129,13 @@ t.test('configureRuntime({ oneDnn }) reaches TensorFlow before it loads, and onl
   t.match(on.stderr, /oneDNN custom operations are on/, 'TensorFlow says oneDNN is on');
   t.notMatch(off.stderr, /oneDNN custom operations are on/, 'and says nothing of it when off');
   t.throws(() => configureRuntime({ oneDnn: 'no' as unknown as boolean }), { name: 'TypeError', message: /^oneDnn must be a boolean/ });
+
+  // Left to TensorFlow, the answer depends on the CPU: it must agree with TensorFlow's log.
+  const byDefault = node(`
+    const t = require(${DIST});
+    t.loadModel(${JSON.stringify(path.join(ROOT, 'test', 'fixtures', 'tiny', 'model'))}).then((m) =>
+      console.log(JSON.stringify({ oneDnn: t.runtime().oneDnn, maxConcurrentRuns: String(m.maxConcurrentRuns) })));`, env);
+  const reported = JSON.parse(byDefault.stdout.trim()) as { oneDnn: boolean; maxConcurrentRuns: string };
+  t.equal(reported.oneDnn, /oneDNN custom operations are on/.test(byDefault.stderr), `runtime().oneDnn (${reported.oneDnn}) is what TensorFlow says`);
+  t.equal(reported.maxConcurrentRuns, reported.oneDnn ? '1' : 'Infinity', 'and sets the default maxConcurrentRuns');
 });

@@ -7,8 +7,12 @@ export interface Runtime {
     readonly path: string;
     /** How it was found. */
     readonly source: LibrarySource;
-    /** Whether TensorFlow's oneDNN (MKL) CPU kernels are on; fixed when TensorFlow loaded. */
-    readonly oneDnn: boolean;
+    /**
+     * Whether TensorFlow's oneDNN CPU kernels are on, as TensorFlow itself reports it
+     * (tensorflow::IsMKLEnabled); fixed when TensorFlow loaded. Unless configured, TensorFlow
+     * decides by CPU (on with AVX512-VNNI/BF16, AVX-VNNI or AMX). null when unknown.
+     */
+    readonly oneDnn: boolean | null;
 }
 /** Settings TensorFlow reads once, when the library loads. */
 export interface RuntimeOptions {

@@ -21,7 +21,11 @@ export interface LoadOptions {
     logDevicePlacement?: boolean;
     /** Raw ConfigProto bytes for anything else; the typed fields above override it. */
     sessionConfig?: Uint8Array;
-    /** Runs of this model executing at once (≥ 1, or Infinity); later ones wait their turn. */
+    /**
+     * Runs of this model executing at once (≥ 1, or Infinity); later ones wait their turn.
+     * Default: Infinity when TensorFlow's oneDNN kernels are off, 1 when they are on or
+     * unknown (concurrent runs on one session have crashed inside oneDNN; README, Concurrency).
+     */
     maxConcurrentRuns?: number;
 }
 export interface ResolvedOptions {
@@ -30,12 +34,13 @@ export interface ResolvedOptions {
     readonly tags: readonly string[];
     /** null: run() picks 'serving_default', or the only signature there is. */
     readonly signature: string | null;
-    readonly maxConcurrentRuns: number;
+    /** null: the default, which depends on the loaded TensorFlow (defaultMaxConcurrentRuns). */
+    readonly maxConcurrentRuns: number | null;
     readonly config: SessionConfig;
     /** ConfigProto bytes handed to TF_SetConfig. */
     readonly configBytes: Uint8Array;
 }
-/** maxConcurrentRuns when none is given (see README "Concurrency"). */
-export declare const DEFAULT_MAX_CONCURRENT_RUNS: number;
+/** maxConcurrentRuns when none is given: one at a time unless oneDNN is known to be off. */
+export declare function defaultMaxConcurrentRuns(oneDnn: boolean | null): number;
 /** Validates loadModel's second argument: a GPU fraction or an options object. */
 export declare function resolveLoadOptions(arg: unknown): ResolvedOptions;

@@ -10,7 +10,7 @@
 # Idempotent: steps whose output already exists are skipped (FORCE=1 redoes 1-3).
 # Env: TF_WHEEL_DIR (default .venv/.../site-packages/tensorflow),
 #      TFJS_LIB_MODE=symlink|copy (default symlink: the archive's .so files are
-#      symlinks to the wheel's, so it is tiny; copy: a self-contained ~300 MB archive).
+#      symlinks to the wheel's, so it is tiny; copy: a self-contained ~212 MB archive).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -58,9 +58,11 @@ build_archive() {
     TFE_OpSetAttrString TFE_OpSetAttrType TFE_NewTensorHandle TFE_DeleteTensorHandle
     TFE_TensorHandleCopyToDevice TFE_TensorHandleDataType TFE_TensorHandleDim TFE_TensorHandleNumDims
     TFE_TensorHandleResolve"
-  local syms missing=""
-  syms="$(nm -D --defined-only "$TF_WHEEL_DIR/libtensorflow_cc.so.2" | awk '{sub(/@.*/, "", $3); print $3}')"
-  for s in $needed; do grep -qx "$s" <<<"$syms" || missing="$missing $s"; done
+  local missing
+  missing="$(nm -D --defined-only "$TF_WHEEL_DIR/libtensorflow_cc.so.2" \
+    | awk -v want="$needed" 'BEGIN { n = split(want, w); for (i = 1; i <= n; i++) need[w[i]] = 1 }
+        { sub(/@.*/, "", $3); delete need[$3] }
+        END { for (s in need) printf " %s", s }')"
   [ -z "$missing" ] || die "libtensorflow_cc.so.2 lacks symbols tfjs-node needs:$missing"
 
   rm -rf "$stage"; mkdir -p "$stage/lib" "$stage/include"
@@ -106,7 +108,8 @@ installed() {
   [ -f "$PKG_DIR/package.json" ] \
     && [ "$(node -p "require('$PKG_DIR/package.json').version" 2>/dev/null)" = "$TFJS_VERSION" ] \
     && ls "$PKG_DIR"/lib/napi-v*/tfjs_binding.node >/dev/null 2>&1 \
-    && [ -e "$PKG_DIR/deps/lib/libtensorflow.so.$LIBTF_VERSION" ]
+    && [ -e "$PKG_DIR/deps/lib/libtensorflow.so.$LIBTF_VERSION" ] \
+    && cmp -s "$CACHE/archive.stamp" "$INSTALL/.archive.stamp"   # installed from the current archive
 }
 
 install_tfjs() {
@@ -154,6 +157,7 @@ JSON
   # install.js exits 0 even when some steps fail silently; check the results.
   grep -q "\"GET /$ARCHIVE_NAME" "$CACHE/http.log" \
     || log "      warning: the local server log shows no download of $ARCHIVE_NAME"
+  cp "$CACHE/archive.stamp" "$INSTALL/.archive.stamp"
   installed || { tail -n 40 "$CACHE/npm-install.log" >&2; die "npm install finished but the addon (lib/napi-v*/tfjs_binding.node) or deps/lib is missing (log: $CACHE/npm-install.log)"; }
   log "      installed in $((SECONDS - t0)) s"
   stop_server

@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+// Throughput of a fixture under concurrency: runs/s for `runs` runs of one session, one at
+// a time (inflight 1) or with `inflight` in flight, oneDNN custom ops on and off. Every
+// configuration runs in its own child process (TF_ENABLE_ONEDNN_OPTS is read once, when
+// TensorFlow loads) after `warmup` untimed runs: oneDNN caches its primitives per thread,
+// so the first runs on each thread pay for primitive creation. Like concurrency-probe.js,
+// it needs a model with one float32 input; unknown input dimensions are filled with --batch.
+//
+//   node scripts/throughput.js [--model conv] [--batch 1,8] [--runs 2000] [--inflight 1,2]
+//        [--onednn 1,0] [--warmup 300] [--repeat 1] [--json]
+'use strict';
+
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+
+const args = process.argv.slice(2);
+function opt(name, fallback) {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+}
+const list = (name, fallback) => String(opt(name, fallback)).split(',').filter(Boolean);
+
+if (process.env.TFSLICE_THROUGHPUT_CHILD) {
+  child().catch((e) => {
+    console.error(e);
+    process.exit(3);
+  });
+} else {
+  parent();
+}
+
+async function child() {
+  const { loadModel, Tensor } = require(path.join(__dirname, '..', 'dist', 'index.js'));
+  // Explicit: tfslice's default is one run at a time whenever oneDNN is on.
+  const model = await loadModel(path.join(__dirname, '..', 'test', 'fixtures', opt('model', 'conv'), 'model'), { maxConcurrentRuns: Infinity });
+  const batch = Number(process.env.TP_BATCH);
+  const inflight = Number(process.env.TP_INFLIGHT);
+  const runs = Number(opt('runs', 2000));
+  const sig = model.signatures[model.defaultSignature];
+  const [key, ...more] = Object.keys(sig.inputs);
+  if (more.length || sig.inputs[key].dtype !== 'float32' || sig.inputs[key].shape === null) {
+    throw new Error('the model needs one float32 input of known rank');
+  }
+  const shape = sig.inputs[key].shape.map((d) => (d < 0 ? batch : d));
+  const size = shape.reduce((a, b) => a * b, 1);
+  const feeds = { [key]: new Tensor('float32', Float32Array.from({ length: size }, (_, i) => Math.sin(i)), shape) };
+  for (let i = 0; i < Number(opt('warmup', 300)); i++) await model.run(feeds);
+  let next = 0;
+  async function lane() {
+    while (next < runs) {
+      next++;
+      await model.run(feeds);
+    }
+  }
+  const t0 = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: inflight }, lane));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  process.stdout.write(JSON.stringify({ seconds }));
+  process.exit(0);
+}
+
+function parent() {
+  const rows = [];
+  for (const batch of list('batch', '1,8')) {
+    for (const onednn of list('onednn', '1,0')) {
+      for (const inflight of list('inflight', '1,2')) {
+        for (let rep = 0; rep < Number(opt('repeat', 1)); rep++) {
+          const env = {
+            ...process.env,
+            TFSLICE_THROUGHPUT_CHILD: '1',
+            TF_ENABLE_ONEDNN_OPTS: onednn,
+            TP_BATCH: batch,
+            TP_INFLIGHT: inflight,
+            UV_THREADPOOL_SIZE: String(Math.max(4, Number(inflight))),
+          };
+          const r = spawnSync(process.execPath, [__filename, ...args], { env, encoding: 'utf8' });
+          const runs = Number(opt('runs', 2000));
+          const row = { model: opt('model', 'conv'), batch: Number(batch), onednn: Number(onednn), inflight: Number(inflight), runs };
+          if (r.status === 0) {
+            const { seconds } = JSON.parse(r.stdout);
+            Object.assign(row, { seconds: Number(seconds.toFixed(3)), runsPerSecond: Number((runs / seconds).toFixed(1)) });
+          } else {
+            Object.assign(row, { error: r.signal ?? `exit ${r.status}`, stderr: r.stderr.slice(-500) });
+          }
+          rows.push(row);
+          console.log(args.includes('--json') ? JSON.stringify(row) : row);
+        }
+      }
+    }
+  }
+}
