@@ -69,6 +69,8 @@ export interface Binding {
   stats(): NativeStats;
   /** A worker-thread round trip that does nothing: the floor under every async run. */
   asyncNoop(): Promise<void>;
+  /** Detaches an output's ArrayBuffer and frees TensorFlow's memory behind it now. */
+  releaseBuffer(buffer: ArrayBuffer): void;
 }
 
 /** The package root (holds package.json, build/ and prebuilds/), from lib/ or dist/. */

@@ -3,7 +3,7 @@
  * field) and turned into the ConfigProto bytes TF_SetConfig takes.
  */
 import { invalidType, outOfRange } from './errors';
-import { encodeConfig, type SessionConfig } from './proto';
+import { decodeConfig, encodeConfig, type SessionConfig } from './proto';
 
 /** Options of loadModel(). Every number's unit is in its comment. */
 export interface LoadOptions {
@@ -19,7 +19,11 @@ export interface LoadOptions {
   signature?: string;
   /** Threads of each op's intra-op pool; 0 lets TensorFlow choose (one per core). */
   intraOpThreads?: number;
-  /** Threads of the inter-op pool; 0 lets TensorFlow choose, negative runs ops inline on the caller's thread. */
+  /**
+   * Threads of the inter-op pool; 0 lets TensorFlow choose, negative runs ops inline on
+   * the calling thread. Default -1 (inline): measured faster for every benchmark model
+   * (README, Performance).
+   */
   interOpThreads?: number;
   /** Place ops on CPU when the requested device has no kernel for them. */
   allowSoftPlacement?: boolean;
@@ -53,6 +57,9 @@ const KNOWN: ReadonlySet<string> = new Set<keyof LoadOptions>([
   'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns',
 ]);
 
+/** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
+export const DEFAULT_INTER_OP_THREADS = -1;
+
 /** maxConcurrentRuns when none is given: one at a time unless oneDNN is known to be off. */
 export function defaultMaxConcurrentRuns(oneDnn: boolean | null): number {
   return oneDnn === false ? Infinity : 1;
@@ -71,6 +78,17 @@ function int32(field: string, value: unknown, min: number): number {
 function bool(field: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw invalidType(field, 'a boolean', value);
   return value;
+}
+
+// Whether raw ConfigProto bytes choose the inter-op pool themselves (bytes TensorFlow
+// cannot parse are left for TF_SetConfig to refuse).
+function setsInterOp(base: Uint8Array | undefined): boolean {
+  if (!base || base.length === 0) return false;
+  try {
+    return decodeConfig(base).interOpParallelismThreads !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 /** Validates loadModel's second argument: a GPU fraction or an options object. */
@@ -121,6 +139,9 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
   const base = options.sessionConfig;
   if (base !== undefined && !(base instanceof Uint8Array)) {
     throw invalidType('sessionConfig', 'a Uint8Array of serialized ConfigProto bytes', base);
+  }
+  if (config.interOpParallelismThreads === undefined && !setsInterOp(base)) {
+    config.interOpParallelismThreads = DEFAULT_INTER_OP_THREADS;
   }
   let maxConcurrentRuns: number | null = null;
   if (options.maxConcurrentRuns !== undefined) {

@@ -44,6 +44,8 @@ export class Tensor<D extends DType = DType> {
   #data: DataOf<D> | undefined;
   #packed: PackedStrings | undefined;
   #tf: number;
+  // Set for outputs: their buffers belong to tfslice, so dispose() may free them.
+  #owned = false;
 
   /**
    * @param dtype element type, e.g. 'float32'
@@ -59,6 +61,7 @@ export class Tensor<D extends DType = DType> {
       this.dtype = info.name as D;
       this.shape = Object.freeze(dims);
       this.#tf = info.tf;
+      this.#owned = true;
       if (info.array) this.#data = payload as DataOf<D>;
       else this.#packed = payload as PackedStrings;
       return;
@@ -98,7 +101,7 @@ export class Tensor<D extends DType = DType> {
   get data(): DataOf<D> {
     if (this.#data === undefined) {
       const { bytes, offsets } = this.#packed!;
-      const strings: string[] = new Array(offsets.length - 1);
+      const strings: string[] = new Array(Math.max(0, offsets.length - 1)); // 0 once disposed
       for (let i = 0; i < strings.length; i++) strings[i] = decoder.decode(bytes.subarray(offsets[i], offsets[i + 1]));
       this.#data = strings as DataOf<D>;
     }
@@ -109,9 +112,25 @@ export class Tensor<D extends DType = DType> {
   bytes(): Uint8Array[] {
     if (!this.#packed) throw new InvalidArgumentError(`bytes() is for string tensors; this one is ${this.dtype}`);
     const { bytes, offsets } = this.#packed;
-    const out: Uint8Array[] = new Array(offsets.length - 1);
+    const out: Uint8Array[] = new Array(Math.max(0, offsets.length - 1)); // 0 once disposed
     for (let i = 0; i < out.length; i++) out[i] = bytes.subarray(offsets[i], offsets[i + 1]);
     return out;
+  }
+
+  /**
+   * Frees an output's memory now instead of when the garbage collector gets to it:
+   * its data becomes empty (the ArrayBuffer is detached). Large outputs live in
+   * TensorFlow's own buffers, so a loop that disposes what it is done with lets
+   * TensorFlow reuse that memory at once. For tensors you created it only forgets
+   * them (your buffers are never detached). Idempotent.
+   */
+  dispose(): void {
+    if (this.#owned) {
+      const release = native().releaseBuffer;
+      const views: ArrayBufferView[] = this.#packed ? [this.#packed.bytes, this.#packed.offsets] : [this.#data as ArrayBufferView];
+      for (const view of views) if (view.buffer instanceof ArrayBuffer && !isDetached(view.buffer)) release(view.buffer);
+    }
+    this.#owned = false;
   }
 
   /**
@@ -139,6 +158,11 @@ export class Tensor<D extends DType = DType> {
     adopting = { info, shape, data };
     return new Tensor(info.name, undefined as never);
   }
+}
+
+function isDetached(buffer: ArrayBuffer): boolean {
+  // Node 20 has no ArrayBuffer.prototype.detached; a detached buffer reports 0 bytes.
+  return (buffer as ArrayBuffer & { detached?: boolean }).detached ?? buffer.byteLength === 0;
 }
 
 /** A plain feed object: `{ dtype, shape, data }`, same rules as the Tensor constructor. */

@@ -109,7 +109,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceMethod<&Addon::LoadSession>("loadSession"),
                InstanceMethod<&Addon::AllocAligned>("allocAligned"),
                InstanceMethod<&Addon::Stats>("stats"),
-               InstanceMethod<&Addon::AsyncNoop>("asyncNoop")});
+               InstanceMethod<&Addon::AsyncNoop>("asyncNoop"),
+               InstanceMethod<&Addon::ReleaseBuffer>("releaseBuffer")});
 }
 
 Addon::~Addon() { napi_remove_env_cleanup_hook(env_, Teardown, this); }
@@ -158,6 +159,14 @@ Napi::Value Addon::Runtime(const Napi::CallbackInfo& info) {
 Napi::Value Addon::LoadSession(const Napi::CallbackInfo& info) { return Session::Load(info); }
 
 Napi::Value Addon::AsyncNoop(const Napi::CallbackInfo& info) { return tfslice::AsyncNoop(info); }
+
+Napi::Value Addon::ReleaseBuffer(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsArrayBuffer()) {
+    throw MakeTypeError(info.Env(), "releaseBuffer(arrayBuffer)");
+  }
+  ReleaseOutput(info.Env(), info[0].As<Napi::ArrayBuffer>());
+  return info.Env().Undefined();
+}
 
 Napi::Value Addon::AllocAligned(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

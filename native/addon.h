@@ -56,6 +56,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value AllocAligned(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value AsyncNoop(const Napi::CallbackInfo& info);
+  Napi::Value ReleaseBuffer(const Napi::CallbackInfo& info);
   static void Teardown(void* self);
 
   std::shared_ptr<ReleaseQueue> releases_;

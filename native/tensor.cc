@@ -39,6 +39,11 @@ std::atomic<uint64_t> g_wrapped_outputs{0};
 std::atomic<uint64_t> g_copied_outputs{0};
 std::atomic<int64_t> g_pinned_now{0};
 
+// Owns the TF_Tensor behind an output ArrayBuffer; tensor is null once released early.
+struct OutputOwner {
+  TF_Tensor* tensor;
+};
+
 // A JS value TensorFlow borrows; released on the JS thread through the queue.
 struct Pin {
   std::shared_ptr<ReleaseQueue> releases;
@@ -275,9 +280,16 @@ void OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds, Napi::Ar
   void* data = tf().TF_TensorData(tensor);
   Napi::ArrayBuffer buffer;
   if (bytes >= kZeroCopyMinBytes && !feeds.Borrows(data, bytes)) {
+    // TensorFlow's buffer, freed by the collector or, earlier, by ReleaseOutput().
+    auto* owner = new OutputOwner{tensor};
     buffer = Napi::ArrayBuffer::New(
-        env, data, bytes, [](Napi::Env, void*, TF_Tensor* owned) { tf().TF_DeleteTensor(owned); },
-        tensor);
+        env, data, bytes,
+        [](Napi::Env, void*, OutputOwner* done) {
+          if (done->tensor != nullptr) tf().TF_DeleteTensor(done->tensor);
+          delete done;
+        },
+        owner);
+    napi_wrap(env, buffer, owner, nullptr, nullptr, nullptr);
     g_wrapped_outputs.fetch_add(1, std::memory_order_relaxed);
   } else {
     g_copied_outputs.fetch_add(1, std::memory_order_relaxed);
@@ -286,6 +298,18 @@ void OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds, Napi::Ar
     tf().TF_DeleteTensor(tensor);
   }
   out.Set(at + 2, NewTypedArray(env, dtype, buffer, bytes / element_size));
+}
+
+void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer) {
+  void* owner = nullptr;
+  bool wrapped = napi_unwrap(env, buffer, &owner) == napi_ok && owner != nullptr;
+  // Detached first: JS can no longer reach the memory, so it may be freed right away.
+  if (!buffer.IsDetached()) buffer.Detach();
+  if (wrapped) {
+    OutputOwner* output = static_cast<OutputOwner*>(owner);
+    if (output->tensor != nullptr) tf().TF_DeleteTensor(output->tensor);
+    output->tensor = nullptr;
+  }
 }
 
 TensorStats CurrentTensorStats() {

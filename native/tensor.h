@@ -66,6 +66,10 @@ class FeedSet {
 // no two ArrayBuffers share a backing store.
 void OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds, Napi::Array out, uint32_t at);
 
+// Detaches an output's ArrayBuffer and, when it is TensorFlow's buffer, frees it now
+// instead of when the collector gets to it (JS thread; Tensor.dispose()).
+void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer);
+
 // Counters of the copy decisions above, for tests and benchmarks (relaxed atomics).
 struct TensorStats {
   uint64_t borrowed_feeds;   // feeds TensorFlow read in place from JS memory

@@ -23,16 +23,20 @@ from tensorflow.core.protobuf import config_pb2
 c = config_pb2.ConfigProto(device_count={'GPU': 0}, operation_timeout_in_ms=1234, intra_op_parallelism_threads=7)
 c.gpu_options.allocator_type = 'BFC'
 c.gpu_options.per_process_gpu_memory_fraction = 0.9
-print(json.dumps(c.SerializeToString().hex()))
+print(json.dumps([c.SerializeToString().hex(), config_pb2.ConfigProto(inter_op_parallelism_threads=3).SerializeToString().hex()]))
 `;
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 t.test('option sets decode, in TensorFlow, to exactly what was asked', async (t) => {
-  const base = new Uint8Array(Buffer.from(python<string>(BASE), 'hex'));
+  const [baseHex, interOpHex] = python<[string, string]>(BASE);
+  const base = new Uint8Array(Buffer.from(baseHex, 'hex'));
+  const baseWithInterOp = new Uint8Array(Buffer.from(interOpHex, 'hex'));
   const cases: { options: number | LoadOptions | undefined; expected: Record<string, unknown> }[] = [
-    { options: undefined, expected: {} },
-    { options: 0.3, expected: { gpu_options: { per_process_gpu_memory_fraction: 0.3 } } },
+    // tfslice's one default: ops inline on the calling thread (inter_op -1).
+    { options: undefined, expected: { inter_op_parallelism_threads: -1 } },
+    { options: 0.3, expected: { gpu_options: { per_process_gpu_memory_fraction: 0.3 }, inter_op_parallelism_threads: -1 } },
+    { options: { interOpThreads: 0 }, expected: {} },
     { options: { interOpThreads: 4 }, expected: { inter_op_parallelism_threads: 4 } },
     { options: { interOpThreads: -1, intraOpThreads: 1 }, expected: { inter_op_parallelism_threads: -1, intra_op_parallelism_threads: 1 } },
     {
@@ -42,16 +46,18 @@ t.test('option sets decode, in TensorFlow, to exactly what was asked', async (t)
         intra_op_parallelism_threads: 2, inter_op_parallelism_threads: 3, allow_soft_placement: true, log_device_placement: true,
       },
     },
-    { options: { gpuMemoryFraction: 1, allowGrowth: false }, expected: { gpu_options: { per_process_gpu_memory_fraction: 1 } } },
+    { options: { gpuMemoryFraction: 1, allowGrowth: false }, expected: { gpu_options: { per_process_gpu_memory_fraction: 1 }, inter_op_parallelism_threads: -1 } },
     {
       // Typed fields win over sessionConfig; its other fields survive the merge.
       options: { sessionConfig: base, gpuMemoryFraction: 0.5, intraOpThreads: 3 },
       expected: {
-        device_count: { GPU: 0 }, operation_timeout_in_ms: '1234', intra_op_parallelism_threads: 3,
+        device_count: { GPU: 0 }, operation_timeout_in_ms: '1234', intra_op_parallelism_threads: 3, inter_op_parallelism_threads: -1,
         gpu_options: { allocator_type: 'BFC', per_process_gpu_memory_fraction: 0.5 },
       },
     },
-    { options: { sessionConfig: base }, expected: { device_count: { GPU: 0 }, operation_timeout_in_ms: '1234', intra_op_parallelism_threads: 7, gpu_options: { allocator_type: 'BFC', per_process_gpu_memory_fraction: 0.9 } } },
+    { options: { sessionConfig: base }, expected: { device_count: { GPU: 0 }, operation_timeout_in_ms: '1234', intra_op_parallelism_threads: 7, inter_op_parallelism_threads: -1, gpu_options: { allocator_type: 'BFC', per_process_gpu_memory_fraction: 0.9 } } },
+    // sessionConfig that chooses the inter-op pool itself keeps its choice.
+    { options: { sessionConfig: baseWithInterOp }, expected: { inter_op_parallelism_threads: 3 } },
   ];
   const bytes = cases.map((c) => resolveLoadOptions(c.options).configBytes);
   const decoded = python<Record<string, unknown>[]>(PARSE, JSON.stringify(bytes.map(hex)));

@@ -139,3 +139,31 @@ t.test('plain { dtype, shape, data } objects are validated like Tensors', async 
   await t.rejects(model.run({ x: bad }), { code: 'INVALID_ARGUMENT', message: /^feed 'x': a float32 tensor of shape \[1, 4\] needs 4 elements, but data has 3/ });
   await model.dispose();
 });
+
+t.test('dispose() frees an output now; it never detaches memory the caller owns', async (t) => {
+  const model = await loadModel(fixture('multi_sig').dir, { signature: 'double' });
+  const x = Tensor.alloc('float32', [1 << 18]);
+  x.data.fill(2);
+  const out = await model.run({ x });
+  const y = out.y!;
+  t.equal((y.data as Float32Array)[7], 4);
+  y.dispose();
+  t.equal(y.data.length, 0, 'the output is detached');
+  y.dispose();
+  t.pass('dispose() is idempotent');
+  const small = (await model.run({ x: new Tensor('float32', new Float32Array([1])) })).y!;
+  small.dispose();
+  t.equal(small.data.length, 0, 'copied outputs are released too');
+  x.dispose();
+  t.equal(x.data.length, 1 << 18, "a caller's tensor keeps its memory");
+  const strings = await loadModel(fixture('dtypes').dir);
+  const feeds: Record<string, Tensor> = {};
+  for (const [key, spec] of Object.entries(strings.signatures.serving_default!.inputs)) {
+    feeds[key] = spec.dtype === 'string' ? new Tensor('string', ['a', 'b']) : Tensor.alloc(spec.dtype as 'float32', [0]);
+  }
+  const s = (await strings.run(feeds, { outputs: ['s_out'] })).s_out!;
+  t.same(s.data, ['a', 'b']);
+  s.dispose();
+  t.same(s.bytes().length, 0, 'a string output disposes its bytes');
+  await Promise.all([model.dispose(), strings.dispose()]);
+});

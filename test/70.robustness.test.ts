@@ -9,7 +9,7 @@ import t from 'tap';
 
 import { loadModel, ModelDisposedError, Tensor, TfsliceError } from '../lib/index';
 import { native } from '../lib/native';
-import { fixture, ROOT } from './helpers';
+import { fixture, maxRelativeError, ROOT } from './helpers';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -74,6 +74,18 @@ t.test('200 concurrent run() calls on one model all return correct results', asy
   const results = await Promise.all(inputs.map((x) => model.run({ x })));
   const wrong = results.filter((r, i) => JSON.stringify(Array.from(r.y!.data as Float32Array)) !== JSON.stringify(expected[i]));
   t.equal(wrong.length, 0, 'each result matches its own input');
+  await model.dispose();
+});
+
+t.test('the conv model: 200 runs in flight at once (parallel opted in) match serial runs', async (t) => {
+  // The reported oneDNN crash needs concurrent runs of a Conv2D model on one session;
+  // scripts/concurrency-probe.js repeats this across processes (README, Concurrency).
+  const model = await loadModel(fixture('conv').dir, { maxConcurrentRuns: Infinity });
+  const images = Array.from({ length: 8 }, (_, i) => new Tensor('float32', Float32Array.from({ length: 2 * 8 * 8 * 3 }, (_, k) => Math.sin(i * 1000 + k)), [2, 8, 8, 3]));
+  const expected = images.map((image) => Array.from(model.runSync({ image }).output_0!.data as Float32Array));
+  const results = await Promise.all(Array.from({ length: 200 }, (_, i) => model.run({ image: images[i % 8]! }).then((out) => ({ i, got: Array.from(out.output_0!.data as Float32Array) }))));
+  const wrong = results.filter(({ i, got }) => maxRelativeError(got, expected[i % 8]!) > 1e-5);
+  t.equal(wrong.length, 0, '200 concurrent conv runs, all correct');
   await model.dispose();
 });
 

@@ -13,7 +13,11 @@ export interface LoadOptions {
     signature?: string;
     /** Threads of each op's intra-op pool; 0 lets TensorFlow choose (one per core). */
     intraOpThreads?: number;
-    /** Threads of the inter-op pool; 0 lets TensorFlow choose, negative runs ops inline on the caller's thread. */
+    /**
+     * Threads of the inter-op pool; 0 lets TensorFlow choose, negative runs ops inline on
+     * the calling thread. Default -1 (inline): measured faster for every benchmark model
+     * (README, Performance).
+     */
     interOpThreads?: number;
     /** Place ops on CPU when the requested device has no kernel for them. */
     allowSoftPlacement?: boolean;
@@ -40,6 +44,8 @@ export interface ResolvedOptions {
     /** ConfigProto bytes handed to TF_SetConfig. */
     readonly configBytes: Uint8Array;
 }
+/** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
+export declare const DEFAULT_INTER_OP_THREADS = -1;
 /** maxConcurrentRuns when none is given: one at a time unless oneDNN is known to be off. */
 export declare function defaultMaxConcurrentRuns(oneDnn: boolean | null): number;
 /** Validates loadModel's second argument: a GPU fraction or an options object. */

@@ -28,6 +28,14 @@ export declare class Tensor<D extends DType = DType> {
     /** For 'string' tensors: each element's raw bytes (views, no copy). */
     bytes(): Uint8Array[];
     /**
+     * Frees an output's memory now instead of when the garbage collector gets to it:
+     * its data becomes empty (the ArrayBuffer is detached). Large outputs live in
+     * TensorFlow's own buffers, so a loop that disposes what it is done with lets
+     * TensorFlow reuse that memory at once. For tensors you created it only forgets
+     * them (your buffers are never detached). Idempotent.
+     */
+    dispose(): void;
+    /**
      * A zero-filled tensor whose memory is aligned for TensorFlow, so feeding it
      * never copies (feeds of 16 KiB and more are borrowed when aligned).
      */
