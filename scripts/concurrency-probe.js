@@ -20,45 +20,20 @@
 'use strict';
 
 const { spawnSync } = require('node:child_process');
-const path = require('node:path');
 
-const args = process.argv.slice(2);
-function opt(name, fallback) {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-}
-const flag = (name) => args.includes(`--${name}`);
+const { args, flag, loadFixture, opt, parentOrChild, singleInputFeeds } = require('./probe-common');
 
-if (process.env.TFSLICE_PROBE_CHILD) {
-  child().catch((e) => {
-    console.error(e);
-    process.exit(3);
-  });
-} else {
-  parent();
-}
+parentOrChild('TFSLICE_PROBE_CHILD', parent, child);
 
 async function child() {
-  const { loadModel, Tensor } = require(path.join(__dirname, '..', 'dist', 'index.js'));
   const calls = Number(opt('calls', 200));
   const inflight = Number(opt('inflight', 2));
   const sessions = Number(opt('sessions', 1));
   const serialize = flag('serialize');
-  const dir = path.join(__dirname, '..', 'test', 'fixtures', opt('model', 'conv'), 'model');
   const models = [];
-  for (let i = 0; i < sessions; i++) models.push(await loadModel(dir, { maxConcurrentRuns: serialize ? 1 : Infinity }));
-  // Any float32 single-input model: the input key and shape come from the default
-  // signature (unknown dimensions become --batch), every output is compared.
-  const batch = Number(opt('batch', 2));
-  const sig = models[0].signatures[models[0].defaultSignature];
-  const inputKeys = Object.keys(sig.inputs);
-  if (inputKeys.length !== 1) throw new Error(`expected one input, got ${inputKeys.join(', ')}`);
-  const [key] = inputKeys;
-  const spec = sig.inputs[key];
-  if (spec.dtype !== 'float32' || spec.shape === null) throw new Error(`input '${key}' must be float32 of known rank`);
-  const shape = spec.shape.map((d) => (d < 0 ? batch : d));
-  const size = shape.reduce((a, b) => a * b, 1);
-  const feeds = { [key]: new Tensor('float32', Float32Array.from({ length: size }, (_, i) => Math.sin(i)), shape) };
+  for (let i = 0; i < sessions; i++) models.push(await loadFixture(opt('model', 'conv'), serialize ? { maxConcurrentRuns: 1 } : {}));
+  // Any float32 single-input model; every output is compared with a serial run.
+  const feeds = singleInputFeeds(models[0], Number(opt('batch', 2)));
   const reference = models[0].runSync(feeds);
   const outputKeys = Object.keys(reference);
   let next = 0;

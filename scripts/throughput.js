@@ -11,39 +11,17 @@
 'use strict';
 
 const { spawnSync } = require('node:child_process');
-const path = require('node:path');
 
-const args = process.argv.slice(2);
-function opt(name, fallback) {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-}
-const list = (name, fallback) => String(opt(name, fallback)).split(',').filter(Boolean);
+const { args, list, loadFixture, opt, parentOrChild, singleInputFeeds } = require('./probe-common');
 
-if (process.env.TFSLICE_THROUGHPUT_CHILD) {
-  child().catch((e) => {
-    console.error(e);
-    process.exit(3);
-  });
-} else {
-  parent();
-}
+parentOrChild('TFSLICE_THROUGHPUT_CHILD', parent, child);
 
 async function child() {
-  const { loadModel, Tensor } = require(path.join(__dirname, '..', 'dist', 'index.js'));
-  // Explicit: tfslice's default is one run at a time whenever oneDNN is on.
-  const model = await loadModel(path.join(__dirname, '..', 'test', 'fixtures', opt('model', 'conv'), 'model'), { maxConcurrentRuns: Infinity });
+  const model = await loadFixture(opt('model', 'conv'));
   const batch = Number(process.env.TP_BATCH);
   const inflight = Number(process.env.TP_INFLIGHT);
   const runs = Number(opt('runs', 2000));
-  const sig = model.signatures[model.defaultSignature];
-  const [key, ...more] = Object.keys(sig.inputs);
-  if (more.length || sig.inputs[key].dtype !== 'float32' || sig.inputs[key].shape === null) {
-    throw new Error('the model needs one float32 input of known rank');
-  }
-  const shape = sig.inputs[key].shape.map((d) => (d < 0 ? batch : d));
-  const size = shape.reduce((a, b) => a * b, 1);
-  const feeds = { [key]: new Tensor('float32', Float32Array.from({ length: size }, (_, i) => Math.sin(i)), shape) };
+  const feeds = singleInputFeeds(model, batch);
   for (let i = 0; i < Number(opt('warmup', 300)); i++) await model.run(feeds);
   let next = 0;
   async function lane() {
