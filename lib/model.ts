@@ -62,22 +62,23 @@ function list(names: Iterable<string>): string {
   return all.length ? all.map((n) => `'${n}'`).join(', ') : '(none)';
 }
 
+// Runs on every feed of every run: messages are only built when a check fails.
 function checkFeed(sig: PreparedSignature, key: string, spec: TensorSpec, tensor: Tensor): void {
-  const where = `feed '${key}' of signature '${sig.name}'`;
+  const where = () => `feed '${key}' of signature '${sig.name}'`;
   if (tensor.dtype !== spec.dtype) {
-    throw new InvalidArgumentError(`${where} expects dtype ${spec.dtype}, got ${tensor.dtype}`);
+    throw new InvalidArgumentError(`${where()} expects dtype ${spec.dtype}, got ${tensor.dtype}`);
   }
   const expected = spec.shape;
   if (expected === null) return;
   const shape = tensor.shape;
-  const wanted = `[${expected.map((d) => (d < 0 ? '?' : d)).join(', ')}]`;
+  const wanted = () => `[${expected.map((d) => (d < 0 ? '?' : d)).join(', ')}]`;
   if (shape.length !== expected.length) {
-    throw new InvalidArgumentError(`${where} expects rank ${expected.length} ${wanted}, got rank ${shape.length} [${shape.join(', ')}]`);
+    throw new InvalidArgumentError(`${where()} expects rank ${expected.length} ${wanted()}, got rank ${shape.length} [${shape.join(', ')}]`);
   }
   for (let i = 0; i < expected.length; i++) {
     const d = expected[i]!;
     if (d >= 0 && shape[i] !== d) {
-      throw new InvalidArgumentError(`${where} expects shape ${wanted}, got [${shape.join(', ')}] (dimension ${i} must be ${d})`);
+      throw new InvalidArgumentError(`${where()} expects shape ${wanted()}, got [${shape.join(', ')}] (dimension ${i} must be ${d})`);
     }
   }
 }
@@ -263,7 +264,7 @@ export class Model {
       if (!dtypeInfo(spec.dtype)) {
         throw new InvalidArgumentError(`input '${key}' of signature '${sig.name}' has dtype ${spec.dtype}, which tfslice cannot feed`);
       }
-      const tensor = toTensor(value, `feed '${key}'`);
+      const tensor = toTensor(value, key);
       checkFeed(sig, key, spec, tensor);
       tensor.pushNative(natives);
     }

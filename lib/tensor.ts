@@ -172,15 +172,18 @@ export interface TensorLike<D extends DType = DType> {
   data: FeedDataOf<D>;
 }
 
-/** Accepts a Tensor or a TensorLike and returns a Tensor (validated). */
-export function toTensor(value: unknown, field: string): Tensor {
+/**
+ * Accepts a Tensor or a TensorLike for feed `key` and returns a Tensor (validated).
+ * On the per-run path: the "feed 'key'" label is only built for an error.
+ */
+export function toTensor(value: unknown, key: string): Tensor {
   if (value instanceof Tensor) return value;
-  if (value === null || typeof value !== 'object') throw invalidType(field, 'a Tensor or { dtype, shape, data }', value);
+  if (value === null || typeof value !== 'object') throw invalidType(`feed '${key}'`, 'a Tensor or { dtype, shape, data }', value);
   const { dtype, shape, data } = value as TensorLike;
   try {
     return new Tensor(dtype, data, shape);
   } catch (error) {
-    if (error instanceof Error) error.message = `${field}: ${error.message}`;
+    if (error instanceof Error) error.message = `feed '${key}': ${error.message}`;
     throw error;
   }
 }

@@ -47,5 +47,8 @@ export interface TensorLike<D extends DType = DType> {
     shape: readonly number[];
     data: FeedDataOf<D>;
 }
-/** Accepts a Tensor or a TensorLike and returns a Tensor (validated). */
-export declare function toTensor(value: unknown, field: string): Tensor;
+/**
+ * Accepts a Tensor or a TensorLike for feed `key` and returns a Tensor (validated).
+ * On the per-run path: the "feed 'key'" label is only built for an error.
+ */
+export declare function toTensor(value: unknown, key: string): Tensor;
