@@ -2,6 +2,7 @@
 #include "addon.h"
 
 #include "errors.h"
+#include "promise_worker.h"
 #include "session.h"
 #include "tensor.h"
 #include "tf_api.h"
@@ -47,40 +48,24 @@ Napi::Object LibraryInfo(Napi::Env env, const LoadResult& loaded) {
   return info;
 }
 
-Napi::Error LoadError(Napi::Env env, const LoadResult& result) {
+Failure LoadFailure(const LoadResult& result) {
   bool missing_symbol = result.error.rfind("missing symbol", 0) == 0;
-  return MakeError(env, missing_symbol ? "LIBRARY_INCOMPATIBLE" : "LIBRARY_NOT_FOUND", result.error);
+  return {missing_symbol ? "LIBRARY_INCOMPATIBLE" : "LIBRARY_NOT_FOUND", result.error};
 }
 
-class LoadLibraryWorker : public Napi::AsyncWorker {
+class LoadLibraryWorker : public PromiseWorker {
  public:
   LoadLibraryWorker(Napi::Env env, std::string path)
-      : Napi::AsyncWorker(env, "tfslice:loadLibrary"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        path_(std::move(path)) {}
-  Napi::Promise Start() {
-    Napi::Promise promise = deferred_.Promise();
-    Queue();
-    return promise;
-  }
+      : PromiseWorker(env, "tfslice:loadLibrary"), path_(std::move(path)) {}
 
  private:
   // dlopen runs TensorFlow's static initialisers (hundreds of ms): keep it off the loop.
-  void Execute() override { result_ = LoadTensorFlow(path_); }
-  void OnOK() override {
-    Napi::Env env = Env();
-    try {
-      if (result_.ok) {
-        deferred_.Resolve(LibraryInfo(env, result_));
-      } else {
-        deferred_.Reject(LoadError(env, result_).Value());
-      }
-    } catch (const Napi::Error&) {
-      // JS can no longer run (a worker_thread being terminated): nobody awaits.
-    }
+  void Execute() override {
+    result_ = LoadTensorFlow(path_);
+    if (!result_.ok) failure_ = LoadFailure(result_);
   }
+  Napi::Value Result(Napi::Env env) override { return LibraryInfo(env, result_); }
 
-  Napi::Promise::Deferred deferred_;
   std::string path_;
   LoadResult result_;
 };
@@ -146,7 +131,7 @@ Napi::Value Addon::LoadLibrary(const Napi::CallbackInfo& info) {
 
 Napi::Value Addon::LoadLibrarySync(const Napi::CallbackInfo& info) {
   LoadResult result = LoadTensorFlow(PathArgument(info));
-  if (!result.ok) throw LoadError(info.Env(), result);
+  if (!result.ok) throw MakeError(info.Env(), LoadFailure(result));
   return LibraryInfo(info.Env(), result);
 }
 

@@ -5,56 +5,11 @@
 
 #include "addon.h"
 #include "errors.h"
+#include "promise_worker.h"
 #include "tensor.h"
 
 namespace tfslice {
 namespace {
-
-// Lifecycle of every asynchronous entry point: the constructor and Queue() run on
-// the JS thread; Execute() runs on the libuv pool, touches only TensorFlow and
-// plain C++ data, and records a Failure instead of throwing; Result() runs back on
-// the JS thread and turns the baton into JS values.
-class PromiseWorker : public Napi::AsyncWorker {
- public:
-  PromiseWorker(Napi::Env env, const char* name)
-      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)) {}
-
-  Napi::Promise Start() {
-    Napi::Promise promise = deferred_.Promise();
-    Queue();
-    return promise;
-  }
-
- protected:
-  virtual Napi::Value Result(Napi::Env env) = 0;
-  Failure failure_;
-
- private:
-  void OnOK() final {
-    try {
-      Settle(Env());
-    } catch (const Napi::Error&) {
-      // Only when JS can no longer run (a worker_thread being terminated): nobody awaits.
-    }
-  }
-  void OnError(const Napi::Error& error) final { OnOK(); }
-
-  void Settle(Napi::Env env) {
-    // Feeds deleted in Execute() may have queued JS references to release.
-    Addon::Of(env).releases()->Drain(env);
-    if (failure_) {
-      deferred_.Reject(MakeError(env, failure_).Value());
-      return;
-    }
-    try {
-      deferred_.Resolve(Result(env));
-    } catch (const Napi::Error& error) {
-      deferred_.Reject(error.Value());
-    }
-  }
-
-  Napi::Promise::Deferred deferred_;
-};
 
 std::atomic<int64_t> g_live_sessions{0};
 
