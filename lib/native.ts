@@ -52,6 +52,8 @@ export interface NativeStats {
   copiedOutputs: number;
   /** JS buffers TensorFlow holds right now. */
   pinnedNow: number;
+  /** Times released outputs were handed back to the kernel (glibc malloc_trim). */
+  trims: number;
   /** TF_Sessions created and not yet freed, across all environments. */
   liveSessions: number;
 }

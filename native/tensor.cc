@@ -3,6 +3,12 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#include <unistd.h>
+
+#include <cstdio>
+#endif
 
 #include "addon.h"
 #include "errors.h"
@@ -43,6 +49,55 @@ std::atomic<int64_t> g_pinned_now{0};
 struct OutputOwner {
   TF_Tensor* tensor;
 };
+
+// Big outputs are allocated by TensorFlow on whichever thread ran the session and are
+// freed later on the JS thread, when the collector or dispose() lets go. glibc keeps
+// such freed chunks inside its arenas rather than giving them back, and on the JS
+// thread's arena (runSync) each new 64-byte-aligned output is carved from fresh memory
+// because Node's small allocations sit between the old, freed ones. Left alone, a
+// runSync() loop over 4 MiB outputs grows by 4 MiB a call and a process that reads big
+// outputs keeps its high-water mark for ever. So after every kCheckEveryBytes of
+// released outputs we read the resident size, and when it has grown by kTrimAfterGrowth
+// since the last look we hand the arenas' free pages back to the kernel. A steady loop
+// that reuses its memory does not grow and never pays for a trim.
+constexpr size_t kCheckEveryBytes = size_t{32} << 20;
+constexpr size_t kTrimAfterGrowth = size_t{64} << 20;
+std::atomic<size_t> g_released_since_check{0};
+std::atomic<size_t> g_resident_mark{0};
+std::atomic<uint64_t> g_trims{0};
+
+#if defined(__GLIBC__)
+size_t ResidentBytes() {
+  FILE* statm = std::fopen("/proc/self/statm", "r");
+  if (statm == nullptr) return 0;
+  unsigned long size = 0, resident = 0;
+  int read = std::fscanf(statm, "%lu %lu", &size, &resident);
+  std::fclose(statm);
+  return read == 2 ? resident * static_cast<size_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+#endif
+
+void DeleteOutputTensor(TF_Tensor* tensor) {
+  size_t bytes = tf().TF_TensorByteSize(tensor);
+  tf().TF_DeleteTensor(tensor);
+  size_t released = g_released_since_check.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  if (released < kCheckEveryBytes) return;
+  g_released_since_check.store(0, std::memory_order_relaxed);
+#if defined(__GLIBC__)
+  size_t resident = ResidentBytes();
+  size_t mark = g_resident_mark.load(std::memory_order_relaxed);
+  if (mark != 0 && resident > mark + kTrimAfterGrowth) {
+    malloc_trim(0);
+    g_trims.fetch_add(1, std::memory_order_relaxed);
+    resident = ResidentBytes();
+  }
+  // The mark follows the resident size down, and up only through a trim, so a
+  // process whose live data grows is measured from where the last trim left it.
+  if (mark == 0 || resident < mark || resident > mark + kTrimAfterGrowth) {
+    g_resident_mark.store(resident, std::memory_order_relaxed);
+  }
+#endif
+}
 
 // A JS value TensorFlow borrows; released on the JS thread through the queue.
 struct Pin {
@@ -285,7 +340,7 @@ void OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds, Napi::Ar
     buffer = Napi::ArrayBuffer::New(
         env, data, bytes,
         [](Napi::Env, void*, OutputOwner* done) {
-          if (done->tensor != nullptr) tf().TF_DeleteTensor(done->tensor);
+          if (done->tensor != nullptr) DeleteOutputTensor(done->tensor);
           delete done;
         },
         owner);
@@ -307,7 +362,7 @@ void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer) {
   if (!buffer.IsDetached()) buffer.Detach();
   if (wrapped) {
     OutputOwner* output = static_cast<OutputOwner*>(owner);
-    if (output->tensor != nullptr) tf().TF_DeleteTensor(output->tensor);
+    if (output->tensor != nullptr) DeleteOutputTensor(output->tensor);
     output->tensor = nullptr;
   }
 }
@@ -315,7 +370,7 @@ void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer) {
 TensorStats CurrentTensorStats() {
   return {g_borrowed_feeds.load(std::memory_order_relaxed), g_copied_feeds.load(std::memory_order_relaxed),
           g_wrapped_outputs.load(std::memory_order_relaxed), g_copied_outputs.load(std::memory_order_relaxed),
-          g_pinned_now.load(std::memory_order_relaxed)};
+          g_pinned_now.load(std::memory_order_relaxed), g_trims.load(std::memory_order_relaxed)};
 }
 
 Napi::ArrayBuffer NewAlignedArrayBuffer(Napi::Env env, size_t bytes) {

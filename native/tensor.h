@@ -77,6 +77,7 @@ struct TensorStats {
   uint64_t wrapped_outputs;  // outputs handed to JS over TensorFlow's buffer
   uint64_t copied_outputs;   // numeric outputs copied into a fresh ArrayBuffer
   int64_t pinned_now;        // JS buffers TensorFlow holds right now
+  uint64_t trims;            // times released outputs were handed back to the kernel
 };
 TensorStats CurrentTensorStats();
 
