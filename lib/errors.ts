@@ -73,6 +73,44 @@ export class ModelDisposedError extends TfsliceError {
   }
 }
 
+/** A model holding part of a GPU's budget, as GPU errors name it. */
+export interface GpuHolder {
+  /** The model's SavedModel path, or "in-process TensorFlow" for this process's slice. */
+  readonly model: string;
+  readonly fraction: number;
+  readonly isolation: 'none' | 'process';
+}
+
+/** GPU_BUDGET_EXCEEDED: the fractions of live models on that GPU would sum past 1.0. */
+export class GpuBudgetExceededError extends TfsliceError {
+  declare readonly code: 'GPU_BUDGET_EXCEEDED';
+  /** Physical GPU index. */
+  readonly device: number;
+  /** Who holds the rest. */
+  readonly holders: readonly GpuHolder[];
+  constructor(message: string, device: number, holders: readonly GpuHolder[]) {
+    super('GPU_BUDGET_EXCEEDED', message);
+    this.device = device;
+    this.holders = holders;
+  }
+}
+
+/** GPU_CONFIG_CONFLICT: this process's TensorFlow already has other GPU options. */
+export class GpuConfigConflictError extends TfsliceError {
+  declare readonly code: 'GPU_CONFIG_CONFLICT';
+  constructor(message: string) {
+    super('GPU_CONFIG_CONFLICT', message);
+  }
+}
+
+/** MODEL_CRASHED: the model's host process died; the model stays failed. */
+export class ModelCrashedError extends TfsliceError {
+  declare readonly code: 'MODEL_CRASHED';
+  constructor(message: string) {
+    super('MODEL_CRASHED', message);
+  }
+}
+
 /** Error as the native layer throws it: an Error with a string `code`. */
 interface CodedError extends Error {
   code?: unknown;

@@ -9,8 +9,10 @@ import { dtypeInfo } from './dtypes';
 import { fromNative, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError } from './errors';
 import { loadTensorFlow } from './library';
 import { native, type NativeData, type NativePlan, type NativeSession, type NativeTensors } from './native';
-import { defaultMaxConcurrentRuns, type LoadOptions, resolveLoadOptions } from './options';
-import { decodeMetaGraph, decodeSavedModel, type SignatureInfo, type TensorSpec } from './proto';
+import { type Isolation, reserve } from './gpu';
+import { HostSession } from './isolation';
+import { defaultMaxConcurrentRuns, type LoadOptions, type ResolvedOptions, resolveLoadOptions } from './options';
+import { decodeConfig, decodeMetaGraph, decodeSavedModel, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
 import { Tensor, type TensorLike, toTensor } from './tensor';
 
 /** Feeds by signature input key. */
@@ -127,6 +129,12 @@ export class Model {
 
   /** Runs allowed to execute at once; more wait in FIFO order (LoadOptions.maxConcurrentRuns). */
   readonly maxConcurrentRuns: number;
+  /** 'none': the session is in this process; 'process': in a host process of its own. */
+  readonly isolation: Isolation;
+  /** The host's process id (isolation: 'process'), else null. */
+  readonly hostPid: number | null;
+  /** The ConfigProto the session was created with, decoded (for a host: as the host applied it). */
+  readonly config: SessionConfig;
 
   #session: NativeSession | null;
   #closed: Promise<void> | null = null;
@@ -140,8 +148,12 @@ export class Model {
   constructor(init: {
     path: string; tags: readonly string[]; session: NativeSession; signatures: Record<string, SignatureInfo>;
     defaultSignature: string | null; devices: Device[]; gpu: GpuInfo; maxConcurrentRuns: number;
+    isolation: Isolation; hostPid: number | null; config: SessionConfig;
   }) {
     this.maxConcurrentRuns = init.maxConcurrentRuns;
+    this.isolation = init.isolation;
+    this.hostPid = init.hostPid;
+    this.config = Object.freeze(init.config);
     this.path = init.path;
     this.tags = init.tags;
     this.#session = init.session;
@@ -294,17 +306,19 @@ export class Model {
   }
 }
 
+/** A session and what its SavedModel declares: what a Model (or a model host) is built on. */
+export interface OpenedSession {
+  session: NativeSession;
+  signatures: Record<string, SignatureInfo>;
+  defaultSignature: string | null;
+  devices: Device[];
+}
+
 /**
- * Loads a SavedModel into its own TF_Session, on a worker thread.
- *
- * @param modelPath SavedModel directory (holds saved_model.pb and variables/)
- * @param options a GPU memory fraction in (0, 1], or LoadOptions
+ * @internal Loads a SavedModel into a TF_Session of this process (on a worker thread)
+ * and decodes its signatures; loadModel() and the model host (lib/host.ts) share it.
  */
-export async function loadModel(modelPath: string, options?: number | LoadOptions): Promise<Model> {
-  if (typeof modelPath !== 'string' || modelPath === '') throw invalidType('modelPath', 'a SavedModel directory path', modelPath);
-  const resolved = resolveLoadOptions(options);
-  const tensorflow = await loadTensorFlow();
-  const exportDir = path.resolve(modelPath);
+export async function openSession(exportDir: string, resolved: ResolvedOptions): Promise<OpenedSession> {
   let loaded: Awaited<ReturnType<ReturnType<typeof native>['loadSession']>>;
   try {
     loaded = await native().loadSession(exportDir, [...resolved.tags], resolved.configBytes);
@@ -326,15 +340,55 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
     await loaded.session.close();
     throw new NotFoundError(`signature '${defaultSignature}' does not exist in ${exportDir}; it has ${list(names)}`);
   }
-  const gpuDevice = loaded.devices.find((d) => d.type === 'GPU');
-  return new Model({
-    path: exportDir,
-    tags: resolved.tags,
-    session: loaded.session,
-    signatures: meta.signatures,
-    defaultSignature,
-    devices: loaded.devices,
-    gpu: { requestedFraction: resolved.gpuMemoryFraction, memoryLimitBytes: gpuDevice ? gpuDevice.memoryBytes : null, device: resolved.gpuDevice },
-    maxConcurrentRuns: resolved.maxConcurrentRuns ?? defaultMaxConcurrentRuns(tensorflow.oneDnn),
-  });
+  return { session: loaded.session, signatures: meta.signatures, defaultSignature, devices: loaded.devices };
+}
+
+/**
+ * Loads a SavedModel into its own TF_Session, on a worker thread, or with
+ * isolation: 'process' into a host process of its own. The GPU ledger is consulted
+ * first: GPU_CONFIG_CONFLICT or GPU_BUDGET_EXCEEDED refuse the load before it starts.
+ *
+ * @param modelPath SavedModel directory (holds saved_model.pb and variables/)
+ * @param options a GPU memory fraction in (0, 1], or LoadOptions
+ */
+export async function loadModel(modelPath: string, options?: number | LoadOptions): Promise<Model> {
+  if (typeof modelPath !== 'string' || modelPath === '') throw invalidType('modelPath', 'a SavedModel directory path', modelPath);
+  const resolved = resolveLoadOptions(options);
+  const exportDir = path.resolve(modelPath);
+  const reservation = reserve(exportDir, resolved.isolation, resolved.gpu);
+  try {
+    const tensorflow = await loadTensorFlow();
+    let opened: OpenedSession;
+    let hostPid: number | null = null;
+    let config: SessionConfig = resolved.config;
+    if (resolved.isolation === 'process') {
+      const { session, loaded } = await HostSession.start(exportDir, options, tensorflow, () => reservation.release());
+      opened = { session, signatures: loaded.signatures, defaultSignature: loaded.defaultSignature, devices: loaded.devices };
+      hostPid = loaded.pid;
+      config = loaded.config;
+    } else {
+      opened = await openSession(exportDir, resolved);
+      config = decodeConfig(resolved.configBytes);
+    }
+    const gpuDevice = opened.devices.find((d) => d.type === 'GPU');
+    try {
+      reservation.confirm(gpuDevice !== undefined);
+    } catch (error) {
+      await opened.session.close();
+      throw error;
+    }
+    return new Model({
+      path: exportDir,
+      tags: resolved.tags,
+      ...opened,
+      gpu: { requestedFraction: resolved.gpu.fraction, memoryLimitBytes: gpuDevice ? gpuDevice.memoryBytes : null, device: resolved.gpu.device },
+      maxConcurrentRuns: resolved.maxConcurrentRuns ?? defaultMaxConcurrentRuns(tensorflow.oneDnn),
+      isolation: resolved.isolation,
+      hostPid,
+      config,
+    });
+  } catch (error) {
+    reservation.release();
+    throw error;
+  }
 }

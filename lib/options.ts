@@ -3,6 +3,7 @@
  * field) and turned into the ConfigProto bytes TF_SetConfig takes.
  */
 import { invalidType, outOfRange } from './errors';
+import type { GpuRequest, Isolation } from './gpu';
 import { decodeConfig, encodeConfig, type SessionConfig } from './proto';
 
 /** Options of loadModel(). Every number's unit is in its comment. */
@@ -37,11 +38,20 @@ export interface LoadOptions {
    * unknown (concurrent runs on one session have crashed inside oneDNN; README, Concurrency).
    */
   maxConcurrentRuns?: number;
+  /**
+   * Where the session lives. 'none' (default): in this process, sharing its TensorFlow and
+   * the GPU options the first GPU model fixed. 'process': in a child process of its own,
+   * with its own TensorFlow, ConfigProto and GPU budget (README, GPU budgets).
+   */
+  isolation?: Isolation;
 }
 
 export interface ResolvedOptions {
   readonly gpuMemoryFraction: number | null;
   readonly gpuDevice: number | null;
+  /** The GPU options asked for, as the ledger (lib/gpu.ts) compares them. */
+  readonly gpu: GpuRequest;
+  readonly isolation: Isolation;
   readonly tags: readonly string[];
   /** null: run() picks 'serving_default', or the only signature there is. */
   readonly signature: string | null;
@@ -54,7 +64,7 @@ export interface ResolvedOptions {
 
 const KNOWN: ReadonlySet<string> = new Set<keyof LoadOptions>([
   'gpuMemoryFraction', 'allowGrowth', 'gpuDevice', 'tags', 'signature', 'intraOpThreads',
-  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns',
+  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'isolation',
 ]);
 
 /** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
@@ -89,6 +99,25 @@ function setsInterOp(base: Uint8Array | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+// The GPU options the session will get, typed fields and sessionConfig bytes merged
+// (bytes TensorFlow cannot parse are left for TF_SetConfig to refuse).
+function gpuRequest(configBytes: Uint8Array): GpuRequest {
+  let gpu: SessionConfig['gpuOptions'];
+  try {
+    gpu = decodeConfig(configBytes).gpuOptions;
+  } catch {
+    gpu = undefined;
+  }
+  // visible_device_list "2" or "2,3": the first listed GPU is the one the model runs on.
+  const first = gpu?.visibleDeviceList?.split(',')[0]?.trim();
+  const device = first !== undefined && /^\d+$/.test(first) ? Number(first) : null;
+  return {
+    fraction: gpu?.perProcessGpuMemoryFraction || null,
+    allowGrowth: gpu?.allowGrowth ?? null,
+    device,
+  };
 }
 
 /** Validates loadModel's second argument: a GPU fraction or an options object. */
@@ -150,6 +179,14 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
     if (!(m === Infinity || (Number.isInteger(m) && m >= 1))) throw outOfRange('maxConcurrentRuns', 'an integer ≥ 1 or Infinity', m);
     maxConcurrentRuns = m;
   }
-  return { gpuMemoryFraction, gpuDevice, tags, signature, maxConcurrentRuns, config, configBytes: encodeConfig(config, base) };
+  let isolation: Isolation = 'none';
+  if (options.isolation !== undefined) {
+    if (options.isolation !== 'none' && options.isolation !== 'process') throw invalidType('isolation', "'none' or 'process'", options.isolation);
+    isolation = options.isolation;
+  }
+  const configBytes = encodeConfig(config, base);
+  return {
+    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(configBytes), isolation, tags, signature, maxConcurrentRuns, config, configBytes,
+  };
 }
 

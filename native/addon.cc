@@ -4,6 +4,7 @@
 #include "errors.h"
 #include "promise_worker.h"
 #include "session.h"
+#include "shm.h"
 #include "tensor.h"
 #include "tf_api.h"
 
@@ -95,7 +96,11 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceMethod<&Addon::AllocAligned>("allocAligned"),
                InstanceMethod<&Addon::Stats>("stats"),
                InstanceMethod<&Addon::AsyncNoop>("asyncNoop"),
-               InstanceMethod<&Addon::ReleaseBuffer>("releaseBuffer")});
+               InstanceMethod<&Addon::ReleaseBuffer>("releaseBuffer"),
+               InstanceValue("shmCreate", Napi::Function::New<ShmCreate>(env, "shmCreate")),
+               InstanceValue("shmOpen", Napi::Function::New<ShmOpen>(env, "shmOpen")),
+               InstanceValue("shmRelease", Napi::Function::New<ShmRelease>(env, "shmRelease")),
+               InstanceValue("setParentDeathSignal", Napi::Function::New<SetParentDeathSignal>(env, "setParentDeathSignal"))});
 }
 
 Addon::~Addon() { napi_remove_env_cleanup_hook(env_, Teardown, this); }

@@ -6,6 +6,7 @@
       'native/addon.cc',
       'native/errors.cc',
       'native/session.cc',
+      'native/shm.cc',
       'native/tensor.cc',
       'native/tf_api.cc',
     ],

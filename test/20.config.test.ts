@@ -94,3 +94,49 @@ t.test('malformed ConfigProto bytes are refused by TF_SetConfig as an error, not
   t.ok(model.signatures.serving_default, 'the process is fine and loads models afterwards');
   await model.dispose();
 });
+
+t.test('every combination of the typed options (with and without sessionConfig) decodes in TensorFlow as asked', async (t) => {
+  const [baseHex] = python<[string, string]>(BASE);
+  const base = new Uint8Array(Buffer.from(baseHex, 'hex'));
+  // One value per typed option, each with the ConfigProto field TensorFlow must show.
+  const fields: [keyof LoadOptions, unknown, (e: Record<string, any>) => void][] = [
+    ['gpuMemoryFraction', 0.25, (e) => { e.gpu_options.per_process_gpu_memory_fraction = 0.25; }],
+    ['allowGrowth', true, (e) => { e.gpu_options.allow_growth = true; }],
+    ['gpuDevice', 2, (e) => { e.gpu_options.visible_device_list = '2'; }],
+    ['intraOpThreads', 3, (e) => { e.intra_op_parallelism_threads = 3; }],
+    ['interOpThreads', 5, (e) => { e.inter_op_parallelism_threads = 5; }],
+    ['allowSoftPlacement', true, (e) => { e.allow_soft_placement = true; }],
+    ['logDevicePlacement', true, (e) => { e.log_device_placement = true; }],
+  ];
+  const cases: { options: LoadOptions; expected: Record<string, any> }[] = [];
+  for (let mask = 0; mask < 1 << (fields.length + 1); mask++) {
+    const withBase = (mask & (1 << fields.length)) !== 0;
+    const options: Record<string, unknown> = withBase ? { sessionConfig: base } : {};
+    const expected: Record<string, any> = withBase
+      ? { device_count: { GPU: 0 }, operation_timeout_in_ms: '1234', intra_op_parallelism_threads: 7, gpu_options: { allocator_type: 'BFC', per_process_gpu_memory_fraction: 0.9 } }
+      : { gpu_options: {} };
+    fields.forEach(([key, value, apply], i) => {
+      if (mask & (1 << i)) {
+        options[key] = value;
+        apply(expected);
+      }
+    });
+    expected.inter_op_parallelism_threads ??= -1;
+    if (Object.keys(expected.gpu_options).length === 0) delete expected.gpu_options;
+    // isolation picks where the session lives, never what it is configured with.
+    if (mask % 3 === 0) options.isolation = 'process';
+    cases.push({ options: options as LoadOptions, expected });
+  }
+  const decoded = python<Record<string, unknown>[]>(PARSE, JSON.stringify(cases.map((c) => hex(resolveLoadOptions(c.options).configBytes))));
+  let matching = 0;
+  cases.forEach((c, i) => {
+    if (JSON.stringify(sortKeys(decoded[i])) === JSON.stringify(sortKeys(c.expected))) matching++;
+    else t.same(decoded[i], c.expected, `options ${JSON.stringify(c.options, (_k, v) => (v instanceof Uint8Array ? '<bytes>' : v))}`);
+  });
+  t.equal(matching, cases.length, `all ${cases.length} combinations decode as asked`);
+});
+
+function sortKeys(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
+}

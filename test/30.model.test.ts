@@ -1,29 +1,8 @@
 // loadModel + run against what TensorFlow itself computed (test/fixtures/*/golden.json).
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import t from 'tap';
 
 import { InvalidArgumentError, loadModel, Model, ModelDisposedError, NotFoundError, Tensor } from '../lib/index';
-import { fixture, type GoldenTensor, maxRelativeError, plain, plainGolden, ROOT, toTensor } from './helpers';
-
-// keras_module runs in Python only; its own test below checks the error it gives instead.
-const FIXTURES = fs.readdirSync(path.join(ROOT, 'test', 'fixtures')).filter((f) => f !== 'keras_module').sort();
-
-function expectOutput(t: Tap.Test, actual: Tensor | undefined, expected: GoldenTensor, what: string): void {
-  if (!actual) {
-    t.fail(`${what}: missing`);
-    return;
-  }
-  const a = plain(actual);
-  const e = plainGolden(expected);
-  t.same({ dtype: a.dtype, shape: a.shape }, { dtype: e.dtype, shape: e.shape }, `${what}: dtype and shape`);
-  if (expected.dtype === 'float32' || expected.dtype === 'float64') {
-    // Same kernels as Python TensorFlow; allow for a different thread split of reductions.
-    t.ok(maxRelativeError(a.data as number[], e.data as number[]) <= 1e-5, `${what}: values within 1e-5 of TensorFlow's`);
-  } else {
-    t.same(a.data, e.data, `${what}: values equal TensorFlow's`);
-  }
-}
+import { expectOutput, fixture, FIXTURES, plain, toTensor } from './helpers';
 
 t.test('the float32 model computes what TensorFlow computed', async (t) => {
   const { dir, golden } = fixture('tiny');

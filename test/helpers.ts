@@ -97,3 +97,23 @@ export function node(script: string, env: NodeJS.ProcessEnv, cwd = ROOT): { stat
   const result = spawnSync(process.execPath, ['-e', script], { cwd, env, encoding: 'utf8', timeout: 120_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
+
+// keras_module runs in Python only; its own test below checks the error it gives instead.
+export const FIXTURES = fs.readdirSync(path.join(ROOT, 'test', 'fixtures')).filter((f) => f !== 'keras_module').sort();
+
+/** Checks an output against TensorFlow's golden value (floats within 1e-5). */
+export function expectOutput(t: Tap.Test, actual: Tensor | undefined, expected: GoldenTensor, what: string): void {
+  if (!actual) {
+    t.fail(`${what}: missing`);
+    return;
+  }
+  const a = plain(actual);
+  const e = plainGolden(expected);
+  t.same({ dtype: a.dtype, shape: a.shape }, { dtype: e.dtype, shape: e.shape }, `${what}: dtype and shape`);
+  if (expected.dtype === 'float32' || expected.dtype === 'float64') {
+    // Same kernels as Python TensorFlow; allow for a different thread split of reductions.
+    t.ok(maxRelativeError(a.data as number[], e.data as number[]) <= 1e-5, `${what}: values within 1e-5 of TensorFlow's`);
+  } else {
+    t.same(a.data, e.data, `${what}: values equal TensorFlow's`);
+  }
+}

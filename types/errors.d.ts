@@ -44,6 +44,32 @@ export declare class ModelDisposedError extends TfsliceError {
     readonly code: 'MODEL_DISPOSED';
     constructor(message?: string);
 }
+/** A model holding part of a GPU's budget, as GPU errors name it. */
+export interface GpuHolder {
+    /** The model's SavedModel path, or "in-process TensorFlow" for this process's slice. */
+    readonly model: string;
+    readonly fraction: number;
+    readonly isolation: 'none' | 'process';
+}
+/** GPU_BUDGET_EXCEEDED: the fractions of live models on that GPU would sum past 1.0. */
+export declare class GpuBudgetExceededError extends TfsliceError {
+    readonly code: 'GPU_BUDGET_EXCEEDED';
+    /** Physical GPU index. */
+    readonly device: number;
+    /** Who holds the rest. */
+    readonly holders: readonly GpuHolder[];
+    constructor(message: string, device: number, holders: readonly GpuHolder[]);
+}
+/** GPU_CONFIG_CONFLICT: this process's TensorFlow already has other GPU options. */
+export declare class GpuConfigConflictError extends TfsliceError {
+    readonly code: 'GPU_CONFIG_CONFLICT';
+    constructor(message: string);
+}
+/** MODEL_CRASHED: the model's host process died; the model stays failed. */
+export declare class ModelCrashedError extends TfsliceError {
+    readonly code: 'MODEL_CRASHED';
+    constructor(message: string);
+}
 /**
  * Turns an error from the native layer into the matching tfslice class, keeping
  * TensorFlow's message text. Anything without a known code is returned as is.

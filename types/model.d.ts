@@ -1,5 +1,7 @@
+import { type NativeSession } from './native';
+import { type Isolation } from './gpu';
 import { type LoadOptions } from './options';
-import { type SignatureInfo } from './proto';
+import { type SessionConfig, type SignatureInfo } from './proto';
 import { Tensor, type TensorLike } from './tensor';
 /** Feeds by signature input key. */
 export type Feeds = Readonly<Record<string, Tensor | TensorLike>>;
@@ -43,6 +45,12 @@ export declare class Model {
     readonly gpu: GpuInfo;
     /** Runs allowed to execute at once; more wait in FIFO order (LoadOptions.maxConcurrentRuns). */
     readonly maxConcurrentRuns: number;
+    /** 'none': the session is in this process; 'process': in a host process of its own. */
+    readonly isolation: Isolation;
+    /** The host's process id (isolation: 'process'), else null. */
+    readonly hostPid: number | null;
+    /** The ConfigProto the session was created with, decoded (for a host: as the host applied it). */
+    readonly config: SessionConfig;
     /** True once dispose() was called. */
     get disposed(): boolean;
     /**
@@ -61,8 +69,17 @@ export declare class Model {
      */
     dispose(): Promise<void>;
 }
+/** A session and what its SavedModel declares: what a Model (or a model host) is built on. */
+export interface OpenedSession {
+    session: NativeSession;
+    signatures: Record<string, SignatureInfo>;
+    defaultSignature: string | null;
+    devices: Device[];
+}
 /**
- * Loads a SavedModel into its own TF_Session, on a worker thread.
+ * Loads a SavedModel into its own TF_Session, on a worker thread, or with
+ * isolation: 'process' into a host process of its own. The GPU ledger is consulted
+ * first: GPU_CONFIG_CONFLICT or GPU_BUDGET_EXCEEDED refuse the load before it starts.
  *
  * @param modelPath SavedModel directory (holds saved_model.pb and variables/)
  * @param options a GPU memory fraction in (0, 1], or LoadOptions

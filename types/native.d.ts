@@ -61,6 +61,17 @@ export interface Binding {
     asyncNoop(): Promise<void>;
     /** Detaches an output's ArrayBuffer and frees TensorFlow's memory behind it now. */
     releaseBuffer(buffer: ArrayBuffer): void;
+    /** A shared memory segment (memfd) of this process; the fd stays open while it lives. */
+    shmCreate(bytes: number): {
+        fd: number;
+        buffer: ArrayBuffer;
+    };
+    /** Maps another process's segment through /proc/<pid>/fd/<fd>. */
+    shmOpen(pid: number, fd: number, bytes: number): ArrayBuffer;
+    /** Detaches a segment's buffer and unmaps it now (idempotent). */
+    shmRelease(buffer: ArrayBuffer): void;
+    /** SIGKILL this process when its parent dies; false when the parent is already gone. */
+    setParentDeathSignal(parentPid: number): boolean;
 }
 /** The package root (holds package.json, build/ and prebuilds/), from lib/ or dist/. */
 export declare const PACKAGE_ROOT: string;

@@ -1,3 +1,4 @@
+import type { GpuRequest, Isolation } from './gpu';
 import { type SessionConfig } from './proto';
 /** Options of loadModel(). Every number's unit is in its comment. */
 export interface LoadOptions {
@@ -31,10 +32,19 @@ export interface LoadOptions {
      * unknown (concurrent runs on one session have crashed inside oneDNN; README, Concurrency).
      */
     maxConcurrentRuns?: number;
+    /**
+     * Where the session lives. 'none' (default): in this process, sharing its TensorFlow and
+     * the GPU options the first GPU model fixed. 'process': in a child process of its own,
+     * with its own TensorFlow, ConfigProto and GPU budget (README, GPU budgets).
+     */
+    isolation?: Isolation;
 }
 export interface ResolvedOptions {
     readonly gpuMemoryFraction: number | null;
     readonly gpuDevice: number | null;
+    /** The GPU options asked for, as the ledger (lib/gpu.ts) compares them. */
+    readonly gpu: GpuRequest;
+    readonly isolation: Isolation;
     readonly tags: readonly string[];
     /** null: run() picks 'serving_default', or the only signature there is. */
     readonly signature: string | null;

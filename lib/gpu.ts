@@ -1,0 +1,211 @@
+/**
+ * The GPU ledger: what each physical GPU's memory is promised to, across the models
+ * of this process and the hosts it started (isolation: 'process').
+ *
+ * TensorFlow creates one GPU allocator per process and GPU, with the options of the
+ * first session that touches the GPU; later sessions' options are ignored without a
+ * word, and closing a session gives nothing back (DESIGN.md). So:
+ * - in this process, the first model that fixes the GPU options fixes them for good:
+ *   a later in-process model asking for other options is refused (GPU_CONFIG_CONFLICT),
+ *   and the process's slice stays charged until the process exits;
+ * - a model in its own host has its own allocator: its fraction is charged while the
+ *   host lives and given back on dispose() or when the host dies;
+ * - the fractions charged to one GPU may not sum past 1.0 (GPU_BUDGET_EXCEEDED).
+ * A model that asks for no fraction but runs on a GPU is charged 1.0: TensorFlow's
+ * default reserves the whole GPU.
+ */
+import { GpuBudgetExceededError, GpuConfigConflictError, type GpuHolder } from './errors';
+
+export type Isolation = 'none' | 'process';
+
+/** The GPU options a model asks for (null: not asked, TensorFlow's default). */
+export interface GpuRequest {
+  readonly fraction: number | null;
+  readonly allowGrowth: boolean | null;
+  /** Physical GPU index (visible_device_list), null for TensorFlow's default. */
+  readonly device: number | null;
+}
+
+/** One GPU's budget as the ledger sees it. */
+export interface GpuBudget {
+  /** Physical GPU index. */
+  readonly device: number;
+  /** Sum of the fractions charged to it. */
+  readonly used: number;
+  /** 1 - used. */
+  readonly free: number;
+  readonly holders: readonly GpuHolder[];
+}
+
+/** A load's place in the ledger: confirmed once the session exists, released at the end. */
+export interface Reservation {
+  /** The session loaded; hasGpu says whether it has a GPU device. May throw GPU_BUDGET_EXCEEDED. */
+  confirm(hasGpu: boolean): void;
+  /** Gives the share back (load failed, model disposed, host died). Idempotent. */
+  release(): void;
+}
+
+interface Charge {
+  device: number;
+  fraction: number;
+  holder: string;
+  isolation: Isolation;
+}
+
+interface ProcessConfig {
+  request: GpuRequest;
+  /** The model whose load fixed it. */
+  fixedBy: string;
+  /** A load with these options succeeded: fixed until the process exits. */
+  fixed: boolean;
+  /** Loads relying on it that have not finished. */
+  pending: number;
+  charge: Charge | null;
+}
+
+const EPSILON = 1e-9;
+const PROCESS_HOLDER = 'in-process TensorFlow';
+
+const charges = new Set<Charge>();
+let processConfig: ProcessConfig | null = null;
+
+function asksForGpu(request: GpuRequest): boolean {
+  return request.fraction !== null || request.allowGrowth !== null || request.device !== null;
+}
+
+function sameRequest(a: GpuRequest, b: GpuRequest): boolean {
+  return a.fraction === b.fraction && a.allowGrowth === b.allowGrowth && a.device === b.device;
+}
+
+function describeRequest(request: GpuRequest): string {
+  if (!asksForGpu(request)) return "TensorFlow's default GPU options (no fraction: the whole GPU)";
+  const parts: string[] = [];
+  if (request.fraction !== null) parts.push(`gpuMemoryFraction ${request.fraction}`);
+  if (request.allowGrowth !== null) parts.push(`allowGrowth ${request.allowGrowth}`);
+  if (request.device !== null) parts.push(`gpuDevice ${request.device}`);
+  return parts.join(', ');
+}
+
+function holders(device: number): GpuHolder[] {
+  return [...charges].filter((c) => c.device === device)
+    .map((c) => Object.freeze({ model: c.holder, fraction: c.fraction, isolation: c.isolation }));
+}
+
+function used(device: number, except?: Charge): number {
+  let sum = 0;
+  for (const c of charges) if (c.device === device && c !== except) sum += c.fraction;
+  return sum;
+}
+
+// Adds (or raises) a charge, refusing when the GPU's fractions would pass 1.0.
+function charge(existing: Charge | null, init: Charge, model: string): Charge {
+  const taken = used(init.device, existing ?? undefined);
+  if (taken + init.fraction > 1 + EPSILON) {
+    const list = holders(init.device).filter((h) => existing === null || h.model !== existing.holder)
+      .map((h) => `${h.model} (${h.fraction}, isolation '${h.isolation}')`).join(', ');
+    throw new GpuBudgetExceededError(
+      `${model} asks for ${init.fraction} of GPU ${init.device}, but ${Number(taken.toFixed(6))} of it is held by ${list}; ` +
+      `${Number((1 - taken).toFixed(6))} is free. Dispose one of them, or ask for a smaller gpuMemoryFraction.`,
+      init.device, holders(init.device));
+  }
+  if (existing) {
+    existing.fraction = init.fraction;
+    return existing;
+  }
+  charges.add(init);
+  return init;
+}
+
+function deviceOf(request: GpuRequest): number {
+  return request.device ?? 0;
+}
+
+/** The budget of every GPU something is charged to. */
+export function gpuLedger(): GpuBudget[] {
+  const devices = [...new Set([...charges].map((c) => c.device))].sort((a, b) => a - b);
+  return devices.map((device) => {
+    const u = Number(used(device).toFixed(9));
+    return Object.freeze({ device, used: u, free: Number((1 - u).toFixed(9)), holders: Object.freeze(holders(device)) });
+  });
+}
+
+/** The GPU options this process's TensorFlow runs with, once a model fixed them (else null). */
+export function processGpuOptions(): (GpuRequest & { fixedBy: string }) | null {
+  return processConfig ? Object.freeze({ ...processConfig.request, fixedBy: processConfig.fixedBy }) : null;
+}
+
+/**
+ * Takes a model's place in the ledger before its load starts. Throws
+ * GPU_CONFIG_CONFLICT or GPU_BUDGET_EXCEEDED without charging anything.
+ */
+export function reserve(model: string, isolation: Isolation, request: GpuRequest): Reservation {
+  return isolation === 'process' ? reserveHost(model, request) : reserveInProcess(model, request);
+}
+
+function reserveHost(model: string, request: GpuRequest): Reservation {
+  const device = deviceOf(request);
+  let held: Charge | null = request.fraction === null ? null
+    : charge(null, { device, fraction: request.fraction, holder: model, isolation: 'process' }, model);
+  return {
+    confirm(hasGpu) {
+      if (hasGpu && request.fraction === null) held = charge(held, { device, fraction: 1, holder: model, isolation: 'process' }, model);
+    },
+    release() {
+      if (held) charges.delete(held);
+      held = null;
+    },
+  };
+}
+
+function reserveInProcess(model: string, request: GpuRequest): Reservation {
+  const config = processConfig;
+  if (config && asksForGpu(request) && !sameRequest(config.request, request)) {
+    throw new GpuConfigConflictError(
+      `${model} asks for ${describeRequest(request)}, but this process's TensorFlow already runs with ` +
+      `${describeRequest(config.request)} (fixed by ${config.fixedBy}): TensorFlow applies the first session's GPU ` +
+      "options to the whole process and would silently ignore these. Load it with isolation: 'process' to give it " +
+      'its own TensorFlow and budget, or ask for the same options (or none) to share the process slice.');
+  }
+  let mine: ProcessConfig | null = null;
+  if (!config && asksForGpu(request)) {
+    const fraction = request.fraction;
+    const held = fraction === null ? null
+      : charge(null, { device: deviceOf(request), fraction, holder: PROCESS_HOLDER, isolation: 'none' }, model);
+    mine = processConfig = { request, fixedBy: model, fixed: false, pending: 0, charge: held };
+  }
+  const relied = mine ?? (config && asksForGpu(request) ? config : null);
+  if (relied) relied.pending++;
+  let settled = false;
+  const settle = (ok: boolean) => {
+    if (settled || !relied) return;
+    settled = true;
+    relied.pending--;
+    if (ok) relied.fixed = true;
+    else if (!relied.fixed && relied.pending === 0 && processConfig === relied) {
+      if (relied.charge) charges.delete(relied.charge);
+      processConfig = null;
+    }
+  };
+  return {
+    confirm(hasGpu) {
+      settle(true);
+      // A model that asked for nothing but got a GPU fixed TensorFlow's defaults.
+      if (hasGpu && !processConfig) {
+        const held = charge(null, { device: 0, fraction: 1, holder: PROCESS_HOLDER, isolation: 'none' }, model);
+        processConfig = { request: { fraction: null, allowGrowth: null, device: null }, fixedBy: model, fixed: true, pending: 0, charge: held };
+      } else if (hasGpu && processConfig && processConfig.request.fraction === null && processConfig.charge === null) {
+        processConfig.charge = charge(null, { device: deviceOf(processConfig.request), fraction: 1, holder: PROCESS_HOLDER, isolation: 'none' }, model);
+      }
+    },
+    // In-process shares are never given back: TensorFlow keeps the memory.
+    release() {
+      settle(false);
+    },
+  };
+}
+
+/** @internal Tests only: forget everything (the process's TensorFlow would not). */
+export function resetLedgerForTests(): void {
+  charges.clear();
+  processConfig = null;
+}

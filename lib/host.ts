@@ -1,0 +1,151 @@
+/**
+ * A model host (isolation: 'process'): a child process with its own TensorFlow and
+ * one session, driven by its parent over fd 3 (lib/isolation.ts). Tensors arrive and
+ * leave through shared segments the two map (lib/ipc.ts): TensorFlow reads the feeds
+ * in place, and each output is copied once into the segment and freed at once.
+ * The host dies with its parent (PR_SET_PDEATHSIG, and the socket closing).
+ */
+import { Socket } from 'node:net';
+
+import { loadTensorFlow } from './library';
+import { openSession, type OpenedSession } from './model';
+import { native, type NativeData, type NativePlan, type NativeTensors } from './native';
+import { resolveLoadOptions } from './options';
+import { decodeConfig } from './proto';
+import { align, footprint, readFrames, type SegmentRef, sendFrame, type TensorRef, viewTensor, writeTensor } from './ipc';
+
+interface Segment {
+  buffer: ArrayBuffer;
+  bytes: number;
+}
+
+interface RunFrame {
+  op: 'run';
+  id: number;
+  slot: number;
+  plan: number;
+  inputs?: string[];
+  outputs?: string[];
+  feeds: TensorRef[];
+  /** Bytes of the segment the feeds use; outputs go after them when they fit. */
+  used: number;
+  segment?: SegmentRef;
+}
+
+type Frame = RunFrame | { op: 'load'; id: number; path: string; options: Record<string, unknown> } | { op: 'close'; id: number };
+
+const socket = new Socket({ fd: 3, readable: true, writable: true });
+const segments = new Map<number, Segment>();
+const plans = new Map<number, NativePlan>();
+let opened: OpenedSession | null = null;
+let inFlight = 0;
+
+function reply(message: Record<string, unknown>): void {
+  sendFrame(socket, message);
+}
+
+function replyError(id: number, error: unknown): void {
+  const e = error as { code?: unknown; message?: unknown };
+  reply({ op: 'error', id, code: typeof e?.code === 'string' ? e.code : undefined, message: String(e?.message ?? error) });
+}
+
+async function load(frame: Extract<Frame, { op: 'load' }>): Promise<void> {
+  const options = { ...frame.options };
+  const config = options.sessionConfig as { base64: string } | undefined;
+  if (config) options.sessionConfig = new Uint8Array(Buffer.from(config.base64, 'base64'));
+  const resolved = resolveLoadOptions(options);
+  const tensorflow = await loadTensorFlow();
+  opened = await openSession(frame.path, resolved);
+  reply({
+    op: 'loaded', id: frame.id, pid: process.pid,
+    signatures: opened.signatures, defaultSignature: opened.defaultSignature, devices: opened.devices,
+    config: decodeConfig(resolved.configBytes), tensorflowVersion: tensorflow.tensorflowVersion,
+  });
+}
+
+function segmentFor(frame: RunFrame): Segment {
+  if (frame.segment) {
+    const old = segments.get(frame.slot);
+    if (old) native().shmRelease(old.buffer);
+    const { pid, fd, bytes } = frame.segment;
+    segments.set(frame.slot, { buffer: native().shmOpen(pid, fd, bytes), bytes });
+  }
+  return segments.get(frame.slot)!;
+}
+
+// Copies the outputs into the slot's segment (a bigger one of ours when they do not
+// fit after the feeds) and frees TensorFlow's buffers right away.
+function writeOutputs(frame: RunFrame, segment: Segment, outputs: NativeTensors): Record<string, unknown> {
+  let need = 0;
+  for (let i = 2; i < outputs.length; i += 3) need += footprint(outputs[i] as NativeData);
+  let target = segment;
+  let at = align(frame.used);
+  let moved: SegmentRef | undefined;
+  if (at + need > segment.bytes) {
+    // Room for these feeds and these outputs, so the next such run fits without a move.
+    let bytes = segment.bytes;
+    while (bytes < at + need) bytes *= 2;
+    const created = native().shmCreate(bytes);
+    target = { buffer: created.buffer, bytes };
+    moved = { pid: process.pid, fd: created.fd, bytes };
+  }
+  const refs: TensorRef[] = [];
+  for (let i = 0; i < outputs.length; i += 3) {
+    const data = outputs[i + 2] as NativeData;
+    refs.push(writeTensor(target.buffer, at, outputs[i] as number, outputs[i + 1] as number[], data));
+    at += footprint(data);
+    if (ArrayBuffer.isView(data) && data.buffer instanceof ArrayBuffer) native().releaseBuffer(data.buffer);
+  }
+  if (moved) {
+    native().shmRelease(segment.buffer);
+    segments.set(frame.slot, target);
+  }
+  return { op: 'done', id: frame.id, outputs: refs, segment: moved };
+}
+
+// A run alone in its batch with nothing else in flight runs on this thread (no
+// worker hand-off); runs that arrive together go to worker threads concurrently.
+async function run(frame: RunFrame, alone: boolean): Promise<void> {
+  const session = opened!.session;
+  let plan = plans.get(frame.plan);
+  if (!plan) {
+    plan = session.plan(frame.inputs!, frame.outputs!);
+    plans.set(frame.plan, plan);
+  }
+  const segment = segmentFor(frame);
+  const feeds: NativeTensors = [];
+  for (const ref of frame.feeds) feeds.push(ref.dtype, ref.shape, viewTensor(segment.buffer, ref));
+  const outputs = alone && inFlight === 1 ? session.runSync(plan, feeds) : await session.run(plan, feeds);
+  reply(writeOutputs(frame, segments.get(frame.slot)!, outputs));
+}
+
+async function handle(frame: Frame, alone: boolean): Promise<void> {
+  inFlight++;
+  try {
+    if (frame.op === 'run') await run(frame, alone);
+    else if (frame.op === 'load') await load(frame);
+    else {
+      await opened?.session.close();
+      reply({ op: 'closed', id: frame.id });
+      socket.end(() => process.exit(0));
+    }
+  } catch (error) {
+    replyError(frame.id, error);
+  } finally {
+    inFlight--;
+  }
+}
+
+function main(): void {
+  const parent = Number(process.env.TFSLICE_PARENT_PID);
+  if (!native().setParentDeathSignal(parent)) process.exit(1);
+  readFrames(socket, (frames) => {
+    const runs = frames.filter((f) => (f as Frame).op === 'run').length;
+    for (const frame of frames) void handle(frame as Frame, runs === 1);
+  });
+  // The parent closed its end: nothing can reach this session any more.
+  socket.on('close', () => process.exit(0));
+  socket.on('error', () => process.exit(0));
+}
+
+main();

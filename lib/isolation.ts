@@ -1,0 +1,265 @@
+/**
+ * isolation: 'process', the parent's side. The model's session lives in a host: a child
+ * Node process (lib/host.ts) with its own TensorFlow and ConfigProto. HostSession stands
+ * in for the native session behind the same Model: run() copies the feeds into a shared
+ * segment, sends one frame, and copies the outputs out of the segment when the reply
+ * comes. When the host dies, its runs reject with MODEL_CRASHED and the model stays
+ * failed (load it again); dispose() ends the host, and its GPU memory goes with it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import * as path from 'node:path';
+
+import { fromNative, ModelCrashedError, TensorFlowError } from './errors';
+import { copyTensor, footprint, readFrames, type SegmentRef, sendFrame, type TensorRef, writeTensor } from './ipc';
+import type { Device } from './model';
+import { native, PACKAGE_ROOT, type NativeData, type NativePlan, type NativeSession, type NativeTensors } from './native';
+import type { LoadOptions } from './options';
+import type { SessionConfig, SignatureInfo } from './proto';
+import type { Runtime } from './library';
+
+/** What a host reports once its model is loaded. */
+export interface HostLoaded {
+  pid: number;
+  signatures: Record<string, SignatureInfo>;
+  defaultSignature: string | null;
+  devices: Device[];
+  /** The ConfigProto the host's session was created with, decoded. */
+  config: SessionConfig;
+  tensorflowVersion: string;
+}
+
+interface HostPlan {
+  id: number;
+  inputs: string[];
+  outputs: string[];
+}
+
+interface Slot {
+  index: number;
+  buffer: ArrayBuffer;
+  bytes: number;
+  /** The fd this process keeps for a segment it created (the host opens it through /proc). */
+  fd: number | null;
+  /** The host has this segment mapped. */
+  announced: boolean;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  slot?: Slot;
+}
+
+const MIN_SEGMENT = 64 * 1024;
+
+function segmentSize(bytes: number): number {
+  let size = MIN_SEGMENT;
+  while (size < bytes) size *= 2;
+  return size;
+}
+
+/** The script a host runs (compiled; the host never loads TypeScript). */
+export const HOST_SCRIPT = path.join(PACKAGE_ROOT, 'dist', 'host.js');
+
+/** The options a host resolves itself, in JSON (bytes as base64; isolation dropped). */
+export function hostOptions(options: number | LoadOptions | undefined): Record<string, unknown> {
+  const plain: Record<string, unknown> = typeof options === 'number' ? { gpuMemoryFraction: options } : { ...options };
+  delete plain.isolation;
+  delete plain.maxConcurrentRuns; // the parent's Model queues runs
+  if (plain.sessionConfig instanceof Uint8Array) plain.sessionConfig = { base64: Buffer.from(plain.sessionConfig).toString('base64') };
+  return plain;
+}
+
+function remoteError(frame: { code?: string; message: string }): unknown {
+  const error = Object.assign(new Error(frame.message), { code: frame.code });
+  return fromNative(error);
+}
+
+export class HostSession implements NativeSession {
+  readonly #child: ChildProcess;
+  readonly #socket: Socket;
+  readonly #modelPath: string;
+  readonly #onExit: () => void;
+  #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #nextPlan = 1;
+  #free: Slot[] = [];
+  #slots = 0;
+  #sentPlans = new Set<number>();
+  #dead: string | null = null;
+  #closing: Promise<void> | null = null;
+  #exited: Promise<void>;
+  pid: number;
+
+  private constructor(child: ChildProcess, modelPath: string, onExit: () => void) {
+    this.#child = child;
+    this.#socket = child.stdio[3] as Socket;
+    this.#modelPath = modelPath;
+    this.#onExit = onExit;
+    this.pid = child.pid ?? -1;
+    readFrames(this.#socket, (frames) => {
+      for (const frame of frames) this.#receive(frame as { op: string; id: number });
+    });
+    this.#socket.on('error', () => { /* the exit handler reports it */ });
+    this.#exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+        this.#fail(`the host process of ${modelPath} (pid ${this.pid}) ${how}`);
+        resolve();
+      });
+    });
+    child.once('error', (error) => this.#fail(`the host process of ${modelPath} could not start: ${error.message}`));
+  }
+
+  /**
+   * Starts a host and loads the model there. The host finds the same libtensorflow as
+   * this process and inherits its environment (TF_ENABLE_ONEDNN_OPTS, CUDA_VISIBLE_DEVICES)
+   * except NODE_OPTIONS.
+   */
+  static async start(exportDir: string, options: number | LoadOptions | undefined, tensorflow: Runtime, onExit: () => void): Promise<{ session: HostSession; loaded: HostLoaded }> {
+    const env: NodeJS.ProcessEnv = { ...process.env, TFSLICE_PARENT_PID: String(process.pid) };
+    // A host is a plain Node: preloads meant for this process (test runners, APMs) could
+    // catch its signals or slow its start, so they do not follow it.
+    delete env.NODE_OPTIONS;
+    if (tensorflow.source !== 'system') env.TFSLICE_LIBTENSORFLOW = tensorflow.path;
+    const child = spawn(process.execPath, [HOST_SCRIPT], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'], env });
+    const session = new HostSession(child, exportDir, onExit);
+    // The host holds no JS handle of ours: an idle model does not keep the loop alive.
+    child.unref();
+    (session.#socket as Socket & { unref(): void }).unref();
+    try {
+      const loaded = await session.#call({ op: 'load', path: exportDir, options: hostOptions(options) }) as HostLoaded;
+      return { session, loaded };
+    } catch (error) {
+      child.ref(); // keeps the loop alive until the exit is seen
+      child.kill('SIGKILL');
+      await session.#exited;
+      throw error;
+    }
+  }
+
+  plan(inputs: string[], outputs: string[]): NativePlan {
+    return { id: this.#nextPlan++, inputs, outputs } as HostPlan as unknown as NativePlan;
+  }
+
+  async run(plan: NativePlan, feeds: NativeTensors): Promise<NativeTensors> {
+    const { id, inputs, outputs } = plan as unknown as HostPlan;
+    if (this.#dead !== null) throw this.#crashed();
+    let need = 0;
+    for (let i = 2; i < feeds.length; i += 3) need += footprint(feeds[i] as NativeData);
+    const slot = this.#slot(need);
+    const refs: TensorRef[] = [];
+    let at = 0;
+    for (let i = 0; i < feeds.length; i += 3) {
+      const data = feeds[i + 2] as NativeData;
+      refs.push(writeTensor(slot.buffer, at, feeds[i] as number, feeds[i + 1] as number[], data));
+      at += footprint(data);
+    }
+    const message: Record<string, unknown> = { op: 'run', slot: slot.index, plan: id, feeds: refs, used: at };
+    if (!this.#sentPlans.has(id)) {
+      message.inputs = inputs;
+      message.outputs = outputs;
+      this.#sentPlans.add(id);
+    }
+    if (!slot.announced) message.segment = { pid: process.pid, fd: slot.fd!, bytes: slot.bytes } satisfies SegmentRef;
+    slot.announced = true;
+    let reply: { outputs: TensorRef[]; segment?: SegmentRef };
+    try {
+      reply = await this.#call(message, slot) as typeof reply;
+    } catch (error) {
+      if (this.#dead === null) this.#free.push(slot); // TensorFlow refused the run; the host lives
+      throw error;
+    }
+    try {
+      if (reply.segment) this.#adopt(slot, reply.segment);
+      const flat: NativeTensors = [];
+      for (const ref of reply.outputs) flat.push(ref.dtype, ref.shape, copyTensor(slot.buffer, ref));
+      return flat;
+    } finally {
+      this.#free.push(slot);
+    }
+  }
+
+  runSync(): NativeTensors {
+    throw new TensorFlowError('FAILED_PRECONDITION', `runSync() cannot reach a model in another process (${this.#modelPath} has isolation: 'process'); use run()`);
+  }
+
+  /** Ends the host once its in-flight runs finished; resolves when it has exited. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#dead === null) {
+        this.#child.ref();
+        try {
+          await this.#call({ op: 'close' });
+        } catch {
+          // It died on the way out: the exit handler reports it.
+        }
+      }
+      await this.#exited;
+    })();
+    return this.#closing;
+  }
+
+  #slot(need: number): Slot {
+    let slot = this.#free.pop();
+    if (!slot) slot = { index: this.#slots++, buffer: new ArrayBuffer(0), bytes: 0, fd: null, announced: false };
+    if (slot.bytes < need) {
+      this.#releaseSegment(slot);
+      const { fd, buffer } = native().shmCreate(segmentSize(need));
+      Object.assign(slot, { buffer, bytes: buffer.byteLength, fd, announced: false });
+    }
+    return slot;
+  }
+
+  // The host moved the slot to a bigger segment of its own (the outputs did not fit).
+  #adopt(slot: Slot, segment: SegmentRef): void {
+    const buffer = native().shmOpen(segment.pid, segment.fd, segment.bytes);
+    this.#releaseSegment(slot);
+    Object.assign(slot, { buffer, bytes: segment.bytes, fd: null, announced: true });
+  }
+
+  #releaseSegment(slot: Slot): void {
+    if (slot.bytes > 0) native().shmRelease(slot.buffer);
+    slot.bytes = 0;
+  }
+
+  #call(message: Record<string, unknown>, slot?: Slot): Promise<unknown> {
+    if (this.#dead !== null) return Promise.reject(this.#crashed());
+    const id = this.#nextId++;
+    message.id = id;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, slot });
+      if (this.#pending.size === 1) this.#child.ref();
+      sendFrame(this.#socket, message);
+    });
+  }
+
+  #receive(frame: { op: string; id: number; code?: string; message?: string }): void {
+    const pending = this.#pending.get(frame.id);
+    if (!pending) return;
+    this.#pending.delete(frame.id);
+    if (this.#pending.size === 0 && this.#closing === null) this.#child.unref();
+    if (frame.op === 'error') pending.reject(remoteError(frame as { code?: string; message: string }));
+    else pending.resolve(frame);
+  }
+
+  #crashed(): ModelCrashedError {
+    return new ModelCrashedError(`${this.#dead}; the model stays failed: load it again to run it`);
+  }
+
+  #fail(reason: string): void {
+    if (this.#dead !== null) return;
+    this.#dead = this.#closing ? `${this.#modelPath} was disposed` : reason;
+    const inFlight = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const slot of this.#free) this.#releaseSegment(slot);
+    this.#free = [];
+    const error = this.#closing ? null : new ModelCrashedError(`${reason} with ${inFlight.length} call(s) in flight; the model stays failed: load it again to run it`);
+    for (const call of inFlight) {
+      if (call.slot) this.#releaseSegment(call.slot);
+      call.reject(error ?? this.#crashed());
+    }
+    this.#onExit();
+  }
+}

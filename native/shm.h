@@ -1,0 +1,24 @@
+// Shared memory between a model's host process and its parent (isolation: 'process').
+//
+// A segment is an anonymous memfd mapped MAP_SHARED and handed to JS as an external
+// ArrayBuffer. The creator keeps the descriptor open while the segment lives; the peer
+// maps the same memory through /proc/<creator pid>/fd/<fd> and closes its descriptor at
+// once. Nothing has a name in the file system, so a crash on either side leaks nothing:
+// the kernel frees the memory when the last mapping goes.
+#pragma once
+
+#include <napi.h>
+
+namespace tfslice {
+
+// shmCreate(bytes) -> { fd, buffer }
+Napi::Value ShmCreate(const Napi::CallbackInfo& info);
+// shmOpen(pid, fd, bytes) -> buffer
+Napi::Value ShmOpen(const Napi::CallbackInfo& info);
+// shmRelease(buffer): detaches the buffer and unmaps the segment now (idempotent).
+Napi::Value ShmRelease(const Napi::CallbackInfo& info);
+// setParentDeathSignal(parentPid): this process gets SIGKILL when its parent dies;
+// returns false when the parent is already gone.
+Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info);
+
+}  // namespace tfslice

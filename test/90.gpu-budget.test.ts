@@ -1,0 +1,95 @@
+// The GPU ledger and the in-process GPU options, proven on CPU: the arithmetic,
+// the refusals and what they name, shares given back. (test/gpu/ checks the limits
+// TensorFlow applies on a real GPU.)
+import * as path from 'node:path';
+import t from 'tap';
+
+import { gpuLedger, loadModel, processGpuOptions } from '../lib/index';
+import { resetLedgerForTests } from '../lib/gpu';
+import { fixture } from './helpers';
+
+const tiny = fixture('tiny').dir;
+const double = fixture('multi_sig').dir;
+
+const used = (device = 0) => gpuLedger().find((b) => b.device === device)?.used ?? 0;
+
+t.beforeEach(() => resetLedgerForTests());
+
+t.test('isolated models: fractions add up per GPU, a load past 1.0 is refused naming the holders, dispose gives back', async (t) => {
+  const a = await loadModel(tiny, { isolation: 'process', gpuMemoryFraction: 0.3 });
+  const b = await loadModel(double, { isolation: 'process', gpuMemoryFraction: 0.6 });
+  t.equal(used(), 0.9, 'GPU 0 holds 0.3 + 0.6');
+  t.same(gpuLedger()[0]!.holders, [
+    { model: a.path, fraction: 0.3, isolation: 'process' },
+    { model: b.path, fraction: 0.6, isolation: 'process' },
+  ], 'and names both');
+  t.same({ requestedFraction: a.gpu.requestedFraction, memoryLimitBytes: a.gpu.memoryLimitBytes, device: a.gpu.device },
+    { requestedFraction: 0.3, memoryLimitBytes: null, device: null }, 'model.gpu: what was asked, and no limit without a GPU');
+
+  const refused = await loadModel(tiny, { isolation: 'process', gpuMemoryFraction: 0.2 }).catch((e: unknown) => e);
+  t.match(refused, { name: 'GpuBudgetExceededError', code: 'GPU_BUDGET_EXCEEDED', device: 0 }, '0.9 + 0.2 > 1: refused');
+  t.match((refused as Error).message, new RegExp(`asks for 0.2 of GPU 0, but 0.9 of it is held by .*${path.basename(path.dirname(a.path))}.*0\\.3.*${path.basename(path.dirname(b.path))}.*0\\.6.*0\\.1 is free`), 'the message names who holds the rest and what is free');
+  t.equal((refused as { holders: unknown[] }).holders.length, 2, 'and lists them');
+  t.equal(used(), 0.9, 'a refused load charges nothing');
+
+  const elsewhere = await loadModel(tiny, { isolation: 'process', gpuMemoryFraction: 0.5, gpuDevice: 1 });
+  t.equal(used(1), 0.5, 'GPU 1 has its own budget');
+
+  await b.dispose();
+  t.equal(used(), 0.3, "dispose() gives b's 0.6 back");
+  const c = await loadModel(tiny, { isolation: 'process', gpuMemoryFraction: 0.7 });
+  t.equal(used(), 1, 'exactly 1.0 is allowed');
+  await Promise.all([a.dispose(), c.dispose(), elsewhere.dispose()]);
+  t.same(gpuLedger(), [], 'all given back');
+});
+
+t.test('a load that fails gives its share back', async (t) => {
+  await t.rejects(loadModel(path.join(tiny, 'missing'), { isolation: 'process', gpuMemoryFraction: 0.8 }), { code: 'NOT_FOUND' });
+  t.same(gpuLedger(), [], 'isolated: nothing charged after the failure');
+  await t.rejects(loadModel(path.join(tiny, 'missing'), { gpuMemoryFraction: 0.8 }), { code: 'NOT_FOUND' });
+  t.equal(processGpuOptions(), null, 'in-process: a failed first load does not fix the process options');
+  const m = await loadModel(tiny, 0.4);
+  t.equal(processGpuOptions()?.fraction, 0.4, 'the next successful load does');
+  await m.dispose();
+});
+
+t.test('in-process: the first GPU model fixes the options; other options are a GPU_CONFIG_CONFLICT, the same or none share', async (t) => {
+  const first = await loadModel(tiny, { gpuMemoryFraction: 0.3 });
+  t.match(processGpuOptions(), { fraction: 0.3, allowGrowth: null, device: null, fixedBy: first.path });
+  t.same(gpuLedger()[0]!.holders, [{ model: 'in-process TensorFlow', fraction: 0.3, isolation: 'none' }], 'the process slice is charged once');
+
+  for (const options of [{ gpuMemoryFraction: 0.5 }, { gpuMemoryFraction: 0.3, allowGrowth: true }, { gpuMemoryFraction: 0.3, gpuDevice: 1 }]) {
+    const error = await loadModel(double, options).catch((e: unknown) => e);
+    t.match(error, { name: 'GpuConfigConflictError', code: 'GPU_CONFIG_CONFLICT' }, `${JSON.stringify(options)} is refused`);
+    t.match((error as Error).message, /already runs with gpuMemoryFraction 0\.3 \(fixed by .*tiny.*\).*isolation: 'process'/s,
+      'the message says what the process has and points at isolation');
+  }
+  const same = await loadModel(double, { gpuMemoryFraction: 0.3 });
+  const none = await loadModel(double, { signature: 'double' });
+  t.equal(used(), 0.3, 'models with the same options, or none, share the slice: still 0.3');
+  t.equal(none.gpu.requestedFraction, null, 'a model that asked for nothing reports so');
+
+  const isolated = await loadModel(tiny, { isolation: 'process', gpuMemoryFraction: 0.5 });
+  t.equal(used(), 0.8, "an isolated model's fraction is its own: 0.3 + 0.5");
+  await t.rejects(loadModel(tiny, { isolation: 'process', gpuMemoryFraction: 0.3 }),
+    { code: 'GPU_BUDGET_EXCEEDED', message: /in-process TensorFlow \(0\.3, isolation 'none'\)/ }, 'and the process slice counts against isolated ones');
+
+  await Promise.all([first.dispose(), same.dispose(), none.dispose()]);
+  t.equal(used(), 0.8, 'disposing in-process models keeps the slice: TensorFlow keeps that memory until the process exits');
+  await t.rejects(loadModel(tiny, { gpuMemoryFraction: 0.2 }), { code: 'GPU_CONFIG_CONFLICT' }, 'and the options stay fixed');
+  await isolated.dispose();
+  t.equal(used(), 0.3, "the isolated share came back");
+});
+
+t.test('sessionConfig GPU options count like the typed ones', async (t) => {
+  const { encodeConfig } = await import('../lib/index');
+  const bytes = encodeConfig({ gpuOptions: { perProcessGpuMemoryFraction: 0.45, visibleDeviceList: '1' } });
+  const m = await loadModel(tiny, { isolation: 'process', sessionConfig: bytes });
+  t.same(gpuLedger(), [{ device: 1, used: 0.45, free: 0.55, holders: [{ model: m.path, fraction: 0.45, isolation: 'process' }] }]);
+  t.equal(m.gpu.requestedFraction, 0.45);
+  await m.dispose();
+});
+
+t.test('isolation must be none or process', async (t) => {
+  await t.rejects(loadModel(tiny, { isolation: 'thread' as 'process' }), { name: 'TypeError', message: /^isolation must be 'none' or 'process', got "thread"/ });
+});

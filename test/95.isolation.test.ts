@@ -1,0 +1,181 @@
+// isolation: 'process': the model in a host process of its own, behind the same Model.
+import * as fs from 'node:fs';
+import { spawn } from 'node:child_process';
+import t from 'tap';
+
+import { gpuLedger, InvalidArgumentError, loadModel, type Model, ModelCrashedError, Tensor } from '../lib/index';
+import { resetLedgerForTests } from '../lib/gpu';
+import { expectOutput, fixture, FIXTURES, python, ROOT, toTensor } from './helpers';
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
+  } catch {
+    return false;
+  }
+};
+
+async function gone(pid: number, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (!alive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
+// Threads of a process by name (TensorFlow names its inter-op pool threads tf_Compute).
+function threads(pid: number): Record<string, number> {
+  const count: Record<string, number> = {};
+  for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+    const name = fs.readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8').trim();
+    count[name] = (count[name] ?? 0) + 1;
+  }
+  return count;
+}
+
+t.beforeEach(() => resetLedgerForTests());
+
+t.test('every fixture: same signatures and outputs as in-process, from a host process', async (t) => {
+  for (const name of FIXTURES) {
+    const { dir, golden } = fixture(name);
+    const model = await loadModel(dir, { isolation: 'process' });
+    t.equal(model.isolation, 'process');
+    t.not(model.hostPid, process.pid, `${name}: a host of its own (pid ${model.hostPid})`);
+    t.same(model.signatures, golden.signatures, `${name}: signatures`);
+    t.same(model.devices.map((d) => d.type), ['CPU'], `${name}: devices listed by the host`);
+    for (const [i, c] of golden.cases.entries()) {
+      const feeds = Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, toTensor(v)]));
+      const out = await model.run(feeds, { signature: c.signature });
+      for (const [key, expected] of Object.entries(c.outputs)) expectOutput(t, out[key], expected, `${name}#${i} ${c.signature}.${key}`);
+    }
+    await model.dispose();
+    t.ok(await gone(model.hostPid!), `${name}: dispose() ended the host`);
+  }
+});
+
+t.test('big tensors cross through shared memory, many runs in flight at once', async (t) => {
+  const model = await loadModel(fixture('multi_sig').dir, { isolation: 'process', signature: 'double' });
+  for (const n of [1, 5000, 1 << 20]) {
+    const x = Tensor.alloc('float32', [n]);
+    (x.data as Float32Array).forEach((_, i, a) => { a[i] = i % 1000; });
+    const y = (await model.run({ x })).y!;
+    const data = y.data as Float32Array;
+    t.ok(y.shape[0] === n && data.every((v, i) => v === 2 * (i % 1000)), `${n} floats doubled`);
+  }
+  const results = await Promise.all(Array.from({ length: 64 }, (_, i) =>
+    model.run({ x: new Tensor('float32', Float32Array.from({ length: 2000 + i }, () => i), [2000 + i]) })));
+  t.ok(results.every((r, i) => r.y!.shape[0] === 2000 + i && (r.y!.data as Float32Array).every((v) => v === 2 * i)), '64 concurrent runs of different sizes each got their own result');
+  t.throws(() => model.runSync({ x: new Tensor('float32', new Float32Array(1)) }), { code: 'FAILED_PRECONDITION', message: /runSync\(\) cannot reach a model in another process/ });
+  await model.dispose();
+});
+
+t.test("each host applies its own ConfigProto: it reports it decoded, and its threads follow it", async (t) => {
+  const a = await loadModel(fixture('conv').dir, { isolation: 'process', intraOpThreads: 1, interOpThreads: 2, gpuMemoryFraction: 0.2 });
+  const b = await loadModel(fixture('conv').dir, { isolation: 'process', intraOpThreads: 3, interOpThreads: 4, allowSoftPlacement: true });
+  t.same(a.config, { gpuOptions: { perProcessGpuMemoryFraction: 0.2 }, intraOpParallelismThreads: 1, interOpParallelismThreads: 2 }, 'host a reports its ConfigProto');
+  t.same(b.config, { intraOpParallelismThreads: 3, interOpParallelismThreads: 4, allowSoftPlacement: true }, 'host b reports its own');
+  // TensorFlow's own parser agrees with what the hosts report (they decode the bytes they applied).
+  const { encodeConfig } = await import('../lib/index');
+  const parsed = python<Record<string, unknown>[]>(`
+import sys, json
+from tensorflow.core.protobuf import config_pb2
+print(json.dumps([config_pb2.ConfigProto.FromString(bytes.fromhex(h)).inter_op_parallelism_threads for h in json.load(sys.stdin)]))`,
+  JSON.stringify([a.config, b.config].map((c) => Buffer.from(encodeConfig(c)).toString('hex'))));
+  t.same(parsed, [2, 4], "TensorFlow's parser reads the reported configs back");
+  const feed = (m: Model) => {
+    const spec = m.signatures[m.defaultSignature!]!.inputs;
+    const [key, s] = Object.entries(spec)[0]!;
+    return { [key]: Tensor.alloc('float32', s.shape!.map((d) => (d < 0 ? 4 : d))) };
+  };
+  await Promise.all([...Array(4)].flatMap(() => [a.run(feed(a)), b.run(feed(b))]));
+  const ta = threads(a.hostPid!);
+  const tb = threads(b.hostPid!);
+  t.equal(ta.tf_Compute, 2, 'host a runs 2 inter-op threads');
+  t.equal(tb.tf_Compute, 4, 'host b runs 4');
+  const total = (c: Record<string, number>) => Object.values(c).reduce((x, y) => x + y, 0);
+  t.equal(total(tb) - total(ta), 4, 'and b has 2 more intra-op and 2 more inter-op threads than a');
+  t.equal(Object.keys(gpuLedger()).length, 1, 'only a asked for a fraction');
+  await Promise.all([a.dispose(), b.dispose()]);
+});
+
+t.test('TensorFlow errors in the host keep their code; validation happens before anything crosses', async (t) => {
+  const model = await loadModel(fixture('reshape').dir, { isolation: 'process' });
+  const rows = new Tensor('int32', new Int32Array([2]), []);
+  const error = await model.run({ x: new Tensor('float32', new Float32Array(5)), rows }).catch((e: unknown) => e);
+  t.type(error, InvalidArgumentError);
+  t.match(error, { code: 'INVALID_ARGUMENT', message: /Input to reshape is a tensor with 5 values/ });
+  await t.rejects(model.run({ x: new Tensor('int32', new Int32Array(6)), rows }), { code: 'INVALID_ARGUMENT', message: /expects dtype float32, got int32/ });
+  const ok = await model.run({ x: new Tensor('float32', new Float32Array(6)), rows });
+  t.same(ok.y!.shape, [2, 3], 'the host runs on');
+  await model.dispose();
+  await t.rejects(model.run({ x: new Tensor('float32', new Float32Array(6)), rows }), { code: 'MODEL_DISPOSED' });
+});
+
+t.test('a host killed mid-run: its runs reject with MODEL_CRASHED, the model stays failed, others are untouched', async (t) => {
+  const slow = await loadModel(fixture('slow').dir, { isolation: 'process', gpuMemoryFraction: 0.4 });
+  const other = await loadModel(fixture('tiny').dir, { isolation: 'process', gpuMemoryFraction: 0.4 });
+  const local = await loadModel(fixture('tiny').dir);
+  t.equal(gpuLedger()[0]!.used, 0.8);
+  const x = new Tensor('float32', new Float32Array([1, 2, 3, 4]), [1, 4]);
+  const before = (await other.run({ x })).y!.data;
+
+  for (const signal of ['SIGKILL', 'SIGABRT'] as const) {
+    const victim = signal === 'SIGKILL' ? slow : await loadModel(fixture('slow').dir, { isolation: 'process', gpuMemoryFraction: 0.4 });
+    const inFlight = [1, 2, 3].map(() => victim.run({ n: new Tensor('int32', new Int32Array([20000]), []) }).catch((e: unknown) => e));
+    await new Promise((r) => setTimeout(r, 200));
+    process.kill(victim.hostPid!, signal);
+    const errors = await Promise.all(inFlight);
+    const crashed = errors.filter((e) => e instanceof ModelCrashedError);
+    if (signal === 'SIGKILL') {
+      t.equal(crashed.length, 3, 'SIGKILL: all 3 in-flight runs rejected with MODEL_CRASHED');
+    } else {
+      // TensorFlow's SIGABRT handler prints a stack trace first; a run may finish meanwhile.
+      t.ok(crashed.length >= 1 && errors.every((e) => e instanceof ModelCrashedError || (e as Record<string, Tensor>).y),
+        `SIGABRT: the runs not finished when the host died (${crashed.length} of 3) rejected with MODEL_CRASHED`);
+    }
+    t.match((crashed[0] as Error).message, new RegExp(`pid ${victim.hostPid}\\) was killed by ${signal} with ${crashed.length} call\\(s\\) in flight; the model stays failed`));
+    await t.rejects(victim.run({ n: new Tensor('int32', new Int32Array([1]), []) }), { code: 'MODEL_CRASHED', message: /stays failed: load it again/ }, `${signal}: later runs fail too`);
+    t.equal(gpuLedger()[0]!.used, 0.4, `${signal}: its 0.4 went back to the ledger`);
+    t.same((await other.run({ x })).y!.data, before, `${signal}: the other isolated model runs on`);
+    t.ok((await local.run({ x })).y, `${signal}: the in-process model runs on`);
+    await victim.dispose();
+    t.pass(`${signal}: dispose() of a crashed model resolves`);
+  }
+  await Promise.all([other.dispose(), local.dispose()]);
+});
+
+t.test('dispose() lets in-flight runs finish, then ends the host', async (t) => {
+  const model = await loadModel(fixture('slow').dir, { isolation: 'process' });
+  const run = model.run({ n: new Tensor('int32', new Int32Array([2000]), []) });
+  await new Promise((r) => setTimeout(r, 20));
+  const closed = model.dispose();
+  const out = await run;
+  t.equal(out.y!.shape.length, 0, 'the run in flight finished');
+  await closed;
+  t.ok(!alive(model.hostPid!), 'the host has exited when dispose() resolves');
+});
+
+t.test('hosts never outlive their parent; an idle isolated model does not keep the process alive', async (t) => {
+  const script = `
+    const { loadModel } = require('./dist/index.js');
+    loadModel(${JSON.stringify(fixture('tiny').dir)}, { isolation: 'process' }).then((m) => {
+      console.log(m.hostPid);
+      if (process.argv[1] === 'hang') setInterval(() => {}, 1000);
+    });`;
+  const run = (mode: string) => new Promise<{ pid: number; child: ReturnType<typeof spawn>; exited: Promise<number | null> }>((resolve) => {
+    const child = spawn(process.execPath, ['-e', script, mode], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    child.stdout!.once('data', (d: Buffer) => resolve({ pid: Number(d.toString().trim()), child, exited }));
+  });
+  const idle = await run('idle');
+  t.equal(await idle.exited, 0, 'a parent with only an idle isolated model exits by itself');
+  t.ok(await gone(idle.pid), 'and its host with it');
+
+  const hung = await run('hang');
+  t.ok(alive(hung.pid), 'host running');
+  hung.child.kill('SIGKILL');
+  await hung.exited;
+  t.ok(await gone(hung.pid), 'parent killed with SIGKILL: the host is gone too');
+});

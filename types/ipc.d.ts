@@ -1,0 +1,39 @@
+/**
+ * The wire between a parent and a model host (isolation: 'process'): length-prefixed
+ * JSON frames on a socket for control, tensor bytes in shared memory (native/shm.h).
+ * A frame carries only metadata (dtypes, shapes, offsets), so its size does not grow
+ * with a tensor's, and no element is touched on the way.
+ */
+import type { Socket } from 'node:net';
+import type { NativeData } from './native';
+/** Where a tensor's bytes are in a segment. Strings: offsets (n+1 float64) then bytes. */
+export interface TensorRef {
+    dtype: number;
+    shape: number[];
+    /** Byte offset of the data (numeric) or of the n+1 offsets (strings). */
+    at: number;
+    /** Bytes of numeric data, or of the string bytes. */
+    bytes: number;
+    /** Strings only: byte offset of the packed string bytes. */
+    strings?: number;
+}
+/** A shared segment as the peer opens it: /proc/<pid>/fd/<fd>, <bytes> long. */
+export interface SegmentRef {
+    pid: number;
+    fd: number;
+    bytes: number;
+}
+export declare const ALIGNMENT = 64;
+export declare function align(n: number): number;
+/** Bytes a tensor takes in a segment, alignment included. */
+export declare function footprint(data: NativeData): number;
+/** Copies a tensor into a segment at `at` (one memcpy per buffer); returns its ref. */
+export declare function writeTensor(segment: ArrayBuffer, at: number, dtype: number, shape: readonly number[], data: NativeData): TensorRef;
+/** A view of a tensor in a segment (no copy): what the host feeds TensorFlow. */
+export declare function viewTensor(segment: ArrayBuffer, ref: TensorRef): NativeData;
+/** A copy of a tensor out of a segment, in fresh JS memory: what the parent returns. */
+export declare function copyTensor(segment: ArrayBuffer, ref: TensorRef): NativeData;
+/** Writes one frame: a 4-byte little-endian length, then the JSON. */
+export declare function sendFrame(socket: Socket, message: unknown): void;
+/** Calls onFrames with every complete frame of each chunk the socket delivers. */
+export declare function readFrames(socket: Socket, onFrames: (frames: unknown[]) => void): void;

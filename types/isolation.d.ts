@@ -1,0 +1,38 @@
+import type { Device } from './model';
+import { type NativePlan, type NativeSession, type NativeTensors } from './native';
+import type { LoadOptions } from './options';
+import type { SessionConfig, SignatureInfo } from './proto';
+import type { Runtime } from './library';
+/** What a host reports once its model is loaded. */
+export interface HostLoaded {
+    pid: number;
+    signatures: Record<string, SignatureInfo>;
+    defaultSignature: string | null;
+    devices: Device[];
+    /** The ConfigProto the host's session was created with, decoded. */
+    config: SessionConfig;
+    tensorflowVersion: string;
+}
+/** The script a host runs (compiled; the host never loads TypeScript). */
+export declare const HOST_SCRIPT: string;
+/** The options a host resolves itself, in JSON (bytes as base64; isolation dropped). */
+export declare function hostOptions(options: number | LoadOptions | undefined): Record<string, unknown>;
+export declare class HostSession implements NativeSession {
+    #private;
+    pid: number;
+    private constructor();
+    /**
+     * Starts a host and loads the model there. The host finds the same libtensorflow as
+     * this process and inherits its environment (TF_ENABLE_ONEDNN_OPTS, CUDA_VISIBLE_DEVICES)
+     * except NODE_OPTIONS.
+     */
+    static start(exportDir: string, options: number | LoadOptions | undefined, tensorflow: Runtime, onExit: () => void): Promise<{
+        session: HostSession;
+        loaded: HostLoaded;
+    }>;
+    plan(inputs: string[], outputs: string[]): NativePlan;
+    run(plan: NativePlan, feeds: NativeTensors): Promise<NativeTensors>;
+    runSync(): NativeTensors;
+    /** Ends the host once its in-flight runs finished; resolves when it has exited. */
+    close(): Promise<void>;
+}
