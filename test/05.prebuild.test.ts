@@ -1,0 +1,76 @@
+// What the published package supports and contains: the Node / N-API range, the npm
+// tarball's files whitelist, and what the linux-x64 prebuild needs from the host (read
+// from its symbol versions; package.json and README must state the same).
+// The install itself, from the tarball with no compiler, is scripts/consumer-test.js (.ci/run).
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import t from 'tap';
+
+import { ROOT } from './helpers';
+
+interface PrebuildInfo {
+  PREBUILD: string;
+  requirements(file: string): { glibc: string | null; glibcxx: string | null };
+  declared(): { glibc: string; glibcxx: string };
+  compareVersions(a: string, b: string): number;
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const info = require('../scripts/prebuild-info.js') as PrebuildInfo;
+
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+  engines: { node: string };
+  binary: { napi_versions: number[] };
+  files: string[];
+  scripts: Record<string, string>;
+};
+const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+
+t.test('the supported Node.js and N-API range', async (t) => {
+  const min = /^>=(\d+\.\d+\.\d+)$/.exec(pkg.engines.node)?.[1];
+  t.ok(min, `engines.node is a lower bound (${pkg.engines.node})`);
+  t.ok(info.compareVersions(process.versions.node, min!) >= 0, `this Node ${process.versions.node} is in range`);
+  t.same(pkg.binary.napi_versions, [8], 'package.json declares N-API 8');
+  t.ok(Number(process.versions.napi) >= 8, `this Node offers N-API ${process.versions.napi}`);
+  t.match(fs.readFileSync(path.join(ROOT, 'binding.gyp'), 'utf8'), /'NAPI_VERSION=8'/, 'node-gyp builds against N-API 8');
+  t.match(fs.readFileSync(path.join(ROOT, 'CMakeLists.txt'), 'utf8'), /NAPI_VERSION=8/, 'cmake-js builds against N-API 8');
+  t.match(README, new RegExp(`Node\\.js ≥ ${min!.replace(/\./g, '\\.')}`), 'README states the Node range');
+  t.match(README, /N-API 8/, 'README states the N-API version');
+});
+
+t.test('npm pack ships the runtime, the types, the prebuild and the sources, nothing else', async (t) => {
+  // --ignore-scripts: list what is here now; prepack (scripts/check-prebuild.js) is not the subject.
+  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const files = (JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path).sort();
+  const dist = fs.readdirSync(path.join(ROOT, 'dist')).filter((f) => f.endsWith('.js')).map((f) => `dist/${f}`);
+  const types = fs.readdirSync(path.join(ROOT, 'types')).filter((f) => f.endsWith('.d.ts')).map((f) => `types/${f}`);
+  const native = fs.readdirSync(path.join(ROOT, 'native')).map((f) => `native/${f}`);
+  for (const f of ['package.json', 'README.md', 'binding.gyp', 'CMakeLists.txt', ...dist, ...types, ...native]) {
+    t.ok(files.includes(f), `ships ${f}`);
+  }
+  if (fs.existsSync(info.PREBUILD)) t.ok(files.includes(path.relative(ROOT, info.PREBUILD)), 'ships the prebuild');
+  const allowed = /^(package\.json|README\.md|binding\.gyp|CMakeLists\.txt|dist\/[^/]+\.js|types\/[^/]+\.d\.ts|native\/[^/]+|prebuilds\/[^/]+\/[^/]+\.node)$/;
+  t.same(files.filter((f) => !allowed.test(f)), [], 'nothing outside the whitelist (no tests, fixtures, scripts, maps, venv, builds)');
+  t.equal(pkg.scripts.install, 'node-gyp-build', 'install uses a matching prebuild, else builds from source');
+});
+
+t.test('the linux-x64 prebuild needs what package.json and README state', async (t) => {
+  if (!fs.existsSync(info.PREBUILD)) {
+    t.skip(`no ${path.relative(ROOT, info.PREBUILD)} (npm run prebuild; .ci/run builds it before the tests)`);
+    return;
+  }
+  const needs = info.requirements(info.PREBUILD);
+  const stated = info.declared();
+  t.equal(needs.glibc, stated.glibc, `the prebuild needs GLIBC_${needs.glibc}, package.json states ${stated.glibc}`);
+  t.equal(needs.glibcxx, stated.glibcxx, `the prebuild needs GLIBCXX_${needs.glibcxx}, package.json states ${stated.glibcxx}`);
+  t.match(README, new RegExp(`glibc ≥ ${stated.glibc.replace(/\./g, '\\.')}\\b`), 'README states the glibc');
+  t.match(README, new RegExp(`GLIBCXX_${stated.glibcxx.replace(/\./g, '\\.')}\\b`), 'README states the libstdc++');
+  const dynamic = execFileSync('readelf', ['-d', info.PREBUILD], { encoding: 'utf8' });
+  t.notMatch(dynamic, /tensorflow/i, 'links nothing from TensorFlow');
+  t.notMatch(execFileSync('readelf', ['-S', '-W', info.PREBUILD], { encoding: 'utf8' }), /\.debug_|\.symtab/, 'is stripped');
+  // It loads in this Node without TensorFlow, and exports the addon's functions.
+  const exported = execFileSync(process.execPath, ['-p', `Object.getOwnPropertyNames(require(${JSON.stringify(info.PREBUILD)})).sort().join(' ')`], {
+    encoding: 'utf8', env: { PATH: process.env.PATH },
+  });
+  t.match(exported, /loadLibrary/, `loads: ${exported.trim()}`);
+});
