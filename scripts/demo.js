@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// `npm start`: loads the two bundled example models with GPU fractions 0.3 and 0.6,
+// `npm start`: loads the two bundled example models with GPU fractions 0.3 and 0.6, each
+// in a host process of its own (isolation: 'process': one TensorFlow, one budget each),
 // prints their signatures, runs each on a sample input and prints the outputs next to
-// the GPU limit TensorFlow applied (or says that this host runs TensorFlow on CPU).
+// the GPU limit TensorFlow applied (or says that this host runs TensorFlow on CPU), then
+// the GPU ledger, and what happens when the same two fractions are asked in one process.
 'use strict';
 
 const path = require('node:path');
-const { loadModel, runtime, Tensor } = require('../dist/index.js');
+const { gpuLedger, loadModel, runtime, Tensor } = require('../dist/index.js');
 
 const models = path.join(__dirname, '..', 'examples', 'models');
 
@@ -27,6 +29,7 @@ function printGpu(model) {
     ? 'no GPU in this TensorFlow: runs on CPU, the fraction has nothing to apply to'
     : `${(memoryLimitBytes / 2 ** 20).toFixed(0)} MiB applied by TensorFlow`;
   console.log(`  gpu: requested fraction ${requestedFraction}; ${applied}`);
+  console.log(`  host: pid ${model.hostPid} (isolation '${model.isolation}'), ConfigProto ${JSON.stringify(model.config)}`);
 }
 
 function printOutputs(outputs) {
@@ -37,8 +40,8 @@ function printOutputs(outputs) {
 }
 
 async function main() {
-  const a = await loadModel(path.join(models, 'a'), 0.3);
-  const b = await loadModel(path.join(models, 'b'), 0.6);
+  const a = await loadModel(path.join(models, 'a'), { gpuMemoryFraction: 0.3, isolation: 'process' });
+  const b = await loadModel(path.join(models, 'b'), { gpuMemoryFraction: 0.6, isolation: 'process' });
   const rt = runtime();
   console.log(`TensorFlow ${rt.tensorflowVersion} from ${rt.path} (found via ${rt.source})\n`);
 
@@ -56,7 +59,22 @@ async function main() {
   console.log('  run features = [[0.5, -1, 2], [3, 0.25, -0.5]]');
   printOutputs(await b.run({ features }));
 
+  console.log('\nGPU ledger:');
+  for (const budget of gpuLedger()) {
+    console.log(`  GPU ${budget.device}: ${budget.used} used, ${budget.free} free`);
+    for (const h of budget.holders) console.log(`    ${h.fraction}  ${h.model} (isolation '${h.isolation}')`);
+  }
   await Promise.all([a.dispose(), b.dispose()]);
+
+  // TensorFlow keeps the first session's GPU options for the whole process; tfslice says so.
+  console.log('\nthe same fractions in this process:');
+  const first = await loadModel(path.join(models, 'a'), 0.3);
+  console.log('  a with 0.3: loaded');
+  await loadModel(path.join(models, 'b'), 0.6).then(
+    (m) => m.dispose(),
+    (error) => console.log(`  b with 0.6: refused, ${error.code}: ${error.message.split(': TensorFlow')[0]}`),
+  );
+  await first.dispose();
 }
 
 main().catch((error) => {
