@@ -47,7 +47,7 @@ interface Plan {
 const FIND_SPEC = "import importlib.util as u; s = u.find_spec('tensorflow'); " +
   "print(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')";
 
-const quote = (arg: string): string => (/^[\w@%+=:,./[\]-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`);
+const quote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`);
 
 /** Everything the install will do, decided from the flags alone. */
 export function plan(flags: InstallFlags): Plan {

@@ -60,7 +60,12 @@ export function numberToBfloat16(value: number): number {
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-type Scalar = number | bigint | boolean | string;
+type Scalar = number | bigint | boolean | string | Uint8Array;
+
+// Strings that are not UTF-8 travel in JSON as { "base64": "…" }.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const isBase64 = (v: unknown): v is { base64: string } =>
+  typeof v === 'object' && v !== null && typeof (v as { base64?: unknown }).base64 === 'string';
 
 const INT_RANGES: Partial<Record<DType, [number, number]>> = {
   int8: [-128, 127], int16: [-32768, 32767], int32: [-(2 ** 31), 2 ** 31 - 1],
@@ -73,7 +78,8 @@ function convert(dtype: DType, value: unknown, where: () => string): Scalar {
   };
   switch (dtype) {
     case 'string':
-      return typeof value === 'string' ? value : bad('a string');
+      if (isBase64(value)) return new Uint8Array(Buffer.from(value.base64, 'base64'));
+      return typeof value === 'string' ? value : bad('a string (or {"base64": "…"} for raw bytes)');
     case 'bool':
       if (typeof value === 'boolean') return value;
       return value === 0 || value === 1 ? value === 1 : bad('a boolean (true/false, or 0/1)');
@@ -120,7 +126,7 @@ export function tensorFromJson(value: unknown, dtype: DType, where: string): Ten
 
 function packed(dtype: DType, values: Scalar[]): unknown {
   switch (dtype) {
-    case 'string': return values;
+    case 'string': return values as (string | Uint8Array)[];
     case 'bool': return Uint8Array.from(values as boolean[], (b) => (b ? 1 : 0));
     case 'int64': return BigInt64Array.from(values as bigint[]);
     case 'uint64': return BigUint64Array.from(values as bigint[]);
@@ -137,19 +143,33 @@ function packed(dtype: DType, values: Scalar[]): unknown {
   }
 }
 
-/** Element i of a tensor as a JSON-able value (int64 as a string when past 2^53). */
-function element(tensor: Tensor, i: number): number | string | boolean | null {
-  const data = tensor.data as ArrayLike<number | bigint | string>;
-  const v = data[i]!;
-  switch (tensor.dtype) {
-    case 'bool': return v === 1;
-    case 'float16': return halfToNumber(v as number);
-    case 'bfloat16': return bfloat16ToNumber(v as number);
-    default:
-      if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
-      if (typeof v === 'number' && !Number.isFinite(v)) return String(v); // NaN/Infinity have no JSON form
-      return v;
+type JsonElement = number | string | boolean | { base64: string };
+
+/**
+ * Reads a tensor's elements as JSON-able values: int64 as a string when past 2^53,
+ * NaN and ±Infinity as strings, a string that is not UTF-8 as { base64 }.
+ */
+function elements(tensor: Tensor): (i: number) => JsonElement {
+  if (tensor.dtype === 'string') {
+    const all = tensor.bytes();
+    return (i) => {
+      try {
+        return utf8.decode(all[i]!);
+      } catch {
+        return { base64: Buffer.from(all[i]!).toString('base64') };
+      }
+    };
   }
+  const data = tensor.data as ArrayLike<number | bigint>;
+  const dtype = tensor.dtype;
+  return (i) => {
+    const v = data[i]!;
+    if (dtype === 'bool') return v === 1;
+    if (dtype === 'float16') return halfToNumber(v as number);
+    if (dtype === 'bfloat16') return bfloat16ToNumber(v as number);
+    if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+    return Number.isFinite(v) ? v : String(v); // NaN/Infinity have no JSON form
+  };
 }
 
 function nest<T>(shape: readonly number[], at: (i: number) => T): unknown {
@@ -163,14 +183,17 @@ function nest<T>(shape: readonly number[], at: (i: number) => T): unknown {
 
 /** The tensor's values as nested arrays (a bare value for a scalar). */
 export function tensorToJson(tensor: Tensor): unknown {
-  return nest(tensor.shape, (i) => element(tensor, i));
+  return nest(tensor.shape, elements(tensor));
 }
 
-function formatElement(tensor: Tensor, i: number): string {
-  const v = element(tensor, i);
-  if (tensor.dtype === 'string') return JSON.stringify(v);
-  if (typeof v === 'number' && !Number.isInteger(v)) return String(Number(v.toPrecision(6)));
-  return String(v);
+function formatter(tensor: Tensor): (i: number) => string {
+  const at = elements(tensor);
+  return (i) => {
+    const v = at(i);
+    if (typeof v === 'object') return `b64:${v.base64}`;
+    if (tensor.dtype === 'string') return JSON.stringify(v);
+    return typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toPrecision(6))) : String(v);
+  };
 }
 
 /**
@@ -181,8 +204,9 @@ export function preview(tensor: Tensor, edge = 3): string {
   const shape = tensor.shape;
   if (elementCount(shape) === 0) return '['.repeat(shape.length) + ']'.repeat(shape.length);
   const strides = shape.map((_, k) => elementCount(shape.slice(k + 1)));
+  const format = formatter(tensor);
   const render = (depth: number, offset: number): string => {
-    if (depth === shape.length) return formatElement(tensor, offset);
+    if (depth === shape.length) return format(offset);
     const n = shape[depth]!;
     const picks = n > 2 * edge ? [...Array(edge).keys(), -1, ...Array.from({ length: edge }, (_, j) => n - edge + j)] : [...Array(n).keys()];
     const parts = picks.map((i) => (i < 0 ? '...' : render(depth + 1, offset + i * strides[depth]!)));
