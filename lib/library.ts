@@ -2,17 +2,19 @@
  * Finding and loading libtensorflow. Order: $TFSLICE_LIBTENSORFLOW (a file, or a
  * directory of the pip or C-archive layout); a pip-installed TensorFlow, found by
  * asking Python where the `tensorflow` package is *without importing it* (a
- * project-local .venv first, then $VIRTUAL_ENV, then python3 on PATH); the system
+ * project-local .venv first, then $VIRTUAL_ENV, then python3 on PATH); the install
+ * `tfslice install-tensorflow` made in the per-user cache (lib/cache.ts); the system
  * loader path (LD_LIBRARY_PATH, ld.so.cache). One TensorFlow per process.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { currentInstallFile, readCurrentInstall } from './cache';
 import { invalidType, LibraryNotFoundError, TensorFlowError } from './errors';
 import { native, type NativeLibraryInfo } from './native';
 
-export type LibrarySource = 'env' | 'python' | 'system';
+export type LibrarySource = 'env' | 'python' | 'cache' | 'system';
 
 /** The TensorFlow this process runs on. */
 export interface Runtime {
@@ -120,6 +122,10 @@ function* search(tried: string[]): Generator<Candidate | PythonQuery, void, stri
     if (file) yield { path: file, source: 'python', via: `${python} (tensorflow at ${dir})` };
     else tried.push(`${python}: ${dir ? `tensorflow at ${dir} has no libtensorflow_cc.so.2` : 'no tensorflow package'}`);
   }
+  const cached = readCurrentInstall();
+  const record = currentInstallFile();
+  if ('install' in cached) yield { path: cached.install.library, source: 'cache', via: `tfslice cache ${record} (${cached.install.from} TensorFlow ${cached.install.version})` };
+  else tried.push(`tfslice cache ${record}: ${cached.problem}`);
   for (const soname of SYSTEM_SONAMES) yield { path: soname, source: 'system', via: `system loader (${soname})` };
 }
 
@@ -144,6 +150,8 @@ function notFound(tried: string[]): LibraryNotFoundError {
     '     (or tensorflow[and-cuda] on a CUDA host); tfslice finds ./.venv, $VIRTUAL_ENV and python3 on PATH.',
     '  2. Set TFSLICE_LIBTENSORFLOW to libtensorflow_cc.so.2 / libtensorflow.so.2, or to the directory',
     '     of a pip tensorflow package or an unpacked libtensorflow C archive.',
+    '  3. Run `npx tfslice install-tensorflow` (add --gpu for CUDA): it installs a TensorFlow in the per-user',
+    '     cache ($TFSLICE_HOME, else $XDG_CACHE_HOME/tfslice, else ~/.cache/tfslice), found with no env var.',
   ].join('\n');
   const incompatible = tried.some((t) => t.includes('missing symbol'));
   return new LibraryNotFoundError(message, tried, incompatible ? 'LIBRARY_INCOMPATIBLE' : 'LIBRARY_NOT_FOUND');

@@ -47,8 +47,9 @@ t.test('the addon links nothing from TensorFlow', async (t) => {
 t.test('types/ is what tsc emits for lib/', async (t) => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-types-'));
   execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', ROOT, '--emitDeclarationOnly', '--declarationDir', out, '--outDir', out], { stdio: 'pipe' });
-  const emitted = fs.readdirSync(out).filter((f) => f.endsWith('.d.ts')).sort();
-  const committed = fs.readdirSync(path.join(ROOT, 'types')).filter((f) => f.endsWith('.d.ts')).sort();
+  // Recursive: lib/cli/ emits types/cli/.
+  const emitted = fs.readdirSync(out, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.d.ts')).sort();
+  const committed = fs.readdirSync(path.join(ROOT, 'types'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.d.ts')).sort();
   t.same(committed, emitted, 'the same declaration files');
   for (const file of emitted) {
     t.equal(fs.readFileSync(path.join(ROOT, 'types', file), 'utf8'), fs.readFileSync(path.join(out, file), 'utf8'), `types/${file} is current (run npm run build)`);

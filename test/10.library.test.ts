@@ -24,8 +24,12 @@ interface Probe {
   error?: { name: string; code: string; message: string; tried: string[] };
 }
 
+// The per-user cache of `tfslice install-tensorflow`: an empty one unless a case sets its own,
+// so no probe ever reads the real ~/.cache.
+const NO_CACHE = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-home-'));
+
 function probe(env: NodeJS.ProcessEnv, cwd?: string): Probe {
-  const result = node(PROBE, { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, cwd);
+  const result = node(PROBE, { PATH: process.env.PATH, HOME: process.env.HOME, TFSLICE_HOME: NO_CACHE, ...env }, cwd);
   const line = result.stdout.trim().split('\n').pop() ?? '';
   try {
     return JSON.parse(line) as Probe;
@@ -87,8 +91,44 @@ t.test('with no env, no Python TensorFlow and nothing on the loader path: LIBRAR
   t.equal(none.error?.code, 'LIBRARY_NOT_FOUND');
   t.same(none.error?.tried.slice(0, 1), ['TFSLICE_LIBTENSORFLOW: not set']);
   t.ok(none.error?.tried.some((x) => x.startsWith('python3: no tensorflow package')), 'asked python3');
+  t.ok(none.error?.tried.includes(`tfslice cache ${path.join(NO_CACHE, 'tensorflow', 'current.json')}: no install there`), 'looked in the cache');
   t.ok(none.error?.tried.some((x) => x.startsWith('system loader (libtensorflow.so.2)')), 'tried the system loader');
   t.match(none.error?.message, /Possible solutions:/);
+  t.match(none.error?.message, /npx tfslice install-tensorflow/, 'fix 3: the installer');
+});
+
+t.test('the per-user cache: after Python, before the system loader, with no env var', async (t) => {
+  // What install-tensorflow leaves: an unpacked archive and current.json naming its library.
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-home-'));
+  const dir = path.join(home, 'tensorflow', 'archive-2.21.0');
+  fs.mkdirSync(path.join(dir, 'lib'), { recursive: true });
+  fs.symlinkSync(path.join(PIP_DIR, 'libtensorflow_cc.so.2'), path.join(dir, 'lib', 'libtensorflow.so.2'));
+  fs.symlinkSync(path.join(PIP_DIR, 'libtensorflow_framework.so.2'), path.join(dir, 'lib', 'libtensorflow_framework.so.2'));
+  const library = path.join(dir, 'lib', 'libtensorflow.so.2');
+  const record = path.join(home, 'tensorflow', 'current.json');
+  fs.writeFileSync(record, JSON.stringify({ library, from: 'archive', version: '2.21.0', gpu: false, dir }));
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-bin-'));
+
+  const found = probe({ PATH: bin, TFSLICE_HOME: home }, EMPTY);
+  t.equal(found.ok?.source, 'cache');
+  t.equal(found.ok?.path, library);
+  t.equal(found.ok?.tensorflowVersion, '2.21.0');
+
+  const xdg = probe({ PATH: bin, TFSLICE_HOME: '', XDG_CACHE_HOME: path.dirname(home), HOME: EMPTY }, EMPTY);
+  t.match(xdg.error?.tried.join('\n') ?? '', path.join(path.dirname(home), 'tfslice', 'tensorflow', 'current.json'), 'else $XDG_CACHE_HOME/tfslice');
+  const byHome = probe({ PATH: bin, TFSLICE_HOME: '', HOME: EMPTY }, EMPTY);
+  t.match(byHome.error?.tried.join('\n') ?? '', path.join(EMPTY, '.cache', 'tfslice', 'tensorflow', 'current.json'), 'else ~/.cache/tfslice');
+
+  const project = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-project-'));
+  fs.symlinkSync(path.dirname(path.dirname(PYTHON)), path.join(project, '.venv'));
+  t.equal(probe({ PATH: bin, TFSLICE_HOME: home }, project).ok?.source, 'python', 'a Python TensorFlow comes first');
+
+  fs.writeFileSync(record, JSON.stringify({ library: path.join(home, 'gone.so'), from: 'pip', version: '2.21.0', gpu: false, dir }));
+  const gone = probe({ PATH: bin, TFSLICE_HOME: home }, EMPTY);
+  t.equal(gone.error?.code, 'LIBRARY_NOT_FOUND');
+  t.ok(gone.error?.tried.includes(`tfslice cache ${record}: ${path.join(home, 'gone.so')} is gone`), 'a stale record is reported');
+  fs.writeFileSync(record, '{not json');
+  t.match(probe({ PATH: bin, TFSLICE_HOME: home }, EMPTY).error?.tried.join('\n') ?? '', /current\.json: unreadable/);
 });
 
 t.test('a project-local .venv is found from the working directory', async (t) => {

@@ -1,4 +1,4 @@
-export type LibrarySource = 'env' | 'python' | 'system';
+export type LibrarySource = 'env' | 'python' | 'cache' | 'system';
 /** The TensorFlow this process runs on. */
 export interface Runtime {
     /** TF_Version(), e.g. "2.21.0". */

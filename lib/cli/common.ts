@@ -1,0 +1,86 @@
+/**
+ * What several commands share: flag parsers, the SavedModel directory check,
+ * loading a model with the flags' options, picking a signature.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { InvalidArgumentError } from 'commander';
+
+import { loadModel, type Model } from '../model';
+import type { LoadOptions } from '../options';
+import type { SignatureInfo } from '../proto';
+import { UsageError } from './errors';
+
+/** --gpu-fraction: a fraction in (0, 1]. */
+export function parseFraction(value: string): number {
+  const f = Number(value);
+  if (value.trim() === '' || !(f > 0 && f <= 1)) throw new InvalidArgumentError('expected a fraction in (0, 1], e.g. 0.3');
+  return f;
+}
+
+/** An integer ≥ 1 (--batch, --concurrency, --iterations). */
+export function parseCount(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected an integer ≥ 1');
+  return n;
+}
+
+/** A positive number of seconds (--duration). */
+export function parseSeconds(value: string): number {
+  const s = Number(value);
+  if (value.trim() === '' || !(s > 0 && Number.isFinite(s))) throw new InvalidArgumentError('expected a positive number of seconds, e.g. 10');
+  return s;
+}
+
+/** "a,b" → ['a', 'b'] (--tags, --outputs). */
+export function parseList(value: string): string[] {
+  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (items.length === 0) throw new InvalidArgumentError('expected a comma-separated list, e.g. a,b');
+  return items;
+}
+
+/** The saved_model.pb of `dir`, or a UsageError saying what is there instead. */
+export function savedModelFile(dir: string): string {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(dir);
+  } catch {
+    throw new UsageError(`${dir}: no such directory (the argument is a SavedModel directory, the one holding saved_model.pb)`);
+  }
+  if (!stat.isDirectory()) throw new UsageError(`${dir} is not a directory (the argument is a SavedModel directory, the one holding saved_model.pb)`);
+  const pb = path.join(dir, 'saved_model.pb');
+  if (fs.existsSync(pb)) return pb;
+  if (fs.existsSync(path.join(dir, 'saved_model.pbtxt'))) {
+    throw new UsageError(`${dir} holds saved_model.pbtxt (text format), which tfslice does not read; re-save it in binary (tf.saved_model.save)`);
+  }
+  throw new UsageError(`${dir} is not a SavedModel directory: it has no saved_model.pb`);
+}
+
+/** Flags every model-loading command takes. */
+export interface ModelFlags {
+  tags?: string[];
+  gpuFraction?: number;
+  isolation?: string;
+}
+
+/** loadModel() with the flags' options; the library's own errors pass through. */
+export async function openModel(dir: string, flags: ModelFlags): Promise<Model> {
+  savedModelFile(dir);
+  const options: LoadOptions & { isolation?: string } = {};
+  if (flags.tags) options.tags = flags.tags;
+  if (flags.gpuFraction !== undefined) options.gpuMemoryFraction = flags.gpuFraction;
+  if (flags.isolation !== undefined) options.isolation = flags.isolation;
+  return loadModel(dir, options);
+}
+
+/** The signature to use: --signature, else the model's default; a UsageError listing them otherwise. */
+export function pickSignature(model: Model, name: string | undefined): { name: string; info: SignatureInfo } {
+  const names = Object.keys(model.signatures);
+  const chosen = name ?? model.defaultSignature;
+  if (chosen === null) {
+    throw new UsageError(`${model.path} has no default signature; pass --signature, one of ${names.join(', ') || '(none)'}`);
+  }
+  const info = model.signatures[chosen];
+  if (!info) throw new UsageError(`--signature ${chosen}: no such signature in ${model.path}; it has ${names.join(', ') || '(none)'}`);
+  return { name: chosen, info };
+}

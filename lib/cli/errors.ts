@@ -1,0 +1,32 @@
+/**
+ * The CLI's own errors. Both are printed as one message (no stack) on stderr:
+ * a UsageError (a bad flag or argument; exit 2) names the flag and the fix, a
+ * CliError (the work failed; exit 1) says what failed and what to do.
+ */
+
+/** A flag or argument that cannot work as given. Exit code 2. */
+export class UsageError extends Error {
+  readonly exitCode = 2;
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** The command could not do its job. Exit code 1. */
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.name = 'CliError';
+    this.exitCode = exitCode;
+  }
+}
+
+/** Errors that are the user's situation rather than a bug in tfslice: printed without a stack. */
+export function isExpected(error: unknown): error is Error {
+  if (!(error instanceof Error)) return false;
+  if (error instanceof UsageError || error instanceof CliError) return true;
+  // TfsliceError (TensorFlow statuses, LIBRARY_NOT_FOUND, …) and the option TypeError/RangeError all carry a string code.
+  return typeof (error as Error & { code?: unknown }).code === 'string';
+}

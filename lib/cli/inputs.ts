@@ -1,0 +1,96 @@
+/**
+ * --input key=value for `run` and `bench`: value is a .npy file, a .json file, or
+ * a JSON literal; the signature gives each input's dtype.
+ */
+import * as fs from 'node:fs';
+
+import { dtypeInfo, type DType } from '../dtypes';
+import type { SignatureInfo, TensorSpec } from '../proto';
+import type { Tensor } from '../tensor';
+import { UsageError } from './errors';
+import { readNpy } from './npy';
+import { tensorFromJson } from './values';
+
+export interface InputArg {
+  key: string;
+  value: string;
+}
+
+/** commander's collector for a repeatable --input. */
+export function collectInput(text: string, previous: InputArg[] = []): InputArg[] {
+  const eq = text.indexOf('=');
+  if (eq <= 0) {
+    throw new UsageError(`--input ${JSON.stringify(text)}: expected key=value, e.g. --input x=in.npy, --input x=in.json or --input 'x=[[1,2,3,4]]'`);
+  }
+  return [...previous, { key: text.slice(0, eq), value: text.slice(eq + 1) }];
+}
+
+/** Formats a signature's inputs for messages: "a (float32 [2]), b (float32 [3])". */
+export function describeInputs(signature: SignatureInfo): string {
+  return Object.entries(signature.inputs).map(([key, spec]) => `${key} (${spec.dtype} ${formatShape(spec.shape)})`).join(', ') || '(none)';
+}
+
+/** [-1, 4], or "unknown rank". */
+export function formatShape(shape: readonly number[] | null): string {
+  return shape ? `[${shape.join(', ')}]` : 'unknown rank';
+}
+
+function isFile(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function readOne(arg: InputArg, spec: TensorSpec, where: string): Tensor {
+  const dtype = spec.dtype as DType;
+  if (!dtypeInfo(dtype)) throw new UsageError(`${where}: the input is ${spec.dtype}, which tfslice cannot feed`);
+  const { value } = arg;
+  const named = /\.(npy|json)$/i.exec(value)?.[1]?.toLowerCase();
+  if (named && !isFile(value)) throw new UsageError(`${where}: no such file ${value}`);
+  if (!isFile(value)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch (error) {
+      throw new UsageError(`${where}: neither a file nor JSON (${(error as Error).message}); give a .npy or .json file, or a JSON literal such as ${arg.key}='[[1, 2, 3, 4]]'`);
+    }
+    return tensorFromJson(parsed, dtype, where);
+  }
+  const bytes = fs.readFileSync(value);
+  if (named === 'npy' || (named === undefined && bytes.subarray(0, 6).toString('latin1') === '\x93NUMPY')) {
+    const tensor = readNpy(bytes, `${where}: ${value}`);
+    if (tensor.dtype !== dtype) {
+      const fix = dtype === 'bfloat16' || dtype === 'string' ? `give ${dtype} values as JSON` : `save it with .astype('${dtype}')`;
+      throw new UsageError(`${where}: ${value} holds ${tensor.dtype}, the signature wants ${dtype}; ${fix}`);
+    }
+    return tensor;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    throw new UsageError(`${where}: ${value} is not valid JSON (${(error as Error).message})`);
+  }
+  return tensorFromJson(parsed, dtype, `${where}: ${value}`);
+}
+
+/** Every input of `signature` from the --input arguments; each must be given exactly once. */
+export function readInputs(args: readonly InputArg[], signature: SignatureInfo, signatureName: string, options: { partial?: boolean } = {}): Record<string, Tensor> {
+  const feeds: Record<string, Tensor> = {};
+  for (const arg of args) {
+    const spec = signature.inputs[arg.key];
+    if (!spec) {
+      throw new UsageError(`--input ${arg.key}: signature '${signatureName}' has no input '${arg.key}'; its inputs are ${describeInputs(signature)}`);
+    }
+    if (feeds[arg.key]) throw new UsageError(`--input ${arg.key} is given twice`);
+    feeds[arg.key] = readOne(arg, spec, `--input ${arg.key}`);
+  }
+  const missing = Object.keys(signature.inputs).filter((key) => !feeds[key]);
+  if (missing.length > 0 && !options.partial) {
+    const wanted = missing.map((key) => `${key} (${signature.inputs[key]!.dtype} ${formatShape(signature.inputs[key]!.shape)})`).join(', ');
+    throw new UsageError(`missing --input for ${wanted} of signature '${signatureName}'`);
+  }
+  return feeds;
+}

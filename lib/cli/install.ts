@@ -1,0 +1,213 @@
+/**
+ * `tfslice install-tensorflow`: provisions a TensorFlow in the per-user cache
+ * (lib/cache.ts) and records it in current.json, where the library looks for it.
+ * --from pip: a private venv with tensorflow-cpu or tensorflow[and-cuda];
+ * --from archive: the official libtensorflow C archive, downloaded and unpacked.
+ * Either way the new library is loaded once in a child process before it is recorded.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Presets, SingleBar } from 'cli-progress';
+import * as tar from 'tar';
+
+import { cacheHome, type CachedInstall, currentInstallFile } from '../cache';
+import { CliError, UsageError } from './errors';
+
+export const PIP_DEFAULT_VERSION = '2.21.0';
+/** The newest official C archive we know of (they are not published for every release). */
+export const ARCHIVE_DEFAULT_VERSION = '2.18.1';
+export const ARCHIVE_DEFAULT_BASE_URL = 'https://storage.googleapis.com/tensorflow/versions';
+
+export interface InstallFlags {
+  gpu?: boolean;
+  from: string;
+  version?: string;
+  dir?: string;
+  baseUrl?: string;
+  python: string;
+  dryRun?: boolean;
+  force?: boolean;
+  progress?: boolean;
+  json?: boolean;
+}
+
+interface Plan {
+  from: 'pip' | 'archive';
+  version: string;
+  gpu: boolean;
+  dir: string;
+  /** archive: the URL; pip: the requirement. */
+  what: string;
+  commands: string[][];
+}
+
+const FIND_SPEC = "import importlib.util as u; s = u.find_spec('tensorflow'); " +
+  "print(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')";
+
+const quote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`);
+
+/** Everything the install will do, decided from the flags alone. */
+export function plan(flags: InstallFlags): Plan {
+  if (flags.from !== 'pip' && flags.from !== 'archive') throw new UsageError(`--from ${flags.from}: expected pip or archive`);
+  const from = flags.from;
+  const gpu = flags.gpu === true;
+  const version = flags.version ?? (from === 'pip' ? PIP_DEFAULT_VERSION : ARCHIVE_DEFAULT_VERSION);
+  if (!/^\d+\.\d+(\.\d+)?([a-z0-9.+-]*)$/i.test(version)) throw new UsageError(`--version ${version}: expected a TensorFlow version such as ${PIP_DEFAULT_VERSION}`);
+  const dir = flags.dir ? path.resolve(flags.dir) : path.join(cacheHome(), 'tensorflow', `${from}-${version}${gpu ? '-gpu' : ''}`);
+  if (from === 'pip') {
+    const requirement = `${gpu ? 'tensorflow[and-cuda]' : 'tensorflow-cpu'}==${version}`;
+    const pipArgs = (process.env.TFSLICE_PIP_ARGS ?? '').split(/\s+/).filter(Boolean);
+    const venv = path.join(dir, 'venv');
+    return {
+      from, version, gpu, dir, what: requirement,
+      commands: [[flags.python, '-m', 'venv', venv], [path.join(venv, 'bin', 'python3'), '-m', 'pip', 'install', ...pipArgs, requirement]],
+    };
+  }
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    throw new UsageError(`--from archive: the official C archives tfslice knows are for linux-x64, this is ${process.platform}-${process.arch}; use --from pip`);
+  }
+  if (flags.baseUrl !== undefined && !/^https?:\/\//.test(flags.baseUrl)) throw new UsageError(`--base-url ${flags.baseUrl}: expected an http:// or https:// URL`);
+  const base = (flags.baseUrl ?? process.env.TFSLICE_TF_ARCHIVE_BASE_URL ?? ARCHIVE_DEFAULT_BASE_URL).replace(/\/+$/, '');
+  const url = `${base}/${version}/libtensorflow-${gpu ? 'gpu' : 'cpu'}-linux-x86_64.tar.gz`;
+  return { from, version, gpu, dir, what: url, commands: [] };
+}
+
+function progressBar(flags: InstallFlags): SingleBar | null {
+  if (!(flags.progress || (!flags.json && process.stderr.isTTY === true))) return null;
+  return new SingleBar({
+    stream: process.stderr,
+    format: 'download |{bar}| {percentage}% | {done} of {size} MiB',
+    noTTYOutput: flags.progress === true,
+    notTTYSchedule: 1000,
+    hideCursor: true,
+  }, Presets.shades_classic);
+}
+
+async function download(url: string, file: string, flags: InstallFlags): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    const cause = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;
+    throw new CliError(`cannot download ${url}: ${cause}\nFix: check the network, set --base-url (or TFSLICE_TF_ARCHIVE_BASE_URL) to a reachable mirror, or use --from pip`);
+  }
+  if (!response.ok || !response.body) {
+    throw new CliError(`cannot download ${url}: HTTP ${response.status} ${response.statusText}\n` +
+      `Fix: official C archives exist for some TensorFlow versions only (e.g. ${ARCHIVE_DEFAULT_VERSION}); pass another --version, a mirror with --base-url, or use --from pip`);
+  }
+  const size = Number(response.headers.get('content-length') ?? 0);
+  const bar = progressBar(flags);
+  const MiB = (n: number): string => (n / 2 ** 20).toFixed(1);
+  let done = 0;
+  bar?.start(size || 1, 0, { done: MiB(0), size: size ? MiB(size) : '?' });
+  const count = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      done += chunk.length;
+      bar?.update(size ? done : 0, { done: MiB(done) });
+      callback(null, chunk);
+    },
+  });
+  try {
+    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), count, fs.createWriteStream(file));
+  } finally {
+    bar?.stop();
+  }
+}
+
+async function unpack(archive: string, into: string, url: string): Promise<string> {
+  fs.mkdirSync(into, { recursive: true });
+  try {
+    await tar.x({ file: archive, cwd: into, strict: true });
+  } catch (error) {
+    throw new CliError(`${url} is not a readable .tar.gz: ${(error as Error).message}`);
+  }
+  const library = ['lib/libtensorflow.so.2', 'lib/libtensorflow.so'].map((p) => path.join(into, p)).find((p) => fs.existsSync(p));
+  if (!library) {
+    const listing = fs.readdirSync(into).join(', ') || '(nothing)';
+    throw new CliError(`${url} has no lib/libtensorflow.so.2; it holds ${listing}. Is it a libtensorflow C archive?`);
+  }
+  return path.relative(into, library);
+}
+
+function runCommand(command: string[]): void {
+  process.stderr.write(`$ ${command.map(quote).join(' ')}\n`);
+  const result = spawnSync(command[0]!, command.slice(1), { stdio: ['ignore', process.stderr, process.stderr] });
+  if (result.error) throw new CliError(`cannot run ${command[0]}: ${result.error.message}\nFix: install python3 with venv (e.g. apt install python3-venv), or pass --python`);
+  if (result.status !== 0) {
+    throw new CliError(`${command.map(quote).join(' ')} failed (exit ${result.status ?? result.signal})\n` +
+      'Fix: check pip can reach its index (PIP_INDEX_URL, TFSLICE_PIP_ARGS for extra pip arguments) and that the version exists for this Python');
+  }
+}
+
+/** Loads `library` in a child process (one TensorFlow per process); returns TF_Version(). */
+function verify(library: string): string {
+  const index = JSON.stringify(path.join(__dirname, '..', 'index.js'));
+  const script = `require(${index}).loadTensorFlow().then((r) => console.log(JSON.stringify(r.tensorflowVersion)), (e) => { console.error(e.message); process.exit(1); });`;
+  const env = { ...process.env, TFSLICE_LIBTENSORFLOW: library };
+  const result = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8', timeout: 120_000 });
+  if (result.status !== 0) throw new CliError(`installed ${library}, but it does not load: ${(result.stderr || result.error?.message || '').trim()}`);
+  return JSON.parse(result.stdout.trim().split('\n').pop()!) as string;
+}
+
+function record(install: CachedInstall & Record<string, unknown>): string {
+  const file = currentInstallFile();
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(install, null, 2)}\n`);
+  fs.renameSync(tmp, file);
+  return file;
+}
+
+export async function installTensorflow(flags: InstallFlags): Promise<void> {
+  const p = plan(flags);
+  if (flags.dryRun) {
+    const steps = p.from === 'pip'
+      ? p.commands.map((c) => c.map(quote).join(' '))
+      : [`download ${p.what}`, `unpack into ${p.dir}`];
+    const out = { ...p, steps, record: currentInstallFile() };
+    process.stdout.write(flags.json ? `${JSON.stringify(out, null, 2)}\n` : `${[...steps, `record the library in ${out.record}`].join('\n')}\n`);
+    return;
+  }
+  if (flags.force) fs.rmSync(p.dir, { recursive: true, force: true });
+  fs.mkdirSync(path.dirname(p.dir), { recursive: true });
+  let library: string;
+  if (p.from === 'pip') {
+    for (const command of p.commands) runCommand(command);
+    const python = p.commands[1]![0]!;
+    const found = spawnSync(python, ['-c', FIND_SPEC], { encoding: 'utf8' });
+    const tfDir = found.status === 0 ? found.stdout.trim() : '';
+    library = path.join(tfDir, 'libtensorflow_cc.so.2');
+    if (!tfDir || !fs.existsSync(library)) throw new CliError(`pip installed ${p.what}, but ${python} shows no tensorflow package with libtensorflow_cc.so.2${tfDir ? ` (at ${tfDir})` : ''}`);
+  } else {
+    const staging = `${p.dir}.partial-${process.pid}`;
+    const archive = `${staging}.tar.gz`;
+    fs.rmSync(staging, { recursive: true, force: true });
+    try {
+      process.stderr.write(`downloading ${p.what}\n`);
+      await download(p.what, archive, flags);
+      const relative = await unpack(archive, staging, p.what);
+      fs.rmSync(p.dir, { recursive: true, force: true });
+      fs.renameSync(staging, p.dir);
+      library = path.join(p.dir, relative);
+    } finally {
+      fs.rmSync(archive, { force: true });
+      fs.rmSync(staging, { recursive: true, force: true });
+    }
+  }
+  const version = verify(library);
+  const file = record({ library, from: p.from, version, gpu: p.gpu, dir: p.dir, [p.from === 'pip' ? 'requirement' : 'url']: p.what, installedAt: new Date().toISOString() });
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ library, from: p.from, version, gpu: p.gpu, dir: p.dir, record: file }, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write([
+    `Installed TensorFlow ${version} (${p.from}, ${p.gpu ? 'GPU' : 'CPU'}) in ${p.dir}`,
+    `library  ${library}`,
+    `recorded ${file}`,
+    'tfslice now finds it with no env var, unless TFSLICE_LIBTENSORFLOW is set or a pip TensorFlow',
+    '(./.venv, $VIRTUAL_ENV, python3 on PATH) comes first; `npx tfslice doctor` shows which one loads.',
+  ].join('\n') + '\n');
+}

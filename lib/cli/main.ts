@@ -1,0 +1,128 @@
+/**
+ * The `tfslice` command (bin/tfslice.js): show, run, bench, doctor and
+ * install-tensorflow, on the library's own API. Arguments are parsed by commander;
+ * errors go to stderr as one message (exit 2 for a bad flag, 1 when the work
+ * failed), with a stack only for what looks like a bug in tfslice (or TFSLICE_DEBUG=1).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+
+import { PACKAGE_ROOT } from '../native';
+import { bench, collectShape } from './bench';
+import { parseCount, parseFraction, parseList, parseSeconds } from './common';
+import { doctor } from './doctor';
+import { isExpected } from './errors';
+import { collectInput } from './inputs';
+import { ARCHIVE_DEFAULT_BASE_URL, ARCHIVE_DEFAULT_VERSION, installTensorflow, PIP_DEFAULT_VERSION } from './install';
+import { run } from './run';
+import { show } from './show';
+
+function version(): string {
+  return (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+// The options every model-loading command takes.
+function modelOptions(command: Command): Command {
+  return command
+    .option('--tags <t1,t2>', "tag-set of the meta graph to load (default: serve)", parseList)
+    .option('--gpu-fraction <f>', 'share of the GPU memory for the model, in (0, 1]', parseFraction)
+    .addOption(new Option('--isolation <mode>', "run the model in this process ('none') or its own ('process')").choices(['none', 'process']));
+}
+
+function program(): Command {
+  let exitCode = 0;
+  const cli = new Command('tfslice')
+    .description('Inspect, run and benchmark TensorFlow SavedModels; check and install TensorFlow for tfslice.')
+    .version(version())
+    .enablePositionalOptions()
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  cli.command('show')
+    .description('tag-sets and signatures of a SavedModel: each input and output with key, dtype, shape and tensor name (no TensorFlow needed)')
+    .argument('<dir>', 'SavedModel directory (holds saved_model.pb)')
+    .option('--tags <t1,t2>', 'only the meta graph with this tag-set', parseList)
+    .option('--signature <name>', 'only this signature')
+    .option('--json', 'print JSON')
+    .action((dir: string, flags) => show(dir, flags));
+
+  modelOptions(cli.command('run')
+    .description('run a signature once and print its outputs (dtype, shape, a preview); --out-dir writes them as .npy')
+    .argument('<dir>', 'SavedModel directory')
+    .option('-i, --input <key=value>', "an input: key=file.npy, key=file.json or a JSON literal (key='[[1,2,3,4]]'); repeat for each input", collectInput, [])
+    .option('--signature <name>', 'signature to run (default: serving_default, or the only one)')
+    .option('--outputs <a,b>', 'fetch only these output keys', parseList)
+    .option('--out-dir <dir>', 'write each output to <dir>/<key>.npy (.json for string and bfloat16 outputs)')
+    .option('--json', 'print the outputs as JSON'))
+    .action((dir: string, flags) => run(dir, flags));
+
+  modelOptions(cli.command('bench')
+    .description('benchmark a signature on synthesized inputs: latency percentiles and throughput')
+    .argument('<dir>', 'SavedModel directory')
+    .option('--signature <name>', 'signature to run (default: serving_default, or the only one)')
+    .option('--batch <n>', 'size of unknown leading dimensions (other unknown dimensions get 1)', parseCount, 1)
+    .option('--shape <key=d0,d1>', 'exact shape for an input (repeatable)', collectShape, {})
+    .option('-i, --input <key=value>', 'use this input instead of a synthesized one (as in run; repeatable)', collectInput, [])
+    .option('-c, --concurrency <n>', 'run() calls in flight', parseCount, 1)
+    .option('--duration <s>', 'run for this many seconds (default 10)', parseSeconds)
+    .option('--iterations <n>', 'run this many times instead', parseCount)
+    .option('--warmup <n>', 'runs before timing starts', (v: string) => (v === '0' ? 0 : parseCount(v)), 3)
+    .option('--progress', 'show the progress bar even when stderr is not a terminal')
+    .option('--json', 'print the summary as JSON (no progress bar)'))
+    .action((dir: string, flags) => bench(dir, flags));
+
+  cli.command('doctor')
+    .description('which libtensorflow tfslice finds and how, TensorFlow version, CUDA, devices, the addon build; exits 1 with the fix when tfslice cannot run')
+    .option('--json', 'print JSON')
+    .action(async (flags) => {
+      exitCode = await doctor(flags);
+    });
+
+  cli.command('install-tensorflow')
+    .description('install a TensorFlow for tfslice in the per-user cache ($TFSLICE_HOME, else $XDG_CACHE_HOME/tfslice, else ~/.cache/tfslice); the library finds it with no env var')
+    .addOption(new Option('--from <source>', 'pip: a private venv; archive: the official libtensorflow C archive').choices(['pip', 'archive']).default('pip'))
+    .option('--gpu', 'a CUDA build: tensorflow[and-cuda] from pip, or the GPU archive')
+    .option('--version <v>', `TensorFlow version (default ${PIP_DEFAULT_VERSION} from pip, ${ARCHIVE_DEFAULT_VERSION} as an archive)`)
+    .option('--dir <d>', 'install here instead of the cache')
+    .option('--base-url <url>', `archive base URL; the archive is <url>/<version>/libtensorflow-<cpu|gpu>-linux-x86_64.tar.gz (default $TFSLICE_TF_ARCHIVE_BASE_URL, else ${ARCHIVE_DEFAULT_BASE_URL})`)
+    .option('--python <python3>', 'the Python that creates the venv (pip)', 'python3')
+    .option('--force', 'remove an existing install of that version first')
+    .option('--dry-run', 'print what would be done (the exact pip commands or the URL) and do nothing')
+    .option('--progress', 'show the download progress bar even when stderr is not a terminal')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExtra pip arguments come from $TFSLICE_PIP_ARGS (e.g. "--retries 0 --index-url …").')
+    .action((flags) => installTensorflow(flags));
+
+  cli.hook('postAction', () => {
+    process.exitCode = exitCode;
+  });
+  return cli;
+}
+
+function commandOf(argv: readonly string[]): string {
+  const name = argv.slice(2).find((a) => !a.startsWith('-'));
+  return name ? `tfslice ${name}` : 'tfslice';
+}
+
+/** Runs the CLI on process.argv-style arguments; resolves to the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await program().parseAsync([...argv]);
+    return Number(process.exitCode ?? 0);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander printed the message (or the help) already; a bad flag is a usage error.
+      const helpOrVersion = error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help';
+      return helpOrVersion ? error.exitCode : 2;
+    }
+    const debug = process.env.TFSLICE_DEBUG === '1';
+    if (isExpected(error) && !debug) {
+      process.stderr.write(`${commandOf(argv)}: ${error.message}\n`);
+      if (error.name === 'UsageError') process.stderr.write(`(run ${commandOf(argv)} --help for usage)\n`);
+      return (error as { exitCode?: number }).exitCode ?? 1;
+    }
+    process.stderr.write(`${commandOf(argv)}: ${error instanceof Error ? error.stack : String(error)}\n`);
+    return 1;
+  }
+}

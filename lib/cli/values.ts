@@ -1,0 +1,217 @@
+/**
+ * Tensors as people write and read them: nested JSON arrays in (shape from the
+ * nesting, dtype from the signature), nested JSON values and a numpy-like preview
+ * out. float16/bfloat16 travel as numbers here and as raw bits in a Tensor.
+ */
+import type { DType } from '../dtypes';
+import { elementCount, Tensor } from '../tensor';
+import { UsageError } from './errors';
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** IEEE half bits → number. */
+export function halfToNumber(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exp = (bits >> 10) & 0x1f;
+  const frac = bits & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+/** number → IEEE half bits, rounding to nearest even (through float32). */
+export function numberToHalf(value: number): number {
+  f32[0] = value;
+  const x = u32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rem > mid || (rem === mid && half & 1)) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++; // a carry rounds up into the exponent (to Inf at most)
+  return sign | half;
+}
+
+/** bfloat16 bits → number. */
+export function bfloat16ToNumber(bits: number): number {
+  u32[0] = bits << 16;
+  return f32[0]!;
+}
+
+/** number → bfloat16 bits, rounding to nearest even. */
+export function numberToBfloat16(value: number): number {
+  f32[0] = value;
+  const x = u32[0]!;
+  if (Number.isNaN(value)) return ((x >>> 16) & 0x8000) | 0x7fc0;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+type Scalar = number | bigint | boolean | string | Uint8Array;
+
+// Strings that are not UTF-8 travel in JSON as { "base64": "…" }.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const isBase64 = (v: unknown): v is { base64: string } =>
+  typeof v === 'object' && v !== null && typeof (v as { base64?: unknown }).base64 === 'string';
+
+const INT_RANGES: Partial<Record<DType, [number, number]>> = {
+  int8: [-128, 127], int16: [-32768, 32767], int32: [-(2 ** 31), 2 ** 31 - 1],
+  uint8: [0, 255], uint16: [0, 65535], uint32: [0, 2 ** 32 - 1],
+};
+
+function convert(dtype: DType, value: unknown, where: () => string): Scalar {
+  const bad = (expected: string): never => {
+    throw new UsageError(`${where()}: ${JSON.stringify(value)} is not ${expected}`);
+  };
+  switch (dtype) {
+    case 'string':
+      if (isBase64(value)) return new Uint8Array(Buffer.from(value.base64, 'base64'));
+      return typeof value === 'string' ? value : bad('a string (or {"base64": "…"} for raw bytes)');
+    case 'bool':
+      if (typeof value === 'boolean') return value;
+      return value === 0 || value === 1 ? value === 1 : bad('a boolean (true/false, or 0/1)');
+    case 'int64':
+    case 'uint64': {
+      if (!(typeof value === 'number' && Number.isInteger(value)) && !(typeof value === 'string' && /^-?\d+$/.test(value))) {
+        bad(`an integer (${dtype}; give big values as strings)`);
+      }
+      const n = BigInt(value as number | string);
+      const ok = dtype === 'int64' ? n >= -(2n ** 63n) && n < 2n ** 63n : n >= 0n && n < 2n ** 64n;
+      return ok ? n : bad(`in the range of ${dtype}`);
+    }
+    default: {
+      if (typeof value !== 'number') return bad(`a number (${dtype})`);
+      const range = INT_RANGES[dtype];
+      if (range && !(Number.isInteger(value) && value >= range[0] && value <= range[1])) {
+        return bad(`an integer in [${range[0]}, ${range[1]}] (${dtype})`);
+      }
+      return value;
+    }
+  }
+}
+
+/** A tensor of `dtype` from a JSON value: a scalar, or rectangular nested arrays. */
+export function tensorFromJson(value: unknown, dtype: DType, where: string): Tensor {
+  const shape: number[] = [];
+  for (let level: unknown = value; Array.isArray(level); level = level[0]) shape.push(level.length);
+  const flat: unknown[] = [];
+  const walk = (node: unknown, depth: number, path: number[]): void => {
+    if (depth === shape.length) {
+      if (Array.isArray(node)) throw new UsageError(`${where}: ragged array: element [${path.join('][')}] is nested deeper than the first element`);
+      flat.push(node);
+      return;
+    }
+    if (!Array.isArray(node) || node.length !== shape[depth]) {
+      throw new UsageError(`${where}: ragged array: [${path.join('][')}] should be an array of ${shape[depth]} like the first one at that depth`);
+    }
+    node.forEach((child, i) => walk(child, depth + 1, [...path, i]));
+  };
+  walk(value, 0, []);
+  const values = flat.map((v, i) => convert(dtype, v, () => `${where}: element ${i}`));
+  return new Tensor(dtype, packed(dtype, values) as never, shape);
+}
+
+function packed(dtype: DType, values: Scalar[]): unknown {
+  switch (dtype) {
+    case 'string': return values as (string | Uint8Array)[];
+    case 'bool': return Uint8Array.from(values as boolean[], (b) => (b ? 1 : 0));
+    case 'int64': return BigInt64Array.from(values as bigint[]);
+    case 'uint64': return BigUint64Array.from(values as bigint[]);
+    case 'float16': return Uint16Array.from(values as number[], numberToHalf);
+    case 'bfloat16': return Uint16Array.from(values as number[], numberToBfloat16);
+    case 'float32': return Float32Array.from(values as number[]);
+    case 'float64': return Float64Array.from(values as number[]);
+    case 'int8': return Int8Array.from(values as number[]);
+    case 'int16': return Int16Array.from(values as number[]);
+    case 'int32': return Int32Array.from(values as number[]);
+    case 'uint8': return Uint8Array.from(values as number[]);
+    case 'uint16': return Uint16Array.from(values as number[]);
+    case 'uint32': return Uint32Array.from(values as number[]);
+  }
+}
+
+type JsonElement = number | string | boolean | { base64: string };
+
+/**
+ * Reads a tensor's elements as JSON-able values: int64 as a string when past 2^53,
+ * NaN and ±Infinity as strings, a string that is not UTF-8 as { base64 }.
+ */
+function elements(tensor: Tensor): (i: number) => JsonElement {
+  if (tensor.dtype === 'string') {
+    const all = tensor.bytes();
+    return (i) => {
+      try {
+        return utf8.decode(all[i]!);
+      } catch {
+        return { base64: Buffer.from(all[i]!).toString('base64') };
+      }
+    };
+  }
+  const data = tensor.data as ArrayLike<number | bigint>;
+  const dtype = tensor.dtype;
+  return (i) => {
+    const v = data[i]!;
+    if (dtype === 'bool') return v === 1;
+    if (dtype === 'float16') return halfToNumber(v as number);
+    if (dtype === 'bfloat16') return bfloat16ToNumber(v as number);
+    if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+    return Number.isFinite(v) ? v : String(v); // NaN/Infinity have no JSON form
+  };
+}
+
+function nest<T>(shape: readonly number[], at: (i: number) => T): unknown {
+  let offset = 0;
+  const build = (depth: number): unknown => {
+    if (depth === shape.length) return at(offset++);
+    return Array.from({ length: shape[depth]! }, () => build(depth + 1));
+  };
+  return build(0);
+}
+
+/** The tensor's values as nested arrays (a bare value for a scalar). */
+export function tensorToJson(tensor: Tensor): unknown {
+  return nest(tensor.shape, elements(tensor));
+}
+
+function formatter(tensor: Tensor): (i: number) => string {
+  const at = elements(tensor);
+  return (i) => {
+    const v = at(i);
+    if (typeof v === 'object') return `b64:${v.base64}`;
+    if (tensor.dtype === 'string') return JSON.stringify(v);
+    return typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toPrecision(6))) : String(v);
+  };
+}
+
+/**
+ * A numpy-like preview: nested brackets, at most `edge` leading and trailing entries
+ * per dimension with "..." between once a dimension is longer than 2 × edge.
+ */
+export function preview(tensor: Tensor, edge = 3): string {
+  const shape = tensor.shape;
+  if (elementCount(shape) === 0) return '['.repeat(shape.length) + ']'.repeat(shape.length);
+  const strides = shape.map((_, k) => elementCount(shape.slice(k + 1)));
+  const format = formatter(tensor);
+  const render = (depth: number, offset: number): string => {
+    if (depth === shape.length) return format(offset);
+    const n = shape[depth]!;
+    const picks = n > 2 * edge ? [...Array(edge).keys(), -1, ...Array.from({ length: edge }, (_, j) => n - edge + j)] : [...Array(n).keys()];
+    const parts = picks.map((i) => (i < 0 ? '...' : render(depth + 1, offset + i * strides[depth]!)));
+    const separator = depth === shape.length - 1 ? ', ' : `,\n${' '.repeat(depth + 1)}`;
+    return `[${parts.join(separator)}]`;
+  };
+  return render(0, 0);
+}

@@ -1,0 +1,469 @@
+// The tfslice command, driven as a user drives it: the real bin/tfslice.js in a child
+// process, on the fixture models, with numpy as the oracle for .npy files. Every child
+// gets its own TFSLICE_HOME, so no test reads or writes the real ~/.cache.
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import t from 'tap';
+import * as tar from 'tar';
+
+import { fixture, maxRelativeError, PYTHON, python, ROOT } from './helpers';
+
+const BIN = path.join(ROOT, 'bin', 'tfslice.js');
+const tmp = (prefix: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `tfslice-cli-${prefix}-`));
+const HOME = tmp('home');
+const WHEEL = execFileSync(PYTHON, ['-c', "import importlib.util as u; print(u.find_spec('tensorflow').submodule_search_locations[0])"], { encoding: 'utf8' }).trim();
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `tfslice ...args` (asynchronously, so a server in this process can answer it). */
+function cli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; bare?: boolean } = {}): Promise<Result> {
+  const base: NodeJS.ProcessEnv = options.bare ? { PATH: process.env.PATH, HOME: process.env.HOME } : { ...process.env };
+  delete base.TFSLICE_LIBTENSORFLOW;
+  const env = { ...base, TFSLICE_HOME: HOME, ...options.env };
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const json = <T>(r: Result): T => {
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`not JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
+  }
+};
+
+const tiny = fixture('tiny');
+const multi = fixture('multi_sig');
+const dtypes = fixture('dtypes');
+
+t.test('--help on the program and every command', async (t) => {
+  const top = await cli(['--help']);
+  t.equal(top.code, 0);
+  for (const command of ['show', 'run', 'bench', 'doctor', 'install-tensorflow']) t.match(top.stdout, command);
+  const flags: Record<string, string[]> = {
+    show: ['--tags', '--signature', '--json'],
+    run: ['--input', '--signature', '--outputs', '--gpu-fraction', '--isolation', '--out-dir'],
+    bench: ['--batch', '--concurrency', '--duration', '--iterations', '--gpu-fraction', '--isolation', '--json'],
+    doctor: ['--json'],
+    'install-tensorflow': ['--gpu', '--from', '--version', '--dir', '--base-url', '--dry-run'],
+  };
+  for (const [command, options] of Object.entries(flags)) {
+    const help = await cli([command, '--help']);
+    t.equal(help.code, 0, `${command} --help exits 0`);
+    t.match(help.stdout, `Usage: tfslice ${command}`);
+    for (const option of options) t.match(help.stdout, option, `${command} --help lists ${option}`);
+  }
+  t.match((await cli(['--version'])).stdout.trim(), /^\d+\.\d+\.\d+/);
+});
+
+t.test('show: tag-sets and signatures, as text and as JSON', async (t) => {
+  const text = await cli(['show', tiny.dir]);
+  t.equal(text.code, 0, text.stderr);
+  t.match(text.stdout, 'tag-sets: [serve]');
+  t.match(text.stdout, "signature 'serving_default' (default), method tensorflow/serving/predict");
+  t.match(text.stdout, /x\s+float32\s+\[-1, 4\]\s+serving_default_x:0/);
+  t.match(text.stdout, /y\s+float32\s+\[-1, 3\]\s+StatefulPartitionedCall:0/);
+
+  const all = await cli(['show', multi.dir, '--json']);
+  const shown = json<{ metaGraphs: { tags: string[]; signatures: unknown; defaultSignature: string }[] }>(all);
+  t.same(shown.metaGraphs.map((m) => m.tags), multi.golden.tags, 'the tag-sets TensorFlow saved');
+  t.same(shown.metaGraphs[0]!.signatures, multi.golden.signatures, 'every signature as Python TensorFlow lists it');
+  t.equal(shown.metaGraphs[0]!.defaultSignature, 'serving_default');
+
+  const one = json<{ metaGraphs: { signatures: Record<string, unknown> }[] }>(await cli(['show', multi.dir, '--json', '--signature', 'concat', '--tags', 'serve']));
+  t.same(Object.keys(one.metaGraphs[0]!.signatures), ['concat'], '--signature picks one');
+
+  const badTags = await cli(['show', tiny.dir, '--tags', 'serve,gpu']);
+  t.equal(badTags.code, 2);
+  t.match(badTags.stderr, /--tags serve,gpu: no meta graph has that tag-set; .* has \[serve\]/);
+  const badSig = await cli(['show', multi.dir, '--signature', 'nope']);
+  t.equal(badSig.code, 2);
+  t.match(badSig.stderr, /--signature nope: no such signature; .* has concat, double, serving_default/);
+});
+
+t.test('run: JSON literal, .json file and .npy inputs; numpy reads the .npy outputs', async (t) => {
+  const dir = tmp('run');
+  const [first, second] = tiny.golden.cases;
+
+  // A JSON literal, printed as a preview.
+  const literal = await cli(['run', tiny.dir, '--input', `x=${JSON.stringify([first!.inputs.x!.data])}`]);
+  t.equal(literal.code, 0, literal.stderr);
+  t.match(literal.stdout, /^y: float32 \[1, 3\]\n {2}\[\[1\.35, 1\.325, 2\.1\]\]\n$/);
+
+  // A .json file of nested arrays, --json out.
+  const rows = (data: unknown[], width: number): unknown[][] => Array.from({ length: data.length / width }, (_, i) => data.slice(i * width, i * width + width));
+  fs.writeFileSync(path.join(dir, 'x.json'), JSON.stringify(rows(second!.inputs.x!.data, 4)));
+  const fromJson = json<{ outputs: { y: { dtype: string; shape: number[]; data: number[][] } } }>(
+    await cli(['run', tiny.dir, '--input', `x=${path.join(dir, 'x.json')}`, '--json']));
+  t.same(fromJson.outputs.y.shape, second!.outputs.y!.shape);
+  t.ok(maxRelativeError(fromJson.outputs.y.data.flat(), second!.outputs.y!.data as number[]) < 1e-6, 'the golden outputs');
+
+  // .npy written by numpy in every layout the reader handles; outputs back through numpy.
+  python<null>(`
+import json, sys, numpy as np
+x = np.array(json.loads(sys.stdin.read()), dtype=np.float32).reshape(3, 4)
+np.save('${dir}/c.npy', x)
+np.save('${dir}/fortran.npy', np.asfortranarray(x))
+np.save('${dir}/big.npy', x.astype('>f4'))
+np.lib.format.write_array(open('${dir}/v2.npy', 'wb'), x, version=(2, 0))
+np.lib.format.write_array(open('${dir}/v3.npy', 'wb'), x, version=(3, 0))
+np.save('${dir}/f64.npy', x.astype(np.float64))
+print('null')`, JSON.stringify(second!.inputs.x!.data));
+  for (const layout of ['c', 'fortran', 'big', 'v2', 'v3']) {
+    const out = path.join(dir, `out-${layout}`);
+    const r = await cli(['run', tiny.dir, '--input', `x=${path.join(dir, `${layout}.npy`)}`, '--out-dir', out]);
+    t.equal(r.code, 0, `${layout}.npy: ${r.stderr}`);
+    t.match(r.stdout, `y: float32 [3, 3] -> ${path.join(out, 'y.npy')}`);
+    const back = python<{ dtype: string; shape: number[]; data: number[] }>(
+      `import json, numpy as np; y = np.load('${out}/y.npy'); print(json.dumps({'dtype': str(y.dtype), 'shape': list(y.shape), 'data': y.ravel().tolist()}))`);
+    t.same([back.dtype, back.shape], ['float32', second!.outputs.y!.shape], `${layout}: numpy reads y.npy`);
+    t.ok(maxRelativeError(back.data, second!.outputs.y!.data as number[]) < 1e-6, `${layout}: y is the golden output`);
+  }
+  const wrongType = await cli(['run', tiny.dir, '--input', `x=${path.join(dir, 'f64.npy')}`]);
+  t.equal(wrongType.code, 2);
+  t.match(wrongType.stderr, /--input x: .*f64\.npy holds float64, the signature wants float32; save it with \.astype\('float32'\)/);
+});
+
+t.test('run: --signature, --outputs and a scalar', async (t) => {
+  const concat = multi.golden.cases.find((c) => c.signature === 'concat')!;
+  const r = json<{ signature: string; outputs: Record<string, { data: number[] }> }>(await cli(['run', multi.dir, '--signature', 'concat', '--json',
+    '--input', `a=${JSON.stringify(concat.inputs.a!.data)}`, '--input', `b=${JSON.stringify(concat.inputs.b!.data)}`]));
+  t.equal(r.signature, 'concat');
+  t.same(r.outputs.c!.data, concat.outputs.c!.data);
+
+  const sd = multi.golden.cases.find((c) => c.signature === 'serving_default')!;
+  const x = sd.inputs.x!;
+  const rowsOf = Array.from({ length: x.shape[0]! }, (_, i) => x.data.slice(i * 2, i * 2 + 2));
+  const only = await cli(['run', multi.dir, '--input', `x=${JSON.stringify(rowsOf)}`, '--outputs', 'sum']);
+  t.equal(only.code, 0, only.stderr);
+  t.match(only.stdout, /^sum: float32/);
+  t.notMatch(only.stdout, /prod/, '--outputs fetched only sum');
+
+  const scalar = json<{ outputs: { y: { shape: number[]; data: number } } }>(await cli(['run', dtypes.dir, '--signature', 'scalar', '--input', 'x=2.5', '--json']));
+  t.same(scalar.outputs.y.shape, [], 'a scalar in, a scalar out');
+  t.equal(typeof scalar.outputs.y.data, 'number');
+
+  const badOutput = await cli(['run', multi.dir, '--input', `x=${JSON.stringify(rowsOf)}`, '--outputs', 'sum,nope']);
+  t.equal(badOutput.code, 2);
+  t.match(badOutput.stderr, /--outputs nope: signature 'serving_default' has no output 'nope'; its outputs are prod, sum/);
+});
+
+t.test('run: every dtype through .npy (numpy) and JSON, outputs equal to the goldens', async (t) => {
+  const dir = tmp('dtypes');
+  const golden = dtypes.golden.cases.find((c) => c.signature === 'serving_default' && c.inputs.f32!.shape[0]! > 0)!;
+  // numpy writes each numeric input from the golden values; strings and bfloat16 go as JSON.
+  python<null>(`
+import base64, json, sys, numpy as np
+case = json.loads(sys.stdin.read())
+for key, t in case['inputs'].items():
+    if t['dtype'] in ('string', 'bfloat16'): continue
+    if t['dtype'] == 'float16': a = np.array(t['data'], dtype=np.uint16).view(np.float16)
+    elif t['dtype'] in ('int64', 'uint64'): a = np.array([int(v) for v in t['data']], dtype=t['dtype'])
+    else: a = np.array(t['data'], dtype=t['dtype'])
+    np.save('${dir}/%s.npy' % key, a.reshape(t['shape']))
+print('null')`, JSON.stringify(golden));
+  const args = ['run', dtypes.dir, '--out-dir', path.join(dir, 'out')];
+  for (const [key, tensor] of Object.entries(golden.inputs)) {
+    if (tensor.dtype === 'string') {
+      const values = (tensor.data as string[]).map((b64) => {
+        const bytes = Buffer.from(b64, 'base64');
+        return bytes.equals(Buffer.from(bytes.toString('utf8'))) ? bytes.toString('utf8') : { base64: b64 };
+      });
+      args.push('--input', `${key}=${JSON.stringify(values)}`);
+    } else if (tensor.dtype === 'bfloat16') {
+      const f = new Float32Array(new Uint32Array((tensor.data as number[]).map((bits) => bits << 16)).buffer);
+      args.push('--input', `${key}=${JSON.stringify(Array.from(f))}`);
+    } else {
+      args.push('--input', `${key}=${path.join(dir, `${key}.npy`)}`);
+    }
+  }
+  const r = await cli(args);
+  t.equal(r.code, 0, r.stderr);
+  const back = python<Record<string, { dtype: string; shape: number[]; data: unknown[] }>>(`
+import glob, json, os, numpy as np
+out = {}
+for f in glob.glob('${dir}/out/*.npy'):
+    a = np.load(f)
+    data = a.view(np.uint16) if a.dtype == np.float16 else a
+    data = [str(v) for v in data.ravel().tolist()] if a.dtype in (np.int64, np.uint64) else data.ravel().tolist()
+    out[os.path.basename(f)[:-4]] = {'dtype': 'bool' if a.dtype == np.bool_ else str(a.dtype), 'shape': list(a.shape), 'data': data}
+print(json.dumps(out))`);
+  for (const [key, expected] of Object.entries(golden.outputs)) {
+    if (expected.dtype === 'string' || expected.dtype === 'bfloat16') {
+      const values = JSON.parse(fs.readFileSync(path.join(dir, 'out', `${key}.json`), 'utf8')) as unknown[];
+      const got = expected.dtype === 'string'
+        ? values.map((v) => (typeof v === 'string' ? Buffer.from(v).toString('base64') : (v as { base64: string }).base64))
+        : Array.from(new Uint32Array(new Float32Array(values as number[]).buffer), (bits) => bits >>> 16);
+      t.same(got, expected.data, `${key}.json holds the golden ${expected.dtype} values`);
+      continue;
+    }
+    t.same(back[key], { dtype: expected.dtype, shape: expected.shape, data: expected.data }, `numpy reads ${key}.npy as the golden ${expected.dtype}`);
+  }
+});
+
+t.test('run: bad arguments exit non-zero with a message naming the flag', async (t) => {
+  const cases: [string[], number, RegExp][] = [
+    [['frobnicate'], 2, /unknown command 'frobnicate'/],
+    [['run'], 2, /missing required argument 'dir'/],
+    [['run', '/nonexistent/model', '--input', 'x=[1]'], 2, /\/nonexistent\/model: no such directory/],
+    [['run', ROOT, '--input', 'x=[1]'], 2, /is not a SavedModel directory: it has no saved_model\.pb/],
+    [['run', tiny.dir, '--input', 'x'], 2, /--input "x": expected key=value/],
+    [['run', tiny.dir, '--input', 'x=[[1,2'], 2, /--input x: neither a file nor JSON/],
+    [['run', tiny.dir, '--input', 'x=missing.npy'], 2, /--input x: no such file missing\.npy/],
+    [['run', tiny.dir, '--input', 'z=[[1,2,3,4]]'], 2, /--input z: signature 'serving_default' has no input 'z'; its inputs are x \(float32 \[-1, 4\]\)/],
+    [['run', tiny.dir], 2, /missing --input for x \(float32 \[-1, 4\]\)/],
+    [['run', tiny.dir, '--input', 'x=[[1,2],[3]]'], 2, /--input x: ragged array/],
+    [['run', tiny.dir, '--input', 'x=[["a",2,3,4]]'], 2, /--input x: element 0: "a" is not a number \(float32\)/],
+    [['run', tiny.dir, '--input', 'x=[[1,2,3]]'], 1, /feed 'x' of signature 'serving_default' expects shape \[\?, 4\], got \[1, 3\]/],
+    [['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--gpu-fraction', '1.5'], 2, /option '--gpu-fraction <f>' argument '1\.5' is invalid\. expected a fraction in \(0, 1\]/],
+    [['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--gpu-fraction', 'half'], 2, /'--gpu-fraction <f>' argument 'half' is invalid/],
+    [['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--isolation', 'thread'], 2, /argument 'thread' is invalid\. Allowed choices are none, process/],
+    [['run', multi.dir, '--signature', 'nope', '--input', 'x=[1]'], 2, /--signature nope: no such signature in .*; it has concat, double, serving_default/],
+    [['bench', tiny.dir, '--iterations', '0'], 2, /'--iterations <n>' argument '0' is invalid\. expected an integer ≥ 1/],
+    [['bench', tiny.dir, '--iterations', '5', '--duration', '1'], 2, /--duration and --iterations exclude each other/],
+    [['install-tensorflow', '--from', 'conda'], 2, /argument 'conda' is invalid\. Allowed choices are pip, archive/],
+  ];
+  for (const [args, code, message] of cases) {
+    const r = await cli(args);
+    t.equal(r.code, code, `tfslice ${args.join(' ')} exits ${code}`);
+    t.match(r.stderr, message, `tfslice ${args.join(' ')}: ${r.stderr.split('\n')[0]}`);
+    t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    t.equal(r.stdout, '', 'nothing on stdout');
+  }
+});
+
+t.test('run --isolation reaches loadModel, whose answer is printed cleanly', async (t) => {
+  // Whether this library knows the option or not, the CLI passes it on; an error is one line, no stack.
+  const r = await cli(['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--isolation', 'none']);
+  if (r.code === 0) t.match(r.stdout, /^y: float32 \[1, 3\]/);
+  else t.match(r.stderr, /^tfslice run: option "isolation"/);
+  t.notMatch(r.stderr, /\n\s+at /);
+});
+
+t.test('bench: synthesized inputs, percentiles and throughput', async (t) => {
+  const r = await cli(['bench', tiny.dir, '--iterations', '200', '--batch', '8', '--concurrency', '2', '--json']);
+  t.equal(r.code, 0, r.stderr);
+  const s = json<{
+    runs: number; batch: number; concurrency: number; inputs: Record<string, { dtype: string; shape: number[] }>;
+    latencyMs: Record<'min' | 'mean' | 'p50' | 'p90' | 'p99' | 'max', number>; runsPerSecond: number; samplesPerSecond: number; signature: string;
+  }>(r);
+  t.equal(s.runs, 200);
+  t.equal(s.concurrency, 2);
+  t.equal(s.signature, 'serving_default');
+  t.same(s.inputs, { x: { dtype: 'float32', shape: [8, 4] } }, 'the unknown batch dimension from --batch');
+  const l = s.latencyMs;
+  t.ok(l.min > 0 && l.min <= l.p50 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.max, `ordered percentiles ${JSON.stringify(l)}`);
+  t.ok(s.runsPerSecond > 0);
+  t.equal(s.batch, 8);
+  t.ok(Math.abs(s.samplesPerSecond - 8 * s.runsPerSecond) < 1e-6 * s.samplesPerSecond, 'samples/s = batch × runs/s');
+  t.notMatch(r.stderr, /bench \|/, 'no progress bar off a terminal');
+
+  // Text, by duration, strings, and the bar forced on.
+  const text = await cli(['bench', fixture('tf1_vocab').dir, '--duration', '0.5', '--progress']);
+  t.equal(text.code, 0, text.stderr);
+  t.match(text.stdout, /inputs\s+words string \[1\]/);
+  t.match(text.stdout, /latency ms\s+p50 [\d.]+\s+p90 [\d.]+\s+p99 [\d.]+\s+max [\d.]+/);
+  t.match(text.stdout, /throughput\s+[\d.]+ runs\/s/);
+  t.match(text.stderr, /bench \|.*\| 100% \| \d+ runs/, 'cli-progress drew the bar on stderr');
+
+  const unknownShape = await cli(['bench', multi.dir, '--shape', 'q=1', '--iterations', '1']);
+  t.equal(unknownShape.code, 2);
+  t.match(unknownShape.stderr, /--shape q: signature 'serving_default' has no input 'q'/);
+  const shaped = json<{ inputs: Record<string, { shape: number[] }> }>(await cli(['bench', multi.dir, '--shape', 'x=5,2', '--iterations', '3', '--json']));
+  t.same(shaped.inputs.x!.shape, [5, 2], '--shape sets an exact shape');
+});
+
+t.test('doctor: what tfslice runs on, and the fix when it cannot run', async (t) => {
+  const ok = await cli(['doctor']);
+  t.equal(ok.code, 0, ok.stderr);
+  t.match(ok.stdout, /libtensorflow\s+\S+libtensorflow_cc\.so\.2/);
+  t.match(ok.stdout, /found by\s+a pip-installed TensorFlow/);
+  t.match(ok.stdout, /TensorFlow\s+2\.21\.0, oneDNN (on|off)/);
+  t.match(ok.stdout, /CUDA build\s+no \(is_cuda_build in .*build_info\.py\)/);
+  t.match(ok.stdout, /devices\s+CPU\s+\/job:localhost\/replica:0\/task:0\/device:CPU:0, \d+/);
+  t.match(ok.stdout, /addon\s+\S+tfslice\.node, built here .*targets N-API 8/);
+  t.match(ok.stdout, new RegExp(`Node.js\\s+${process.version.replace(/\./g, '\\.')}`));
+  t.match(ok.stdout, `cache          ${HOME}`);
+  const report = json<{ ok: boolean; tensorflow: { source: string; tensorflowVersion: string }; devices: { type: string }[] }>(await cli(['doctor', '--json']));
+  t.equal(report.ok, true);
+  t.equal(report.tensorflow.source, 'python');
+  t.equal(report.devices[0]!.type, 'CPU');
+
+  const missing = await cli(['doctor'], { env: { TFSLICE_LIBTENSORFLOW: '/nonexistent/libtensorflow.so.2' } });
+  t.equal(missing.code, 1);
+  t.match(missing.stdout, /libtensorflow\s+not found/);
+  t.match(missing.stderr, /tfslice cannot run: tfslice could not load libtensorflow\. Tried:\n\s+- TFSLICE_LIBTENSORFLOW=\/nonexistent/);
+  t.match(missing.stderr, /Fix: TFSLICE_LIBTENSORFLOW is set, so nothing else is tried/);
+
+  // No env var, no Python TensorFlow, an empty cache: run fails with the library's full story.
+  const bare = await cli(['run', tiny.dir, '--input', 'x=[[1,2,3,4]]'], { bare: true, cwd: tmp('empty'), env: { PATH: tmp('bin') } });
+  t.equal(bare.code, 1);
+  t.match(bare.stderr, /^tfslice run: tfslice could not load libtensorflow/);
+  t.match(bare.stderr, /npx tfslice install-tensorflow/);
+});
+
+/**
+ * A libtensorflow C archive in the official layout, made from the pip wheel's libraries:
+ * lib/libtensorflow.so.2.21.0 (the wheel's libtensorflow_cc.so.2, which exports the C API) and
+ * lib/libtensorflow_framework.so.2.21.0 with their .so.2 and .so symlinks, plus a header.
+ * The libraries are real files (tar refuses links out of the archive): ~200 MB at gzip level 1.
+ */
+async function buildArchive(into: string, stage: string): Promise<string> {
+  fs.mkdirSync(path.join(stage, 'lib'));
+  fs.mkdirSync(path.join(stage, 'include', 'tensorflow', 'c'), { recursive: true });
+  for (const [wheel, name] of [['libtensorflow_cc.so.2', 'libtensorflow'], ['libtensorflow_framework.so.2', 'libtensorflow_framework']] as const) {
+    const file = path.join(stage, 'lib', `${name}.so.2.21.0`);
+    try {
+      fs.linkSync(fs.realpathSync(path.join(WHEEL, wheel)), file); // same file system: no copy
+    } catch {
+      fs.copyFileSync(path.join(WHEEL, wheel), file);
+    }
+    fs.symlinkSync(`${name}.so.2.21.0`, path.join(stage, 'lib', `${name}.so.2`));
+    fs.symlinkSync(`${name}.so.2`, path.join(stage, 'lib', `${name}.so`));
+  }
+  fs.copyFileSync(path.join(WHEEL, 'include', 'tensorflow', 'c', 'c_api.h'), path.join(stage, 'include', 'tensorflow', 'c', 'c_api.h'));
+  const file = path.join(into, 'libtensorflow-cpu-linux-x86_64.tar.gz');
+  await tar.c({ gzip: { level: 1 }, file, cwd: stage, portable: true }, ['lib', 'include']);
+  return file;
+}
+
+t.test('install-tensorflow --from archive: from a server on 127.0.0.1 into the cache, found with no env var', async (t) => {
+  const served = tmp('served');
+  const stage = tmp('stage');
+  const home = tmp('archive-home');
+  t.teardown(() => [served, stage, home].forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+  const archive = await buildArchive(served, stage);
+  const notAnArchive = path.join(served, 'readme.tar.gz');
+  fs.writeFileSync(path.join(served, 'README'), 'not TensorFlow');
+  await tar.c({ gzip: true, file: notAnArchive, cwd: served }, ['README']);
+  const requests: string[] = [];
+  const server = http.createServer((req, res) => {
+    requests.push(req.url ?? '');
+    const file = req.url === '/2.21.0/libtensorflow-cpu-linux-x86_64.tar.gz' ? archive
+      : req.url === '/0.0.1/libtensorflow-cpu-linux-x86_64.tar.gz' ? notAnArchive : null;
+    if (!file) {
+      res.writeHead(404).end('no such archive');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': fs.statSync(file).size });
+    fs.createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const installed = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', base, '--progress'], { env: { TFSLICE_HOME: home } });
+  t.equal(installed.code, 0, installed.stderr);
+  t.same(requests, ['/2.21.0/libtensorflow-cpu-linux-x86_64.tar.gz'], 'the official layout under --base-url');
+  const dir = path.join(home, 'tensorflow', 'archive-2.21.0');
+  const library = path.join(dir, 'lib', 'libtensorflow.so.2');
+  t.match(installed.stdout, `Installed TensorFlow 2.21.0 (archive, CPU) in ${dir}`);
+  t.match(installed.stderr, /download \|.*\| 100%/, 'a download progress bar');
+  const record = JSON.parse(fs.readFileSync(path.join(home, 'tensorflow', 'current.json'), 'utf8')) as Record<string, unknown>;
+  t.match(record, { library, from: 'archive', version: '2.21.0', gpu: false, dir, url: `${base}/2.21.0/libtensorflow-cpu-linux-x86_64.tar.gz` });
+  t.ok(fs.existsSync(path.join(dir, 'include', 'tensorflow', 'c', 'c_api.h')), 'the headers are unpacked too');
+  t.equal(fs.readlinkSync(library), 'libtensorflow.so.2.21.0', "the archive's own symlinks are kept");
+  t.same(fs.readdirSync(path.join(home, 'tensorflow')).sort(), ['archive-2.21.0', 'current.json'], 'no download or staging left behind');
+
+  // A fresh process with no .venv in sight, no Python TensorFlow, no env var: the cache is found.
+  const bare = { bare: true, cwd: tmp('empty'), env: { PATH: tmp('bin'), TFSLICE_HOME: home } };
+  const probe = `require(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))}).loadTensorFlow().then((r) => console.log(JSON.stringify(r)))`;
+  const found = JSON.parse(execFileSync(process.execPath, ['-e', probe], { cwd: bare.cwd, env: { PATH: bare.env.PATH, HOME: process.env.HOME, TFSLICE_HOME: home }, encoding: 'utf8' })) as { source: string; path: string };
+  t.same(found, { ...found, source: 'cache', path: library });
+  const ran = await cli(['run', tiny.dir, '--input', `x=${JSON.stringify([tiny.golden.cases[0]!.inputs.x!.data])}`, '--json'], bare);
+  t.equal(ran.code, 0, ran.stderr);
+  t.ok(maxRelativeError(json<{ outputs: { y: { data: number[][] } } }>(ran).outputs.y.data.flat(), tiny.golden.cases[0]!.outputs.y!.data as number[]) < 1e-6, 'runs the model');
+  const doctor = await cli(['doctor'], bare);
+  t.equal(doctor.code, 0, doctor.stderr);
+  t.match(doctor.stdout, /found by\s+the per-user cache of tfslice install-tensorflow/);
+  t.match(doctor.stdout, `libtensorflow  ${library}`);
+
+  const missing = await cli(['install-tensorflow', '--from', 'archive', '--version', '9.9.9', '--base-url', base], { env: { TFSLICE_HOME: home } });
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, /cannot download http:\/\/127\.0\.0\.1:\d+\/9\.9\.9\/libtensorflow-cpu-linux-x86_64\.tar\.gz: HTTP 404/);
+  t.match(missing.stderr, /Fix: official C archives exist for some TensorFlow versions only/);
+  const wrong = await cli(['install-tensorflow', '--from', 'archive', '--version', '0.0.1'], { env: { TFSLICE_HOME: home, TFSLICE_TF_ARCHIVE_BASE_URL: base } });
+  t.equal(wrong.code, 1, 'the base URL from TFSLICE_TF_ARCHIVE_BASE_URL');
+  t.match(wrong.stderr, /\/0\.0\.1\/libtensorflow-cpu-linux-x86_64\.tar\.gz has no lib\/libtensorflow\.so\.2; it holds README/);
+  t.equal(JSON.parse(fs.readFileSync(path.join(home, 'tensorflow', 'current.json'), 'utf8')).version, '2.21.0', 'failures leave the recorded install alone');
+  // A port nothing listens on: one the system just handed out and took back.
+  const closed = http.createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const port = (closed.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const refused = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', `http://127.0.0.1:${port}`], { env: { TFSLICE_HOME: tmp('refused') } });
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, /cannot download http:\/\/127\.0\.0\.1:\d+\/2\.21\.0\/libtensorflow-cpu-linux-x86_64\.tar\.gz: connect ECONNREFUSED/);
+  t.match(refused.stderr, /Fix: check the network, set --base-url/);
+});
+
+t.test('install-tensorflow --from pip: the exact commands, run through a stand-in python/pip', async (t) => {
+  // The real `pip install tensorflow-cpu` takes minutes and gigabytes; a stand-in python3 makes
+  // the venv, and its pip records its arguments and lays out a tensorflow package of symlinks.
+  const bin = tmp('fake-python');
+  const venvPython = path.join(bin, 'venv-python3');
+  fs.writeFileSync(path.join(bin, 'python3'), `#!/bin/bash
+[ "$1" = -m ] && [ "$2" = venv ] || exit 3
+mkdir -p "$3/bin" && cp ${JSON.stringify(venvPython)} "$3/bin/python3"
+`, { mode: 0o755 });
+  fs.writeFileSync(venvPython, `#!/bin/bash
+venv="$(cd "$(dirname "$0")/.." && pwd)"
+tf="$venv/lib/python3/site-packages/tensorflow"
+if [ "$1" = -m ] && [ "$2" = pip ]; then
+  shift 2; echo "$*" >> "$venv/pip.log"
+  [ -n "$FAKE_PIP_FAIL" ] && { echo "ERROR: No matching distribution" >&2; exit 1; }
+  mkdir -p "$tf" && ln -sf ${JSON.stringify(WHEEL)}/libtensorflow_cc.so.2 ${JSON.stringify(WHEEL)}/libtensorflow_framework.so.2 "$tf/"
+  exit 0
+fi
+[ "$1" = -c ] && { [ -d "$tf" ] && echo "$tf"; exit 0; }
+exit 3
+`, { mode: 0o755 });
+  const home = tmp('pip-home');
+  const python3 = path.join(bin, 'python3');
+  const venv = path.join(home, 'tensorflow', 'pip-2.21.0', 'venv');
+
+  const dry = await cli(['install-tensorflow', '--dry-run', '--gpu', '--python', python3], { env: { TFSLICE_HOME: home, TFSLICE_PIP_ARGS: '--retries 0' } });
+  t.equal(dry.code, 0, dry.stderr);
+  t.equal(dry.stdout, [
+    `${python3} -m venv ${path.join(home, 'tensorflow', 'pip-2.21.0-gpu', 'venv')}`,
+    `${path.join(home, 'tensorflow', 'pip-2.21.0-gpu', 'venv', 'bin', 'python3')} -m pip install --retries 0 'tensorflow[and-cuda]==2.21.0'`,
+    `record the library in ${path.join(home, 'tensorflow', 'current.json')}`,
+    '',
+  ].join('\n'));
+  t.notOk(fs.existsSync(path.join(home, 'tensorflow')), '--dry-run does nothing');
+
+  const installed = await cli(['install-tensorflow', '--python', python3], { env: { TFSLICE_HOME: home } });
+  t.equal(installed.code, 0, installed.stderr);
+  t.equal(fs.readFileSync(path.join(venv, 'pip.log'), 'utf8'), 'install tensorflow-cpu==2.21.0\n', 'pip install tensorflow-cpu==<version> in the private venv');
+  const library = path.join(venv, 'lib', 'python3', 'site-packages', 'tensorflow', 'libtensorflow_cc.so.2');
+  t.match(JSON.parse(fs.readFileSync(path.join(home, 'tensorflow', 'current.json'), 'utf8')), { library, from: 'pip', version: '2.21.0', gpu: false, requirement: 'tensorflow-cpu==2.21.0' });
+  t.match(installed.stdout, 'Installed TensorFlow 2.21.0 (pip, CPU)');
+
+  const failed = await cli(['install-tensorflow', '--python', python3, '--version', '2.20.0'], { env: { TFSLICE_HOME: home, FAKE_PIP_FAIL: '1' } });
+  t.equal(failed.code, 1);
+  t.match(failed.stderr, /ERROR: No matching distribution/, "pip's own output is shown");
+  t.match(failed.stderr, /-m pip install tensorflow-cpu==2\.20\.0 failed \(exit 1\)\nFix: check pip can reach its index/);
+  const noPython = await cli(['install-tensorflow', '--python', '/nonexistent/python3'], { env: { TFSLICE_HOME: home } });
+  t.equal(noPython.code, 1);
+  t.match(noPython.stderr, /cannot run \/nonexistent\/python3: .*ENOENT\nFix: install python3 with venv/);
+  t.equal(JSON.parse(fs.readFileSync(path.join(home, 'tensorflow', 'current.json'), 'utf8')).version, '2.21.0', 'failures leave the recorded install alone');
+});

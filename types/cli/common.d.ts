@@ -1,0 +1,25 @@
+import { type Model } from '../model';
+import type { SignatureInfo } from '../proto';
+/** --gpu-fraction: a fraction in (0, 1]. */
+export declare function parseFraction(value: string): number;
+/** An integer ≥ 1 (--batch, --concurrency, --iterations). */
+export declare function parseCount(value: string): number;
+/** A positive number of seconds (--duration). */
+export declare function parseSeconds(value: string): number;
+/** "a,b" → ['a', 'b'] (--tags, --outputs). */
+export declare function parseList(value: string): string[];
+/** The saved_model.pb of `dir`, or a UsageError saying what is there instead. */
+export declare function savedModelFile(dir: string): string;
+/** Flags every model-loading command takes. */
+export interface ModelFlags {
+    tags?: string[];
+    gpuFraction?: number;
+    isolation?: string;
+}
+/** loadModel() with the flags' options; the library's own errors pass through. */
+export declare function openModel(dir: string, flags: ModelFlags): Promise<Model>;
+/** The signature to use: --signature, else the model's default; a UsageError listing them otherwise. */
+export declare function pickSignature(model: Model, name: string | undefined): {
+    name: string;
+    info: SignatureInfo;
+};

@@ -1,0 +1,3 @@
+export declare function doctor(flags: {
+    json?: boolean;
+}): Promise<number>;
