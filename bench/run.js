@@ -71,6 +71,9 @@ const CONTENDERS = [
   { name: 'tfslice-sync', kind: 'tfslice', mode: 'sync' },
   { name: 'tfslice-async', kind: 'tfslice', mode: 'async', inflight: 1 },
   { name: 'tfslice-async-2', kind: 'tfslice', mode: 'async', inflight: 2 },
+  // The model in a host process of its own: what isolation adds on top of tfslice-async.
+  { name: 'tfslice-isolated', kind: 'tfslice', mode: 'async', inflight: 1, isolation: 'process' },
+  { name: 'tfslice-isolated-2', kind: 'tfslice', mode: 'async', inflight: 2, isolation: 'process' },
   { name: 'python-tf1', kind: 'python', mode: 'tf1' },
   { name: 'python-tf2', kind: 'python', mode: 'tf2', options: ['tf-default'] },
   { name: 'tfjs-node', kind: 'tfjs', options: ['tf-default'] },
@@ -136,7 +139,8 @@ function jobsFor(contender) {
         key: `${modelName}|${optionName}|${contender.name}`,
         model: model.dir, shape: model.shape, ...signatureOf(model.dir),
         iterations: model.iterations, warmup: model.warmup, seconds: SECONDS,
-        mode: contender.mode, inflight: contender.inflight ?? 1, options: options.tfslice, config: options.config,
+        mode: contender.mode, inflight: contender.inflight ?? 1, config: options.config,
+        options: contender.isolation ? { ...options.tfslice, isolation: contender.isolation } : options.tfslice,
       });
     }
   }

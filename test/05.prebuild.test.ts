@@ -42,14 +42,16 @@ t.test('npm pack ships the runtime, the types, the prebuild and the sources, not
   // --ignore-scripts: list what is here now; prepack (scripts/check-prebuild.js) is not the subject.
   const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const files = (JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path).sort();
-  const dist = fs.readdirSync(path.join(ROOT, 'dist')).filter((f) => f.endsWith('.js')).map((f) => `dist/${f}`);
-  const types = fs.readdirSync(path.join(ROOT, 'types')).filter((f) => f.endsWith('.d.ts')).map((f) => `types/${f}`);
+  const under = (dir: string, ext: string) => (fs.readdirSync(path.join(ROOT, dir), { recursive: true }) as string[])
+    .filter((f) => f.endsWith(ext)).map((f) => `${dir}/${f}`);
+  const dist = under('dist', '.js');
+  const types = under('types', '.d.ts');
   const native = fs.readdirSync(path.join(ROOT, 'native')).map((f) => `native/${f}`);
-  for (const f of ['package.json', 'README.md', 'binding.gyp', 'CMakeLists.txt', ...dist, ...types, ...native]) {
+  for (const f of ['package.json', 'README.md', 'binding.gyp', 'CMakeLists.txt', 'bin/tfslice.js', ...dist, ...types, ...native]) {
     t.ok(files.includes(f), `ships ${f}`);
   }
   if (fs.existsSync(info.PREBUILD)) t.ok(files.includes(path.relative(ROOT, info.PREBUILD)), 'ships the prebuild');
-  const allowed = /^(package\.json|README\.md|binding\.gyp|CMakeLists\.txt|dist\/[^/]+\.js|types\/[^/]+\.d\.ts|native\/[^/]+|prebuilds\/[^/]+\/[^/]+\.node)$/;
+  const allowed = /^(package\.json|README\.md|binding\.gyp|CMakeLists\.txt|bin\/tfslice\.js|dist\/(cli\/)?[^/]+\.js|types\/(cli\/)?[^/]+\.d\.ts|native\/[^/]+|prebuilds\/[^/]+\/[^/]+\.node)$/;
   t.same(files.filter((f) => !allowed.test(f)), [], 'nothing outside the whitelist (no tests, fixtures, scripts, maps, venv, builds)');
   t.equal(pkg.scripts.install, 'node-gyp-build', 'install uses a matching prebuild, else builds from source');
 });

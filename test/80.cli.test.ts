@@ -251,12 +251,14 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
   }
 });
 
-t.test('run --isolation reaches loadModel, whose answer is printed cleanly', async (t) => {
-  // Whether this library knows the option or not, the CLI passes it on; an error is one line, no stack.
-  const r = await cli(['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--isolation', 'none']);
-  if (r.code === 0) t.match(r.stdout, /^y: float32 \[1, 3\]/);
-  else t.match(r.stderr, /^tfslice run: option "isolation"/);
-  t.notMatch(r.stderr, /\n\s+at /);
+t.test('run and bench --isolation process --gpu-fraction: the model runs in a host of its own', async (t) => {
+  const r = await cli(['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--isolation', 'process', '--gpu-fraction', '0.4']);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /^y: float32 \[1, 3\]/, 'run prints the output');
+  const b = await cli(['bench', tiny.dir, '--iterations', '50', '--isolation', 'process', '--gpu-fraction', '0.4', '--json']);
+  t.equal(b.code, 0, b.stderr);
+  t.match(json<Record<string, unknown>>(b), { runs: 50 }, 'bench runs through the host');
+  t.notMatch(r.stderr + b.stderr, /\n\s+at /, 'no stack traces');
 });
 
 t.test('bench: synthesized inputs, percentiles and throughput', async (t) => {

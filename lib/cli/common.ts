@@ -66,10 +66,11 @@ export interface ModelFlags {
 /** loadModel() with the flags' options; the library's own errors pass through. */
 export async function openModel(dir: string, flags: ModelFlags): Promise<Model> {
   savedModelFile(dir);
-  const options: LoadOptions & { isolation?: string } = {};
+  const options: LoadOptions = {};
   if (flags.tags) options.tags = flags.tags;
   if (flags.gpuFraction !== undefined) options.gpuMemoryFraction = flags.gpuFraction;
-  if (flags.isolation !== undefined) options.isolation = flags.isolation;
+  // Checked by loadModel, whose TypeError names the field and the values it takes.
+  if (flags.isolation !== undefined) options.isolation = flags.isolation as LoadOptions['isolation'];
   return loadModel(dir, options);
 }
 
