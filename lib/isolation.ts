@@ -204,7 +204,7 @@ export class HostSession implements NativeSession {
   #slot(need: number): Slot {
     let slot = this.#free.pop();
     if (!slot) slot = { index: this.#slots++, buffer: new ArrayBuffer(0), bytes: 0, fd: null, announced: false };
-    if (slot.bytes < need) {
+    if (slot.bytes === 0 || slot.bytes < need) {
       this.#releaseSegment(slot);
       const { fd, buffer } = native().shmCreate(segmentSize(need));
       Object.assign(slot, { buffer, bytes: buffer.byteLength, fd, announced: false });
