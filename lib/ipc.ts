@@ -44,6 +44,12 @@ export function footprint(data: NativeData): number {
   return isPacked(data) ? align(data.offsets.byteLength) + align(data.bytes.byteLength) : align(data.byteLength);
 }
 
+/** Bytes a tensor written at `ref` takes, alignment included (footprint of what it came from). */
+export function refFootprint(ref: TensorRef): number {
+  if (ref.strings === undefined) return align(ref.bytes);
+  return align(8 * (ref.shape.reduce((a, b) => a * b, 1) + 1)) + align(ref.bytes);
+}
+
 /** Copies a tensor into a segment at `at` (one memcpy per buffer); returns its ref. */
 export function writeTensor(segment: ArrayBuffer, at: number, dtype: number, shape: readonly number[], data: NativeData): TensorRef {
   const out = new Uint8Array(segment);

@@ -11,12 +11,14 @@ import type { Socket } from 'node:net';
 import * as path from 'node:path';
 
 import { fromNative, ModelCrashedError, TensorFlowError } from './errors';
-import { copyTensor, footprint, readFrames, type SegmentRef, sendFrame, type TensorRef, writeTensor } from './ipc';
+import { dtypeFromTf } from './dtypes';
+import { copyTensor, footprint, readFrames, refFootprint, type SegmentRef, sendFrame, type TensorRef, writeTensor } from './ipc';
 import type { Device } from './model';
 import { native, PACKAGE_ROOT, type NativeData, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import type { LoadOptions } from './options';
 import type { SessionConfig, SignatureInfo } from './proto';
 import type { Runtime } from './library';
+import { onDispose } from './tensor';
 
 /** What a host reports once its model is loaded. */
 export interface HostLoaded {
@@ -33,6 +35,8 @@ interface HostPlan {
   id: number;
   inputs: string[];
   outputs: string[];
+  /** Bytes the outputs took last time: a new segment leaves room for them after the feeds. */
+  outputBytes: number;
 }
 
 interface Slot {
@@ -43,6 +47,8 @@ interface Slot {
   fd: number | null;
   /** The host has this segment mapped. */
   announced: boolean;
+  /** Outputs handed out as views of this segment and not yet released. */
+  views: number;
 }
 
 interface Pending {
@@ -52,6 +58,15 @@ interface Pending {
 }
 
 const MIN_SEGMENT = 64 * 1024;
+// Outputs this big are handed out as views of the segment (no copy, no fresh memory);
+// the segment goes back to the pool once they are disposed or collected. Smaller ones
+// are copied: cheaper than holding a segment for them.
+const VIEW_MIN_BYTES = 16 * 1024;
+
+const MAX_HELD_SEGMENTS = 2;
+
+// A view's release: dispose() calls it at once, the collector eventually; only the first counts.
+const collected = new FinalizationRegistry<() => void>((release) => release());
 
 function segmentSize(bytes: number): number {
   let size = MIN_SEGMENT;
@@ -85,6 +100,8 @@ export class HostSession implements NativeSession {
   #nextId = 1;
   #nextPlan = 1;
   #free: Slot[] = [];
+  /** Segments held by output views. */
+  #held = 0;
   #slots = 0;
   #sentPlans = new Set<number>();
   #dead: string | null = null;
@@ -140,15 +157,16 @@ export class HostSession implements NativeSession {
   }
 
   plan(inputs: string[], outputs: string[]): NativePlan {
-    return { id: this.#nextPlan++, inputs, outputs } as HostPlan as unknown as NativePlan;
+    return { id: this.#nextPlan++, inputs, outputs, outputBytes: 0 } as HostPlan as unknown as NativePlan;
   }
 
   async run(plan: NativePlan, feeds: NativeTensors): Promise<NativeTensors> {
-    const { id, inputs, outputs } = plan as unknown as HostPlan;
+    const hostPlan = plan as unknown as HostPlan;
+    const { id, inputs, outputs } = hostPlan;
     if (this.#dead !== null) throw this.#crashed();
     let need = 0;
     for (let i = 2; i < feeds.length; i += 3) need += footprint(feeds[i] as NativeData);
-    const slot = this.#slot(need);
+    const slot = this.#slot(need, need + hostPlan.outputBytes);
     const refs: TensorRef[] = [];
     let at = 0;
     for (let i = 0; i < feeds.length; i += 3) {
@@ -174,10 +192,18 @@ export class HostSession implements NativeSession {
     try {
       if (reply.segment) this.#adopt(slot, reply.segment);
       const flat: NativeTensors = [];
-      for (const ref of reply.outputs) flat.push(ref.dtype, ref.shape, copyTensor(slot.buffer, ref));
+      // While earlier views still hold segments (outputs neither disposed nor collected yet),
+      // copy instead of holding one more: a fresh segment per call costs more than a copy.
+      const view = this.#held < MAX_HELD_SEGMENTS;
+      hostPlan.outputBytes = 0;
+      for (const ref of reply.outputs) {
+        hostPlan.outputBytes += refFootprint(ref);
+        flat.push(ref.dtype, ref.shape, view ? this.#output(slot, ref) : copyTensor(slot.buffer, ref));
+      }
+      if (slot.views > 0) this.#held++;
       return flat;
     } finally {
-      this.#free.push(slot);
+      if (slot.views === 0) this.#free.push(slot);
     }
   }
 
@@ -201,12 +227,35 @@ export class HostSession implements NativeSession {
     return this.#closing;
   }
 
-  #slot(need: number): Slot {
+  #output(slot: Slot, ref: TensorRef): NativeData {
+    const info = dtypeFromTf(ref.dtype);
+    if (!info?.array || ref.bytes < VIEW_MIN_BYTES) return copyTensor(slot.buffer, ref);
+    const buffer = native().shmView(slot.buffer, ref.at, ref.bytes);
+    slot.views++;
+    // The release must not reach the buffer, or the registry would keep it alive.
+    const token = {};
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      collected.unregister(token);
+      if (--slot.views > 0) return;
+      this.#held--;
+      if (this.#dead === null) this.#free.push(slot);
+      else this.#releaseSegment(slot);
+    };
+    onDispose(buffer, release);
+    collected.register(buffer, release, token);
+    return new info.array(buffer);
+  }
+
+  // A free slot whose segment holds `need` bytes (a new segment gets room for `room`).
+  #slot(need: number, room: number): Slot {
     let slot = this.#free.pop();
-    if (!slot) slot = { index: this.#slots++, buffer: new ArrayBuffer(0), bytes: 0, fd: null, announced: false };
+    if (!slot) slot = { index: this.#slots++, buffer: new ArrayBuffer(0), bytes: 0, fd: null, announced: false, views: 0 };
     if (slot.bytes === 0 || slot.bytes < need) {
       this.#releaseSegment(slot);
-      const { fd, buffer } = native().shmCreate(segmentSize(need));
+      const { fd, buffer } = native().shmCreate(segmentSize(room));
       Object.assign(slot, { buffer, bytes: buffer.byteLength, fd, announced: false });
     }
     return slot;

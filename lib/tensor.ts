@@ -7,6 +7,15 @@ import { type DataOf, type DType, type DTypeInfo, dtypeInfo, dtypeFromTf, DTYPES
 import { invalidType, InvalidArgumentError } from './errors';
 import { native, type NativeData, type NativeTensors, type PackedStrings } from './native';
 
+// Called once when dispose() detaches an output buffer (set by lib/isolation.ts for
+// outputs that are views of a shared segment, which then goes back to its pool).
+const releaseHooks = new WeakMap<ArrayBuffer, () => void>();
+
+/** @internal Runs `hook` when a tensor over `buffer` is disposed. */
+export function onDispose(buffer: ArrayBuffer, hook: () => void): void {
+  releaseHooks.set(buffer, hook);
+}
+
 // Set by Tensor.fromNative() for the one constructor call it makes.
 let adopting: { info: DTypeInfo; shape: number[]; data: NativeData } | undefined;
 
@@ -128,7 +137,13 @@ export class Tensor<D extends DType = DType> {
     if (this.#owned) {
       const release = native().releaseBuffer;
       const views: ArrayBufferView[] = this.#packed ? [this.#packed.bytes, this.#packed.offsets] : [this.#data as ArrayBufferView];
-      for (const view of views) if (view.buffer instanceof ArrayBuffer && !isDetached(view.buffer)) release(view.buffer);
+      for (const view of views) {
+        const buffer = view.buffer;
+        if (!(buffer instanceof ArrayBuffer) || isDetached(buffer)) continue;
+        release(buffer);
+        releaseHooks.get(buffer)?.();
+        releaseHooks.delete(buffer);
+      }
     }
     this.#owned = false;
   }

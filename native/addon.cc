@@ -100,6 +100,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceValue("shmCreate", Napi::Function::New<ShmCreate>(env, "shmCreate")),
                InstanceValue("shmOpen", Napi::Function::New<ShmOpen>(env, "shmOpen")),
                InstanceValue("shmRelease", Napi::Function::New<ShmRelease>(env, "shmRelease")),
+               InstanceValue("shmView", Napi::Function::New<ShmView>(env, "shmView")),
                InstanceValue("setParentDeathSignal", Napi::Function::New<SetParentDeathSignal>(env, "setParentDeathSignal"))});
 }
 

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -17,17 +18,29 @@ namespace tfslice {
 
 namespace {
 
-// Owns one mapping (and, for the creator, the descriptor); released once.
+// One mapping (and, for the creator, the descriptor), shared by the segment's buffer and
+// the views made over parts of it: unmapped when the segment is released and the last
+// view is gone.
 struct Mapping {
   void* address = nullptr;
   size_t bytes = 0;
   int fd = -1;
+  std::atomic<int> refs{1};
 
-  void Release() {
+  void Unref() {
+    if (refs.fetch_sub(1) != 1) return;
     if (address != nullptr) munmap(address, bytes);
     if (fd >= 0) close(fd);
-    address = nullptr;
-    fd = -1;
+    delete this;
+  }
+};
+
+// What a segment's buffer holds: the mapping until shmRelease() or the collector.
+struct SegmentHandle {
+  Mapping* mapping;
+  void Release() {
+    if (mapping != nullptr) mapping->Unref();
+    mapping = nullptr;
   }
 };
 
@@ -49,14 +62,15 @@ int IntArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
 }
 
 Napi::ArrayBuffer Expose(Napi::Env env, Mapping* mapping) {
+  auto* handle = new SegmentHandle{mapping};
   Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
       env, mapping->address, mapping->bytes,
-      [](Napi::Env, void*, Mapping* done) {
+      [](Napi::Env, void*, SegmentHandle* done) {
         done->Release();
         delete done;
       },
-      mapping);
-  napi_wrap(env, buffer, mapping, nullptr, nullptr, nullptr);
+      handle);
+  napi_wrap(env, buffer, handle, nullptr, nullptr, nullptr);
   return buffer;
 }
 
@@ -68,7 +82,11 @@ Napi::ArrayBuffer Map(Napi::Env env, int fd, size_t bytes, bool keep_fd) {
     throw MakeError(env, "RESOURCE_EXHAUSTED", message);
   }
   if (!keep_fd) close(fd);
-  return Expose(env, new Mapping{address, bytes, keep_fd ? fd : -1});
+  auto* mapping = new Mapping();
+  mapping->address = address;
+  mapping->bytes = bytes;
+  mapping->fd = keep_fd ? fd : -1;
+  return Expose(env, mapping);
 }
 
 }  // namespace
@@ -105,18 +123,43 @@ Napi::Value ShmOpen(const Napi::CallbackInfo& info) {
   return Map(env, fd, bytes, false);
 }
 
+SegmentHandle* Unwrap(Napi::Env env, Napi::Value value, const char* call) {
+  void* data = nullptr;
+  if (!value.IsArrayBuffer() || napi_unwrap(env, value, &data) != napi_ok || data == nullptr) {
+    throw MakeTypeError(env, std::string(call) + " needs a buffer from shmCreate or shmOpen");
+  }
+  return static_cast<SegmentHandle*>(data);
+}
+
 Napi::Value ShmRelease(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsArrayBuffer()) throw MakeTypeError(env, "shmRelease(buffer) needs an ArrayBuffer");
+  SegmentHandle* handle = Unwrap(env, info[0], "shmRelease(buffer)");
   Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
-  void* data = nullptr;
-  if (napi_unwrap(env, buffer, &data) != napi_ok || data == nullptr) {
-    throw MakeTypeError(env, "shmRelease(buffer) needs a buffer from shmCreate or shmOpen");
-  }
   // Detached first: JS can no longer reach the memory once it is unmapped.
   if (!buffer.IsDetached()) buffer.Detach();
-  static_cast<Mapping*>(data)->Release();
+  handle->Release();
   return env.Undefined();
+}
+
+Napi::Value ShmView(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SegmentHandle* handle = Unwrap(env, info[0], "shmView(buffer, offset, bytes)");
+  double offset = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+  double bytes = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
+  if (handle->mapping == nullptr || !(offset >= 0 && bytes >= 0) ||
+      offset + bytes > static_cast<double>(handle->mapping->bytes)) {
+    throw MakeError(env, "OUT_OF_RANGE", "shmView: the range is outside the segment (or it was released)");
+  }
+  Mapping* mapping = handle->mapping;
+  mapping->refs.fetch_add(1);
+  // Zero bytes: a plain empty buffer (N-API may not take an external one of length 0).
+  if (bytes == 0) {
+    mapping->Unref();
+    return Napi::ArrayBuffer::New(env, 0);
+  }
+  return Napi::ArrayBuffer::New(
+      env, static_cast<char*>(mapping->address) + static_cast<size_t>(offset), static_cast<size_t>(bytes),
+      [](Napi::Env, void*, Mapping* done) { done->Unref(); }, mapping);
 }
 
 Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {

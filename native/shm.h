@@ -17,6 +17,9 @@ Napi::Value ShmCreate(const Napi::CallbackInfo& info);
 Napi::Value ShmOpen(const Napi::CallbackInfo& info);
 // shmRelease(buffer): detaches the buffer and unmaps the segment now (idempotent).
 Napi::Value ShmRelease(const Napi::CallbackInfo& info);
+// shmView(buffer, offset, bytes) -> a buffer over part of the segment, which keeps the
+// mapping alive until it is collected (or detached by releaseBuffer) even after shmRelease.
+Napi::Value ShmView(const Napi::CallbackInfo& info);
 // setParentDeathSignal(parentPid): this process gets SIGKILL when its parent dies;
 // returns false when the parent is already gone.
 Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info);

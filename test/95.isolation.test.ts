@@ -67,6 +67,19 @@ t.test('big tensors cross through shared memory, many runs in flight at once', a
   const results = await Promise.all(Array.from({ length: 64 }, (_, i) =>
     model.run({ x: new Tensor('float32', Float32Array.from({ length: 2000 + i }, () => i), [2000 + i]) })));
   t.ok(results.every((r, i) => r.y!.shape[0] === 2000 + i && (r.y!.data as Float32Array).every((v) => v === 2 * i)), '64 concurrent runs of different sizes each got their own result');
+  // Big outputs are views of the shared segment: one kept is never overwritten by later runs.
+  const fill = (v: number) => {
+    const x = Tensor.alloc('float32', [1 << 16]);
+    (x.data as Float32Array).fill(v);
+    return x;
+  };
+  const kept = [];
+  for (let v = 1; v <= 5; v++) kept.push((await model.run({ x: fill(v) })).y!);
+  t.ok(kept.every((y, i) => (y.data as Float32Array).every((d) => d === 2 * (i + 1))), 'five kept 256 KiB outputs each hold their own values');
+  for (const y of kept) y.dispose();
+  t.equal(kept[0]!.data.length, 0, 'dispose() releases a view (its data becomes empty)');
+  const again = (await model.run({ x: fill(7) })).y!;
+  t.ok((again.data as Float32Array).every((d) => d === 14), 'the released segments are reused');
   t.throws(() => model.runSync({ x: new Tensor('float32', new Float32Array(1)) }), { code: 'FAILED_PRECONDITION', message: /runSync\(\) cannot reach a model in another process/ });
   await model.dispose();
 });

@@ -27,6 +27,8 @@ export declare const ALIGNMENT = 64;
 export declare function align(n: number): number;
 /** Bytes a tensor takes in a segment, alignment included. */
 export declare function footprint(data: NativeData): number;
+/** Bytes a tensor written at `ref` takes, alignment included (footprint of what it came from). */
+export declare function refFootprint(ref: TensorRef): number;
 /** Copies a tensor into a segment at `at` (one memcpy per buffer); returns its ref. */
 export declare function writeTensor(segment: ArrayBuffer, at: number, dtype: number, shape: readonly number[], data: NativeData): TensorRef;
 /** A view of a tensor in a segment (no copy): what the host feeds TensorFlow. */

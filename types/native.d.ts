@@ -68,7 +68,9 @@ export interface Binding {
     };
     /** Maps another process's segment through /proc/<pid>/fd/<fd>. */
     shmOpen(pid: number, fd: number, bytes: number): ArrayBuffer;
-    /** Detaches a segment's buffer and unmaps it now (idempotent). */
+    /** A buffer over part of a segment; it keeps the mapping alive until collected or detached. */
+    shmView(buffer: ArrayBuffer, offset: number, bytes: number): ArrayBuffer;
+    /** Detaches a segment's buffer and drops its mapping now (idempotent; views keep theirs). */
     shmRelease(buffer: ArrayBuffer): void;
     /** SIGKILL this process when its parent dies; false when the parent is already gone. */
     setParentDeathSignal(parentPid: number): boolean;
