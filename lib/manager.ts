@@ -675,18 +675,17 @@ export class ModelManager extends EventEmitter<ModelManagerEvents> {
   }
 
   async #reconcile(m: Managed, look: Look): Promise<void> {
-    // A version whose directory is gone: drained and unloaded; forgotten once END.
+    // Versions whose directory is gone are forgotten once END; loaded, they serve until replaced.
     for (const entry of [...m.versions.values()]) {
-      if (look.present.has(entry.version)) continue;
-      if (entry.state === 'END') m.versions.delete(entry.version);
-      else await this.#unloadVersion(m, entry);
+      if (entry.state === 'END' && !look.present.has(entry.version)) m.versions.delete(entry.version);
     }
-    if (m.held) return;
-    const loaded = [...m.versions.values()].filter((e) => e.state === 'AVAILABLE');
-    const candidates = new Set([...look.ready.keys(), ...loaded.map((e) => e.version)]);
-    const aspired = new Set(selectVersions(m.config.versionPolicy, [...candidates]).filter((v) => !m.excluded.has(v)));
-    for (const entry of loaded) if (entry.pinned) aspired.add(entry.version);
-
+    const loaded = () => [...m.versions.values()].filter((e) => e.state === 'AVAILABLE');
+    const aspired = new Set<number>();
+    if (!m.held) {
+      const candidates = new Set([...look.ready.keys(), ...loaded().map((e) => e.version).filter((v) => look.present.has(v))]);
+      for (const v of selectVersions(m.config.versionPolicy, [...candidates])) if (!m.excluded.has(v)) aspired.add(v);
+      for (const entry of loaded()) if (entry.pinned && look.present.has(entry.version)) aspired.add(entry.version);
+    }
     const toLoad = [...aspired].filter((v) => {
       const entry = m.versions.get(v);
       if (!entry) return true;
@@ -702,11 +701,11 @@ export class ModelManager extends EventEmitter<ModelManagerEvents> {
         await this.#unloadFirst(m, version, dir, print, aspired);
       }
     }
-    // The old versions go once a version the policy wants is serving; until then they serve.
-    if (this.#stopping || ![...aspired].some((v) => m.versions.get(v)?.state === 'AVAILABLE')) return;
-    for (const entry of [...m.versions.values()]) {
-      if (entry.state === 'AVAILABLE' && !aspired.has(entry.version)) await this.#unloadVersion(m, entry);
-    }
+    // The old versions go once a version the policy wants is serving (or none is left to
+    // wait for); until then they keep serving, even when a new version failed to load.
+    if (this.#stopping) return;
+    if (aspired.size > 0 && ![...aspired].some((v) => m.versions.get(v)?.state === 'AVAILABLE')) return;
+    for (const entry of loaded()) if (!aspired.has(entry.version)) await this.#unloadVersion(m, entry);
   }
 
   // swapPolicy 'unload-first': the ledger could not hold both, so the old versions go first;
