@@ -170,6 +170,8 @@ interface Entry {
   drained: (() => void) | null;
   /** Loaded by load(name, version): kept whatever the policy says, until unload(). */
   pinned: boolean;
+  /** Its host died (MODEL_CRASHED): loaded again by the next look, whatever its files. */
+  crashed: boolean;
 }
 
 interface Waiter {
@@ -572,6 +574,9 @@ export class ModelManager extends EventEmitter<ModelManagerEvents> {
       // Counted before the call starts: the version is not disposed until this run is done.
       const outputs = await entry.model!.run(feeds, runOptions);
       return { name, version: entry.version, outputs };
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'MODEL_CRASHED') this.#crashed(m, entry, asError(error));
+      throw error;
     } finally {
       if (--entry.inflight === 0 && entry.drained) entry.drained();
     }
@@ -690,7 +695,7 @@ export class ModelManager extends EventEmitter<ModelManagerEvents> {
       const entry = m.versions.get(v);
       if (!entry) return true;
       // A failed version is tried again once its files change.
-      return entry.state === 'END' && (entry.error === null || entry.fingerprint !== look.ready.get(v));
+      return entry.state === 'END' && (entry.error === null || entry.crashed || entry.fingerprint !== look.ready.get(v));
     }).sort((a, b) => b - a);
     for (const version of toLoad) {
       if (this.#stopping) return;
@@ -726,7 +731,9 @@ export class ModelManager extends EventEmitter<ModelManagerEvents> {
   }
 
   async #loadVersion(m: Managed, version: number, dir: string, print: string, pinned: boolean): Promise<Entry> {
-    const entry: Entry = { version, path: dir, fingerprint: print, state: 'START', error: null, model: null, inflight: 0, drained: null, pinned };
+    const entry: Entry = {
+      version, path: dir, fingerprint: print, state: 'START', error: null, model: null, inflight: 0, drained: null, pinned, crashed: false,
+    };
     m.versions.set(version, entry);
     m.busy++;
     let model: Model | null = null;
@@ -775,6 +782,18 @@ export class ModelManager extends EventEmitter<ModelManagerEvents> {
     await entry.model!.dispose();
     entry.model = null;
     this.#set(m, entry, 'END');
+  }
+
+  // An isolated version whose host died: out of routing at once, reloaded by the next look.
+  #crashed(m: Managed, entry: Entry, error: Error): void {
+    if (entry.state !== 'AVAILABLE') return;
+    const model = entry.model!;
+    entry.model = null;
+    entry.error = error;
+    entry.crashed = true;
+    this.#set(m, entry, 'END');
+    this.emit('failure', { name: m.config.name, version: entry.version, error });
+    void model.dispose();
   }
 
   #set(m: Managed, entry: Entry, state: VersionState): void {

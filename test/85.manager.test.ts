@@ -339,6 +339,23 @@ t.test('the GPU ledger during a swap: isolated versions both count; refuse or un
   });
 });
 
+t.test('watch: an isolated version whose host died is reloaded', async (t) => {
+  const base = basePath(t, [1]);
+  const { mm, events, failures } = manager(t, {
+    models: [{ name: 'm', basePath: base, gpuMemoryFraction: 0.5, isolation: 'process' }], watch: true, pollIntervalMs: 30, settleMs: 60,
+  });
+  await mm.start();
+  const pid = mm.get('m').hostPid!;
+  process.kill(pid, 'SIGKILL');
+  await t.rejects(mm.run('m', feeds), { code: 'MODEL_CRASHED' }, 'the run that finds the host dead fails');
+  t.match(failures, [{ version: 1, error: { code: 'MODEL_CRASHED' } }], 'the version is reported crashed');
+  await until('v1 reloaded', () => stateOf(mm, 'm', 1) === 'AVAILABLE');
+  t.same(states(events, 1), ['START', 'LOADING', 'AVAILABLE', 'END', 'START', 'LOADING', 'AVAILABLE']);
+  t.not(mm.get('m').hostPid, pid, 'in a new host');
+  t.equal((await mm.predict('m', feeds)).version, 1, 'and serves again');
+  t.same(gpuLedger()[0]!.holders.map((h) => h.fraction), [0.5], 'charged once');
+});
+
 t.test('warm-up runs before AVAILABLE; a failing warm-up fails the version', async (t) => {
   const base = basePath(t, [1]);
   let calls = 0;
