@@ -331,6 +331,8 @@ t.test('the GPU ledger during a swap: isolated versions both count; refuse or un
       models: [{ name: 'm', basePath: base, gpuMemoryFraction: 0.3 }, { name: 'other', basePath: other, gpuMemoryFraction: 0.5 }],
       watch: true, pollIntervalMs: 30, settleMs: 60,
     });
+    await mm.load('m'); // first, so that its 0.3 is the one that fixes the process's options
+    await t.rejects(mm.load('other'), { code: 'GPU_CONFIG_CONFLICT' });
     const status = await mm.start();
     t.match(status.find((s) => s.name === 'other')!.versions, [{ version: 1, state: 'END', error: { code: 'GPU_CONFIG_CONFLICT', message: /asks for gpuMemoryFraction 0.5, but this process's TensorFlow already runs with gpuMemoryFraction 0.3/ } }]);
     addVersion(base, 2);
