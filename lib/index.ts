@@ -18,3 +18,8 @@ export {
   TfsliceError, TensorFlowError, InvalidArgumentError, NotFoundError, LibraryNotFoundError, ModelDisposedError,
   GpuBudgetExceededError, GpuConfigConflictError, ModelCrashedError, type GpuHolder, type ErrorCode, type TensorFlowCode, type TfsliceCode,
 } from './errors';
+export {
+  ModelManager, selectVersions, type ModelManagerConfig, type ManagedModelConfig, type VersionPolicy, type SwapPolicy, type VersionState,
+  type WarmupConfig, type WarmupFeeds, type WarmupValue, type ModelStatus, type VersionStatus, type StatusError, type StateEvent,
+  type FailureEvent, type ManagerRunOptions, type Prediction, type ModelManagerEvents,
+} from './manager';

@@ -15,3 +15,4 @@ export { type SignatureInfo, type TensorSpec, type OtherDType, encodeConfig, dec
 export { DTYPES, type DType, type NumericDType, type DataOf, type FeedDataOf, type TypedArray } from './dtypes';
 export { configureRuntime, loadTensorFlow, runtime, type LibrarySource, type Runtime, type RuntimeOptions } from './library';
 export { TfsliceError, TensorFlowError, InvalidArgumentError, NotFoundError, LibraryNotFoundError, ModelDisposedError, GpuBudgetExceededError, GpuConfigConflictError, ModelCrashedError, type GpuHolder, type ErrorCode, type TensorFlowCode, type TfsliceCode, } from './errors';
+export { ModelManager, selectVersions, type ModelManagerConfig, type ManagedModelConfig, type VersionPolicy, type SwapPolicy, type VersionState, type WarmupConfig, type WarmupFeeds, type WarmupValue, type ModelStatus, type VersionStatus, type StatusError, type StateEvent, type FailureEvent, type ManagerRunOptions, type Prediction, type ModelManagerEvents, } from './manager';

@@ -1,0 +1,402 @@
+// ModelManager: named, versioned SavedModels on disk, as TensorFlow Serving's model manager
+// serves them. Every version here is a real SavedModel copied into a temporary base path.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import t from 'tap';
+
+import {
+  gpuLedger, ModelManager, type ModelManagerConfig, NotFoundError, selectVersions, type StateEvent, Tensor,
+} from '../lib/index';
+import { resetLedgerForTests } from '../lib/gpu';
+import { expectOutput, fixture, toTensor } from './helpers';
+
+const tiny = fixture('tiny');
+const slow = fixture('slow').dir;
+const golden = tiny.golden.cases[0]!;
+const feeds = { x: toTensor(golden.inputs.x!) };
+
+function basePath(t: Tap.Test, versions: number[] = [], from = tiny.dir): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-manager-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const v of versions) addVersion(dir, v, from);
+  return dir;
+}
+
+function addVersion(base: string, version: number, from = tiny.dir): void {
+  fs.cpSync(from, path.join(base, String(version)), { recursive: true });
+}
+
+async function until(what: string, condition: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+// A manager whose events are recorded, stopped when the test ends.
+function manager(t: Tap.Test, config: ModelManagerConfig): { mm: ModelManager; events: StateEvent[]; failures: { name: string; version: number | null; error: Error }[] } {
+  const mm = new ModelManager(config);
+  const events: StateEvent[] = [];
+  const failures: { name: string; version: number | null; error: Error }[] = [];
+  mm.on('state', (e) => events.push(e));
+  mm.on('failure', (e) => failures.push(e));
+  t.teardown(() => mm.stop());
+  return { mm, events, failures };
+}
+
+const states = (events: StateEvent[], version: number) => events.filter((e) => e.version === version).map((e) => e.state);
+const stateOf = (mm: ModelManager, name: string, version: number) => mm.status(name).versions.find((v) => v.version === version)?.state;
+
+// Concurrent run() loops until stopped: every failure and which version served each run.
+function traffic(mm: ModelManager, name: string, loops = 4) {
+  let running = true;
+  const served = new Map<number, number>();
+  const failed: unknown[] = [];
+  const done = Promise.all(Array.from({ length: loops }, async () => {
+    while (running) {
+      try {
+        const r = await mm.predict(name, feeds);
+        served.set(r.version, (served.get(r.version) ?? 0) + 1);
+      } catch (error) {
+        failed.push(error);
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+  }));
+  return { served, failed, stop: async () => { running = false; await done; } };
+}
+
+t.beforeEach(() => resetLedgerForTests());
+
+t.test('configuration: every field is checked and named by its path; JSON files; unknown keys refused', async (t) => {
+  const ok = { name: 'a', basePath: '/models/a' };
+  const cases: [unknown, RegExp, string][] = [
+    [{ models: [] }, /^config\.models must be a non-empty array/, 'TypeError'],
+    [{ models: [ok, { name: 'b' }] }, /^models\[1\]\.basePath must be a non-empty directory path, got undefined/, 'TypeError'],
+    [{ models: [{ ...ok, base_path: '/x' }] }, /^models\[0\]\.base_path is not a known key; the keys are name, basePath/, 'TypeError'],
+    [{ models: [ok], poll: 1 }, /^config\.poll is not a known key/, 'TypeError'],
+    [{ models: [{ ...ok, gpuMemoryFraction: 2 }] }, /^models\[0\]\.gpuMemoryFraction must be a fraction in \(0, 1\], got 2/, 'RangeError'],
+    [{ models: [{ ...ok, isolation: 'thread' }] }, /^models\[0\]\.isolation must be 'none' or 'process'/, 'TypeError'],
+    [{ models: [{ ...ok, tags: [] }] }, /^models\[0\]\.tags must be a non-empty array/, 'TypeError'],
+    [{ models: [{ ...ok, versionPolicy: 'newest' }] }, /^models\[0\]\.versionPolicy must be 'latest', 'all', \{ latest: n \} or \{ specific: \[versions\] \}/, 'TypeError'],
+    [{ models: [{ ...ok, versionPolicy: { latest: 0 } }] }, /^models\[0\]\.versionPolicy\.latest must be an integer ≥ 1, got 0/, 'RangeError'],
+    [{ models: [{ ...ok, versionPolicy: { specific: [1, '2'] } }] }, /^models\[0\]\.versionPolicy\.specific\[1\] must be an integer/, 'TypeError'],
+    [{ models: [ok, { ...ok }] }, /^models\[1\]\.name must be unique, got "a"/, 'RangeError'],
+    [{ models: [{ ...ok, loadOptions: { maxConcurrentRuns: 0 } }] }, /^models\[0\]\.loadOptions\.maxConcurrentRuns must be an integer ≥ 1 or Infinity/, 'RangeError'],
+    [{ models: [{ ...ok, loadOptions: { gpuMemoryFraction: 0.5 } }] }, /^models\[0\]\.loadOptions\.gpuMemoryFraction must be absent \(set models\[0\]\.gpuMemoryFraction instead\)/, 'TypeError'],
+    [{ models: [{ ...ok, loadOptions: { threads: 2 } }] }, /^models\[0\]\.loadOptions\.threads is not a known key/, 'TypeError'],
+    [{ models: [{ ...ok, warmup: { feeds: {}, runs: 0 } }] }, /^models\[0\]\.warmup\.runs must be an integer ≥ 1, got 0/, 'RangeError'],
+    [{ models: [{ ...ok, warmup: { feeds: 3 } }] }, /^models\[0\]\.warmup\.feeds must be an object of feeds/, 'TypeError'],
+    [{ models: [ok], swapPolicy: 'wait' }, /^config\.swapPolicy must be 'refuse' or 'unload-first', got "wait"/, 'TypeError'],
+    [{ models: [ok], pollIntervalMs: 0 }, /^config\.pollIntervalMs must be an integer ≥ 1, got 0/, 'RangeError'],
+    [{ models: [ok], watch: 'yes' }, /^config\.watch must be a boolean/, 'TypeError'],
+  ];
+  for (const [config, message, name] of cases) {
+    t.throws(() => new ModelManager(config as ModelManagerConfig), { name, message }, message.source);
+  }
+
+  const dir = basePath(t);
+  const file = path.join(dir, 'models.json');
+  fs.writeFileSync(file, JSON.stringify({
+    models: [{ name: 'tiny', basePath: 'tiny', gpuMemoryFraction: 0.3, isolation: 'process', versionPolicy: { latest: 2 } }],
+    requireGpuFraction: true, swapPolicy: 'unload-first',
+  }));
+  const fromFile = await ModelManager.fromFile(file);
+  t.same(fromFile.names, ['tiny']);
+  t.equal(fromFile.status('tiny').basePath, path.join(dir, 'tiny'), 'a relative basePath is resolved against the file\'s directory');
+  fs.writeFileSync(file, JSON.stringify({ models: [{ name: 'tiny', basePath: 'tiny', versionPolicy: { specific: [] } }] }));
+  await t.rejects(ModelManager.fromFile(file), { name: 'TypeError', message: /^models\[0\]\.versionPolicy\.specific must be a non-empty array/ });
+  fs.writeFileSync(file, '{ "models": [');
+  await t.rejects(ModelManager.fromFile(file), { name: 'SyntaxError', message: /models\.json is not valid JSON/ });
+
+  t.same(selectVersions('latest', [3, 10, 2]), [10]);
+  t.same(selectVersions({ latest: 2 }, [3, 10, 2]), [3, 10], 'numeric order, not string order');
+  t.same(selectVersions({ specific: [2, 7] }, [3, 10, 2]), [2]);
+  t.same(selectVersions('all', [3, 10, 2]), [2, 3, 10]);
+});
+
+t.test('version policies choose among the numeric directories; runs go to the newest AVAILABLE version', async (t) => {
+  const base = basePath(t, [1, 2, 3, 10]);
+  fs.mkdirSync(path.join(base, 'tmp-11'));
+  fs.writeFileSync(path.join(base, '12'), 'a file, not a version');
+  const { mm } = manager(t, {
+    models: [
+      { name: 'latest', basePath: base },
+      { name: 'latest2', basePath: base, versionPolicy: { latest: 2 } },
+      { name: 'specific', basePath: base, versionPolicy: { specific: [1, 3, 7] } },
+      { name: 'all', basePath: base, versionPolicy: 'all' },
+    ],
+    settleMs: 50,
+  });
+  const starting = mm.start();
+  const early = await mm.predict('all', feeds);
+  t.equal(early.version, 10, 'a run made during start() waits for the first load');
+  const status = await starting;
+  const available = (name: string) => status.find((s) => s.name === name)!.versions.filter((v) => v.state === 'AVAILABLE').map((v) => v.version);
+  t.same(available('latest'), [10], "'latest': the highest number (10 > 3, not string order)");
+  t.same(available('latest2'), [3, 10], '{ latest: 2 }');
+  t.same(available('specific'), [1, 3], '{ specific: [1, 3, 7] }: those that exist');
+  t.same(available('all'), [1, 2, 3, 10], "'all': every numeric directory, nothing else");
+
+  for (const name of ['latest', 'latest2', 'specific', 'all']) {
+    const r = await mm.predict(name, feeds);
+    expectOutput(t, r.outputs.y, golden.outputs.y!, `${name} v${r.version}`);
+  }
+  t.equal((await mm.predict('specific', feeds)).version, 3, 'the newest of the loaded versions serves');
+  t.equal((await mm.predict('all', feeds, { version: 2 })).version, 2, 'or the version asked for');
+  await t.rejects(mm.run('latest', feeds, { version: 3 }), { code: 'NOT_FOUND', message: /model 'latest' has no version 3; it has 10 AVAILABLE/ });
+  await t.rejects(mm.run('nope', feeds), { code: 'NOT_FOUND', message: /no model named "nope"; the models are 'latest', 'latest2', 'specific', 'all'/ });
+  await t.rejects(mm.run('all', feeds, { version: -1 }), { name: 'RangeError' });
+  t.equal(mm.get('all').path, path.join(base, '10'), 'get() returns the newest Model');
+});
+
+t.test('requireGpuFraction: NOT_FOUND "Fraction not set for model X"; each version gets its model\'s fraction', async (t) => {
+  const a = basePath(t, [1]);
+  const b = basePath(t, [1]);
+  const { mm, failures } = manager(t, {
+    models: [{ name: 'a', basePath: a, gpuMemoryFraction: 0.3, isolation: 'process' }, { name: 'b', basePath: b }],
+    requireGpuFraction: true, settleMs: 50,
+  });
+  await mm.start();
+  t.same(mm.status('b'), { name: 'b', basePath: b, versions: [], error: { code: 'NOT_FOUND', message: 'Fraction not set for model b' } }, 'b is refused, naming it');
+  t.match(failures, [{ name: 'b', version: null, error: { code: 'NOT_FOUND', message: 'Fraction not set for model b' } }], 'and a failure event says so');
+  const refused = await mm.load('b').catch((e: unknown) => e);
+  t.type(refused, NotFoundError);
+  t.match(refused, { code: 'NOT_FOUND', message: 'Fraction not set for model b' }, 'load() throws it');
+  await t.rejects(mm.load('b', 1), { code: 'NOT_FOUND', message: 'Fraction not set for model b' });
+  await t.rejects(mm.run('b', feeds), { code: 'UNAVAILABLE', message: /model 'b' has no AVAILABLE version \(versions: none\); Fraction not set for model b/ });
+
+  const model = mm.get('a');
+  t.same({ fraction: model.gpu.requestedFraction, isolation: model.isolation }, { fraction: 0.3, isolation: 'process' }, 'a version loads with its model\'s fraction, in its own host');
+  t.same(gpuLedger()[0]!.holders, [{ model: path.join(a, '1'), fraction: 0.3, isolation: 'process' }], 'and is charged in the ledger');
+  expectOutput(t, (await mm.run('a', feeds)).y, golden.outputs.y!, 'a runs');
+  await mm.stop();
+  t.same(gpuLedger(), [], 'stop() gives the share back');
+});
+
+t.test('load, unload and reload by hand', async (t) => {
+  const base = basePath(t, [1, 2]);
+  const { mm, events } = manager(t, { models: [{ name: 'm', basePath: base }], settleMs: 50 });
+  await mm.start();
+  t.same(mm.status('m').versions.map((v) => [v.version, v.state]), [[2, 'AVAILABLE']], "'latest' loads 2");
+  t.same(states(events, 2), ['START', 'LOADING', 'AVAILABLE'], 'through the states TensorFlow Serving names');
+
+  const one = await mm.load('m', 1);
+  t.equal(one.path, path.join(base, '1'), 'load(name, version) loads an older version too');
+  t.equal((await mm.predict('m', feeds)).version, 2, 'the newest still serves by default');
+  t.equal((await mm.predict('m', feeds, { version: 1 })).version, 1, 'the pinned one on request');
+
+  await mm.unload('m', 2);
+  t.same(states(events, 2).slice(-2), ['UNLOADING', 'END']);
+  t.equal((await mm.predict('m', feeds)).version, 1, 'after unload(m, 2), 1 serves');
+  await t.rejects(mm.run('m', feeds, { version: 2 }), { code: 'UNAVAILABLE', message: /version 2 of model 'm' is END/ });
+
+  await mm.unload('m');
+  t.same(mm.status('m').versions.map((v) => v.state), ['END', 'END'], 'unload(m): every version');
+  t.ok(one.disposed, 'and its Model is disposed');
+  await t.rejects(mm.run('m', feeds), { code: 'UNAVAILABLE', message: /no AVAILABLE version \(versions: 1 END, 2 END\)/ });
+  t.throws(() => mm.get('m'), { code: 'UNAVAILABLE' });
+
+  const reloaded = await mm.load('m');
+  t.equal(reloaded.path, path.join(base, '2'), 'load(m) puts the model back under its policy');
+  t.equal(mm.get('m'), reloaded);
+  t.equal((await mm.predict('m', feeds)).version, 2);
+  await t.rejects(mm.load('m', 9), { code: 'NOT_FOUND', message: /model 'm' has no version 9/ });
+  await t.rejects(mm.unload('m', 9), { code: 'NOT_FOUND' });
+});
+
+t.test('watch: versions swapped in and out under continuous run() traffic, without one failed call', async (t) => {
+  const base = basePath(t, [1]);
+  const { mm, events } = manager(t, { models: [{ name: 'm', basePath: base }], watch: true, pollIntervalMs: 30, settleMs: 60 });
+  await mm.start();
+  const load = traffic(mm, 'm');
+  await until('traffic on v1', () => (load.served.get(1) ?? 0) > 50);
+
+  addVersion(base, 2);
+  await until('v2 in, v1 out', () => stateOf(mm, 'm', 2) === 'AVAILABLE' && stateOf(mm, 'm', 1) === 'END');
+  await until('traffic on v2', () => (load.served.get(2) ?? 0) > 50);
+  addVersion(base, 3);
+  await until('v3 in, v2 out', () => stateOf(mm, 'm', 3) === 'AVAILABLE' && stateOf(mm, 'm', 2) === 'END');
+  await until('traffic on v3', () => (load.served.get(3) ?? 0) > 50);
+  fs.rmSync(path.join(base, '3'), { recursive: true });
+  await until('v3 gone, v2 back', () => stateOf(mm, 'm', 2) === 'AVAILABLE' && stateOf(mm, 'm', 3) === undefined);
+  const before = load.served.get(2)!;
+  await until('traffic on v2 again', () => load.served.get(2)! > before + 50);
+  await load.stop();
+
+  t.same(load.failed, [], 'no run failed');
+  t.same([...load.served.keys()].sort(), [1, 2, 3], `every version served (${JSON.stringify([...load.served])})`);
+  const order = events.map((e) => `${e.version}:${e.state}`);
+  const at = (s: string) => order.indexOf(s);
+  t.ok(at('2:AVAILABLE') < at('1:UNLOADING') && at('3:AVAILABLE') < at('2:UNLOADING'), 'the old version is unloaded only after the new one is AVAILABLE');
+  t.ok(order.lastIndexOf('2:AVAILABLE') < at('3:UNLOADING'), 'a deleted version is unloaded once the one replacing it is AVAILABLE');
+  t.same(mm.status('m').versions.map((v) => [v.version, v.state, v.inflight]), [[1, 'END', 0], [2, 'AVAILABLE', 0]]);
+});
+
+t.test('watch: a broken version leaves the old one serving and reports its error; fixed, it is loaded', async (t) => {
+  const base = basePath(t, [1]);
+  const { mm, failures } = manager(t, { models: [{ name: 'm', basePath: base }], watch: true, pollIntervalMs: 30, settleMs: 60 });
+  await mm.start();
+  const broken = path.join(base, '2');
+  fs.cpSync(tiny.dir, broken, { recursive: true });
+  fs.writeFileSync(path.join(broken, 'saved_model.pb'), 'not a SavedModel');
+  await until('v2 failure', () => failures.length > 0);
+  t.match(failures, [{ name: 'm', version: 2, error: { code: /./ } }], 'a failure event names the version');
+  const v2 = mm.status('m').versions.find((v) => v.version === 2)!;
+  t.equal(v2.state, 'END');
+  t.match(v2.error, { code: /^[A-Z_]+$/, message: /./ }, `status() keeps its error (${v2.error?.code}: ${v2.error?.message.split('\n')[0]})`);
+  t.equal(stateOf(mm, 'm', 1), 'AVAILABLE', 'v1 still serves');
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(failures.length, 1, 'a failed version is not retried while its files stay the same');
+  expectOutput(t, (await mm.predict('m', feeds)).outputs.y, golden.outputs.y!, 'runs go to v1');
+  t.equal((await mm.predict('m', feeds)).version, 1);
+
+  fs.copyFileSync(path.join(tiny.dir, 'saved_model.pb'), path.join(broken, 'saved_model.pb'));
+  await until('fixed v2 in, v1 out', () => stateOf(mm, 'm', 2) === 'AVAILABLE' && stateOf(mm, 'm', 1) === 'END');
+  t.equal(mm.status('m').versions.find((v) => v.version === 2)!.error, null, 'the fixed version has no error');
+  t.equal((await mm.predict('m', feeds)).version, 2);
+});
+
+t.test('watch: a version still being written is not loaded until it is complete', async (t) => {
+  const base = basePath(t, [1]);
+  const { mm, events } = manager(t, { models: [{ name: 'm', basePath: base }], watch: true, pollIntervalMs: 25, settleMs: 400 });
+  await mm.start();
+  const v2 = path.join(base, '2');
+  fs.cpSync(path.join(tiny.dir, 'variables'), path.join(v2, 'variables'), { recursive: true });
+  await new Promise((r) => setTimeout(r, 300));
+  t.same(states(events, 2), [], 'a directory with only variables/ is not loaded');
+
+  // saved_model.pb written in pieces, one every 20 ms: never still for 400 ms.
+  const bytes = fs.readFileSync(path.join(tiny.dir, 'saved_model.pb'));
+  const pieces = 30;
+  const file = path.join(v2, 'saved_model.pb');
+  fs.writeFileSync(file, bytes.subarray(0, 1));
+  for (let i = 1; i <= pieces; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    if (i === pieces) t.same(states(events, 2), [], 'a half-written saved_model.pb is never loaded');
+    fs.appendFileSync(file, bytes.subarray(1 + Math.floor(((bytes.length - 1) * (i - 1)) / pieces), 1 + Math.floor(((bytes.length - 1) * i) / pieces)));
+  }
+  const complete = Date.now();
+  await until('v2 AVAILABLE', () => stateOf(mm, 'm', 2) === 'AVAILABLE');
+  t.ok(Date.now() - complete >= 400, 'it is loaded once its files have been still for settleMs');
+  t.same(states(events, 2), ['START', 'LOADING', 'AVAILABLE'], 'in one go, without a failed attempt');
+  t.equal((await mm.predict('m', feeds)).version, 2);
+});
+
+t.test('the GPU ledger during a swap: isolated versions both count; refuse or unload-first', async (t) => {
+  t.test("swapPolicy 'refuse' (default): the new version fails with GPU_BUDGET_EXCEEDED, the old keeps serving", async (t) => {
+    const base = basePath(t, [1]);
+    const { mm, failures } = manager(t, {
+      models: [{ name: 'm', basePath: base, gpuMemoryFraction: 0.6, isolation: 'process' }], watch: true, pollIntervalMs: 30, settleMs: 60,
+    });
+    await mm.start();
+    t.equal(gpuLedger()[0]!.used, 0.6);
+    addVersion(base, 2);
+    await until('v2 refused', () => failures.length > 0);
+    t.match(failures[0], { version: 2, error: { code: 'GPU_BUDGET_EXCEEDED', message: /asks for 0.6 of GPU 0, but 0.6 of it is held by/ } });
+    t.same(mm.status('m').versions.map((v) => [v.version, v.state, v.error?.code ?? null]), [[1, 'AVAILABLE', null], [2, 'END', 'GPU_BUDGET_EXCEEDED']]);
+    t.equal((await mm.predict('m', feeds)).version, 1, 'v1 serves on');
+    t.equal(gpuLedger()[0]!.used, 0.6, 'and holds its 0.6 alone');
+    await mm.stop();
+    t.same(gpuLedger(), []);
+  });
+
+  t.test("swapPolicy 'unload-first': the old version drains and goes, runs wait, none fails", async (t) => {
+    const base = basePath(t, [1]);
+    const { mm, events } = manager(t, {
+      models: [{ name: 'm', basePath: base, gpuMemoryFraction: 0.6, isolation: 'process' }],
+      watch: true, pollIntervalMs: 30, settleMs: 60, swapPolicy: 'unload-first',
+    });
+    await mm.start();
+    const load = traffic(mm, 'm', 2);
+    await until('traffic on v1', () => (load.served.get(1) ?? 0) > 20);
+    addVersion(base, 2);
+    await until('v2 AVAILABLE', () => stateOf(mm, 'm', 2) === 'AVAILABLE');
+    await until('traffic on v2', () => (load.served.get(2) ?? 0) > 20);
+    await load.stop();
+    t.same(load.failed, [], 'no run failed during the gap');
+    const order = events.map((e) => `${e.version}:${e.state}${e.error ? ` ${(e.error as { code?: string }).code}` : ''}`);
+    t.same(order.slice(3), ['2:START', '2:LOADING', '2:END GPU_BUDGET_EXCEEDED', '1:UNLOADING', '1:END', '2:START', '2:LOADING', '2:AVAILABLE'],
+      'refused while v1 holds its share, loaded once v1 is gone');
+    t.same(gpuLedger()[0]!.holders, [{ model: path.join(base, '2'), fraction: 0.6, isolation: 'process' }], 'only v2 is charged');
+  });
+
+  t.test('in-process versions share the process slice; another fraction is GPU_CONFIG_CONFLICT', async (t) => {
+    t.teardown(() => resetLedgerForTests());
+    const base = basePath(t, [1]);
+    const other = basePath(t, [1]);
+    const { mm } = manager(t, {
+      models: [{ name: 'm', basePath: base, gpuMemoryFraction: 0.3 }, { name: 'other', basePath: other, gpuMemoryFraction: 0.5 }],
+      watch: true, pollIntervalMs: 30, settleMs: 60,
+    });
+    await mm.load('m'); // first, so that its 0.3 is the one that fixes the process's options
+    await t.rejects(mm.load('other'), { code: 'GPU_CONFIG_CONFLICT' });
+    const status = await mm.start();
+    t.match(status.find((s) => s.name === 'other')!.versions, [{ version: 1, state: 'END', error: { code: 'GPU_CONFIG_CONFLICT', message: /asks for gpuMemoryFraction 0.5, but this process's TensorFlow already runs with gpuMemoryFraction 0.3/ } }]);
+    addVersion(base, 2);
+    await until('v2 in, v1 out', () => stateOf(mm, 'm', 2) === 'AVAILABLE' && stateOf(mm, 'm', 1) === 'END');
+    t.same(gpuLedger()[0]!.holders, [{ model: 'in-process TensorFlow', fraction: 0.3, isolation: 'none' }], 'both versions used the one slice of 0.3');
+  });
+});
+
+t.test('watch: an isolated version whose host died is reloaded', async (t) => {
+  const base = basePath(t, [1]);
+  const { mm, events, failures } = manager(t, {
+    models: [{ name: 'm', basePath: base, gpuMemoryFraction: 0.5, isolation: 'process' }], watch: true, pollIntervalMs: 30, settleMs: 60,
+  });
+  await mm.start();
+  const pid = mm.get('m').hostPid!;
+  process.kill(pid, 'SIGKILL');
+  await t.rejects(mm.run('m', feeds), { code: 'MODEL_CRASHED' }, 'the run that finds the host dead fails');
+  t.match(failures, [{ version: 1, error: { code: 'MODEL_CRASHED' } }], 'the version is reported crashed');
+  await until('v1 reloaded', () => stateOf(mm, 'm', 1) === 'AVAILABLE');
+  t.same(states(events, 1), ['START', 'LOADING', 'AVAILABLE', 'END', 'START', 'LOADING', 'AVAILABLE']);
+  t.not(mm.get('m').hostPid, pid, 'in a new host');
+  t.equal((await mm.predict('m', feeds)).version, 1, 'and serves again');
+  t.same(gpuLedger()[0]!.holders.map((h) => h.fraction), [0.5], 'charged once');
+});
+
+t.test('warm-up runs before AVAILABLE; a failing warm-up fails the version', async (t) => {
+  const base = basePath(t, [1]);
+  let calls = 0;
+  let callsWhenAvailable = -1;
+  const { mm } = manager(t, {
+    models: [
+      { name: 'fn', basePath: base, warmup: { feeds: () => { calls++; return feeds; }, runs: 3 } },
+      { name: 'json', basePath: base, warmup: { feeds: { x: [[1, 2, 3, 4], [5, 6, 7, 8]] } } },
+      { name: 'bad', basePath: base, warmup: { feeds: { x: [[1, 2, 3]] } } },
+    ],
+    settleMs: 50,
+  });
+  mm.on('state', (e) => { if (e.name === 'fn' && e.state === 'AVAILABLE') callsWhenAvailable = calls; });
+  await mm.start();
+  t.equal(callsWhenAvailable, 3, 'three warm-up runs, all before AVAILABLE');
+  t.equal(stateOf(mm, 'json', 1), 'AVAILABLE', 'JSON warm-up feeds take their dtype from the signature');
+  t.match(mm.status('bad').versions[0], { state: 'END', error: { code: 'INVALID_ARGUMENT', message: /^warm-up of version 1 of model 'bad' failed: feed 'x' of signature 'serving_default' expects shape \[\?, 4\]/ } });
+});
+
+t.test('stop(): runs in flight finish, runs called later reject with UNAVAILABLE', async (t) => {
+  const base = basePath(t, [1], slow);
+  const { mm, events } = manager(t, { models: [{ name: 'slow', basePath: base }], settleMs: 50 });
+  await mm.start();
+  const n = new Tensor('int32', new Int32Array([3000]), []);
+  const inflight = mm.run('slow', { n });
+  await new Promise((r) => setTimeout(r, 20));
+  const stopped = mm.stop();
+  await new Promise((r) => setTimeout(r, 20));
+  t.match(mm.status('slow').versions[0], { state: 'UNLOADING', inflight: 1 }, 'the version drains');
+  await t.rejects(mm.run('slow', { n }), { code: 'UNAVAILABLE', message: /the model manager is stopped/ });
+  t.ok((await inflight).y, 'the run in flight finished');
+  await stopped;
+  t.same(states(events, 1), ['START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END']);
+  t.equal(mm.stop(), stopped, 'stop() is idempotent');
+  t.throws(() => mm.start(), { code: 'UNAVAILABLE' }, 'a stopped manager does not start again');
+
+  const again = manager(t, { models: [{ name: 'slow', basePath: base }], settleMs: 50 }).mm;
+  void again.start();
+  const waiting = again.run('slow', { n });
+  await again.stop();
+  await t.rejects(waiting, { code: 'UNAVAILABLE' }, 'a run waiting for the first load is rejected by stop()');
+});
