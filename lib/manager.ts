@@ -410,7 +410,9 @@ function warmupFeeds(raw: WarmupFeeds, signature: SignatureInfo | undefined): Fe
  * Serves named, versioned SavedModels the way TensorFlow Serving's model manager does.
  * See the README, "Model manager".
  */
-export class ModelManager extends EventEmitter<ModelManagerEvents> {
+export class ModelManager {
+  // Composition, not inheritance: the published types then need no @types/node.
+  readonly #events = new EventEmitter<ModelManagerEvents>();
   readonly #config: Resolved;
   readonly #models = new Map<string, Managed>();
   #started: Promise<ModelStatus[]> | null = null;
@@ -418,7 +420,6 @@ export class ModelManager extends EventEmitter<ModelManagerEvents> {
   #timer: NodeJS.Timeout | null = null;
 
   constructor(config: ModelManagerConfig) {
-    super();
     this.#config = resolveManagerConfig(config);
     for (const model of this.#config.models) {
       this.#models.set(model.name, {
@@ -426,6 +427,24 @@ export class ModelManager extends EventEmitter<ModelManagerEvents> {
         held: false, excluded: new Set(), busy: 0, waiters: new Set(),
       });
     }
+  }
+
+  /** Calls `listener` for every `event` ('state': a version changed state; 'failure': something failed). */
+  on<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this {
+    this.#events.on(event, listener as never);
+    return this;
+  }
+
+  /** Like on(), for the next `event` only. */
+  once<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this {
+    this.#events.once(event, listener as never);
+    return this;
+  }
+
+  /** Removes a listener added with on() or once(). */
+  off<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this {
+    this.#events.off(event, listener as never);
+    return this;
   }
 
   /** A manager configured by a JSON file (same fields; relative base paths are resolved against the file's directory). */
@@ -753,7 +772,7 @@ export class ModelManager extends EventEmitter<ModelManagerEvents> {
       this.#set(m, entry, 'AVAILABLE');
     } else {
       this.#set(m, entry, 'END');
-      this.emit('failure', { name: m.config.name, version, error: entry.error! });
+      this.#events.emit('failure', { name: m.config.name, version, error: entry.error! });
     }
     return entry;
   }
@@ -792,7 +811,7 @@ export class ModelManager extends EventEmitter<ModelManagerEvents> {
     entry.error = error;
     entry.crashed = true;
     this.#set(m, entry, 'END');
-    this.emit('failure', { name: m.config.name, version: entry.version, error });
+    this.#events.emit('failure', { name: m.config.name, version: entry.version, error });
     void model.dispose();
   }
 
@@ -801,14 +820,14 @@ export class ModelManager extends EventEmitter<ModelManagerEvents> {
     const event: StateEvent = state === 'END' && entry.error
       ? { name: m.config.name, version: entry.version, state, error: entry.error }
       : { name: m.config.name, version: entry.version, state };
-    this.emit('state', event);
+    this.#events.emit('state', event);
     this.#settle(m);
   }
 
   #modelError(m: Managed, error: Error): void {
     const repeated = m.error?.message === error.message;
     m.error = error;
-    if (!repeated) this.emit('failure', { name: m.config.name, version: null, error });
+    if (!repeated) this.#events.emit('failure', { name: m.config.name, version: null, error });
   }
 
   #checkFraction(m: Managed): void {

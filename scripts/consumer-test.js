@@ -103,8 +103,13 @@ const CHECK = `
   assert.deepStrictEqual(out.y.shape, golden.outputs.y.shape);
   out.y.data.forEach((v, i) => assert.ok(Math.abs(v - golden.outputs.y.data[i]) < 1e-5, \`y[\${i}] = \${v}\`));
   await model.dispose();
+  // The same model in a host process: dist/host.js ships and starts from the installed package.
+  const isolated = await loadModel('model', { isolation: 'process', gpuMemoryFraction: 0.5 });
+  const again = await isolated.run({ x: new Tensor('float32', Float32Array.from(golden.inputs.x.data), golden.inputs.x.shape) });
+  assert.deepStrictEqual(Array.from(again.y.data), Array.from(out.y.data));
+  await isolated.dispose();
   const rt = runtime();
-  console.log(\`ran model/ to its goldens on TensorFlow \${rt.tensorflowVersion} (\${rt.source})\`);
+  console.log(\`ran model/ to its goldens on TensorFlow \${rt.tensorflowVersion} (\${rt.source}), in-process and isolated\`);
 `;
 fs.writeFileSync(path.join(app, 'cjs.js'), `'use strict';
 const assert = require('node:assert');
@@ -153,11 +158,19 @@ export async function predict(dir: string, x: Float32Array): Promise<number[]> {
   await model.dispose();
   return Array.from(y.data as Float32Array);
 }
+export async function serve(basePath: string): Promise<string[]> {
+  const manager = new ModelManager({ models: [{ name: 'a', basePath, gpuMemoryFraction: 0.3, isolation: 'process' }] });
+  manager.on('state', (e) => console.log(e.name, e.version, e.state));
+  const budgets: GpuBudget[] = gpuLedger();
+  await manager.start();
+  await manager.stop();
+  return budgets.map((b) => String(b.device));
+}
 // @ts-expect-error: the path is a string, so the declarations are really in force
 void loadModel(42);
 `;
-fs.writeFileSync(path.join(app, 'use-cjs.ts'), `import { loadModel, Tensor, TfsliceError, type Model, type TensorSpec } from 'tfslice';\n${USE}`);
-fs.writeFileSync(path.join(app, 'use-esm.mts'), `import { loadModel, Tensor, TfsliceError, type Model, type TensorSpec } from 'tfslice';\n${USE}`);
+fs.writeFileSync(path.join(app, 'use-cjs.ts'), `import { gpuLedger, loadModel, ModelManager, Tensor, TfsliceError, type GpuBudget, type Model, type TensorSpec } from 'tfslice';\n${USE}`);
+fs.writeFileSync(path.join(app, 'use-esm.mts'), `import { gpuLedger, loadModel, ModelManager, Tensor, TfsliceError, type GpuBudget, type Model, type TensorSpec } from 'tfslice';\n${USE}`);
 fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
   compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, types: [] },
   files: ['use-cjs.ts', 'use-esm.mts'],

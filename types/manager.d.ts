@@ -1,12 +1,3 @@
-/**
- * ModelManager: what TensorFlow Serving's model manager does, on top of loadModel().
- * Models by name, versions as numeric sub-directories of a base path, a version policy
- * choosing which are served, a GPU memory fraction (and isolation) per model, version
- * states as TensorFlow Serving names them, and, in watch mode, new versions swapped in
- * without a failed request: runs are routed at call time and counted per version, and
- * a version is disposed only once the runs it was given have finished.
- */
-import { EventEmitter } from 'node:events';
 import type { Isolation } from './gpu';
 import { type Feeds, type Model, type RunOptions } from './model';
 import { type LoadOptions } from './options';
@@ -126,9 +117,15 @@ export declare function selectVersions(policy: VersionPolicy, candidates: readon
  * Serves named, versioned SavedModels the way TensorFlow Serving's model manager does.
  * See the README, "Model manager".
  */
-export declare class ModelManager extends EventEmitter<ModelManagerEvents> {
+export declare class ModelManager {
     #private;
     constructor(config: ModelManagerConfig);
+    /** Calls `listener` for every `event` ('state': a version changed state; 'failure': something failed). */
+    on<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this;
+    /** Like on(), for the next `event` only. */
+    once<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this;
+    /** Removes a listener added with on() or once(). */
+    off<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this;
     /** A manager configured by a JSON file (same fields; relative base paths are resolved against the file's directory). */
     static fromFile(file: string): Promise<ModelManager>;
     /** The models' names, in configuration order. */
