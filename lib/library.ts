@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { currentInstallFile, readCurrentInstall } from './cache';
 import { invalidType, LibraryNotFoundError, TensorFlowError } from './errors';
 import { native, type NativeLibraryInfo } from './native';
+import { primeProtobuf } from './proto';
 
 export type LibrarySource = 'env' | 'python' | 'cache' | 'system';
 
@@ -189,7 +190,9 @@ export function loadTensorFlow(): Promise<Runtime> {
         continue;
       }
       try {
-        const info = await native().loadLibrary(value.path);
+        const loading = native().loadLibrary(value.path);
+        primeProtobuf(); // on this thread, while dlopen runs on a worker
+        const info = await loading;
         return adopt(value, info);
       } catch (error) {
         tried.push(`${value.via}: ${(error as Error).message}`);

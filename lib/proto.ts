@@ -209,3 +209,23 @@ export function decodeSavedModel(bytes: Uint8Array): MetaGraphSummary[] {
   const model = SavedModel.decode(bytes) as unknown as { metaGraphs?: DecodedMetaGraph[] };
   return (model.metaGraphs ?? []).map(summarize);
 }
+
+let primed = false;
+
+/**
+ * protobufjs builds each message's encoder and decoder on first use (~10-20 ms in all,
+ * measured). loadTensorFlow() calls this while dlopen runs on a worker thread, so the
+ * first loadModel() does not pay for it.
+ */
+export function primeProtobuf(): void {
+  if (primed) return;
+  primed = true;
+  const config = encodeConfig({ interOpParallelismThreads: -1, gpuOptions: { perProcessGpuMemoryFraction: 0.5, allowGrowth: true, visibleDeviceList: '0' } });
+  decodeConfig(config);
+  const info = { name: 'x:0', dtype: 1, tensorShape: { dim: [{ size: -1 }, { size: 4 }] } };
+  const meta = MetaGraphDef.encode(MetaGraphDef.fromObject({
+    metaInfoDef: { tags: ['serve'], tensorflowVersion: '2' },
+    signatureDef: { s: { inputs: { x: info }, outputs: { y: info }, methodName: 'm' } },
+  })).finish();
+  decodeMetaGraph(meta);
+}

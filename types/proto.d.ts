@@ -46,3 +46,9 @@ export interface MetaGraphSummary {
 export declare function decodeMetaGraph(bytes: Uint8Array): MetaGraphSummary;
 /** Every meta graph of a saved_model.pb (tag-sets and their signatures). */
 export declare function decodeSavedModel(bytes: Uint8Array): MetaGraphSummary[];
+/**
+ * protobufjs builds each message's encoder and decoder on first use (~10-20 ms in all,
+ * measured). loadTensorFlow() calls this while dlopen runs on a worker thread, so the
+ * first loadModel() does not pay for it.
+ */
+export declare function primeProtobuf(): void;
