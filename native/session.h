@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <condition_variable>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -53,6 +54,9 @@ struct RunPlan {
   std::vector<TF_Output> inputs;
   std::vector<TF_Output> outputs;
   std::vector<std::string> input_names;
+  // Bytes the last run's outputs took: runSync() moves plans with big outputs off the
+  // JS thread (see RunSync in session.cc).
+  std::atomic<size_t> last_output_bytes{0};
 };
 
 // Resolves undefined after a round trip through a worker thread (a benchmark floor).

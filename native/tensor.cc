@@ -1,5 +1,6 @@
 #include "tensor.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -52,18 +53,20 @@ struct OutputOwner {
 
 // Big outputs are allocated by TensorFlow on whichever thread ran the session and are
 // freed later on the JS thread, when the collector or dispose() lets go. glibc keeps
-// such freed chunks inside its arenas rather than giving them back, and on the JS
-// thread's arena (runSync) each new 64-byte-aligned output is carved from fresh memory
-// because Node's small allocations sit between the old, freed ones. Left alone, a
-// runSync() loop over 4 MiB outputs grows by 4 MiB a call and a process that reads big
-// outputs keeps its high-water mark for ever. So after every kCheckEveryBytes of
-// released outputs we read the resident size, and when it has grown by kTrimAfterGrowth
-// since the last look we hand the arenas' free pages back to the kernel. A steady loop
-// that reuses its memory does not grow and never pays for a trim.
+// such freed chunks inside its arenas rather than giving them back, so a process whose
+// big outputs wait for the collector would keep its high-water mark (and more, across
+// the arenas of the pool's threads) for ever. So after every kCheckEveryBytes of released
+// outputs we read the resident size, and when it has grown by the trim threshold since
+// the last look we hand the arenas' free pages back to the kernel. A steady loop that
+// reuses its memory does not grow and never pays for a trim. A trim that gives back
+// little means the threshold is below the working set that grows back at once (one
+// output per pool thread): the threshold then doubles, so trims never chase it.
 constexpr size_t kCheckEveryBytes = size_t{32} << 20;
-constexpr size_t kTrimAfterGrowth = size_t{64} << 20;
+constexpr size_t kFirstTrimThreshold = size_t{64} << 20;
+constexpr size_t kMaxTrimThreshold = size_t{1} << 30;
 std::atomic<size_t> g_released_since_check{0};
 std::atomic<size_t> g_resident_mark{0};
+std::atomic<size_t> g_trim_threshold{kFirstTrimThreshold};
 std::atomic<uint64_t> g_trims{0};
 
 #if defined(__GLIBC__)
@@ -86,14 +89,19 @@ void DeleteOutputTensor(TF_Tensor* tensor) {
 #if defined(__GLIBC__)
   size_t resident = ResidentBytes();
   size_t mark = g_resident_mark.load(std::memory_order_relaxed);
-  if (mark != 0 && resident > mark + kTrimAfterGrowth) {
+  size_t threshold = g_trim_threshold.load(std::memory_order_relaxed);
+  if (mark != 0 && resident > mark + threshold) {
     malloc_trim(0);
     g_trims.fetch_add(1, std::memory_order_relaxed);
-    resident = ResidentBytes();
+    size_t after = ResidentBytes();
+    if (resident - std::min(resident, after) < threshold / 2 && threshold < kMaxTrimThreshold) {
+      g_trim_threshold.store(threshold * 2, std::memory_order_relaxed);
+    }
+    resident = after;
   }
   // The mark follows the resident size down, and up only through a trim, so a
   // process whose live data grows is measured from where the last trim left it.
-  if (mark == 0 || resident < mark || resident > mark + kTrimAfterGrowth) {
+  if (mark == 0 || resident < mark || resident > mark + threshold) {
     g_resident_mark.store(resident, std::memory_order_relaxed);
   }
 #endif
