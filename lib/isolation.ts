@@ -152,6 +152,10 @@ export class HostSession implements NativeSession {
       child.ref(); // keeps the loop alive until the exit is seen
       child.kill('SIGKILL');
       await session.#exited;
+      // A host that died before answering never had a model to keep failed.
+      if (error instanceof ModelCrashedError) {
+        throw new ModelCrashedError(`${session.#dead} before it loaded ${exportDir} (its stderr is this process's stderr)`);
+      }
       throw error;
     }
   }

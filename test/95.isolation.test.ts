@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import t from 'tap';
 
-import { gpuLedger, InvalidArgumentError, loadModel, type Model, ModelCrashedError, Tensor } from '../lib/index';
+import { gpuLedger, InvalidArgumentError, loadModel, loadTensorFlow, type Model, ModelCrashedError, Tensor } from '../lib/index';
 import { resetLedgerForTests } from '../lib/gpu';
 import { expectOutput, fixture, FIXTURES, python, ROOT, toTensor } from './helpers';
 
@@ -191,4 +191,23 @@ t.test('hosts never outlive their parent; an idle isolated model does not keep t
   hung.child.kill('SIGKILL');
   await hung.exited;
   t.ok(await gone(hung.pid), 'parent killed with SIGKILL: the host is gone too');
+});
+
+t.test('a host that dies before the model loaded: MODEL_CRASHED saying so, nothing charged', async (t) => {
+  await loadTensorFlow();
+  const saved = process.env.TFSLICE_ADDON;
+  // This process already has its addon; the host would load this one and fail at once.
+  process.env.TFSLICE_ADDON = '/nonexistent/tfslice.node';
+  try {
+    const error = await loadModel(fixture('tiny').dir, { isolation: 'process', gpuMemoryFraction: 0.5 }).catch((e: unknown) => e);
+    t.type(error, ModelCrashedError);
+    t.match(error, { code: 'MODEL_CRASHED', message: /\(pid \d+\) exited with code 1 before it loaded .*tiny/ });
+    t.same(gpuLedger(), [], 'its share was given back');
+  } finally {
+    if (saved === undefined) delete process.env.TFSLICE_ADDON;
+    else process.env.TFSLICE_ADDON = saved;
+  }
+  const model = await loadModel(fixture('tiny').dir, { isolation: 'process' });
+  t.ok(model.hostPid, 'the next host starts fine');
+  await model.dispose();
 });
