@@ -11,8 +11,7 @@ import { loadTensorFlow } from './library';
 import { openSession, type OpenedSession } from './model';
 import { native, type NativeData, type NativePlan, type NativeTensors } from './native';
 import { resolveLoadOptions } from './options';
-import { decodeConfig } from './proto';
-import { align, footprint, readFrames, type SegmentRef, sendFrame, type TensorRef, viewTensor, writeTensor } from './ipc';
+import { align, footprintOf, readFrames, type SegmentRef, sendFrame, type TensorRef, viewTensor, writeTensors } from './ipc';
 
 interface Segment {
   buffer: ArrayBuffer;
@@ -59,7 +58,7 @@ async function load(frame: Extract<Frame, { op: 'load' }>): Promise<void> {
   reply({
     op: 'loaded', id: frame.id, pid: process.pid,
     signatures: opened.signatures, defaultSignature: opened.defaultSignature, devices: opened.devices,
-    config: decodeConfig(resolved.configBytes), tensorflowVersion: tensorflow.tensorflowVersion,
+    config: resolved.applied, tensorflowVersion: tensorflow.tensorflowVersion,
   });
 }
 
@@ -74,12 +73,11 @@ function segmentFor(frame: RunFrame): Segment {
 }
 
 // Copies the outputs into the slot's segment (a bigger one of ours when they do not
-// fit after the feeds) and frees TensorFlow's buffers right away.
+// fit after the feeds), then frees TensorFlow's buffers.
 function writeOutputs(frame: RunFrame, segment: Segment, outputs: NativeTensors): Record<string, unknown> {
-  let need = 0;
-  for (let i = 2; i < outputs.length; i += 3) need += footprint(outputs[i] as NativeData);
+  const need = footprintOf(outputs);
   let target = segment;
-  let at = align(frame.used);
+  const at = align(frame.used);
   let moved: SegmentRef | undefined;
   if (at + need > segment.bytes) {
     // Room for these feeds and these outputs, so the next such run fits without a move.
@@ -89,11 +87,9 @@ function writeOutputs(frame: RunFrame, segment: Segment, outputs: NativeTensors)
     target = { buffer: created.buffer, bytes };
     moved = { pid: process.pid, fd: created.fd, bytes };
   }
-  const refs: TensorRef[] = [];
-  for (let i = 0; i < outputs.length; i += 3) {
-    const data = outputs[i + 2] as NativeData;
-    refs.push(writeTensor(target.buffer, at, outputs[i] as number, outputs[i + 1] as number[], data));
-    at += footprint(data);
+  const refs = writeTensors(target.buffer, at, outputs);
+  for (let i = 2; i < outputs.length; i += 3) {
+    const data = outputs[i] as NativeData;
     if (ArrayBuffer.isView(data) && data.buffer instanceof ArrayBuffer) native().releaseBuffer(data.buffer);
   }
   if (moved) {

@@ -8,7 +8,8 @@ import type { Socket } from 'node:net';
 
 import { dtypeFromTf } from './dtypes';
 import { InvalidArgumentError } from './errors';
-import type { NativeData, PackedStrings } from './native';
+import type { NativeData, NativeTensors, PackedStrings } from './native';
+import { elementCount } from './tensor';
 
 /** Where a tensor's bytes are in a segment. Strings: offsets (n+1 float64) then bytes. */
 export interface TensorRef {
@@ -47,11 +48,29 @@ export function footprint(data: NativeData): number {
 /** Bytes a tensor written at `ref` takes, alignment included (footprint of what it came from). */
 export function refFootprint(ref: TensorRef): number {
   if (ref.strings === undefined) return align(ref.bytes);
-  return align(8 * (ref.shape.reduce((a, b) => a * b, 1) + 1)) + align(ref.bytes);
+  return align(8 * (elementCount(ref.shape) + 1)) + align(ref.bytes);
+}
+
+/** Bytes the tensors of a flat [dtype, shape, data, ...] list take in a segment. */
+export function footprintOf(flat: NativeTensors): number {
+  let bytes = 0;
+  for (let i = 2; i < flat.length; i += 3) bytes += footprint(flat[i] as NativeData);
+  return bytes;
+}
+
+/** Copies every tensor of a flat list into a segment, one after the other from `at`. */
+export function writeTensors(segment: ArrayBuffer, at: number, flat: NativeTensors): TensorRef[] {
+  const refs: TensorRef[] = [];
+  for (let i = 0; i < flat.length; i += 3) {
+    const data = flat[i + 2] as NativeData;
+    refs.push(writeTensor(segment, at, flat[i] as number, flat[i + 1] as number[], data));
+    at += footprint(data);
+  }
+  return refs;
 }
 
 /** Copies a tensor into a segment at `at` (one memcpy per buffer); returns its ref. */
-export function writeTensor(segment: ArrayBuffer, at: number, dtype: number, shape: readonly number[], data: NativeData): TensorRef {
+function writeTensor(segment: ArrayBuffer, at: number, dtype: number, shape: readonly number[], data: NativeData): TensorRef {
   const out = new Uint8Array(segment);
   if (isPacked(data)) {
     const strings = at + align(data.offsets.byteLength);
@@ -73,8 +92,7 @@ function arrayOf(dtype: number) {
 export function viewTensor(segment: ArrayBuffer, ref: TensorRef): NativeData {
   const info = arrayOf(ref.dtype);
   if (!info.array) {
-    const count = ref.shape.reduce((a, b) => a * b, 1);
-    return { offsets: new Float64Array(segment, ref.at, count + 1), bytes: new Uint8Array(segment, ref.strings!, ref.bytes) };
+    return { offsets: new Float64Array(segment, ref.at, elementCount(ref.shape) + 1), bytes: new Uint8Array(segment, ref.strings!, ref.bytes) };
   }
   return new info.array(segment, ref.at, ref.bytes / info.array.BYTES_PER_ELEMENT);
 }
@@ -83,8 +101,7 @@ export function viewTensor(segment: ArrayBuffer, ref: TensorRef): NativeData {
 export function copyTensor(segment: ArrayBuffer, ref: TensorRef): NativeData {
   const info = arrayOf(ref.dtype);
   if (!info.array) {
-    const count = ref.shape.reduce((a, b) => a * b, 1);
-    const offsets = new Float64Array(segment.slice(ref.at, ref.at + 8 * (count + 1)));
+    const offsets = new Float64Array(segment.slice(ref.at, ref.at + 8 * (elementCount(ref.shape) + 1)));
     return { offsets, bytes: new Uint8Array(segment.slice(ref.strings!, ref.strings! + ref.bytes)) };
   }
   return new info.array(segment.slice(ref.at, ref.at + ref.bytes));

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 
 import { fromNative, ModelCrashedError, TensorFlowError } from './errors';
 import { dtypeFromTf } from './dtypes';
-import { copyTensor, footprint, readFrames, refFootprint, type SegmentRef, sendFrame, type TensorRef, writeTensor } from './ipc';
+import { copyTensor, footprintOf, readFrames, refFootprint, type SegmentRef, sendFrame, type TensorRef, writeTensors } from './ipc';
 import type { Device } from './model';
 import { native, PACKAGE_ROOT, type NativeData, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import type { LoadOptions } from './options';
@@ -168,17 +168,10 @@ export class HostSession implements NativeSession {
     const hostPlan = plan as unknown as HostPlan;
     const { id, inputs, outputs } = hostPlan;
     if (this.#dead !== null) throw this.#crashed();
-    let need = 0;
-    for (let i = 2; i < feeds.length; i += 3) need += footprint(feeds[i] as NativeData);
+    const need = footprintOf(feeds);
     const slot = this.#slot(need, need + hostPlan.outputBytes);
-    const refs: TensorRef[] = [];
-    let at = 0;
-    for (let i = 0; i < feeds.length; i += 3) {
-      const data = feeds[i + 2] as NativeData;
-      refs.push(writeTensor(slot.buffer, at, feeds[i] as number, feeds[i + 1] as number[], data));
-      at += footprint(data);
-    }
-    const message: Record<string, unknown> = { op: 'run', slot: slot.index, plan: id, feeds: refs, used: at };
+    const refs = writeTensors(slot.buffer, 0, feeds);
+    const message: Record<string, unknown> = { op: 'run', slot: slot.index, plan: id, feeds: refs, used: need };
     if (!this.#sentPlans.has(id)) {
       message.inputs = inputs;
       message.outputs = outputs;

@@ -12,7 +12,7 @@ import { native, type NativeData, type NativePlan, type NativeSession, type Nati
 import { type Isolation, reserve } from './gpu';
 import { HostSession } from './isolation';
 import { defaultMaxConcurrentRuns, type LoadOptions, type ResolvedOptions, resolveLoadOptions } from './options';
-import { decodeConfig, decodeMetaGraph, decodeSavedModel, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
+import { decodeMetaGraph, decodeSavedModel, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
 import { Tensor, type TensorLike, toTensor } from './tensor';
 
 /** Feeds by signature input key. */
@@ -360,7 +360,7 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
     const tensorflow = await loadTensorFlow();
     let opened: OpenedSession;
     let hostPid: number | null = null;
-    let config: SessionConfig = resolved.config;
+    let config: SessionConfig;
     if (resolved.isolation === 'process') {
       const { session, loaded } = await HostSession.start(exportDir, options, tensorflow, () => reservation.release());
       opened = { session, signatures: loaded.signatures, defaultSignature: loaded.defaultSignature, devices: loaded.devices };
@@ -368,7 +368,7 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
       config = loaded.config;
     } else {
       opened = await openSession(exportDir, resolved);
-      config = decodeConfig(resolved.configBytes);
+      config = resolved.applied;
     }
     const gpuDevice = opened.devices.find((d) => d.type === 'GPU');
     try {

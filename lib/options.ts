@@ -60,6 +60,8 @@ export interface ResolvedOptions {
   readonly config: SessionConfig;
   /** ConfigProto bytes handed to TF_SetConfig. */
   readonly configBytes: Uint8Array;
+  /** Those bytes decoded: what the session is created with (Model.config). */
+  readonly applied: SessionConfig;
 }
 
 const KNOWN: ReadonlySet<string> = new Set<keyof LoadOptions>([
@@ -101,15 +103,9 @@ function setsInterOp(base: Uint8Array | undefined): boolean {
   }
 }
 
-// The GPU options the session will get, typed fields and sessionConfig bytes merged
-// (bytes TensorFlow cannot parse are left for TF_SetConfig to refuse).
-function gpuRequest(configBytes: Uint8Array): GpuRequest {
-  let gpu: SessionConfig['gpuOptions'];
-  try {
-    gpu = decodeConfig(configBytes).gpuOptions;
-  } catch {
-    gpu = undefined;
-  }
+// The GPU options the session will get, from its merged ConfigProto.
+function gpuRequest(applied: SessionConfig): GpuRequest {
+  const gpu = applied.gpuOptions;
   // visible_device_list "2" or "2,3": the first listed GPU is the one the model runs on.
   const first = gpu?.visibleDeviceList?.split(',')[0]?.trim();
   const device = first !== undefined && /^\d+$/.test(first) ? Number(first) : null;
@@ -118,6 +114,17 @@ function gpuRequest(configBytes: Uint8Array): GpuRequest {
     allowGrowth: gpu?.allowGrowth ?? null,
     device,
   };
+}
+
+// The ConfigProto the session gets, typed fields and sessionConfig bytes merged. Bytes
+// TensorFlow cannot parse are left for TF_SetConfig to refuse; until then the typed
+// fields stand for them.
+function decodeApplied(configBytes: Uint8Array, typed: SessionConfig): SessionConfig {
+  try {
+    return decodeConfig(configBytes);
+  } catch {
+    return typed;
+  }
 }
 
 /** Validates loadModel's second argument: a GPU fraction or an options object. */
@@ -185,8 +192,9 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
     isolation = options.isolation;
   }
   const configBytes = encodeConfig(config, base);
+  const applied = decodeApplied(configBytes, config);
   return {
-    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(configBytes), isolation, tags, signature, maxConcurrentRuns, config, configBytes,
+    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(applied), isolation, tags, signature, maxConcurrentRuns, config, configBytes, applied,
   };
 }
 

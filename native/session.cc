@@ -128,7 +128,8 @@ struct Fetched {
   }
 };
 
-// Runs the plan; returns a failure instead of throwing (any thread).
+// Runs the plan and records its output bytes; returns a failure instead of throwing
+// (any thread).
 Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched) {
   SessionCore& core = *plan.core;
   if (!core.BeginRun()) return {"MODEL_DISPOSED", kDisposedMessage};

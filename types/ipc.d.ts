@@ -5,7 +5,7 @@
  * with a tensor's, and no element is touched on the way.
  */
 import type { Socket } from 'node:net';
-import type { NativeData } from './native';
+import type { NativeData, NativeTensors } from './native';
 /** Where a tensor's bytes are in a segment. Strings: offsets (n+1 float64) then bytes. */
 export interface TensorRef {
     dtype: number;
@@ -29,8 +29,10 @@ export declare function align(n: number): number;
 export declare function footprint(data: NativeData): number;
 /** Bytes a tensor written at `ref` takes, alignment included (footprint of what it came from). */
 export declare function refFootprint(ref: TensorRef): number;
-/** Copies a tensor into a segment at `at` (one memcpy per buffer); returns its ref. */
-export declare function writeTensor(segment: ArrayBuffer, at: number, dtype: number, shape: readonly number[], data: NativeData): TensorRef;
+/** Bytes the tensors of a flat [dtype, shape, data, ...] list take in a segment. */
+export declare function footprintOf(flat: NativeTensors): number;
+/** Copies every tensor of a flat list into a segment, one after the other from `at`. */
+export declare function writeTensors(segment: ArrayBuffer, at: number, flat: NativeTensors): TensorRef[];
 /** A view of a tensor in a segment (no copy): what the host feeds TensorFlow. */
 export declare function viewTensor(segment: ArrayBuffer, ref: TensorRef): NativeData;
 /** A copy of a tensor out of a segment, in fresh JS memory: what the parent returns. */

@@ -53,6 +53,8 @@ export interface ResolvedOptions {
     readonly config: SessionConfig;
     /** ConfigProto bytes handed to TF_SetConfig. */
     readonly configBytes: Uint8Array;
+    /** Those bytes decoded: what the session is created with (Model.config). */
+    readonly applied: SessionConfig;
 }
 /** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
 export declare const DEFAULT_INTER_OP_THREADS = -1;
