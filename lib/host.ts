@@ -1,8 +1,10 @@
 /**
  * A model host (isolation: 'process'): a child process with its own TensorFlow and
- * one session, driven by its parent over fd 3 (lib/isolation.ts). Tensors arrive and
- * leave through shared segments the two map (lib/ipc.ts): TensorFlow reads the feeds
- * in place, and each output is copied once into the segment and freed at once.
+ * one session, driven by its parent (lib/isolation.ts). Tensors arrive and leave through
+ * shared segments the two map (lib/ipc.ts): TensorFlow reads the feeds in place, and
+ * each output is copied once into the segment and freed at once. Runs of numeric tensors
+ * come on fd 4 and are served by native threads (native/channel.h) without this JS;
+ * control and runs with strings come as JSON frames on fd 3 and are served here.
  * The host dies with its parent (PR_SET_PDEATHSIG, and the socket closing).
  */
 import { Socket } from 'node:net';
@@ -10,6 +12,7 @@ import { Socket } from 'node:net';
 import { loadTensorFlow } from './library';
 import { openSession, type OpenedSession } from './model';
 import { native, type NativeData, type NativePlan, type NativeTensors } from './native';
+import { HOST_SERVE_THREADS } from './isolation';
 import { resolveLoadOptions } from './options';
 import { align, footprintOf, readFrames, type SegmentRef, sendFrame, type TensorRef, viewTensor, writeTensors } from './ipc';
 
@@ -55,6 +58,8 @@ async function load(frame: Extract<Frame, { op: 'load' }>): Promise<void> {
   const resolved = resolveLoadOptions(options);
   const tensorflow = await loadTensorFlow();
   opened = await openSession(frame.path, resolved);
+  // Runs of numeric tensors arrive on fd 4 and are served by native threads from here on.
+  native().serveRuns(4, opened.session, HOST_SERVE_THREADS);
   reply({
     op: 'loaded', id: frame.id, pid: process.pid,
     signatures: opened.signatures, defaultSignature: opened.defaultSignature, devices: opened.devices,

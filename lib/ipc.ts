@@ -132,3 +132,150 @@ export function readFrames(socket: Socket, onFrames: (frames: unknown[]) => void
     if (frames.length) onFrames(frames);
   });
 }
+
+// ---------------------------------------------------------------------------
+// The direct path: runs of numeric tensors as small binary messages on a socket pair,
+// served natively in the host (native/channel.h has the layout; this mirrors it).
+// ---------------------------------------------------------------------------
+
+/** Longest message either way; a run that needs more goes as a JSON frame. */
+export const DIRECT_MESSAGE_BYTES = 64 * 1024;
+
+const NEW_SEGMENT = 1;
+const NAMES = 2;
+
+/** A run as the direct path carries it (feeds numeric only). */
+export interface DirectRun {
+  id: number;
+  plan: number;
+  slot: number;
+  /** Bytes of the segment the feeds use; outputs go after them when they fit. */
+  used: number;
+  /** The slot's segment, when the host's direct path has not mapped it yet. */
+  segment?: SegmentRef;
+  /** The plan's tensor names, until the host has answered a run of it. */
+  names?: { inputs: readonly string[]; outputs: readonly string[] };
+  feeds: readonly TensorRef[];
+}
+
+export type DirectReply =
+  | { op: 'done'; id: number; outputs: TensorRef[]; segment?: SegmentRef }
+  | { op: 'error'; id: number; code: string; message: string }
+  /** Nothing ran: the plan has outputs the direct path cannot carry (strings). */
+  | { op: 'fallback'; id: number };
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+class Full extends Error {}
+
+/** Reads and writes one message in a fixed buffer. */
+export class Wire {
+  readonly bytes: Uint8Array;
+  readonly #view: DataView;
+  at = 0;
+
+  constructor(buffer: ArrayBuffer) {
+    this.bytes = new Uint8Array(buffer);
+    this.#view = new DataView(buffer);
+  }
+
+  #room(n: number): number {
+    const at = this.at;
+    if (at + n > this.bytes.length) throw new Full();
+    this.at += n;
+    return at;
+  }
+
+  u32(value: number): void { this.#view.setUint32(this.#room(4), value, true); }
+  i32(value: number): void { this.#view.setInt32(this.#room(4), value, true); }
+  f64(value: number): void { this.#view.setFloat64(this.#room(8), value, true); }
+  string(text: string): void {
+    const at = this.#room(4);
+    const { read, written } = utf8.encodeInto(text, this.bytes.subarray(this.at));
+    if (read < text.length) throw new Full();
+    this.#view.setUint32(at, written, true);
+    this.at += written;
+  }
+
+  readU32(): number { return this.#view.getUint32(this.#take(4), true); }
+  readI32(): number { return this.#view.getInt32(this.#take(4), true); }
+  readF64(): number { return this.#view.getFloat64(this.#take(8), true); }
+  readString(): string {
+    const length = this.readU32();
+    const at = this.#take(length);
+    return fromUtf8.decode(this.bytes.subarray(at, at + length));
+  }
+
+  #take(n: number): number {
+    const at = this.at;
+    this.at += n;
+    return at;
+  }
+}
+
+function writeRef(wire: Wire, ref: TensorRef): void {
+  wire.i32(ref.dtype);
+  wire.u32(ref.shape.length);
+  wire.f64(ref.at);
+  wire.f64(ref.bytes);
+  for (const dim of ref.shape) wire.f64(dim);
+}
+
+function readRef(wire: Wire): TensorRef {
+  const dtype = wire.readI32();
+  const rank = wire.readU32();
+  const at = wire.readF64();
+  const bytes = wire.readF64();
+  const shape: number[] = [];
+  for (let i = 0; i < rank; i++) shape.push(wire.readF64());
+  return { dtype, shape, at, bytes };
+}
+
+function readSegment(wire: Wire): SegmentRef {
+  return { pid: wire.readI32(), fd: wire.readI32(), bytes: wire.readF64() };
+}
+
+/** Writes a run request from the start of `wire`; its length, or 0 when it does not fit. */
+export function encodeRun(wire: Wire, run: DirectRun): number {
+  wire.at = 0;
+  try {
+    wire.u32(run.id);
+    wire.u32(run.plan);
+    wire.u32(run.slot);
+    wire.u32((run.segment ? NEW_SEGMENT : 0) | (run.names ? NAMES : 0));
+    wire.f64(run.used);
+    if (run.segment) {
+      wire.i32(run.segment.pid);
+      wire.i32(run.segment.fd);
+      wire.f64(run.segment.bytes);
+    }
+    if (run.names) {
+      wire.u32(run.names.inputs.length);
+      wire.u32(run.names.outputs.length);
+      for (const name of run.names.inputs) wire.string(name);
+      for (const name of run.names.outputs) wire.string(name);
+    }
+    wire.u32(run.feeds.length);
+    for (const ref of run.feeds) writeRef(wire, ref);
+  } catch (error) {
+    if (error instanceof Full) return 0;
+    throw error;
+  }
+  return wire.at;
+}
+
+/** Reads a reply the host wrote (native/channel.cc). */
+export function decodeReply(wire: Wire): DirectReply {
+  wire.at = 0;
+  const id = wire.readU32();
+  const status = wire.readU32();
+  if (status === 1) return { op: 'error', id, code: wire.readString(), message: wire.readString() };
+  if (status === 2) return { op: 'fallback', id };
+  const moved = (wire.readU32() & 1) !== 0;
+  const segment = moved ? readSegment(wire) : undefined;
+  const count = wire.readU32();
+  const outputs: TensorRef[] = [];
+  for (let i = 0; i < count; i++) outputs.push(readRef(wire));
+  return { op: 'done', id, outputs, segment };
+}

@@ -2,19 +2,21 @@
  * isolation: 'process', the parent's side. The model's session lives in a host: a child
  * Node process (lib/host.ts) with its own TensorFlow and ConfigProto. HostSession stands
  * in for the native session behind the same Model: run() copies the feeds into a shared
- * segment, sends one frame, and copies the outputs out of the segment when the reply
- * comes. When the host dies, its runs reject with MODEL_CRASHED and the model stays
+ * segment, sends one message, and hands out the outputs from the segment when the reply
+ * comes. Runs of numeric tensors take the direct path (native/channel.h: a binary message
+ * each way, served by native threads in the host); the rest go as JSON frames on fd 3. When the host dies, its runs reject with MODEL_CRASHED and the model stays
  * failed (load it again); dispose() ends the host, and its GPU memory goes with it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import * as path from 'node:path';
 
 import { fromNative, ModelCrashedError, TensorFlowError } from './errors';
 import { dtypeFromTf } from './dtypes';
-import { copyTensor, footprintOf, readFrames, refFootprint, type SegmentRef, sendFrame, type TensorRef, writeTensors } from './ipc';
+import { copyTensor, decodeReply, DIRECT_MESSAGE_BYTES, type DirectReply, encodeRun, footprintOf, readFrames, refFootprint, type SegmentRef, sendFrame, type TensorRef, Wire, writeTensors } from './ipc';
 import type { Device } from './model';
-import { native, PACKAGE_ROOT, type NativeData, type NativePlan, type NativeSession, type NativeTensors } from './native';
+import { native, PACKAGE_ROOT, type NativeChannel, type NativeData, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import type { LoadOptions } from './options';
 import type { SessionConfig, SignatureInfo } from './proto';
 import type { Runtime } from './library';
@@ -37,16 +39,26 @@ interface HostPlan {
   outputs: string[];
   /** Bytes the outputs took last time: a new segment leaves room for them after the feeds. */
   outputBytes: number;
+  /** Whether its runs take the direct path: 'unknown' until the host has answered one. */
+  direct: 'unknown' | 'yes' | 'no';
+}
+
+/** What a run's reply carries, from either path. */
+interface RunReply {
+  outputs: TensorRef[];
+  /** The host moved the slot to a bigger segment of its own. */
+  segment?: SegmentRef;
 }
 
 interface Slot {
   index: number;
   buffer: ArrayBuffer;
   bytes: number;
-  /** The fd this process keeps for a segment it created (the host opens it through /proc). */
-  fd: number | null;
-  /** The host has this segment mapped. */
+  /** The segment as the host opens it: one of ours (we keep the fd) or one the host made. */
+  ref: SegmentRef | null;
+  /** The host has this segment mapped, for JSON frames and for the direct path. */
   announced: boolean;
+  announcedDirect: boolean;
   /** Outputs handed out as views of this segment and not yet released. */
   views: number;
 }
@@ -64,6 +76,12 @@ const MIN_SEGMENT = 64 * 1024;
 const VIEW_MIN_BYTES = 16 * 1024;
 
 const MAX_HELD_SEGMENTS = 2;
+
+/** Serving threads of a host's direct path: runs in flight at once, as the libuv pool's 4 in-process. */
+export const HOST_SERVE_THREADS = 4;
+
+/** Runs by path, across all hosts of this process (tests and the benchmark read it). */
+export const runPaths = { direct: 0, framed: 0 };
 
 // A view's release: dispose() calls it at once, the collector eventually; only the first counts.
 const collected = new FinalizationRegistry<() => void>((release) => release());
@@ -96,6 +114,9 @@ export class HostSession implements NativeSession {
   readonly #socket: Socket;
   readonly #modelPath: string;
   readonly #onExit: () => void;
+  readonly #channel: NativeChannel;
+  readonly #outbox = new Wire(new ArrayBuffer(DIRECT_MESSAGE_BYTES));
+  readonly #inbox = new Wire(new ArrayBuffer(DIRECT_MESSAGE_BYTES));
   #pending = new Map<number, Pending>();
   #nextId = 1;
   #nextPlan = 1;
@@ -109,8 +130,11 @@ export class HostSession implements NativeSession {
   #exited: Promise<void>;
   pid: number;
 
-  private constructor(child: ChildProcess, modelPath: string, onExit: () => void) {
+  private constructor(child: ChildProcess, channelFd: number, modelPath: string, onExit: () => void) {
     this.#child = child;
+    this.#channel = new (native().Channel)(channelFd, this.#inbox.bytes.buffer as ArrayBuffer, this.#outbox.bytes.buffer as ArrayBuffer,
+      () => this.#receive(decodeReply(this.#inbox)));
+    this.#channel.unref();
     this.#socket = child.stdio[3] as Socket;
     this.#modelPath = modelPath;
     this.#onExit = onExit;
@@ -140,8 +164,15 @@ export class HostSession implements NativeSession {
     // catch its signals or slow its start, so they do not follow it.
     delete env.NODE_OPTIONS;
     if (tensorflow.source !== 'system') env.TFSLICE_LIBTENSORFLOW = tensorflow.path;
-    const child = spawn(process.execPath, [HOST_SCRIPT], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'], env });
-    const session = new HostSession(child, exportDir, onExit);
+    // fd 3: JSON frames (control, and runs with strings); fd 4: the direct path.
+    const [parentEnd, childEnd] = native().channelPair();
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, [HOST_SCRIPT], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', childEnd], env });
+    } finally {
+      closeSync(childEnd);
+    }
+    const session = new HostSession(child, parentEnd, exportDir, onExit);
     // The host holds no JS handle of ours: an idle model does not keep the loop alive.
     child.unref();
     (session.#socket as Socket & { unref(): void }).unref();
@@ -161,33 +192,33 @@ export class HostSession implements NativeSession {
   }
 
   plan(inputs: string[], outputs: string[]): NativePlan {
-    return { id: this.#nextPlan++, inputs, outputs, outputBytes: 0 } as HostPlan as unknown as NativePlan;
+    return { id: this.#nextPlan++, inputs, outputs, outputBytes: 0, direct: 'unknown' } as HostPlan as unknown as NativePlan;
   }
 
   async run(plan: NativePlan, feeds: NativeTensors): Promise<NativeTensors> {
     const hostPlan = plan as unknown as HostPlan;
-    const { id, inputs, outputs } = hostPlan;
     if (this.#dead !== null) throw this.#crashed();
     const need = footprintOf(feeds);
     const slot = this.#slot(need, need + hostPlan.outputBytes);
     const refs = writeTensors(slot.buffer, 0, feeds);
-    const message: Record<string, unknown> = { op: 'run', slot: slot.index, plan: id, feeds: refs, used: need };
-    if (!this.#sentPlans.has(id)) {
-      message.inputs = inputs;
-      message.outputs = outputs;
-      this.#sentPlans.add(id);
-    }
-    if (!slot.announced) message.segment = { pid: process.pid, fd: slot.fd!, bytes: slot.bytes } satisfies SegmentRef;
-    slot.announced = true;
-    let reply: { outputs: TensorRef[]; segment?: SegmentRef };
+    const numeric = refs.every((ref) => ref.strings === undefined);
+    let reply: RunReply | null = null;
+    let direct = false;
     try {
-      reply = await this.#call(message, slot) as typeof reply;
+      if (numeric && hostPlan.direct !== 'no') reply = await this.#runDirect(hostPlan, slot, refs, need);
+      direct = reply !== null;
+      reply ??= await this.#runFramed(hostPlan, slot, refs, need);
     } catch (error) {
-      if (this.#dead === null) this.#free.push(slot); // TensorFlow refused the run; the host lives
+      if (this.#dead === null) {
+        // TensorFlow refused the run; the host lives. Its direct path maps the segment again next time.
+        slot.announcedDirect = false;
+        this.#free.push(slot);
+      }
       throw error;
     }
+    runPaths[direct ? 'direct' : 'framed']++;
     try {
-      if (reply.segment) this.#adopt(slot, reply.segment);
+      if (reply.segment) this.#adopt(slot, reply.segment, direct);
       const flat: NativeTensors = [];
       // While earlier views still hold segments (outputs neither disposed nor collected yet),
       // copy instead of holding one more: a fresh segment per call costs more than a copy.
@@ -202,6 +233,39 @@ export class HostSession implements NativeSession {
     } finally {
       if (slot.views === 0) this.#free.push(slot);
     }
+  }
+
+  // The run as one binary message, served natively in the host; null when this run
+  // cannot go that way (the message would not fit, the socket is full, or the host
+  // found the plan's outputs are strings): it then goes as a JSON frame.
+  async #runDirect(plan: HostPlan, slot: Slot, feeds: TensorRef[], used: number): Promise<RunReply | null> {
+    const id = this.#nextId++;
+    const length = encodeRun(this.#outbox, {
+      id, plan: plan.id, slot: slot.index, used, feeds,
+      segment: slot.announcedDirect ? undefined : slot.ref!,
+      names: plan.direct === 'yes' ? undefined : { inputs: plan.inputs, outputs: plan.outputs },
+    });
+    if (length === 0 || !this.#channel.send(length)) return null;
+    slot.announcedDirect = true;
+    const reply = await this.#expect(id, slot) as DirectReply;
+    if (reply.op === 'fallback') {
+      plan.direct = 'no';
+      return null;
+    }
+    plan.direct = 'yes';
+    return reply as RunReply;
+  }
+
+  #runFramed(plan: HostPlan, slot: Slot, feeds: TensorRef[], used: number): Promise<RunReply> {
+    const message: Record<string, unknown> = { op: 'run', slot: slot.index, plan: plan.id, feeds, used };
+    if (!this.#sentPlans.has(plan.id)) {
+      message.inputs = plan.inputs;
+      message.outputs = plan.outputs;
+      this.#sentPlans.add(plan.id);
+    }
+    if (!slot.announced) message.segment = slot.ref!;
+    slot.announced = true;
+    return this.#call(message, slot) as Promise<RunReply>;
   }
 
   runSync(): NativeTensors {
@@ -249,20 +313,22 @@ export class HostSession implements NativeSession {
   // A free slot whose segment holds `need` bytes (a new segment gets room for `room`).
   #slot(need: number, room: number): Slot {
     let slot = this.#free.pop();
-    if (!slot) slot = { index: this.#slots++, buffer: new ArrayBuffer(0), bytes: 0, fd: null, announced: false, views: 0 };
+    if (!slot) slot = { index: this.#slots++, buffer: new ArrayBuffer(0), bytes: 0, ref: null, announced: false, announcedDirect: false, views: 0 };
     if (slot.bytes === 0 || slot.bytes < need) {
       this.#releaseSegment(slot);
       const { fd, buffer } = native().shmCreate(segmentSize(room));
-      Object.assign(slot, { buffer, bytes: buffer.byteLength, fd, announced: false });
+      const ref: SegmentRef = { pid: process.pid, fd, bytes: buffer.byteLength };
+      Object.assign(slot, { buffer, bytes: buffer.byteLength, ref, announced: false, announcedDirect: false });
     }
     return slot;
   }
 
-  // The host moved the slot to a bigger segment of its own (the outputs did not fit).
-  #adopt(slot: Slot, segment: SegmentRef): void {
+  // The host moved the slot to a bigger segment of its own (the outputs did not fit);
+  // the path that moved it has it mapped, the other one learns of it on its next run.
+  #adopt(slot: Slot, segment: SegmentRef, direct: boolean): void {
     const buffer = native().shmOpen(segment.pid, segment.fd, segment.bytes);
     this.#releaseSegment(slot);
-    Object.assign(slot, { buffer, bytes: segment.bytes, fd: null, announced: true });
+    Object.assign(slot, { buffer, bytes: segment.bytes, ref: segment, announced: !direct, announcedDirect: direct });
   }
 
   #releaseSegment(slot: Slot): void {
@@ -274,10 +340,15 @@ export class HostSession implements NativeSession {
     if (this.#dead !== null) return Promise.reject(this.#crashed());
     const id = this.#nextId++;
     message.id = id;
+    sendFrame(this.#socket, message);
+    return this.#expect(id, slot);
+  }
+
+  // The reply to `id`, from either path; the child keeps the loop alive while one is due.
+  #expect(id: number, slot?: Slot): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, slot });
       if (this.#pending.size === 1) this.#child.ref();
-      sendFrame(this.#socket, message);
     });
   }
 
@@ -299,6 +370,7 @@ export class HostSession implements NativeSession {
     this.#dead = this.#closing ? `${this.#modelPath} was disposed` : reason;
     const inFlight = [...this.#pending.values()];
     this.#pending.clear();
+    this.#channel.close();
     for (const slot of this.#free) this.#releaseSegment(slot);
     this.#free = [];
     const error = this.#closing ? null : new ModelCrashedError(`${reason} with ${inFlight.length} call(s) in flight; the model stays failed: load it again to run it`);

@@ -1,6 +1,7 @@
 // Module entry: the per-environment Addon and the functions lib/native.ts calls.
 #include "addon.h"
 
+#include "channel.h"
 #include "errors.h"
 #include "promise_worker.h"
 #include "session.h"
@@ -101,6 +102,9 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceValue("shmOpen", Napi::Function::New<ShmOpen>(env, "shmOpen")),
                InstanceValue("shmRelease", Napi::Function::New<ShmRelease>(env, "shmRelease")),
                InstanceValue("shmView", Napi::Function::New<ShmView>(env, "shmView")),
+               InstanceValue("channelPair", Napi::Function::New<ChannelPair>(env, "channelPair")),
+               InstanceValue("serveRuns", Napi::Function::New<ServeRuns>(env, "serveRuns")),
+               InstanceValue("Channel", Channel::Define(env)),
                InstanceValue("setParentDeathSignal", Napi::Function::New<SetParentDeathSignal>(env, "setParentDeathSignal"))});
 }
 

@@ -118,18 +118,14 @@ class LoadWorker : public PromiseWorker {
   std::shared_ptr<SessionCore> core_;  // freed with the worker if never handed to JS
 };
 
-// Outputs of one TF_SessionRun, deleted unless handed to JS.
-struct Fetched {
-  std::vector<TF_Tensor*> tensors;
-  ~Fetched() {
-    for (TF_Tensor* tensor : tensors) {
-      if (tensor != nullptr) tf().TF_DeleteTensor(tensor);
-    }
-  }
-};
+}  // namespace
 
-// Runs the plan and records its output bytes; returns a failure instead of throwing
-// (any thread).
+Fetched::~Fetched() {
+  for (TF_Tensor* tensor : tensors) {
+    if (tensor != nullptr) tf().TF_DeleteTensor(tensor);
+  }
+}
+
 Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched) {
   SessionCore& core = *plan.core;
   if (!core.BeginRun()) return {"MODEL_DISPOSED", kDisposedMessage};
@@ -147,6 +143,8 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched) {
   plan.last_output_bytes.store(bytes, std::memory_order_relaxed);
   return status.failure();
 }
+
+namespace {
 
 // runSync() of a plan whose outputs were big last time runs TF_SessionRun here, while
 // the JS thread waits. TensorFlow allocates outputs on the running thread's glibc arena;
@@ -375,33 +373,48 @@ Napi::Value Session::Load(const Napi::CallbackInfo& info) {
 
 Napi::Value AsyncNoop(const Napi::CallbackInfo& info) { return (new NoopWorker(info.Env()))->Start(); }
 
+Failure ResolvePlan(const std::shared_ptr<SessionCore>& core, const std::vector<std::string>& inputs,
+                    const std::vector<std::string>& outputs, RunPlan& plan) {
+  plan.core = core;
+  plan.input_names = inputs;
+  for (const std::string& name : inputs) {
+    TF_Output output;
+    if (!ResolveOutput(core->graph(), name, &output)) {
+      return {"NOT_FOUND", "the graph has no tensor '" + name + "' to feed"};
+    }
+    plan.inputs.push_back(output);
+  }
+  for (const std::string& name : outputs) {
+    TF_Output output;
+    if (!ResolveOutput(core->graph(), name, &output)) {
+      return {"NOT_FOUND", "the graph has no tensor '" + name + "' to fetch"};
+    }
+    int dtype = tf().TF_OperationOutputType(output);
+    if (!IsSupportedDataType(dtype)) {
+      return {"UNIMPLEMENTED", "tensor '" + name + "' has dtype " + std::to_string(dtype) +
+                                   ", which tfslice cannot return"};
+    }
+    plan.outputs.push_back(output);
+  }
+  return {};
+}
+
+std::shared_ptr<SessionCore> Session::CoreOf(Napi::Value value) {
+  Napi::Env env = value.Env();
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(Addon::Of(env).session_constructor().Value())) {
+    throw MakeTypeError(env, "expected a session from loadSession()");
+  }
+  return Session::Unwrap(value.As<Napi::Object>())->core_;
+}
+
 Napi::Value Session::Plan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (core_->closed()) throw MakeError(env, "MODEL_DISPOSED", kDisposedMessage);
   std::vector<std::string> inputs = ReadStrings(env, info[0], "inputs");
   std::vector<std::string> outputs = ReadStrings(env, info[1], "outputs");
   auto plan = std::make_shared<RunPlan>();
-  plan->core = core_;
-  plan->input_names = inputs;
-  for (const std::string& name : inputs) {
-    TF_Output output;
-    if (!ResolveOutput(core_->graph(), name, &output)) {
-      throw MakeError(env, "NOT_FOUND", "the graph has no tensor '" + name + "' to feed");
-    }
-    plan->inputs.push_back(output);
-  }
-  for (const std::string& name : outputs) {
-    TF_Output output;
-    if (!ResolveOutput(core_->graph(), name, &output)) {
-      throw MakeError(env, "NOT_FOUND", "the graph has no tensor '" + name + "' to fetch");
-    }
-    int dtype = tf().TF_OperationOutputType(output);
-    if (!IsSupportedDataType(dtype)) {
-      throw MakeError(env, "UNIMPLEMENTED", "tensor '" + name + "' has dtype " + std::to_string(dtype) +
-                                                ", which tfslice cannot return");
-    }
-    plan->outputs.push_back(output);
-  }
+  Failure failure = ResolvePlan(core_, inputs, outputs, *plan);
+  if (failure) throw MakeError(env, failure);
   auto* holder = new std::shared_ptr<RunPlan>(std::move(plan));
   return Napi::External<std::shared_ptr<RunPlan>>::New(
       env, holder, [](Napi::Env, std::shared_ptr<RunPlan>* p) { delete p; });

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "errors.h"
+#include "tensor.h"
 #include "tf_api.h"
 
 namespace tfslice {
@@ -59,6 +61,25 @@ struct RunPlan {
   std::atomic<size_t> last_output_bytes{0};
 };
 
+// Resolves tensor names ("op" or "op:index") against the session's graph into `plan`
+// (any thread). Fails with NOT_FOUND naming the tensor, or UNIMPLEMENTED for a fetch
+// whose dtype tfslice cannot return.
+Failure ResolvePlan(const std::shared_ptr<SessionCore>& core, const std::vector<std::string>& inputs,
+                    const std::vector<std::string>& outputs, RunPlan& plan);
+
+// Outputs of one TF_SessionRun, deleted unless taken.
+struct Fetched {
+  std::vector<TF_Tensor*> tensors;
+  Fetched() = default;
+  Fetched(const Fetched&) = delete;
+  Fetched& operator=(const Fetched&) = delete;
+  ~Fetched();
+};
+
+// Runs the plan with `feeds` and records its output bytes; returns a failure instead of
+// throwing (any thread).
+Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched);
+
 // Resolves undefined after a round trip through a worker thread (a benchmark floor).
 Napi::Value AsyncNoop(const Napi::CallbackInfo& info);
 
@@ -69,6 +90,9 @@ class Session : public Napi::ObjectWrap<Session> {
 
   // JS thread: loads a SavedModel on a worker thread; resolves {session, metaGraph, devices}.
   static Napi::Value Load(const Napi::CallbackInfo& info);
+  // The core behind a JS Session object (a model host serves it natively); throws a
+  // TypeError for anything else.
+  static std::shared_ptr<SessionCore> CoreOf(Napi::Value value);
 
  private:
   Napi::Value Plan(const Napi::CallbackInfo& info);

@@ -4,6 +4,7 @@
   'variables': {
     'tfslice_sources': [
       'native/addon.cc',
+      'native/channel.cc',
       'native/errors.cc',
       'native/session.cc',
       'native/shm.cc',

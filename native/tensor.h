@@ -48,6 +48,8 @@ class FeedSet {
   // against the signature before this point.
   void Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases, Napi::Value dtype,
            Napi::Value shape, Napi::Value data, const std::string& name);
+  // Takes a tensor made elsewhere (a model host's view of a shared segment; any thread).
+  void Adopt(TF_Tensor* tensor) { tensors_.push_back(tensor); }
   // Deletes the tensors (any thread).
   void Clear();
 

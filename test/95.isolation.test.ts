@@ -5,6 +5,8 @@ import t from 'tap';
 
 import { gpuLedger, InvalidArgumentError, loadModel, loadTensorFlow, type Model, ModelCrashedError, Tensor } from '../lib/index';
 import { resetLedgerForTests } from '../lib/gpu';
+import { encodeRun, Wire } from '../lib/ipc';
+import { HOST_SERVE_THREADS, HostSession, runPaths } from '../lib/isolation';
 import { expectOutput, fixture, FIXTURES, python, ROOT, toTensor } from './helpers';
 
 const alive = (pid: number) => {
@@ -113,6 +115,43 @@ print(json.dumps([config_pb2.ConfigProto.FromString(bytes.fromhex(h)).inter_op_p
   await Promise.all([a.dispose(), b.dispose()]);
 });
 
+t.test('numeric runs take the direct path, served by native threads; strings take JSON frames, on the same slots', async (t) => {
+  const model = await loadModel(fixture('dtypes').dir, { isolation: 'process' });
+  t.equal(threads(model.hostPid!)['tfslice-serve'], HOST_SERVE_THREADS, `the host serves the direct path on ${HOST_SERVE_THREADS} threads`);
+  const { golden } = fixture('dtypes');
+  const scalar = golden.cases.find((c) => c.signature === 'scalar')!;
+  const mixed = golden.cases.find((c) => c.signature === 'transform')!;
+  const feedsOf = (c: typeof scalar) => Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, toTensor(v)]));
+  // One run at a time: every run reuses the same slot, whichever path it takes.
+  for (const c of [scalar, mixed, scalar, mixed, scalar]) {
+    const before = { ...runPaths };
+    const out = await model.run(feedsOf(c), { signature: c.signature });
+    for (const [key, expected] of Object.entries(c.outputs)) expectOutput(t, out[key], expected, `${c.signature}.${key}`);
+    const path = c === scalar ? 'direct' : 'framed';
+    t.same({ direct: runPaths.direct - before.direct, framed: runPaths.framed - before.framed }, { direct: path === 'direct' ? 1 : 0, framed: path === 'framed' ? 1 : 0 }, `${c.signature}: ${path}`);
+  }
+  await model.dispose();
+});
+
+t.test('a plan with numeric feeds and string outputs: the host answers "fallback" without running, the run goes framed', async (t) => {
+  const runtime = await loadTensorFlow();
+  const { session } = await HostSession.start(fixture('tf1_vocab').dir, undefined, runtime, () => {});
+  // A string constant of the graph: no feeds (so nothing stops the direct path), string out.
+  const plan = session.plan([], ['save/SaveV2/tensor_names']);
+  for (const round of [1, 2]) {
+    const before = { ...runPaths };
+    const out = await session.run(plan, []);
+    t.equal(out[0], 7, `round ${round}: a TF_STRING came back`);
+    t.same({ direct: runPaths.direct - before.direct, framed: runPaths.framed - before.framed }, { direct: 0, framed: 1 }, `round ${round}: framed`);
+  }
+  await t.rejects(session.run(session.plan([], ['no_such_op']), []), { code: 'NOT_FOUND', message: /no tensor 'no_such_op' to fetch/ }, 'a bad name fails on the direct path with its code');
+  await session.close();
+  // A request that does not fit a message is left to the framed path.
+  const small = new Wire(new ArrayBuffer(64));
+  t.equal(encodeRun(small, { id: 1, plan: 1, slot: 0, used: 0, feeds: [{ dtype: 1, shape: [1, 2, 3, 4, 5, 6, 7], at: 0, bytes: 20160 }] }), 0, 'encodeRun reports 0 when the message is too long');
+  t.ok(encodeRun(small, { id: 1, plan: 1, slot: 0, used: 0, feeds: [] }) > 0, 'and the length when it fits');
+});
+
 t.test('TensorFlow errors in the host keep their code; validation happens before anything crosses', async (t) => {
   const model = await loadModel(fixture('reshape').dir, { isolation: 'process' });
   const rows = new Tensor('int32', new Int32Array([2]), []);
@@ -120,8 +159,10 @@ t.test('TensorFlow errors in the host keep their code; validation happens before
   t.type(error, InvalidArgumentError);
   t.match(error, { code: 'INVALID_ARGUMENT', message: /Input to reshape is a tensor with 5 values/ });
   await t.rejects(model.run({ x: new Tensor('int32', new Int32Array(6)), rows }), { code: 'INVALID_ARGUMENT', message: /expects dtype float32, got int32/ });
+  const direct = runPaths.direct;
   const ok = await model.run({ x: new Tensor('float32', new Float32Array(6)), rows });
   t.same(ok.y!.shape, [2, 3], 'the host runs on');
+  t.equal(runPaths.direct, direct + 1, 'on the direct path, where the failure came from');
   await model.dispose();
   await t.rejects(model.run({ x: new Tensor('float32', new Float32Array(6)), rows }), { code: 'MODEL_DISPOSED' });
 });

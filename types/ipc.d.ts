@@ -41,3 +41,56 @@ export declare function copyTensor(segment: ArrayBuffer, ref: TensorRef): Native
 export declare function sendFrame(socket: Socket, message: unknown): void;
 /** Calls onFrames with every complete frame of each chunk the socket delivers. */
 export declare function readFrames(socket: Socket, onFrames: (frames: unknown[]) => void): void;
+/** Longest message either way; a run that needs more goes as a JSON frame. */
+export declare const DIRECT_MESSAGE_BYTES: number;
+/** A run as the direct path carries it (feeds numeric only). */
+export interface DirectRun {
+    id: number;
+    plan: number;
+    slot: number;
+    /** Bytes of the segment the feeds use; outputs go after them when they fit. */
+    used: number;
+    /** The slot's segment, when the host's direct path has not mapped it yet. */
+    segment?: SegmentRef;
+    /** The plan's tensor names, until the host has answered a run of it. */
+    names?: {
+        inputs: readonly string[];
+        outputs: readonly string[];
+    };
+    feeds: readonly TensorRef[];
+}
+export type DirectReply = {
+    op: 'done';
+    id: number;
+    outputs: TensorRef[];
+    segment?: SegmentRef;
+} | {
+    op: 'error';
+    id: number;
+    code: string;
+    message: string;
+}
+/** Nothing ran: the plan has outputs the direct path cannot carry (strings). */
+ | {
+    op: 'fallback';
+    id: number;
+};
+/** Reads and writes one message in a fixed buffer. */
+export declare class Wire {
+    #private;
+    readonly bytes: Uint8Array;
+    at: number;
+    constructor(buffer: ArrayBuffer);
+    u32(value: number): void;
+    i32(value: number): void;
+    f64(value: number): void;
+    string(text: string): void;
+    readU32(): number;
+    readI32(): number;
+    readF64(): number;
+    readString(): string;
+}
+/** Writes a run request from the start of `wire`; its length, or 0 when it does not fit. */
+export declare function encodeRun(wire: Wire, run: DirectRun): number;
+/** Reads a reply the host wrote (native/channel.cc). */
+export declare function decodeReply(wire: Wire): DirectReply;

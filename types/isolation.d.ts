@@ -13,6 +13,13 @@ export interface HostLoaded {
     config: SessionConfig;
     tensorflowVersion: string;
 }
+/** Serving threads of a host's direct path: runs in flight at once, as the libuv pool's 4 in-process. */
+export declare const HOST_SERVE_THREADS = 4;
+/** Runs by path, across all hosts of this process (tests and the benchmark read it). */
+export declare const runPaths: {
+    direct: number;
+    framed: number;
+};
 /** The script a host runs (compiled; the host never loads TypeScript). */
 export declare const HOST_SCRIPT: string;
 /** The options a host resolves itself, in JSON (bytes as base64; isolation dropped). */

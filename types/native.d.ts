@@ -20,6 +20,14 @@ export interface NativeSession {
     runSync(plan: NativePlan, feeds: NativeTensors): NativeTensors;
     close(): Promise<void>;
 }
+/** The parent's end of a host's direct path (native/channel.h). */
+export interface NativeChannel {
+    /** Sends outbox[0, length) without blocking; false when the socket is full or gone. */
+    send(length: number): boolean;
+    ref(): void;
+    unref(): void;
+    close(): void;
+}
 export interface NativeDevice {
     name: string;
     type: string;
@@ -72,6 +80,12 @@ export interface Binding {
     shmView(buffer: ArrayBuffer, offset: number, bytes: number): ArrayBuffer;
     /** Detaches a segment's buffer and drops its mapping now (idempotent; views keep theirs). */
     shmRelease(buffer: ArrayBuffer): void;
+    /** A SOCK_SEQPACKET socket pair for a host's direct path: [parent's end, child's end]. */
+    channelPair(): [number, number];
+    /** In a host: native threads that serve direct-path runs on `fd` for `session` (native/channel.h). */
+    serveRuns(fd: number, session: NativeSession, threads: number): void;
+    /** The parent's end of a direct path: onMessage(length) gets each message, copied into inbox. */
+    Channel: new (fd: number, inbox: ArrayBuffer, outbox: ArrayBuffer, onMessage: (length: number) => void) => NativeChannel;
     /** SIGKILL this process when its parent dies; false when the parent is already gone. */
     setParentDeathSignal(parentPid: number): boolean;
 }

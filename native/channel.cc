@@ -1,0 +1,539 @@
+#include "channel.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "errors.h"
+#include "session.h"
+#include "tensor.h"
+
+// node-gyp builds see Node's own headers; cmake-js builds with the N-API headers alone
+// do not, so they declare the few libuv 1.x calls used here (the node binary exports
+// them, and libuv keeps its ABI within a major version).
+#if __has_include(<uv.h>)
+#include <uv.h>
+#else
+extern "C" {
+typedef struct uv_loop_s uv_loop_t;
+typedef struct uv_handle_s uv_handle_t;
+typedef struct uv_poll_s uv_poll_t;
+typedef void (*uv_poll_cb)(uv_poll_t* handle, int status, int events);
+typedef void (*uv_close_cb)(uv_handle_t* handle);
+enum { UV_POLL = 8 };
+enum { UV_READABLE = 1 };
+size_t uv_handle_size(int type);
+int uv_poll_init(uv_loop_t* loop, uv_poll_t* handle, int fd);
+int uv_poll_start(uv_poll_t* handle, int events, uv_poll_cb cb);
+int uv_poll_stop(uv_poll_t* handle);
+void uv_close(uv_handle_t* handle, uv_close_cb close_cb);
+void uv_ref(uv_handle_t* handle);
+void uv_unref(uv_handle_t* handle);
+void* uv_handle_get_data(const uv_handle_t* handle);
+void uv_handle_set_data(uv_handle_t* handle, void* data);
+}
+#endif
+
+namespace tfslice {
+namespace {
+
+enum RequestFlags : uint32_t { kNewSegment = 1, kNames = 2 };
+enum ReplyStatus : uint32_t { kDone = 0, kFailed = 1, kFallback = 2 };
+enum ReplyFlags : uint32_t { kMoved = 1 };
+
+constexpr size_t kAlignment = 64;  // lib/ipc.ts ALIGNMENT
+constexpr double kMaxExact = 9007199254740991.0;
+constexpr int kMaxRank = 64;
+
+size_t Align(size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
+
+std::string SystemError(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+// A request the host cannot serve: answered with this failure, nothing ran.
+struct Refused {
+  Failure failure;
+};
+
+[[noreturn]] void Refuse(const std::string& code, const std::string& message) { throw Refused{{code, message}}; }
+
+class Reader {
+ public:
+  Reader(const uint8_t* data, size_t length) : at_(data), end_(data + length) {}
+
+  template <typename T>
+  T Get() {
+    if (static_cast<size_t>(end_ - at_) < sizeof(T)) Refuse("INTERNAL", "a direct-path request was cut short");
+    T value;
+    std::memcpy(&value, at_, sizeof(T));
+    at_ += sizeof(T);
+    return value;
+  }
+
+  // A float64 that must be a whole number in [0, 2^53).
+  size_t Count() {
+    double value = Get<double>();
+    if (!(value >= 0 && value <= kMaxExact && value == std::floor(value))) {
+      Refuse("INTERNAL", "a direct-path request holds a bad count");
+    }
+    return static_cast<size_t>(value);
+  }
+
+  std::string String() {
+    uint32_t length = Get<uint32_t>();
+    if (static_cast<size_t>(end_ - at_) < length) Refuse("INTERNAL", "a direct-path request was cut short");
+    std::string out(reinterpret_cast<const char*>(at_), length);
+    at_ += length;
+    return out;
+  }
+
+ private:
+  const uint8_t* at_;
+  const uint8_t* end_;
+};
+
+class Writer {
+ public:
+  template <typename T>
+  void Put(T value) {
+    const uint8_t* bytes = reinterpret_cast<const uint8_t*>(&value);
+    data_.insert(data_.end(), bytes, bytes + sizeof(T));
+  }
+  void String(const std::string& text) {
+    Put<uint32_t>(static_cast<uint32_t>(text.size()));
+    data_.insert(data_.end(), text.begin(), text.end());
+  }
+  const std::vector<uint8_t>& data() const { return data_; }
+
+ private:
+  std::vector<uint8_t> data_;
+};
+
+// One slot's segment as the host maps it; `fd` is ours when the host created it (the
+// parent opens it through /proc/<host>/fd/<fd>), -1 when it is the parent's.
+struct HostSegment {
+  uint8_t* address = nullptr;
+  size_t bytes = 0;
+  int fd = -1;
+
+  void Release() {
+    if (address != nullptr) munmap(address, bytes);
+    if (fd >= 0) close(fd);
+    *this = HostSegment();
+  }
+};
+
+HostSegment MapSegment(int fd, size_t bytes, bool keep_fd) {
+  void* address = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (address == MAP_FAILED) {
+    std::string message = SystemError("mmap of a shared tensor segment");
+    close(fd);
+    Refuse("RESOURCE_EXHAUSTED", message);
+  }
+  if (!keep_fd) close(fd);
+  return HostSegment{static_cast<uint8_t*>(address), bytes, keep_fd ? fd : -1};
+}
+
+HostSegment OpenPeerSegment(int pid, int peer_fd, size_t bytes) {
+  std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(peer_fd);
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) Refuse("UNAVAILABLE", SystemError("open " + path));
+  struct stat st;
+  if (bytes == 0 || fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) < bytes) {
+    close(fd);
+    Refuse("INTERNAL", path + " is smaller than the " + std::to_string(bytes) + " bytes announced");
+  }
+  return MapSegment(fd, bytes, false);
+}
+
+HostSegment CreateSegment(size_t bytes) {
+  int fd = memfd_create("tfslice-tensors", MFD_CLOEXEC);
+  if (fd < 0) Refuse("RESOURCE_EXHAUSTED", SystemError("memfd_create"));
+  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    std::string message = SystemError("ftruncate of a shared tensor segment");
+    close(fd);
+    Refuse("RESOURCE_EXHAUSTED", message);
+  }
+  return MapSegment(fd, bytes, true);
+}
+
+// TensorFlow reads the feeds in place; the segment outlives the run.
+void KeepSegment(void* /*data*/, size_t /*length*/, void* /*arg*/) {}
+
+struct TensorHeader {
+  TF_DataType dtype;
+  std::vector<int64_t> dims;
+  size_t at;
+  size_t bytes;
+};
+
+TensorHeader ReadTensor(Reader& in) {
+  TensorHeader tensor;
+  tensor.dtype = static_cast<TF_DataType>(in.Get<int32_t>());
+  uint32_t rank = in.Get<uint32_t>();
+  tensor.at = in.Count();
+  tensor.bytes = in.Count();
+  if (rank > kMaxRank) Refuse("INVALID_ARGUMENT", "a feed of rank " + std::to_string(rank) + " is beyond what tfslice carries");
+  size_t elements = 1;
+  for (uint32_t i = 0; i < rank; ++i) {
+    size_t dim = in.Count();
+    tensor.dims.push_back(static_cast<int64_t>(dim));
+    elements = dim == 0 ? 0 : (elements > kMaxExact / dim ? static_cast<size_t>(kMaxExact) : elements * dim);
+  }
+  size_t size = DataTypeSize(tensor.dtype);
+  if (size == 0 || elements * size != tensor.bytes) {
+    Refuse("INTERNAL", "a direct-path feed's dtype, shape and byte count disagree");
+  }
+  return tensor;
+}
+
+void WriteTensor(Writer& out, TF_Tensor* tensor, size_t at) {
+  int rank = tf().TF_NumDims(tensor);
+  out.Put<int32_t>(static_cast<int32_t>(tf().TF_TensorType(tensor)));
+  out.Put<uint32_t>(static_cast<uint32_t>(rank));
+  out.Put<double>(static_cast<double>(at));
+  out.Put<double>(static_cast<double>(tf().TF_TensorByteSize(tensor)));
+  for (int i = 0; i < rank; ++i) out.Put<double>(static_cast<double>(tf().TF_Dim(tensor, i)));
+}
+
+// The host's side: threads that take requests off the socket and run them. One thread
+// waits in recv() at a time (the others wait for the reader lock), so a request wakes
+// one thread, and runs that arrive together still run concurrently.
+class RunServer {
+ public:
+  RunServer(int fd, std::shared_ptr<SessionCore> core) : fd_(fd), core_(std::move(core)) {}
+
+  void Start(int threads) {
+    for (int i = 0; i < threads; ++i) {
+      std::thread thread([this] { Loop(); });
+      pthread_setname_np(thread.native_handle(), "tfslice-serve");
+      thread.detach();
+    }
+  }
+
+ private:
+  void Loop() {
+    std::vector<uint8_t> buffer(kChannelMessageBytes);
+    for (;;) {
+      ssize_t length;
+      {
+        std::lock_guard<std::mutex> lead(reader_);
+        do {
+          length = recv(fd_, buffer.data(), buffer.size(), MSG_TRUNC);
+        } while (length < 0 && errno == EINTR);
+      }
+      // The parent closed its end: the host exits through fd 3 closing.
+      if (length <= 0) return;
+      Writer reply;
+      Serve(buffer.data(), std::min(static_cast<size_t>(length), buffer.size()), reply);
+      const std::vector<uint8_t>& data = reply.data();
+      ssize_t sent;
+      do {
+        sent = send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      } while (sent < 0 && errno == EINTR);
+      if (sent < 0) return;
+    }
+  }
+
+  void Serve(const uint8_t* message, size_t length, Writer& reply) {
+    Reader in(message, length);
+    uint32_t id = 0;
+    try {
+      id = in.Get<uint32_t>();
+      reply.Put<uint32_t>(id);
+      Run(in, reply);
+    } catch (const Refused& refused) {
+      reply = Writer();
+      reply.Put<uint32_t>(id);
+      reply.Put<uint32_t>(kFailed);
+      reply.String(refused.failure.code);
+      reply.String(refused.failure.message);
+    } catch (const std::exception& error) {
+      reply = Writer();
+      reply.Put<uint32_t>(id);
+      reply.Put<uint32_t>(kFailed);
+      reply.String("INTERNAL");
+      reply.String(std::string("the model host failed: ") + error.what());
+    }
+  }
+
+  void Run(Reader& in, Writer& reply) {
+    uint32_t plan_id = in.Get<uint32_t>();
+    uint32_t slot = in.Get<uint32_t>();
+    uint32_t flags = in.Get<uint32_t>();
+    size_t used = in.Count();
+    if (flags & kNewSegment) {
+      int pid = in.Get<int32_t>();
+      int fd = in.Get<int32_t>();
+      size_t bytes = in.Count();
+      HostSegment segment = OpenPeerSegment(pid, fd, bytes);
+      std::lock_guard<std::mutex> lock(mutex_);
+      segments_[slot].Release();
+      segments_[slot] = segment;
+    }
+    std::shared_ptr<RunPlan> plan = PlanFor(plan_id, flags, in);
+    if (!plan) {
+      reply.Put<uint32_t>(kFallback);
+      return;
+    }
+    HostSegment segment;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      segment = segments_[slot];
+    }
+    if (segment.address == nullptr) Refuse("INTERNAL", "a direct-path run names a slot the host never mapped");
+    uint32_t count = in.Get<uint32_t>();
+    if (count != plan->inputs.size()) {
+      Refuse("INVALID_ARGUMENT", "expected " + std::to_string(plan->inputs.size()) + " feeds, got " + std::to_string(count));
+    }
+    FeedSet feeds;
+    for (uint32_t i = 0; i < count; ++i) {
+      TensorHeader header = ReadTensor(in);
+      if (header.at > segment.bytes || header.bytes > segment.bytes - header.at) {
+        Refuse("INTERNAL", "a direct-path feed lies outside its segment");
+      }
+      TF_Tensor* tensor = tf().TF_NewTensor(header.dtype, header.dims.data(), static_cast<int>(header.dims.size()),
+                                            segment.address + header.at, header.bytes, KeepSegment, nullptr);
+      if (tensor == nullptr) Refuse("RESOURCE_EXHAUSTED", "feed '" + plan->input_names[i] + "': cannot allocate");
+      feeds.Adopt(tensor);
+    }
+    Fetched fetched;
+    Failure failure = RunPlanOnce(*plan, feeds, fetched);
+    if (failure) throw Refused{failure};
+    WriteOutputs(slot, segment, used, fetched, reply);
+  }
+
+  // The plan for `id`, resolved from the names the request carries the first times it is
+  // used; null when its outputs cannot cross this way (the parent then uses JSON frames).
+  std::shared_ptr<RunPlan> PlanFor(uint32_t id, uint32_t flags, Reader& in) {
+    std::vector<std::string> inputs, outputs;
+    if (flags & kNames) {
+      uint32_t in_count = in.Get<uint32_t>();
+      uint32_t out_count = in.Get<uint32_t>();
+      for (uint32_t i = 0; i < in_count; ++i) inputs.push_back(in.String());
+      for (uint32_t i = 0; i < out_count; ++i) outputs.push_back(in.String());
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto found = plans_.find(id);
+      if (found != plans_.end()) return found->second;
+    }
+    if (!(flags & kNames)) Refuse("INTERNAL", "a direct-path run names a plan the host does not know");
+    // As a run: the graph must not be freed under the lookup.
+    if (!core_->BeginRun()) Refuse("MODEL_DISPOSED", "the model was disposed; load it again to run it");
+    auto plan = std::make_shared<RunPlan>();
+    Failure failure = ResolvePlan(core_, inputs, outputs, *plan);
+    core_->EndRun();
+    if (failure) throw Refused{failure};
+    bool numeric = true;
+    for (const TF_Output& output : plan->outputs) {
+      numeric = numeric && DataTypeSize(tf().TF_OperationOutputType(output)) != 0;
+    }
+    if (!numeric) plan = nullptr;
+    std::lock_guard<std::mutex> lock(mutex_);
+    return plans_.emplace(id, plan).first->second;
+  }
+
+  // Copies the outputs after the feeds (into a bigger segment of the host's when they do
+  // not fit) and describes them; TensorFlow's buffers are freed with `fetched`.
+  void WriteOutputs(uint32_t slot, HostSegment segment, size_t used, Fetched& fetched, Writer& reply) {
+    size_t need = 0;
+    for (TF_Tensor* tensor : fetched.tensors) {
+      if (DataTypeSize(tf().TF_TensorType(tensor)) == 0) Refuse("INTERNAL", "a direct-path output is not numeric");
+      need += Align(tf().TF_TensorByteSize(tensor));
+    }
+    size_t at = Align(used);
+    HostSegment target = segment;
+    bool moved = at + need > segment.bytes;
+    if (moved) {
+      // Room for these feeds and these outputs, so the next such run fits without a move.
+      size_t bytes = segment.bytes;
+      while (bytes < at + need) bytes *= 2;
+      target = CreateSegment(bytes);
+    }
+    reply.Put<uint32_t>(kDone);
+    reply.Put<uint32_t>(moved ? static_cast<uint32_t>(kMoved) : 0u);
+    if (moved) {
+      reply.Put<int32_t>(static_cast<int32_t>(getpid()));
+      reply.Put<int32_t>(target.fd);
+      reply.Put<double>(static_cast<double>(target.bytes));
+    }
+    reply.Put<uint32_t>(static_cast<uint32_t>(fetched.tensors.size()));
+    for (TF_Tensor* tensor : fetched.tensors) {
+      size_t bytes = tf().TF_TensorByteSize(tensor);
+      // memmove: an output may be a feed passed through, in place in the segment.
+      if (bytes != 0) std::memmove(target.address + at, tf().TF_TensorData(tensor), bytes);
+      WriteTensor(reply, tensor, at);
+      at += Align(bytes);
+    }
+    if (moved) {
+      // Only now: the outputs may have pointed into the old segment.
+      std::lock_guard<std::mutex> lock(mutex_);
+      segments_[slot].Release();
+      segments_[slot] = target;
+    }
+  }
+
+  const int fd_;
+  const std::shared_ptr<SessionCore> core_;
+  std::mutex reader_;
+  std::mutex mutex_;  // segments_ and plans_; a slot's segment is used by one run at a time
+  std::unordered_map<uint32_t, HostSegment> segments_;
+  std::unordered_map<uint32_t, std::shared_ptr<RunPlan>> plans_;
+};
+
+int FdArgument(const Napi::CallbackInfo& info, size_t index) {
+  Napi::Value value = info[index];
+  if (!value.IsNumber() || value.As<Napi::Number>().Int32Value() < 0) {
+    throw MakeTypeError(info.Env(), "expected a file descriptor");
+  }
+  return value.As<Napi::Number>().Int32Value();
+}
+
+void OnReadable(uv_poll_t* handle, int /*status*/, int /*events*/) {
+  static_cast<Channel*>(uv_handle_get_data(reinterpret_cast<uv_handle_t*>(handle)))->Drain();
+}
+
+void FreeHandle(uv_handle_t* handle) { std::free(handle); }
+
+}  // namespace
+
+Napi::Value ChannelPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
+    throw MakeError(env, "RESOURCE_EXHAUSTED", SystemError("socketpair"));
+  }
+  Napi::Array pair = Napi::Array::New(env, 2);
+  pair.Set(0u, Napi::Number::New(env, fds[0]));
+  pair.Set(1u, Napi::Number::New(env, fds[1]));
+  return pair;
+}
+
+Napi::Value ServeRuns(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArgument(info, 0);
+  std::shared_ptr<SessionCore> core = Session::CoreOf(info[1]);
+  int threads = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
+  if (threads < 1 || threads > 64) throw MakeTypeError(env, "serveRuns needs 1 to 64 threads");
+  // Lives as long as the host process: its threads may be blocked in recv() at exit.
+  (new RunServer(fd, std::move(core)))->Start(threads);
+  return env.Undefined();
+}
+
+Napi::Function Channel::Define(Napi::Env env) {
+  return DefineClass(env, "Channel",
+                     {InstanceMethod<&Channel::Send>("send"), InstanceMethod<&Channel::RefHandle>("ref"),
+                      InstanceMethod<&Channel::UnrefHandle>("unref"), InstanceMethod<&Channel::Close>("close")});
+}
+
+Channel::Channel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Channel>(info) {
+  Napi::Env env = info.Env();
+  fd_ = FdArgument(info, 0);
+  if (!info[1].IsArrayBuffer() || !info[2].IsArrayBuffer() || !info[3].IsFunction()) {
+    throw MakeTypeError(env, "new Channel(fd, inbox: ArrayBuffer, outbox: ArrayBuffer, onMessage)");
+  }
+  inbox_ = Napi::Persistent(info[1].As<Napi::ArrayBuffer>());
+  outbox_ = Napi::Persistent(info[2].As<Napi::ArrayBuffer>());
+  on_message_ = Napi::Persistent(info[3].As<Napi::Function>());
+  uv_loop_t* loop = nullptr;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_get_uv_event_loop(env, reinterpret_cast<struct uv_loop_s**>(&loop)));
+  int flags = fcntl(fd_, F_GETFL);
+  if (flags < 0 || fcntl(fd_, F_SETFL, flags | O_NONBLOCK) != 0) {
+    throw MakeError(env, "INTERNAL", SystemError("fcntl(O_NONBLOCK) on a host channel"));
+  }
+  auto* poll = static_cast<uv_poll_t*>(std::malloc(uv_handle_size(UV_POLL)));
+  if (poll == nullptr || uv_poll_init(loop, poll, fd_) != 0) {
+    std::free(poll);
+    throw MakeError(env, "INTERNAL", "libuv could not watch a host channel");
+  }
+  uv_handle_set_data(reinterpret_cast<uv_handle_t*>(poll), this);
+  uv_poll_start(poll, UV_READABLE, OnReadable);
+  poll_ = poll;
+  Ref();  // alive while the poll handle points at it, until close()
+}
+
+Channel::~Channel() {
+  Stop();
+  if (fd_ >= 0) close(fd_);
+}
+
+void Channel::Stop() {
+  if (poll_ == nullptr) return;
+  auto* poll = static_cast<uv_poll_t*>(poll_);
+  poll_ = nullptr;
+  uv_poll_stop(poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(poll), FreeHandle);
+}
+
+void Channel::Drain() {
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  Napi::ArrayBuffer inbox = inbox_.Value();
+  while (poll_ != nullptr) {
+    ssize_t length = recv(fd_, inbox.Data(), inbox.ByteLength(), MSG_DONTWAIT);
+    if (length < 0 && errno == EINTR) continue;
+    if (length < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (length <= 0) {
+      // The host is gone: its exit is reported by the child process handle.
+      Stop();
+      return;
+    }
+    try {
+      on_message_.MakeCallback(Value(), {Napi::Number::New(env, static_cast<double>(length))});
+    } catch (const Napi::Error& error) {
+      napi_fatal_exception(env, error.Value());
+      return;
+    }
+  }
+}
+
+Napi::Value Channel::Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::ArrayBuffer outbox = outbox_.Value();
+  double length = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  if (!(length > 0 && length <= static_cast<double>(outbox.ByteLength()))) {
+    throw MakeTypeError(env, "send(length) needs a length within the outbox");
+  }
+  if (poll_ == nullptr) return Napi::Boolean::New(env, false);
+  ssize_t sent;
+  do {
+    sent = send(fd_, outbox.Data(), static_cast<size_t>(length), MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  return Napi::Boolean::New(env, sent == static_cast<ssize_t>(length));
+}
+
+Napi::Value Channel::RefHandle(const Napi::CallbackInfo& info) {
+  if (poll_ != nullptr) uv_ref(static_cast<uv_handle_t*>(poll_));
+  return info.Env().Undefined();
+}
+
+Napi::Value Channel::UnrefHandle(const Napi::CallbackInfo& info) {
+  if (poll_ != nullptr) uv_unref(static_cast<uv_handle_t*>(poll_));
+  return info.Env().Undefined();
+}
+
+Napi::Value Channel::Close(const Napi::CallbackInfo& info) {
+  if (fd_ >= 0) {
+    Stop();
+    close(fd_);
+    fd_ = -1;
+    Unref();
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace tfslice

@@ -1,0 +1,64 @@
+// The direct path of isolation: 'process'. Runs whose tensors are all numeric cross a
+// SOCK_SEQPACKET socket pair as one small binary message each way; the tensors stay in
+// the shared segments (native/shm.h). In the host, native threads take a request, run
+// it and answer, with no JS on the way; in the parent, a libuv poll handle hands each
+// answer to the JS thread. Control (load, close) and runs with strings keep the JSON
+// frames on fd 3 (lib/ipc.ts).
+//
+// Wire format, little-endian, no padding; byte counts, offsets and dims are float64
+// (exact below 2^53, and what JS's DataView writes cheaply). lib/ipc.ts mirrors it.
+//   request: u32 id, u32 plan, u32 slot, u32 flags, f64 used,
+//            [flags & 1: i32 pid, i32 fd, f64 bytes]              the slot's new segment
+//            [flags & 2: u32 nin, u32 nout, (u32 length, utf-8)*] the plan's tensor names
+//            u32 nfeeds, (i32 dtype, u32 rank, f64 at, f64 bytes, f64 dims[rank])*
+//   reply:   u32 id, u32 status
+//            status 0: u32 flags, [flags & 1: i32 pid, i32 fd, f64 bytes] (the host moved
+//                      the slot to a bigger segment of its own), u32 nout, outputs as feeds
+//            status 1: (u32 length, utf-8) code, (u32 length, utf-8) message
+//            status 2: nothing ran; the plan has outputs this path cannot carry (strings)
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+
+namespace tfslice {
+
+// Messages larger than this take the JSON path.
+constexpr size_t kChannelMessageBytes = 64 * 1024;
+
+// channelPair() -> [parentFd, childFd]: a SOCK_SEQPACKET pair, both close-on-exec (spawn
+// dup2()s the child's end into place, which clears the flag there).
+Napi::Value ChannelPair(const Napi::CallbackInfo& info);
+
+// serveRuns(fd, session, threads): starts the host's serving threads on `fd` for the
+// session and returns. They end when the parent closes its end.
+Napi::Value ServeRuns(const Napi::CallbackInfo& info);
+
+// The parent's end: new Channel(fd, inbox, outbox, onMessage). send(length) sends the
+// first `length` bytes of outbox without blocking (false when the socket is full or
+// gone); each message received is copied into inbox and onMessage(length) called on the
+// JS thread. ref()/unref() as for any handle; close() stops and closes the fd.
+class Channel : public Napi::ObjectWrap<Channel> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit Channel(const Napi::CallbackInfo& info);
+  ~Channel() override;
+
+  void Drain();
+
+ private:
+  Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value RefHandle(const Napi::CallbackInfo& info);
+  Napi::Value UnrefHandle(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  void Stop();
+
+  int fd_ = -1;
+  void* poll_ = nullptr;  // uv_poll_t, freed in its close callback
+  Napi::Reference<Napi::ArrayBuffer> inbox_;
+  Napi::Reference<Napi::ArrayBuffer> outbox_;
+  Napi::FunctionReference on_message_;
+};
+
+}  // namespace tfslice
