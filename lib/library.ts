@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { currentInstallFile, readCurrentInstall } from './cache';
-import { invalidType, LibraryNotFoundError, TensorFlowError } from './errors';
+import { invalidType, LibraryNotFoundError, outOfRange, TensorFlowError } from './errors';
 import { native, type NativeLibraryInfo } from './native';
 import { primeProtobuf } from './proto';
 
@@ -33,38 +33,57 @@ export interface Runtime {
   readonly oneDnn: boolean | null;
 }
 
-/** Settings TensorFlow reads once, when the library loads. */
+/** Settings of the TensorFlow runtime and of how tfslice waits for it. */
 export interface RuntimeOptions {
   /**
-   * oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS). TensorFlow's default is on; off made
-   * a small MLP at batch 1 faster and the same MLP at batch 32 slower (README, Performance).
+   * oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS), read once when TensorFlow loads.
+   * TensorFlow's default is on; off made a small MLP at batch 1 faster and the same MLP
+   * at batch 32 slower (README, Performance).
    */
   oneDnn?: boolean;
+  /**
+   * While a run() is the only one in flight and its plan's last TF_SessionRun took at
+   * most this many microseconds, the event loop polls for it instead of sleeping, for
+   * at most this long per run (default 100; 0 turns polling off). Waking a sleeping
+   * thread costs about as much as a short run on a VM; a long run never polls. Takes
+   * effect at once, at any time.
+   */
+  busyPollMicros?: number;
 }
 
+const RUNTIME_OPTIONS = ['oneDnn', 'busyPollMicros'];
+
 /**
- * Sets options that take effect when TensorFlow loads: call it before the first
- * loadModel(). Once TensorFlow is loaded, asking for a different value throws
- * FAILED_PRECONDITION (the same value is accepted).
+ * Sets runtime options. oneDnn takes effect when TensorFlow loads: set it before the
+ * first loadModel(); once TensorFlow is loaded, asking for a different value throws
+ * FAILED_PRECONDITION (the same value is accepted). busyPollMicros applies at once.
  */
 export function configureRuntime(options: RuntimeOptions): void {
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
   for (const key of Object.keys(options)) {
-    if (key !== 'oneDnn') throw invalidType(`option ${JSON.stringify(key)}`, 'oneDnn', key);
+    if (!RUNTIME_OPTIONS.includes(key)) throw invalidType(`option ${JSON.stringify(key)}`, RUNTIME_OPTIONS.join(' or '), key);
   }
-  if (options.oneDnn === undefined) return;
-  if (typeof options.oneDnn !== 'boolean') throw invalidType('oneDnn', 'a boolean', options.oneDnn);
-  if (current || pending) {
-    const loaded = current ? current.oneDnn : null;
-    if (loaded !== options.oneDnn) {
-      const state = loaded === null ? 'loading or loaded' : `loaded with oneDNN ${loaded ? 'on' : 'off'}`;
-      throw new TensorFlowError('FAILED_PRECONDITION', `TensorFlow is already ${state}; call configureRuntime() before the first loadModel()`);
+  const { oneDnn, busyPollMicros } = options;
+  if (oneDnn !== undefined && typeof oneDnn !== 'boolean') throw invalidType('oneDnn', 'a boolean', oneDnn);
+  if (busyPollMicros !== undefined) {
+    if (typeof busyPollMicros !== 'number') throw invalidType('busyPollMicros', 'a number', busyPollMicros);
+    if (!(Number.isInteger(busyPollMicros) && busyPollMicros >= 0 && busyPollMicros <= 1_000_000)) {
+      throw outOfRange('busyPollMicros', 'a whole number of microseconds from 0 to 1000000', busyPollMicros);
     }
-    return;
   }
-  process.env.TF_ENABLE_ONEDNN_OPTS = options.oneDnn ? '1' : '0';
+  if (oneDnn !== undefined) {
+    if (current || pending) {
+      const loaded = current ? current.oneDnn : null;
+      if (loaded !== oneDnn) {
+        const state = loaded === null ? 'loading or loaded' : `loaded with oneDNN ${loaded ? 'on' : 'off'}`;
+        throw new TensorFlowError('FAILED_PRECONDITION', `TensorFlow is already ${state}; call configureRuntime() before the first loadModel()`);
+      }
+    } else {
+      process.env.TF_ENABLE_ONEDNN_OPTS = oneDnn ? '1' : '0';
+    }
+  }
+  if (busyPollMicros !== undefined) native().busyPoll(busyPollMicros);
 }
-
 
 interface Candidate {
   path: string;

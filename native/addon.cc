@@ -4,6 +4,7 @@
 #include "channel.h"
 #include "errors.h"
 #include "promise_worker.h"
+#include "runner.h"
 #include "session.h"
 #include "shm.h"
 #include "tensor.h"
@@ -83,6 +84,7 @@ std::string PathArgument(const Napi::CallbackInfo& info) {
 
 Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<ReleaseQueue>()), env_(env) {
   session_constructor_ = Napi::Persistent(Session::Define(env));
+  completions_ = std::make_shared<Completions>(env);
   Napi::ThreadSafeFunction waker = Napi::ThreadSafeFunction::New(
       env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "tfslice:release", 0, 1);
   waker.Unref(env);  // releasing memory must never keep the process alive
@@ -98,6 +100,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceMethod<&Addon::Stats>("stats"),
                InstanceMethod<&Addon::AsyncNoop>("asyncNoop"),
                InstanceMethod<&Addon::ReleaseBuffer>("releaseBuffer"),
+               InstanceMethod<&Addon::BusyPoll>("busyPoll"),
                InstanceValue("shmCreate", Napi::Function::New<ShmCreate>(env, "shmCreate")),
                InstanceValue("shmOpen", Napi::Function::New<ShmOpen>(env, "shmOpen")),
                InstanceValue("shmRelease", Napi::Function::New<ShmRelease>(env, "shmRelease")),
@@ -121,6 +124,7 @@ void Addon::Teardown(void* arg) {
   for (auto& weak : sessions) {
     if (auto core = weak.lock()) core->Close();
   }
+  self->completions_->Close();
   self->releases_->Close(self->env_);
 }
 
@@ -161,6 +165,18 @@ Napi::Value Addon::ReleaseBuffer(const Napi::CallbackInfo& info) {
   }
   ReleaseOutput(info.Env(), info[0].As<Napi::ArrayBuffer>());
   return info.Env().Undefined();
+}
+
+Napi::Value Addon::BusyPoll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    double micros = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    if (!(micros >= 0 && micros <= 1e6 && micros == static_cast<double>(static_cast<uint32_t>(micros)))) {
+      throw MakeTypeError(env, "busyPoll(micros) needs a whole number of microseconds from 0 to 1000000");
+    }
+    SetBusyPollMicros(static_cast<uint32_t>(micros));
+  }
+  return Napi::Number::New(env, BusyPollMicros());
 }
 
 Napi::Value Addon::AllocAligned(const Napi::CallbackInfo& info) {

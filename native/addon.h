@@ -11,6 +11,7 @@
 namespace tfslice {
 
 class SessionCore;
+class Completions;
 
 // References to JS memory that TensorFlow borrowed (zero-copy feeds). TensorFlow
 // may let go of a buffer on any thread; the reference is only ever deleted here,
@@ -43,6 +44,8 @@ class Addon : public Napi::Addon<Addon> {
 
   const std::shared_ptr<ReleaseQueue>& releases() const { return releases_; }
   Napi::FunctionReference& session_constructor() { return session_constructor_; }
+  // Where this environment's asynchronous runs are settled (native/runner.h).
+  const std::shared_ptr<Completions>& completions() const { return completions_; }
 
   // Sessions created in this environment, closed (waiting for in-flight runs)
   // when the environment is torn down, e.g. when a worker_thread exits.
@@ -57,9 +60,11 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value AsyncNoop(const Napi::CallbackInfo& info);
   Napi::Value ReleaseBuffer(const Napi::CallbackInfo& info);
+  Napi::Value BusyPoll(const Napi::CallbackInfo& info);
   static void Teardown(void* self);
 
   std::shared_ptr<ReleaseQueue> releases_;
+  std::shared_ptr<Completions> completions_;
   Napi::FunctionReference session_constructor_;
   std::mutex sessions_mutex_;
   std::vector<std::weak_ptr<SessionCore>> sessions_;

@@ -22,31 +22,7 @@
 #include "session.h"
 #include "tensor.h"
 
-// node-gyp builds see Node's own headers; cmake-js builds with the N-API headers alone
-// do not, so they declare the few libuv 1.x calls used here (the node binary exports
-// them, and libuv keeps its ABI within a major version).
-#if __has_include(<uv.h>)
-#include <uv.h>
-#else
-extern "C" {
-typedef struct uv_loop_s uv_loop_t;
-typedef struct uv_handle_s uv_handle_t;
-typedef struct uv_poll_s uv_poll_t;
-typedef void (*uv_poll_cb)(uv_poll_t* handle, int status, int events);
-typedef void (*uv_close_cb)(uv_handle_t* handle);
-enum { UV_POLL = 8 };
-enum { UV_READABLE = 1 };
-size_t uv_handle_size(int type);
-int uv_poll_init(uv_loop_t* loop, uv_poll_t* handle, int fd);
-int uv_poll_start(uv_poll_t* handle, int events, uv_poll_cb cb);
-int uv_poll_stop(uv_poll_t* handle);
-void uv_close(uv_handle_t* handle, uv_close_cb close_cb);
-void uv_ref(uv_handle_t* handle);
-void uv_unref(uv_handle_t* handle);
-void* uv_handle_get_data(const uv_handle_t* handle);
-void uv_handle_set_data(uv_handle_t* handle, void* data);
-}
-#endif
+#include "uv_compat.h"
 
 namespace tfslice {
 namespace {

@@ -1,6 +1,8 @@
 #include "session.h"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -11,6 +13,7 @@
 #include "addon.h"
 #include "errors.h"
 #include "promise_worker.h"
+#include "runner.h"
 #include "tensor.h"
 
 namespace tfslice {
@@ -131,11 +134,14 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched) {
   if (!core.BeginRun()) return {"MODEL_DISPOSED", kDisposedMessage};
   fetched.tensors.assign(plan.outputs.size(), nullptr);
   Status status;
+  auto started = std::chrono::steady_clock::now();
   tf().TF_SessionRun(core.session(), nullptr, plan.inputs.data(), feeds.data(),
                      static_cast<int>(plan.inputs.size()), plan.outputs.data(),
                      fetched.tensors.data(), static_cast<int>(plan.outputs.size()), nullptr, 0,
                      nullptr, status.get());
   core.EndRun();
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+  plan.last_run_micros.store(static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(micros, UINT32_MAX))), std::memory_order_relaxed);
   size_t bytes = 0;
   for (TF_Tensor* tensor : fetched.tensors) {
     if (tensor != nullptr) bytes += tf().TF_TensorByteSize(tensor);
@@ -213,38 +219,57 @@ Napi::Array OutputsToJs(Napi::Env env, Fetched& fetched, const FeedSet& feeds) {
   return outputs;
 }
 
-class RunWorker : public PromiseWorker {
+// run(): the feeds were converted on the JS thread; TF_SessionRun on a runner thread
+// (native/runner.h); the outputs become JS values back on the JS thread.
+class RunJob : public Job {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<RunPlan> plan, std::unique_ptr<FeedSet> feeds)
-      : PromiseWorker(env, "tfslice:run"), plan_(std::move(plan)), feeds_(std::move(feeds)) {}
+  RunJob(Napi::Env env, std::shared_ptr<RunPlan> plan, std::unique_ptr<FeedSet> feeds)
+      : deferred_(Napi::Promise::Deferred::New(env)), plan_(std::move(plan)), feeds_(std::move(feeds)) {}
 
- private:
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
   void Execute() override {
     failure_ = RunPlanOnce(*plan_, *feeds_, fetched_);
-    // Borrowed JS memory is still referenced until Result() has checked aliasing.
+    // Borrowed JS memory is still referenced until Settle() has checked aliasing.
   }
 
-  Napi::Value Result(Napi::Env env) override {
-    Napi::Array outputs = OutputsToJs(env, fetched_, *feeds_);
-    feeds_->Clear();
-    Addon::Of(env).releases()->Drain(env);
-    return outputs;
+  void Settle(Napi::Env env) override {
+    try {
+      if (failure_) {
+        deferred_.Reject(MakeError(env, failure_).Value());
+      } else {
+        try {
+          deferred_.Resolve(OutputsToJs(env, fetched_, *feeds_));
+        } catch (const Napi::Error& error) {
+          deferred_.Reject(error.Value());
+        }
+      }
+      feeds_->Clear();
+      Addon::Of(env).releases()->Drain(env);
+    } catch (const Napi::Error&) {
+      // Only when JS can no longer run (a worker_thread being terminated): nobody awaits.
+    }
   }
 
+ private:
+  Napi::Promise::Deferred deferred_;
   std::shared_ptr<RunPlan> plan_;
   std::unique_ptr<FeedSet> feeds_;
   Fetched fetched_;
+  Failure failure_;
 };
 
-// A round trip through the worker machinery with nothing to do: what any async run
-// costs on top of TF_SessionRun (bench/ reports it as the async floor).
-class NoopWorker : public PromiseWorker {
+// The same round trip with nothing to run: what any run() costs on top of TF_SessionRun
+// (bench/ reports it as the async floor).
+class NoopJob : public Job {
  public:
-  explicit NoopWorker(Napi::Env env) : PromiseWorker(env, "tfslice:noop") {}
+  explicit NoopJob(Napi::Env env) : deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() const { return deferred_.Promise(); }
+  void Execute() override {}
+  void Settle(Napi::Env env) override { deferred_.Resolve(env.Undefined()); }
 
  private:
-  void Execute() override {}
-  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+  Napi::Promise::Deferred deferred_;
 };
 
 class CloseWorker : public PromiseWorker {
@@ -371,7 +396,12 @@ Napi::Value Session::Load(const Napi::CallbackInfo& info) {
   return worker->Start();
 }
 
-Napi::Value AsyncNoop(const Napi::CallbackInfo& info) { return (new NoopWorker(info.Env()))->Start(); }
+Napi::Value AsyncNoop(const Napi::CallbackInfo& info) {
+  auto job = std::make_unique<NoopJob>(info.Env());
+  Napi::Promise promise = job->promise();
+  Addon::Of(info.Env()).completions()->Submit(std::move(job), 0);
+  return promise;
+}
 
 Failure ResolvePlan(const std::shared_ptr<SessionCore>& core, const std::vector<std::string>& inputs,
                     const std::vector<std::string>& outputs, RunPlan& plan) {
@@ -452,8 +482,11 @@ Napi::Value Session::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto feeds = std::make_unique<FeedSet>();
   std::shared_ptr<RunPlan> plan = ReadRunArguments(info, core_, *feeds);
-  auto* worker = new RunWorker(env, std::move(plan), std::move(feeds));
-  return worker->Start();
+  uint32_t expected = plan->last_run_micros.load(std::memory_order_relaxed);
+  auto job = std::make_unique<RunJob>(env, std::move(plan), std::move(feeds));
+  Napi::Promise promise = job->promise();
+  Addon::Of(env).completions()->Submit(std::move(job), expected);
+  return promise;
 }
 
 Napi::Value Session::RunSync(const Napi::CallbackInfo& info) {

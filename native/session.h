@@ -59,6 +59,9 @@ struct RunPlan {
   // Bytes the last run's outputs took: runSync() moves plans with big outputs off the
   // JS thread (see RunSync in session.cc).
   std::atomic<size_t> last_output_bytes{0};
+  // How long the last TF_SessionRun took, in microseconds (0: never ran): run() of a
+  // plan that runs briefly has the JS thread poll for it (native/runner.h).
+  std::atomic<uint32_t> last_run_micros{0};
 };
 
 // Resolves tensor names ("op" or "op:index") against the session's graph into `plan`

@@ -6,6 +6,7 @@
       'native/addon.cc',
       'native/channel.cc',
       'native/errors.cc',
+      'native/runner.cc',
       'native/session.cc',
       'native/shm.cc',
       'native/tensor.cc',

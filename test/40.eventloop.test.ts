@@ -1,8 +1,10 @@
 // run() and loadModel() keep the event loop free: TensorFlow works on a worker thread.
+import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
 
-import { loadModel, Tensor } from '../lib/index';
+import { configureRuntime, loadModel, Tensor } from '../lib/index';
+import { native } from '../lib/native';
 import { fixture } from './helpers';
 
 // Samples a 5 ms interval while `work` runs: how many ticks fired and the longest gap.
@@ -41,4 +43,52 @@ t.test('a timer keeps firing while a slow model runs', async (t) => {
 t.test('loading a model does not hold the loop either', async (t) => {
   const load = await ticksDuring(() => loadModel(fixture('conv').dir).then((m) => m.dispose()));
   t.ok(load.longestGapMs < 100, `longest gap while loading ${load.longestGapMs.toFixed(1)} ms (load took ${load.durationMs.toFixed(0)} ms)`);
+});
+
+// CPU time of this process's JS thread (its task has the process id), in ms.
+function jsThreadCpuMs(): number {
+  const fields = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in 10 ms ticks
+}
+
+t.test('busy-polling: short runs are polled for, within the limit; a long run is waited for asleep', async (t) => {
+  t.teardown(() => configureRuntime({ busyPollMicros: 100 }));
+  t.equal(native().busyPoll(), 100, 'the default limit is 100 µs');
+  t.throws(() => configureRuntime({ busyPollMicros: -1 }), { name: 'RangeError', message: /^busyPollMicros must be a whole number of microseconds from 0 to 1000000, got -1/ });
+  t.throws(() => configureRuntime({ busyPollMicros: 1.5 }), { name: 'RangeError' });
+  t.throws(() => configureRuntime({ busyPollMicros: '5' as unknown as number }), { name: 'TypeError', message: /^busyPollMicros must be a number/ });
+  t.throws(() => configureRuntime({ spin: 1 } as never), { name: 'TypeError', message: /^option "spin" must be oneDnn or busyPollMicros/ });
+  configureRuntime({ busyPollMicros: 250 });
+  t.equal(native().busyPoll(), 250, 'configureRuntime sets it at once');
+  configureRuntime({ busyPollMicros: 100 });
+
+  const model = await loadModel(fixture('slow').dir);
+  // After a short run of the plan, the next run is polled for, up to the limit; a run
+  // that turns out long is then waited for asleep. With a 100 ms limit the JS thread
+  // spends ~100 ms of CPU on a 500 ms run; with polling off, next to none.
+  const longRun = async (limitMicros: number) => {
+    configureRuntime({ busyPollMicros: limitMicros });
+    await model.run({ n: new Tensor('int32', new Int32Array([1]), []) });
+    const cpu = jsThreadCpuMs();
+    const start = performance.now();
+    await model.run({ n: new Tensor('int32', new Int32Array([6000]), []) });
+    return { wallMs: performance.now() - start, usedMs: jsThreadCpuMs() - cpu };
+  };
+  const polled = await longRun(100_000);
+  t.ok(polled.wallMs > 250, `a long run (${polled.wallMs.toFixed(0)} ms)`);
+  t.ok(polled.usedMs >= 40 && polled.usedMs <= 250, `polled for about the limit: ${polled.usedMs} ms of JS-thread CPU in ${polled.wallMs.toFixed(0)} ms`);
+  const off = await longRun(0);
+  t.ok(off.usedMs < 30, `busyPollMicros 0: the JS thread slept (${off.usedMs} ms of CPU in ${off.wallMs.toFixed(0)} ms)`);
+  configureRuntime({ busyPollMicros: 100 });
+
+  // Back-to-back short runs while a timer is due: the polling loop still runs timers.
+  const tiny = await loadModel(fixture('tiny').dir);
+  const x = new Tensor('float32', new Float32Array(4), [1, 4]);
+  const chained = await ticksDuring(async () => {
+    const until = performance.now() + 200;
+    while (performance.now() < until) await tiny.run({ x });
+  });
+  t.ok(chained.ticks >= 20, `timers fired ${chained.ticks} times in 200 ms of back-to-back runs`);
+  t.ok(chained.longestGapMs < 50, `longest gap ${chained.longestGapMs.toFixed(1)} ms`);
+  await Promise.all([model.dispose(), tiny.dispose()]);
 });

@@ -14,18 +14,27 @@ export interface Runtime {
      */
     readonly oneDnn: boolean | null;
 }
-/** Settings TensorFlow reads once, when the library loads. */
+/** Settings of the TensorFlow runtime and of how tfslice waits for it. */
 export interface RuntimeOptions {
     /**
-     * oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS). TensorFlow's default is on; off made
-     * a small MLP at batch 1 faster and the same MLP at batch 32 slower (README, Performance).
+     * oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS), read once when TensorFlow loads.
+     * TensorFlow's default is on; off made a small MLP at batch 1 faster and the same MLP
+     * at batch 32 slower (README, Performance).
      */
     oneDnn?: boolean;
+    /**
+     * While a run() is the only one in flight and its plan's last TF_SessionRun took at
+     * most this many microseconds, the event loop polls for it instead of sleeping, for
+     * at most this long per run (default 100; 0 turns polling off). Waking a sleeping
+     * thread costs about as much as a short run on a VM; a long run never polls. Takes
+     * effect at once, at any time.
+     */
+    busyPollMicros?: number;
 }
 /**
- * Sets options that take effect when TensorFlow loads: call it before the first
- * loadModel(). Once TensorFlow is loaded, asking for a different value throws
- * FAILED_PRECONDITION (the same value is accepted).
+ * Sets runtime options. oneDnn takes effect when TensorFlow loads: set it before the
+ * first loadModel(); once TensorFlow is loaded, asking for a different value throws
+ * FAILED_PRECONDITION (the same value is accepted). busyPollMicros applies at once.
  */
 export declare function configureRuntime(options: RuntimeOptions): void;
 /** Finds and loads libtensorflow off the event loop; later calls return the same runtime. */

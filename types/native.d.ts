@@ -65,8 +65,10 @@ export interface Binding {
     }>;
     allocAligned(bytes: number): ArrayBuffer;
     stats(): NativeStats;
-    /** A worker-thread round trip that does nothing: the floor under every async run. */
+    /** A runner-thread round trip that does nothing: the floor under every async run (native/runner.h). */
     asyncNoop(): Promise<void>;
+    /** Sets the busy-poll limit in microseconds when given; returns the current one. */
+    busyPoll(micros?: number): number;
     /** Detaches an output's ArrayBuffer and frees TensorFlow's memory behind it now. */
     releaseBuffer(buffer: ArrayBuffer): void;
     /** A shared memory segment (memfd) of this process; the fd stays open while it lives. */

@@ -1,0 +1,250 @@
+#include "runner.h"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <thread>
+#include <utility>
+
+#include "errors.h"
+#include "uv_compat.h"
+
+namespace tfslice {
+namespace {
+
+// As libuv's default pool: runs of one process in flight at once.
+constexpr int kRunnerThreads = 4;
+// How long an idle runner waits awake for the next job: longer than a caller takes to
+// settle a tiny run and start the next one, short against any real run.
+constexpr auto kSpin = std::chrono::microseconds(50);
+
+std::atomic<uint32_t> g_busy_poll_micros{kDefaultBusyPollMicros};
+
+struct Task {
+  std::unique_ptr<Job> job;
+  std::shared_ptr<Completions> completions;
+};
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+class Pool {
+ public:
+  static Pool& Get() {
+    // Never destroyed: runner threads may be blocked at exit.
+    static Pool* pool = new Pool();
+    return *pool;
+  }
+
+  void Submit(Task task) {
+    Sleeper* wake = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back(std::move(task));
+      queued_.fetch_add(1, std::memory_order_release);
+      // A spinning runner takes one job by itself. Otherwise the runner that went to
+      // sleep last wakes: its arena holds the memory the last outputs freed, and its
+      // caches are warm (a FIFO wake-up would rotate through all of them).
+      if (!sleepers_.empty() && queue_.size() > (spinning_.load(std::memory_order_acquire) ? 1u : 0u)) {
+        wake = sleepers_.back();
+        sleepers_.pop_back();
+        wake->woken = true;
+      }
+    }
+    if (wake != nullptr) wake->cv.notify_one();
+  }
+
+ private:
+  Pool() {
+    for (int i = 0; i < kRunnerThreads; ++i) {
+      std::thread thread([this] { Loop(); });
+      pthread_setname_np(thread.native_handle(), "tfslice-run");
+      thread.detach();
+    }
+  }
+
+  bool Pop(Task& task) {
+    if (queue_.empty()) return false;
+    task = std::move(queue_.front());
+    queue_.pop_front();
+    queued_.fetch_sub(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  // Waits awake for a job while nothing else runs; false when none came.
+  bool Spin(Task& task) {
+    bool expected = false;
+    if (busy_.load(std::memory_order_relaxed) > 0 ||
+        !spinning_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
+      return false;
+    }
+    auto deadline = std::chrono::steady_clock::now() + kSpin;
+    bool got = false;
+    while (!got && busy_.load(std::memory_order_relaxed) == 0 && std::chrono::steady_clock::now() < deadline) {
+      for (int i = 0; i < 64 && queued_.load(std::memory_order_acquire) == 0; ++i) CpuRelax();
+      if (queued_.load(std::memory_order_acquire) > 0) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        got = Pop(task);
+      }
+    }
+    spinning_.store(false, std::memory_order_release);
+    return got;
+  }
+
+  void Loop() {
+    Sleeper me;
+    for (;;) {
+      Task task;
+      if (!Spin(task)) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        while (queue_.empty()) {
+          me.woken = false;
+          sleepers_.push_back(&me);
+          me.cv.wait(lock, [&me] { return me.woken; });
+        }
+        Pop(task);
+      }
+      busy_.fetch_add(1, std::memory_order_relaxed);
+      task.job->Execute();
+      busy_.fetch_sub(1, std::memory_order_relaxed);
+      task.completions->Finish(std::move(task.job));
+    }
+  }
+
+  // A runner asleep, waiting for Submit() to pick it.
+  struct Sleeper {
+    std::condition_variable cv;
+    bool woken = false;
+  };
+
+  std::mutex mutex_;
+  std::deque<Task> queue_;
+  std::vector<Sleeper*> sleepers_;  // the last to fall asleep at the back
+  std::atomic<int> queued_{0};
+  std::atomic<int> busy_{0};
+  std::atomic<bool> spinning_{false};
+};
+
+uv_handle_t* Handle(void* async) { return static_cast<uv_handle_t*>(async); }
+
+}  // namespace
+
+Completions::Completions(Napi::Env env) : env_(env) {
+  uv_loop_t* loop = nullptr;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_get_uv_event_loop(env, reinterpret_cast<struct uv_loop_s**>(&loop)));
+  auto* async = static_cast<uv_async_t*>(std::malloc(uv_handle_size(UV_ASYNC)));
+  if (async == nullptr ||
+      uv_async_init(loop, async, [](uv_async_t* handle) { OnAsync(uv_handle_get_data(reinterpret_cast<uv_handle_t*>(handle))); }) != 0) {
+    std::free(async);
+    throw MakeError(env, "INTERNAL", "libuv could not create the handle that settles runs");
+  }
+  uv_handle_set_data(Handle(async), this);
+  uv_unref(Handle(async));  // only runs in flight keep the loop alive
+  async_ = async;
+  auto* idle = static_cast<uv_idle_t*>(std::malloc(uv_handle_size(UV_IDLE)));
+  if (idle == nullptr || uv_idle_init(loop, idle) != 0) {
+    std::free(idle);
+    throw MakeError(env, "INTERNAL", "libuv could not create the handle that polls for runs");
+  }
+  uv_handle_set_data(Handle(idle), this);
+  uv_unref(Handle(idle));
+  idle_ = idle;
+  Napi::Object resource = Napi::Object::New(env);
+  NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, resource, 1, &resource_));
+  NAPI_THROW_IF_FAILED_VOID(env, napi_async_init(env, resource, Napi::String::New(env, "tfslice:run"), &context_));
+}
+
+Completions::~Completions() = default;
+
+void Completions::Submit(std::unique_ptr<Job> job, uint32_t expected_micros) {
+  if (in_flight_++ == 0) uv_ref(Handle(async_));
+  uint32_t limit = g_busy_poll_micros.load(std::memory_order_relaxed);
+  if (expected_micros > 0 && expected_micros <= limit && in_flight_ == 1) {
+    job->polled_ = true;
+    ++polled_;
+    poll_deadline_ = std::chrono::steady_clock::now() + std::chrono::microseconds(limit);
+    if (!polling_) {
+      polling_ = true;
+      uv_idle_start(static_cast<uv_idle_t*>(idle_), [](uv_idle_t* handle) {
+        static_cast<Completions*>(uv_handle_get_data(reinterpret_cast<uv_handle_t*>(handle)))->Poll();
+      });
+    }
+  }
+  Pool::Get().Submit(Task{std::move(job), shared_from_this()});
+}
+
+void Completions::Finish(std::unique_ptr<Job> job) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (closed_) return;  // the environment is gone: nobody awaits; the job is freed here
+  finished_.push_back(std::move(job));
+  if (finished_.size() == 1) uv_async_send(static_cast<uv_async_t*>(async_));
+}
+
+void Completions::OnAsync(void* self) { static_cast<Completions*>(self)->Drain(); }
+
+void Completions::Poll() {
+  // A run that takes longer than its last did: wait for it asleep after all.
+  if (std::chrono::steady_clock::now() > poll_deadline_) StopPolling();
+}
+
+void Completions::StopPolling() {
+  if (!polling_) return;
+  polling_ = false;
+  uv_idle_stop(static_cast<uv_idle_t*>(idle_));
+}
+
+void SetBusyPollMicros(uint32_t micros) { g_busy_poll_micros.store(micros, std::memory_order_relaxed); }
+uint32_t BusyPollMicros() { return g_busy_poll_micros.load(std::memory_order_relaxed); }
+
+void Completions::Drain() {
+  std::vector<std::unique_ptr<Job>> jobs;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    jobs.swap(finished_);
+  }
+  if (jobs.empty()) return;
+  Napi::Env env(env_);
+  Napi::HandleScope handles(env);
+  napi_value resource;
+  napi_get_reference_value(env_, resource_, &resource);
+  // Promise reactions run when the scope closes, once for the whole batch.
+  napi_callback_scope scope;
+  napi_open_callback_scope(env_, resource, context_, &scope);
+  for (auto& job : jobs) {
+    Napi::HandleScope per_job(env);
+    if (job->polled_) --polled_;
+    job->Settle(env);
+    job.reset();
+  }
+  if (polled_ == 0) StopPolling();
+  in_flight_ -= static_cast<int>(jobs.size());
+  if (in_flight_ == 0) uv_unref(Handle(async_));
+  napi_close_callback_scope(env_, scope);
+}
+
+void Completions::Close() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+    finished_.clear();
+  }
+  if (context_ != nullptr) napi_async_destroy(env_, context_);
+  if (resource_ != nullptr) napi_delete_reference(env_, resource_);
+  context_ = nullptr;
+  resource_ = nullptr;
+  StopPolling();
+  for (void** handle : {&async_, &idle_}) {
+    if (*handle != nullptr) uv_close(Handle(*handle), [](uv_handle_t* h) { std::free(h); });
+    *handle = nullptr;
+  }
+}
+
+}  // namespace tfslice

@@ -1,0 +1,85 @@
+// Asynchronous runs on the addon's own threads instead of libuv's pool.
+//
+// A run is handed to a runner thread and settled back on the JS thread. What this buys
+// over napi_async_work, measured in README "Performance":
+//  - the hand-off: after a job, one idle runner spins for a few tens of microseconds
+//    before it sleeps, so a caller that awaits a run and starts the next one finds it
+//    awake (no futex wake-up of a halted vCPU). Only one runner spins at a time, and
+//    none while another runs a job, so spinning never takes a core from TensorFlow;
+//  - the way back: finished runs of an environment queue up behind one uv_async handle
+//    and are settled in one callback scope, however many finished together;
+//  - the JS thread's wait: while a run is in flight whose plan last ran within the
+//    busy-poll limit (100 µs unless configureRuntime() says otherwise), the event loop
+//    polls instead of sleeping, up to that limit per submission. On a VM an idle vCPU
+//    halts, and waking it costs about as much as a short run; a long run never polls;
+//  - memory: TensorFlow allocates outputs on the running thread's malloc arena; with
+//    few threads that stay warm, a freed output's memory is reused by the next run.
+#pragma once
+
+#include <napi.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace tfslice {
+
+constexpr uint32_t kDefaultBusyPollMicros = 100;
+
+// Runs whose plan last ran within this many microseconds make the JS thread poll for
+// their completion, for at most this long per submission; 0 turns polling off (any thread).
+void SetBusyPollMicros(uint32_t micros);
+uint32_t BusyPollMicros();
+
+class Job {
+ public:
+  virtual ~Job() = default;
+  // Runner thread: touches TensorFlow and plain C++ data only.
+  virtual void Execute() = 0;
+  // JS thread, inside a callback scope: resolves or rejects the job's promise.
+  virtual void Settle(Napi::Env env) = 0;
+
+ private:
+  friend class Completions;
+  bool polled_ = false;
+};
+
+// One environment's finished jobs, waiting for its JS thread (main or a worker_thread).
+class Completions : public std::enable_shared_from_this<Completions> {
+ public:
+  explicit Completions(Napi::Env env);
+  ~Completions();
+  Completions(const Completions&) = delete;
+  Completions& operator=(const Completions&) = delete;
+
+  // JS thread: hands `job` to a runner; the environment stays alive until it is settled.
+  // `expected_micros`: how long its plan last ran (0: not known; no polling).
+  void Submit(std::unique_ptr<Job> job, uint32_t expected_micros);
+  // Runner thread: queues a finished job and wakes the JS thread.
+  void Finish(std::unique_ptr<Job> job);
+  // JS thread, at environment teardown (after sessions closed): later jobs are dropped.
+  void Close();
+
+ private:
+  static void OnAsync(void* self);
+  void Drain();
+  void Poll();
+  void StopPolling();
+
+  napi_env env_;
+  void* async_ = nullptr;  // uv_async_t
+  void* idle_ = nullptr;   // uv_idle_t: active while the loop polls
+  bool polling_ = false;
+  int polled_ = 0;  // jobs in flight that asked for polling
+  std::chrono::steady_clock::time_point poll_deadline_;
+  napi_async_context context_ = nullptr;
+  napi_ref resource_ = nullptr;
+  int in_flight_ = 0;  // JS thread only
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Job>> finished_;
+  bool closed_ = false;
+};
+
+}  // namespace tfslice
