@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 
 import { fromNative, ModelCrashedError, TensorFlowError } from './errors';
 import { dtypeFromTf } from './dtypes';
@@ -41,6 +42,8 @@ interface HostPlan {
   outputBytes: number;
   /** Whether its runs take the direct path: 'unknown' until the host has answered one. */
   direct: 'unknown' | 'yes' | 'no';
+  /** Microseconds the last direct-path round trip took: a short one is polled for. */
+  lastMicros: number;
 }
 
 /** What a run's reply carries, from either path. */
@@ -126,6 +129,8 @@ export class HostSession implements NativeSession {
   #slots = 0;
   #sentPlans = new Set<number>();
   #dead: string | null = null;
+  /** The host's session runs ops inline: a short round trip is polled for. */
+  #inlineOps = false;
   #closing: Promise<void> | null = null;
   #exited: Promise<void>;
   pid: number;
@@ -158,7 +163,7 @@ export class HostSession implements NativeSession {
    * this process and inherits its environment (TF_ENABLE_ONEDNN_OPTS, CUDA_VISIBLE_DEVICES)
    * except NODE_OPTIONS.
    */
-  static async start(exportDir: string, options: number | LoadOptions | undefined, tensorflow: Runtime, onExit: () => void): Promise<{ session: HostSession; loaded: HostLoaded }> {
+  static async start(exportDir: string, options: number | LoadOptions | undefined, tensorflow: Runtime, inlineOps: boolean, onExit: () => void): Promise<{ session: HostSession; loaded: HostLoaded }> {
     const env: NodeJS.ProcessEnv = { ...process.env, TFSLICE_PARENT_PID: String(process.pid) };
     // A host is a plain Node: preloads meant for this process (test runners, APMs) could
     // catch its signals or slow its start, so they do not follow it.
@@ -173,6 +178,7 @@ export class HostSession implements NativeSession {
       closeSync(childEnd);
     }
     const session = new HostSession(child, parentEnd, exportDir, onExit);
+    session.#inlineOps = inlineOps;
     // The host holds no JS handle of ours: an idle model does not keep the loop alive.
     child.unref();
     (session.#socket as Socket & { unref(): void }).unref();
@@ -192,7 +198,7 @@ export class HostSession implements NativeSession {
   }
 
   plan(inputs: string[], outputs: string[]): NativePlan {
-    return { id: this.#nextPlan++, inputs, outputs, outputBytes: 0, direct: 'unknown' } as HostPlan as unknown as NativePlan;
+    return { id: this.#nextPlan++, inputs, outputs, outputBytes: 0, direct: 'unknown', lastMicros: 0 } as HostPlan as unknown as NativePlan;
   }
 
   async run(plan: NativePlan, feeds: NativeTensors): Promise<NativeTensors> {
@@ -245,9 +251,11 @@ export class HostSession implements NativeSession {
       segment: slot.announcedDirect ? undefined : slot.ref!,
       names: plan.direct === 'yes' ? undefined : { inputs: plan.inputs, outputs: plan.outputs },
     });
-    if (length === 0 || !this.#channel.send(length)) return null;
+    const started = performance.now();
+    if (length === 0 || !this.#channel.send(length, this.#inlineOps ? plan.lastMicros : 0)) return null;
     slot.announcedDirect = true;
     const reply = await this.#expect(id, slot) as DirectReply;
+    plan.lastMicros = Math.max(1, Math.round((performance.now() - started) * 1000));
     if (reply.op === 'fallback') {
       plan.direct = 'no';
       return null;

@@ -315,13 +315,21 @@ export interface OpenedSession {
 }
 
 /**
+ * Whether a session with this ConfigProto runs ops on the calling thread: only then does
+ * a short run leave the cores to the thread that runs it, so its wait may be polled.
+ */
+function runsInline(config: SessionConfig): boolean {
+  return (config.interOpParallelismThreads ?? 0) < 0;
+}
+
+/**
  * @internal Loads a SavedModel into a TF_Session of this process (on a worker thread)
  * and decodes its signatures; loadModel() and the model host (lib/host.ts) share it.
  */
 export async function openSession(exportDir: string, resolved: ResolvedOptions): Promise<OpenedSession> {
   let loaded: Awaited<ReturnType<ReturnType<typeof native>['loadSession']>>;
   try {
-    loaded = await native().loadSession(exportDir, [...resolved.tags], resolved.configBytes);
+    loaded = await native().loadSession(exportDir, [...resolved.tags], resolved.configBytes, runsInline(resolved.applied));
   } catch (error) {
     throw await withTagSets(fromNative(error), exportDir);
   }
@@ -362,7 +370,7 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
     let hostPid: number | null = null;
     let config: SessionConfig;
     if (resolved.isolation === 'process') {
-      const { session, loaded } = await HostSession.start(exportDir, options, tensorflow, () => reservation.release());
+      const { session, loaded } = await HostSession.start(exportDir, options, tensorflow, runsInline(resolved.applied), () => reservation.release());
       opened = { session, signatures: loaded.signatures, defaultSignature: loaded.defaultSignature, devices: loaded.devices };
       hostPid = loaded.pid;
       config = loaded.config;

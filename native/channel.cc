@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -32,6 +33,8 @@ enum ReplyStatus : uint32_t { kDone = 0, kFailed = 1, kFallback = 2 };
 enum ReplyFlags : uint32_t { kMoved = 1 };
 
 constexpr size_t kAlignment = 64;  // lib/ipc.ts ALIGNMENT
+// How long the host's reading thread polls its socket before it blocks.
+constexpr auto kServeSpin = std::chrono::microseconds(50);
 constexpr double kMaxExact = 9007199254740991.0;
 constexpr int kMaxRank = 64;
 
@@ -207,9 +210,16 @@ class RunServer {
       ssize_t length;
       {
         std::lock_guard<std::mutex> lead(reader_);
+        // Awake for a while first: a parent that awaits each run sends the next one soon
+        // after the last reply, and a sleeping thread is slow to wake (native/runner.h).
+        auto until = std::chrono::steady_clock::now() + kServeSpin;
         do {
+          length = recv(fd_, buffer.data(), buffer.size(), MSG_TRUNC | MSG_DONTWAIT);
+        } while ((length < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) &&
+                 std::chrono::steady_clock::now() < until);
+        while (length < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
           length = recv(fd_, buffer.data(), buffer.size(), MSG_TRUNC);
-        } while (length < 0 && errno == EINTR);
+        }
       }
       // The parent closed its end: the host exits through fd 3 closing.
       if (length <= 0) return;
@@ -439,6 +449,7 @@ Channel::Channel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Channel>(inf
   uv_handle_set_data(reinterpret_cast<uv_handle_t*>(poll), this);
   uv_poll_start(poll, UV_READABLE, OnReadable);
   poll_ = poll;
+  poller_ = std::make_unique<LoopPoller>(env);
   Ref();  // alive while the poll handle points at it, until close()
 }
 
@@ -451,6 +462,7 @@ void Channel::Stop() {
   if (poll_ == nullptr) return;
   auto* poll = static_cast<uv_poll_t*>(poll_);
   poll_ = nullptr;
+  poller_.reset();
   uv_poll_stop(poll);
   uv_close(reinterpret_cast<uv_handle_t*>(poll), FreeHandle);
 }
@@ -468,6 +480,7 @@ void Channel::Drain() {
       Stop();
       return;
     }
+    if (awaiting_ > 0 && --awaiting_ == 0) poller_->Done();
     try {
       on_message_.MakeCallback(Value(), {Napi::Number::New(env, static_cast<double>(length))});
     } catch (const Napi::Error& error) {
@@ -484,12 +497,15 @@ Napi::Value Channel::Send(const Napi::CallbackInfo& info) {
   if (!(length > 0 && length <= static_cast<double>(outbox.ByteLength()))) {
     throw MakeTypeError(env, "send(length) needs a length within the outbox");
   }
+  double expected = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
   if (poll_ == nullptr) return Napi::Boolean::New(env, false);
   ssize_t sent;
   do {
     sent = send(fd_, outbox.Data(), static_cast<size_t>(length), MSG_DONTWAIT | MSG_NOSIGNAL);
   } while (sent < 0 && errno == EINTR);
-  return Napi::Boolean::New(env, sent == static_cast<ssize_t>(length));
+  if (sent != static_cast<ssize_t>(length)) return Napi::Boolean::New(env, false);
+  if (awaiting_++ == 0 && expected >= 1 && expected < 4294967295.0) poller_->Begin(static_cast<uint32_t>(expected));
+  return Napi::Boolean::New(env, true);
 }
 
 Napi::Value Channel::RefHandle(const Napi::CallbackInfo& info) {

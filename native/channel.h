@@ -21,6 +21,9 @@
 #include <napi.h>
 
 #include <cstddef>
+#include <memory>
+
+#include "runner.h"
 
 namespace tfslice {
 
@@ -35,10 +38,13 @@ Napi::Value ChannelPair(const Napi::CallbackInfo& info);
 // session and returns. They end when the parent closes its end.
 Napi::Value ServeRuns(const Napi::CallbackInfo& info);
 
-// The parent's end: new Channel(fd, inbox, outbox, onMessage). send(length) sends the
-// first `length` bytes of outbox without blocking (false when the socket is full or
-// gone); each message received is copied into inbox and onMessage(length) called on the
-// JS thread. ref()/unref() as for any handle; close() stops and closes the fd.
+// The parent's end: new Channel(fd, inbox, outbox, onMessage). send(length, expected)
+// sends the first `length` bytes of outbox without blocking (false when the socket is
+// full or gone); when it is the only request awaiting a reply and the last reply to such
+// a request took `expected` microseconds or less, the event loop polls for the reply
+// (native/runner.h, LoopPoller). Each message received is copied into inbox and
+// onMessage(length) called on the JS thread. ref()/unref() as for any handle; close()
+// stops and closes the fd.
 class Channel : public Napi::ObjectWrap<Channel> {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -56,6 +62,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
 
   int fd_ = -1;
   void* poll_ = nullptr;  // uv_poll_t, freed in its close callback
+  std::unique_ptr<LoopPoller> poller_;
+  int awaiting_ = 0;  // requests sent and not answered
   Napi::Reference<Napi::ArrayBuffer> inbox_;
   Napi::Reference<Napi::ArrayBuffer> outbox_;
   Napi::FunctionReference on_message_;

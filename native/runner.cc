@@ -149,14 +149,7 @@ Completions::Completions(Napi::Env env) : env_(env) {
   uv_handle_set_data(Handle(async), this);
   uv_unref(Handle(async));  // only runs in flight keep the loop alive
   async_ = async;
-  auto* idle = static_cast<uv_idle_t*>(std::malloc(uv_handle_size(UV_IDLE)));
-  if (idle == nullptr || uv_idle_init(loop, idle) != 0) {
-    std::free(idle);
-    throw MakeError(env, "INTERNAL", "libuv could not create the handle that polls for runs");
-  }
-  uv_handle_set_data(Handle(idle), this);
-  uv_unref(Handle(idle));
-  idle_ = idle;
+  poller_ = std::make_unique<LoopPoller>(env);
   Napi::Object resource = Napi::Object::New(env);
   NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, resource, 1, &resource_));
   NAPI_THROW_IF_FAILED_VOID(env, napi_async_init(env, resource, Napi::String::New(env, "tfslice:run"), &context_));
@@ -166,17 +159,10 @@ Completions::~Completions() = default;
 
 void Completions::Submit(std::unique_ptr<Job> job, uint32_t expected_micros) {
   if (in_flight_++ == 0) uv_ref(Handle(async_));
-  uint32_t limit = g_busy_poll_micros.load(std::memory_order_relaxed);
-  if (expected_micros > 0 && expected_micros <= limit && in_flight_ == 1) {
+  // Only a lone run: with more in flight, runner threads need the cores.
+  if (in_flight_ == 1 && poller_->Begin(expected_micros)) {
     job->polled_ = true;
     ++polled_;
-    poll_deadline_ = std::chrono::steady_clock::now() + std::chrono::microseconds(limit);
-    if (!polling_) {
-      polling_ = true;
-      uv_idle_start(static_cast<uv_idle_t*>(idle_), [](uv_idle_t* handle) {
-        static_cast<Completions*>(uv_handle_get_data(reinterpret_cast<uv_handle_t*>(handle)))->Poll();
-      });
-    }
   }
   Pool::Get().Submit(Task{std::move(job), shared_from_this()});
 }
@@ -190,14 +176,45 @@ void Completions::Finish(std::unique_ptr<Job> job) {
 
 void Completions::OnAsync(void* self) { static_cast<Completions*>(self)->Drain(); }
 
-void Completions::Poll() {
-  // A run that takes longer than its last did: wait for it asleep after all.
-  if (std::chrono::steady_clock::now() > poll_deadline_) StopPolling();
+LoopPoller::LoopPoller(Napi::Env env) {
+  uv_loop_t* loop = nullptr;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_get_uv_event_loop(env, reinterpret_cast<struct uv_loop_s**>(&loop)));
+  auto* idle = static_cast<uv_idle_t*>(std::malloc(uv_handle_size(UV_IDLE)));
+  if (idle == nullptr || uv_idle_init(loop, idle) != 0) {
+    std::free(idle);
+    throw MakeError(env, "INTERNAL", "libuv could not create the handle that polls the event loop");
+  }
+  uv_handle_set_data(Handle(idle), this);
+  uv_unref(Handle(idle));  // polling never keeps the process alive by itself
+  idle_ = idle;
 }
 
-void Completions::StopPolling() {
-  if (!polling_) return;
-  polling_ = false;
+LoopPoller::~LoopPoller() {
+  Done();
+  uv_close(Handle(idle_), [](uv_handle_t* handle) { std::free(handle); });
+}
+
+bool LoopPoller::Begin(uint32_t expected_micros) {
+  uint32_t limit = g_busy_poll_micros.load(std::memory_order_relaxed);
+  if (expected_micros == 0 || expected_micros > limit) return false;
+  deadline_ = std::chrono::steady_clock::now() + std::chrono::microseconds(limit);
+  if (!active_) {
+    active_ = true;
+    uv_idle_start(static_cast<uv_idle_t*>(idle_), [](uv_idle_t* handle) {
+      static_cast<LoopPoller*>(uv_handle_get_data(reinterpret_cast<uv_handle_t*>(handle)))->Tick();
+    });
+  }
+  return true;
+}
+
+void LoopPoller::Tick() {
+  // Awaited longer than it took last time: wait asleep after all.
+  if (std::chrono::steady_clock::now() > deadline_) Done();
+}
+
+void LoopPoller::Done() {
+  if (!active_) return;
+  active_ = false;
   uv_idle_stop(static_cast<uv_idle_t*>(idle_));
 }
 
@@ -224,7 +241,7 @@ void Completions::Drain() {
     job->Settle(env);
     job.reset();
   }
-  if (polled_ == 0) StopPolling();
+  if (polled_ == 0) poller_->Done();
   in_flight_ -= static_cast<int>(jobs.size());
   if (in_flight_ == 0) uv_unref(Handle(async_));
   napi_close_callback_scope(env_, scope);
@@ -240,11 +257,9 @@ void Completions::Close() {
   if (resource_ != nullptr) napi_delete_reference(env_, resource_);
   context_ = nullptr;
   resource_ = nullptr;
-  StopPolling();
-  for (void** handle : {&async_, &idle_}) {
-    if (*handle != nullptr) uv_close(Handle(*handle), [](uv_handle_t* h) { std::free(h); });
-    *handle = nullptr;
-  }
+  poller_.reset();
+  if (async_ != nullptr) uv_close(Handle(async_), [](uv_handle_t* handle) { std::free(handle); });
+  async_ = nullptr;
 }
 
 }  // namespace tfslice

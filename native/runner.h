@@ -8,10 +8,12 @@
 //    none while another runs a job, so spinning never takes a core from TensorFlow;
 //  - the way back: finished runs of an environment queue up behind one uv_async handle
 //    and are settled in one callback scope, however many finished together;
-//  - the JS thread's wait: while a run is in flight whose plan last ran within the
-//    busy-poll limit (100 µs unless configureRuntime() says otherwise), the event loop
-//    polls instead of sleeping, up to that limit per submission. On a VM an idle vCPU
-//    halts, and waking it costs about as much as a short run; a long run never polls;
+//  - the JS thread's wait: while a lone run is in flight on a session that runs ops
+//    inline and its plan last ran within the busy-poll limit (100 µs unless
+//    configureRuntime() says otherwise), the event loop polls instead of sleeping, up to
+//    that limit per submission. On a VM an idle vCPU halts, and waking it costs about as
+//    much as a short run; a long run never polls, nor does a session whose ops run on
+//    TensorFlow's inter-op pool (polling would take a core from it);
 //  - memory: TensorFlow allocates outputs on the running thread's malloc arena; with
 //    few threads that stay warm, a freed output's memory is reused by the next run.
 #pragma once
@@ -32,6 +34,29 @@ constexpr uint32_t kDefaultBusyPollMicros = 100;
 // their completion, for at most this long per submission; 0 turns polling off (any thread).
 void SetBusyPollMicros(uint32_t micros);
 uint32_t BusyPollMicros();
+
+// Keeps one environment's event loop polling instead of sleeping (an active idle handle)
+// while it waits for something expected soon: another thread's run, a model host's reply.
+class LoopPoller {
+ public:
+  explicit LoopPoller(Napi::Env env);  // JS thread, as are all its calls
+  ~LoopPoller();
+  LoopPoller(const LoopPoller&) = delete;
+  LoopPoller& operator=(const LoopPoller&) = delete;
+
+  // Starts polling, for at most the busy-poll limit, when what is awaited took at most
+  // that long last time (`expected_micros`; 0 when not known: no polling). True if it did.
+  bool Begin(uint32_t expected_micros);
+  // Stops polling: what was awaited arrived.
+  void Done();
+
+ private:
+  void Tick();
+
+  void* idle_ = nullptr;  // uv_idle_t, freed in its close callback
+  bool active_ = false;
+  std::chrono::steady_clock::time_point deadline_;
+};
 
 class Job {
  public:
@@ -65,15 +90,11 @@ class Completions : public std::enable_shared_from_this<Completions> {
  private:
   static void OnAsync(void* self);
   void Drain();
-  void Poll();
-  void StopPolling();
 
   napi_env env_;
   void* async_ = nullptr;  // uv_async_t
-  void* idle_ = nullptr;   // uv_idle_t: active while the loop polls
-  bool polling_ = false;
-  int polled_ = 0;  // jobs in flight that asked for polling
-  std::chrono::steady_clock::time_point poll_deadline_;
+  std::unique_ptr<LoopPoller> poller_;
+  int polled_ = 0;  // jobs in flight the loop polls for
   napi_async_context context_ = nullptr;
   napi_ref resource_ = nullptr;
   int in_flight_ = 0;  // JS thread only

@@ -31,11 +31,12 @@ struct DeviceInfo {
 
 class LoadWorker : public PromiseWorker {
  public:
-  LoadWorker(Napi::Env env, std::string dir, std::vector<std::string> tags, std::string config)
+  LoadWorker(Napi::Env env, std::string dir, std::vector<std::string> tags, std::string config, bool inline_ops)
       : PromiseWorker(env, "tfslice:load"),
         dir_(std::move(dir)),
         tags_(std::move(tags)),
-        config_(std::move(config)) {}
+        config_(std::move(config)),
+        inline_ops_(inline_ops) {}
 
  private:
   void Execute() override {
@@ -72,6 +73,7 @@ class LoadWorker : public PromiseWorker {
     meta_graph_.assign(static_cast<const char*>(meta_graph->data), meta_graph->length);
     tf().TF_DeleteBuffer(meta_graph);
     core_ = std::make_shared<SessionCore>(session, graph);
+    core_->set_inline_ops(inline_ops_);
 
     TF_DeviceList* devices = tf().TF_SessionListDevices(session, status.get());
     if (devices != nullptr) {
@@ -116,6 +118,7 @@ class LoadWorker : public PromiseWorker {
   std::string dir_;
   std::vector<std::string> tags_;
   std::string config_;
+  bool inline_ops_;
   std::string meta_graph_;
   std::vector<DeviceInfo> devices_;
   std::shared_ptr<SessionCore> core_;  // freed with the worker if never handed to JS
@@ -381,7 +384,7 @@ Napi::Value Session::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!LoadedTensorFlow().ok) throw MakeError(env, "LIBRARY_NOT_FOUND", "TensorFlow is not loaded");
   if (info.Length() < 3 || !info[0].IsString()) {
-    throw MakeTypeError(env, "loadSession(exportDir: string, tags: string[], config: Uint8Array)");
+    throw MakeTypeError(env, "loadSession(exportDir: string, tags: string[], config: Uint8Array, inlineOps: boolean)");
   }
   std::vector<std::string> tags = ReadStrings(env, info[1], "tags");
   std::string config;
@@ -391,8 +394,9 @@ Napi::Value Session::Load(const Napi::CallbackInfo& info) {
   } else if (!info[2].IsNull() && !info[2].IsUndefined()) {
     throw MakeTypeError(env, "config must be a Uint8Array of ConfigProto bytes");
   }
+  bool inline_ops = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
   auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), std::move(tags),
-                                std::move(config));
+                                std::move(config), inline_ops);
   return worker->Start();
 }
 
@@ -482,7 +486,7 @@ Napi::Value Session::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto feeds = std::make_unique<FeedSet>();
   std::shared_ptr<RunPlan> plan = ReadRunArguments(info, core_, *feeds);
-  uint32_t expected = plan->last_run_micros.load(std::memory_order_relaxed);
+  uint32_t expected = core_->inline_ops() ? plan->last_run_micros.load(std::memory_order_relaxed) : 0;
   auto job = std::make_unique<RunJob>(env, std::move(plan), std::move(feeds));
   Napi::Promise promise = job->promise();
   Addon::Of(env).completions()->Submit(std::move(job), expected);

@@ -36,6 +36,10 @@ class SessionCore {
   bool closed();
 
   TF_Session* session() const { return session_; }
+  // The session runs ops on the calling thread (inter_op_parallelism_threads < 0): a
+  // short run uses no other thread, so the JS thread may poll for it (native/runner.h).
+  bool inline_ops() const { return inline_ops_; }
+  void set_inline_ops(bool value) { inline_ops_ = value; }
   TF_Graph* graph() const { return graph_; }
 
  private:
@@ -45,6 +49,7 @@ class SessionCore {
   bool closing_ = false;
   TF_Session* session_;
   TF_Graph* graph_;
+  bool inline_ops_ = false;
 };
 
 // Sessions created and not yet freed, in the whole process (for leak tests).

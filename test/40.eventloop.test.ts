@@ -1,11 +1,10 @@
 // run() and loadModel() keep the event loop free: TensorFlow works on a worker thread.
-import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
 
 import { configureRuntime, loadModel, Tensor } from '../lib/index';
 import { native } from '../lib/native';
-import { fixture } from './helpers';
+import { fixture, jsThreadCpuMs } from './helpers';
 
 // Samples a 5 ms interval while `work` runs: how many ticks fired and the longest gap.
 async function ticksDuring(work: () => Promise<unknown> | unknown): Promise<{ ticks: number; longestGapMs: number; durationMs: number }> {
@@ -45,12 +44,6 @@ t.test('loading a model does not hold the loop either', async (t) => {
   t.ok(load.longestGapMs < 100, `longest gap while loading ${load.longestGapMs.toFixed(1)} ms (load took ${load.durationMs.toFixed(0)} ms)`);
 });
 
-// CPU time of this process's JS thread (its task has the process id), in ms.
-function jsThreadCpuMs(): number {
-  const fields = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in 10 ms ticks
-}
-
 t.test('busy-polling: short runs are polled for, within the limit; a long run is waited for asleep', async (t) => {
   t.teardown(() => configureRuntime({ busyPollMicros: 100 }));
   t.equal(native().busyPoll(), 100, 'the default limit is 100 µs');
@@ -66,12 +59,12 @@ t.test('busy-polling: short runs are polled for, within the limit; a long run is
   // After a short run of the plan, the next run is polled for, up to the limit; a run
   // that turns out long is then waited for asleep. With a 100 ms limit the JS thread
   // spends ~100 ms of CPU on a 500 ms run; with polling off, next to none.
-  const longRun = async (limitMicros: number) => {
+  const longRun = async (limitMicros: number, on = model) => {
     configureRuntime({ busyPollMicros: limitMicros });
-    await model.run({ n: new Tensor('int32', new Int32Array([1]), []) });
+    await on.run({ n: new Tensor('int32', new Int32Array([1]), []) });
     const cpu = jsThreadCpuMs();
     const start = performance.now();
-    await model.run({ n: new Tensor('int32', new Int32Array([6000]), []) });
+    await on.run({ n: new Tensor('int32', new Int32Array([6000]), []) });
     return { wallMs: performance.now() - start, usedMs: jsThreadCpuMs() - cpu };
   };
   const polled = await longRun(100_000);
@@ -79,6 +72,10 @@ t.test('busy-polling: short runs are polled for, within the limit; a long run is
   t.ok(polled.usedMs >= 40 && polled.usedMs <= 250, `polled for about the limit: ${polled.usedMs} ms of JS-thread CPU in ${polled.wallMs.toFixed(0)} ms`);
   const off = await longRun(0);
   t.ok(off.usedMs < 30, `busyPollMicros 0: the JS thread slept (${off.usedMs} ms of CPU in ${off.wallMs.toFixed(0)} ms)`);
+  const pooled = await loadModel(fixture('slow').dir, { interOpThreads: 0 });
+  const onPool = await longRun(100_000, pooled);
+  t.ok(onPool.usedMs < 30, `ops on TensorFlow's inter-op pool: never polled (${onPool.usedMs} ms of CPU in ${onPool.wallMs.toFixed(0)} ms)`);
+  await pooled.dispose();
   configureRuntime({ busyPollMicros: 100 });
 
   // Back-to-back short runs while a timer is due: the polling loop still runs timers.

@@ -1,13 +1,14 @@
 // isolation: 'process': the model in a host process of its own, behind the same Model.
 import * as fs from 'node:fs';
 import { spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 import t from 'tap';
 
-import { gpuLedger, InvalidArgumentError, loadModel, loadTensorFlow, type Model, ModelCrashedError, Tensor } from '../lib/index';
+import { configureRuntime, gpuLedger, InvalidArgumentError, loadModel, loadTensorFlow, type Model, ModelCrashedError, Tensor } from '../lib/index';
 import { resetLedgerForTests } from '../lib/gpu';
 import { encodeRun, Wire } from '../lib/ipc';
 import { HOST_SERVE_THREADS, HostSession, runPaths } from '../lib/isolation';
-import { expectOutput, fixture, FIXTURES, python, ROOT, toTensor } from './helpers';
+import { expectOutput, fixture, FIXTURES, jsThreadCpuMs, python, ROOT, toTensor } from './helpers';
 
 const alive = (pid: number) => {
   try {
@@ -135,7 +136,7 @@ t.test('numeric runs take the direct path, served by native threads; strings tak
 
 t.test('a plan with numeric feeds and string outputs: the host answers "fallback" without running, the run goes framed', async (t) => {
   const runtime = await loadTensorFlow();
-  const { session } = await HostSession.start(fixture('tf1_vocab').dir, undefined, runtime, () => {});
+  const { session } = await HostSession.start(fixture('tf1_vocab').dir, undefined, runtime, true, () => {});
   // A string constant of the graph: no feeds (so nothing stops the direct path), string out.
   const plan = session.plan([], ['save/SaveV2/tensor_names']);
   for (const round of [1, 2]) {
@@ -150,6 +151,24 @@ t.test('a plan with numeric feeds and string outputs: the host answers "fallback
   const small = new Wire(new ArrayBuffer(64));
   t.equal(encodeRun(small, { id: 1, plan: 1, slot: 0, used: 0, feeds: [{ dtype: 1, shape: [1, 2, 3, 4, 5, 6, 7], at: 0, bytes: 20160 }] }), 0, 'encodeRun reports 0 when the message is too long');
   t.ok(encodeRun(small, { id: 1, plan: 1, slot: 0, used: 0, feeds: [] }) > 0, 'and the length when it fits');
+});
+
+t.test("a short round trip to a host that runs ops inline is polled for, up to the limit; one with an inter-op pool never", async (t) => {
+  t.teardown(() => configureRuntime({ busyPollMicros: 100 }));
+  configureRuntime({ busyPollMicros: 100_000 });
+  for (const [interOpThreads, polls] of [[-1, true], [0, false]] as const) {
+    const model = await loadModel(fixture('slow').dir, { isolation: 'process', interOpThreads });
+    await model.run({ n: new Tensor('int32', new Int32Array([1]), []) });
+    const cpu = jsThreadCpuMs();
+    const start = performance.now();
+    await model.run({ n: new Tensor('int32', new Int32Array([6000]), []) });
+    const wallMs = performance.now() - start;
+    const usedMs = jsThreadCpuMs() - cpu;
+    t.ok(wallMs > 250, `interOpThreads ${interOpThreads}: a long run (${wallMs.toFixed(0)} ms)`);
+    if (polls) t.ok(usedMs >= 40 && usedMs <= 250, `interOpThreads -1: polled for about the limit (${usedMs} ms of JS-thread CPU)`);
+    else t.ok(usedMs < 30, `interOpThreads 0: never polled (${usedMs} ms of JS-thread CPU)`);
+    await model.dispose();
+  }
 });
 
 t.test('TensorFlow errors in the host keep their code; validation happens before anything crosses', async (t) => {

@@ -117,3 +117,9 @@ export function expectOutput(t: Tap.Test, actual: Tensor | undefined, expected: 
     t.same(a.data, e.data, `${what}: values equal TensorFlow's`);
   }
 }
+
+/** CPU time of this process's JS thread (its task has the process id), in ms (10 ms ticks). */
+export function jsThreadCpuMs(): number {
+  const fields = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime
+}

@@ -33,7 +33,7 @@ export declare class HostSession implements NativeSession {
      * this process and inherits its environment (TF_ENABLE_ONEDNN_OPTS, CUDA_VISIBLE_DEVICES)
      * except NODE_OPTIONS.
      */
-    static start(exportDir: string, options: number | LoadOptions | undefined, tensorflow: Runtime, onExit: () => void): Promise<{
+    static start(exportDir: string, options: number | LoadOptions | undefined, tensorflow: Runtime, inlineOps: boolean, onExit: () => void): Promise<{
         session: HostSession;
         loaded: HostLoaded;
     }>;

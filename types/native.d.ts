@@ -22,8 +22,11 @@ export interface NativeSession {
 }
 /** The parent's end of a host's direct path (native/channel.h). */
 export interface NativeChannel {
-    /** Sends outbox[0, length) without blocking; false when the socket is full or gone. */
-    send(length: number): boolean;
+    /**
+     * Sends outbox[0, length) without blocking; false when the socket is full or gone. A lone
+     * request whose kind was last answered within `expectedMicros` has the loop poll for the reply.
+     */
+    send(length: number, expectedMicros: number): boolean;
     ref(): void;
     unref(): void;
     close(): void;
@@ -58,7 +61,8 @@ export interface Binding {
     loadLibrary(path: string): Promise<NativeLibraryInfo>;
     loadLibrarySync(path: string): NativeLibraryInfo;
     runtime(): NativeLibraryInfo | null;
-    loadSession(exportDir: string, tags: string[], config: Uint8Array | null): Promise<{
+    /** inlineOps: the ConfigProto has inter_op_parallelism_threads < 0 (short runs are polled for). */
+    loadSession(exportDir: string, tags: string[], config: Uint8Array | null, inlineOps: boolean): Promise<{
         session: NativeSession;
         metaGraph: Uint8Array;
         devices: NativeDevice[];
