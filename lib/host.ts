@@ -140,6 +140,7 @@ async function handle(frame: Frame, alone: boolean): Promise<void> {
 function main(): void {
   const parent = Number(process.env.TFSLICE_PARENT_PID);
   if (!native().setParentDeathSignal(parent)) process.exit(1);
+  native().busyPoll(Number(process.env.TFSLICE_BUSY_POLL_MICROS ?? 100));
   readFrames(socket, (frames) => {
     const runs = frames.filter((f) => (f as Frame).op === 'run').length;
     for (const frame of frames) void handle(frame as Frame, runs === 1);

@@ -164,7 +164,8 @@ export class HostSession implements NativeSession {
    * except NODE_OPTIONS.
    */
   static async start(exportDir: string, options: number | LoadOptions | undefined, tensorflow: Runtime, inlineOps: boolean, onExit: () => void): Promise<{ session: HostSession; loaded: HostLoaded }> {
-    const env: NodeJS.ProcessEnv = { ...process.env, TFSLICE_PARENT_PID: String(process.pid) };
+    // The host spins as this process does (configureRuntime({ busyPollMicros }) at its start).
+    const env: NodeJS.ProcessEnv = { ...process.env, TFSLICE_PARENT_PID: String(process.pid), TFSLICE_BUSY_POLL_MICROS: String(native().busyPoll()) };
     // A host is a plain Node: preloads meant for this process (test runners, APMs) could
     // catch its signals or slow its start, so they do not follow it.
     delete env.NODE_OPTIONS;

@@ -212,7 +212,7 @@ class RunServer {
         std::lock_guard<std::mutex> lead(reader_);
         // Awake for a while first: a parent that awaits each run sends the next one soon
         // after the last reply, and a sleeping thread is slow to wake (native/runner.h).
-        auto until = std::chrono::steady_clock::now() + kServeSpin;
+        auto until = std::chrono::steady_clock::now() + (BusyPollMicros() > 0 ? kServeSpin : std::chrono::microseconds(0));
         do {
           length = recv(fd_, buffer.data(), buffer.size(), MSG_TRUNC | MSG_DONTWAIT);
         } while ((length < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) &&

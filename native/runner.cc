@@ -82,7 +82,8 @@ class Pool {
   // Waits awake for a job while nothing else runs; false when none came.
   bool Spin(Task& task) {
     bool expected = false;
-    if (busy_.load(std::memory_order_relaxed) > 0 ||
+    // busyPollMicros 0: nothing spins, here or in the event loop.
+    if (g_busy_poll_micros.load(std::memory_order_relaxed) == 0 || busy_.load(std::memory_order_relaxed) > 0 ||
         !spinning_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
       return false;
     }

@@ -31,7 +31,8 @@ namespace tfslice {
 constexpr uint32_t kDefaultBusyPollMicros = 100;
 
 // Runs whose plan last ran within this many microseconds make the JS thread poll for
-// their completion, for at most this long per submission; 0 turns polling off (any thread).
+// their completion, for at most this long per submission; 0 turns polling off, and the
+// runners' spinning with it (any thread).
 void SetBusyPollMicros(uint32_t micros);
 uint32_t BusyPollMicros();
 
