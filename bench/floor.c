@@ -4,11 +4,13 @@
 //
 //   floor --model DIR --feed OP:IDX --fetch OP:IDX --shape 1,4 [--config HEX]
 //         [--iterations N] [--seconds S] [--warmup N] [--threads T] [--reuse-input]
-//         [--no-copy-output]
+//         [--no-copy-output] [--gap-us U [--sleep-gap]]
 //
 // Per call, by default: a new input tensor with the data copied in, TF_SessionRun,
 // the output copied out. --reuse-input feeds one tensor made up front (no copy in);
-// --no-copy-output leaves the output in TensorFlow's buffer. Prints one JSON line:
+// --no-copy-output leaves the output in TensorFlow's buffer. --gap-us waits U µs
+// between calls, untimed (spinning, or sleeping with --sleep-gap): how TensorFlow's
+// call slows when calls are not back to back (README, Performance). Prints one JSON line:
 // {"load_ms":..,"wall_ms":..,"calls":..,"samples_us":[..]} (latency of every call).
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tensorflow/c/c_api.h"
 
@@ -40,6 +43,8 @@ struct bench {
   float* data;  // the input values, copied into each new tensor
   TF_Tensor* reused;
   int reuse_input, copy_output, warmup, per_thread;
+  double gap_us;       // idle time between calls (spun, or slept with sleep_gap), not timed
+  int sleep_gap;
   double deadline_us;  // lanes stop early once the time budget is spent
   int* done;           // calls each lane completed
   double* samples;  // per_thread samples for each thread, laid out thread by thread
@@ -73,6 +78,14 @@ static void* run_lane(void* arg) {
   double* samples = b->samples + (size_t)lane->index * b->per_thread;
   int i = 0;
   for (; i < b->per_thread; i++) {
+    if (b->gap_us > 0) {
+      if (b->sleep_gap) {
+        usleep((useconds_t)b->gap_us);
+      } else {
+        for (double g0 = now_us(); now_us() - g0 < b->gap_us;) {
+        }
+      }
+    }
     double t0 = now_us();
     if (t0 > b->deadline_us) break;
     one_call(b, status, out_copy);
@@ -123,6 +136,8 @@ int main(int argc, char** argv) {
     else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--reuse-input")) b.reuse_input = 1;
     else if (!strcmp(argv[i], "--no-copy-output")) b.copy_output = 0;
+    else if (!strcmp(argv[i], "--gap-us")) b.gap_us = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--sleep-gap")) b.sleep_gap = 1;
     else {
       fprintf(stderr, "unknown argument %s\n", argv[i]);
       return 2;
