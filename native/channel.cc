@@ -2,9 +2,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -21,6 +19,7 @@
 
 #include "errors.h"
 #include "session.h"
+#include "shm.h"
 #include "tensor.h"
 
 #include "uv_compat.h"
@@ -100,54 +99,6 @@ class Writer {
  private:
   std::vector<uint8_t> data_;
 };
-
-// One slot's segment as the host maps it; `fd` is ours when the host created it (the
-// parent opens it through /proc/<host>/fd/<fd>), -1 when it is the parent's.
-struct HostSegment {
-  uint8_t* address = nullptr;
-  size_t bytes = 0;
-  int fd = -1;
-
-  void Release() {
-    if (address != nullptr) munmap(address, bytes);
-    if (fd >= 0) close(fd);
-    *this = HostSegment();
-  }
-};
-
-HostSegment MapSegment(int fd, size_t bytes, bool keep_fd) {
-  void* address = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (address == MAP_FAILED) {
-    std::string message = SystemError("mmap of a shared tensor segment");
-    close(fd);
-    Refuse("RESOURCE_EXHAUSTED", message);
-  }
-  if (!keep_fd) close(fd);
-  return HostSegment{static_cast<uint8_t*>(address), bytes, keep_fd ? fd : -1};
-}
-
-HostSegment OpenPeerSegment(int pid, int peer_fd, size_t bytes) {
-  std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(peer_fd);
-  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) Refuse("UNAVAILABLE", SystemError("open " + path));
-  struct stat st;
-  if (bytes == 0 || fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) < bytes) {
-    close(fd);
-    Refuse("INTERNAL", path + " is smaller than the " + std::to_string(bytes) + " bytes announced");
-  }
-  return MapSegment(fd, bytes, false);
-}
-
-HostSegment CreateSegment(size_t bytes) {
-  int fd = memfd_create("tfslice-tensors", MFD_CLOEXEC);
-  if (fd < 0) Refuse("RESOURCE_EXHAUSTED", SystemError("memfd_create"));
-  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-    std::string message = SystemError("ftruncate of a shared tensor segment");
-    close(fd);
-    Refuse("RESOURCE_EXHAUSTED", message);
-  }
-  return MapSegment(fd, bytes, true);
-}
 
 // TensorFlow reads the feeds in place; the segment outlives the run.
 void KeepSegment(void* /*data*/, size_t /*length*/, void* /*arg*/) {}
@@ -265,7 +216,8 @@ class RunServer {
       int pid = in.Get<int32_t>();
       int fd = in.Get<int32_t>();
       size_t bytes = in.Count();
-      HostSegment segment = OpenPeerSegment(pid, fd, bytes);
+      Segment segment;  // the parent's: fd -1
+      if (Failure failure = OpenSegment(pid, fd, bytes, &segment)) throw Refused{failure};
       std::lock_guard<std::mutex> lock(mutex_);
       segments_[slot].Release();
       segments_[slot] = segment;
@@ -275,7 +227,7 @@ class RunServer {
       reply.Put<uint32_t>(kFallback);
       return;
     }
-    HostSegment segment;
+    Segment segment;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       segment = segments_[slot];
@@ -335,20 +287,21 @@ class RunServer {
 
   // Copies the outputs after the feeds (into a bigger segment of the host's when they do
   // not fit) and describes them; TensorFlow's buffers are freed with `fetched`.
-  void WriteOutputs(uint32_t slot, HostSegment segment, size_t used, Fetched& fetched, Writer& reply) {
+  void WriteOutputs(uint32_t slot, Segment segment, size_t used, Fetched& fetched, Writer& reply) {
     size_t need = 0;
     for (TF_Tensor* tensor : fetched.tensors) {
       if (DataTypeSize(tf().TF_TensorType(tensor)) == 0) Refuse("INTERNAL", "a direct-path output is not numeric");
       need += Align(tf().TF_TensorByteSize(tensor));
     }
     size_t at = Align(used);
-    HostSegment target = segment;
+    Segment target = segment;
     bool moved = at + need > segment.bytes;
     if (moved) {
       // Room for these feeds and these outputs, so the next such run fits without a move.
       size_t bytes = segment.bytes;
       while (bytes < at + need) bytes *= 2;
-      target = CreateSegment(bytes);
+      // Ours: its fd stays open for the parent to open.
+      if (Failure failure = CreateSegment(bytes, &target)) throw Refused{failure};
     }
     reply.Put<uint32_t>(kDone);
     reply.Put<uint32_t>(moved ? static_cast<uint32_t>(kMoved) : 0u);
@@ -377,7 +330,7 @@ class RunServer {
   const std::shared_ptr<SessionCore> core_;
   std::mutex reader_;
   std::mutex mutex_;  // segments_ and plans_; a slot's segment is used by one run at a time
-  std::unordered_map<uint32_t, HostSegment> segments_;
+  std::unordered_map<uint32_t, Segment> segments_;
   std::unordered_map<uint32_t, std::shared_ptr<RunPlan>> plans_;
 };
 

@@ -74,36 +74,66 @@ Napi::ArrayBuffer Expose(Napi::Env env, Mapping* mapping) {
   return buffer;
 }
 
-Napi::ArrayBuffer Map(Napi::Env env, int fd, size_t bytes, bool keep_fd) {
+Napi::ArrayBuffer Expose(Napi::Env env, const Segment& segment) {
+  auto* mapping = new Mapping();
+  mapping->address = segment.address;
+  mapping->bytes = segment.bytes;
+  mapping->fd = segment.fd;
+  return Expose(env, mapping);
+}
+
+// A segment the caller owns from here, mapped from `fd` (closed unless kept).
+Failure MapSegment(int fd, size_t bytes, bool keep_fd, Segment* out) {
   void* address = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (address == MAP_FAILED) {
-    std::string message = SystemError("mmap of a shared tensor segment");
+    Failure failure{"RESOURCE_EXHAUSTED", SystemError("mmap of a shared tensor segment")};
     close(fd);
-    throw MakeError(env, "RESOURCE_EXHAUSTED", message);
+    return failure;
   }
   if (!keep_fd) close(fd);
-  auto* mapping = new Mapping();
-  mapping->address = address;
-  mapping->bytes = bytes;
-  mapping->fd = keep_fd ? fd : -1;
-  return Expose(env, mapping);
+  *out = Segment{static_cast<uint8_t*>(address), bytes, keep_fd ? fd : -1};
+  return {};
 }
 
 }  // namespace
 
+void Segment::Release() {
+  if (address != nullptr) munmap(address, bytes);
+  if (fd >= 0) close(fd);
+  *this = Segment();
+}
+
+Failure CreateSegment(size_t bytes, Segment* out) {
+  int fd = memfd_create("tfslice-tensors", MFD_CLOEXEC);
+  if (fd < 0) return {"RESOURCE_EXHAUSTED", SystemError("memfd_create")};
+  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    Failure failure{"RESOURCE_EXHAUSTED", SystemError("ftruncate of a shared tensor segment")};
+    close(fd);
+    return failure;
+  }
+  return MapSegment(fd, bytes, true, out);
+}
+
+Failure OpenSegment(int pid, int peer_fd, size_t bytes, Segment* out) {
+  std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(peer_fd);
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return {"UNAVAILABLE", SystemError(("open " + path).c_str())};
+  struct stat st;
+  if (bytes == 0 || fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) < bytes) {
+    close(fd);
+    return {"INTERNAL", path + " is smaller than the " + std::to_string(bytes) + " bytes announced"};
+  }
+  return MapSegment(fd, bytes, false, out);
+}
+
 Napi::Value ShmCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  size_t bytes = ByteCount(info, 0);
-  int fd = memfd_create("tfslice-tensors", MFD_CLOEXEC);
-  if (fd < 0) throw MakeError(env, "RESOURCE_EXHAUSTED", SystemError("memfd_create"));
-  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-    std::string message = SystemError("ftruncate of a shared tensor segment");
-    close(fd);
-    throw MakeError(env, "RESOURCE_EXHAUSTED", message);
-  }
+  Segment segment;
+  Failure failure = CreateSegment(ByteCount(info, 0), &segment);
+  if (failure) throw MakeError(env, failure);
   Napi::Object out = Napi::Object::New(env);
-  out.Set("fd", Napi::Number::New(env, fd));
-  out.Set("buffer", Map(env, fd, bytes, true));
+  out.Set("fd", Napi::Number::New(env, segment.fd));
+  out.Set("buffer", Expose(env, segment));
   return out;
 }
 
@@ -111,16 +141,10 @@ Napi::Value ShmOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int pid = IntArg(info, 0, "pid");
   int peer_fd = IntArg(info, 1, "fd");
-  size_t bytes = ByteCount(info, 2);
-  std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(peer_fd);
-  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) throw MakeError(env, "UNAVAILABLE", SystemError(("open " + path).c_str()));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) < bytes) {
-    close(fd);
-    throw MakeError(env, "INTERNAL", path + " is smaller than the " + std::to_string(bytes) + " bytes announced");
-  }
-  return Map(env, fd, bytes, false);
+  Segment segment;
+  Failure failure = OpenSegment(pid, peer_fd, ByteCount(info, 2), &segment);
+  if (failure) throw MakeError(env, failure);
+  return Expose(env, segment);
 }
 
 SegmentHandle* Unwrap(Napi::Env env, Napi::Value value, const char* call) {

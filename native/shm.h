@@ -9,7 +9,29 @@
 
 #include <napi.h>
 
+#include <cstddef>
+#include <cstdint>
+
+#include "errors.h"
+
 namespace tfslice {
+
+// A mapped segment: `fd` is the creator's descriptor (kept open while the segment lives,
+// so the peer can open it), -1 for a peer's mapping.
+struct Segment {
+  uint8_t* address = nullptr;
+  size_t bytes = 0;
+  int fd = -1;
+
+  // Unmaps and closes (idempotent).
+  void Release();
+};
+
+// Any thread; a Failure (RESOURCE_EXHAUSTED, UNAVAILABLE, INTERNAL) instead of throwing.
+// A new memfd segment of `bytes`, mapped.
+Failure CreateSegment(size_t bytes, Segment* out);
+// Maps another process's segment through /proc/<pid>/fd/<fd> (at least `bytes` long).
+Failure OpenSegment(int pid, int fd, size_t bytes, Segment* out);
 
 // shmCreate(bytes) -> { fd, buffer }
 Napi::Value ShmCreate(const Napi::CallbackInfo& info);
