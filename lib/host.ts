@@ -70,6 +70,7 @@ async function load(frame: Extract<Frame, { op: 'load' }>): Promise<void> {
 function segmentFor(frame: RunFrame): Segment {
   if (frame.segment) {
     const old = segments.get(frame.slot);
+    segments.delete(frame.slot); // a failed open leaves the slot unmapped, not stale
     if (old) native().shmRelease(old.buffer);
     const { pid, fd, bytes } = frame.segment;
     segments.set(frame.slot, { buffer: native().shmOpen(pid, fd, bytes), bytes });
@@ -108,12 +109,13 @@ function writeOutputs(frame: RunFrame, segment: Segment, outputs: NativeTensors)
 // worker hand-off); runs that arrive together go to worker threads concurrently.
 async function run(frame: RunFrame, alone: boolean): Promise<void> {
   const session = opened!.session;
+  // The segment first: a plan that fails to resolve must not lose its announcement.
+  const segment = segmentFor(frame);
   let plan = plans.get(frame.plan);
   if (!plan) {
     plan = session.plan(frame.inputs!, frame.outputs!);
     plans.set(frame.plan, plan);
   }
-  const segment = segmentFor(frame);
   const feeds: NativeTensors = [];
   for (const ref of frame.feeds) feeds.push(ref.dtype, ref.shape, viewTensor(segment.buffer, ref));
   const outputs = alone && inFlight === 1 ? session.runSync(plan, feeds) : await session.run(plan, feeds);

@@ -217,8 +217,11 @@ export class HostSession implements NativeSession {
       reply ??= await this.#runFramed(hostPlan, slot, refs, need);
     } catch (error) {
       if (this.#dead === null) {
-        // TensorFlow refused the run; the host lives. Its direct path maps the segment again next time.
+        // The host refused the run and lives. It may have failed before mapping the segment
+        // or resolving the plan: both go again with the next run (the host takes them again).
+        slot.announced = false;
         slot.announcedDirect = false;
+        this.#sentPlans.delete(hostPlan.id);
         this.#free.push(slot);
       }
       throw error;
@@ -335,7 +338,15 @@ export class HostSession implements NativeSession {
   // The host moved the slot to a bigger segment of its own (the outputs did not fit);
   // the path that moved it has it mapped, the other one learns of it on its next run.
   #adopt(slot: Slot, segment: SegmentRef, direct: boolean): void {
-    const buffer = native().shmOpen(segment.pid, segment.fd, segment.bytes);
+    let buffer: ArrayBuffer;
+    try {
+      buffer = native().shmOpen(segment.pid, segment.fd, segment.bytes);
+    } catch (error) {
+      // The host moved on to a segment this process cannot map: the slot starts over
+      // with a new segment of ours, announced to both paths.
+      this.#releaseSegment(slot);
+      throw error;
+    }
     this.#releaseSegment(slot);
     Object.assign(slot, { buffer, bytes: segment.bytes, ref: segment, announced: !direct, announcedDirect: direct });
   }

@@ -36,6 +36,7 @@ constexpr size_t kAlignment = 64;  // lib/ipc.ts ALIGNMENT
 constexpr auto kServeSpin = std::chrono::microseconds(50);
 constexpr double kMaxExact = 9007199254740991.0;
 constexpr int kMaxRank = 64;
+constexpr size_t kMaxMessageText = 16 * 1024;
 
 size_t Align(size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
 
@@ -176,6 +177,15 @@ class RunServer {
       if (length <= 0) return;
       Writer reply;
       Serve(buffer.data(), std::min(static_cast<size_t>(length), buffer.size()), reply);
+      if (reply.data().size() > kChannelMessageBytes) {
+        // Only with thousands of outputs: say so rather than send what the parent cannot read.
+        Reader id(buffer.data(), std::min(static_cast<size_t>(length), buffer.size()));
+        reply = Writer();
+        reply.Put<uint32_t>(id.Get<uint32_t>());
+        reply.Put<uint32_t>(kFailed);
+        reply.String("UNIMPLEMENTED");
+        reply.String("the outputs of this run do not fit a direct-path reply (" + std::to_string(kChannelMessageBytes) + " bytes)");
+      }
       const std::vector<uint8_t>& data = reply.data();
       ssize_t sent;
       do {
@@ -197,13 +207,14 @@ class RunServer {
       reply.Put<uint32_t>(id);
       reply.Put<uint32_t>(kFailed);
       reply.String(refused.failure.code);
-      reply.String(refused.failure.message);
+      // Bounded: a reply must fit one message.
+      reply.String(refused.failure.message.substr(0, kMaxMessageText));
     } catch (const std::exception& error) {
       reply = Writer();
       reply.Put<uint32_t>(id);
       reply.Put<uint32_t>(kFailed);
       reply.String("INTERNAL");
-      reply.String(std::string("the model host failed: ") + error.what());
+      reply.String((std::string("the model host failed: ") + error.what()).substr(0, kMaxMessageText));
     }
   }
 
@@ -394,15 +405,18 @@ Channel::Channel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Channel>(inf
   if (flags < 0 || fcntl(fd_, F_SETFL, flags | O_NONBLOCK) != 0) {
     throw MakeError(env, "INTERNAL", SystemError("fcntl(O_NONBLOCK) on a host channel"));
   }
+  poller_ = std::make_unique<LoopPoller>(env);  // before the poll handle points at this
   auto* poll = static_cast<uv_poll_t*>(std::malloc(uv_handle_size(UV_POLL)));
   if (poll == nullptr || uv_poll_init(loop, poll, fd_) != 0) {
     std::free(poll);
     throw MakeError(env, "INTERNAL", "libuv could not watch a host channel");
   }
   uv_handle_set_data(reinterpret_cast<uv_handle_t*>(poll), this);
-  uv_poll_start(poll, UV_READABLE, OnReadable);
   poll_ = poll;
-  poller_ = std::make_unique<LoopPoller>(env);
+  if (uv_poll_start(poll, UV_READABLE, OnReadable) != 0) {
+    Stop();
+    throw MakeError(env, "INTERNAL", "libuv could not watch a host channel");
+  }
   Ref();  // alive while the poll handle points at it, until close()
 }
 

@@ -94,9 +94,12 @@ class Pool {
       if (queued_.load(std::memory_order_acquire) > 0) {
         std::lock_guard<std::mutex> lock(mutex_);
         got = Pop(task);
+        // Under the lock: a Submit() that follows must see no spinner, and wake a sleeper.
+        if (got) spinning_.store(false, std::memory_order_release);
       }
     }
-    spinning_.store(false, std::memory_order_release);
+    // A spinner that timed out rechecks the queue under the lock before it sleeps.
+    if (!got) spinning_.store(false, std::memory_order_release);
     return got;
   }
 
@@ -139,6 +142,11 @@ uv_handle_t* Handle(void* async) { return static_cast<uv_handle_t*>(async); }
 }  // namespace
 
 Completions::Completions(Napi::Env env) : env_(env) {
+  poller_ = std::make_unique<LoopPoller>(env);
+  Napi::Object resource = Napi::Object::New(env);
+  NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, resource, 1, &resource_));
+  NAPI_THROW_IF_FAILED_VOID(env, napi_async_init(env, resource, Napi::String::New(env, "tfslice:run"), &context_));
+  // The async handle last: nothing after it can throw and leave it open.
   uv_loop_t* loop = nullptr;
   NAPI_THROW_IF_FAILED_VOID(env, napi_get_uv_event_loop(env, reinterpret_cast<struct uv_loop_s**>(&loop)));
   auto* async = static_cast<uv_async_t*>(std::malloc(uv_handle_size(UV_ASYNC)));
@@ -150,10 +158,6 @@ Completions::Completions(Napi::Env env) : env_(env) {
   uv_handle_set_data(Handle(async), this);
   uv_unref(Handle(async));  // only runs in flight keep the loop alive
   async_ = async;
-  poller_ = std::make_unique<LoopPoller>(env);
-  Napi::Object resource = Napi::Object::New(env);
-  NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, resource, 1, &resource_));
-  NAPI_THROW_IF_FAILED_VOID(env, napi_async_init(env, resource, Napi::String::New(env, "tfslice:run"), &context_));
 }
 
 Completions::~Completions() = default;
@@ -231,21 +235,25 @@ void Completions::Drain() {
   if (jobs.empty()) return;
   Napi::Env env(env_);
   Napi::HandleScope handles(env);
-  napi_value resource;
+  napi_value resource = nullptr;
   napi_get_reference_value(env_, resource_, &resource);
   // Promise reactions run when the scope closes, once for the whole batch.
-  napi_callback_scope scope;
+  napi_callback_scope scope = nullptr;
   napi_open_callback_scope(env_, resource, context_, &scope);
   for (auto& job : jobs) {
     Napi::HandleScope per_job(env);
     if (job->polled_) --polled_;
-    job->Settle(env);
+    try {
+      job->Settle(env);
+    } catch (const Napi::Error&) {
+      // Only when JS can no longer run (a worker_thread being terminated): nobody awaits.
+    }
     job.reset();
   }
   if (polled_ == 0) poller_->Done();
   in_flight_ -= static_cast<int>(jobs.size());
   if (in_flight_ == 0) uv_unref(Handle(async_));
-  napi_close_callback_scope(env_, scope);
+  if (scope != nullptr) napi_close_callback_scope(env_, scope);
 }
 
 void Completions::Close() {

@@ -146,6 +146,16 @@ t.test('a plan with numeric feeds and string outputs: the host answers "fallback
     t.same({ direct: runPaths.direct - before.direct, framed: runPaths.framed - before.framed }, { direct: 0, framed: 1 }, `round ${round}: framed`);
   }
   await t.rejects(session.run(session.plan([], ['no_such_op']), []), { code: 'NOT_FOUND', message: /no tensor 'no_such_op' to fetch/ }, 'a bad name fails on the direct path with its code');
+  // A framed run (string feed) whose plan fails to resolve, on a slot that just got a bigger
+  // segment: the announcement must not be lost, so the run after it reads its own feeds.
+  const words = Array.from({ length: 20000 }, (_, i) => (i % 2 ? 'kiwi' : 'banana'));
+  const bytes = new TextEncoder().encode(words.join(''));
+  const offsets = new Float64Array(words.length + 1);
+  words.forEach((w, i) => { offsets[i + 1] = offsets[i]! + w.length; });
+  const feeds = [7, [words.length], { bytes, offsets }];
+  await t.rejects(session.run(session.plan(['words:0'], ['no_such_op']), feeds), { code: 'NOT_FOUND' }, 'a bad name fails on the framed path too');
+  const ids = [...(await session.run(session.plan(['words:0'], ['ids:0']), feeds))[2] as BigInt64Array];
+  t.ok(ids.length === words.length && ids.every((id, i) => id === (i % 2 ? -1n : 1n)), 'and the next framed run, on the new segment, is right (banana is 1, kiwi unknown: -1)');
   await session.close();
   // A request that does not fit a message is left to the framed path.
   const small = new Wire(new ArrayBuffer(64));
