@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -15,8 +16,13 @@
 namespace tfslice {
 namespace {
 
-// As libuv's default pool: runs of one process in flight at once.
-constexpr int kRunnerThreads = 4;
+// Runs of one process executing at once: as many as libuv's pool would have had
+// (UV_THREADPOOL_SIZE, default 4), so a setting made for it keeps its meaning.
+int RunnerThreads() {
+  const char* size = std::getenv("UV_THREADPOOL_SIZE");
+  int n = size != nullptr ? std::atoi(size) : 0;
+  return n >= 1 && n <= 1024 ? n : 4;
+}
 // How long an idle runner waits awake for the next job: longer than a caller takes to
 // settle a tiny run and start the next one, short against any real run.
 constexpr auto kSpin = std::chrono::microseconds(50);
@@ -64,7 +70,7 @@ class Pool {
 
  private:
   Pool() {
-    for (int i = 0; i < kRunnerThreads; ++i) {
+    for (int i = 0, n = RunnerThreads(); i < n; ++i) {
       std::thread thread([this] { Loop(); });
       pthread_setname_np(thread.native_handle(), "tfslice-run");
       thread.detach();

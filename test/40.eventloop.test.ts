@@ -1,10 +1,12 @@
 // run() and loadModel() keep the event loop free: TensorFlow works on a worker thread.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
 
 import { configureRuntime, loadModel, Tensor } from '../lib/index';
 import { native } from '../lib/native';
-import { fixture, jsThreadCpuMs } from './helpers';
+import { fixture, jsThreadCpuMs, node, ROOT } from './helpers';
 
 // Samples a 5 ms interval while `work` runs: how many ticks fired and the longest gap.
 async function ticksDuring(work: () => Promise<unknown> | unknown): Promise<{ ticks: number; longestGapMs: number; durationMs: number }> {
@@ -88,4 +90,31 @@ t.test('busy-polling: short runs are polled for, within the limit; a long run is
   t.ok(chained.ticks >= 20, `timers fired ${chained.ticks} times in 200 ms of back-to-back runs`);
   t.ok(chained.longestGapMs < 50, `longest gap ${chained.longestGapMs.toFixed(1)} ms`);
   await Promise.all([model.dispose(), tiny.dispose()]);
+});
+
+t.test("runs execute on the addon's runner threads: libuv's pool stays free for fs, and UV_THREADPOOL_SIZE sizes the runners", async (t) => {
+  const model = await loadModel(fixture('slow').dir, { maxConcurrentRuns: 4 });
+  const n = new Tensor('int32', new Int32Array([4000]), []);
+  await model.run({ n: new Tensor('int32', new Int32Array([1]), []) });
+  const start = performance.now();
+  const runs = Array.from({ length: 4 }, () => model.run({ n }).then(() => performance.now() - start));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const readStart = performance.now();
+  await fs.promises.readFile(__filename);
+  const readMs = performance.now() - readStart;
+  const runMs = Math.min(...(await Promise.all(runs)));
+  t.ok(runMs > 150, `4 runs in flight, the first done after ${runMs.toFixed(0)} ms`);
+  t.ok(readMs < runMs / 2, `a file read meanwhile took ${readMs.toFixed(1)} ms (libuv's 4 threads were not taken by the runs)`);
+  await model.dispose();
+
+  const count = node(`
+    const t = require(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))});
+    const fs = require('fs');
+    t.loadModel(${JSON.stringify(fixture('tiny').dir)}).then(async (m) => {
+      await m.run({ x: new t.Tensor('float32', new Float32Array(4), [1, 4]) });
+      const names = fs.readdirSync('/proc/self/task').map((id) => fs.readFileSync('/proc/self/task/' + id + '/comm', 'utf8').trim());
+      console.log(names.filter((name) => name === 'tfslice-run').length);
+      await m.dispose();
+    });`, { ...process.env, UV_THREADPOOL_SIZE: '2', NODE_OPTIONS: '' });
+  t.equal(count.stdout.trim(), '2', 'UV_THREADPOOL_SIZE=2: 2 runner threads');
 });
