@@ -71,7 +71,7 @@ t.test('busy-polling: short runs are polled for, within the limit; a long run is
   };
   const polled = await longRun(100_000);
   t.ok(polled.wallMs > 250, `a long run (${polled.wallMs.toFixed(0)} ms)`);
-  t.ok(polled.usedMs >= 40 && polled.usedMs <= 250, `polled for about the limit: ${polled.usedMs} ms of JS-thread CPU in ${polled.wallMs.toFixed(0)} ms`);
+  t.ok(polled.usedMs >= 35 && polled.usedMs <= 250, `polled for about the limit: ${polled.usedMs} ms of JS-thread CPU in ${polled.wallMs.toFixed(0)} ms`);
   const off = await longRun(0);
   t.ok(off.usedMs < 30, `busyPollMicros 0: the JS thread slept (${off.usedMs} ms of CPU in ${off.wallMs.toFixed(0)} ms)`);
   const pooled = await loadModel(fixture('slow').dir, { interOpThreads: 0 });

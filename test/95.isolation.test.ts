@@ -175,7 +175,7 @@ t.test("a short round trip to a host that runs ops inline is polled for, up to t
     const wallMs = performance.now() - start;
     const usedMs = jsThreadCpuMs() - cpu;
     t.ok(wallMs > 250, `interOpThreads ${interOpThreads}: a long run (${wallMs.toFixed(0)} ms)`);
-    if (polls) t.ok(usedMs >= 40 && usedMs <= 250, `interOpThreads -1: polled for about the limit (${usedMs} ms of JS-thread CPU)`);
+    if (polls) t.ok(usedMs >= 35 && usedMs <= 250, `interOpThreads -1: polled for about the limit (${usedMs} ms of JS-thread CPU)`);
     else t.ok(usedMs < 30, `interOpThreads 0: never polled (${usedMs} ms of JS-thread CPU)`);
     await model.dispose();
   }
