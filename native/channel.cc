@@ -179,12 +179,10 @@ class RunServer {
       Serve(buffer.data(), std::min(static_cast<size_t>(length), buffer.size()), reply);
       if (reply.data().size() > kChannelMessageBytes) {
         // Only with thousands of outputs: say so rather than send what the parent cannot read.
-        Reader id(buffer.data(), std::min(static_cast<size_t>(length), buffer.size()));
-        reply = Writer();
-        reply.Put<uint32_t>(id.Get<uint32_t>());
-        reply.Put<uint32_t>(kFailed);
-        reply.String("UNIMPLEMENTED");
-        reply.String("the outputs of this run do not fit a direct-path reply (" + std::to_string(kChannelMessageBytes) + " bytes)");
+        uint32_t id;
+        std::memcpy(&id, reply.data().data(), sizeof id);
+        FailureReply(reply, id, {"UNIMPLEMENTED", "the outputs of this run do not fit a direct-path reply (" +
+                                                      std::to_string(kChannelMessageBytes) + " bytes)"});
       }
       const std::vector<uint8_t>& data = reply.data();
       ssize_t sent;
@@ -203,19 +201,19 @@ class RunServer {
       reply.Put<uint32_t>(id);
       Run(in, reply);
     } catch (const Refused& refused) {
-      reply = Writer();
-      reply.Put<uint32_t>(id);
-      reply.Put<uint32_t>(kFailed);
-      reply.String(refused.failure.code);
-      // Bounded: a reply must fit one message.
-      reply.String(refused.failure.message.substr(0, kMaxMessageText));
+      FailureReply(reply, id, refused.failure);
     } catch (const std::exception& error) {
-      reply = Writer();
-      reply.Put<uint32_t>(id);
-      reply.Put<uint32_t>(kFailed);
-      reply.String("INTERNAL");
-      reply.String((std::string("the model host failed: ") + error.what()).substr(0, kMaxMessageText));
+      FailureReply(reply, id, {"INTERNAL", std::string("the model host failed: ") + error.what()});
     }
+  }
+
+  // Replaces `reply` with a failure (its message bounded: a reply must fit one message).
+  static void FailureReply(Writer& reply, uint32_t id, const Failure& failure) {
+    reply = Writer();
+    reply.Put<uint32_t>(id);
+    reply.Put<uint32_t>(kFailed);
+    reply.String(failure.code);
+    reply.String(failure.message.substr(0, kMaxMessageText));
   }
 
   void Run(Reader& in, Writer& reply) {
@@ -282,7 +280,7 @@ class RunServer {
     }
     if (!(flags & kNames)) Refuse("INTERNAL", "a direct-path run names a plan the host does not know");
     // As a run: the graph must not be freed under the lookup.
-    if (!core_->BeginRun()) Refuse("MODEL_DISPOSED", "the model was disposed; load it again to run it");
+    if (!core_->BeginRun()) Refuse("MODEL_DISPOSED", kDisposedMessage);
     auto plan = std::make_shared<RunPlan>();
     Failure failure = ResolvePlan(core_, inputs, outputs, *plan);
     core_->EndRun();

@@ -21,7 +21,11 @@ namespace {
 
 std::atomic<int64_t> g_live_sessions{0};
 
+}  // namespace
+
 const char kDisposedMessage[] = "the model was disposed; load it again to run it";
+
+namespace {
 
 struct DeviceInfo {
   std::string name;

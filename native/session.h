@@ -52,6 +52,9 @@ class SessionCore {
   bool inline_ops_ = false;
 };
 
+// MODEL_DISPOSED's message for a run or plan that reaches a closed session.
+extern const char kDisposedMessage[];
+
 // Sessions created and not yet freed, in the whole process (for leak tests).
 int64_t LiveSessions();
 
