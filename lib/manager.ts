@@ -19,7 +19,14 @@ import type { SignatureInfo } from './proto';
 import { Tensor } from './tensor';
 import { tensorFromJson } from './cli/values';
 
-/** Which versions on disk are served (TensorFlow Serving's model_version_policy). */
+/**
+ * Which versions on disk are served (TensorFlow Serving's model_version_policy).
+ * 'latest' and `{ latest: n }`: the n (1) highest versions that load. A version that fails to
+ * load (or warm up) is passed over for the next older one, until n serve or none is left; it
+ * stays END with its error in status(), and is tried again once its files change.
+ * `{ specific: [...] }` (those of them that exist) and 'all': exactly those versions; one that
+ * fails stays END with its error, and no other version is loaded in its place.
+ */
 export type VersionPolicy = 'latest' | 'all' | { readonly latest: number } | { readonly specific: readonly number[] };
 
 /**
@@ -58,7 +65,7 @@ export interface ManagedModelConfig {
   isolation?: Isolation;
   /** Tag-set to load; default ['serve']. */
   tags?: readonly string[];
-  /** Default 'latest'. */
+  /** Default 'latest': the highest version that loads (see VersionPolicy). */
   versionPolicy?: VersionPolicy;
   /** Any other loadModel() option. */
   loadOptions?: Omit<LoadOptions, 'gpuMemoryFraction' | 'isolation' | 'tags'>;
@@ -330,7 +337,11 @@ export function resolveManagerConfig(value: unknown, where = 'config'): Resolved
 // Versions on disk
 // ---------------------------------------------------------------------------
 
-/** Which of the candidate versions (ascending) a policy serves. */
+/**
+ * Which of the candidate versions (ascending) a policy serves. The manager passes the versions
+ * it may load: under 'latest' and `{ latest: n }` it leaves out those that failed with the files
+ * they have now, so that the next older ones are chosen in their place.
+ */
 export function selectVersions(policy: VersionPolicy, candidates: readonly number[]): number[] {
   const sorted = [...candidates].sort((a, b) => a - b);
   if (policy === 'all') return sorted;
@@ -475,7 +486,9 @@ export class ModelManager {
   /**
    * Loads every model's versions as its policy says and, in watch mode, starts polling.
    * Resolves once each model's first load has finished, with status(): a model that failed
-   * reports its error there (and in 'failure' events), start() does not reject for it.
+   * reports its error there (and in 'failure' events), start() does not reject for it. Under
+   * 'latest', a newest version that fails to load is reported there too, and the highest older
+   * version that loads serves in its place.
    */
   start(): Promise<ModelStatus[]> {
     this.#running();
@@ -704,31 +717,58 @@ export class ModelManager {
       if (entry.state === 'END' && !look.present.has(entry.version)) m.versions.delete(entry.version);
     }
     const loaded = () => [...m.versions.values()].filter((e) => e.state === 'AVAILABLE');
-    const aspired = new Set<number>();
-    if (!m.held) {
-      const candidates = new Set([...look.ready.keys(), ...loaded().map((e) => e.version).filter((v) => look.present.has(v))]);
-      for (const v of selectVersions(m.config.versionPolicy, [...candidates])) if (!m.excluded.has(v)) aspired.add(v);
-      for (const entry of loaded()) if (entry.pinned && look.present.has(entry.version)) aspired.add(entry.version);
-    }
-    const toLoad = [...aspired].filter((v) => {
+    const policy = m.config.versionPolicy;
+    // 'latest' asks for the newest versions that serve, so a broken one is passed over for the
+    // next older; 'all' and 'specific' name their versions, and a broken one stays their gap.
+    const fallBack = policy === 'latest' || (typeof policy === 'object' && 'latest' in policy);
+    // Failed with the files it has now: not tried again by this look (nor the next, until they change).
+    const failed = (v: number) => {
       const entry = m.versions.get(v);
-      if (!entry) return true;
-      // A failed version is tried again once its files change.
-      return entry.state === 'END' && (entry.error === null || entry.crashed || entry.fingerprint !== look.ready.get(v));
-    }).sort((a, b) => b - a);
-    for (const version of toLoad) {
-      if (this.#stopping) return;
-      const dir = path.join(m.config.basePath, String(version));
-      const print = look.ready.get(version)!;
-      const entry = await this.#loadVersion(m, version, dir, print, false);
-      if (entry.state === 'END' && (entry.error as { code?: unknown } | null)?.code === 'GPU_BUDGET_EXCEEDED' && this.#config.swapPolicy === 'unload-first') {
-        await this.#unloadFirst(m, version, dir, print, aspired);
+      return entry?.state === 'END' && entry.error !== null && !entry.crashed && entry.fingerprint === look.ready.get(v);
+    };
+    const candidates = new Set([...look.ready.keys(), ...loaded().map((e) => e.version).filter((v) => look.present.has(v))]);
+    const choose = (pool: Iterable<number>) => {
+      const chosen = new Set<number>();
+      if (m.held) return chosen;
+      for (const v of selectVersions(policy, [...pool])) if (!m.excluded.has(v)) chosen.add(v);
+      for (const entry of loaded()) if (entry.pinned && look.present.has(entry.version)) chosen.add(entry.version);
+      return chosen;
+    };
+    // The next older versions take the place of those that failed with the files they have now.
+    const loadable = () => [...candidates].filter((v) => !(fallBack && failed(v)));
+    // What the policy names among the directories there, broken or still being written: while
+    // one is there, a version serving now stays (it may be the last one that loads).
+    const named = choose(look.present);
+    let aspired = choose(loadable());
+    // Each version is tried at most once per look, so one whose host keeps dying (crashed
+    // versions are tried again) cannot keep this loop going; only complete (ready) ones at all.
+    const tried = new Set<number>();
+    for (;;) {
+      const toLoad = [...aspired].filter((v) => {
+        if (tried.has(v) || !look.ready.has(v)) return false;
+        const entry = m.versions.get(v);
+        if (!entry) return true;
+        // A failed version is tried again once its files change.
+        return entry.state === 'END' && (entry.error === null || entry.crashed || entry.fingerprint !== look.ready.get(v));
+      }).sort((a, b) => b - a);
+      if (toLoad.length === 0) break;
+      for (const version of toLoad) {
+        if (this.#stopping) return;
+        tried.add(version);
+        const dir = path.join(m.config.basePath, String(version));
+        const print = look.ready.get(version)!;
+        const entry = await this.#loadVersion(m, version, dir, print, false);
+        if (entry.state === 'END' && (entry.error as { code?: unknown } | null)?.code === 'GPU_BUDGET_EXCEEDED' && this.#config.swapPolicy === 'unload-first') {
+          await this.#unloadFirst(m, version, dir, print, aspired);
+        }
       }
+      if (!fallBack || this.#stopping) break;
+      aspired = choose(loadable());
     }
     // The old versions go once a version the policy wants is serving (or none is left to
     // wait for); until then they keep serving, even when a new version failed to load.
     if (this.#stopping) return;
-    if (aspired.size > 0 && ![...aspired].some((v) => m.versions.get(v)?.state === 'AVAILABLE')) return;
+    if ((aspired.size > 0 || named.size > 0) && ![...aspired].some((v) => m.versions.get(v)?.state === 'AVAILABLE')) return;
     for (const entry of loaded()) if (!aspired.has(entry.version)) await this.#unloadVersion(m, entry);
   }
 

@@ -27,6 +27,24 @@ function addVersion(base: string, version: number, from = tiny.dir): void {
   fs.cpSync(from, path.join(base, String(version)), { recursive: true });
 }
 
+// A version that fails to load, renamed into place whole (as exporters should): 'graph' has
+// junk for saved_model.pb, 'variables' has its variables' data cut to half.
+function addBroken(base: string, version: number, how: 'graph' | 'variables' = 'graph'): void {
+  const tmp = path.join(base, `tmp-${version}`);
+  fs.cpSync(tiny.dir, tmp, { recursive: true });
+  if (how === 'graph') {
+    fs.writeFileSync(path.join(tmp, 'saved_model.pb'), 'not a SavedModel');
+  } else {
+    for (const name of fs.readdirSync(path.join(tmp, 'variables')).filter((n) => n.startsWith('variables.data'))) {
+      const file = path.join(tmp, 'variables', name);
+      fs.truncateSync(file, Math.floor(fs.statSync(file).size / 2));
+    }
+  }
+  fs.renameSync(tmp, path.join(base, String(version)));
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 async function until(what: string, condition: () => boolean, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
   while (!condition()) {
@@ -48,9 +66,12 @@ function manager(t: Tap.Test, config: ModelManagerConfig): { mm: ModelManager; e
 
 const states = (events: StateEvent[], version: number) => events.filter((e) => e.version === version).map((e) => e.state);
 const stateOf = (mm: ModelManager, name: string, version: number) => mm.status(name).versions.find((v) => v.version === version)?.state;
+// [version, state, 'failed' when status() has its error] for every version of a model, ascending.
+const table = (mm: ModelManager, name: string) => mm.status(name).versions.map((v) => [v.version, v.state, v.error === null ? null : 'failed']);
 
-// Concurrent run() loops until stopped: every failure and which version served each run.
-function traffic(mm: ModelManager, name: string, loops = 4) {
+// Concurrent run() loops until stopped (at the latest when the test ends, so that a failed
+// wait cannot leave them spinning): every failure and which version served each run.
+function traffic(t: Tap.Test, mm: ModelManager, name: string, loops = 4) {
   let running = true;
   const served = new Map<number, number>();
   const failed: unknown[] = [];
@@ -65,7 +86,9 @@ function traffic(mm: ModelManager, name: string, loops = 4) {
       await new Promise((r) => setImmediate(r));
     }
   }));
-  return { served, failed, stop: async () => { running = false; await done; } };
+  const stop = async () => { running = false; await done; };
+  t.teardown(stop);
+  return { served, failed, stop };
 }
 
 t.beforeEach(() => resetLedgerForTests());
@@ -211,7 +234,7 @@ t.test('watch: versions swapped in and out under continuous run() traffic, witho
   const base = basePath(t, [1]);
   const { mm, events } = manager(t, { models: [{ name: 'm', basePath: base }], watch: true, pollIntervalMs: 30, settleMs: 60 });
   await mm.start();
-  const load = traffic(mm, 'm');
+  const load = traffic(t, mm, 'm');
   await until('traffic on v1', () => (load.served.get(1) ?? 0) > 50);
 
   addVersion(base, 2);
@@ -257,6 +280,101 @@ t.test('watch: a broken version leaves the old one serving and reports its error
   await until('fixed v2 in, v1 out', () => stateOf(mm, 'm', 2) === 'AVAILABLE' && stateOf(mm, 'm', 1) === 'END');
   t.equal(mm.status('m').versions.find((v) => v.version === 2)!.error, null, 'the fixed version has no error');
   t.equal((await mm.predict('m', feeds)).version, 2);
+});
+
+t.test("broken newest versions at start: 'latest' serves the highest versions that load; 'specific' and 'all' keep their gap", async (t) => {
+  const base = basePath(t, [1, 2]);
+  addBroken(base, 3, 'variables');
+  addBroken(base, 4, 'graph');
+  const none = basePath(t);
+  addBroken(none, 1, 'variables');
+  addBroken(none, 2, 'graph');
+  const { mm, events, failures } = manager(t, {
+    models: [
+      { name: 'latest', basePath: base },
+      { name: 'latest2', basePath: base, versionPolicy: { latest: 2 } },
+      { name: 'specific', basePath: base, versionPolicy: { specific: [1, 4] } },
+      { name: 'all', basePath: base, versionPolicy: 'all' },
+      { name: 'none', basePath: none },
+    ],
+    settleMs: 50,
+  });
+  const starting = mm.start();
+  const early = await mm.predict('latest', feeds);
+  t.equal(early.version, 2, 'a run made during start() is served by the older version, not refused');
+  await starting;
+  t.same(table(mm, 'latest'), [[2, 'AVAILABLE', null], [3, 'END', 'failed'], [4, 'END', 'failed']], "'latest': 4 and 3 fail, 2 serves (1 is not loaded)");
+  t.same(table(mm, 'latest2'), [[1, 'AVAILABLE', null], [2, 'AVAILABLE', null], [3, 'END', 'failed'], [4, 'END', 'failed']], '{ latest: 2 }: the two highest that load');
+  t.same(table(mm, 'specific'), [[1, 'AVAILABLE', null], [4, 'END', 'failed']], '{ specific: [1, 4] }: 4 stays failed, nothing takes its place');
+  t.same(table(mm, 'all'), [[1, 'AVAILABLE', null], [2, 'AVAILABLE', null], [3, 'END', 'failed'], [4, 'END', 'failed']], "'all': the broken ones stay failed");
+  t.same(table(mm, 'none'), [[1, 'END', 'failed'], [2, 'END', 'failed']], 'every version broken: every one reported');
+  const errors = mm.status().flatMap((s) => s.versions).flatMap((v) => (v.error ? [v.error] : []));
+  t.ok(errors.every((e) => /^[A-Z_]+$/.test(e.code) && e.message !== ''), `each with TensorFlow's code and message (${errors[0]!.code}: ${errors[0]!.message.split('\n')[0]})`);
+
+  const failedVersions = (name: string) => failures.filter((f) => f.name === name).map((f) => f.version);
+  t.same(failedVersions('latest'), [4, 3], "a 'failure' event for each broken version, newest first");
+  t.same(failedVersions('latest2'), [4, 3]);
+  t.same(failedVersions('specific'), [4]);
+  t.same(failedVersions('none'), [2, 1]);
+  t.same(events.filter((e) => e.name === 'latest' && e.version === 4).map((e) => e.state), ['START', 'LOADING', 'END'], 'the broken one goes LOADING -> END');
+  t.ok(events.find((e) => e.name === 'latest' && e.version === 4 && e.state === 'END')?.error, 'with its error in the state event');
+
+  expectOutput(t, (await mm.predict('latest', feeds)).outputs.y, golden.outputs.y!, "'latest' runs on v2");
+  t.equal((await mm.predict('latest2', feeds)).version, 2, 'the newest of the loaded versions serves');
+  t.equal((await mm.predict('specific', feeds)).version, 1);
+  await t.rejects(mm.run('latest', feeds, { version: 4 }), { code: 'UNAVAILABLE', message: /^version 4 of model 'latest' is END: / }, 'asking for the broken one names its error');
+  await t.rejects(mm.run('none', feeds), { code: 'UNAVAILABLE', message: /model 'none' has no AVAILABLE version \(versions: 1 END \(.+\), 2 END \(.+\)\)/s });
+
+  const before = failures.length;
+  t.equal((await mm.load('latest')).path, path.join(base, '2'), 'load(name) looks again and resolves with v2');
+  await t.rejects(mm.load('none'), { code: /^[A-Z_]+$/ }, 'load(name) rejects when no version loads');
+  t.equal(failures.length, before, 'a broken version is not tried again while its files stay the same');
+});
+
+t.test('watch: a broken newest version at start: the older one serves (even once its directory is gone) until the fixed one is AVAILABLE', async (t) => {
+  const base = basePath(t, [1]);
+  addBroken(base, 2);
+  const { mm, events, failures } = manager(t, { models: [{ name: 'm', basePath: base }], watch: true, pollIntervalMs: 30, settleMs: 60 });
+  await mm.start();
+  t.same(table(mm, 'm'), [[1, 'AVAILABLE', null], [2, 'END', 'failed']], 'v2 failed, v1 serves');
+  const load = traffic(t, mm, 'm', 2);
+  await until('traffic on v1', () => (load.served.get(1) ?? 0) > 20);
+  await sleep(200);
+  t.same(failures.map((f) => f.version), [2], 'polls do not try v2 again while its files stay the same');
+
+  fs.rmSync(path.join(base, '1'), { recursive: true });
+  await sleep(200);
+  t.equal(stateOf(mm, 'm', 1), 'AVAILABLE', 'v1 serves on without its directory: the version to replace it failed');
+
+  fs.copyFileSync(path.join(tiny.dir, 'saved_model.pb'), path.join(base, '2', 'saved_model.pb'));
+  await until('fixed v2 in, v1 out', () => stateOf(mm, 'm', 2) === 'AVAILABLE' && stateOf(mm, 'm', 1) !== 'AVAILABLE');
+  await until('traffic on v2', () => (load.served.get(2) ?? 0) > 20);
+  await load.stop();
+  t.same(load.failed, [], 'no run failed');
+  await until('v1 unloaded and forgotten', () => stateOf(mm, 'm', 1) === undefined);
+  t.same(states(events, 2), ['START', 'LOADING', 'END', 'START', 'LOADING', 'AVAILABLE'], 'the fixed v2 is picked up by a later look');
+  t.same(states(events, 1), ['START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END'], 'v1 is unloaded once v2 is AVAILABLE');
+  t.same(table(mm, 'm'), [[2, 'AVAILABLE', null]], 'the fixed version has no error');
+});
+
+t.test('watch: a broken newest version found later leaves the versions serving as they are', async (t) => {
+  const base = basePath(t, [1, 2]);
+  const { mm, failures } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: { latest: 2 } }], watch: true, pollIntervalMs: 30, settleMs: 60 });
+  await mm.start();
+  const load = traffic(t, mm, 'm', 2);
+  await until('traffic on v2', () => (load.served.get(2) ?? 0) > 20);
+  addBroken(base, 3, 'variables');
+  await until('v3 failure', () => failures.length > 0);
+  await sleep(200);
+  t.same(table(mm, 'm'), [[1, 'AVAILABLE', null], [2, 'AVAILABLE', null], [3, 'END', 'failed']], '{ latest: 2 }: v1 and v2 stay, the two highest that load');
+  t.equal(failures.length, 1);
+
+  addVersion(base, 4);
+  await until('v4 in, v1 out', () => stateOf(mm, 'm', 4) === 'AVAILABLE' && stateOf(mm, 'm', 1) === 'END');
+  await until('traffic on v4', () => (load.served.get(4) ?? 0) > 20);
+  await load.stop();
+  t.same(load.failed, [], 'no run failed');
+  t.same(table(mm, 'm'), [[1, 'END', null], [2, 'AVAILABLE', null], [3, 'END', 'failed'], [4, 'AVAILABLE', null]], 'a good v4 serves with v2; v3 stays reported');
 });
 
 t.test('watch: a version still being written is not loaded until it is complete', async (t) => {
@@ -310,7 +428,7 @@ t.test('the GPU ledger during a swap: isolated versions both count; refuse or un
       watch: true, pollIntervalMs: 30, settleMs: 60, swapPolicy: 'unload-first',
     });
     await mm.start();
-    const load = traffic(mm, 'm', 2);
+    const load = traffic(t, mm, 'm', 2);
     await until('traffic on v1', () => (load.served.get(1) ?? 0) > 20);
     addVersion(base, 2);
     await until('v2 AVAILABLE', () => stateOf(mm, 'm', 2) === 'AVAILABLE');
