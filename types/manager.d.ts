@@ -2,7 +2,14 @@ import type { Isolation } from './gpu';
 import { type Feeds, type Model, type RunOptions } from './model';
 import { type LoadOptions } from './options';
 import { Tensor } from './tensor';
-/** Which versions on disk are served (TensorFlow Serving's model_version_policy). */
+/**
+ * Which versions on disk are served (TensorFlow Serving's model_version_policy).
+ * 'latest' and `{ latest: n }`: the n (1) highest versions that load. A version that fails to
+ * load (or warm up) is passed over for the next older one, until n serve or none is left; it
+ * stays END with its error in status(), and is tried again once its files change.
+ * `{ specific: [...] }` (those of them that exist) and 'all': exactly those versions; one that
+ * fails stays END with its error, and no other version is loaded in its place.
+ */
 export type VersionPolicy = 'latest' | 'all' | {
     readonly latest: number;
 } | {
@@ -40,7 +47,7 @@ export interface ManagedModelConfig {
     isolation?: Isolation;
     /** Tag-set to load; default ['serve']. */
     tags?: readonly string[];
-    /** Default 'latest'. */
+    /** Default 'latest': the highest version that loads (see VersionPolicy). */
     versionPolicy?: VersionPolicy;
     /** Any other loadModel() option. */
     loadOptions?: Omit<LoadOptions, 'gpuMemoryFraction' | 'isolation' | 'tags'>;
@@ -111,7 +118,11 @@ export interface ModelManagerEvents {
     state: [StateEvent];
     failure: [FailureEvent];
 }
-/** Which of the candidate versions (ascending) a policy serves. */
+/**
+ * Which of the candidate versions (ascending) a policy serves. The manager passes the versions
+ * it may load: under 'latest' and `{ latest: n }` it leaves out those that failed with the files
+ * they have now, so that the next older ones are chosen in their place.
+ */
 export declare function selectVersions(policy: VersionPolicy, candidates: readonly number[]): number[];
 /**
  * Serves named, versioned SavedModels the way TensorFlow Serving's model manager does.
@@ -133,7 +144,9 @@ export declare class ModelManager {
     /**
      * Loads every model's versions as its policy says and, in watch mode, starts polling.
      * Resolves once each model's first load has finished, with status(): a model that failed
-     * reports its error there (and in 'failure' events), start() does not reject for it.
+     * reports its error there (and in 'failure' events), start() does not reject for it. Under
+     * 'latest', a newest version that fails to load is reported there too, and the highest older
+     * version that loads serves in its place.
      */
     start(): Promise<ModelStatus[]>;
     /**
