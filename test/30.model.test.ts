@@ -1,8 +1,15 @@
 // loadModel + run against what TensorFlow itself computed (test/fixtures/*/golden.json).
 import t from 'tap';
 
-import { InvalidArgumentError, loadModel, Model, ModelDisposedError, NotFoundError, Tensor } from '../lib/index';
+import { InvalidArgumentError, loadModel, loadTensorFlow, Model, ModelDisposedError, NotFoundError, Tensor } from '../lib/index';
 import { expectOutput, fixture, FIXTURES, plain, toTensor } from './helpers';
+
+t.test('TensorFlow runs with oneDNN as TF_ENABLE_ONEDNN_OPTS says (npm run test:isa forces it each way)', async (t) => {
+  const forced = process.env.TF_ENABLE_ONEDNN_OPTS;
+  const { oneDnn } = await loadTensorFlow();
+  if (forced === '0' || forced === '1') t.equal(oneDnn, forced === '1', `TF_ENABLE_ONEDNN_OPTS=${forced}`);
+  else t.pass(`oneDNN is ${oneDnn ? 'on' : 'off'} by this CPU's default`);
+});
 
 t.test('the float32 model computes what TensorFlow computed', async (t) => {
   const { dir, golden } = fixture('tiny');
@@ -12,7 +19,7 @@ t.test('the float32 model computes what TensorFlow computed', async (t) => {
   for (const c of golden.cases) {
     const out = await model.run({ x: toTensor(c.inputs.x!) });
     t.same(Object.keys(out), ['y']);
-    t.same(plain(out.y!).data, c.outputs.y!.data, 'float32 results are bit-identical to TensorFlow\'s');
+    expectOutput(t, out.y, c.outputs.y!, 'float32 y');
   }
   await model.dispose();
 });
@@ -66,7 +73,7 @@ t.test('plain { dtype, shape, data } feeds work like Tensors', async (t) => {
   const model = await loadModel(fixture('tiny').dir);
   const x = { dtype: 'float32' as const, shape: [1, 4], data: new Float32Array([1, -2, 0.5, 3.25]) };
   const out = await model.run({ x });
-  t.same(plain(out.y!).data, fixture('tiny').golden.cases[0]!.outputs.y!.data);
+  expectOutput(t, out.y, fixture('tiny').golden.cases[0]!.outputs.y!, 'y');
   await model.dispose();
 });
 

@@ -6,7 +6,7 @@ import t from 'tap';
 
 import { configureRuntime, loadModel, Tensor } from '../lib/index';
 import { native } from '../lib/native';
-import { fixture, jsThreadCpuMs, node, ROOT } from './helpers';
+import { fixture, jsThreadCpuMs, node, ROOT, slowN } from './helpers';
 
 // Samples a 5 ms interval while `work` runs: how many ticks fired and the longest gap.
 async function ticksDuring(work: () => Promise<unknown> | unknown): Promise<{ ticks: number; longestGapMs: number; durationMs: number }> {
@@ -29,7 +29,7 @@ async function ticksDuring(work: () => Promise<unknown> | unknown): Promise<{ ti
 
 t.test('a timer keeps firing while a slow model runs', async (t) => {
   const model = await loadModel(fixture('slow').dir);
-  const n = new Tensor('int32', new Int32Array([6000]), []);
+  const n = new Tensor('int32', new Int32Array([await slowN(model, 400)]), []);
   const async = await ticksDuring(() => model.run({ n }));
   t.ok(async.durationMs > 250, `the run is slow enough to matter (${async.durationMs.toFixed(0)} ms)`);
   t.ok(async.ticks >= async.durationMs / 5 / 4, `the timer fired ${async.ticks} times`);
@@ -58,6 +58,7 @@ t.test('busy-polling: short runs are polled for, within the limit; a long run is
   configureRuntime({ busyPollMicros: 100 });
 
   const model = await loadModel(fixture('slow').dir);
+  const long = await slowN(model, 400);
   // After a short run of the plan, the next run is polled for, up to the limit; a run
   // that turns out long is then waited for asleep. With a 100 ms limit the JS thread
   // spends ~100 ms of CPU on a 500 ms run; with polling off, next to none.
@@ -66,7 +67,7 @@ t.test('busy-polling: short runs are polled for, within the limit; a long run is
     await on.run({ n: new Tensor('int32', new Int32Array([1]), []) });
     const cpu = jsThreadCpuMs();
     const start = performance.now();
-    await on.run({ n: new Tensor('int32', new Int32Array([6000]), []) });
+    await on.run({ n: new Tensor('int32', new Int32Array([long]), []) });
     return { wallMs: performance.now() - start, usedMs: jsThreadCpuMs() - cpu };
   };
   const polled = await longRun(100_000);
@@ -94,7 +95,7 @@ t.test('busy-polling: short runs are polled for, within the limit; a long run is
 
 t.test("runs execute on the addon's runner threads: libuv's pool stays free for fs, and UV_THREADPOOL_SIZE sizes the runners", async (t) => {
   const model = await loadModel(fixture('slow').dir, { maxConcurrentRuns: 4 });
-  const n = new Tensor('int32', new Int32Array([4000]), []);
+  const n = new Tensor('int32', new Int32Array([await slowN(model, 300)]), []);
   await model.run({ n: new Tensor('int32', new Int32Array([1]), []) });
   const start = performance.now();
   const runs = Array.from({ length: 4 }, () => model.run({ n }).then(() => performance.now() - start));

@@ -8,7 +8,7 @@ import { configureRuntime, gpuLedger, InvalidArgumentError, loadModel, loadTenso
 import { resetLedgerForTests } from '../lib/gpu';
 import { encodeRun, Wire } from '../lib/ipc';
 import { HOST_SERVE_THREADS, HostSession, runPaths } from '../lib/isolation';
-import { expectOutput, fixture, FIXTURES, jsThreadCpuMs, python, ROOT, toTensor } from './helpers';
+import { expectOutput, fixture, FIXTURES, jsThreadCpuMs, python, ROOT, slowN, toTensor } from './helpers';
 
 const alive = (pid: number) => {
   try {
@@ -168,10 +168,11 @@ t.test("a short round trip to a host that runs ops inline is polled for, up to t
   configureRuntime({ busyPollMicros: 100_000 });
   for (const [interOpThreads, polls] of [[-1, true], [0, false]] as const) {
     const model = await loadModel(fixture('slow').dir, { isolation: 'process', interOpThreads });
+    const long = await slowN(model, 400);
     await model.run({ n: new Tensor('int32', new Int32Array([1]), []) });
     const cpu = jsThreadCpuMs();
     const start = performance.now();
-    await model.run({ n: new Tensor('int32', new Int32Array([6000]), []) });
+    await model.run({ n: new Tensor('int32', new Int32Array([long]), []) });
     const wallMs = performance.now() - start;
     const usedMs = jsThreadCpuMs() - cpu;
     t.ok(wallMs > 250, `interOpThreads ${interOpThreads}: a long run (${wallMs.toFixed(0)} ms)`);
@@ -197,7 +198,9 @@ t.test('TensorFlow errors in the host keep their code; validation happens before
 });
 
 t.test('a host killed mid-run: its runs reject with MODEL_CRASHED, the model stays failed, others are untouched', async (t) => {
-  const slow = await loadModel(fixture('slow').dir, { isolation: 'process', gpuMemoryFraction: 0.4 });
+  // Three runs in flight in the host whether oneDNN is on (default 1 at a time) or off.
+  const slow = await loadModel(fixture('slow').dir, { isolation: 'process', gpuMemoryFraction: 0.4, maxConcurrentRuns: 3 });
+  const long = await slowN(slow, 3000);
   const other = await loadModel(fixture('tiny').dir, { isolation: 'process', gpuMemoryFraction: 0.4 });
   const local = await loadModel(fixture('tiny').dir);
   t.equal(gpuLedger()[0]!.used, 0.8);
@@ -205,8 +208,8 @@ t.test('a host killed mid-run: its runs reject with MODEL_CRASHED, the model sta
   const before = (await other.run({ x })).y!.data;
 
   for (const signal of ['SIGKILL', 'SIGABRT'] as const) {
-    const victim = signal === 'SIGKILL' ? slow : await loadModel(fixture('slow').dir, { isolation: 'process', gpuMemoryFraction: 0.4 });
-    const inFlight = [1, 2, 3].map(() => victim.run({ n: new Tensor('int32', new Int32Array([20000]), []) }).catch((e: unknown) => e));
+    const victim = signal === 'SIGKILL' ? slow : await loadModel(fixture('slow').dir, { isolation: 'process', gpuMemoryFraction: 0.4, maxConcurrentRuns: 3 });
+    const inFlight = [1, 2, 3].map(() => victim.run({ n: new Tensor('int32', new Int32Array([long]), []) }).catch((e: unknown) => e));
     await new Promise((r) => setTimeout(r, 200));
     process.kill(victim.hostPid!, signal);
     const errors = await Promise.all(inFlight);
@@ -231,7 +234,7 @@ t.test('a host killed mid-run: its runs reject with MODEL_CRASHED, the model sta
 
 t.test('dispose() lets in-flight runs finish, then ends the host', async (t) => {
   const model = await loadModel(fixture('slow').dir, { isolation: 'process' });
-  const run = model.run({ n: new Tensor('int32', new Int32Array([2000]), []) });
+  const run = model.run({ n: new Tensor('int32', new Int32Array([await slowN(model, 150)]), []) });
   await new Promise((r) => setTimeout(r, 20));
   const closed = model.dispose();
   const out = await run;

@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+// The tests whose outcome could depend on the host's CPU, run once with TensorFlow's
+// oneDNN kernels forced off and once forced on (TF_ENABLE_ONEDNN_OPTS, read when TensorFlow
+// loads, inherited by model hosts). TensorFlow 2.21 turns oneDNN on by itself on
+// AVX512-VNNI/BF16 and AMX CPUs and leaves it off on AVX2 ones; oneDNN changes float
+// rounding, the default maxConcurrentRuns and kernel speed. So whichever kind this host is,
+// both kinds of run happen here. Each pass ends with tap's summary; the exit code is the
+// first failing pass's.
+'use strict';
+
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const files = ['30.model', '40.eventloop', '50.tensors', '70.robustness', '95.isolation'].map((name) => `test/${name}.test.ts`);
+const tap = path.join(root, 'node_modules', '.bin', 'tap');
+
+let status = 0;
+for (const oneDnn of ['0', '1']) {
+  process.stdout.write(`# TF_ENABLE_ONEDNN_OPTS=${oneDnn}: ${files.join(' ')}\n`);
+  const result = spawnSync(tap, ['--disable-coverage', ...files], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, TF_ENABLE_ONEDNN_OPTS: oneDnn },
+  });
+  if (status === 0) status = result.status ?? 1;
+}
+process.exit(status);
