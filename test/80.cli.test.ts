@@ -328,13 +328,15 @@ t.test('doctor: what tfslice runs on, and the fix when it cannot run', async (t)
 
 /**
  * A libtensorflow C archive in the official layout, made from the pip wheel's libraries:
- * lib/libtensorflow.so.2.21.0 (the wheel's libtensorflow_cc.so.2, which exports the C API) and
- * lib/libtensorflow_framework.so.2.21.0 with their .so.2 and .so symlinks, plus a header.
- * The libraries are real files (tar refuses links out of the archive): ~200 MB at gzip level 1.
+ * ./lib/libtensorflow.so.2.21.0 (the wheel's libtensorflow_cc.so.2, which exports the C API) and
+ * ./lib/libtensorflow_framework.so.2.21.0, each followed by the chain of links to it
+ * (.so.2 -> .so.2.21.0, then .so -> .so.2), plus a header; every name starts with "./", as in
+ * the official archives. The libraries are real files: ~200 MB at gzip level 1.
  */
 async function buildArchive(into: string, stage: string): Promise<string> {
   fs.mkdirSync(path.join(stage, 'lib'));
   fs.mkdirSync(path.join(stage, 'include', 'tensorflow', 'c'), { recursive: true });
+  const entries = ['./', './include/', './include/tensorflow/', './include/tensorflow/c/', './include/tensorflow/c/c_api.h', './lib/'];
   for (const [wheel, name] of [['libtensorflow_cc.so.2', 'libtensorflow'], ['libtensorflow_framework.so.2', 'libtensorflow_framework']] as const) {
     const file = path.join(stage, 'lib', `${name}.so.2.21.0`);
     try {
@@ -344,11 +346,22 @@ async function buildArchive(into: string, stage: string): Promise<string> {
     }
     fs.symlinkSync(`${name}.so.2.21.0`, path.join(stage, 'lib', `${name}.so.2`));
     fs.symlinkSync(`${name}.so.2`, path.join(stage, 'lib', `${name}.so`));
+    // The order of the official archives: the file, then each link after the one it points to.
+    entries.push(`./lib/${name}.so.2.21.0`, `./lib/${name}.so.2`, `./lib/${name}.so`);
   }
   fs.copyFileSync(path.join(WHEEL, 'include', 'tensorflow', 'c', 'c_api.h'), path.join(stage, 'include', 'tensorflow', 'c', 'c_api.h'));
   const file = path.join(into, 'libtensorflow-cpu-linux-x86_64.tar.gz');
-  await tar.c({ gzip: { level: 1 }, file, cwd: stage, portable: true }, ['lib', 'include']);
+  await tar.c({ gzip: { level: 1 }, file, cwd: stage, portable: true, noDirRecurse: true }, entries);
+  const names = (await listArchive(file)).map((e) => e.path);
+  if (names.join() !== entries.join()) throw new Error(`the test archive holds ${names.join(', ')}, not the official layout`);
   return file;
+}
+
+/** The entries of a .tar.gz as tar reads them: path, type, and a link's target. */
+async function listArchive(file: string): Promise<{ path: string; type: string; linkpath: string }[]> {
+  const entries: { path: string; type: string; linkpath: string }[] = [];
+  await tar.t({ file, onReadEntry: (e) => entries.push({ path: e.path, type: e.type, linkpath: e.linkpath ?? '' }) });
+  return entries;
 }
 
 t.test('install-tensorflow --from archive: from a server on 127.0.0.1 into the cache, found with no env var', async (t) => {
@@ -387,6 +400,8 @@ t.test('install-tensorflow --from archive: from a server on 127.0.0.1 into the c
   t.match(record, { library, from: 'archive', version: '2.21.0', gpu: false, dir, url: `${base}/2.21.0/libtensorflow-cpu-linux-x86_64.tar.gz` });
   t.ok(fs.existsSync(path.join(dir, 'include', 'tensorflow', 'c', 'c_api.h')), 'the headers are unpacked too');
   t.equal(fs.readlinkSync(library), 'libtensorflow.so.2.21.0', "the archive's own symlinks are kept");
+  t.equal(fs.readlinkSync(path.join(dir, 'lib', 'libtensorflow.so')), 'libtensorflow.so.2', 'and the link to a link');
+  t.equal(fs.realpathSync(path.join(dir, 'lib', 'libtensorflow.so')), path.join(dir, 'lib', 'libtensorflow.so.2.21.0'), 'the chain leads to the library');
   t.same(fs.readdirSync(path.join(home, 'tensorflow')).sort(), ['archive-2.21.0', 'current.json'], 'no download or staging left behind');
 
   // A fresh process with no .venv in sight, no Python TensorFlow, no env var: the cache is found.
@@ -419,6 +434,95 @@ t.test('install-tensorflow --from archive: from a server on 127.0.0.1 into the c
   t.equal(refused.code, 1);
   t.match(refused.stderr, /cannot download http:\/\/127\.0\.0\.1:\d+\/2\.21\.0\/libtensorflow-cpu-linux-x86_64\.tar\.gz: connect ECONNREFUSED/);
   t.match(refused.stderr, /Fix: check the network, set --base-url/);
+});
+
+/** Serves the files under `root` at http://127.0.0.1:<port>/<path> until the test ends; resolves to that base URL. */
+async function serve(t: Tap.Test, root: string): Promise<string> {
+  const server = http.createServer((req, res) => {
+    const file = path.join(root, decodeURIComponent(req.url ?? '/'));
+    if (!file.startsWith(`${root}${path.sep}`) || !fs.existsSync(file)) {
+      res.writeHead(404).end('no such archive');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': fs.statSync(file).size });
+    fs.createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+type ArchiveEntry = { name: string; dir: true } | { name: string; text: string } | { name: string; symlink: string } | { name: string; hardlink: string };
+
+/** Writes each archive as <root>/<version>/libtensorflow-cpu-linux-x86_64.tar.gz with Python's tarfile, which stores names and link targets as given. */
+function writeArchives(root: string, archives: Record<string, ArchiveEntry[]>): void {
+  python<null>(`
+import io, json, os, sys, tarfile
+for version, entries in json.loads(sys.stdin.read()).items():
+    os.makedirs(os.path.join('${root}', version))
+    with tarfile.open(os.path.join('${root}', version, 'libtensorflow-cpu-linux-x86_64.tar.gz'), 'w:gz') as out:
+        for e in entries:
+            info = tarfile.TarInfo(e['name'])
+            data = None
+            if 'dir' in e: info.type, info.mode = tarfile.DIRTYPE, 0o755
+            elif 'symlink' in e: info.type, info.linkname = tarfile.SYMTYPE, e['symlink']
+            elif 'hardlink' in e: info.type, info.linkname = tarfile.LNKTYPE, e['hardlink']
+            else:
+                data = e['text'].encode()
+                info.size = len(data)
+            out.addfile(info, io.BytesIO(data) if data is not None else None)
+print('null')`, JSON.stringify(archives));
+}
+
+t.test('install-tensorflow --from archive: a chain of links with ./ names unpacks; entries and links that lead outside are refused', async (t) => {
+  const served = tmp('served-small');
+  const outside = tmp('outside');
+  t.teardown(() => [served, outside].forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+  const top: ArchiveEntry[] = [{ name: './', dir: true }, { name: './lib/', dir: true }];
+  // Each archive is a version; the official layout first (it unpacks, but holds no TensorFlow).
+  const archives: Record<string, ArchiveEntry[]> = {
+    '0.1.0': [...top, { name: './lib/libx.so.2.0', text: 'x' }, { name: './lib/libx.so.2', symlink: 'libx.so.2.0' }, { name: './lib/libx.so', symlink: 'libx.so.2' }],
+    '0.2.0': [...top, { name: `${outside}/escaped.txt`, text: 'x' }],
+    '0.3.0': [...top, { name: './lib/../../escaped.txt', text: 'x' }],
+    '0.4.0': [...top, { name: './lib/libtensorflow.so.2', symlink: `${outside}/libtensorflow.so.2` }],
+    '0.5.0': [...top, { name: './lib/up', symlink: '../../escaped.txt' }],
+    // a -> lib/b/.. stays inside until lib/b -> .. (inside too) arrives; then a is the parent of the top.
+    '0.6.0': [...top, { name: './a', symlink: 'lib/b/..' }, { name: './lib/b', symlink: '..' }, { name: './a/escaped.txt', text: 'x' }],
+    '0.7.0': [...top, { name: './a', symlink: 'lib/b/..' }, { name: './lib/b', symlink: '..' }],
+    // A hard link to a symbolic link is that link (same target text) read from another directory.
+    '0.8.0': [...top, { name: './lib/s', symlink: '../escaped.txt' }, { name: './h', hardlink: './lib/s' }],
+  };
+  writeArchives(served, archives);
+  const base = await serve(t, served);
+
+  const install = async (version: string): Promise<Result & { home: string }> => {
+    const home = tmp(`archive-${version}`);
+    t.teardown(() => fs.rmSync(home, { recursive: true, force: true }));
+    return { ...await cli(['install-tensorflow', '--from', 'archive', '--version', version, '--base-url', base], { env: { TFSLICE_HOME: home } }), home };
+  };
+  const chain = await install('0.1.0');
+  t.equal(chain.code, 1);
+  t.notMatch(chain.stderr, /TAR_SYMLINK_ERROR|refused/, 'the link to a link unpacks');
+  t.match(chain.stderr, /\/0\.1\.0\/libtensorflow-cpu-linux-x86_64\.tar\.gz has no lib\/libtensorflow\.so\.2; it holds lib\. Is it a libtensorflow C archive\?/);
+
+  const refusals: [string, RegExp][] = [
+    ['0.2.0', /refused to unpack \/.*\/escaped\.txt: its path is absolute\./],
+    ['0.3.0', /refused to unpack \.\/lib\/\.\.\/\.\.\/escaped\.txt: its path climbs with '\.\.'\./],
+    ['0.4.0', /refused to unpack \.\/lib\/libtensorflow\.so\.2 -> \/.*\/libtensorflow\.so\.2: the link is absolute\./],
+    ['0.5.0', /refused to unpack \.\/lib\/up -> \.\.\/\.\.\/escaped\.txt: the link climbs out of the archive with '\.\.'\./],
+    ['0.6.0', /refused to unpack \.\/a\/escaped\.txt: its path goes through the symbolic link a\./],
+    ['0.7.0', /refused to unpack \.\/a -> lib\/b\/\.\.: followed through the archive's other links, it leads outside the archive\./],
+    ['0.8.0', /refused to unpack \.\/h \(a hard link to \.\/lib\/s\): the file it links to is, or goes through, the symbolic link lib\/s\./],
+  ];
+  for (const [version, message] of refusals) {
+    const r = await install(version);
+    t.equal(r.code, 1, `${version}: exit 1`);
+    t.match(r.stderr, message, `${version}: ${r.stderr.split('\n')[0]}`);
+    t.match(r.stderr, /\nFix: the official libtensorflow archives have no such entry; check that --base-url/);
+    t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    t.same(fs.readdirSync(path.join(r.home, 'tensorflow')), [], `${version}: nothing recorded, no staging left, nothing beside it`);
+  }
+  t.same(fs.readdirSync(outside), [], 'nothing written outside');
 });
 
 t.test('install-tensorflow --from pip: the exact commands, run through a stand-in python/pip', async (t) => {

@@ -117,13 +117,140 @@ async function download(url: string, file: string, flags: InstallFlags): Promise
   }
 }
 
+/** An archive entry that would land, or point, outside the directory it is unpacked into. */
+class UnsafeArchiveError extends CliError {
+  readonly code = 'ARCHIVE_UNSAFE_ENTRY';
+}
+
+/** A tar path's components without '' and '.': "./lib//x" -> ['lib', 'x']. */
+const componentsOf = (p: string): string[] => p.split('/').filter((part) => part !== '' && part !== '.');
+
+/** Symbolic links deeper than this are refused, as the kernel refuses them (ELOOP, 40 on Linux). */
+const MAX_LINK_HOPS = 40;
+
+/**
+ * Where `target`, read from the directory `dir` (components from the archive's top), leads when
+ * the archive's own symbolic links are followed: 'outside' once a '..' climbs above the top.
+ */
+function resolveInArchive(links: ReadonlyMap<string, string>, dir: readonly string[], target: string, hops = 0): string[] | 'outside' | 'too deep' {
+  if (hops > MAX_LINK_HOPS) return 'too deep';
+  const at = [...dir];
+  for (const part of componentsOf(target)) {
+    if (part === '..') {
+      if (at.length === 0) return 'outside';
+      at.pop();
+      continue;
+    }
+    at.push(part);
+    const link = links.get(at.join('/'));
+    if (link === undefined) continue;
+    at.pop();
+    const next = resolveInArchive(links, at, link, hops + 1);
+    if (!Array.isArray(next)) return next;
+    at.splice(0, at.length, ...next);
+  }
+  return at;
+}
+
+/**
+ * Checks each entry of an archive before tar writes it, and every symbolic link once all are known.
+ * tar's own link check refuses a link to a link (lib/libtensorflow.so -> libtensorflow.so.2, a link
+ * itself), so the extraction runs with preservePaths, which turns tar's path checks off; these
+ * take their place: no entry path is absolute or has a '..'; none is written through a link of
+ * the archive; a hard link names a file of the archive, not a link; a symbolic link is relative
+ * and, followed through the archive's other links, stays inside. Anything written then lands
+ * where its path says, inside the directory.
+ */
+class ArchiveGuard {
+  /** The archive's symbolic links so far: path (components joined by '/') -> target, in archive order. */
+  private readonly links = new Map<string, string>();
+  /** Each link's name as the archive spells it ("./lib/x"), for messages. */
+  private readonly names = new Map<string, string>();
+  private refusal: string | null = null;
+
+  constructor(private readonly url: string) {}
+
+  /** tar's filter: whether to write `entry`; a refused entry is remembered for check(). */
+  admit(entry: { path: string; type: string; linkpath?: string }): boolean {
+    const why = this.problem(entry);
+    if (why === null) {
+      const key = componentsOf(entry.path).join('/');
+      if (entry.type === 'SymbolicLink') {
+        this.links.set(key, entry.linkpath ?? '');
+        this.names.set(key, entry.path);
+      } else {
+        this.links.delete(key); // tar replaces a link with what comes later at its path
+      }
+      return true;
+    }
+    this.refusal ??= `${this.describe(entry)}: ${why}`;
+    return false;
+  }
+
+  /** Throws the first refusal, or the first symbolic link that the archive's later links make lead outside. */
+  check(): void {
+    if (this.refusal === null) {
+      for (const [key, target] of this.links) {
+        const where = resolveInArchive(this.links, componentsOf(key).slice(0, -1), target);
+        if (Array.isArray(where)) continue;
+        this.refusal = `${this.names.get(key)} -> ${target}: ${where === 'outside' ? "followed through the archive's other links, it leads outside the archive" : `more than ${MAX_LINK_HOPS} links deep`}`;
+        break;
+      }
+    }
+    if (this.refusal !== null) {
+      throw new UnsafeArchiveError(`${this.url}: refused to unpack ${this.refusal}.\n` +
+        'Fix: the official libtensorflow archives have no such entry; check that --base-url (or TFSLICE_TF_ARCHIVE_BASE_URL) names a mirror you trust');
+    }
+  }
+
+  private describe(entry: { path: string; type: string; linkpath?: string }): string {
+    if (entry.type === 'SymbolicLink') return `${entry.path} -> ${entry.linkpath}`;
+    return entry.type === 'Link' ? `${entry.path} (a hard link to ${entry.linkpath})` : entry.path;
+  }
+
+  /** Why `entry` must not be written, or null. */
+  private problem(entry: { path: string; type: string; linkpath?: string }): string | null {
+    const parts = componentsOf(entry.path);
+    if (entry.path.startsWith('/')) return 'its path is absolute';
+    if (parts.includes('..')) return "its path climbs with '..'";
+    const through = this.linkAmong(parts.slice(0, -1));
+    if (through) return `its path goes through the symbolic link ${through}`;
+    if (entry.type === 'Link') {
+      const target = entry.linkpath ?? '';
+      const targetParts = componentsOf(target);
+      if (target.startsWith('/')) return 'the file it links to is an absolute path';
+      if (targetParts.includes('..')) return "the file it links to climbs with '..'";
+      const via = this.linkAmong(targetParts);
+      if (via) return `the file it links to is, or goes through, the symbolic link ${via}`;
+    }
+    if (entry.type === 'SymbolicLink') {
+      const target = entry.linkpath ?? '';
+      if (target.startsWith('/')) return 'the link is absolute';
+      if (resolveInArchive(new Map(), parts.slice(0, -1), target) === 'outside') return "the link climbs out of the archive with '..'";
+    }
+    return null;
+  }
+
+  /** The first of `parts`' leading paths that is a symbolic link of the archive. */
+  private linkAmong(parts: readonly string[]): string | undefined {
+    for (let i = 1; i <= parts.length; i++) {
+      const prefix = parts.slice(0, i).join('/');
+      if (this.links.has(prefix)) return prefix;
+    }
+    return undefined;
+  }
+}
+
+/** Unpacks the .tar.gz `archive` into `into`; returns the library's path relative to `into`. */
 async function unpack(archive: string, into: string, url: string): Promise<string> {
   fs.mkdirSync(into, { recursive: true });
+  const guard = new ArchiveGuard(url);
   try {
-    await tar.x({ file: archive, cwd: into, strict: true });
+    await tar.x({ file: archive, cwd: into, strict: true, preservePaths: true, filter: (_path, entry) => guard.admit(entry as tar.ReadEntry) });
   } catch (error) {
     throw new CliError(`${url} is not a readable .tar.gz: ${(error as Error).message}`);
   }
+  guard.check();
   const library = ['lib/libtensorflow.so.2', 'lib/libtensorflow.so'].map((p) => path.join(into, p)).find((p) => fs.existsSync(p));
   if (!library) {
     const listing = fs.readdirSync(into).join(', ') || '(nothing)';
