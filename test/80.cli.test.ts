@@ -107,7 +107,10 @@ t.test('run: JSON literal, .json file and .npy inputs; numpy reads the .npy outp
   // A JSON literal, printed as a preview.
   const literal = await cli(['run', tiny.dir, '--input', `x=${JSON.stringify([first!.inputs.x!.data])}`]);
   t.equal(literal.code, 0, literal.stderr);
-  t.match(literal.stdout, /^y: float32 \[1, 3\]\n {2}\[\[1\.35, 1\.325, 2\.1\]\]\n$/);
+  // Each float32 as its shortest decimal (1.35 is 1.3499999 one ulp down: compare within 1e-6).
+  const printed = /^y: float32 \[1, 3\]\n {2}\[\[(-?[\d.e+-]+), (-?[\d.e+-]+), (-?[\d.e+-]+)\]\]\n$/.exec(literal.stdout);
+  t.ok(printed, literal.stdout);
+  t.ok(maxRelativeError(printed?.slice(1).map(Number) ?? [], first!.outputs.y!.data as number[]) < 1e-6, 'the golden outputs');
 
   // A .json file of nested arrays, --json out.
   const rows = (data: unknown[], width: number): unknown[][] => Array.from({ length: data.length / width }, (_, i) => data.slice(i * width, i * width + width));
@@ -212,12 +215,95 @@ print(json.dumps(out))`);
       const values = JSON.parse(fs.readFileSync(path.join(dir, 'out', `${key}.json`), 'utf8')) as unknown[];
       const got = expected.dtype === 'string'
         ? values.map((v) => (typeof v === 'string' ? Buffer.from(v).toString('base64') : (v as { base64: string }).base64))
-        : Array.from(new Uint32Array(new Float32Array(values as number[]).buffer), (bits) => bits >>> 16);
+        // ml_dtypes reads each decimal as bfloat16 (rounding to nearest, as TensorFlow does).
+        : python<number[]>('import json, sys, ml_dtypes, numpy as np; print(json.dumps(np.array([float(v) for v in json.load(sys.stdin)]).astype(ml_dtypes.bfloat16).view(np.uint16).tolist()))', JSON.stringify(values));
       t.same(got, expected.data, `${key}.json holds the golden ${expected.dtype} values`);
       continue;
     }
     t.same(back[key], { dtype: expected.dtype, shape: expected.shape, data: expected.data }, `numpy reads ${key}.npy as the golden ${expected.dtype}`);
   }
+});
+
+t.test('run: each float prints as the shortest decimal that reads back to its bits in its dtype, as text and as JSON', async (t) => {
+  const double = ['run', multi.dir, '--signature', 'double'];
+  // 2 × 277778.75 = 555557.5 (7 digits) and 2 × 0.50000006 = 1.0000001 (8) in float32; 2 × 2e38 overflows it.
+  const x = `x=${JSON.stringify([277778.75, 0.50000006, 0.1, 2e38, 'NaN', '-Infinity'])}`;
+  const text = await cli([...double, '--input', x]);
+  t.equal(text.code, 0, text.stderr);
+  t.equal(text.stdout, 'y: float32 [6]\n  [555557.5, 1.0000001, 0.2, Infinity, NaN, -Infinity]\n');
+  const once = json<{ outputs: { y: { data: unknown[] } } }>(await cli([...double, '--input', x, '--json']));
+  t.same(once.outputs.y.data, [555557.5, 1.0000001, 0.2, 'Infinity', 'NaN', '-Infinity'], '--json: the same decimals, NaN and ±Infinity as strings');
+
+  // numpy prints a float32 as its shortest round-trip decimal: the oracle across magnitudes,
+  // powers of two included (their lower neighbour is nearer, so the shortest may lie above).
+  const oracle = python<{ x: number[]; y: string[] }>(`
+import json, numpy as np
+rng = np.random.default_rng(7)
+x = (rng.standard_normal(400) * 10.0 ** rng.integers(-30, 30, 400)).astype(np.float32)
+x = np.concatenate([x, np.float32(2) ** np.arange(-120, 126, 3, dtype=np.float32), -np.float32(2) ** np.arange(-117, 126, 11, dtype=np.float32)])
+print(json.dumps({'x': [float(v) for v in x], 'y': [str(v) for v in x * np.float32(2)]}))`);
+  const many = json<{ outputs: { y: { data: number[] } } }>(await cli([...double, '--input', `x=${JSON.stringify(oracle.x)}`, '--json']));
+  const differ = oracle.y.filter((y, i) => many.outputs.y.data[i] !== Number(y)).length;
+  t.equal(differ, 0, `${oracle.y.length} float32 values print as numpy's shortest decimals`);
+});
+
+t.test('run: NaN and ±Infinity as "NaN", "Infinity", "-Infinity" for every float dtype, out (text, --json, --out-dir) and back in', async (t) => {
+  const dir = tmp('floats');
+  const special = ['NaN', 'Infinity', '-Infinity'];
+  const floats = ['f32', 'f64', 'f16', 'bf16'];
+  const others = ['i32=[1,2,3,4]', 'i64=[1,2,3,4]', 'u8=[1,2,3,4]', 'b=[true,false,true,false]', 's=["a","b","c","d"]'];
+  const transform = (inputs: Record<string, string>): string[] => ['run', dtypes.dir, '--signature', 'transform', '--outputs', floats.map((k) => `${k}_out`).join(','),
+    ...[...others, ...floats.map((k) => `${k}=${inputs[k]}`)].flatMap((input) => ['--input', input])];
+  const literal = JSON.stringify([...special, 0.1]);
+  const inputs = Object.fromEntries(floats.map((k) => [k, literal]));
+
+  const text = await cli(transform(inputs));
+  t.equal(text.code, 0, text.stderr);
+  for (const [key, dtype] of [['f32', 'float32'], ['f64', 'float64'], ['f16', 'float16'], ['bf16', 'bfloat16']]) {
+    t.match(text.stdout, `${key}_out: ${dtype} [4]\n  [NaN, Infinity, -Infinity, 0.2]\n`, `${dtype} prints as the others do`);
+  }
+  const out = json<{ outputs: Record<string, { dtype: string; data: unknown[] }> }>(await cli([...transform(inputs), '--json', '--out-dir', dir]));
+  for (const key of floats) t.same(out.outputs[`${key}_out`]!.data, [...special, 0.2], `--json ${out.outputs[`${key}_out`]!.dtype}: the same strings`);
+  const written = JSON.parse(fs.readFileSync(path.join(dir, 'bf16_out.json'), 'utf8')) as unknown[];
+  t.same(written, [...special, 0.2], '--out-dir bf16_out.json: the same strings');
+  // The oracles: numpy reads float16's .npy; ml_dtypes rounds the bfloat16 JSON to TensorFlow's bits for 2 × bfloat16(x).
+  const check = python<{ f16: string[]; bf16: number[]; expected: number[] }>(`
+import json, ml_dtypes, numpy as np
+values = [float(v) for v in json.load(open('${dir}/bf16_out.json'))]
+x = np.array([np.nan, np.inf, -np.inf, 0.1], dtype=ml_dtypes.bfloat16)
+print(json.dumps({'f16': [str(v) for v in np.load('${dir}/f16_out.npy')],
+                  'bf16': np.array(values).astype(ml_dtypes.bfloat16).view(np.uint16).tolist(),
+                  'expected': (x * x.dtype.type(2)).view(np.uint16).tolist()}))`);
+  t.same(check.f16, ['nan', 'inf', '-inf', '0.2'], 'numpy reads f16_out.npy');
+  t.same(check.bf16, check.expected, 'bf16_out.json holds the bits of 2 × bfloat16(x)');
+
+  // What --json wrote goes back in as it is: a .json file per input, and bfloat16's --out-dir file.
+  const again: Record<string, string> = {};
+  for (const key of floats) {
+    again[key] = path.join(dir, `${key}.json`);
+    fs.writeFileSync(again[key]!, JSON.stringify(out.outputs[`${key}_out`]!.data));
+  }
+  again.bf16 = path.join(dir, 'bf16_out.json');
+  const twice = json<{ outputs: Record<string, { data: unknown[] }> }>(await cli([...transform(again), '--json']));
+  for (const key of floats) t.same(twice.outputs[`${key}_out`]!.data, [...special, 0.4], `${key}: fed back, doubled again`);
+});
+
+t.test('run: integer inputs refuse what is not an integer, NaN included, naming the input', async (t) => {
+  const ints = fixture('ints').dir;
+  const cases: [string[], RegExp][] = [
+    [['a=[1.5]', 'b=[1]'], /--input a: element 0: 1\.5 is not an integer in \[-2147483648, 2147483647\] \(int32\)/],
+    [['a=["NaN"]', 'b=[1]'], /--input a: element 0: "NaN" is not an integer in \[-2147483648, 2147483647\] \(int32\)/],
+    [['a=[1]', 'b=["NaN"]'], /--input b: element 0: "NaN" is not an integer \(int64; give big values as strings\)/],
+    [['a=[1]', 'b=[1e300]'], /--input b: element 0: 1e\+300 is not in the range of int64/],
+  ];
+  for (const [inputs, message] of cases) {
+    const r = await cli(['run', ints, ...inputs.flatMap((input) => ['--input', input])]);
+    t.equal(r.code, 2, `${inputs.join(' ')}: exit 2`);
+    t.match(r.stderr, message, r.stderr.split('\n')[0]);
+  }
+  const float = await cli(['run', multi.dir, '--signature', 'double', '--input', 'x=["nan"]']);
+  t.equal(float.code, 2);
+  t.match(float.stderr, /--input x: element 0: "nan" is not a number \(float32; NaN and ±Infinity are "NaN", "Infinity", "-Infinity"\)/);
 });
 
 t.test('run: bad arguments exit non-zero with a message naming the flag', async (t) => {
@@ -232,7 +318,7 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
     [['run', tiny.dir, '--input', 'z=[[1,2,3,4]]'], 2, /--input z: signature 'serving_default' has no input 'z'; its inputs are x \(float32 \[-1, 4\]\)/],
     [['run', tiny.dir], 2, /missing --input for x \(float32 \[-1, 4\]\)/],
     [['run', tiny.dir, '--input', 'x=[[1,2],[3]]'], 2, /--input x: ragged array/],
-    [['run', tiny.dir, '--input', 'x=[["a",2,3,4]]'], 2, /--input x: element 0: "a" is not a number \(float32\)/],
+    [['run', tiny.dir, '--input', 'x=[["a",2,3,4]]'], 2, /--input x: element 0: "a" is not a number \(float32; NaN and ±Infinity are "NaN", "Infinity", "-Infinity"\)/],
     [['run', tiny.dir, '--input', 'x=[[1,2,3]]'], 1, /feed 'x' of signature 'serving_default' expects shape \[\?, 4\], got \[1, 3\]/],
     [['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--gpu-fraction', '1.5'], 2, /option '--gpu-fraction <f>' argument '1\.5' is invalid\. expected a fraction in \(0, 1\]/],
     [['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--gpu-fraction', 'half'], 2, /'--gpu-fraction <f>' argument 'half' is invalid/],

@@ -60,6 +60,110 @@ export function numberToBfloat16(value: number): number {
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
+type FloatDType = 'float16' | 'bfloat16' | 'float32' | 'float64';
+
+const f64 = new Float64Array(1);
+const u64 = new BigUint64Array(f64.buffer);
+const FRACTION = (1n << 52n) - 1n; // a double's 52 fraction bits
+
+/** The significant digits of a finite positive double's exact decimal value (m × 2^k is m × 5^-k / 10^-k for k < 0). */
+function exactDigits(x: number): string {
+  f64[0] = x;
+  const bits = u64[0]!;
+  const biased = Number(bits >> 52n);
+  const fraction = bits & FRACTION;
+  const m = biased === 0 ? fraction : fraction | (1n << 52n);
+  const k = (biased === 0 ? 1 : biased) - 1075;
+  return (k >= 0 ? m << BigInt(k) : m * 5n ** BigInt(-k)).toString().replace(/0+$/, '');
+}
+
+/** Whether `magnitude` lies exactly halfway between two decimals of `p` significant digits. */
+function isHalfway(magnitude: number, p: number): boolean {
+  const longer = magnitude.toExponential(p).split('e')[0]!; // p + 1 digits
+  return longer.endsWith('5') && exactDigits(magnitude) === longer.replace('.', '');
+}
+
+/** Whether a finite positive double is a power of two (a zero fraction; subnormals say no, which only costs time). */
+function isPowerOfTwo(x: number): boolean {
+  f64[0] = x;
+  return (u64[0]! & FRACTION) === 0n;
+}
+
+/**
+ * The shortest decimal (returned as the number it denotes, which JS prints as that decimal)
+ * that `narrow` (rounding to a dtype) turns back into `value`, a value of that dtype; at most
+ * `digits` significant digits, which always suffice (9 for float32, 5 float16, 4 bfloat16).
+ * Of two equally short, the nearer; of two equally near, the even one (as numpy prints).
+ */
+function shortestDecimal(value: number, narrow: (x: number) => number, digits: number): number {
+  if (value === 0 || !Number.isFinite(value)) return value;
+  const sign = Math.sign(value);
+  const magnitude = Math.abs(value);
+  const readsBack = (decimal: number): boolean => narrow(sign * decimal) === value;
+  let p: number;
+  if (isPowerOfTwo(magnitude)) {
+    // The gap below a power of two is half the gap above: the nearest p-digit decimal can miss
+    // below while the one above still reads back, so try both sides, digit by digit.
+    for (p = 1; p < digits; p++) {
+      const [mantissa, exponent] = magnitude.toExponential(p - 1).split('e');
+      const n = Number(mantissa!.replace('.', ''));
+      const e = Number(exponent) - (p - 1);
+      const nearest = Number(`${n}e${e}`);
+      if (readsBack(nearest)) break;
+      const other = Number(`${nearest < magnitude ? n + 1 : n - 1}e${e}`);
+      if (readsBack(other)) return sign * other;
+    }
+  } else {
+    // Elsewhere the gaps are equal, so once p digits read back so do p + 1: a binary search.
+    let lo = 1;
+    let hi = digits;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (readsBack(Number(magnitude.toPrecision(mid)))) hi = mid;
+      else lo = mid + 1;
+    }
+    p = lo;
+  }
+  // toPrecision rounds a tie up; numpy (and printf) round it to the even digit.
+  const nearest = Number(magnitude.toPrecision(p));
+  if (isHalfway(magnitude, p)) {
+    const [mantissa, exponent] = magnitude.toExponential(p - 1).split('e');
+    const n = Number(mantissa!.replace('.', ''));
+    const even = Number(`${n - 1}e${Number(exponent) - (p - 1)}`);
+    if (n % 2 === 1 && readsBack(even)) return sign * even;
+  }
+  return sign * nearest;
+}
+
+const isFloat = (dtype: DType): dtype is FloatDType => Object.hasOwn(FLOATS, dtype);
+
+/**
+ * Every float dtype reads and writes the same way, through this table: NaN and ±Infinity, which
+ * JSON has no numbers for, as the strings "NaN", "Infinity", "-Infinity" (floatToJson, floatFromJson);
+ * a finite value as the shortest decimal that reads back to the same value in its dtype. Per dtype:
+ * the number a Tensor element stands for, and that shortest decimal.
+ */
+const FLOATS: Record<FloatDType, { read(stored: number): number; shortest(value: number): number }> = {
+  float16: { read: halfToNumber, shortest: (v) => shortestDecimal(v, (x) => halfToNumber(numberToHalf(x)), 5) },
+  bfloat16: { read: bfloat16ToNumber, shortest: (v) => shortestDecimal(v, (x) => bfloat16ToNumber(numberToBfloat16(x)), 4) },
+  float32: { read: (v) => v, shortest: (v) => shortestDecimal(v, Math.fround, 9) },
+  float64: { read: (v) => v, shortest: (v) => v }, // JS already prints a float64 shortest
+};
+
+/** A float element as JSON: NaN and ±Infinity as the strings JSON carries them in, else the shortest decimal for `dtype`. */
+function floatToJson(dtype: FloatDType, value: number): number | string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (!Number.isFinite(value)) return value > 0 ? 'Infinity' : '-Infinity';
+  return FLOATS[dtype].shortest(value);
+}
+
+const NON_FINITE = new Map<unknown, number>([['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity]]);
+
+/** The number a JSON value gives a float element (what floatToJson() writes reads back), or undefined. */
+function floatFromJson(value: unknown): number | undefined {
+  return typeof value === 'number' ? value : NON_FINITE.get(value);
+}
+
 type Scalar = number | bigint | boolean | string | Uint8Array;
 
 // Strings that are not UTF-8 travel in JSON as { "base64": "…" }.
@@ -93,9 +197,9 @@ function convert(dtype: DType, value: unknown, where: () => string): Scalar {
       return ok ? n : bad(`in the range of ${dtype}`);
     }
     default: {
-      if (typeof value !== 'number') return bad(`a number (${dtype})`);
-      const range = INT_RANGES[dtype];
-      if (range && !(Number.isInteger(value) && value >= range[0] && value <= range[1])) {
+      if (isFloat(dtype)) return floatFromJson(value) ?? bad(`a number (${dtype}; NaN and ±Infinity are "NaN", "Infinity", "-Infinity")`);
+      const range = INT_RANGES[dtype]!;
+      if (!(typeof value === 'number' && Number.isInteger(value) && value >= range[0] && value <= range[1])) {
         return bad(`an integer in [${range[0]}, ${range[1]}] (${dtype})`);
       }
       return value;
@@ -147,7 +251,7 @@ type JsonElement = number | string | boolean | { base64: string };
 
 /**
  * Reads a tensor's elements as JSON-able values: int64 as a string when past 2^53,
- * NaN and ±Infinity as strings, a string that is not UTF-8 as { base64 }.
+ * floats as floatToJson() writes them, a string that is not UTF-8 as { base64 }.
  */
 function elements(tensor: Tensor): (i: number) => JsonElement {
   if (tensor.dtype === 'string') {
@@ -162,13 +266,15 @@ function elements(tensor: Tensor): (i: number) => JsonElement {
   }
   const data = tensor.data as ArrayLike<number | bigint>;
   const dtype = tensor.dtype;
+  if (isFloat(dtype)) {
+    const { read } = FLOATS[dtype];
+    return (i) => floatToJson(dtype, read(data[i] as number));
+  }
   return (i) => {
     const v = data[i]!;
     if (dtype === 'bool') return v === 1;
-    if (dtype === 'float16') return halfToNumber(v as number);
-    if (dtype === 'bfloat16') return bfloat16ToNumber(v as number);
     if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
-    return Number.isFinite(v) ? v : String(v); // NaN/Infinity have no JSON form
+    return v;
   };
 }
 
@@ -192,7 +298,7 @@ function formatter(tensor: Tensor): (i: number) => string {
     const v = at(i);
     if (typeof v === 'object') return `b64:${v.base64}`;
     if (tensor.dtype === 'string') return JSON.stringify(v);
-    return typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toPrecision(6))) : String(v);
+    return Object.is(v, -0) ? '-0' : String(v); // floats are already their shortest decimal, NaN and ±Infinity their strings
   };
 }
 
