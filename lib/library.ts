@@ -11,9 +11,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { currentInstallFile, readCurrentInstall } from './cache';
-import { invalidType, LibraryNotFoundError, outOfRange, TensorFlowError } from './errors';
+import { fromNative, invalidType, LibraryNotFoundError, outOfRange, TensorFlowError } from './errors';
 import { native, type NativeLibraryInfo } from './native';
-import { primeProtobuf } from './proto';
+import { decodeOpList, primeProtobuf } from './proto';
 
 export type LibrarySource = 'env' | 'python' | 'cache' | 'system';
 
@@ -253,4 +253,39 @@ export function runtime(): Runtime {
     step = steps.next();
   }
   throw notFound(tried);
+}
+
+const opLibraries = new Map<string, Promise<readonly string[]>>();
+
+/**
+ * Loads a plug-in library of TensorFlow ops and kernels (TF_LoadLibrary), such as
+ * tensorflow_text's `_*_ops.so` or sentencepiece's, into this process's TensorFlow, so
+ * SavedModels that use its ops load. Off the event loop; loads TensorFlow first if needed.
+ * A library stays loaded for the life of the process (TensorFlow cannot unregister ops);
+ * loading the same path again returns the same names. Models with isolation: 'process'
+ * take the option `opLibraries` instead (their TensorFlow is the host's).
+ *
+ * @param libraryPath the shared library (.so), built against this TensorFlow version
+ * @returns the names of the ops it registered
+ * @throws NOT_FOUND (no such file), or TensorFlow's code when it cannot load it (a library
+ *   built for another TensorFlow typically fails with an undefined symbol)
+ */
+export function loadOpLibrary(libraryPath: string): Promise<readonly string[]> {
+  if (typeof libraryPath !== 'string' || libraryPath === '') return Promise.reject(invalidType('libraryPath', 'a path to a shared library', libraryPath));
+  const resolved = path.resolve(libraryPath);
+  let loading = opLibraries.get(resolved);
+  if (!loading) {
+    loading = (async () => {
+      await loadTensorFlow();
+      if (!isFile(resolved)) throw new TensorFlowError('NOT_FOUND', `op library ${resolved} does not exist`);
+      try {
+        return Object.freeze(decodeOpList(await native().loadOpLibrary(resolved)));
+      } catch (error) {
+        throw fromNative(error, `loading op library ${resolved}`);
+      }
+    })();
+    loading.catch(() => opLibraries.delete(resolved)); // a failure may be fixed and retried
+    opLibraries.set(resolved, loading);
+  }
+  return loading;
 }

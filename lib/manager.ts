@@ -224,7 +224,7 @@ const WARMUP_KEYS = ['feeds', 'signature', 'runs'];
 const MODEL_LEVEL_OPTIONS = ['gpuMemoryFraction', 'isolation', 'tags'];
 const LOAD_OPTION_KEYS = [
   'allowGrowth', 'gpuDevice', 'signature', 'intraOpThreads', 'interOpThreads', 'allowSoftPlacement',
-  'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns',
+  'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'opLibraries',
 ];
 
 function record(where: string, value: unknown, known: readonly string[]): Record<string, unknown> {

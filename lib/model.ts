@@ -6,14 +6,14 @@ import { access, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { dtypeInfo } from './dtypes';
-import { fromNative, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError } from './errors';
-import { loadTensorFlow } from './library';
+import { fromNative, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError, TensorFlowError } from './errors';
+import { loadOpLibrary, loadTensorFlow } from './library';
 import { native, type NativeData, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import { type Isolation, reserve } from './gpu';
 import { HostSession } from './isolation';
 import { defaultMaxConcurrentRuns, type LoadOptions, type ResolvedOptions, resolveLoadOptions } from './options';
 import { decodeMetaGraph, decodeSavedModel, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
-import { Tensor, type TensorLike, toTensor } from './tensor';
+import { borrowFeeds, Tensor, type TensorLike, toTensor } from './tensor';
 
 /** Feeds by signature input key. */
 export type Feeds = Readonly<Record<string, Tensor | TensorLike>>;
@@ -56,7 +56,34 @@ interface PreparedSignature {
 interface Prepared {
   plan: NativePlan;
   feeds: NativeTensors;
-  outputKeys: readonly string[];
+  /** The keys run() returns, in fetch order (a composite output's components under `${key}.${part}`). */
+  resultKeys: readonly string[];
+}
+
+/** A plan and the keys its fetches are returned under. */
+interface Planned {
+  plan: NativePlan;
+  resultKeys: readonly string[];
+}
+
+// The graph tensors to fetch for these signature outputs, and the key each comes back
+// under: a ragged or sparse output is fetched as its components (TensorSpec.composite).
+function fetchesOf(info: SignatureInfo, keys: readonly string[]): { names: string[]; resultKeys: string[] } {
+  const names: string[] = [];
+  const resultKeys: string[] = [];
+  for (const key of keys) {
+    const spec = info.outputs[key]!;
+    if (spec.composite) {
+      for (const [part, component] of Object.entries(spec.composite.components)) {
+        names.push(component.name);
+        resultKeys.push(`${key}.${part}`);
+      }
+    } else {
+      names.push(spec.name);
+      resultKeys.push(key);
+    }
+  }
+  return { names, resultKeys };
 }
 
 function list(names: Iterable<string>): string {
@@ -99,18 +126,56 @@ function runError(error: unknown): unknown {
   return converted;
 }
 
-// TensorFlow's message for unknown tags points at saved_model_cli; list the tag-sets here.
-async function withTagSets(error: unknown, exportDir: string): Promise<unknown> {
-  if (!(error instanceof NotFoundError) || !/matching supplied tags/.test(error.message)) return error;
-  try {
-    const metaGraphs = decodeSavedModel(await readFile(path.join(exportDir, 'saved_model.pb')));
-    const sets = metaGraphs.map((m) => `[${m.tags.map((t) => `'${t}'`).join(', ')}]`);
-    error.message += `\nThe tag-sets in ${exportDir} are: ${sets.join(', ') || '(none)'}; pass one as loadModel(path, { tags }).`;
-  } catch {
-    // An unreadable saved_model.pb: TensorFlow's message stands alone.
+/** A tag-set as loadModel's `tags` option writes it. */
+function tagSet(tags: readonly string[]): string {
+  return `[${tags.map((t) => `'${t}'`).join(', ')}]`;
+}
+
+// An op from a plug-in library (tensorflow_text, sentencepiece, a custom op) that this
+// TensorFlow lacks: TensorFlow says so but not what to do in tfslice.
+const UNREGISTERED_OP = /Op type not registered '([^']+)'/;
+// Restoring variables/ read less than the index promised (a truncated or half-copied
+// variables.data-* file): TensorFlow names neither the SavedModel nor the directory.
+const RESTORE_FAILED = /RestoreV2|Read less bytes than requested|Checksum does not match/;
+
+/**
+ * TensorFlow's load errors with what tfslice knows about their usual cause: the tag-sets
+ * the SavedModel has, the op library a missing op comes from, the directory a failed
+ * restore read.
+ */
+async function explainLoadError(error: unknown, exportDir: string): Promise<unknown> {
+  if (!(error instanceof Error)) return error;
+  if (error instanceof NotFoundError && /matching supplied tags/.test(error.message)) {
+    try {
+      const metaGraphs = decodeSavedModel(await readFile(path.join(exportDir, 'saved_model.pb')));
+      const sets = metaGraphs.map((m) => tagSet(m.tags));
+      error.message += `\nThe tag-sets in ${exportDir} are: ${sets.join(', ') || '(none)'}; pass one as loadModel(path, { tags: ${sets[0] ?? "['serve']"} }).`;
+    } catch {
+      // An unreadable saved_model.pb: TensorFlow's message stands alone.
+    }
+    return error;
+  }
+  const op = UNREGISTERED_OP.exec(error.message);
+  if (op) {
+    error.message += `\n(tfslice) ${exportDir} uses op '${op[1]}', which this TensorFlow does not have: it comes from a plug-in ` +
+      "op library (tensorflow_text, sentencepiece, or your own). Load that library first: loadOpLibrary('/path/to/its/ops.so'), " +
+      "or loadModel(path, { opLibraries: ['/path/to/its/ops.so'] }) (CLI: --op-library); it must be built for this TensorFlow version.";
+    return error;
+  }
+  if (RESTORE_FAILED.test(error.message)) {
+    error.message += `\n(tfslice) Restoring the variables of the SavedModel at ${exportDir} failed: ` +
+      `${path.join(exportDir, 'variables')} (variables.index and variables.data-*) is incomplete or corrupt; copy it again from the source.`;
   }
   return error;
 }
+
+// An isolated model that is collected without dispose(): its host (a process with its own
+// TensorFlow, GPU memory and ledger share) ends then. The host session holds nothing that
+// reaches the Model, so an idle Model can be collected while its host runs; an in-process
+// session is freed by the native Session's own finalizer.
+const abandonedHosts = new FinalizationRegistry<NativeSession>((session) => {
+  session.close().catch(() => { /* it died already: nothing left to end */ });
+});
 
 /** A loaded SavedModel with its own TF_Session. Create it with loadModel(). */
 export class Model {
@@ -142,7 +207,7 @@ export class Model {
   // Each waiter is resolved with true when a finishing run hands it its slot, false on dispose.
   #waiting: ((granted: boolean) => void)[] = [];
   #prepared = new Map<string, PreparedSignature>();
-  #plans = new Map<string, NativePlan>();
+  #plans = new Map<string, Planned>();
 
   /** @internal Use loadModel(). */
   constructor(init: {
@@ -161,6 +226,7 @@ export class Model {
     this.defaultSignature = init.defaultSignature;
     this.devices = Object.freeze(init.devices.map((d) => Object.freeze({ ...d })));
     this.gpu = Object.freeze(init.gpu);
+    if (init.isolation === 'process') abandonedHosts.register(this, init.session, this);
   }
 
   /** True once dispose() was called. */
@@ -175,23 +241,29 @@ export class Model {
   async run(feeds: Feeds, options?: RunOptions): Promise<Record<string, Tensor>> {
     const session = this.#live();
     const prepared = this.#prepare(session, feeds, options);
-    if (this.#running < this.maxConcurrentRuns) {
-      this.#running++;
-    } else if (!(await new Promise<boolean>((resolve) => this.#waiting.push(resolve)))) {
-      this.#live(); // disposed while waiting: rejects with MODEL_DISPOSED, never started
-    }
-    let outputs: NativeTensors;
+    // Outputs of earlier runs fed here stay allocated until this run is done with them.
+    const giveBack = borrowFeeds(prepared.feeds);
     try {
-      outputs = await session.run(prepared.plan, prepared.feeds);
-    } catch (error) {
-      throw runError(error);
+      if (this.#running < this.maxConcurrentRuns) {
+        this.#running++;
+      } else if (!(await new Promise<boolean>((resolve) => this.#waiting.push(resolve)))) {
+        this.#live(); // disposed while waiting: rejects with MODEL_DISPOSED, never started
+      }
+      let outputs: NativeTensors;
+      try {
+        outputs = await session.run(prepared.plan, prepared.feeds);
+      } catch (error) {
+        throw runError(error);
+      } finally {
+        // Hand the slot straight to the next waiter, so no newcomer can slip in between.
+        const next = this.#waiting.shift();
+        if (next) next(true);
+        else this.#running--;
+      }
+      return Model.#collect(prepared.resultKeys, outputs);
     } finally {
-      // Hand the slot straight to the next waiter, so no newcomer can slip in between.
-      const next = this.#waiting.shift();
-      if (next) next(true);
-      else this.#running--;
+      giveBack?.();
     }
-    return Model.#collect(prepared.outputKeys, outputs);
   }
 
   /**
@@ -207,7 +279,7 @@ export class Model {
     } catch (error) {
       throw runError(error);
     }
-    return Model.#collect(prepared.outputKeys, outputs);
+    return Model.#collect(prepared.resultKeys, outputs);
   }
 
   /**
@@ -219,6 +291,7 @@ export class Model {
       const session = this.#session!;
       this.#session = null;
       this.#plans.clear();
+      abandonedHosts.unregister(this);
       // Waiting runs wake to find the model disposed and reject with MODEL_DISPOSED.
       for (const wake of this.#waiting.splice(0)) wake(false);
       this.#closed = session.close();
@@ -273,6 +346,9 @@ export class Model {
       if (value === undefined) {
         throw new InvalidArgumentError(`signature '${sig.name}' needs input '${key}' (${spec.dtype} [${spec.shape?.join(', ') ?? '…'}]), which feeds lack`);
       }
+      if (spec.composite) {
+        throw new TensorFlowError('UNIMPLEMENTED', `input '${key}' of signature '${sig.name}' is a ${spec.composite.kind} tensor; tfslice feeds only dense tensors`);
+      }
       if (!dtypeInfo(spec.dtype)) {
         throw new InvalidArgumentError(`input '${key}' of signature '${sig.name}' has dtype ${spec.dtype}, which tfslice cannot feed`);
       }
@@ -280,21 +356,23 @@ export class Model {
       checkFeed(sig, key, spec, tensor);
       tensor.pushNative(natives);
     }
-    return { plan: this.#plan(session, sig, outputKeys), feeds: natives, outputKeys };
+    const { plan, resultKeys } = this.#plan(session, sig, outputKeys);
+    return { plan, feeds: natives, resultKeys };
   }
 
-  #plan(session: NativeSession, sig: PreparedSignature, outputKeys: readonly string[]): NativePlan {
+  #plan(session: NativeSession, sig: PreparedSignature, outputKeys: readonly string[]): Planned {
     const cacheKey = outputKeys === sig.outputKeys ? sig.name : `${sig.name}\u0000${outputKeys.join('\u0000')}`;
-    let plan = this.#plans.get(cacheKey);
-    if (!plan) {
+    let planned = this.#plans.get(cacheKey);
+    if (!planned) {
+      const { names, resultKeys } = fetchesOf(sig.info, outputKeys);
       try {
-        plan = session.plan(sig.inputSpecs.map((s) => s.name), outputKeys.map((k) => sig.info.outputs[k]!.name));
+        planned = { plan: session.plan(sig.inputSpecs.map((s) => s.name), names), resultKeys };
       } catch (error) {
         throw fromNative(error, `signature '${sig.name}'`);
       }
-      this.#plans.set(cacheKey, plan);
+      this.#plans.set(cacheKey, planned);
     }
-    return plan;
+    return planned;
   }
 
   static #collect(keys: readonly string[], flat: NativeTensors): Record<string, Tensor> {
@@ -327,11 +405,12 @@ function runsInline(config: SessionConfig): boolean {
  * and decodes its signatures; loadModel() and the model host (lib/host.ts) share it.
  */
 export async function openSession(exportDir: string, resolved: ResolvedOptions): Promise<OpenedSession> {
+  for (const library of resolved.opLibraries) await loadOpLibrary(library);
   let loaded: Awaited<ReturnType<ReturnType<typeof native>['loadSession']>>;
   try {
     loaded = await native().loadSession(exportDir, [...resolved.tags], resolved.configBytes, runsInline(resolved.applied));
   } catch (error) {
-    throw await withTagSets(fromNative(error), exportDir);
+    throw await explainLoadError(fromNative(error), exportDir);
   }
   const meta = decodeMetaGraph(loaded.metaGraph);
   // TensorFlow skips the restore when variables/ is gone and fails only at the first run.

@@ -80,6 +80,8 @@ export interface Binding {
     metaGraph: Uint8Array;
     devices: NativeDevice[];
   }>;
+  /** TF_LoadLibrary of a plug-in op library (TensorFlow must be loaded); resolves its OpList bytes. */
+  loadOpLibrary(path: string): Promise<Uint8Array>;
   allocAligned(bytes: number): ArrayBuffer;
   stats(): NativeStats;
   /** A runner-thread round trip that does nothing: the floor under every async run (native/runner.h). */

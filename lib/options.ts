@@ -14,8 +14,17 @@ export interface LoadOptions {
   allowGrowth?: boolean;
   /** Physical GPU index (becomes gpu_options.visible_device_list). */
   gpuDevice?: number;
-  /** Tag-set of the meta graph to load. Default ['serve']. */
+  /**
+   * Tag-set of the meta graph to load. Default ['serve']. `[]` loads a meta graph saved
+   * with the empty tag-set (TF Hub's TF1 format).
+   */
   tags?: readonly string[];
+  /**
+   * Plug-in op libraries (.so) to load before the model (loadOpLibrary), for SavedModels
+   * that use ops TensorFlow itself lacks (tensorflow_text, sentencepiece, custom ops). With
+   * isolation: 'process' they are loaded in the host.
+   */
+  opLibraries?: readonly string[];
   /** Signature run() uses when none is named. Default 'serving_default'. */
   signature?: string;
   /** Threads of each op's intra-op pool; 0 lets TensorFlow choose (one per core). */
@@ -53,6 +62,7 @@ export interface ResolvedOptions {
   readonly gpu: GpuRequest;
   readonly isolation: Isolation;
   readonly tags: readonly string[];
+  readonly opLibraries: readonly string[];
   /** null: run() picks 'serving_default', or the only signature there is. */
   readonly signature: string | null;
   /** null: the default, which depends on the loaded TensorFlow (defaultMaxConcurrentRuns). */
@@ -66,7 +76,7 @@ export interface ResolvedOptions {
 
 const KNOWN: ReadonlySet<string> = new Set<keyof LoadOptions>([
   'gpuMemoryFraction', 'allowGrowth', 'gpuDevice', 'tags', 'signature', 'intraOpThreads',
-  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'isolation',
+  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'isolation', 'opLibraries',
 ]);
 
 /** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
@@ -162,10 +172,18 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
   let tags: readonly string[] = ['serve'];
   if (options.tags !== undefined) {
     const t = options.tags;
-    if (!Array.isArray(t) || t.length === 0 || !t.every((x) => typeof x === 'string' && x.length > 0)) {
-      throw invalidType('tags', 'a non-empty array of non-empty strings', t);
+    if (!Array.isArray(t) || !t.every((x) => typeof x === 'string' && x.length > 0)) {
+      throw invalidType('tags', 'an array of non-empty strings ([] for the empty tag-set)', t);
     }
     tags = Object.freeze([...t]);
+  }
+  let opLibraries: readonly string[] = [];
+  if (options.opLibraries !== undefined) {
+    const l = options.opLibraries;
+    if (!Array.isArray(l) || !l.every((x) => typeof x === 'string' && x.length > 0)) {
+      throw invalidType('opLibraries', 'an array of paths to op libraries (.so)', l);
+    }
+    opLibraries = Object.freeze([...l]);
   }
   let signature: string | null = null;
   if (options.signature !== undefined) {
@@ -194,7 +212,7 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
   const configBytes = encodeConfig(config, base);
   const applied = decodeApplied(configBytes, config);
   return {
-    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(applied), isolation, tags, signature, maxConcurrentRuns, config, configBytes, applied,
+    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(applied), isolation, tags, opLibraries, signature, maxConcurrentRuns, config, configBytes, applied,
   };
 }
 

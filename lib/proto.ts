@@ -37,16 +37,45 @@ const SCHEMA = {
             unknownRank: { type: 'bool', id: 3 },
           },
         },
-        // Sparse (4) and composite (5) encodings are only detected, not read.
+        // One of name (1), coo_sparse (4) or composite_tensor (5): struct.proto's
+        // StructuredValue only as far as a RaggedTensorSpec's state needs it.
         TensorInfo: {
           fields: {
             name: { type: 'string', id: 1 },
             dtype: { type: 'int32', id: 2 },
             tensorShape: { type: 'TensorShapeProto', id: 3 },
-            cooSparse: { type: 'bytes', id: 4 },
-            compositeTensor: { type: 'bytes', id: 5 },
+            cooSparse: { type: 'CooSparse', id: 4 },
+            compositeTensor: { type: 'CompositeTensor', id: 5 },
           },
         },
+        CooSparse: {
+          fields: {
+            valuesTensorName: { type: 'string', id: 1 },
+            indicesTensorName: { type: 'string', id: 2 },
+            denseShapeTensorName: { type: 'string', id: 3 },
+          },
+        },
+        CompositeTensor: {
+          fields: {
+            typeSpec: { type: 'TypeSpecProto', id: 1 },
+            components: { rule: 'repeated', type: 'TensorInfo', id: 2 },
+          },
+        },
+        TypeSpecProto: {
+          fields: {
+            typeSpecClass: { type: 'int32', id: 1 },
+            typeState: { type: 'StructuredValue', id: 2 },
+            typeSpecClassName: { type: 'string', id: 3 },
+          },
+        },
+        StructuredValue: {
+          fields: {
+            tensorShapeValue: { type: 'TensorShapeProto', id: 31 },
+            tensorDtypeValue: { type: 'int32', id: 32 },
+            tupleValue: { type: 'TupleValue', id: 52 },
+          },
+        },
+        TupleValue: { fields: { values: { rule: 'repeated', type: 'StructuredValue', id: 1 } } },
         SignatureDef: {
           fields: {
             inputs: { keyType: 'string', type: 'TensorInfo', id: 1 },
@@ -68,6 +97,9 @@ const SCHEMA = {
             signatureDef: { keyType: 'string', type: 'SignatureDef', id: 5 },
           },
         },
+        // op_def.proto: what TF_GetOpList reports a plug-in library registered.
+        OpDef: { fields: { name: { type: 'string', id: 1 } } },
+        OpList: { fields: { op: { rule: 'repeated', type: 'OpDef', id: 1 } } },
         SavedModel: {
           fields: {
             savedModelSchemaVersion: { type: 'int64', id: 1 },
@@ -84,6 +116,12 @@ const root = Root.fromJSON(SCHEMA as unknown as INamespace);
 const ConfigProto: Type = root.lookupType('tensorflow.ConfigProto');
 const MetaGraphDef: Type = root.lookupType('tensorflow.MetaGraphDef');
 const SavedModel: Type = root.lookupType('tensorflow.SavedModel');
+const OpList: Type = root.lookupType('tensorflow.OpList');
+
+/** The op names in OpList bytes (TF_GetOpList). */
+export function decodeOpList(bytes: Uint8Array): string[] {
+  return ((OpList.decode(bytes) as unknown as { op?: { name?: string }[] }).op ?? []).map((op) => op.name ?? '');
+}
 
 /** The ConfigProto fields tfslice sets; absent fields keep TensorFlow's defaults. */
 export interface SessionConfig {
@@ -122,11 +160,25 @@ export type OtherDType = 'complex64' | 'complex128' | 'qint8' | 'quint8' | 'qint
 
 /** One input or output of a signature as the SavedModel declares it. */
 export interface TensorSpec {
-  /** Graph tensor name, e.g. "serving_default_x:0". */
+  /** Graph tensor name, e.g. "serving_default_x:0"; '' for a ragged, sparse or other composite tensor. */
   readonly name: string;
+  /** The element dtype (a TF1 reference dtype such as DT_FLOAT_REF is listed as its base dtype). */
   readonly dtype: DType | OtherDType;
   /** Dimensions with -1 for unknown ones; null when even the rank is unknown. */
   readonly shape: readonly number[] | null;
+  /**
+   * Only for a tensor that is not one graph tensor: what it is, and the graph tensors it is
+   * made of by component key. run() returns each component as `${key}.${component}`:
+   * ragged `flat_values` and `nested_row_splits.0`, `.1`, … (the arguments of
+   * tf.RaggedTensor.from_nested_row_splits); sparse `indices`, `values`, `dense_shape`
+   * (tf.SparseTensor's); any other composite `components.0`, `.1`, …
+   */
+  readonly composite?: CompositeSpec;
+}
+
+export interface CompositeSpec {
+  readonly kind: 'ragged' | 'sparse' | 'composite';
+  readonly components: Readonly<Record<string, TensorSpec>>;
 }
 
 export interface SignatureInfo {
@@ -136,12 +188,20 @@ export interface SignatureInfo {
   readonly methodName: string;
 }
 
+interface DecodedShape {
+  dim?: { size?: number | { toNumber(): number } }[];
+  unknownRank?: boolean;
+}
+
 interface DecodedTensorInfo {
   name?: string;
   dtype?: number;
-  tensorShape?: { dim?: { size?: number | { toNumber(): number } }[]; unknownRank?: boolean };
-  cooSparse?: Uint8Array;
-  compositeTensor?: Uint8Array;
+  tensorShape?: DecodedShape | null;
+  cooSparse?: { valuesTensorName?: string; indicesTensorName?: string; denseShapeTensorName?: string } | null;
+  compositeTensor?: {
+    typeSpec?: { typeSpecClass?: number; typeState?: { tupleValue?: { values?: { tensorShapeValue?: DecodedShape | null; tensorDtypeValue?: number }[] } | null } | null } | null;
+    components?: DecodedTensorInfo[];
+  } | null;
 }
 
 interface DecodedMetaGraph {
@@ -155,16 +215,59 @@ function toNumber(value: number | { toNumber(): number } | undefined): number {
   return typeof value === 'number' ? value : value.toNumber();
 }
 
+// A TF1 graph that fetches a variable directly lists a reference dtype (DT_FLOAT_REF = 101 =
+// DT_FLOAT + 100, types.proto); fetching it yields the base dtype.
+function baseDType(tf: number): number {
+  return tf > 100 && tf < 200 ? tf - 100 : tf;
+}
+
+function dtypeName(tf: number): DType | OtherDType {
+  const base = baseDType(tf);
+  return (dtypeFromTf(base)?.name ?? tfDTypeName(base)) as DType | OtherDType;
+}
+
+function shapeOf(shape: DecodedShape | null | undefined): number[] | null {
+  return !shape || shape.unknownRank ? null : (shape.dim ?? []).map((d) => toNumber(d.size));
+}
+
+// struct.proto TypeSpecProto.TypeSpecClass.RAGGED_TENSOR_SPEC
+const RAGGED_TENSOR_SPEC = 3;
+
 function tensorSpec(info: DecodedTensorInfo): TensorSpec {
-  const shape = info.tensorShape;
-  const dtype = info.dtype ?? 0;
-  // Sparse and composite tensors have no single graph tensor to feed or fetch.
-  const name = info.name ?? (info.cooSparse ? '<sparse>' : info.compositeTensor ? '<composite>' : '');
-  return {
-    name,
-    dtype: (dtypeFromTf(dtype)?.name ?? tfDTypeName(dtype)) as DType | OtherDType,
-    shape: !shape ? null : shape.unknownRank ? null : (shape.dim ?? []).map((d) => toNumber(d.size)),
-  };
+  if (info.cooSparse) {
+    // tf.SparseTensor (coo_sparse encoding): dtype and shape are the dense tensor's.
+    const { valuesTensorName = '', indicesTensorName = '', denseShapeTensorName = '' } = info.cooSparse;
+    const shape = shapeOf(info.tensorShape);
+    const rank = shape === null ? -1 : shape.length;
+    const dtype = dtypeName(info.dtype ?? 0);
+    return {
+      name: '', dtype, shape,
+      composite: {
+        kind: 'sparse',
+        components: {
+          indices: { name: indicesTensorName, dtype: 'int64', shape: [-1, rank] },
+          values: { name: valuesTensorName, dtype, shape: [-1] },
+          dense_shape: { name: denseShapeTensorName, dtype: 'int64', shape: [rank] },
+        },
+      },
+    };
+  }
+  if (info.compositeTensor) {
+    const parts = (info.compositeTensor.components ?? []).map(tensorSpec);
+    const typeSpec = info.compositeTensor.typeSpec;
+    if (typeSpec?.typeSpecClass === RAGGED_TENSOR_SPEC) {
+      // A RaggedTensorSpec's state is (shape, dtype, ragged_rank, row_splits_dtype); its
+      // components are flat_values, then the row splits from the outermost in.
+      const [shape, dtype] = typeSpec.typeState?.tupleValue?.values ?? [];
+      const components: Record<string, TensorSpec> = {};
+      parts.forEach((part, i) => { components[i === 0 ? 'flat_values' : `nested_row_splits.${i - 1}`] = part; });
+      return { name: '', dtype: dtypeName(dtype?.tensorDtypeValue ?? 0), shape: shapeOf(shape?.tensorShapeValue), composite: { kind: 'ragged', components } };
+    }
+    const components: Record<string, TensorSpec> = {};
+    parts.forEach((part, i) => { components[`components.${i}`] = part; });
+    return { name: '', dtype: parts[0]?.dtype ?? 'float32', shape: null, composite: { kind: 'composite', components } };
+  }
+  return { name: info.name ?? '', dtype: dtypeName(info.dtype ?? 0), shape: shapeOf(info.tensorShape) };
 }
 
 function specs(map: Record<string, DecodedTensorInfo> | undefined): Record<string, TensorSpec> {

@@ -73,6 +73,35 @@ class LoadLibraryWorker : public PromiseWorker {
   LoadResult result_;
 };
 
+// A plug-in library of ops and kernels (tensorflow_text's, sentencepiece's, a custom op):
+// TF_LoadLibrary dlopens it, and its static initialisers register them with TensorFlow.
+class LoadOpLibraryWorker : public PromiseWorker {
+ public:
+  LoadOpLibraryWorker(Napi::Env env, std::string path)
+      : PromiseWorker(env, "tfslice:loadOpLibrary"), path_(std::move(path)) {}
+
+ private:
+  void Execute() override {
+    if (!LoadedTensorFlow().ok) {
+      failure_ = {"LIBRARY_NOT_FOUND", "TensorFlow is not loaded"};
+      return;
+    }
+    Status status;
+    TF_Library* library = tf().TF_LoadLibrary(path_.c_str(), status.get());
+    if (!status.ok() || library == nullptr) {
+      failure_ = status.ok() ? Failure{"UNKNOWN", "TF_LoadLibrary returned nothing"} : status.failure();
+      return;
+    }
+    // The library stays loaded for the life of the process (TensorFlow cannot unregister ops).
+    TF_Buffer ops = tf().TF_GetOpList(library);
+    op_list_.assign(static_cast<const char*>(ops.data), ops.length);
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::Buffer<char>::Copy(env, op_list_.data(), op_list_.size()); }
+
+  std::string path_;
+  std::string op_list_;
+};
+
 std::string PathArgument(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) {
     throw MakeTypeError(info.Env(), "path must be a string");
@@ -96,6 +125,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceMethod<&Addon::LoadLibrarySync>("loadLibrarySync"),
                InstanceMethod<&Addon::Runtime>("runtime"),
                InstanceMethod<&Addon::LoadSession>("loadSession"),
+               InstanceMethod<&Addon::LoadOpLibrary>("loadOpLibrary"),
                InstanceMethod<&Addon::AllocAligned>("allocAligned"),
                InstanceMethod<&Addon::Stats>("stats"),
                InstanceMethod<&Addon::AsyncNoop>("asyncNoop"),
@@ -156,6 +186,10 @@ Napi::Value Addon::Runtime(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Addon::LoadSession(const Napi::CallbackInfo& info) { return Session::Load(info); }
+
+Napi::Value Addon::LoadOpLibrary(const Napi::CallbackInfo& info) {
+  return (new LoadOpLibraryWorker(info.Env(), PathArgument(info)))->Start();
+}
 
 Napi::Value Addon::AsyncNoop(const Napi::CallbackInfo& info) { return tfslice::AsyncNoop(info); }
 

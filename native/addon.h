@@ -56,6 +56,8 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value LoadLibrarySync(const Napi::CallbackInfo& info);
   Napi::Value Runtime(const Napi::CallbackInfo& info);
   Napi::Value LoadSession(const Napi::CallbackInfo& info);
+  // loadOpLibrary(path) -> Promise<OpList bytes>: TF_LoadLibrary of a plug-in op library.
+  Napi::Value LoadOpLibrary(const Napi::CallbackInfo& info);
   Napi::Value AllocAligned(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value AsyncNoop(const Napi::CallbackInfo& info);

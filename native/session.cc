@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -236,7 +238,12 @@ class RunJob : public Job {
   Napi::Promise promise() const { return deferred_.Promise(); }
 
   void Execute() override {
-    failure_ = RunPlanOnce(*plan_, *feeds_, fetched_);
+    try {
+      failure_ = RunPlanOnce(*plan_, *feeds_, fetched_);
+    } catch (const std::exception& error) {
+      // A runner thread must not unwind (std::terminate): std::bad_alloc and the like.
+      failure_ = {"INTERNAL", std::string("run failed: ") + error.what()};
+    }
     // Borrowed JS memory is still referenced until Settle() has checked aliasing.
   }
 
@@ -291,19 +298,22 @@ class CloseWorker : public PromiseWorker {
   std::shared_ptr<SessionCore> core_;
 };
 
-// "op:2" -> {op, 2}; "op" -> {op, 0}.
+// "op:2" -> {op, 2}; "op" -> {op, 0}. The index must name one of the op's outputs: a
+// SavedModel's names are data (a corrupt "x:4294967295" must not index out of bounds).
 bool ResolveOutput(TF_Graph* graph, const std::string& name, TF_Output* out) {
   std::string op = name;
-  int index = 0;
+  long long index = 0;
   size_t colon = name.rfind(':');
   if (colon != std::string::npos && colon + 1 < name.size() &&
       name.find_first_not_of("0123456789", colon + 1) == std::string::npos) {
     op = name.substr(0, colon);
-    index = std::atoi(name.c_str() + colon + 1);
+    errno = 0;
+    index = std::strtoll(name.c_str() + colon + 1, nullptr, 10);
+    if (errno == ERANGE || index > INT32_MAX) return false;
   }
   TF_Operation* oper = tf().TF_GraphOperationByName(graph, op.c_str());
-  if (oper == nullptr || index >= tf().TF_OperationNumOutputs(oper)) return false;
-  *out = TF_Output{oper, index};
+  if (oper == nullptr || index < 0 || index >= tf().TF_OperationNumOutputs(oper)) return false;
+  *out = TF_Output{oper, static_cast<int>(index)};
   return true;
 }
 
@@ -427,11 +437,12 @@ Failure ResolvePlan(const std::shared_ptr<SessionCore>& core, const std::vector<
     if (!ResolveOutput(core->graph(), name, &output)) {
       return {"NOT_FOUND", "the graph has no tensor '" + name + "' to fetch"};
     }
-    int dtype = tf().TF_OperationOutputType(output);
+    int dtype = BaseDataType(tf().TF_OperationOutputType(output));
     if (!IsSupportedDataType(dtype)) {
       return {"UNIMPLEMENTED", "tensor '" + name + "' has dtype " + std::to_string(dtype) +
                                    ", which tfslice cannot return"};
     }
+    plan.all_numeric = plan.all_numeric && dtype != TF_STRING;
     plan.outputs.push_back(output);
   }
   return {};

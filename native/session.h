@@ -64,6 +64,8 @@ struct RunPlan {
   std::vector<TF_Output> inputs;
   std::vector<TF_Output> outputs;
   std::vector<std::string> input_names;
+  // Every output is numeric (no strings): a host's direct path can carry its runs.
+  bool all_numeric = true;
   // Bytes the last run's outputs took: runSync() moves plans with big outputs off the
   // JS thread (see RunSync in session.cc).
   std::atomic<size_t> last_output_bytes{0};

@@ -20,6 +20,7 @@ typedef struct TF_Session TF_Session;
 typedef struct TF_SessionOptions TF_SessionOptions;
 typedef struct TF_Tensor TF_Tensor;
 typedef struct TF_DeviceList TF_DeviceList;
+typedef struct TF_Library TF_Library;
 
 typedef struct TF_Buffer {
   const void* data;
@@ -129,7 +130,10 @@ namespace tfslice {
   X(TF_StringCopy, void, (TF_TString*, const char*, size_t))                    \
   X(TF_StringGetDataPointer, const char*, (const TF_TString*))                  \
   X(TF_StringGetSize, size_t, (const TF_TString*))                              \
-  X(TF_StringDealloc, void, (TF_TString*))
+  X(TF_StringDealloc, void, (TF_TString*))                                      \
+  X(TF_TensorMaybeMove, TF_Tensor*, (TF_Tensor*))                               \
+  X(TF_LoadLibrary, TF_Library*, (const char*, TF_Status*))                     \
+  X(TF_GetOpList, TF_Buffer, (TF_Library*))
 
 struct TfApi {
 #define TFSLICE_DECLARE_POINTER(name, ret, params) ret(*name) params = nullptr;

@@ -146,13 +146,53 @@ def read_saved_model_pb(model_dir):
     return sm
 
 
+def base_dtype(dtype):
+    """A reference dtype (DT_FLOAT_REF = 101 = DT_FLOAT + 100) as what fetching it yields."""
+    return dtype - 100 if 100 < dtype < 200 else dtype
+
+
+def dense_info(name, dtype, shape):
+    if dtype not in DTYPE_NAMES:
+        raise ValueError(f"unsupported signature dtype {types_pb2.DataType.Name(dtype)}")
+    return {"name": name, "dtype": DTYPE_NAMES[dtype], "shape": shape}
+
+
+def shape_of(tensor_shape):
+    return None if tensor_shape.unknown_rank else [int(d.size) for d in tensor_shape.dim]
+
+
 def describe_tensor_info(ti):
-    if ti.WhichOneof("encoding") != "name":
-        raise ValueError(f"non-dense signature tensor: {ti}")
-    if ti.dtype not in DTYPE_NAMES:
-        raise ValueError(f"unsupported signature dtype {types_pb2.DataType.Name(ti.dtype)}")
-    shape = None if ti.tensor_shape.unknown_rank else [int(d.size) for d in ti.tensor_shape.dim]
-    return {"name": ti.name, "dtype": DTYPE_NAMES[ti.dtype], "shape": shape}
+    """A signature tensor as tfslice lists it (lib/proto.ts tensorSpec mirrors this).
+
+    Dense: {name, dtype, shape}. Ragged and sparse tensors have no single graph tensor:
+    name "" and a "composite" listing the tensors they are made of, keyed as tfslice
+    returns them (`{key}.{component}`): ragged `flat_values`, `nested_row_splits.{i}`
+    (tf.RaggedTensor.from_nested_row_splits' arguments), sparse `indices`, `values`,
+    `dense_shape` (tf.SparseTensor's).
+    """
+    encoding = ti.WhichOneof("encoding")
+    if encoding == "name":
+        return dense_info(ti.name, base_dtype(ti.dtype), shape_of(ti.tensor_shape))
+    if encoding == "coo_sparse":
+        coo = ti.coo_sparse
+        shape = shape_of(ti.tensor_shape)
+        rank = -1 if shape is None else len(shape)
+        components = {
+            "indices": dense_info(coo.indices_tensor_name, types_pb2.DT_INT64, [-1, rank]),
+            "values": dense_info(coo.values_tensor_name, base_dtype(ti.dtype), [-1]),
+            "dense_shape": dense_info(coo.dense_shape_tensor_name, types_pb2.DT_INT64, [rank]),
+        }
+        return {"name": "", "dtype": DTYPE_NAMES[base_dtype(ti.dtype)], "shape": shape,
+                "composite": {"kind": "sparse", "components": components}}
+    ct = ti.composite_tensor
+    parts = [dense_info(c.name, base_dtype(c.dtype), shape_of(c.tensor_shape)) for c in ct.components]
+    if ct.type_spec.type_spec_class == 3:  # RAGGED_TENSOR_SPEC: (shape, dtype, ragged_rank, row_splits_dtype)
+        state = ct.type_spec.type_state.tuple_value.values
+        keys = ["flat_values"] + [f"nested_row_splits.{i}" for i in range(len(parts) - 1)]
+        return {"name": "", "dtype": DTYPE_NAMES[state[1].tensor_dtype_value], "shape": shape_of(state[0].tensor_shape_value),
+                "composite": {"kind": "ragged", "components": dict(zip(keys, parts))}}
+    return {"name": "", "dtype": parts[0]["dtype"] if parts else "float32", "shape": None,
+            "composite": {"kind": "composite", "components": {f"components.{i}": p for i, p in enumerate(parts)}}}
 
 
 def describe_model(model_dir):
@@ -185,6 +225,19 @@ def to_tf(a):
     return tf.constant(a)
 
 
+def flatten_output(key, value):
+    """{key: array}, or for a ragged or sparse value its components as tfslice keys them."""
+    if isinstance(value, tf.RaggedTensor):
+        flat = {f"{key}.flat_values": value.flat_values.numpy()}
+        for i, splits in enumerate(value.nested_row_splits):
+            flat[f"{key}.nested_row_splits.{i}"] = splits.numpy()
+        return flat
+    if isinstance(value, tf.SparseTensor):
+        return {f"{key}.indices": value.indices.numpy(), f"{key}.values": value.values.numpy(),
+                f"{key}.dense_shape": value.dense_shape.numpy()}
+    return {key: value.numpy()}
+
+
 def run_tf2(model_dir, requests):
     """requests: [(signature, {key: np.ndarray})] -> cases, run via a fresh tf.saved_model.load."""
     loaded = tf.saved_model.load(str(model_dir))
@@ -192,18 +245,23 @@ def run_tf2(model_dir, requests):
     for sig, inputs in requests:
         fn = loaded.signatures[sig]
         out = fn(**{k: to_tf(v) for k, v in inputs.items()})
+        flat = {}
+        for k, v in out.items():
+            flat.update(flatten_output(k, v))
         cases.append(
             {
                 "signature": sig,
                 "inputs": {k: encode(v) for k, v in sorted(inputs.items())},
-                "outputs": {k: encode(v.numpy()) for k, v in sorted(out.items())},
+                "outputs": {k: encode(v) for k, v in sorted(flat.items())},
             }
         )
     return cases
 
 
 def run_tf1(model_dir, tags, requests):
-    """Same as run_tf2 but through the TF1 Session loader (runs the main_op/table init)."""
+    """Same as run_tf2 but through the TF1 Session loader (runs the main_op/table init).
+
+    The requests run in order in one session, so a stateful graph's cases follow each other."""
     cases = []
     graph = tf.Graph()
     with tf.compat.v1.Session(graph=graph) as sess:
@@ -223,14 +281,27 @@ def run_tf1(model_dir, tags, requests):
     return cases
 
 
+def flat_specs(specs):
+    """Signature tensors by the keys a run returns them under (composites by component)."""
+    flat = {}
+    for key, spec in specs.items():
+        if "composite" in spec:
+            for part, component in spec["composite"]["components"].items():
+                flat[f"{key}.{part}"] = component
+        else:
+            flat[key] = spec
+    return flat
+
+
 def check_cases_against_signatures(sigs, cases):
     """Each case must use exactly the signature's keys, dtypes and compatible shapes."""
     for c in cases:
         sd = sigs[c["signature"]]
         for side in ("inputs", "outputs"):
-            assert set(c[side]) == set(sd[side]), (c["signature"], side, set(c[side]), set(sd[side]))
+            specs = flat_specs(sd[side])
+            assert set(c[side]) == set(specs), (c["signature"], side, set(c[side]), set(specs))
             for k, t in c[side].items():
-                spec = sd[side][k]
+                spec = specs[k]
                 assert t["dtype"] == spec["dtype"], (c["signature"], k, t["dtype"], spec["dtype"])
                 if spec["shape"] is not None:
                     assert len(spec["shape"]) == len(t["shape"]), (c["signature"], k, spec["shape"], t["shape"])
@@ -429,6 +500,145 @@ def build_tf1_vocab(model_dir):
             ("serving_default", {"words": arr([], "string")}),
         ],
     )
+
+
+def build_counter(model_dir):
+    # TensorFlow Serving's own test model saved_model_counter, rebuilt: a TF1 graph whose
+    # signatures fetch a reference variable directly, so they list DT_FLOAT_REF (101).
+    graph = tf.Graph()
+    with graph.as_default():
+        counter = tf.compat.v1.Variable(0.0, dtype=tf.float32, name="counter", use_resource=False)
+        with tf.compat.v1.name_scope("incr_counter_op"):
+            incr_counter = counter.assign_add(1.0)
+        delta = tf.compat.v1.placeholder(dtype=tf.float32, name="delta")  # unknown rank
+        with tf.compat.v1.name_scope("incr_counter_by_op"):
+            incr_counter_by = counter.assign_add(delta)
+        with tf.compat.v1.name_scope("reset_counter_op"):
+            reset_counter = counter.assign(0.0)
+        def predict(inputs, outputs):
+            info = tf.compat.v1.saved_model.utils.build_tensor_info
+            return tf.compat.v1.saved_model.signature_def_utils.build_signature_def(
+                {k: info(v) for k, v in inputs.items()}, {k: info(v) for k, v in outputs.items()},
+                tf.compat.v1.saved_model.signature_constants.PREDICT_METHOD_NAME)
+
+        signatures = {
+            "get_counter": predict(inputs={}, outputs={"output": counter}),
+            "incr_counter": predict(inputs={}, outputs={"output": incr_counter}),
+            "incr_counter_by": predict(inputs={"delta": delta}, outputs={"output": incr_counter_by}),
+            "reset_counter": predict(inputs={}, outputs={"output": reset_counter}),
+        }
+        with tf.compat.v1.Session(graph=graph) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            builder = tf.compat.v1.saved_model.Builder(str(model_dir))
+            builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map=signatures, strip_default_attrs=True)
+            builder.save()
+    sm = read_saved_model_pb(model_dir)
+    refs = [sd.outputs["output"].dtype for sd in sm.meta_graphs[0].signature_def.values()]
+    assert types_pb2.DT_FLOAT_REF in refs, refs
+    # Python TF1 gives 0, 1, 4, 4, 0, 0 for this sequence.
+    return run_tf1(
+        model_dir,
+        ["serve"],
+        [
+            ("get_counter", {}),
+            ("incr_counter", {}),
+            ("incr_counter_by", {"delta": arr(3, "float32")}),
+            ("get_counter", {}),
+            ("reset_counter", {}),
+            ("get_counter", {}),
+        ],
+    )
+
+
+def build_tagless(model_dir):
+    # TF Hub's TF1 format: a meta graph saved with the empty tag-set, a lookup table
+    # initialised by its main_op.
+    graph = tf.Graph()
+    with graph.as_default():
+        words = tf.compat.v1.placeholder(tf.string, [None], name="words")
+        init = tf.compat.v1.lookup.KeyValueTensorInitializer(
+            tf.constant(["a", "b", "c"]), tf.constant([1, 2, 3], tf.int64))
+        table = tf.compat.v1.lookup.StaticHashTable(init, default_value=-1)
+        ids = tf.identity(table.lookup(words), name="ids")
+        sig = tf.compat.v1.saved_model.signature_def_utils.predict_signature_def(inputs={"words": words}, outputs={"ids": ids})
+        with tf.compat.v1.Session(graph=graph) as sess:
+            builder = tf.compat.v1.saved_model.Builder(str(model_dir))
+            builder.add_meta_graph_and_variables(
+                sess, [], signature_def_map={"default": sig}, main_op=tf.compat.v1.tables_initializer(),
+                strip_default_attrs=True)
+            builder.save()
+    return run_tf1(model_dir, [], [("default", {"words": arr(["b", "zz"], "string")})])
+
+
+def build_composite(model_dir):
+    # Outputs with no single graph tensor: a RaggedTensor (composite_tensor encoding) and a
+    # SparseTensor (coo_sparse encoding), next to a dense one.
+    class Composite(tf.Module):
+        @tf.function(input_signature=[spec([None], tf.int64, "lens")])
+        def serve(self, lens):
+            r = tf.RaggedTensor.from_row_lengths(tf.range(tf.reduce_sum(lens)), lens)
+            s = tf.sparse.from_dense(tf.reshape(tf.cast(lens, tf.float32), [1, -1]))
+            return {"r": r, "n": tf.size(lens), "s": s}
+
+    m = Composite()
+    tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve})
+    return run_tf2(
+        model_dir,
+        [("serving_default", {"lens": arr([2, 0, 1], "int64")}), ("serving_default", {"lens": arr([], "int64")})],
+    )
+
+
+def build_shared_outputs(model_dir):
+    # Outputs big enough for tfslice to hand over without a copy (>= 16 KiB) whose buffers
+    # TensorFlow keeps: a constant, a variable's value, and one tensor under two keys.
+    class Shared(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(tf.range(8192, dtype=tf.float32) / 8.0, name="w")
+
+        @tf.function(input_signature=[spec([None], tf.float32, "x")])
+        def serve(self, x):
+            y = x * 2.0
+            return {"anchors": tf.constant(np.arange(8192, dtype=np.float32)), "w": tf.identity(self.w),
+                    "y": y, "y_again": y}
+
+    m = Shared()
+    tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve})
+    # No golden cases: four 32 KiB outputs would make golden.json 400 KiB, and every value
+    # is exact (anchors = 0..8191, w = that / 8, y = 2x); test/50 checks them.
+    out = tf.saved_model.load(str(model_dir)).signatures["serving_default"](x=tf.range(4.0))
+    assert np.array_equal(out["anchors"].numpy(), np.arange(8192, dtype=np.float32))
+    assert np.array_equal(out["w"].numpy(), np.arange(8192, dtype=np.float32) / 8)
+    return []
+
+
+CUSTOM_OP_SOURCE = Path(__file__).resolve().parent.parent / "test" / "fixtures" / "custom_op" / "add_one.cc"
+
+
+def build_custom_op_library(out_dir):
+    """Compiles test/fixtures/custom_op/add_one.cc (op TfsliceAddOne, C API) against this TensorFlow."""
+    import subprocess
+    tf_dir = Path(tf.__file__).parent
+    lib = Path(out_dir) / "add_one.so"
+    subprocess.run(["c++", "-std=c++17", "-shared", "-fPIC", "-O2", "-o", str(lib), str(CUSTOM_OP_SOURCE),
+                    f"-I{tf_dir / 'include'}", f"-L{tf_dir}", "-l:libtensorflow_framework.so.2",
+                    f"-Wl,-rpath,{tf_dir}"], check=True)
+    return lib
+
+
+def build_custom_op(model_dir):
+    # A model that needs an op from a plug-in library, as tensorflow_text's do.
+    with tempfile.TemporaryDirectory() as tmp:
+        ops = tf.load_op_library(str(build_custom_op_library(tmp)))
+
+        class Custom(tf.Module):
+            @tf.function(input_signature=[spec([None], tf.float32, "x")])
+            def serve(self, x):
+                return {"y": ops.tfslice_add_one(x)}
+
+        m = Custom()
+        tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve})
+        return run_tf2(model_dir, [("serving_default", {"x": arr([1.5, -2.0, 0.0], "float32")})])
 
 
 def set_keras_weights(model, seed):
@@ -686,11 +896,18 @@ FIXTURES = {
     "dtypes": (build_dtypes, "test/fixtures/dtypes/model", "test/fixtures/dtypes/golden.json"),
     "keras_module": (build_keras_module, "test/fixtures/keras_module/model", "test/fixtures/keras_module/golden.json"),
     "conv": (build_conv, "test/fixtures/conv/model", "test/fixtures/conv/golden.json"),
+    "counter": (build_counter, "test/fixtures/counter/model", "test/fixtures/counter/golden.json"),
+    "tagless": (build_tagless, "test/fixtures/tagless/model", "test/fixtures/tagless/golden.json"),
+    "composite": (build_composite, "test/fixtures/composite/model", "test/fixtures/composite/golden.json"),
+    "shared_outputs": (build_shared_outputs, "test/fixtures/shared_outputs/model", "test/fixtures/shared_outputs/golden.json"),
+    "custom_op": (build_custom_op, "test/fixtures/custom_op/model", "test/fixtures/custom_op/golden.json"),
     "a": (build_example_a, "examples/models/a", "examples/models/a.golden.json"),
     "b": (build_example_b, "examples/models/b", "examples/models/b.golden.json"),
 }
 
 SUMMARY = []
+# Fixtures whose values are exact by construction and too big for golden.json.
+NO_CASES = {"shared_outputs"}
 
 
 def dir_bytes(path):
@@ -705,7 +922,7 @@ def validate_golden(path, allow_empty=False):
     for name, sd in doc["signatures"].items():
         assert set(sd) == {"inputs", "outputs", "methodName"}, (name, set(sd))
         for side in ("inputs", "outputs"):
-            for k, ti in sd[side].items():
+            for k, ti in flat_specs(sd[side]).items():
                 assert set(ti) == {"name", "dtype", "shape"} and ti["dtype"] in NP_DTYPES, (name, k, ti)
                 assert ti["shape"] is None or all(isinstance(d, int) and d >= -1 for d in ti["shape"])
     assert doc["cases"] or allow_empty, "no cases"
@@ -765,7 +982,7 @@ def main():
         model_dir.parent.mkdir(parents=True, exist_ok=True)
         cases = build(model_dir)
         write_golden(model_dir, golden, cases)
-        validate_golden(golden, allow_empty=args.bench)
+        validate_golden(golden, allow_empty=args.bench or name in NO_CASES)
         size = dir_bytes(model_dir) + golden.stat().st_size
         too_big = size >= MAX_FIXTURE_BYTES and not args.bench
         status = "TOO BIG" if too_big else "ok"

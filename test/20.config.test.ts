@@ -79,7 +79,8 @@ t.test('other bad options are TypeErrors or RangeErrors naming the field', async
   await t.rejects(loadModel(dir, { intraOpThreads: -1 }), { name: 'RangeError', message: /^intraOpThreads must be an integer in \[0, / });
   await t.rejects(loadModel(dir, { interOpThreads: 1.5 }), { name: 'RangeError', message: /^interOpThreads/ });
   await t.rejects(loadModel(dir, { gpuDevice: -1 }), { name: 'RangeError', message: /^gpuDevice/ });
-  await t.rejects(loadModel(dir, { tags: [] }), { name: 'TypeError', message: /^tags must be a non-empty array/ });
+  await t.rejects(loadModel(dir, { tags: [''] }), { name: 'TypeError', message: /^tags must be an array of non-empty strings \(\[\] for the empty tag-set\)/ });
+  await t.rejects(loadModel(dir, { opLibraries: 'x.so' as unknown as string[] }), { name: 'TypeError', message: /^opLibraries must be an array of paths to op libraries/ });
   await t.rejects(loadModel(dir, { gpuFraction: 0.5 } as unknown as LoadOptions), { name: 'TypeError', message: /^option "gpuFraction" must be one of gpuMemoryFraction/ });
   await t.rejects(loadModel(dir, { sessionConfig: [1, 2] as unknown as Uint8Array }), { name: 'TypeError', message: /^sessionConfig must be a Uint8Array/ });
   await t.rejects(loadModel(42 as unknown as string), { name: 'TypeError', message: /^modelPath must be a SavedModel directory path/ });

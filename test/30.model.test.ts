@@ -1,8 +1,12 @@
 // loadModel + run against what TensorFlow itself computed (test/fixtures/*/golden.json).
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import t from 'tap';
 
-import { InvalidArgumentError, loadModel, loadTensorFlow, Model, ModelDisposedError, NotFoundError, Tensor } from '../lib/index';
-import { expectOutput, fixture, FIXTURES, plain, toTensor } from './helpers';
+import { InvalidArgumentError, loadModel, loadOpLibrary, loadTensorFlow, Model, ModelDisposedError, NotFoundError, runtime, Tensor } from '../lib/index';
+import { expectOutput, fixture, FIXTURES, fixtureTags, node, plain, python, ROOT, toTensor } from './helpers';
 
 t.test('TensorFlow runs with oneDNN as TF_ENABLE_ONEDNN_OPTS says (npm run test:isa forces it each way)', async (t) => {
   const forced = process.env.TF_ENABLE_ONEDNN_OPTS;
@@ -41,9 +45,9 @@ t.test('every fixture: signatures as TensorFlow declares them, outputs as Tensor
   t.ok(FIXTURES.length >= 8, 'fixtures present');
   for (const name of FIXTURES) {
     const { dir, golden } = fixture(name);
-    const model = await loadModel(dir);
+    const model = await loadModel(dir, fixtureTags(golden));
     t.same(model.signatures, golden.signatures, `${name}: signatures`);
-    t.same(model.tags, ['serve'], `${name}: tags`);
+    t.same([model.tags], golden.tags, `${name}: tags`);
     for (const [i, c] of golden.cases.entries()) {
       const feeds = Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, toTensor(v)]));
       const out = await model.run(feeds, { signature: c.signature });
@@ -135,5 +139,117 @@ t.test('tags that do not exist: the error lists the tag-sets that do', async (t)
   const error = await loadModel(fixture('tiny').dir, { tags: ['serve', 'gpu'] }).catch((e: unknown) => e);
   t.type(error, NotFoundError);
   t.match(error, { code: 'NOT_FOUND', message: /Could not find meta graph def matching supplied tags: \{ (serve gpu|gpu serve) \}/ });
-  t.match(error, { message: /The tag-sets in .*tiny.* are: \['serve'\]; pass one as loadModel\(path, \{ tags \}\)/ });
+  t.match(error, { message: /The tag-sets in .*tiny.* are: \['serve'\]; pass one as loadModel\(path, \{ tags: \['serve'\] \}\)/ });
 });
+
+t.test("TF1 reference dtypes (TensorFlow Serving's saved_model_counter): listed and returned as their base dtype", async (t) => {
+  const model = await loadModel(fixture('counter').dir);
+  t.same(model.signatures.get_counter!.outputs.output, { name: 'counter:0', dtype: 'float32', shape: [] }, 'DT_FLOAT_REF (101) is listed as float32');
+  t.same(model.signatures.incr_counter_by!.inputs.delta, { name: 'delta:0', dtype: 'float32', shape: null });
+  const value = async (signature: string, feeds = {}) => (await model.run(feeds, { signature })).output!.data[0];
+  const delta = new Tensor('float32', new Float32Array([3]), []);
+  const seen = [await value('get_counter'), await value('incr_counter'), await value('incr_counter_by', { delta }),
+    await value('get_counter'), await value('reset_counter'), await value('get_counter')];
+  t.same(seen, [0, 1, 4, 4, 0, 0], 'what Python TF1 gives for get, incr, incr_by(3), get, reset, get');
+  t.equal(model.runSync({}, { signature: 'incr_counter' }).output!.dtype, 'float32', 'runSync too');
+  await model.dispose();
+});
+
+t.test('a SavedModel saved with the empty tag-set (TF Hub TF1 format) loads with tags: []', async (t) => {
+  const { dir } = fixture('tagless');
+  const error = await loadModel(dir).catch((e: unknown) => e);
+  t.match(error, { code: 'NOT_FOUND', message: /The tag-sets in .*tagless.* are: \[\]; pass one as loadModel\(path, \{ tags: \[\] \}\)/ }, 'the error gives the option that works');
+  const model = await loadModel(dir, { tags: [] });
+  t.same(model.tags, []);
+  t.equal(model.defaultSignature, 'default', 'its only signature is the default');
+  const out = await model.run({ words: new Tensor('string', ['b', 'zz']) });
+  t.same(plain(out.ids!), { dtype: 'int64', shape: [2], data: ['2', '-1'] }, 'the main_op initialised the table {a:1, b:2, c:3}, default -1');
+  await model.dispose();
+});
+
+t.test('ragged and sparse outputs: listed with their components, returned as them', async (t) => {
+  const model = await loadModel(fixture('composite').dir);
+  const { r, s, n } = model.signatures.serving_default!.outputs;
+  t.match(r, { name: '', dtype: 'int64', shape: [-1, -1], composite: { kind: 'ragged' } });
+  t.same(Object.keys(r!.composite!.components), ['flat_values', 'nested_row_splits.0']);
+  t.match(s, { name: '', dtype: 'float32', shape: [1, -1], composite: { kind: 'sparse' } });
+  t.same(Object.keys(s!.composite!.components), ['indices', 'values', 'dense_shape']);
+  t.equal(n!.composite, undefined, 'a dense output has no composite');
+  const lens = new Tensor('int64', BigInt64Array.from([2n, 0n, 1n]));
+  const out = await model.run({ lens });
+  t.same(Object.keys(out).sort(), ['n', 'r.flat_values', 'r.nested_row_splits.0', 's.dense_shape', 's.indices', 's.values']);
+  t.same(plain(out['r.flat_values']!).data, ['0', '1', '2'], 'ragged values');
+  t.same(plain(out['r.nested_row_splits.0']!).data, ['0', '2', '2', '3'], 'ragged row_splits');
+  t.same(plain(out['s.indices']!), { dtype: 'int64', shape: [2, 2], data: ['0', '0', '0', '2'] }, 'sparse indices');
+  t.same(plain(out['s.values']!).data, [2, 1]);
+  t.same(plain(out['s.dense_shape']!).data, ['1', '3']);
+  t.same(plain(out.n!).data, [3]);
+  const only = await model.run({ lens }, { outputs: ['r'] });
+  t.same(Object.keys(only), ['r.flat_values', 'r.nested_row_splits.0'], "outputs: ['r'] fetches the ragged output's components");
+  await model.dispose();
+});
+
+t.test('ops from a plug-in library: the load error names the op and the fix; loadOpLibrary() and opLibraries load it', async (t) => {
+  const { dir, golden } = fixture('custom_op');
+  const library = buildCustomOp(t);
+  const error = await loadModel(dir).catch((e: unknown) => e);
+  t.match(error, { code: 'NOT_FOUND', message: /Op type not registered 'TfsliceAddOne'/ }, "TensorFlow's code and text");
+  t.match(error, { message: /\(tfslice\) .*custom_op.* uses op 'TfsliceAddOne'.*loadOpLibrary\(.*opLibraries.*--op-library/s }, 'and the fix');
+  await t.rejects(loadOpLibrary(path.join(path.dirname(library), 'missing.so')), { code: 'NOT_FOUND', message: /missing\.so does not exist/ });
+  t.same(await loadOpLibrary(library), ['TfsliceAddOne'], 'the ops the library registered');
+  t.same(await loadOpLibrary(library), ['TfsliceAddOne'], 'loading it again is harmless');
+  const model = await loadModel(dir);
+  expectOutput(t, (await model.run({ x: toTensor(golden.cases[0]!.inputs.x!) })).y, golden.cases[0]!.outputs.y!, 'y = x + 1');
+  await model.dispose();
+  // A process of its own, where nothing loaded the library yet: the load option does it.
+  const child = node(`
+    const { loadModel, Tensor } = require('./dist/index.js');
+    loadModel(${JSON.stringify(dir)}, { opLibraries: [${JSON.stringify(library)}] })
+      .then((m) => m.run({ x: new Tensor('float32', new Float32Array([1, 2])) }))
+      .then((out) => console.log(JSON.stringify(Array.from(out.y.data))), (e) => console.log(e.code, e.message));`, { ...process.env, NODE_OPTIONS: '' });
+  t.equal(child.stdout.trim(), '[2,3]', 'loadModel(path, { opLibraries }) in a fresh process');
+});
+
+t.test('a corrupt SavedModel: truncated variables and an out-of-range tensor index are errors naming the model', async (t) => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-corrupt-'));
+  t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const truncated = path.join(tmp, 'truncated');
+  fs.cpSync(fixture('tiny').dir, truncated, { recursive: true });
+  const data = fs.readdirSync(path.join(truncated, 'variables')).find((f) => f.startsWith('variables.data'))!;
+  fs.truncateSync(path.join(truncated, 'variables', data), 10);
+  const error = await loadModel(truncated).catch((e: unknown) => e);
+  t.match(error, { code: 'OUT_OF_RANGE', message: /Read less bytes than requested/ }, "TensorFlow's code and text");
+  t.match(error, { message: new RegExp(`Restoring the variables of the SavedModel at ${truncated} failed: ${truncated}/variables .* is incomplete or corrupt`) }, 'which SavedModel, and that variables/ is the problem');
+
+  // A signature whose tensor names an output index past int32 (atoi made it negative).
+  const bad = path.join(tmp, 'bad_index');
+  fs.cpSync(fixture('tiny').dir, bad, { recursive: true });
+  python<null>(`
+import sys
+from tensorflow.core.protobuf import saved_model_pb2
+p = sys.argv[1] if len(sys.argv) > 1 else ${JSON.stringify(path.join(bad, 'saved_model.pb'))}
+sm = saved_model_pb2.SavedModel(); sm.ParseFromString(open(p, 'rb').read())
+sd = sm.meta_graphs[0].signature_def['serving_default']
+for name, index in (('wrap', '2147483648'), ('minus_one', '4294967295'), ('huge', '99999999999999999999999')):
+    sd.outputs[name].CopyFrom(sd.outputs['y']); sd.outputs[name].name = sd.outputs['y'].name.split(':')[0] + ':' + index
+open(p, 'wb').write(sm.SerializeToString())
+print('null')`);
+  const model = await loadModel(bad);
+  const x = new Tensor('float32', new Float32Array(4), [1, 4]);
+  for (const key of ['wrap', 'minus_one', 'huge']) {
+    await t.rejects(model.run({ x }, { outputs: [key] }), { code: 'NOT_FOUND', message: /no tensor '.*:\d+' to fetch/ }, `${key}: NOT_FOUND, no crash`);
+  }
+  t.ok((await model.run({ x }, { outputs: ['y'] })).y, 'the valid output still runs');
+  await model.dispose();
+});
+
+/** Builds test/fixtures/custom_op/add_one.cc against the TensorFlow the tests use. */
+function buildCustomOp(t: Tap.Test): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-op-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const tensorflow = path.dirname(runtime().path);
+  const library = path.join(dir, 'add_one.so');
+  execFileSync('c++', ['-std=c++17', '-shared', '-fPIC', '-O2', '-o', library, path.join(ROOT, 'test', 'fixtures', 'custom_op', 'add_one.cc'),
+    `-I${path.join(tensorflow, 'include')}`, `-L${tensorflow}`, '-l:libtensorflow_framework.so.2', `-Wl,-rpath,${tensorflow}`]);
+  return library;
+}

@@ -102,7 +102,7 @@ t.test('configuration: every field is checked and named by its path; JSON files;
     [{ models: [ok], poll: 1 }, /^config\.poll is not a known key/, 'TypeError'],
     [{ models: [{ ...ok, gpuMemoryFraction: 2 }] }, /^models\[0\]\.gpuMemoryFraction must be a fraction in \(0, 1\], got 2/, 'RangeError'],
     [{ models: [{ ...ok, isolation: 'thread' }] }, /^models\[0\]\.isolation must be 'none' or 'process'/, 'TypeError'],
-    [{ models: [{ ...ok, tags: [] }] }, /^models\[0\]\.tags must be a non-empty array/, 'TypeError'],
+    [{ models: [{ ...ok, tags: [''] }] }, /^models\[0\]\.tags must be an array of non-empty strings/, 'TypeError'],
     [{ models: [{ ...ok, versionPolicy: 'newest' }] }, /^models\[0\]\.versionPolicy must be 'latest', 'all', \{ latest: n \} or \{ specific: \[versions\] \}/, 'TypeError'],
     [{ models: [{ ...ok, versionPolicy: { latest: 0 } }] }, /^models\[0\]\.versionPolicy\.latest must be an integer ≥ 1, got 0/, 'RangeError'],
     [{ models: [{ ...ok, versionPolicy: { specific: [1, '2'] } }] }, /^models\[0\]\.versionPolicy\.specific\[1\] must be an integer/, 'TypeError'],

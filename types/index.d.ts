@@ -11,8 +11,8 @@ export { loadModel, Model, type Device, type Feeds, type GpuInfo, type RunOption
 export { Tensor, type TensorLike } from './tensor';
 export { type LoadOptions } from './options';
 export { gpuLedger, processGpuOptions, type GpuBudget, type GpuRequest, type Isolation } from './gpu';
-export { type SignatureInfo, type TensorSpec, type OtherDType, encodeConfig, decodeConfig, type SessionConfig } from './proto';
+export { type SignatureInfo, type TensorSpec, type CompositeSpec, type OtherDType, encodeConfig, decodeConfig, type SessionConfig } from './proto';
 export { DTYPES, type DType, type NumericDType, type DataOf, type FeedDataOf, type TypedArray } from './dtypes';
-export { configureRuntime, loadTensorFlow, runtime, type LibrarySource, type Runtime, type RuntimeOptions } from './library';
+export { configureRuntime, loadOpLibrary, loadTensorFlow, runtime, type LibrarySource, type Runtime, type RuntimeOptions } from './library';
 export { TfsliceError, TensorFlowError, InvalidArgumentError, NotFoundError, LibraryNotFoundError, ModelDisposedError, GpuBudgetExceededError, GpuConfigConflictError, ModelCrashedError, type GpuHolder, type ErrorCode, type TensorFlowCode, type TfsliceCode, } from './errors';
 export { ModelManager, selectVersions, type ModelManagerConfig, type ManagedModelConfig, type VersionPolicy, type SwapPolicy, type VersionState, type WarmupConfig, type WarmupFeeds, type WarmupValue, type ModelStatus, type VersionStatus, type StatusError, type StateEvent, type FailureEvent, type ManagerRunOptions, type Prediction, type ModelManagerEvents, } from './manager';

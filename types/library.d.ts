@@ -46,3 +46,17 @@ export declare function loadTensorFlow(): Promise<Runtime>;
  * `await loadTensorFlow()` in a server.
  */
 export declare function runtime(): Runtime;
+/**
+ * Loads a plug-in library of TensorFlow ops and kernels (TF_LoadLibrary), such as
+ * tensorflow_text's `_*_ops.so` or sentencepiece's, into this process's TensorFlow, so
+ * SavedModels that use its ops load. Off the event loop; loads TensorFlow first if needed.
+ * A library stays loaded for the life of the process (TensorFlow cannot unregister ops);
+ * loading the same path again returns the same names. Models with isolation: 'process'
+ * take the option `opLibraries` instead (their TensorFlow is the host's).
+ *
+ * @param libraryPath the shared library (.so), built against this TensorFlow version
+ * @returns the names of the ops it registered
+ * @throws NOT_FOUND (no such file), or TensorFlow's code when it cannot load it (a library
+ *   built for another TensorFlow typically fails with an undefined symbol)
+ */
+export declare function loadOpLibrary(libraryPath: string): Promise<readonly string[]>;

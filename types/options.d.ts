@@ -8,8 +8,17 @@ export interface LoadOptions {
     allowGrowth?: boolean;
     /** Physical GPU index (becomes gpu_options.visible_device_list). */
     gpuDevice?: number;
-    /** Tag-set of the meta graph to load. Default ['serve']. */
+    /**
+     * Tag-set of the meta graph to load. Default ['serve']. `[]` loads a meta graph saved
+     * with the empty tag-set (TF Hub's TF1 format).
+     */
     tags?: readonly string[];
+    /**
+     * Plug-in op libraries (.so) to load before the model (loadOpLibrary), for SavedModels
+     * that use ops TensorFlow itself lacks (tensorflow_text, sentencepiece, custom ops). With
+     * isolation: 'process' they are loaded in the host.
+     */
+    opLibraries?: readonly string[];
     /** Signature run() uses when none is named. Default 'serving_default'. */
     signature?: string;
     /** Threads of each op's intra-op pool; 0 lets TensorFlow choose (one per core). */
@@ -46,6 +55,7 @@ export interface ResolvedOptions {
     readonly gpu: GpuRequest;
     readonly isolation: Isolation;
     readonly tags: readonly string[];
+    readonly opLibraries: readonly string[];
     /** null: run() picks 'serving_default', or the only signature there is. */
     readonly signature: string | null;
     /** null: the default, which depends on the loaded TensorFlow (defaultMaxConcurrentRuns). */

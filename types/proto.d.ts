@@ -1,4 +1,6 @@
 import { type DType } from './dtypes';
+/** The op names in OpList bytes (TF_GetOpList). */
+export declare function decodeOpList(bytes: Uint8Array): string[];
 /** The ConfigProto fields tfslice sets; absent fields keep TensorFlow's defaults. */
 export interface SessionConfig {
     intraOpParallelismThreads?: number;
@@ -23,11 +25,24 @@ export declare function decodeConfig(bytes: Uint8Array): SessionConfig;
 export type OtherDType = 'complex64' | 'complex128' | 'qint8' | 'quint8' | 'qint16' | 'quint16' | 'qint32' | 'resource' | 'variant' | `DataType(${number})`;
 /** One input or output of a signature as the SavedModel declares it. */
 export interface TensorSpec {
-    /** Graph tensor name, e.g. "serving_default_x:0". */
+    /** Graph tensor name, e.g. "serving_default_x:0"; '' for a ragged, sparse or other composite tensor. */
     readonly name: string;
+    /** The element dtype (a TF1 reference dtype such as DT_FLOAT_REF is listed as its base dtype). */
     readonly dtype: DType | OtherDType;
     /** Dimensions with -1 for unknown ones; null when even the rank is unknown. */
     readonly shape: readonly number[] | null;
+    /**
+     * Only for a tensor that is not one graph tensor: what it is, and the graph tensors it is
+     * made of by component key. run() returns each component as `${key}.${component}`:
+     * ragged `flat_values` and `nested_row_splits.0`, `.1`, … (the arguments of
+     * tf.RaggedTensor.from_nested_row_splits); sparse `indices`, `values`, `dense_shape`
+     * (tf.SparseTensor's); any other composite `components.0`, `.1`, …
+     */
+    readonly composite?: CompositeSpec;
+}
+export interface CompositeSpec {
+    readonly kind: 'ragged' | 'sparse' | 'composite';
+    readonly components: Readonly<Record<string, TensorSpec>>;
 }
 export interface SignatureInfo {
     readonly inputs: Readonly<Record<string, TensorSpec>>;
