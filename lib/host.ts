@@ -19,6 +19,8 @@ import { align, footprintOf, readFrames, type SegmentRef, sendFrame, type Tensor
 interface Segment {
   buffer: ArrayBuffer;
   bytes: number;
+  /** Set when this host made it (the slot moved here): the fd the parent knows it by. */
+  fd?: number;
 }
 
 interface RunFrame {
@@ -70,10 +72,16 @@ async function load(frame: Extract<Frame, { op: 'load' }>): Promise<void> {
 function segmentFor(frame: RunFrame): Segment {
   if (frame.segment) {
     const old = segments.get(frame.slot);
-    segments.delete(frame.slot); // a failed open leaves the slot unmapped, not stale
-    if (old) native().shmRelease(old.buffer);
     const { pid, fd, bytes } = frame.segment;
-    segments.set(frame.slot, { buffer: native().shmOpen(pid, fd, bytes), bytes });
+    // The segment this slot holds already (it moved to one of ours): kept, since reopening
+    // it would close the fd that names it. Anything else is opened before the old one is
+    // released.
+    if (!(pid === process.pid && old?.fd === fd && old.bytes >= bytes)) {
+      segments.delete(frame.slot); // a failed open leaves the slot unmapped, not stale
+      const buffer = native().shmOpen(pid, fd, bytes);
+      if (old) native().shmRelease(old.buffer);
+      segments.set(frame.slot, { buffer, bytes });
+    }
   }
   return segments.get(frame.slot)!;
 }
@@ -90,7 +98,7 @@ function writeOutputs(frame: RunFrame, segment: Segment, outputs: NativeTensors)
     let bytes = segment.bytes;
     while (bytes < at + need) bytes *= 2;
     const created = native().shmCreate(bytes);
-    target = { buffer: created.buffer, bytes };
+    target = { buffer: created.buffer, bytes, fd: created.fd };
     moved = { pid: process.pid, fd: created.fd, bytes };
   }
   const refs = writeTensors(target.buffer, at, outputs);
@@ -144,8 +152,12 @@ function main(): void {
   if (!native().setParentDeathSignal(parent)) process.exit(1);
   native().busyPoll(Number(process.env.TFSLICE_BUSY_POLL_MICROS ?? 100));
   readFrames(socket, (frames) => {
-    const runs = frames.filter((f) => (f as Frame).op === 'run').length;
-    for (const frame of frames) void handle(frame as Frame, runs === 1);
+    const runs = frames.filter((f) => (f as unknown as Frame).op === 'run').length;
+    for (const frame of frames) void handle(frame as unknown as Frame, runs === 1);
+  }, (error) => {
+    // The parent is the host's only peer; a broken stream from it leaves nothing to serve.
+    process.stderr.write(`tfslice model host: ${error.message} from the parent; exiting\n`);
+    process.exit(1);
   });
   // The parent closed its end: nothing can reach this session any more.
   socket.on('close', () => process.exit(0));

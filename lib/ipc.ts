@@ -116,21 +116,70 @@ export function sendFrame(socket: Socket, message: unknown): void {
   socket.write(frame);
 }
 
-/** Calls onFrames with every complete frame of each chunk the socket delivers. */
-export function readFrames(socket: Socket, onFrames: (frames: unknown[]) => void): void {
+/** A message from the peer that breaks the protocol (a bug or a hostile peer). */
+export class ProtocolError extends Error {}
+
+/** Frames carry metadata only (tensors travel in segments): far below this. */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Calls onFrames with every complete frame (a JSON object) of each chunk the socket
+ * delivers. A frame that is not one, or a length past MAX_FRAME_BYTES, stops reading and
+ * calls onError once: what follows cannot be trusted to be framed.
+ */
+export function readFrames(socket: Socket, onFrames: (frames: Record<string, unknown>[]) => void, onError: (error: ProtocolError) => void): void {
   let pending: Buffer = Buffer.alloc(0);
-  socket.on('data', (chunk: Buffer) => {
+  const onData = (chunk: Buffer) => {
     let buffer = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    const frames: unknown[] = [];
-    while (buffer.length >= 4) {
-      const length = buffer.readUInt32LE(0);
-      if (buffer.length < 4 + length) break;
-      frames.push(JSON.parse(buffer.toString('utf8', 4, 4 + length)));
-      buffer = buffer.subarray(4 + length);
+    const frames: Record<string, unknown>[] = [];
+    try {
+      while (buffer.length >= 4) {
+        const length = buffer.readUInt32LE(0);
+        if (length > MAX_FRAME_BYTES) throw new ProtocolError(`a frame of ${length} bytes (the limit is ${MAX_FRAME_BYTES})`);
+        if (buffer.length < 4 + length) break;
+        let frame: unknown;
+        try {
+          frame = JSON.parse(buffer.toString('utf8', 4, 4 + length));
+        } catch {
+          throw new ProtocolError('a frame that is not JSON');
+        }
+        if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) throw new ProtocolError('a frame that is not a JSON object');
+        frames.push(frame as Record<string, unknown>);
+        buffer = buffer.subarray(4 + length);
+      }
+    } catch (error) {
+      socket.off('data', onData);
+      pending = Buffer.alloc(0);
+      onError(error as ProtocolError);
+      return;
     }
     pending = buffer;
     if (frames.length) onFrames(frames);
-  });
+  };
+  socket.on('data', onData);
+}
+
+/**
+ * Checks a tensor a peer describes against the segment it lies in: a known dtype, a shape
+ * TensorFlow accepts, a byte count that matches it, within `segmentBytes`.
+ * @throws ProtocolError naming what is wrong
+ */
+export function checkRef(ref: TensorRef, segmentBytes: number): void {
+  const info = dtypeFromTf(ref?.dtype);
+  if (!info) throw new ProtocolError(`an output of unknown dtype ${String(ref?.dtype)}`);
+  const shape = ref.shape;
+  if (!Array.isArray(shape) || shape.length > 254 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new ProtocolError('an output with a malformed shape');
+  }
+  const inSegment = (at: unknown, bytes: number) => Number.isSafeInteger(at) && (at as number) >= 0 && (at as number) + bytes <= segmentBytes;
+  const n = elementCount(shape);
+  if (info.array) {
+    if (!Number.isSafeInteger(ref.bytes) || ref.bytes !== n * info.bytes || !inSegment(ref.at, ref.bytes)) {
+      throw new ProtocolError(`an output whose shape [${shape.join(', ')}], dtype ${info.name} and ${String(ref.bytes)} bytes at ${String(ref.at)} disagree (segment of ${segmentBytes} bytes)`);
+    }
+  } else if (!Number.isSafeInteger(ref.bytes) || ref.bytes < 0 || !inSegment(ref.at, 8 * (n + 1)) || !inSegment(ref.strings, ref.bytes)) {
+    throw new ProtocolError('a string output outside its segment');
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -198,6 +247,9 @@ export class Wire {
     this.at += written;
   }
 
+  /** Where reading must stop: the length of the message received. */
+  end = 0;
+
   readU32(): number { return this.#view.getUint32(this.#take(4), true); }
   readI32(): number { return this.#view.getInt32(this.#take(4), true); }
   readF64(): number { return this.#view.getFloat64(this.#take(8), true); }
@@ -209,6 +261,7 @@ export class Wire {
 
   #take(n: number): number {
     const at = this.at;
+    if (at + n > this.end) throw new ProtocolError('a direct-path reply cut short');
     this.at += n;
     return at;
   }
@@ -265,16 +318,23 @@ export function encodeRun(wire: Wire, run: DirectRun): number {
   return wire.at;
 }
 
-/** Reads a reply the host wrote (native/channel.cc). */
-export function decodeReply(wire: Wire): DirectReply {
+/**
+ * Reads a reply of `length` bytes the host wrote (native/channel.cc).
+ * @throws ProtocolError when it is cut short or malformed
+ */
+export function decodeReply(wire: Wire, length: number): DirectReply {
   wire.at = 0;
+  wire.end = Math.min(length, wire.bytes.length);
   const id = wire.readU32();
   const status = wire.readU32();
   if (status === 1) return { op: 'error', id, code: wire.readString(), message: wire.readString() };
   if (status === 2) return { op: 'fallback', id };
+  if (status !== 0) throw new ProtocolError(`a direct-path reply of unknown status ${status}`);
   const moved = (wire.readU32() & 1) !== 0;
   const segment = moved ? readSegment(wire) : undefined;
   const count = wire.readU32();
+  // Each output takes at least 24 bytes: a count past that cannot be in the message.
+  if (count * 24 > wire.end - wire.at) throw new ProtocolError(`a direct-path reply announcing ${count} outputs`);
   const outputs: TensorRef[] = [];
   for (let i = 0; i < count; i++) outputs.push(readRef(wire));
   return { op: 'done', id, outputs, segment };

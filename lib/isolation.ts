@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 
 import { fromNative, ModelCrashedError, TensorFlowError } from './errors';
 import { dtypeFromTf } from './dtypes';
-import { copyTensor, decodeReply, DIRECT_MESSAGE_BYTES, type DirectReply, encodeRun, footprintOf, readFrames, refFootprint, type SegmentRef, sendFrame, type TensorRef, Wire, writeTensors } from './ipc';
+import { checkRef, copyTensor, decodeReply, DIRECT_MESSAGE_BYTES, type DirectReply, encodeRun, footprintOf, ProtocolError, readFrames, refFootprint, type SegmentRef, sendFrame, type TensorRef, Wire, writeTensors } from './ipc';
 import type { Device } from './model';
 import { native, PACKAGE_ROOT, type NativeChannel, type NativeData, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import type { LoadOptions } from './options';
@@ -137,16 +137,28 @@ export class HostSession implements NativeSession {
 
   private constructor(child: ChildProcess, channelFd: number, modelPath: string, onExit: () => void) {
     this.#child = child;
+    // Nothing the host sends may throw here: an exception in these callbacks would be
+    // uncaught in this process. A malformed message fails this model, and only it.
     this.#channel = new (native().Channel)(channelFd, this.#inbox.bytes.buffer as ArrayBuffer, this.#outbox.bytes.buffer as ArrayBuffer,
-      () => this.#receive(decodeReply(this.#inbox)));
+      (length) => {
+        try {
+          this.#receive(decodeReply(this.#inbox, length));
+        } catch (error) {
+          this.#broken(error);
+        }
+      });
     this.#channel.unref();
     this.#socket = child.stdio[3] as Socket;
     this.#modelPath = modelPath;
     this.#onExit = onExit;
     this.pid = child.pid ?? -1;
     readFrames(this.#socket, (frames) => {
-      for (const frame of frames) this.#receive(frame as { op: string; id: number });
-    });
+      try {
+        for (const frame of frames) this.#receive(frame as { op: string; id: number });
+      } catch (error) {
+        this.#broken(error);
+      }
+    }, (error) => this.#broken(error));
     this.#socket.on('error', () => { /* the exit handler reports it */ });
     this.#exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
@@ -161,9 +173,10 @@ export class HostSession implements NativeSession {
   /**
    * Starts a host and loads the model there. The host finds the same libtensorflow as
    * this process and inherits its environment (TF_ENABLE_ONEDNN_OPTS, CUDA_VISIBLE_DEVICES)
-   * except NODE_OPTIONS.
+   * except NODE_OPTIONS. `script` is the host's program (tests put a misbehaving one there).
    */
-  static async start(exportDir: string, options: number | LoadOptions | undefined, tensorflow: Runtime, inlineOps: boolean, onExit: () => void): Promise<{ session: HostSession; loaded: HostLoaded }> {
+  static async start(exportDir: string, options: number | LoadOptions | undefined, tensorflow: Runtime, inlineOps: boolean, onExit: () => void,
+    script = HOST_SCRIPT): Promise<{ session: HostSession; loaded: HostLoaded }> {
     // The host spins as this process does (configureRuntime({ busyPollMicros }) at its start).
     const env: NodeJS.ProcessEnv = { ...process.env, TFSLICE_PARENT_PID: String(process.pid), TFSLICE_BUSY_POLL_MICROS: String(native().busyPoll()) };
     // A host is a plain Node: preloads meant for this process (test runners, APMs) could
@@ -174,7 +187,10 @@ export class HostSession implements NativeSession {
     const [parentEnd, childEnd] = native().channelPair();
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, [HOST_SCRIPT], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', childEnd], env });
+      child = spawn(process.execPath, [script], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', childEnd], env });
+    } catch (error) {
+      closeSync(parentEnd);
+      throw error;
     } finally {
       closeSync(childEnd);
     }
@@ -219,6 +235,9 @@ export class HostSession implements NativeSession {
       if (this.#dead === null) {
         // The host refused the run and lives. It may have failed before mapping the segment
         // or resolving the plan: both go again with the next run (the host takes them again).
+        // A segment the host made is never announced back to it (it holds it already, and
+        // would close the fd that names it): the slot starts over on a new one of ours.
+        if (slot.ref !== null && slot.ref.pid !== process.pid) this.#releaseSegment(slot);
         slot.announced = false;
         slot.announcedDirect = false;
         this.#sentPlans.delete(hostPlan.id);
@@ -228,7 +247,14 @@ export class HostSession implements NativeSession {
     }
     runPaths[direct ? 'direct' : 'framed']++;
     try {
-      if (reply.segment) this.#adopt(slot, reply.segment, direct);
+      try {
+        if (reply.segment) this.#adopt(slot, reply.segment, direct);
+        for (const ref of reply.outputs) checkRef(ref, slot.bytes);
+      } catch (error) {
+        if (!(error instanceof ProtocolError)) throw error;
+        this.#broken(error);
+        throw this.#crashed();
+      }
       const flat: NativeTensors = [];
       // While earlier views still hold segments (outputs neither disposed nor collected yet),
       // copy instead of holding one more: a fresh segment per call costs more than a copy.
@@ -338,13 +364,20 @@ export class HostSession implements NativeSession {
   // The host moved the slot to a bigger segment of its own (the outputs did not fit);
   // the path that moved it has it mapped, the other one learns of it on its next run.
   #adopt(slot: Slot, segment: SegmentRef, direct: boolean): void {
+    // Only a segment of the host's own: a reply naming another process's descriptor (this
+    // one's, say) must not make this process map and write that file.
+    if (segment?.pid !== this.pid || !Number.isSafeInteger(segment.fd) || !Number.isSafeInteger(segment.bytes) || segment.bytes <= 0) {
+      throw new ProtocolError(`a segment that is not the host's (pid ${String(segment?.pid)}, fd ${String(segment?.fd)})`);
+    }
     let buffer: ArrayBuffer;
     try {
       buffer = native().shmOpen(segment.pid, segment.fd, segment.bytes);
     } catch (error) {
       // The host moved on to a segment this process cannot map: the slot starts over
-      // with a new segment of ours, announced to both paths.
+      // with a new segment of ours, announced to both paths. One that is not a sealed
+      // segment (a file the host could truncate under the mapping) is the host's doing.
       this.#releaseSegment(slot);
+      if ((error as { code?: unknown }).code === 'PERMISSION_DENIED') throw new ProtocolError((error as Error).message);
       throw error;
     }
     this.#releaseSegment(slot);
@@ -372,13 +405,24 @@ export class HostSession implements NativeSession {
     });
   }
 
+  // The host broke the protocol: it cannot be trusted with another run. It is killed, and
+  // this model fails as if it had crashed; nothing else in this process is touched.
+  #broken(error: unknown): void {
+    if (this.#dead !== null) return;
+    this.#child.ref(); // until its exit is seen (close() waits for it)
+    this.#child.kill('SIGKILL');
+    this.#fail(`the host process of ${this.#modelPath} (pid ${this.pid}) broke the protocol (${(error as Error)?.message ?? String(error)}) and was killed`);
+  }
+
   #receive(frame: { op: string; id: number; code?: string; message?: string }): void {
+    if (typeof frame.id !== 'number') throw new ProtocolError('a frame without an id');
     const pending = this.#pending.get(frame.id);
     if (!pending) return;
     this.#pending.delete(frame.id);
     if (this.#pending.size === 0 && this.#closing === null) this.#child.unref();
     if (frame.op === 'error') pending.reject(remoteError(frame as { code?: string; message: string }));
-    else pending.resolve(frame);
+    else if ((frame.op === 'done' && Array.isArray((frame as { outputs?: unknown }).outputs)) || frame.op === 'fallback' || frame.op === 'loaded' || frame.op === 'closed') pending.resolve(frame);
+    else throw new ProtocolError(`an unexpected '${String(frame.op)}' reply`);
   }
 
   #crashed(): ModelCrashedError {

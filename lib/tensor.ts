@@ -16,11 +16,90 @@ export function onDispose(buffer: ArrayBuffer, hook: () => void): void {
   releaseHooks.set(buffer, hook);
 }
 
+// Outputs this big are fed to TensorFlow in place (native/tensor.h kZeroCopyMinBytes):
+// while a run borrows one, dispose() of its tensor must wait, or TensorFlow would read
+// memory that was freed (or, for an isolated model's view, handed to the next run).
+const BORROWED_MIN_BYTES = 16 * 1024;
+const outputBuffers = new WeakSet<ArrayBuffer>();
+/** Runs in flight that borrow each output buffer. */
+const borrowers = new WeakMap<ArrayBuffer, number>();
+/** What dispose() put off until the last of those runs ends. */
+const deferred = new WeakMap<ArrayBuffer, () => void>();
+
+/**
+ * @internal Marks the output buffers among `feeds` (flat native form) as borrowed by a run
+ * until the returned function is called: dispose() of their tensors waits until then.
+ * Returns null when no feed is an output's buffer (the common case: nothing to undo).
+ */
+export function borrowFeeds(feeds: NativeTensors): (() => void) | null {
+  let held: ArrayBuffer[] | null = null;
+  for (let i = 2; i < feeds.length; i += 3) {
+    const data = feeds[i];
+    if (!ArrayBuffer.isView(data) || !outputBuffers.has(data.buffer as ArrayBuffer)) continue;
+    const buffer = data.buffer as ArrayBuffer;
+    borrowers.set(buffer, (borrowers.get(buffer) ?? 0) + 1);
+    (held ??= []).push(buffer);
+  }
+  if (held === null) return null;
+  const buffers = held;
+  return () => {
+    for (const buffer of buffers) {
+      const left = borrowers.get(buffer)! - 1;
+      if (left > 0) {
+        borrowers.set(buffer, left);
+        continue;
+      }
+      borrowers.delete(buffer);
+      const release = deferred.get(buffer);
+      deferred.delete(buffer);
+      release?.();
+    }
+  };
+}
+
 // Set by Tensor.fromNative() for the one constructor call it makes.
 let adopting: { info: DTypeInfo; shape: number[]; data: NativeData } | undefined;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** The most dimensions TensorFlow allows a tensor (TensorShape::MaxDimensions()). */
+export const MAX_RANK = 254;
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * Checks a shape against TensorFlow's own rules before anything reaches it: every
+ * dimension a whole number ≥ 0, at most 254 of them, and the product of the non-zero
+ * dimensions within int64 (2^63 − 1). TensorFlow's TensorShape constructor aborts the
+ * process on a shape that breaks the last two, even when a later 0 makes it empty
+ * (`[2**32, 2**32, 0]`), so shapes from users and clients all pass through here.
+ *
+ * @param field what the shape belongs to, for messages ('shape', "feed 'x' shape")
+ * @throws TypeError (ERR_INVALID_ARG_TYPE) naming the bad element; INVALID_ARGUMENT for
+ *   the rank and overflow rules
+ */
+export function checkShape(shape: unknown, field = 'shape'): asserts shape is readonly number[] {
+  if (!Array.isArray(shape)) throw invalidType(field, 'an array of non-negative integers', shape);
+  if (shape.length > MAX_RANK) {
+    throw new InvalidArgumentError(`${field} has ${shape.length} dimensions; TensorFlow allows at most ${MAX_RANK}`);
+  }
+  let product = 1;
+  for (let i = 0; i < shape.length; i++) {
+    const d: unknown = shape[i];
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw invalidType(`${field}[${i}]`, 'a non-negative integer', d);
+    if (d !== 0) product *= d;
+  }
+  // Doubles are exact up to 2^53; past it, redo the product exactly.
+  if (product <= 2 ** 53) return;
+  let exact = 1n;
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] === 0) continue;
+    exact *= BigInt(shape[i] as number);
+    if (exact > INT64_MAX) {
+      throw new InvalidArgumentError(`${field} [${shape.join(', ')}]: its non-zero dimensions multiply past 2^63-1 at ${field}[${i}], which TensorFlow refuses (even when another dimension is 0)`);
+    }
+  }
+}
 
 /** Number of elements of a shape (1 for a scalar). */
 export function elementCount(shape: readonly number[]): number {
@@ -71,8 +150,13 @@ export class Tensor<D extends DType = DType> {
       this.shape = Object.freeze(dims);
       this.#tf = info.tf;
       this.#owned = true;
-      if (info.array) this.#data = payload as DataOf<D>;
-      else this.#packed = payload as PackedStrings;
+      if (info.array) {
+        this.#data = payload as DataOf<D>;
+        const view = payload as ArrayBufferView;
+        if (view.byteLength >= BORROWED_MIN_BYTES) outputBuffers.add(view.buffer as ArrayBuffer);
+      } else {
+        this.#packed = payload as PackedStrings;
+      }
       return;
     }
     const info = dtypeInfo(dtype);
@@ -90,9 +174,7 @@ export class Tensor<D extends DType = DType> {
       if (data.every((s) => typeof s === 'string')) this.#data = data as DataOf<D>;
     }
     const dims = shape ?? [length as number];
-    if (!Array.isArray(dims) || !dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw invalidType('shape', 'an array of non-negative integers', shape);
-    }
+    checkShape(dims);
     if (elementCount(dims) !== length) {
       throw new InvalidArgumentError(`a ${dtype} tensor of shape [${dims.join(', ')}] needs ${elementCount(dims)} elements, but data has ${String(length)}`);
     }
@@ -130,19 +212,18 @@ export class Tensor<D extends DType = DType> {
    * Frees an output's memory now instead of when the garbage collector gets to it:
    * its data becomes empty (the ArrayBuffer is detached). Large outputs live in
    * TensorFlow's own buffers, so a loop that disposes what it is done with lets
-   * TensorFlow reuse that memory at once. For tensors you created it only forgets
-   * them (your buffers are never detached). Idempotent.
+   * TensorFlow reuse that memory at once. When a run still in flight reads this tensor
+   * as a feed, the memory is freed when that run ends instead. For tensors you created
+   * it only forgets them (your buffers are never detached). Idempotent.
    */
   dispose(): void {
     if (this.#owned) {
-      const release = native().releaseBuffer;
       const views: ArrayBufferView[] = this.#packed ? [this.#packed.bytes, this.#packed.offsets] : [this.#data as ArrayBufferView];
       for (const view of views) {
         const buffer = view.buffer;
         if (!(buffer instanceof ArrayBuffer) || isDetached(buffer)) continue;
-        release(buffer);
-        releaseHooks.get(buffer)?.();
-        releaseHooks.delete(buffer);
+        if (borrowers.has(buffer)) deferred.set(buffer, () => releaseOutput(buffer));
+        else releaseOutput(buffer);
       }
     }
     this.#owned = false;
@@ -155,8 +236,9 @@ export class Tensor<D extends DType = DType> {
   static alloc<N extends NumericDType>(dtype: N, shape: readonly number[]): Tensor<N> {
     const info = dtypeInfo(dtype);
     if (!info?.array) throw invalidType('dtype', 'a numeric dtype', dtype);
+    checkShape(shape);
     const n = elementCount(shape);
-    if (!Number.isSafeInteger(n) || n < 0) throw invalidType('shape', 'an array of non-negative integers', shape);
+    if (!Number.isSafeInteger(n * info.bytes)) throw new InvalidArgumentError(`a ${dtype} tensor of shape [${shape.join(', ')}] is too large to allocate`);
     const buffer = native().allocAligned(n * info.bytes);
     return new Tensor(dtype, new info.array(buffer, 0, n) as FeedDataOf<N>, shape);
   }
@@ -173,6 +255,13 @@ export class Tensor<D extends DType = DType> {
     adopting = { info, shape, data };
     return new Tensor(info.name, undefined as never);
   }
+}
+
+function releaseOutput(buffer: ArrayBuffer): void {
+  if (isDetached(buffer)) return;
+  native().releaseBuffer(buffer);
+  releaseHooks.get(buffer)?.();
+  releaseHooks.delete(buffer);
 }
 
 function isDetached(buffer: ArrayBuffer): boolean {

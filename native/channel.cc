@@ -35,7 +35,6 @@ constexpr size_t kAlignment = 64;  // lib/ipc.ts ALIGNMENT
 // How long the host's reading thread polls its socket before it blocks.
 constexpr auto kServeSpin = std::chrono::microseconds(50);
 constexpr double kMaxExact = 9007199254740991.0;
-constexpr int kMaxRank = 64;
 constexpr size_t kMaxMessageText = 16 * 1024;
 
 size_t Align(size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
@@ -111,21 +110,22 @@ struct TensorHeader {
   size_t bytes;
 };
 
-TensorHeader ReadTensor(Reader& in) {
+// One feed of a request; `name` labels it in errors. The parent checked the shape already
+// (lib/tensor.ts); it is checked again because TensorFlow aborts on a shape it refuses.
+TensorHeader ReadTensor(Reader& in, const std::string& name) {
   TensorHeader tensor;
   tensor.dtype = static_cast<TF_DataType>(in.Get<int32_t>());
   uint32_t rank = in.Get<uint32_t>();
   tensor.at = in.Count();
   tensor.bytes = in.Count();
-  if (rank > kMaxRank) Refuse("INVALID_ARGUMENT", "a feed of rank " + std::to_string(rank) + " is beyond what tfslice carries");
-  size_t elements = 1;
-  for (uint32_t i = 0; i < rank; ++i) {
-    size_t dim = in.Count();
-    tensor.dims.push_back(static_cast<int64_t>(dim));
-    elements = dim == 0 ? 0 : (elements > kMaxExact / dim ? static_cast<size_t>(kMaxExact) : elements * dim);
-  }
+  if (rank > kMaxRank) Refuse("INVALID_ARGUMENT", "feed '" + name + "': shape has " + std::to_string(rank) + " dimensions; TensorFlow allows at most " + std::to_string(kMaxRank));
+  for (uint32_t i = 0; i < rank; ++i) tensor.dims.push_back(static_cast<int64_t>(in.Count()));
+  std::string violation = ShapeViolation(tensor.dims.data(), tensor.dims.size());
+  if (!violation.empty()) Refuse("INVALID_ARGUMENT", "feed '" + name + "': " + violation);
+  uint64_t elements = 1;  // within int64 by the rule above
+  for (int64_t dim : tensor.dims) elements *= static_cast<uint64_t>(dim);
   size_t size = DataTypeSize(tensor.dtype);
-  if (size == 0 || elements * size != tensor.bytes) {
+  if (size == 0 || elements > tensor.bytes || elements * size != tensor.bytes) {
     Refuse("INTERNAL", "a direct-path feed's dtype, shape and byte count disagree");
   }
   return tensor;
@@ -225,11 +225,17 @@ class RunServer {
       int pid = in.Get<int32_t>();
       int fd = in.Get<int32_t>();
       size_t bytes = in.Count();
-      Segment segment;  // the parent's: fd -1
-      if (Failure failure = OpenSegment(pid, fd, bytes, &segment)) throw Refused{failure};
       std::lock_guard<std::mutex> lock(mutex_);
-      segments_[slot].Release();
-      segments_[slot] = segment;
+      Segment& held = segments_[slot];
+      // The segment this slot holds already (it moved to one of ours): kept, since reopening
+      // it would close the fd that names it. Anything else is opened before the old one is
+      // released.
+      if (!(pid == getpid() && held.fd >= 0 && held.fd == fd && held.bytes >= bytes)) {
+        Segment segment;
+        if (Failure failure = OpenSegment(pid, fd, bytes, &segment)) throw Refused{failure};
+        held.Release();
+        held = segment;
+      }
     }
     std::shared_ptr<RunPlan> plan = PlanFor(plan_id, flags, in);
     if (!plan) {
@@ -248,7 +254,7 @@ class RunServer {
     }
     FeedSet feeds;
     for (uint32_t i = 0; i < count; ++i) {
-      TensorHeader header = ReadTensor(in);
+      TensorHeader header = ReadTensor(in, plan->input_names[i]);
       if (header.at > segment.bytes || header.bytes > segment.bytes - header.at) {
         Refuse("INTERNAL", "a direct-path feed lies outside its segment");
       }
@@ -279,17 +285,14 @@ class RunServer {
       if (found != plans_.end()) return found->second;
     }
     if (!(flags & kNames)) Refuse("INTERNAL", "a direct-path run names a plan the host does not know");
-    // As a run: the graph must not be freed under the lookup.
+    // As a run: the graph must not be freed under the lookup (ResolvePlan reads every
+    // output's dtype inside this window, so nothing touches the graph after EndRun).
     if (!core_->BeginRun()) Refuse("MODEL_DISPOSED", kDisposedMessage);
     auto plan = std::make_shared<RunPlan>();
     Failure failure = ResolvePlan(core_, inputs, outputs, *plan);
     core_->EndRun();
     if (failure) throw Refused{failure};
-    bool numeric = true;
-    for (const TF_Output& output : plan->outputs) {
-      numeric = numeric && DataTypeSize(tf().TF_OperationOutputType(output)) != 0;
-    }
-    if (!numeric) plan = nullptr;
+    if (!plan->all_numeric) plan = nullptr;
     std::lock_guard<std::mutex> lock(mutex_);
     return plans_.emplace(id, plan).first->second;
   }

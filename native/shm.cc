@@ -10,6 +10,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <utility>
 #include <string>
 
 #include "errors.h"
@@ -44,6 +46,8 @@ struct SegmentHandle {
   }
 };
 
+constexpr int kSizeSeals = F_SEAL_SHRINK | F_SEAL_GROW;
+
 std::string SystemError(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 size_t ByteCount(const Napi::CallbackInfo& info, size_t index) {
@@ -61,16 +65,28 @@ int IntArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
   return value.As<Napi::Number>().Int32Value();
 }
 
+// Marks a segment's own buffer, so only those are ever unwrapped as a SegmentHandle
+// (tensor.cc wraps output buffers with a tag of its own).
+constexpr napi_type_tag kSegmentTag = {0x7466736c69636530ULL, 0x7365676d656e7431ULL};
+
 Napi::ArrayBuffer Expose(Napi::Env env, Mapping* mapping) {
-  auto* handle = new SegmentHandle{mapping};
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
-      env, mapping->address, mapping->bytes,
-      [](Napi::Env, void*, SegmentHandle* done) {
-        done->Release();
-        delete done;
-      },
-      handle);
-  napi_wrap(env, buffer, handle, nullptr, nullptr, nullptr);
+  auto handle = std::make_unique<SegmentHandle>(SegmentHandle{mapping});
+  Napi::ArrayBuffer buffer;
+  try {
+    buffer = Napi::ArrayBuffer::New(
+        env, mapping->address, mapping->bytes,
+        [](Napi::Env, void*, SegmentHandle* done) {
+          done->Release();
+          delete done;
+        },
+        handle.get());
+  } catch (...) {
+    handle->Release();
+    throw;
+  }
+  SegmentHandle* held = handle.release();  // the finalizer's now
+  NAPI_THROW_IF_FAILED(env, napi_type_tag_object(env, buffer, &kSegmentTag), buffer);
+  NAPI_THROW_IF_FAILED(env, napi_wrap(env, buffer, held, nullptr, nullptr, nullptr), buffer);
   return buffer;
 }
 
@@ -104,10 +120,17 @@ void Segment::Release() {
 }
 
 Failure CreateSegment(size_t bytes, Segment* out) {
-  int fd = memfd_create("tfslice-tensors", MFD_CLOEXEC);
+  int fd = memfd_create("tfslice-tensors", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) return {"RESOURCE_EXHAUSTED", SystemError("memfd_create")};
   if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
     Failure failure{"RESOURCE_EXHAUSTED", SystemError("ftruncate of a shared tensor segment")};
+    close(fd);
+    return failure;
+  }
+  // Its size is fixed for good: no peer (nor a graph's WriteFile opening /proc/<pid>/fd/N
+  // with "w") can shrink it under a mapping, which would be SIGBUS at the next touch.
+  if (fcntl(fd, F_ADD_SEALS, kSizeSeals | F_SEAL_SEAL) != 0) {
+    Failure failure{"INTERNAL", SystemError("sealing a shared tensor segment")};
     close(fd);
     return failure;
   }
@@ -118,6 +141,13 @@ Failure OpenSegment(int pid, int peer_fd, size_t bytes, Segment* out) {
   std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(peer_fd);
   int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return {"UNAVAILABLE", SystemError(("open " + path).c_str())};
+  // Only a segment CreateSegment made: a memfd whose size can never change. Any other file
+  // a peer names (or one it could truncate under the mapping) is refused.
+  int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0 || (seals & kSizeSeals) != kSizeSeals) {
+    close(fd);
+    return {"PERMISSION_DENIED", path + " is not a sealed tfslice tensor segment"};
+  }
   struct stat st;
   if (bytes == 0 || fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) < bytes) {
     close(fd);
@@ -147,27 +177,40 @@ Napi::Value ShmOpen(const Napi::CallbackInfo& info) {
   return Expose(env, segment);
 }
 
-SegmentHandle* Unwrap(Napi::Env env, Napi::Value value, const char* call) {
+// A segment's buffer from shmCreate/shmOpen, not yet released; null for anything else.
+SegmentHandle* Unwrap(Napi::Env env, Napi::Value value) {
+  bool tagged = false;
   void* data = nullptr;
-  if (!value.IsArrayBuffer() || napi_unwrap(env, value, &data) != napi_ok || data == nullptr) {
-    throw MakeTypeError(env, std::string(call) + " needs a buffer from shmCreate or shmOpen");
+  if (!value.IsArrayBuffer() || napi_check_object_type_tag(env, value, &kSegmentTag, &tagged) != napi_ok || !tagged ||
+      napi_unwrap(env, value, &data) != napi_ok) {
+    return nullptr;
   }
   return static_cast<SegmentHandle*>(data);
 }
 
 Napi::Value ShmRelease(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  SegmentHandle* handle = Unwrap(env, info[0], "shmRelease(buffer)");
+  bool tagged = false;
+  if (!info[0].IsArrayBuffer() || napi_check_object_type_tag(env, info[0], &kSegmentTag, &tagged) != napi_ok || !tagged) {
+    throw MakeTypeError(env, "shmRelease(buffer) needs a buffer from shmCreate or shmOpen");
+  }
+  // Unwrapped first: once detached, the finalizer may free the handle at any time, and a
+  // second release (documented as harmless) must not find it.
+  void* data = nullptr;
+  if (napi_remove_wrap(env, info[0], &data) != napi_ok || data == nullptr) return env.Undefined();
+  SegmentHandle* handle = static_cast<SegmentHandle*>(data);
   Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
-  // Detached first: JS can no longer reach the memory once it is unmapped.
+  // Detached before the unmap: JS can no longer reach the memory.
+  Mapping* mapping = std::exchange(handle->mapping, nullptr);
   if (!buffer.IsDetached()) buffer.Detach();
-  handle->Release();
+  if (mapping != nullptr) mapping->Unref();
   return env.Undefined();
 }
 
 Napi::Value ShmView(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  SegmentHandle* handle = Unwrap(env, info[0], "shmView(buffer, offset, bytes)");
+  SegmentHandle* handle = Unwrap(env, info[0]);
+  if (handle == nullptr) throw MakeTypeError(env, "shmView(buffer, offset, bytes) needs a live buffer from shmCreate or shmOpen");
   double offset = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
   double bytes = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
   if (handle->mapping == nullptr || !(offset >= 0 && bytes >= 0) ||
@@ -181,9 +224,14 @@ Napi::Value ShmView(const Napi::CallbackInfo& info) {
     mapping->Unref();
     return Napi::ArrayBuffer::New(env, 0);
   }
-  return Napi::ArrayBuffer::New(
-      env, static_cast<char*>(mapping->address) + static_cast<size_t>(offset), static_cast<size_t>(bytes),
-      [](Napi::Env, void*, Mapping* done) { done->Unref(); }, mapping);
+  try {
+    return Napi::ArrayBuffer::New(
+        env, static_cast<char*>(mapping->address) + static_cast<size_t>(offset), static_cast<size_t>(bytes),
+        [](Napi::Env, void*, Mapping* done) { done->Unref(); }, mapping);
+  } catch (...) {
+    mapping->Unref();  // no finalizer was registered to do it
+    throw;
+  }
 }
 
 Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {

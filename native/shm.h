@@ -4,7 +4,9 @@
 // ArrayBuffer. The creator keeps the descriptor open while the segment lives; the peer
 // maps the same memory through /proc/<creator pid>/fd/<fd> and closes its descriptor at
 // once. Nothing has a name in the file system, so a crash on either side leaks nothing:
-// the kernel frees the memory when the last mapping goes.
+// the kernel frees the memory when the last mapping goes. Segments are sealed against
+// shrinking and growing (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL): a peer cannot
+// truncate one under the other's mapping (SIGBUS), and OpenSegment maps nothing else.
 #pragma once
 
 #include <napi.h>
@@ -27,10 +29,12 @@ struct Segment {
   void Release();
 };
 
-// Any thread; a Failure (RESOURCE_EXHAUSTED, UNAVAILABLE, INTERNAL) instead of throwing.
-// A new memfd segment of `bytes`, mapped.
+// Any thread; a Failure (RESOURCE_EXHAUSTED, UNAVAILABLE, PERMISSION_DENIED, INTERNAL)
+// instead of throwing.
+// A new sealed memfd segment of `bytes`, mapped.
 Failure CreateSegment(size_t bytes, Segment* out);
-// Maps another process's segment through /proc/<pid>/fd/<fd> (at least `bytes` long).
+// Maps another process's segment through /proc/<pid>/fd/<fd> (at least `bytes` long);
+// PERMISSION_DENIED unless it is a memfd sealed as CreateSegment seals it.
 Failure OpenSegment(int pid, int fd, size_t bytes, Segment* out);
 
 // shmCreate(bytes) -> { fd, buffer }

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <utility>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #include <unistd.h>
@@ -48,8 +50,20 @@ std::atomic<int64_t> g_pinned_now{0};
 
 // Owns the TF_Tensor behind an output ArrayBuffer; tensor is null once released early.
 struct OutputOwner {
-  TF_Tensor* tensor;
+  TF_Tensor* tensor = nullptr;
+  size_t bytes = 0;  // reported to V8 as external memory while the tensor lives
 };
+
+// Marks ArrayBuffers over TensorFlow's memory, so a wrap is only ever read as an
+// OutputOwner (shm.cc wraps segment buffers with a tag of its own).
+constexpr napi_type_tag kOutputTag = {0x7466736c69636530ULL, 0x6f75747075747331ULL};
+
+struct TensorDeleter {
+  void operator()(TF_Tensor* tensor) const {
+    if (tensor != nullptr) tf().TF_DeleteTensor(tensor);
+  }
+};
+using TensorPtr = std::unique_ptr<TF_Tensor, TensorDeleter>;
 
 // Big outputs are allocated by TensorFlow on whichever thread ran the session and are
 // freed later on the JS thread, when the collector or dispose() lets go. glibc keeps
@@ -146,6 +160,10 @@ Dims ReadShape(Napi::Env env, Napi::Value value, const std::string& name) {
   Napi::Array array = value.As<Napi::Array>();
   Dims out;
   uint32_t rank = array.Length();
+  if (rank > kMaxRank) {
+    throw MakeError(env, "INVALID_ARGUMENT", FeedLabel(name) + ": shape has " + std::to_string(rank) +
+                                                 " dimensions; TensorFlow allows at most " + std::to_string(kMaxRank));
+  }
   out.dims.reserve(rank);
   for (uint32_t i = 0; i < rank; ++i) {
     Napi::Value dim = array.Get(i);
@@ -154,13 +172,12 @@ Dims ReadShape(Napi::Env env, Napi::Value value, const std::string& name) {
       throw MakeTypeError(env, FeedLabel(name) + ": shape[" + std::to_string(i) +
                                    "] must be a non-negative integer");
     }
-    int64_t n = static_cast<int64_t>(d);
-    out.dims.push_back(n);
-    if (n != 0 && out.elements > UINT64_MAX / static_cast<uint64_t>(n)) {
-      throw MakeError(env, "INVALID_ARGUMENT", FeedLabel(name) + ": shape has too many elements");
-    }
-    out.elements *= static_cast<uint64_t>(n);
+    out.dims.push_back(static_cast<int64_t>(d));
   }
+  std::string violation = ShapeViolation(out.dims.data(), out.dims.size());
+  if (!violation.empty()) throw MakeError(env, "INVALID_ARGUMENT", FeedLabel(name) + ": " + violation);
+  // Within int64 by the rule above (and 0 when any dimension is).
+  for (int64_t n : out.dims) out.elements *= static_cast<uint64_t>(n);
   return out;
 }
 
@@ -213,6 +230,21 @@ Napi::Value NewTypedArray(Napi::Env env, TF_DataType dtype, Napi::ArrayBuffer bu
 }
 
 }  // namespace
+
+std::string ShapeViolation(const int64_t* dims, size_t rank) {
+  if (rank > kMaxRank) {
+    return "shape has " + std::to_string(rank) + " dimensions; TensorFlow allows at most " + std::to_string(kMaxRank);
+  }
+  int64_t product = 1;  // of the non-zero dimensions, in any order
+  for (size_t i = 0; i < rank; ++i) {
+    if (dims[i] < 0) return "shape[" + std::to_string(i) + "] is " + std::to_string(dims[i]) + "; dimensions must be >= 0";
+    if (dims[i] != 0 && __builtin_mul_overflow(product, dims[i], &product)) {
+      return "shape's non-zero dimensions multiply past 2^63-1 at shape[" + std::to_string(i) +
+             "], which TensorFlow refuses even when another dimension is 0";
+    }
+  }
+  return {};
+}
 
 size_t DataTypeSize(TF_DataType dtype) {
   switch (dtype) {
@@ -268,12 +300,10 @@ void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
       NAPI_THROW_IF_FAILED_VOID(env, status);
     }
     g_pinned_now.fetch_add(1, std::memory_order_relaxed);
+    // On failure TF_NewTensor has already called ReleasePin (its buffer's last reference
+    // went), so the pin is not ours to free.
     tensor = tf().TF_NewTensor(dtype, shape.dims.data(), rank, memory, bytes, ReleasePin, pin);
-    if (tensor == nullptr) {
-      g_pinned_now.fetch_sub(1, std::memory_order_relaxed);
-      napi_delete_reference(env, pin->ref);
-      delete pin;
-    } else {
+    if (tensor != nullptr) {
       g_borrowed_feeds.fetch_add(1, std::memory_order_relaxed);
       borrowed_.emplace_back(reinterpret_cast<uintptr_t>(memory),
                              reinterpret_cast<uintptr_t>(memory) + bytes);
@@ -301,18 +331,21 @@ bool FeedSet::Borrows(const void* p, size_t n) const {
   return false;
 }
 
-void OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds, Napi::Array out, uint32_t at) {
-  TF_DataType dtype = tf().TF_TensorType(tensor);
-  int rank = tf().TF_NumDims(tensor);
+void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array out, uint32_t at) {
+  // Ours from here: freed on every way out, a JS allocation that throws included, until a
+  // buffer's finalizer takes it.
+  TensorPtr tensor(raw);
+  TF_DataType dtype = tf().TF_TensorType(tensor.get());
+  int rank = tf().TF_NumDims(tensor.get());
   Napi::Array shape = Napi::Array::New(env, rank);
   for (int i = 0; i < rank; ++i) {
-    shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(tf().TF_Dim(tensor, i))));
+    shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(tf().TF_Dim(tensor.get(), i))));
   }
   out.Set(at, Napi::Number::New(env, dtype));
   out.Set(at + 1, shape);
   if (dtype == TF_STRING) {
-    size_t n = static_cast<size_t>(tf().TF_TensorElementCount(tensor));
-    const TF_TString* strings = static_cast<const TF_TString*>(tf().TF_TensorData(tensor));
+    size_t n = static_cast<size_t>(tf().TF_TensorElementCount(tensor.get()));
+    const TF_TString* strings = static_cast<const TF_TString*>(tf().TF_TensorData(tensor.get()));
     size_t total = 0;
     for (size_t i = 0; i < n; ++i) total += tf().TF_StringGetSize(&strings[i]);
     Napi::ArrayBuffer bytes = Napi::ArrayBuffer::New(env, total);
@@ -326,7 +359,7 @@ void OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds, Napi::Ar
       offset += size;
     }
     offsets[n] = static_cast<double>(offset);
-    tf().TF_DeleteTensor(tensor);
+    tensor.reset();
     Napi::Object packed = Napi::Object::New(env);
     packed.Set("bytes", Napi::Uint8Array::New(env, total, bytes, 0));
     packed.Set("offsets", offsets);
@@ -335,43 +368,70 @@ void OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds, Napi::Ar
   }
   size_t element_size = DataTypeSize(dtype);
   if (element_size == 0) {
-    tf().TF_DeleteTensor(tensor);
     throw MakeError(env, "UNIMPLEMENTED",
                     "output dtype " + std::to_string(dtype) + " is not supported by tfslice");
   }
-  size_t bytes = tf().TF_TensorByteSize(tensor);
-  void* data = tf().TF_TensorData(tensor);
+  size_t bytes = tf().TF_TensorByteSize(tensor.get());
+  // Only a buffer this run alone holds may be handed to JS: a fetched Const, a variable's
+  // value or a tensor fetched twice share TensorFlow's own buffer (TF_SessionRun returns a
+  // shallow copy), and a JS write into it would change the model.
+  TF_Tensor* movable = nullptr;
+  if (bytes >= kZeroCopyMinBytes && !feeds.Borrows(tf().TF_TensorData(tensor.get()), bytes)) {
+    movable = tf().TF_TensorMaybeMove(tensor.get());
+    if (movable != nullptr) {
+      tensor.release();  // TF_TensorMaybeMove deleted it (and returned its successor)
+      tensor.reset(movable);
+    }
+  }
   Napi::ArrayBuffer buffer;
-  if (bytes >= kZeroCopyMinBytes && !feeds.Borrows(data, bytes)) {
+  if (movable != nullptr) {
     // TensorFlow's buffer, freed by the collector or, earlier, by ReleaseOutput().
-    auto* owner = new OutputOwner{tensor};
+    auto owner = std::make_unique<OutputOwner>();
     buffer = Napi::ArrayBuffer::New(
-        env, data, bytes,
-        [](Napi::Env, void*, OutputOwner* done) {
-          if (done->tensor != nullptr) DeleteOutputTensor(done->tensor);
+        env, tf().TF_TensorData(tensor.get()), bytes,
+        [](Napi::Env finalizing, void*, OutputOwner* done) {
+          if (done->tensor != nullptr) {
+            DeleteOutputTensor(done->tensor);
+            Napi::MemoryManagement::AdjustExternalMemory(finalizing, -static_cast<int64_t>(done->bytes));
+          }
           delete done;
         },
-        owner);
-    napi_wrap(env, buffer, owner, nullptr, nullptr, nullptr);
+        owner.get());
+    OutputOwner* held = owner.release();  // the finalizer's now
+    held->tensor = tensor.release();
+    held->bytes = bytes;
+    // V8 does not see memory outside its heap: without this, outputs nobody disposes
+    // would pile up (4 MiB each) until the JS heap itself asked for a collection.
+    Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(bytes));
+    NAPI_THROW_IF_FAILED_VOID(env, napi_type_tag_object(env, buffer, &kOutputTag));
+    NAPI_THROW_IF_FAILED_VOID(env, napi_wrap(env, buffer, held, nullptr, nullptr, nullptr));
     g_wrapped_outputs.fetch_add(1, std::memory_order_relaxed);
   } else {
     g_copied_outputs.fetch_add(1, std::memory_order_relaxed);
     buffer = Napi::ArrayBuffer::New(env, bytes);
-    if (bytes != 0) std::memcpy(buffer.Data(), data, bytes);
-    tf().TF_DeleteTensor(tensor);
+    if (bytes != 0) std::memcpy(buffer.Data(), tf().TF_TensorData(tensor.get()), bytes);
+    tensor.reset();
   }
   out.Set(at + 2, NewTypedArray(env, dtype, buffer, bytes / element_size));
 }
 
 void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer) {
+  bool ours = false;
+  TF_Tensor* tensor = nullptr;
+  size_t bytes = 0;
   void* owner = nullptr;
-  bool wrapped = napi_unwrap(env, buffer, &owner) == napi_ok && owner != nullptr;
-  // Detached first: JS can no longer reach the memory, so it may be freed right away.
+  if (napi_check_object_type_tag(env, buffer, &kOutputTag, &ours) == napi_ok && ours &&
+      napi_remove_wrap(env, buffer, &owner) == napi_ok && owner != nullptr) {
+    // Unwrapped first: once detached, the finalizer may free the owner at any time, and a
+    // second release must not find it.
+    tensor = std::exchange(static_cast<OutputOwner*>(owner)->tensor, nullptr);
+    bytes = static_cast<OutputOwner*>(owner)->bytes;
+  }
+  // Detached before the free: JS can no longer reach the memory.
   if (!buffer.IsDetached()) buffer.Detach();
-  if (wrapped) {
-    OutputOwner* output = static_cast<OutputOwner*>(owner);
-    if (output->tensor != nullptr) DeleteOutputTensor(output->tensor);
-    output->tensor = nullptr;
+  if (tensor != nullptr) {
+    DeleteOutputTensor(tensor);
+    Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(bytes));
   }
 }
 

@@ -29,9 +29,21 @@ class ReleaseQueue;
 // Below this a copy costs less than pinning JS memory or wrapping TF's buffer.
 constexpr size_t kZeroCopyMinBytes = 16 * 1024;
 
+// TensorFlow's own rules for a shape (tensor_shape.cc, TensorShapeBase: at most 254
+// dimensions, none negative, and the product of the non-zero dimensions within int64).
+// TensorShape's constructor CHECK-fails (aborts the process) on a shape that breaks them,
+// even when a later 0 makes the element count 0, so every shape from a caller is checked
+// against them before TF_NewTensor or TF_AllocateTensor sees it.
+constexpr size_t kMaxRank = 254;
+// Empty when TensorFlow accepts `dims`; otherwise the rule it breaks, for an error message.
+std::string ShapeViolation(const int64_t* dims, size_t rank);
+
 // Bytes per element, 0 for TF_STRING and for types tfslice does not handle.
 size_t DataTypeSize(TF_DataType dtype);
 bool IsSupportedDataType(int dtype);
+// A reference dtype (a TF1 variable fetched directly: DT_FLOAT_REF = 101 = DT_FLOAT + 100,
+// types.proto) as its base dtype, which is what fetching it yields; others unchanged.
+inline int BaseDataType(int dtype) { return dtype > 100 && dtype < 200 ? dtype - 100 : dtype; }
 
 // The TF_Tensors of one run's feeds and the JS memory ranges they borrow. The
 // tensors may be deleted on a worker thread: borrowed JS memory is only

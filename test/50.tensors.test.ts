@@ -1,5 +1,8 @@
 // Tensors in and out: every dtype, strings as text and bytes, scalars, zero-size, and
 // what is borrowed or copied (counted by the addon) with outputs that outlive the model.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import t from 'tap';
 
 import { InvalidArgumentError, loadModel, Tensor, type TensorLike } from '../lib/index';
@@ -56,7 +59,7 @@ t.test('the Tensor constructor checks what it is given', async (t) => {
   t.throws(() => new Tensor('int64', [1, 2] as unknown as BigInt64Array), { name: 'TypeError', message: /BigInt64Array/ });
   t.throws(() => new Tensor('complex64' as 'float32', new Float32Array(2)), { name: 'TypeError', message: /^dtype must be one of float32/ });
   t.throws(() => new Tensor('float32', new Float32Array(5), [2, 2]), InvalidArgumentError);
-  t.throws(() => new Tensor('float32', new Float32Array(4), [2, -2]), { name: 'TypeError', message: /^shape must be an array of non-negative integers/ });
+  t.throws(() => new Tensor('float32', new Float32Array(4), [2, -2]), { name: 'TypeError', message: /^shape\[1\] must be a non-negative integer, got -2$/ });
   t.throws(() => new Tensor('string', ['a', 3] as unknown as string[]), { name: 'TypeError', message: /data\[1\] of a string tensor must be a string or a Uint8Array/ });
   t.throws(() => new Tensor('float32', new Float32Array(1)).bytes(), InvalidArgumentError);
   const tensor = new Tensor('bool', new Uint8Array([1, 0, 1, 1, 0, 0]), [2, 3]);
@@ -166,4 +169,99 @@ t.test('dispose() frees an output now; it never detaches memory the caller owns'
   s.dispose();
   t.same(s.bytes().length, 0, 'a string output disposes its bytes');
   await Promise.all([model.dispose(), strings.dispose()]);
+});
+
+t.test("shapes are held to TensorFlow's own rules before anything reaches it (rank <= 254, no int64 overflow)", async (t) => {
+  const overflow = [2 ** 32, 2 ** 32, 0];
+  t.throws(() => new Tensor('float32', new Float32Array(0), overflow), { code: 'INVALID_ARGUMENT', message: /^shape \[4294967296, 4294967296, 0\]: its non-zero dimensions multiply past 2\^63-1 at shape\[1\]/ }, 'overflow hidden by a later 0');
+  t.throws(() => new Tensor('float32', new Float32Array(1), Array(255).fill(1)), { code: 'INVALID_ARGUMENT', message: /^shape has 255 dimensions; TensorFlow allows at most 254/ });
+  t.ok(new Tensor('float32', new Float32Array(1), Array(254).fill(1)), 'rank 254 is fine');
+  t.ok(new Tensor('float32', new Float32Array(0), [2 ** 31, 2 ** 31, 0]), '2^62 before the 0 is fine');
+  t.throws(() => Tensor.alloc('float32', overflow), { code: 'INVALID_ARGUMENT' }, 'Tensor.alloc too');
+  t.throws(() => new Tensor('float32', new Float32Array(1), [1.5]), { name: 'TypeError', message: /^shape\[0\] must be a non-negative integer, got 1.5/ });
+
+  // counter's delta has unknown rank: nothing in the signature stops a shape.
+  const model = await loadModel(fixture('counter').dir);
+  const run = (shape: number[], data = new Float32Array(0)) => model.run({ delta: { dtype: 'float32', shape, data } }, { signature: 'incr_counter_by' });
+  await t.rejects(run(overflow), { code: 'INVALID_ARGUMENT', message: /^feed 'delta': shape .*multiply past 2\^63-1/ }, 'a plain feed names the feed and the rule');
+  await t.rejects(run(Array(255).fill(1), new Float32Array(1)), { code: 'INVALID_ARGUMENT', message: /^feed 'delta': shape has 255 dimensions/ });
+
+  // The addon checks on its own too (a caller below the Tensor class).
+  const { session: raw } = await native().loadSession(fixture('counter').dir, ['serve'], null, true);
+  const plan = raw.plan(['delta:0'], ['incr_counter_by_op/AssignAdd:0']);
+  t.throws(() => raw.runSync(plan, [1, overflow, new Float32Array(0)]), { code: 'INVALID_ARGUMENT', message: /feed 'delta:0': shape's non-zero dimensions multiply past 2\^63-1/ });
+  t.throws(() => raw.runSync(plan, [1, Array(255).fill(1), new Float32Array(1)]), { code: 'INVALID_ARGUMENT', message: /feed 'delta:0': shape has 255 dimensions/ });
+  t.same(Array.from(raw.runSync(plan, [1, [], new Float32Array([2])])[2] as Float32Array), [2], 'and the session runs on');
+  await raw.close();
+  await model.dispose();
+  t.pass('the process is alive (TensorFlow would have aborted it)');
+});
+
+t.test('outputs that share memory TensorFlow keeps (a constant, a variable, one tensor under two keys) are copies: writing to them changes nothing', async (t) => {
+  const model = await loadModel(fixture('shared_outputs').dir);
+  const x = new Tensor('float32', Float32Array.from({ length: 8192 }, (_, i) => i));
+  const first = await model.run({ x });
+  const anchors = first.anchors!.data as Float32Array;
+  const w = first.w!.data as Float32Array;
+  t.equal(anchors[5], 5);
+  t.equal(w[8], 1);
+  anchors.fill(42);
+  w.fill(0);
+  (first.y!.data as Float32Array).fill(-1);
+  t.equal((first.y_again!.data as Float32Array)[3], 6, 'one tensor under two keys: two buffers');
+  const second = await model.run({ x });
+  t.equal((second.anchors!.data as Float32Array)[5], 5, 'the constant is untouched');
+  t.equal((second.w!.data as Float32Array)[8], 1, 'the variable is untouched');
+  t.equal((second.y!.data as Float32Array)[3], 6);
+  for (const out of [first, second]) for (const tensor of Object.values(out)) tensor.dispose();
+  await model.dispose();
+});
+
+t.test('dispose() of an output that a run in flight reads as a feed waits for that run', async (t) => {
+  const model = await loadModel(fixture('multi_sig').dir, { signature: 'double' });
+  const n = 1 << 20;
+  const x = Tensor.alloc('float32', [n]);
+  x.data.fill(1);
+  for (let round = 0; round < 20; round++) {
+    const { y } = await model.run({ x });
+    const pending = model.run({ x: y! });
+    y!.dispose(); // TensorFlow reads y's 4 MiB in place right now
+    const z = (await pending).y!.data as Float32Array;
+    t.equal(y!.data.length, 0, `round ${round}: y is freed once the run is done`);
+    if (z[0] !== 4 || z[n - 1] !== 4) t.fail(`round ${round}: z = 4x expected, got ${z[0]} ... ${z[n - 1]}`);
+  }
+  t.pass('20 rounds computed from memory that stayed allocated');
+  // The same with the run waiting for its turn (maxConcurrentRuns) when dispose() is called.
+  const one = await loadModel(fixture('multi_sig').dir, { signature: 'double', maxConcurrentRuns: 1 });
+  const { y } = await one.run({ x });
+  const busy = one.run({ x });
+  const queued = one.run({ x: y! });
+  y!.dispose();
+  await busy;
+  t.equal(((await queued).y!.data as Float32Array)[n - 1], 4, 'a queued run still reads it');
+  await Promise.all([model.dispose(), one.dispose()]);
+});
+
+t.test('shared segments are sealed; buffers of one kind are never taken for the other', async (t) => {
+  const { fd, buffer } = native().shmCreate(65536);
+  t.throws(() => fs.ftruncateSync(fd, 0), { code: 'EPERM' }, 'a segment cannot be shrunk (SIGBUS for its mappings)');
+  t.throws(() => fs.ftruncateSync(fd, 1 << 20), { code: 'EPERM' }, 'nor grown');
+  const file = path.join(os.tmpdir(), `tfslice-not-a-segment-${process.pid}`);
+  fs.writeFileSync(file, Buffer.alloc(65536));
+  const plain = fs.openSync(file, 'r+');
+  t.throws(() => native().shmOpen(process.pid, plain, 65536), { code: 'PERMISSION_DENIED', message: /is not a sealed tfslice tensor segment/ }, 'a file that is not a sealed segment is never mapped');
+  fs.closeSync(plain);
+  fs.rmSync(file);
+  native().releaseBuffer(buffer); // a segment's buffer given to the output release: only detached
+  t.equal(buffer.byteLength, 0);
+  native().shmRelease(buffer);
+  native().shmRelease(buffer);
+  t.pass('shmRelease twice is harmless');
+  t.throws(() => native().shmView(buffer, 0, 1), { name: 'TypeError' }, 'a released segment gives no views');
+  const output = (await (await loadModel(fixture('multi_sig').dir, { signature: 'double' })).run({ x: Tensor.alloc('float32', [1 << 16]) })).y!;
+  const outputBuffer = (output.data as Float32Array).buffer as ArrayBuffer;
+  t.throws(() => native().shmRelease(outputBuffer), { name: 'TypeError' }, "an output's buffer is not a segment");
+  output.dispose();
+  native().releaseBuffer(outputBuffer);
+  t.pass('releasing an output twice is harmless');
 });

@@ -1,6 +1,8 @@
 // isolation: 'process': the model in a host process of its own, behind the same Model.
 import * as fs from 'node:fs';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
 
@@ -8,7 +10,7 @@ import { configureRuntime, gpuLedger, InvalidArgumentError, loadModel, loadTenso
 import { resetLedgerForTests } from '../lib/gpu';
 import { encodeRun, Wire } from '../lib/ipc';
 import { HOST_SERVE_THREADS, HostSession, runPaths } from '../lib/isolation';
-import { expectOutput, fixture, FIXTURES, jsThreadCpuMs, python, ROOT, slowN, toTensor } from './helpers';
+import { expectOutput, fixture, FIXTURES, fixtureTags, jsThreadCpuMs, python, ROOT, slowN, toTensor } from './helpers';
 
 const alive = (pid: number) => {
   try {
@@ -43,7 +45,7 @@ t.beforeEach(() => resetLedgerForTests());
 t.test('every fixture: same signatures and outputs as in-process, from a host process', async (t) => {
   for (const name of FIXTURES) {
     const { dir, golden } = fixture(name);
-    const model = await loadModel(dir, { isolation: 'process' });
+    const model = await loadModel(dir, { isolation: 'process', ...fixtureTags(golden) });
     t.equal(model.isolation, 'process');
     t.not(model.hostPid, process.pid, `${name}: a host of its own (pid ${model.hostPid})`);
     t.same(model.signatures, golden.signatures, `${name}: signatures`);
@@ -282,5 +284,119 @@ t.test('a host that dies before the model loaded: MODEL_CRASHED saying so, nothi
   }
   const model = await loadModel(fixture('tiny').dir, { isolation: 'process' });
   t.ok(model.hostPid, 'the next host starts fine');
+  await model.dispose();
+});
+
+t.test('a failed run after the host moved a slot to a segment of its own: the slot starts over, later runs are right', async (t) => {
+  // The reshape model: feeds of 65,600 bytes take a 128 KiB segment, and y (64 KiB) does not
+  // fit after them, so the host moves the slot to a segment it makes. A run that then fails
+  // inside TensorFlow used to announce that segment back to the host, which closed the fd
+  // naming it: every later run on the slot failed (or mapped another slot's memory).
+  const model = await loadModel(fixture('reshape').dir, { isolation: 'process' });
+  const rows = (n: number) => new Tensor('int32', Int32Array.of(n), []);
+  const x = (n: number) => new Tensor('float32', Float32Array.from({ length: n }, (_, i) => i));
+  (await model.run({ rows: rows(2), x: x(16384) })).y!.dispose();
+  for (let round = 0; round < 3; round++) {
+    await t.rejects(model.run({ rows: rows(3), x: x(4) }), { code: 'INVALID_ARGUMENT' }, `round ${round}: TensorFlow refuses the reshape`);
+    const out = await model.run({ rows: rows(2), x: x(4) });
+    t.same(Array.from(out.y!.data as Float32Array), [0, 1, 2, 3], `round ${round}: the next run on the slot is right`);
+    const big = await model.run({ rows: rows(2), x: x(16384) });
+    t.equal((big.y!.data as Float32Array)[16383], 16383, `round ${round}: and so is one that moves it again`);
+    big.y!.dispose();
+  }
+  await model.dispose();
+});
+
+t.test('a host that breaks the protocol fails its own model (MODEL_CRASHED) and is killed; this process and other models run on', async (t) => {
+  const tensorflow = await loadTensorFlow();
+  const script = path.join(ROOT, 'test', 'hostile-host.js');
+  const other = await loadModel(fixture('tiny').dir, { isolation: 'process' });
+  const x = new Tensor('float32', new Float32Array([1, 2, 3, 4]), [1, 4]);
+  const expected = Array.from((await other.run({ x })).y!.data as Float32Array);
+  const start = async (mode: string) => {
+    process.env.TFSLICE_TEST_HOSTILE = mode;
+    try {
+      return await HostSession.start(fixture('tiny').dir, {}, tensorflow, false, () => {}, script);
+    } finally {
+      delete process.env.TFSLICE_TEST_HOSTILE;
+    }
+  };
+  for (const mode of ['bad-json', 'huge-frame', 'not-an-object']) {
+    const started = Date.now();
+    await t.rejects(start(mode), { code: 'MODEL_CRASHED', message: /broke the protocol .* and was killed/ }, `${mode}: the load fails`);
+    t.ok(Date.now() - started < 10_000, `${mode}: at once, nothing buffered without bound`);
+  }
+  const messages: Record<string, RegExp> = {
+    'short-reply': /cut short/, 'absurd-count': /announcing 1000000000 outputs/, 'unknown-status': /unknown status 7/,
+    'bad-output': /shape \[1000\], dtype float32 and 4 bytes at 0 disagree/, 'outside-segment': /at 1073741824 disagree/,
+    'foreign-segment': /a segment that is not the host's \(pid \d+, fd 1\)/, 'unsealed-segment': /is not a sealed tfslice tensor segment/,
+  };
+  for (const [mode, why] of Object.entries(messages)) {
+    const { session, loaded } = await start(mode);
+    const plan = session.plan(['x:0'], ['y:0']);
+    const error = await session.run(plan, [1, [1, 4], new Float32Array(4)]).catch((e: unknown) => e);
+    t.type(error, ModelCrashedError, `${mode}: MODEL_CRASHED`);
+    t.match(error, { message: why }, `${mode}: says what the host sent`);
+    t.ok(await gone(loaded.pid), `${mode}: the host was killed`);
+    await t.rejects(session.run(plan, [1, [1, 4], new Float32Array(4)]), { code: 'MODEL_CRASHED' }, `${mode}: and stays failed`);
+    await session.close();
+  }
+  t.same(Array.from((await other.run({ x })).y!.data as Float32Array), expected, 'another isolated model runs on');
+  await other.dispose();
+});
+
+t.test('shapes TensorFlow would abort on never reach the host either (its own check, on the direct path)', async (t) => {
+  const model = await loadModel(fixture('counter').dir, { isolation: 'process' });
+  await t.rejects(model.run({ delta: { dtype: 'float32', shape: [2 ** 32, 2 ** 32, 0], data: new Float32Array(0) } }, { signature: 'incr_counter_by' }),
+    { code: 'INVALID_ARGUMENT', message: /multiply past 2\^63-1/ }, 'refused in this process');
+  // Below the Tensor class, straight to the host session: the host's native check refuses it.
+  const { session } = await HostSession.start(fixture('counter').dir, {}, await loadTensorFlow(), false, () => {});
+  const plan = session.plan(['delta:0'], ['incr_counter_by_op/AssignAdd:0']);
+  const direct = runPaths.direct;
+  await t.rejects(session.run(plan, [1, [2 ** 32, 2 ** 32, 0], new Float32Array(0)]), { code: 'INVALID_ARGUMENT', message: /feed 'delta:0': shape's non-zero dimensions multiply past 2\^63-1/ });
+  await t.rejects(session.run(plan, [1, Array(255).fill(1), new Float32Array(1)]), { code: 'INVALID_ARGUMENT', message: /feed 'delta:0': shape has 255 dimensions/ });
+  const ok = await session.run(plan, [1, [], new Float32Array([5])]);
+  t.same(Array.from(ok[2] as Float32Array), [5], 'the host runs on');
+  t.equal(runPaths.direct, direct + 1, 'on the direct path');
+  await session.close();
+  t.same(Array.from((await model.run({}, { signature: 'get_counter' })).output!.data as Float32Array), [0]);
+  await model.dispose();
+});
+
+t.test('an isolated model collected without dispose() ends its host', async (t) => {
+  const child = spawn(process.execPath, ['--expose-gc', '-e', `
+    const { loadModel, Tensor } = require('./dist/index.js');
+    const alive = (pid) => { try { process.kill(pid, 0); return !require('fs').readFileSync('/proc/' + pid + '/stat', 'utf8').split(') ')[1].startsWith('Z'); } catch { return false; } };
+    // Loaded and used in a function of its own, so no frame of the loop below holds a model.
+    const use = async () => {
+      const m = await loadModel(${JSON.stringify(fixture('tiny').dir)}, { isolation: 'process' });
+      await m.run({ x: new Tensor('float32', new Float32Array(4), [1, 4]) });
+      return m.hostPid;
+    };
+    (async () => {
+      const pids = [await use(), await use(), await use()];
+      for (let i = 0; i < 100 && pids.some(alive); i++) {
+        global.gc();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      console.log(JSON.stringify(pids.map(alive)));
+    })();`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  await new Promise((resolve) => child.on('exit', resolve));
+  t.equal(out.trim(), '[false,false,false]', 'three models dropped without dispose(): their hosts exited');
+});
+
+t.test('an isolated model with opLibraries loads them in its host', async (t) => {
+  const { dir } = fixture('custom_op');
+  const tensorflow = path.dirname((await loadTensorFlow()).path);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-op-'));
+  t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const library = path.join(tmp, 'add_one.so');
+  execFileSync('c++', ['-std=c++17', '-shared', '-fPIC', '-O2', '-o', library, path.join(ROOT, 'test', 'fixtures', 'custom_op', 'add_one.cc'),
+    `-I${path.join(tensorflow, 'include')}`, `-L${tensorflow}`, '-l:libtensorflow_framework.so.2', `-Wl,-rpath,${tensorflow}`]);
+  await t.rejects(loadModel(dir, { isolation: 'process' }), { code: 'NOT_FOUND', message: /uses op 'TfsliceAddOne'/ });
+  const model = await loadModel(dir, { isolation: 'process', opLibraries: [library] });
+  t.same(Array.from((await model.run({ x: new Tensor('float32', new Float32Array([1, 2])) })).y!.data as Float32Array), [2, 3]);
   await model.dispose();
 });

@@ -39,8 +39,23 @@ export declare function viewTensor(segment: ArrayBuffer, ref: TensorRef): Native
 export declare function copyTensor(segment: ArrayBuffer, ref: TensorRef): NativeData;
 /** Writes one frame: a 4-byte little-endian length, then the JSON. */
 export declare function sendFrame(socket: Socket, message: unknown): void;
-/** Calls onFrames with every complete frame of each chunk the socket delivers. */
-export declare function readFrames(socket: Socket, onFrames: (frames: unknown[]) => void): void;
+/** A message from the peer that breaks the protocol (a bug or a hostile peer). */
+export declare class ProtocolError extends Error {
+}
+/** Frames carry metadata only (tensors travel in segments): far below this. */
+export declare const MAX_FRAME_BYTES: number;
+/**
+ * Calls onFrames with every complete frame (a JSON object) of each chunk the socket
+ * delivers. A frame that is not one, or a length past MAX_FRAME_BYTES, stops reading and
+ * calls onError once: what follows cannot be trusted to be framed.
+ */
+export declare function readFrames(socket: Socket, onFrames: (frames: Record<string, unknown>[]) => void, onError: (error: ProtocolError) => void): void;
+/**
+ * Checks a tensor a peer describes against the segment it lies in: a known dtype, a shape
+ * TensorFlow accepts, a byte count that matches it, within `segmentBytes`.
+ * @throws ProtocolError naming what is wrong
+ */
+export declare function checkRef(ref: TensorRef, segmentBytes: number): void;
 /** Longest message either way; a run that needs more goes as a JSON frame. */
 export declare const DIRECT_MESSAGE_BYTES: number;
 /** A run as the direct path carries it (feeds numeric only). */
@@ -85,6 +100,8 @@ export declare class Wire {
     i32(value: number): void;
     f64(value: number): void;
     string(text: string): void;
+    /** Where reading must stop: the length of the message received. */
+    end: number;
     readU32(): number;
     readI32(): number;
     readF64(): number;
@@ -92,5 +109,8 @@ export declare class Wire {
 }
 /** Writes a run request from the start of `wire`; its length, or 0 when it does not fit. */
 export declare function encodeRun(wire: Wire, run: DirectRun): number;
-/** Reads a reply the host wrote (native/channel.cc). */
-export declare function decodeReply(wire: Wire): DirectReply;
+/**
+ * Reads a reply of `length` bytes the host wrote (native/channel.cc).
+ * @throws ProtocolError when it is cut short or malformed
+ */
+export declare function decodeReply(wire: Wire, length: number): DirectReply;

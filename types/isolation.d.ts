@@ -31,9 +31,9 @@ export declare class HostSession implements NativeSession {
     /**
      * Starts a host and loads the model there. The host finds the same libtensorflow as
      * this process and inherits its environment (TF_ENABLE_ONEDNN_OPTS, CUDA_VISIBLE_DEVICES)
-     * except NODE_OPTIONS.
+     * except NODE_OPTIONS. `script` is the host's program (tests put a misbehaving one there).
      */
-    static start(exportDir: string, options: number | LoadOptions | undefined, tensorflow: Runtime, inlineOps: boolean, onExit: () => void): Promise<{
+    static start(exportDir: string, options: number | LoadOptions | undefined, tensorflow: Runtime, inlineOps: boolean, onExit: () => void, script?: string): Promise<{
         session: HostSession;
         loaded: HostLoaded;
     }>;

@@ -4,6 +4,20 @@
  * per tensor, never per element through TensorFlow.
  */
 import { type DataOf, type DType, type FeedDataOf, type NumericDType } from './dtypes';
+/** The most dimensions TensorFlow allows a tensor (TensorShape::MaxDimensions()). */
+export declare const MAX_RANK = 254;
+/**
+ * Checks a shape against TensorFlow's own rules before anything reaches it: every
+ * dimension a whole number ≥ 0, at most 254 of them, and the product of the non-zero
+ * dimensions within int64 (2^63 − 1). TensorFlow's TensorShape constructor aborts the
+ * process on a shape that breaks the last two, even when a later 0 makes it empty
+ * (`[2**32, 2**32, 0]`), so shapes from users and clients all pass through here.
+ *
+ * @param field what the shape belongs to, for messages ('shape', "feed 'x' shape")
+ * @throws TypeError (ERR_INVALID_ARG_TYPE) naming the bad element; INVALID_ARGUMENT for
+ *   the rank and overflow rules
+ */
+export declare function checkShape(shape: unknown, field?: string): asserts shape is readonly number[];
 /** Number of elements of a shape (1 for a scalar). */
 export declare function elementCount(shape: readonly number[]): number;
 /**
@@ -31,8 +45,9 @@ export declare class Tensor<D extends DType = DType> {
      * Frees an output's memory now instead of when the garbage collector gets to it:
      * its data becomes empty (the ArrayBuffer is detached). Large outputs live in
      * TensorFlow's own buffers, so a loop that disposes what it is done with lets
-     * TensorFlow reuse that memory at once. For tensors you created it only forgets
-     * them (your buffers are never detached). Idempotent.
+     * TensorFlow reuse that memory at once. When a run still in flight reads this tensor
+     * as a feed, the memory is freed when that run ends instead. For tensors you created
+     * it only forgets them (your buffers are never detached). Idempotent.
      */
     dispose(): void;
     /**
