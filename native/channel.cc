@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -36,6 +37,8 @@ constexpr size_t kAlignment = 64;  // lib/ipc.ts ALIGNMENT
 constexpr auto kServeSpin = std::chrono::microseconds(50);
 constexpr double kMaxExact = 9007199254740991.0;
 constexpr size_t kMaxMessageText = 16 * 1024;
+// The host's exit code when its direct path breaks under it (lib/isolation.ts reports it).
+constexpr int kBrokenChannelExit = 70;
 
 size_t Align(size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
 
@@ -174,7 +177,10 @@ class RunServer {
         }
       }
       // The parent closed its end: the host exits through fd 3 closing.
-      if (length <= 0) return;
+      if (length == 0) return;
+      // Any other failure leaves a request unanswered whose run would wait for ever: the host
+      // ends, and the parent sees it as a crash (MODEL_CRASHED) instead of a hang.
+      if (length < 0) std::_Exit(kBrokenChannelExit);
       Writer reply;
       Serve(buffer.data(), std::min(static_cast<size_t>(length), buffer.size()), reply);
       if (reply.data().size() > kChannelMessageBytes) {
@@ -189,7 +195,7 @@ class RunServer {
       do {
         sent = send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
       } while (sent < 0 && errno == EINTR);
-      if (sent < 0) return;
+      if (sent < 0) std::_Exit(kBrokenChannelExit);
     }
   }
 

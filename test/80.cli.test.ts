@@ -662,3 +662,47 @@ exit 3
   t.match(noPython.stderr, /cannot run \/nonexistent\/python3: .*ENOENT\nFix: install python3 with venv/);
   t.equal(JSON.parse(fs.readFileSync(path.join(home, 'tensorflow', 'current.json'), 'utf8')).version, '2.21.0', 'failures leave the recorded install alone');
 });
+
+t.test('SavedModels of every kind: ragged/sparse outputs, the empty tag-set, plug-in ops, shapes TensorFlow would abort on', async (t) => {
+  const composite = fixture('composite');
+  const shown = await cli(['show', composite.dir]);
+  t.match(shown.stdout, /r\s+ragged int64\s+\[-1, -1\]\s+\(its components:\)\n\s+r\.flat_values\s+int64\s+\[-1\]\s+StatefulPartitionedCall:1\n\s+r\.nested_row_splits\.0/, 'show lists a ragged output and its components');
+  t.match(shown.stdout, /s\s+sparse float32\s+\[1, -1\]\s+\(its components:\)\n\s+s\.indices\s+int64\s+\[-1, 2\]/, 'and a sparse one');
+  const shownJson = json<{ metaGraphs: { signatures: Record<string, unknown> }[] }>(await cli(['show', composite.dir, '--json']));
+  t.same(shownJson.metaGraphs[0]!.signatures, composite.golden.signatures, '--json as Python TensorFlow describes them');
+  const ran = json<{ outputs: Record<string, { data: unknown }> }>(await cli(['run', composite.dir, '--input', 'lens=[2,0,1]', '--json']));
+  t.same(ran.outputs['r.nested_row_splits.0']!.data, ['0', '2', '2', '3'], 'run returns the components');
+
+  const tagless = fixture('tagless').dir;
+  const refused = await cli(['run', tagless, '--input', 'words=["b"]']);
+  t.match(refused.stderr, /The tag-sets in .* are: \[\]/, 'without --tags: the error lists the empty tag-set');
+  const ids = await cli(['run', tagless, '--tags', '', '--input', 'words=["b","zz"]']);
+  t.equal(ids.code, 0);
+  t.match(ids.stdout, /ids: int64 \[2\]\n\s+\[2, -1\]/, "--tags '' loads it");
+  t.match((await cli(['show', tagless, '--tags', ''])).stdout, /tag-set \[\]: 1 signature/);
+
+  const tensorflow = WHEEL;
+  const dir = tmp('op');
+  const library = path.join(dir, 'add_one.so');
+  execFileSync('c++', ['-std=c++17', '-shared', '-fPIC', '-o', library, path.join(ROOT, 'test', 'fixtures', 'custom_op', 'add_one.cc'),
+    `-I${path.join(tensorflow, 'include')}`, `-L${tensorflow}`, '-l:libtensorflow_framework.so.2', `-Wl,-rpath,${tensorflow}`]);
+  const missing = await cli(['run', fixture('custom_op').dir, '--input', 'x=[1]']);
+  t.match(missing.stderr, /uses op 'TfsliceAddOne'.*--op-library/s, 'without the library: the op and the flag');
+  const added = await cli(['run', fixture('custom_op').dir, '--op-library', library, '--input', 'x=[1,2]']);
+  t.match(added.stdout, /y: float32 \[2\]\n\s+\[2, 3\]/, '--op-library loads it');
+
+  // counter's delta has unknown rank: only TensorFlow's own rules stop these shapes.
+  const npy = path.join(dir, 'overflow.npy');
+  const header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 0), }";
+  const padded = header.padEnd(64 - 10 - 1) + '\n';
+  fs.writeFileSync(npy, Buffer.concat([Buffer.from([0x93]), Buffer.from('NUMPY'), Buffer.from([1, 0, padded.length, 0]), Buffer.from(padded)]));
+  const counter = fixture('counter').dir;
+  const overflow = await cli(['run', counter, '--signature', 'incr_counter_by', '--input', `delta=${npy}`]);
+  t.not(overflow.code, 0);
+  t.match(overflow.stderr, /multiply past 2\^63-1/, 'a .npy shape that overflows int64 is refused');
+  const deep = `${'['.repeat(255)}1${']'.repeat(255)}`;
+  const tooDeep = await cli(['run', counter, '--signature', 'incr_counter_by', '--input', `delta=${deep}`]);
+  t.not(tooDeep.code, 0);
+  t.match(tooDeep.stderr, /255 dimensions; TensorFlow allows at most 254/, 'a JSON input of rank 255 is refused');
+  t.notMatch(overflow.stderr + tooDeep.stderr, /\n\s+at |Aborted|SIGABRT/, 'no crash, no stack');
+});

@@ -39,6 +39,16 @@ export function parseList(value: string): string[] {
   return items;
 }
 
+/** "serve,gpu" → ['serve', 'gpu']; '' → [], the empty tag-set (TF Hub's TF1 format). */
+export function parseTags(value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/** Collects a repeatable option's values (--op-library). */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
 /** The saved_model.pb of `dir`, or a UsageError saying what is there instead. */
 export function savedModelFile(dir: string): string {
   let stat: fs.Stats;
@@ -59,6 +69,7 @@ export function savedModelFile(dir: string): string {
 /** Flags every model-loading command takes. */
 export interface ModelFlags {
   tags?: string[];
+  opLibrary?: string[];
   gpuFraction?: number;
   isolation?: string;
 }
@@ -68,6 +79,7 @@ export async function openModel(dir: string, flags: ModelFlags): Promise<Model> 
   savedModelFile(dir);
   const options: LoadOptions = {};
   if (flags.tags) options.tags = flags.tags;
+  if (flags.opLibrary?.length) options.opLibraries = flags.opLibrary;
   if (flags.gpuFraction !== undefined) options.gpuMemoryFraction = flags.gpuFraction;
   // Checked by loadModel, whose TypeError names the field and the values it takes.
   if (flags.isolation !== undefined) options.isolation = flags.isolation as LoadOptions['isolation'];

@@ -10,7 +10,7 @@ import { Command, CommanderError, Option } from 'commander';
 
 import { PACKAGE_ROOT } from '../native';
 import { bench, collectShape } from './bench';
-import { parseCount, parseFraction, parseList, parseSeconds } from './common';
+import { collect, parseCount, parseFraction, parseList, parseSeconds, parseTags } from './common';
 import { doctor } from './doctor';
 import { isExpected } from './errors';
 import { collectInput } from './inputs';
@@ -25,7 +25,8 @@ function version(): string {
 // The options every model-loading command takes.
 function modelOptions(command: Command): Command {
   return command
-    .option('--tags <t1,t2>', "tag-set of the meta graph to load (default: serve)", parseList)
+    .option('--tags <t1,t2>', "tag-set of the meta graph to load (default: serve; '' for the empty tag-set)", parseTags)
+    .option('--op-library <path>', 'a plug-in op library (.so) the model needs, loaded first (repeatable)', collect)
     .option('--gpu-fraction <f>', 'share of the GPU memory for the model, in (0, 1]', parseFraction)
     .addOption(new Option('--isolation <mode>', "run the model in this process ('none') or its own ('process')").choices(['none', 'process']));
 }
@@ -42,7 +43,7 @@ function program(): Command {
   cli.command('show')
     .description('tag-sets and signatures of a SavedModel: each input and output with key, dtype, shape and tensor name (no TensorFlow needed)')
     .argument('<dir>', 'SavedModel directory (holds saved_model.pb)')
-    .option('--tags <t1,t2>', 'only the meta graph with this tag-set', parseList)
+    .option('--tags <t1,t2>', "only the meta graph with this tag-set ('' for the empty one)", parseTags)
     .option('--signature <name>', 'only this signature')
     .option('--json', 'print JSON')
     .action((dir: string, flags) => show(dir, flags));

@@ -56,10 +56,18 @@ function table(rows: string[][], indent: string): string[] {
   return rows.map((r) => indent + r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  '));
 }
 
+// A ragged or sparse tensor is a row of its own, then a row per component under the key
+// run() returns it by (key.component), with the graph tensor it is fetched from.
+function rows(key: string, s: TensorSpec): string[][] {
+  if (!s.composite) return [[key, s.dtype, formatShape(s.shape), s.name]];
+  const parts = Object.entries(s.composite.components).map(([part, c]) => [`  ${key}.${part}`, c.dtype, formatShape(c.shape), c.name]);
+  return [[key, `${s.composite.kind} ${s.dtype}`, formatShape(s.shape), '(its components:)'], ...parts];
+}
+
 function tensors(title: string, specs: Readonly<Record<string, TensorSpec>>): string[] {
   const entries = Object.entries(specs);
   if (entries.length === 0) return [`    ${title}: none`];
-  return [`    ${title}:`, ...table(entries.map(([key, s]) => [key, s.dtype, formatShape(s.shape), s.name]), '      ')];
+  return [`    ${title}:`, ...table(entries.flatMap(([key, s]) => rows(key, s)), '      ')];
 }
 
 function signatureLines(name: string, info: SignatureInfo, isDefault: boolean): string[] {

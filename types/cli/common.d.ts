@@ -8,11 +8,16 @@ export declare function parseCount(value: string): number;
 export declare function parseSeconds(value: string): number;
 /** "a,b" → ['a', 'b'] (--tags, --outputs). */
 export declare function parseList(value: string): string[];
+/** "serve,gpu" → ['serve', 'gpu']; '' → [], the empty tag-set (TF Hub's TF1 format). */
+export declare function parseTags(value: string): string[];
+/** Collects a repeatable option's values (--op-library). */
+export declare function collect(value: string, previous?: string[]): string[];
 /** The saved_model.pb of `dir`, or a UsageError saying what is there instead. */
 export declare function savedModelFile(dir: string): string;
 /** Flags every model-loading command takes. */
 export interface ModelFlags {
     tags?: string[];
+    opLibrary?: string[];
     gpuFraction?: number;
     isolation?: string;
 }
