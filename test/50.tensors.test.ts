@@ -179,6 +179,9 @@ t.test("shapes are held to TensorFlow's own rules before anything reaches it (ra
   t.ok(new Tensor('float32', new Float32Array(0), [2 ** 31, 2 ** 31, 0]), '2^62 before the 0 is fine');
   t.throws(() => Tensor.alloc('float32', overflow), { code: 'INVALID_ARGUMENT' }, 'Tensor.alloc too');
   t.throws(() => new Tensor('float32', new Float32Array(1), [1.5]), { name: 'TypeError', message: /^shape\[0\] must be a non-negative integer, got 1.5/ });
+  // Its product is 2^64 - 1: the string feed's "n + 1 offsets" check wrapped to 0 on it.
+  const wraps = [3, 5, 17, 257, 641, 65537, 6700417];
+  t.throws(() => new Tensor('string', [], wraps), { code: 'INVALID_ARGUMENT', message: /multiply past 2\^63-1/ });
 
   // counter's delta has unknown rank: nothing in the signature stops a shape.
   const model = await loadModel(fixture('counter').dir);
@@ -191,6 +194,7 @@ t.test("shapes are held to TensorFlow's own rules before anything reaches it (ra
   const plan = raw.plan(['delta:0'], ['incr_counter_by_op/AssignAdd:0']);
   t.throws(() => raw.runSync(plan, [1, overflow, new Float32Array(0)]), { code: 'INVALID_ARGUMENT', message: /feed 'delta:0': shape's non-zero dimensions multiply past 2\^63-1/ });
   t.throws(() => raw.runSync(plan, [1, Array(255).fill(1), new Float32Array(1)]), { code: 'INVALID_ARGUMENT', message: /feed 'delta:0': shape has 255 dimensions/ });
+  t.throws(() => raw.runSync(plan, [7, wraps, { bytes: new Uint8Array(0), offsets: new Float64Array(0) }]), { code: 'INVALID_ARGUMENT', message: /multiply past 2\^63-1/ }, 'a string feed whose element count would wrap n + 1');
   t.same(Array.from(raw.runSync(plan, [1, [], new Float32Array([2])])[2] as Float32Array), [2], 'and the session runs on');
   await raw.close();
   await model.dispose();

@@ -205,8 +205,9 @@ t.test('no leak: thousands of runs keep RSS within a bound', async (t) => {
   await batch(20000);
   await collect();
   const growth = rssMiB() - start;
-  // Leaking the feed or the output of each run would add >= 20000 x 12 KiB = 234 MiB.
-  t.ok(growth < 48, `RSS grew ${growth.toFixed(1)} MiB over 20000 runs (bound 48 MiB)`);
+  // Leaking the feed or the output of each run would add >= 20000 x 12 KiB = 234 MiB. Measured
+  // -20 to 33 MiB (14 runs of this file, oneDNN on and off, 2 vCPUs): the bound is twice that.
+  t.ok(growth < 64, `RSS grew ${growth.toFixed(1)} MiB over 20000 runs (bound 64 MiB)`);
 
   const big = Tensor.alloc('float32', [1 << 20]);
   const double = await loadModel(fixture('multi_sig').dir, { signature: 'double' });
@@ -224,8 +225,11 @@ t.test('no leak: thousands of runs keep RSS within a bound', async (t) => {
   };
   for (const name of ['first', 'second']) {
     const held = await round();
-    // The addon trims once RSS grew 64 MiB, looking every 32 MiB released: ~96 MiB plus noise.
-    t.ok(held < 192, `RSS is ${held.toFixed(1)} MiB above where it started after a ${name} round of 300 zero-copy runs of 4 MiB (bound 192 MiB)`);
+    // The addon trims once RSS grew 64 MiB, looking every 32 MiB released, and reports the
+    // outputs' memory to V8 so collections keep up. Measured -17 to 179 MiB (28 rounds, oneDNN
+    // on and off, 2 vCPUs; up to 388 MiB before the outputs were reported to V8). 300 leaked
+    // outputs would hold 1.2 GiB; the bound leaves 1.8x the worst measured.
+    t.ok(held < 320, `RSS is ${held.toFixed(1)} MiB above where it started after a ${name} round of 300 zero-copy runs of 4 MiB (bound 320 MiB)`);
   }
   t.ok(native().stats().trims > 0, 'the addon handed freed arena pages back on the way');
   // A runSync() loop that never yields: on the JS thread's own arena each 4 MiB output
