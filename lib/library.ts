@@ -98,11 +98,27 @@ interface PythonQuery {
   python: string;
 }
 
+/** What an interpreter said: itself and the tensorflow package directory ('' for none), or why it could not be asked. */
+type PythonAnswer = { executable: string; dir: string } | { problem: string };
+
+/** A place a pip TensorFlow may be, named as the "tried" list names it. */
+interface PythonPlace {
+  label: string;
+  python?: string;
+  /** Why there is no interpreter to ask there. */
+  problem?: string;
+}
+
 // pip wheel, official C archive (flat or with lib/), a site-packages directory.
 const LAYOUTS = ['libtensorflow_cc.so.2', 'libtensorflow.so.2', 'lib/libtensorflow.so.2', 'tensorflow/libtensorflow_cc.so.2'];
 const SYSTEM_SONAMES = ['libtensorflow.so.2', 'libtensorflow_cc.so.2'];
-const FIND_SPEC = "import importlib.util as u; s = u.find_spec('tensorflow'); " +
+const FIND_SPEC = "import sys, importlib.util as u; s = u.find_spec('tensorflow'); print(sys.executable); " +
   "print(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')";
+
+function parseAnswer(stdout: string): PythonAnswer {
+  const [executable = '', dir = ''] = stdout.split('\n').map((line) => line.trim());
+  return { executable, dir };
+}
 
 function isFile(p: string): boolean {
   try {
@@ -116,19 +132,31 @@ function libraryIn(dir: string): string | undefined {
   return LAYOUTS.map((layout) => path.join(dir, layout)).find(isFile);
 }
 
-function pythonsToAsk(): string[] {
-  const pythons = [path.join(process.cwd(), '.venv', 'bin', 'python3')];
-  if (process.env.VIRTUAL_ENV) pythons.push(path.join(process.env.VIRTUAL_ENV, 'bin', 'python3'));
-  pythons.push('python3');
-  return [...new Set(pythons)].filter((p) => p === 'python3' || isFile(p));
+function venvPlace(label: string, dir: string): PythonPlace {
+  const python = path.join(dir, 'bin', 'python3');
+  if (!fs.existsSync(dir)) return { label: `${label} (${dir})`, problem: 'no such directory' };
+  if (!isFile(python)) return { label: `${label} (${python})`, problem: 'no such interpreter' };
+  return { label: `${label} (${python})`, python };
+}
+
+// Every place a pip TensorFlow is looked for, absent ones too, so the "tried" list names each.
+function pythonPlaces(): PythonPlace[] {
+  const local = path.join(process.cwd(), '.venv');
+  const places = [venvPlace('./.venv', local)];
+  const venv = process.env.VIRTUAL_ENV;
+  if (!venv) places.push({ label: '$VIRTUAL_ENV', problem: 'not set' });
+  else if (path.resolve(venv) === local) places.push({ label: `$VIRTUAL_ENV=${venv}`, problem: 'the same venv as ./.venv' });
+  else places.push(venvPlace(`$VIRTUAL_ENV=${venv}`, path.resolve(venv)));
+  places.push({ label: 'python3 on PATH', python: 'python3' });
+  return places;
 }
 
 /**
- * Every place to try, in order. Yields a PythonQuery where a Python interpreter
- * must be asked and expects the package directory (or '') back, so the same search
- * drives the async and the sync loader.
+ * Every place to try, in order; each one that yields nothing is added to `tried`. Yields a
+ * PythonQuery where a Python interpreter must be asked and expects its PythonAnswer back, so
+ * the same search drives the async and the sync loader.
  */
-function* search(tried: string[]): Generator<Candidate | PythonQuery, void, string | undefined> {
+function* search(tried: string[]): Generator<Candidate | PythonQuery, void, PythonAnswer | undefined> {
   const fromEnv = process.env.TFSLICE_LIBTENSORFLOW;
   if (fromEnv) {
     const file = isFile(fromEnv) ? fromEnv : libraryIn(fromEnv);
@@ -137,11 +165,20 @@ function* search(tried: string[]): Generator<Candidate | PythonQuery, void, stri
     return; // an explicit choice is never second-guessed
   }
   tried.push('TFSLICE_LIBTENSORFLOW: not set');
-  for (const python of pythonsToAsk()) {
-    const dir = yield { python };
-    const file = dir ? libraryIn(dir) : undefined;
-    if (file) yield { path: file, source: 'python', via: `${python} (tensorflow at ${dir})` };
-    else tried.push(`${python}: ${dir ? `tensorflow at ${dir} has no libtensorflow_cc.so.2` : 'no tensorflow package'}`);
+  for (const place of pythonPlaces()) {
+    if (!place.python) {
+      tried.push(`${place.label}: ${place.problem}`);
+      continue;
+    }
+    const answer = (yield { python: place.python }) ?? { problem: 'not asked' };
+    if ('problem' in answer) {
+      tried.push(`${place.label}: ${answer.problem}`);
+      continue;
+    }
+    const label = place.python === 'python3' && answer.executable ? `${place.label} (${answer.executable})` : place.label;
+    const file = answer.dir ? libraryIn(answer.dir) : undefined;
+    if (file) yield { path: file, source: 'python', via: `${label} (tensorflow at ${answer.dir})` };
+    else tried.push(`${label}: ${answer.dir ? `tensorflow at ${answer.dir} has no libtensorflow_cc.so.2` : 'no tensorflow package'}`);
   }
   const cached = readCurrentInstall();
   const record = currentInstallFile();
@@ -154,12 +191,15 @@ function isQuery(step: Candidate | PythonQuery): step is PythonQuery {
   return 'python' in step;
 }
 
-function pythonAnswer(python: string, run: () => string): string {
-  try {
-    return run().trim();
-  } catch {
-    return ''; // no such interpreter, or it failed: same as "no tensorflow there"
-  }
+// Why an interpreter could not be asked, in a few words.
+function pythonProblem(error: unknown): string {
+  const e = error as { code?: unknown; status?: unknown; signal?: unknown; message?: unknown };
+  if (e.code === 'ENOENT') return 'not found';
+  if (e.code === 'ETIMEDOUT' || e.signal === 'SIGTERM') return 'did not answer within 30 s';
+  const status = typeof e.status === 'number' ? e.status : e.code; // execFileSync / execFile
+  if (typeof status === 'number') return `could not be asked (it exited with status ${status})`;
+  if (typeof e.signal === 'string') return `could not be asked (killed by ${e.signal})`;
+  return `could not be asked (${String(e.message ?? error).split('\n')[0]})`;
 }
 
 function notFound(tried: string[]): LibraryNotFoundError {
@@ -202,9 +242,9 @@ export function loadTensorFlow(): Promise<Runtime> {
     while (!step.done) {
       const value = step.value;
       if (isQuery(value)) {
-        const answer = await new Promise<string>((resolve) => {
+        const answer = await new Promise<PythonAnswer>((resolve) => {
           execFile(value.python, ['-c', FIND_SPEC], { timeout: 30_000 }, (error, stdout) =>
-            resolve(error ? '' : stdout.trim()));
+            resolve(error ? { problem: pythonProblem(error) } : parseAnswer(stdout)));
         });
         step = steps.next(answer);
         continue;
@@ -240,8 +280,13 @@ export function runtime(): Runtime {
   while (!step.done) {
     const value = step.value;
     if (isQuery(value)) {
-      step = steps.next(pythonAnswer(value.python, () =>
-        execFileSync(value.python, ['-c', FIND_SPEC], { timeout: 30_000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })));
+      let answer: PythonAnswer;
+      try {
+        answer = parseAnswer(execFileSync(value.python, ['-c', FIND_SPEC], { timeout: 30_000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+      } catch (error) {
+        answer = { problem: pythonProblem(error) };
+      }
+      step = steps.next(answer);
       continue;
     }
     try {

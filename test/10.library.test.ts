@@ -89,12 +89,43 @@ t.test('with no env, no Python TensorFlow and nothing on the loader path: LIBRAR
   fs.symlinkSync('/usr/bin/python3', path.join(bin, 'python3'));
   const none = probe({ PATH: bin }, EMPTY);
   t.equal(none.error?.code, 'LIBRARY_NOT_FOUND');
-  t.same(none.error?.tried.slice(0, 1), ['TFSLICE_LIBTENSORFLOW: not set']);
-  t.ok(none.error?.tried.some((x) => x.startsWith('python3: no tensorflow package')), 'asked python3');
-  t.ok(none.error?.tried.includes(`tfslice cache ${path.join(NO_CACHE, 'tensorflow', 'current.json')}: no install there`), 'looked in the cache');
+  const cwd = fs.realpathSync(EMPTY);
+  // Every place, in order, the absent ones too.
+  t.same(none.error?.tried.slice(0, 5), [
+    'TFSLICE_LIBTENSORFLOW: not set',
+    `./.venv (${path.join(cwd, '.venv')}): no such directory`,
+    '$VIRTUAL_ENV: not set',
+    `python3 on PATH (${path.join(bin, 'python3')}): no tensorflow package`,
+    `tfslice cache ${path.join(NO_CACHE, 'tensorflow', 'current.json')}: no install there`,
+  ]);
   t.ok(none.error?.tried.some((x) => x.startsWith('system loader (libtensorflow.so.2)')), 'tried the system loader');
+  for (const line of none.error?.tried.slice(0, 4) ?? []) t.ok(none.error?.message.includes(`  - ${line}`), `the message lists ${line}`);
   t.match(none.error?.message, /Possible solutions:/);
   t.match(none.error?.message, /npx tfslice install-tensorflow/, 'fix 3: the installer');
+});
+
+t.test('the tried list names ./.venv and $VIRTUAL_ENV whatever they hold, and a missing python3', async (t) => {
+  // ./.venv with an interpreter but no tensorflow; $VIRTUAL_ENV a directory with no interpreter.
+  const project = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-project-')));
+  fs.mkdirSync(path.join(project, '.venv', 'bin'), { recursive: true });
+  fs.symlinkSync('/usr/bin/python3', path.join(project, '.venv', 'bin', 'python3'));
+  const venv = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-venv-'));
+  const noPython = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-bin-')); // PATH with no python3
+  const tried = (env: NodeJS.ProcessEnv, cwd: string) => probe({ PATH: noPython, ...env }, cwd).error?.tried.slice(1, 4);
+
+  t.same(tried({ VIRTUAL_ENV: venv }, project), [
+    `./.venv (${path.join(project, '.venv', 'bin', 'python3')}): no tensorflow package`,
+    `$VIRTUAL_ENV=${venv} (${path.join(venv, 'bin', 'python3')}): no such interpreter`,
+    'python3 on PATH: not found',
+  ], 'an interpreter without tensorflow, a venv without an interpreter, no python3');
+  t.same(tried({ VIRTUAL_ENV: path.join(venv, 'gone') }, EMPTY)?.[1], `$VIRTUAL_ENV=${path.join(venv, 'gone')} (${path.join(venv, 'gone')}): no such directory`);
+  t.same(tried({ VIRTUAL_ENV: path.join(project, '.venv') }, project)?.[1], `$VIRTUAL_ENV=${path.join(project, '.venv')}: the same venv as ./.venv`);
+
+  // An interpreter that cannot answer is named with why.
+  const broken = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-venv-'));
+  fs.mkdirSync(path.join(broken, 'bin'));
+  fs.writeFileSync(path.join(broken, 'bin', 'python3'), '#!/bin/sh\nexit 3\n', { mode: 0o755 });
+  t.same(tried({ VIRTUAL_ENV: broken }, EMPTY)?.[1], `$VIRTUAL_ENV=${broken} (${path.join(broken, 'bin', 'python3')}): could not be asked (it exited with status 3)`);
 });
 
 t.test('the per-user cache: after Python, before the system loader, with no env var', async (t) => {
