@@ -4,7 +4,8 @@
  * asking Python where the `tensorflow` package is *without importing it* (a
  * project-local .venv first, then $VIRTUAL_ENV, then python3 on PATH); the install
  * `tfslice install-tensorflow` made in the per-user cache (lib/cache.ts); the system
- * loader path (LD_LIBRARY_PATH, ld.so.cache). One TensorFlow per process.
+ * loader path (LD_LIBRARY_PATH, ld.so.cache). One TensorFlow per process. TensorFlow's INFO
+ * lines are kept quiet (TF_CPP_MIN_LOG_LEVEL=1 unless set) unless TFSLICE_TF_LOGS=1.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -221,9 +222,13 @@ function notFound(tried: string[]): LibraryNotFoundError {
 let current: Runtime | undefined;
 let pending: Promise<Runtime> | undefined;
 
-// TensorFlow logs every SavedModel load at INFO; keep warnings unless the user chose.
+// TensorFlow logs every SavedModel load at INFO: keep its warnings and errors only, unless
+// the user chose a level (TF_CPP_MIN_LOG_LEVEL) or asked for TensorFlow's own logs
+// (TFSLICE_TF_LOGS=1). The addon holds the lines TensorFlow prints while it loads, before it
+// reads the level itself, to the same level (native/tf_api.cc). Hosts inherit the env.
 function quietTensorFlowLogs(): void {
-  process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
+  if (process.env.TFSLICE_TF_LOGS === '1') return;
+  if (!process.env.TF_CPP_MIN_LOG_LEVEL) process.env.TF_CPP_MIN_LOG_LEVEL = '1';
 }
 
 function adopt(candidate: Candidate, info: NativeLibraryInfo): Runtime {
