@@ -151,11 +151,26 @@ export function outOfRange(field: string, expected: string, got: unknown): Range
   return error;
 }
 
+/**
+ * The indefinite article for `word`, by its sound: 'an' before a vowel sound (an int64,
+ * an Int32Array, an 8-bit), 'a' otherwise (a uint8, a Uint8Array, a oneDNN, a float32).
+ */
+export function article(word: string): 'a' | 'an' {
+  // u read as "you" (uint, unique, usual, utility) and o read as "w" (one, once, oneDNN) take 'a'.
+  if (/^(?:u(?:int|ni|s[eu]|ti)|on[ce])/i.test(word)) return 'a';
+  return /^(?:[aeiou]|8|11(?!\d)|18(?!\d))/i.test(word) ? 'an' : 'a';
+}
+
+/** `word` with its indefinite article: withArticle('int64') is 'an int64'. */
+export function withArticle(word: string): string {
+  return `${article(word)} ${word}`;
+}
+
 /** A short, safe rendering of a value for error messages. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return `an array of length ${value.length}`;
-  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
+  if (ArrayBuffer.isView(value)) return withArticle(value.constructor.name);
   switch (typeof value) {
     case 'string': return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
     case 'number': case 'bigint': case 'boolean': return String(value);

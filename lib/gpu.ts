@@ -97,16 +97,43 @@ function used(device: number, except?: Charge): number {
   return sum;
 }
 
+const round = (x: number): number => Number(x.toFixed(6));
+
+/**
+ * GPU_BUDGET_EXCEEDED with the fixes that apply: a smaller fraction when some is free,
+ * dispose() of isolated holders, and, for the in-process slice, that it cannot be given
+ * back in this process (telling a user to dispose it would send them in circles).
+ */
+function budgetExceeded(init: Charge, model: string, asked: boolean, others: readonly GpuHolder[], taken: number): GpuBudgetExceededError {
+  const free = round(1 - taken);
+  const list = others.map((h) => `${h.model} (${h.fraction}, isolation '${h.isolation}')`).join(', ');
+  const fixes: string[] = [];
+  if (free > EPSILON) fixes.push(`give it a gpuMemoryFraction of at most ${free}`);
+  const isolated = others.filter((h) => h.isolation === 'process').map((h) => h.model);
+  if (isolated.length > 0) {
+    fixes.push(`dispose() ${isolated.length === 1 ? isolated[0] : `one of ${isolated.join(', ')}`} (an isolated model's share comes back when its host ends)`);
+  }
+  const slice = others.find((h) => h.isolation === 'none');
+  const fixedBy = processConfig?.fixedBy;
+  const why = slice === undefined ? '' :
+    ` The in-process slice (${slice.fraction}${fixedBy ? `, fixed by ${fixedBy}` : ''}) stays charged until this process exits, ` +
+    'even after its models are disposed, because TensorFlow keeps that memory: to budget this GPU afresh, start a new ' +
+    "process and load the models that need their own fraction with isolation: 'process' (models loaded in-process with " +
+    'the same GPU options, or none, share that slice and cost nothing more).';
+  return new GpuBudgetExceededError(
+    `${model} asks for ${init.fraction} of GPU ${init.device}${asked ? '' : " (it set no gpuMemoryFraction, and TensorFlow's default takes the whole GPU)"}, ` +
+    `but ${round(taken)} of it is held by ${list}; ${free} is free.` +
+    (fixes.length > 0 ? ` To load it, ${fixes.join(', or ')}.` : '') + why,
+    init.device, holders(init.device));
+}
+
 // Adds (or raises) a charge, refusing when the GPU's fractions would pass 1.0.
-function charge(existing: Charge | null, init: Charge, model: string): Charge {
+// `asked`: the fraction is the model's own (false: TensorFlow's default, the whole GPU).
+function charge(existing: Charge | null, init: Charge, model: string, asked = true): Charge {
   const taken = used(init.device, existing ?? undefined);
   if (taken + init.fraction > 1 + EPSILON) {
-    const list = holders(init.device).filter((h) => existing === null || h.model !== existing.holder)
-      .map((h) => `${h.model} (${h.fraction}, isolation '${h.isolation}')`).join(', ');
-    throw new GpuBudgetExceededError(
-      `${model} asks for ${init.fraction} of GPU ${init.device}, but ${Number(taken.toFixed(6))} of it is held by ${list}; ` +
-      `${Number((1 - taken).toFixed(6))} is free. Dispose one of them, or ask for a smaller gpuMemoryFraction.`,
-      init.device, holders(init.device));
+    const others = holders(init.device).filter((h) => existing === null || h.model !== existing.holder);
+    throw budgetExceeded(init, model, asked, others, taken);
   }
   if (existing) {
     existing.fraction = init.fraction;
@@ -148,7 +175,7 @@ function reserveHost(model: string, request: GpuRequest): Reservation {
     : charge(null, { device, fraction: request.fraction, holder: model, isolation: 'process' }, model);
   return {
     confirm(hasGpu) {
-      if (hasGpu && request.fraction === null) held = charge(held, { device, fraction: 1, holder: model, isolation: 'process' }, model);
+      if (hasGpu && request.fraction === null) held = charge(held, { device, fraction: 1, holder: model, isolation: 'process' }, model, false);
     },
     release() {
       if (held) charges.delete(held);
@@ -191,10 +218,10 @@ function reserveInProcess(model: string, request: GpuRequest): Reservation {
       settle(true);
       // A model that asked for nothing but got a GPU fixed TensorFlow's defaults.
       if (hasGpu && !processConfig) {
-        const held = charge(null, { device: 0, fraction: 1, holder: PROCESS_HOLDER, isolation: 'none' }, model);
+        const held = charge(null, { device: 0, fraction: 1, holder: PROCESS_HOLDER, isolation: 'none' }, model, false);
         processConfig = { request: { fraction: null, allowGrowth: null, device: null }, fixedBy: model, fixed: true, pending: 0, charge: held };
       } else if (hasGpu && processConfig && processConfig.request.fraction === null && processConfig.charge === null) {
-        processConfig.charge = charge(null, { device: deviceOf(processConfig.request), fraction: 1, holder: PROCESS_HOLDER, isolation: 'none' }, model);
+        processConfig.charge = charge(null, { device: deviceOf(processConfig.request), fraction: 1, holder: PROCESS_HOLDER, isolation: 'none' }, model, false);
       }
     },
     // In-process shares are never given back: TensorFlow keeps the memory.

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import t from 'tap';
 
 import { gpuLedger, loadModel, processGpuOptions } from '../lib/index';
-import { resetLedgerForTests } from '../lib/gpu';
+import { reserve, resetLedgerForTests } from '../lib/gpu';
 import { fixture } from './helpers';
 
 const tiny = fixture('tiny').dir;
@@ -79,6 +79,60 @@ t.test('in-process: the first GPU model fixes the options; other options are a G
   await t.rejects(loadModel(tiny, { gpuMemoryFraction: 0.2 }), { code: 'GPU_CONFIG_CONFLICT' }, 'and the options stay fixed');
   await isolated.dispose();
   t.equal(used(), 0.3, "the isolated share came back");
+});
+
+t.test("GPU_BUDGET_EXCEEDED's hint can be followed: the in-process slice is not for disposing, isolated holders are", async (t) => {
+  // README's first snippet (an in-process model at 0.3, disposed), then its GPU-budget snippet (0.3 and 0.6, isolated).
+  const first = await loadModel(tiny, 0.3);
+  await first.dispose();
+  const a = await loadModel(tiny, { isolation: 'process', gpuMemoryFraction: 0.3 });
+  const refused = await loadModel(double, { isolation: 'process', gpuMemoryFraction: 0.6 }).catch((e: unknown) => e) as Error;
+  t.match(refused, { code: 'GPU_BUDGET_EXCEEDED' }, '0.3 (in-process, disposed) + 0.3 + 0.6 > 1');
+  const message = refused.message;
+  t.match(message, /in-process TensorFlow \(0\.3, isolation 'none'\)/, 'names the in-process slice as a holder');
+  t.match(message, `To load it, give it a gpuMemoryFraction of at most 0.4, or dispose() ${a.path} (an isolated model's share comes back when its host ends).`,
+    'offers the fixes that work: what is free, and the isolated holder by path');
+  t.notMatch(message, /Dispose one of them/, 'no longer tells the user to dispose a model that is already disposed');
+  t.match(message, `The in-process slice (0.3, fixed by ${first.path}) stays charged until this process exits, even after its models are disposed`,
+    'says why the in-process share cannot be given back, and which load fixed it');
+  t.match(message, /start a new process and load the models that need their own fraction with isolation: 'process'/, 'and how to budget from scratch');
+
+  // Each hint, followed, loads the model.
+  const smaller = await loadModel(double, { isolation: 'process', gpuMemoryFraction: 0.4 });
+  t.equal(used(), 1, 'at most the free 0.4: loads');
+  await smaller.dispose();
+  const shared = await loadModel(double, 0.3);
+  t.equal(used(), 0.6, 'in-process with the same fraction shares the slice: nothing more charged (0.3 + 0.3)');
+  await shared.dispose();
+  await a.dispose();
+  const b = await loadModel(double, { isolation: 'process', gpuMemoryFraction: 0.6 });
+  t.equal(used(), 0.9, "after dispose() of the isolated holder, 0.6 fits beside the process's 0.3");
+  await b.dispose();
+});
+
+t.test('GPU_BUDGET_EXCEEDED when nothing is free, or for a model that asked for no fraction', async (t) => {
+  const a = await loadModel(tiny, { isolation: 'process', gpuMemoryFraction: 1 });
+  const full = await loadModel(double, { isolation: 'process', gpuMemoryFraction: 0.1 }).catch((e: unknown) => e) as Error;
+  t.match(full.message, `0 is free. To load it, dispose() ${a.path} (an isolated model's share comes back when its host ends).`, 'no "smaller fraction" when none fits');
+  t.notMatch(full.message, /in-process slice/, 'and no word on a slice nobody holds');
+  await a.dispose();
+
+  // A model that set no fraction and landed on a GPU is charged the whole GPU (confirm(true) stands in for a GPU here).
+  const held = await loadModel(tiny, { isolation: 'process', gpuMemoryFraction: 0.25 });
+  const noFraction = reserve('/models/c', 'process', { fraction: null, allowGrowth: null, device: null });
+  let error: unknown;
+  try {
+    noFraction.confirm(true);
+  } catch (e) {
+    error = e;
+  }
+  t.match(error, { code: 'GPU_BUDGET_EXCEEDED' });
+  t.match((error as Error).message, "/models/c asks for 1 of GPU 0 (it set no gpuMemoryFraction, and TensorFlow's default takes the whole GPU), but 0.25 of it is held by",
+    'says where the 1 comes from');
+  t.match((error as Error).message, 'give it a gpuMemoryFraction of at most 0.75', 'and the fraction that would fit');
+  noFraction.release();
+  await held.dispose();
+  t.same(gpuLedger(), [], 'nothing left charged');
 });
 
 t.test('sessionConfig GPU options count like the typed ones', async (t) => {

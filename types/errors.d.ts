@@ -79,5 +79,12 @@ export declare function fromNative(error: unknown, context?: string): unknown;
 export declare function invalidType(field: string, expected: string, got: unknown): TypeError;
 /** A RangeError whose message names the offending field (Node's ERR_OUT_OF_RANGE). */
 export declare function outOfRange(field: string, expected: string, got: unknown): RangeError;
+/**
+ * The indefinite article for `word`, by its sound: 'an' before a vowel sound (an int64,
+ * an Int32Array, an 8-bit), 'a' otherwise (a uint8, a Uint8Array, a oneDNN, a float32).
+ */
+export declare function article(word: string): 'a' | 'an';
+/** `word` with its indefinite article: withArticle('int64') is 'an int64'. */
+export declare function withArticle(word: string): string;
 /** A short, safe rendering of a value for error messages. */
 export declare function describe(value: unknown): string;
