@@ -10,14 +10,11 @@ import { EventEmitter } from 'node:events';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 
-import type { DType } from './dtypes';
 import { describe, invalidType, NotFoundError, outOfRange, TensorFlowError } from './errors';
 import type { Isolation } from './gpu';
 import { loadModel, type Feeds, type Model, type RunOptions } from './model';
 import { type LoadOptions, resolveLoadOptions } from './options';
-import type { SignatureInfo } from './proto';
 import { Tensor } from './tensor';
-import { tensorFromJson } from './cli/values';
 
 /**
  * Which versions on disk are served (TensorFlow Serving's model_version_policy).
@@ -41,8 +38,8 @@ export type SwapPolicy = 'refuse' | 'unload-first';
 /** A version's state, as TensorFlow Serving names them (ModelVersionStatus.State). */
 export type VersionState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
 
-/** A warm-up feed value: a Tensor, `{ dtype, shape, data }`, or JSON (a scalar or nested arrays; the dtype comes from the signature). */
-export type WarmupValue = Feeds[string] | number | string | boolean | readonly unknown[];
+/** A warm-up feed value: anything run() takes (a Tensor, `{ dtype, shape, data }`, or a value typed by the signature, such as JSON). */
+export type WarmupValue = Feeds[string];
 export type WarmupFeeds = Readonly<Record<string, WarmupValue>>;
 
 export interface WarmupConfig {
@@ -392,25 +389,6 @@ function statusError(error: Error | null): StatusError | null {
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
-}
-
-// Warm-up feeds: Tensors and { dtype, shape, data } as they are, JSON values typed by the signature.
-function warmupFeeds(raw: WarmupFeeds, signature: SignatureInfo | undefined): Feeds {
-  const feeds: Record<string, Feeds[string]> = {};
-  for (const [key, value] of Object.entries(raw)) {
-    const json = value === null || typeof value !== 'object' || Array.isArray(value);
-    const spec = signature?.inputs[key];
-    if (json && spec) {
-      try {
-        feeds[key] = tensorFromJson(value, spec.dtype as DType, `warm-up feed '${key}'`);
-      } catch (error) {
-        throw new TensorFlowError('INVALID_ARGUMENT', asError(error).message);
-      }
-    } else {
-      feeds[key] = value as Feeds[string];
-    }
-  }
-  return feeds;
 }
 
 // ---------------------------------------------------------------------------
@@ -820,11 +798,11 @@ export class ModelManager {
   async #warmup(m: Managed, model: Model, version: number): Promise<void> {
     const warmup = m.config.warmup;
     if (!warmup) return;
-    const signature = model.signatures[warmup.signature ?? model.defaultSignature ?? ''];
     try {
       for (let i = 0; i < warmup.runs; i++) {
-        const raw = typeof warmup.feeds === 'function' ? await warmup.feeds() : warmup.feeds;
-        await model.run(warmupFeeds(raw, signature), { signature: warmup.signature });
+        // JSON values are typed by the signature in run() itself (lib/values.ts).
+        const feeds = typeof warmup.feeds === 'function' ? await warmup.feeds() : warmup.feeds;
+        await model.run(feeds, { signature: warmup.signature });
       }
     } catch (error) {
       const failed = asError(error);

@@ -14,9 +14,14 @@ import { HostSession } from './isolation';
 import { defaultMaxConcurrentRuns, type LoadOptions, type ResolvedOptions, resolveLoadOptions } from './options';
 import { decodeMetaGraph, decodeSavedModel, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
 import { borrowFeeds, Tensor, type TensorLike, toTensor } from './tensor';
+import { checkAgainstSpec, type FeedValue, tensorFromValue } from './values';
 
-/** Feeds by signature input key. */
-export type Feeds = Readonly<Record<string, Tensor | TensorLike>>;
+/**
+ * Feeds by signature input key: a Tensor, a plain `{ dtype, shape, data }`, or a value typed by
+ * the signature (a number, bigint, boolean or string, nested arrays of them, or one typed
+ * array of the input's dtype; see lib/values.ts).
+ */
+export type Feeds = Readonly<Record<string, Tensor | TensorLike | FeedValue>>;
 
 export interface RunOptions {
   /** Signature to run; defaults to the model's default signature. */
@@ -91,25 +96,12 @@ function list(names: Iterable<string>): string {
   return all.length ? all.map((n) => `'${n}'`).join(', ') : '(none)';
 }
 
-// Runs on every feed of every run: messages are only built when a check fails.
-function checkFeed(sig: PreparedSignature, key: string, spec: TensorSpec, tensor: Tensor): void {
-  const where = () => `feed '${key}' of signature '${sig.name}'`;
-  if (tensor.dtype !== spec.dtype) {
-    throw new InvalidArgumentError(`${where()} expects dtype ${spec.dtype}, got ${tensor.dtype}`);
-  }
-  const expected = spec.shape;
-  if (expected === null) return;
-  const shape = tensor.shape;
-  const wanted = () => `[${expected.map((d) => (d < 0 ? '?' : d)).join(', ')}]`;
-  if (shape.length !== expected.length) {
-    throw new InvalidArgumentError(`${where()} expects rank ${expected.length} ${wanted()}, got rank ${shape.length} [${shape.join(', ')}]`);
-  }
-  for (let i = 0; i < expected.length; i++) {
-    const d = expected[i]!;
-    if (d >= 0 && shape[i] !== d) {
-      throw new InvalidArgumentError(`${where()} expects shape ${wanted()}, got [${shape.join(', ')}] (dimension ${i} must be ${d})`);
-    }
-  }
+// A feed as a Tensor: as it is, a { dtype, shape, data } object checked like one, or a plain
+// value converted for the signature's input (lib/values.ts).
+function feedTensor(value: unknown, key: string, spec: TensorSpec): Tensor {
+  if (value instanceof Tensor) return value;
+  if (value !== null && typeof value === 'object' && 'dtype' in value && 'data' in value) return toTensor(value, key);
+  return tensorFromValue(value, spec, `feed '${key}'`);
 }
 
 // TensorFlow names the variable but not why it is missing; the usual cause is known.
@@ -344,7 +336,7 @@ export class Model {
       const spec = sig.inputSpecs[i]!;
       const value = feeds[key];
       if (value === undefined) {
-        throw new InvalidArgumentError(`signature '${sig.name}' needs input '${key}' (${spec.dtype} [${spec.shape?.join(', ') ?? '…'}]), which feeds lack`);
+        throw new InvalidArgumentError(`signature '${sig.name}' needs input '${key}' (${spec.dtype} ${spec.shape ? `[${spec.shape.join(', ')}]` : 'of any shape'}), which feeds lack`);
       }
       if (spec.composite) {
         throw new TensorFlowError('UNIMPLEMENTED', `input '${key}' of signature '${sig.name}' is a ${spec.composite.kind} tensor; tfslice feeds only dense tensors`);
@@ -352,8 +344,8 @@ export class Model {
       if (!dtypeInfo(spec.dtype)) {
         throw new InvalidArgumentError(`input '${key}' of signature '${sig.name}' has dtype ${spec.dtype}, which tfslice cannot feed`);
       }
-      const tensor = toTensor(value, key);
-      checkFeed(sig, key, spec, tensor);
+      const tensor = feedTensor(value, key, spec);
+      checkAgainstSpec(spec, tensor, () => `feed '${key}' of signature '${sig.name}'`);
       tensor.pushNative(natives);
     }
     const { plan, resultKeys } = this.#plan(session, sig, outputKeys);

@@ -3,7 +3,7 @@
 import t from 'tap';
 
 import { InvalidArgumentError, loadModel, NotFoundError, Tensor } from '../lib/index';
-import { fixture } from './helpers';
+import { fixture, ROOT } from './helpers';
 
 t.test('feeds are checked against the signature', async (t) => {
   const model = await loadModel(fixture('multi_sig').dir);
@@ -12,8 +12,8 @@ t.test('feeds are checked against the signature', async (t) => {
     ['unknown feed key', () => model.run({ x: x2, z: x2 }), 'INVALID_ARGUMENT', /signature 'serving_default' has no input 'z'; its inputs are 'x'/],
     ['missing feed', () => model.run({}), 'INVALID_ARGUMENT', /signature 'serving_default' needs input 'x' \(float32 \[-1, 2\]\), which feeds lack/],
     ['dtype mismatch', () => model.run({ x: new Tensor('int32', new Int32Array(4), [2, 2]) }), 'INVALID_ARGUMENT', /feed 'x' of signature 'serving_default' expects dtype float32, got int32/],
-    ['rank mismatch', () => model.run({ x: new Tensor('float32', new Float32Array(4)) }), 'INVALID_ARGUMENT', /feed 'x' of signature 'serving_default' expects rank 2 \[\?, 2\], got rank 1 \[4\]/],
-    ['fixed dimension mismatch', () => model.run({ x: new Tensor('float32', new Float32Array(6), [2, 3]) }), 'INVALID_ARGUMENT', /expects shape \[\?, 2\], got \[2, 3\] \(dimension 1 must be 2\)/],
+    ['rank mismatch', () => model.run({ x: new Tensor('float32', new Float32Array(4)) }), 'INVALID_ARGUMENT', /feed 'x' of signature 'serving_default' expects rank 2 \[-1, 2\], got rank 1 \[4\]/],
+    ['fixed dimension mismatch', () => model.run({ x: new Tensor('float32', new Float32Array(6), [2, 3]) }), 'INVALID_ARGUMENT', /expects shape \[-1, 2\], got \[2, 3\] \(dimension 1 must be 2\)/],
     ['data length not matching shape', () => model.run({ x: { dtype: 'float32', shape: [3, 2], data: new Float32Array(4) } }), 'INVALID_ARGUMENT', /feed 'x': a float32 tensor of shape \[3, 2\] needs 6 elements, but data has 4/],
     ['unknown signature', () => model.run({ x: x2 }, { signature: 'nope' }), 'NOT_FOUND', /signature 'nope' does not exist in .*multi_sig.*; it has 'concat', 'double', 'serving_default'/],
     ['unknown output key', () => model.run({ x: x2 }, { outputs: ['sum', 'mean'] }), 'NOT_FOUND', /signature 'serving_default' has no output 'mean'; its outputs are 'prod', 'sum'/],
@@ -32,7 +32,8 @@ t.test('malformed arguments are TypeErrors, never crashes', async (t) => {
   const model = await loadModel(fixture('tiny').dir);
   await t.rejects(model.run(null as never), { name: 'TypeError', message: /^feeds must be an object of tensors by input key, got null/ });
   await t.rejects(model.run([] as never), TypeError);
-  await t.rejects(model.run({ x: 'oops' } as never), { name: 'TypeError', message: /^feed 'x' must be a Tensor or \{ dtype, shape, data \}/ });
+  await t.rejects(model.run({ x: 'oops' } as never), { code: 'INVALID_ARGUMENT', message: /^feed 'x': "oops" is not a number \(float32; NaN and ±Infinity are "NaN", "Infinity", "-Infinity"\)/ });
+  await t.rejects(model.run({ x: { values: [1, 2, 3, 4] } } as never), { code: 'INVALID_ARGUMENT', message: /^feed 'x' must be a Tensor, \{ dtype, shape, data \} or a nested array of numbers \(float32\); got an object \(Object\)/ });
   await t.rejects(model.run({ x: { dtype: 'float32', shape: [1, 4], data: [1, 2, 3, 4] } } as never), { name: 'TypeError', message: /feed 'x': data of a float32 tensor must be a Float32Array/ });
   await t.rejects(model.run({ x: new Tensor('float32', new Float32Array(4), [1, 4]) }, { outputs: 'y' } as never), { name: 'TypeError', message: /^outputs must be an array/ });
   await t.rejects(model.run({ x: new Tensor('float32', new Float32Array(4), [1, 4]) }, 5 as never), { name: 'TypeError', message: /^options must be an object/ });
@@ -48,4 +49,49 @@ t.test('a model without serving_default asks for a signature by name', async (t)
   const error = await loadModel(fixture('multi_sig').dir, { signature: 'triple' }).catch((e: unknown) => e);
   t.type(error, NotFoundError);
   t.match(error, { message: /signature 'triple' does not exist .*; it has 'concat', 'double', 'serving_default'/ });
+});
+
+t.test('plain values as feeds: dtype and rank from the signature, unknown dimensions from the nesting', async (t) => {
+  const a = await loadModel(ROOT + '/examples/models/a');
+  const f = await a.run({ celsius: [-40, 0, 37, 100] });
+  t.same(Array.from(f.fahrenheit!.data as Float32Array, (v) => Math.round(v * 10) / 10), [-40, 32, 98.6, 212], 'run({ celsius: [..] }) as in README');
+  t.same(Array.from(a.runSync({ celsius: new Float32Array([100]) }).fahrenheit!.data as Float32Array), Array.from((await a.run({ celsius: [100] })).fahrenheit!.data as Float32Array), 'a typed array of the dtype, and runSync');
+  await a.dispose();
+
+  const tiny = await loadModel(fixture('tiny').dir);
+  const asTensor = await tiny.run({ x: new Tensor('float32', new Float32Array([1, -2, 0.5, 3.25]), [1, 4]) });
+  t.same((await tiny.run({ x: [[1, -2, 0.5, 3.25]] })).y!.data, asTensor.y!.data, 'nested arrays equal the same Tensor');
+  t.same((await tiny.run({ x: new Float32Array([1, -2, 0.5, 3.25, 1, -2, 0.5, 3.25]) })).y!.shape, [2, 3], 'a flat typed array fills [-1, 4] as [2, 4]');
+  const bad: [unknown, RegExp][] = [
+    [[[1, 2, 3]], /^feed 'x' of signature 'serving_default' expects shape \[-1, 4\], got \[1, 3\] \(dimension 1 must be 4\)/],
+    [[1, 2, 3, 4], /^feed 'x' of signature 'serving_default' expects rank 2 \[-1, 4\], got rank 1 \[4\]/],
+    [[[1, 2, 3, 4], [1, 2]], /^feed 'x': ragged array: \[1\] should be an array of 4/],
+    [[[1, 2, 3, [4]]], /^feed 'x': ragged array: element \[0\]\[3\] is nested deeper/],
+    [[[1, 2, 3, true]], /^feed 'x': element 3: true is not a number \(float32/],
+    [new Int32Array(4), /^feed 'x': an Int32Array cannot hold float32; give a Float32Array or nested arrays/],
+    [new Float32Array(6), /^feed 'x': a flat array of 6 elements does not fill its shape \[-1, 4\]/],
+  ];
+  for (const [value, message] of bad) await t.rejects(tiny.run({ x: value as never }), { code: 'INVALID_ARGUMENT', message }, String(message));
+  await tiny.dispose();
+
+  const ints = await loadModel(fixture('ints').dir);
+  const exact = await ints.run({ a: [1], b: [9007199254740993n] });
+  t.equal((exact.b1!.data as BigInt64Array)[0], 9007199254740994n, 'int64 from a bigint, exact past 2^53');
+  t.equal(((await ints.run({ a: [1], b: ['9007199254740993'] })).b1!.data as BigInt64Array)[0], 9007199254740994n, 'and from a string of digits');
+  await t.rejects(ints.run({ a: [1], b: [2 ** 53 + 2] }), { code: 'INVALID_ARGUMENT', message: /element 0: 9007199254740994 is not an integer \(int64; past 2\^53 give a bigint or a string of digits\)/ }, 'a number past 2^53 is refused (its low digits are gone)');
+  await t.rejects(ints.run({ a: [1.5], b: [1] }), { code: 'INVALID_ARGUMENT', message: /feed 'a': element 0: 1.5 is not an integer in/ });
+  await ints.dispose();
+
+  const counter = await loadModel(fixture('counter').dir);
+  t.same(Array.from((await counter.run({ delta: 2.5 }, { signature: 'incr_counter_by' })).output!.data as Float32Array), [2.5], 'a scalar for an input of unknown rank');
+  await counter.dispose();
+
+  const dtypes = await loadModel(fixture('dtypes').dir, { signature: 'transform' });
+  const out = await dtypes.run({ f32: [0.5], f64: [0.25], i32: [1], i64: [2n], u8: [255], b: [true], s: ['abc', new Uint8Array([0x78])], f16: [1.5, 'Infinity'], bf16: ['NaN'] });
+  t.same(Array.from(out.f16_out!.data as Uint16Array), [0x4200, 0x7c00], 'float16 from numbers and "Infinity" (raw bits out)');
+  t.ok(Number.isNaN(new Float32Array(new Uint32Array([(out.bf16_out!.data as Uint16Array)[0]! << 16]).buffer)[0]), 'bfloat16 "NaN"');
+  t.same(out.s_out!.data, ['ABC', 'X'], 'strings and raw bytes');
+  t.same(Array.from(out.b_out!.data as Uint8Array), [0], 'booleans');
+  t.same(Array.from(out.u8_out!.data as Uint8Array), [0], 'uint8 255 + 1 wraps');
+  await dtypes.dispose();
 });

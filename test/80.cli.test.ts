@@ -293,8 +293,9 @@ t.test('run: integer inputs refuse what is not an integer, NaN included, naming 
   const cases: [string[], RegExp][] = [
     [['a=[1.5]', 'b=[1]'], /--input a: element 0: 1\.5 is not an integer in \[-2147483648, 2147483647\] \(int32\)/],
     [['a=["NaN"]', 'b=[1]'], /--input a: element 0: "NaN" is not an integer in \[-2147483648, 2147483647\] \(int32\)/],
-    [['a=[1]', 'b=["NaN"]'], /--input b: element 0: "NaN" is not an integer \(int64; give big values as strings\)/],
-    [['a=[1]', 'b=[1e300]'], /--input b: element 0: 1e\+300 is not in the range of int64/],
+    [['a=[1]', 'b=["NaN"]'], /--input b: element 0: "NaN" is not an integer \(int64; past 2\^53 give a bigint or a string of digits\)/],
+    [['a=[1]', 'b=[1e300]'], /--input b: element 0: 1e\+300 is not an integer \(int64; past 2\^53/],
+    [['a=[1]', 'b=["9223372036854775808"]'], /--input b: element 0: "9223372036854775808" is not in the range of int64/],
   ];
   for (const [inputs, message] of cases) {
     const r = await cli(['run', ints, ...inputs.flatMap((input) => ['--input', input])]);
@@ -319,7 +320,8 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
     [['run', tiny.dir], 2, /missing --input for x \(float32 \[-1, 4\]\)/],
     [['run', tiny.dir, '--input', 'x=[[1,2],[3]]'], 2, /--input x: ragged array/],
     [['run', tiny.dir, '--input', 'x=[["a",2,3,4]]'], 2, /--input x: element 0: "a" is not a number \(float32; NaN and ±Infinity are "NaN", "Infinity", "-Infinity"\)/],
-    [['run', tiny.dir, '--input', 'x=[[1,2,3]]'], 1, /feed 'x' of signature 'serving_default' expects shape \[\?, 4\], got \[1, 3\]/],
+    [['run', tiny.dir, '--input', 'x=[[1,2,3]]'], 2, /--input x expects shape \[-1, 4\], got \[1, 3\] \(dimension 1 must be 4\)/],
+    [['run', tiny.dir, '--input', 'x=[1,2,3,4]'], 2, /--input x expects rank 2 \[-1, 4\], got rank 1 \[4\]/],
     [['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--gpu-fraction', '1.5'], 2, /option '--gpu-fraction <f>' argument '1\.5' is invalid\. expected a fraction in \(0, 1\]/],
     [['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--gpu-fraction', 'half'], 2, /'--gpu-fraction <f>' argument 'half' is invalid/],
     [['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--isolation', 'thread'], 2, /argument 'thread' is invalid\. Allowed choices are none, process/],

@@ -25,8 +25,8 @@ export type VersionPolicy = 'latest' | 'all' | {
 export type SwapPolicy = 'refuse' | 'unload-first';
 /** A version's state, as TensorFlow Serving names them (ModelVersionStatus.State). */
 export type VersionState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
-/** A warm-up feed value: a Tensor, `{ dtype, shape, data }`, or JSON (a scalar or nested arrays; the dtype comes from the signature). */
-export type WarmupValue = Feeds[string] | number | string | boolean | readonly unknown[];
+/** A warm-up feed value: anything run() takes (a Tensor, `{ dtype, shape, data }`, or a value typed by the signature, such as JSON). */
+export type WarmupValue = Feeds[string];
 export type WarmupFeeds = Readonly<Record<string, WarmupValue>>;
 export interface WarmupConfig {
     /** Feeds run once after each load, before the version becomes AVAILABLE; or a function returning them. */

@@ -3,8 +3,13 @@ import { type Isolation } from './gpu';
 import { type LoadOptions } from './options';
 import { type SessionConfig, type SignatureInfo } from './proto';
 import { Tensor, type TensorLike } from './tensor';
-/** Feeds by signature input key. */
-export type Feeds = Readonly<Record<string, Tensor | TensorLike>>;
+import { type FeedValue } from './values';
+/**
+ * Feeds by signature input key: a Tensor, a plain `{ dtype, shape, data }`, or a value typed by
+ * the signature (a number, bigint, boolean or string, nested arrays of them, or one typed
+ * array of the input's dtype; see lib/values.ts).
+ */
+export type Feeds = Readonly<Record<string, Tensor | TensorLike | FeedValue>>;
 export interface RunOptions {
     /** Signature to run; defaults to the model's default signature. */
     signature?: string;

@@ -15,7 +15,7 @@ import { Tensor } from '../tensor';
 import { type ModelFlags, openModel, pickSignature } from './common';
 import { UsageError } from './errors';
 import { formatShape, type InputArg, readInputs } from './inputs';
-import { numberToBfloat16, numberToHalf } from './values';
+import { numberToBfloat16, numberToHalf } from '../values';
 
 export interface BenchFlags extends ModelFlags {
   signature?: string;

@@ -5,11 +5,12 @@
 import * as fs from 'node:fs';
 
 import { dtypeInfo, type DType } from '../dtypes';
+import { InvalidArgumentError } from '../errors';
 import type { SignatureInfo, TensorSpec } from '../proto';
 import type { Tensor } from '../tensor';
+import { checkAgainstSpec, tensorFromValue } from '../values';
 import { UsageError } from './errors';
 import { readNpy } from './npy';
-import { tensorFromJson } from './values';
 
 export interface InputArg {
   key: string;
@@ -43,7 +44,20 @@ function isFile(file: string): boolean {
   }
 }
 
+// What an --input holds, checked against the signature: a value that cannot be its input is
+// a bad argument (exit 2), as any other.
 function readOne(arg: InputArg, spec: TensorSpec, where: string): Tensor {
+  try {
+    const tensor = parseOne(arg, spec, where);
+    checkAgainstSpec(spec, tensor, () => where);
+    return tensor;
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+function parseOne(arg: InputArg, spec: TensorSpec, where: string): Tensor {
   const dtype = spec.dtype as DType;
   if (!dtypeInfo(dtype)) throw new UsageError(`${where}: the input is ${spec.dtype}, which tfslice cannot feed`);
   const { value } = arg;
@@ -56,7 +70,7 @@ function readOne(arg: InputArg, spec: TensorSpec, where: string): Tensor {
     } catch (error) {
       throw new UsageError(`${where}: neither a file nor JSON (${(error as Error).message}); give a .npy or .json file, or a JSON literal such as ${arg.key}='[[1, 2, 3, 4]]'`);
     }
-    return tensorFromJson(parsed, dtype, where);
+    return tensorFromValue(parsed, spec, where);
   }
   const bytes = fs.readFileSync(value);
   if (named === 'npy' || (named === undefined && bytes.subarray(0, 6).toString('latin1') === '\x93NUMPY')) {
@@ -73,7 +87,7 @@ function readOne(arg: InputArg, spec: TensorSpec, where: string): Tensor {
   } catch (error) {
     throw new UsageError(`${where}: ${value} is not valid JSON (${(error as Error).message})`);
   }
-  return tensorFromJson(parsed, dtype, `${where}: ${value}`);
+  return tensorFromValue(parsed, spec, `${where}: ${value}`);
 }
 
 /** Every input of `signature` from the --input arguments; each must be given exactly once. */

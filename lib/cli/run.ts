@@ -11,7 +11,7 @@ import { type ModelFlags, openModel, pickSignature } from './common';
 import { UsageError } from './errors';
 import { type InputArg, readInputs } from './inputs';
 import { npyCanHold, writeNpy } from './npy';
-import { preview, tensorToJson } from './values';
+import { preview, tensorToJson } from '../values';
 
 export interface RunFlags extends ModelFlags {
   input: InputArg[];

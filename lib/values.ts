@@ -1,11 +1,17 @@
 /**
- * Tensors as people write and read them: nested JSON arrays in (shape from the
- * nesting, dtype from the signature), nested JSON values and a numpy-like preview
- * out. float16/bfloat16 travel as numbers here and as raw bits in a Tensor.
+ * Tensors as people write and read them, the one conversion between plain values and
+ * tensors: run()'s plain feeds, the ModelManager's warm-up feeds, the CLI's --input and
+ * (to come) the HTTP server all go through tensorFromValue(); outputs leave as JSON through
+ * tensorToJson() and as text through preview(). In: numbers, bigints, booleans, strings,
+ * Uint8Arrays (raw bytes), nested arrays of them (shape from the nesting, dtype from the
+ * signature) or one typed array of the signature's dtype. float16/bfloat16 travel as numbers
+ * here and as raw bits in a Tensor. Elements are converted here, in one pass over the values;
+ * TensorFlow sees only the finished typed array.
  */
-import type { DType } from '../dtypes';
-import { elementCount, Tensor } from '../tensor';
-import { UsageError } from './errors';
+import { dtypeInfo, type DType, type TypedArray } from './dtypes';
+import { describe, InvalidArgumentError, withArticle } from './errors';
+import type { TensorSpec } from './proto';
+import { elementCount, Tensor } from './tensor';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -176,23 +182,34 @@ const INT_RANGES: Partial<Record<DType, [number, number]>> = {
   uint8: [0, 255], uint16: [0, 65535], uint32: [0, 2 ** 32 - 1],
 };
 
+function shown(value: unknown): string {
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value instanceof Uint8Array) return describe(value);
+  try {
+    return JSON.stringify(value) ?? describe(value);
+  } catch {
+    return describe(value);
+  }
+}
+
 function convert(dtype: DType, value: unknown, where: () => string): Scalar {
   const bad = (expected: string): never => {
-    throw new UsageError(`${where()}: ${JSON.stringify(value)} is not ${expected}`);
+    throw new InvalidArgumentError(`${where()}: ${shown(value)} is not ${expected}`);
   };
   switch (dtype) {
     case 'string':
       if (isBase64(value)) return new Uint8Array(Buffer.from(value.base64, 'base64'));
-      return typeof value === 'string' ? value : bad('a string (or {"base64": "…"} for raw bytes)');
+      return typeof value === 'string' || value instanceof Uint8Array ? value : bad('a string (or {"base64": "…"} or a Uint8Array for raw bytes)');
     case 'bool':
       if (typeof value === 'boolean') return value;
       return value === 0 || value === 1 ? value === 1 : bad('a boolean (true/false, or 0/1)');
     case 'int64':
     case 'uint64': {
-      if (!(typeof value === 'number' && Number.isInteger(value)) && !(typeof value === 'string' && /^-?\d+$/.test(value))) {
-        bad(`an integer (${dtype}; give big values as strings)`);
+      // A number past 2^53 has already lost its low digits: bigints and digit strings are exact.
+      if (!(typeof value === 'number' && Number.isSafeInteger(value)) && typeof value !== 'bigint' && !(typeof value === 'string' && /^-?\d+$/.test(value))) {
+        bad(`an integer (${dtype}; past 2^53 give a bigint or a string of digits)`);
       }
-      const n = BigInt(value as number | string);
+      const n = BigInt(value as number | string | bigint);
       const ok = dtype === 'int64' ? n >= -(2n ** 63n) && n < 2n ** 63n : n >= 0n && n < 2n ** 64n;
       return ok ? n : bad(`in the range of ${dtype}`);
     }
@@ -207,25 +224,97 @@ function convert(dtype: DType, value: unknown, where: () => string): Scalar {
   }
 }
 
-/** A tensor of `dtype` from a JSON value: a scalar, or rectangular nested arrays. */
-export function tensorFromJson(value: unknown, dtype: DType, where: string): Tensor {
+/** What a feed may be besides a Tensor or { dtype, shape, data }: a value typed by the signature. */
+export type FeedValue = number | bigint | boolean | string | Uint8Array | TypedArray | { base64: string } | readonly FeedValue[];
+
+// The shape of one flat typed array for `spec`: the signature's, with its one unknown
+// dimension (if any) taken from the length.
+function flatShape(length: number, spec: Pick<TensorSpec, 'shape'>, where: string): number[] {
+  const shape = spec.shape;
+  if (shape === null || shape.length === 1) return [length];
+  const unknown = shape.filter((d) => d < 0).length;
+  const known = shape.reduce((n, d) => (d < 0 ? n : n * d), 1);
+  if (unknown === 0 && known === length) return [...shape];
+  if (unknown === 1 && known > 0 && length % known === 0) return shape.map((d) => (d < 0 ? length / known : d));
+  throw new InvalidArgumentError(`${where}: a flat array of ${length} elements does not fill its shape [${shape.join(', ')}]; give a Tensor with a shape, or nested arrays`);
+}
+
+/**
+ * A tensor for a signature input from a plain value: a scalar, rectangular nested arrays
+ * (shape from the nesting), or one typed array of the input's dtype (shape from the
+ * signature, its one unknown dimension from the length). dtype from `spec`. int64 and uint64
+ * take bigints, safe-integer numbers and strings of digits; floats take numbers and the
+ * strings "NaN", "Infinity", "-Infinity"; strings take strings, Uint8Arrays and { base64 }.
+ * The result is checked against TensorFlow's shape rules (Tensor), not against `spec`'s shape.
+ *
+ * @param where the value's name in messages, e.g. "feed 'x'" or "--input x"
+ * @throws INVALID_ARGUMENT naming `where`, the element and what was expected
+ */
+export function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' | 'shape'>, where: string): Tensor {
+  const dtype = spec.dtype as DType;
+  const info = dtypeInfo(dtype);
+  if (!info) throw new InvalidArgumentError(`${where}: the input is ${spec.dtype}, which tfslice cannot feed`);
+  if (ArrayBuffer.isView(value) && !(dtype === 'string' && value instanceof Uint8Array)) {
+    if (!info.array || !(value instanceof info.array)) {
+      throw new InvalidArgumentError(`${where}: ${describe(value)} cannot hold ${dtype}; give ${info.array ? withArticle(info.array.name) : 'strings'} or nested arrays`);
+    }
+    return new Tensor(dtype, value as never, flatShape((value as TypedArray).length, spec, where));
+  }
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Uint8Array) && !isBase64(value)) {
+    const of = dtype === 'string' ? 'strings' : dtype === 'bool' ? 'booleans' : 'numbers';
+    throw new InvalidArgumentError(`${where} must be a Tensor, { dtype, shape, data } or a nested array of ${of} (${dtype}); got ${describe(value)}`);
+  }
   const shape: number[] = [];
   for (let level: unknown = value; Array.isArray(level); level = level[0]) shape.push(level.length);
   const flat: unknown[] = [];
   const walk = (node: unknown, depth: number, path: number[]): void => {
-    if (depth === shape.length) {
-      if (Array.isArray(node)) throw new UsageError(`${where}: ragged array: element [${path.join('][')}] is nested deeper than the first element`);
-      flat.push(node);
+    if (!Array.isArray(node) || node.length !== shape[depth]) {
+      throw new InvalidArgumentError(`${where}: ragged array: [${path.join('][')}] should be an array of ${shape[depth]} like the first one at that depth`);
+    }
+    if (depth + 1 < shape.length) {
+      for (let i = 0; i < node.length; i++) walk(node[i], depth + 1, [...path, i]);
       return;
     }
-    if (!Array.isArray(node) || node.length !== shape[depth]) {
-      throw new UsageError(`${where}: ragged array: [${path.join('][')}] should be an array of ${shape[depth]} like the first one at that depth`);
+    for (let i = 0; i < node.length; i++) {
+      const leaf: unknown = node[i];
+      if (Array.isArray(leaf)) throw new InvalidArgumentError(`${where}: ragged array: element [${[...path, i].join('][')}] is nested deeper than the first element`);
+      flat.push(leaf);
     }
-    node.forEach((child, i) => walk(child, depth + 1, [...path, i]));
   };
-  walk(value, 0, []);
-  const values = flat.map((v, i) => convert(dtype, v, () => `${where}: element ${i}`));
-  return new Tensor(dtype, packed(dtype, values) as never, shape);
+  if (shape.length === 0) flat.push(value);
+  else walk(value, 0, []);
+  const values = flat.map((v, i) => convert(dtype, v, () => (shape.length === 0 ? where : `${where}: element ${i}`)));
+  try {
+    return new Tensor(dtype, packed(dtype, values) as never, shape);
+  } catch (error) {
+    if (error instanceof Error) error.message = `${where}: ${error.message}`;
+    throw error;
+  }
+}
+
+/**
+ * Whether a tensor fits a signature input: its dtype, its rank, and each dimension the
+ * signature fixes. (TensorFlow itself does not hold a feed to the shape a signature declares;
+ * tfslice does, so a wrong feed fails here, named, instead of deep in a kernel.)
+ *
+ * @param where e.g. "feed 'x' of signature 'serving_default'"
+ * @throws INVALID_ARGUMENT saying what was expected and what was given; an unknown dimension
+ *   is written -1, as signatures hold it
+ */
+export function checkAgainstSpec(spec: Pick<TensorSpec, 'dtype' | 'shape'>, tensor: Tensor, where: () => string): void {
+  if (tensor.dtype !== spec.dtype) throw new InvalidArgumentError(`${where()} expects dtype ${spec.dtype}, got ${tensor.dtype}`);
+  const expected = spec.shape;
+  if (expected === null) return;
+  const shape = tensor.shape;
+  if (shape.length !== expected.length) {
+    throw new InvalidArgumentError(`${where()} expects rank ${expected.length} [${expected.join(', ')}], got rank ${shape.length} [${shape.join(', ')}]`);
+  }
+  for (let i = 0; i < expected.length; i++) {
+    const d = expected[i]!;
+    if (d >= 0 && shape[i] !== d) {
+      throw new InvalidArgumentError(`${where()} expects shape [${expected.join(', ')}], got [${shape.join(', ')}] (dimension ${i} must be ${d})`);
+    }
+  }
 }
 
 function packed(dtype: DType, values: Scalar[]): unknown {

@@ -1,0 +1,54 @@
+/**
+ * Tensors as people write and read them, the one conversion between plain values and
+ * tensors: run()'s plain feeds, the ModelManager's warm-up feeds, the CLI's --input and
+ * (to come) the HTTP server all go through tensorFromValue(); outputs leave as JSON through
+ * tensorToJson() and as text through preview(). In: numbers, bigints, booleans, strings,
+ * Uint8Arrays (raw bytes), nested arrays of them (shape from the nesting, dtype from the
+ * signature) or one typed array of the signature's dtype. float16/bfloat16 travel as numbers
+ * here and as raw bits in a Tensor. Elements are converted here, in one pass over the values;
+ * TensorFlow sees only the finished typed array.
+ */
+import { type TypedArray } from './dtypes';
+import type { TensorSpec } from './proto';
+import { Tensor } from './tensor';
+/** IEEE half bits → number. */
+export declare function halfToNumber(bits: number): number;
+/** number → IEEE half bits, rounding to nearest even (through float32). */
+export declare function numberToHalf(value: number): number;
+/** bfloat16 bits → number. */
+export declare function bfloat16ToNumber(bits: number): number;
+/** number → bfloat16 bits, rounding to nearest even. */
+export declare function numberToBfloat16(value: number): number;
+/** What a feed may be besides a Tensor or { dtype, shape, data }: a value typed by the signature. */
+export type FeedValue = number | bigint | boolean | string | Uint8Array | TypedArray | {
+    base64: string;
+} | readonly FeedValue[];
+/**
+ * A tensor for a signature input from a plain value: a scalar, rectangular nested arrays
+ * (shape from the nesting), or one typed array of the input's dtype (shape from the
+ * signature, its one unknown dimension from the length). dtype from `spec`. int64 and uint64
+ * take bigints, safe-integer numbers and strings of digits; floats take numbers and the
+ * strings "NaN", "Infinity", "-Infinity"; strings take strings, Uint8Arrays and { base64 }.
+ * The result is checked against TensorFlow's shape rules (Tensor), not against `spec`'s shape.
+ *
+ * @param where the value's name in messages, e.g. "feed 'x'" or "--input x"
+ * @throws INVALID_ARGUMENT naming `where`, the element and what was expected
+ */
+export declare function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' | 'shape'>, where: string): Tensor;
+/**
+ * Whether a tensor fits a signature input: its dtype, its rank, and each dimension the
+ * signature fixes. (TensorFlow itself does not hold a feed to the shape a signature declares;
+ * tfslice does, so a wrong feed fails here, named, instead of deep in a kernel.)
+ *
+ * @param where e.g. "feed 'x' of signature 'serving_default'"
+ * @throws INVALID_ARGUMENT saying what was expected and what was given; an unknown dimension
+ *   is written -1, as signatures hold it
+ */
+export declare function checkAgainstSpec(spec: Pick<TensorSpec, 'dtype' | 'shape'>, tensor: Tensor, where: () => string): void;
+/** The tensor's values as nested arrays (a bare value for a scalar). */
+export declare function tensorToJson(tensor: Tensor): unknown;
+/**
+ * A numpy-like preview: nested brackets, at most `edge` leading and trailing entries
+ * per dimension with "..." between once a dimension is longer than 2 × edge.
+ */
+export declare function preview(tensor: Tensor, edge?: number): string;
