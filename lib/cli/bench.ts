@@ -2,7 +2,8 @@
  * `tfslice bench <dir>`: inputs synthesized from the signature (unknown dimensions
  * from --batch / --shape), `--concurrency` run() calls in flight for --iterations
  * runs or --duration seconds, a progress bar on stderr, then latency percentiles
- * and throughput.
+ * and throughput, with how many of those calls TensorFlow executed at once
+ * (the model's maxConcurrentRuns) and why.
  */
 import { performance } from 'node:perf_hooks';
 import { Presets, SingleBar } from 'cli-progress';
@@ -13,6 +14,7 @@ import { runtime } from '../library';
 import type { TensorSpec } from '../proto';
 import { Tensor } from '../tensor';
 import { type ModelFlags, openModel, pickSignature } from './common';
+import { concurrencyReport } from './doctor';
 import { UsageError } from './errors';
 import { formatShape, type InputArg, readInputs } from './inputs';
 import { numberToBfloat16, numberToHalf } from '../values';
@@ -145,14 +147,21 @@ export async function bench(dir: string, flags: BenchFlags): Promise<void> {
     // Samples per run: the leading dimension of the first input whose leading dimension is unknown.
     const batched = Object.keys(signature.info.inputs).find((k) => signature.info.inputs[k]!.shape?.[0] === -1);
     const batch = batched ? feeds[batched]!.shape[0] ?? 1 : 1;
+    const limit = concurrencyReport(model.maxConcurrentRuns, runtime().oneDnn);
     const summary = {
       model: model.path,
       signature: signature.name,
       tensorflow: runtime().tensorflowVersion,
+      oneDnn: limit.oneDnn,
       devices: model.devices.map((d) => d.name),
       inputs: Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape }])),
       batch,
+      /** run() calls in flight (--concurrency). */
       concurrency: flags.concurrency,
+      /** Of those, how many TensorFlow executed at once: the model's maxConcurrentRuns caps them. */
+      executing: Math.min(flags.concurrency, model.maxConcurrentRuns),
+      maxConcurrentRuns: limit.maxConcurrentRuns,
+      concurrencyReason: limit.reason,
       warmup: flags.warmup,
       runs: latencies.length,
       seconds: elapsed,
@@ -173,10 +182,13 @@ export async function bench(dir: string, flags: BenchFlags): Promise<void> {
     }
     const l = summary.latencyMs;
     const inputs = Object.entries(summary.inputs).map(([k, v]) => `${k} ${v.dtype} [${v.shape.join(', ')}]`).join(', ');
+    const oneDnn = summary.oneDnn === null ? 'unknown' : summary.oneDnn ? 'on' : 'off';
+    const executing = summary.executing === summary.concurrency ? 'all executing at once' : `${summary.executing} executing at a time`;
     process.stdout.write([
-      `model       ${summary.model} (signature ${summary.signature}, TensorFlow ${summary.tensorflow})`,
+      `model       ${summary.model} (signature ${summary.signature}, TensorFlow ${summary.tensorflow}, oneDNN ${oneDnn})`,
       `inputs      ${inputs || '(none)'}`,
-      `runs        ${summary.runs} in ${elapsed.toFixed(2)} s, ${summary.concurrency} in flight (${summary.warmup} warm-up runs not counted)`,
+      `runs        ${summary.runs} in ${elapsed.toFixed(2)} s, ${summary.concurrency} in flight, ${executing} (${summary.warmup} warm-up runs not counted)`,
+      `concurrency ${summary.concurrencyReason}`,
       `latency ms  p50 ${ms(l.p50)}  p90 ${ms(l.p90)}  p99 ${ms(l.p99)}  max ${ms(l.max)}  (min ${ms(l.min)}, mean ${ms(l.mean)})`,
       `throughput  ${summary.runsPerSecond.toFixed(1)} runs/s, ${summary.samplesPerSecond.toFixed(1)} samples/s (batch ${batch})`,
     ].join('\n') + '\n');

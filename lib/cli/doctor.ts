@@ -1,7 +1,8 @@
 /**
  * `tfslice doctor`: can tfslice run here, and on what? Node and N-API, the addon
  * build, which libtensorflow was found and how, TensorFlow's version, whether it is a
- * CUDA build, the devices a session gets (with memory), the per-user cache.
+ * CUDA build, the devices a session gets (with memory), how many runs of one model
+ * execute at once here and why (oneDNN), the per-user cache.
  * Exit 1, with the fix, when tfslice cannot run.
  */
 import * as fs from 'node:fs';
@@ -12,6 +13,7 @@ import { cacheHome, currentInstallFile, readCurrentInstall } from '../cache';
 import { loadTensorFlow, type Runtime } from '../library';
 import { loadModel } from '../model';
 import { native, PACKAGE_ROOT } from '../native';
+import { defaultMaxConcurrentRuns } from '../options';
 
 interface Problem {
   what: string;
@@ -55,6 +57,41 @@ function cudaBuild(rt: Runtime, gpus: number): string {
     return install.install.gpu ? 'yes, as installed (tfslice install-tensorflow --gpu), but no GPU is visible' : 'no (installed without --gpu)';
   }
   return 'unknown: not a pip package, and no GPU device is registered (a CPU build, or a CUDA build without a usable GPU)';
+}
+
+/** How many runs of one model execute at once, and why (bench and doctor print it). */
+export interface ConcurrencyReport {
+  /** model.maxConcurrentRuns; "Infinity" (JSON has no Infinity) for no limit. */
+  maxConcurrentRuns: number | 'Infinity';
+  /** TensorFlow's oneDNN kernels, as TensorFlow reports them (runtime().oneDnn); null: unknown. */
+  oneDnn: boolean | null;
+  /** True when maxConcurrentRuns is tfslice's default for that oneDNN state. */
+  isDefault: boolean;
+  /** One line: the limit and why. */
+  reason: string;
+}
+
+const onOff = (oneDnn: boolean | null): string => (oneDnn === null ? 'unknown' : oneDnn ? 'on' : 'off');
+
+/** The limit a model runs under, with the reason in words. */
+export function concurrencyReport(maxConcurrentRuns: number, oneDnn: boolean | null): ConcurrencyReport {
+  const isDefault = maxConcurrentRuns === defaultMaxConcurrentRuns(oneDnn);
+  const limit = maxConcurrentRuns === Infinity ? 'runs of a model execute in parallel'
+    : `${maxConcurrentRuns === 1 ? 'one run' : `${maxConcurrentRuns} runs`} of a model at a time, the rest wait their turn`;
+  let why: string;
+  if (!isDefault) why = 'as maxConcurrentRuns asks';
+  else if (oneDnn === false) why = "tfslice's default while TensorFlow's oneDNN kernels are off (runtime().oneDnn)";
+  else {
+    why = `tfslice's default while ${oneDnn ? "TensorFlow's oneDNN kernels are on (runtime().oneDnn)" : 'TensorFlow does not say whether its oneDNN kernels are on (runtime().oneDnn null)'}, ` +
+      'since concurrent runs on one session have crashed inside oneDNN on some CPUs; pass maxConcurrentRuns or set ' +
+      'TF_ENABLE_ONEDNN_OPTS=0 to run them in parallel (README, Concurrency)';
+  }
+  return {
+    maxConcurrentRuns: maxConcurrentRuns === Infinity ? 'Infinity' : maxConcurrentRuns,
+    oneDnn,
+    isDefault,
+    reason: `maxConcurrentRuns ${maxConcurrentRuns} (${limit}): ${why}`,
+  };
 }
 
 function mib(bytes: number): string {
@@ -120,7 +157,7 @@ export async function doctor(flags: { json?: boolean }): Promise<number> {
     rows.push(['libtensorflow', rt.path + (real !== rt.path ? ` (-> ${real})` : '')]);
     rows.push(['found by', rt.source === 'env' ? `TFSLICE_LIBTENSORFLOW=${process.env.TFSLICE_LIBTENSORFLOW}` : SOURCES[rt.source]]);
     rows.push(['search order', 'TFSLICE_LIBTENSORFLOW, pip TensorFlow (./.venv, $VIRTUAL_ENV, python3), the tfslice cache, the system loader']);
-    rows.push(['TensorFlow', `${rt.tensorflowVersion}, oneDNN ${rt.oneDnn === null ? 'unknown' : rt.oneDnn ? 'on' : 'off'}`]);
+    rows.push(['TensorFlow', `${rt.tensorflowVersion}, oneDNN ${onOff(rt.oneDnn)}`]);
     report.tensorflow = { ...rt };
     const dir = emptySavedModel();
     try {
@@ -129,6 +166,10 @@ export async function doctor(flags: { json?: boolean }): Promise<number> {
       const cuda = cudaBuild(rt, gpus);
       rows.push(['CUDA build', cuda]);
       model.devices.forEach((d, i) => rows.push([i === 0 ? 'devices' : '', `${d.type.padEnd(4)} ${d.name}, ${mib(d.memoryBytes)}`]));
+      // What a model loaded without options gets here (the limit bench runs under, too).
+      const concurrency = concurrencyReport(model.maxConcurrentRuns, rt.oneDnn);
+      rows.push(['concurrency', concurrency.reason]);
+      report.concurrency = concurrency;
       report.tensorflow = { ...rt, cudaBuild: cuda };
       report.devices = model.devices;
       await model.dispose();

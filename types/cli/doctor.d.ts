@@ -1,3 +1,16 @@
+/** How many runs of one model execute at once, and why (bench and doctor print it). */
+export interface ConcurrencyReport {
+    /** model.maxConcurrentRuns; "Infinity" (JSON has no Infinity) for no limit. */
+    maxConcurrentRuns: number | 'Infinity';
+    /** TensorFlow's oneDNN kernels, as TensorFlow reports them (runtime().oneDnn); null: unknown. */
+    oneDnn: boolean | null;
+    /** True when maxConcurrentRuns is tfslice's default for that oneDNN state. */
+    isDefault: boolean;
+    /** One line: the limit and why. */
+    reason: string;
+}
+/** The limit a model runs under, with the reason in words. */
+export declare function concurrencyReport(maxConcurrentRuns: number, oneDnn: boolean | null): ConcurrencyReport;
 export declare function doctor(flags: {
     json?: boolean;
 }): Promise<number>;
