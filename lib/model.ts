@@ -2,7 +2,7 @@
  * loadModel() and Model: one TF_Session per SavedModel, signatures decoded from
  * its MetaGraphDef, feeds checked against the signature before TensorFlow sees them.
  */
-import { access, readFile } from 'node:fs/promises';
+import { access, readdir, readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { dtypeInfo } from './dtypes';
@@ -130,13 +130,55 @@ const UNREGISTERED_OP = /Op type not registered '([^']+)'/;
 // variables.data-* file): TensorFlow names neither the SavedModel nor the directory.
 const RESTORE_FAILED = /RestoreV2|Read less bytes than requested|Checksum does not match/;
 
+const NO_SAVED_MODEL = /Could not find SavedModel \.pb or \.pbtxt/;
+
+// What is at a path that holds no SavedModel, and what to pass instead: TensorFlow says the
+// same "Could not find SavedModel .pb or .pbtxt" for all of them.
+async function whatIsThere(exportDir: string): Promise<string | null> {
+  let info;
+  try {
+    info = await stat(exportDir);
+  } catch {
+    const parent = path.dirname(exportDir);
+    const near = await readdir(parent).catch(() => null);
+    return near === null ? `${exportDir} does not exist (nor does ${parent})` : `${exportDir} does not exist; ${parent} holds ${listed(near)}`;
+  }
+  if (!info.isDirectory()) {
+    const fix = path.basename(exportDir) === 'saved_model.pb' ? `pass its directory, ${path.dirname(exportDir)}` : 'pass the SavedModel directory, the one holding saved_model.pb';
+    return `${exportDir} is a file, not a SavedModel directory; ${fix}`;
+  }
+  const entries = await readdir(exportDir);
+  const versions: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    if (await access(path.join(exportDir, entry, 'saved_model.pb')).then(() => true, () => false)) versions.push(Number(entry));
+  }
+  if (versions.length > 0) {
+    versions.sort((a, b) => a - b);
+    const latest = path.join(exportDir, String(versions[versions.length - 1]));
+    return `${exportDir} is a model base path: it holds versions ${versions.join(', ')}, each a SavedModel; pass one, such as ${latest}, or serve them all with a ModelManager (basePath: ${JSON.stringify(exportDir)})`;
+  }
+  return `${exportDir} has no saved_model.pb (it holds ${listed(entries)}); pass the directory a SavedModel was saved to`;
+}
+
+function listed(entries: readonly string[]): string {
+  if (entries.length === 0) return 'nothing';
+  const shown = entries.slice().sort().slice(0, 8).join(', ');
+  return entries.length > 8 ? `${shown}, … (${entries.length} entries)` : shown;
+}
+
 /**
- * TensorFlow's load errors with what tfslice knows about their usual cause: the tag-sets
- * the SavedModel has, the op library a missing op comes from, the directory a failed
- * restore read.
+ * TensorFlow's load errors with what tfslice knows about their usual cause: what is at a
+ * path that holds no SavedModel, the tag-sets the SavedModel has, the op library a missing op
+ * comes from, the directory a failed restore read.
  */
 async function explainLoadError(error: unknown, exportDir: string): Promise<unknown> {
   if (!(error instanceof Error)) return error;
+  if (error instanceof NotFoundError && NO_SAVED_MODEL.test(error.message)) {
+    const there = await whatIsThere(exportDir).catch(() => null);
+    if (there !== null) error.message = `${there}. (TensorFlow: ${error.message})`;
+    return error;
+  }
   if (error instanceof NotFoundError && /matching supplied tags/.test(error.message)) {
     try {
       const metaGraphs = decodeSavedModel(await readFile(path.join(exportDir, 'saved_model.pb')));

@@ -8,9 +8,6 @@
 #include <utility>
 #if defined(__GLIBC__)
 #include <malloc.h>
-#include <unistd.h>
-
-#include <cstdio>
 #endif
 
 #include "addon.h"
@@ -66,33 +63,18 @@ struct TensorDeleter {
 using TensorPtr = std::unique_ptr<TF_Tensor, TensorDeleter>;
 
 // Big outputs are allocated by TensorFlow on whichever thread ran the session and are
-// freed later on the JS thread, when the collector or dispose() lets go. glibc keeps
-// such freed chunks inside its arenas rather than giving them back, so a process whose
-// big outputs wait for the collector would keep its high-water mark (and more, across
-// the arenas of the pool's threads) for ever. So after every kCheckEveryBytes of released
-// outputs we read the resident size, and when it has grown by the trim threshold since
-// the last look we hand the arenas' free pages back to the kernel. A steady loop that
-// reuses its memory does not grow and never pays for a trim. A trim that gives back
-// little means the threshold is below the working set that grows back at once (one
-// output per pool thread): the threshold then doubles, so trims never chase it.
+// freed later on the JS thread, when the collector or dispose() lets go. glibc keeps such
+// freed chunks inside its arenas rather than giving them back, so a process whose big
+// outputs were released late, or many at once, would keep its high-water mark (and more,
+// across the arenas of the runner threads) for ever. So after every kCheckEveryBytes of
+// released outputs we ask glibc how much free memory its arenas hold (mallinfo2), and when
+// that is past kTrimFreeBytes we hand their free pages back to the kernel. A steady loop
+// reuses what it frees, so its arenas hold little free memory and it never pays for a trim;
+// a batch released together is given back whatever the order it was released in.
 constexpr size_t kCheckEveryBytes = size_t{32} << 20;
-constexpr size_t kFirstTrimThreshold = size_t{64} << 20;
-constexpr size_t kMaxTrimThreshold = size_t{1} << 30;
+constexpr size_t kTrimFreeBytes = size_t{64} << 20;
 std::atomic<size_t> g_released_since_check{0};
-std::atomic<size_t> g_resident_mark{0};
-std::atomic<size_t> g_trim_threshold{kFirstTrimThreshold};
 std::atomic<uint64_t> g_trims{0};
-
-#if defined(__GLIBC__)
-size_t ResidentBytes() {
-  FILE* statm = std::fopen("/proc/self/statm", "r");
-  if (statm == nullptr) return 0;
-  unsigned long size = 0, resident = 0;
-  int read = std::fscanf(statm, "%lu %lu", &size, &resident);
-  std::fclose(statm);
-  return read == 2 ? resident * static_cast<size_t>(sysconf(_SC_PAGESIZE)) : 0;
-}
-#endif
 
 void DeleteOutputTensor(TF_Tensor* tensor) {
   size_t bytes = tf().TF_TensorByteSize(tensor);
@@ -101,22 +83,10 @@ void DeleteOutputTensor(TF_Tensor* tensor) {
   if (released < kCheckEveryBytes) return;
   g_released_since_check.store(0, std::memory_order_relaxed);
 #if defined(__GLIBC__)
-  size_t resident = ResidentBytes();
-  size_t mark = g_resident_mark.load(std::memory_order_relaxed);
-  size_t threshold = g_trim_threshold.load(std::memory_order_relaxed);
-  if (mark != 0 && resident > mark + threshold) {
+  struct mallinfo2 arenas = mallinfo2();
+  if (arenas.fordblks + arenas.fsmblks > kTrimFreeBytes) {
     malloc_trim(0);
     g_trims.fetch_add(1, std::memory_order_relaxed);
-    size_t after = ResidentBytes();
-    if (resident - std::min(resident, after) < threshold / 2 && threshold < kMaxTrimThreshold) {
-      g_trim_threshold.store(threshold * 2, std::memory_order_relaxed);
-    }
-    resident = after;
-  }
-  // The mark follows the resident size down, and up only through a trim, so a
-  // process whose live data grows is measured from where the last trim left it.
-  if (mark == 0 || resident < mark || resident > mark + threshold) {
-    g_resident_mark.store(resident, std::memory_order_relaxed);
   }
 #endif
 }

@@ -84,7 +84,7 @@ t.test('plain { dtype, shape, data } feeds work like Tensors', async (t) => {
 t.test('a missing directory is NOT_FOUND with TensorFlow\'s text', async (t) => {
   const error = await loadModel('/nonexistent/model').catch((e: unknown) => e);
   t.type(error, NotFoundError);
-  t.match(error, { code: 'NOT_FOUND', message: /Could not find SavedModel \.pb or \.pbtxt at supplied export directory path: \/nonexistent\/model/ });
+  t.match(error, { code: 'NOT_FOUND', message: /^\/nonexistent\/model does not exist \(nor does \/nonexistent\)\. \(TensorFlow: Could not find SavedModel \.pb or \.pbtxt at supplied export directory path: \/nonexistent\/model/ });
 });
 
 t.test('dispose() is idempotent; run after it rejects with MODEL_DISPOSED', async (t) => {
@@ -253,3 +253,23 @@ function buildCustomOp(t: Tap.Test): string {
     `-I${path.join(tensorflow, 'include')}`, `-L${tensorflow}`, '-l:libtensorflow_framework.so.2', `-Wl,-rpath,${tensorflow}`]);
   return library;
 }
+
+t.test('a path that holds no SavedModel: the error names what is there and what to pass', async (t) => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-paths-'));
+  t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const base = path.join(tmp, 'base');
+  for (const version of ['1', '2']) fs.cpSync(fixture('tiny').dir, path.join(base, version), { recursive: true });
+  fs.mkdirSync(path.join(tmp, 'empty'));
+  const cases: [string, RegExp][] = [
+    [path.join(tmp, 'missing'), /^\S+\/missing does not exist; \S+ holds base, empty\. \(TensorFlow: Could not find SavedModel/],
+    [path.join(base, '1', 'saved_model.pb'), /^\S+\/1\/saved_model\.pb is a file, not a SavedModel directory; pass its directory, \S+\/base\/1\. \(TensorFlow/],
+    [base, /^\S+\/base is a model base path: it holds versions 1, 2, each a SavedModel; pass one, such as \S+\/base\/2, or serve them all with a ModelManager \(basePath: "\S+\/base"\)/],
+    [path.join(tmp, 'empty'), /^\S+\/empty has no saved_model\.pb \(it holds nothing\); pass the directory a SavedModel was saved to/],
+  ];
+  for (const [where, message] of cases) {
+    await t.rejects(loadModel(where), { code: 'NOT_FOUND', message }, path.relative(tmp, where));
+  }
+  const model = await loadModel(path.join(base, '2'));
+  t.ok(model, 'the version it suggests loads');
+  await model.dispose();
+});
