@@ -26,6 +26,21 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 };
 const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 
+/** The declaration files a consumer can reach: types/index.d.ts and what it imports, transitively. */
+function publicTypes(): string[] {
+  const seen = new Set<string>();
+  const queue = ['types/index.d.ts'];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (const match of fs.readFileSync(path.join(ROOT, file), 'utf8').matchAll(/(?:from|import\()\s*['"](\.[^'"]+)['"]/g)) {
+      queue.push(path.posix.join(path.posix.dirname(file), `${match[1]}.d.ts`));
+    }
+  }
+  return [...seen].sort();
+}
+
 t.test('the supported Node.js and N-API range', async (t) => {
   const min = /^>=(\d+\.\d+\.\d+)$/.exec(pkg.engines.node)?.[1];
   t.ok(min, `engines.node is a lower bound (${pkg.engines.node})`);
@@ -45,15 +60,34 @@ t.test('npm pack ships the runtime, the types, the prebuild and the sources, not
   const under = (dir: string, ext: string) => (fs.readdirSync(path.join(ROOT, dir), { recursive: true }) as string[])
     .filter((f) => f.endsWith(ext)).map((f) => `${dir}/${f}`);
   const dist = under('dist', '.js');
-  const types = under('types', '.d.ts');
+  const types = publicTypes();
   const native = fs.readdirSync(path.join(ROOT, 'native')).map((f) => `native/${f}`);
   for (const f of ['package.json', 'README.md', 'binding.gyp', 'CMakeLists.txt', 'bin/tfslice.js', ...dist, ...types, ...native]) {
     t.ok(files.includes(f), `ships ${f}`);
   }
   if (fs.existsSync(info.PREBUILD)) t.ok(files.includes(path.relative(ROOT, info.PREBUILD)), 'ships the prebuild');
-  const allowed = /^(package\.json|README\.md|binding\.gyp|CMakeLists\.txt|bin\/tfslice\.js|dist\/(cli\/)?[^/]+\.js|types\/(cli\/)?[^/]+\.d\.ts|native\/[^/]+|prebuilds\/[^/]+\/[^/]+\.node)$/;
+  const allowed = /^(package\.json|README\.md|binding\.gyp|CMakeLists\.txt|bin\/tfslice\.js|dist\/(cli\/)?[^/]+\.js|types\/[^/]+\.d\.ts|native\/[^/]+|prebuilds\/[^/]+\/[^/]+\.node)$/;
   t.same(files.filter((f) => !allowed.test(f)), [], 'nothing outside the whitelist (no tests, fixtures, scripts, maps, venv, builds)');
+  t.same(files.filter((f) => f.startsWith('types/')), types, 'the declarations index.d.ts reaches, and no internal ones');
   t.equal(pkg.scripts.install, 'node-gyp-build', 'install uses a matching prebuild, else builds from source');
+});
+
+t.test("README's numbers about the package are npm pack's (within 20 %)", async (t) => {
+  if (!fs.existsSync(info.PREBUILD)) {
+    t.skip(`no ${path.relative(ROOT, info.PREBUILD)}: the numbers are for the package with its prebuild (.ci/run builds it first)`);
+    return;
+  }
+  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const pack = (JSON.parse(out) as { size: number; unpackedSize: number; entryCount: number }[])[0]!;
+  const stated = /\(about (\d+) KiB, stripped\)[\s\S]*?: (\d+) files, about (\d+) KiB packed, (\d+) KiB\s+unpacked/.exec(README);
+  t.ok(stated, 'README states the prebuild size, the file count and the packed and unpacked sizes');
+  const [prebuild, count, packed, unpacked] = stated!.slice(1).map(Number) as [number, number, number, number];
+  const near = (actual: number, said: number) => Math.abs(actual - said) <= said * 0.2;
+  const kib = (bytes: number) => Math.round(bytes / 1024);
+  t.ok(near(kib(fs.statSync(info.PREBUILD).size), prebuild), `prebuild ${kib(fs.statSync(info.PREBUILD).size)} KiB, README says about ${prebuild}`);
+  t.equal(pack.entryCount, count, `${pack.entryCount} files`);
+  t.ok(near(kib(pack.size), packed), `packed ${kib(pack.size)} KiB, README says about ${packed}`);
+  t.ok(near(kib(pack.unpackedSize), unpacked), `unpacked ${kib(pack.unpackedSize)} KiB, README says about ${unpacked}`);
 });
 
 t.test('the linux-x64 prebuild needs what package.json and README state', async (t) => {
