@@ -8,8 +8,9 @@
 //   node scripts/concurrency-probe.js [--trials 20] [--calls 200] [--inflight 2]
 //        [--sessions 1] [--onednn 1|0] [--serialize] [--model conv] [--batch 2] [--json]
 //
-// The model must have one float32 input of known rank (test/fixtures/MODEL/model); the
-// input's unknown dimensions are filled with --batch, and every output is compared.
+// The model must have one float32 input of known rank (--model NAME: test/fixtures/NAME/model;
+// a path with a / names any SavedModel directory); the input's unknown dimensions are filled
+// with --batch, and every output is compared.
 //
 // Without --onednn the child inherits TensorFlow's default, which depends on the CPU: on
 // CPUs without AVX512_VNNI/AVX512_BF16/AVX_VNNI/AMX (e.g. an AVX2-only AMD EPYC) TF 2.21

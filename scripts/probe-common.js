@@ -24,10 +24,14 @@ function parentOrChild(envVar, parent, child) {
   });
 }
 
-/** test/fixtures/NAME/model with tfslice's default of one run at a time turned off. */
+/**
+ * test/fixtures/NAME/model, or the SavedModel directory NAME when it is a path (holds a /),
+ * with tfslice's default of one run at a time (oneDNN on) turned off.
+ */
 async function loadFixture(name, options = {}) {
   const { loadModel } = require(path.join(__dirname, '..', 'dist', 'index.js'));
-  return loadModel(path.join(__dirname, '..', 'test', 'fixtures', name, 'model'), { maxConcurrentRuns: Infinity, ...options });
+  const dir = name.includes('/') ? path.resolve(name) : path.join(__dirname, '..', 'test', 'fixtures', name, 'model');
+  return loadModel(dir, { maxConcurrentRuns: Infinity, ...options });
 }
 
 /**

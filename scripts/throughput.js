@@ -4,7 +4,8 @@
 // configuration runs in its own child process (TF_ENABLE_ONEDNN_OPTS is read once, when
 // TensorFlow loads) after `warmup` untimed runs: oneDNN caches its primitives per thread,
 // so the first runs on each thread pay for primitive creation. Like concurrency-probe.js,
-// it needs a model with one float32 input; unknown input dimensions are filled with --batch.
+// it needs a model with one float32 input (--model: a fixture name, or a SavedModel path with
+// a /); unknown input dimensions are filled with --batch.
 //
 //   node scripts/throughput.js [--model conv] [--batch 1,8] [--runs 2000] [--inflight 1,2]
 //        [--onednn 1,0] [--warmup 300] [--repeat 1] [--json]
