@@ -68,7 +68,12 @@ export interface ResolvedOptions {
 }
 /** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
 export declare const DEFAULT_INTER_OP_THREADS = -1;
-/** maxConcurrentRuns when none is given: one at a time unless oneDNN is known to be off. */
+/**
+ * maxConcurrentRuns when none is given: one at a time unless oneDNN is known to be off.
+ * Kept although the reported oneDNN crash did not reproduce on AVX2, AVX512 EPYC or AMX hosts
+ * (README, Concurrency): a crash ends the process and every model in it, while serialising
+ * costs a bounded share of throughput (10-40 % at 2 in flight on 2 vCPUs) and can be lifted.
+ */
 export declare function defaultMaxConcurrentRuns(oneDnn: boolean | null): number;
 /** Validates loadModel's second argument: a GPU fraction or an options object. */
 export declare function resolveLoadOptions(arg: unknown): ResolvedOptions;
