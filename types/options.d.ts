@@ -72,7 +72,7 @@ export declare const DEFAULT_INTER_OP_THREADS = -1;
  * maxConcurrentRuns when none is given: one at a time unless oneDNN is known to be off.
  * Kept although the reported oneDNN crash did not reproduce on AVX2, AVX512 EPYC or AMX hosts
  * (README, Concurrency): a crash ends the process and every model in it, while serialising
- * costs a bounded share of throughput (10-40 % at 2 in flight on 2 vCPUs) and can be lifted.
+ * costs a bounded share of throughput (11-43 % at 2 in flight on 2 vCPUs, AMX host) and can be lifted.
  */
 export declare function defaultMaxConcurrentRuns(oneDnn: boolean | null): number;
 /** Validates loadModel's second argument: a GPU fraction or an options object. */
