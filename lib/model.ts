@@ -6,7 +6,7 @@ import { access, readdir, readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { dtypeInfo } from './dtypes';
-import { fromNative, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError, TensorFlowError } from './errors';
+import { fromNative, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
 import { loadOpLibrary, loadTensorFlow } from './library';
 import { native, type NativeData, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import { type Isolation, reserve } from './gpu';
@@ -381,7 +381,7 @@ export class Model {
         throw new InvalidArgumentError(`signature '${sig.name}' needs input '${key}' (${spec.dtype} ${spec.shape ? `[${spec.shape.join(', ')}]` : 'of any shape'}), which feeds lack`);
       }
       if (spec.composite) {
-        throw new TensorFlowError('UNIMPLEMENTED', `input '${key}' of signature '${sig.name}' is a ${spec.composite.kind} tensor; tfslice feeds only dense tensors`);
+        throw new TensorFlowError('UNIMPLEMENTED', `input '${key}' of signature '${sig.name}' is ${withArticle(spec.composite.kind)} tensor; tfslice feeds only dense tensors`);
       }
       if (!dtypeInfo(spec.dtype)) {
         throw new InvalidArgumentError(`input '${key}' of signature '${sig.name}' has dtype ${spec.dtype}, which tfslice cannot feed`);

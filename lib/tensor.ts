@@ -4,7 +4,7 @@
  * per tensor, never per element through TensorFlow.
  */
 import { type DataOf, type DType, type DTypeInfo, dtypeInfo, dtypeFromTf, DTYPES, type FeedDataOf, type NumericDType, type TypedArrayOf } from './dtypes';
-import { invalidType, InvalidArgumentError } from './errors';
+import { invalidType, InvalidArgumentError, withArticle } from './errors';
 import { native, type NativeData, type NativeTensors, type PackedStrings } from './native';
 
 // Called once when dispose() detaches an output buffer (set by lib/isolation.ts for
@@ -163,7 +163,7 @@ export class Tensor<D extends DType = DType> {
     if (!info) throw invalidType('dtype', `one of ${DTYPES.join(', ')}`, dtype);
     const length = (data as { length?: unknown } | null)?.length;
     if (info.array) {
-      if (!(data instanceof info.array)) throw invalidType(`data of a ${dtype} tensor`, `a ${info.array.name}`, data);
+      if (!(data instanceof info.array)) throw invalidType(`data of ${withArticle(dtype)} tensor`, withArticle(info.array.name), data);
       this.#data = data as DataOf<D>;
     } else {
       if (!Array.isArray(data)) throw invalidType('data of a string tensor', 'an array of strings or Uint8Arrays', data);
@@ -176,7 +176,7 @@ export class Tensor<D extends DType = DType> {
     const dims = shape ?? [length as number];
     checkShape(dims);
     if (elementCount(dims) !== length) {
-      throw new InvalidArgumentError(`a ${dtype} tensor of shape [${dims.join(', ')}] needs ${elementCount(dims)} elements, but data has ${String(length)}`);
+      throw new InvalidArgumentError(`${withArticle(dtype)} tensor of shape [${dims.join(', ')}] needs ${elementCount(dims)} elements, but data has ${String(length)}`);
     }
     this.dtype = dtype;
     this.shape = Object.freeze([...dims]);
@@ -238,7 +238,7 @@ export class Tensor<D extends DType = DType> {
     if (!info?.array) throw invalidType('dtype', 'a numeric dtype', dtype);
     checkShape(shape);
     const n = elementCount(shape);
-    if (!Number.isSafeInteger(n * info.bytes)) throw new InvalidArgumentError(`a ${dtype} tensor of shape [${shape.join(', ')}] is too large to allocate`);
+    if (!Number.isSafeInteger(n * info.bytes)) throw new InvalidArgumentError(`${withArticle(dtype)} tensor of shape [${shape.join(', ')}] is too large to allocate`);
     const buffer = native().allocAligned(n * info.bytes);
     return new Tensor(dtype, new info.array(buffer, 0, n) as FeedDataOf<N>, shape);
   }

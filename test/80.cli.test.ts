@@ -457,25 +457,14 @@ t.test('install-tensorflow --from archive: from a server on 127.0.0.1 into the c
   const stage = tmp('stage');
   const home = tmp('archive-home');
   t.teardown(() => [served, stage, home].forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
-  const archive = await buildArchive(served, stage);
-  const notAnArchive = path.join(served, 'readme.tar.gz');
-  fs.writeFileSync(path.join(served, 'README'), 'not TensorFlow');
-  await tar.c({ gzip: true, file: notAnArchive, cwd: served }, ['README']);
+  // Served as the official layout: <base>/<version>/libtensorflow-cpu-linux-x86_64.tar.gz.
+  fs.mkdirSync(path.join(served, '2.21.0'));
+  await buildArchive(path.join(served, '2.21.0'), stage);
+  fs.mkdirSync(path.join(served, '0.0.1'));
+  fs.writeFileSync(path.join(stage, 'README'), 'not TensorFlow');
+  await tar.c({ gzip: true, file: path.join(served, '0.0.1', 'libtensorflow-cpu-linux-x86_64.tar.gz'), cwd: stage }, ['README']);
   const requests: string[] = [];
-  const server = http.createServer((req, res) => {
-    requests.push(req.url ?? '');
-    const file = req.url === '/2.21.0/libtensorflow-cpu-linux-x86_64.tar.gz' ? archive
-      : req.url === '/0.0.1/libtensorflow-cpu-linux-x86_64.tar.gz' ? notAnArchive : null;
-    if (!file) {
-      res.writeHead(404).end('no such archive');
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': fs.statSync(file).size });
-    fs.createReadStream(file).pipe(res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const base = await serve(t, served, requests);
 
   const installed = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', base, '--progress'], { env: { TFSLICE_HOME: home } });
   t.equal(installed.code, 0, installed.stderr);
@@ -524,9 +513,13 @@ t.test('install-tensorflow --from archive: from a server on 127.0.0.1 into the c
   t.match(refused.stderr, /Fix: check the network, set --base-url/);
 });
 
-/** Serves the files under `root` at http://127.0.0.1:<port>/<path> until the test ends; resolves to that base URL. */
-async function serve(t: Tap.Test, root: string): Promise<string> {
+/**
+ * Serves the files under `root` at http://127.0.0.1:<port>/<path> until the test ends (404 for
+ * anything else); resolves to that base URL. Each request's path goes into `requests`.
+ */
+async function serve(t: Tap.Test, root: string, requests: string[] = []): Promise<string> {
   const server = http.createServer((req, res) => {
+    requests.push(req.url ?? '');
     const file = path.join(root, decodeURIComponent(req.url ?? '/'));
     if (!file.startsWith(`${root}${path.sep}`) || !fs.existsSync(file)) {
       res.writeHead(404).end('no such archive');

@@ -6,6 +6,7 @@
  */
 import { dtypeInfo, type NumericDType } from '../dtypes';
 import { elementCount, Tensor } from '../tensor';
+import { withArticle } from '../errors';
 import { UsageError } from './errors';
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
@@ -111,7 +112,7 @@ export function npyCanHold(dtype: string): dtype is NumericDType {
 
 /** .npy bytes (version 1, or 2 for a huge header) of a numeric tensor other than bfloat16. */
 export function writeNpy(tensor: Tensor): Uint8Array {
-  if (!npyCanHold(tensor.dtype)) throw new UsageError(`a ${tensor.dtype} tensor cannot be stored as .npy`);
+  if (!npyCanHold(tensor.dtype)) throw new UsageError(`${withArticle(tensor.dtype)} tensor cannot be stored as .npy`);
   const code = CODE_OF[tensor.dtype];
   const order = code.endsWith('1') ? '|' : '<';
   const dims = tensor.shape.length === 1 ? `${tensor.shape[0]},` : tensor.shape.join(', ');
