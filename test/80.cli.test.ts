@@ -1,7 +1,7 @@
 // The tfslice command, driven as a user drives it: the real bin/tfslice.js in a child
 // process, on the fixture models, with numpy as the oracle for .npy files. Every child
 // gets its own TFSLICE_HOME, so no test reads or writes the real ~/.cache.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,46 +10,15 @@ import * as path from 'node:path';
 import t from 'tap';
 import * as tar from 'tar';
 
-import { fixture, maxRelativeError, PYTHON, python, ROOT } from './helpers';
+import { type CliResult, fixture, jsonOf, maxRelativeError, PYTHON, python, ROOT, tfslice } from './helpers';
 
-const BIN = path.join(ROOT, 'bin', 'tfslice.js');
 const tmp = (prefix: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `tfslice-cli-${prefix}-`));
 const HOME = tmp('home');
 const WHEEL = execFileSync(PYTHON, ['-c', "import importlib.util as u; print(u.find_spec('tensorflow').submodule_search_locations[0])"], { encoding: 'utf8' }).trim();
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `tfslice ...args` (asynchronously, so a server in this process can answer it). */
-function cli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; bare?: boolean } = {}): Promise<Result> {
-  const base: NodeJS.ProcessEnv = options.bare ? { PATH: process.env.PATH, HOME: process.env.HOME } : { ...process.env };
-  delete base.TFSLICE_LIBTENSORFLOW;
-  const env = { ...base, TFSLICE_HOME: HOME, ...options.env };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-const json = <T>(r: Result): T => {
-  try {
-    return JSON.parse(r.stdout) as T;
-  } catch {
-    throw new Error(`not JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
-  }
-};
+/** Runs `tfslice ...args` with this file's TFSLICE_HOME. */
+const cli = (args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; bare?: boolean } = {}): Promise<CliResult> => tfslice(args, { home: HOME, ...options });
+const json = jsonOf;
 
 const tiny = fixture('tiny');
 const multi = fixture('multi_sig');
@@ -576,7 +545,7 @@ t.test('install-tensorflow --from archive: a chain of links with ./ names unpack
   writeArchives(served, archives);
   const base = await serve(t, served);
 
-  const install = async (version: string): Promise<Result & { home: string }> => {
+  const install = async (version: string): Promise<CliResult & { home: string }> => {
     const home = tmp(`archive-${version}`);
     t.teardown(() => fs.rmSync(home, { recursive: true, force: true }));
     return { ...await cli(['install-tensorflow', '--from', 'archive', '--version', version, '--base-url', base], { env: { TFSLICE_HOME: home } }), home };

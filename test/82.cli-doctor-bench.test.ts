@@ -2,7 +2,6 @@
 // TensorFlow executes at once (model.maxConcurrentRuns) and why (oneDNN, as TensorFlow reports
 // it), with oneDNN forced on and off so the test does not depend on the host's ISA. Also the
 // article helper error messages share (lib/errors.ts: an int64, a uint8).
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,43 +10,14 @@ import t from 'tap';
 import { concurrencyReport } from '../lib/cli/doctor';
 import { article, describe, withArticle } from '../lib/errors';
 import { Tensor } from '../lib/index';
-import { fixture, ROOT } from './helpers';
+import { type CliResult, fixture, jsonOf, tfslice } from './helpers';
 
-const BIN = path.join(ROOT, 'bin', 'tfslice.js');
 const HOME = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-cli82-home-'));
 const conv = fixture('conv').dir;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
-  const base: NodeJS.ProcessEnv = { ...process.env, TFSLICE_HOME: HOME, ...env };
-  delete base.TFSLICE_LIBTENSORFLOW;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: base, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-const json = <T>(r: Result): T => {
-  try {
-    return JSON.parse(r.stdout) as T;
-  } catch {
-    throw new Error(`not JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
-  }
-};
+/** Runs `tfslice ...args` with this file's TFSLICE_HOME and extra environment. */
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> => tfslice(args, { home: HOME, env, timeoutMs: 120_000 });
+const json = jsonOf;
 
 interface BenchSummary {
   oneDnn: boolean | null;

@@ -1,5 +1,5 @@
 // Shared by the tests: fixture paths, golden decoding, and the Python oracle.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -176,4 +176,44 @@ export async function slowN(model: { run(feeds: Record<string, Tensor>): Promise
   }
   // The fastest of the timings, so the run is at least about `ms` long.
   return Math.min(1_000_000, Math.ceil((ms / best) * 1000));
+}
+
+/** What a `tfslice` command did. */
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `tfslice ...args` (bin/tfslice.js) in a child process, asynchronously so a server in the
+ * test can answer it, with its own TFSLICE_HOME so no test touches the real ~/.cache. `bare`
+ * starts from an environment with only PATH and HOME; TFSLICE_LIBTENSORFLOW is never inherited.
+ */
+export function tfslice(args: string[], options: { home: string; env?: NodeJS.ProcessEnv; cwd?: string; bare?: boolean; timeoutMs?: number }): Promise<CliResult> {
+  const base: NodeJS.ProcessEnv = options.bare ? { PATH: process.env.PATH, HOME: process.env.HOME } : { ...process.env };
+  delete base.TFSLICE_LIBTENSORFLOW;
+  const env = { ...base, TFSLICE_HOME: options.home, ...options.env };
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), ...args], { cwd: options.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 150_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A command's stdout as JSON, or an error that shows what it printed instead. */
+export function jsonOf<T>(r: CliResult): T {
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`not JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
+  }
 }
