@@ -2,7 +2,8 @@
  * loadModel() and Model: one TF_Session per SavedModel, signatures decoded from
  * its MetaGraphDef, feeds checked against the signature before TensorFlow sees them.
  */
-import { access, readdir, readFile, stat } from 'node:fs/promises';
+import * as fs from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { dtypeInfo } from './dtypes';
@@ -132,32 +133,40 @@ const RESTORE_FAILED = /RestoreV2|Read less bytes than requested|Checksum does n
 
 const NO_SAVED_MODEL = /Could not find SavedModel \.pb or \.pbtxt/;
 
-// What is at a path that holds no SavedModel, and what to pass instead: TensorFlow says the
-// same "Could not find SavedModel .pb or .pbtxt" for all of them.
-async function whatIsThere(exportDir: string): Promise<string | null> {
-  let info;
+/**
+ * @internal What is at a path that holds no SavedModel, and what to pass instead (TensorFlow
+ * says the same "Could not find SavedModel .pb or .pbtxt" for all of them): a missing path and
+ * what its parent holds, a file (saved_model.pb itself: its directory), a model base path of
+ * numbered versions (one of them, or a ModelManager), a directory without saved_model.pb.
+ * null when the path does hold a saved_model.pb. Synchronous: it runs only when a load failed
+ * (and in the CLI), reading one or two directories.
+ */
+export function whatIsThere(exportDir: string): string | null {
+  let info: fs.Stats;
   try {
-    info = await stat(exportDir);
+    info = fs.statSync(exportDir);
   } catch {
     const parent = path.dirname(exportDir);
-    const near = await readdir(parent).catch(() => null);
-    return near === null ? `${exportDir} does not exist (nor does ${parent})` : `${exportDir} does not exist; ${parent} holds ${listed(near)}`;
+    let near: string[];
+    try {
+      near = fs.readdirSync(parent);
+    } catch {
+      return `${exportDir} does not exist (nor does ${parent})`;
+    }
+    return `${exportDir} does not exist; ${parent} holds ${listed(near)}`;
   }
   if (!info.isDirectory()) {
     const fix = path.basename(exportDir) === 'saved_model.pb' ? `pass its directory, ${path.dirname(exportDir)}` : 'pass the SavedModel directory, the one holding saved_model.pb';
     return `${exportDir} is a file, not a SavedModel directory; ${fix}`;
   }
-  const entries = await readdir(exportDir);
-  const versions: number[] = [];
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    if (await access(path.join(exportDir, entry, 'saved_model.pb')).then(() => true, () => false)) versions.push(Number(entry));
-  }
+  if (fs.existsSync(path.join(exportDir, 'saved_model.pb'))) return null;
+  const entries = fs.readdirSync(exportDir);
+  const versions = entries.filter((e) => /^\d+$/.test(e) && fs.existsSync(path.join(exportDir, e, 'saved_model.pb'))).map(Number).sort((a, b) => a - b);
   if (versions.length > 0) {
-    versions.sort((a, b) => a - b);
     const latest = path.join(exportDir, String(versions[versions.length - 1]));
     return `${exportDir} is a model base path: it holds versions ${versions.join(', ')}, each a SavedModel; pass one, such as ${latest}, or serve them all with a ModelManager (basePath: ${JSON.stringify(exportDir)})`;
   }
+  if (entries.includes('saved_model.pbtxt')) return `${exportDir} holds saved_model.pbtxt (text format), which tfslice does not read; re-save it in binary (tf.saved_model.save)`;
   return `${exportDir} has no saved_model.pb (it holds ${listed(entries)}); pass the directory a SavedModel was saved to`;
 }
 
@@ -175,7 +184,12 @@ function listed(entries: readonly string[]): string {
 async function explainLoadError(error: unknown, exportDir: string): Promise<unknown> {
   if (!(error instanceof Error)) return error;
   if (error instanceof NotFoundError && NO_SAVED_MODEL.test(error.message)) {
-    const there = await whatIsThere(exportDir).catch(() => null);
+    let there: string | null = null;
+    try {
+      there = whatIsThere(exportDir);
+    } catch {
+      // Unreadable: TensorFlow's message stands alone.
+    }
     if (there !== null) error.message = `${there}. (TensorFlow: ${error.message})`;
     return error;
   }

@@ -280,8 +280,9 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
   const cases: [string[], number, RegExp][] = [
     [['frobnicate'], 2, /unknown command 'frobnicate'/],
     [['run'], 2, /missing required argument 'dir'/],
-    [['run', '/nonexistent/model', '--input', 'x=[1]'], 2, /\/nonexistent\/model: no such directory/],
-    [['run', ROOT, '--input', 'x=[1]'], 2, /is not a SavedModel directory: it has no saved_model\.pb/],
+    [['run', '/nonexistent/model', '--input', 'x=[1]'], 2, /\/nonexistent\/model does not exist \(nor does \/nonexistent\)/],
+    [['run', ROOT, '--input', 'x=[1]'], 2, /has no saved_model\.pb \(it holds .*\); pass the directory a SavedModel was saved to/],
+    [['run', path.join(tiny.dir, 'saved_model.pb'), '--input', 'x=[1]'], 2, /saved_model\.pb is a file, not a SavedModel directory; pass its directory, .*tiny\/model/],
     [['run', tiny.dir, '--input', 'x'], 2, /--input "x": expected key=value/],
     [['run', tiny.dir, '--input', 'x=[[1,2'], 2, /--input x: neither a file nor JSON/],
     [['run', tiny.dir, '--input', 'x=missing.npy'], 2, /--input x: no such file missing\.npy/],

@@ -2,11 +2,10 @@
  * What several commands share: flag parsers, the SavedModel directory check,
  * loading a model with the flags' options, picking a signature.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 
-import { loadModel, type Model } from '../model';
+import { loadModel, type Model, whatIsThere } from '../model';
 import type { LoadOptions } from '../options';
 import type { SignatureInfo } from '../proto';
 import { UsageError } from './errors';
@@ -49,21 +48,11 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-/** The saved_model.pb of `dir`, or a UsageError saying what is there instead. */
+/** The saved_model.pb of `dir`, or a UsageError saying what is there instead and what to pass. */
 export function savedModelFile(dir: string): string {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(dir);
-  } catch {
-    throw new UsageError(`${dir}: no such directory (the argument is a SavedModel directory, the one holding saved_model.pb)`);
-  }
-  if (!stat.isDirectory()) throw new UsageError(`${dir} is not a directory (the argument is a SavedModel directory, the one holding saved_model.pb)`);
-  const pb = path.join(dir, 'saved_model.pb');
-  if (fs.existsSync(pb)) return pb;
-  if (fs.existsSync(path.join(dir, 'saved_model.pbtxt'))) {
-    throw new UsageError(`${dir} holds saved_model.pbtxt (text format), which tfslice does not read; re-save it in binary (tf.saved_model.save)`);
-  }
-  throw new UsageError(`${dir} is not a SavedModel directory: it has no saved_model.pb`);
+  const there = whatIsThere(dir);
+  if (there !== null) throw new UsageError(there);
+  return path.join(dir, 'saved_model.pb');
 }
 
 /** Flags every model-loading command takes. */

@@ -12,7 +12,7 @@ export declare function parseList(value: string): string[];
 export declare function parseTags(value: string): string[];
 /** Collects a repeatable option's values (--op-library). */
 export declare function collect(value: string, previous?: string[]): string[];
-/** The saved_model.pb of `dir`, or a UsageError saying what is there instead. */
+/** The saved_model.pb of `dir`, or a UsageError saying what is there instead and what to pass. */
 export declare function savedModelFile(dir: string): string;
 /** Flags every model-loading command takes. */
 export interface ModelFlags {
