@@ -35,7 +35,8 @@ function publicTypes(): string[] {
     if (seen.has(file)) continue;
     seen.add(file);
     for (const match of fs.readFileSync(path.join(ROOT, file), 'utf8').matchAll(/(?:from|import\()\s*['"](\.[^'"]+)['"]/g)) {
-      queue.push(path.posix.join(path.posix.dirname(file), `${match[1]}.d.ts`));
+      const target = path.posix.join(path.posix.dirname(file), match[1]!);
+      queue.push(fs.existsSync(path.join(ROOT, `${target}.d.ts`)) ? `${target}.d.ts` : `${target}/index.d.ts`);
     }
   }
   return [...seen].sort();
@@ -66,7 +67,7 @@ t.test('npm pack ships the runtime, the types, the prebuild and the sources, not
     t.ok(files.includes(f), `ships ${f}`);
   }
   if (fs.existsSync(info.PREBUILD)) t.ok(files.includes(path.relative(ROOT, info.PREBUILD)), 'ships the prebuild');
-  const allowed = /^(package\.json|README\.md|binding\.gyp|CMakeLists\.txt|bin\/tfslice\.js|dist\/(cli\/)?[^/]+\.js|types\/[^/]+\.d\.ts|native\/[^/]+|prebuilds\/[^/]+\/[^/]+\.node)$/;
+  const allowed = /^(package\.json|README\.md|binding\.gyp|CMakeLists\.txt|bin\/tfslice\.js|dist\/((cli|manager)\/)?[^/]+\.js|types\/(manager\/)?[^/]+\.d\.ts|native\/[^/]+|prebuilds\/[^/]+\/[^/]+\.node)$/;
   t.same(files.filter((f) => !allowed.test(f)), [], 'nothing outside the whitelist (no tests, fixtures, scripts, maps, venv, builds)');
   t.same(files.filter((f) => f.startsWith('types/')), types, 'the declarations index.d.ts reaches, and no internal ones');
   t.equal(pkg.scripts.install, 'node-gyp-build', 'install uses a matching prebuild, else builds from source');

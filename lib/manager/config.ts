@@ -1,0 +1,214 @@
+/**
+ * The ModelManager's configuration: its types, as a user writes them in code or JSON, and
+ * their validation (each field named in errors, as loadModel's options are). Mirrors
+ * TensorFlow Serving's ModelServerConfig (model_config_list) where the two overlap.
+ */
+import * as path from 'node:path';
+
+import { invalidType, outOfRange } from '../errors';
+import type { Isolation } from '../gpu';
+import type { Feeds } from '../model';
+import { type LoadOptions, resolveLoadOptions } from '../options';
+
+/**
+ * Which versions on disk are served (TensorFlow Serving's model_version_policy).
+ * 'latest' and `{ latest: n }`: the n (1) highest versions that load. A version that fails to
+ * load (or warm up) is passed over for the next older one, until n serve or none is left; it
+ * stays END with its error in status(), and is tried again once its files change.
+ * `{ specific: [...] }` (those of them that exist) and 'all': exactly those versions; one that
+ * fails stays END with its error, and no other version is loaded in its place.
+ */
+export type VersionPolicy = 'latest' | 'all' | { readonly latest: number } | { readonly specific: readonly number[] };
+
+/**
+ * What a swap does when the GPU ledger cannot hold the old and the new version at once.
+ * 'refuse': the new version fails with GPU_BUDGET_EXCEEDED and the old one keeps serving.
+ * 'unload-first': the old version is drained and unloaded, then the new one loads; runs
+ * arriving in between wait (up to queueTimeoutMs). If the new one still fails, the old one
+ * is loaded again.
+ */
+export type SwapPolicy = 'refuse' | 'unload-first';
+
+/** A warm-up feed value: anything run() takes (a Tensor, `{ dtype, shape, data }`, or a value typed by the signature, such as JSON). */
+export type WarmupValue = Feeds[string];
+export type WarmupFeeds = Readonly<Record<string, WarmupValue>>;
+
+export interface WarmupConfig {
+  /** Feeds run once after each load, before the version becomes AVAILABLE; or a function returning them. */
+  feeds: WarmupFeeds | (() => WarmupFeeds | Promise<WarmupFeeds>);
+  /** Signature to run; the model's default when absent. */
+  signature?: string;
+  /** How many warm-up runs; default 1. */
+  runs?: number;
+}
+
+export interface ManagedModelConfig {
+  /** The name runs address the model by. */
+  name: string;
+  /** Directory whose numeric sub-directories (1, 2, 10, …) are the versions. */
+  basePath: string;
+  /** The model's share of the GPU's memory, (0, 1]; every version gets it. */
+  gpuMemoryFraction?: number;
+  /** 'process' hosts each version in a process of its own with its own budget. Default 'none'. */
+  isolation?: Isolation;
+  /** Tag-set to load; default ['serve']. */
+  tags?: readonly string[];
+  /** Default 'latest': the highest version that loads (see VersionPolicy). */
+  versionPolicy?: VersionPolicy;
+  /** Any other loadModel() option. */
+  loadOptions?: Omit<LoadOptions, 'gpuMemoryFraction' | 'isolation' | 'tags'>;
+  warmup?: WarmupConfig;
+}
+
+export interface ModelManagerConfig {
+  models: readonly ManagedModelConfig[];
+  /** A model without gpuMemoryFraction fails with NOT_FOUND "Fraction not set for model X". Default false. */
+  requireGpuFraction?: boolean;
+  /** Poll the base paths and load, swap and unload versions as they come and go. Default false. */
+  watch?: boolean;
+  /** Milliseconds between polls in watch mode. Default 1000 (TensorFlow Serving's file_system_poll_wait_seconds). */
+  pollIntervalMs?: number;
+  /** A version's files must stay unchanged this long (ms, seen at two looks) before it is loaded. Default 250. */
+  settleMs?: number;
+  /** Default 'refuse'. */
+  swapPolicy?: SwapPolicy;
+  /** How long a run waits for a version that is loading (ms) before it fails with UNAVAILABLE. Default 30000. */
+  queueTimeoutMs?: number;
+}
+
+/** @internal A model's configuration, validated. */
+export interface ResolvedModel {
+  readonly name: string;
+  readonly basePath: string;
+  readonly gpuMemoryFraction: number | undefined;
+  readonly versionPolicy: VersionPolicy;
+  readonly loadOptions: LoadOptions;
+  readonly warmup: { feeds: WarmupConfig['feeds']; signature: string | undefined; runs: number } | undefined;
+}
+
+/** @internal The manager's configuration, validated. */
+export interface Resolved {
+  readonly models: readonly ResolvedModel[];
+  readonly requireGpuFraction: boolean;
+  readonly watch: boolean;
+  readonly pollIntervalMs: number;
+  readonly settleMs: number;
+  readonly swapPolicy: SwapPolicy;
+  readonly queueTimeoutMs: number;
+}
+
+const MANAGER_KEYS = ['models', 'requireGpuFraction', 'watch', 'pollIntervalMs', 'settleMs', 'swapPolicy', 'queueTimeoutMs'];
+const MODEL_KEYS = ['name', 'basePath', 'gpuMemoryFraction', 'isolation', 'tags', 'versionPolicy', 'loadOptions', 'warmup'];
+const WARMUP_KEYS = ['feeds', 'signature', 'runs'];
+const MODEL_LEVEL_OPTIONS = ['gpuMemoryFraction', 'isolation', 'tags'];
+const LOAD_OPTION_KEYS = [
+  'allowGrowth', 'gpuDevice', 'signature', 'intraOpThreads', 'interOpThreads', 'allowSoftPlacement',
+  'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'opLibraries',
+];
+
+function record(where: string, value: unknown, known: readonly string[]): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidType(where, 'an object', value);
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      const error = new TypeError(`${where}.${key} is not a known key; the keys are ${known.join(', ')}`);
+      (error as TypeError & { code: string }).code = 'ERR_INVALID_ARG_TYPE';
+      throw error;
+    }
+  }
+  return value as Record<string, unknown>;
+}
+
+function optionalInt(where: string, value: unknown, min: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number') throw invalidType(where, 'an integer', value);
+  if (!Number.isSafeInteger(value) || value < min) throw outOfRange(where, `an integer ≥ ${min}`, value);
+  return value;
+}
+
+function optionalBool(where: string, value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw invalidType(where, 'a boolean', value);
+  return value;
+}
+
+function versionPolicy(where: string, value: unknown): VersionPolicy {
+  if (value === undefined || value === 'latest') return 'latest';
+  if (value === 'all') return 'all';
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || Object.keys(value).length !== 1) {
+    throw invalidType(where, "'latest', 'all', { latest: n } or { specific: [versions] }", value);
+  }
+  const v = record(where, value, ['latest', 'specific']);
+  if (v.latest !== undefined) return Object.freeze({ latest: optionalInt(`${where}.latest`, v.latest, 1, 1) });
+  const list = v.specific;
+  if (!Array.isArray(list) || list.length === 0) throw invalidType(`${where}.specific`, 'a non-empty array of versions', list);
+  list.forEach((n, i) => optionalInt(`${where}.specific[${i}]`, n, 0, 0));
+  return Object.freeze({ specific: Object.freeze([...(list as number[])]) });
+}
+
+function warmupConfig(where: string, value: unknown): ResolvedModel['warmup'] {
+  if (value === undefined) return undefined;
+  const w = record(where, value, WARMUP_KEYS);
+  const feeds = w.feeds;
+  if (typeof feeds !== 'function' && (feeds === null || typeof feeds !== 'object' || Array.isArray(feeds))) {
+    throw invalidType(`${where}.feeds`, 'an object of feeds by input key, or a function returning one', feeds);
+  }
+  if (w.signature !== undefined && (typeof w.signature !== 'string' || w.signature === '')) {
+    throw invalidType(`${where}.signature`, 'a non-empty string', w.signature);
+  }
+  return { feeds: feeds as WarmupConfig['feeds'], signature: w.signature as string | undefined, runs: optionalInt(`${where}.runs`, w.runs, 1, 1) };
+}
+
+function modelConfig(where: string, value: unknown): ResolvedModel {
+  const m = record(where, value, MODEL_KEYS);
+  if (typeof m.name !== 'string' || m.name === '') throw invalidType(`${where}.name`, 'a non-empty string', m.name);
+  if (typeof m.basePath !== 'string' || m.basePath === '') throw invalidType(`${where}.basePath`, 'a non-empty directory path', m.basePath);
+  const given = m.loadOptions;
+  for (const key of MODEL_LEVEL_OPTIONS) {
+    if (given !== null && typeof given === 'object' && key in given) {
+      throw invalidType(`${where}.loadOptions.${key}`, `absent (set ${where}.${key} instead)`, (given as Record<string, unknown>)[key]);
+    }
+  }
+  const extra = given === undefined ? {} : record(`${where}.loadOptions`, given, LOAD_OPTION_KEYS);
+  const loadOptions: LoadOptions = { ...extra };
+  for (const key of MODEL_LEVEL_OPTIONS) if (m[key] !== undefined) (loadOptions as Record<string, unknown>)[key] = m[key];
+  try {
+    resolveLoadOptions(loadOptions);
+  } catch (error) {
+    // loadModel names the option; here it is a field of this model.
+    if (error instanceof Error) {
+      const field = MODEL_LEVEL_OPTIONS.some((k) => error.message.startsWith(k)) ? `${where}.` : `${where}.loadOptions.`;
+      error.message = field + error.message;
+    }
+    throw error;
+  }
+  return Object.freeze({
+    name: m.name,
+    basePath: path.resolve(m.basePath),
+    gpuMemoryFraction: m.gpuMemoryFraction as number | undefined,
+    versionPolicy: versionPolicy(`${where}.versionPolicy`, m.versionPolicy),
+    loadOptions: Object.freeze(loadOptions),
+    warmup: warmupConfig(`${where}.warmup`, m.warmup),
+  });
+}
+
+/** @internal Validates a manager's configuration; relative base paths are resolved against the working directory. */
+export function resolveManagerConfig(value: unknown, where = 'config'): Resolved {
+  const c = record(where, value, MANAGER_KEYS);
+  if (!Array.isArray(c.models) || c.models.length === 0) throw invalidType(`${where}.models`, 'a non-empty array of model configs', c.models);
+  const models = c.models.map((m, i) => modelConfig(`models[${i}]`, m));
+  models.forEach((m, i) => {
+    if (models.findIndex((o) => o.name === m.name) !== i) throw outOfRange(`models[${i}].name`, 'unique', m.name);
+  });
+  const swapPolicy = c.swapPolicy ?? 'refuse';
+  if (swapPolicy !== 'refuse' && swapPolicy !== 'unload-first') throw invalidType(`${where}.swapPolicy`, "'refuse' or 'unload-first'", swapPolicy);
+  return Object.freeze({
+    models,
+    requireGpuFraction: optionalBool(`${where}.requireGpuFraction`, c.requireGpuFraction),
+    watch: optionalBool(`${where}.watch`, c.watch),
+    pollIntervalMs: optionalInt(`${where}.pollIntervalMs`, c.pollIntervalMs, 1, 1000),
+    settleMs: optionalInt(`${where}.settleMs`, c.settleMs, 0, 250),
+    swapPolicy,
+    queueTimeoutMs: optionalInt(`${where}.queueTimeoutMs`, c.queueTimeoutMs, 0, 30_000),
+  });
+}
+

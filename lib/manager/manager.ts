@@ -1,0 +1,486 @@
+/**
+ * ModelManager: what TensorFlow Serving's model manager does, on top of loadModel().
+ * Models by name, versions as numeric sub-directories of a base path, a version policy
+ * choosing which are served, a GPU memory fraction (and isolation) per model, version
+ * states as TensorFlow Serving names them, and, in watch mode, new versions swapped in
+ * without a failed request: runs are routed at call time and counted per version, and
+ * a version is disposed only once the runs it was given have finished.
+ */
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import * as path from 'node:path';
+
+import { describe, invalidType, NotFoundError, outOfRange } from '../errors';
+import { loadModel, type Feeds, type Model } from '../model';
+import type { Tensor } from '../tensor';
+import { type ModelManagerConfig, type Resolved, resolveManagerConfig } from './config';
+import { acquire, newest, route, settle, wait } from './routing';
+import {
+  asError, describeVersions, type Entry, type ManagerRunOptions, type Managed, type ModelManagerEvents, type ModelStatus, type Prediction,
+  type StateEvent, statusOf, unavailable, type VersionState,
+} from './state';
+import { fingerprint, type Look, lookAt, selectVersions } from './versions';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Serves named, versioned SavedModels the way TensorFlow Serving's model manager does.
+ * See the README, "Model manager".
+ */
+export class ModelManager {
+  // Composition, not inheritance: the published types then need no @types/node.
+  readonly #events = new EventEmitter<ModelManagerEvents>();
+  readonly #config: Resolved;
+  readonly #models = new Map<string, Managed>();
+  #started: Promise<ModelStatus[]> | null = null;
+  #stopping: Promise<void> | null = null;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(config: ModelManagerConfig) {
+    this.#config = resolveManagerConfig(config);
+    for (const model of this.#config.models) {
+      this.#models.set(model.name, {
+        config: model, versions: new Map(), error: null, lock: Promise.resolve(), looks: new Map(),
+        held: false, excluded: new Set(), busy: 0, waiters: new Set(),
+      });
+    }
+  }
+
+  /** Calls `listener` for every `event` ('state': a version changed state; 'failure': something failed). */
+  on<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this {
+    this.#events.on(event, listener as never);
+    return this;
+  }
+
+  /** Like on(), for the next `event` only. */
+  once<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this {
+    this.#events.once(event, listener as never);
+    return this;
+  }
+
+  /** Removes a listener added with on() or once(). */
+  off<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this {
+    this.#events.off(event, listener as never);
+    return this;
+  }
+
+  /** A manager configured by a JSON file (same fields; relative base paths are resolved against the file's directory). */
+  static async fromFile(file: string): Promise<ModelManager> {
+    if (typeof file !== 'string' || file === '') throw invalidType('file', 'a JSON file path', file);
+    const text = await readFile(file, 'utf8');
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      throw new SyntaxError(`${file} is not valid JSON: ${asError(error).message}`);
+    }
+    const models = (json as { models?: unknown } | null)?.models;
+    if (Array.isArray(models)) {
+      const dir = path.dirname(path.resolve(file));
+      for (const m of models) {
+        if (m !== null && typeof m === 'object' && typeof m.basePath === 'string') m.basePath = path.resolve(dir, m.basePath);
+      }
+    }
+    return new ModelManager(json as ModelManagerConfig);
+  }
+
+  /** The models' names, in configuration order. */
+  get names(): string[] {
+    return [...this.#models.keys()];
+  }
+
+  /**
+   * Loads every model's versions as its policy says and, in watch mode, starts polling.
+   * Resolves once each model's first load has finished, with status(): a model that failed
+   * reports its error there (and in 'failure' events), start() does not reject for it. Under
+   * 'latest', a newest version that fails to load is reported there too, and the highest older
+   * version that loads serves in its place.
+   */
+  start(): Promise<ModelStatus[]> {
+    this.#running();
+    this.#started ??= (async () => {
+      await Promise.all([...this.#models.values()].map(async (m) => {
+        m.busy++; // runs arriving during the first load wait for it
+        try {
+          await this.#refresh(m, true);
+        } finally {
+          m.busy--;
+          settle(m, this.#stopping !== null);
+        }
+      }));
+      this.#schedule();
+      return this.status();
+    })();
+    return this.#started;
+  }
+
+  /**
+   * Loads a version: with none, puts the model back under its policy (after unload(name))
+   * and resolves with the newest AVAILABLE version's Model; with one, loads that version and
+   * keeps it loaded whatever the policy says, until unload(name, version). Rejects with the
+   * load's error (NOT_FOUND "Fraction not set for model X" with requireGpuFraction).
+   */
+  async load(name: string, version?: number): Promise<Model> {
+    const m = this.#model(name);
+    this.#running();
+    if (version === undefined) {
+      m.held = false;
+      m.excluded.clear();
+      await this.#refresh(m, true);
+      const best = newest(m);
+      if (best) return best.model!;
+      const failed = [...m.versions.values()].filter((e) => e.error).sort((a, b) => b.version - a.version)[0];
+      throw m.error ?? failed?.error ?? unavailable(`model '${name}' has no version to load under ${m.config.basePath}`);
+    }
+    this.#checkVersion(version);
+    m.excluded.delete(version);
+    return this.#exclusive(m, async () => {
+      const current = m.versions.get(version);
+      if (current?.state === 'AVAILABLE') {
+        current.pinned = true;
+        return current.model!;
+      }
+      this.#checkFraction(m);
+      const dir = path.join(m.config.basePath, String(version));
+      const before = await fingerprint(dir);
+      if (before === undefined) throw new NotFoundError(`model '${name}' has no version ${version}: ${dir} is not a directory`);
+      if (before === null) throw new NotFoundError(`version ${version} of model '${name}' has no saved_model.pb (or .pbtxt) in ${dir}`);
+      await sleep(this.#config.settleMs + 10);
+      if ((await fingerprint(dir)) !== before) {
+        throw unavailable(`version ${version} of model '${name}' is still being written: its files changed within ${this.#config.settleMs} ms`);
+      }
+      const entry = await this.#loadVersion(m, version, dir, before, true);
+      if (entry.state !== 'AVAILABLE') throw entry.error!;
+      return entry.model!;
+    });
+  }
+
+  /**
+   * Unloads a version (or, with none, every version, and stops applying the policy to the
+   * model until load(name)). Runs already routed to it finish first. The policy does not
+   * load an unloaded version again until load().
+   */
+  async unload(name: string, version?: number): Promise<void> {
+    const m = this.#model(name);
+    if (version === undefined) {
+      m.held = true;
+    } else {
+      this.#checkVersion(version);
+      if (!m.versions.has(version)) throw new NotFoundError(`model '${name}' has no version ${version}; it has ${describeVersions(m)}`);
+      m.excluded.add(version);
+    }
+    await this.#exclusive(m, async () => {
+      for (const entry of [...m.versions.values()]) {
+        if (version !== undefined && entry.version !== version) continue;
+        entry.pinned = false;
+        await this.#unloadVersion(m, entry);
+      }
+    });
+    settle(m, this.#stopping !== null);
+  }
+
+  /**
+   * The Model of a version (default: the newest AVAILABLE one). Runs made on it directly are
+   * not counted by the manager: a swap may dispose it under them (MODEL_DISPOSED). Use run().
+   */
+  get(name: string, version?: number): Model {
+    const m = this.#model(name);
+    if (version !== undefined) this.#checkVersion(version);
+    const routed = route(m, version, this.#stopping !== null);
+    if (routed === null) throw unavailable(`model '${name}' is loading: no version is AVAILABLE yet`);
+    if (routed instanceof Error) throw routed;
+    return routed.model!;
+  }
+
+  /** Runs the newest AVAILABLE version (or options.version) and resolves with its outputs. */
+  async run(name: string, feeds: Feeds, options?: ManagerRunOptions): Promise<Record<string, Tensor>> {
+    return (await this.predict(name, feeds, options)).outputs;
+  }
+
+  /**
+   * run() that also says which version served (TensorFlow Serving's PredictResponse.model_spec).
+   * Unknown model: NOT_FOUND naming the models there are. No AVAILABLE version: UNAVAILABLE with
+   * the versions' states and errors, after waiting (up to queueTimeoutMs) while one is loading.
+   */
+  async predict(name: string, feeds: Feeds, options: ManagerRunOptions = {}): Promise<Prediction> {
+    const m = this.#model(name);
+    if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+    const { version, ...runOptions } = options;
+    if (version !== undefined) this.#checkVersion(version);
+    const entry = acquire(m, version, this.#stopping !== null) ?? await wait(m, version, this.#config.queueTimeoutMs);
+    try {
+      // Counted before the call starts: the version is not disposed until this run is done.
+      const outputs = await entry.model!.run(feeds, runOptions);
+      return { name, version: entry.version, outputs };
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'MODEL_CRASHED') this.#crashed(m, entry, asError(error));
+      throw error;
+    } finally {
+      if (--entry.inflight === 0 && entry.drained) entry.drained();
+    }
+  }
+
+  /** Every model's status (or one model's), versions ascending. */
+  status(): ModelStatus[];
+  status(name: string): ModelStatus;
+  status(name?: string): ModelStatus | ModelStatus[] {
+    if (name !== undefined) return statusOf(this.#model(name));
+    return [...this.#models.values()].map(statusOf);
+  }
+
+  /**
+   * Stops watching and unloads every version: runs in flight finish, runs called from now on
+   * reject with UNAVAILABLE. Idempotent; resolves once every version is END (and every
+   * isolated host has exited). A stopped manager cannot be started again.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = null;
+      for (const m of this.#models.values()) settle(m, this.#stopping !== null);
+      await Promise.all([...this.#models.values()].map((m) => this.#exclusive(m, async () => {
+        await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry)));
+      })));
+    })();
+    return this.#stopping;
+  }
+
+  // -- lifecycle -------------------------------------------------------------
+
+  #exclusive<T>(m: Managed, work: () => Promise<T>): Promise<T> {
+    const result = m.lock.then(work);
+    m.lock = result.then(() => undefined, () => undefined);
+    return result;
+  }
+
+  #schedule(): void {
+    if (!this.#config.watch || this.#stopping) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      void Promise.all([...this.#models.values()].map((m) => this.#refresh(m, false))).finally(() => this.#schedule());
+    }, this.#config.pollIntervalMs);
+    this.#timer.unref();
+  }
+
+  // Looks at the model's versions on disk and loads, swaps and unloads as its policy says.
+  // settle: a version still changing gets one more look, settleMs later (start, load).
+  #refresh(m: Managed, settle: boolean): Promise<void> {
+    return this.#exclusive(m, async () => {
+      if (this.#stopping) return;
+      if (m.held) return;
+      try {
+        this.#checkFraction(m);
+      } catch {
+        return;
+      }
+      let look = await this.#look(m);
+      if (look && settle && look.pending > 0) {
+        await sleep(this.#config.settleMs + 10);
+        look = await this.#look(m);
+      }
+      if (look) await this.#reconcile(m, look);
+    }).catch((error: unknown) => this.#modelError(m, asError(error)));
+  }
+
+  async #look(m: Managed): Promise<Look | null> {
+    const base = m.config.basePath;
+    let look: Look;
+    try {
+      look = await lookAt(base, m.looks, this.#config.settleMs);
+    } catch (error) {
+      this.#modelError(m, new NotFoundError(`model '${m.config.name}': cannot read its basePath ${base}: ${asError(error).message}`));
+      return null;
+    }
+    m.looks = look.seen;
+    if (look.present.size === 0) {
+      this.#modelError(m, new NotFoundError(`no versions of model '${m.config.name}' found under ${base} (versions are numeric sub-directories)`));
+    } else if (m.error) {
+      m.error = null;
+    }
+    return look;
+  }
+
+  async #reconcile(m: Managed, look: Look): Promise<void> {
+    // Versions whose directory is gone are forgotten once END; loaded, they serve until replaced.
+    for (const entry of [...m.versions.values()]) {
+      if (entry.state === 'END' && !look.present.has(entry.version)) m.versions.delete(entry.version);
+    }
+    const loaded = () => [...m.versions.values()].filter((e) => e.state === 'AVAILABLE');
+    const policy = m.config.versionPolicy;
+    // 'latest' asks for the newest versions that serve, so a broken one is passed over for the
+    // next older; 'all' and 'specific' name their versions, and a broken one stays their gap.
+    const fallBack = policy === 'latest' || (typeof policy === 'object' && 'latest' in policy);
+    // Failed with the files it has now: not tried again by this look (nor the next, until they change).
+    const failed = (v: number) => {
+      const entry = m.versions.get(v);
+      return entry?.state === 'END' && entry.error !== null && !entry.crashed && entry.fingerprint === look.ready.get(v);
+    };
+    const candidates = new Set([...look.ready.keys(), ...loaded().map((e) => e.version).filter((v) => look.present.has(v))]);
+    const choose = (pool: Iterable<number>) => {
+      const chosen = new Set<number>();
+      if (m.held) return chosen;
+      for (const v of selectVersions(policy, [...pool])) if (!m.excluded.has(v)) chosen.add(v);
+      for (const entry of loaded()) if (entry.pinned && look.present.has(entry.version)) chosen.add(entry.version);
+      return chosen;
+    };
+    // The next older versions take the place of those that failed with the files they have now.
+    const loadable = () => [...candidates].filter((v) => !(fallBack && failed(v)));
+    // What the policy names among the directories there, broken or still being written: while
+    // one is there, a version serving now stays (it may be the last one that loads).
+    const named = choose(look.present);
+    let aspired = choose(loadable());
+    // Each version is tried at most once per look, so one whose host keeps dying (crashed
+    // versions are tried again) cannot keep this loop going; only complete (ready) ones at all.
+    const tried = new Set<number>();
+    for (;;) {
+      const toLoad = [...aspired].filter((v) => {
+        if (tried.has(v) || !look.ready.has(v)) return false;
+        const entry = m.versions.get(v);
+        if (!entry) return true;
+        // A failed version is tried again once its files change.
+        return entry.state === 'END' && (entry.error === null || entry.crashed || entry.fingerprint !== look.ready.get(v));
+      }).sort((a, b) => b - a);
+      if (toLoad.length === 0) break;
+      for (const version of toLoad) {
+        if (this.#stopping) return;
+        tried.add(version);
+        const dir = path.join(m.config.basePath, String(version));
+        const print = look.ready.get(version)!;
+        const entry = await this.#loadVersion(m, version, dir, print, false);
+        if (entry.state === 'END' && (entry.error as { code?: unknown } | null)?.code === 'GPU_BUDGET_EXCEEDED' && this.#config.swapPolicy === 'unload-first') {
+          await this.#unloadFirst(m, version, dir, print, aspired);
+        }
+      }
+      if (!fallBack || this.#stopping) break;
+      aspired = choose(loadable());
+    }
+    // The old versions go once a version the policy wants is serving (or none is left to
+    // wait for); until then they keep serving, even when a new version failed to load.
+    if (this.#stopping) return;
+    if ((aspired.size > 0 || named.size > 0) && ![...aspired].some((v) => m.versions.get(v)?.state === 'AVAILABLE')) return;
+    for (const entry of loaded()) if (!aspired.has(entry.version)) await this.#unloadVersion(m, entry);
+  }
+
+  // swapPolicy 'unload-first': the ledger could not hold both, so the old versions go first;
+  // runs wait meanwhile. If the new version still fails, the old ones are loaded again.
+  async #unloadFirst(m: Managed, version: number, dir: string, print: string, aspired: ReadonlySet<number>): Promise<void> {
+    const retiring = [...m.versions.values()].filter((e) => e.state === 'AVAILABLE' && !aspired.has(e.version));
+    if (retiring.length === 0) return;
+    m.busy++;
+    try {
+      for (const entry of retiring) await this.#unloadVersion(m, entry);
+      const entry = await this.#loadVersion(m, version, dir, print, false);
+      if (entry.state === 'AVAILABLE') return;
+      for (const old of retiring) await this.#loadVersion(m, old.version, old.path, old.fingerprint, old.pinned);
+    } finally {
+      m.busy--;
+      settle(m, this.#stopping !== null);
+    }
+  }
+
+  async #loadVersion(m: Managed, version: number, dir: string, print: string, pinned: boolean): Promise<Entry> {
+    const entry: Entry = {
+      version, path: dir, fingerprint: print, state: 'START', error: null, model: null, inflight: 0, drained: null, pinned, crashed: false,
+    };
+    m.versions.set(version, entry);
+    m.busy++;
+    let model: Model | null = null;
+    try {
+      this.#set(m, entry, 'START');
+      this.#set(m, entry, 'LOADING');
+      model = await loadModel(dir, m.config.loadOptions);
+      await this.#warmup(m, model, version);
+    } catch (error) {
+      if (model) await model.dispose();
+      model = null;
+      entry.error = asError(error);
+    }
+    m.busy--;
+    if (model) {
+      entry.model = model;
+      this.#set(m, entry, 'AVAILABLE');
+    } else {
+      this.#set(m, entry, 'END');
+      this.#events.emit('failure', { name: m.config.name, version, error: entry.error! });
+    }
+    return entry;
+  }
+
+  async #warmup(m: Managed, model: Model, version: number): Promise<void> {
+    const warmup = m.config.warmup;
+    if (!warmup) return;
+    try {
+      for (let i = 0; i < warmup.runs; i++) {
+        // JSON values are typed by the signature in run() itself (lib/values.ts).
+        const feeds = typeof warmup.feeds === 'function' ? await warmup.feeds() : warmup.feeds;
+        await model.run(feeds, { signature: warmup.signature });
+      }
+    } catch (error) {
+      const failed = asError(error);
+      failed.message = `warm-up of version ${version} of model '${m.config.name}' failed: ${failed.message}`;
+      throw failed;
+    }
+  }
+
+  async #unloadVersion(m: Managed, entry: Entry): Promise<void> {
+    if (entry.state !== 'AVAILABLE') return;
+    this.#set(m, entry, 'UNLOADING');
+    if (entry.inflight > 0) await new Promise<void>((resolve) => { entry.drained = resolve; });
+    entry.drained = null;
+    await entry.model!.dispose();
+    entry.model = null;
+    this.#set(m, entry, 'END');
+  }
+
+  // An isolated version whose host died: out of routing at once, reloaded by the next look.
+  #crashed(m: Managed, entry: Entry, error: Error): void {
+    if (entry.state !== 'AVAILABLE') return;
+    const model = entry.model!;
+    entry.model = null;
+    entry.error = error;
+    entry.crashed = true;
+    this.#set(m, entry, 'END');
+    this.#events.emit('failure', { name: m.config.name, version: entry.version, error });
+    void model.dispose();
+  }
+
+  #set(m: Managed, entry: Entry, state: VersionState): void {
+    entry.state = state;
+    const event: StateEvent = state === 'END' && entry.error
+      ? { name: m.config.name, version: entry.version, state, error: entry.error }
+      : { name: m.config.name, version: entry.version, state };
+    this.#events.emit('state', event);
+    settle(m, this.#stopping !== null);
+  }
+
+  #modelError(m: Managed, error: Error): void {
+    const repeated = m.error?.message === error.message;
+    m.error = error;
+    if (!repeated) this.#events.emit('failure', { name: m.config.name, version: null, error });
+  }
+
+  #checkFraction(m: Managed): void {
+    if (this.#config.requireGpuFraction && m.config.gpuMemoryFraction === undefined) {
+      const error = new NotFoundError(`Fraction not set for model ${m.config.name}`);
+      this.#modelError(m, error);
+      throw error;
+    }
+  }
+
+  // -- helpers ---------------------------------------------------------------
+
+  #model(name: string): Managed {
+    const m = typeof name === 'string' ? this.#models.get(name) : undefined;
+    if (!m) throw new NotFoundError(`no model named ${describe(name)}; the models are ${this.names.map((n) => `'${n}'`).join(', ')}`);
+    return m;
+  }
+
+  #running(): void {
+    if (this.#stopping) throw unavailable('the model manager is stopped; create a new one');
+  }
+
+  #checkVersion(version: unknown): void {
+    if (typeof version !== 'number') throw invalidType('version', 'an integer', version);
+    if (!Number.isSafeInteger(version) || version < 0) throw outOfRange('version', 'an integer ≥ 0', version);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Routing: which version a run goes to when it is called. The newest AVAILABLE version, or the
+ * one asked for; a run that finds none while a load is under way waits for it (up to
+ * queueTimeoutMs); every routed run is counted on its version (inflight), which is not disposed
+ * until its count is back to zero. Lifecycle (manager.ts) calls settle() whenever a state changes.
+ */
+import { NotFoundError } from '../errors';
+import { describeVersions, type Entry, type Managed, unavailable, type Waiter } from './state';
+
+/** @internal The newest AVAILABLE version. */
+export function newest(m: Managed): Entry | undefined {
+  let best: Entry | undefined;
+  for (const entry of m.versions.values()) {
+    if (entry.state === 'AVAILABLE' && (!best || entry.version > best.version)) best = entry;
+  }
+  return best;
+}
+
+/** @internal The version a run goes to now; null: wait (a load is under way); an Error: fail. */
+export function route(m: Managed, version: number | undefined, stopped: boolean): Entry | Error | null {
+  const name = m.config.name;
+  if (stopped) return unavailable(`model '${name}': the model manager is stopped`);
+  if (version === undefined) {
+    const best = newest(m);
+    if (best) return best;
+    if (m.busy > 0) return null;
+    const why = m.error ? `; ${m.error.message}` : '';
+    return unavailable(`model '${name}' has no AVAILABLE version (versions: ${describeVersions(m)})${why}`);
+  }
+  const entry = m.versions.get(version);
+  if (entry?.state === 'AVAILABLE') return entry;
+  if (entry?.state === 'START' || entry?.state === 'LOADING' || (!entry && m.busy > 0)) return null;
+  if (!entry) return new NotFoundError(`model '${name}' has no version ${version}; it has ${describeVersions(m)}`);
+  return unavailable(`version ${version} of model '${name}' is ${entry.state}${entry.error ? `: ${entry.error.message}` : ''}`);
+}
+
+/** @internal route(), counted on the version; null: wait(). Throws the route's error. */
+export function acquire(m: Managed, version: number | undefined, stopped: boolean): Entry | null {
+  const routed = route(m, version, stopped);
+  if (routed instanceof Error) throw routed;
+  if (routed) routed.inflight++;
+  return routed;
+}
+
+/** @internal A version for a run that found none, once settle() has one, or UNAVAILABLE after `timeoutMs`. */
+export function wait(m: Managed, version: number | undefined, timeoutMs: number): Promise<Entry> {
+  return new Promise<Entry>((resolve, reject) => {
+    const waiter: Waiter = {
+      version, resolve, reject,
+      timer: setTimeout(() => {
+        m.waiters.delete(waiter);
+        reject(unavailable(`model '${m.config.name}': no version became AVAILABLE within ${timeoutMs} ms (versions: ${describeVersions(m)})`));
+      }, timeoutMs),
+    };
+    m.waiters.add(waiter);
+  });
+}
+
+/** @internal Hands waiting runs a version, or their error, once there is one. */
+export function settle(m: Managed, stopped: boolean): void {
+  for (const waiter of m.waiters) {
+    const routed = route(m, waiter.version, stopped);
+    if (routed === null) continue;
+    m.waiters.delete(waiter);
+    clearTimeout(waiter.timer);
+    if (routed instanceof Error) {
+      waiter.reject(routed);
+    } else {
+      routed.inflight++;
+      waiter.resolve(routed);
+    }
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Versions on disk: which numeric sub-directories of a base path are versions, when one is
+ * complete (its files unchanged for settleMs: a copy in progress is not loaded half-written),
+ * and which of them a version policy serves.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import * as path from 'node:path';
+
+import type { VersionPolicy } from './config';
+
+/**
+ * Which of the candidate versions (ascending) a policy serves. The manager passes the versions
+ * it may load: under 'latest' and `{ latest: n }` it leaves out those that failed with the files
+ * they have now, so that the next older ones are chosen in their place.
+ */
+export function selectVersions(policy: VersionPolicy, candidates: readonly number[]): number[] {
+  const sorted = [...candidates].sort((a, b) => a - b);
+  if (policy === 'all') return sorted;
+  if (policy === 'latest') return sorted.slice(-1);
+  if ('latest' in policy) return sorted.slice(-policy.latest);
+  return sorted.filter((v) => policy.specific.includes(v));
+}
+
+async function statOrNull(file: string) {
+  return stat(file).catch(() => null);
+}
+
+/**
+ * @internal What a version directory's files look like now: undefined when it is not a directory,
+ * null when it has no (non-empty) saved_model.pb or .pbtxt yet, else the sizes and mtimes
+ * of the graph and of every file in variables/.
+ */
+export async function fingerprint(dir: string): Promise<string | null | undefined> {
+  const self = await statOrNull(dir);
+  if (!self?.isDirectory()) return undefined;
+  let graph = await statOrNull(path.join(dir, 'saved_model.pb'));
+  let name = 'pb';
+  if (!graph?.isFile()) {
+    graph = await statOrNull(path.join(dir, 'saved_model.pbtxt'));
+    name = 'pbtxt';
+  }
+  if (!graph?.isFile() || graph.size === 0) return null;
+  const parts = [`${name}:${graph.size}:${graph.mtimeMs}`];
+  const variables = path.join(dir, 'variables');
+  for (const file of (await readdir(variables).catch(() => [] as string[])).sort()) {
+    const s = await statOrNull(path.join(variables, file));
+    if (s) parts.push(`${file}:${s.size}:${s.mtimeMs}`);
+  }
+  return parts.join('|');
+}
+
+/** @internal What a version directory looked like when last seen, and since when (ms since the epoch). */
+export interface SeenVersion {
+  fingerprint: string | null;
+  since: number;
+}
+
+/** @internal A look at a base path. */
+export interface Look {
+  /** Version directories present, ready or not. */
+  readonly present: ReadonlySet<number>;
+  /** Complete versions: their fingerprint, unchanged for settleMs. */
+  readonly ready: ReadonlyMap<number, string>;
+  /** Present versions whose files are still changing (or lack saved_model.pb). */
+  readonly pending: number;
+  /** What each version directory looks like now, for the next look. */
+  readonly seen: Map<number, SeenVersion>;
+}
+
+/**
+ * @internal Looks at the version directories under `base`: a version is ready once its
+ * fingerprint is the one `seen` had, for at least `settleMs`. Throws when `base` cannot be read.
+ */
+export async function lookAt(base: string, seen: ReadonlyMap<number, SeenVersion>, settleMs: number): Promise<Look> {
+  const names = await readdir(base);
+  const now = Date.now();
+  const present = new Set<number>();
+  const ready = new Map<number, string>();
+  const next = new Map<number, SeenVersion>();
+  let pending = 0;
+  for (const name of names) {
+    if (!/^\d+$/.test(name) || !Number.isSafeInteger(Number(name))) continue;
+    const version = Number(name);
+    const print = await fingerprint(path.join(base, name));
+    if (print === undefined) continue;
+    present.add(version);
+    const before = seen.get(version);
+    const since = before && before.fingerprint === print ? before.since : now;
+    next.set(version, { fingerprint: print, since });
+    if (print !== null && before?.fingerprint === print && now - since >= settleMs) ready.set(version, print);
+    else pending++;
+  }
+  return { present, ready, pending, seen: next };
+}

@@ -1,0 +1,67 @@
+import type { Isolation } from '../gpu';
+import type { Feeds } from '../model';
+import { type LoadOptions } from '../options';
+/**
+ * Which versions on disk are served (TensorFlow Serving's model_version_policy).
+ * 'latest' and `{ latest: n }`: the n (1) highest versions that load. A version that fails to
+ * load (or warm up) is passed over for the next older one, until n serve or none is left; it
+ * stays END with its error in status(), and is tried again once its files change.
+ * `{ specific: [...] }` (those of them that exist) and 'all': exactly those versions; one that
+ * fails stays END with its error, and no other version is loaded in its place.
+ */
+export type VersionPolicy = 'latest' | 'all' | {
+    readonly latest: number;
+} | {
+    readonly specific: readonly number[];
+};
+/**
+ * What a swap does when the GPU ledger cannot hold the old and the new version at once.
+ * 'refuse': the new version fails with GPU_BUDGET_EXCEEDED and the old one keeps serving.
+ * 'unload-first': the old version is drained and unloaded, then the new one loads; runs
+ * arriving in between wait (up to queueTimeoutMs). If the new one still fails, the old one
+ * is loaded again.
+ */
+export type SwapPolicy = 'refuse' | 'unload-first';
+/** A warm-up feed value: anything run() takes (a Tensor, `{ dtype, shape, data }`, or a value typed by the signature, such as JSON). */
+export type WarmupValue = Feeds[string];
+export type WarmupFeeds = Readonly<Record<string, WarmupValue>>;
+export interface WarmupConfig {
+    /** Feeds run once after each load, before the version becomes AVAILABLE; or a function returning them. */
+    feeds: WarmupFeeds | (() => WarmupFeeds | Promise<WarmupFeeds>);
+    /** Signature to run; the model's default when absent. */
+    signature?: string;
+    /** How many warm-up runs; default 1. */
+    runs?: number;
+}
+export interface ManagedModelConfig {
+    /** The name runs address the model by. */
+    name: string;
+    /** Directory whose numeric sub-directories (1, 2, 10, …) are the versions. */
+    basePath: string;
+    /** The model's share of the GPU's memory, (0, 1]; every version gets it. */
+    gpuMemoryFraction?: number;
+    /** 'process' hosts each version in a process of its own with its own budget. Default 'none'. */
+    isolation?: Isolation;
+    /** Tag-set to load; default ['serve']. */
+    tags?: readonly string[];
+    /** Default 'latest': the highest version that loads (see VersionPolicy). */
+    versionPolicy?: VersionPolicy;
+    /** Any other loadModel() option. */
+    loadOptions?: Omit<LoadOptions, 'gpuMemoryFraction' | 'isolation' | 'tags'>;
+    warmup?: WarmupConfig;
+}
+export interface ModelManagerConfig {
+    models: readonly ManagedModelConfig[];
+    /** A model without gpuMemoryFraction fails with NOT_FOUND "Fraction not set for model X". Default false. */
+    requireGpuFraction?: boolean;
+    /** Poll the base paths and load, swap and unload versions as they come and go. Default false. */
+    watch?: boolean;
+    /** Milliseconds between polls in watch mode. Default 1000 (TensorFlow Serving's file_system_poll_wait_seconds). */
+    pollIntervalMs?: number;
+    /** A version's files must stay unchanged this long (ms, seen at two looks) before it is loaded. Default 250. */
+    settleMs?: number;
+    /** Default 'refuse'. */
+    swapPolicy?: SwapPolicy;
+    /** How long a run waits for a version that is loading (ms) before it fails with UNAVAILABLE. Default 30000. */
+    queueTimeoutMs?: number;
+}

@@ -1,0 +1,54 @@
+import type { RunOptions } from '../model';
+import type { Tensor } from '../tensor';
+/** A version's state, as TensorFlow Serving names them (ModelVersionStatus.State). */
+export type VersionState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
+/** An error as status() reports it. */
+export interface StatusError {
+    readonly code: string;
+    readonly message: string;
+}
+export interface VersionStatus {
+    readonly version: number;
+    readonly state: VersionState;
+    /** The version directory. */
+    readonly path: string;
+    /** Why the version failed to load (or warm up); null otherwise. */
+    readonly error: StatusError | null;
+    /** Runs the manager routed to it that have not finished. */
+    readonly inflight: number;
+}
+export interface ModelStatus {
+    readonly name: string;
+    readonly basePath: string;
+    /** Every version seen, ascending. */
+    readonly versions: readonly VersionStatus[];
+    /** A problem of the model rather than a version: its fraction is not set, its base path cannot be read or holds no version. */
+    readonly error: StatusError | null;
+}
+export interface StateEvent {
+    readonly name: string;
+    readonly version: number;
+    readonly state: VersionState;
+    /** With END after a failed load or warm-up. */
+    readonly error?: Error;
+}
+export interface FailureEvent {
+    readonly name: string;
+    /** null for a problem of the model (fraction not set, base path unreadable, no version). */
+    readonly version: number | null;
+    readonly error: Error;
+}
+export interface ManagerRunOptions extends RunOptions {
+    /** A specific version; default the newest AVAILABLE one. */
+    version?: number;
+}
+export interface Prediction {
+    readonly name: string;
+    /** The version that served the run. */
+    readonly version: number;
+    readonly outputs: Record<string, Tensor>;
+}
+export interface ModelManagerEvents {
+    state: [StateEvent];
+    failure: [FailureEvent];
+}
