@@ -29,6 +29,15 @@ export interface RunOptions {
   signature?: string;
   /** Output keys to fetch; defaults to every output of the signature. */
   outputs?: readonly string[];
+  /**
+   * Hold each feed to the shape its signature declares: its rank and every fixed dimension.
+   * Default true. false checks the dtype only, as TensorFlow Serving does: TensorFlow does not
+   * enforce a placeholder's declared shape, and clients rely on it (TensorFlow Serving's
+   * quickstart feeds [3] to half_plus_two's x, declared [-1, 1]). TensorFlow's own shape rules
+   * (rank ≤ 254, no int64 overflow) hold either way; a shape the graph cannot take fails in
+   * TensorFlow with its INVALID_ARGUMENT.
+   */
+  checkShapes?: boolean;
 }
 
 /** A device of the model's session (TF_SessionListDevices). */
@@ -282,6 +291,16 @@ export class Model {
     return this.#session === null;
   }
 
+  /** Runs of this model executing now (at most maxConcurrentRuns). */
+  get runsExecuting(): number {
+    return this.#running;
+  }
+
+  /** Runs waiting for their turn to execute (maxConcurrentRuns), in call order. */
+  get runsQueued(): number {
+    return this.#waiting.length;
+  }
+
   /**
    * Runs a signature on a worker thread; the event loop stays free. Many runs may
    * be in flight at once. Output typed arrays belong to JS (safe after dispose).
@@ -401,7 +420,7 @@ export class Model {
         throw new InvalidArgumentError(`input '${key}' of signature '${sig.name}' has dtype ${spec.dtype}, which tfslice cannot feed`);
       }
       const tensor = feedTensor(value, key, spec);
-      checkAgainstSpec(spec, tensor, () => `feed '${key}' of signature '${sig.name}'`);
+      checkAgainstSpec(spec, tensor, () => `feed '${key}' of signature '${sig.name}'`, options?.checkShapes !== false);
       tensor.pushNative(natives);
     }
     const { plan, resultKeys } = this.#plan(session, sig, outputKeys);

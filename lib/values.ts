@@ -66,7 +66,8 @@ export function numberToBfloat16(value: number): number {
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-type FloatDType = 'float16' | 'bfloat16' | 'float32' | 'float64';
+/** The float dtypes, whose elements are written shortest-round-trip. */
+export type FloatDType = 'float16' | 'bfloat16' | 'float32' | 'float64';
 
 const f64 = new Float64Array(1);
 const u64 = new BigUint64Array(f64.buffer);
@@ -141,7 +142,18 @@ function shortestDecimal(value: number, narrow: (x: number) => number, digits: n
   return sign * nearest;
 }
 
-const isFloat = (dtype: DType): dtype is FloatDType => Object.hasOwn(FLOATS, dtype);
+/** Whether `dtype` is a float dtype. */
+export const isFloat = (dtype: DType): dtype is FloatDType => Object.hasOwn(FLOATS, dtype);
+
+/**
+ * A float element as a number: `stored` is what the tensor's typed array holds (raw bits for
+ * float16/bfloat16), the result its value rounded to the shortest decimal that reads back to it
+ * in `dtype` (NaN and ±Infinity as they are). String() of it is that decimal.
+ */
+export function shortestFloat(dtype: FloatDType, stored: number): number {
+  const value = FLOATS[dtype].read(stored);
+  return Number.isFinite(value) ? FLOATS[dtype].shortest(value) : value;
+}
 
 /**
  * Every float dtype reads and writes the same way, through this table: NaN and ±Infinity, which
@@ -165,17 +177,26 @@ function floatToJson(dtype: FloatDType, value: number): number | string {
 
 const NON_FINITE = new Map<unknown, number>([['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity]]);
 
-/** The number a JSON value gives a float element (what floatToJson() writes reads back), or undefined. */
+/**
+ * The number a JSON value gives a float element (what floatToJson() writes reads back), or
+ * undefined. A Number object is a float written with a fraction or exponent whose value is
+ * whole (lib/serve/json.ts FloatLiteral: `2.0`), which a float takes and an integer refuses.
+ */
 function floatFromJson(value: unknown): number | undefined {
-  return typeof value === 'number' ? value : NON_FINITE.get(value);
+  if (typeof value === 'number') return value;
+  if (value instanceof Number) return value.valueOf();
+  return NON_FINITE.get(value);
 }
 
 type Scalar = number | bigint | boolean | string | Uint8Array;
 
-// Strings that are not UTF-8 travel in JSON as { "base64": "…" }.
+// Strings that are not UTF-8 travel in JSON as { "base64": "…" } (tfslice's CLI) or
+// { "b64": "…" } (TensorFlow Serving's REST API).
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const isBase64 = (v: unknown): v is { base64: string } =>
-  typeof v === 'object' && v !== null && typeof (v as { base64?: unknown }).base64 === 'string';
+const isBase64 = (v: unknown): v is { base64: string } | { b64: string } =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 1 &&
+  (typeof (v as { base64?: unknown }).base64 === 'string' || typeof (v as { b64?: unknown }).b64 === 'string');
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 const INT_RANGES: Partial<Record<DType, [number, number]>> = {
   int8: [-128, 127], int16: [-32768, 32767], int32: [-(2 ** 31), 2 ** 31 - 1],
@@ -184,6 +205,7 @@ const INT_RANGES: Partial<Record<DType, [number, number]>> = {
 
 function shown(value: unknown): string {
   if (typeof value === 'bigint') return `${value}n`;
+  if (value instanceof Number) return value.toFixed(1);
   if (value instanceof Uint8Array) return describe(value);
   try {
     return JSON.stringify(value) ?? describe(value);
@@ -198,7 +220,12 @@ function convert(dtype: DType, value: unknown, where: () => string): Scalar {
   };
   switch (dtype) {
     case 'string':
-      if (isBase64(value)) return new Uint8Array(Buffer.from(value.base64, 'base64'));
+      if (isBase64(value)) {
+        const text = 'b64' in value ? value.b64 : value.base64;
+        // Buffer.from skips what is not base64; a client's mistake must not pass as bytes.
+        if (text.length % 4 !== 0 || !BASE64.test(text)) bad('valid base64 (its length a multiple of 4, only A-Z a-z 0-9 + / and = padding)');
+        return new Uint8Array(Buffer.from(text, 'base64'));
+      }
       return typeof value === 'string' || value instanceof Uint8Array ? value : bad('a string (or {"base64": "…"} or a Uint8Array for raw bytes)');
     case 'bool':
       if (typeof value === 'boolean') return value;
@@ -225,7 +252,7 @@ function convert(dtype: DType, value: unknown, where: () => string): Scalar {
 }
 
 /** What a feed may be besides a Tensor or { dtype, shape, data }: a value typed by the signature. */
-export type FeedValue = number | bigint | boolean | string | Uint8Array | TypedArray | { base64: string } | readonly FeedValue[];
+export type FeedValue = number | bigint | boolean | string | Uint8Array | TypedArray | { base64: string } | { b64: string } | readonly FeedValue[];
 
 // The shape of one flat typed array for `spec`: the signature's, with its one unknown
 // dimension (if any) taken from the length.
@@ -260,7 +287,7 @@ export function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' |
     }
     return new Tensor(dtype, value as never, flatShape((value as TypedArray).length, spec, where));
   }
-  if (value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Uint8Array) && !isBase64(value)) {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Uint8Array) && !(value instanceof Number) && !isBase64(value)) {
     const of = dtype === 'string' ? 'strings' : dtype === 'bool' ? 'booleans' : 'numbers';
     throw new InvalidArgumentError(`${where} must be a Tensor, { dtype, shape, data } or a nested array of ${of} (${dtype}); got ${describe(value)}`);
   }
@@ -298,13 +325,14 @@ export function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' |
  * tfslice does, so a wrong feed fails here, named, instead of deep in a kernel.)
  *
  * @param where e.g. "feed 'x' of signature 'serving_default'"
+ * @param shapes false: the dtype only (RunOptions.checkShapes)
  * @throws INVALID_ARGUMENT saying what was expected and what was given; an unknown dimension
  *   is written -1, as signatures hold it
  */
-export function checkAgainstSpec(spec: Pick<TensorSpec, 'dtype' | 'shape'>, tensor: Tensor, where: () => string): void {
+export function checkAgainstSpec(spec: Pick<TensorSpec, 'dtype' | 'shape'>, tensor: Tensor, where: () => string, shapes = true): void {
   if (tensor.dtype !== spec.dtype) throw new InvalidArgumentError(`${where()} expects dtype ${spec.dtype}, got ${tensor.dtype}`);
   const expected = spec.shape;
-  if (expected === null) return;
+  if (expected === null || !shapes) return;
   const shape = tensor.shape;
   if (shape.length !== expected.length) {
     throw new InvalidArgumentError(`${where()} expects rank ${expected.length} [${expected.join(', ')}], got rank ${shape.length} [${shape.join(', ')}]`);

@@ -641,6 +641,98 @@ def build_custom_op(model_dir):
         return run_tf2(model_dir, [("serving_default", {"x": arr([1.5, -2.0, 0.0], "float32")})])
 
 
+def half_plus(model_dir, b):
+    """TensorFlow Serving's saved_model_half_plus_two, rebuilt (TF1): y = 0.5x + b, with a
+    predict signature (x -> y), and classify and regress signatures reading serialized
+    tf.Examples (feature x, and x2 with a default) as TensorFlow Serving's test model has."""
+    graph = tf.Graph()
+    with graph.as_default():
+        serialized = tf.compat.v1.placeholder(tf.string, [None], name="tf_example")
+        features = {
+            "x": tf.io.FixedLenFeature([1], tf.float32),
+            "x2": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0]),
+        }
+        parsed = tf.io.parse_example(serialized, features)
+        x = tf.identity(parsed["x"], name="x")  # [-1, 1] from the examples
+        x2 = parsed["x2"]
+        y = tf.add(tf.multiply(0.5, x), float(b), name="y")
+        y2 = tf.add(tf.multiply(0.5, x2), float(b), name="y2")
+        info = tf.compat.v1.saved_model.utils.build_tensor_info
+        sdu = tf.compat.v1.saved_model.signature_def_utils
+        const = tf.compat.v1.saved_model.signature_constants
+        signatures = {
+            "serving_default": sdu.build_signature_def({"x": info(x)}, {"y": info(y)}, const.PREDICT_METHOD_NAME),
+            "regress_x_to_y": sdu.build_signature_def({const.REGRESS_INPUTS: info(serialized)}, {const.REGRESS_OUTPUTS: info(y)}, const.REGRESS_METHOD_NAME),
+            "regress_x2_to_y2": sdu.build_signature_def({const.REGRESS_INPUTS: info(serialized)}, {const.REGRESS_OUTPUTS: info(y2)}, const.REGRESS_METHOD_NAME),
+            "classify_x_to_y": sdu.build_signature_def({const.CLASSIFY_INPUTS: info(serialized)}, {const.CLASSIFY_OUTPUT_SCORES: info(y)}, const.CLASSIFY_METHOD_NAME),
+        }
+        with tf.compat.v1.Session(graph=graph) as sess:
+            builder = tf.compat.v1.saved_model.Builder(str(model_dir))
+            builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map=signatures, strip_default_attrs=True)
+            builder.save()
+    example = lambda **f: tf.train.Example(features=tf.train.Features(feature={
+        k: tf.train.Feature(float_list=tf.train.FloatList(value=[v])) for k, v in f.items()})).SerializeToString()
+    serialized_examples = np.array([example(x=1.0), example(x=2.0, x2=4.0)], dtype=object)
+    return run_tf1(
+        model_dir,
+        ["serve"],
+        [
+            ("serving_default", {"x": arr([[1.0], [2.0], [5.0]], "float32")}),
+            ("regress_x_to_y", {"inputs": serialized_examples}),
+            ("regress_x2_to_y2", {"inputs": serialized_examples}),
+            ("classify_x_to_y", {"inputs": serialized_examples}),
+        ],
+    )
+
+
+def build_half_plus_two(model_dir):
+    return half_plus(model_dir, 2)
+
+
+def build_half_plus_three(model_dir):
+    # Version 2 of the half_plus_two model in the serving tests: same signatures, b = 3.
+    return half_plus(model_dir, 3)
+
+
+def build_half_plus_two_tf2(model_dir):
+    # The same model as TF2 saves it. TF2 writes every signature with method_name
+    # tensorflow/serving/predict; classify and regress need theirs, so they are set afterwards
+    # in saved_model.pb, as users of TensorFlow Serving's Classify/Regress do.
+    features = {"x": tf.io.FixedLenFeature([1], tf.float32), "x2": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0])}
+
+    class HalfPlusTwo(tf.Module):
+        @tf.function(input_signature=[spec([None, 1], tf.float32, "x")])
+        def predict(self, x):
+            return {"y": 0.5 * x + 2.0}
+
+        @tf.function(input_signature=[spec([None], tf.string, "inputs")])
+        def regress(self, inputs):
+            return {"outputs": 0.5 * tf.io.parse_example(inputs, features)["x"] + 2.0}
+
+        @tf.function(input_signature=[spec([None], tf.string, "inputs")])
+        def classify(self, inputs):
+            return {"scores": 0.5 * tf.io.parse_example(inputs, features)["x"] + 2.0}
+
+    m = HalfPlusTwo()
+    tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.predict, "regress_x_to_y": m.regress, "classify_x_to_y": m.classify})
+    sm = read_saved_model_pb(model_dir)
+    defs = sm.meta_graphs[0].signature_def
+    defs["regress_x_to_y"].method_name = "tensorflow/serving/regress"
+    defs["classify_x_to_y"].method_name = "tensorflow/serving/classify"
+    (Path(model_dir) / "saved_model.pb").write_bytes(sm.SerializeToString())
+    example = lambda x: tf.train.Example(features=tf.train.Features(feature={
+        "x": tf.train.Feature(float_list=tf.train.FloatList(value=[x]))})).SerializeToString()
+    serialized_examples = np.array([example(1.0), example(2.0)], dtype=object)
+    return run_tf2(
+        model_dir,
+        [
+            ("serving_default", {"x": arr([[1.0], [2.0], [5.0]], "float32")}),
+            ("regress_x_to_y", {"inputs": serialized_examples}),
+            ("classify_x_to_y", {"inputs": serialized_examples}),
+        ],
+    )
+
+
 def set_keras_weights(model, seed):
     """Replace initializer output with seeded values so the export is reproducible."""
     rng = np.random.default_rng(seed)
@@ -900,6 +992,9 @@ FIXTURES = {
     "tagless": (build_tagless, "test/fixtures/tagless/model", "test/fixtures/tagless/golden.json"),
     "composite": (build_composite, "test/fixtures/composite/model", "test/fixtures/composite/golden.json"),
     "shared_outputs": (build_shared_outputs, "test/fixtures/shared_outputs/model", "test/fixtures/shared_outputs/golden.json"),
+    "half_plus_two": (build_half_plus_two, "test/fixtures/half_plus_two/model", "test/fixtures/half_plus_two/golden.json"),
+    "half_plus_three": (build_half_plus_three, "test/fixtures/half_plus_three/model", "test/fixtures/half_plus_three/golden.json"),
+    "half_plus_two_tf2": (build_half_plus_two_tf2, "test/fixtures/half_plus_two_tf2/model", "test/fixtures/half_plus_two_tf2/golden.json"),
     "custom_op": (build_custom_op, "test/fixtures/custom_op/model", "test/fixtures/custom_op/golden.json"),
     "a": (build_example_a, "examples/models/a", "examples/models/a.golden.json"),
     "b": (build_example_b, "examples/models/b", "examples/models/b.golden.json"),

@@ -15,6 +15,15 @@ export interface RunOptions {
     signature?: string;
     /** Output keys to fetch; defaults to every output of the signature. */
     outputs?: readonly string[];
+    /**
+     * Hold each feed to the shape its signature declares: its rank and every fixed dimension.
+     * Default true. false checks the dtype only, as TensorFlow Serving does: TensorFlow does not
+     * enforce a placeholder's declared shape, and clients rely on it (TensorFlow Serving's
+     * quickstart feeds [3] to half_plus_two's x, declared [-1, 1]). TensorFlow's own shape rules
+     * (rank ≤ 254, no int64 overflow) hold either way; a shape the graph cannot take fails in
+     * TensorFlow with its INVALID_ARGUMENT.
+     */
+    checkShapes?: boolean;
 }
 /** A device of the model's session (TF_SessionListDevices). */
 export interface Device {
@@ -58,6 +67,10 @@ export declare class Model {
     readonly config: SessionConfig;
     /** True once dispose() was called. */
     get disposed(): boolean;
+    /** Runs of this model executing now (at most maxConcurrentRuns). */
+    get runsExecuting(): number;
+    /** Runs waiting for their turn to execute (maxConcurrentRuns), in call order. */
+    get runsQueued(): number;
     /**
      * Runs a signature on a worker thread; the event loop stays free. Many runs may
      * be in flight at once. Output typed arrays belong to JS (safe after dispose).

@@ -8,7 +8,7 @@
  * here and as raw bits in a Tensor. Elements are converted here, in one pass over the values;
  * TensorFlow sees only the finished typed array.
  */
-import { type TypedArray } from './dtypes';
+import { type DType, type TypedArray } from './dtypes';
 import type { TensorSpec } from './proto';
 import { Tensor } from './tensor';
 /** IEEE half bits → number. */
@@ -19,9 +19,21 @@ export declare function numberToHalf(value: number): number;
 export declare function bfloat16ToNumber(bits: number): number;
 /** number → bfloat16 bits, rounding to nearest even. */
 export declare function numberToBfloat16(value: number): number;
+/** The float dtypes, whose elements are written shortest-round-trip. */
+export type FloatDType = 'float16' | 'bfloat16' | 'float32' | 'float64';
+/** Whether `dtype` is a float dtype. */
+export declare const isFloat: (dtype: DType) => dtype is FloatDType;
+/**
+ * A float element as a number: `stored` is what the tensor's typed array holds (raw bits for
+ * float16/bfloat16), the result its value rounded to the shortest decimal that reads back to it
+ * in `dtype` (NaN and ±Infinity as they are). String() of it is that decimal.
+ */
+export declare function shortestFloat(dtype: FloatDType, stored: number): number;
 /** What a feed may be besides a Tensor or { dtype, shape, data }: a value typed by the signature. */
 export type FeedValue = number | bigint | boolean | string | Uint8Array | TypedArray | {
     base64: string;
+} | {
+    b64: string;
 } | readonly FeedValue[];
 /**
  * A tensor for a signature input from a plain value: a scalar, rectangular nested arrays
@@ -41,10 +53,11 @@ export declare function tensorFromValue(value: unknown, spec: Pick<TensorSpec, '
  * tfslice does, so a wrong feed fails here, named, instead of deep in a kernel.)
  *
  * @param where e.g. "feed 'x' of signature 'serving_default'"
+ * @param shapes false: the dtype only (RunOptions.checkShapes)
  * @throws INVALID_ARGUMENT saying what was expected and what was given; an unknown dimension
  *   is written -1, as signatures hold it
  */
-export declare function checkAgainstSpec(spec: Pick<TensorSpec, 'dtype' | 'shape'>, tensor: Tensor, where: () => string): void;
+export declare function checkAgainstSpec(spec: Pick<TensorSpec, 'dtype' | 'shape'>, tensor: Tensor, where: () => string, shapes?: boolean): void;
 /** The tensor's values as nested arrays (a bare value for a scalar). */
 export declare function tensorToJson(tensor: Tensor): unknown;
 /**

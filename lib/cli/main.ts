@@ -16,6 +16,7 @@ import { isExpected } from './errors';
 import { collectInput } from './inputs';
 import { ARCHIVE_DEFAULT_BASE_URL, ARCHIVE_DEFAULT_VERSION, installTensorflow, PIP_DEFAULT_VERSION } from './install';
 import { run } from './run';
+import { serveCommand } from './serve';
 import { show } from './show';
 
 function version(): string {
@@ -94,6 +95,10 @@ function program(): Command {
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nExtra pip arguments come from $TFSLICE_PIP_ARGS (e.g. "--retries 0 --index-url …").')
     .action((flags) => installTensorflow(flags));
+
+  serveCommand(cli, (code) => {
+    exitCode = code;
+  });
 
   cli.hook('postAction', () => {
     process.exitCode = exitCode;

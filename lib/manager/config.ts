@@ -3,12 +3,14 @@
  * their validation (each field named in errors, as loadModel's options are). Mirrors
  * TensorFlow Serving's ModelServerConfig (model_config_list) where the two overlap.
  */
+import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { invalidType, outOfRange } from '../errors';
 import type { Isolation } from '../gpu';
 import type { Feeds } from '../model';
 import { type LoadOptions, resolveLoadOptions } from '../options';
+import { parseModelServerConfig } from './tfs-config';
 
 /**
  * Which versions on disk are served (TensorFlow Serving's model_version_policy).
@@ -58,6 +60,11 @@ export interface ManagedModelConfig {
   /** Any other loadModel() option. */
   loadOptions?: Omit<LoadOptions, 'gpuMemoryFraction' | 'isolation' | 'tags'>;
   warmup?: WarmupConfig;
+  /**
+   * Names for versions (TensorFlow Serving's version_labels): `{ stable: 1, canary: 2 }`. A run
+   * may ask for a label instead of a version; it goes to that version when it is AVAILABLE.
+   */
+  versionLabels?: Readonly<Record<string, number>>;
 }
 
 export interface ModelManagerConfig {
@@ -84,6 +91,7 @@ export interface ResolvedModel {
   readonly versionPolicy: VersionPolicy;
   readonly loadOptions: LoadOptions;
   readonly warmup: { feeds: WarmupConfig['feeds']; signature: string | undefined; runs: number } | undefined;
+  readonly versionLabels: ReadonlyMap<string, number>;
 }
 
 /** @internal The manager's configuration, validated. */
@@ -98,7 +106,7 @@ export interface Resolved {
 }
 
 const MANAGER_KEYS = ['models', 'requireGpuFraction', 'watch', 'pollIntervalMs', 'settleMs', 'swapPolicy', 'queueTimeoutMs'];
-const MODEL_KEYS = ['name', 'basePath', 'gpuMemoryFraction', 'isolation', 'tags', 'versionPolicy', 'loadOptions', 'warmup'];
+const MODEL_KEYS = ['name', 'basePath', 'gpuMemoryFraction', 'isolation', 'tags', 'versionPolicy', 'loadOptions', 'warmup', 'versionLabels'];
 const WARMUP_KEYS = ['feeds', 'signature', 'runs'];
 const MODEL_LEVEL_OPTIONS = ['gpuMemoryFraction', 'isolation', 'tags'];
 const LOAD_OPTION_KEYS = [
@@ -188,7 +196,22 @@ function modelConfig(where: string, value: unknown): ResolvedModel {
     versionPolicy: versionPolicy(`${where}.versionPolicy`, m.versionPolicy),
     loadOptions: Object.freeze(loadOptions),
     warmup: warmupConfig(`${where}.warmup`, m.warmup),
+    versionLabels: versionLabels(`${where}.versionLabels`, m.versionLabels),
   });
+}
+
+// A label is a name a URL can carry (/v1/models/m/labels/<label>): letters, digits, - and _.
+const LABEL = /^[A-Za-z0-9_-]+$/;
+
+function versionLabels(where: string, value: unknown): ReadonlyMap<string, number> {
+  const labels = new Map<string, number>();
+  if (value === undefined) return labels;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidType(where, 'an object of versions by label', value);
+  for (const [label, version] of Object.entries(value)) {
+    if (!LABEL.test(label)) throw invalidType(`${where} key ${JSON.stringify(label)}`, 'a label of letters, digits, - and _', label);
+    labels.set(label, optionalInt(`${where}.${label}`, version, 0, 0));
+  }
+  return labels;
 }
 
 /** @internal Validates a manager's configuration; relative base paths are resolved against the working directory. */
@@ -212,3 +235,36 @@ export function resolveManagerConfig(value: unknown, where = 'config'): Resolved
   });
 }
 
+
+/**
+ * Reads a configuration file: JSON (a ModelManagerConfig), or TensorFlow Serving's model config
+ * (a text-format ModelServerConfig; anything whose first character is not '{'). Relative base
+ * paths are resolved against the file's directory.
+ */
+export async function readConfigFile(file: string): Promise<ModelManagerConfig> {
+  if (typeof file !== 'string' || file === '') throw invalidType('file', 'a configuration file path', file);
+  const text = await readFile(file, 'utf8');
+  let config: ModelManagerConfig;
+  if (text.trimStart().startsWith('{')) {
+    try {
+      config = JSON.parse(text) as ModelManagerConfig;
+    } catch (error) {
+      throw new SyntaxError(`${file} is not valid JSON: ${(error as Error).message}`);
+    }
+  } else {
+    try {
+      config = parseModelServerConfig(text);
+    } catch (error) {
+      if (error instanceof SyntaxError) error.message = `${file} (TensorFlow Serving's text-format model config): ${error.message}`;
+      throw error;
+    }
+  }
+  const models = (config as { models?: unknown } | null)?.models;
+  if (Array.isArray(models)) {
+    const dir = path.dirname(path.resolve(file));
+    for (const m of models) {
+      if (m !== null && typeof m === 'object' && typeof m.basePath === 'string') m.basePath = path.resolve(dir, m.basePath);
+    }
+  }
+  return config;
+}

@@ -7,13 +7,12 @@
  * a version is disposed only once the runs it was given have finished.
  */
 import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
-import { describe, invalidType, NotFoundError, outOfRange } from '../errors';
+import { describe, invalidType, NotFoundError, outOfRange, TensorFlowError } from '../errors';
 import { loadModel, type Feeds, type Model } from '../model';
 import type { Tensor } from '../tensor';
-import { type ModelManagerConfig, type Resolved, resolveManagerConfig } from './config';
+import { type ModelManagerConfig, readConfigFile, type Resolved, resolveManagerConfig } from './config';
 import { acquire, newest, route, settle, wait } from './routing';
 import {
   asError, describeVersions, type Entry, type ManagerRunOptions, type Managed, type ModelManagerEvents, type ModelStatus, type Prediction,
@@ -64,24 +63,16 @@ export class ModelManager {
     return this;
   }
 
-  /** A manager configured by a JSON file (same fields; relative base paths are resolved against the file's directory). */
-  static async fromFile(file: string): Promise<ModelManager> {
-    if (typeof file !== 'string' || file === '') throw invalidType('file', 'a JSON file path', file);
-    const text = await readFile(file, 'utf8');
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (error) {
-      throw new SyntaxError(`${file} is not valid JSON: ${asError(error).message}`);
-    }
-    const models = (json as { models?: unknown } | null)?.models;
-    if (Array.isArray(models)) {
-      const dir = path.dirname(path.resolve(file));
-      for (const m of models) {
-        if (m !== null && typeof m === 'object' && typeof m.basePath === 'string') m.basePath = path.resolve(dir, m.basePath);
-      }
-    }
-    return new ModelManager(json as ModelManagerConfig);
+  /**
+   * A manager configured by a file: the JSON configuration, or TensorFlow Serving's model config
+   * (a text-format ModelServerConfig, --model_config_file), told apart by content. Relative base
+   * paths are resolved against the file's directory. `extra` adds manager-level settings (watch,
+   * pollIntervalMs, ...) to what the file says.
+   * @throws SyntaxError (TextFormatError for a text-format file) naming the line; the
+   *   configuration's own TypeError/RangeError naming the field
+   */
+  static async fromFile(file: string, extra: Omit<ModelManagerConfig, 'models'> = {}): Promise<ModelManager> {
+    return new ModelManager({ ...(await readConfigFile(file)), ...extra });
   }
 
   /** The models' names, in configuration order. */
@@ -203,15 +194,26 @@ export class ModelManager {
    * the versions' states and errors, after waiting (up to queueTimeoutMs) while one is loading.
    */
   async predict(name: string, feeds: Feeds, options: ManagerRunOptions = {}): Promise<Prediction> {
-    const m = this.#model(name);
     if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
-    const { version, ...runOptions } = options;
-    if (version !== undefined) this.#checkVersion(version);
+    const { version, label, ...runOptions } = options;
+    return this.use(name, { version, label }, async (model, served) => ({ name, version: served, outputs: await model.run(feeds, runOptions) }));
+  }
+
+  /**
+   * Calls `work` with a version's Model (the newest AVAILABLE one, or the one `version` or
+   * `label` names), counted as a run on that version for as long as `work` takes: a swap does
+   * not dispose it under `work`. So several steps (read its signatures, convert the feeds, run)
+   * see one version. Waits, up to queueTimeoutMs, while a load is under way. A MODEL_CRASHED
+   * from `work` takes the version out of routing, as run() does.
+   * @throws NOT_FOUND (unknown model or version), INVALID_ARGUMENT (unknown label), UNAVAILABLE
+   */
+  async use<T>(name: string, which: { version?: number; label?: string }, work: (model: Model, version: number) => Promise<T>): Promise<T> {
+    const m = this.#model(name);
+    const version = this.#version(m, which.version, which.label);
     const entry = acquire(m, version, this.#stopping !== null) ?? await wait(m, version, this.#config.queueTimeoutMs);
     try {
-      // Counted before the call starts: the version is not disposed until this run is done.
-      const outputs = await entry.model!.run(feeds, runOptions);
-      return { name, version: entry.version, outputs };
+      // Counted before the work starts: the version is not disposed until it is done.
+      return await work(entry.model!, entry.version);
     } catch (error) {
       if ((error as { code?: unknown }).code === 'MODEL_CRASHED') this.#crashed(m, entry, asError(error));
       throw error;
@@ -477,6 +479,35 @@ export class ModelManager {
 
   #running(): void {
     if (this.#stopping) throw unavailable('the model manager is stopped; create a new one');
+  }
+
+  // The version a run asks for: by number, by label, or none (the newest AVAILABLE).
+  #version(m: Managed, version: unknown, label: unknown): number | undefined {
+    if (label === undefined) {
+      if (version !== undefined) this.#checkVersion(version);
+      return version as number | undefined;
+    }
+    if (version !== undefined) throw invalidType('options', 'either version or label, not both', { version, label });
+    if (typeof label !== 'string') throw invalidType('label', 'a string', label);
+    const labelled = m.config.versionLabels.get(label);
+    if (labelled === undefined) {
+      const known = [...m.config.versionLabels.keys()].map((l) => `'${l}'`).join(', ') || 'none';
+      throw new TensorFlowError('INVALID_ARGUMENT', `Unrecognized servable version label: ${label} (model '${m.config.name}' has labels ${known})`);
+    }
+    return labelled;
+  }
+
+  /**
+   * The version a label names for a model (versionLabels), or undefined.
+   * @throws NOT_FOUND for an unknown model
+   */
+  versionOfLabel(name: string, label: string): number | undefined {
+    return this.#model(name).config.versionLabels.get(label);
+  }
+
+  /** A model's labels and the versions they name. */
+  labels(name: string): ReadonlyMap<string, number> {
+    return this.#model(name).config.versionLabels;
   }
 
   #checkVersion(version: unknown): void {

@@ -56,6 +56,8 @@ export interface FailureEvent {
 export interface ManagerRunOptions extends RunOptions {
   /** A specific version; default the newest AVAILABLE one. */
   version?: number;
+  /** A version by its label (versionLabels); not with `version`. */
+  label?: string;
 }
 
 export interface Prediction {

@@ -49,6 +49,11 @@ export interface ManagedModelConfig {
     /** Any other loadModel() option. */
     loadOptions?: Omit<LoadOptions, 'gpuMemoryFraction' | 'isolation' | 'tags'>;
     warmup?: WarmupConfig;
+    /**
+     * Names for versions (TensorFlow Serving's version_labels): `{ stable: 1, canary: 2 }`. A run
+     * may ask for a label instead of a version; it goes to that version when it is AVAILABLE.
+     */
+    versionLabels?: Readonly<Record<string, number>>;
 }
 export interface ModelManagerConfig {
     models: readonly ManagedModelConfig[];
@@ -65,3 +70,9 @@ export interface ModelManagerConfig {
     /** How long a run waits for a version that is loading (ms) before it fails with UNAVAILABLE. Default 30000. */
     queueTimeoutMs?: number;
 }
+/**
+ * Reads a configuration file: JSON (a ModelManagerConfig), or TensorFlow Serving's model config
+ * (a text-format ModelServerConfig; anything whose first character is not '{'). Relative base
+ * paths are resolved against the file's directory.
+ */
+export declare function readConfigFile(file: string): Promise<ModelManagerConfig>;

@@ -15,8 +15,15 @@ export declare class ModelManager {
     once<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this;
     /** Removes a listener added with on() or once(). */
     off<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this;
-    /** A manager configured by a JSON file (same fields; relative base paths are resolved against the file's directory). */
-    static fromFile(file: string): Promise<ModelManager>;
+    /**
+     * A manager configured by a file: the JSON configuration, or TensorFlow Serving's model config
+     * (a text-format ModelServerConfig, --model_config_file), told apart by content. Relative base
+     * paths are resolved against the file's directory. `extra` adds manager-level settings (watch,
+     * pollIntervalMs, ...) to what the file says.
+     * @throws SyntaxError (TextFormatError for a text-format file) naming the line; the
+     *   configuration's own TypeError/RangeError naming the field
+     */
+    static fromFile(file: string, extra?: Omit<ModelManagerConfig, 'models'>): Promise<ModelManager>;
     /** The models' names, in configuration order. */
     get names(): string[];
     /**
@@ -53,6 +60,18 @@ export declare class ModelManager {
      * the versions' states and errors, after waiting (up to queueTimeoutMs) while one is loading.
      */
     predict(name: string, feeds: Feeds, options?: ManagerRunOptions): Promise<Prediction>;
+    /**
+     * Calls `work` with a version's Model (the newest AVAILABLE one, or the one `version` or
+     * `label` names), counted as a run on that version for as long as `work` takes: a swap does
+     * not dispose it under `work`. So several steps (read its signatures, convert the feeds, run)
+     * see one version. Waits, up to queueTimeoutMs, while a load is under way. A MODEL_CRASHED
+     * from `work` takes the version out of routing, as run() does.
+     * @throws NOT_FOUND (unknown model or version), INVALID_ARGUMENT (unknown label), UNAVAILABLE
+     */
+    use<T>(name: string, which: {
+        version?: number;
+        label?: string;
+    }, work: (model: Model, version: number) => Promise<T>): Promise<T>;
     /** Every model's status (or one model's), versions ascending. */
     status(): ModelStatus[];
     status(name: string): ModelStatus;
@@ -62,4 +81,11 @@ export declare class ModelManager {
      * isolated host has exited). A stopped manager cannot be started again.
      */
     stop(): Promise<void>;
+    /**
+     * The version a label names for a model (versionLabels), or undefined.
+     * @throws NOT_FOUND for an unknown model
+     */
+    versionOfLabel(name: string, label: string): number | undefined;
+    /** A model's labels and the versions they name. */
+    labels(name: string): ReadonlyMap<string, number>;
 }

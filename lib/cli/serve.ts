@@ -1,0 +1,146 @@
+/**
+ * `tfslice serve`: the model server, with tensorflow_model_server's flag names where they mean
+ * the same. One model (--model_name, --model_base_path) or a config file (--model_config_file:
+ * the ModelManager's JSON, or TensorFlow Serving's own text-format model config). Prints the URL
+ * once every model has been tried, then serves until SIGTERM or SIGINT: readiness goes false,
+ * no new connections, requests in flight finish (up to --shutdown_grace_period_seconds), the
+ * manager stops (isolated hosts exit), exit code 0; a second signal exits at once (130).
+ */
+import { InvalidArgumentError, Option } from 'commander';
+import type { Command } from 'commander';
+
+import { type ManagedModelConfig, ModelManager, type ModelManagerConfig } from '../manager';
+import { readConfigFile } from '../manager/config';
+import { createServer } from '../serve/server';
+import { UsageError } from './errors';
+
+/** The flags, as commander names them (tensorflow_model_server's names, underscores kept). */
+export interface ServeFlags {
+  model_config_file?: string;
+  model_name?: string;
+  model_base_path?: string;
+  gpu_memory_fraction?: number;
+  isolation?: 'none' | 'process';
+  rest_api_port: number;
+  rest_api_host: string;
+  rest_api_timeout_in_ms: number;
+  file_system_poll_wait_seconds: number;
+  rest_api_max_body_bytes: number;
+  shutdown_grace_period_seconds: number;
+}
+
+function nonNegativeInt(what: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`expected ${what}`);
+    return n;
+  };
+}
+
+function fraction(value: string): number {
+  const f = Number(value);
+  if (value.trim() === '' || !(f > 0 && f <= 1)) throw new InvalidArgumentError('expected a fraction in (0, 1]');
+  return f;
+}
+
+/** Adds `serve` to the program. */
+export function serveCommand(cli: Command, done: (code: number) => void): void {
+  cli.command('serve')
+    .description("a model server: TensorFlow Serving's REST API (/v1) and KServe's v2 protocol (/v2), Prometheus metrics, a GPU memory fraction per model")
+    .option('--model_config_file <file>', "the models: the ModelManager's JSON config, or TensorFlow Serving's text-format model config")
+    .option('--model_name <name>', 'one model: its name (with --model_base_path)', undefined)
+    .option('--model_base_path <dir>', 'one model: the directory of its numbered versions')
+    .option('--gpu_memory_fraction <f>', "one model: its share of the GPU's memory, in (0, 1]", fraction)
+    .addOption(new Option('--isolation <mode>', "one model: in this process ('none') or a host process of its own ('process')").choices(['none', 'process']))
+    .option('--rest_api_port <port>', 'the HTTP port; 0 picks a free one', nonNegativeInt('a port number'), 8501)
+    .option('--rest_api_host <host>', 'the interface to listen on; 0.0.0.0 exposes the server beyond this machine', '127.0.0.1')
+    .option('--rest_api_timeout_in_ms <ms>', "longest a request may take in its model before it is answered 504; 0 for none", nonNegativeInt('milliseconds'), 30_000)
+    .option('--file_system_poll_wait_seconds <s>', 'how often to look for new versions; 0 looks once, at start', nonNegativeInt('seconds'), 1)
+    .option('--rest_api_max_body_bytes <n>', 'largest request body (413 beyond)', nonNegativeInt('a byte count'), 64 * 1024 * 1024)
+    .option('--shutdown_grace_period_seconds <s>', 'on SIGTERM/SIGINT, how long requests in flight may take to finish', nonNegativeInt('seconds'), 30)
+    .action(async (flags: ServeFlags) => {
+      done(await serve(flags));
+    });
+}
+
+async function managerConfig(flags: ServeFlags): Promise<ModelManagerConfig> {
+  const watch = flags.file_system_poll_wait_seconds > 0;
+  const extra = { watch, pollIntervalMs: Math.max(1, flags.file_system_poll_wait_seconds * 1000) };
+  if (flags.model_config_file !== undefined) {
+    if (flags.model_name !== undefined || flags.model_base_path !== undefined) {
+      throw new UsageError('--model_config_file and --model_name/--model_base_path exclude each other: the config file names the models');
+    }
+    if (flags.gpu_memory_fraction !== undefined || flags.isolation !== undefined) {
+      throw new UsageError('--gpu_memory_fraction and --isolation are for one model (--model_name); in a config file, give each model its own gpuMemoryFraction and isolation (JSON)');
+    }
+    return { ...(await readConfigFile(flags.model_config_file)), ...extra };
+  }
+  if (flags.model_base_path === undefined) {
+    throw new UsageError('give --model_base_path (and --model_name, default "default") for one model, or --model_config_file for several');
+  }
+  const model: ManagedModelConfig = { name: flags.model_name ?? 'default', basePath: flags.model_base_path };
+  if (flags.gpu_memory_fraction !== undefined) model.gpuMemoryFraction = flags.gpu_memory_fraction;
+  if (flags.isolation !== undefined) model.isolation = flags.isolation;
+  return { models: [model], ...extra };
+}
+
+/** Runs the server until a signal stops it; resolves to the exit code. */
+export async function serve(flags: ServeFlags): Promise<number> {
+  let manager: ModelManager;
+  try {
+    manager = new ModelManager(await managerConfig(flags));
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) throw new UsageError(error.message);
+    throw error;
+  }
+  let draining = false;
+  const app = await createServer({
+    manager,
+    timeoutMs: flags.rest_api_timeout_in_ms,
+    bodyLimit: flags.rest_api_max_body_bytes,
+    draining: () => draining,
+  });
+  const status = await manager.start();
+  for (const model of status) {
+    const serving = model.versions.filter((v) => v.state === 'AVAILABLE').map((v) => v.version);
+    const failed = model.versions.filter((v) => v.error);
+    const line = serving.length ? `serving version${serving.length > 1 ? 's' : ''} ${serving.join(', ')}` : 'no version serving';
+    process.stderr.write(`tfslice serve: model '${model.name}' (${model.basePath}): ${line}${model.error ? `; ${model.error.message}` : ''}\n`);
+    for (const v of failed) process.stderr.write(`tfslice serve:   version ${v.version} failed: ${v.error!.message.split('\n')[0]}\n`);
+  }
+  let address: string;
+  try {
+    address = await app.listen({ host: flags.rest_api_host, port: flags.rest_api_port });
+  } catch (error) {
+    await manager.stop();
+    throw new UsageError(`cannot listen on ${flags.rest_api_host}:${flags.rest_api_port}: ${(error as Error).message}`);
+  }
+  process.stdout.write(`tfslice serve: REST API at ${address} (TensorFlow Serving: ${address}/v1/models/<name>, KServe v2: ${address}/v2, metrics: ${address}/metrics)\n`);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        process.stderr.write(`tfslice serve: ${signal} again: exiting now\n`);
+        process.exit(130);
+      }
+      stopping = true;
+      draining = true;
+      process.stderr.write(`tfslice serve: ${signal}: draining (requests in flight finish; ${signal} again to exit now)\n`);
+      const force = setTimeout(() => {
+        process.stderr.write(`tfslice serve: requests still in flight after ${flags.shutdown_grace_period_seconds} s: exiting\n`);
+        process.exit(1);
+      }, flags.shutdown_grace_period_seconds * 1000);
+      force.unref();
+      void (async () => {
+        await app.close();
+        await manager.stop();
+        clearTimeout(force);
+        process.stderr.write('tfslice serve: stopped\n');
+        resolve(0);
+      })();
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,281 @@
+/**
+ * TensorFlow Serving's own model config file (--model_config_file): a ModelServerConfig in
+ * protobuf text format, turned into a ModelManager configuration, so an existing TensorFlow
+ * Serving config works unchanged:
+ *
+ *     model_config_list {
+ *       config {
+ *         name: "a"  base_path: "/models/a"  model_platform: "tensorflow"
+ *         model_version_policy { latest { num_versions: 2 } }
+ *         version_labels { key: "stable" value: 1 }
+ *       }
+ *     }
+ *
+ * Why our own parser: no maintained npm package reads protobuf text format (protobufjs reads
+ * .proto and JSON, not text-format messages; prototxt-parser is an unmaintained Caffe reader).
+ * This one is small and limited to what a ModelServerConfig holds: its schema (field names,
+ * kinds and which repeat) is written out below from TensorFlow Serving's
+ * tensorflow_serving/config/model_server_config.proto and
+ * tensorflow_serving/sources/storage_path/file_system_storage_path_source.proto, and any other
+ * field is an error naming its line.
+ */
+import type { ManagedModelConfig, ModelManagerConfig, VersionPolicy } from './config';
+
+/** A text-format file that is not a ModelServerConfig, with the line and the fix. */
+export class TextFormatError extends SyntaxError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TextFormatError';
+  }
+}
+
+type Kind = 'string' | 'int' | 'message' | 'map<string,int>';
+interface Field {
+  kind: Kind;
+  repeated?: boolean;
+  /** For messages: the fields of the message type. */
+  fields?: Schema;
+}
+type Schema = Readonly<Record<string, Field>>;
+
+const SERVABLE_VERSION_POLICY: Schema = {
+  latest: { kind: 'message', fields: { num_versions: { kind: 'int' } } },
+  all: { kind: 'message', fields: {} },
+  specific: { kind: 'message', fields: { versions: { kind: 'int', repeated: true } } },
+};
+
+const MODEL_CONFIG: Schema = {
+  name: { kind: 'string' },
+  base_path: { kind: 'string' },
+  model_platform: { kind: 'string' },
+  model_version_policy: { kind: 'message', fields: SERVABLE_VERSION_POLICY },
+  version_labels: { kind: 'map<string,int>' },
+  // Accepted and ignored, as tfslice has no request logging of TensorFlow Serving's kind.
+  logging_config: { kind: 'message', fields: { sampling_config: { kind: 'message', fields: { sampling_rate: { kind: 'int' } } } } },
+};
+
+const MODEL_SERVER_CONFIG: Schema = {
+  model_config_list: { kind: 'message', fields: { config: { kind: 'message', repeated: true, fields: MODEL_CONFIG } } },
+};
+
+type Parsed = { [field: string]: ParsedValue };
+type ParsedValue = string | number | bigint | Parsed | ParsedValue[];
+
+class Tokens {
+  readonly #text: string;
+  #at = 0;
+  constructor(text: string) {
+    this.#text = text;
+  }
+
+  get line(): number {
+    let line = 1;
+    for (let i = 0; i < this.#at && i < this.#text.length; i++) if (this.#text.charCodeAt(i) === 10) line++;
+    return line;
+  }
+
+  fail(message: string): never {
+    throw new TextFormatError(`line ${this.line}: ${message}`);
+  }
+
+  #skip(): void {
+    const text = this.#text;
+    for (;;) {
+      while (this.#at < text.length && /\s/.test(text[this.#at]!)) this.#at++;
+      if (text[this.#at] !== '#') return;
+      while (this.#at < text.length && text[this.#at] !== '\n') this.#at++;
+    }
+  }
+
+  peek(): string {
+    this.#skip();
+    return this.#text[this.#at] ?? '';
+  }
+
+  take(char: string): boolean {
+    if (this.peek() !== char) return false;
+    this.#at++;
+    return true;
+  }
+
+  expect(char: string, what: string): void {
+    if (!this.take(char)) this.fail(`expected '${char}' ${what}, found ${this.#near()}`);
+  }
+
+  identifier(): string {
+    this.#skip();
+    const m = /[A-Za-z_][A-Za-z0-9_]*/y;
+    m.lastIndex = this.#at;
+    const found = m.exec(this.#text);
+    if (!found) this.fail(`expected a field name, found ${this.#near()}`);
+    this.#at += found[0].length;
+    return found[0];
+  }
+
+  // A string: one or more quoted parts (adjacent ones join), with C escapes.
+  string(): string {
+    let out = '';
+    let parts = 0;
+    while (this.peek() === '"' || this.peek() === "'") {
+      const quote = this.#text[this.#at++]!;
+      for (;;) {
+        const c = this.#text[this.#at++];
+        if (c === undefined || c === '\n') {
+          this.#at--; // the line it is on, not the next
+          this.fail('an unterminated string');
+        }
+        if (c === quote) break;
+        if (c !== '\\') {
+          out += c;
+          continue;
+        }
+        const e = this.#text[this.#at++];
+        const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', v: '\v', '?': '?' };
+        if (e !== undefined && simple[e] !== undefined) out += simple[e];
+        else if (e !== undefined && /[0-7]/.test(e)) {
+          let octal = e;
+          while (octal.length < 3 && /[0-7]/.test(this.#text[this.#at] ?? '')) octal += this.#text[this.#at++];
+          out += String.fromCharCode(parseInt(octal, 8));
+        } else if (e === 'x') {
+          const hex = /[0-9a-fA-F]{1,2}/y;
+          hex.lastIndex = this.#at;
+          const h = hex.exec(this.#text);
+          if (!h) this.fail('a bad \\x escape');
+          this.#at += h[0].length;
+          out += String.fromCharCode(parseInt(h[0], 16));
+        } else {
+          this.fail(`an unknown escape \\${e ?? ''}`);
+        }
+      }
+      parts++;
+    }
+    if (parts === 0) this.fail(`expected a quoted string, found ${this.#near()}`);
+    return out;
+  }
+
+  integer(): number | bigint {
+    this.#skip();
+    const m = /[-+]?(0x[0-9a-fA-F]+|\d+)(?![\w.])/y;
+    m.lastIndex = this.#at;
+    const found = m.exec(this.#text);
+    if (!found) this.fail(`expected an integer, found ${this.#near()}`);
+    this.#at += found[0].length;
+    const value = BigInt(found[0].replace(/^\+/, ''));
+    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
+  }
+
+  done(): boolean {
+    return this.peek() === '';
+  }
+
+  #near(): string {
+    const rest = this.#text.slice(this.#at, this.#at + 20).split('\n')[0]!;
+    return rest ? `'${rest}'` : 'the end of the file';
+  }
+}
+
+// message := (field [',' | ';'])* ; a field is name ':' scalar, or name [':'] '{' message '}'
+// (or '<' message '>'), or name ':' '[' values ']' for a repeated one.
+function message(tokens: Tokens, schema: Schema, where: string, close: string): Parsed {
+  const out: Parsed = {};
+  for (;;) {
+    if (close === '' ? tokens.done() : tokens.peek() === close) break;
+    if (tokens.done()) tokens.fail(`missing '${close}' to close ${where}`);
+    const name = tokens.identifier();
+    const field = schema[name];
+    if (!field) {
+      const known = Object.keys(schema).join(', ');
+      tokens.fail(`${where} has no field '${name}' (TensorFlow Serving's ModelServerConfig; its fields here are ${known || 'none'})`);
+    }
+    const values: ParsedValue[] = [];
+    const colon = tokens.take(':');
+    if (field.kind === 'message' || field.kind === 'map<string,int>') {
+      const list = colon && tokens.take('[');
+      do {
+        const open = tokens.take('{') ? '}' : tokens.take('<') ? '>' : tokens.fail(`expected '{' after ${name}`);
+        if (field.kind === 'message') {
+          values.push(message(tokens, field.fields!, `${where}.${name}`, open));
+        } else {
+          values.push(message(tokens, { key: { kind: 'string' }, value: { kind: 'int' } }, `${where}.${name}`, open));
+        }
+        tokens.expect(open, `to close ${name}`);
+      } while (list && tokens.take(','));
+      if (list) tokens.expect(']', `to close the list of ${name}`);
+    } else {
+      if (!colon) tokens.fail(`expected ':' after ${name}`);
+      const list = tokens.take('[');
+      do {
+        values.push(field.kind === 'string' ? tokens.string() : tokens.integer());
+      } while (list && tokens.take(','));
+      if (list) tokens.expect(']', `to close the list of ${name}`);
+    }
+    if (field.repeated || field.kind === 'map<string,int>') {
+      out[name] = [...((out[name] as ParsedValue[] | undefined) ?? []), ...values];
+    } else {
+      if (name in out || values.length > 1) tokens.fail(`${where}.${name} is given more than once`);
+      out[name] = values[0]!;
+    }
+    if (!tokens.take(',')) tokens.take(';');
+  }
+  return out;
+}
+
+function safeInt(value: ParsedValue | undefined, where: string, min: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new TextFormatError(`${where} must be an integer ≥ ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function policy(parsed: Parsed | undefined, where: string): VersionPolicy | undefined {
+  if (!parsed) return undefined;
+  const kinds = Object.keys(parsed);
+  if (kinds.length !== 1) throw new TextFormatError(`${where} needs exactly one of latest, all, specific; got ${kinds.join(', ') || 'none'}`);
+  if (parsed.all) return 'all';
+  if (parsed.latest) {
+    const n = (parsed.latest as Parsed).num_versions;
+    // TensorFlow Serving: num_versions 0 (unset) means 1.
+    const count = n === undefined || n === 0 ? 1 : safeInt(n, `${where}.latest.num_versions`, 1);
+    return count === 1 ? 'latest' : { latest: count };
+  }
+  const versions = ((parsed.specific as Parsed).versions as ParsedValue[] | undefined) ?? [];
+  return { specific: versions.map((v, i) => safeInt(v, `${where}.specific.versions[${i}]`, 0)) };
+}
+
+/**
+ * Reads TensorFlow Serving's model config (text-format ModelServerConfig) as a ModelManager
+ * configuration: each `config` becomes a model with its name, base path, version policy and
+ * version labels. `model_platform`, when given, must be "tensorflow". Relative base paths are
+ * left as written (ModelManager resolves them; fromFile against the file's directory).
+ *
+ * @throws TextFormatError naming the line and the field
+ */
+export function parseModelServerConfig(text: string): ModelManagerConfig {
+  const tokens = new Tokens(text);
+  const root = message(tokens, MODEL_SERVER_CONFIG, 'ModelServerConfig', '');
+  const list = root.model_config_list as Parsed | undefined;
+  const configs = (list?.config as Parsed[] | undefined) ?? [];
+  if (configs.length === 0) throw new TextFormatError('the config has no model_config_list { config { ... } }: no model to serve');
+  const models = configs.map((c, i): ManagedModelConfig => {
+    const where = `model_config_list.config[${i}]`;
+    if (typeof c.name !== 'string' || c.name === '') throw new TextFormatError(`${where}.name is missing`);
+    if (typeof c.base_path !== 'string' || c.base_path === '') throw new TextFormatError(`${where} (${c.name}): base_path is missing`);
+    if (c.model_platform !== undefined && c.model_platform !== 'tensorflow') {
+      throw new TextFormatError(`${where} (${c.name}): model_platform "${String(c.model_platform)}" is not served by tfslice; it serves "tensorflow" SavedModels`);
+    }
+    const model: ManagedModelConfig = { name: c.name, basePath: c.base_path };
+    const versionPolicy = policy(c.model_version_policy as Parsed | undefined, `${where}.model_version_policy`);
+    if (versionPolicy !== undefined) model.versionPolicy = versionPolicy;
+    const labels = c.version_labels as Parsed[] | undefined;
+    if (labels?.length) {
+      const versionLabels: Record<string, number> = {};
+      for (const entry of labels) {
+        if (typeof entry.key !== 'string') throw new TextFormatError(`${where}.version_labels needs a key`);
+        versionLabels[entry.key] = safeInt(entry.value, `${where}.version_labels["${entry.key}"]`, 0);
+      }
+      model.versionLabels = versionLabels;
+    }
+    return model;
+  });
+  return { models };
+}

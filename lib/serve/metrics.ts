@@ -1,0 +1,118 @@
+/**
+ * The server's metrics, in Prometheus' text format through prom-client: one registry per
+ * server, each metric declared once. Names follow Prometheus' conventions (tfslice_ prefix,
+ * _total for counters, _seconds for durations); labels have bounded values (model, version,
+ * API, status code; never a request). Node's own process metrics come with them.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+import { gpuLedger } from '../gpu';
+import type { ModelManager } from '../manager';
+
+/** The APIs a request is counted under. */
+export type ServingApi = 'predict' | 'classify' | 'regress' | 'status' | 'metadata' | 'v2_infer' | 'v2_metadata' | 'v2_ready';
+
+// From 100 µs (a tiny model in-process) to 60 s (a request past its timeout).
+const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export class ServerMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'model' | 'version' | 'api' | 'status'>;
+  readonly requestSeconds: Histogram<'model' | 'api'>;
+  readonly runSeconds: Histogram<'model' | 'version'>;
+  readonly hostCrashes: Counter<'model'>;
+
+  /**
+   * @param manager whose models' states, runs in flight and queues are read at each scrape
+   * @param registry where to register (default: a new one; pass prom-client's global
+   *   `register` to serve them beside your own metrics)
+   */
+  constructor(manager: ModelManager, registry = new Registry()) {
+    this.registry = registry;
+    collectDefaultMetrics({ register: registry });
+    this.requests = new Counter({
+      name: 'tfslice_requests_total',
+      help: 'Requests served, by model, version, API and status (a TensorFlow status code: OK, INVALID_ARGUMENT, ...)',
+      labelNames: ['model', 'version', 'api', 'status'],
+      registers: [registry],
+    });
+    this.requestSeconds = new Histogram({
+      name: 'tfslice_request_duration_seconds',
+      help: 'Time from a request received to its response written, in seconds',
+      labelNames: ['model', 'api'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    });
+    this.runSeconds = new Histogram({
+      name: 'tfslice_run_duration_seconds',
+      help: "Time a request's run took in the model (TensorFlow, and its queue), in seconds",
+      labelNames: ['model', 'version'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    });
+    this.hostCrashes = new Counter({
+      name: 'tfslice_host_crashes_total',
+      help: "Isolated versions whose host process died (MODEL_CRASHED)",
+      labelNames: ['model'],
+      registers: [registry],
+    });
+    manager.on('failure', (event) => {
+      if ((event.error as { code?: unknown }).code === 'MODEL_CRASHED') this.hostCrashes.inc({ model: event.name });
+    });
+    // Read at each scrape: what the manager and the ledger say now.
+    new Gauge({
+      name: 'tfslice_model_version_state',
+      help: "1 for each version's state (TensorFlow Serving's ModelVersionStatus: START, LOADING, AVAILABLE, UNLOADING, END)",
+      labelNames: ['model', 'version', 'state'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const m of manager.status()) for (const v of m.versions) this.set({ model: m.name, version: String(v.version), state: v.state }, 1);
+      },
+    });
+    new Gauge({
+      name: 'tfslice_runs_in_flight',
+      help: 'Runs routed to a version and not finished, executing or queued',
+      labelNames: ['model', 'version'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const m of manager.status()) for (const v of m.versions) if (v.state === 'AVAILABLE' || v.inflight > 0) this.set({ model: m.name, version: String(v.version) }, v.inflight);
+      },
+    });
+    new Gauge({
+      name: 'tfslice_runs_queued',
+      help: "Runs waiting for their turn to execute (a model's maxConcurrentRuns)",
+      labelNames: ['model', 'version'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const m of manager.status()) {
+          for (const v of m.versions) {
+            if (v.state !== 'AVAILABLE') continue;
+            try {
+              this.set({ model: m.name, version: String(v.version) }, manager.get(m.name, v.version).runsQueued);
+            } catch {
+              // It left AVAILABLE between the two calls.
+            }
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: 'tfslice_gpu_memory_fraction',
+      help: "The share of each GPU's memory held, by holder (an isolated model's path, or this process's TensorFlow), from the GPU ledger",
+      labelNames: ['gpu', 'holder'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const budget of gpuLedger()) for (const holder of budget.holders) this.set({ gpu: String(budget.device), holder: holder.model }, holder.fraction);
+      },
+    });
+  }
+
+  /** The metrics in Prometheus' text format, and its content type. */
+  async render(): Promise<{ body: string; contentType: string }> {
+    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+}

@@ -1,0 +1,389 @@
+/**
+ * The model server's HTTP side: TensorFlow Serving's REST API (/v1), KServe's v2 protocol
+ * (/v2), health, and Prometheus metrics, as one fastify plugin over a ModelManager. Routing here,
+ * the wire formats in tfs.ts and v2.ts, the models in the manager (nothing below it is
+ * touched). `tfslice serve` is a thin shell over createServer(); a user's own fastify app can
+ * mount the same routes with `app.register(tfsliceServing, { manager })`.
+ */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
+
+import { TensorFlowError } from '../errors';
+import type { ModelManager } from '../manager';
+import type { Model } from '../model';
+import { PACKAGE_ROOT } from '../native';
+import type { SignatureInfo } from '../proto';
+import type { Tensor } from '../tensor';
+import { JsonSyntaxError, parseJson } from './json';
+import { ServerMetrics, type ServingApi } from './metrics';
+import {
+  checkExamplesSignature, classifyResponse, feedsFromPayload, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
+  regressResponse, statusResponse,
+} from './tfs';
+import { HEADER_LENGTH, inferResponse, metadataTensors, readInferRequest, splitBody } from './v2';
+
+/** Options of the tfsliceServing plugin. */
+export interface ServingOptions {
+  /** The models served (started or not: requests wait for their first loads, as run() does). */
+  manager: ModelManager;
+  /**
+   * Longest a request may take in its model, in ms, before it is answered DEADLINE_EXCEEDED
+   * (504), as TensorFlow Serving's --rest_api_timeout_in_ms; 0 for no limit. Default 30000.
+   * The run itself is not stopped.
+   */
+  timeoutMs?: number;
+  /** Metrics to record and serve; false for none. Default: a ServerMetrics on a registry of its own. */
+  metrics?: ServerMetrics | false;
+  /** Largest request body, in bytes (413 beyond). Default 64 MiB. */
+  bodyLimit?: number;
+  /** While this returns true the server reports not ready (the CLI sets it while draining). */
+  draining?: () => boolean;
+}
+
+/** HTTP status by TensorFlow status code, as TensorFlow Serving maps them (http_server.cc ToHTTPStatusCode); tfslice's codes beside. */
+const HTTP_STATUS: Readonly<Record<string, number>> = {
+  OK: 200, CANCELLED: 499, UNKNOWN: 500, INVALID_ARGUMENT: 400, DEADLINE_EXCEEDED: 504, NOT_FOUND: 404, ALREADY_EXISTS: 409,
+  PERMISSION_DENIED: 403, RESOURCE_EXHAUSTED: 429, FAILED_PRECONDITION: 400, ABORTED: 409, OUT_OF_RANGE: 400, UNIMPLEMENTED: 501,
+  INTERNAL: 500, UNAVAILABLE: 503, DATA_LOSS: 500, UNAUTHENTICATED: 401,
+  // A model whose host died, or that was unloaded under the request, or whose GPU budget
+  // cannot be had now: the service is there, this model is not (retry, or after a reload).
+  MODEL_CRASHED: 503, MODEL_DISPOSED: 503, GPU_BUDGET_EXCEEDED: 503, GPU_CONFIG_CONFLICT: 503,
+  LIBRARY_NOT_FOUND: 500, LIBRARY_INCOMPATIBLE: 500,
+};
+
+/** The HTTP status for an error code (500 for anything unknown). */
+export function httpStatus(code: string): number {
+  return HTTP_STATUS[code] ?? 500;
+}
+
+/** An error as the server reports it: a code, and a message without a stack. */
+function describeError(error: unknown): { code: string; message: string } {
+  if (error instanceof JsonSyntaxError) return { code: 'INVALID_ARGUMENT', message: `JSON Parse error: ${error.message}` };
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code in HTTP_STATUS) return { code, message: error.message };
+    // A TypeError/RangeError from the library's checks names the bad field: the client's.
+    if (code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_OUT_OF_RANGE') return { code: 'INVALID_ARGUMENT', message: error.message };
+    const status = (error as { statusCode?: unknown }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) return { code: `HTTP_${status}`, message: error.message };
+  }
+  return { code: 'INTERNAL', message: 'internal error (see the server log)' };
+}
+
+/** JSON-escaped error body, TensorFlow Serving's and KServe's shape. */
+function errorBody(message: string): string {
+  return JSON.stringify({ error: message });
+}
+
+const VERSION = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+// TensorFlow Serving's routes (http_rest_api_util.cc), case-insensitive as there.
+const POST_V1 = /^\/v1\/models\/([^/:]+)(?:\/versions\/(\d+)|\/labels\/([^/:]+))?:(classify|regress|predict)$/i;
+const GET_V1 = /^\/v1\/models(?:\/([^/:]+))?(?:\/versions\/(\d+)|\/labels\/([^/:]+))?(?:\/(metadata))?$/i;
+const V2_MODEL = /^\/v2\/models\/([^/]+)(?:\/versions\/(\d+))?(?:\/(ready|infer))?$/;
+
+interface Target {
+  name: string;
+  version?: number;
+  label?: string;
+}
+
+function decode(part: string, what: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new TensorFlowError('INVALID_ARGUMENT', `the ${what} in the path is not valid percent-encoding: ${part}`);
+  }
+}
+
+function target(name: string, version: string | undefined, label: string | undefined): Target {
+  const t: Target = { name: decode(name, 'model name') };
+  if (version !== undefined) {
+    const v = Number(version);
+    if (!Number.isSafeInteger(v)) throw new TensorFlowError('INVALID_ARGUMENT', `Failed to convert version: ${version} to numeric.`);
+    t.version = v;
+  }
+  if (label !== undefined) t.label = decode(label, 'label');
+  return t;
+}
+
+/** What one request did, for the metrics. */
+interface Outcome {
+  api: ServingApi;
+  model: string;
+  version: number | null;
+  runSeconds: number | null;
+}
+
+/**
+ * TensorFlow Serving's REST API and KServe's v2 protocol over `options.manager`, with
+ * /monitoring/prometheus/metrics and /metrics. Register it on a fastify instance; it parses
+ * its own bodies (TensorFlow Serving's JSON dialect: NaN, exact int64, and the v2 binary
+ * extension), so it takes over the content-type parsers in its scope.
+ */
+export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, options) => {
+  const { manager } = options;
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const metrics = options.metrics === false ? null : options.metrics ?? new ServerMetrics(manager);
+  const bodyLimit = options.bodyLimit ?? 64 * 1024 * 1024;
+  const draining = options.draining ?? (() => false);
+  const known = new Set(manager.names);
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
+
+  // Runs `work` on a version of the model, within the server's time limit.
+  const withModel = async <T>(t: Target, outcome: Outcome, work: (model: Model, version: number) => Promise<T>): Promise<T> => {
+    outcome.model = known.has(t.name) ? t.name : '';
+    const run = manager.use(t.name, { version: t.version, label: t.label }, async (model, version) => {
+      outcome.version = version;
+      const started = performance.now();
+      try {
+        return await work(model, version);
+      } finally {
+        outcome.runSeconds = (performance.now() - started) / 1000;
+      }
+    });
+    if (timeoutMs <= 0) return run;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TensorFlowError('DEADLINE_EXCEEDED', `Deadline Exceeded: model '${t.name}' did not answer within ${timeoutMs} ms (--rest_api_timeout_in_ms)`)), timeoutMs);
+    });
+    run.catch(() => { /* answered by the deadline already */ });
+    try {
+      return await Promise.race([run, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const send = (reply: FastifyReply, outcome: Outcome, started: number, status: number, body: string | Buffer, code: string, type = 'application/json') => {
+    if (metrics) {
+      const model = outcome.model;
+      metrics.requests.inc({ model, version: outcome.version === null ? '' : String(outcome.version), api: outcome.api, status: code });
+      metrics.requestSeconds.observe({ model, api: outcome.api }, (performance.now() - started) / 1000);
+      if (outcome.runSeconds !== null && outcome.version !== null) metrics.runSeconds.observe({ model, version: String(outcome.version) }, outcome.runSeconds);
+    }
+    return reply.code(status).type(type).send(body);
+  };
+
+  const handle = (api: ServingApi, work: (request: FastifyRequest, outcome: Outcome) => Promise<{ body: string | Buffer; type?: string; header?: number } | { status: number; body: string }>) =>
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      const started = performance.now();
+      const outcome: Outcome = { api, model: '', version: null, runSeconds: null };
+      try {
+        const result = await work(request, outcome);
+        if ('status' in result) return send(reply, outcome, started, result.status, result.body, result.status < 400 ? 'OK' : 'UNAVAILABLE');
+        if (result.header !== undefined) reply.header(HEADER_LENGTH, String(result.header));
+        return send(reply, outcome, started, 200, result.body, 'OK', result.type);
+      } catch (error) {
+        const { code, message } = describeError(error);
+        if (code === 'INTERNAL' && !(error instanceof TensorFlowError)) request.log.error({ err: error }, 'tfslice: request failed');
+        const status = code.startsWith('HTTP_') ? Number(code.slice(5)) : httpStatus(code);
+        return send(reply, outcome, started, status, errorBody(message), code);
+      }
+    };
+
+  const bodyOf = (request: FastifyRequest): Buffer => (Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
+  const pathOf = (request: FastifyRequest): string => request.url.split('?')[0]!;
+
+  // -- TensorFlow Serving: /v1 -------------------------------------------------
+
+  const malformed = (request: FastifyRequest) => new TensorFlowError('INVALID_ARGUMENT', `Malformed request: ${request.method} ${pathOf(request)}`);
+
+  const v1Post = async (request: FastifyRequest, outcome: Outcome) => {
+    const match = POST_V1.exec(pathOf(request));
+    if (!match || match[4] !== match[4]!.toLowerCase()) throw malformed(request);
+    const t = target(match[1]!, match[2], match[3]);
+    const method = match[4]! as 'predict' | 'classify' | 'regress';
+    outcome.api = method;
+    const body = parseJson(bodyOf(request));
+    if (method === 'predict') {
+      const parsed = readPredictRequest(body);
+      return {
+        body: await withModel(t, outcome, async (model) => {
+          const name = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
+          const info = signatureOf(model, name);
+          const feeds = feedsFromPayload(parsed.format, parsed.payload, info.inputs);
+          return predictResponse(await model.run(feeds, { signature: name, checkShapes: false }), parsed.format);
+        }),
+      };
+    }
+    const parsed = readExamplesRequest(body, method);
+    return {
+      body: await withModel(t, outcome, async (model) => {
+        const name = parsed.signatureName ?? 'serving_default';
+        checkExamplesSignature(signatureOf(model, name), method, name);
+        const outputs = await model.run({ inputs: parsed.examples }, { signature: name, checkShapes: false });
+        return method === 'classify' ? classifyResponse(outputs, parsed.count) : regressResponse(outputs, parsed.count);
+      }),
+    };
+  };
+
+  const v1Get = async (request: FastifyRequest, outcome: Outcome) => {
+    const match = GET_V1.exec(pathOf(request));
+    if (!match) throw malformed(request);
+    if (match[1] === undefined) throw new TensorFlowError('INVALID_ARGUMENT', 'Missing model name in request.');
+    const t = target(match[1], match[2], match[3]);
+    if (match[4] === 'metadata') {
+      outcome.api = 'metadata';
+      return { body: JSON.stringify(await withModel(t, outcome, async (model, version) => metadataResponse(t.name, version, model.signatures))) };
+    }
+    outcome.api = 'status';
+    const status = manager.status(t.name);
+    outcome.model = t.name;
+    // TensorFlow Serving ignores a label here (it answers every version); tfslice answers the labelled one.
+    const version = t.version ?? (t.label !== undefined ? labelled(t) : undefined);
+    const versions = version === undefined ? status.versions : status.versions.filter((v) => v.version === version);
+    if (versions.length === 0) {
+      throw new TensorFlowError('NOT_FOUND', version === undefined ? `Could not find any versions of model ${t.name}` : `Could not find version ${version} of model ${t.name}`);
+    }
+    return { body: JSON.stringify(statusResponse(versions)) };
+  };
+
+  const labelled = (t: Target): number => {
+    const version = manager.versionOfLabel(t.name, t.label!);
+    if (version === undefined) throw new TensorFlowError('INVALID_ARGUMENT', `Unrecognized servable version label: ${t.label}`);
+    return version;
+  };
+
+  const signatureOf = (model: Model, name: string): SignatureInfo => {
+    const info = Object.hasOwn(model.signatures, name) ? model.signatures[name] : undefined;
+    if (!info) {
+      throw new TensorFlowError('INVALID_ARGUMENT', `Serving signature name: "${name}" not found in signature def (the model has ${Object.keys(model.signatures).map((s) => `"${s}"`).join(', ')})`);
+    }
+    return info;
+  };
+
+  app.route({
+    method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'],
+    url: '/v1/*',
+    handler: async (request, reply) => {
+      if (request.method === 'POST') return handle('predict', v1Post)(request, reply);
+      if (request.method === 'GET') return handle('status', v1Get)(request, reply);
+      return handle('status', async () => { throw malformed(request); })(request, reply);
+    },
+  });
+
+  // -- KServe v2 ---------------------------------------------------------------
+
+  const notReady = (why: string) => ({ status: 503, body: errorBody(why) });
+
+  const serverReady = (): string | null => {
+    if (draining()) return 'the server is shutting down';
+    for (const m of manager.status()) {
+      if (!m.versions.some((v) => v.state === 'AVAILABLE')) return `model '${m.name}' has no AVAILABLE version`;
+    }
+    return null;
+  };
+
+  app.get('/v2', handle('v2_metadata', async () => ({ body: JSON.stringify({ name: 'tfslice', version: VERSION, extensions: ['binary_tensor_data'] }) })));
+  app.get('/v2/health/live', handle('v2_ready', async () => ({ body: '{"live":true}' })));
+  app.get('/v2/health/ready', handle('v2_ready', async () => {
+    const why = serverReady();
+    return why === null ? { body: '{"ready":true}' } : notReady(`Server is not ready: ${why}`);
+  }));
+
+  app.route({
+    method: ['GET', 'POST'],
+    url: '/v2/models/*',
+    handler: async (request, reply) => {
+      const match = V2_MODEL.exec(pathOf(request));
+      const what = match?.[3];
+      if (!match || (request.method === 'POST') !== (what === 'infer')) {
+        return handle('v2_infer', async () => { throw new TensorFlowError('NOT_FOUND', `no such v2 endpoint: ${request.method} ${pathOf(request)}`); })(request, reply);
+      }
+      const t = target(match[1]!, match[2], undefined);
+      if (what === 'ready') {
+        return handle('v2_ready', async (_, outcome) => {
+          outcome.model = known.has(t.name) ? t.name : '';
+          const status = manager.status(t.name);
+          const ready = status.versions.some((v) => v.state === 'AVAILABLE' && (t.version === undefined || v.version === t.version));
+          return ready && !draining() ? { body: JSON.stringify({ name: t.name, ready: true }) } : notReady(`Model with name ${t.name}${t.version === undefined ? '' : ` version ${t.version}`} is not ready.`);
+        })(request, reply);
+      }
+      if (what === undefined) {
+        return handle('v2_metadata', async (_, outcome) => ({
+          body: JSON.stringify(await withModel(t, outcome, async (model) => {
+            const info = model.defaultSignature ? model.signatures[model.defaultSignature] : undefined;
+            const versions = manager.status(t.name).versions.filter((v) => v.state === 'AVAILABLE').map((v) => String(v.version));
+            return {
+              name: t.name, versions, platform: 'tensorflow_savedmodel',
+              inputs: info ? metadataTensors(info.inputs) : [], outputs: info ? metadataTensors(info.outputs) : [],
+            };
+          })),
+        }))(request, reply);
+      }
+      return handle('v2_infer', async (req, outcome) => {
+        const header = req.headers[HEADER_LENGTH];
+        const { header: json, binary } = splitBody(bodyOf(req), Array.isArray(header) ? header[0] : header);
+        const parsed = readInferRequest(json, binary);
+        const response = await withModel(t, outcome, async (model, version) => {
+          const signature = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
+          signatureOf(model, signature);
+          const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false });
+          return inferResponse(t.name, version, parsed, outputs);
+        });
+        if (!response.binary) return { body: response.json };
+        const head = Buffer.from(response.json);
+        return { body: Buffer.concat([head, ...response.binary]), type: 'application/octet-stream', header: head.byteLength };
+      })(request, reply);
+    },
+  });
+
+  // -- metrics ---------------------------------------------------------------
+
+  if (metrics) {
+    const scrape = async (_request: FastifyRequest, reply: FastifyReply) => {
+      const { body, contentType } = await metrics.render();
+      return reply.type(contentType).send(body);
+    };
+    app.get('/monitoring/prometheus/metrics', scrape);
+    app.get('/metrics', scrape);
+  }
+
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).type('application/json').send(errorBody(`no such endpoint: ${request.method} ${pathOf(request)} (TensorFlow Serving's API is under /v1/models, KServe's v2 under /v2)`));
+  });
+  app.setErrorHandler((error, request, reply) => {
+    const { code, message } = describeError(error);
+    if (code === 'INTERNAL') request.log.error({ err: error }, 'tfslice: request failed');
+    const status = code.startsWith('HTTP_') ? Number(code.slice(5)) : httpStatus(code);
+    void reply.code(status).type('application/json').send(errorBody(status === 413 ? `the request body is larger than the limit of ${bodyLimit} bytes` : message));
+  });
+};
+
+/** Options of createServer(): the plugin's, and the HTTP server's own limits. */
+export interface ServerOptions extends ServingOptions {
+  /**
+   * Longest a client may take to send a whole request, in ms (slow clients are cut off; 408).
+   * Default 60000.
+   */
+  requestTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open, in ms. Default 5000. */
+  keepAliveTimeoutMs?: number;
+  /** fastify's logger (pino) options, or false. Default false. */
+  logger?: boolean | Record<string, unknown>;
+}
+
+/**
+ * A fastify server with tfsliceServing registered: call `listen({ host, port })` on it, and
+ * `close()` to stop (requests in flight finish; idle connections close at once).
+ */
+export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024,
+    requestTimeout: options.requestTimeoutMs ?? 60_000,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
+    forceCloseConnections: 'idle',
+    logger: options.logger ?? false,
+    // Model names and labels are matched by the routes' own regexes (case-insensitive, as
+    // TensorFlow Serving's), not by fastify's router.
+    routerOptions: { caseSensitive: false },
+  });
+  await app.register(tfsliceServing, options);
+  return app;
+}

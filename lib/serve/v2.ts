@@ -1,0 +1,237 @@
+/**
+ * KServe's v2 inference protocol (the Open Inference Protocol), REST: typed JSON tensors
+ * (`name`, `shape`, `datatype` as FP32, INT64, BYTES, ..., `data` flat or nested, row-major)
+ * and the binary tensor data extension (Triton's extension_binary_data.md): a JSON header whose
+ * length is in the Inference-Header-Content-Length header, then each binary tensor's raw
+ * little-endian bytes in the order the JSON names them (BYTES elements each prefixed with a
+ * 4-byte little-endian length); per input `parameters.binary_data_size`, per output
+ * `parameters.binary_data`, for all outputs `parameters.binary_data_output`.
+ *
+ * Beyond the protocol: FP16 and BF16 may be sent and returned as JSON numbers (Triton refuses
+ * them in JSON), int64 is exact past 2^53 both ways, and NaN/±Infinity travel as bare tokens as
+ * in TensorFlow Serving's JSON.
+ */
+import { type DType, dtypeInfo, type TypedArray } from '../dtypes';
+import { InvalidArgumentError, TensorFlowError } from '../errors';
+import type { TensorSpec } from '../proto';
+import { checkShape, elementCount, Tensor } from '../tensor';
+import { isFloat, shortestFloat, tensorFromValue } from '../values';
+import { isObject, type JsonValue, parseJson } from './json';
+import { floatToken } from './tfs';
+
+/** The header that gives the JSON part's length in a request or response with binary data. */
+export const HEADER_LENGTH = 'inference-header-content-length';
+
+const DATATYPES: Record<string, DType> = {
+  BOOL: 'bool', UINT8: 'uint8', UINT16: 'uint16', UINT32: 'uint32', UINT64: 'uint64',
+  INT8: 'int8', INT16: 'int16', INT32: 'int32', INT64: 'int64',
+  FP16: 'float16', FP32: 'float32', FP64: 'float64', BF16: 'bfloat16', BYTES: 'string',
+};
+const NAMES = Object.fromEntries(Object.entries(DATATYPES).map(([v2, dtype]) => [dtype, v2])) as Record<string, string>;
+
+/** The v2 datatype of a tfslice dtype (FP32 for float32, BYTES for string); null for one v2 has no name for. */
+export function v2Datatype(dtype: string): string | null {
+  return NAMES[dtype] ?? null;
+}
+
+/** A model's inputs or outputs as v2 metadata lists them: name, datatype, shape (-1 unknown). */
+export function metadataTensors(specs: Readonly<Record<string, TensorSpec>>): { name: string; datatype: string; shape: number[] }[] {
+  const out: { name: string; datatype: string; shape: number[] }[] = [];
+  for (const [key, spec] of Object.entries(specs)) {
+    const parts = spec.composite ? Object.entries(spec.composite.components).map(([p, c]) => [`${key}.${p}`, c] as const) : [[key, spec] as const];
+    for (const [name, s] of parts) out.push({ name, datatype: v2Datatype(s.dtype) ?? s.dtype, shape: s.shape ? [...s.shape] : [-1] });
+  }
+  return out;
+}
+
+/** An inference request, read: the tensors by input name and what the response should hold. */
+export interface InferRequest {
+  readonly id: string | undefined;
+  readonly feeds: Record<string, Tensor>;
+  /** Output names asked for (all when null), and whether each goes as binary. */
+  readonly outputs: readonly { name: string; binary: boolean }[] | null;
+  /** The default for outputs not listed (parameters.binary_data_output). */
+  readonly binaryByDefault: boolean;
+  /** parameters.signature_name: the signature to run (tfslice's; the default one without it). */
+  readonly signatureName: string | undefined;
+}
+
+function field<T>(value: JsonValue | undefined, check: (v: JsonValue) => boolean, what: string): T {
+  if (value === undefined || !check(value)) throw new InvalidArgumentError(what);
+  return value as T;
+}
+
+function flatten(data: JsonValue, into: JsonValue[]): void {
+  if (Array.isArray(data)) for (const item of data) flatten(item, into);
+  else into.push(data);
+}
+
+const isCount = (v: JsonValue) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) || (typeof v === 'bigint' && v >= 0n);
+
+// One binary tensor of `dtype` and `shape` from its bytes.
+function binaryTensor(name: string, dtype: DType, shape: number[], bytes: Uint8Array): Tensor {
+  if (dtype === 'string') {
+    const items: Uint8Array[] = [];
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let at = 0; at < bytes.byteLength;) {
+      if (at + 4 > bytes.byteLength) throw new InvalidArgumentError(`input '${name}': its BYTES data is cut short (a 4-byte length prefix at byte ${at})`);
+      const length = view.getUint32(at, true);
+      if (at + 4 + length > bytes.byteLength) throw new InvalidArgumentError(`input '${name}': element ${items.length} claims ${length} bytes past the end of its data`);
+      items.push(bytes.subarray(at + 4, at + 4 + length));
+      at += 4 + length;
+    }
+    return new Tensor('string', items, shape);
+  }
+  const info = dtypeInfo(dtype)!;
+  const n = elementCount(shape);
+  if (bytes.byteLength !== n * info.bytes) {
+    throw new InvalidArgumentError(`input '${name}': binary_data_size ${bytes.byteLength} bytes, but shape [${shape.join(', ')}] of ${v2Datatype(dtype)} needs ${n * info.bytes}`);
+  }
+  // A copy into memory of its own, aligned for the typed array (and for TensorFlow).
+  const data = Tensor.alloc(dtype as 'float32', shape).data as unknown as TypedArray;
+  new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(bytes);
+  return new Tensor(dtype, data as never, shape);
+}
+
+/**
+ * Reads an inference request: `header` is the JSON (parsed), `binary` the bytes after it (empty
+ * without the binary extension).
+ * @throws INVALID_ARGUMENT naming the input and what is wrong
+ */
+export function readInferRequest(header: JsonValue, binary: Uint8Array): InferRequest {
+  if (!isObject(header)) throw new InvalidArgumentError('the inference request must be a JSON object with "inputs"');
+  const id = header.id === undefined ? undefined : field<string>(header.id, (v) => typeof v === 'string', '"id" must be a string');
+  const parameters = header.parameters === undefined ? {} : field<Record<string, JsonValue>>(header.parameters, isObject, '"parameters" must be an object');
+  const inputs = field<JsonValue[]>(header.inputs, Array.isArray, '"inputs" must be an array of tensors');
+  const feeds: Record<string, Tensor> = {};
+  let at = 0;
+  inputs.forEach((input, i) => {
+    if (!isObject(input)) throw new InvalidArgumentError(`inputs[${i}] must be an object with name, shape, datatype and data`);
+    const name = field<string>(input.name, (v) => typeof v === 'string' && v !== '', `inputs[${i}].name must be a non-empty string`);
+    if (feeds[name]) throw new InvalidArgumentError(`input '${name}' is given twice`);
+    const datatype = field<string>(input.datatype, (v) => typeof v === 'string', `input '${name}': datatype must be a string such as "FP32"`);
+    const dtype = DATATYPES[datatype];
+    if (!dtype) throw new InvalidArgumentError(`input '${name}': datatype ${JSON.stringify(datatype)} is not one of ${Object.keys(DATATYPES).join(', ')}`);
+    const rawShape = field<JsonValue[]>(input.shape, (v) => Array.isArray(v) && v.every(isCount), `input '${name}': shape must be an array of non-negative integers`);
+    const shape = rawShape.map((d) => (typeof d === 'bigint' ? (d > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(d)) : (d as number)));
+    try {
+      checkShape(shape, `input '${name}' shape`);
+    } catch (error) {
+      if (error instanceof TypeError) throw new InvalidArgumentError(error.message);
+      throw error;
+    }
+    const params = input.parameters === undefined ? {} : field<Record<string, JsonValue>>(input.parameters, isObject, `input '${name}': parameters must be an object`);
+    const size = params.binary_data_size;
+    if (size !== undefined) {
+      if (input.data !== undefined) throw new InvalidArgumentError(`input '${name}' sets both data and parameters.binary_data_size; give one`);
+      if (!isCount(size)) throw new InvalidArgumentError(`input '${name}': binary_data_size must be a non-negative integer`);
+      const bytes = Number(size);
+      if (at + bytes > binary.byteLength) {
+        throw new InvalidArgumentError(`unexpected size for input '${name}', expecting ${at + bytes - binary.byteLength} additional bytes (the binary part holds ${binary.byteLength})`);
+      }
+      feeds[name] = binaryTensor(name, dtype, shape, binary.subarray(at, at + bytes));
+      at += bytes;
+      return;
+    }
+    if (input.data === undefined) throw new InvalidArgumentError(`input '${name}' has no data (give "data", or parameters.binary_data_size with the binary data extension)`);
+    const flat: JsonValue[] = [];
+    flatten(input.data, flat);
+    const n = elementCount(shape);
+    if (flat.length !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, data has ${flat.length}`);
+    const values = tensorFromValue(flat, { dtype, shape: [-1] }, `input '${name}'`);
+    feeds[name] = new Tensor(dtype, values.dtype === 'string' ? values.bytes() : (values.data as never), shape);
+  });
+  if (at !== binary.byteLength) throw new InvalidArgumentError(`unexpected additional input data: ${binary.byteLength - at} bytes after the inputs' binary data`);
+  let outputs: { name: string; binary: boolean }[] | null = null;
+  const binaryByDefault = parameters.binary_data_output === true;
+  if (header.outputs !== undefined) {
+    const list = field<JsonValue[]>(header.outputs, Array.isArray, '"outputs" must be an array of { name, parameters }');
+    outputs = list.map((o, i) => {
+      if (!isObject(o) || typeof o.name !== 'string') throw new InvalidArgumentError(`outputs[${i}] must be an object with a name`);
+      const p = o.parameters === undefined ? {} : field<Record<string, JsonValue>>(o.parameters, isObject, `output '${o.name}': parameters must be an object`);
+      return { name: o.name, binary: p.binary_data === undefined ? binaryByDefault : p.binary_data === true };
+    });
+  }
+  const signatureName = parameters.signature_name === undefined ? undefined
+    : field<string>(parameters.signature_name, (v) => typeof v === 'string', 'parameters.signature_name must be a string');
+  return { id, feeds, outputs, binaryByDefault, signatureName };
+}
+
+/**
+ * Splits a request body into its JSON header and binary part. `headerLength` is the value of
+ * Inference-Header-Content-Length, or undefined (the whole body is JSON).
+ */
+export function splitBody(body: Uint8Array, headerLength: string | undefined): { header: JsonValue; binary: Uint8Array } {
+  let length = body.byteLength;
+  if (headerLength !== undefined) {
+    if (!/^\d+$/.test(headerLength) || Number(headerLength) > body.byteLength) {
+      throw new InvalidArgumentError(`Inference-Header-Content-Length must be a byte count within the body (0 to ${body.byteLength}), got ${JSON.stringify(headerLength)}`);
+    }
+    length = Number(headerLength);
+  }
+  return { header: parseJson(body.subarray(0, length)), binary: body.subarray(length) };
+}
+
+// One output's bytes in the binary part.
+function outputBytes(tensor: Tensor): Uint8Array {
+  if (tensor.dtype === 'string') {
+    const items = tensor.bytes();
+    const total = items.reduce((n, b) => n + 4 + b.byteLength, 0);
+    const out = new Uint8Array(total);
+    const view = new DataView(out.buffer);
+    let at = 0;
+    for (const item of items) {
+      view.setUint32(at, item.byteLength, true);
+      out.set(item, at + 4);
+      at += 4 + item.byteLength;
+    }
+    return out;
+  }
+  const data = tensor.data as TypedArray;
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function dataJson(tensor: Tensor): string {
+  const dtype = tensor.dtype as DType;
+  if (dtype === 'string') return JSON.stringify(tensor.bytes().map((b) => Buffer.from(b).toString('utf8')));
+  const data = tensor.data as ArrayLike<number | bigint>;
+  const parts: string[] = new Array(data.length);
+  if (isFloat(dtype)) for (let i = 0; i < data.length; i++) parts[i] = floatToken(shortestFloat(dtype, data[i] as number));
+  else if (dtype === 'bool') for (let i = 0; i < data.length; i++) parts[i] = data[i] ? 'true' : 'false';
+  else for (let i = 0; i < data.length; i++) parts[i] = String(data[i]);
+  return `[${parts.join(',')}]`;
+}
+
+/** A response: the JSON, and the binary part to follow it (null without binary outputs). */
+export interface InferResponse {
+  readonly json: string;
+  readonly binary: Uint8Array[] | null;
+}
+
+/**
+ * The response to an inference: the outputs asked for (all, in name order, when the request
+ * named none), each as JSON data or, when asked, as binary data after the JSON.
+ * @throws NOT_FOUND for an output the model does not have
+ */
+export function inferResponse(model: string, version: number, request: InferRequest, outputs: Readonly<Record<string, Tensor>>): InferResponse {
+  const wanted = request.outputs ?? Object.keys(outputs).sort().map((name) => ({ name, binary: request.binaryByDefault }));
+  const entries: string[] = [];
+  const binary: Uint8Array[] = [];
+  for (const { name, binary: asBinary } of wanted) {
+    const tensor = outputs[name];
+    if (!tensor) throw new TensorFlowError('NOT_FOUND', `the model has no output '${name}'; its outputs are ${Object.keys(outputs).sort().join(', ')}`);
+    const datatype = v2Datatype(tensor.dtype);
+    if (!datatype) throw new TensorFlowError('UNIMPLEMENTED', `output '${name}' has dtype ${tensor.dtype}, which the v2 protocol has no datatype for`);
+    const head = `"name":${JSON.stringify(name)},"datatype":"${datatype}","shape":[${tensor.shape.join(',')}]`;
+    if (asBinary) {
+      const bytes = outputBytes(tensor);
+      binary.push(bytes);
+      entries.push(`{${head},"parameters":{"binary_data_size":${bytes.byteLength}}}`);
+    } else {
+      entries.push(`{${head},"data":${dataJson(tensor)}}`);
+    }
+  }
+  const id = request.id === undefined ? '' : `"id":${JSON.stringify(request.id)},`;
+  const json = `{${id}"model_name":${JSON.stringify(model)},"model_version":"${version}","outputs":[${entries.join(',')}]}`;
+  return { json, binary: binary.length > 0 ? binary : null };
+}

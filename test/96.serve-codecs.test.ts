@@ -1,0 +1,253 @@
+// The server's wire formats, table by table, with no server: TensorFlow Serving's JSON dialect
+// (lib/serve/json.ts), its Predict/Classify/Regress JSON (lib/serve/tfs.ts, cases after
+// tensorflow_serving/util/json_tensor_test.cc), KServe's v2 tensors and binary extension
+// (lib/serve/v2.ts), and TensorFlow Serving's text-format model config (lib/manager/tfs-config.ts,
+// the examples of its serving_config.md).
+import t from 'tap';
+
+import { Tensor } from '../lib/index';
+import { parseModelServerConfig } from '../lib/manager/tfs-config';
+import { FloatLiteral, parseJson } from '../lib/serve/json';
+import { classifyResponse, feedsFromPayload, floatToken, predictResponse, readExamplesRequest, readPredictRequest, regressResponse, statusResponse } from '../lib/serve/tfs';
+import { inferResponse, readInferRequest, splitBody } from '../lib/serve/v2';
+import { plain } from './helpers';
+
+t.test("TensorFlow Serving's JSON: NaN, Infinity, exact int64, floats that stay floats", async (t) => {
+  t.same(parseJson('{"instances": [1, 2.5, -3]}'), { instances: [1, 2.5, -3] });
+  const big = parseJson('[9007199254740993, -9223372036854775808, 18446744073709551615]') as bigint[];
+  t.same(big, [9007199254740993n, -9223372036854775808n, 18446744073709551615n], 'integers past 2^53 keep every digit (bigints)');
+  const special = parseJson('[NaN, Infinity, -Infinity]') as number[];
+  t.ok(Number.isNaN(special[0]) && special[1] === Infinity && special[2] === -Infinity, 'NaN and ±Infinity are numbers');
+  const floats = parseJson('[2.0, 1e3, 2.5, 2]') as unknown[];
+  t.ok(floats[0] instanceof FloatLiteral && Number(floats[0]) === 2, '2.0 stays a float (TensorFlow Serving refuses it for an int dtype)');
+  t.ok(floats[1] instanceof FloatLiteral, '1e3 too');
+  t.equal(floats[2], 2.5);
+  t.equal(floats[3], 2, '2 is an integer');
+  t.same(parseJson('"a\\u00e9\\n\\"b\\/"'), 'aé\n"b/');
+  const proto = parseJson('{"__proto__": {"polluted": true}}') as Record<string, unknown>;
+  t.same(Object.keys(proto), ['__proto__'], '__proto__ is an ordinary key');
+  t.equal(({} as Record<string, unknown>).polluted, undefined, 'and pollutes nothing');
+  t.same(parseJson(new TextEncoder().encode('[true,false,null]')), [true, false, null], 'bytes in');
+  const bad: [string, RegExp][] = [
+    ['', /an incomplete value at offset 0/],
+    ['   ', /an incomplete value at offset 3/],
+    ['instances = [1, 2]', /an unexpected character at offset 0/],
+    ['{"instances": [1, 2}', /a missing ',' or ']' in an array at offset 19/],
+    ['{"instances" [1]}', /a missing ':' after an object key at offset 13/],
+    ['{"instances": [1.]}', /a malformed number at offset 15/],
+    ['{"instances": [01]}', /a malformed number at offset 15/],
+    ['{"instances": [+1]}', /an unexpected character at offset 15/],
+    ['{"instances": [nan]}', /an unexpected token at offset 15/],
+    ['{"instances": ["abc]}', /an unterminated string/],
+    ['{"instances": ["\\x"]}', /a bad escape/],
+    ["{'instances': [1]}", /an object key that is not a string at offset 1/],
+    ['{"instances": [1]} junk', /more after the JSON value at offset 19/],
+    ['[1,]', /an unexpected character at offset 3/],
+  ];
+  for (const [text, message] of bad) t.throws(() => parseJson(text), { name: 'Error', message }, JSON.stringify(text));
+  t.throws(() => parseJson('['.repeat(100_000)), /nesting deeper than 512/, 'deep nesting is refused, not a stack overflow');
+  t.throws(() => parseJson(new Uint8Array([0x22, 0xff, 0x22])), /not valid UTF-8/);
+});
+
+const spec = (dtype: string, shape: number[] | null) => ({ name: 'x:0', dtype: dtype as 'float32', shape });
+
+t.test('Predict requests: row and columnar, one input and several, as TensorFlow Serving reads them', async (t) => {
+  const req = (text: string) => readPredictRequest(parseJson(text));
+  const quickstart = req('{"instances": [1.0, 2.0, 5.0]}');
+  t.same({ format: quickstart.format, signature: quickstart.signatureName }, { format: 'row', signature: undefined });
+  const feeds = feedsFromPayload(quickstart.format, quickstart.payload, { x: spec('float32', [-1, 1]) });
+  t.same(plain(feeds.x!), { dtype: 'float32', shape: [3], data: [1, 2, 5] }, "the quickstart's [3] for an input declared [-1, 1]: shapes from the JSON");
+  const two = req('{"signature_name": "s", "instances": [{"a": [1, 2], "b": "foo"}, {"a": [3, 4], "b": {"b64": "YmFy"}}]}');
+  t.equal(two.signatureName, 's');
+  const stacked = feedsFromPayload(two.format, two.payload, { a: spec('int32', null), b: spec('string', null) });
+  t.same(plain(stacked.a!), { dtype: 'int32', shape: [2, 2], data: [1, 2, 3, 4] }, 'objects keyed by input, stacked on dimension 0');
+  t.same(stacked.b!.data, ['foo', 'bar'], '{"b64": ...} is bytes');
+  const named = req('{"instances": [{"x": 1}, {"x": 2}]}');
+  t.same(plain(feedsFromPayload(named.format, named.payload, { x: spec('int64', null) }).x!).data, ['1', '2'], 'objects also for a single input');
+  const columnar = req('{"inputs": {"a": [[1, 2, 3]], "b": {"b64": "aGVsbG8="}}}');
+  const cols = feedsFromPayload(columnar.format, columnar.payload, { a: spec('int32', null), b: spec('string', null) });
+  t.same(cols.a!.shape, [1, 3], 'columnar: tensors whole');
+  t.same({ shape: cols.b!.shape, data: cols.b!.data }, { shape: [], data: ['hello'] }, 'a b64 scalar');
+  const exact = req('{"instances": [9223372036854775807, -9223372036854775808]}');
+  t.same(plain(feedsFromPayload(exact.format, exact.payload, { x: spec('int64', null) }).x!).data, ['9223372036854775807', '-9223372036854775808'], 'int64 exact');
+  const nan = req('{"inputs": [NaN, Infinity, 1e400]}');
+  const values = feedsFromPayload(nan.format, nan.payload, { x: spec('float32', null) }).x!.data as Float32Array;
+  t.ok(Number.isNaN(values[0]) && values[1] === Infinity && values[2] === Infinity, 'NaN and Infinity in');
+
+  const errors: [string, Record<string, ReturnType<typeof spec>>, RegExp][] = [
+    ['{"instances": [1], "inputs": [1]}', { x: spec('float32', null) }, /expecting only one of 'inputs' or 'instances'/],
+    ['{"foo": 1}', { x: spec('float32', null) }, /Missing 'inputs' or 'instances' key/],
+    ['{"instances": []}', { x: spec('float32', null) }, /No values in 'instances' array/],
+    ['{"instances": 5}', { x: spec('float32', null) }, /Expecting 'instances' to be an list\/array/],
+    ['{"signature_name": 5, "instances": [1]}', { x: spec('float32', null) }, /'signature_name' key must be a string value/],
+    ['[1, 2]', { x: spec('float32', null) }, /must be a JSON object/],
+    ['{"instances": [1.5]}', { x: spec('int32', null) }, /element 0: 1\.5 is not an integer/],
+    ['{"instances": [1.0]}', { x: spec('int32', null) }, /element 0: 1\.0 is not an integer/],
+    ['{"instances": [[1, 2], [3, 4], [5, 6, 7]]}', { x: spec('int32', null) }, /ragged array: \[2\] should be an array of 2/],
+    ['{"instances": [[1, 2], ["a", "b"]]}', { x: spec('int32', null) }, /element 2: "a" is not an integer/],
+    ['{"instances": [1, 2]}', { a: spec('int32', null), b: spec('int32', null) }, /instances is a plain list, but expecting list of objects/],
+    ['{"instances": [{"a": 1, "b": 2}, [1]]}', { a: spec('int32', null), b: spec('int32', null) }, /Expecting object but got list at item 1/],
+    ['{"instances": [{"a": 1, "b": 2}, {"a": 2}]}', { a: spec('int32', null), b: spec('int32', null) }, /element: 1 of 'instances' list\. JSON object keys must be equal to: a,b/],
+    ['{"instances": [{"a": 1, "c": 2}]}', { a: spec('int32', null), b: spec('int32', null) }, /does not have named input: c/],
+    ['{"instances": [1, {"x": 2}]}', { x: spec('int32', null) }, /Expecting value\/list but got object at item 1/],
+    ['{"inputs": {"a": 1}}', { a: spec('int32', null), b: spec('int32', null) }, /Missing named input: b in 'inputs' object/],
+    ['{"inputs": [1, 2]}', { a: spec('int32', null), b: spec('int32', null) }, /inputs is a plain value\/list, but expecting an object/],
+    ['{"instances": [{"b64": "not base64!"}]}', { x: spec('string', null) }, /is not valid base64/],
+    ['{"instances": [true]}', { x: spec('float32', null) }, /true is not a number/],
+  ];
+  for (const [text, inputs, message] of errors) {
+    t.throws(() => {
+      const r = readPredictRequest(parseJson(text));
+      feedsFromPayload(r.format, r.payload, inputs);
+    }, { code: 'INVALID_ARGUMENT', message }, text);
+  }
+});
+
+t.test('Predict responses: predictions per row or outputs whole, b64 for _bytes, NaN and exact int64 out', async (t) => {
+  const f32 = (values: number[], shape: number[]) => new Tensor('float32', Float32Array.from(values), shape);
+  t.equal(predictResponse({ y: f32([2.5, 3, 4.5], [3]) }, 'row'), '{"predictions":[2.5,3.0,4.5]}', "the quickstart's answer");
+  t.equal(predictResponse({ y: f32([2.5, 3, 4.5], [3]) }, 'columnar'), '{"outputs":[2.5,3.0,4.5]}');
+  t.equal(predictResponse({ y: f32([3.5], []) }, 'columnar'), '{"outputs":3.5}', 'a scalar, columnar');
+  t.equal(predictResponse({ i: new Tensor('int32', Int32Array.of(1, 2, 3, 4, 5, 6), [3, 2]) }, 'row'), '{"predictions":[[1,2],[3,4],[5,6]]}');
+  t.equal(predictResponse({ y: f32([9000000, 999999, 0.5, 0.0003, 0.00003, 555557.5], [2, 3]) }, 'row'),
+    '{"predictions":[[9000000.0,999999.0,0.5],[0.0003,0.00003,555557.5]]}', 'shortest decimals that read back as the same float32, whole ones with .0');
+  t.equal(predictResponse({ y: f32([NaN, Infinity, 3, -Infinity], [2, 2]) }, 'row'), '{"predictions":[[NaN,Infinity],[3.0,-Infinity]]}', 'NaN and ±Infinity as bare tokens');
+  t.equal(predictResponse({ y: f32([Math.fround(Math.PI), -0], [2]) }, 'columnar'), '{"outputs":[3.1415927,-0.0]}', 'π as the float32 it is; -0');
+  t.equal(predictResponse({ n: new Tensor('int64', BigInt64Array.of(9223372036854775807n, -9223372036854775808n), [2]) }, 'row'),
+    '{"predictions":[9223372036854775807,-9223372036854775808]}', 'int64 exact, as bare numbers');
+  t.equal(predictResponse({ s_bytes: new Tensor('string', ['hello', 'world', 'tf', 'serving'], [2, 2]) }, 'row'),
+    '{"predictions":[[{"b64":"aGVsbG8="},{"b64":"d29ybGQ="}],[{"b64":"dGY="},{"b64":"c2VydmluZw=="}]]}', 'outputs whose key ends in _bytes as b64');
+  t.equal(predictResponse({ s: new Tensor('string', ['héllo', new Uint8Array([0xff, 0])]) }, 'columnar'), '{"outputs":["héllo",{"b64":"/wA="}]}', 'text as strings, bytes that are not UTF-8 as b64');
+  t.equal(predictResponse({ b: new Tensor('bool', Uint8Array.of(1, 0)), h: new Tensor('float16', Uint16Array.of(0x3e00, 0x7c00)) }, 'row'),
+    '{"predictions":[{"b":true,"h":1.5},{"b":false,"h":Infinity}]}', 'several outputs: an object per row, keys sorted; bool and float16');
+  t.equal(predictResponse({ a: new Tensor('int32', new Int32Array(0), [0, 2]) }, 'row'), '{"predictions":[]}', 'no rows');
+  t.throws(() => predictResponse({ a: new Tensor('int32', new Int32Array(6), [2, 3]), b: new Tensor('int32', new Int32Array(3), [1, 3]) }, 'row'), { code: 'INVALID_ARGUMENT', message: /inconsistent batch size: 1 expecting: 2/ });
+  t.throws(() => predictResponse({ a: f32([1], []) }, 'row'), { code: 'INVALID_ARGUMENT', message: /Tensor name: a has no shape information/ });
+  t.throws(() => predictResponse({}, 'row'), { code: 'INTERNAL', message: /Cannot convert empty tensor map to JSON/ });
+  t.equal(floatToken(1e21), '1e+21');
+  t.equal(floatToken(0.1), '0.1');
+});
+
+t.test('Classify and Regress: tf.Examples from JSON (with context), results as TensorFlow Serving writes them', async (t) => {
+  const request = readExamplesRequest(parseJson('{"signature_name": "r", "context": {"q": "pizza"}, "examples": [{"x": 1.0, "n": [1, true, false]}, {"x": [2.5], "s": {"b64": "aGk="}}]}'), 'regress');
+  t.equal(request.signatureName, 'r');
+  t.equal(request.count, 2);
+  t.same(request.examples.shape, [2]);
+  const errors: [string, RegExp][] = [
+    ['{"instances": []}', /When method is regress, key 'examples' is expected and was not found/],
+    ['{"examples": {}}', /Expecting 'examples' value to be an list\/array/],
+    ['{"examples": []}', /'examples' value is an empty array/],
+    ['{"examples": [[1]]}', /Example must be JSON object but got JSON Array/],
+    ['{"context": [1], "examples": [{}]}', /Example must be JSON object but got JSON Array/],
+    ['{"examples": [{"names": [10, null]}]}', /Feature: names has element with unexpected JSON type: Null/],
+    ['{"examples": [{"names": [10, "a"]}]}', /Unexpected element type in feature: names expecting type: int64/],
+    ['{"examples": [{"names": [10, {"t": 1}]}]}', /unexpected JSON type: Object/],
+  ];
+  for (const [text, message] of errors) t.throws(() => readExamplesRequest(parseJson(text), 'regress'), { code: 'INVALID_ARGUMENT', message }, text);
+  const scores = new Tensor('float32', Float32Array.of(0.2, 0.7, 0.1, 0.7, 0.1, 0.2), [2, 3]);
+  const classes = new Tensor('string', ['car', 'bike', 'bus', 'car', 'bike', 'bus'], [2, 3]);
+  t.equal(classifyResponse({ classes, scores }, 2), '{"results":[[["car",0.2],["bike",0.7],["bus",0.1]],[["car",0.7],["bike",0.1],["bus",0.2]]]}');
+  t.equal(classifyResponse({ scores: new Tensor('float32', Float32Array.of(12), [1, 1]) }, 1), '{"results":[[["",12.0]]]}', 'scores only: empty labels');
+  t.equal(regressResponse({ outputs: new Tensor('float32', Float32Array.of(0.2, Infinity, 1, -Infinity, NaN), [5, 1]) }, 5), '{"results":[0.2,Infinity,1.0,-Infinity,NaN]}');
+  t.throws(() => regressResponse({ outputs: new Tensor('float32', Float32Array.of(1, 2), [1, 2]) }, 1), { code: 'INVALID_ARGUMENT', message: /expected \[1\] or \[1, 1\]/ });
+});
+
+t.test('model status as GetModelStatusResponse renders it', async (t) => {
+  t.same(statusResponse([
+    { version: 1, state: 'AVAILABLE', path: '/m/1', error: null, inflight: 0 },
+    { version: 2, state: 'END', path: '/m/2', error: { code: 'NOT_FOUND', message: 'gone' }, inflight: 0 },
+  ]), { model_version_status: [
+    { version: '2', state: 'END', status: { error_code: 'NOT_FOUND', error_message: 'gone' } },
+    { version: '1', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } },
+  ] }, 'versions descending, as strings; errors by code name');
+});
+
+t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", async (t) => {
+  const json = readInferRequest(parseJson('{"id": "r1", "inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [[1, 2], [3, NaN]]}, {"name": "s", "shape": [2], "datatype": "BYTES", "data": ["a", "b"]}, {"name": "i", "shape": [1], "datatype": "INT64", "data": [9007199254740993]}], "outputs": [{"name": "y"}]}'), new Uint8Array(0));
+  t.equal(json.id, 'r1');
+  t.same(json.feeds.x!.shape, [2, 2], 'nested data, the given shape');
+  t.same(json.feeds.s!.data, ['a', 'b']);
+  t.same(plain(json.feeds.i!).data, ['9007199254740993'], 'INT64 exact');
+  t.same(json.outputs, [{ name: 'y', binary: false }]);
+  // Binary: x as 4 float32s, s as two length-prefixed strings.
+  const floats = new Uint8Array(Float32Array.of(1, 2, 3, 4).buffer);
+  const strings = new Uint8Array([1, 0, 0, 0, 0x61, 2, 0, 0, 0, 0x62, 0x63]);
+  const header = JSON.stringify({ inputs: [
+    { name: 'x', shape: [4], datatype: 'FP32', parameters: { binary_data_size: 16 } },
+    { name: 's', shape: [2], datatype: 'BYTES', parameters: { binary_data_size: 11 } },
+  ], parameters: { binary_data_output: true } });
+  const body = Buffer.concat([Buffer.from(header), floats, strings]);
+  const split = splitBody(body, String(Buffer.byteLength(header)));
+  const bin = readInferRequest(split.header, split.binary);
+  t.same(Array.from(bin.feeds.x!.data as Float32Array), [1, 2, 3, 4], 'FP32 from the binary part');
+  t.same(bin.feeds.s!.data, ['a', 'bc'], 'BYTES from 4-byte length prefixes');
+  t.equal(bin.binaryByDefault, true);
+  const errors: [string, Uint8Array, RegExp][] = [
+    ['{"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [1, 2]}]}', new Uint8Array(0), /shape \[3\] needs 3 elements, data has 2/],
+    ['{"inputs": [{"name": "x", "shape": [1], "datatype": "FP128", "data": [1]}]}', new Uint8Array(0), /datatype "FP128" is not one of BOOL/],
+    ['{"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [1.5]}]}', new Uint8Array(0), /1\.5 is not an integer/],
+    ['{"inputs": [{"name": "x", "shape": [4294967296, 4294967296, 0], "datatype": "FP32", "data": []}]}', new Uint8Array(0), /multiply past 2\^63-1/],
+    ['{"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}', new Uint8Array(4), /expecting 4 additional bytes/],
+    ['{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]}', new Uint8Array(6), /unexpected additional input data: 2 bytes/],
+    ['{"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]}', new Uint8Array(4), /binary_data_size 4 bytes, but shape \[2\] of FP32 needs 8/],
+    ['{"inputs": [{"name": "s", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 6}}]}', new Uint8Array([9, 0, 0, 0, 0x61, 0x62]), /element 0 claims 9 bytes past the end/],
+    ['{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32"}]}', new Uint8Array(0), /input 'x' has no data/],
+    ['{"inputs": {}}', new Uint8Array(0), /"inputs" must be an array/],
+  ];
+  for (const [text, binary, message] of errors) t.throws(() => readInferRequest(parseJson(text), binary), { code: 'INVALID_ARGUMENT', message }, text);
+  t.throws(() => splitBody(Buffer.from('{}'), '5'), { code: 'INVALID_ARGUMENT', message: /Inference-Header-Content-Length must be a byte count within the body/ });
+
+  const y = new Tensor('float32', Float32Array.of(0.5, NaN), [2]);
+  const n = new Tensor('int64', BigInt64Array.of(-9223372036854775808n), [1]);
+  const response = inferResponse('m', 3, { id: 'r1', feeds: {}, outputs: null, binaryByDefault: false, signatureName: undefined }, { y, n });
+  t.equal(response.json, '{"id":"r1","model_name":"m","model_version":"3","outputs":[{"name":"n","datatype":"INT64","shape":[1],"data":[-9223372036854775808]},{"name":"y","datatype":"FP32","shape":[2],"data":[0.5,NaN]}]}');
+  t.equal(response.binary, null);
+  const binary = inferResponse('m', 3, { id: undefined, feeds: {}, outputs: [{ name: 'y', binary: true }], binaryByDefault: false, signatureName: undefined }, { y, n });
+  t.equal(binary.json, '{"model_name":"m","model_version":"3","outputs":[{"name":"y","datatype":"FP32","shape":[2],"parameters":{"binary_data_size":8}}]}');
+  t.same(Array.from(new Float32Array(Uint8Array.from(Buffer.concat(binary.binary!)).buffer)), [0.5, NaN]);
+  t.throws(() => inferResponse('m', 3, { id: undefined, feeds: {}, outputs: [{ name: 'z', binary: false }], binaryByDefault: false, signatureName: undefined }, { y }), { code: 'NOT_FOUND', message: /no output 'z'/ });
+});
+
+t.test("TensorFlow Serving's text-format model config (serving_config.md's examples)", async (t) => {
+  t.same(parseModelServerConfig(`
+model_config_list {
+  config {
+    name: 'my_first_model'
+    base_path: '/tmp/my_first_model/'
+    model_platform: 'tensorflow'
+  }
+  config {
+    name: 'my_second_model'
+    base_path: '/tmp/my_second_model/'
+    model_platform: 'tensorflow'
+  }
+}`), { models: [{ name: 'my_first_model', basePath: '/tmp/my_first_model/' }, { name: 'my_second_model', basePath: '/tmp/my_second_model/' }] });
+  t.same(parseModelServerConfig(`
+model_config_list: {
+  config: {
+    name: "half" base_path: "/models/half", model_platform: "tensorflow"
+    # versions 42 and 43, and their labels
+    model_version_policy { specific { versions: 42 versions: 43 } }
+    version_labels { key: 'stable' value: 42 }
+    version_labels { key: 'canary' value: 43 }
+  }
+  config { name: 'b' base_path: '/b' model_version_policy { latest { num_versions: 2 } } }
+  config { name: 'c' base_path: '/c' model_version_policy { all {} } }
+  config { name: 'd' base_path: '/d' model_version_policy { latest { } } }
+}`).models, [
+    { name: 'half', basePath: '/models/half', versionPolicy: { specific: [42, 43] }, versionLabels: { stable: 42, canary: 43 } },
+    { name: 'b', basePath: '/b', versionPolicy: { latest: 2 } },
+    { name: 'c', basePath: '/c', versionPolicy: 'all' },
+    { name: 'd', basePath: '/d', versionPolicy: 'latest' },
+  ], 'policies, labels, comments, colons and commas as text format allows');
+  const errors: [string, RegExp][] = [
+    ['model_config_list { config { name: "a" base_pth: "/a" } }', /line 1: ModelServerConfig\.model_config_list\.config has no field 'base_pth'/],
+    ['model_config_list {\n config { name: "a" }\n}', /config\[0\] \(a\): base_path is missing/],
+    ['model_config_list { config { name: "a" base_path: "/a" model_platform: "pytorch" } }', /model_platform "pytorch" is not served by tfslice/],
+    ['model_config_list {\n  config {\n    name: "a\n', /line 3: an unterminated string/],
+    ['model_config_list { config { name: "a" base_path: "/a" }', /missing '}' to close ModelServerConfig\.model_config_list/],
+    ['', /no model_config_list/],
+    ['model_config_list { config { name: "a" base_path: "/a" model_version_policy { latest {} all {} } } }', /needs exactly one of latest, all, specific/],
+  ];
+  for (const [text, message] of errors) t.throws(() => parseModelServerConfig(text), { name: 'TextFormatError', message }, text);
+});

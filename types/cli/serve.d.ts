@@ -1,0 +1,19 @@
+import type { Command } from 'commander';
+/** The flags, as commander names them (tensorflow_model_server's names, underscores kept). */
+export interface ServeFlags {
+    model_config_file?: string;
+    model_name?: string;
+    model_base_path?: string;
+    gpu_memory_fraction?: number;
+    isolation?: 'none' | 'process';
+    rest_api_port: number;
+    rest_api_host: string;
+    rest_api_timeout_in_ms: number;
+    file_system_poll_wait_seconds: number;
+    rest_api_max_body_bytes: number;
+    shutdown_grace_period_seconds: number;
+}
+/** Adds `serve` to the program. */
+export declare function serveCommand(cli: Command, done: (code: number) => void): void;
+/** Runs the server until a signal stops it; resolves to the exit code. */
+export declare function serve(flags: ServeFlags): Promise<number>;

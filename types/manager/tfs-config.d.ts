@@ -1,0 +1,35 @@
+/**
+ * TensorFlow Serving's own model config file (--model_config_file): a ModelServerConfig in
+ * protobuf text format, turned into a ModelManager configuration, so an existing TensorFlow
+ * Serving config works unchanged:
+ *
+ *     model_config_list {
+ *       config {
+ *         name: "a"  base_path: "/models/a"  model_platform: "tensorflow"
+ *         model_version_policy { latest { num_versions: 2 } }
+ *         version_labels { key: "stable" value: 1 }
+ *       }
+ *     }
+ *
+ * Why our own parser: no maintained npm package reads protobuf text format (protobufjs reads
+ * .proto and JSON, not text-format messages; prototxt-parser is an unmaintained Caffe reader).
+ * This one is small and limited to what a ModelServerConfig holds: its schema (field names,
+ * kinds and which repeat) is written out below from TensorFlow Serving's
+ * tensorflow_serving/config/model_server_config.proto and
+ * tensorflow_serving/sources/storage_path/file_system_storage_path_source.proto, and any other
+ * field is an error naming its line.
+ */
+import type { ModelManagerConfig } from './config';
+/** A text-format file that is not a ModelServerConfig, with the line and the fix. */
+export declare class TextFormatError extends SyntaxError {
+    constructor(message: string);
+}
+/**
+ * Reads TensorFlow Serving's model config (text-format ModelServerConfig) as a ModelManager
+ * configuration: each `config` becomes a model with its name, base path, version policy and
+ * version labels. `model_platform`, when given, must be "tensorflow". Relative base paths are
+ * left as written (ModelManager resolves them; fromFile against the file's directory).
+ *
+ * @throws TextFormatError naming the line and the field
+ */
+export declare function parseModelServerConfig(text: string): ModelManagerConfig;

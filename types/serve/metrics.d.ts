@@ -1,0 +1,28 @@
+/**
+ * The server's metrics, in Prometheus' text format through prom-client: one registry per
+ * server, each metric declared once. Names follow Prometheus' conventions (tfslice_ prefix,
+ * _total for counters, _seconds for durations); labels have bounded values (model, version,
+ * API, status code; never a request). Node's own process metrics come with them.
+ */
+import { Counter, Histogram, Registry } from 'prom-client';
+import type { ModelManager } from '../manager';
+/** The APIs a request is counted under. */
+export type ServingApi = 'predict' | 'classify' | 'regress' | 'status' | 'metadata' | 'v2_infer' | 'v2_metadata' | 'v2_ready';
+export declare class ServerMetrics {
+    readonly registry: Registry;
+    readonly requests: Counter<'model' | 'version' | 'api' | 'status'>;
+    readonly requestSeconds: Histogram<'model' | 'api'>;
+    readonly runSeconds: Histogram<'model' | 'version'>;
+    readonly hostCrashes: Counter<'model'>;
+    /**
+     * @param manager whose models' states, runs in flight and queues are read at each scrape
+     * @param registry where to register (default: a new one; pass prom-client's global
+     *   `register` to serve them beside your own metrics)
+     */
+    constructor(manager: ModelManager, registry?: Registry<"text/plain; version=0.0.4; charset=utf-8">);
+    /** The metrics in Prometheus' text format, and its content type. */
+    render(): Promise<{
+        body: string;
+        contentType: string;
+    }>;
+}

@@ -1,0 +1,46 @@
+import { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import type { ModelManager } from '../manager';
+import { ServerMetrics } from './metrics';
+/** Options of the tfsliceServing plugin. */
+export interface ServingOptions {
+    /** The models served (started or not: requests wait for their first loads, as run() does). */
+    manager: ModelManager;
+    /**
+     * Longest a request may take in its model, in ms, before it is answered DEADLINE_EXCEEDED
+     * (504), as TensorFlow Serving's --rest_api_timeout_in_ms; 0 for no limit. Default 30000.
+     * The run itself is not stopped.
+     */
+    timeoutMs?: number;
+    /** Metrics to record and serve; false for none. Default: a ServerMetrics on a registry of its own. */
+    metrics?: ServerMetrics | false;
+    /** Largest request body, in bytes (413 beyond). Default 64 MiB. */
+    bodyLimit?: number;
+    /** While this returns true the server reports not ready (the CLI sets it while draining). */
+    draining?: () => boolean;
+}
+/** The HTTP status for an error code (500 for anything unknown). */
+export declare function httpStatus(code: string): number;
+/**
+ * TensorFlow Serving's REST API and KServe's v2 protocol over `options.manager`, with
+ * /monitoring/prometheus/metrics and /metrics. Register it on a fastify instance; it parses
+ * its own bodies (TensorFlow Serving's JSON dialect: NaN, exact int64, and the v2 binary
+ * extension), so it takes over the content-type parsers in its scope.
+ */
+export declare const tfsliceServing: FastifyPluginAsync<ServingOptions>;
+/** Options of createServer(): the plugin's, and the HTTP server's own limits. */
+export interface ServerOptions extends ServingOptions {
+    /**
+     * Longest a client may take to send a whole request, in ms (slow clients are cut off; 408).
+     * Default 60000.
+     */
+    requestTimeoutMs?: number;
+    /** How long an idle keep-alive connection stays open, in ms. Default 5000. */
+    keepAliveTimeoutMs?: number;
+    /** fastify's logger (pino) options, or false. Default false. */
+    logger?: boolean | Record<string, unknown>;
+}
+/**
+ * A fastify server with tfsliceServing registered: call `listen({ host, port })` on it, and
+ * `close()` to stop (requests in flight finish; idle connections close at once).
+ */
+export declare function createServer(options: ServerOptions): Promise<FastifyInstance>;

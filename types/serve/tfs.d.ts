@@ -1,0 +1,51 @@
+import type { VersionStatus } from '../manager';
+import type { SignatureInfo, TensorSpec } from '../proto';
+import { Tensor } from '../tensor';
+import { type JsonValue } from './json';
+/** Which JSON layout a Predict request used; the response uses the same. */
+export type Format = 'row' | 'columnar';
+/** A Predict request's top level, checked. */
+export interface PredictRequest {
+    /** '' or absent: the default signature. */
+    readonly signatureName: string | undefined;
+    readonly format: Format;
+    /** The value of "instances" or "inputs". */
+    readonly payload: JsonValue;
+}
+/** A Predict request's top level: exactly one of "instances" and "inputs", and the signature name. */
+export declare function readPredictRequest(body: JsonValue): PredictRequest;
+/**
+ * The feeds a Predict payload gives a signature's inputs: dtypes from the signature, shapes
+ * from the JSON (rows stacked on a new dimension 0).
+ * @throws INVALID_ARGUMENT naming the instance and the input
+ */
+export declare function feedsFromPayload(format: Format, payload: JsonValue, inputs: Readonly<Record<string, TensorSpec>>): Record<string, Tensor>;
+/** A float's JSON token as TensorFlow Serving writes them: NaN, Infinity, -Infinity bare; whole values with ".0". */
+export declare function floatToken(value: number): string;
+/**
+ * A Predict response in the request's format. Row: {"predictions": [...]}, each row of
+ * dimension 0 an element (an object keyed by output when there are several); columnar:
+ * {"outputs": ...}, the tensor whole (an object when there are several).
+ * @throws INVALID_ARGUMENT when outputs disagree on their batch size (row format)
+ */
+export declare function predictResponse(outputs: Readonly<Record<string, Tensor>>, format: Format): string;
+/** A Classify or Regress request: the signature and the serialized tf.Examples (context merged into each). */
+export interface ExamplesRequest {
+    readonly signatureName: string | undefined;
+    readonly examples: Tensor;
+    readonly count: number;
+}
+/** Reads {"signature_name", "context", "examples"} into one string tensor of serialized tf.Examples. */
+export declare function readExamplesRequest(body: JsonValue, api: 'classify' | 'regress'): ExamplesRequest;
+/** What Classify and Regress require of a signature (TensorFlow Serving's classifier.cc, regressor.cc). */
+export declare function checkExamplesSignature(info: SignatureInfo, api: 'classify' | 'regress', name: string): void;
+/** {"results": [[[label, score], ...] per example]} from a classify signature's classes and/or scores. */
+export declare function classifyResponse(outputs: Readonly<Record<string, Tensor>>, count: number): string;
+/** {"results": [value per example]} from a regress signature's float outputs, shaped [n] or [n, 1]. */
+export declare function regressResponse(outputs: Readonly<Record<string, Tensor>>, count: number): string;
+/** GetModelStatusResponse as JSON: versions descending, versions as strings, status codes by name. */
+export declare function statusResponse(versions: readonly VersionStatus[]): unknown;
+/** A dtype as TensorFlow's DataType enum names it (DT_FLOAT). */
+export declare function tfDataTypeName(dtype: string): string;
+/** GetModelMetadataResponse as JSON: the model spec and every signature as a SignatureDef. */
+export declare function metadataResponse(name: string, version: number, signatures: Readonly<Record<string, SignatureInfo>>): unknown;

@@ -1,0 +1,52 @@
+import type { TensorSpec } from '../proto';
+import { Tensor } from '../tensor';
+import { type JsonValue } from './json';
+/** The header that gives the JSON part's length in a request or response with binary data. */
+export declare const HEADER_LENGTH = "inference-header-content-length";
+/** The v2 datatype of a tfslice dtype (FP32 for float32, BYTES for string); null for one v2 has no name for. */
+export declare function v2Datatype(dtype: string): string | null;
+/** A model's inputs or outputs as v2 metadata lists them: name, datatype, shape (-1 unknown). */
+export declare function metadataTensors(specs: Readonly<Record<string, TensorSpec>>): {
+    name: string;
+    datatype: string;
+    shape: number[];
+}[];
+/** An inference request, read: the tensors by input name and what the response should hold. */
+export interface InferRequest {
+    readonly id: string | undefined;
+    readonly feeds: Record<string, Tensor>;
+    /** Output names asked for (all when null), and whether each goes as binary. */
+    readonly outputs: readonly {
+        name: string;
+        binary: boolean;
+    }[] | null;
+    /** The default for outputs not listed (parameters.binary_data_output). */
+    readonly binaryByDefault: boolean;
+    /** parameters.signature_name: the signature to run (tfslice's; the default one without it). */
+    readonly signatureName: string | undefined;
+}
+/**
+ * Reads an inference request: `header` is the JSON (parsed), `binary` the bytes after it (empty
+ * without the binary extension).
+ * @throws INVALID_ARGUMENT naming the input and what is wrong
+ */
+export declare function readInferRequest(header: JsonValue, binary: Uint8Array): InferRequest;
+/**
+ * Splits a request body into its JSON header and binary part. `headerLength` is the value of
+ * Inference-Header-Content-Length, or undefined (the whole body is JSON).
+ */
+export declare function splitBody(body: Uint8Array, headerLength: string | undefined): {
+    header: JsonValue;
+    binary: Uint8Array;
+};
+/** A response: the JSON, and the binary part to follow it (null without binary outputs). */
+export interface InferResponse {
+    readonly json: string;
+    readonly binary: Uint8Array[] | null;
+}
+/**
+ * The response to an inference: the outputs asked for (all, in name order, when the request
+ * named none), each as JSON data or, when asked, as binary data after the JSON.
+ * @throws NOT_FOUND for an output the model does not have
+ */
+export declare function inferResponse(model: string, version: number, request: InferRequest, outputs: Readonly<Record<string, Tensor>>): InferResponse;
