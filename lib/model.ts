@@ -176,6 +176,8 @@ export function whatIsThere(exportDir: string): string | null {
     return `${exportDir} is a model base path: it holds versions ${versions.join(', ')}, each a SavedModel; pass one, such as ${latest}, or serve them all with a ModelManager (basePath: ${JSON.stringify(exportDir)})`;
   }
   if (entries.includes('saved_model.pbtxt')) return `${exportDir} holds saved_model.pbtxt (text format), which tfslice does not read; re-save it in binary (tf.saved_model.save)`;
+  const inside = entries.filter((e) => fs.existsSync(path.join(exportDir, e, 'saved_model.pb')));
+  if (inside.length > 0) return `${exportDir} has no saved_model.pb, but ${inside.map((e) => path.join(exportDir, e)).join(' and ')} ${inside.length > 1 ? 'do' : 'does'}: pass ${inside.length > 1 ? 'one' : 'it'}`;
   return `${exportDir} has no saved_model.pb (it holds ${listed(entries)}); pass the directory a SavedModel was saved to`;
 }
 

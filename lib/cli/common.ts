@@ -2,12 +2,14 @@
  * What several commands share: flag parsers, the SavedModel directory check,
  * loading a model with the flags' options, picking a signature.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 
+import { NotFoundError } from '../errors';
 import { loadModel, type Model, whatIsThere } from '../model';
 import type { LoadOptions } from '../options';
-import type { SignatureInfo } from '../proto';
+import { decodeSavedModel, type SignatureInfo } from '../proto';
 import { UsageError } from './errors';
 
 /** --gpu-fraction: a fraction in (0, 1]. */
@@ -72,7 +74,20 @@ export async function openModel(dir: string, flags: ModelFlags): Promise<Model> 
   if (flags.gpuFraction !== undefined) options.gpuMemoryFraction = flags.gpuFraction;
   // Checked by loadModel, whose TypeError names the field and the values it takes.
   if (flags.isolation !== undefined) options.isolation = flags.isolation as LoadOptions['isolation'];
-  return loadModel(dir, options);
+  for (const library of flags.opLibrary ?? []) {
+    if (!fs.existsSync(library)) throw new UsageError(`--op-library ${library}: no such file`);
+  }
+  try {
+    return await loadModel(dir, options);
+  } catch (error) {
+    // A tag-set that is not there is a bad --tags: say the flag that loads one.
+    if (error instanceof NotFoundError && /matching supplied tags/.test(error.message)) {
+      const sets = decodeSavedModel(fs.readFileSync(savedModelFile(dir))).map((m) => m.tags);
+      const flag = (tags: readonly string[]) => `--tags ${tags.length ? tags.join(',') : "''"}`;
+      throw new UsageError(`${flag(options.tags ?? ['serve'])}: ${dir} has no meta graph with that tag-set; its tag-sets are ${sets.map((s) => `[${s.join(', ')}]`).join(', ') || '(none)'}; pass one, e.g. ${flag(sets[0] ?? ['serve'])}`);
+    }
+    throw error;
+  }
 }
 
 /** The signature to use: --signature, else the model's default; a UsageError listing them otherwise. */

@@ -8,6 +8,7 @@ import { dtypeInfo, type DType } from '../dtypes';
 import { InvalidArgumentError } from '../errors';
 import type { SignatureInfo, TensorSpec } from '../proto';
 import type { Tensor } from '../tensor';
+import { parseJson } from '../serve/json';
 import { checkAgainstSpec, tensorFromValue } from '../values';
 import { UsageError } from './errors';
 import { readNpy } from './npy';
@@ -66,7 +67,7 @@ function parseOne(arg: InputArg, spec: TensorSpec, where: string): Tensor {
   if (!isFile(value)) {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(value);
+      parsed = parseJson(value);
     } catch (error) {
       throw new UsageError(`${where}: neither a file nor JSON (${(error as Error).message}); give a .npy or .json file, or a JSON literal such as ${arg.key}='[[1, 2, 3, 4]]'`);
     }
@@ -83,7 +84,7 @@ function parseOne(arg: InputArg, spec: TensorSpec, where: string): Tensor {
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(bytes.toString('utf8'));
+    parsed = parseJson(bytes);
   } catch (error) {
     throw new UsageError(`${where}: ${value} is not valid JSON (${(error as Error).message})`);
   }

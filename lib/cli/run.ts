@@ -29,10 +29,27 @@ function save(dir: string, key: string, tensor: Tensor): string {
   return file;
 }
 
-export async function run(dir: string, flags: RunFlags): Promise<void> {
-  if (flags.outDir !== undefined && fs.existsSync(flags.outDir) && !fs.statSync(flags.outDir).isDirectory()) {
-    throw new UsageError(`--out-dir ${flags.outDir} exists and is not a directory`);
+/**
+ * Makes --out-dir and its missing parents, one level at a time. (Node 20's mkdirSync with
+ * `recursive: true` loops for ever on a path it cannot make under /proc.)
+ */
+function makeOutDir(dir: string): void {
+  const missing: string[] = [];
+  for (let at = path.resolve(dir); !fs.existsSync(at); at = path.dirname(at)) {
+    missing.unshift(at);
+    if (path.dirname(at) === at) break;
   }
+  try {
+    for (const part of missing) fs.mkdirSync(part);
+  } catch (error) {
+    throw new UsageError(`--out-dir ${dir}: cannot make it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); give a directory you can write to`);
+  }
+  if (!fs.statSync(dir).isDirectory()) throw new UsageError(`--out-dir ${dir} exists and is not a directory`);
+}
+
+export async function run(dir: string, flags: RunFlags): Promise<void> {
+  // Made before the model loads: a directory that cannot be made is a bad argument, found at once.
+  if (flags.outDir !== undefined) makeOutDir(flags.outDir);
   const model = await openModel(dir, flags);
   try {
     const signature = pickSignature(model, flags.signature);
@@ -44,7 +61,6 @@ export async function run(dir: string, flags: RunFlags): Promise<void> {
     const outputs = await model.run(feeds, { signature: signature.name, outputs: flags.outputs });
     const files: Record<string, string> = {};
     if (flags.outDir !== undefined) {
-      fs.mkdirSync(flags.outDir, { recursive: true });
       for (const [key, tensor] of Object.entries(outputs)) files[key] = save(flags.outDir, key, tensor);
     }
     if (flags.json) {

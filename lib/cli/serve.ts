@@ -86,6 +86,10 @@ async function managerConfig(flags: ServeFlags): Promise<ModelManagerConfig> {
 
 /** Runs the server until a signal stops it; resolves to the exit code. */
 export async function serve(flags: ServeFlags): Promise<number> {
+  // A bad request that fails inside TensorFlow is answered with TensorFlow's message; its
+  // warning line in the log as well would be one per bad request. Errors stay (the user's
+  // TF_CPP_MIN_LOG_LEVEL, or TFSLICE_TF_LOGS=1, decides otherwise).
+  if (process.env.TFSLICE_TF_LOGS !== '1' && !process.env.TF_CPP_MIN_LOG_LEVEL) process.env.TF_CPP_MIN_LOG_LEVEL = '2';
   let manager: ModelManager;
   try {
     manager = new ModelManager(await managerConfig(flags));

@@ -1,5 +1,5 @@
 import { type Model } from '../model';
-import type { SignatureInfo } from '../proto';
+import { type SignatureInfo } from '../proto';
 /** --gpu-fraction: a fraction in (0, 1]. */
 export declare function parseFraction(value: string): number;
 /** An integer ≥ 1 (--batch, --concurrency, --iterations). */
