@@ -1,0 +1,288 @@
+// tfslice serve, driven by clients tfslice did not write: curl and Python's requests, against a
+// real server on 127.0.0.1 over half_plus_two (TF1 and TF2, two versions and labels, as
+// TensorFlow Serving's own test model), the ints and vocabulary fixtures, and an isolated model
+// whose host is killed mid-request. Then `tfslice serve` itself: TensorFlow Serving's config
+// file, SIGTERM while a request is in flight.
+import { execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import Fastify from 'fastify';
+import t from 'tap';
+
+import { ModelManager } from '../lib/index';
+import { createServer, tfsliceServing } from '../lib/serve';
+import { fixture, PYTHON, ROOT, slowN } from './helpers';
+
+const run = promisify(execFile);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-serve-'));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** A base path whose versions are copies of fixtures. */
+function basePath(name: string, versions: Record<number, string>): string {
+  const base = path.join(tmp, name);
+  for (const [version, from] of Object.entries(versions)) fs.cpSync(fixture(from).dir, path.join(base, version), { recursive: true });
+  return base;
+}
+
+/** curl's answer: the HTTP status and the body. */
+async function curl(args: string[]): Promise<{ status: number; body: string }> {
+  const { stdout } = await run('curl', ['-s', '-S', '-w', '\n%{http_code}', ...args], { maxBuffer: 64 << 20 });
+  const cut = stdout.lastIndexOf('\n');
+  return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
+}
+
+/** Runs a Python script (Python's requests as the client); it prints JSON. */
+async function python<T>(script: string, ...args: string[]): Promise<T> {
+  const { stdout } = await run(PYTHON, ['-c', script, ...args], { env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' }, maxBuffer: 64 << 20 });
+  return JSON.parse(stdout) as T;
+}
+
+const half = basePath('half', { 1: 'half_plus_two', 2: 'half_plus_three' });
+const halfTf2 = basePath('half_tf2', { 1: 'half_plus_two_tf2' });
+const ints = basePath('ints', { 1: 'ints' });
+const vocab = basePath('vocab', { 1: 'tf1_vocab' });
+const slow = basePath('slow', { 1: 'slow' });
+
+const manager = new ModelManager({
+  models: [
+    { name: 'half', basePath: half, versionPolicy: 'all', versionLabels: { stable: 1, canary: 2 } },
+    { name: 'half_tf2', basePath: halfTf2 },
+    { name: 'ints', basePath: ints },
+    { name: 'vocab', basePath: vocab },
+    { name: 'slow', basePath: slow },
+  ],
+});
+
+let url = '';
+t.before(async () => {
+  await manager.start();
+  const app = await createServer({ manager, timeoutMs: 3000, bodyLimit: 1 << 20 });
+  url = await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(async () => {
+    await app.close();
+    await manager.stop();
+  });
+});
+
+t.test("TensorFlow Serving's REST API through curl: status, metadata, the quickstart, labels, columnar", async (t) => {
+  const status = await curl([`${url}/v1/models/half`]);
+  t.equal(status.status, 200);
+  t.same(JSON.parse(status.body), { model_version_status: [
+    { version: '2', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } },
+    { version: '1', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } },
+  ] }, 'GetModelStatusResponse, versions descending');
+  t.same(JSON.parse((await curl([`${url}/v1/models/half/versions/1`])).body).model_version_status.map((v: { version: string }) => v.version), ['1']);
+  t.same(JSON.parse((await curl([`${url}/v1/models/half/labels/canary`])).body).model_version_status.map((v: { version: string }) => v.version), ['2'], 'a label names its version');
+
+  const meta = JSON.parse((await curl([`${url}/v1/models/half/versions/1/metadata`])).body);
+  t.same(meta.model_spec, { name: 'half', signature_name: '', version: '1' });
+  t.same(meta.metadata.signature_def.signature_def.serving_default.inputs.x, {
+    dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: '-1', name: '' }, { size: '1', name: '' }], unknown_rank: false }, name: 'x:0',
+  }, "TensorInfo as TensorFlow Serving renders it");
+  t.equal(meta.metadata.signature_def.signature_def.classify_x_to_y.method_name, 'tensorflow/serving/classify');
+
+  const predict = (where: string, body: string) => curl(['-X', 'POST', `${url}/v1/models/${where}:predict`, '-d', body]);
+  const quickstart = await predict('half/versions/1', '{"instances": [1.0, 2.0, 5.0]}');
+  t.same(quickstart, { status: 200, body: '{"predictions":[2.5,3.0,4.5]}' }, "the quickstart: [3] fed to x declared [-1, 1], as TensorFlow Serving answers");
+  t.equal((await predict('half/labels/stable', '{"instances": [1.0]}')).body, '{"predictions":[2.5]}', 'label stable = version 1 (y = 0.5x + 2)');
+  t.equal((await predict('half/labels/canary', '{"instances": [1.0]}')).body, '{"predictions":[3.5]}', 'label canary = version 2 (y = 0.5x + 3)');
+  t.equal((await predict('half', '{"instances": [1.0]}')).body, '{"predictions":[3.5]}', 'no version: the newest');
+  t.equal((await predict('half_tf2', '{"instances": [[1.0], [2.0]]}')).body, '{"predictions":[[2.5],[3.0]]}', 'the TF2 variant');
+  t.equal((await predict('half/versions/1', '{"inputs": {"x": [[1.0], [NaN], [Infinity]]}}')).body, '{"outputs":[[2.5],[NaN],[Infinity]]}', 'columnar; NaN and Infinity both ways');
+  t.equal((await predict('ints', '{"instances": [{"a": 1, "b": 9007199254740993}, {"a": 2, "b": -9223372036854775808}]}')).body,
+    '{"predictions":[{"a2":2,"b1":9007199254740994},{"a2":4,"b1":-9223372036854775807}]}', 'int64 exact past 2^53, in and out; several inputs and outputs');
+  t.equal((await predict('vocab', '{"instances": ["banana", {"b64": "a2l3aQ=="}]}')).body, '{"predictions":[{"ids":1,"scores":1.875},{"ids":-1,"scores":0.0}]}', 'strings, and b64 bytes ("kiwi")');
+});
+
+t.test('Classify and Regress with tf.Examples, TF1 and TF2', async (t) => {
+  const post = (where: string, body: string) => curl(['-X', 'POST', `${url}/v1/models/${where}`, '-d', body]);
+  t.equal((await post('half/versions/1:regress', '{"signature_name": "regress_x_to_y", "examples": [{"x": 1.0}, {"x": 2.0}]}')).body, '{"results":[2.5,3.0]}');
+  t.equal((await post('half/versions/1:regress', '{"signature_name": "regress_x2_to_y2", "context": {"x": 9.0}, "examples": [{"x": 1.0}, {"x": 2.0, "x2": 4.0}]}')).body, '{"results":[2.0,4.0]}', 'context features, and a feature of the example over its default');
+  t.equal((await post('half/versions/1:classify', '{"signature_name": "classify_x_to_y", "examples": [{"x": 20.0}]}')).body, '{"results":[[["",12.0]]]}', "TensorFlow Serving's own test value");
+  t.equal((await post('half_tf2:classify', '{"signature_name": "classify_x_to_y", "examples": [{"x": 1.0}]}')).body, '{"results":[[["",2.5]]]}', 'TF2');
+  t.equal((await post('half_tf2:regress', '{"signature_name": "regress_x_to_y", "examples": [{"x": 80.0}]}')).body, '{"results":[42.0]}', 'TF2');
+  const wrong = await post('half:regress', '{"examples": [{"x": 1.0}]}');
+  t.equal(wrong.status, 400);
+  t.match(JSON.parse(wrong.body).error, /signature 'serving_default' cannot regress: it needs exactly one input, 'inputs'/);
+});
+
+t.test('errors: TensorFlow Serving\'s status codes, {"error": ...}, no stack, and the server serves on', async (t) => {
+  const bad: [string[], number, RegExp][] = [
+    [['-X', 'POST', `${url}/v1/models/nope:predict`, '-d', '{"instances": [1]}'], 404, /no model named "nope"; the models are 'half', 'half_tf2'/],
+    [['-X', 'POST', `${url}/v1/models/half/versions/9:predict`, '-d', '{"instances": [1]}'], 404, /model 'half' has no version 9/],
+    [['-X', 'POST', `${url}/v1/models/half/labels/beta:predict`, '-d', '{"instances": [1]}'], 400, /Unrecognized servable version label: beta/],
+    [['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"instances": [1'], 400, /JSON Parse error: a missing ',' or '\]' in an array at offset 16/],
+    [['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"instances": ["a"]}'], 400, /"a" is not a number \(float32/],
+    [['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"signature_name": "nope", "instances": [1]}'], 400, /Serving signature name: "nope" not found in signature def/],
+    [['-X', 'POST', `${url}/v1/models/ints:predict`, '-d', '{"instances": [{"a": 1.5, "b": 1}]}'], 400, /1\.5 is not an integer/],
+    [['-X', 'POST', `${url}/v1/models/half:predict`, '-d', `{"inputs": ${'['.repeat(255)}1${']'.repeat(255)}}`], 400, /255 dimensions; TensorFlow allows at most 254/],
+    [['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"inputs": [[1, 2], [3]]}'], 400, /ragged array/],
+    [['-X', 'PUT', `${url}/v1/models/half:predict`, '-d', '{}'], 400, /Malformed request: PUT \/v1\/models\/half:predict/],
+    [[`${url}/v1/models`], 400, /Missing model name in request/],
+    [[`${url}/nothing/here`], 404, /no such endpoint: GET \/nothing\/here/],
+    [['-X', 'POST', `${url}/v1/models/half:predict`, '--data-binary', `@${bigBody()}`], 413, /larger than the limit of 1048576 bytes/],
+  ];
+  for (const [args, status, message] of bad) {
+    const r = await curl(args);
+    t.equal(r.status, status, `${args.join(' ').slice(0, 90)}: ${status}`);
+    const body = JSON.parse(r.body) as { error: string };
+    t.match(body.error, message);
+    t.notMatch(body.error, /\n\s+at /, 'no stack trace');
+  }
+  t.equal((await curl(['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"instances": [1.0]}'])).status, 200, 'the server serves on');
+});
+
+function bigBody(): string {
+  const file = path.join(tmp, 'big.json');
+  if (!fs.existsSync(file)) fs.writeFileSync(file, `{"instances": [${'1.0,'.repeat(400_000)}1.0]}`);
+  return file;
+}
+
+t.test("Python's requests: TensorFlow Serving's JSON and KServe v2, JSON and the binary extension built by hand", async (t) => {
+  const result = await python<Record<string, unknown>>(`
+import json, struct, sys, requests
+url = sys.argv[1]
+out = {}
+r = requests.post(url + '/v1/models/half/versions/1:predict', json={'instances': [1.0, 2.0, 5.0]})
+out['quickstart'] = [r.status_code, r.json()]
+r = requests.get(url + '/v2/health/ready'); out['ready'] = [r.status_code, r.json()]
+r = requests.get(url + '/v2/health/live'); out['live'] = [r.status_code, r.json()]
+r = requests.get(url + '/v2'); out['server'] = r.json()
+r = requests.get(url + '/v2/models/half/versions/1'); out['meta'] = r.json()
+r = requests.get(url + '/v2/models/half/versions/1/ready'); out['model_ready'] = [r.status_code, r.json()]
+r = requests.post(url + '/v2/models/half/versions/1/infer', json={'id': 'q1', 'inputs': [{'name': 'x', 'shape': [3, 1], 'datatype': 'FP32', 'data': [1, 2, 5]}]})
+out['infer_json'] = r.json()
+# The binary extension, from the spec: JSON header, then raw little-endian bytes.
+header = json.dumps({'inputs': [{'name': 'x', 'shape': [3, 1], 'datatype': 'FP32', 'parameters': {'binary_data_size': 12}}],
+                     'outputs': [{'name': 'y', 'parameters': {'binary_data': True}}]}).encode()
+body = header + struct.pack('<3f', 1.0, 2.0, 5.0)
+r = requests.post(url + '/v2/models/half/versions/1/infer', data=body,
+                  headers={'Inference-Header-Content-Length': str(len(header)), 'Content-Type': 'application/octet-stream'})
+n = int(r.headers['Inference-Header-Content-Length'])
+head = json.loads(r.content[:n])
+out['infer_binary'] = [r.headers['Content-Type'], head, list(struct.unpack('<3f', r.content[n:n + 12]))]
+r = requests.post(url + '/v2/models/ints/infer', json={'inputs': [{'name': 'a', 'shape': [1], 'datatype': 'INT32', 'data': [1]},
+                                                                  {'name': 'b', 'shape': [1], 'datatype': 'INT64', 'data': [9007199254740993]}]})
+out['int64'] = r.json()['outputs']
+r = requests.post(url + '/v2/models/nope/infer', json={'inputs': []}); out['unknown'] = [r.status_code, r.json()]
+r = requests.post(url + '/v2/models/half/infer', json={'inputs': [{'name': 'x', 'shape': [2], 'datatype': 'FP32', 'data': [1]}]})
+out['bad_shape'] = [r.status_code, r.json()]
+print(json.dumps(out))
+`, url);
+  t.same(result.quickstart, [200, { predictions: [2.5, 3.0, 4.5] }], 'TensorFlow Serving quickstart from Python');
+  t.same(result.ready, [200, { ready: true }]);
+  t.same(result.live, [200, { live: true }]);
+  t.match(result.server, { name: 'tfslice', extensions: ['binary_tensor_data'] });
+  t.same(result.meta, { name: 'half', versions: ['1', '2'], platform: 'tensorflow_savedmodel', inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 1] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 1] }] });
+  t.same(result.model_ready, [200, { name: 'half', ready: true }]);
+  t.same(result.infer_json, { id: 'q1', model_name: 'half', model_version: '1', outputs: [{ name: 'y', datatype: 'FP32', shape: [3, 1], data: [2.5, 3.0, 4.5] }] });
+  t.same(result.infer_binary, ['application/octet-stream', { model_name: 'half', model_version: '1', outputs: [{ name: 'y', datatype: 'FP32', shape: [3, 1], parameters: { binary_data_size: 12 } }] }, [2.5, 3.0, 4.5]], 'the binary extension both ways');
+  t.same(result.int64, [
+    { name: 'a2', datatype: 'INT32', shape: [1], data: [2] },
+    { name: 'b1', datatype: 'INT64', shape: [1], data: [9007199254740994] },
+  ], 'INT64 exact (Python ints are exact)');
+  t.match(result.unknown, [404, { error: /no model named "nope"/ }]);
+  t.match(result.bad_shape, [400, { error: /shape \[2\] needs 2 elements, data has 1/ }]);
+});
+
+t.test('metrics: Prometheus text at both paths, by model, version, API and status', async (t) => {
+  const body = (await curl([`${url}/monitoring/prometheus/metrics`])).body;
+  t.match(body, /tfslice_requests_total\{model="half",version="1",api="predict",status="OK"\} \d+/);
+  t.match(body, /tfslice_requests_total\{model="",version="",api="predict",status="NOT_FOUND"\} \d+/, 'an unknown model is counted without its name (labels stay bounded)');
+  t.match(body, /tfslice_request_duration_seconds_bucket\{le="0\.001",model="half",api="predict"\}/);
+  t.match(body, /tfslice_run_duration_seconds_count\{model="half",version="1"\} \d+/);
+  t.match(body, /tfslice_model_version_state\{model="half",version="2",state="AVAILABLE"\} 1/);
+  t.match(body, /tfslice_runs_in_flight\{model="half",version="1"\} 0/);
+  t.match(body, /process_resident_memory_bytes \d+/, "Node's process metrics");
+  t.equal((await curl([`${url}/metrics`])).status, 200, '/metrics too');
+});
+
+t.test('a run past --rest_api_timeout_in_ms is 504; a slow client does not hold up the rest', async (t) => {
+  const n = await slowN(manager.get('slow'), 5000);
+  const timed = await curl(['-X', 'POST', `${url}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]);
+  t.equal(timed.status, 504);
+  t.match(JSON.parse(timed.body).error, /Deadline Exceeded: model 'slow' did not answer within 3000 ms/);
+  // A client that sends its headers and then nothing: others are served meanwhile.
+  const net = await import('node:net');
+  const { port } = new URL(url);
+  const stalled = net.connect(Number(port), '127.0.0.1');
+  stalled.write('POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"inst');
+  t.equal((await curl(['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"instances": [1.0]}'])).status, 200, 'served while another client stalls');
+  stalled.destroy();
+});
+
+t.test('an isolated model whose host dies mid-request: 503 MODEL_CRASHED, the other model serves on, the reload serves again', async (t) => {
+  const base = basePath('isolated', { 1: 'slow' });
+  const local = new ModelManager({ models: [{ name: 'slow', basePath: base, isolation: 'process' }, { name: 'half', basePath: half }], watch: true, pollIntervalMs: 200 });
+  await local.start();
+  const app = await createServer({ manager: local, timeoutMs: 0 });
+  const at = await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(async () => {
+    await app.close();
+    await local.stop();
+  });
+  const n = await slowN(local.get('slow'), 3000);
+  const pending = curl(['-X', 'POST', `${at}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]);
+  await new Promise((r) => setTimeout(r, 300));
+  process.kill(local.get('slow').hostPid!, 'SIGKILL');
+  const crashed = await pending;
+  t.equal(crashed.status, 503);
+  t.match(JSON.parse(crashed.body).error, /was killed by SIGKILL/);
+  t.equal((await curl(['-X', 'POST', `${at}/v1/models/half:predict`, '-d', '{"instances": [1.0]}'])).status, 200, 'the other model serves on');
+  let status = 0;
+  for (let i = 0; i < 100 && status !== 200; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    status = (await curl(['-X', 'POST', `${at}/v1/models/slow:predict`, '-d', '{"inputs": {"n": 1}}'])).status;
+  }
+  t.equal(status, 200, 'the next look reloaded it in a new host');
+});
+
+t.test("mounted in a user's own fastify app, beside its routes", async (t) => {
+  const app = Fastify();
+  app.get('/hello', async () => ({ hello: 'world' }));
+  await app.register(tfsliceServing, { manager, metrics: false });
+  const at = await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => app.close());
+  t.equal((await curl([`${at}/hello`])).body, '{"hello":"world"}');
+  t.equal((await curl(['-X', 'POST', `${at}/v1/models/half/versions/1:predict`, '-d', '{"instances": [1.0]}'])).body, '{"predictions":[2.5]}');
+});
+
+t.test('tfslice serve: TensorFlow Serving\'s config file; SIGTERM drains a request in flight and exits 0', async (t) => {
+  const config = path.join(tmp, 'models.config');
+  fs.writeFileSync(config, `
+model_config_list {
+  config {
+    name: 'half'
+    base_path: '${half}'
+    model_platform: 'tensorflow'
+    model_version_policy { specific { versions: 1 } }
+    version_labels { key: 'stable' value: 1 }
+  }
+  config { name: 'slow' base_path: '${slow}' }
+}`);
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'serve', '--model_config_file', config, '--rest_api_port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { stderr += d; });
+  const address = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+      const found = /REST API at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (found) resolve(found[1]!);
+    });
+    void exited.then(() => reject(new Error(`serve exited: ${stderr}`)));
+  });
+  t.match(stderr, /model 'half' \(.*\): serving version 1/, 'it says what serves');
+  t.equal((await curl(['-X', 'POST', `${address}/v1/models/half/labels/stable:predict`, '-d', '{"instances": [1.0, 2.0, 5.0]}'])).body, '{"predictions":[2.5,3.0,4.5]}');
+  const n = await slowN(manager.get('slow'), 1500);
+  const inFlight = curl(['-X', 'POST', `${address}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]);
+  await new Promise((r) => setTimeout(r, 300));
+  child.kill('SIGTERM');
+  const answered = await inFlight;
+  t.equal(answered.status, 200, 'the request in flight finished');
+  t.equal(await exited, 0, 'exit code 0');
+  t.match(stderr, /SIGTERM: draining[\s\S]*stopped/);
+});
