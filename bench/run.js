@@ -2,7 +2,9 @@
 // `npm run bench`: tfslice against the C API floor, Python TensorFlow and (when it
 // installs) @tensorflow/tfjs-node, on the same SavedModels and inputs, in one run.
 //
-//   node bench/run.js [--quick] [--reps N] [--json] [--only tiny,mlp,big_io] [--no-tfjs]
+//   node bench/run.js [--quick] [--reps N] [--json] [--only tiny,mlp,big_io] [--no-tfjs] [--no-serve]
+//
+// Then the serving section (bench/serve.js): `tfslice serve` against peers over HTTP.
 //
 // Every contender is a child process that takes a JSON job list and prints one line
 // {load_ms, wall_ms, calls, samples_us} per job. Repetitions interleave the
@@ -264,12 +266,20 @@ function main() {
     tfjs: env.tfjs,
     results: summary,
   };
+  if (!args.includes('--no-serve')) {
+    log('serving section: node bench/serve.js');
+    const passed = ['--quick', '--no-tfjs'].filter((flag) => args.includes(flag));
+    const serve = spawnSync(process.execPath, [path.join(__dirname, 'serve.js'), ...passed, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 1_800_000 });
+    if (serve.status !== 0) throw new Error(`bench/serve.js failed (exit ${serve.status})`);
+    report.serve = JSON.parse(serve.stdout);
+  }
   fs.writeFileSync(path.join(CACHE, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
   if (asJson) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } else {
     process.stdout.write(`Machine: ${report.machine}; TensorFlow ${report.tensorflow}; ${reps} repetition(s) × ${SECONDS} s per job\n\n`);
     process.stdout.write(`${table(summary)}\n\n`);
+    if (report.serve) process.stdout.write(`${require('./serve').report(report.serve)}\n\n`);
     if (!env.tfjs.ok) process.stdout.write(`tfjs-node: not measured (${env.tfjs.why})\n`);
     process.stdout.write(`JSON: ${path.relative(ROOT, path.join(CACHE, 'results.json'))}\n`);
   }

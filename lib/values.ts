@@ -71,6 +71,8 @@ export type FloatDType = 'float16' | 'bfloat16' | 'float32' | 'float64';
 
 const f64 = new Float64Array(1);
 const u64 = new BigUint64Array(f64.buffer);
+const words = new Uint32Array(f64.buffer);
+const [LOW, HIGH] = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? [0, 1] : [1, 0]; // a double's 32-bit halves in memory
 const FRACTION = (1n << 52n) - 1n; // a double's 52 fraction bits
 
 /** The significant digits of a finite positive double's exact decimal value (m × 2^k is m × 5^-k / 10^-k for k < 0). */
@@ -93,7 +95,7 @@ function isHalfway(magnitude: number, p: number): boolean {
 /** Whether a finite positive double is a power of two (a zero fraction; subnormals say no, which only costs time). */
 function isPowerOfTwo(x: number): boolean {
   f64[0] = x;
-  return (u64[0]! & FRACTION) === 0n;
+  return words[LOW]! === 0 && (words[HIGH]! & 0xfffff) === 0;
 }
 
 /**
@@ -142,6 +144,66 @@ function shortestDecimal(value: number, narrow: (x: number) => number, digits: n
   return sign * nearest;
 }
 
+const POWERS_OF_TEN = Array.from({ length: 23 }, (_, i) => 10 ** i); // each exact in a double
+
+/**
+ * shortestDecimal(value, Math.fround, 9) by arithmetic for most float32 values, or undefined
+ * where only the general search is sure: one correctly rounded 9-digit decimal (toExponential),
+ * then its shorter roundings as integers, each read back through one correctly rounded
+ * operation on exact operands (a 9-digit integer and a power of ten up to 10^22), as
+ * Number(text) would. A rounding of the 9 digits equals the rounding of the value itself unless
+ * the dropped digits are exactly half, which (like powers of two, whose gaps differ on either
+ * side, and exponents beyond 10^±22) is left to the search.
+ */
+function shortestFloat32(value: number): number | undefined {
+  const magnitude = Math.abs(value);
+  if (isPowerOfTwo(magnitude)) return undefined;
+  // The 9 digits: magnitude × 10^-scale, one correctly rounded operation (an error of at most
+  // 1e9 × 2^-53 < 2e-7), rounded to an integer, which is exact unless the product lies that
+  // close to a half; then toExponential says.
+  let scale = Math.floor(Math.log10(magnitude)) - 8;
+  if (scale + 8 > 22 || scale < -22) return undefined;
+  let digits = 0;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const product = scale <= 0 ? magnitude * POWERS_OF_TEN[-scale]! : magnitude / POWERS_OF_TEN[scale]!;
+    if (product < 1e8 - 1) scale--; // log10 was one too high
+    else if (product >= 1e9 - 0.5) scale++; // or one too low (or it rounds up to 10 digits)
+    else {
+      digits = Math.round(product);
+      if (Math.abs(product - Math.floor(product) - 0.5) < 1e-6) {
+        const text = magnitude.toExponential(8); // d.dddddddde±x, correctly rounded
+        digits = Number(text[0]! + text.slice(2, 10));
+        scale = Number(text.slice(11)) - 8;
+      }
+      break;
+    }
+  }
+  if (digits === 0 || scale + 8 > 22 || scale < -22) return undefined;
+  const sign = value < 0 ? -1 : 1;
+  // The p-digit rounding as digits' × 10^(scale + 9 - p), or -1 where it is a tie.
+  const rounded = (p: number): number => {
+    if (p === 9) return digits;
+    const unit = POWERS_OF_TEN[9 - p]!;
+    const quotient = Math.floor(digits / unit);
+    const remainder = digits - quotient * unit;
+    if (remainder * 2 === unit) return -1;
+    return remainder * 2 > unit ? quotient + 1 : quotient;
+  };
+  const decimal = (d: number, exponent: number): number => (exponent >= 0 ? sign * d * POWERS_OF_TEN[exponent]! : (sign * d) / POWERS_OF_TEN[-exponent]!);
+  // Once p digits read back so do p + 1 (equal gaps): a binary search for the fewest.
+  let lo = 1;
+  let hi = 9;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const d = rounded(mid);
+    if (d < 0) return undefined;
+    if (Math.fround(decimal(d, scale + 9 - mid)) === value) hi = mid;
+    else lo = mid + 1;
+  }
+  const d = rounded(lo);
+  return d < 0 ? undefined : decimal(d, scale + 9 - lo);
+}
+
 /** Whether `dtype` is a float dtype. */
 export const isFloat = (dtype: DType): dtype is FloatDType => Object.hasOwn(FLOATS, dtype);
 
@@ -164,7 +226,7 @@ export function shortestFloat(dtype: FloatDType, stored: number): number {
 const FLOATS: Record<FloatDType, { read(stored: number): number; shortest(value: number): number }> = {
   float16: { read: halfToNumber, shortest: (v) => shortestDecimal(v, (x) => halfToNumber(numberToHalf(x)), 5) },
   bfloat16: { read: bfloat16ToNumber, shortest: (v) => shortestDecimal(v, (x) => bfloat16ToNumber(numberToBfloat16(x)), 4) },
-  float32: { read: (v) => v, shortest: (v) => shortestDecimal(v, Math.fround, 9) },
+  float32: { read: (v) => v, shortest: (v) => shortestFloat32(v) ?? shortestDecimal(v, Math.fround, 9) },
   float64: { read: (v) => v, shortest: (v) => v }, // JS already prints a float64 shortest
 };
 

@@ -3,6 +3,7 @@
 // tensorflow_serving/util/json_tensor_test.cc), KServe's v2 tensors and binary extension
 // (lib/serve/v2.ts), and TensorFlow Serving's text-format model config (lib/manager/tfs-config.ts,
 // the examples of its serving_config.md).
+import fc from 'fast-check';
 import t from 'tap';
 
 import { Tensor } from '../lib/index';
@@ -10,7 +11,48 @@ import { parseModelServerConfig } from '../lib/manager/tfs-config';
 import { FloatLiteral, parseJson } from '../lib/serve/json';
 import { classifyResponse, feedsFromPayload, floatToken, predictResponse, readExamplesRequest, readPredictRequest, regressResponse, statusResponse } from '../lib/serve/tfs';
 import { inferResponse, readInferRequest, splitBody } from '../lib/serve/v2';
+import { shortestFloat } from '../lib/values';
 import { plain } from './helpers';
+
+t.test('numbers parse to the double Number() gives, by the fast path and the slow one', async (t) => {
+  const value = (text: string) => {
+    const v = parseJson(text);
+    return v instanceof FloatLiteral ? v.valueOf() : typeof v === 'bigint' ? Number(v) : v;
+  };
+  // Every double, as JavaScript writes it (shortest round trip, exponents included).
+  fc.assert(fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (x) => Object.is(value(Object.is(x, -0) ? '-0' : String(x)), x)), { numRuns: 20_000 });
+  // Every number the grammar allows: up to 30 digits each side, leading zeros in the fraction, any exponent.
+  const digits = (min: number, max: number) => fc.string({ unit: fc.constantFrom(...'0123456789'), minLength: min, maxLength: max });
+  const literal = fc.tuple(fc.boolean(), digits(1, 30), fc.option(digits(1, 30)), fc.option(fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '+', '-'), digits(1, 4))))
+    .map(([minus, whole, fraction, exponent]) => `${minus ? '-' : ''}${whole.replace(/^0+(?=\d)/, '')}${fraction === null ? '' : `.${fraction}`}${exponent === null ? '' : exponent.join('')}`);
+  fc.assert(fc.property(literal, (text) => {
+    const v = parseJson(text);
+    const float = /[.eE]/.test(text);
+    if (float) return Number.isInteger(Number(text)) ? v instanceof FloatLiteral && Object.is(v.valueOf(), Number(text)) : Object.is(v, Number(text));
+    return Number.isSafeInteger(Number(text)) ? Object.is(v, Number(text)) : v === BigInt(text);
+  }), { numRuns: 20_000 });
+  t.pass('20 000 doubles and 20 000 literals each way');
+});
+
+t.test('float32 written shortest: reads back, no shorter decimal does, the nearest of its length (ties to even)', async (t) => {
+  // The decimals of p digits around a value: the nearest one written by toExponential, and its neighbours.
+  const around = (a: number, p: number): number[] => {
+    const [mantissa, exponent] = a.toExponential(p - 1).split('e');
+    const n = Number(mantissa!.replace('.', ''));
+    return [n - 1, n, n + 1].map((d) => Number(`${d}e${Number(exponent) - (p - 1)}`));
+  };
+  fc.assert(fc.property(fc.float({ noNaN: true, noDefaultInfinity: true }).filter((x) => x !== 0), (x) => {
+    const written = shortestFloat('float32', x);
+    if (Math.fround(written) !== x) return false;
+    const a = Math.abs(x);
+    const p = Math.abs(written).toExponential().split('e')[0]!.replace('.', '').length;
+    for (let q = 1; q < p; q++) if (around(a, q).some((d) => Math.fround(Math.sign(x) * d) === x)) return false;
+    const [below, , above] = around(Math.abs(written), p);
+    const distance = Math.abs(Math.abs(written) - a);
+    return [below!, above!].every((d) => Math.fround(Math.sign(x) * d) !== x || Math.abs(d - a) > distance || (Math.abs(d - a) === distance && Number(String(Math.abs(written)).replace(/\D/g, '').slice(-1)) % 2 === 0));
+  }), { numRuns: 20_000 });
+  t.pass('20 000 float32 values');
+});
 
 t.test("TensorFlow Serving's JSON: NaN, Infinity, exact int64, floats that stay floats", async (t) => {
   t.same(parseJson('{"instances": [1, 2.5, -3]}'), { instances: [1, 2.5, -3] });

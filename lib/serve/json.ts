@@ -23,8 +23,7 @@ export class JsonSyntaxError extends Error {}
 
 const WHITESPACE = new Uint8Array(256);
 for (const c of [0x20, 0x09, 0x0a, 0x0d]) WHITESPACE[c] = 1;
-const NUMBER_END = /[\s,\]}]|$/y;
-const NUMBER = /-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
+const POWERS_OF_TEN = Array.from({ length: 23 }, (_, i) => 10 ** i); // each exact in a double
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Depth past which nesting is refused: no tensor has more than 254 dimensions. */
@@ -97,17 +96,76 @@ export function parseJson(input: string | Uint8Array): JsonValue {
       start = at;
     }
   };
+  // A number by char codes. Up to 15 significant digits and a power of ten within 10^±22, the
+  // value is the digits' integer times or over an exact power of ten: one correctly rounded
+  // operation on exact operands, so the same double as Number(text) (Clinger's fast path);
+  // anything else goes through Number() on the text.
   const number = (): number | bigint | FloatLiteral => {
-    NUMBER.lastIndex = at;
-    const m = NUMBER.exec(text);
-    if (!m) return fail('a malformed number');
-    const raw = m[0];
-    NUMBER_END.lastIndex = at + raw.length;
-    if (!NUMBER_END.test(text)) fail('a malformed number');
-    at += raw.length;
-    const value = Number(raw);
-    if (m[1] !== undefined || m[2] !== undefined) return Number.isInteger(value) ? new FloatLiteral(value) : value;
-    return Number.isSafeInteger(value) ? value : BigInt(raw);
+    const start = at;
+    const malformed = (): never => {
+      at = start;
+      return fail('a malformed number');
+    };
+    let c = text.charCodeAt(at);
+    const negative = c === 0x2d;
+    if (negative) c = text.charCodeAt(++at);
+    let mantissa = 0;
+    let count = 0; // significant digits taken into mantissa
+    let scale = 0; // mantissa × 10^scale is the value
+    let exact = true; // false past 15 significant digits
+    if (c === 0x30) {
+      c = text.charCodeAt(++at); // a lone leading 0
+    } else if (c >= 0x31 && c <= 0x39) {
+      do {
+        if (count < 15) {
+          mantissa = mantissa * 10 + (c - 0x30);
+          count++;
+        } else {
+          exact = false;
+        }
+        c = text.charCodeAt(++at);
+      } while (c >= 0x30 && c <= 0x39);
+    } else {
+      malformed();
+    }
+    let float = false;
+    if (c === 0x2e) { // .
+      c = text.charCodeAt(++at);
+      if (!(c >= 0x30 && c <= 0x39)) malformed();
+      do {
+        if (count < 15) {
+          if (mantissa !== 0 || c !== 0x30) count++;
+          mantissa = mantissa * 10 + (c - 0x30);
+          scale--;
+        } else if (c !== 0x30) {
+          exact = false;
+        }
+        c = text.charCodeAt(++at);
+      } while (c >= 0x30 && c <= 0x39);
+      float = true;
+    }
+    if (c === 0x65 || c === 0x45) { // e E
+      c = text.charCodeAt(++at);
+      const minus = c === 0x2d;
+      if (minus || c === 0x2b) c = text.charCodeAt(++at);
+      if (!(c >= 0x30 && c <= 0x39)) malformed();
+      let exponent = 0;
+      do {
+        if (exponent < 100_000) exponent = exponent * 10 + (c - 0x30);
+        c = text.charCodeAt(++at);
+      } while (c >= 0x30 && c <= 0x39);
+      scale += minus ? -exponent : exponent;
+      float = true;
+    }
+    // What may follow a number: whitespace, a separator, a closing bracket, or the end.
+    if (at < n && c !== 0x2c && c !== 0x5d && c !== 0x7d && !(c < 256 && WHITESPACE[c])) malformed();
+    let value: number;
+    if (exact && scale === 0) value = negative ? -mantissa : mantissa;
+    else if (exact && scale > 0 && scale <= 22) value = (negative ? -mantissa : mantissa) * POWERS_OF_TEN[scale]!;
+    else if (exact && scale < 0 && scale >= -22) value = (negative ? -mantissa : mantissa) / POWERS_OF_TEN[-scale]!;
+    else value = Number(text.slice(start, at));
+    if (float) return Number.isInteger(value) ? new FloatLiteral(value) : value;
+    return Number.isSafeInteger(value) ? value : BigInt(text.slice(start, at));
   };
   const word = (token: string, value: JsonValue): JsonValue => {
     if (text.startsWith(token, at)) {
@@ -183,6 +241,28 @@ export function parseJson(input: string | Uint8Array): JsonValue {
         if (text[at] !== ':') fail("a missing ':' after an object key");
         at++;
         stack[stack.length - 1]!.key = key;
+        continue;
+      }
+      const top = stack[stack.length - 1];
+      if (top !== undefined && Array.isArray(top.node)) {
+        // The body of a tensor: values of one array, read in one loop until a nested container.
+        const array = top.node;
+        for (;;) {
+          array.push(scalar());
+          skip();
+          const after = text.charCodeAt(at);
+          if (after === 0x5d) { // ]
+            at++;
+            stack.pop();
+            break;
+          }
+          if (after !== 0x2c) fail("a missing ',' or ']' in an array");
+          at++;
+          skip();
+          const next = text.charCodeAt(at);
+          if (next === 0x5b || next === 0x7b) break; // [ { : the container opens next time round
+        }
+        expectValue = text.charCodeAt(at - 1) !== 0x5d;
         continue;
       }
       place(scalar());

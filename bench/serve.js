@@ -1,0 +1,313 @@
+#!/usr/bin/env node
+// The serving section of `npm run bench`: REST predict through `tfslice serve` against, in the
+// same run, run() in-process (the floor), a FastAPI + uvicorn server calling TensorFlow, and a
+// fastify server around tfjs-node; and a 4 MiB tensor through the v2 binary extension against
+// v2 JSON; a fastify server answering a constant shows what HTTP alone costs. Load comes from
+// autocannon (requests/s at concurrency 1, 8 and 64) and from a sequential keep-alive client
+// (latency at concurrency 1, in µs); servers and clients share this machine's cores, the same
+// for every contender.
+//
+//   node bench/serve.js [--quick] [--json] [--no-tfjs] [--no-python]
+'use strict';
+
+const { execFileSync, spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..');
+const CACHE = path.join(__dirname, '.cache');
+const PYTHON = path.join(ROOT, '.venv', 'bin', 'python3');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const SECONDS = quick ? 2 : 5;
+const LATENCY_REQUESTS = quick ? 500 : 2000;
+
+const log = (m) => process.stderr.write(`[bench serve] ${m}\n`);
+
+const MODELS = {
+  tiny: { dir: path.join(ROOT, 'test', 'fixtures', 'tiny', 'model'), shape: [1, 4] },
+  mlp: { dir: path.join(CACHE, 'models', 'mlp', 'model'), shape: [1, 512] },
+};
+const BIG = path.join(CACHE, 'models', 'big_io', 'model'); // y = 2x on [1, 1048576] float32: 4 MiB each way
+
+function prepare() {
+  const missing = ['mlp', 'big_io'].filter((m) => !fs.existsSync(path.join(CACHE, 'models', m, 'model', 'saved_model.pb')));
+  if (missing.length) {
+    log(`generating ${missing.join(', ')} with scripts/make-fixtures.py --bench`);
+    execFileSync(PYTHON, [path.join(ROOT, 'scripts', 'make-fixtures.py'), '--bench', '--only', missing.join(',')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+}
+
+function pythonAvailable() {
+  if (args.includes('--no-python')) return false;
+  const probe = spawnSync(PYTHON, ['-c', 'import fastapi, uvicorn'], { stdio: 'ignore' });
+  if (probe.status === 0) return true;
+  log('installing fastapi and uvicorn into .venv for the Python contender');
+  const pipArgs = (process.env.TFSLICE_PIP_ARGS ?? '--retries 0').split(/\s+/).filter(Boolean);
+  return spawnSync(PYTHON, ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', ...pipArgs, 'fastapi', 'uvicorn'], { stdio: ['ignore', 'ignore', 'inherit'] }).status === 0;
+}
+
+function tfjsAvailable() {
+  if (args.includes('--no-tfjs')) return false;
+  const setup = spawnSync('bash', [path.join(__dirname, 'tfjs', 'setup.sh')], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
+  return setup.status === 0;
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = http.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// Resolves once something answers HTTP on the port (uvicorn prints its startup before it binds).
+async function answering(url, until) {
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const request = http.get(url, (response) => { response.resume(); resolve(true); });
+      request.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`nothing answers on ${url}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function startServer(command, argv, models) {
+  const port = await freePort();
+  const child = spawn(command, [...argv, String(port), ...models], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } });
+  let errors = ''; // shown only if the server fails (TensorFlow's start-up notices otherwise)
+  child.stderr.on('data', (d) => { errors = (errors + d).slice(-4000); });
+  const exited = new Promise((_, reject) => child.once('exit', (code) => reject(new Error(`${command} ${argv.join(' ')} exited ${code}: ${errors}`))));
+  const url = `http://127.0.0.1:${port}`;
+  const ready = new Promise((resolve) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('ready')) resolve();
+    });
+  });
+  try {
+    await Promise.race([ready.then(() => answering(url, Date.now() + 60_000)), exited]);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return { url, stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }) };
+}
+
+function body(model) {
+  const n = MODELS[model].shape[1];
+  return JSON.stringify({ instances: [Array.from({ length: n }, (_, i) => ((i % 97) / 97).toFixed(4)).map(Number)] });
+}
+
+// Latency at concurrency 1, in µs: sequential requests on one keep-alive connection, from a
+// client that writes prebuilt request bytes and reads up to Content-Length (as wrk does), so
+// the client's own cost stays small against the server's.
+function latency(url, payload, count, headers = { 'content-type': 'application/json' }) {
+  const target = new URL(url);
+  const head = Object.entries({ ...headers, host: target.host, 'content-length': String(payload.length) }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const request = Buffer.concat([Buffer.from(`POST ${target.pathname} HTTP/1.1\r\n${head}\r\n`), Buffer.from(payload)]);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(target.port), target.hostname);
+    socket.setNoDelay(true);
+    const samples = [];
+    const warmup = Math.min(50, count);
+    let pending = Buffer.alloc(0); // a response head not complete yet
+    let remaining = -1; // body bytes still to come (-1: reading a head)
+    let status = '';
+    let started = 0n;
+    const send = () => {
+      started = process.hrtime.bigint();
+      socket.write(request);
+    };
+    const done = (leftover) => {
+      const elapsed = Number(process.hrtime.bigint() - started) / 1000;
+      if (!status.startsWith('HTTP/1.1 200')) return fail(new Error(`${url}: ${status}`));
+      samples.push(elapsed);
+      remaining = -1;
+      pending = leftover;
+      if (samples.length < warmup + count) return send();
+      socket.end();
+      const measured = samples.slice(warmup).sort((a, b) => a - b);
+      resolve({ p50: measured[Math.floor(measured.length * 0.5)], p99: measured[Math.floor(measured.length * 0.99)], mean: measured.reduce((a, b) => a + b, 0) / measured.length });
+    };
+    const fail = (error) => {
+      socket.destroy();
+      reject(error);
+    };
+    socket.on('error', fail);
+    socket.on('connect', send);
+    socket.on('data', (chunk) => {
+      if (remaining < 0) {
+        pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+        const end = pending.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const text = pending.subarray(0, end).toString('latin1');
+        const length = /\r\ncontent-length: *(\d+)/i.exec(text);
+        if (!length) return fail(new Error(`${url}: a response without Content-Length`));
+        status = text.slice(0, text.indexOf('\r\n'));
+        remaining = Number(length[1]);
+        chunk = pending.subarray(end + 4);
+        pending = Buffer.alloc(0);
+      }
+      if (chunk.length < remaining) {
+        remaining -= chunk.length;
+        return;
+      }
+      done(chunk.subarray(remaining));
+    });
+  });
+}
+
+async function throughput(url, payload, connections) {
+  const autocannon = require('autocannon');
+  const result = await autocannon({ url, method: 'POST', body: payload, headers: { 'content-type': 'application/json' }, connections, duration: SECONDS });
+  return { rps: result.requests.average, errors: result.errors + result.non2xx, p99ms: result.latency.p99 };
+}
+
+// run() in-process: the floor under any server. p50 back to back (what the targets compare
+// with), and p50 after 1 ms idle, as a server's run meets it between requests: a thread that
+// slept longer than the hypervisor polls for takes that long to wake.
+async function inProcess() {
+  const { loadModel, Tensor } = require(path.join(ROOT, 'dist', 'index.js'));
+  const out = {};
+  const p50 = (samples) => samples.sort((a, b) => a - b)[Math.floor(samples.length / 2)];
+  for (const [name, m] of Object.entries(MODELS)) {
+    const model = await loadModel(m.dir);
+    const data = Float32Array.from({ length: m.shape[1] }, (_, i) => (i % 97) / 97);
+    const key = Object.keys(model.signatures.serving_default.inputs)[0];
+    const once = async () => {
+      const t = process.hrtime.bigint();
+      await model.run({ [key]: new Tensor('float32', data, m.shape) });
+      return Number(process.hrtime.bigint() - t) / 1000;
+    };
+    for (let i = 0; i < 200; i++) await once();
+    const hot = [];
+    for (let i = 0; i < LATENCY_REQUESTS; i++) hot.push(await once());
+    const idle = [];
+    for (let i = 0; i < LATENCY_REQUESTS / 4; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      idle.push(await once());
+    }
+    let calls = 0;
+    const until = Date.now() + SECONDS * 1000;
+    await Promise.all(Array.from({ length: 64 }, async () => {
+      while (Date.now() < until) {
+        await once();
+        calls++;
+      }
+    }));
+    out[name] = { p50: p50(hot), p50idle: p50(idle), rps64: calls / SECONDS };
+    await model.dispose();
+  }
+  return out;
+}
+
+// A 4 MiB float32 tensor through v2: the binary extension against JSON, mean ms per request.
+async function bigTensor(url) {
+  const n = 1 << 20;
+  const values = Float32Array.from({ length: n }, (_, i) => (i % 1000) / 8);
+  const header = Buffer.from(JSON.stringify({
+    inputs: [{ name: 'x', shape: [1, n], datatype: 'FP32', parameters: { binary_data_size: n * 4 } }],
+    parameters: { binary_data_output: true },
+  }));
+  const binary = Buffer.concat([header, Buffer.from(values.buffer)]);
+  const json = JSON.stringify({ inputs: [{ name: 'x', shape: [1, n], datatype: 'FP32', data: Array.from(values) }] });
+  const count = quick ? 5 : 20;
+  const bin = await latency(`${url}/v2/models/big/infer`, binary, count, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.byteLength) });
+  const js = await latency(`${url}/v2/models/big/infer`, json, Math.max(3, count / 4));
+  return { binaryMs: bin.mean / 1000, jsonMs: js.mean / 1000, speedup: js.mean / bin.mean };
+}
+
+function row(cells) {
+  return `| ${cells.join(' | ')} |`;
+}
+
+const SERVERS = [
+  { name: 'tfslice serve', command: process.execPath, script: ['serve', 'tfslice_server.js'] },
+  { name: 'fastify, constant answer (HTTP floor)', command: process.execPath, script: ['serve', 'http_floor.js'], floor: true },
+  { name: 'FastAPI + uvicorn (TF 2.21)', command: PYTHON, script: ['serve', 'fastapi_server.py'], available: pythonAvailable },
+  { name: 'fastify + tfjs-node', command: process.execPath, script: ['tfjs', 'serve.js'], available: tfjsAvailable },
+];
+
+async function measureServer(server, results) {
+  const models = Object.entries(MODELS).map(([name, m]) => `${name}=${m.dir}`);
+  const running = await startServer(server.command, [path.join(__dirname, ...server.script)], models);
+  try {
+    for (const model of Object.keys(MODELS)) {
+      const url = `${running.url}/v1/models/${model}:predict`;
+      const payload = body(model);
+      const c1 = await latency(url, payload, LATENCY_REQUESTS);
+      const rps = {};
+      let errors = 0;
+      for (const connections of [1, 8, 64]) {
+        const r = await throughput(url, payload, connections);
+        rps[connections] = r.rps;
+        errors += r.errors;
+      }
+      results.models[model].servers[server.name] = { p50us: c1.p50, p99us: c1.p99, rps1: rps[1], rps8: rps[8], rps64: rps[64], errors, floor: Boolean(server.floor) };
+      log(`${server.name} ${model}: p50 ${c1.p50.toFixed(0)} µs; ${rps[1].toFixed(0)}, ${rps[8].toFixed(0)}, ${rps[64].toFixed(0)} req/s at 1, 8, 64`);
+    }
+  } finally {
+    await running.stop();
+  }
+}
+
+function report(results) {
+  const f = (n) => (n === undefined ? '' : n.toFixed(0));
+  const lines = [`Serving: REST predict, ${results.machine.cpus} × ${results.machine.model}, Node ${results.machine.node}; servers and load generator share these cores`, '',
+    row(['model', 'server', 'p50 µs, c=1', 'p99 µs, c=1', 'req/s, c=1', 'req/s, c=8', 'req/s, c=64', 'errors']), row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---:'])];
+  for (const [model, r] of Object.entries(results.models)) {
+    lines.push(row([model, 'run() in-process (after 1 ms idle)', `${f(r.floor.p50)} (${f(r.floor.p50idle)})`, '', '', '', f(r.floor.rps64), '']));
+    for (const [name, s] of Object.entries(r.servers)) lines.push(row([model, name, f(s.p50us), f(s.p99us), f(s.rps1), f(s.rps8), f(s.rps64), String(s.errors)]));
+  }
+  const b = results.big;
+  lines.push('', `4 MiB float32 in and out through /v2/models/big/infer: binary extension ${b.binaryMs.toFixed(1)} ms, JSON ${b.jsonMs.toFixed(1)} ms (${b.speedup.toFixed(1)}x; target >= 5)`);
+  for (const [model, r] of Object.entries(results.models)) {
+    const ours = r.servers['tfslice serve'];
+    const peers = Object.values(r.servers).filter((s) => s !== ours && !s.floor).map((s) => s.rps64);
+    const best = Math.max(...peers, 0);
+    lines.push(`${model}: c=64 ${best ? `${(ours.rps64 / best).toFixed(2)}x the best peer (target >= 2)` : 'no peer ran'}; c=1 p50 ${(ours.p50us - r.floor.p50).toFixed(0)} µs over run() (target <= 150)`);
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  prepare();
+  const results = { machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, models: {}, big: null };
+  log('run() in-process');
+  const floor = await inProcess();
+  for (const model of Object.keys(MODELS)) results.models[model] = { floor: floor[model], servers: {} };
+  for (const server of SERVERS) {
+    if (server.available && !server.available()) {
+      log(`${server.name}: left out (not installable here, or turned off by a flag)`);
+      continue;
+    }
+    log(`${server.name}: measuring`);
+    await measureServer(server, results);
+  }
+  log('4 MiB through v2: binary vs JSON');
+  const big = await startServer(process.execPath, [path.join(__dirname, 'serve', 'tfslice_server.js')], [`big=${BIG}`]);
+  try {
+    results.big = await bigTensor(big.url);
+  } finally {
+    await big.stop();
+  }
+  fs.mkdirSync(CACHE, { recursive: true });
+  fs.writeFileSync(path.join(CACHE, 'serve.json'), `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(args.includes('--json') ? `${JSON.stringify(results)}\n` : `${report(results)}\n`);
+}
+
+module.exports = { report };
+
+if (require.main === module) main().catch((error) => {
+  process.stderr.write(`${error.stack}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// The tfslice contender of bench/serve.js: `tfslice serve`'s server (createServer) over a
+// ModelManager of the given models, on 127.0.0.1:<port>. argv: port, then name=dir pairs (each
+// dir a SavedModel, served as version 1). Prints "ready" once listening.
+'use strict';
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const { ModelManager } = require(path.join(ROOT, 'dist', 'index.js'));
+const { createServer } = require(path.join(ROOT, 'dist', 'serve', 'index.js'));
+
+(async () => {
+  const [port, ...pairs] = process.argv.slice(2);
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-bench-serve-'));
+  process.on('exit', () => fs.rmSync(base, { recursive: true, force: true }));
+  const models = pairs.map((pair) => {
+    const [name, dir] = pair.split('=');
+    fs.mkdirSync(path.join(base, name));
+    fs.symlinkSync(dir, path.join(base, name, '1'));
+    return { name, basePath: path.join(base, name) };
+  });
+  const manager = new ModelManager({ models });
+  await manager.start();
+  const app = await createServer({ manager, timeoutMs: 0 });
+  await app.listen({ host: '127.0.0.1', port: Number(port) });
+  process.stdout.write('ready\n');
+  const stop = () => app.close().then(() => manager.stop()).then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+})();
