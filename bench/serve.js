@@ -109,8 +109,8 @@ function body(model) {
 
 // Latency at concurrency 1, in µs: sequential requests on one keep-alive connection, from a
 // client that writes prebuilt request bytes and reads up to Content-Length (as wrk does), so
-// the client's own cost stays small against the server's.
-function latency(url, payload, count, headers = { 'content-type': 'application/json' }) {
+// the client's own cost stays small against the server's. `warmup` requests first, not counted.
+function latency(url, payload, count, headers = { 'content-type': 'application/json' }, warmup = 500) {
   const target = new URL(url);
   const head = Object.entries({ ...headers, host: target.host, 'content-length': String(payload.length) }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   const request = Buffer.concat([Buffer.from(`POST ${target.pathname} HTTP/1.1\r\n${head}\r\n`), Buffer.from(payload)]);
@@ -118,7 +118,6 @@ function latency(url, payload, count, headers = { 'content-type': 'application/j
     const socket = net.connect(Number(target.port), target.hostname);
     socket.setNoDelay(true);
     const samples = [];
-    const warmup = Math.min(50, count);
     let pending = Buffer.alloc(0); // a response head not complete yet
     let remaining = -1; // body bytes still to come (-1: reading a head)
     let status = '';
@@ -221,8 +220,8 @@ async function bigTensor(url) {
   const binary = Buffer.concat([header, Buffer.from(values.buffer)]);
   const json = JSON.stringify({ inputs: [{ name: 'x', shape: [1, n], datatype: 'FP32', data: Array.from(values) }] });
   const count = quick ? 5 : 20;
-  const bin = await latency(`${url}/v2/models/big/infer`, binary, count, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.byteLength) });
-  const js = await latency(`${url}/v2/models/big/infer`, json, Math.max(3, count / 4));
+  const bin = await latency(`${url}/v2/models/big/infer`, binary, count, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.byteLength) }, 3);
+  const js = await latency(`${url}/v2/models/big/infer`, json, Math.max(3, count / 4), undefined, 1);
   return { binaryMs: bin.mean / 1000, jsonMs: js.mean / 1000, speedup: js.mean / bin.mean };
 }
 

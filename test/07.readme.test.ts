@@ -69,7 +69,9 @@ t.test('every TypeScript block type-checks against the shipped declarations (typ
     compilerOptions: {
       strict: true, noEmit: true, target: 'es2022', module: 'commonjs', moduleResolution: 'node', skipLibCheck: true,
       types: ['node'], typeRoots: [path.join(ROOT, 'node_modules', '@types')],
-      baseUrl: dir, paths: { tfslice: [path.join(ROOT, 'types', 'index.d.ts')] },
+      baseUrl: dir,
+      // 'tfslice' and 'tfslice/serve' as shipped; other packages (fastify) from this repository's node_modules, as a user's own.
+      paths: { 'tfslice': [path.join(ROOT, 'types', 'index.d.ts')], 'tfslice/serve': [path.join(ROOT, 'types', 'serve', 'index.d.ts')], '*': [path.join(ROOT, 'node_modules', '*')] },
     },
     files,
   }));
@@ -89,9 +91,10 @@ for (const block of code) {
     let js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } }).outputText;
     // Inside the repository 'tfslice' is this package (its exports, dist/index.js).
     js = js.replace(/require\((["'])tfslice\1\)/g, `require(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))})`);
+    js = js.replace(/require\((["'])tfslice\/serve\1\)/g, `require(${JSON.stringify(path.join(ROOT, 'dist', 'serve', 'index.js'))})`);
     const file = path.join(dir, `run-${block.line}.js`);
     fs.writeFileSync(file, js);
-    const run = spawnSync(process.execPath, [file], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, NODE_OPTIONS: '' } });
+    const run = spawnSync(process.execPath, [file], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, NODE_OPTIONS: '', NODE_PATH: path.join(ROOT, 'node_modules') } });
     t.equal(run.status, 0, `exit 0 (stderr: ${run.stderr.trim().slice(-2000) || 'none'})`);
     t.notMatch(run.stderr, /Error|Warning: /, 'nothing on stderr but what TensorFlow itself may print');
     t.ok(run.stdout.trim().length > 0, `it printed: ${run.stdout.trim().replace(/\s+/g, ' ').slice(0, 300)}`);

@@ -175,6 +175,13 @@ t.test('version policies choose among the numeric directories; runs go to the ne
   t.equal(mm.get('all').path, path.join(base, '10'), 'get() returns the newest Model');
 });
 
+t.test('a basePath that is a SavedModel itself: NOT_FOUND that says where the versions go', async (t) => {
+  const base = basePath(t, [1]);
+  const { mm } = manager(t, { models: [{ name: 'direct', basePath: path.join(base, '1') }] });
+  const [status] = await mm.start();
+  t.match(status!.error, { code: 'NOT_FOUND', message: /no versions of model 'direct' found under .*\/1 \(versions are numeric sub-directories\); .*\/1 is itself a SavedModel, and basePath is the directory above a model's versions \(TensorFlow Serving's layout\): put it at <dir>\/1 and give <dir>/ });
+});
+
 t.test('requireGpuFraction: NOT_FOUND "Fraction not set for model X"; each version gets its model\'s fraction', async (t) => {
   const a = basePath(t, [1]);
   const b = basePath(t, [1]);

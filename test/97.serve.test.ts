@@ -281,6 +281,10 @@ model_config_list {
   const inFlight = curl(['-X', 'POST', `${address}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]);
   await new Promise((r) => setTimeout(r, 300));
   child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 200));
+  // Draining: a readiness probe on a new connection is refused (or, on one already open, 503).
+  const probe = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${address}/v2/health/ready`]).then((r) => r.stdout, (e: { stdout?: string }) => e.stdout ?? '');
+  t.ok(probe === '000' || probe === '503', `not ready while draining (curl: ${probe})`);
   const answered = await inFlight;
   t.equal(answered.status, 200, 'the request in flight finished');
   t.equal(await exited, 0, 'exit code 0');

@@ -7,6 +7,7 @@
  * a version is disposed only once the runs it was given have finished.
  */
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
 import { describe, invalidType, NotFoundError, outOfRange, TensorFlowError } from '../errors';
@@ -295,7 +296,10 @@ export class ModelManager {
     }
     m.looks = look.seen;
     if (look.present.size === 0) {
-      this.#modelError(m, new NotFoundError(`no versions of model '${m.config.name}' found under ${base} (versions are numeric sub-directories)`));
+      // The most common mistake: basePath is the SavedModel itself, not the directory of its versions.
+      const savedModel = ['saved_model.pb', 'saved_model.pbtxt'].some((f) => existsSync(path.join(base, f)));
+      const hint = savedModel ? `; ${base} is itself a SavedModel, and basePath is the directory above a model's versions (TensorFlow Serving's layout): put it at <dir>/1 and give <dir>` : '';
+      this.#modelError(m, new NotFoundError(`no versions of model '${m.config.name}' found under ${base} (versions are numeric sub-directories)${hint}`));
     } else if (m.error) {
       m.error = null;
     }
