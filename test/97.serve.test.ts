@@ -57,6 +57,9 @@ const manager = new ModelManager({
 
 let url = '';
 t.before(async () => {
+  await run('curl', ['--version']).catch(() => {
+    throw new Error('these tests drive the server with curl, and there is none on PATH: install it (apt-get install curl)');
+  });
   await manager.start();
   const app = await createServer({ manager, timeoutMs: 3000, bodyLimit: 1 << 20 });
   url = await app.listen({ host: '127.0.0.1', port: 0 });
