@@ -159,7 +159,7 @@ t.test('Predict responses: predictions per row or outputs whole, b64 for _bytes,
     '{"predictions":[9223372036854775807,-9223372036854775808]}', 'int64 exact, as bare numbers');
   t.equal(predictResponse({ s_bytes: new Tensor('string', ['hello', 'world', 'tf', 'serving'], [2, 2]) }, 'row'),
     '{"predictions":[[{"b64":"aGVsbG8="},{"b64":"d29ybGQ="}],[{"b64":"dGY="},{"b64":"c2VydmluZw=="}]]}', 'outputs whose key ends in _bytes as b64');
-  t.equal(predictResponse({ s: new Tensor('string', ['héllo', new Uint8Array([0xff, 0])]) }, 'columnar'), '{"outputs":["héllo",{"b64":"/wA="}]}', 'text as strings, bytes that are not UTF-8 as b64');
+  t.equal(predictResponse({ s: new Tensor('string', [new TextEncoder().encode('héllo'), new Uint8Array([0xff, 0])]) }, 'columnar'), '{"outputs":["héllo",{"b64":"/wA="}]}', 'text as strings, bytes that are not UTF-8 as b64');
   t.equal(predictResponse({ b: new Tensor('bool', Uint8Array.of(1, 0)), h: new Tensor('float16', Uint16Array.of(0x3e00, 0x7c00)) }, 'row'),
     '{"predictions":[{"b":true,"h":1.5},{"b":false,"h":Infinity}]}', 'several outputs: an object per row, keys sorted; bool and float16');
   t.equal(predictResponse({ a: new Tensor('int32', new Int32Array(0), [0, 2]) }, 'row'), '{"predictions":[]}', 'no rows');

@@ -3,7 +3,7 @@
 // TensorFlow Serving's own test model), the ints and vocabulary fixtures, and an isolated model
 // whose host is killed mid-request. Then `tfslice serve` itself: TensorFlow Serving's config
 // file, SIGTERM while a request is in flight.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,7 +13,7 @@ import t from 'tap';
 
 import { ModelManager } from '../lib/index';
 import { createServer, tfsliceServing } from '../lib/serve';
-import { fixture, PYTHON, ROOT, slowN } from './helpers';
+import { fixture, PYTHON, slowN, startServe } from './helpers';
 
 const run = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-serve-'));
@@ -265,20 +265,8 @@ model_config_list {
   }
   config { name: 'slow' base_path: '${slow}' }
 }`);
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'serve', '--model_config_file', config, '--rest_api_port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d; });
-  const address = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d;
-      const found = /REST API at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (found) resolve(found[1]!);
-    });
-    void exited.then(() => reject(new Error(`serve exited: ${stderr}`)));
-  });
-  t.match(stderr, /model 'half' \(.*\): serving version 1/, 'it says what serves');
+  const { child, url: address, exited, stderr } = await startServe(['--model_config_file', config, '--rest_api_port', '0']);
+  t.match(stderr(), /model 'half' \(.*\): serving version 1/, 'it says what serves');
   t.equal((await curl(['-X', 'POST', `${address}/v1/models/half/labels/stable:predict`, '-d', '{"instances": [1.0, 2.0, 5.0]}'])).body, '{"predictions":[2.5,3.0,4.5]}');
   const n = await slowN(manager.get('slow'), 1500);
   const inFlight = curl(['-X', 'POST', `${address}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]);
@@ -291,5 +279,5 @@ model_config_list {
   const answered = await inFlight;
   t.equal(answered.status, 200, 'the request in flight finished');
   t.equal(await exited, 0, 'exit code 0');
-  t.match(stderr, /SIGTERM: draining[\s\S]*stopped/);
+  t.match(stderr(), /SIGTERM: draining[\s\S]*stopped/);
 });

@@ -3,14 +3,13 @@
 // answers 503 from the kill until the manager's next look reloads it, then 200 again; the
 // server's RSS stays flat after warm-up. Load from autocannon, the server a `tfslice serve`
 // process of its own (its memory read from its own /metrics).
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import autocannon from 'autocannon';
 import t from 'tap';
 
-import { fixture, ROOT } from './helpers';
+import { fixture, startServe } from './helpers';
 
 const SECONDS = 30;
 const KILL_AT_S = 12; // after warm-up, with time left to see the reload
@@ -52,34 +51,21 @@ t.test('30 s at concurrency 32 on two models, the isolated one killed mid-test',
       { name: 'isolated', basePath: basePath('isolated', 'half_plus_three'), isolation: 'process' },
     ],
   }));
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'serve', '--model_config_file', config, '--rest_api_port', '0',
-    '--file_system_poll_wait_seconds', String(POLL_S), '--rest_api_timeout_in_ms', '10000'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d; });
+  const { child, url, exited } = await startServe(['--model_config_file', config, '--rest_api_port', '0',
+    '--file_system_poll_wait_seconds', String(POLL_S), '--rest_api_timeout_in_ms', '10000']);
   t.teardown(() => { child.kill('SIGKILL'); });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d;
-      const found = /REST API at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (found) resolve(found[1]!);
-    });
-    void exited.then(() => reject(new Error(`serve exited: ${stderr}`)));
-  });
   const [host] = children(child.pid!);
   t.ok(host, 'the isolated model runs in a host process of its own');
 
   const started = Date.now();
   const responses: Record<string, { at: number; status: number }[]> = { inline: [], isolated: [] };
-  const load = (model: string) => {
+  const load = (model: string) => new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon({
       url: `${url}/v1/models/${model}:predict`, method: 'POST', connections: 16, duration: SECONDS,
       headers: { 'content-type': 'application/json' }, body: '{"instances": [1.0, 2.0, 5.0]}',
-    });
-    instance.on('response', (_client: unknown, status: number) => responses[model]!.push({ at: Date.now() - started, status }));
-    return instance;
-  };
+    }, (error, result) => (error ? reject(error) : resolve(result)));
+    instance.on('response', (_client, status) => responses[model]!.push({ at: Date.now() - started, status }));
+  });
   const samples: { at: number; rss: number; heap: number }[] = [];
   const sampler = setInterval(() => void memory(url).then((m) => samples.push({ at: Date.now() - started, ...m })), 1000);
   let killedAt = 0;

@@ -217,3 +217,29 @@ export function jsonOf<T>(r: CliResult): T {
     throw new Error(`not JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
   }
 }
+
+/** A `tfslice serve` process: its REST URL once it prints it, its exit, and its stderr so far. */
+export interface ServeProcess {
+  child: import('node:child_process').ChildProcess;
+  url: string;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+/** Starts `tfslice serve <args>` (add --rest_api_port 0) and resolves once it prints the URL it listens on. */
+export async function startServe(args: string[]): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'serve', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { stderr += d; });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+      const found = /REST API at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (found) resolve(found[1]!);
+    });
+    void exited.then(() => reject(new Error(`serve exited: ${stderr}`)));
+  });
+  return { child, url, exited, stderr: () => stderr };
+}
