@@ -187,6 +187,16 @@ export function parseJson(input: string | Uint8Array): JsonValue {
     return fail(at >= n ? 'an incomplete value' : 'an unexpected character');
   };
 
+  // An object's key and its colon.
+  const key = (): string => {
+    if (text[at] !== '"') fail('an object key that is not a string');
+    const name = string();
+    skip();
+    if (text[at] !== ':') fail("a missing ':' after an object key");
+    at++;
+    return name;
+  };
+
   // The containers being filled, innermost last: an array, or an object with the key whose value comes next.
   const stack: { node: JsonValue[] | Record<string, JsonValue>; key: string | null }[] = [];
   let result: JsonValue | undefined;
@@ -235,12 +245,7 @@ export function parseJson(input: string | Uint8Array): JsonValue {
           expectValue = false;
           continue;
         }
-        if (text[at] !== '"') fail('an object key that is not a string');
-        const key = string();
-        skip();
-        if (text[at] !== ':') fail("a missing ':' after an object key");
-        at++;
-        stack[stack.length - 1]!.key = key;
+        stack[stack.length - 1]!.key = key();
         continue;
       }
       const top = stack[stack.length - 1];
@@ -289,12 +294,7 @@ export function parseJson(input: string | Uint8Array): JsonValue {
     if (c === ',') {
       at++;
       skip();
-      if (text[at] !== '"') fail('an object key that is not a string');
-      const key = string();
-      skip();
-      if (text[at] !== ':') fail("a missing ':' after an object key");
-      at++;
-      top.key = key;
+      top.key = key();
       expectValue = true;
     } else if (c === '}') {
       at++;
