@@ -246,6 +246,10 @@ const NON_FINITE = new Map<unknown, number>([['NaN', NaN], ['Infinity', Infinity
  */
 function floatFromJson(value: unknown): number | undefined {
   if (typeof value === 'number') return value;
+  // An integer past 2^53 read exactly (TensorFlow Serving's JSON, the CLI's): to the nearest
+  // double, as Number() on its digits would, and on to the dtype (JS writes a float of 1e16 to
+  // 1e21 in integer digits, and TensorFlow Serving takes integer literals for float tensors).
+  if (typeof value === 'bigint') return Number(value);
   if (value instanceof Number) return value.valueOf();
   return NON_FINITE.get(value);
 }

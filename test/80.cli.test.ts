@@ -640,7 +640,7 @@ t.test('SavedModels of every kind: ragged/sparse outputs, the empty tag-set, plu
 
   const tagless = fixture('tagless').dir;
   const refused = await cli(['run', tagless, '--input', 'words=["b"]']);
-  t.match(refused.stderr, /The tag-sets in .* are: \[\]/, 'without --tags: the error lists the empty tag-set');
+  t.match(refused.stderr, /--tags serve: .* has no meta graph with that tag-set; its tag-sets are \[\]; pass one, e.g. --tags ''/, 'without --tags: the error lists the empty tag-set and the flag that selects it');
   const ids = await cli(['run', tagless, '--tags', '', '--input', 'words=["b","zz"]']);
   t.equal(ids.code, 0);
   t.match(ids.stdout, /ids: int64 \[2\]\n\s+\[2, -1\]/, "--tags '' loads it");

@@ -99,6 +99,9 @@ t.test('Predict requests: row and columnar, one input and several, as TensorFlow
   t.same({ format: quickstart.format, signature: quickstart.signatureName }, { format: 'row', signature: undefined });
   const feeds = feedsFromPayload(quickstart.format, quickstart.payload, { x: spec('float32', [-1, 1]) });
   t.same(plain(feeds.x!), { dtype: 'float32', shape: [3], data: [1, 2, 5] }, "the quickstart's [3] for an input declared [-1, 1]: shapes from the JSON");
+  // A float written in integer digits past 2^53 (as JS writes 2.9874552e17): its nearest float, as from its digits.
+  const wide = feedsFromPayload('row', req('{"instances": [298745521244209150, 100000000000000000000, -18446744073709551615]}').payload, { x: spec('float32', [-1]) });
+  t.same(Array.from(wide.x!.data as Float32Array), [Math.fround(298745521244209150), 1e20, -18446744073709551615].map(Math.fround), 'integer literals past 2^53 for a float input');
   const two = req('{"signature_name": "s", "instances": [{"a": [1, 2], "b": "foo"}, {"a": [3, 4], "b": {"b64": "YmFy"}}]}');
   t.equal(two.signatureName, 's');
   const stacked = feedsFromPayload(two.format, two.payload, { a: spec('int32', null), b: spec('string', null) });
