@@ -126,6 +126,8 @@ t.test('errors: TensorFlow Serving\'s status codes, {"error": ...}, no stack, an
     [[`${url}/v1/models`], 400, /Missing model name in request/],
     [[`${url}/nothing/here`], 404, /no such endpoint: GET \/nothing\/here/],
     [['-X', 'POST', `${url}/v1/models/half:predict`, '--data-binary', `@${bigBody()}`], 413, /larger than the limit of 1048576 bytes/],
+    [[`${url}/v1/models/half%zz`], 400, /Malformed request|not valid percent-encoding/],
+    [[`${url}/%zz`], 400, /Malformed request/],
   ];
   for (const [args, status, message] of bad) {
     const r = await curl(args);
@@ -134,6 +136,16 @@ t.test('errors: TensorFlow Serving\'s status codes, {"error": ...}, no stack, an
     t.match(body.error, message);
     t.notMatch(body.error, /\n\s+at /, 'no stack trace');
   }
+  // HTTP that Node's parser refuses: the same {"error": ...}, then the connection closes.
+  const net = await import('node:net');
+  const raw = await new Promise<string>((resolve) => {
+    const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
+    let answer = '';
+    socket.on('data', (d) => { answer += d; });
+    socket.on('close', () => resolve(answer));
+    socket.write('POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n');
+  });
+  t.match(raw, /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*\r\n\r\n\{"error":"Bad Request: the request is not valid HTTP \(HPE_/, 'a bad chunk: 400 in the same shape');
   t.equal((await curl(['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"instances": [1.0]}'])).status, 200, 'the server serves on');
 });
 
@@ -198,6 +210,7 @@ t.test('metrics: Prometheus text at both paths, by model, version, API and statu
   t.match(body, /tfslice_run_duration_seconds_count\{model="half",version="1"\} \d+/);
   t.match(body, /tfslice_model_version_state\{model="half",version="2",state="AVAILABLE"\} 1/);
   t.match(body, /tfslice_runs_in_flight\{model="half",version="1"\} 0/);
+  t.match(body, /tfslice_requests_total\{model="",version="",api="predict",status="HTTP_413"\} 1/, 'a body over the limit is counted too');
   t.match(body, /process_resident_memory_bytes \d+/, "Node's process metrics");
   t.equal((await curl([`${url}/metrics`])).status, 200, '/metrics too');
 });
@@ -250,6 +263,17 @@ t.test("mounted in a user's own fastify app, beside its routes", async (t) => {
   t.teardown(() => app.close());
   t.equal((await curl([`${at}/hello`])).body, '{"hello":"world"}');
   t.equal((await curl(['-X', 'POST', `${at}/v1/models/half/versions/1:predict`, '-d', '{"instances": [1.0]}'])).body, '{"predictions":[2.5]}');
+});
+
+t.test('mounted under a prefix, in an app with its own 404 handler', async (t) => {
+  const app = Fastify();
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ mine: true }));
+  await app.register(tfsliceServing, { manager, metrics: false, prefix: '/tf' });
+  const at = await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => app.close());
+  t.equal((await curl(['-X', 'POST', `${at}/tf/v1/models/half/versions/1:predict`, '-d', '{"instances": [1.0]}'])).body, '{"predictions":[2.5]}', '/tf/v1/...');
+  t.equal(JSON.parse((await curl([`${at}/tf/v2/models/half/versions/1`])).body).name, 'half', '/tf/v2/...');
+  t.equal((await curl([`${at}/elsewhere`])).body, '{"mine":true}', "the app's own 404 answers paths outside");
 });
 
 t.test('tfslice serve: TensorFlow Serving\'s config file; SIGTERM drains a request in flight and exits 0', async (t) => {

@@ -188,7 +188,10 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     };
 
   const bodyOf = (request: FastifyRequest): Buffer => (Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
-  const pathOf = (request: FastifyRequest): string => request.url.split('?')[0]!;
+  // The path as the routes see it: without the query, and without the prefix the plugin was
+  // registered under (app.register(tfsliceServing, { prefix: '/tf' }) serves /tf/v1/...).
+  const prefix = app.prefix;
+  const pathOf = (request: FastifyRequest): string => request.url.split('?')[0]!.slice(prefix.length);
 
   // -- TensorFlow Serving: /v1 -------------------------------------------------
 
@@ -345,16 +348,29 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     app.get('/metrics', scrape);
   }
 
-  app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).type('application/json').send(errorBody(`no such endpoint: ${request.method} ${pathOf(request)} (TensorFlow Serving's API is under /v1/models, KServe's v2 under /v2)`));
-  });
+  // Errors fastify raises before a route runs (413 for a body over the limit, a bad
+  // content-length, ...): TensorFlow Serving's {"error": ...}, counted like the rest.
   app.setErrorHandler((error, request, reply) => {
     const { code, message } = describeError(error);
     if (code === 'INTERNAL') request.log.error({ err: error }, 'tfslice: request failed');
     const status = code.startsWith('HTTP_') ? Number(code.slice(5)) : httpStatus(code);
-    void reply.code(status).type('application/json').send(errorBody(status === 413 ? `the request body is larger than the limit of ${bodyLimit} bytes` : message));
+    const outcome: Outcome = { api: apiOf(request, pathOf(request)), model: '', version: null, runSeconds: null };
+    return send(reply, outcome, performance.now() - reply.elapsedTime, status, errorBody(status === 413 ? `the request body is larger than the limit of ${bodyLimit} bytes` : message), code);
   });
 };
+
+/** The API a request was for, from its method and path (for requests that failed before their route ran). */
+function apiOf(request: FastifyRequest, path: string): ServingApi {
+  if (path.startsWith('/v2')) return request.method === 'POST' ? 'v2_infer' : 'v2_metadata';
+  const verb = /:(classify|regress|predict)$/i.exec(path)?.[1]?.toLowerCase() as ServingApi | undefined;
+  return verb ?? (request.method === 'POST' ? 'predict' : 'status');
+}
+
+/** A 404 in TensorFlow Serving's shape, for a path no route has. */
+function notFound(request: FastifyRequest, reply: FastifyReply): void {
+  const path = request.url.split('?')[0]!;
+  void reply.code(404).type('application/json').send(errorBody(`no such endpoint: ${request.method} ${path} (TensorFlow Serving's API is under /v1/models, KServe's v2 under /v2)`));
+}
 
 /** Options of createServer(): the plugin's, and the HTTP server's own limits. */
 export interface ServerOptions extends ServingOptions {
@@ -383,7 +399,21 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     // Model names and labels are matched by the routes' own regexes (case-insensitive, as
     // TensorFlow Serving's), not by fastify's router.
     routerOptions: { caseSensitive: false },
+    // A path that is not valid percent-encoding, and the like: 400 in TensorFlow Serving's shape.
+    frameworkErrors: (error, _request, reply) => {
+      void (reply as FastifyReply).code(400).type('application/json').send(errorBody(`Malformed request: ${error.message}`));
+    },
+    // HTTP that Node's parser refuses (a bad chunk, both Content-Length and Transfer-Encoding):
+    // the same shape, then the connection closes.
+    clientErrorHandler: (error, socket) => {
+      if (!socket.writable) return;
+      const code = (error as { code?: string }).code;
+      const [status, text] = code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
+      const body = errorBody(`${text}: the request is not valid HTTP (${code ?? error.message})`);
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
   });
+  app.setNotFoundHandler(notFound);
   await app.register(tfsliceServing, options);
   return app;
 }
