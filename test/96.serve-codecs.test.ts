@@ -250,7 +250,12 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
   const binary = inferResponse('m', 3, { id: undefined, feeds: {}, outputs: [{ name: 'y', binary: true }], binaryByDefault: false, signatureName: undefined }, { y, n });
   t.equal(binary.json, '{"model_name":"m","model_version":"3","outputs":[{"name":"y","datatype":"FP32","shape":[2],"parameters":{"binary_data_size":8}}]}');
   t.same(Array.from(new Float32Array(Uint8Array.from(Buffer.concat(binary.binary!)).buffer)), [0.5, NaN]);
-  t.throws(() => inferResponse('m', 3, { id: undefined, feeds: {}, outputs: [{ name: 'z', binary: false }], binaryByDefault: false, signatureName: undefined }, { y }), { code: 'NOT_FOUND', message: /no output 'z'/ });
+  t.throws(() => inferResponse('m', 3, { id: undefined, feeds: {}, outputs: [{ name: 'z', binary: false }], binaryByDefault: false, signatureName: undefined }, { y }), { code: 'INVALID_ARGUMENT', message: /no output 'z'/ });
+  const raw = new Tensor('string', [new TextEncoder().encode('ok'), Uint8Array.of(0xff)]);
+  t.throws(() => inferResponse('m', 3, { id: undefined, feeds: {}, outputs: null, binaryByDefault: false, signatureName: undefined }, { s: raw }),
+    { code: 'FAILED_PRECONDITION', message: /output 's' holds bytes that are not UTF-8, which v2 JSON cannot carry unchanged; ask for it as binary data: "outputs": \[\{"name": "s", "parameters": \{"binary_data": true\}\}\]/ }, 'BYTES that are not UTF-8 are not sent changed as JSON');
+  const rawBinary = inferResponse('m', 3, { id: undefined, feeds: {}, outputs: null, binaryByDefault: true, signatureName: undefined }, { s: raw });
+  t.same(Buffer.concat(rawBinary.binary!), Buffer.from([2, 0, 0, 0, 0x6f, 0x6b, 1, 0, 0, 0, 0xff]), 'and go as binary data unchanged');
 });
 
 t.test("TensorFlow Serving's text-format model config (serving_config.md's examples)", async (t) => {

@@ -326,7 +326,10 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         const parsed = readInferRequest(json, binary);
         const response = await withModel(t, outcome, async (model, version) => {
           const signature = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
-          signatureOf(model, signature);
+          const info = signatureOf(model, signature);
+          // An output that is not there is the request's mistake, told before the model runs.
+          const unknown = parsed.outputs?.find((o) => !Object.hasOwn(info.outputs, o.name));
+          if (unknown) throw new TensorFlowError('INVALID_ARGUMENT', `the model has no output '${unknown.name}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);
           const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false });
           return inferResponse(t.name, version, parsed, outputs);
         });

@@ -191,9 +191,18 @@ function outputBytes(tensor: Tensor): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-function dataJson(tensor: Tensor): string {
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function dataJson(name: string, tensor: Tensor): string {
   const dtype = tensor.dtype as DType;
-  if (dtype === 'string') return JSON.stringify(tensor.bytes().map((b) => Buffer.from(b).toString('utf8')));
+  if (dtype === 'string') {
+    try {
+      return JSON.stringify(tensor.bytes().map((b) => utf8.decode(b)));
+    } catch {
+      // JSON strings are text: bytes that are not UTF-8 would arrive changed (U+FFFD).
+      throw new TensorFlowError('FAILED_PRECONDITION', `output '${name}' holds bytes that are not UTF-8, which v2 JSON cannot carry unchanged; ask for it as binary data: "outputs": [{"name": ${JSON.stringify(name)}, "parameters": {"binary_data": true}}]`);
+    }
+  }
   const data = tensor.data as ArrayLike<number | bigint>;
   const parts: string[] = new Array(data.length);
   if (isFloat(dtype)) for (let i = 0; i < data.length; i++) parts[i] = floatToken(shortestFloat(dtype, data[i] as number));
@@ -211,7 +220,8 @@ export interface InferResponse {
 /**
  * The response to an inference: the outputs asked for (all, in name order, when the request
  * named none), each as JSON data or, when asked, as binary data after the JSON.
- * @throws NOT_FOUND for an output the model does not have
+ * @throws INVALID_ARGUMENT for an output the model does not have; FAILED_PRECONDITION for BYTES
+ *   that are not UTF-8 asked for as JSON
  */
 export function inferResponse(model: string, version: number, request: InferRequest, outputs: Readonly<Record<string, Tensor>>): InferResponse {
   const wanted = request.outputs ?? Object.keys(outputs).sort().map((name) => ({ name, binary: request.binaryByDefault }));
@@ -219,7 +229,7 @@ export function inferResponse(model: string, version: number, request: InferRequ
   const binary: Uint8Array[] = [];
   for (const { name, binary: asBinary } of wanted) {
     const tensor = outputs[name];
-    if (!tensor) throw new TensorFlowError('NOT_FOUND', `the model has no output '${name}'; its outputs are ${Object.keys(outputs).sort().join(', ')}`);
+    if (!tensor) throw new InvalidArgumentError(`the model has no output '${name}'; its outputs are ${Object.keys(outputs).sort().join(', ')}`);
     const datatype = v2Datatype(tensor.dtype);
     if (!datatype) throw new TensorFlowError('UNIMPLEMENTED', `output '${name}' has dtype ${tensor.dtype}, which the v2 protocol has no datatype for`);
     const head = `"name":${JSON.stringify(name)},"datatype":"${datatype}","shape":[${tensor.shape.join(',')}]`;
@@ -228,7 +238,7 @@ export function inferResponse(model: string, version: number, request: InferRequ
       binary.push(bytes);
       entries.push(`{${head},"parameters":{"binary_data_size":${bytes.byteLength}}}`);
     } else {
-      entries.push(`{${head},"data":${dataJson(tensor)}}`);
+      entries.push(`{${head},"data":${dataJson(name, tensor)}}`);
     }
   }
   const id = request.id === undefined ? '' : `"id":${JSON.stringify(request.id)},`;

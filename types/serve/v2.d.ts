@@ -47,6 +47,7 @@ export interface InferResponse {
 /**
  * The response to an inference: the outputs asked for (all, in name order, when the request
  * named none), each as JSON data or, when asked, as binary data after the JSON.
- * @throws NOT_FOUND for an output the model does not have
+ * @throws INVALID_ARGUMENT for an output the model does not have; FAILED_PRECONDITION for BYTES
+ *   that are not UTF-8 asked for as JSON
  */
 export declare function inferResponse(model: string, version: number, request: InferRequest, outputs: Readonly<Record<string, Tensor>>): InferResponse;
