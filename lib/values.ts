@@ -270,7 +270,8 @@ const INT_RANGES: Partial<Record<DType, [number, number]>> = {
 };
 
 function shown(value: unknown): string {
-  if (typeof value === 'bigint') return `${value}n`;
+  // Digits as written (a bigint is an integer read exactly; NaN and ±Infinity by name, not JSON's null).
+  if (typeof value === 'bigint' || typeof value === 'number') return String(value);
   if (value instanceof Number) return value.toFixed(1);
   if (value instanceof Uint8Array) return describe(value);
   try {
@@ -292,7 +293,7 @@ function convert(dtype: DType, value: unknown, where: () => string): Scalar {
         if (text.length % 4 !== 0 || !BASE64.test(text)) bad('valid base64 (its length a multiple of 4, only A-Z a-z 0-9 + / and = padding)');
         return new Uint8Array(Buffer.from(text, 'base64'));
       }
-      return typeof value === 'string' || value instanceof Uint8Array ? value : bad('a string (or {"base64": "…"} or a Uint8Array for raw bytes)');
+      return typeof value === 'string' || value instanceof Uint8Array ? value : bad('a string (raw bytes as {"b64": "…"} or {"base64": "…"} in JSON, or a Uint8Array)');
     case 'bool':
       if (typeof value === 'boolean') return value;
       return value === 0 || value === 1 ? value === 1 : bad('a boolean (true/false, or 0/1)');
@@ -300,7 +301,7 @@ function convert(dtype: DType, value: unknown, where: () => string): Scalar {
     case 'uint64': {
       // A number past 2^53 has already lost its low digits: bigints and digit strings are exact.
       if (!(typeof value === 'number' && Number.isSafeInteger(value)) && typeof value !== 'bigint' && !(typeof value === 'string' && /^-?\d+$/.test(value))) {
-        bad(`an integer (${dtype}; past 2^53 give a bigint or a string of digits)`);
+        bad(`an integer (${dtype}; past 2^53 give a bigint, a string of digits, or the digits in JSON)`);
       }
       const n = BigInt(value as number | string | bigint);
       const ok = dtype === 'int64' ? n >= -(2n ** 63n) && n < 2n ** 63n : n >= 0n && n < 2n ** 64n;

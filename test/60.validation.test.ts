@@ -78,7 +78,7 @@ t.test('plain values as feeds: dtype and rank from the signature, unknown dimens
   const exact = await ints.run({ a: [1], b: [9007199254740993n] });
   t.equal((exact.b1!.data as BigInt64Array)[0], 9007199254740994n, 'int64 from a bigint, exact past 2^53');
   t.equal(((await ints.run({ a: [1], b: ['9007199254740993'] })).b1!.data as BigInt64Array)[0], 9007199254740994n, 'and from a string of digits');
-  await t.rejects(ints.run({ a: [1], b: [2 ** 53 + 2] }), { code: 'INVALID_ARGUMENT', message: /element 0: 9007199254740994 is not an integer \(int64; past 2\^53 give a bigint or a string of digits\)/ }, 'a number past 2^53 is refused (its low digits are gone)');
+  await t.rejects(ints.run({ a: [1], b: [2 ** 53 + 2] }), { code: 'INVALID_ARGUMENT', message: /element 0: 9007199254740994 is not an integer \(int64; past 2\^53 give a bigint, a string of digits, or the digits in JSON\)/ }, 'a number past 2^53 is refused (its low digits are gone)');
   await t.rejects(ints.run({ a: [1.5], b: [1] }), { code: 'INVALID_ARGUMENT', message: /feed 'a': element 0: 1.5 is not an integer in/ });
   await ints.dispose();
 

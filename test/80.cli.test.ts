@@ -262,7 +262,7 @@ t.test('run: integer inputs refuse what is not an integer, NaN included, naming 
   const cases: [string[], RegExp][] = [
     [['a=[1.5]', 'b=[1]'], /--input a: element 0: 1\.5 is not an integer in \[-2147483648, 2147483647\] \(int32\)/],
     [['a=["NaN"]', 'b=[1]'], /--input a: element 0: "NaN" is not an integer in \[-2147483648, 2147483647\] \(int32\)/],
-    [['a=[1]', 'b=["NaN"]'], /--input b: element 0: "NaN" is not an integer \(int64; past 2\^53 give a bigint or a string of digits\)/],
+    [['a=[1]', 'b=["NaN"]'], /--input b: element 0: "NaN" is not an integer \(int64; past 2\^53 give a bigint, a string of digits, or the digits in JSON\)/],
     [['a=[1]', 'b=[1e300]'], /--input b: element 0: 1e\+300 is not an integer \(int64; past 2\^53/],
     [['a=[1]', 'b=["9223372036854775808"]'], /--input b: element 0: "9223372036854775808" is not in the range of int64/],
   ];

@@ -37,6 +37,12 @@ function nonNegativeInt(what: string) {
   };
 }
 
+function port(value: string): number {
+  const n = nonNegativeInt('a port number from 0 to 65535')(value);
+  if (n > 65535) throw new InvalidArgumentError('expected a port number from 0 to 65535');
+  return n;
+}
+
 function fraction(value: string): number {
   const f = Number(value);
   if (value.trim() === '' || !(f > 0 && f <= 1)) throw new InvalidArgumentError('expected a fraction in (0, 1]');
@@ -52,7 +58,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--model_base_path <dir>', 'one model: the directory of its numbered versions')
     .option('--gpu_memory_fraction <f>', "one model: its share of the GPU's memory, in (0, 1]", fraction)
     .addOption(new Option('--isolation <mode>', "one model: in this process ('none') or a host process of its own ('process')").choices(['none', 'process']))
-    .option('--rest_api_port <port>', 'the HTTP port; 0 picks a free one', nonNegativeInt('a port number'), 8501)
+    .option('--rest_api_port <port>', 'the HTTP port; 0 picks a free one', port, 8501)
     .option('--rest_api_host <host>', 'the interface to listen on; 0.0.0.0 exposes the server beyond this machine', '127.0.0.1')
     .option('--rest_api_timeout_in_ms <ms>', "longest a request may take in its model before it is answered 504; 0 for none", nonNegativeInt('milliseconds'), 30_000)
     .option('--file_system_poll_wait_seconds <s>', 'how often to look for new versions; 0 looks once, at start', nonNegativeInt('seconds'), 1)
