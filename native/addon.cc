@@ -112,6 +112,7 @@ std::string PathArgument(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<ReleaseQueue>()), env_(env) {
+  MarkJsThread();
   session_constructor_ = Napi::Persistent(Session::Define(env));
   completions_ = std::make_shared<Completions>(env);
   Napi::ThreadSafeFunction waker = Napi::ThreadSafeFunction::New(
@@ -232,6 +233,7 @@ Napi::Value Addon::Stats(const Napi::CallbackInfo& info) {
   out.Set("copiedOutputs", Napi::Number::New(env, static_cast<double>(stats.copied_outputs)));
   out.Set("pinnedNow", Napi::Number::New(env, static_cast<double>(stats.pinned_now)));
   out.Set("trims", Napi::Number::New(env, static_cast<double>(stats.trims)));
+  out.Set("pendingDeletes", Napi::Number::New(env, static_cast<double>(stats.pending_deletes)));
   out.Set("liveSessions", Napi::Number::New(env, static_cast<double>(LiveSessions())));
   return out;
 }

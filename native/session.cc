@@ -134,7 +134,7 @@ class LoadWorker : public PromiseWorker {
 
 Fetched::~Fetched() {
   for (TF_Tensor* tensor : tensors) {
-    if (tensor != nullptr) tf().TF_DeleteTensor(tensor);
+    if (tensor != nullptr) DeleteTensor(tensor);
   }
 }
 

@@ -1,11 +1,17 @@
 #include "tensor.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <utility>
+#include <vector>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -55,9 +61,71 @@ struct OutputOwner {
 // OutputOwner (shm.cc wraps segment buffers with a tag of its own).
 constexpr napi_type_tag kOutputTag = {0x7466736c69636530ULL, 0x6f75747075747331ULL};
 
+// TensorFlow's CPU allocator takes one lock for every allocation and free (MklCPUAllocator
+// with oneDNN on, the BFC allocator's retry otherwise) and keeps it while it retries an
+// allocation it cannot satisfy, for up to 10 s. A run that asks for more memory than there is
+// would then stop the JS thread in its next TF_DeleteTensor or TF_AllocateTensor, and with it
+// every request of a server. So the JS thread never calls either: feeds are built in memory
+// of ours (TF_NewTensor), and the tensors it lets go are deleted by the reaper's thread.
+thread_local bool t_js_thread = false;
+void DeleteOutputTensorNow(TF_Tensor* tensor);
+
+class Reaper {
+ public:
+  static Reaper& Get() {
+    static Reaper* reaper = new Reaper();  // never destroyed: its thread may be blocked at exit
+    return *reaper;
+  }
+
+  void Delete(TF_Tensor* tensor, bool output) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back({tensor, output});
+      pending_.fetch_add(1, std::memory_order_relaxed);
+    }
+    wake_.notify_one();
+  }
+
+  uint64_t Pending() const { return pending_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Item {
+    TF_Tensor* tensor;
+    bool output;  // released as an output: counted towards the next arena trim
+  };
+
+  Reaper() {
+    std::thread thread([this] { Loop(); });
+    pthread_setname_np(thread.native_handle(), "tfslice-free");
+    thread.detach();
+  }
+
+  void Loop() {
+    std::vector<Item> batch;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [this] { return !queue_.empty(); });
+        batch.swap(queue_);
+      }
+      for (const Item& item : batch) {
+        if (item.output) DeleteOutputTensorNow(item.tensor);
+        else tf().TF_DeleteTensor(item.tensor);
+      }
+      pending_.fetch_sub(batch.size(), std::memory_order_relaxed);
+      batch.clear();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<Item> queue_;
+  std::atomic<uint64_t> pending_{0};
+};
+
 struct TensorDeleter {
   void operator()(TF_Tensor* tensor) const {
-    if (tensor != nullptr) tf().TF_DeleteTensor(tensor);
+    if (tensor != nullptr) DeleteTensor(tensor);
   }
 };
 using TensorPtr = std::unique_ptr<TF_Tensor, TensorDeleter>;
@@ -76,7 +144,7 @@ constexpr size_t kTrimFreeBytes = size_t{64} << 20;
 std::atomic<size_t> g_released_since_check{0};
 std::atomic<uint64_t> g_trims{0};
 
-void DeleteOutputTensor(TF_Tensor* tensor) {
+void DeleteOutputTensorNow(TF_Tensor* tensor) {
   size_t bytes = tf().TF_TensorByteSize(tensor);
   tf().TF_DeleteTensor(tensor);
   size_t released = g_released_since_check.fetch_add(bytes, std::memory_order_relaxed) + bytes;
@@ -89,6 +157,11 @@ void DeleteOutputTensor(TF_Tensor* tensor) {
     g_trims.fetch_add(1, std::memory_order_relaxed);
   }
 #endif
+}
+
+void DeleteOutputTensor(TF_Tensor* tensor) {
+  if (t_js_thread) Reaper::Get().Delete(tensor, true);
+  else DeleteOutputTensorNow(tensor);
 }
 
 // A JS value TensorFlow borrows; released on the JS thread through the queue.
@@ -115,6 +188,22 @@ size_t DefaultAlignment() {
     cached.store(alignment, std::memory_order_relaxed);
   }
   return alignment == 0 ? 64 : alignment;
+}
+
+// At least `bytes` (one byte for none) of malloc'd memory aligned as TensorFlow wants a
+// buffer; null when there is no memory.
+void* AlignedCopyBuffer(size_t bytes) {
+  size_t alignment = DefaultAlignment() < 64 ? 64 : DefaultAlignment();
+  size_t rounded = (std::max<size_t>(bytes, 1) + alignment - 1) / alignment * alignment;
+  return std::aligned_alloc(alignment, rounded);
+}
+
+void FreeCopy(void* data, size_t /*len*/, void* /*arg*/) { std::free(data); }
+
+void FreeStrings(void* data, size_t len, void* /*arg*/) {
+  TF_TString* strings = static_cast<TF_TString*>(data);
+  for (size_t i = 0, n = len / sizeof(TF_TString); i < n; ++i) tf().TF_StringDealloc(&strings[i]);
+  std::free(data);
 }
 
 struct Dims {
@@ -177,16 +266,19 @@ TF_Tensor* StringFeed(Napi::Env env, const Dims& shape, Napi::Value data, const 
       throw MakeError(env, "INVALID_ARGUMENT", FeedLabel(name) + ": string offsets are out of order");
     }
   }
-  TF_Tensor* tensor = tf().TF_AllocateTensor(TF_STRING, shape.dims.data(),
-                                             static_cast<int>(shape.dims.size()),
-                                             n * sizeof(TF_TString));
-  if (tensor == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", FeedLabel(name) + ": cannot allocate");
-  TF_TString* strings = static_cast<TF_TString*>(tf().TF_TensorData(tensor));
+  // TF_TStrings in memory of ours (not TF_AllocateTensor: see Reaper); TensorFlow uses a
+  // TF_STRING buffer it is given as it is, and FreeStrings frees each string, then the array.
+  size_t array_bytes = n * sizeof(TF_TString);
+  TF_TString* strings = static_cast<TF_TString*>(AlignedCopyBuffer(array_bytes));
+  if (strings == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", FeedLabel(name) + ": cannot allocate");
   for (uint64_t i = 0; i < n; ++i) {
     tf().TF_StringInit(&strings[i]);
     size_t begin = static_cast<size_t>(off[i]);
     tf().TF_StringCopy(&strings[i], base + begin, static_cast<size_t>(off[i + 1]) - begin);
   }
+  TF_Tensor* tensor = tf().TF_NewTensor(TF_STRING, shape.dims.data(), static_cast<int>(shape.dims.size()),
+                                        strings, array_bytes, FreeStrings, nullptr);
+  if (tensor == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", FeedLabel(name) + ": cannot allocate");
   return tensor;
 }
 
@@ -279,8 +371,13 @@ void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
                              reinterpret_cast<uintptr_t>(memory) + bytes);
     }
   } else {
-    tensor = tf().TF_AllocateTensor(dtype, shape.dims.data(), rank, bytes);
-    if (tensor != nullptr && bytes != 0) std::memcpy(tf().TF_TensorData(tensor), memory, bytes);
+    // A copy in memory of ours, aligned as TensorFlow wants it (it would copy it again
+    // otherwise, through its allocator), freed by whichever thread drops the last reference.
+    void* copy = AlignedCopyBuffer(bytes);
+    if (copy != nullptr) {
+      if (bytes != 0) std::memcpy(copy, memory, bytes);
+      tensor = tf().TF_NewTensor(dtype, shape.dims.data(), rank, copy, bytes, FreeCopy, nullptr);
+    }
     g_copied_feeds.fetch_add(1, std::memory_order_relaxed);
   }
   if (tensor == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", FeedLabel(name) + ": cannot allocate");
@@ -288,8 +385,15 @@ void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
 }
 
 void FeedSet::Clear() {
-  for (TF_Tensor* tensor : tensors_) tf().TF_DeleteTensor(tensor);
+  for (TF_Tensor* tensor : tensors_) DeleteTensor(tensor);
   tensors_.clear();
+}
+
+void MarkJsThread() { t_js_thread = true; }
+
+void DeleteTensor(TF_Tensor* tensor) {
+  if (t_js_thread) Reaper::Get().Delete(tensor, false);
+  else tf().TF_DeleteTensor(tensor);
 }
 
 bool FeedSet::Borrows(const void* p, size_t n) const {
@@ -408,7 +512,7 @@ void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer) {
 TensorStats CurrentTensorStats() {
   return {g_borrowed_feeds.load(std::memory_order_relaxed), g_copied_feeds.load(std::memory_order_relaxed),
           g_wrapped_outputs.load(std::memory_order_relaxed), g_copied_outputs.load(std::memory_order_relaxed),
-          g_pinned_now.load(std::memory_order_relaxed), g_trims.load(std::memory_order_relaxed)};
+          g_pinned_now.load(std::memory_order_relaxed), g_trims.load(std::memory_order_relaxed), Reaper::Get().Pending()};
 }
 
 Napi::ArrayBuffer NewAlignedArrayBuffer(Napi::Env env, size_t bytes) {

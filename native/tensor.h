@@ -84,6 +84,13 @@ void OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds, Napi::Ar
 // instead of when the collector gets to it (JS thread; Tensor.dispose()).
 void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer);
 
+// Deletes a tensor: on the JS thread by handing it to a thread of its own, as
+// TensorFlow's allocator may keep the JS thread waiting for seconds (tensor.cc, Reaper);
+// elsewhere at once.
+void DeleteTensor(TF_Tensor* tensor);
+// Marks the calling thread as a JS thread (each addon instance's, at its start).
+void MarkJsThread();
+
 // Counters of the copy decisions above, for tests and benchmarks (relaxed atomics).
 struct TensorStats {
   uint64_t borrowed_feeds;   // feeds TensorFlow read in place from JS memory
@@ -92,6 +99,7 @@ struct TensorStats {
   uint64_t copied_outputs;   // numeric outputs copied into a fresh ArrayBuffer
   int64_t pinned_now;        // JS buffers TensorFlow holds right now
   uint64_t trims;            // times released outputs were handed back to the kernel
+  uint64_t pending_deletes;  // tensors the JS thread let go that the reaper has not deleted yet
 };
 TensorStats CurrentTensorStats();
 

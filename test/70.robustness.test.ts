@@ -264,3 +264,35 @@ t.test('no leak: thousands of runs keep RSS within a bound', async (t) => {
   t.equal(native().stats().pinnedNow, 0, 'no JS buffer is still held by TensorFlow');
   await Promise.all([model.dispose(), double.dispose()]);
 });
+
+t.test("a run that asks TensorFlow for more memory than there is does not stop the JS thread", { timeout: 120_000 }, async (t) => {
+  // TensorFlow's CPU allocator keeps one lock while it retries an allocation it cannot
+  // satisfy (10 s a try); the JS thread used to wait on that lock in its next free or
+  // allocation of a tensor, and a server with it. Now it only ever hands tensors over.
+  const greedy = await loadModel(fixture('composite').dir); // lens [n]: a ragged output of n elements
+  const small = await loadModel(fixture('tiny').dir);
+  const x = () => new Tensor('float32', Float32Array.of(1, 2, 3, 4), [1, 4]);
+  const big = greedy.run({ lens: [100_000_000_000] }).then(() => 'ran', (error: TfsliceError) => error.code);
+  let longest = 0;
+  let last = performance.now();
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 20);
+  // Small runs meanwhile: their tensors are allocated and freed around the JS thread's work.
+  const until = Date.now() + 4000;
+  let settled = 0;
+  const small_runs: Promise<unknown>[] = [];
+  while (Date.now() < until) {
+    small_runs.push(small.run({ x: x() }).then((out) => { settled++; out.y!.dispose(); }, () => { settled++; }));
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const longestWhileStuck = longest;
+  t.ok(longestWhileStuck < 1000, `the event loop kept turning while the run waited for memory (longest gap ${longestWhileStuck.toFixed(0)} ms)`);
+  t.match(await big, /^(RESOURCE_EXHAUSTED|INVALID_ARGUMENT|ran)$/, 'the greedy run ends in its own error');
+  await Promise.all(small_runs);
+  clearInterval(ticker);
+  t.ok(settled === small_runs.length, `the ${settled} small runs settled`);
+  await Promise.all([greedy.dispose(), small.dispose()]);
+});
