@@ -241,6 +241,8 @@ t.test('no leak: thousands of runs keep RSS within a bound', async (t) => {
     for (let i = 0; i < 96; i++) held.push((await double.run({ x: big })).y!);
     const peak = rssMiB() - base;
     for (const y of held) y.dispose();
+    // dispose() hands the tensors to the addon's free thread: measured once it has freed them.
+    while (native().stats().pendingDeletes > 0) await new Promise((r) => setTimeout(r, 5));
     return { peak, after: rssMiB() - base };
   };
   const trims = native().stats().trims;

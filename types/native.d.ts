@@ -54,6 +54,8 @@ export interface NativeStats {
     pinnedNow: number;
     /** Times released outputs were handed back to the kernel (glibc malloc_trim). */
     trims: number;
+    /** Tensors the JS thread let go that the addon's free thread has not deleted yet. */
+    pendingDeletes: number;
     /** TF_Sessions created and not yet freed, across all environments. */
     liveSessions: number;
 }
