@@ -55,3 +55,21 @@ t.test('types/ is what tsc emits for lib/', async (t) => {
     t.equal(fs.readFileSync(path.join(ROOT, 'types', file), 'utf8'), fs.readFileSync(path.join(out, file), 'utf8'), `types/${file} is current (run npm run build)`);
   }
 });
+
+t.test('the declarations type-check on their own, as a consumer compiles them', async (t) => {
+  // stripInternal drops @internal declarations; a public file that still re-exports one
+  // compiles here (lib/ has it) but fails in every TypeScript consumer. Same options as
+  // scripts/consumer-test.js's project, with the library checks on.
+  const files = fs.readdirSync(path.join(ROOT, 'types'), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.d.ts')).map((f) => path.join(ROOT, 'types', f));
+  const args = ['--noEmit', '--strict', '--target', 'es2022', '--module', 'commonjs', '--moduleResolution', 'node10', '--esModuleInterop', '--types', 'node'];
+  let report = '';
+  try {
+    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), ...args, ...files], { cwd: ROOT, encoding: 'utf8', stdio: 'pipe' });
+  } catch (e) {
+    report = String((e as { stdout?: string }).stdout ?? e);
+  }
+  // Only our files count: scripts/consumer-test.js checks the package whole, dependencies included.
+  const ours = report.split('\n').filter((l) => l.startsWith('types/'));
+  t.same(ours, [], `${files.length} declaration files type-check`);
+});

@@ -5,7 +5,7 @@
  */
 export { ModelManager } from './manager';
 export {
-  type ManagedModelConfig, type ModelManagerConfig, resolveManagerConfig, type SwapPolicy, type VersionPolicy, type WarmupConfig, type WarmupFeeds,
+  type ManagedModelConfig, type ModelManagerConfig, type SwapPolicy, type VersionPolicy, type WarmupConfig, type WarmupFeeds,
   type WarmupValue,
 } from './config';
 export {

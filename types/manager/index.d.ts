@@ -4,6 +4,6 @@
  * routing (routing.ts).
  */
 export { ModelManager } from './manager';
-export { type ManagedModelConfig, type ModelManagerConfig, resolveManagerConfig, type SwapPolicy, type VersionPolicy, type WarmupConfig, type WarmupFeeds, type WarmupValue, } from './config';
+export { type ManagedModelConfig, type ModelManagerConfig, type SwapPolicy, type VersionPolicy, type WarmupConfig, type WarmupFeeds, type WarmupValue, } from './config';
 export { type FailureEvent, type ManagerRunOptions, type ModelManagerEvents, type ModelStatus, type Prediction, type StateEvent, type StatusError, type VersionState, type VersionStatus, } from './state';
 export { selectVersions } from './versions';
