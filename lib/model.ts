@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
+import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, type ResolvedBatching, unbatchableReason } from './batching';
 import { dtypeInfo } from './dtypes';
 import { fromNative, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
 import { loadOpLibrary, loadTensorFlow } from './library';
@@ -73,12 +74,36 @@ interface Prepared {
   feeds: NativeTensors;
   /** The keys run() returns, in fetch order (a composite output's components under `${key}.${part}`). */
   resultKeys: readonly string[];
+  /** The batch queue this run joins, or null when its signature is not batched. */
+  queue: BatchQueue | null;
 }
 
-/** A plan and the keys its fetches are returned under. */
+/** A plan, the keys its fetches are returned under, and its batch queue (when batched). */
 interface Planned {
   plan: NativePlan;
   resultKeys: readonly string[];
+  queue: BatchQueue | null;
+}
+
+/**
+ * What `batching` became for a model (Model.batching): its parameters with their defaults,
+ * the signatures batched and why the others are not.
+ */
+export interface BatchingInfo {
+  readonly options: ResolvedBatching;
+  /** Signatures whose run() calls are batched. */
+  readonly signatures: readonly string[];
+  /** The others, each with the reason (an input or output whose leading dimension is fixed, ...). */
+  readonly unbatched: Readonly<Record<string, string>>;
+}
+
+/** Model.stats(): what the model did since it was loaded. */
+export interface ModelStats {
+  /** Runs executing now and waiting for a slot (maxConcurrentRuns); a batch counts once. */
+  runsExecuting: number;
+  runsQueued: number;
+  /** Per batched signature; empty without batching. */
+  batching: Record<string, BatchingStats>;
 }
 
 // The graph tensors to fetch for these signature outputs, and the key each comes back
@@ -259,6 +284,8 @@ export class Model {
   readonly hostPid: number | null;
   /** The ConfigProto the session was created with, decoded (for a host: as the host applied it). */
   readonly config: SessionConfig;
+  /** Dynamic batching (LoadOptions.batching): which signatures are batched, with what parameters; null when off. */
+  readonly batching: BatchingInfo | null;
 
   #session: NativeSession | null;
   #closed: Promise<void> | null = null;
@@ -267,12 +294,15 @@ export class Model {
   #waiting: ((granted: boolean) => void)[] = [];
   #prepared = new Map<string, PreparedSignature>();
   #plans = new Map<string, Planned>();
+  #queues: BatchQueue[] = [];
+  #batchStats = new Map<string, BatchingStats>();
+  #batchListeners = new Set<(event: BatchEvent) => void>();
 
   /** @internal Use loadModel(). */
   constructor(init: {
     path: string; tags: readonly string[]; session: NativeSession; signatures: Record<string, SignatureInfo>;
     defaultSignature: string | null; devices: Device[]; gpu: GpuInfo; maxConcurrentRuns: number;
-    isolation: Isolation; hostPid: number | null; config: SessionConfig;
+    isolation: Isolation; hostPid: number | null; config: SessionConfig; batching: ResolvedBatching | null;
   }) {
     this.maxConcurrentRuns = init.maxConcurrentRuns;
     this.isolation = init.isolation;
@@ -285,6 +315,17 @@ export class Model {
     this.defaultSignature = init.defaultSignature;
     this.devices = Object.freeze(init.devices.map((d) => Object.freeze({ ...d })));
     this.gpu = Object.freeze(init.gpu);
+    this.batching = null;
+    if (init.batching) {
+      const signatures: string[] = [];
+      const unbatched: Record<string, string> = {};
+      for (const [name, info] of Object.entries(init.signatures)) {
+        const reason = unbatchableReason(info);
+        if (reason === null) signatures.push(name);
+        else unbatched[name] = reason;
+      }
+      this.batching = Object.freeze({ options: init.batching, signatures: Object.freeze(signatures), unbatched: Object.freeze(unbatched) });
+    }
     if (init.isolation === 'process') abandonedHosts.register(this, init.session, this);
   }
 
@@ -313,26 +354,53 @@ export class Model {
     // Outputs of earlier runs fed here stay allocated until this run is done with them.
     const giveBack = borrowFeeds(prepared.feeds);
     try {
-      if (this.#running < this.maxConcurrentRuns) {
-        this.#running++;
-      } else if (!(await new Promise<boolean>((resolve) => this.#waiting.push(resolve)))) {
-        this.#live(); // disposed while waiting: rejects with MODEL_DISPOSED, never started
+      if (prepared.queue !== null) {
+        const result = await prepared.queue.submit(prepared.feeds);
+        return Model.#collect(prepared.resultKeys, result.tensors, result.owned);
       }
-      let outputs: NativeTensors;
-      try {
-        outputs = await session.run(prepared.plan, prepared.feeds);
-      } catch (error) {
-        throw runError(error);
-      } finally {
-        // Hand the slot straight to the next waiter, so no newcomer can slip in between.
-        const next = this.#waiting.shift();
-        if (next) next(true);
-        else this.#running--;
-      }
-      return Model.#collect(prepared.resultKeys, outputs);
+      return Model.#collect(prepared.resultKeys, await this.#execute(session, prepared.plan, prepared.feeds), true);
     } finally {
       giveBack?.();
     }
+  }
+
+  // One TF_SessionRun (a request's or a batch's) in its turn among maxConcurrentRuns.
+  async #execute(session: NativeSession, plan: NativePlan, feeds: NativeTensors): Promise<NativeTensors> {
+    if (this.#running < this.maxConcurrentRuns) {
+      this.#running++;
+    } else if (!(await new Promise<boolean>((resolve) => this.#waiting.push(resolve)))) {
+      this.#live(); // disposed while waiting: rejects with MODEL_DISPOSED, never started
+    }
+    try {
+      return await session.run(plan, feeds);
+    } catch (error) {
+      throw runError(error);
+    } finally {
+      // Hand the slot straight to the next waiter, so no newcomer can slip in between.
+      const next = this.#waiting.shift();
+      if (next) next(true);
+      else this.#running--;
+    }
+  }
+
+  /**
+   * What the model did since it was loaded: runs executing and waiting now, and per batched
+   * signature its batches (sizes, padding, retries, queue delay).
+   */
+  stats(): ModelStats {
+    const batching: Record<string, BatchingStats> = {};
+    for (const [name, stats] of this.#batchStats) batching[name] = { ...stats, batchSizes: { ...stats.batchSizes } };
+    return { runsExecuting: this.#running, runsQueued: this.#waiting.length, batching };
+  }
+
+  /**
+   * Calls `listener` after each batch this model runs (LoadOptions.batching), with its size,
+   * padding, requests and their queue delays: what the server's batching metrics count.
+   * Returns a function that removes the listener.
+   */
+  onBatch(listener: (event: BatchEvent) => void): () => void {
+    this.#batchListeners.add(listener);
+    return () => this.#batchListeners.delete(listener);
   }
 
   /**
@@ -348,7 +416,7 @@ export class Model {
     } catch (error) {
       throw runError(error);
     }
-    return Model.#collect(prepared.resultKeys, outputs);
+    return Model.#collect(prepared.resultKeys, outputs, true);
   }
 
   /**
@@ -360,6 +428,7 @@ export class Model {
       const session = this.#session!;
       this.#session = null;
       this.#plans.clear();
+      for (const queue of this.#queues.splice(0)) queue.close(`the model at ${this.path} was disposed while this request waited for its batch`);
       abandonedHosts.unregister(this);
       // Waiting runs wake to find the model disposed and reject with MODEL_DISPOSED.
       for (const wake of this.#waiting.splice(0)) wake(false);
@@ -425,8 +494,8 @@ export class Model {
       checkAgainstSpec(spec, tensor, () => `feed '${key}' of signature '${sig.name}'`, options?.checkShapes !== false);
       tensor.pushNative(natives);
     }
-    const { plan, resultKeys } = this.#plan(session, sig, outputKeys);
-    return { plan, feeds: natives, resultKeys };
+    const { plan, resultKeys, queue } = this.#plan(session, sig, outputKeys);
+    return { plan, feeds: natives, resultKeys, queue };
   }
 
   #plan(session: NativeSession, sig: PreparedSignature, outputKeys: readonly string[]): Planned {
@@ -434,20 +503,51 @@ export class Model {
     let planned = this.#plans.get(cacheKey);
     if (!planned) {
       const { names, resultKeys } = fetchesOf(sig.info, outputKeys);
+      let plan: NativePlan;
       try {
-        planned = { plan: session.plan(sig.inputSpecs.map((s) => s.name), names), resultKeys };
+        plan = session.plan(sig.inputSpecs.map((s) => s.name), names);
       } catch (error) {
         throw fromNative(error, `signature '${sig.name}'`);
       }
+      planned = { plan, resultKeys, queue: this.#queue(session, sig, plan, outputKeys) };
       this.#plans.set(cacheKey, planned);
     }
     return planned;
   }
 
-  static #collect(keys: readonly string[], flat: NativeTensors): Record<string, Tensor> {
+  // A batch queue for this signature and output selection, when the signature is batched.
+  #queue(session: NativeSession, sig: PreparedSignature, plan: NativePlan, outputKeys: readonly string[]): BatchQueue | null {
+    if (!this.batching?.signatures.includes(sig.name)) return null;
+    let stats = this.#batchStats.get(sig.name);
+    if (!stats) {
+      stats = { batches: 0, requests: 0, rows: 0, paddingRows: 0, retriedBatches: 0, rejected: 0, queueDelaySecondsSum: 0, queued: 0, batchSizes: {} };
+      this.#batchStats.set(sig.name, stats);
+    }
+    const queue = new BatchQueue({
+      options: this.batching.options,
+      signature: sig.name,
+      inputKeys: sig.inputKeys,
+      outputKeys,
+      execute: (feeds) => this.#execute(session, plan, feeds),
+      stats,
+      emit: (event) => {
+        for (const listener of this.#batchListeners) {
+          try {
+            listener(event);
+          } catch {
+            // A listener's failure is its own; the batch was delivered.
+          }
+        }
+      },
+    });
+    this.#queues.push(queue);
+    return queue;
+  }
+
+  static #collect(keys: readonly string[], flat: NativeTensors, owned: boolean): Record<string, Tensor> {
     const result: Record<string, Tensor> = {};
     for (let i = 0; i < keys.length; i++) {
-      result[keys[i]!] = Tensor.fromNative(flat[3 * i] as number, flat[3 * i + 1] as number[], flat[3 * i + 2] as NativeData);
+      result[keys[i]!] = Tensor.fromNative(flat[3 * i] as number, flat[3 * i + 1] as number[], flat[3 * i + 2] as NativeData, owned);
     }
     return result;
   }
@@ -542,6 +642,7 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
       isolation: resolved.isolation,
       hostPid,
       config,
+      batching: resolved.batching,
     });
   } catch (error) {
     reservation.release();

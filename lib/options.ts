@@ -2,6 +2,7 @@
  * loadModel options: validated field by field (TypeError / RangeError naming the
  * field) and turned into the ConfigProto bytes TF_SetConfig takes.
  */
+import { type BatchingOptions, resolveBatching, type ResolvedBatching } from './batching';
 import { invalidType, outOfRange } from './errors';
 import type { GpuRequest, Isolation } from './gpu';
 import { decodeConfig, encodeConfig, type SessionConfig } from './proto';
@@ -53,6 +54,13 @@ export interface LoadOptions {
    * with its own TensorFlow, ConfigProto and GPU budget (README, GPU budgets).
    */
   isolation?: Isolation;
+  /**
+   * Dynamic batching (lib/batching.ts): concurrent run() calls on a signature whose inputs and
+   * outputs all have an unknown leading dimension are joined along it and run once. `true`
+   * takes TensorFlow Serving's defaults; an object sets its BatchingParameters. Default off.
+   * Model.batching says which signatures are batched.
+   */
+  batching?: boolean | BatchingOptions;
 }
 
 export interface ResolvedOptions {
@@ -72,11 +80,13 @@ export interface ResolvedOptions {
   readonly configBytes: Uint8Array;
   /** Those bytes decoded: what the session is created with (Model.config). */
   readonly applied: SessionConfig;
+  /** null: no batching. */
+  readonly batching: ResolvedBatching | null;
 }
 
 const KNOWN: ReadonlySet<string> = new Set<keyof LoadOptions>([
   'gpuMemoryFraction', 'allowGrowth', 'gpuDevice', 'tags', 'signature', 'intraOpThreads',
-  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'isolation', 'opLibraries',
+  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'isolation', 'opLibraries', 'batching',
 ]);
 
 /** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
@@ -214,10 +224,11 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
     if (options.isolation !== 'none' && options.isolation !== 'process') throw invalidType('isolation', "'none' or 'process'", options.isolation);
     isolation = options.isolation;
   }
+  const batching = resolveBatching(options.batching);
   const configBytes = encodeConfig(config, base);
   const applied = decodeApplied(configBytes, config);
   return {
-    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(applied), isolation, tags, opLibraries, signature, maxConcurrentRuns, config, configBytes, applied,
+    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(applied), isolation, tags, opLibraries, signature, maxConcurrentRuns, config, configBytes, applied, batching,
   };
 }
 

@@ -58,7 +58,7 @@ export function borrowFeeds(feeds: NativeTensors): (() => void) | null {
 }
 
 // Set by Tensor.fromNative() for the one constructor call it makes.
-let adopting: { info: DTypeInfo; shape: number[]; data: NativeData } | undefined;
+let adopting: { info: DTypeInfo; shape: number[]; data: NativeData; owned: boolean } | undefined;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -144,16 +144,16 @@ export class Tensor<D extends DType = DType> {
   constructor(dtype: D, data: FeedDataOf<D>, shape?: readonly number[]) {
     if (adopting) {
       // fromNative(): the addon's output, already consistent; take it without checks.
-      const { info, shape: dims, data: payload } = adopting;
+      const { info, shape: dims, data: payload, owned } = adopting;
       adopting = undefined;
       this.dtype = info.name as D;
       this.shape = Object.freeze(dims);
       this.#tf = info.tf;
-      this.#owned = true;
+      this.#owned = owned;
       if (info.array) {
         this.#data = payload as DataOf<D>;
         const view = payload as ArrayBufferView;
-        if (view.byteLength >= BORROWED_MIN_BYTES) outputBuffers.add(view.buffer as ArrayBuffer);
+        if (owned && view.byteLength >= BORROWED_MIN_BYTES) outputBuffers.add(view.buffer as ArrayBuffer);
       } else {
         this.#packed = payload as PackedStrings;
       }
@@ -248,11 +248,14 @@ export class Tensor<D extends DType = DType> {
     out.push(this.#tf, this.shape, this.#packed ?? (this.#data as TypedArrayOf[NumericDType]));
   }
 
-  /** @internal A tensor over what the addon returned (no copy). */
-  static fromNative(dtype: number, shape: number[], data: NativeData): Tensor {
+  /**
+   * @internal A tensor over what the addon returned (no copy). `owned` false: a view of a
+   * buffer other tensors share (a batch's output rows), which dispose() only forgets.
+   */
+  static fromNative(dtype: number, shape: number[], data: NativeData, owned = true): Tensor {
     const info = dtypeFromTf(dtype);
     if (!info) throw new InvalidArgumentError(`TensorFlow returned dtype ${dtype}, which tfslice cannot represent`);
-    adopting = { info, shape, data };
+    adopting = { info, shape, data, owned };
     return new Tensor(info.name, undefined as never);
   }
 }

@@ -891,6 +891,39 @@ def build_dtypes(model_dir):
     )
 
 
+def build_batching(model_dir):
+    """Signatures for dynamic batching: one that fails on one input value (13), one whose output
+    rows do not follow its input rows, one with a fixed batch dimension, and two inputs."""
+
+    class Batching(tf.Module):
+        @tf.function(input_signature=[spec([None, 2], tf.float32, "x")])
+        def serve(self, x):
+            # Fails the whole run when any element is 13: the "poison" request of a batch.
+            check = tf.debugging.Assert(tf.reduce_all(tf.not_equal(x, 13.0)), ["x holds 13"])
+            with tf.control_dependencies([check]):
+                return {"y": x * 2.0 + 1.0, "row_sum": tf.reduce_sum(x, axis=1)}
+
+        @tf.function(input_signature=[spec([None, 2], tf.float32, "x")])
+        def halve(self, x):
+            # Declared [None, 2] but keeps only the first half of the rows.
+            return {"y": x[: tf.shape(x)[0] // 2]}
+
+        @tf.function(input_signature=[spec([1, 2], tf.float32, "x")])
+        def fixed(self, x):
+            return {"y": x + 1.0}
+
+        @tf.function(input_signature=[spec([None, None], tf.int32, "ids"), spec([None], tf.string, "tag")])
+        def pair(self, ids, tag):
+            return {"total": tf.reduce_sum(ids, axis=1), "tag": tf.strings.join([tag, "!"]), "ids": ids * 10}
+
+    m = Batching()
+    tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve, "halve": m.halve, "fixed": m.fixed, "pair": m.pair})
+    return run_tf2(model_dir, [
+        ("serving_default", {"x": arr([[1, 2], [3, 4]], "float32")}),
+        ("pair", {"ids": arr([[1, 2, 0], [3, 4, 5]], "int32"), "tag": arr(["a", "bc"], "string")}),
+    ])
+
+
 def build_example_a(model_dir):
     class CelsiusToFahrenheit(tf.Module):
         def __init__(self):
@@ -996,6 +1029,7 @@ FIXTURES = {
     "half_plus_three": (build_half_plus_three, "test/fixtures/half_plus_three/model", "test/fixtures/half_plus_three/golden.json"),
     "half_plus_two_tf2": (build_half_plus_two_tf2, "test/fixtures/half_plus_two_tf2/model", "test/fixtures/half_plus_two_tf2/golden.json"),
     "custom_op": (build_custom_op, "test/fixtures/custom_op/model", "test/fixtures/custom_op/golden.json"),
+    "batching": (build_batching, "test/fixtures/batching/model", "test/fixtures/batching/golden.json"),
     "a": (build_example_a, "examples/models/a", "examples/models/a.golden.json"),
     "b": (build_example_b, "examples/models/b", "examples/models/b.golden.json"),
 }

@@ -1,3 +1,4 @@
+import { type BatchEvent, type BatchingStats, type ResolvedBatching } from './batching';
 import { type NativeSession } from './native';
 import { type Isolation } from './gpu';
 import { type LoadOptions } from './options';
@@ -42,6 +43,25 @@ export interface GpuInfo {
     /** The physical GPU index asked for (gpuDevice), or null for TensorFlow's default. */
     readonly device: number | null;
 }
+/**
+ * What `batching` became for a model (Model.batching): its parameters with their defaults,
+ * the signatures batched and why the others are not.
+ */
+export interface BatchingInfo {
+    readonly options: ResolvedBatching;
+    /** Signatures whose run() calls are batched. */
+    readonly signatures: readonly string[];
+    /** The others, each with the reason (an input or output whose leading dimension is fixed, ...). */
+    readonly unbatched: Readonly<Record<string, string>>;
+}
+/** Model.stats(): what the model did since it was loaded. */
+export interface ModelStats {
+    /** Runs executing now and waiting for a slot (maxConcurrentRuns); a batch counts once. */
+    runsExecuting: number;
+    runsQueued: number;
+    /** Per batched signature; empty without batching. */
+    batching: Record<string, BatchingStats>;
+}
 /** A loaded SavedModel with its own TF_Session. Create it with loadModel(). */
 export declare class Model {
     #private;
@@ -65,6 +85,8 @@ export declare class Model {
     readonly hostPid: number | null;
     /** The ConfigProto the session was created with, decoded (for a host: as the host applied it). */
     readonly config: SessionConfig;
+    /** Dynamic batching (LoadOptions.batching): which signatures are batched, with what parameters; null when off. */
+    readonly batching: BatchingInfo | null;
     /** True once dispose() was called. */
     get disposed(): boolean;
     /** Runs of this model executing now (at most maxConcurrentRuns). */
@@ -76,6 +98,17 @@ export declare class Model {
      * be in flight at once. Output typed arrays belong to JS (safe after dispose).
      */
     run(feeds: Feeds, options?: RunOptions): Promise<Record<string, Tensor>>;
+    /**
+     * What the model did since it was loaded: runs executing and waiting now, and per batched
+     * signature its batches (sizes, padding, retries, queue delay).
+     */
+    stats(): ModelStats;
+    /**
+     * Calls `listener` after each batch this model runs (LoadOptions.batching), with its size,
+     * padding, requests and their queue delays: what the server's batching metrics count.
+     * Returns a function that removes the listener.
+     */
+    onBatch(listener: (event: BatchEvent) => void): () => void;
     /**
      * run() on the calling thread: blocks the event loop for the whole TF_SessionRun.
      * For scripts and benchmarks; servers should use run().

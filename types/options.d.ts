@@ -1,3 +1,8 @@
+/**
+ * loadModel options: validated field by field (TypeError / RangeError naming the
+ * field) and turned into the ConfigProto bytes TF_SetConfig takes.
+ */
+import { type BatchingOptions, type ResolvedBatching } from './batching';
 import type { GpuRequest, Isolation } from './gpu';
 import { type SessionConfig } from './proto';
 /** Options of loadModel(). Every number's unit is in its comment. */
@@ -47,6 +52,13 @@ export interface LoadOptions {
      * with its own TensorFlow, ConfigProto and GPU budget (README, GPU budgets).
      */
     isolation?: Isolation;
+    /**
+     * Dynamic batching (lib/batching.ts): concurrent run() calls on a signature whose inputs and
+     * outputs all have an unknown leading dimension are joined along it and run once. `true`
+     * takes TensorFlow Serving's defaults; an object sets its BatchingParameters. Default off.
+     * Model.batching says which signatures are batched.
+     */
+    batching?: boolean | BatchingOptions;
 }
 export interface ResolvedOptions {
     readonly gpuMemoryFraction: number | null;
@@ -65,6 +77,8 @@ export interface ResolvedOptions {
     readonly configBytes: Uint8Array;
     /** Those bytes decoded: what the session is created with (Model.config). */
     readonly applied: SessionConfig;
+    /** null: no batching. */
+    readonly batching: ResolvedBatching | null;
 }
 /** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
 export declare const DEFAULT_INTER_OP_THREADS = -1;

@@ -1,0 +1,706 @@
+/**
+ * Dynamic batching: concurrent run() calls on one signature are joined along dimension 0,
+ * run as one TF_SessionRun, and each caller gets its rows of the outputs back. The model
+ * (TensorFlow Serving's BatchingSession over a SharedBatchScheduler queue) and the option
+ * names and defaults are TensorFlow Serving's BatchingParameters
+ * (tensorflow_serving/servables/tensorflow/session_bundle_config.proto).
+ *
+ * Why our own code: batching is tfslice's own business (tensors crossing fast): no npm
+ * package joins typed arrays by rows and schedules TensorFlow runs.
+ *
+ * Costs: feeds are joined with one TypedArray.set per request per input (strings: one copy
+ * per element, as they are packed anyway); output rows go back as views of the batch's
+ * output (no copy), except for requests split over several batches, whose pieces are joined
+ * with one copy. Nothing here runs per element for numeric tensors, and nothing blocks.
+ */
+import * as os from 'node:os';
+
+import { dtypeFromTf, type DTypeInfo } from './dtypes';
+import { invalidType, InvalidArgumentError, ModelDisposedError, outOfRange, TensorFlowError } from './errors';
+import { native, type NativeData, type NativeTensors, type PackedStrings } from './native';
+import type { SignatureInfo } from './proto';
+
+/**
+ * The `batching` load option: TensorFlow Serving's BatchingParameters, same meanings and
+ * defaults. `true` takes every default.
+ */
+export interface BatchingOptions {
+  /**
+   * Largest batch, in rows (dimension 0 summed over requests). A request with more rows
+   * fails with INVALID_ARGUMENT, unless enableLargeBatchSplitting. Default 1000
+   * (TensorFlow Serving's input_batch_size_limit).
+   */
+  maxBatchSize?: number;
+  /**
+   * How long a batch that is not full waits for more requests, in microseconds, from its
+   * first request. 0 (default): a batch runs as soon as a batch thread is free, and requests
+   * that arrive while every thread is busy join it. Node's timers have millisecond resolution:
+   * a wait rounds up to whole milliseconds.
+   */
+  batchTimeoutMicros?: number;
+  /**
+   * Batches that may wait (the one filling included); a request that would need one more
+   * fails at once with UNAVAILABLE (HTTP 503). Default 10.
+   */
+  maxEnqueuedBatches?: number;
+  /**
+   * Batches of one signature executing at once. Default: the number of CPUs
+   * (os.availableParallelism(), TensorFlow Serving's port::MaxParallelism()). Batches also
+   * count against the model's maxConcurrentRuns.
+   */
+  numBatchThreads?: number;
+  /**
+   * Batch sizes the model may run, increasing; a batch is padded up to the next one with
+   * copies of its last request's first row, and the padded rows are dropped from the outputs.
+   * The last must equal maxBatchSize (maxExecutionBatchSize with splitting). Default [] (any size).
+   */
+  allowedBatchSizes?: readonly number[];
+  /**
+   * Requests whose inputs differ in dimensions past the first may join one batch: each input
+   * is padded to the largest such dimensions in the batch, with its own first element
+   * (TensorFlow Serving's pad_variable_length_inputs). Outputs then come back with the
+   * padded dimensions. Default false: such requests go to separate batches.
+   */
+  padVariableLengthInputs?: boolean;
+  /**
+   * Split a request that does not fit into the batch being filled: its rows fill that batch
+   * and the rest go to the next ones (at most maxExecutionBatchSize rows each), and its
+   * outputs are joined back. Requests of up to maxBatchSize rows are then accepted. Default false.
+   */
+  enableLargeBatchSplitting?: boolean;
+  /** With enableLargeBatchSplitting: the largest batch run, in rows (≤ maxBatchSize). Default maxBatchSize. */
+  maxExecutionBatchSize?: number;
+}
+
+/** BatchingOptions with every default filled in. */
+export interface ResolvedBatching {
+  readonly maxBatchSize: number;
+  readonly batchTimeoutMicros: number;
+  readonly maxEnqueuedBatches: number;
+  readonly numBatchThreads: number;
+  readonly allowedBatchSizes: readonly number[];
+  readonly padVariableLengthInputs: boolean;
+  readonly enableLargeBatchSplitting: boolean;
+  readonly maxExecutionBatchSize: number;
+}
+
+const KEYS: readonly (keyof BatchingOptions)[] = [
+  'maxBatchSize', 'batchTimeoutMicros', 'maxEnqueuedBatches', 'numBatchThreads', 'allowedBatchSizes',
+  'padVariableLengthInputs', 'enableLargeBatchSplitting', 'maxExecutionBatchSize',
+];
+
+// Sizes are int32 in TensorFlow Serving's scheduler; the timeout is int64 microseconds,
+// held here within what setTimeout takes (2^31 − 1 ms).
+const MAX_SIZE = 2 ** 31 - 1;
+const MAX_TIMEOUT_MICROS = (2 ** 31 - 1) * 1000;
+
+function integer(field: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number') throw invalidType(field, 'an integer', value);
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw outOfRange(field, `an integer in [${min}, ${max}]`, value);
+  return value;
+}
+
+/**
+ * Validates the `batching` load option; null when batching is off (undefined or false).
+ *
+ * @param where the option's name in messages ('batching', 'models[0].batching')
+ * @throws TypeError (ERR_INVALID_ARG_TYPE) or RangeError (ERR_OUT_OF_RANGE) naming the field
+ */
+export function resolveBatching(value: unknown, where = 'batching'): ResolvedBatching | null {
+  if (value === undefined || value === false) return null;
+  const given = (value === true ? {} : value) as Record<string, unknown>;
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) {
+    throw invalidType(where, 'true, false or an object of batching parameters', value);
+  }
+  for (const key of Object.keys(given)) {
+    if (!(KEYS as readonly string[]).includes(key)) throw invalidType(`${where}.${key}`, `absent: the batching parameters are ${KEYS.join(', ')}`, given[key]);
+  }
+  const field = (name: keyof BatchingOptions): string => `${where}.${name}`;
+  const opt = <T>(name: keyof BatchingOptions, fallback: T, check: (v: unknown) => T): T => (given[name] === undefined ? fallback : check(given[name]));
+  const maxBatchSize = opt('maxBatchSize', 1000, (v) => integer(field('maxBatchSize'), v, 1, MAX_SIZE));
+  const batchTimeoutMicros = opt('batchTimeoutMicros', 0, (v) => integer(field('batchTimeoutMicros'), v, 0, MAX_TIMEOUT_MICROS));
+  const maxEnqueuedBatches = opt('maxEnqueuedBatches', 10, (v) => integer(field('maxEnqueuedBatches'), v, 1, MAX_SIZE));
+  const numBatchThreads = opt('numBatchThreads', os.availableParallelism(), (v) => integer(field('numBatchThreads'), v, 1, 1024));
+  const bool = (name: keyof BatchingOptions) => opt(name, false, (v) => {
+    if (typeof v !== 'boolean') throw invalidType(field(name), 'a boolean', v);
+    return v;
+  });
+  const padVariableLengthInputs = bool('padVariableLengthInputs');
+  const enableLargeBatchSplitting = bool('enableLargeBatchSplitting');
+  if (!enableLargeBatchSplitting && given.maxExecutionBatchSize !== undefined) {
+    throw invalidType(field('maxExecutionBatchSize'), 'absent unless enableLargeBatchSplitting is true (TensorFlow Serving ignores it then)', given.maxExecutionBatchSize);
+  }
+  const maxExecutionBatchSize = opt('maxExecutionBatchSize', maxBatchSize, (v) => integer(field('maxExecutionBatchSize'), v, 1, maxBatchSize));
+  const sizes = given.allowedBatchSizes ?? [];
+  if (!Array.isArray(sizes)) throw invalidType(field('allowedBatchSizes'), 'an array of increasing batch sizes', sizes);
+  const allowed = sizes.map((s, i) => integer(`${field('allowedBatchSizes')}[${i}]`, s, 1, MAX_SIZE));
+  allowed.forEach((s, i) => {
+    if (i > 0 && s <= allowed[i - 1]!) throw outOfRange(`${field('allowedBatchSizes')}[${i}]`, `greater than the size before it (${allowed[i - 1]}): the sizes must increase`, s);
+  });
+  const last = enableLargeBatchSplitting ? maxExecutionBatchSize : maxBatchSize;
+  if (allowed.length > 0 && allowed[allowed.length - 1] !== last) {
+    const name = enableLargeBatchSplitting ? 'maxExecutionBatchSize' : 'maxBatchSize';
+    throw outOfRange(`${field('allowedBatchSizes')}[${allowed.length - 1}]`, `${name} (${last}): the last allowed size is the largest batch (TensorFlow Serving's rule)`, allowed[allowed.length - 1]);
+  }
+  return Object.freeze({
+    maxBatchSize, batchTimeoutMicros, maxEnqueuedBatches, numBatchThreads, allowedBatchSizes: Object.freeze(allowed),
+    padVariableLengthInputs, enableLargeBatchSplitting, maxExecutionBatchSize,
+  });
+}
+
+/**
+ * Why a signature cannot be batched, or null when it can: every input and output must be a
+ * dense tensor whose leading dimension is unknown (-1), the batch dimension.
+ */
+export function unbatchableReason(info: SignatureInfo): string | null {
+  if (Object.keys(info.inputs).length === 0) return 'it has no inputs';
+  for (const [kind, specs] of [['input', info.inputs], ['output', info.outputs]] as const) {
+    for (const [key, spec] of Object.entries(specs)) {
+      if (spec.composite) return `${kind} '${key}' is a ${spec.composite.kind} tensor`;
+      if (spec.shape === null) return `${kind} '${key}' has an unknown rank`;
+      if (spec.shape.length === 0) return `${kind} '${key}' is a scalar`;
+      if (spec.shape[0] !== -1) return `${kind} '${key}' has a fixed leading dimension (${spec.shape[0]})`;
+    }
+  }
+  return null;
+}
+
+/** What batching did, per batched signature, since the model was loaded (Model.stats()). */
+export interface BatchingStats {
+  /** Batches run (retried ones once). */
+  batches: number;
+  /** Requests (or pieces of split requests) run in batches. */
+  requests: number;
+  /** Rows run, padding included. */
+  rows: number;
+  /** Rows added to reach an allowed batch size. */
+  paddingRows: number;
+  /** Batches that failed in TensorFlow and whose requests were run again one by one. */
+  retriedBatches: number;
+  /** Requests refused because maxEnqueuedBatches batches were waiting (UNAVAILABLE). */
+  rejected: number;
+  /** Time requests waited in the queue, summed, in seconds. */
+  queueDelaySecondsSum: number;
+  /** Requests (or pieces) waiting in the queue now. */
+  queued: number;
+  /** Batches by size run (rows, padding included). */
+  batchSizes: Record<number, number>;
+}
+
+/** One batch run (Model.onBatch(); the server's batching metrics). */
+export interface BatchEvent {
+  readonly signature: string;
+  /** Rows run, padding included. */
+  readonly size: number;
+  /** Requests (or pieces of split requests) in the batch. */
+  readonly requests: number;
+  readonly paddingRows: number;
+  /** How long each request waited in the queue, in seconds. */
+  readonly queueDelaysSeconds: readonly number[];
+  /** The batch failed in TensorFlow and its requests were run one by one. */
+  readonly retried: boolean;
+}
+
+/** A flat [dtype, shape, data, ...] result and whether its buffers are the request's own. */
+export interface BatchResult {
+  tensors: NativeTensors;
+  /** false: the data are views of a batch's outputs (shared; dispose() only forgets them). */
+  owned: boolean;
+}
+
+interface Request {
+  readonly rows: number;
+  readonly pieces: (NativeTensors | undefined)[];
+  /** Pieces not finished. */
+  left: number;
+  /** Whether every piece came back as a request's own run (not a view of a batch). */
+  owned: boolean;
+  settled: boolean;
+  resolve(result: BatchResult): void;
+  reject(error: unknown): void;
+}
+
+interface Task {
+  readonly request: Request;
+  readonly piece: number;
+  readonly rows: number;
+  /** The task's feeds, flat (a split request's pieces: views of its rows). */
+  readonly feeds: NativeTensors;
+  readonly enqueued: number;
+}
+
+interface Batch {
+  tasks: Task[];
+  rows: number;
+  /** Per input: the shape past dimension 0 of the batch's first task. */
+  inner: (readonly number[])[];
+  ready: boolean;
+  timer: NodeJS.Timeout | null;
+}
+
+type Execute = (feeds: NativeTensors) => Promise<NativeTensors>;
+
+/** @internal The queue of one signature (and output selection) of one model. */
+export class BatchQueue {
+  readonly #options: ResolvedBatching;
+  readonly #signature: string;
+  readonly #inputKeys: readonly string[];
+  readonly #outputKeys: readonly string[];
+  readonly #execute: Execute;
+  readonly #stats: BatchingStats;
+  readonly #emit: (event: BatchEvent) => void;
+  readonly #waiting: Batch[] = [];
+  #open: Batch | null = null;
+  #executing = 0;
+  #pumpQueued = false;
+  #closed = false;
+
+  constructor(init: {
+    options: ResolvedBatching; signature: string; inputKeys: readonly string[]; outputKeys: readonly string[];
+    execute: Execute; stats: BatchingStats; emit: (event: BatchEvent) => void;
+  }) {
+    this.#options = init.options;
+    this.#signature = init.signature;
+    this.#inputKeys = init.inputKeys;
+    this.#outputKeys = init.outputKeys;
+    this.#execute = init.execute;
+    this.#stats = init.stats;
+    this.#emit = init.emit;
+  }
+
+  /**
+   * Queues validated feeds (flat, one triple per signature input in order). Throws before
+   * queueing: INVALID_ARGUMENT for feeds that cannot be batched, UNAVAILABLE when the queue is full.
+   */
+  submit(feeds: NativeTensors): Promise<BatchResult> {
+    const rows = this.#rowsOf(feeds);
+    const o = this.#options;
+    if (rows > o.maxBatchSize) {
+      throw new InvalidArgumentError(`the request has ${rows} rows (dimension 0 of its feeds), more than signature '${this.#signature}' batches at once ` +
+        `(batching.maxBatchSize ${o.maxBatchSize}); send fewer rows per request, raise maxBatchSize, or set enableLargeBatchSplitting`);
+    }
+    // Nothing to join: it runs as it is, outside the queue.
+    if (rows === 0) return this.#execute(feeds).then((tensors) => ({ tensors, owned: true }));
+    const inner = this.#innerOf(feeds);
+    // Where its rows go: into the open batch if it fits, then into new batches.
+    const limit = o.enableLargeBatchSplitting ? o.maxExecutionBatchSize : o.maxBatchSize;
+    // The open batch, or when it cannot take the request (other inner dimensions, too few
+    // rows left) the newest waiting batch that can take it whole.
+    let open = this.#open;
+    if (open === null || !this.#compatible(open, inner) || (!o.enableLargeBatchSplitting && open.rows + rows > limit)) {
+      open = null;
+      for (let i = this.#waiting.length - 1; i >= 0 && open === null; i--) {
+        const batch = this.#waiting[i]!;
+        if (batch.rows + rows <= limit && this.#compatible(batch, inner)) open = batch;
+      }
+      open ??= this.#open !== null && this.#compatible(this.#open, inner) ? this.#open : null;
+    }
+    const room = open !== null ? limit - open.rows : 0;
+    const first = o.enableLargeBatchSplitting ? Math.min(room, rows) : rows <= room ? rows : 0;
+    const fresh = rows - first > 0 ? Math.ceil((rows - first) / limit) : 0;
+    const waiting = this.#waiting.length + (open ? 1 : 0);
+    if (fresh > 0 && waiting + fresh > o.maxEnqueuedBatches) {
+      this.#stats.rejected++;
+      throw new TensorFlowError('UNAVAILABLE', `the batch queue of signature '${this.#signature}' is full (batching.maxEnqueuedBatches ${o.maxEnqueuedBatches} batches waiting); retry later, or raise maxEnqueuedBatches or numBatchThreads`);
+    }
+    const sizes: number[] = [];
+    if (first > 0) sizes.push(first);
+    for (let left = rows - first; left > 0; left -= limit) sizes.push(Math.min(limit, left));
+    return new Promise<BatchResult>((resolve, reject) => {
+      const request: Request = { rows, pieces: new Array(sizes.length), left: sizes.length, owned: sizes.length === 1, settled: false, resolve, reject };
+      const now = performance.now();
+      let at = 0;
+      sizes.forEach((size, piece) => {
+        const task: Task = { request, piece, rows: size, feeds: size === rows ? feeds : sliceRows(feeds, at, size), enqueued: now };
+        at += size;
+        const target = piece === 0 && first > 0 ? open! : this.#startBatch(inner);
+        this.#add(target, task);
+      });
+      this.#schedulePump();
+    });
+  }
+
+  /** Fails every queued request with MODEL_DISPOSED; batches executing finish. */
+  close(message: string): void {
+    this.#closed = true;
+    const queued = [...this.#waiting.splice(0), ...(this.#open ? [this.#open] : [])];
+    this.#open = null;
+    for (const batch of queued) {
+      if (batch.timer) clearTimeout(batch.timer);
+      for (const task of batch.tasks) this.#fail(task.request, new ModelDisposedError(message));
+    }
+    this.#stats.queued = 0;
+  }
+
+  #rowsOf(feeds: NativeTensors): number {
+    let rows = -1;
+    for (let i = 0; i < this.#inputKeys.length; i++) {
+      const shape = feeds[3 * i + 1] as readonly number[];
+      if (shape.length === 0) {
+        throw new InvalidArgumentError(`feed '${this.#inputKeys[i]}' of signature '${this.#signature}' is a scalar; a batched signature's feeds have their rows along dimension 0`);
+      }
+      if (rows === -1) rows = shape[0]!;
+      else if (shape[0] !== rows) {
+        throw new InvalidArgumentError(`the feeds of batched signature '${this.#signature}' must have the same number of rows (dimension 0): ` +
+          `'${this.#inputKeys[0]}' has ${rows}, '${this.#inputKeys[i]}' has ${shape[0]}`);
+      }
+    }
+    return rows;
+  }
+
+  #innerOf(feeds: NativeTensors): (readonly number[])[] {
+    const inner: (readonly number[])[] = [];
+    for (let i = 0; i < this.#inputKeys.length; i++) inner.push((feeds[3 * i + 1] as readonly number[]).slice(1));
+    return inner;
+  }
+
+  #compatible(batch: Batch, inner: (readonly number[])[]): boolean {
+    for (let i = 0; i < inner.length; i++) {
+      const a = batch.inner[i]!;
+      const b = inner[i]!;
+      if (a.length !== b.length) return false;
+      if (!this.#options.padVariableLengthInputs && !sameDims(a, b)) return false;
+    }
+    return true;
+  }
+
+  // A new open batch; the one filling (if any) waits for a thread.
+  #startBatch(inner: (readonly number[])[]): Batch {
+    if (this.#open) this.#seal(this.#open);
+    const batch: Batch = { tasks: [], rows: 0, inner, ready: this.#options.batchTimeoutMicros === 0, timer: null };
+    this.#open = batch;
+    return batch;
+  }
+
+  #seal(batch: Batch): void {
+    if (batch.timer) clearTimeout(batch.timer);
+    batch.timer = null;
+    batch.ready = true;
+    if (this.#open === batch) this.#open = null;
+    this.#waiting.push(batch);
+  }
+
+  #add(batch: Batch, task: Task): void {
+    batch.tasks.push(task);
+    batch.rows += task.rows;
+    this.#stats.queued++;
+    const limit = this.#options.enableLargeBatchSplitting ? this.#options.maxExecutionBatchSize : this.#options.maxBatchSize;
+    if (batch.rows >= limit) {
+      if (this.#open === batch) this.#seal(batch);
+    } else if (!batch.ready && batch.timer === null) {
+      batch.timer = setTimeout(() => {
+        batch.timer = null;
+        batch.ready = true;
+        this.#pump();
+      }, Math.ceil(this.#options.batchTimeoutMicros / 1000));
+    }
+  }
+
+  // Batches are started from a microtask, so that run() calls made in one turn of the
+  // event loop join one batch instead of the first running alone.
+  #schedulePump(): void {
+    if (this.#pumpQueued) return;
+    this.#pumpQueued = true;
+    queueMicrotask(() => {
+      this.#pumpQueued = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (!this.#closed && this.#executing < this.#options.numBatchThreads) {
+      let batch = this.#waiting.shift();
+      if (!batch && this.#open?.ready && this.#open.tasks.length > 0) {
+        batch = this.#open;
+        this.#open = null;
+      }
+      if (!batch) return;
+      this.#executing++;
+      this.#stats.queued -= batch.tasks.length;
+      void this.#run(batch).finally(() => {
+        this.#executing--;
+        this.#pump();
+      });
+    }
+  }
+
+  async #run(batch: Batch): Promise<void> {
+    const started = performance.now();
+    const delays = batch.tasks.map((t) => (started - t.enqueued) / 1000);
+    const size = paddedSize(this.#options.allowedBatchSizes, batch.rows);
+    let retried = false;
+    try {
+      const outputs = await this.#execute(this.#join(batch, size));
+      this.#deliver(batch, outputs, size);
+    } catch (error) {
+      // A failure inside TensorFlow: run each request alone, so that only the one that
+      // causes it fails (TensorFlow Serving fails the whole batch). A dead host, a disposed
+      // model (MODEL_CRASHED, MODEL_DISPOSED: not TensorFlow's codes) or a batch whose
+      // outputs cannot be split fail every request as they are.
+      const retry = batch.tasks.length > 1 && error instanceof TensorFlowError && !(error instanceof BatchOutputError);
+      if (!retry) {
+        for (const task of batch.tasks) this.#fail(task.request, error);
+      } else {
+        retried = true;
+        this.#stats.retriedBatches++;
+        for (const task of batch.tasks) {
+          const alone: Batch = { tasks: [task], rows: task.rows, inner: batch.inner, ready: true, timer: null };
+          const aloneSize = paddedSize(this.#options.allowedBatchSizes, task.rows);
+          try {
+            this.#deliver(alone, await this.#execute(this.#join(alone, aloneSize)), aloneSize);
+          } catch (e) {
+            this.#fail(task.request, e);
+          }
+        }
+      }
+    }
+    const stats = this.#stats;
+    stats.batches++;
+    stats.requests += batch.tasks.length;
+    stats.rows += size;
+    stats.paddingRows += size - batch.rows;
+    stats.batchSizes[size] = (stats.batchSizes[size] ?? 0) + 1;
+    for (const d of delays) stats.queueDelaySecondsSum += d;
+    this.#emit({ signature: this.#signature, size, requests: batch.tasks.length, paddingRows: size - batch.rows, queueDelaysSeconds: delays, retried });
+  }
+
+  // The batch's feeds: a lone task's own when nothing needs padding, else joined.
+  #join(batch: Batch, size: number): NativeTensors {
+    const tasks = batch.tasks;
+    if (tasks.length === 1 && size === batch.rows) return tasks[0]!.feeds;
+    const out: NativeTensors = [];
+    for (let i = 0; i < this.#inputKeys.length; i++) {
+      const dtype = tasks[0]!.feeds[3 * i] as number;
+      const parts = tasks.map((t) => ({ shape: t.feeds[3 * i + 1] as readonly number[], data: t.feeds[3 * i + 2] as NativeData }));
+      const inner = this.#options.padVariableLengthInputs ? maxDims(parts.map((p) => p.shape.slice(1))) : parts[0]!.shape.slice(1);
+      out.push(dtype, [size, ...inner], joinRows(dtypeFromTf(dtype)!, parts, inner, size));
+    }
+    return out;
+  }
+
+  #deliver(batch: Batch, outputs: NativeTensors, size: number): void {
+    for (let k = 0; k < this.#outputKeys.length; k++) {
+      const shape = outputs[3 * k + 1] as readonly number[];
+      if (shape.length === 0 || shape[0] !== size) {
+        throw new BatchOutputError(`output '${this.#outputKeys[k]}' of batched signature '${this.#signature}' has ` +
+          `${shape.length === 0 ? 'no dimension 0 (a scalar)' : `${shape[0]} row(s) along dimension 0`} for a batch of ${size} rows ` +
+          `(${batch.tasks.length} request(s)): its rows do not follow the inputs' rows, so it cannot be split among requests; ` +
+          'load the model without batching for this signature');
+      }
+    }
+    const whole = batch.tasks.length === 1 && size === batch.rows;
+    let row = 0;
+    for (const task of batch.tasks) {
+      const request = task.request;
+      if (whole) {
+        request.pieces[task.piece] = outputs;
+      } else {
+        const piece: NativeTensors = [];
+        for (let k = 0; k < this.#outputKeys.length; k++) {
+          const dtype = outputs[3 * k] as number;
+          const shape = outputs[3 * k + 1] as readonly number[];
+          piece.push(dtype, [task.rows, ...shape.slice(1)], rowsOf(dtypeFromTf(dtype)!, outputs[3 * k + 2] as NativeData, shape, row, task.rows));
+        }
+        request.pieces[task.piece] = piece;
+        request.owned = false;
+      }
+      row += task.rows;
+      if (--request.left === 0 && !request.settled) this.#finish(request);
+    }
+  }
+
+  #finish(request: Request): void {
+    request.settled = true;
+    if (request.pieces.length === 1) {
+      request.resolve({ tensors: request.pieces[0]!, owned: request.owned });
+      return;
+    }
+    try {
+      const tensors: NativeTensors = [];
+      for (let k = 0; k < this.#outputKeys.length; k++) {
+        const pieces = request.pieces.map((p) => ({ shape: p![3 * k + 1] as readonly number[], data: p![3 * k + 2] as NativeData }));
+        const inner = pieces[0]!.shape.slice(1);
+        const other = pieces.find((p) => !sameDims(p.shape.slice(1), inner));
+        if (other) {
+          throw new TensorFlowError('FAILED_PRECONDITION', `output '${this.#outputKeys[k]}' of signature '${this.#signature}' came back as [${pieces[0]!.shape.join(', ')}] ` +
+            `and [${other.shape.join(', ')}] for two pieces of one split request, which cannot be joined (padVariableLengthInputs padded them differently); ` +
+            'send requests of at most maxExecutionBatchSize rows');
+        }
+        const dtype = request.pieces[0]![3 * k] as number;
+        tensors.push(dtype, [request.rows, ...inner], joinRows(dtypeFromTf(dtype)!, pieces, inner, request.rows));
+      }
+      request.resolve({ tensors, owned: true });
+    } catch (error) {
+      request.reject(error);
+    }
+  }
+
+  #fail(request: Request, error: unknown): void {
+    if (request.settled) return;
+    request.settled = true;
+    request.reject(error);
+  }
+}
+
+/** A batch's output that cannot be split among its requests (FAILED_PRECONDITION, never retried). */
+class BatchOutputError extends TensorFlowError {
+  constructor(message: string) {
+    super('FAILED_PRECONDITION', message);
+  }
+}
+
+/** The smallest allowed size that holds `rows` (rows itself when any size is allowed). */
+function paddedSize(allowed: readonly number[], rows: number): number {
+  for (const size of allowed) if (size >= rows) return size;
+  return rows;
+}
+
+function sameDims(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function maxDims(shapes: (readonly number[])[]): number[] {
+  const out = [...shapes[0]!];
+  for (const s of shapes) for (let i = 0; i < out.length; i++) out[i] = Math.max(out[i]!, s[i]!);
+  return out;
+}
+
+function product(dims: readonly number[]): number {
+  let n = 1;
+  for (const d of dims) n *= d;
+  return n;
+}
+
+/** The typed-array methods used here, common to every numeric dtype's array (bigint ones included). */
+interface Numeric {
+  readonly length: number;
+  readonly [index: number]: number | bigint;
+  set(source: Numeric, at: number): void;
+  subarray(begin: number, end: number): Numeric;
+  fill(value: number | bigint, begin: number, end: number): unknown;
+  copyWithin(target: number, begin: number, end: number): unknown;
+}
+
+/**
+ * Calls `line(src, dst, length)` for each run of the last dimension of a tensor of shape
+ * `from` (rows first) placed at the start of each dimension of `to` (same rank, each
+ * dimension at least as large): what padding a tensor at its ends copies.
+ */
+function forEachLine(from: readonly number[], to: readonly number[], line: (src: number, dst: number, length: number) => void): void {
+  const rank = from.length;
+  if (rank === 0) {
+    line(0, 0, 1);
+    return;
+  }
+  const last = from[rank - 1]!;
+  const lines = product(from.slice(0, -1));
+  if (last === 0 || lines === 0) return;
+  // Strides of `to`, in elements.
+  const strides = new Array<number>(rank).fill(1);
+  for (let d = rank - 2; d >= 0; d--) strides[d] = strides[d + 1]! * to[d + 1]!;
+  const index = new Array<number>(Math.max(0, rank - 1)).fill(0);
+  for (let n = 0; n < lines; n++) {
+    let dst = 0;
+    for (let d = 0; d < rank - 1; d++) dst += index[d]! * strides[d]!;
+    line(n * last, dst, last);
+    for (let d = rank - 2; d >= 0; d--) {
+      if (++index[d]! < from[d]!) break;
+      index[d] = 0;
+    }
+  }
+}
+
+/**
+ * Joins tensors along dimension 0 into `size` rows of shape `inner`: each part copied in
+ * (padded past dimension 0 with its own first element where its shape is smaller), then
+ * rows up to `size` filled with copies of the last part's first row.
+ */
+function joinRows(info: DTypeInfo, parts: { shape: readonly number[]; data: NativeData }[], inner: readonly number[], size: number): NativeData {
+  const rowElems = product(inner);
+  if (!info.array) return joinStrings(parts, inner, size);
+  const count = size * rowElems;
+  const bytes = count * info.bytes;
+  const out = new info.array(bytes > 0 ? native().allocAligned(bytes) : new ArrayBuffer(0)) as unknown as Numeric;
+  let row = 0;
+  let lastStart = 0;
+  for (const part of parts) {
+    const data = part.data as unknown as Numeric;
+    const rows = part.shape[0]!;
+    const at = row * rowElems;
+    if (sameDims(part.shape.slice(1), inner)) {
+      out.set(data, at);
+    } else {
+      if (data.length > 0) out.fill(data[0]!, at, at + rows * rowElems);
+      forEachLine(part.shape, [rows, ...inner], (src, dst, length) => out.set(data.subarray(src, src + length), at + dst));
+    }
+    lastStart = row;
+    row += rows;
+  }
+  for (; row < size; row++) out.copyWithin(row * rowElems, lastStart * rowElems, (lastStart + 1) * rowElems);
+  return out as unknown as NativeData;
+}
+
+function joinStrings(parts: { shape: readonly number[]; data: NativeData }[], inner: readonly number[], size: number): PackedStrings {
+  const rowElems = product(inner);
+  const elements: Uint8Array[] = new Array(size * rowElems);
+  const empty = new Uint8Array(0);
+  let row = 0;
+  let lastStart = 0;
+  for (const part of parts) {
+    const { bytes, offsets } = part.data as PackedStrings;
+    const rows = part.shape[0]!;
+    const at = row * rowElems;
+    const element = (k: number) => bytes.subarray(offsets[k], offsets[k + 1]);
+    if (sameDims(part.shape.slice(1), inner)) {
+      for (let k = 0; k < rows * rowElems; k++) elements[at + k] = element(k);
+    } else {
+      const pad = offsets.length > 1 ? element(0) : empty;
+      elements.fill(pad, at, at + rows * rowElems);
+      forEachLine(part.shape, [rows, ...inner], (src, dst, length) => {
+        for (let k = 0; k < length; k++) elements[at + dst + k] = element(src + k);
+      });
+    }
+    lastStart = row;
+    row += rows;
+  }
+  for (; row < size; row++) for (let k = 0; k < rowElems; k++) elements[row * rowElems + k] = elements[lastStart * rowElems + k]!;
+  const offsets = new Float64Array(elements.length + 1);
+  let total = 0;
+  for (let k = 0; k < elements.length; k++) {
+    offsets[k] = total;
+    total += elements[k]!.length;
+  }
+  offsets[elements.length] = total;
+  const bytes = new Uint8Array(total);
+  for (let k = 0; k < elements.length; k++) bytes.set(elements[k]!, offsets[k]!);
+  return { bytes, offsets };
+}
+
+/** Rows [start, start + rows) of a tensor: a view for numeric data (no copy). */
+function rowsOf(info: DTypeInfo, data: NativeData, shape: readonly number[], start: number, rows: number): NativeData {
+  const rowElems = product(shape.slice(1));
+  if (info.array) {
+    const view = data as unknown as Numeric;
+    return view.subarray(start * rowElems, (start + rows) * rowElems) as unknown as NativeData;
+  }
+  const { bytes, offsets } = data as PackedStrings;
+  const first = start * rowElems;
+  const n = rows * rowElems;
+  const base = offsets[first]!;
+  const out = new Float64Array(n + 1);
+  for (let k = 0; k <= n; k++) out[k] = offsets[first + k]! - base;
+  return { bytes: bytes.subarray(base, offsets[first + n]), offsets: out };
+}
+
+/** A request's feeds, rows [start, start + rows) of each (views). */
+function sliceRows(feeds: NativeTensors, start: number, rows: number): NativeTensors {
+  const out: NativeTensors = [];
+  for (let i = 0; i < feeds.length; i += 3) {
+    const dtype = feeds[i] as number;
+    const shape = feeds[i + 1] as readonly number[];
+    out.push(dtype, [rows, ...shape.slice(1)], rowsOf(dtypeFromTf(dtype)!, feeds[i + 2] as NativeData, shape, start, rows));
+  }
+  return out;
+}

@@ -1,0 +1,247 @@
+// Dynamic batching (lib/batching.ts): requests joined along dimension 0 give what they give
+// alone, for every dtype; the size and timeout triggers, padding, splitting, a full queue,
+// dispose with requests queued, a failing request inside a batch, and isolated models.
+import t from 'tap';
+
+import { loadModel, type Model, Tensor } from '../lib/index';
+import type { BatchEvent } from '../lib/batching';
+import { fixture, type GoldenTensor, plain, toTensor } from './helpers';
+
+const BATCHING = fixture('batching').dir;
+
+/** A golden tensor cut or repeated to `rows` elements along its one dimension. */
+function rowsOf(golden: GoldenTensor, rows: number, shift: number): Tensor {
+  const data = Array.from({ length: rows }, (_, j) => golden.data[(j + shift) % golden.data.length]!);
+  return toTensor({ ...golden, shape: [rows], data } as GoldenTensor);
+}
+
+function plainAll(out: Record<string, Tensor>): Record<string, ReturnType<typeof plain>> {
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, plain(v)]));
+}
+
+t.test('batching options are checked field by field, with TensorFlow Serving\'s defaults', async (t) => {
+  const bad: [unknown, RegExp][] = [
+    [{ maxBatchSize: 0 }, /batching\.maxBatchSize must be an integer in \[1, /],
+    [{ maxBatchSize: '8' }, /batching\.maxBatchSize must be an integer, got/],
+    [{ batchTimeoutMicros: -1 }, /batching\.batchTimeoutMicros must be an integer in \[0, /],
+    [{ numBatchThreads: 0 }, /batching\.numBatchThreads/],
+    [{ maxEnqueuedBatches: 1.5 }, /batching\.maxEnqueuedBatches/],
+    [{ maxBatchSize: 8, allowedBatchSizes: [2, 2, 8] }, /batching\.allowedBatchSizes\[1\] must be greater than the size before it \(2\)/],
+    [{ maxBatchSize: 8, allowedBatchSizes: [2, 4] }, /batching\.allowedBatchSizes\[1\] must be maxBatchSize \(8\)/],
+    [{ maxBatchSize: 8, maxExecutionBatchSize: 4 }, /batching\.maxExecutionBatchSize must be absent unless enableLargeBatchSplitting/],
+    [{ enableLargeBatchSplitting: true, maxBatchSize: 8, maxExecutionBatchSize: 16 }, /maxExecutionBatchSize must be an integer in \[1, 8\]/],
+    [{ enableLargeBatchSplitting: true, maxBatchSize: 8, maxExecutionBatchSize: 4, allowedBatchSizes: [8] }, /allowedBatchSizes\[0\] must be maxExecutionBatchSize \(4\)/],
+    [{ padVariableLengthInputs: 'yes' }, /batching\.padVariableLengthInputs must be a boolean/],
+    [{ max_batch_size: 8 }, /batching\.max_batch_size must be absent: the batching parameters are maxBatchSize, /],
+    ['on', /batching must be true, false or an object of batching parameters/],
+  ];
+  for (const [batching, message] of bad) {
+    await t.rejects(loadModel(BATCHING, { batching: batching as never }), { message }, JSON.stringify(batching));
+  }
+  const model = await loadModel(BATCHING, { batching: true });
+  t.same(model.batching!.options, {
+    maxBatchSize: 1000, batchTimeoutMicros: 0, maxEnqueuedBatches: 10, numBatchThreads: require('node:os').availableParallelism(),
+    allowedBatchSizes: [], padVariableLengthInputs: false, enableLargeBatchSplitting: false, maxExecutionBatchSize: 1000,
+  }, 'true takes every default');
+  t.same([...model.batching!.signatures].sort(), ['halve', 'pair', 'serving_default'], 'signatures with an unknown leading dimension everywhere are batched');
+  t.same(model.batching!.unbatched, { fixed: "input 'x' has a fixed leading dimension (1)" }, 'the others say why not');
+  await model.dispose();
+  const plainModel = await loadModel(BATCHING);
+  t.equal(plainModel.batching, null, 'off unless asked');
+  await plainModel.dispose();
+});
+
+t.test('batched requests give what they give alone, for every dtype, with mixed row counts', async (t) => {
+  const { dir, golden } = fixture('dtypes');
+  const alone = await loadModel(dir);
+  const batched = await loadModel(dir, { batching: { maxBatchSize: 64 } });
+  for (const signature of ['serving_default', 'transform']) {
+    const c = golden.cases.find((g) => g.signature === signature && Object.values(g.inputs)[0]!.shape[0]! > 0)!;
+    const requests = [1, 3, 2, 0, 5, 1].map((rows, i) => Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, rowsOf(v, rows, i)])));
+    const expected = [];
+    for (const feeds of requests) expected.push(plainAll(await alone.run(feeds, { signature })));
+    const before = batched.stats().batching[signature]?.batches ?? 0;
+    const got = await Promise.all(requests.map((feeds) => batched.run(feeds, { signature })));
+    t.same(got.map(plainAll), expected, `${signature}: ${Object.keys(c.inputs).length} dtypes, strings included`);
+    const stats = batched.stats().batching[signature]!;
+    t.ok(stats.batches - before < requests.length - 1, `${signature}: ${requests.length - 1} non-empty requests ran in ${stats.batches - before} batch(es)`);
+  }
+  await alone.dispose();
+  await batched.dispose();
+});
+
+t.test('output rows are views of the batch output, and dispose() of one leaves the others', async (t) => {
+  const model = await loadModel(BATCHING, { batching: { maxBatchSize: 8 } });
+  const [a, b] = await Promise.all([model.run({ x: [[1, 2]] }), model.run({ x: [[3, 4], [5, 6]] })]);
+  t.equal(a!.y!.data.buffer, b!.y!.data.buffer, 'one buffer, no copy');
+  a!.y!.dispose();
+  t.same(Array.from(b!.y!.data as Float32Array), [7, 9, 11, 13], 'the other rows are intact');
+  t.same(Array.from(a!.y!.data as Float32Array), [3, 5], 'a view is only forgotten by dispose()');
+  const lone = await model.run({ x: [[1, 1]] });
+  t.same(model.stats().batching.serving_default!.batchSizes, { 1: 1, 3: 1 }, 'a lone request is a batch of its own rows');
+  t.same(Array.from(lone.y!.data as Float32Array), [3, 3]);
+  await model.dispose();
+});
+
+t.test('the size and timeout triggers', async (t) => {
+  // Size: a batch that is full runs at once, even with a long timeout.
+  const bySize = await loadModel(BATCHING, { batching: { maxBatchSize: 4, batchTimeoutMicros: 30_000_000 } });
+  const started = performance.now();
+  await Promise.all([1, 2, 3, 4].map((v) => bySize.run({ x: [[v, v]] })));
+  t.ok(performance.now() - started < 5000, `four rows filled the batch and ran in ${(performance.now() - started).toFixed(0)} ms, not after 30 s`);
+  t.same(bySize.stats().batching.serving_default!.batchSizes, { 4: 1 });
+  await bySize.dispose();
+
+  // Timeout: requests 20 ms apart join one batch that waits 300 ms; the wait is measured.
+  const byTime = await loadModel(BATCHING, { batching: { maxBatchSize: 100, batchTimeoutMicros: 300_000 } });
+  const t0 = performance.now();
+  const first = byTime.run({ x: [[1, 1]] });
+  await new Promise((r) => setTimeout(r, 20));
+  const second = byTime.run({ x: [[2, 2]] });
+  await Promise.all([first, second]);
+  const waited = performance.now() - t0;
+  t.ok(waited >= 290, `the batch waited for its timeout (${waited.toFixed(0)} ms)`);
+  const stats = byTime.stats().batching.serving_default!;
+  t.same(stats.batchSizes, { 2: 1 }, 'both requests in one batch');
+  t.ok(stats.queueDelaySecondsSum >= 0.55, `queue delay counted (${stats.queueDelaySecondsSum.toFixed(3)} s over two requests)`);
+  await byTime.dispose();
+});
+
+t.test('allowedBatchSizes pads with the last request\'s first row and drops the padded rows', async (t) => {
+  const model = await loadModel(BATCHING, { batching: { maxBatchSize: 8, allowedBatchSizes: [2, 4, 8] } });
+  const events: BatchEvent[] = [];
+  const off = model.onBatch((e) => events.push(e));
+  const out = await Promise.all([model.run({ x: [[1, 2]] }), model.run({ x: [[3, 4], [5, 6]] })]);
+  t.same(out.map((o) => Array.from(o.y!.data as Float32Array)), [[3, 5], [7, 9, 11, 13]]);
+  t.same(out.map((o) => o.y!.shape), [[1, 2], [2, 2]], 'each request gets its own rows only');
+  t.equal(events.length, 1);
+  t.match(events[0], { signature: 'serving_default', size: 4, requests: 2, paddingRows: 1, retried: false });
+  t.equal(events[0]!.queueDelaysSeconds.length, 2, 'a queue delay per request');
+  off();
+  await model.run({ x: [[1, 1]] });
+  t.equal(events.length, 1, 'a removed listener hears nothing');
+  t.match(model.stats().batching.serving_default, { paddingRows: 2, batchSizes: { 2: 1, 4: 1 } }, 'a lone row is padded to 2');
+  await model.dispose();
+});
+
+t.test('padVariableLengthInputs joins requests whose inner dimensions differ (padded with their first element)', async (t) => {
+  const strict = await loadModel(BATCHING, { batching: { maxBatchSize: 8 } });
+  const feeds = [{ ids: [[1, 2]], tag: ['a'] }, { ids: [[3, 4, 5]], tag: ['b'] }];
+  const separate = await Promise.all(feeds.map((f) => strict.run(f, { signature: 'pair' })));
+  t.same(separate.map((o) => Array.from(o.total!.data as Int32Array)), [[3], [12]]);
+  t.same(strict.stats().batching.pair!.batches, 2, 'without padding: two batches');
+  await strict.dispose();
+
+  const padded = await loadModel(BATCHING, { batching: { maxBatchSize: 8, padVariableLengthInputs: true } });
+  const out = await Promise.all(feeds.map((f) => padded.run(f, { signature: 'pair' })));
+  t.same(padded.stats().batching.pair!.batches, 1, 'with padding: one batch');
+  // TensorFlow Serving's padding: [1, 2] becomes [1, 2, 1] (its first element).
+  t.same(out.map((o) => Array.from(o.total!.data as Int32Array)), [[4], [12]], 'the short row was padded with its first element');
+  t.same(out[0]!.ids!.shape, [1, 3], 'outputs come back with the padded dimensions');
+  t.same(out.map((o) => o.tag!.data), [['a!'], ['b!']], 'strings ride along');
+  await padded.dispose();
+});
+
+t.test('large batch splitting, and requests larger than maxBatchSize without it', async (t) => {
+  const strict = await loadModel(BATCHING, { batching: { maxBatchSize: 4 } });
+  const rows = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]];
+  await t.rejects(strict.run({ x: rows }), { code: 'INVALID_ARGUMENT', message: /5 rows .*maxBatchSize 4.*enableLargeBatchSplitting/ });
+  await strict.dispose();
+
+  const split = await loadModel(BATCHING, { batching: { maxBatchSize: 8, enableLargeBatchSplitting: true, maxExecutionBatchSize: 2 } });
+  const [one, big] = await Promise.all([split.run({ x: [[0, 0]] }), split.run({ x: rows })]);
+  t.same(Array.from(big!.y!.data as Float32Array), rows.flat().map((v) => 2 * v + 1), 'the pieces are joined back in order');
+  t.same(big!.y!.shape, [5, 2]);
+  t.same(Array.from(big!.row_sum!.data as Float32Array), [3, 7, 11, 15, 19]);
+  t.same(Array.from(one!.y!.data as Float32Array), [1, 1]);
+  const stats = split.stats().batching.serving_default!;
+  t.same(stats.batchSizes, { 2: 3 }, 'six rows in three batches of maxExecutionBatchSize: the first piece filled the open batch');
+  await t.rejects(split.run({ x: Array(9).fill([1, 1]) }), { code: 'INVALID_ARGUMENT', message: /9 rows .*maxBatchSize 8/ }, 'maxBatchSize still bounds a request');
+  await split.dispose();
+});
+
+t.test('a full queue answers UNAVAILABLE at once; dispose() fails the requests still queued', async (t) => {
+  const model = await loadModel(BATCHING, { batching: { maxBatchSize: 2, batchTimeoutMicros: 30_000_000, maxEnqueuedBatches: 1 } });
+  const waiting = model.run({ x: [[1, 1]] }).catch((e: unknown) => e);
+  await t.rejects(model.run({ x: [[1, 1], [2, 2]] }), { code: 'UNAVAILABLE', message: /batch queue of signature 'serving_default' is full \(batching\.maxEnqueuedBatches 1/ });
+  t.equal(model.stats().batching.serving_default!.rejected, 1);
+  t.equal(model.stats().batching.serving_default!.queued, 1, 'one request waits for its batch');
+  await model.dispose();
+  t.match(await waiting, { code: 'MODEL_DISPOSED', message: /disposed while this request waited for its batch/ });
+});
+
+t.test('feeds are checked before they are queued: a malformed request never joins a batch', async (t) => {
+  const model = await loadModel(BATCHING, { batching: { maxBatchSize: 8 } });
+  const results = await Promise.allSettled([
+    model.run({ x: [[1, 2]] }),
+    model.run({ x: [['a', 'b']] } as never),
+    model.run({ x: new Tensor('float32', new Float32Array(3), [3]) }, { checkShapes: false }),
+    model.run({ ids: [[1]], tag: ['a', 'b'] }, { signature: 'pair' }),
+    model.run({ x: new Tensor('float32', new Float32Array(1), []) }, { checkShapes: false }),
+    model.run({ x: [[3, 4]] }),
+  ]);
+  // [3] is taken (checkShapes: false) and fails in TensorFlow (reduce_sum over axis 1), alone.
+  t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'rejected', 'rejected', 'rejected', 'fulfilled']);
+  t.match((results[1] as PromiseRejectedResult).reason, { message: /feed 'x'/ });
+  t.match((results[3] as PromiseRejectedResult).reason, { code: 'INVALID_ARGUMENT', message: /same number of rows \(dimension 0\): 'ids' has 1, 'tag' has 2/ });
+  t.match((results[4] as PromiseRejectedResult).reason, { code: 'INVALID_ARGUMENT', message: /feed 'x' of signature 'serving_default' is a scalar/ });
+  t.same(model.stats().batching.serving_default!.batchSizes, { 2: 1, 3: 1 }, '[1, 2] and [3, 4] in one batch although [3] came between them; [3] alone');
+  await model.dispose();
+});
+
+t.test('a request that fails inside TensorFlow fails alone: its batch is retried one by one', async (t) => {
+  const model = await loadModel(BATCHING, { batching: { maxBatchSize: 16 } });
+  const rows = [[[1, 2]], [[13, 0]], [[5, 6], [7, 8]]];
+  const results = await Promise.allSettled(rows.map((x) => model.run({ x })));
+  t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'], 'only the request holding 13 fails');
+  t.match((results[1] as PromiseRejectedResult).reason, { code: 'INVALID_ARGUMENT', message: /x holds 13/ });
+  t.same(Array.from((results[2] as PromiseFulfilledResult<Record<string, Tensor>>).value.y!.data as Float32Array), [11, 13, 15, 17]);
+  t.match(model.stats().batching.serving_default, { retriedBatches: 1, batches: 1, requests: 3 });
+  const lone = await model.run({ x: [[13, 13]] }).catch((e: Error) => e);
+  t.match(lone, { code: 'INVALID_ARGUMENT' }, 'alone, it fails as it is (nothing to retry)');
+  t.equal(model.stats().batching.serving_default!.retriedBatches, 1);
+  await model.dispose();
+});
+
+t.test('an output whose rows do not follow the batch is an error for that batch, named', async (t) => {
+  const model = await loadModel(BATCHING, { batching: { maxBatchSize: 8 } });
+  const results = await Promise.allSettled([model.run({ x: [[1, 2]] }, { signature: 'halve' }), model.run({ x: [[3, 4]] }, { signature: 'halve' })]);
+  for (const r of results) {
+    t.match((r as PromiseRejectedResult).reason, {
+      code: 'FAILED_PRECONDITION',
+      message: /output 'y' of batched signature 'halve' has 1 row\(s\) along dimension 0 for a batch of 2 rows \(2 request\(s\)\).*without batching/,
+    });
+  }
+  t.equal(model.stats().batching.halve!.retriedBatches, 0, 'not retried: it is the signature, not a request');
+  const unbatched = await loadModel(BATCHING);
+  t.same((await unbatched.run({ x: [[1, 2], [3, 4]] }, { signature: 'halve' })).y!.shape, [1, 2], 'unbatched it runs as the graph says');
+  await unbatched.dispose();
+  await model.dispose();
+});
+
+t.test('runSync and unbatched signatures run as before; output selection batches apart', async (t) => {
+  const model = await loadModel(BATCHING, { batching: { maxBatchSize: 8 } });
+  t.same(Array.from(model.runSync({ x: [[1, 1]] }).y!.data as Float32Array), [3, 3], 'runSync is never batched');
+  t.same(Array.from((await model.run({ x: [[1, 1]] }, { signature: 'fixed' })).y!.data as Float32Array), [2, 2]);
+  const [all, some] = await Promise.all([model.run({ x: [[1, 1]] }), model.run({ x: [[2, 2]] }, { outputs: ['row_sum'] })]);
+  t.same(Object.keys(all!).sort(), ['row_sum', 'y']);
+  t.same(Object.keys(some!), ['row_sum']);
+  t.same(Array.from(some!.row_sum!.data as Float32Array), [4]);
+  t.same(model.stats().batching.serving_default!.batches, 2, 'a different output selection is a different queue');
+  await model.dispose();
+});
+
+t.test('an isolated model batches in this process: one hop per batch', async (t) => {
+  const alone: Model = await loadModel(BATCHING);
+  const model = await loadModel(BATCHING, { isolation: 'process', batching: { maxBatchSize: 32 } });
+  const requests = Array.from({ length: 12 }, (_, i) => ({ x: Array.from({ length: 1 + (i % 3) }, (_, r) => [i, r]) }));
+  const expected = [];
+  for (const feeds of requests) expected.push(plainAll(await alone.run(feeds)));
+  const got = await Promise.all(requests.map((feeds) => model.run(feeds)));
+  t.same(got.map(plainAll), expected);
+  t.equal(model.stats().batching.serving_default!.batches, 1, 'twelve requests, one run in the host');
+  const poisoned = await Promise.allSettled([model.run({ x: [[13, 1]] }), model.run({ x: [[1, 1]] })]);
+  t.same(poisoned.map((r) => r.status), ['rejected', 'fulfilled'], 'the retry works across the host too');
+  await model.dispose();
+  await alone.dispose();
+});

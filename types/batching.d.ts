@@ -1,0 +1,116 @@
+import { type NativeTensors } from './native';
+import type { SignatureInfo } from './proto';
+/**
+ * The `batching` load option: TensorFlow Serving's BatchingParameters, same meanings and
+ * defaults. `true` takes every default.
+ */
+export interface BatchingOptions {
+    /**
+     * Largest batch, in rows (dimension 0 summed over requests). A request with more rows
+     * fails with INVALID_ARGUMENT, unless enableLargeBatchSplitting. Default 1000
+     * (TensorFlow Serving's input_batch_size_limit).
+     */
+    maxBatchSize?: number;
+    /**
+     * How long a batch that is not full waits for more requests, in microseconds, from its
+     * first request. 0 (default): a batch runs as soon as a batch thread is free, and requests
+     * that arrive while every thread is busy join it. Node's timers have millisecond resolution:
+     * a wait rounds up to whole milliseconds.
+     */
+    batchTimeoutMicros?: number;
+    /**
+     * Batches that may wait (the one filling included); a request that would need one more
+     * fails at once with UNAVAILABLE (HTTP 503). Default 10.
+     */
+    maxEnqueuedBatches?: number;
+    /**
+     * Batches of one signature executing at once. Default: the number of CPUs
+     * (os.availableParallelism(), TensorFlow Serving's port::MaxParallelism()). Batches also
+     * count against the model's maxConcurrentRuns.
+     */
+    numBatchThreads?: number;
+    /**
+     * Batch sizes the model may run, increasing; a batch is padded up to the next one with
+     * copies of its last request's first row, and the padded rows are dropped from the outputs.
+     * The last must equal maxBatchSize (maxExecutionBatchSize with splitting). Default [] (any size).
+     */
+    allowedBatchSizes?: readonly number[];
+    /**
+     * Requests whose inputs differ in dimensions past the first may join one batch: each input
+     * is padded to the largest such dimensions in the batch, with its own first element
+     * (TensorFlow Serving's pad_variable_length_inputs). Outputs then come back with the
+     * padded dimensions. Default false: such requests go to separate batches.
+     */
+    padVariableLengthInputs?: boolean;
+    /**
+     * Split a request that does not fit into the batch being filled: its rows fill that batch
+     * and the rest go to the next ones (at most maxExecutionBatchSize rows each), and its
+     * outputs are joined back. Requests of up to maxBatchSize rows are then accepted. Default false.
+     */
+    enableLargeBatchSplitting?: boolean;
+    /** With enableLargeBatchSplitting: the largest batch run, in rows (≤ maxBatchSize). Default maxBatchSize. */
+    maxExecutionBatchSize?: number;
+}
+/** BatchingOptions with every default filled in. */
+export interface ResolvedBatching {
+    readonly maxBatchSize: number;
+    readonly batchTimeoutMicros: number;
+    readonly maxEnqueuedBatches: number;
+    readonly numBatchThreads: number;
+    readonly allowedBatchSizes: readonly number[];
+    readonly padVariableLengthInputs: boolean;
+    readonly enableLargeBatchSplitting: boolean;
+    readonly maxExecutionBatchSize: number;
+}
+/**
+ * Validates the `batching` load option; null when batching is off (undefined or false).
+ *
+ * @param where the option's name in messages ('batching', 'models[0].batching')
+ * @throws TypeError (ERR_INVALID_ARG_TYPE) or RangeError (ERR_OUT_OF_RANGE) naming the field
+ */
+export declare function resolveBatching(value: unknown, where?: string): ResolvedBatching | null;
+/**
+ * Why a signature cannot be batched, or null when it can: every input and output must be a
+ * dense tensor whose leading dimension is unknown (-1), the batch dimension.
+ */
+export declare function unbatchableReason(info: SignatureInfo): string | null;
+/** What batching did, per batched signature, since the model was loaded (Model.stats()). */
+export interface BatchingStats {
+    /** Batches run (retried ones once). */
+    batches: number;
+    /** Requests (or pieces of split requests) run in batches. */
+    requests: number;
+    /** Rows run, padding included. */
+    rows: number;
+    /** Rows added to reach an allowed batch size. */
+    paddingRows: number;
+    /** Batches that failed in TensorFlow and whose requests were run again one by one. */
+    retriedBatches: number;
+    /** Requests refused because maxEnqueuedBatches batches were waiting (UNAVAILABLE). */
+    rejected: number;
+    /** Time requests waited in the queue, summed, in seconds. */
+    queueDelaySecondsSum: number;
+    /** Requests (or pieces) waiting in the queue now. */
+    queued: number;
+    /** Batches by size run (rows, padding included). */
+    batchSizes: Record<number, number>;
+}
+/** One batch run (Model.onBatch(); the server's batching metrics). */
+export interface BatchEvent {
+    readonly signature: string;
+    /** Rows run, padding included. */
+    readonly size: number;
+    /** Requests (or pieces of split requests) in the batch. */
+    readonly requests: number;
+    readonly paddingRows: number;
+    /** How long each request waited in the queue, in seconds. */
+    readonly queueDelaysSeconds: readonly number[];
+    /** The batch failed in TensorFlow and its requests were run one by one. */
+    readonly retried: boolean;
+}
+/** A flat [dtype, shape, data, ...] result and whether its buffers are the request's own. */
+export interface BatchResult {
+    tensors: NativeTensors;
+    /** false: the data are views of a batch's outputs (shared; dispose() only forgets them). */
+    owned: boolean;
+}
