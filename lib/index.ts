@@ -7,7 +7,8 @@
  * const out = await model.run({ x: new Tensor('float32', new Float32Array(8), [2, 4]) });
  * ```
  */
-export { loadModel, Model, type Device, type Feeds, type GpuInfo, type RunOptions } from './model';
+export { loadModel, Model, type BatchingInfo, type Device, type Feeds, type GpuInfo, type ModelStats, type RunOptions } from './model';
+export { type BatchEvent, type BatchingOptions, type BatchingStats, type ResolvedBatching } from './batching';
 export { Tensor, type TensorLike } from './tensor';
 export { type LoadOptions } from './options';
 export { gpuLedger, processGpuOptions, type GpuBudget, type GpuRequest, type Isolation } from './gpu';
@@ -21,5 +22,5 @@ export {
 export {
   ModelManager, selectVersions, type ModelManagerConfig, type ManagedModelConfig, type VersionPolicy, type SwapPolicy, type VersionState,
   type WarmupConfig, type WarmupFeeds, type WarmupValue, type ModelStatus, type VersionStatus, type StatusError, type StateEvent,
-  type FailureEvent, type ManagerRunOptions, type Prediction, type ModelManagerEvents,
+  type FailureEvent, type ManagedBatchEvent, type ManagerRunOptions, type Prediction, type ModelManagerEvents,
 } from './manager';

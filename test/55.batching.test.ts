@@ -1,9 +1,12 @@
 // Dynamic batching (lib/batching.ts): requests joined along dimension 0 give what they give
 // alone, for every dtype; the size and timeout triggers, padding, splitting, a full queue,
 // dispose with requests queued, a failing request inside a batch, and isolated models.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import t from 'tap';
 
-import { loadModel, type Model, Tensor } from '../lib/index';
+import { loadModel, type ManagedBatchEvent, type Model, ModelManager, Tensor } from '../lib/index';
 import type { BatchEvent } from '../lib/batching';
 import { fixture, type GoldenTensor, plain, toTensor } from './helpers';
 
@@ -244,4 +247,21 @@ t.test('an isolated model batches in this process: one hop per batch', async (t)
   t.same(poisoned.map((r) => r.status), ['rejected', 'fulfilled'], 'the retry works across the host too');
   await model.dispose();
   await alone.dispose();
+});
+
+t.test('the ModelManager batches per model, names a bad field in its config, and relays each batch', async (t) => {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-batching-'));
+  t.teardown(() => fs.rmSync(base, { recursive: true, force: true }));
+  fs.cpSync(BATCHING, path.join(base, '3'), { recursive: true });
+  t.throws(() => new ModelManager({ models: [{ name: 'b', basePath: base, batching: { maxBatchSize: -1 } }] }), { message: /^models\[0\]\.batching\.maxBatchSize must be an integer in \[1, / });
+  t.throws(() => new ModelManager({ models: [{ name: 'b', basePath: base, loadOptions: { batching: true } as never }] }), { message: /models\[0\]\.loadOptions\.batching must be absent \(set models\[0\]\.batching instead\)/ });
+  const manager = new ModelManager({ models: [{ name: 'b', basePath: base, batching: { maxBatchSize: 4 } }] });
+  const events: ManagedBatchEvent[] = [];
+  manager.on('batch', (e) => events.push(e));
+  await manager.start();
+  const out = await Promise.all([1, 2, 3].map((v) => manager.predict('b', { x: [[v, v]] })));
+  t.same(out.map((p) => Array.from(p.outputs.y!.data as Float32Array)), [[3, 3], [5, 5], [7, 7]]);
+  t.match(events, [{ name: 'b', version: 3, signature: 'serving_default', size: 3, requests: 3 }]);
+  t.same(manager.get('b').batching!.signatures.includes('serving_default'), true);
+  await manager.stop();
 });

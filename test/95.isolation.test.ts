@@ -170,14 +170,16 @@ t.test("a short round trip to a host that runs ops inline is polled for, up to t
   configureRuntime({ busyPollMicros: 200_000 }); // as test/40: apart from a sleeping thread even on a loaded machine
   for (const [interOpThreads, polls] of [[-1, true], [0, false]] as const) {
     const model = await loadModel(fixture('slow').dir, { isolation: 'process', interOpThreads });
-    const long = await slowN(model, 700);
+    const long = await slowN(model, 1000);
     await model.run({ n: new Tensor('int32', new Int32Array([1]), []) });
     const cpu = jsThreadCpuMs();
     const start = performance.now();
     await model.run({ n: new Tensor('int32', new Int32Array([long]), []) });
     const wallMs = performance.now() - start;
     const usedMs = jsThreadCpuMs() - cpu;
-    t.ok(wallMs > 400, `interOpThreads ${interOpThreads}: a long run (${wallMs.toFixed(0)} ms)`);
+    // Longer than the poll limit (200 ms) is what counts; the calibration (slowN) can be off by
+    // 2x when the machine's load changes between it and this run.
+    t.ok(wallMs > 300, `interOpThreads ${interOpThreads}: a run longer than the poll limit (${wallMs.toFixed(0)} ms)`);
     if (polls) t.ok(usedMs >= 50 && usedMs <= 400, `interOpThreads -1: polled for about the limit (${usedMs} ms of JS-thread CPU)`);
     else t.ok(usedMs < 30, `interOpThreads 0: never polled (${usedMs} ms of JS-thread CPU)`);
     await model.dispose();

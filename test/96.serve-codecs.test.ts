@@ -165,6 +165,8 @@ t.test('Predict responses: predictions per row or outputs whole, b64 for _bytes,
   t.equal(predictResponse({ s: new Tensor('string', [new TextEncoder().encode('héllo'), new Uint8Array([0xff, 0])]) }, 'columnar'), '{"outputs":["héllo",{"b64":"/wA="}]}', 'text as strings, bytes that are not UTF-8 as b64');
   t.equal(predictResponse({ b: new Tensor('bool', Uint8Array.of(1, 0)), h: new Tensor('float16', Uint16Array.of(0x3e00, 0x7c00)) }, 'row'),
     '{"predictions":[{"b":true,"h":1.5},{"b":false,"h":Infinity}]}', 'several outputs: an object per row, keys sorted; bool and float16');
+  t.equal(predictResponse({ y: new Tensor('float32', Float32Array.of(1, 3), [1, 2]), s: new Tensor('float32', Float32Array.of(4), [1]) }, 'row'),
+    '{"predictions":[{"s":4.0,"y":[1.0,3.0]}]}', 'several outputs of one row: the row, not a batch of one');
   t.equal(predictResponse({ a: new Tensor('int32', new Int32Array(0), [0, 2]) }, 'row'), '{"predictions":[]}', 'no rows');
   t.throws(() => predictResponse({ a: new Tensor('int32', new Int32Array(6), [2, 3]), b: new Tensor('int32', new Int32Array(3), [1, 3]) }, 'row'), { code: 'INVALID_ARGUMENT', message: /inconsistent batch size: 1 expecting: 2/ });
   t.throws(() => predictResponse({ a: f32([1], []) }, 'row'), { code: 'INVALID_ARGUMENT', message: /Tensor name: a has no shape information/ });

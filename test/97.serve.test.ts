@@ -305,3 +305,52 @@ model_config_list {
   t.equal(await exited, 0, 'exit code 0');
   t.match(stderr(), /SIGTERM: draining[\s\S]*stopped/);
 });
+
+t.test("tfslice serve --enable_batching with TensorFlow Serving's batching parameters file: concurrent requests from Python share runs", async (t) => {
+  const params = path.join(tmp, 'batching.config');
+  fs.writeFileSync(params, [
+    'max_batch_size { value: 8 }',
+    'batch_timeout_micros { value: 20000 }  # 20 ms: the requests of one burst meet',
+    'max_enqueued_batches { value: 100 }',
+    'num_batch_threads { value: 1 }',
+    'thread_pool_name { value: "ignored" }',
+    'allowed_batch_sizes: 4',
+    'allowed_batch_sizes: 8',
+    'pad_variable_length_inputs: false',
+  ].join('\n'));
+  const model = basePath('batched', { 1: 'batching' });
+  const server = await startServe(['--model_name', 'b', '--model_base_path', model, '--enable_batching', '--batching_parameters_file', params, '--rest_api_port', '0']);
+  t.teardown(() => server.child.kill('SIGKILL'));
+  const result = await python<{ answers: [number, unknown][]; metrics: string }>(`
+import json, sys, requests
+from concurrent.futures import ThreadPoolExecutor
+url = sys.argv[1]
+def ask(i):
+    r = requests.post(url + '/v1/models/b:predict', json={'instances': [[13 if i == 5 else 100 + i, 1]]})
+    return [r.status_code, r.json()]
+with ThreadPoolExecutor(16) as pool:
+    answers = list(pool.map(ask, range(16)))
+print(json.dumps({'answers': answers, 'metrics': requests.get(url + '/metrics').text}))
+`, server.url);
+  const bad = result.answers[5]!;
+  t.match(bad, [400, { error: /x holds 13/ }], 'the request holding 13 fails alone');
+  result.answers.forEach(([status, body], i) => {
+    if (i !== 5) t.same([status, body], [200, { predictions: [{ y: [2 * (100 + i) + 1, 3], row_sum: 100 + i + 1 }] }], `request ${i}`);
+  });
+  const count = Number(/tfslice_batch_size_count\{model="b",signature="serving_default"\} (\d+)/.exec(result.metrics)?.[1]);
+  t.ok(count >= 2 && count < 16, `16 requests ran in ${count} batches`);
+  t.match(result.metrics, /tfslice_batch_queue_delay_seconds_count\{model="b",signature="serving_default"\} 16/, 'a queue delay per request');
+  t.match(result.metrics, /tfslice_batches_retried_total\{model="b",signature="serving_default"\} 1/, 'the batch with the poison was retried');
+  t.match(result.metrics, /# TYPE tfslice_batch_padding_rows_total counter/, "padding is counted (none here: batches of 8)");
+
+  const bad1 = path.join(tmp, 'bad-batching.config');
+  fs.writeFileSync(bad1, 'max_batch_size { value: 8 }\nmax_batch_sise { value: 8 }\n');
+  const refused = await run(process.execPath, [path.join(__dirname, '..', 'bin', 'tfslice.js'), 'serve', '--model_base_path', model, '--enable_batching', '--batching_parameters_file', bad1, '--rest_api_port', '0'])
+    .then(() => null, (e: { code: number; stderr: string }) => e);
+  t.match(refused, { code: 2, stderr: /bad-batching\.config: line 2: BatchingParameters has no field 'max_batch_sise'/ }, 'a misspelt field is named with its line');
+  const bad2 = path.join(tmp, 'bad-batching2.config');
+  fs.writeFileSync(bad2, 'max_batch_size { value: 8 }\nallowed_batch_sizes: 4\n');
+  const refused2 = await run(process.execPath, [path.join(__dirname, '..', 'bin', 'tfslice.js'), 'serve', '--model_base_path', model, '--enable_batching', '--batching_parameters_file', bad2, '--rest_api_port', '0'])
+    .then(() => null, (e: { code: number; stderr: string }) => e);
+  t.match(refused2, { code: 2, stderr: /batching\.allowedBatchSizes\[0\] must be maxBatchSize \(8\)/ }, 'values are checked as loadModel checks them');
+});

@@ -5,12 +5,18 @@
  * once every model has been tried, then serves until SIGTERM or SIGINT: readiness goes false,
  * no new connections, requests in flight finish (up to --shutdown_grace_period_seconds), the
  * manager stops (isolated hosts exit), exit code 0; a second signal exits at once (130).
+ * --enable_batching (with --batching_parameters_file, TensorFlow Serving's text format) batches
+ * every model whose config sets no `batching` of its own.
  */
+import { readFile } from 'node:fs/promises';
+
 import { InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
 
+import { type BatchingOptions, resolveBatching } from '../batching';
 import { type ManagedModelConfig, ModelManager, type ModelManagerConfig } from '../manager';
 import { readConfigFile } from '../manager/config';
+import { parseBatchingParameters } from '../manager/tfs-config';
 import { createServer } from '../serve/server';
 import { UsageError } from './errors';
 
@@ -27,6 +33,8 @@ export interface ServeFlags {
   file_system_poll_wait_seconds: number;
   rest_api_max_body_bytes: number;
   shutdown_grace_period_seconds: number;
+  enable_batching?: boolean;
+  batching_parameters_file?: string;
 }
 
 function nonNegativeInt(what: string) {
@@ -64,12 +72,44 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--file_system_poll_wait_seconds <s>', 'how often to look for new versions; 0 looks once, at start', nonNegativeInt('seconds'), 1)
     .option('--rest_api_max_body_bytes <n>', 'largest request body (413 beyond)', nonNegativeInt('a byte count'), 64 * 1024 * 1024)
     .option('--shutdown_grace_period_seconds <s>', 'on SIGTERM/SIGINT, how long requests in flight may take to finish', nonNegativeInt('seconds'), 30)
+    .option('--enable_batching', "batch concurrent requests (every model that sets no batching of its own; TensorFlow Serving's defaults)")
+    .option('--batching_parameters_file <file>', "with --enable_batching: TensorFlow Serving's BatchingParameters, text format")
     .action(async (flags: ServeFlags) => {
       done(await serve(flags));
     });
 }
 
+// --enable_batching [--batching_parameters_file]: the batching every model gets unless its
+// own config says otherwise (TensorFlow Serving applies one BatchingParameters to all).
+async function batchingOf(flags: ServeFlags): Promise<boolean | BatchingOptions | undefined> {
+  if (flags.batching_parameters_file !== undefined && !flags.enable_batching) {
+    throw new UsageError('--batching_parameters_file is set without --enable_batching (TensorFlow Serving refuses this too); add --enable_batching');
+  }
+  if (!flags.enable_batching) return undefined;
+  if (flags.batching_parameters_file === undefined) return true;
+  let text: string;
+  try {
+    text = await readFile(flags.batching_parameters_file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read --batching_parameters_file ${flags.batching_parameters_file}: ${(error as Error).message}`);
+  }
+  try {
+    const parameters = parseBatchingParameters(text);
+    resolveBatching(parameters, 'batching');
+    return parameters;
+  } catch (error) {
+    throw new UsageError(`${flags.batching_parameters_file}: ${(error as Error).message}`);
+  }
+}
+
 async function managerConfig(flags: ServeFlags): Promise<ModelManagerConfig> {
+  const config = await modelsOf(flags);
+  const batching = await batchingOf(flags);
+  if (batching === undefined) return config;
+  return { ...config, models: config.models.map((m) => (m.batching === undefined ? { ...m, batching } : m)) };
+}
+
+async function modelsOf(flags: ServeFlags): Promise<ModelManagerConfig> {
   const watch = flags.file_system_poll_wait_seconds > 0;
   const extra = { watch, pollIntervalMs: Math.max(1, flags.file_system_poll_wait_seconds * 1000) };
   if (flags.model_config_file !== undefined) {

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { invalidType, outOfRange } from '../errors';
 import type { Isolation } from '../gpu';
 import type { Feeds } from '../model';
+import type { BatchingOptions } from '../batching';
 import { type LoadOptions, resolveLoadOptions } from '../options';
 import { parseModelServerConfig } from './tfs-config';
 
@@ -57,8 +58,14 @@ export interface ManagedModelConfig {
   tags?: readonly string[];
   /** Default 'latest': the highest version that loads (see VersionPolicy). */
   versionPolicy?: VersionPolicy;
+  /**
+   * Dynamic batching for every version (loadModel's `batching`: true, or TensorFlow Serving's
+   * BatchingParameters as an object). Default off; `tfslice serve --enable_batching` sets it for
+   * models that leave it out.
+   */
+  batching?: boolean | BatchingOptions;
   /** Any other loadModel() option. */
-  loadOptions?: Omit<LoadOptions, 'gpuMemoryFraction' | 'isolation' | 'tags'>;
+  loadOptions?: Omit<LoadOptions, 'gpuMemoryFraction' | 'isolation' | 'tags' | 'batching'>;
   warmup?: WarmupConfig;
   /**
    * Names for versions (TensorFlow Serving's version_labels): `{ stable: 1, canary: 2 }`. A run
@@ -106,9 +113,9 @@ export interface Resolved {
 }
 
 const MANAGER_KEYS = ['models', 'requireGpuFraction', 'watch', 'pollIntervalMs', 'settleMs', 'swapPolicy', 'queueTimeoutMs'];
-const MODEL_KEYS = ['name', 'basePath', 'gpuMemoryFraction', 'isolation', 'tags', 'versionPolicy', 'loadOptions', 'warmup', 'versionLabels'];
+const MODEL_KEYS = ['name', 'basePath', 'gpuMemoryFraction', 'isolation', 'tags', 'batching', 'versionPolicy', 'loadOptions', 'warmup', 'versionLabels'];
 const WARMUP_KEYS = ['feeds', 'signature', 'runs'];
-const MODEL_LEVEL_OPTIONS = ['gpuMemoryFraction', 'isolation', 'tags'];
+const MODEL_LEVEL_OPTIONS = ['gpuMemoryFraction', 'isolation', 'tags', 'batching'];
 const LOAD_OPTION_KEYS = [
   'allowGrowth', 'gpuDevice', 'signature', 'intraOpThreads', 'interOpThreads', 'allowSoftPlacement',
   'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'opLibraries',

@@ -9,7 +9,7 @@ export {
   type WarmupValue,
 } from './config';
 export {
-  type FailureEvent, type ManagerRunOptions, type ModelManagerEvents, type ModelStatus, type Prediction, type StateEvent, type StatusError,
+  type FailureEvent, type ManagedBatchEvent, type ManagerRunOptions, type ModelManagerEvents, type ModelStatus, type Prediction, type StateEvent, type StatusError,
   type VersionState, type VersionStatus,
 } from './state';
 export { selectVersions } from './versions';

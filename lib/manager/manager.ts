@@ -404,6 +404,7 @@ export class ModelManager {
     m.busy--;
     if (model) {
       entry.model = model;
+      if (model.batching) model.onBatch((event) => this.#events.emit('batch', { ...event, name: m.config.name, version }));
       this.#set(m, entry, 'AVAILABLE');
     } else {
       this.#set(m, entry, 'END');

@@ -3,6 +3,7 @@
  * states as TensorFlow Serving names them, the status() and event shapes, and the internal
  * records lifecycle (manager.ts) and routing (routing.ts) share.
  */
+import type { BatchEvent } from '../batching';
 import { TensorFlowError } from '../errors';
 import type { Model, RunOptions } from '../model';
 import type { Tensor } from '../tensor';
@@ -67,9 +68,17 @@ export interface Prediction {
   readonly outputs: Record<string, Tensor>;
 }
 
+/** A batch a version ran (its loadOptions' batching): Model.onBatch()'s event with the model named. */
+export interface ManagedBatchEvent extends BatchEvent {
+  readonly name: string;
+  readonly version: number;
+}
+
 export interface ModelManagerEvents {
   state: [StateEvent];
   failure: [FailureEvent];
+  /** After each batch a batched version runs (the server's batching metrics). */
+  batch: [ManagedBatchEvent];
 }
 
 /** @internal A version the manager has seen: its state, its Model while it has one, and the runs routed to it. */

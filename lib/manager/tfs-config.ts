@@ -19,6 +19,7 @@
  * tensorflow_serving/sources/storage_path/file_system_storage_path_source.proto, and any other
  * field is an error naming its line.
  */
+import type { BatchingOptions } from '../batching';
 import type { ManagedModelConfig, ModelManagerConfig, VersionPolicy } from './config';
 
 /** A text-format file that is not a ModelServerConfig, with the line and the fix. */
@@ -29,7 +30,7 @@ export class TextFormatError extends SyntaxError {
   }
 }
 
-type Kind = 'string' | 'int' | 'message' | 'map<string,int>';
+type Kind = 'string' | 'int' | 'bool' | 'message' | 'map<string,int>';
 interface Field {
   kind: Kind;
   repeated?: boolean;
@@ -59,7 +60,7 @@ const MODEL_SERVER_CONFIG: Schema = {
 };
 
 type Parsed = { [field: string]: ParsedValue };
-type ParsedValue = string | number | bigint | Parsed | ParsedValue[];
+type ParsedValue = string | number | bigint | boolean | Parsed | ParsedValue[];
 
 class Tokens {
   readonly #text: string;
@@ -164,6 +165,17 @@ class Tokens {
     return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
   }
 
+  // Protobuf text format's booleans: true/false, True/False, t/f, 1/0.
+  boolean(): boolean {
+    this.#skip();
+    const m = /(true|True|t|1|false|False|f|0)(?![\w.])/y;
+    m.lastIndex = this.#at;
+    const found = m.exec(this.#text);
+    if (!found) this.fail(`expected true or false, found ${this.#near()}`);
+    this.#at += found[0].length;
+    return /^[tT1]/.test(found[0]);
+  }
+
   done(): boolean {
     return this.peek() === '';
   }
@@ -185,7 +197,7 @@ function message(tokens: Tokens, schema: Schema, where: string, close: string): 
     const field = schema[name];
     if (!field) {
       const known = Object.keys(schema).join(', ');
-      tokens.fail(`${where} has no field '${name}' (TensorFlow Serving's ModelServerConfig; its fields here are ${known || 'none'})`);
+      tokens.fail(`${where} has no field '${name}' (TensorFlow Serving's ${where.split('.')[0]} as tfslice reads it; its fields here are ${known || 'none'})`);
     }
     const values: ParsedValue[] = [];
     const colon = tokens.take(':');
@@ -205,7 +217,7 @@ function message(tokens: Tokens, schema: Schema, where: string, close: string): 
       if (!colon) tokens.fail(`expected ':' after ${name}`);
       const list = tokens.take('[');
       do {
-        values.push(field.kind === 'string' ? tokens.string() : tokens.integer());
+        values.push(field.kind === 'string' ? tokens.string() : field.kind === 'bool' ? tokens.boolean() : tokens.integer());
       } while (list && tokens.take(','));
       if (list) tokens.expect(']', `to close the list of ${name}`);
     }
@@ -278,4 +290,63 @@ export function parseModelServerConfig(text: string): ModelManagerConfig {
     return model;
   });
   return { models };
+}
+
+// google.protobuf wrappers, as BatchingParameters holds its scalars: `max_batch_size { value: 8 }`.
+const INT64_VALUE: Field = { kind: 'message', fields: { value: { kind: 'int' } } };
+const BOOL_VALUE: Field = { kind: 'message', fields: { value: { kind: 'bool' } } };
+
+// tensorflow_serving/servables/tensorflow/session_bundle_config.proto, BatchingParameters.
+const BATCHING_PARAMETERS: Schema = {
+  max_batch_size: INT64_VALUE,
+  batch_timeout_micros: INT64_VALUE,
+  max_enqueued_batches: INT64_VALUE,
+  num_batch_threads: INT64_VALUE,
+  // A name for TensorFlow Serving's thread pool: accepted and ignored (tfslice has no such pool).
+  thread_pool_name: { kind: 'message', fields: { value: { kind: 'string' } } },
+  enable_large_batch_splitting: BOOL_VALUE,
+  max_execution_batch_size: INT64_VALUE,
+  allowed_batch_sizes: { kind: 'int', repeated: true },
+  pad_variable_length_inputs: { kind: 'bool' },
+};
+
+/**
+ * Reads TensorFlow Serving's batching parameters file (`--batching_parameters_file`: a
+ * BatchingParameters message in text format) as loadModel's `batching` option:
+ *
+ *     max_batch_size { value: 32 }
+ *     batch_timeout_micros { value: 1000 }
+ *     num_batch_threads { value: 4 }
+ *     allowed_batch_sizes: 8
+ *     allowed_batch_sizes: 32
+ *     pad_variable_length_inputs: true
+ *
+ * Values are checked by loadModel (resolveBatching), which names the option.
+ *
+ * @throws TextFormatError naming the line and the field
+ */
+export function parseBatchingParameters(text: string): BatchingOptions {
+  const tokens = new Tokens(text);
+  const p = message(tokens, BATCHING_PARAMETERS, 'BatchingParameters', '');
+  const value = (name: string): number | boolean | undefined => {
+    const field = p[name] as Parsed | undefined;
+    if (field === undefined) return undefined;
+    const v = field.value;
+    if (typeof v === 'bigint') throw new TextFormatError(`BatchingParameters.${name} is too large: ${v}`);
+    // An empty wrapper is the wrapper's default (0, false), as protobuf reads it.
+    return (v as number | boolean | undefined) ?? (BATCHING_PARAMETERS[name] === BOOL_VALUE ? false : 0);
+  };
+  const out: Record<string, unknown> = {};
+  const names: [string, keyof BatchingOptions][] = [
+    ['max_batch_size', 'maxBatchSize'], ['batch_timeout_micros', 'batchTimeoutMicros'], ['max_enqueued_batches', 'maxEnqueuedBatches'],
+    ['num_batch_threads', 'numBatchThreads'], ['enable_large_batch_splitting', 'enableLargeBatchSplitting'], ['max_execution_batch_size', 'maxExecutionBatchSize'],
+  ];
+  for (const [proto, option] of names) {
+    const v = value(proto);
+    if (v !== undefined) out[option] = v;
+  }
+  const sizes = p.allowed_batch_sizes as ParsedValue[] | undefined;
+  if (sizes?.length) out.allowedBatchSizes = sizes.map((s, i) => safeInt(s, `BatchingParameters.allowed_batch_sizes[${i}]`, 1));
+  if (p.pad_variable_length_inputs !== undefined) out.padVariableLengthInputs = p.pad_variable_length_inputs;
+  return out as BatchingOptions;
 }

@@ -12,6 +12,9 @@ import type { ModelManager } from '../manager';
 /** The APIs a request is counted under. */
 export type ServingApi = 'predict' | 'classify' | 'regress' | 'status' | 'metadata' | 'v2_infer' | 'v2_metadata' | 'v2_ready';
 
+// Batch sizes in rows: powers of two up to TensorFlow Serving's default maxBatchSize.
+const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
 // From 100 µs (a tiny model in-process) to 60 s (a request past its timeout).
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -21,6 +24,10 @@ export class ServerMetrics {
   readonly requestSeconds: Histogram<'model' | 'api'>;
   readonly runSeconds: Histogram<'model' | 'version'>;
   readonly hostCrashes: Counter<'model'>;
+  readonly batchSize: Histogram<'model' | 'signature'>;
+  readonly batchQueueSeconds: Histogram<'model' | 'signature'>;
+  readonly batchPaddingRows: Counter<'model' | 'signature'>;
+  readonly batchesRetried: Counter<'model' | 'signature'>;
 
   /**
    * @param manager whose models' states, runs in flight and queues are read at each scrape
@@ -55,6 +62,39 @@ export class ServerMetrics {
       help: "Isolated versions whose host process died (MODEL_CRASHED)",
       labelNames: ['model'],
       registers: [registry],
+    });
+    this.batchSize = new Histogram({
+      name: 'tfslice_batch_size',
+      help: 'Rows per batch run, padding included (dynamic batching)',
+      labelNames: ['model', 'signature'],
+      buckets: BATCH_SIZE_BUCKETS,
+      registers: [registry],
+    });
+    this.batchQueueSeconds = new Histogram({
+      name: 'tfslice_batch_queue_delay_seconds',
+      help: 'Time a request waited for its batch to start, in seconds (dynamic batching)',
+      labelNames: ['model', 'signature'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    });
+    this.batchPaddingRows = new Counter({
+      name: 'tfslice_batch_padding_rows_total',
+      help: 'Rows added to batches to reach an allowed batch size',
+      labelNames: ['model', 'signature'],
+      registers: [registry],
+    });
+    this.batchesRetried = new Counter({
+      name: 'tfslice_batches_retried_total',
+      help: 'Batches that failed in TensorFlow and whose requests were run again one by one',
+      labelNames: ['model', 'signature'],
+      registers: [registry],
+    });
+    manager.on('batch', (event) => {
+      const labels = { model: event.name, signature: event.signature };
+      this.batchSize.observe(labels, event.size);
+      for (const delay of event.queueDelaysSeconds) this.batchQueueSeconds.observe(labels, delay);
+      if (event.paddingRows > 0) this.batchPaddingRows.inc(labels, event.paddingRows);
+      if (event.retried) this.batchesRetried.inc(labels);
     });
     manager.on('failure', (event) => {
       if ((event.error as { code?: unknown }).code === 'MODEL_CRASHED') this.hostCrashes.inc({ model: event.name });

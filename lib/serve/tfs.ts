@@ -156,8 +156,8 @@ function tokens(tensor: Tensor, bytesKey: boolean): (i: number) => string {
   return (i) => String(data[i]);
 }
 
-/** Rows [from, to) of a tensor as nested JSON arrays (the whole tensor, for a scalar). */
-function tensorText(tensor: Tensor, key: string, from = 0, to = tensor.shape[0] ?? 0): string {
+/** A tensor as nested JSON arrays (a scalar as its value), or only its row `only` of dimension 0. */
+function tensorText(tensor: Tensor, key: string, only?: number): string {
   const shape = tensor.shape;
   const token = tokens(tensor, key.endsWith('_bytes'));
   if (shape.length === 0) return token(0);
@@ -178,16 +178,16 @@ function tensorText(tensor: Tensor, key: string, from = 0, to = tensor.shape[0] 
     parts.push(']');
   };
   const row = (b: number) => nest(0, b * rowSize);
-  if (from === 0 && to === shape[0]) {
-    parts.push('[');
-    for (let b = from; b < to; b++) {
-      if (b > from) parts.push(',');
-      row(b);
-    }
-    parts.push(']');
+  if (only !== undefined) {
+    row(only);
     return parts.join('');
   }
-  row(from);
+  parts.push('[');
+  for (let b = 0; b < shape[0]!; b++) {
+    if (b > 0) parts.push(',');
+    row(b);
+  }
+  parts.push(']');
   return parts.join('');
 }
 
@@ -218,7 +218,7 @@ export function predictResponse(outputs: Readonly<Record<string, Tensor>>, forma
   }
   if (keys.length === 1) return `{"predictions":${tensorText(outputs[keys[0]!]!, keys[0]!)}}`;
   const rows: string[] = [];
-  for (let b = 0; b < batch; b++) rows.push(`{${keys.map((k) => `${JSON.stringify(k)}:${tensorText(outputs[k]!, k, b, b + 1)}`).join(',')}}`);
+  for (let b = 0; b < batch; b++) rows.push(`{${keys.map((k) => `${JSON.stringify(k)}:${tensorText(outputs[k]!, k, b)}`).join(',')}}`);
   return `{"predictions":[${rows.join(',')}]}`;
 }
 

@@ -12,6 +12,8 @@ export interface ServeFlags {
     file_system_poll_wait_seconds: number;
     rest_api_max_body_bytes: number;
     shutdown_grace_period_seconds: number;
+    enable_batching?: boolean;
+    batching_parameters_file?: string;
 }
 /** Adds `serve` to the program. */
 export declare function serveCommand(cli: Command, done: (code: number) => void): void;

@@ -1,5 +1,6 @@
 import type { Isolation } from '../gpu';
 import type { Feeds } from '../model';
+import type { BatchingOptions } from '../batching';
 import { type LoadOptions } from '../options';
 /**
  * Which versions on disk are served (TensorFlow Serving's model_version_policy).
@@ -46,8 +47,14 @@ export interface ManagedModelConfig {
     tags?: readonly string[];
     /** Default 'latest': the highest version that loads (see VersionPolicy). */
     versionPolicy?: VersionPolicy;
+    /**
+     * Dynamic batching for every version (loadModel's `batching`: true, or TensorFlow Serving's
+     * BatchingParameters as an object). Default off; `tfslice serve --enable_batching` sets it for
+     * models that leave it out.
+     */
+    batching?: boolean | BatchingOptions;
     /** Any other loadModel() option. */
-    loadOptions?: Omit<LoadOptions, 'gpuMemoryFraction' | 'isolation' | 'tags'>;
+    loadOptions?: Omit<LoadOptions, 'gpuMemoryFraction' | 'isolation' | 'tags' | 'batching'>;
     warmup?: WarmupConfig;
     /**
      * Names for versions (TensorFlow Serving's version_labels): `{ stable: 1, canary: 2 }`. A run

@@ -1,3 +1,9 @@
+/**
+ * What the ModelManager knows about its models and versions, and how it reports it: version
+ * states as TensorFlow Serving names them, the status() and event shapes, and the internal
+ * records lifecycle (manager.ts) and routing (routing.ts) share.
+ */
+import type { BatchEvent } from '../batching';
 import type { RunOptions } from '../model';
 import type { Tensor } from '../tensor';
 /** A version's state, as TensorFlow Serving names them (ModelVersionStatus.State). */
@@ -50,7 +56,14 @@ export interface Prediction {
     readonly version: number;
     readonly outputs: Record<string, Tensor>;
 }
+/** A batch a version ran (its loadOptions' batching): Model.onBatch()'s event with the model named. */
+export interface ManagedBatchEvent extends BatchEvent {
+    readonly name: string;
+    readonly version: number;
+}
 export interface ModelManagerEvents {
     state: [StateEvent];
     failure: [FailureEvent];
+    /** After each batch a batched version runs (the server's batching metrics). */
+    batch: [ManagedBatchEvent];
 }

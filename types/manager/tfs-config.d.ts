@@ -19,6 +19,7 @@
  * tensorflow_serving/sources/storage_path/file_system_storage_path_source.proto, and any other
  * field is an error naming its line.
  */
+import type { BatchingOptions } from '../batching';
 import type { ModelManagerConfig } from './config';
 /** A text-format file that is not a ModelServerConfig, with the line and the fix. */
 export declare class TextFormatError extends SyntaxError {
@@ -33,3 +34,19 @@ export declare class TextFormatError extends SyntaxError {
  * @throws TextFormatError naming the line and the field
  */
 export declare function parseModelServerConfig(text: string): ModelManagerConfig;
+/**
+ * Reads TensorFlow Serving's batching parameters file (`--batching_parameters_file`: a
+ * BatchingParameters message in text format) as loadModel's `batching` option:
+ *
+ *     max_batch_size { value: 32 }
+ *     batch_timeout_micros { value: 1000 }
+ *     num_batch_threads { value: 4 }
+ *     allowed_batch_sizes: 8
+ *     allowed_batch_sizes: 32
+ *     pad_variable_length_inputs: true
+ *
+ * Values are checked by loadModel (resolveBatching), which names the option.
+ *
+ * @throws TextFormatError naming the line and the field
+ */
+export declare function parseBatchingParameters(text: string): BatchingOptions;

@@ -14,6 +14,10 @@ export declare class ServerMetrics {
     readonly requestSeconds: Histogram<'model' | 'api'>;
     readonly runSeconds: Histogram<'model' | 'version'>;
     readonly hostCrashes: Counter<'model'>;
+    readonly batchSize: Histogram<'model' | 'signature'>;
+    readonly batchQueueSeconds: Histogram<'model' | 'signature'>;
+    readonly batchPaddingRows: Counter<'model' | 'signature'>;
+    readonly batchesRetried: Counter<'model' | 'signature'>;
     /**
      * @param manager whose models' states, runs in flight and queues are read at each scrape
      * @param registry where to register (default: a new one; pass prom-client's global
