@@ -2,9 +2,10 @@
 // `npm run bench`: tfslice against the C API floor, Python TensorFlow and (when it
 // installs) @tensorflow/tfjs-node, on the same SavedModels and inputs, in one run.
 //
-//   node bench/run.js [--quick] [--reps N] [--json] [--only tiny,mlp,big_io] [--no-tfjs] [--no-serve]
+//   node bench/run.js [--quick] [--reps N] [--json] [--only tiny,mlp,big_io] [--no-tfjs] [--no-serve] [--no-batching]
 //
-// Then the serving section (bench/serve.js): `tfslice serve` against peers over HTTP.
+// Then the batching section (bench/batching.js): run() with dynamic batching off and on, and
+// the serving section (bench/serve.js): `tfslice serve` against peers over HTTP.
 //
 // Every contender is a child process that takes a JSON job list and prints one line
 // {load_ms, wall_ms, calls, samples_us} per job. Repetitions interleave the
@@ -266,6 +267,13 @@ function main() {
     tfjs: env.tfjs,
     results: summary,
   };
+  if (!args.includes('--no-batching')) {
+    log('batching section: node bench/batching.js');
+    const passed = ['--quick'].filter((flag) => args.includes(flag));
+    const batching = spawnSync(process.execPath, [path.join(__dirname, 'batching.js'), ...passed, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 1_800_000 });
+    if (batching.status !== 0) throw new Error(`bench/batching.js failed (exit ${batching.status})`);
+    report.batching = JSON.parse(batching.stdout);
+  }
   if (!args.includes('--no-serve')) {
     log('serving section: node bench/serve.js');
     const passed = ['--quick', '--no-tfjs'].filter((flag) => args.includes(flag));
@@ -279,6 +287,7 @@ function main() {
   } else {
     process.stdout.write(`Machine: ${report.machine}; TensorFlow ${report.tensorflow}; ${reps} repetition(s) × ${SECONDS} s per job\n\n`);
     process.stdout.write(`${table(summary)}\n\n`);
+    if (report.batching) process.stdout.write(`${require('./batching').report(report.batching)}\n\n`);
     if (report.serve) process.stdout.write(`${require('./serve').report(report.serve)}\n\n`);
     if (!env.tfjs.ok) process.stdout.write(`tfjs-node: not measured (${env.tfjs.why})\n`);
     process.stdout.write(`JSON: ${path.relative(ROOT, path.join(CACHE, 'results.json'))}\n`);

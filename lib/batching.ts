@@ -45,8 +45,9 @@ export interface BatchingOptions {
   maxEnqueuedBatches?: number;
   /**
    * Batches of one signature executing at once. Default: the number of CPUs
-   * (os.availableParallelism(), TensorFlow Serving's port::MaxParallelism()). Batches also
-   * count against the model's maxConcurrentRuns.
+   * (os.availableParallelism(), TensorFlow Serving's port::MaxParallelism()). Never more than
+   * the model's maxConcurrentRuns: a batch taken from the queue to wait for a run slot would
+   * stop filling while the requests after it start a batch of their own.
    */
   numBatchThreads?: number;
   /**
@@ -247,6 +248,8 @@ export class BatchQueue {
   readonly #inputKeys: readonly string[];
   readonly #outputKeys: readonly string[];
   readonly #execute: Execute;
+  /** Batches executing at once: numBatchThreads, at most the model's maxConcurrentRuns. */
+  readonly #threads: number;
   readonly #stats: BatchingStats;
   readonly #emit: (event: BatchEvent) => void;
   readonly #waiting: Batch[] = [];
@@ -257,9 +260,10 @@ export class BatchQueue {
 
   constructor(init: {
     options: ResolvedBatching; signature: string; inputKeys: readonly string[]; outputKeys: readonly string[];
-    execute: Execute; stats: BatchingStats; emit: (event: BatchEvent) => void;
+    execute: Execute; maxConcurrentRuns: number; stats: BatchingStats; emit: (event: BatchEvent) => void;
   }) {
     this.#options = init.options;
+    this.#threads = Math.min(init.options.numBatchThreads, init.maxConcurrentRuns);
     this.#signature = init.signature;
     this.#inputKeys = init.inputKeys;
     this.#outputKeys = init.outputKeys;
@@ -408,7 +412,7 @@ export class BatchQueue {
   }
 
   #pump(): void {
-    while (!this.#closed && this.#executing < this.#options.numBatchThreads) {
+    while (!this.#closed && this.#executing < this.#threads) {
       let batch = this.#waiting.shift();
       if (!batch && this.#open?.ready && this.#open.tasks.length > 0) {
         batch = this.#open;

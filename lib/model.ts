@@ -529,6 +529,7 @@ export class Model {
       inputKeys: sig.inputKeys,
       outputKeys,
       execute: (feeds) => this.#execute(session, plan, feeds),
+      maxConcurrentRuns: this.maxConcurrentRuns,
       stats,
       emit: (event) => {
         for (const listener of this.#batchListeners) {

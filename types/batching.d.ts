@@ -25,8 +25,9 @@ export interface BatchingOptions {
     maxEnqueuedBatches?: number;
     /**
      * Batches of one signature executing at once. Default: the number of CPUs
-     * (os.availableParallelism(), TensorFlow Serving's port::MaxParallelism()). Batches also
-     * count against the model's maxConcurrentRuns.
+     * (os.availableParallelism(), TensorFlow Serving's port::MaxParallelism()). Never more than
+     * the model's maxConcurrentRuns: a batch taken from the queue to wait for a run slot would
+     * stop filling while the requests after it start a batch of their own.
      */
     numBatchThreads?: number;
     /**

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The tfslice contender of bench/serve.js: `tfslice serve`'s server (createServer) over a
-// ModelManager of the given models, on 127.0.0.1:<port>. argv: port, then name=dir pairs (each
-// dir a SavedModel, served as version 1). Prints "ready" once listening.
+// ModelManager of the given models, on 127.0.0.1:<port>. argv: [--batching] port, then name=dir
+// pairs (each dir a SavedModel, served as version 1). --batching batches every model with
+// TensorFlow Serving's defaults, as `tfslice serve --enable_batching`. Prints "ready" once listening.
 'use strict';
 
 const fs = require('node:fs');
@@ -13,14 +14,17 @@ const { ModelManager } = require(path.join(ROOT, 'dist', 'index.js'));
 const { createServer } = require(path.join(ROOT, 'dist', 'serve', 'index.js'));
 
 (async () => {
-  const [port, ...pairs] = process.argv.slice(2);
+  const argv = process.argv.slice(2);
+  const batching = argv[0] === '--batching';
+  if (batching) argv.shift();
+  const [port, ...pairs] = argv;
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-bench-serve-'));
   process.on('exit', () => fs.rmSync(base, { recursive: true, force: true }));
   const models = pairs.map((pair) => {
     const [name, dir] = pair.split('=');
     fs.mkdirSync(path.join(base, name));
     fs.symlinkSync(dir, path.join(base, name, '1'));
-    return { name, basePath: path.join(base, name) };
+    return batching ? { name, basePath: path.join(base, name), batching: true } : { name, basePath: path.join(base, name) };
   });
   const manager = new ModelManager({ models });
   await manager.start();

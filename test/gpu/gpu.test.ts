@@ -2,7 +2,7 @@
 // else (`npm test`) and skips itself when the TensorFlow found has no GPU; on a CUDA host
 // with a GPU TensorFlow (README, CUDA hosts) it runs by itself: `npx tap test/gpu`.
 import { execFileSync } from 'node:child_process';
-import t from 'tap';
+import t, { type Test } from 'tap';
 
 import { loadModel, type Model } from '../../lib/index';
 import { resetLedgerForTests } from '../../lib/gpu';
@@ -39,14 +39,21 @@ async function probe(): Promise<Model | null> {
   return null;
 }
 
-t.test('GPU budgets on a real GPU', async (t) => {
+// Whether a GPU TensorFlow is here; without one the test is skipped, saying so. The probe's
+// host is gone and the ledger empty when it returns true.
+async function gpuHere(t: Test): Promise<boolean> {
   const found = await probe();
   if (!found) {
     t.skip('no GPU TensorFlow here: the TensorFlow found lists no GPU device (see README, CUDA hosts)');
-    return;
+    return false;
   }
   await found.dispose();
   resetLedgerForTests();
+  return true;
+}
+
+t.test('GPU budgets on a real GPU', async (t) => {
+  if (!(await gpuHere(t))) return;
   const total = totalMiB();
 
   const a = await loadModel(tiny, { isolation: 'process', gpuMemoryFraction: 0.3 });
@@ -78,4 +85,31 @@ t.test('GPU budgets on a real GPU', async (t) => {
     t.equal(usedByPid(host), 0, 'after dispose() its memory is back with the driver');
   }
   await b.dispose();
+});
+
+t.test('dynamic batching on a real GPU: same results, and what it buys (requests of one row, 32 in flight)', async (t) => {
+  if (!(await gpuHere(t))) return;
+  const conv = fixture('conv').dir;
+  const rate: Record<string, number> = {};
+  let reference: number[][] | null = null;
+  for (const [name, options] of [['off', { isolation: 'process' as const, allowGrowth: true }], ['on', { isolation: 'process' as const, allowGrowth: true, batching: { maxBatchSize: 32 } }]] as const) {
+    const model = await loadModel(conv, options);
+    t.ok(model.devices.some((d) => d.type === 'GPU'), `${name}: on the GPU`);
+    const one = (i: number) => ({ image: { dtype: 'float32' as const, shape: [1, 8, 8, 3], data: Float32Array.from({ length: 192 }, (_, k) => ((i * 7 + k) % 13) / 13) } });
+    const outputs = (await Promise.all(Array.from({ length: 32 }, (_, i) => model.run(one(i))))).map((o) => Array.from(o.output_0!.data as Float32Array));
+    if (reference === null) reference = outputs;
+    else outputs.forEach((row, i) => row.forEach((v, k) => t.ok(Math.abs(v - reference![i]![k]!) <= 1e-4 * Math.max(1, Math.abs(v)), `row ${i}[${k}] batched ≈ alone`)));
+    let calls = 0;
+    const until = performance.now() + 3000;
+    await Promise.all(Array.from({ length: 32 }, async (_, i) => {
+      while (performance.now() < until) {
+        await model.run(one(i));
+        calls++;
+      }
+    }));
+    rate[name] = calls / 3;
+    await model.dispose();
+  }
+  t.comment(`conv on the GPU, 32 in flight: ${rate.off!.toFixed(0)} req/s unbatched, ${rate.on!.toFixed(0)} batched (${(rate.on! / rate.off!).toFixed(2)}x)`);
+  t.ok(rate.on! > rate.off!, 'batching pays on the GPU');
 });
