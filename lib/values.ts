@@ -377,9 +377,23 @@ export function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' |
   };
   if (shape.length === 0) flat.push(value);
   else walk(value, 0, []);
-  const values = flat.map((v, i) => convert(dtype, v, () => (shape.length === 0 ? where : `${where}: element ${i}`)));
+  const element = (i: number) => () => (shape.length === 0 ? where : `${where}: element ${i}`);
+  let data: unknown;
+  // float32/64 and the 8- to 32-bit integers: numbers go straight into the typed array (a JSON
+  // request's thousands of elements); anything else goes through convert(), which names it.
+  const range = INT_RANGES[dtype];
+  if (info.array && (range !== undefined || dtype === 'float32' || dtype === 'float64')) {
+    const out = new info.array(flat.length) as unknown as number[];
+    for (let i = 0; i < flat.length; i++) {
+      const v = flat[i];
+      out[i] = typeof v === 'number' && (range === undefined || (Number.isInteger(v) && v >= range[0] && v <= range[1])) ? v : convert(dtype, v, element(i)) as number;
+    }
+    data = out;
+  } else {
+    data = packed(dtype, flat.map((v, i) => convert(dtype, v, element(i))));
+  }
   try {
-    return new Tensor(dtype, packed(dtype, values) as never, shape);
+    return new Tensor(dtype, data as never, shape);
   } catch (error) {
     if (error instanceof Error) error.message = `${where}: ${error.message}`;
     throw error;
