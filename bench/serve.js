@@ -5,7 +5,7 @@
 // v2 JSON; a fastify server answering a constant shows what HTTP alone costs. Load comes from
 // autocannon (requests/s at concurrency 1, 8 and 64) and from a sequential keep-alive client
 // (latency at concurrency 1, in µs); servers and clients share this machine's cores, the same
-// for every contender.
+// for every contender. Then gRPC Predict through tfslice serve's gRPC side, against REST.
 //
 //   node bench/serve.js [--quick] [--json] [--no-tfjs] [--no-python]
 'use strict';
@@ -86,8 +86,8 @@ async function startServer(command, argv, models) {
   child.stderr.on('data', (d) => { errors = (errors + d).slice(-4000); });
   const exited = new Promise((_, reject) => child.once('exit', (code) => reject(new Error(`${command} ${argv.join(' ')} exited ${code}: ${errors}`))));
   const url = `http://127.0.0.1:${port}`;
+  let out = '';
   const ready = new Promise((resolve) => {
-    let out = '';
     child.stdout.on('data', (d) => {
       out += d;
       if (out.includes('ready')) resolve();
@@ -99,7 +99,7 @@ async function startServer(command, argv, models) {
     child.kill('SIGKILL');
     throw error;
   }
-  return { url, stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }) };
+  return { url, output: () => out, stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }) };
 }
 
 function body(model) {
@@ -225,6 +225,59 @@ async function bigTensor(url) {
   return { binaryMs: bin.mean / 1000, jsonMs: js.mean / 1000, speedup: js.mean / bin.mean };
 }
 
+// gRPC Predict through `tfslice serve`'s gRPC side (tensor_content out), with a grpc-js client in
+// this process: p50 at c=1 and requests/s at c=64 on `tiny` (typed float_val in, as TensorFlow
+// Serving's clients send it), and a 4 MiB tensor (tensor_content both ways), mean ms.
+async function grpcBench() {
+  const grpc = require('@grpc/grpc-js');
+  const { Root } = require('protobufjs');
+  const root = new Root();
+  root.loadSync(path.join(ROOT, 'proto', 'tensorflow_serving.proto'), { keepCase: true });
+  const Request = root.lookupType('tensorflow.serving.PredictRequest');
+  const Response = root.lookupType('tensorflow.serving.PredictResponse');
+  const Client = grpc.makeGenericClientConstructor({
+    Predict: {
+      path: '/tensorflow.serving.PredictionService/Predict', requestStream: false, responseStream: false,
+      requestSerialize: (m) => Buffer.from(Request.encode(m).finish()), requestDeserialize: (b) => Request.decode(b),
+      responseSerialize: (m) => Buffer.from(Response.encode(m).finish()), responseDeserialize: (b) => Response.decode(b),
+    },
+  }, 'PredictionService');
+  const running = await startServer(process.execPath, [path.join(__dirname, 'serve', 'tfslice_server.js'), '--grpc'], [`tiny=${MODELS.tiny.dir}`, `big=${BIG}`]);
+  try {
+    const port = /grpc (\d+)/.exec(running.output())[1];
+    const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
+    const predict = (request) => new Promise((resolve, reject) => client.Predict(request, (e, r) => (e ? reject(e) : resolve(r))));
+    const tiny = Request.create({ model_spec: { name: 'tiny' }, inputs: { x: { dtype: 1, tensor_shape: { dim: [{ size: 1 }, { size: 4 }] }, float_val: [0.1, 0.2, 0.3, 0.4] } } });
+    for (let i = 0; i < 500; i++) await predict(tiny);
+    const samples = [];
+    for (let i = 0; i < LATENCY_REQUESTS; i++) {
+      const t0 = process.hrtime.bigint();
+      await predict(tiny);
+      samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+    samples.sort((a, b) => a - b);
+    let calls = 0;
+    const until = Date.now() + SECONDS * 1000;
+    await Promise.all(Array.from({ length: 64 }, async () => {
+      while (Date.now() < until) {
+        await predict(tiny);
+        calls++;
+      }
+    }));
+    const n = 1 << 20;
+    const values = Float32Array.from({ length: n }, (_, i) => (i % 1000) / 8);
+    const big = Request.create({ model_spec: { name: 'big' }, inputs: { x: { dtype: 1, tensor_shape: { dim: [{ size: 1 }, { size: n }] }, tensor_content: Buffer.from(values.buffer) } } });
+    await predict(big);
+    const count = quick ? 5 : 20;
+    const t0 = performance.now();
+    for (let i = 0; i < count; i++) await predict(big);
+    client.close();
+    return { p50us: samples[Math.floor(samples.length / 2)], rps64: calls / SECONDS, bigMs: (performance.now() - t0) / count };
+  } finally {
+    await running.stop();
+  }
+}
+
 function row(cells) {
   return `| ${cells.join(' | ')} |`;
 }
@@ -270,6 +323,13 @@ function report(results) {
   }
   const b = results.big;
   lines.push('', `4 MiB float32 in and out through /v2/models/big/infer: binary extension ${b.binaryMs.toFixed(1)} ms, JSON ${b.jsonMs.toFixed(1)} ms (${b.speedup.toFixed(1)}x; target >= 5)`);
+  const g = results.grpc;
+  if (g) {
+    const rest = results.models.tiny?.servers['tfslice serve'];
+    lines.push(`gRPC Predict (grpc-js client): tiny p50 ${f(g.p50us)} µs at c=1, ${f(g.rps64)} req/s at c=64` +
+      `${rest ? ` (${(g.rps64 / rest.rps64).toFixed(2)}x REST's ${f(rest.rps64)}; target >= 1)` : ''}; ` +
+      `4 MiB with tensor_content both ways ${g.bigMs.toFixed(1)} ms (${(b.jsonMs / g.bigMs).toFixed(1)}x v2 JSON; target >= 5)`);
+  }
   for (const [model, r] of Object.entries(results.models)) {
     const ours = r.servers['tfslice serve'];
     const batched = r.servers['tfslice serve --enable_batching'];
@@ -302,6 +362,8 @@ async function main() {
   } finally {
     await big.stop();
   }
+  log('gRPC Predict: tiny at c=1 and 64, 4 MiB with tensor_content');
+  results.grpc = await grpcBench();
   fs.mkdirSync(CACHE, { recursive: true });
   fs.writeFileSync(path.join(CACHE, 'serve.json'), `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(args.includes('--json') ? `${JSON.stringify(results)}\n` : `${report(results)}\n`);

@@ -67,7 +67,7 @@ t.test('npm pack ships the runtime, the types, the prebuild and the sources, not
     t.ok(files.includes(f), `ships ${f}`);
   }
   if (fs.existsSync(info.PREBUILD)) t.ok(files.includes(path.relative(ROOT, info.PREBUILD)), 'ships the prebuild');
-  const allowed = /^(package\.json|README\.md|binding\.gyp|CMakeLists\.txt|bin\/tfslice\.js|dist\/((cli|manager|serve)\/)?[^/]+\.js|types\/((manager|serve)\/)?[^/]+\.d\.ts|native\/[^/]+|prebuilds\/[^/]+\/[^/]+\.node)$/;
+  const allowed = /^(package\.json|README\.md|binding\.gyp|CMakeLists\.txt|bin\/tfslice\.js|dist\/((cli|manager|serve)\/)?[^/]+\.js|types\/((manager|serve)\/)?[^/]+\.d\.ts|native\/[^/]+|proto\/[^/]+\.proto|prebuilds\/[^/]+\/[^/]+\.node)$/;
   t.same(files.filter((f) => !allowed.test(f)), [], 'nothing outside the whitelist (no tests, fixtures, scripts, maps, venv, builds)');
   t.same(files.filter((f) => f.startsWith('types/')), types, 'the declarations index.d.ts reaches, and no internal ones');
   t.equal(pkg.scripts.install, 'node-gyp-build', 'install uses a matching prebuild, else builds from source');

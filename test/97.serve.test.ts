@@ -345,12 +345,12 @@ print(json.dumps({'answers': answers, 'metrics': requests.get(url + '/metrics').
 
   const bad1 = path.join(tmp, 'bad-batching.config');
   fs.writeFileSync(bad1, 'max_batch_size { value: 8 }\nmax_batch_sise { value: 8 }\n');
-  const refused = await run(process.execPath, [path.join(__dirname, '..', 'bin', 'tfslice.js'), 'serve', '--model_base_path', model, '--enable_batching', '--batching_parameters_file', bad1, '--rest_api_port', '0'])
+  const refused = await run(process.execPath, [path.join(__dirname, '..', 'bin', 'tfslice.js'), 'serve', '--model_base_path', model, '--enable_batching', '--batching_parameters_file', bad1, '--rest_api_port', '0', '--port', '0'])
     .then(() => null, (e: { code: number; stderr: string }) => e);
   t.match(refused, { code: 2, stderr: /bad-batching\.config: line 2: BatchingParameters has no field 'max_batch_sise'/ }, 'a misspelt field is named with its line');
   const bad2 = path.join(tmp, 'bad-batching2.config');
   fs.writeFileSync(bad2, 'max_batch_size { value: 8 }\nallowed_batch_sizes: 4\n');
-  const refused2 = await run(process.execPath, [path.join(__dirname, '..', 'bin', 'tfslice.js'), 'serve', '--model_base_path', model, '--enable_batching', '--batching_parameters_file', bad2, '--rest_api_port', '0'])
+  const refused2 = await run(process.execPath, [path.join(__dirname, '..', 'bin', 'tfslice.js'), 'serve', '--model_base_path', model, '--enable_batching', '--batching_parameters_file', bad2, '--rest_api_port', '0', '--port', '0'])
     .then(() => null, (e: { code: number; stderr: string }) => e);
   t.match(refused2, { code: 2, stderr: /batching\.allowedBatchSizes\[0\] must be maxBatchSize \(8\)/ }, 'values are checked as loadModel checks them');
 });

@@ -222,24 +222,29 @@ export function jsonOf<T>(r: CliResult): T {
 export interface ServeProcess {
   child: import('node:child_process').ChildProcess;
   url: string;
+  /** host:port of the gRPC server. */
+  grpc: string;
   exited: Promise<number | null>;
   stderr: () => string;
 }
 
 /** Starts `tfslice serve <args>` (add --rest_api_port 0) and resolves once it prints the URL it listens on. */
 export async function startServe(args: string[]): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'serve', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // gRPC's --port defaults to 8500: tests that run side by side each take a free one.
+  const all = args.includes('--port') ? args : [...args, '--port', '0'];
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'serve', ...all], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => { stderr += d; });
-  const url = await new Promise<string>((resolve, reject) => {
+  const [url, grpc] = await new Promise<[string, string]>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d;
       const found = /REST API at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (found) resolve(found[1]!);
+      const rpc = /gRPC at (127\.0\.0\.1:\d+)/.exec(out);
+      if (found && rpc) resolve([found[1]!, rpc[1]!]);
     });
     void exited.then(() => reject(new Error(`serve exited: ${stderr}`)));
   });
-  return { child, url, exited, stderr: () => stderr };
+  return { child, url, grpc, exited, stderr: () => stderr };
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The tfslice contender of bench/serve.js: `tfslice serve`'s server (createServer) over a
-// ModelManager of the given models, on 127.0.0.1:<port>. argv: [--batching] port, then name=dir
+// ModelManager of the given models, on 127.0.0.1:<port>. argv: [--batching] [--grpc] port, then name=dir
 // pairs (each dir a SavedModel, served as version 1). --batching batches every model with
 // TensorFlow Serving's defaults, as `tfslice serve --enable_batching`. Prints "ready" once listening.
 'use strict';
@@ -11,12 +11,15 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const { ModelManager } = require(path.join(ROOT, 'dist', 'index.js'));
-const { createServer } = require(path.join(ROOT, 'dist', 'serve', 'index.js'));
+const { bindGrpc, createGrpcServer, createServer } = require(path.join(ROOT, 'dist', 'serve', 'index.js'));
 
 (async () => {
   const argv = process.argv.slice(2);
   const batching = argv[0] === '--batching';
   if (batching) argv.shift();
+  // --grpc: the gRPC services too, on a free port (printed as "grpc <port>"), tensors out as tensor_content.
+  const withGrpc = argv[0] === '--grpc';
+  if (withGrpc) argv.shift();
   const [port, ...pairs] = argv;
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-bench-serve-'));
   process.on('exit', () => fs.rmSync(base, { recursive: true, force: true }));
@@ -30,6 +33,10 @@ const { createServer } = require(path.join(ROOT, 'dist', 'serve', 'index.js'));
   await manager.start();
   const app = await createServer({ manager, timeoutMs: 0 });
   await app.listen({ host: '127.0.0.1', port: Number(port) });
+  if (withGrpc) {
+    const grpcServer = createGrpcServer({ manager, tensorContent: true, timeoutMs: 0 });
+    process.stdout.write(`grpc ${await bindGrpc(grpcServer, '127.0.0.1', 0)}\n`);
+  }
   process.stdout.write('ready\n');
   const stop = () => app.close().then(() => manager.stop()).then(() => process.exit(0));
   process.on('SIGTERM', stop);

@@ -17,6 +17,7 @@ import { type BatchingOptions, resolveBatching } from '../batching';
 import { type ManagedModelConfig, ModelManager, type ModelManagerConfig } from '../manager';
 import { readConfigFile } from '../manager/config';
 import { parseBatchingParameters } from '../manager/tfs-config';
+import { bindGrpc, closeGrpc, createGrpcServer } from '../serve/grpc';
 import { createServer } from '../serve/server';
 import { UsageError } from './errors';
 
@@ -35,6 +36,8 @@ export interface ServeFlags {
   shutdown_grace_period_seconds: number;
   enable_batching?: boolean;
   batching_parameters_file?: string;
+  port: number;
+  enable_serialization_as_tensor_content?: boolean;
 }
 
 function nonNegativeInt(what: string) {
@@ -66,12 +69,14 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--model_base_path <dir>', 'one model: the directory of its numbered versions')
     .option('--gpu_memory_fraction <f>', "one model: its share of the GPU's memory, in (0, 1]", fraction)
     .addOption(new Option('--isolation <mode>', "one model: in this process ('none') or a host process of its own ('process')").choices(['none', 'process']))
+    .option('--port <port>', "the gRPC port (TensorFlow Serving's PredictionService and ModelService, KServe's GRPCInferenceService, gRPC health); 0 picks a free one", port, 8500)
     .option('--rest_api_port <port>', 'the HTTP port; 0 picks a free one', port, 8501)
     .option('--rest_api_host <host>', 'the interface to listen on; 0.0.0.0 exposes the server beyond this machine', '127.0.0.1')
     .option('--rest_api_timeout_in_ms <ms>', "longest a request may take in its model before it is answered 504; 0 for none", nonNegativeInt('milliseconds'), 30_000)
     .option('--file_system_poll_wait_seconds <s>', 'how often to look for new versions; 0 looks once, at start', nonNegativeInt('seconds'), 1)
     .option('--rest_api_max_body_bytes <n>', 'largest request body (413 beyond)', nonNegativeInt('a byte count'), 64 * 1024 * 1024)
     .option('--shutdown_grace_period_seconds <s>', 'on SIGTERM/SIGINT, how long requests in flight may take to finish', nonNegativeInt('seconds'), 30)
+    .option('--enable_serialization_as_tensor_content', 'gRPC responses carry tensors as tensor_content (raw bytes) instead of the typed fields')
     .option('--enable_batching', "batch concurrent requests (every model that sets no batching of its own; TensorFlow Serving's defaults)")
     .option('--batching_parameters_file <file>', "with --enable_batching: TensorFlow Serving's BatchingParameters, text format")
     .action(async (flags: ServeFlags) => {
@@ -159,12 +164,25 @@ export async function serve(flags: ServeFlags): Promise<number> {
     for (const v of failed) process.stderr.write(`tfslice serve:   version ${v.version} failed: ${v.error!.message.split('\n')[0]}\n`);
   }
   let address: string;
+  const grpcServer = createGrpcServer({
+    manager, tensorContent: flags.enable_serialization_as_tensor_content ?? false, timeoutMs: flags.rest_api_timeout_in_ms, draining: () => draining,
+  });
+  let grpcPort: number;
+  try {
+    grpcPort = await bindGrpc(grpcServer, flags.rest_api_host, flags.port);
+  } catch (error) {
+    await manager.stop();
+    throw new UsageError(`cannot listen on ${flags.rest_api_host}:${flags.port} for gRPC (--port): ${(error as Error).message}`);
+  }
   try {
     address = await app.listen({ host: flags.rest_api_host, port: flags.rest_api_port });
   } catch (error) {
+    grpcServer.forceShutdown();
     await manager.stop();
     throw new UsageError(`cannot listen on ${flags.rest_api_host}:${flags.rest_api_port}: ${(error as Error).message}`);
   }
+  const grpcAddress = `${flags.rest_api_host.includes(':') ? `[${flags.rest_api_host}]` : flags.rest_api_host}:${grpcPort}`;
+  process.stdout.write(`tfslice serve: gRPC at ${grpcAddress} (tensorflow.serving.PredictionService, inference.GRPCInferenceService, grpc.health.v1.Health)\n`);
   process.stdout.write(`tfslice serve: REST API at ${address} (TensorFlow Serving: ${address}/v1/models/<name>, KServe v2: ${address}/v2, metrics: ${address}/metrics)\n`);
 
   return new Promise<number>((resolve) => {
@@ -183,7 +201,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
       }, flags.shutdown_grace_period_seconds * 1000);
       force.unref();
       void (async () => {
-        await app.close();
+        await Promise.all([app.close(), closeGrpc(grpcServer)]);
         await manager.stop();
         clearTimeout(force);
         process.stderr.write('tfslice serve: stopped\n');

@@ -1,8 +1,9 @@
 /**
  * tfslice/serve: the model server. TensorFlow Serving's REST API and KServe's v2 protocol over a
- * ModelManager, as a fastify plugin (tfsliceServing) or a ready server (createServer); the
- * `tfslice serve` command runs the latter. Imported apart from 'tfslice' so the library's types
+ * ModelManager, as a fastify plugin (tfsliceServing) or a ready server (createServer), and their
+ * gRPC services (createGrpcServer); the `tfslice serve` command runs both. Imported apart from 'tfslice' so the library's types
  * need neither fastify's nor Node's.
  */
 export { createServer, httpStatus, type ServerOptions, type ServingOptions, tfsliceServing } from './server';
 export { ServerMetrics, type ServingApi } from './metrics';
+export { bindGrpc, closeGrpc, createGrpcServer, type GrpcServingOptions, PROTO_DIR } from './grpc';

@@ -110,6 +110,18 @@ function target(name: string, version: string | undefined, label: string | undef
   return t;
 }
 
+/**
+ * Why the server is not ready (KServe's readiness, gRPC's health), or null when it is: every
+ * configured model has an AVAILABLE version and the server is not shutting down.
+ */
+export function notReadyReason(manager: ModelManager, draining: () => boolean): string | null {
+  if (draining()) return 'the server is shutting down';
+  for (const m of manager.status()) {
+    if (!m.versions.some((v) => v.state === 'AVAILABLE')) return `model '${m.name}' has no AVAILABLE version`;
+  }
+  return null;
+}
+
 /** What one request did, for the metrics. */
 interface Outcome {
   api: ServingApi;
@@ -275,13 +287,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
   const notReady = (why: string) => ({ status: 503, body: errorBody(why) });
 
-  const serverReady = (): string | null => {
-    if (draining()) return 'the server is shutting down';
-    for (const m of manager.status()) {
-      if (!m.versions.some((v) => v.state === 'AVAILABLE')) return `model '${m.name}' has no AVAILABLE version`;
-    }
-    return null;
-  };
+  const serverReady = () => notReadyReason(manager, draining);
 
   app.get('/v2', handle('v2_metadata', async () => ({ body: JSON.stringify({ name: 'tfslice', version: VERSION, extensions: ['binary_tensor_data'] }) })));
   app.get('/v2/health/live', handle('v2_ready', async () => ({ body: '{"live":true}' })));

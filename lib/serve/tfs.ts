@@ -272,8 +272,12 @@ function rowsOf(tensor: Tensor, key: string, count: number): number {
   return shape.length === 1 ? 1 : shape.slice(1).reduce((n, d) => n * d, 1);
 }
 
-/** {"results": [[[label, score], ...] per example]} from a classify signature's classes and/or scores. */
-export function classifyResponse(outputs: Readonly<Record<string, Tensor>>, count: number): string {
+/**
+ * A classify signature's classes and/or scores, per example: each class's label (UTF-8; "" without
+ * a classes output) and score (0 without a scores output), as TensorFlow Serving's classifier reads them.
+ * @throws INVALID_ARGUMENT for outputs of the wrong dtype or shape
+ */
+export function classifications(outputs: Readonly<Record<string, Tensor>>, count: number): { label: string; score: number }[][] {
   const { classes, scores } = outputs;
   if (scores && scores.dtype !== 'float32') throw new InvalidArgumentError(`output 'scores' must be float32, got ${scores.dtype}`);
   if (classes && classes.dtype !== 'string') throw new InvalidArgumentError(`output 'classes' must be string, got ${classes.dtype}`);
@@ -281,28 +285,35 @@ export function classifyResponse(outputs: Readonly<Record<string, Tensor>>, coun
   if (classes && scores && rowsOf(scores, 'scores', count) !== n) throw new InvalidArgumentError('outputs classes and scores disagree on the number of classes');
   const labels = classes?.bytes();
   const values = scores?.data as Float32Array | undefined;
-  const results: string[] = [];
+  const results: { label: string; score: number }[][] = [];
   for (let e = 0; e < count; e++) {
-    const pairs: string[] = [];
-    for (let c = 0; c < n; c++) {
-      const label = labels ? JSON.stringify(Buffer.from(labels[e * n + c]!).toString('utf8')) : '""';
-      const score = values ? floatToken(shortestFloat('float32', values[e * n + c]!)) : '0.0';
-      pairs.push(`[${label},${score}]`);
-    }
-    results.push(`[${pairs.join(',')}]`);
+    const row: { label: string; score: number }[] = [];
+    for (let c = 0; c < n; c++) row.push({ label: labels ? Buffer.from(labels[e * n + c]!).toString('utf8') : '', score: values ? values[e * n + c]! : 0 });
+    results.push(row);
   }
-  return `{"results":[${results.join(',')}]}`;
+  return results;
+}
+
+/** {"results": [[[label, score], ...] per example]} from a classify signature's classes and/or scores. */
+export function classifyResponse(outputs: Readonly<Record<string, Tensor>>, count: number): string {
+  const rows = classifications(outputs, count).map((row) => `[${row.map((c) => `[${JSON.stringify(c.label)},${floatToken(shortestFloat('float32', c.score))}]`).join(',')}]`);
+  return `{"results":[${rows.join(',')}]}`;
+}
+
+/**
+ * A regress signature's value per example, from its float output 'outputs' shaped [n] or [n, 1].
+ * @throws INVALID_ARGUMENT for another dtype or shape
+ */
+export function regressions(outputs: Readonly<Record<string, Tensor>>, count: number): Float32Array {
+  const out = outputs.outputs!;
+  if (out.dtype !== 'float32') throw new InvalidArgumentError(`output 'outputs' must be float32, got ${out.dtype}`);
+  if (rowsOf(out, 'outputs', count) !== 1) throw new InvalidArgumentError(`output 'outputs' has shape [${out.shape.join(', ')}]; expected [${count}] or [${count}, 1]`);
+  return (out.data as Float32Array).subarray(0, count);
 }
 
 /** {"results": [value per example]} from a regress signature's float outputs, shaped [n] or [n, 1]. */
 export function regressResponse(outputs: Readonly<Record<string, Tensor>>, count: number): string {
-  const out = outputs.outputs!;
-  if (out.dtype !== 'float32') throw new InvalidArgumentError(`output 'outputs' must be float32, got ${out.dtype}`);
-  if (rowsOf(out, 'outputs', count) !== 1) throw new InvalidArgumentError(`output 'outputs' has shape [${out.shape.join(', ')}]; expected [${count}] or [${count}, 1]`);
-  const values = out.data as Float32Array;
-  const results: string[] = [];
-  for (let e = 0; e < count; e++) results.push(floatToken(shortestFloat('float32', values[e]!)));
-  return `{"results":[${results.join(',')}]}`;
+  return `{"results":[${Array.from(regressions(outputs, count), (v) => floatToken(shortestFloat('float32', v))).join(',')}]}`;
 }
 
 // ---------------------------------------------------------------------------

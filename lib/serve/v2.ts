@@ -29,6 +29,11 @@ const DATATYPES: Record<string, DType> = {
 };
 const NAMES = Object.fromEntries(Object.entries(DATATYPES).map(([v2, dtype]) => [dtype, v2])) as Record<string, string>;
 
+/** The tfslice dtype of a v2 datatype (float32 for FP32), or undefined. */
+export function dtypeOfV2(datatype: string): DType | undefined {
+  return Object.hasOwn(DATATYPES, datatype) ? DATATYPES[datatype] : undefined;
+}
+
 /** The v2 datatype of a tfslice dtype (FP32 for float32, BYTES for string); null for one v2 has no name for. */
 export function v2Datatype(dtype: string): string | null {
   return NAMES[dtype] ?? null;
@@ -68,8 +73,8 @@ function flatten(data: JsonValue, into: JsonValue[]): void {
 
 const isCount = (v: JsonValue) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) || (typeof v === 'bigint' && v >= 0n);
 
-// One binary tensor of `dtype` and `shape` from its bytes.
-function binaryTensor(name: string, dtype: DType, shape: number[], bytes: Uint8Array): Tensor {
+/** A tensor from its raw little-endian bytes (BYTES: each element after its 4-byte length), checked against its shape. */
+export function binaryTensor(name: string, dtype: DType, shape: number[], bytes: Uint8Array): Tensor {
   if (dtype === 'string') {
     const items: Uint8Array[] = [];
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -172,8 +177,8 @@ export function splitBody(body: Uint8Array, headerLength: string | undefined): {
   return { header: parseJson(body.subarray(0, length)), binary: body.subarray(length) };
 }
 
-// One output's bytes in the binary part.
-function outputBytes(tensor: Tensor): Uint8Array {
+/** A tensor's raw bytes as the binary extension and gRPC's raw_output_contents carry them. */
+export function outputBytes(tensor: Tensor): Uint8Array {
   if (tensor.dtype === 'string') {
     const items = tensor.bytes();
     const total = items.reduce((n, b) => n + 4 + b.byteLength, 0);

@@ -14,6 +14,8 @@ export interface ServeFlags {
     shutdown_grace_period_seconds: number;
     enable_batching?: boolean;
     batching_parameters_file?: string;
+    port: number;
+    enable_serialization_as_tensor_content?: boolean;
 }
 /** Adds `serve` to the program. */
 export declare function serveCommand(cli: Command, done: (code: number) => void): void;

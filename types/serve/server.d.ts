@@ -21,6 +21,11 @@ export interface ServingOptions {
 /** The HTTP status for an error code (500 for anything unknown). */
 export declare function httpStatus(code: string): number;
 /**
+ * Why the server is not ready (KServe's readiness, gRPC's health), or null when it is: every
+ * configured model has an AVAILABLE version and the server is not shutting down.
+ */
+export declare function notReadyReason(manager: ModelManager, draining: () => boolean): string | null;
+/**
  * TensorFlow Serving's REST API and KServe's v2 protocol over `options.manager`, with
  * /monitoring/prometheus/metrics and /metrics. Register it on a fastify instance; it parses
  * its own bodies (TensorFlow Serving's JSON dialect: NaN, exact int64, and the v2 binary

@@ -39,8 +39,22 @@ export interface ExamplesRequest {
 export declare function readExamplesRequest(body: JsonValue, api: 'classify' | 'regress'): ExamplesRequest;
 /** What Classify and Regress require of a signature (TensorFlow Serving's classifier.cc, regressor.cc). */
 export declare function checkExamplesSignature(info: SignatureInfo, api: 'classify' | 'regress', name: string): void;
+/**
+ * A classify signature's classes and/or scores, per example: each class's label (UTF-8; "" without
+ * a classes output) and score (0 without a scores output), as TensorFlow Serving's classifier reads them.
+ * @throws INVALID_ARGUMENT for outputs of the wrong dtype or shape
+ */
+export declare function classifications(outputs: Readonly<Record<string, Tensor>>, count: number): {
+    label: string;
+    score: number;
+}[][];
 /** {"results": [[[label, score], ...] per example]} from a classify signature's classes and/or scores. */
 export declare function classifyResponse(outputs: Readonly<Record<string, Tensor>>, count: number): string;
+/**
+ * A regress signature's value per example, from its float output 'outputs' shaped [n] or [n, 1].
+ * @throws INVALID_ARGUMENT for another dtype or shape
+ */
+export declare function regressions(outputs: Readonly<Record<string, Tensor>>, count: number): Float32Array;
 /** {"results": [value per example]} from a regress signature's float outputs, shaped [n] or [n, 1]. */
 export declare function regressResponse(outputs: Readonly<Record<string, Tensor>>, count: number): string;
 /** GetModelStatusResponse as JSON: versions descending, versions as strings, status codes by name. */

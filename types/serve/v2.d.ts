@@ -1,8 +1,24 @@
+/**
+ * KServe's v2 inference protocol (the Open Inference Protocol), REST: typed JSON tensors
+ * (`name`, `shape`, `datatype` as FP32, INT64, BYTES, ..., `data` flat or nested, row-major)
+ * and the binary tensor data extension (Triton's extension_binary_data.md): a JSON header whose
+ * length is in the Inference-Header-Content-Length header, then each binary tensor's raw
+ * little-endian bytes in the order the JSON names them (BYTES elements each prefixed with a
+ * 4-byte little-endian length); per input `parameters.binary_data_size`, per output
+ * `parameters.binary_data`, for all outputs `parameters.binary_data_output`.
+ *
+ * Beyond the protocol: FP16 and BF16 may be sent and returned as JSON numbers (Triton refuses
+ * them in JSON), int64 is exact past 2^53 both ways, and NaN/±Infinity travel as bare tokens as
+ * in TensorFlow Serving's JSON.
+ */
+import { type DType } from '../dtypes';
 import type { TensorSpec } from '../proto';
 import { Tensor } from '../tensor';
 import { type JsonValue } from './json';
 /** The header that gives the JSON part's length in a request or response with binary data. */
 export declare const HEADER_LENGTH = "inference-header-content-length";
+/** The tfslice dtype of a v2 datatype (float32 for FP32), or undefined. */
+export declare function dtypeOfV2(datatype: string): DType | undefined;
 /** The v2 datatype of a tfslice dtype (FP32 for float32, BYTES for string); null for one v2 has no name for. */
 export declare function v2Datatype(dtype: string): string | null;
 /** A model's inputs or outputs as v2 metadata lists them: name, datatype, shape (-1 unknown). */
@@ -25,6 +41,8 @@ export interface InferRequest {
     /** parameters.signature_name: the signature to run (tfslice's; the default one without it). */
     readonly signatureName: string | undefined;
 }
+/** A tensor from its raw little-endian bytes (BYTES: each element after its 4-byte length), checked against its shape. */
+export declare function binaryTensor(name: string, dtype: DType, shape: number[], bytes: Uint8Array): Tensor;
 /**
  * Reads an inference request: `header` is the JSON (parsed), `binary` the bytes after it (empty
  * without the binary extension).
@@ -39,6 +57,8 @@ export declare function splitBody(body: Uint8Array, headerLength: string | undef
     header: JsonValue;
     binary: Uint8Array;
 };
+/** A tensor's raw bytes as the binary extension and gRPC's raw_output_contents carry them. */
+export declare function outputBytes(tensor: Tensor): Uint8Array;
 /** A response: the JSON, and the binary part to follow it (null without binary outputs). */
 export interface InferResponse {
     readonly json: string;

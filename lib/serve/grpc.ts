@@ -1,0 +1,489 @@
+/**
+ * The server's gRPC side (@grpc/grpc-js), beside REST over the same ModelManager:
+ * TensorFlow Serving's PredictionService (Predict, Classify, Regress, GetModelMetadata) and ModelService
+ * (GetModelStatus), KServe's GRPCInferenceService (the Open Inference Protocol), and gRPC's
+ * standard health service. The messages are the .proto files in proto/ (tfslice's own, with
+ * TensorFlow's, TensorFlow Serving's and KServe's packages, names and field numbers), read with
+ * protobufjs; each method's bytes are decoded and encoded by protobufjs' reflection.
+ *
+ * Why no @grpc/proto-loader: it turns every message into plain objects (int64 as strings or
+ * numbers, repeated floats as arrays); protobufjs itself decodes packed floats straight from the
+ * bytes and encodes typed arrays as they are, which is what tensors need.
+ */
+import * as path from 'node:path';
+
+import * as grpc from '@grpc/grpc-js';
+import Long from 'long';
+import { Root } from 'protobufjs';
+
+import { dtypeFromTf, dtypeInfo, type DType, type TypedArray } from '../dtypes';
+import { InvalidArgumentError, TensorFlowError } from '../errors';
+import type { ModelManager } from '../manager';
+import type { Model } from '../model';
+import { PACKAGE_ROOT } from '../native';
+import type { SignatureInfo, TensorSpec } from '../proto';
+import { checkShape, elementCount, Tensor } from '../tensor';
+import { notReadyReason } from './server';
+import { checkExamplesSignature, classifications, regressions } from './tfs';
+import { binaryTensor, dtypeOfV2, metadataTensors, outputBytes, v2Datatype } from './v2';
+
+/** Where the .proto files are (shipped with the package). */
+export const PROTO_DIR = path.join(PACKAGE_ROOT, 'proto');
+
+/** gRPC's status codes are TensorFlow's (error_codes.proto): the index here is the code. */
+const CODES = [
+  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
+];
+
+/** @internal TensorFlow's status code number by name (gRPC's numbers); tfslice's own codes as the REST API maps them. */
+export function statusCode(code: string): number {
+  const at = CODES.indexOf(code);
+  if (at >= 0) return at;
+  if (code === 'MODEL_CRASHED' || code === 'MODEL_DISPOSED' || code === 'GPU_BUDGET_EXCEEDED' || code === 'GPU_CONFIG_CONFLICT') return grpc.status.UNAVAILABLE;
+  return grpc.status.INTERNAL;
+}
+
+// Messages past 1 KiB are cut, as TensorFlow Serving cuts them.
+const MAX_MESSAGE = 1024;
+
+function grpcError(error: unknown): Partial<grpc.StatusObject> {
+  let code = 'INTERNAL';
+  let message = 'internal error (see the server log)';
+  if (error instanceof Error) {
+    const c = (error as { code?: unknown }).code;
+    if (typeof c === 'string' && (CODES.includes(c) || c.startsWith('MODEL_') || c.startsWith('GPU_'))) {
+      code = c;
+      message = error.message;
+    } else if (c === 'ERR_INVALID_ARG_TYPE' || c === 'ERR_OUT_OF_RANGE') {
+      code = 'INVALID_ARGUMENT';
+      message = error.message;
+    }
+  }
+  if (message.length > MAX_MESSAGE) message = `${message.slice(0, MAX_MESSAGE)}…`;
+  return { code: statusCode(code), details: message };
+}
+
+let root: Root | undefined;
+
+/** @internal The messages and services of proto/, loaded once. */
+export function protos(): Root {
+  if (!root) {
+    root = new Root();
+    root.loadSync(['tensorflow_serving.proto', 'inference.proto', 'health.proto'].map((f) => path.join(PROTO_DIR, f)), { keepCase: true });
+    root.resolveAll();
+  }
+  return root;
+}
+
+/** A grpc-js service definition from a service of proto/: each method's bytes through protobufjs. */
+function definition(service: string): grpc.ServiceDefinition {
+  const def: Record<string, grpc.MethodDefinition<object, object>> = {};
+  for (const method of protos().lookupService(service).methodsArray) {
+    const request = method.resolvedRequestType!;
+    const response = method.resolvedResponseType!;
+    def[method.name] = {
+      path: `/${service}/${method.name}`,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: (m: object) => Buffer.from(request.encode(m).finish()),
+      requestDeserialize: (bytes: Buffer) => request.decode(bytes),
+      responseSerialize: (m: object) => Buffer.from(response.encode(m).finish()),
+      responseDeserialize: (bytes: Buffer) => response.decode(bytes),
+      originalName: method.name,
+    } as grpc.MethodDefinition<object, object>;
+  }
+  return def as grpc.ServiceDefinition;
+}
+
+type Message = Record<string, unknown>;
+type Int64 = Long | number | string | null | undefined;
+
+function toNumber(value: Int64, what: string): number {
+  const n = Long.isLong(value) ? (value as Long).toNumber() : Number(value ?? 0);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${what} is ${String(value)}, past 2^53`);
+  return n;
+}
+
+function toBigInt(value: Int64, unsigned: boolean): bigint {
+  if (Long.isLong(value)) {
+    const l = value as Long;
+    const bits = (BigInt(l.high >>> 0) << 32n) | BigInt(l.low >>> 0);
+    return unsigned ? bits : BigInt.asIntN(64, bits);
+  }
+  return BigInt(value ?? 0);
+}
+
+// ---------------------------------------------------------------------------
+// TensorProto
+// ---------------------------------------------------------------------------
+
+const DATA_TYPE_NAMES: Record<number, string> = {
+  8: 'DT_COMPLEX64', 11: 'DT_QINT8', 12: 'DT_QUINT8', 13: 'DT_QINT32', 15: 'DT_QINT16', 16: 'DT_QUINT16', 18: 'DT_COMPLEX128', 20: 'DT_RESOURCE', 21: 'DT_VARIANT',
+};
+
+// The typed field a dtype's elements travel in (tensor.proto).
+function valueField(dtype: DType): string {
+  switch (dtype) {
+    case 'float32': return 'float_val';
+    case 'float64': return 'double_val';
+    case 'int64': return 'int64_val';
+    case 'uint64': return 'uint64_val';
+    case 'uint32': return 'uint32_val';
+    case 'bool': return 'bool_val';
+    case 'float16': case 'bfloat16': return 'half_val';
+    case 'string': return 'string_val';
+    default: return 'int_val';
+  }
+}
+
+/**
+ * @internal A TensorProto as a Tensor: tensor_content (raw little-endian bytes) or the typed field of its
+ * dtype; as TensorFlow reads one, fewer values than elements repeat the last (a single value
+ * fills the shape) and none means zeros.
+ * @throws INVALID_ARGUMENT for a shape or content that does not fit; UNIMPLEMENTED for a dtype tfslice cannot feed
+ */
+export function tensorFromProto(proto: Message, name: string): Tensor {
+  const tf = Number(proto.dtype ?? 0);
+  const info = dtypeFromTf(tf);
+  if (!info) {
+    throw new TensorFlowError(tf === 0 ? 'INVALID_ARGUMENT' : 'UNIMPLEMENTED', tf === 0 ? `input '${name}' has no dtype` : `input '${name}' has dtype ${DATA_TYPE_NAMES[tf] ?? `DataType(${tf})`}, which tfslice does not feed`);
+  }
+  const shapeProto = proto.tensor_shape as Message | undefined;
+  if (shapeProto?.unknown_rank) throw new InvalidArgumentError(`input '${name}' has an unknown rank; a fed tensor needs its shape`);
+  const shape = ((shapeProto?.dim as Message[] | undefined) ?? []).map((d, i) => toNumber(d.size as Int64, `input '${name}' dimension ${i}`));
+  checkShape(shape, `input '${name}' shape`);
+  const n = elementCount(shape);
+  const dtype = info.name as DType;
+  const content = proto.tensor_content as Uint8Array | undefined;
+  if (content && content.byteLength > 0) {
+    if (dtype === 'string') throw new InvalidArgumentError(`input '${name}': DT_STRING goes in string_val, not tensor_content`);
+    if (content.byteLength !== n * info.bytes) {
+      throw new InvalidArgumentError(`input '${name}': tensor_content holds ${content.byteLength} bytes, but shape [${shape.join(', ')}] of ${dtype} needs ${n * info.bytes}`);
+    }
+    return binaryTensor(name, dtype, shape, content);
+  }
+  const values = (proto[valueField(dtype)] as ArrayLike<unknown> | undefined) ?? [];
+  if (values.length > n) throw new InvalidArgumentError(`input '${name}': ${values.length} values in ${valueField(dtype)} for shape [${shape.join(', ')}] (${n} elements)`);
+  if (dtype === 'string') {
+    const items: Uint8Array[] = new Array(n);
+    const empty = new Uint8Array(0);
+    for (let i = 0; i < n; i++) items[i] = (values[Math.min(i, values.length - 1)] as Uint8Array | undefined) ?? empty;
+    return new Tensor('string', items, shape);
+  }
+  const data = new info.array!(n) as unknown as (number | bigint)[];
+  const wide = dtype === 'int64' || dtype === 'uint64';
+  for (let i = 0; i < values.length; i++) data[i] = wide ? toBigInt(values[i] as Int64, dtype === 'uint64') : Number(values[i]);
+  if (values.length > 0 && values.length < n) (data as unknown as TypedArray).fill(data[values.length - 1] as never, values.length);
+  return new Tensor(dtype, data as never, shape);
+}
+
+/**
+ * @internal A Tensor as a TensorProto: the typed field of its dtype (TensorFlow Serving's default, which
+ * its own examples read: `outputs['y'].float_val`), or with `content` its raw bytes in
+ * tensor_content (strings always in string_val).
+ */
+export function tensorToProto(tensor: Tensor, content: boolean): Message {
+  const dtype = tensor.dtype as DType;
+  const proto: Message = { dtype: dtypeInfo(dtype)!.tf, tensor_shape: { dim: tensor.shape.map((size) => ({ size })) } };
+  if (dtype === 'string') {
+    proto.string_val = tensor.bytes();
+  } else if (content) {
+    const data = tensor.data as TypedArray;
+    proto.tensor_content = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  } else if (dtype === 'int64' || dtype === 'uint64') {
+    // protobufjs writes 64-bit integers from numbers, Longs or decimal strings.
+    proto[valueField(dtype)] = Array.from(tensor.data as BigInt64Array, (v) => v.toString());
+  } else {
+    proto[valueField(dtype)] = tensor.data;
+  }
+  return proto;
+}
+
+// ---------------------------------------------------------------------------
+// The services
+// ---------------------------------------------------------------------------
+
+/** Options of createGrpcServer(). */
+export interface GrpcServingOptions {
+  manager: ModelManager;
+  /** Outputs as tensor_content (raw bytes) instead of the typed fields (TensorFlow Serving's --enable_serialization_as_tensor_content). Default false. */
+  tensorContent?: boolean;
+  /** Longest a request may take in its model, in ms, when the client set no deadline (0: none). Default 30000. */
+  timeoutMs?: number;
+  /** While this returns true the server reports not ready (health NOT_SERVING, ServerReady false). */
+  draining?: () => boolean;
+}
+
+const VERSION_STATES: Record<string, number> = { START: 10, LOADING: 20, AVAILABLE: 30, UNLOADING: 40, END: 50 };
+
+function modelSpecOf(request: Message): { name: string; version?: number; label?: string; signature: string } {
+  const spec = request.model_spec as Message | undefined;
+  if (!spec || typeof spec.name !== 'string' || spec.name === '') throw new InvalidArgumentError('Missing ModelSpec: model_spec.name names the model');
+  const out: { name: string; version?: number; label?: string; signature: string } = { name: spec.name, signature: (spec.signature_name as string | undefined) ?? '' };
+  const version = spec.version as Message | undefined;
+  if (version) out.version = toNumber(version.value as Int64, 'model_spec.version');
+  if (typeof spec.version_label === 'string' && spec.version_label !== '') {
+    if (out.version !== undefined) throw new InvalidArgumentError('model_spec has both version and version_label');
+    out.label = spec.version_label;
+  }
+  return out;
+}
+
+function signatureOf(model: Model, name: string): SignatureInfo {
+  const info = Object.hasOwn(model.signatures, name) ? model.signatures[name] : undefined;
+  if (!info) {
+    throw new InvalidArgumentError(`Serving signature name: "${name}" not found in signature def (the model has ${Object.keys(model.signatures).map((s) => `"${s}"`).join(', ')})`);
+  }
+  return info;
+}
+
+function tensorInfo(spec: TensorSpec): Message {
+  const shape = spec.shape === null ? { unknown_rank: true } : { dim: spec.shape.map((size) => ({ size })) };
+  return { name: spec.name, dtype: dtypeInfo(spec.dtype)?.tf ?? 0, tensor_shape: shape };
+}
+
+/**
+ * A grpc-js Server with tfslice's services over `options.manager`, not yet bound. Messages may
+ * be up to 2 GiB each way (grpc-js takes 4 MiB by default).
+ */
+export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
+  const { manager } = options;
+  const content = options.tensorContent ?? false;
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const draining = options.draining ?? (() => false);
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 2 ** 31 - 1, 'grpc.max_send_message_length': 2 ** 31 - 1 });
+
+  // Runs `work` on a version within the client's deadline (else the server's limit).
+  const withModel = async <T>(call: grpc.ServerUnaryCall<Message, Message>, t: { name: string; version?: number; label?: string }, work: (model: Model, version: number) => Promise<T>): Promise<T> => {
+    const run = manager.use(t.name, { version: t.version, label: t.label }, work);
+    const deadline = call.getDeadline();
+    const until = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+    const ms = Number.isFinite(until) ? until - Date.now() : timeoutMs;
+    if (ms <= 0 && !Number.isFinite(until) && timeoutMs <= 0) return run;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TensorFlowError('DEADLINE_EXCEEDED', `Deadline Exceeded: model '${t.name}' did not answer within ${Math.max(0, Math.round(ms))} ms`)), Math.max(0, ms));
+    });
+    run.catch(() => { /* answered by the deadline already */ });
+    try {
+      return await Promise.race([run, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const unary = (work: (call: grpc.ServerUnaryCall<Message, Message>) => Promise<Message>): grpc.handleUnaryCall<Message, Message> => (call, callback) => {
+    work(call).then((response) => callback(null, response), (error: unknown) => callback(grpcError(error)));
+  };
+
+  const serving = protos().lookupType('tensorflow.serving.SignatureDefMap');
+  const example = protos().lookupType('tensorflow.Example');
+
+  // Classify and Regress: the tf.Examples serialized again (the context's bytes first, so that
+  // parsing merges them, as TensorFlow Serving and the REST API do), run, read as TensorFlow
+  // Serving's classifier and regressor read their signature's outputs.
+  const examplesCall = (call: grpc.ServerUnaryCall<Message, Message>, api: 'classify' | 'regress'): Promise<Message> => {
+    const request = call.request;
+    const t = modelSpecOf(request);
+    const input = request.input as Message | undefined;
+    const list = (input?.example_list ?? input?.example_list_with_context) as Message | undefined;
+    const examples = (list?.examples as Message[] | undefined) ?? [];
+    if (examples.length === 0) throw new InvalidArgumentError(`${api === 'classify' ? 'Classify' : 'Regress'} needs input.example_list (or example_list_with_context) with at least one example`);
+    const context = (input?.example_list_with_context as Message | undefined)?.context as Message | undefined;
+    const head = context ? example.encode(context).finish() : null;
+    const serialized = examples.map((e) => {
+      const bytes = example.encode(e).finish();
+      return head ? Buffer.concat([head, bytes]) : bytes;
+    });
+    return withModel(call, t, async (model, version) => {
+      const signature = t.signature || 'serving_default';
+      checkExamplesSignature(signatureOf(model, signature), api, signature);
+      const outputs = await model.run({ inputs: new Tensor('string', serialized) }, { signature, checkShapes: false });
+      const model_spec = { name: t.name, version: { value: version }, signature_name: signature };
+      if (api === 'classify') {
+        return { model_spec, result: { classifications: classifications(outputs, serialized.length).map((classes) => ({ classes })) } };
+      }
+      return { model_spec, result: { regressions: Array.from(regressions(outputs, serialized.length), (value) => ({ value })) } };
+    });
+  };
+
+  server.addService(definition('tensorflow.serving.PredictionService'), {
+    Predict: unary(async (call) => {
+      const request = call.request;
+      const t = modelSpecOf(request);
+      return withModel(call, t, async (model, version) => {
+        const signature = t.signature || model.defaultSignature || 'serving_default';
+        const info = signatureOf(model, signature);
+        const feeds: Record<string, Tensor> = {};
+        for (const [key, proto] of Object.entries((request.inputs as Record<string, Message> | undefined) ?? {})) feeds[key] = tensorFromProto(proto, key);
+        const filter = (request.output_filter as string[] | undefined) ?? [];
+        for (const key of filter) {
+          if (!Object.hasOwn(info.outputs, key)) throw new InvalidArgumentError(`output tensor alias not found in signature: ${key} Outputs expected to be in the set {${Object.keys(info.outputs).sort().join(',')}}.`);
+        }
+        const outputs = await model.run(feeds, { signature, outputs: filter.length > 0 ? filter : undefined, checkShapes: false });
+        const out: Record<string, Message> = {};
+        for (const [key, tensor] of Object.entries(outputs)) out[key] = tensorToProto(tensor, content);
+        return { model_spec: { name: t.name, version: { value: version }, signature_name: signature }, outputs: out };
+      });
+    }),
+    GetModelMetadata: unary(async (call) => {
+      const request = call.request;
+      const t = modelSpecOf(request);
+      const fields = (request.metadata_field as string[] | undefined) ?? [];
+      if (fields.length !== 1 || fields[0] !== 'signature_def') {
+        throw new InvalidArgumentError(`Metadata field ${fields.length === 0 ? '(none)' : fields.join(', ')} is not supported; ask for metadata_field: "signature_def"`);
+      }
+      return withModel(call, t, async (model, version) => {
+        const defs: Record<string, Message> = {};
+        for (const [key, sig] of Object.entries(model.signatures)) {
+          defs[key] = {
+            inputs: Object.fromEntries(Object.entries(sig.inputs).map(([k, s]) => [k, tensorInfo(s)])),
+            outputs: Object.fromEntries(Object.entries(sig.outputs).map(([k, s]) => [k, tensorInfo(s)])),
+            method_name: sig.methodName,
+          };
+        }
+        const value = serving.encode({ signature_def: defs }).finish();
+        return {
+          model_spec: { name: t.name, version: { value: version }, signature_name: '' },
+          metadata: { signature_def: { type_url: 'type.googleapis.com/tensorflow.serving.SignatureDefMap', value } },
+        };
+      });
+    }),
+    Classify: unary(async (call) => examplesCall(call, 'classify')),
+    Regress: unary(async (call) => examplesCall(call, 'regress')),
+  });
+
+  server.addService(definition('tensorflow.serving.ModelService'), {
+    GetModelStatus: unary(async (call) => {
+      const t = modelSpecOf(call.request);
+      const status = manager.status(t.name);
+      const version = t.version ?? (t.label !== undefined ? manager.versionOfLabel(t.name, t.label) : undefined);
+      if (t.label !== undefined && version === undefined) throw new InvalidArgumentError(`Unrecognized servable version label: ${t.label}`);
+      const versions = version === undefined ? status.versions : status.versions.filter((v) => v.version === version);
+      if (versions.length === 0) throw new TensorFlowError('NOT_FOUND', version === undefined ? `Could not find any versions of model ${t.name}` : `Could not find version ${version} of model ${t.name}`);
+      return {
+        model_version_status: [...versions].sort((a, b) => b.version - a.version).map((v) => ({
+          version: v.version,
+          state: VERSION_STATES[v.state] ?? 0,
+          status: { error_code: v.error ? statusCode(v.error.code) : 0, error_message: v.error?.message ?? '' },
+        })),
+      };
+    }),
+  });
+
+  const ready = () => notReadyReason(manager, draining) === null;
+
+  server.addService(definition('inference.GRPCInferenceService'), {
+    ServerLive: unary(async () => ({ live: true })),
+    ServerReady: unary(async () => ({ ready: ready() })),
+    ModelReady: unary(async (call) => {
+      const { name, version } = call.request as { name?: string; version?: string };
+      if (!name) throw new InvalidArgumentError('ModelReady needs the model name');
+      const wanted = version ? toNumber(version, 'version') : undefined;
+      const status = manager.status(name);
+      return { ready: !draining() && status.versions.some((v) => v.state === 'AVAILABLE' && (wanted === undefined || v.version === wanted)) };
+    }),
+    ServerMetadata: unary(async () => ({ name: 'tfslice', version: SERVER_VERSION, extensions: [] })),
+    ModelMetadata: unary(async (call) => {
+      const { name, version } = call.request as { name?: string; version?: string };
+      if (!name) throw new InvalidArgumentError('ModelMetadata needs the model name');
+      return withModel(call, { name, version: version ? toNumber(version, 'version') : undefined }, async (model) => {
+        const info = model.defaultSignature ? model.signatures[model.defaultSignature] : undefined;
+        const versions = manager.status(name).versions.filter((v) => v.state === 'AVAILABLE').map((v) => String(v.version));
+        return {
+          name, versions, platform: 'tensorflow_savedmodel',
+          inputs: info ? metadataTensors(info.inputs) : [], outputs: info ? metadataTensors(info.outputs) : [],
+        };
+      });
+    }),
+    ModelInfer: unary(async (call) => {
+      const request = call.request;
+      const name = request.model_name as string;
+      if (!name) throw new InvalidArgumentError('ModelInfer needs model_name');
+      const version = request.model_version ? toNumber(request.model_version as string, 'model_version') : undefined;
+      const raw = (request.raw_input_contents as Uint8Array[] | undefined) ?? [];
+      const inputs = (request.inputs as Message[] | undefined) ?? [];
+      if (raw.length > 0 && raw.length !== inputs.length) throw new InvalidArgumentError(`raw_input_contents has ${raw.length} entries for ${inputs.length} inputs; give one per input, or none`);
+      const feeds: Record<string, Tensor> = {};
+      inputs.forEach((input, i) => {
+        const key = input.name as string;
+        const dtype = dtypeOfV2(input.datatype as string);
+        if (!dtype) throw new InvalidArgumentError(`input '${key}': datatype ${JSON.stringify(input.datatype)} is not one of the v2 datatypes`);
+        const shape = ((input.shape as Int64[] | undefined) ?? []).map((d, k) => toNumber(d, `input '${key}' shape[${k}]`));
+        checkShape(shape, `input '${key}' shape`);
+        feeds[key] = raw.length > 0 ? binaryTensor(key, dtype, shape, raw[i]!) : contentsTensor(key, dtype, shape, input.contents as Message | undefined);
+      });
+      const wanted = ((request.outputs as Message[] | undefined) ?? []).map((o) => o.name as string);
+      const signatureParam = ((request.parameters as Record<string, Message> | undefined) ?? {}).signature_name;
+      return withModel(call, { name, version }, async (model, served) => {
+        const signature = (signatureParam?.string_param as string | undefined) || model.defaultSignature || 'serving_default';
+        const info = signatureOf(model, signature);
+        const unknown = wanted.find((o) => !Object.hasOwn(info.outputs, o));
+        if (unknown) throw new InvalidArgumentError(`the model has no output '${unknown}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);
+        const outputs = await model.run(feeds, { signature, checkShapes: false });
+        const names = wanted.length > 0 ? wanted : Object.keys(outputs).sort();
+        const tensors: Message[] = [];
+        const rawOut: Uint8Array[] = [];
+        for (const key of names) {
+          const tensor = outputs[key]!;
+          const datatype = v2Datatype(tensor.dtype);
+          if (!datatype) throw new TensorFlowError('UNIMPLEMENTED', `output '${key}' has dtype ${tensor.dtype}, which the v2 protocol has no datatype for`);
+          tensors.push({ name: key, datatype, shape: tensor.shape });
+          rawOut.push(outputBytes(tensor));
+        }
+        return { model_name: name, model_version: String(served), id: request.id ?? '', outputs: tensors, raw_output_contents: rawOut };
+      });
+    }),
+  });
+
+  server.addService(definition('grpc.health.v1.Health'), {
+    Check: unary(async (call) => {
+      const service = (call.request.service as string | undefined) ?? '';
+      if (service !== '' && !SERVICES.includes(service)) throw new TensorFlowError('NOT_FOUND', `unknown service ${JSON.stringify(service)}; this server has ${SERVICES.join(', ')}`);
+      return { status: ready() ? 1 : 2 };
+    }),
+  });
+  return server;
+}
+
+const SERVICES = ['tensorflow.serving.PredictionService', 'tensorflow.serving.ModelService', 'inference.GRPCInferenceService'];
+const SERVER_VERSION = (require(path.join(PACKAGE_ROOT, 'package.json')) as { version: string }).version;
+
+// A v2 input from its typed contents (InferTensorContents), by datatype.
+const CONTENTS: Partial<Record<DType, string>> = {
+  bool: 'bool_contents', int8: 'int_contents', int16: 'int_contents', int32: 'int_contents', int64: 'int64_contents',
+  uint8: 'uint_contents', uint16: 'uint_contents', uint32: 'uint_contents', uint64: 'uint64_contents',
+  float32: 'fp32_contents', float64: 'fp64_contents', string: 'bytes_contents',
+};
+
+function contentsTensor(name: string, dtype: DType, shape: number[], contents: Message | undefined): Tensor {
+  const field = CONTENTS[dtype];
+  if (!field) throw new InvalidArgumentError(`input '${name}': ${v2Datatype(dtype)} travels only in raw_input_contents`);
+  const values = (contents?.[field] as ArrayLike<unknown> | undefined) ?? [];
+  const n = elementCount(shape);
+  if (values.length !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, ${field} has ${values.length}`);
+  if (dtype === 'string') return new Tensor('string', Array.from(values as ArrayLike<Uint8Array>), shape);
+  const info = dtypeInfo(dtype)!;
+  const data = new info.array!(n) as unknown as (number | bigint)[];
+  const wide = dtype === 'int64' || dtype === 'uint64';
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    data[i] = wide ? toBigInt(v as Int64, dtype === 'uint64') : typeof v === 'boolean' ? Number(v) : Number(v);
+  }
+  return new Tensor(dtype, data as never, shape);
+}
+
+/** Binds `server` to host:port (0 picks a free port); resolves with the port. */
+export function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+  });
+}
+
+/** Stops taking calls and resolves once the calls in flight have finished. */
+export function closeGrpc(server: grpc.Server): Promise<void> {
+  return new Promise((resolve) => server.tryShutdown(() => resolve()));
+}
+

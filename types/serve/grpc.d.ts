@@ -1,0 +1,23 @@
+import * as grpc from '@grpc/grpc-js';
+import type { ModelManager } from '../manager';
+/** Where the .proto files are (shipped with the package). */
+export declare const PROTO_DIR: string;
+/** Options of createGrpcServer(). */
+export interface GrpcServingOptions {
+    manager: ModelManager;
+    /** Outputs as tensor_content (raw bytes) instead of the typed fields (TensorFlow Serving's --enable_serialization_as_tensor_content). Default false. */
+    tensorContent?: boolean;
+    /** Longest a request may take in its model, in ms, when the client set no deadline (0: none). Default 30000. */
+    timeoutMs?: number;
+    /** While this returns true the server reports not ready (health NOT_SERVING, ServerReady false). */
+    draining?: () => boolean;
+}
+/**
+ * A grpc-js Server with tfslice's services over `options.manager`, not yet bound. Messages may
+ * be up to 2 GiB each way (grpc-js takes 4 MiB by default).
+ */
+export declare function createGrpcServer(options: GrpcServingOptions): grpc.Server;
+/** Binds `server` to host:port (0 picks a free port); resolves with the port. */
+export declare function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number>;
+/** Stops taking calls and resolves once the calls in flight have finished. */
+export declare function closeGrpc(server: grpc.Server): Promise<void>;
