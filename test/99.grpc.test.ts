@@ -220,6 +220,15 @@ print(json.dumps(out))
   t.same(r.after, [3.5], 'and it serves on');
 });
 
+t.test('gRPC calls are counted at /metrics beside REST', async (t) => {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  t.match(text, /tfslice_requests_total\{model="half",version="2",api="grpc_predict",status="OK"\} \d+/);
+  t.match(text, /tfslice_requests_total\{model="",version="",api="grpc_predict",status="NOT_FOUND"\} \d+/, 'an unknown model is counted without its name');
+  t.match(text, /tfslice_requests_total\{model="half",version="1",api="grpc_v2_infer",status="OK"\} \d+/);
+  t.match(text, /tfslice_requests_total\{model="",version="",api="grpc_health",status="OK"\} \d+/);
+  t.match(text, /tfslice_run_duration_seconds_count\{model="half",version="1"\} \d+/);
+});
+
 t.test('a 64 MiB tensor each way (messages past grpc-js\'s 4 MiB default)', async (t) => {
   const r = await python<{ n: number; first: number[]; last: number; ms: number }>(`
 import time

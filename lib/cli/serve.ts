@@ -18,6 +18,7 @@ import { type ManagedModelConfig, ModelManager, type ModelManagerConfig } from '
 import { readConfigFile } from '../manager/config';
 import { parseBatchingParameters } from '../manager/tfs-config';
 import { bindGrpc, closeGrpc, createGrpcServer } from '../serve/grpc';
+import { ServerMetrics } from '../serve/metrics';
 import { createServer } from '../serve/server';
 import { UsageError } from './errors';
 
@@ -149,8 +150,11 @@ export async function serve(flags: ServeFlags): Promise<number> {
     throw error;
   }
   let draining = false;
+  // One registry for both protocols: /metrics counts REST and gRPC calls alike.
+  const metrics = new ServerMetrics(manager);
   const app = await createServer({
     manager,
+    metrics,
     timeoutMs: flags.rest_api_timeout_in_ms,
     bodyLimit: flags.rest_api_max_body_bytes,
     draining: () => draining,
@@ -165,7 +169,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
   }
   let address: string;
   const grpcServer = createGrpcServer({
-    manager, tensorContent: flags.enable_serialization_as_tensor_content ?? false, timeoutMs: flags.rest_api_timeout_in_ms, draining: () => draining,
+    manager, metrics, tensorContent: flags.enable_serialization_as_tensor_content ?? false, timeoutMs: flags.rest_api_timeout_in_ms, draining: () => draining,
   });
   let grpcPort: number;
   try {

@@ -11,6 +11,7 @@
  * bytes and encodes typed arrays as they are, which is what tensors need.
  */
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 
 import * as grpc from '@grpc/grpc-js';
 import Long from 'long';
@@ -23,6 +24,7 @@ import type { Model } from '../model';
 import { PACKAGE_ROOT } from '../native';
 import type { SignatureInfo, TensorSpec } from '../proto';
 import { checkShape, elementCount, Tensor } from '../tensor';
+import type { ServerMetrics, ServingApi } from './metrics';
 import { notReadyReason } from './server';
 import { checkExamplesSignature, classifications, regressions } from './tfs';
 import { binaryTensor, dtypeOfV2, metadataTensors, outputBytes, v2Datatype } from './v2';
@@ -97,6 +99,7 @@ function definition(service: string): grpc.ServiceDefinition {
 }
 
 type Message = Record<string, unknown>;
+type Call = grpc.ServerUnaryCall<Message, Message> & { outcome: Outcome };
 type Int64 = Long | number | string | null | undefined;
 
 function toNumber(value: Int64, what: string): number {
@@ -213,6 +216,15 @@ export interface GrpcServingOptions {
   timeoutMs?: number;
   /** While this returns true the server reports not ready (health NOT_SERVING, ServerReady false). */
   draining?: () => boolean;
+  /** Where calls are counted (api grpc_predict, grpc_v2_infer, ...): the REST server's, to serve both at /metrics. Default none. */
+  metrics?: ServerMetrics;
+}
+
+/** What one call did, for the metrics. */
+interface Outcome {
+  model: string;
+  version: number | null;
+  runSeconds: number | null;
 }
 
 const VERSION_STATES: Record<string, number> = { START: 10, LOADING: 20, AVAILABLE: 30, UNLOADING: 40, END: 50 };
@@ -252,11 +264,23 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   const content = options.tensorContent ?? false;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const draining = options.draining ?? (() => false);
+  const metrics = options.metrics ?? null;
+  const known = new Set(manager.names);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 2 ** 31 - 1, 'grpc.max_send_message_length': 2 ** 31 - 1 });
 
   // Runs `work` on a version within the client's deadline (else the server's limit).
-  const withModel = async <T>(call: grpc.ServerUnaryCall<Message, Message>, t: { name: string; version?: number; label?: string }, work: (model: Model, version: number) => Promise<T>): Promise<T> => {
-    const run = manager.use(t.name, { version: t.version, label: t.label }, work);
+  const withModel = async <T>(call: Call, t: { name: string; version?: number; label?: string }, work: (model: Model, version: number) => Promise<T>): Promise<T> => {
+    const outcome = call.outcome;
+    outcome.model = known.has(t.name) ? t.name : '';
+    const run = manager.use(t.name, { version: t.version, label: t.label }, async (model, version) => {
+      outcome.version = version;
+      const started = performance.now();
+      try {
+        return await work(model, version);
+      } finally {
+        outcome.runSeconds = (performance.now() - started) / 1000;
+      }
+    });
     const deadline = call.getDeadline();
     const until = deadline instanceof Date ? deadline.getTime() : Number(deadline);
     const ms = Number.isFinite(until) ? until - Date.now() : timeoutMs;
@@ -273,8 +297,24 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     }
   };
 
-  const unary = (work: (call: grpc.ServerUnaryCall<Message, Message>) => Promise<Message>): grpc.handleUnaryCall<Message, Message> => (call, callback) => {
-    work(call).then((response) => callback(null, response), (error: unknown) => callback(grpcError(error)));
+  const unary = (api: ServingApi, work: (call: Call) => Promise<Message>): grpc.handleUnaryCall<Message, Message> => (call, callback) => {
+    const started = performance.now();
+    const outcome: Outcome = { model: '', version: null, runSeconds: null };
+    const count = (code: string) => {
+      if (!metrics) return;
+      const { model, version, runSeconds } = outcome;
+      metrics.requests.inc({ model, version: version === null ? '' : String(version), api, status: code });
+      metrics.requestSeconds.observe({ model, api }, (performance.now() - started) / 1000);
+      if (runSeconds !== null && version !== null) metrics.runSeconds.observe({ model, version: String(version) }, runSeconds);
+    };
+    Promise.resolve().then(() => work(Object.assign(call, { outcome }))).then((response) => {
+      count('OK');
+      callback(null, response);
+    }, (error: unknown) => {
+      const status = grpcError(error);
+      count(CODES[status.code!] ?? 'UNKNOWN');
+      callback(status);
+    });
   };
 
   const serving = protos().lookupType('tensorflow.serving.SignatureDefMap');
@@ -283,7 +323,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // Classify and Regress: the tf.Examples serialized again (the context's bytes first, so that
   // parsing merges them, as TensorFlow Serving and the REST API do), run, read as TensorFlow
   // Serving's classifier and regressor read their signature's outputs.
-  const examplesCall = (call: grpc.ServerUnaryCall<Message, Message>, api: 'classify' | 'regress'): Promise<Message> => {
+  const examplesCall = (call: Call, api: 'classify' | 'regress'): Promise<Message> => {
     const request = call.request;
     const t = modelSpecOf(request);
     const input = request.input as Message | undefined;
@@ -309,7 +349,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   };
 
   server.addService(definition('tensorflow.serving.PredictionService'), {
-    Predict: unary(async (call) => {
+    Predict: unary('grpc_predict', async (call) => {
       const request = call.request;
       const t = modelSpecOf(request);
       return withModel(call, t, async (model, version) => {
@@ -327,7 +367,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         return { model_spec: { name: t.name, version: { value: version }, signature_name: signature }, outputs: out };
       });
     }),
-    GetModelMetadata: unary(async (call) => {
+    GetModelMetadata: unary('grpc_metadata', async (call) => {
       const request = call.request;
       const t = modelSpecOf(request);
       const fields = (request.metadata_field as string[] | undefined) ?? [];
@@ -350,13 +390,14 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         };
       });
     }),
-    Classify: unary(async (call) => examplesCall(call, 'classify')),
-    Regress: unary(async (call) => examplesCall(call, 'regress')),
+    Classify: unary('grpc_classify', async (call) => examplesCall(call, 'classify')),
+    Regress: unary('grpc_regress', async (call) => examplesCall(call, 'regress')),
   });
 
   server.addService(definition('tensorflow.serving.ModelService'), {
-    GetModelStatus: unary(async (call) => {
+    GetModelStatus: unary('grpc_status', async (call) => {
       const t = modelSpecOf(call.request);
+      call.outcome.model = known.has(t.name) ? t.name : '';
       const status = manager.status(t.name);
       const version = t.version ?? (t.label !== undefined ? manager.versionOfLabel(t.name, t.label) : undefined);
       if (t.label !== undefined && version === undefined) throw new InvalidArgumentError(`Unrecognized servable version label: ${t.label}`);
@@ -375,17 +416,17 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   const ready = () => notReadyReason(manager, draining) === null;
 
   server.addService(definition('inference.GRPCInferenceService'), {
-    ServerLive: unary(async () => ({ live: true })),
-    ServerReady: unary(async () => ({ ready: ready() })),
-    ModelReady: unary(async (call) => {
+    ServerLive: unary('grpc_v2_ready', async () => ({ live: true })),
+    ServerReady: unary('grpc_v2_ready', async () => ({ ready: ready() })),
+    ModelReady: unary('grpc_v2_ready', async (call) => {
       const { name, version } = call.request as { name?: string; version?: string };
       if (!name) throw new InvalidArgumentError('ModelReady needs the model name');
       const wanted = version ? toNumber(version, 'version') : undefined;
       const status = manager.status(name);
       return { ready: !draining() && status.versions.some((v) => v.state === 'AVAILABLE' && (wanted === undefined || v.version === wanted)) };
     }),
-    ServerMetadata: unary(async () => ({ name: 'tfslice', version: SERVER_VERSION, extensions: [] })),
-    ModelMetadata: unary(async (call) => {
+    ServerMetadata: unary('grpc_v2_metadata', async () => ({ name: 'tfslice', version: SERVER_VERSION, extensions: [] })),
+    ModelMetadata: unary('grpc_v2_metadata', async (call) => {
       const { name, version } = call.request as { name?: string; version?: string };
       if (!name) throw new InvalidArgumentError('ModelMetadata needs the model name');
       return withModel(call, { name, version: version ? toNumber(version, 'version') : undefined }, async (model) => {
@@ -397,7 +438,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         };
       });
     }),
-    ModelInfer: unary(async (call) => {
+    ModelInfer: unary('grpc_v2_infer', async (call) => {
       const request = call.request;
       const name = request.model_name as string;
       if (!name) throw new InvalidArgumentError('ModelInfer needs model_name');
@@ -438,7 +479,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   });
 
   server.addService(definition('grpc.health.v1.Health'), {
-    Check: unary(async (call) => {
+    Check: unary('grpc_health', async (call) => {
       const service = (call.request.service as string | undefined) ?? '';
       if (service !== '' && !SERVICES.includes(service)) throw new TensorFlowError('NOT_FOUND', `unknown service ${JSON.stringify(service)}; this server has ${SERVICES.join(', ')}`);
       return { status: ready() ? 1 : 2 };

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ModelManager } from '../manager';
+import type { ServerMetrics } from './metrics';
 /** Where the .proto files are (shipped with the package). */
 export declare const PROTO_DIR: string;
 /** Options of createGrpcServer(). */
@@ -11,6 +12,8 @@ export interface GrpcServingOptions {
     timeoutMs?: number;
     /** While this returns true the server reports not ready (health NOT_SERVING, ServerReady false). */
     draining?: () => boolean;
+    /** Where calls are counted (api grpc_predict, grpc_v2_infer, ...): the REST server's, to serve both at /metrics. Default none. */
+    metrics?: ServerMetrics;
 }
 /**
  * A grpc-js Server with tfslice's services over `options.manager`, not yet bound. Messages may
