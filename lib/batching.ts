@@ -110,14 +110,17 @@ function integer(field: string, value: unknown, min: number, max: number): numbe
 export function resolveBatching(value: unknown, where = 'batching'): ResolvedBatching | null {
   if (value === undefined || value === false) return null;
   const given = (value === true ? {} : value) as Record<string, unknown>;
-  if (given === null || typeof given !== 'object' || Array.isArray(given)) {
-    throw invalidType(where, 'true, false or an object of batching parameters', value);
+  const proto = given !== null && typeof given === 'object' ? Object.getPrototypeOf(given) : undefined;
+  if (given === null || typeof given !== 'object' || (proto !== Object.prototype && proto !== null)) {
+    throw invalidType(where, 'true, false or a plain object of batching parameters', value);
   }
   for (const key of Object.keys(given)) {
     if (!(KEYS as readonly string[]).includes(key)) throw invalidType(`${where}.${key}`, `absent: the batching parameters are ${KEYS.join(', ')}`, given[key]);
   }
   const field = (name: keyof BatchingOptions): string => `${where}.${name}`;
-  const opt = <T>(name: keyof BatchingOptions, fallback: T, check: (v: unknown) => T): T => (given[name] === undefined ? fallback : check(given[name]));
+  // Own properties only: an inherited one is not a parameter the caller gave.
+  const own = (name: keyof BatchingOptions): unknown => (Object.hasOwn(given, name) ? given[name] : undefined);
+  const opt = <T>(name: keyof BatchingOptions, fallback: T, check: (v: unknown) => T): T => (own(name) === undefined ? fallback : check(own(name)));
   const maxBatchSize = opt('maxBatchSize', 1000, (v) => integer(field('maxBatchSize'), v, 1, MAX_SIZE));
   const batchTimeoutMicros = opt('batchTimeoutMicros', 0, (v) => integer(field('batchTimeoutMicros'), v, 0, MAX_TIMEOUT_MICROS));
   const maxEnqueuedBatches = opt('maxEnqueuedBatches', 10, (v) => integer(field('maxEnqueuedBatches'), v, 1, MAX_SIZE));
@@ -128,11 +131,11 @@ export function resolveBatching(value: unknown, where = 'batching'): ResolvedBat
   });
   const padVariableLengthInputs = bool('padVariableLengthInputs');
   const enableLargeBatchSplitting = bool('enableLargeBatchSplitting');
-  if (!enableLargeBatchSplitting && given.maxExecutionBatchSize !== undefined) {
-    throw invalidType(field('maxExecutionBatchSize'), 'absent unless enableLargeBatchSplitting is true (TensorFlow Serving ignores it then)', given.maxExecutionBatchSize);
+  if (!enableLargeBatchSplitting && own('maxExecutionBatchSize') !== undefined) {
+    throw invalidType(field('maxExecutionBatchSize'), 'absent unless enableLargeBatchSplitting is true (it sizes the pieces a request is split into)', own('maxExecutionBatchSize'));
   }
   const maxExecutionBatchSize = opt('maxExecutionBatchSize', maxBatchSize, (v) => integer(field('maxExecutionBatchSize'), v, 1, maxBatchSize));
-  const sizes = given.allowedBatchSizes ?? [];
+  const sizes = own('allowedBatchSizes') ?? [];
   if (!Array.isArray(sizes)) throw invalidType(field('allowedBatchSizes'), 'an array of increasing batch sizes', sizes);
   const allowed = sizes.map((s, i) => integer(`${field('allowedBatchSizes')}[${i}]`, s, 1, MAX_SIZE));
   allowed.forEach((s, i) => {
@@ -302,10 +305,15 @@ export class BatchQueue {
     const room = open !== null ? limit - open.rows : 0;
     const first = o.enableLargeBatchSplitting ? Math.min(room, rows) : rows <= room ? rows : 0;
     const fresh = rows - first > 0 ? Math.ceil((rows - first) / limit) : 0;
-    const waiting = this.#waiting.length + (open ? 1 : 0);
+    if (fresh > o.maxEnqueuedBatches) {
+      throw new InvalidArgumentError(`the request's ${rows} rows need ${fresh} batches of at most ${limit} rows (batching.maxExecutionBatchSize), more than ` +
+        `batching.maxEnqueuedBatches (${o.maxEnqueuedBatches}) lets wait at once, so it can never be queued; send fewer rows per request, or raise maxEnqueuedBatches or maxExecutionBatchSize`);
+    }
+    const waiting = this.#waiting.length + (this.#open ? 1 : 0);
     if (fresh > 0 && waiting + fresh > o.maxEnqueuedBatches) {
       this.#stats.rejected++;
-      throw new TensorFlowError('UNAVAILABLE', `the batch queue of signature '${this.#signature}' is full (batching.maxEnqueuedBatches ${o.maxEnqueuedBatches} batches waiting); retry later, or raise maxEnqueuedBatches or numBatchThreads`);
+      throw new TensorFlowError('UNAVAILABLE', `the batch queue of signature '${this.#signature}' is full: ${waiting} batch(es) wait and this request needs ${fresh} more, ` +
+        `past batching.maxEnqueuedBatches (${o.maxEnqueuedBatches}); retry later, or raise maxEnqueuedBatches or numBatchThreads`);
     }
     const sizes: number[] = [];
     if (first > 0) sizes.push(first);

@@ -95,6 +95,8 @@ export interface BatchingInfo {
   readonly signatures: readonly string[];
   /** The others, each with the reason (an input or output whose leading dimension is fixed, ...). */
   readonly unbatched: Readonly<Record<string, string>>;
+  /** Batches of one signature that execute at once: numBatchThreads, at most maxConcurrentRuns. */
+  readonly batchThreads: number;
 }
 
 /** Model.stats(): what the model did since it was loaded. */
@@ -324,7 +326,13 @@ export class Model {
         if (reason === null) signatures.push(name);
         else unbatched[name] = reason;
       }
-      this.batching = Object.freeze({ options: init.batching, signatures: Object.freeze(signatures), unbatched: Object.freeze(unbatched) });
+      this.batching = Object.freeze({
+        options: init.batching, signatures: Object.freeze(signatures), unbatched: Object.freeze(unbatched),
+        batchThreads: Math.min(init.batching.numBatchThreads, init.maxConcurrentRuns),
+      });
+      for (const name of signatures) {
+        this.#batchStats.set(name, { batches: 0, requests: 0, rows: 0, paddingRows: 0, retriedBatches: 0, rejected: 0, queueDelaySecondsSum: 0, queued: 0, batchSizes: {} });
+      }
     }
     if (init.isolation === 'process') abandonedHosts.register(this, init.session, this);
   }
@@ -518,16 +526,13 @@ export class Model {
   // A batch queue for this signature and output selection, when the signature is batched.
   #queue(session: NativeSession, sig: PreparedSignature, plan: NativePlan, outputKeys: readonly string[]): BatchQueue | null {
     if (!this.batching?.signatures.includes(sig.name)) return null;
-    let stats = this.#batchStats.get(sig.name);
-    if (!stats) {
-      stats = { batches: 0, requests: 0, rows: 0, paddingRows: 0, retriedBatches: 0, rejected: 0, queueDelaySecondsSum: 0, queued: 0, batchSizes: {} };
-      this.#batchStats.set(sig.name, stats);
-    }
+    const stats = this.#batchStats.get(sig.name)!;
     const queue = new BatchQueue({
       options: this.batching.options,
       signature: sig.name,
       inputKeys: sig.inputKeys,
-      outputKeys,
+      // A copy: the caller may change its `outputs` array after this call.
+      outputKeys: Object.freeze([...outputKeys]),
       execute: (feeds) => this.#execute(session, plan, feeds),
       maxConcurrentRuns: this.maxConcurrentRuns,
       stats,

@@ -8,6 +8,7 @@ import t from 'tap';
 
 import { loadModel, type ManagedBatchEvent, type Model, ModelManager, Tensor } from '../lib/index';
 import type { BatchEvent } from '../lib/batching';
+import { parseBatchingParameters } from '../lib/manager/tfs-config';
 import { fixture, type GoldenTensor, plain, toTensor } from './helpers';
 
 const BATCHING = fixture('batching').dir;
@@ -36,7 +37,7 @@ t.test('batching options are checked field by field, with TensorFlow Serving\'s 
     [{ enableLargeBatchSplitting: true, maxBatchSize: 8, maxExecutionBatchSize: 4, allowedBatchSizes: [8] }, /allowedBatchSizes\[0\] must be maxExecutionBatchSize \(4\)/],
     [{ padVariableLengthInputs: 'yes' }, /batching\.padVariableLengthInputs must be a boolean/],
     [{ max_batch_size: 8 }, /batching\.max_batch_size must be absent: the batching parameters are maxBatchSize, /],
-    ['on', /batching must be true, false or an object of batching parameters/],
+    ['on', /batching must be true, false or a plain object of batching parameters/],
   ];
   for (const [batching, message] of bad) {
     await t.rejects(loadModel(BATCHING, { batching: batching as never }), { message }, JSON.stringify(batching));
@@ -166,7 +167,7 @@ t.test('large batch splitting, and requests larger than maxBatchSize without it'
 t.test('a full queue answers UNAVAILABLE at once; dispose() fails the requests still queued', async (t) => {
   const model = await loadModel(BATCHING, { batching: { maxBatchSize: 2, batchTimeoutMicros: 30_000_000, maxEnqueuedBatches: 1 } });
   const waiting = model.run({ x: [[1, 1]] }).catch((e: unknown) => e);
-  await t.rejects(model.run({ x: [[1, 1], [2, 2]] }), { code: 'UNAVAILABLE', message: /batch queue of signature 'serving_default' is full \(batching\.maxEnqueuedBatches 1/ });
+  await t.rejects(model.run({ x: [[1, 1], [2, 2]] }), { code: 'UNAVAILABLE', message: /batch queue of signature 'serving_default' is full: 1 batch\(es\) wait and this request needs 1 more, past batching\.maxEnqueuedBatches \(1\)/ });
   t.equal(model.stats().batching.serving_default!.rejected, 1);
   t.equal(model.stats().batching.serving_default!.queued, 1, 'one request waits for its batch');
   await model.dispose();
@@ -264,4 +265,28 @@ t.test('the ModelManager batches per model, names a bad field in its config, and
   t.match(events, [{ name: 'b', version: 3, signature: 'serving_default', size: 3, requests: 3 }]);
   t.same(manager.get('b').batching!.signatures.includes('serving_default'), true);
   await manager.stop();
+});
+
+t.test('what a first user hit: a reused outputs array, a request that can never fit, stats before the first batch', async (t) => {
+  const model = await loadModel(BATCHING, { batching: { maxBatchSize: 100, enableLargeBatchSplitting: true, maxExecutionBatchSize: 5, maxEnqueuedBatches: 10 } });
+  t.same(model.stats().batching, Object.fromEntries(['halve', 'pair', 'serving_default'].map((s) => [s, { batches: 0, requests: 0, rows: 0, paddingRows: 0, retriedBatches: 0, rejected: 0, queueDelaySecondsSum: 0, queued: 0, batchSizes: {} }])),
+    'every batched signature has its stats from the start');
+  t.equal(model.batching!.batchThreads, Math.min(model.batching!.options.numBatchThreads, model.maxConcurrentRuns), 'batchThreads: what runs at once');
+  const outputs = ['row_sum'];
+  await model.run({ x: [[1, 2]] }, { outputs });
+  outputs.push('y');
+  t.same(Object.keys(await model.run({ x: [[1, 2]] }, { outputs: ['row_sum'] })), ['row_sum'], 'changing the outputs array after a call changes nothing');
+  await t.rejects(model.run({ x: Array(100).fill([1, 1]) }), { code: 'INVALID_ARGUMENT', message: /100 rows need 20 batches of at most 5 rows .* more than batching\.maxEnqueuedBatches \(10\)/ },
+    'a request that can never be queued is the request\'s error, not "retry later"');
+  t.equal(model.stats().batching.serving_default!.rejected, 0);
+  await model.dispose();
+  await t.rejects(loadModel(BATCHING, { batching: Object.create({ maxBatchSize: 0 }) as never }), { message: /batching must be true, false or a plain object/ }, 'not a plain object');
+  await t.rejects(loadModel(BATCHING, { batching: new Map() as never }), { message: /a plain object/ });
+});
+
+t.test("TensorFlow Serving's batching parameters file, as tfslice serve reads it", async (t) => {
+  t.same(parseBatchingParameters('max_batch_size { value: 16 }\nmax_execution_batch_size { value: 8 }\n'), { maxBatchSize: 16 }, 'max_execution_batch_size without splitting is ignored, as TensorFlow Serving ignores it');
+  t.same(parseBatchingParameters('max_batch_size { value: 16 }\nenable_large_batch_splitting { value: true }\nmax_execution_batch_size { value: 8 }\nallowed_batch_sizes: [4, 8]\npad_variable_length_inputs: true\n'),
+    { maxBatchSize: 16, enableLargeBatchSplitting: true, maxExecutionBatchSize: 8, allowedBatchSizes: [4, 8], padVariableLengthInputs: true });
+  t.throws(() => parseBatchingParameters('max_batch_size { value: 16 }\nbatch_timeot_micros { value: 1 }\n'), { message: /line 2: BatchingParameters has no field 'batch_timeot_micros'/ });
 });

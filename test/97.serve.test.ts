@@ -352,5 +352,5 @@ print(json.dumps({'answers': answers, 'metrics': requests.get(url + '/metrics').
   fs.writeFileSync(bad2, 'max_batch_size { value: 8 }\nallowed_batch_sizes: 4\n');
   const refused2 = await run(process.execPath, [path.join(__dirname, '..', 'bin', 'tfslice.js'), 'serve', '--model_base_path', model, '--enable_batching', '--batching_parameters_file', bad2, '--rest_api_port', '0', '--port', '0'])
     .then(() => null, (e: { code: number; stderr: string }) => e);
-  t.match(refused2, { code: 2, stderr: /batching\.allowedBatchSizes\[0\] must be maxBatchSize \(8\)/ }, 'values are checked as loadModel checks them');
+  t.match(refused2, { code: 2, stderr: /BatchingParameters\.allowed_batch_sizes\[0\] must be max_batch_size \(8\)/ }, "values are checked as loadModel checks them, named by the file's fields");
 });

@@ -53,6 +53,8 @@ export interface BatchingInfo {
     readonly signatures: readonly string[];
     /** The others, each with the reason (an input or output whose leading dimension is fixed, ...). */
     readonly unbatched: Readonly<Record<string, string>>;
+    /** Batches of one signature that execute at once: numBatchThreads, at most maxConcurrentRuns. */
+    readonly batchThreads: number;
 }
 /** Model.stats(): what the model did since it was loaded. */
 export interface ModelStats {

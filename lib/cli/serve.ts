@@ -16,7 +16,7 @@ import type { Command } from 'commander';
 import { type BatchingOptions, resolveBatching } from '../batching';
 import { type ManagedModelConfig, ModelManager, type ModelManagerConfig } from '../manager';
 import { readConfigFile } from '../manager/config';
-import { parseBatchingParameters } from '../manager/tfs-config';
+import { BATCHING_FIELDS, parseBatchingParameters } from '../manager/tfs-config';
 import { bindGrpc, closeGrpc, createGrpcServer } from '../serve/grpc';
 import { ServerMetrics } from '../serve/metrics';
 import { createServer } from '../serve/server';
@@ -101,10 +101,13 @@ async function batchingOf(flags: ServeFlags): Promise<boolean | BatchingOptions 
   }
   try {
     const parameters = parseBatchingParameters(text);
-    resolveBatching(parameters, 'batching');
+    resolveBatching(parameters, 'BatchingParameters');
     return parameters;
   } catch (error) {
-    throw new UsageError(`${flags.batching_parameters_file}: ${(error as Error).message}`);
+    // resolveBatching names loadModel's options; the file has BatchingParameters' fields.
+    const message = (error as Error).message.replace(/BatchingParameters\.(\w+)/g, (_, option: string) => `BatchingParameters.${BATCHING_FIELDS[option as keyof typeof BATCHING_FIELDS] ?? option}`)
+      .replace(/must be (maxBatchSize|maxExecutionBatchSize)/g, (_, option: 'maxBatchSize' | 'maxExecutionBatchSize') => `must be ${BATCHING_FIELDS[option]}`);
+    throw new UsageError(`${flags.batching_parameters_file}: ${message}`);
   }
 }
 

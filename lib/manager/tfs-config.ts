@@ -310,6 +310,13 @@ const BATCHING_PARAMETERS: Schema = {
   pad_variable_length_inputs: { kind: 'bool' },
 };
 
+/** BatchingParameters' field for each of loadModel's batching options (to name them in errors about the file). */
+export const BATCHING_FIELDS: Readonly<Record<keyof BatchingOptions, string>> = {
+  maxBatchSize: 'max_batch_size', batchTimeoutMicros: 'batch_timeout_micros', maxEnqueuedBatches: 'max_enqueued_batches',
+  numBatchThreads: 'num_batch_threads', enableLargeBatchSplitting: 'enable_large_batch_splitting', maxExecutionBatchSize: 'max_execution_batch_size',
+  allowedBatchSizes: 'allowed_batch_sizes', padVariableLengthInputs: 'pad_variable_length_inputs',
+};
+
 /**
  * Reads TensorFlow Serving's batching parameters file (`--batching_parameters_file`: a
  * BatchingParameters message in text format) as loadModel's `batching` option:
@@ -321,7 +328,8 @@ const BATCHING_PARAMETERS: Schema = {
  *     allowed_batch_sizes: 32
  *     pad_variable_length_inputs: true
  *
- * Values are checked by loadModel (resolveBatching), which names the option.
+ * Values are checked by loadModel (resolveBatching), which names the option (BATCHING_FIELDS maps
+ * it back). max_execution_batch_size counts only with enable_large_batch_splitting, as in TensorFlow Serving.
  *
  * @throws TextFormatError naming the line and the field
  */
@@ -337,14 +345,13 @@ export function parseBatchingParameters(text: string): BatchingOptions {
     return (v as number | boolean | undefined) ?? (BATCHING_PARAMETERS[name] === BOOL_VALUE ? false : 0);
   };
   const out: Record<string, unknown> = {};
-  const names: [string, keyof BatchingOptions][] = [
-    ['max_batch_size', 'maxBatchSize'], ['batch_timeout_micros', 'batchTimeoutMicros'], ['max_enqueued_batches', 'maxEnqueuedBatches'],
-    ['num_batch_threads', 'numBatchThreads'], ['enable_large_batch_splitting', 'enableLargeBatchSplitting'], ['max_execution_batch_size', 'maxExecutionBatchSize'],
-  ];
-  for (const [proto, option] of names) {
+  for (const [option, proto] of Object.entries(BATCHING_FIELDS)) {
+    if (proto === 'allowed_batch_sizes' || proto === 'pad_variable_length_inputs') continue;
     const v = value(proto);
     if (v !== undefined) out[option] = v;
   }
+  // TensorFlow Serving reads max_execution_batch_size only with enable_large_batch_splitting.
+  if (out.enableLargeBatchSplitting !== true) delete out.maxExecutionBatchSize;
   const sizes = p.allowed_batch_sizes as ParsedValue[] | undefined;
   if (sizes?.length) out.allowedBatchSizes = sizes.map((s, i) => safeInt(s, `BatchingParameters.allowed_batch_sizes[${i}]`, 1));
   if (p.pad_variable_length_inputs !== undefined) out.padVariableLengthInputs = p.pad_variable_length_inputs;

@@ -34,6 +34,8 @@ export declare class TextFormatError extends SyntaxError {
  * @throws TextFormatError naming the line and the field
  */
 export declare function parseModelServerConfig(text: string): ModelManagerConfig;
+/** BatchingParameters' field for each of loadModel's batching options (to name them in errors about the file). */
+export declare const BATCHING_FIELDS: Readonly<Record<keyof BatchingOptions, string>>;
 /**
  * Reads TensorFlow Serving's batching parameters file (`--batching_parameters_file`: a
  * BatchingParameters message in text format) as loadModel's `batching` option:
@@ -45,7 +47,8 @@ export declare function parseModelServerConfig(text: string): ModelManagerConfig
  *     allowed_batch_sizes: 32
  *     pad_variable_length_inputs: true
  *
- * Values are checked by loadModel (resolveBatching), which names the option.
+ * Values are checked by loadModel (resolveBatching), which names the option (BATCHING_FIELDS maps
+ * it back). max_execution_batch_size counts only with enable_large_batch_splitting, as in TensorFlow Serving.
  *
  * @throws TextFormatError naming the line and the field
  */
