@@ -231,6 +231,8 @@ interface Task {
   /** The task's feeds, flat (a split request's pieces: views of its rows). */
   readonly feeds: NativeTensors;
   readonly enqueued: number;
+  /** The request's TensorFlow run timeout, ms (0: none). */
+  readonly timeoutMs: number;
 }
 
 interface Batch {
@@ -242,7 +244,7 @@ interface Batch {
   timer: NodeJS.Timeout | null;
 }
 
-type Execute = (feeds: NativeTensors) => Promise<NativeTensors>;
+type Execute = (feeds: NativeTensors, timeoutMs: number) => Promise<NativeTensors>;
 
 /** @internal The queue of one signature (and output selection) of one model. */
 export class BatchQueue {
@@ -279,7 +281,7 @@ export class BatchQueue {
    * Queues validated feeds (flat, one triple per signature input in order). Throws before
    * queueing: INVALID_ARGUMENT for feeds that cannot be batched, UNAVAILABLE when the queue is full.
    */
-  submit(feeds: NativeTensors): Promise<BatchResult> {
+  submit(feeds: NativeTensors, timeoutMs = 0): Promise<BatchResult> {
     const rows = this.#rowsOf(feeds);
     const o = this.#options;
     if (rows > o.maxBatchSize) {
@@ -287,7 +289,7 @@ export class BatchQueue {
         `(batching.maxBatchSize ${o.maxBatchSize}); send fewer rows per request, raise maxBatchSize, or set enableLargeBatchSplitting`);
     }
     // Nothing to join: it runs as it is, outside the queue.
-    if (rows === 0) return this.#execute(feeds).then((tensors) => ({ tensors, owned: true }));
+    if (rows === 0) return this.#execute(feeds, timeoutMs).then((tensors) => ({ tensors, owned: true }));
     const inner = this.#innerOf(feeds);
     // Where its rows go: into the open batch if it fits, then into new batches.
     const limit = o.enableLargeBatchSplitting ? o.maxExecutionBatchSize : o.maxBatchSize;
@@ -323,7 +325,7 @@ export class BatchQueue {
       const now = performance.now();
       let at = 0;
       sizes.forEach((size, piece) => {
-        const task: Task = { request, piece, rows: size, feeds: size === rows ? feeds : sliceRows(feeds, at, size), enqueued: now };
+        const task: Task = { request, piece, rows: size, feeds: size === rows ? feeds : sliceRows(feeds, at, size), enqueued: now, timeoutMs };
         at += size;
         const target = piece === 0 && first > 0 ? open! : this.#startBatch(inner);
         this.#add(target, task);
@@ -441,8 +443,10 @@ export class BatchQueue {
     const delays = batch.tasks.map((t) => (started - t.enqueued) / 1000);
     const size = paddedSize(this.#options.allowedBatchSizes, batch.rows);
     let retried = false;
+    // The shortest limit of its requests (a request stopped by another's limit gets its own in the retry).
+    const limits = batch.tasks.map((task) => task.timeoutMs).filter((ms) => ms > 0);
     try {
-      const outputs = await this.#execute(this.#join(batch, size));
+      const outputs = await this.#execute(this.#join(batch, size), limits.length > 0 ? Math.min(...limits) : 0);
       this.#deliver(batch, outputs, size);
     } catch (error) {
       // A failure inside TensorFlow: run each request alone, so that only the one that
@@ -459,7 +463,7 @@ export class BatchQueue {
           const alone: Batch = { tasks: [task], rows: task.rows, inner: batch.inner, ready: true, timer: null };
           const aloneSize = paddedSize(this.#options.allowedBatchSizes, task.rows);
           try {
-            this.#deliver(alone, await this.#execute(this.#join(alone, aloneSize)), aloneSize);
+            this.#deliver(alone, await this.#execute(this.#join(alone, aloneSize), task.timeoutMs), aloneSize);
           } catch (e) {
             this.#fail(task.request, e);
           }

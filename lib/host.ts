@@ -33,6 +33,8 @@ interface RunFrame {
   feeds: TensorRef[];
   /** Bytes of the segment the feeds use; outputs go after them when they fit. */
   used: number;
+  /** TensorFlow's run timeout in ms (RunOptions.timeout_in_ms); absent or 0 for none. */
+  timeoutMs?: number;
   segment?: SegmentRef;
 }
 
@@ -126,7 +128,8 @@ async function run(frame: RunFrame, alone: boolean): Promise<void> {
   }
   const feeds: NativeTensors = [];
   for (const ref of frame.feeds) feeds.push(ref.dtype, ref.shape, viewTensor(segment.buffer, ref));
-  const outputs = alone && inFlight === 1 ? session.runSync(plan, feeds) : await session.run(plan, feeds);
+  const timeout = frame.timeoutMs ?? 0;
+  const outputs = alone && inFlight === 1 ? session.runSync(plan, feeds, timeout) : await session.run(plan, feeds, timeout);
   reply(writeOutputs(frame, segments.get(frame.slot)!, outputs));
 }
 

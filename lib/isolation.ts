@@ -218,7 +218,7 @@ export class HostSession implements NativeSession {
     return { id: this.#nextPlan++, inputs, outputs, outputBytes: 0, direct: 'unknown', lastMicros: 0 } as HostPlan as unknown as NativePlan;
   }
 
-  async run(plan: NativePlan, feeds: NativeTensors): Promise<NativeTensors> {
+  async run(plan: NativePlan, feeds: NativeTensors, timeoutMs = 0): Promise<NativeTensors> {
     const hostPlan = plan as unknown as HostPlan;
     if (this.#dead !== null) throw this.#crashed();
     const need = footprintOf(feeds);
@@ -228,9 +228,10 @@ export class HostSession implements NativeSession {
     let reply: RunReply | null = null;
     let direct = false;
     try {
-      if (numeric && hostPlan.direct !== 'no') reply = await this.#runDirect(hostPlan, slot, refs, need);
+      // A run with a timeout goes framed: the direct path's binary message has no room for it.
+      if (numeric && hostPlan.direct !== 'no' && timeoutMs <= 0) reply = await this.#runDirect(hostPlan, slot, refs, need);
       direct = reply !== null;
-      reply ??= await this.#runFramed(hostPlan, slot, refs, need);
+      reply ??= await this.#runFramed(hostPlan, slot, refs, need, timeoutMs);
     } catch (error) {
       if (this.#dead === null) {
         // The host refused the run and lives. It may have failed before mapping the segment
@@ -294,8 +295,9 @@ export class HostSession implements NativeSession {
     return reply as RunReply;
   }
 
-  #runFramed(plan: HostPlan, slot: Slot, feeds: TensorRef[], used: number): Promise<RunReply> {
+  #runFramed(plan: HostPlan, slot: Slot, feeds: TensorRef[], used: number, timeoutMs: number): Promise<RunReply> {
     const message: Record<string, unknown> = { op: 'run', slot: slot.index, plan: plan.id, feeds, used };
+    if (timeoutMs > 0) message.timeoutMs = timeoutMs;
     if (!this.#sentPlans.has(plan.id)) {
       message.inputs = plan.inputs;
       message.outputs = plan.outputs;

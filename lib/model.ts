@@ -13,7 +13,7 @@ import { loadOpLibrary, loadTensorFlow } from './library';
 import { native, type NativeData, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import { type Isolation, reserve } from './gpu';
 import { HostSession } from './isolation';
-import { defaultMaxConcurrentRuns, type LoadOptions, type ResolvedOptions, resolveLoadOptions } from './options';
+import { defaultMaxConcurrentRuns, type LoadOptions, type ResolvedOptions, resolveLoadOptions, runTimeout } from './options';
 import { decodeMetaGraph, decodeSavedModel, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
 import { borrowFeeds, Tensor, type TensorLike, toTensor } from './tensor';
 import { checkAgainstSpec, type FeedValue, tensorFromValue } from './values';
@@ -39,6 +39,16 @@ export interface RunOptions {
    * TensorFlow with its INVALID_ARGUMENT.
    */
   checkShapes?: boolean;
+  /**
+   * TensorFlow's own limit on this run, in ms (RunOptions.timeout_in_ms): past it the run fails
+   * with DEADLINE_EXCEEDED and the session stays usable. Default: the model's runTimeoutMs
+   * (LoadOptions); 0: none. The time a run waits for its turn (maxConcurrentRuns, a batch) does
+   * not count. A batch runs with the shortest limit of its requests; if that stops it, its
+   * requests run again one by one, each with its own. Enforced only when the model has an
+   * inter-op pool (interOpThreads ≥ 0); with ops inline (the default) TensorFlow runs the graph
+   * to its end and the value has no effect (the servers pass their deadline either way).
+   */
+  runTimeoutMs?: number;
 }
 
 /** A device of the model's session (TF_SessionListDevices). */
@@ -76,6 +86,8 @@ interface Prepared {
   resultKeys: readonly string[];
   /** The batch queue this run joins, or null when its signature is not batched. */
   queue: BatchQueue | null;
+  /** TensorFlow's run timeout, ms; 0: none. */
+  timeoutMs: number;
 }
 
 /** A plan, the keys its fetches are returned under, and its batch queue (when batched). */
@@ -288,6 +300,8 @@ export class Model {
   readonly config: SessionConfig;
   /** Dynamic batching (LoadOptions.batching): which signatures are batched, with what parameters; null when off. */
   readonly batching: BatchingInfo | null;
+  /** TensorFlow's limit on each run, in ms, unless run() sets its own (LoadOptions.runTimeoutMs); 0: none. */
+  readonly runTimeoutMs: number;
 
   #session: NativeSession | null;
   #closed: Promise<void> | null = null;
@@ -304,8 +318,9 @@ export class Model {
   constructor(init: {
     path: string; tags: readonly string[]; session: NativeSession; signatures: Record<string, SignatureInfo>;
     defaultSignature: string | null; devices: Device[]; gpu: GpuInfo; maxConcurrentRuns: number;
-    isolation: Isolation; hostPid: number | null; config: SessionConfig; batching: ResolvedBatching | null;
+    isolation: Isolation; hostPid: number | null; config: SessionConfig; batching: ResolvedBatching | null; runTimeoutMs: number;
   }) {
+    this.runTimeoutMs = init.runTimeoutMs;
     this.maxConcurrentRuns = init.maxConcurrentRuns;
     this.isolation = init.isolation;
     this.hostPid = init.hostPid;
@@ -363,24 +378,24 @@ export class Model {
     const giveBack = borrowFeeds(prepared.feeds);
     try {
       if (prepared.queue !== null) {
-        const result = await prepared.queue.submit(prepared.feeds);
+        const result = await prepared.queue.submit(prepared.feeds, prepared.timeoutMs);
         return Model.#collect(prepared.resultKeys, result.tensors, result.owned);
       }
-      return Model.#collect(prepared.resultKeys, await this.#execute(session, prepared.plan, prepared.feeds), true);
+      return Model.#collect(prepared.resultKeys, await this.#execute(session, prepared.plan, prepared.feeds, prepared.timeoutMs), true);
     } finally {
       giveBack?.();
     }
   }
 
   // One TF_SessionRun (a request's or a batch's) in its turn among maxConcurrentRuns.
-  async #execute(session: NativeSession, plan: NativePlan, feeds: NativeTensors): Promise<NativeTensors> {
+  async #execute(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number): Promise<NativeTensors> {
     if (this.#running < this.maxConcurrentRuns) {
       this.#running++;
     } else if (!(await new Promise<boolean>((resolve) => this.#waiting.push(resolve)))) {
       this.#live(); // disposed while waiting: rejects with MODEL_DISPOSED, never started
     }
     try {
-      return await session.run(plan, feeds);
+      return await session.run(plan, feeds, timeoutMs);
     } catch (error) {
       throw runError(error);
     } finally {
@@ -420,7 +435,7 @@ export class Model {
     const prepared = this.#prepare(session, feeds, options);
     let outputs: NativeTensors;
     try {
-      outputs = session.runSync(prepared.plan, prepared.feeds);
+      outputs = session.runSync(prepared.plan, prepared.feeds, prepared.timeoutMs);
     } catch (error) {
       throw runError(error);
     }
@@ -503,7 +518,8 @@ export class Model {
       tensor.pushNative(natives);
     }
     const { plan, resultKeys, queue } = this.#plan(session, sig, outputKeys);
-    return { plan, feeds: natives, resultKeys, queue };
+    const timeoutMs = options?.runTimeoutMs === undefined ? this.runTimeoutMs : runTimeout('runTimeoutMs', options.runTimeoutMs);
+    return { plan, feeds: natives, resultKeys, queue, timeoutMs };
   }
 
   #plan(session: NativeSession, sig: PreparedSignature, outputKeys: readonly string[]): Planned {
@@ -533,7 +549,7 @@ export class Model {
       inputKeys: sig.inputKeys,
       // A copy: the caller may change its `outputs` array after this call.
       outputKeys: Object.freeze([...outputKeys]),
-      execute: (feeds) => this.#execute(session, plan, feeds),
+      execute: (feeds, timeoutMs) => this.#execute(session, plan, feeds, timeoutMs),
       maxConcurrentRuns: this.maxConcurrentRuns,
       stats,
       emit: (event) => {
@@ -649,6 +665,7 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
       hostPid,
       config,
       batching: resolved.batching,
+      runTimeoutMs: resolved.runTimeoutMs,
     });
   } catch (error) {
     reservation.release();

@@ -24,8 +24,9 @@ export type NativePlan = { readonly __brand: 'NativePlan' };
 
 export interface NativeSession {
   plan(inputs: string[], outputs: string[]): NativePlan;
-  run(plan: NativePlan, feeds: NativeTensors): Promise<NativeTensors>;
-  runSync(plan: NativePlan, feeds: NativeTensors): NativeTensors;
+  /** timeoutMs > 0: TensorFlow's run timeout (RunOptions.timeout_in_ms); DEADLINE_EXCEEDED past it. */
+  run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): Promise<NativeTensors>;
+  runSync(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): NativeTensors;
   close(): Promise<void>;
 }
 

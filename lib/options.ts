@@ -61,6 +61,14 @@ export interface LoadOptions {
    * Model.batching says which signatures are batched.
    */
   batching?: boolean | BatchingOptions;
+  /**
+   * TensorFlow's own limit on each run, in ms (RunOptions.timeout_in_ms): a run past it fails
+   * with DEADLINE_EXCEEDED and the session stays usable. 0 (default): none. run() may set its own.
+   * TensorFlow enforces it only with an inter-op pool (interOpThreads ≥ 0): a graph run inline
+   * (the default, -1) goes to its end on the calling thread. So a value > 0 here needs
+   * interOpThreads (RangeError otherwise).
+   */
+  runTimeoutMs?: number;
 }
 
 export interface ResolvedOptions {
@@ -82,11 +90,13 @@ export interface ResolvedOptions {
   readonly applied: SessionConfig;
   /** null: no batching. */
   readonly batching: ResolvedBatching | null;
+  /** 0: none. */
+  readonly runTimeoutMs: number;
 }
 
 const KNOWN: ReadonlySet<string> = new Set<keyof LoadOptions>([
   'gpuMemoryFraction', 'allowGrowth', 'gpuDevice', 'tags', 'signature', 'intraOpThreads',
-  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'isolation', 'opLibraries', 'batching',
+  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'isolation', 'opLibraries', 'batching', 'runTimeoutMs',
 ]);
 
 /** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
@@ -109,6 +119,13 @@ function int32(field: string, value: unknown, min: number): number {
   if (!Number.isInteger(value) || value < min || value > INT32_MAX) {
     throw outOfRange(field, `an integer in [${min}, ${INT32_MAX}]`, value);
   }
+  return value;
+}
+
+/** A run timeout in ms: a whole number ≥ 0 (0: none), within what TensorFlow takes (int64). */
+export function runTimeout(field: string, value: unknown): number {
+  if (typeof value !== 'number') throw invalidType(field, 'a number of milliseconds', value);
+  if (!Number.isSafeInteger(value) || value < 0) throw outOfRange(field, 'a whole number of milliseconds ≥ 0 (0: no limit)', value);
   return value;
 }
 
@@ -225,10 +242,16 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
     isolation = options.isolation;
   }
   const batching = resolveBatching(options.batching);
+  const runTimeoutMs = options.runTimeoutMs === undefined ? 0 : runTimeout('runTimeoutMs', options.runTimeoutMs);
   const configBytes = encodeConfig(config, base);
   const applied = decodeApplied(configBytes, config);
+  if (runTimeoutMs > 0 && (applied.interOpParallelismThreads ?? 0) < 0) {
+    // DirectSession runs an inline graph to its end on the calling thread and looks at the
+    // deadline only then: the limit would never stop anything.
+    throw outOfRange('runTimeoutMs', 'used with an inter-op pool: TensorFlow enforces a run timeout only then, and ops run inline by default (interOpThreads -1); add interOpThreads: 0 (or leave runTimeoutMs out)', runTimeoutMs);
+  }
   return {
-    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(applied), isolation, tags, opLibraries, signature, maxConcurrentRuns, config, configBytes, applied, batching,
+    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(applied), isolation, tags, opLibraries, signature, maxConcurrentRuns, config, configBytes, applied, batching, runTimeoutMs,
   };
 }
 

@@ -138,13 +138,33 @@ Fetched::~Fetched() {
   }
 }
 
-Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched) {
+// RunOptions (tensorflow/core/protobuf/config.proto) with timeout_in_ms (field 2, a varint):
+// TensorFlow itself stops a run past it with DEADLINE_EXCEEDED.
+static std::string RunOptionsWithTimeout(int64_t timeout_ms) {
+  std::string bytes(1, static_cast<char>(2 << 3));
+  uint64_t v = static_cast<uint64_t>(timeout_ms);
+  do {
+    uint8_t byte = v & 0x7f;
+    v >>= 7;
+    bytes.push_back(static_cast<char>(v ? byte | 0x80 : byte));
+  } while (v);
+  return bytes;
+}
+
+Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t timeout_ms) {
   SessionCore& core = *plan.core;
   if (!core.BeginRun()) return {"MODEL_DISPOSED", kDisposedMessage};
   fetched.tensors.assign(plan.outputs.size(), nullptr);
   Status status;
+  std::string options_bytes;
+  TF_Buffer options{nullptr, 0, nullptr};
+  if (timeout_ms > 0) {
+    options_bytes = RunOptionsWithTimeout(timeout_ms);
+    options.data = options_bytes.data();
+    options.length = options_bytes.size();
+  }
   auto started = std::chrono::steady_clock::now();
-  tf().TF_SessionRun(core.session(), nullptr, plan.inputs.data(), feeds.data(),
+  tf().TF_SessionRun(core.session(), timeout_ms > 0 ? &options : nullptr, plan.inputs.data(), feeds.data(),
                      static_cast<int>(plan.inputs.size()), plan.outputs.data(),
                      fetched.tensors.data(), static_cast<int>(plan.outputs.size()), nullptr, 0,
                      nullptr, status.get());
@@ -232,14 +252,14 @@ Napi::Array OutputsToJs(Napi::Env env, Fetched& fetched, const FeedSet& feeds) {
 // (native/runner.h); the outputs become JS values back on the JS thread.
 class RunJob : public Job {
  public:
-  RunJob(Napi::Env env, std::shared_ptr<RunPlan> plan, std::unique_ptr<FeedSet> feeds)
-      : deferred_(Napi::Promise::Deferred::New(env)), plan_(std::move(plan)), feeds_(std::move(feeds)) {}
+  RunJob(Napi::Env env, std::shared_ptr<RunPlan> plan, std::unique_ptr<FeedSet> feeds, int64_t timeout_ms)
+      : deferred_(Napi::Promise::Deferred::New(env)), plan_(std::move(plan)), feeds_(std::move(feeds)), timeout_ms_(timeout_ms) {}
 
   Napi::Promise promise() const { return deferred_.Promise(); }
 
   void Execute() override {
     try {
-      failure_ = RunPlanOnce(*plan_, *feeds_, fetched_);
+      failure_ = RunPlanOnce(*plan_, *feeds_, fetched_, timeout_ms_);
     } catch (const std::exception& error) {
       // A runner thread must not unwind (std::terminate): std::bad_alloc and the like.
       failure_ = {"INTERNAL", std::string("run failed: ") + error.what()};
@@ -269,6 +289,7 @@ class RunJob : public Job {
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<RunPlan> plan_;
   std::unique_ptr<FeedSet> feeds_;
+  int64_t timeout_ms_;
   Fetched fetched_;
   Failure failure_;
 };
@@ -495,6 +516,15 @@ std::shared_ptr<RunPlan> ReadRunArguments(const Napi::CallbackInfo& info,
   return plan;
 }
 
+// The optional third argument of run/runSync: TensorFlow's run timeout in ms (0: none).
+int64_t ReadTimeout(const Napi::CallbackInfo& info) {
+  if (info.Length() < 3 || info[2].IsUndefined()) return 0;
+  if (!info[2].IsNumber()) throw MakeTypeError(info.Env(), "run(plan, feeds, timeoutMs): timeoutMs must be a number");
+  double ms = info[2].As<Napi::Number>().DoubleValue();
+  if (!(ms >= 0 && ms <= 9007199254740991.0)) throw MakeTypeError(info.Env(), "run(plan, feeds, timeoutMs): timeoutMs must be a whole number of ms >= 0");
+  return static_cast<int64_t>(ms);
+}
+
 }  // namespace
 
 Napi::Value Session::Run(const Napi::CallbackInfo& info) {
@@ -502,7 +532,8 @@ Napi::Value Session::Run(const Napi::CallbackInfo& info) {
   auto feeds = std::make_unique<FeedSet>();
   std::shared_ptr<RunPlan> plan = ReadRunArguments(info, core_, *feeds);
   uint32_t expected = core_->inline_ops() ? plan->last_run_micros.load(std::memory_order_relaxed) : 0;
-  auto job = std::make_unique<RunJob>(env, std::move(plan), std::move(feeds));
+  int64_t timeout_ms = ReadTimeout(info);
+  auto job = std::make_unique<RunJob>(env, std::move(plan), std::move(feeds), timeout_ms);
   Napi::Promise promise = job->promise();
   Addon::Of(env).completions()->Submit(std::move(job), expected);
   return promise;
@@ -512,12 +543,13 @@ Napi::Value Session::RunSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   FeedSet feeds;
   std::shared_ptr<RunPlan> plan = ReadRunArguments(info, core_, feeds);
+  int64_t timeout_ms = ReadTimeout(info);
   Fetched fetched;
   Failure failure;
   if (plan->last_output_bytes.load(std::memory_order_relaxed) >= kOffThreadOutputBytes) {
-    SyncRunner::Get().RunAndWait([&] { failure = RunPlanOnce(*plan, feeds, fetched); });
+    SyncRunner::Get().RunAndWait([&] { failure = RunPlanOnce(*plan, feeds, fetched, timeout_ms); });
   } else {
-    failure = RunPlanOnce(*plan, feeds, fetched);
+    failure = RunPlanOnce(*plan, feeds, fetched, timeout_ms);
   }
   if (failure) throw MakeError(env, failure);
   Napi::Array outputs = OutputsToJs(env, fetched, feeds);

@@ -156,7 +156,7 @@ v = inf.ModelInferRequest(model_name='vocab')
 w = v.inputs.add(name='words', datatype='BYTES', shape=[2]); w.contents.bytes_contents.extend([b'banana', b'kiwi'])
 res = call(S + 'ModelInfer', v, inf.ModelInferResponse)
 out['bytes'] = {o.name: o.datatype for o in res.outputs}
-out['health'] = [health.HealthCheckResponse.ServingStatus.Name(call('/grpc.health.v1.Health/Check', health.HealthCheckRequest(service=s), health.HealthCheckResponse).status) for s in ['', 'inference.GRPCInferenceService']]
+out['health'] = [health.HealthCheckResponse.ServingStatus.Name(call('/grpc.health.v1.Health/Check', health.HealthCheckRequest(service=s), health.HealthCheckResponse).status) for s in ['', 'inference.GRPCInferenceService', 'grpc.health.v1.Health']]
 out['health_unknown'] = failure('/grpc.health.v1.Health/Check', health.HealthCheckRequest(service='nope'), health.HealthCheckResponse)
 print(json.dumps(out))
 `, server.grpc);
@@ -168,7 +168,7 @@ print(json.dumps(out))
   t.same(r.typed, ['q1', '1', [['y', 'FP32', [3, 1]]], [2.5, 3, 4.5]], 'typed contents in, raw_output_contents out');
   t.same(r.raw, [2.5, 3, 4.5], 'raw_input_contents in');
   t.same(r.bytes, { ids: 'INT64', scores: 'FP32' }, 'BYTES in');
-  t.same(r.health, ['SERVING', 'SERVING']);
+  t.same(r.health, ['SERVING', 'SERVING', 'SERVING']);
   t.match(r.health_unknown, ['NOT_FOUND', /unknown service "nope"/]);
 });
 
@@ -196,6 +196,20 @@ out['short_content'] = predict('half', short)
 def complex64(x):
     x.dtype = tf.DT_COMPLEX64; x.tensor_shape.dim.add(size=1)
 out['unsupported'] = predict('half', complex64)
+def huge(x):
+    x.dtype = tf.DT_FLOAT; x.tensor_shape.dim.add(size=2**33); x.tensor_shape.dim.add(size=1)
+out['huge_no_data'] = predict('half', huge)
+v = ts.PredictRequest(); v.model_spec.name = 'vocab'
+w = v.inputs['words']; w.dtype = tf.DT_STRING; w.tensor_shape.dim.add(size=2**31)
+out['huge_strings'] = failure(PREDICT, v, ts.PredictResponse)
+dup = ts.PredictRequest(); dup.model_spec.name = 'half'; floats(dup.inputs['x']); dup.output_filter.extend(['y', 'y'])
+out['filter_twice'] = failure(PREDICT, dup, ts.PredictResponse)
+S = '/inference.GRPCInferenceService/'
+twice = inf.ModelInferRequest(model_name='half')
+for value in (1, 7):
+    t = twice.inputs.add(name='x', datatype='FP32', shape=[1, 1]); t.contents.fp32_contents.append(value)
+out['input_twice'] = failure(S + 'ModelInfer', twice, inf.ModelInferResponse)
+out['loose_version'] = failure(S + 'ModelReady', inf.ModelReadyRequest(name='half', version='0x1'), inf.ModelReadyResponse)
 out['no_spec'] = failure(PREDICT, ts.PredictRequest(), ts.PredictResponse)
 m = ts.GetModelMetadataRequest(); m.model_spec.name = 'half'; m.metadata_field.append('nope')
 out['metadata_field'] = failure('/tensorflow.serving.PredictionService/GetModelMetadata', m, ts.GetModelMetadataResponse)
@@ -215,6 +229,11 @@ print(json.dumps(out))
   t.match(r.short_content, ['INVALID_ARGUMENT', /tensor_content holds 3 bytes, but shape \[4\] of float32 needs 16/]);
   t.match(r.unsupported, ['UNIMPLEMENTED', /DT_COMPLEX64/]);
   t.match(r.no_spec, ['INVALID_ARGUMENT', /Missing ModelSpec/]);
+  t.match(r.huge_no_data, ['INVALID_ARGUMENT', /shape \[8589934592, 1\] has 8589934592 elements but float_val gives 0; tfslice fills in at most 16777216/], 'a few bytes cannot make the server allocate without bound');
+  t.match(r.huge_strings, ['INVALID_ARGUMENT', /fills in at most/]);
+  t.match(r.filter_twice, ['INVALID_ARGUMENT', /duplicate output tensor alias in output_filter: y/]);
+  t.match(r.input_twice, ['INVALID_ARGUMENT', /input 'x' is given twice/]);
+  t.match(r.loose_version, ['INVALID_ARGUMENT', /version must be a version number \(decimal digits\), got "0x1"/]);
   t.match(r.metadata_field, ['INVALID_ARGUMENT', /Metadata field nope is not supported/]);
   t.ok(r.garbage === 'INTERNAL' || r.garbage === 'INVALID_ARGUMENT', `bytes that are no PredictRequest: ${String(r.garbage)}`);
   t.same(r.after, [3.5], 'and it serves on');

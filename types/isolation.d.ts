@@ -38,7 +38,7 @@ export declare class HostSession implements NativeSession {
         loaded: HostLoaded;
     }>;
     plan(inputs: string[], outputs: string[]): NativePlan;
-    run(plan: NativePlan, feeds: NativeTensors): Promise<NativeTensors>;
+    run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): Promise<NativeTensors>;
     runSync(): NativeTensors;
     /** Ends the host once its in-flight runs finished; resolves when it has exited. */
     close(): Promise<void>;

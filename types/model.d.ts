@@ -25,6 +25,16 @@ export interface RunOptions {
      * TensorFlow with its INVALID_ARGUMENT.
      */
     checkShapes?: boolean;
+    /**
+     * TensorFlow's own limit on this run, in ms (RunOptions.timeout_in_ms): past it the run fails
+     * with DEADLINE_EXCEEDED and the session stays usable. Default: the model's runTimeoutMs
+     * (LoadOptions); 0: none. The time a run waits for its turn (maxConcurrentRuns, a batch) does
+     * not count. A batch runs with the shortest limit of its requests; if that stops it, its
+     * requests run again one by one, each with its own. Enforced only when the model has an
+     * inter-op pool (interOpThreads ≥ 0); with ops inline (the default) TensorFlow runs the graph
+     * to its end and the value has no effect (the servers pass their deadline either way).
+     */
+    runTimeoutMs?: number;
 }
 /** A device of the model's session (TF_SessionListDevices). */
 export interface Device {
@@ -89,6 +99,8 @@ export declare class Model {
     readonly config: SessionConfig;
     /** Dynamic batching (LoadOptions.batching): which signatures are batched, with what parameters; null when off. */
     readonly batching: BatchingInfo | null;
+    /** TensorFlow's limit on each run, in ms, unless run() sets its own (LoadOptions.runTimeoutMs); 0: none. */
+    readonly runTimeoutMs: number;
     /** True once dispose() was called. */
     get disposed(): boolean;
     /** Runs of this model executing now (at most maxConcurrentRuns). */

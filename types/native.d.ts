@@ -16,8 +16,9 @@ export type NativePlan = {
 };
 export interface NativeSession {
     plan(inputs: string[], outputs: string[]): NativePlan;
-    run(plan: NativePlan, feeds: NativeTensors): Promise<NativeTensors>;
-    runSync(plan: NativePlan, feeds: NativeTensors): NativeTensors;
+    /** timeoutMs > 0: TensorFlow's run timeout (RunOptions.timeout_in_ms); DEADLINE_EXCEEDED past it. */
+    run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): Promise<NativeTensors>;
+    runSync(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): NativeTensors;
     close(): Promise<void>;
 }
 /** The parent's end of a host's direct path (native/channel.h). */

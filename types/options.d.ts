@@ -59,6 +59,14 @@ export interface LoadOptions {
      * Model.batching says which signatures are batched.
      */
     batching?: boolean | BatchingOptions;
+    /**
+     * TensorFlow's own limit on each run, in ms (RunOptions.timeout_in_ms): a run past it fails
+     * with DEADLINE_EXCEEDED and the session stays usable. 0 (default): none. run() may set its own.
+     * TensorFlow enforces it only with an inter-op pool (interOpThreads ≥ 0): a graph run inline
+     * (the default, -1) goes to its end on the calling thread. So a value > 0 here needs
+     * interOpThreads (RangeError otherwise).
+     */
+    runTimeoutMs?: number;
 }
 export interface ResolvedOptions {
     readonly gpuMemoryFraction: number | null;
@@ -79,6 +87,8 @@ export interface ResolvedOptions {
     readonly applied: SessionConfig;
     /** null: no batching. */
     readonly batching: ResolvedBatching | null;
+    /** 0: none. */
+    readonly runTimeoutMs: number;
 }
 /** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
 export declare const DEFAULT_INTER_OP_THREADS = -1;
@@ -89,5 +99,7 @@ export declare const DEFAULT_INTER_OP_THREADS = -1;
  * costs a bounded share of throughput (11-43 % at 2 in flight on 2 vCPUs, AMX host) and can be lifted.
  */
 export declare function defaultMaxConcurrentRuns(oneDnn: boolean | null): number;
+/** A run timeout in ms: a whole number ≥ 0 (0: none), within what TensorFlow takes (int64). */
+export declare function runTimeout(field: string, value: unknown): number;
 /** Validates loadModel's second argument: a GPU fraction or an options object. */
 export declare function resolveLoadOptions(arg: unknown): ResolvedOptions;

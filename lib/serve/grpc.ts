@@ -46,6 +46,8 @@ export function statusCode(code: string): number {
   return grpc.status.INTERNAL;
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 // Messages past 1 KiB are cut, as TensorFlow Serving cuts them.
 const MAX_MESSAGE = 1024;
 
@@ -62,9 +64,13 @@ function grpcError(error: unknown): Partial<grpc.StatusObject> {
       message = error.message;
     }
   }
+  if (code === 'INTERNAL' && !(error instanceof TensorFlowError)) process.stderr.write(`tfslice serve: a gRPC call failed: ${error instanceof Error ? error.stack : String(error)}\n`);
   if (message.length > MAX_MESSAGE) message = `${message.slice(0, MAX_MESSAGE)}…`;
   return { code: statusCode(code), details: message };
 }
+
+// The most elements a typed field with fewer values than elements is filled out to (64 MiB of float32).
+const MAX_FILLED_ELEMENTS = 16 * 1024 * 1024;
 
 let root: Root | undefined;
 
@@ -101,6 +107,13 @@ function definition(service: string): grpc.ServiceDefinition {
 type Message = Record<string, unknown>;
 type Call = grpc.ServerUnaryCall<Message, Message> & { outcome: Outcome };
 type Int64 = Long | number | string | null | undefined;
+
+/** A version as KServe's messages carry it: a string of decimal digits. */
+function versionOf(value: unknown, what: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' || !/^\d{1,15}$/.test(value)) throw new InvalidArgumentError(`${what} must be a version number (decimal digits), got ${JSON.stringify(value)}`);
+  return Number(value);
+}
 
 function toNumber(value: Int64, what: string): number {
   const n = Long.isLong(value) ? (value as Long).toNumber() : Number(value ?? 0);
@@ -168,6 +181,13 @@ export function tensorFromProto(proto: Message, name: string): Tensor {
   }
   const values = (proto[valueField(dtype)] as ArrayLike<unknown> | undefined) ?? [];
   if (values.length > n) throw new InvalidArgumentError(`input '${name}': ${values.length} values in ${valueField(dtype)} for shape [${shape.join(', ')}] (${n} elements)`);
+  // A few bytes may declare any shape: what fewer values fill in is bounded, so that a small
+  // request cannot make the server allocate without limit (the values themselves are bounded
+  // by the message size).
+  if (values.length < n && n > MAX_FILLED_ELEMENTS) {
+    throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] has ${n} elements but ${valueField(dtype)} gives ${values.length}; ` +
+      `tfslice fills in at most ${MAX_FILLED_ELEMENTS} elements from fewer values: send every value (or tensor_content)`);
+  }
   if (dtype === 'string') {
     const items: Uint8Array[] = new Array(n);
     const empty = new Uint8Array(0);
@@ -225,6 +245,8 @@ interface Outcome {
   model: string;
   version: number | null;
   runSeconds: number | null;
+  /** What is left of the client's deadline (else the server's limit) for TensorFlow's run timeout, ms; 0: none. */
+  runTimeoutMs: number;
 }
 
 const VERSION_STATES: Record<string, number> = { START: 10, LOADING: 20, AVAILABLE: 30, UNLOADING: 40, END: 50 };
@@ -272,6 +294,11 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   const withModel = async <T>(call: Call, t: { name: string; version?: number; label?: string }, work: (model: Model, version: number) => Promise<T>): Promise<T> => {
     const outcome = call.outcome;
     outcome.model = known.has(t.name) ? t.name : '';
+    // The client's deadline, else the server's limit: the wait, and TensorFlow's run timeout.
+    const deadline = call.getDeadline();
+    const until = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+    const limit = { until, ms: Number.isFinite(until) ? until - Date.now() : timeoutMs };
+    outcome.runTimeoutMs = limit.ms > MAX_TIMER_MS ? 0 : limit.ms > 0 ? Math.ceil(limit.ms) : Number.isFinite(until) ? 1 : 0;
     const run = manager.use(t.name, { version: t.version, label: t.label }, async (model, version) => {
       outcome.version = version;
       const started = performance.now();
@@ -281,10 +308,9 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         outcome.runSeconds = (performance.now() - started) / 1000;
       }
     });
-    const deadline = call.getDeadline();
-    const until = deadline instanceof Date ? deadline.getTime() : Number(deadline);
-    const ms = Number.isFinite(until) ? until - Date.now() : timeoutMs;
-    if (ms <= 0 && !Number.isFinite(until) && timeoutMs <= 0) return run;
+    // setTimeout takes at most 2^31 - 1 ms (about 24.8 days); a deadline past that is none here.
+    if ((!Number.isFinite(limit.until) && timeoutMs <= 0) || limit.ms > MAX_TIMER_MS) return run;
+    const ms = limit.ms;
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new TensorFlowError('DEADLINE_EXCEEDED', `Deadline Exceeded: model '${t.name}' did not answer within ${Math.max(0, Math.round(ms))} ms`)), Math.max(0, ms));
@@ -299,7 +325,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
 
   const unary = (api: ServingApi, work: (call: Call) => Promise<Message>): grpc.handleUnaryCall<Message, Message> => (call, callback) => {
     const started = performance.now();
-    const outcome: Outcome = { model: '', version: null, runSeconds: null };
+    const outcome: Outcome = { model: '', version: null, runSeconds: null, runTimeoutMs: 0 };
     const count = (code: string) => {
       if (!metrics) return;
       const { model, version, runSeconds } = outcome;
@@ -339,7 +365,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     return withModel(call, t, async (model, version) => {
       const signature = t.signature || 'serving_default';
       checkExamplesSignature(signatureOf(model, signature), api, signature);
-      const outputs = await model.run({ inputs: new Tensor('string', serialized) }, { signature, checkShapes: false });
+      const outputs = await model.run({ inputs: new Tensor('string', serialized) }, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
       const model_spec = { name: t.name, version: { value: version }, signature_name: signature };
       if (api === 'classify') {
         return { model_spec, result: { classifications: classifications(outputs, serialized.length).map((classes) => ({ classes })) } };
@@ -358,10 +384,12 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         const feeds: Record<string, Tensor> = {};
         for (const [key, proto] of Object.entries((request.inputs as Record<string, Message> | undefined) ?? {})) feeds[key] = tensorFromProto(proto, key);
         const filter = (request.output_filter as string[] | undefined) ?? [];
+        const twice = filter.find((o, i) => filter.indexOf(o) !== i);
+        if (twice !== undefined) throw new InvalidArgumentError(`duplicate output tensor alias in output_filter: ${twice}`);
         for (const key of filter) {
           if (!Object.hasOwn(info.outputs, key)) throw new InvalidArgumentError(`output tensor alias not found in signature: ${key} Outputs expected to be in the set {${Object.keys(info.outputs).sort().join(',')}}.`);
         }
-        const outputs = await model.run(feeds, { signature, outputs: filter.length > 0 ? filter : undefined, checkShapes: false });
+        const outputs = await model.run(feeds, { signature, outputs: filter.length > 0 ? filter : undefined, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
         const out: Record<string, Message> = {};
         for (const [key, tensor] of Object.entries(outputs)) out[key] = tensorToProto(tensor, content);
         return { model_spec: { name: t.name, version: { value: version }, signature_name: signature }, outputs: out };
@@ -421,7 +449,8 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     ModelReady: unary('grpc_v2_ready', async (call) => {
       const { name, version } = call.request as { name?: string; version?: string };
       if (!name) throw new InvalidArgumentError('ModelReady needs the model name');
-      const wanted = version ? toNumber(version, 'version') : undefined;
+      const wanted = versionOf(version, 'version');
+      call.outcome.model = known.has(name) ? name : '';
       const status = manager.status(name);
       return { ready: !draining() && status.versions.some((v) => v.state === 'AVAILABLE' && (wanted === undefined || v.version === wanted)) };
     }),
@@ -429,7 +458,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     ModelMetadata: unary('grpc_v2_metadata', async (call) => {
       const { name, version } = call.request as { name?: string; version?: string };
       if (!name) throw new InvalidArgumentError('ModelMetadata needs the model name');
-      return withModel(call, { name, version: version ? toNumber(version, 'version') : undefined }, async (model) => {
+      return withModel(call, { name, version: versionOf(version, 'version') }, async (model) => {
         const info = model.defaultSignature ? model.signatures[model.defaultSignature] : undefined;
         const versions = manager.status(name).versions.filter((v) => v.state === 'AVAILABLE').map((v) => String(v.version));
         return {
@@ -442,27 +471,37 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const request = call.request;
       const name = request.model_name as string;
       if (!name) throw new InvalidArgumentError('ModelInfer needs model_name');
-      const version = request.model_version ? toNumber(request.model_version as string, 'model_version') : undefined;
+      call.outcome.model = known.has(name) ? name : '';
+      const version = versionOf(request.model_version, 'model_version');
       const raw = (request.raw_input_contents as Uint8Array[] | undefined) ?? [];
       const inputs = (request.inputs as Message[] | undefined) ?? [];
       if (raw.length > 0 && raw.length !== inputs.length) throw new InvalidArgumentError(`raw_input_contents has ${raw.length} entries for ${inputs.length} inputs; give one per input, or none`);
       const feeds: Record<string, Tensor> = {};
       inputs.forEach((input, i) => {
         const key = input.name as string;
+        if (Object.hasOwn(feeds, key)) throw new InvalidArgumentError(`input '${key}' is given twice`);
+        if (raw.length > 0 && input.contents) throw new InvalidArgumentError(`input '${key}' has contents while raw_input_contents is given: send every input one way`);
         const dtype = dtypeOfV2(input.datatype as string);
         if (!dtype) throw new InvalidArgumentError(`input '${key}': datatype ${JSON.stringify(input.datatype)} is not one of the v2 datatypes`);
         const shape = ((input.shape as Int64[] | undefined) ?? []).map((d, k) => toNumber(d, `input '${key}' shape[${k}]`));
         checkShape(shape, `input '${key}' shape`);
-        feeds[key] = raw.length > 0 ? binaryTensor(key, dtype, shape, raw[i]!) : contentsTensor(key, dtype, shape, input.contents as Message | undefined);
+        try {
+          feeds[key] = raw.length > 0 ? binaryTensor(key, dtype, shape, raw[i]!) : contentsTensor(key, dtype, shape, input.contents as Message | undefined);
+        } catch (error) {
+          if (error instanceof Error && !error.message.startsWith(`input '${key}'`)) error.message = `input '${key}': ${error.message}`;
+          throw error;
+        }
       });
       const wanted = ((request.outputs as Message[] | undefined) ?? []).map((o) => o.name as string);
+      const twice = wanted.find((o, i) => wanted.indexOf(o) !== i);
+      if (twice !== undefined) throw new InvalidArgumentError(`output '${twice}' is asked for twice`);
       const signatureParam = ((request.parameters as Record<string, Message> | undefined) ?? {}).signature_name;
       return withModel(call, { name, version }, async (model, served) => {
         const signature = (signatureParam?.string_param as string | undefined) || model.defaultSignature || 'serving_default';
         const info = signatureOf(model, signature);
         const unknown = wanted.find((o) => !Object.hasOwn(info.outputs, o));
         if (unknown) throw new InvalidArgumentError(`the model has no output '${unknown}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);
-        const outputs = await model.run(feeds, { signature, checkShapes: false });
+        const outputs = await model.run(feeds, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
         const names = wanted.length > 0 ? wanted : Object.keys(outputs).sort();
         const tensors: Message[] = [];
         const rawOut: Uint8Array[] = [];
@@ -488,7 +527,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   return server;
 }
 
-const SERVICES = ['tensorflow.serving.PredictionService', 'tensorflow.serving.ModelService', 'inference.GRPCInferenceService'];
+const SERVICES = ['tensorflow.serving.PredictionService', 'tensorflow.serving.ModelService', 'inference.GRPCInferenceService', 'grpc.health.v1.Health'];
 const SERVER_VERSION = (require(path.join(PACKAGE_ROOT, 'package.json')) as { version: string }).version;
 
 // A v2 input from its typed contents (InferTensorContents), by datatype.

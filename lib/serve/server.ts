@@ -32,7 +32,8 @@ export interface ServingOptions {
   /**
    * Longest a request may take in its model, in ms, before it is answered DEADLINE_EXCEEDED
    * (504), as TensorFlow Serving's --rest_api_timeout_in_ms; 0 for no limit. Default 30000.
-   * The run itself is not stopped.
+   * It is also the run's own TensorFlow timeout (RunOptions.timeout_in_ms, as TensorFlow
+   * Serving sets it), so TensorFlow stops a run that outlives it.
    */
   timeoutMs?: number;
   /** Metrics to record and serve; false for none. Default: a ServerMetrics on a registry of its own. */
@@ -223,7 +224,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           const name = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
           const info = signatureOf(model, name);
           const feeds = feedsFromPayload(parsed.format, parsed.payload, info.inputs);
-          return predictResponse(await model.run(feeds, { signature: name, checkShapes: false }), parsed.format);
+          return predictResponse(await model.run(feeds, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs }), parsed.format);
         }),
       };
     }
@@ -232,7 +233,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       body: await withModel(t, outcome, async (model) => {
         const name = parsed.signatureName ?? 'serving_default';
         checkExamplesSignature(signatureOf(model, name), method, name);
-        const outputs = await model.run({ inputs: parsed.examples }, { signature: name, checkShapes: false });
+        const outputs = await model.run({ inputs: parsed.examples }, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs });
         return method === 'classify' ? classifyResponse(outputs, parsed.count) : regressResponse(outputs, parsed.count);
       }),
     };
@@ -336,7 +337,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           // An output that is not there is the request's mistake, told before the model runs.
           const unknown = parsed.outputs?.find((o) => !Object.hasOwn(info.outputs, o.name));
           if (unknown) throw new TensorFlowError('INVALID_ARGUMENT', `the model has no output '${unknown.name}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);
-          const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false });
+          const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs });
           return inferResponse(t.name, version, parsed, outputs);
         });
         if (!response.binary) return { body: response.json };

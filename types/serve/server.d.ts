@@ -8,7 +8,8 @@ export interface ServingOptions {
     /**
      * Longest a request may take in its model, in ms, before it is answered DEADLINE_EXCEEDED
      * (504), as TensorFlow Serving's --rest_api_timeout_in_ms; 0 for no limit. Default 30000.
-     * The run itself is not stopped.
+     * It is also the run's own TensorFlow timeout (RunOptions.timeout_in_ms, as TensorFlow
+     * Serving sets it), so TensorFlow stops a run that outlives it.
      */
     timeoutMs?: number;
     /** Metrics to record and serve; false for none. Default: a ServerMetrics on a registry of its own. */
