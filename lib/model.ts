@@ -518,7 +518,10 @@ export class Model {
       tensor.pushNative(natives);
     }
     const { plan, resultKeys, queue } = this.#plan(session, sig, outputKeys);
-    const timeoutMs = options?.runTimeoutMs === undefined ? this.runTimeoutMs : runTimeout('runTimeoutMs', options.runTimeoutMs);
+    const asked = options?.runTimeoutMs === undefined ? this.runTimeoutMs : runTimeout('runTimeoutMs', options.runTimeoutMs);
+    // TensorFlow cannot stop a graph run inline; sending no limit keeps an isolated model's
+    // runs on the direct path (a limit goes framed).
+    const timeoutMs = runsInline(this.config) ? 0 : asked;
     return { plan, feeds: natives, resultKeys, queue, timeoutMs };
   }
 
