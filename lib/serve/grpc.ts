@@ -25,7 +25,7 @@ import { PACKAGE_ROOT } from '../native';
 import type { SignatureInfo, TensorSpec } from '../proto';
 import { checkShape, elementCount, Tensor } from '../tensor';
 import type { ServerMetrics, ServingApi } from './metrics';
-import { notReadyReason } from './server';
+import { notReadyReason, useTimed } from './server';
 import { checkExamplesSignature, classifications, regressions } from './tfs';
 import { binaryTensor, dtypeOfV2, metadataTensors, outputBytes, v2Datatype } from './v2';
 
@@ -299,15 +299,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     const until = deadline instanceof Date ? deadline.getTime() : Number(deadline);
     const limit = { until, ms: Number.isFinite(until) ? until - Date.now() : timeoutMs };
     outcome.runTimeoutMs = limit.ms > MAX_TIMER_MS ? 0 : limit.ms > 0 ? Math.ceil(limit.ms) : Number.isFinite(until) ? 1 : 0;
-    const run = manager.use(t.name, { version: t.version, label: t.label }, async (model, version) => {
-      outcome.version = version;
-      const started = performance.now();
-      try {
-        return await work(model, version);
-      } finally {
-        outcome.runSeconds = (performance.now() - started) / 1000;
-      }
-    });
+    const run = useTimed(manager, t, outcome, work);
     // setTimeout takes at most 2^31 - 1 ms (about 24.8 days); a deadline past that is none here.
     if ((!Number.isFinite(limit.until) && timeoutMs <= 0) || limit.ms > MAX_TIMER_MS) return run;
     const ms = limit.ms;

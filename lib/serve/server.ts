@@ -123,6 +123,23 @@ export function notReadyReason(manager: ModelManager, draining: () => boolean): 
   return null;
 }
 
+/**
+ * @internal manager.use() that records, for the metrics, the version that served and how long
+ * the work on it took (REST and gRPC alike).
+ */
+export function useTimed<T>(manager: ModelManager, t: { name: string; version?: number; label?: string }, outcome: { version: number | null; runSeconds: number | null },
+  work: (model: Model, version: number) => Promise<T>): Promise<T> {
+  return manager.use(t.name, { version: t.version, label: t.label }, async (model, version) => {
+    outcome.version = version;
+    const started = performance.now();
+    try {
+      return await work(model, version);
+    } finally {
+      outcome.runSeconds = (performance.now() - started) / 1000;
+    }
+  });
+}
+
 /** What one request did, for the metrics. */
 interface Outcome {
   api: ServingApi;
@@ -151,15 +168,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   // Runs `work` on a version of the model, within the server's time limit.
   const withModel = async <T>(t: Target, outcome: Outcome, work: (model: Model, version: number) => Promise<T>): Promise<T> => {
     outcome.model = known.has(t.name) ? t.name : '';
-    const run = manager.use(t.name, { version: t.version, label: t.label }, async (model, version) => {
-      outcome.version = version;
-      const started = performance.now();
-      try {
-        return await work(model, version);
-      } finally {
-        outcome.runSeconds = (performance.now() - started) / 1000;
-      }
-    });
+    const run = useTimed(manager, t, outcome, work);
     if (timeoutMs <= 0) return run;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
