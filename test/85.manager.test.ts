@@ -9,7 +9,7 @@ import {
   gpuLedger, ModelManager, type ModelManagerConfig, NotFoundError, selectVersions, type StateEvent, Tensor,
 } from '../lib/index';
 import { resetLedgerForTests } from '../lib/gpu';
-import { expectOutput, fixture, toTensor } from './helpers';
+import { expectOutput, fixture, slowN, toTensor } from './helpers';
 
 const tiny = fixture('tiny');
 const slow = fixture('slow').dir;
@@ -524,4 +524,23 @@ t.test('stop(): runs in flight finish, runs called later reject with UNAVAILABLE
   const waiting = again.run('slow', { n });
   await again.stop();
   await t.rejects(waiting, { code: 'UNAVAILABLE' }, 'a run waiting for the first load is rejected by stop()');
+});
+
+t.test('reconfigure(): models left out are unloaded (runs in flight finish), new ones loaded, kept ones take their new policy', async (t) => {
+  const a = basePath(t, [1, 2]);
+  const b = basePath(t, [1], slow);
+  const c = basePath(t, [5]);
+  const manager = new ModelManager({ models: [{ name: 'a', basePath: a }, { name: 'b', basePath: b }] });
+  t.teardown(() => manager.stop());
+  await manager.start();
+  await t.rejects(manager.reconfigure([{ name: 'a', basePath: a }, { name: 'a', basePath: c }]), { message: /models\[1\]\.name must be unique/ }, 'a bad list changes nothing');
+  t.same(manager.names, ['a', 'b']);
+  const n = await slowN(manager.get('b'), 500);
+  const long = manager.run('b', { n: new Tensor('int32', new Int32Array([n]), []) });
+  const status = await manager.reconfigure([{ name: 'a', basePath: a, versionPolicy: 'all', versionLabels: { old: 1 } }, { name: 'c', basePath: c }]);
+  t.same(status.map((m) => [m.name, m.versions.filter((v) => v.state === 'AVAILABLE').map((v) => v.version)]), [['a', [1, 2]], ['c', [5]]], "a takes 'all' (versions ascending), c is loaded, b is gone");
+  t.ok(await long, 'the run in flight on the removed model finished');
+  await t.rejects(manager.run('b', feeds), { code: 'NOT_FOUND', message: /no model named "b"/ });
+  t.equal(manager.versionOfLabel('a', 'old'), 1, 'new labels apply');
+  expectOutput(t, (await manager.run('c', feeds)).y, golden.outputs.y!, 'the new model serves');
 });

@@ -292,3 +292,33 @@ t.test('a grpc-js client, and --enable_serialization_as_tensor_content', async (
     client.close();
   }
 });
+
+t.test("ModelService.HandleReloadConfigRequest applies TensorFlow Serving's model config (last: it changes the models)", async (t) => {
+  const tiny = basePath('tiny', { 3: fixture('tiny').dir });
+  const r = await python<Record<string, unknown>>(`
+out = {}
+M = '/tensorflow.serving.ModelService/'
+req = ts.ReloadConfigRequest()
+half = req.config.model_config_list.config.add(name='half', base_path=${JSON.stringify(path.join(tmp, 'models', 'half'))}, model_platform='tensorflow')
+half.model_version_policy.specific.versions.append(1)
+half.version_labels['stable'] = 1
+req.config.model_config_list.config.add(name='tiny', base_path=${JSON.stringify(tiny)})
+out['reload'] = call(M + 'HandleReloadConfigRequest', req, ts.ReloadConfigResponse).status.error_code
+s = ts.GetModelStatusRequest(); s.model_spec.name = 'half'
+out['half'] = [[v.version, ts.ModelVersionStatus.State.Name(v.state)] for v in call(M + 'GetModelStatus', s, ts.GetModelStatusResponse).model_version_status]
+p = ts.PredictRequest(); p.model_spec.name = 'tiny'
+x = p.inputs['x']; x.dtype = tf.DT_FLOAT; x.tensor_shape.dim.add(size=1); x.tensor_shape.dim.add(size=4); x.float_val.extend([1, 2, 3, 4])
+out['tiny'] = call(PREDICT, p, ts.PredictResponse).model_spec.version.value
+i = ts.PredictRequest(); i.model_spec.name = 'ints'
+a = i.inputs['a']; a.dtype = tf.DT_INT32; a.tensor_shape.dim.add(size=1); a.int_val.append(1)
+out['ints'] = failure(PREDICT, i, ts.PredictResponse)
+bad = ts.ReloadConfigRequest(); bad.config.model_config_list.config.add(name='x', base_path='/tmp', model_platform='pytorch')
+out['bad'] = failure(M + 'HandleReloadConfigRequest', bad, ts.ReloadConfigResponse)
+print(json.dumps(out))
+`, server.grpc);
+  t.equal(r.reload, 0, 'OK');
+  t.same(r.half, [[2, 'END'], [1, 'AVAILABLE']], "half now serves only version 1 ('specific')");
+  t.equal(r.tiny, 3, 'a new model serves');
+  t.match(r.ints, ['NOT_FOUND', /no model named "ints"/], 'a model left out is gone');
+  t.match(r.bad, ['INVALID_ARGUMENT', /model_platform "pytorch" is not served by tfslice/]);
+});

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { describe, invalidType, NotFoundError, outOfRange, TensorFlowError } from '../errors';
 import { loadModel, type Feeds, type Model } from '../model';
 import type { Tensor } from '../tensor';
-import { type ModelManagerConfig, readConfigFile, type Resolved, resolveManagerConfig } from './config';
+import { type ManagedModelConfig, type ModelManagerConfig, readConfigFile, type Resolved, type ResolvedModel, resolveManagerConfig } from './config';
 import { acquire, newest, route, settle, wait } from './routing';
 import {
   asError, describeVersions, type Entry, type ManagerRunOptions, type Managed, type ModelManagerEvents, type ModelStatus, type Prediction,
@@ -30,20 +30,85 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export class ModelManager {
   // Composition, not inheritance: the published types then need no @types/node.
   readonly #events = new EventEmitter<ModelManagerEvents>();
-  readonly #config: Resolved;
-  readonly #models = new Map<string, Managed>();
+  #config: Resolved;
+  #models = new Map<string, Managed>();
   #started: Promise<ModelStatus[]> | null = null;
   #stopping: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
 
   constructor(config: ModelManagerConfig) {
     this.#config = resolveManagerConfig(config);
-    for (const model of this.#config.models) {
-      this.#models.set(model.name, {
-        config: model, versions: new Map(), error: null, lock: Promise.resolve(), looks: new Map(),
-        held: false, excluded: new Set(), busy: 0, waiters: new Set(),
-      });
+    for (const model of this.#config.models) this.#models.set(model.name, managed(model));
+  }
+
+  /**
+   * @internal A model's configuration as given (its load options split back out), or undefined:
+   * what gRPC's HandleReloadConfigRequest keeps of a model TensorFlow Serving's config cannot
+   * describe (GPU fraction, isolation, batching, ...).
+   */
+  modelConfig(name: string): ManagedModelConfig | undefined {
+    const m = this.#models.get(name);
+    if (!m) return undefined;
+    const { gpuMemoryFraction: _fraction, isolation, tags, batching, ...loadOptions } = m.config.loadOptions;
+    const out: ManagedModelConfig = { name, basePath: m.config.basePath, versionPolicy: m.config.versionPolicy, loadOptions };
+    if (m.config.gpuMemoryFraction !== undefined) out.gpuMemoryFraction = m.config.gpuMemoryFraction;
+    if (isolation !== undefined) out.isolation = isolation;
+    if (tags !== undefined) out.tags = tags;
+    if (batching !== undefined) out.batching = batching;
+    if (m.config.warmup) out.warmup = m.config.warmup;
+    if (m.config.versionLabels.size > 0) out.versionLabels = Object.fromEntries(m.config.versionLabels);
+    return out;
+  }
+
+  /**
+   * Serves a new list of models, as TensorFlow Serving's HandleReloadConfigRequest does: a model
+   * left out is unloaded (its runs in flight finish; runs waiting for it, and later ones, fail
+   * with NOT_FOUND) and forgotten; a new one is loaded; a model kept by name takes its new
+   * configuration (version policy and labels at once; load options for versions loaded from now
+   * on) and its versions are reconciled with it. The manager-level settings stay. Resolves, once
+   * every removal and load has finished, with status(). Before start() it only replaces the list.
+   *
+   * @throws TypeError/RangeError naming the field (`models[1].basePath`), before anything changes;
+   *   UNAVAILABLE once stopped
+   */
+  async reconfigure(models: readonly ManagedModelConfig[]): Promise<ModelStatus[]> {
+    if (this.#stopping) throw unavailable('the model manager is stopped; create a new one');
+    const c = this.#config;
+    const next = resolveManagerConfig({
+      models, requireGpuFraction: c.requireGpuFraction, watch: c.watch, pollIntervalMs: c.pollIntervalMs,
+      settleMs: c.settleMs, swapPolicy: c.swapPolicy, queueTimeoutMs: c.queueTimeoutMs,
+    });
+    const previous = this.#models;
+    const wanted = new Set(next.models.map((m) => m.name));
+    const work: Promise<void>[] = [];
+    this.#models = new Map();
+    this.#config = next;
+    for (const model of next.models) {
+      const kept = previous.get(model.name);
+      const m = kept ?? managed(model);
+      m.config = model;
+      this.#models.set(model.name, m);
+      if (this.#started === null) continue;
+      // Runs without a version wait for the first look of a new model, as at start().
+      if (!kept) m.busy++;
+      work.push(this.#refresh(m, true).finally(() => {
+        if (!kept) m.busy--;
+        settle(m, this.#stopping !== null);
+      }));
     }
+    for (const [name, m] of previous) {
+      if (wanted.has(name)) continue;
+      for (const waiter of m.waiters) {
+        clearTimeout(waiter.timer);
+        waiter.reject(new NotFoundError(`model '${name}' was removed from the configuration`));
+      }
+      m.waiters.clear();
+      work.push(this.#exclusive(m, async () => {
+        await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry)));
+      }));
+    }
+    await Promise.all(work);
+    return this.status();
   }
 
   /** Calls `listener` for every `event` ('state': a version changed state; 'failure': something failed). */
@@ -519,4 +584,11 @@ export class ModelManager {
     if (typeof version !== 'number') throw invalidType('version', 'an integer', version);
     if (!Number.isSafeInteger(version) || version < 0) throw outOfRange('version', 'an integer ≥ 0', version);
   }
+}
+
+function managed(config: ResolvedModel): Managed {
+  return {
+    config, versions: new Map(), error: null, lock: Promise.resolve(), looks: new Map(),
+    held: false, excluded: new Set(), busy: 0, waiters: new Set(),
+  };
 }

@@ -108,7 +108,8 @@ export interface Waiter {
 
 /** @internal A model: its configuration, its versions, and what its lifecycle and routing need. */
 export interface Managed {
-  readonly config: ResolvedModel;
+  /** Replaced by reconfigure() for a model it keeps. */
+  config: ResolvedModel;
   readonly versions: Map<number, Entry>;
   error: Error | null;
   /** Serializes lifecycle work (looks, loads, unloads) of this model. */

@@ -19,7 +19,7 @@ import { Root } from 'protobufjs';
 
 import { dtypeFromTf, dtypeInfo, type DType, type TypedArray } from '../dtypes';
 import { InvalidArgumentError, TensorFlowError } from '../errors';
-import type { ModelManager } from '../manager';
+import type { ManagedModelConfig, ModelManager } from '../manager';
 import type { Model } from '../model';
 import { PACKAGE_ROOT } from '../native';
 import type { SignatureInfo, TensorSpec } from '../proto';
@@ -287,13 +287,14 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const draining = options.draining ?? (() => false);
   const metrics = options.metrics ?? null;
-  const known = new Set(manager.names);
+  // The models now (a reload may change them): a name outside them is counted as "".
+  const known = (name: string): boolean => manager.names.includes(name);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 2 ** 31 - 1, 'grpc.max_send_message_length': 2 ** 31 - 1 });
 
   // Runs `work` on a version within the client's deadline (else the server's limit).
   const withModel = async <T>(call: Call, t: { name: string; version?: number; label?: string }, work: (model: Model, version: number) => Promise<T>): Promise<T> => {
     const outcome = call.outcome;
-    outcome.model = known.has(t.name) ? t.name : '';
+    outcome.model = known(t.name) ? t.name : '';
     // The client's deadline, else the server's limit: the wait, and TensorFlow's run timeout.
     const deadline = call.getDeadline();
     const until = deadline instanceof Date ? deadline.getTime() : Number(deadline);
@@ -415,9 +416,16 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   });
 
   server.addService(definition('tensorflow.serving.ModelService'), {
+    HandleReloadConfigRequest: unary('grpc_reload', async (call) => {
+      const config = (call.request.config as Message | undefined)?.model_config_list as Message | undefined;
+      if (!config) throw new InvalidArgumentError('ReloadConfigRequest needs config.model_config_list (custom_model_config is not served)');
+      const models = ((config.config as Message[] | undefined) ?? []).map((c, i) => reloadedModel(manager, c, i));
+      await manager.reconfigure(models);
+      return { status: { error_code: 0, error_message: '' } };
+    }),
     GetModelStatus: unary('grpc_status', async (call) => {
       const t = modelSpecOf(call.request);
-      call.outcome.model = known.has(t.name) ? t.name : '';
+      call.outcome.model = known(t.name) ? t.name : '';
       const status = manager.status(t.name);
       const version = t.version ?? (t.label !== undefined ? manager.versionOfLabel(t.name, t.label) : undefined);
       if (t.label !== undefined && version === undefined) throw new InvalidArgumentError(`Unrecognized servable version label: ${t.label}`);
@@ -442,7 +450,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const { name, version } = call.request as { name?: string; version?: string };
       if (!name) throw new InvalidArgumentError('ModelReady needs the model name');
       const wanted = versionOf(version, 'version');
-      call.outcome.model = known.has(name) ? name : '';
+      call.outcome.model = known(name) ? name : '';
       const status = manager.status(name);
       return { ready: !draining() && status.versions.some((v) => v.state === 'AVAILABLE' && (wanted === undefined || v.version === wanted)) };
     }),
@@ -463,7 +471,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const request = call.request;
       const name = request.model_name as string;
       if (!name) throw new InvalidArgumentError('ModelInfer needs model_name');
-      call.outcome.model = known.has(name) ? name : '';
+      call.outcome.model = known(name) ? name : '';
       const version = versionOf(request.model_version, 'model_version');
       const raw = (request.raw_input_contents as Uint8Array[] | undefined) ?? [];
       const inputs = (request.inputs as Message[] | undefined) ?? [];
@@ -521,6 +529,31 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
 
 const SERVICES = ['tensorflow.serving.PredictionService', 'tensorflow.serving.ModelService', 'inference.GRPCInferenceService', 'grpc.health.v1.Health'];
 const SERVER_VERSION = (require(path.join(PACKAGE_ROOT, 'package.json')) as { version: string }).version;
+
+/**
+ * A ModelConfig of a reload request as the ModelManager's model config: TensorFlow Serving's
+ * fields (name, base path, version policy, labels) over what the manager had for a model of
+ * that name that TensorFlow Serving's config cannot say (GPU fraction, isolation, batching, ...).
+ */
+function reloadedModel(manager: ModelManager, c: Message, i: number): ManagedModelConfig {
+  const where = `config.model_config_list.config[${i}]`;
+  const name = c.name as string;
+  if (!name) throw new InvalidArgumentError(`${where}.name is missing`);
+  if (c.model_platform && c.model_platform !== 'tensorflow') {
+    throw new InvalidArgumentError(`${where} (${name}): model_platform "${String(c.model_platform)}" is not served by tfslice; it serves "tensorflow" SavedModels`);
+  }
+  const model: ManagedModelConfig = { ...(manager.modelConfig(name) ?? { name, basePath: '' }), name, basePath: c.base_path as string };
+  const policy = c.model_version_policy as Message | undefined;
+  if (policy?.all) model.versionPolicy = 'all';
+  else if (policy?.specific) model.versionPolicy = { specific: ((policy.specific as Message).versions as Int64[] ?? []).map((v, k) => toNumber(v, `${where}.model_version_policy.specific.versions[${k}]`)) };
+  else if (policy?.latest) {
+    const n = Number((policy.latest as Message).num_versions ?? 0);
+    model.versionPolicy = n <= 1 ? 'latest' : { latest: n };
+  } else model.versionPolicy = 'latest';
+  const labels = (c.version_labels as Record<string, Int64> | undefined) ?? {};
+  model.versionLabels = Object.fromEntries(Object.entries(labels).map(([label, v]) => [label, toNumber(v, `${where}.version_labels["${label}"]`)]));
+  return model;
+}
 
 // A v2 input from its typed contents (InferTensorContents), by datatype.
 const CONTENTS: Partial<Record<DType, string>> = {

@@ -160,14 +160,15 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   const metrics = options.metrics === false ? null : options.metrics ?? new ServerMetrics(manager);
   const bodyLimit = options.bodyLimit ?? 64 * 1024 * 1024;
   const draining = options.draining ?? (() => false);
-  const known = new Set(manager.names);
+  // The models now (a reload may change them): a name outside them is counted as "".
+  const known = (name: string): boolean => manager.names.includes(name);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
 
   // Runs `work` on a version of the model, within the server's time limit.
   const withModel = async <T>(t: Target, outcome: Outcome, work: (model: Model, version: number) => Promise<T>): Promise<T> => {
-    outcome.model = known.has(t.name) ? t.name : '';
+    outcome.model = known(t.name) ? t.name : '';
     const run = useTimed(manager, t, outcome, work);
     if (timeoutMs <= 0) return run;
     let timer: NodeJS.Timeout | undefined;
@@ -318,7 +319,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       const t = target(match[1]!, match[2], undefined);
       if (what === 'ready') {
         return handle('v2_ready', async (_, outcome) => {
-          outcome.model = known.has(t.name) ? t.name : '';
+          outcome.model = known(t.name) ? t.name : '';
           const status = manager.status(t.name);
           const ready = status.versions.some((v) => v.state === 'AVAILABLE' && (t.version === undefined || v.version === t.version));
           return ready && !draining() ? { body: JSON.stringify({ name: t.name, ready: true }) } : notReady(`Model with name ${t.name}${t.version === undefined ? '' : ` version ${t.version}`} is not ready.`);

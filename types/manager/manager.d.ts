@@ -1,6 +1,6 @@
 import { type Feeds, type Model } from '../model';
 import type { Tensor } from '../tensor';
-import { type ModelManagerConfig } from './config';
+import { type ManagedModelConfig, type ModelManagerConfig } from './config';
 import { type ManagerRunOptions, type ModelManagerEvents, type ModelStatus, type Prediction } from './state';
 /**
  * Serves named, versioned SavedModels the way TensorFlow Serving's model manager does.
@@ -9,6 +9,18 @@ import { type ManagerRunOptions, type ModelManagerEvents, type ModelStatus, type
 export declare class ModelManager {
     #private;
     constructor(config: ModelManagerConfig);
+    /**
+     * Serves a new list of models, as TensorFlow Serving's HandleReloadConfigRequest does: a model
+     * left out is unloaded (its runs in flight finish; runs waiting for it, and later ones, fail
+     * with NOT_FOUND) and forgotten; a new one is loaded; a model kept by name takes its new
+     * configuration (version policy and labels at once; load options for versions loaded from now
+     * on) and its versions are reconciled with it. The manager-level settings stay. Resolves, once
+     * every removal and load has finished, with status(). Before start() it only replaces the list.
+     *
+     * @throws TypeError/RangeError naming the field (`models[1].basePath`), before anything changes;
+     *   UNAVAILABLE once stopped
+     */
+    reconfigure(models: readonly ManagedModelConfig[]): Promise<ModelStatus[]>;
     /** Calls `listener` for every `event` ('state': a version changed state; 'failure': something failed). */
     on<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this;
     /** Like on(), for the next `event` only. */
