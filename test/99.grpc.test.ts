@@ -322,3 +322,23 @@ print(json.dumps(out))
   t.match(r.ints, ['NOT_FOUND', /no model named "ints"/], 'a model left out is gone');
   t.match(r.bad, ['INVALID_ARGUMENT', /model_platform "pytorch" is not served by tfslice/]);
 });
+
+t.test('with --enable_batching, a model a reload adds is batched like the others', async (t) => {
+  const first = basePath('first', { 1: fixture('tiny').dir });
+  const added = basePath('added', { 1: fixture('tiny').dir });
+  const batched = await startServe(['--model_name', 'first', '--model_base_path', first, '--rest_api_port', '0', '--port', '0', '--file_system_poll_wait_seconds', '0', '--enable_batching']);
+  t.teardown(() => { batched.child.kill('SIGKILL'); });
+  const r = await python<Record<string, unknown>>(`
+req = ts.ReloadConfigRequest()
+req.config.model_config_list.config.add(name='first', base_path=${JSON.stringify(first)})
+req.config.model_config_list.config.add(name='added', base_path=${JSON.stringify(added)})
+code = call('/tensorflow.serving.ModelService/HandleReloadConfigRequest', req, ts.ReloadConfigResponse).status.error_code
+p = ts.PredictRequest(); p.model_spec.name = 'added'
+x = p.inputs['x']; x.dtype = tf.DT_FLOAT; x.tensor_shape.dim.add(size=1); x.tensor_shape.dim.add(size=4); x.float_val.extend([1, 2, 3, 4])
+call(PREDICT, p, ts.PredictResponse)
+print(json.dumps({'code': code}))
+`, batched.grpc);
+  t.equal(r.code, 0);
+  const text = await (await fetch(`${batched.url}/metrics`)).text();
+  t.match(text, /tfslice_batch_size_count\{model="added",signature="serving_default"\} 1/, 'the added model ran its request as a batch');
+});

@@ -111,11 +111,11 @@ async function batchingOf(flags: ServeFlags): Promise<boolean | BatchingOptions 
   }
 }
 
-async function managerConfig(flags: ServeFlags): Promise<ModelManagerConfig> {
+async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerConfig; batching: boolean | BatchingOptions | undefined }> {
   const config = await modelsOf(flags);
   const batching = await batchingOf(flags);
-  if (batching === undefined) return config;
-  return { ...config, models: config.models.map((m) => (m.batching === undefined ? { ...m, batching } : m)) };
+  if (batching === undefined) return { config, batching };
+  return { config: { ...config, models: config.models.map((m) => (m.batching === undefined ? { ...m, batching } : m)) }, batching };
 }
 
 async function modelsOf(flags: ServeFlags): Promise<ModelManagerConfig> {
@@ -146,8 +146,11 @@ export async function serve(flags: ServeFlags): Promise<number> {
   // TF_CPP_MIN_LOG_LEVEL, or TFSLICE_TF_LOGS=1, decides otherwise).
   if (process.env.TFSLICE_TF_LOGS !== '1' && !process.env.TF_CPP_MIN_LOG_LEVEL) process.env.TF_CPP_MIN_LOG_LEVEL = '2';
   let manager: ModelManager;
+  let batching: boolean | BatchingOptions | undefined;
   try {
-    manager = new ModelManager(await managerConfig(flags));
+    const given = await managerConfig(flags);
+    batching = given.batching;
+    manager = new ModelManager(given.config);
   } catch (error) {
     if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) throw new UsageError(error.message);
     throw error;
@@ -173,6 +176,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
   let address: string;
   const grpcServer = createGrpcServer({
     manager, metrics, tensorContent: flags.enable_serialization_as_tensor_content ?? false, timeoutMs: flags.rest_api_timeout_in_ms, draining: () => draining,
+    // A model a reload adds is batched as --enable_batching batches the others.
+    modelDefaults: batching === undefined ? {} : { batching },
   });
   let grpcPort: number;
   try {

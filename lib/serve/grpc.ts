@@ -238,6 +238,11 @@ export interface GrpcServingOptions {
   draining?: () => boolean;
   /** Where calls are counted (api grpc_predict, grpc_v2_infer, ...): the REST server's, to serve both at /metrics. Default none. */
   metrics?: ServerMetrics;
+  /**
+   * What a model new to the manager gets from HandleReloadConfigRequest beyond TensorFlow
+   * Serving's fields (tfslice serve: --enable_batching's batching). Default none.
+   */
+  modelDefaults?: Omit<ManagedModelConfig, 'name' | 'basePath'>;
 }
 
 /** What one call did, for the metrics. */
@@ -419,7 +424,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     HandleReloadConfigRequest: unary('grpc_reload', async (call) => {
       const config = (call.request.config as Message | undefined)?.model_config_list as Message | undefined;
       if (!config) throw new InvalidArgumentError('ReloadConfigRequest needs config.model_config_list (custom_model_config is not served)');
-      const models = ((config.config as Message[] | undefined) ?? []).map((c, i) => reloadedModel(manager, c, i));
+      const models = ((config.config as Message[] | undefined) ?? []).map((c, i) => reloadedModel(manager, c, i, options.modelDefaults ?? {}));
       await manager.reconfigure(models);
       return { status: { error_code: 0, error_message: '' } };
     }),
@@ -535,14 +540,14 @@ const SERVER_VERSION = (require(path.join(PACKAGE_ROOT, 'package.json')) as { ve
  * fields (name, base path, version policy, labels) over what the manager had for a model of
  * that name that TensorFlow Serving's config cannot say (GPU fraction, isolation, batching, ...).
  */
-function reloadedModel(manager: ModelManager, c: Message, i: number): ManagedModelConfig {
+function reloadedModel(manager: ModelManager, c: Message, i: number, defaults: Omit<ManagedModelConfig, 'name' | 'basePath'>): ManagedModelConfig {
   const where = `config.model_config_list.config[${i}]`;
   const name = c.name as string;
   if (!name) throw new InvalidArgumentError(`${where}.name is missing`);
   if (c.model_platform && c.model_platform !== 'tensorflow') {
     throw new InvalidArgumentError(`${where} (${name}): model_platform "${String(c.model_platform)}" is not served by tfslice; it serves "tensorflow" SavedModels`);
   }
-  const model: ManagedModelConfig = { ...(manager.modelConfig(name) ?? { name, basePath: '' }), name, basePath: c.base_path as string };
+  const model: ManagedModelConfig = { ...(manager.modelConfig(name) ?? { ...defaults, name, basePath: '' }), name, basePath: c.base_path as string };
   const policy = c.model_version_policy as Message | undefined;
   if (policy?.all) model.versionPolicy = 'all';
   else if (policy?.specific) model.versionPolicy = { specific: ((policy.specific as Message).versions as Int64[] ?? []).map((v, k) => toNumber(v, `${where}.model_version_policy.specific.versions[${k}]`)) };

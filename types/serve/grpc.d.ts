@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import type { ModelManager } from '../manager';
+import type { ManagedModelConfig, ModelManager } from '../manager';
 import type { ServerMetrics } from './metrics';
 /** Where the .proto files are (shipped with the package). */
 export declare const PROTO_DIR: string;
@@ -14,6 +14,11 @@ export interface GrpcServingOptions {
     draining?: () => boolean;
     /** Where calls are counted (api grpc_predict, grpc_v2_infer, ...): the REST server's, to serve both at /metrics. Default none. */
     metrics?: ServerMetrics;
+    /**
+     * What a model new to the manager gets from HandleReloadConfigRequest beyond TensorFlow
+     * Serving's fields (tfslice serve: --enable_batching's batching). Default none.
+     */
+    modelDefaults?: Omit<ManagedModelConfig, 'name' | 'basePath'>;
 }
 /**
  * A grpc-js Server with tfslice's services over `options.manager`, not yet bound. Messages may
