@@ -311,6 +311,8 @@ export class Model {
   #prepared = new Map<string, PreparedSignature>();
   #plans = new Map<string, Planned>();
   #queues: BatchQueue[] = [];
+  /** Ops run inline (runsInline(config)): TensorFlow cannot enforce a run timeout. */
+  readonly #inline: boolean;
   #batchStats = new Map<string, BatchingStats>();
   #batchListeners = new Set<(event: BatchEvent) => void>();
 
@@ -321,6 +323,7 @@ export class Model {
     isolation: Isolation; hostPid: number | null; config: SessionConfig; batching: ResolvedBatching | null; runTimeoutMs: number;
   }) {
     this.runTimeoutMs = init.runTimeoutMs;
+    this.#inline = runsInline(init.config);
     this.maxConcurrentRuns = init.maxConcurrentRuns;
     this.isolation = init.isolation;
     this.hostPid = init.hostPid;
@@ -521,7 +524,7 @@ export class Model {
     const asked = options?.runTimeoutMs === undefined ? this.runTimeoutMs : runTimeout('runTimeoutMs', options.runTimeoutMs);
     // TensorFlow cannot stop a graph run inline; sending no limit keeps an isolated model's
     // runs on the direct path (a limit goes framed).
-    const timeoutMs = runsInline(this.config) ? 0 : asked;
+    const timeoutMs = this.#inline ? 0 : asked;
     return { plan, feeds: natives, resultKeys, queue, timeoutMs };
   }
 

@@ -17,17 +17,17 @@ import * as grpc from '@grpc/grpc-js';
 import Long from 'long';
 import { Root } from 'protobufjs';
 
-import { dtypeFromTf, dtypeInfo, type DType, type TypedArray } from '../dtypes';
+import { dtypeFromTf, dtypeInfo, type DType, tfDTypeName, type TypedArray } from '../dtypes';
 import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { ManagedModelConfig, ModelManager } from '../manager';
 import type { Model } from '../model';
 import { PACKAGE_ROOT } from '../native';
-import type { SignatureInfo, TensorSpec } from '../proto';
+import type { TensorSpec } from '../proto';
 import { checkShape, elementCount, Tensor } from '../tensor';
 import type { ServerMetrics, ServingApi } from './metrics';
-import { notReadyReason, useTimed } from './server';
-import { checkExamplesSignature, classifications, regressions } from './tfs';
-import { binaryTensor, dtypeOfV2, metadataTensors, outputBytes, v2Datatype } from './v2';
+import { notReadyReason, statusVersions, useTimed, VERSION, withDeadline } from './server';
+import { checkExamplesSignature, classifications, regressions, servingSignature, tfDataTypeName } from './tfs';
+import { binaryTensor, dtypeOfV2, modelMetadata, outputBytes, v2Datatype } from './v2';
 
 /** Where the .proto files are (shipped with the package). */
 export const PROTO_DIR = path.join(PACKAGE_ROOT, 'proto');
@@ -134,9 +134,11 @@ function toBigInt(value: Int64, unsigned: boolean): bigint {
 // TensorProto
 // ---------------------------------------------------------------------------
 
-const DATA_TYPE_NAMES: Record<number, string> = {
-  8: 'DT_COMPLEX64', 11: 'DT_QINT8', 12: 'DT_QUINT8', 13: 'DT_QINT32', 15: 'DT_QINT16', 16: 'DT_QUINT16', 18: 'DT_COMPLEX128', 20: 'DT_RESOURCE', 21: 'DT_VARIANT',
-};
+// A DataType number as TensorFlow's enum names it (DT_COMPLEX64), or DataType(n) for one it has not.
+function dataTypeName(tf: number): string {
+  const name = tfDTypeName(tf);
+  return name.startsWith('DataType(') ? name : tfDataTypeName(name);
+}
 
 // The typed field a dtype's elements travel in (tensor.proto).
 function valueField(dtype: DType): string {
@@ -163,7 +165,7 @@ export function tensorFromProto(proto: Message, name: string): Tensor {
   const tf = Number(proto.dtype ?? 0);
   const info = dtypeFromTf(tf);
   if (!info) {
-    throw new TensorFlowError(tf === 0 ? 'INVALID_ARGUMENT' : 'UNIMPLEMENTED', tf === 0 ? `input '${name}' has no dtype` : `input '${name}' has dtype ${DATA_TYPE_NAMES[tf] ?? `DataType(${tf})`}, which tfslice does not feed`);
+    throw new TensorFlowError(tf === 0 ? 'INVALID_ARGUMENT' : 'UNIMPLEMENTED', tf === 0 ? `input '${name}' has no dtype` : `input '${name}' has dtype ${dataTypeName(tf)}, which tfslice does not feed`);
   }
   const shapeProto = proto.tensor_shape as Message | undefined;
   if (shapeProto?.unknown_rank) throw new InvalidArgumentError(`input '${name}' has an unknown rank; a fed tensor needs its shape`);
@@ -194,11 +196,19 @@ export function tensorFromProto(proto: Message, name: string): Tensor {
     for (let i = 0; i < n; i++) items[i] = (values[Math.min(i, values.length - 1)] as Uint8Array | undefined) ?? empty;
     return new Tensor('string', items, shape);
   }
-  const data = new info.array!(n) as unknown as (number | bigint)[];
+  const data = numericArray(dtype, values, n);
+  if (values.length > 0 && values.length < n) data.fill(data[values.length - 1] as never, values.length);
+  return new Tensor(dtype, data as never, shape);
+}
+
+// A typed array of `n` elements of a numeric dtype with `values` (protobufjs' numbers, booleans
+// or Longs) at its start, 64-bit integers exact.
+function numericArray(dtype: DType, values: ArrayLike<unknown>, n: number): TypedArray {
+  const ArrayOf = dtypeInfo(dtype)!.array!;
+  const data = new ArrayOf(n) as unknown as (number | bigint)[];
   const wide = dtype === 'int64' || dtype === 'uint64';
   for (let i = 0; i < values.length; i++) data[i] = wide ? toBigInt(values[i] as Int64, dtype === 'uint64') : Number(values[i]);
-  if (values.length > 0 && values.length < n) (data as unknown as TypedArray).fill(data[values.length - 1] as never, values.length);
-  return new Tensor(dtype, data as never, shape);
+  return data as unknown as TypedArray;
 }
 
 /**
@@ -269,14 +279,6 @@ function modelSpecOf(request: Message): { name: string; version?: number; label?
   return out;
 }
 
-function signatureOf(model: Model, name: string): SignatureInfo {
-  const info = Object.hasOwn(model.signatures, name) ? model.signatures[name] : undefined;
-  if (!info) {
-    throw new InvalidArgumentError(`Serving signature name: "${name}" not found in signature def (the model has ${Object.keys(model.signatures).map((s) => `"${s}"`).join(', ')})`);
-  }
-  return info;
-}
-
 function tensorInfo(spec: TensorSpec): Message {
   const shape = spec.shape === null ? { unknown_rank: true } : { dim: spec.shape.map((size) => ({ size })) };
   return { name: spec.name, dtype: dtypeInfo(spec.dtype)?.tf ?? 0, tensor_shape: shape };
@@ -308,17 +310,8 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     const run = useTimed(manager, t, outcome, work);
     // setTimeout takes at most 2^31 - 1 ms (about 24.8 days); a deadline past that is none here.
     if ((!Number.isFinite(limit.until) && timeoutMs <= 0) || limit.ms > MAX_TIMER_MS) return run;
-    const ms = limit.ms;
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TensorFlowError('DEADLINE_EXCEEDED', `Deadline Exceeded: model '${t.name}' did not answer within ${Math.max(0, Math.round(ms))} ms`)), Math.max(0, ms));
-    });
-    run.catch(() => { /* answered by the deadline already */ });
-    try {
-      return await Promise.race([run, expired]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const ms = Math.max(0, limit.ms);
+    return withDeadline(run, ms, () => `Deadline Exceeded: model '${t.name}' did not answer within ${Math.round(ms)} ms`);
   };
 
   const unary = (api: ServingApi, work: (call: Call) => Promise<Message>): grpc.handleUnaryCall<Message, Message> => (call, callback) => {
@@ -362,7 +355,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     });
     return withModel(call, t, async (model, version) => {
       const signature = t.signature || 'serving_default';
-      checkExamplesSignature(signatureOf(model, signature), api, signature);
+      checkExamplesSignature(servingSignature(model, signature), api, signature);
       const outputs = await model.run({ inputs: new Tensor('string', serialized) }, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
       const model_spec = { name: t.name, version: { value: version }, signature_name: signature };
       if (api === 'classify') {
@@ -378,7 +371,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const t = modelSpecOf(request);
       return withModel(call, t, async (model, version) => {
         const signature = t.signature || model.defaultSignature || 'serving_default';
-        const info = signatureOf(model, signature);
+        const info = servingSignature(model, signature);
         const feeds: Record<string, Tensor> = {};
         for (const [key, proto] of Object.entries((request.inputs as Record<string, Message> | undefined) ?? {})) feeds[key] = tensorFromProto(proto, key);
         const filter = (request.output_filter as string[] | undefined) ?? [];
@@ -431,11 +424,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     GetModelStatus: unary('grpc_status', async (call) => {
       const t = modelSpecOf(call.request);
       call.outcome.model = known(t.name) ? t.name : '';
-      const status = manager.status(t.name);
-      const version = t.version ?? (t.label !== undefined ? manager.versionOfLabel(t.name, t.label) : undefined);
-      if (t.label !== undefined && version === undefined) throw new InvalidArgumentError(`Unrecognized servable version label: ${t.label}`);
-      const versions = version === undefined ? status.versions : status.versions.filter((v) => v.version === version);
-      if (versions.length === 0) throw new TensorFlowError('NOT_FOUND', version === undefined ? `Could not find any versions of model ${t.name}` : `Could not find version ${version} of model ${t.name}`);
+      const versions = statusVersions(manager, t);
       return {
         model_version_status: [...versions].sort((a, b) => b.version - a.version).map((v) => ({
           version: v.version,
@@ -459,18 +448,11 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const status = manager.status(name);
       return { ready: !draining() && status.versions.some((v) => v.state === 'AVAILABLE' && (wanted === undefined || v.version === wanted)) };
     }),
-    ServerMetadata: unary('grpc_v2_metadata', async () => ({ name: 'tfslice', version: SERVER_VERSION, extensions: [] })),
+    ServerMetadata: unary('grpc_v2_metadata', async () => ({ name: 'tfslice', version: VERSION, extensions: [] })),
     ModelMetadata: unary('grpc_v2_metadata', async (call) => {
       const { name, version } = call.request as { name?: string; version?: string };
       if (!name) throw new InvalidArgumentError('ModelMetadata needs the model name');
-      return withModel(call, { name, version: versionOf(version, 'version') }, async (model) => {
-        const info = model.defaultSignature ? model.signatures[model.defaultSignature] : undefined;
-        const versions = manager.status(name).versions.filter((v) => v.state === 'AVAILABLE').map((v) => String(v.version));
-        return {
-          name, versions, platform: 'tensorflow_savedmodel',
-          inputs: info ? metadataTensors(info.inputs) : [], outputs: info ? metadataTensors(info.outputs) : [],
-        };
-      });
+      return withModel(call, { name, version: versionOf(version, 'version') }, async (model) => modelMetadata(manager, name, model));
     }),
     ModelInfer: unary('grpc_v2_infer', async (call) => {
       const request = call.request;
@@ -503,7 +485,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const signatureParam = ((request.parameters as Record<string, Message> | undefined) ?? {}).signature_name;
       return withModel(call, { name, version }, async (model, served) => {
         const signature = (signatureParam?.string_param as string | undefined) || model.defaultSignature || 'serving_default';
-        const info = signatureOf(model, signature);
+        const info = servingSignature(model, signature);
         const unknown = wanted.find((o) => !Object.hasOwn(info.outputs, o));
         if (unknown) throw new InvalidArgumentError(`the model has no output '${unknown}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);
         const outputs = await model.run(feeds, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
@@ -533,7 +515,6 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
 }
 
 const SERVICES = ['tensorflow.serving.PredictionService', 'tensorflow.serving.ModelService', 'inference.GRPCInferenceService', 'grpc.health.v1.Health'];
-const SERVER_VERSION = (require(path.join(PACKAGE_ROOT, 'package.json')) as { version: string }).version;
 
 /**
  * A ModelConfig of a reload request as the ModelManager's model config: TensorFlow Serving's
@@ -574,14 +555,7 @@ function contentsTensor(name: string, dtype: DType, shape: number[], contents: M
   const n = elementCount(shape);
   if (values.length !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, ${field} has ${values.length}`);
   if (dtype === 'string') return new Tensor('string', Array.from(values as ArrayLike<Uint8Array>), shape);
-  const info = dtypeInfo(dtype)!;
-  const data = new info.array!(n) as unknown as (number | bigint)[];
-  const wide = dtype === 'int64' || dtype === 'uint64';
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    data[i] = wide ? toBigInt(v as Int64, dtype === 'uint64') : typeof v === 'boolean' ? Number(v) : Number(v);
-  }
-  return new Tensor(dtype, data as never, shape);
+  return new Tensor(dtype, numericArray(dtype, values, n) as never, shape);
 }
 
 /** Binds `server` to host:port (0 picks a free port); resolves with the port. */

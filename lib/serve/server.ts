@@ -12,18 +12,17 @@ import { performance } from 'node:perf_hooks';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 
 import { TensorFlowError } from '../errors';
-import type { ModelManager } from '../manager';
+import type { ModelManager, VersionStatus } from '../manager';
 import type { Model } from '../model';
 import { PACKAGE_ROOT } from '../native';
-import type { SignatureInfo } from '../proto';
 import type { Tensor } from '../tensor';
 import { JsonSyntaxError, parseJson } from './json';
 import { ServerMetrics, type ServingApi } from './metrics';
 import {
   checkExamplesSignature, classifyResponse, feedsFromPayload, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
-  regressResponse, statusResponse,
+  regressResponse, servingSignature, statusResponse,
 } from './tfs';
-import { HEADER_LENGTH, inferResponse, metadataTensors, readInferRequest, splitBody } from './v2';
+import { HEADER_LENGTH, inferResponse, modelMetadata, readInferRequest, splitBody } from './v2';
 
 /** Options of the tfsliceServing plugin. */
 export interface ServingOptions {
@@ -79,7 +78,8 @@ function errorBody(message: string): string {
   return JSON.stringify({ error: message });
 }
 
-const VERSION = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+/** @internal The package's version, as the v2 server metadata (REST and gRPC) gives it. */
+export const VERSION = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 // TensorFlow Serving's routes (http_rest_api_util.cc), case-insensitive as there.
 const POST_V1 = /^\/v1\/models\/([^/:]+)(?:\/versions\/(\d+)|\/labels\/([^/:]+))?:(classify|regress|predict)$/i;
@@ -121,6 +121,43 @@ export function notReadyReason(manager: ModelManager, draining: () => boolean): 
     if (!m.versions.some((v) => v.state === 'AVAILABLE')) return `model '${m.name}' has no AVAILABLE version`;
   }
   return null;
+}
+
+/**
+ * @internal `run`, or DEADLINE_EXCEEDED with `message()` once `ms` have passed (the run goes on;
+ * its result is then dropped).
+ */
+export async function withDeadline<T>(run: Promise<T>, ms: number, message: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TensorFlowError('DEADLINE_EXCEEDED', message())), ms);
+  });
+  run.catch(() => { /* answered by the deadline already */ });
+  try {
+    return await Promise.race([run, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * @internal The versions a status request asks for (TensorFlow Serving's GetModelStatus, REST and
+ * gRPC): all of the model's, or the one given by number or label. TensorFlow Serving ignores a
+ * label here (it answers every version); tfslice answers the labelled one.
+ * @throws NOT_FOUND for an unknown model or version; INVALID_ARGUMENT for an unknown label
+ */
+export function statusVersions(manager: ModelManager, t: { name: string; version?: number; label?: string }): readonly VersionStatus[] {
+  const status = manager.status(t.name);
+  let version = t.version;
+  if (version === undefined && t.label !== undefined) {
+    version = manager.versionOfLabel(t.name, t.label);
+    if (version === undefined) throw new TensorFlowError('INVALID_ARGUMENT', `Unrecognized servable version label: ${t.label}`);
+  }
+  const versions = version === undefined ? status.versions : status.versions.filter((v) => v.version === version);
+  if (versions.length === 0) {
+    throw new TensorFlowError('NOT_FOUND', version === undefined ? `Could not find any versions of model ${t.name}` : `Could not find version ${version} of model ${t.name}`);
+  }
+  return versions;
 }
 
 /**
@@ -171,16 +208,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     outcome.model = known(t.name) ? t.name : '';
     const run = useTimed(manager, t, outcome, work);
     if (timeoutMs <= 0) return run;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TensorFlowError('DEADLINE_EXCEEDED', `Deadline Exceeded: model '${t.name}' did not answer within ${timeoutMs} ms (--rest_api_timeout_in_ms)`)), timeoutMs);
-    });
-    run.catch(() => { /* answered by the deadline already */ });
-    try {
-      return await Promise.race([run, deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return withDeadline(run, timeoutMs, () => `Deadline Exceeded: model '${t.name}' did not answer within ${timeoutMs} ms (--rest_api_timeout_in_ms)`);
   };
 
   const send = (reply: FastifyReply, outcome: Outcome, started: number, status: number, body: string | Buffer, code: string, type = 'application/json') => {
@@ -232,7 +260,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       return {
         body: await withModel(t, outcome, async (model) => {
           const name = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
-          const info = signatureOf(model, name);
+          const info = servingSignature(model, name);
           const feeds = feedsFromPayload(parsed.format, parsed.payload, info.inputs);
           return predictResponse(await model.run(feeds, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs }), parsed.format);
         }),
@@ -242,7 +270,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     return {
       body: await withModel(t, outcome, async (model) => {
         const name = parsed.signatureName ?? 'serving_default';
-        checkExamplesSignature(signatureOf(model, name), method, name);
+        checkExamplesSignature(servingSignature(model, name), method, name);
         const outputs = await model.run({ inputs: parsed.examples }, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs });
         return method === 'classify' ? classifyResponse(outputs, parsed.count) : regressResponse(outputs, parsed.count);
       }),
@@ -259,29 +287,8 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       return { body: JSON.stringify(await withModel(t, outcome, async (model, version) => metadataResponse(t.name, version, model.signatures))) };
     }
     outcome.api = 'status';
-    const status = manager.status(t.name);
     outcome.model = t.name;
-    // TensorFlow Serving ignores a label here (it answers every version); tfslice answers the labelled one.
-    const version = t.version ?? (t.label !== undefined ? labelled(t) : undefined);
-    const versions = version === undefined ? status.versions : status.versions.filter((v) => v.version === version);
-    if (versions.length === 0) {
-      throw new TensorFlowError('NOT_FOUND', version === undefined ? `Could not find any versions of model ${t.name}` : `Could not find version ${version} of model ${t.name}`);
-    }
-    return { body: JSON.stringify(statusResponse(versions)) };
-  };
-
-  const labelled = (t: Target): number => {
-    const version = manager.versionOfLabel(t.name, t.label!);
-    if (version === undefined) throw new TensorFlowError('INVALID_ARGUMENT', `Unrecognized servable version label: ${t.label}`);
-    return version;
-  };
-
-  const signatureOf = (model: Model, name: string): SignatureInfo => {
-    const info = Object.hasOwn(model.signatures, name) ? model.signatures[name] : undefined;
-    if (!info) {
-      throw new TensorFlowError('INVALID_ARGUMENT', `Serving signature name: "${name}" not found in signature def (the model has ${Object.keys(model.signatures).map((s) => `"${s}"`).join(', ')})`);
-    }
-    return info;
+    return { body: JSON.stringify(statusResponse(statusVersions(manager, t))) };
   };
 
   app.route({
@@ -327,14 +334,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       }
       if (what === undefined) {
         return handle('v2_metadata', async (_, outcome) => ({
-          body: JSON.stringify(await withModel(t, outcome, async (model) => {
-            const info = model.defaultSignature ? model.signatures[model.defaultSignature] : undefined;
-            const versions = manager.status(t.name).versions.filter((v) => v.state === 'AVAILABLE').map((v) => String(v.version));
-            return {
-              name: t.name, versions, platform: 'tensorflow_savedmodel',
-              inputs: info ? metadataTensors(info.inputs) : [], outputs: info ? metadataTensors(info.outputs) : [],
-            };
-          })),
+          body: JSON.stringify(await withModel(t, outcome, async (model) => modelMetadata(manager, t.name, model))),
         }))(request, reply);
       }
       return handle('v2_infer', async (req, outcome) => {
@@ -343,7 +343,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         const parsed = readInferRequest(json, binary);
         const response = await withModel(t, outcome, async (model, version) => {
           const signature = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
-          const info = signatureOf(model, signature);
+          const info = servingSignature(model, signature);
           // An output that is not there is the request's mistake, told before the model runs.
           const unknown = parsed.outputs?.find((o) => !Object.hasOwn(info.outputs, o.name));
           if (unknown) throw new TensorFlowError('INVALID_ARGUMENT', `the model has no output '${unknown.name}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);

@@ -16,6 +16,7 @@
 import { type DType, dtypeInfo } from '../dtypes';
 import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { VersionStatus } from '../manager';
+import type { Model } from '../model';
 import type { SignatureInfo, TensorSpec } from '../proto';
 import { Tensor } from '../tensor';
 import { isFloat, shortestFloat, tensorFromValue } from '../values';
@@ -249,6 +250,18 @@ export function readExamplesRequest(body: JsonValue, api: 'classify' | 'regress'
     return context ? Buffer.concat([context, example]) : example;
   });
   return { signatureName: name, examples: new Tensor('string', serialized), count: serialized.length };
+}
+
+/**
+ * A model's signature by the name a request gives, as TensorFlow Serving looks it up (REST and gRPC).
+ * @throws INVALID_ARGUMENT naming the signatures there are
+ */
+export function servingSignature(model: Model, name: string): SignatureInfo {
+  const info = Object.hasOwn(model.signatures, name) ? model.signatures[name] : undefined;
+  if (!info) {
+    throw new TensorFlowError('INVALID_ARGUMENT', `Serving signature name: "${name}" not found in signature def (the model has ${Object.keys(model.signatures).map((s) => `"${s}"`).join(', ')})`);
+  }
+  return info;
 }
 
 /** What Classify and Regress require of a signature (TensorFlow Serving's classifier.cc, regressor.cc). */

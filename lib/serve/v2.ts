@@ -13,6 +13,8 @@
  */
 import { type DType, dtypeInfo, type TypedArray } from '../dtypes';
 import { InvalidArgumentError, TensorFlowError } from '../errors';
+import type { ModelManager } from '../manager';
+import type { Model } from '../model';
 import type { TensorSpec } from '../proto';
 import { checkShape, elementCount, Tensor } from '../tensor';
 import { isFloat, shortestFloat, tensorFromValue } from '../values';
@@ -47,6 +49,19 @@ export function metadataTensors(specs: Readonly<Record<string, TensorSpec>>): { 
     for (const [name, s] of parts) out.push({ name, datatype: v2Datatype(s.dtype) ?? s.dtype, shape: s.shape ? [...s.shape] : [-1] });
   }
   return out;
+}
+
+/**
+ * A model's v2 metadata (REST GET /v2/models/{m}, gRPC ModelMetadata): its AVAILABLE versions and
+ * the default signature's inputs and outputs.
+ */
+export function modelMetadata(manager: ModelManager, name: string, model: Model): { name: string; versions: string[]; platform: string; inputs: ReturnType<typeof metadataTensors>; outputs: ReturnType<typeof metadataTensors> } {
+  const info = model.defaultSignature ? model.signatures[model.defaultSignature] : undefined;
+  const versions = manager.status(name).versions.filter((v) => v.state === 'AVAILABLE').map((v) => String(v.version));
+  return {
+    name, versions, platform: 'tensorflow_savedmodel',
+    inputs: info ? metadataTensors(info.inputs) : [], outputs: info ? metadataTensors(info.outputs) : [],
+  };
 }
 
 /** An inference request, read: the tensors by input name and what the response should hold. */

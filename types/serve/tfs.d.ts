@@ -1,4 +1,5 @@
 import type { VersionStatus } from '../manager';
+import type { Model } from '../model';
 import type { SignatureInfo, TensorSpec } from '../proto';
 import { Tensor } from '../tensor';
 import { type JsonValue } from './json';
@@ -37,6 +38,11 @@ export interface ExamplesRequest {
 }
 /** Reads {"signature_name", "context", "examples"} into one string tensor of serialized tf.Examples. */
 export declare function readExamplesRequest(body: JsonValue, api: 'classify' | 'regress'): ExamplesRequest;
+/**
+ * A model's signature by the name a request gives, as TensorFlow Serving looks it up (REST and gRPC).
+ * @throws INVALID_ARGUMENT naming the signatures there are
+ */
+export declare function servingSignature(model: Model, name: string): SignatureInfo;
 /** What Classify and Regress require of a signature (TensorFlow Serving's classifier.cc, regressor.cc). */
 export declare function checkExamplesSignature(info: SignatureInfo, api: 'classify' | 'regress', name: string): void;
 /**

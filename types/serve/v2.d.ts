@@ -12,6 +12,8 @@
  * in TensorFlow Serving's JSON.
  */
 import { type DType } from '../dtypes';
+import type { ModelManager } from '../manager';
+import type { Model } from '../model';
 import type { TensorSpec } from '../proto';
 import { Tensor } from '../tensor';
 import { type JsonValue } from './json';
@@ -27,6 +29,17 @@ export declare function metadataTensors(specs: Readonly<Record<string, TensorSpe
     datatype: string;
     shape: number[];
 }[];
+/**
+ * A model's v2 metadata (REST GET /v2/models/{m}, gRPC ModelMetadata): its AVAILABLE versions and
+ * the default signature's inputs and outputs.
+ */
+export declare function modelMetadata(manager: ModelManager, name: string, model: Model): {
+    name: string;
+    versions: string[];
+    platform: string;
+    inputs: ReturnType<typeof metadataTensors>;
+    outputs: ReturnType<typeof metadataTensors>;
+};
 /** An inference request, read: the tensors by input name and what the response should hold. */
 export interface InferRequest {
     readonly id: string | undefined;
