@@ -11,6 +11,7 @@ export { loadModel, Model, type BatchingInfo, type Device, type Feeds, type GpuI
 export { type BatchEvent, type BatchingOptions, type BatchingStats, type ResolvedBatching } from './batching';
 export { Tensor, type TensorLike } from './tensor';
 export { type LoadOptions } from './options';
+export { type OpPolicy, type EntryKind, type EntryOps, PermissionDeniedError, reachedOps, SERVE_DENIED_OPS } from './ops';
 export { gpuLedger, processGpuOptions, type GpuBudget, type GpuRequest, type Isolation } from './gpu';
 export { type SignatureInfo, type TensorSpec, type CompositeSpec, type OtherDType, encodeConfig, decodeConfig, type SessionConfig } from './proto';
 export { DTYPES, type DType, type NumericDType, type DataOf, type FeedDataOf, type TypedArray } from './dtypes';

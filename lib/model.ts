@@ -14,6 +14,7 @@ import { native, type NativeData, type NativePlan, type NativeSession, type Nati
 import { type Isolation, reserve } from './gpu';
 import { HostSession } from './isolation';
 import { defaultMaxConcurrentRuns, type LoadOptions, type ResolvedOptions, resolveLoadOptions, runTimeout } from './options';
+import { checkLoadedOps, checkSavedModelOps } from './ops';
 import { decodeMetaGraph, decodeSavedModel, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
 import { borrowFeeds, Tensor, type TensorLike, toTensor } from './tensor';
 import { checkAgainstSpec, type FeedValue, tensorFromValue } from './values';
@@ -610,6 +611,12 @@ export async function openSession(exportDir: string, resolved: ResolvedOptions):
     throw await explainLoadError(fromNative(error), exportDir);
   }
   const meta = decodeMetaGraph(loaded.metaGraph);
+  try {
+    await checkLoadedOps(loaded.metaGraph, resolved.opPolicy, exportDir);
+  } catch (error) {
+    await loaded.session.close();
+    throw error;
+  }
   // TensorFlow skips the restore when variables/ is gone and fails only at the first run.
   const index = path.join(exportDir, 'variables', 'variables.index');
   if (meta.hasSaver && !(await access(index).then(() => true, () => false))) {
@@ -639,6 +646,8 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
   if (typeof modelPath !== 'string' || modelPath === '') throw invalidType('modelPath', 'a SavedModel directory path', modelPath);
   const resolved = resolveLoadOptions(options);
   const exportDir = path.resolve(modelPath);
+  // Before TensorFlow reads the graph: its loader runs the restore and init ops.
+  await checkSavedModelOps(exportDir, resolved.tags, resolved.opPolicy);
   const reservation = reserve(exportDir, resolved.isolation, resolved.gpu);
   try {
     const tensorflow = await loadTensorFlow();

@@ -5,6 +5,7 @@
 import { type BatchingOptions, resolveBatching, type ResolvedBatching } from './batching';
 import { invalidType, outOfRange } from './errors';
 import type { GpuRequest, Isolation } from './gpu';
+import { type OpPolicy, resolveOpPolicy } from './ops';
 import { decodeConfig, encodeConfig, type SessionConfig } from './proto';
 
 /** Options of loadModel(). Every number's unit is in its comment. */
@@ -69,6 +70,16 @@ export interface LoadOptions {
    * interOpThreads (RangeError otherwise).
    */
   runTimeoutMs?: number;
+  /**
+   * Op types the model may reach, checked from saved_model.pb before TensorFlow sees it
+   * (lib/ops.ts): `'serve'` refuses file-system and process ops no inference needs
+   * (SERVE_DENIED_OPS), `{ deny: [...] }` the op types listed, `{ allow: [...] }` every op type
+   * not listed. Each signature, the init op and the saver's restore op are walked, into every
+   * function they call. A refused model fails with PERMISSION_DENIED (PermissionDeniedError)
+   * naming the op, the signature and the path. Default 'none' (nothing checked);
+   * `tfslice serve` applies 'serve'.
+   */
+  opPolicy?: OpPolicy;
 }
 
 export interface ResolvedOptions {
@@ -92,11 +103,12 @@ export interface ResolvedOptions {
   readonly batching: ResolvedBatching | null;
   /** 0: none. */
   readonly runTimeoutMs: number;
+  readonly opPolicy: OpPolicy;
 }
 
 const KNOWN: ReadonlySet<string> = new Set<keyof LoadOptions>([
   'gpuMemoryFraction', 'allowGrowth', 'gpuDevice', 'tags', 'signature', 'intraOpThreads',
-  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'isolation', 'opLibraries', 'batching', 'runTimeoutMs',
+  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'isolation', 'opLibraries', 'batching', 'runTimeoutMs', 'opPolicy',
 ]);
 
 /** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
@@ -243,6 +255,7 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
   }
   const batching = resolveBatching(options.batching);
   const runTimeoutMs = options.runTimeoutMs === undefined ? 0 : runTimeout('runTimeoutMs', options.runTimeoutMs);
+  const opPolicy = options.opPolicy === undefined ? 'none' : resolveOpPolicy(options.opPolicy, 'opPolicy');
   const configBytes = encodeConfig(config, base);
   const applied = decodeApplied(configBytes, config);
   if (runTimeoutMs > 0 && (applied.interOpParallelismThreads ?? 0) < 0) {
@@ -251,7 +264,7 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
     throw outOfRange('runTimeoutMs', 'used with an inter-op pool: TensorFlow enforces a run timeout only then, and ops run inline by default (interOpThreads -1); add interOpThreads: 0 (or leave runTimeoutMs out)', runTimeoutMs);
   }
   return {
-    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(applied), isolation, tags, opLibraries, signature, maxConcurrentRuns, config, configBytes, applied, batching, runTimeoutMs,
+    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(applied), isolation, tags, opLibraries, signature, maxConcurrentRuns, config, configBytes, applied, batching, runTimeoutMs, opPolicy,
   };
 }
 

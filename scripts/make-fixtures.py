@@ -1009,6 +1009,83 @@ def build_big_io(model_dir):
     tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve})
     return []  # a 1M-element golden is no use; y = 2x is exact in float32
 
+def build_file_io(model_dir):
+    """Signatures that touch the file system: the op policy (opPolicy) must refuse them at load.
+    read_file returns the contents of the file named in its input (ReadFile inside the traced
+    function); write_file writes its input to a path (WriteFile hangs only on the function's
+    control outputs: no output depends on it)."""
+
+    class FileIO(tf.Module):
+        @tf.function(input_signature=[spec([], tf.string, "path")])
+        def read(self, path):
+            return {"contents": tf.io.read_file(path)}
+
+        @tf.function(input_signature=[spec([], tf.string, "path"), spec([], tf.string, "contents")])
+        def write(self, path, contents):
+            tf.io.write_file(path, contents)
+            return {"length": tf.strings.length(contents)}
+
+    m = FileIO()
+    tf.saved_model.save(m, str(model_dir), signatures={"read_file": m.read, "write_file": m.write})
+    # No cases: a case would bake a path of this machine into golden.json.
+    return []
+
+
+def build_runaway(model_dir):
+    """Ordinary ops used without bound: fill allocates n*n*n float32 (n = 800: 2 GiB) from one
+    int32; forever loops while x >= 0 (never ends for x >= 0). For run limits, not the op policy."""
+
+    class Runaway(tf.Module):
+        @tf.function(input_signature=[spec([], tf.int32, "n")])
+        def fill(self, n):
+            return {"total": tf.reduce_sum(tf.fill(tf.stack([n, n, n]), 1.0))}
+
+        @tf.function(input_signature=[spec([], tf.float32, "x")])
+        def forever(self, x):
+            i, _ = tf.while_loop(lambda i, v: tf.greater_equal(v, 0.0), lambda i, v: (i + 1, v), [tf.constant(0, tf.int64), x])
+            return {"steps": i}
+
+    m = Runaway()
+    tf.saved_model.save(m, str(model_dir), signatures={"fill": m.fill, "forever": m.forever})
+    return run_tf2(model_dir, [
+        ("fill", {"n": arr(3, "int32")}),
+        ("forever", {"x": arr(-1.0, "float32")}),
+    ])
+
+
+def build_init_writes(model_dir):
+    """A TF1 graph whose main_op (run by TensorFlow's loader at load, before any signature)
+    writes a file next to its asset: model/assets/marker.txt.written. opPolicy must refuse it
+    before TensorFlow sees the graph."""
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+        with open("marker.txt", "w") as f:
+            f.write("marker\n")
+        graph = tf.Graph()
+        with graph.as_default():
+            x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
+            y = tf.identity(x * 2.0, name="y")
+            asset = tf.constant("marker.txt", name="marker_asset")
+            tf.compat.v1.add_to_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS, asset)
+            write = tf.io.write_file(tf.strings.join([asset, ".written"]), "written at load", name="write_at_load")
+            sig = tf.compat.v1.saved_model.signature_def_utils.predict_signature_def(inputs={"x": x}, outputs={"y": y})
+            with tf.compat.v1.Session(graph=graph) as sess:
+                builder = tf.compat.v1.saved_model.Builder(str(model_dir))
+                builder.add_meta_graph_and_variables(
+                    sess, [tf.compat.v1.saved_model.tag_constants.SERVING],
+                    signature_def_map={"serving_default": sig},
+                    assets_collection=tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS),
+                    main_op=tf.group(write, name="main_op"),
+                    strip_default_attrs=True,
+                )
+                builder.save()
+    assert (Path(model_dir) / "assets" / "marker.txt").is_file(), "marker asset was not copied"
+    written = Path(model_dir) / "assets" / "marker.txt.written"
+    cases = run_tf1(model_dir, ["serve"], [("serving_default", {"x": arr([1, 2], "float32")})])
+    # TensorFlow's loader ran the main op: proof that the graph does write at load. Not shipped.
+    assert written.is_file(), "the main op did not write at load"
+    written.unlink()
+    return cases
+
 
 FIXTURES = {
     "tiny": (build_tiny, "test/fixtures/tiny/model", "test/fixtures/tiny/golden.json"),
@@ -1030,13 +1107,16 @@ FIXTURES = {
     "half_plus_two_tf2": (build_half_plus_two_tf2, "test/fixtures/half_plus_two_tf2/model", "test/fixtures/half_plus_two_tf2/golden.json"),
     "custom_op": (build_custom_op, "test/fixtures/custom_op/model", "test/fixtures/custom_op/golden.json"),
     "batching": (build_batching, "test/fixtures/batching/model", "test/fixtures/batching/golden.json"),
+    "file_io": (build_file_io, "test/fixtures/file_io/model", "test/fixtures/file_io/golden.json"),
+    "runaway": (build_runaway, "test/fixtures/runaway/model", "test/fixtures/runaway/golden.json"),
+    "init_writes": (build_init_writes, "test/fixtures/init_writes/model", "test/fixtures/init_writes/golden.json"),
     "a": (build_example_a, "examples/models/a", "examples/models/a.golden.json"),
     "b": (build_example_b, "examples/models/b", "examples/models/b.golden.json"),
 }
 
 SUMMARY = []
 # Fixtures whose values are exact by construction and too big for golden.json.
-NO_CASES = {"shared_outputs"}
+NO_CASES = {"shared_outputs", "file_io"}
 
 
 def dir_bytes(path):

@@ -124,8 +124,9 @@ export function node(script: string, env: NodeJS.ProcessEnv, cwd = ROOT): { stat
 }
 
 // keras_module runs in Python only, custom_op needs its op library: their own tests check
-// them (test/30).
-export const FIXTURES = fs.readdirSync(path.join(ROOT, 'test', 'fixtures')).filter((f) => f !== 'keras_module' && f !== 'custom_op').sort();
+// them (test/30). init_writes writes a file next to its asset when TensorFlow loads it: test/74
+// loads copies of it.
+export const FIXTURES = fs.readdirSync(path.join(ROOT, 'test', 'fixtures')).filter((f) => f !== 'keras_module' && f !== 'custom_op' && f !== 'init_writes').sort();
 
 /** The tag-set a fixture was saved with, when it is not ['serve'] (tagless: []). */
 export function fixtureTags(golden: Golden): { tags?: string[] } {

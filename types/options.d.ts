@@ -4,6 +4,7 @@
  */
 import { type BatchingOptions, type ResolvedBatching } from './batching';
 import type { GpuRequest, Isolation } from './gpu';
+import { type OpPolicy } from './ops';
 import { type SessionConfig } from './proto';
 /** Options of loadModel(). Every number's unit is in its comment. */
 export interface LoadOptions {
@@ -67,6 +68,16 @@ export interface LoadOptions {
      * interOpThreads (RangeError otherwise).
      */
     runTimeoutMs?: number;
+    /**
+     * Op types the model may reach, checked from saved_model.pb before TensorFlow sees it
+     * (lib/ops.ts): `'serve'` refuses file-system and process ops no inference needs
+     * (SERVE_DENIED_OPS), `{ deny: [...] }` the op types listed, `{ allow: [...] }` every op type
+     * not listed. Each signature, the init op and the saver's restore op are walked, into every
+     * function they call. A refused model fails with PERMISSION_DENIED (PermissionDeniedError)
+     * naming the op, the signature and the path. Default 'none' (nothing checked);
+     * `tfslice serve` applies 'serve'.
+     */
+    opPolicy?: OpPolicy;
 }
 export interface ResolvedOptions {
     readonly gpuMemoryFraction: number | null;
@@ -89,6 +100,7 @@ export interface ResolvedOptions {
     readonly batching: ResolvedBatching | null;
     /** 0: none. */
     readonly runTimeoutMs: number;
+    readonly opPolicy: OpPolicy;
 }
 /** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
 export declare const DEFAULT_INTER_OP_THREADS = -1;

@@ -46,6 +46,7 @@ function program(): Command {
     .argument('<dir>', 'SavedModel directory (holds saved_model.pb)')
     .option('--tags <t1,t2>', "only the meta graph with this tag-set ('' for the empty one)", parseTags)
     .option('--signature <name>', 'only this signature')
+    .option('--ops', "also the op types each signature, the init op and the saver's restore op reach (what opPolicy checks), marking those opPolicy 'serve' refuses")
     .option('--json', 'print JSON')
     .action((dir: string, flags) => show(dir, flags));
 

@@ -6,7 +6,9 @@
  * no new connections, requests in flight finish (up to --shutdown_grace_period_seconds), the
  * manager stops (isolated hosts exit), exit code 0; a second signal exits at once (130).
  * --enable_batching (with --batching_parameters_file, TensorFlow Serving's text format) batches
- * every model whose config sets no `batching` of its own.
+ * every model whose config sets no `batching` of its own. --op_policy (default 'serve') is the
+ * opPolicy of every model whose loadOptions set none: a model reaching file-system or process
+ * ops is refused at load (lib/ops.ts).
  */
 import { readFile } from 'node:fs/promises';
 
@@ -14,6 +16,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
 
 import { type BatchingOptions, resolveBatching } from '../batching';
+import type { OpPolicy } from '../ops';
 import { type ManagedModelConfig, ModelManager, type ModelManagerConfig } from '../manager';
 import { readConfigFile } from '../manager/config';
 import { BATCHING_FIELDS, parseBatchingParameters } from '../manager/tfs-config';
@@ -39,6 +42,7 @@ export interface ServeFlags {
   batching_parameters_file?: string;
   port: number;
   enable_serialization_as_tensor_content?: boolean;
+  op_policy: 'serve' | 'none';
 }
 
 function nonNegativeInt(what: string) {
@@ -80,6 +84,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--enable_serialization_as_tensor_content', 'gRPC responses carry tensors as tensor_content (raw bytes) instead of the typed fields')
     .option('--enable_batching', "batch concurrent requests (every model that sets no batching of its own; TensorFlow Serving's defaults)")
     .option('--batching_parameters_file <file>', "with --enable_batching: TensorFlow Serving's BatchingParameters, text format")
+    .addOption(new Option('--op_policy <policy>', "the opPolicy of models whose config sets none: 'serve' refuses models that reach file-system or process ops; 'none' checks nothing").choices(['serve', 'none']).default('serve'))
     .action(async (flags: ServeFlags) => {
       done(await serve(flags));
     });
@@ -111,11 +116,22 @@ async function batchingOf(flags: ServeFlags): Promise<boolean | BatchingOptions 
   }
 }
 
-async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerConfig; batching: boolean | BatchingOptions | undefined }> {
+/** What the flags give every model whose config leaves it out: batching and opPolicy. */
+type ModelDefaults = Pick<ManagedModelConfig, 'batching'> & { loadOptions: { opPolicy: OpPolicy } };
+
+function withDefaults(model: ManagedModelConfig, defaults: ModelDefaults): ManagedModelConfig {
+  const out = { ...model };
+  if (out.batching === undefined && defaults.batching !== undefined) out.batching = defaults.batching;
+  if (out.loadOptions?.opPolicy === undefined) out.loadOptions = { ...out.loadOptions, ...defaults.loadOptions };
+  return out;
+}
+
+async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerConfig; defaults: ModelDefaults }> {
   const config = await modelsOf(flags);
   const batching = await batchingOf(flags);
-  if (batching === undefined) return { config, batching };
-  return { config: { ...config, models: config.models.map((m) => (m.batching === undefined ? { ...m, batching } : m)) }, batching };
+  const defaults: ModelDefaults = { loadOptions: { opPolicy: flags.op_policy } };
+  if (batching !== undefined) defaults.batching = batching;
+  return { config: { ...config, models: config.models.map((m) => withDefaults(m, defaults)) }, defaults };
 }
 
 async function modelsOf(flags: ServeFlags): Promise<ModelManagerConfig> {
@@ -146,10 +162,10 @@ export async function serve(flags: ServeFlags): Promise<number> {
   // TF_CPP_MIN_LOG_LEVEL, or TFSLICE_TF_LOGS=1, decides otherwise).
   if (process.env.TFSLICE_TF_LOGS !== '1' && !process.env.TF_CPP_MIN_LOG_LEVEL) process.env.TF_CPP_MIN_LOG_LEVEL = '2';
   let manager: ModelManager;
-  let batching: boolean | BatchingOptions | undefined;
+  let defaults: ModelDefaults;
   try {
     const given = await managerConfig(flags);
-    batching = given.batching;
+    defaults = given.defaults;
     manager = new ModelManager(given.config);
   } catch (error) {
     if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) throw new UsageError(error.message);
@@ -176,8 +192,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
   let address: string;
   const grpcServer = createGrpcServer({
     manager, metrics, tensorContent: flags.enable_serialization_as_tensor_content ?? false, timeoutMs: flags.rest_api_timeout_in_ms, draining: () => draining,
-    // A model a reload adds is batched as --enable_batching batches the others.
-    modelDefaults: batching === undefined ? {} : { batching },
+    // A model a reload adds gets --enable_batching's batching and --op_policy, as the others.
+    modelDefaults: defaults,
   });
   let grpcPort: number;
   try {

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { type EntryOps, entryLabel, reachedOps, serveRefusal } from '../ops';
 import { decodeSavedModel, type MetaGraphSummary, type SignatureInfo, type TensorSpec } from '../proto';
 import { savedModelFile } from './common';
 import { CliError, UsageError } from './errors';
@@ -14,6 +15,8 @@ export interface ShowFlags {
   tags?: string[];
   signature?: string;
   json?: boolean;
+  /** Also the op types each entry reaches (lib/ops.ts). */
+  ops?: boolean;
 }
 
 const sameSet = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
@@ -84,11 +87,30 @@ function defaultOf(signatures: Readonly<Record<string, SignatureInfo>>): string 
   return signatures.serving_default ? 'serving_default' : names.length === 1 ? names[0]! : null;
 }
 
+// The entries `--ops` shows for one meta graph: the selected signatures, the init and restore ops.
+function opsOf(dir: string, m: Pick<Shown, 'tags' | 'signatures'>): EntryOps[] {
+  const all = reachedOps(fs.readFileSync(savedModelFile(dir)), m.tags) ?? [];
+  return all.filter((e) => e.kind !== 'signature' || m.signatures[e.name] !== undefined);
+}
+
+function opLines(entry: EntryOps): string[] {
+  const ops = [...entry.ops.keys()].map((op) => {
+    const refused = serveRefusal(entry.kind, op);
+    return refused ? `${op} (opPolicy 'serve' refuses: ${refused})` : op;
+  });
+  return [`    ${entry.kind === 'signature' ? 'ops' : `${entryLabel(entry)} reaches`} (${ops.length}): ${ops.join(', ')}`];
+}
+
 export function show(dir: string, flags: ShowFlags): void {
   const metaGraphs = selectMetaGraphs(dir, flags);
   const abs = path.resolve(dir);
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ path: abs, metaGraphs: metaGraphs.map(({ hasSaver: _, ...m }) => m) }, null, 2)}\n`);
+    const shown = metaGraphs.map(({ hasSaver: _, ...m }) => {
+      if (!flags.ops) return m;
+      const ops = opsOf(dir, m).map((e) => ({ kind: e.kind, name: e.name, ops: Object.fromEntries(e.ops) }));
+      return { ...m, ops };
+    });
+    process.stdout.write(`${JSON.stringify({ path: abs, metaGraphs: shown }, null, 2)}\n`);
     return;
   }
   const lines = [`SavedModel ${abs}`, `tag-sets: ${metaGraphs.map((m) => tagSet(m.tags)).join(', ') || '(none)'}`];
@@ -96,7 +118,13 @@ export function show(dir: string, flags: ShowFlags): void {
     const names = Object.keys(m.signatures);
     const saved = m.tensorflowVersion ? `, saved by TensorFlow ${m.tensorflowVersion}` : '';
     lines.push('', `tag-set ${tagSet(m.tags)}: ${names.length} signature${names.length === 1 ? '' : 's'}${saved}`);
-    for (const name of names) lines.push(...signatureLines(name, m.signatures[name]!, name === m.defaultSignature));
+    const ops = flags.ops ? opsOf(dir, m) : [];
+    for (const name of names) {
+      lines.push(...signatureLines(name, m.signatures[name]!, name === m.defaultSignature));
+      for (const entry of ops) if (entry.kind === 'signature' && entry.name === name) lines.push(...opLines(entry));
+    }
+    if (ops.some((e) => e.kind !== 'signature')) lines.push('  at load:');
+    for (const entry of ops) if (entry.kind !== 'signature') lines.push(...opLines(entry));
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

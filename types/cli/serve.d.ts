@@ -16,6 +16,7 @@ export interface ServeFlags {
     batching_parameters_file?: string;
     port: number;
     enable_serialization_as_tensor_content?: boolean;
+    op_policy: 'serve' | 'none';
 }
 /** Adds `serve` to the program. */
 export declare function serveCommand(cli: Command, done: (code: number) => void): void;

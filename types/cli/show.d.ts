@@ -3,6 +3,8 @@ export interface ShowFlags {
     tags?: string[];
     signature?: string;
     json?: boolean;
+    /** Also the op types each entry reaches (lib/ops.ts). */
+    ops?: boolean;
 }
 type Shown = MetaGraphSummary & {
     defaultSignature: string | null;

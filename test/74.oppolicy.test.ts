@@ -1,0 +1,263 @@
+// The op policy (LoadOptions.opPolicy, lib/ops.ts): the op types each signature, the init op
+// and the saver's restore op reach, found from saved_model.pb before TensorFlow sees it, and a
+// model that reaches refused ops failing its load with PERMISSION_DENIED naming the op, the
+// entry and the path. Fixtures: file_io (ReadFile in a function, WriteFile on a function's
+// control outputs only), init_writes (a TF1 main_op that writes a file at load); graphs of our
+// own for what the fixtures do not show (While/If/Case functions, the restore op, PrintV2, cycles).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import t from 'tap';
+
+import { loadModel, PermissionDeniedError, reachedOps, SERVE_DENIED_OPS, Tensor } from '../lib/index';
+import { Reader } from 'protobufjs/light';
+
+import { checkLoadedOps, checkSavedModelOps, INLINE_CHECK_BYTES, runOpsJob, SavedModelMessage } from '../lib/ops';
+import { fixture, FIXTURES, fixtureTags, jsonOf, startServe, tfslice, toTensor } from './helpers';
+
+const FILE_IO = fixture('file_io').dir;
+const pb = (dir: string) => fs.readFileSync(path.join(dir, 'saved_model.pb'));
+const str = (s: string) => new Tensor('string', [Buffer.from(s)], []);
+
+function tmp(t: Tap.Test): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-ops-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+// A fresh copy of init_writes: loading it lets TensorFlow run its main op, which writes
+// assets/marker.txt.written.
+function initWrites(t: Tap.Test): { dir: string; written: string } {
+  const dir = path.join(tmp(t), 'model');
+  fs.cpSync(fixture('init_writes').dir, dir, { recursive: true });
+  return { dir, written: path.join(dir, 'assets', 'marker.txt.written') };
+}
+
+t.test('reachedOps: what each signature, the init op and the restore op reach', async (t) => {
+  const entries = reachedOps(pb(FILE_IO), ['serve'])!;
+  const by = (kind: string, name: string) => entries.find((e) => e.kind === kind && e.name === name)!;
+  const read = by('signature', 'read_file');
+  t.ok(read.ops.has('ReadFile'), 'ReadFile, inside the function the signature calls');
+  t.match(read.ops.get('ReadFile'), ["output 'contents'", /PartitionedCall/, /^function '/, /^node '.*' \(PartitionedCall\)$/, /^function '/, "node 'ReadFile' (ReadFile)"]);
+  t.ok(by('signature', 'write_file').ops.has('WriteFile'), "WriteFile, which hangs only on the function's control outputs");
+  t.notOk(read.ops.has('WriteFile'), 'one signature does not reach the other one\'s ops');
+  const restore = entries.find((e) => e.kind === 'restore')!;
+  t.ok(restore.ops.has('RestoreV2'), 'the restore op reaches RestoreV2');
+  t.notOk(entries.some((e) => e.ops.has('SaveV2') || e.ops.has('MergeV2Checkpoints')), "the saver's save path is reached by nothing");
+  t.equal(reachedOps(pb(FILE_IO), ['other']), null, 'no meta graph with that tag-set');
+
+  const tf1 = reachedOps(pb(fixture('tf1_vocab').dir), ['serve'])!;
+  t.ok(tf1.find((e) => e.kind === 'init')!.ops.has('InitializeTableFromTextFileV2'), "TF1: the main op reads the vocabulary asset");
+  t.ok(tf1.find((e) => e.kind === 'restore')!.ops.has('RestoreV2'), "TF1: the saver's restore op");
+  const writes = reachedOps(pb(fixture('init_writes').dir), ['serve'])!.find((e) => e.kind === 'init')!;
+  t.same(writes.ops.get('WriteFile'), ['saved_model_main_op collection', "node 'main_op' (NoOp)", "node 'write_at_load' (WriteFile)"]);
+});
+
+t.test("opPolicy 'serve' loads every ordinary fixture: TF1 saver graphs, vocabulary assets, Keras exports", async (t) => {
+  for (const name of FIXTURES.filter((f) => f !== 'file_io')) {
+    const { dir, golden } = fixture(name);
+    await t.resolves(checkSavedModelOps(dir, golden.tags[0]!, 'serve'), name);
+  }
+  for (const name of ['tf1_vocab', 'keras_export', 'half_plus_two', 'tiny']) {
+    const { dir, golden } = fixture(name);
+    const model = await loadModel(dir, { opPolicy: 'serve', ...fixtureTags(golden) });
+    const c = golden.cases[0]!;
+    t.ok(await model.run(Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, toTensor(v)])), { signature: c.signature }), `${name} loads and runs`);
+    await model.dispose();
+  }
+});
+
+t.test("opPolicy 'serve' refuses file_io at load, naming the op, the signature and the path", async (t) => {
+  const error = await loadModel(FILE_IO, { opPolicy: 'serve' }).then(() => null, (e: unknown) => e);
+  t.type(error, PermissionDeniedError);
+  const denied = error as PermissionDeniedError;
+  t.equal(denied.code, 'PERMISSION_DENIED');
+  t.equal(denied.op, 'ReadFile');
+  t.equal(denied.entry, "signature 'read_file'");
+  t.equal(denied.path.at(-1), "node 'ReadFile' (ReadFile)");
+  t.match(denied.message, /opPolicy 'serve' refuses the SavedModel at .*file_io\/model: signature 'read_file' reaches op 'ReadFile' \(it reads files\), via output 'contents' → .*ReadFile/);
+  t.match(denied.message, /It also reaches 'WriteFile' from signature 'write_file'/);
+  t.match(denied.message, /tfslice show --ops/, 'and how to see and allow what it reaches');
+  await t.rejects(loadModel(FILE_IO, { opPolicy: { deny: ['WriteFile'] } }), { code: 'PERMISSION_DENIED', op: 'WriteFile', message: /opPolicy \{ deny \} .*'WriteFile' \(it is in opPolicy.deny\)/ });
+  await t.rejects(loadModel(FILE_IO, { opPolicy: { allow: ['Identity', 'PartitionedCall', 'Placeholder'] } }), { code: 'PERMISSION_DENIED', message: /it is not in opPolicy.allow/ });
+  await t.rejects(loadModel(FILE_IO, { opPolicy: 'serve', isolation: 'process' }), { code: 'PERMISSION_DENIED', op: 'ReadFile' }, 'isolated: refused in this process, before a host starts');
+});
+
+t.test('an explicit policy allows file_io: it reads and writes files', async (t) => {
+  const dir = tmp(t);
+  const file = path.join(dir, 'note.txt');
+  fs.writeFileSync(file, 'hello from a file');
+  const all = [...reachedOps(pb(FILE_IO), ['serve'])!.flatMap((e) => [...e.ops.keys()])];
+  for (const opPolicy of [{ allow: all }, { deny: ['PyFunc'] }, 'none' as const, undefined]) {
+    const model = await loadModel(FILE_IO, opPolicy === undefined ? {} : { opPolicy });
+    const out = await model.run({ path: str(file) }, { signature: 'read_file' });
+    t.equal(Buffer.from(out.contents!.data[0] as Uint8Array).toString(), 'hello from a file', `read with opPolicy ${JSON.stringify(opPolicy)}`);
+    await model.dispose();
+  }
+  const model = await loadModel(FILE_IO, { opPolicy: { allow: all }, isolation: 'process' });
+  await model.run({ path: str(path.join(dir, 'out.txt')), contents: str('written') }, { signature: 'write_file' });
+  t.equal(fs.readFileSync(path.join(dir, 'out.txt'), 'utf8'), 'written', 'isolated host: the load-time recheck passes too');
+  await model.dispose();
+});
+
+t.test('a graph that writes at load: refused before TensorFlow sees it', async (t) => {
+  const { dir, written } = initWrites(t);
+  await t.rejects(loadModel(dir, { opPolicy: 'serve' }), { code: 'PERMISSION_DENIED', op: 'WriteFile', entry: "the init op 'main_op'", message: /the init op 'main_op' reaches op 'WriteFile' \(it writes files\)/ });
+  t.notOk(fs.existsSync(written), 'the main op did not run: nothing written');
+  await t.rejects(loadModel(dir, { opPolicy: 'serve', isolation: 'process' }), { code: 'PERMISSION_DENIED' });
+  t.notOk(fs.existsSync(written), 'nor in a host');
+  const model = await loadModel(dir);
+  t.ok(fs.existsSync(written), 'without a policy TensorFlow runs the main op at load: the danger is real');
+  await model.dispose();
+});
+
+t.test('a saved_model.pb replaced during the load is caught from the graph TensorFlow loaded', async (t) => {
+  // TF_LoadSessionFromSavedModel returns the MetaGraphDef it loaded, which loadModel checks
+  // again: here the first meta graph of file_io's saved_model.pb (field 2 of SavedModel).
+  const reader = Reader.create(pb(FILE_IO));
+  t.equal(reader.uint32(), (1 << 3) | 0, 'SavedModel.saved_model_schema_version');
+  reader.int64();
+  t.equal(reader.uint32(), (2 << 3) | 2, 'SavedModel.meta_graphs');
+  const metaGraph = reader.bytes();
+  await t.rejects(checkLoadedOps(metaGraph, 'serve', FILE_IO), { code: 'PERMISSION_DENIED', op: 'ReadFile' });
+  await t.resolves(checkLoadedOps(metaGraph, 'none', FILE_IO));
+});
+
+// A SavedModel of our own graph: nodes [name, op, inputs, attrs], functions by name.
+interface N { name: string; op: string; input?: string[]; attr?: Record<string, unknown> }
+function savedModel(nodes: N[], options: { functions?: Record<string, N[]>; outputs?: Record<string, string>; restore?: string; mainOp?: string; pad?: number } = {}): Uint8Array {
+  const graph = {
+    node: nodes.map((n) => ({ ...n, attr: n.attr ?? {} })),
+    library: { function: Object.entries(options.functions ?? {}).map(([name, body]) => ({ signature: { name }, nodeDef: body })) },
+  };
+  const metaGraph: Record<string, unknown> = {
+    metaInfoDef: { tags: ['serve'] },
+    graphDef: graph,
+    signatureDef: { serving_default: { outputs: Object.fromEntries(Object.entries(options.outputs ?? { y: 'y:0' }).map(([k, v]) => [k, { name: v }])) } },
+  };
+  if (options.restore) metaGraph.saverDef = { restoreOpName: options.restore };
+  if (options.mainOp) metaGraph.collectionDef = { saved_model_main_op: { nodeList: { value: [options.mainOp] } } };
+  if (options.pad) graph.node.push({ name: 'padding', op: 'Const', attr: { value: { s: Buffer.alloc(options.pad, 65) } } });
+  return SavedModelMessage.encode(SavedModelMessage.fromObject({ metaGraphs: [metaGraph] })).finish();
+}
+const fn = (name: string) => ({ func: { name } });
+
+t.test('the walk: control inputs, While/If/Case functions, nested function attributes, cycles, recursion', async (t) => {
+  const bytes = savedModel([
+    { name: 'x', op: 'Placeholder' },
+    { name: 'loop', op: 'While', input: ['x', '^guard'], attr: { cond: fn('cond'), body: fn('body') } },
+    { name: 'guard', op: 'NoOp', input: ['^cycle_a'] },
+    { name: 'cycle_a', op: 'Merge', input: ['cycle_b:1'] },
+    { name: 'cycle_b', op: 'NextIteration', input: ['cycle_a'] },
+    { name: 'branch', op: 'Case', input: ['x'], attr: { branches: { list: { func: [{ name: 'b0' }, { name: 'b1', attr: { inner: fn('deep') } }] } } } },
+    { name: 'y', op: 'AddN', input: ['loop', 'branch:0'] },
+    { name: 'unreached', op: 'WriteFile' },
+  ], {
+    functions: {
+      cond: [{ name: 'c', op: 'Less' }],
+      body: [{ name: 'b', op: 'body' }], // calls itself by op name: recursion ends
+      b0: [{ name: 'z', op: 'ZerosLike' }],
+      b1: [{ name: 'o', op: 'OnesLike' }],
+      deep: [{ name: 'p', op: 'PrintV2', attr: { output_stream: { s: Buffer.from('file:///tmp/log') } } }],
+    },
+  });
+  const [entry] = reachedOps(bytes, ['serve'])!;
+  t.same([...entry!.ops.keys()], ['AddN', 'Case', 'Less', 'Merge', 'NextIteration', 'NoOp', 'OnesLike', 'Placeholder', 'PrintV2', 'While', 'ZerosLike', 'body']);
+  t.same(entry!.ops.get('PrintV2'), ["output 'y'", "node 'y' (AddN)", "node 'branch' (Case)", "function 'deep'", "node 'p' (PrintV2)"], 'a function named inside another function attribute');
+  t.notOk(entry!.ops.has('WriteFile'), 'a node no output depends on does not count');
+  const dir = tmp(t);
+  fs.writeFileSync(path.join(dir, 'saved_model.pb'), bytes);
+  await t.rejects(checkSavedModelOps(dir, ['serve'], 'serve'), { code: 'PERMISSION_DENIED', op: 'PrintV2', message: /it writes to file:\/\/\/tmp\/log/ });
+  const toStderr = savedModel([{ name: 'y', op: 'PrintV2', attr: { output_stream: { s: Buffer.from('stderr') } } }]);
+  fs.writeFileSync(path.join(dir, 'saved_model.pb'), toStderr);
+  await t.resolves(checkSavedModelOps(dir, ['serve'], 'serve'), 'PrintV2 to stderr is allowed');
+});
+
+t.test("the restore op and the init op: checked, with what their job needs allowed", async (t) => {
+  const dir = tmp(t);
+  const write = (bytes: Uint8Array) => fs.writeFileSync(path.join(dir, 'saved_model.pb'), bytes);
+  write(savedModel([
+    { name: 'y', op: 'Placeholder' },
+    { name: 'restore_all', op: 'NoOp', input: ['^restore', '^sneaky'] },
+    { name: 'restore', op: 'RestoreV2' },
+    { name: 'sneaky', op: 'WriteFile' },
+  ], { restore: 'restore_all' }));
+  await t.rejects(checkSavedModelOps(dir, ['serve'], 'serve'), { code: 'PERMISSION_DENIED', op: 'WriteFile', entry: "the saver's restore op 'restore_all'" }, 'a WriteFile riding on the restore op');
+  write(savedModel([{ name: 'y', op: 'Placeholder' }, { name: 'restore_all', op: 'RestoreV2' }], { restore: 'restore_all' }));
+  await t.resolves(checkSavedModelOps(dir, ['serve'], 'serve'), 'RestoreV2 in the restore op is its job');
+  await t.resolves(checkSavedModelOps(dir, ['serve'], { allow: ['Placeholder'] }), 'whatever the policy');
+  write(savedModel([{ name: 'y', op: 'RestoreV2' }]));
+  await t.rejects(checkSavedModelOps(dir, ['serve'], 'serve'), { code: 'PERMISSION_DENIED', op: 'RestoreV2', message: /signature 'serving_default' reaches op 'RestoreV2' \(it reads files\)/ }, 'but not from a signature');
+  write(savedModel([{ name: 'y', op: 'Placeholder' }, { name: 'init', op: 'InitializeTableFromTextFileV2' }], { mainOp: 'init' }));
+  await t.resolves(checkSavedModelOps(dir, ['serve'], 'serve'), 'a table from a vocabulary file in the init op');
+  write(savedModel([{ name: 'y', op: 'InitializeTableFromTextFileV2' }]));
+  await t.rejects(checkSavedModelOps(dir, ['serve'], 'serve'), { op: 'InitializeTableFromTextFileV2' }, 'but not from a signature, where the path would come from a request');
+});
+
+t.test('big graphs are checked off the event loop; other encodings and corrupt files', async (t) => {
+  const dir = tmp(t);
+  // A chain of 150 000 nodes ending in a ReadFile: a graph that takes a while to decode and walk.
+  const chain: N[] = Array.from({ length: 150_000 }, (_, i) => ({ name: `n${i}`, op: i === 0 ? 'ReadFile' : 'Identity', input: i === 0 ? [] : [`n${i - 1}`] }));
+  chain.push({ name: 'y', op: 'Identity', input: ['n149999'] });
+  const big = savedModel(chain);
+  t.ok(big.length > INLINE_CHECK_BYTES, `${big.length} bytes`);
+  fs.writeFileSync(path.join(dir, 'saved_model.pb'), big);
+  // What the check costs on the event loop when done there, against the longest stall while a
+  // worker thread does it.
+  const started = performance.now();
+  t.match(runOpsJob({ bytes: big, loaded: false, tags: ['serve'], policy: 'serve', exportDir: dir }), { denied: true, op: 'ReadFile' });
+  const inline = performance.now() - started;
+  let last = performance.now();
+  let stall = 0;
+  const timer = setInterval(() => { const now = performance.now(); stall = Math.max(stall, now - last); last = now; }, 1);
+  await t.rejects(checkSavedModelOps(dir, ['serve'], 'serve'), { code: 'PERMISSION_DENIED', op: 'ReadFile', constructor: PermissionDeniedError }, 'a worker thread answers with the same error');
+  clearInterval(timer);
+  t.ok(stall < Math.max(inline / 2, 20), `longest event-loop stall ${stall.toFixed(1)} ms; the check on the loop takes ${inline.toFixed(1)} ms`);
+  fs.writeFileSync(path.join(dir, 'saved_model.pb'), savedModel([{ name: 'y', op: 'Identity' }], { pad: INLINE_CHECK_BYTES + 1 }));
+  await t.resolves(checkSavedModelOps(dir, ['serve'], 'serve'));
+  fs.writeFileSync(path.join(dir, 'saved_model.pb'), Buffer.from([0x12, 0xff, 0xff, 0xff, 0x0f, 1, 2]));
+  await t.rejects(checkSavedModelOps(dir, ['serve'], 'serve'), { code: 'INVALID_ARGUMENT', message: /opPolicy could not read .*saved_model.pb: .*corrupt/ });
+  fs.rmSync(path.join(dir, 'saved_model.pb'));
+  await t.resolves(checkSavedModelOps(dir, ['serve'], 'serve'), 'no SavedModel at all: TensorFlow says so at load');
+  fs.writeFileSync(path.join(dir, 'saved_model.pbtxt'), 'meta_graphs {}');
+  await t.rejects(checkSavedModelOps(dir, ['serve'], 'serve'), { code: 'PERMISSION_DENIED', message: /cannot check .*saved_model.pbtxt: tfslice reads only saved_model.pb/ });
+  await t.resolves(checkSavedModelOps(dir, ['serve'], 'none'));
+});
+
+t.test('opPolicy values are checked, naming the field', async (t) => {
+  for (const bad of ['strict', { deny: 'ReadFile' }, { allow: [1] }, { deny: [], allow: [] }, {}, ['ReadFile'], null, { deny: ['Read File'] }]) {
+    await t.rejects(loadModel(FILE_IO, { opPolicy: bad as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /^opPolicy(\.deny|\.allow)? must be/ }, JSON.stringify(bad));
+  }
+  t.ok(Object.isFrozen(SERVE_DENIED_OPS) && SERVE_DENIED_OPS.WriteFile === 'writes files');
+});
+
+t.test('tfslice show --ops', async (t) => {
+  const home = tmp(t);
+  const text = await tfslice(['show', FILE_IO, '--ops'], { home });
+  t.equal(text.code, 0, text.stderr);
+  t.match(text.stdout, /signature 'read_file'[\s\S]*ops \(4\): Identity, PartitionedCall, Placeholder, ReadFile \(opPolicy 'serve' refuses: reads files\)/);
+  t.match(text.stdout, /at load:\n.*the init op '__saved_model_init_op' reaches \(1\): NoOp\n.*the saver's restore op '[^']+' reaches \(\d+\): .*RestoreV2, /, "RestoreV2 is not marked in the restore op");
+  const json = jsonOf<{ metaGraphs: { ops: { kind: string; name: string; ops: Record<string, string[]> }[] }[] }>(await tfslice(['show', FILE_IO, '--ops', '--json', '--signature', 'write_file'], { home }));
+  const entries = json.metaGraphs[0]!.ops;
+  t.same(entries.map((e) => e.kind).sort(), ['init', 'restore', 'signature']);
+  t.ok(entries.find((e) => e.kind === 'signature')!.ops.WriteFile, 'JSON: op type → path');
+});
+
+t.test("tfslice serve applies opPolicy 'serve' unless told otherwise", async (t) => {
+  const base = tmp(t);
+  fs.cpSync(FILE_IO, path.join(base, '1'), { recursive: true });
+  const refused = await startServe(['--model_name', 'io', '--model_base_path', base, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0']);
+  t.teardown(() => { refused.child.kill('SIGKILL'); });
+  const status = await (await fetch(`${refused.url}/v1/models/io`)).json() as { model_version_status: { state: string; status: { error_code: string; error_message: string } }[] };
+  t.equal(status.model_version_status[0]!.status.error_code, 'PERMISSION_DENIED');
+  t.match(status.model_version_status[0]!.status.error_message, /opPolicy 'serve' refuses .* reaches op 'ReadFile'/);
+  t.match(refused.stderr(), /version 1 failed: opPolicy 'serve' refuses/);
+  refused.child.kill('SIGTERM');
+  await refused.exited;
+  const allowed = await startServe(['--model_name', 'io', '--model_base_path', base, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0', '--op_policy', 'none']);
+  t.teardown(() => { allowed.child.kill('SIGKILL'); });
+  const ok = await (await fetch(`${allowed.url}/v1/models/io`)).json() as { model_version_status: { state: string }[] };
+  t.equal(ok.model_version_status[0]!.state, 'AVAILABLE', '--op_policy none serves it');
+  allowed.child.kill('SIGTERM');
+  await allowed.exited;
+});

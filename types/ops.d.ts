@@ -1,0 +1,115 @@
+import { TensorFlowError } from './errors';
+/**
+ * Which ops a model may reach. `'serve'` refuses the file-system and process ops no
+ * inference needs (SERVE_DENIED_OPS); `{ deny }` refuses the op types listed; `{ allow }`
+ * refuses every op type not listed; `'none'` checks nothing. Op type names are TensorFlow's
+ * (NodeDef.op), e.g. 'ReadFile'.
+ */
+export type OpPolicy = 'serve' | 'none' | {
+    readonly deny: readonly string[];
+} | {
+    readonly allow: readonly string[];
+};
+/**
+ * The ops `opPolicy: 'serve'` refuses, with the reason an error gives. TensorFlow's
+ * file-system ops (io_ops, dataset readers and writers, summary and debug writers,
+ * checkpoint ops outside the restore op) and the ops that call out of the graph (py_func).
+ * PrintV2 is refused only when its output_stream is a file (`file://...`).
+ */
+export declare const SERVE_DENIED_OPS: Readonly<Record<string, string>>;
+/** What TensorFlow runs of a SavedModel: a signature, the init op at load, the saver's restore op at load. */
+export type EntryKind = 'signature' | 'init' | 'restore';
+/** Why opPolicy 'serve' refuses op type `op` when an entry of `kind` reaches it (e.g. 'reads files'), or null. */
+export declare function serveRefusal(kind: EntryKind, op: string): string | null;
+/** One entry point and the op types it reaches, each with the first path found to it. */
+export interface EntryOps {
+    readonly kind: EntryKind;
+    /** The signature's name; the op's node name for 'init' and 'restore'. */
+    readonly name: string;
+    /** Op type → the steps from the entry to a node of that type, e.g. ["output 'y'", "node 'MatMul' (MatMul)"]. */
+    readonly ops: ReadonlyMap<string, readonly string[]>;
+}
+/** Where an entry is described in messages: "signature 'x'", "the init op 'main_op'". */
+export declare function entryLabel(entry: {
+    kind: EntryKind;
+    name: string;
+}): string;
+/**
+ * The op types each entry of the meta graph with tag-set `tags` reaches (`tfslice show --ops`).
+ * @param savedModel the bytes of saved_model.pb
+ * @returns null when no meta graph has that tag-set
+ */
+export declare function reachedOps(savedModel: Uint8Array, tags: readonly string[]): EntryOps[] | null;
+/**
+ * PERMISSION_DENIED: the model reaches an op its opPolicy refuses. `op`, `entry` and `path`
+ * name the first one found; the message lists the others.
+ */
+export declare class PermissionDeniedError extends TensorFlowError {
+    readonly code: 'PERMISSION_DENIED';
+    /** The refused op type, e.g. 'ReadFile'. */
+    readonly op: string;
+    /** What reaches it: "signature 'read_file'", "the init op 'main_op'", ... */
+    readonly entry: string;
+    /** The steps from the entry to the node (outputs, nodes, functions). */
+    readonly path: readonly string[];
+    constructor(message: string, op: string, entry: string, path: readonly string[]);
+}
+/**
+ * Checks the meta graph of saved_model.pb bytes that TensorFlow would load for `tags` against
+ * `policy`. Does nothing for 'none' or when no meta graph has that tag-set (TensorFlow then
+ * fails the load itself).
+ *
+ * @throws PermissionDeniedError (PERMISSION_DENIED) naming the op, the entry that reaches it
+ *   and the path, with the model's directory `exportDir` and how to allow it
+ */
+export declare function checkOpPolicy(savedModel: Uint8Array, tags: readonly string[], policy: OpPolicy, exportDir: string): void;
+/** checkOpPolicy on the MetaGraphDef bytes TF_LoadSessionFromSavedModel returned (what it did load). */
+export declare function checkLoadedMetaGraph(metaGraph: Uint8Array, policy: OpPolicy, exportDir: string): void;
+/**
+ * Validates an opPolicy value.
+ * @throws TypeError (ERR_INVALID_ARG_TYPE) naming `field` and what it accepts
+ */
+export declare function resolveOpPolicy(value: unknown, field: string): OpPolicy;
+/**
+ * Graph bytes up to this size are checked on the calling thread; bigger ones on a worker
+ * thread, so a load never stalls the event loop for long. The cost is per node, about 3 µs
+ * (measured: 150 000 of the smallest nodes, 4 MiB, took 500 ms): 256 KiB of the smallest nodes
+ * is about 30 ms, of ordinary ones (shapes, dtypes, names in their attributes) a few ms.
+ */
+export declare const INLINE_CHECK_BYTES: number;
+/** What the worker (lib/ops-worker.ts) is given and answers. */
+export interface OpsJob {
+    readonly bytes: Uint8Array;
+    readonly loaded: boolean;
+    readonly tags: readonly string[];
+    readonly policy: OpPolicy;
+    readonly exportDir: string;
+}
+export type OpsAnswer = null | {
+    denied: true;
+    message: string;
+    op: string;
+    entry: string;
+    path: string[];
+} | {
+    denied: false;
+    message: string;
+};
+/** Runs a check job here; the worker runs the same. */
+export declare function runOpsJob(job: OpsJob): OpsAnswer;
+/**
+ * Checks the SavedModel at `exportDir` against `policy` before TensorFlow reads it (loadModel
+ * calls this). TensorFlow reads saved_model.pb first and falls back to other encodings, which
+ * this check does not read: a model that has only those is refused under a policy.
+ *
+ * @throws PermissionDeniedError (PERMISSION_DENIED) when the model reaches a refused op, or has
+ *   no saved_model.pb to check; InvalidArgumentError when saved_model.pb cannot be decoded
+ */
+export declare function checkSavedModelOps(exportDir: string, tags: readonly string[], policy: OpPolicy): Promise<void>;
+/**
+ * Checks the MetaGraphDef TF_LoadSessionFromSavedModel returned, the graph TensorFlow did load:
+ * a saved_model.pb replaced between checkSavedModelOps and TensorFlow's own read is caught here
+ * for its signatures (its init op has run by then).
+ * @throws PermissionDeniedError, InvalidArgumentError as checkSavedModelOps
+ */
+export declare function checkLoadedOps(metaGraph: Uint8Array, policy: OpPolicy, exportDir: string): Promise<void>;
