@@ -59,7 +59,10 @@ async function load(frame: Extract<Frame, { op: 'load' }>): Promise<void> {
   const options = { ...frame.options };
   const config = options.sessionConfig as { base64: string } | undefined;
   if (config) options.sessionConfig = new Uint8Array(Buffer.from(config.base64, 'base64'));
-  const resolved = resolveLoadOptions(options);
+  // This process is the one the model is isolated in (hostOptions leaves isolation out).
+  const resolved = resolveLoadOptions({ ...options, isolation: 'process' });
+  // Before TensorFlow loads: all it allocates, the model's weights included, counts.
+  if (resolved.hostMemoryLimitBytes > 0) native().setDataLimit(resolved.hostMemoryLimitBytes);
   const tensorflow = await loadTensorFlow();
   opened = await openSession(frame.path, resolved);
   // Runs of numeric tensors arrive on fd 4 and are served by native threads from here on.

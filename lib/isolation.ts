@@ -131,6 +131,8 @@ export class HostSession implements NativeSession {
   #dead: string | null = null;
   /** The host's session runs ops inline: a short round trip is polled for. */
   #inlineOps = false;
+  /** hostMemoryLimitBytes, to name in a crash; 0: none. */
+  #memoryLimit = 0;
   #closing: Promise<void> | null = null;
   #exited: Promise<void>;
   pid: number;
@@ -163,7 +165,10 @@ export class HostSession implements NativeSession {
     this.#exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-        this.#fail(`the host process of ${modelPath} (pid ${this.pid}) ${how}`);
+        // An allocation past RLIMIT_DATA that is not TensorFlow's (V8's heap, a C++ new) aborts.
+        const limit = this.#memoryLimit > 0 && (signal !== null || code !== 0)
+          ? ` (it had hostMemoryLimitBytes ${this.#memoryLimit}: an allocation past that limit ends the host when it is not a tensor's)` : '';
+        this.#fail(`the host process of ${modelPath} (pid ${this.pid}) ${how}${limit}`);
         resolve();
       });
     });
@@ -195,6 +200,7 @@ export class HostSession implements NativeSession {
       closeSync(childEnd);
     }
     const session = new HostSession(child, parentEnd, exportDir, onExit);
+    session.#memoryLimit = typeof options === 'object' && typeof options.hostMemoryLimitBytes === 'number' ? options.hostMemoryLimitBytes : 0;
     session.#inlineOps = inlineOps;
     // The host holds no JS handle of ours: an idle model does not keep the loop alive.
     child.unref();

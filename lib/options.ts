@@ -80,6 +80,16 @@ export interface LoadOptions {
    * `tfslice serve` applies 'serve'.
    */
   opPolicy?: OpPolicy;
+  /**
+   * With isolation: 'process', the most private memory its host process may hold, in bytes
+   * (RLIMIT_DATA, set in the host before TensorFlow loads: heap, anonymous mappings, thread
+   * stacks). An allocation past it fails: TensorFlow answers that run RESOURCE_EXHAUSTED ("OOM
+   * when allocating tensor"), or, when the allocation is not TensorFlow's, the host ends and its
+   * runs fail MODEL_CRASHED naming the limit. Other models are not touched. At least 256 MiB
+   * (a host holds about 190 MiB before its model's weights, measured with TensorFlow 2.21).
+   * Default: none.
+   */
+  hostMemoryLimitBytes?: number;
 }
 
 export interface ResolvedOptions {
@@ -104,11 +114,13 @@ export interface ResolvedOptions {
   /** 0: none. */
   readonly runTimeoutMs: number;
   readonly opPolicy: OpPolicy;
+  /** 0: none. */
+  readonly hostMemoryLimitBytes: number;
 }
 
 const KNOWN: ReadonlySet<string> = new Set<keyof LoadOptions>([
   'gpuMemoryFraction', 'allowGrowth', 'gpuDevice', 'tags', 'signature', 'intraOpThreads',
-  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'isolation', 'opLibraries', 'batching', 'runTimeoutMs', 'opPolicy',
+  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'isolation', 'opLibraries', 'batching', 'runTimeoutMs', 'opPolicy', 'hostMemoryLimitBytes',
 ]);
 
 /** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
@@ -256,6 +268,7 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
   const batching = resolveBatching(options.batching);
   const runTimeoutMs = options.runTimeoutMs === undefined ? 0 : runTimeout('runTimeoutMs', options.runTimeoutMs);
   const opPolicy = options.opPolicy === undefined ? 'none' : resolveOpPolicy(options.opPolicy, 'opPolicy');
+  const hostMemoryLimitBytes = options.hostMemoryLimitBytes === undefined ? 0 : hostMemoryLimit(options.hostMemoryLimitBytes, isolation);
   const configBytes = encodeConfig(config, base);
   const applied = decodeApplied(configBytes, config);
   if (runTimeoutMs > 0 && (applied.interOpParallelismThreads ?? 0) < 0) {
@@ -264,7 +277,21 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
     throw outOfRange('runTimeoutMs', 'used with an inter-op pool: TensorFlow enforces a run timeout only then, and ops run inline by default (interOpThreads -1); add interOpThreads: 0 (or leave runTimeoutMs out)', runTimeoutMs);
   }
   return {
-    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(applied), isolation, tags, opLibraries, signature, maxConcurrentRuns, config, configBytes, applied, batching, runTimeoutMs, opPolicy,
+    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(applied), isolation, tags, opLibraries, signature, maxConcurrentRuns, config, configBytes, applied, batching, runTimeoutMs, opPolicy, hostMemoryLimitBytes,
   };
 }
 
+
+/** The smallest hostMemoryLimitBytes: 256 MiB. */
+export const MIN_HOST_MEMORY_LIMIT_BYTES = 256 * 1024 * 1024;
+
+function hostMemoryLimit(value: unknown, isolation: Isolation): number {
+  if (typeof value !== 'number') throw invalidType('hostMemoryLimitBytes', 'a number of bytes', value);
+  if (!Number.isSafeInteger(value) || value < MIN_HOST_MEMORY_LIMIT_BYTES) {
+    throw outOfRange('hostMemoryLimitBytes', `a whole number of bytes ≥ ${MIN_HOST_MEMORY_LIMIT_BYTES} (256 MiB: a host holds about 190 MiB before its model)`, value);
+  }
+  if (isolation !== 'process') {
+    throw outOfRange('hostMemoryLimitBytes', "used with isolation: 'process' (it limits the model's host process; a model in this process shares its memory); add isolation: 'process'", value);
+  }
+  return value;
+}

@@ -139,7 +139,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceValue("channelPair", Napi::Function::New<ChannelPair>(env, "channelPair")),
                InstanceValue("serveRuns", Napi::Function::New<ServeRuns>(env, "serveRuns")),
                InstanceValue("Channel", Channel::Define(env)),
-               InstanceValue("setParentDeathSignal", Napi::Function::New<SetParentDeathSignal>(env, "setParentDeathSignal"))});
+               InstanceValue("setParentDeathSignal", Napi::Function::New<SetParentDeathSignal>(env, "setParentDeathSignal")),
+               InstanceValue("setDataLimit", Napi::Function::New<SetDataLimit>(env, "setDataLimit"))});
 }
 
 Addon::~Addon() { napi_remove_env_cleanup_hook(env_, Teardown, this); }

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -240,6 +241,19 @@ Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) throw MakeError(env, "INTERNAL", SystemError("prctl(PR_SET_PDEATHSIG)"));
   // The parent may have died before the signal was armed.
   return Napi::Boolean::New(env, getppid() == parent);
+}
+
+Napi::Value SetDataLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double bytes = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  if (!(bytes > 0 && bytes <= 9007199254740991.0)) throw MakeTypeError(env, "setDataLimit(bytes) needs a positive byte count");
+  // RLIMIT_DATA (Linux >= 4.7) counts every private writable mapping: the heap, anonymous mmap
+  // (where big tensors go), thread stacks. An allocation past it fails (ENOMEM) instead of
+  // growing the process. Soft and hard: the graph cannot raise it again.
+  struct rlimit limit;
+  limit.rlim_cur = limit.rlim_max = static_cast<rlim_t>(bytes);
+  if (setrlimit(RLIMIT_DATA, &limit) != 0) throw MakeError(env, "INTERNAL", SystemError("setrlimit(RLIMIT_DATA)"));
+  return env.Undefined();
 }
 
 }  // namespace tfslice

@@ -49,5 +49,7 @@ Napi::Value ShmView(const Napi::CallbackInfo& info);
 // setParentDeathSignal(parentPid): this process gets SIGKILL when its parent dies;
 // returns false when the parent is already gone.
 Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info);
+// Limits the process's data (private writable memory) to a byte count: setrlimit(RLIMIT_DATA).
+Napi::Value SetDataLimit(const Napi::CallbackInfo& info);
 
 }  // namespace tfslice

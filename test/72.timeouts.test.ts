@@ -1,10 +1,12 @@
-// Run timeouts that TensorFlow itself enforces (RunOptions.timeout_in_ms): a run past its limit
-// fails with DEADLINE_EXCEEDED long before it would have ended, and the session runs on; in this
-// process, in a host process, through runSync, and for a batch (retried one by one).
+// Run limits. Timeouts that TensorFlow itself enforces (RunOptions.timeout_in_ms): a run past its
+// limit fails with DEADLINE_EXCEEDED long before it would have ended, and the session runs on; in
+// this process, in a host process, through runSync, and for a batch (retried one by one). And a
+// memory limit for a host process (hostMemoryLimitBytes).
+import * as fs from 'node:fs';
 import t from 'tap';
 
 import { loadModel, Tensor } from '../lib/index';
-import { fixture, slowN } from './helpers';
+import { fixture, slowN, toTensor } from './helpers';
 
 const SLOW = fixture('slow').dir;
 const n = (k: number) => ({ n: new Tensor('int32', new Int32Array([k]), []) });
@@ -46,5 +48,84 @@ t.test("a batch runs with the shortest limit of its requests; the one it stops r
   const results = await Promise.allSettled([model.run({ x: [[1, 2]] }, { runTimeoutMs: 60_000 }), model.run({ x: [[3, 4]] })]);
   t.same(results.map((r) => r.status), ['fulfilled', 'fulfilled'], 'a generous limit lets the batch through');
   t.equal(model.stats().batching.serving_default!.batches, 1);
+  await model.dispose();
+});
+
+// Issue 17's runaway fixture: a While whose condition never turns false, and a Fill sized by
+// its input. runTimeoutMs stops the first; hostMemoryLimitBytes keeps the second inside its host.
+const RUNAWAY = fixture('runaway').dir;
+const x = (v: number) => ({ x: new Tensor('float32', new Float32Array([v]), []) });
+const fill = (k: number) => ({ n: new Tensor('int32', new Int32Array([k]), []) });
+
+for (const isolation of ['none', 'process'] as const) {
+  t.test(`a loop that never ends: DEADLINE_EXCEEDED at 200 ms, and the next run works (isolation: '${isolation}')`, async (t) => {
+    const model = await loadModel(RUNAWAY, { isolation, interOpThreads: 0, runTimeoutMs: 200, signature: 'forever' });
+    const started = performance.now();
+    await t.rejects(model.run(x(1)), { code: 'DEADLINE_EXCEEDED' });
+    const took = performance.now() - started;
+    t.ok(took < 3000, `stopped after ${took.toFixed(0)} ms`);
+    t.equal((await model.run(x(-1))).steps!.data[0], 0n, 'the session runs on');
+    await model.dispose();
+  });
+}
+
+function vm(pid: number): { rss: number; data: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)![1]) * 1024;
+  return { rss: kib('VmRSS'), data: kib('VmData') };
+}
+
+t.test('hostMemoryLimitBytes: checked, naming the field and the fix', async (t) => {
+  await t.rejects(loadModel(RUNAWAY, { hostMemoryLimitBytes: 1 << 30 }), { code: 'ERR_OUT_OF_RANGE', message: /hostMemoryLimitBytes must be used with isolation: 'process'.*add isolation: 'process'/ });
+  await t.rejects(loadModel(RUNAWAY, { isolation: 'process', hostMemoryLimitBytes: 1 << 20 }), { code: 'ERR_OUT_OF_RANGE', message: /≥ 268435456 \(256 MiB/ });
+  await t.rejects(loadModel(RUNAWAY, { isolation: 'process', hostMemoryLimitBytes: '1G' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /hostMemoryLimitBytes must be a number of bytes/ });
+  await t.rejects(loadModel(RUNAWAY, { isolation: 'process', hostMemoryLimitBytes: 2 ** 30 + 0.5 }), { code: 'ERR_OUT_OF_RANGE' });
+});
+
+t.test('a 2 GiB Fill in a host limited to 1 GiB fails that run; the host never holds more; other models keep serving', async (t) => {
+  const limit = 1 << 30;
+  const model = await loadModel(RUNAWAY, { isolation: 'process', hostMemoryLimitBytes: limit, signature: 'fill' });
+  const other = await loadModel(fixture('tiny').dir);
+  const { golden } = fixture('tiny');
+  const feeds = Object.fromEntries(Object.entries(golden.cases[0]!.inputs).map(([k, v]) => [k, toTensor(v)]));
+  let peak = { rss: 0, data: 0 };
+  const poll = setInterval(() => {
+    const now = vm(model.hostPid!);
+    peak = { rss: Math.max(peak.rss, now.rss), data: Math.max(peak.data, now.data) };
+  }, 5);
+  let served = 0;
+  let busy = true;
+  const serving = (async () => {
+    while (busy) {
+      await other.run(feeds);
+      served++;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  t.equal((await model.run(fill(3))).total!.data[0], 27, 'a small fill runs');
+  // n = 800: 800³ float32 = 2 GiB. TensorFlow's allocator gets no memory past the limit and
+  // answers RESOURCE_EXHAUSTED (with oneDNN on it first waits up to 10 s for memory to free).
+  const error = await model.run(fill(800)).then(() => null, (e: { code: string; message: string }) => e);
+  t.ok(error && (error.code === 'RESOURCE_EXHAUSTED' || error.code === 'MODEL_CRASHED'), `the run fails: ${error?.code}: ${error?.message.split('\n')[0]}`);
+  if (error?.code === 'RESOURCE_EXHAUSTED') {
+    t.match(error.message, /OOM when allocating tensor with shape\[800,800,800\]/);
+    t.equal((await model.run(fill(3))).total!.data[0], 27, 'and the host runs on');
+  }
+  busy = false;
+  await serving;
+  clearInterval(poll);
+  t.ok(peak.data > 0 && peak.data <= limit, `the host's data peaked at ${(peak.data / 2 ** 20).toFixed(0)} MiB (limit 1024 MiB)`);
+  t.ok(peak.rss <= limit, `its resident memory peaked at ${(peak.rss / 2 ** 20).toFixed(0)} MiB`);
+  t.ok(served > 0, `the other model served ${served} runs meanwhile`);
+  await other.dispose();
+  await model.dispose();
+});
+
+t.test('a host that dies under hostMemoryLimitBytes: MODEL_CRASHED names the limit', async (t) => {
+  const model = await loadModel(RUNAWAY, { isolation: 'process', hostMemoryLimitBytes: 1 << 30, signature: 'fill' });
+  // What V8 or a C++ `new` does when an allocation past RLIMIT_DATA fails: abort.
+  process.kill(model.hostPid!, 'SIGABRT');
+  await t.rejects(async () => { for (;;) { await model.run(fill(1)); await new Promise((r) => setTimeout(r, 10)); } },
+    { code: 'MODEL_CRASHED', message: /killed by SIGABRT \(it had hostMemoryLimitBytes 1073741824: an allocation past that limit ends the host/ });
   await model.dispose();
 });

@@ -99,6 +99,8 @@ export interface Binding {
     Channel: new (fd: number, inbox: ArrayBuffer, outbox: ArrayBuffer, onMessage: (length: number) => void) => NativeChannel;
     /** SIGKILL this process when its parent dies; false when the parent is already gone. */
     setParentDeathSignal(parentPid: number): boolean;
+    /** setrlimit(RLIMIT_DATA) to `bytes`, soft and hard: this process's private writable memory. */
+    setDataLimit(bytes: number): void;
 }
 /** The package root (holds package.json, build/ and prebuilds/), from lib/ or dist/. */
 export declare const PACKAGE_ROOT: string;

@@ -78,6 +78,16 @@ export interface LoadOptions {
      * `tfslice serve` applies 'serve'.
      */
     opPolicy?: OpPolicy;
+    /**
+     * With isolation: 'process', the most private memory its host process may hold, in bytes
+     * (RLIMIT_DATA, set in the host before TensorFlow loads: heap, anonymous mappings, thread
+     * stacks). An allocation past it fails: TensorFlow answers that run RESOURCE_EXHAUSTED ("OOM
+     * when allocating tensor"), or, when the allocation is not TensorFlow's, the host ends and its
+     * runs fail MODEL_CRASHED naming the limit. Other models are not touched. At least 256 MiB
+     * (a host holds about 190 MiB before its model's weights, measured with TensorFlow 2.21).
+     * Default: none.
+     */
+    hostMemoryLimitBytes?: number;
 }
 export interface ResolvedOptions {
     readonly gpuMemoryFraction: number | null;
@@ -101,6 +111,8 @@ export interface ResolvedOptions {
     /** 0: none. */
     readonly runTimeoutMs: number;
     readonly opPolicy: OpPolicy;
+    /** 0: none. */
+    readonly hostMemoryLimitBytes: number;
 }
 /** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
 export declare const DEFAULT_INTER_OP_THREADS = -1;
@@ -115,3 +127,5 @@ export declare function defaultMaxConcurrentRuns(oneDnn: boolean | null): number
 export declare function runTimeout(field: string, value: unknown): number;
 /** Validates loadModel's second argument: a GPU fraction or an options object. */
 export declare function resolveLoadOptions(arg: unknown): ResolvedOptions;
+/** The smallest hostMemoryLimitBytes: 256 MiB. */
+export declare const MIN_HOST_MEMORY_LIMIT_BYTES: number;

@@ -118,7 +118,7 @@ const WARMUP_KEYS = ['feeds', 'signature', 'runs'];
 const MODEL_LEVEL_OPTIONS = ['gpuMemoryFraction', 'isolation', 'tags', 'batching'];
 const LOAD_OPTION_KEYS = [
   'allowGrowth', 'gpuDevice', 'signature', 'intraOpThreads', 'interOpThreads', 'allowSoftPlacement',
-  'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'opLibraries', 'runTimeoutMs', 'opPolicy',
+  'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'opLibraries', 'runTimeoutMs', 'opPolicy', 'hostMemoryLimitBytes',
 ];
 
 function record(where: string, value: unknown, known: readonly string[]): Record<string, unknown> {
