@@ -13,25 +13,13 @@ import t from 'tap';
 
 import { ModelManager } from '../lib/index';
 import { createServer, tfsliceServing } from '../lib/serve';
-import { fixture, PYTHON, slowN, startServe } from './helpers';
+import { basePath as sharedBasePath, curl, fixture, PYTHON, slowN, startServe } from './helpers';
 
 const run = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-serve-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** A base path whose versions are copies of fixtures. */
-function basePath(name: string, versions: Record<number, string>): string {
-  const base = path.join(tmp, name);
-  for (const [version, from] of Object.entries(versions)) fs.cpSync(fixture(from).dir, path.join(base, version), { recursive: true });
-  return base;
-}
-
-/** curl's answer: the HTTP status and the body. */
-async function curl(args: string[]): Promise<{ status: number; body: string }> {
-  const { stdout } = await run('curl', ['-s', '-S', '-w', '\n%{http_code}', ...args], { maxBuffer: 64 << 20 });
-  const cut = stdout.lastIndexOf('\n');
-  return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
-}
+const basePath = (name: string, versions: Record<number, string>): string => sharedBasePath(tmp, name, versions);
 
 /** Runs a Python script (Python's requests as the client); it prints JSON. */
 async function python<T>(script: string, ...args: string[]): Promise<T> {

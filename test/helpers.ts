@@ -1,7 +1,8 @@
 // Shared by the tests: fixture paths, golden decoding, and the Python oracle.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 
 import { type DType, Tensor } from '../lib/index';
 
@@ -248,4 +249,18 @@ export async function startServe(args: string[]): Promise<ServeProcess> {
     void exited.then(() => reject(new Error(`serve exited: ${stderr}`)));
   });
   return { child, url, grpc, exited, stderr: () => stderr };
+}
+
+/** A model base path under `dir` whose numbered versions are copies of fixtures. */
+export function basePath(dir: string, name: string, versions: Record<number, string>): string {
+  const base = path.join(dir, name);
+  for (const [version, from] of Object.entries(versions)) fs.cpSync(fixture(from).dir, path.join(base, version), { recursive: true });
+  return base;
+}
+
+/** curl's answer (a client tfslice did not write): the HTTP status and the body. */
+export async function curl(args: string[]): Promise<{ status: number; body: string }> {
+  const { stdout } = await promisify(execFile)('curl', ['-s', '-S', '-w', '\n%{http_code}', ...args], { maxBuffer: 64 << 20 });
+  const cut = stdout.lastIndexOf('\n');
+  return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
 }

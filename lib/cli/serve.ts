@@ -20,6 +20,7 @@ import type { OpPolicy } from '../ops';
 import { type ManagedModelConfig, ModelManager, type ModelManagerConfig } from '../manager';
 import { readConfigFile } from '../manager/config';
 import { BATCHING_FIELDS, parseBatchingParameters } from '../manager/tfs-config';
+import { type AuthOptions, readTokenFile } from '../serve/auth';
 import { bindGrpc, closeGrpc, createGrpcServer } from '../serve/grpc';
 import { ServerMetrics } from '../serve/metrics';
 import { createServer } from '../serve/server';
@@ -43,12 +44,27 @@ export interface ServeFlags {
   port: number;
   enable_serialization_as_tensor_content?: boolean;
   op_policy: 'serve' | 'none';
+  auth_token_file?: string;
+  auth_protect_health?: boolean;
+  rest_api_read_timeout_ms: number;
+  rest_api_header_timeout_ms: number;
+  rest_api_max_header_bytes: number;
+  rest_api_max_connections: number;
+  max_queued_requests_per_model: number;
 }
 
 function nonNegativeInt(what: string) {
   return (value: string): number => {
     const n = Number(value);
     if (value.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`expected ${what}`);
+    return n;
+  };
+}
+
+function positiveInt(what: string) {
+  return (value: string): number => {
+    const n = nonNegativeInt(what)(value);
+    if (n === 0) throw new InvalidArgumentError(`expected ${what} > 0`);
     return n;
   };
 }
@@ -84,6 +100,13 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--enable_serialization_as_tensor_content', 'gRPC responses carry tensors as tensor_content (raw bytes) instead of the typed fields')
     .option('--enable_batching', "batch concurrent requests (every model that sets no batching of its own; TensorFlow Serving's defaults)")
     .option('--batching_parameters_file <file>', "with --enable_batching: TensorFlow Serving's BatchingParameters, text format")
+    .option('--auth_token_file <file>', 'require a bearer token (REST: Authorization: Bearer <token>; gRPC: authorization metadata) from this file, one per line')
+    .option('--auth_protect_health', 'with --auth_token_file: health endpoints need the token too (default: open for probes)')
+    .option('--rest_api_read_timeout_ms <ms>', 'longest a client may take to send a whole request (408 beyond)', positiveInt('milliseconds'), 60_000)
+    .option('--rest_api_header_timeout_ms <ms>', "longest a client may take to send a request's headers", positiveInt('milliseconds'), 10_000)
+    .option('--rest_api_max_header_bytes <n>', 'largest request line and headers (431 beyond)', positiveInt('a byte count'), 16 * 1024)
+    .option('--rest_api_max_connections <n>', 'HTTP connections open at once (more are closed); 0 for no limit', nonNegativeInt('a count'), 4096)
+    .option('--max_queued_requests_per_model <n>', "requests one model holds at once (waiting or running) before it answers 503 / UNAVAILABLE; a model's maxQueuedRequests wins", positiveInt('a count'), 1024)
     .addOption(new Option('--op_policy <policy>', "the opPolicy of models whose config sets none: 'serve' refuses models that reach file-system or process ops; 'none' checks nothing").choices(['serve', 'none']).default('serve'))
     .action(async (flags: ServeFlags) => {
       done(await serve(flags));
@@ -117,11 +140,12 @@ async function batchingOf(flags: ServeFlags): Promise<boolean | BatchingOptions 
 }
 
 /** What the flags give every model whose config leaves it out: batching and opPolicy. */
-type ModelDefaults = Pick<ManagedModelConfig, 'batching'> & { loadOptions: { opPolicy: OpPolicy } };
+type ModelDefaults = Pick<ManagedModelConfig, 'batching' | 'maxQueuedRequests'> & { loadOptions: { opPolicy: OpPolicy } };
 
 function withDefaults(model: ManagedModelConfig, defaults: ModelDefaults): ManagedModelConfig {
   const out = { ...model };
   if (out.batching === undefined && defaults.batching !== undefined) out.batching = defaults.batching;
+  if (out.maxQueuedRequests === undefined) out.maxQueuedRequests = defaults.maxQueuedRequests;
   if (out.loadOptions?.opPolicy === undefined) out.loadOptions = { ...out.loadOptions, ...defaults.loadOptions };
   return out;
 }
@@ -129,7 +153,7 @@ function withDefaults(model: ManagedModelConfig, defaults: ModelDefaults): Manag
 async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerConfig; defaults: ModelDefaults }> {
   const config = await modelsOf(flags);
   const batching = await batchingOf(flags);
-  const defaults: ModelDefaults = { loadOptions: { opPolicy: flags.op_policy } };
+  const defaults: ModelDefaults = { loadOptions: { opPolicy: flags.op_policy }, maxQueuedRequests: flags.max_queued_requests_per_model };
   if (batching !== undefined) defaults.batching = batching;
   return { config: { ...config, models: config.models.map((m) => withDefaults(m, defaults)) }, defaults };
 }
@@ -155,6 +179,19 @@ async function modelsOf(flags: ServeFlags): Promise<ModelManagerConfig> {
   return { models: [model], ...extra };
 }
 
+// --auth_token_file [--auth_protect_health]: the tokens both protocols require.
+async function authOf(flags: ServeFlags): Promise<AuthOptions | undefined> {
+  if (flags.auth_token_file === undefined) {
+    if (flags.auth_protect_health) throw new UsageError('--auth_protect_health is set without --auth_token_file; add --auth_token_file');
+    return undefined;
+  }
+  try {
+    return { tokens: await readTokenFile(flags.auth_token_file), openHealth: !flags.auth_protect_health };
+  } catch (error) {
+    throw new UsageError(`--auth_token_file: ${(error as Error).message}`);
+  }
+}
+
 /** Runs the server until a signal stops it; resolves to the exit code. */
 export async function serve(flags: ServeFlags): Promise<number> {
   // A bad request that fails inside TensorFlow is answered with TensorFlow's message; its
@@ -171,6 +208,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
     if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) throw new UsageError(error.message);
     throw error;
   }
+  const auth = await authOf(flags);
   let draining = false;
   // One registry for both protocols: /metrics counts REST and gRPC calls alike.
   const metrics = new ServerMetrics(manager);
@@ -180,6 +218,11 @@ export async function serve(flags: ServeFlags): Promise<number> {
     timeoutMs: flags.rest_api_timeout_in_ms,
     bodyLimit: flags.rest_api_max_body_bytes,
     draining: () => draining,
+    auth,
+    requestTimeoutMs: flags.rest_api_read_timeout_ms,
+    headersTimeoutMs: flags.rest_api_header_timeout_ms,
+    maxHeaderBytes: flags.rest_api_max_header_bytes,
+    maxConnections: flags.rest_api_max_connections,
   });
   const status = await manager.start();
   for (const model of status) {
@@ -191,7 +234,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
   }
   let address: string;
   const grpcServer = createGrpcServer({
-    manager, metrics, tensorContent: flags.enable_serialization_as_tensor_content ?? false, timeoutMs: flags.rest_api_timeout_in_ms, draining: () => draining,
+    manager, metrics, tensorContent: flags.enable_serialization_as_tensor_content ?? false, timeoutMs: flags.rest_api_timeout_in_ms, draining: () => draining, auth,
     // A model a reload adds gets --enable_batching's batching and --op_policy, as the others.
     modelDefaults: defaults,
   });

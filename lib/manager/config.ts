@@ -72,6 +72,13 @@ export interface ManagedModelConfig {
    * may ask for a label instead of a version; it goes to that version when it is AVAILABLE.
    */
   versionLabels?: Readonly<Record<string, number>>;
+  /**
+   * Requests of this model held at once (waiting for a version, queued for a run slot or a
+   * batch, or running): more fail at once with UNAVAILABLE (HTTP 503), so one hot model cannot
+   * take the process's memory. An integer ≥ 1 or Infinity (default; `tfslice serve` sets 1024,
+   * --max_queued_requests_per_model).
+   */
+  maxQueuedRequests?: number;
 }
 
 export interface ModelManagerConfig {
@@ -99,6 +106,7 @@ export interface ResolvedModel {
   readonly loadOptions: LoadOptions;
   readonly warmup: { feeds: WarmupConfig['feeds']; signature: string | undefined; runs: number } | undefined;
   readonly versionLabels: ReadonlyMap<string, number>;
+  readonly maxQueuedRequests: number;
 }
 
 /** @internal The manager's configuration, validated. */
@@ -113,7 +121,7 @@ export interface Resolved {
 }
 
 const MANAGER_KEYS = ['models', 'requireGpuFraction', 'watch', 'pollIntervalMs', 'settleMs', 'swapPolicy', 'queueTimeoutMs'];
-const MODEL_KEYS = ['name', 'basePath', 'gpuMemoryFraction', 'isolation', 'tags', 'batching', 'versionPolicy', 'loadOptions', 'warmup', 'versionLabels'];
+const MODEL_KEYS = ['name', 'basePath', 'gpuMemoryFraction', 'isolation', 'tags', 'batching', 'versionPolicy', 'loadOptions', 'warmup', 'versionLabels', 'maxQueuedRequests'];
 const WARMUP_KEYS = ['feeds', 'signature', 'runs'];
 const MODEL_LEVEL_OPTIONS = ['gpuMemoryFraction', 'isolation', 'tags', 'batching'];
 const LOAD_OPTION_KEYS = [
@@ -204,7 +212,13 @@ function modelConfig(where: string, value: unknown): ResolvedModel {
     loadOptions: Object.freeze(loadOptions),
     warmup: warmupConfig(`${where}.warmup`, m.warmup),
     versionLabels: versionLabels(`${where}.versionLabels`, m.versionLabels),
+    maxQueuedRequests: maxQueuedRequests(`${where}.maxQueuedRequests`, m.maxQueuedRequests),
   });
+}
+
+function maxQueuedRequests(where: string, value: unknown): number {
+  if (value === undefined || value === Infinity) return Infinity;
+  return optionalInt(where, value, 1, Infinity);
 }
 
 // A label is a name a URL can carry (/v1/models/m/labels/<label>): letters, digits, - and _.

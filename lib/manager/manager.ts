@@ -270,21 +270,31 @@ export class ModelManager {
    * `label` names), counted as a run on that version for as long as `work` takes: a swap does
    * not dispose it under `work`. So several steps (read its signatures, convert the feeds, run)
    * see one version. Waits, up to queueTimeoutMs, while a load is under way. A MODEL_CRASHED
-   * from `work` takes the version out of routing, as run() does.
+   * from `work` takes the version out of routing, as run() does. A model holding its
+   * maxQueuedRequests already refuses the call at once.
    * @throws NOT_FOUND (unknown model or version), INVALID_ARGUMENT (unknown label), UNAVAILABLE
+   *   (no version, stopped, or maxQueuedRequests reached)
    */
   async use<T>(name: string, which: { version?: number; label?: string }, work: (model: Model, version: number) => Promise<T>): Promise<T> {
     const m = this.#model(name);
     const version = this.#version(m, which.version, which.label);
-    const entry = acquire(m, version, this.#stopping !== null) ?? await wait(m, version, this.#config.queueTimeoutMs);
+    if (m.requests >= m.config.maxQueuedRequests) {
+      throw unavailable(`model '${name}' holds ${m.requests} requests already, its maxQueuedRequests; retry later`);
+    }
+    m.requests++;
     try {
-      // Counted before the work starts: the version is not disposed until it is done.
-      return await work(entry.model!, entry.version);
-    } catch (error) {
-      if ((error as { code?: unknown }).code === 'MODEL_CRASHED') this.#crashed(m, entry, asError(error));
-      throw error;
+      const entry = acquire(m, version, this.#stopping !== null) ?? await wait(m, version, this.#config.queueTimeoutMs);
+      try {
+        // Counted before the work starts: the version is not disposed until it is done.
+        return await work(entry.model!, entry.version);
+      } catch (error) {
+        if ((error as { code?: unknown }).code === 'MODEL_CRASHED') this.#crashed(m, entry, asError(error));
+        throw error;
+      } finally {
+        if (--entry.inflight === 0 && entry.drained) entry.drained();
+      }
     } finally {
-      if (--entry.inflight === 0 && entry.drained) entry.drained();
+      m.requests--;
     }
   }
 
@@ -589,6 +599,6 @@ export class ModelManager {
 function managed(config: ResolvedModel): Managed {
   return {
     config, versions: new Map(), error: null, lock: Promise.resolve(), looks: new Map(),
-    held: false, excluded: new Set(), busy: 0, waiters: new Set(),
+    held: false, excluded: new Set(), busy: 0, waiters: new Set(), requests: 0,
   };
 }

@@ -123,6 +123,8 @@ export interface Managed {
   /** Loads (or an unload-first swap) under way: runs without a version wait for them. */
   busy: number;
   readonly waiters: Set<Waiter>;
+  /** Requests use() holds now (waiting for a version, queued or running): at most config.maxQueuedRequests. */
+  requests: number;
 }
 
 

@@ -24,6 +24,7 @@ import type { Model } from '../model';
 import { PACKAGE_ROOT } from '../native';
 import type { TensorSpec } from '../proto';
 import { checkShape, elementCount, Tensor } from '../tensor';
+import { type AuthOptions, BearerAuth } from './auth';
 import type { ServerMetrics, ServingApi } from './metrics';
 import { notReadyReason, statusVersions, useTimed, VERSION, withDeadline } from './server';
 import { checkExamplesSignature, classifications, regressions, servingSignature, tfDataTypeName } from './tfs';
@@ -253,6 +254,12 @@ export interface GrpcServingOptions {
    * Serving's fields (tfslice serve: --enable_batching's batching). Default none.
    */
   modelDefaults?: Omit<ManagedModelConfig, 'name' | 'basePath'>;
+  /**
+   * Bearer tokens every call must carry in its `authorization` metadata ("Bearer <token>"), else
+   * UNAUTHENTICATED; health calls (grpc.health.v1 Check, KServe ServerLive/ServerReady) stay open
+   * unless auth.openHealth is false. Default: no authentication.
+   */
+  auth?: AuthOptions;
 }
 
 /** What one call did, for the metrics. */
@@ -296,6 +303,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   const metrics = options.metrics ?? null;
   // The models now (a reload may change them): a name outside them is counted as "".
   const known = (name: string): boolean => manager.names.includes(name);
+  const auth = options.auth ? new BearerAuth(options.auth) : null;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 2 ** 31 - 1, 'grpc.max_send_message_length': 2 ** 31 - 1 });
 
   // Runs `work` on a version within the client's deadline (else the server's limit).
@@ -314,7 +322,8 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     return withDeadline(run, ms, () => `Deadline Exceeded: model '${t.name}' did not answer within ${Math.round(ms)} ms`);
   };
 
-  const unary = (api: ServingApi, work: (call: Call) => Promise<Message>): grpc.handleUnaryCall<Message, Message> => (call, callback) => {
+  // `health`: a probe's call, open without a token unless auth.openHealth is false.
+  const unary = (api: ServingApi, work: (call: Call) => Promise<Message>, health = false): grpc.handleUnaryCall<Message, Message> => (call, callback) => {
     const started = performance.now();
     const outcome: Outcome = { model: '', version: null, runSeconds: null, runTimeoutMs: 0 };
     const count = (code: string) => {
@@ -324,6 +333,14 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       metrics.requestSeconds.observe({ model, api }, (performance.now() - started) / 1000);
       if (runSeconds !== null && version !== null) metrics.runSeconds.observe({ model, version: String(version) }, runSeconds);
     };
+    if (auth && !(health && auth.openHealth)) {
+      const header = call.metadata.get('authorization')[0];
+      if (!auth.accepts(typeof header === 'string' ? header : undefined)) {
+        count('UNAUTHENTICATED');
+        callback({ code: grpc.status.UNAUTHENTICATED, details: 'Unauthenticated: send the metadata authorization: Bearer <token> with a token of --auth_token_file' });
+        return;
+      }
+    }
     Promise.resolve().then(() => work(Object.assign(call, { outcome }))).then((response) => {
       count('OK');
       callback(null, response);
@@ -438,8 +455,8 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   const ready = () => notReadyReason(manager, draining) === null;
 
   server.addService(definition('inference.GRPCInferenceService'), {
-    ServerLive: unary('grpc_v2_ready', async () => ({ live: true })),
-    ServerReady: unary('grpc_v2_ready', async () => ({ ready: ready() })),
+    ServerLive: unary('grpc_v2_ready', async () => ({ live: true }), true),
+    ServerReady: unary('grpc_v2_ready', async () => ({ ready: ready() }), true),
     ModelReady: unary('grpc_v2_ready', async (call) => {
       const { name, version } = call.request as { name?: string; version?: string };
       if (!name) throw new InvalidArgumentError('ModelReady needs the model name');
@@ -509,7 +526,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const service = (call.request.service as string | undefined) ?? '';
       if (service !== '' && !SERVICES.includes(service)) throw new TensorFlowError('NOT_FOUND', `unknown service ${JSON.stringify(service)}; this server has ${SERVICES.join(', ')}`);
       return { status: ready() ? 1 : 2 };
-    }),
+    }, true),
   });
   return server;
 }

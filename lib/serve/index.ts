@@ -6,4 +6,5 @@
  */
 export { createServer, httpStatus, type ServerOptions, type ServingOptions, tfsliceServing } from './server';
 export { ServerMetrics, type ServingApi } from './metrics';
+export { type AuthOptions, BearerAuth, readTokenFile } from './auth';
 export { bindGrpc, closeGrpc, createGrpcServer, type GrpcServingOptions, PROTO_DIR } from './grpc';

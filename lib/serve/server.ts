@@ -17,6 +17,7 @@ import type { Model } from '../model';
 import { PACKAGE_ROOT } from '../native';
 import type { Tensor } from '../tensor';
 import { JsonSyntaxError, parseJson } from './json';
+import { type AuthOptions, BearerAuth } from './auth';
 import { ServerMetrics, type ServingApi } from './metrics';
 import {
   checkExamplesSignature, classifyResponse, feedsFromPayload, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
@@ -41,6 +42,12 @@ export interface ServingOptions {
   bodyLimit?: number;
   /** While this returns true the server reports not ready (the CLI sets it while draining). */
   draining?: () => boolean;
+  /**
+   * Bearer tokens every request must carry (`Authorization: Bearer <token>`), else 401 with
+   * `WWW-Authenticate: Bearer`; health endpoints stay open unless auth.openHealth is false.
+   * Default: no authentication.
+   */
+  auth?: AuthOptions;
 }
 
 /** HTTP status by TensorFlow status code, as TensorFlow Serving maps them (http_server.cc ToHTTPStatusCode); tfslice's codes beside. */
@@ -244,6 +251,18 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   const prefix = app.prefix;
   const pathOf = (request: FastifyRequest): string => request.url.split('?')[0]!.slice(prefix.length);
 
+  const auth = options.auth ? new BearerAuth(options.auth) : null;
+  if (auth) {
+    // Before the body is read: an unauthenticated client cannot make the server take 64 MiB.
+    app.addHook('onRequest', async (request, reply) => {
+      const path = pathOf(request);
+      if ((auth.openHealth && HEALTH_PATHS.has(path)) || auth.accepts(request.headers.authorization)) return;
+      reply.header('WWW-Authenticate', 'Bearer realm="tfslice"');
+      const outcome: Outcome = { api: apiOf(request, path), model: '', version: null, runSeconds: null };
+      return send(reply, outcome, performance.now(), 401, errorBody('Unauthenticated: send Authorization: Bearer <token> with a token of --auth_token_file'), 'UNAUTHENTICATED');
+    });
+  }
+
   // -- TensorFlow Serving: /v1 -------------------------------------------------
 
   const malformed = (request: FastifyRequest) => new TensorFlowError('INVALID_ARGUMENT', `Malformed request: ${request.method} ${pathOf(request)}`);
@@ -379,6 +398,9 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   });
 };
 
+/** What a probe calls: open without a token unless auth.openHealth is false. */
+const HEALTH_PATHS: ReadonlySet<string> = new Set(['/v2/health/live', '/v2/health/ready']);
+
 /** The API a request was for, from its method and path (for requests that failed before their route ran). */
 function apiOf(request: FastifyRequest, path: string): ServingApi {
   if (path.startsWith('/v2')) return request.method === 'POST' ? 'v2_infer' : 'v2_metadata';
@@ -401,6 +423,15 @@ export interface ServerOptions extends ServingOptions {
   requestTimeoutMs?: number;
   /** How long an idle keep-alive connection stays open, in ms. Default 5000. */
   keepAliveTimeoutMs?: number;
+  /**
+   * Longest a client may take to send a request's headers, in ms (slow-header clients are cut
+   * off; 408). At most requestTimeoutMs. Default 10000.
+   */
+  headersTimeoutMs?: number;
+  /** Largest request head (request line and headers), in bytes (431 beyond). Default 16384 (Node's). */
+  maxHeaderBytes?: number;
+  /** Connections open at once; more are closed as they come. 0: no limit. Default 4096. */
+  maxConnections?: number;
   /** fastify's logger (pino) options, or false. Default false. */
   logger?: boolean | Record<string, unknown>;
 }
@@ -410,9 +441,18 @@ export interface ServerOptions extends ServingOptions {
  * `close()` to stop (requests in flight finish; idle connections close at once).
  */
 export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
+  const requestTimeout = options.requestTimeoutMs ?? 60_000;
   const app = Fastify({
     bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024,
-    requestTimeout: options.requestTimeoutMs ?? 60_000,
+    requestTimeout,
+    http: {
+      maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
+      // Node checks it only when requestTimeout is set too, and wants it no larger.
+      headersTimeout: Math.min(options.headersTimeoutMs ?? 10_000, requestTimeout > 0 ? requestTimeout : Infinity),
+      // How often Node looks for connections past those limits (its default, 30 s, would let a
+      // 1 s limit run 31 s).
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, (options.headersTimeoutMs ?? 10_000) / 4)),
+    },
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
     forceCloseConnections: 'idle',
     logger: options.logger ?? false,
@@ -434,6 +474,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     },
   });
   app.setNotFoundHandler(notFound);
+  const maxConnections = options.maxConnections ?? 4096;
+  if (maxConnections > 0) app.server.maxConnections = maxConnections;
   await app.register(tfsliceServing, options);
   return app;
 }

@@ -17,6 +17,13 @@ export interface ServeFlags {
     port: number;
     enable_serialization_as_tensor_content?: boolean;
     op_policy: 'serve' | 'none';
+    auth_token_file?: string;
+    auth_protect_health?: boolean;
+    rest_api_read_timeout_ms: number;
+    rest_api_header_timeout_ms: number;
+    rest_api_max_header_bytes: number;
+    rest_api_max_connections: number;
+    max_queued_requests_per_model: number;
 }
 /** Adds `serve` to the program. */
 export declare function serveCommand(cli: Command, done: (code: number) => void): void;

@@ -61,6 +61,13 @@ export interface ManagedModelConfig {
      * may ask for a label instead of a version; it goes to that version when it is AVAILABLE.
      */
     versionLabels?: Readonly<Record<string, number>>;
+    /**
+     * Requests of this model held at once (waiting for a version, queued for a run slot or a
+     * batch, or running): more fail at once with UNAVAILABLE (HTTP 503), so one hot model cannot
+     * take the process's memory. An integer ≥ 1 or Infinity (default; `tfslice serve` sets 1024,
+     * --max_queued_requests_per_model).
+     */
+    maxQueuedRequests?: number;
 }
 export interface ModelManagerConfig {
     models: readonly ManagedModelConfig[];

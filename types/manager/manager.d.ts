@@ -77,8 +77,10 @@ export declare class ModelManager {
      * `label` names), counted as a run on that version for as long as `work` takes: a swap does
      * not dispose it under `work`. So several steps (read its signatures, convert the feeds, run)
      * see one version. Waits, up to queueTimeoutMs, while a load is under way. A MODEL_CRASHED
-     * from `work` takes the version out of routing, as run() does.
+     * from `work` takes the version out of routing, as run() does. A model holding its
+     * maxQueuedRequests already refuses the call at once.
      * @throws NOT_FOUND (unknown model or version), INVALID_ARGUMENT (unknown label), UNAVAILABLE
+     *   (no version, stopped, or maxQueuedRequests reached)
      */
     use<T>(name: string, which: {
         version?: number;

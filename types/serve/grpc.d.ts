@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ManagedModelConfig, ModelManager } from '../manager';
+import { type AuthOptions } from './auth';
 import type { ServerMetrics } from './metrics';
 /** Where the .proto files are (shipped with the package). */
 export declare const PROTO_DIR: string;
@@ -19,6 +20,12 @@ export interface GrpcServingOptions {
      * Serving's fields (tfslice serve: --enable_batching's batching). Default none.
      */
     modelDefaults?: Omit<ManagedModelConfig, 'name' | 'basePath'>;
+    /**
+     * Bearer tokens every call must carry in its `authorization` metadata ("Bearer <token>"), else
+     * UNAUTHENTICATED; health calls (grpc.health.v1 Check, KServe ServerLive/ServerReady) stay open
+     * unless auth.openHealth is false. Default: no authentication.
+     */
+    auth?: AuthOptions;
 }
 /**
  * A grpc-js Server with tfslice's services over `options.manager`, not yet bound. Messages may

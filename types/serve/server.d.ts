@@ -1,5 +1,6 @@
 import { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { ModelManager } from '../manager';
+import { type AuthOptions } from './auth';
 import { ServerMetrics } from './metrics';
 /** Options of the tfsliceServing plugin. */
 export interface ServingOptions {
@@ -18,6 +19,12 @@ export interface ServingOptions {
     bodyLimit?: number;
     /** While this returns true the server reports not ready (the CLI sets it while draining). */
     draining?: () => boolean;
+    /**
+     * Bearer tokens every request must carry (`Authorization: Bearer <token>`), else 401 with
+     * `WWW-Authenticate: Bearer`; health endpoints stay open unless auth.openHealth is false.
+     * Default: no authentication.
+     */
+    auth?: AuthOptions;
 }
 /** The HTTP status for an error code (500 for anything unknown). */
 export declare function httpStatus(code: string): number;
@@ -42,6 +49,15 @@ export interface ServerOptions extends ServingOptions {
     requestTimeoutMs?: number;
     /** How long an idle keep-alive connection stays open, in ms. Default 5000. */
     keepAliveTimeoutMs?: number;
+    /**
+     * Longest a client may take to send a request's headers, in ms (slow-header clients are cut
+     * off; 408). At most requestTimeoutMs. Default 10000.
+     */
+    headersTimeoutMs?: number;
+    /** Largest request head (request line and headers), in bytes (431 beyond). Default 16384 (Node's). */
+    maxHeaderBytes?: number;
+    /** Connections open at once; more are closed as they come. 0: no limit. Default 4096. */
+    maxConnections?: number;
     /** fastify's logger (pino) options, or false. Default false. */
     logger?: boolean | Record<string, unknown>;
 }

@@ -1,0 +1,215 @@
+// The server's edge (issue 17): bearer-token auth on REST and gRPC (curl and Python's grpcio, clients
+// tfslice did not write), health endpoints open for probes unless protected, limits on headers,
+// slow clients and connections, a per-model cap on the requests held (503 / UNAVAILABLE), and
+// request paths that only ever select configured models.
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+
+import { loadModel, ModelManager, Tensor } from '../lib/index';
+import { BearerAuth } from '../lib/serve';
+import { basePath, curl, fixture, PYTHON, slowN, startServe } from './helpers';
+
+const run = promisify(execFile);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-edge-'));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const half = basePath(tmp, 'half', { 1: 'half_plus_two' });
+const slow = basePath(tmp, 'slow', { 1: 'slow' });
+const tokens = path.join(tmp, 'tokens');
+fs.writeFileSync(tokens, '# two tokens: one can be rotated in before the other goes\nsecret-one\n\nsecret.two~\n');
+const config = path.join(tmp, 'models.json');
+fs.writeFileSync(config, JSON.stringify({ models: [{ name: 'half', basePath: half }, { name: 'slow', basePath: slow }] }));
+
+const AUTH = ['-H', 'Authorization: Bearer secret-one'];
+const PREDICT = ['-X', 'POST', '-H', 'Content-Type: application/json', '-d', '{"instances": [1.0, 2.0, 5.0]}'];
+
+// One server for most tests: short limits so slow clients are cut off within a test's time.
+let server: Awaited<ReturnType<typeof startServe>>;
+t.before(async () => {
+  server = await startServe([
+    '--model_config_file', config, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0',
+    '--auth_token_file', tokens, '--rest_api_header_timeout_ms', '500', '--rest_api_read_timeout_ms', '1500',
+    '--rest_api_max_header_bytes', '4096', '--max_queued_requests_per_model', '2',
+  ]);
+});
+t.teardown(() => { server.child.kill('SIGKILL'); });
+
+t.test('REST: a bearer token from --auth_token_file, compared in constant time; health stays open', async (t) => {
+  const none = await curl(['-i', `${server.url}/v1/models/half`]);
+  t.equal(none.status, 401);
+  t.match(none.body, /www-authenticate: Bearer realm="tfslice"/i);
+  t.match(none.body, /\{"error":"Unauthenticated: send Authorization: Bearer <token> with a token of --auth_token_file"\}/);
+  t.equal((await curl(['-H', 'Authorization: Bearer secret-three', `${server.url}/v1/models/half`])).status, 401, 'a wrong token');
+  t.equal((await curl(['-H', 'Authorization: Bearer secret-on', `${server.url}/v1/models/half`])).status, 401, 'a prefix of a token');
+  t.equal((await curl(['-H', 'Authorization: Basic c2VjcmV0LW9uZQ==', `${server.url}/v1/models/half`])).status, 401, 'another scheme');
+  t.equal((await curl([...AUTH, `${server.url}/v1/models/half`])).status, 200);
+  t.equal((await curl(['-H', 'Authorization: bearer secret.two~', `${server.url}/v1/models/half`])).status, 200, 'the second token; the scheme in any case');
+  const predicted = await curl([...AUTH, ...PREDICT, `${server.url}/v1/models/half:predict`]);
+  t.same(JSON.parse(predicted.body), { predictions: [2.5, 3.0, 4.5] });
+  const big = await curl([...PREDICT.slice(0, 4), '--data-binary', `@${writeBig()}`, `${server.url}/v1/models/half:predict`]);
+  t.equal(big.status, 401, 'a 16 MiB body without a token: refused before it is read');
+  t.equal((await curl([`${server.url}/v2/health/live`])).status, 200, 'liveness: open');
+  t.equal((await curl([`${server.url}/v2/health/ready`])).status, 200, 'readiness: open');
+  t.equal((await curl([`${server.url}/v2/models/half/ready`])).status, 401, "a model's readiness is not a probe of the server: protected");
+  t.equal((await curl([`${server.url}/metrics`])).status, 401, 'metrics are protected');
+  const metrics = await curl([...AUTH, `${server.url}/metrics`]);
+  t.match(metrics.body, /tfslice_requests_total\{[^}]*status="UNAUTHENTICATED"[^}]*\} \d+/, 'refusals are counted');
+});
+
+function writeBig(): string {
+  const file = path.join(tmp, 'big.json');
+  if (!fs.existsSync(file)) fs.writeFileSync(file, `{"instances": [${'1.0,'.repeat(4 << 20)}1.0]}`);
+  return file;
+}
+
+/** Calls gRPC methods by full name with Python's grpcio (bytes as they are): each one's status name. */
+async function grpcCodes(address: string, calls: { method: string; token?: string }[]): Promise<string[]> {
+  const script = `
+import grpc, json, sys
+channel = grpc.insecure_channel(sys.argv[1])
+same = lambda b: b
+out = []
+for call in json.loads(sys.argv[2]):
+    stub = channel.unary_unary(call["method"], request_serializer=same, response_deserializer=same)
+    metadata = [("authorization", "Bearer " + call["token"])] if call.get("token") else None
+    try:
+        stub(b"", metadata=metadata, timeout=20)
+        out.append("OK")
+    except grpc.RpcError as e:
+        out.append(e.code().name)
+print(json.dumps(out))
+`;
+  const { stdout } = await run(PYTHON, ['-c', script, address, JSON.stringify(calls)]);
+  return JSON.parse(stdout) as string[];
+}
+
+t.test('gRPC: the token in the authorization metadata (Python grpcio); health open', async (t) => {
+  const codes = await grpcCodes(server.grpc, [
+    { method: '/tensorflow.serving.PredictionService/Predict' },
+    { method: '/tensorflow.serving.PredictionService/Predict', token: 'wrong' },
+    { method: '/tensorflow.serving.PredictionService/Predict', token: 'secret-one' },
+    { method: '/tensorflow.serving.ModelService/GetModelStatus' },
+    { method: '/inference.GRPCInferenceService/ModelInfer' },
+    { method: '/grpc.health.v1.Health/Check' },
+    { method: '/inference.GRPCInferenceService/ServerLive' },
+    { method: '/inference.GRPCInferenceService/ServerReady' },
+  ]);
+  t.same(codes.slice(0, 2), ['UNAUTHENTICATED', 'UNAUTHENTICATED']);
+  t.not(codes[2], 'UNAUTHENTICATED', `with the token the request is read (an empty PredictRequest: ${codes[2]})`);
+  t.same(codes.slice(3), ['UNAUTHENTICATED', 'UNAUTHENTICATED', 'OK', 'OK', 'OK']);
+});
+
+t.test('BearerAuth checks its tokens and what it is sent', async (t) => {
+  t.throws(() => new BearerAuth({ tokens: [] }), { code: 'ERR_INVALID_ARG_TYPE', message: /auth.tokens must be a non-empty array/ });
+  t.throws(() => new BearerAuth({ tokens: ['ok', 'has space'] }), { message: /auth.tokens\[1\] must be a bearer token/ });
+  const auth = new BearerAuth({ tokens: ['abc'] });
+  for (const header of [undefined, '', 'Bearer', 'Bearer ', 'Bearer abcd', 'Bearer ab', 'Bearer abc extra', 'Token abc', 'Bearerabc']) t.notOk(auth.accepts(header), String(header));
+  t.ok(auth.accepts('Bearer abc') && auth.accepts('BEARER  abc '));
+  t.equal(auth.openHealth, true);
+});
+
+t.test('header and slow-client limits: 431, and 408 for headers or a body that do not arrive', async (t) => {
+  const big = await curl([...AUTH, '-H', `X-Padding: ${'x'.repeat(5000)}`, `${server.url}/v2/health/live`]);
+  t.equal(big.status, 431);
+  t.match(JSON.parse(big.body), { error: /Request Header Fields Too Large/ });
+  const { port } = new URL(server.url);
+  const slowly = async (head: string): Promise<{ answer: string; ms: number }> => {
+    const socket = net.connect(Number(port), '127.0.0.1');
+    const started = performance.now();
+    let answer = '';
+    socket.on('data', (d) => { answer += d; });
+    socket.write(head);
+    await new Promise((resolve) => socket.on('close', resolve));
+    return { answer, ms: performance.now() - started };
+  };
+  const headers = await slowly('GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+  t.match(headers.answer, /^HTTP\/1.1 408/, 'headers that never end');
+  t.ok(headers.ms < 3000, `cut off after ${headers.ms.toFixed(0)} ms (--rest_api_header_timeout_ms 500)`);
+  const body = await slowly('POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer secret-one\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"inst');
+  t.match(body.answer, /^HTTP\/1.1 408/, 'a body that never ends');
+  t.ok(body.ms < 5000, `cut off after ${body.ms.toFixed(0)} ms (--rest_api_read_timeout_ms 1500)`);
+  t.equal((await curl([...AUTH, ...PREDICT, `${server.url}/v1/models/half:predict`])).status, 200, 'and the server serves on');
+});
+
+t.test('a model holding --max_queued_requests_per_model answers 503; other models serve on', async (t) => {
+  const model = await loadModel(fixture('slow').dir);
+  const n = await slowN(model, 700);
+  await model.dispose();
+  const body = JSON.stringify({ inputs: { n } });
+  const answers = await Promise.all(Array.from({ length: 6 }, () => curl([...AUTH, '-X', 'POST', '-d', body, `${server.url}/v1/models/slow:predict`])));
+  const statuses = answers.map((a) => a.status).sort();
+  t.ok(statuses.filter((s) => s === 200).length >= 2, `two are held and answered: ${statuses.join(' ')}`);
+  const refused = answers.filter((a) => a.status === 503);
+  t.ok(refused.length >= 1, 'the rest are refused at once');
+  for (const a of refused) t.match(JSON.parse(a.body), { error: /model 'slow' holds 2 requests already, its maxQueuedRequests; retry later/ });
+  t.equal((await curl([...AUTH, ...PREDICT, `${server.url}/v1/models/half:predict`])).status, 200, 'another model is not limited by it');
+});
+
+t.test('ModelManager maxQueuedRequests: checked; a call past it fails UNAVAILABLE at once', async (t) => {
+  t.throws(() => new ModelManager({ models: [{ name: 'm', basePath: slow, maxQueuedRequests: 0 }] }), { code: 'ERR_OUT_OF_RANGE', message: /models\[0\].maxQueuedRequests must be an integer ≥ 1/ });
+  t.throws(() => new ModelManager({ models: [{ name: 'm', basePath: slow, maxQueuedRequests: '2' as never }] }), { code: 'ERR_INVALID_ARG_TYPE' });
+  const manager = new ModelManager({ models: [{ name: 'slow', basePath: slow, maxQueuedRequests: 1 }] });
+  await manager.start();
+  const model = manager.get('slow');
+  const n = await slowN(model, 300);
+  const feeds = { n: new Tensor('int32', new Int32Array([n]), []) };
+  const [first, second] = await Promise.allSettled([manager.run('slow', feeds), manager.run('slow', feeds)]);
+  t.equal(first.status, 'fulfilled');
+  t.match(second, { status: 'rejected', reason: { code: 'UNAVAILABLE', message: /maxQueuedRequests/ } });
+  t.ok(await manager.run('slow', feeds), 'once the first is done, the next is taken');
+  await manager.stop();
+});
+
+t.test('names, versions and labels from a request select configured models only', async (t) => {
+  for (const [url, status] of [
+    ['/v1/models/..%2F..%2Fetc', 404], ['/v1/models/%2e%2e', 404], ['/v1/models/half/versions/..%2F1', 400],
+    ['/v1/models/half/labels/..', 400], ['/v1/models/half/versions/1e3', 400], ['/v1/models/half/versions/99999999999999999999999', 404],
+    [`/v1/models/${encodeURIComponent(half)}`, 404], ['/v2/models/..%2Fhalf/ready', 404],
+  ] as const) {
+    const answer = await curl([...AUTH, '--path-as-is', `${server.url}${url}`]);
+    t.ok(answer.status === status || (answer.status >= 400 && answer.status < 500), `${url}: ${answer.status} ${answer.body}`);
+    t.type((JSON.parse(answer.body) as { error: unknown }).error, 'string');
+  }
+  const status = await curl([...AUTH, `${server.url}/v1/models/half`]);
+  t.equal(status.status, 200, 'the server serves on');
+});
+
+t.test('--auth_protect_health, and --rest_api_max_connections', async (t) => {
+  const guarded = await startServe(['--model_config_file', config, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0',
+    '--auth_token_file', tokens, '--auth_protect_health', '--rest_api_max_connections', '2']);
+  t.teardown(() => { guarded.child.kill('SIGKILL'); });
+  t.equal((await curl([`${guarded.url}/v2/health/ready`])).status, 401, 'health needs the token too');
+  t.equal((await curl([...AUTH, `${guarded.url}/v2/health/ready`])).status, 200);
+  t.same(await grpcCodes(guarded.grpc, [{ method: '/grpc.health.v1.Health/Check' }, { method: '/grpc.health.v1.Health/Check', token: 'secret-one' }]), ['UNAUTHENTICATED', 'OK']);
+  const { port } = new URL(guarded.url);
+  const open = await Promise.all([0, 1].map(() => new Promise<net.Socket>((resolve) => { const s = net.connect(Number(port), '127.0.0.1', () => resolve(s)); })));
+  await new Promise((r) => setTimeout(r, 100));
+  const third = await curl([...AUTH, '--max-time', '5', `${guarded.url}/v2/health/live`]).then((a) => a.status, () => 0);
+  t.equal(third, 0, 'a third connection is closed unanswered');
+  for (const s of open) s.destroy();
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal((await curl([...AUTH, `${guarded.url}/v2/health/live`])).status, 200, 'once they are gone, connections are taken again');
+  guarded.child.kill('SIGTERM');
+  t.equal(await guarded.exited, 0);
+});
+
+t.test('serve refuses a token file that is missing, empty or holds a bad token', async (t) => {
+  const empty = path.join(tmp, 'empty');
+  fs.writeFileSync(empty, '# nothing\n\n');
+  const bad = path.join(tmp, 'bad');
+  fs.writeFileSync(bad, 'good\nnot good\n');
+  for (const [file, message] of [[path.join(tmp, 'missing'), /--auth_token_file: ENOENT/], [empty, /holds no token/], [bad, /bad:2 is not a bearer token/]] as const) {
+    const r = await run(process.execPath, [path.join(__dirname, '..', 'bin', 'tfslice.js'), 'serve', '--model_name', 'half', '--model_base_path', half, '--rest_api_port', '0', '--port', '0', '--auth_token_file', file]).then(() => null, (e: { code: number; stderr: string }) => e);
+    t.ok(r && r.code !== 0, 'exits non-zero');
+    t.match(r?.stderr, message);
+  }
+});
+
+t.test('the server stops cleanly after all that', async (t) => {
+  server.child.kill('SIGTERM');
+  t.equal(await server.exited, 0);
+});
