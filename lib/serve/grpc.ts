@@ -86,6 +86,9 @@ export function protos(): Root {
 }
 
 /** A grpc-js service definition from a service of proto/: each method's bytes through protobufjs. */
+/** Marks a request whose bytes did not decode; its value says why. */
+const UNREADABLE = Symbol('unreadable request');
+
 function definition(service: string): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<object, object>> = {};
   for (const method of protos().lookupService(service).methodsArray) {
@@ -96,7 +99,15 @@ function definition(service: string): grpc.ServiceDefinition {
       requestStream: false,
       responseStream: false,
       requestSerialize: (m: object) => Buffer.from(request.encode(m).finish()),
-      requestDeserialize: (bytes: Buffer) => request.decode(bytes),
+      // Bytes that are not the message: answered INVALID_ARGUMENT by unary() (grpc-js itself
+      // would answer INTERNAL, which says the server failed).
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return request.decode(bytes);
+        } catch (error) {
+          return { [UNREADABLE]: `the request is not a valid ${request.fullName.slice(1)} message (${(error as Error).message})` };
+        }
+      },
       responseSerialize: (m: object) => Buffer.from(response.encode(m).finish()),
       responseDeserialize: (bytes: Buffer) => response.decode(bytes),
       originalName: method.name,
@@ -340,6 +351,12 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         callback({ code: grpc.status.UNAUTHENTICATED, details: 'Unauthenticated: send the metadata authorization: Bearer <token> with a token of --auth_token_file' });
         return;
       }
+    }
+    const unreadable = (call.request as { [UNREADABLE]?: string })[UNREADABLE];
+    if (unreadable !== undefined) {
+      count('INVALID_ARGUMENT');
+      callback({ code: grpc.status.INVALID_ARGUMENT, details: unreadable });
+      return;
     }
     Promise.resolve().then(() => work(Object.assign(call, { outcome }))).then((response) => {
       count('OK');
