@@ -12,7 +12,7 @@ const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const files = ['30.model', '40.eventloop', '50.tensors', '55.batching', '70.robustness', '95.isolation'].map((name) => `test/${name}.test.ts`);
+const files = ['30.model', '40.eventloop', '50.tensors', '55.batching', '70.robustness', '72.timeouts', '95.isolation'].map((name) => `test/${name}.test.ts`);
 const tap = path.join(root, 'node_modules', '.bin', 'tap');
 
 let status = 0;
