@@ -5,7 +5,7 @@
  *
  * A SavedModel is a program: its graph can read and write files, and TensorFlow's loader
  * runs part of it (the saver's restore op and the init op) during the load itself. So the
- * check reads the graph with a schema of our own (field numbers of TensorFlow's graph.proto,
+ * check reads the graph with lib/proto.ts's schema (TensorFlow's field numbers: graph.proto,
  * node_def.proto, attr_value.proto, function.proto, meta_graph.proto, saver.proto) and
  * walks, for each entry point TensorFlow runs:
  *   - back from every output tensor of each signature through node inputs and control
@@ -24,76 +24,9 @@ import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
-import { type INamespace, Root, type Type } from 'protobufjs/light';
-
 import { InvalidArgumentError, invalidType, TensorFlowError } from './errors';
 import { PACKAGE_ROOT } from './native';
-
-const SCHEMA = {
-  nested: {
-    tensorflow: {
-      nested: {
-        AttrValue: {
-          fields: {
-            list: { type: 'ListValue', id: 1 },
-            s: { type: 'bytes', id: 2 },
-            func: { type: 'NameAttrList', id: 10 },
-          },
-        },
-        ListValue: { fields: { func: { rule: 'repeated', type: 'NameAttrList', id: 9 } } },
-        NameAttrList: { fields: { name: { type: 'string', id: 1 }, attr: { keyType: 'string', type: 'AttrValue', id: 2 } } },
-        NodeDef: {
-          fields: {
-            name: { type: 'string', id: 1 },
-            op: { type: 'string', id: 2 },
-            input: { rule: 'repeated', type: 'string', id: 3 },
-            attr: { keyType: 'string', type: 'AttrValue', id: 5 },
-          },
-        },
-        OpDef: { fields: { name: { type: 'string', id: 1 } } },
-        FunctionDef: { fields: { signature: { type: 'OpDef', id: 1 }, nodeDef: { rule: 'repeated', type: 'NodeDef', id: 3 } } },
-        FunctionDefLibrary: { fields: { function: { rule: 'repeated', type: 'FunctionDef', id: 1 } } },
-        GraphDef: { fields: { node: { rule: 'repeated', type: 'NodeDef', id: 1 }, library: { type: 'FunctionDefLibrary', id: 2 } } },
-        NodeList: { fields: { value: { rule: 'repeated', type: 'string', id: 1 } } },
-        CollectionDef: { fields: { nodeList: { type: 'NodeList', id: 1 } } },
-        TensorInfo: {
-          fields: {
-            name: { type: 'string', id: 1 },
-            cooSparse: { type: 'CooSparse', id: 4 },
-            compositeTensor: { type: 'CompositeTensor', id: 5 },
-          },
-        },
-        CooSparse: {
-          fields: {
-            valuesTensorName: { type: 'string', id: 1 },
-            indicesTensorName: { type: 'string', id: 2 },
-            denseShapeTensorName: { type: 'string', id: 3 },
-          },
-        },
-        CompositeTensor: { fields: { components: { rule: 'repeated', type: 'TensorInfo', id: 2 } } },
-        SignatureDef: { fields: { outputs: { keyType: 'string', type: 'TensorInfo', id: 2 } } },
-        SaverDef: { fields: { restoreOpName: { type: 'string', id: 3 } } },
-        MetaInfoDef: { fields: { tags: { rule: 'repeated', type: 'string', id: 4 } } },
-        MetaGraphDef: {
-          fields: {
-            metaInfoDef: { type: 'MetaInfoDef', id: 1 },
-            graphDef: { type: 'GraphDef', id: 2 },
-            saverDef: { type: 'SaverDef', id: 3 },
-            collectionDef: { keyType: 'string', type: 'CollectionDef', id: 4 },
-            signatureDef: { keyType: 'string', type: 'SignatureDef', id: 5 },
-          },
-        },
-        SavedModel: { fields: { metaGraphs: { rule: 'repeated', type: 'MetaGraphDef', id: 2 } } },
-      },
-    },
-  },
-};
-
-const root = Root.fromJSON(SCHEMA as unknown as INamespace);
-const SavedModelType: Type = root.lookupType('tensorflow.SavedModel');
-/** @internal The schema's SavedModel message: tests encode graphs of their own with it. */
-export const SavedModelMessage: Type = SavedModelType;
-const MetaGraphType: Type = root.lookupType('tensorflow.MetaGraphDef');
+import { GRAPH_META_GRAPH, GRAPH_SAVED_MODEL } from './proto';
 
 interface NameAttrList { name?: string; attr?: Record<string, AttrValue> }
 interface AttrValue { list?: { func?: NameAttrList[] } | null; s?: Uint8Array; func?: NameAttrList | null }
@@ -327,7 +260,7 @@ function sameTags(a: readonly string[], b: readonly string[]): boolean {
  * whose tag-set equals it), or null when none does (the load fails in TensorFlow then).
  */
 function pickMetaGraph(savedModel: Uint8Array, tags: readonly string[]): MetaGraph | null {
-  const decoded = SavedModelType.decode(savedModel) as unknown as { metaGraphs?: MetaGraph[] };
+  const decoded = GRAPH_SAVED_MODEL.decode(savedModel) as unknown as { metaGraphs?: MetaGraph[] };
   return (decoded.metaGraphs ?? []).find((m) => sameTags(m.metaInfoDef?.tags ?? [], tags)) ?? null;
 }
 
@@ -416,7 +349,7 @@ export function checkOpPolicy(savedModel: Uint8Array, tags: readonly string[], p
 /** checkOpPolicy on the MetaGraphDef bytes TF_LoadSessionFromSavedModel returned (what it did load). */
 export function checkLoadedMetaGraph(metaGraph: Uint8Array, policy: OpPolicy, exportDir: string): void {
   if (policy === 'none') return;
-  checkMetaGraph(MetaGraphType.decode(metaGraph) as unknown as MetaGraph, policy, exportDir);
+  checkMetaGraph(GRAPH_META_GRAPH.decode(metaGraph) as unknown as MetaGraph, policy, exportDir);
 }
 
 function checkMetaGraph(meta: MetaGraph, policy: Exclude<OpPolicy, 'none'>, exportDir: string): void {

@@ -106,6 +106,43 @@ const SCHEMA = {
             metaGraphs: { rule: 'repeated', type: 'MetaGraphDef', id: 2 },
           },
         },
+        // The graph itself, for the op policy (lib/ops.ts): graph.proto, node_def.proto,
+        // attr_value.proto (function-valued attributes, and `s` for PrintV2's stream),
+        // function.proto, saver.proto, meta_graph.proto's collections. Decoded only when asked.
+        AttrValue: {
+          fields: {
+            list: { type: 'ListValue', id: 1 },
+            s: { type: 'bytes', id: 2 },
+            func: { type: 'NameAttrList', id: 10 },
+          },
+        },
+        ListValue: { fields: { func: { rule: 'repeated', type: 'NameAttrList', id: 9 } } },
+        NameAttrList: { fields: { name: { type: 'string', id: 1 }, attr: { keyType: 'string', type: 'AttrValue', id: 2 } } },
+        NodeDef: {
+          fields: {
+            name: { type: 'string', id: 1 },
+            op: { type: 'string', id: 2 },
+            input: { rule: 'repeated', type: 'string', id: 3 },
+            attr: { keyType: 'string', type: 'AttrValue', id: 5 },
+          },
+        },
+        FunctionDef: { fields: { signature: { type: 'OpDef', id: 1 }, nodeDef: { rule: 'repeated', type: 'NodeDef', id: 3 } } },
+        FunctionDefLibrary: { fields: { function: { rule: 'repeated', type: 'FunctionDef', id: 1 } } },
+        GraphDef: { fields: { node: { rule: 'repeated', type: 'NodeDef', id: 1 }, library: { type: 'FunctionDefLibrary', id: 2 } } },
+        NodeList: { fields: { value: { rule: 'repeated', type: 'string', id: 1 } } },
+        CollectionDef: { fields: { nodeList: { type: 'NodeList', id: 1 } } },
+        SaverDef: { fields: { restoreOpName: { type: 'string', id: 3 } } },
+        // MetaGraphDef and SavedModel again, with the graph, the saver and the collections.
+        GraphMetaGraphDef: {
+          fields: {
+            metaInfoDef: { type: 'MetaInfoDef', id: 1 },
+            graphDef: { type: 'GraphDef', id: 2 },
+            saverDef: { type: 'SaverDef', id: 3 },
+            collectionDef: { keyType: 'string', type: 'CollectionDef', id: 4 },
+            signatureDef: { keyType: 'string', type: 'SignatureDef', id: 5 },
+          },
+        },
+        GraphSavedModel: { fields: { metaGraphs: { rule: 'repeated', type: 'GraphMetaGraphDef', id: 2 } } },
       },
     },
   },
@@ -117,6 +154,10 @@ const ConfigProto: Type = root.lookupType('tensorflow.ConfigProto');
 const MetaGraphDef: Type = root.lookupType('tensorflow.MetaGraphDef');
 const SavedModel: Type = root.lookupType('tensorflow.SavedModel');
 const OpList: Type = root.lookupType('tensorflow.OpList');
+/** @internal A SavedModel with its graphs' nodes, functions, saver and collections (lib/ops.ts). */
+export const GRAPH_SAVED_MODEL: Type = root.lookupType('tensorflow.GraphSavedModel');
+/** @internal A MetaGraphDef with its graph's nodes, functions, saver and collections (lib/ops.ts). */
+export const GRAPH_META_GRAPH: Type = root.lookupType('tensorflow.GraphMetaGraphDef');
 
 /** The op names in OpList bytes (TF_GetOpList). */
 export function decodeOpList(bytes: Uint8Array): string[] {

@@ -12,7 +12,8 @@ import t from 'tap';
 import { loadModel, PermissionDeniedError, reachedOps, SERVE_DENIED_OPS, Tensor } from '../lib/index';
 import { Reader } from 'protobufjs/light';
 
-import { checkLoadedOps, checkSavedModelOps, INLINE_CHECK_BYTES, runOpsJob, SavedModelMessage } from '../lib/ops';
+import { checkLoadedOps, checkSavedModelOps, INLINE_CHECK_BYTES, runOpsJob } from '../lib/ops';
+import { GRAPH_SAVED_MODEL } from '../lib/proto';
 import { fixture, FIXTURES, fixtureTags, jsonOf, startServe, tfslice, toTensor } from './helpers';
 
 const FILE_IO = fixture('file_io').dir;
@@ -138,7 +139,7 @@ function savedModel(nodes: N[], options: { functions?: Record<string, N[]>; outp
   if (options.restore) metaGraph.saverDef = { restoreOpName: options.restore };
   if (options.mainOp) metaGraph.collectionDef = { saved_model_main_op: { nodeList: { value: [options.mainOp] } } };
   if (options.pad) graph.node.push({ name: 'padding', op: 'Const', attr: { value: { s: Buffer.alloc(options.pad, 65) } } });
-  return SavedModelMessage.encode(SavedModelMessage.fromObject({ metaGraphs: [metaGraph] })).finish();
+  return GRAPH_SAVED_MODEL.encode(GRAPH_SAVED_MODEL.fromObject({ metaGraphs: [metaGraph] })).finish();
 }
 const fn = (name: string) => ({ func: { name } });
 
