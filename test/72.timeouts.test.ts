@@ -121,6 +121,13 @@ t.test('a 2 GiB Fill in a host limited to 1 GiB fails that run; the host never h
   await model.dispose();
 });
 
+t.test('an absurd Fill (n = 100000: 4 PB) is refused by TensorFlow itself, in this process, which runs on', async (t) => {
+  const model = await loadModel(RUNAWAY, { signature: 'fill' });
+  await t.rejects(model.run(fill(100_000)), { code: 'RESOURCE_EXHAUSTED', message: /OOM when allocating tensor with shape\[100000,100000,100000\]/ });
+  t.equal((await model.run(fill(2))).total!.data[0], 8);
+  await model.dispose();
+});
+
 t.test('a host that dies under hostMemoryLimitBytes: MODEL_CRASHED names the limit', async (t) => {
   const model = await loadModel(RUNAWAY, { isolation: 'process', hostMemoryLimitBytes: 1 << 30, signature: 'fill' });
   // What V8 or a C++ `new` does when an allocation past RLIMIT_DATA fails: abort.
