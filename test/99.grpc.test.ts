@@ -134,6 +134,71 @@ print(json.dumps(out))
   t.same(r.regress, [12, 4], "Regress with a context: an example's own feature wins, the context fills in");
 });
 
+t.test("PredictionService.MultiInference: classify and regress signatures on the same examples", async (t) => {
+  const r = await python<Record<string, unknown>>(`
+out = {}
+M = '/tensorflow.serving.PredictionService/MultiInference'
+def task(req, signature, method, name='half'):
+    k = req.tasks.add(); k.model_spec.name = name; k.model_spec.version.value = 1; k.model_spec.signature_name = signature; k.method_name = method
+    return k
+req = ts.MultiInferenceRequest()
+task(req, 'classify_x_to_y', 'tensorflow/serving/classify')
+task(req, 'regress_x_to_y', 'tensorflow/serving/regress')
+req.input.example_list.examples.add().features.feature['x'].float_list.value.append(20.0)
+req.input.example_list.examples.add().features.feature['x'].float_list.value.append(2.0)
+res = call(M, req, ts.MultiInferenceResponse)
+out['results'] = [[r.model_spec.signature_name, r.model_spec.version.value, r.WhichOneof('result'),
+  [[k.score for k in c.classes] for c in r.classification_result.classifications], [g.value for g in r.regression_result.regressions]] for r in res.results]
+empty = ts.MultiInferenceRequest(); empty.input.example_list.examples.add()
+out['empty'] = failure(M, empty, ts.MultiInferenceResponse)
+twice = ts.MultiInferenceRequest(); twice.CopyFrom(req); task(twice, 'regress_x_to_y', 'tensorflow/serving/regress')
+out['twice'] = failure(M, twice, ts.MultiInferenceResponse)
+other = ts.MultiInferenceRequest(); other.CopyFrom(req); task(other, 'x', 'tensorflow/serving/regress', name='ints')
+out['other'] = failure(M, other, ts.MultiInferenceResponse)
+predict = ts.MultiInferenceRequest(); predict.CopyFrom(req); predict.tasks[1].method_name = 'tensorflow/serving/predict'
+out['predict'] = failure(M, predict, ts.MultiInferenceResponse)
+wrong = ts.MultiInferenceRequest(); wrong.CopyFrom(req); wrong.tasks[1].method_name = 'tensorflow/serving/classify'
+out['wrong'] = failure(M, wrong, ts.MultiInferenceResponse)
+noinput = ts.MultiInferenceRequest(); task(noinput, 'regress_x_to_y', 'tensorflow/serving/regress')
+out['noinput'] = failure(M, noinput, ts.MultiInferenceResponse)
+print(json.dumps(out))
+`, server.grpc);
+  t.same(r.results, [['classify_x_to_y', 1, 'classification_result', [[12], [3]], []], ['regress_x_to_y', 1, 'regression_result', [], [12, 3]]],
+    'one result per task, in order, each with its signature and the version served');
+  t.match(r.empty, ['INVALID_ARGUMENT', 'Tasks field is empty.']);
+  t.match(r.twice, ['INVALID_ARGUMENT', 'Duplicate evaluation of signature: regress_x_to_y']);
+  t.match(r.other, ['INVALID_ARGUMENT', 'All ModelSpecs in a MultiInferenceRequest must access the same model name.']);
+  t.match(r.predict, ['INVALID_ARGUMENT', /Unsupported signature method_name: "tensorflow\/serving\/predict"/]);
+  t.match(r.wrong, ['INVALID_ARGUMENT', /regress_x_to_y/], 'a regress signature asked to classify');
+  t.match(r.noinput, ['INVALID_ARGUMENT', /MultiInference needs input.example_list/]);
+});
+
+t.test('grpc.health.v1.Health/Watch streams the status, and NOT_SERVING then the end when the server drains', async (t) => {
+  const own = await startServe(['--model_config_file', config, '--rest_api_port', '0', '--port', '0', '--file_system_poll_wait_seconds', '0']);
+  t.teardown(() => { own.child.kill('SIGKILL'); });
+  const script = `
+import json, sys, grpc, threading, os, signal, time
+sys.path.insert(0, ${JSON.stringify(generated)})
+import health_pb2 as health
+channel = grpc.insecure_channel(sys.argv[1])
+watch = channel.unary_stream('/grpc.health.v1.Health/Watch', request_serializer=lambda m: m.SerializeToString(), response_deserializer=health.HealthCheckResponse.FromString)
+unknown = watch(health.HealthCheckRequest(service='nope'), timeout=30)
+first = health.HealthCheckResponse.ServingStatus.Name(next(unknown).status)
+unknown.cancel()
+seen = []
+stream = watch(health.HealthCheckRequest(service=''), timeout=60)
+for i, r in enumerate(stream):
+    seen.append(health.HealthCheckResponse.ServingStatus.Name(r.status))
+    if i == 0:
+        os.kill(int(sys.argv[2]), signal.SIGTERM)
+print(json.dumps({'unknown': first, 'seen': seen, 'ended': 'yes'}))
+`;
+  const { stdout } = await run(PYTHON, ['-c', script, own.grpc, String(own.child.pid)], { env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' } });
+  t.same(JSON.parse(stdout), { unknown: 'SERVICE_UNKNOWN', seen: ['SERVING', 'NOT_SERVING'], ended: 'yes' },
+    'an unknown service is SERVICE_UNKNOWN; SERVING, then NOT_SERVING on SIGTERM, then the stream ends');
+  t.equal(await own.exited, 0, 'and the watch did not hold up the shutdown');
+});
+
 t.test("KServe's GRPCInferenceService and gRPC health from Python's grpcio", async (t) => {
   const r = await python<Record<string, unknown>>(`
 out = {}

@@ -97,7 +97,7 @@ function definition(service: string): grpc.ServiceDefinition {
     def[method.name] = {
       path: `/${service}/${method.name}`,
       requestStream: false,
-      responseStream: false,
+      responseStream: method.responseStream === true,
       requestSerialize: (m: object) => Buffer.from(request.encode(m).finish()),
       // Bytes that are not the message: answered INVALID_ARGUMENT by unary() (grpc-js itself
       // would answer INTERNAL, which says the server failed).
@@ -374,28 +374,60 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // Classify and Regress: the tf.Examples serialized again (the context's bytes first, so that
   // parsing merges them, as TensorFlow Serving and the REST API do), run, read as TensorFlow
   // Serving's classifier and regressor read their signature's outputs.
-  const examplesCall = (call: Call, api: 'classify' | 'regress'): Promise<Message> => {
-    const request = call.request;
-    const t = modelSpecOf(request);
-    const input = request.input as Message | undefined;
+  const serializedExamples = (input: Message | undefined, what: string): Uint8Array[] => {
     const list = (input?.example_list ?? input?.example_list_with_context) as Message | undefined;
     const examples = (list?.examples as Message[] | undefined) ?? [];
-    if (examples.length === 0) throw new InvalidArgumentError(`${api === 'classify' ? 'Classify' : 'Regress'} needs input.example_list (or example_list_with_context) with at least one example`);
+    if (examples.length === 0) throw new InvalidArgumentError(`${what} needs input.example_list (or example_list_with_context) with at least one example`);
     const context = (input?.example_list_with_context as Message | undefined)?.context as Message | undefined;
     const head = context ? example.encode(context).finish() : null;
-    const serialized = examples.map((e) => {
+    return examples.map((e) => {
       const bytes = example.encode(e).finish();
       return head ? Buffer.concat([head, bytes]) : bytes;
     });
+  };
+
+  // One classify or regress signature run on serialized examples: its model_spec and result.
+  const runExamples = async (model: Model, version: number, name: string, signature: string, api: 'classify' | 'regress', serialized: Uint8Array[], runTimeoutMs: number) => {
+    checkExamplesSignature(servingSignature(model, signature), api, signature);
+    const outputs = await model.run({ inputs: new Tensor('string', serialized) }, { signature, checkShapes: false, runTimeoutMs });
+    const model_spec = { name, version: { value: version }, signature_name: signature };
+    if (api === 'classify') return { model_spec, classification_result: { classifications: classifications(outputs, serialized.length).map((classes) => ({ classes })) } };
+    return { model_spec, regression_result: { regressions: Array.from(regressions(outputs, serialized.length), (value) => ({ value })) } };
+  };
+
+  const examplesCall = (call: Call, api: 'classify' | 'regress'): Promise<Message> => {
+    const t = modelSpecOf(call.request);
+    const serialized = serializedExamples(call.request.input as Message | undefined, api === 'classify' ? 'Classify' : 'Regress');
     return withModel(call, t, async (model, version) => {
-      const signature = t.signature || 'serving_default';
-      checkExamplesSignature(servingSignature(model, signature), api, signature);
-      const outputs = await model.run({ inputs: new Tensor('string', serialized) }, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
-      const model_spec = { name: t.name, version: { value: version }, signature_name: signature };
-      if (api === 'classify') {
-        return { model_spec, result: { classifications: classifications(outputs, serialized.length).map((classes) => ({ classes })) } };
-      }
-      return { model_spec, result: { regressions: Array.from(regressions(outputs, serialized.length), (value) => ({ value })) } };
+      const { model_spec, classification_result, regression_result } = await runExamples(model, version, t.name, t.signature || 'serving_default', api, serialized, call.outcome.runTimeoutMs);
+      return { model_spec, result: classification_result ?? regression_result };
+    });
+  };
+
+  // MultiInference (TensorFlow Serving's): several classify and regress signatures of one model
+  // version on the same examples. TensorFlow Serving runs them in one Session::Run; here each
+  // signature is a run of its own, one after the other, on the version the first task picked.
+  const multiInference = (call: Call): Promise<Message> => {
+    const tasks = (call.request.tasks as Message[] | undefined) ?? [];
+    if (tasks.length === 0) throw new InvalidArgumentError('Tasks field is empty.');
+    const specs = tasks.map((task, i) => {
+      const spec = modelSpecOf(task);
+      const method = task.method_name as string | undefined ?? '';
+      const api: 'classify' | 'regress' | null = method === 'tensorflow/serving/classify' ? 'classify' : method === 'tensorflow/serving/regress' ? 'regress' : null;
+      if (api === null) throw new InvalidArgumentError(`Unsupported signature method_name: ${JSON.stringify(method)} (tasks[${i}]; tensorflow/serving/classify or tensorflow/serving/regress)`);
+      return { ...spec, api, signature: spec.signature || 'serving_default' };
+    });
+    const first = specs[0]!;
+    for (const [i, spec] of specs.entries()) {
+      if (spec.name !== first.name) throw new InvalidArgumentError('All ModelSpecs in a MultiInferenceRequest must access the same model name.');
+      if (spec.version !== first.version || spec.label !== first.label) throw new InvalidArgumentError(`All ModelSpecs in a MultiInferenceRequest must ask for the same version or version_label (tasks[${i}] does not)`);
+      if (specs.findIndex((s) => s.signature === spec.signature) !== i) throw new InvalidArgumentError(`Duplicate evaluation of signature: ${spec.signature}`);
+    }
+    const serialized = serializedExamples(call.request.input as Message | undefined, 'MultiInference');
+    return withModel(call, first, async (model, version) => {
+      const results: Message[] = [];
+      for (const spec of specs) results.push(await runExamples(model, version, first.name, spec.signature, spec.api, serialized, call.outcome.runTimeoutMs));
+      return { results };
     });
   };
 
@@ -443,6 +475,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         };
       });
     }),
+    MultiInference: unary('grpc_multi_inference', multiInference),
     Classify: unary('grpc_classify', async (call) => examplesCall(call, 'classify')),
     Regress: unary('grpc_regress', async (call) => examplesCall(call, 'regress')),
   });
@@ -538,15 +571,59 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     }),
   });
 
+  // Watch (gRPC's health protocol): the status now, then each change (looked at on every version
+  // state change and every WATCH_POLL_MS); an unknown service is SERVICE_UNKNOWN, not an error.
+  // When the server drains the stream says NOT_SERVING and ends, so no watcher holds up shutdown.
+  const watch = (call: grpc.ServerWritableStream<Message, Message>): void => {
+    const header = call.metadata.get('authorization')[0];
+    if (auth && !auth.openHealth && !auth.accepts(typeof header === 'string' ? header : undefined)) {
+      metrics?.requests.inc({ model: '', version: '', api: 'grpc_health', status: 'UNAUTHENTICATED' });
+      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: 'Unauthenticated: send the metadata authorization: Bearer <token> with a token of --auth_token_file' });
+      return;
+    }
+    const unreadable = (call.request as { [UNREADABLE]?: string })[UNREADABLE];
+    if (unreadable !== undefined) {
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: unreadable });
+      return;
+    }
+    metrics?.requests.inc({ model: '', version: '', api: 'grpc_health', status: 'OK' });
+    const service = (call.request.service as string | undefined) ?? '';
+    let last = -1;
+    const look = () => {
+      const status = service !== '' && !SERVICES.includes(service) ? 3 : ready() ? 1 : 2;
+      if (status !== last) {
+        last = status;
+        call.write({ status });
+      }
+      if (draining()) {
+        stop();
+        call.end();
+      }
+    };
+    const timer = setInterval(look, WATCH_POLL_MS);
+    const stop = () => {
+      clearInterval(timer);
+      manager.off('state', look);
+    };
+    manager.on('state', look);
+    call.on('cancelled', stop);
+    call.on('error', stop);
+    look();
+  };
+
   server.addService(definition('grpc.health.v1.Health'), {
     Check: unary('grpc_health', async (call) => {
       const service = (call.request.service as string | undefined) ?? '';
       if (service !== '' && !SERVICES.includes(service)) throw new TensorFlowError('NOT_FOUND', `unknown service ${JSON.stringify(service)}; this server has ${SERVICES.join(', ')}`);
       return { status: ready() ? 1 : 2 };
     }, true),
+    Watch: watch,
   });
   return server;
 }
+
+/** How often a health Watch looks at readiness beyond version state changes (draining has no event), ms. */
+const WATCH_POLL_MS = 250;
 
 const SERVICES = ['tensorflow.serving.PredictionService', 'tensorflow.serving.ModelService', 'inference.GRPCInferenceService', 'grpc.health.v1.Health'];
 

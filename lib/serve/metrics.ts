@@ -12,7 +12,7 @@ import type { ModelManager } from '../manager';
 /** The APIs a request is counted under. */
 export type ServingApi = 'predict' | 'classify' | 'regress' | 'status' | 'metadata' | 'v2_infer' | 'v2_metadata' | 'v2_ready'
   // The same over gRPC (lib/serve/grpc.ts), and gRPC's health checks.
-  | 'grpc_predict' | 'grpc_classify' | 'grpc_regress' | 'grpc_status' | 'grpc_metadata' | 'grpc_reload' | 'grpc_v2_infer' | 'grpc_v2_metadata' | 'grpc_v2_ready' | 'grpc_health';
+  | 'grpc_predict' | 'grpc_classify' | 'grpc_regress' | 'grpc_multi_inference' | 'grpc_status' | 'grpc_metadata' | 'grpc_reload' | 'grpc_v2_infer' | 'grpc_v2_metadata' | 'grpc_v2_ready' | 'grpc_health';
 
 // Batch sizes in rows: powers of two up to TensorFlow Serving's default maxBatchSize.
 const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
