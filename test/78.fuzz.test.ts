@@ -152,6 +152,7 @@ t.test('REST and v2: generated and mutated requests are answered, never with a c
 
 const METHODS = [
   '/tensorflow.serving.PredictionService/Predict', '/tensorflow.serving.PredictionService/Classify', '/tensorflow.serving.PredictionService/Regress',
+  '/tensorflow.serving.PredictionService/MultiInference',
   '/tensorflow.serving.PredictionService/GetModelMetadata', '/tensorflow.serving.ModelService/GetModelStatus',
   '/inference.GRPCInferenceService/ModelInfer', '/inference.GRPCInferenceService/ModelMetadata', '/inference.GRPCInferenceService/ModelReady',
   '/inference.GRPCInferenceService/ServerMetadata', '/grpc.health.v1.Health/Check',
