@@ -26,12 +26,18 @@ import { Worker } from 'node:worker_threads';
 
 import { InvalidArgumentError, invalidType, TensorFlowError } from './errors';
 import { PACKAGE_ROOT } from './native';
-import { GRAPH_META_GRAPH, GRAPH_SAVED_MODEL } from './proto';
+import { ASSET_FILE_DEF, GRAPH_META_GRAPH, GRAPH_SAVED_MODEL } from './proto';
 
 interface NameAttrList { name?: string; attr?: Record<string, AttrValue> }
-interface AttrValue { list?: { func?: NameAttrList[] } | null; s?: Uint8Array; func?: NameAttrList | null }
+interface AttrValue {
+  list?: { func?: NameAttrList[] } | null;
+  s?: Uint8Array;
+  tensor?: { stringVal?: Uint8Array[] } | null;
+  placeholder?: string;
+  func?: NameAttrList | null;
+}
 interface NodeDef { name?: string; op?: string; input?: string[]; attr?: Record<string, AttrValue> }
-interface FunctionDef { signature?: { name?: string } | null; nodeDef?: NodeDef[] }
+interface FunctionDef { signature?: { name?: string; inputArg?: { name?: string }[] } | null; nodeDef?: NodeDef[] }
 interface TensorInfo {
   name?: string;
   cooSparse?: { valuesTensorName?: string; indicesTensorName?: string; denseShapeTensorName?: string } | null;
@@ -39,9 +45,10 @@ interface TensorInfo {
 }
 interface MetaGraph {
   metaInfoDef?: { tags?: string[] } | null;
-  graphDef?: { node?: NodeDef[]; library?: { function?: FunctionDef[] } | null } | null;
-  saverDef?: { restoreOpName?: string } | null;
-  collectionDef?: Record<string, { nodeList?: { value?: string[] } | null }>;
+  graphDef?: { node?: NodeDef[]; library?: { function?: FunctionDef[]; gradient?: { functionName?: string; gradientFunc?: string }[] } | null } | null;
+  saverDef?: { filenameTensorName?: string; restoreOpName?: string } | null;
+  assetFileDef?: { tensorInfo?: TensorInfo | null }[];
+  collectionDef?: Record<string, { nodeList?: { value?: string[] } | null; anyList?: { value?: { typeUrl?: string; value?: Uint8Array }[] } | null }>;
   signatureDef?: Record<string, { outputs?: Record<string, TensorInfo> }>;
 }
 
@@ -56,8 +63,12 @@ export type OpPolicy = 'serve' | 'none' | { readonly deny: readonly string[] } |
 /**
  * The ops `opPolicy: 'serve'` refuses, with the reason an error gives. TensorFlow's
  * file-system ops (io_ops, dataset readers and writers, summary and debug writers,
- * checkpoint ops outside the restore op) and the ops that call out of the graph (py_func).
- * PrintV2 is refused only when its output_stream is a file (`file://...`).
+ * checkpoint ops outside the restore op), the ops that call out of the graph (py_func,
+ * RemoteCall) or run a graph the check cannot see (DatasetFromGraph), and Abort. Besides these,
+ * PrintV2 is refused when its output_stream is a file (`file://...`) or set by an attribute
+ * placeholder, and DecodeProtoV2/EncodeProto when their descriptor_source is a file. A list of
+ * names cannot know every op (custom op libraries least of all): where that matters, use
+ * `{ allow }`, which refuses whatever it does not name.
  */
 export const SERVE_DENIED_OPS: Readonly<Record<string, string>> = Object.freeze({
   ...reasons('reads files', [
@@ -68,7 +79,8 @@ export const SERVE_DENIED_OPS: Readonly<Record<string, string>> = Object.freeze(
     'ExperimentalLMDBDataset', 'SqlDataset', 'ExperimentalSqlDataset', 'MatchingFilesDataset',
     'ExperimentalMatchingFilesDataset', 'LoadDataset', 'SnapshotDataset', 'SnapshotDatasetV2', 'SnapshotDatasetReader',
     'Restore', 'RestoreV2', 'RestoreSlice', 'LoadAndRemapMatrix', 'GenerateVocabRemapping',
-    'InitializeTableFromTextFile', 'InitializeTableFromTextFileV2',
+    'InitializeTableFromTextFile', 'InitializeTableFromTextFileV2', 'Skipgram', 'SnapshotChunkDataset',
+    'ListSnapshotChunksDataset', 'DTensorRestoreV2',
   ]),
   ...reasons('writes files', [
     'WriteFile', 'Save', 'SaveV2', 'SaveSlices', 'MergeV2Checkpoints', 'SaveDataset', 'SaveDatasetV2',
@@ -76,29 +88,37 @@ export const SERVE_DENIED_OPS: Readonly<Record<string, string>> = Object.freeze(
     'CreateSummaryFileWriter', 'CreateSummaryDbWriter', 'WriteSummary', 'WriteScalarSummary', 'WriteHistogramSummary',
     'WriteImageSummary', 'WriteAudioSummary', 'WriteGraphSummary', 'WriteRawProtoSummary', 'ImportEvent',
     'DebugIdentity', 'DebugIdentityV2', 'DebugIdentityV3', 'DebugNanCount', 'DebugNumericSummary', 'DebugNumericSummaryV2',
+    'CalibrationStatisticsSaver', 'DistributedSave',
   ]),
   ...reasons('configures the file system', ['FileSystemSetConfiguration', 'GcsConfigureCredentials', 'GcsConfigureBlockCache']),
-  ...reasons('calls code outside the graph', ['PyFunc', 'PyFuncStateless', 'EagerPyFunc']),
+  ...reasons('calls code outside the graph', ['PyFunc', 'PyFuncStateless', 'EagerPyFunc', 'RemoteCall']),
+  ...reasons('runs a graph held in a tensor, which this check cannot see', ['DatasetFromGraph']),
+  ...reasons('ends the process', ['Abort']),
 });
 
 function reasons(reason: string, ops: readonly string[]): Record<string, string> {
   return Object.fromEntries(ops.map((op) => [op, reason]));
 }
 
-// What an entry point does by its nature, allowed whatever the policy: the restore op reads
-// the SavedModel's own variables/ and the init op its assets/ (paths TensorFlow's loader feeds).
-const ENTRY_ALLOWED: Readonly<Record<EntryKind, ReadonlySet<string>>> = {
-  signature: new Set(),
-  init: new Set(['InitializeTableFromTextFile', 'InitializeTableFromTextFileV2']),
-  restore: new Set(['Restore', 'RestoreV2', 'RestoreSlice']),
+// What an entry point does by its nature, allowed whatever the policy when the file it reads is
+// the one TensorFlow's loader feeds: the restore op reads the SavedModel's variables/ (the
+// saver's filename tensor), the init op its assets/ (the asset tensors). Which input names the file.
+const ENTRY_FILE_OPS: Readonly<Record<EntryKind, ReadonlyMap<string, { input: number; from: 'saver' | 'asset' }>>> = {
+  signature: new Map(),
+  init: new Map([['InitializeTableFromTextFile', { input: 1, from: 'asset' }], ['InitializeTableFromTextFileV2', { input: 1, from: 'asset' }]]),
+  restore: new Map([['Restore', { input: 0, from: 'saver' }], ['RestoreV2', { input: 0, from: 'saver' }], ['RestoreSlice', { input: 0, from: 'saver' }]]),
 };
 
 /** What TensorFlow runs of a SavedModel: a signature, the init op at load, the saver's restore op at load. */
 export type EntryKind = 'signature' | 'init' | 'restore';
 
-/** Why opPolicy 'serve' refuses op type `op` when an entry of `kind` reaches it (e.g. 'reads files'), or null. */
+/**
+ * Why opPolicy 'serve' refuses op type `op` when an entry of `kind` reaches it (e.g. 'reads
+ * files'), or null; for the restore and init ops' own file ops, null stands for "when they read
+ * what the loader feeds", which the check itself traces.
+ */
 export function serveRefusal(kind: EntryKind, op: string): string | null {
-  return ENTRY_ALLOWED[kind].has(op) ? null : SERVE_DENIED_OPS[op] ?? null;
+  return ENTRY_FILE_OPS[kind].has(op) ? null : SERVE_DENIED_OPS[op] ?? null;
 }
 
 /** One entry point and the op types it reaches, each with the first path found to it. */
@@ -147,26 +167,31 @@ function attrFunctions(attrs: Record<string, AttrValue> | undefined, out: string
   }
 }
 
-/** A reached node as a policy sees it. */
-interface ReachedNode { readonly node: NodeDef; readonly trail: Trail }
+/** A reached node as a policy sees it: the function it is in (null: the graph itself). */
+interface ReachedNode { readonly node: NodeDef; readonly scope: FunctionDef | null; readonly trail: Trail }
 
 /**
  * Walks one entry: back from `starts` (tensor or node names of the top-level graph) through
- * inputs and control inputs, into every function called, calling `visit` once per node.
+ * inputs and control inputs, into every function called and every gradient function registered
+ * for one (SymbolicGradient runs those), calling `visit` once per node.
  */
 function walk(graph: Graph, starts: readonly { label: string; name: string }[], visit: (reached: ReachedNode) => void): void {
   const seenNodes = new Set<string>();
   const seenFunctions = new Set<string>();
   const queue: { node?: NodeDef; fn?: FunctionDef; trail: Trail }[] = [];
+  const enqueue = (name: string, trail: Trail, how: string): void => {
+    const fn = graph.functions.get(name);
+    if (!fn || seenFunctions.has(name)) return;
+    seenFunctions.add(name);
+    const at = { step: `${how} '${name}'`, prev: trail };
+    queue.push({ fn, trail: at });
+    for (const gradient of graph.gradients.get(name) ?? []) enqueue(gradient, at, 'its gradient function');
+  };
   const callees = (node: NodeDef, trail: Trail): void => {
     const names: string[] = [];
-    if (node.op && graph.functions.has(node.op)) names.push(node.op);
+    if (node.op) names.push(node.op);
     attrFunctions(node.attr, names);
-    for (const name of names) {
-      if (seenFunctions.has(name)) continue;
-      seenFunctions.add(name);
-      queue.push({ fn: graph.functions.get(name)!, trail: { step: `function '${name}'`, prev: trail } });
-    }
+    for (const name of names) enqueue(name, trail, 'function');
   };
   for (const start of starts) {
     const name = nodeName(start.name);
@@ -181,14 +206,14 @@ function walk(graph: Graph, starts: readonly { label: string; name: string }[], 
     if (item.fn) {
       for (const node of item.fn.nodeDef ?? []) {
         const trail = { step: node, prev: item.trail };
-        visit({ node, trail });
+        visit({ node, scope: item.fn, trail });
         callees(node, trail);
       }
       continue;
     }
     const node = item.node!;
     const trail = { step: node, prev: item.trail };
-    visit({ node, trail });
+    visit({ node, scope: null, trail });
     callees(node, trail);
     for (const input of node.input ?? []) {
       const name = nodeName(input);
@@ -203,6 +228,15 @@ function walk(graph: Graph, starts: readonly { label: string; name: string }[], 
 interface Graph {
   readonly nodes: ReadonlyMap<string, NodeDef>;
   readonly functions: ReadonlyMap<string, FunctionDef>;
+  /** Function name → the gradient functions registered for it (FunctionDefLibrary.gradient). */
+  readonly gradients: ReadonlyMap<string, readonly string[]>;
+  /** Tensors TensorFlow's loader feeds with a file of the SavedModel: its assets, and the saver's filename. */
+  readonly assets: ReadonlySet<string>;
+  readonly saverFilename: string | null;
+  /** Function name → the nodes that call it, and where they are (built on first use). */
+  callers?: Map<string, { node: NodeDef; scope: FunctionDef | null }[]>;
+  /** Every AssignVariableOp, and where it is (built on first use). */
+  assignments?: { node: NodeDef; scope: FunctionDef | null }[];
 }
 
 function tensorNames(info: TensorInfo, out: string[]): void {
@@ -242,12 +276,129 @@ function entries(meta: MetaGraph): { kind: EntryKind; name: string; starts: { la
   return out;
 }
 
+// A tensor's name as TensorFlow spells a feed: "node:0" for "node".
+function tensorName(ref: string): string {
+  const name = ref.startsWith('^') ? ref.slice(1) : ref;
+  return name.includes(':') ? name : `${name}:0`;
+}
+
 function graphOf(meta: MetaGraph): Graph {
   const nodes = new Map<string, NodeDef>();
   for (const node of meta.graphDef?.node ?? []) if (node.name) nodes.set(node.name, node);
   const functions = new Map<string, FunctionDef>();
   for (const fn of meta.graphDef?.library?.function ?? []) if (fn.signature?.name) functions.set(fn.signature.name, fn);
-  return { nodes, functions };
+  const gradients = new Map<string, string[]>();
+  for (const g of meta.graphDef?.library?.gradient ?? []) {
+    if (g.functionName && g.gradientFunc) gradients.set(g.functionName, [...(gradients.get(g.functionName) ?? []), g.gradientFunc]);
+  }
+  // As TensorFlow's loader finds them: asset_file_def, else TF1's saved_model_assets collection.
+  let assetDefs = meta.assetFileDef ?? [];
+  if (assetDefs.length === 0) {
+    assetDefs = (meta.collectionDef?.['saved_model_assets']?.anyList?.value ?? [])
+      .filter((any) => any.typeUrl?.endsWith('/tensorflow.AssetFileDef') && any.value)
+      .map((any) => ASSET_FILE_DEF.decode(any.value!) as { tensorInfo?: TensorInfo | null });
+  }
+  const assets = new Set<string>();
+  for (const asset of assetDefs) if (asset.tensorInfo?.name) assets.add(tensorName(asset.tensorInfo.name));
+  const saver = meta.saverDef?.filenameTensorName;
+  return { nodes, functions, gradients, assets, saverFilename: saver ? tensorName(saver) : null };
+}
+
+// Ops whose output 0 is their input 0: a file name passes through them unchanged.
+const PASS_THROUGH: ReadonlySet<string> = new Set(['Identity', 'Snapshot', 'StopGradient', 'PlaceholderWithDefault']);
+// Calls whose inputs are their function's arguments, in order.
+const CALLS: ReadonlySet<string> = new Set(['PartitionedCall', 'StatefulPartitionedCall']);
+
+function callersOf(graph: Graph, fn: string): { node: NodeDef; scope: FunctionDef | null }[] {
+  if (!graph.callers) {
+    const callers = new Map<string, { node: NodeDef; scope: FunctionDef | null }[]>();
+    const add = (node: NodeDef, scope: FunctionDef | null) => {
+      const names: string[] = [];
+      if (node.op && graph.functions.has(node.op)) names.push(node.op);
+      attrFunctions(node.attr, names);
+      for (const name of names) callers.set(name, [...(callers.get(name) ?? []), { node, scope }]);
+    };
+    for (const node of graph.nodes.values()) add(node, null);
+    for (const f of graph.functions.values()) for (const node of f.nodeDef ?? []) add(node, f);
+    graph.callers = callers;
+  }
+  return graph.callers.get(fn) ?? [];
+}
+
+/** What a tensor comes from once identities and function arguments are followed; `why` when they cannot be. */
+type Origin = { node: NodeDef; scope: FunctionDef | null; tensor: string } | { why: string };
+
+function origins(graph: Graph, scope: FunctionDef | null, ref: string | undefined, depth: number): Origin[] {
+  if (ref === undefined) return [{ why: 'no input' }];
+  if (depth > 64) return [{ why: 'a chain too long to follow' }];
+  if (scope === null) {
+    const node = graph.nodes.get(nodeName(ref));
+    if (!node) return [{ why: `tensor '${ref}', which the graph does not have` }];
+    // A tensor the loader feeds is where a trace ends, whatever its node would compute unfed.
+    const fed = graph.assets.has(tensorName(ref)) || tensorName(ref) === graph.saverFilename;
+    if (!fed && PASS_THROUGH.has(node.op ?? '')) return origins(graph, null, node.input?.[0], depth + 1);
+    return [{ node, scope: null, tensor: tensorName(ref) }];
+  }
+  const fnName = scope.signature?.name ?? '';
+  if (!ref.includes(':')) {
+    // A function argument: what each caller passes in its place.
+    const index = (scope.signature?.inputArg ?? []).findIndex((arg) => arg.name === ref);
+    const callers = callersOf(graph, fnName);
+    if (index < 0 || callers.length === 0) return [{ why: `argument '${ref}' of function '${fnName}', which nothing passes` }];
+    return callers.flatMap(({ node, scope: outer }) => {
+      if (!(CALLS.has(node.op ?? '') || node.op === fnName)) return [{ why: `argument '${ref}' of function '${fnName}', called by '${node.name}' (${node.op}), which this check does not follow` }];
+      return origins(graph, outer, (node.input ?? []).filter((input) => !input.startsWith('^'))[index], depth + 1);
+    });
+  }
+  const node = (scope.nodeDef ?? []).find((n) => n.name === nodeName(ref));
+  if (!node) return [{ why: `tensor '${ref}', which function '${fnName}' does not have` }];
+  if (PASS_THROUGH.has(node.op ?? '')) return origins(graph, scope, node.input?.[0], depth + 1);
+  return [{ node, scope, tensor: ref }];
+}
+
+const describeOrigin = (o: Origin): string => ('why' in o ? o.why : `node '${o.node.name}' (${o.node.op})${o.scope ? ` in function '${o.scope.signature?.name ?? ''}'` : ''}`);
+
+// A resource variable as TensorFlow shares it: its VarHandleOp's shared_name (else its node).
+function variableOf(graph: Graph, scope: FunctionDef | null, ref: string | undefined, depth: number): string | null {
+  const found = origins(graph, scope, ref, depth).map((o) => {
+    if ('why' in o || o.node.op !== 'VarHandleOp') return null;
+    return utf8(o.node.attr?.['shared_name']?.s) || `${o.scope?.signature?.name ?? ''}/${o.node.name}`;
+  });
+  return found.length > 0 && found.every((key) => key !== null && key === found[0]) ? found[0]! : null;
+}
+
+function assignmentsOf(graph: Graph): { node: NodeDef; scope: FunctionDef | null }[] {
+  if (!graph.assignments) {
+    const all: { node: NodeDef; scope: FunctionDef | null }[] = [];
+    for (const node of graph.nodes.values()) if (node.op === 'AssignVariableOp') all.push({ node, scope: null });
+    for (const f of graph.functions.values()) for (const node of f.nodeDef ?? []) if (node.op === 'AssignVariableOp') all.push({ node, scope: f });
+    graph.assignments = all;
+  }
+  return graph.assignments;
+}
+
+/**
+ * Where the file a node reads comes from: null when input `ref` of a node in `scope` is,
+ * through identities, function calls and resource variables, always the tensor TensorFlow's
+ * loader feeds (`from`: an asset, or the saver's filename); otherwise what it comes from
+ * instead, for the message. (TF2 keeps an asset's path in a variable that the init op assigns
+ * from the fed placeholder, and reads it back in the table's initializer.)
+ */
+function untracedFile(graph: Graph, scope: FunctionDef | null, ref: string | undefined, from: 'saver' | 'asset', depth = 0): string | null {
+  for (const origin of origins(graph, scope, ref, depth)) {
+    if ('why' in origin) return origin.why;
+    if (origin.scope === null && (from === 'asset' ? graph.assets.has(origin.tensor) : origin.tensor === graph.saverFilename)) continue;
+    if (origin.node.op !== 'ReadVariableOp' || depth > 64) return describeOrigin(origin);
+    const variable = variableOf(graph, origin.scope, origin.node.input?.[0], depth + 1);
+    if (variable === null) return `${describeOrigin(origin)}, of a variable this check cannot name`;
+    const assigned = assignmentsOf(graph).filter((a) => variableOf(graph, a.scope, a.node.input?.[0], depth + 1) === variable);
+    if (assigned.length === 0) return `variable '${variable}', which nothing assigns`;
+    for (const a of assigned) {
+      const why = untracedFile(graph, a.scope, a.node.input?.[1], from, depth + 1);
+      if (why !== null) return `variable '${variable}', assigned from ${why}`;
+    }
+  }
+  return null;
 }
 
 function sameTags(a: readonly string[], b: readonly string[]): boolean {
@@ -315,18 +466,41 @@ function policyName(policy: OpPolicy): string {
   return 'deny' in policy ? '{ deny }' : '{ allow }';
 }
 
-/** Why `policy` refuses `node` when an entry of `kind` reaches it, or null. */
-function refusal(policy: Exclude<OpPolicy, 'none'>, kind: EntryKind, node: NodeDef, allow: ReadonlySet<string> | null, deny: ReadonlySet<string> | null): string | null {
+const utf8 = (bytes: Uint8Array | undefined): string => (bytes ? Buffer.from(bytes).toString('utf8') : '');
+
+// Ops that touch files only with some attribute values: why 'serve' refuses this node, or null.
+function attrRefusal(node: NodeDef): string | null {
+  const attr = node.attr ?? {};
+  if (node.op === 'PrintV2') {
+    const stream = attr['output_stream'];
+    if (stream?.placeholder) return `its output_stream is set by its caller (attribute placeholder '${stream.placeholder}')`;
+    const target = utf8(stream?.s);
+    return target.startsWith('file://') ? `it writes to ${target}` : null;
+  }
+  if (node.op === 'DecodeProtoV2' || node.op === 'EncodeProto') {
+    const source = attr['descriptor_source'];
+    if (source?.placeholder) return `its descriptor_source is set by its caller (attribute placeholder '${source.placeholder}')`;
+    const target = utf8(source?.s);
+    return target === '' || target === 'local://' || target.startsWith('bytes://') ? null : `it reads the descriptors in ${target}`;
+  }
+  return null;
+}
+
+/** Why `policy` refuses a node an entry of `kind` reaches, or null. */
+function refusal(policy: Exclude<OpPolicy, 'none'>, kind: EntryKind, reached: ReachedNode, graph: Graph, allow: ReadonlySet<string> | null, deny: ReadonlySet<string> | null): string | null {
+  const { node, scope } = reached;
   const op = node.op ?? '';
-  if (ENTRY_ALLOWED[kind].has(op)) return null;
-  if (policy === 'serve') {
-    if (op === 'PrintV2') {
-      const stream = node.attr?.['output_stream']?.s;
-      const target = stream ? Buffer.from(stream).toString('utf8') : '';
-      return target.startsWith('file://') ? `it writes to ${target}` : null;
+  const own = ENTRY_FILE_OPS[kind].get(op);
+  if (own) {
+    const source = untracedFile(graph, scope, (node.input ?? []).filter((input) => !input.startsWith('^'))[own.input], own.from);
+    if (source === null) return null;
+    if (policy === 'serve') {
+      return `it reads a file its graph names (from ${source}), not ${own.from === 'saver' ? "the variables the loader feeds" : "one of the SavedModel's assets"}`;
     }
-    const reason = serveRefusal(kind, op);
-    return reason ? `it ${reason}` : null;
+  }
+  if (policy === 'serve') {
+    const reason = SERVE_DENIED_OPS[op];
+    return reason ? `it ${reason}` : attrRefusal(node);
   }
   if (allow) return allow.has(op) ? null : 'it is not in opPolicy.allow';
   return deny!.has(op) ? 'it is in opPolicy.deny' : null;
@@ -359,8 +533,9 @@ function checkMetaGraph(meta: MetaGraph, policy: Exclude<OpPolicy, 'none'>, expo
   const found: { op: string; entry: string; path: string[]; why: string }[] = [];
   const named = new Set<string>();
   for (const { kind, name, starts } of entries(meta)) {
-    walk(graph, starts, ({ node, trail }) => {
-      const why = refusal(policy, kind, node, allow, deny);
+    walk(graph, starts, (reached) => {
+      const { node, trail } = reached;
+      const why = refusal(policy, kind, reached, graph, allow, deny);
       const key = `${kind}\0${name}\0${node.op ?? ''}`;
       if (why === null || named.has(key)) return;
       named.add(key);

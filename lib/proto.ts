@@ -98,7 +98,8 @@ const SCHEMA = {
           },
         },
         // op_def.proto: what TF_GetOpList reports a plug-in library registered.
-        OpDef: { fields: { name: { type: 'string', id: 1 } } },
+        OpDef: { fields: { name: { type: 'string', id: 1 }, inputArg: { rule: 'repeated', type: 'ArgDef', id: 2 } } },
+        ArgDef: { fields: { name: { type: 'string', id: 1 } } },
         OpList: { fields: { op: { rule: 'repeated', type: 'OpDef', id: 1 } } },
         SavedModel: {
           fields: {
@@ -113,9 +114,13 @@ const SCHEMA = {
           fields: {
             list: { type: 'ListValue', id: 1 },
             s: { type: 'bytes', id: 2 },
+            tensor: { type: 'StringTensor', id: 8 },
+            placeholder: { type: 'string', id: 9 },
             func: { type: 'NameAttrList', id: 10 },
           },
         },
+        // A Const's value, as far as a file name in it matters: tensor.proto's string_val.
+        StringTensor: { fields: { stringVal: { rule: 'repeated', type: 'bytes', id: 8 } } },
         ListValue: { fields: { func: { rule: 'repeated', type: 'NameAttrList', id: 9 } } },
         NameAttrList: { fields: { name: { type: 'string', id: 1 }, attr: { keyType: 'string', type: 'AttrValue', id: 2 } } },
         NodeDef: {
@@ -127,11 +132,21 @@ const SCHEMA = {
           },
         },
         FunctionDef: { fields: { signature: { type: 'OpDef', id: 1 }, nodeDef: { rule: 'repeated', type: 'NodeDef', id: 3 } } },
-        FunctionDefLibrary: { fields: { function: { rule: 'repeated', type: 'FunctionDef', id: 1 } } },
+        FunctionDefLibrary: {
+          fields: {
+            function: { rule: 'repeated', type: 'FunctionDef', id: 1 },
+            gradient: { rule: 'repeated', type: 'GradientDef', id: 2 },
+          },
+        },
+        GradientDef: { fields: { functionName: { type: 'string', id: 1 }, gradientFunc: { type: 'string', id: 2 } } },
         GraphDef: { fields: { node: { rule: 'repeated', type: 'NodeDef', id: 1 }, library: { type: 'FunctionDefLibrary', id: 2 } } },
         NodeList: { fields: { value: { rule: 'repeated', type: 'string', id: 1 } } },
-        CollectionDef: { fields: { nodeList: { type: 'NodeList', id: 1 } } },
-        SaverDef: { fields: { restoreOpName: { type: 'string', id: 3 } } },
+        // TF1's Builder lists its assets in the saved_model_assets collection (AssetFileDefs in Anys).
+        CollectionDef: { fields: { nodeList: { type: 'NodeList', id: 1 }, anyList: { type: 'AnyList', id: 5 } } },
+        AnyList: { fields: { value: { rule: 'repeated', type: 'AnyMessage', id: 1 } } },
+        AnyMessage: { fields: { typeUrl: { type: 'string', id: 1 }, value: { type: 'bytes', id: 2 } } },
+        SaverDef: { fields: { filenameTensorName: { type: 'string', id: 1 }, restoreOpName: { type: 'string', id: 3 } } },
+        AssetFileDef: { fields: { tensorInfo: { type: 'TensorInfo', id: 1 }, filename: { type: 'string', id: 2 } } },
         // MetaGraphDef and SavedModel again, with the graph, the saver and the collections.
         GraphMetaGraphDef: {
           fields: {
@@ -140,6 +155,7 @@ const SCHEMA = {
             saverDef: { type: 'SaverDef', id: 3 },
             collectionDef: { keyType: 'string', type: 'CollectionDef', id: 4 },
             signatureDef: { keyType: 'string', type: 'SignatureDef', id: 5 },
+            assetFileDef: { rule: 'repeated', type: 'AssetFileDef', id: 6 },
           },
         },
         GraphSavedModel: { fields: { metaGraphs: { rule: 'repeated', type: 'GraphMetaGraphDef', id: 2 } } },
@@ -158,6 +174,8 @@ const OpList: Type = root.lookupType('tensorflow.OpList');
 export const GRAPH_SAVED_MODEL: Type = root.lookupType('tensorflow.GraphSavedModel');
 /** @internal A MetaGraphDef with its graph's nodes, functions, saver and collections (lib/ops.ts). */
 export const GRAPH_META_GRAPH: Type = root.lookupType('tensorflow.GraphMetaGraphDef');
+/** @internal meta_graph.proto's AssetFileDef (lib/ops.ts reads TF1's saved_model_assets collection with it). */
+export const ASSET_FILE_DEF: Type = root.lookupType('tensorflow.AssetFileDef');
 
 /** The op names in OpList bytes (TF_GetOpList). */
 export function decodeOpList(bytes: Uint8Array): string[] {

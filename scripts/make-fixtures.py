@@ -1086,6 +1086,30 @@ def build_init_writes(model_dir):
     written.unlink()
     return cases
 
+def build_tf2_vocab(model_dir):
+    """A TF2 lookup table initialized from a vocabulary asset by the init op (TF2's
+    __saved_model_init_op): opPolicy 'serve' must load it (the file is the model's own asset)."""
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+        with open("vocab.txt", "w") as f:
+            f.write("apple\nbanana\ncherry\n")
+
+        class Vocab(tf.Module):
+            def __init__(self):
+                super().__init__()
+                init = tf.lookup.TextFileInitializer(
+                    "vocab.txt", tf.string, tf.lookup.TextFileIndex.WHOLE_LINE, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER
+                )
+                self.table = tf.lookup.StaticHashTable(init, default_value=-1)
+
+            @tf.function(input_signature=[spec([None], tf.string, "words")])
+            def lookup(self, words):
+                return {"ids": self.table.lookup(words)}
+
+        m = Vocab()
+        tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.lookup})
+    assert (Path(model_dir) / "assets" / "vocab.txt").is_file(), "vocab asset was not copied"
+    return run_tf2(model_dir, [("serving_default", {"words": arr(["banana", "kiwi", "apple"], "string")})])
+
 
 FIXTURES = {
     "tiny": (build_tiny, "test/fixtures/tiny/model", "test/fixtures/tiny/golden.json"),
@@ -1110,6 +1134,7 @@ FIXTURES = {
     "file_io": (build_file_io, "test/fixtures/file_io/model", "test/fixtures/file_io/golden.json"),
     "runaway": (build_runaway, "test/fixtures/runaway/model", "test/fixtures/runaway/golden.json"),
     "init_writes": (build_init_writes, "test/fixtures/init_writes/model", "test/fixtures/init_writes/golden.json"),
+    "tf2_vocab": (build_tf2_vocab, "test/fixtures/tf2_vocab/model", "test/fixtures/tf2_vocab/golden.json"),
     "a": (build_example_a, "examples/models/a", "examples/models/a.golden.json"),
     "b": (build_example_b, "examples/models/b", "examples/models/b.golden.json"),
 }

@@ -126,17 +126,36 @@ t.test('a saved_model.pb replaced during the load is caught from the graph Tenso
 
 // A SavedModel of our own graph: nodes [name, op, inputs, attrs], functions by name.
 interface N { name: string; op: string; input?: string[]; attr?: Record<string, unknown> }
-function savedModel(nodes: N[], options: { functions?: Record<string, N[]>; outputs?: Record<string, string>; restore?: string; mainOp?: string; pad?: number } = {}): Uint8Array {
+interface GraphOptions {
+  functions?: Record<string, N[] | { args: string[]; body: N[] }>;
+  /** Function name → its registered gradient function (FunctionDefLibrary.gradient). */
+  gradients?: Record<string, string>;
+  outputs?: Record<string, string>;
+  restore?: string;
+  /** The saver's filename tensor, which the loader feeds with the variables' path. */
+  saverFilename?: string;
+  /** Tensors the loader feeds with asset paths (asset_file_def). */
+  assets?: string[];
+  mainOp?: string;
+  pad?: number;
+}
+function savedModel(nodes: N[], options: GraphOptions = {}): Uint8Array {
   const graph = {
     node: nodes.map((n) => ({ ...n, attr: n.attr ?? {} })),
-    library: { function: Object.entries(options.functions ?? {}).map(([name, body]) => ({ signature: { name }, nodeDef: body })) },
+    library: {
+      function: Object.entries(options.functions ?? {}).map(([name, f]) => (Array.isArray(f)
+        ? { signature: { name }, nodeDef: f }
+        : { signature: { name, inputArg: f.args.map((arg) => ({ name: arg })) }, nodeDef: f.body })),
+      gradient: Object.entries(options.gradients ?? {}).map(([functionName, gradientFunc]) => ({ functionName, gradientFunc })),
+    },
   };
   const metaGraph: Record<string, unknown> = {
     metaInfoDef: { tags: ['serve'] },
     graphDef: graph,
     signatureDef: { serving_default: { outputs: Object.fromEntries(Object.entries(options.outputs ?? { y: 'y:0' }).map(([k, v]) => [k, { name: v }])) } },
   };
-  if (options.restore) metaGraph.saverDef = { restoreOpName: options.restore };
+  if (options.restore) metaGraph.saverDef = { restoreOpName: options.restore, filenameTensorName: options.saverFilename ?? '' };
+  if (options.assets) metaGraph.assetFileDef = options.assets.map((name) => ({ tensorInfo: { name }, filename: 'vocab.txt' }));
   if (options.mainOp) metaGraph.collectionDef = { saved_model_main_op: { nodeList: { value: [options.mainOp] } } };
   if (options.pad) graph.node.push({ name: 'padding', op: 'Const', attr: { value: { s: Buffer.alloc(options.pad, 65) } } });
   return GRAPH_SAVED_MODEL.encode(GRAPH_SAVED_MODEL.fromObject({ metaGraphs: [metaGraph] })).finish();
@@ -174,25 +193,84 @@ t.test('the walk: control inputs, While/If/Case functions, nested function attri
   await t.resolves(checkSavedModelOps(dir, ['serve'], 'serve'), 'PrintV2 to stderr is allowed');
 });
 
-t.test("the restore op and the init op: checked, with what their job needs allowed", async (t) => {
+t.test("the restore op and the init op: checked; their own file ops only on the files the loader feeds", async (t) => {
   const dir = tmp(t);
   const write = (bytes: Uint8Array) => fs.writeFileSync(path.join(dir, 'saved_model.pb'), bytes);
-  write(savedModel([
+  const check = (policy: Parameters<typeof checkSavedModelOps>[2] = 'serve') => checkSavedModelOps(dir, ['serve'], policy);
+  const restoring = (prefix: string, extra: N[] = []) => savedModel([
     { name: 'y', op: 'Placeholder' },
-    { name: 'restore_all', op: 'NoOp', input: ['^restore', '^sneaky'] },
-    { name: 'restore', op: 'RestoreV2' },
-    { name: 'sneaky', op: 'WriteFile' },
-  ], { restore: 'restore_all' }));
-  await t.rejects(checkSavedModelOps(dir, ['serve'], 'serve'), { code: 'PERMISSION_DENIED', op: 'WriteFile', entry: "the saver's restore op 'restore_all'" }, 'a WriteFile riding on the restore op');
-  write(savedModel([{ name: 'y', op: 'Placeholder' }, { name: 'restore_all', op: 'RestoreV2' }], { restore: 'restore_all' }));
-  await t.resolves(checkSavedModelOps(dir, ['serve'], 'serve'), 'RestoreV2 in the restore op is its job');
-  await t.resolves(checkSavedModelOps(dir, ['serve'], { allow: ['Placeholder'] }), 'whatever the policy');
+    { name: 'save/filename', op: 'PlaceholderWithDefault', input: ['save/filename/input'] },
+    { name: 'save/filename/input', op: 'Const' },
+    { name: 'elsewhere', op: 'Const' },
+    { name: 'restore_all', op: 'NoOp', input: ['^restore', ...extra.map((n) => `^${n.name}`)] },
+    { name: 'restore', op: 'RestoreV2', input: [prefix, 'names', 'slices'] },
+    ...extra,
+  ], { restore: 'restore_all', saverFilename: 'save/filename:0' });
+  write(restoring('save/filename', [{ name: 'sneaky', op: 'WriteFile' }]));
+  await t.rejects(check(), { code: 'PERMISSION_DENIED', op: 'WriteFile', entry: "the saver's restore op 'restore_all'" }, 'a WriteFile riding on the restore op');
+  write(restoring('save/filename'));
+  await t.resolves(check(), "RestoreV2 on the saver's filename, which the loader feeds with variables/: its job");
+  await t.resolves(check({ allow: ['Placeholder', 'PlaceholderWithDefault', 'Const', 'NoOp'] }), 'whatever the policy');
+  write(restoring('elsewhere'));
+  await t.rejects(check(), { code: 'PERMISSION_DENIED', op: 'RestoreV2', message: /it reads a file its graph names \(from node 'elsewhere' \(Const\)\), not the variables the loader feeds/ }, 'RestoreV2 on a path of its own');
   write(savedModel([{ name: 'y', op: 'RestoreV2' }]));
-  await t.rejects(checkSavedModelOps(dir, ['serve'], 'serve'), { code: 'PERMISSION_DENIED', op: 'RestoreV2', message: /signature 'serving_default' reaches op 'RestoreV2' \(it reads files\)/ }, 'but not from a signature');
-  write(savedModel([{ name: 'y', op: 'Placeholder' }, { name: 'init', op: 'InitializeTableFromTextFileV2' }], { mainOp: 'init' }));
-  await t.resolves(checkSavedModelOps(dir, ['serve'], 'serve'), 'a table from a vocabulary file in the init op');
+  await t.rejects(check(), { code: 'PERMISSION_DENIED', op: 'RestoreV2', message: /signature 'serving_default' reaches op 'RestoreV2' \(it reads files\)/ }, 'and never from a signature');
+
+  const table = (filename: string, assets: string[]) => savedModel([
+    { name: 'y', op: 'Placeholder' }, { name: 'asset_path', op: 'Const' }, { name: 'secret_path', op: 'Const' },
+    { name: 'init', op: 'InitializeTableFromTextFileV2', input: ['table', filename] },
+  ], { mainOp: 'init', assets });
+  write(table('asset_path', ['asset_path:0']));
+  await t.resolves(check(), 'a table from a vocabulary asset in the init op (TF1)');
+  write(table('secret_path', ['asset_path:0']));
+  await t.rejects(check(), { op: 'InitializeTableFromTextFileV2', message: /from node 'secret_path' \(Const\)\), not one of the SavedModel's assets/ }, 'but not from a path the graph names');
+  // TF2: the init op assigns the fed asset path to a variable, and a function reads it back.
+  const tf2 = (assigned: string) => savedModel([
+    { name: 'y', op: 'Placeholder' }, { name: 'asset_path_initializer', op: 'Placeholder' }, { name: 'other', op: 'Const' },
+    { name: 'v', op: 'VarHandleOp', attr: { shared_name: { s: Buffer.from('asset_var') } } },
+    { name: 'assign', op: 'AssignVariableOp', input: ['v', assigned] },
+    { name: 'call', op: 'StatefulPartitionedCall', input: ['v', '^assign'], attr: { f: fn('initializer') } },
+    { name: 'init', op: 'NoOp', input: ['^call'] },
+  ], {
+    mainOp: 'init', assets: ['asset_path_initializer:0'],
+    functions: { initializer: { args: ['handle'], body: [{ name: 'read', op: 'ReadVariableOp', input: ['handle'] }, { name: 'table_init', op: 'InitializeTableFromTextFileV2', input: ['table', 'read:value:0'] }] } },
+  });
+  write(tf2('asset_path_initializer'));
+  await t.resolves(check(), 'TF2: through the variable and the function argument to the asset');
+  write(tf2('other'));
+  await t.rejects(check(), { op: 'InitializeTableFromTextFileV2', message: /variable 'asset_var', assigned from node 'other' \(Const\)/ });
   write(savedModel([{ name: 'y', op: 'InitializeTableFromTextFileV2' }]));
-  await t.rejects(checkSavedModelOps(dir, ['serve'], 'serve'), { op: 'InitializeTableFromTextFileV2' }, 'but not from a signature, where the path would come from a request');
+  await t.rejects(check(), { op: 'InitializeTableFromTextFileV2' }, 'never from a signature, where the path would come from a request');
+});
+
+t.test("what the first trial found: gradients, attribute placeholders, graphs in tensors, more file ops", async (t) => {
+  const dir = tmp(t);
+  const refused = async (bytes: Uint8Array, op: string, message: RegExp, what: string) => {
+    fs.writeFileSync(path.join(dir, 'saved_model.pb'), bytes);
+    await t.rejects(checkSavedModelOps(dir, ['serve'], 'serve'), { code: 'PERMISSION_DENIED', op, message }, what);
+  };
+  await refused(savedModel([{ name: 'y', op: 'SymbolicGradient', attr: { f: fn('F') } }], {
+    functions: { F: [{ name: 'same', op: 'Identity' }], G: [{ name: 'w', op: 'WriteFile' }] }, gradients: { F: 'G' },
+  }), 'WriteFile', /function 'F' → its gradient function 'G' → node 'w' \(WriteFile\)/, "the gradient function registered for a function it calls");
+  await refused(savedModel([{ name: 'y', op: 'P', attr: { stream: { s: Buffer.from('file:///tmp/x') } } }], {
+    functions: { P: [{ name: 'print', op: 'PrintV2', attr: { output_stream: { placeholder: 'stream' } } }] },
+  }), 'PrintV2', /its output_stream is set by its caller \(attribute placeholder 'stream'\)/, 'PrintV2 whose stream its caller sets');
+  await refused(savedModel([{ name: 'y', op: 'DatasetFromGraph' }]), 'DatasetFromGraph', /runs a graph held in a tensor/, 'a dataset rebuilt from a GraphDef in a tensor');
+  await refused(savedModel([{ name: 'y', op: 'DecodeProtoV2', attr: { descriptor_source: { s: Buffer.from('/etc/passwd') } } }]), 'DecodeProtoV2', /reads the descriptors in \/etc\/passwd/, 'descriptors from a file');
+  for (const op of ['Abort', 'Skipgram', 'CalibrationStatisticsSaver', 'RemoteCall', 'SnapshotChunkDataset', 'DTensorRestoreV2']) {
+    await refused(savedModel([{ name: 'y', op }]), op, new RegExp(`'${op}' \\(it `), op);
+  }
+  fs.writeFileSync(path.join(dir, 'saved_model.pb'), savedModel([{ name: 'y', op: 'DecodeProtoV2', attr: { descriptor_source: { s: Buffer.from('local://') } } }]));
+  await t.resolves(checkSavedModelOps(dir, ['serve'], 'serve'), 'DecodeProtoV2 with the descriptors linked in');
+});
+
+t.test('a TF2 vocabulary asset read by the init op loads under opPolicy serve, and runs', async (t) => {
+  const { dir, golden } = fixture('tf2_vocab');
+  const model = await loadModel(dir, { opPolicy: 'serve' });
+  const c = golden.cases[0]!;
+  const out = await model.run({ words: toTensor(c.inputs.words!) });
+  t.same([...out.ids!.data as BigInt64Array], (c.outputs.ids!.data as string[]).map(BigInt));
+  await model.dispose();
 });
 
 t.test('big graphs are checked off the event loop; other encodings and corrupt files', async (t) => {

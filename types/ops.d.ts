@@ -13,13 +13,21 @@ export type OpPolicy = 'serve' | 'none' | {
 /**
  * The ops `opPolicy: 'serve'` refuses, with the reason an error gives. TensorFlow's
  * file-system ops (io_ops, dataset readers and writers, summary and debug writers,
- * checkpoint ops outside the restore op) and the ops that call out of the graph (py_func).
- * PrintV2 is refused only when its output_stream is a file (`file://...`).
+ * checkpoint ops outside the restore op), the ops that call out of the graph (py_func,
+ * RemoteCall) or run a graph the check cannot see (DatasetFromGraph), and Abort. Besides these,
+ * PrintV2 is refused when its output_stream is a file (`file://...`) or set by an attribute
+ * placeholder, and DecodeProtoV2/EncodeProto when their descriptor_source is a file. A list of
+ * names cannot know every op (custom op libraries least of all): where that matters, use
+ * `{ allow }`, which refuses whatever it does not name.
  */
 export declare const SERVE_DENIED_OPS: Readonly<Record<string, string>>;
 /** What TensorFlow runs of a SavedModel: a signature, the init op at load, the saver's restore op at load. */
 export type EntryKind = 'signature' | 'init' | 'restore';
-/** Why opPolicy 'serve' refuses op type `op` when an entry of `kind` reaches it (e.g. 'reads files'), or null. */
+/**
+ * Why opPolicy 'serve' refuses op type `op` when an entry of `kind` reaches it (e.g. 'reads
+ * files'), or null; for the restore and init ops' own file ops, null stands for "when they read
+ * what the loader feeds", which the check itself traces.
+ */
 export declare function serveRefusal(kind: EntryKind, op: string): string | null;
 /** One entry point and the op types it reaches, each with the first path found to it. */
 export interface EntryOps {
