@@ -165,7 +165,8 @@ export class HostSession implements NativeSession {
     this.#exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-        // An allocation past RLIMIT_DATA that is not TensorFlow's (V8's heap, a C++ new) aborts.
+        // An allocation past RLIMIT_DATA that is not a tensor's (V8's heap, a C++ new, a string
+        // kernel's buffer) ends the host: SIGABRT or SIGSEGV, depending on who allocated.
         const limit = this.#memoryLimit > 0 && (signal !== null || code !== 0)
           ? ` (it had hostMemoryLimitBytes ${this.#memoryLimit}: an allocation past that limit ends the host when it is not a tensor's)` : '';
         this.#fail(`the host process of ${modelPath} (pid ${this.pid}) ${how}${limit}`);

@@ -44,7 +44,9 @@ export interface RunOptions {
    * TensorFlow's own limit on this run, in ms (RunOptions.timeout_in_ms): past it the run fails
    * with DEADLINE_EXCEEDED and the session stays usable. Default: the model's runTimeoutMs
    * (LoadOptions); 0: none. The time a run waits for its turn (maxConcurrentRuns, a batch) does
-   * not count. A batch runs with the shortest limit of its requests; if that stops it, its
+   * not count toward TensorFlow's limit, but a run still waiting for its turn (maxConcurrentRuns)
+   * when the limit has passed is dropped with DEADLINE_EXCEEDED without starting, whether or not
+   * the model has an inter-op pool. A batch runs with the shortest limit of its requests; if that stops it, its
    * requests run again one by one, each with its own. Enforced only when the model has an
    * inter-op pool (interOpThreads ≥ 0); with ops inline (the default) TensorFlow runs the graph
    * to its end and the value has no effect (the servers pass their deadline either way).
@@ -89,6 +91,8 @@ interface Prepared {
   queue: BatchQueue | null;
   /** TensorFlow's run timeout, ms; 0: none. */
   timeoutMs: number;
+  /** How long the run may wait for its turn (the limit asked for, inline or not), ms; 0: no limit. */
+  waitLimitMs: number;
 }
 
 /** A plan, the keys its fetches are returned under, and its batch queue (when batched). */
@@ -385,17 +389,20 @@ export class Model {
         const result = await prepared.queue.submit(prepared.feeds, prepared.timeoutMs);
         return Model.#collect(prepared.resultKeys, result.tensors, result.owned);
       }
-      return Model.#collect(prepared.resultKeys, await this.#execute(session, prepared.plan, prepared.feeds, prepared.timeoutMs), true);
+      return Model.#collect(prepared.resultKeys, await this.#execute(session, prepared.plan, prepared.feeds, prepared.timeoutMs, prepared.waitLimitMs), true);
     } finally {
       giveBack?.();
     }
   }
 
-  // One TF_SessionRun (a request's or a batch's) in its turn among maxConcurrentRuns.
-  async #execute(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number): Promise<NativeTensors> {
+  // One TF_SessionRun (a request's or a batch's) in its turn among maxConcurrentRuns. A run
+  // still waiting for its turn when waitLimitMs has passed never starts (DEADLINE_EXCEEDED): its
+  // caller has given up, and it would hold up the runs behind it (whether or not TensorFlow can
+  // stop the run once it starts).
+  async #execute(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs = 0): Promise<NativeTensors> {
     if (this.#running < this.maxConcurrentRuns) {
       this.#running++;
-    } else if (!(await new Promise<boolean>((resolve) => this.#waiting.push(resolve)))) {
+    } else if (!(await this.#turn(waitLimitMs))) {
       this.#live(); // disposed while waiting: rejects with MODEL_DISPOSED, never started
     }
     try {
@@ -408,6 +415,30 @@ export class Model {
       if (next) next(true);
       else this.#running--;
     }
+  }
+
+  // Resolves true when a finishing run hands this one its slot, false on dispose; rejects with
+  // DEADLINE_EXCEEDED (and leaves the queue) after limitMs > 0.
+  #turn(limitMs: number): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      if (limitMs <= 0) {
+        this.#waiting.push(resolve);
+        return;
+      }
+      const ahead = this.#waiting.length;
+      const started = performance.now();
+      const timer = setTimeout(() => {
+        const at = this.#waiting.indexOf(wake);
+        if (at < 0) return;
+        this.#waiting.splice(at, 1);
+        reject(new TensorFlowError('DEADLINE_EXCEEDED', `the run waited ${Math.round(performance.now() - started)} ms for its turn (maxConcurrentRuns ${this.maxConcurrentRuns}, ${ahead} run(s) queued ahead of it), past its runTimeoutMs of ${limitMs} ms, and was not started`));
+      }, limitMs);
+      const wake = (granted: boolean) => {
+        clearTimeout(timer);
+        resolve(granted);
+      };
+      this.#waiting.push(wake);
+    });
   }
 
   /**
@@ -526,7 +557,7 @@ export class Model {
     // TensorFlow cannot stop a graph run inline; sending no limit keeps an isolated model's
     // runs on the direct path (a limit goes framed).
     const timeoutMs = this.#inline ? 0 : asked;
-    return { plan, feeds: natives, resultKeys, queue, timeoutMs };
+    return { plan, feeds: natives, resultKeys, queue, timeoutMs, waitLimitMs: asked };
   }
 
   #plan(session: NativeSession, sig: PreparedSignature, outputKeys: readonly string[]): Planned {

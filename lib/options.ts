@@ -288,7 +288,7 @@ export const MIN_HOST_MEMORY_LIMIT_BYTES = 256 * 1024 * 1024;
 function hostMemoryLimit(value: unknown, isolation: Isolation): number {
   if (typeof value !== 'number') throw invalidType('hostMemoryLimitBytes', 'a number of bytes', value);
   if (!Number.isSafeInteger(value) || value < MIN_HOST_MEMORY_LIMIT_BYTES) {
-    throw outOfRange('hostMemoryLimitBytes', `a whole number of bytes ≥ ${MIN_HOST_MEMORY_LIMIT_BYTES} (256 MiB: a host holds about 190 MiB before its model)`, value);
+    throw outOfRange('hostMemoryLimitBytes', `a whole number of bytes from ${MIN_HOST_MEMORY_LIMIT_BYTES} (256 MiB: a host holds about 190 MiB before its model) to 2^53 - 1`, value);
   }
   if (isolation !== 'process') {
     throw outOfRange('hostMemoryLimitBytes', "used with isolation: 'process' (it limits the model's host process; a model in this process shares its memory); add isolation: 'process'", value);

@@ -42,7 +42,7 @@ t.test('REST: a bearer token from --auth_token_file, compared in constant time; 
   const none = await curl(['-i', `${server.url}/v1/models/half`]);
   t.equal(none.status, 401);
   t.match(none.body, /www-authenticate: Bearer realm="tfslice"/i);
-  t.match(none.body, /\{"error":"Unauthenticated: send Authorization: Bearer <token> with a token of --auth_token_file"\}/);
+  t.match(none.body, /\{"error":"Unauthenticated: send Authorization: Bearer <token> \(once\) with a token of --auth_token_file"\}/);
   t.equal((await curl(['-H', 'Authorization: Bearer secret-three', `${server.url}/v1/models/half`])).status, 401, 'a wrong token');
   t.equal((await curl(['-H', 'Authorization: Bearer secret-on', `${server.url}/v1/models/half`])).status, 401, 'a prefix of a token');
   t.equal((await curl(['-H', 'Authorization: Basic c2VjcmV0LW9uZQ==', `${server.url}/v1/models/half`])).status, 401, 'another scheme');
@@ -101,6 +101,52 @@ t.test('gRPC: the token in the authorization metadata (Python grpcio); health op
   t.same(codes.slice(0, 2), ['UNAUTHENTICATED', 'UNAUTHENTICATED']);
   t.not(codes[2], 'UNAUTHENTICATED', `with the token the request is read (an empty PredictRequest: ${codes[2]})`);
   t.same(codes.slice(3), ['UNAUTHENTICATED', 'UNAUTHENTICATED', 'OK', 'OK', 'OK']);
+});
+
+t.test('before any body is read: unknown paths, non-GET health calls, two Authorization headers', async (t) => {
+  const started = performance.now();
+  const unknown = await curl(['-X', 'POST', '-H', 'Content-Type: application/json', '--data-binary', `@${writeBig()}`, `${server.url}/nonexistent`]);
+  t.equal(unknown.status, 401, `an unknown path without a token: 401 (${(performance.now() - started).toFixed(0)} ms)`);
+  const known = await curl([...AUTH, '-X', 'POST', '-H', 'Content-Type: application/json', '--data-binary', `@${writeBig()}`, `${server.url}/nonexistent`]);
+  t.equal(known.status, 404);
+  t.match(JSON.parse(known.body), { error: /no such endpoint: POST \/nonexistent/ }, "with a token: the server's own 404, not a parser's error");
+  t.equal((await curl(['-X', 'POST', '-d', '{}', `${server.url}/v2/health/live`])).status, 401, 'only GET and HEAD of the health paths are open');
+  t.equal((await curl(['-I', `${server.url}/v2/health/live`])).status, 200, 'HEAD is');
+  t.equal((await curl([...AUTH, '-H', 'Authorization: Bearer wrong', `${server.url}/v1/models/half`])).status, 401, 'two Authorization headers: refused, whichever is good');
+  t.equal((await curl(['-H', 'Authorization: Bearer wrong', ...AUTH, `${server.url}/v1/models/half`])).status, 401, 'in either order');
+});
+
+t.test('gRPC: big messages without a token are refused; --grpc_max_message_bytes bounds what a call may send', async (t) => {
+  const script = `
+import grpc, json, sys, threading
+channel = grpc.insecure_channel(sys.argv[1], options=[('grpc.max_send_message_length', -1)])
+stub = channel.unary_unary('/tensorflow.serving.PredictionService/Predict', request_serializer=lambda b: b, response_deserializer=lambda b: b)
+out = []
+def call(metadata):
+    try:
+        stub(b'\\x0a' * (64 << 20), metadata=metadata, timeout=60); out.append('OK')
+    except grpc.RpcError as e:
+        out.append(e.code().name)
+threads = [threading.Thread(target=call, args=(None,)) for _ in range(3)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print(json.dumps(out))
+`;
+  const { stdout } = await run(PYTHON, ['-c', script, server.grpc]);
+  t.same(JSON.parse(stdout), ['UNAUTHENTICATED', 'UNAUTHENTICATED', 'UNAUTHENTICATED'], 'three 64 MiB messages without a token');
+  const small = await startServe(['--model_config_file', config, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0', '--grpc_max_message_bytes', '1024']);
+  t.teardown(() => { small.child.kill('SIGKILL'); });
+  t.same(await grpcCodes(small.grpc, [{ method: '/grpc.health.v1.Health/Check' }]), ['OK']);
+  const big = `
+import grpc, json, sys
+stub = grpc.insecure_channel(sys.argv[1]).unary_unary('/tensorflow.serving.PredictionService/Predict', request_serializer=lambda b: b, response_deserializer=lambda b: b)
+try:
+    stub(b'\\x0a\\x00' * 2048, timeout=20); print(json.dumps('OK'))
+except grpc.RpcError as e:
+    print(json.dumps(e.code().name))
+`;
+  t.equal(JSON.parse((await run(PYTHON, ['-c', big, small.grpc])).stdout), 'RESOURCE_EXHAUSTED', 'a 4 KiB message past a 1 KiB limit');
+  small.child.kill('SIGTERM');
+  await small.exited;
 });
 
 t.test('BearerAuth checks its tokens and what it is sent', async (t) => {

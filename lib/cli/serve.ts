@@ -51,6 +51,7 @@ export interface ServeFlags {
   rest_api_max_header_bytes: number;
   rest_api_max_connections: number;
   max_queued_requests_per_model: number;
+  grpc_max_message_bytes: number;
 }
 
 function nonNegativeInt(what: string) {
@@ -97,6 +98,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--file_system_poll_wait_seconds <s>', 'how often to look for new versions; 0 looks once, at start', nonNegativeInt('seconds'), 1)
     .option('--rest_api_max_body_bytes <n>', 'largest request body (413 beyond)', nonNegativeInt('a byte count'), 64 * 1024 * 1024)
     .option('--shutdown_grace_period_seconds <s>', 'on SIGTERM/SIGINT, how long requests in flight may take to finish', nonNegativeInt('seconds'), 30)
+    .option('--grpc_max_message_bytes <n>', 'largest gRPC request message (RESOURCE_EXHAUSTED beyond); at most 2147483647', positiveInt('a byte count'), 2 ** 31 - 1)
     .option('--enable_serialization_as_tensor_content', 'gRPC responses carry tensors as tensor_content (raw bytes) instead of the typed fields')
     .option('--enable_batching', "batch concurrent requests (every model that sets no batching of its own; TensorFlow Serving's defaults)")
     .option('--batching_parameters_file <file>', "with --enable_batching: TensorFlow Serving's BatchingParameters, text format")
@@ -235,6 +237,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
   let address: string;
   const grpcServer = createGrpcServer({
     manager, metrics, tensorContent: flags.enable_serialization_as_tensor_content ?? false, timeoutMs: flags.rest_api_timeout_in_ms, draining: () => draining, auth,
+    maxMessageBytes: Math.min(flags.grpc_max_message_bytes, 2 ** 31 - 1),
     // A model a reload adds gets --enable_batching's batching and --op_policy, as the others.
     modelDefaults: defaults,
   });

@@ -271,6 +271,8 @@ export interface GrpcServingOptions {
    * unless auth.openHealth is false. Default: no authentication.
    */
   auth?: AuthOptions;
+  /** Largest request message, in bytes (RESOURCE_EXHAUSTED beyond). Default 2^31 - 1 (2 GiB). */
+  maxMessageBytes?: number;
 }
 
 /** What one call did, for the metrics. */
@@ -315,7 +317,27 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // The models now (a reload may change them): a name outside them is counted as "".
   const known = (name: string): boolean => manager.names.includes(name);
   const auth = options.auth ? new BearerAuth(options.auth) : null;
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 2 ** 31 - 1, 'grpc.max_send_message_length': 2 ** 31 - 1 });
+  // The token is checked on the call's metadata, before its message is read: a client without
+  // one cannot make the server take a 2 GiB message.
+  const interceptors: grpc.ServerInterceptor[] = [];
+  if (auth) {
+    interceptors.push((method, call) => new grpc.ServerInterceptingCall(call, {
+      start: (next) => next({
+        onReceiveMetadata: (metadata, forward) => {
+          const values = metadata.get('authorization');
+          const header = values.length === 1 && typeof values[0] === 'string' ? values[0] : undefined;
+          if ((auth.openHealth && HEALTH_METHODS.has(method.path)) || auth.accepts(header)) {
+            forward(metadata);
+            return;
+          }
+          metrics?.requests.inc({ model: '', version: '', api: METHOD_API[method.path.slice(method.path.lastIndexOf('/') + 1)] ?? 'grpc_predict', status: 'UNAUTHENTICATED' });
+          call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: 'Unauthenticated: send the metadata authorization: Bearer <token> (once) with a token of --auth_token_file' });
+        },
+      }),
+    }));
+  }
+  const maxMessage = options.maxMessageBytes ?? 2 ** 31 - 1;
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': maxMessage, 'grpc.max_send_message_length': 2 ** 31 - 1, interceptors });
 
   // Runs `work` on a version within the client's deadline (else the server's limit).
   const withModel = async <T>(call: Call, t: { name: string; version?: number; label?: string }, work: (model: Model, version: number) => Promise<T>): Promise<T> => {
@@ -333,8 +355,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     return withDeadline(run, ms, () => `Deadline Exceeded: model '${t.name}' did not answer within ${Math.round(ms)} ms`);
   };
 
-  // `health`: a probe's call, open without a token unless auth.openHealth is false.
-  const unary = (api: ServingApi, work: (call: Call) => Promise<Message>, health = false): grpc.handleUnaryCall<Message, Message> => (call, callback) => {
+  const unary = (api: ServingApi, work: (call: Call) => Promise<Message>): grpc.handleUnaryCall<Message, Message> => (call, callback) => {
     const started = performance.now();
     const outcome: Outcome = { model: '', version: null, runSeconds: null, runTimeoutMs: 0 };
     const count = (code: string) => {
@@ -344,14 +365,6 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       metrics.requestSeconds.observe({ model, api }, (performance.now() - started) / 1000);
       if (runSeconds !== null && version !== null) metrics.runSeconds.observe({ model, version: String(version) }, runSeconds);
     };
-    if (auth && !(health && auth.openHealth)) {
-      const header = call.metadata.get('authorization')[0];
-      if (!auth.accepts(typeof header === 'string' ? header : undefined)) {
-        count('UNAUTHENTICATED');
-        callback({ code: grpc.status.UNAUTHENTICATED, details: 'Unauthenticated: send the metadata authorization: Bearer <token> with a token of --auth_token_file' });
-        return;
-      }
-    }
     const unreadable = (call.request as { [UNREADABLE]?: string })[UNREADABLE];
     if (unreadable !== undefined) {
       count('INVALID_ARGUMENT');
@@ -505,8 +518,8 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   const ready = () => notReadyReason(manager, draining) === null;
 
   server.addService(definition('inference.GRPCInferenceService'), {
-    ServerLive: unary('grpc_v2_ready', async () => ({ live: true }), true),
-    ServerReady: unary('grpc_v2_ready', async () => ({ ready: ready() }), true),
+    ServerLive: unary('grpc_v2_ready', async () => ({ live: true })),
+    ServerReady: unary('grpc_v2_ready', async () => ({ ready: ready() })),
     ModelReady: unary('grpc_v2_ready', async (call) => {
       const { name, version } = call.request as { name?: string; version?: string };
       if (!name) throw new InvalidArgumentError('ModelReady needs the model name');
@@ -575,12 +588,6 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // state change and every WATCH_POLL_MS); an unknown service is SERVICE_UNKNOWN, not an error.
   // When the server drains the stream says NOT_SERVING and ends, so no watcher holds up shutdown.
   const watch = (call: grpc.ServerWritableStream<Message, Message>): void => {
-    const header = call.metadata.get('authorization')[0];
-    if (auth && !auth.openHealth && !auth.accepts(typeof header === 'string' ? header : undefined)) {
-      metrics?.requests.inc({ model: '', version: '', api: 'grpc_health', status: 'UNAUTHENTICATED' });
-      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: 'Unauthenticated: send the metadata authorization: Bearer <token> with a token of --auth_token_file' });
-      return;
-    }
     const unreadable = (call.request as { [UNREADABLE]?: string })[UNREADABLE];
     if (unreadable !== undefined) {
       call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: unreadable });
@@ -616,11 +623,24 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const service = (call.request.service as string | undefined) ?? '';
       if (service !== '' && !SERVICES.includes(service)) throw new TensorFlowError('NOT_FOUND', `unknown service ${JSON.stringify(service)}; this server has ${SERVICES.join(', ')}`);
       return { status: ready() ? 1 : 2 };
-    }, true),
+    }),
     Watch: watch,
   });
   return server;
 }
+
+/** The calls a probe makes: open without a token unless auth.openHealth is false. */
+const HEALTH_METHODS: ReadonlySet<string> = new Set([
+  '/grpc.health.v1.Health/Check', '/grpc.health.v1.Health/Watch', '/inference.GRPCInferenceService/ServerLive', '/inference.GRPCInferenceService/ServerReady',
+]);
+
+/** How a method's calls are counted at /metrics (the `api` label). */
+const METHOD_API: Readonly<Record<string, ServingApi>> = {
+  Predict: 'grpc_predict', Classify: 'grpc_classify', Regress: 'grpc_regress', MultiInference: 'grpc_multi_inference',
+  GetModelMetadata: 'grpc_metadata', GetModelStatus: 'grpc_status', HandleReloadConfigRequest: 'grpc_reload',
+  ModelInfer: 'grpc_v2_infer', ModelMetadata: 'grpc_v2_metadata', ServerMetadata: 'grpc_v2_metadata',
+  ServerLive: 'grpc_v2_ready', ServerReady: 'grpc_v2_ready', ModelReady: 'grpc_v2_ready', Check: 'grpc_health', Watch: 'grpc_health',
+};
 
 /** How often a health Watch looks at readiness beyond version state changes (draining has no event), ms. */
 const WATCH_POLL_MS = 250;

@@ -251,17 +251,8 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   const prefix = app.prefix;
   const pathOf = (request: FastifyRequest): string => request.url.split('?')[0]!.slice(prefix.length);
 
-  const auth = options.auth ? new BearerAuth(options.auth) : null;
-  if (auth) {
-    // Before the body is read: an unauthenticated client cannot make the server take 64 MiB.
-    app.addHook('onRequest', async (request, reply) => {
-      const path = pathOf(request);
-      if ((auth.openHealth && HEALTH_PATHS.has(path)) || auth.accepts(request.headers.authorization)) return;
-      reply.header('WWW-Authenticate', 'Bearer realm="tfslice"');
-      const outcome: Outcome = { api: apiOf(request, path), model: '', version: null, runSeconds: null };
-      return send(reply, outcome, performance.now(), 401, errorBody('Unauthenticated: send Authorization: Bearer <token> with a token of --auth_token_file'), 'UNAUTHENTICATED');
-    });
-  }
+  // Before the body is read: an unauthenticated client cannot make the server take 64 MiB.
+  if (options.auth) app.addHook('onRequest', authHook(new BearerAuth(options.auth), prefix, metrics));
 
   // -- TensorFlow Serving: /v1 -------------------------------------------------
 
@@ -328,9 +319,11 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
   app.get('/v2', handle('v2_metadata', async () => ({ body: JSON.stringify({ name: 'tfslice', version: VERSION, extensions: ['binary_tensor_data'] }) })));
   app.get('/v2/health/live', handle('v2_ready', async () => ({ body: '{"live":true}' })));
-  app.get('/v2/health/ready', handle('v2_ready', async () => {
+  app.get('/v2/health/ready', handle('v2_ready', async (request) => {
     const why = serverReady();
-    return why === null ? { body: '{"ready":true}' } : notReady(`Server is not ready: ${why}`);
+    if (why === null) return { body: '{"ready":true}' };
+    // A probe without a token learns that the server is not ready, not which models it has.
+    return notReady(PROBES.has(request) ? 'Server is not ready' : `Server is not ready: ${why}`);
   }));
 
   app.route({
@@ -398,8 +391,35 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   });
 };
 
-/** What a probe calls: open without a token unless auth.openHealth is false. */
+/** What a probe calls (GET or HEAD): open without a token unless auth.openHealth is false. */
 const HEALTH_PATHS: ReadonlySet<string> = new Set(['/v2/health/live', '/v2/health/ready']);
+
+/** Requests let through without a token because they are a probe's. */
+const PROBES = new WeakSet<FastifyRequest>();
+
+const UNAUTHENTICATED = errorBody('Unauthenticated: send Authorization: Bearer <token> (once) with a token of --auth_token_file');
+
+/**
+ * An onRequest hook that lets through requests with exactly one Authorization header carrying
+ * an accepted bearer token, and probes' GETs of the health paths while auth.openHealth; others
+ * get 401 with WWW-Authenticate: Bearer, before their body is read.
+ */
+function authHook(auth: BearerAuth, prefix: string, metrics: ServerMetrics | null) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const path = request.url.split('?')[0]!.slice(prefix.length);
+    if (auth.openHealth && (request.method === 'GET' || request.method === 'HEAD') && HEALTH_PATHS.has(path)) {
+      PROBES.add(request);
+      return;
+    }
+    // Two Authorization headers (a proxy that appends one) are refused, not read as the first.
+    const raw = request.raw.rawHeaders;
+    let headers = 0;
+    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'authorization') headers++;
+    if (headers === 1 && auth.accepts(request.headers.authorization)) return;
+    metrics?.requests.inc({ model: '', version: '', api: apiOf(request, path), status: 'UNAUTHENTICATED' });
+    return reply.code(401).header('WWW-Authenticate', 'Bearer realm="tfslice"').type('application/json').send(UNAUTHENTICATED);
+  };
+}
 
 /** The API a request was for, from its method and path (for requests that failed before their route ran). */
 function apiOf(request: FastifyRequest, path: string): ServingApi {
@@ -476,6 +496,21 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   app.setNotFoundHandler(notFound);
   const maxConnections = options.maxConnections ?? 4096;
   if (maxConnections > 0) app.server.maxConnections = maxConnections;
-  await app.register(tfsliceServing, options);
+  const { auth, ...serving } = options;
+  // Here, not in the plugin: the token is checked for every path, unknown ones too.
+  if (auth) app.addHook('onRequest', authHook(new BearerAuth(auth), '', options.metrics || null));
+  // A path no route has is answered before its body is read; nothing outside the routes parses JSON.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.is404) return;
+    notFound(request, reply);
+    return reply;
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024 }, (_request, body, done) => done(null, body));
+  app.setErrorHandler((error: { statusCode?: number; message: string }, _request, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    void reply.code(status).type('application/json').send(errorBody(status === 500 ? 'internal error (see the server log)' : error.message));
+  });
+  await app.register(tfsliceServing, serving);
   return app;
 }

@@ -24,6 +24,7 @@ export interface ServeFlags {
     rest_api_max_header_bytes: number;
     rest_api_max_connections: number;
     max_queued_requests_per_model: number;
+    grpc_max_message_bytes: number;
 }
 /** Adds `serve` to the program. */
 export declare function serveCommand(cli: Command, done: (code: number) => void): void;

@@ -26,6 +26,8 @@ export interface GrpcServingOptions {
      * unless auth.openHealth is false. Default: no authentication.
      */
     auth?: AuthOptions;
+    /** Largest request message, in bytes (RESOURCE_EXHAUSTED beyond). Default 2^31 - 1 (2 GiB). */
+    maxMessageBytes?: number;
 }
 /**
  * A grpc-js Server with tfslice's services over `options.manager`, not yet bound. Messages may
