@@ -6,6 +6,7 @@
 // answered with their status while the server serves on.
 import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -406,4 +407,16 @@ print(json.dumps({'code': code}))
   t.equal(r.code, 0);
   const text = await (await fetch(`${batched.url}/metrics`)).text();
   t.match(text, /tfslice_batch_size_count\{model="added",signature="serving_default"\} 1/, 'the added model ran its request as a batch');
+});
+
+t.test('a --port that is taken: one line naming the flag and the error, exit 2', async (t) => {
+  const blocker = net.createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => blocker.close());
+  const taken = (blocker.address() as net.AddressInfo).port;
+  const result = await run(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'serve', '--model_config_file', config, '--rest_api_port', '0', '--port', String(taken), '--file_system_poll_wait_seconds', '0'])
+    .then(() => null, (e: { code: number; stderr: string }) => e);
+  t.equal(result?.code, 2);
+  t.match(result?.stderr, new RegExp(`tfslice serve: cannot listen on 127\\.0\\.0\\.1:${taken} for gRPC \\(--port\\): .*EADDRINUSE`));
+  t.notMatch(result?.stderr, /^E No address added/m, "grpc-js's own log line of the same error is not printed as well");
 });

@@ -693,7 +693,14 @@ function contentsTensor(name: string, dtype: DType, shape: number[], contents: M
 export function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+    // grpc-js logs a failed bind itself ("E No address added ..."), and the caller reports the
+    // same error: that one line is dropped while binding, everything else goes to the console.
+    grpc.setLogger({ ...console, error: (...args: unknown[]) => { if (!/No address added/.test(args.join(' '))) console.error(...args); } });
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => {
+      grpc.setLogger(console);
+      if (error) reject(error);
+      else resolve(bound);
+    });
   });
 }
 
