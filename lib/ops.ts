@@ -47,7 +47,7 @@ interface MetaGraph {
   metaInfoDef?: { tags?: string[] } | null;
   graphDef?: { node?: NodeDef[]; library?: { function?: FunctionDef[]; gradient?: { functionName?: string; gradientFunc?: string }[] } | null } | null;
   saverDef?: { filenameTensorName?: string; restoreOpName?: string } | null;
-  assetFileDef?: { tensorInfo?: TensorInfo | null }[];
+  assetFileDef?: { tensorInfo?: TensorInfo | null; filename?: string }[];
   collectionDef?: Record<string, { nodeList?: { value?: string[] } | null; anyList?: { value?: { typeUrl?: string; value?: Uint8Array }[] } | null }>;
   signatureDef?: Record<string, { outputs?: Record<string, TensorInfo> }>;
 }
@@ -66,7 +66,8 @@ export type OpPolicy = 'serve' | 'none' | { readonly deny: readonly string[] } |
  * checkpoint ops outside the restore op), the ops that call out of the graph (py_func,
  * RemoteCall) or run a graph the check cannot see (DatasetFromGraph), and Abort. Besides these,
  * PrintV2 is refused when its output_stream is a file (`file://...`) or set by an attribute
- * placeholder, and DecodeProtoV2/EncodeProto when their descriptor_source is a file. A list of
+ * placeholder, DecodeProtoV2/EncodeProto when their descriptor_source is a file, and
+ * FixedUnigramCandidateSampler when it reads a vocab_file. A list of
  * names cannot know every op (custom op libraries least of all): where that matters, use
  * `{ allow }`, which refuses whatever it does not name.
  */
@@ -230,13 +231,18 @@ interface Graph {
   readonly functions: ReadonlyMap<string, FunctionDef>;
   /** Function name → the gradient functions registered for it (FunctionDefLibrary.gradient). */
   readonly gradients: ReadonlyMap<string, readonly string[]>;
-  /** Tensors TensorFlow's loader feeds with a file of the SavedModel: its assets, and the saver's filename. */
-  readonly assets: ReadonlySet<string>;
+  /**
+   * Tensors TensorFlow's loader feeds with a file of the SavedModel: its assets (tensor → the
+   * file name the loader joins onto assets/), and the saver's filename.
+   */
+  readonly assets: ReadonlyMap<string, string>;
   readonly saverFilename: string | null;
   /** Function name → the nodes that call it, and where they are (built on first use). */
   callers?: Map<string, { node: NodeDef; scope: FunctionDef | null }[]>;
-  /** Every AssignVariableOp, and where it is (built on first use). */
+  /** Every AssignVariableOp that runs at load (restore and init ops), and where it is (built on first use). */
   assignments?: { node: NodeDef; scope: FunctionDef | null }[];
+  /** The nodes the restore and init ops reach: what runs at load, before any table is read. */
+  atLoad?: ReadonlySet<NodeDef>;
 }
 
 function tensorNames(info: TensorInfo, out: string[]): void {
@@ -296,10 +302,10 @@ function graphOf(meta: MetaGraph): Graph {
   if (assetDefs.length === 0) {
     assetDefs = (meta.collectionDef?.['saved_model_assets']?.anyList?.value ?? [])
       .filter((any) => any.typeUrl?.endsWith('/tensorflow.AssetFileDef') && any.value)
-      .map((any) => ASSET_FILE_DEF.decode(any.value!) as { tensorInfo?: TensorInfo | null });
+      .map((any) => ASSET_FILE_DEF.decode(any.value!) as { tensorInfo?: TensorInfo | null; filename?: string });
   }
-  const assets = new Set<string>();
-  for (const asset of assetDefs) if (asset.tensorInfo?.name) assets.add(tensorName(asset.tensorInfo.name));
+  const assets = new Map<string, string>();
+  for (const asset of assetDefs) if (asset.tensorInfo?.name) assets.set(tensorName(asset.tensorInfo.name), asset.filename ?? '');
   const saver = meta.saverDef?.filenameTensorName;
   return { nodes, functions, gradients, assets, saverFilename: saver ? tensorName(saver) : null };
 }
@@ -362,16 +368,23 @@ const describeOrigin = (o: Origin): string => ('why' in o ? o.why : `node '${o.n
 function variableOf(graph: Graph, scope: FunctionDef | null, ref: string | undefined, depth: number): string | null {
   const found = origins(graph, scope, ref, depth).map((o) => {
     if ('why' in o || o.node.op !== 'VarHandleOp') return null;
-    return utf8(o.node.attr?.['shared_name']?.s) || `${o.scope?.signature?.name ?? ''}/${o.node.name}`;
+    // TensorFlow shares a variable by (container, shared_name); every handle with an empty
+    // shared_name counts as one here, which can only make the check stricter.
+    const container = utf8(o.node.attr?.['container']?.s);
+    const shared = utf8(o.node.attr?.['shared_name']?.s);
+    return container ? `${container}/${shared}` : shared;
   });
   return found.length > 0 && found.every((key) => key !== null && key === found[0]) ? found[0]! : null;
 }
 
+const variableLabel = (key: string): string => (key === '' ? 'a variable without a shared_name' : `variable '${key}'`);
+
 function assignmentsOf(graph: Graph): { node: NodeDef; scope: FunctionDef | null }[] {
   if (!graph.assignments) {
     const all: { node: NodeDef; scope: FunctionDef | null }[] = [];
-    for (const node of graph.nodes.values()) if (node.op === 'AssignVariableOp') all.push({ node, scope: null });
-    for (const f of graph.functions.values()) for (const node of f.nodeDef ?? []) if (node.op === 'AssignVariableOp') all.push({ node, scope: f });
+    const runs = (node: NodeDef) => node.op === 'AssignVariableOp' && (!graph.atLoad || graph.atLoad.has(node));
+    for (const node of graph.nodes.values()) if (runs(node)) all.push({ node, scope: null });
+    for (const f of graph.functions.values()) for (const node of f.nodeDef ?? []) if (runs(node)) all.push({ node, scope: f });
     graph.assignments = all;
   }
   return graph.assignments;
@@ -387,16 +400,27 @@ function assignmentsOf(graph: Graph): { node: NodeDef; scope: FunctionDef | null
 function untracedFile(graph: Graph, scope: FunctionDef | null, ref: string | undefined, from: 'saver' | 'asset', depth = 0): string | null {
   for (const origin of origins(graph, scope, ref, depth)) {
     if ('why' in origin) return origin.why;
-    if (origin.scope === null && (from === 'asset' ? graph.assets.has(origin.tensor) : origin.tensor === graph.saverFilename)) continue;
+    if (origin.scope === null && from === 'saver' && origin.tensor === graph.saverFilename) continue;
+    const asset = origin.scope === null && from === 'asset' ? graph.assets.get(origin.tensor) : undefined;
+    if (asset !== undefined) {
+      // The loader joins an asset's file name onto assets/ as it is: '../' would leave it.
+      if (asset === '' || asset.startsWith('/') || asset.split(/[\\/]/).includes('..')) return `asset '${asset}', a file name that leaves the SavedModel's assets/`;
+      continue;
+    }
     if (origin.node.op !== 'ReadVariableOp' || depth > 64) return describeOrigin(origin);
     const variable = variableOf(graph, origin.scope, origin.node.input?.[0], depth + 1);
     if (variable === null) return `${describeOrigin(origin)}, of a variable this check cannot name`;
-    const assigned = assignmentsOf(graph).filter((a) => variableOf(graph, a.scope, a.node.input?.[0], depth + 1) === variable);
-    if (assigned.length === 0) return `variable '${variable}', which nothing assigns`;
-    for (const a of assigned) {
+    let assigned = 0;
+    for (const a of assignmentsOf(graph)) {
+      const target = variableOf(graph, a.scope, a.node.input?.[0], depth + 1);
+      // An assignment at load whose variable cannot be named might be to this one.
+      if (target === null) return `${describeOrigin(origin)}, a variable that '${a.node.name}' (AssignVariableOp${a.scope ? ` in function '${a.scope.signature?.name ?? ''}'` : ''}) may assign, through what this check does not follow`;
+      if (target !== variable) continue;
+      assigned++;
       const why = untracedFile(graph, a.scope, a.node.input?.[1], from, depth + 1);
-      if (why !== null) return `variable '${variable}', assigned from ${why}`;
+      if (why !== null) return `${variableLabel(variable)}, assigned from ${why}`;
     }
+    if (assigned === 0) return `${variableLabel(variable)}, which nothing assigns at load`;
   }
   return null;
 }
@@ -477,6 +501,11 @@ function attrRefusal(node: NodeDef): string | null {
     const target = utf8(stream?.s);
     return target.startsWith('file://') ? `it writes to ${target}` : null;
   }
+  if (node.op === 'FixedUnigramCandidateSampler') {
+    const vocab = attr['vocab_file'];
+    if (vocab?.placeholder) return `its vocab_file is set by its caller (attribute placeholder '${vocab.placeholder}')`;
+    return utf8(vocab?.s) === '' ? null : `it reads ${utf8(vocab?.s)}`;
+  }
   if (node.op === 'DecodeProtoV2' || node.op === 'EncodeProto') {
     const source = attr['descriptor_source'];
     if (source?.placeholder) return `its descriptor_source is set by its caller (attribute placeholder '${source.placeholder}')`;
@@ -530,6 +559,9 @@ function checkMetaGraph(meta: MetaGraph, policy: Exclude<OpPolicy, 'none'>, expo
   const allow = typeof policy === 'object' && 'allow' in policy ? new Set(policy.allow) : null;
   const deny = typeof policy === 'object' && 'deny' in policy ? new Set(policy.deny) : null;
   const graph = graphOf(meta);
+  const atLoad = new Set<NodeDef>();
+  for (const { kind, starts } of entries(meta)) if (kind !== 'signature') walk(graph, starts, ({ node }) => atLoad.add(node));
+  graph.atLoad = atLoad;
   const found: { op: string; entry: string; path: string[]; why: string }[] = [];
   const named = new Set<string>();
   for (const { kind, name, starts } of entries(meta)) {

@@ -134,8 +134,8 @@ interface GraphOptions {
   restore?: string;
   /** The saver's filename tensor, which the loader feeds with the variables' path. */
   saverFilename?: string;
-  /** Tensors the loader feeds with asset paths (asset_file_def). */
-  assets?: string[];
+  /** Tensors the loader feeds with asset paths (asset_file_def), with their file names (default vocab.txt). */
+  assets?: string[] | Record<string, string>;
   mainOp?: string;
   pad?: number;
 }
@@ -155,7 +155,10 @@ function savedModel(nodes: N[], options: GraphOptions = {}): Uint8Array {
     signatureDef: { serving_default: { outputs: Object.fromEntries(Object.entries(options.outputs ?? { y: 'y:0' }).map(([k, v]) => [k, { name: v }])) } },
   };
   if (options.restore) metaGraph.saverDef = { restoreOpName: options.restore, filenameTensorName: options.saverFilename ?? '' };
-  if (options.assets) metaGraph.assetFileDef = options.assets.map((name) => ({ tensorInfo: { name }, filename: 'vocab.txt' }));
+  if (options.assets) {
+    const assets = Array.isArray(options.assets) ? Object.fromEntries(options.assets.map((name) => [name, 'vocab.txt'])) : options.assets;
+    metaGraph.assetFileDef = Object.entries(assets).map(([name, filename]) => ({ tensorInfo: { name }, filename }));
+  }
   if (options.mainOp) metaGraph.collectionDef = { saved_model_main_op: { nodeList: { value: [options.mainOp] } } };
   if (options.pad) graph.node.push({ name: 'padding', op: 'Const', attr: { value: { s: Buffer.alloc(options.pad, 65) } } });
   return GRAPH_SAVED_MODEL.encode(GRAPH_SAVED_MODEL.fromObject({ metaGraphs: [metaGraph] })).finish();
@@ -262,6 +265,45 @@ t.test("what the first trial found: gradients, attribute placeholders, graphs in
   }
   fs.writeFileSync(path.join(dir, 'saved_model.pb'), savedModel([{ name: 'y', op: 'DecodeProtoV2', attr: { descriptor_source: { s: Buffer.from('local://') } } }]));
   await t.resolves(checkSavedModelOps(dir, ['serve'], 'serve'), 'DecodeProtoV2 with the descriptors linked in');
+});
+
+t.test("what the second trial found: asset names leaving assets/, assignments the trace cannot follow, unnamed variables", async (t) => {
+  const dir = tmp(t);
+  const check = async (bytes: Uint8Array) => {
+    fs.writeFileSync(path.join(dir, 'saved_model.pb'), bytes);
+    return checkSavedModelOps(dir, ['serve'], 'serve');
+  };
+  const table = (filename: string) => savedModel([
+    { name: 'y', op: 'Placeholder' }, { name: 'asset_path', op: 'Const' },
+    { name: 'init', op: 'InitializeTableFromTextFileV2', input: ['table', 'asset_path'] },
+  ], { mainOp: 'init', assets: { 'asset_path:0': filename } });
+  await t.resolves(check(table('vocab.txt')));
+  await t.resolves(check(table('sub/vocab.txt')), 'a file in a folder of assets/');
+  for (const name of ['../../../../tmp/secret.txt', 'sub/../../secret.txt', '/etc/passwd', '']) {
+    await t.rejects(check(table(name)), { op: 'InitializeTableFromTextFileV2', message: /a file name that leaves the SavedModel's assets\// }, `asset file name ${JSON.stringify(name)}`);
+  }
+  // The asset variable assigned once from the asset, and again where the trace cannot follow.
+  const variable = (extra: N[], shared = 'asset_var', functions: GraphOptions['functions'] = {}) => savedModel([
+    { name: 'y', op: 'Placeholder' }, { name: 'asset_path_initializer', op: 'Placeholder' }, { name: 'secret', op: 'Const' },
+    { name: 'v', op: 'VarHandleOp', attr: { shared_name: { s: Buffer.from(shared) } } },
+    { name: 'assign', op: 'AssignVariableOp', input: ['v', 'asset_path_initializer'] },
+    ...extra,
+    { name: 'read', op: 'ReadVariableOp', input: ['v', '^assign', ...extra.map((n) => `^${n.name}`)] },
+    { name: 'table_init', op: 'InitializeTableFromTextFileV2', input: ['table', 'read'] },
+  ], { mainOp: 'table_init', assets: ['asset_path_initializer:0'], functions });
+  await t.resolves(check(variable([])));
+  await t.rejects(check(variable([{ name: 'branch', op: 'If', input: ['cond', 'v'], attr: { then_branch: fn('then'), else_branch: fn('else') } }], 'asset_var', {
+    then: { args: ['handle'], body: [{ name: 'again', op: 'AssignVariableOp', input: ['handle', 'path:output:0'] }, { name: 'path', op: 'Const' }] },
+    else: [],
+  })), { op: 'InitializeTableFromTextFileV2', message: /a variable that 'again' \(AssignVariableOp in function 'then'\) may assign, through what this check does not follow/ }, 'a second assignment in an If branch');
+  await t.rejects(check(variable([
+    { name: 'v2', op: 'VarHandleOp', attr: { shared_name: { s: Buffer.from('') } } },
+    { name: 'other', op: 'AssignVariableOp', input: ['v2', 'secret'] },
+  ], '')), { op: 'InitializeTableFromTextFileV2', message: /assigned from node 'secret' \(Const\)/ }, 'handles with an empty shared_name count as one variable');
+  fs.writeFileSync(path.join(dir, 'saved_model.pb'), savedModel([{ name: 'y', op: 'FixedUnigramCandidateSampler', attr: { vocab_file: { s: Buffer.from('/etc/passwd') } } }]));
+  await t.rejects(checkSavedModelOps(dir, ['serve'], 'serve'), { op: 'FixedUnigramCandidateSampler', message: /it reads \/etc\/passwd/ });
+  fs.writeFileSync(path.join(dir, 'saved_model.pb'), savedModel([{ name: 'y', op: 'FixedUnigramCandidateSampler', attr: { unigrams: {} } }]));
+  await t.resolves(checkSavedModelOps(dir, ['serve'], 'serve'), 'with unigrams given in the graph');
 });
 
 t.test('a TF2 vocabulary asset read by the init op loads under opPolicy serve, and runs', async (t) => {

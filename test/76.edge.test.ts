@@ -113,6 +113,11 @@ t.test('before any body is read: unknown paths, non-GET health calls, two Author
   t.equal((await curl(['-X', 'POST', '-d', '{}', `${server.url}/v2/health/live`])).status, 401, 'only GET and HEAD of the health paths are open');
   t.equal((await curl(['-I', `${server.url}/v2/health/live`])).status, 200, 'HEAD is');
   t.equal((await curl([...AUTH, '-H', 'Authorization: Bearer wrong', `${server.url}/v1/models/half`])).status, 401, 'two Authorization headers: refused, whichever is good');
+  const asked = await curl(['-i', '-H', 'Expect: 100-continue', '-X', 'POST', '-d', '{"instances": [1]}', `${server.url}/v1/models/half:predict`]);
+  t.notMatch(asked.body, /100 Continue/, 'Expect: 100-continue without a token: no invitation to send the body');
+  t.match(asked.body, /^HTTP\/1.1 401[\s\S]*connection: close/im, 'a 401 closes the connection: a body still coming is not read');
+  const invited = await curl(['-i', ...AUTH, '-H', 'Expect: 100-continue', '-X', 'POST', '-d', '{"instances": [1]}', `${server.url}/v1/models/half:predict`]);
+  t.match(invited.body, /^HTTP\/1.1 100 Continue[\s\S]*HTTP\/1.1 200/m, 'with the token: invited, then answered');
   t.equal((await curl(['-H', 'Authorization: Bearer wrong', ...AUTH, `${server.url}/v1/models/half`])).status, 401, 'in either order');
 });
 

@@ -16,7 +16,8 @@ export type OpPolicy = 'serve' | 'none' | {
  * checkpoint ops outside the restore op), the ops that call out of the graph (py_func,
  * RemoteCall) or run a graph the check cannot see (DatasetFromGraph), and Abort. Besides these,
  * PrintV2 is refused when its output_stream is a file (`file://...`) or set by an attribute
- * placeholder, and DecodeProtoV2/EncodeProto when their descriptor_source is a file. A list of
+ * placeholder, DecodeProtoV2/EncodeProto when their descriptor_source is a file, and
+ * FixedUnigramCandidateSampler when it reads a vocab_file. A list of
  * names cannot know every op (custom op libraries least of all): where that matters, use
  * `{ allow }`, which refuses whatever it does not name.
  */

@@ -331,7 +331,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
             return;
           }
           metrics?.requests.inc({ model: '', version: '', api: METHOD_API[method.path.slice(method.path.lastIndexOf('/') + 1)] ?? 'grpc_predict', status: 'UNAUTHENTICATED' });
-          call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: 'Unauthenticated: send the metadata authorization: Bearer <token> (once) with a token of --auth_token_file' });
+          call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: 'Unauthenticated: send the metadata authorization: Bearer <token> with a token of --auth_token_file' });
         },
       }),
     }));

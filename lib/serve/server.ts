@@ -407,17 +407,24 @@ const UNAUTHENTICATED = errorBody('Unauthenticated: send Authorization: Bearer <
 function authHook(auth: BearerAuth, prefix: string, metrics: ServerMetrics | null) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0]!.slice(prefix.length);
+    // A client that asked before sending its body (Expect: 100-continue) is invited once let in.
+    const invite = () => { if (/100-continue/i.test(request.headers.expect ?? '')) reply.raw.writeContinue(); };
     if (auth.openHealth && (request.method === 'GET' || request.method === 'HEAD') && HEALTH_PATHS.has(path)) {
       PROBES.add(request);
+      invite();
       return;
     }
     // Two Authorization headers (a proxy that appends one) are refused, not read as the first.
     const raw = request.raw.rawHeaders;
     let headers = 0;
     for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'authorization') headers++;
-    if (headers === 1 && auth.accepts(request.headers.authorization)) return;
+    if (headers === 1 && auth.accepts(request.headers.authorization)) {
+      invite();
+      return;
+    }
     metrics?.requests.inc({ model: '', version: '', api: apiOf(request, path), status: 'UNAUTHENTICATED' });
-    return reply.code(401).header('WWW-Authenticate', 'Bearer realm="tfslice"').type('application/json').send(UNAUTHENTICATED);
+    // The connection closes after the answer: the body the client may still send is not read.
+    return reply.code(401).header('WWW-Authenticate', 'Bearer realm="tfslice"').header('Connection', 'close').type('application/json').send(UNAUTHENTICATED);
   };
 }
 
@@ -498,7 +505,12 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   if (maxConnections > 0) app.server.maxConnections = maxConnections;
   const { auth, ...serving } = options;
   // Here, not in the plugin: the token is checked for every path, unknown ones too.
-  if (auth) app.addHook('onRequest', authHook(new BearerAuth(auth), '', options.metrics || null));
+  if (auth) {
+    app.addHook('onRequest', authHook(new BearerAuth(auth), '', options.metrics || null));
+    // Node answers Expect: 100-continue itself, inviting the body before any check; taken over
+    // here, the invitation goes out once the token is accepted (authHook).
+    app.server.on('checkContinue', (request, response) => app.server.emit('request', request, response));
+  }
   // A path no route has is answered before its body is read; nothing outside the routes parses JSON.
   app.addHook('onRequest', async (request, reply) => {
     if (!request.is404) return;
