@@ -20,8 +20,10 @@ export interface ServingOptions {
     /** While this returns true the server reports not ready (the CLI sets it while draining). */
     draining?: () => boolean;
     /**
-     * Bearer tokens every request must carry (`Authorization: Bearer <token>`), else 401 with
-     * `WWW-Authenticate: Bearer`; health endpoints stay open unless auth.openHealth is false.
+     * Bearer tokens every request must carry (`Authorization: Bearer <token>`, one such header),
+     * else 401 with `WWW-Authenticate: Bearer` before the body is read, and the connection closes;
+     * GET and HEAD of /v2/health/live and /v2/health/ready stay open unless auth.openHealth is
+     * false. On the plugin the check covers its own routes; createServer() checks every path.
      * Default: no authentication.
      */
     auth?: AuthOptions;
