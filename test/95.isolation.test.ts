@@ -181,7 +181,9 @@ t.test("a short round trip to a host that runs ops inline is polled for, up to t
     // 2x when the machine's load changes between it and this run.
     t.ok(wallMs > 300, `interOpThreads ${interOpThreads}: a run longer than the poll limit (${wallMs.toFixed(0)} ms)`);
     if (polls) t.ok(usedMs >= 50 && usedMs <= 400, `interOpThreads -1: polled for about the limit (${usedMs} ms of JS-thread CPU)`);
-    else t.ok(usedMs < 30, `interOpThreads 0: never polled (${usedMs} ms of JS-thread CPU)`);
+    // A poll would take the whole limit (200 ms); anything well below it is the loop's own work
+    // (the JS thread's CPU is read in 10 ms ticks, and a GC can land in the run: 50 ms once in CI).
+    else t.ok(usedMs < 100, `interOpThreads 0: never polled (${usedMs} ms of JS-thread CPU; a poll would take about 200)`);
     await model.dispose();
   }
 });
