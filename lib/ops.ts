@@ -153,6 +153,14 @@ function nodeName(input: string): string {
   return input.slice(start, colon < 0 ? undefined : colon);
 }
 
+/** The library functions a node calls: its op, when that names one, and its function-valued attributes. */
+function calledFunctions(graph: Graph, node: NodeDef): string[] {
+  const names: string[] = [];
+  if (node.op && graph.functions.has(node.op)) names.push(node.op);
+  attrFunctions(node.attr, names);
+  return names;
+}
+
 function attrFunctions(attrs: Record<string, AttrValue> | undefined, out: string[]): void {
   if (!attrs) return;
   for (const key of Object.keys(attrs)) {
@@ -189,10 +197,7 @@ function walk(graph: Graph, starts: readonly { label: string; name: string }[], 
     for (const gradient of graph.gradients.get(name) ?? []) enqueue(gradient, at, 'its gradient function');
   };
   const callees = (node: NodeDef, trail: Trail): void => {
-    const names: string[] = [];
-    if (node.op) names.push(node.op);
-    attrFunctions(node.attr, names);
-    for (const name of names) enqueue(name, trail, 'function');
+    for (const name of calledFunctions(graph, node)) enqueue(name, trail, 'function');
   };
   for (const start of starts) {
     const name = nodeName(start.name);
@@ -319,10 +324,11 @@ function callersOf(graph: Graph, fn: string): { node: NodeDef; scope: FunctionDe
   if (!graph.callers) {
     const callers = new Map<string, { node: NodeDef; scope: FunctionDef | null }[]>();
     const add = (node: NodeDef, scope: FunctionDef | null) => {
-      const names: string[] = [];
-      if (node.op && graph.functions.has(node.op)) names.push(node.op);
-      attrFunctions(node.attr, names);
-      for (const name of names) callers.set(name, [...(callers.get(name) ?? []), { node, scope }]);
+      for (const name of calledFunctions(graph, node)) {
+        const list = callers.get(name);
+        if (list) list.push({ node, scope });
+        else callers.set(name, [{ node, scope }]);
+      }
     };
     for (const node of graph.nodes.values()) add(node, null);
     for (const f of graph.functions.values()) for (const node of f.nodeDef ?? []) add(node, f);
@@ -559,12 +565,13 @@ function checkMetaGraph(meta: MetaGraph, policy: Exclude<OpPolicy, 'none'>, expo
   const allow = typeof policy === 'object' && 'allow' in policy ? new Set(policy.allow) : null;
   const deny = typeof policy === 'object' && 'deny' in policy ? new Set(policy.deny) : null;
   const graph = graphOf(meta);
+  const all = entries(meta);
   const atLoad = new Set<NodeDef>();
-  for (const { kind, starts } of entries(meta)) if (kind !== 'signature') walk(graph, starts, ({ node }) => atLoad.add(node));
+  for (const { kind, starts } of all) if (kind !== 'signature') walk(graph, starts, ({ node }) => atLoad.add(node));
   graph.atLoad = atLoad;
   const found: { op: string; entry: string; path: string[]; why: string }[] = [];
   const named = new Set<string>();
-  for (const { kind, name, starts } of entries(meta)) {
+  for (const { kind, name, starts } of all) {
     walk(graph, starts, (reached) => {
       const { node, trail } = reached;
       const why = refusal(policy, kind, reached, graph, allow, deny);

@@ -89,6 +89,9 @@ export function protos(): Root {
 /** Marks a request whose bytes did not decode; its value says why. */
 const UNREADABLE = Symbol('unreadable request');
 
+/** Why a request's bytes did not decode, or undefined when they did. */
+const unreadableOf = (request: Message): string | undefined => (request as { [UNREADABLE]?: string })[UNREADABLE];
+
 function definition(service: string): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<object, object>> = {};
   for (const method of protos().lookupService(service).methodsArray) {
@@ -365,7 +368,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       metrics.requestSeconds.observe({ model, api }, (performance.now() - started) / 1000);
       if (runSeconds !== null && version !== null) metrics.runSeconds.observe({ model, version: String(version) }, runSeconds);
     };
-    const unreadable = (call.request as { [UNREADABLE]?: string })[UNREADABLE];
+    const unreadable = unreadableOf(call.request);
     if (unreadable !== undefined) {
       count('INVALID_ARGUMENT');
       callback({ code: grpc.status.INVALID_ARGUMENT, details: unreadable });
@@ -588,7 +591,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // state change and every WATCH_POLL_MS); an unknown service is SERVICE_UNKNOWN, not an error.
   // When the server drains the stream says NOT_SERVING and ends, so no watcher holds up shutdown.
   const watch = (call: grpc.ServerWritableStream<Message, Message>): void => {
-    const unreadable = (call.request as { [UNREADABLE]?: string })[UNREADABLE];
+    const unreadable = unreadableOf(call.request);
     if (unreadable !== undefined) {
       call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: unreadable });
       return;
