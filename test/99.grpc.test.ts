@@ -169,8 +169,8 @@ print(json.dumps(out))
   t.match(r.empty, ['INVALID_ARGUMENT', 'Tasks field is empty.']);
   t.match(r.twice, ['INVALID_ARGUMENT', 'Duplicate evaluation of signature: regress_x_to_y']);
   t.match(r.other, ['INVALID_ARGUMENT', 'All ModelSpecs in a MultiInferenceRequest must access the same model name.']);
-  t.match(r.predict, ['INVALID_ARGUMENT', /Unsupported signature method_name: "tensorflow\/serving\/predict"/]);
-  t.match(r.wrong, ['INVALID_ARGUMENT', /regress_x_to_y/], 'a regress signature asked to classify');
+  t.match(r.predict, ['UNIMPLEMENTED', /Unsupported signature method_name: tensorflow\/serving\/predict/], "UNIMPLEMENTED, as TensorFlow Serving answers");
+  t.match(r.wrong, ['INVALID_ARGUMENT', /signature 'regress_x_to_y' cannot classify: .*it has 'outputs'/], 'a regress signature asked to classify');
   t.match(r.noinput, ['INVALID_ARGUMENT', /MultiInference needs input.example_list/]);
 });
 
@@ -198,6 +198,22 @@ print(json.dumps({'unknown': first, 'seen': seen, 'ended': 'yes'}))
   t.same(JSON.parse(stdout), { unknown: 'SERVICE_UNKNOWN', seen: ['SERVING', 'NOT_SERVING'], ended: 'yes' },
     'an unknown service is SERVICE_UNKNOWN; SERVING, then NOT_SERVING on SIGTERM, then the stream ends');
   t.equal(await own.exited, 0, 'and the watch did not hold up the shutdown');
+});
+
+t.test('many health Watch streams at once share one listener: no warning, and they all end on cancel', async (t) => {
+  const client = new grpc.Client(server.grpc, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  const health = protos().lookupType('grpc.health.v1.HealthCheckRequest');
+  const request = Buffer.from(health.encode({ service: '' }).finish());
+  const streams = await Promise.all(Array.from({ length: 50 }, () => new Promise<grpc.ClientReadableStream<Buffer>>((resolve) => {
+    const stream = client.makeServerStreamRequest('/grpc.health.v1.Health/Watch', (b: Buffer) => b, (b: Buffer) => b, request);
+    stream.once('data', () => resolve(stream));
+    stream.on('error', () => { /* cancelled below */ });
+  })));
+  t.equal(streams.length, 50, '50 watches got their first status');
+  for (const stream of streams) stream.cancel();
+  await new Promise((r) => setTimeout(r, 200));
+  t.notMatch(server.stderr(), /MaxListenersExceededWarning/);
 });
 
 t.test("KServe's GRPCInferenceService and gRPC health from Python's grpcio", async (t) => {

@@ -256,7 +256,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
     throw new UsageError(`cannot listen on ${flags.rest_api_host}:${flags.rest_api_port}: ${(error as Error).message}`);
   }
   const grpcAddress = `${flags.rest_api_host.includes(':') ? `[${flags.rest_api_host}]` : flags.rest_api_host}:${grpcPort}`;
-  process.stdout.write(`tfslice serve: gRPC at ${grpcAddress} (tensorflow.serving.PredictionService, inference.GRPCInferenceService, grpc.health.v1.Health)\n`);
+  process.stdout.write(`tfslice serve: gRPC at ${grpcAddress} (tensorflow.serving.PredictionService, tensorflow.serving.ModelService, inference.GRPCInferenceService, grpc.health.v1.Health)\n`);
   process.stdout.write(`tfslice serve: REST API at ${address} (TensorFlow Serving: ${address}/v1/models/<name>, KServe v2: ${address}/v2, metrics: ${address}/metrics)\n`);
 
   return new Promise<number>((resolve) => {

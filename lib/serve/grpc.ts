@@ -430,7 +430,8 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const spec = modelSpecOf(task);
       const method = task.method_name as string | undefined ?? '';
       const api: 'classify' | 'regress' | null = method === 'tensorflow/serving/classify' ? 'classify' : method === 'tensorflow/serving/regress' ? 'regress' : null;
-      if (api === null) throw new InvalidArgumentError(`Unsupported signature method_name: ${JSON.stringify(method)} (tasks[${i}]; tensorflow/serving/classify or tensorflow/serving/regress)`);
+      // UNIMPLEMENTED, as TensorFlow Serving answers it.
+      if (api === null) throw new TensorFlowError('UNIMPLEMENTED', `Unsupported signature method_name: ${method} (tasks[${i}]; tensorflow/serving/classify or tensorflow/serving/regress)`);
       return { ...spec, api, signature: spec.signature || 'serving_default' };
     });
     const first = specs[0]!;
@@ -590,6 +591,9 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // Watch (gRPC's health protocol): the status now, then each change (looked at on every version
   // state change and every WATCH_POLL_MS); an unknown service is SERVICE_UNKNOWN, not an error.
   // When the server drains the stream says NOT_SERVING and ends, so no watcher holds up shutdown.
+  // One 'state' listener for every watch (probes may hold hundreds of streams open).
+  const watchers = new Set<() => void>();
+  const lookAll = () => { for (const look of watchers) look(); };
   const watch = (call: grpc.ServerWritableStream<Message, Message>): void => {
     const unreadable = unreadableOf(call.request);
     if (unreadable !== undefined) {
@@ -613,9 +617,11 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     const timer = setInterval(look, WATCH_POLL_MS);
     const stop = () => {
       clearInterval(timer);
-      manager.off('state', look);
+      watchers.delete(look);
+      if (watchers.size === 0) manager.off('state', lookAll);
     };
-    manager.on('state', look);
+    if (watchers.size === 0) manager.on('state', lookAll);
+    watchers.add(look);
     call.on('cancelled', stop);
     call.on('error', stop);
     look();

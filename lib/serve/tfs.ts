@@ -272,10 +272,10 @@ export function checkExamplesSignature(info: SignatureInfo, api: 'classify' | 'r
   }
   const outputs = Object.keys(info.outputs);
   if (api === 'regress' && (outputs.length !== 1 || !info.outputs.outputs)) {
-    throw new InvalidArgumentError(`signature '${name}' cannot regress: it needs exactly one output, 'outputs'; it has ${outputs.join(', ') || 'none'}`);
+    throw new InvalidArgumentError(`signature '${name}' cannot regress: it needs exactly one output, 'outputs'; it has ${outputs.map((o) => `'${o}'`).join(', ') || 'none'}`);
   }
   if (api === 'classify' && (outputs.length < 1 || outputs.length > 2 || !outputs.every((o) => o === 'classes' || o === 'scores'))) {
-    throw new InvalidArgumentError(`signature '${name}' cannot classify: it needs outputs 'classes' and/or 'scores'; it has ${outputs.join(', ') || 'none'}`);
+    throw new InvalidArgumentError(`signature '${name}' cannot classify: it needs outputs 'classes' and/or 'scores'; it has ${outputs.map((o) => `'${o}'`).join(', ') || 'none'}`);
   }
 }
 
