@@ -7,14 +7,10 @@ import t from 'tap';
 
 import { InvalidArgumentError, loadModel, Tensor, type TensorLike } from '../lib/index';
 import { native } from '../lib/native';
-import { fixture, plain, plainGolden, toTensor } from './helpers';
+import { feedsReleased, fixture, plain, plainGolden, toTensor } from './helpers';
 
 const stats = () => native().stats();
 
-async function settle(): Promise<void> {
-  // Borrowed buffers are released through the JS thread's queue: give it a turn.
-  await new Promise((resolve) => setImmediate(resolve));
-}
 
 t.test('every dtype, scalar and zero-size tensors, in and out', async (t) => {
   const { dir, golden } = fixture('dtypes');
@@ -75,7 +71,7 @@ t.test('large feeds are borrowed, large outputs are not copied, small ones are c
   for (let i = 0; i < n; i++) data[i] = i % 1000;
   const before = stats();
   const out = await model.run({ x }, { signature: 'double' });
-  await settle();
+  await feedsReleased();
   const after = stats();
   t.equal(after.borrowedFeeds - before.borrowedFeeds, 1, 'the aligned 4 MiB feed was read in place');
   t.equal(after.wrappedOutputs - before.wrappedOutputs, 1, "the 4 MiB output is TensorFlow's buffer, not a copy");

@@ -9,7 +9,7 @@ import t from 'tap';
 
 import { loadModel, ModelDisposedError, runtime, Tensor, TfsliceError } from '../lib/index';
 import { native } from '../lib/native';
-import { fixture, maxRelativeError, ROOT } from './helpers';
+import { feedsReleased, fixture, maxRelativeError, ROOT } from './helpers';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -265,7 +265,7 @@ t.test('no leak: thousands of runs keep RSS within a bound', async (t) => {
   t.ok(syncHeld < 160, `a runSync loop of 300 disposed 4 MiB outputs grew RSS by ${syncHeld.toFixed(1)} MiB (bound 160 MiB; ${perCallUs.toFixed(0)} µs a call)`);
   // TensorFlow lets go of a borrowed feed on whichever thread frees its tensor; the addon drops
   // the JS reference on the JS thread, in a task of its own: the loop above never yielded.
-  for (let waited = 0; native().stats().pinnedNow > 0 && waited < 2000; waited += 5) await new Promise((r) => setTimeout(r, 5));
+  await feedsReleased();
   t.equal(native().stats().pinnedNow, 0, 'no JS buffer is still held by TensorFlow');
   await Promise.all([model.dispose(), double.dispose()]);
 });

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 
 import { type DType, Tensor } from '../lib/index';
+import { native } from '../lib/native';
 
 export const ROOT = path.resolve(__dirname, '..');
 /** The provisioned Python with TensorFlow (scripts/provision.js): the oracle. */
@@ -263,4 +264,15 @@ export async function curl(args: string[]): Promise<{ status: number; body: stri
   const { stdout } = await promisify(execFile)('curl', ['-s', '-S', '-w', '\n%{http_code}', ...args], { maxBuffer: 64 << 20 });
   const cut = stdout.lastIndexOf('\n');
   return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
+}
+
+/**
+ * Waits until TensorFlow holds no borrowed JS buffer (at most 2 s; at least one turn of the
+ * loop): the addon drops a feed's reference on the JS thread, in a task of its own, once
+ * TensorFlow frees the tensor, which may be after the run's promise has resolved.
+ */
+export async function feedsReleased(): Promise<void> {
+  const until = Date.now() + 2000;
+  do await new Promise((resolve) => setTimeout(resolve, 1));
+  while (native().stats().pinnedNow > 0 && Date.now() < until);
 }
