@@ -13,6 +13,7 @@ export { Tensor, type TensorLike } from './tensor';
 export { type LoadOptions } from './options';
 export { type OpPolicy, type EntryKind, type EntryOps, PermissionDeniedError, reachedOps, SERVE_DENIED_OPS } from './ops';
 export { gpuLedger, processGpuOptions, type GpuBudget, type GpuRequest, type Isolation } from './gpu';
+export { partitions, type Partition, type GpuPartitionLayout } from './partitions';
 export { type SignatureInfo, type TensorSpec, type CompositeSpec, type OtherDType, encodeConfig, decodeConfig, type SessionConfig } from './proto';
 export { DTYPES, type DType, type NumericDType, type DataOf, type FeedDataOf, type TypedArray } from './dtypes';
 export { configureRuntime, loadOpLibrary, loadTensorFlow, runtime, type LibrarySource, type Runtime, type RuntimeOptions } from './library';

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { currentInstallFile, readCurrentInstall } from './cache';
 import { fromNative, invalidType, LibraryNotFoundError, outOfRange, TensorFlowError } from './errors';
 import { native, type NativeLibraryInfo } from './native';
+import { configurePartitions, type GpuPartitionLayout } from './partitions';
 import { decodeOpList, primeProtobuf } from './proto';
 
 export type LibrarySource = 'env' | 'python' | 'cache' | 'system';
@@ -51,21 +52,39 @@ export interface RuntimeOptions {
    * effect at once, at any time.
    */
   busyPollMicros?: number;
+  /**
+   * Experimental: splits GPUs into partitions, TensorFlow virtual devices with a memory limit and
+   * an allocator each (GPUOptions.experimental.virtual_devices, config.proto), numbered in order:
+   * `[{ gpu: 0, memoryMb: [2048, 4096] }]` makes /device:GPU:0 (2048 MiB) and /device:GPU:1
+   * (4096 MiB) on physical GPU 0. Every in-process model must then be loaded onto one with
+   * loadModel(path, { partition: 'auto' | k }); one model per partition. Set before the first
+   * in-process loadModel() (FAILED_PRECONDITION after; the same layout again is accepted).
+   * README, GPU partitions.
+   */
+  gpuPartitions?: readonly GpuPartitionLayout[];
+  /**
+   * Experimental stand-in for gpuPartitions on CPU: n CPU devices (device_count { CPU: n }),
+   * partition k is /device:CPU:k. They share one allocator, so nothing is limited: it proves the
+   * placement path without a GPU. Models loaded without `partition` load as usual.
+   */
+  cpuPartitions?: number;
 }
 
-const RUNTIME_OPTIONS = ['oneDnn', 'busyPollMicros'];
+const RUNTIME_OPTIONS = ['oneDnn', 'busyPollMicros', 'gpuPartitions', 'cpuPartitions'];
 
 /**
  * Sets runtime options. oneDnn takes effect when TensorFlow loads: set it before the
  * first loadModel(); once TensorFlow is loaded, asking for a different value throws
  * FAILED_PRECONDITION (the same value is accepted). busyPollMicros applies at once.
+ * gpuPartitions / cpuPartitions: before the first in-process loadModel() (FAILED_PRECONDITION
+ * after, unless the same); a bad layout throws TypeError / RangeError naming the field.
  */
 export function configureRuntime(options: RuntimeOptions): void {
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
   for (const key of Object.keys(options)) {
     if (!RUNTIME_OPTIONS.includes(key)) throw invalidType(`option ${JSON.stringify(key)}`, RUNTIME_OPTIONS.join(' or '), key);
   }
-  const { oneDnn, busyPollMicros } = options;
+  const { oneDnn, busyPollMicros, gpuPartitions, cpuPartitions } = options;
   if (oneDnn !== undefined && typeof oneDnn !== 'boolean') throw invalidType('oneDnn', 'a boolean', oneDnn);
   if (busyPollMicros !== undefined) {
     if (typeof busyPollMicros !== 'number') throw invalidType('busyPollMicros', 'a number', busyPollMicros);
@@ -73,6 +92,7 @@ export function configureRuntime(options: RuntimeOptions): void {
       throw outOfRange('busyPollMicros', 'a whole number of microseconds from 0 to 1000000', busyPollMicros);
     }
   }
+  if (gpuPartitions !== undefined || cpuPartitions !== undefined) configurePartitions(gpuPartitions, cpuPartitions);
   if (oneDnn !== undefined) {
     if (current || pending) {
       const loaded = current ? current.oneDnn : null;

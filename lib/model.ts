@@ -8,14 +8,16 @@ import * as path from 'node:path';
 
 import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, type ResolvedBatching, unbatchableReason } from './batching';
 import { dtypeInfo } from './dtypes';
-import { fromNative, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
+import { fromNative, GpuConfigConflictError, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
 import { loadOpLibrary, loadTensorFlow } from './library';
-import { native, type NativeData, type NativePlan, type NativeSession, type NativeTensors } from './native';
+import { native, type NativeData, type NativeLoadExtra, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import { type Isolation, reserve } from './gpu';
 import { HostSession } from './isolation';
 import { defaultMaxConcurrentRuns, type LoadOptions, type ResolvedOptions, resolveLoadOptions, runTimeout } from './options';
 import { checkLoadedOps, checkSavedModelOps } from './ops';
-import { decodeMetaGraph, decodeSavedModel, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
+import { checkReachable, type LoadPlan, planLoad } from './loader';
+import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
+import { decodeConfig, decodeMetaGraph, decodeSavedModel, encodeConfig, RUN_METADATA, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
 import { borrowFeeds, Tensor, type TensorLike, toTensor } from './tensor';
 import { checkAgainstSpec, type FeedValue, tensorFromValue } from './values';
 
@@ -69,8 +71,13 @@ export interface GpuInfo {
   readonly requestedFraction: number | null;
   /** What TensorFlow applied to this session's GPU, in bytes; null without a GPU. */
   readonly memoryLimitBytes: number | null;
-  /** The physical GPU index asked for (gpuDevice), or null for TensorFlow's default. */
+  /** The physical GPU index asked for (gpuDevice) or the partition's GPU, or null for TensorFlow's default. */
   readonly device: number | null;
+  /**
+   * The partition the model is on (loadModel(path, { partition })): TensorFlow's GPU device
+   * index, /device:GPU:k; memoryLimitBytes is then that device's limit. null otherwise.
+   */
+  readonly partition: number | null;
 }
 
 // A signature's inputs in the order the native plan feeds them.
@@ -236,8 +243,17 @@ function listed(entries: readonly string[]): string {
  * path that holds no SavedModel, the tag-sets the SavedModel has, the op library a missing op
  * comes from, the directory a failed restore read.
  */
-async function explainLoadError(error: unknown, exportDir: string): Promise<unknown> {
+async function explainLoadError(error: unknown, exportDir: string, target = ''): Promise<unknown> {
   if (!(error instanceof Error)) return error;
+  if (target !== '') {
+    const e = error as Error & { code?: string };
+    error.message += e.code === 'DEADLINE_EXCEEDED'
+      ? `\n(tfslice) The worker at ${target} did not answer within the session's operationTimeoutMs: check that a ` +
+        'tf.distribute.Server of this TensorFlow version runs there (and raise operationTimeoutMs for a slow one).'
+      : `\n(tfslice) This session runs on ${target}: saved_model.pb was read here, but the worker restores the ` +
+        `variables and reads the assets itself, so ${exportDir} must exist at that same path on the worker too.`;
+    return error;
+  }
   if (error instanceof NotFoundError && NO_SAVED_MODEL.test(error.message)) {
     let there: string | null = null;
     try {
@@ -280,6 +296,10 @@ const abandonedHosts = new FinalizationRegistry<NativeSession>((session) => {
   session.close().catch(() => { /* it died already: nothing left to end */ });
 });
 
+// A model on a partition that is collected without dispose(): its native session is freed by
+// its finalizer, and the partition is given back here.
+const abandonedPartitions = new FinalizationRegistry<() => void>((release) => release());
+
 /** A loaded SavedModel with its own TF_Session. Create it with loadModel(). */
 export class Model {
   /** Absolute path of the SavedModel directory. */
@@ -307,8 +327,11 @@ export class Model {
   readonly batching: BatchingInfo | null;
   /** TensorFlow's limit on each run, in ms, unless run() sets its own (LoadOptions.runTimeoutMs); 0: none. */
   readonly runTimeoutMs: number;
+  /** The partition the model is on (LoadOptions.partition, experimental), or null. */
+  readonly partition: Partition | null;
 
   #session: NativeSession | null;
+  #onDisposed: (() => void) | null;
   #closed: Promise<void> | null = null;
   #running = 0;
   // Each waiter is resolved with true when a finishing run hands it its slot, false on dispose.
@@ -326,7 +349,12 @@ export class Model {
     path: string; tags: readonly string[]; session: NativeSession; signatures: Record<string, SignatureInfo>;
     defaultSignature: string | null; devices: Device[]; gpu: GpuInfo; maxConcurrentRuns: number;
     isolation: Isolation; hostPid: number | null; config: SessionConfig; batching: ResolvedBatching | null; runTimeoutMs: number;
+    partition?: Partition | null; onDisposed?: (() => void) | null;
   }) {
+    this.partition = init.partition ?? null;
+    const onDisposed = init.onDisposed ?? null;
+    this.#onDisposed = onDisposed;
+    if (onDisposed) abandonedPartitions.register(this, onDisposed, this);
     this.runTimeoutMs = init.runTimeoutMs;
     this.#inline = runsInline(init.config);
     this.maxConcurrentRuns = init.maxConcurrentRuns;
@@ -393,6 +421,37 @@ export class Model {
     } finally {
       giveBack?.();
     }
+  }
+
+  /**
+   * Experimental: runs a signature once with TensorFlow's full trace (RunOptions.trace_level
+   * FULL_TRACE) and returns where each node ran, read back from RunMetadata.step_stats: device
+   * name (e.g. "/job:localhost/replica:0/task:0/device:CPU:1") → the names of the nodes it ran,
+   * function bodies included. For checking placement (a partition's model runs on its device),
+   * not for serving: a traced run is slower and not batched. Feeds and options as run().
+   * UNIMPLEMENTED with isolation 'process' (the trace is read in this process).
+   */
+  async placement(feeds: Feeds, options?: Pick<RunOptions, 'signature'>): Promise<Record<string, string[]>> {
+    const session = this.#live();
+    if (!session.trace) throw new TensorFlowError('UNIMPLEMENTED', `placement() reads the trace of an in-process session; ${this.path} runs in a host process (isolation: 'process')`);
+    const prepared = this.#prepare(session, feeds, options === undefined ? undefined : { signature: options.signature });
+    const giveBack = borrowFeeds(prepared.feeds);
+    let bytes: Uint8Array;
+    try {
+      bytes = await session.trace(prepared.plan, prepared.feeds);
+    } catch (error) {
+      throw fromNative(error);
+    } finally {
+      giveBack?.();
+    }
+    const metadata = RUN_METADATA.decode(bytes) as unknown as { stepStats?: { devStats?: { device?: string; nodeStats?: { nodeName?: string }[] }[] } };
+    const byDevice = new Map<string, Set<string>>();
+    for (const dev of metadata.stepStats?.devStats ?? []) {
+      const nodes = byDevice.get(dev.device ?? '') ?? new Set<string>();
+      byDevice.set(dev.device ?? '', nodes);
+      for (const node of dev.nodeStats ?? []) if (node.nodeName) nodes.add(node.nodeName);
+    }
+    return Object.fromEntries([...byDevice].map(([device, nodes]) => [device, [...nodes]]));
   }
 
   // One TF_SessionRun (a request's or a batch's) in its turn among maxConcurrentRuns. A run
@@ -490,7 +549,9 @@ export class Model {
       abandonedHosts.unregister(this);
       // Waiting runs wake to find the model disposed and reject with MODEL_DISPOSED.
       for (const wake of this.#waiting.splice(0)) wake(false);
-      this.#closed = session.close();
+      const onDisposed = this.#onDisposed;
+      if (onDisposed) abandonedPartitions.unregister(this);
+      this.#closed = onDisposed ? session.close().finally(onDisposed) : session.close();
     }
     return this.#closed;
   }
@@ -633,17 +694,29 @@ function runsInline(config: SessionConfig): boolean {
  * @internal Loads a SavedModel into a TF_Session of this process (on a worker thread)
  * and decodes its signatures; loadModel() and the model host (lib/host.ts) share it.
  */
-export async function openSession(exportDir: string, resolved: ResolvedOptions): Promise<OpenedSession> {
+export async function openSession(exportDir: string, resolved: ResolvedOptions, device: string | null = null): Promise<OpenedSession> {
   for (const library of resolved.opLibraries) await loadOpLibrary(library);
+  let configBytes = resolved.configBytes;
+  let extra: NativeLoadExtra | undefined = resolved.target === '' ? undefined : { target: resolved.target };
+  let planned: LoadPlan | null = null;
+  if (device !== null) {
+    // Onto a partition: loaded by hand (lib/loader.ts), with the layout every partition session shares.
+    planned = await planLoad(exportDir, resolved.tags);
+    configBytes = encodeConfig(partitionConfig(), configBytes);
+    extra = { graphDef: planned.graphDef, device, steps: planned.steps };
+  }
+  if (resolved.target !== '') await checkReachable(resolved.target);
+  fixLayout();
   let loaded: Awaited<ReturnType<ReturnType<typeof native>['loadSession']>>;
   try {
-    loaded = await native().loadSession(exportDir, [...resolved.tags], resolved.configBytes, runsInline(resolved.applied));
+    loaded = await native().loadSession(exportDir, [...resolved.tags], configBytes, runsInline(resolved.applied), extra);
   } catch (error) {
-    throw await explainLoadError(fromNative(error), exportDir);
+    throw await explainLoadError(fromNative(error), exportDir, resolved.target);
   }
-  const meta = decodeMetaGraph(loaded.metaGraph);
+  const metaGraph = loaded.metaGraph ?? planned!.metaGraph;
+  const meta = decodeMetaGraph(metaGraph);
   try {
-    await checkLoadedOps(loaded.metaGraph, resolved.opPolicy, exportDir);
+    await checkLoadedOps(metaGraph, resolved.opPolicy, exportDir);
   } catch (error) {
     await loaded.session.close();
     throw error;
@@ -679,7 +752,13 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
   const exportDir = path.resolve(modelPath);
   // Before TensorFlow reads the graph: its loader runs the restore and init ops.
   await checkSavedModelOps(exportDir, resolved.tags, resolved.opPolicy);
-  const reservation = reserve(exportDir, resolved.isolation, resolved.gpu);
+  if (resolved.partition === null && partitionType() === 'GPU' && resolved.isolation === 'none' && resolved.target === '') {
+    throw new GpuConfigConflictError(`${exportDir} would load in this process without a partition, but configureRuntime({ gpuPartitions }) ` +
+      "split this process's GPUs into partitions, one model each: pass loadModel(path, { partition: 'auto' }) (or an index), " +
+      "or isolation: 'process' to give it a TensorFlow of its own.");
+  }
+  const lease = resolved.partition === null ? null : takePartition(exportDir, resolved.partition);
+  const reservation = lease ? { confirm() {}, release: () => lease.release() } : reserve(exportDir, resolved.isolation, resolved.gpu);
   try {
     const tensorflow = await loadTensorFlow();
     let opened: OpenedSession;
@@ -691,10 +770,17 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
       hostPid = loaded.pid;
       config = loaded.config;
     } else {
-      opened = await openSession(exportDir, resolved);
-      config = resolved.applied;
+      opened = await openSession(exportDir, resolved, lease ? lease.partition.device : null);
+      config = lease ? decodeConfig(encodeConfig(partitionConfig(), resolved.configBytes)) : resolved.applied;
     }
-    const gpuDevice = opened.devices.find((d) => d.type === 'GPU');
+    const onPartition = lease ? opened.devices.find((d) => d.name.endsWith(lease.partition.device)) : undefined;
+    if (lease && !onPartition) {
+      await opened.session.close();
+      throw new TensorFlowError('FAILED_PRECONDITION', `partition ${lease.partition.index} is ${lease.partition.device}, but this TensorFlow has no such ` +
+        `device (it has ${opened.devices.map((d) => d.name).join(', ')}): ${lease.partition.type === 'GPU' ? 'a CPU-only TensorFlow, or no GPU visible to it; ' +
+        'install a GPU TensorFlow (tfslice install-tensorflow --gpu), or try the partition path on CPU with configureRuntime({ cpuPartitions })' : 'TensorFlow made fewer CPU devices than asked'}`);
+    }
+    const gpuDevice = lease ? (onPartition!.type === 'GPU' ? onPartition : undefined) : opened.devices.find((d) => d.type === 'GPU');
     try {
       reservation.confirm(gpuDevice !== undefined);
     } catch (error) {
@@ -705,7 +791,14 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
       path: exportDir,
       tags: resolved.tags,
       ...opened,
-      gpu: { requestedFraction: resolved.gpu.fraction, memoryLimitBytes: gpuDevice ? gpuDevice.memoryBytes : null, device: resolved.gpu.device },
+      gpu: {
+        requestedFraction: resolved.gpu.fraction,
+        memoryLimitBytes: gpuDevice ? gpuDevice.memoryBytes : null,
+        device: lease ? lease.partition.gpu : resolved.gpu.device,
+        partition: lease ? lease.partition.index : null,
+      },
+      partition: lease ? lease.partition : null,
+      onDisposed: lease ? () => lease.release() : null,
       maxConcurrentRuns: resolved.maxConcurrentRuns ?? defaultMaxConcurrentRuns(tensorflow.oneDnn),
       isolation: resolved.isolation,
       hostPid,

@@ -27,7 +27,20 @@ export interface NativeSession {
   /** timeoutMs > 0: TensorFlow's run timeout (RunOptions.timeout_in_ms); DEADLINE_EXCEEDED past it. */
   run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): Promise<NativeTensors>;
   runSync(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): NativeTensors;
+  /** One run traced (RunOptions FULL_TRACE); resolves the RunMetadata bytes. In-process sessions only. */
+  trace?(plan: NativePlan, feeds: NativeTensors): Promise<Uint8Array>;
   close(): Promise<void>;
+}
+
+/** How a session is loaded besides TensorFlow's loader defaults (lib/loader.ts). */
+export interface NativeLoadExtra {
+  /** TF_SetTarget: "" for this process, "grpc://host:port" for a tf.distribute.Server. */
+  target?: string;
+  /** Load by hand: this GraphDef, imported with `device` as every node's default device. */
+  graphDef?: Uint8Array;
+  device?: string;
+  /** Run after the import, in order (restore, init): scalar string feeds [name, value, ...]. */
+  steps?: readonly { feeds: readonly string[]; target: string; what: string }[];
 }
 
 /** The parent's end of a host's direct path (native/channel.h). */
@@ -78,9 +91,10 @@ export interface Binding {
   loadLibrarySync(path: string): NativeLibraryInfo;
   runtime(): NativeLibraryInfo | null;
   /** inlineOps: the ConfigProto has inter_op_parallelism_threads < 0 (short runs are polled for). */
-  loadSession(exportDir: string, tags: string[], config: Uint8Array | null, inlineOps: boolean): Promise<{
+  loadSession(exportDir: string, tags: string[], config: Uint8Array | null, inlineOps: boolean, extra?: NativeLoadExtra): Promise<{
     session: NativeSession;
-    metaGraph: Uint8Array;
+    /** The MetaGraphDef TensorFlow's loader used; null for a load by hand (graphDef given). */
+    metaGraph: Uint8Array | null;
     devices: NativeDevice[];
   }>;
   /** TF_LoadLibrary of a plug-in op library (TensorFlow must be loaded); resolves its OpList bytes. */

@@ -90,7 +90,33 @@ export interface LoadOptions {
    * Default: none.
    */
   hostMemoryLimitBytes?: number;
+  /**
+   * Experimental: the partition (configureRuntime({ gpuPartitions })) to load the model onto:
+   * 'auto' takes the first free one, k takes /device:GPU:k. Its graph is loaded by hand
+   * (lib/loader.ts, as TensorFlow's loader does) with every node's default device set to the
+   * partition, soft placement on (ops without a kernel there run on the CPU). One model per
+   * partition: GPU_BUDGET_EXCEEDED naming the holders when it is taken. Not with isolation
+   * 'process', target, gpuMemoryFraction, allowGrowth or gpuDevice (the partition is the budget).
+   */
+  partition?: 'auto' | number;
+  /**
+   * Experimental: where the session runs (TF_SetTarget). '' (default): this process.
+   * 'grpc://host:port': a TensorFlow worker (tf.distribute.Server), TensorFlow's distributed
+   * runtime. saved_model.pb is read here, but the variables and assets are read by the worker,
+   * so the SavedModel must exist at the same path there.
+   */
+  target?: string;
+  /**
+   * TensorFlow's deadline for every blocking operation of the session, in ms
+   * (ConfigProto.operation_timeout_in_ms): DEADLINE_EXCEEDED past it; a run's own runTimeoutMs
+   * wins. Default: none, except with a `target`, where it is 60000 (a worker that never answers
+   * would otherwise hold the load, and a worker thread, forever).
+   */
+  operationTimeoutMs?: number;
 }
+
+/** operationTimeoutMs of a session with a target, when none is given: 60 s. */
+export const DEFAULT_REMOTE_OPERATION_TIMEOUT_MS = 60_000;
 
 export interface ResolvedOptions {
   readonly gpuMemoryFraction: number | null;
@@ -116,11 +142,15 @@ export interface ResolvedOptions {
   readonly opPolicy: OpPolicy;
   /** 0: none. */
   readonly hostMemoryLimitBytes: number;
+  /** null: not loaded onto a partition. */
+  readonly partition: 'auto' | number | null;
+  /** '' for this process. */
+  readonly target: string;
 }
 
 const KNOWN: ReadonlySet<string> = new Set<keyof LoadOptions>([
   'gpuMemoryFraction', 'allowGrowth', 'gpuDevice', 'tags', 'signature', 'intraOpThreads',
-  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'isolation', 'opLibraries', 'batching', 'runTimeoutMs', 'opPolicy', 'hostMemoryLimitBytes',
+  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'isolation', 'opLibraries', 'batching', 'runTimeoutMs', 'opPolicy', 'hostMemoryLimitBytes', 'partition', 'target', 'operationTimeoutMs',
 ]);
 
 /** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
@@ -164,6 +194,15 @@ function setsInterOp(base: Uint8Array | undefined): boolean {
   if (!base || base.length === 0) return false;
   try {
     return decodeConfig(base).interOpParallelismThreads !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+function setsOperationTimeout(base: Uint8Array | undefined): boolean {
+  if (!base || base.length === 0) return false;
+  try {
+    return decodeConfig(base).operationTimeoutInMs !== undefined;
   } catch {
     return false;
   }
@@ -269,6 +308,14 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
   const runTimeoutMs = options.runTimeoutMs === undefined ? 0 : runTimeout('runTimeoutMs', options.runTimeoutMs);
   const opPolicy = options.opPolicy === undefined ? 'none' : resolveOpPolicy(options.opPolicy, 'opPolicy');
   const hostMemoryLimitBytes = options.hostMemoryLimitBytes === undefined ? 0 : hostMemoryLimit(options.hostMemoryLimitBytes, isolation);
+  const target = options.target === undefined ? '' : resolveTarget(options.target);
+  const partition = options.partition === undefined ? null : resolvePartition(options, isolation, target);
+  if (options.operationTimeoutMs !== undefined) {
+    const ms = runTimeout('operationTimeoutMs', options.operationTimeoutMs);
+    if (ms > 0) config.operationTimeoutInMs = ms;
+  } else if (target !== '' && !setsOperationTimeout(base)) {
+    config.operationTimeoutInMs = DEFAULT_REMOTE_OPERATION_TIMEOUT_MS;
+  }
   const configBytes = encodeConfig(config, base);
   const applied = decodeApplied(configBytes, config);
   if (runTimeoutMs > 0 && (applied.interOpParallelismThreads ?? 0) < 0) {
@@ -277,8 +324,35 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
     throw outOfRange('runTimeoutMs', 'used with an inter-op pool: TensorFlow enforces a run timeout only then, and ops run inline by default (interOpThreads -1); add interOpThreads: 0 (or leave runTimeoutMs out)', runTimeoutMs);
   }
   return {
-    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(applied), isolation, tags, opLibraries, signature, maxConcurrentRuns, config, configBytes, applied, batching, runTimeoutMs, opPolicy, hostMemoryLimitBytes,
+    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(applied), isolation, tags, opLibraries, signature, maxConcurrentRuns, config, configBytes, applied, batching, runTimeoutMs, opPolicy, hostMemoryLimitBytes, partition, target,
   };
+}
+
+/**
+ * A session target: '' or grpc://host:port. TensorFlow 2.21 registers only the direct and gRPC
+ * session factories, so its own 'local' and a bare host:port fail inside it with a message that
+ * lists factories; refused here with the fix instead.
+ */
+function resolveTarget(value: unknown): string {
+  if (typeof value !== 'string') throw invalidType('target', "a string: '' (this process) or 'grpc://host:port'", value);
+  if (value === '' || /^grpc:\/\/[^\s/]+:\d{1,5}$/.test(value)) return value;
+  throw outOfRange('target', "'' (this process) or 'grpc://host:port' (a tf.distribute.Server): this TensorFlow has no session " +
+    `factory for ${JSON.stringify(value)}${/^[^\s/:]+:\d+$/.test(value) ? `; write grpc://${value}` : value === 'local' ? " ('local' is TensorFlow 1's name for this process: use '')" : ''}`, value);
+}
+
+function resolvePartition(options: Record<string, unknown>, isolation: Isolation, target: string): 'auto' | number {
+  const value = options.partition;
+  if (value !== 'auto' && (typeof value !== 'number' || !Number.isInteger(value) || value < 0)) {
+    throw invalidType('partition', "'auto' or a partition index (a whole number ≥ 0)", value);
+  }
+  if (isolation === 'process') {
+    throw outOfRange('partition', "used in this process: a partition is a device of this process's TensorFlow, and an isolated model has its own (give it a gpuMemoryFraction instead)", value);
+  }
+  if (target !== '') throw outOfRange('partition', 'used without target: a partition is a device of this process', value);
+  for (const key of ['gpuMemoryFraction', 'allowGrowth', 'gpuDevice']) {
+    if (options[key] !== undefined) throw outOfRange('partition', `used without ${key}: the partition's size is the model's budget`, value);
+  }
+  return value;
 }
 
 

@@ -19,15 +19,21 @@ const SCHEMA = {
             perProcessGpuMemoryFraction: { type: 'double', id: 1 },
             allowGrowth: { type: 'bool', id: 4 },
             visibleDeviceList: { type: 'string', id: 5 },
+            experimental: { type: 'GPUExperimental', id: 9 },
           },
         },
+        // GPUOptions.Experimental: the virtual devices (partitions) of each visible GPU.
+        GPUExperimental: { fields: { virtualDevices: { rule: 'repeated', type: 'VirtualDevices', id: 1 } } },
+        VirtualDevices: { fields: { memoryLimitMb: { rule: 'repeated', type: 'float', id: 1 } } },
         ConfigProto: {
           fields: {
+            deviceCount: { keyType: 'string', type: 'int32', id: 1 },
             intraOpParallelismThreads: { type: 'int32', id: 2 },
             interOpParallelismThreads: { type: 'int32', id: 5 },
             gpuOptions: { type: 'GPUOptions', id: 6 },
             allowSoftPlacement: { type: 'bool', id: 7 },
             logDevicePlacement: { type: 'bool', id: 8 },
+            operationTimeoutInMs: { type: 'int64', id: 11 },
           },
         },
         Dim: { fields: { size: { type: 'int64', id: 1 }, name: { type: 'string', id: 2 } } },
@@ -159,6 +165,21 @@ const SCHEMA = {
           },
         },
         GraphSavedModel: { fields: { metaGraphs: { rule: 'repeated', type: 'GraphMetaGraphDef', id: 2 } } },
+        // What TensorFlow's loader reads besides the graph (lib/loader.ts): GraphMetaGraphDef less field 2.
+        LoaderMetaGraphDef: {
+          fields: {
+            metaInfoDef: { type: 'MetaInfoDef', id: 1 },
+            saverDef: { type: 'SaverDef', id: 3 },
+            collectionDef: { keyType: 'string', type: 'CollectionDef', id: 4 },
+            signatureDef: { keyType: 'string', type: 'SignatureDef', id: 5 },
+            assetFileDef: { rule: 'repeated', type: 'AssetFileDef', id: 6 },
+          },
+        },
+        // config.proto's RunMetadata and step_stats.proto, as far as where each node ran.
+        RunMetadata: { fields: { stepStats: { type: 'StepStats', id: 1 } } },
+        StepStats: { fields: { devStats: { rule: 'repeated', type: 'DeviceStepStats', id: 1 } } },
+        DeviceStepStats: { fields: { device: { type: 'string', id: 1 }, nodeStats: { rule: 'repeated', type: 'NodeExecStats', id: 2 } } },
+        NodeExecStats: { fields: { nodeName: { type: 'string', id: 1 } } },
       },
     },
   },
@@ -174,6 +195,10 @@ const OpList: Type = root.lookupType('tensorflow.OpList');
 export const GRAPH_SAVED_MODEL: Type = root.lookupType('tensorflow.GraphSavedModel');
 /** @internal A MetaGraphDef with its graph's nodes, functions, saver and collections (lib/ops.ts). */
 export const GRAPH_META_GRAPH: Type = root.lookupType('tensorflow.GraphMetaGraphDef');
+/** @internal A MetaGraphDef without its graph: what the hand-made loader needs (lib/loader.ts). */
+export const LOADER_META_GRAPH: Type = root.lookupType('tensorflow.LoaderMetaGraphDef');
+/** @internal RunMetadata's step_stats: the device of each node a traced run ran (Model.placement). */
+export const RUN_METADATA: Type = root.lookupType('tensorflow.RunMetadata');
 /** @internal meta_graph.proto's AssetFileDef (lib/ops.ts reads TF1's saved_model_assets collection with it). */
 export const ASSET_FILE_DEF: Type = root.lookupType('tensorflow.AssetFileDef');
 
@@ -184,14 +209,20 @@ export function decodeOpList(bytes: Uint8Array): string[] {
 
 /** The ConfigProto fields tfslice sets; absent fields keep TensorFlow's defaults. */
 export interface SessionConfig {
+  /** Devices per type this session creates (device_count; partitions use CPU). */
+  deviceCount?: Record<string, number>;
   intraOpParallelismThreads?: number;
   interOpParallelismThreads?: number;
   allowSoftPlacement?: boolean;
   logDevicePlacement?: boolean;
+  /** Deadline of every blocking operation of the session, ms (remote sessions get one by default). */
+  operationTimeoutInMs?: number;
   gpuOptions?: {
     perProcessGpuMemoryFraction?: number;
     allowGrowth?: boolean;
     visibleDeviceList?: string;
+    /** The virtual devices (partitions) of each visible GPU, memory limits in MiB. */
+    experimental?: { virtualDevices?: { memoryLimitMb?: number[] }[] };
   };
 }
 
@@ -211,7 +242,7 @@ export function encodeConfig(config: SessionConfig, base?: Uint8Array): Uint8Arr
 
 /** Reads back the fields of `bytes` that tfslice models (for reports and tests). */
 export function decodeConfig(bytes: Uint8Array): SessionConfig {
-  return ConfigProto.toObject(ConfigProto.decode(bytes), { defaults: false }) as SessionConfig;
+  return ConfigProto.toObject(ConfigProto.decode(bytes), { defaults: false, longs: Number }) as SessionConfig;
 }
 
 /** Names TensorFlow uses for dtypes tfslice cannot carry (still shown in signatures). */

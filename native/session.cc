@@ -35,14 +35,47 @@ struct DeviceInfo {
   int64_t memory_bytes;
 };
 
+// One step of a load done by hand (lib/loader.ts plans it as TensorFlow's loader does):
+// run `target` with scalar string feeds (the variables path, asset paths).
+struct LoadStep {
+  std::vector<std::pair<std::string, std::string>> feeds;
+  std::string target;
+  std::string what;  // "restoring the variables", "running the init op": for errors
+};
+
+// A scalar string tensor holding `value` (freed by TensorFlow with the tensor).
+TF_Tensor* ScalarString(const std::string& value) {
+  auto* text = static_cast<TF_TString*>(std::malloc(sizeof(TF_TString)));
+  tf().TF_StringInit(text);
+  tf().TF_StringCopy(text, value.data(), value.size());
+  return tf().TF_NewTensor(
+      TF_STRING, nullptr, 0, text, sizeof(TF_TString),
+      [](void* data, size_t, void*) {
+        tf().TF_StringDealloc(static_cast<TF_TString*>(data));
+        std::free(data);
+      },
+      nullptr);
+}
+
+bool ResolveOutput(TF_Graph* graph, const std::string& name, TF_Output* out);
+
+// Loads a session in one of two ways: TF_LoadSessionFromSavedModel (graph_def empty), or
+// by hand: TF_GraphImportGraphDef with a default device, TF_NewSession, then the steps
+// (restore, init) TensorFlow's loader would run. `target` (TF_SetTarget) is "" for this
+// process or "grpc://host:port" for a tf.distribute.Server.
 class LoadWorker : public PromiseWorker {
  public:
-  LoadWorker(Napi::Env env, std::string dir, std::vector<std::string> tags, std::string config, bool inline_ops)
+  LoadWorker(Napi::Env env, std::string dir, std::vector<std::string> tags, std::string config, bool inline_ops,
+             std::string target, std::string graph_def, std::string device, std::vector<LoadStep> steps)
       : PromiseWorker(env, "tfslice:load"),
         dir_(std::move(dir)),
         tags_(std::move(tags)),
         config_(std::move(config)),
-        inline_ops_(inline_ops) {}
+        inline_ops_(inline_ops),
+        target_(std::move(target)),
+        graph_def_(std::move(graph_def)),
+        device_(std::move(device)),
+        steps_(std::move(steps)) {}
 
  private:
   void Execute() override {
@@ -56,28 +89,22 @@ class LoadWorker : public PromiseWorker {
         return;
       }
     }
-    std::vector<const char*> tags;
-    for (const std::string& tag : tags_) tags.push_back(tag.c_str());
+    if (!target_.empty()) tf().TF_SetTarget(options, target_.c_str());
     TF_Graph* graph = tf().TF_NewGraph();
-    TF_Buffer* meta_graph = tf().TF_NewBuffer();
-    TF_Session* session = tf().TF_LoadSessionFromSavedModel(
-        options, nullptr, dir_.c_str(), tags.data(), static_cast<int>(tags.size()), graph,
-        meta_graph, status.get());
+    TF_Session* session = graph_def_.empty() ? LoadSavedModel(options, graph, status) : LoadByHand(options, graph, status);
     tf().TF_DeleteSessionOptions(options);
-    if (!status.ok() || session == nullptr) {
-      failure_ = status.ok() ? Failure{"UNKNOWN", "TF_LoadSessionFromSavedModel returned no session"}
-                             : status.failure();
+    if (failure_ || !status.ok() || session == nullptr) {
+      if (!failure_) {
+        failure_ = status.ok() ? Failure{"UNKNOWN", "TensorFlow returned no session"} : status.failure();
+      }
       if (session != nullptr) {
         Status ignored;
         tf().TF_CloseSession(session, ignored.get());
         tf().TF_DeleteSession(session, ignored.get());
       }
       tf().TF_DeleteGraph(graph);
-      tf().TF_DeleteBuffer(meta_graph);
       return;
     }
-    meta_graph_.assign(static_cast<const char*>(meta_graph->data), meta_graph->length);
-    tf().TF_DeleteBuffer(meta_graph);
     core_ = std::make_shared<SessionCore>(session, graph);
     core_->set_inline_ops(inline_ops_);
 
@@ -99,6 +126,58 @@ class LoadWorker : public PromiseWorker {
     }
   }
 
+  TF_Session* LoadSavedModel(TF_SessionOptions* options, TF_Graph* graph, Status& status) {
+    std::vector<const char*> tags;
+    for (const std::string& tag : tags_) tags.push_back(tag.c_str());
+    TF_Buffer* meta_graph = tf().TF_NewBuffer();
+    TF_Session* session = tf().TF_LoadSessionFromSavedModel(
+        options, nullptr, dir_.c_str(), tags.data(), static_cast<int>(tags.size()), graph,
+        meta_graph, status.get());
+    if (status.ok() && session != nullptr) {
+      meta_graph_.assign(static_cast<const char*>(meta_graph->data), meta_graph->length);
+    }
+    tf().TF_DeleteBuffer(meta_graph);
+    return session;
+  }
+
+  TF_Session* LoadByHand(TF_SessionOptions* options, TF_Graph* graph, Status& status) {
+    TF_ImportGraphDefOptions* import = tf().TF_NewImportGraphDefOptions();
+    if (!device_.empty()) tf().TF_ImportGraphDefOptionsSetDefaultDevice(import, device_.c_str());
+    TF_Buffer buffer{graph_def_.data(), graph_def_.size(), nullptr};
+    tf().TF_GraphImportGraphDef(graph, &buffer, import, status.get());
+    tf().TF_DeleteImportGraphDefOptions(import);
+    if (!status.ok()) {
+      failure_ = status.failure("importing the SavedModel's graph");
+      return nullptr;
+    }
+    TF_Session* session = tf().TF_NewSession(graph, options, status.get());
+    if (!status.ok() || session == nullptr) return session;
+    for (const LoadStep& step : steps_) {
+      std::vector<TF_Output> inputs;
+      std::vector<TF_Tensor*> values;
+      for (const auto& feed : step.feeds) {
+        TF_Output output;
+        if (!ResolveOutput(graph, feed.first, &output)) {
+          failure_ = {"NOT_FOUND", step.what + ": the graph has no tensor '" + feed.first + "' to feed"};
+          break;
+        }
+        inputs.push_back(output);
+        values.push_back(ScalarString(feed.second));
+      }
+      TF_Operation* target = failure_ ? nullptr : tf().TF_GraphOperationByName(graph, step.target.c_str());
+      if (!failure_ && target == nullptr) failure_ = {"NOT_FOUND", step.what + ": the graph has no op '" + step.target + "'"};
+      if (!failure_) {
+        const TF_Operation* targets[] = {target};
+        tf().TF_SessionRun(session, nullptr, inputs.data(), values.data(), static_cast<int>(inputs.size()), nullptr,
+                           nullptr, 0, targets, 1, nullptr, status.get());
+        if (!status.ok()) failure_ = status.failure(step.what);
+      }
+      for (TF_Tensor* value : values) tf().TF_DeleteTensor(value);
+      if (failure_) return session;
+    }
+    return session;
+  }
+
   Napi::Value Result(Napi::Env env) override {
     Addon& addon = Addon::Of(env);
     auto handoff = std::make_unique<std::shared_ptr<SessionCore>>(core_);
@@ -116,7 +195,9 @@ class LoadWorker : public PromiseWorker {
     }
     Napi::Object result = Napi::Object::New(env);
     result.Set("session", session);
-    result.Set("metaGraph", Napi::Buffer<char>::Copy(env, meta_graph_.data(), meta_graph_.size()));
+    // The hand-made load has no MetaGraphDef from TensorFlow: lib/ holds the one it planned from.
+    result.Set("metaGraph", graph_def_.empty() ? Napi::Value(Napi::Buffer<char>::Copy(env, meta_graph_.data(), meta_graph_.size()))
+                                               : env.Null());
     result.Set("devices", devices);
     return result;
   }
@@ -125,6 +206,10 @@ class LoadWorker : public PromiseWorker {
   std::vector<std::string> tags_;
   std::string config_;
   bool inline_ops_;
+  std::string target_;
+  std::string graph_def_;
+  std::string device_;
+  std::vector<LoadStep> steps_;
   std::string meta_graph_;
   std::vector<DeviceInfo> devices_;
   std::shared_ptr<SessionCore> core_;  // freed with the worker if never handed to JS
@@ -405,6 +490,7 @@ Napi::Function Session::Define(Napi::Env env) {
   return DefineClass(env, "Session",
                      {InstanceMethod<&Session::Plan>("plan"), InstanceMethod<&Session::Run>("run"),
                       InstanceMethod<&Session::RunSync>("runSync"),
+                      InstanceMethod<&Session::Trace>("trace"),
                       InstanceMethod<&Session::Close>("close")});
 }
 
@@ -430,8 +516,39 @@ Napi::Value Session::Load(const Napi::CallbackInfo& info) {
     throw MakeTypeError(env, "config must be a Uint8Array of ConfigProto bytes");
   }
   bool inline_ops = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+  // Optional fifth argument: { target, graphDef, device, steps } (lib/loader.ts).
+  std::string target, graph_def, device;
+  std::vector<LoadStep> steps;
+  if (info.Length() > 4 && info[4].IsObject()) {
+    Napi::Object extra = info[4].As<Napi::Object>();
+    if (extra.Get("target").IsString()) target = extra.Get("target").As<Napi::String>().Utf8Value();
+    if (extra.Get("device").IsString()) device = extra.Get("device").As<Napi::String>().Utf8Value();
+    Napi::Value bytes = extra.Get("graphDef");
+    if (bytes.IsTypedArray()) {
+      Napi::Uint8Array array = bytes.As<Napi::Uint8Array>();
+      graph_def.assign(reinterpret_cast<const char*>(array.Data()), array.ByteLength());
+    }
+    Napi::Value list = extra.Get("steps");
+    if (list.IsArray()) {
+      Napi::Array array = list.As<Napi::Array>();
+      for (uint32_t i = 0; i < array.Length(); ++i) {
+        if (!array.Get(i).IsObject()) throw MakeTypeError(env, "steps must be objects");
+        Napi::Object item = array.Get(i).As<Napi::Object>();
+        LoadStep step;
+        std::vector<std::string> feeds = ReadStrings(env, item.Get("feeds"), "step feeds");
+        if (feeds.size() % 2 != 0) throw MakeTypeError(env, "step feeds must be [name, value, ...] pairs");
+        for (size_t f = 0; f < feeds.size(); f += 2) step.feeds.emplace_back(feeds[f], feeds[f + 1]);
+        if (!item.Get("target").IsString() || !item.Get("what").IsString()) throw MakeTypeError(env, "a step needs target and what");
+        step.target = item.Get("target").As<Napi::String>().Utf8Value();
+        step.what = item.Get("what").As<Napi::String>().Utf8Value();
+        steps.push_back(std::move(step));
+      }
+    }
+    if (graph_def.empty() && (!device.empty() || !steps.empty())) throw MakeTypeError(env, "device and steps need graphDef");
+  }
   auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), std::move(tags),
-                                std::move(config), inline_ops);
+                                std::move(config), inline_ops, std::move(target), std::move(graph_def),
+                                std::move(device), std::move(steps));
   return worker->Start();
 }
 
@@ -556,6 +673,57 @@ Napi::Value Session::RunSync(const Napi::CallbackInfo& info) {
   feeds.Clear();
   Addon::Of(env).releases()->Drain(env);
   return outputs;
+}
+
+namespace {
+
+// One run with RunOptions.trace_level SOFTWARE_TRACE (field 1, value 1): TensorFlow fills
+// RunMetadata.step_stats with every node it ran and the device that ran it.
+class TraceWorker : public PromiseWorker {
+ public:
+  TraceWorker(Napi::Env env, std::shared_ptr<RunPlan> plan, std::unique_ptr<FeedSet> feeds)
+      : PromiseWorker(env, "tfslice:trace"), plan_(std::move(plan)), feeds_(std::move(feeds)) {}
+
+ private:
+  void Execute() override {
+    SessionCore& core = *plan_->core;
+    if (!core.BeginRun()) {
+      failure_ = {"MODEL_DISPOSED", kDisposedMessage};
+      return;
+    }
+    fetched_.tensors.assign(plan_->outputs.size(), nullptr);
+    static const char kTrace[] = {1 << 3, 1};  // SOFTWARE_TRACE: step_stats without the profiler
+    TF_Buffer options{kTrace, sizeof(kTrace), nullptr};
+    TF_Buffer* metadata = tf().TF_NewBuffer();
+    Status status;
+    tf().TF_SessionRun(core.session(), &options, plan_->inputs.data(), feeds_->data(),
+                       static_cast<int>(plan_->inputs.size()), plan_->outputs.data(), fetched_.tensors.data(),
+                       static_cast<int>(plan_->outputs.size()), nullptr, 0, metadata, status.get());
+    core.EndRun();
+    failure_ = status.failure();
+    if (!failure_) metadata_.assign(static_cast<const char*>(metadata->data), metadata->length);
+    tf().TF_DeleteBuffer(metadata);
+    feeds_->Clear();
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    return Napi::Buffer<char>::Copy(env, metadata_.data(), metadata_.size());
+  }
+
+  std::shared_ptr<RunPlan> plan_;
+  std::unique_ptr<FeedSet> feeds_;
+  Fetched fetched_;
+  std::string metadata_;
+};
+
+}  // namespace
+
+Napi::Value Session::Trace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto feeds = std::make_unique<FeedSet>();
+  std::shared_ptr<RunPlan> plan = ReadRunArguments(info, core_, *feeds);
+  auto* worker = new TraceWorker(env, std::move(plan), std::move(feeds));
+  return worker->Start();
 }
 
 Napi::Value Session::Close(const Napi::CallbackInfo& info) {

@@ -102,7 +102,8 @@ class Session : public Napi::ObjectWrap<Session> {
   static Napi::Function Define(Napi::Env env);
   explicit Session(const Napi::CallbackInfo& info);
 
-  // JS thread: loads a SavedModel on a worker thread; resolves {session, metaGraph, devices}.
+  // JS thread: loads a SavedModel on a worker thread (TensorFlow's loader, or by hand onto a
+  // device: see LoadWorker); resolves {session, metaGraph (null by hand), devices}.
   static Napi::Value Load(const Napi::CallbackInfo& info);
   // The core behind a JS Session object (a model host serves it natively); throws a
   // TypeError for anything else.
@@ -112,6 +113,9 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value Plan(const Napi::CallbackInfo& info);
   Napi::Value Run(const Napi::CallbackInfo& info);
   Napi::Value RunSync(const Napi::CallbackInfo& info);
+  // JS thread: one run traced (RunOptions FULL_TRACE) on a worker thread; resolves the
+  // RunMetadata bytes (lib/placement.ts reads where each node ran).
+  Napi::Value Trace(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   std::shared_ptr<SessionCore> core_;

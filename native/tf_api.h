@@ -21,6 +21,7 @@ typedef struct TF_SessionOptions TF_SessionOptions;
 typedef struct TF_Tensor TF_Tensor;
 typedef struct TF_DeviceList TF_DeviceList;
 typedef struct TF_Library TF_Library;
+typedef struct TF_ImportGraphDefOptions TF_ImportGraphDefOptions;
 
 typedef struct TF_Buffer {
   const void* data;
@@ -91,6 +92,14 @@ namespace tfslice {
   X(TF_NewSessionOptions, TF_SessionOptions*, ())                               \
   X(TF_DeleteSessionOptions, void, (TF_SessionOptions*))                        \
   X(TF_SetConfig, void, (TF_SessionOptions*, const void*, size_t, TF_Status*))  \
+  X(TF_SetTarget, void, (TF_SessionOptions*, const char*))                      \
+  X(TF_NewImportGraphDefOptions, TF_ImportGraphDefOptions*, ())                 \
+  X(TF_DeleteImportGraphDefOptions, void, (TF_ImportGraphDefOptions*))          \
+  X(TF_ImportGraphDefOptionsSetDefaultDevice, void,                            \
+    (TF_ImportGraphDefOptions*, const char*))                                   \
+  X(TF_GraphImportGraphDef, void,                                               \
+    (TF_Graph*, const TF_Buffer*, const TF_ImportGraphDefOptions*, TF_Status*)) \
+  X(TF_NewSession, TF_Session*, (TF_Graph*, const TF_SessionOptions*, TF_Status*)) \
   X(TF_NewGraph, TF_Graph*, ())                                                 \
   X(TF_DeleteGraph, void, (TF_Graph*))                                          \
   X(TF_GraphOperationByName, TF_Operation*, (TF_Graph*, const char*))           \

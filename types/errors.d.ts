@@ -48,8 +48,11 @@ export declare class ModelDisposedError extends TfsliceError {
 export interface GpuHolder {
     /** The model's SavedModel path, or "in-process TensorFlow" for this process's slice. */
     readonly model: string;
+    /** Its share of the GPU, a fraction; 0 for a partition holder (its budget is the partition). */
     readonly fraction: number;
     readonly isolation: 'none' | 'process';
+    /** The partition it holds (configureRuntime({ gpuPartitions })); absent for a fraction holder. */
+    readonly partition?: number;
 }
 /** GPU_BUDGET_EXCEEDED: the fractions of live models on that GPU would sum past 1.0. */
 export declare class GpuBudgetExceededError extends TfsliceError {

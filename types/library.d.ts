@@ -1,3 +1,4 @@
+import { type GpuPartitionLayout } from './partitions';
 export type LibrarySource = 'env' | 'python' | 'cache' | 'system';
 /** The TensorFlow this process runs on. */
 export interface Runtime {
@@ -31,11 +32,29 @@ export interface RuntimeOptions {
      * effect at once, at any time.
      */
     busyPollMicros?: number;
+    /**
+     * Experimental: splits GPUs into partitions, TensorFlow virtual devices with a memory limit and
+     * an allocator each (GPUOptions.experimental.virtual_devices, config.proto), numbered in order:
+     * `[{ gpu: 0, memoryMb: [2048, 4096] }]` makes /device:GPU:0 (2048 MiB) and /device:GPU:1
+     * (4096 MiB) on physical GPU 0. Every in-process model must then be loaded onto one with
+     * loadModel(path, { partition: 'auto' | k }); one model per partition. Set before the first
+     * in-process loadModel() (FAILED_PRECONDITION after; the same layout again is accepted).
+     * README, GPU partitions.
+     */
+    gpuPartitions?: readonly GpuPartitionLayout[];
+    /**
+     * Experimental stand-in for gpuPartitions on CPU: n CPU devices (device_count { CPU: n }),
+     * partition k is /device:CPU:k. They share one allocator, so nothing is limited: it proves the
+     * placement path without a GPU. Models loaded without `partition` load as usual.
+     */
+    cpuPartitions?: number;
 }
 /**
  * Sets runtime options. oneDnn takes effect when TensorFlow loads: set it before the
  * first loadModel(); once TensorFlow is loaded, asking for a different value throws
  * FAILED_PRECONDITION (the same value is accepted). busyPollMicros applies at once.
+ * gpuPartitions / cpuPartitions: before the first in-process loadModel() (FAILED_PRECONDITION
+ * after, unless the same); a bad layout throws TypeError / RangeError naming the field.
  */
 export declare function configureRuntime(options: RuntimeOptions): void;
 /** Finds and loads libtensorflow off the event loop; later calls return the same runtime. */

@@ -2,6 +2,7 @@ import { type BatchEvent, type BatchingStats, type ResolvedBatching } from './ba
 import { type NativeSession } from './native';
 import { type Isolation } from './gpu';
 import { type LoadOptions } from './options';
+import { type Partition } from './partitions';
 import { type SessionConfig, type SignatureInfo } from './proto';
 import { Tensor, type TensorLike } from './tensor';
 import { type FeedValue } from './values';
@@ -52,8 +53,13 @@ export interface GpuInfo {
     readonly requestedFraction: number | null;
     /** What TensorFlow applied to this session's GPU, in bytes; null without a GPU. */
     readonly memoryLimitBytes: number | null;
-    /** The physical GPU index asked for (gpuDevice), or null for TensorFlow's default. */
+    /** The physical GPU index asked for (gpuDevice) or the partition's GPU, or null for TensorFlow's default. */
     readonly device: number | null;
+    /**
+     * The partition the model is on (loadModel(path, { partition })): TensorFlow's GPU device
+     * index, /device:GPU:k; memoryLimitBytes is then that device's limit. null otherwise.
+     */
+    readonly partition: number | null;
 }
 /**
  * What `batching` became for a model (Model.batching): its parameters with their defaults,
@@ -103,6 +109,8 @@ export declare class Model {
     readonly batching: BatchingInfo | null;
     /** TensorFlow's limit on each run, in ms, unless run() sets its own (LoadOptions.runTimeoutMs); 0: none. */
     readonly runTimeoutMs: number;
+    /** The partition the model is on (LoadOptions.partition, experimental), or null. */
+    readonly partition: Partition | null;
     /** True once dispose() was called. */
     get disposed(): boolean;
     /** Runs of this model executing now (at most maxConcurrentRuns). */
@@ -114,6 +122,15 @@ export declare class Model {
      * be in flight at once. Output typed arrays belong to JS (safe after dispose).
      */
     run(feeds: Feeds, options?: RunOptions): Promise<Record<string, Tensor>>;
+    /**
+     * Experimental: runs a signature once with TensorFlow's full trace (RunOptions.trace_level
+     * FULL_TRACE) and returns where each node ran, read back from RunMetadata.step_stats: device
+     * name (e.g. "/job:localhost/replica:0/task:0/device:CPU:1") → the names of the nodes it ran,
+     * function bodies included. For checking placement (a partition's model runs on its device),
+     * not for serving: a traced run is slower and not batched. Feeds and options as run().
+     * UNIMPLEMENTED with isolation 'process' (the trace is read in this process).
+     */
+    placement(feeds: Feeds, options?: Pick<RunOptions, 'signature'>): Promise<Record<string, string[]>>;
     /**
      * What the model did since it was loaded: runs executing and waiting now, and per batched
      * signature its batches (sizes, padding, retries, queue delay).

@@ -88,7 +88,32 @@ export interface LoadOptions {
      * Default: none.
      */
     hostMemoryLimitBytes?: number;
+    /**
+     * Experimental: the partition (configureRuntime({ gpuPartitions })) to load the model onto:
+     * 'auto' takes the first free one, k takes /device:GPU:k. Its graph is loaded by hand
+     * (lib/loader.ts, as TensorFlow's loader does) with every node's default device set to the
+     * partition, soft placement on (ops without a kernel there run on the CPU). One model per
+     * partition: GPU_BUDGET_EXCEEDED naming the holders when it is taken. Not with isolation
+     * 'process', target, gpuMemoryFraction, allowGrowth or gpuDevice (the partition is the budget).
+     */
+    partition?: 'auto' | number;
+    /**
+     * Experimental: where the session runs (TF_SetTarget). '' (default): this process.
+     * 'grpc://host:port': a TensorFlow worker (tf.distribute.Server), TensorFlow's distributed
+     * runtime. saved_model.pb is read here, but the variables and assets are read by the worker,
+     * so the SavedModel must exist at the same path there.
+     */
+    target?: string;
+    /**
+     * TensorFlow's deadline for every blocking operation of the session, in ms
+     * (ConfigProto.operation_timeout_in_ms): DEADLINE_EXCEEDED past it; a run's own runTimeoutMs
+     * wins. Default: none, except with a `target`, where it is 60000 (a worker that never answers
+     * would otherwise hold the load, and a worker thread, forever).
+     */
+    operationTimeoutMs?: number;
 }
+/** operationTimeoutMs of a session with a target, when none is given: 60 s. */
+export declare const DEFAULT_REMOTE_OPERATION_TIMEOUT_MS = 60000;
 export interface ResolvedOptions {
     readonly gpuMemoryFraction: number | null;
     readonly gpuDevice: number | null;
@@ -113,6 +138,10 @@ export interface ResolvedOptions {
     readonly opPolicy: OpPolicy;
     /** 0: none. */
     readonly hostMemoryLimitBytes: number;
+    /** null: not loaded onto a partition. */
+    readonly partition: 'auto' | number | null;
+    /** '' for this process. */
+    readonly target: string;
 }
 /** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
 export declare const DEFAULT_INTER_OP_THREADS = -1;

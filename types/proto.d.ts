@@ -3,14 +3,24 @@ import { type DType } from './dtypes';
 export declare function decodeOpList(bytes: Uint8Array): string[];
 /** The ConfigProto fields tfslice sets; absent fields keep TensorFlow's defaults. */
 export interface SessionConfig {
+    /** Devices per type this session creates (device_count; partitions use CPU). */
+    deviceCount?: Record<string, number>;
     intraOpParallelismThreads?: number;
     interOpParallelismThreads?: number;
     allowSoftPlacement?: boolean;
     logDevicePlacement?: boolean;
+    /** Deadline of every blocking operation of the session, ms (remote sessions get one by default). */
+    operationTimeoutInMs?: number;
     gpuOptions?: {
         perProcessGpuMemoryFraction?: number;
         allowGrowth?: boolean;
         visibleDeviceList?: string;
+        /** The virtual devices (partitions) of each visible GPU, memory limits in MiB. */
+        experimental?: {
+            virtualDevices?: {
+                memoryLimitMb?: number[];
+            }[];
+        };
     };
 }
 /**

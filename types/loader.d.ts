@@ -1,0 +1,26 @@
+/** One step the native loader runs: `target` with scalar string feeds ([name, value, ...]). */
+export interface LoadStep {
+    readonly feeds: readonly string[];
+    readonly target: string;
+    /** For errors: "restoring the variables", "running the init op ...". */
+    readonly what: string;
+}
+/** What the native loader needs, and the MetaGraphDef it stands for. */
+export interface LoadPlan {
+    /** The meta graph's GraphDef, its bytes as saved (nothing re-encoded). */
+    readonly graphDef: Uint8Array;
+    /** The whole MetaGraphDef's bytes (what TF_LoadSessionFromSavedModel would hand back). */
+    readonly metaGraph: Uint8Array;
+    readonly steps: readonly LoadStep[];
+}
+/**
+ * Reads saved_model.pb and plans the load of the meta graph whose tag-set is `tags`.
+ * NOT_FOUND when there is no saved_model.pb or no such tag-set (naming the ones there).
+ */
+export declare function planLoad(exportDir: string, tags: readonly string[]): Promise<LoadPlan>;
+/**
+ * Fails fast with UNAVAILABLE when nothing listens at a grpc://host:port target (TensorFlow
+ * would retry until the session's operation timeout). A connection that neither opens nor fails
+ * within `waitMs` is left to TensorFlow.
+ */
+export declare function checkReachable(target: string, waitMs?: number): Promise<void>;
