@@ -59,20 +59,21 @@ TF_Tensor* ScalarString(const std::string& value) {
 
 bool ResolveOutput(TF_Graph* graph, const std::string& name, TF_Output* out);
 
-// Loads a session in one of two ways: TF_LoadSessionFromSavedModel (graph_def empty), or
+// Loads a session in one of two ways: TF_LoadSessionFromSavedModel, or (by_hand)
 // by hand: TF_GraphImportGraphDef with a default device, TF_NewSession, then the steps
 // (restore, init) TensorFlow's loader would run. `target` (TF_SetTarget) is "" for this
 // process or "grpc://host:port" for a tf.distribute.Server.
 class LoadWorker : public PromiseWorker {
  public:
   LoadWorker(Napi::Env env, std::string dir, std::vector<std::string> tags, std::string config, bool inline_ops,
-             std::string target, std::string graph_def, std::string device, std::vector<LoadStep> steps)
+             std::string target, bool by_hand, std::string graph_def, std::string device, std::vector<LoadStep> steps)
       : PromiseWorker(env, "tfslice:load"),
         dir_(std::move(dir)),
         tags_(std::move(tags)),
         config_(std::move(config)),
         inline_ops_(inline_ops),
         target_(std::move(target)),
+        by_hand_(by_hand),
         graph_def_(std::move(graph_def)),
         device_(std::move(device)),
         steps_(std::move(steps)) {}
@@ -91,7 +92,7 @@ class LoadWorker : public PromiseWorker {
     }
     if (!target_.empty()) tf().TF_SetTarget(options, target_.c_str());
     TF_Graph* graph = tf().TF_NewGraph();
-    TF_Session* session = graph_def_.empty() ? LoadSavedModel(options, graph, status) : LoadByHand(options, graph, status);
+    TF_Session* session = by_hand_ ? LoadByHand(options, graph, status) : LoadSavedModel(options, graph, status);
     tf().TF_DeleteSessionOptions(options);
     if (failure_ || !status.ok() || session == nullptr) {
       if (!failure_) {
@@ -196,8 +197,7 @@ class LoadWorker : public PromiseWorker {
     Napi::Object result = Napi::Object::New(env);
     result.Set("session", session);
     // The hand-made load has no MetaGraphDef from TensorFlow: lib/ holds the one it planned from.
-    result.Set("metaGraph", graph_def_.empty() ? Napi::Value(Napi::Buffer<char>::Copy(env, meta_graph_.data(), meta_graph_.size()))
-                                               : env.Null());
+    result.Set("metaGraph", by_hand_ ? env.Null() : Napi::Value(Napi::Buffer<char>::Copy(env, meta_graph_.data(), meta_graph_.size())));
     result.Set("devices", devices);
     return result;
   }
@@ -207,6 +207,7 @@ class LoadWorker : public PromiseWorker {
   std::string config_;
   bool inline_ops_;
   std::string target_;
+  bool by_hand_;
   std::string graph_def_;
   std::string device_;
   std::vector<LoadStep> steps_;
@@ -518,6 +519,7 @@ Napi::Value Session::Load(const Napi::CallbackInfo& info) {
   bool inline_ops = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
   // Optional fifth argument: { target, graphDef, device, steps } (lib/loader.ts).
   std::string target, graph_def, device;
+  bool by_hand = false;
   std::vector<LoadStep> steps;
   if (info.Length() > 4 && info[4].IsObject()) {
     Napi::Object extra = info[4].As<Napi::Object>();
@@ -525,6 +527,7 @@ Napi::Value Session::Load(const Napi::CallbackInfo& info) {
     if (extra.Get("device").IsString()) device = extra.Get("device").As<Napi::String>().Utf8Value();
     Napi::Value bytes = extra.Get("graphDef");
     if (bytes.IsTypedArray()) {
+      by_hand = true;
       Napi::Uint8Array array = bytes.As<Napi::Uint8Array>();
       graph_def.assign(reinterpret_cast<const char*>(array.Data()), array.ByteLength());
     }
@@ -544,10 +547,10 @@ Napi::Value Session::Load(const Napi::CallbackInfo& info) {
         steps.push_back(std::move(step));
       }
     }
-    if (graph_def.empty() && (!device.empty() || !steps.empty())) throw MakeTypeError(env, "device and steps need graphDef");
+    if (!by_hand && (!device.empty() || !steps.empty())) throw MakeTypeError(env, "device and steps need graphDef");
   }
   auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), std::move(tags),
-                                std::move(config), inline_ops, std::move(target), std::move(graph_def),
+                                std::move(config), inline_ops, std::move(target), by_hand, std::move(graph_def),
                                 std::move(device), std::move(steps));
   return worker->Start();
 }

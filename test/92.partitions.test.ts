@@ -2,13 +2,14 @@
 // every fixture loaded by hand onto /device:CPU:k gives what TensorFlow's own loader gives, its
 // nodes run on CPU:k (read back from TensorFlow's step stats), and the ledger holds one model per
 // partition. The layout is per process: this file is its own process (tap runs each file apart).
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 
 import { configureRuntime, loadModel, partitions, type Model, type Tensor } from '../lib/index';
-import { expectOutput, FIXTURES, fixture, fixtureTags, toTensor } from './helpers';
+import { expectOutput, FIXTURES, fixture, fixtureTags, ROOT, toTensor } from './helpers';
 
 const CPUS = 3;
 const tiny = fixture('tiny');
@@ -128,4 +129,22 @@ t.test('in CPU mode, other loads are as before; placement() is in-process only',
   t.same((await isolated.run(tinyFeeds())).y!.shape, [1, 3]);
   await t.rejects(isolated.placement(tinyFeeds()), { code: 'UNIMPLEMENTED', message: /in-process/ });
   await Promise.all([plain.dispose(), isolated.dispose()]);
+});
+
+t.test('tfslice doctor --cpu-partitions shows each partition and the limit TensorFlow applied', async (t) => {
+  const out = execFileSync(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'doctor', '--cpu-partitions', '2', '--json'], { encoding: 'utf8', timeout: 120_000 });
+  const report = JSON.parse(out) as { ok: boolean; partitions: { device: string; memoryLimitBytes: number | null }[]; devices: unknown[] };
+  t.equal(report.ok, true);
+  t.same(report.partitions.map((p) => [p.device, p.memoryLimitBytes]), [['/device:CPU:0', null], ['/device:CPU:1', null]]);
+  t.equal(report.devices.length, 2, 'the probe session has both devices');
+  const bad = (() => {
+    try {
+      execFileSync(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'doctor', '--gpu-partitions', '0-256'], { encoding: 'utf8', stdio: 'pipe', timeout: 120_000 });
+      return null;
+    } catch (error) {
+      return error as { status: number; stderr: string };
+    }
+  })();
+  t.equal(bad?.status, 1);
+  t.match(bad?.stderr, /cannot read "0-256"; write GPU:MiB/);
 });

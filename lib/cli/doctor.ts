@@ -10,7 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { cacheHome, currentInstallFile, readCurrentInstall } from '../cache';
-import { loadTensorFlow, type Runtime } from '../library';
+import { configureRuntime, loadTensorFlow, type Runtime } from '../library';
+import { partitions, type GpuPartitionLayout } from '../partitions';
 import { loadModel } from '../model';
 import { native, PACKAGE_ROOT } from '../native';
 import { defaultMaxConcurrentRuns } from '../options';
@@ -109,7 +110,42 @@ function emptySavedModel(): string {
   return dir;
 }
 
-export async function doctor(flags: { json?: boolean }): Promise<number> {
+/**
+ * `--gpu-partitions` as configureRuntime's gpuPartitions: "GPU:MiB,MiB[;GPU:MiB...]", e.g.
+ * "0:2048,4096;1:8192". Throws a RangeError naming the part it cannot read.
+ */
+export function parseGpuPartitions(spec: string): GpuPartitionLayout[] {
+  return spec.split(';').filter((part) => part.trim() !== '').map((part) => {
+    const match = /^\s*(\d+)\s*:\s*(\d+(?:\.\d+)?(?:\s*,\s*\d+(?:\.\d+)?)*)\s*$/.exec(part);
+    if (!match) throw new RangeError(`--gpu-partitions: cannot read ${JSON.stringify(part)}; write GPU:MiB,MiB[;GPU:MiB...], e.g. 0:2048,4096;1:8192`);
+    return { gpu: Number(match[1]), memoryMb: match[2]!.split(',').map((mb) => Number(mb.trim())) };
+  });
+}
+
+/** Loads `dir` onto each partition and reports the limit TensorFlow applied to its device. */
+async function reportPartitions(dir: string, flags: { gpuPartitions?: string; cpuPartitions?: number }, rows: [string, string][], report: Record<string, unknown>, problems: Problem[]): Promise<void> {
+  try {
+    configureRuntime(flags.gpuPartitions !== undefined ? { gpuPartitions: parseGpuPartitions(flags.gpuPartitions) } : { cpuPartitions: flags.cpuPartitions! });
+    const found: Record<string, unknown>[] = [];
+    for (const p of partitions()) {
+      const model = await loadModel(dir, { partition: p.index });
+      const limit = model.gpu.memoryLimitBytes;
+      rows.push([p.index === 0 ? 'partitions' : '', `${p.device}${p.gpu === null ? '' : ` on GPU ${p.gpu}`}, asked ${p.memoryMb === null ? 'no limit (CPU)' : `${p.memoryMb} MiB`}, ` +
+        `TensorFlow applied ${limit === null ? 'none (CPU devices share one allocator)' : mib(limit)}`]);
+      found.push({ ...p, memoryLimitBytes: limit });
+      await model.dispose();
+    }
+    report.partitions = found;
+  } catch (error) {
+    problems.push({
+      what: `the partitions asked for do not work here: ${(error as Error).message}`,
+      fix: error instanceof RangeError || error instanceof TypeError ? 'correct the layout (doctor --help)'
+        : 'partitions need a GPU TensorFlow and a visible GPU; --cpu-partitions tries the same path on CPU',
+    });
+  }
+}
+
+export async function doctor(flags: { json?: boolean; gpuPartitions?: string; cpuPartitions?: number }): Promise<number> {
   const rows: [string, string][] = [];
   const problems: Problem[] = [];
   const report: Record<string, unknown> = {};
@@ -160,8 +196,11 @@ export async function doctor(flags: { json?: boolean }): Promise<number> {
     rows.push(['TensorFlow', `${rt.tensorflowVersion}, oneDNN ${onOff(rt.oneDnn)}`]);
     report.tensorflow = { ...rt };
     const dir = emptySavedModel();
+    const split = flags.gpuPartitions !== undefined || flags.cpuPartitions !== undefined;
     try {
-      const model = await loadModel(dir, { allowGrowth: true });
+      if (split) await reportPartitions(dir, flags, rows, report, problems);
+      // With partitions, in-process models go onto one; when they failed, a host of its own shows the devices.
+      const model = await loadModel(dir, !split ? { allowGrowth: true } : report.partitions ? { partition: 0 } : { isolation: 'process', allowGrowth: true });
       const gpus = model.devices.filter((d) => d.type === 'GPU').length;
       const cuda = cudaBuild(rt, gpus);
       rows.push(['CUDA build', cuda]);

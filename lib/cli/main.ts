@@ -78,6 +78,8 @@ function program(): Command {
   cli.command('doctor')
     .description('which libtensorflow tfslice finds and how, TensorFlow version, CUDA, devices, the addon build; exits 1 with the fix when tfslice cannot run')
     .option('--json', 'print JSON')
+    .option('--gpu-partitions <spec>', "experimental: split GPUs into partitions (GPU:MiB,MiB[;GPU:MiB...], e.g. '0:2048,4096') and show the limit TensorFlow applied to each")
+    .option('--cpu-partitions <n>', 'experimental: the same with n CPU devices (the stand-in without a GPU)', parseCount)
     .action(async (flags) => {
       exitCode = await doctor(flags);
     });
