@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 
-import { configureRuntime, loadModel, partitions, type Model, type Tensor } from '../lib/index';
+import { configureRuntime, loadModel, ModelManager, partitions, type Model, type Tensor } from '../lib/index';
 import { expectOutput, FIXTURES, fixture, fixtureTags, ROOT, toTensor } from './helpers';
 
 const CPUS = 3;
@@ -147,4 +147,19 @@ t.test('tfslice doctor --cpu-partitions shows each partition and the limit Tenso
   })();
   t.equal(bad?.status, 1);
   t.match(bad?.stderr, /cannot read "0-256"; write GPU:MiB/);
+});
+
+t.test('a ModelManager loads onto partitions through loadOptions', async (t) => {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-partition-base-'));
+  t.teardown(() => fs.rmSync(base, { recursive: true, force: true }));
+  fs.cpSync(tiny.dir, path.join(base, '1'), { recursive: true });
+  const manager = new ModelManager({ models: [{ name: 'tiny', basePath: base, loadOptions: { partition: 'auto' } }] });
+  t.teardown(() => manager.stop());
+  await manager.start();
+  const model = manager.get('tiny');
+  t.equal(model.gpu.partition, 0, 'the version took the first free partition');
+  expectOutput(t, (await manager.run('tiny', tinyFeeds())).y, tiny.golden.cases[0]!.outputs.y!, 'and serves');
+  t.throws(() => new ModelManager({ models: [{ name: 'x', basePath: base, loadOptions: { partition: -1 } }] }), { message: /loadOptions\.partition/ });
+  await manager.stop();
+  t.equal(partitions()[0]!.holder, null, 'stop() gives it back');
 });
