@@ -188,21 +188,12 @@ function bool(field: string, value: unknown): boolean {
   return value;
 }
 
-// Whether raw ConfigProto bytes choose the inter-op pool themselves (bytes TensorFlow
-// cannot parse are left for TF_SetConfig to refuse).
-function setsInterOp(base: Uint8Array | undefined): boolean {
+// Whether raw ConfigProto bytes set `field` themselves (bytes TensorFlow cannot parse are left
+// for TF_SetConfig to refuse).
+function baseSets(base: Uint8Array | undefined, field: 'interOpParallelismThreads' | 'operationTimeoutInMs'): boolean {
   if (!base || base.length === 0) return false;
   try {
-    return decodeConfig(base).interOpParallelismThreads !== undefined;
-  } catch {
-    return false;
-  }
-}
-
-function setsOperationTimeout(base: Uint8Array | undefined): boolean {
-  if (!base || base.length === 0) return false;
-  try {
-    return decodeConfig(base).operationTimeoutInMs !== undefined;
+    return decodeConfig(base)[field] !== undefined;
   } catch {
     return false;
   }
@@ -289,7 +280,7 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
   if (base !== undefined && !(base instanceof Uint8Array)) {
     throw invalidType('sessionConfig', 'a Uint8Array of serialized ConfigProto bytes', base);
   }
-  if (config.interOpParallelismThreads === undefined && !setsInterOp(base)) {
+  if (config.interOpParallelismThreads === undefined && !baseSets(base, 'interOpParallelismThreads')) {
     config.interOpParallelismThreads = DEFAULT_INTER_OP_THREADS;
   }
   let maxConcurrentRuns: number | null = null;
@@ -313,7 +304,7 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
   if (options.operationTimeoutMs !== undefined) {
     const ms = runTimeout('operationTimeoutMs', options.operationTimeoutMs);
     if (ms > 0) config.operationTimeoutInMs = ms;
-  } else if (target !== '' && !setsOperationTimeout(base)) {
+  } else if (target !== '' && !baseSets(base, 'operationTimeoutInMs')) {
     config.operationTimeoutInMs = DEFAULT_REMOTE_OPERATION_TIMEOUT_MS;
   }
   const configBytes = encodeConfig(config, base);

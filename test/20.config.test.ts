@@ -58,11 +58,26 @@ t.test('option sets decode, in TensorFlow, to exactly what was asked', async (t)
     { options: { sessionConfig: base }, expected: { device_count: { GPU: 0 }, operation_timeout_in_ms: '1234', intra_op_parallelism_threads: 7, inter_op_parallelism_threads: -1, gpu_options: { allocator_type: 'BFC', per_process_gpu_memory_fraction: 0.9 } } },
     // sessionConfig that chooses the inter-op pool itself keeps its choice.
     { options: { sessionConfig: baseWithInterOp }, expected: { inter_op_parallelism_threads: 3 } },
+    { options: { operationTimeoutMs: 5000 }, expected: { inter_op_parallelism_threads: -1, operation_timeout_in_ms: '5000' } },
+    // A remote session gets a deadline for blocking operations unless it has one.
+    { options: { target: 'grpc://127.0.0.1:2222' }, expected: { inter_op_parallelism_threads: -1, operation_timeout_in_ms: '60000' } },
+    { options: { target: 'grpc://127.0.0.1:2222', sessionConfig: base }, expected: { device_count: { GPU: 0 }, operation_timeout_in_ms: '1234', intra_op_parallelism_threads: 7, inter_op_parallelism_threads: -1, gpu_options: { allocator_type: 'BFC', per_process_gpu_memory_fraction: 0.9 } } },
   ];
   const bytes = cases.map((c) => resolveLoadOptions(c.options).configBytes);
   const decoded = python<Record<string, unknown>[]>(PARSE, JSON.stringify(bytes.map(hex)));
   cases.forEach((c, i) => t.same(decoded[i], c.expected, `options ${JSON.stringify(c.options, (_k, v) => (v instanceof Uint8Array ? '<bytes>' : v))}`));
   t.same(decodeConfig(encodeConfig({ interOpParallelismThreads: -1 })), { interOpParallelismThreads: -1 }, 'our decoder reads back our encoder');
+});
+
+t.test("a partition layout's fields decode in TensorFlow as virtual devices and device counts", async (t) => {
+  const layout = encodeConfig({
+    deviceCount: { CPU: 3 }, allowSoftPlacement: true,
+    gpuOptions: { visibleDeviceList: '0,1', experimental: { virtualDevices: [{ memoryLimitMb: [256, 512] }, { memoryLimitMb: [1024] }] } },
+  });
+  t.same(python<Record<string, unknown>[]>(PARSE, JSON.stringify([hex(layout)]))[0], {
+    device_count: { CPU: 3 }, allow_soft_placement: true,
+    gpu_options: { visible_device_list: '0,1', experimental: { virtual_devices: [{ memory_limit_mb: [256, 512] }, { memory_limit_mb: [1024] }] } },
+  });
 });
 
 t.test('gpuMemoryFraction outside (0, 1] or NaN is a RangeError naming the field', async (t) => {
