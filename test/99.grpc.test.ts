@@ -373,6 +373,15 @@ t.test('a grpc-js client, and --enable_serialization_as_tensor_content', async (
     }
     client.close();
   }
+  // grpc-js reads a grpc-timeout header into a 32-bit int: a deadline past 2^31 ms (24.8 days)
+  // wrapped negative and the call failed at once with DEADLINE_EXCEEDED (lib/serve/grpc.ts).
+  const client = new Client(server.grpc, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Predict(m: object, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: Record<string, unknown>) => void): void };
+  const request = { model_spec: { name: 'half', version: { value: 1 } }, inputs: { x: { dtype: 1, tensor_shape: { dim: [{ size: 1 }, { size: 1 }] }, float_val: [1] } } };
+  for (const days of [30, 365 * 10]) {
+    const answer = await new Promise<Record<string, unknown>>((resolve, reject) => client.Predict(request, { deadline: Date.now() + days * 86_400_000 }, (e, res) => (e ? reject(e) : resolve(res)))).catch((e: Error) => e);
+    t.same((answer as { outputs?: { y?: { float_val: number[] } } }).outputs?.y?.float_val, [2.5], `a deadline ${days} days away is no deadline, not an expired one`);
+  }
+  client.close();
 });
 
 t.test("ModelService.HandleReloadConfigRequest applies TensorFlow Serving's model config (last: it changes the models)", async (t) => {

@@ -49,6 +49,32 @@ export function statusCode(code: string): number {
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/**
+ * grpc-js (1.14.7, server-interceptors.js handleTimeoutHeader) reads a request's grpc-timeout
+ * with `| 0`: a deadline past 2^31 - 1 ms (24.8 days; gRPC allows up to 99999999 hours) wraps
+ * negative and the call fails at once with DEADLINE_EXCEEDED. A deadline that far away is none
+ * here (a timer cannot hold it anyway), so such a header is dropped before grpc-js reads it;
+ * every other header goes to grpc-js unchanged. Applied once, only when grpc-js has the method.
+ */
+function mendLongDeadlines(): void {
+  let proto: { handleTimeoutHeader?: (header: unknown) => void; tfsliceMended?: boolean } | undefined;
+  try {
+    proto = (require('@grpc/grpc-js/build/src/server-interceptors') as { BaseServerInterceptingCall?: { prototype: typeof proto } }).BaseServerInterceptingCall?.prototype;
+  } catch {
+    return;
+  }
+  const original = proto?.handleTimeoutHeader;
+  if (!proto || typeof original !== 'function' || proto.tfsliceMended) return;
+  proto.tfsliceMended = true;
+  proto.handleTimeoutHeader = function (this: unknown, header: unknown) {
+    const match = /^(\d{1,8})\s*([HMSmun])$/.exec(String(header));
+    if (match && Number(match[1]) * TIMEOUT_UNIT_MS[match[2]!]! > MAX_TIMER_MS) return;
+    original.call(this, header);
+  };
+}
+
 // Messages past 1 KiB are cut, as TensorFlow Serving cuts them.
 const MAX_MESSAGE = 1024;
 
@@ -312,6 +338,7 @@ function tensorInfo(spec: TensorSpec): Message {
  * be up to 2 GiB each way (grpc-js takes 4 MiB by default).
  */
 export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
+  mendLongDeadlines();
   const { manager } = options;
   const content = options.tensorContent ?? false;
   const timeoutMs = options.timeoutMs ?? 30_000;
