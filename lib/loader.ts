@@ -30,7 +30,7 @@ export interface LoadStep {
 
 /** What the native loader needs, and the MetaGraphDef it stands for. */
 export interface LoadPlan {
-  /** The meta graph's GraphDef, its bytes as saved (nothing re-encoded). */
+  /** The meta graph's GraphDef as saved, but for nodes pinned to a device of the partition's type. */
   readonly graphDef: Uint8Array;
   /** The whole MetaGraphDef's bytes (what TF_LoadSessionFromSavedModel would hand back). */
   readonly metaGraph: Uint8Array;
@@ -65,6 +65,59 @@ function fieldsOf(bytes: Uint8Array, field: number): Uint8Array[] {
   return out;
 }
 
+function varint(value: number): Buffer {
+  const out: number[] = [];
+  let v = value;
+  while (v > 0x7f) {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+  return Buffer.from(out);
+}
+
+/** `bytes` with each length-delimited field numbered `field` replaced by edit(its bytes); the rest as it was. */
+function editFields(bytes: Uint8Array, field: number, edit: (value: Uint8Array) => Uint8Array): Buffer {
+  const reader = Reader.create(bytes);
+  const chunks: Uint8Array[] = [];
+  while (reader.pos < reader.len) {
+    const start = reader.pos;
+    const tag = reader.uint32();
+    if (tag >>> 3 === field && (tag & 7) === 2) {
+      const length = reader.uint32();
+      const edited = edit(bytes.subarray(reader.pos, reader.pos + length));
+      reader.skip(length);
+      chunks.push(varint(tag), varint(edited.length), edited);
+    } else {
+      reader.skipType(tag & 7);
+      chunks.push(bytes.subarray(start, reader.pos));
+    }
+  }
+  return Buffer.concat(chunks);
+}
+
+const NODE_DEVICE = 4;
+// A device's type in any of the spellings TensorFlow parses: "/device:GPU:0", "/gpu:0",
+// "/job:localhost/replica:0/task:0/device:GPU:0", "GPU:*".
+const DEVICE_TYPE = /(?:^|\/)(?:device:)?(CPU|GPU):(?:\d+|\*)$/i;
+
+/**
+ * The GraphDef with every node (of the graph and of its functions) that is pinned to a device of
+ * `type` moved to `device`. The import's default device reaches only nodes that name none; a
+ * TF1 export saved with its devices (Builder's clear_devices=False) pins nodes to
+ * /device:GPU:0, which would put a partition's model on partition 0's allocator.
+ */
+function moveDevices(graphDef: Uint8Array, device: string, type: 'GPU' | 'CPU'): Uint8Array {
+  const moved = Buffer.concat([varint((NODE_DEVICE << 3) | 2), varint(Buffer.byteLength(device)), Buffer.from(device)]);
+  const moveNode = (node: Uint8Array): Uint8Array => {
+    const pinned = fieldsOf(node, NODE_DEVICE).map((d) => Buffer.from(d).toString()).filter((d) => d !== '').pop();
+    if (pinned === undefined || DEVICE_TYPE.exec(pinned)?.[1]?.toUpperCase() !== type) return node;
+    return Buffer.concat([editFields(node, NODE_DEVICE, () => new Uint8Array(0)), moved]);
+  };
+  const nodesMoved = editFields(graphDef, 1, moveNode);
+  return editFields(nodesMoved, 2, (library) => editFields(library, 1, (fn) => editFields(fn, 3, moveNode)));
+}
+
 function sameTags(a: readonly string[], b: readonly string[]): boolean {
   const set = new Set(a);
   return set.size === new Set(b).size && b.every((tag) => set.has(tag));
@@ -97,24 +150,39 @@ function initOpOf(meta: LoaderMeta, exportDir: string): string {
 }
 
 /**
- * Reads saved_model.pb and plans the load of the meta graph whose tag-set is `tags`.
- * NOT_FOUND when there is no saved_model.pb or no such tag-set (naming the ones there).
+ * Reads saved_model.pb and plans the load of the meta graph whose tag-set is `tags` onto
+ * `device` (nodes saved pinned to a device of its type are moved onto it).
+ * NOT_FOUND when there is no saved_model.pb or no such tag-set (naming the ones there),
+ * UNIMPLEMENTED for a text-format saved_model.pbtxt, DATA_LOSS when it does not parse.
  */
-export async function planLoad(exportDir: string, tags: readonly string[]): Promise<LoadPlan> {
+export async function planLoad(exportDir: string, tags: readonly string[], device: { name: string; type: 'GPU' | 'CPU' }): Promise<LoadPlan> {
   const file = path.join(exportDir, 'saved_model.pb');
   let bytes: Uint8Array;
   try {
     bytes = await readFile(file);
   } catch (error) {
+    if (await access(path.join(exportDir, 'saved_model.pbtxt')).then(() => true, () => false)) {
+      throw new TensorFlowError('UNIMPLEMENTED', `${exportDir} holds saved_model.pbtxt (text format); a partition load reads saved_model.pb: ` +
+        're-save it in binary (tf.saved_model.save), or load it without partition');
+    }
     throw new NotFoundError(`could not read ${file}: ${(error as Error).message}`);
   }
+  try {
+    return await plan(bytes, exportDir, tags, device);
+  } catch (error) {
+    if (error instanceof TensorFlowError) throw error;
+    throw new TensorFlowError('DATA_LOSS', `${file} is not a readable SavedModel (${(error as Error).message}): it is truncated or corrupt; copy it again from the source`);
+  }
+}
+
+async function plan(bytes: Uint8Array, exportDir: string, tags: readonly string[], device: { name: string; type: 'GPU' | 'CPU' }): Promise<LoadPlan> {
   const found: string[] = [];
   for (const metaGraph of fieldsOf(bytes, 2)) {
     const meta = LOADER_META_GRAPH.decode(metaGraph) as unknown as LoaderMeta;
     const its = meta.metaInfoDef?.tags ?? [];
     found.push(`[${its.join(', ')}]`);
     if (!sameTags(its, tags)) continue;
-    const graphDef = fieldsOf(metaGraph, 2)[0] ?? new Uint8Array(0);
+    const graphDef = moveDevices(fieldsOf(metaGraph, 2)[0] ?? new Uint8Array(0), device.name, device.type);
     const assets = assetFeeds(meta, exportDir);
     const steps: LoadStep[] = [];
     const saver = meta.saverDef;

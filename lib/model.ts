@@ -238,6 +238,16 @@ function listed(entries: readonly string[]): string {
   return entries.length > 8 ? `${shown}, … (${entries.length} entries)` : shown;
 }
 
+/** Whether saved_model.pb is whole (a read or parse failure means it is not). */
+async function savedModelParses(exportDir: string): Promise<boolean> {
+  try {
+    decodeSavedModel(await readFile(path.join(exportDir, 'saved_model.pb')));
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === 'ENOENT';
+  }
+}
+
 /**
  * TensorFlow's load errors with what tfslice knows about their usual cause: what is at a
  * path that holds no SavedModel, the tag-sets the SavedModel has, the op library a missing op
@@ -246,13 +256,17 @@ function listed(entries: readonly string[]): string {
 async function explainLoadError(error: unknown, exportDir: string, target = ''): Promise<unknown> {
   if (!(error instanceof Error)) return error;
   if (target !== '') {
-    const e = error as Error & { code?: string };
-    error.message += e.code === 'DEADLINE_EXCEEDED'
-      ? `\n(tfslice) The worker at ${target} did not answer within the session's operationTimeoutMs: check that a ` +
-        'tf.distribute.Server of this TensorFlow version runs there (and raise operationTimeoutMs for a slow one).'
-      : `\n(tfslice) This session runs on ${target}: saved_model.pb was read here, but the worker restores the ` +
+    const code = (error as Error & { code?: string }).code;
+    if (code === 'DEADLINE_EXCEEDED') {
+      error.message += `\n(tfslice) The worker at ${target} did not answer within the session's operationTimeoutMs: check that a ` +
+        'tf.distribute.Server of this TensorFlow version runs there (and raise operationTimeoutMs for a slow one).';
+    } else if (code === 'UNIMPLEMENTED' && !/Op type not registered/.test(error.message)) {
+      error.message += `\n(tfslice) What answers at ${target} is not a TensorFlow worker: start a tf.distribute.Server there.`;
+    } else if (code === 'NOT_FOUND' && /matching files|No such file|not found/i.test(error.message)) {
+      error.message += `\n(tfslice) This session runs on ${target}: saved_model.pb was read here, but the worker restores the ` +
         `variables and reads the assets itself, so ${exportDir} must exist at that same path on the worker too.`;
-    return error;
+    }
+    if (code === 'DEADLINE_EXCEEDED' || code === 'UNIMPLEMENTED' || code === 'NOT_FOUND') return error;
   }
   if (error instanceof NotFoundError && NO_SAVED_MODEL.test(error.message)) {
     let there: string | null = null;
@@ -281,7 +295,9 @@ async function explainLoadError(error: unknown, exportDir: string, target = ''):
       "or loadModel(path, { opLibraries: ['/path/to/its/ops.so'] }) (CLI: --op-library); it must be built for this TensorFlow version.";
     return error;
   }
-  if (RESTORE_FAILED.test(error.message)) {
+  if (RESTORE_FAILED.test(error.message) && !(await savedModelParses(exportDir))) {
+    error.message += `\n(tfslice) ${path.join(exportDir, 'saved_model.pb')} does not parse: it is truncated or corrupt; copy it again from the source.`;
+  } else if (RESTORE_FAILED.test(error.message)) {
     error.message += `\n(tfslice) Restoring the variables of the SavedModel at ${exportDir} failed: ` +
       `${path.join(exportDir, 'variables')} (variables.index and variables.data-*) is incomplete or corrupt; copy it again from the source.`;
   }
@@ -327,8 +343,10 @@ export class Model {
   readonly batching: BatchingInfo | null;
   /** TensorFlow's limit on each run, in ms, unless run() sets its own (LoadOptions.runTimeoutMs); 0: none. */
   readonly runTimeoutMs: number;
-  /** The partition the model is on (LoadOptions.partition, experimental), or null. */
-  readonly partition: Partition | null;
+  /** The partition the model is on (LoadOptions.partition, experimental), or null. partitions() says who holds each now. */
+  readonly partition: Omit<Partition, 'holder'> | null;
+  /** Where the session runs (LoadOptions.target): '' for this process, else the worker's grpc:// address. */
+  readonly target: string;
 
   #session: NativeSession | null;
   #onDisposed: (() => void) | null;
@@ -349,9 +367,10 @@ export class Model {
     path: string; tags: readonly string[]; session: NativeSession; signatures: Record<string, SignatureInfo>;
     defaultSignature: string | null; devices: Device[]; gpu: GpuInfo; maxConcurrentRuns: number;
     isolation: Isolation; hostPid: number | null; config: SessionConfig; batching: ResolvedBatching | null; runTimeoutMs: number;
-    partition?: Partition | null; onDisposed?: (() => void) | null;
+    partition?: Partition | null; onDisposed?: (() => void) | null; target?: string;
   }) {
-    this.partition = init.partition ?? null;
+    this.target = init.target ?? '';
+    this.partition = init.partition ? Object.freeze({ index: init.partition.index, device: init.partition.device, type: init.partition.type, gpu: init.partition.gpu, memoryMb: init.partition.memoryMb }) : null;
     const onDisposed = init.onDisposed ?? null;
     this.#onDisposed = onDisposed;
     if (onDisposed) abandonedPartitions.register(this, onDisposed, this);
@@ -434,6 +453,7 @@ export class Model {
   async placement(feeds: Feeds, options?: Pick<RunOptions, 'signature'>): Promise<Record<string, string[]>> {
     const session = this.#live();
     if (!session.trace) throw new TensorFlowError('UNIMPLEMENTED', `placement() reads the trace of an in-process session; ${this.path} runs in a host process (isolation: 'process')`);
+    if (this.target !== '') throw new TensorFlowError('UNIMPLEMENTED', `placement() reads the trace of a session in this process; ${this.path} runs on ${this.target}, whose step stats TensorFlow does not return here`);
     const prepared = this.#prepare(session, feeds, options === undefined ? undefined : { signature: options.signature });
     const giveBack = borrowFeeds(prepared.feeds);
     let bytes: Uint8Array;
@@ -694,16 +714,16 @@ function runsInline(config: SessionConfig): boolean {
  * @internal Loads a SavedModel into a TF_Session of this process (on a worker thread)
  * and decodes its signatures; loadModel() and the model host (lib/host.ts) share it.
  */
-export async function openSession(exportDir: string, resolved: ResolvedOptions, device: string | null = null): Promise<OpenedSession> {
+export async function openSession(exportDir: string, resolved: ResolvedOptions, device: { name: string; type: 'GPU' | 'CPU' } | null = null): Promise<OpenedSession> {
   for (const library of resolved.opLibraries) await loadOpLibrary(library);
   let configBytes = resolved.configBytes;
   let extra: NativeLoadExtra | undefined = resolved.target === '' ? undefined : { target: resolved.target };
   let planned: LoadPlan | null = null;
   if (device !== null) {
     // Onto a partition: loaded by hand (lib/loader.ts), with the layout every partition session shares.
-    planned = await planLoad(exportDir, resolved.tags);
+    planned = await planLoad(exportDir, resolved.tags, device);
     configBytes = encodeConfig(partitionConfig(), configBytes);
-    extra = { graphDef: planned.graphDef, device, steps: planned.steps };
+    extra = { graphDef: planned.graphDef, device: device.name, steps: planned.steps };
   }
   if (resolved.target !== '') await checkReachable(resolved.target);
   fixLayout();
@@ -770,7 +790,7 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
       hostPid = loaded.pid;
       config = loaded.config;
     } else {
-      opened = await openSession(exportDir, resolved, lease ? lease.partition.device : null);
+      opened = await openSession(exportDir, resolved, lease ? { name: lease.partition.device, type: lease.partition.type } : null);
       config = lease ? decodeConfig(encodeConfig(partitionConfig(), resolved.configBytes)) : resolved.applied;
     }
     const onPartition = lease ? opened.devices.find((d) => d.name.endsWith(lease.partition.device)) : undefined;
@@ -778,7 +798,7 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
       await opened.session.close();
       throw new TensorFlowError('FAILED_PRECONDITION', `partition ${lease.partition.index} is ${lease.partition.device}, but this TensorFlow has no such ` +
         `device (it has ${opened.devices.map((d) => d.name).join(', ')}): ${lease.partition.type === 'GPU' ? 'a CPU-only TensorFlow, or no GPU visible to it; ' +
-        'install a GPU TensorFlow (tfslice install-tensorflow --gpu), or try the partition path on CPU with configureRuntime({ cpuPartitions })' : 'TensorFlow made fewer CPU devices than asked'}`);
+        'install a GPU TensorFlow (tfslice install-tensorflow --gpu); in a new process, configureRuntime({ cpuPartitions }) tries the same path on CPU' : 'TensorFlow made fewer CPU devices than asked'}`);
     }
     const gpuDevice = lease ? (onPartition!.type === 'GPU' ? onPartition : undefined) : opened.devices.find((d) => d.type === 'GPU');
     try {
@@ -798,6 +818,7 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
         partition: lease ? lease.partition.index : null,
       },
       partition: lease ? lease.partition : null,
+      target: resolved.target,
       onDisposed: lease ? () => lease.release() : null,
       maxConcurrentRuns: resolved.maxConcurrentRuns ?? defaultMaxConcurrentRuns(tensorflow.oneDnn),
       isolation: resolved.isolation,

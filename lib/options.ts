@@ -103,7 +103,9 @@ export interface LoadOptions {
    * Experimental: where the session runs (TF_SetTarget). '' (default): this process.
    * 'grpc://host:port': a TensorFlow worker (tf.distribute.Server), TensorFlow's distributed
    * runtime. saved_model.pb is read here, but the variables and assets are read by the worker,
-   * so the SavedModel must exist at the same path there.
+   * so the SavedModel must exist at the same path there. The session gets isolate_session_state
+   * (its variables are its own on the worker) and a 60 s operationTimeoutMs unless sessionConfig
+   * sets them.
    */
   target?: string;
   /**
@@ -190,7 +192,7 @@ function bool(field: string, value: unknown): boolean {
 
 // Whether raw ConfigProto bytes set `field` themselves (bytes TensorFlow cannot parse are left
 // for TF_SetConfig to refuse).
-function baseSets(base: Uint8Array | undefined, field: 'interOpParallelismThreads' | 'operationTimeoutInMs'): boolean {
+function baseSets(base: Uint8Array | undefined, field: 'interOpParallelismThreads' | 'operationTimeoutInMs' | 'isolateSessionState'): boolean {
   if (!base || base.length === 0) return false;
   try {
     return decodeConfig(base)[field] !== undefined;
@@ -307,6 +309,9 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
   } else if (target !== '' && !baseSets(base, 'operationTimeoutInMs')) {
     config.operationTimeoutInMs = DEFAULT_REMOTE_OPERATION_TIMEOUT_MS;
   }
+  // On a worker, variables are shared by name across the sessions of every client (a second
+  // model with the same variable names restored over the first's): each session keeps its own.
+  if (target !== '' && !baseSets(base, 'isolateSessionState')) config.isolateSessionState = true;
   const configBytes = encodeConfig(config, base);
   const applied = decodeApplied(configBytes, config);
   if (runTimeoutMs > 0 && (applied.interOpParallelismThreads ?? 0) < 0) {
@@ -326,7 +331,8 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
  */
 function resolveTarget(value: unknown): string {
   if (typeof value !== 'string') throw invalidType('target', "a string: '' (this process) or 'grpc://host:port'", value);
-  if (value === '' || /^grpc:\/\/[^\s/]+:\d{1,5}$/.test(value)) return value;
+  const hostPort = /^grpc:\/\/(\[[0-9A-Fa-f:.]+\]|[^\s/:[\]]+):(\d{1,5})$/.exec(value);
+  if (value === '' || (hostPort && Number(hostPort[2]) >= 1 && Number(hostPort[2]) <= 65535)) return value;
   throw outOfRange('target', "'' (this process) or 'grpc://host:port' (a tf.distribute.Server): this TensorFlow has no session " +
     `factory for ${JSON.stringify(value)}${/^[^\s/:]+:\d+$/.test(value) ? `; write grpc://${value}` : value === 'local' ? " ('local' is TensorFlow 1's name for this process: use '')" : ''}`, value);
 }
@@ -340,6 +346,9 @@ function resolvePartition(options: Record<string, unknown>, isolation: Isolation
     throw outOfRange('partition', "used in this process: a partition is a device of this process's TensorFlow, and an isolated model has its own (give it a gpuMemoryFraction instead)", value);
   }
   if (target !== '') throw outOfRange('partition', 'used without target: a partition is a device of this process', value);
+  if (options.allowSoftPlacement === false) {
+    throw outOfRange('partition', 'used with soft placement (allowSoftPlacement left out or true): an op with no kernel on the partition\'s device must run on the CPU', value);
+  }
   for (const key of ['gpuMemoryFraction', 'allowGrowth', 'gpuDevice']) {
     if (options[key] !== undefined) throw outOfRange('partition', `used without ${key}: the partition's size is the model's budget`, value);
   }

@@ -107,7 +107,7 @@ export function configurePartitions(gpuPartitions: unknown, cpuPartitions: unkno
   if (key === layoutKey) return;
   if (fixed) {
     throw new TensorFlowError('FAILED_PRECONDITION', 'this process already has an in-process TensorFlow session, which fixed its device layout ' +
-      `(${slots.length === 0 ? 'no partitions' : slots.map(describe).join(', ')}); call configureRuntime({ gpuPartitions }) before the first loadModel()`);
+      `(${slots.length === 0 ? 'no partitions' : slots.map(describe).join(', ')}); give configureRuntime() the layout before the first loadModel()`);
   }
   slots = next;
   layoutKey = key;

@@ -34,6 +34,7 @@ const SCHEMA = {
             allowSoftPlacement: { type: 'bool', id: 7 },
             logDevicePlacement: { type: 'bool', id: 8 },
             operationTimeoutInMs: { type: 'int64', id: 11 },
+            isolateSessionState: { type: 'bool', id: 15 },
           },
         },
         Dim: { fields: { size: { type: 'int64', id: 1 }, name: { type: 'string', id: 2 } } },
@@ -217,6 +218,8 @@ export interface SessionConfig {
   logDevicePlacement?: boolean;
   /** Deadline of every blocking operation of the session, ms (remote sessions get one by default). */
   operationTimeoutInMs?: number;
+  /** Resource variables private to the session, not shared by name on the worker (remote sessions get it). */
+  isolateSessionState?: boolean;
   gpuOptions?: {
     perProcessGpuMemoryFraction?: number;
     allowGrowth?: boolean;

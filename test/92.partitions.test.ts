@@ -2,14 +2,14 @@
 // every fixture loaded by hand onto /device:CPU:k gives what TensorFlow's own loader gives, its
 // nodes run on CPU:k (read back from TensorFlow's step stats), and the ledger holds one model per
 // partition. The layout is per process: this file is its own process (tap runs each file apart).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 
 import { configureRuntime, loadModel, ModelManager, partitions, type Model, type Tensor } from '../lib/index';
-import { expectOutput, FIXTURES, fixture, fixtureTags, ROOT, toTensor } from './helpers';
+import { expectOutput, FIXTURES, fixture, fixtureTags, python, ROOT, toTensor } from './helpers';
 
 const CPUS = 3;
 const tiny = fixture('tiny');
@@ -39,6 +39,7 @@ t.test('options are checked before anything loads', async (t) => {
   await t.rejects(loadModel(tiny.dir, { partition: 0, isolation: 'process' }), { code: 'ERR_OUT_OF_RANGE', message: /in this process/ });
   await t.rejects(loadModel(tiny.dir, { partition: 0, gpuMemoryFraction: 0.5 }), { code: 'ERR_OUT_OF_RANGE', message: /without gpuMemoryFraction/ });
   await t.rejects(loadModel(tiny.dir, { partition: 0, target: 'grpc://127.0.0.1:1' }), { code: 'ERR_OUT_OF_RANGE', message: /without target/ });
+  await t.rejects(loadModel(tiny.dir, { partition: 0, allowSoftPlacement: false }), { code: 'ERR_OUT_OF_RANGE', message: /soft placement/ });
 });
 
 t.test('a layout of CPU partitions, fixed by the first in-process session', async (t) => {
@@ -49,6 +50,7 @@ t.test('a layout of CPU partitions, fixed by the first in-process session', asyn
   t.equal(model.gpu.partition, 1);
   t.equal(model.gpu.memoryLimitBytes, null, 'a CPU partition has no GPU limit');
   t.equal(model.partition?.device, '/device:CPU:1');
+  t.notOk(model.partition && 'holder' in model.partition, 'model.partition describes the device; partitions() says who holds it');
   t.same(model.config.deviceCount, { CPU: CPUS }, 'the session was made with the layout');
   t.equal(model.config.allowSoftPlacement, true);
   t.equal(model.devices.filter((d) => d.type === 'CPU').length, CPUS, 'TensorFlow made the devices');
@@ -116,7 +118,48 @@ t.test('a load that fails gives its partition back, with TensorFlow\'s loader\'s
   t.teardown(() => fs.rmSync(copy, { recursive: true, force: true }));
   fs.copyFileSync(path.join(tiny.dir, 'saved_model.pb'), path.join(copy, 'saved_model.pb'));
   await t.rejects(loadModel(copy, { partition: 0 }), { code: 'NOT_FOUND', message: /variables\.index does not exist/ }, 'no variables: refused as without a partition');
+  const broken = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-partition-'));
+  t.teardown(() => fs.rmSync(broken, { recursive: true, force: true }));
+  fs.cpSync(tiny.dir, broken, { recursive: true });
+  const pb = fs.readFileSync(path.join(broken, 'saved_model.pb'));
+  fs.writeFileSync(path.join(broken, 'saved_model.pb'), pb.subarray(0, pb.length >> 1));
+  await t.rejects(loadModel(broken, { partition: 0 }), { code: 'DATA_LOSS', message: /saved_model\.pb is not a readable SavedModel.*truncated or corrupt/ }, 'a truncated saved_model.pb');
+  await t.rejects(loadModel(broken), { message: /saved_model\.pb does not parse: it is truncated or corrupt/ }, 'without a partition, TensorFlow\'s error is not blamed on variables/');
+  fs.renameSync(path.join(broken, 'saved_model.pb'), path.join(broken, 'saved_model.pbtxt'));
+  await t.rejects(loadModel(broken, { partition: 0 }), { code: 'UNIMPLEMENTED', message: /saved_model\.pbtxt \(text format\); a partition load reads saved_model\.pb/ });
   t.same(partitions().map((p) => p.holder), [null, null, null]);
+});
+
+t.test('nodes saved pinned to a device (TF1, clear_devices=False) are moved onto the partition', async (t) => {
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-pinned-')), 'model');
+  t.teardown(() => fs.rmSync(path.dirname(dir), { recursive: true, force: true }));
+  const devices = python<string[]>(`
+import json, sys
+import tensorflow.compat.v1 as tf
+tf.disable_eager_execution()
+out = sys.stdin.read()
+g = tf.Graph()
+with g.as_default(), tf.device('/device:CPU:0'):
+    x = tf.placeholder(tf.float32, [None], name='x')
+    w = tf.Variable(3.0, name='w')
+    y = tf.identity(x * w + 1.0, name='y')
+    with tf.Session(graph=g) as s:
+        s.run(tf.global_variables_initializer())
+        b = tf.saved_model.Builder(out)
+        sig = tf.saved_model.predict_signature_def({'x': x}, {'y': y})
+        b.add_meta_graph_and_variables(s, ['serve'], signature_def_map={'serving_default': sig}, clear_devices=False)
+        b.save()
+print(json.dumps([n.device for n in g.as_graph_def().node if n.name == 'y']))
+`, dir);
+  t.same(devices, ['/device:CPU:0'], 'the export keeps its devices');
+  const model = await loadModel(dir, { partition: 2 });
+  const feeds = { x: { dtype: 'float32' as const, shape: [2], data: new Float32Array([1, 2]) } };
+  t.same(Array.from((await model.run(feeds)).y!.data as Float32Array), [4, 7]);
+  const where = await model.placement(feeds);
+  const ran = Object.entries(where).flatMap(([device, nodes]) => nodes.filter((n) => !CLIENT_NODE.test(n)).map((node) => ({ device, node })));
+  t.ok(ran.length > 0);
+  t.same(ran.filter((r) => !r.device.endsWith('/device:CPU:2')), [], 'every node pinned to CPU:0 ran on CPU:2');
+  await model.dispose();
 });
 
 t.test('in CPU mode, other loads are as before; placement() is in-process only', async (t) => {
@@ -147,6 +190,9 @@ t.test('tfslice doctor --cpu-partitions shows each partition and the limit Tenso
   })();
   t.equal(bad?.status, 1);
   t.match(bad?.stderr, /cannot read "0-256"; write GPU:MiB/);
+  const both = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'doctor', '--gpu-partitions', '0:256', '--cpu-partitions', '2'], { encoding: 'utf8', timeout: 120_000 });
+  t.equal(both.status, 1);
+  t.match(both.stderr, /--gpu-partitions and --cpu-partitions: give one/);
 });
 
 t.test('a ModelManager loads onto partitions through loadOptions', async (t) => {

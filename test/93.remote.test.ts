@@ -44,6 +44,12 @@ worker.stdout.on('data', async (chunk) => {
     const vocab = await loadModel(process.env.VOCAB, { target });
     out.vocab = Object.fromEntries(Object.entries(await vocab.run({ words: { dtype: 'string', shape: [3], data: ['banana', 'kiwi', 'apple'] } })).map(([k, v]) => [k, plain(v)]));
     await vocab.dispose();
+    // Two sessions of one model on one worker: each has its own variables (isolate_session_state).
+    const [c1, c2] = [await loadModel(process.env.COUNTER, { target }), await loadModel(process.env.COUNTER, { target })];
+    out.counters = [];
+    for (const m of [c1, c2, c1]) out.counters.push((await m.run({}, { signature: 'incr_counter' })).output.data[0]);
+    out.placement = await c1.placement({}, { signature: 'get_counter' }).then(() => null, (e) => ({ code: e.code, message: e.message }));
+    await Promise.all([c1.dispose(), c2.dispose()]);
     const elsewhere = '/proc/self/cwd/' + relTiny;
     out.missing = await loadModel(elsewhere, { target }).then(() => null, (e) => ({ code: e.code, message: e.message }));
   } catch (e) {
@@ -67,6 +73,8 @@ t.test('targets TensorFlow cannot open are refused before it tries, with the fix
   await t.rejects(loadModel(dir, { target: 'local' }), { code: 'ERR_OUT_OF_RANGE', message: /'local' is TensorFlow 1's name for this process: use ''/ });
   await t.rejects(loadModel(dir, { target: '127.0.0.1:2222' }), { code: 'ERR_OUT_OF_RANGE', message: /write grpc:\/\/127\.0\.0\.1:2222/ });
   await t.rejects(loadModel(dir, { target: 'grpc://127.0.0.1' }), { code: 'ERR_OUT_OF_RANGE' });
+  await t.rejects(loadModel(dir, { target: 'grpc://127.0.0.1:99999' }), { code: 'ERR_OUT_OF_RANGE', message: /target/ }, 'a port past 65535');
+  await t.rejects(loadModel(dir, { target: 'grpc://[::1:2222' }), { code: 'ERR_OUT_OF_RANGE', message: /target/ }, 'an unclosed bracket');
   await t.rejects(loadModel(dir, { target: 7 as never }), { code: 'ERR_INVALID_ARG_TYPE' });
   await t.rejects(loadModel(dir, { operationTimeoutMs: -1 }), { code: 'ERR_OUT_OF_RANGE', message: /operationTimeoutMs/ });
   const started = Date.now();
@@ -84,7 +92,7 @@ t.test('fixtures run on a tf.distribute.Server worker', async (t) => {
   t.teardown(() => fs.rmSync(empty, { recursive: true, force: true }));
   const relTiny = path.relative(ROOT, fixture('tiny').dir);
   const run = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$0" -e "$1" "$2" "$3" "$4" "$5"', process.execPath, CLIENT, PYTHON, WORKER, empty, relTiny], {
-    cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, VOCAB: fixture('tf1_vocab').dir },
+    cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, VOCAB: fixture('tf1_vocab').dir, COUNTER: fixture('counter').dir },
   });
   const out = JSON.parse(run.stdout || '{}') as Record<string, any>;
   t.equal(out.error, undefined, 'no failure');
@@ -99,6 +107,9 @@ t.test('fixtures run on a tf.distribute.Server worker', async (t) => {
   await local.dispose();
   t.same(out.tiny.data, Array.from(want.data as Float32Array), 'the worker computes what this process computes');
   t.equal(out.config.operationTimeoutInMs, 60000, 'a remote session gets a deadline for blocking operations by default');
+  t.equal(out.config.isolateSessionState, true, 'and variables of its own on the worker');
   t.same(out.vocab.ids.data, ['1', '-1', '0'], 'TF1 table initialised from its asset on the worker');
+  t.same(out.counters, [1, 1, 2], 'two sessions of a model on one worker keep their own variables');
+  t.match(out.placement, { code: 'UNIMPLEMENTED', message: /runs on grpc:/ }, 'placement() is for sessions in this process');
   t.match(out.missing, { code: 'NOT_FOUND', message: /must exist at that same path on the worker too/ }, 'a path the worker does not have: the error says so');
 });

@@ -7,17 +7,22 @@ export interface LoadStep {
 }
 /** What the native loader needs, and the MetaGraphDef it stands for. */
 export interface LoadPlan {
-    /** The meta graph's GraphDef, its bytes as saved (nothing re-encoded). */
+    /** The meta graph's GraphDef as saved, but for nodes pinned to a device of the partition's type. */
     readonly graphDef: Uint8Array;
     /** The whole MetaGraphDef's bytes (what TF_LoadSessionFromSavedModel would hand back). */
     readonly metaGraph: Uint8Array;
     readonly steps: readonly LoadStep[];
 }
 /**
- * Reads saved_model.pb and plans the load of the meta graph whose tag-set is `tags`.
- * NOT_FOUND when there is no saved_model.pb or no such tag-set (naming the ones there).
+ * Reads saved_model.pb and plans the load of the meta graph whose tag-set is `tags` onto
+ * `device` (nodes saved pinned to a device of its type are moved onto it).
+ * NOT_FOUND when there is no saved_model.pb or no such tag-set (naming the ones there),
+ * UNIMPLEMENTED for a text-format saved_model.pbtxt, DATA_LOSS when it does not parse.
  */
-export declare function planLoad(exportDir: string, tags: readonly string[]): Promise<LoadPlan>;
+export declare function planLoad(exportDir: string, tags: readonly string[], device: {
+    name: string;
+    type: 'GPU' | 'CPU';
+}): Promise<LoadPlan>;
 /**
  * Fails fast with UNAVAILABLE when nothing listens at a grpc://host:port target (TensorFlow
  * would retry until the session's operation timeout). A connection that neither opens nor fails

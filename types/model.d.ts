@@ -109,8 +109,10 @@ export declare class Model {
     readonly batching: BatchingInfo | null;
     /** TensorFlow's limit on each run, in ms, unless run() sets its own (LoadOptions.runTimeoutMs); 0: none. */
     readonly runTimeoutMs: number;
-    /** The partition the model is on (LoadOptions.partition, experimental), or null. */
-    readonly partition: Partition | null;
+    /** The partition the model is on (LoadOptions.partition, experimental), or null. partitions() says who holds each now. */
+    readonly partition: Omit<Partition, 'holder'> | null;
+    /** Where the session runs (LoadOptions.target): '' for this process, else the worker's grpc:// address. */
+    readonly target: string;
     /** True once dispose() was called. */
     get disposed(): boolean;
     /** Runs of this model executing now (at most maxConcurrentRuns). */

@@ -101,7 +101,9 @@ export interface LoadOptions {
      * Experimental: where the session runs (TF_SetTarget). '' (default): this process.
      * 'grpc://host:port': a TensorFlow worker (tf.distribute.Server), TensorFlow's distributed
      * runtime. saved_model.pb is read here, but the variables and assets are read by the worker,
-     * so the SavedModel must exist at the same path there.
+     * so the SavedModel must exist at the same path there. The session gets isolate_session_state
+     * (its variables are its own on the worker) and a 60 s operationTimeoutMs unless sessionConfig
+     * sets them.
      */
     target?: string;
     /**

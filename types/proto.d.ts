@@ -11,6 +11,8 @@ export interface SessionConfig {
     logDevicePlacement?: boolean;
     /** Deadline of every blocking operation of the session, ms (remote sessions get one by default). */
     operationTimeoutInMs?: number;
+    /** Resource variables private to the session, not shared by name on the worker (remote sessions get it). */
+    isolateSessionState?: boolean;
     gpuOptions?: {
         perProcessGpuMemoryFraction?: number;
         allowGrowth?: boolean;

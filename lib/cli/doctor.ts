@@ -125,6 +125,7 @@ export function parseGpuPartitions(spec: string): GpuPartitionLayout[] {
 /** Loads `dir` onto each partition and reports the limit TensorFlow applied to its device. */
 async function reportPartitions(dir: string, flags: { gpuPartitions?: string; cpuPartitions?: number }, rows: [string, string][], report: Record<string, unknown>, problems: Problem[]): Promise<void> {
   try {
+    if (flags.gpuPartitions !== undefined && flags.cpuPartitions !== undefined) throw new RangeError('--gpu-partitions and --cpu-partitions: give one (a process is split into GPU partitions or, as a stand-in, CPU ones)');
     configureRuntime(flags.gpuPartitions !== undefined ? { gpuPartitions: parseGpuPartitions(flags.gpuPartitions) } : { cpuPartitions: flags.cpuPartitions! });
     const found: Record<string, unknown>[] = [];
     for (const p of partitions()) {
