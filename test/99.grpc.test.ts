@@ -162,6 +162,10 @@ wrong = ts.MultiInferenceRequest(); wrong.CopyFrom(req); wrong.tasks[1].method_n
 out['wrong'] = failure(M, wrong, ts.MultiInferenceResponse)
 noinput = ts.MultiInferenceRequest(); task(noinput, 'regress_x_to_y', 'tensorflow/serving/regress')
 out['noinput'] = failure(M, noinput, ts.MultiInferenceResponse)
+unknown = ts.MultiInferenceRequest(); unknown.CopyFrom(req); unknown.tasks[1].model_spec.signature_name = 'nope'
+out['unknown'] = failure(M, unknown, ts.MultiInferenceResponse)
+noname = ts.MultiInferenceRequest(); noname.CopyFrom(req); noname.tasks[1].model_spec.name = ''
+out['noname'] = failure(M, noname, ts.MultiInferenceResponse)
 print(json.dumps(out))
 `, server.grpc);
   t.same(r.results, [['classify_x_to_y', 1, 'classification_result', [[12], [3]], []], ['regress_x_to_y', 1, 'regression_result', [], [12, 3]]],
@@ -172,6 +176,8 @@ print(json.dumps(out))
   t.match(r.predict, ['UNIMPLEMENTED', /Unsupported signature method_name: tensorflow\/serving\/predict/], "UNIMPLEMENTED, as TensorFlow Serving answers");
   t.match(r.wrong, ['INVALID_ARGUMENT', /signature 'regress_x_to_y' cannot classify: .*it has 'outputs'/], 'a regress signature asked to classify');
   t.match(r.noinput, ['INVALID_ARGUMENT', /MultiInference needs input.example_list/]);
+  t.match(r.unknown, ['INVALID_ARGUMENT', /^Requested signature not found in model graph: nope/], "TensorFlow Serving's MultiInference wording");
+  t.match(r.noname, ['INVALID_ARGUMENT', 'Found ModelSpec with an empty model name.']);
 });
 
 t.test('grpc.health.v1.Health/Watch streams the status, and NOT_SERVING then the end when the server drains', async (t) => {

@@ -454,6 +454,9 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     const tasks = (call.request.tasks as Message[] | undefined) ?? [];
     if (tasks.length === 0) throw new InvalidArgumentError('Tasks field is empty.');
     const specs = tasks.map((task, i) => {
+      // TensorFlow Serving's checks and words (multi_inference.cc).
+      const named = (task.model_spec as Message | undefined)?.name;
+      if (typeof named !== 'string' || named === '') throw new InvalidArgumentError('Found ModelSpec with an empty model name.');
       const spec = modelSpecOf(task);
       const method = task.method_name as string | undefined ?? '';
       const api: 'classify' | 'regress' | null = method === 'tensorflow/serving/classify' ? 'classify' : method === 'tensorflow/serving/regress' ? 'regress' : null;
@@ -469,6 +472,11 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     }
     const serialized = serializedExamples(call.request.input as Message | undefined, 'MultiInference');
     return withModel(call, first, async (model, version) => {
+      for (const spec of specs) {
+        if (!Object.hasOwn(model.signatures, spec.signature)) {
+          throw new InvalidArgumentError(`Requested signature not found in model graph: ${spec.signature} (it has ${Object.keys(model.signatures).sort().join(', ')})`);
+        }
+      }
       const results: Message[] = [];
       for (const spec of specs) results.push(await runExamples(model, version, first.name, spec.signature, spec.api, serialized, call.outcome.runTimeoutMs));
       return { results };
