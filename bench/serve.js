@@ -5,7 +5,8 @@
 // v2 JSON; a fastify server answering a constant shows what HTTP alone costs. Load comes from
 // autocannon (requests/s at concurrency 1, 8 and 64) and from a sequential keep-alive client
 // (latency at concurrency 1, in µs); servers and clients share this machine's cores, the same
-// for every contender. Then gRPC Predict through tfslice serve's gRPC side, against REST.
+// for every contender. Then gRPC Predict through tfslice serve's gRPC side, against REST: with a
+// grpc-js client, and (where nghttp2's h2load is on PATH) REST and gRPC with that one C client.
 //
 //   node bench/serve.js [--quick] [--json] [--no-tfjs] [--no-python]
 'use strict';
@@ -271,10 +272,52 @@ async function grpcBench() {
     const count = quick ? 5 : 20;
     const t0 = performance.now();
     for (let i = 0; i < count; i++) await predict(big);
+    const bigMs = (performance.now() - t0) / count;
     client.close();
-    return { p50us: samples[Math.floor(samples.length / 2)], rps64: calls / SECONDS, bigMs: (performance.now() - t0) / count };
+    const h2 = h2loadBoth(running.url, port, Buffer.from(Request.encode(tiny).finish()));
+    return { p50us: samples[Math.floor(samples.length / 2)], rps64: calls / SECONDS, bigMs, h2load: h2 };
   } finally {
     await running.stop();
+  }
+}
+
+// REST and gRPC Predict on `tiny` at 64 in flight against the same server, both driven by h2load
+// (nghttp2's load generator, C): a client that costs the shared cores little and the same for
+// both. REST: HTTP/1.1, 64 keep-alive connections; gRPC: one connection with 64 streams, as a
+// gRPC channel sends them. Alternated, `reps` times; medians. null without h2load on PATH.
+function h2loadBoth(restUrl, grpcPort, message) {
+  if (spawnSync('h2load', ['--version'], { encoding: 'utf8' }).status !== 0) {
+    log('h2load: not on PATH (apt-get install nghttp2-client): gRPC vs REST measured with grpc-js and autocannon only');
+    return null;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-h2load-'));
+  try {
+    const framed = Buffer.alloc(5 + message.length);
+    framed.writeUInt32BE(message.length, 1); // gRPC's length-prefixed message: no compression flag, then the length
+    message.copy(framed, 5);
+    fs.writeFileSync(path.join(dir, 'grpc.bin'), framed);
+    fs.writeFileSync(path.join(dir, 'rest.json'), body('tiny'));
+    const seconds = String(quick ? 2 : 3);
+    const rate = (argv) => {
+      const out = spawnSync('h2load', ['-D', seconds, ...argv], { encoding: 'utf8', timeout: 60_000 }).stdout ?? '';
+      const done = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed/.exec(out);
+      const rps = /finished in [\d.]+s, ([\d.]+) req\/s/.exec(out);
+      if (!done || !rps || Number(done[2]) > 0) throw new Error(`h2load failed or saw failures: ${out.slice(-500)}`);
+      return Number(rps[1]);
+    };
+    const rest = [];
+    const grpc = [];
+    const reps = quick ? 3 : 5;
+    for (let i = 0; i < reps; i++) {
+      rest.push(rate(['--h1', '-c', '64', '-d', path.join(dir, 'rest.json'), '-H', 'content-type: application/json', `${restUrl}/v1/models/tiny:predict`]));
+      grpc.push(rate(['-c', '1', '-m', '64', '-d', path.join(dir, 'grpc.bin'), '-H', 'content-type: application/grpc', '-H', 'te: trailers',
+        `http://127.0.0.1:${grpcPort}/tensorflow.serving.PredictionService/Predict`]));
+    }
+    const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
+    log(`h2load, tiny at 64 in flight: REST ${rest.map((x) => x.toFixed(0)).join(', ')}; gRPC ${grpc.map((x) => x.toFixed(0)).join(', ')} req/s`);
+    return { restRps64: median(rest), grpcRps64: median(grpc), reps };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -329,6 +372,10 @@ function report(results) {
     lines.push(`gRPC Predict (grpc-js client): tiny p50 ${f(g.p50us)} µs at c=1, ${f(g.rps64)} req/s at c=64` +
       `${rest ? ` (${(g.rps64 / rest.rps64).toFixed(2)}x REST's ${f(rest.rps64)}; target >= 1)` : ''}; ` +
       `4 MiB with tensor_content both ways ${g.bigMs.toFixed(1)} ms (${(b.jsonMs / g.bigMs).toFixed(1)}x v2 JSON; target >= 5)`);
+    if (g.h2load) {
+      lines.push(`gRPC vs REST with one C load generator (h2load, medians of ${g.h2load.reps}): tiny at 64 in flight, gRPC ${f(g.h2load.grpcRps64)} req/s ` +
+        `(one connection, 64 streams) vs REST ${f(g.h2load.restRps64)} (64 connections): ${(g.h2load.grpcRps64 / g.h2load.restRps64).toFixed(2)}x (target >= 1)`);
+    }
   }
   for (const [model, r] of Object.entries(results.models)) {
     const ours = r.servers['tfslice serve'];
