@@ -59,9 +59,9 @@ t.test('option sets decode, in TensorFlow, to exactly what was asked', async (t)
     // sessionConfig that chooses the inter-op pool itself keeps its choice.
     { options: { sessionConfig: baseWithInterOp }, expected: { inter_op_parallelism_threads: 3 } },
     { options: { operationTimeoutMs: 5000 }, expected: { inter_op_parallelism_threads: -1, operation_timeout_in_ms: '5000' } },
-    // A remote session gets a deadline for blocking operations unless it has one.
-    { options: { target: 'grpc://127.0.0.1:2222' }, expected: { inter_op_parallelism_threads: -1, operation_timeout_in_ms: '60000' } },
-    { options: { target: 'grpc://127.0.0.1:2222', sessionConfig: base }, expected: { device_count: { GPU: 0 }, operation_timeout_in_ms: '1234', intra_op_parallelism_threads: 7, inter_op_parallelism_threads: -1, gpu_options: { allocator_type: 'BFC', per_process_gpu_memory_fraction: 0.9 } } },
+    // A remote session gets a deadline for blocking operations unless it has one, and variables of its own.
+    { options: { target: 'grpc://127.0.0.1:2222' }, expected: { inter_op_parallelism_threads: -1, operation_timeout_in_ms: '60000', isolate_session_state: true } },
+    { options: { target: 'grpc://127.0.0.1:2222', sessionConfig: base }, expected: { device_count: { GPU: 0 }, operation_timeout_in_ms: '1234', intra_op_parallelism_threads: 7, inter_op_parallelism_threads: -1, isolate_session_state: true, gpu_options: { allocator_type: 'BFC', per_process_gpu_memory_fraction: 0.9 } } },
   ];
   const bytes = cases.map((c) => resolveLoadOptions(c.options).configBytes);
   const decoded = python<Record<string, unknown>[]>(PARSE, JSON.stringify(bytes.map(hex)));

@@ -62,10 +62,17 @@ worker.stdout.on('data', async (chunk) => {
 setTimeout(() => { process.stdout.write(JSON.stringify({ error: { message: 'the worker did not start in 60 s: ' + buffered } })); process.exit(1); }, 60000).unref();
 `;
 
-function namespacesWork(): string | null {
-  const probe = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up'], { encoding: 'utf8' });
-  if (probe.error) return `unshare cannot run: ${probe.error.message}`;
-  return probe.status === 0 ? null : `unshare -n failed here (${probe.stderr.trim() || `status ${probe.status}`}): no network namespace to keep the worker's all-interfaces listener in`;
+// The unshare flags that give a network namespace of its own here: -n as root, else -r -n (a user
+// namespace too, where unprivileged ones are allowed). A string says why there is none.
+function namespaceFlags(): string[] | string {
+  let why = '';
+  for (const flags of [['-n'], ['-r', '-n']]) {
+    const probe = spawnSync('unshare', [...flags, 'sh', '-c', 'ip link set lo up'], { encoding: 'utf8' });
+    if (probe.error) return `unshare cannot run: ${probe.error.message}`;
+    if (probe.status === 0) return flags;
+    why = probe.stderr.trim() || `status ${probe.status}`;
+  }
+  return `unshare -n and -r -n failed here (${why}): no network namespace to keep the worker's all-interfaces listener in`;
 }
 
 t.test('targets TensorFlow cannot open are refused before it tries, with the fix', async (t) => {
@@ -83,15 +90,15 @@ t.test('targets TensorFlow cannot open are refused before it tries, with the fix
 });
 
 t.test('fixtures run on a tf.distribute.Server worker', async (t) => {
-  const why = namespacesWork();
-  if (why !== null) {
-    t.skip(why);
+  const flags = namespaceFlags();
+  if (typeof flags === 'string') {
+    t.skip(flags);
     return;
   }
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-worker-'));
   t.teardown(() => fs.rmSync(empty, { recursive: true, force: true }));
   const relTiny = path.relative(ROOT, fixture('tiny').dir);
-  const run = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$0" -e "$1" "$2" "$3" "$4" "$5"', process.execPath, CLIENT, PYTHON, WORKER, empty, relTiny], {
+  const run = spawnSync('unshare', [...flags, 'sh', '-c', 'ip link set lo up && exec "$0" -e "$1" "$2" "$3" "$4" "$5"', process.execPath, CLIENT, PYTHON, WORKER, empty, relTiny], {
     cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, VOCAB: fixture('tf1_vocab').dir, COUNTER: fixture('counter').dir },
   });
   const out = JSON.parse(run.stdout || '{}') as Record<string, any>;
