@@ -118,20 +118,36 @@ function moveDevices(graphDef: Uint8Array, device: string, type: 'GPU' | 'CPU'):
   return editFields(nodesMoved, 2, (library) => editFields(library, 1, (fn) => editFields(fn, 3, moveNode)));
 }
 
-function sameTags(a: readonly string[], b: readonly string[]): boolean {
+/** @internal Whether two tag-sets are the same set (how TensorFlow's loader picks a meta graph). */
+export function sameTags(a: readonly string[], b: readonly string[]): boolean {
   const set = new Set(a);
   return set.size === new Set(b).size && b.every((tag) => set.has(tag));
 }
 
-/** The asset files TensorFlow's loader feeds: [tensor name, path under assets/]. */
-function assetFeeds(meta: LoaderMeta, exportDir: string): string[] {
+/** The parts of a MetaGraphDef that list its assets. */
+export interface AssetSource {
+  assetFileDef?: { tensorInfo?: { name?: string } | null; filename?: string }[];
+  collectionDef?: Record<string, { anyList?: { value?: { typeUrl?: string; value?: Uint8Array }[] } | null }>;
+}
+
+/**
+ * @internal A meta graph's assets as TensorFlow's loader finds them (GetAssetFileDefs):
+ * asset_file_def, else TF1's saved_model_assets collection. The tensor each is fed to, and its
+ * file name under assets/.
+ */
+export function assetFileDefs(meta: AssetSource): { tensor: string; filename: string }[] {
   let defs = meta.assetFileDef ?? [];
   if (defs.length === 0) {
     defs = (meta.collectionDef?.['saved_model_assets']?.anyList?.value ?? [])
       .filter((any) => any.typeUrl?.endsWith('/tensorflow.AssetFileDef') && any.value)
       .map((any) => ASSET_FILE_DEF.decode(any.value!) as { tensorInfo?: TensorInfoLite | null; filename?: string });
   }
-  return defs.flatMap((def) => [def.tensorInfo?.name ?? '', path.join(exportDir, 'assets', def.filename ?? '')]);
+  return defs.map((def) => ({ tensor: def.tensorInfo?.name ?? '', filename: def.filename ?? '' }));
+}
+
+/** The asset files TensorFlow's loader feeds: [tensor name, path under assets/]. */
+function assetFeeds(meta: LoaderMeta, exportDir: string): string[] {
+  return assetFileDefs(meta).flatMap((def) => [def.tensor, path.join(exportDir, 'assets', def.filename)]);
 }
 
 /** The init op's name as TensorFlow's loader finds it ('' for none). */

@@ -26,7 +26,8 @@ import { Worker } from 'node:worker_threads';
 
 import { InvalidArgumentError, invalidType, TensorFlowError } from './errors';
 import { PACKAGE_ROOT } from './native';
-import { ASSET_FILE_DEF, GRAPH_META_GRAPH, GRAPH_SAVED_MODEL } from './proto';
+import { assetFileDefs, sameTags } from './loader';
+import { GRAPH_META_GRAPH, GRAPH_SAVED_MODEL } from './proto';
 
 interface NameAttrList { name?: string; attr?: Record<string, AttrValue> }
 interface AttrValue {
@@ -302,15 +303,8 @@ function graphOf(meta: MetaGraph): Graph {
   for (const g of meta.graphDef?.library?.gradient ?? []) {
     if (g.functionName && g.gradientFunc) gradients.set(g.functionName, [...(gradients.get(g.functionName) ?? []), g.gradientFunc]);
   }
-  // As TensorFlow's loader finds them: asset_file_def, else TF1's saved_model_assets collection.
-  let assetDefs = meta.assetFileDef ?? [];
-  if (assetDefs.length === 0) {
-    assetDefs = (meta.collectionDef?.['saved_model_assets']?.anyList?.value ?? [])
-      .filter((any) => any.typeUrl?.endsWith('/tensorflow.AssetFileDef') && any.value)
-      .map((any) => ASSET_FILE_DEF.decode(any.value!) as { tensorInfo?: TensorInfo | null; filename?: string });
-  }
   const assets = new Map<string, string>();
-  for (const asset of assetDefs) if (asset.tensorInfo?.name) assets.set(tensorName(asset.tensorInfo.name), asset.filename ?? '');
+  for (const asset of assetFileDefs(meta)) if (asset.tensor) assets.set(tensorName(asset.tensor), asset.filename);
   const saver = meta.saverDef?.filenameTensorName;
   return { nodes, functions, gradients, assets, saverFilename: saver ? tensorName(saver) : null };
 }
@@ -429,11 +423,6 @@ function untracedFile(graph: Graph, scope: FunctionDef | null, ref: string | und
     if (assigned === 0) return `${variableLabel(variable)}, which nothing assigns at load`;
   }
   return null;
-}
-
-function sameTags(a: readonly string[], b: readonly string[]): boolean {
-  const set = new Set(a);
-  return set.size === new Set(b).size && b.every((tag) => set.has(tag));
 }
 
 /**

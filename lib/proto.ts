@@ -200,7 +200,7 @@ export const GRAPH_META_GRAPH: Type = root.lookupType('tensorflow.GraphMetaGraph
 export const LOADER_META_GRAPH: Type = root.lookupType('tensorflow.LoaderMetaGraphDef');
 /** @internal RunMetadata's step_stats: the device of each node a traced run ran (Model.placement). */
 export const RUN_METADATA: Type = root.lookupType('tensorflow.RunMetadata');
-/** @internal meta_graph.proto's AssetFileDef (lib/ops.ts reads TF1's saved_model_assets collection with it). */
+/** @internal meta_graph.proto's AssetFileDef (lib/loader.ts reads TF1's saved_model_assets collection with it). */
 export const ASSET_FILE_DEF: Type = root.lookupType('tensorflow.AssetFileDef');
 
 /** The op names in OpList bytes (TF_GetOpList). */

@@ -13,6 +13,23 @@ export interface LoadPlan {
     readonly metaGraph: Uint8Array;
     readonly steps: readonly LoadStep[];
 }
+/** The parts of a MetaGraphDef that list its assets. */
+export interface AssetSource {
+    assetFileDef?: {
+        tensorInfo?: {
+            name?: string;
+        } | null;
+        filename?: string;
+    }[];
+    collectionDef?: Record<string, {
+        anyList?: {
+            value?: {
+                typeUrl?: string;
+                value?: Uint8Array;
+            }[];
+        } | null;
+    }>;
+}
 /**
  * Reads saved_model.pb and plans the load of the meta graph whose tag-set is `tags` onto
  * `device` (nodes saved pinned to a device of its type are moved onto it).
