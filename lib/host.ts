@@ -70,7 +70,7 @@ async function load(frame: Extract<Frame, { op: 'load' }>): Promise<void> {
   reply({
     op: 'loaded', id: frame.id, pid: process.pid,
     signatures: opened.signatures, defaultSignature: opened.defaultSignature, devices: opened.devices,
-    config: resolved.applied, tensorflowVersion: tensorflow.tensorflowVersion,
+    config: opened.config, tensorflowVersion: tensorflow.tensorflowVersion,
   });
 }
 

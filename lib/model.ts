@@ -700,6 +700,8 @@ export interface OpenedSession {
   signatures: Record<string, SignatureInfo>;
   defaultSignature: string | null;
   devices: Device[];
+  /** The ConfigProto the session was created with, decoded. */
+  config: SessionConfig;
 }
 
 /**
@@ -755,7 +757,8 @@ export async function openSession(exportDir: string, resolved: ResolvedOptions, 
     await loaded.session.close();
     throw new NotFoundError(`signature '${defaultSignature}' does not exist in ${exportDir}; it has ${list(names)}`);
   }
-  return { session: loaded.session, signatures: meta.signatures, defaultSignature, devices: loaded.devices };
+  const config = device !== null ? decodeConfig(configBytes) : resolved.applied;
+  return { session: loaded.session, signatures: meta.signatures, defaultSignature, devices: loaded.devices, config };
 }
 
 /**
@@ -783,15 +786,12 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
     const tensorflow = await loadTensorFlow();
     let opened: OpenedSession;
     let hostPid: number | null = null;
-    let config: SessionConfig;
     if (resolved.isolation === 'process') {
       const { session, loaded } = await HostSession.start(exportDir, options, tensorflow, runsInline(resolved.applied), () => reservation.release());
-      opened = { session, signatures: loaded.signatures, defaultSignature: loaded.defaultSignature, devices: loaded.devices };
+      opened = { session, signatures: loaded.signatures, defaultSignature: loaded.defaultSignature, devices: loaded.devices, config: loaded.config };
       hostPid = loaded.pid;
-      config = loaded.config;
     } else {
       opened = await openSession(exportDir, resolved, lease ? { name: lease.partition.device, type: lease.partition.type } : null);
-      config = lease ? decodeConfig(encodeConfig(partitionConfig(), resolved.configBytes)) : resolved.applied;
     }
     const onPartition = lease ? opened.devices.find((d) => d.name.endsWith(lease.partition.device)) : undefined;
     if (lease && !onPartition) {
@@ -823,7 +823,6 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
       maxConcurrentRuns: resolved.maxConcurrentRuns ?? defaultMaxConcurrentRuns(tensorflow.oneDnn),
       isolation: resolved.isolation,
       hostPid,
-      config,
       batching: resolved.batching,
       runTimeoutMs: resolved.runTimeoutMs,
     });

@@ -161,6 +161,8 @@ export interface OpenedSession {
     signatures: Record<string, SignatureInfo>;
     defaultSignature: string | null;
     devices: Device[];
+    /** The ConfigProto the session was created with, decoded. */
+    config: SessionConfig;
 }
 /**
  * Loads a SavedModel into its own TF_Session, on a worker thread, or with
