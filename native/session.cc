@@ -48,13 +48,7 @@ TF_Tensor* ScalarString(const std::string& value) {
   auto* text = static_cast<TF_TString*>(std::malloc(sizeof(TF_TString)));
   tf().TF_StringInit(text);
   tf().TF_StringCopy(text, value.data(), value.size());
-  return tf().TF_NewTensor(
-      TF_STRING, nullptr, 0, text, sizeof(TF_TString),
-      [](void* data, size_t, void*) {
-        tf().TF_StringDealloc(static_cast<TF_TString*>(data));
-        std::free(data);
-      },
-      nullptr);
+  return tf().TF_NewTensor(TF_STRING, nullptr, 0, text, sizeof(TF_TString), FreeStrings, nullptr);
 }
 
 bool ResolveOutput(TF_Graph* graph, const std::string& name, TF_Output* out);

@@ -200,11 +200,6 @@ void* AlignedCopyBuffer(size_t bytes) {
 
 void FreeCopy(void* data, size_t /*len*/, void* /*arg*/) { std::free(data); }
 
-void FreeStrings(void* data, size_t len, void* /*arg*/) {
-  TF_TString* strings = static_cast<TF_TString*>(data);
-  for (size_t i = 0, n = len / sizeof(TF_TString); i < n; ++i) tf().TF_StringDealloc(&strings[i]);
-  std::free(data);
-}
 
 struct Dims {
   std::vector<int64_t> dims;
@@ -523,6 +518,12 @@ Napi::ArrayBuffer NewAlignedArrayBuffer(Napi::Env env, size_t bytes) {
   if (memory == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", "cannot allocate " + std::to_string(bytes) + " bytes");
   std::memset(memory, 0, rounded);
   return Napi::ArrayBuffer::New(env, memory, bytes, [](Napi::Env, void* p) { std::free(p); });
+}
+
+void FreeStrings(void* data, size_t len, void* /*arg*/) {
+  TF_TString* strings = static_cast<TF_TString*>(data);
+  for (size_t i = 0, n = len / sizeof(TF_TString); i < n; ++i) tf().TF_StringDealloc(&strings[i]);
+  std::free(data);
 }
 
 }  // namespace tfslice

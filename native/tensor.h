@@ -107,4 +107,7 @@ TensorStats CurrentTensorStats();
 // are never copied.
 Napi::ArrayBuffer NewAlignedArrayBuffer(Napi::Env env, size_t bytes);
 
+// TF_NewTensor's deallocator for a malloc'ed array of TF_TStrings: frees each string, then the array.
+void FreeStrings(void* data, size_t len, void* arg);
+
 }  // namespace tfslice
