@@ -6,6 +6,9 @@
 // rounding, the default maxConcurrentRuns and kernel speed. So whichever kind this host is,
 // both kinds of run happen here. Each pass ends with tap's summary; the exit code is the
 // first failing pass's.
+//
+//   node scripts/test-isa.js [--onednn 0|1]   one pass only (CI runs `npm test` with oneDNN
+//                                             forced off, then only the forced-on pass here)
 'use strict';
 
 const { spawnSync } = require('node:child_process');
@@ -15,8 +18,15 @@ const root = path.resolve(__dirname, '..');
 const files = ['30.model', '40.eventloop', '50.tensors', '55.batching', '70.robustness', '72.timeouts', '95.isolation'].map((name) => `test/${name}.test.ts`);
 const tap = path.join(root, 'node_modules', '.bin', 'tap');
 
+const at = process.argv.indexOf('--onednn');
+const only = at >= 0 ? process.argv[at + 1] : undefined;
+if (only !== undefined && only !== '0' && only !== '1') {
+  process.stderr.write(`test-isa: --onednn takes 0 or 1, not ${only}\n`);
+  process.exit(2);
+}
+
 let status = 0;
-for (const oneDnn of ['0', '1']) {
+for (const oneDnn of only === undefined ? ['0', '1'] : [only]) {
   process.stdout.write(`# TF_ENABLE_ONEDNN_OPTS=${oneDnn}: ${files.join(' ')}\n`);
   const result = spawnSync(tap, ['--disable-coverage', ...files], {
     cwd: root,
