@@ -20,8 +20,8 @@ const tap = path.join(root, 'node_modules', '.bin', 'tap');
 
 const at = process.argv.indexOf('--onednn');
 const only = at >= 0 ? process.argv[at + 1] : undefined;
-if (only !== undefined && only !== '0' && only !== '1') {
-  process.stderr.write(`test-isa: --onednn takes 0 or 1, not ${only}\n`);
+if (at >= 0 && only !== '0' && only !== '1') {
+  process.stderr.write(`test-isa: --onednn takes 0 or 1, not ${only ?? 'nothing'}\n`);
   process.exit(2);
 }
 
