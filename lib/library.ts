@@ -45,7 +45,8 @@ export interface RuntimeOptions {
   oneDnn?: boolean;
   /**
    * While a run() is the only one in flight, its model runs ops inline (interOpThreads
-   * -1, the default) and its plan's last TF_SessionRun took at most this many
+   * -1, the default, or a short plan of a model with a pool, see LoadOptions.interOpThreads)
+   * and its plan's last TF_SessionRun took at most this many
    * microseconds, the event loop polls for it instead of sleeping, for at most this long
    * per run (default 100; 0 turns polling off). Waking a sleeping
    * thread costs about as much as a short run on a VM; a long run never polls. Takes

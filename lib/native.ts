@@ -84,6 +84,13 @@ export interface NativeStats {
   pendingDeletes: number;
   /** TF_Sessions created and not yet freed, across all environments. */
   liveSessions: number;
+  /**
+   * Runs of sessions with an inter-op pool (interOpThreads ≥ 0) that TensorFlow executed on
+   * the calling thread (RunOptions.inter_op_thread_pool -1) because the plan measured faster
+   * there, and those it executed on the pool (native/session.cc, RunPlanOnce).
+   */
+  callerRuns: number;
+  pooledRuns: number;
 }
 
 export interface Binding {

@@ -236,6 +236,8 @@ Napi::Value Addon::Stats(const Napi::CallbackInfo& info) {
   out.Set("trims", Napi::Number::New(env, static_cast<double>(stats.trims)));
   out.Set("pendingDeletes", Napi::Number::New(env, static_cast<double>(stats.pending_deletes)));
   out.Set("liveSessions", Napi::Number::New(env, static_cast<double>(LiveSessions())));
+  out.Set("callerRuns", Napi::Number::New(env, static_cast<double>(CallerRuns())));
+  out.Set("pooledRuns", Napi::Number::New(env, static_cast<double>(PooledRuns())));
   return out;
 }
 

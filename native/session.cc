@@ -102,6 +102,7 @@ class LoadWorker : public PromiseWorker {
     }
     core_ = std::make_shared<SessionCore>(session, graph);
     core_->set_inline_ops(inline_ops_);
+    core_->set_caller_runs_allowed(target_.empty());
 
     TF_DeviceList* devices = tf().TF_SessionListDevices(session, status.get());
     if (devices != nullptr) {
@@ -231,6 +232,76 @@ static std::string RunOptionsWithTimeout(int64_t timeout_ms) {
   return bytes;
 }
 
+// A session with an inter-op pool hands every run to that pool and waits for it: two
+// thread hand-offs per run, each a futex wake of a thread that may sleep on a halted vCPU
+// (tens of microseconds on a VM, more than a tiny graph takes). TensorFlow lets one run use
+// the calling thread instead (RunOptions.inter_op_thread_pool -1; config.proto: "should be
+// done ONLY for simple graphs, where the overhead of an additional context switch is
+// comparable with the overhead of Session::Run()"). A graph with parallel branches may
+// still run faster on the pool, so this is decided by measurement, per plan:
+//  - a plan whose runs on the pool average at most kCallerTryMicros moves to the calling
+//    thread for kCallerTurns runs, then one run on the pool refreshes its average;
+//  - while the calling thread's average exceeds the pool's by a quarter, the plan stays on
+//    the pool for kPoolTurns runs before it tries again.
+// Never with a run timeout: TensorFlow enforces it only on the pool. A multi-device graph
+// stays on the pool whatever the option says (DirectSession inlines one executor only).
+constexpr uint32_t kCallerTryMicros = 1000;
+constexpr int32_t kCallerTurns = 256;
+constexpr int32_t kPoolTurns = 64;
+
+// RunOptions with inter_op_thread_pool (field 3, an int32 varint) = -1.
+const char kRunOnCallerOptions[] = "\x18\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01";
+
+bool RunPlan::RunsOnCaller() const {
+  return core->inline_ops() || caller_turns.load(std::memory_order_relaxed) > 0;
+}
+
+namespace {
+
+// Folds `micros` into a moving average (1/8 weight; the first sample sets it).
+void Average(std::atomic<uint32_t>& average, uint32_t micros) {
+  uint32_t old = average.load(std::memory_order_relaxed);
+  average.store(old == 0 ? micros : std::max<uint32_t>(1, old - old / 8 + micros / 8), std::memory_order_relaxed);
+}
+
+std::atomic<uint64_t> g_caller_runs{0};
+std::atomic<uint64_t> g_pooled_runs{0};
+
+// The plan's session has an inter-op pool this run could skip (see above).
+bool MayRunOnCaller(const RunPlan& plan, int64_t timeout_ms) {
+  return !plan.core->inline_ops() && plan.core->caller_runs_allowed() && timeout_ms <= 0;
+}
+
+// Where this run of `plan` goes: true for the calling thread.
+bool TakeCallerTurn(RunPlan& plan) {
+  int32_t turns = plan.caller_turns.load(std::memory_order_relaxed);
+  if (turns == 0) return false;
+  // Runs in flight together may race on the count: either way is a valid choice.
+  plan.caller_turns.store(turns > 0 ? turns - 1 : turns + 1, std::memory_order_relaxed);
+  return turns > 0;
+}
+
+void Measured(RunPlan& plan, bool on_caller, uint32_t micros) {
+  if (on_caller) {
+    Average(plan.caller_micros, micros);
+    uint32_t pooled = plan.pooled_micros.load(std::memory_order_relaxed);
+    if (plan.caller_micros.load(std::memory_order_relaxed) > pooled + pooled / 4) {
+      plan.caller_turns.store(-kPoolTurns, std::memory_order_relaxed);
+    }
+  } else {
+    Average(plan.pooled_micros, micros);
+    if (plan.caller_turns.load(std::memory_order_relaxed) == 0 &&
+        plan.pooled_micros.load(std::memory_order_relaxed) <= kCallerTryMicros) {
+      plan.caller_turns.store(kCallerTurns, std::memory_order_relaxed);
+    }
+  }
+}
+
+}  // namespace
+
+uint64_t CallerRuns() { return g_caller_runs.load(std::memory_order_relaxed); }
+uint64_t PooledRuns() { return g_pooled_runs.load(std::memory_order_relaxed); }
+
 Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t timeout_ms) {
   SessionCore& core = *plan.core;
   if (!core.BeginRun()) return {"MODEL_DISPOSED", kDisposedMessage};
@@ -238,19 +309,28 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
   Status status;
   std::string options_bytes;
   TF_Buffer options{nullptr, 0, nullptr};
+  bool pool_skippable = MayRunOnCaller(plan, timeout_ms);
+  bool on_caller = pool_skippable && TakeCallerTurn(plan);
   if (timeout_ms > 0) {
     options_bytes = RunOptionsWithTimeout(timeout_ms);
     options.data = options_bytes.data();
     options.length = options_bytes.size();
+  } else if (on_caller) {
+    options.data = kRunOnCallerOptions;
+    options.length = sizeof(kRunOnCallerOptions) - 1;
   }
   auto started = std::chrono::steady_clock::now();
-  tf().TF_SessionRun(core.session(), timeout_ms > 0 ? &options : nullptr, plan.inputs.data(), feeds.data(),
+  tf().TF_SessionRun(core.session(), options.data != nullptr ? &options : nullptr, plan.inputs.data(), feeds.data(),
                      static_cast<int>(plan.inputs.size()), plan.outputs.data(),
                      fetched.tensors.data(), static_cast<int>(plan.outputs.size()), nullptr, 0,
                      nullptr, status.get());
   core.EndRun();
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
-  plan.last_run_micros.store(static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(micros, UINT32_MAX))), std::memory_order_relaxed);
+  uint32_t clamped = static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(micros, UINT32_MAX)));
+  // A plan's first run also builds its executors: it says nothing about the ones after.
+  bool first = plan.last_run_micros.exchange(clamped, std::memory_order_relaxed) == 0;
+  if (!core.inline_ops()) (on_caller ? g_caller_runs : g_pooled_runs).fetch_add(1, std::memory_order_relaxed);
+  if (pool_skippable && status.ok() && !first) Measured(plan, on_caller, clamped);
   size_t bytes = 0;
   for (TF_Tensor* tensor : fetched.tensors) {
     if (tensor != nullptr) bytes += tf().TF_TensorByteSize(tensor);
@@ -645,7 +725,7 @@ Napi::Value Session::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto feeds = std::make_unique<FeedSet>();
   std::shared_ptr<RunPlan> plan = ReadRunArguments(info, core_, *feeds);
-  uint32_t expected = core_->inline_ops() ? plan->last_run_micros.load(std::memory_order_relaxed) : 0;
+  uint32_t expected = plan->RunsOnCaller() ? plan->last_run_micros.load(std::memory_order_relaxed) : 0;
   int64_t timeout_ms = ReadTimeout(info);
   auto job = std::make_unique<RunJob>(env, std::move(plan), std::move(feeds), timeout_ms);
   Napi::Promise promise = job->promise();

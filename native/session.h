@@ -40,6 +40,10 @@ class SessionCore {
   // short run uses no other thread, so the JS thread may poll for it (native/runner.h).
   bool inline_ops() const { return inline_ops_; }
   void set_inline_ops(bool value) { inline_ops_ = value; }
+  // A session with an inter-op pool may run a short plan on the calling thread
+  // (RunOptions.inter_op_thread_pool -1; see RunPlanOnce): false for a remote target.
+  bool caller_runs_allowed() const { return caller_runs_allowed_; }
+  void set_caller_runs_allowed(bool value) { caller_runs_allowed_ = value; }
   TF_Graph* graph() const { return graph_; }
 
  private:
@@ -50,6 +54,7 @@ class SessionCore {
   TF_Session* session_;
   TF_Graph* graph_;
   bool inline_ops_ = false;
+  bool caller_runs_allowed_ = false;
 };
 
 // MODEL_DISPOSED's message for a run or plan that reaches a closed session.
@@ -57,6 +62,11 @@ extern const char kDisposedMessage[];
 
 // Sessions created and not yet freed, in the whole process (for leak tests).
 int64_t LiveSessions();
+
+// Runs on sessions with an inter-op pool, in the whole process: those that went to the
+// calling thread instead (RunPlanOnce in session.cc) and those that went to the pool.
+uint64_t CallerRuns();
+uint64_t PooledRuns();
 
 // Feeds and fetches resolved to TF_Outputs once, reused by every run with them.
 struct RunPlan {
@@ -72,6 +82,16 @@ struct RunPlan {
   // How long the last TF_SessionRun took, in microseconds (0: never ran): run() of a
   // plan that runs briefly has the JS thread poll for it (native/runner.h).
   std::atomic<uint32_t> last_run_micros{0};
+  // On a session with an inter-op pool: how the plan's runs went there and on the calling
+  // thread (moving averages, microseconds; 0: not yet), and where the next ones go:
+  // > 0 runs left on the calling thread, < 0 runs left on the pool before it tries again.
+  std::atomic<uint32_t> pooled_micros{0};
+  std::atomic<uint32_t> caller_micros{0};
+  std::atomic<int32_t> caller_turns{0};
+
+  // The next run executes on the calling thread: the session runs ops inline, or the plan
+  // runs there now (RunPlanOnce). A short run there may be polled for (native/runner.h).
+  bool RunsOnCaller() const;
 };
 
 // Resolves tensor names ("op" or "op:index") against the session's graph into `plan`

@@ -96,6 +96,53 @@ t.test('busy-polling: short runs are polled for, within the limit; a long run is
   await Promise.all([model.dispose(), tiny.dispose()]);
 });
 
+t.test('a session with an inter-op pool runs a short plan on the calling thread while that is faster; never with a run timeout, nor a long plan', async (t) => {
+  const x = new Tensor('float32', new Float32Array([1, -2, 3, 0.5]), [1, 4]);
+  const runs = () => {
+    const { callerRuns, pooledRuns } = native().stats();
+    return { callerRuns, pooledRuns };
+  };
+  const delta = (before: { callerRuns: number; pooledRuns: number }) => {
+    const now = runs();
+    return { caller: now.callerRuns - before.callerRuns, pooled: now.pooledRuns - before.pooledRuns };
+  };
+
+  // Ops inline already: nothing to decide, nothing counted.
+  const inline = await loadModel(fixture('tiny').dir);
+  const expected = Array.from((await inline.run({ x })).y.data as Float32Array);
+  let before = runs();
+  for (let i = 0; i < 50; i++) await inline.run({ x });
+  t.same(delta(before), { caller: 0, pooled: 0 }, 'an inline session is not counted');
+
+  // A tiny plan on a pooled session: the pool's two hand-offs cost more than the graph.
+  const pooled = await loadModel(fixture('tiny').dir, { interOpThreads: 0 });
+  before = runs();
+  for (let i = 0; i < 300; i++) {
+    const out = i % 2 ? pooled.runSync({ x }) : await pooled.run({ x });
+    if (i % 50 === 0) t.same(Array.from(out.y.data as Float32Array), expected, `run ${i}: the same result as inline`);
+  }
+  const tiny = delta(before);
+  t.equal(tiny.caller + tiny.pooled, 300, 'every run of a pooled session is counted');
+  t.ok(tiny.pooled >= 2, `the pool ran the first run and refreshes its measure (${tiny.pooled} runs)`);
+  t.ok(tiny.caller > tiny.pooled, `most runs went to the calling thread (${tiny.caller} of 300)`);
+
+  // A run timeout needs the pool: TensorFlow enforces it only there.
+  const timed = await loadModel(fixture('tiny').dir, { interOpThreads: 0, runTimeoutMs: 60_000 });
+  before = runs();
+  for (let i = 0; i < 100; i++) await timed.run({ x });
+  t.same(delta(before), { caller: 0, pooled: 100 }, 'runTimeoutMs: every run on the pool');
+
+  // A plan that runs for milliseconds stays where the session's options put it.
+  const calibrate = await loadModel(fixture('slow').dir);
+  const n = new Tensor('int32', new Int32Array([await slowN(calibrate, 5)]), []);
+  await calibrate.dispose();
+  const slow = await loadModel(fixture('slow').dir, { interOpThreads: 0 });
+  before = runs();
+  for (let i = 0; i < 20; i++) await slow.run({ n });
+  t.same(delta(before).caller, 0, 'a run of about 5 ms never leaves the pool');
+  await Promise.all([inline.dispose(), pooled.dispose(), timed.dispose(), slow.dispose()]);
+});
+
 t.test("runs execute on the addon's runner threads: libuv's pool stays free for fs, and UV_THREADPOOL_SIZE sizes the runners", async (t) => {
   const model = await loadModel(fixture('slow').dir, { maxConcurrentRuns: 4 });
   const n = new Tensor('int32', new Int32Array([await slowN(model, 300)]), []);

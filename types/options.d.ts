@@ -32,7 +32,10 @@ export interface LoadOptions {
     /**
      * Threads of the inter-op pool; 0 lets TensorFlow choose, negative runs ops inline on
      * the calling thread. Default -1 (inline): measured faster for every benchmark model
-     * (README, Performance).
+     * (README, Performance). With a pool, a plan (the same feeds and fetches) whose runs take
+     * at most 1 ms still runs on the calling thread (RunOptions.inter_op_thread_pool -1, as
+     * TensorFlow advises for simple graphs) while that measures faster than the pool, unless
+     * the run has a timeout (TensorFlow enforces one only on the pool).
      */
     interOpThreads?: number;
     /** Place ops on CPU when the requested device has no kernel for them. */
