@@ -26,6 +26,14 @@ int RunnerThreads() {
 // How long an idle runner waits awake for the next job: longer than a caller takes to
 // settle a tiny run and start the next one, short against any real run.
 constexpr auto kSpin = std::chrono::microseconds(50);
+// After two jobs were in flight at once, nothing spins or polls for this long: the cores
+// are wanted by the runs themselves (on 2 vCPUs, a spinning runner beside two runs and the
+// JS thread cut 2-in-flight throughput below single flight).
+constexpr auto kOverlapQuiet = std::chrono::milliseconds(2);
+
+int64_t NowNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 std::atomic<uint32_t> g_busy_poll_micros{kDefaultBusyPollMicros};
 
@@ -54,6 +62,7 @@ class Pool {
     Sleeper* wake = nullptr;
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      if (busy_.load(std::memory_order_relaxed) > 0 || !queue_.empty()) NoteOverlap();
       queue_.push_back(std::move(task));
       queued_.fetch_add(1, std::memory_order_release);
       // A spinning runner takes one job by itself. Otherwise the runner that went to
@@ -68,7 +77,15 @@ class Pool {
     if (wake != nullptr) wake->cv.notify_one();
   }
 
+  // Jobs overlapped (two in flight at once) within kOverlapQuiet.
+  static bool Overlapping() { return NowNanos() < g_overlap_until.load(std::memory_order_relaxed); }
+  static void NoteOverlap() {
+    g_overlap_until.store(NowNanos() + std::chrono::duration_cast<std::chrono::nanoseconds>(kOverlapQuiet).count(), std::memory_order_relaxed);
+  }
+
  private:
+  static inline std::atomic<int64_t> g_overlap_until{0};
+
   Pool() {
     for (int i = 0, n = RunnerThreads(); i < n; ++i) {
       std::thread thread([this] { Loop(); });
@@ -89,7 +106,7 @@ class Pool {
   bool Spin(Task& task) {
     bool expected = false;
     // busyPollMicros 0: nothing spins, here or in the event loop.
-    if (g_busy_poll_micros.load(std::memory_order_relaxed) == 0 || busy_.load(std::memory_order_relaxed) > 0 ||
+    if (g_busy_poll_micros.load(std::memory_order_relaxed) == 0 || busy_.load(std::memory_order_relaxed) > 0 || Overlapping() ||
         !spinning_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
       return false;
     }
@@ -170,8 +187,9 @@ Completions::~Completions() = default;
 
 void Completions::Submit(std::unique_ptr<Job> job, uint32_t expected_micros) {
   if (in_flight_++ == 0) uv_ref(Handle(async_));
-  // Only a lone run: with more in flight, runner threads need the cores.
-  if (in_flight_ == 1 && poller_->Begin(expected_micros)) {
+  if (in_flight_ > 1) Pool::NoteOverlap();
+  // Only a lone run, and not just after others overlapped: runner threads need the cores.
+  if (in_flight_ == 1 && !Pool::Overlapping() && poller_->Begin(expected_micros)) {
     job->polled_ = true;
     ++polled_;
   }

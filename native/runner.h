@@ -4,8 +4,9 @@
 // over napi_async_work, measured in README "Performance":
 //  - the hand-off: after a job, one idle runner spins for a few tens of microseconds
 //    before it sleeps, so a caller that awaits a run and starts the next one finds it
-//    awake (no futex wake-up of a halted vCPU). Only one runner spins at a time, and
-//    none while another runs a job, so spinning never takes a core from TensorFlow;
+//    awake (no futex wake-up of a halted vCPU). Only one runner spins at a time, none
+//    while another runs a job, and none within 2 ms of two jobs being in flight at once
+//    (nor does the event loop poll then), so spinning never takes a core from TensorFlow;
 //  - the way back: finished runs of an environment queue up behind one uv_async handle
 //    and are settled in one callback scope, however many finished together;
 //  - the JS thread's wait: while a lone run is in flight on a session that runs ops
