@@ -354,6 +354,11 @@ export class Model {
   #running = 0;
   // Each waiter is resolved with true when a finishing run hands it its slot, false on dispose.
   #waiting: ((granted: boolean) => void)[] = [];
+  // An in-process session keeps maxConcurrentRuns itself (NativeSession.setRunLimit): every
+  // run() goes to the addon at once, and #inFlight counts them.
+  #gated = false;
+  #inFlight = 0;
+  #tickets = 0;
   #prepared = new Map<string, PreparedSignature>();
   #plans = new Map<string, Planned>();
   #queues: BatchQueue[] = [];
@@ -383,6 +388,10 @@ export class Model {
     this.path = init.path;
     this.tags = init.tags;
     this.#session = init.session;
+    if (Number.isFinite(init.maxConcurrentRuns) && init.session.setRunLimit && init.session.cancelQueued) {
+      init.session.setRunLimit(init.maxConcurrentRuns);
+      this.#gated = true;
+    }
     this.signatures = Object.freeze(init.signatures);
     this.defaultSignature = init.defaultSignature;
     this.devices = Object.freeze(init.devices.map((d) => Object.freeze({ ...d })));
@@ -414,12 +423,12 @@ export class Model {
 
   /** Runs of this model executing now (at most maxConcurrentRuns). */
   get runsExecuting(): number {
-    return this.#running;
+    return this.#gated ? Math.min(this.#inFlight, this.maxConcurrentRuns) : this.#running;
   }
 
   /** Runs waiting for their turn to execute (maxConcurrentRuns), in call order. */
   get runsQueued(): number {
-    return this.#waiting.length;
+    return this.#gated ? Math.max(0, this.#inFlight - this.maxConcurrentRuns) : this.#waiting.length;
   }
 
   /**
@@ -479,6 +488,7 @@ export class Model {
   // caller has given up, and it would hold up the runs behind it (whether or not TensorFlow can
   // stop the run once it starts).
   async #execute(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs = 0): Promise<NativeTensors> {
+    if (this.#gated) return this.#executeGated(session, plan, feeds, timeoutMs, waitLimitMs);
     if (this.#running < this.maxConcurrentRuns) {
       this.#running++;
     } else if (!(await this.#turn(waitLimitMs))) {
@@ -493,6 +503,41 @@ export class Model {
       const next = this.#waiting.shift();
       if (next) next(true);
       else this.#running--;
+    }
+  }
+
+  // #execute when the addon keeps the turns (an in-process session): the run waits there, and
+  // a run finishing on a runner thread starts the next at once, with no trip through the event
+  // loop. A run still waiting at waitLimitMs is taken out of the addon's queue.
+  async #executeGated(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs: number): Promise<NativeTensors> {
+    const ahead = this.#inFlight - this.maxConcurrentRuns; // ≥ 0: this run waits behind that many
+    const ticket = ++this.#tickets;
+    let run: Promise<NativeTensors>;
+    try {
+      run = session.run(plan, feeds, timeoutMs, ticket);
+    } catch (error) {
+      throw runError(error);
+    }
+    this.#inFlight++;
+    let timer: NodeJS.Timeout | undefined;
+    let dropped: TensorFlowError | undefined;
+    try {
+      if (ahead < 0 || waitLimitMs <= 0) return await run;
+      const started = performance.now();
+      const expiry = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          if (!session.cancelQueued!(ticket)) return; // it started: TensorFlow's own limit applies
+          dropped = new TensorFlowError('DEADLINE_EXCEEDED', `the run waited ${Math.round(performance.now() - started)} ms for its turn (maxConcurrentRuns ${this.maxConcurrentRuns}, ${ahead} run(s) queued ahead of it), past its runTimeoutMs of ${waitLimitMs} ms, and was not started`);
+          reject(dropped);
+        }, waitLimitMs);
+      });
+      return await Promise.race([run, expiry]);
+    } catch (error) {
+      if (dropped !== undefined) throw dropped; // run() itself rejected with CANCELLED
+      throw runError(error);
+    } finally {
+      clearTimeout(timer);
+      this.#inFlight--;
     }
   }
 
@@ -527,7 +572,7 @@ export class Model {
   stats(): ModelStats {
     const batching: Record<string, BatchingStats> = {};
     for (const [name, stats] of this.#batchStats) batching[name] = { ...stats, batchSizes: { ...stats.batchSizes } };
-    return { runsExecuting: this.#running, runsQueued: this.#waiting.length, batching };
+    return { runsExecuting: this.runsExecuting, runsQueued: this.runsQueued, batching };
   }
 
   /**

@@ -37,11 +37,6 @@ int64_t NowNanos() {
 
 std::atomic<uint32_t> g_busy_poll_micros{kDefaultBusyPollMicros};
 
-struct Task {
-  std::unique_ptr<Job> job;
-  std::shared_ptr<Completions> completions;
-};
-
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -139,10 +134,18 @@ class Pool {
         }
         Pop(task);
       }
-      busy_.fetch_add(1, std::memory_order_relaxed);
-      task.job->Execute();
-      busy_.fetch_sub(1, std::memory_order_relaxed);
-      task.completions->Finish(std::move(task.job));
+      // A job that holds a slot of its gate hands it, and this runner, to the next job
+      // waiting there when it is done.
+      for (;;) {
+        busy_.fetch_add(1, std::memory_order_relaxed);
+        task.job->Execute();
+        busy_.fetch_sub(1, std::memory_order_relaxed);
+        Task next;
+        bool more = task.holds_slot && task.job->gate()->Leave(next);
+        task.completions->Finish(std::move(task.job));
+        if (!more) break;
+        task = std::move(next);
+      }
     }
   }
 
@@ -163,6 +166,73 @@ class Pool {
 uv_handle_t* Handle(void* async) { return static_cast<uv_handle_t*>(async); }
 
 }  // namespace
+
+void Gate::SetLimit(uint32_t limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  limit_ = limit;
+}
+
+bool Gate::Enter(Task& task) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Behind others already waiting, a job waits too: call order is kept.
+  if (limit_ == 0) return true;
+  if (running_ < limit_ && waiting_.empty()) {
+    ++running_;
+    task.holds_slot = true;
+    return true;
+  }
+  task.holds_slot = true;  // from when Leave() hands it a slot
+  waiting_.push_back(std::move(task));
+  return false;
+}
+
+bool Gate::Leave(Task& next) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!waiting_.empty() && (limit_ == 0 || running_ <= limit_)) {
+    next = std::move(waiting_.front());
+    waiting_.pop_front();
+    return true;
+  }
+  --running_;
+  return false;
+}
+
+bool Gate::Cancel(Napi::Env env, uint64_t ticket) {
+  Task found;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+      if (it->job->ticket == ticket) {
+        found = std::move(*it);
+        waiting_.erase(it);
+        break;
+      }
+    }
+  }
+  if (!found.job) return false;
+  found.completions->Dropped(*found.job);
+  found.job->Abandon(env);
+  return true;
+}
+
+std::vector<Task> Gate::Open() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  limit_ = 0;
+  std::vector<Task> tasks;
+  for (Task& task : waiting_) {
+    task.holds_slot = false;  // executes without one
+    tasks.push_back(std::move(task));
+  }
+  waiting_.clear();
+  return tasks;
+}
+
+void Requeue(Task task) { Pool::Get().Submit(std::move(task)); }
+
+void Completions::Dropped(Job& job) {
+  if (job.polled_ && --polled_ == 0) poller_->Done();
+  if (--in_flight_ == 0) uv_unref(Handle(async_));
+}
 
 Completions::Completions(Napi::Env env) : env_(env) {
   poller_ = std::make_unique<LoopPoller>(env);
@@ -193,7 +263,10 @@ void Completions::Submit(std::unique_ptr<Job> job, uint32_t expected_micros) {
     job->polled_ = true;
     ++polled_;
   }
-  Pool::Get().Submit(Task{std::move(job), shared_from_this()});
+  Task task{std::move(job), shared_from_this()};
+  Gate* gate = task.job->gate();
+  if (gate != nullptr && !gate->Enter(task)) return;  // waits at its gate: a runner that finishes starts it
+  Pool::Get().Submit(std::move(task));
 }
 
 void Completions::Finish(std::unique_ptr<Job> job) {

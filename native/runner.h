@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -60,6 +61,9 @@ class LoopPoller {
   std::chrono::steady_clock::time_point deadline_;
 };
 
+class Gate;
+class Completions;
+
 class Job {
  public:
   virtual ~Job() = default;
@@ -67,11 +71,54 @@ class Job {
   virtual void Execute() = 0;
   // JS thread, inside a callback scope: resolves or rejects the job's promise.
   virtual void Settle(Napi::Env env) = 0;
+  // JS thread: settles the job without executing it (taken out of its gate's queue).
+  virtual void Abandon(Napi::Env env) {}
+  // The gate the job must pass before it executes (nullptr: none).
+  virtual Gate* gate() { return nullptr; }
+  // Names the job to Gate::Cancel (0: not cancellable).
+  uint64_t ticket = 0;
 
  private:
   friend class Completions;
   bool polled_ = false;
 };
+
+// A job and the environment it settles in.
+struct Task {
+  std::unique_ptr<Job> job;
+  std::shared_ptr<Completions> completions;
+  bool holds_slot = false;  // took a slot of its job's gate: gives it back when done
+};
+
+// At most `limit` jobs of one session executing at once (the model's maxConcurrentRuns); the
+// others wait here in call order, holding no thread. The runner that finishes a gated job
+// starts the next waiting one itself: a queue of runs never waits for the event loop between
+// two of them (which, with a busy loop, left TensorFlow idle between runs).
+class Gate {
+ public:
+  // JS thread: the limit (0: none).
+  void SetLimit(uint32_t limit);
+  // JS thread, as the job is submitted: true when `task` may execute now (it took a slot);
+  // otherwise it waits here.
+  bool Enter(Task& task);
+  // Runner, after a gated job executed: true with the next waiting task, which takes over the
+  // slot; false when none waits (the slot is free).
+  bool Leave(Task& next);
+  // JS thread: takes the waiting job with `ticket` out, abandons it (Job::Abandon) and tells
+  // its environment it will not finish; false when it started (or is unknown).
+  bool Cancel(Napi::Env env, uint64_t ticket);
+  // Any thread, when the session closes: lifts the limit and hands back every waiting task.
+  std::vector<Task> Open();
+
+ private:
+  std::mutex mutex_;
+  uint32_t limit_ = 0;
+  uint32_t running_ = 0;
+  std::deque<Task> waiting_;
+};
+
+// Hands a task back to the runners as it is (a gate's, when its session closed).
+void Requeue(Task task);
 
 // One environment's finished jobs, waiting for its JS thread (main or a worker_thread).
 class Completions : public std::enable_shared_from_this<Completions> {
@@ -86,6 +133,8 @@ class Completions : public std::enable_shared_from_this<Completions> {
   void Submit(std::unique_ptr<Job> job, uint32_t expected_micros);
   // Runner thread: queues a finished job and wakes the JS thread.
   void Finish(std::unique_ptr<Job> job);
+  // JS thread: a submitted job that will never settle (cancelled while it waited at a gate).
+  void Dropped(Job& job);
   // JS thread, at environment teardown (after sessions closed): later jobs are dropped.
   void Close();
 

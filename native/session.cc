@@ -417,6 +417,18 @@ class RunJob : public Job {
 
   Napi::Promise promise() const { return deferred_.Promise(); }
 
+  Gate* gate() override { return &plan_->core->gate(); }
+
+  void Abandon(Napi::Env env) override {
+    try {
+      deferred_.Reject(MakeError(env, "CANCELLED", "the run was taken out of its queue before it started").Value());
+      feeds_->Clear();
+      Addon::Of(env).releases()->Drain(env);
+    } catch (const Napi::Error&) {
+      // Only when JS can no longer run: nobody awaits.
+    }
+  }
+
   void Execute() override {
     try {
       failure_ = RunPlanOnce(*plan_, *feeds_, fetched_, timeout_ms_);
@@ -532,8 +544,13 @@ void SessionCore::EndRun() {
 }
 
 void SessionCore::BeginClose() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  closing_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closing_ = true;
+  }
+  // Runs waiting at the gate go back to the runners, where they fail with MODEL_DISPOSED
+  // without starting.
+  for (Task& task : gate_.Open()) Requeue(std::move(task));
 }
 
 bool SessionCore::closed() {
@@ -544,6 +561,7 @@ bool SessionCore::closed() {
 void SessionCore::Close() {
   TF_Session* session;
   TF_Graph* graph;
+  for (Task& task : gate_.Open()) Requeue(std::move(task));
   {
     std::unique_lock<std::mutex> lock(mutex_);
     closing_ = true;
@@ -566,6 +584,8 @@ Napi::Function Session::Define(Napi::Env env) {
                      {InstanceMethod<&Session::Plan>("plan"), InstanceMethod<&Session::Run>("run"),
                       InstanceMethod<&Session::RunSync>("runSync"),
                       InstanceMethod<&Session::Trace>("trace"),
+                      InstanceMethod<&Session::SetRunLimit>("setRunLimit"),
+                      InstanceMethod<&Session::CancelQueued>("cancelQueued"),
                       InstanceMethod<&Session::Close>("close")});
 }
 
@@ -728,6 +748,11 @@ Napi::Value Session::Run(const Napi::CallbackInfo& info) {
   uint32_t expected = plan->RunsOnCaller() ? plan->last_run_micros.load(std::memory_order_relaxed) : 0;
   int64_t timeout_ms = ReadTimeout(info);
   auto job = std::make_unique<RunJob>(env, std::move(plan), std::move(feeds), timeout_ms);
+  // The optional fourth argument: a ticket cancelQueued() may name while the run waits.
+  if (info.Length() > 3 && info[3].IsNumber()) {
+    double ticket = info[3].As<Napi::Number>().DoubleValue();
+    if (ticket >= 1 && ticket <= 9007199254740991.0) job->ticket = static_cast<uint64_t>(ticket);
+  }
   Napi::Promise promise = job->promise();
   Addon::Of(env).completions()->Submit(std::move(job), expected);
   return promise;
@@ -801,6 +826,22 @@ Napi::Value Session::Trace(const Napi::CallbackInfo& info) {
   std::shared_ptr<RunPlan> plan = ReadRunArguments(info, core_, *feeds);
   auto* worker = new TraceWorker(env, std::move(plan), std::move(feeds));
   return worker->Start();
+}
+
+Napi::Value Session::SetRunLimit(const Napi::CallbackInfo& info) {
+  double limit = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  if (!(limit >= 0 && limit <= UINT32_MAX && limit == static_cast<double>(static_cast<uint32_t>(limit)))) {
+    throw MakeTypeError(info.Env(), "setRunLimit(n) needs a whole number from 0 (no limit) to 2^32-1");
+  }
+  core_->gate().SetLimit(static_cast<uint32_t>(limit));
+  return info.Env().Undefined();
+}
+
+Napi::Value Session::CancelQueued(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw MakeTypeError(info.Env(), "cancelQueued(ticket) needs the ticket given to run()");
+  double ticket = info[0].As<Napi::Number>().DoubleValue();
+  if (!(ticket >= 1 && ticket <= 9007199254740991.0)) return Napi::Boolean::New(info.Env(), false);
+  return Napi::Boolean::New(info.Env(), core_->gate().Cancel(info.Env(), static_cast<uint64_t>(ticket)));
 }
 
 Napi::Value Session::Close(const Napi::CallbackInfo& info) {

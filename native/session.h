@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "runner.h"
 #include "tensor.h"
 #include "tf_api.h"
 
@@ -45,6 +46,8 @@ class SessionCore {
   bool caller_runs_allowed() const { return caller_runs_allowed_; }
   void set_caller_runs_allowed(bool value) { caller_runs_allowed_ = value; }
   TF_Graph* graph() const { return graph_; }
+  // run()s of this session executing at once (Session.setRunLimit; native/runner.h).
+  Gate& gate() { return gate_; }
 
  private:
   std::mutex mutex_;
@@ -55,6 +58,7 @@ class SessionCore {
   TF_Graph* graph_;
   bool inline_ops_ = false;
   bool caller_runs_allowed_ = false;
+  Gate gate_;
 };
 
 // MODEL_DISPOSED's message for a run or plan that reaches a closed session.
@@ -137,6 +141,11 @@ class Session : public Napi::ObjectWrap<Session> {
   // RunMetadata bytes (lib/placement.ts reads where each node ran).
   Napi::Value Trace(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  // JS thread: setRunLimit(n): at most n run()s execute at once, the rest wait natively in
+  // call order (0: no limit). cancelQueued(ticket): drops a run() still waiting (true) or
+  // says it started (false).
+  Napi::Value SetRunLimit(const Napi::CallbackInfo& info);
+  Napi::Value CancelQueued(const Napi::CallbackInfo& info);
 
   std::shared_ptr<SessionCore> core_;
 };

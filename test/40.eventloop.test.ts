@@ -143,6 +143,30 @@ t.test('a session with an inter-op pool runs a short plan on the calling thread 
   await Promise.all([inline.dispose(), pooled.dispose(), timed.dispose(), slow.dispose()]);
 });
 
+t.test('maxConcurrentRuns: a finishing run starts the next waiting one itself, even while the event loop is busy; dispose() fails the ones still waiting', async (t) => {
+  const model = await loadModel(fixture('slow').dir, { maxConcurrentRuns: 1 });
+  const n = new Tensor('int32', new Int32Array([await slowN(model, 30)]), []);
+  const done: number[] = [];
+  const start = performance.now();
+  const runs = Array.from({ length: 3 }, () => model.run({ n }).then(() => done.push(performance.now() - start)));
+  t.same([model.runsExecuting, model.runsQueued], [1, 2], 'one executes, two wait');
+  // Hold the event loop for longer than the three runs take one after another.
+  const until = performance.now() + 250;
+  while (performance.now() < until) { /* busy: no callback can run */ }
+  await Promise.all(runs);
+  const spread = done[2]! - done[0]!;
+  t.ok(spread < 40, `all three had finished when the loop came back: they settled within ${spread.toFixed(1)} ms of each other (about 30 ms per run)`);
+  t.same([model.runsExecuting, model.runsQueued], [0, 0]);
+
+  const first = model.run({ n });
+  const waiting = [model.run({ n }), model.run({ n })].map((run) => t.rejects(run, { code: 'MODEL_DISPOSED' }, 'a run still waiting fails with MODEL_DISPOSED'));
+  await new Promise((resolve) => setTimeout(resolve, 5)); // the first has begun (a run not begun is refused too)
+  const disposed = model.dispose();
+  await first;
+  t.pass('the run executing finishes');
+  await Promise.all([...waiting, disposed]);
+});
+
 t.test("runs execute on the addon's runner threads: libuv's pool stays free for fs, and UV_THREADPOOL_SIZE sizes the runners", async (t) => {
   const model = await loadModel(fixture('slow').dir, { maxConcurrentRuns: 4 });
   const n = new Tensor('int32', new Int32Array([await slowN(model, 300)]), []);

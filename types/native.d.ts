@@ -16,12 +16,23 @@ export type NativePlan = {
 };
 export interface NativeSession {
     plan(inputs: string[], outputs: string[]): NativePlan;
-    /** timeoutMs > 0: TensorFlow's run timeout (RunOptions.timeout_in_ms); DEADLINE_EXCEEDED past it. */
-    run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): Promise<NativeTensors>;
+    /**
+     * timeoutMs > 0: TensorFlow's run timeout (RunOptions.timeout_in_ms); DEADLINE_EXCEEDED past it.
+     * ticket ≥ 1: names the run to cancelQueued() while it waits at the session's run limit.
+     */
+    run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number, ticket?: number): Promise<NativeTensors>;
     runSync(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): NativeTensors;
     /** One run traced (RunOptions FULL_TRACE); resolves the RunMetadata bytes. In-process sessions only. */
     trace?(plan: NativePlan, feeds: NativeTensors): Promise<Uint8Array>;
     close(): Promise<void>;
+    /**
+     * In-process sessions: at most `limit` run()s execute at once (0: no limit); the others wait
+     * in the addon in call order, and the runner that finishes one starts the next itself
+     * (native/runner.h, Gate).
+     */
+    setRunLimit?(limit: number): void;
+    /** Takes a run() still waiting at the run limit out (it rejects with CANCELLED): true; false once it started. */
+    cancelQueued?(ticket: number): boolean;
 }
 /** How a session is loaded besides TensorFlow's loader defaults (lib/loader.ts). */
 export interface NativeLoadExtra {
