@@ -3,6 +3,7 @@
  * it needs no TensorFlow: the addon dlopens libtensorflow only when asked.
  */
 import * as path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 
 /**
  * Feeds and outputs cross the addon as one flat array, a triple per tensor:
@@ -123,6 +124,11 @@ export interface Binding {
   asyncNoop(): Promise<void>;
   /** Sets the busy-poll limit in microseconds when given; returns the current one. */
   busyPoll(micros?: number): number;
+  /**
+   * Main thread, as the process exits: no run or tensor deletion starts any more, and this
+   * returns once those under way have ended (exit() then tears down TensorFlow's statics).
+   */
+  stopForExit(): void;
   /** Detaches an output's ArrayBuffer and frees TensorFlow's memory behind it now. */
   releaseBuffer(buffer: ArrayBuffer): void;
   /** A shared memory segment (memfd) of this process; the fd stays open while it lives. */
@@ -158,9 +164,14 @@ let binding: Binding | undefined;
 export function native(): Binding {
   if (!binding) {
     const explicit = process.env.TFSLICE_ADDON;
-    binding = explicit
+    const loaded = explicit
       ? (require(path.resolve(explicit)) as Binding)
       : (require('node-gyp-build') as (dir: string) => Binding)(PACKAGE_ROOT);
+    binding = loaded;
+    // process.exit() with a run in flight: exit() destroys TensorFlow's static objects while
+    // a runner thread may still be inside TensorFlow (a segfault). Let those runs end first.
+    // Only the main thread: a worker's exit ends that worker, not the process.
+    if (isMainThread) process.once('exit', () => loaded.stopForExit());
   }
   return binding;
 }

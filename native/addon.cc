@@ -1,6 +1,8 @@
 // Module entry: the per-environment Addon and the functions lib/native.ts calls.
 #include "addon.h"
 
+#include <dlfcn.h>
+
 #include "channel.h"
 #include "errors.h"
 #include "promise_worker.h"
@@ -111,7 +113,25 @@ std::string PathArgument(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+namespace {
+
+// Node unloads (dlclose) an addon that only worker_threads loaded once the last of them ends;
+// the addon's threads (runners, the free thread, hosts' serving threads) outlive any one
+// environment and would then run unmapped code (a segfault after Worker.terminate()). Marking
+// the library RTLD_NODELETE keeps it mapped until the process ends.
+void KeepLoaded() {
+  static bool kept = [] {
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(&KeepLoaded), &info) == 0 || info.dli_fname == nullptr) return false;
+    return dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != nullptr;
+  }();
+  (void)kept;
+}
+
+}  // namespace
+
 Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<ReleaseQueue>()), env_(env) {
+  KeepLoaded();
   MarkJsThread();
   session_constructor_ = Napi::Persistent(Session::Define(env));
   completions_ = std::make_shared<Completions>(env);
@@ -132,6 +152,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceMethod<&Addon::AsyncNoop>("asyncNoop"),
                InstanceMethod<&Addon::ReleaseBuffer>("releaseBuffer"),
                InstanceMethod<&Addon::BusyPoll>("busyPoll"),
+               InstanceMethod<&Addon::StopForExit>("stopForExit"),
                InstanceValue("shmCreate", Napi::Function::New<ShmCreate>(env, "shmCreate")),
                InstanceValue("shmOpen", Napi::Function::New<ShmOpen>(env, "shmOpen")),
                InstanceValue("shmRelease", Napi::Function::New<ShmRelease>(env, "shmRelease")),
@@ -200,6 +221,11 @@ Napi::Value Addon::ReleaseBuffer(const Napi::CallbackInfo& info) {
     throw MakeTypeError(info.Env(), "releaseBuffer(arrayBuffer)");
   }
   ReleaseOutput(info.Env(), info[0].As<Napi::ArrayBuffer>());
+  return info.Env().Undefined();
+}
+
+Napi::Value Addon::StopForExit(const Napi::CallbackInfo& info) {
+  tfslice::StopForExit();
   return info.Env().Undefined();
 }
 

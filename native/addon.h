@@ -63,6 +63,8 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value AsyncNoop(const Napi::CallbackInfo& info);
   Napi::Value ReleaseBuffer(const Napi::CallbackInfo& info);
   Napi::Value BusyPoll(const Napi::CallbackInfo& info);
+  // Main thread, from process.on('exit'): see StopForExit in runner.h.
+  Napi::Value StopForExit(const Napi::CallbackInfo& info);
   static void Teardown(void* self);
 
   std::shared_ptr<ReleaseQueue> releases_;

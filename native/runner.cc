@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "errors.h"
+#include "tensor.h"
 #include "uv_compat.h"
 
 namespace tfslice {
@@ -72,6 +73,15 @@ class Pool {
     if (wake != nullptr) wake->cv.notify_one();
   }
 
+  // At process exit: no job starts any more; returns once the jobs executing have ended.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_.store(true, std::memory_order_release);
+    }
+    while (busy_.load(std::memory_order_relaxed) > 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+
   // Jobs overlapped (two in flight at once) within kOverlapQuiet.
   static bool Overlapping() { return NowNanos() < g_overlap_until.load(std::memory_order_relaxed); }
   static void NoteOverlap() {
@@ -89,11 +99,14 @@ class Pool {
     }
   }
 
+  // Under mutex_: takes the next task and counts its runner busy; false when none, or when the
+  // process is exiting.
   bool Pop(Task& task) {
-    if (queue_.empty()) return false;
+    if (stopping_ || queue_.empty()) return false;
     task = std::move(queue_.front());
     queue_.pop_front();
     queued_.fetch_sub(1, std::memory_order_relaxed);
+    busy_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
 
@@ -127,25 +140,28 @@ class Pool {
       Task task;
       if (!Spin(task)) {
         std::unique_lock<std::mutex> lock(mutex_);
-        while (queue_.empty()) {
+        while (!Pop(task)) {
           me.woken = false;
           sleepers_.push_back(&me);
           me.cv.wait(lock, [&me] { return me.woken; });
         }
-        Pop(task);
       }
       // A job that holds a slot of its gate hands it, and this runner, to the next job
-      // waiting there when it is done.
+      // waiting there when it is done. The runner counts busy from Pop() to the end of the
+      // chain, so Stop() sees every job that may still touch TensorFlow.
       for (;;) {
-        busy_.fetch_add(1, std::memory_order_relaxed);
         task.job->Execute();
-        busy_.fetch_sub(1, std::memory_order_relaxed);
         Task next;
         bool more = task.holds_slot && task.job->gate()->Leave(next);
         task.completions->Finish(std::move(task.job));
         if (!more) break;
+        if (stopping_.load(std::memory_order_acquire)) {
+          next.job.release();  // the process is exiting: left as it is, never run
+          break;
+        }
         task = std::move(next);
       }
+      busy_.fetch_sub(1, std::memory_order_relaxed);
     }
   }
 
@@ -161,6 +177,7 @@ class Pool {
   std::atomic<int> queued_{0};
   std::atomic<int> busy_{0};
   std::atomic<bool> spinning_{false};
+  std::atomic<bool> stopping_{false};
 };
 
 uv_handle_t* Handle(void* async) { return static_cast<uv_handle_t*>(async); }
@@ -228,6 +245,11 @@ std::vector<Task> Gate::Open() {
 }
 
 void Requeue(Task task) { Pool::Get().Submit(std::move(task)); }
+
+void StopForExit() {
+  Pool::Get().Stop();
+  StopReaperForExit();
+}
 
 void Completions::Dropped(Job& job) {
   if (job.polled_ && --polled_ == 0) poller_->Done();

@@ -120,6 +120,11 @@ class Gate {
 // Hands a task back to the runners as it is (a gate's, when its session closed).
 void Requeue(Task task);
 
+// Main thread, as the process exits (process.exit() too): no run or deletion starts any more,
+// and this returns once those under way have ended. exit() then destroys TensorFlow's static
+// objects, which a runner still inside TensorFlow would use (a segfault, exit code 139).
+void StopForExit();
+
 // One environment's finished jobs, waiting for its JS thread (main or a worker_thread).
 class Completions : public std::enable_shared_from_this<Completions> {
  public:

@@ -118,16 +118,35 @@ class Reaper {
     thread.detach();
   }
 
+ public:
+  // At process exit: no deletion starts any more, and the one in progress ends first (see
+  // StopForExit in runner.h). What is still queued is left to the exiting process.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    std::lock_guard<std::mutex> working(working_);
+  }
+
+ private:
   void Loop() {
     std::vector<Item> batch;
     for (;;) {
+      std::unique_lock<std::mutex> working(working_, std::defer_lock);
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [this] { return !queue_.empty(); });
-        wake_.wait_for(lock, kGather, [this] { return urgent_; });
+        wake_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+        wake_.wait_for(lock, kGather, [this] { return urgent_ || stopping_; });
+        if (stopping_) {
+          lock.unlock();
+          for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+        }
         batch.swap(queue_);
         urgent_ = false;
         gathering_ = false;
+        working.lock();  // before the queue's lock is let go: Stop() cannot slip in between
       }
       for (const Item& item : batch) {
         if (item.output) DeleteOutputTensorNow(item.tensor);
@@ -143,6 +162,8 @@ class Reaper {
   std::vector<Item> queue_;
   bool gathering_ = false;  // woken for the queue (or about to be); deletions need not wake it
   bool urgent_ = false;     // the queue holds a big tensor or many: free it now
+  bool stopping_ = false;   // the process is exiting
+  std::mutex working_;      // held while a batch is deleted
   std::atomic<uint64_t> pending_{0};
 };
 
@@ -412,6 +433,8 @@ void FeedSet::Clear() {
 }
 
 void MarkJsThread() { t_js_thread = true; }
+
+void StopReaperForExit() { Reaper::Get().Stop(); }
 
 void DeleteTensor(TF_Tensor* tensor) {
   if (t_js_thread) Reaper::Get().Delete(tensor, false);

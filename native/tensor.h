@@ -103,6 +103,9 @@ struct TensorStats {
 };
 TensorStats CurrentTensorStats();
 
+// At process exit: the thread that frees tensors stops, after the batch it is freeing.
+void StopReaperForExit();
+
 // A zeroed ArrayBuffer of `bytes` aligned for TensorFlow, so feeds made in it
 // are never copied.
 Napi::ArrayBuffer NewAlignedArrayBuffer(Napi::Env env, size_t bytes);

@@ -9,7 +9,7 @@ import t from 'tap';
 
 import { loadModel, ModelDisposedError, runtime, Tensor, TfsliceError } from '../lib/index';
 import { native } from '../lib/native';
-import { feedsReleased, fixture, maxRelativeError, ROOT } from './helpers';
+import { feedsReleased, fixture, maxRelativeError, node, ROOT } from './helpers';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -300,4 +300,41 @@ t.test("a run that asks TensorFlow for more memory than there is does not stop t
   clearInterval(ticker);
   t.ok(settled === small_runs.length, `the ${settled} small runs settled`);
   await Promise.all([greedy.dispose(), small.dispose()]);
+});
+
+t.test('process.exit() with runs executing and waiting exits with its code, no crash', async (t) => {
+  // exit() destroys TensorFlow's static objects; a runner thread still inside TensorFlow used
+  // to segfault the process (exit code 139 instead of the one asked for).
+  for (const maxConcurrentRuns of [1, Infinity]) {
+    const script = `
+      const { loadModel, Tensor } = require(${JSON.stringify(DIST)});
+      loadModel(${JSON.stringify(fixture('slow').dir)}, { maxConcurrentRuns: ${maxConcurrentRuns} }).then((model) => {
+        const n = new Tensor('int32', new Int32Array([2000]), []);
+        for (let i = 0; i < 20; i++) model.run({ n }).catch(() => {});
+        setTimeout(() => { console.log('exiting', model.runsExecuting, model.runsQueued); process.exit(3); }, 50);
+      });`;
+    const result = node(script, { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' });
+    t.match(result.stdout, /^exiting [1-9]\d* \d+/, `maxConcurrentRuns ${maxConcurrentRuns}: runs were in flight at exit (${result.stdout.trim()})`);
+    t.equal(result.status, 3, `maxConcurrentRuns ${maxConcurrentRuns}: the exit code asked for${result.status === null ? ' (killed by a signal)' : ''}`);
+  }
+});
+
+t.test('a worker_thread that alone loaded the addon is terminated with a run in flight: the process lives on', async (t) => {
+  // Node unloads an addon that only workers loaded once they are gone; the addon's own threads
+  // then ran unmapped code (a segfault). The main thread here never loads tfslice.
+  const script = `
+    const { Worker } = require('node:worker_threads');
+    const worker = new Worker(\`
+      const { parentPort } = require('node:worker_threads');
+      const { loadModel, Tensor } = require(${JSON.stringify(DIST)});
+      loadModel(${JSON.stringify(fixture('slow').dir)}, { maxConcurrentRuns: 1 }).then((model) => {
+        for (let i = 0; i < 3; i++) model.run({ n: new Tensor('int32', new Int32Array([200]), []) }).catch(() => {});
+        parentPort.postMessage('running');
+      });\`, { eval: true });
+    worker.on('message', () => setTimeout(() => worker.terminate().then(() => {
+      setTimeout(() => console.log('alive after terminate'), 200);
+    }), 5));`;
+  const result = node(script, { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' });
+  t.equal(result.status, 0, `exit code 0${result.status === null ? ' (killed by a signal)' : ''}`);
+  t.match(result.stdout, /alive after terminate/);
 });

@@ -113,6 +113,11 @@ export interface Binding {
     asyncNoop(): Promise<void>;
     /** Sets the busy-poll limit in microseconds when given; returns the current one. */
     busyPoll(micros?: number): number;
+    /**
+     * Main thread, as the process exits: no run or tensor deletion starts any more, and this
+     * returns once those under way have ended (exit() then tears down TensorFlow's statics).
+     */
+    stopForExit(): void;
     /** Detaches an output's ArrayBuffer and frees TensorFlow's memory behind it now. */
     releaseBuffer(buffer: ArrayBuffer): void;
     /** A shared memory segment (memfd) of this process; the fd stays open while it lives. */
