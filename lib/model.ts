@@ -428,7 +428,9 @@ export class Model {
 
   /** Runs waiting for their turn to execute (maxConcurrentRuns), in call order. */
   get runsQueued(): number {
-    return this.#gated ? Math.max(0, this.#inFlight - this.maxConcurrentRuns) : this.#waiting.length;
+    // After dispose() no run waits any more: those that did are failing with MODEL_DISPOSED.
+    if (this.#gated) return this.#session === null ? 0 : Math.max(0, this.#inFlight - this.maxConcurrentRuns);
+    return this.#waiting.length;
   }
 
   /**

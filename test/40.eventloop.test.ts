@@ -162,6 +162,7 @@ t.test('maxConcurrentRuns: a finishing run starts the next waiting one itself, e
   const waiting = [model.run({ n }), model.run({ n })].map((run) => t.rejects(run, { code: 'MODEL_DISPOSED' }, 'a run still waiting fails with MODEL_DISPOSED'));
   await new Promise((resolve) => setTimeout(resolve, 5)); // the first has begun (a run not begun is refused too)
   const disposed = model.dispose();
+  t.same([model.runsExecuting, model.runsQueued], [1, 0], 'after dispose(): the run executing, and none waiting');
   await first;
   t.pass('the run executing finishes');
   await Promise.all([...waiting, disposed]);
