@@ -241,13 +241,16 @@ static std::string RunOptionsWithTimeout(int64_t timeout_ms) {
 // still run faster on the pool, so this is decided by measurement, per plan:
 //  - a plan whose runs on the pool average at most kCallerTryMicros moves to the calling
 //    thread for kCallerTurns runs, then one run on the pool refreshes its average;
-//  - while the calling thread's average exceeds the pool's by a quarter, the plan stays on
-//    the pool for kPoolTurns runs before it tries again.
+//  - from kJudgeAfter runs into a trial (the first, a warm-up, not counted), while the calling
+//    thread's average exceeds the pool's by a quarter, the plan goes back to the pool for
+//    kPoolTurns runs before it tries again, with a fresh average.
 // Never with a run timeout: TensorFlow enforces it only on the pool. A multi-device graph
 // stays on the pool whatever the option says (DirectSession inlines one executor only).
 constexpr uint32_t kCallerTryMicros = 1000;
 constexpr int32_t kCallerTurns = 256;
 constexpr int32_t kPoolTurns = 64;
+constexpr uint32_t kCallerWarmup = 1;
+constexpr uint32_t kJudgeAfter = 8;
 
 // RunOptions with inter_op_thread_pool (field 3, an int32 varint) = -1.
 const char kRunOnCallerOptions[] = "\x18\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01";
@@ -283,15 +286,21 @@ bool TakeCallerTurn(RunPlan& plan) {
 
 void Measured(RunPlan& plan, bool on_caller, uint32_t micros) {
   if (on_caller) {
+    // Each trial starts its own average after a warm-up run (a thread's first run of a plan
+    // can take many times the next ones), and is judged from kJudgeAfter runs on.
+    uint32_t samples = plan.caller_samples.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (samples <= kCallerWarmup) return;
     Average(plan.caller_micros, micros);
     uint32_t pooled = plan.pooled_micros.load(std::memory_order_relaxed);
-    if (plan.caller_micros.load(std::memory_order_relaxed) > pooled + pooled / 4) {
+    if (samples >= kJudgeAfter && plan.caller_micros.load(std::memory_order_relaxed) > pooled + pooled / 4) {
       plan.caller_turns.store(-kPoolTurns, std::memory_order_relaxed);
     }
   } else {
     Average(plan.pooled_micros, micros);
     if (plan.caller_turns.load(std::memory_order_relaxed) == 0 &&
         plan.pooled_micros.load(std::memory_order_relaxed) <= kCallerTryMicros) {
+      plan.caller_micros.store(0, std::memory_order_relaxed);
+      plan.caller_samples.store(0, std::memory_order_relaxed);
       plan.caller_turns.store(kCallerTurns, std::memory_order_relaxed);
     }
   }

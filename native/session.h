@@ -91,6 +91,7 @@ struct RunPlan {
   // > 0 runs left on the calling thread, < 0 runs left on the pool before it tries again.
   std::atomic<uint32_t> pooled_micros{0};
   std::atomic<uint32_t> caller_micros{0};
+  std::atomic<uint32_t> caller_samples{0};  // runs on the calling thread in this trial
   std::atomic<int32_t> caller_turns{0};
 
   // The next run executes on the calling thread: the session runs ops inline, or the plan
