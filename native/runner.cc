@@ -148,20 +148,23 @@ class Pool {
       }
       // A job that holds a slot of its gate hands it, and this runner, to the next job
       // waiting there when it is done. The runner counts busy from Pop() to the end of the
-      // chain, so Stop() sees every job that may still touch TensorFlow.
+      // chain, so Stop() sees every job that may still touch TensorFlow; the last job's
+      // Finish() comes after, so that the caller it wakes, submitting its next run, does not
+      // find this runner busy (an overlap: no spinning, no polling).
       for (;;) {
         task.job->Execute();
         Task next;
         bool more = task.holds_slot && task.job->gate()->Leave(next);
+        bool stop = more && stopping_.load(std::memory_order_acquire);
+        if (!more || stop) busy_.fetch_sub(1, std::memory_order_relaxed);
         task.completions->Finish(std::move(task.job));
         if (!more) break;
-        if (stopping_.load(std::memory_order_acquire)) {
+        if (stop) {
           next.job.release();  // the process is exiting: left as it is, never run
           break;
         }
         task = std::move(next);
       }
-      busy_.fetch_sub(1, std::memory_order_relaxed);
     }
   }
 
@@ -193,12 +196,11 @@ bool Gate::Enter(Task& task) {
   std::lock_guard<std::mutex> lock(mutex_);
   // Behind others already waiting, a job waits too: call order is kept.
   if (limit_ == 0) return true;
+  task.holds_slot = true;  // now, or from when Leave() hands it one
   if (running_ < limit_ && waiting_.empty()) {
     ++running_;
-    task.holds_slot = true;
     return true;
   }
-  task.holds_slot = true;  // from when Leave() hands it a slot
   waiting_.push_back(std::move(task));
   return false;
 }

@@ -570,10 +570,9 @@ bool SessionCore::closed() {
 void SessionCore::Close() {
   TF_Session* session;
   TF_Graph* graph;
-  for (Task& task : gate_.Open()) Requeue(std::move(task));
+  BeginClose();
   {
     std::unique_lock<std::mutex> lock(mutex_);
-    closing_ = true;
     idle_.wait(lock, [this] { return in_flight_ == 0; });
     session = session_;
     graph = graph_;
@@ -748,6 +747,13 @@ int64_t ReadTimeout(const Napi::CallbackInfo& info) {
   return static_cast<int64_t>(ms);
 }
 
+// A run's ticket for cancelQueued(): a whole number from 1 to 2^53-1; 0 for anything else.
+uint64_t TicketOf(const Napi::Value& value) {
+  if (!value.IsNumber()) return 0;
+  double ticket = value.As<Napi::Number>().DoubleValue();
+  return ticket >= 1 && ticket <= 9007199254740991.0 ? static_cast<uint64_t>(ticket) : 0;
+}
+
 }  // namespace
 
 Napi::Value Session::Run(const Napi::CallbackInfo& info) {
@@ -758,10 +764,7 @@ Napi::Value Session::Run(const Napi::CallbackInfo& info) {
   int64_t timeout_ms = ReadTimeout(info);
   auto job = std::make_unique<RunJob>(env, std::move(plan), std::move(feeds), timeout_ms);
   // The optional fourth argument: a ticket cancelQueued() may name while the run waits.
-  if (info.Length() > 3 && info[3].IsNumber()) {
-    double ticket = info[3].As<Napi::Number>().DoubleValue();
-    if (ticket >= 1 && ticket <= 9007199254740991.0) job->ticket = static_cast<uint64_t>(ticket);
-  }
+  if (info.Length() > 3) job->ticket = TicketOf(info[3]);
   Napi::Promise promise = job->promise();
   Addon::Of(env).completions()->Submit(std::move(job), expected);
   return promise;
@@ -848,9 +851,8 @@ Napi::Value Session::SetRunLimit(const Napi::CallbackInfo& info) {
 
 Napi::Value Session::CancelQueued(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsNumber()) throw MakeTypeError(info.Env(), "cancelQueued(ticket) needs the ticket given to run()");
-  double ticket = info[0].As<Napi::Number>().DoubleValue();
-  if (!(ticket >= 1 && ticket <= 9007199254740991.0)) return Napi::Boolean::New(info.Env(), false);
-  return Napi::Boolean::New(info.Env(), core_->gate().Cancel(info.Env(), static_cast<uint64_t>(ticket)));
+  uint64_t ticket = TicketOf(info[0]);
+  return Napi::Boolean::New(info.Env(), ticket != 0 && core_->gate().Cancel(info.Env(), ticket));
 }
 
 Napi::Value Session::Close(const Napi::CallbackInfo& info) {
