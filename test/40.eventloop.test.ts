@@ -158,9 +158,12 @@ t.test('maxConcurrentRuns: a finishing run starts the next waiting one itself, e
   t.ok(spread < 40, `all three had finished when the loop came back: they settled within ${spread.toFixed(1)} ms of each other (about 30 ms per run)`);
   t.same([model.runsExecuting, model.runsQueued], [0, 0]);
 
-  const first = model.run({ n });
-  const waiting = [model.run({ n }), model.run({ n })].map((run) => t.rejects(run, { code: 'MODEL_DISPOSED' }, 'a run still waiting fails with MODEL_DISPOSED'));
-  await new Promise((resolve) => setTimeout(resolve, 5)); // the first has begun (a run not begun is refused too)
+  // Runs long enough that the first has surely begun (a run not begun is refused too) and not
+  // yet ended when dispose() comes, on a loaded machine as well.
+  const long = new Tensor('int32', new Int32Array([await slowN(model, 300)]), []);
+  const first = model.run({ n: long });
+  const waiting = [model.run({ n: long }), model.run({ n: long })].map((run) => t.rejects(run, { code: 'MODEL_DISPOSED' }, 'a run still waiting fails with MODEL_DISPOSED'));
+  await new Promise((resolve) => setTimeout(resolve, 50));
   const disposed = model.dispose();
   t.same([model.runsExecuting, model.runsQueued], [1, 0], 'after dispose(): the run executing, and none waiting');
   await first;
