@@ -103,6 +103,13 @@ export interface NativeStats {
    */
   callerRuns: number;
   pooledRuns: number;
+  /**
+   * The addon's threads (runners, free thread) that allocate from glibc's main malloc arena,
+   * the main JS thread's. 0 unless the addon was loaded after the process had used up glibc's
+   * arenas (8 per core) or MALLOC_ARENA_MAX is small: such a runner contends with the JS thread
+   * for the arena's lock at each of TensorFlow's allocations (native/runner.h, StartThreads).
+   */
+  threadsOnMainArena: number;
 }
 
 export interface Binding {

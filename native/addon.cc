@@ -133,6 +133,8 @@ void KeepLoaded() {
 Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<ReleaseQueue>()), env_(env) {
   KeepLoaded();
   MarkJsThread();
+  // Before TensorFlow is loaded and its thread pools take glibc's arenas (see runner.h).
+  StartThreads();
   session_constructor_ = Napi::Persistent(Session::Define(env));
   completions_ = std::make_shared<Completions>(env);
   Napi::ThreadSafeFunction waker = Napi::ThreadSafeFunction::New(
@@ -262,6 +264,7 @@ Napi::Value Addon::Stats(const Napi::CallbackInfo& info) {
   out.Set("trims", Napi::Number::New(env, static_cast<double>(stats.trims)));
   out.Set("pendingDeletes", Napi::Number::New(env, static_cast<double>(stats.pending_deletes)));
   out.Set("liveSessions", Napi::Number::New(env, static_cast<double>(LiveSessions())));
+  out.Set("threadsOnMainArena", Napi::Number::New(env, static_cast<double>(ThreadsOnMainArena())));
   out.Set("callerRuns", Napi::Number::New(env, static_cast<double>(CallerRuns())));
   out.Set("pooledRuns", Napi::Number::New(env, static_cast<double>(PooledRuns())));
   return out;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -37,6 +38,7 @@ int64_t NowNanos() {
 }
 
 std::atomic<uint32_t> g_busy_poll_micros{kDefaultBusyPollMicros};
+std::atomic<uint32_t> g_on_main_arena{0};
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -93,7 +95,10 @@ class Pool {
 
   Pool() {
     for (int i = 0, n = RunnerThreads(); i < n; ++i) {
-      std::thread thread([this] { Loop(); });
+      std::thread thread([this] {
+        NoteThreadArena();
+        Loop();
+      });
       pthread_setname_np(thread.native_handle(), "tfslice-run");
       thread.detach();
     }
@@ -247,6 +252,29 @@ std::vector<Task> Gate::Open() {
 }
 
 void Requeue(Task task) { Pool::Get().Submit(std::move(task)); }
+
+void StartThreads() {
+  Pool::Get();
+  StartReaper();
+}
+
+void NoteThreadArena() {
+#ifdef __GLIBC__
+  // A thread's first allocation picks its arena, and comes from it (its tcache is still
+  // empty). glibc marks a chunk of any arena but the main one in its size word
+  // (NON_MAIN_ARENA, 0x4), stable since glibc 2.3.
+  void* probe = std::malloc(64);
+  if (probe == nullptr) return;
+  const char* chunk = static_cast<const char*>(probe);
+  asm volatile("" : "+r"(chunk));  // the header before the block is glibc's, not out of bounds
+  size_t size_word;
+  std::memcpy(&size_word, chunk - sizeof(size_t), sizeof(size_t));
+  std::free(probe);
+  if ((size_word & 0x4) == 0) g_on_main_arena.fetch_add(1, std::memory_order_relaxed);
+#endif
+}
+
+uint32_t ThreadsOnMainArena() { return g_on_main_arena.load(std::memory_order_relaxed); }
 
 void StopForExit() {
   Pool::Get().Stop();

@@ -16,7 +16,8 @@
 //    much as a short run; a long run never polls, nor does a session whose ops run on
 //    TensorFlow's inter-op pool (polling would take a core from it);
 //  - memory: TensorFlow allocates outputs on the running thread's malloc arena; with
-//    few threads that stay warm, a freed output's memory is reused by the next run.
+//    few threads that stay warm, a freed output's memory is reused by the next run. The
+//    runners start with the addon, so each has an arena of its own (StartThreads).
 #pragma once
 
 #include <napi.h>
@@ -124,6 +125,22 @@ void Requeue(Task task);
 // and this returns once those under way have ended. exit() then destroys TensorFlow's static
 // objects, which a runner still inside TensorFlow would use (a segfault, exit code 139).
 void StopForExit();
+
+// Starts the runner threads and the free thread now (they are otherwise started by the
+// first run), so that each takes a malloc arena of its own while glibc still has arenas to
+// give: glibc allows 8 per core, and once TensorFlow's thread pools have taken theirs, a new
+// thread shares an existing arena, starting with the main arena that the JS thread
+// allocates from. A runner on it contends with the JS thread for its lock at every
+// allocation TensorFlow makes (measured under `tfslice serve`: 1–3 futex calls per request).
+void StartThreads();
+
+// Each of the addon's threads calls this first: it takes its malloc arena (a thread's first
+// allocation picks it) and counts whether that is glibc's main arena.
+void NoteThreadArena();
+
+// How many of the addon's threads (runners, free thread) allocate from glibc's main arena,
+// the one the process's main thread uses (0 where glibc is not the allocator).
+uint32_t ThreadsOnMainArena();
 
 // One environment's finished jobs, waiting for its JS thread (main or a worker_thread).
 class Completions : public std::enable_shared_from_this<Completions> {

@@ -1,5 +1,7 @@
 #include "tensor.h"
 
+#include "runner.h"
+
 #include <pthread.h>
 
 #include <algorithm>
@@ -113,7 +115,10 @@ class Reaper {
   };
 
   Reaper() {
-    std::thread thread([this] { Loop(); });
+    std::thread thread([this] {
+      NoteThreadArena();
+      Loop();
+    });
     pthread_setname_np(thread.native_handle(), "tfslice-free");
     thread.detach();
   }
@@ -435,6 +440,8 @@ void FeedSet::Clear() {
 void MarkJsThread() { t_js_thread = true; }
 
 void StopReaperForExit() { Reaper::Get().Stop(); }
+
+void StartReaper() { Reaper::Get(); }
 
 void DeleteTensor(TF_Tensor* tensor) {
   if (t_js_thread) Reaper::Get().Delete(tensor, false);

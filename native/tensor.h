@@ -105,6 +105,8 @@ TensorStats CurrentTensorStats();
 
 // At process exit: the thread that frees tensors stops, after the batch it is freeing.
 void StopReaperForExit();
+// Starts the free thread now (see StartThreads in runner.h).
+void StartReaper();
 
 // A zeroed ArrayBuffer of `bytes` aligned for TensorFlow, so feeds made in it
 // are never copied.

@@ -197,3 +197,28 @@ t.test("runs execute on the addon's runner threads: libuv's pool stays free for 
     });`, { ...process.env, UV_THREADPOOL_SIZE: '2', NODE_OPTIONS: '' });
   t.equal(count.stdout.trim(), '2', 'UV_THREADPOOL_SIZE=2: 2 runner threads');
 });
+
+t.test("the addon's threads start with the addon, before TensorFlow's, and allocate from malloc arenas of their own, not the JS thread's", async (t) => {
+  // glibc gives a thread its arena at its first allocation, 8 arenas per core; threads that
+  // come later share one, starting with the main arena. Started lazily, after TensorFlow's
+  // pools, a runner on a 2-vCPU host landed on the JS thread's arena and the two contended
+  // for its lock at every allocation (1–3 futex calls per `tfslice serve` request).
+  const out = node(`
+    const fs = require('fs');
+    const threads = () => fs.readdirSync('/proc/self/task').map((id) => fs.readFileSync('/proc/self/task/' + id + '/comm', 'utf8').trim());
+    const t = require(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))});
+    const { native } = require(${JSON.stringify(path.join(ROOT, 'dist', 'native.js'))});
+    native(); // loads the addon (loadModel would, then TensorFlow)
+    const early = threads();
+    t.loadModel(${JSON.stringify(fixture('tiny').dir)}, { interOpThreads: 2, intraOpThreads: 2 }).then(async (m) => {
+      const x = new t.Tensor('float32', new Float32Array(4), [1, 4]);
+      await Promise.all(Array.from({ length: 4 }, async () => { for (let i = 0; i < 50; i++) await m.run({ x }); }));
+      console.log(JSON.stringify({ runners: early.filter((n) => n === 'tfslice-run').length, free: early.filter((n) => n === 'tfslice-free').length, onMain: native().stats().threadsOnMainArena, after: threads().length }));
+      await m.dispose();
+    });`, { ...process.env, UV_THREADPOOL_SIZE: '4', NODE_OPTIONS: '' });
+  const seen = JSON.parse(out.stdout.trim()) as { runners: number; free: number; onMain: number; after: number };
+  t.equal(seen.runners, 4, 'the 4 runner threads exist as soon as the addon is loaded, before TensorFlow is');
+  t.equal(seen.free, 1, 'so does the free thread');
+  t.ok(seen.after > 8, `TensorFlow started its threads later (${seen.after} threads in all)`);
+  t.equal(seen.onMain, 0, "no runner or free thread allocates from the JS thread's arena");
+});
