@@ -118,6 +118,9 @@ const UNREADABLE = Symbol('unreadable request');
 /** Why a request's bytes did not decode, or undefined when they did. */
 const unreadableOf = (request: Message): string | undefined => (request as { [UNREADABLE]?: string })[UNREADABLE];
 
+/** protobufjs's bytes as a Buffer, without a copy (in Node its writer already returns one). */
+const asBuffer = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+
 function definition(service: string): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<object, object>> = {};
   for (const method of protos().lookupService(service).methodsArray) {
@@ -127,7 +130,7 @@ function definition(service: string): grpc.ServiceDefinition {
       path: `/${service}/${method.name}`,
       requestStream: false,
       responseStream: method.responseStream === true,
-      requestSerialize: (m: object) => Buffer.from(request.encode(m).finish()),
+      requestSerialize: (m: object) => asBuffer(request.encode(m).finish()),
       // Bytes that are not the message: answered INVALID_ARGUMENT by unary() (grpc-js itself
       // would answer INTERNAL, which says the server failed).
       requestDeserialize: (bytes: Buffer) => {
@@ -137,7 +140,7 @@ function definition(service: string): grpc.ServiceDefinition {
           return { [UNREADABLE]: `the request is not a valid ${request.fullName.slice(1)} message (${(error as Error).message})` };
         }
       },
-      responseSerialize: (m: object) => Buffer.from(response.encode(m).finish()),
+      responseSerialize: (m: object) => asBuffer(response.encode(m).finish()),
       responseDeserialize: (bytes: Buffer) => response.decode(bytes),
       originalName: method.name,
     } as grpc.MethodDefinition<object, object>;
@@ -367,7 +370,14 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     }));
   }
   const maxMessage = options.maxMessageBytes ?? 2 ** 31 - 1;
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': maxMessage, 'grpc.max_send_message_length': 2 ** 31 - 1, interceptors });
+  // Channelz (grpc-js's per-call and per-session tracing, read through its admin service) is
+  // off: tfslice does not serve that service, and it costs every call.
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': maxMessage,
+    'grpc.max_send_message_length': 2 ** 31 - 1,
+    'grpc.enable_channelz': 0,
+    interceptors,
+  });
 
   // Runs `work` on a version within the client's deadline (else the server's limit).
   const withModel = async <T>(call: Call, t: { name: string; version?: number; label?: string }, work: (model: Model, version: number) => Promise<T>): Promise<T> => {
