@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -19,11 +20,13 @@ namespace tfslice {
 namespace {
 
 // Runs of one process executing at once: as many as libuv's pool would have had
-// (UV_THREADPOOL_SIZE, default 4), so a setting made for it keeps its meaning.
+// (UV_THREADPOOL_SIZE, default 4, read as libuv reads it: an unsigned atoi, 0 taken as 1,
+// at most 1024), so a setting made for it keeps its meaning.
 int RunnerThreads() {
   const char* size = std::getenv("UV_THREADPOOL_SIZE");
-  int n = size != nullptr ? std::atoi(size) : 0;
-  return n >= 1 && n <= 1024 ? n : 4;
+  unsigned n = size != nullptr ? static_cast<unsigned>(std::atoi(size)) : 4u;
+  if (n == 0) n = 1;
+  return static_cast<int>(std::min(n, 1024u));
 }
 // How long an idle runner waits awake for the next job: longer than a caller takes to
 // settle a tiny run and start the next one, short against any real run.
@@ -253,9 +256,21 @@ std::vector<Task> Gate::Open() {
 
 void Requeue(Task task) { Pool::Get().Submit(std::move(task)); }
 
+namespace {
+// The addon's threads that have taken their arena (NoteThreadArena).
+std::mutex g_arenas_mutex;
+std::condition_variable g_arenas_cv;
+int g_arenas_taken = 0;
+}  // namespace
+
 void StartThreads() {
   Pool::Get();
   StartReaper();
+  // Returns once every thread has taken its arena: before TensorFlow's threads can take one,
+  // and with ThreadsOnMainArena() complete. Bounded, so that a machine slow to start threads
+  // never holds the addon's load.
+  std::unique_lock<std::mutex> lock(g_arenas_mutex);
+  g_arenas_cv.wait_for(lock, std::chrono::seconds(2), [] { return g_arenas_taken >= RunnerThreads() + 1; });
 }
 
 void NoteThreadArena() {
@@ -272,6 +287,11 @@ void NoteThreadArena() {
   std::free(probe);
   if ((size_word & 0x4) == 0) g_on_main_arena.fetch_add(1, std::memory_order_relaxed);
 #endif
+  {
+    std::lock_guard<std::mutex> lock(g_arenas_mutex);
+    ++g_arenas_taken;
+  }
+  g_arenas_cv.notify_all();
 }
 
 uint32_t ThreadsOnMainArena() { return g_on_main_arena.load(std::memory_order_relaxed); }

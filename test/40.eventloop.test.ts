@@ -221,4 +221,20 @@ t.test("the addon's threads start with the addon, before TensorFlow's, and alloc
   t.equal(seen.free, 1, 'so does the free thread');
   t.ok(seen.after > 8, `TensorFlow started its threads later (${seen.after} threads in all)`);
   t.equal(seen.onMain, 0, "no runner or free thread allocates from the JS thread's arena");
+
+  // With one arena for the whole process every thread shares the main one; the addon's load
+  // returns only once all five have taken theirs, so the count is whole at once.
+  const shared = node(`
+    const { native } = require(${JSON.stringify(path.join(ROOT, 'dist', 'native.js'))});
+    console.log(native().stats().threadsOnMainArena);`, { ...process.env, UV_THREADPOOL_SIZE: '4', MALLOC_ARENA_MAX: '1', NODE_OPTIONS: '' });
+  t.equal(shared.stdout.trim(), '5', 'MALLOC_ARENA_MAX=1: all 5 threads counted on the main arena as soon as the addon is loaded');
+
+  // UV_THREADPOOL_SIZE as libuv reads it: 0 or not a number is 1 thread, past 1024 is 1024.
+  const runners = (size: string) => node(`
+    require(${JSON.stringify(path.join(ROOT, 'dist', 'native.js'))}).native();
+    const fs = require('fs');
+    console.log(fs.readdirSync('/proc/self/task').filter((id) => fs.readFileSync('/proc/self/task/' + id + '/comm', 'utf8').trim() === 'tfslice-run').length);`,
+  { ...process.env, UV_THREADPOOL_SIZE: size, NODE_OPTIONS: '' }).stdout.trim();
+  t.equal(runners('0'), '1', 'UV_THREADPOOL_SIZE=0: 1 runner, as libuv has 1 thread');
+  t.equal(runners('abc'), '1', 'UV_THREADPOOL_SIZE=abc: 1 runner');
 });
