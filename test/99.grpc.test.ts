@@ -301,6 +301,8 @@ out['loose_version'] = failure(S + 'ModelReady', inf.ModelReadyRequest(name='hal
 out['no_spec'] = failure(PREDICT, ts.PredictRequest(), ts.PredictResponse)
 m = ts.GetModelMetadataRequest(); m.model_spec.name = 'half'; m.metadata_field.append('nope')
 out['metadata_field'] = failure('/tensorflow.serving.PredictionService/GetModelMetadata', m, ts.GetModelMetadataResponse)
+m = ts.GetModelMetadataRequest(); m.model_spec.name = 'half'
+out['no_metadata_field'] = failure('/tensorflow.serving.PredictionService/GetModelMetadata', m, ts.GetModelMetadataResponse)
 out['garbage'] = None
 try:
     channel.unary_unary(PREDICT)(b'\\xff\\xff\\xff', timeout=10)
@@ -323,6 +325,7 @@ print(json.dumps(out))
   t.match(r.input_twice, ['INVALID_ARGUMENT', /input 'x' is given twice/]);
   t.match(r.loose_version, ['INVALID_ARGUMENT', /version must be a version number \(decimal digits\), got "0x1"/]);
   t.match(r.metadata_field, ['INVALID_ARGUMENT', /Metadata field nope is not supported/]);
+  t.match(r.no_metadata_field, ['INVALID_ARGUMENT', /^GetModelMetadataRequest must specify at least one metadata_field/]);
   t.ok(r.garbage === 'INTERNAL' || r.garbage === 'INVALID_ARGUMENT', `bytes that are no PredictRequest: ${String(r.garbage)}`);
   t.same(r.after, [3.5], 'and it serves on');
 });

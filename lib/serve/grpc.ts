@@ -518,9 +518,10 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const request = call.request;
       const t = modelSpecOf(request);
       const fields = (request.metadata_field as string[] | undefined) ?? [];
-      if (fields.length !== 1 || fields[0] !== 'signature_def') {
-        throw new InvalidArgumentError(`Metadata field ${fields.length === 0 ? '(none)' : fields.join(', ')} is not supported; ask for metadata_field: "signature_def"`);
-      }
+      // TensorFlow Serving's checks and words (get_model_metadata_impl.cc), with the fix.
+      if (fields.length === 0) throw new InvalidArgumentError('GetModelMetadataRequest must specify at least one metadata_field; ask for metadata_field: "signature_def"');
+      const unsupported = fields.find((field) => field !== 'signature_def');
+      if (unsupported !== undefined) throw new InvalidArgumentError(`Metadata field ${unsupported} is not supported; ask for metadata_field: "signature_def"`);
       return withModel(call, t, async (model, version) => {
         const defs: Record<string, Message> = {};
         for (const [key, sig] of Object.entries(model.signatures)) {
