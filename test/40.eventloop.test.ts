@@ -27,6 +27,16 @@ async function ticksDuring(work: () => Promise<unknown> | unknown): Promise<{ ti
   return { ticks, longestGapMs, durationMs };
 }
 
+// The runner threads of a fresh process with UV_THREADPOOL_SIZE=size, counted once the addon
+// has loaded (they start with it), as printed.
+function runnerThreads(size: string): string {
+  return node(`
+    require(${JSON.stringify(path.join(ROOT, 'dist', 'native.js'))}).native();
+    const fs = require('fs');
+    console.log(fs.readdirSync('/proc/self/task').filter((id) => fs.readFileSync('/proc/self/task/' + id + '/comm', 'utf8').trim() === 'tfslice-run').length);`,
+  { ...process.env, UV_THREADPOOL_SIZE: size, NODE_OPTIONS: '' }).stdout.trim();
+}
+
 t.test('a timer keeps firing while a slow model runs', async (t) => {
   const model = await loadModel(fixture('slow').dir);
   const n = new Tensor('int32', new Int32Array([await slowN(model, 400)]), []);
@@ -186,16 +196,7 @@ t.test("runs execute on the addon's runner threads: libuv's pool stays free for 
   t.ok(readMs < runMs / 2, `a file read meanwhile took ${readMs.toFixed(1)} ms (libuv's 4 threads were not taken by the runs)`);
   await model.dispose();
 
-  const count = node(`
-    const t = require(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))});
-    const fs = require('fs');
-    t.loadModel(${JSON.stringify(fixture('tiny').dir)}).then(async (m) => {
-      await m.run({ x: new t.Tensor('float32', new Float32Array(4), [1, 4]) });
-      const names = fs.readdirSync('/proc/self/task').map((id) => fs.readFileSync('/proc/self/task/' + id + '/comm', 'utf8').trim());
-      console.log(names.filter((name) => name === 'tfslice-run').length);
-      await m.dispose();
-    });`, { ...process.env, UV_THREADPOOL_SIZE: '2', NODE_OPTIONS: '' });
-  t.equal(count.stdout.trim(), '2', 'UV_THREADPOOL_SIZE=2: 2 runner threads');
+  t.equal(runnerThreads('2'), '2', 'UV_THREADPOOL_SIZE=2: 2 runner threads');
 });
 
 t.test("the addon's threads start with the addon, before TensorFlow's, and allocate from malloc arenas of their own, not the JS thread's", async (t) => {
@@ -229,12 +230,7 @@ t.test("the addon's threads start with the addon, before TensorFlow's, and alloc
     console.log(native().stats().threadsOnMainArena);`, { ...process.env, UV_THREADPOOL_SIZE: '4', MALLOC_ARENA_MAX: '1', NODE_OPTIONS: '' });
   t.equal(shared.stdout.trim(), '5', 'MALLOC_ARENA_MAX=1: all 5 threads counted on the main arena as soon as the addon is loaded');
 
-  // UV_THREADPOOL_SIZE as libuv reads it: 0 or not a number is 1 thread, past 1024 is 1024.
-  const runners = (size: string) => node(`
-    require(${JSON.stringify(path.join(ROOT, 'dist', 'native.js'))}).native();
-    const fs = require('fs');
-    console.log(fs.readdirSync('/proc/self/task').filter((id) => fs.readFileSync('/proc/self/task/' + id + '/comm', 'utf8').trim() === 'tfslice-run').length);`,
-  { ...process.env, UV_THREADPOOL_SIZE: size, NODE_OPTIONS: '' }).stdout.trim();
-  t.equal(runners('0'), '1', 'UV_THREADPOOL_SIZE=0: 1 runner, as libuv has 1 thread');
-  t.equal(runners('abc'), '1', 'UV_THREADPOOL_SIZE=abc: 1 runner');
+  // UV_THREADPOOL_SIZE as libuv reads it: 0 or not a number is 1 thread (past 1024, 1024).
+  t.equal(runnerThreads('0'), '1', 'UV_THREADPOOL_SIZE=0: 1 runner, as libuv has 1 thread');
+  t.equal(runnerThreads('abc'), '1', 'UV_THREADPOOL_SIZE=abc: 1 runner');
 });
