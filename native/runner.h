@@ -126,10 +126,10 @@ void Requeue(Task task);
 // objects, which a runner still inside TensorFlow would use (a segfault, exit code 139).
 void StopForExit();
 
-// Starts the runner threads and the free thread now (rather than at the first run), so that each takes a malloc arena of its own while glibc still has arenas to
-// give: glibc allows 8 per core, and once TensorFlow's thread pools have taken theirs, a new
-// thread shares an existing arena, starting with the main arena that the JS thread
-// allocates from. A runner on it contends with the JS thread for its lock at every
+// Starts the runner threads and the free thread now (rather than at the first run), so that
+// each takes a malloc arena of its own while glibc still has arenas to give: glibc allows 8
+// per core, and once TensorFlow's thread pools have taken theirs, a new thread shares an
+// existing arena, starting with the main arena that the JS thread allocates from. A runner on it contends with the JS thread for its lock at every
 // allocation TensorFlow makes (measured under `tfslice serve`: 1–3 futex calls per request).
 // Returns once each thread has taken its arena (waits at most 2 s). Called as the addon
 // loads, before TensorFlow is.
