@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // Benchmark contender: tfslice itself. argv[2] is a JSON list of jobs; prints one
 // JSON line per job: {load_ms, wall_ms, calls, samples_us}. Modes: "sync" (runSync),
-// "async" (run, `inflight` calls in flight). Feeds use Tensor.alloc, so large inputs
-// are borrowed by TensorFlow without a copy; outputs are not read, and each call
+// "async" (run, `inflight` calls in flight). Feeds use model.alloc (Tensor.alloc in-process;
+// shared memory for an isolated model), so large inputs are read without a copy (borrowed by
+// TensorFlow, or read in place by the host); outputs are not read, and each call
 // disposes its output (as the C floor deletes its output tensor every call).
 'use strict';
 
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
-const { loadModel, loadTensorFlow, Tensor } = require(path.join(__dirname, '..', 'dist', 'index.js'));
+const { loadModel, loadTensorFlow } = require(path.join(__dirname, '..', 'dist', 'index.js'));
 
 function fill(tensor) {
   const data = tensor.data;
@@ -53,7 +54,7 @@ async function main() {
     const t0 = performance.now();
     const model = await loadModel(job.model, { ...job.options, signature: job.signature });
     const load_ms = performance.now() - t0;
-    const x = fill(Tensor.alloc('float32', job.shape));
+    const x = fill(model.alloc('float32', job.shape));
     const result = await measure(job, model, x);
     await model.dispose();
     process.stdout.write(`${JSON.stringify({ load_ms, ...result })}\n`);

@@ -21,6 +21,8 @@ export interface TensorRef {
   bytes: number;
   /** Strings only: byte offset of the packed string bytes. */
   strings?: number;
+  /** Direct-path feeds only: the shared feed segment the bytes are in (absent: the run's slot). */
+  segment?: number;
 }
 
 /** A shared segment as the peer opens it: /proc/<pid>/fd/<fd>, <bytes> long. */
@@ -70,7 +72,7 @@ export function writeTensors(segment: ArrayBuffer, at: number, flat: NativeTenso
 }
 
 /** Copies a tensor into a segment at `at` (one memcpy per buffer); returns its ref. */
-function writeTensor(segment: ArrayBuffer, at: number, dtype: number, shape: readonly number[], data: NativeData): TensorRef {
+export function writeTensor(segment: ArrayBuffer, at: number, dtype: number, shape: readonly number[], data: NativeData): TensorRef {
   const out = new Uint8Array(segment);
   if (isPacked(data)) {
     const strings = at + align(data.offsets.byteLength);
@@ -192,6 +194,11 @@ export const DIRECT_MESSAGE_BYTES = 64 * 1024;
 
 const NEW_SEGMENT = 1;
 const NAMES = 2;
+const SHARED = 4;
+const RELEASED = 8;
+
+/** A plan number that runs nothing: the request only maps or forgets shared feed segments. */
+export const NO_PLAN = 0;
 
 /** A run as the direct path carries it (feeds numeric only). */
 export interface DirectRun {
@@ -204,6 +211,10 @@ export interface DirectRun {
   segment?: SegmentRef;
   /** The plan's tensor names, until the host has answered a run of it. */
   names?: { inputs: readonly string[]; outputs: readonly string[] };
+  /** Shared feed segments for the host to map (those the feeds name and it may not hold yet). */
+  shared?: readonly { id: number; ref: SegmentRef }[];
+  /** Shared feed segments this process freed: the host unmaps them once no run reads them. */
+  released?: readonly number[];
   feeds: readonly TensorRef[];
 }
 
@@ -285,6 +296,12 @@ function readRef(wire: Wire): TensorRef {
   return { dtype, shape, at, bytes };
 }
 
+function writeSegment(wire: Wire, ref: SegmentRef): void {
+  wire.i32(ref.pid);
+  wire.i32(ref.fd);
+  wire.f64(ref.bytes);
+}
+
 function readSegment(wire: Wire): SegmentRef {
   return { pid: wire.readI32(), fd: wire.readI32(), bytes: wire.readF64() };
 }
@@ -296,12 +313,21 @@ export function encodeRun(wire: Wire, run: DirectRun): number {
     wire.u32(run.id);
     wire.u32(run.plan);
     wire.u32(run.slot);
-    wire.u32((run.segment ? NEW_SEGMENT : 0) | (run.names ? NAMES : 0));
+    const shared = run.shared?.length ? run.shared : undefined;
+    const released = run.released?.length ? run.released : undefined;
+    wire.u32((run.segment ? NEW_SEGMENT : 0) | (run.names ? NAMES : 0) | (shared ? SHARED : 0) | (released ? RELEASED : 0));
     wire.f64(run.used);
-    if (run.segment) {
-      wire.i32(run.segment.pid);
-      wire.i32(run.segment.fd);
-      wire.f64(run.segment.bytes);
+    if (run.segment) writeSegment(wire, run.segment);
+    if (shared) {
+      wire.u32(shared.length);
+      for (const { id, ref } of shared) {
+        wire.u32(id);
+        writeSegment(wire, ref);
+      }
+    }
+    if (released) {
+      wire.u32(released.length);
+      for (const id of released) wire.u32(id);
     }
     if (run.names) {
       wire.u32(run.names.inputs.length);
@@ -310,7 +336,10 @@ export function encodeRun(wire: Wire, run: DirectRun): number {
       for (const name of run.names.outputs) wire.string(name);
     }
     wire.u32(run.feeds.length);
-    for (const ref of run.feeds) writeRef(wire, ref);
+    for (const ref of run.feeds) {
+      wire.u32(ref.segment ?? 0);
+      writeRef(wire, ref);
+    }
   } catch (error) {
     if (error instanceof Full) return 0;
     throw error;

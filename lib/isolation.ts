@@ -15,13 +15,14 @@ import { performance } from 'node:perf_hooks';
 
 import { fromNative, ModelCrashedError, TensorFlowError } from './errors';
 import { dtypeFromTf } from './dtypes';
-import { checkRef, copyTensor, decodeReply, DIRECT_MESSAGE_BYTES, type DirectReply, encodeRun, footprintOf, ProtocolError, readFrames, refFootprint, type SegmentRef, sendFrame, type TensorRef, Wire, writeTensors } from './ipc';
+import type { NumericDType } from './dtypes';
+import { checkRef, copyTensor, decodeReply, DIRECT_MESSAGE_BYTES, type DirectReply, encodeRun, footprint, footprintOf, NO_PLAN, ProtocolError, readFrames, refFootprint, type SegmentRef, sendFrame, type TensorRef, Wire, writeTensor, writeTensors } from './ipc';
 import type { Device } from './model';
 import { native, PACKAGE_ROOT, type NativeChannel, type NativeData, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import type { LoadOptions } from './options';
 import type { SessionConfig, SignatureInfo } from './proto';
 import type { Runtime } from './library';
-import { onDispose } from './tensor';
+import { allocTensor, onDispose, type Tensor } from './tensor';
 
 /** What a host reports once its model is loaded. */
 export interface HostLoaded {
@@ -83,11 +84,79 @@ const MAX_HELD_SEGMENTS = 2;
 /** Serving threads of a host's direct path: runs in flight at once, as the libuv pool's 4 in-process. */
 export const HOST_SERVE_THREADS = 4;
 
-/** Runs by path, across all hosts of this process (tests and the benchmark read it). */
-export const runPaths = { direct: 0, framed: 0 };
+/**
+ * Runs by path, across all hosts of this process, and feeds that crossed as a place in a
+ * shared feed segment instead of a copy (tests and the benchmark read it).
+ */
+export const runPaths = { direct: 0, framed: 0, sharedFeeds: 0 };
 
 // A view's release: dispose() calls it at once, the collector eventually; only the first counts.
 const collected = new FinalizationRegistry<() => void>((release) => release());
+
+/** Model.alloc on an isolated model: tensors this small are plain memory (a copy costs less than a segment). */
+export const SHARED_MIN_BYTES = 16 * 1024;
+/** Shared feed segments alive at once in this process (one descriptor each); past it, plain memory. */
+export const MAX_SHARED_FEEDS = 1024;
+
+// Shared feed segments by the buffer their tensor holds: memory of this process that any of
+// its hosts maps once and reads in place, so a direct-path run sends only where a feed is.
+const sharedFeeds = new WeakMap<ArrayBuffer, { id: number; ref: SegmentRef }>();
+let nextSharedId = 1;
+let liveSharedFeeds = 0;
+// Freed segments named in one message at most (4 bytes each, well within DIRECT_MESSAGE_BYTES).
+const MAX_RELEASES = 1024;
+// Hosts that may hold a mapping of a shared feed segment: told when one is freed.
+const liveHosts = new Set<HostSession>();
+
+/** Shared feed segments alive in this process (tests read it). */
+export function sharedFeedCount(): number {
+  return liveSharedFeeds;
+}
+
+/**
+ * A zero-filled tensor for an isolated model's feeds: from SHARED_MIN_BYTES on, its memory is a
+ * shared segment (sealed memfd) that each host maps on first use, so a run on the direct path
+ * sends its place and copies nothing; smaller ones, and any past MAX_SHARED_FEEDS alive, are
+ * Tensor.alloc's. dispose() frees the segment at once (after the runs in flight that read it),
+ * else the collector does; either way the hosts that mapped it unmap it.
+ */
+export function allocShared<N extends NumericDType>(dtype: N, shape: readonly number[]): Tensor<N> {
+  let forget: (() => void) | null = null;
+  const tensor = allocTensor(dtype, shape, (bytes) => {
+    if (bytes < SHARED_MIN_BYTES || liveSharedFeeds >= MAX_SHARED_FEEDS) return null;
+    let segment: { fd: number; buffer: ArrayBuffer };
+    try {
+      segment = native().shmCreate(bytes);
+    } catch {
+      return null; // out of descriptors or memory for a segment: plain memory still works
+    }
+    const id = nextSharedId;
+    nextSharedId = nextSharedId >= 0xffffffff ? 1 : nextSharedId + 1;
+    sharedFeeds.set(segment.buffer, { id, ref: { pid: process.pid, fd: segment.fd, bytes } });
+    liveSharedFeeds++;
+    let forgotten = false;
+    // Holds no reference to the buffer (the registry would keep it alive otherwise).
+    forget = () => {
+      if (forgotten) return;
+      forgotten = true;
+      liveSharedFeeds--;
+      for (const host of liveHosts) host.forgetShared(id);
+    };
+    return segment.buffer;
+  });
+  if (forget !== null) {
+    const release = forget as () => void;
+    const buffer = (tensor.data as ArrayBufferView).buffer as ArrayBuffer;
+    const token = {};
+    onDispose(buffer, () => {
+      collected.unregister(token);
+      native().shmRelease(buffer);
+      release();
+    });
+    collected.register(buffer, release, token);
+  }
+  return tensor;
+}
 
 function segmentSize(bytes: number): number {
   let size = MIN_SEGMENT;
@@ -128,6 +197,12 @@ export class HostSession implements NativeSession {
   #held = 0;
   #slots = 0;
   #sentPlans = new Set<number>();
+  /** Shared feed segments the host's direct path has confirmed it maps (a run naming one was answered). */
+  #sharedMapped = new Set<number>();
+  /** Shared feed segments ever announced to the host: the ones to tell it about when freed. */
+  #sharedAnnounced = new Set<number>();
+  /** Freed shared feed segments not yet reported to the host. */
+  #sharedReleased: number[] = [];
   #dead: string | null = null;
   /** The host's session runs ops inline: a short round trip is polled for. */
   #inlineOps = false;
@@ -201,6 +276,7 @@ export class HostSession implements NativeSession {
       closeSync(childEnd);
     }
     const session = new HostSession(child, parentEnd, exportDir, onExit);
+    liveHosts.add(session);
     session.#memoryLimit = typeof options === 'object' && typeof options.hostMemoryLimitBytes === 'number' ? options.hostMemoryLimitBytes : 0;
     session.#inlineOps = inlineOps;
     // The host holds no JS handle of ours: an idle model does not keep the loop alive.
@@ -228,17 +304,19 @@ export class HostSession implements NativeSession {
   async run(plan: NativePlan, feeds: NativeTensors, timeoutMs = 0): Promise<NativeTensors> {
     const hostPlan = plan as unknown as HostPlan;
     if (this.#dead !== null) throw this.#crashed();
+    // Room for every feed, though shared ones take none on the direct path: a run that goes
+    // framed copies them too.
     const need = footprintOf(feeds);
     const slot = this.#slot(need, need + hostPlan.outputBytes);
-    const refs = writeTensors(slot.buffer, 0, feeds);
-    const numeric = refs.every((ref) => ref.strings === undefined);
+    let numeric = true;
+    for (let i = 2; i < feeds.length; i += 3) if (!ArrayBuffer.isView(feeds[i])) numeric = false;
     let reply: RunReply | null = null;
     let direct = false;
     try {
       // A run with a timeout goes framed: the direct path's binary message has no room for it.
-      if (numeric && hostPlan.direct !== 'no' && timeoutMs <= 0) reply = await this.#runDirect(hostPlan, slot, refs, need);
+      if (numeric && hostPlan.direct !== 'no' && timeoutMs <= 0) reply = await this.#runDirect(hostPlan, slot, feeds);
       direct = reply !== null;
-      reply ??= await this.#runFramed(hostPlan, slot, refs, need, timeoutMs);
+      reply ??= await this.#runFramed(hostPlan, slot, writeTensors(slot.buffer, 0, feeds), need, timeoutMs);
     } catch (error) {
       if (this.#dead === null) {
         // The host refused the run and lives. It may have failed before mapping the segment
@@ -282,16 +360,35 @@ export class HostSession implements NativeSession {
   // The run as one binary message, served natively in the host; null when this run
   // cannot go that way (the message would not fit, the socket is full, or the host
   // found the plan's outputs are strings): it then goes as a JSON frame.
-  async #runDirect(plan: HostPlan, slot: Slot, feeds: TensorRef[], used: number): Promise<RunReply | null> {
+  // Feeds in a shared feed segment (allocShared) are sent as their place in it; the rest are
+  // copied into the slot.
+  async #runDirect(plan: HostPlan, slot: Slot, flat: NativeTensors): Promise<RunReply | null> {
+    const feeds: TensorRef[] = [];
+    const shared: { id: number; ref: SegmentRef }[] = [];
+    let used = 0;
+    for (let i = 0; i < flat.length; i += 3) {
+      const data = flat[i + 2] as ArrayBufferView;
+      const segment = sharedFeeds.get(data.buffer as ArrayBuffer);
+      if (segment === undefined) {
+        feeds.push(writeTensor(slot.buffer, used, flat[i] as number, flat[i + 1] as number[], data as NativeData));
+        used += footprint(data as NativeData);
+        continue;
+      }
+      feeds.push({ dtype: flat[i] as number, shape: [...(flat[i + 1] as number[])], at: data.byteOffset, bytes: data.byteLength, segment: segment.id });
+      if (!this.#sharedMapped.has(segment.id) && !shared.some((s) => s.id === segment.id)) shared.push(segment);
+    }
     const id = this.#nextId++;
+    const released = this.#sharedReleased.slice(0, MAX_RELEASES);
     const length = encodeRun(this.#outbox, {
-      id, plan: plan.id, slot: slot.index, used, feeds,
+      id, plan: plan.id, slot: slot.index, used, feeds, shared, released,
       segment: slot.announcedDirect ? undefined : slot.ref!,
       names: plan.direct === 'yes' ? undefined : { inputs: plan.inputs, outputs: plan.outputs },
     });
     const started = performance.now();
     if (length === 0 || !this.#channel.send(length, this.#inlineOps ? plan.lastMicros : 0)) return null;
     slot.announcedDirect = true;
+    this.#sharedReleased.splice(0, released.length);
+    for (const segment of shared) this.#sharedAnnounced.add(segment.id);
     const reply = await this.#expect(id, slot) as DirectReply;
     plan.lastMicros = Math.max(1, Math.round((performance.now() - started) * 1000));
     if (reply.op === 'fallback') {
@@ -299,7 +396,26 @@ export class HostSession implements NativeSession {
       return null;
     }
     plan.direct = 'yes';
+    for (const segment of shared) this.#sharedMapped.add(segment.id);
+    runPaths.sharedFeeds += feeds.length - feeds.filter((ref) => ref.segment === undefined).length;
     return reply as RunReply;
+  }
+
+  /**
+   * @internal A shared feed segment of this process was freed: the host unmaps it (now, or
+   * with the next run when the socket is full) once no run of its reads it.
+   */
+  forgetShared(id: number): void {
+    if (!this.#sharedAnnounced.delete(id)) return;
+    this.#sharedMapped.delete(id);
+    if (this.#dead !== null) return;
+    this.#sharedReleased.push(id);
+    const message = this.#nextId++;
+    const released = this.#sharedReleased.slice(0, MAX_RELEASES);
+    const length = encodeRun(this.#outbox, { id: message, plan: NO_PLAN, slot: 0, used: 0, feeds: [], released });
+    if (length === 0 || !this.#channel.send(length, 0)) return;
+    this.#sharedReleased.splice(0, released.length);
+    this.#expect(message).catch(() => { /* the host died: its mappings went with it */ });
   }
 
   #runFramed(plan: HostPlan, slot: Slot, feeds: TensorRef[], used: number, timeoutMs: number): Promise<RunReply> {
@@ -440,6 +556,7 @@ export class HostSession implements NativeSession {
 
   #fail(reason: string): void {
     if (this.#dead !== null) return;
+    liveHosts.delete(this);
     this.#dead = this.#closing ? `${this.#modelPath} was disposed` : reason;
     const inFlight = [...this.#pending.values()];
     this.#pending.clear();

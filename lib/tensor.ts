@@ -234,13 +234,7 @@ export class Tensor<D extends DType = DType> {
    * never copies (feeds of 16 KiB and more are borrowed when aligned).
    */
   static alloc<N extends NumericDType>(dtype: N, shape: readonly number[]): Tensor<N> {
-    const info = dtypeInfo(dtype);
-    if (!info?.array) throw invalidType('dtype', 'a numeric dtype', dtype);
-    checkShape(shape);
-    const n = elementCount(shape);
-    if (!Number.isSafeInteger(n * info.bytes)) throw new InvalidArgumentError(`${withArticle(dtype)} tensor of shape [${shape.join(', ')}] is too large to allocate`);
-    const buffer = native().allocAligned(n * info.bytes);
-    return new Tensor(dtype, new info.array(buffer, 0, n) as FeedDataOf<N>, shape);
+    return allocTensor(dtype, shape, () => null);
   }
 
   /** @internal Appends [dtype, shape, data] in the addon's flat form. */
@@ -258,6 +252,23 @@ export class Tensor<D extends DType = DType> {
     adopting = { info, shape, data, owned };
     return new Tensor(info.name, undefined as never);
   }
+}
+
+/**
+ * @internal Tensor.alloc's checks, then memory from `allocate(bytes)`: a buffer of at least
+ * that many bytes that the tensor owns (dispose() detaches it and calls its onDispose hook),
+ * or null for Tensor.alloc's own aligned memory.
+ */
+export function allocTensor<N extends NumericDType>(dtype: N, shape: readonly number[], allocate: (bytes: number) => ArrayBuffer | null): Tensor<N> {
+  const info = dtypeInfo(dtype);
+  if (!info?.array) throw invalidType('dtype', 'a numeric dtype', dtype);
+  checkShape(shape);
+  const n = elementCount(shape);
+  if (!Number.isSafeInteger(n * info.bytes)) throw new InvalidArgumentError(`${withArticle(dtype)} tensor of shape [${shape.join(', ')}] is too large to allocate`);
+  const owned = allocate(n * info.bytes);
+  if (owned !== null) return Tensor.fromNative(info.tf, [...shape], new info.array(owned, 0, n)) as Tensor<N>;
+  const buffer = native().allocAligned(n * info.bytes);
+  return new Tensor(dtype, new info.array(buffer, 0, n) as FeedDataOf<N>, shape);
 }
 
 function releaseOutput(buffer: ArrayBuffer): void {

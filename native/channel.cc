@@ -28,7 +28,11 @@
 namespace tfslice {
 namespace {
 
-enum RequestFlags : uint32_t { kNewSegment = 1, kNames = 2 };
+enum RequestFlags : uint32_t { kNewSegment = 1, kNames = 2, kShared = 4, kReleased = 8 };
+// A feed in the run's slot; any other number names a shared feed segment (kShared).
+constexpr uint32_t kInSlot = 0;
+// A request that runs nothing: it only announces or releases shared feed segments.
+constexpr uint32_t kNoPlan = 0;
 enum ReplyStatus : uint32_t { kDone = 0, kFailed = 1, kFallback = 2 };
 enum ReplyFlags : uint32_t { kMoved = 1 };
 
@@ -243,6 +247,14 @@ class RunServer {
         held = segment;
       }
     }
+    if (flags & kShared) MapShared(in);
+    if (flags & kReleased) ReleaseShared(in);
+    if (plan_id == kNoPlan) {
+      reply.Put<uint32_t>(kDone);
+      reply.Put<uint32_t>(0u);
+      reply.Put<uint32_t>(0u);
+      return;
+    }
     std::shared_ptr<RunPlan> plan = PlanFor(plan_id, flags, in);
     if (!plan) {
       reply.Put<uint32_t>(kFallback);
@@ -258,14 +270,22 @@ class RunServer {
     if (count != plan->inputs.size()) {
       Refuse("INVALID_ARGUMENT", "expected " + std::to_string(plan->inputs.size()) + " feeds, got " + std::to_string(count));
     }
+    // Shared feed segments this run reads: held until it is done, whatever a release says.
+    std::vector<std::shared_ptr<Segment>> shared;
     FeedSet feeds;
     for (uint32_t i = 0; i < count; ++i) {
+      uint32_t in_segment = in.Get<uint32_t>();
       TensorHeader header = ReadTensor(in, plan->input_names[i]);
-      if (header.at > segment.bytes || header.bytes > segment.bytes - header.at) {
+      const Segment* source = &segment;
+      if (in_segment != kInSlot) {
+        shared.push_back(SharedSegment(in_segment));
+        source = shared.back().get();
+      }
+      if (header.at > source->bytes || header.bytes > source->bytes - header.at) {
         Refuse("INTERNAL", "a direct-path feed lies outside its segment");
       }
       TF_Tensor* tensor = tf().TF_NewTensor(header.dtype, header.dims.data(), static_cast<int>(header.dims.size()),
-                                            segment.address + header.at, header.bytes, KeepSegment, nullptr);
+                                            source->address + header.at, header.bytes, KeepSegment, nullptr);
       if (tensor == nullptr) Refuse("RESOURCE_EXHAUSTED", "feed '" + plan->input_names[i] + "': cannot allocate");
       feeds.Adopt(tensor);
     }
@@ -273,6 +293,48 @@ class RunServer {
     Failure failure = RunPlanOnce(*plan, feeds, fetched);
     if (failure) throw Refused{failure};
     WriteOutputs(slot, segment, used, fetched, reply);
+  }
+
+  // Maps the shared feed segments a request announces (one the host holds already is kept:
+  // runs in flight on several threads may all announce it until the parent hears back).
+  void MapShared(Reader& in) {
+    uint32_t count = in.Get<uint32_t>();
+    for (uint32_t i = 0; i < count; ++i) {
+      uint32_t id = in.Get<uint32_t>();
+      int pid = in.Get<int32_t>();
+      int fd = in.Get<int32_t>();
+      size_t bytes = in.Count();
+      if (id == kInSlot) Refuse("INTERNAL", "a direct-path request announces shared segment 0");
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (shared_.count(id) != 0) continue;
+      }
+      Segment segment;
+      if (Failure failure = OpenSegment(pid, fd, bytes, &segment)) throw Refused{failure};
+      auto held = std::shared_ptr<Segment>(new Segment(segment), [](Segment* gone) {
+        gone->Release();
+        delete gone;
+      });
+      std::lock_guard<std::mutex> lock(mutex_);
+      shared_.emplace(id, std::move(held));
+    }
+  }
+
+  // Forgets shared feed segments the parent freed; a run still reading one keeps it mapped.
+  void ReleaseShared(Reader& in) {
+    uint32_t count = in.Get<uint32_t>();
+    for (uint32_t i = 0; i < count; ++i) {
+      uint32_t id = in.Get<uint32_t>();
+      std::lock_guard<std::mutex> lock(mutex_);
+      shared_.erase(id);
+    }
+  }
+
+  std::shared_ptr<Segment> SharedSegment(uint32_t id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = shared_.find(id);
+    if (found == shared_.end()) Refuse("INTERNAL", "a direct-path feed names shared segment " + std::to_string(id) + ", which the host never mapped");
+    return found->second;
   }
 
   // The plan for `id`, resolved from the names the request carries the first times it is
@@ -347,8 +409,9 @@ class RunServer {
   const int fd_;
   const std::shared_ptr<SessionCore> core_;
   std::mutex reader_;
-  std::mutex mutex_;  // segments_ and plans_; a slot's segment is used by one run at a time
+  std::mutex mutex_;  // segments_, shared_ and plans_; a slot's segment is used by one run at a time
   std::unordered_map<uint32_t, Segment> segments_;
+  std::unordered_map<uint32_t, std::shared_ptr<Segment>> shared_;
   std::unordered_map<uint32_t, std::shared_ptr<RunPlan>> plans_;
 };
 

@@ -9,8 +9,14 @@
 // (exact below 2^53, and what JS's DataView writes cheaply). lib/ipc.ts mirrors it.
 //   request: u32 id, u32 plan, u32 slot, u32 flags, f64 used,
 //            [flags & 1: i32 pid, i32 fd, f64 bytes]              the slot's new segment
+//            [flags & 4: u32 n, (u32 segment, i32 pid, i32 fd, f64 bytes)*]
+//                                                       shared feed segments to map
+//            [flags & 8: u32 n, u32 segment*]           shared feed segments to forget
 //            [flags & 2: u32 nin, u32 nout, (u32 length, utf-8)*] the plan's tensor names
-//            u32 nfeeds, (i32 dtype, u32 rank, f64 at, f64 bytes, f64 dims[rank])*
+//            u32 nfeeds, (u32 segment, i32 dtype, u32 rank, f64 at, f64 bytes, f64 dims[rank])*
+//            a feed's segment is 0 for the slot, else a shared feed segment (memory the
+//            parent allocated for a tensor, Model.alloc); plan 0 runs nothing and is
+//            answered with status 0 and no outputs.
 //   reply:   u32 id, u32 status
 //            status 0: u32 flags, [flags & 1: i32 pid, i32 fd, f64 bytes] (the host moved
 //                      the slot to a bigger segment of its own), u32 nout, outputs as feeds

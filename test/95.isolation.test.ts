@@ -4,12 +4,14 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { runInNewContext } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
 import t from 'tap';
 
 import { configureRuntime, gpuLedger, InvalidArgumentError, loadModel, loadTensorFlow, type Model, ModelCrashedError, Tensor } from '../lib/index';
 import { resetLedgerForTests } from '../lib/gpu';
 import { encodeRun, Wire } from '../lib/ipc';
-import { HOST_SERVE_THREADS, HostSession, runPaths } from '../lib/isolation';
+import { HOST_SERVE_THREADS, HostSession, MAX_SHARED_FEEDS, runPaths, SHARED_MIN_BYTES, sharedFeedCount } from '../lib/isolation';
 import { expectOutput, fixture, FIXTURES, fixtureTags, jsThreadCpuMs, python, ROOT, slowN, toTensor } from './helpers';
 
 const alive = (pid: number) => {
@@ -86,6 +88,102 @@ t.test('big tensors cross through shared memory, many runs in flight at once', a
   const again = (await model.run({ x: fill(7) })).y!;
   t.ok((again.data as Float32Array).every((d) => d === 14), 'the released segments are reused');
   t.throws(() => model.runSync({ x: new Tensor('float32', new Float32Array(1)) }), { code: 'FAILED_PRECONDITION', message: /runSync\(\) cannot reach a model in another process/ });
+  await model.dispose();
+});
+
+// Mappings in a process of tfslice's shared segments `bytes` long (rounded up to pages); slots are
+// powers of two from 64 KiB, so an odd size picks out a shared feed segment.
+const segmentMappings = (pid: number, bytes: number) => fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').filter((line) => {
+  const [start, end] = line.split(' ')[0]!.split('-').map((a) => parseInt(a, 16));
+  return line.includes('memfd:tfslice-tensors') && end! - start! === Math.ceil(bytes / 4096) * 4096;
+}).length;
+
+async function until(check: () => boolean, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  return check();
+}
+
+t.test('Model.alloc on an isolated model: a feed crosses as its place in shared memory, read in place, unmapped by the host when freed', async (t) => {
+  const model = await loadModel(fixture('multi_sig').dir, { isolation: 'process', signature: 'double' });
+  // With an inter-op pool, so that a run with a timeout goes framed (an inline session's runs send none).
+  const other = await loadModel(fixture('multi_sig').dir, { isolation: 'process', signature: 'double', interOpThreads: 2 });
+  const local = await loadModel(fixture('multi_sig').dir, { signature: 'double' });
+  const live = sharedFeedCount();
+  const n = 100_000;
+  const x = model.alloc('float32', [n]);
+  t.equal(sharedFeedCount(), live + 1, 'a 400 KB tensor takes a shared feed segment');
+  t.ok((x.data as Float32Array).every((v) => v === 0), 'zero-filled');
+  (x.data as Float32Array).forEach((_, i, a) => { a[i] = i; });
+  const doubled = (y: Tensor | undefined, from = 0) => (y!.data as Float32Array).every((v, i) => v === 2 * (i + from));
+  const before = { ...runPaths };
+  const mappings = (m: Model) => segmentMappings(m.hostPid!, 4 * n);
+  t.equal(mappings(model), 0, 'the host has not mapped it before a run reads it');
+  t.ok(doubled((await model.run({ x })).y), 'the run reads it');
+  t.same({ direct: runPaths.direct - before.direct, sharedFeeds: runPaths.sharedFeeds - before.sharedFeeds }, { direct: 1, sharedFeeds: 1 }, 'on the direct path, sent as its place (no copy)');
+  t.equal(mappings(model), 1, 'the host mapped it');
+  (x.data as Float32Array)[5] = 1000;
+  t.equal((await model.run({ x })).y!.data[5], 2000, 'a write after the first run is seen: the host reads the memory itself, not a copy of it');
+  t.equal(mappings(model), 1, 'still one mapping after a second run');
+  (x.data as Float32Array)[5] = 5;
+  const half = { dtype: 'float32' as const, shape: [n / 2], data: (x.data as Float32Array).subarray(n / 2) };
+  t.ok(doubled((await model.run({ x: half })).y, n / 2), 'a view of part of it is sent as that part');
+  t.equal(runPaths.sharedFeeds - before.sharedFeeds, 3, 'also without a copy');
+  const framed = { ...runPaths };
+  t.ok(doubled((await other.run({ x }, { runTimeoutMs: 10_000 })).y), 'another isolated model reads the same tensor; a run of it that goes framed (it has a timeout)');
+  t.same({ framed: runPaths.framed - framed.framed, sharedFeeds: runPaths.sharedFeeds - framed.sharedFeeds }, { framed: 1, sharedFeeds: 0 }, 'copies it instead');
+  t.equal(mappings(other), 0, 'and its host has not mapped it');
+  t.ok(doubled((await other.run({ x })).y), 'a direct run of that model reads it in place');
+  t.equal(mappings(other), 1, 'its host maps it too');
+  t.ok(doubled((await local.run({ x })).y), 'and an in-process model borrows it like any aligned feed');
+  // Freed while a run reads it: the memory stays until that run is done, then goes everywhere.
+  const pending = model.run({ x });
+  x.dispose();
+  t.equal(x.data.length, n, 'dispose() during a run that reads it waits for that run');
+  t.ok(doubled((await pending).y), 'which gets the right result');
+  t.equal(x.data.length, 0, 'then the tensor is freed (its data is empty)');
+  t.equal(sharedFeedCount(), live, 'and its segment released');
+  t.ok(await until(() => mappings(model) === 0), 'the host unmapped it');
+  t.ok(await until(() => mappings(other) === 0), 'so did the other host');
+  // Small tensors are plain memory: a copy costs less than a segment.
+  const small = model.alloc('float32', [SHARED_MIN_BYTES / 4 - 1]);
+  (small.data as Float32Array).forEach((_, i, a) => { a[i] = i; });
+  t.equal(sharedFeedCount(), live, `under ${SHARED_MIN_BYTES} bytes: no segment`);
+  t.ok(doubled((await model.run({ x: small })).y), 'and it runs');
+  t.throws(() => model.alloc('string' as never, [1]), { code: 'ERR_INVALID_ARG_TYPE' }, 'numeric dtypes only');
+  t.throws(() => model.alloc('float32', [-1]), { code: 'ERR_INVALID_ARG_TYPE' }, 'shapes are checked');
+  const plain = local.alloc('float32', [n]);
+  plain.dispose();
+  t.equal(plain.data.length, n, "in-process it is Tensor.alloc's memory, which dispose() only forgets");
+  await Promise.all([model.dispose(), other.dispose(), local.dispose()]);
+  t.throws(() => model.alloc('float32', [1]), { code: 'MODEL_DISPOSED' });
+});
+
+t.test('shared feed segments: collected ones are unmapped by their hosts; past the limit alloc() gives plain memory', async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const model = await loadModel(fixture('multi_sig').dir, { isolation: 'process', signature: 'double' });
+  const live = sharedFeedCount();
+  const n = SHARED_MIN_BYTES + 4; // floats: 64 KiB and a page, a size no slot has
+  await (async () => {
+    const x = model.alloc('float32', [n]);
+    (x.data as Float32Array).fill(3);
+    t.equal((await model.run({ x })).y!.data[0], 6);
+  })();
+  t.equal(segmentMappings(model.hostPid!, 4 * n), 1, 'mapped by the host');
+  t.ok(await until(() => {
+    gc();
+    return sharedFeedCount() === live && segmentMappings(model.hostPid!, 4 * n) === 0;
+  }), 'a tensor dropped without dispose(): collected, and the host unmapped its segment');
+  const many = Array.from({ length: MAX_SHARED_FEEDS + 1 - live }, () => model.alloc('float32', [SHARED_MIN_BYTES / 4]));
+  t.equal(sharedFeedCount(), MAX_SHARED_FEEDS, `at most ${MAX_SHARED_FEEDS} alive`);
+  const last = many[many.length - 1]!;
+  (last.data as Float32Array).fill(4);
+  const before = runPaths.sharedFeeds;
+  t.equal((await model.run({ x: last })).y!.data[0], 8, 'the one past the limit is plain memory and runs');
+  t.equal(runPaths.sharedFeeds, before, 'with a copy');
+  for (const x of many) x.dispose();
+  t.equal(sharedFeedCount(), live, 'all released by dispose()');
   await model.dispose();
 });
 

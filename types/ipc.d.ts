@@ -16,6 +16,8 @@ export interface TensorRef {
     bytes: number;
     /** Strings only: byte offset of the packed string bytes. */
     strings?: number;
+    /** Direct-path feeds only: the shared feed segment the bytes are in (absent: the run's slot). */
+    segment?: number;
 }
 /** A shared segment as the peer opens it: /proc/<pid>/fd/<fd>, <bytes> long. */
 export interface SegmentRef {
@@ -33,6 +35,8 @@ export declare function refFootprint(ref: TensorRef): number;
 export declare function footprintOf(flat: NativeTensors): number;
 /** Copies every tensor of a flat list into a segment, one after the other from `at`. */
 export declare function writeTensors(segment: ArrayBuffer, at: number, flat: NativeTensors): TensorRef[];
+/** Copies a tensor into a segment at `at` (one memcpy per buffer); returns its ref. */
+export declare function writeTensor(segment: ArrayBuffer, at: number, dtype: number, shape: readonly number[], data: NativeData): TensorRef;
 /** A view of a tensor in a segment (no copy): what the host feeds TensorFlow. */
 export declare function viewTensor(segment: ArrayBuffer, ref: TensorRef): NativeData;
 /** A copy of a tensor out of a segment, in fresh JS memory: what the parent returns. */
@@ -58,6 +62,8 @@ export declare function readFrames(socket: Socket, onFrames: (frames: Record<str
 export declare function checkRef(ref: TensorRef, segmentBytes: number): void;
 /** Longest message either way; a run that needs more goes as a JSON frame. */
 export declare const DIRECT_MESSAGE_BYTES: number;
+/** A plan number that runs nothing: the request only maps or forgets shared feed segments. */
+export declare const NO_PLAN = 0;
 /** A run as the direct path carries it (feeds numeric only). */
 export interface DirectRun {
     id: number;
@@ -72,6 +78,13 @@ export interface DirectRun {
         inputs: readonly string[];
         outputs: readonly string[];
     };
+    /** Shared feed segments for the host to map (those the feeds name and it may not hold yet). */
+    shared?: readonly {
+        id: number;
+        ref: SegmentRef;
+    }[];
+    /** Shared feed segments this process freed: the host unmaps them once no run reads them. */
+    released?: readonly number[];
     feeds: readonly TensorRef[];
 }
 export type DirectReply = {

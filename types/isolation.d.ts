@@ -1,8 +1,10 @@
+import type { NumericDType } from './dtypes';
 import type { Device } from './model';
 import { type NativePlan, type NativeSession, type NativeTensors } from './native';
 import type { LoadOptions } from './options';
 import type { SessionConfig, SignatureInfo } from './proto';
 import type { Runtime } from './library';
+import { type Tensor } from './tensor';
 /** What a host reports once its model is loaded. */
 export interface HostLoaded {
     pid: number;
@@ -15,11 +17,29 @@ export interface HostLoaded {
 }
 /** Serving threads of a host's direct path: runs in flight at once, as the libuv pool's 4 in-process. */
 export declare const HOST_SERVE_THREADS = 4;
-/** Runs by path, across all hosts of this process (tests and the benchmark read it). */
+/**
+ * Runs by path, across all hosts of this process, and feeds that crossed as a place in a
+ * shared feed segment instead of a copy (tests and the benchmark read it).
+ */
 export declare const runPaths: {
     direct: number;
     framed: number;
+    sharedFeeds: number;
 };
+/** Model.alloc on an isolated model: tensors this small are plain memory (a copy costs less than a segment). */
+export declare const SHARED_MIN_BYTES: number;
+/** Shared feed segments alive at once in this process (one descriptor each); past it, plain memory. */
+export declare const MAX_SHARED_FEEDS = 1024;
+/** Shared feed segments alive in this process (tests read it). */
+export declare function sharedFeedCount(): number;
+/**
+ * A zero-filled tensor for an isolated model's feeds: from SHARED_MIN_BYTES on, its memory is a
+ * shared segment (sealed memfd) that each host maps on first use, so a run on the direct path
+ * sends its place and copies nothing; smaller ones, and any past MAX_SHARED_FEEDS alive, are
+ * Tensor.alloc's. dispose() frees the segment at once (after the runs in flight that read it),
+ * else the collector does; either way the hosts that mapped it unmap it.
+ */
+export declare function allocShared<N extends NumericDType>(dtype: N, shape: readonly number[]): Tensor<N>;
 /** The script a host runs (compiled; the host never loads TypeScript). */
 export declare const HOST_SCRIPT: string;
 /** The options a host resolves itself, in JSON (bytes as base64; isolation dropped). */

@@ -1,4 +1,5 @@
 import { type BatchEvent, type BatchingStats, type ResolvedBatching } from './batching';
+import { type NumericDType } from './dtypes';
 import { type NativeSession } from './native';
 import { type Isolation } from './gpu';
 import { type LoadOptions } from './options';
@@ -119,6 +120,25 @@ export declare class Model {
     get runsExecuting(): number;
     /** Runs waiting for their turn to execute (maxConcurrentRuns), in call order. */
     get runsQueued(): number;
+    /**
+     * A zero-filled tensor of `shape` for this model's feeds, in the memory a run reads fastest.
+     * In-process that is Tensor.alloc's (aligned: TensorFlow borrows it, no copy). With isolation
+     * 'process', a tensor of 16 KiB or more lives in shared memory that the host maps once and
+     * reads in place, so run() sends where it is instead of copying its bytes (about 0.1–0.5 ms
+     * per 4 MiB); any isolated model of this process can read it, and in-process models borrow it
+     * as usual. Runs that go as JSON frames (strings, a runTimeoutMs) still copy it.
+     *
+     * Unlike Tensor.alloc's memory, this memory belongs to tfslice: dispose() frees it at once
+     * (after the runs in flight that read it) and its data becomes empty; else the garbage
+     * collector frees it. At most 1024 shared tensors are alive at once per process (each holds
+     * a file descriptor); past that, and below 16 KiB, the tensor is plain memory fed with a copy.
+     *
+     * @param dtype a numeric dtype
+     * @param shape dimensions (elements: their product)
+     * @throws TypeError (ERR_INVALID_ARG_TYPE) for a string or unknown dtype; INVALID_ARGUMENT for
+     *   a bad shape or one too large to allocate; MODEL_DISPOSED after dispose()
+     */
+    alloc<N extends NumericDType>(dtype: N, shape: readonly number[]): Tensor<N>;
     /**
      * Runs a signature on a worker thread; the event loop stays free. Many runs may
      * be in flight at once. Output typed arrays belong to JS (safe after dispose).
