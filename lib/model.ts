@@ -56,6 +56,8 @@ export interface RunOptions {
   runTimeoutMs?: number;
 }
 
+const RUN_OPTIONS: ReadonlySet<string> = new Set<keyof RunOptions>(['signature', 'outputs', 'checkShapes', 'runTimeoutMs']);
+
 /** A device of the model's session (TF_SessionListDevices). */
 export interface Device {
   /** e.g. "/job:localhost/replica:0/task:0/device:GPU:0" */
@@ -671,7 +673,13 @@ export class Model {
     if (feeds === null || typeof feeds !== 'object' || Array.isArray(feeds) || feeds instanceof Tensor) {
       throw invalidType('feeds', 'an object of tensors by input key', feeds);
     }
-    if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidType('options', 'an object', options);
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+      // A misspelt option (timeoutMs for runTimeoutMs) would otherwise be ignored without a word.
+      for (const key in options) {
+        if (!RUN_OPTIONS.has(key)) throw invalidType(`run option ${JSON.stringify(key)}`, `one of ${[...RUN_OPTIONS].join(', ')}`, key);
+      }
+    }
     const sig = this.#signature(options?.signature);
     const outputKeys = options?.outputs ?? sig.outputKeys;
     if (!Array.isArray(outputKeys)) throw invalidType('outputs', 'an array of output keys', outputKeys);

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 
-import { InvalidArgumentError, loadModel, loadOpLibrary, loadTensorFlow, Model, ModelDisposedError, NotFoundError, runtime, Tensor } from '../lib/index';
+import { InvalidArgumentError, loadModel, loadOpLibrary, loadTensorFlow, Model, ModelDisposedError, NotFoundError, type RunOptions, runtime, Tensor } from '../lib/index';
 import { expectOutput, fixture, FIXTURES, fixtureTags, node, plain, python, ROOT, toTensor } from './helpers';
 
 t.test('TensorFlow runs with oneDNN as TF_ENABLE_ONEDNN_OPTS says (npm run test:isa forces it each way)', async (t) => {
@@ -70,6 +70,10 @@ t.test('runSync gives what run gives; outputs selects a subset', async (t) => {
   const onlySum = await model.run(feeds, { outputs: ['sum'] });
   t.same(Object.keys(onlySum), ['sum']);
   t.same(plain(onlySum.sum!).data, plain(async.sum!).data);
+  // A misspelt option is refused, naming it and the options there are (not silently ignored).
+  const misspelt = { timeoutMs: 5 } as unknown as RunOptions;
+  await t.rejects(model.run(feeds, misspelt), { name: 'TypeError', message: /^run option "timeoutMs" must be one of signature, outputs, checkShapes, runTimeoutMs/ });
+  t.throws(() => model.runSync(feeds, misspelt), { name: 'TypeError', message: /run option "timeoutMs"/ });
   await model.dispose();
 });
 
