@@ -7,8 +7,8 @@
  * each way, served by native threads in the host); the rest go as JSON frames on fd 3. When the host dies, its runs reject with MODEL_CRASHED and the model stays
  * failed (load it again); dispose() ends the host, and its GPU memory goes with it.
  */
+import { constants } from 'node:buffer';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -74,6 +74,8 @@ interface Pending {
 }
 
 const MIN_SEGMENT = 64 * 1024;
+// Node's limit on one ArrayBuffer (4 GiB on Node 20); native/shm.h refuses more (kMaxBufferBytes).
+const MAX_BUFFER_BYTES = Math.min(constants.MAX_LENGTH, 2 ** 32);
 // Outputs this big are handed out as views of the segment (no copy, no fresh memory);
 // the segment goes back to the pool once they are disposed or collected. Smaller ones
 // are copied: cheaper than holding a segment for them.
@@ -95,8 +97,16 @@ const collected = new FinalizationRegistry<() => void>((release) => release());
 
 /** Model.alloc on an isolated model: tensors this small are plain memory (a copy costs less than a segment). */
 export const SHARED_MIN_BYTES = 16 * 1024;
-/** Shared feed segments alive at once in this process (one descriptor each); past it, plain memory. */
+/**
+ * Shared feed segments alive at once on this thread (one descriptor each); past it, plain
+ * memory. A quarter of the descriptors the process may open (RLIMIT_NOFILE) at most, so that
+ * sockets, files and model loads keep theirs.
+ */
 export const MAX_SHARED_FEEDS = 1024;
+
+function sharedFeedLimit(): number {
+  return Math.min(MAX_SHARED_FEEDS, Math.floor(native().openFileLimit() / 4));
+}
 
 // Shared feed segments by the buffer their tensor holds: memory of this process that any of
 // its hosts maps once and reads in place, so a direct-path run sends only where a feed is.
@@ -123,7 +133,7 @@ export function sharedFeedCount(): number {
 export function allocShared<N extends NumericDType>(dtype: N, shape: readonly number[]): Tensor<N> {
   let forget: (() => void) | null = null;
   const tensor = allocTensor(dtype, shape, (bytes) => {
-    if (bytes < SHARED_MIN_BYTES || liveSharedFeeds >= MAX_SHARED_FEEDS) return null;
+    if (bytes < SHARED_MIN_BYTES || liveSharedFeeds >= sharedFeedLimit()) return null;
     let segment: { fd: number; buffer: ArrayBuffer };
     try {
       segment = native().shmCreate(bytes);
@@ -150,6 +160,8 @@ export function allocShared<N extends NumericDType>(dtype: N, shape: readonly nu
     const token = {};
     onDispose(buffer, () => {
       collected.unregister(token);
+      // A run handed this tensor again after dispose() must not announce the freed descriptor.
+      sharedFeeds.delete(buffer);
       native().shmRelease(buffer);
       release();
     });
@@ -270,10 +282,10 @@ export class HostSession implements NativeSession {
     try {
       child = spawn(process.execPath, [script], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', childEnd], env });
     } catch (error) {
-      closeSync(parentEnd);
+      native().closeDescriptor(parentEnd);
       throw error;
     } finally {
-      closeSync(childEnd);
+      native().closeDescriptor(childEnd);
     }
     const session = new HostSession(child, parentEnd, exportDir, onExit);
     liveHosts.add(session);
@@ -410,12 +422,24 @@ export class HostSession implements NativeSession {
     this.#sharedMapped.delete(id);
     if (this.#dead !== null) return;
     this.#sharedReleased.push(id);
-    const message = this.#nextId++;
-    const released = this.#sharedReleased.slice(0, MAX_RELEASES);
-    const length = encodeRun(this.#outbox, { id: message, plan: NO_PLAN, slot: 0, used: 0, feeds: [], released });
-    if (length === 0 || !this.#channel.send(length, 0)) return;
-    this.#sharedReleased.splice(0, released.length);
-    this.#expect(message).catch(() => { /* the host died: its mappings went with it */ });
+    // Once per turn of the loop: a thousand tensors disposed together go in one message.
+    if (this.#sharedReleased.length === 1) setImmediate(() => this.#sendReleases());
+  }
+
+  // Tells the host which shared feed segments to unmap, in messages of MAX_RELEASES; when the
+  // socket is full, tries again shortly (a run that goes meanwhile carries them too).
+  #sendReleases(): void {
+    while (this.#dead === null && this.#sharedReleased.length > 0) {
+      const message = this.#nextId++;
+      const released = this.#sharedReleased.slice(0, MAX_RELEASES);
+      const length = encodeRun(this.#outbox, { id: message, plan: NO_PLAN, slot: 0, used: 0, feeds: [], released });
+      if (!this.#channel.send(length, 0)) {
+        setTimeout(() => this.#sendReleases(), 1).unref();
+        return;
+      }
+      this.#sharedReleased.splice(0, released.length);
+      this.#expect(message).catch(() => { /* the host died: its mappings went with it */ });
+    }
   }
 
   #runFramed(plan: HostPlan, slot: Slot, feeds: TensorRef[], used: number, timeoutMs: number): Promise<RunReply> {
@@ -479,7 +503,8 @@ export class HostSession implements NativeSession {
     if (!slot) slot = { index: this.#slots++, buffer: new ArrayBuffer(0), bytes: 0, ref: null, announced: false, announcedDirect: false, views: 0 };
     if (slot.bytes === 0 || slot.bytes < need) {
       this.#releaseSegment(slot);
-      const { fd, buffer } = native().shmCreate(segmentSize(room));
+      // A power of two up to the most one buffer may hold (the feeds alone may fill that).
+      const { fd, buffer } = native().shmCreate(Math.max(need, Math.min(segmentSize(room), MAX_BUFFER_BYTES)));
       const ref: SegmentRef = { pid: process.pid, fd, bytes: buffer.byteLength };
       Object.assign(slot, { buffer, bytes: buffer.byteLength, ref, announced: false, announcedDirect: false });
     }

@@ -444,9 +444,11 @@ export class Model {
    * as usual. Runs that go as JSON frames (strings, a runTimeoutMs) still copy it.
    *
    * Unlike Tensor.alloc's memory, this memory belongs to tfslice: dispose() frees it at once
-   * (after the runs in flight that read it) and its data becomes empty; else the garbage
-   * collector frees it. At most 1024 shared tensors are alive at once per process (each holds
-   * a file descriptor); past that, and below 16 KiB, the tensor is plain memory fed with a copy.
+   * (after the runs in flight that read it; a graph that keeps it, a queue, keeps it mapped) and
+   * its data becomes empty; else the garbage collector frees it. At most 1024 shared tensors are
+   * alive at once per JS thread, and at most a quarter of RLIMIT_NOFILE (each holds a file
+   * descriptor); past that, and below 16 KiB, the tensor is Tensor.alloc's memory, fed with a
+   * copy, which dispose() only forgets.
    *
    * @param dtype a numeric dtype
    * @param shape dimensions (elements: their product)
@@ -708,6 +710,7 @@ export class Model {
         throw new InvalidArgumentError(`input '${key}' of signature '${sig.name}' has dtype ${spec.dtype}, which tfslice cannot feed`);
       }
       const tensor = feedTensor(value, key, spec);
+      if (tensor.disposed) throw new InvalidArgumentError(`feed '${key}' of signature '${sig.name}' was disposed: its memory is freed; feed a live tensor`);
       checkAgainstSpec(spec, tensor, () => `feed '${key}' of signature '${sig.name}'`, options?.checkShapes !== false);
       tensor.pushNative(natives);
     }

@@ -148,6 +148,10 @@ export interface Binding {
   shmRelease(buffer: ArrayBuffer): void;
   /** A SOCK_SEQPACKET socket pair for a host's direct path: [parent's end, child's end]. */
   channelPair(): [number, number];
+  /** Closes an end channelPair() made. */
+  closeDescriptor(fd: number): void;
+  /** The soft RLIMIT_NOFILE. */
+  openFileLimit(): number;
   /** In a host: native threads that serve direct-path runs on `fd` for `session` (native/channel.h). */
   serveRuns(fd: number, session: NativeSession, threads: number): void;
   /** The parent's end of a direct path: onMessage(length) gets each message, copied into inbox. */

@@ -3,9 +3,15 @@
  * Conversions to and from what the addon carries (lib/native.ts) happen here, once
  * per tensor, never per element through TensorFlow.
  */
+import { constants } from 'node:buffer';
+
 import { type DataOf, type DType, type DTypeInfo, dtypeInfo, dtypeFromTf, DTYPES, type FeedDataOf, type NumericDType, type TypedArrayOf } from './dtypes';
 import { invalidType, InvalidArgumentError, withArticle } from './errors';
 import { native, type NativeData, type NativeTensors, type PackedStrings } from './native';
+
+// The most bytes one buffer from the addon may hold: Node's limit on an ArrayBuffer (4 GiB on
+// Node 20), and never past the addon's own (native/shm.h kMaxBufferBytes).
+const MAX_LENGTH = Math.min(constants.MAX_LENGTH, 2 ** 32);
 
 // Called once when dispose() detaches an output buffer (set by lib/isolation.ts for
 // outputs that are views of a shared segment, which then goes back to its pool).
@@ -134,6 +140,7 @@ export class Tensor<D extends DType = DType> {
   #tf: number;
   // Set for outputs: their buffers belong to tfslice, so dispose() may free them.
   #owned = false;
+  #freed = false;
 
   /**
    * @param dtype element type, e.g. 'float32'
@@ -218,6 +225,7 @@ export class Tensor<D extends DType = DType> {
    */
   dispose(): void {
     if (this.#owned) {
+      this.#freed = true;
       const views: ArrayBufferView[] = this.#packed ? [this.#packed.bytes, this.#packed.offsets] : [this.#data as ArrayBufferView];
       for (const view of views) {
         const buffer = view.buffer;
@@ -227,6 +235,15 @@ export class Tensor<D extends DType = DType> {
       }
     }
     this.#owned = false;
+  }
+
+  /**
+   * True once dispose() has freed this tensor's memory (an output's, or Model.alloc's shared
+   * memory; set at once, though a run in flight that reads it keeps it until that run ends).
+   * Such a tensor cannot be fed again. Tensors over memory you provided are never freed.
+   */
+  get disposed(): boolean {
+    return this.#freed;
   }
 
   /**
@@ -264,7 +281,9 @@ export function allocTensor<N extends NumericDType>(dtype: N, shape: readonly nu
   if (!info?.array) throw invalidType('dtype', 'a numeric dtype', dtype);
   checkShape(shape);
   const n = elementCount(shape);
-  if (!Number.isSafeInteger(n * info.bytes)) throw new InvalidArgumentError(`${withArticle(dtype)} tensor of shape [${shape.join(', ')}] is too large to allocate`);
+  if (!Number.isSafeInteger(n * info.bytes) || n * info.bytes > MAX_LENGTH) {
+    throw new InvalidArgumentError(`${withArticle(dtype)} tensor of shape [${shape.join(', ')}] is too large to allocate: this Node allows at most ${MAX_LENGTH} bytes in one buffer`);
+  }
   const owned = allocate(n * info.bytes);
   if (owned !== null) return Tensor.fromNative(info.tf, [...shape], new info.array(owned, 0, n)) as Tensor<N>;
   const buffer = native().allocAligned(n * info.bytes);

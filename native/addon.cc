@@ -160,9 +160,11 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceValue("shmRelease", Napi::Function::New<ShmRelease>(env, "shmRelease")),
                InstanceValue("shmView", Napi::Function::New<ShmView>(env, "shmView")),
                InstanceValue("channelPair", Napi::Function::New<ChannelPair>(env, "channelPair")),
+               InstanceValue("closeDescriptor", Napi::Function::New<CloseDescriptor>(env, "closeDescriptor")),
                InstanceValue("serveRuns", Napi::Function::New<ServeRuns>(env, "serveRuns")),
                InstanceValue("Channel", Channel::Define(env)),
                InstanceValue("setParentDeathSignal", Napi::Function::New<SetParentDeathSignal>(env, "setParentDeathSignal")),
+               InstanceValue("openFileLimit", Napi::Function::New<OpenFileLimit>(env, "openFileLimit")),
                InstanceValue("setDataLimit", Napi::Function::New<SetDataLimit>(env, "setDataLimit"))});
 }
 
@@ -248,6 +250,10 @@ Napi::Value Addon::AllocAligned(const Napi::CallbackInfo& info) {
   double bytes = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
   if (!(bytes >= 0 && bytes <= 9007199254740991.0)) {
     throw MakeTypeError(env, "allocAligned(bytes) needs a non-negative byte count");
+  }
+  if (bytes > kMaxBufferBytes) {
+    throw MakeError(env, "RESOURCE_EXHAUSTED", "a buffer of " + std::to_string(static_cast<size_t>(bytes)) +
+                             " bytes is past the most one buffer may hold here (" + std::to_string(static_cast<size_t>(kMaxBufferBytes)) + ")");
   }
   return NewAlignedArrayBuffer(env, static_cast<size_t>(bytes));
 }

@@ -107,8 +107,32 @@ class Writer {
   std::vector<uint8_t> data_;
 };
 
-// TensorFlow reads the feeds in place; the segment outlives the run.
-void KeepSegment(void* /*data*/, size_t /*length*/, void* /*arg*/) {}
+// A segment owned by whoever holds a reference: the slot's table, a run reading it, a tensor
+// TensorFlow kept (unmapped when the last goes).
+std::shared_ptr<Segment> Own(const Segment& segment) {
+  return std::shared_ptr<Segment>(new Segment(segment), [](Segment* gone) {
+    gone->Release();
+    delete gone;
+  });
+}
+
+// A feed in a slot: holds the slot's segment while TensorFlow holds the tensor, and says when
+// TensorFlow let go of it (`released[index]`).
+struct SlotFeed {
+  std::shared_ptr<Segment> segment;
+  std::shared_ptr<std::vector<std::atomic<bool>>> released;
+  size_t index;
+};
+
+void DropSlotFeed(void* /*data*/, size_t /*length*/, void* arg) {
+  auto* feed = static_cast<SlotFeed*>(arg);
+  (*feed->released)[feed->index].store(true, std::memory_order_release);
+  delete feed;
+}
+
+// A shared feed segment held while TensorFlow holds a tensor over it (which may outlive the
+// run: a graph that keeps a fed tensor in a queue), whatever the parent releases meanwhile.
+void DropSharedSegment(void* /*data*/, size_t /*length*/, void* arg) { delete static_cast<std::shared_ptr<Segment>*>(arg); }
 
 struct TensorHeader {
   TF_DataType dtype;
@@ -236,15 +260,14 @@ class RunServer {
       int fd = in.Get<int32_t>();
       size_t bytes = in.Count();
       std::lock_guard<std::mutex> lock(mutex_);
-      Segment& held = segments_[slot];
+      std::shared_ptr<Segment>& held = segments_[slot];
       // The segment this slot holds already (it moved to one of ours): kept, since reopening
       // it would close the fd that names it. Anything else is opened before the old one is
-      // released.
-      if (!(pid == getpid() && held.fd >= 0 && held.fd == fd && held.bytes >= bytes)) {
+      // let go (a tensor TensorFlow kept may still hold it).
+      if (!(held && pid == getpid() && held->fd >= 0 && held->fd == fd && held->bytes >= bytes)) {
         Segment segment;
         if (Failure failure = OpenSegment(pid, fd, bytes, &segment)) throw Refused{failure};
-        held.Release();
-        held = segment;
+        held = Own(segment);
       }
     }
     if (flags & kShared) MapShared(in);
@@ -260,23 +283,27 @@ class RunServer {
       reply.Put<uint32_t>(kFallback);
       return;
     }
-    Segment segment;
+    std::shared_ptr<Segment> segment;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      segment = segments_[slot];
+      auto found = segments_.find(slot);
+      if (found != segments_.end()) segment = found->second;
     }
-    if (segment.address == nullptr) Refuse("INTERNAL", "a direct-path run names a slot the host never mapped");
+    if (!segment) Refuse("INTERNAL", "a direct-path run names a slot the host never mapped");
     uint32_t count = in.Get<uint32_t>();
     if (count != plan->inputs.size()) {
       Refuse("INVALID_ARGUMENT", "expected " + std::to_string(plan->inputs.size()) + " feeds, got " + std::to_string(count));
     }
     // Shared feed segments this run reads: held until it is done, whatever a release says.
     std::vector<std::shared_ptr<Segment>> shared;
+    // The slot's feeds: where each lies, and whether TensorFlow let go of it after the run.
+    auto released = std::make_shared<std::vector<std::atomic<bool>>>(count);
+    std::vector<std::pair<const uint8_t*, size_t>> in_slot(count, {nullptr, 0});
     FeedSet feeds;
     for (uint32_t i = 0; i < count; ++i) {
       uint32_t in_segment = in.Get<uint32_t>();
       TensorHeader header = ReadTensor(in, plan->input_names[i]);
-      const Segment* source = &segment;
+      const Segment* source = segment.get();
       if (in_segment != kInSlot) {
         shared.push_back(SharedSegment(in_segment));
         source = shared.back().get();
@@ -284,15 +311,43 @@ class RunServer {
       if (header.at > source->bytes || header.bytes > source->bytes - header.at) {
         Refuse("INTERNAL", "a direct-path feed lies outside its segment");
       }
-      TF_Tensor* tensor = tf().TF_NewTensor(header.dtype, header.dims.data(), static_cast<int>(header.dims.size()),
-                                            source->address + header.at, header.bytes, KeepSegment, nullptr);
+      TF_Tensor* tensor = nullptr;
+      if (in_segment == kInSlot) {
+        in_slot[i] = {source->address + header.at, header.bytes};
+        tensor = tf().TF_NewTensor(header.dtype, header.dims.data(), static_cast<int>(header.dims.size()),
+                                   source->address + header.at, header.bytes, DropSlotFeed, new SlotFeed{segment, released, i});
+      } else {
+        // On failure TF_NewTensor has called the deallocator already.
+        tensor = tf().TF_NewTensor(header.dtype, header.dims.data(), static_cast<int>(header.dims.size()),
+                                   source->address + header.at, header.bytes, DropSharedSegment,
+                                   new std::shared_ptr<Segment>(shared.back()));
+      }
       if (tensor == nullptr) Refuse("RESOURCE_EXHAUSTED", "feed '" + plan->input_names[i] + "': cannot allocate");
       feeds.Adopt(tensor);
     }
     Fetched fetched;
     Failure failure = RunPlanOnce(*plan, feeds, fetched);
     if (failure) throw Refused{failure};
-    WriteOutputs(slot, segment, used, fetched, reply);
+    feeds.Clear();
+    WriteOutputs(slot, segment, used, fetched, reply, KeptFeeds(in_slot, *released, fetched));
+  }
+
+  // Whether TensorFlow still holds a feed in the slot after the run, other than through an
+  // output over it (a graph that keeps a fed tensor: a queue). The next run's feeds would
+  // overwrite it, so the slot moves to a new segment; the old one lives while it is held.
+  static bool KeptFeeds(const std::vector<std::pair<const uint8_t*, size_t>>& in_slot, const std::vector<std::atomic<bool>>& released,
+                        const Fetched& fetched) {
+    for (size_t i = 0; i < in_slot.size(); ++i) {
+      const auto& [begin, bytes] = in_slot[i];
+      if (begin == nullptr || bytes == 0 || released[i].load(std::memory_order_acquire)) continue;
+      bool aliased = false;
+      for (TF_Tensor* tensor : fetched.tensors) {
+        const uint8_t* data = static_cast<const uint8_t*>(tf().TF_TensorData(tensor));
+        if (data >= begin && data < begin + bytes) aliased = true;
+      }
+      if (!aliased) return true;
+    }
+    return false;
   }
 
   // Maps the shared feed segments a request announces (one the host holds already is kept:
@@ -367,41 +422,44 @@ class RunServer {
 
   // Copies the outputs after the feeds (into a bigger segment of the host's when they do
   // not fit) and describes them; TensorFlow's buffers are freed with `fetched`.
-  void WriteOutputs(uint32_t slot, Segment segment, size_t used, Fetched& fetched, Writer& reply) {
+  // `move`: to a new segment even when they fit (TensorFlow kept a feed in this one).
+  void WriteOutputs(uint32_t slot, const std::shared_ptr<Segment>& segment, size_t used, Fetched& fetched, Writer& reply, bool move) {
     size_t need = 0;
     for (TF_Tensor* tensor : fetched.tensors) {
       if (DataTypeSize(tf().TF_TensorType(tensor)) == 0) Refuse("INTERNAL", "a direct-path output is not numeric");
       need += Align(tf().TF_TensorByteSize(tensor));
     }
     size_t at = Align(used);
-    Segment target = segment;
-    bool moved = at + need > segment.bytes;
+    std::shared_ptr<Segment> target = segment;
+    bool moved = move || at + need > segment->bytes;
     if (moved) {
       // Room for these feeds and these outputs, so the next such run fits without a move.
-      size_t bytes = segment.bytes;
+      size_t bytes = segment->bytes;
       while (bytes < at + need) bytes *= 2;
       // Ours: its fd stays open for the parent to open.
-      if (Failure failure = CreateSegment(bytes, &target)) throw Refused{failure};
+      Segment created;
+      if (Failure failure = CreateSegment(bytes, &created)) throw Refused{failure};
+      target = Own(created);
     }
     reply.Put<uint32_t>(kDone);
     reply.Put<uint32_t>(moved ? static_cast<uint32_t>(kMoved) : 0u);
     if (moved) {
       reply.Put<int32_t>(static_cast<int32_t>(getpid()));
-      reply.Put<int32_t>(target.fd);
-      reply.Put<double>(static_cast<double>(target.bytes));
+      reply.Put<int32_t>(target->fd);
+      reply.Put<double>(static_cast<double>(target->bytes));
     }
     reply.Put<uint32_t>(static_cast<uint32_t>(fetched.tensors.size()));
     for (TF_Tensor* tensor : fetched.tensors) {
       size_t bytes = tf().TF_TensorByteSize(tensor);
       // memmove: an output may be a feed passed through, in place in the segment.
-      if (bytes != 0) std::memmove(target.address + at, tf().TF_TensorData(tensor), bytes);
+      if (bytes != 0) std::memmove(target->address + at, tf().TF_TensorData(tensor), bytes);
       WriteTensor(reply, tensor, at);
       at += Align(bytes);
     }
     if (moved) {
-      // Only now: the outputs may have pointed into the old segment.
+      // Only now: the outputs may have pointed into the old segment (which stays mapped while
+      // a run or a kept tensor holds it).
       std::lock_guard<std::mutex> lock(mutex_);
-      segments_[slot].Release();
       segments_[slot] = target;
     }
   }
@@ -410,7 +468,7 @@ class RunServer {
   const std::shared_ptr<SessionCore> core_;
   std::mutex reader_;
   std::mutex mutex_;  // segments_, shared_ and plans_; a slot's segment is used by one run at a time
-  std::unordered_map<uint32_t, Segment> segments_;
+  std::unordered_map<uint32_t, std::shared_ptr<Segment>> segments_;
   std::unordered_map<uint32_t, std::shared_ptr<Segment>> shared_;
   std::unordered_map<uint32_t, std::shared_ptr<RunPlan>> plans_;
 };
@@ -441,6 +499,11 @@ Napi::Value ChannelPair(const Napi::CallbackInfo& info) {
   pair.Set(0u, Napi::Number::New(env, fds[0]));
   pair.Set(1u, Napi::Number::New(env, fds[1]));
   return pair;
+}
+
+Napi::Value CloseDescriptor(const Napi::CallbackInfo& info) {
+  close(FdArgument(info, 0));
+  return info.Env().Undefined();
 }
 
 Napi::Value ServeRuns(const Napi::CallbackInfo& info) {
@@ -518,10 +581,20 @@ void Channel::Drain() {
       return;
     }
     if (awaiting_ > 0 && --awaiting_ == 0) poller_->Done();
-    try {
-      on_message_.MakeCallback(Value(), {Napi::Number::New(env, static_cast<double>(length))});
-    } catch (const Napi::Error& error) {
-      napi_fatal_exception(env, error.Value());
+    // The C API, not node-addon-api's throwing calls: in a worker being terminated no JS runs
+    // any more, and building a Napi::Error then fails fatally (napi_define_properties).
+    napi_value argument = nullptr;
+    napi_value result = nullptr;
+    napi_status status = napi_create_double(env, static_cast<double>(length), &argument);
+    if (status == napi_ok) status = napi_make_callback(env, nullptr, Value(), on_message_.Value(), 1, &argument, &result);
+    if (status == napi_pending_exception) {
+      napi_value error = nullptr;
+      if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+      return;
+    }
+    if (status != napi_ok) {
+      // The environment is going away: nothing will read another reply.
+      Stop();
       return;
     }
   }

@@ -40,6 +40,10 @@ constexpr size_t kChannelMessageBytes = 64 * 1024;
 // dup2()s the child's end into place, which clears the flag there).
 Napi::Value ChannelPair(const Napi::CallbackInfo& info);
 
+// closeDescriptor(fd): closes an end channelPair() made (fs.closeSync warns in a worker about
+// a descriptor fs did not open).
+Napi::Value CloseDescriptor(const Napi::CallbackInfo& info);
+
 // serveRuns(fd, session, threads): starts the host's serving threads on `fd` for the
 // session and returns. They end when the parent closes its end.
 Napi::Value ServeRuns(const Napi::CallbackInfo& info);

@@ -57,6 +57,10 @@ size_t ByteCount(const Napi::CallbackInfo& info, size_t index) {
   if (!(bytes > 0 && bytes <= 9007199254740991.0 && bytes == static_cast<double>(static_cast<size_t>(bytes)))) {
     throw MakeTypeError(info.Env(), "shared memory needs a positive whole byte count");
   }
+  if (bytes > kMaxBufferBytes) {
+    throw MakeError(info.Env(), "RESOURCE_EXHAUSTED", "a shared segment of " + std::to_string(static_cast<size_t>(bytes)) +
+                                                          " bytes is past the most one buffer may hold here (" + std::to_string(static_cast<size_t>(kMaxBufferBytes)) + ")");
+  }
   return static_cast<size_t>(bytes);
 }
 
@@ -189,6 +193,17 @@ SegmentHandle* Unwrap(Napi::Env env, Napi::Value value) {
   return static_cast<SegmentHandle*>(data);
 }
 
+void* RetainSegmentMapping(napi_env env, napi_value arraybuffer) {
+  SegmentHandle* handle = Unwrap(env, Napi::Value(env, arraybuffer));
+  if (handle == nullptr || handle->mapping == nullptr) return nullptr;
+  handle->mapping->refs.fetch_add(1);
+  return handle->mapping;
+}
+
+void ReleaseSegmentMapping(void* mapping) {
+  if (mapping != nullptr) static_cast<Mapping*>(mapping)->Unref();
+}
+
 Napi::Value ShmRelease(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bool tagged = false;
@@ -241,6 +256,12 @@ Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) throw MakeError(env, "INTERNAL", SystemError("prctl(PR_SET_PDEATHSIG)"));
   // The parent may have died before the signal was armed.
   return Napi::Boolean::New(env, getppid() == parent);
+}
+
+Napi::Value OpenFileLimit(const Napi::CallbackInfo& info) {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return Napi::Number::New(info.Env(), 1 << 20);
+  return Napi::Number::New(info.Env(), static_cast<double>(limit.rlim_cur));
 }
 
 Napi::Value SetDataLimit(const Napi::CallbackInfo& info) {

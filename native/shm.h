@@ -18,6 +18,11 @@
 
 namespace tfslice {
 
+// The most bytes one buffer handed to JS may hold: Node 20's limit on an ArrayBuffer
+// (buffer.constants.MAX_LENGTH, 4 GiB; later Nodes allow more). Past it Node fails to create
+// an external buffer, and node-addon-api then frees its finalizer data twice (an abort).
+constexpr double kMaxBufferBytes = 4294967296.0;
+
 // A mapped segment: `fd` is the creator's descriptor (kept open while the segment lives,
 // so the peer can open it), -1 for a peer's mapping.
 struct Segment {
@@ -37,6 +42,13 @@ Failure CreateSegment(size_t bytes, Segment* out);
 // PERMISSION_DENIED unless it is a memfd sealed as CreateSegment seals it.
 Failure OpenSegment(int pid, int fd, size_t bytes, Segment* out);
 
+// JS thread: when `arraybuffer` is a live segment buffer (shmCreate/shmOpen), takes a reference
+// to its mapping and returns it (else nullptr): the memory stays mapped, whatever shmRelease or
+// the collector do, until ReleaseSegmentMapping (any thread). For TensorFlow tensors that
+// borrow a segment's memory and may outlive the run (a queue that keeps a fed tensor).
+void* RetainSegmentMapping(napi_env env, napi_value arraybuffer);
+void ReleaseSegmentMapping(void* mapping);
+
 // shmCreate(bytes) -> { fd, buffer }
 Napi::Value ShmCreate(const Napi::CallbackInfo& info);
 // shmOpen(pid, fd, bytes) -> buffer
@@ -49,6 +61,8 @@ Napi::Value ShmView(const Napi::CallbackInfo& info);
 // setParentDeathSignal(parentPid): this process gets SIGKILL when its parent dies;
 // returns false when the parent is already gone.
 Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info);
+// openFileLimit() -> the soft RLIMIT_NOFILE: descriptors this process may hold open.
+Napi::Value OpenFileLimit(const Napi::CallbackInfo& info);
 // Limits the process's data (private writable memory) to a byte count: setrlimit(RLIMIT_DATA).
 Napi::Value SetDataLimit(const Napi::CallbackInfo& info);
 

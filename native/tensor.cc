@@ -1,6 +1,7 @@
 #include "tensor.h"
 
 #include "runner.h"
+#include "shm.h"
 
 #include <pthread.h>
 
@@ -217,11 +218,16 @@ void DeleteOutputTensor(TF_Tensor* tensor) {
 struct Pin {
   std::shared_ptr<ReleaseQueue> releases;
   napi_ref ref;
+  // A shared segment's mapping (Model.alloc on an isolated model), held while TensorFlow
+  // holds the tensor: dispose() unmaps the segment's buffer, and a graph may keep a fed
+  // tensor past its run (a queue).
+  void* segment = nullptr;
 };
 
 void ReleasePin(void* /*data*/, size_t /*len*/, void* arg) {
   Pin* pin = static_cast<Pin*>(arg);
   g_pinned_now.fetch_sub(1, std::memory_order_relaxed);
+  ReleaseSegmentMapping(pin->segment);
   pin->releases->Push(pin->ref);
   delete pin;
 }
@@ -384,8 +390,9 @@ void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
   napi_typedarray_type type = napi_int8_array;
   size_t length = 0;
   void* pointer = nullptr;
+  napi_value arraybuffer = nullptr;
   if (!data.IsTypedArray() ||
-      napi_get_typedarray_info(env, data, &type, &length, &pointer, nullptr, nullptr) != napi_ok ||
+      napi_get_typedarray_info(env, data, &type, &length, &pointer, &arraybuffer, nullptr) != napi_ok ||
       type != ArrayTypeOf(dtype)) {
     throw MakeTypeError(env, FeedLabel(name) + ": data is not the typed array its dtype needs");
   }
@@ -405,6 +412,7 @@ void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
       delete pin;
       NAPI_THROW_IF_FAILED_VOID(env, status);
     }
+    pin->segment = RetainSegmentMapping(env, arraybuffer);
     g_pinned_now.fetch_add(1, std::memory_order_relaxed);
     // On failure TF_NewTensor has already called ReleasePin (its buffer's last reference
     // went), so the pin is not ours to free.
@@ -498,6 +506,10 @@ void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array
                     "output dtype " + std::to_string(dtype) + " is not supported by tfslice");
   }
   size_t bytes = tf().TF_TensorByteSize(tensor.get());
+  if (static_cast<double>(bytes) > kMaxBufferBytes) {
+    throw MakeError(env, "RESOURCE_EXHAUSTED", "an output of " + std::to_string(bytes) + " bytes is past the most one buffer may hold here (" +
+                                                   std::to_string(static_cast<size_t>(kMaxBufferBytes)) + ")");
+  }
   // Only a buffer this run alone holds may be handed to JS: a fetched Const, a variable's
   // value or a tensor fetched twice share TensorFlow's own buffer (TF_SessionRun returns a
   // shallow copy), and a JS write into it would change the model.

@@ -550,6 +550,37 @@ def build_counter(model_dir):
     )
 
 
+def build_queue(model_dir):
+    # A TF1 graph that keeps a fed tensor past its run: `enqueue` puts x in a FIFOQueue (the
+    # queue holds x's own buffer, not a copy), `dequeue` takes it out a later run. Feeds whose
+    # memory tfslice frees or reuses after the run (Model.alloc's shared memory, a host's slot)
+    # must stay valid for as long as TensorFlow holds them.
+    n = 1 << 12  # 16 KiB of float32: fed in place (borrowed, or shared with a host)
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [n], name="x")
+        queue = tf.queue.FIFOQueue(100, [tf.float32], shapes=[[n]], name="q")
+        enqueue = queue.enqueue([x])
+        with tf.control_dependencies([enqueue]):
+            size = queue.size()
+        taken = queue.dequeue()
+        info = tf.compat.v1.saved_model.utils.build_tensor_info
+        def predict(inputs, outputs):
+            return tf.compat.v1.saved_model.signature_def_utils.build_signature_def(
+                {k: info(v) for k, v in inputs.items()}, {k: info(v) for k, v in outputs.items()},
+                tf.compat.v1.saved_model.signature_constants.PREDICT_METHOD_NAME)
+        signatures = {
+            "enqueue": predict({"x": x}, {"size": size}),
+            "dequeue": predict({}, {"sum": tf.reduce_sum(taken), "head": taken[:4] * 1.0}),
+        }
+        with tf.compat.v1.Session(graph=graph) as sess:
+            builder = tf.compat.v1.saved_model.Builder(str(model_dir))
+            builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map=signatures, strip_default_attrs=True)
+            builder.save()
+    # No golden cases: 16 KiB inputs would not fit a fixture's size; test/95 checks the sums.
+    return []
+
+
 def build_tagless(model_dir):
     # TF Hub's TF1 format: a meta graph saved with the empty tag-set, a lookup table
     # initialised by its main_op.
@@ -1123,6 +1154,7 @@ FIXTURES = {
     "keras_module": (build_keras_module, "test/fixtures/keras_module/model", "test/fixtures/keras_module/golden.json"),
     "conv": (build_conv, "test/fixtures/conv/model", "test/fixtures/conv/golden.json"),
     "counter": (build_counter, "test/fixtures/counter/model", "test/fixtures/counter/golden.json"),
+    "queue": (build_queue, "test/fixtures/queue/model", "test/fixtures/queue/golden.json"),
     "tagless": (build_tagless, "test/fixtures/tagless/model", "test/fixtures/tagless/golden.json"),
     "composite": (build_composite, "test/fixtures/composite/model", "test/fixtures/composite/golden.json"),
     "shared_outputs": (build_shared_outputs, "test/fixtures/shared_outputs/model", "test/fixtures/shared_outputs/golden.json"),
@@ -1141,7 +1173,7 @@ FIXTURES = {
 
 SUMMARY = []
 # Fixtures whose values are exact by construction and too big for golden.json.
-NO_CASES = {"shared_outputs", "file_io"}
+NO_CASES = {"shared_outputs", "file_io", "queue"}
 
 
 def dir_bytes(path):

@@ -187,6 +187,55 @@ t.test('shared feed segments: collected ones are unmapped by their hosts; past t
   await model.dispose();
 });
 
+t.test('a graph that keeps a fed tensor past its run (a queue) reads it intact: a shared one after dispose(), in-process and in a host; a plain one in a host', async (t) => {
+  const { dir } = fixture('queue');
+  const isolated = await loadModel(dir, { isolation: 'process' });
+  const local = await loadModel(dir);
+  const n = 1 << 12;
+  for (const model of [local, isolated]) {
+    const where = model.isolation === 'process' ? 'in a host' : 'in-process';
+    const x = isolated.alloc('float32', [n]);
+    t.equal(sharedFeedCount() > 0, true, 'a shared tensor');
+    (x.data as Float32Array).forEach((_, i, a) => { a[i] = i % 7; });
+    t.same(Array.from((await model.run({ x }, { signature: 'enqueue' })).size!.data), [1], `${where}: queued`);
+    x.dispose();
+    t.equal(x.disposed, true);
+    // Memory allocated and written now must not be what the queue reads.
+    const others = Array.from({ length: 4 }, () => {
+      const y = isolated.alloc('float32', [n]);
+      (y.data as Float32Array).fill(1000);
+      return y;
+    });
+    const out = await model.run({}, { signature: 'dequeue' });
+    const expected = Array.from({ length: n }, (_, i) => i % 7).reduce((a, b) => a + b, 0);
+    t.same([out.sum!.data[0], Array.from(out.head!.data)], [expected, [0, 1, 2, 3]], `${where}: the queue still reads the disposed tensor's values`);
+    for (const y of others) y.dispose();
+  }
+  // Plain feeds cross in the run's slot, which the next run's feeds overwrite: a kept one moves
+  // the slot to a new segment (the old one lives while TensorFlow holds the tensor).
+  const ones = new Float32Array(n).fill(1);
+  const twos = new Float32Array(n).fill(2);
+  for (const x of [ones, twos]) await isolated.run({ x }, { signature: 'enqueue' });
+  const first = await isolated.run({}, { signature: 'dequeue' });
+  const second = await isolated.run({}, { signature: 'dequeue' });
+  t.same([first.sum!.data[0], second.sum!.data[0]], [n, 2 * n], 'two plain feeds kept by the host\'s queue keep their own values');
+  await Promise.all([isolated.dispose(), local.dispose()]);
+});
+
+t.test('releases of many shared tensors disposed at once reach the host without another run; a disposed one cannot be fed', async (t) => {
+  const model = await loadModel(fixture('multi_sig').dir, { isolation: 'process', signature: 'double' });
+  const n = SHARED_MIN_BYTES / 4 + 8;
+  const xs = Array.from({ length: 600 }, () => model.alloc('float32', [n]));
+  // One at a time: with hundreds in flight, some find the socket full and go framed (copied).
+  for (const x of xs) await model.run({ x });
+  t.equal(segmentMappings(model.hostPid!, 4 * n), 600, 'the host mapped all 600');
+  for (const x of xs) x.dispose();
+  t.ok(await until(() => segmentMappings(model.hostPid!, 4 * n) === 0), 'all unmapped while the model sits idle');
+  await t.rejects(model.run({ x: xs[0]! }), { code: 'INVALID_ARGUMENT', message: "feed 'x' of signature 'double' was disposed: its memory is freed; feed a live tensor" });
+  t.equal(segmentMappings(model.hostPid!, 4 * n), 0, 'and nothing was mapped for it');
+  await model.dispose();
+});
+
 t.test("each host applies its own ConfigProto: it reports it decoded, and its threads follow it", async (t) => {
   const a = await loadModel(fixture('conv').dir, { isolation: 'process', intraOpThreads: 1, interOpThreads: 2, gpuMemoryFraction: 0.2 });
   const b = await loadModel(fixture('conv').dir, { isolation: 'process', intraOpThreads: 3, interOpThreads: 4, allowSoftPlacement: true });

@@ -28,7 +28,11 @@ export declare const runPaths: {
 };
 /** Model.alloc on an isolated model: tensors this small are plain memory (a copy costs less than a segment). */
 export declare const SHARED_MIN_BYTES: number;
-/** Shared feed segments alive at once in this process (one descriptor each); past it, plain memory. */
+/**
+ * Shared feed segments alive at once on this thread (one descriptor each); past it, plain
+ * memory. A quarter of the descriptors the process may open (RLIMIT_NOFILE) at most, so that
+ * sockets, files and model loads keep theirs.
+ */
 export declare const MAX_SHARED_FEEDS = 1024;
 /** Shared feed segments alive in this process (tests read it). */
 export declare function sharedFeedCount(): number;

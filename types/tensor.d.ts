@@ -1,8 +1,3 @@
-/**
- * Tensor: a dtype, a shape and the elements in a JS typed array (or strings).
- * Conversions to and from what the addon carries (lib/native.ts) happen here, once
- * per tensor, never per element through TensorFlow.
- */
 import { type DataOf, type DType, type FeedDataOf, type NumericDType } from './dtypes';
 /** The most dimensions TensorFlow allows a tensor (TensorShape::MaxDimensions()). */
 export declare const MAX_RANK = 254;
@@ -50,6 +45,12 @@ export declare class Tensor<D extends DType = DType> {
      * it only forgets them (your buffers are never detached). Idempotent.
      */
     dispose(): void;
+    /**
+     * True once dispose() has freed this tensor's memory (an output's, or Model.alloc's shared
+     * memory; set at once, though a run in flight that reads it keeps it until that run ends).
+     * Such a tensor cannot be fed again. Tensors over memory you provided are never freed.
+     */
+    get disposed(): boolean;
     /**
      * A zero-filled tensor whose memory is aligned for TensorFlow, so feeding it
      * never copies (feeds of 16 KiB and more are borrowed when aligned).
