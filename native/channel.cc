@@ -366,10 +366,7 @@ class RunServer {
       }
       Segment segment;
       if (Failure failure = OpenSegment(pid, fd, bytes, &segment)) throw Refused{failure};
-      auto held = std::shared_ptr<Segment>(new Segment(segment), [](Segment* gone) {
-        gone->Release();
-        delete gone;
-      });
+      std::shared_ptr<Segment> held = Own(segment);
       std::lock_guard<std::mutex> lock(mutex_);
       shared_.emplace(id, std::move(held));
     }
