@@ -73,6 +73,8 @@ int IntArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
 // Marks a segment's own buffer, so only those are ever unwrapped as a SegmentHandle
 // (tensor.cc wraps output buffers with a tag of its own).
 constexpr napi_type_tag kSegmentTag = {0x7466736c69636530ULL, 0x7365676d656e7431ULL};
+// Marks a view made by shmView (an isolated model's output over its slot).
+constexpr napi_type_tag kViewTag = {0x7466736c69636530ULL, 0x7365676d76696577ULL};
 
 Napi::ArrayBuffer Expose(Napi::Env env, Mapping* mapping) {
   auto handle = std::make_unique<SegmentHandle>(SegmentHandle{mapping});
@@ -200,6 +202,11 @@ void* RetainSegmentMapping(napi_env env, napi_value arraybuffer) {
   return handle->mapping;
 }
 
+bool IsSegmentView(napi_env env, napi_value arraybuffer) {
+  bool tagged = false;
+  return napi_check_object_type_tag(env, arraybuffer, &kViewTag, &tagged) == napi_ok && tagged;
+}
+
 void ReleaseSegmentMapping(void* mapping) {
   if (mapping != nullptr) static_cast<Mapping*>(mapping)->Unref();
 }
@@ -240,14 +247,17 @@ Napi::Value ShmView(const Napi::CallbackInfo& info) {
     mapping->Unref();
     return Napi::ArrayBuffer::New(env, 0);
   }
+  Napi::ArrayBuffer view;
   try {
-    return Napi::ArrayBuffer::New(
+    view = Napi::ArrayBuffer::New(
         env, static_cast<char*>(mapping->address) + static_cast<size_t>(offset), static_cast<size_t>(bytes),
         [](Napi::Env, void*, Mapping* done) { done->Unref(); }, mapping);
   } catch (...) {
     mapping->Unref();  // no finalizer was registered to do it
     throw;
   }
+  NAPI_THROW_IF_FAILED(env, napi_type_tag_object(env, view, &kViewTag), view);
+  return view;
 }
 
 Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {

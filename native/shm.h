@@ -48,6 +48,10 @@ Failure OpenSegment(int pid, int fd, size_t bytes, Segment* out);
 // borrow a segment's memory and may outlive the run (a queue that keeps a fed tensor).
 void* RetainSegmentMapping(napi_env env, napi_value arraybuffer);
 void ReleaseSegmentMapping(void* mapping);
+// JS thread: whether `arraybuffer` is a view from shmView (an isolated model's output over its
+// slot, which goes back to the slot's pool on dispose()): fed in-process, it is copied, never
+// borrowed, since a graph may keep a fed tensor past its run.
+bool IsSegmentView(napi_env env, napi_value arraybuffer);
 
 // shmCreate(bytes) -> { fd, buffer }
 Napi::Value ShmCreate(const Napi::CallbackInfo& info);

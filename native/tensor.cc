@@ -405,7 +405,7 @@ void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
   uint8_t* memory = static_cast<uint8_t*>(pointer);
   const int rank = static_cast<int>(shape.dims.size());
   TF_Tensor* tensor = nullptr;
-  if (bytes >= kZeroCopyMinBytes && reinterpret_cast<uintptr_t>(memory) % DefaultAlignment() == 0) {
+  if (bytes >= kZeroCopyMinBytes && reinterpret_cast<uintptr_t>(memory) % DefaultAlignment() == 0 && !IsSegmentView(env, arraybuffer)) {
     Pin* pin = new Pin{releases, nullptr};
     napi_status status = napi_create_reference(env, data, 1, &pin->ref);
     if (status != napi_ok) {

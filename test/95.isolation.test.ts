@@ -219,6 +219,16 @@ t.test('a graph that keeps a fed tensor past its run (a queue) reads it intact: 
   const first = await isolated.run({}, { signature: 'dequeue' });
   const second = await isolated.run({}, { signature: 'dequeue' });
   t.same([first.sum!.data[0], second.sum!.data[0]], [n, 2 * n], 'two plain feeds kept by the host\'s queue keep their own values');
+  // An isolated model's big output is a view of its slot, which dispose() hands back to the
+  // slot's pool: fed in-process it is copied, so a queue that keeps it is not overwritten (or,
+  // once the host is gone, left pointing at unmapped memory).
+  const doubler = await loadModel(fixture('multi_sig').dir, { isolation: 'process', signature: 'double' });
+  const y = (await doubler.run({ x: new Float32Array(n).fill(1) })).y!;
+  await local.run({ x: y }, { signature: 'enqueue' });
+  y.dispose();
+  await doubler.run({ x: new Float32Array(n).fill(50) });
+  await doubler.dispose();
+  t.same((await local.run({}, { signature: 'dequeue' })).sum!.data[0], 2 * n, "an isolated model's output kept by an in-process queue keeps its values after dispose()");
   await Promise.all([isolated.dispose(), local.dispose()]);
 });
 
