@@ -130,10 +130,20 @@ async function run(frame: RunFrame, alone: boolean): Promise<void> {
     plans.set(frame.plan, plan);
   }
   const feeds: NativeTensors = [];
-  for (const ref of frame.feeds) feeds.push(ref.dtype, ref.shape, viewTensor(segment.buffer, ref));
+  for (const ref of frame.feeds) feeds.push(ref.dtype, ref.shape, ownCopy(viewTensor(segment.buffer, ref)));
   const timeout = frame.timeoutMs ?? 0;
   const outputs = alone && inFlight === 1 ? session.runSync(plan, feeds, timeout) : await session.run(plan, feeds, timeout);
   reply(writeOutputs(frame, segments.get(frame.slot)!, outputs));
+}
+
+// A numeric feed in memory of its own (aligned, so TensorFlow borrows it): the slot it came in
+// is the next run's, and a graph may keep a fed tensor past its run (a queue). The direct path
+// moves the slot instead (native/channel.cc KeptFeeds); these runs are the rarer, framed ones.
+function ownCopy(data: NativeData): NativeData {
+  if (!ArrayBuffer.isView(data)) return data; // strings: TensorFlow copies them into its own layout
+  const buffer = native().allocAligned(data.byteLength);
+  new Uint8Array(buffer).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  return new (data.constructor as new (buffer: ArrayBuffer) => typeof data)(buffer);
 }
 
 async function handle(frame: Frame, alone: boolean): Promise<void> {

@@ -219,6 +219,14 @@ t.test('a graph that keeps a fed tensor past its run (a queue) reads it intact: 
   const first = await isolated.run({}, { signature: 'dequeue' });
   const second = await isolated.run({}, { signature: 'dequeue' });
   t.same([first.sum!.data[0], second.sum!.data[0]], [n, 2 * n], 'two plain feeds kept by the host\'s queue keep their own values');
+  // The same through JSON frames (a run timeout on a session with an inter-op pool goes framed).
+  const pooled = await loadModel(dir, { isolation: 'process', interOpThreads: 1 });
+  const framed = runPaths.framed;
+  for (const x of [ones, twos]) await pooled.run({ x }, { signature: 'enqueue', runTimeoutMs: 60_000 });
+  const sums = [];
+  for (let i = 0; i < 2; i++) sums.push((await pooled.run({}, { signature: 'dequeue', runTimeoutMs: 60_000 })).sum!.data[0]);
+  t.same({ sums, framed: runPaths.framed - framed }, { sums: [n, 2 * n], framed: 4 }, 'and two kept by a queue through JSON frames');
+  await pooled.dispose();
   // An isolated model's big output is a view of its slot, which dispose() hands back to the
   // slot's pool: fed in-process it is copied, so a queue that keeps it is not overwritten (or,
   // once the host is gone, left pointing at unmapped memory).
