@@ -7,7 +7,6 @@
  * each way, served by native threads in the host); the rest go as JSON frames on fd 3. When the host dies, its runs reject with MODEL_CRASHED and the model stays
  * failed (load it again); dispose() ends the host, and its GPU memory goes with it.
  */
-import { constants } from 'node:buffer';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import * as path from 'node:path';
@@ -22,7 +21,7 @@ import { native, PACKAGE_ROOT, type NativeChannel, type NativeData, type NativeP
 import type { LoadOptions } from './options';
 import type { SessionConfig, SignatureInfo } from './proto';
 import type { Runtime } from './library';
-import { allocTensor, onDispose, type Tensor } from './tensor';
+import { allocTensor, MAX_BUFFER_BYTES, onDispose, type Tensor } from './tensor';
 
 /** What a host reports once its model is loaded. */
 export interface HostLoaded {
@@ -74,8 +73,6 @@ interface Pending {
 }
 
 const MIN_SEGMENT = 64 * 1024;
-// Node's limit on one ArrayBuffer (4 GiB on Node 20); native/shm.h refuses more (kMaxBufferBytes).
-const MAX_BUFFER_BYTES = Math.min(constants.MAX_LENGTH, 2 ** 32);
 // Outputs this big are handed out as views of the segment (no copy, no fresh memory);
 // the segment goes back to the pool once they are disposed or collected. Smaller ones
 // are copied: cheaper than holding a segment for them.
@@ -378,6 +375,7 @@ export class HostSession implements NativeSession {
     const feeds: TensorRef[] = [];
     const shared: { id: number; ref: SegmentRef }[] = [];
     let used = 0;
+    let inPlace = 0;
     for (let i = 0; i < flat.length; i += 3) {
       const data = flat[i + 2] as ArrayBufferView;
       const segment = sharedFeeds.get(data.buffer as ArrayBuffer);
@@ -387,6 +385,7 @@ export class HostSession implements NativeSession {
         continue;
       }
       feeds.push({ dtype: flat[i] as number, shape: [...(flat[i + 1] as number[])], at: data.byteOffset, bytes: data.byteLength, segment: segment.id });
+      inPlace++;
       if (!this.#sharedMapped.has(segment.id) && !shared.some((s) => s.id === segment.id)) shared.push(segment);
     }
     const id = this.#nextId++;
@@ -409,7 +408,7 @@ export class HostSession implements NativeSession {
     }
     plan.direct = 'yes';
     for (const segment of shared) this.#sharedMapped.add(segment.id);
-    runPaths.sharedFeeds += feeds.length - feeds.filter((ref) => ref.segment === undefined).length;
+    runPaths.sharedFeeds += inPlace;
     return reply as RunReply;
   }
 

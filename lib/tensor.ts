@@ -9,9 +9,11 @@ import { type DataOf, type DType, type DTypeInfo, dtypeInfo, dtypeFromTf, DTYPES
 import { invalidType, InvalidArgumentError, withArticle } from './errors';
 import { native, type NativeData, type NativeTensors, type PackedStrings } from './native';
 
-// The most bytes one buffer from the addon may hold: Node's limit on an ArrayBuffer (4 GiB on
-// Node 20), and never past the addon's own (native/shm.h kMaxBufferBytes).
-const MAX_LENGTH = Math.min(constants.MAX_LENGTH, 2 ** 32);
+/**
+ * @internal The most bytes one buffer from the addon may hold: Node's limit on an ArrayBuffer
+ * (4 GiB on Node 20), and never past the addon's own (native/shm.h kMaxBufferBytes).
+ */
+export const MAX_BUFFER_BYTES = Math.min(constants.MAX_LENGTH, 2 ** 32);
 
 // Called once when dispose() detaches an output buffer (set by lib/isolation.ts for
 // outputs that are views of a shared segment, which then goes back to its pool).
@@ -281,8 +283,8 @@ export function allocTensor<N extends NumericDType>(dtype: N, shape: readonly nu
   if (!info?.array) throw invalidType('dtype', 'a numeric dtype', dtype);
   checkShape(shape);
   const n = elementCount(shape);
-  if (!Number.isSafeInteger(n * info.bytes) || n * info.bytes > MAX_LENGTH) {
-    throw new InvalidArgumentError(`${withArticle(dtype)} tensor of shape [${shape.join(', ')}] is too large to allocate: this Node allows at most ${MAX_LENGTH} bytes in one buffer`);
+  if (!Number.isSafeInteger(n * info.bytes) || n * info.bytes > MAX_BUFFER_BYTES) {
+    throw new InvalidArgumentError(`${withArticle(dtype)} tensor of shape [${shape.join(', ')}] is too large to allocate: this Node allows at most ${MAX_BUFFER_BYTES} bytes in one buffer`);
   }
   const owned = allocate(n * info.bytes);
   if (owned !== null) return Tensor.fromNative(info.tf, [...shape], new info.array(owned, 0, n)) as Tensor<N>;

@@ -251,10 +251,7 @@ Napi::Value Addon::AllocAligned(const Napi::CallbackInfo& info) {
   if (!(bytes >= 0 && bytes <= 9007199254740991.0)) {
     throw MakeTypeError(env, "allocAligned(bytes) needs a non-negative byte count");
   }
-  if (bytes > kMaxBufferBytes) {
-    throw MakeError(env, "RESOURCE_EXHAUSTED", "a buffer of " + std::to_string(static_cast<size_t>(bytes)) +
-                             " bytes is past the most one buffer may hold here (" + std::to_string(static_cast<size_t>(kMaxBufferBytes)) + ")");
-  }
+  if (bytes > kMaxBufferBytes) throw MakeError(env, PastBufferLimit("a buffer", bytes));
   return NewAlignedArrayBuffer(env, static_cast<size_t>(bytes));
 }
 

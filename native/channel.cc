@@ -294,8 +294,6 @@ class RunServer {
     if (count != plan->inputs.size()) {
       Refuse("INVALID_ARGUMENT", "expected " + std::to_string(plan->inputs.size()) + " feeds, got " + std::to_string(count));
     }
-    // Shared feed segments this run reads: held until it is done, whatever a release says.
-    std::vector<std::shared_ptr<Segment>> shared;
     // The slot's feeds: where each lies, and whether TensorFlow let go of it after the run.
     auto released = std::make_shared<std::vector<std::atomic<bool>>>(count);
     std::vector<std::pair<const uint8_t*, size_t>> in_slot(count, {nullptr, 0});
@@ -303,11 +301,10 @@ class RunServer {
     for (uint32_t i = 0; i < count; ++i) {
       uint32_t in_segment = in.Get<uint32_t>();
       TensorHeader header = ReadTensor(in, plan->input_names[i]);
-      const Segment* source = segment.get();
-      if (in_segment != kInSlot) {
-        shared.push_back(SharedSegment(in_segment));
-        source = shared.back().get();
-      }
+      // A shared feed's segment: held by its tensor while TensorFlow holds that, whatever a
+      // release says meanwhile.
+      std::shared_ptr<Segment> shared = in_segment == kInSlot ? nullptr : SharedSegment(in_segment);
+      const Segment* source = shared ? shared.get() : segment.get();
       if (header.at > source->bytes || header.bytes > source->bytes - header.at) {
         Refuse("INTERNAL", "a direct-path feed lies outside its segment");
       }
@@ -320,7 +317,7 @@ class RunServer {
         // On failure TF_NewTensor has called the deallocator already.
         tensor = tf().TF_NewTensor(header.dtype, header.dims.data(), static_cast<int>(header.dims.size()),
                                    source->address + header.at, header.bytes, DropSharedSegment,
-                                   new std::shared_ptr<Segment>(shared.back()));
+                                   new std::shared_ptr<Segment>(std::move(shared)));
       }
       if (tensor == nullptr) Refuse("RESOURCE_EXHAUSTED", "feed '" + plan->input_names[i] + "': cannot allocate");
       feeds.Adopt(tensor);

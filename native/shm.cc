@@ -57,10 +57,7 @@ size_t ByteCount(const Napi::CallbackInfo& info, size_t index) {
   if (!(bytes > 0 && bytes <= 9007199254740991.0 && bytes == static_cast<double>(static_cast<size_t>(bytes)))) {
     throw MakeTypeError(info.Env(), "shared memory needs a positive whole byte count");
   }
-  if (bytes > kMaxBufferBytes) {
-    throw MakeError(info.Env(), "RESOURCE_EXHAUSTED", "a shared segment of " + std::to_string(static_cast<size_t>(bytes)) +
-                                                          " bytes is past the most one buffer may hold here (" + std::to_string(static_cast<size_t>(kMaxBufferBytes)) + ")");
-  }
+  if (bytes > kMaxBufferBytes) throw MakeError(info.Env(), PastBufferLimit("a shared segment", bytes));
   return static_cast<size_t>(bytes);
 }
 
@@ -119,6 +116,11 @@ Failure MapSegment(int fd, size_t bytes, bool keep_fd, Segment* out) {
 }
 
 }  // namespace
+
+Failure PastBufferLimit(const std::string& what, double bytes) {
+  return {"RESOURCE_EXHAUSTED", what + " of " + std::to_string(static_cast<size_t>(bytes)) + " bytes is past the most one buffer may hold here (" +
+                                    std::to_string(static_cast<size_t>(kMaxBufferBytes)) + ")"};
+}
 
 void Segment::Release() {
   if (address != nullptr) munmap(address, bytes);

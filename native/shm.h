@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "errors.h"
 
@@ -22,6 +23,8 @@ namespace tfslice {
 // (buffer.constants.MAX_LENGTH, 4 GiB; later Nodes allow more). Past it Node fails to create
 // an external buffer, and node-addon-api then frees its finalizer data twice (an abort).
 constexpr double kMaxBufferBytes = 4294967296.0;
+// RESOURCE_EXHAUSTED for `what` of `bytes` past kMaxBufferBytes ("a buffer", "an output").
+Failure PastBufferLimit(const std::string& what, double bytes);
 
 // A mapped segment: `fd` is the creator's descriptor (kept open while the segment lives,
 // so the peer can open it), -1 for a peer's mapping.

@@ -506,10 +506,7 @@ void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array
                     "output dtype " + std::to_string(dtype) + " is not supported by tfslice");
   }
   size_t bytes = tf().TF_TensorByteSize(tensor.get());
-  if (static_cast<double>(bytes) > kMaxBufferBytes) {
-    throw MakeError(env, "RESOURCE_EXHAUSTED", "an output of " + std::to_string(bytes) + " bytes is past the most one buffer may hold here (" +
-                                                   std::to_string(static_cast<size_t>(kMaxBufferBytes)) + ")");
-  }
+  if (static_cast<double>(bytes) > kMaxBufferBytes) throw MakeError(env, PastBufferLimit("an output", static_cast<double>(bytes)));
   // Only a buffer this run alone holds may be handed to JS: a fetched Const, a variable's
   // value or a tensor fetched twice share TensorFlow's own buffer (TF_SessionRun returns a
   // shallow copy), and a JS write into it would change the model.
