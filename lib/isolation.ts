@@ -238,6 +238,9 @@ export class HostSession implements NativeSession {
     this.#modelPath = modelPath;
     this.#onExit = onExit;
     this.pid = child.pid ?? -1;
+    // Should this thread's environment end first (a worker terminated), the addon kills and
+    // reaps the host: this loop, the only one that would, is gone by then.
+    const pidfd = this.pid > 0 ? native().watchChild(this.pid) : -1;
     readFrames(this.#socket, (frames) => {
       try {
         for (const frame of frames) this.#receive(frame as { op: string; id: number });
@@ -248,6 +251,7 @@ export class HostSession implements NativeSession {
     this.#socket.on('error', () => { /* the exit handler reports it */ });
     this.#exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
+        native().unwatchChild(pidfd);
         const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
         // An allocation past RLIMIT_DATA that is not a tensor's (V8's heap, a C++ new, a string
         // kernel's buffer) ends the host: SIGABRT or SIGSEGV, depending on who allocated.

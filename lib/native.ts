@@ -150,6 +150,14 @@ export interface Binding {
   channelPair(): [number, number];
   /** Closes an end channelPair() made. */
   closeDescriptor(fd: number): void;
+  /**
+   * A pidfd for the child process `pid` (a host this environment spawned), or -1 where the
+   * kernel has none (before Linux 5.3). If the environment ends (a worker_thread terminated)
+   * before unwatchChild(pidfd), the child is killed and reaped natively: its libuv loop is gone.
+   */
+  watchChild(pid: number): number;
+  /** The child's exit was seen: closes its pidfd (unknown ones are ignored). */
+  unwatchChild(pidfd: number): void;
   /** The soft RLIMIT_NOFILE. */
   openFileLimit(): number;
   /** In a host: native threads that serve direct-path runs on `fd` for `session` (native/channel.h). */

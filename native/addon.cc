@@ -2,6 +2,13 @@
 #include "addon.h"
 
 #include <dlfcn.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 
 #include "channel.h"
 #include "errors.h"
@@ -119,6 +126,34 @@ namespace {
 // the addon's threads (runners, the free thread, hosts' serving threads) outlive any one
 // environment and would then run unmapped code (a segfault after Worker.terminate()). Marking
 // the library RTLD_NODELETE keeps it mapped until the process ends.
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+// The same numbers on every architecture (the syscall table's common part, Linux 5.1/5.3).
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+// Host processes of an environment that ends before it saw them exit (a worker_thread
+// terminated): libuv reaps a child only from the loop that spawned it, and that loop is gone,
+// so each would stay a zombie until this process exits. A pidfd names the very process (no pid
+// reuse): it is killed (it has no owner left) and reaped on a thread of its own.
+void ReapChildren(std::vector<int> pidfds) {
+  if (pidfds.empty()) return;
+  for (int fd : pidfds) syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
+  std::thread([pidfds = std::move(pidfds)] {
+    for (int fd : pidfds) {
+      siginfo_t info{};
+      while (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd), &info, WEXITED) == -1 && errno == EINTR) {
+      }
+      close(fd);
+    }
+  }).detach();
+}
+
 void KeepLoaded() {
   static bool kept = [] {
     Dl_info info{};
@@ -154,6 +189,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceMethod<&Addon::AsyncNoop>("asyncNoop"),
                InstanceMethod<&Addon::ReleaseBuffer>("releaseBuffer"),
                InstanceMethod<&Addon::BusyPoll>("busyPoll"),
+               InstanceMethod<&Addon::WatchChild>("watchChild"),
+               InstanceMethod<&Addon::UnwatchChild>("unwatchChild"),
                InstanceMethod<&Addon::StopForExit>("stopForExit"),
                InstanceValue("shmCreate", Napi::Function::New<ShmCreate>(env, "shmCreate")),
                InstanceValue("shmOpen", Napi::Function::New<ShmOpen>(env, "shmOpen")),
@@ -183,6 +220,7 @@ void Addon::Teardown(void* arg) {
   }
   self->completions_->Close();
   self->releases_->Close(self->env_);
+  ReapChildren(std::move(self->children_));
 }
 
 void Addon::Track(const std::shared_ptr<SessionCore>& core) {
@@ -243,6 +281,26 @@ Napi::Value Addon::BusyPoll(const Napi::CallbackInfo& info) {
     SetBusyPollMicros(static_cast<uint32_t>(micros));
   }
   return Napi::Number::New(env, BusyPollMicros());
+}
+
+Napi::Value Addon::WatchChild(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double pid = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+  if (!(pid >= 1 && pid <= 4194304 && pid == static_cast<double>(static_cast<int>(pid)))) throw MakeTypeError(env, "watchChild(pid) needs a process id");
+  // Linux 5.3+ (waitid on it: 5.4); without it the child is left as before.
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+  if (fd >= 0) children_.push_back(fd);
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value Addon::UnwatchChild(const Napi::CallbackInfo& info) {
+  int fd = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
+  auto it = std::find(children_.begin(), children_.end(), fd);
+  if (it != children_.end()) {
+    children_.erase(it);
+    close(fd);
+  }
+  return info.Env().Undefined();
 }
 
 Napi::Value Addon::AllocAligned(const Napi::CallbackInfo& info) {

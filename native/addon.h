@@ -63,6 +63,10 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value AsyncNoop(const Napi::CallbackInfo& info);
   Napi::Value ReleaseBuffer(const Napi::CallbackInfo& info);
   Napi::Value BusyPoll(const Napi::CallbackInfo& info);
+  // watchChild(pid) -> pidfd or -1: the host process `pid` this environment spawned, killed and
+  // reaped at teardown unless unwatchChild(pidfd) came first (its exit was seen).
+  Napi::Value WatchChild(const Napi::CallbackInfo& info);
+  Napi::Value UnwatchChild(const Napi::CallbackInfo& info);
   // Main thread, from process.on('exit'): see StopForExit in runner.h.
   Napi::Value StopForExit(const Napi::CallbackInfo& info);
   static void Teardown(void* self);
@@ -72,6 +76,8 @@ class Addon : public Napi::Addon<Addon> {
   Napi::FunctionReference session_constructor_;
   std::mutex sessions_mutex_;
   std::vector<std::weak_ptr<SessionCore>> sessions_;
+  // pidfds of host processes whose exit this environment has not seen (JS thread only).
+  std::vector<int> children_;
   napi_env env_;
 };
 

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
+import { Worker } from 'node:worker_threads';
 import t from 'tap';
 
 import { configureRuntime, gpuLedger, InvalidArgumentError, loadModel, loadTensorFlow, type Model, ModelCrashedError, Tensor } from '../lib/index';
@@ -568,4 +569,34 @@ t.test('an isolated model with opLibraries loads them in its host', async (t) =>
   const model = await loadModel(dir, { isolation: 'process', opLibraries: [library] });
   t.same(Array.from((await model.run({ x: new Tensor('float32', new Float32Array([1, 2])) })).y!.data as Float32Array), [2, 3]);
   await model.dispose();
+});
+
+t.test('a worker_thread that ends (terminated mid-run, or by itself) leaves no host behind, not even a zombie', async (t) => {
+  // libuv reaps a child only from the loop that spawned it; a worker's loop ends with it.
+  const own = await loadModel(fixture('tiny').dir, { isolation: 'process' });
+  t.teardown(() => own.dispose());
+  const x = new Tensor('float32', new Float32Array([1, 2, 3, 4]), [1, 4]);
+  const before = Array.from((await own.run({ x })).y!.data as Float32Array);
+  const reaped = async (pid: number) => {
+    for (let i = 0; i < 250 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 20));
+    return !fs.existsSync(`/proc/${pid}`);
+  };
+  for (const ending of ['terminate', 'exit'] as const) {
+    const worker = new Worker(`
+      const { parentPort, workerData } = require('node:worker_threads');
+      const { loadModel, Tensor } = require(workerData.dist);
+      (async () => {
+        const m = await loadModel(workerData.tiny, { isolation: 'process' });
+        const x = Tensor.alloc('float32', [1, 4]);
+        await m.run({ x });
+        parentPort.postMessage(m.hostPid);
+        if (workerData.ending === 'terminate') for (;;) await m.run({ x });
+      })();`, { eval: true, workerData: { dist: path.join(ROOT, 'dist', 'index.js'), tiny: fixture('tiny').dir, ending } });
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    const pid = await new Promise<number>((resolve) => worker.once('message', resolve));
+    if (ending === 'terminate') await worker.terminate();
+    await exited;
+    t.ok(await reaped(pid), `${ending}: the worker's host (pid ${pid}) is gone from /proc`);
+  }
+  t.same(Array.from((await own.run({ x })).y!.data as Float32Array), before, "this thread's own isolated model runs on");
 });
