@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -326,23 +328,37 @@ class RunServer {
     Failure failure = RunPlanOnce(*plan, feeds, fetched);
     if (failure) throw Refused{failure};
     feeds.Clear();
-    WriteOutputs(slot, segment, used, fetched, reply, KeptFeeds(in_slot, *released, fetched));
+    UnaliasSlotFeeds(in_slot, fetched);
+    WriteOutputs(slot, segment, used, fetched, reply, KeptFeeds(in_slot, *released));
   }
 
-  // Whether TensorFlow still holds a feed in the slot after the run, other than through an
-  // output over it (a graph that keeps a fed tensor: a queue). The next run's feeds would
-  // overwrite it, so the slot moves to a new segment; the old one lives while it is held.
-  static bool KeptFeeds(const std::vector<std::pair<const uint8_t*, size_t>>& in_slot, const std::vector<std::atomic<bool>>& released,
-                        const Fetched& fetched) {
+  // Outputs over a feed in the slot (a feed passed through, e.g. by Identity) become copies of
+  // their own, so that only TensorFlow's own references can still hold a slot feed.
+  static void UnaliasSlotFeeds(const std::vector<std::pair<const uint8_t*, size_t>>& in_slot, Fetched& fetched) {
+    for (TF_Tensor*& tensor : fetched.tensors) {
+      const uint8_t* data = static_cast<const uint8_t*>(tf().TF_TensorData(tensor));
+      size_t bytes = tf().TF_TensorByteSize(tensor);
+      bool aliased = std::any_of(in_slot.begin(), in_slot.end(), [data](const auto& feed) {
+        return feed.first != nullptr && data >= feed.first && data < feed.first + feed.second;
+      });
+      if (!aliased || bytes == 0) continue;
+      std::vector<int64_t> dims(static_cast<size_t>(tf().TF_NumDims(tensor)));
+      for (size_t d = 0; d < dims.size(); ++d) dims[d] = tf().TF_Dim(tensor, static_cast<int>(d));
+      TF_Tensor* copy = tf().TF_AllocateTensor(tf().TF_TensorType(tensor), dims.data(), static_cast<int>(dims.size()), bytes);
+      if (copy == nullptr) Refuse("RESOURCE_EXHAUSTED", "cannot allocate " + std::to_string(bytes) + " bytes for an output that passes a feed through");
+      std::memcpy(tf().TF_TensorData(copy), data, bytes);
+      tf().TF_DeleteTensor(tensor);
+      tensor = copy;
+    }
+  }
+
+  // Whether TensorFlow still holds a feed in the slot after the run and its outputs were
+  // unaliased (a graph that keeps a fed tensor: a queue). The next run's feeds would overwrite
+  // it, so the slot moves to a new segment; the old one lives while it is held.
+  static bool KeptFeeds(const std::vector<std::pair<const uint8_t*, size_t>>& in_slot, const std::vector<std::atomic<bool>>& released) {
     for (size_t i = 0; i < in_slot.size(); ++i) {
       const auto& [begin, bytes] = in_slot[i];
-      if (begin == nullptr || bytes == 0 || released[i].load(std::memory_order_acquire)) continue;
-      bool aliased = false;
-      for (TF_Tensor* tensor : fetched.tensors) {
-        const uint8_t* data = static_cast<const uint8_t*>(tf().TF_TensorData(tensor));
-        if (data >= begin && data < begin + bytes) aliased = true;
-      }
-      if (!aliased) return true;
+      if (begin != nullptr && bytes != 0 && !released[i].load(std::memory_order_acquire)) return true;
     }
     return false;
   }

@@ -571,6 +571,8 @@ def build_queue(model_dir):
                 tf.compat.v1.saved_model.signature_constants.PREDICT_METHOD_NAME)
         signatures = {
             "enqueue": predict({"x": x}, {"size": size}),
+            # Also returns x itself: an output over the fed buffer that the queue holds too.
+            "enqueue_echo": predict({"x": x}, {"size": size, "echo": tf.identity(x)}),
             "dequeue": predict({}, {"sum": tf.reduce_sum(taken), "head": taken[:4] * 1.0}),
         }
         with tf.compat.v1.Session(graph=graph) as sess:

@@ -220,6 +220,17 @@ t.test('a graph that keeps a fed tensor past its run (a queue) reads it intact: 
   const first = await isolated.run({}, { signature: 'dequeue' });
   const second = await isolated.run({}, { signature: 'dequeue' });
   t.same([first.sum!.data[0], second.sum!.data[0]], [n, 2 * n], 'two plain feeds kept by the host\'s queue keep their own values');
+  // Kept by the queue and passed through to an output as well (Identity returns the fed buffer).
+  const echoes = [];
+  for (const x of [ones, twos]) {
+    const out = await isolated.run({ x }, { signature: 'enqueue_echo' });
+    echoes.push(out.echo!.data[n - 1]);
+    // The echo is a view of the run's slot: disposed, the slot is free for the next run.
+    for (const tensor of Object.values(out)) tensor.dispose();
+  }
+  const kept = [];
+  for (let i = 0; i < 2; i++) kept.push((await isolated.run({}, { signature: 'dequeue' })).sum!.data[0]);
+  t.same({ echoes, kept }, { echoes: [1, 2], kept: [n, 2 * n] }, 'two plain feeds kept by the queue and echoed in an output keep their own values');
   // The same through JSON frames (a run timeout on a session with an inter-op pool goes framed).
   const pooled = await loadModel(dir, { isolation: 'process', interOpThreads: 1 });
   const framed = runPaths.framed;
