@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Presets, SingleBar } from 'cli-progress';
-import * as tar from 'tar';
+import type { ReadEntry } from 'tar';
 
 import { cacheHome, type CachedInstall, currentInstallFile } from '../cache';
 import { CliError, UsageError } from './errors';
@@ -245,8 +245,10 @@ class ArchiveGuard {
 async function unpack(archive: string, into: string, url: string): Promise<string> {
   fs.mkdirSync(into, { recursive: true });
   const guard = new ArchiveGuard(url);
+  // Loaded here: every other command would pay for it at start.
+  const tar = await import('tar');
   try {
-    await tar.x({ file: archive, cwd: into, strict: true, preservePaths: true, filter: (_path, entry) => guard.admit(entry as tar.ReadEntry) });
+    await tar.x({ file: archive, cwd: into, strict: true, preservePaths: true, filter: (_path, entry) => guard.admit(entry as ReadEntry) });
   } catch (error) {
     throw new CliError(`${url} is not a readable .tar.gz: ${(error as Error).message}`);
   }

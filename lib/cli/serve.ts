@@ -21,10 +21,11 @@ import { type ManagedModelConfig, ModelManager, type ModelManagerConfig } from '
 import { readConfigFile } from '../manager/config';
 import { BATCHING_FIELDS, parseBatchingParameters } from '../manager/tfs-config';
 import { type AuthOptions, readTokenFile } from '../serve/auth';
-import { bindGrpc, closeGrpc, createGrpcServer } from '../serve/grpc';
-import { ServerMetrics } from '../serve/metrics';
-import { createServer } from '../serve/server';
 import { UsageError } from './errors';
+
+// fastify, grpc-js, protobufjs and prom-client take about a quarter of a second to load: only
+// `tfslice serve` itself loads them, not every command that defines its flags.
+const servers = () => Promise.all([import('../serve/grpc'), import('../serve/metrics'), import('../serve/server')]);
 
 /** The flags, as commander names them (tensorflow_model_server's names, underscores kept). */
 export interface ServeFlags {
@@ -211,6 +212,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
     throw error;
   }
   const auth = await authOf(flags);
+  const [{ bindGrpc, closeGrpc, createGrpcServer }, { ServerMetrics }, { createServer }] = await servers();
   let draining = false;
   // One registry for both protocols: /metrics counts REST and gRPC calls alike.
   const metrics = new ServerMetrics(manager);
