@@ -134,8 +134,9 @@ export interface Binding {
   /**
    * Main thread, as the process exits: no run or tensor deletion starts any more, and this
    * returns once those under way have ended (exit() then tears down TensorFlow's statics).
+   * Runs still executing after 2000 ms end the process at once with `code` (_exit()).
    */
-  stopForExit(): void;
+  stopForExit(code: number): void;
   /** Detaches an output's ArrayBuffer and frees TensorFlow's memory behind it now. */
   releaseBuffer(buffer: ArrayBuffer): void;
   /** A shared memory segment (memfd) of this process; the fd stays open while it lives. */
@@ -190,7 +191,7 @@ export function native(): Binding {
     // process.exit() with a run in flight: exit() destroys TensorFlow's static objects while
     // a runner thread may still be inside TensorFlow (a segfault). Let those runs end first.
     // Only the main thread: a worker's exit ends that worker, not the process.
-    if (isMainThread) process.once('exit', () => loaded.stopForExit());
+    if (isMainThread) process.once('exit', (code) => loaded.stopForExit(code));
   }
   return binding;
 }

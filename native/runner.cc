@@ -1,9 +1,11 @@
 #include "runner.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <chrono>
@@ -78,13 +80,18 @@ class Pool {
     if (wake != nullptr) wake->cv.notify_one();
   }
 
-  // At process exit: no job starts any more; returns once the jobs executing have ended.
-  void Stop() {
+  // At process exit: no job starts any more; returns the number of jobs still executing once
+  // they have ended or `wait` has passed.
+  int Stop(std::chrono::milliseconds wait) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stopping_.store(true, std::memory_order_release);
     }
-    while (busy_.load(std::memory_order_relaxed) > 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    while (busy_.load(std::memory_order_relaxed) > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    return busy_.load(std::memory_order_relaxed);
   }
 
   // Jobs overlapped (two in flight at once) within kOverlapQuiet.
@@ -296,8 +303,14 @@ void NoteThreadArena() {
 
 uint32_t ThreadsOnMainArena() { return g_on_main_arena.load(std::memory_order_relaxed); }
 
-void StopForExit() {
-  Pool::Get().Stop();
+void StopForExit(int code) {
+  int executing = Pool::Get().Stop(std::chrono::milliseconds(kExitWaitMillis));
+  if (executing > 0) {
+    std::fprintf(stderr, "tfslice: exiting with %d run%s still inside TensorFlow after %d ms (an inline run cannot be interrupted): ending the process without its exit handlers\n",
+                 executing, executing == 1 ? "" : "s", kExitWaitMillis);
+    std::fflush(stderr);
+    _exit(code);
+  }
   StopReaperForExit();
 }
 

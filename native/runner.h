@@ -124,7 +124,10 @@ void Requeue(Task task);
 // Main thread, as the process exits (process.exit() too): no run or deletion starts any more,
 // and this returns once those under way have ended. exit() then destroys TensorFlow's static
 // objects, which a runner still inside TensorFlow would use (a segfault, exit code 139).
-void StopForExit();
+// Runs still executing after kExitWaitMillis (TensorFlow cannot interrupt an inline run) end
+// the process here with `code` through _exit(), which destroys nothing.
+constexpr int kExitWaitMillis = 2000;
+void StopForExit(int code);
 
 // Starts the runner threads and the free thread now (rather than at the first run), so that
 // each takes a malloc arena of its own while glibc still has arenas to give: glibc allows 8

@@ -319,6 +319,24 @@ t.test('process.exit() with runs executing and waiting exits with its code, no c
   }
 });
 
+t.test('process.exit() with a run that does not end within 2 s: the process ends with its code, saying why', async (t) => {
+  // An inline run cannot be interrupted; waiting for it held exit() (and a server's forced
+  // shutdown) for as long as the run took. Past the wait the addon ends the process (_exit).
+  const script = `
+    const { loadModel, Tensor } = require(${JSON.stringify(DIST)});
+    loadModel(${JSON.stringify(fixture('slow').dir)}).then((model) => {
+      model.run({ n: new Tensor('int32', new Int32Array([2e9]), []) }).catch(() => {});
+      setTimeout(() => { console.log('exiting', model.runsExecuting); process.exit(3); }, 200);
+    });`;
+  const started = Date.now();
+  const result = node(script, { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' });
+  const seconds = (Date.now() - started) / 1000;
+  t.match(result.stdout, /^exiting 1/, 'the run was executing at exit');
+  t.equal(result.status, 3, `the exit code asked for${result.status === null ? ' (killed by a signal)' : ''}`);
+  t.match(result.stderr, /exiting with 1 run still inside TensorFlow after 2000 ms/, 'stderr says why');
+  t.ok(seconds < 20, `ended ${seconds.toFixed(1)} s after it started (the run alone takes minutes)`);
+});
+
 t.test('a worker_thread that alone loaded the addon is terminated with a run in flight: the process lives on', async (t) => {
   // Node unloads an addon that only workers loaded once they are gone; the addon's own threads
   // then ran unmapped code (a segfault). The main thread here never loads tfslice.

@@ -294,6 +294,22 @@ model_config_list {
   t.match(stderr(), /SIGTERM: draining[\s\S]*stopped/);
 });
 
+t.test('tfslice serve: SIGTERM with a run that outlasts the grace period: the process ends (1), not when the run does', async (t) => {
+  const { child, url: address, exited, stderr } = await startServe(['--model_name', 'slow', '--model_base_path', slow, '--rest_api_port', '0',
+    '--shutdown_grace_period_seconds', '1', '--rest_api_timeout_in_ms', '0']);
+  // Minutes of work in one run that TensorFlow cannot interrupt (ops inline).
+  const inFlight = curl(['-X', 'POST', `${address}/v1/models/slow:predict`, '-d', '{"inputs": {"n": 2000000000}}']).catch(() => null);
+  await new Promise((r) => setTimeout(r, 300));
+  const started = Date.now();
+  child.kill('SIGTERM');
+  const code = await exited;
+  const seconds = (Date.now() - started) / 1000;
+  t.equal(code, 1, 'exit code 1: requests were still in flight');
+  t.ok(seconds < 15, `ended ${seconds.toFixed(1)} s after SIGTERM (grace 1 s, then at most 2 s for the run)`);
+  t.match(stderr(), /requests still in flight after 1 s: exiting[\s\S]*1 run still inside TensorFlow/);
+  await inFlight;
+});
+
 t.test("tfslice serve --enable_batching with TensorFlow Serving's batching parameters file: concurrent requests from Python share runs", async (t) => {
   const params = path.join(tmp, 'batching.config');
   fs.writeFileSync(params, [

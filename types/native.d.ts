@@ -123,8 +123,9 @@ export interface Binding {
     /**
      * Main thread, as the process exits: no run or tensor deletion starts any more, and this
      * returns once those under way have ended (exit() then tears down TensorFlow's statics).
+     * Runs still executing after 2000 ms end the process at once with `code` (_exit()).
      */
-    stopForExit(): void;
+    stopForExit(code: number): void;
     /** Detaches an output's ArrayBuffer and frees TensorFlow's memory behind it now. */
     releaseBuffer(buffer: ArrayBuffer): void;
     /** A shared memory segment (memfd) of this process; the fd stays open while it lives. */
