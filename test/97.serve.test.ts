@@ -191,7 +191,21 @@ print(json.dumps(out))
 });
 
 t.test('metrics: Prometheus text at both paths, by model, version, API and status', async (t) => {
+  // Names nobody configured, in every kind of request, and bad bodies for a model that is.
+  for (const name of ['ghost1', 'ghost2']) {
+    await curl([`${url}/v1/models/${name}`]);
+    await curl([`${url}/v1/models/${name}/metadata`]);
+    await curl(['-X', 'POST', `${url}/v1/models/${name}:predict`, '-d', '{"instances": [1.0]}']);
+    await curl(['-X', 'POST', `${url}/v2/models/${name}/infer`, '-d', '{"inputs": []}']);
+    await curl([`${url}/v2/models/${name}/ready`]);
+  }
+  await curl(['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"instances": [1.0']);
+  await curl(['-X', 'POST', `${url}/v2/models/half/infer`, '-d', '{"inputs": 7}']);
   const body = (await curl([`${url}/monitoring/prometheus/metrics`])).body;
+  t.notMatch(body, /ghost/, 'a name that is not a configured model never becomes a label value');
+  t.match(body, /tfslice_requests_total\{model="",version="",api="status",status="NOT_FOUND"\} \d+/, 'status of an unknown model: counted without its name');
+  t.match(body, /tfslice_requests_total\{model="half",version="",api="predict",status="INVALID_ARGUMENT"\} \d+/, 'a malformed body for a configured model counts under it');
+  t.match(body, /tfslice_requests_total\{model="half",version="",api="v2_infer",status="INVALID_ARGUMENT"\} \d+/, 'v2 too');
   t.match(body, /tfslice_requests_total\{model="half",version="1",api="predict",status="OK"\} \d+/);
   t.match(body, /tfslice_requests_total\{model="",version="",api="predict",status="NOT_FOUND"\} \d+/, 'an unknown model is counted without its name (labels stay bounded)');
   t.match(body, /tfslice_request_duration_seconds_bucket\{le="0\.001",model="half",api="predict"\}/);

@@ -266,6 +266,8 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     const t = target(match[1]!, match[2], match[3]);
     const method = match[4]! as 'predict' | 'classify' | 'regress';
     outcome.api = method;
+    // A request refused before it reaches its model still counts under it, if it is one.
+    outcome.model = known(t.name) ? t.name : '';
     const body = parseJson(bodyOf(request));
     if (method === 'predict') {
       const parsed = readPredictRequest(body);
@@ -299,7 +301,8 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       return { body: JSON.stringify(await withModel(t, outcome, async (model, version) => metadataResponse(t.name, version, model.signatures))) };
     }
     outcome.api = 'status';
-    outcome.model = t.name;
+    // Any name may be asked for: only configured ones get series of their own.
+    outcome.model = known(t.name) ? t.name : '';
     return { body: JSON.stringify(statusResponse(statusVersions(manager, t))) };
   };
 
@@ -352,6 +355,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         }))(request, reply);
       }
       return handle('v2_infer', async (req, outcome) => {
+        outcome.model = known(t.name) ? t.name : '';
         const header = req.headers[HEADER_LENGTH];
         const { header: json, binary } = splitBody(bodyOf(req), Array.isArray(header) ? header[0] : header);
         const parsed = readInferRequest(json, binary);
