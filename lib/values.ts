@@ -256,6 +256,31 @@ function floatFromJson(value: unknown): number | undefined {
 
 type Scalar = number | bigint | boolean | string | Uint8Array;
 
+// The largest finite value of each float dtype, and TensorFlow Serving's name for it.
+const FLOAT_LIMITS: Record<FloatDType, { max: number; name: string }> = {
+  float32: { max: 3.4028234663852886e38, name: 'float' },
+  float64: { max: Number.MAX_VALUE, name: 'double' },
+  float16: { max: 65504, name: 'half' },
+  bfloat16: { max: 3.3895313892515355e38, name: 'bfloat16' },
+};
+
+/**
+ * TensorFlow Serving's rule for JSON numbers fed to a float tensor (IsLosslessDecimal in its
+ * json_tensor.cc), as far as it guards against a value that would not survive: NaN and
+ * ±Infinity pass, a finite number past the dtype's largest finite value (which would become
+ * ±Infinity) is refused. Every other number goes to the nearest value of the dtype, an integer
+ * literal too: TensorFlow Serving also refuses integer literals past 2^24 − 1 (float) and
+ * 2^53 − 1 (double), but JavaScript's JSON.stringify writes floats from 1e16 to 1e21 in integer
+ * digits, so tfslice takes them as it takes any decimal. Returns the message for a value that
+ * breaks the rule, else null.
+ */
+export function lossyFloat(dtype: FloatDType, value: unknown): string | null {
+  const { max, name } = FLOAT_LIMITS[dtype];
+  const v = typeof value === 'bigint' ? Number(value) : typeof value === 'number' || value instanceof Number ? value.valueOf() : NaN;
+  if (!Number.isFinite(v) || Math.abs(v) <= max) return null;
+  return `Cannot convert JSON value: ${String(typeof value === 'bigint' ? value : v).replace('e+', 'e')} to ${name} without loss of precision.`;
+}
+
 // Strings that are not UTF-8 travel in JSON as { "base64": "…" } (tfslice's CLI) or
 // { "b64": "…" } (TensorFlow Serving's REST API).
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -344,7 +369,7 @@ function flatShape(length: number, spec: Pick<TensorSpec, 'shape'>, where: strin
  * @param where the value's name in messages, e.g. "feed 'x'" or "--input x"
  * @throws INVALID_ARGUMENT naming `where`, the element and what was expected
  */
-export function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' | 'shape'>, where: string): Tensor {
+export function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' | 'shape'>, where: string, options: { lossless?: boolean } = {}): Tensor {
   const dtype = spec.dtype as DType;
   const info = dtypeInfo(dtype);
   if (!info) throw new InvalidArgumentError(`${where}: the input is ${spec.dtype}, which tfslice cannot feed`);
@@ -378,6 +403,12 @@ export function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' |
   if (shape.length === 0) flat.push(value);
   else walk(value, 0, []);
   const element = (i: number) => () => (shape.length === 0 ? where : `${where}: element ${i}`);
+  if (options.lossless && isFloat(dtype)) {
+    for (let i = 0; i < flat.length; i++) {
+      const lossy = lossyFloat(dtype, flat[i]);
+      if (lossy !== null) throw new InvalidArgumentError(`${element(i)()}: ${lossy}`);
+    }
+  }
   let data: unknown;
   // float32/64 and the 8- to 32-bit integers: numbers go straight into the typed array (a JSON
   // request's thousands of elements); anything else goes through convert(), which names it.

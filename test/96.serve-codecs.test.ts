@@ -26,6 +26,14 @@ t.test('numbers parse to the double Number() gives, by the fast path and the slo
   const literal = fc.tuple(fc.boolean(), digits(1, 30), fc.option(digits(1, 30)), fc.option(fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '+', '-'), digits(1, 4))))
     .map(([minus, whole, fraction, exponent]) => `${minus ? '-' : ''}${whole.replace(/^0+(?=\d)/, '')}${fraction === null ? '' : `.${fraction}`}${exponent === null ? '' : exponent.join('')}`);
   fc.assert(fc.property(literal, (text) => {
+    if (!Number.isFinite(Number(text))) {
+      try {
+        parseJson(text);
+        return false;
+      } catch (error) {
+        return /too big to be stored in a double/.test((error as Error).message);
+      }
+    }
     const v = parseJson(text);
     const float = /[.eE]/.test(text);
     if (float) return Number.isInteger(Number(text)) ? v instanceof FloatLiteral && Object.is(v.valueOf(), Number(text)) : Object.is(v, Number(text));
@@ -93,6 +101,28 @@ t.test("TensorFlow Serving's JSON: NaN, Infinity, exact int64, floats that stay 
 
 const spec = (dtype: string, shape: number[] | null) => ({ name: 'x:0', dtype: dtype as 'float32', shape });
 
+t.test("JSON numbers for float inputs: TensorFlow Serving's lossless rule (json_tensor.cc IsLosslessDecimal)", async (t) => {
+  const feed = (text: string, dtype: string) => {
+    const feeds = feedsFromPayload('columnar', parseJson(text), { x: { name: 'x:0', dtype, shape: null } } as never);
+    return Array.from(feeds.x!.data as Float32Array);
+  };
+  t.same(feed('[16777217, 3.4e38, -3.4e38, 16777216.0, 1e-50]', 'float32'), [16777216, Math.fround(3.4e38), Math.fround(-3.4e38), 16777216, 0], 'within range: the nearest float32');
+  t.same(feed('[NaN, Infinity, -Infinity]', 'float32'), [NaN, Infinity, -Infinity], 'the bare tokens pass');
+  t.same(feed('[9007199254740993, 1e308]', 'float64'), [9007199254740992, 1e308], 'integer literals to the nearest value, as any decimal');
+  const refused: [string, string, RegExp][] = [
+    ['[1e39]', 'float32', /input 'x': element 0: Cannot convert JSON value: 1e39 to float without loss of precision\./],
+    ['[1, -3.5e38]', 'float32', /element 1: Cannot convert JSON value: -3\.5e38 to float/],
+    ['[1000000000000000000000000000000000000000]', 'float32', /1000000000000000000000000000000000000000 to float without loss of precision/],
+    ['[70000.0]', 'float16', /70000 to half without loss of precision/],
+    ['[65520]', 'float16', /65520 to half/],
+  ];
+  for (const [text, dtype, message] of refused) t.throws(() => feed(text, dtype), { code: 'INVALID_ARGUMENT', message }, `${dtype} ${text}`);
+  t.throws(() => parseJson('[1e400]'), /a number too big to be stored in a double at offset 1/, 'past a double: a parse error, as rapidjson says');
+  t.throws(() => parseJson('{"a": -1e309}'), /too big to be stored in a double/);
+  t.throws(() => readInferRequest(parseJson('{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1e39]}]}'), new Uint8Array(0)),
+    { code: 'INVALID_ARGUMENT', message: /input 'x': element 0: Cannot convert JSON value: 1e39 to float/ }, 'KServe v2 JSON too');
+});
+
 t.test('Predict requests: row and columnar, one input and several, as TensorFlow Serving reads them', async (t) => {
   const req = (text: string) => readPredictRequest(parseJson(text));
   const quickstart = req('{"instances": [1.0, 2.0, 5.0]}');
@@ -115,9 +145,9 @@ t.test('Predict requests: row and columnar, one input and several, as TensorFlow
   t.same({ shape: cols.b!.shape, data: cols.b!.data }, { shape: [], data: ['hello'] }, 'a b64 scalar');
   const exact = req('{"instances": [9223372036854775807, -9223372036854775808]}');
   t.same(plain(feedsFromPayload(exact.format, exact.payload, { x: spec('int64', null) }).x!).data, ['9223372036854775807', '-9223372036854775808'], 'int64 exact');
-  const nan = req('{"inputs": [NaN, Infinity, 1e400]}');
+  const nan = req('{"inputs": [NaN, Infinity, -Infinity]}');
   const values = feedsFromPayload(nan.format, nan.payload, { x: spec('float32', null) }).x!.data as Float32Array;
-  t.ok(Number.isNaN(values[0]) && values[1] === Infinity && values[2] === Infinity, 'NaN and Infinity in');
+  t.ok(Number.isNaN(values[0]) && values[1] === Infinity && values[2] === -Infinity, 'NaN and Infinity in');
 
   const errors: [string, Record<string, ReturnType<typeof spec>>, RegExp][] = [
     ['{"instances": [1], "inputs": [1]}', { x: spec('float32', null) }, /expecting only one of 'inputs' or 'instances'/],
@@ -189,6 +219,9 @@ t.test('Classify and Regress: tf.Examples from JSON (with context), results as T
     ['{"examples": [{"names": [10, null]}]}', /Feature: names has element with unexpected JSON type: Null/],
     ['{"examples": [{"names": [10, "a"]}]}', /Unexpected element type in feature: names expecting type: int64/],
     ['{"examples": [{"names": [10, {"t": 1}]}]}', /unexpected JSON type: Object/],
+    // TensorFlow Serving: an integer literal is not a float, and a float_list holds float32.
+    ['{"examples": [{"x": [1.0, 2]}]}', /Unexpected element type in feature: x expecting type: float/],
+    ['{"examples": [{"x": 1e39}]}', /Feature: x: Cannot convert JSON value: 1e39 to float without loss of precision\./],
   ];
   for (const [text, message] of errors) t.throws(() => readExamplesRequest(parseJson(text), 'regress'), { code: 'INVALID_ARGUMENT', message }, text);
   const scores = new Tensor('float32', Float32Array.of(0.2, 0.7, 0.1, 0.7, 0.1, 0.2), [2, 3]);

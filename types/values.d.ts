@@ -29,6 +29,17 @@ export declare const isFloat: (dtype: DType) => dtype is FloatDType;
  * in `dtype` (NaN and ±Infinity as they are). String() of it is that decimal.
  */
 export declare function shortestFloat(dtype: FloatDType, stored: number): number;
+/**
+ * TensorFlow Serving's rule for JSON numbers fed to a float tensor (IsLosslessDecimal in its
+ * json_tensor.cc), as far as it guards against a value that would not survive: NaN and
+ * ±Infinity pass, a finite number past the dtype's largest finite value (which would become
+ * ±Infinity) is refused. Every other number goes to the nearest value of the dtype, an integer
+ * literal too: TensorFlow Serving also refuses integer literals past 2^24 − 1 (float) and
+ * 2^53 − 1 (double), but JavaScript's JSON.stringify writes floats from 1e16 to 1e21 in integer
+ * digits, so tfslice takes them as it takes any decimal. Returns the message for a value that
+ * breaks the rule, else null.
+ */
+export declare function lossyFloat(dtype: FloatDType, value: unknown): string | null;
 /** What a feed may be besides a Tensor or { dtype, shape, data }: a value typed by the signature. */
 export type FeedValue = number | bigint | boolean | string | Uint8Array | TypedArray | {
     base64: string;
@@ -46,7 +57,9 @@ export type FeedValue = number | bigint | boolean | string | Uint8Array | TypedA
  * @param where the value's name in messages, e.g. "feed 'x'" or "--input x"
  * @throws INVALID_ARGUMENT naming `where`, the element and what was expected
  */
-export declare function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' | 'shape'>, where: string): Tensor;
+export declare function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' | 'shape'>, where: string, options?: {
+    lossless?: boolean;
+}): Tensor;
 /**
  * Whether a tensor fits a signature input: its dtype, its rank, and each dimension the
  * signature fixes. (TensorFlow itself does not hold a feed to the shape a signature declares;

@@ -10,6 +10,7 @@
 import { type INamespace, Root, type Type } from 'protobufjs/light';
 
 import { InvalidArgumentError } from '../errors';
+import { lossyFloat } from '../values';
 import { FloatLiteral, isObject, type JsonValue } from './json';
 
 const SCHEMA = {
@@ -71,13 +72,19 @@ function feature(name: string, raw: JsonValue): Record<string, unknown> {
   const out: (number | bigint | Uint8Array | string)[] = [];
   for (const value of values) {
     const k = kindOf(value, name);
-    // Booleans and integers mix (int64); so do strings and b64; integers widen to float.
-    if (k !== kind && !(kind === 'float' && k === 'int64')) {
-      throw new InvalidArgumentError(`Unexpected element type in feature: ${name} expecting type: ${kind}`);
+    // Booleans and integers mix (int64); so do strings and b64. An integer literal in a float
+    // list is refused, as TensorFlow Serving refuses it (2.0, not 2).
+    if (k !== kind) throw new InvalidArgumentError(`Unexpected element type in feature: ${name} expecting type: ${kind}`);
+    if (kind === 'int64') {
+      out.push(typeof value === 'boolean' ? (value ? 1 : 0) : typeof value === 'bigint' ? value.toString() : (value as number));
+    } else if (kind === 'float') {
+      // A float_list holds float32: TensorFlow Serving's lossless rule applies.
+      const lossy = lossyFloat('float32', value);
+      if (lossy !== null) throw new InvalidArgumentError(`Feature: ${name}: ${lossy}`);
+      out.push(Number(value));
+    } else {
+      out.push(bytesOf(value, name));
     }
-    if (kind === 'int64') out.push(typeof value === 'boolean' ? (value ? 1 : 0) : typeof value === 'bigint' ? value.toString() : (value as number));
-    else if (kind === 'float') out.push(typeof value === 'bigint' ? Number(value) : Number(value));
-    else out.push(bytesOf(value, name));
   }
   if (kind === 'int64') return { int64List: { value: out } };
   if (kind === 'float') return { floatList: { value: out } };

@@ -164,6 +164,11 @@ export function parseJson(input: string | Uint8Array): JsonValue {
     else if (exact && scale > 0 && scale <= 22) value = (negative ? -mantissa : mantissa) * POWERS_OF_TEN[scale]!;
     else if (exact && scale < 0 && scale >= -22) value = (negative ? -mantissa : mantissa) / POWERS_OF_TEN[-scale]!;
     else value = Number(text.slice(start, at));
+    // rapidjson's kParseErrorNumberTooBig: only the bare tokens are infinite.
+    if (!Number.isFinite(value)) {
+      at = start;
+      fail('a number too big to be stored in a double');
+    }
     if (float) return Number.isInteger(value) ? new FloatLiteral(value) : value;
     return Number.isSafeInteger(value) ? value : BigInt(text.slice(start, at));
   };

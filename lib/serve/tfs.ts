@@ -80,7 +80,7 @@ export function feedsFromPayload(format: Format, payload: JsonValue, inputs: Rea
   if (keys.length === 0) throw new InvalidArgumentError('the signature has no inputs');
   const feeds: Record<string, Tensor> = {};
   const make = (key: string, value: JsonValue, where: string) => {
-    feeds[key] = tensorFromValue(value, inputs[key]!, where);
+    feeds[key] = tensorFromValue(value, inputs[key]!, where, { lossless: true });
   };
   if (format === 'columnar') {
     if (!isNamedObject(payload)) {

@@ -158,7 +158,7 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array): InferRe
     flatten(input.data, flat);
     const n = elementCount(shape);
     if (flat.length !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, data has ${flat.length}`);
-    const values = tensorFromValue(flat, { dtype, shape: [-1] }, `input '${name}'`);
+    const values = tensorFromValue(flat, { dtype, shape: [-1] }, `input '${name}'`, { lossless: true });
     feeds[name] = new Tensor(dtype, values.dtype === 'string' ? values.bytes() : (values.data as never), shape);
   });
   if (at !== binary.byteLength) throw new InvalidArgumentError(`unexpected additional input data: ${binary.byteLength - at} bytes after the inputs' binary data`);
