@@ -175,6 +175,18 @@ t.test('version policies choose among the numeric directories; runs go to the ne
   t.equal(mm.get('all').path, path.join(base, '10'), 'get() returns the newest Model');
 });
 
+t.test("zero-padded version directories load from their own names (TensorFlow Serving's strtoll); `3` wins over `003`", async (t) => {
+  const base = basePath(t, []);
+  for (const name of ['001', '010', '3', '003']) fs.cpSync(tiny.dir, path.join(base, name), { recursive: true });
+  const { mm } = manager(t, { models: [{ name: 'padded', basePath: base, versionPolicy: 'all' }], settleMs: 50 });
+  const status = await mm.start();
+  const versions = status[0]!.versions.map((v) => [v.version, v.state]);
+  t.same(versions.sort((a, b) => (a[0] as number) - (b[0] as number)), [[1, 'AVAILABLE'], [3, 'AVAILABLE'], [10, 'AVAILABLE']], 'versions 1, 3 and 10');
+  t.equal(mm.get('padded').path, path.join(base, '010'), 'version 10 is the directory 010');
+  t.equal(mm.get('padded', 3).path, path.join(base, '3'));
+  expectOutput(t, (await mm.predict('padded', feeds, { version: 1 })).outputs.y, golden.outputs.y!, 'version 1 (001) runs');
+});
+
 t.test('a basePath that is a SavedModel itself: NOT_FOUND that says where the versions go', async (t) => {
   const base = basePath(t, [1]);
   const { mm } = manager(t, { models: [{ name: 'direct', basePath: path.join(base, '1') }] });

@@ -198,7 +198,7 @@ export class ModelManager {
         return current.model!;
       }
       this.#checkFraction(m);
-      const dir = path.join(m.config.basePath, String(version));
+      const dir = path.join(m.config.basePath, m.looks.get(version)?.dir ?? String(version));
       const before = await fingerprint(dir);
       if (before === undefined) throw new NotFoundError(`model '${name}' has no version ${version}: ${dir} is not a directory`);
       if (before === null) throw new NotFoundError(`version ${version} of model '${name}' has no saved_model.pb (or .pbtxt) in ${dir}`);
@@ -425,7 +425,7 @@ export class ModelManager {
       for (const version of toLoad) {
         if (this.#stopping) return;
         tried.add(version);
-        const dir = path.join(m.config.basePath, String(version));
+        const dir = path.join(m.config.basePath, look.seen.get(version)?.dir ?? String(version));
         const print = look.ready.get(version)!;
         const entry = await this.#loadVersion(m, version, dir, print, false);
         if (entry.state === 'END' && (entry.error as { code?: unknown } | null)?.code === 'GPU_BUDGET_EXCEEDED' && this.#config.swapPolicy === 'unload-first') {

@@ -53,6 +53,8 @@ export async function fingerprint(dir: string): Promise<string | null | undefine
 export interface SeenVersion {
   fingerprint: string | null;
   since: number;
+  /** The directory's name: the version's digits, perhaps zero-padded (`001`), as TensorFlow Serving takes them. */
+  dir: string;
 }
 
 /** @internal A look at a base path. */
@@ -78,15 +80,18 @@ export async function lookAt(base: string, seen: ReadonlyMap<number, SeenVersion
   const ready = new Map<number, string>();
   const next = new Map<number, SeenVersion>();
   let pending = 0;
-  for (const name of names) {
+  // A version's name without zeros in front comes first: `1` wins over `001`.
+  const canonical = (name: string) => (name === String(Number(name)) ? 0 : 1);
+  for (const name of [...names].sort((a, b) => canonical(a) - canonical(b))) {
     if (!/^\d+$/.test(name) || !Number.isSafeInteger(Number(name))) continue;
     const version = Number(name);
+    if (present.has(version) || next.has(version)) continue;
     const print = await fingerprint(path.join(base, name));
     if (print === undefined) continue;
     present.add(version);
     const before = seen.get(version);
     const since = before && before.fingerprint === print ? before.since : now;
-    next.set(version, { fingerprint: print, since });
+    next.set(version, { fingerprint: print, since, dir: name });
     if (print !== null && before?.fingerprint === print && now - since >= settleMs) ready.set(version, print);
     else pending++;
   }
