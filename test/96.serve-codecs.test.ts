@@ -325,7 +325,33 @@ model_config_list: {
     { name: 'c', basePath: '/c', versionPolicy: 'all' },
     { name: 'd', basePath: '/d', versionPolicy: 'latest' },
   ], 'policies, labels, comments, colons and commas as text format allows');
+  t.same(parseModelServerConfig(`
+model_config_list {
+  config {
+    name: 'my_first_model'
+    base_path: '/tmp/my_first_model/'
+    model_platform: 'tensorflow'
+    logging_config {
+      log_collector_config {
+        type: ""
+        filename_prefix: "/tmp/"
+      }
+      sampling_config {
+        sampling_rate: .01
+      }
+    }
+  }
+}`).models, [{ name: 'my_first_model', basePath: '/tmp/my_first_model/' }], "serving_config.md's request logging block: accepted (and ignored)");
+  t.same(parseModelServerConfig(`model_config_list { config [
+    { name: 'a' base_path: '/a' version_labels [{ key: "s" value: 1 }, { key: "c" value: 2 }] model_version_policy { specific { versions: [1, 2] } } },
+    { name: 'b' base_path: '/b' version_labels: [] logging_config { sampling_config { sampling_rate: 1e-3 } } }
+  ] }`).models, [
+    { name: 'a', basePath: '/a', versionPolicy: { specific: [1, 2] }, versionLabels: { s: 1, c: 2 } },
+    { name: 'b', basePath: '/b' },
+  ], 'lists of messages with or without a colon, empty lists, scalar lists');
   const errors: [string, RegExp][] = [
+    ['model_config_list { config { name: ["a", "b"] base_path: "/a" } }', /model_config_list\.config\.name is not a repeated field: give one value, not a list/],
+    ['model_config_list { config { name: "a" base_path: "/a" logging_config { sampling_config { sampling_rate: high } } } }', /expected a number, found 'high/],
     ['model_config_list { config { name: "a" base_pth: "/a" } }', /line 1: ModelServerConfig\.model_config_list\.config has no field 'base_pth'/],
     ['model_config_list {\n config { name: "a" }\n}', /config\[0\] \(a\): base_path is missing/],
     ['model_config_list { config { name: "a" base_path: "/a" model_platform: "pytorch" } }', /model_platform "pytorch" is not served by tfslice/],

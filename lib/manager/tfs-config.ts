@@ -30,7 +30,7 @@ export class TextFormatError extends SyntaxError {
   }
 }
 
-type Kind = 'string' | 'int' | 'bool' | 'message' | 'map<string,int>';
+type Kind = 'string' | 'int' | 'double' | 'bool' | 'message' | 'map<string,int>';
 interface Field {
   kind: Kind;
   repeated?: boolean;
@@ -51,8 +51,15 @@ const MODEL_CONFIG: Schema = {
   model_platform: { kind: 'string' },
   model_version_policy: { kind: 'message', fields: SERVABLE_VERSION_POLICY },
   version_labels: { kind: 'map<string,int>' },
-  // Accepted and ignored, as tfslice has no request logging of TensorFlow Serving's kind.
-  logging_config: { kind: 'message', fields: { sampling_config: { kind: 'message', fields: { sampling_rate: { kind: 'int' } } } } },
+  // Accepted and ignored, as tfslice has no request logging of TensorFlow Serving's kind
+  // (logging_config.proto: LoggingConfig, LogCollectorConfig, SamplingConfig).
+  logging_config: {
+    kind: 'message',
+    fields: {
+      log_collector_config: { kind: 'message', fields: { type: { kind: 'string' }, filename_prefix: { kind: 'string' } } },
+      sampling_config: { kind: 'message', fields: { sampling_rate: { kind: 'double' } } },
+    },
+  },
 };
 
 const MODEL_SERVER_CONFIG: Schema = {
@@ -165,6 +172,20 @@ class Tokens {
     return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
   }
 
+  // A double: decimal digits with a point and an exponent as the text format allows (`.01`,
+  // `1e-3`, `2.5f`), or inf / nan.
+  double(): number {
+    this.#skip();
+    const m = /([-+]?)(inf(?:inity)?|nan|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)[fF]?(?![\w.])/yi;
+    m.lastIndex = this.#at;
+    const found = m.exec(this.#text);
+    if (!found) this.fail(`expected a number, found ${this.#near()}`);
+    this.#at += found[0].length;
+    const body = found[2]!.toLowerCase();
+    const value = body.startsWith('inf') ? Infinity : body === 'nan' ? NaN : Number(found[2]);
+    return found[1] === '-' ? -value : value;
+  }
+
   // Protobuf text format's booleans: true/false, True/False, t/f, 1/0.
   boolean(): boolean {
     this.#skip();
@@ -187,7 +208,8 @@ class Tokens {
 }
 
 // message := (field [',' | ';'])* ; a field is name ':' scalar, or name [':'] '{' message '}'
-// (or '<' message '>'), or name ':' '[' values ']' for a repeated one.
+// (or '<' message '>'); a repeated one may also be a list: name ':' '[' scalars ']', or
+// name [':'] '[' messages ']', either possibly empty.
 function message(tokens: Tokens, schema: Schema, where: string, close: string): Parsed {
   const out: Parsed = {};
   for (;;) {
@@ -201,27 +223,30 @@ function message(tokens: Tokens, schema: Schema, where: string, close: string): 
     }
     const values: ParsedValue[] = [];
     const colon = tokens.take(':');
-    if (field.kind === 'message' || field.kind === 'map<string,int>') {
-      const list = colon && tokens.take('[');
-      do {
-        const open = tokens.take('{') ? '}' : tokens.take('<') ? '>' : tokens.fail(`expected '{' after ${name}`);
-        if (field.kind === 'message') {
-          values.push(message(tokens, field.fields!, `${where}.${name}`, open));
-        } else {
-          values.push(message(tokens, { key: { kind: 'string' }, value: { kind: 'int' } }, `${where}.${name}`, open));
-        }
-        tokens.expect(open, `to close ${name}`);
-      } while (list && tokens.take(','));
-      if (list) tokens.expect(']', `to close the list of ${name}`);
-    } else {
-      if (!colon) tokens.fail(`expected ':' after ${name}`);
-      const list = tokens.take('[');
-      do {
-        values.push(field.kind === 'string' ? tokens.string() : field.kind === 'bool' ? tokens.boolean() : tokens.integer());
-      } while (list && tokens.take(','));
+    const repeated = field.repeated || field.kind === 'map<string,int>';
+    // A list, `name: [a, b]` (for messages the colon is optional, and `[]` is an empty list).
+    const list = (colon || field.kind === 'message' || field.kind === 'map<string,int>') && tokens.take('[');
+    if (list && !repeated) tokens.fail(`${where}.${name} is not a repeated field: give one value, not a list`);
+    if (!list || !tokens.take(']')) {
+      if (field.kind === 'message' || field.kind === 'map<string,int>') {
+        do {
+          const open = tokens.take('{') ? '}' : tokens.take('<') ? '>' : tokens.fail(`expected '{' after ${name}`);
+          if (field.kind === 'message') {
+            values.push(message(tokens, field.fields!, `${where}.${name}`, open));
+          } else {
+            values.push(message(tokens, { key: { kind: 'string' }, value: { kind: 'int' } }, `${where}.${name}`, open));
+          }
+          tokens.expect(open, `to close ${name}`);
+        } while (list && tokens.take(','));
+      } else {
+        if (!colon) tokens.fail(`expected ':' after ${name}`);
+        do {
+          values.push(field.kind === 'string' ? tokens.string() : field.kind === 'bool' ? tokens.boolean() : field.kind === 'double' ? tokens.double() : tokens.integer());
+        } while (list && tokens.take(','));
+      }
       if (list) tokens.expect(']', `to close the list of ${name}`);
     }
-    if (field.repeated || field.kind === 'map<string,int>') {
+    if (repeated) {
       out[name] = [...((out[name] as ParsedValue[] | undefined) ?? []), ...values];
     } else {
       if (name in out || values.length > 1) tokens.fail(`${where}.${name} is given more than once`);
