@@ -272,6 +272,7 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
     ['{"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]}', new Uint8Array(4), /binary_data_size 4 bytes, but shape \[2\] of FP32 needs 8/],
     ['{"inputs": [{"name": "s", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 6}}]}', new Uint8Array([9, 0, 0, 0, 0x61, 0x62]), /element 0 claims 9 bytes past the end/],
     ['{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32"}]}', new Uint8Array(0), /input 'x' has no data/],
+    ['{"inputs": [{"name": "s", "shape": [2], "datatype": "BYTES", "parameters": {"binary_data_size": 15}}]}', Uint8Array.of(1, 0, 0, 0, 0x61, 1, 0, 0, 0, 0x62, 1, 0, 0, 0, 0x63), /input 's': shape \[2\] needs 2 elements, its BYTES data holds 3/],
     ['{"inputs": {}}', new Uint8Array(0), /"inputs" must be an array/],
   ];
   for (const [text, binary, message] of errors) t.throws(() => readInferRequest(parseJson(text), binary), { code: 'INVALID_ARGUMENT', message }, text);

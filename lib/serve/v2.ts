@@ -100,6 +100,8 @@ export function binaryTensor(name: string, dtype: DType, shape: number[], bytes:
       items.push(bytes.subarray(at + 4, at + 4 + length));
       at += 4 + length;
     }
+    const n = elementCount(shape);
+    if (items.length !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, its BYTES data holds ${items.length}`);
     return new Tensor('string', items, shape);
   }
   const info = dtypeInfo(dtype)!;
