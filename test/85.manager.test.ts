@@ -555,4 +555,13 @@ t.test('reconfigure(): models left out are unloaded (runs in flight finish), new
   await t.rejects(manager.run('b', feeds), { code: 'NOT_FOUND', message: /no model named "b"/ });
   t.equal(manager.versionOfLabel('a', 'old'), 1, 'new labels apply');
   expectOutput(t, (await manager.run('c', feeds)).y, golden.outputs.y!, 'the new model serves');
+  // TensorFlow Serving's rule: a label must name a version AVAILABLE once the reload settled.
+  await t.rejects(manager.reconfigure([{ name: 'a', basePath: a, versionPolicy: { specific: [1] }, versionLabels: { old: 1, canary: 7 } }, { name: 'c', basePath: c }]),
+    { code: 'FAILED_PRECONDITION', message: /Request to assign label to version 7 of model a, which is not currently available for inference/ });
+  t.same([...manager.labels('a')], [['old', 1]], 'no label changed');
+  t.same(manager.status().find((m) => m.name === 'a')!.versions.filter((v) => v.state === 'AVAILABLE').map((v) => v.version), [1], 'the policy did change');
+  await t.rejects(manager.reconfigure([{ name: 'a', basePath: a, versionPolicy: { specific: [1] }, versionLabels: { stable: 2 } }]),
+    { code: 'FAILED_PRECONDITION', message: /version 2 of model a/ }, 'a version the new policy unloads is not available either');
+  await manager.reconfigure([{ name: 'a', basePath: a, versionPolicy: 'all', versionLabels: { stable: 2, old: 1 } }, { name: 'c', basePath: c, versionLabels: { now: 5 } }]);
+  t.same([manager.versionOfLabel('a', 'stable'), manager.versionOfLabel('c', 'now')], [2, 5], 'labels on AVAILABLE versions apply');
 });

@@ -64,12 +64,15 @@ export class ModelManager {
    * Serves a new list of models, as TensorFlow Serving's HandleReloadConfigRequest does: a model
    * left out is unloaded (its runs in flight finish; runs waiting for it, and later ones, fail
    * with NOT_FOUND) and forgotten; a new one is loaded; a model kept by name takes its new
-   * configuration (version policy and labels at once; load options for versions loaded from now
-   * on) and its versions are reconciled with it. The manager-level settings stay. Resolves, once
-   * every removal and load has finished, with status(). Before start() it only replaces the list.
+   * configuration (version policy at once; load options for versions loaded from now on) and its
+   * versions are reconciled with it. The manager-level settings stay. Labels apply last, once
+   * every removal and load has finished, and only if each names an AVAILABLE version (TensorFlow
+   * Serving's UpdateModelVersionLabelMap). Resolves with status(). Before start() it only
+   * replaces the list.
    *
    * @throws TypeError/RangeError naming the field (`models[1].basePath`), before anything changes;
-   *   UNAVAILABLE once stopped
+   *   FAILED_PRECONDITION when a label names a version that is not AVAILABLE (the other changes
+   *   are made, no label changes); UNAVAILABLE once stopped
    */
   async reconfigure(models: readonly ManagedModelConfig[]): Promise<ModelStatus[]> {
     if (this.#stopping) throw unavailable('the model manager is stopped; create a new one');
@@ -86,9 +89,12 @@ export class ModelManager {
     for (const model of next.models) {
       const kept = previous.get(model.name);
       const m = kept ?? managed(model);
+      const labels = kept?.config.versionLabels ?? new Map<string, number>();
       m.config = model;
       this.#models.set(model.name, m);
       if (this.#started === null) continue;
+      // The new labels apply once the versions are settled (below); until then the old ones.
+      m.config = { ...model, versionLabels: labels };
       // Runs without a version wait for the first look of a new model, as at start().
       if (!kept) m.busy++;
       work.push(this.#refresh(m, true).finally(() => {
@@ -108,7 +114,27 @@ export class ModelManager {
       }));
     }
     await Promise.all(work);
+    if (this.#started !== null) this.#applyLabels(next.models);
     return this.status();
+  }
+
+  // TensorFlow Serving's UpdateModelVersionLabelMap (server_core.cc, without
+  // --allow_version_labels_for_unavailable_models): every label must name a version that is
+  // AVAILABLE now, else no label changes and the reload fails.
+  #applyLabels(models: readonly ResolvedModel[]): void {
+    for (const model of models) {
+      const m = this.#models.get(model.name);
+      if (!m) continue;
+      for (const [label, version] of model.versionLabels) {
+        if (m.versions.get(version)?.state === 'AVAILABLE') continue;
+        throw new TensorFlowError('FAILED_PRECONDITION', `Request to assign label to version ${version} of model ${model.name}, which is not currently available for inference. `
+          + `(label '${label}'; the models' other changes are made, their labels stay as they were)`);
+      }
+    }
+    for (const model of models) {
+      const m = this.#models.get(model.name);
+      if (m) m.config = model;
+    }
   }
 
   /** Calls `listener` for every `event` ('state': a version changed state; 'failure': something failed). */

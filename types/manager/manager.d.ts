@@ -13,12 +13,15 @@ export declare class ModelManager {
      * Serves a new list of models, as TensorFlow Serving's HandleReloadConfigRequest does: a model
      * left out is unloaded (its runs in flight finish; runs waiting for it, and later ones, fail
      * with NOT_FOUND) and forgotten; a new one is loaded; a model kept by name takes its new
-     * configuration (version policy and labels at once; load options for versions loaded from now
-     * on) and its versions are reconciled with it. The manager-level settings stay. Resolves, once
-     * every removal and load has finished, with status(). Before start() it only replaces the list.
+     * configuration (version policy at once; load options for versions loaded from now on) and its
+     * versions are reconciled with it. The manager-level settings stay. Labels apply last, once
+     * every removal and load has finished, and only if each names an AVAILABLE version (TensorFlow
+     * Serving's UpdateModelVersionLabelMap). Resolves with status(). Before start() it only
+     * replaces the list.
      *
      * @throws TypeError/RangeError naming the field (`models[1].basePath`), before anything changes;
-     *   UNAVAILABLE once stopped
+     *   FAILED_PRECONDITION when a label names a version that is not AVAILABLE (the other changes
+     *   are made, no label changes); UNAVAILABLE once stopped
      */
     reconfigure(models: readonly ManagedModelConfig[]): Promise<ModelStatus[]>;
     /** Calls `listener` for every `event` ('state': a version changed state; 'failure': something failed). */
