@@ -164,32 +164,43 @@ function tensorText(tensor: Tensor, key: string, only?: number): string {
   if (shape.length === 0) return token(0);
   const inner = shape.slice(1);
   const rowSize = inner.reduce((n, d) => n * d, 1);
-  const parts: string[] = [];
+  // Pieces are joined a few thousand at a time: an array of one string per element would hold
+  // millions of them at once for a big tensor (tens of bytes each), and the collector with them.
+  const chunks: string[] = [];
+  let parts: string[] = [];
+  const piece = (text: string) => {
+    parts.push(text);
+    if (parts.length >= 4096) {
+      chunks.push(parts.join(''));
+      parts = [];
+    }
+  };
   const nest = (depth: number, offset: number): void => {
     if (depth === inner.length) {
-      parts.push(token(offset));
+      piece(token(offset));
       return;
     }
-    parts.push('[');
+    piece('[');
     const stride = inner.slice(depth + 1).reduce((n, d) => n * d, 1);
     for (let j = 0; j < inner[depth]!; j++) {
-      if (j > 0) parts.push(',');
+      if (j > 0) piece(',');
       nest(depth + 1, offset + j * stride);
     }
-    parts.push(']');
+    piece(']');
   };
   const row = (b: number) => nest(0, b * rowSize);
   if (only !== undefined) {
     row(only);
-    return parts.join('');
+  } else {
+    piece('[');
+    for (let b = 0; b < shape[0]!; b++) {
+      if (b > 0) piece(',');
+      row(b);
+    }
+    piece(']');
   }
-  parts.push('[');
-  for (let b = 0; b < shape[0]!; b++) {
-    if (b > 0) parts.push(',');
-    row(b);
-  }
-  parts.push(']');
-  return parts.join('');
+  chunks.push(parts.join(''));
+  return chunks.length === 1 ? chunks[0]! : chunks.join('');
 }
 
 function checkWritable(key: string, tensor: Tensor): void {
