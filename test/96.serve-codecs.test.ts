@@ -183,6 +183,10 @@ t.test('Predict responses: predictions per row or outputs whole, b64 for _bytes,
   t.equal(predictResponse({ y: f32([2.5, 3, 4.5], [3]) }, 'row'), '{"predictions":[2.5,3.0,4.5]}', "the quickstart's answer");
   t.equal(predictResponse({ y: f32([2.5, 3, 4.5], [3]) }, 'columnar'), '{"outputs":[2.5,3.0,4.5]}');
   t.equal(predictResponse({ y: f32([3.5], []) }, 'columnar'), '{"outputs":3.5}', 'a scalar, columnar');
+  // Written in pieces of a few thousand tokens: the seams do not show.
+  const many = Array.from({ length: 30_000 }, (_, i) => i - 0.5);
+  t.same(JSON.parse(predictResponse({ y: f32(many, [100, 300]) }, 'columnar')).outputs.flat(), many, '30 000 floats, columnar');
+  t.same(JSON.parse(predictResponse({ y: f32(many, [10_000, 3]), z: f32(many, [10_000, 3]) }, 'row')).predictions[9_999], { y: many.slice(-3), z: many.slice(-3) }, 'and by row');
   t.equal(predictResponse({ i: new Tensor('int32', Int32Array.of(1, 2, 3, 4, 5, 6), [3, 2]) }, 'row'), '{"predictions":[[1,2],[3,4],[5,6]]}');
   t.equal(predictResponse({ y: f32([9000000, 999999, 0.5, 0.0003, 0.00003, 555557.5], [2, 3]) }, 'row'),
     '{"predictions":[[9000000.0,999999.0,0.5],[0.0003,0.00003,555557.5]]}', 'shortest decimals that read back as the same float32, whole ones with .0');
