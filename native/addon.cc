@@ -122,10 +122,6 @@ std::string PathArgument(const Napi::CallbackInfo& info) {
 
 namespace {
 
-// Node unloads (dlclose) an addon that only worker_threads loaded once the last of them ends;
-// the addon's threads (runners, the free thread, hosts' serving threads) outlive any one
-// environment and would then run unmapped code (a segfault after Worker.terminate()). Marking
-// the library RTLD_NODELETE keeps it mapped until the process ends.
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
@@ -154,6 +150,10 @@ void ReapChildren(std::vector<int> pidfds) {
   }).detach();
 }
 
+// Node unloads (dlclose) an addon that only worker_threads loaded once the last of them ends;
+// the addon's threads (runners, the free thread, hosts' serving threads) outlive any one
+// environment and would then run unmapped code (a segfault after Worker.terminate()). Marking
+// the library RTLD_NODELETE keeps it mapped until the process ends.
 void KeepLoaded() {
   static bool kept = [] {
     Dl_info info{};
