@@ -47,7 +47,7 @@ export interface LoadOptions {
   /** Raw ConfigProto bytes for anything else; the typed fields above override it. */
   sessionConfig?: Uint8Array;
   /**
-   * Runs of this model executing at once (≥ 1, or Infinity); later ones wait their turn, in
+   * Runs of this model executing at once (1 to 2^32 − 1, or Infinity; else RangeError); later ones wait their turn, in
    * call order (in the addon for an in-process model: a finishing run starts the next one on
    * its runner thread, without waiting for the event loop).
    * Default: Infinity when TensorFlow's oneDNN kernels are off, 1 when they are on or
@@ -294,7 +294,8 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
   if (options.maxConcurrentRuns !== undefined) {
     const m = options.maxConcurrentRuns;
     if (typeof m !== 'number') throw invalidType('maxConcurrentRuns', 'a number', m);
-    if (!(m === Infinity || (Number.isInteger(m) && m >= 1))) throw outOfRange('maxConcurrentRuns', 'an integer ≥ 1 or Infinity', m);
+    // The addon counts in 32 bits: past that, Infinity says the same.
+    if (!(m === Infinity || (Number.isInteger(m) && m >= 1 && m <= 2 ** 32 - 1))) throw outOfRange('maxConcurrentRuns', 'an integer from 1 to 4294967295, or Infinity', m);
     maxConcurrentRuns = m;
   }
   let isolation: Isolation = 'none';

@@ -11,7 +11,7 @@
 import { dtypeInfo, type DType, type TypedArray } from './dtypes';
 import { describe, InvalidArgumentError, withArticle } from './errors';
 import type { TensorSpec } from './proto';
-import { elementCount, Tensor } from './tensor';
+import { elementCount, MAX_RANK, Tensor } from './tensor';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -384,7 +384,11 @@ export function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' |
     throw new InvalidArgumentError(`${where} must be a Tensor, { dtype, shape, data } or a nested array of ${of} (${dtype}); got ${describe(value)}`);
   }
   const shape: number[] = [];
-  for (let level: unknown = value; Array.isArray(level); level = level[0]) shape.push(level.length);
+  for (let level: unknown = value; Array.isArray(level); level = level[0]) {
+    // Before walk() recurses that deep (a stack overflow past some thousands of levels).
+    if (shape.length === MAX_RANK) throw new InvalidArgumentError(`${where}: arrays nested more than ${MAX_RANK} deep; TensorFlow allows at most ${MAX_RANK} dimensions`);
+    shape.push(level.length);
+  }
   const flat: unknown[] = [];
   const walk = (node: unknown, depth: number, path: number[]): void => {
     if (!Array.isArray(node) || node.length !== shape[depth]) {
@@ -501,7 +505,8 @@ function elements(tensor: Tensor): (i: number) => JsonElement {
   }
   return (i) => {
     const v = data[i]!;
-    if (dtype === 'bool') return v === 1;
+    // Any nonzero byte is true, as TensorFlow's kernels and numpy read it.
+    if (dtype === 'bool') return v !== 0;
     if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
     return v;
   };

@@ -664,6 +664,22 @@ Napi::Value AsyncNoop(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// TensorFlow's name for a DataType tfslice does not carry (as lib/dtypes.ts tfDTypeName).
+static std::string UnsupportedTypeName(int dtype) {
+  switch (dtype) {
+    case 8: return "complex64";
+    case 11: return "qint8";
+    case 12: return "quint8";
+    case 13: return "qint32";
+    case 15: return "qint16";
+    case 16: return "quint16";
+    case 18: return "complex128";
+    case 20: return "resource";
+    case 21: return "variant";
+    default: return "DataType(" + std::to_string(dtype) + ")";
+  }
+}
+
 Failure ResolvePlan(const std::shared_ptr<SessionCore>& core, const std::vector<std::string>& inputs,
                     const std::vector<std::string>& outputs, RunPlan& plan) {
   plan.core = core;
@@ -682,7 +698,7 @@ Failure ResolvePlan(const std::shared_ptr<SessionCore>& core, const std::vector<
     }
     int dtype = BaseDataType(tf().TF_OperationOutputType(output));
     if (!IsSupportedDataType(dtype)) {
-      return {"UNIMPLEMENTED", "tensor '" + name + "' has dtype " + std::to_string(dtype) +
+      return {"UNIMPLEMENTED", "tensor '" + name + "' has dtype " + UnsupportedTypeName(dtype) +
                                    ", which tfslice cannot return"};
     }
     plan.all_numeric = plan.all_numeric && dtype != TF_STRING;

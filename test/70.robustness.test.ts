@@ -123,7 +123,10 @@ t.test('maxConcurrentRuns: runs wait their turn, and waiting runs are refused on
   await model.dispose();
   t.ok(await first.then(() => true), 'the executing run finished');
   t.type(await queued, ModelDisposedError, 'the waiting run never started');
-  await t.rejects(loadModel(fixture('tiny').dir, { maxConcurrentRuns: 0 }), { name: 'RangeError', message: /^maxConcurrentRuns must be an integer ≥ 1 or Infinity/ });
+  await t.rejects(loadModel(fixture('tiny').dir, { maxConcurrentRuns: 0 }), { name: 'RangeError', message: /^maxConcurrentRuns must be an integer from 1 to 4294967295, or Infinity/ });
+  for (const isolation of ['none', 'process'] as const) {
+    await t.rejects(loadModel(fixture('tiny').dir, { maxConcurrentRuns: 2 ** 32, isolation }), { name: 'RangeError', message: /^maxConcurrentRuns must be an integer from 1 to 4294967295, or Infinity, got 4294967296/ }, `past 32 bits, isolation ${isolation}`);
+  }
 });
 
 t.test('a model that is garbage-collected without dispose() frees its session', async (t) => {

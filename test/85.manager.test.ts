@@ -107,7 +107,7 @@ t.test('configuration: every field is checked and named by its path; JSON files;
     [{ models: [{ ...ok, versionPolicy: { latest: 0 } }] }, /^models\[0\]\.versionPolicy\.latest must be an integer ≥ 1, got 0/, 'RangeError'],
     [{ models: [{ ...ok, versionPolicy: { specific: [1, '2'] } }] }, /^models\[0\]\.versionPolicy\.specific\[1\] must be an integer/, 'TypeError'],
     [{ models: [ok, { ...ok }] }, /^models\[1\]\.name must be unique, got "a"/, 'RangeError'],
-    [{ models: [{ ...ok, loadOptions: { maxConcurrentRuns: 0 } }] }, /^models\[0\]\.loadOptions\.maxConcurrentRuns must be an integer ≥ 1 or Infinity/, 'RangeError'],
+    [{ models: [{ ...ok, loadOptions: { maxConcurrentRuns: 0 } }] }, /^models\[0\]\.loadOptions\.maxConcurrentRuns must be an integer from 1 to 4294967295, or Infinity/, 'RangeError'],
     [{ models: [{ ...ok, loadOptions: { gpuMemoryFraction: 0.5 } }] }, /^models\[0\]\.loadOptions\.gpuMemoryFraction must be absent \(set models\[0\]\.gpuMemoryFraction instead\)/, 'TypeError'],
     [{ models: [{ ...ok, loadOptions: { threads: 2 } }] }, /^models\[0\]\.loadOptions\.threads is not a known key/, 'TypeError'],
     [{ models: [{ ...ok, warmup: { feeds: {}, runs: 0 } }] }, /^models\[0\]\.warmup\.runs must be an integer ≥ 1, got 0/, 'RangeError'],

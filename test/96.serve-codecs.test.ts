@@ -11,7 +11,7 @@ import { parseModelServerConfig } from '../lib/manager/tfs-config';
 import { FloatLiteral, parseJson } from '../lib/serve/json';
 import { classifyResponse, feedsFromPayload, floatToken, predictResponse, readExamplesRequest, readPredictRequest, regressResponse, statusResponse } from '../lib/serve/tfs';
 import { inferResponse, readInferRequest, splitBody } from '../lib/serve/v2';
-import { shortestFloat } from '../lib/values';
+import { shortestFloat, tensorFromValue, tensorToJson } from '../lib/values';
 import { plain } from './helpers';
 
 t.test('numbers parse to the double Number() gives, by the fast path and the slow one', async (t) => {
@@ -366,4 +366,14 @@ model_config_list {
     ['model_config_list { config { name: "a" base_path: "/a" model_version_policy { latest {} all {} } } }', /needs exactly one of latest, all, specific/],
   ];
   for (const [text, message] of errors) t.throws(() => parseModelServerConfig(text), { name: 'TextFormatError', message }, text);
+});
+
+t.test('plain values: bool bytes other than 0 and 1 read as true; nesting past 254 levels is INVALID_ARGUMENT, not a stack overflow', async (t) => {
+  t.same(tensorToJson(new Tensor('bool', Uint8Array.of(2, 0, 1, 255), [4])), [true, false, true, true], 'any nonzero byte is true, as numpy and the kernels read it');
+  let deep: unknown = [1];
+  for (let i = 0; i < 20_000; i++) deep = [deep];
+  t.throws(() => tensorFromValue(deep, { dtype: 'float32', shape: null }, "feed 'x'"), { code: 'INVALID_ARGUMENT', message: /^feed 'x': arrays nested more than 254 deep/ });
+  let ok: unknown = 1;
+  for (let i = 0; i < 254; i++) ok = [ok];
+  t.same(tensorFromValue(ok, { dtype: 'float32', shape: null }, "feed 'x'").shape.length, 254, '254 levels are a tensor of rank 254');
 });

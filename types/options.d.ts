@@ -45,7 +45,7 @@ export interface LoadOptions {
     /** Raw ConfigProto bytes for anything else; the typed fields above override it. */
     sessionConfig?: Uint8Array;
     /**
-     * Runs of this model executing at once (≥ 1, or Infinity); later ones wait their turn, in
+     * Runs of this model executing at once (1 to 2^32 − 1, or Infinity; else RangeError); later ones wait their turn, in
      * call order (in the addon for an in-process model: a finishing run starts the next one on
      * its runner thread, without waiting for the event loop).
      * Default: Infinity when TensorFlow's oneDNN kernels are off, 1 when they are on or
