@@ -7,7 +7,7 @@ import { access, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, type ResolvedBatching, unbatchableReason } from './batching';
-import { dtypeInfo, type NumericDType } from './dtypes';
+import { dtypeInfo, type NumericDType, type TypedArray } from './dtypes';
 import { fromNative, GpuConfigConflictError, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
 import { loadOpLibrary, loadTensorFlow } from './library';
 import { native, type NativeData, type NativeLoadExtra, type NativePlan, type NativeSession, type NativeTensors } from './native';
@@ -94,6 +94,10 @@ interface PreparedSignature {
 interface Prepared {
   plan: NativePlan;
   feeds: NativeTensors;
+  /** The feeds as Tensors, in the plan's input order (for echoes). */
+  tensors: Tensor[];
+  /** Outputs that are inputs themselves: [result key, input index]. */
+  echoes: readonly Echo[];
   /** The keys run() returns, in fetch order (a composite output's components under `${key}.${part}`). */
   resultKeys: readonly string[];
   /** The batch queue this run joins, or null when its signature is not batched. */
@@ -108,8 +112,19 @@ interface Prepared {
 interface Planned {
   plan: NativePlan;
   resultKeys: readonly string[];
+  echoes: readonly Echo[];
   queue: BatchQueue | null;
 }
+
+/**
+ * An output that is one of the signature's inputs (a TF1 signature passing a key through):
+ * TensorFlow refuses to fetch a fed tensor ("both fed and fetched"), and Python's Session.run
+ * answers it with the fed value. So does run(), with a copy of the feed: [output key, input index].
+ */
+type Echo = readonly [string, number];
+
+// A tensor name with its output index (`x` is `x:0`).
+const tensorName = (name: string): string => (name.includes(':') ? name : `${name}:0`);
 
 /**
  * What `batching` became for a model (Model.batching): its parameters with their defaults,
@@ -468,13 +483,15 @@ export class Model {
     const session = this.#live();
     const prepared = this.#prepare(session, feeds, options);
     // Outputs of earlier runs fed here stay allocated until this run is done with them.
+    // Only inputs asked for: TensorFlow would refuse a run with nothing to fetch.
+    if (prepared.resultKeys.length === 0 && prepared.echoes.length > 0) return Model.#collect(prepared, [], true);
     const giveBack = borrowFeeds(prepared.feeds);
     try {
       if (prepared.queue !== null) {
         const result = await prepared.queue.submit(prepared.feeds, prepared.timeoutMs);
-        return Model.#collect(prepared.resultKeys, result.tensors, result.owned);
+        return Model.#collect(prepared, result.tensors, result.owned);
       }
-      return Model.#collect(prepared.resultKeys, await this.#execute(session, prepared.plan, prepared.feeds, prepared.timeoutMs, prepared.waitLimitMs), true);
+      return Model.#collect(prepared, await this.#execute(session, prepared.plan, prepared.feeds, prepared.timeoutMs, prepared.waitLimitMs), true);
     } finally {
       giveBack?.();
     }
@@ -621,13 +638,14 @@ export class Model {
   runSync(feeds: Feeds, options?: RunOptions): Record<string, Tensor> {
     const session = this.#live();
     const prepared = this.#prepare(session, feeds, options);
+    if (prepared.resultKeys.length === 0 && prepared.echoes.length > 0) return Model.#collect(prepared, [], true);
     let outputs: NativeTensors;
     try {
       outputs = session.runSync(prepared.plan, prepared.feeds, prepared.timeoutMs);
     } catch (error) {
       throw runError(error);
     }
-    return Model.#collect(prepared.resultKeys, outputs, true);
+    return Model.#collect(prepared, outputs, true);
   }
 
   /**
@@ -696,6 +714,7 @@ export class Model {
       }
     }
     const natives: NativeTensors = [];
+    const tensors: Tensor[] = [];
     for (let i = 0; i < sig.inputKeys.length; i++) {
       const key = sig.inputKeys[i]!;
       const spec = sig.inputSpecs[i]!;
@@ -713,27 +732,36 @@ export class Model {
       if (tensor.disposed) throw new InvalidArgumentError(`feed '${key}' of signature '${sig.name}' was disposed: its memory is freed; feed a live tensor`);
       checkAgainstSpec(spec, tensor, () => `feed '${key}' of signature '${sig.name}'`, options?.checkShapes !== false);
       tensor.pushNative(natives);
+      tensors.push(tensor);
     }
-    const { plan, resultKeys, queue } = this.#plan(session, sig, outputKeys);
+    const { plan, resultKeys, echoes, queue } = this.#plan(session, sig, outputKeys);
     const asked = options?.runTimeoutMs === undefined ? this.runTimeoutMs : runTimeout('runTimeoutMs', options.runTimeoutMs);
     // TensorFlow cannot stop a graph run inline; sending no limit keeps an isolated model's
     // runs on the direct path (a limit goes framed).
     const timeoutMs = this.#inline ? 0 : asked;
-    return { plan, feeds: natives, resultKeys, queue, timeoutMs, waitLimitMs: asked };
+    return { plan, feeds: natives, tensors, echoes, resultKeys, queue, timeoutMs, waitLimitMs: asked };
   }
 
   #plan(session: NativeSession, sig: PreparedSignature, outputKeys: readonly string[]): Planned {
     const cacheKey = outputKeys === sig.outputKeys ? sig.name : `${sig.name}\u0000${outputKeys.join('\u0000')}`;
     let planned = this.#plans.get(cacheKey);
     if (!planned) {
-      const { names, resultKeys } = fetchesOf(sig.info, outputKeys);
+      const inputs = sig.inputSpecs.map((s) => tensorName(s.name));
+      const echoes: Echo[] = [];
+      const fetchKeys = outputKeys.filter((key) => {
+        const spec = sig.info.outputs[key]!;
+        const input = spec.composite ? -1 : inputs.indexOf(tensorName(spec.name));
+        if (input >= 0) echoes.push([key, input]);
+        return input < 0;
+      });
+      const { names, resultKeys } = fetchesOf(sig.info, fetchKeys);
       let plan: NativePlan;
       try {
         plan = session.plan(sig.inputSpecs.map((s) => s.name), names);
       } catch (error) {
         throw fromNative(error, `signature '${sig.name}'`);
       }
-      planned = { plan, resultKeys, queue: this.#queue(session, sig, plan, outputKeys) };
+      planned = { plan, resultKeys, echoes, queue: this.#queue(session, sig, plan, fetchKeys) };
       this.#plans.set(cacheKey, planned);
     }
     return planned;
@@ -766,10 +794,17 @@ export class Model {
     return queue;
   }
 
-  static #collect(keys: readonly string[], flat: NativeTensors, owned: boolean): Record<string, Tensor> {
+  static #collect(prepared: Prepared, flat: NativeTensors, owned: boolean): Record<string, Tensor> {
+    const keys = prepared.resultKeys;
     const result: Record<string, Tensor> = {};
     for (let i = 0; i < keys.length; i++) {
       result[keys[i]!] = Tensor.fromNative(flat[3 * i] as number, flat[3 * i + 1] as number[], flat[3 * i + 2] as NativeData, owned);
+    }
+    for (const [key, input] of prepared.echoes) {
+      const fed = prepared.tensors[input]!;
+      result[key] = fed.dtype === 'string'
+        ? new Tensor('string', fed.bytes().map((b) => Uint8Array.from(b)), fed.shape)
+        : new Tensor(fed.dtype, (fed.data as TypedArray).slice() as never, fed.shape);
     }
     return result;
   }

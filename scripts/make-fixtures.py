@@ -583,6 +583,28 @@ def build_queue(model_dir):
     return []
 
 
+def build_passthrough(model_dir):
+    # A TF1 signature whose outputs include its inputs themselves (Estimator exports pass keys
+    # through this way): TensorFlow refuses to fetch a fed tensor, Python's Session.run answers
+    # with the fed value, and so must tfslice. A string key, an output under two names, and a
+    # computed one beside them.
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
+        key = tf.compat.v1.placeholder(tf.string, [None], name="key")
+        doubled = tf.multiply(x, 2.0, name="doubled")
+        info = tf.compat.v1.saved_model.utils.build_tensor_info
+        sig = tf.compat.v1.saved_model.signature_def_utils.build_signature_def(
+            {"x": info(x), "key": info(key)},
+            {"x_out": info(x), "x_again": info(x), "key": info(key), "doubled": info(doubled)},
+            tf.compat.v1.saved_model.signature_constants.PREDICT_METHOD_NAME)
+        with tf.compat.v1.Session(graph=graph) as sess:
+            builder = tf.compat.v1.saved_model.Builder(str(model_dir))
+            builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={"serving_default": sig}, strip_default_attrs=True)
+            builder.save()
+    return run_tf1(model_dir, ["serve"], [("serving_default", {"x": arr([1.5, -2.0, 3.25], "float32"), "key": arr(["a", "bc", "d"], "string")})])
+
+
 def build_tagless(model_dir):
     # TF Hub's TF1 format: a meta graph saved with the empty tag-set, a lookup table
     # initialised by its main_op.
@@ -1158,6 +1180,7 @@ FIXTURES = {
     "counter": (build_counter, "test/fixtures/counter/model", "test/fixtures/counter/golden.json"),
     "queue": (build_queue, "test/fixtures/queue/model", "test/fixtures/queue/golden.json"),
     "tagless": (build_tagless, "test/fixtures/tagless/model", "test/fixtures/tagless/golden.json"),
+    "passthrough": (build_passthrough, "test/fixtures/passthrough/model", "test/fixtures/passthrough/golden.json"),
     "composite": (build_composite, "test/fixtures/composite/model", "test/fixtures/composite/golden.json"),
     "shared_outputs": (build_shared_outputs, "test/fixtures/shared_outputs/model", "test/fixtures/shared_outputs/golden.json"),
     "half_plus_two": (build_half_plus_two, "test/fixtures/half_plus_two/model", "test/fixtures/half_plus_two/golden.json"),

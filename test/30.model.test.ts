@@ -58,6 +58,22 @@ t.test('every fixture: signatures as TensorFlow declares them, outputs as Tensor
   }
 });
 
+t.test('a TF1 signature that returns its inputs: the fed values, copied (TensorFlow refuses to fetch a fed tensor; Python answers with the feed)', async (t) => {
+  const model = await loadModel(fixture('passthrough').dir);
+  t.teardown(() => model.dispose());
+  const x = new Tensor('float32', Float32Array.of(1, 2), [2]);
+  const key = new Tensor('string', ['k1', 'k2'], [2]);
+  for (const out of [await model.run({ x, key }), model.runSync({ x, key })]) {
+    t.same(Object.keys(out).sort(), ['doubled', 'key', 'x_again', 'x_out']);
+    t.same([Array.from(out.x_out!.data as Float32Array), Array.from(out.x_again!.data as Float32Array), out.key!.data, Array.from(out.doubled!.data as Float32Array)],
+      [[1, 2], [1, 2], ['k1', 'k2'], [2, 4]]);
+    t.not(out.x_out!.data.buffer, x.data.buffer, 'a copy, not the feed');
+    out.x_out!.dispose();
+    t.same(Array.from(x.data as Float32Array), [1, 2], "disposing the output leaves the feed's memory alone");
+  }
+  t.same(Object.keys(await model.run({ x, key }, { outputs: ['x_out'] })), ['x_out'], 'only inputs asked for: nothing to fetch, no error');
+});
+
 t.test('runSync gives what run gives; outputs selects a subset', async (t) => {
   const { dir, golden } = fixture('multi_sig');
   const model = await loadModel(dir);
