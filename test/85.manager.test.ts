@@ -495,6 +495,17 @@ t.test('watch: an isolated version whose host died is reloaded', async (t) => {
   t.same(gpuLedger()[0]!.holders.map((h) => h.fraction), [0.5], 'charged once');
 });
 
+t.test('an isolated version whose host dies with runs waiting on it: every one of them fails MODEL_CRASHED', async (t) => {
+  const base = basePath(t, [1], slow);
+  const { mm } = manager(t, { models: [{ name: 's', basePath: base, isolation: 'process', loadOptions: { maxConcurrentRuns: 1 } }] });
+  await mm.start();
+  const n = await slowN(mm.get('s'), 3000);
+  const runs = Array.from({ length: 5 }, () => mm.run('s', { n: new Tensor('int32', new Int32Array([n]), []) }).then(() => 'ran', (e: { code?: string }) => e.code));
+  await new Promise((r) => setTimeout(r, 300));
+  process.kill(mm.get('s').hostPid!, 'SIGKILL');
+  t.same(await Promise.all(runs), Array(5).fill('MODEL_CRASHED'), 'the executing run and the four waiting behind it');
+});
+
 t.test('warm-up runs before AVAILABLE; a failing warm-up fails the version', async (t) => {
   const base = basePath(t, [1]);
   let calls = 0;

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
-import { describe, invalidType, NotFoundError, outOfRange, TensorFlowError } from '../errors';
+import { describe, invalidType, ModelCrashedError, NotFoundError, outOfRange, TensorFlowError } from '../errors';
 import { loadModel, type Feeds, type Model } from '../model';
 import type { Tensor } from '../tensor';
 import { type ManagedModelConfig, type ModelManagerConfig, readConfigFile, type Resolved, type ResolvedModel, resolveManagerConfig } from './config';
@@ -314,7 +314,11 @@ export class ModelManager {
         // Counted before the work starts: the version is not disposed until it is done.
         return await work(entry.model!, entry.version);
       } catch (error) {
-        if ((error as { code?: unknown }).code === 'MODEL_CRASHED') this.#crashed(m, entry, asError(error));
+        const code = (error as { code?: unknown }).code;
+        if (code === 'MODEL_CRASHED') this.#crashed(m, entry, asError(error));
+        // A run that waited on this version when its host died was dropped by the dispose that
+        // followed: it failed because of the crash, and says so.
+        if (code === 'MODEL_DISPOSED' && entry.crashed && entry.error) throw new ModelCrashedError(entry.error.message);
         throw error;
       } finally {
         if (--entry.inflight === 0 && entry.drained) entry.drained();
