@@ -166,6 +166,14 @@ function fetchesOf(info: SignatureInfo, keys: readonly string[]): { names: strin
       resultKeys.push(key);
     }
   }
+  // An output named like another's component ('r.flat_values' beside a ragged 'r') would
+  // overwrite it in the result.
+  const twice = resultKeys.find((k, i) => resultKeys.indexOf(k) !== i);
+  if (twice !== undefined) {
+    const owner = keys.find((k) => info.outputs[k]!.composite && twice.startsWith(`${k}.`));
+    throw new InvalidArgumentError(`output '${twice}' has the key of a component of ${owner ? `${info.outputs[owner]!.composite!.kind} output '${owner}'` : 'another output'}; `
+      + 'the result cannot hold both: ask for one of them with run(feeds, { outputs })');
+  }
   return { names, resultKeys };
 }
 
