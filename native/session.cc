@@ -192,9 +192,17 @@ class LoadWorker : public PromiseWorker {
     Napi::Object result = Napi::Object::New(env);
     result.Set("session", session);
     // The hand-made load has no MetaGraphDef from TensorFlow: lib/ holds the one it planned from.
-    result.Set("metaGraph", by_hand_ ? env.Null() : Napi::Value(Napi::Buffer<char>::Copy(env, meta_graph_.data(), meta_graph_.size())));
+    result.Set("metaGraph", by_hand_ ? env.Null() : MetaGraphBuffer(env));
     result.Set("devices", devices);
     return result;
+  }
+
+  // The MetaGraphDef's bytes, handed to JS without a copy: a big graph (tens of MB of constants)
+  // took a copy of hundreds of ms on the event loop (fresh pages, faulted in on this thread).
+  Napi::Value MetaGraphBuffer(Napi::Env env) {
+    if (meta_graph_.empty()) return Napi::Buffer<char>::New(env, 0);
+    auto* owned = new std::string(std::move(meta_graph_));
+    return Napi::Buffer<char>::New(env, owned->data(), owned->size(), [](Napi::Env, char*, std::string* bytes) { delete bytes; }, owned);
   }
 
   std::string dir_;
