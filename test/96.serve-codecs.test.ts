@@ -310,6 +310,16 @@ model_config_list {
     name: 'my_second_model'
     base_path: '/tmp/my_second_model/'
     model_platform: 'tensorflow'
+    # serving_config.md's request logging block: accepted (and ignored)
+    logging_config {
+      log_collector_config {
+        type: ""
+        filename_prefix: "/tmp/"
+      }
+      sampling_config {
+        sampling_rate: .01
+      }
+    }
   }
 }`), { models: [{ name: 'my_first_model', basePath: '/tmp/my_first_model/' }, { name: 'my_second_model', basePath: '/tmp/my_second_model/' }] });
   t.same(parseModelServerConfig(`
@@ -330,23 +340,6 @@ model_config_list: {
     { name: 'c', basePath: '/c', versionPolicy: 'all' },
     { name: 'd', basePath: '/d', versionPolicy: 'latest' },
   ], 'policies, labels, comments, colons and commas as text format allows');
-  t.same(parseModelServerConfig(`
-model_config_list {
-  config {
-    name: 'my_first_model'
-    base_path: '/tmp/my_first_model/'
-    model_platform: 'tensorflow'
-    logging_config {
-      log_collector_config {
-        type: ""
-        filename_prefix: "/tmp/"
-      }
-      sampling_config {
-        sampling_rate: .01
-      }
-    }
-  }
-}`).models, [{ name: 'my_first_model', basePath: '/tmp/my_first_model/' }], "serving_config.md's request logging block: accepted (and ignored)");
   t.same(parseModelServerConfig(`model_config_list { config [
     { name: 'a' base_path: '/a' version_labels [{ key: "s" value: 1 }, { key: "c" value: 2 }] model_version_policy { specific { versions: [1, 2] } } },
     { name: 'b' base_path: '/b' version_labels: [] logging_config { sampling_config { sampling_rate: 1e-3 } } }
