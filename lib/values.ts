@@ -384,11 +384,9 @@ export function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' |
     throw new InvalidArgumentError(`${where} must be a Tensor, { dtype, shape, data } or a nested array of ${of} (${dtype}); got ${describe(value)}`);
   }
   const shape: number[] = [];
-  for (let level: unknown = value; Array.isArray(level); level = level[0]) {
-    // Before walk() recurses that deep (a stack overflow past some thousands of levels).
-    if (shape.length === MAX_RANK) throw new InvalidArgumentError(`${where}: arrays nested more than ${MAX_RANK} deep; TensorFlow allows at most ${MAX_RANK} dimensions`);
-    shape.push(level.length);
-  }
+  for (let level: unknown = value; Array.isArray(level); level = level[0]) shape.push(level.length);
+  // Before walk() recurses that deep (a stack overflow past some thousands of levels).
+  if (shape.length > MAX_RANK) throw new InvalidArgumentError(`${where}: shape has ${shape.length} dimensions; TensorFlow allows at most ${MAX_RANK}`);
   const flat: unknown[] = [];
   const walk = (node: unknown, depth: number, path: number[]): void => {
     if (!Array.isArray(node) || node.length !== shape[depth]) {
