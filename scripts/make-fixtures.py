@@ -635,8 +635,14 @@ def build_composite(model_dir):
             s = tf.sparse.from_dense(tf.reshape(tf.cast(lens, tf.float32), [1, -1]))
             return {"r": r, "n": tf.size(lens), "s": s}
 
+        # A dense output keyed like a component of the ragged one (legal in Python).
+        @tf.function(input_signature=[spec([None], tf.int64, "lens")])
+        def collide(self, lens):
+            r = tf.RaggedTensor.from_row_lengths(tf.range(tf.reduce_sum(lens)), lens)
+            return {"r": r, "r.flat_values": tf.cast(lens, tf.float32) * 10.0}
+
     m = Composite()
-    tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve})
+    tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve, "collide": m.collide})
     return run_tf2(
         model_dir,
         [("serving_default", {"lens": arr([2, 0, 1], "int64")}), ("serving_default", {"lens": arr([], "int64")})],
