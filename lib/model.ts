@@ -490,9 +490,9 @@ export class Model {
   async run(feeds: Feeds, options?: RunOptions): Promise<Record<string, Tensor>> {
     const session = this.#live();
     const prepared = this.#prepare(session, feeds, options);
-    // Outputs of earlier runs fed here stay allocated until this run is done with them.
     // Only inputs asked for: TensorFlow would refuse a run with nothing to fetch.
     if (prepared.resultKeys.length === 0 && prepared.echoes.length > 0) return Model.#collect(prepared, [], true);
+    // Outputs of earlier runs fed here stay allocated until this run is done with them.
     const giveBack = borrowFeeds(prepared.feeds);
     try {
       if (prepared.queue !== null) {

@@ -89,12 +89,11 @@ export class ModelManager {
     for (const model of next.models) {
       const kept = previous.get(model.name);
       const m = kept ?? managed(model);
-      const labels = kept?.config.versionLabels ?? new Map<string, number>();
-      m.config = model;
+      // Once started, the new labels apply when the versions are settled (#applyLabels); until
+      // then the old ones.
+      m.config = this.#started === null ? model : { ...model, versionLabels: kept?.config.versionLabels ?? new Map<string, number>() };
       this.#models.set(model.name, m);
       if (this.#started === null) continue;
-      // The new labels apply once the versions are settled (below); until then the old ones.
-      m.config = { ...model, versionLabels: labels };
       // Runs without a version wait for the first look of a new model, as at start().
       if (!kept) m.busy++;
       work.push(this.#refresh(m, true).finally(() => {

@@ -25,7 +25,7 @@ import { PACKAGE_ROOT } from '../native';
 import type { TensorSpec } from '../proto';
 import { checkShape, elementCount, Tensor } from '../tensor';
 import { type AuthOptions, BearerAuth } from './auth';
-import type { ServerMetrics, ServingApi } from './metrics';
+import { modelLabel, type ServerMetrics, type ServingApi } from './metrics';
 import { notReadyReason, statusVersions, useTimed, VERSION, withDeadline } from './server';
 import { checkExamplesSignature, classifications, regressions, servingSignature, tfDataTypeName } from './tfs';
 import { binaryTensor, dtypeOfV2, modelMetadata, outputBytes, v2Datatype } from './v2';
@@ -347,8 +347,6 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const draining = options.draining ?? (() => false);
   const metrics = options.metrics ?? null;
-  // The models now (a reload may change them): a name outside them is counted as "".
-  const known = (name: string): boolean => manager.names.includes(name);
   const auth = options.auth ? new BearerAuth(options.auth) : null;
   // The token is checked on the call's metadata, before its message is read: a client without
   // one cannot make the server take a 2 GiB message.
@@ -382,7 +380,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // Runs `work` on a version within the client's deadline (else the server's limit).
   const withModel = async <T>(call: Call, t: { name: string; version?: number; label?: string }, work: (model: Model, version: number) => Promise<T>): Promise<T> => {
     const outcome = call.outcome;
-    outcome.model = known(t.name) ? t.name : '';
+    outcome.model = modelLabel(manager, t.name);
     // The client's deadline, else the server's limit: the wait, and TensorFlow's run timeout.
     const deadline = call.getDeadline();
     const until = deadline instanceof Date ? deadline.getTime() : Number(deadline);
@@ -553,7 +551,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     }),
     GetModelStatus: unary('grpc_status', async (call) => {
       const t = modelSpecOf(call.request);
-      call.outcome.model = known(t.name) ? t.name : '';
+      call.outcome.model = modelLabel(manager, t.name);
       const versions = statusVersions(manager, t);
       return {
         model_version_status: [...versions].sort((a, b) => b.version - a.version).map((v) => ({
@@ -574,7 +572,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const { name, version } = call.request as { name?: string; version?: string };
       if (!name) throw new InvalidArgumentError('ModelReady needs the model name');
       const wanted = versionOf(version, 'version');
-      call.outcome.model = known(name) ? name : '';
+      call.outcome.model = modelLabel(manager, name);
       const status = manager.status(name);
       return { ready: !draining() && status.versions.some((v) => v.state === 'AVAILABLE' && (wanted === undefined || v.version === wanted)) };
     }),
@@ -588,7 +586,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const request = call.request;
       const name = request.model_name as string;
       if (!name) throw new InvalidArgumentError('ModelInfer needs model_name');
-      call.outcome.model = known(name) ? name : '';
+      call.outcome.model = modelLabel(manager, name);
       const version = versionOf(request.model_version, 'model_version');
       const raw = (request.raw_input_contents as Uint8Array[] | undefined) ?? [];
       const inputs = (request.inputs as Message[] | undefined) ?? [];

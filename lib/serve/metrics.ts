@@ -20,6 +20,14 @@ const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 // From 100 µs (a tiny model in-process) to 60 s (a request past its timeout).
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/**
+ * The `model` label of a request naming `name`: the name when the manager serves such a model,
+ * else "". Any client may name anything; only configured models get series of their own.
+ */
+export function modelLabel(manager: ModelManager, name: string): string {
+  return manager.names.includes(name) ? name : '';
+}
+
 export class ServerMetrics {
   readonly registry: Registry;
   readonly requests: Counter<'model' | 'version' | 'api' | 'status'>;

@@ -18,7 +18,7 @@ import { PACKAGE_ROOT } from '../native';
 import type { Tensor } from '../tensor';
 import { JsonSyntaxError, parseJson } from './json';
 import { type AuthOptions, BearerAuth } from './auth';
-import { ServerMetrics, type ServingApi } from './metrics';
+import { modelLabel, ServerMetrics, type ServingApi } from './metrics';
 import {
   checkExamplesSignature, classifyResponse, feedsFromPayload, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
   regressResponse, servingSignature, statusResponse,
@@ -206,15 +206,13 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   const metrics = options.metrics === false ? null : options.metrics ?? new ServerMetrics(manager);
   const bodyLimit = options.bodyLimit ?? 64 * 1024 * 1024;
   const draining = options.draining ?? (() => false);
-  // The models now (a reload may change them): a name outside them is counted as "".
-  const known = (name: string): boolean => manager.names.includes(name);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
 
   // Runs `work` on a version of the model, within the server's time limit.
+  // The route has set outcome.model (modelLabel) before it reads the body.
   const withModel = async <T>(t: Target, outcome: Outcome, work: (model: Model, version: number) => Promise<T>): Promise<T> => {
-    outcome.model = known(t.name) ? t.name : '';
     const run = useTimed(manager, t, outcome, work);
     if (timeoutMs <= 0) return run;
     return withDeadline(run, timeoutMs, () => `Deadline Exceeded: model '${t.name}' did not answer within ${timeoutMs} ms (--rest_api_timeout_in_ms)`);
@@ -267,7 +265,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     const method = match[4]! as 'predict' | 'classify' | 'regress';
     outcome.api = method;
     // A request refused before it reaches its model still counts under it, if it is one.
-    outcome.model = known(t.name) ? t.name : '';
+    outcome.model = modelLabel(manager, t.name);
     const body = parseJson(bodyOf(request));
     if (method === 'predict') {
       const parsed = readPredictRequest(body);
@@ -296,13 +294,12 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     if (!match) throw malformed(request);
     if (match[1] === undefined) throw new TensorFlowError('INVALID_ARGUMENT', 'Missing model name in request.');
     const t = target(match[1], match[2], match[3]);
+    outcome.model = modelLabel(manager, t.name);
     if (match[4] === 'metadata') {
       outcome.api = 'metadata';
       return { body: JSON.stringify(await withModel(t, outcome, async (model, version) => metadataResponse(t.name, version, model.signatures))) };
     }
     outcome.api = 'status';
-    // Any name may be asked for: only configured ones get series of their own.
-    outcome.model = known(t.name) ? t.name : '';
     return { body: JSON.stringify(statusResponse(statusVersions(manager, t))) };
   };
 
@@ -343,19 +340,20 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       const t = target(match[1]!, match[2], undefined);
       if (what === 'ready') {
         return handle('v2_ready', async (_, outcome) => {
-          outcome.model = known(t.name) ? t.name : '';
+          outcome.model = modelLabel(manager, t.name);
           const status = manager.status(t.name);
           const ready = status.versions.some((v) => v.state === 'AVAILABLE' && (t.version === undefined || v.version === t.version));
           return ready && !draining() ? { body: JSON.stringify({ name: t.name, ready: true }) } : notReady(`Model with name ${t.name}${t.version === undefined ? '' : ` version ${t.version}`} is not ready.`);
         })(request, reply);
       }
       if (what === undefined) {
-        return handle('v2_metadata', async (_, outcome) => ({
-          body: JSON.stringify(await withModel(t, outcome, async (model) => modelMetadata(manager, t.name, model))),
-        }))(request, reply);
+        return handle('v2_metadata', async (_, outcome) => {
+          outcome.model = modelLabel(manager, t.name);
+          return { body: JSON.stringify(await withModel(t, outcome, async (model) => modelMetadata(manager, t.name, model))) };
+        })(request, reply);
       }
       return handle('v2_infer', async (req, outcome) => {
-        outcome.model = known(t.name) ? t.name : '';
+        outcome.model = modelLabel(manager, t.name);
         const header = req.headers[HEADER_LENGTH];
         const { header: json, binary } = splitBody(bodyOf(req), Array.isArray(header) ? header[0] : header);
         const parsed = readInferRequest(json, binary);

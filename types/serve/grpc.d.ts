@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ManagedModelConfig, ModelManager } from '../manager';
 import { type AuthOptions } from './auth';
-import type { ServerMetrics } from './metrics';
+import { type ServerMetrics } from './metrics';
 /** Where the .proto files are (shipped with the package). */
 export declare const PROTO_DIR: string;
 /** Options of createGrpcServer(). */

@@ -8,6 +8,11 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import type { ModelManager } from '../manager';
 /** The APIs a request is counted under. */
 export type ServingApi = 'predict' | 'classify' | 'regress' | 'status' | 'metadata' | 'v2_infer' | 'v2_metadata' | 'v2_ready' | 'grpc_predict' | 'grpc_classify' | 'grpc_regress' | 'grpc_multi_inference' | 'grpc_status' | 'grpc_metadata' | 'grpc_reload' | 'grpc_v2_infer' | 'grpc_v2_metadata' | 'grpc_v2_ready' | 'grpc_health';
+/**
+ * The `model` label of a request naming `name`: the name when the manager serves such a model,
+ * else "". Any client may name anything; only configured models get series of their own.
+ */
+export declare function modelLabel(manager: ModelManager, name: string): string;
 export declare class ServerMetrics {
     readonly registry: Registry;
     readonly requests: Counter<'model' | 'version' | 'api' | 'status'>;
