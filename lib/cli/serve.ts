@@ -39,6 +39,8 @@ export interface ServeFlags {
   rest_api_timeout_in_ms: number;
   file_system_poll_wait_seconds: number;
   rest_api_max_body_bytes: number;
+  rest_api_offload_bytes: number;
+  rest_api_codec_threads?: number;
   shutdown_grace_period_seconds: number;
   enable_batching?: boolean;
   batching_parameters_file?: string;
@@ -98,6 +100,8 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--rest_api_timeout_in_ms <ms>', "longest a request may take in its model before it is answered 504; 0 for none", nonNegativeInt('milliseconds'), 30_000)
     .option('--file_system_poll_wait_seconds <s>', 'how often to look for new versions; 0 looks once, at start', nonNegativeInt('seconds'), 1)
     .option('--rest_api_max_body_bytes <n>', 'largest request body (413 beyond)', nonNegativeInt('a byte count'), 64 * 1024 * 1024)
+    .option('--rest_api_offload_bytes <n>', 'bodies (and JSON responses) this big are read (written) on worker threads, so the event loop serves on', nonNegativeInt('a byte count'), 256 * 1024)
+    .option('--rest_api_codec_threads <n>', 'the most worker threads for that (default: the cores but one, 1 to 4)', positiveInt('a thread count'))
     .option('--shutdown_grace_period_seconds <s>', 'on SIGTERM/SIGINT, how long requests in flight may take to finish', nonNegativeInt('seconds'), 30)
     .option('--grpc_max_message_bytes <n>', 'largest gRPC request message (RESOURCE_EXHAUSTED beyond); at most 2147483647', positiveInt('a byte count'), 2 ** 31 - 1)
     .option('--enable_serialization_as_tensor_content', 'gRPC responses carry tensors as tensor_content (raw bytes) instead of the typed fields')
@@ -221,6 +225,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
     metrics,
     timeoutMs: flags.rest_api_timeout_in_ms,
     bodyLimit: flags.rest_api_max_body_bytes,
+    offloadBytes: flags.rest_api_offload_bytes,
+    codecThreads: flags.rest_api_codec_threads,
     draining: () => draining,
     auth,
     requestTimeoutMs: flags.rest_api_read_timeout_ms,

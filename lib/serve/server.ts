@@ -11,19 +11,21 @@ import { performance } from 'node:perf_hooks';
 
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 
-import { TensorFlowError } from '../errors';
+import { invalidType, TensorFlowError } from '../errors';
 import type { ModelManager, VersionStatus } from '../manager';
 import type { Model } from '../model';
 import { PACKAGE_ROOT } from '../native';
 import type { Tensor } from '../tensor';
+import { type Body, BodyChunks, bodyParser, contiguous } from './body';
+import { Codec, defaultCodecThreads, jsonWeight } from './codec';
 import { JsonSyntaxError, parseJson } from './json';
 import { type AuthOptions, BearerAuth } from './auth';
 import { modelLabel, ServerMetrics, type ServingApi } from './metrics';
 import {
-  checkExamplesSignature, classifyResponse, feedsFromPayload, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
+  checkExamplesSignature, classifyResponse, feedsFromPayload, type Format, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
   regressResponse, servingSignature, statusResponse,
 } from './tfs';
-import { HEADER_LENGTH, inferResponse, modelMetadata, readInferRequest, splitBody } from './v2';
+import { HEADER_LENGTH, type InferRequest, inferResponse, modelMetadata, readInferRequest, splitBody } from './v2';
 
 /** Options of the tfsliceServing plugin. */
 export interface ServingOptions {
@@ -50,6 +52,18 @@ export interface ServingOptions {
    * Default: no authentication.
    */
   auth?: AuthOptions;
+  /**
+   * Request bodies of at least this many bytes are read into tensors, and responses whose JSON
+   * is estimated at least this big (two bytes per byte of numbers) are written, on worker
+   * threads, so that the event loop goes on answering other requests (health probes too)
+   * meanwhile: about 1 µs per element, a 30 MiB body held it for over a second. Infinity: always
+   * on the event loop. A body this big is read once its model is known, so an unknown model is
+   * reported before a malformed body (TensorFlow Serving reports the body first). Default 262144
+   * (256 KiB).
+   */
+  offloadBytes?: number;
+  /** The most worker threads for offloadBytes' work. Default: the cores but one, from 1 to 4. */
+  codecThreads?: number;
 }
 
 /** HTTP status by TensorFlow status code, as TensorFlow Serving maps them (http_server.cc ToHTTPStatusCode); tfslice's codes beside. */
@@ -206,9 +220,15 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   const metrics = options.metrics === false ? null : options.metrics ?? new ServerMetrics(manager);
   const bodyLimit = options.bodyLimit ?? 64 * 1024 * 1024;
   const draining = options.draining ?? (() => false);
+  const offloadBytes = options.offloadBytes ?? 256 * 1024;
+  if (typeof offloadBytes !== 'number' || !(offloadBytes >= 0)) throw invalidType('offloadBytes', 'a byte count (0 or more, or Infinity)', offloadBytes);
+  const threads = options.codecThreads ?? defaultCodecThreads();
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw invalidType('codecThreads', 'an integer from 1 to 64', threads);
+  const codec = new Codec(offloadBytes, threads);
+  app.addHook('onClose', () => codec.close());
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', bodyParser(bodyLimit, offloadBytes));
 
   // Runs `work` on a version of the model, within the server's time limit.
   // The route has set outcome.model (modelLabel) before it reads the body.
@@ -218,7 +238,8 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     return withDeadline(run, timeoutMs, () => `Deadline Exceeded: model '${t.name}' did not answer within ${timeoutMs} ms (--rest_api_timeout_in_ms)`);
   };
 
-  const send = (reply: FastifyReply, outcome: Outcome, started: number, status: number, body: string | Buffer, code: string, type = 'application/json') => {
+  // JSON is UTF-8, said the same for a string and for a Buffer (fastify adds the charset only to strings).
+  const send = (reply: FastifyReply, outcome: Outcome, started: number, status: number, body: string | Buffer, code: string, type = 'application/json; charset=utf-8') => {
     if (metrics) {
       const model = outcome.model;
       metrics.requests.inc({ model, version: outcome.version === null ? '' : String(outcome.version), api: outcome.api, status: code });
@@ -245,7 +266,11 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       }
     };
 
-  const bodyOf = (request: FastifyRequest): Buffer => (Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
+  const bodyOf = (request: FastifyRequest): Body => (Buffer.isBuffer(request.body) || request.body instanceof BodyChunks ? request.body : Buffer.alloc(0));
+
+  // A Predict response, written on a codec thread when it is big.
+  const writePredict = (outputs: Record<string, Tensor>, format: Format): string | Promise<Buffer> =>
+    (codec.wants(jsonWeight(Object.values(outputs))) ? codec.predictResponse(outputs, format) : predictResponse(outputs, format));
   // The path as the routes see it: without the query, and without the prefix the plugin was
   // registered under (app.register(tfsliceServing, { prefix: '/tf' }) serves /tf/v1/...).
   const prefix = app.prefix;
@@ -266,19 +291,29 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     outcome.api = method;
     // A request refused before it reaches its model still counts under it, if it is one.
     outcome.model = modelLabel(manager, t.name);
-    const body = parseJson(bodyOf(request));
+    const raw = bodyOf(request);
+    const offload = codec.wants(raw.byteLength);
+    if (method === 'predict' && offload) {
+      // The body's signature and feeds depend on the model: read on a codec thread once it is known.
+      return {
+        body: await withModel(t, outcome, async (model) => {
+          const { signature, format, feeds } = await codec.predict(raw, model);
+          return writePredict(await model.run(feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs }), format);
+        }),
+      };
+    }
     if (method === 'predict') {
-      const parsed = readPredictRequest(body);
+      const parsed = readPredictRequest(parseJson(contiguous(raw)));
       return {
         body: await withModel(t, outcome, async (model) => {
           const name = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
           const info = servingSignature(model, name);
           const feeds = feedsFromPayload(parsed.format, parsed.payload, info.inputs);
-          return predictResponse(await model.run(feeds, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs }), parsed.format);
+          return writePredict(await model.run(feeds, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs }), parsed.format);
         }),
       };
     }
-    const parsed = readExamplesRequest(body, method);
+    const parsed = offload ? await codec.examples(raw, method) : readExamplesRequest(parseJson(contiguous(raw)), method);
     return {
       body: await withModel(t, outcome, async (model) => {
         const name = parsed.signatureName ?? 'serving_default';
@@ -354,9 +389,18 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       }
       return handle('v2_infer', async (req, outcome) => {
         outcome.model = modelLabel(manager, t.name);
-        const header = req.headers[HEADER_LENGTH];
-        const { header: json, binary } = splitBody(bodyOf(req), Array.isArray(header) ? header[0] : header);
-        const parsed = readInferRequest(json, binary);
+        const headers = req.headers[HEADER_LENGTH];
+        const header = Array.isArray(headers) ? headers[0] : headers;
+        const raw = bodyOf(req);
+        // The JSON part's length decides: binary data after it is only sliced.
+        const jsonBytes = header !== undefined && /^\d+$/.test(header) ? Math.min(Number(header), raw.byteLength) : raw.byteLength;
+        let parsed: InferRequest;
+        if (codec.wants(jsonBytes)) {
+          parsed = await codec.infer(raw, header);
+        } else {
+          const { header: json, binary } = splitBody(contiguous(raw), header);
+          parsed = readInferRequest(json, binary);
+        }
         const response = await withModel(t, outcome, async (model, version) => {
           const signature = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
           const info = servingSignature(model, signature);
@@ -364,10 +408,15 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           const unknown = parsed.outputs?.find((o) => !Object.hasOwn(info.outputs, o.name));
           if (unknown) throw new TensorFlowError('INVALID_ARGUMENT', `the model has no output '${unknown.name}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);
           const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs });
-          return inferResponse(t.name, version, parsed, outputs);
+          // Only outputs written as JSON weigh (binary ones are copied as they are).
+          const asJson = (parsed.outputs ?? (parsed.binaryByDefault ? [] : Object.keys(outputs).map((name) => ({ name, binary: false }))))
+            .filter((o) => !o.binary && outputs[o.name]).map((o) => outputs[o.name]!);
+          if (!codec.wants(jsonWeight(asJson))) return inferResponse(t.name, version, parsed, outputs);
+          return codec.inferResponse(t.name, version, parsed, parsed.outputs ? Object.fromEntries(parsed.outputs.map((o) => [o.name, outputs[o.name]!])) : outputs);
         });
-        if (!response.binary) return { body: response.json };
-        const head = Buffer.from(response.json);
+        const json = typeof response.json === 'string' ? response.json : Buffer.from(response.json.buffer, response.json.byteOffset, response.json.byteLength);
+        if (!response.binary) return { body: json };
+        const head = typeof json === 'string' ? Buffer.from(json) : json;
         return { body: Buffer.concat([head, ...response.binary]), type: 'application/octet-stream', header: head.byteLength };
       })(request, reply);
     },

@@ -75,7 +75,7 @@ function names(list: readonly string[]): string {
  * from the JSON (rows stacked on a new dimension 0).
  * @throws INVALID_ARGUMENT naming the instance and the input
  */
-export function feedsFromPayload(format: Format, payload: JsonValue, inputs: Readonly<Record<string, TensorSpec>>): Record<string, Tensor> {
+export function feedsFromPayload(format: Format, payload: JsonValue, inputs: Readonly<Record<string, Pick<TensorSpec, 'dtype' | 'shape'>>>): Record<string, Tensor> {
   const keys = Object.keys(inputs);
   if (keys.length === 0) throw new InvalidArgumentError('the signature has no inputs');
   const feeds: Record<string, Tensor> = {};
@@ -269,10 +269,13 @@ export function readExamplesRequest(body: JsonValue, api: 'classify' | 'regress'
  */
 export function servingSignature(model: Model, name: string): SignatureInfo {
   const info = Object.hasOwn(model.signatures, name) ? model.signatures[name] : undefined;
-  if (!info) {
-    throw new TensorFlowError('INVALID_ARGUMENT', `Serving signature name: "${name}" not found in signature def (the model has ${Object.keys(model.signatures).map((s) => `"${s}"`).join(', ')})`);
-  }
+  if (!info) throw signatureNotFound(name, Object.keys(model.signatures));
   return info;
+}
+
+/** @internal TensorFlow Serving's error for a signature name the model does not have, naming those it has. */
+export function signatureNotFound(name: string, names: readonly string[]): TensorFlowError {
+  return new TensorFlowError('INVALID_ARGUMENT', `Serving signature name: "${name}" not found in signature def (the model has ${names.map((s) => `"${s}"`).join(', ')})`);
 }
 
 /** What Classify and Regress require of a signature (TensorFlow Serving's classifier.cc, regressor.cc). */

@@ -88,8 +88,12 @@ function flatten(data: JsonValue, into: JsonValue[]): void {
 
 const isCount = (v: JsonValue) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) || (typeof v === 'bigint' && v >= 0n);
 
-/** A tensor from its raw little-endian bytes (BYTES: each element after its 4-byte length), checked against its shape. */
-export function binaryTensor(name: string, dtype: DType, shape: number[], bytes: Uint8Array): Tensor {
+/**
+ * A tensor from its raw little-endian bytes (BYTES: each element after its 4-byte length),
+ * checked against its shape. `aligned`: numbers are copied into Tensor.alloc's memory (fed
+ * without another copy); false: into a plain typed array (which a worker can move).
+ */
+export function binaryTensor(name: string, dtype: DType, shape: number[], bytes: Uint8Array, aligned = true): Tensor {
   if (dtype === 'string') {
     const items: Uint8Array[] = [];
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -110,17 +114,17 @@ export function binaryTensor(name: string, dtype: DType, shape: number[], bytes:
     throw new InvalidArgumentError(`input '${name}': binary_data_size ${bytes.byteLength} bytes, but shape [${shape.join(', ')}] of ${v2Datatype(dtype)} needs ${n * info.bytes}`);
   }
   // A copy into memory of its own, aligned for the typed array (and for TensorFlow).
-  const data = Tensor.alloc(dtype as 'float32', shape).data as unknown as TypedArray;
+  const data = (aligned ? Tensor.alloc(dtype as 'float32', shape).data : new info.array!(n)) as unknown as TypedArray;
   new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(bytes);
   return new Tensor(dtype, data as never, shape);
 }
 
 /**
  * Reads an inference request: `header` is the JSON (parsed), `binary` the bytes after it (empty
- * without the binary extension).
+ * without the binary extension). `aligned`: as binaryTensor's.
  * @throws INVALID_ARGUMENT naming the input and what is wrong
  */
-export function readInferRequest(header: JsonValue, binary: Uint8Array): InferRequest {
+export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned = true): InferRequest {
   if (!isObject(header)) throw new InvalidArgumentError('the inference request must be a JSON object with "inputs"');
   const id = header.id === undefined ? undefined : field<string>(header.id, (v) => typeof v === 'string', '"id" must be a string');
   const parameters = header.parameters === undefined ? {} : field<Record<string, JsonValue>>(header.parameters, isObject, '"parameters" must be an object');
@@ -151,7 +155,7 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array): InferRe
       if (at + bytes > binary.byteLength) {
         throw new InvalidArgumentError(`unexpected size for input '${name}', expecting ${at + bytes - binary.byteLength} additional bytes (the binary part holds ${binary.byteLength})`);
       }
-      feeds[name] = binaryTensor(name, dtype, shape, binary.subarray(at, at + bytes));
+      feeds[name] = binaryTensor(name, dtype, shape, binary.subarray(at, at + bytes), aligned);
       at += bytes;
       return;
     }
@@ -245,7 +249,7 @@ export interface InferResponse {
  * @throws INVALID_ARGUMENT for an output the model does not have; FAILED_PRECONDITION for BYTES
  *   that are not UTF-8 asked for as JSON
  */
-export function inferResponse(model: string, version: number, request: InferRequest, outputs: Readonly<Record<string, Tensor>>): InferResponse {
+export function inferResponse(model: string, version: number, request: Pick<InferRequest, 'id' | 'outputs' | 'binaryByDefault'>, outputs: Readonly<Record<string, Tensor>>): InferResponse {
   const wanted = request.outputs ?? Object.keys(outputs).sort().map((name) => ({ name, binary: request.binaryByDefault }));
   const entries: string[] = [];
   const binary: Uint8Array[] = [];

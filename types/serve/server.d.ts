@@ -27,6 +27,18 @@ export interface ServingOptions {
      * Default: no authentication.
      */
     auth?: AuthOptions;
+    /**
+     * Request bodies of at least this many bytes are read into tensors, and responses whose JSON
+     * is estimated at least this big (two bytes per byte of numbers) are written, on worker
+     * threads, so that the event loop goes on answering other requests (health probes too)
+     * meanwhile: about 1 µs per element, a 30 MiB body held it for over a second. Infinity: always
+     * on the event loop. A body this big is read once its model is known, so an unknown model is
+     * reported before a malformed body (TensorFlow Serving reports the body first). Default 262144
+     * (256 KiB).
+     */
+    offloadBytes?: number;
+    /** The most worker threads for offloadBytes' work. Default: the cores but one, from 1 to 4. */
+    codecThreads?: number;
 }
 /** The HTTP status for an error code (500 for anything unknown). */
 export declare function httpStatus(code: string): number;

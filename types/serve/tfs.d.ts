@@ -20,7 +20,7 @@ export declare function readPredictRequest(body: JsonValue): PredictRequest;
  * from the JSON (rows stacked on a new dimension 0).
  * @throws INVALID_ARGUMENT naming the instance and the input
  */
-export declare function feedsFromPayload(format: Format, payload: JsonValue, inputs: Readonly<Record<string, TensorSpec>>): Record<string, Tensor>;
+export declare function feedsFromPayload(format: Format, payload: JsonValue, inputs: Readonly<Record<string, Pick<TensorSpec, 'dtype' | 'shape'>>>): Record<string, Tensor>;
 /** A float's JSON token as TensorFlow Serving writes them: NaN, Infinity, -Infinity bare; whole values with ".0". */
 export declare function floatToken(value: number): string;
 /**

@@ -54,14 +54,18 @@ export interface InferRequest {
     /** parameters.signature_name: the signature to run (tfslice's; the default one without it). */
     readonly signatureName: string | undefined;
 }
-/** A tensor from its raw little-endian bytes (BYTES: each element after its 4-byte length), checked against its shape. */
-export declare function binaryTensor(name: string, dtype: DType, shape: number[], bytes: Uint8Array): Tensor;
+/**
+ * A tensor from its raw little-endian bytes (BYTES: each element after its 4-byte length),
+ * checked against its shape. `aligned`: numbers are copied into Tensor.alloc's memory (fed
+ * without another copy); false: into a plain typed array (which a worker can move).
+ */
+export declare function binaryTensor(name: string, dtype: DType, shape: number[], bytes: Uint8Array, aligned?: boolean): Tensor;
 /**
  * Reads an inference request: `header` is the JSON (parsed), `binary` the bytes after it (empty
- * without the binary extension).
+ * without the binary extension). `aligned`: as binaryTensor's.
  * @throws INVALID_ARGUMENT naming the input and what is wrong
  */
-export declare function readInferRequest(header: JsonValue, binary: Uint8Array): InferRequest;
+export declare function readInferRequest(header: JsonValue, binary: Uint8Array, aligned?: boolean): InferRequest;
 /**
  * Splits a request body into its JSON header and binary part. `headerLength` is the value of
  * Inference-Header-Content-Length, or undefined (the whole body is JSON).
@@ -83,4 +87,4 @@ export interface InferResponse {
  * @throws INVALID_ARGUMENT for an output the model does not have; FAILED_PRECONDITION for BYTES
  *   that are not UTF-8 asked for as JSON
  */
-export declare function inferResponse(model: string, version: number, request: InferRequest, outputs: Readonly<Record<string, Tensor>>): InferResponse;
+export declare function inferResponse(model: string, version: number, request: Pick<InferRequest, 'id' | 'outputs' | 'binaryByDefault'>, outputs: Readonly<Record<string, Tensor>>): InferResponse;

@@ -1,0 +1,101 @@
+/**
+ * The codec pool's worker thread (lib/serve/codec.ts): reads big request bodies into tensors and
+ * writes big responses, with the same functions the event loop uses for small ones, so a 64 MiB
+ * JSON body does not stop the server answering others (health probes included) for seconds.
+ * Each export is one kind of task (Piscina's `name`). Nothing here touches TensorFlow or the
+ * addon: tensors arrive and leave in their flat form (typed arrays moved, not copied).
+ */
+import { Piscina } from 'piscina';
+
+import { TensorFlowError } from '../errors';
+import type { Tensor } from '../tensor';
+import { type CodecAnswer, type ExamplesTask, type InferResponseTask, type InferTask, type PredictResponseTask, type PredictTask, type TaskBody, type TaskError, type WireTensors, fromWire, toWire } from './codec';
+import { JsonSyntaxError, parseJson } from './json';
+import { feedsFromPayload, predictResponse, readExamplesRequest, readPredictRequest, signatureNotFound } from './tfs';
+import { inferResponse, readInferRequest, splitBody } from './v2';
+
+/** An error as the event loop rethrows it: a code and message (a structured clone drops `code`). */
+function taskError(error: unknown): TaskError {
+  if (error instanceof JsonSyntaxError) return { code: 'INVALID_ARGUMENT', message: `JSON Parse error: ${error.message}` };
+  if (error instanceof TensorFlowError) return { code: error.code, message: error.message };
+  const code = (error as { code?: unknown } | null)?.code;
+  if (error instanceof Error && (code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_OUT_OF_RANGE')) return { code: 'INVALID_ARGUMENT', message: error.message };
+  return { code: 'INTERNAL', message: 'internal error (see the server log)', detail: error instanceof Error ? error.stack ?? error.message : String(error) };
+}
+
+/** Answers `work()`'s value with the buffers `transfer` names moved, or its error as a TaskError. */
+function answer<T>(work: () => { value: T; transfer: ArrayBuffer[] }): unknown {
+  let result: { value: CodecAnswer<T>; transfer: ArrayBuffer[] };
+  try {
+    const { value, transfer } = work();
+    result = { value: { ok: value }, transfer };
+  } catch (error) {
+    result = { value: { error: taskError(error) }, transfer: [] };
+  }
+  // Piscina's Transferable interface (the buffers to move, and the value), marked for moving.
+  return Piscina.move({ [Piscina.transferableSymbol]: result.transfer, [Piscina.valueSymbol]: result.value } as never);
+}
+
+function utf8(text: string): { value: Uint8Array; transfer: ArrayBuffer[] } {
+  const encoded = Buffer.from(text);
+  // A Buffer may be a view of Node's shared pool; only memory of its own can be moved.
+  const bytes = encoded.byteOffset === 0 && encoded.byteLength === encoded.buffer.byteLength ? encoded : new Uint8Array(encoded);
+  return { value: bytes, transfer: [bytes.buffer as ArrayBuffer] };
+}
+
+/** A task's body in one buffer (its chunks joined here, not on the event loop). */
+function bytesOf(body: TaskBody): Uint8Array {
+  return Array.isArray(body) ? Buffer.concat(body) : body;
+}
+
+function wire(tensors: Readonly<Record<string, Tensor>>) {
+  return toWire(tensors, false);
+}
+
+/** A Predict body into its signature, format and feeds (tfs.ts, as on the event loop). */
+export function predict(task: PredictTask): unknown {
+  return answer(() => {
+    const parsed = readPredictRequest(parseJson(bytesOf(task.body)));
+    const name = parsed.signatureName ?? task.defaultSignature ?? 'serving_default';
+    const inputs = Object.hasOwn(task.signatures, name) ? task.signatures[name] : undefined;
+    if (!inputs) throw signatureNotFound(name, Object.keys(task.signatures));
+    const { tensors, transfer } = wire(feedsFromPayload(parsed.format, parsed.payload, inputs));
+    return { value: { signature: name, format: parsed.format, feeds: tensors }, transfer };
+  });
+}
+
+/** A Classify or Regress body into its serialized tf.Examples. */
+export function examples(task: ExamplesTask): unknown {
+  return answer(() => {
+    const parsed = readExamplesRequest(parseJson(bytesOf(task.body)), task.api);
+    const { tensors, transfer } = wire({ inputs: parsed.examples });
+    return { value: { signatureName: parsed.signatureName, examples: tensors, count: parsed.count }, transfer };
+  });
+}
+
+/** A v2 inference body (its JSON header, and the binary part after it) into the request. */
+export function infer(task: InferTask): unknown {
+  return answer(() => {
+    const { header, binary } = splitBody(bytesOf(task.body), task.headerLength);
+    // Binary inputs into plain memory (movable), not the addon's aligned memory.
+    const { feeds, ...rest } = readInferRequest(header, binary, false);
+    const { tensors, transfer } = wire(feeds);
+    return { value: { ...rest, feeds: tensors }, transfer };
+  });
+}
+
+/** A Predict response, as UTF-8 JSON. */
+export function predictResponseJson(task: PredictResponseTask): unknown {
+  return answer(() => utf8(predictResponse(fromWire(task.outputs), task.format)));
+}
+
+/** A v2 inference response: its JSON as UTF-8, then the binary parts. */
+export function inferResponseJson(task: InferResponseTask): unknown {
+  return answer(() => {
+    const response = inferResponse(task.model, task.version, task.request, fromWire(task.outputs));
+    const { value: json, transfer } = utf8(response.json);
+    // The binary parts are views of the outputs this task was given, its own copies: moved back.
+    for (const part of response.binary ?? []) transfer.push(part.buffer as ArrayBuffer);
+    return { value: { json, binary: response.binary }, transfer: [...new Set(transfer)] };
+  });
+}

@@ -1,0 +1,11 @@
+import { type ExamplesTask, type InferResponseTask, type InferTask, type PredictResponseTask, type PredictTask } from './codec';
+/** A Predict body into its signature, format and feeds (tfs.ts, as on the event loop). */
+export declare function predict(task: PredictTask): unknown;
+/** A Classify or Regress body into its serialized tf.Examples. */
+export declare function examples(task: ExamplesTask): unknown;
+/** A v2 inference body (its JSON header, and the binary part after it) into the request. */
+export declare function infer(task: InferTask): unknown;
+/** A Predict response, as UTF-8 JSON. */
+export declare function predictResponseJson(task: PredictResponseTask): unknown;
+/** A v2 inference response: its JSON as UTF-8, then the binary parts. */
+export declare function inferResponseJson(task: InferResponseTask): unknown;

@@ -1,0 +1,54 @@
+import type { DType } from '../dtypes';
+import type { NativeData } from '../native';
+import type { Format } from './tfs';
+import type { InferRequest } from './v2';
+/** Tensors in the addon's flat form, by key: [dtype (TensorFlow's number), shape, data]. */
+export type WireTensors = Record<string, [number, number[], NativeData]>;
+/** A task's failure, as the worker reports it (a structured clone would drop an error's `code`). */
+export interface TaskError {
+    code: string;
+    message: string;
+    /** For INTERNAL: the stack, for the server's log (never sent to a client). */
+    detail?: string;
+}
+/** What a task answers. */
+export type CodecAnswer<T> = {
+    ok: T;
+} | {
+    error: TaskError;
+};
+/** The inputs of every signature of a model, as the worker converts a Predict body for them. */
+export type SignatureInputs = Record<string, Record<string, {
+    dtype: DType;
+    shape: readonly number[] | null;
+}>>;
+/** A request body as a task carries it: one buffer, or its chunks in order. */
+export type TaskBody = Uint8Array | Uint8Array[];
+/** A Predict body to read for a model's signatures. */
+export interface PredictTask {
+    body: TaskBody;
+    signatures: SignatureInputs;
+    defaultSignature: string | null;
+}
+/** A Classify or Regress body to read. */
+export interface ExamplesTask {
+    body: TaskBody;
+    api: 'classify' | 'regress';
+}
+/** A v2 inference body to read; headerLength is Inference-Header-Content-Length's value. */
+export interface InferTask {
+    body: TaskBody;
+    headerLength: string | undefined;
+}
+/** Outputs to write as a Predict response. */
+export interface PredictResponseTask {
+    outputs: WireTensors;
+    format: Format;
+}
+/** Outputs to write as a v2 inference response. */
+export interface InferResponseTask {
+    model: string;
+    version: number;
+    request: Omit<InferRequest, 'feeds'>;
+    outputs: WireTensors;
+}
