@@ -558,12 +558,14 @@ t.test('reconfigure(): models left out are unloaded (runs in flight finish), new
   await manager.start();
   await t.rejects(manager.reconfigure([{ name: 'a', basePath: a }, { name: 'a', basePath: c }]), { message: /models\[1\]\.name must be unique/ }, 'a bad list changes nothing');
   t.same(manager.names, ['a', 'b']);
+  t.same([manager.has('a'), manager.has('c')], [true, false]);
   const n = await slowN(manager.get('b'), 500);
   const long = manager.run('b', { n: new Tensor('int32', new Int32Array([n]), []) });
   const status = await manager.reconfigure([{ name: 'a', basePath: a, versionPolicy: 'all', versionLabels: { old: 1 } }, { name: 'c', basePath: c }]);
   t.same(status.map((m) => [m.name, m.versions.filter((v) => v.state === 'AVAILABLE').map((v) => v.version)]), [['a', [1, 2]], ['c', [5]]], "a takes 'all' (versions ascending), c is loaded, b is gone");
   t.ok(await long, 'the run in flight on the removed model finished');
   await t.rejects(manager.run('b', feeds), { code: 'NOT_FOUND', message: /no model named "b"/ });
+  t.same([manager.has('b'), manager.has('c')], [false, true], 'has() follows the new list');
   t.equal(manager.versionOfLabel('a', 'old'), 1, 'new labels apply');
   expectOutput(t, (await manager.run('c', feeds)).y, golden.outputs.y!, 'the new model serves');
   // TensorFlow Serving's rule: a label must name a version AVAILABLE once the reload settled.

@@ -171,6 +171,11 @@ export class ModelManager {
     return [...this.#models.keys()];
   }
 
+  /** Whether a model of this name is configured (loaded or not). */
+  has(name: string): boolean {
+    return this.#models.has(name);
+  }
+
   /**
    * Loads every model's versions as its policy says and, in watch mode, starts polling.
    * Resolves once each model's first load has finished, with status(): a model that failed

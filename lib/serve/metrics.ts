@@ -25,7 +25,7 @@ const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
  * else "". Any client may name anything; only configured models get series of their own.
  */
 export function modelLabel(manager: ModelManager, name: string): string {
-  return manager.names.includes(name) ? name : '';
+  return manager.has(name) ? name : '';
 }
 
 export class ServerMetrics {

@@ -41,6 +41,8 @@ export declare class ModelManager {
     static fromFile(file: string, extra?: Omit<ModelManagerConfig, 'models'>): Promise<ModelManager>;
     /** The models' names, in configuration order. */
     get names(): string[];
+    /** Whether a model of this name is configured (loaded or not). */
+    has(name: string): boolean;
     /**
      * Loads every model's versions as its policy says and, in watch mode, starts polling.
      * Resolves once each model's first load has finished, with status(): a model that failed
