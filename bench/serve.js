@@ -33,6 +33,7 @@ const MODELS = {
   mlp: { dir: path.join(CACHE, 'models', 'mlp', 'model'), shape: [1, 512] },
 };
 const BIG = path.join(CACHE, 'models', 'big_io', 'model'); // y = 2x on [1, 1048576] float32: 4 MiB each way
+const HALF = path.join(ROOT, 'test', 'fixtures', 'half_plus_two', 'model'); // y = 0.5x + 2 on any number of floats
 
 function prepare() {
   const missing = ['mlp', 'big_io'].filter((m) => !fs.existsSync(path.join(CACHE, 'models', m, 'model', 'saved_model.pb')));
@@ -226,6 +227,46 @@ async function bigTensor(url) {
   return { binaryMs: bin.mean / 1000, jsonMs: js.mean / 1000, speedup: js.mean / bin.mean };
 }
 
+// A 31 MiB predict body (2 million floats) to half_plus_two, with the server's default
+// offloadBytes and with Infinity (everything on the event loop): the request's time, and the
+// longest the server took between two answers to /v2/health/live, asked every ~2 ms meanwhile.
+async function bigBodies() {
+  const n = 2_000_000;
+  const payload = Buffer.from(JSON.stringify({ instances: Array.from({ length: n }, (_, i) => (i % 1000) / 7) }));
+  const out = {};
+  for (const [name, argv] of [['offloaded', []], ['on the event loop', ['--offload_bytes=Infinity']]]) {
+    const server = await startServer(process.execPath, [path.join(__dirname, 'serve', 'tfslice_server.js'), ...argv], [`half=${HALF}`]);
+    try {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const probe = () => new Promise((resolve, reject) => {
+        http.get(`${server.url}/v2/health/live`, { agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
+      });
+      const runs = [];
+      for (let rep = 0; rep < (quick ? 1 : 2); rep++) {
+        await probe();
+        const started = performance.now();
+        let done = false;
+        const request = fetch(`${server.url}/v1/models/half:predict`, { method: 'POST', body: payload }).then((r) => r.arrayBuffer()).finally(() => { done = true; });
+        let longest = 0;
+        let last = started;
+        while (!done) {
+          await probe();
+          longest = Math.max(longest, performance.now() - last);
+          last = performance.now();
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+        await request;
+        runs.push({ requestMs: performance.now() - started, longestGapMs: longest });
+      }
+      agent.destroy();
+      out[name] = runs;
+    } finally {
+      await server.stop();
+    }
+  }
+  return { bodyMiB: payload.byteLength / 2 ** 20, ...out };
+}
+
 // gRPC Predict through `tfslice serve`'s gRPC side (tensor_content out), with a grpc-js client in
 // this process: p50 at c=1 and requests/s at c=64 on `tiny` (typed float_val in, as TensorFlow
 // Serving's clients send it), and a 4 MiB tensor (tensor_content both ways), mean ms.
@@ -366,6 +407,12 @@ function report(results) {
   }
   const b = results.big;
   lines.push('', `4 MiB float32 in and out through /v2/models/big/infer: binary extension ${b.binaryMs.toFixed(1)} ms, JSON ${b.jsonMs.toFixed(1)} ms (${b.speedup.toFixed(1)}x; target >= 5)`);
+  const bb = results.bigBodies;
+  if (bb) {
+    const range = (runs, key) => `${Math.min(...runs.map((r) => r[key])).toFixed(0)}–${Math.max(...runs.map((r) => r[key])).toFixed(0)}`;
+    lines.push(`A ${bb.bodyMiB.toFixed(0)} MiB predict body: longest wait for a health probe ${range(bb.offloaded, 'longestGapMs')} ms offloaded, ` +
+      `${range(bb['on the event loop'], 'longestGapMs')} ms on the event loop; the request ${range(bb.offloaded, 'requestMs')} vs ${range(bb['on the event loop'], 'requestMs')} ms`);
+  }
   const g = results.grpc;
   if (g) {
     const rest = results.models.tiny?.servers['tfslice serve'];
@@ -409,6 +456,8 @@ async function main() {
   } finally {
     await big.stop();
   }
+  log('a 31 MiB predict body: offloaded and on the event loop');
+  results.bigBodies = await bigBodies();
   log('gRPC Predict: tiny at c=1 and 64, 4 MiB with tensor_content');
   results.grpc = await grpcBench();
   fs.mkdirSync(CACHE, { recursive: true });
@@ -416,7 +465,7 @@ async function main() {
   process.stdout.write(args.includes('--json') ? `${JSON.stringify(results)}\n` : `${report(results)}\n`);
 }
 
-module.exports = { report };
+module.exports = { report, bigBodies };
 
 if (require.main === module) main().catch((error) => {
   process.stderr.write(`${error.stack}\n`);

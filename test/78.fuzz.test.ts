@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import t from 'tap';
 
-import { protos } from '../lib/serve/grpc';
+import { protos } from '../lib/serve/tensor-proto';
 import { parseJson } from '../lib/serve/json';
 import { basePath, startServe } from './helpers';
 
@@ -34,7 +34,7 @@ let server: Awaited<ReturnType<typeof startServe>>;
 t.before(async () => {
   server = await startServe(['--model_config_file', config, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0', '--rest_api_max_body_bytes', String(4 << 20),
     // Bodies past 128 bytes are read on the codec threads: both paths get hostile input.
-    '--rest_api_offload_bytes', '128']);
+    '--offload_bytes', '128']);
 });
 t.teardown(() => { server.child.kill('SIGKILL'); });
 

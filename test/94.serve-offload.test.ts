@@ -1,20 +1,24 @@
 // Big bodies off the event loop (lib/serve/codec.ts): a server that reads and writes every body
 // on its codec threads (offloadBytes 0) answers byte for byte as one that does it all on the
 // event loop (offloadBytes Infinity), for TensorFlow Serving's REST API and KServe v2 (JSON and
-// the binary extension), every dtype and the errors; Python's requests is the client. And while
-// a big body is read, the server goes on answering health probes.
-import { execFile } from 'node:child_process';
+// the binary extension), every dtype and the errors, with Python's requests as the client; and
+// for gRPC's Predict and ModelInfer, with Python's grpcio and message classes protoc generates.
+// And while a big body is read, the server goes on answering health probes.
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
 import t from 'tap';
 
 import { ModelManager, Tensor } from '../lib/index';
-import { createServer } from '../lib/serve';
-import { fromWire, jsonWeight, toWire } from '../lib/serve/codec';
-import { basePath as sharedBasePath, PYTHON } from './helpers';
+import { bindGrpc, closeGrpc, createGrpcServer, createServer } from '../lib/serve';
+import { Codec, fromWire, jsonWeight, toWire } from '../lib/serve/codec';
+import { Deadline } from '../lib/serve/server';
+import { basePath as sharedBasePath, PYTHON, ROOT } from './helpers';
 
 const run = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-offload-'));
@@ -33,15 +37,23 @@ const manager = new ModelManager({
 
 let offloaded = '';
 let inline = '';
+let grpcOffloaded = '';
+let grpcInline = '';
 t.before(async () => {
   await manager.start();
   const a = await createServer({ manager, offloadBytes: 0, codecThreads: 2 });
   const b = await createServer({ manager, offloadBytes: Infinity });
   offloaded = await a.listen({ host: '127.0.0.1', port: 0 });
   inline = await b.listen({ host: '127.0.0.1', port: 0 });
+  const ga = createGrpcServer({ manager, offloadBytes: 0 });
+  const gb = createGrpcServer({ manager, offloadBytes: Infinity });
+  grpcOffloaded = `127.0.0.1:${await bindGrpc(ga, '127.0.0.1', 0)}`;
+  grpcInline = `127.0.0.1:${await bindGrpc(gb, '127.0.0.1', 0)}`;
   t.teardown(async () => {
     await a.close();
     await b.close();
+    await closeGrpc(ga);
+    await closeGrpc(gb);
     await manager.stop();
   });
 });
@@ -109,6 +121,10 @@ const REQUESTS: Request[] = [
   binary('v2 binary cut short', '/v2/models/half/infer', { inputs: [{ name: 'x', shape: [3, 1], datatype: 'FP32', parameters: { binary_data_size: 12 } }] }, f32(1, 2)),
   binary('v2 binary with bytes left over', '/v2/models/half/infer', { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', parameters: { binary_data_size: 4 } }] }, f32(1, 2)),
   { what: 'v2 a header length past the body', path: '/v2/models/half/infer', body: '{}', headers: { 'Inference-Header-Content-Length': '99' } },
+  { what: 'gzip', path: '/v1/models/half:predict', body: zlib.gzipSync('{"instances": [1.0, 2.0]}'), headers: { 'Content-Encoding': 'gzip' } },
+  { what: 'deflate, v2', path: '/v2/models/half/infer', body: zlib.deflateSync('{"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [4]}]}'), headers: { 'Content-Encoding': 'deflate' } },
+  { what: 'an encoding not supported', path: '/v1/models/half:predict', body: zlib.gzipSync('{"instances": [1.0]}'), headers: { 'Content-Encoding': 'br' } },
+  { what: 'not gzip at all', path: '/v1/models/half:predict', body: 'garbage', headers: { 'Content-Encoding': 'gzip' } },
 ];
 
 t.test('offloadBytes 0 and Infinity answer byte for byte alike (Python requests)', async (t) => {
@@ -135,6 +151,178 @@ print(json.dumps(out))
   // Both kinds of answer are in the list: the comparison is not of errors alone.
   t.ok(a!.filter(([s]) => Number(s) === 200).length >= 12, 'successes compared');
   t.ok(a!.filter(([s]) => Number(s) === 400).length >= 10, 'errors compared');
+  t.same(a!.slice(-4).map(([s]) => s), [200, 200, 415, 400], 'gzip and deflate bodies are read; other encodings are 415, bad gzip 400');
+  // And counted alike: a body that does not read is no run, of no version.
+  const counted = async (url: string) => (await (await fetch(`${url}/metrics`)).text()).split('\n')
+    .filter((line) => /^tfslice_(requests_total|run_duration_seconds_count)\{.*model="(half|dtypes|ints|vocab|pass)"/.test(line)).sort();
+  const [ma, mb] = await Promise.all([counted(offloaded), counted(inline)]);
+  t.ok(ma.some((line) => /version="",api="predict",status="INVALID_ARGUMENT"/.test(line)), 'malformed bodies counted without a version');
+  t.same(ma, mb, 'the same requests and runs counted by model, version, API and status');
+});
+
+t.test('a body sent a few bytes at a time (chunked, from a Python generator) is kept in 64 KiB blocks, and answered as inline', async (t) => {
+  const body = JSON.stringify({ instances: Array.from({ length: 30_000 }, (_, i) => i / 4) });
+  const file = path.join(tmp, 'chunked.json');
+  fs.writeFileSync(file, body);
+  const { stdout } = await run(PYTHON, ['-c', `
+import json, sys, requests
+data = open(sys.argv[1], 'rb').read()
+def pieces():
+    for i in range(0, len(data), 7):
+        yield data[i:i + 7]
+out = []
+for url in sys.argv[2:]:
+    r = requests.post(url + '/v1/models/half:predict', data=pieces())
+    out.append([r.status_code, r.text[:60], len(r.text)])
+print(json.dumps(out))
+`, file, offloaded, inline], { maxBuffer: 16 << 20 });
+  const [a, b] = JSON.parse(stdout) as [number, string, number][];
+  t.equal(a![0], 200);
+  t.same(a, b, `${Math.ceil(body.length / 7)} chunks of 7 bytes: the same answer`);
+
+  // The parser itself: 100 000 chunks of 3 bytes become a handful of blocks.
+  const { bodyParser, BodyChunks } = await import('../lib/serve/body');
+  const pieces = Array.from({ length: 100_000 }, (_, i) => Buffer.from([i & 0xff, (i >> 8) & 0xff, 7]));
+  const read = await new Promise<unknown>((resolve, reject) => bodyParser(1 << 30, 0)({ headers: {} }, Readable.from(pieces), (error, value) => (error ? reject(error) : resolve(value))));
+  t.ok(read instanceof BodyChunks);
+  const chunks = (read as InstanceType<typeof BodyChunks>).chunks;
+  t.ok(chunks.length <= 5 && chunks.slice(0, -1).every((c) => c.byteLength >= 64 * 1024), `${chunks.length} blocks for 300 000 bytes`);
+  t.ok(Buffer.concat(pieces).equals((read as InstanceType<typeof BodyChunks>).join()), 'the same bytes, in order');
+});
+
+t.test('time on the codec threads is not the model\'s: a body that takes longer to read than the time limit is answered', async (t) => {
+  const app = await createServer({ manager, offloadBytes: 0, timeoutMs: 250 });
+  t.teardown(() => app.close());
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const n = 1_000_000;
+  const body = JSON.stringify({ instances: Array.from({ length: n }, (_, i) => (i % 1000) / 7) });
+  const started = performance.now();
+  const response = await fetch(`${url}/v1/models/half:predict`, { method: 'POST', body });
+  const took = performance.now() - started;
+  t.equal(response.status, 200, `answered in ${took.toFixed(0)} ms against a limit of 250 ms for the model`);
+  t.equal((JSON.parse(await response.text()).predictions as number[]).length, n);
+  const v2 = await fetch(`${url}/v2/models/half/infer`, { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'x', shape: [n, 1], datatype: 'FP32', data: Array.from({ length: n }, (_, i) => i / 7) }] }) });
+  t.equal(v2.status, 200, 'v2 JSON too');
+});
+
+t.test('the codec threads take a bounded number of tasks (UNAVAILABLE beyond), and drop those of clients gone', async (t) => {
+  const codec = new Codec(0, 1);
+  t.teardown(() => codec.close());
+  t.equal(codec.limit, 8);
+  const body = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [20_000], datatype: 'FP32', data: Array.from({ length: 20_000 }, (_, i) => i) }] }));
+  const settled = await Promise.allSettled(Array.from({ length: 12 }, () => codec.infer(Buffer.from(body), undefined)));
+  const refused = settled.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as { code?: string; message: string });
+  t.equal(settled.filter((r) => r.status === 'fulfilled').length, 8, 'as many as the limit are read');
+  t.equal(refused.length, 4);
+  t.match(refused[0], { code: 'UNAVAILABLE', message: /the server is busy: 8 big bodies are being read or written already \(at most 8\); retry later/ });
+  const controller = new AbortController();
+  const gone = codec.infer(Buffer.from(body), undefined, controller.signal);
+  controller.abort();
+  await t.rejects(gone, { code: 'CANCELLED', message: /closed the connection/ }, 'a client gone: its task is dropped');
+  t.equal((await codec.infer(Buffer.from(body), undefined)).feeds.x!.size, 20_000, 'and the threads serve on');
+});
+
+t.test('Deadline counts only the time within(): outside() stops the clock', async (t) => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const clock = new Deadline(150, () => 'too late');
+  t.equal(await clock.within((async () => { await sleep(20); await clock.outside(sleep(300)); await sleep(30); return 'done'; })()), 'done', '300 ms outside, 50 inside: within a 150 ms limit');
+  await sleep(200);
+  t.equal(await clock.within(sleep(20).then(() => 'again')), 'again', 'time between within() calls is not counted either');
+  await t.rejects(clock.within(sleep(500)), { code: 'DEADLINE_EXCEEDED', message: 'too late' }, 'what is left of the limit (about 80 ms) runs out inside');
+  t.equal(await new Deadline(0, () => 'never').within(sleep(10).then(() => 'no limit')), 'no limit');
+});
+
+/** Python message classes that protoc generates from proto/ (made once). */
+function pythonClasses(): string {
+  const generated = path.join(tmp, 'py');
+  if (!fs.existsSync(generated)) {
+    fs.mkdirSync(generated);
+    const files = fs.readdirSync(path.join(ROOT, 'proto')).filter((f) => f.endsWith('.proto'));
+    execFileSync('protoc', ['-I', path.join(ROOT, 'proto'), `--python_out=${generated}`, ...files], { stdio: 'pipe' });
+  }
+  return generated;
+}
+
+t.test('gRPC Predict and ModelInfer: offloadBytes 0 and Infinity answer byte for byte alike (Python grpcio)', async (t) => {
+  const generated = pythonClasses();
+  const { stdout } = await run(PYTHON, ['-c', `
+import base64, json, struct, sys, grpc
+sys.path.insert(0, sys.argv[1])
+import tensorflow_pb2 as tf, tensorflow_serving_pb2 as ts, inference_pb2 as inf
+P = '/tensorflow.serving.PredictionService/Predict'
+I = '/inference.GRPCInferenceService/ModelInfer'
+cases = []
+def predict(what, model, inputs, **spec):
+    r = ts.PredictRequest()
+    r.model_spec.name = model
+    for k, v in spec.items():
+        if k == 'output_filter': r.output_filter.extend(v)
+        elif k == 'version': r.model_spec.version.value = v
+        else: setattr(r.model_spec, k, v)
+    for key, (dtype, shape, field, values) in inputs.items():
+        x = r.inputs[key]; x.dtype = dtype
+        for d in shape: x.tensor_shape.dim.add(size=d)
+        if field == 'tensor_content': x.tensor_content = values
+        else: getattr(x, field).extend(values)
+    cases.append([what, P, r.SerializeToString()])
+def infer(what, model, inputs, raw=None, outputs=(), **fields):
+    r = inf.ModelInferRequest(model_name=model, **fields)
+    for name, datatype, shape, field, values in inputs:
+        x = r.inputs.add(name=name, datatype=datatype, shape=shape)
+        if field: getattr(x.contents, field).extend(values)
+    if raw: r.raw_input_contents.extend(raw)
+    for o in outputs: r.outputs.add(name=o)
+    cases.append([what, I, r.SerializeToString()])
+F = tf.DT_FLOAT
+predict('float_val', 'half', {'x': (F, [3], 'float_val', [1.0, 2.0, 5.0])})
+predict('tensor_content', 'half', {'x': (F, [2, 1], 'tensor_content', struct.pack('<2f', 1.5, -2.0))})
+predict('one value fills the shape', 'half', {'x': (F, [4], 'float_val', [3.0])})
+predict('a named signature and version', 'half', {'x': (F, [1], 'float_val', [1.0])}, signature_name='serving_default', version=1)
+predict('output_filter', 'pass', {'x': (F, [2], 'float_val', [1.0, 2.0]), 'key': (tf.DT_STRING, [2], 'string_val', [b'a', bytes([255])])}, output_filter=['key', 'doubled'])
+predict('output_filter twice', 'half', {'x': (F, [1], 'float_val', [1.0])}, output_filter=['y', 'y'])
+predict('output_filter unknown', 'half', {'x': (F, [1], 'float_val', [1.0])}, output_filter=['nope'])
+predict('int64 past 2^53', 'ints', {'a': (tf.DT_INT32, [2], 'int_val', [1, -2]), 'b': (tf.DT_INT64, [2], 'int64_val', [9007199254740993, -9223372036854775808])})
+predict('strings', 'vocab', {'words': (tf.DT_STRING, [3], 'string_val', [b'apple', b'kiwi', b'banana'])})
+predict('every dtype', 'dtypes', {
+    'b': (tf.DT_BOOL, [2], 'bool_val', [True, False]), 'bf16': (tf.DT_BFLOAT16, [1], 'half_val', [16320]), 'f16': (tf.DT_HALF, [1], 'half_val', [15872]),
+    'f32': (F, [1], 'float_val', [float('nan')]), 'f64': (tf.DT_DOUBLE, [1], 'double_val', [0.1]), 'i16': (tf.DT_INT16, [1], 'int_val', [-32768]),
+    'i32': (tf.DT_INT32, [1], 'int_val', [7]), 'i64': (tf.DT_INT64, [1], 'int64_val', [-1]), 'i8': (tf.DT_INT8, [1], 'int_val', [-128]),
+    's': (tf.DT_STRING, [1], 'string_val', [b'x']), 'u16': (tf.DT_UINT16, [1], 'int_val', [65535]), 'u32': (tf.DT_UINT32, [1], 'uint32_val', [4294967295]),
+    'u64': (tf.DT_UINT64, [1], 'uint64_val', [18446744073709551615]), 'u8': (tf.DT_UINT8, [1], 'int_val', [255])})
+predict('no model name', '', {'x': (F, [1], 'float_val', [1.0])})
+predict('an unknown model, and a dtype tfslice does not feed', 'nope', {'x': (tf.DT_COMPLEX64, [1], 'float_val', [1.0])})
+predict('a dtype tfslice does not feed', 'half', {'x': (tf.DT_COMPLEX64, [1], 'float_val', [1.0])})
+predict('tensor_content of the wrong size', 'half', {'x': (F, [3], 'tensor_content', b'12345')})
+predict('an unknown version label', 'half', {'x': (F, [1], 'float_val', [1.0])}, version_label='nope')
+cases.append(['bytes that are no PredictRequest', P, b'\\xff\\xff\\xff\\xff'])
+infer('typed contents', 'half', [['x', 'FP32', [3, 1], 'fp32_contents', [1, 2, 5]]], id='q1')
+infer('raw_input_contents', 'half', [['x', 'FP32', [2, 1], None, []]], raw=[struct.pack('<2f', 1, 2)])
+infer('BYTES in, outputs chosen', 'vocab', [['words', 'BYTES', [2], 'bytes_contents', [b'apple', b'date']]], outputs=['scores'])
+infer('INT64 exact', 'ints', [['a', 'INT32', [1], 'int_contents', [1]], ['b', 'INT64', [1], 'int64_contents', [9007199254740993]]])
+infer('no model_name', '', [['x', 'FP32', [1, 1], 'fp32_contents', [1]]])
+infer('a version that is no number', 'half', [['x', 'FP32', [1, 1], 'fp32_contents', [1]]], model_version='one')
+infer('raw contents not one per input', 'half', [['x', 'FP32', [1, 1], None, []]], raw=[b'', b''])
+infer('too few elements', 'half', [['x', 'FP32', [2, 1], 'fp32_contents', [1]]])
+infer('an output twice', 'half', [['x', 'FP32', [1, 1], 'fp32_contents', [1]]], outputs=['y', 'y'])
+infer('an unknown output', 'half', [['x', 'FP32', [1, 1], 'fp32_contents', [1]]], outputs=['nope'])
+cases.append(['bytes that are no ModelInferRequest', I, b'\\x0a\\xff'])
+out = []
+for address in sys.argv[2:]:
+    channel = grpc.insecure_channel(address)
+    answers = []
+    for what, method, body in cases:
+        try:
+            res = channel.unary_unary(method, request_serializer=lambda b: b, response_deserializer=lambda b: b)(body, timeout=60)
+            answers.append([what, 'OK', '', base64.b64encode(res).decode()])
+        except grpc.RpcError as e:
+            answers.append([what, e.code().name, e.details(), ''])
+    out.append(answers)
+print(json.dumps(out))
+`, generated, grpcOffloaded, grpcInline], { env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' }, maxBuffer: 64 << 20 });
+  const [a, b] = JSON.parse(stdout) as [string, string, string, string][][];
+  a!.forEach((answer, i) => t.same(answer, b![i], `${answer[0]}: ${answer[1]} ${answer[2].slice(0, 100)}`));
+  t.ok(a!.filter(([, code]) => code === 'OK').length >= 10, 'successes compared');
+  t.ok(a!.filter(([, code]) => code !== 'OK').length >= 12, 'errors compared');
 });
 
 t.test('a big body offloaded is read after its model is known: an unknown model is named first', async (t) => {
@@ -145,42 +333,72 @@ t.test('a big body offloaded is read after its model is known: an unknown model 
   t.equal(b.status, 400, 'on the event loop: the body is read first (as TensorFlow Serving)');
 });
 
+/**
+ * Polls /v2/health/live on the offloading server (the same event loop as every server here) until
+ * `work` settles: its value, the probes' statuses, and the longest wait between two answers.
+ */
+async function probing<T>(work: Promise<T>): Promise<{ value: T; statuses: number[]; longest: number; took: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const get = () => new Promise<number>((resolve, reject) => {
+    http.get(`${offloaded}/v2/health/live`, { agent }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); }).on('error', reject);
+  });
+  try {
+    await get();
+    const started = performance.now();
+    let done = false;
+    const settled = work.finally(() => { done = true; });
+    const statuses: number[] = [];
+    let longest = 0;
+    let last = started;
+    while (!done) {
+      statuses.push(await get());
+      longest = Math.max(longest, performance.now() - last);
+      last = performance.now();
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    return { value: await settled, statuses, longest, took: performance.now() - started };
+  } finally {
+    agent.destroy();
+  }
+}
+
+function checkProbes(t: Tap.Test, { statuses, longest, took }: { statuses: number[]; longest: number; took: number }): void {
+  t.same(statuses.filter((s) => s !== 200), [], 'every probe answered 200');
+  t.ok(statuses.length >= 5, `${statuses.length} probes answered in the ${took.toFixed(0)} ms the request took`);
+  t.ok(longest < took / 3, `the longest wait between two probe answers, ${longest.toFixed(0)} ms, is under a third of the request's ${took.toFixed(0)} ms`);
+}
+
 t.test('while a big body is read and its answer written, health probes are answered', async (t) => {
   const n = 1_000_000;
   const values = Array.from({ length: n }, (_, i) => (i % 997) / 8);
   const body = Buffer.from(JSON.stringify({ instances: values }));
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  t.teardown(() => agent.destroy());
-  const get = (url: string) => new Promise<number>((resolve, reject) => {
-    http.get(`${url}/v2/health/live`, { agent }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); }).on('error', reject);
-  });
-  await get(offloaded);
-  const started = performance.now();
-  let done = false;
-  const big = fetch(`${offloaded}/v1/models/half:predict`, { method: 'POST', body }).then(async (r) => ({ status: r.status, text: await r.text() })).finally(() => { done = true; });
-  const answered: number[] = [];
-  const failed: number[] = [];
-  while (!done) {
-    const status = await get(offloaded);
-    if (status !== 200) failed.push(status);
-    answered.push(performance.now());
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-  const result = await big;
-  const took = performance.now() - started;
-  t.equal(result.status, 200);
-  const predictions = JSON.parse(result.text).predictions as number[];
+  const probed = await probing(fetch(`${offloaded}/v1/models/half:predict`, { method: 'POST', body }).then(async (r) => ({ status: r.status, text: await r.text() })));
+  t.equal(probed.value.status, 200);
+  const predictions = JSON.parse(probed.value.text).predictions as number[];
   t.equal(predictions.length, n);
   t.equal(predictions[996], 0.5 * (996 / 8) + 2, 'the answer is the model\'s');
-  let longest = 0;
-  let last = started;
-  for (const at of answered) {
-    longest = Math.max(longest, at - last);
-    last = at;
-  }
-  t.same(failed, [], 'every probe answered 200');
-  t.ok(answered.length >= 5, `${answered.length} probes answered in the ${took.toFixed(0)} ms the request took`);
-  t.ok(longest < took / 3, `the longest wait between two probe answers, ${longest.toFixed(0)} ms, is under a third of the request's ${took.toFixed(0)} ms`);
+  checkProbes(t, probed);
+});
+
+t.test('while a big gRPC Predict (float_val) is decoded and its answer encoded, health probes are answered', async (t) => {
+  const generated = pythonClasses();
+  const n = 2_000_000;
+  const probed = await probing(run(PYTHON, ['-c', `
+import sys, grpc
+sys.path.insert(0, sys.argv[1])
+import tensorflow_pb2 as tf, tensorflow_serving_pb2 as ts
+n = int(sys.argv[3])
+r = ts.PredictRequest()
+r.model_spec.name = 'half'
+x = r.inputs['x']; x.dtype = tf.DT_FLOAT; x.tensor_shape.dim.add(size=n)
+x.float_val.extend([(i % 997) / 8 for i in range(n)])
+channel = grpc.insecure_channel(sys.argv[2], options=[('grpc.max_receive_message_length', -1), ('grpc.max_send_message_length', -1)])
+res = channel.unary_unary('/tensorflow.serving.PredictionService/Predict', request_serializer=lambda m: m.SerializeToString(), response_deserializer=ts.PredictResponse.FromString)(r, timeout=120)
+y = res.outputs['y'].float_val
+print(len(y), y[996])
+`, generated, grpcOffloaded, String(n)], { env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' } }));
+  t.equal(probed.value.stdout.trim(), `${n} ${0.5 * (996 / 8) + 2}`, 'every value came back, computed');
+  checkProbes(t, probed);
 });
 
 t.test('tensors cross to a codec thread and back in their flat form, unchanged', async (t) => {
@@ -209,4 +427,5 @@ t.test('tensors cross to a codec thread and back in their flat form, unchanged',
 t.test('options are checked', async (t) => {
   await t.rejects(createServer({ manager, offloadBytes: -1 }), { name: 'TypeError', message: /offloadBytes/ });
   await t.rejects(createServer({ manager, codecThreads: 0 }), { name: 'TypeError', message: /codecThreads/ });
+  t.throws(() => createGrpcServer({ manager, offloadBytes: Number.NaN }), { name: 'TypeError', message: /offloadBytes/ });
 });

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
 
-import { protos } from '../lib/serve/grpc';
+import { protos } from '../lib/serve/tensor-proto';
 import { fixture, PYTHON, ROOT, startServe, type ServeProcess } from './helpers';
 
 const run = promisify(execFile);

@@ -2,7 +2,8 @@
 // The tfslice contender of bench/serve.js: `tfslice serve`'s server (createServer) over a
 // ModelManager of the given models, on 127.0.0.1:<port>. argv: [--batching] [--grpc] port, then name=dir
 // pairs (each dir a SavedModel, served as version 1). --batching batches every model with
-// TensorFlow Serving's defaults, as `tfslice serve --enable_batching`. Prints "ready" once listening.
+// TensorFlow Serving's defaults, as `tfslice serve --enable_batching`. --offload_bytes=N sets the
+// server's offloadBytes (a number, or Infinity). Prints "ready" once listening.
 'use strict';
 
 const fs = require('node:fs');
@@ -20,6 +21,8 @@ const { bindGrpc, createGrpcServer, createServer } = require(path.join(ROOT, 'di
   // --grpc: the gRPC services too, on a free port (printed as "grpc <port>"), tensors out as tensor_content.
   const withGrpc = argv[0] === '--grpc';
   if (withGrpc) argv.shift();
+  const offload = /^--offload_bytes=(.+)$/.exec(argv[0] ?? '');
+  if (offload) argv.shift();
   const [port, ...pairs] = argv;
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-bench-serve-'));
   process.on('exit', () => fs.rmSync(base, { recursive: true, force: true }));
@@ -31,7 +34,7 @@ const { bindGrpc, createGrpcServer, createServer } = require(path.join(ROOT, 'di
   });
   const manager = new ModelManager({ models });
   await manager.start();
-  const app = await createServer({ manager, timeoutMs: 0 });
+  const app = await createServer({ manager, timeoutMs: 0, ...(offload ? { offloadBytes: Number(offload[1]) } : {}) });
   await app.listen({ host: '127.0.0.1', port: Number(port) });
   if (withGrpc) {
     const grpcServer = createGrpcServer({ manager, tensorContent: true, timeoutMs: 0 });

@@ -39,8 +39,8 @@ export interface ServeFlags {
   rest_api_timeout_in_ms: number;
   file_system_poll_wait_seconds: number;
   rest_api_max_body_bytes: number;
-  rest_api_offload_bytes: number;
-  rest_api_codec_threads?: number;
+  offload_bytes: number;
+  codec_threads?: number;
   shutdown_grace_period_seconds: number;
   enable_batching?: boolean;
   batching_parameters_file?: string;
@@ -73,6 +73,12 @@ function positiveInt(what: string) {
   };
 }
 
+function threadCount(value: string): number {
+  const n = positiveInt('a thread count')(value);
+  if (n > 64) throw new InvalidArgumentError('expected a thread count from 1 to 64');
+  return n;
+}
+
 function port(value: string): number {
   const n = nonNegativeInt('a port number from 0 to 65535')(value);
   if (n > 65535) throw new InvalidArgumentError('expected a port number from 0 to 65535');
@@ -100,8 +106,8 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--rest_api_timeout_in_ms <ms>', "longest a request may take in its model before it is answered 504; 0 for none", nonNegativeInt('milliseconds'), 30_000)
     .option('--file_system_poll_wait_seconds <s>', 'how often to look for new versions; 0 looks once, at start', nonNegativeInt('seconds'), 1)
     .option('--rest_api_max_body_bytes <n>', 'largest request body (413 beyond)', nonNegativeInt('a byte count'), 64 * 1024 * 1024)
-    .option('--rest_api_offload_bytes <n>', 'bodies (and JSON responses) this big are read (written) on worker threads, so the event loop serves on', nonNegativeInt('a byte count'), 256 * 1024)
-    .option('--rest_api_codec_threads <n>', 'the most worker threads for that (default: the cores but one, 1 to 4)', positiveInt('a thread count'))
+    .option('--offload_bytes <n>', 'REST bodies, gRPC Predict/ModelInfer messages and responses this big are read and written on worker threads, so the event loop serves on', nonNegativeInt('a byte count'), 256 * 1024)
+    .option('--codec_threads <n>', 'the most worker threads for that, 1 to 64 (default: the cores but one, 1 to 4)', threadCount)
     .option('--shutdown_grace_period_seconds <s>', 'on SIGTERM/SIGINT, how long requests in flight may take to finish', nonNegativeInt('seconds'), 30)
     .option('--grpc_max_message_bytes <n>', 'largest gRPC request message (RESOURCE_EXHAUSTED beyond); at most 2147483647', positiveInt('a byte count'), 2 ** 31 - 1)
     .option('--enable_serialization_as_tensor_content', 'gRPC responses carry tensors as tensor_content (raw bytes) instead of the typed fields')
@@ -225,8 +231,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
     metrics,
     timeoutMs: flags.rest_api_timeout_in_ms,
     bodyLimit: flags.rest_api_max_body_bytes,
-    offloadBytes: flags.rest_api_offload_bytes,
-    codecThreads: flags.rest_api_codec_threads,
+    offloadBytes: flags.offload_bytes,
+    codecThreads: flags.codec_threads,
     draining: () => draining,
     auth,
     requestTimeoutMs: flags.rest_api_read_timeout_ms,
@@ -246,6 +252,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
   const grpcServer = createGrpcServer({
     manager, metrics, tensorContent: flags.enable_serialization_as_tensor_content ?? false, timeoutMs: flags.rest_api_timeout_in_ms, draining: () => draining, auth,
     maxMessageBytes: Math.min(flags.grpc_max_message_bytes, 2 ** 31 - 1),
+    offloadBytes: flags.offload_bytes,
+    codecThreads: flags.codec_threads,
     // A model a reload adds gets --enable_batching's batching and --op_policy, as the others.
     modelDefaults: defaults,
   });

@@ -9,10 +9,14 @@ import { Piscina } from 'piscina';
 
 import { TensorFlowError } from '../errors';
 import type { Tensor } from '../tensor';
-import { type CodecAnswer, type ExamplesTask, type InferResponseTask, type InferTask, type PredictResponseTask, type PredictTask, type TaskBody, type TaskError, type WireTensors, fromWire, toWire } from './codec';
+import {
+  type CodecAnswer, type ExamplesTask, fromWire, type GrpcInferRead, type GrpcInferResponseTask, type GrpcPredictRead, type GrpcPredictResponseTask, type GrpcTask,
+  type InferResponseTask, type InferTask, type PredictRead, type PredictResponseTask, type PredictTask, type TaskBody, type TaskError, toWire,
+} from './codec';
 import { JsonSyntaxError, parseJson } from './json';
 import { feedsFromPayload, predictResponse, readExamplesRequest, readPredictRequest, signatureNotFound } from './tfs';
-import { inferResponse, readInferRequest, splitBody } from './v2';
+import { decodeMessage, inferFeeds, inferHead, type Message, modelSpecOf, predictFeeds, protos, tensorToProto } from './tensor-proto';
+import { inferResponse, outputBytes, readInferRequest, splitBody } from './v2';
 
 /** An error as the event loop rethrows it: a code and message (a structured clone drops `code`). */
 function taskError(error: unknown): TaskError {
@@ -52,15 +56,29 @@ function wire(tensors: Readonly<Record<string, Tensor>>) {
   return toWire(tensors, false);
 }
 
+/** A conversion that may fail: its value and buffers, or its error to raise later, in order. */
+function attempt<T>(work: () => { tensors: T; transfer: ArrayBuffer[] }): { value: T | null; error: TaskError | null; transfer: ArrayBuffer[] } {
+  try {
+    const { tensors, transfer } = work();
+    return { value: tensors, error: null, transfer };
+  } catch (error) {
+    return { value: null, error: taskError(error), transfer: [] };
+  }
+}
+
 /** A Predict body into its signature, format and feeds (tfs.ts, as on the event loop). */
 export function predict(task: PredictTask): unknown {
-  return answer(() => {
+  return answer<PredictRead>(() => {
     const parsed = readPredictRequest(parseJson(bytesOf(task.body)));
     const name = parsed.signatureName ?? task.defaultSignature ?? 'serving_default';
-    const inputs = Object.hasOwn(task.signatures, name) ? task.signatures[name] : undefined;
-    if (!inputs) throw signatureNotFound(name, Object.keys(task.signatures));
-    const { tensors, transfer } = wire(feedsFromPayload(parsed.format, parsed.payload, inputs));
-    return { value: { signature: name, format: parsed.format, feeds: tensors }, transfer };
+    // What does not fit the signature is the model's to refuse (the event loop refuses it in
+    // the model's hands, where it counts under the version): reported, not thrown.
+    const feeds = attempt(() => {
+      const inputs = Object.hasOwn(task.signatures, name) ? task.signatures[name] : undefined;
+      if (!inputs) throw signatureNotFound(name, Object.keys(task.signatures));
+      return wire(feedsFromPayload(parsed.format, parsed.payload, inputs));
+    });
+    return { value: { signature: name, format: parsed.format, feeds: feeds.value, feedsError: feeds.error }, transfer: feeds.transfer };
   });
 }
 
@@ -97,5 +115,59 @@ export function inferResponseJson(task: InferResponseTask): unknown {
     // The binary parts are views of the outputs this task was given, its own copies: moved back.
     for (const part of response.binary ?? []) transfer.push(part.buffer as ArrayBuffer);
     return { value: { json, binary: response.binary }, transfer: [...new Set(transfer)] };
+  });
+}
+
+// -- gRPC: Predict and ModelInfer messages, and their responses ---------------------------
+
+/** A Predict message: its model_spec, output_filter and inputs as feeds (tensor-proto.ts, as on the event loop). */
+export function grpcPredict(task: GrpcTask): unknown {
+  return answer<GrpcPredictRead>(() => {
+    const decoded = decodeMessage('tensorflow.serving.PredictRequest', bytesOf(task.body));
+    if ('unreadable' in decoded) return { value: { unreadable: decoded.unreadable, filter: [], feeds: null, feedsError: null }, transfer: [] };
+    const request = decoded.message;
+    const read: GrpcPredictRead = { filter: [...((request.output_filter as string[] | undefined) ?? [])], feeds: null, feedsError: null };
+    try {
+      read.spec = modelSpecOf(request);
+    } catch (error) {
+      read.specError = taskError(error);
+    }
+    const feeds = attempt(() => wire(predictFeeds(request, false)));
+    return { value: { ...read, feeds: feeds.value, feedsError: feeds.error }, transfer: feeds.transfer };
+  });
+}
+
+/** A ModelInfer message: its fields and inputs as feeds. */
+export function grpcInfer(task: GrpcTask): unknown {
+  return answer<GrpcInferRead>(() => {
+    const decoded = decodeMessage('inference.ModelInferRequest', bytesOf(task.body));
+    if ('unreadable' in decoded) return { value: { unreadable: decoded.unreadable, feeds: null, feedsError: null }, transfer: [] };
+    const request = decoded.message;
+    const feeds = attempt(() => wire(inferFeeds(request, false)));
+    return { value: { head: inferHead(request), feeds: feeds.value, feedsError: feeds.error }, transfer: feeds.transfer };
+  });
+}
+
+/** The encoded bytes of a message, moved back. */
+function encoded(type: string, message: Message): { value: Uint8Array; transfer: ArrayBuffer[] } {
+  const bytes = protos().lookupType(type).encode(message).finish();
+  const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
+  return { value: own, transfer: [own.buffer as ArrayBuffer] };
+}
+
+/** A PredictResponse, encoded. */
+export function grpcPredictResponse(task: GrpcPredictResponseTask): unknown {
+  return answer(() => {
+    const outputs: Record<string, Message> = {};
+    for (const [key, tensor] of Object.entries(fromWire(task.outputs))) outputs[key] = tensorToProto(tensor, task.content);
+    return encoded('tensorflow.serving.PredictResponse', { model_spec: task.modelSpec, outputs });
+  });
+}
+
+/** A ModelInferResponse, encoded, with its outputs' raw bytes. */
+export function grpcInferResponse(task: GrpcInferResponseTask): unknown {
+  return answer(() => {
+    const outputs = fromWire(task.outputs);
+    return encoded('inference.ModelInferResponse', { ...task.message, raw_output_contents: task.names.map((name) => outputBytes(outputs[name]!)) });
   });
 }

@@ -17,12 +17,13 @@ import * as path from 'node:path';
 import { Piscina } from 'piscina';
 
 import type { DType } from '../dtypes';
-import { TensorFlowError } from '../errors';
+import { invalidType, TensorFlowError } from '../errors';
 import type { NativeData, PackedStrings } from '../native';
 import { PACKAGE_ROOT } from '../native';
 import type { Model } from '../model';
 import { Tensor } from '../tensor';
 import { type Body, BodyChunks } from './body';
+import type { InferHead, Message } from './tensor-proto';
 import type { Format } from './tfs';
 import type { InferRequest } from './v2';
 
@@ -57,6 +58,25 @@ export interface InferTask { body: TaskBody; headerLength: string | undefined }
 export interface PredictResponseTask { outputs: WireTensors; format: Format }
 /** Outputs to write as a v2 inference response. */
 export interface InferResponseTask { model: string; version: number; request: Omit<InferRequest, 'feeds'>; outputs: WireTensors }
+/** What a Predict body says: its signature and format, and its feeds or why they do not fit the signature. */
+export interface PredictRead { signature: string; format: Format; feeds: WireTensors | null; feedsError: TaskError | null }
+/** A gRPC request message to decode (Predict's or ModelInfer's). */
+export interface GrpcTask { body: TaskBody }
+/** What a Predict message says: each part, or the error reading it gave (raised where the event loop would raise it). */
+export interface GrpcPredictRead {
+  unreadable?: string;
+  spec?: { name: string; version?: number; label?: string; signature: string };
+  specError?: TaskError;
+  filter: string[];
+  feeds: WireTensors | null;
+  feedsError: TaskError | null;
+}
+/** What a ModelInfer message says, as GrpcPredictRead. */
+export interface GrpcInferRead { unreadable?: string; head?: InferHead; feeds: WireTensors | null; feedsError: TaskError | null }
+/** A PredictResponse to encode: its model_spec, and the outputs as TensorProtos (typed fields, or tensor_content). */
+export interface GrpcPredictResponseTask { modelSpec: Message; outputs: WireTensors; content: boolean }
+/** A ModelInferResponse to encode: the message but its raw_output_contents, and the outputs for them in order. */
+export interface GrpcInferResponseTask { message: Message; outputs: WireTensors; names: string[] }
 
 function buffersOf(data: NativeData): ArrayBufferView[] {
   return ArrayBuffer.isView(data) ? [data] : [(data as PackedStrings).bytes, (data as PackedStrings).offsets];
@@ -113,29 +133,66 @@ export function jsonWeight(tensors: Iterable<Tensor>): number {
   return weight;
 }
 
-const signatureInputs = new WeakMap<Model, SignatureInputs>();
+/** What a codec thread needs of a model to read a Predict body for it. */
+export interface ModelInputs {
+  signatures: SignatureInputs;
+  defaultSignature: string | null;
+}
 
-function inputsOf(model: Model): SignatureInputs {
-  let inputs = signatureInputs.get(model);
+const modelInputs = new WeakMap<Model, ModelInputs>();
+
+/** @internal A model's signatures' inputs (dtype and shape), as the codec threads read Predict bodies for them. */
+export function inputsOf(model: Model): ModelInputs {
+  let inputs = modelInputs.get(model);
   if (!inputs) {
-    inputs = {};
+    const signatures: SignatureInputs = {};
     for (const [name, sig] of Object.entries(model.signatures)) {
-      inputs[name] = Object.fromEntries(Object.entries(sig.inputs).map(([key, spec]) => [key, { dtype: spec.dtype as DType, shape: spec.shape }]));
+      signatures[name] = Object.fromEntries(Object.entries(sig.inputs).map(([key, spec]) => [key, { dtype: spec.dtype as DType, shape: spec.shape }]));
     }
-    signatureInputs.set(model, inputs);
+    inputs = { signatures, defaultSignature: model.defaultSignature };
+    modelInputs.set(model, inputs);
   }
   return inputs;
 }
 
-/** A body, moved to a worker: each buffer that is its own moved, any other copied first. */
-function movable(body: Body): { body: TaskBody; transfer: ArrayBuffer[] } {
+/**
+ * A body, moved to a worker: each buffer that is its own moved, any other copied first. A view
+ * that is all of its buffer but a few bytes (grpc-js' message after its 5-byte frame header) is
+ * moved with its buffer: the buffer is the message's alone (Node's shared pool, the only buffers
+ * shared by small Buffers, is Buffer.poolSize bytes and holds none this size).
+ */
+function movable(body: Body | Uint8Array): { body: TaskBody; transfer: ArrayBuffer[] } {
   if (body instanceof BodyChunks) {
     const chunks = body.chunks.map(whole);
     return { body: chunks, transfer: [...new Set(chunks.map((c) => c.buffer as ArrayBuffer))] };
   }
+  const buffer = body.buffer;
+  if (buffer instanceof ArrayBuffer && buffer.byteLength - body.byteLength <= 64 && buffer.byteLength !== Buffer.poolSize) return { body, transfer: [buffer] };
   const own = whole(body);
   return { body: own, transfer: [own.buffer as ArrayBuffer] };
 }
+
+/** @internal The error a codec thread reported, to throw on the event loop. */
+export function taskFailure({ code, message, detail }: TaskError): Error {
+  // The server logs what is not a TensorFlowError and answers it without details.
+  if (code === 'INTERNAL' && detail !== undefined) return new Error(`codec worker: ${detail}`);
+  return new TensorFlowError(code as never, message);
+}
+
+/** @internal About how many bytes these tensors' elements take (what decides whether a gRPC response is encoded on a worker). */
+export function tensorBytes(tensors: Iterable<Tensor>): number {
+  let bytes = 0;
+  for (const tensor of tensors) {
+    const flat: unknown[] = [];
+    tensor.pushNative(flat as never);
+    const data = flat[2] as NativeData;
+    bytes += ArrayBuffer.isView(data) ? data.byteLength : (data as PackedStrings).bytes.byteLength;
+  }
+  return bytes;
+}
+
+/** Tasks a codec thread may have waiting for it (beyond, UNAVAILABLE). */
+const QUEUED_PER_THREAD = 8;
 
 /**
  * @internal The server's codec threads: a Piscina pool, started on the first big body and
@@ -145,6 +202,8 @@ export class Codec {
   readonly #threads: number;
   #pool: Piscina | null = null;
   #closed = false;
+  /** Tasks given to the pool and not yet answered (running or waiting). */
+  #inFlight = 0;
 
   /**
    * @param offloadBytes bodies (and estimated JSON responses) of at least this many bytes are
@@ -160,59 +219,101 @@ export class Codec {
     return bytes >= this.offloadBytes;
   }
 
-  async #run<T>(name: string, task: object, transfer: ArrayBuffer[]): Promise<T> {
+  /** The most tasks running and waiting at once; beyond, UNAVAILABLE (each may hold a body of up to the body limit). */
+  get limit(): number {
+    return this.#threads * QUEUED_PER_THREAD;
+  }
+
+  async #run<T>(name: string, task: object, transfer: ArrayBuffer[], signal?: AbortSignal): Promise<T> {
     if (this.#closed) throw new TensorFlowError('UNAVAILABLE', 'the server is shutting down');
+    if (this.#inFlight >= this.limit) {
+      throw new TensorFlowError('UNAVAILABLE', `the server is busy: ${this.#inFlight} big bodies are being read or written already (at most ${this.limit}); retry later`);
+    }
     this.#pool ??= new Piscina({
       filename: path.join(PACKAGE_ROOT, 'dist', 'serve', 'codec-worker.js'),
       minThreads: 0, maxThreads: this.#threads, idleTimeout: 30_000,
     });
-    const answer = await this.#pool.run(task, { name, transferList: transfer }) as CodecAnswer<T>;
+    this.#inFlight++;
+    let answer: CodecAnswer<T>;
+    try {
+      answer = await this.#pool.run(task, { name, transferList: transfer, signal }) as CodecAnswer<T>;
+    } catch (error) {
+      // A client gone: its task left the queue (or its thread was stopped); nobody reads this.
+      if (signal?.aborted) throw new TensorFlowError('CANCELLED', 'the client closed the connection');
+      if ((error as { code?: unknown }).code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        throw new TensorFlowError('RESOURCE_EXHAUSTED', 'the request is too big to read or write within a codec thread\'s memory; send a smaller one, or tensors in binary (v2\'s binary extension, gRPC\'s tensor_content)');
+      }
+      throw error;
+    } finally {
+      this.#inFlight--;
+    }
     if ('ok' in answer) return answer.ok;
-    const { code, message, detail } = answer.error;
-    // The server logs what is not a TensorFlowError and answers it without details.
-    if (code === 'INTERNAL' && detail !== undefined) throw new Error(`codec worker: ${detail}`);
-    throw new TensorFlowError(code as never, message);
+    throw taskFailure(answer.error);
   }
 
   /**
-   * A Predict body's signature, format and feeds, for `model`.
-   * @throws as readPredictRequest and feedsFromPayload (INVALID_ARGUMENT)
+   * A Predict body's signature, format and feeds, for a model's `inputs`; feeds() throws what
+   * does not fit the signature.
+   * @throws as parseJson and readPredictRequest (INVALID_ARGUMENT)
    */
-  async predict(body: Body, model: Model): Promise<{ signature: string; format: Format; feeds: Record<string, Tensor> }> {
+  async predict(body: Body, inputs: ModelInputs, signal?: AbortSignal): Promise<{ signature: string; format: Format; feeds: () => Record<string, Tensor> }> {
     const moved = movable(body);
-    const task: PredictTask = { body: moved.body, signatures: inputsOf(model), defaultSignature: model.defaultSignature };
-    const result = await this.#run<{ signature: string; format: Format; feeds: WireTensors }>('predict', task, moved.transfer);
-    return { ...result, feeds: fromWire(result.feeds) };
+    const task: PredictTask = { body: moved.body, ...inputs };
+    const read = await this.#run<PredictRead>('predict', task, moved.transfer, signal);
+    return { signature: read.signature, format: read.format, feeds: () => { if (read.feedsError) throw taskFailure(read.feedsError); return fromWire(read.feeds!); } };
   }
 
   /** A Classify or Regress body's signature and serialized tf.Examples (readExamplesRequest). */
-  async examples(body: Body, api: 'classify' | 'regress'): Promise<{ signatureName: string | undefined; examples: Tensor; count: number }> {
+  async examples(body: Body, api: 'classify' | 'regress', signal?: AbortSignal): Promise<{ signatureName: string | undefined; examples: Tensor; count: number }> {
     const moved = movable(body);
     const task: ExamplesTask = { body: moved.body, api };
-    const result = await this.#run<{ signatureName: string | undefined; examples: WireTensors; count: number }>('examples', task, moved.transfer);
+    const result = await this.#run<{ signatureName: string | undefined; examples: WireTensors; count: number }>('examples', task, moved.transfer, signal);
     return { ...result, examples: fromWire(result.examples).inputs! };
   }
 
   /** A v2 inference body (splitBody, readInferRequest). */
-  async infer(body: Body, headerLength: string | undefined): Promise<InferRequest> {
+  async infer(body: Body, headerLength: string | undefined, signal?: AbortSignal): Promise<InferRequest> {
     const moved = movable(body);
     const task: InferTask = { body: moved.body, headerLength };
-    const result = await this.#run<Omit<InferRequest, 'feeds'> & { feeds: WireTensors }>('infer', task, moved.transfer);
+    const result = await this.#run<Omit<InferRequest, 'feeds'> & { feeds: WireTensors }>('infer', task, moved.transfer, signal);
     return { ...result, feeds: fromWire(result.feeds) };
   }
 
   /** predictResponse() on a worker, as UTF-8. */
-  async predictResponse(outputs: Readonly<Record<string, Tensor>>, format: Format): Promise<Buffer> {
+  async predictResponse(outputs: Readonly<Record<string, Tensor>>, format: Format, signal?: AbortSignal): Promise<Buffer> {
     const task: PredictResponseTask = { outputs: toWire(outputs, true).tensors, format };
-    const json = await this.#run<Uint8Array>('predictResponseJson', task, []);
-    return Buffer.from(json.buffer, json.byteOffset, json.byteLength);
+    return asBuffer(await this.#run<Uint8Array>('predictResponseJson', task, [], signal));
   }
 
   /** inferResponse() on a worker: its JSON as UTF-8, and the binary parts. */
-  async inferResponse(model: string, version: number, request: InferRequest, outputs: Readonly<Record<string, Tensor>>): Promise<{ json: Uint8Array; binary: Uint8Array[] | null }> {
+  async inferResponse(model: string, version: number, request: InferRequest, outputs: Readonly<Record<string, Tensor>>, signal?: AbortSignal): Promise<{ json: Uint8Array; binary: Uint8Array[] | null }> {
     const { feeds: _, ...rest } = request;
     const task: InferResponseTask = { model, version, request: rest, outputs: toWire(outputs, true).tensors };
-    return this.#run('inferResponseJson', task, []);
+    return this.#run('inferResponseJson', task, [], signal);
+  }
+
+  /** A gRPC Predict message, read (the parts that failed say how, to be raised in order). */
+  async grpcPredict(body: Uint8Array, signal?: AbortSignal): Promise<GrpcPredictRead> {
+    const moved = movable(body);
+    return this.#run<GrpcPredictRead>('grpcPredict', { body: moved.body } satisfies GrpcTask, moved.transfer, signal);
+  }
+
+  /** A gRPC ModelInfer message, read. */
+  async grpcInfer(body: Uint8Array, signal?: AbortSignal): Promise<GrpcInferRead> {
+    const moved = movable(body);
+    return this.#run<GrpcInferRead>('grpcInfer', { body: moved.body } satisfies GrpcTask, moved.transfer, signal);
+  }
+
+  /** A PredictResponse, encoded. */
+  async grpcPredictResponse(modelSpec: Message, outputs: Readonly<Record<string, Tensor>>, content: boolean, signal?: AbortSignal): Promise<Buffer> {
+    const task: GrpcPredictResponseTask = { modelSpec, outputs: toWire(outputs, true).tensors, content };
+    return asBuffer(await this.#run<Uint8Array>('grpcPredictResponse', task, [], signal));
+  }
+
+  /** A ModelInferResponse, encoded: `message` with the raw bytes of `names`' outputs, in order. */
+  async grpcInferResponse(message: Message, outputs: Readonly<Record<string, Tensor>>, names: string[], signal?: AbortSignal): Promise<Buffer> {
+    const task: GrpcInferResponseTask = { message, outputs: toWire(Object.fromEntries(names.map((n) => [n, outputs[n]!])), true).tensors, names };
+    return asBuffer(await this.#run<Uint8Array>('grpcInferResponse', task, [], signal));
   }
 
   /** Stops the threads (tasks still queued fail). */
@@ -224,7 +325,19 @@ export class Codec {
   }
 }
 
-/** @internal The default number of codec threads: the cores but one (the event loop's), 1 to 4. */
-export function defaultCodecThreads(): number {
-  return Math.max(1, Math.min(4, availableParallelism() - 1));
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * @internal A server's offloadBytes and codecThreads options, checked, with their defaults
+ * (256 KiB; the cores but one, the event loop's, from 1 to 4).
+ * @throws TypeError naming the option
+ */
+export function codecOptions(options: { offloadBytes?: number; codecThreads?: number }): { offloadBytes: number; threads: number } {
+  const offloadBytes = options.offloadBytes ?? 256 * 1024;
+  if (typeof offloadBytes !== 'number' || !(offloadBytes >= 0)) throw invalidType('offloadBytes', 'a byte count (0 or more, or Infinity)', offloadBytes);
+  const threads = options.codecThreads ?? Math.max(1, Math.min(4, availableParallelism() - 1));
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw invalidType('codecThreads', 'an integer from 1 to 64', threads);
+  return { offloadBytes, threads };
 }

@@ -10,28 +10,26 @@
  * numbers, repeated floats as arrays); protobufjs itself decodes packed floats straight from the
  * bytes and encodes typed arrays as they are, which is what tensors need.
  */
-import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import * as grpc from '@grpc/grpc-js';
-import Long from 'long';
-import { Root } from 'protobufjs';
 
-import { dtypeFromTf, dtypeInfo, type DType, tfDTypeName, type TypedArray } from '../dtypes';
+import { dtypeInfo } from '../dtypes';
 import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { ManagedModelConfig, ModelManager } from '../manager';
 import type { Model } from '../model';
-import { PACKAGE_ROOT } from '../native';
 import type { TensorSpec } from '../proto';
-import { checkShape, elementCount, Tensor } from '../tensor';
+import { Tensor } from '../tensor';
 import { type AuthOptions, BearerAuth } from './auth';
+import { Codec, codecOptions, fromWire, taskFailure, tensorBytes } from './codec';
 import { modelLabel, type ServerMetrics, type ServingApi } from './metrics';
 import { notReadyReason, statusVersions, useTimed, VERSION, withDeadline } from './server';
-import { checkExamplesSignature, classifications, regressions, servingSignature, tfDataTypeName } from './tfs';
-import { binaryTensor, dtypeOfV2, modelMetadata, outputBytes, v2Datatype } from './v2';
+import { decodeMessage, inferFeeds, inferHead, type Int64, type Message, modelSpecOf, predictFeeds, PROTO_DIR as protoDir, protos, tensorToProto, toNumber, versionOf } from './tensor-proto';
+import { checkExamplesSignature, classifications, regressions, servingSignature } from './tfs';
+import { modelMetadata, outputBytes, v2Datatype } from './v2';
 
 /** Where the .proto files are (shipped with the package). */
-export const PROTO_DIR = path.join(PACKAGE_ROOT, 'proto');
+export const PROTO_DIR: string = protoDir;
 
 /** gRPC's status codes are TensorFlow's (error_codes.proto): the index here is the code. */
 const CODES = [
@@ -96,32 +94,30 @@ function grpcError(error: unknown): Partial<grpc.StatusObject> {
   return { code: statusCode(code), details: message };
 }
 
-// The most elements a typed field with fewer values than elements is filled out to (64 MiB of float32).
-const MAX_FILLED_ELEMENTS = 16 * 1024 * 1024;
-
-let root: Root | undefined;
-
-/** @internal The messages and services of proto/, loaded once. */
-export function protos(): Root {
-  if (!root) {
-    root = new Root();
-    root.loadSync(['tensorflow_serving.proto', 'inference.proto', 'health.proto'].map((f) => path.join(PROTO_DIR, f)), { keepCase: true });
-    root.resolveAll();
-  }
-  return root;
-}
-
-/** A grpc-js service definition from a service of proto/: each method's bytes through protobufjs. */
 /** Marks a request whose bytes did not decode; its value says why. */
 const UNREADABLE = Symbol('unreadable request');
 
 /** Why a request's bytes did not decode, or undefined when they did. */
 const unreadableOf = (request: Message): string | undefined => (request as { [UNREADABLE]?: string })[UNREADABLE];
 
+/** A deferred request's bytes, or undefined for a decoded one. */
+const deferredOf = (request: Message): Buffer | undefined => (request as { [DEFERRED]?: Buffer })[DEFERRED];
+
+/** Marks a request left undecoded, for a codec thread to decode: its value is the bytes. */
+const DEFERRED = Symbol('deferred request');
+
+/** Marks a response already encoded (on a codec thread): its value is the bytes. */
+const ENCODED = Symbol('encoded response');
+
 /** protobufjs's bytes as a Buffer, without a copy (in Node its writer already returns one). */
 const asBuffer = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 
-function definition(service: string): grpc.ServiceDefinition {
+/**
+ * A grpc-js service definition from a service of proto/: each method's bytes through protobufjs,
+ * except requests `defer(method, bytes)` leaves undecoded ({ [DEFERRED]: bytes }) and responses
+ * already encoded ({ [ENCODED]: bytes }).
+ */
+function definition(service: string, defer: (method: string, bytes: Buffer) => boolean = () => false): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<object, object>> = {};
   for (const method of protos().lookupService(service).methodsArray) {
     const request = method.resolvedRequestType!;
@@ -134,147 +130,16 @@ function definition(service: string): grpc.ServiceDefinition {
       // Bytes that are not the message: answered INVALID_ARGUMENT by unary() (grpc-js itself
       // would answer INTERNAL, which says the server failed).
       requestDeserialize: (bytes: Buffer) => {
-        try {
-          return request.decode(bytes);
-        } catch (error) {
-          return { [UNREADABLE]: `the request is not a valid ${request.fullName.slice(1)} message (${(error as Error).message})` };
-        }
+        if (defer(method.name, bytes)) return { [DEFERRED]: bytes };
+        const decoded = decodeMessage(request.fullName.slice(1), bytes);
+        return 'message' in decoded ? decoded.message : { [UNREADABLE]: decoded.unreadable };
       },
-      responseSerialize: (m: object) => asBuffer(response.encode(m).finish()),
+      responseSerialize: (m: object) => (m as { [ENCODED]?: Buffer })[ENCODED] ?? asBuffer(response.encode(m).finish()),
       responseDeserialize: (bytes: Buffer) => response.decode(bytes),
       originalName: method.name,
     } as grpc.MethodDefinition<object, object>;
   }
   return def as grpc.ServiceDefinition;
-}
-
-type Message = Record<string, unknown>;
-type Call = grpc.ServerUnaryCall<Message, Message> & { outcome: Outcome };
-type Int64 = Long | number | string | null | undefined;
-
-/** A version as KServe's messages carry it: a string of decimal digits. */
-function versionOf(value: unknown, what: string): number | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (typeof value !== 'string' || !/^\d{1,15}$/.test(value)) throw new InvalidArgumentError(`${what} must be a version number (decimal digits), got ${JSON.stringify(value)}`);
-  return Number(value);
-}
-
-function toNumber(value: Int64, what: string): number {
-  const n = Long.isLong(value) ? (value as Long).toNumber() : Number(value ?? 0);
-  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${what} is ${String(value)}, past 2^53`);
-  return n;
-}
-
-function toBigInt(value: Int64, unsigned: boolean): bigint {
-  if (Long.isLong(value)) {
-    const l = value as Long;
-    const bits = (BigInt(l.high >>> 0) << 32n) | BigInt(l.low >>> 0);
-    return unsigned ? bits : BigInt.asIntN(64, bits);
-  }
-  return BigInt(value ?? 0);
-}
-
-// ---------------------------------------------------------------------------
-// TensorProto
-// ---------------------------------------------------------------------------
-
-// A DataType number as TensorFlow's enum names it (DT_COMPLEX64), or DataType(n) for one it has not.
-function dataTypeName(tf: number): string {
-  const name = tfDTypeName(tf);
-  return name.startsWith('DataType(') ? name : tfDataTypeName(name);
-}
-
-// The typed field a dtype's elements travel in (tensor.proto).
-function valueField(dtype: DType): string {
-  switch (dtype) {
-    case 'float32': return 'float_val';
-    case 'float64': return 'double_val';
-    case 'int64': return 'int64_val';
-    case 'uint64': return 'uint64_val';
-    case 'uint32': return 'uint32_val';
-    case 'bool': return 'bool_val';
-    case 'float16': case 'bfloat16': return 'half_val';
-    case 'string': return 'string_val';
-    default: return 'int_val';
-  }
-}
-
-/**
- * @internal A TensorProto as a Tensor: tensor_content (raw little-endian bytes) or the typed field of its
- * dtype; as TensorFlow reads one, fewer values than elements repeat the last (a single value
- * fills the shape) and none means zeros.
- * @throws INVALID_ARGUMENT for a shape or content that does not fit; UNIMPLEMENTED for a dtype tfslice cannot feed
- */
-export function tensorFromProto(proto: Message, name: string): Tensor {
-  const tf = Number(proto.dtype ?? 0);
-  const info = dtypeFromTf(tf);
-  if (!info) {
-    throw new TensorFlowError(tf === 0 ? 'INVALID_ARGUMENT' : 'UNIMPLEMENTED', tf === 0 ? `input '${name}' has no dtype` : `input '${name}' has dtype ${dataTypeName(tf)}, which tfslice does not feed`);
-  }
-  const shapeProto = proto.tensor_shape as Message | undefined;
-  if (shapeProto?.unknown_rank) throw new InvalidArgumentError(`input '${name}' has an unknown rank; a fed tensor needs its shape`);
-  const shape = ((shapeProto?.dim as Message[] | undefined) ?? []).map((d, i) => toNumber(d.size as Int64, `input '${name}' dimension ${i}`));
-  checkShape(shape, `input '${name}' shape`);
-  const n = elementCount(shape);
-  const dtype = info.name as DType;
-  const content = proto.tensor_content as Uint8Array | undefined;
-  if (content && content.byteLength > 0) {
-    if (dtype === 'string') throw new InvalidArgumentError(`input '${name}': DT_STRING goes in string_val, not tensor_content`);
-    if (content.byteLength !== n * info.bytes) {
-      throw new InvalidArgumentError(`input '${name}': tensor_content holds ${content.byteLength} bytes, but shape [${shape.join(', ')}] of ${dtype} needs ${n * info.bytes}`);
-    }
-    return binaryTensor(name, dtype, shape, content);
-  }
-  const values = (proto[valueField(dtype)] as ArrayLike<unknown> | undefined) ?? [];
-  if (values.length > n) throw new InvalidArgumentError(`input '${name}': ${values.length} values in ${valueField(dtype)} for shape [${shape.join(', ')}] (${n} elements)`);
-  // A few bytes may declare any shape: what fewer values fill in is bounded, so that a small
-  // request cannot make the server allocate without limit (the values themselves are bounded
-  // by the message size).
-  if (values.length < n && n > MAX_FILLED_ELEMENTS) {
-    throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] has ${n} elements but ${valueField(dtype)} gives ${values.length}; ` +
-      `tfslice fills in at most ${MAX_FILLED_ELEMENTS} elements from fewer values: send every value (or tensor_content)`);
-  }
-  if (dtype === 'string') {
-    const items: Uint8Array[] = new Array(n);
-    const empty = new Uint8Array(0);
-    for (let i = 0; i < n; i++) items[i] = (values[Math.min(i, values.length - 1)] as Uint8Array | undefined) ?? empty;
-    return new Tensor('string', items, shape);
-  }
-  const data = numericArray(dtype, values, n);
-  if (values.length > 0 && values.length < n) data.fill(data[values.length - 1] as never, values.length);
-  return new Tensor(dtype, data as never, shape);
-}
-
-// A typed array of `n` elements of a numeric dtype with `values` (protobufjs' numbers, booleans
-// or Longs) at its start, 64-bit integers exact.
-function numericArray(dtype: DType, values: ArrayLike<unknown>, n: number): TypedArray {
-  const ArrayOf = dtypeInfo(dtype)!.array!;
-  const data = new ArrayOf(n) as unknown as (number | bigint)[];
-  const wide = dtype === 'int64' || dtype === 'uint64';
-  for (let i = 0; i < values.length; i++) data[i] = wide ? toBigInt(values[i] as Int64, dtype === 'uint64') : Number(values[i]);
-  return data as unknown as TypedArray;
-}
-
-/**
- * @internal A Tensor as a TensorProto: the typed field of its dtype (TensorFlow Serving's default, which
- * its own examples read: `outputs['y'].float_val`), or with `content` its raw bytes in
- * tensor_content (strings always in string_val).
- */
-export function tensorToProto(tensor: Tensor, content: boolean): Message {
-  const dtype = tensor.dtype as DType;
-  const proto: Message = { dtype: dtypeInfo(dtype)!.tf, tensor_shape: { dim: tensor.shape.map((size) => ({ size })) } };
-  if (dtype === 'string') {
-    proto.string_val = tensor.bytes();
-  } else if (content) {
-    const data = tensor.data as TypedArray;
-    proto.tensor_content = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  } else if (dtype === 'int64' || dtype === 'uint64') {
-    // protobufjs writes 64-bit integers from numbers, Longs or decimal strings.
-    proto[valueField(dtype)] = Array.from(tensor.data as BigInt64Array, (v) => v.toString());
-  } else {
-    proto[valueField(dtype)] = tensor.data;
-  }
-  return proto;
 }
 
 // ---------------------------------------------------------------------------
@@ -305,7 +170,18 @@ export interface GrpcServingOptions {
   auth?: AuthOptions;
   /** Largest request message, in bytes (RESOURCE_EXHAUSTED beyond). Default 2^31 - 1 (2 GiB). */
   maxMessageBytes?: number;
+  /**
+   * Predict and ModelInfer messages of at least this many bytes are decoded, and responses whose
+   * tensors hold at least this many bytes encoded, on worker threads, as the REST server's
+   * offloadBytes (at most 8 per thread at once, beyond UNAVAILABLE; a cancelled call's task is
+   * dropped). Infinity: always on the event loop. Default 262144 (256 KiB).
+   */
+  offloadBytes?: number;
+  /** The most worker threads for that. Default: the cores but one, from 1 to 4. */
+  codecThreads?: number;
 }
+
+type Call = grpc.ServerUnaryCall<Message, Message> & { outcome: Outcome };
 
 /** What one call did, for the metrics. */
 interface Outcome {
@@ -317,19 +193,6 @@ interface Outcome {
 }
 
 const VERSION_STATES: Record<string, number> = { START: 10, LOADING: 20, AVAILABLE: 30, UNLOADING: 40, END: 50 };
-
-function modelSpecOf(request: Message): { name: string; version?: number; label?: string; signature: string } {
-  const spec = request.model_spec as Message | undefined;
-  if (!spec || typeof spec.name !== 'string' || spec.name === '') throw new InvalidArgumentError('Missing ModelSpec: model_spec.name names the model');
-  const out: { name: string; version?: number; label?: string; signature: string } = { name: spec.name, signature: (spec.signature_name as string | undefined) ?? '' };
-  const version = spec.version as Message | undefined;
-  if (version) out.version = toNumber(version.value as Int64, 'model_spec.version');
-  if (typeof spec.version_label === 'string' && spec.version_label !== '') {
-    if (out.version !== undefined) throw new InvalidArgumentError('model_spec has both version and version_label');
-    out.label = spec.version_label;
-  }
-  return out;
-}
 
 function tensorInfo(spec: TensorSpec): Message {
   const shape = spec.shape === null ? { unknown_rank: true } : { dim: spec.shape.map((size) => ({ size })) };
@@ -368,6 +231,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     }));
   }
   const maxMessage = options.maxMessageBytes ?? 2 ** 31 - 1;
+  const { offloadBytes, threads } = codecOptions(options);
   // Channelz (grpc-js's per-call and per-session tracing, read through its admin service) is
   // off: tfslice does not serve that service, and it costs every call.
   const server = new grpc.Server({
@@ -491,25 +355,65 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     });
   };
 
-  server.addService(definition('tensorflow.serving.PredictionService'), {
+  // Predict and ModelInfer messages of offloadBytes or more are decoded, and their responses
+  // encoded, on the codec threads (codec.ts): protobufjs reads 8 MiB of float_val in ~70 ms,
+  // and with the conversions, an 8 MiB Predict held the event loop ~350 ms.
+  const codec = new Codec(offloadBytes, threads);
+  codecs.set(server, codec);
+  const defer = (method: string, bytes: Buffer) => (method === 'Predict' || method === 'ModelInfer') && codec.wants(bytes.byteLength);
+
+  // Aborted when the client cancels the call (or its deadline passes): a codec task for it is dropped.
+  const cancelled = (call: Call): AbortSignal => {
+    const controller = new AbortController();
+    call.once('cancelled', () => controller.abort());
+    return controller.signal;
+  };
+
+  // A Predict request's parts; each throws, when asked for, what reading it threw.
+  const readPredict = async (request: Message, signal: AbortSignal) => {
+    const bytes = deferredOf(request);
+    if (bytes === undefined) {
+      return { spec: () => modelSpecOf(request), filter: (request.output_filter as string[] | undefined) ?? [], feeds: () => predictFeeds(request) };
+    }
+    const read = await codec.grpcPredict(bytes, signal);
+    if (read.unreadable !== undefined) throw new InvalidArgumentError(read.unreadable);
+    return {
+      spec: () => { if (read.specError) throw taskFailure(read.specError); return read.spec!; },
+      filter: read.filter,
+      feeds: () => { if (read.feedsError) throw taskFailure(read.feedsError); return fromWire(read.feeds!); },
+    };
+  };
+
+  // A ModelInfer request's fields and feeds, as readPredict.
+  const readInfer = async (request: Message, signal: AbortSignal) => {
+    const bytes = deferredOf(request);
+    if (bytes === undefined) return { head: inferHead(request), feeds: () => inferFeeds(request) };
+    const read = await codec.grpcInfer(bytes, signal);
+    if (read.unreadable !== undefined) throw new InvalidArgumentError(read.unreadable);
+    return { head: read.head!, feeds: () => { if (read.feedsError) throw taskFailure(read.feedsError); return fromWire(read.feeds!); } };
+  };
+
+  server.addService(definition('tensorflow.serving.PredictionService', defer), {
     Predict: unary('grpc_predict', async (call) => {
-      const request = call.request;
-      const t = modelSpecOf(request);
+      const signal = cancelled(call);
+      const read = await readPredict(call.request, signal);
+      const t = read.spec();
       return withModel(call, t, async (model, version) => {
         const signature = t.signature || model.defaultSignature || 'serving_default';
         const info = servingSignature(model, signature);
-        const feeds: Record<string, Tensor> = {};
-        for (const [key, proto] of Object.entries((request.inputs as Record<string, Message> | undefined) ?? {})) feeds[key] = tensorFromProto(proto, key);
-        const filter = (request.output_filter as string[] | undefined) ?? [];
+        const feeds = read.feeds();
+        const filter = read.filter;
         const twice = filter.find((o, i) => filter.indexOf(o) !== i);
         if (twice !== undefined) throw new InvalidArgumentError(`duplicate output tensor alias in output_filter: ${twice}`);
         for (const key of filter) {
           if (!Object.hasOwn(info.outputs, key)) throw new InvalidArgumentError(`output tensor alias not found in signature: ${key} Outputs expected to be in the set {${Object.keys(info.outputs).sort().join(',')}}.`);
         }
         const outputs = await model.run(feeds, { signature, outputs: filter.length > 0 ? filter : undefined, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
+        const modelSpec = { name: t.name, version: { value: version }, signature_name: signature };
+        if (codec.wants(tensorBytes(Object.values(outputs)))) return { [ENCODED]: await codec.grpcPredictResponse(modelSpec, outputs, content, signal) };
         const out: Record<string, Message> = {};
         for (const [key, tensor] of Object.entries(outputs)) out[key] = tensorToProto(tensor, content);
-        return { model_spec: { name: t.name, version: { value: version }, signature_name: signature }, outputs: out };
+        return { model_spec: modelSpec, outputs: out };
       });
     }),
     GetModelMetadata: unary('grpc_metadata', async (call) => {
@@ -565,7 +469,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
 
   const ready = () => notReadyReason(manager, draining) === null;
 
-  server.addService(definition('inference.GRPCInferenceService'), {
+  server.addService(definition('inference.GRPCInferenceService', defer), {
     ServerLive: unary('grpc_v2_ready', async () => ({ live: true })),
     ServerReady: unary('grpc_v2_ready', async () => ({ ready: ready() })),
     ModelReady: unary('grpc_v2_ready', async (call) => {
@@ -583,51 +487,34 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       return withModel(call, { name, version: versionOf(version, 'version') }, async (model) => modelMetadata(manager, name, model));
     }),
     ModelInfer: unary('grpc_v2_infer', async (call) => {
-      const request = call.request;
-      const name = request.model_name as string;
+      const signal = cancelled(call);
+      const read = await readInfer(call.request, signal);
+      const { head } = read;
+      const name = head.name as string;
       if (!name) throw new InvalidArgumentError('ModelInfer needs model_name');
       call.outcome.model = modelLabel(manager, name);
-      const version = versionOf(request.model_version, 'model_version');
-      const raw = (request.raw_input_contents as Uint8Array[] | undefined) ?? [];
-      const inputs = (request.inputs as Message[] | undefined) ?? [];
-      if (raw.length > 0 && raw.length !== inputs.length) throw new InvalidArgumentError(`raw_input_contents has ${raw.length} entries for ${inputs.length} inputs; give one per input, or none`);
-      const feeds: Record<string, Tensor> = {};
-      inputs.forEach((input, i) => {
-        const key = input.name as string;
-        if (Object.hasOwn(feeds, key)) throw new InvalidArgumentError(`input '${key}' is given twice`);
-        if (raw.length > 0 && input.contents) throw new InvalidArgumentError(`input '${key}' has contents while raw_input_contents is given: send every input one way`);
-        const dtype = dtypeOfV2(input.datatype as string);
-        if (!dtype) throw new InvalidArgumentError(`input '${key}': datatype ${JSON.stringify(input.datatype)} is not one of the v2 datatypes`);
-        const shape = ((input.shape as Int64[] | undefined) ?? []).map((d, k) => toNumber(d, `input '${key}' shape[${k}]`));
-        checkShape(shape, `input '${key}' shape`);
-        try {
-          feeds[key] = raw.length > 0 ? binaryTensor(key, dtype, shape, raw[i]!) : contentsTensor(key, dtype, shape, input.contents as Message | undefined);
-        } catch (error) {
-          if (error instanceof Error && !error.message.startsWith(`input '${key}'`)) error.message = `input '${key}': ${error.message}`;
-          throw error;
-        }
-      });
-      const wanted = ((request.outputs as Message[] | undefined) ?? []).map((o) => o.name as string);
+      const version = versionOf(head.version, 'model_version');
+      const feeds = read.feeds();
+      const wanted = head.wanted;
       const twice = wanted.find((o, i) => wanted.indexOf(o) !== i);
       if (twice !== undefined) throw new InvalidArgumentError(`output '${twice}' is asked for twice`);
-      const signatureParam = ((request.parameters as Record<string, Message> | undefined) ?? {}).signature_name;
       return withModel(call, { name, version }, async (model, served) => {
-        const signature = (signatureParam?.string_param as string | undefined) || model.defaultSignature || 'serving_default';
+        const signature = head.signature || model.defaultSignature || 'serving_default';
         const info = servingSignature(model, signature);
         const unknown = wanted.find((o) => !Object.hasOwn(info.outputs, o));
         if (unknown) throw new InvalidArgumentError(`the model has no output '${unknown}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);
         const outputs = await model.run(feeds, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
         const names = wanted.length > 0 ? wanted : Object.keys(outputs).sort();
         const tensors: Message[] = [];
-        const rawOut: Uint8Array[] = [];
         for (const key of names) {
           const tensor = outputs[key]!;
           const datatype = v2Datatype(tensor.dtype);
           if (!datatype) throw new TensorFlowError('UNIMPLEMENTED', `output '${key}' has dtype ${tensor.dtype}, which the v2 protocol has no datatype for`);
           tensors.push({ name: key, datatype, shape: tensor.shape });
-          rawOut.push(outputBytes(tensor));
         }
-        return { model_name: name, model_version: String(served), id: request.id ?? '', outputs: tensors, raw_output_contents: rawOut };
+        const message = { model_name: name, model_version: String(served), id: head.id ?? '', outputs: tensors };
+        if (codec.wants(tensorBytes(names.map((key) => outputs[key]!)))) return { [ENCODED]: await codec.grpcInferResponse(message, outputs, names, signal) };
+        return { ...message, raw_output_contents: names.map((key) => outputBytes(outputs[key]!)) };
       });
     }),
   });
@@ -725,23 +612,6 @@ function reloadedModel(manager: ModelManager, c: Message, i: number, defaults: O
   return model;
 }
 
-// A v2 input from its typed contents (InferTensorContents), by datatype.
-const CONTENTS: Partial<Record<DType, string>> = {
-  bool: 'bool_contents', int8: 'int_contents', int16: 'int_contents', int32: 'int_contents', int64: 'int64_contents',
-  uint8: 'uint_contents', uint16: 'uint_contents', uint32: 'uint_contents', uint64: 'uint64_contents',
-  float32: 'fp32_contents', float64: 'fp64_contents', string: 'bytes_contents',
-};
-
-function contentsTensor(name: string, dtype: DType, shape: number[], contents: Message | undefined): Tensor {
-  const field = CONTENTS[dtype];
-  if (!field) throw new InvalidArgumentError(`input '${name}': ${v2Datatype(dtype)} travels only in raw_input_contents`);
-  const values = (contents?.[field] as ArrayLike<unknown> | undefined) ?? [];
-  const n = elementCount(shape);
-  if (values.length !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, ${field} has ${values.length}`);
-  if (dtype === 'string') return new Tensor('string', Array.from(values as ArrayLike<Uint8Array>), shape);
-  return new Tensor(dtype, numericArray(dtype, values, n) as never, shape);
-}
-
 /** Binds `server` to host:port (0 picks a free port); resolves with the port. */
 export function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -757,8 +627,12 @@ export function bindGrpc(server: grpc.Server, host: string, port: number): Promi
   });
 }
 
-/** Stops taking calls and resolves once the calls in flight have finished. */
-export function closeGrpc(server: grpc.Server): Promise<void> {
-  return new Promise((resolve) => server.tryShutdown(() => resolve()));
+/** The codec threads of each server createGrpcServer() made (closeGrpc stops them). */
+const codecs = new WeakMap<grpc.Server, Codec>();
+
+/** Stops taking calls and resolves once the calls in flight have finished (and the server's codec threads have stopped). */
+export async function closeGrpc(server: grpc.Server): Promise<void> {
+  await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  await codecs.get(server)?.close();
 }
 

@@ -11,13 +11,13 @@ import { performance } from 'node:perf_hooks';
 
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 
-import { invalidType, TensorFlowError } from '../errors';
+import { TensorFlowError } from '../errors';
 import type { ModelManager, VersionStatus } from '../manager';
 import type { Model } from '../model';
 import { PACKAGE_ROOT } from '../native';
 import type { Tensor } from '../tensor';
 import { type Body, BodyChunks, bodyParser, contiguous } from './body';
-import { Codec, defaultCodecThreads, jsonWeight } from './codec';
+import { Codec, codecOptions, inputsOf, jsonWeight } from './codec';
 import { JsonSyntaxError, parseJson } from './json';
 import { type AuthOptions, BearerAuth } from './auth';
 import { modelLabel, ServerMetrics, type ServingApi } from './metrics';
@@ -32,15 +32,20 @@ export interface ServingOptions {
   /** The models served (started or not: requests wait for their first loads, as run() does). */
   manager: ModelManager;
   /**
-   * Longest a request may take in its model, in ms, before it is answered DEADLINE_EXCEEDED
-   * (504), as TensorFlow Serving's --rest_api_timeout_in_ms; 0 for no limit. Default 30000.
+   * Longest a request may take in its model (waiting for it, and running), in ms, before it is
+   * answered DEADLINE_EXCEEDED (504), as TensorFlow Serving's --rest_api_timeout_in_ms; 0 for no
+   * limit. Default 30000.
    * It is also the run's own TensorFlow timeout (RunOptions.timeout_in_ms, as TensorFlow
    * Serving sets it), so TensorFlow stops a run that outlives it.
    */
   timeoutMs?: number;
   /** Metrics to record and serve; false for none. Default: a ServerMetrics on a registry of its own. */
   metrics?: ServerMetrics | false;
-  /** Largest request body, in bytes (413 beyond). Default 64 MiB. */
+  /**
+   * Largest request body, in bytes (413 beyond), counted after decompression: bodies with
+   * Content-Encoding gzip (as TensorFlow Serving) or deflate are decompressed, others are 415.
+   * Default 64 MiB.
+   */
   bodyLimit?: number;
   /** While this returns true the server reports not ready (the CLI sets it while draining). */
   draining?: () => boolean;
@@ -55,11 +60,14 @@ export interface ServingOptions {
   /**
    * Request bodies of at least this many bytes are read into tensors, and responses whose JSON
    * is estimated at least this big (two bytes per byte of numbers) are written, on worker
-   * threads, so that the event loop goes on answering other requests (health probes too)
-   * meanwhile: about 1 µs per element, a 30 MiB body held it for over a second. Infinity: always
-   * on the event loop. A body this big is read once its model is known, so an unknown model is
-   * reported before a malformed body (TensorFlow Serving reports the body first). Default 262144
-   * (256 KiB).
+   * threads (lib/serve/codec.ts), so that the event loop goes on answering other requests
+   * (health probes too) meanwhile: about 1 µs per element, a 30 MiB body held it for over a
+   * second. For v2 the JSON part's length decides (binary data after it is only copied).
+   * Infinity: always on the event loop. Time on those threads does not count toward timeoutMs;
+   * at most 8 bodies per thread are in their hands at once (beyond, UNAVAILABLE, 503); a client
+   * that closes its connection has its task dropped. A predict body this big is read once its
+   * model is known, so an unknown model is reported before a malformed body (TensorFlow
+   * Serving reports the body first). Default 262144 (256 KiB).
    */
   offloadBytes?: number;
   /** The most worker threads for offloadBytes' work. Default: the cores but one, from 1 to 4. */
@@ -164,6 +172,63 @@ export async function withDeadline<T>(run: Promise<T>, ms: number, message: () =
 }
 
 /**
+ * @internal A request's time limit (--rest_api_timeout_in_ms) that counts only the time spent in
+ * within(): waiting for a model and running it. Time in outside() (a codec thread reading or
+ * writing a big body) and between calls is not counted, as reading a body on the event loop was
+ * not. ms <= 0: no limit.
+ */
+export class Deadline {
+  #left: number;
+  #since = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #expire: ((error: Error) => void) | undefined;
+  readonly #message: () => string;
+
+  constructor(ms: number, message: () => string) {
+    this.#left = ms > 0 ? ms : Infinity;
+    this.#message = message;
+  }
+
+  #start(): void {
+    this.#since = performance.now();
+    if (Number.isFinite(this.#left)) {
+      this.#timer = setTimeout(() => this.#expire?.(new TensorFlowError('DEADLINE_EXCEEDED', this.#message())), Math.max(0, this.#left));
+    }
+  }
+
+  #stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#left -= performance.now() - this.#since;
+  }
+
+  /** `work`, or DEADLINE_EXCEEDED once the time left has passed in here (the work goes on; its result is dropped). */
+  async within<T>(work: Promise<T>): Promise<T> {
+    if (!Number.isFinite(this.#left)) return work;
+    work.catch(() => { /* answered by the deadline already */ });
+    const expired = new Promise<never>((_, reject) => { this.#expire = reject; });
+    this.#start();
+    try {
+      return await Promise.race([work, expired]);
+    } finally {
+      this.#stop();
+      this.#expire = undefined;
+    }
+  }
+
+  /** `work`, with the clock stopped meanwhile (inside within()). */
+  async outside<T>(work: Promise<T>): Promise<T> {
+    const ticking = this.#expire !== undefined && this.#timer !== undefined;
+    if (ticking) this.#stop();
+    try {
+      return await work;
+    } finally {
+      if (ticking && this.#expire !== undefined) this.#start();
+    }
+  }
+}
+
+/**
  * @internal The versions a status request asks for (TensorFlow Serving's GetModelStatus, REST and
  * gRPC): all of the model's, or the one given by number or label. TensorFlow Serving ignores a
  * label here (it answers every version); tfslice answers the labelled one.
@@ -220,22 +285,26 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   const metrics = options.metrics === false ? null : options.metrics ?? new ServerMetrics(manager);
   const bodyLimit = options.bodyLimit ?? 64 * 1024 * 1024;
   const draining = options.draining ?? (() => false);
-  const offloadBytes = options.offloadBytes ?? 256 * 1024;
-  if (typeof offloadBytes !== 'number' || !(offloadBytes >= 0)) throw invalidType('offloadBytes', 'a byte count (0 or more, or Infinity)', offloadBytes);
-  const threads = options.codecThreads ?? defaultCodecThreads();
-  if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw invalidType('codecThreads', 'an integer from 1 to 64', threads);
+  const { offloadBytes, threads } = codecOptions(options);
   const codec = new Codec(offloadBytes, threads);
   app.addHook('onClose', () => codec.close());
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', bodyParser(bodyLimit, offloadBytes));
 
-  // Runs `work` on a version of the model, within the server's time limit.
+  // The time limit of a request for model t: the time it waits for the model and runs in it.
+  const deadline = (t: Target) => new Deadline(timeoutMs, () => `Deadline Exceeded: model '${t.name}' did not answer within ${timeoutMs} ms (--rest_api_timeout_in_ms)`);
+
+  // Runs `work` on a version of the model, within the request's time limit.
   // The route has set outcome.model (modelLabel) before it reads the body.
-  const withModel = async <T>(t: Target, outcome: Outcome, work: (model: Model, version: number) => Promise<T>): Promise<T> => {
-    const run = useTimed(manager, t, outcome, work);
-    if (timeoutMs <= 0) return run;
-    return withDeadline(run, timeoutMs, () => `Deadline Exceeded: model '${t.name}' did not answer within ${timeoutMs} ms (--rest_api_timeout_in_ms)`);
+  const withModel = <T>(t: Target, outcome: Outcome, clock: Deadline, work: (model: Model, version: number) => Promise<T>): Promise<T> =>
+    clock.within(useTimed(manager, t, outcome, work));
+
+  // Aborted when the client goes before its answer: a codec task for it is dropped.
+  const closed = (reply: FastifyReply): AbortSignal => {
+    const controller = new AbortController();
+    reply.raw.once('close', () => { if (!reply.raw.writableFinished) controller.abort(); });
+    return controller.signal;
   };
 
   // JSON is UTF-8, said the same for a string and for a Buffer (fastify adds the charset only to strings).
@@ -249,12 +318,12 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     return reply.code(status).type(type).send(body);
   };
 
-  const handle = (api: ServingApi, work: (request: FastifyRequest, outcome: Outcome) => Promise<{ body: string | Buffer; type?: string; header?: number } | { status: number; body: string }>) =>
+  const handle = (api: ServingApi, work: (request: FastifyRequest, outcome: Outcome, reply: FastifyReply) => Promise<{ body: string | Buffer; type?: string; header?: number } | { status: number; body: string }>) =>
     async (request: FastifyRequest, reply: FastifyReply) => {
       const started = performance.now();
       const outcome: Outcome = { api, model: '', version: null, runSeconds: null };
       try {
-        const result = await work(request, outcome);
+        const result = await work(request, outcome, reply);
         if ('status' in result) return send(reply, outcome, started, result.status, result.body, result.status < 400 ? 'OK' : 'UNAVAILABLE');
         if (result.header !== undefined) reply.header(HEADER_LENGTH, String(result.header));
         return send(reply, outcome, started, 200, result.body, 'OK', result.type);
@@ -268,9 +337,14 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
   const bodyOf = (request: FastifyRequest): Body => (Buffer.isBuffer(request.body) || request.body instanceof BodyChunks ? request.body : Buffer.alloc(0));
 
-  // A Predict response, written on a codec thread when it is big.
-  const writePredict = (outputs: Record<string, Tensor>, format: Format): string | Promise<Buffer> =>
-    (codec.wants(jsonWeight(Object.values(outputs))) ? codec.predictResponse(outputs, format) : predictResponse(outputs, format));
+  // A Predict response, written on a codec thread (outside the time limit) when it is big. Row
+  // format repeats each output's key in every row when there are several.
+  const writePredict = (outputs: Record<string, Tensor>, format: Format, clock: Deadline, signal: AbortSignal): string | Promise<Buffer> => {
+    const tensors = Object.values(outputs);
+    const keys = format === 'row' && tensors.length > 1 ? Object.keys(outputs).reduce((n, k) => n + k.length + 4, 0) * (tensors[0]!.shape[0] ?? 1) : 0;
+    if (!codec.wants(jsonWeight(tensors) + keys)) return predictResponse(outputs, format);
+    return clock.outside(codec.predictResponse(outputs, format, signal));
+  };
   // The path as the routes see it: without the query, and without the prefix the plugin was
   // registered under (app.register(tfsliceServing, { prefix: '/tf' }) serves /tf/v1/...).
   const prefix = app.prefix;
@@ -283,7 +357,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
   const malformed = (request: FastifyRequest) => new TensorFlowError('INVALID_ARGUMENT', `Malformed request: ${request.method} ${pathOf(request)}`);
 
-  const v1Post = async (request: FastifyRequest, outcome: Outcome) => {
+  const v1Post = async (request: FastifyRequest, outcome: Outcome, reply: FastifyReply) => {
     const match = POST_V1.exec(pathOf(request));
     if (!match || match[4] !== match[4]!.toLowerCase()) throw malformed(request);
     const t = target(match[1]!, match[2], match[3]);
@@ -293,29 +367,33 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     outcome.model = modelLabel(manager, t.name);
     const raw = bodyOf(request);
     const offload = codec.wants(raw.byteLength);
+    const clock = deadline(t);
+    const signal = closed(reply);
     if (method === 'predict' && offload) {
-      // The body's signature and feeds depend on the model: read on a codec thread once it is known.
+      // The body's feeds depend on the model's signatures: they are looked up first (the wait for
+      // the model counts toward the time limit), the body read on a codec thread, then run on
+      // the version that serves then (its signature checked again by run()).
+      const inputs = await clock.within(manager.use(t.name, { version: t.version, label: t.label }, async (model) => inputsOf(model)));
+      const { signature, format, feeds } = await codec.predict(raw, inputs, signal);
       return {
-        body: await withModel(t, outcome, async (model) => {
-          const { signature, format, feeds } = await codec.predict(raw, model);
-          return writePredict(await model.run(feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs }), format);
-        }),
+        body: await withModel(t, outcome, clock, async (model) =>
+          writePredict(await model.run(feeds(), { signature, checkShapes: false, runTimeoutMs: timeoutMs }), format, clock, signal)),
       };
     }
     if (method === 'predict') {
       const parsed = readPredictRequest(parseJson(contiguous(raw)));
       return {
-        body: await withModel(t, outcome, async (model) => {
+        body: await withModel(t, outcome, clock, async (model) => {
           const name = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
           const info = servingSignature(model, name);
           const feeds = feedsFromPayload(parsed.format, parsed.payload, info.inputs);
-          return writePredict(await model.run(feeds, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs }), parsed.format);
+          return writePredict(await model.run(feeds, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs }), parsed.format, clock, signal);
         }),
       };
     }
-    const parsed = offload ? await codec.examples(raw, method) : readExamplesRequest(parseJson(contiguous(raw)), method);
+    const parsed = offload ? await codec.examples(raw, method, signal) : readExamplesRequest(parseJson(contiguous(raw)), method);
     return {
-      body: await withModel(t, outcome, async (model) => {
+      body: await withModel(t, outcome, clock, async (model) => {
         const name = parsed.signatureName ?? 'serving_default';
         checkExamplesSignature(servingSignature(model, name), method, name);
         const outputs = await model.run({ inputs: parsed.examples }, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs });
@@ -332,7 +410,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     outcome.model = modelLabel(manager, t.name);
     if (match[4] === 'metadata') {
       outcome.api = 'metadata';
-      return { body: JSON.stringify(await withModel(t, outcome, async (model, version) => metadataResponse(t.name, version, model.signatures))) };
+      return { body: JSON.stringify(await withModel(t, outcome, deadline(t), async (model, version) => metadataResponse(t.name, version, model.signatures))) };
     }
     outcome.api = 'status';
     return { body: JSON.stringify(statusResponse(statusVersions(manager, t))) };
@@ -384,11 +462,13 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       if (what === undefined) {
         return handle('v2_metadata', async (_, outcome) => {
           outcome.model = modelLabel(manager, t.name);
-          return { body: JSON.stringify(await withModel(t, outcome, async (model) => modelMetadata(manager, t.name, model))) };
+          return { body: JSON.stringify(await withModel(t, outcome, deadline(t), async (model) => modelMetadata(manager, t.name, model))) };
         })(request, reply);
       }
-      return handle('v2_infer', async (req, outcome) => {
+      return handle('v2_infer', async (req, outcome, reply) => {
         outcome.model = modelLabel(manager, t.name);
+        const clock = deadline(t);
+        const signal = closed(reply);
         const headers = req.headers[HEADER_LENGTH];
         const header = Array.isArray(headers) ? headers[0] : headers;
         const raw = bodyOf(req);
@@ -396,12 +476,12 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         const jsonBytes = header !== undefined && /^\d+$/.test(header) ? Math.min(Number(header), raw.byteLength) : raw.byteLength;
         let parsed: InferRequest;
         if (codec.wants(jsonBytes)) {
-          parsed = await codec.infer(raw, header);
+          parsed = await codec.infer(raw, header, signal);
         } else {
           const { header: json, binary } = splitBody(contiguous(raw), header);
           parsed = readInferRequest(json, binary);
         }
-        const response = await withModel(t, outcome, async (model, version) => {
+        const response = await withModel(t, outcome, clock, async (model, version) => {
           const signature = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
           const info = servingSignature(model, signature);
           // An output that is not there is the request's mistake, told before the model runs.
@@ -412,7 +492,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           const asJson = (parsed.outputs ?? (parsed.binaryByDefault ? [] : Object.keys(outputs).map((name) => ({ name, binary: false }))))
             .filter((o) => !o.binary && outputs[o.name]).map((o) => outputs[o.name]!);
           if (!codec.wants(jsonWeight(asJson))) return inferResponse(t.name, version, parsed, outputs);
-          return codec.inferResponse(t.name, version, parsed, parsed.outputs ? Object.fromEntries(parsed.outputs.map((o) => [o.name, outputs[o.name]!])) : outputs);
+          return clock.outside(codec.inferResponse(t.name, version, parsed, parsed.outputs ? Object.fromEntries(parsed.outputs.map((o) => [o.name, outputs[o.name]!])) : outputs, signal));
         });
         const json = typeof response.json === 'string' ? response.json : Buffer.from(response.json.buffer, response.json.byteOffset, response.json.byteLength);
         if (!response.binary) return { body: json };

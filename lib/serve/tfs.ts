@@ -157,10 +157,12 @@ function tokens(tensor: Tensor, bytesKey: boolean): (i: number) => string {
   return (i) => String(data[i]);
 }
 
-/** A tensor as nested JSON arrays (a scalar as its value), or only its row `only` of dimension 0. */
-function tensorText(tensor: Tensor, key: string, only?: number): string {
+/**
+ * A tensor as nested JSON arrays (a scalar as its value), or only its row `only` of dimension 0.
+ * `token`: the tensor's tokens(), made once for all its rows (for strings it views every element).
+ */
+function tensorText(tensor: Tensor, key: string, only?: number, token = tokens(tensor, key.endsWith('_bytes'))): string {
   const shape = tensor.shape;
-  const token = tokens(tensor, key.endsWith('_bytes'));
   if (shape.length === 0) return token(0);
   const inner = shape.slice(1);
   const rowSize = inner.reduce((n, d) => n * d, 1);
@@ -229,8 +231,9 @@ export function predictResponse(outputs: Readonly<Record<string, Tensor>>, forma
     batch = shape[0]!;
   }
   if (keys.length === 1) return `{"predictions":${tensorText(outputs[keys[0]!]!, keys[0]!)}}`;
+  const columns = keys.map((k) => ({ tensor: outputs[k]!, key: k, name: `${JSON.stringify(k)}:`, token: tokens(outputs[k]!, k.endsWith('_bytes')) }));
   const rows: string[] = [];
-  for (let b = 0; b < batch; b++) rows.push(`{${keys.map((k) => `${JSON.stringify(k)}:${tensorText(outputs[k]!, k, b)}`).join(',')}}`);
+  for (let b = 0; b < batch; b++) rows.push(`{${columns.map((c) => `${c.name}${tensorText(c.tensor, c.key, b, c.token)}`).join(',')}}`);
   return `{"predictions":[${rows.join(',')}]}`;
 }
 

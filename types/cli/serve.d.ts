@@ -11,8 +11,8 @@ export interface ServeFlags {
     rest_api_timeout_in_ms: number;
     file_system_poll_wait_seconds: number;
     rest_api_max_body_bytes: number;
-    rest_api_offload_bytes: number;
-    rest_api_codec_threads?: number;
+    offload_bytes: number;
+    codec_threads?: number;
     shutdown_grace_period_seconds: number;
     enable_batching?: boolean;
     batching_parameters_file?: string;

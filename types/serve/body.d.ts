@@ -20,8 +20,10 @@ export type Body = Buffer | BodyChunks;
 export declare function contiguous(body: Body): Buffer;
 /**
  * A fastify content-type parser (request, payload, done) that reads the whole body, at most
- * `limit` bytes, into a Buffer, or into BodyChunks from `offloadBytes` on.
+ * `limit` bytes (after decompression: `Content-Encoding: gzip` and `deflate` are undone, as
+ * TensorFlow Serving's HTTP server does; any other encoding is 415), into a Buffer, or into
+ * BodyChunks from `offloadBytes` on.
  */
 export declare function bodyParser(limit: number, offloadBytes: number): (request: {
     headers: Record<string, string | string[] | undefined>;
-}, payload: Readable, done: (error: Error | null, body?: Body) => void) => void;
+}, compressed: Readable, done: (error: Error | null, body?: Body) => void) => void;

@@ -1,4 +1,4 @@
-import { type ExamplesTask, type InferResponseTask, type InferTask, type PredictResponseTask, type PredictTask } from './codec';
+import { type ExamplesTask, type GrpcInferResponseTask, type GrpcPredictResponseTask, type GrpcTask, type InferResponseTask, type InferTask, type PredictResponseTask, type PredictTask } from './codec';
 /** A Predict body into its signature, format and feeds (tfs.ts, as on the event loop). */
 export declare function predict(task: PredictTask): unknown;
 /** A Classify or Regress body into its serialized tf.Examples. */
@@ -9,3 +9,11 @@ export declare function infer(task: InferTask): unknown;
 export declare function predictResponseJson(task: PredictResponseTask): unknown;
 /** A v2 inference response: its JSON as UTF-8, then the binary parts. */
 export declare function inferResponseJson(task: InferResponseTask): unknown;
+/** A Predict message: its model_spec, output_filter and inputs as feeds (tensor-proto.ts, as on the event loop). */
+export declare function grpcPredict(task: GrpcTask): unknown;
+/** A ModelInfer message: its fields and inputs as feeds. */
+export declare function grpcInfer(task: GrpcTask): unknown;
+/** A PredictResponse, encoded. */
+export declare function grpcPredictResponse(task: GrpcPredictResponseTask): unknown;
+/** A ModelInferResponse, encoded, with its outputs' raw bytes. */
+export declare function grpcInferResponse(task: GrpcInferResponseTask): unknown;

@@ -1,5 +1,6 @@
 import type { DType } from '../dtypes';
 import type { NativeData } from '../native';
+import type { InferHead, Message } from './tensor-proto';
 import type { Format } from './tfs';
 import type { InferRequest } from './v2';
 /** Tensors in the addon's flat form, by key: [dtype (TensorFlow's number), shape, data]. */
@@ -51,4 +52,53 @@ export interface InferResponseTask {
     version: number;
     request: Omit<InferRequest, 'feeds'>;
     outputs: WireTensors;
+}
+/** What a Predict body says: its signature and format, and its feeds or why they do not fit the signature. */
+export interface PredictRead {
+    signature: string;
+    format: Format;
+    feeds: WireTensors | null;
+    feedsError: TaskError | null;
+}
+/** A gRPC request message to decode (Predict's or ModelInfer's). */
+export interface GrpcTask {
+    body: TaskBody;
+}
+/** What a Predict message says: each part, or the error reading it gave (raised where the event loop would raise it). */
+export interface GrpcPredictRead {
+    unreadable?: string;
+    spec?: {
+        name: string;
+        version?: number;
+        label?: string;
+        signature: string;
+    };
+    specError?: TaskError;
+    filter: string[];
+    feeds: WireTensors | null;
+    feedsError: TaskError | null;
+}
+/** What a ModelInfer message says, as GrpcPredictRead. */
+export interface GrpcInferRead {
+    unreadable?: string;
+    head?: InferHead;
+    feeds: WireTensors | null;
+    feedsError: TaskError | null;
+}
+/** A PredictResponse to encode: its model_spec, and the outputs as TensorProtos (typed fields, or tensor_content). */
+export interface GrpcPredictResponseTask {
+    modelSpec: Message;
+    outputs: WireTensors;
+    content: boolean;
+}
+/** A ModelInferResponse to encode: the message but its raw_output_contents, and the outputs for them in order. */
+export interface GrpcInferResponseTask {
+    message: Message;
+    outputs: WireTensors;
+    names: string[];
+}
+/** What a codec thread needs of a model to read a Predict body for it. */
+export interface ModelInputs {
+    signatures: SignatureInputs;
+    defaultSignature: string | null;
 }

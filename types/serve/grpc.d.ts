@@ -28,6 +28,15 @@ export interface GrpcServingOptions {
     auth?: AuthOptions;
     /** Largest request message, in bytes (RESOURCE_EXHAUSTED beyond). Default 2^31 - 1 (2 GiB). */
     maxMessageBytes?: number;
+    /**
+     * Predict and ModelInfer messages of at least this many bytes are decoded, and responses whose
+     * tensors hold at least this many bytes encoded, on worker threads, as the REST server's
+     * offloadBytes (at most 8 per thread at once, beyond UNAVAILABLE; a cancelled call's task is
+     * dropped). Infinity: always on the event loop. Default 262144 (256 KiB).
+     */
+    offloadBytes?: number;
+    /** The most worker threads for that. Default: the cores but one, from 1 to 4. */
+    codecThreads?: number;
 }
 /**
  * A grpc-js Server with tfslice's services over `options.manager`, not yet bound. Messages may
@@ -36,5 +45,5 @@ export interface GrpcServingOptions {
 export declare function createGrpcServer(options: GrpcServingOptions): grpc.Server;
 /** Binds `server` to host:port (0 picks a free port); resolves with the port. */
 export declare function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number>;
-/** Stops taking calls and resolves once the calls in flight have finished. */
+/** Stops taking calls and resolves once the calls in flight have finished (and the server's codec threads have stopped). */
 export declare function closeGrpc(server: grpc.Server): Promise<void>;

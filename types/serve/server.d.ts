@@ -7,15 +7,20 @@ export interface ServingOptions {
     /** The models served (started or not: requests wait for their first loads, as run() does). */
     manager: ModelManager;
     /**
-     * Longest a request may take in its model, in ms, before it is answered DEADLINE_EXCEEDED
-     * (504), as TensorFlow Serving's --rest_api_timeout_in_ms; 0 for no limit. Default 30000.
+     * Longest a request may take in its model (waiting for it, and running), in ms, before it is
+     * answered DEADLINE_EXCEEDED (504), as TensorFlow Serving's --rest_api_timeout_in_ms; 0 for no
+     * limit. Default 30000.
      * It is also the run's own TensorFlow timeout (RunOptions.timeout_in_ms, as TensorFlow
      * Serving sets it), so TensorFlow stops a run that outlives it.
      */
     timeoutMs?: number;
     /** Metrics to record and serve; false for none. Default: a ServerMetrics on a registry of its own. */
     metrics?: ServerMetrics | false;
-    /** Largest request body, in bytes (413 beyond). Default 64 MiB. */
+    /**
+     * Largest request body, in bytes (413 beyond), counted after decompression: bodies with
+     * Content-Encoding gzip (as TensorFlow Serving) or deflate are decompressed, others are 415.
+     * Default 64 MiB.
+     */
     bodyLimit?: number;
     /** While this returns true the server reports not ready (the CLI sets it while draining). */
     draining?: () => boolean;
@@ -30,11 +35,14 @@ export interface ServingOptions {
     /**
      * Request bodies of at least this many bytes are read into tensors, and responses whose JSON
      * is estimated at least this big (two bytes per byte of numbers) are written, on worker
-     * threads, so that the event loop goes on answering other requests (health probes too)
-     * meanwhile: about 1 µs per element, a 30 MiB body held it for over a second. Infinity: always
-     * on the event loop. A body this big is read once its model is known, so an unknown model is
-     * reported before a malformed body (TensorFlow Serving reports the body first). Default 262144
-     * (256 KiB).
+     * threads (lib/serve/codec.ts), so that the event loop goes on answering other requests
+     * (health probes too) meanwhile: about 1 µs per element, a 30 MiB body held it for over a
+     * second. For v2 the JSON part's length decides (binary data after it is only copied).
+     * Infinity: always on the event loop. Time on those threads does not count toward timeoutMs;
+     * at most 8 bodies per thread are in their hands at once (beyond, UNAVAILABLE, 503); a client
+     * that closes its connection has its task dropped. A predict body this big is read once its
+     * model is known, so an unknown model is reported before a malformed body (TensorFlow
+     * Serving reports the body first). Default 262144 (256 KiB).
      */
     offloadBytes?: number;
     /** The most worker threads for offloadBytes' work. Default: the cores but one, from 1 to 4. */

@@ -1,0 +1,268 @@
+/**
+ * TensorFlow's and KServe's protobuf messages as tensors, both ways: the .proto files of proto/
+ * (loaded once with protobufjs), TensorProto and InferTensorContents in and out, and the request
+ * fields the gRPC services read. Nothing here needs grpc-js, so the codec threads
+ * (codec-worker.ts) decode big messages with the same code as the event loop.
+ */
+import * as path from 'node:path';
+
+import Long from 'long';
+import { Root } from 'protobufjs';
+
+import { dtypeFromTf, dtypeInfo, type DType, tfDTypeName, type TypedArray } from '../dtypes';
+import { InvalidArgumentError, TensorFlowError } from '../errors';
+import { PACKAGE_ROOT } from '../native';
+import { checkShape, elementCount, Tensor } from '../tensor';
+import { tfDataTypeName } from './tfs';
+import { binaryTensor, dtypeOfV2, v2Datatype } from './v2';
+
+/** @internal Where the .proto files are (shipped with the package; grpc.ts exports it). */
+export const PROTO_DIR = path.join(PACKAGE_ROOT, 'proto');
+
+
+// The most elements a typed field with fewer values than elements is filled out to (64 MiB of float32).
+const MAX_FILLED_ELEMENTS = 16 * 1024 * 1024;
+
+let root: Root | undefined;
+
+/** @internal The messages and services of proto/, loaded once. */
+export function protos(): Root {
+  if (!root) {
+    root = new Root();
+    root.loadSync(['tensorflow_serving.proto', 'inference.proto', 'health.proto'].map((f) => path.join(PROTO_DIR, f)), { keepCase: true });
+    root.resolveAll();
+  }
+  return root;
+}
+
+
+/** A decoded protobufjs message, as the services read and write them. */
+export type Message = Record<string, unknown>;
+/** A 64-bit integer as protobufjs decodes one. */
+export type Int64 = Long | number | string | null | undefined;
+
+/** A version as KServe's messages carry it: a string of decimal digits. */
+export function versionOf(value: unknown, what: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' || !/^\d{1,15}$/.test(value)) throw new InvalidArgumentError(`${what} must be a version number (decimal digits), got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+export function toNumber(value: Int64, what: string): number {
+  const n = Long.isLong(value) ? (value as Long).toNumber() : Number(value ?? 0);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${what} is ${String(value)}, past 2^53`);
+  return n;
+}
+
+function toBigInt(value: Int64, unsigned: boolean): bigint {
+  if (Long.isLong(value)) {
+    const l = value as Long;
+    const bits = (BigInt(l.high >>> 0) << 32n) | BigInt(l.low >>> 0);
+    return unsigned ? bits : BigInt.asIntN(64, bits);
+  }
+  return BigInt(value ?? 0);
+}
+
+// ---------------------------------------------------------------------------
+// TensorProto
+// ---------------------------------------------------------------------------
+
+// A DataType number as TensorFlow's enum names it (DT_COMPLEX64), or DataType(n) for one it has not.
+export function dataTypeName(tf: number): string {
+  const name = tfDTypeName(tf);
+  return name.startsWith('DataType(') ? name : tfDataTypeName(name);
+}
+
+// The typed field a dtype's elements travel in (tensor.proto).
+function valueField(dtype: DType): string {
+  switch (dtype) {
+    case 'float32': return 'float_val';
+    case 'float64': return 'double_val';
+    case 'int64': return 'int64_val';
+    case 'uint64': return 'uint64_val';
+    case 'uint32': return 'uint32_val';
+    case 'bool': return 'bool_val';
+    case 'float16': case 'bfloat16': return 'half_val';
+    case 'string': return 'string_val';
+    default: return 'int_val';
+  }
+}
+
+/**
+ * @internal A TensorProto as a Tensor: tensor_content (raw little-endian bytes) or the typed field of its
+ * dtype; as TensorFlow reads one, fewer values than elements repeat the last (a single value
+ * fills the shape) and none means zeros. `aligned`: as binaryTensor's.
+ * @throws INVALID_ARGUMENT for a shape or content that does not fit; UNIMPLEMENTED for a dtype tfslice cannot feed
+ */
+export function tensorFromProto(proto: Message, name: string, aligned = true): Tensor {
+  const tf = Number(proto.dtype ?? 0);
+  const info = dtypeFromTf(tf);
+  if (!info) {
+    throw new TensorFlowError(tf === 0 ? 'INVALID_ARGUMENT' : 'UNIMPLEMENTED', tf === 0 ? `input '${name}' has no dtype` : `input '${name}' has dtype ${dataTypeName(tf)}, which tfslice does not feed`);
+  }
+  const shapeProto = proto.tensor_shape as Message | undefined;
+  if (shapeProto?.unknown_rank) throw new InvalidArgumentError(`input '${name}' has an unknown rank; a fed tensor needs its shape`);
+  const shape = ((shapeProto?.dim as Message[] | undefined) ?? []).map((d, i) => toNumber(d.size as Int64, `input '${name}' dimension ${i}`));
+  checkShape(shape, `input '${name}' shape`);
+  const n = elementCount(shape);
+  const dtype = info.name as DType;
+  const content = proto.tensor_content as Uint8Array | undefined;
+  if (content && content.byteLength > 0) {
+    if (dtype === 'string') throw new InvalidArgumentError(`input '${name}': DT_STRING goes in string_val, not tensor_content`);
+    if (content.byteLength !== n * info.bytes) {
+      throw new InvalidArgumentError(`input '${name}': tensor_content holds ${content.byteLength} bytes, but shape [${shape.join(', ')}] of ${dtype} needs ${n * info.bytes}`);
+    }
+    return binaryTensor(name, dtype, shape, content, aligned);
+  }
+  const values = (proto[valueField(dtype)] as ArrayLike<unknown> | undefined) ?? [];
+  if (values.length > n) throw new InvalidArgumentError(`input '${name}': ${values.length} values in ${valueField(dtype)} for shape [${shape.join(', ')}] (${n} elements)`);
+  // A few bytes may declare any shape: what fewer values fill in is bounded, so that a small
+  // request cannot make the server allocate without limit (the values themselves are bounded
+  // by the message size).
+  if (values.length < n && n > MAX_FILLED_ELEMENTS) {
+    throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] has ${n} elements but ${valueField(dtype)} gives ${values.length}; ` +
+      `tfslice fills in at most ${MAX_FILLED_ELEMENTS} elements from fewer values: send every value (or tensor_content)`);
+  }
+  if (dtype === 'string') {
+    const items: Uint8Array[] = new Array(n);
+    const empty = new Uint8Array(0);
+    for (let i = 0; i < n; i++) items[i] = (values[Math.min(i, values.length - 1)] as Uint8Array | undefined) ?? empty;
+    return new Tensor('string', items, shape);
+  }
+  const data = numericArray(dtype, values, n);
+  if (values.length > 0 && values.length < n) data.fill(data[values.length - 1] as never, values.length);
+  return new Tensor(dtype, data as never, shape);
+}
+
+// A typed array of `n` elements of a numeric dtype with `values` (protobufjs' numbers, booleans
+// or Longs) at its start, 64-bit integers exact.
+function numericArray(dtype: DType, values: ArrayLike<unknown>, n: number): TypedArray {
+  const ArrayOf = dtypeInfo(dtype)!.array!;
+  const data = new ArrayOf(n) as unknown as (number | bigint)[];
+  const wide = dtype === 'int64' || dtype === 'uint64';
+  for (let i = 0; i < values.length; i++) data[i] = wide ? toBigInt(values[i] as Int64, dtype === 'uint64') : Number(values[i]);
+  return data as unknown as TypedArray;
+}
+
+/**
+ * @internal A Tensor as a TensorProto: the typed field of its dtype (TensorFlow Serving's default, which
+ * its own examples read: `outputs['y'].float_val`), or with `content` its raw bytes in
+ * tensor_content (strings always in string_val).
+ */
+export function tensorToProto(tensor: Tensor, content: boolean): Message {
+  const dtype = tensor.dtype as DType;
+  const proto: Message = { dtype: dtypeInfo(dtype)!.tf, tensor_shape: { dim: tensor.shape.map((size) => ({ size })) } };
+  if (dtype === 'string') {
+    proto.string_val = tensor.bytes();
+  } else if (content) {
+    const data = tensor.data as TypedArray;
+    proto.tensor_content = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  } else if (dtype === 'int64' || dtype === 'uint64') {
+    // protobufjs writes 64-bit integers from numbers, Longs or decimal strings.
+    proto[valueField(dtype)] = Array.from(tensor.data as BigInt64Array, (v) => v.toString());
+  } else {
+    proto[valueField(dtype)] = tensor.data;
+  }
+  return proto;
+}
+
+
+export function modelSpecOf(request: Message): { name: string; version?: number; label?: string; signature: string } {
+  const spec = request.model_spec as Message | undefined;
+  if (!spec || typeof spec.name !== 'string' || spec.name === '') throw new InvalidArgumentError('Missing ModelSpec: model_spec.name names the model');
+  const out: { name: string; version?: number; label?: string; signature: string } = { name: spec.name, signature: (spec.signature_name as string | undefined) ?? '' };
+  const version = spec.version as Message | undefined;
+  if (version) out.version = toNumber(version.value as Int64, 'model_spec.version');
+  if (typeof spec.version_label === 'string' && spec.version_label !== '') {
+    if (out.version !== undefined) throw new InvalidArgumentError('model_spec has both version and version_label');
+    out.label = spec.version_label;
+  }
+  return out;
+}
+
+
+// A v2 input from its typed contents (InferTensorContents), by datatype.
+const CONTENTS: Partial<Record<DType, string>> = {
+  bool: 'bool_contents', int8: 'int_contents', int16: 'int_contents', int32: 'int_contents', int64: 'int64_contents',
+  uint8: 'uint_contents', uint16: 'uint_contents', uint32: 'uint_contents', uint64: 'uint64_contents',
+  float32: 'fp32_contents', float64: 'fp64_contents', string: 'bytes_contents',
+};
+
+function contentsTensor(name: string, dtype: DType, shape: number[], contents: Message | undefined): Tensor {
+  const field = CONTENTS[dtype];
+  if (!field) throw new InvalidArgumentError(`input '${name}': ${v2Datatype(dtype)} travels only in raw_input_contents`);
+  const values = (contents?.[field] as ArrayLike<unknown> | undefined) ?? [];
+  const n = elementCount(shape);
+  if (values.length !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, ${field} has ${values.length}`);
+  if (dtype === 'string') return new Tensor('string', Array.from(values as ArrayLike<Uint8Array>), shape);
+  return new Tensor(dtype, numericArray(dtype, values, n) as never, shape);
+}
+
+/** Predict's inputs (TensorProtos by alias) as feeds. `aligned`: as binaryTensor's. */
+export function predictFeeds(request: Message, aligned = true): Record<string, Tensor> {
+  const feeds: Record<string, Tensor> = {};
+  for (const [key, proto] of Object.entries((request.inputs as Record<string, Message> | undefined) ?? {})) feeds[key] = tensorFromProto(proto, key, aligned);
+  return feeds;
+}
+
+/**
+ * ModelInfer's inputs (typed contents, or raw_input_contents one per input) as feeds.
+ * `aligned`: as binaryTensor's.
+ * @throws INVALID_ARGUMENT naming the input
+ */
+export function inferFeeds(request: Message, aligned = true): Record<string, Tensor> {
+  const raw = (request.raw_input_contents as Uint8Array[] | undefined) ?? [];
+  const inputs = (request.inputs as Message[] | undefined) ?? [];
+  if (raw.length > 0 && raw.length !== inputs.length) throw new InvalidArgumentError(`raw_input_contents has ${raw.length} entries for ${inputs.length} inputs; give one per input, or none`);
+  const feeds: Record<string, Tensor> = {};
+  inputs.forEach((input, i) => {
+    const key = input.name as string;
+    if (Object.hasOwn(feeds, key)) throw new InvalidArgumentError(`input '${key}' is given twice`);
+    if (raw.length > 0 && input.contents) throw new InvalidArgumentError(`input '${key}' has contents while raw_input_contents is given: send every input one way`);
+    const dtype = dtypeOfV2(input.datatype as string);
+    if (!dtype) throw new InvalidArgumentError(`input '${key}': datatype ${JSON.stringify(input.datatype)} is not one of the v2 datatypes`);
+    const shape = ((input.shape as Int64[] | undefined) ?? []).map((d, k) => toNumber(d, `input '${key}' shape[${k}]`));
+    checkShape(shape, `input '${key}' shape`);
+    try {
+      feeds[key] = raw.length > 0 ? binaryTensor(key, dtype, shape, raw[i]!, aligned) : contentsTensor(key, dtype, shape, input.contents as Message | undefined);
+    } catch (error) {
+      if (error instanceof Error && !error.message.startsWith(`input '${key}'`)) error.message = `input '${key}': ${error.message}`;
+      throw error;
+    }
+  });
+  return feeds;
+}
+
+/**
+ * `bytes` decoded as the message `type` names (e.g. 'tensorflow.serving.PredictRequest'), or
+ * why they are not one (answered INVALID_ARGUMENT: grpc-js itself would answer INTERNAL, which
+ * says the server failed).
+ */
+export function decodeMessage(type: string, bytes: Uint8Array): { message: Message } | { unreadable: string } {
+  const resolved = protos().lookupType(type);
+  try {
+    return { message: resolved.decode(bytes) as unknown as Message };
+  } catch (error) {
+    return { unreadable: `the request is not a valid ${resolved.fullName.slice(1)} message (${(error as Error).message})` };
+  }
+}
+
+/** What a ModelInfer request says besides its inputs, unchecked (the service checks it in order). */
+export interface InferHead {
+  name: unknown;
+  version: unknown;
+  id: unknown;
+  /** The outputs asked for by name (all when empty). */
+  wanted: string[];
+  /** parameters.signature_name's string_param. */
+  signature: string | undefined;
+}
+
+/** A ModelInfer request's fields besides its inputs. */
+export function inferHead(request: Message): InferHead {
+  const signature = ((request.parameters as Record<string, Message> | undefined) ?? {}).signature_name?.string_param as string | undefined;
+  return {
+    name: request.model_name, version: request.model_version, id: request.id,
+    wanted: ((request.outputs as Message[] | undefined) ?? []).map((o) => o.name as string), signature,
+  };
+}

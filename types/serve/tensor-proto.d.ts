@@ -1,0 +1,46 @@
+import Long from 'long';
+import { Tensor } from '../tensor';
+/** A decoded protobufjs message, as the services read and write them. */
+export type Message = Record<string, unknown>;
+/** A 64-bit integer as protobufjs decodes one. */
+export type Int64 = Long | number | string | null | undefined;
+/** A version as KServe's messages carry it: a string of decimal digits. */
+export declare function versionOf(value: unknown, what: string): number | undefined;
+export declare function toNumber(value: Int64, what: string): number;
+export declare function dataTypeName(tf: number): string;
+export declare function modelSpecOf(request: Message): {
+    name: string;
+    version?: number;
+    label?: string;
+    signature: string;
+};
+/** Predict's inputs (TensorProtos by alias) as feeds. `aligned`: as binaryTensor's. */
+export declare function predictFeeds(request: Message, aligned?: boolean): Record<string, Tensor>;
+/**
+ * ModelInfer's inputs (typed contents, or raw_input_contents one per input) as feeds.
+ * `aligned`: as binaryTensor's.
+ * @throws INVALID_ARGUMENT naming the input
+ */
+export declare function inferFeeds(request: Message, aligned?: boolean): Record<string, Tensor>;
+/**
+ * `bytes` decoded as the message `type` names (e.g. 'tensorflow.serving.PredictRequest'), or
+ * why they are not one (answered INVALID_ARGUMENT: grpc-js itself would answer INTERNAL, which
+ * says the server failed).
+ */
+export declare function decodeMessage(type: string, bytes: Uint8Array): {
+    message: Message;
+} | {
+    unreadable: string;
+};
+/** What a ModelInfer request says besides its inputs, unchecked (the service checks it in order). */
+export interface InferHead {
+    name: unknown;
+    version: unknown;
+    id: unknown;
+    /** The outputs asked for by name (all when empty). */
+    wanted: string[];
+    /** parameters.signature_name's string_param. */
+    signature: string | undefined;
+}
+/** A ModelInfer request's fields besides its inputs. */
+export declare function inferHead(request: Message): InferHead;
