@@ -362,20 +362,28 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   codecs.set(server, codec);
   const defer = (method: string, bytes: Buffer) => (method === 'Predict' || method === 'ModelInfer') && codec.wants(bytes.byteLength);
 
-  // Aborted when the client cancels the call (or its deadline passes): a codec task for it is dropped.
-  const cancelled = (call: Call): AbortSignal => {
-    const controller = new AbortController();
-    call.once('cancelled', () => controller.abort());
-    return controller.signal;
+  // Aborted when the client cancels the call (or its deadline passes): a codec task for it is
+  // dropped. Made when the call first hands a codec thread work (small calls never need one).
+  const cancelled = (call: Call): (() => AbortSignal) => {
+    let controller: AbortController | undefined;
+    return () => {
+      if (!controller) {
+        const made = new AbortController();
+        if (call.cancelled) made.abort();
+        else call.once('cancelled', () => made.abort());
+        controller = made;
+      }
+      return controller.signal;
+    };
   };
 
   // A Predict request's parts; each throws, when asked for, what reading it threw.
-  const readPredict = async (request: Message, signal: AbortSignal) => {
+  const readPredict = async (request: Message, signal: () => AbortSignal) => {
     const bytes = deferredOf(request);
     if (bytes === undefined) {
       return { spec: () => modelSpecOf(request), filter: (request.output_filter as string[] | undefined) ?? [], feeds: () => predictFeeds(request) };
     }
-    const read = await codec.grpcPredict(bytes, signal);
+    const read = await codec.grpcPredict(bytes, signal());
     if (read.unreadable !== undefined) throw new InvalidArgumentError(read.unreadable);
     return {
       spec: () => { if (read.specError) throw taskFailure(read.specError); return read.spec!; },
@@ -385,10 +393,10 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   };
 
   // A ModelInfer request's fields and feeds, as readPredict.
-  const readInfer = async (request: Message, signal: AbortSignal) => {
+  const readInfer = async (request: Message, signal: () => AbortSignal) => {
     const bytes = deferredOf(request);
     if (bytes === undefined) return { head: inferHead(request), feeds: () => inferFeeds(request) };
-    const read = await codec.grpcInfer(bytes, signal);
+    const read = await codec.grpcInfer(bytes, signal());
     if (read.unreadable !== undefined) throw new InvalidArgumentError(read.unreadable);
     return { head: read.head!, feeds: () => { if (read.feedsError) throw taskFailure(read.feedsError); return fromWire(read.feeds!); } };
   };
@@ -410,7 +418,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         }
         const outputs = await model.run(feeds, { signature, outputs: filter.length > 0 ? filter : undefined, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
         const modelSpec = { name: t.name, version: { value: version }, signature_name: signature };
-        if (codec.wants(tensorBytes(Object.values(outputs)))) return { [ENCODED]: await codec.grpcPredictResponse(modelSpec, outputs, content, signal) };
+        if (codec.wants(tensorBytes(Object.values(outputs)))) return { [ENCODED]: await codec.grpcPredictResponse(modelSpec, outputs, content, signal()) };
         const out: Record<string, Message> = {};
         for (const [key, tensor] of Object.entries(outputs)) out[key] = tensorToProto(tensor, content);
         return { model_spec: modelSpec, outputs: out };
@@ -513,7 +521,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
           tensors.push({ name: key, datatype, shape: tensor.shape });
         }
         const message = { model_name: name, model_version: String(served), id: head.id ?? '', outputs: tensors };
-        if (codec.wants(tensorBytes(names.map((key) => outputs[key]!)))) return { [ENCODED]: await codec.grpcInferResponse(message, outputs, names, signal) };
+        if (codec.wants(tensorBytes(names.map((key) => outputs[key]!)))) return { [ENCODED]: await codec.grpcInferResponse(message, outputs, names, signal()) };
         return { ...message, raw_output_contents: names.map((key) => outputBytes(outputs[key]!)) };
       });
     }),

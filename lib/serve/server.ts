@@ -216,7 +216,10 @@ export class Deadline {
     }
   }
 
-  /** `work`, with the clock stopped meanwhile (inside within()). */
+  /**
+   * `work`, with the clock stopped meanwhile: for a step of within()'s work that starts after
+   * within() has (it is called from that work once it has awaited something).
+   */
   async outside<T>(work: Promise<T>): Promise<T> {
     const ticking = this.#expire !== undefined && this.#timer !== undefined;
     if (ticking) this.#stop();
@@ -300,11 +303,19 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   const withModel = <T>(t: Target, outcome: Outcome, clock: Deadline, work: (model: Model, version: number) => Promise<T>): Promise<T> =>
     clock.within(useTimed(manager, t, outcome, work));
 
-  // Aborted when the client goes before its answer: a codec task for it is dropped.
-  const closed = (reply: FastifyReply): AbortSignal => {
-    const controller = new AbortController();
-    reply.raw.once('close', () => { if (!reply.raw.writableFinished) controller.abort(); });
-    return controller.signal;
+  // Aborted when the client goes before its answer: a codec task for it is dropped. Made when
+  // a request first hands a codec thread work (small requests never need one).
+  const closed = (reply: FastifyReply): (() => AbortSignal) => {
+    let controller: AbortController | undefined;
+    return () => {
+      if (!controller) {
+        const made = new AbortController();
+        if (reply.raw.closed) made.abort(); // gone already
+        else reply.raw.once('close', () => { if (!reply.raw.writableFinished) made.abort(); });
+        controller = made;
+      }
+      return controller.signal;
+    };
   };
 
   // JSON is UTF-8, said the same for a string and for a Buffer (fastify adds the charset only to strings).
@@ -339,11 +350,11 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
   // A Predict response, written on a codec thread (outside the time limit) when it is big. Row
   // format repeats each output's key in every row when there are several.
-  const writePredict = (outputs: Record<string, Tensor>, format: Format, clock: Deadline, signal: AbortSignal): string | Promise<Buffer> => {
+  const writePredict = (outputs: Record<string, Tensor>, format: Format, clock: Deadline, signal: () => AbortSignal): string | Promise<Buffer> => {
     const tensors = Object.values(outputs);
     const keys = format === 'row' && tensors.length > 1 ? Object.keys(outputs).reduce((n, k) => n + k.length + 4, 0) * (tensors[0]!.shape[0] ?? 1) : 0;
     if (!codec.wants(jsonWeight(tensors) + keys)) return predictResponse(outputs, format);
-    return clock.outside(codec.predictResponse(outputs, format, signal));
+    return clock.outside(codec.predictResponse(outputs, format, signal()));
   };
   // The path as the routes see it: without the query, and without the prefix the plugin was
   // registered under (app.register(tfsliceServing, { prefix: '/tf' }) serves /tf/v1/...).
@@ -374,7 +385,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       // the model counts toward the time limit), the body read on a codec thread, then run on
       // the version that serves then (its signature checked again by run()).
       const inputs = await clock.within(manager.use(t.name, { version: t.version, label: t.label }, async (model) => inputsOf(model)));
-      const { signature, format, feeds } = await codec.predict(raw, inputs, signal);
+      const { signature, format, feeds } = await codec.predict(raw, inputs, signal());
       return {
         body: await withModel(t, outcome, clock, async (model) =>
           writePredict(await model.run(feeds(), { signature, checkShapes: false, runTimeoutMs: timeoutMs }), format, clock, signal)),
@@ -391,7 +402,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         }),
       };
     }
-    const parsed = offload ? await codec.examples(raw, method, signal) : readExamplesRequest(parseJson(contiguous(raw)), method);
+    const parsed = offload ? await codec.examples(raw, method, signal()) : readExamplesRequest(parseJson(contiguous(raw)), method);
     return {
       body: await withModel(t, outcome, clock, async (model) => {
         const name = parsed.signatureName ?? 'serving_default';
@@ -476,7 +487,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         const jsonBytes = header !== undefined && /^\d+$/.test(header) ? Math.min(Number(header), raw.byteLength) : raw.byteLength;
         let parsed: InferRequest;
         if (codec.wants(jsonBytes)) {
-          parsed = await codec.infer(raw, header, signal);
+          parsed = await codec.infer(raw, header, signal());
         } else {
           const { header: json, binary } = splitBody(contiguous(raw), header);
           parsed = readInferRequest(json, binary);
@@ -492,7 +503,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           const asJson = (parsed.outputs ?? (parsed.binaryByDefault ? [] : Object.keys(outputs).map((name) => ({ name, binary: false }))))
             .filter((o) => !o.binary && outputs[o.name]).map((o) => outputs[o.name]!);
           if (!codec.wants(jsonWeight(asJson))) return inferResponse(t.name, version, parsed, outputs);
-          return clock.outside(codec.inferResponse(t.name, version, parsed, parsed.outputs ? Object.fromEntries(parsed.outputs.map((o) => [o.name, outputs[o.name]!])) : outputs, signal));
+          return clock.outside(codec.inferResponse(t.name, version, parsed, parsed.outputs ? Object.fromEntries(parsed.outputs.map((o) => [o.name, outputs[o.name]!])) : outputs, signal()));
         });
         const json = typeof response.json === 'string' ? response.json : Buffer.from(response.json.buffer, response.json.byteOffset, response.json.byteLength);
         if (!response.binary) return { body: json };
