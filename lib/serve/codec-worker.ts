@@ -11,7 +11,7 @@ import { TensorFlowError } from '../errors';
 import type { Tensor } from '../tensor';
 import {
   type CodecAnswer, type ExamplesTask, fromWire, type GrpcInferRead, type GrpcInferResponseTask, type GrpcPredictRead, type GrpcPredictResponseTask, type GrpcTask,
-  type InferResponseTask, type InferTask, type PredictRead, type PredictResponseTask, type PredictTask, type TaskBody, type TaskError, toWire,
+  type InferResponseTask, type InferTask, type PredictRead, type PredictResponseTask, type PredictTask, type TaskBody, type TaskError, toWire, whole,
 } from './codec';
 import { JsonSyntaxError, parseJson } from './json';
 import { feedsFromPayload, predictResponse, readExamplesRequest, readPredictRequest, signatureNotFound } from './tfs';
@@ -40,11 +40,14 @@ function answer<T>(work: () => { value: T; transfer: ArrayBuffer[] }): unknown {
   return Piscina.move({ [Piscina.transferableSymbol]: result.transfer, [Piscina.valueSymbol]: result.value } as never);
 }
 
+/** Bytes to move back: their own buffer (a Buffer may be a view of Node's shared pool). */
+function moved(bytes: Uint8Array): { value: Uint8Array; transfer: ArrayBuffer[] } {
+  const own = whole(bytes);
+  return { value: own, transfer: [own.buffer as ArrayBuffer] };
+}
+
 function utf8(text: string): { value: Uint8Array; transfer: ArrayBuffer[] } {
-  const encoded = Buffer.from(text);
-  // A Buffer may be a view of Node's shared pool; only memory of its own can be moved.
-  const bytes = encoded.byteOffset === 0 && encoded.byteLength === encoded.buffer.byteLength ? encoded : new Uint8Array(encoded);
-  return { value: bytes, transfer: [bytes.buffer as ArrayBuffer] };
+  return moved(Buffer.from(text));
 }
 
 /** A task's body in one buffer (its chunks joined here, not on the event loop). */
@@ -150,9 +153,7 @@ export function grpcInfer(task: GrpcTask): unknown {
 
 /** The encoded bytes of a message, moved back. */
 function encoded(type: string, message: Message): { value: Uint8Array; transfer: ArrayBuffer[] } {
-  const bytes = protos().lookupType(type).encode(message).finish();
-  const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
-  return { value: own, transfer: [own.buffer as ArrayBuffer] };
+  return moved(protos().lookupType(type).encode(message).finish());
 }
 
 /** A PredictResponse, encoded. */

@@ -82,9 +82,11 @@ function buffersOf(data: NativeData): ArrayBufferView[] {
   return ArrayBuffer.isView(data) ? [data] : [(data as PackedStrings).bytes, (data as PackedStrings).offsets];
 }
 
-// A view that is all of its ArrayBuffer: a structured clone copies a view's whole buffer, and only
-// a buffer that is the view's alone may be moved.
-function whole<V extends ArrayBufferView>(view: V): V {
+/**
+ * @internal A view that is all of its ArrayBuffer (`view` itself, or a copy): a structured clone
+ * copies a view's whole buffer, and only a buffer that is the view's alone may be moved.
+ */
+export function whole<V extends ArrayBufferView>(view: V): V {
   if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer) return view;
   const bytes = new Uint8Array(view.byteLength);
   bytes.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
