@@ -13,18 +13,21 @@ import {
   type CodecAnswer, type ExamplesTask, fromWire, type GrpcInferRead, type GrpcInferResponseTask, type GrpcPredictRead, type GrpcPredictResponseTask, type GrpcTask,
   type InferResponseTask, type InferTask, type PredictRead, type PredictResponseTask, type PredictTask, type TaskBody, type TaskError, toWire, whole,
 } from './codec';
-import { JsonSyntaxError, parseJson } from './json';
+import { parseJson } from './json';
+import { describeError } from './status';
 import { feedsFromPayload, predictResponse, readExamplesRequest, readPredictRequest, signatureNotFound } from './tfs';
 import { decodeMessage, inferFeeds, inferHead, type Message, modelSpecOf, predictFeeds, protos, tensorToProto } from './tensor-proto';
 import { inferResponse, outputBytes, readInferRequest, splitBody } from './v2';
 
-/** An error as the event loop rethrows it: a code and message (a structured clone drops `code`). */
+/**
+ * An error as the event loop rethrows it: its code and message as the server reports them
+ * (status.ts; a structured clone would drop `code`), and for what is not the client's, the stack
+ * for the server's log.
+ */
 function taskError(error: unknown): TaskError {
-  if (error instanceof JsonSyntaxError) return { code: 'INVALID_ARGUMENT', message: `JSON Parse error: ${error.message}` };
-  if (error instanceof TensorFlowError) return { code: error.code, message: error.message };
-  const code = (error as { code?: unknown } | null)?.code;
-  if (error instanceof Error && (code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_OUT_OF_RANGE')) return { code: 'INVALID_ARGUMENT', message: error.message };
-  return { code: 'INTERNAL', message: 'internal error (see the server log)', detail: error instanceof Error ? error.stack ?? error.message : String(error) };
+  const { code, message } = describeError(error);
+  if (code !== 'INTERNAL' || error instanceof TensorFlowError) return { code, message };
+  return { code, message, detail: error instanceof Error ? error.stack ?? error.message : String(error) };
 }
 
 /** Answers `work()`'s value with the buffers `transfer` names moved, or its error as a TaskError. */

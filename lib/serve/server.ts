@@ -18,7 +18,8 @@ import { PACKAGE_ROOT } from '../native';
 import type { Tensor } from '../tensor';
 import { type Body, BodyChunks, bodyParser, contiguous } from './body';
 import { Codec, codecOptions, inputsOf, jsonWeight } from './codec';
-import { JsonSyntaxError, parseJson } from './json';
+import { parseJson } from './json';
+import { describeError, statusOf } from './status';
 import { type AuthOptions, BearerAuth } from './auth';
 import { modelLabel, ServerMetrics, type ServingApi } from './metrics';
 import {
@@ -74,34 +75,9 @@ export interface ServingOptions {
   codecThreads?: number;
 }
 
-/** HTTP status by TensorFlow status code, as TensorFlow Serving maps them (http_server.cc ToHTTPStatusCode); tfslice's codes beside. */
-const HTTP_STATUS: Readonly<Record<string, number>> = {
-  OK: 200, CANCELLED: 499, UNKNOWN: 500, INVALID_ARGUMENT: 400, DEADLINE_EXCEEDED: 504, NOT_FOUND: 404, ALREADY_EXISTS: 409,
-  PERMISSION_DENIED: 403, RESOURCE_EXHAUSTED: 429, FAILED_PRECONDITION: 400, ABORTED: 409, OUT_OF_RANGE: 400, UNIMPLEMENTED: 501,
-  INTERNAL: 500, UNAVAILABLE: 503, DATA_LOSS: 500, UNAUTHENTICATED: 401,
-  // A model whose host died, or that was unloaded under the request, or whose GPU budget
-  // cannot be had now: the service is there, this model is not (retry, or after a reload).
-  MODEL_CRASHED: 503, MODEL_DISPOSED: 503, GPU_BUDGET_EXCEEDED: 503, GPU_CONFIG_CONFLICT: 503,
-  LIBRARY_NOT_FOUND: 500, LIBRARY_INCOMPATIBLE: 500,
-};
-
-/** The HTTP status for an error code (500 for anything unknown). */
+/** The HTTP status for an error code, as TensorFlow Serving maps them (500 for anything unknown). */
 export function httpStatus(code: string): number {
-  return HTTP_STATUS[code] ?? 500;
-}
-
-/** An error as the server reports it: a code, and a message without a stack. */
-function describeError(error: unknown): { code: string; message: string } {
-  if (error instanceof JsonSyntaxError) return { code: 'INVALID_ARGUMENT', message: `JSON Parse error: ${error.message}` };
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && code in HTTP_STATUS) return { code, message: error.message };
-    // A TypeError/RangeError from the library's checks names the bad field: the client's.
-    if (code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_OUT_OF_RANGE') return { code: 'INVALID_ARGUMENT', message: error.message };
-    const status = (error as { statusCode?: unknown }).statusCode;
-    if (typeof status === 'number' && status >= 400 && status < 500) return { code: `HTTP_${status}`, message: error.message };
-  }
-  return { code: 'INTERNAL', message: 'internal error (see the server log)' };
+  return statusOf(code);
 }
 
 /** JSON-escaped error body, TensorFlow Serving's and KServe's shape. */

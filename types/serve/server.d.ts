@@ -48,7 +48,7 @@ export interface ServingOptions {
     /** The most worker threads for offloadBytes' work. Default: the cores but one, from 1 to 4. */
     codecThreads?: number;
 }
-/** The HTTP status for an error code (500 for anything unknown). */
+/** The HTTP status for an error code, as TensorFlow Serving maps them (500 for anything unknown). */
 export declare function httpStatus(code: string): number;
 /**
  * Why the server is not ready (KServe's readiness, gRPC's health), or null when it is: every

@@ -1,0 +1,40 @@
+/**
+ * How the REST server reports errors: TensorFlow Serving's HTTP status for each code, and an
+ * error's code and message as a client sees them. Apart from server.ts so that the codec threads
+ * (codec-worker.ts), which do not load fastify, report errors as the event loop does.
+ */
+import { JsonSyntaxError } from './json';
+
+/** HTTP status by TensorFlow status code, as TensorFlow Serving maps them (http_server.cc ToHTTPStatusCode); tfslice's codes beside. */
+const HTTP_STATUS: Readonly<Record<string, number>> = {
+  OK: 200, CANCELLED: 499, UNKNOWN: 500, INVALID_ARGUMENT: 400, DEADLINE_EXCEEDED: 504, NOT_FOUND: 404, ALREADY_EXISTS: 409,
+  PERMISSION_DENIED: 403, RESOURCE_EXHAUSTED: 429, FAILED_PRECONDITION: 400, ABORTED: 409, OUT_OF_RANGE: 400, UNIMPLEMENTED: 501,
+  INTERNAL: 500, UNAVAILABLE: 503, DATA_LOSS: 500, UNAUTHENTICATED: 401,
+  // A model whose host died, or that was unloaded under the request, or whose GPU budget
+  // cannot be had now: the service is there, this model is not (retry, or after a reload).
+  MODEL_CRASHED: 503, MODEL_DISPOSED: 503, GPU_BUDGET_EXCEEDED: 503, GPU_CONFIG_CONFLICT: 503,
+  LIBRARY_NOT_FOUND: 500, LIBRARY_INCOMPATIBLE: 500,
+};
+
+/** @internal The HTTP status for an error code (500 for anything unknown); server.ts exports it as httpStatus. */
+export function statusOf(code: string): number {
+  return HTTP_STATUS[code] ?? 500;
+}
+
+/**
+ * @internal An error as the server reports it: a code, and a message without a stack (INTERNAL for what is
+ * not the client's; HTTP_4xx for an HTTP error fastify raised). The codec threads report theirs
+ * the same way.
+ */
+export function describeError(error: unknown): { code: string; message: string } {
+  if (error instanceof JsonSyntaxError) return { code: 'INVALID_ARGUMENT', message: `JSON Parse error: ${error.message}` };
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code in HTTP_STATUS) return { code, message: error.message };
+    // A TypeError/RangeError from the library's checks names the bad field: the client's.
+    if (code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_OUT_OF_RANGE') return { code: 'INVALID_ARGUMENT', message: error.message };
+    const status = (error as { statusCode?: unknown }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) return { code: `HTTP_${status}`, message: error.message };
+  }
+  return { code: 'INTERNAL', message: 'internal error (see the server log)' };
+}
