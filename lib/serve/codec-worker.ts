@@ -129,7 +129,7 @@ export function inferResponseJson(task: InferResponseTask): unknown {
 /** A Predict message: its model_spec, output_filter and inputs as feeds (tensor-proto.ts, as on the event loop). */
 export function grpcPredict(task: GrpcTask): unknown {
   return answer<GrpcPredictRead>(() => {
-    const decoded = decodeMessage('tensorflow.serving.PredictRequest', bytesOf(task.body));
+    const decoded = decodeMessage(protos().lookupType('tensorflow.serving.PredictRequest'), bytesOf(task.body));
     if ('unreadable' in decoded) return { value: { unreadable: decoded.unreadable, filter: [], feeds: null, feedsError: null }, transfer: [] };
     const request = decoded.message;
     const read: GrpcPredictRead = { filter: [...((request.output_filter as string[] | undefined) ?? [])], feeds: null, feedsError: null };
@@ -146,7 +146,7 @@ export function grpcPredict(task: GrpcTask): unknown {
 /** A ModelInfer message: its fields and inputs as feeds. */
 export function grpcInfer(task: GrpcTask): unknown {
   return answer<GrpcInferRead>(() => {
-    const decoded = decodeMessage('inference.ModelInferRequest', bytesOf(task.body));
+    const decoded = decodeMessage(protos().lookupType('inference.ModelInferRequest'), bytesOf(task.body));
     if ('unreadable' in decoded) return { value: { unreadable: decoded.unreadable, feeds: null, feedsError: null }, transfer: [] };
     const request = decoded.message;
     const feeds = attempt(() => wire(inferFeeds(request, false)));

@@ -131,7 +131,7 @@ function definition(service: string, defer: (method: string, bytes: Buffer) => b
       // would answer INTERNAL, which says the server failed).
       requestDeserialize: (bytes: Buffer) => {
         if (defer(method.name, bytes)) return { [DEFERRED]: bytes };
-        const decoded = decodeMessage(request.fullName.slice(1), bytes);
+        const decoded = decodeMessage(request, bytes);
         return 'message' in decoded ? decoded.message : { [UNREADABLE]: decoded.unreadable };
       },
       responseSerialize: (m: object) => (m as { [ENCODED]?: Buffer })[ENCODED] ?? asBuffer(response.encode(m).finish()),

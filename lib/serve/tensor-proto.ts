@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 
 import Long from 'long';
-import { Root } from 'protobufjs';
+import { Root, type Type } from 'protobufjs';
 
 import { dtypeFromTf, dtypeInfo, type DType, tfDTypeName, type TypedArray } from '../dtypes';
 import { InvalidArgumentError, TensorFlowError } from '../errors';
@@ -234,16 +234,15 @@ export function inferFeeds(request: Message, aligned = true): Record<string, Ten
 }
 
 /**
- * `bytes` decoded as the message `type` names (e.g. 'tensorflow.serving.PredictRequest'), or
- * why they are not one (answered INVALID_ARGUMENT: grpc-js itself would answer INTERNAL, which
- * says the server failed).
+ * `bytes` decoded as the message `type` (protos().lookupType('tensorflow.serving.PredictRequest'),
+ * or a method's resolved request type), or why they are not one (answered INVALID_ARGUMENT:
+ * grpc-js itself would answer INTERNAL, which says the server failed).
  */
-export function decodeMessage(type: string, bytes: Uint8Array): { message: Message } | { unreadable: string } {
-  const resolved = protos().lookupType(type);
+export function decodeMessage(type: Type, bytes: Uint8Array): { message: Message } | { unreadable: string } {
   try {
-    return { message: resolved.decode(bytes) as unknown as Message };
+    return { message: type.decode(bytes) as unknown as Message };
   } catch (error) {
-    return { unreadable: `the request is not a valid ${resolved.fullName.slice(1)} message (${(error as Error).message})` };
+    return { unreadable: `the request is not a valid ${type.fullName.slice(1)} message (${(error as Error).message})` };
   }
 }
 

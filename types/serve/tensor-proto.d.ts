@@ -1,4 +1,5 @@
 import Long from 'long';
+import { type Type } from 'protobufjs';
 import { Tensor } from '../tensor';
 /** A decoded protobufjs message, as the services read and write them. */
 export type Message = Record<string, unknown>;
@@ -23,11 +24,11 @@ export declare function predictFeeds(request: Message, aligned?: boolean): Recor
  */
 export declare function inferFeeds(request: Message, aligned?: boolean): Record<string, Tensor>;
 /**
- * `bytes` decoded as the message `type` names (e.g. 'tensorflow.serving.PredictRequest'), or
- * why they are not one (answered INVALID_ARGUMENT: grpc-js itself would answer INTERNAL, which
- * says the server failed).
+ * `bytes` decoded as the message `type` (protos().lookupType('tensorflow.serving.PredictRequest'),
+ * or a method's resolved request type), or why they are not one (answered INVALID_ARGUMENT:
+ * grpc-js itself would answer INTERNAL, which says the server failed).
  */
-export declare function decodeMessage(type: string, bytes: Uint8Array): {
+export declare function decodeMessage(type: Type, bytes: Uint8Array): {
     message: Message;
 } | {
     unreadable: string;
