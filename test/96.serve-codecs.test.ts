@@ -2,13 +2,20 @@
 // (lib/serve/json.ts), its Predict/Classify/Regress JSON (lib/serve/tfs.ts, cases after
 // tensorflow_serving/util/json_tensor_test.cc), KServe's v2 tensors and binary extension
 // (lib/serve/v2.ts), and TensorFlow Serving's text-format model config (lib/manager/tfs-config.ts,
-// the examples of its serving_config.md).
+// the examples of its serving_config.md), and TensorProto's numeric fields on the wire
+// (lib/serve/tensor-proto-wire.ts) against protobufjs's generated code.
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+
 import fc from 'fast-check';
+import Long from 'long';
+import { Root, Writer } from 'protobufjs';
 import t from 'tap';
 
 import { Tensor } from '../lib/index';
 import { parseModelServerConfig } from '../lib/manager/tfs-config';
 import { FloatLiteral, parseJson } from '../lib/serve/json';
+import { PROTO_DIR, protos, tensorFromProto } from '../lib/serve/tensor-proto';
 import { classifyResponse, feedsFromPayload, floatToken, predictResponse, readExamplesRequest, readPredictRequest, regressResponse, statusResponse } from '../lib/serve/tfs';
 import { inferResponse, readInferRequest, splitBody } from '../lib/serve/v2';
 import { shortestFloat, tensorFromValue, tensorToJson } from '../lib/values';
@@ -369,4 +376,120 @@ t.test('plain values: bool bytes other than 0 and 1 read as true; nesting past 2
   let ok: unknown = 1;
   for (let i = 0; i < 254; i++) ok = [ok];
   t.same(tensorFromValue(ok, { dtype: 'float32', shape: null }, "feed 'x'").shape.length, 254, '254 levels are a tensor of rank 254');
+});
+
+t.test("TensorProto's numeric fields: typed arrays, read and written as protobufjs's generated code reads and writes them", async (t) => {
+  const ours = protos().lookupType('tensorflow.TensorProto');
+  const reference = new Root().loadSync(path.join(PROTO_DIR, 'tensorflow.proto'), { keepCase: true }).resolveAll().lookupType('tensorflow.TensorProto');
+  const FIELDS = { float_val: 5, double_val: 6, int_val: 7, int64_val: 10, bool_val: 11, half_val: 13, uint32_val: 16, uint64_val: 17 } as const;
+  type Field = keyof typeof FIELDS;
+  // A decoded message's fields as plain values, so either decoder's can be compared.
+  const plainOf = (m: Record<string, unknown>) => {
+    const out: Record<string, unknown> = { dtype: m.dtype ?? 0, version_number: m.version_number ?? 0, tensor_content: Buffer.from((m.tensor_content as Uint8Array | undefined) ?? []).toString('hex') };
+    out.tensor_shape = ((m.tensor_shape as { dim?: { size: unknown }[] } | undefined)?.dim ?? []).map((d) => String(d.size));
+    out.string_val = ((m.string_val as Uint8Array[] | undefined) ?? []).map((s) => Buffer.from(s).toString('hex'));
+    for (const field of Object.keys(FIELDS)) {
+      out[field] = Array.from((m[field] as ArrayLike<unknown> | undefined) ?? [], (v) => (typeof v === 'number' ? (Object.is(v, -0) ? '-0' : String(v)) : typeof v === 'boolean' ? String(Number(v)) : String(v)));
+    }
+    return out;
+  };
+  // Short lists, and lists past the 64 elements read element by element (longer ones are copied).
+  const list = <T>(arb: fc.Arbitrary<T>) => fc.oneof(fc.array(arb, { maxLength: 8 }), fc.array(arb, { minLength: 60, maxLength: 140 }));
+  const message = fc.record({
+    dtype: fc.integer({ min: 0, max: 30 }),
+    version_number: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+    tensor_shape: fc.record({ dim: fc.array(fc.record({ size: fc.bigInt({ min: -1n, max: 2n ** 40n }).map(String) }), { maxLength: 4 }) }),
+    tensor_content: fc.uint8Array({ maxLength: 16 }),
+    float_val: list(fc.float({ noNaN: true })),
+    double_val: list(fc.double({ noNaN: true })),
+    int_val: list(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })),
+    half_val: list(fc.integer({ min: 0, max: 65535 })),
+    uint32_val: list(fc.nat({ max: 2 ** 32 - 1 })),
+    bool_val: list(fc.boolean()),
+    int64_val: list(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })),
+    uint64_val: list(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n })),
+    string_val: fc.array(fc.uint8Array({ maxLength: 8 }), { maxLength: 4 }),
+  });
+  const forReference = (m: Record<string, unknown>) => ({ ...m, int64_val: (m.int64_val as bigint[]).map(String), uint64_val: (m.uint64_val as bigint[]).map(String) });
+  fc.assert(fc.property(message, message, (a, b) => {
+    // Both decoders on the generated encoder's bytes, one message and two concatenated (a merge).
+    const bytesA = reference.encode(forReference(a)).finish();
+    const both = Buffer.concat([bytesA, reference.encode(forReference(b)).finish()]);
+    for (const bytes of [bytesA, both]) {
+      const decoded = ours.decode(bytes) as unknown as Record<string, unknown>;
+      const kinds: [string, unknown][] = [['float_val', Float32Array], ['double_val', Float64Array], ['int_val', Int32Array], ['int64_val', BigInt64Array], ['uint64_val', BigUint64Array], ['bool_val', Uint8Array]];
+      for (const [field, kind] of kinds) if ((decoded[field] as unknown[]).length > 0) assert.equal((decoded[field] as object).constructor, kind, field);
+      assert.deepStrictEqual(plainOf(decoded), plainOf(reference.decode(bytes) as unknown as Record<string, unknown>));
+    }
+    // Our encoder, from typed arrays and from arrays: the generated decoder reads back the message.
+    const typed = { ...a, float_val: Float32Array.from(a.float_val), int64_val: BigInt64Array.from(a.int64_val), uint64_val: BigUint64Array.from(a.uint64_val), int_val: Int32Array.from(a.int_val) };
+    for (const m of [a, typed]) assert.deepStrictEqual(plainOf(reference.decode(ours.encode(m).finish()) as unknown as Record<string, unknown>), plainOf(reference.decode(bytesA) as unknown as Record<string, unknown>));
+  }), { numRuns: 300 });
+  t.pass('300 random pairs: decoded alike alone and merged, and written so the generated code reads them back');
+
+  // Repeated scalars unpacked, or packed in several pieces, are read as one list (protobuf's rule).
+  const int64s = [0n, 1n, -1n, 127n, 128n, 2n ** 53n + 1n, -(2n ** 63n), 2n ** 63n - 1n];
+  const values: Record<Field, unknown[]> = {
+    float_val: [1.5, -0, 3e38, -2.5], double_val: [1e-300, -0, 5e300], int_val: [0, 1, -1, 300, -(2 ** 31), 2 ** 31 - 1], half_val: [0, 15360, 65535],
+    uint32_val: [0, 127, 128, 2 ** 32 - 1], bool_val: [true, false, true], int64_val: int64s.map(String), uint64_val: [0n, 2n ** 64n - 1n, 2n ** 63n].map(String),
+  };
+  const wireType = (field: Field) => (field === 'float_val' ? 5 : field === 'double_val' ? 1 : 0);
+  const writeOne = (w: Writer, field: Field, v: unknown) => {
+    switch (field) {
+      case 'float_val': return w.float(v as number);
+      case 'double_val': return w.double(v as number);
+      case 'int_val': case 'half_val': return w.int32(v as number);
+      case 'uint32_val': return w.uint32(v as number);
+      case 'bool_val': return w.bool(v as boolean);
+      default: return w.uint64(Long.fromString(v as string, field === 'uint64_val'));
+    }
+  };
+  for (const field of Object.keys(values) as Field[]) {
+    const list = values[field];
+    const w = Writer.create().uint32(8).int32(1);
+    // The first element unpacked, the next two packed, the rest unpacked again.
+    writeOne(w.uint32((FIELDS[field] << 3) | wireType(field)), field, list[0]);
+    w.uint32((FIELDS[field] << 3) | 2).fork();
+    for (const v of list.slice(1, 3)) writeOne(w, field, v);
+    w.ldelim();
+    for (const v of list.slice(3)) writeOne(w.uint32((FIELDS[field] << 3) | wireType(field)), field, v);
+    const bytes = w.finish();
+    t.same(plainOf(ours.decode(bytes) as unknown as Record<string, unknown>), plainOf(reference.decode(bytes) as unknown as Record<string, unknown>), `${field}: unpacked and packed pieces`);
+  }
+
+  // Many unpacked elements (as a proto2 writer sends them) gather into one typed array.
+  const many = Writer.create();
+  for (let i = 0; i < 100_000; i++) many.uint32((FIELDS.float_val << 3) | 5).float(i / 4).uint32(FIELDS.int64_val << 3).int64(-i);
+  const gathered = ours.decode(many.finish()) as unknown as Record<string, unknown>;
+  t.ok(gathered.float_val instanceof Float32Array && (gathered.float_val as Float32Array).length === 100_000 && (gathered.float_val as Float32Array)[99_999] === 99_999 / 4, '100 000 unpacked float_val values');
+  t.ok(gathered.int64_val instanceof BigInt64Array && (gathered.int64_val as BigInt64Array)[99_999] === -99_999n, 'and int64_val values, interleaved');
+
+  // Hostile bytes (random, or a valid message with bytes changed and its end cut off): an Error
+  // or the generated decoder's answer, never anything else.
+  const damaged = fc.tuple(message, fc.array(fc.tuple(fc.nat(), fc.nat(255)), { minLength: 1, maxLength: 3 }), fc.nat()).map(([m, edits, cut]) => {
+    const bytes = Uint8Array.from(reference.encode(forReference(m)).finish());
+    for (const [at, value] of edits) if (bytes.length > 0) bytes[at % bytes.length] = value;
+    return bytes.subarray(0, bytes.length - (cut % 3));
+  });
+  let agreed = 0;
+  fc.assert(fc.property(fc.oneof(fc.uint8Array({ maxLength: 64 }), damaged), (bytes) => {
+    let mine: Record<string, unknown> | Error;
+    let theirs: Record<string, unknown> | Error;
+    try { mine = ours.decode(bytes) as unknown as Record<string, unknown>; } catch (error) { mine = error as Error; }
+    try { theirs = reference.decode(bytes) as unknown as Record<string, unknown>; } catch (error) { theirs = error as Error; }
+    if (mine instanceof Error) return true;
+    if (theirs instanceof Error) return false;
+    agreed++;
+    assert.deepStrictEqual(plainOf(mine), plainOf(theirs));
+    return true;
+  }), { numRuns: 10_000 });
+  t.ok(agreed > 1000, `${agreed} of 10 000 hostile byte strings decoded, alike; the rest refused`);
+
+  // Into tensors: the typed array itself when it holds every element, a copy when one value fills the shape.
+  const x = ours.decode(ours.encode({ dtype: 1, tensor_shape: { dim: [{ size: 3 }] }, float_val: [1, 2, 3] }).finish()) as unknown as Record<string, unknown>;
+  const tensor = tensorFromProto(x, 'x');
+  t.equal(tensor.data, x.float_val, 'float_val becomes the tensor without a copy');
+  const filled = tensorFromProto(ours.decode(ours.encode({ dtype: 9, tensor_shape: { dim: [{ size: 3 }] }, int64_val: ['9007199254740993'] }).finish()) as unknown as Record<string, unknown>, 'x');
+  t.same(Array.from(filled.data as BigInt64Array), [2n ** 53n + 1n, 2n ** 53n + 1n, 2n ** 53n + 1n], 'one int64 value fills the shape, exact past 2^53');
+  t.same(Array.from(tensorFromProto({ dtype: 4, tensor_shape: { dim: [{ size: 2 }] }, int_val: Int32Array.of(257, -1) }, 'x').data as Uint8Array), [1, 255], 'int_val into uint8 wraps as TensorFlow casts');
 });

@@ -14,6 +14,7 @@ import { InvalidArgumentError, TensorFlowError } from '../errors';
 import { PACKAGE_ROOT } from '../native';
 import { checkShape, elementCount, Tensor } from '../tensor';
 import { tfDataTypeName } from './tfs';
+import { typedTensorProto } from './tensor-proto-wire';
 import { binaryTensor, dtypeOfV2, v2Datatype } from './v2';
 
 /** @internal Where the .proto files are (shipped with the package; grpc.ts exports it). */
@@ -25,12 +26,16 @@ const MAX_FILLED_ELEMENTS = 16 * 1024 * 1024;
 
 let root: Root | undefined;
 
-/** @internal The messages and services of proto/, loaded once. */
+/**
+ * @internal The messages and services of proto/, loaded once. TensorProto's numeric fields
+ * decode into typed arrays (tensor-proto-wire.ts).
+ */
 export function protos(): Root {
   if (!root) {
     root = new Root();
     root.loadSync(['tensorflow_serving.proto', 'inference.proto', 'health.proto'].map((f) => path.join(PROTO_DIR, f)), { keepCase: true });
     root.resolveAll();
+    typedTensorProto(root.lookupType('tensorflow.TensorProto'));
   }
   return root;
 }
@@ -134,12 +139,19 @@ export function tensorFromProto(proto: Message, name: string, aligned = true): T
   return new Tensor(dtype, data as never, shape);
 }
 
-// A typed array of `n` elements of a numeric dtype with `values` (protobufjs' numbers, booleans
-// or Longs) at its start, 64-bit integers exact.
+// A typed array of `n` elements of a numeric dtype with `values` at its start: a typed array as
+// TensorProto's fields decode (tensor-proto-wire.ts; converted as TypedArray.set converts), or
+// protobufjs's numbers, booleans or Longs; 64-bit integers exact.
 function numericArray(dtype: DType, values: ArrayLike<unknown>, n: number): TypedArray {
   const ArrayOf = dtypeInfo(dtype)!.array!;
-  const data = new ArrayOf(n) as unknown as (number | bigint)[];
   const wide = dtype === 'int64' || dtype === 'uint64';
+  if (ArrayBuffer.isView(values) && (values instanceof BigInt64Array || values instanceof BigUint64Array) === wide) {
+    if (values.length === n && values instanceof ArrayOf) return values as TypedArray;
+    const data = new ArrayOf(n);
+    (data as Float64Array).set(values as unknown as Float64Array);
+    return data as TypedArray;
+  }
+  const data = new ArrayOf(n) as unknown as (number | bigint)[];
   for (let i = 0; i < values.length; i++) data[i] = wide ? toBigInt(values[i] as Int64, dtype === 'uint64') : Number(values[i]);
   return data as unknown as TypedArray;
 }
@@ -157,9 +169,6 @@ export function tensorToProto(tensor: Tensor, content: boolean): Message {
   } else if (content) {
     const data = tensor.data as TypedArray;
     proto.tensor_content = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  } else if (dtype === 'int64' || dtype === 'uint64') {
-    // protobufjs writes 64-bit integers from numbers, Longs or decimal strings.
-    proto[valueField(dtype)] = Array.from(tensor.data as BigInt64Array, (v) => v.toString());
   } else {
     proto[valueField(dtype)] = tensor.data;
   }

@@ -1,0 +1,413 @@
+/**
+ * TensorProto's repeated numeric fields (float_val, int64_val, ...) read straight into typed
+ * arrays and written straight from them, in place of protobufjs's generated code for that one
+ * message. protobufjs reads a packed field into a JS array element by element (8 MiB of
+ * float_val: 136-151 ms here, and 16 bytes of heap per float) and writes it element by element;
+ * packed fixed-width values are the bytes of a typed array (little-endian), so here they are one
+ * copy each way. Short runs (SMALL) go element by element, which is faster for them.
+ *
+ * No library does this: protobufjs's reflection decodes repeated scalars into JS arrays by
+ * design (its static code too), and protobuf-es and google-protobuf do the same.
+ *
+ * The wire format is protobuf's (https://protobuf.dev/programming-guides/encoding/): a parser
+ * takes a repeated scalar packed or not, in any number of pieces, which are joined in order, and
+ * a message given twice is merged (scalars: the last wins; repeated fields: appended).
+ */
+import { Reader, type Type, Writer } from 'protobufjs';
+import Long from 'long';
+
+/** How a numeric field's elements are stored on the wire and in memory. */
+type Kind = 'f32' | 'f64' | 'i32' | 'u32' | 'i64' | 'u64' | 'bool';
+
+/** The typed array each kind is read into. */
+const ARRAY = {
+  f32: Float32Array, f64: Float64Array, i32: Int32Array, u32: Uint32Array, i64: BigInt64Array, u64: BigUint64Array, bool: Uint8Array,
+} as const;
+type NumericArray = Float32Array | Float64Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array | Uint8Array;
+
+/** Bytes per element of the fixed-width kinds (packed as raw little-endian bytes). */
+const FIXED: Partial<Record<Kind, number>> = { f32: 4, f64: 8 };
+
+interface NumericField {
+  id: number;
+  name: string;
+  kind: Kind;
+  /** Its index in NUMERIC_FIELDS. */
+  slot: number;
+}
+
+/** TensorProto's repeated numeric fields (tensor.proto), and by field number. */
+const NUMERIC_FIELDS: NumericField[] = ([
+  [5, 'float_val', 'f32'], [6, 'double_val', 'f64'], [7, 'int_val', 'i32'], [10, 'int64_val', 'i64'], [11, 'bool_val', 'bool'],
+  [13, 'half_val', 'i32'], [16, 'uint32_val', 'u32'], [17, 'uint64_val', 'u64'],
+] as const).map(([id, name, kind], slot) => ({ id, name, kind, slot }));
+const NUMERIC: (NumericField | undefined)[] = [];
+for (const field of NUMERIC_FIELDS) NUMERIC[field.id] = field;
+
+/** Runs of at most this many elements are read element by element: a copy would need the typed array's ArrayBuffer, which V8 makes only on demand for small arrays. */
+const SMALL = 64;
+
+/** Wire type of one unpacked element of each kind. */
+const WIRE: Record<Kind, number> = { f32: 5, f64: 1, i32: 0, u32: 0, i64: 0, u64: 0, bool: 0 };
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+// One little-endian float32 or float64 from its bytes, through a scratch buffer.
+const scratch = new Uint8Array(8);
+const scratch32 = new Float32Array(scratch.buffer, 0, 1);
+const scratch64 = new Float64Array(scratch.buffer);
+
+function float32At(buf: Uint8Array, pos: number): number {
+  for (let i = 0; i < 4; i++) scratch[LITTLE_ENDIAN ? i : 3 - i] = buf[pos + i]!;
+  return scratch32[0]!;
+}
+
+function float64At(buf: Uint8Array, pos: number): number {
+  for (let i = 0; i < 8; i++) scratch[LITTLE_ENDIAN ? i : 7 - i] = buf[pos + i]!;
+  return scratch64[0]!;
+}
+
+// The two 32-bit halves of the last varint read (varint64), low first.
+let low = 0;
+let high = 0;
+
+/**
+ * Reads one varint of up to 64 bits at `pos` (bounded by the caller: the range it reads ends on a
+ * varint's last byte) into `low`/`high`; returns the position after it.
+ */
+function varint64(buf: Uint8Array, pos: number): number {
+  let lo = 0;
+  let hi = 0;
+  let b = 0;
+  for (let shift = 0; shift < 28; shift += 7) {
+    b = buf[pos++]!;
+    lo |= (b & 0x7f) << shift;
+    if (b < 0x80) { low = lo >>> 0; high = 0; return pos; }
+  }
+  b = buf[pos++]!;
+  lo |= (b & 0x7f) << 28;
+  hi = (b & 0x7f) >>> 4;
+  if (b < 0x80) { low = lo >>> 0; high = hi; return pos; }
+  for (let shift = 3; shift < 32; shift += 7) {
+    b = buf[pos++]!;
+    hi |= (b & 0x7f) << shift;
+    if (b < 0x80) { low = lo >>> 0; high = hi >>> 0; return pos; }
+  }
+  throw new Error('invalid varint: more than 10 bytes');
+}
+
+/** A packed run of `kind` elements in buf[start, end) as a new typed array. */
+function readPacked(buf: Uint8Array, start: number, end: number, kind: Kind, name: string): NumericArray {
+  const width = FIXED[kind];
+  if (width !== undefined) {
+    const length = end - start;
+    if (length % width !== 0) throw new RangeError(`packed ${name} of ${length} bytes is not a whole number of ${width}-byte values`);
+    const n = length / width;
+    if (n <= SMALL) {
+      if (kind === 'f32') {
+        const out = new Float32Array(n);
+        for (let i = 0; i < n; i++) out[i] = float32At(buf, start + 4 * i);
+        return out;
+      }
+      const out = new Float64Array(n);
+      for (let i = 0; i < n; i++) out[i] = float64At(buf, start + 8 * i);
+      return out;
+    }
+    const out = new ARRAY[kind](n);
+    const bytes = new Uint8Array(out.buffer);
+    bytes.set(buf.subarray(start, end));
+    if (!LITTLE_ENDIAN) for (let i = 0; i < length; i += width) bytes.subarray(i, i + width).reverse();
+    return out;
+  }
+  // Varints: one element per byte below 0x80 (each varint's last), and the run must end on one.
+  if (end > start && buf[end - 1]! >= 0x80) throw new RangeError(`packed ${name} ends inside a varint`);
+  let count = 0;
+  for (let i = start; i < end; i++) if (buf[i]! < 0x80) count++;
+  const out = new ARRAY[kind](count);
+  let pos = start;
+  if ((kind === 'i64' || kind === 'u64') && count <= SMALL) {
+    const target = out as BigInt64Array | BigUint64Array;
+    for (let i = 0; i < count; i++) {
+      pos = varint64(buf, pos);
+      const bits = (BigInt(high) << 32n) | BigInt(low);
+      target[i] = kind === 'i64' ? BigInt.asIntN(64, bits) : bits;
+    }
+  } else if (kind === 'i64' || kind === 'u64') {
+    const halves = new Uint32Array(out.buffer);
+    for (let i = 0; i < count; i++) {
+      pos = varint64(buf, pos);
+      halves[2 * i + (LITTLE_ENDIAN ? 0 : 1)] = low;
+      halves[2 * i + (LITTLE_ENDIAN ? 1 : 0)] = high;
+    }
+  } else {
+    const target = out as Int32Array | Uint32Array | Uint8Array;
+    for (let i = 0; i < count; i++) {
+      const b = buf[pos]!;
+      if (b < 0x80) { pos++; target[i] = kind === 'bool' ? Number(b !== 0) : b; continue; }
+      pos = varint64(buf, pos);
+      // int32 and uint32 keep the low 32 bits (a negative int32 is sign-extended to 10 bytes).
+      target[i] = kind === 'bool' ? Number(low !== 0 || high !== 0) : low;
+    }
+  }
+  return out;
+}
+
+/** One unpacked element of `kind` at the reader's position. */
+function readOne(r: Reader, kind: Kind): number | bigint {
+  switch (kind) {
+    case 'f32': return r.float();
+    case 'f64': return r.double();
+    default: {
+      const start = r.pos;
+      r.skip(); // bounded by the message's end
+      if (r.pos - start > 10) throw new Error('invalid varint: more than 10 bytes');
+      varint64(r.buf, start);
+      if (kind === 'i64' || kind === 'u64') {
+        const bits = (BigInt(high) << 32n) | BigInt(low);
+        return kind === 'i64' ? BigInt.asIntN(64, bits) : bits;
+      }
+      if (kind === 'bool') return Number(low !== 0 || high !== 0);
+      return kind === 'i32' ? low | 0 : low;
+    }
+  }
+}
+
+/** A field's pieces: packed runs as typed arrays, unpacked elements gathered in plain arrays. */
+type Piece = NumericArray | (number | bigint)[];
+
+/** The pieces of a field joined in order, as one typed array (a lone typed array as it is). */
+function join(kind: Kind, pieces: Piece[]): NumericArray {
+  if (pieces.length === 1 && !Array.isArray(pieces[0])) return pieces[0]!;
+  let total = 0;
+  for (const piece of pieces) total += piece.length;
+  const out = new ARRAY[kind](total);
+  let at = 0;
+  for (const piece of pieces) {
+    (out as Float64Array).set(piece as Float64Array, at);
+    at += piece.length;
+  }
+  return out;
+}
+
+/** An existing value of a numeric field (a merge target's) as a typed array of its kind. */
+function asTyped(kind: Kind, values: ArrayLike<unknown>): NumericArray {
+  if (values instanceof ARRAY[kind]) return values;
+  if (kind === 'i64' || kind === 'u64') return ARRAY[kind].from(Array.from(values, toBigInt) as bigint[]);
+  return (ARRAY[kind] as Float64ArrayConstructor).from(values as ArrayLike<number>, Number);
+}
+
+/** A 64-bit integer as protobufjs and its users give one: bigint, Long, number or decimal string. */
+function toBigInt(value: unknown): bigint {
+  if (typeof value === 'bigint') return value;
+  if (Long.isLong(value)) {
+    const l = value as Long;
+    return (BigInt(l.high >>> 0) << 32n) | BigInt(l.low >>> 0);
+  }
+  return BigInt(value as number | string);
+}
+
+/** protobufjs's generated decode with the arguments its own nested calls pass (typed as two). */
+type GeneratedDecode = (r: Reader, length: number, endGroup: undefined, depth: number, into: unknown) => Record<string, unknown>;
+const decodeNested = (type: Type, r: Reader, length: number, depth: number, into: unknown) =>
+  (type.decode as unknown as GeneratedDecode).call(type, r, length, undefined, depth, into ?? undefined);
+
+/**
+ * TensorProto's decoder: protobufjs's generated signature (reader or bytes, length, end-group
+ * tag, depth, message to merge into), the numeric fields as typed arrays.
+ */
+function decoder(type: Type, shapeType: Type) {
+  return function decode(input: Reader | Uint8Array, length?: number, endGroup?: number, depth = 0, into?: Record<string, unknown> | null): Record<string, unknown> {
+    const r = input instanceof Reader ? input : Reader.create(input);
+    if (depth > (Reader as unknown as { recursionLimit: number }).recursionLimit) throw new Error('max depth exceeded');
+    const outer = r.len;
+    const end = length === undefined ? r.len : r.pos + length;
+    if (end > r.len) throw new RangeError('index out of range');
+    r.len = end;
+    const m = into ?? (new type.ctor() as unknown as Record<string, unknown>);
+    // Each numeric field's pieces in order (most fields come in one piece), by slot.
+    let pieces: (Piece[] | undefined)[] | undefined;
+    while (r.pos < end) {
+      const tag = r.tag();
+      if (tag === endGroup) break;
+      const id = tag >>> 3;
+      const wire = tag & 7;
+      if (id === 0) throw new Error('illegal tag: field number 0');
+      const numeric = NUMERIC[id];
+      if (numeric) {
+        pieces ??= [];
+        const list = pieces[numeric.slot] ??= [];
+        if (wire === 2) {
+          const size = r.size();
+          const stop = r.pos + size;
+          if (stop > end) throw new RangeError('index out of range');
+          list.push(readPacked(r.buf, r.pos, stop, numeric.kind, numeric.name));
+          r.pos = stop;
+        } else if (wire === WIRE[numeric.kind]) {
+          const last = list[list.length - 1];
+          const loose = Array.isArray(last) ? last : [];
+          if (loose !== last) list.push(loose);
+          loose.push(readOne(r, numeric.kind));
+        } else {
+          throw new Error(`${numeric.name} has wire type ${wire}`);
+        }
+        continue;
+      }
+      switch (id) {
+        case 1: if (wire !== 0) break; m.dtype = r.int32(); continue;
+        case 2: if (wire !== 2) break; m.tensor_shape = decodeNested(shapeType, r, r.size(), depth + 1, m.tensor_shape); continue;
+        case 3: if (wire !== 0) break; m.version_number = r.int32(); continue;
+        case 4: if (wire !== 2) break; m.tensor_content = r.bytes(); continue;
+        case 8: {
+          if (wire !== 2) break;
+          const strings = (Object.hasOwn(m, 'string_val') ? m.string_val : (m.string_val = [])) as Uint8Array[];
+          strings.push(r.bytes());
+          continue;
+        }
+        default: break;
+      }
+      r.skipType(wire, depth, id);
+    }
+    r.len = outer;
+    if (r.pos > end) throw new RangeError('index out of range');
+    if (pieces === undefined) return m;
+    for (let slot = 0; slot < pieces.length; slot++) {
+      const list = pieces[slot];
+      if (!list) continue;
+      const { name, kind } = NUMERIC_FIELDS[slot]!;
+      const before = m[name] as ArrayLike<unknown> | undefined;
+      if (before && before.length > 0) list.unshift(asTyped(kind, before));
+      m[name] = join(kind, list);
+    }
+    return m;
+  };
+}
+
+/** The bytes of a packed run of `values` as `kind` (fixed-width: a view, no copy). */
+function packedBytes(kind: Kind, values: ArrayLike<unknown>): Uint8Array {
+  if (FIXED[kind] !== undefined) {
+    const typed = asTyped(kind, values);
+    if (LITTLE_ENDIAN) return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
+    const bytes = Uint8Array.from(new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength));
+    for (let i = 0; i < bytes.length; i += FIXED[kind]) bytes.subarray(i, i + FIXED[kind]).reverse();
+    return bytes;
+  }
+  // Varints: each value's low and high 32 bits (int32: sign-extended to 64, as protobuf writes it).
+  const n = values.length;
+  const halves = new Uint32Array(2 * n);
+  if (kind === 'i64' || kind === 'u64') {
+    const typed = asTyped(kind, values);
+    const raw = new Uint32Array(typed.buffer, typed.byteOffset, 2 * n);
+    for (let i = 0; i < n; i++) {
+      halves[2 * i] = raw[2 * i + (LITTLE_ENDIAN ? 0 : 1)]!;
+      halves[2 * i + 1] = raw[2 * i + (LITTLE_ENDIAN ? 1 : 0)]!;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const v = Number(values[i]);
+      if (kind === 'bool') halves[2 * i] = v ? 1 : 0;
+      else if (kind === 'u32') halves[2 * i] = v >>> 0;
+      else {
+        halves[2 * i] = v | 0;
+        halves[2 * i + 1] = (v | 0) < 0 ? 0xffffffff : 0;
+      }
+    }
+  }
+  let size = 0;
+  for (let i = 0; i < n; i++) size += varintSize(halves[2 * i]!, halves[2 * i + 1]!);
+  const out = new Uint8Array(size);
+  let pos = 0;
+  for (let i = 0; i < n; i++) {
+    let lo = halves[2 * i]!;
+    let hi = halves[2 * i + 1]!;
+    while (hi !== 0 || lo > 0x7f) {
+      out[pos++] = (lo & 0x7f) | 0x80;
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
+    }
+    out[pos++] = lo;
+  }
+  return out;
+}
+
+/** Bytes of the varint of a 64-bit value given as its 32-bit halves. */
+function varintSize(lo: number, hi: number): number {
+  if (hi === 0) return lo < 2 ** 7 ? 1 : lo < 2 ** 14 ? 2 : lo < 2 ** 21 ? 3 : lo < 2 ** 28 ? 4 : 5;
+  return hi < 2 ** 3 ? 5 : hi < 2 ** 10 ? 6 : hi < 2 ** 17 ? 7 : hi < 2 ** 24 ? 8 : hi < 2 ** 31 ? 9 : 10;
+}
+
+/** A packed field: small ones value by value, others as one run of bytes. */
+function writePacked(writer: Writer, id: number, kind: Kind, values: ArrayLike<unknown>): void {
+  const n = values.length;
+  writer.uint32((id << 3) | 2);
+  if (n > SMALL) {
+    writer.bytes(packedBytes(kind, values));
+    return;
+  }
+  if (kind === 'f32' || kind === 'f64') {
+    writer.uint32(n * FIXED[kind]!);
+    for (let i = 0; i < n; i++) {
+      if (kind === 'f32') writer.float(Number(values[i]));
+      else writer.double(Number(values[i]));
+    }
+    return;
+  }
+  writer.fork();
+  for (let i = 0; i < n; i++) {
+    switch (kind) {
+      case 'i32': writer.int32(Number(values[i])); break;
+      case 'u32': writer.uint32(Number(values[i]) >>> 0); break;
+      case 'bool': writer.uint32(Number(values[i]) ? 1 : 0); break;
+      default: {
+        const bits = BigInt.asUintN(64, toBigInt(values[i]));
+        writer.uint64({ low: Number(bits & 0xffffffffn), high: Number(bits >> 32n) } as unknown as number);
+      }
+    }
+  }
+  writer.ldelim();
+}
+
+/** TensorProto's encoder (protobufjs's signature: message, writer to append to). */
+function encoder(shapeType: Type) {
+  return function encode(m: Record<string, unknown>, w?: Writer): Writer {
+    const writer = w ?? Writer.create();
+    const dtype = m.dtype as number | undefined;
+    if (dtype) writer.uint32(8).int32(dtype);
+    if (m.tensor_shape != null) shapeType.encode(m.tensor_shape as never, writer.uint32(18).fork()).ldelim();
+    const version = m.version_number as number | undefined;
+    if (version) writer.uint32(24).int32(version);
+    const content = m.tensor_content as Uint8Array | undefined;
+    if (content && content.length > 0) writer.uint32(34).bytes(content);
+    // By name, not in a loop over the names: a property read at one site with eight names is slow.
+    type Values = ArrayLike<unknown> | null | undefined;
+    let values: Values;
+    if ((values = m.float_val as Values) && values.length > 0) writePacked(writer, 5, 'f32', values);
+    if ((values = m.double_val as Values) && values.length > 0) writePacked(writer, 6, 'f64', values);
+    if ((values = m.int_val as Values) && values.length > 0) writePacked(writer, 7, 'i32', values);
+    const strings = m.string_val as Uint8Array[] | undefined;
+    if (strings) for (const s of strings) writer.uint32(66).bytes(s);
+    if ((values = m.int64_val as Values) && values.length > 0) writePacked(writer, 10, 'i64', values);
+    if ((values = m.bool_val as Values) && values.length > 0) writePacked(writer, 11, 'bool', values);
+    if ((values = m.half_val as Values) && values.length > 0) writePacked(writer, 13, 'i32', values);
+    if ((values = m.uint32_val as Values) && values.length > 0) writePacked(writer, 16, 'u32', values);
+    if ((values = m.uint64_val as Values) && values.length > 0) writePacked(writer, 17, 'u64', values);
+    return writer;
+  };
+}
+
+/**
+ * @internal Makes `type` (tensorflow.TensorProto of a loaded protobufjs Root) decode its numeric
+ * fields into typed arrays (float_val: Float32Array, double_val: Float64Array, int_val and
+ * half_val: Int32Array, uint32_val: Uint32Array, int64_val: BigInt64Array, uint64_val:
+ * BigUint64Array, bool_val: Uint8Array of 0/1; a field not on the wire stays the empty array
+ * protobufjs gives it) and encode them from typed arrays or arrays (64-bit integers as bigint,
+ * Long, number or decimal string) as packed fields. Malformed bytes throw an Error, as
+ * protobufjs's own decoders do. Messages that contain a
+ * TensorProto (PredictRequest's inputs, ...) use it through protobufjs's generated code, which
+ * calls the nested type's decode and encode.
+ */
+export function typedTensorProto(type: Type): void {
+  type.setup();
+  const shapeType = type.fields.tensor_shape!.resolve().resolvedType as Type;
+  type.decode = decoder(type, shapeType) as unknown as Type['decode'];
+  type.encode = encoder(shapeType) as unknown as Type['encode'];
+}
