@@ -321,6 +321,8 @@ uint64_t PooledRuns() { return g_pooled_runs.load(std::memory_order_relaxed); }
 
 Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t timeout_ms) {
   SessionCore& core = *plan.core;
+  std::string unready = feeds.Materialize();
+  if (!unready.empty()) return {"RESOURCE_EXHAUSTED", unready};
   if (!core.BeginRun()) return {"MODEL_DISPOSED", kDisposedMessage};
   fetched.tensors.assign(plan.outputs.size(), nullptr);
   Status status;
@@ -738,10 +740,11 @@ Napi::Value Session::Plan(const Napi::CallbackInfo& info) {
 
 namespace {
 
-// Validates (plan, feeds) arguments of run/runSync and converts the feeds.
+// Validates (plan, feeds) arguments of run/runSync and converts the feeds; `defer_copies`:
+// big unaligned feeds are copied when the run starts, on its thread (FeedSet::Add).
 std::shared_ptr<RunPlan> ReadRunArguments(const Napi::CallbackInfo& info,
                                           const std::shared_ptr<SessionCore>& core,
-                                          FeedSet& feeds) {
+                                          FeedSet& feeds, bool defer_copies = false) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsExternal() || !info[1].IsArray()) {
     throw MakeTypeError(env, "run(plan, [dtype, shape, data, ...])");
@@ -757,7 +760,7 @@ std::shared_ptr<RunPlan> ReadRunArguments(const Napi::CallbackInfo& info,
   const std::shared_ptr<ReleaseQueue>& releases = Addon::Of(env).releases();
   for (uint32_t i = 0; i < plan->inputs.size(); ++i) {
     feeds.Add(env, releases, flat.Get(i * 3), flat.Get(i * 3 + 1), flat.Get(i * 3 + 2),
-              plan->input_names[i]);
+              plan->input_names[i], defer_copies);
   }
   return plan;
 }
@@ -783,7 +786,8 @@ uint64_t TicketOf(const Napi::Value& value) {
 Napi::Value Session::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto feeds = std::make_unique<FeedSet>();
-  std::shared_ptr<RunPlan> plan = ReadRunArguments(info, core_, *feeds);
+  // Big unaligned feeds are copied on the runner thread, not here on the JS thread.
+  std::shared_ptr<RunPlan> plan = ReadRunArguments(info, core_, *feeds, true);
   uint32_t expected = plan->RunsOnCaller() ? plan->last_run_micros.load(std::memory_order_relaxed) : 0;
   int64_t timeout_ms = ReadTimeout(info);
   auto job = std::make_unique<RunJob>(env, std::move(plan), std::move(feeds), timeout_ms);
@@ -825,6 +829,11 @@ class TraceWorker : public PromiseWorker {
  private:
   void Execute() override {
     SessionCore& core = *plan_->core;
+    std::string unready = feeds_->Materialize();
+    if (!unready.empty()) {
+      failure_ = {"RESOURCE_EXHAUSTED", unready};
+      return;
+    }
     if (!core.BeginRun()) {
       failure_ = {"MODEL_DISPOSED", kDisposedMessage};
       return;

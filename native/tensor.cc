@@ -232,6 +232,19 @@ void ReleasePin(void* /*data*/, size_t /*len*/, void* arg) {
   delete pin;
 }
 
+// Pins a feed's JS memory (and a shared segment's mapping under it) until ReleasePin (JS thread).
+void* PinFeed(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases, Napi::Value data, napi_value arraybuffer) {
+  Pin* pin = new Pin{releases, nullptr};
+  napi_status status = napi_create_reference(env, data, 1, &pin->ref);
+  if (status != napi_ok) {
+    delete pin;
+    NAPI_THROW_IF_FAILED(env, status, nullptr);
+  }
+  pin->segment = RetainSegmentMapping(env, arraybuffer);
+  g_pinned_now.fetch_add(1, std::memory_order_relaxed);
+  return pin;
+}
+
 // TensorFlow copies feeds that are less aligned than this (EIGEN_MAX_ALIGN_BYTES);
 // 64 covers every build when TensorFlow is not loaded yet.
 size_t DefaultAlignment() {
@@ -374,7 +387,7 @@ bool IsSupportedDataType(int dtype) {
 
 void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
                   Napi::Value dtype_value, Napi::Value shape_value, Napi::Value data,
-                  const std::string& name) {
+                  const std::string& name, bool defer_copy) {
   int dtype_number = dtype_value.IsNumber() ? dtype_value.As<Napi::Number>().Int32Value() : -1;
   if (!IsSupportedDataType(dtype_number)) {
     throw MakeTypeError(env, FeedLabel(name) + ": unsupported dtype number " + std::to_string(dtype_number));
@@ -405,15 +418,16 @@ void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
   uint8_t* memory = static_cast<uint8_t*>(pointer);
   const int rank = static_cast<int>(shape.dims.size());
   TF_Tensor* tensor = nullptr;
-  if (bytes >= kZeroCopyMinBytes && reinterpret_cast<uintptr_t>(memory) % DefaultAlignment() == 0 && !IsSegmentView(env, arraybuffer)) {
-    Pin* pin = new Pin{releases, nullptr};
-    napi_status status = napi_create_reference(env, data, 1, &pin->ref);
-    if (status != napi_ok) {
-      delete pin;
-      NAPI_THROW_IF_FAILED_VOID(env, status);
-    }
-    pin->segment = RetainSegmentMapping(env, arraybuffer);
-    g_pinned_now.fetch_add(1, std::memory_order_relaxed);
+  bool aligned = reinterpret_cast<uintptr_t>(memory) % DefaultAlignment() == 0;
+  if (bytes >= kZeroCopyMinBytes && !aligned && defer_copy) {
+    // Copied by Materialize() on the runner thread, as the run starts.
+    void* pin = PinFeed(env, releases, data, arraybuffer);
+    deferred_.push_back({tensors_.size(), memory, bytes, dtype, shape.dims, pin, name});
+    tensors_.push_back(nullptr);
+    return;
+  }
+  if (bytes >= kZeroCopyMinBytes && aligned && !IsSegmentView(env, arraybuffer)) {
+    Pin* pin = static_cast<Pin*>(PinFeed(env, releases, data, arraybuffer));
     // On failure TF_NewTensor has already called ReleasePin (its buffer's last reference
     // went), so the pin is not ours to free.
     tensor = tf().TF_NewTensor(dtype, shape.dims.data(), rank, memory, bytes, ReleasePin, pin);
@@ -436,12 +450,37 @@ void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
   tensors_.push_back(tensor);
 }
 
+std::string FeedSet::Materialize() {
+  std::string failure;
+  for (DeferredCopy& feed : deferred_) {
+    if (failure.empty()) {
+      // On failure TF_NewTensor has already freed the copy (its deallocator).
+      void* copy = AlignedCopyBuffer(feed.bytes);
+      if (copy != nullptr) {
+        std::memcpy(copy, feed.source, feed.bytes);
+        tensors_[feed.index] = tf().TF_NewTensor(feed.dtype, feed.dims.data(), static_cast<int>(feed.dims.size()), copy,
+                                                 feed.bytes, FreeCopy, nullptr);
+      }
+      if (tensors_[feed.index] == nullptr) failure = FeedLabel(feed.name) + ": cannot allocate a copy of " + std::to_string(feed.bytes) + " bytes";
+      g_copied_feeds.fetch_add(1, std::memory_order_relaxed);
+    }
+    ReleasePin(nullptr, 0, feed.pin);
+  }
+  deferred_.clear();
+  return failure;
+}
+
 void FeedSet::Clear() {
+  // Deferred copies never made (the run did not start): their JS memory is unpinned.
+  for (DeferredCopy& feed : deferred_) ReleasePin(nullptr, 0, feed.pin);
+  deferred_.clear();
   // At once, on any thread: a feed's buffer is memory of ours (borrowed, copied or a shared
   // segment; TF_NewTensor never copies it, as it is aligned), so deleting it never enters
   // TensorFlow's allocator. Where TensorFlow still holds the buffer (an output aliasing
   // it), this only drops a reference; the output's deletion frees it.
-  for (TF_Tensor* tensor : tensors_) tf().TF_DeleteTensor(tensor);
+  for (TF_Tensor* tensor : tensors_) {
+    if (tensor != nullptr) tf().TF_DeleteTensor(tensor);
+  }
   tensors_.clear();
 }
 

@@ -7,7 +7,9 @@
 // Float64Array of n+1 positions; lib/ packs it). What is copied (DESIGN-level, mirrored in the README):
 //  - numeric feeds of at least kZeroCopyMinBytes whose memory satisfies
 //    TF_TensorDefaultAlignment() are borrowed, not copied; smaller or unaligned ones
-//    are copied once (TensorFlow itself would copy an unaligned buffer);
+//    are copied once (TensorFlow itself would copy an unaligned buffer): for run(), an
+//    unaligned one of at least kZeroCopyMinBytes is pinned and copied on the runner thread
+//    as its run starts (FeedSet::Materialize), so the JS thread never copies big feeds;
 //  - numeric outputs of at least kZeroCopyMinBytes become external ArrayBuffers over
 //    TensorFlow's buffer (freed when JS collects them); smaller ones are copied;
 //  - strings are always copied (TF_TString is TensorFlow's own layout).
@@ -58,8 +60,13 @@ class FeedSet {
   // Converts one feed, given as its dtype number, shape array and data (JS thread).
   // Throws a JS TypeError naming feed `name` on malformed input; lib/ validates
   // against the signature before this point.
+  // `defer_copy`: a feed of kZeroCopyMinBytes or more that must be copied (unaligned) is
+  // pinned instead, and copied by Materialize() on the thread that runs it.
   void Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases, Napi::Value dtype,
-           Napi::Value shape, Napi::Value data, const std::string& name);
+           Napi::Value shape, Napi::Value data, const std::string& name, bool defer_copy = false);
+  // Makes the tensors of the deferred copies and unpins their JS memory (any thread; before
+  // the run). Empty when every feed is ready; else the failure (out of memory).
+  std::string Materialize();
   // Takes a tensor made elsewhere (a model host's view of a shared segment; any thread).
   void Adopt(TF_Tensor* tensor) { tensors_.push_back(tensor); }
   // Deletes the tensors (any thread).
@@ -71,8 +78,21 @@ class FeedSet {
   bool Borrows(const void* p, size_t n) const;
 
  private:
+  // A feed to copy when its run starts: where its tensor goes in tensors_, its JS memory
+  // (pinned by `pin`, a Pin of tensor.cc) and what TF_NewTensor needs.
+  struct DeferredCopy {
+    size_t index;
+    const uint8_t* source;
+    size_t bytes;
+    TF_DataType dtype;
+    std::vector<int64_t> dims;
+    void* pin;
+    std::string name;
+  };
+
   std::vector<TF_Tensor*> tensors_;
   std::vector<std::pair<uintptr_t, uintptr_t>> borrowed_;
+  std::vector<DeferredCopy> deferred_;
 };
 
 // Converts and takes ownership of `tensor` (JS thread), storing dtype, shape and

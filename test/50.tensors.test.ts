@@ -242,6 +242,38 @@ t.test('dispose() of an output that a run in flight reads as a feed waits for th
   await Promise.all([model.dispose(), one.dispose()]);
 });
 
+t.test('run() copies a big unaligned feed on the runner thread as its run starts, not on the JS thread', async (t) => {
+  // The queue fixture: `dequeue` on an empty queue blocks until its runTimeoutMs (enforced with
+  // an inter-op pool), holding the model's one run slot, so the `enqueue` after it waits.
+  const model = await loadModel(fixture('queue').dir, { maxConcurrentRuns: 1, interOpThreads: 1 });
+  const n = 1 << 12; // 16 KiB of float32, the size from which feeds are borrowed
+  const x = new Float32Array(new ArrayBuffer(4 * n + 4), 4, n).fill(1); // never 64-aligned
+  const busy = model.run({}, { signature: 'dequeue', runTimeoutMs: 500 });
+  const before = stats();
+  const queued = model.run({ x: new Tensor('float32', x) }, { signature: 'enqueue' });
+  t.equal(stats().pinnedNow - before.pinnedNow, 1, "the waiting run holds the feed's memory");
+  t.equal(stats().copiedFeeds - before.copiedFeeds, 0, 'and has not copied it on the JS thread');
+  x.fill(2); // against the rule (a borrowed feed is not to be changed before its run settles), to see when it is read
+  await t.rejects(busy, { code: 'DEADLINE_EXCEEDED' });
+  t.equal(((await queued).size!.data as Int32Array)[0], 1);
+  t.equal(stats().copiedFeeds - before.copiedFeeds, 1, 'copied once, when its run started');
+  const { sum } = await model.run({}, { signature: 'dequeue' });
+  t.equal((sum!.data as Float32Array)[0], 2 * n, 'so the run read the values the feed held then');
+  await feedsReleased();
+  t.equal(stats().pinnedNow, 0, 'and let go of it');
+
+  // A run that never starts lets go of its feed too.
+  const blocked = model.run({}, { signature: 'dequeue', runTimeoutMs: 2000 });
+  const dropped = model.run({ x: new Tensor('float32', x) }, { signature: 'enqueue' });
+  t.equal(stats().pinnedNow, 1);
+  const settled = Promise.allSettled([blocked, dropped]);
+  await model.dispose();
+  const [, outcome] = await settled;
+  t.match(outcome, { status: 'rejected', reason: { code: /MODEL_DISPOSED|CANCELLED/ } }, 'the waiting run is dropped by dispose()');
+  await feedsReleased();
+  t.equal(stats().pinnedNow, 0, 'a run dropped before it started unpins its feed');
+});
+
 t.test('shared segments are sealed; buffers of one kind are never taken for the other', async (t) => {
   const { fd, buffer } = native().shmCreate(65536);
   t.throws(() => fs.ftruncateSync(fd, 0), { code: 'EPERM' }, 'a segment cannot be shrunk (SIGBUS for its mappings)');

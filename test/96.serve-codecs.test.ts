@@ -17,7 +17,7 @@ import { parseModelServerConfig } from '../lib/manager/tfs-config';
 import { FloatLiteral, parseJson } from '../lib/serve/json';
 import { PROTO_DIR, protos, tensorFromProto } from '../lib/serve/tensor-proto';
 import { classifyResponse, feedsFromPayload, floatToken, predictResponse, readExamplesRequest, readPredictRequest, regressResponse, statusResponse } from '../lib/serve/tfs';
-import { inferResponse, readInferRequest, splitBody } from '../lib/serve/v2';
+import { binaryTensor, inferResponse, readInferRequest, splitBody } from '../lib/serve/v2';
 import { shortestFloat, tensorFromValue, tensorToJson } from '../lib/values';
 import { plain } from './helpers';
 
@@ -303,6 +303,19 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
     { code: 'FAILED_PRECONDITION', message: /output 's' holds bytes that are not UTF-8, which v2 JSON cannot carry unchanged; ask for it as binary data: "outputs": \[\{"name": "s", "parameters": \{"binary_data": true\}\}\]/ }, 'BYTES that are not UTF-8 are not sent changed as JSON');
   const rawBinary = inferResponse('m', 3, { id: undefined, feeds: {}, outputs: null, binaryByDefault: true, signatureName: undefined }, { s: raw });
   t.same(Buffer.concat(rawBinary.binary!), Buffer.from([2, 0, 0, 0, 0x6f, 0x6b, 1, 0, 0, 0, 0xff]), 'and go as binary data unchanged');
+});
+
+t.test('binary tensors: a view of the request where they start on a whole element, else a copy', async (t) => {
+  const body = new Uint8Array(4 + 4 * 3 + 1);
+  new DataView(body.buffer).setFloat32(4, 1.5, true);
+  const view = binaryTensor('x', 'float32', [3], body.subarray(4, 16));
+  t.equal((view.data as Float32Array).buffer, body.buffer, 'no copy on the event loop: run() copies it on its runner thread if TensorFlow needs it aligned');
+  t.equal((view.data as Float32Array)[0], 1.5);
+  const odd = binaryTensor('x', 'float32', [3], body.subarray(1, 13));
+  t.not((odd.data as Float32Array).buffer, body.buffer, 'bytes that do not start on a whole float are copied');
+  const own = binaryTensor('x', 'float32', [3], body.subarray(4, 16), false);
+  t.not((own.data as Float32Array).buffer, body.buffer, "a codec thread's tensors have buffers of their own, to move");
+  t.same(Array.from(own.data as Float32Array), [1.5, 0, 0]);
 });
 
 t.test("TensorFlow Serving's text-format model config (serving_config.md's examples)", async (t) => {

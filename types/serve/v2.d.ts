@@ -56,8 +56,10 @@ export interface InferRequest {
 }
 /**
  * A tensor from its raw little-endian bytes (BYTES: each element after its 4-byte length),
- * checked against its shape. `aligned`: numbers are copied into Tensor.alloc's memory (fed
- * without another copy); false: into a plain typed array (which a worker can move).
+ * checked against its shape. `aligned` (the event loop's way): numbers are a view of `bytes`
+ * where they start on a whole element (no copy here: run() copies them, if TensorFlow needs
+ * them more aligned, on its runner thread), else a copy in Tensor.alloc's memory (fed without
+ * another copy); false (a codec thread's way): a typed array of their own, which it can move.
  */
 export declare function binaryTensor(name: string, dtype: DType, shape: number[], bytes: Uint8Array, aligned?: boolean): Tensor;
 /**
