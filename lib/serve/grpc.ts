@@ -4,11 +4,13 @@
  * (GetModelStatus), KServe's GRPCInferenceService (the Open Inference Protocol), and gRPC's
  * standard health service. The messages are the .proto files in proto/ (tfslice's own, with
  * TensorFlow's, TensorFlow Serving's and KServe's packages, names and field numbers), read with
- * protobufjs; each method's bytes are decoded and encoded by protobufjs' reflection.
+ * protobufjs; each method's bytes are decoded and encoded by protobufjs' reflection, except
+ * TensorProto's numeric fields, read into typed arrays and written from them
+ * (tensor-proto-wire.ts). Predict and ModelInfer messages of offloadBytes or more are decoded,
+ * and their responses encoded, on the codec threads (codec.ts), so the event loop serves on.
  *
  * Why no @grpc/proto-loader: it turns every message into plain objects (int64 as strings or
- * numbers, repeated floats as arrays); protobufjs itself decodes packed floats straight from the
- * bytes and encodes typed arrays as they are, which is what tensors need.
+ * numbers, repeated floats as arrays), where tensors need typed arrays and exact 64-bit integers.
  */
 import { performance } from 'node:perf_hooks';
 
@@ -100,11 +102,11 @@ const UNREADABLE = Symbol('unreadable request');
 /** Why a request's bytes did not decode, or undefined when they did. */
 const unreadableOf = (request: Message): string | undefined => (request as { [UNREADABLE]?: string })[UNREADABLE];
 
-/** A deferred request's bytes, or undefined for a decoded one. */
-const deferredOf = (request: Message): Buffer | undefined => (request as { [DEFERRED]?: Buffer })[DEFERRED];
-
 /** Marks a request left undecoded, for a codec thread to decode: its value is the bytes. */
 const DEFERRED = Symbol('deferred request');
+
+/** A deferred request's bytes, or undefined for a decoded one. */
+const deferredOf = (request: Message): Buffer | undefined => (request as { [DEFERRED]?: Buffer })[DEFERRED];
 
 /** Marks a response already encoded (on a codec thread): its value is the bytes. */
 const ENCODED = Symbol('encoded response');

@@ -173,9 +173,10 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned 
   if (at !== binary.byteLength) throw new InvalidArgumentError(`unexpected additional input data: ${binary.byteLength - at} bytes after the inputs' binary data`);
   let outputs: { name: string; binary: boolean }[] | null = null;
   const binaryByDefault = parameters.binary_data_output === true;
-  if (header.outputs !== undefined) {
-    const list = field<JsonValue[]>(header.outputs, Array.isArray, '"outputs" must be an array of { name, parameters }');
-    outputs = list.map((o, i) => {
+  // An empty list asks for every output, as no list does (and as an empty `outputs` does over gRPC).
+  const listed = header.outputs === undefined ? [] : field<JsonValue[]>(header.outputs, Array.isArray, '"outputs" must be an array of { name, parameters }');
+  if (listed.length > 0) {
+    outputs = listed.map((o, i) => {
       if (!isObject(o) || typeof o.name !== 'string') throw new InvalidArgumentError(`outputs[${i}] must be an object with a name`);
       const p = o.parameters === undefined ? {} : field<Record<string, JsonValue>>(o.parameters, isObject, `output '${o.name}': parameters must be an object`);
       return { name: o.name, binary: p.binary_data === undefined ? binaryByDefault : p.binary_data === true };
