@@ -7,6 +7,8 @@
 // (latency at concurrency 1, in µs); servers and clients share this machine's cores, the same
 // for every contender. Then gRPC Predict through tfslice serve's gRPC side, against REST: with a
 // grpc-js client, and (where nghttp2's h2load is on PATH) REST and gRPC with that one C client.
+// Last, a 31 MiB predict body read on the codec threads (the default) and on the event loop
+// (--offload_bytes=Infinity): the request's time and the longest wait for a health probe.
 //
 //   node bench/serve.js [--quick] [--json] [--no-tfjs] [--no-python]
 'use strict';
