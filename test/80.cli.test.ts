@@ -299,6 +299,7 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
     [['bench', tiny.dir, '--iterations', '0'], 2, /'--iterations <n>' argument '0' is invalid\. expected an integer ≥ 1/],
     [['bench', tiny.dir, '--iterations', '5', '--duration', '1'], 2, /--duration and --iterations exclude each other/],
     [['install-tensorflow', '--from', 'conda'], 2, /argument 'conda' is invalid\. Allowed choices are pip, archive/],
+    [['serve', '--model_name', 'm', '--model_base_path', tiny.dir, '--offload_bytes', '-1'], 2, /'--offload_bytes <n>' argument '-1' is invalid\. expected a byte count, or Infinity/],
   ];
   for (const [args, code, message] of cases) {
     const r = await cli(args);

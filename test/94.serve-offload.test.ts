@@ -18,7 +18,7 @@ import { ModelManager, Tensor } from '../lib/index';
 import { bindGrpc, closeGrpc, createGrpcServer, createServer } from '../lib/serve';
 import { Codec, fromWire, jsonWeight, toWire } from '../lib/serve/codec';
 import { Deadline } from '../lib/serve/server';
-import { basePath as sharedBasePath, PYTHON, ROOT } from './helpers';
+import { basePath as sharedBasePath, PYTHON, ROOT, startServe } from './helpers';
 
 const run = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-offload-'));
@@ -428,4 +428,17 @@ t.test('options are checked', async (t) => {
   await t.rejects(createServer({ manager, offloadBytes: -1 }), { name: 'TypeError', message: /offloadBytes/ });
   await t.rejects(createServer({ manager, codecThreads: 0 }), { name: 'TypeError', message: /codecThreads/ });
   t.throws(() => createGrpcServer({ manager, offloadBytes: Number.NaN }), { name: 'TypeError', message: /offloadBytes/ });
+});
+
+t.test('tfslice serve --offload_bytes Infinity reads every body on the event loop, and answers as the default', async (t) => {
+  const served = await Promise.all([['--offload_bytes', 'Infinity'], []].map((flags) => startServe(['--model_name', 'half', '--model_base_path', path.join(tmp, 'half'), '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0', ...flags])));
+  t.teardown(() => { for (const s of served) s.child.kill('SIGKILL'); });
+  const big = JSON.stringify({ instances: Array.from({ length: 80_000 }, (_, i) => i / 8) });
+  t.ok(big.length > 256 * 1024, 'a body the default offloads');
+  const answers = await Promise.all(served.map(async (s) => {
+    const r = await fetch(`${s.url}/v1/models/half:predict`, { method: 'POST', body: big });
+    return { status: r.status, text: await r.text() };
+  }));
+  t.equal(answers[0]!.status, 200);
+  t.equal(answers[0]!.text, answers[1]!.text, 'the same answer as the default (offloaded) server');
 });
