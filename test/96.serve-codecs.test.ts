@@ -392,7 +392,7 @@ t.test('plain values: bool bytes other than 0 and 1 read as true; nesting past 2
   t.same(tensorFromValue(ok, { dtype: 'float32', shape: null }, "feed 'x'").shape.length, 254, '254 levels are a tensor of rank 254');
 });
 
-t.test("TensorProto's numeric fields: typed arrays, read and written as protobufjs's generated code reads and writes them", async (t) => {
+t.test("TensorProto's and InferTensorContents' numeric fields: typed arrays, read (and TensorProto's written) as protobufjs's generated code reads and writes them", async (t) => {
   const ours = protos().lookupType('tensorflow.TensorProto');
   const reference = new Root().loadSync(path.join(PROTO_DIR, 'tensorflow.proto'), { keepCase: true }).resolveAll().lookupType('tensorflow.TensorProto');
   const FIELDS = { float_val: 5, double_val: 6, int_val: 7, int64_val: 10, bool_val: 11, half_val: 13, uint32_val: 16, uint64_val: 17 } as const;
@@ -498,6 +498,33 @@ t.test("TensorProto's numeric fields: typed arrays, read and written as protobuf
     return true;
   }), { numRuns: 10_000 });
   t.ok(agreed > 1000, `${agreed} of 10 000 hostile byte strings decoded, alike; the rest refused`);
+
+  // KServe's InferTensorContents, decoded the same way.
+  const contents = protos().lookupType('inference.InferTensorContents');
+  const contentsReference = new Root().loadSync(path.join(PROTO_DIR, 'inference.proto'), { keepCase: true }).resolveAll().lookupType('inference.InferTensorContents');
+  const CONTENTS = ['bool_contents', 'int_contents', 'int64_contents', 'uint_contents', 'uint64_contents', 'fp32_contents', 'fp64_contents'];
+  const contentsOf = (m: Record<string, unknown>) => Object.fromEntries([...CONTENTS.map((f) => [f, Array.from((m[f] as ArrayLike<unknown> | undefined) ?? [], (v) => (typeof v === 'boolean' ? String(Number(v)) : Object.is(v, -0) ? '-0' : String(v)))]),
+    ['bytes_contents', ((m.bytes_contents as Uint8Array[] | undefined) ?? []).map((b) => Buffer.from(b).toString('hex'))]]);
+  const contentsMessage = fc.record({
+    bool_contents: list(fc.boolean()), int_contents: list(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })),
+    int64_contents: list(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map(String)), uint_contents: list(fc.nat({ max: 2 ** 32 - 1 })),
+    uint64_contents: list(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(String)), fp32_contents: list(fc.float({ noNaN: true })),
+    fp64_contents: list(fc.double({ noNaN: true })), bytes_contents: fc.array(fc.uint8Array({ maxLength: 8 }), { maxLength: 4 }),
+  });
+  fc.assert(fc.property(contentsMessage, fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 2 }), (m, edits) => {
+    const bytes = Uint8Array.from(contentsReference.encode(m).finish());
+    for (const [at, value] of edits) if (bytes.length > 0) bytes[at % bytes.length] = value;
+    let mine: Record<string, unknown> | Error;
+    let theirs: Record<string, unknown> | Error;
+    try { mine = contents.decode(bytes) as unknown as Record<string, unknown>; } catch (error) { mine = error as Error; }
+    try { theirs = contentsReference.decode(bytes) as unknown as Record<string, unknown>; } catch (error) { theirs = error as Error; }
+    if (mine instanceof Error) return edits.length > 0; // only damaged bytes may be refused
+    if (theirs instanceof Error) return false;
+    if (edits.length === 0 && (m.fp32_contents.length > 0) !== (mine.fp32_contents instanceof Float32Array)) return false;
+    assert.deepStrictEqual(contentsOf(mine), contentsOf(theirs));
+    return true;
+  }), { numRuns: 1000 });
+  t.pass("InferTensorContents: 1000 random messages, some damaged, decoded as protobufjs's generated code decodes them");
 
   // Into tensors: the typed array itself when it holds every element, a copy when one value fills the shape.
   const x = ours.decode(ours.encode({ dtype: 1, tensor_shape: { dim: [{ size: 3 }] }, float_val: [1, 2, 3] }).finish()) as unknown as Record<string, unknown>;

@@ -1,7 +1,7 @@
 /**
  * TensorProto's repeated numeric fields (float_val, int64_val, ...) read straight into typed
- * arrays and written straight from them, in place of protobufjs's generated code for that one
- * message. protobufjs reads a packed field into a JS array element by element (8 MiB of
+ * arrays and written straight from them, in place of protobufjs's generated code for that
+ * message (and KServe's InferTensorContents read the same way). protobufjs reads a packed field into a JS array element by element (8 MiB of
  * float_val: 136-151 ms here, and 16 bytes of heap per float) and writes it element by element;
  * packed fixed-width values are the bytes of a typed array (little-endian), so here they are one
  * copy each way. Short runs (SMALL) go element by element, which is faster for them.
@@ -32,17 +32,34 @@ interface NumericField {
   id: number;
   name: string;
   kind: Kind;
-  /** Its index in NUMERIC_FIELDS. */
+  /** Its index in its message's list. */
   slot: number;
 }
 
-/** TensorProto's repeated numeric fields (tensor.proto), and by field number. */
-const NUMERIC_FIELDS: NumericField[] = ([
+/** A message's repeated numeric fields: in order, and by field number. */
+interface NumericFields {
+  list: NumericField[];
+  byId: (NumericField | undefined)[];
+}
+
+function numericFields(fields: readonly (readonly [number, string, Kind])[]): NumericFields {
+  const list = fields.map(([id, name, kind], slot) => ({ id, name, kind, slot }));
+  const byId: (NumericField | undefined)[] = [];
+  for (const field of list) byId[field.id] = field;
+  return { list, byId };
+}
+
+/** TensorProto's (tensor.proto). */
+const TENSOR_PROTO = numericFields([
   [5, 'float_val', 'f32'], [6, 'double_val', 'f64'], [7, 'int_val', 'i32'], [10, 'int64_val', 'i64'], [11, 'bool_val', 'bool'],
   [13, 'half_val', 'i32'], [16, 'uint32_val', 'u32'], [17, 'uint64_val', 'u64'],
-] as const).map(([id, name, kind], slot) => ({ id, name, kind, slot }));
-const NUMERIC: (NumericField | undefined)[] = [];
-for (const field of NUMERIC_FIELDS) NUMERIC[field.id] = field;
+]);
+
+/** KServe's InferTensorContents (grpc_predict_v2.proto). */
+const INFER_CONTENTS = numericFields([
+  [1, 'bool_contents', 'bool'], [2, 'int_contents', 'i32'], [3, 'int64_contents', 'i64'], [4, 'uint_contents', 'u32'],
+  [5, 'uint64_contents', 'u64'], [6, 'fp32_contents', 'f32'], [7, 'fp64_contents', 'f64'],
+]);
 
 /** Runs of at most this many elements are read element by element: a copy would need the typed array's ArrayBuffer, which V8 makes only on demand for small arrays. */
 const SMALL = 64;
@@ -214,10 +231,21 @@ const decodeNested = (type: Type, r: Reader, length: number, depth: number, into
   (type.decode as unknown as GeneratedDecode).call(type, r, length, undefined, depth, into ?? undefined);
 
 /**
- * TensorProto's decoder: protobufjs's generated signature (reader or bytes, length, end-group
- * tag, depth, message to merge into), the numeric fields as typed arrays.
+ * Reads a field that is not numeric into `m` (the reader at its value); false to skip it.
  */
-function decoder(type: Type, shapeType: Type) {
+type OtherField = (r: Reader, m: Record<string, unknown>, id: number, wire: number, depth: number) => boolean;
+
+/** Appends a bytes value to the repeated field `name` of `m`. */
+function pushBytes(r: Reader, m: Record<string, unknown>, name: string): void {
+  const list = (Object.hasOwn(m, name) ? m[name] : (m[name] = [])) as Uint8Array[];
+  list.push(r.bytes());
+}
+
+/**
+ * A message's decoder: protobufjs's generated signature (reader or bytes, length, end-group
+ * tag, depth, message to merge into), the numeric fields as typed arrays, the others by `other`.
+ */
+function decoder(type: Type, numeric: NumericFields, other: OtherField) {
   return function decode(input: Reader | Uint8Array, length?: number, endGroup?: number, depth = 0, into?: Record<string, unknown> | null): Record<string, unknown> {
     const r = input instanceof Reader ? input : Reader.create(input);
     if (depth > (Reader as unknown as { recursionLimit: number }).recursionLimit) throw new Error('max depth exceeded');
@@ -234,40 +262,27 @@ function decoder(type: Type, shapeType: Type) {
       const id = tag >>> 3;
       const wire = tag & 7;
       if (id === 0) throw new Error('illegal tag: field number 0');
-      const numeric = NUMERIC[id];
-      if (numeric) {
+      const field = numeric.byId[id];
+      if (field) {
         pieces ??= [];
-        const list = pieces[numeric.slot] ??= [];
+        const list = pieces[field.slot] ??= [];
         if (wire === 2) {
           const size = r.size();
           const stop = r.pos + size;
           if (stop > end) throw new RangeError('index out of range');
-          list.push(readPacked(r.buf, r.pos, stop, numeric.kind, numeric.name));
+          list.push(readPacked(r.buf, r.pos, stop, field.kind, field.name));
           r.pos = stop;
-        } else if (wire === WIRE[numeric.kind]) {
+        } else if (wire === WIRE[field.kind]) {
           const last = list[list.length - 1];
           const loose = Array.isArray(last) ? last : [];
           if (loose !== last) list.push(loose);
-          loose.push(readOne(r, numeric.kind));
+          loose.push(readOne(r, field.kind));
         } else {
-          throw new Error(`${numeric.name} has wire type ${wire}`);
+          throw new Error(`${field.name} has wire type ${wire}`);
         }
         continue;
       }
-      switch (id) {
-        case 1: if (wire !== 0) break; m.dtype = r.int32(); continue;
-        case 2: if (wire !== 2) break; m.tensor_shape = decodeNested(shapeType, r, r.size(), depth + 1, m.tensor_shape); continue;
-        case 3: if (wire !== 0) break; m.version_number = r.int32(); continue;
-        case 4: if (wire !== 2) break; m.tensor_content = r.bytes(); continue;
-        case 8: {
-          if (wire !== 2) break;
-          const strings = (Object.hasOwn(m, 'string_val') ? m.string_val : (m.string_val = [])) as Uint8Array[];
-          strings.push(r.bytes());
-          continue;
-        }
-        default: break;
-      }
-      r.skipType(wire, depth, id);
+      if (!other(r, m, id, wire, depth)) r.skipType(wire, depth, id);
     }
     r.len = outer;
     if (r.pos > end) throw new RangeError('index out of range');
@@ -275,7 +290,7 @@ function decoder(type: Type, shapeType: Type) {
     for (let slot = 0; slot < pieces.length; slot++) {
       const list = pieces[slot];
       if (!list) continue;
-      const { name, kind } = NUMERIC_FIELDS[slot]!;
+      const { name, kind } = numeric.list[slot]!;
       const before = m[name] as ArrayLike<unknown> | undefined;
       if (before && before.length > 0) list.unshift(asTyped(kind, before));
       m[name] = join(kind, list);
@@ -410,6 +425,32 @@ function encoder(shapeType: Type) {
 export function typedTensorProto(type: Type): void {
   type.setup();
   const shapeType = type.fields.tensor_shape!.resolve().resolvedType as Type;
-  type.decode = decoder(type, shapeType) as unknown as Type['decode'];
+  type.decode = decoder(type, TENSOR_PROTO, (r, m, id, wire, depth) => {
+    switch (id) {
+      case 1: if (wire !== 0) return false; m.dtype = r.int32(); return true;
+      case 2: if (wire !== 2) return false; m.tensor_shape = decodeNested(shapeType, r, r.size(), depth + 1, m.tensor_shape); return true;
+      case 3: if (wire !== 0) return false; m.version_number = r.int32(); return true;
+      case 4: if (wire !== 2) return false; m.tensor_content = r.bytes(); return true;
+      case 8: if (wire !== 2) return false; pushBytes(r, m, 'string_val'); return true;
+      default: return false;
+    }
+  }) as unknown as Type['decode'];
   type.encode = encoder(shapeType) as unknown as Type['encode'];
+}
+
+/**
+ * @internal Makes `type` (inference.InferTensorContents, KServe's typed tensor contents) decode
+ * its numeric fields into typed arrays, as typedTensorProto() does for TensorProto's
+ * (bool_contents: Uint8Array of 0/1, int_contents: Int32Array, int64_contents: BigInt64Array,
+ * uint_contents: Uint32Array, uint64_contents: BigUint64Array, fp32_contents: Float32Array,
+ * fp64_contents: Float64Array). The server never writes the message (outputs go as
+ * raw_output_contents), so its encoder stays protobufjs's, which takes typed arrays too.
+ */
+export function typedInferContents(type: Type): void {
+  type.setup();
+  type.decode = decoder(type, INFER_CONTENTS, (r, m, id, wire) => {
+    if (id !== 8 || wire !== 2) return false;
+    pushBytes(r, m, 'bytes_contents');
+    return true;
+  }) as unknown as Type['decode'];
 }

@@ -14,7 +14,7 @@ import { InvalidArgumentError, TensorFlowError } from '../errors';
 import { PACKAGE_ROOT } from '../native';
 import { checkShape, elementCount, Tensor } from '../tensor';
 import { tfDataTypeName } from './tfs';
-import { typedTensorProto } from './tensor-proto-wire';
+import { typedInferContents, typedTensorProto } from './tensor-proto-wire';
 import { binaryTensor, dtypeOfV2, v2Datatype } from './v2';
 
 /** @internal Where the .proto files are (shipped with the package; grpc.ts exports it). */
@@ -27,8 +27,8 @@ const MAX_FILLED_ELEMENTS = 16 * 1024 * 1024;
 let root: Root | undefined;
 
 /**
- * @internal The messages and services of proto/, loaded once. TensorProto's numeric fields
- * decode into typed arrays (tensor-proto-wire.ts).
+ * @internal The messages and services of proto/, loaded once. TensorProto's and
+ * InferTensorContents' numeric fields decode into typed arrays (tensor-proto-wire.ts).
  */
 export function protos(): Root {
   if (!root) {
@@ -36,6 +36,7 @@ export function protos(): Root {
     root.loadSync(['tensorflow_serving.proto', 'inference.proto', 'health.proto'].map((f) => path.join(PROTO_DIR, f)), { keepCase: true });
     root.resolveAll();
     typedTensorProto(root.lookupType('tensorflow.TensorProto'));
+    typedInferContents(root.lookupType('inference.InferTensorContents'));
   }
   return root;
 }
