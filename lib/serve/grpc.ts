@@ -26,6 +26,7 @@ import { type AuthOptions, BearerAuth } from './auth';
 import { Codec, codecOptions, fromWire, taskFailure, tensorBytes } from './codec';
 import { modelLabel, type ServerMetrics, type ServingApi } from './metrics';
 import { notReadyReason, statusVersions, useTimed, VERSION, withDeadline } from './server';
+import { describeError } from './status';
 import { decodeMessage, inferFeeds, inferHead, type Int64, type Message, modelSpecOf, predictFeeds, PROTO_DIR as protoDir, protos, tensorToProto, toNumber, versionOf } from './tensor-proto';
 import { checkExamplesSignature, classifications, regressions, servingSignature } from './tfs';
 import { modelMetadata, outputBytes, v2Datatype } from './v2';
@@ -79,18 +80,8 @@ function mendLongDeadlines(): void {
 const MAX_MESSAGE = 1024;
 
 function grpcError(error: unknown): Partial<grpc.StatusObject> {
-  let code = 'INTERNAL';
-  let message = 'internal error (see the server log)';
-  if (error instanceof Error) {
-    const c = (error as { code?: unknown }).code;
-    if (typeof c === 'string' && (CODES.includes(c) || c.startsWith('MODEL_') || c.startsWith('GPU_'))) {
-      code = c;
-      message = error.message;
-    } else if (c === 'ERR_INVALID_ARG_TYPE' || c === 'ERR_OUT_OF_RANGE') {
-      code = 'INVALID_ARGUMENT';
-      message = error.message;
-    }
-  }
+  // The code and message the REST API would give (status.ts), as a gRPC status.
+  let { code, message } = describeError(error);
   if (code === 'INTERNAL' && !(error instanceof TensorFlowError)) process.stderr.write(`tfslice serve: a gRPC call failed: ${error instanceof Error ? error.stack : String(error)}\n`);
   if (message.length > MAX_MESSAGE) message = `${message.slice(0, MAX_MESSAGE)}…`;
   return { code: statusCode(code), details: message };
