@@ -809,10 +809,13 @@ export class Model {
       result[keys[i]!] = Tensor.fromNative(flat[3 * i] as number, flat[3 * i + 1] as number[], flat[3 * i + 2] as NativeData, owned);
     }
     for (const [key, input] of prepared.echoes) {
-      const fed = prepared.tensors[input]!;
-      result[key] = fed.dtype === 'string'
-        ? new Tensor('string', fed.bytes().map((b) => Uint8Array.from(b)), fed.shape)
-        : new Tensor(fed.dtype, (fed.data as TypedArray).slice() as never, fed.shape);
+      // A copy of the feed in its flat form: strings as their packed bytes and offsets (two
+      // copies, not one array per string: a million of those stalled the collector for seconds).
+      const fed: NativeTensors = [];
+      prepared.tensors[input]!.pushNative(fed);
+      const data = fed[2] as NativeData;
+      const copy = ArrayBuffer.isView(data) ? (data as TypedArray).slice() : { bytes: data.bytes.slice(), offsets: data.offsets.slice() };
+      result[key] = Tensor.fromNative(fed[0] as number, [...(fed[1] as number[])], copy, false);
     }
     return result;
   }
