@@ -23,7 +23,7 @@ import type { Model } from '../model';
 import type { TensorSpec } from '../proto';
 import { Tensor } from '../tensor';
 import { type AuthOptions, BearerAuth } from './auth';
-import { Codec, codecOptions, fromWire, taskFailure, tensorBytes } from './codec';
+import { asBuffer, Codec, codecOptions, fromWire, taskFailure, tensorBytes } from './codec';
 import { modelLabel, type ServerMetrics, type ServingApi } from './metrics';
 import { notReadyReason, statusVersions, useTimed, VERSION, withDeadline } from './server';
 import { describeError } from './status';
@@ -101,9 +101,6 @@ const deferredOf = (request: Message): Buffer | undefined => (request as { [DEFE
 
 /** Marks a response already encoded (on a codec thread): its value is the bytes. */
 const ENCODED = Symbol('encoded response');
-
-/** protobufjs's bytes as a Buffer, without a copy (in Node its writer already returns one). */
-const asBuffer = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 
 /**
  * A grpc-js service definition from a service of proto/: each method's bytes through protobufjs,
@@ -349,8 +346,9 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   };
 
   // Predict and ModelInfer messages of offloadBytes or more are decoded, and their responses
-  // encoded, on the codec threads (codec.ts): protobufjs reads 8 MiB of float_val in ~70 ms,
-  // and with the conversions, an 8 MiB Predict held the event loop ~350 ms.
+  // encoded, on the codec threads (codec.ts): an 8 MiB Predict in float_val held the event loop
+  // ~350 ms before TensorProto's fields were read into typed arrays, and big messages still cost
+  // milliseconds per MiB here (varints, string_val lists, and the encoding of big responses).
   const codec = new Codec(offloadBytes, threads);
   codecs.set(server, codec);
   const defer = (method: string, bytes: Buffer) => (method === 'Predict' || method === 'ModelInfer') && codec.wants(bytes.byteLength);

@@ -215,14 +215,18 @@ function asTyped(kind: Kind, values: ArrayLike<unknown>): NumericArray {
   return (ARRAY[kind] as Float64ArrayConstructor).from(values as ArrayLike<number>, Number);
 }
 
-/** A 64-bit integer as protobufjs and its users give one: bigint, Long, number or decimal string. */
-function toBigInt(value: unknown): bigint {
+/**
+ * @internal A 64-bit integer as protobufjs and its users give one (bigint, Long, number or decimal
+ * string; null or undefined: 0) as a bigint; a Long as its 64 bits unsigned, which a
+ * BigInt64Array stores as the signed value.
+ */
+export function toBigInt(value: unknown): bigint {
   if (typeof value === 'bigint') return value;
   if (Long.isLong(value)) {
     const l = value as Long;
     return (BigInt(l.high >>> 0) << 32n) | BigInt(l.low >>> 0);
   }
-  return BigInt(value as number | string);
+  return BigInt((value ?? 0) as number | string);
 }
 
 /** protobufjs's generated decode with the arguments its own nested calls pass (typed as two). */

@@ -14,7 +14,7 @@ import { InvalidArgumentError, TensorFlowError } from '../errors';
 import { PACKAGE_ROOT } from '../native';
 import { checkShape, elementCount, Tensor } from '../tensor';
 import { tfDataTypeName } from './tfs';
-import { typedInferContents, typedTensorProto } from './tensor-proto-wire';
+import { toBigInt, typedInferContents, typedTensorProto } from './tensor-proto-wire';
 import { binaryTensor, dtypeOfV2, v2Datatype } from './v2';
 
 /** @internal Where the .proto files are (shipped with the package; grpc.ts exports it). */
@@ -58,15 +58,6 @@ export function toNumber(value: Int64, what: string): number {
   const n = Long.isLong(value) ? (value as Long).toNumber() : Number(value ?? 0);
   if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${what} is ${String(value)}, past 2^53`);
   return n;
-}
-
-function toBigInt(value: Int64, unsigned: boolean): bigint {
-  if (Long.isLong(value)) {
-    const l = value as Long;
-    const bits = (BigInt(l.high >>> 0) << 32n) | BigInt(l.low >>> 0);
-    return unsigned ? bits : BigInt.asIntN(64, bits);
-  }
-  return BigInt(value ?? 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -153,7 +144,8 @@ function numericArray(dtype: DType, values: ArrayLike<unknown>, n: number): Type
     return data as TypedArray;
   }
   const data = new ArrayOf(n) as unknown as (number | bigint)[];
-  for (let i = 0; i < values.length; i++) data[i] = wide ? toBigInt(values[i] as Int64, dtype === 'uint64') : Number(values[i]);
+  // BigInt64Array and BigUint64Array store a bigint modulo 2^64, as the dtype reads it.
+  for (let i = 0; i < values.length; i++) data[i] = wide ? toBigInt(values[i]) : Number(values[i]);
   return data as unknown as TypedArray;
 }
 
