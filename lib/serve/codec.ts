@@ -330,6 +330,24 @@ export class Codec {
   }
 }
 
+/**
+ * @internal An AbortSignal for a codec task of one request, made when first asked for (small
+ * requests never need one): aborted at once if `gone()`, else when `watch` calls its abort
+ * (the client closed its connection, or cancelled its call).
+ */
+export function lazySignal(gone: () => boolean, watch: (abort: () => void) => void): () => AbortSignal {
+  let controller: AbortController | undefined;
+  return () => {
+    if (!controller) {
+      const made = new AbortController();
+      if (gone()) made.abort();
+      else watch(() => made.abort());
+      controller = made;
+    }
+    return controller.signal;
+  };
+}
+
 /** @internal Bytes as a Buffer over the same memory (a Buffer as it is). */
 export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -23,7 +23,7 @@ import type { Model } from '../model';
 import type { TensorSpec } from '../proto';
 import { Tensor } from '../tensor';
 import { type AuthOptions, BearerAuth } from './auth';
-import { asBuffer, Codec, codecOptions, fromWire, taskFailure, tensorBytes } from './codec';
+import { asBuffer, Codec, codecOptions, fromWire, lazySignal, taskFailure, tensorBytes } from './codec';
 import { modelLabel, type ServerMetrics, type ServingApi } from './metrics';
 import { notReadyReason, statusVersions, useTimed, VERSION, withDeadline } from './server';
 import { describeError } from './status';
@@ -355,18 +355,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
 
   // Aborted when the client cancels the call (or its deadline passes): a codec task for it is
   // dropped. Made when the call first hands a codec thread work (small calls never need one).
-  const cancelled = (call: Call): (() => AbortSignal) => {
-    let controller: AbortController | undefined;
-    return () => {
-      if (!controller) {
-        const made = new AbortController();
-        if (call.cancelled) made.abort();
-        else call.once('cancelled', () => made.abort());
-        controller = made;
-      }
-      return controller.signal;
-    };
-  };
+  const cancelled = (call: Call): (() => AbortSignal) => lazySignal(() => call.cancelled, (abort) => call.once('cancelled', abort));
 
   // A Predict request's parts; each throws, when asked for, what reading it threw.
   const readPredict = async (request: Message, signal: () => AbortSignal) => {

@@ -17,7 +17,7 @@ import type { Model } from '../model';
 import { PACKAGE_ROOT } from '../native';
 import type { Tensor } from '../tensor';
 import { type Body, BodyChunks, bodyParser, contiguous } from './body';
-import { Codec, codecOptions, inputsOf, jsonWeight } from './codec';
+import { Codec, codecOptions, inputsOf, jsonWeight, lazySignal } from './codec';
 import { parseJson } from './json';
 import { describeError, statusOf } from './status';
 import { type AuthOptions, BearerAuth } from './auth';
@@ -281,18 +281,8 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
   // Aborted when the client goes before its answer: a codec task for it is dropped. Made when
   // a request first hands a codec thread work (small requests never need one).
-  const closed = (reply: FastifyReply): (() => AbortSignal) => {
-    let controller: AbortController | undefined;
-    return () => {
-      if (!controller) {
-        const made = new AbortController();
-        if (reply.raw.closed) made.abort(); // gone already
-        else reply.raw.once('close', () => { if (!reply.raw.writableFinished) made.abort(); });
-        controller = made;
-      }
-      return controller.signal;
-    };
-  };
+  const closed = (reply: FastifyReply): (() => AbortSignal) =>
+    lazySignal(() => reply.raw.closed, (abort) => reply.raw.once('close', () => { if (!reply.raw.writableFinished) abort(); }));
 
   // JSON is UTF-8, said the same for a string and for a Buffer (fastify adds the charset only to strings).
   const send = (reply: FastifyReply, outcome: Outcome, started: number, status: number, body: string | Buffer, code: string, type = 'application/json; charset=utf-8') => {
