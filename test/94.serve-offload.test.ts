@@ -401,6 +401,76 @@ print(len(y), y[996])
   checkProbes(t, probed);
 });
 
+/**
+ * Runs `work` and returns its value with the most bytes the event loop copied at once meanwhile,
+ * as JS copies (Buffer.concat, Buffer#copy, TypedArray#set) or Tensor.alloc's memory to fill.
+ * The server runs in this process; its codec threads have their own Buffer and typed arrays.
+ */
+async function biggestCopy<T>(work: () => Promise<T>): Promise<{ value: T; biggest: number }> {
+  let biggest = 0;
+  const note = (bytes: number) => { biggest = Math.max(biggest, bytes); };
+  const typedSet = Object.getPrototypeOf(Uint8Array.prototype) as { set: (this: ArrayBufferView, source: ArrayLike<number>, offset?: number) => void };
+  const saved = { concat: Buffer.concat, copy: Buffer.prototype.copy, set: typedSet.set, alloc: Tensor.alloc };
+  Buffer.concat = function concat(list: readonly Uint8Array[], total?: number) {
+    note(total ?? list.reduce((n, b) => n + b.byteLength, 0));
+    return saved.concat.call(Buffer, list, total);
+  } as typeof Buffer.concat;
+  Buffer.prototype.copy = function copy(this: Buffer, target: Uint8Array, targetStart?: number, sourceStart?: number, sourceEnd?: number) {
+    note((sourceEnd ?? this.byteLength) - (sourceStart ?? 0));
+    return saved.copy.call(this, target, targetStart, sourceStart, sourceEnd);
+  };
+  typedSet.set = function set(this: ArrayBufferView, source: ArrayLike<number>, offset?: number) {
+    note(ArrayBuffer.isView(source) ? source.byteLength : source.length);
+    return saved.set.call(this, source, offset);
+  };
+  Tensor.alloc = function alloc(...args: Parameters<typeof Tensor.alloc>) {
+    const tensor = saved.alloc.apply(Tensor, args);
+    note((tensor.data as ArrayBufferView).byteLength);
+    return tensor;
+  } as typeof Tensor.alloc;
+  try {
+    return { value: await work(), biggest };
+  } finally {
+    Object.assign(Buffer, { concat: saved.concat });
+    Object.assign(Buffer.prototype, { copy: saved.copy });
+    Object.assign(typedSet, { set: saved.set });
+    Object.assign(Tensor, { alloc: saved.alloc });
+  }
+}
+
+t.test('a big v2 binary-extension request (default offloadBytes): the event loop copies none of its tensors, and answers health probes meanwhile', async (t) => {
+  const server = await createServer({ manager });
+  const url = await server.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => server.close());
+  const n = 4_000_000;
+  // Python's requests, the request built by hand as the extension describes it; the JSON part
+  // is one byte past a multiple of 4, so the floats after it start misaligned.
+  const client = `
+import sys, json, requests, numpy as np
+n = int(sys.argv[2])
+x = ((np.arange(n) % 997) / 8).astype('<f4')
+head = json.dumps({"inputs": [{"name": "x", "shape": [n, 1], "datatype": "FP32", "parameters": {"binary_data_size": n * 4}}], "outputs": [{"name": "y", "parameters": {"binary_data": True}}]}).encode()
+head += b" " * ((1 - len(head)) % 4)
+r = requests.post(sys.argv[1] + "/v2/models/half/infer", data=head + x.tobytes(), headers={"Inference-Header-Content-Length": str(len(head)), "Content-Type": "application/octet-stream"})
+assert r.status_code == 200, r.text[:500]
+length = int(r.headers["Inference-Header-Content-Length"])
+meta = json.loads(r.content[:length])
+y = np.frombuffer(r.content[length:], dtype="<f4")
+print(len(head) % 4, r.headers["Content-Length"], meta["outputs"][0]["shape"], len(y), repr(float(y[996])), bool((y == x * np.float32(0.5) + np.float32(2)).all()))
+`;
+  const { value: probed, biggest } = await biggestCopy(() => probing(run(PYTHON, ['-c', client, url, String(n)])));
+  t.ok((await fetch(`${url}/v2/models/half`)).ok, 'the server still answers');
+  const [misaligned, contentLength, shape, count, y996, all] = probed.value.stdout.trim().split(/ (?![^[]*\])/);
+  t.equal(misaligned, '1', 'the binary part started misaligned');
+  t.ok(Number(contentLength) > n * 4, `Content-Length given (${contentLength}), not chunked`);
+  t.equal(shape, `[${n}, 1]`);
+  t.equal(Number(count), n);
+  t.equal(Number(y996), 0.5 * (996 / 8) + 2);
+  t.equal(all, 'True', "every value is the model's");
+  t.ok(biggest < 1 << 20, `the event loop's biggest copy was ${biggest} bytes (the tensors are ${n * 4})`);
+  checkProbes(t, probed);
+});
+
 t.test('tensors cross to a codec thread and back in their flat form, unchanged', async (t) => {
   const backing = new Float32Array([9, 1, 2, 3, 9]);
   const tensors = {

@@ -315,8 +315,18 @@ t.test('binary tensors: a view of the request where they start on a whole elemen
   const odd = binaryTensor('x', 'float32', [3], body.subarray(1, 13));
   t.not((odd.data as Float32Array).buffer, body.buffer, 'bytes that do not start on a whole float are copied');
   const own = binaryTensor('x', 'float32', [3], body.subarray(4, 16), false);
-  t.not((own.data as Float32Array).buffer, body.buffer, "a codec thread's tensors have buffers of their own, to move");
+  t.not((own.data as Float32Array).buffer, body.buffer, "a codec thread's small tensors get buffers of their own (a small body's may be Node's Buffer pool, not the thread's to move)");
   t.same(Array.from(own.data as Float32Array), [1.5, 0, 0]);
+  // A codec thread's body is its own: a big tensor in it is a view, moved back with the body.
+  const n = Buffer.poolSize / 4 + 1;
+  const big = new Uint8Array(8 + 4 * n + 1);
+  new DataView(big.buffer).setFloat32(8 + 4 * (n - 1), -2.5, true);
+  const moved = binaryTensor('x', 'float32', [n], big.subarray(8, 8 + 4 * n), false);
+  t.equal((moved.data as Float32Array).buffer, big.buffer, 'a big aligned tensor on a codec thread is a view of its body');
+  t.equal((moved.data as Float32Array)[n - 1], -2.5);
+  const misaligned = binaryTensor('x', 'float32', [n], big.subarray(9, 9 + 4 * n), false);
+  t.not((misaligned.data as Float32Array).buffer, big.buffer, 'a big misaligned one is copied there');
+  t.equal(misaligned.data.constructor, Float32Array, 'into a typed array of its own, not the addon\'s memory');
 });
 
 t.test("TensorFlow Serving's text-format model config (serving_config.md's examples)", async (t) => {

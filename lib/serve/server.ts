@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
 
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 
@@ -17,7 +18,7 @@ import type { Model } from '../model';
 import { PACKAGE_ROOT } from '../native';
 import type { Tensor } from '../tensor';
 import { type Body, BodyChunks, bodyParser, contiguous } from './body';
-import { Codec, codecOptions, inputsOf, jsonWeight, lazySignal } from './codec';
+import { asBuffer, Codec, codecOptions, inputsOf, jsonWeight, lazySignal } from './codec';
 import { parseJson } from './json';
 import { describeError, statusOf } from './status';
 import { type AuthOptions, BearerAuth } from './auth';
@@ -63,7 +64,8 @@ export interface ServingOptions {
    * is estimated at least this big (two bytes per byte of numbers) are written, on worker
    * threads (lib/serve/codec.ts), so that the event loop goes on answering other requests
    * (health probes too) meanwhile: about 1 µs per element, a 30 MiB body held it for over a
-   * second. For v2 the JSON part's length decides (binary data after it is only copied).
+   * second. A v2 body this big goes there whatever its JSON part's length (joining it would hold
+   * the event loop); a smaller one goes when its JSON part is this big.
    * Infinity: always on the event loop. Time on those threads does not count toward timeoutMs;
    * at most 8 bodies per thread are in their hands at once (beyond, UNAVAILABLE, 503); a client
    * that closes its connection has its task dropped. A predict body this big is read once its
@@ -92,6 +94,8 @@ export const VERSION = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package
 const POST_V1 = /^\/v1\/models\/([^/:]+)(?:\/versions\/(\d+)|\/labels\/([^/:]+))?:(classify|regress|predict)$/i;
 const GET_V1 = /^\/v1\/models(?:\/([^/:]+))?(?:\/versions\/(\d+)|\/labels\/([^/:]+))?(?:\/(metadata))?$/i;
 const V2_MODEL = /^\/v2\/models\/([^/]+)(?:\/versions\/(\d+))?(?:\/(ready|infer))?$/;
+/** A response in parts of fewer bytes is joined and sent at once (cheaper than a stream). */
+const PARTS_JOINED_BELOW = 64 * 1024;
 
 interface Target {
   name: string;
@@ -285,17 +289,23 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     lazySignal(() => reply.raw.closed, (abort) => reply.raw.once('close', () => { if (!reply.raw.writableFinished) abort(); }));
 
   // JSON is UTF-8, said the same for a string and for a Buffer (fastify adds the charset only to strings).
-  const send = (reply: FastifyReply, outcome: Outcome, started: number, status: number, body: string | Buffer, code: string, type = 'application/json; charset=utf-8') => {
+  // A body in parts (a v2 response's JSON, then its binary outputs) is written part by part
+  // when it is big, with its Content-Length: joining 16 MiB held the event loop ~80 ms here.
+  const send = (reply: FastifyReply, outcome: Outcome, started: number, status: number, body: string | Buffer | readonly Uint8Array[], code: string, type = 'application/json; charset=utf-8') => {
     if (metrics) {
       const model = outcome.model;
       metrics.requests.inc({ model, version: outcome.version === null ? '' : String(outcome.version), api: outcome.api, status: code });
       metrics.requestSeconds.observe({ model, api: outcome.api }, (performance.now() - started) / 1000);
       if (outcome.runSeconds !== null && outcome.version !== null) metrics.runSeconds.observe({ model, version: String(outcome.version) }, outcome.runSeconds);
     }
-    return reply.code(status).type(type).send(body);
+    reply.code(status).type(type);
+    if (!Array.isArray(body)) return reply.send(body);
+    const bytes = body.reduce((n, part) => n + part.byteLength, 0);
+    if (bytes < PARTS_JOINED_BELOW) return reply.send(Buffer.concat(body, bytes));
+    return reply.header('content-length', String(bytes)).send(Readable.from(body.map(asBuffer)));
   };
 
-  const handle = (api: ServingApi, work: (request: FastifyRequest, outcome: Outcome, reply: FastifyReply) => Promise<{ body: string | Buffer; type?: string; header?: number } | { status: number; body: string }>) =>
+  const handle = (api: ServingApi, work: (request: FastifyRequest, outcome: Outcome, reply: FastifyReply) => Promise<{ body: string | Buffer | readonly Uint8Array[]; type?: string; header?: number } | { status: number; body: string }>) =>
     async (request: FastifyRequest, reply: FastifyReply) => {
       const started = performance.now();
       const outcome: Outcome = { api, model: '', version: null, runSeconds: null };
@@ -449,10 +459,12 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         const headers = req.headers[HEADER_LENGTH];
         const header = Array.isArray(headers) ? headers[0] : headers;
         const raw = bodyOf(req);
-        // The JSON part's length decides: binary data after it is only sliced.
+        // A body kept in chunks (offloadBytes or more) is read on a codec thread even when its
+        // JSON part is small: joining it, and copying binary tensors that start misaligned, would
+        // hold the event loop (16 MiB: ~150 ms here). Smaller bodies: the JSON part's length decides.
         const jsonBytes = header !== undefined && /^\d+$/.test(header) ? Math.min(Number(header), raw.byteLength) : raw.byteLength;
         let parsed: InferRequest;
-        if (codec.wants(jsonBytes)) {
+        if (raw instanceof BodyChunks || codec.wants(jsonBytes)) {
           parsed = await codec.infer(raw, header, signal());
         } else {
           const { header: json, binary } = splitBody(contiguous(raw), header);
@@ -474,7 +486,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         const json = typeof response.json === 'string' ? response.json : Buffer.from(response.json.buffer, response.json.byteOffset, response.json.byteLength);
         if (!response.binary) return { body: json };
         const head = typeof json === 'string' ? Buffer.from(json) : json;
-        return { body: Buffer.concat([head, ...response.binary]), type: 'application/octet-stream', header: head.byteLength };
+        return { body: [head, ...response.binary], type: 'application/octet-stream', header: head.byteLength };
       })(request, reply);
     },
   });

@@ -93,7 +93,9 @@ const isCount = (v: JsonValue) => (typeof v === 'number' && Number.isSafeInteger
  * checked against its shape. `aligned` (the event loop's way): numbers are a view of `bytes`
  * where they start on a whole element (no copy here: run() copies them, if TensorFlow needs
  * them more aligned, on its runner thread), else a copy in Tensor.alloc's memory (fed without
- * another copy); false (a codec thread's way): a typed array of their own, which it can move.
+ * another copy); false (a codec thread's way, whose body is its own to move): a view of `bytes`
+ * too where they start on a whole element and are bigger than Node's Buffer pool (so their
+ * buffer is not the pool, which small Buffers share), else a typed array of their own.
  */
 export function binaryTensor(name: string, dtype: DType, shape: number[], bytes: Uint8Array, aligned = true): Tensor {
   if (dtype === 'string') {
@@ -115,7 +117,7 @@ export function binaryTensor(name: string, dtype: DType, shape: number[], bytes:
   if (bytes.byteLength !== n * info.bytes) {
     throw new InvalidArgumentError(`input '${name}': binary_data_size ${bytes.byteLength} bytes, but shape [${shape.join(', ')}] of ${v2Datatype(dtype)} needs ${n * info.bytes}`);
   }
-  if (aligned && bytes.byteOffset % info.bytes === 0) return new Tensor(dtype, new info.array!(bytes.buffer, bytes.byteOffset, n) as never, shape);
+  if (bytes.byteOffset % info.bytes === 0 && (aligned || bytes.byteLength > Buffer.poolSize)) return new Tensor(dtype, new info.array!(bytes.buffer, bytes.byteOffset, n) as never, shape);
   // A copy into memory of its own, aligned for the typed array (and for TensorFlow).
   const data = (aligned ? Tensor.alloc(dtype as 'float32', shape).data : new info.array!(n)) as unknown as TypedArray;
   new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(bytes);

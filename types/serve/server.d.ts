@@ -37,7 +37,8 @@ export interface ServingOptions {
      * is estimated at least this big (two bytes per byte of numbers) are written, on worker
      * threads (lib/serve/codec.ts), so that the event loop goes on answering other requests
      * (health probes too) meanwhile: about 1 µs per element, a 30 MiB body held it for over a
-     * second. For v2 the JSON part's length decides (binary data after it is only copied).
+     * second. A v2 body this big goes there whatever its JSON part's length (joining it would hold
+     * the event loop); a smaller one goes when its JSON part is this big.
      * Infinity: always on the event loop. Time on those threads does not count toward timeoutMs;
      * at most 8 bodies per thread are in their hands at once (beyond, UNAVAILABLE, 503); a client
      * that closes its connection has its task dropped. A predict body this big is read once its

@@ -59,7 +59,9 @@ export interface InferRequest {
  * checked against its shape. `aligned` (the event loop's way): numbers are a view of `bytes`
  * where they start on a whole element (no copy here: run() copies them, if TensorFlow needs
  * them more aligned, on its runner thread), else a copy in Tensor.alloc's memory (fed without
- * another copy); false (a codec thread's way): a typed array of their own, which it can move.
+ * another copy); false (a codec thread's way, whose body is its own to move): a view of `bytes`
+ * too where they start on a whole element and are bigger than Node's Buffer pool (so their
+ * buffer is not the pool, which small Buffers share), else a typed array of their own.
  */
 export declare function binaryTensor(name: string, dtype: DType, shape: number[], bytes: Uint8Array, aligned?: boolean): Tensor;
 /**
