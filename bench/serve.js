@@ -458,7 +458,7 @@ function report(results) {
   if (g) {
     const rest = results.models.tiny?.servers['tfslice serve'];
     lines.push(`gRPC Predict (grpc-js client): tiny p50 ${f(g.p50us)} µs at c=1, ${f(g.rps64)} req/s at c=64` +
-      `${rest ? ` (${(g.rps64 / rest.rps64).toFixed(2)}x REST's ${f(rest.rps64)}; target >= 1)` : ''}; ` +
+      `${rest ? ` (${(g.rps64 / rest.rps64).toFixed(2)}x REST's ${f(rest.rps64)} with autocannon, a lighter client on the shared cores; the target >= 1 is read from h2load, below)` : ''}; ` +
       `4 MiB with tensor_content both ways ${g.bigMs.toFixed(1)} ms (${(b.jsonMs / g.bigMs).toFixed(1)}x v2 JSON; target >= 5)`);
     if (g.h2load) {
       lines.push(`gRPC vs REST with one C load generator (h2load, ${g.h2load.reps} pairs, order swapped every pair): tiny at 64 in flight, gRPC ${f(g.h2load.grpcRps64)} req/s ` +

@@ -811,11 +811,9 @@ export class Model {
     for (const [key, input] of prepared.echoes) {
       // A copy of the feed in its flat form: strings as their packed bytes and offsets (two
       // copies, not one array per string: a million of those stalled the collector for seconds).
-      const fed: NativeTensors = [];
-      prepared.tensors[input]!.pushNative(fed);
-      const data = fed[2] as NativeData;
+      const [dtype, shape, data] = prepared.tensors[input]!.flat();
       const copy = ArrayBuffer.isView(data) ? (data as TypedArray).slice() : { bytes: data.bytes.slice(), offsets: data.offsets.slice() };
-      result[key] = Tensor.fromNative(fed[0] as number, [...(fed[1] as number[])], copy, false);
+      result[key] = Tensor.fromNative(dtype, [...shape], copy, false);
     }
     return result;
   }

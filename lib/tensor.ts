@@ -261,6 +261,11 @@ export class Tensor<D extends DType = DType> {
     out.push(this.#tf, this.shape, this.#packed ?? (this.#data as TypedArrayOf[NumericDType]));
   }
 
+  /** @internal [dtype, shape, data] in the addon's flat form (strings as packed bytes and offsets), no copy. */
+  flat(): [number, readonly number[], NativeData] {
+    return [this.#tf, this.shape, this.#packed ?? (this.#data as TypedArrayOf[NumericDType])];
+  }
+
   /**
    * @internal A tensor over what the addon returned (no copy). `owned` false: a view of a
    * buffer other tensors share (a batch's output rows), which dispose() only forgets.

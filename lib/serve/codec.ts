@@ -78,13 +78,6 @@ export interface GrpcPredictResponseTask { modelSpec: Message; outputs: WireTens
 /** A ModelInferResponse to encode: the message but its raw_output_contents, and the outputs for them in order. */
 export interface GrpcInferResponseTask { message: Message; outputs: WireTensors; names: string[] }
 
-/** A tensor in the addon's flat form: [dtype, shape, data] (Tensor.pushNative's triple). */
-function flatOf(tensor: Tensor): [number, readonly number[], NativeData] {
-  const flat: unknown[] = [];
-  tensor.pushNative(flat as never);
-  return flat as [number, readonly number[], NativeData];
-}
-
 /** The bytes of a tensor's elements (a string tensor's: its strings' bytes). */
 function dataBytes(data: NativeData): number {
   return ArrayBuffer.isView(data) ? data.byteLength : (data as PackedStrings).bytes.byteLength;
@@ -115,7 +108,7 @@ export function toWire(tensors: Readonly<Record<string, Tensor>>, copy: boolean)
   const out: WireTensors = {};
   const transfer = new Set<ArrayBuffer>();
   for (const [key, tensor] of Object.entries(tensors)) {
-    const [tf, shape, native] = flatOf(tensor);
+    const [tf, shape, native] = tensor.flat();
     const data = ArrayBuffer.isView(native) ? whole(native) : { bytes: whole((native as PackedStrings).bytes), offsets: whole((native as PackedStrings).offsets) };
     if (!copy) for (const view of buffersOf(data)) transfer.add(view.buffer as ArrayBuffer);
     out[key] = [tf, [...shape], data];
@@ -137,7 +130,7 @@ export function fromWire(tensors: WireTensors): Record<string, Tensor> {
 export function jsonWeight(tensors: Iterable<Tensor>): number {
   let weight = 0;
   for (const tensor of tensors) {
-    const data = flatOf(tensor)[2];
+    const data = tensor.flat()[2];
     weight += ArrayBuffer.isView(data) ? 2 * data.byteLength : dataBytes(data) + 4 * tensor.size;
   }
   return weight;
@@ -192,7 +185,7 @@ export function taskFailure({ code, message, detail }: TaskError): Error {
 /** @internal About how many bytes these tensors' elements take (what decides whether a gRPC response is encoded on a worker). */
 export function tensorBytes(tensors: Iterable<Tensor>): number {
   let bytes = 0;
-  for (const tensor of tensors) bytes += dataBytes(flatOf(tensor)[2]);
+  for (const tensor of tensors) bytes += dataBytes(tensor.flat()[2]);
   return bytes;
 }
 
