@@ -8,15 +8,15 @@
 import { Piscina } from 'piscina';
 
 import { TensorFlowError } from '../errors';
-import type { Tensor } from '../tensor';
+import { Tensor } from '../tensor';
 import {
-  type CodecAnswer, type ExamplesTask, fromWire, type GrpcInferRead, type GrpcInferResponseTask, type GrpcPredictRead, type GrpcPredictResponseTask, type GrpcTask,
+  type CodecAnswer, type ExamplesTask, fromWire, type GrpcExamplesRead, type GrpcExamplesTask, type GrpcInferRead, type GrpcInferResponseTask, type GrpcPredictRead, type GrpcPredictResponseTask, type GrpcTask,
   type InferResponseTask, type InferTask, type PredictRead, type PredictResponseTask, type PredictTask, type TaskBody, type TaskError, toWire, whole,
 } from './codec';
 import { parseJson } from './json';
 import { describeError } from './status';
 import { feedsFromPayload, predictResponse, readExamplesRequest, readPredictRequest, signatureNotFound } from './tfs';
-import { decodeMessage, inferFeeds, inferHead, type Message, modelSpecOf, predictFeeds, protos, tensorToProto } from './tensor-proto';
+import { decodeMessage, inferFeeds, inferHead, type Message, modelSpecOf, predictFeeds, protos, serializedExamples, tensorToProto } from './tensor-proto';
 import { inferResponse, outputBytes, readInferRequest, splitBody } from './v2';
 
 /**
@@ -151,6 +151,19 @@ export function grpcInfer(task: GrpcTask): unknown {
     const request = decoded.message;
     const feeds = attempt(() => wire(inferFeeds(request, false)));
     return { value: { head: inferHead(request), feeds: feeds.value, feedsError: feeds.error }, transfer: feeds.transfer };
+  });
+}
+
+/** A Classify, Regress or MultiInference message: the message but its input (encoded again, small), and its tf.Examples serialized. */
+export function grpcExamples(task: GrpcExamplesTask): unknown {
+  return answer<GrpcExamplesRead>(() => {
+    const type = protos().lookupType(task.type);
+    const decoded = decodeMessage(type, bytesOf(task.body));
+    if ('unreadable' in decoded) return { value: { unreadable: decoded.unreadable, examples: null, examplesError: null }, transfer: [] };
+    const { input, ...rest } = decoded.message;
+    const examples = attempt(() => wire({ inputs: new Tensor('string', serializedExamples(input as Message | undefined, task.method)) }));
+    const head = moved(type.encode(rest).finish());
+    return { value: { head: head.value, examples: examples.value, examplesError: examples.error }, transfer: [...head.transfer, ...examples.transfer] };
   });
 }
 

@@ -73,6 +73,10 @@ export interface GrpcPredictRead {
 }
 /** What a ModelInfer message says, as GrpcPredictRead. */
 export interface GrpcInferRead { unreadable?: string; head?: InferHead; feeds: WireTensors | null; feedsError: TaskError | null }
+/** A Classify, Regress or MultiInference message to decode: `type` its message type, `method` the method (for errors). */
+export interface GrpcExamplesTask { body: TaskBody; type: string; method: string }
+/** What such a message says: the message but its input, encoded again; its tf.Examples serialized (as `inputs`), or why not. */
+export interface GrpcExamplesRead { unreadable?: string; head?: Uint8Array; examples: WireTensors | null; examplesError: TaskError | null }
 /** A PredictResponse to encode: its model_spec, and the outputs as TensorProtos (typed fields, or tensor_content). */
 export interface GrpcPredictResponseTask { modelSpec: Message; outputs: WireTensors; content: boolean }
 /** A ModelInferResponse to encode: the message but its raw_output_contents, and the outputs for them in order. */
@@ -101,15 +105,26 @@ export function whole<V extends ArrayBufferView>(view: V): V {
 }
 
 /**
- * @internal Tensors in their flat form, each view over a buffer of its own (sliced where it was
- * not). `transfer`: the buffers, to move them (only for tensors whose memory nothing else holds).
+ * A view to move: as it is, with all of its buffer (which the sender then no longer has), unless
+ * that buffer is Node's Buffer pool, which small Buffers share: such a view is copied out.
+ */
+function movableView<V extends ArrayBufferView>(view: V): V {
+  return view.buffer instanceof ArrayBuffer && view.buffer.byteLength !== Buffer.poolSize ? view : whole(view);
+}
+
+/**
+ * @internal Tensors in their flat form. `copy`: each view over a buffer of its own (sliced where
+ * it was not), for a structured clone to copy; else each view moved with its whole buffer
+ * (`transfer`: the buffers, each once), for a codec thread's own tensors: a feed that is a view
+ * of a body the thread joined goes back with the body, not copied out of it.
  */
 export function toWire(tensors: Readonly<Record<string, Tensor>>, copy: boolean): { tensors: WireTensors; transfer: ArrayBuffer[] } {
   const out: WireTensors = {};
   const transfer = new Set<ArrayBuffer>();
+  const own = copy ? whole : movableView;
   for (const [key, tensor] of Object.entries(tensors)) {
     const [tf, shape, native] = tensor.flat();
-    const data = ArrayBuffer.isView(native) ? whole(native) : { bytes: whole((native as PackedStrings).bytes), offsets: whole((native as PackedStrings).offsets) };
+    const data = ArrayBuffer.isView(native) ? own(native) : { bytes: own((native as PackedStrings).bytes), offsets: own((native as PackedStrings).offsets) };
     if (!copy) for (const view of buffersOf(data)) transfer.add(view.buffer as ArrayBuffer);
     out[key] = [tf, [...shape], data];
   }
@@ -300,6 +315,12 @@ export class Codec {
   async grpcInfer(body: Uint8Array, signal?: AbortSignal): Promise<GrpcInferRead> {
     const moved = movable(body);
     return this.#run<GrpcInferRead>('grpcInfer', { body: moved.body } satisfies GrpcTask, moved.transfer, signal);
+  }
+
+  /** A gRPC Classify, Regress or MultiInference message of `type`, read. */
+  async grpcExamples(body: Uint8Array, type: string, method: string, signal?: AbortSignal): Promise<GrpcExamplesRead> {
+    const moved = movable(body);
+    return this.#run<GrpcExamplesRead>('grpcExamples', { body: moved.body, type, method } satisfies GrpcExamplesTask, moved.transfer, signal);
   }
 
   /** A PredictResponse, encoded. */

@@ -27,7 +27,7 @@ import { asBuffer, Codec, codecOptions, fromWire, lazySignal, taskFailure, tenso
 import { modelLabel, type ServerMetrics, type ServingApi } from './metrics';
 import { notReadyReason, statusVersions, useTimed, VERSION, withDeadline } from './server';
 import { describeError } from './status';
-import { decodeMessage, inferFeeds, inferHead, type Int64, type Message, modelSpecOf, predictFeeds, PROTO_DIR as protoDir, protos, tensorToProto, toNumber, versionOf } from './tensor-proto';
+import { decodeMessage, inferFeeds, inferHead, type Int64, type Message, modelSpecOf, predictFeeds, PROTO_DIR as protoDir, protos, serializedExamples, tensorToProto, toNumber, versionOf } from './tensor-proto';
 import { checkExamplesSignature, classifications, regressions, servingSignature } from './tfs';
 import { modelMetadata, outputBytes, v2Datatype } from './v2';
 
@@ -92,6 +92,13 @@ const UNREADABLE = Symbol('unreadable request');
 
 /** Why a request's bytes did not decode, or undefined when they did. */
 const unreadableOf = (request: Message): string | undefined => (request as { [UNREADABLE]?: string })[UNREADABLE];
+
+/** The request message of each method whose input is a list of tf.Examples. */
+const EXAMPLES_REQUESTS = {
+  Classify: 'tensorflow.serving.ClassificationRequest',
+  Regress: 'tensorflow.serving.RegressionRequest',
+  MultiInference: 'tensorflow.serving.MultiInferenceRequest',
+} as const;
 
 /** Marks a request left undecoded, for a codec thread to decode: its value is the bytes. */
 const DEFERRED = Symbol('deferred request');
@@ -274,37 +281,23 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   };
 
   const serving = protos().lookupType('tensorflow.serving.SignatureDefMap');
-  const example = protos().lookupType('tensorflow.Example');
-
-  // Classify and Regress: the tf.Examples serialized again (the context's bytes first, so that
-  // parsing merges them, as TensorFlow Serving and the REST API do), run, read as TensorFlow
-  // Serving's classifier and regressor read their signature's outputs.
-  const serializedExamples = (input: Message | undefined, what: string): Uint8Array[] => {
-    const list = (input?.example_list ?? input?.example_list_with_context) as Message | undefined;
-    const examples = (list?.examples as Message[] | undefined) ?? [];
-    if (examples.length === 0) throw new InvalidArgumentError(`${what} needs input.example_list (or example_list_with_context) with at least one example`);
-    const context = (input?.example_list_with_context as Message | undefined)?.context as Message | undefined;
-    const head = context ? example.encode(context).finish() : null;
-    return examples.map((e) => {
-      const bytes = example.encode(e).finish();
-      return head ? Buffer.concat([head, bytes]) : bytes;
-    });
-  };
-
-  // One classify or regress signature run on serialized examples: its model_spec and result.
-  const runExamples = async (model: Model, version: number, name: string, signature: string, api: 'classify' | 'regress', serialized: Uint8Array[], runTimeoutMs: number) => {
+  // One classify or regress signature run on serialized examples (a string tensor, one
+  // tf.Example each): its model_spec and result, read as TensorFlow Serving's classifier and
+  // regressor read their signature's outputs.
+  const runExamples = async (model: Model, version: number, name: string, signature: string, api: 'classify' | 'regress', examples: Tensor, runTimeoutMs: number) => {
     checkExamplesSignature(servingSignature(model, signature), api, signature);
-    const outputs = await model.run({ inputs: new Tensor('string', serialized) }, { signature, checkShapes: false, runTimeoutMs });
+    const outputs = await model.run({ inputs: examples }, { signature, checkShapes: false, runTimeoutMs });
     const model_spec = { name, version: { value: version }, signature_name: signature };
-    if (api === 'classify') return { model_spec, classification_result: { classifications: classifications(outputs, serialized.length).map((classes) => ({ classes })) } };
-    return { model_spec, regression_result: { regressions: Array.from(regressions(outputs, serialized.length), (value) => ({ value })) } };
+    if (api === 'classify') return { model_spec, classification_result: { classifications: classifications(outputs, examples.size).map((classes) => ({ classes })) } };
+    return { model_spec, regression_result: { regressions: Array.from(regressions(outputs, examples.size), (value) => ({ value })) } };
   };
 
-  const examplesCall = (call: Call, api: 'classify' | 'regress'): Promise<Message> => {
-    const t = modelSpecOf(call.request);
-    const serialized = serializedExamples(call.request.input as Message | undefined, api === 'classify' ? 'Classify' : 'Regress');
+  const examplesCall = async (call: Call, api: 'classify' | 'regress'): Promise<Message> => {
+    const read = await readExamples(call, api === 'classify' ? 'Classify' : 'Regress');
+    const t = modelSpecOf(read.request);
+    const examples = read.examples();
     return withModel(call, t, async (model, version) => {
-      const { model_spec, classification_result, regression_result } = await runExamples(model, version, t.name, t.signature || 'serving_default', api, serialized, call.outcome.runTimeoutMs);
+      const { model_spec, classification_result, regression_result } = await runExamples(model, version, t.name, t.signature || 'serving_default', api, examples, call.outcome.runTimeoutMs);
       return { model_spec, result: classification_result ?? regression_result };
     });
   };
@@ -312,8 +305,9 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // MultiInference (TensorFlow Serving's): several classify and regress signatures of one model
   // version on the same examples. TensorFlow Serving runs them in one Session::Run; here each
   // signature is a run of its own, one after the other, on the version the first task picked.
-  const multiInference = (call: Call): Promise<Message> => {
-    const tasks = (call.request.tasks as Message[] | undefined) ?? [];
+  const multiInference = async (call: Call): Promise<Message> => {
+    const read = await readExamples(call, 'MultiInference');
+    const tasks = (read.request.tasks as Message[] | undefined) ?? [];
     if (tasks.length === 0) throw new InvalidArgumentError('Tasks field is empty.');
     const specs = tasks.map((task, i) => {
       // TensorFlow Serving's checks and words (multi_inference.cc).
@@ -332,7 +326,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       if (spec.version !== first.version || spec.label !== first.label) throw new InvalidArgumentError(`All ModelSpecs in a MultiInferenceRequest must ask for the same version or version_label (tasks[${i}] does not)`);
       if (specs.findIndex((s) => s.signature === spec.signature) !== i) throw new InvalidArgumentError(`Duplicate evaluation of signature: ${spec.signature}`);
     }
-    const serialized = serializedExamples(call.request.input as Message | undefined, 'MultiInference');
+    const examples = read.examples();
     return withModel(call, first, async (model, version) => {
       for (const spec of specs) {
         if (!Object.hasOwn(model.signatures, spec.signature)) {
@@ -340,7 +334,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         }
       }
       const results: Message[] = [];
-      for (const spec of specs) results.push(await runExamples(model, version, first.name, spec.signature, spec.api, serialized, call.outcome.runTimeoutMs));
+      for (const spec of specs) results.push(await runExamples(model, version, first.name, spec.signature, spec.api, examples, call.outcome.runTimeoutMs));
       return { results };
     });
   };
@@ -351,7 +345,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // milliseconds per MiB here (varints, string_val lists, and the encoding of big responses).
   const codec = new Codec(offloadBytes, threads);
   codecs.set(server, codec);
-  const defer = (method: string, bytes: Buffer) => (method === 'Predict' || method === 'ModelInfer') && codec.wants(bytes.byteLength);
+  const defer = (method: string, bytes: Buffer) => (method === 'Predict' || method === 'ModelInfer' || Object.hasOwn(EXAMPLES_REQUESTS, method)) && codec.wants(bytes.byteLength);
 
   // Aborted when the client cancels the call (or its deadline passes): a codec task for it is
   // dropped. Made when the call first hands a codec thread work (small calls never need one).
@@ -379,6 +373,20 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     const read = await codec.grpcInfer(bytes, signal());
     if (read.unreadable !== undefined) throw new InvalidArgumentError(read.unreadable);
     return { head: read.head!, feeds: () => { if (read.feedsError) throw taskFailure(read.feedsError); return fromWire(read.feeds!); } };
+  };
+
+  // A Classify, Regress or MultiInference request: the message but for its input (decoded here
+  // when a codec thread read it), and the input's tf.Examples serialized again, as one string
+  // tensor; examples() throws, when asked for, what reading them threw (after the model_spec's
+  // errors, as when the whole message is read here).
+  const readExamples = async (call: Call, method: keyof typeof EXAMPLES_REQUESTS): Promise<{ request: Message; examples: () => Tensor }> => {
+    const bytes = deferredOf(call.request);
+    if (bytes === undefined) return { request: call.request, examples: () => new Tensor('string', serializedExamples(call.request.input as Message | undefined, method)) };
+    const read = await codec.grpcExamples(bytes, EXAMPLES_REQUESTS[method], method, cancelled(call)());
+    if (read.unreadable !== undefined) throw new InvalidArgumentError(read.unreadable);
+    const head = decodeMessage(protos().lookupType(EXAMPLES_REQUESTS[method]), read.head!);
+    if (!('message' in head)) throw new Error(`codec worker: the ${method} request without its input did not decode: ${head.unreadable}`);
+    return { request: head.message, examples: () => { if (read.examplesError) throw taskFailure(read.examplesError); return fromWire(read.examples!).inputs!; } };
   };
 
   server.addService(definition('tensorflow.serving.PredictionService', defer), {

@@ -481,7 +481,8 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           // Only outputs written as JSON weigh (binary ones are copied as they are).
           const asJson = (parsed.outputs ?? (parsed.binaryByDefault ? [] : Object.keys(outputs).map((name) => ({ name, binary: false }))))
             .filter((o) => !o.binary && outputs[o.name]).map((o) => outputs[o.name]!);
-          if (!codec.wants(jsonWeight(asJson))) return inferResponse(t.name, version, parsed, outputs);
+          // (Only binary outputs: nothing to write; they would only be copied to the thread.)
+          if (asJson.length === 0 || !codec.wants(jsonWeight(asJson))) return inferResponse(t.name, version, parsed, outputs);
           return clock.outside(codec.inferResponse(t.name, version, parsed, parsed.outputs ? Object.fromEntries(parsed.outputs.map((o) => [o.name, outputs[o.name]!])) : outputs, signal()));
         });
         const json = typeof response.json === 'string' ? response.json : Buffer.from(response.json.buffer, response.json.byteOffset, response.json.byteLength);

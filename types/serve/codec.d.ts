@@ -85,6 +85,19 @@ export interface GrpcInferRead {
     feeds: WireTensors | null;
     feedsError: TaskError | null;
 }
+/** A Classify, Regress or MultiInference message to decode: `type` its message type, `method` the method (for errors). */
+export interface GrpcExamplesTask {
+    body: TaskBody;
+    type: string;
+    method: string;
+}
+/** What such a message says: the message but its input, encoded again; its tf.Examples serialized (as `inputs`), or why not. */
+export interface GrpcExamplesRead {
+    unreadable?: string;
+    head?: Uint8Array;
+    examples: WireTensors | null;
+    examplesError: TaskError | null;
+}
 /** A PredictResponse to encode: its model_spec, and the outputs as TensorProtos (typed fields, or tensor_content). */
 export interface GrpcPredictResponseTask {
     modelSpec: Message;

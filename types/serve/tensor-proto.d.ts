@@ -45,3 +45,10 @@ export interface InferHead {
 }
 /** A ModelInfer request's fields besides its inputs. */
 export declare function inferHead(request: Message): InferHead;
+/**
+ * The tf.Examples of a Classify, Regress or MultiInference request's `input`, each serialized
+ * again (protobufjs), the context's bytes first where there is one, so that parsing merges them
+ * as TensorFlow Serving and the REST API do. `what`: the method, for the error.
+ * @throws INVALID_ARGUMENT without an example
+ */
+export declare function serializedExamples(input: Message | undefined, what: string): Uint8Array[];
