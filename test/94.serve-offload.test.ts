@@ -506,6 +506,38 @@ print(len(head) % 4, r.headers["Content-Length"], meta["outputs"][0]["shape"], l
   checkProbes(t, probed);
 });
 
+t.test('while a big gRPC Classify (100 000 tf.Examples) is read and its answer written, health probes are answered', async (t) => {
+  const generated = pythonClasses();
+  const n = 100_000;
+  const handed: string[] = [];
+  const saved = { read: Codec.prototype.grpcExamples, write: Codec.prototype.grpcExamplesResponse };
+  Codec.prototype.grpcExamples = function grpcExamples(this: Codec, ...args: Parameters<Codec['grpcExamples']>) {
+    handed.push('read');
+    return saved.read.apply(this, args);
+  };
+  Codec.prototype.grpcExamplesResponse = function grpcExamplesResponse(this: Codec, ...args: Parameters<Codec['grpcExamplesResponse']>) {
+    handed.push('write');
+    return saved.write.apply(this, args);
+  };
+  t.teardown(() => Object.assign(Codec.prototype, { grpcExamples: saved.read, grpcExamplesResponse: saved.write }));
+  const probed = await probing(run(PYTHON, ['-c', `
+import sys, grpc
+sys.path.insert(0, sys.argv[1])
+import tensorflow_serving_pb2 as ts
+n = int(sys.argv[3])
+c = ts.ClassificationRequest(); c.model_spec.name = 'half'; c.model_spec.signature_name = 'classify_x_to_y'
+for i in range(n):
+    c.input.example_list.examples.add().features.feature['x'].float_list.value.append(float(i % 100))
+channel = grpc.insecure_channel(sys.argv[2], options=[('grpc.max_receive_message_length', -1), ('grpc.max_send_message_length', -1)])
+res = channel.unary_unary('/tensorflow.serving.PredictionService/Classify', request_serializer=lambda m: m.SerializeToString(), response_deserializer=ts.ClassificationResponse.FromString)(c, timeout=120)
+r = res.result.classifications
+print(len(r), r[7].classes[0].score, r[n - 1].classes[0].score)
+`, generated, grpcOffloaded, String(n)], { env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' } }));
+  t.equal(probed.value.stdout.trim(), `${n} ${0.5 * 7 + 2} ${0.5 * 99 + 2}`, 'every example classified (y = 0.5x + 2 as the score)');
+  t.same(handed, ['read', 'write'], 'the request was read, and its answer written, on a codec thread');
+  checkProbes(t, probed);
+});
+
 t.test('a v2 response with only binary outputs is not handed to a codec thread (offloadBytes 0): there is nothing to write, only to copy', async (t) => {
   let handed = 0;
   const saved = Codec.prototype.inferResponse;

@@ -10,13 +10,13 @@ import { Piscina } from 'piscina';
 import { TensorFlowError } from '../errors';
 import { Tensor } from '../tensor';
 import {
-  type CodecAnswer, type ExamplesTask, fromWire, type GrpcExamplesRead, type GrpcExamplesTask, type GrpcInferRead, type GrpcInferResponseTask, type GrpcPredictRead, type GrpcPredictResponseTask, type GrpcTask,
+  type CodecAnswer, type ExamplesTask, fromWire, type GrpcExamplesRead, type GrpcExamplesResponseTask, type GrpcExamplesTask, type GrpcInferRead, type GrpcInferResponseTask, type GrpcPredictRead, type GrpcPredictResponseTask, type GrpcTask,
   type InferResponseTask, type InferTask, type PredictRead, type PredictResponseTask, type PredictTask, type TaskBody, type TaskError, toWire, whole,
 } from './codec';
 import { parseJson } from './json';
 import { describeError } from './status';
 import { feedsFromPayload, predictResponse, readExamplesRequest, readPredictRequest, signatureNotFound } from './tfs';
-import { decodeMessage, inferFeeds, inferHead, type Message, modelSpecOf, predictFeeds, protos, serializedExamples, tensorToProto } from './tensor-proto';
+import { decodeMessage, examplesMessage, inferFeeds, inferHead, type Message, modelSpecOf, predictFeeds, protos, serializedExamples, tensorToProto } from './tensor-proto';
 import { inferResponse, outputBytes, readInferRequest, splitBody } from './v2';
 
 /**
@@ -165,6 +165,11 @@ export function grpcExamples(task: GrpcExamplesTask): unknown {
     const head = moved(type.encode(rest).finish());
     return { value: { head: head.value, examples: examples.value, examplesError: examples.error }, transfer: [...head.transfer, ...examples.transfer] };
   });
+}
+
+/** A Classify, Regress or MultiInference response, built from its runs' outputs and encoded. */
+export function grpcExamplesResponse(task: GrpcExamplesResponseTask): unknown {
+  return answer(() => encoded(task.type, examplesMessage(task.runs.map((run) => ({ ...run, outputs: fromWire(run.outputs) })), task.multi)));
 }
 
 /** The encoded bytes of a message, moved back. */

@@ -23,7 +23,7 @@ import { PACKAGE_ROOT } from '../native';
 import type { Model } from '../model';
 import { Tensor } from '../tensor';
 import { type Body, BodyChunks } from './body';
-import type { InferHead, Message } from './tensor-proto';
+import type { ExamplesRun, InferHead, Message } from './tensor-proto';
 import type { Format } from './tfs';
 import type { InferRequest } from './v2';
 
@@ -77,6 +77,8 @@ export interface GrpcInferRead { unreadable?: string; head?: InferHead; feeds: W
 export interface GrpcExamplesTask { body: TaskBody; type: string; method: string }
 /** What such a message says: the message but its input, encoded again; its tf.Examples serialized (as `inputs`), or why not. */
 export interface GrpcExamplesRead { unreadable?: string; head?: Uint8Array; examples: WireTensors | null; examplesError: TaskError | null }
+/** A Classify, Regress or MultiInference response (message `type`) to build from its runs and encode. */
+export interface GrpcExamplesResponseTask { type: string; multi: boolean; runs: (Omit<ExamplesRun, 'outputs'> & { outputs: WireTensors })[] }
 /** A PredictResponse to encode: its model_spec, and the outputs as TensorProtos (typed fields, or tensor_content). */
 export interface GrpcPredictResponseTask { modelSpec: Message; outputs: WireTensors; content: boolean }
 /** A ModelInferResponse to encode: the message but its raw_output_contents, and the outputs for them in order. */
@@ -321,6 +323,12 @@ export class Codec {
   async grpcExamples(body: Uint8Array, type: string, method: string, signal?: AbortSignal): Promise<GrpcExamplesRead> {
     const moved = movable(body);
     return this.#run<GrpcExamplesRead>('grpcExamples', { body: moved.body, type, method } satisfies GrpcExamplesTask, moved.transfer, signal);
+  }
+
+  /** A Classify, Regress or MultiInference response (examplesMessage), encoded as `type`. */
+  async grpcExamplesResponse(type: string, runs: readonly ExamplesRun[], multi: boolean, signal?: AbortSignal): Promise<Buffer> {
+    const task: GrpcExamplesResponseTask = { type, multi, runs: runs.map((run) => ({ ...run, outputs: toWire(run.outputs, true).tensors })) };
+    return asBuffer(await this.#run<Uint8Array>('grpcExamplesResponse', task, [], signal));
   }
 
   /** A PredictResponse, encoded. */

@@ -13,7 +13,7 @@ import { dtypeFromTf, dtypeInfo, type DType, tfDTypeName, type TypedArray } from
 import { InvalidArgumentError, TensorFlowError } from '../errors';
 import { PACKAGE_ROOT } from '../native';
 import { checkShape, elementCount, Tensor } from '../tensor';
-import { tfDataTypeName } from './tfs';
+import { classifications, regressions, tfDataTypeName } from './tfs';
 import { toBigInt, typedInferContents, typedTensorProto } from './tensor-proto-wire';
 import { binaryTensor, dtypeOfV2, v2Datatype } from './v2';
 
@@ -285,4 +285,34 @@ export function serializedExamples(input: Message | undefined, what: string): Ui
     const bytes = example.encode(e).finish();
     return head ? Buffer.concat([head, bytes]) : bytes;
   });
+}
+
+/**
+ * One classify or regress signature's outputs for `count` examples as TensorFlow Serving's
+ * ClassificationResult or RegressionResult, read as its classifier and regressor read them.
+ * @throws INVALID_ARGUMENT for outputs of the wrong dtype or shape
+ */
+export function examplesResult(api: 'classify' | 'regress', outputs: Readonly<Record<string, Tensor>>, count: number): Message {
+  if (api === 'classify') return { classifications: classifications(outputs, count).map((classes) => ({ classes })) };
+  return { regressions: Array.from(regressions(outputs, count), (value) => ({ value })) };
+}
+
+/** A classify or regress signature's run on a request's tf.Examples: what its response reports. */
+export interface ExamplesRun {
+  api: 'classify' | 'regress';
+  /** The ModelSpec that ran (name, version, signature_name). */
+  modelSpec: Message;
+  outputs: Readonly<Record<string, Tensor>>;
+  /** The examples fed. */
+  count: number;
+}
+
+/**
+ * The response message of Classify or Regress (one run: `{ model_spec, result }`), or of
+ * MultiInference (`multi`: `{ results }`, a classification_result or regression_result each).
+ * @throws INVALID_ARGUMENT as examplesResult
+ */
+export function examplesMessage(runs: readonly ExamplesRun[], multi: boolean): Message {
+  if (!multi) return { model_spec: runs[0]!.modelSpec, result: examplesResult(runs[0]!.api, runs[0]!.outputs, runs[0]!.count) };
+  return { results: runs.map((run) => ({ model_spec: run.modelSpec, [run.api === 'classify' ? 'classification_result' : 'regression_result']: examplesResult(run.api, run.outputs, run.count) })) };
 }

@@ -1,4 +1,4 @@
-import { type ExamplesTask, type GrpcExamplesTask, type GrpcInferResponseTask, type GrpcPredictResponseTask, type GrpcTask, type InferResponseTask, type InferTask, type PredictResponseTask, type PredictTask } from './codec';
+import { type ExamplesTask, type GrpcExamplesResponseTask, type GrpcExamplesTask, type GrpcInferResponseTask, type GrpcPredictResponseTask, type GrpcTask, type InferResponseTask, type InferTask, type PredictResponseTask, type PredictTask } from './codec';
 /** A Predict body into its signature, format and feeds (tfs.ts, as on the event loop). */
 export declare function predict(task: PredictTask): unknown;
 /** A Classify or Regress body into its serialized tf.Examples. */
@@ -15,6 +15,8 @@ export declare function grpcPredict(task: GrpcTask): unknown;
 export declare function grpcInfer(task: GrpcTask): unknown;
 /** A Classify, Regress or MultiInference message: the message but its input (encoded again, small), and its tf.Examples serialized. */
 export declare function grpcExamples(task: GrpcExamplesTask): unknown;
+/** A Classify, Regress or MultiInference response, built from its runs' outputs and encoded. */
+export declare function grpcExamplesResponse(task: GrpcExamplesResponseTask): unknown;
 /** A PredictResponse, encoded. */
 export declare function grpcPredictResponse(task: GrpcPredictResponseTask): unknown;
 /** A ModelInferResponse, encoded, with its outputs' raw bytes. */

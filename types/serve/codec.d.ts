@@ -1,6 +1,6 @@
 import type { DType } from '../dtypes';
 import type { NativeData } from '../native';
-import type { InferHead, Message } from './tensor-proto';
+import type { ExamplesRun, InferHead, Message } from './tensor-proto';
 import type { Format } from './tfs';
 import type { InferRequest } from './v2';
 /** Tensors in the addon's flat form, by key: [dtype (TensorFlow's number), shape, data]. */
@@ -97,6 +97,14 @@ export interface GrpcExamplesRead {
     head?: Uint8Array;
     examples: WireTensors | null;
     examplesError: TaskError | null;
+}
+/** A Classify, Regress or MultiInference response (message `type`) to build from its runs and encode. */
+export interface GrpcExamplesResponseTask {
+    type: string;
+    multi: boolean;
+    runs: (Omit<ExamplesRun, 'outputs'> & {
+        outputs: WireTensors;
+    })[];
 }
 /** A PredictResponse to encode: its model_spec, and the outputs as TensorProtos (typed fields, or tensor_content). */
 export interface GrpcPredictResponseTask {

@@ -52,3 +52,24 @@ export declare function inferHead(request: Message): InferHead;
  * @throws INVALID_ARGUMENT without an example
  */
 export declare function serializedExamples(input: Message | undefined, what: string): Uint8Array[];
+/**
+ * One classify or regress signature's outputs for `count` examples as TensorFlow Serving's
+ * ClassificationResult or RegressionResult, read as its classifier and regressor read them.
+ * @throws INVALID_ARGUMENT for outputs of the wrong dtype or shape
+ */
+export declare function examplesResult(api: 'classify' | 'regress', outputs: Readonly<Record<string, Tensor>>, count: number): Message;
+/** A classify or regress signature's run on a request's tf.Examples: what its response reports. */
+export interface ExamplesRun {
+    api: 'classify' | 'regress';
+    /** The ModelSpec that ran (name, version, signature_name). */
+    modelSpec: Message;
+    outputs: Readonly<Record<string, Tensor>>;
+    /** The examples fed. */
+    count: number;
+}
+/**
+ * The response message of Classify or Regress (one run: `{ model_spec, result }`), or of
+ * MultiInference (`multi`: `{ results }`, a classification_result or regression_result each).
+ * @throws INVALID_ARGUMENT as examplesResult
+ */
+export declare function examplesMessage(runs: readonly ExamplesRun[], multi: boolean): Message;
