@@ -289,6 +289,7 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
   ];
   for (const [text, binary, message] of errors) t.throws(() => readInferRequest(parseJson(text), binary), { code: 'INVALID_ARGUMENT', message }, text);
   t.throws(() => splitBody(Buffer.from('{}'), '5'), { code: 'INVALID_ARGUMENT', message: /Inference-Header-Content-Length must be a byte count within the body/ });
+  t.throws(() => splitBody(Buffer.from('{}'), '0'), { code: 'INVALID_ARGUMENT', message: /Inference-Header-Content-Length is 0, but the body starts with the JSON inference request/ }, 'an empty JSON part is named as such');
 
   const y = new Tensor('float32', Float32Array.of(0.5, NaN), [2]);
   const n = new Tensor('int64', BigInt64Array.of(-9223372036854775808n), [1]);

@@ -200,6 +200,7 @@ export function splitBody(body: Uint8Array, headerLength: string | undefined): {
       throw new InvalidArgumentError(`Inference-Header-Content-Length must be a byte count within the body (0 to ${body.byteLength}), got ${JSON.stringify(headerLength)}`);
     }
     length = Number(headerLength);
+    if (length === 0) throw new InvalidArgumentError('Inference-Header-Content-Length is 0, but the body starts with the JSON inference request: give that JSON part\'s length in bytes');
   }
   return { header: parseJson(body.subarray(0, length)), binary: body.subarray(length) };
 }
