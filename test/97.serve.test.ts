@@ -130,6 +130,9 @@ t.test('errors: TensorFlow Serving\'s status codes, {"error": ...}, no stack, an
     const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
     let answer = '';
     socket.on('data', (d) => { answer += d; });
+    // The server closes after its 400; a reset that races the close (seen on a loaded machine)
+    // is an 'error' here, and the answer read before it is what is checked.
+    socket.on('error', () => {});
     socket.on('close', () => resolve(answer));
     socket.write('POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n');
   });
