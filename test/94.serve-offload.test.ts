@@ -538,6 +538,38 @@ print(len(r), r[7].classes[0].score, r[n - 1].classes[0].score)
   checkProbes(t, probed);
 });
 
+t.test('a MultiInference grows linearly with its tasks: 20 000 take about 10 times as long as 2000, not 100 times (the event loop checks them)', async (t) => {
+  const generated = pythonClasses();
+  const { stdout } = await run(PYTHON, ['-c', `
+import sys, time, grpc
+sys.path.insert(0, sys.argv[1])
+import tensorflow_serving_pb2 as ts
+channel = grpc.insecure_channel(sys.argv[2])
+call = channel.unary_unary('/tensorflow.serving.PredictionService/MultiInference', request_serializer=lambda b: b, response_deserializer=lambda b: b)
+def took(n):
+    m = ts.MultiInferenceRequest()
+    for i in range(n):
+        task = m.tasks.add(); task.model_spec.name = 'half'; task.model_spec.signature_name = 'sig_%d' % i; task.method_name = 'tensorflow/serving/regress'
+    m.input.example_list.examples.add().features.feature['x'].float_list.value.append(1.0)
+    body = m.SerializeToString()
+    best = None
+    for _ in range(3):
+        t0 = time.perf_counter()
+        try:
+            call(body, timeout=120)
+        except grpc.RpcError as e:
+            detail = e.code().name + ' ' + e.details()[:58]
+        best = min(best or 1e9, time.perf_counter() - t0)
+    return best, detail
+small, _ = took(2000)
+big, detail = took(20000)
+print('%.1f' % (big / small), detail)
+`, generated, grpcInline], { env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' } });
+  const [ratio, ...detail] = stdout.trim().split(' ');
+  t.match(detail.join(' '), /^INVALID_ARGUMENT Requested signature not found in model graph: sig_0 /, 'answered: no such signature');
+  t.ok(Number(ratio) < 40, `20 000 tasks took ${ratio} times as long as 2000 (each task checked against the others took 214 times as long)`);
+});
+
 t.test('a v2 response with only binary outputs is not handed to a codec thread (offloadBytes 0): there is nothing to write, only to copy', async (t) => {
   let handed = 0;
   const saved = Codec.prototype.inferResponse;

@@ -338,10 +338,13 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       return { ...spec, api, signature: spec.signature || 'serving_default' };
     });
     const first = specs[0]!;
+    // (A set: tens of thousands of tasks, each looked for among the others, held the event loop for seconds.)
+    const signatures = new Set<string>();
     for (const [i, spec] of specs.entries()) {
       if (spec.name !== first.name) throw new InvalidArgumentError('All ModelSpecs in a MultiInferenceRequest must access the same model name.');
       if (spec.version !== first.version || spec.label !== first.label) throw new InvalidArgumentError(`All ModelSpecs in a MultiInferenceRequest must ask for the same version or version_label (tasks[${i}] does not)`);
-      if (specs.findIndex((s) => s.signature === spec.signature) !== i) throw new InvalidArgumentError(`Duplicate evaluation of signature: ${spec.signature}`);
+      if (signatures.has(spec.signature)) throw new InvalidArgumentError(`Duplicate evaluation of signature: ${spec.signature}`);
+      signatures.add(spec.signature);
     }
     const examples = read.examples();
     return withModel(call, first, async (model, version) => {
