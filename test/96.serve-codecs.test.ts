@@ -280,6 +280,7 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
     ['{"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [1.5]}]}', new Uint8Array(0), /1\.5 is not an integer/],
     ['{"inputs": [{"name": "x", "shape": [4294967296, 4294967296, 0], "datatype": "FP32", "data": []}]}', new Uint8Array(0), /multiply past 2\^63-1/],
     ['{"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}', new Uint8Array(4), /expecting 4 additional bytes/],
+    ['{"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 99999999999999999999999}}]}', new Uint8Array(4), /expecting 99999999999999999999995 additional bytes/],
     ['{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]}', new Uint8Array(6), /unexpected additional input data: 2 bytes/],
     ['{"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]}', new Uint8Array(4), /binary_data_size 4 bytes, but shape \[2\] of FP32 needs 8/],
     ['{"inputs": [{"name": "s", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 6}}]}', new Uint8Array([9, 0, 0, 0, 0x61, 0x62]), /element 0 claims 9 bytes past the end/],

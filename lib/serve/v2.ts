@@ -158,7 +158,9 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned 
       if (!isCount(size)) throw new InvalidArgumentError(`input '${name}': binary_data_size must be a non-negative integer`);
       const bytes = Number(size);
       if (at + bytes > binary.byteLength) {
-        throw new InvalidArgumentError(`unexpected size for input '${name}', expecting ${at + bytes - binary.byteLength} additional bytes (the binary part holds ${binary.byteLength})`);
+        // (In BigInt: a size past 2^53 is named in digits, not as 1e+23.)
+        const missing = BigInt(at) + BigInt(size as number | bigint) - BigInt(binary.byteLength);
+        throw new InvalidArgumentError(`unexpected size for input '${name}', expecting ${missing} additional bytes (the binary part holds ${binary.byteLength})`);
       }
       feeds[name] = binaryTensor(name, dtype, shape, binary.subarray(at, at + bytes), aligned);
       at += bytes;
