@@ -107,11 +107,17 @@ export function whole<V extends ArrayBufferView>(view: V): V {
 }
 
 /**
- * A view to move: as it is, with all of its buffer (which the sender then no longer has), unless
- * that buffer is Node's Buffer pool, which small Buffers share: such a view is copied out.
+ * Whether a buffer may be moved to another thread with what lies in it: an ArrayBuffer (not
+ * shared) other than Node's Buffer pool, the buffer of Buffer.poolSize bytes that small Buffers
+ * share (a pool moved away would take every other small Buffer's memory with it).
  */
+function movableBuffer(buffer: ArrayBufferLike): buffer is ArrayBuffer {
+  return buffer instanceof ArrayBuffer && buffer.byteLength !== Buffer.poolSize;
+}
+
+/** A view to move: as it is, with all of its buffer (which the sender then no longer has), or copied out of the pool. */
 function movableView<V extends ArrayBufferView>(view: V): V {
-  return view.buffer instanceof ArrayBuffer && view.buffer.byteLength !== Buffer.poolSize ? view : whole(view);
+  return movableBuffer(view.buffer) ? view : whole(view);
 }
 
 /**
@@ -178,8 +184,7 @@ export function inputsOf(model: Model): ModelInputs {
 /**
  * A body, moved to a worker: each buffer that is its own moved, any other copied first. A view
  * that is all of its buffer but a few bytes (grpc-js' message after its 5-byte frame header) is
- * moved with its buffer: the buffer is the message's alone (Node's shared pool, the only buffers
- * shared by small Buffers, is Buffer.poolSize bytes and holds none this size).
+ * moved with its buffer: the buffer is the message's alone (movableBuffer: not the pool).
  */
 function movable(body: Body | Uint8Array): { body: TaskBody; transfer: ArrayBuffer[] } {
   if (body instanceof BodyChunks) {
@@ -187,7 +192,7 @@ function movable(body: Body | Uint8Array): { body: TaskBody; transfer: ArrayBuff
     return { body: chunks, transfer: [...new Set(chunks.map((c) => c.buffer as ArrayBuffer))] };
   }
   const buffer = body.buffer;
-  if (buffer instanceof ArrayBuffer && buffer.byteLength - body.byteLength <= 64 && buffer.byteLength !== Buffer.poolSize) return { body, transfer: [buffer] };
+  if (movableBuffer(buffer) && buffer.byteLength - body.byteLength <= 64) return { body, transfer: [buffer] };
   const own = whole(body);
   return { body: own, transfer: [own.buffer as ArrayBuffer] };
 }

@@ -97,19 +97,15 @@ const UNREADABLE = Symbol('unreadable request');
 /** Why a request's bytes did not decode, or undefined when they did. */
 const unreadableOf = (request: Message): string | undefined => (request as { [UNREADABLE]?: string })[UNREADABLE];
 
-/** The request message of each method whose input is a list of tf.Examples. */
-const EXAMPLES_REQUESTS = {
-  Classify: 'tensorflow.serving.ClassificationRequest',
-  Regress: 'tensorflow.serving.RegressionRequest',
-  MultiInference: 'tensorflow.serving.MultiInferenceRequest',
-} as const;
+/** The PredictionService methods whose input is a list of tf.Examples. */
+const EXAMPLES_METHODS = ['Classify', 'Regress', 'MultiInference'] as const;
+type ExamplesMethod = typeof EXAMPLES_METHODS[number];
 
-/** Their responses' message types. */
-const EXAMPLES_RESPONSES = {
-  Classify: 'tensorflow.serving.ClassificationResponse',
-  Regress: 'tensorflow.serving.RegressionResponse',
-  MultiInference: 'tensorflow.serving.MultiInferenceResponse',
-} as const;
+/** A PredictionService method's request and response message types, as proto/ declares them. */
+function messageTypes(method: ExamplesMethod): { request: string; response: string } {
+  const m = protos().lookupService('tensorflow.serving.PredictionService').methods[method]!;
+  return { request: m.resolvedRequestType!.fullName, response: m.resolvedResponseType!.fullName };
+}
 
 /** Marks a request left undecoded, for a codec thread to decode: its value is the bytes. */
 const DEFERRED = Symbol('deferred request');
@@ -303,9 +299,9 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // The response of Classify, Regress (one run) or MultiInference (`multi`: each run a result):
   // built and encoded on a codec thread when the request was big enough to be read there (a
   // result per example: 200 000 of them held the event loop for ~250 ms).
-  const examplesResponse = async (call: Call, method: keyof typeof EXAMPLES_REQUESTS, runs: ExamplesRun[]): Promise<Message> => {
+  const examplesResponse = async (call: Call, method: ExamplesMethod, runs: ExamplesRun[]): Promise<Message> => {
     if (deferredOf(call.request) !== undefined) {
-      return { [ENCODED]: await codec.grpcExamplesResponse(EXAMPLES_RESPONSES[method], runs, method === 'MultiInference', cancelled(call)()) };
+      return { [ENCODED]: await codec.grpcExamplesResponse(messageTypes(method).response, runs, method === 'MultiInference', cancelled(call)()) };
     }
     return examplesMessage(runs, method === 'MultiInference');
   };
@@ -368,7 +364,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // now 17-29 ms.
   const codec = new Codec(offloadBytes, threads);
   codecs.set(server, codec);
-  const defer = (method: string, bytes: Buffer) => (method === 'Predict' || method === 'ModelInfer' || Object.hasOwn(EXAMPLES_REQUESTS, method)) && codec.wants(bytes.byteLength);
+  const defer = (method: string, bytes: Buffer) => (method === 'Predict' || method === 'ModelInfer' || (EXAMPLES_METHODS as readonly string[]).includes(method)) && codec.wants(bytes.byteLength);
 
   // Aborted when the client cancels the call (or its deadline passes): a codec task for it is
   // dropped. Made when the call first hands a codec thread work (small calls never need one).
@@ -402,12 +398,13 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // when a codec thread read it), and the input's tf.Examples serialized again, as one string
   // tensor; examples() throws, when asked for, what reading them threw (after the model_spec's
   // errors, as when the whole message is read here).
-  const readExamples = async (call: Call, method: keyof typeof EXAMPLES_REQUESTS): Promise<{ request: Message; examples: () => Tensor }> => {
+  const readExamples = async (call: Call, method: ExamplesMethod): Promise<{ request: Message; examples: () => Tensor }> => {
     const bytes = deferredOf(call.request);
     if (bytes === undefined) return { request: call.request, examples: () => new Tensor('string', serializedExamples(call.request.input as Message | undefined, method)) };
-    const read = await codec.grpcExamples(bytes, EXAMPLES_REQUESTS[method], method, cancelled(call)());
+    const type = messageTypes(method).request;
+    const read = await codec.grpcExamples(bytes, type, method, cancelled(call)());
     if (read.unreadable !== undefined) throw new InvalidArgumentError(read.unreadable);
-    const head = decodeMessage(protos().lookupType(EXAMPLES_REQUESTS[method]), read.head!);
+    const head = decodeMessage(protos().lookupType(type), read.head!);
     if (!('message' in head)) throw new Error(`codec worker: the ${method} request without its input did not decode: ${head.unreadable}`);
     return { request: head.message, examples: () => { if (read.examplesError) throw taskFailure(read.examplesError); return fromWire(read.examples!).inputs!; } };
   };
