@@ -485,7 +485,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           if (asJson.length === 0 || !codec.wants(jsonWeight(asJson))) return inferResponse(t.name, version, parsed, outputs);
           return clock.outside(codec.inferResponse(t.name, version, parsed, parsed.outputs ? Object.fromEntries(parsed.outputs.map((o) => [o.name, outputs[o.name]!])) : outputs, signal()));
         });
-        const json = typeof response.json === 'string' ? response.json : Buffer.from(response.json.buffer, response.json.byteOffset, response.json.byteLength);
+        const json = typeof response.json === 'string' ? response.json : asBuffer(response.json);
         if (!response.binary) return { body: json };
         const head = typeof json === 'string' ? Buffer.from(json) : json;
         return { body: [head, ...response.binary], type: 'application/octet-stream', header: head.byteLength };
