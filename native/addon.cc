@@ -321,6 +321,7 @@ Napi::Value Addon::Stats(const Napi::CallbackInfo& info) {
   out.Set("copiedFeeds", Napi::Number::New(env, static_cast<double>(stats.copied_feeds)));
   out.Set("wrappedOutputs", Napi::Number::New(env, static_cast<double>(stats.wrapped_outputs)));
   out.Set("copiedOutputs", Napi::Number::New(env, static_cast<double>(stats.copied_outputs)));
+  out.Set("preparedOutputs", Napi::Number::New(env, static_cast<double>(stats.prepared_outputs)));
   out.Set("pinnedNow", Napi::Number::New(env, static_cast<double>(stats.pinned_now)));
   out.Set("trims", Napi::Number::New(env, static_cast<double>(stats.trims)));
   out.Set("pendingDeletes", Napi::Number::New(env, static_cast<double>(stats.pending_deletes)));

@@ -321,8 +321,8 @@ uint64_t PooledRuns() { return g_pooled_runs.load(std::memory_order_relaxed); }
 
 Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t timeout_ms) {
   SessionCore& core = *plan.core;
-  std::string unready = feeds.Materialize();
-  if (!unready.empty()) return {"RESOURCE_EXHAUSTED", unready};
+  Failure unready = feeds.Materialize();
+  if (unready) return unready;
   if (!core.BeginRun()) return {"MODEL_DISPOSED", kDisposedMessage};
   fetched.tensors.assign(plan.outputs.size(), nullptr);
   Status status;
@@ -416,13 +416,15 @@ class SyncRunner {
   std::deque<std::function<void()>> queue_;
 };
 
-// [dtype, shape, data, dtype, ...] in fetch order.
-Napi::Array OutputsToJs(Napi::Env env, Fetched& fetched, const FeedSet& feeds) {
+// [dtype, shape, data, dtype, ...] in fetch order. `prepared`: PrepareOutputs' work for them
+// (empty for none).
+Napi::Array OutputsToJs(Napi::Env env, Fetched& fetched, const FeedSet& feeds, std::vector<PreparedOutput>* prepared = nullptr) {
   Napi::Array outputs = Napi::Array::New(env, fetched.tensors.size() * 3);
+  bool any = prepared != nullptr && !prepared->empty();
   for (size_t i = 0; i < fetched.tensors.size(); ++i) {
     TF_Tensor* tensor = fetched.tensors[i];
     fetched.tensors[i] = nullptr;  // OutputToJs owns it from here, even when it throws
-    OutputToJs(env, tensor, feeds, outputs, static_cast<uint32_t>(i * 3));
+    OutputToJs(env, tensor, feeds, outputs, static_cast<uint32_t>(i * 3), any ? &(*prepared)[i] : nullptr);
   }
   return outputs;
 }
@@ -451,6 +453,8 @@ class RunJob : public Job {
   void Execute() override {
     try {
       failure_ = RunPlanOnce(*plan_, *feeds_, fetched_, timeout_ms_);
+      // Big outputs copied or packed here, not on the JS thread.
+      if (!failure_) PrepareOutputs(fetched_.tensors, *feeds_, prepared_);
     } catch (const std::exception& error) {
       // A runner thread must not unwind (std::terminate): std::bad_alloc and the like.
       failure_ = {"INTERNAL", std::string("run failed: ") + error.what()};
@@ -464,7 +468,7 @@ class RunJob : public Job {
         deferred_.Reject(MakeError(env, failure_).Value());
       } else {
         try {
-          deferred_.Resolve(OutputsToJs(env, fetched_, *feeds_));
+          deferred_.Resolve(OutputsToJs(env, fetched_, *feeds_, &prepared_));
         } catch (const Napi::Error& error) {
           deferred_.Reject(error.Value());
         }
@@ -482,6 +486,7 @@ class RunJob : public Job {
   std::unique_ptr<FeedSet> feeds_;
   int64_t timeout_ms_;
   Fetched fetched_;
+  std::vector<PreparedOutput> prepared_;
   Failure failure_;
 };
 
@@ -829,11 +834,8 @@ class TraceWorker : public PromiseWorker {
  private:
   void Execute() override {
     SessionCore& core = *plan_->core;
-    std::string unready = feeds_->Materialize();
-    if (!unready.empty()) {
-      failure_ = {"RESOURCE_EXHAUSTED", unready};
-      return;
-    }
+    failure_ = feeds_->Materialize();
+    if (failure_) return;
     if (!core.BeginRun()) {
       failure_ = {"MODEL_DISPOSED", kDisposedMessage};
       return;

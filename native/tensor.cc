@@ -53,12 +53,12 @@ std::atomic<uint64_t> g_borrowed_feeds{0};
 std::atomic<uint64_t> g_copied_feeds{0};
 std::atomic<uint64_t> g_wrapped_outputs{0};
 std::atomic<uint64_t> g_copied_outputs{0};
+std::atomic<uint64_t> g_prepared_outputs{0};
 std::atomic<int64_t> g_pinned_now{0};
 
 // Owns the TF_Tensor behind an output ArrayBuffer; tensor is null once released early.
 struct OutputOwner {
   TF_Tensor* tensor = nullptr;
-  size_t bytes = 0;  // reported to V8 as external memory while the tensor lives
 };
 
 // Marks ArrayBuffers over TensorFlow's memory, so a wrap is only ever read as an
@@ -303,7 +303,22 @@ Dims ReadShape(Napi::Env env, Napi::Value value, const std::string& name) {
   return out;
 }
 
-TF_Tensor* StringFeed(Napi::Env env, const Dims& shape, Napi::Value data, const std::string& name) {
+// A string feed's packed form, checked: n strings, string i at [offsets[i], offsets[i+1]) of
+// bytes (JS memory; JS thread to read them from the values).
+struct PackedFeed {
+  Napi::Uint8Array bytes;
+  Napi::Float64Array offsets;
+};
+
+// Whether n + 1 offsets describe strings in order within `length` bytes (any thread).
+bool OffsetsInOrder(const double* off, uint64_t n, size_t length) {
+  for (uint64_t i = 0; i < n; ++i) {
+    if (!(off[i] >= 0 && off[i] <= off[i + 1] && off[i + 1] <= static_cast<double>(length))) return false;
+  }
+  return true;
+}
+
+PackedFeed ReadPackedFeed(Napi::Env env, const Dims& shape, Napi::Value data, const std::string& name) {
   if (!data.IsObject()) throw MakeTypeError(env, FeedLabel(name) + ": string data must be {bytes, offsets}");
   Napi::Object packed = data.As<Napi::Object>();
   Napi::Value bytes_value = packed.Get("bytes");
@@ -314,35 +329,33 @@ TF_Tensor* StringFeed(Napi::Env env, const Dims& shape, Napi::Value data, const 
       offsets_value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
     throw MakeTypeError(env, FeedLabel(name) + ": string data must be {bytes: Uint8Array, offsets: Float64Array}");
   }
-  Napi::Uint8Array bytes = bytes_value.As<Napi::Uint8Array>();
-  Napi::Float64Array offsets = offsets_value.As<Napi::Float64Array>();
+  PackedFeed feed{bytes_value.As<Napi::Uint8Array>(), offsets_value.As<Napi::Float64Array>()};
   uint64_t n = shape.elements;
-  if (offsets.ElementLength() != n + 1) {
+  if (feed.offsets.ElementLength() != n + 1) {
     throw MakeError(env, "INVALID_ARGUMENT", FeedLabel(name) + ": expected " + std::to_string(n) +
                                                  " strings for its shape, got " +
-                                                 std::to_string(offsets.ElementLength() - 1));
+                                                 std::to_string(feed.offsets.ElementLength() - 1));
   }
-  const double* off = offsets.Data();
-  const char* base = reinterpret_cast<const char*>(bytes.Data());
-  for (uint64_t i = 0; i < n; ++i) {
-    if (!(off[i] >= 0 && off[i] <= off[i + 1] && off[i + 1] <= bytes.ByteLength())) {
-      throw MakeError(env, "INVALID_ARGUMENT", FeedLabel(name) + ": string offsets are out of order");
-    }
+  if (!OffsetsInOrder(feed.offsets.Data(), n, feed.bytes.ByteLength())) {
+    throw MakeError(env, "INVALID_ARGUMENT", FeedLabel(name) + ": string offsets are out of order");
   }
+  return feed;
+}
+
+// A TF_STRING tensor of the n strings (offsets checked); null without memory (any thread).
+TF_Tensor* NewStringTensor(const std::vector<int64_t>& dims, const char* base, const double* off, uint64_t n) {
   // TF_TStrings in memory of ours (not TF_AllocateTensor: see Reaper); TensorFlow uses a
   // TF_STRING buffer it is given as it is, and FreeStrings frees each string, then the array.
   size_t array_bytes = n * sizeof(TF_TString);
   TF_TString* strings = static_cast<TF_TString*>(AlignedCopyBuffer(array_bytes));
-  if (strings == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", FeedLabel(name) + ": cannot allocate");
+  if (strings == nullptr) return nullptr;
   for (uint64_t i = 0; i < n; ++i) {
     tf().TF_StringInit(&strings[i]);
     size_t begin = static_cast<size_t>(off[i]);
     tf().TF_StringCopy(&strings[i], base + begin, static_cast<size_t>(off[i + 1]) - begin);
   }
-  TF_Tensor* tensor = tf().TF_NewTensor(TF_STRING, shape.dims.data(), static_cast<int>(shape.dims.size()),
-                                        strings, array_bytes, FreeStrings, nullptr);
-  if (tensor == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", FeedLabel(name) + ": cannot allocate");
-  return tensor;
+  // On failure TF_NewTensor has called FreeStrings already.
+  return tf().TF_NewTensor(TF_STRING, dims.data(), static_cast<int>(dims.size()), strings, array_bytes, FreeStrings, nullptr);
 }
 
 Napi::Value NewTypedArray(Napi::Env env, TF_DataType dtype, Napi::ArrayBuffer buffer,
@@ -396,7 +409,27 @@ void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
   Dims shape = ReadShape(env, shape_value, name);
   tensors_.reserve(tensors_.size() + 1);
   if (dtype == TF_STRING) {
-    tensors_.push_back(StringFeed(env, shape, data, name));
+    PackedFeed packed = ReadPackedFeed(env, shape, data, name);
+    const char* base = reinterpret_cast<const char*>(packed.bytes.Data());
+    const double* offsets = packed.offsets.Data();
+    uint64_t n = shape.elements;
+    if (defer_copy && packed.bytes.ByteLength() + (n + 1) * sizeof(double) >= kZeroCopyMinBytes) {
+      // Made into TF_TStrings by Materialize() on the runner thread, as the run starts.
+      DeferredStrings deferred{tensors_.size(), base, offsets, n, packed.bytes.ByteLength(), shape.dims, nullptr, nullptr, name};
+      deferred.pin_bytes = PinFeed(env, releases, packed.bytes, packed.bytes.ArrayBuffer());
+      try {
+        deferred.pin_offsets = PinFeed(env, releases, packed.offsets, packed.offsets.ArrayBuffer());
+      } catch (...) {
+        ReleasePin(nullptr, 0, deferred.pin_bytes);
+        throw;
+      }
+      deferred_strings_.push_back(std::move(deferred));
+      tensors_.push_back(nullptr);
+      return;
+    }
+    TF_Tensor* tensor = NewStringTensor(shape.dims, base, offsets, n);
+    if (tensor == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", FeedLabel(name) + ": cannot allocate");
+    tensors_.push_back(tensor);
     return;
   }
   // One napi call gives kind, length and the element pointer (SharedArrayBuffers too).
@@ -450,10 +483,10 @@ void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
   tensors_.push_back(tensor);
 }
 
-std::string FeedSet::Materialize() {
-  std::string failure;
+Failure FeedSet::Materialize() {
+  Failure failure;
   for (DeferredCopy& feed : deferred_) {
-    if (failure.empty()) {
+    if (!failure) {
       // On failure TF_NewTensor has already freed the copy (its deallocator).
       void* copy = AlignedCopyBuffer(feed.bytes);
       if (copy != nullptr) {
@@ -461,12 +494,26 @@ std::string FeedSet::Materialize() {
         tensors_[feed.index] = tf().TF_NewTensor(feed.dtype, feed.dims.data(), static_cast<int>(feed.dims.size()), copy,
                                                  feed.bytes, FreeCopy, nullptr);
       }
-      if (tensors_[feed.index] == nullptr) failure = FeedLabel(feed.name) + ": cannot allocate a copy of " + std::to_string(feed.bytes) + " bytes";
+      if (tensors_[feed.index] == nullptr) failure = {"RESOURCE_EXHAUSTED", FeedLabel(feed.name) + ": cannot allocate a copy of " + std::to_string(feed.bytes) + " bytes"};
       g_copied_feeds.fetch_add(1, std::memory_order_relaxed);
     }
     ReleasePin(nullptr, 0, feed.pin);
   }
   deferred_.clear();
+  for (DeferredStrings& feed : deferred_strings_) {
+    if (!failure) {
+      // Checked again: the offsets are JS memory, and JS may have changed them since run().
+      if (!OffsetsInOrder(feed.offsets, feed.count, feed.length)) {
+        failure = {"INVALID_ARGUMENT", FeedLabel(feed.name) + ": string offsets changed while the run waited to start, and are out of order"};
+      } else {
+        tensors_[feed.index] = NewStringTensor(feed.dims, feed.base, feed.offsets, feed.count);
+        if (tensors_[feed.index] == nullptr) failure = {"RESOURCE_EXHAUSTED", FeedLabel(feed.name) + ": cannot allocate " + std::to_string(feed.count) + " strings"};
+      }
+    }
+    ReleasePin(nullptr, 0, feed.pin_bytes);
+    ReleasePin(nullptr, 0, feed.pin_offsets);
+  }
+  deferred_strings_.clear();
   return failure;
 }
 
@@ -474,6 +521,11 @@ void FeedSet::Clear() {
   // Deferred copies never made (the run did not start): their JS memory is unpinned.
   for (DeferredCopy& feed : deferred_) ReleasePin(nullptr, 0, feed.pin);
   deferred_.clear();
+  for (DeferredStrings& feed : deferred_strings_) {
+    ReleasePin(nullptr, 0, feed.pin_bytes);
+    ReleasePin(nullptr, 0, feed.pin_offsets);
+  }
+  deferred_strings_.clear();
   // At once, on any thread: a feed's buffer is memory of ours (borrowed, copied or a shared
   // segment; TF_NewTensor never copies it, as it is aligned), so deleting it never enters
   // TensorFlow's allocator. Where TensorFlow still holds the buffer (an output aliasing
@@ -504,7 +556,114 @@ bool FeedSet::Borrows(const void* p, size_t n) const {
   return false;
 }
 
-void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array out, uint32_t at) {
+PreparedOutput::~PreparedOutput() {
+  std::free(bytes);
+  std::free(offsets);
+}
+
+namespace {
+
+// The bytes of a string tensor's strings, all together.
+size_t StringBytes(TF_Tensor* tensor) {
+  size_t n = static_cast<size_t>(tf().TF_TensorElementCount(tensor));
+  const TF_TString* strings = static_cast<const TF_TString*>(tf().TF_TensorData(tensor));
+  size_t total = 0;
+  for (size_t i = 0; i < n; ++i) total += tf().TF_StringGetSize(&strings[i]);
+  return total;
+}
+
+// Writes a string tensor's strings back to back into `dst` (StringBytes long) and their
+// element count + 1 offsets into `offsets` (any thread).
+void PackStringsInto(TF_Tensor* tensor, char* dst, double* offsets) {
+  size_t n = static_cast<size_t>(tf().TF_TensorElementCount(tensor));
+  const TF_TString* strings = static_cast<const TF_TString*>(tf().TF_TensorData(tensor));
+  size_t offset = 0;
+  for (size_t i = 0; i < n; ++i) {
+    offsets[i] = static_cast<double>(offset);
+    size_t size = tf().TF_StringGetSize(&strings[i]);
+    if (size != 0) std::memcpy(dst + offset, tf().TF_StringGetDataPointer(&strings[i]), size);
+    offset += size;
+  }
+  offsets[n] = static_cast<double>(offset);
+}
+
+// Packs a string tensor of `n` strings and `total` bytes into `into` (any thread); false
+// without memory.
+bool PackStrings(TF_Tensor* tensor, size_t n, size_t total, PreparedOutput& into) {
+  void* bytes = std::malloc(std::max<size_t>(total, 1));
+  void* offsets = std::malloc((n + 1) * sizeof(double));
+  if (bytes == nullptr || offsets == nullptr) {
+    std::free(bytes);
+    std::free(offsets);
+    return false;
+  }
+  PackStringsInto(tensor, static_cast<char*>(bytes), static_cast<double*>(offsets));
+  into.bytes = bytes;
+  into.offsets = static_cast<double*>(offsets);
+  into.total = total;
+  into.count = n;
+  into.packed = true;
+  return true;
+}
+
+// A buffer of malloc'd memory handed to JS, freed by the collector. (V8 counts an external
+// buffer's bytes itself, as for OutputToJs' buffers.)
+Napi::ArrayBuffer AdoptMalloced(Napi::Env env, void* memory, size_t bytes) {
+  return Napi::ArrayBuffer::New(env, memory, bytes, [](Napi::Env, void* data) { std::free(data); });
+}
+
+}  // namespace
+
+void PrepareOutputs(std::vector<TF_Tensor*>& tensors, const FeedSet& feeds, std::vector<PreparedOutput>& prepared) {
+  prepared.clear();
+  auto entry = [&](size_t i) -> PreparedOutput& {
+    if (prepared.empty()) prepared = std::vector<PreparedOutput>(tensors.size());
+    return prepared[i];
+  };
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    TF_Tensor* tensor = tensors[i];
+    if (tensor == nullptr) continue;
+    TF_DataType dtype = tf().TF_TensorType(tensor);
+    if (dtype == TF_STRING) {
+      size_t n = static_cast<size_t>(tf().TF_TensorElementCount(tensor));
+      size_t total = StringBytes(tensor);
+      // Small ones are cheaper packed where JS wants them.
+      if (total + (n + 1) * sizeof(double) >= kZeroCopyMinBytes && PackStrings(tensor, n, total, entry(i))) {
+        g_prepared_outputs.fetch_add(1, std::memory_order_relaxed);
+      }
+      continue;
+    }
+    size_t bytes = tf().TF_TensorByteSize(tensor);
+    if (DataTypeSize(dtype) == 0 || bytes < kZeroCopyMinBytes || static_cast<double>(bytes) > kMaxBufferBytes) continue;
+    const void* data = tf().TF_TensorData(tensor);
+    if (!feeds.Borrows(data, bytes)) {
+      // This run alone holds the buffer: OutputToJs hands it over as it is.
+      TF_Tensor* moved = tf().TF_TensorMaybeMove(tensor);
+      if (moved != nullptr) {
+        tensors[i] = moved;  // TF_TensorMaybeMove deleted the old handle
+        continue;
+      }
+    }
+    int rank = tf().TF_NumDims(tensor);
+    std::vector<int64_t> dims(static_cast<size_t>(rank));
+    for (int d = 0; d < rank; ++d) dims[static_cast<size_t>(d)] = tf().TF_Dim(tensor, d);
+    // TensorFlow's allocator, so the copy is a buffer TF_TensorMaybeMove lets JS take over.
+    TF_Tensor* own = tf().TF_AllocateTensor(dtype, dims.data(), rank, bytes);
+    if (own == nullptr) continue;
+    if (tf().TF_TensorData(own) == nullptr) {
+      tf().TF_DeleteTensor(own);
+      continue;
+    }
+    std::memcpy(tf().TF_TensorData(own), data, bytes);
+    tf().TF_DeleteTensor(tensor);
+    tensors[i] = own;
+    entry(i).copied = true;
+    g_copied_outputs.fetch_add(1, std::memory_order_relaxed);
+    g_prepared_outputs.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array out, uint32_t at, PreparedOutput* prepared) {
   // Ours from here: freed on every way out, a JS allocation that throws included, until a
   // buffer's finalizer takes it.
   TensorPtr tensor(raw);
@@ -516,22 +675,29 @@ void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array
   }
   out.Set(at, Napi::Number::New(env, dtype));
   out.Set(at + 1, shape);
+  if (prepared != nullptr && prepared->packed) {
+    tensor.reset();
+    size_t total = prepared->total;
+    size_t count = prepared->count;
+    double largest = static_cast<double>(std::max(total, (count + 1) * sizeof(double)));
+    if (largest > kMaxBufferBytes) throw MakeError(env, PastBufferLimit("an output", largest));
+    // Each buffer the collector's once made (on failure New has freed only its hint).
+    Napi::ArrayBuffer bytes = AdoptMalloced(env, prepared->bytes, total);
+    prepared->bytes = nullptr;
+    Napi::ArrayBuffer offsets = AdoptMalloced(env, prepared->offsets, (count + 1) * sizeof(double));
+    prepared->offsets = nullptr;
+    Napi::Object packed = Napi::Object::New(env);
+    packed.Set("bytes", Napi::Uint8Array::New(env, total, bytes, 0));
+    packed.Set("offsets", Napi::Float64Array::New(env, count + 1, offsets, 0));
+    out.Set(at + 2, packed);
+    return;
+  }
   if (dtype == TF_STRING) {
     size_t n = static_cast<size_t>(tf().TF_TensorElementCount(tensor.get()));
-    const TF_TString* strings = static_cast<const TF_TString*>(tf().TF_TensorData(tensor.get()));
-    size_t total = 0;
-    for (size_t i = 0; i < n; ++i) total += tf().TF_StringGetSize(&strings[i]);
+    size_t total = StringBytes(tensor.get());
     Napi::ArrayBuffer bytes = Napi::ArrayBuffer::New(env, total);
     Napi::Float64Array offsets = Napi::Float64Array::New(env, n + 1);
-    char* dst = static_cast<char*>(bytes.Data());
-    size_t offset = 0;
-    for (size_t i = 0; i < n; ++i) {
-      offsets[i] = static_cast<double>(offset);
-      size_t size = tf().TF_StringGetSize(&strings[i]);
-      if (size != 0) std::memcpy(dst + offset, tf().TF_StringGetDataPointer(&strings[i]), size);
-      offset += size;
-    }
-    offsets[n] = static_cast<double>(offset);
+    PackStringsInto(tensor.get(), static_cast<char*>(bytes.Data()), offsets.Data());
     tensor.reset();
     Napi::Object packed = Napi::Object::New(env);
     packed.Set("bytes", Napi::Uint8Array::New(env, total, bytes, 0));
@@ -564,22 +730,20 @@ void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array
     buffer = Napi::ArrayBuffer::New(
         env, tf().TF_TensorData(tensor.get()), bytes,
         [](Napi::Env finalizing, void*, OutputOwner* done) {
-          if (done->tensor != nullptr) {
-            DeleteOutputTensor(done->tensor);
-            Napi::MemoryManagement::AdjustExternalMemory(finalizing, -static_cast<int64_t>(done->bytes));
-          }
+          if (done->tensor != nullptr) DeleteOutputTensor(done->tensor);
           delete done;
         },
         owner.get());
     OutputOwner* held = owner.release();  // the finalizer's now
     held->tensor = tensor.release();
-    held->bytes = bytes;
-    // V8 does not see memory outside its heap: without this, outputs nobody disposes
-    // would pile up (4 MiB each) until the JS heap itself asked for a collection.
-    Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(bytes));
+    // V8 counts an external buffer's bytes as external memory itself (its ArrayBuffer
+    // sweeper), and frees one nobody disposes in a scavenge. Reporting them once more
+    // (AdjustExternalMemory) doubled the count: every 48 MiB output then forced a full
+    // mark-compact, even when disposed at once (tens of ms on the JS thread with a big heap).
     NAPI_THROW_IF_FAILED_VOID(env, napi_type_tag_object(env, buffer, &kOutputTag));
     NAPI_THROW_IF_FAILED_VOID(env, napi_wrap(env, buffer, held, nullptr, nullptr, nullptr));
-    g_wrapped_outputs.fetch_add(1, std::memory_order_relaxed);
+    // A copy made on the runner counted as copied there.
+    if (prepared == nullptr || !prepared->copied) g_wrapped_outputs.fetch_add(1, std::memory_order_relaxed);
   } else {
     g_copied_outputs.fetch_add(1, std::memory_order_relaxed);
     buffer = Napi::ArrayBuffer::New(env, bytes);
@@ -592,26 +756,22 @@ void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array
 void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer) {
   bool ours = false;
   TF_Tensor* tensor = nullptr;
-  size_t bytes = 0;
   void* owner = nullptr;
   if (napi_check_object_type_tag(env, buffer, &kOutputTag, &ours) == napi_ok && ours &&
       napi_remove_wrap(env, buffer, &owner) == napi_ok && owner != nullptr) {
     // Unwrapped first: once detached, the finalizer may free the owner at any time, and a
     // second release must not find it.
     tensor = std::exchange(static_cast<OutputOwner*>(owner)->tensor, nullptr);
-    bytes = static_cast<OutputOwner*>(owner)->bytes;
   }
   // Detached before the free: JS can no longer reach the memory.
   if (!buffer.IsDetached()) buffer.Detach();
-  if (tensor != nullptr) {
-    DeleteOutputTensor(tensor);
-    Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(bytes));
-  }
+  if (tensor != nullptr) DeleteOutputTensor(tensor);
 }
 
 TensorStats CurrentTensorStats() {
   return {g_borrowed_feeds.load(std::memory_order_relaxed), g_copied_feeds.load(std::memory_order_relaxed),
           g_wrapped_outputs.load(std::memory_order_relaxed), g_copied_outputs.load(std::memory_order_relaxed),
+          g_prepared_outputs.load(std::memory_order_relaxed),
           g_pinned_now.load(std::memory_order_relaxed), g_trims.load(std::memory_order_relaxed), Reaper::Get().Pending()};
 }
 

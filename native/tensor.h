@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "errors.h"
 #include "tf_api.h"
 
 namespace tfslice {
@@ -60,13 +61,15 @@ class FeedSet {
   // Converts one feed, given as its dtype number, shape array and data (JS thread).
   // Throws a JS TypeError naming feed `name` on malformed input; lib/ validates
   // against the signature before this point.
-  // `defer_copy`: a feed of kZeroCopyMinBytes or more that must be copied (unaligned) is
-  // pinned instead, and copied by Materialize() on the thread that runs it.
+  // `defer_copy`: a feed of kZeroCopyMinBytes or more that must be copied (unaligned, or
+  // strings, counting their bytes and 8 per string) is pinned instead, and copied by
+  // Materialize() on the thread that runs it.
   void Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases, Napi::Value dtype,
            Napi::Value shape, Napi::Value data, const std::string& name, bool defer_copy = false);
   // Makes the tensors of the deferred copies and unpins their JS memory (any thread; before
-  // the run). Empty when every feed is ready; else the failure (out of memory).
-  std::string Materialize();
+  // the run). No failure when every feed is ready; else RESOURCE_EXHAUSTED (out of memory) or
+  // INVALID_ARGUMENT (a string feed's offsets changed after Add checked them).
+  Failure Materialize();
   // Takes a tensor made elsewhere (a model host's view of a shared segment; any thread).
   void Adopt(TF_Tensor* tensor) { tensors_.push_back(tensor); }
   // Deletes the tensors (any thread).
@@ -90,15 +93,56 @@ class FeedSet {
     std::string name;
   };
 
+  // A string feed to make when its run starts: count strings at offsets (count + 1 of them)
+  // into base (length bytes), both JS memory pinned by pin_bytes and pin_offsets.
+  struct DeferredStrings {
+    size_t index;
+    const char* base;
+    const double* offsets;
+    uint64_t count;
+    size_t length;
+    std::vector<int64_t> dims;
+    void* pin_bytes;
+    void* pin_offsets;
+    std::string name;
+  };
+
   std::vector<TF_Tensor*> tensors_;
   std::vector<std::pair<uintptr_t, uintptr_t>> borrowed_;
   std::vector<DeferredCopy> deferred_;
+  std::vector<DeferredStrings> deferred_strings_;
 };
+
+// What PrepareOutputs did for one output off the JS thread: its strings packed as OutputToJs
+// hands strings to JS (every string's bytes back to back, and count + 1 offsets into them, in
+// malloc'd memory that JS takes over), or its buffer copied into a tensor of its own.
+struct PreparedOutput {
+  void* bytes = nullptr;
+  size_t total = 0;
+  double* offsets = nullptr;
+  size_t count = 0;
+  bool packed = false;
+  bool copied = false;
+  PreparedOutput() = default;
+  PreparedOutput(const PreparedOutput&) = delete;
+  PreparedOutput& operator=(const PreparedOutput&) = delete;
+  ~PreparedOutput();
+};
+
+// Runner thread, after a run() has fetched `tensors`: does for the big outputs what OutputToJs
+// would otherwise do on the JS thread, so that thread only wraps memory. A numeric output of
+// kZeroCopyMinBytes or more that JS may not take over as it is (TensorFlow still holds its
+// buffer, or it aliases a borrowed feed) is copied into a tensor of its own, which it may; a
+// string output of that size is packed. `prepared` gets one entry per tensor (empty when none
+// was prepared). What cannot be prepared (no memory) is left as it was, for OutputToJs.
+void PrepareOutputs(std::vector<TF_Tensor*>& tensors, const FeedSet& feeds, std::vector<PreparedOutput>& prepared);
 
 // Converts and takes ownership of `tensor` (JS thread), storing dtype, shape and
 // data at out[at..at+2]. Memory that aliases a feed borrowed from JS is copied so
-// no two ArrayBuffers share a backing store.
-void OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds, Napi::Array out, uint32_t at);
+// no two ArrayBuffers share a backing store. `prepared`: what PrepareOutputs did for this
+// tensor (its packed strings are taken over), or null.
+void OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds, Napi::Array out, uint32_t at,
+                PreparedOutput* prepared = nullptr);
 
 // Detaches an output's ArrayBuffer and, when it is TensorFlow's buffer, frees it now
 // instead of when the collector gets to it (JS thread; Tensor.dispose()).
@@ -116,7 +160,8 @@ struct TensorStats {
   uint64_t borrowed_feeds;   // feeds TensorFlow read in place from JS memory
   uint64_t copied_feeds;     // numeric feeds copied (small or unaligned)
   uint64_t wrapped_outputs;  // outputs handed to JS over TensorFlow's buffer
-  uint64_t copied_outputs;   // numeric outputs copied into a fresh ArrayBuffer
+  uint64_t copied_outputs;   // numeric outputs copied (into a fresh ArrayBuffer, or on a runner)
+  uint64_t prepared_outputs; // outputs copied or packed on a runner thread (PrepareOutputs)
   int64_t pinned_now;        // JS buffers TensorFlow holds right now
   uint64_t trims;            // times released outputs were handed back to the kernel
   uint64_t pending_deletes;  // tensors the JS thread let go that the reaper has not deleted yet

@@ -6,7 +6,9 @@ import * as path from 'node:path';
 import t from 'tap';
 
 import { InvalidArgumentError, loadModel, Tensor, type TensorLike } from '../lib/index';
+import { openSession } from '../lib/model';
 import { native } from '../lib/native';
+import { resolveLoadOptions } from '../lib/options';
 import { feedsReleased, fixture, plain, plainGolden, toTensor } from './helpers';
 
 const stats = () => native().stats();
@@ -114,8 +116,37 @@ t.test('an output that aliases a borrowed feed is copied, so JS never sees share
   const after = stats();
   t.equal(after.borrowedFeeds - before.borrowedFeeds, 1, 'borrowed');
   t.equal(after.wrappedOutputs - before.wrappedOutputs, 0, 'identity output not wrapped');
+  t.equal(after.copiedOutputs - before.copiedOutputs, 1, 'but copied');
+  t.equal(after.preparedOutputs - before.preparedOutputs, 1, 'on the runner thread, not the JS thread');
   big.data.fill(9);
   t.equal((out.f32_out!.data as Float32Array)[0], 4, 'changing the feed afterwards does not change the output');
+  t.ok((out.f32_out!.data as Float32Array).every((v) => v === 4), 'every element copied');
+  out.f32_out!.dispose();
+  t.equal(out.f32_out!.data.length, 0, 'dispose() frees the copy at once');
+  const sync = model.runSync({ ...feeds, f32: big }, { outputs: ['f32_out'] });
+  t.ok((sync.f32_out!.data as Float32Array).every((v) => v === 9), 'runSync() copies it on the JS thread, as it waits anyway');
+  await model.dispose();
+});
+
+t.test('a big string output is packed on the runner thread; small ones where JS wants them', async (t) => {
+  const model = await loadModel(fixture('dtypes').dir);
+  const feeds: Record<string, Tensor> = {};
+  for (const [key, spec] of Object.entries(model.signatures.serving_default!.inputs)) {
+    feeds[key] = spec.dtype === 'string' ? new Tensor('string', []) : Tensor.alloc(spec.dtype as 'float32', [0]);
+  }
+  // Every kind of string: empty, binary (NUL, invalid UTF-8), long (past TF_TString's inline 22 bytes).
+  const kinds = [new Uint8Array(0), Uint8Array.of(0, 255, 0xc3), new TextEncoder().encode('héllo'), new Uint8Array(300).fill(7)];
+  const strings = Array.from({ length: 4000 }, (_, i) => kinds[i % kinds.length]!);
+  for (const [n, prepared] of [[strings.length, 1], [8, 0]] as const) {
+    const before = stats();
+    const out = await model.run({ ...feeds, s: new Tensor('string', strings.slice(0, n), [n]) }, { outputs: ['s_out'] });
+    t.equal(stats().preparedOutputs - before.preparedOutputs, prepared, `${n} strings: packed ${prepared ? 'on the runner' : 'on the JS thread'}`);
+    const got = out.s_out!.bytes();
+    t.equal(got.length, n);
+    t.ok(got.every((b, i) => Buffer.from(b).equals(Buffer.from(strings[i]!))), `${n} strings: every one byte for byte`);
+    t.same(out.s_out!.shape, [n]);
+    out.s_out!.dispose();
+  }
   await model.dispose();
 });
 
@@ -272,6 +303,47 @@ t.test('run() copies a big unaligned feed on the runner thread as its run starts
   t.match(outcome, { status: 'rejected', reason: { code: /MODEL_DISPOSED|CANCELLED/ } }, 'the waiting run is dropped by dispose()');
   await feedsReleased();
   t.equal(stats().pinnedNow, 0, 'a run dropped before it started unpins its feed');
+});
+
+t.test('run() makes a big string feed into TensorFlow strings on the runner thread as its run starts', async (t) => {
+  // tf1_vocab: words -> ids in the vocabulary apple 0, banana 1, cherry 2, date 3 (-1 else).
+  const model = await loadModel(fixture('tf1_vocab').dir, { maxConcurrentRuns: 1 });
+  const vocabulary = ['apple', 'banana', 'cherry', 'date', '', 'kiwi', 'x'.repeat(40)];
+  const ids = [0, 1, 2, 3, -1, -1, -1];
+  const n = 200_000;
+  const words = new Tensor('string', Array.from({ length: n }, (_, i) => vocabulary[i % vocabulary.length]!), [n]);
+  const before = stats();
+  const first = model.run({ words });
+  // The second waits for the model's one run slot: it holds its feed's two buffers (bytes and
+  // offsets) until it starts.
+  const second = model.run({ words });
+  t.ok(stats().pinnedNow - before.pinnedNow >= 2, 'a waiting run pins its string feed instead of converting it on the JS thread');
+  for (const [i, out] of (await Promise.all([first, second])).entries()) {
+    const got = out.ids!.data as BigInt64Array;
+    let wrong = 0;
+    for (let j = 0; j < n; j++) if (got[j] !== BigInt(ids[j % ids.length]!)) wrong++;
+    t.equal(wrong, 0, `run ${i}: all ${n} words looked up`);
+  }
+  await feedsReleased();
+  t.equal(stats().pinnedNow, 0, 'both let go of their feeds');
+  const small = await model.run({ words: new Tensor('string', ['cherry', 'nope'], [2]) });
+  t.same(Array.from(small.ids!.data as BigInt64Array), [2n, -1n], 'a small string feed is converted at once, as before');
+  t.same(Array.from(model.runSync({ words }).ids!.data.slice(0, 7) as BigInt64Array), ids.map(BigInt), 'runSync() converts at once');
+  await model.dispose();
+
+  // The packed form is JS memory: offsets changed while the run waited are checked again
+  // when it starts (the addon reads no byte outside them), and the run fails alone.
+  const { session } = await openSession(fixture('tf1_vocab').dir, resolveLoadOptions({}));
+  session.setRunLimit!(1);
+  const plan = session.plan(['words:0'], ['ids:0']);
+  const flat = words.flat();
+  const busy = session.run(plan, [...flat]);
+  const offsets = Float64Array.from((flat[2] as { offsets: Float64Array }).offsets);
+  const hostile = session.run(plan, [flat[0], [...flat[1]], { bytes: (flat[2] as { bytes: Uint8Array }).bytes, offsets }]);
+  offsets[1] = 1e12;
+  await busy;
+  await t.rejects(hostile, { code: 'INVALID_ARGUMENT', message: /string offsets changed while the run waited to start/ });
+  await session.close();
 });
 
 t.test('shared segments are sealed; buffers of one kind are never taken for the other', async (t) => {

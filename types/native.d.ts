@@ -78,6 +78,8 @@ export interface NativeStats {
     copiedFeeds: number;
     wrappedOutputs: number;
     copiedOutputs: number;
+    /** Outputs copied or packed on a runner thread after run(), so the JS thread only wraps them. */
+    preparedOutputs: number;
     /** JS buffers TensorFlow holds right now. */
     pinnedNow: number;
     /** Times released outputs were handed back to the kernel (glibc malloc_trim). */
