@@ -53,12 +53,15 @@ class LoopPoller {
   bool Begin(uint32_t expected_micros);
   // Stops polling: what was awaited arrived.
   void Done();
+  // While this poll lasts, each pass of the loop yields the CPU (sched_yield).
+  void YieldWhilePolling() { yield_ = true; }
 
  private:
   void Tick();
 
   void* idle_ = nullptr;  // uv_idle_t, freed in its close callback
   bool active_ = false;
+  bool yield_ = false;
   std::chrono::steady_clock::time_point deadline_;
 };
 
