@@ -3,9 +3,9 @@ import t from 'tap';
 
 import { decodeConfig, encodeConfig, InvalidArgumentError, loadModel, type LoadOptions } from '../lib/index';
 import { resolveLoadOptions } from '../lib/options';
-import { fixture, python } from './helpers';
+import { fixture, python, TF_PROTOS_ONLY } from './helpers';
 
-const PARSE = `
+const PARSE = `${TF_PROTOS_ONLY}
 import sys, json
 from tensorflow.core.protobuf import config_pb2
 from google.protobuf import json_format
@@ -17,7 +17,7 @@ print(json.dumps(out))
 `;
 
 // Raw ConfigProto bytes serialized by TensorFlow, for the sessionConfig merge case.
-const BASE = `
+const BASE = `${TF_PROTOS_ONLY}
 import json
 from tensorflow.core.protobuf import config_pb2
 c = config_pb2.ConfigProto(device_count={'GPU': 0}, operation_timeout_in_ms=1234, intra_op_parallelism_threads=7)

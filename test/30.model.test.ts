@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import t from 'tap';
 
 import { InvalidArgumentError, loadModel, loadOpLibrary, loadTensorFlow, Model, ModelDisposedError, NotFoundError, type RunOptions, runtime, Tensor } from '../lib/index';
-import { expectOutput, fixture, FIXTURES, fixtureTags, node, plain, python, ROOT, toTensor } from './helpers';
+import { expectOutput, fixture, FIXTURES, fixtureTags, node, plain, python, ROOT, TF_PROTOS_ONLY, toTensor } from './helpers';
 
 t.test('TensorFlow runs with oneDNN as TF_ENABLE_ONEDNN_OPTS says (npm run test:isa forces it each way)', async (t) => {
   const forced = process.env.TF_ENABLE_ONEDNN_OPTS;
@@ -248,7 +248,7 @@ t.test('a corrupt SavedModel: truncated variables and an out-of-range tensor ind
   // A signature whose tensor names an output index past int32 (atoi made it negative).
   const bad = path.join(tmp, 'bad_index');
   fs.cpSync(fixture('tiny').dir, bad, { recursive: true });
-  python<null>(`
+  python<null>(`${TF_PROTOS_ONLY}
 import sys
 from tensorflow.core.protobuf import saved_model_pb2
 p = sys.argv[1] if len(sys.argv) > 1 else ${JSON.stringify(path.join(bad, 'saved_model.pb'))}

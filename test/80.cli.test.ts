@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import * as tar from 'tar';
 
-import { type CliResult, fixture, jsonOf, maxRelativeError, PYTHON, python, ROOT, tfslice } from './helpers';
+import { type CliResult, fixture, inParallel, jsonOf, maxRelativeError, PYTHON, python, ROOT, tfslice } from './helpers';
 
 const tmp = (prefix: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `tfslice-cli-${prefix}-`));
 const HOME = tmp('home');
@@ -100,9 +100,11 @@ np.lib.format.write_array(open('${dir}/v2.npy', 'wb'), x, version=(2, 0))
 np.lib.format.write_array(open('${dir}/v3.npy', 'wb'), x, version=(3, 0))
 np.save('${dir}/f64.npy', x.astype(np.float64))
 print('null')`, JSON.stringify(second!.inputs.x!.data));
-  for (const layout of ['c', 'fortran', 'big', 'v2', 'v3']) {
+  const layouts = ['c', 'fortran', 'big', 'v2', 'v3'];
+  const runs = await inParallel(layouts, 2, (layout) => cli(['run', tiny.dir, '--input', `x=${path.join(dir, `${layout}.npy`)}`, '--out-dir', path.join(dir, `out-${layout}`)]));
+  for (const [i, layout] of layouts.entries()) {
     const out = path.join(dir, `out-${layout}`);
-    const r = await cli(['run', tiny.dir, '--input', `x=${path.join(dir, `${layout}.npy`)}`, '--out-dir', out]);
+    const r = runs[i]!;
     t.equal(r.code, 0, `${layout}.npy: ${r.stderr}`);
     t.match(r.stdout, `y: float32 [3, 3] -> ${path.join(out, 'y.npy')}`);
     const back = python<{ dtype: string; shape: number[]; data: number[] }>(
@@ -266,8 +268,9 @@ t.test('run: integer inputs refuse what is not an integer, NaN included, naming 
     [['a=[1]', 'b=[1e300]'], /--input b: element 0: 1e\+300 is not an integer \(int64; past 2\^53/],
     [['a=[1]', 'b=["9223372036854775808"]'], /--input b: element 0: "9223372036854775808" is not in the range of int64/],
   ];
-  for (const [inputs, message] of cases) {
-    const r = await cli(['run', ints, ...inputs.flatMap((input) => ['--input', input])]);
+  const results = await inParallel(cases, 2, ([inputs]) => cli(['run', ints, ...inputs.flatMap((input) => ['--input', input])]));
+  for (const [i, [inputs, message]] of cases.entries()) {
+    const r = results[i]!;
     t.equal(r.code, 2, `${inputs.join(' ')}: exit 2`);
     t.match(r.stderr, message, r.stderr.split('\n')[0]);
   }
@@ -301,8 +304,9 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
     [['install-tensorflow', '--from', 'conda'], 2, /argument 'conda' is invalid\. Allowed choices are pip, archive/],
     [['serve', '--model_name', 'm', '--model_base_path', tiny.dir, '--offload_bytes', '-1'], 2, /'--offload_bytes <n>' argument '-1' is invalid\. expected a byte count, or Infinity/],
   ];
-  for (const [args, code, message] of cases) {
-    const r = await cli(args);
+  const results = await inParallel(cases, 2, ([args]) => cli(args));
+  for (const [i, [args, code, message]] of cases.entries()) {
+    const r = results[i]!;
     t.equal(r.code, code, `tfslice ${args.join(' ')} exits ${code}`);
     t.match(r.stderr, message, `tfslice ${args.join(' ')}: ${r.stderr.split('\n')[0]}`);
     t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
@@ -567,8 +571,9 @@ t.test('install-tensorflow --from archive: a chain of links with ./ names unpack
     ['0.7.0', /refused to unpack \.\/a -> lib\/b\/\.\.: followed through the archive's other links, it leads outside the archive\./],
     ['0.8.0', /refused to unpack \.\/h \(a hard link to \.\/lib\/s\): the file it links to is, or goes through, the symbolic link lib\/s\./],
   ];
-  for (const [version, message] of refusals) {
-    const r = await install(version);
+  const installed = await inParallel(refusals, 2, ([version]) => install(version));
+  for (const [i, [version, message]] of refusals.entries()) {
+    const r = installed[i]!;
     t.equal(r.code, 1, `${version}: exit 1`);
     t.match(r.stderr, message, `${version}: ${r.stderr.split('\n')[0]}`);
     t.match(r.stderr, /\nFix: the official libtensorflow archives have no such entry; check that --base-url/);

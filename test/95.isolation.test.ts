@@ -13,7 +13,7 @@ import { configureRuntime, gpuLedger, InvalidArgumentError, loadModel, loadTenso
 import { resetLedgerForTests } from '../lib/gpu';
 import { encodeRun, Wire } from '../lib/ipc';
 import { HOST_SERVE_THREADS, HostSession, MAX_SHARED_FEEDS, runPaths, SHARED_MIN_BYTES, sharedFeedCount } from '../lib/isolation';
-import { expectOutput, fixture, FIXTURES, fixtureTags, jsThreadCpuMs, python, ROOT, slowN, toTensor } from './helpers';
+import { expectOutput, fixture, FIXTURES, fixtureTags, inParallel, jsThreadCpuMs, python, ROOT, slowN, TF_PROTOS_ONLY, toTensor } from './helpers';
 
 const alive = (pid: number) => {
   try {
@@ -46,7 +46,8 @@ function threads(pid: number): Record<string, number> {
 t.beforeEach(() => resetLedgerForTests());
 
 t.test('every fixture: same signatures and outputs as in-process, from a host process', async (t) => {
-  for (const name of FIXTURES) {
+  // Two hosts at a time: starting one is mostly a process loading TensorFlow.
+  await inParallel(FIXTURES, 2, async (name) => {
     const { dir, golden } = fixture(name);
     const model = await loadModel(dir, { isolation: 'process', ...fixtureTags(golden) });
     t.equal(model.isolation, 'process');
@@ -60,7 +61,7 @@ t.test('every fixture: same signatures and outputs as in-process, from a host pr
     }
     await model.dispose();
     t.ok(await gone(model.hostPid!), `${name}: dispose() ended the host`);
-  }
+  });
 });
 
 t.test('big tensors cross through shared memory, many runs in flight at once', async (t) => {
@@ -273,7 +274,7 @@ t.test("each host applies its own ConfigProto: it reports it decoded, and its th
   t.same(b.config, { intraOpParallelismThreads: 3, interOpParallelismThreads: 4, allowSoftPlacement: true }, 'host b reports its own');
   // TensorFlow's own parser agrees with what the hosts report (they decode the bytes they applied).
   const { encodeConfig } = await import('../lib/index');
-  const parsed = python<Record<string, unknown>[]>(`
+  const parsed = python<Record<string, unknown>[]>(`${TF_PROTOS_ONLY}
 import sys, json
 from tensorflow.core.protobuf import config_pb2
 print(json.dumps([config_pb2.ConfigProto.FromString(bytes.fromhex(h)).inter_op_parallelism_threads for h in json.load(sys.stdin)]))`,
