@@ -122,6 +122,16 @@ interface Planned {
  * answers it with the fed value. So does run(), with a copy of the feed: [output key, input index].
  */
 type Echo = readonly [string, number];
+/** An echo whose copy is made on a runner thread: its key, and the feed in flat form. */
+interface EchoCopy {
+  key: string;
+  dtype: number;
+  shape: readonly number[];
+  data: NativeData;
+}
+// Echoes of this many bytes or more (as run()'s big outputs and unaligned feeds: native/tensor.h
+// kZeroCopyMinBytes) are copied by run() on a runner thread, not on the event loop.
+const ECHO_OFF_THREAD_BYTES = 16 * 1024;
 
 // A tensor name with its output index (`x` is `x:0`).
 const tensorName = (name: string): string => (name.includes(':') ? name : `${name}:0`);
@@ -491,15 +501,16 @@ export class Model {
     const session = this.#live();
     const prepared = this.#prepare(session, feeds, options);
     // Only inputs asked for: TensorFlow would refuse a run with nothing to fetch.
-    if (prepared.resultKeys.length === 0 && prepared.echoes.length > 0) return Model.#collect(prepared, [], true);
-    // Outputs of earlier runs fed here stay allocated until this run is done with them.
+    // Outputs of earlier runs fed here stay allocated until this run is done with them (its
+    // echoes copied too).
     const giveBack = borrowFeeds(prepared.feeds);
     try {
+      if (prepared.resultKeys.length === 0 && prepared.echoes.length > 0) return await Model.#collect(prepared, [], true, true);
       if (prepared.queue !== null) {
         const result = await prepared.queue.submit(prepared.feeds, prepared.timeoutMs);
-        return Model.#collect(prepared, result.tensors, result.owned);
+        return await Model.#collect(prepared, result.tensors, result.owned, true);
       }
-      return Model.#collect(prepared, await this.#execute(session, prepared.plan, prepared.feeds, prepared.timeoutMs, prepared.waitLimitMs), true);
+      return await Model.#collect(prepared, await this.#execute(session, prepared.plan, prepared.feeds, prepared.timeoutMs, prepared.waitLimitMs), true, true);
     } finally {
       giveBack?.();
     }
@@ -646,14 +657,15 @@ export class Model {
   runSync(feeds: Feeds, options?: RunOptions): Record<string, Tensor> {
     const session = this.#live();
     const prepared = this.#prepare(session, feeds, options);
-    if (prepared.resultKeys.length === 0 && prepared.echoes.length > 0) return Model.#collect(prepared, [], true);
+    // Copies made here (no offThread): no promise.
+    if (prepared.resultKeys.length === 0 && prepared.echoes.length > 0) return Model.#collect(prepared, [], true) as Record<string, Tensor>;
     let outputs: NativeTensors;
     try {
       outputs = session.runSync(prepared.plan, prepared.feeds, prepared.timeoutMs);
     } catch (error) {
       throw runError(error);
     }
-    return Model.#collect(prepared, outputs, true);
+    return Model.#collect(prepared, outputs, true) as Record<string, Tensor>;
   }
 
   /**
@@ -802,17 +814,43 @@ export class Model {
     return queue;
   }
 
-  static #collect(prepared: Prepared, flat: NativeTensors, owned: boolean): Record<string, Tensor> {
+  // The outputs as Tensors. Echoes (outputs that are feeds) are copies of the feeds in their
+  // flat form: strings as their packed bytes and offsets (two copies, not one array per string:
+  // a million of those stalled the collector for seconds). `offThread` (run()): an echo of
+  // ECHO_OFF_THREAD_BYTES or more is copied on a runner thread, and a promise is returned.
+  static #collect(prepared: Prepared, flat: NativeTensors, owned: boolean, offThread = false): Record<string, Tensor> | Promise<Record<string, Tensor>> {
     const keys = prepared.resultKeys;
     const result: Record<string, Tensor> = {};
     for (let i = 0; i < keys.length; i++) {
       result[keys[i]!] = Tensor.fromNative(flat[3 * i] as number, flat[3 * i + 1] as number[], flat[3 * i + 2] as NativeData, owned);
     }
+    let later: EchoCopy[] | null = null;
     for (const [key, input] of prepared.echoes) {
-      // A copy of the feed in its flat form: strings as their packed bytes and offsets (two
-      // copies, not one array per string: a million of those stalled the collector for seconds).
       const [dtype, shape, data] = prepared.tensors[input]!.flat();
+      if (offThread && (ArrayBuffer.isView(data) ? data.byteLength : data.bytes.byteLength + data.offsets.byteLength) >= ECHO_OFF_THREAD_BYTES) {
+        result[key] = undefined as unknown as Tensor; // its place among the keys, filled below
+        (later ??= []).push({ key, dtype, shape, data });
+        continue;
+      }
       const copy = ArrayBuffer.isView(data) ? (data as TypedArray).slice() : { bytes: data.bytes.slice(), offsets: data.offsets.slice() };
+      result[key] = Tensor.fromNative(dtype, [...shape], copy, false);
+    }
+    return later === null ? result : Model.#copyEchoes(result, later);
+  }
+
+  static async #copyEchoes(result: Record<string, Tensor>, echoes: readonly EchoCopy[]): Promise<Record<string, Tensor>> {
+    const views = echoes.flatMap(({ data }) => (ArrayBuffer.isView(data) ? [data] : [data.bytes, data.offsets]));
+    let buffers: ArrayBuffer[];
+    try {
+      buffers = await native().copyOffThread(views);
+    } catch (error) {
+      throw fromNative(error);
+    }
+    let at = 0;
+    for (const { key, dtype, shape, data } of echoes) {
+      const copy: NativeData = ArrayBuffer.isView(data)
+        ? new (data.constructor as new (buffer: ArrayBuffer, offset: number, length: number) => TypedArray)(buffers[at++]!, 0, (data as TypedArray).length)
+        : { bytes: new Uint8Array(buffers[at++]!), offsets: new Float64Array(buffers[at++]!) };
       result[key] = Tensor.fromNative(dtype, [...shape], copy, false);
     }
     return result;

@@ -90,6 +90,8 @@ export interface NativeStats {
   copiedOutputs: number;
   /** Outputs copied or packed on a runner thread after run(), so the JS thread only wraps them. */
   preparedOutputs: number;
+  /** Buffers copyOffThread() copied on a runner thread (run()'s big echoes of feeds). */
+  threadCopies: number;
   /** JS buffers TensorFlow holds right now. */
   pinnedNow: number;
   /** Times released outputs were handed back to the kernel (glibc malloc_trim). */
@@ -131,6 +133,12 @@ export interface Binding {
   stats(): NativeStats;
   /** A runner-thread round trip that does nothing: the floor under every async run (native/runner.h). */
   asyncNoop(): Promise<void>;
+  /**
+   * Copies of the views' bytes (each into a new ArrayBuffer, aligned as TensorFlow wants), made
+   * on a runner thread; the views stay referenced until then and must not change meanwhile.
+   * RESOURCE_EXHAUSTED without memory.
+   */
+  copyOffThread(views: readonly ArrayBufferView[]): Promise<ArrayBuffer[]>;
   /** Sets the busy-poll limit in microseconds when given; returns the current one. */
   busyPoll(micros?: number): number;
   /**

@@ -187,6 +187,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceMethod<&Addon::AllocAligned>("allocAligned"),
                InstanceMethod<&Addon::Stats>("stats"),
                InstanceMethod<&Addon::AsyncNoop>("asyncNoop"),
+               InstanceMethod<&Addon::CopyOffThread>("copyOffThread"),
                InstanceMethod<&Addon::ReleaseBuffer>("releaseBuffer"),
                InstanceMethod<&Addon::BusyPoll>("busyPoll"),
                InstanceMethod<&Addon::WatchChild>("watchChild"),
@@ -257,6 +258,7 @@ Napi::Value Addon::LoadOpLibrary(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Addon::AsyncNoop(const Napi::CallbackInfo& info) { return tfslice::AsyncNoop(info); }
+Napi::Value Addon::CopyOffThread(const Napi::CallbackInfo& info) { return tfslice::CopyOffThread(info); }
 
 Napi::Value Addon::ReleaseBuffer(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsArrayBuffer()) {
@@ -322,6 +324,7 @@ Napi::Value Addon::Stats(const Napi::CallbackInfo& info) {
   out.Set("wrappedOutputs", Napi::Number::New(env, static_cast<double>(stats.wrapped_outputs)));
   out.Set("copiedOutputs", Napi::Number::New(env, static_cast<double>(stats.copied_outputs)));
   out.Set("preparedOutputs", Napi::Number::New(env, static_cast<double>(stats.prepared_outputs)));
+  out.Set("threadCopies", Napi::Number::New(env, static_cast<double>(stats.thread_copies)));
   out.Set("pinnedNow", Napi::Number::New(env, static_cast<double>(stats.pinned_now)));
   out.Set("trims", Napi::Number::New(env, static_cast<double>(stats.trims)));
   out.Set("pendingDeletes", Napi::Number::New(env, static_cast<double>(stats.pending_deletes)));

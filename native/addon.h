@@ -61,6 +61,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value AllocAligned(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value AsyncNoop(const Napi::CallbackInfo& info);
+  Napi::Value CopyOffThread(const Napi::CallbackInfo& info);
   Napi::Value ReleaseBuffer(const Napi::CallbackInfo& info);
   Napi::Value BusyPoll(const Napi::CallbackInfo& info);
   // watchChild(pid) -> pidfd or -1: the host process `pid` this environment spawned, killed and

@@ -679,6 +679,78 @@ Napi::Value AsyncNoop(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+namespace {
+
+// copyOffThread(): each view's bytes copied on a runner thread into memory JS then adopts.
+class CopyJob : public Job {
+ public:
+  explicit CopyJob(Napi::Env env) : deferred_(Napi::Promise::Deferred::New(env)) {}
+  ~CopyJob() override {
+    for (Piece& piece : pieces_) std::free(piece.copy);  // those JS never took (a failure, a gone env)
+  }
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  // JS thread: pins `view` (a reference) until Settle and notes where its bytes are.
+  void Add(Napi::Env env, Napi::TypedArray view) {
+    napi_ref ref = nullptr;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, view, 1, &ref));
+    pieces_.push_back({static_cast<const uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset(), view.ByteLength(), ref, nullptr});
+  }
+
+  void Execute() override {
+    for (Piece& piece : pieces_) {
+      piece.copy = AlignedCopyBuffer(piece.bytes);
+      if (piece.copy == nullptr) return;
+      if (piece.bytes != 0) std::memcpy(piece.copy, piece.source, piece.bytes);
+    }
+    CountThreadCopies(pieces_.size());
+  }
+
+  void Settle(Napi::Env env) override {
+    for (Piece& piece : pieces_) napi_delete_reference(env, std::exchange(piece.ref, nullptr));
+    for (const Piece& piece : pieces_) {
+      if (piece.copy == nullptr) {
+        deferred_.Reject(MakeError(env, "RESOURCE_EXHAUSTED", "cannot allocate a copy of " + std::to_string(piece.bytes) + " bytes").Value());
+        return;
+      }
+    }
+    Napi::Array buffers = Napi::Array::New(env, pieces_.size());
+    for (size_t i = 0; i < pieces_.size(); ++i) {
+      buffers.Set(static_cast<uint32_t>(i), Napi::ArrayBuffer::New(env, pieces_[i].copy, pieces_[i].bytes, [](Napi::Env, void* data) { std::free(data); }));
+      pieces_[i].copy = nullptr;  // the buffer's now
+    }
+    deferred_.Resolve(buffers);
+  }
+
+ private:
+  struct Piece {
+    const uint8_t* source;
+    size_t bytes;
+    napi_ref ref;
+    void* copy;
+  };
+  Napi::Promise::Deferred deferred_;
+  std::vector<Piece> pieces_;
+};
+
+}  // namespace
+
+Napi::Value CopyOffThread(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) throw MakeTypeError(env, "copyOffThread(views): views must be an array of typed arrays");
+  Napi::Array views = info[0].As<Napi::Array>();
+  auto job = std::make_unique<CopyJob>(env);
+  for (uint32_t i = 0, n = views.Length(); i < n; ++i) {
+    Napi::Value view = views.Get(i);
+    if (!view.IsTypedArray()) throw MakeTypeError(env, "copyOffThread(views): views[" + std::to_string(i) + "] is not a typed array");
+    job->Add(env, view.As<Napi::TypedArray>());
+  }
+  Napi::Promise promise = job->promise();
+  Addon::Of(env).completions()->Submit(std::move(job), 0);
+  return promise;
+}
+
 // TensorFlow's name for a DataType tfslice does not carry (as lib/dtypes.ts tfDTypeName).
 static std::string UnsupportedTypeName(int dtype) {
   switch (dtype) {

@@ -122,6 +122,10 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
 // Resolves undefined after a round trip through a worker thread (a benchmark floor).
 Napi::Value AsyncNoop(const Napi::CallbackInfo& info);
 
+// copyOffThread(views) -> Promise<ArrayBuffer[]>: copies of the typed arrays' bytes, made on
+// a runner thread (each view pinned until then; do not change or transfer it meanwhile).
+Napi::Value CopyOffThread(const Napi::CallbackInfo& info);
+
 class Session : public Napi::ObjectWrap<Session> {
  public:
   static Napi::Function Define(Napi::Env env);

@@ -54,6 +54,7 @@ std::atomic<uint64_t> g_copied_feeds{0};
 std::atomic<uint64_t> g_wrapped_outputs{0};
 std::atomic<uint64_t> g_copied_outputs{0};
 std::atomic<uint64_t> g_prepared_outputs{0};
+std::atomic<uint64_t> g_thread_copies{0};
 std::atomic<int64_t> g_pinned_now{0};
 
 // Owns the TF_Tensor behind an output ArrayBuffer; tensor is null once released early.
@@ -258,16 +259,17 @@ size_t DefaultAlignment() {
   return alignment == 0 ? 64 : alignment;
 }
 
-// At least `bytes` (one byte for none) of malloc'd memory aligned as TensorFlow wants a
-// buffer; null when there is no memory.
+}  // namespace
+
 void* AlignedCopyBuffer(size_t bytes) {
   size_t alignment = DefaultAlignment() < 64 ? 64 : DefaultAlignment();
   size_t rounded = (std::max<size_t>(bytes, 1) + alignment - 1) / alignment * alignment;
   return std::aligned_alloc(alignment, rounded);
 }
 
-void FreeCopy(void* data, size_t /*len*/, void* /*arg*/) { std::free(data); }
+namespace {
 
+void FreeCopy(void* data, size_t /*len*/, void* /*arg*/) { std::free(data); }
 
 struct Dims {
   std::vector<int64_t> dims;
@@ -768,10 +770,12 @@ void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer) {
   if (tensor != nullptr) DeleteOutputTensor(tensor);
 }
 
+void CountThreadCopies(uint64_t n) { g_thread_copies.fetch_add(n, std::memory_order_relaxed); }
+
 TensorStats CurrentTensorStats() {
   return {g_borrowed_feeds.load(std::memory_order_relaxed), g_copied_feeds.load(std::memory_order_relaxed),
           g_wrapped_outputs.load(std::memory_order_relaxed), g_copied_outputs.load(std::memory_order_relaxed),
-          g_prepared_outputs.load(std::memory_order_relaxed),
+          g_prepared_outputs.load(std::memory_order_relaxed), g_thread_copies.load(std::memory_order_relaxed),
           g_pinned_now.load(std::memory_order_relaxed), g_trims.load(std::memory_order_relaxed), Reaper::Get().Pending()};
 }
 

@@ -148,6 +148,10 @@ void OutputToJs(Napi::Env env, TF_Tensor* tensor, const FeedSet& feeds, Napi::Ar
 // instead of when the collector gets to it (JS thread; Tensor.dispose()).
 void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer);
 
+// At least `bytes` (one byte for none) of malloc'd memory aligned as TensorFlow wants a
+// buffer (free() it); null when there is no memory. Any thread.
+void* AlignedCopyBuffer(size_t bytes);
+
 // Deletes a tensor: on the JS thread by handing it to a thread of its own, as
 // TensorFlow's allocator may keep the JS thread waiting for seconds (tensor.cc, Reaper);
 // elsewhere at once.
@@ -162,11 +166,14 @@ struct TensorStats {
   uint64_t wrapped_outputs;  // outputs handed to JS over TensorFlow's buffer
   uint64_t copied_outputs;   // numeric outputs copied (into a fresh ArrayBuffer, or on a runner)
   uint64_t prepared_outputs; // outputs copied or packed on a runner thread (PrepareOutputs)
+  uint64_t thread_copies;    // buffers copied on a runner thread by copyOffThread()
   int64_t pinned_now;        // JS buffers TensorFlow holds right now
   uint64_t trims;            // times released outputs were handed back to the kernel
   uint64_t pending_deletes;  // tensors the JS thread let go that the reaper has not deleted yet
 };
 TensorStats CurrentTensorStats();
+// Counts buffers copyOffThread() copied (any thread).
+void CountThreadCopies(uint64_t n);
 
 // At process exit: the thread that frees tensors stops, after the batch it is freeing.
 void StopReaperForExit();

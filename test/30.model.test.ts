@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import t from 'tap';
 
 import { InvalidArgumentError, loadModel, loadOpLibrary, loadTensorFlow, Model, ModelDisposedError, NotFoundError, type RunOptions, runtime, Tensor } from '../lib/index';
+import { native } from '../lib/native';
 import { expectOutput, fixture, FIXTURES, fixtureTags, node, plain, python, ROOT, TF_PROTOS_ONLY, toTensor } from './helpers';
 
 t.test('TensorFlow runs with oneDNN as TF_ENABLE_ONEDNN_OPTS says (npm run test:isa forces it each way)', async (t) => {
@@ -72,6 +73,29 @@ t.test('a TF1 signature that returns its inputs: the fed values, copied (TensorF
     t.same(Array.from(x.data as Float32Array), [1, 2], "disposing the output leaves the feed's memory alone");
   }
   t.same(Object.keys(await model.run({ x, key }, { outputs: ['x_out'] })), ['x_out'], 'only inputs asked for: nothing to fetch, no error');
+
+  // Big ones are copied by run() on a runner thread (native copyOffThread), never on the event
+  // loop; the copy is the feed's bytes at the time, in a buffer of its own, as for small ones.
+  const n = 1 << 16;
+  const bigX = Tensor.alloc('float32', [n]);
+  (bigX.data as Float32Array).forEach((_, i, a) => { a[i] = i; });
+  const strings = Array.from({ length: 5000 }, (_, i) => (i % 7 === 0 ? '' : `key ${i} ${'é'.repeat(i % 30)}`));
+  const bigKey = new Tensor('string', strings, [strings.length]);
+  const bytes = [4 * n, (bigKey.flat()[2] as { bytes: Uint8Array }).bytes.byteLength, 8 * (strings.length + 1)];
+  for (const [outputs, copies] of [[undefined, 4], [['key', 'x_out'], 3]] as const) {
+    const before = native().stats().threadCopies;
+    const out = await model.run({ x: bigX, key: bigKey }, outputs === undefined ? {} : { outputs: [...outputs] });
+    t.equal(native().stats().threadCopies - before, copies, `outputs ${outputs ?? 'all'}: ${copies} buffers copied off the event loop (${bytes.join(', ')} bytes and the like)`);
+    t.same(Object.keys(out), outputs ?? ['doubled', 'key', 'x_again', 'x_out'], 'the keys in their order');
+    t.ok((out.x_out!.data as Float32Array).every((v, i) => v === i) && out.x_out!.data.buffer !== bigX.data.buffer, 'x_out: every element, in a buffer of its own');
+    t.same(out.key!.data, strings, 'key: every string');
+    if (out.x_again) t.not(out.x_again.data.buffer, out.x_out!.data.buffer, 'x_again and x_out are two copies');
+  }
+  const before = native().stats().threadCopies;
+  const sync = model.runSync({ x: bigX, key: bigKey });
+  t.equal(native().stats().threadCopies - before, 0, 'runSync() copies them at once');
+  t.ok((sync.x_out!.data as Float32Array).every((v, i) => v === i));
+  t.throws(() => native().copyOffThread([new Float32Array(2), 'x' as unknown as Float32Array]), { name: 'TypeError', message: 'copyOffThread(views): views[1] is not a typed array' });
 });
 
 t.test('runSync gives what run gives; outputs selects a subset', async (t) => {
