@@ -34,19 +34,31 @@ const borrowers = new WeakMap<ArrayBuffer, number>();
 /** What dispose() put off until the last of those runs ends. */
 const deferred = new WeakMap<ArrayBuffer, () => void>();
 
+// borrowFeeds(): counts a run borrowing `buffer` when it is an output's; returns `held` with it.
+function borrow(held: ArrayBuffer[] | null, buffer: ArrayBuffer): ArrayBuffer[] | null {
+  if (!outputBuffers.has(buffer)) return held;
+  borrowers.set(buffer, (borrowers.get(buffer) ?? 0) + 1);
+  (held ??= []).push(buffer);
+  return held;
+}
+
 /**
- * @internal Marks the output buffers among `feeds` (flat native form) as borrowed by a run
- * until the returned function is called: dispose() of their tensors waits until then.
- * Returns null when no feed is an output's buffer (the common case: nothing to undo).
+ * @internal Marks the output buffers among `feeds` (flat native form; a string feed's packed
+ * bytes and offsets too) as borrowed by a run until the returned function is called: dispose()
+ * of their tensors waits until then. Returns null when no feed is an output's buffer (the
+ * common case: nothing to undo).
  */
 export function borrowFeeds(feeds: NativeTensors): (() => void) | null {
   let held: ArrayBuffer[] | null = null;
   for (let i = 2; i < feeds.length; i += 3) {
-    const data = feeds[i];
-    if (!ArrayBuffer.isView(data) || !outputBuffers.has(data.buffer as ArrayBuffer)) continue;
-    const buffer = data.buffer as ArrayBuffer;
-    borrowers.set(buffer, (borrowers.get(buffer) ?? 0) + 1);
-    (held ??= []).push(buffer);
+    const data = feeds[i] as NativeData;
+    if (ArrayBuffer.isView(data)) {
+      held = borrow(held, data.buffer as ArrayBuffer);
+    } else {
+      // A string feed's packed bytes and offsets: a big one is read when its run starts.
+      held = borrow(held, data.bytes.buffer as ArrayBuffer);
+      held = borrow(held, data.offsets.buffer as ArrayBuffer);
+    }
   }
   if (held === null) return null;
   const buffers = held;
@@ -164,7 +176,13 @@ export class Tensor<D extends DType = DType> {
         const view = payload as ArrayBufferView;
         if (owned && view.byteLength >= BORROWED_MIN_BYTES) outputBuffers.add(view.buffer as ArrayBuffer);
       } else {
-        this.#packed = payload as PackedStrings;
+        const packed = payload as PackedStrings;
+        this.#packed = packed;
+        // Fed to run(), strings this big are read when the run starts (native FeedSet::Add).
+        if (owned && packed.bytes.byteLength + packed.offsets.byteLength >= BORROWED_MIN_BYTES) {
+          outputBuffers.add(packed.bytes.buffer as ArrayBuffer);
+          outputBuffers.add(packed.offsets.buffer as ArrayBuffer);
+        }
       }
       return;
     }

@@ -128,6 +128,29 @@ t.test('an output that aliases a borrowed feed is copied, so JS never sees share
   await model.dispose();
 });
 
+t.test('a big string output fed to a run that waits for its turn, then disposed: freed only when that run is done', async (t) => {
+  const model = await loadModel(fixture('dtypes').dir, { maxConcurrentRuns: 1 });
+  const feeds = (s: Tensor): Record<string, Tensor> => {
+    const all: Record<string, Tensor> = { s };
+    for (const [key, spec] of Object.entries(model.signatures.serving_default!.inputs)) {
+      if (spec.dtype !== 'string') all[key] = Tensor.alloc(spec.dtype as 'float32', [0]);
+    }
+    return all;
+  };
+  const words = Array.from({ length: 100_000 }, (_, i) => `word-${i}`);
+  const { s_out: out } = await model.run(feeds(new Tensor('string', words)), { outputs: ['s_out'] });
+  const busy = model.run(feeds(new Tensor('string', words)), { outputs: ['s_out'] });
+  const fed = model.run(feeds(out!), { outputs: ['s_out'] }); // waits behind `busy`: its strings are read when it starts
+  out!.dispose();
+  t.ok(out!.disposed, 'disposed at once, as far as JS can tell');
+  await busy;
+  t.same((await fed).s_out!.data, words, 'the waiting run read every string intact');
+  t.equal(out!.bytes().length, 0, 'and the memory is freed after it');
+  await feedsReleased();
+  t.equal(stats().pinnedNow, 0);
+  await model.dispose();
+});
+
 t.test('a big string output is packed on the runner thread; small ones where JS wants them', async (t) => {
   const model = await loadModel(fixture('dtypes').dir);
   const feeds: Record<string, Tensor> = {};
