@@ -143,6 +143,7 @@ t.test('a big string output fed to a run that waits for its turn, then disposed:
   const fed = model.run(feeds(out!), { outputs: ['s_out'] }); // waits behind `busy`: its strings are read when it starts
   out!.dispose();
   t.ok(out!.disposed, 'disposed at once, as far as JS can tell');
+  t.equal(out!.bytes().length, words.length, 'but its memory stays while the waiting run holds it');
   await busy;
   t.same((await fed).s_out!.data, words, 'the waiting run read every string intact');
   t.equal(out!.bytes().length, 0, 'and the memory is freed after it');
