@@ -321,9 +321,14 @@ uint64_t PooledRuns() { return g_pooled_runs.load(std::memory_order_relaxed); }
 
 Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t timeout_ms) {
   SessionCore& core = *plan.core;
-  Failure unready = feeds.Materialize();
-  if (unready) return unready;
+  // Before the deferred feeds are read: once the session closes (dispose(), or the worker
+  // thread that owns their JS memory ending), a run that had not begun never reads it.
   if (!core.BeginRun()) return {"MODEL_DISPOSED", kDisposedMessage};
+  Failure unready = feeds.Materialize();
+  if (unready) {
+    core.EndRun();
+    return unready;
+  }
   fetched.tensors.assign(plan.outputs.size(), nullptr);
   Status status;
   std::string options_bytes;
@@ -453,13 +458,15 @@ class RunJob : public Job {
   void Execute() override {
     try {
       failure_ = RunPlanOnce(*plan_, *feeds_, fetched_, timeout_ms_);
-      // Big outputs copied or packed here, not on the JS thread.
+      // Big outputs copied or packed here, not on the JS thread; outputs that alias a borrowed
+      // feed are copies from here on, so the feeds can go too (a big string feed's TF_TStrings
+      // are freed one by one). Settle() still checks outputs against the borrowed ranges.
       if (!failure_) PrepareOutputs(fetched_.tensors, *feeds_, prepared_);
+      feeds_->Clear();
     } catch (const std::exception& error) {
       // A runner thread must not unwind (std::terminate): std::bad_alloc and the like.
       failure_ = {"INTERNAL", std::string("run failed: ") + error.what()};
     }
-    // Borrowed JS memory is still referenced until Settle() has checked aliasing.
   }
 
   void Settle(Napi::Env env) override {
@@ -717,7 +724,7 @@ class CopyJob : public Job {
     }
     Napi::Array buffers = Napi::Array::New(env, pieces_.size());
     for (size_t i = 0; i < pieces_.size(); ++i) {
-      buffers.Set(static_cast<uint32_t>(i), Napi::ArrayBuffer::New(env, pieces_[i].copy, pieces_[i].bytes, [](Napi::Env, void* data) { std::free(data); }));
+      buffers.Set(static_cast<uint32_t>(i), AdoptMalloced(env, pieces_[i].copy, pieces_[i].bytes));
       pieces_[i].copy = nullptr;  // the buffer's now
     }
     deferred_.Resolve(buffers);
@@ -906,10 +913,13 @@ class TraceWorker : public PromiseWorker {
  private:
   void Execute() override {
     SessionCore& core = *plan_->core;
-    failure_ = feeds_->Materialize();
-    if (failure_) return;
-    if (!core.BeginRun()) {
+    if (!core.BeginRun()) {  // first, as in RunPlanOnce
       failure_ = {"MODEL_DISPOSED", kDisposedMessage};
+      return;
+    }
+    failure_ = feeds_->Materialize();
+    if (failure_) {
+      core.EndRun();
       return;
     }
     fetched_.tensors.assign(plan_->outputs.size(), nullptr);

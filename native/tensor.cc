@@ -92,12 +92,26 @@ class Reaper {
     return *reaper;
   }
 
-  void Delete(TF_Tensor* tensor, bool output) {
-    bool urgent = tf().TF_TensorByteSize(tensor) >= kUrgentBytes;
+  void Delete(TF_Tensor* tensor, bool output) { Queue({tensor, output, nullptr}, tf().TF_TensorByteSize(tensor)); }
+
+  // free()s malloc'd memory of `bytes` (an external buffer's, let go by the collector).
+  void Free(void* memory, size_t bytes) { Queue({nullptr, false, memory}, bytes); }
+
+  uint64_t Pending() const { return pending_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Item {
+    TF_Tensor* tensor;
+    bool output;  // released as an output: counted towards the next arena trim
+    void* memory;  // or, instead of a tensor, memory to free()
+  };
+
+  void Queue(Item item, size_t bytes) {
+    bool urgent = bytes >= kUrgentBytes;
     bool wake = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back({tensor, output});
+      queue_.push_back(item);
       pending_.fetch_add(1, std::memory_order_relaxed);
       if (urgent || queue_.size() >= kUrgentCount) urgent_ = true;
       // Asleep with nothing queued: this deletion starts a gathering. Gathering: only an
@@ -107,14 +121,6 @@ class Reaper {
     }
     if (wake) wake_.notify_one();
   }
-
-  uint64_t Pending() const { return pending_.load(std::memory_order_relaxed); }
-
- private:
-  struct Item {
-    TF_Tensor* tensor;
-    bool output;  // released as an output: counted towards the next arena trim
-  };
 
   Reaper() {
     std::thread thread([this] {
@@ -156,7 +162,8 @@ class Reaper {
         working.lock();  // before the queue's lock is let go: Stop() cannot slip in between
       }
       for (const Item& item : batch) {
-        if (item.output) DeleteOutputTensorNow(item.tensor);
+        if (item.memory != nullptr) std::free(item.memory);
+        else if (item.output) DeleteOutputTensorNow(item.tensor);
         else tf().TF_DeleteTensor(item.tensor);
       }
       pending_.fetch_sub(batch.size(), std::memory_order_relaxed);
@@ -608,13 +615,17 @@ bool PackStrings(TF_Tensor* tensor, size_t n, size_t total, PreparedOutput& into
   return true;
 }
 
-// A buffer of malloc'd memory handed to JS, freed by the collector. (V8 counts an external
-// buffer's bytes itself, as for OutputToJs' buffers.)
-Napi::ArrayBuffer AdoptMalloced(Napi::Env env, void* memory, size_t bytes) {
-  return Napi::ArrayBuffer::New(env, memory, bytes, [](Napi::Env, void* data) { std::free(data); });
-}
-
 }  // namespace
+
+Napi::ArrayBuffer AdoptMalloced(Napi::Env env, void* memory, size_t bytes) {
+  // V8 counts an external buffer's bytes itself, as for OutputToJs' buffers.
+  return Napi::ArrayBuffer::New(env, memory, bytes, [](Napi::Env, void* data, void* hint) {
+    size_t held = reinterpret_cast<size_t>(hint);
+    // Unmapping tens of MiB takes milliseconds: not on the JS thread.
+    if (held >= kUrgentBytes) Reaper::Get().Free(data, held);
+    else std::free(data);
+  }, reinterpret_cast<void*>(bytes));
+}
 
 void PrepareOutputs(std::vector<TF_Tensor*>& tensors, const FeedSet& feeds, std::vector<PreparedOutput>& prepared) {
   prepared.clear();

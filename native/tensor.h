@@ -152,6 +152,10 @@ void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer);
 // buffer (free() it); null when there is no memory. Any thread.
 void* AlignedCopyBuffer(size_t bytes);
 
+// An ArrayBuffer over `bytes` of malloc'd memory that JS takes over (JS thread): the collector
+// frees it, big ones on the addon's free thread.
+Napi::ArrayBuffer AdoptMalloced(Napi::Env env, void* memory, size_t bytes);
+
 // Deletes a tensor: on the JS thread by handing it to a thread of its own, as
 // TensorFlow's allocator may keep the JS thread waiting for seconds (tensor.cc, Reaper);
 // elsewhere at once.

@@ -195,6 +195,42 @@ t.test('worker_threads: a worker terminated with a run in flight waits for it, t
   await model.dispose();
 });
 
+t.test('worker_threads: a worker terminated while its runs wait for their turn never has its feeds read after it is gone', async (t) => {
+  // Feeds the runner reads when a run starts (a big string feed, a big unaligned one): a run
+  // still waiting when the worker ends must fail without reading the worker's freed memory.
+  const script = `
+    const { Worker } = require('node:worker_threads');
+    const source = \`
+      const { parentPort, workerData } = require('node:worker_threads');
+      const { loadModel, Tensor } = require(workerData.dist);
+      (async () => {
+        const strings = workerData.mode === 'string';
+        const m = await loadModel(strings ? workerData.vocab : workerData.multi, { maxConcurrentRuns: 1, ...(strings ? {} : { signature: 'double' }) });
+        const feeds = strings
+          ? { words: new Tensor('string', Array.from({ length: 300000 }, (_, i) => 'word' + i)) }
+          : { x: new Tensor('float32', new Float32Array(new ArrayBuffer(4 * (1 << 21) + 4), 4, 1 << 21)) };
+        for (;;) {
+          const runs = Array.from({ length: 16 }, () => m.run(feeds));
+          parentPort.postMessage('waiting');
+          await Promise.all(runs);
+        }
+      })();
+    \`;
+    (async () => {
+      for (let i = 0; i < 6; i++) {
+        const worker = new Worker(source, { eval: true, workerData: { dist: ${JSON.stringify(DIST)}, vocab: ${JSON.stringify(fixture('tf1_vocab').dir)}, multi: ${JSON.stringify(fixture('multi_sig').dir)}, mode: i % 2 ? 'string' : 'numeric' } });
+        await new Promise((resolve) => worker.once('message', resolve));
+        await new Promise((resolve) => setTimeout(resolve, (i % 3) * 15));
+        await worker.terminate();
+      }
+      console.log('the process lives on');
+    })();
+  `;
+  const result = node(script, { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' });
+  t.equal(result.status, 0, `exit status ${result.status} (${result.stderr.slice(-300)})`);
+  t.match(result.stdout, /the process lives on/);
+});
+
 t.test('no leak: thousands of runs keep RSS within a bound', async (t) => {
   const model = await loadModel(fixture('tiny').dir);
   // 1024 rows: 16 KiB in, 12 KiB out per run, so one leaked tensor per run is visible.
