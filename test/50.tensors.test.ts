@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 
-import { InvalidArgumentError, loadModel, Tensor, type TensorLike } from '../lib/index';
+import { InvalidArgumentError, loadModel, type Model, Tensor, type TensorLike } from '../lib/index';
 import { openSession } from '../lib/model';
 import { native } from '../lib/native';
 import { resolveLoadOptions } from '../lib/options';
@@ -103,12 +103,18 @@ t.test('large feeds are borrowed, large outputs are not copied, small ones are c
   await model.dispose();
 });
 
-t.test('an output that aliases a borrowed feed is copied, so JS never sees shared memory', async (t) => {
-  const model = await loadModel(fixture('dtypes').dir);
+// The dtypes fixture's feeds, every one empty (shape [0]): a run feeds one of them for real.
+function emptyFeeds(model: Model): Record<string, Tensor> {
   const feeds: Record<string, Tensor> = {};
   for (const [key, spec] of Object.entries(model.signatures.serving_default!.inputs)) {
     feeds[key] = spec.dtype === 'string' ? new Tensor('string', []) : Tensor.alloc(spec.dtype as 'float32', [0]);
   }
+  return feeds;
+}
+
+t.test('an output that aliases a borrowed feed is copied, so JS never sees shared memory', async (t) => {
+  const model = await loadModel(fixture('dtypes').dir);
+  const feeds = emptyFeeds(model);
   const big = Tensor.alloc('float32', [1 << 16]);
   big.data.fill(4);
   const before = stats();
@@ -130,13 +136,7 @@ t.test('an output that aliases a borrowed feed is copied, so JS never sees share
 
 t.test('a big string output fed to a run that waits for its turn, then disposed: freed only when that run is done', async (t) => {
   const model = await loadModel(fixture('dtypes').dir, { maxConcurrentRuns: 1 });
-  const feeds = (s: Tensor): Record<string, Tensor> => {
-    const all: Record<string, Tensor> = { s };
-    for (const [key, spec] of Object.entries(model.signatures.serving_default!.inputs)) {
-      if (spec.dtype !== 'string') all[key] = Tensor.alloc(spec.dtype as 'float32', [0]);
-    }
-    return all;
-  };
+  const feeds = (s: Tensor): Record<string, Tensor> => ({ ...emptyFeeds(model), s });
   const words = Array.from({ length: 100_000 }, (_, i) => `word-${i}`);
   const { s_out: out } = await model.run(feeds(new Tensor('string', words)), { outputs: ['s_out'] });
   const busy = model.run(feeds(new Tensor('string', words)), { outputs: ['s_out'] });
@@ -154,10 +154,7 @@ t.test('a big string output fed to a run that waits for its turn, then disposed:
 
 t.test('a big string output is packed on the runner thread; small ones where JS wants them', async (t) => {
   const model = await loadModel(fixture('dtypes').dir);
-  const feeds: Record<string, Tensor> = {};
-  for (const [key, spec] of Object.entries(model.signatures.serving_default!.inputs)) {
-    feeds[key] = spec.dtype === 'string' ? new Tensor('string', []) : Tensor.alloc(spec.dtype as 'float32', [0]);
-  }
+  const feeds = emptyFeeds(model);
   // Every kind of string: empty, binary (NUL, invalid UTF-8), long (past TF_TString's inline 22 bytes).
   const kinds = [new Uint8Array(0), Uint8Array.of(0, 255, 0xc3), new TextEncoder().encode('héllo'), new Uint8Array(300).fill(7)];
   const strings = Array.from({ length: 4000 }, (_, i) => kinds[i % kinds.length]!);
