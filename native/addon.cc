@@ -219,6 +219,7 @@ void Addon::Teardown(void* arg) {
   for (auto& weak : sessions) {
     if (auto core = weak.lock()) core->Close();
   }
+  self->js_reads_->CloseAndWait();
   self->completions_->Close();
   self->releases_->Close(self->env_);
   ReapChildren(std::move(self->children_));

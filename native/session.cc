@@ -456,6 +456,13 @@ class RunJob : public Job {
   }
 
   void Execute() override {
+    // Counted as running until its outputs are prepared too: they may be copied from a feed's
+    // JS memory, which a closing session's environment (a worker thread ending) waits for.
+    SessionCore& core = *plan_->core;
+    if (!core.BeginRun()) {
+      failure_ = {"MODEL_DISPOSED", kDisposedMessage};
+      return;
+    }
     try {
       failure_ = RunPlanOnce(*plan_, *feeds_, fetched_, timeout_ms_);
       // Big outputs copied or packed here, not on the JS thread; outputs that alias a borrowed
@@ -467,6 +474,7 @@ class RunJob : public Job {
       // A runner thread must not unwind (std::terminate): std::bad_alloc and the like.
       failure_ = {"INTERNAL", std::string("run failed: ") + error.what()};
     }
+    core.EndRun();
   }
 
   void Settle(Napi::Env env) override {
@@ -691,7 +699,7 @@ namespace {
 // copyOffThread(): each view's bytes copied on a runner thread into memory JS then adopts.
 class CopyJob : public Job {
  public:
-  explicit CopyJob(Napi::Env env) : deferred_(Napi::Promise::Deferred::New(env)) {}
+  explicit CopyJob(Napi::Env env) : deferred_(Napi::Promise::Deferred::New(env)), reads_(Addon::Of(env).js_reads()) {}
   ~CopyJob() override {
     for (Piece& piece : pieces_) std::free(piece.copy);  // those JS never took (a failure, a gone env)
   }
@@ -706,11 +714,13 @@ class CopyJob : public Job {
   }
 
   void Execute() override {
+    if (!reads_->Begin()) return;  // the environment is going: its JS memory with it
     for (Piece& piece : pieces_) {
       piece.copy = AlignedCopyBuffer(piece.bytes);
-      if (piece.copy == nullptr) return;
+      if (piece.copy == nullptr) break;
       if (piece.bytes != 0) std::memcpy(piece.copy, piece.source, piece.bytes);
     }
+    reads_->End();
     CountThreadCopies(pieces_.size());
   }
 
@@ -738,6 +748,7 @@ class CopyJob : public Job {
     void* copy;
   };
   Napi::Promise::Deferred deferred_;
+  std::shared_ptr<JsReads> reads_;
   std::vector<Piece> pieces_;
 };
 

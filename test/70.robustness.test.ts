@@ -195,22 +195,27 @@ t.test('worker_threads: a worker terminated with a run in flight waits for it, t
   await model.dispose();
 });
 
-t.test('worker_threads: a worker terminated while its runs wait for their turn never has its feeds read after it is gone', async (t) => {
-  // Feeds the runner reads when a run starts (a big string feed, a big unaligned one): a run
-  // still waiting when the worker ends must fail without reading the worker's freed memory.
+t.test('worker_threads: a worker terminated while its runs wait for their turn, or its echoes are copied, never has its memory read after it is gone', async (t) => {
+  // Feeds the runner reads when a run starts (a big string feed, a big unaligned one), and
+  // echoes it copies after the run: a run still waiting when the worker ends must fail without
+  // reading the worker's freed memory, and one under way must be done with it first.
   const script = `
     const { Worker } = require('node:worker_threads');
     const source = \`
       const { parentPort, workerData } = require('node:worker_threads');
       const { loadModel, Tensor } = require(workerData.dist);
       (async () => {
-        const strings = workerData.mode === 'string';
-        const m = await loadModel(strings ? workerData.vocab : workerData.multi, { maxConcurrentRuns: 1, ...(strings ? {} : { signature: 'double' }) });
-        const feeds = strings
-          ? { words: new Tensor('string', Array.from({ length: 300000 }, (_, i) => 'word' + i)) }
-          : { x: new Tensor('float32', new Float32Array(new ArrayBuffer(4 * (1 << 21) + 4), 4, 1 << 21)) };
+        const mode = workerData.mode;
+        const m = await loadModel(workerData[mode], { maxConcurrentRuns: 1 });
+        const feeds = {
+          string: { words: new Tensor('string', Array.from({ length: 300000 }, (_, i) => 'word' + i)) },
+          numeric: { x: new Tensor('float32', new Float32Array(new ArrayBuffer(4 * (1 << 21) + 4), 4, 1 << 21)) },
+          echo: { x: Tensor.alloc('float32', [1 << 21]), key: new Tensor('string', ['k']) },
+        }[mode];
+        // multi_sig's 'double'; passthrough's x_out is its feed x, copied off the event loop.
+        const options = { numeric: { signature: 'double' }, string: {}, echo: { outputs: ['x_out', 'doubled'] } }[mode];
         for (;;) {
-          const runs = Array.from({ length: 16 }, () => m.run(feeds));
+          const runs = Array.from({ length: 16 }, () => m.run(feeds, options));
           parentPort.postMessage('waiting');
           await Promise.all(runs);
         }
@@ -218,7 +223,7 @@ t.test('worker_threads: a worker terminated while its runs wait for their turn n
     \`;
     (async () => {
       for (let i = 0; i < 6; i++) {
-        const worker = new Worker(source, { eval: true, workerData: { dist: ${JSON.stringify(DIST)}, vocab: ${JSON.stringify(fixture('tf1_vocab').dir)}, multi: ${JSON.stringify(fixture('multi_sig').dir)}, mode: i % 2 ? 'string' : 'numeric' } });
+        const worker = new Worker(source, { eval: true, workerData: { dist: ${JSON.stringify(DIST)}, string: ${JSON.stringify(fixture('tf1_vocab').dir)}, numeric: ${JSON.stringify(fixture('multi_sig').dir)}, echo: ${JSON.stringify(fixture('passthrough').dir)}, mode: ['numeric', 'string', 'echo'][i % 3] } });
         await new Promise((resolve) => worker.once('message', resolve));
         await new Promise((resolve) => setTimeout(resolve, (i % 3) * 15));
         await worker.terminate();
