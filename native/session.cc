@@ -465,11 +465,11 @@ class RunJob : public Job {
     }
     try {
       failure_ = RunPlanOnce(*plan_, *feeds_, fetched_, timeout_ms_);
-      // Big outputs copied or packed here, not on the JS thread; outputs that alias a borrowed
-      // feed are copies from here on, so the feeds can go too (a big string feed's TF_TStrings
-      // are freed one by one). Settle() still checks outputs against the borrowed ranges.
+      // Big outputs copied or packed here, not on the JS thread. The feeds made here go here too
+      // (a big string feed's TF_TStrings are freed one by one); the JS thread's own copies are
+      // freed there, in Settle(), which also checks outputs against the borrowed ranges.
       if (!failure_) PrepareOutputs(fetched_.tensors, *feeds_, prepared_);
-      feeds_->Clear();
+      feeds_->ClearMaterialized();
     } catch (const std::exception& error) {
       // A runner thread must not unwind (std::terminate): std::bad_alloc and the like.
       failure_ = {"INTERNAL", std::string("run failed: ") + error.what()};

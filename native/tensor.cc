@@ -502,6 +502,7 @@ Failure FeedSet::Materialize() {
         std::memcpy(copy, feed.source, feed.bytes);
         tensors_[feed.index] = tf().TF_NewTensor(feed.dtype, feed.dims.data(), static_cast<int>(feed.dims.size()), copy,
                                                  feed.bytes, FreeCopy, nullptr);
+        if (tensors_[feed.index] != nullptr) materialized_.push_back(feed.index);
       }
       if (tensors_[feed.index] == nullptr) failure = {"RESOURCE_EXHAUSTED", FeedLabel(feed.name) + ": cannot allocate a copy of " + std::to_string(feed.bytes) + " bytes"};
       g_copied_feeds.fetch_add(1, std::memory_order_relaxed);
@@ -517,6 +518,7 @@ Failure FeedSet::Materialize() {
       } else {
         tensors_[feed.index] = NewStringTensor(feed.dims, feed.base, feed.offsets, feed.count);
         if (tensors_[feed.index] == nullptr) failure = {"RESOURCE_EXHAUSTED", FeedLabel(feed.name) + ": cannot allocate " + std::to_string(feed.count) + " strings"};
+        else materialized_.push_back(feed.index);
       }
     }
     ReleasePin(nullptr, 0, feed.pin_bytes);
@@ -524,6 +526,13 @@ Failure FeedSet::Materialize() {
   }
   deferred_strings_.clear();
   return failure;
+}
+
+void FeedSet::ClearMaterialized() {
+  for (size_t index : materialized_) {
+    if (tensors_[index] != nullptr) tf().TF_DeleteTensor(std::exchange(tensors_[index], nullptr));
+  }
+  materialized_.clear();
 }
 
 void FeedSet::Clear() {
@@ -543,6 +552,7 @@ void FeedSet::Clear() {
     if (tensor != nullptr) tf().TF_DeleteTensor(tensor);
   }
   tensors_.clear();
+  materialized_.clear();
 }
 
 void MarkJsThread() { t_js_thread = true; }

@@ -74,6 +74,9 @@ class FeedSet {
   void Adopt(TF_Tensor* tensor) { tensors_.push_back(tensor); }
   // Deletes the tensors (any thread).
   void Clear();
+  // Deletes the tensors Materialize() made (the thread that ran it: their memory came from its
+  // malloc arena, and a free from another thread's would contend for that arena's lock).
+  void ClearMaterialized();
 
   TF_Tensor* const* data() const { return tensors_.data(); }
   int size() const { return static_cast<int>(tensors_.size()); }
@@ -111,6 +114,7 @@ class FeedSet {
   std::vector<std::pair<uintptr_t, uintptr_t>> borrowed_;
   std::vector<DeferredCopy> deferred_;
   std::vector<DeferredStrings> deferred_strings_;
+  std::vector<size_t> materialized_;  // indices in tensors_ that Materialize() filled
 };
 
 // What PrepareOutputs did for one output off the JS thread: its strings packed as OutputToJs
