@@ -53,7 +53,8 @@ class LoopPoller {
   bool Begin(uint32_t expected_micros);
   // Stops polling: what was awaited arrived.
   void Done();
-  // While this poll lasts, each pass of the loop yields the CPU (sched_yield).
+  // While this poll lasts, each pass of the loop yields the CPU (sched_yield) as long as the
+  // job waits for a runner.
   void YieldWhilePolling() { yield_ = true; }
 
  private:

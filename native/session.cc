@@ -463,6 +463,7 @@ class RunJob : public Job {
       failure_ = {"MODEL_DISPOSED", kDisposedMessage};
       return;
     }
+    BeginJsMemoryRead();
     try {
       failure_ = RunPlanOnce(*plan_, *feeds_, fetched_, timeout_ms_);
       // Big outputs copied or packed here, not on the JS thread. The feeds made here go here too
@@ -474,6 +475,7 @@ class RunJob : public Job {
       // A runner thread must not unwind (std::terminate): std::bad_alloc and the like.
       failure_ = {"INTERNAL", std::string("run failed: ") + error.what()};
     }
+    EndJsMemoryRead();
     core.EndRun();
   }
 
@@ -715,11 +717,13 @@ class CopyJob : public Job {
 
   void Execute() override {
     if (!reads_->Begin()) return;  // the environment is going: its JS memory with it
+    BeginJsMemoryRead();
     for (Piece& piece : pieces_) {
       piece.copy = AlignedCopyBuffer(piece.bytes);
       if (piece.copy == nullptr) break;
       if (piece.bytes != 0) std::memcpy(piece.copy, piece.source, piece.bytes);
     }
+    EndJsMemoryRead();
     reads_->End();
     CountThreadCopies(pieces_.size());
   }
@@ -928,8 +932,10 @@ class TraceWorker : public PromiseWorker {
       failure_ = {"MODEL_DISPOSED", kDisposedMessage};
       return;
     }
+    BeginJsMemoryRead();
     failure_ = feeds_->Materialize();
     if (failure_) {
+      EndJsMemoryRead();
       core.EndRun();
       return;
     }
@@ -941,6 +947,7 @@ class TraceWorker : public PromiseWorker {
     tf().TF_SessionRun(core.session(), &options, plan_->inputs.data(), feeds_->data(),
                        static_cast<int>(plan_->inputs.size()), plan_->outputs.data(), fetched_.tensors.data(),
                        static_cast<int>(plan_->outputs.size()), nullptr, 0, metadata, status.get());
+    EndJsMemoryRead();
     core.EndRun();
     failure_ = status.failure();
     if (!failure_) metadata_.assign(static_cast<const char*>(metadata->data), metadata->length);

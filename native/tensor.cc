@@ -222,6 +222,7 @@ void DeleteOutputTensor(TF_Tensor* tensor) {
   else DeleteOutputTensorNow(tensor);
 }
 
+
 // A JS value TensorFlow borrows; released on the JS thread through the queue.
 struct Pin {
   std::shared_ptr<ReleaseQueue> releases;
@@ -575,6 +576,37 @@ bool FeedSet::Borrows(const void* p, size_t n) const {
   return false;
 }
 
+namespace {
+std::mutex g_reads_mutex;
+int g_reads = 0;  // runner work reading memory behind external buffers, across environments
+std::vector<std::pair<void (*)(void*), void*>> g_unread;  // frees waiting for g_reads to reach 0
+}  // namespace
+
+void BeginJsMemoryRead() {
+  std::lock_guard<std::mutex> lock(g_reads_mutex);
+  ++g_reads;
+}
+
+void EndJsMemoryRead() {
+  std::vector<std::pair<void (*)(void*), void*>> due;
+  {
+    std::lock_guard<std::mutex> lock(g_reads_mutex);
+    if (--g_reads == 0) due.swap(g_unread);
+  }
+  for (auto& [release, what] : due) release(what);
+}
+
+void ReleaseWhenUnread(void (*release)(void*), void* what) {
+  {
+    std::lock_guard<std::mutex> lock(g_reads_mutex);
+    if (g_reads > 0) {
+      g_unread.emplace_back(release, what);
+      return;
+    }
+  }
+  release(what);
+}
+
 PreparedOutput::~PreparedOutput() {
   std::free(bytes);
   std::free(offsets);
@@ -629,12 +661,16 @@ bool PackStrings(TF_Tensor* tensor, size_t n, size_t total, PreparedOutput& into
 
 Napi::ArrayBuffer AdoptMalloced(Napi::Env env, void* memory, size_t bytes) {
   // V8 counts an external buffer's bytes itself, as for OutputToJs' buffers.
-  return Napi::ArrayBuffer::New(env, memory, bytes, [](Napi::Env, void* data, void* hint) {
-    size_t held = reinterpret_cast<size_t>(hint);
-    // Unmapping tens of MiB takes milliseconds: not on the JS thread.
-    if (held >= kUrgentBytes) Reaper::Get().Free(data, held);
-    else std::free(data);
-  }, reinterpret_cast<void*>(bytes));
+  auto* adopted = new std::pair<void*, size_t>(memory, bytes);
+  return Napi::ArrayBuffer::New(env, memory, bytes, [](Napi::Env, void*, std::pair<void*, size_t>* done) {
+    ReleaseWhenUnread([](void* pair) {
+      auto* held = static_cast<std::pair<void*, size_t>*>(pair);
+      // Unmapping tens of MiB takes milliseconds: not on the JS thread.
+      if (held->second >= kUrgentBytes && t_js_thread) Reaper::Get().Free(held->first, held->second);
+      else std::free(held->first);
+      delete held;
+    }, done);
+  }, adopted);
 }
 
 void PrepareOutputs(std::vector<TF_Tensor*>& tensors, const FeedSet& feeds, std::vector<PreparedOutput>& prepared) {
@@ -752,9 +788,12 @@ void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array
     auto owner = std::make_unique<OutputOwner>();
     buffer = Napi::ArrayBuffer::New(
         env, tf().TF_TensorData(tensor.get()), bytes,
-        [](Napi::Env finalizing, void*, OutputOwner* done) {
-          if (done->tensor != nullptr) DeleteOutputTensor(done->tensor);
-          delete done;
+        [](Napi::Env, void*, OutputOwner* done) {
+          ReleaseWhenUnread([](void* owner) {
+            auto* held = static_cast<OutputOwner*>(owner);
+            if (held->tensor != nullptr) DeleteOutputTensor(held->tensor);
+            delete held;
+          }, done);
         },
         owner.get());
     OutputOwner* held = owner.release();  // the finalizer's now
@@ -807,7 +846,7 @@ Napi::ArrayBuffer NewAlignedArrayBuffer(Napi::Env env, size_t bytes) {
   void* memory = std::aligned_alloc(alignment, rounded);
   if (memory == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", "cannot allocate " + std::to_string(bytes) + " bytes");
   std::memset(memory, 0, rounded);
-  return Napi::ArrayBuffer::New(env, memory, bytes, [](Napi::Env, void* p) { std::free(p); });
+  return Napi::ArrayBuffer::New(env, memory, bytes, [](Napi::Env, void* p) { ReleaseWhenUnread(std::free, p); });
 }
 
 void FreeStrings(void* data, size_t len, void* /*arg*/) {

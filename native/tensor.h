@@ -156,6 +156,16 @@ void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer);
 // buffer (free() it); null when there is no memory. Any thread.
 void* AlignedCopyBuffer(size_t bytes);
 
+// Runner work that may read memory behind one of the addon's external buffers (a borrowed
+// Tensor.alloc feed or output fed back, an echo's source) is bracketed by these (any thread).
+// The buffers' finalizers free through ReleaseWhenUnread: while any such work runs, the free
+// waits for the last of it to end. A worker thread being terminated runs those finalizers
+// before its cleanup hooks (where the addon waits for its runs), so without this a run could
+// read memory freed under it.
+void BeginJsMemoryRead();
+void EndJsMemoryRead();
+void ReleaseWhenUnread(void (*release)(void*), void* what);
+
 // An ArrayBuffer over `bytes` of malloc'd memory that JS takes over (JS thread): the collector
 // frees it, big ones on the addon's free thread.
 Napi::ArrayBuffer AdoptMalloced(Napi::Env env, void* memory, size_t bytes);

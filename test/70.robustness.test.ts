@@ -210,7 +210,9 @@ t.test('worker_threads: a worker terminated while its runs wait for their turn, 
         const feeds = {
           string: { words: new Tensor('string', Array.from({ length: 300000 }, (_, i) => 'word' + i)) },
           numeric: { x: new Tensor('float32', new Float32Array(new ArrayBuffer(4 * (1 << 21) + 4), 4, 1 << 21)) },
-          echo: { x: Tensor.alloc('float32', [1 << 21]), key: new Tensor('string', ['k']) },
+          // 64 MiB of Tensor.alloc memory, whose finalizer a terminating worker runs before the
+          // addon's teardown: the copy of the echo (and TensorFlow reading it) must not lose it.
+          echo: { x: Tensor.alloc('float32', [16 << 20]), key: new Tensor('string', ['k']) },
         }[mode];
         // multi_sig's 'double'; passthrough's x_out is its feed x, copied off the event loop.
         const options = { numeric: { signature: 'double' }, string: {}, echo: { outputs: ['x_out', 'doubled'] } }[mode];
@@ -225,7 +227,7 @@ t.test('worker_threads: a worker terminated while its runs wait for their turn, 
       for (let i = 0; i < 6; i++) {
         const worker = new Worker(source, { eval: true, workerData: { dist: ${JSON.stringify(DIST)}, string: ${JSON.stringify(fixture('tf1_vocab').dir)}, numeric: ${JSON.stringify(fixture('multi_sig').dir)}, echo: ${JSON.stringify(fixture('passthrough').dir)}, mode: ['numeric', 'string', 'echo'][i % 3] } });
         await new Promise((resolve) => worker.once('message', resolve));
-        await new Promise((resolve) => setTimeout(resolve, (i % 3) * 15));
+        await new Promise((resolve) => setTimeout(resolve, 10 + (i % 2) * 40));
         await worker.terminate();
       }
       console.log('the process lives on');
