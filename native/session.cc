@@ -710,9 +710,12 @@ class CopyJob : public Job {
 
   // JS thread: pins `view` (a reference) until Settle and notes where its bytes are.
   void Add(Napi::Env env, Napi::TypedArray view) {
+    // The element pointer from napi_get_typedarray_info: a SharedArrayBuffer's too.
+    void* data = nullptr;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_get_typedarray_info(env, view, nullptr, nullptr, &data, nullptr, nullptr));
     napi_ref ref = nullptr;
     NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, view, 1, &ref));
-    pieces_.push_back({static_cast<const uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset(), view.ByteLength(), ref, nullptr});
+    pieces_.push_back({static_cast<const uint8_t*>(data), view.ByteLength(), ref, nullptr});
   }
 
   void Execute() override {

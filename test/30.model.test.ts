@@ -91,6 +91,10 @@ t.test('a TF1 signature that returns its inputs: the fed values, copied (TensorF
     t.same(out.key!.data, strings, 'key: every string');
     if (out.x_again) t.not(out.x_again.data.buffer, out.x_out!.data.buffer, 'x_again and x_out are two copies');
   }
+  // A SharedArrayBuffer's memory too, copied at the time of the run.
+  const shared = new Float32Array(new SharedArrayBuffer(4 * n)).fill(2.5);
+  const fromShared = (await model.run({ x: shared, key: bigKey }, { outputs: ['x_out'] })).x_out!.data as Float32Array;
+  t.ok(fromShared.length === n && fromShared.every((v) => v === 2.5) && !(fromShared.buffer instanceof SharedArrayBuffer), 'a SharedArrayBuffer feed echoed: a plain copy');
   const before = native().stats().threadCopies;
   const sync = model.runSync({ x: bigX, key: bigKey });
   t.equal(native().stats().threadCopies - before, 0, 'runSync() copies them at once');
