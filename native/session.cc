@@ -463,7 +463,6 @@ class RunJob : public Job {
       failure_ = {"MODEL_DISPOSED", kDisposedMessage};
       return;
     }
-    BeginJsMemoryRead();
     try {
       failure_ = RunPlanOnce(*plan_, *feeds_, fetched_, timeout_ms_);
       // Big outputs copied or packed here, not on the JS thread. The feeds made here go here too
@@ -475,7 +474,6 @@ class RunJob : public Job {
       // A runner thread must not unwind (std::terminate): std::bad_alloc and the like.
       failure_ = {"INTERNAL", std::string("run failed: ") + error.what()};
     }
-    EndJsMemoryRead();
     core.EndRun();
   }
 
@@ -703,7 +701,10 @@ class CopyJob : public Job {
  public:
   explicit CopyJob(Napi::Env env) : deferred_(Napi::Promise::Deferred::New(env)), reads_(Addon::Of(env).js_reads()) {}
   ~CopyJob() override {
-    for (Piece& piece : pieces_) std::free(piece.copy);  // those JS never took (a failure, a gone env)
+    for (Piece& piece : pieces_) {
+      std::free(piece.copy);  // those JS never took (a failure, a gone env)
+      UnpinMemory(std::exchange(piece.start, nullptr));  // never executed
+    }
   }
 
   Napi::Promise promise() const { return deferred_.Promise(); }
@@ -712,21 +713,26 @@ class CopyJob : public Job {
   void Add(Napi::Env env, Napi::TypedArray view) {
     // The element pointer from napi_get_typedarray_info: a SharedArrayBuffer's too.
     void* data = nullptr;
-    NAPI_THROW_IF_FAILED_VOID(env, napi_get_typedarray_info(env, view, nullptr, nullptr, &data, nullptr, nullptr));
+    napi_value arraybuffer = nullptr;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_get_typedarray_info(env, view, nullptr, nullptr, &data, &arraybuffer, nullptr));
     napi_ref ref = nullptr;
     NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, view, 1, &ref));
-    pieces_.push_back({static_cast<const uint8_t*>(data), view.ByteLength(), ref, nullptr});
+    // Its buffer's memory stays until the copy is made, even if a terminating worker finalizes it.
+    void* start = nullptr;
+    size_t length = 0;
+    if (napi_get_arraybuffer_info(env, arraybuffer, &start, &length) != napi_ok) start = nullptr;  // a SharedArrayBuffer
+    PinMemory(start);
+    pieces_.push_back({static_cast<const uint8_t*>(data), view.ByteLength(), ref, nullptr, start});
   }
 
   void Execute() override {
     if (!reads_->Begin()) return;  // the environment is going: its JS memory with it
-    BeginJsMemoryRead();
     for (Piece& piece : pieces_) {
       piece.copy = AlignedCopyBuffer(piece.bytes);
       if (piece.copy == nullptr) break;
       if (piece.bytes != 0) std::memcpy(piece.copy, piece.source, piece.bytes);
     }
-    EndJsMemoryRead();
+    for (Piece& piece : pieces_) UnpinMemory(std::exchange(piece.start, nullptr));
     reads_->End();
     CountThreadCopies(pieces_.size());
   }
@@ -753,6 +759,7 @@ class CopyJob : public Job {
     size_t bytes;
     napi_ref ref;
     void* copy;
+    const void* start;  // its ArrayBuffer's start, pinned until copied (PinMemory)
   };
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<JsReads> reads_;
@@ -935,10 +942,8 @@ class TraceWorker : public PromiseWorker {
       failure_ = {"MODEL_DISPOSED", kDisposedMessage};
       return;
     }
-    BeginJsMemoryRead();
     failure_ = feeds_->Materialize();
     if (failure_) {
-      EndJsMemoryRead();
       core.EndRun();
       return;
     }
@@ -950,7 +955,6 @@ class TraceWorker : public PromiseWorker {
     tf().TF_SessionRun(core.session(), &options, plan_->inputs.data(), feeds_->data(),
                        static_cast<int>(plan_->inputs.size()), plan_->outputs.data(), fetched_.tensors.data(),
                        static_cast<int>(plan_->outputs.size()), nullptr, 0, metadata, status.get());
-    EndJsMemoryRead();
     core.EndRun();
     failure_ = status.failure();
     if (!failure_) metadata_.assign(static_cast<const char*>(metadata->data), metadata->length);

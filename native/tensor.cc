@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -231,12 +232,15 @@ struct Pin {
   // holds the tensor: dispose() unmaps the segment's buffer, and a graph may keep a fed
   // tensor past its run (a queue).
   void* segment = nullptr;
+  // The ArrayBuffer's start (PinMemory), or null when it has none to give (a SharedArrayBuffer).
+  const void* start = nullptr;
 };
 
 void ReleasePin(void* /*data*/, size_t /*len*/, void* arg) {
   Pin* pin = static_cast<Pin*>(arg);
   g_pinned_now.fetch_sub(1, std::memory_order_relaxed);
   ReleaseSegmentMapping(pin->segment);
+  UnpinMemory(pin->start);
   pin->releases->Push(pin->ref);
   delete pin;
 }
@@ -250,6 +254,10 @@ void* PinFeed(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases, Napi
     NAPI_THROW_IF_FAILED(env, status, nullptr);
   }
   pin->segment = RetainSegmentMapping(env, arraybuffer);
+  void* start = nullptr;
+  size_t length = 0;
+  if (arraybuffer != nullptr && napi_get_arraybuffer_info(env, arraybuffer, &start, &length) == napi_ok) pin->start = start;
+  PinMemory(pin->start);
   g_pinned_now.fetch_add(1, std::memory_order_relaxed);
   return pin;
 }
@@ -577,30 +585,38 @@ bool FeedSet::Borrows(const void* p, size_t n) const {
 }
 
 namespace {
-std::mutex g_reads_mutex;
-int g_reads = 0;  // runner work reading memory behind external buffers, across environments
-std::vector<std::pair<void (*)(void*), void*>> g_unread;  // frees waiting for g_reads to reach 0
+std::mutex g_pins_mutex;
+std::unordered_map<const void*, int> g_pins;  // ArrayBuffer start -> pins
+std::unordered_map<const void*, std::pair<void (*)(void*), void*>> g_unpinned;  // frees waiting for them
 }  // namespace
 
-void BeginJsMemoryRead() {
-  std::lock_guard<std::mutex> lock(g_reads_mutex);
-  ++g_reads;
+void PinMemory(const void* start) {
+  if (start == nullptr) return;
+  std::lock_guard<std::mutex> lock(g_pins_mutex);
+  ++g_pins[start];
 }
 
-void EndJsMemoryRead() {
-  std::vector<std::pair<void (*)(void*), void*>> due;
+void UnpinMemory(const void* start) {
+  if (start == nullptr) return;
+  std::pair<void (*)(void*), void*> due{nullptr, nullptr};
   {
-    std::lock_guard<std::mutex> lock(g_reads_mutex);
-    if (--g_reads == 0) due.swap(g_unread);
+    std::lock_guard<std::mutex> lock(g_pins_mutex);
+    auto found = g_pins.find(start);
+    if (found == g_pins.end() || --found->second > 0) return;
+    g_pins.erase(found);
+    auto waiting = g_unpinned.find(start);
+    if (waiting == g_unpinned.end()) return;
+    due = waiting->second;
+    g_unpinned.erase(waiting);
   }
-  for (auto& [release, what] : due) release(what);
+  due.first(due.second);
 }
 
-void ReleaseWhenUnread(void (*release)(void*), void* what) {
+void ReleaseWhenUnpinned(const void* start, void (*release)(void*), void* what) {
   {
-    std::lock_guard<std::mutex> lock(g_reads_mutex);
-    if (g_reads > 0) {
-      g_unread.emplace_back(release, what);
+    std::lock_guard<std::mutex> lock(g_pins_mutex);
+    if (start != nullptr && g_pins.count(start) != 0) {
+      g_unpinned[start] = {release, what};
       return;
     }
   }
@@ -663,7 +679,7 @@ Napi::ArrayBuffer AdoptMalloced(Napi::Env env, void* memory, size_t bytes) {
   // V8 counts an external buffer's bytes itself, as for OutputToJs' buffers.
   auto* adopted = new std::pair<void*, size_t>(memory, bytes);
   return Napi::ArrayBuffer::New(env, memory, bytes, [](Napi::Env, void*, std::pair<void*, size_t>* done) {
-    ReleaseWhenUnread([](void* pair) {
+    ReleaseWhenUnpinned(done->first, [](void* pair) {
       auto* held = static_cast<std::pair<void*, size_t>*>(pair);
       // Unmapping tens of MiB takes milliseconds: not on the JS thread.
       if (held->second >= kUrgentBytes && t_js_thread) Reaper::Get().Free(held->first, held->second);
@@ -789,7 +805,7 @@ void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array
     buffer = Napi::ArrayBuffer::New(
         env, tf().TF_TensorData(tensor.get()), bytes,
         [](Napi::Env, void*, OutputOwner* done) {
-          ReleaseWhenUnread([](void* owner) {
+          ReleaseWhenUnpinned(done->tensor != nullptr ? tf().TF_TensorData(done->tensor) : nullptr, [](void* owner) {
             auto* held = static_cast<OutputOwner*>(owner);
             if (held->tensor != nullptr) DeleteOutputTensor(held->tensor);
             delete held;
@@ -846,7 +862,7 @@ Napi::ArrayBuffer NewAlignedArrayBuffer(Napi::Env env, size_t bytes) {
   void* memory = std::aligned_alloc(alignment, rounded);
   if (memory == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", "cannot allocate " + std::to_string(bytes) + " bytes");
   std::memset(memory, 0, rounded);
-  return Napi::ArrayBuffer::New(env, memory, bytes, [](Napi::Env, void* p) { ReleaseWhenUnread(std::free, p); });
+  return Napi::ArrayBuffer::New(env, memory, bytes, [](Napi::Env, void* p) { ReleaseWhenUnpinned(p, std::free, p); });
 }
 
 void FreeStrings(void* data, size_t len, void* /*arg*/) {

@@ -156,15 +156,15 @@ void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer);
 // buffer (free() it); null when there is no memory. Any thread.
 void* AlignedCopyBuffer(size_t bytes);
 
-// Runner work that may read memory behind one of the addon's external buffers (a borrowed
-// Tensor.alloc feed or output fed back, an echo's source) is bracketed by these (any thread).
-// The buffers' finalizers free through ReleaseWhenUnread: while any such work runs, the free
-// waits for the last of it to end. A worker thread being terminated runs those finalizers
-// before its cleanup hooks (where the addon waits for its runs), so without this a run could
-// read memory freed under it.
-void BeginJsMemoryRead();
-void EndJsMemoryRead();
-void ReleaseWhenUnread(void (*release)(void*), void* what);
+// Memory behind one of the addon's external buffers that runner work will read (a borrowed or
+// deferred feed, an echo's source) is pinned by its ArrayBuffer's start address from when the
+// work is submitted until it is done with it (any thread). The buffers' finalizers free through
+// ReleaseWhenUnpinned: a pinned buffer is freed when its last pin goes. A worker thread being
+// terminated runs those finalizers before its cleanup hooks (where the addon waits for its
+// runs), so without this, queued or running work could read memory freed under it.
+void PinMemory(const void* start);
+void UnpinMemory(const void* start);
+void ReleaseWhenUnpinned(const void* start, void (*release)(void*), void* what);
 
 // An ArrayBuffer over `bytes` of malloc'd memory that JS takes over (JS thread): the collector
 // frees it, big ones on the addon's free thread.
