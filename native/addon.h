@@ -3,11 +3,12 @@
 
 #include <napi.h>
 
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "runner.h"
 
 namespace tfslice {
 
@@ -36,35 +37,6 @@ class ReleaseQueue {
   Napi::ThreadSafeFunction waker_;
 };
 
-// Runner-thread work that reads an environment's JS memory outside any session
-// (copyOffThread): its teardown waits for what has begun and keeps the rest from beginning.
-class JsReads {
- public:
-  // Any thread: false once the environment is going (read nothing then).
-  bool Begin() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (closed_) return false;
-    ++busy_;
-    return true;
-  }
-  void End() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (--busy_ == 0) idle_.notify_all();
-  }
-  // At teardown.
-  void CloseAndWait() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    closed_ = true;
-    idle_.wait(lock, [this] { return busy_ == 0; });
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable idle_;
-  int busy_ = 0;
-  bool closed_ = false;
-};
-
 class Addon : public Napi::Addon<Addon> {
  public:
   Addon(Napi::Env env, Napi::Object exports);
@@ -76,7 +48,9 @@ class Addon : public Napi::Addon<Addon> {
   Napi::FunctionReference& session_constructor() { return session_constructor_; }
   // Where this environment's asynchronous runs are settled (native/runner.h).
   const std::shared_ptr<Completions>& completions() const { return completions_; }
-  const std::shared_ptr<JsReads>& js_reads() const { return js_reads_; }
+  // Runner-thread work that reads this environment's JS memory outside any session
+  // (copyOffThread): its teardown waits for what has begun and keeps the rest from beginning.
+  const std::shared_ptr<InFlight>& js_reads() const { return js_reads_; }
 
   // Sessions created in this environment, closed (waiting for in-flight runs)
   // when the environment is torn down, e.g. when a worker_thread exits.
@@ -105,7 +79,7 @@ class Addon : public Napi::Addon<Addon> {
 
   std::shared_ptr<ReleaseQueue> releases_;
   std::shared_ptr<Completions> completions_;
-  std::shared_ptr<JsReads> js_reads_ = std::make_shared<JsReads>();
+  std::shared_ptr<InFlight> js_reads_ = std::make_shared<InFlight>();
   Napi::FunctionReference session_constructor_;
   std::mutex sessions_mutex_;
   std::vector<std::weak_ptr<SessionCore>> sessions_;

@@ -23,6 +23,7 @@
 #include <napi.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -38,6 +39,44 @@ constexpr uint32_t kDefaultBusyPollMicros = 100;
 // runners' spinning with it (any thread).
 void SetBusyPollMicros(uint32_t micros);
 uint32_t BusyPollMicros();
+
+// Work in flight that something must outlast (a session's runs; the runner work reading an
+// environment's JS memory), and the closing that waits for it. Any thread.
+class InFlight {
+ public:
+  // False once Close() has begun: the work must not start.
+  bool Begin() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) return false;
+    ++busy_;
+    return true;
+  }
+  void End() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (--busy_ == 0) idle_.notify_all();
+  }
+  // Refuses work that has not begun (cheap).
+  void Close() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+  }
+  bool closed() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return closed_;
+  }
+  // Close(), then waits for the work that began.
+  void CloseAndWait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    closed_ = true;
+    idle_.wait(lock, [this] { return busy_ == 0; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable idle_;
+  int busy_ = 0;
+  bool closed_ = false;
+};
 
 // Keeps one environment's event loop polling instead of sleeping (an active idle handle)
 // while it waits for something expected soon: another thread's run, a model host's reply.

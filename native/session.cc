@@ -570,40 +570,26 @@ SessionCore::SessionCore(TF_Session* session, TF_Graph* graph) : session_(sessio
 
 int64_t LiveSessions() { return g_live_sessions.load(std::memory_order_relaxed); }
 
-bool SessionCore::BeginRun() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (closing_) return false;
-  ++in_flight_;
-  return true;
-}
+bool SessionCore::BeginRun() { return runs_.Begin(); }
 
-void SessionCore::EndRun() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (--in_flight_ == 0) idle_.notify_all();
-}
+void SessionCore::EndRun() { runs_.End(); }
 
 void SessionCore::BeginClose() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    closing_ = true;
-  }
+  runs_.Close();
   // Runs waiting at the gate go back to the runners, where they fail with MODEL_DISPOSED
   // without starting.
   for (Task& task : gate_.Open()) Requeue(std::move(task));
 }
 
-bool SessionCore::closed() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return closing_;
-}
+bool SessionCore::closed() { return runs_.closed(); }
 
 void SessionCore::Close() {
   TF_Session* session;
   TF_Graph* graph;
   BeginClose();
+  runs_.CloseAndWait();
   {
-    std::unique_lock<std::mutex> lock(mutex_);
-    idle_.wait(lock, [this] { return in_flight_ == 0; });
+    std::lock_guard<std::mutex> lock(mutex_);
     session = session_;
     graph = graph_;
     session_ = nullptr;
@@ -762,7 +748,7 @@ class CopyJob : public Job {
     const void* start;  // its ArrayBuffer's start, pinned until copied (PinMemory)
   };
   Napi::Promise::Deferred deferred_;
-  std::shared_ptr<JsReads> reads_;
+  std::shared_ptr<InFlight> reads_;
   std::vector<Piece> pieces_;
 };
 

@@ -50,10 +50,8 @@ class SessionCore {
   Gate& gate() { return gate_; }
 
  private:
-  std::mutex mutex_;
-  std::condition_variable idle_;
-  int in_flight_ = 0;
-  bool closing_ = false;
+  InFlight runs_;     // BeginRun .. EndRun
+  std::mutex mutex_;  // session_ and graph_ as Close() frees them
   TF_Session* session_;
   TF_Graph* graph_;
   bool inline_ops_ = false;
