@@ -833,7 +833,8 @@ export class Model {
         continue;
       }
       const copy = ArrayBuffer.isView(data) ? (data as TypedArray).slice() : { bytes: data.bytes.slice(), offsets: data.offsets.slice() };
-      result[key] = Tensor.fromNative(dtype, [...shape], copy, false);
+      // A copy of tfslice's making, so an output like any other: dispose() empties it.
+      result[key] = Tensor.fromNative(dtype, [...shape], copy, true);
     }
     return later === null ? result : Model.#copyEchoes(result, later);
   }
@@ -851,7 +852,7 @@ export class Model {
       const copy: NativeData = ArrayBuffer.isView(data)
         ? new (data.constructor as new (buffer: ArrayBuffer, offset: number, length: number) => TypedArray)(buffers[at++]!, 0, (data as TypedArray).length)
         : { bytes: new Uint8Array(buffers[at++]!), offsets: new Float64Array(buffers[at++]!) };
-      result[key] = Tensor.fromNative(dtype, [...shape], copy, false);
+      result[key] = Tensor.fromNative(dtype, [...shape], copy, true);
     }
     return result;
   }

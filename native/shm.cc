@@ -16,6 +16,7 @@
 #include <string>
 
 #include "errors.h"
+#include "tensor.h"
 
 namespace tfslice {
 
@@ -253,7 +254,12 @@ Napi::Value ShmView(const Napi::CallbackInfo& info) {
   try {
     view = Napi::ArrayBuffer::New(
         env, static_cast<char*>(mapping->address) + static_cast<size_t>(offset), static_cast<size_t>(bytes),
-        [](Napi::Env, void*, Mapping* done) { done->Unref(); }, mapping);
+        // A terminating worker runs this before the addon's teardown, maybe while a runner
+        // still reads the view (an echo's copy): the unmapping waits for its pins.
+        [](Napi::Env, void* data, Mapping* done) {
+          ReleaseWhenUnpinned(data, [](void* what) { static_cast<Mapping*>(what)->Unref(); }, done);
+        },
+        mapping);
   } catch (...) {
     mapping->Unref();  // no finalizer was registered to do it
     throw;

@@ -58,9 +58,19 @@ std::atomic<uint64_t> g_prepared_outputs{0};
 std::atomic<uint64_t> g_thread_copies{0};
 std::atomic<int64_t> g_pinned_now{0};
 
-// Owns the TF_Tensor behind an output ArrayBuffer; tensor is null once released early.
+// Owns the memory behind an output ArrayBuffer: TensorFlow's tensor, or malloc'd memory the
+// addon filled (AdoptMalloced: copies and packed strings made on a runner). Both are null once
+// released early (ReleaseOutput: dispose()).
 struct OutputOwner {
   TF_Tensor* tensor = nullptr;
+  void* memory = nullptr;
+  size_t bytes = 0;  // of `memory`
+
+  const void* Data() const;
+  // Frees what it holds, big frees off the JS thread (any thread).
+  void Release();
+  // The buffer's finalizer: frees once no runner work reads the memory (ReleaseWhenUnpinned).
+  static void Finalize(Napi::Env env, void* data, OutputOwner* owner);
 };
 
 // Marks ArrayBuffers over TensorFlow's memory, so a wrap is only ever read as an
@@ -675,18 +685,36 @@ bool PackStrings(TF_Tensor* tensor, size_t n, size_t total, PreparedOutput& into
 
 }  // namespace
 
+const void* OutputOwner::Data() const { return tensor != nullptr ? tf().TF_TensorData(tensor) : memory; }
+
+void OutputOwner::Release() {
+  if (tensor != nullptr) DeleteOutputTensor(std::exchange(tensor, nullptr));
+  if (memory == nullptr) return;
+  // Unmapping tens of MiB takes milliseconds: not on the JS thread.
+  if (bytes >= kUrgentBytes && t_js_thread) Reaper::Get().Free(memory, bytes);
+  else std::free(memory);
+  memory = nullptr;
+}
+
+void OutputOwner::Finalize(Napi::Env /*env*/, void* /*data*/, OutputOwner* owner) {
+  ReleaseWhenUnpinned(owner->Data(), [](void* what) {
+    auto* held = static_cast<OutputOwner*>(what);
+    held->Release();
+    delete held;
+  }, owner);
+}
+
 Napi::ArrayBuffer AdoptMalloced(Napi::Env env, void* memory, size_t bytes) {
-  // V8 counts an external buffer's bytes itself, as for OutputToJs' buffers.
-  auto* adopted = new std::pair<void*, size_t>(memory, bytes);
-  return Napi::ArrayBuffer::New(env, memory, bytes, [](Napi::Env, void*, std::pair<void*, size_t>* done) {
-    ReleaseWhenUnpinned(done->first, [](void* pair) {
-      auto* held = static_cast<std::pair<void*, size_t>*>(pair);
-      // Unmapping tens of MiB takes milliseconds: not on the JS thread.
-      if (held->second >= kUrgentBytes && t_js_thread) Reaper::Get().Free(held->first, held->second);
-      else std::free(held->first);
-      delete held;
-    }, done);
-  }, adopted);
+  // V8 counts an external buffer's bytes itself, as for OutputToJs' buffers. Wrapped as an
+  // output's, so that dispose() (ReleaseOutput) frees it at once.
+  auto owner = std::make_unique<OutputOwner>();
+  owner->memory = memory;
+  owner->bytes = bytes;
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, memory, bytes, OutputOwner::Finalize, owner.get());
+  OutputOwner* held = owner.release();  // the finalizer's now
+  NAPI_THROW_IF_FAILED(env, napi_type_tag_object(env, buffer, &kOutputTag), buffer);
+  NAPI_THROW_IF_FAILED(env, napi_wrap(env, buffer, held, nullptr, nullptr, nullptr), buffer);
+  return buffer;
 }
 
 void PrepareOutputs(std::vector<TF_Tensor*>& tensors, const FeedSet& feeds, std::vector<PreparedOutput>& prepared) {
@@ -804,14 +832,7 @@ void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array
     auto owner = std::make_unique<OutputOwner>();
     buffer = Napi::ArrayBuffer::New(
         env, tf().TF_TensorData(tensor.get()), bytes,
-        [](Napi::Env, void*, OutputOwner* done) {
-          ReleaseWhenUnpinned(done->tensor != nullptr ? tf().TF_TensorData(done->tensor) : nullptr, [](void* owner) {
-            auto* held = static_cast<OutputOwner*>(owner);
-            if (held->tensor != nullptr) DeleteOutputTensor(held->tensor);
-            delete held;
-          }, done);
-        },
-        owner.get());
+        OutputOwner::Finalize, owner.get());
     OutputOwner* held = owner.release();  // the finalizer's now
     held->tensor = tensor.release();
     // V8 counts an external buffer's bytes as external memory itself (its ArrayBuffer
@@ -833,17 +854,21 @@ void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array
 
 void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer) {
   bool ours = false;
-  TF_Tensor* tensor = nullptr;
+  OutputOwner taken;
   void* owner = nullptr;
   if (napi_check_object_type_tag(env, buffer, &kOutputTag, &ours) == napi_ok && ours &&
       napi_remove_wrap(env, buffer, &owner) == napi_ok && owner != nullptr) {
     // Unwrapped first: once detached, the finalizer may free the owner at any time, and a
     // second release must not find it.
-    tensor = std::exchange(static_cast<OutputOwner*>(owner)->tensor, nullptr);
+    OutputOwner* held = static_cast<OutputOwner*>(owner);
+    taken.tensor = std::exchange(held->tensor, nullptr);
+    taken.memory = std::exchange(held->memory, nullptr);
+    taken.bytes = held->bytes;
   }
-  // Detached before the free: JS can no longer reach the memory.
+  // Detached before the free: JS can no longer reach the memory. (Detaching alone frees
+  // nothing: Node runs an external buffer's finalizer when the collector takes the object.)
   if (!buffer.IsDetached()) buffer.Detach();
-  if (tensor != nullptr) DeleteOutputTensor(tensor);
+  taken.Release();
 }
 
 void CountThreadCopies(uint64_t n) { g_thread_copies.fetch_add(n, std::memory_order_relaxed); }

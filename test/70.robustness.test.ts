@@ -206,16 +206,20 @@ t.test('worker_threads: a worker terminated while its runs wait for their turn, 
       const { loadModel, Tensor } = require(workerData.dist);
       (async () => {
         const mode = workerData.mode;
-        const m = await loadModel(workerData[mode], { maxConcurrentRuns: 1 });
+        const m = await loadModel(workerData[mode === 'shared' ? 'echo' : mode], { maxConcurrentRuns: 1 });
+        const shared = mode === 'shared' ? await loadModel(workerData.echo, { isolation: 'process' }) : undefined;
         const feeds = {
           string: { words: new Tensor('string', Array.from({ length: 300000 }, (_, i) => 'word' + i)) },
           numeric: { x: new Tensor('float32', new Float32Array(new ArrayBuffer(4 * (1 << 21) + 4), 4, 1 << 21)) },
           // 64 MiB of Tensor.alloc memory, whose finalizer a terminating worker runs before the
           // addon's teardown: the copy of the echo (and TensorFlow reading it) must not lose it.
           echo: { x: Tensor.alloc('float32', [16 << 20]), key: new Tensor('string', ['k']) },
+          // An isolated model's shared segment (Model.alloc), echoed by an in-process model: its
+          // mapping must stay while the echo is copied.
+          shared: shared && { x: shared.alloc('float32', [16 << 20]), key: new Tensor('string', ['k']) },
         }[mode];
         // multi_sig's 'double'; passthrough's x_out is its feed x, copied off the event loop.
-        const options = { numeric: { signature: 'double' }, string: {}, echo: { outputs: ['x_out', 'doubled'] } }[mode];
+        const options = { numeric: { signature: 'double' }, string: {}, echo: { outputs: ['x_out', 'doubled'] }, shared: { outputs: ['x_out'] } }[mode];
         for (;;) {
           const runs = Array.from({ length: 16 }, () => m.run(feeds, options));
           parentPort.postMessage('waiting');
@@ -224,10 +228,10 @@ t.test('worker_threads: a worker terminated while its runs wait for their turn, 
       })();
     \`;
     (async () => {
-      for (let i = 0; i < 6; i++) {
-        const worker = new Worker(source, { eval: true, workerData: { dist: ${JSON.stringify(DIST)}, string: ${JSON.stringify(fixture('tf1_vocab').dir)}, numeric: ${JSON.stringify(fixture('multi_sig').dir)}, echo: ${JSON.stringify(fixture('passthrough').dir)}, mode: ['numeric', 'string', 'echo'][i % 3] } });
+      for (let i = 0; i < 8; i++) {
+        const worker = new Worker(source, { eval: true, workerData: { dist: ${JSON.stringify(DIST)}, string: ${JSON.stringify(fixture('tf1_vocab').dir)}, numeric: ${JSON.stringify(fixture('multi_sig').dir)}, echo: ${JSON.stringify(fixture('passthrough').dir)}, mode: ['numeric', 'string', 'echo', 'shared'][i % 4] } });
         await new Promise((resolve) => worker.once('message', resolve));
-        await new Promise((resolve) => setTimeout(resolve, 10 + (i % 2) * 40));
+        await new Promise((resolve) => setTimeout(resolve, 10 + (i % 3) * 40));
         await worker.terminate();
       }
       console.log('the process lives on');
@@ -314,6 +318,30 @@ t.test('no leak: thousands of runs keep RSS within a bound', async (t) => {
   await feedsReleased();
   t.equal(native().stats().pinnedNow, 0, 'no JS buffer is still held by TensorFlow');
   await Promise.all([model.dispose(), double.dispose()]);
+});
+
+t.test('dispose() frees at once the copies a runner made for JS (echoed feeds, packed strings)', async (t) => {
+  // Echoes of 16 KiB or more are copied on a runner into memory JS adopts (so are big string
+  // outputs). Detaching such a buffer frees nothing by itself (Node finalizes an external
+  // buffer when the collector takes its object), and V8 no longer counts a detached buffer's
+  // bytes, so no collection comes for it: a loop that disposed 4 MiB echoes grew to 4 GiB.
+  const echo = await loadModel(fixture('passthrough').dir);
+  const key = new Tensor('string', Array.from({ length: 1 << 15 }, (_, i) => `key ${i}`.padEnd(64, '.'))); // 2 MiB + offsets
+  const small = await echo.run({ x: new Float32Array(1 << 12), key }, { outputs: ['x_out', 'key'] });
+  for (const tensor of Object.values(small)) tensor.dispose();
+  t.ok(small.x_out!.disposed && small.x_out!.data.length === 0 && small.key!.bytes().length === 0, 'a disposed echo is empty');
+  // 64 MiB copies: past glibc's largest mmap threshold, so each is its own mapping, unmapped
+  // when freed (whatever the arenas keep). Eight held, then disposed, with no collection.
+  const x = new Float32Array(16 << 20).fill(1.5);
+  const held: Tensor[] = [];
+  for (let i = 0; i < 8; i++) held.push((await echo.run({ x, key }, { outputs: ['x_out'] })).x_out!);
+  t.ok(held.every((tensor) => tensor.data[12345] === 1.5), 'the copies read back');
+  const peak = rssMiB();
+  for (const tensor of held) tensor.dispose();
+  while (native().stats().pendingDeletes > 0) await new Promise((r) => setTimeout(r, 5));
+  const freed = peak - rssMiB();
+  t.ok(freed > 384, `RSS fell ${freed.toFixed(0)} MiB once eight disposed 64 MiB echoes were freed (expected about 512)`);
+  await echo.dispose();
 });
 
 t.test("a run that asks TensorFlow for more memory than there is does not stop the JS thread", { timeout: 120_000 }, async (t) => {
