@@ -17,7 +17,7 @@ import { parseModelServerConfig } from '../lib/manager/tfs-config';
 import { FloatLiteral, parseJson } from '../lib/serve/json';
 import { PROTO_DIR, protos, tensorFromProto } from '../lib/serve/tensor-proto';
 import { classifyResponse, feedsFromPayload, floatToken, predictResponse, readExamplesRequest, readPredictRequest, regressResponse, statusResponse } from '../lib/serve/tfs';
-import { binaryTensor, inferResponse, readInferRequest, splitBody } from '../lib/serve/v2';
+import { binaryTensor, inferResponse, outputBytes, readInferRequest, splitBody } from '../lib/serve/v2';
 import { shortestFloat, tensorFromValue, tensorToJson } from '../lib/values';
 import { plain } from './helpers';
 
@@ -306,6 +306,20 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
     { code: 'FAILED_PRECONDITION', message: /output 's' holds bytes that are not UTF-8, which v2 JSON cannot carry unchanged; ask for it as binary data: "outputs": \[\{"name": "s", "parameters": \{"binary_data": true\}\}\]/ }, 'BYTES that are not UTF-8 are not sent changed as JSON');
   const rawBinary = inferResponse('m', 3, { id: undefined, feeds: {}, outputs: null, binaryByDefault: true, signatureName: undefined }, { s: raw });
   t.same(Buffer.concat(rawBinary.binary!), Buffer.from([2, 0, 0, 0, 0x6f, 0x6b, 1, 0, 0, 0, 0xff]), 'and go as binary data unchanged');
+
+  // BYTES out are written from the packed form: each string's length, then its bytes (short
+  // ones copied byte by byte, longer ones in a call), whatever their lengths and contents.
+  const reference = (items: Uint8Array[]) => Buffer.concat(items.flatMap((b) => [Buffer.from(Uint32Array.of(b.byteLength).buffer), Buffer.from(b)]));
+  fc.assert(fc.property(fc.array(fc.uint8Array({ maxLength: 80 }), { maxLength: 40 }), (items) => {
+    const written = outputBytes(new Tensor('string', items, [items.length]));
+    return Buffer.from(written).equals(reference(items));
+  }), { numRuns: 2000 });
+  const lengths = [0, 1, 31, 32, 33, 1000];
+  const edges = lengths.map((k) => Uint8Array.from({ length: k }, (_, i) => (i * 7 + k) & 255));
+  const edgeTensor = new Tensor('string', edges, [2, 3]);
+  t.same(Buffer.from(outputBytes(edgeTensor)), reference(edges), `strings of ${lengths.join(', ')} bytes`);
+  t.same(readInferRequest(parseJson(`{"inputs": [{"name": "s", "shape": [2, 3], "datatype": "BYTES", "parameters": {"binary_data_size": ${reference(edges).byteLength}}}]}`), outputBytes(edgeTensor)).feeds.s!.bytes(), edges, 'and read back as they were');
+  t.equal(outputBytes(new Tensor('string', [], [0])).byteLength, 0, 'no strings: no bytes');
 });
 
 t.test('binary tensors: a view of the request where they start on a whole element, else a copy', async (t) => {

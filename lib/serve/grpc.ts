@@ -101,10 +101,17 @@ const unreadableOf = (request: Message): string | undefined => (request as { [UN
 const EXAMPLES_METHODS = ['Classify', 'Regress', 'MultiInference'] as const;
 type ExamplesMethod = typeof EXAMPLES_METHODS[number];
 
+const examplesTypes = new Map<ExamplesMethod, { request: string; response: string }>();
+
 /** A PredictionService method's request and response message types, as proto/ declares them. */
 function messageTypes(method: ExamplesMethod): { request: string; response: string } {
-  const m = protos().lookupService('tensorflow.serving.PredictionService').methods[method]!;
-  return { request: m.resolvedRequestType!.fullName, response: m.resolvedResponseType!.fullName };
+  let types = examplesTypes.get(method);
+  if (types === undefined) {
+    const m = protos().lookupService('tensorflow.serving.PredictionService').methods[method]!;
+    types = { request: m.resolvedRequestType!.fullName, response: m.resolvedResponseType!.fullName };
+    examplesTypes.set(method, types);
+  }
+  return types;
 }
 
 /** Marks a request left undecoded, for a codec thread to decode: its value is the bytes. */

@@ -209,21 +209,31 @@ export function splitBody(body: Uint8Array, headerLength: string | undefined): {
 
 /** A tensor's raw bytes as the binary extension and gRPC's raw_output_contents carry them. */
 export function outputBytes(tensor: Tensor): Uint8Array {
-  if (tensor.dtype === 'string') {
-    const items = tensor.bytes();
-    const total = items.reduce((n, b) => n + 4 + b.byteLength, 0);
-    const out = new Uint8Array(total);
-    const view = new DataView(out.buffer);
-    let at = 0;
-    for (const item of items) {
-      view.setUint32(at, item.byteLength, true);
-      out.set(item, at + 4);
-      at += 4 + item.byteLength;
-    }
-    return out;
+  const data = tensor.flat()[2];
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return lengthPrefixed(data.bytes, data.offsets);
+}
+
+/**
+ * Strings laid out as the v2 protocol's BYTES (each a 4-byte little-endian length, then its
+ * bytes), in one pass over the packed form: no object per string (2 000 000 strings through
+ * Tensor#bytes() held the event loop 1.4–1.9 s).
+ */
+function lengthPrefixed(bytes: Uint8Array, offsets: Float64Array): Uint8Array {
+  const n = Math.max(0, offsets.length - 1);
+  const out = Buffer.allocUnsafe(bytes.byteLength + 4 * n);
+  const source = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const start = offsets[i]!;
+    const end = offsets[i + 1]!;
+    out.writeUInt32LE(end - start, at);
+    at += 4;
+    // A call per string costs more than copying a short one byte by byte.
+    if (end - start < 32) for (let j = start; j < end; j++) out[at++] = source[j]!;
+    else at += source.copy(out, at, start, end);
   }
-  const data = tensor.data as TypedArray;
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return out;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
