@@ -139,6 +139,12 @@ export interface Binding {
    * RESOURCE_EXHAUSTED without memory.
    */
   copyOffThread(views: readonly ArrayBufferView[]): Promise<ArrayBuffer[]>;
+  /**
+   * Packed strings (string i is bytes[offsets[i], offsets[i + 1])) as KServe v2's BYTES lay them
+   * out: each a 4-byte little-endian length, then its bytes. TypeError for offsets that are not
+   * whole, ascending and within `bytes`.
+   */
+  lengthPrefixed(bytes: Uint8Array, offsets: Float64Array): ArrayBuffer;
   /** Sets the busy-poll limit in microseconds when given; returns the current one. */
   busyPoll(micros?: number): number;
   /**

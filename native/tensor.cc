@@ -717,6 +717,45 @@ Napi::ArrayBuffer AdoptMalloced(Napi::Env env, void* memory, size_t bytes) {
   return buffer;
 }
 
+Napi::Value LengthPrefixed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto usage = [&]() { return MakeTypeError(env, "lengthPrefixed(bytes, offsets) needs a Uint8Array and a Float64Array of ascending whole offsets within it"); };
+  if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throw usage();
+  }
+  Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+  Napi::Float64Array offsets = info[1].As<Napi::Float64Array>();
+  size_t count = offsets.ElementLength() == 0 ? 0 : offsets.ElementLength() - 1;
+  const double* at = offsets.Data();
+  const double limit = static_cast<double>(bytes.ByteLength());
+  for (size_t i = 0; i <= count && count != 0; ++i) {
+    double offset = at[i];
+    if (!(offset >= 0 && offset <= limit && offset == static_cast<double>(static_cast<size_t>(offset))) ||
+        (i > 0 && !(offset >= at[i - 1] && offset - at[i - 1] <= 4294967295.0))) {
+      throw usage();
+    }
+  }
+  size_t total = count == 0 ? 0 : static_cast<size_t>(at[count]) - static_cast<size_t>(at[0]) + 4 * count;
+  if (total == 0) return Napi::ArrayBuffer::New(env, 0);
+  auto* out = static_cast<uint8_t*>(AlignedCopyBuffer(total));
+  if (out == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", "cannot allocate " + std::to_string(total) + " bytes");
+  const uint8_t* source = bytes.Data();
+  uint8_t* write = out;
+  for (size_t i = 0; i < count; ++i) {
+    size_t start = static_cast<size_t>(at[i]);
+    uint32_t length = static_cast<uint32_t>(static_cast<size_t>(at[i + 1]) - start);
+    write[0] = static_cast<uint8_t>(length);
+    write[1] = static_cast<uint8_t>(length >> 8);
+    write[2] = static_cast<uint8_t>(length >> 16);
+    write[3] = static_cast<uint8_t>(length >> 24);
+    if (length != 0) std::memcpy(write + 4, source + start, length);
+    write += 4 + length;
+  }
+  return AdoptMalloced(env, out, total);
+}
+
 void PrepareOutputs(std::vector<TF_Tensor*>& tensors, const FeedSet& feeds, std::vector<PreparedOutput>& prepared) {
   prepared.clear();
   auto entry = [&](size_t i) -> PreparedOutput& {

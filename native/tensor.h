@@ -167,8 +167,15 @@ void UnpinMemory(const void* start);
 void ReleaseWhenUnpinned(const void* start, void (*release)(void*), void* what);
 
 // An ArrayBuffer over `bytes` of malloc'd memory that JS takes over (JS thread): the collector
-// frees it, big ones on the addon's free thread.
+// frees it, or releaseBuffer() (dispose()) at once; big ones on the addon's free thread.
 Napi::ArrayBuffer AdoptMalloced(Napi::Env env, void* memory, size_t bytes);
+
+// lengthPrefixed(bytes: Uint8Array, offsets: Float64Array) -> ArrayBuffer: the packed strings
+// (string i is bytes[offsets[i], offsets[i + 1])) laid out as KServe v2's BYTES are, each a
+// 4-byte little-endian length and then its bytes. Offsets that are not whole, not ascending or
+// past the bytes are a TypeError. (On the JS thread, a JS loop over 2 000 000 strings took
+// 120-340 ms until optimized.)
+Napi::Value LengthPrefixed(const Napi::CallbackInfo& info);
 
 // Deletes a tensor: on the JS thread by handing it to a thread of its own, as
 // TensorFlow's allocator may keep the JS thread waiting for seconds (tensor.cc, Reaper);

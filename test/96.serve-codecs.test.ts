@@ -6,6 +6,7 @@
 // (lib/serve/tensor-proto-wire.ts) against protobufjs's generated code.
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 import fc from 'fast-check';
 import Long from 'long';
@@ -13,13 +14,14 @@ import { Root, Writer } from 'protobufjs';
 import t from 'tap';
 
 import { Tensor } from '../lib/index';
+import { native } from '../lib/native';
 import { parseModelServerConfig } from '../lib/manager/tfs-config';
 import { FloatLiteral, parseJson } from '../lib/serve/json';
 import { PROTO_DIR, protos, tensorFromProto } from '../lib/serve/tensor-proto';
 import { classifyResponse, feedsFromPayload, floatToken, predictResponse, readExamplesRequest, readPredictRequest, regressResponse, statusResponse } from '../lib/serve/tfs';
 import { binaryTensor, inferResponse, outputBytes, readInferRequest, splitBody } from '../lib/serve/v2';
 import { shortestFloat, tensorFromValue, tensorToJson } from '../lib/values';
-import { plain } from './helpers';
+import { plain, ROOT } from './helpers';
 
 t.test('numbers parse to the double Number() gives, by the fast path and the slow one', async (t) => {
   const value = (text: string) => {
@@ -320,6 +322,24 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
   t.same(Buffer.from(outputBytes(edgeTensor)), reference(edges), `strings of ${lengths.join(', ')} bytes`);
   t.same(readInferRequest(parseJson(`{"inputs": [{"name": "s", "shape": [2, 3], "datatype": "BYTES", "parameters": {"binary_data_size": ${reference(edges).byteLength}}}]}`), outputBytes(edgeTensor)).feeds.s!.bytes(), edges, 'and read back as they were');
   t.equal(outputBytes(new Tensor('string', [], [0])).byteLength, 0, 'no strings: no bytes');
+  // A codec thread never loads the addon: it runs the same layout in JS.
+  const fromWorker = await new Promise<Uint8Array>((resolve, reject) => {
+    const worker = new Worker(`
+      const { parentPort, workerData } = require('node:worker_threads');
+      const { Tensor } = require(workerData.dist + '/tensor.js');
+      const { outputBytes } = require(workerData.dist + '/serve/v2.js');
+      parentPort.postMessage(outputBytes(new Tensor('string', workerData.edges, [2, 3])));
+    `, { eval: true, workerData: { dist: path.join(ROOT, 'dist'), edges } });
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  t.same(Buffer.from(fromWorker), reference(edges), 'on a worker thread (JS) as on the event loop (the addon)');
+  // The addon's writer checks what it is given, whoever calls it.
+  for (const offsets of [[0, 3, 2], [0, 9], [-1, 1], [0, 1.5], [0, NaN], [1, 0]]) {
+    t.throws(() => native().lengthPrefixed(Uint8Array.of(1, 2, 3), Float64Array.from(offsets)), { name: 'TypeError', message: /ascending whole offsets within it/ }, `offsets ${offsets.join(', ')}`);
+  }
+  t.throws(() => native().lengthPrefixed(new Uint16Array(2) as unknown as Uint8Array, new Float64Array(1)), { name: 'TypeError' }, 'not a Uint8Array');
+  t.same(Buffer.from(native().lengthPrefixed(Uint8Array.of(9, 7, 8), Float64Array.of(1, 1, 3))), Buffer.from([0, 0, 0, 0, 2, 0, 0, 0, 7, 8]), 'offsets need not start at 0');
 });
 
 t.test('binary tensors: a view of the request where they start on a whole element, else a copy', async (t) => {

@@ -1,16 +1,3 @@
-/**
- * KServe's v2 inference protocol (the Open Inference Protocol), REST: typed JSON tensors
- * (`name`, `shape`, `datatype` as FP32, INT64, BYTES, ..., `data` flat or nested, row-major)
- * and the binary tensor data extension (Triton's extension_binary_data.md): a JSON header whose
- * length is in the Inference-Header-Content-Length header, then each binary tensor's raw
- * little-endian bytes in the order the JSON names them (BYTES elements each prefixed with a
- * 4-byte little-endian length); per input `parameters.binary_data_size`, per output
- * `parameters.binary_data`, for all outputs `parameters.binary_data_output`.
- *
- * Beyond the protocol: FP16 and BF16 may be sent and returned as JSON numbers (Triton refuses
- * them in JSON), int64 is exact past 2^53 both ways, and NaN/±Infinity travel as bare tokens as
- * in TensorFlow Serving's JSON.
- */
 import { type DType } from '../dtypes';
 import type { ModelManager } from '../manager';
 import type { Model } from '../model';
