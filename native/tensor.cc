@@ -744,14 +744,27 @@ Napi::Value LengthPrefixed(const Napi::CallbackInfo& info) {
   const uint8_t* source = bytes.Data();
   uint8_t* write = out;
   for (size_t i = 0; i < count; ++i) {
-    size_t start = static_cast<size_t>(at[i]);
-    uint32_t length = static_cast<uint32_t>(static_cast<size_t>(at[i + 1]) - start);
+    // Read again, and checked again: a SharedArrayBuffer's offsets may change under us.
+    double first = at[i];
+    double last = at[i + 1];
+    bool fits = first >= 0 && last >= first && last <= limit;
+    size_t start = fits ? static_cast<size_t>(first) : 0;
+    size_t end = fits ? static_cast<size_t>(last) : 0;
+    if (!fits || end - start > 4294967295u || end - start + 4 > total - static_cast<size_t>(write - out)) {
+      std::free(out);
+      throw usage();
+    }
+    uint32_t length = static_cast<uint32_t>(end - start);
     write[0] = static_cast<uint8_t>(length);
     write[1] = static_cast<uint8_t>(length >> 8);
     write[2] = static_cast<uint8_t>(length >> 16);
     write[3] = static_cast<uint8_t>(length >> 24);
     if (length != 0) std::memcpy(write + 4, source + start, length);
     write += 4 + length;
+  }
+  if (write != out + total) {  // they changed: nothing of the memory's old contents goes out
+    std::free(out);
+    throw usage();
   }
   return AdoptMalloced(env, out, total);
 }
