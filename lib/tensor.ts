@@ -246,6 +246,8 @@ export class Tensor<D extends DType = DType> {
   dispose(): void {
     if (this.#owned) {
       this.#freed = true;
+      // Strings decoded from the packed bytes go with them (read again, they are what is left).
+      if (this.#packed) this.#data = undefined;
       const views: ArrayBufferView[] = this.#packed ? [this.#packed.bytes, this.#packed.offsets] : [this.#data as ArrayBufferView];
       for (const view of views) {
         const buffer = view.buffer;

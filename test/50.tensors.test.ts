@@ -216,6 +216,7 @@ t.test('dispose() frees an output now; it never detaches memory the caller owns'
   t.same(s.data, ['a', 'b']);
   s.dispose();
   t.same(s.bytes().length, 0, 'a string output disposes its bytes');
+  t.same(s.data, [], 'and the strings decoded from them before');
   await Promise.all([model.dispose(), strings.dispose()]);
 });
 
