@@ -18,7 +18,7 @@ import { checkLoadedOps, checkSavedModelOps } from './ops';
 import { checkReachable, type LoadPlan, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
 import { decodeConfig, decodeMetaGraph, decodeSavedModel, encodeConfig, RUN_METADATA, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
-import { borrowFeeds, Tensor, type TensorLike, toTensor } from './tensor';
+import { borrowFeeds, elementCount, Tensor, type TensorLike, toTensor } from './tensor';
 import { checkAgainstSpec, type FeedValue, tensorFromValue } from './values';
 
 /**
@@ -129,6 +129,14 @@ interface EchoCopy {
   shape: readonly number[];
   data: NativeData;
 }
+// An echo's feed (or its copy) that no longer holds what its shape says: the feed's buffer was
+// transferred (detached) while its run was in flight, which README's rule forbids.
+function checkEchoSource(key: string, shape: readonly number[], data: NativeData): void {
+  const n = elementCount(shape);
+  if (ArrayBuffer.isView(data) ? (data as TypedArray).length === n : data.offsets.length === n + 1) return;
+  throw new TensorFlowError('FAILED_PRECONDITION', `output '${key}' is a copy of its feed, whose buffer was detached (transferred) before the run settled; do not transfer or change a feed until run() settles`);
+}
+
 // Echoes of this many bytes or more (as run()'s big outputs and unaligned feeds: native/tensor.h
 // kZeroCopyMinBytes) are copied by run() on a runner thread, not on the event loop.
 const ECHO_OFF_THREAD_BYTES = 16 * 1024;
@@ -827,6 +835,7 @@ export class Model {
     let later: EchoCopy[] | null = null;
     for (const [key, input] of prepared.echoes) {
       const [dtype, shape, data] = prepared.tensors[input]!.flat();
+      checkEchoSource(key, shape, data);
       if (offThread && (ArrayBuffer.isView(data) ? data.byteLength : data.bytes.byteLength + data.offsets.byteLength) >= ECHO_OFF_THREAD_BYTES) {
         result[key] = undefined as unknown as Tensor; // its place among the keys, filled below
         (later ??= []).push({ key, dtype, shape, data });
@@ -849,9 +858,11 @@ export class Model {
     }
     let at = 0;
     for (const { key, dtype, shape, data } of echoes) {
+      // Sized by what was copied: the feed may have been detached since (README's rule broken).
       const copy: NativeData = ArrayBuffer.isView(data)
-        ? new (data.constructor as new (buffer: ArrayBuffer, offset: number, length: number) => TypedArray)(buffers[at++]!, 0, (data as TypedArray).length)
+        ? new (data.constructor as new (buffer: ArrayBuffer) => TypedArray)(buffers[at++]!)
         : { bytes: new Uint8Array(buffers[at++]!), offsets: new Float64Array(buffers[at++]!) };
+      checkEchoSource(key, shape, copy);
       result[key] = Tensor.fromNative(dtype, [...shape], copy, true);
     }
     return result;

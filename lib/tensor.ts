@@ -221,6 +221,8 @@ export class Tensor<D extends DType = DType> {
       const { bytes, offsets } = this.#packed!;
       const strings: string[] = new Array(Math.max(0, offsets.length - 1)); // 0 once disposed
       for (let i = 0; i < strings.length; i++) strings[i] = decoder.decode(bytes.subarray(offsets[i], offsets[i + 1]));
+      // Once disposed, not kept: a free that waits for a run leaves the bytes readable until then.
+      if (this.#freed) return strings as DataOf<D>;
       this.#data = strings as DataOf<D>;
     }
     return this.#data;

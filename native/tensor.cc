@@ -730,7 +730,7 @@ Napi::Value LengthPrefixed(const Napi::CallbackInfo& info) {
   size_t count = offsets.ElementLength() == 0 ? 0 : offsets.ElementLength() - 1;
   const double* at = offsets.Data();
   const double limit = static_cast<double>(bytes.ByteLength());
-  for (size_t i = 0; i <= count && count != 0; ++i) {
+  for (size_t i = 0; i < offsets.ElementLength(); ++i) {
     double offset = at[i];
     if (!(offset >= 0 && offset <= limit && offset == static_cast<double>(static_cast<size_t>(offset))) ||
         (i > 0 && !(offset >= at[i - 1] && offset - at[i - 1] <= 4294967295.0))) {
@@ -739,6 +739,7 @@ Napi::Value LengthPrefixed(const Napi::CallbackInfo& info) {
   }
   size_t total = count == 0 ? 0 : static_cast<size_t>(at[count]) - static_cast<size_t>(at[0]) + 4 * count;
   if (total == 0) return Napi::ArrayBuffer::New(env, 0);
+  if (static_cast<double>(total) > kMaxBufferBytes) throw MakeError(env, PastBufferLimit("BYTES laid out with their lengths", static_cast<double>(total)));
   auto* out = static_cast<uint8_t*>(AlignedCopyBuffer(total));
   if (out == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", "cannot allocate " + std::to_string(total) + " bytes");
   const uint8_t* source = bytes.Data();

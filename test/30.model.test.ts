@@ -95,6 +95,13 @@ t.test('a TF1 signature that returns its inputs: the fed values, copied (TensorF
   const shared = new Float32Array(new SharedArrayBuffer(4 * n)).fill(2.5);
   const fromShared = (await model.run({ x: shared, key: bigKey }, { outputs: ['x_out'] })).x_out!.data as Float32Array;
   t.ok(fromShared.length === n && fromShared.every((v) => v === 2.5) && !(fromShared.buffer instanceof SharedArrayBuffer), 'a SharedArrayBuffer feed echoed: a plain copy');
+  // A feed transferred while its run is in flight (README's rule broken): a typed error, not a
+  // copy shaped as the feed was with none of its data.
+  const moved = new Float32Array(n).fill(3);
+  const running = model.run({ x: moved, key: bigKey }, { outputs: ['x_out', 'doubled'] });
+  const kept = structuredClone(moved.buffer, { transfer: [moved.buffer] });
+  await t.rejects(running, { code: 'FAILED_PRECONDITION', message: /output 'x_out' is a copy of its feed, whose buffer was detached \(transferred\) before the run settled/ });
+  t.equal(kept.byteLength, 4 * n);
   const before = native().stats().threadCopies;
   const sync = model.runSync({ x: bigX, key: bigKey });
   t.equal(native().stats().threadCopies - before, 0, 'runSync() copies them at once');

@@ -144,9 +144,11 @@ t.test('a big string output fed to a run that waits for its turn, then disposed:
   out!.dispose();
   t.ok(out!.disposed, 'disposed at once, as far as JS can tell');
   t.equal(out!.bytes().length, words.length, 'but its memory stays while the waiting run holds it');
+  t.equal(out!.data.length, words.length, 'and its strings read from it');
   await busy;
   t.same((await fed).s_out!.data, words, 'the waiting run read every string intact');
   t.equal(out!.bytes().length, 0, 'and the memory is freed after it');
+  t.same(out!.data, [], 'the strings read meanwhile with it');
   await feedsReleased();
   t.equal(stats().pinnedNow, 0);
   await model.dispose();

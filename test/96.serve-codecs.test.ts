@@ -335,7 +335,7 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
   });
   t.same(Buffer.from(fromWorker), reference(edges), 'on a worker thread (JS) as on the event loop (the addon)');
   // The addon's writer checks what it is given, whoever calls it.
-  for (const offsets of [[0, 3, 2], [0, 9], [-1, 1], [0, 1.5], [0, NaN], [1, 0]]) {
+  for (const offsets of [[0, 3, 2], [0, 9], [-1, 1], [0, 1.5], [0, NaN], [1, 0], [NaN], [4]]) {
     t.throws(() => native().lengthPrefixed(Uint8Array.of(1, 2, 3), Float64Array.from(offsets)), { name: 'TypeError', message: /ascending whole offsets within it/ }, `offsets ${offsets.join(', ')}`);
   }
   t.throws(() => native().lengthPrefixed(new Uint16Array(2) as unknown as Uint8Array, new Float64Array(1)), { name: 'TypeError' }, 'not a Uint8Array');
