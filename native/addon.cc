@@ -330,6 +330,7 @@ Napi::Value Addon::Stats(const Napi::CallbackInfo& info) {
   out.Set("pinnedNow", Napi::Number::New(env, static_cast<double>(stats.pinned_now)));
   out.Set("trims", Napi::Number::New(env, static_cast<double>(stats.trims)));
   out.Set("pendingDeletes", Napi::Number::New(env, static_cast<double>(stats.pending_deletes)));
+  out.Set("reusedBuffers", Napi::Number::New(env, static_cast<double>(stats.reused_buffers)));
   out.Set("liveSessions", Napi::Number::New(env, static_cast<double>(LiveSessions())));
   out.Set("threadsOnMainArena", Napi::Number::New(env, static_cast<double>(ThreadsOnMainArena())));
   out.Set("callerRuns", Napi::Number::New(env, static_cast<double>(CallerRuns())));

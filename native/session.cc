@@ -689,7 +689,7 @@ class CopyJob : public Job {
   explicit CopyJob(Napi::Env env) : deferred_(Napi::Promise::Deferred::New(env)), reads_(Addon::Of(env).js_reads()) {}
   ~CopyJob() override {
     for (Piece& piece : pieces_) {
-      std::free(piece.copy);  // those JS never took (a failure, a gone env)
+      FreeCopyBuffer(piece.copy, piece.bytes);  // those JS never took (a failure, a gone env)
       UnpinMemory(std::exchange(piece.start, nullptr));  // never executed
       ReleaseSegmentMapping(std::exchange(piece.segment, nullptr));
     }

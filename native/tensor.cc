@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -103,10 +104,10 @@ class Reaper {
     return *reaper;
   }
 
-  void Delete(TF_Tensor* tensor, bool output) { Queue({tensor, output, nullptr}, tf().TF_TensorByteSize(tensor)); }
+  void Delete(TF_Tensor* tensor, bool output) { Queue({tensor, output, nullptr, 0}, tf().TF_TensorByteSize(tensor)); }
 
-  // free()s malloc'd memory of `bytes` (an external buffer's, let go by the collector).
-  void Free(void* memory, size_t bytes) { Queue({nullptr, false, memory}, bytes); }
+  // Frees malloc'd memory of `bytes` (an external buffer's, let go by the collector or dispose()).
+  void Free(void* memory, size_t bytes) { Queue({nullptr, false, memory, bytes}, bytes); }
 
   uint64_t Pending() const { return pending_.load(std::memory_order_relaxed); }
 
@@ -114,7 +115,8 @@ class Reaper {
   struct Item {
     TF_Tensor* tensor;
     bool output;  // released as an output: counted towards the next arena trim
-    void* memory;  // or, instead of a tensor, memory to free()
+    void* memory;  // or, instead of a tensor, memory to free (FreeCopyBuffer)
+    size_t bytes;  // of `memory`
   };
 
   void Queue(Item item, size_t bytes) {
@@ -173,7 +175,7 @@ class Reaper {
         working.lock();  // before the queue's lock is let go: Stop() cannot slip in between
       }
       for (const Item& item : batch) {
-        if (item.memory != nullptr) std::free(item.memory);
+        if (item.memory != nullptr) FreeCopyBuffer(item.memory, item.bytes);
         else if (item.output) DeleteOutputTensorNow(item.tensor);
         else tf().TF_DeleteTensor(item.tensor);
       }
@@ -287,15 +289,93 @@ size_t DefaultAlignment() {
 
 }  // namespace
 
+namespace {
+
+size_t CopyAlignment() { return DefaultAlignment() < 64 ? 64 : DefaultAlignment(); }
+size_t CopyCapacity(size_t bytes) {
+  size_t alignment = CopyAlignment();
+  return (std::max<size_t>(bytes, 1) + alignment - 1) / alignment * alignment;
+}
+
+// glibc maps every allocation of 32 MiB or more afresh (its mmap threshold stops growing there)
+// and unmaps it when freed, so each big copy page-faulted all of its memory again: a 48 MiB echo
+// took ~200 ms a run on a VM where TensorFlow's output of the same size, from an allocator that
+// keeps its memory, took 14 ms. So freed copy buffers this big are kept for the next copy of
+// about their size, up to kKeptBigBytes in all (the oldest go first).
+constexpr size_t kBigBufferBytes = size_t{32} << 20;
+constexpr size_t kKeptBigBytes = size_t{128} << 20;
+std::atomic<uint64_t> g_reused_buffers{0};
+
+class BigBuffers {
+ public:
+  static BigBuffers& Get() {
+    static BigBuffers* buffers = new BigBuffers();  // never destroyed: frees may come at exit
+    return *buffers;
+  }
+
+  // A kept buffer of at least `capacity` bytes (and not a quarter more), or null.
+  void* Take(size_t capacity) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = kept_.rbegin(); it != kept_.rend(); ++it) {
+      if (it->second >= capacity && it->second - capacity <= capacity / 4) {
+        void* memory = it->first;
+        kept_bytes_ -= it->second;
+        kept_.erase(std::next(it).base());
+        g_reused_buffers.fetch_add(1, std::memory_order_relaxed);
+        return memory;
+      }
+    }
+    return nullptr;
+  }
+
+  // Keeps `memory` (`capacity` bytes, aligned for a copy) for Take; false when it is too big to.
+  bool Keep(void* memory, size_t capacity) {
+    if (capacity > kKeptBigBytes) return false;
+    std::vector<void*> dropped;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      while (kept_bytes_ + capacity > kKeptBigBytes) {
+        dropped.push_back(kept_.front().first);
+        kept_bytes_ -= kept_.front().second;
+        kept_.pop_front();
+      }
+      kept_.emplace_back(memory, capacity);
+      kept_bytes_ += capacity;
+    }
+    for (void* old : dropped) std::free(old);
+    return true;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::deque<std::pair<void*, size_t>> kept_;  // oldest first
+  size_t kept_bytes_ = 0;
+};
+
+}  // namespace
+
 void* AlignedCopyBuffer(size_t bytes) {
-  size_t alignment = DefaultAlignment() < 64 ? 64 : DefaultAlignment();
-  size_t rounded = (std::max<size_t>(bytes, 1) + alignment - 1) / alignment * alignment;
-  return std::aligned_alloc(alignment, rounded);
+  size_t capacity = CopyCapacity(bytes);
+  if (capacity >= kBigBufferBytes) {
+    if (void* kept = BigBuffers::Get().Take(capacity)) return kept;
+  }
+  return std::aligned_alloc(CopyAlignment(), capacity);
+}
+
+void FreeCopyBuffer(void* memory, size_t bytes) {
+  if (memory == nullptr) return;
+  size_t capacity = CopyCapacity(bytes);
+  // Every buffer JS adopts comes from AlignedCopyBuffer; the alignment check guards the rest.
+  if (capacity >= kBigBufferBytes && reinterpret_cast<uintptr_t>(memory) % CopyAlignment() == 0 &&
+      BigBuffers::Get().Keep(memory, capacity)) {
+    return;
+  }
+  std::free(memory);
 }
 
 namespace {
 
-void FreeCopy(void* data, size_t /*len*/, void* /*arg*/) { std::free(data); }
+void FreeCopy(void* data, size_t len, void* /*arg*/) { FreeCopyBuffer(data, len); }
 
 struct Dims {
   std::vector<int64_t> dims;
@@ -634,8 +714,8 @@ void ReleaseWhenUnpinned(const void* start, void (*release)(void*), void* what) 
 }
 
 PreparedOutput::~PreparedOutput() {
-  std::free(bytes);
-  std::free(offsets);
+  FreeCopyBuffer(bytes, total);
+  FreeCopyBuffer(offsets, (count + 1) * sizeof(double));
 }
 
 namespace {
@@ -667,11 +747,11 @@ void PackStringsInto(TF_Tensor* tensor, char* dst, double* offsets) {
 // Packs a string tensor of `n` strings and `total` bytes into `into` (any thread); false
 // without memory.
 bool PackStrings(TF_Tensor* tensor, size_t n, size_t total, PreparedOutput& into) {
-  void* bytes = std::malloc(std::max<size_t>(total, 1));
-  void* offsets = std::malloc((n + 1) * sizeof(double));
+  void* bytes = AlignedCopyBuffer(total);
+  void* offsets = AlignedCopyBuffer((n + 1) * sizeof(double));
   if (bytes == nullptr || offsets == nullptr) {
-    std::free(bytes);
-    std::free(offsets);
+    FreeCopyBuffer(bytes, total);
+    FreeCopyBuffer(offsets, (n + 1) * sizeof(double));
     return false;
   }
   PackStringsInto(tensor, static_cast<char*>(bytes), static_cast<double*>(offsets));
@@ -692,7 +772,7 @@ void OutputOwner::Release() {
   if (memory == nullptr) return;
   // Unmapping tens of MiB takes milliseconds: not on the JS thread.
   if (bytes >= kUrgentBytes && t_js_thread) Reaper::Get().Free(memory, bytes);
-  else std::free(memory);
+  else FreeCopyBuffer(memory, bytes);
   memory = nullptr;
 }
 
@@ -752,7 +832,7 @@ Napi::Value LengthPrefixed(const Napi::CallbackInfo& info) {
     size_t start = fits ? static_cast<size_t>(first) : 0;
     size_t end = fits ? static_cast<size_t>(last) : 0;
     if (!fits || end - start > 4294967295u || end - start + 4 > total - static_cast<size_t>(write - out)) {
-      std::free(out);
+      FreeCopyBuffer(out, total);
       throw usage();
     }
     uint32_t length = static_cast<uint32_t>(end - start);
@@ -764,7 +844,7 @@ Napi::Value LengthPrefixed(const Napi::CallbackInfo& info) {
     write += 4 + length;
   }
   if (write != out + total) {  // they changed: nothing of the memory's old contents goes out
-    std::free(out);
+    FreeCopyBuffer(out, total);
     throw usage();
   }
   return AdoptMalloced(env, out, total);
@@ -930,7 +1010,8 @@ TensorStats CurrentTensorStats() {
   return {g_borrowed_feeds.load(std::memory_order_relaxed), g_copied_feeds.load(std::memory_order_relaxed),
           g_wrapped_outputs.load(std::memory_order_relaxed), g_copied_outputs.load(std::memory_order_relaxed),
           g_prepared_outputs.load(std::memory_order_relaxed), g_thread_copies.load(std::memory_order_relaxed),
-          g_pinned_now.load(std::memory_order_relaxed), g_trims.load(std::memory_order_relaxed), Reaper::Get().Pending()};
+          g_pinned_now.load(std::memory_order_relaxed), g_trims.load(std::memory_order_relaxed), Reaper::Get().Pending(),
+          g_reused_buffers.load(std::memory_order_relaxed)};
 }
 
 Napi::ArrayBuffer NewAlignedArrayBuffer(Napi::Env env, size_t bytes) {

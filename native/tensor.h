@@ -155,6 +155,9 @@ void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer);
 // At least `bytes` (one byte for none) of malloc'd memory aligned as TensorFlow wants a
 // buffer (free() it); null when there is no memory. Any thread.
 void* AlignedCopyBuffer(size_t bytes);
+// Frees `bytes` of memory from AlignedCopyBuffer or malloc (any thread); big aligned buffers
+// are kept for AlignedCopyBuffer to hand out again.
+void FreeCopyBuffer(void* memory, size_t bytes);
 
 // Memory behind one of the addon's external buffers that runner work will read (a borrowed or
 // deferred feed, an echo's source) is pinned by its ArrayBuffer's start address from when the
@@ -195,6 +198,7 @@ struct TensorStats {
   int64_t pinned_now;        // JS buffers TensorFlow holds right now
   uint64_t trims;            // times released outputs were handed back to the kernel
   uint64_t pending_deletes;  // tensors the JS thread let go that the reaper has not deleted yet
+  uint64_t reused_buffers;   // big copy buffers (>= 32 MiB) handed out again instead of mapped afresh
 };
 TensorStats CurrentTensorStats();
 // Counts buffers copyOffThread() copied (any thread).

@@ -88,6 +88,11 @@ export interface NativeStats {
     trims: number;
     /** Tensors the JS thread let go that the addon's free thread has not deleted yet. */
     pendingDeletes: number;
+    /**
+     * Copy buffers of 32 MiB or more (echoes, unaligned feeds, BYTES laid out) handed out again
+     * from the up to 128 MiB the addon keeps, instead of mapped (and page-faulted) afresh.
+     */
+    reusedBuffers: number;
     /** TF_Sessions created and not yet freed, across all environments. */
     liveSessions: number;
     /**
