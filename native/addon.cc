@@ -193,6 +193,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceMethod<&Addon::WatchChild>("watchChild"),
                InstanceMethod<&Addon::UnwatchChild>("unwatchChild"),
                InstanceMethod<&Addon::StopForExit>("stopForExit"),
+               InstanceValue("copyNow", Napi::Function::New<CopyNow>(env, "copyNow")),
                InstanceValue("lengthPrefixed", Napi::Function::New<LengthPrefixed>(env, "lengthPrefixed")),
                InstanceValue("shmCreate", Napi::Function::New<ShmCreate>(env, "shmCreate")),
                InstanceValue("shmOpen", Napi::Function::New<ShmOpen>(env, "shmOpen")),

@@ -797,6 +797,19 @@ Napi::ArrayBuffer AdoptMalloced(Napi::Env env, void* memory, size_t bytes) {
   return buffer;
 }
 
+Napi::Value CopyNow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) throw MakeTypeError(env, "copyNow(view) needs a typed array");
+  // The element pointer from napi_get_typedarray_info: a SharedArrayBuffer's too.
+  void* data = nullptr;
+  NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, info[0], nullptr, nullptr, &data, nullptr, nullptr), Napi::Value());
+  size_t bytes = info[0].As<Napi::TypedArray>().ByteLength();
+  void* copy = AlignedCopyBuffer(bytes);
+  if (copy == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", "cannot allocate a copy of " + std::to_string(bytes) + " bytes");
+  if (bytes != 0 && data != nullptr) std::memcpy(copy, data, bytes);
+  return AdoptMalloced(env, copy, bytes);
+}
+
 Napi::Value LengthPrefixed(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto usage = [&]() { return MakeTypeError(env, "lengthPrefixed(bytes, offsets) needs a Uint8Array and a Float64Array of ascending whole offsets within it"); };

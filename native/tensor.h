@@ -173,6 +173,10 @@ void ReleaseWhenUnpinned(const void* start, void (*release)(void*), void* what);
 // frees it, or releaseBuffer() (dispose()) at once; big ones on the addon's free thread.
 Napi::ArrayBuffer AdoptMalloced(Napi::Env env, void* memory, size_t bytes);
 
+// copyNow(view) -> ArrayBuffer: a copy of the typed array's bytes, made at once on the JS thread
+// in a copy buffer of the addon's (AlignedCopyBuffer: big ones reused), which JS adopts.
+Napi::Value CopyNow(const Napi::CallbackInfo& info);
+
 // lengthPrefixed(bytes: Uint8Array, offsets: Float64Array) -> ArrayBuffer: the packed strings
 // (string i is bytes[offsets[i], offsets[i + 1])) laid out as KServe v2's BYTES are, each a
 // 4-byte little-endian length and then its bytes. Offsets that are not whole, not ascending or

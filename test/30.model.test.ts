@@ -107,6 +107,8 @@ t.test('a TF1 signature that returns its inputs: the fed values, copied (TensorF
   t.equal(native().stats().threadCopies - before, 0, 'runSync() copies them at once');
   t.ok((sync.x_out!.data as Float32Array).every((v, i) => v === i));
   t.throws(() => native().copyOffThread([new Float32Array(2), 'x' as unknown as Float32Array]), { name: 'TypeError', message: 'copyOffThread(views): views[1] is not a typed array' });
+  t.throws(() => native().copyNow(new DataView(new ArrayBuffer(4))), { name: 'TypeError', message: 'copyNow(view) needs a typed array' });
+  t.same(new Float64Array(native().copyNow(Float64Array.of(1.5, -2).subarray(1))), [-2], 'copyNow copies the view, not its whole buffer');
 });
 
 t.test('runSync gives what run gives; outputs selects a subset', async (t) => {

@@ -134,6 +134,12 @@ export interface Binding {
      */
     copyOffThread(views: readonly ArrayBufferView[]): Promise<ArrayBuffer[]>;
     /**
+     * A copy of the typed array's bytes, made at once in a copy buffer of the addon's (from 32 MiB
+     * on, one kept from an earlier copy when there is one: no fresh pages to fault in).
+     * RESOURCE_EXHAUSTED without memory.
+     */
+    copyNow(view: ArrayBufferView): ArrayBuffer;
+    /**
      * Packed strings (string i is bytes[offsets[i], offsets[i + 1])) as KServe v2's BYTES lay them
      * out: each a 4-byte little-endian length, then its bytes. TypeError for offsets that are not
      * whole, ascending and within `bytes`.
