@@ -70,7 +70,9 @@ struct OutputOwner {
   const void* Data() const;
   // Frees what it holds, big frees off the JS thread (any thread).
   void Release();
-  // The buffer's finalizer: frees once no runner work reads the memory (ReleaseWhenUnpinned).
+  // Releases and deletes `owner` once no runner work reads its memory (ReleaseWhenUnpinned).
+  static void ReleaseUnpinned(OutputOwner* owner);
+  // The buffer's finalizer: ReleaseUnpinned.
   static void Finalize(Napi::Env env, void* data, OutputOwner* owner);
 };
 
@@ -313,34 +315,46 @@ class BigBuffers {
     return *buffers;
   }
 
-  // A kept buffer of at least `capacity` bytes (and not a quarter more), or null.
+  // A buffer of at least `capacity` bytes: a kept one (not a quarter bigger) or a new one; null
+  // without memory. Its real size is noted until Keep.
   void* Take(size_t capacity) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto it = kept_.rbegin(); it != kept_.rend(); ++it) {
-      if (it->second >= capacity && it->second - capacity <= capacity / 4) {
-        void* memory = it->first;
-        kept_bytes_ -= it->second;
-        kept_.erase(std::next(it).base());
-        g_reused_buffers.fetch_add(1, std::memory_order_relaxed);
-        return memory;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto it = kept_.rbegin(); it != kept_.rend(); ++it) {
+        if (it->second >= capacity && it->second - capacity <= capacity / 4) {
+          auto [memory, size] = *it;
+          kept_bytes_ -= size;
+          kept_.erase(std::next(it).base());
+          out_[memory] = size;
+          g_reused_buffers.fetch_add(1, std::memory_order_relaxed);
+          return memory;
+        }
       }
     }
-    return nullptr;
+    void* memory = std::aligned_alloc(CopyAlignment(), capacity);
+    if (memory == nullptr) return nullptr;
+    std::lock_guard<std::mutex> lock(mutex_);
+    out_[memory] = capacity;
+    return memory;
   }
 
-  // Keeps `memory` (`capacity` bytes, aligned for a copy) for Take; false when it is too big to.
-  bool Keep(void* memory, size_t capacity) {
-    if (capacity > kKeptBigBytes) return false;
+  // Keeps `memory` for Take when Take made it; false when it did not, or it is too big to keep.
+  bool Keep(void* memory) {
     std::vector<void*> dropped;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      while (kept_bytes_ + capacity > kKeptBigBytes) {
+      auto found = out_.find(memory);
+      if (found == out_.end()) return false;
+      size_t size = found->second;
+      out_.erase(found);
+      if (size > kKeptBigBytes) return false;
+      while (kept_bytes_ + size > kKeptBigBytes) {
         dropped.push_back(kept_.front().first);
         kept_bytes_ -= kept_.front().second;
         kept_.pop_front();
       }
-      kept_.emplace_back(memory, capacity);
-      kept_bytes_ += capacity;
+      kept_.emplace_back(memory, size);
+      kept_bytes_ += size;
     }
     for (void* old : dropped) std::free(old);
     return true;
@@ -348,28 +362,23 @@ class BigBuffers {
 
  private:
   std::mutex mutex_;
-  std::deque<std::pair<void*, size_t>> kept_;  // oldest first
+  std::deque<std::pair<void*, size_t>> kept_;  // oldest first, with their real sizes
   size_t kept_bytes_ = 0;
+  std::unordered_map<void*, size_t> out_;      // handed out by Take: their real sizes
 };
 
 }  // namespace
 
 void* AlignedCopyBuffer(size_t bytes) {
   size_t capacity = CopyCapacity(bytes);
-  if (capacity >= kBigBufferBytes) {
-    if (void* kept = BigBuffers::Get().Take(capacity)) return kept;
-  }
+  if (capacity >= kBigBufferBytes) return BigBuffers::Get().Take(capacity);
   return std::aligned_alloc(CopyAlignment(), capacity);
 }
 
 void FreeCopyBuffer(void* memory, size_t bytes) {
   if (memory == nullptr) return;
-  size_t capacity = CopyCapacity(bytes);
-  // Every buffer JS adopts comes from AlignedCopyBuffer; the alignment check guards the rest.
-  if (capacity >= kBigBufferBytes && reinterpret_cast<uintptr_t>(memory) % CopyAlignment() == 0 &&
-      BigBuffers::Get().Keep(memory, capacity)) {
-    return;
-  }
+  // Only what BigBuffers handed out is kept (with its real size); the rest is freed.
+  if (CopyCapacity(bytes) >= kBigBufferBytes && BigBuffers::Get().Keep(memory)) return;
   std::free(memory);
 }
 
@@ -776,13 +785,15 @@ void OutputOwner::Release() {
   memory = nullptr;
 }
 
-void OutputOwner::Finalize(Napi::Env /*env*/, void* /*data*/, OutputOwner* owner) {
+void OutputOwner::ReleaseUnpinned(OutputOwner* owner) {
   ReleaseWhenUnpinned(owner->Data(), [](void* what) {
     auto* held = static_cast<OutputOwner*>(what);
     held->Release();
     delete held;
   }, owner);
 }
+
+void OutputOwner::Finalize(Napi::Env /*env*/, void* /*data*/, OutputOwner* owner) { ReleaseUnpinned(owner); }
 
 Napi::ArrayBuffer AdoptMalloced(Napi::Env env, void* memory, size_t bytes) {
   // V8 counts an external buffer's bytes itself, as for OutputToJs' buffers. Wrapped as an
@@ -1014,7 +1025,8 @@ void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer) {
   // Detached before the free: JS can no longer reach the memory. (Detaching alone frees
   // nothing: Node runs an external buffer's finalizer when the collector takes the object.)
   if (!buffer.IsDetached()) buffer.Detach();
-  taken.Release();
+  // Runner work that still reads it (a copy job) has it pinned: freed when that is done.
+  if (taken.tensor != nullptr || taken.memory != nullptr) OutputOwner::ReleaseUnpinned(new OutputOwner(taken));
 }
 
 void CountThreadCopies(uint64_t n) { g_thread_copies.fetch_add(n, std::memory_order_relaxed); }

@@ -363,6 +363,30 @@ t.test('copy buffers of 32 MiB or more are reused (glibc maps and faults each af
   t.ok(native().stats().reusedBuffers - before >= 4, `buffers reused: ${native().stats().reusedBuffers - before} of 6 copies`);
   // At most 128 MiB is kept; here one 40 MiB buffer goes round.
   t.ok(rssMiB() - base < 128 + 64, `RSS ${(rssMiB() - base).toFixed(0)} MiB above the start (the kept buffers: at most 128 MiB)`);
+  // A kept buffer reused for a smaller copy (down to 0.8 of its size) still counts as its real
+  // size: counted as the smaller copy, four 127 MiB buffers fitted under the 128 MiB cap.
+  const source = new Uint8Array(128 << 20).fill(7);
+  const sizes = [127, 101.6, 81.3, 65.1, 52.1, 41.7, 33.4, 32].map((m) => Math.floor((m * 2 ** 20) / 64) * 64);
+  const held: ArrayBuffer[] = [];
+  const chainBase = rssMiB();
+  for (let round = 0; round < 4; round++) {
+    for (const bytes of sizes) native().releaseBuffer(native().copyNow(source.subarray(0, bytes)));
+    held.push(native().copyNow(source.subarray(0, sizes[sizes.length - 1]))); // out of the pool again
+  }
+  for (const buffer of held) native().releaseBuffer(buffer);
+  t.ok(rssMiB() - chainBase < 128 + 64, `after copies of shrinking sizes, ${(rssMiB() - chainBase).toFixed(0)} MiB kept (at most 128 MiB; ~400 when sizes were counted as asked)`);
+  // Released while a copy job still reads it (addon level; dispose() already waits in JS): the
+  // memory is not handed to the next copy until the job is done.
+  let wrong = 0;
+  for (let round = 0; round < 6; round++) {
+    const a = native().copyNow(new Uint8Array(36 << 20).fill(round + 1));
+    const job = native().copyOffThread([new Uint8Array(a)]);
+    native().releaseBuffer(a);
+    native().releaseBuffer(native().copyNow(new Uint8Array(36 << 20).fill(0xee)));
+    const [copied] = await job;
+    if (!new Uint8Array(copied!).every((v) => v === round + 1)) wrong++;
+  }
+  t.equal(wrong, 0, 'a buffer released under a copy job is copied intact');
   await echo.dispose();
 });
 
