@@ -237,7 +237,6 @@ void DeleteOutputTensor(TF_Tensor* tensor) {
   else DeleteOutputTensorNow(tensor);
 }
 
-
 // A JS value TensorFlow borrows; released on the JS thread through the queue.
 struct Pin {
   std::shared_ptr<ReleaseQueue> releases;
@@ -288,10 +287,6 @@ size_t DefaultAlignment() {
   }
   return alignment == 0 ? 64 : alignment;
 }
-
-}  // namespace
-
-namespace {
 
 size_t CopyAlignment() { return DefaultAlignment() < 64 ? 64 : DefaultAlignment(); }
 size_t CopyCapacity(size_t bytes) {
@@ -686,7 +681,8 @@ bool FeedSet::Borrows(const void* p, size_t n) const {
 namespace {
 std::mutex g_pins_mutex;
 std::unordered_map<const void*, int> g_pins;  // ArrayBuffer start -> pins
-std::unordered_map<const void*, std::pair<void (*)(void*), void*>> g_unpinned;  // frees waiting for them
+// Frees waiting for them; several buffers may start at one address (views of a shared segment).
+std::unordered_multimap<const void*, std::pair<void (*)(void*), void*>> g_unpinned;
 }  // namespace
 
 void PinMemory(const void* start) {
@@ -697,25 +693,24 @@ void PinMemory(const void* start) {
 
 void UnpinMemory(const void* start) {
   if (start == nullptr) return;
-  std::pair<void (*)(void*), void*> due{nullptr, nullptr};
+  std::vector<std::pair<void (*)(void*), void*>> due;
   {
     std::lock_guard<std::mutex> lock(g_pins_mutex);
     auto found = g_pins.find(start);
     if (found == g_pins.end() || --found->second > 0) return;
     g_pins.erase(found);
-    auto waiting = g_unpinned.find(start);
-    if (waiting == g_unpinned.end()) return;
-    due = waiting->second;
-    g_unpinned.erase(waiting);
+    auto waiting = g_unpinned.equal_range(start);
+    for (auto it = waiting.first; it != waiting.second; ++it) due.push_back(it->second);
+    g_unpinned.erase(waiting.first, waiting.second);
   }
-  due.first(due.second);
+  for (const auto& [release, what] : due) release(what);
 }
 
 void ReleaseWhenUnpinned(const void* start, void (*release)(void*), void* what) {
   {
     std::lock_guard<std::mutex> lock(g_pins_mutex);
     if (start != nullptr && g_pins.count(start) != 0) {
-      g_unpinned[start] = {release, what};
+      g_unpinned.emplace(start, std::make_pair(release, what));
       return;
     }
   }
@@ -1041,9 +1036,8 @@ TensorStats CurrentTensorStats() {
 
 Napi::ArrayBuffer NewAlignedArrayBuffer(Napi::Env env, size_t bytes) {
   if (bytes == 0) return Napi::ArrayBuffer::New(env, 0);
-  size_t alignment = DefaultAlignment() < 64 ? 64 : DefaultAlignment();
-  size_t rounded = (bytes + alignment - 1) / alignment * alignment;
-  void* memory = std::aligned_alloc(alignment, rounded);
+  size_t rounded = CopyCapacity(bytes);
+  void* memory = std::aligned_alloc(CopyAlignment(), rounded);
   if (memory == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", "cannot allocate " + std::to_string(bytes) + " bytes");
   std::memset(memory, 0, rounded);
   return Napi::ArrayBuffer::New(env, memory, bytes, [](Napi::Env, void* p) { ReleaseWhenUnpinned(p, std::free, p); });
