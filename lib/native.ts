@@ -103,6 +103,11 @@ export interface NativeStats {
    * from the up to 128 MiB the addon keeps, instead of mapped (and page-faulted) afresh.
    */
   reusedBuffers: number;
+  /**
+   * Bytes of those copy buffers kept now, each handed back to the system once unused for
+   * keptBufferIdle() ms (10 s by default).
+   */
+  keptBufferBytes: number;
   /** TF_Sessions created and not yet freed, across all environments. */
   liveSessions: number;
   /**
@@ -158,6 +163,12 @@ export interface Binding {
   lengthPrefixed(bytes: Uint8Array, offsets: Float64Array): ArrayBuffer;
   /** Sets the busy-poll limit in microseconds when given; returns the current one. */
   busyPoll(micros?: number): number;
+  /**
+   * Sets, when given, how long (ms) a kept big copy buffer (see `keptBufferBytes`) may stay
+   * unused before the addon's free thread hands it back to the system (default 10000; 0: at
+   * once); returns the current value. TypeError outside 0 to 86 400 000.
+   */
+  keptBufferIdle(ms?: number): number;
   /**
    * Main thread, as the process exits: no run or tensor deletion starts any more, and this
    * returns once those under way have ended (exit() then tears down TensorFlow's statics).

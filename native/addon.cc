@@ -190,6 +190,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceMethod<&Addon::CopyOffThread>("copyOffThread"),
                InstanceMethod<&Addon::ReleaseBuffer>("releaseBuffer"),
                InstanceMethod<&Addon::BusyPoll>("busyPoll"),
+               InstanceMethod<&Addon::KeptBufferIdle>("keptBufferIdle"),
                InstanceMethod<&Addon::WatchChild>("watchChild"),
                InstanceMethod<&Addon::UnwatchChild>("unwatchChild"),
                InstanceMethod<&Addon::StopForExit>("stopForExit"),
@@ -288,6 +289,18 @@ Napi::Value Addon::BusyPoll(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, BusyPollMicros());
 }
 
+Napi::Value Addon::KeptBufferIdle(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    double millis = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    if (!(millis >= 0 && millis <= 86400000 && millis == static_cast<double>(static_cast<uint32_t>(millis)))) {
+      throw MakeTypeError(env, "keptBufferIdle(ms) needs a whole number of milliseconds from 0 to 86400000 (a day)");
+    }
+    SetKeptBufferIdleMillis(static_cast<uint32_t>(millis));
+  }
+  return Napi::Number::New(env, KeptBufferIdleMillis());
+}
+
 Napi::Value Addon::WatchChild(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double pid = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
@@ -332,6 +345,7 @@ Napi::Value Addon::Stats(const Napi::CallbackInfo& info) {
   out.Set("trims", Napi::Number::New(env, static_cast<double>(stats.trims)));
   out.Set("pendingDeletes", Napi::Number::New(env, static_cast<double>(stats.pending_deletes)));
   out.Set("reusedBuffers", Napi::Number::New(env, static_cast<double>(stats.reused_buffers)));
+  out.Set("keptBufferBytes", Napi::Number::New(env, static_cast<double>(stats.kept_buffer_bytes)));
   out.Set("liveSessions", Napi::Number::New(env, static_cast<double>(LiveSessions())));
   out.Set("threadsOnMainArena", Napi::Number::New(env, static_cast<double>(ThreadsOnMainArena())));
   out.Set("callerRuns", Napi::Number::New(env, static_cast<double>(CallerRuns())));

@@ -69,6 +69,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value CopyOffThread(const Napi::CallbackInfo& info);
   Napi::Value ReleaseBuffer(const Napi::CallbackInfo& info);
   Napi::Value BusyPoll(const Napi::CallbackInfo& info);
+  Napi::Value KeptBufferIdle(const Napi::CallbackInfo& info);
   // watchChild(pid) -> pidfd or -1: the host process `pid` this environment spawned, killed and
   // reaped at teardown unless unwatchChild(pidfd) came first (its exit was seen).
   Napi::Value WatchChild(const Napi::CallbackInfo& info);

@@ -59,6 +59,11 @@ std::atomic<uint64_t> g_prepared_outputs{0};
 std::atomic<uint64_t> g_thread_copies{0};
 std::atomic<int64_t> g_pinned_now{0};
 
+using Clock = std::chrono::steady_clock;
+// Frees the big copy buffers kept unused for too long; returns when the next is due
+// (Clock::time_point::max() with none kept). The reaper's thread calls it (BigBuffers).
+Clock::time_point DropIdleCopyBuffers();
+
 // Owns the memory behind an output ArrayBuffer: TensorFlow's tensor, or malloc'd memory the
 // addon filled (AdoptMalloced: copies and packed strings made on a runner). Both are null once
 // released early (ReleaseOutput: dispose()).
@@ -113,6 +118,16 @@ class Reaper {
 
   uint64_t Pending() const { return pending_.load(std::memory_order_relaxed); }
 
+  // Big copy buffers are kept now (BigBuffers::Keep), or the time they may stay unused changed:
+  // the reaper looks again when the next is due.
+  void Nudge() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      nudged_ = true;
+    }
+    wake_.notify_one();
+  }
+
  private:
   struct Item {
     TF_Tensor* tensor;
@@ -165,7 +180,18 @@ class Reaper {
       std::unique_lock<std::mutex> working(working_, std::defer_lock);
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+        // Idle: asleep until a deletion comes, or until kept copy buffers are due to be freed.
+        while (queue_.empty() && !stopping_) {
+          nudged_ = false;
+          lock.unlock();
+          Clock::time_point due = DropIdleCopyBuffers();
+          lock.lock();
+          if (due == Clock::time_point::max()) {
+            wake_.wait(lock, [this] { return !queue_.empty() || stopping_ || nudged_; });
+          } else {
+            wake_.wait_until(lock, due, [this] { return !queue_.empty() || stopping_ || nudged_; });
+          }
+        }
         wake_.wait_for(lock, kGather, [this] { return urgent_ || stopping_; });
         if (stopping_) {
           lock.unlock();
@@ -192,9 +218,12 @@ class Reaper {
   bool gathering_ = false;  // woken for the queue (or about to be); deletions need not wake it
   bool urgent_ = false;     // the queue holds a big tensor or many: free it now
   bool stopping_ = false;   // the process is exiting
+  bool nudged_ = false;     // kept copy buffers changed (Nudge)
   std::mutex working_;      // held while a batch is deleted
   std::atomic<uint64_t> pending_{0};
 };
+
+void NudgeReaper() { Reaper::Get().Nudge(); }
 
 struct TensorDeleter {
   void operator()(TF_Tensor* tensor) const {
@@ -298,10 +327,13 @@ size_t CopyCapacity(size_t bytes) {
 // and unmaps it when freed, so each big copy page-faulted all of its memory again: a 48 MiB echo
 // took ~200 ms a run on a VM where TensorFlow's output of the same size, from an allocator that
 // keeps its memory, took 14 ms. So freed copy buffers this big are kept for the next copy of
-// about their size, up to kKeptBigBytes in all (the oldest go first).
+// about their size, up to kKeptBigBytes in all (the oldest go first), and handed back to the
+// system once unused for g_kept_idle_ms (the reaper's thread frees them): a server that
+// answered one burst of big requests does not keep their memory for ever.
 constexpr size_t kBigBufferBytes = size_t{32} << 20;
 constexpr size_t kKeptBigBytes = size_t{128} << 20;
 std::atomic<uint64_t> g_reused_buffers{0};
+std::atomic<uint32_t> g_kept_idle_ms{kDefaultKeptIdleMillis};
 
 class BigBuffers {
  public:
@@ -316,8 +348,9 @@ class BigBuffers {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       for (auto it = kept_.rbegin(); it != kept_.rend(); ++it) {
-        if (it->second >= capacity && it->second - capacity <= capacity / 4) {
-          auto [memory, size] = *it;
+        if (it->size >= capacity && it->size - capacity <= capacity / 4) {
+          void* memory = it->memory;
+          size_t size = it->size;
           kept_bytes_ -= size;
           kept_.erase(std::next(it).base());
           out_[memory] = size;
@@ -336,6 +369,7 @@ class BigBuffers {
   // Keeps `memory` for Take when Take made it; false when it did not, or it is too big to keep.
   bool Keep(void* memory) {
     std::vector<void*> dropped;
+    bool first = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto found = out_.find(memory);
@@ -344,25 +378,65 @@ class BigBuffers {
       out_.erase(found);
       if (size > kKeptBigBytes) return false;
       while (kept_bytes_ + size > kKeptBigBytes) {
-        dropped.push_back(kept_.front().first);
-        kept_bytes_ -= kept_.front().second;
+        dropped.push_back(kept_.front().memory);
+        kept_bytes_ -= kept_.front().size;
         kept_.pop_front();
       }
-      kept_.emplace_back(memory, size);
+      first = kept_.empty();
+      kept_.push_back({memory, size, Clock::now()});
       kept_bytes_ += size;
     }
     for (void* old : dropped) std::free(old);
+    if (first) NudgeReaper();  // it frees what stays unused: it needs to know there is some
     return true;
   }
 
+  // Frees the buffers kept longer than g_kept_idle_ms; returns when the next one would be due
+  // (Clock::time_point::max() with none kept).
+  Clock::time_point DropIdle() {
+    std::vector<void*> dropped;
+    Clock::time_point next = Clock::time_point::max();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto idle = std::chrono::milliseconds(g_kept_idle_ms.load(std::memory_order_relaxed));
+      Clock::time_point now = Clock::now();
+      while (!kept_.empty() && now - kept_.front().since >= idle) {
+        dropped.push_back(kept_.front().memory);
+        kept_bytes_ -= kept_.front().size;
+        kept_.pop_front();
+      }
+      if (!kept_.empty()) next = kept_.front().since + idle;
+    }
+    for (void* old : dropped) std::free(old);
+    return next;
+  }
+
+  size_t KeptBytes() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return kept_bytes_;
+  }
+
  private:
+  struct Kept {
+    void* memory;
+    size_t size;  // its real size
+    Clock::time_point since;
+  };
   std::mutex mutex_;
-  std::deque<std::pair<void*, size_t>> kept_;  // oldest first, with their real sizes
+  std::deque<Kept> kept_;  // oldest first
   size_t kept_bytes_ = 0;
-  std::unordered_map<void*, size_t> out_;      // handed out by Take: their real sizes
+  std::unordered_map<void*, size_t> out_;  // handed out by Take: their real sizes
 };
 
+Clock::time_point DropIdleCopyBuffers() { return BigBuffers::Get().DropIdle(); }
+
 }  // namespace
+
+void SetKeptBufferIdleMillis(uint32_t millis) {
+  g_kept_idle_ms.store(millis, std::memory_order_relaxed);
+  NudgeReaper();
+}
+uint32_t KeptBufferIdleMillis() { return g_kept_idle_ms.load(std::memory_order_relaxed); }
 
 void* AlignedCopyBuffer(size_t bytes) {
   size_t capacity = CopyCapacity(bytes);
@@ -1031,7 +1105,7 @@ TensorStats CurrentTensorStats() {
           g_wrapped_outputs.load(std::memory_order_relaxed), g_copied_outputs.load(std::memory_order_relaxed),
           g_prepared_outputs.load(std::memory_order_relaxed), g_thread_copies.load(std::memory_order_relaxed),
           g_pinned_now.load(std::memory_order_relaxed), g_trims.load(std::memory_order_relaxed), Reaper::Get().Pending(),
-          g_reused_buffers.load(std::memory_order_relaxed)};
+          g_reused_buffers.load(std::memory_order_relaxed), BigBuffers::Get().KeptBytes()};
 }
 
 Napi::ArrayBuffer NewAlignedArrayBuffer(Napi::Env env, size_t bytes) {

@@ -203,10 +203,17 @@ struct TensorStats {
   uint64_t trims;            // times released outputs were handed back to the kernel
   uint64_t pending_deletes;  // tensors the JS thread let go that the reaper has not deleted yet
   uint64_t reused_buffers;   // big copy buffers (>= 32 MiB) handed out again instead of mapped afresh
+  uint64_t kept_buffer_bytes;  // big copy buffers kept for reuse now (bytes)
 };
 TensorStats CurrentTensorStats();
 // Counts buffers copyOffThread() copied (any thread).
 void CountThreadCopies(uint64_t n);
+
+// How long a big copy buffer kept for reuse (>= 32 MiB, tensor.cc BigBuffers) may stay unused
+// before the free thread hands it back to the system; 0 frees each at once (any thread).
+constexpr uint32_t kDefaultKeptIdleMillis = 10000;
+void SetKeptBufferIdleMillis(uint32_t millis);
+uint32_t KeptBufferIdleMillis();
 
 // At process exit: the thread that frees tensors stops, after the batch it is freeing.
 void StopReaperForExit();

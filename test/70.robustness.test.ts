@@ -390,6 +390,42 @@ t.test('copy buffers of 32 MiB or more are reused (glibc maps and faults each af
   await echo.dispose();
 });
 
+t.test('kept copy buffers go back to the system once unused for keptBufferIdle() ms', async (t) => {
+  const idle = native().keptBufferIdle();
+  t.equal(idle, 10000, 'kept for 10 s by default');
+  t.teardown(() => { native().keptBufferIdle(idle); });
+  t.throws(() => native().keptBufferIdle(-1), TypeError, 'a negative time is refused');
+  t.throws(() => native().keptBufferIdle(1.5), TypeError, 'a fraction of a millisecond is refused');
+  native().keptBufferIdle(400);
+  const source = new Uint8Array(48 << 20).fill(3);
+  const base = rssMiB();
+  for (let i = 0; i < 2; i++) native().releaseBuffer(native().copyNow(source));
+  while (native().stats().pendingDeletes > 0) await new Promise((r) => setTimeout(r, 5));
+  const kept = native().stats().keptBufferBytes;
+  t.ok(kept >= 48 << 20 && kept <= 128 << 20, `48 MiB buffers kept for the next copy (${(kept / 2 ** 20).toFixed(0)} MiB kept)`);
+  const held = rssMiB() - base;
+  // Kept for 400 ms from its last use: still there at 100, gone well before 2000.
+  await new Promise((r) => setTimeout(r, 100));
+  t.ok(native().stats().keptBufferBytes > 0, 'still kept 100 ms after its last use');
+  const until = Date.now() + 2000;
+  while (native().stats().keptBufferBytes > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  t.equal(native().stats().keptBufferBytes, 0, 'freed once unused for 400 ms');
+  t.ok(held - (rssMiB() - base) > 40, `RSS fell ${(held - (rssMiB() - base)).toFixed(0)} MiB when it was freed (48 expected)`);
+  // 0: nothing is kept at all, and reuse still works when it is set back.
+  native().keptBufferIdle(0);
+  native().releaseBuffer(native().copyNow(source));
+  const until0 = Date.now() + 2000;
+  while (native().stats().keptBufferBytes > 0 && Date.now() < until0) await new Promise((r) => setTimeout(r, 5));
+  t.equal(native().stats().keptBufferBytes, 0, 'keptBufferIdle(0): freed at once');
+  native().keptBufferIdle(idle);
+  const reused = native().stats().reusedBuffers;
+  for (let i = 0; i < 3; i++) {
+    native().releaseBuffer(native().copyNow(source));
+    while (native().stats().pendingDeletes > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+  t.ok(native().stats().reusedBuffers - reused >= 2, 'kept and reused again with the default');
+});
+
 t.test("a run that asks TensorFlow for more memory than there is does not stop the JS thread", { timeout: 120_000 }, async (t) => {
   // TensorFlow's CPU allocator keeps one lock while it retries an allocation it cannot
   // satisfy (10 s a try); the JS thread used to wait on that lock in its next free or
