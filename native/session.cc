@@ -688,11 +688,8 @@ class CopyJob : public Job {
  public:
   explicit CopyJob(Napi::Env env) : deferred_(Napi::Promise::Deferred::New(env)), reads_(Addon::Of(env).js_reads()) {}
   ~CopyJob() override {
-    for (Piece& piece : pieces_) {
-      FreeCopyBuffer(piece.copy, piece.bytes);  // those JS never took (a failure, a gone env)
-      UnpinMemory(std::exchange(piece.start, nullptr));  // never executed
-      ReleaseSegmentMapping(std::exchange(piece.segment, nullptr));
-    }
+    // Those JS never took (a failure, a gone env); the sources' memory goes with the pieces.
+    for (Piece& piece : pieces_) FreeCopyBuffer(piece.copy, piece.bytes);
   }
 
   Napi::Promise promise() const { return deferred_.Promise(); }
@@ -705,19 +702,14 @@ class CopyJob : public Job {
     NAPI_THROW_IF_FAILED_VOID(env, napi_get_typedarray_info(env, view, nullptr, nullptr, &data, &arraybuffer, nullptr));
     napi_ref ref = nullptr;
     NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, view, 1, &ref));
-    // Its buffer's memory stays until the copy is made, even if a terminating worker finalizes it.
-    void* start = nullptr;
-    size_t length = 0;
-    if (napi_get_arraybuffer_info(env, arraybuffer, &start, &length) != napi_ok) start = nullptr;  // a SharedArrayBuffer
-    PinMemory(start);
-    // A shared segment's mapping (Model.alloc on an isolated model) is not the addon's memory
-    // to pin: it is held mapped instead, as a borrowed feed's is (PinFeed).
-    void* segment = RetainSegmentMapping(env, arraybuffer);
+    // Its buffer's memory (or shared segment) stays until the copy is made, even if a
+    // terminating worker finalizes it, as a borrowed feed's does (PinFeed).
+    HeldMemory held(env, arraybuffer);
     // The copy's memory is taken here, on the JS thread, from the arena its other allocations
     // (and frees) use: taken on a runner, it sat free in that runner's arena once collected, and
     // a loop of 4 MiB echoes held 100-200 MiB more than with copies made on the event loop.
     void* copy = AlignedCopyBuffer(view.ByteLength());
-    pieces_.push_back({static_cast<const uint8_t*>(data), view.ByteLength(), ref, copy, start, segment});
+    pieces_.push_back({static_cast<const uint8_t*>(data), view.ByteLength(), ref, copy, std::move(held)});
   }
 
   void Execute() override {
@@ -725,10 +717,7 @@ class CopyJob : public Job {
     for (Piece& piece : pieces_) {
       if (piece.copy != nullptr && piece.bytes != 0) std::memcpy(piece.copy, piece.source, piece.bytes);
     }
-    for (Piece& piece : pieces_) {
-      UnpinMemory(std::exchange(piece.start, nullptr));
-      ReleaseSegmentMapping(std::exchange(piece.segment, nullptr));
-    }
+    for (Piece& piece : pieces_) piece.source_memory.Release();
     reads_->End();
     CountThreadCopies(pieces_.size());
   }
@@ -755,8 +744,7 @@ class CopyJob : public Job {
     size_t bytes;
     napi_ref ref;
     void* copy;
-    const void* start;  // its ArrayBuffer's start, pinned until copied (PinMemory)
-    void* segment;      // a shared segment's mapping, held until copied (RetainSegmentMapping)
+    HeldMemory source_memory;  // until copied
   };
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<InFlight> reads_;

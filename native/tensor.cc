@@ -266,40 +266,31 @@ void DeleteOutputTensor(TF_Tensor* tensor) {
   else DeleteOutputTensorNow(tensor);
 }
 
-// A JS value TensorFlow borrows; released on the JS thread through the queue.
+// A JS value TensorFlow borrows; released on the JS thread through the queue. Its memory is
+// held while TensorFlow holds the tensor (a graph may keep a fed tensor past its run: a queue).
 struct Pin {
   std::shared_ptr<ReleaseQueue> releases;
   napi_ref ref;
-  // A shared segment's mapping (Model.alloc on an isolated model), held while TensorFlow
-  // holds the tensor: dispose() unmaps the segment's buffer, and a graph may keep a fed
-  // tensor past its run (a queue).
-  void* segment = nullptr;
-  // The ArrayBuffer's start (PinMemory), or null when it has none to give (a SharedArrayBuffer).
-  const void* start = nullptr;
+  HeldMemory memory;
 };
 
 void ReleasePin(void* /*data*/, size_t /*len*/, void* arg) {
   Pin* pin = static_cast<Pin*>(arg);
   g_pinned_now.fetch_sub(1, std::memory_order_relaxed);
-  ReleaseSegmentMapping(pin->segment);
-  UnpinMemory(pin->start);
+  pin->memory.Release();
   pin->releases->Push(pin->ref);
   delete pin;
 }
 
 // Pins a feed's JS memory (and a shared segment's mapping under it) until ReleasePin (JS thread).
 void* PinFeed(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases, Napi::Value data, napi_value arraybuffer) {
-  Pin* pin = new Pin{releases, nullptr};
+  Pin* pin = new Pin{releases, nullptr, {}};
   napi_status status = napi_create_reference(env, data, 1, &pin->ref);
   if (status != napi_ok) {
     delete pin;
     NAPI_THROW_IF_FAILED(env, status, nullptr);
   }
-  pin->segment = RetainSegmentMapping(env, arraybuffer);
-  void* start = nullptr;
-  size_t length = 0;
-  if (arraybuffer != nullptr && napi_get_arraybuffer_info(env, arraybuffer, &start, &length) == napi_ok) pin->start = start;
-  PinMemory(pin->start);
+  pin->memory = HeldMemory(env, arraybuffer);
   g_pinned_now.fetch_add(1, std::memory_order_relaxed);
   return pin;
 }
@@ -758,6 +749,30 @@ std::unordered_map<const void*, int> g_pins;  // ArrayBuffer start -> pins
 // Frees waiting for them; several buffers may start at one address (views of a shared segment).
 std::unordered_multimap<const void*, std::pair<void (*)(void*), void*>> g_unpinned;
 }  // namespace
+
+HeldMemory::HeldMemory(napi_env env, napi_value arraybuffer) : segment_(RetainSegmentMapping(env, arraybuffer)) {
+  void* start = nullptr;
+  size_t length = 0;
+  if (arraybuffer != nullptr && napi_get_arraybuffer_info(env, arraybuffer, &start, &length) == napi_ok) start_ = start;
+  PinMemory(start_);
+}
+
+HeldMemory::HeldMemory(HeldMemory&& other) noexcept
+    : start_(std::exchange(other.start_, nullptr)), segment_(std::exchange(other.segment_, nullptr)) {}
+
+HeldMemory& HeldMemory::operator=(HeldMemory&& other) noexcept {
+  if (this != &other) {
+    Release();
+    start_ = std::exchange(other.start_, nullptr);
+    segment_ = std::exchange(other.segment_, nullptr);
+  }
+  return *this;
+}
+
+void HeldMemory::Release() {
+  UnpinMemory(std::exchange(start_, nullptr));
+  ReleaseSegmentMapping(std::exchange(segment_, nullptr));
+}
 
 void PinMemory(const void* start) {
   if (start == nullptr) return;

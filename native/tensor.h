@@ -169,6 +169,27 @@ void PinMemory(const void* start);
 void UnpinMemory(const void* start);
 void ReleaseWhenUnpinned(const void* start, void (*release)(void*), void* what);
 
+// An ArrayBuffer's memory held for work off the JS thread (a borrowed feed, an echo's source):
+// its start pinned (PinMemory; null for a SharedArrayBuffer, which has none to give) and, for
+// a shared segment's buffer (Model.alloc on an isolated model), the segment kept mapped
+// (RetainSegmentMapping: dispose() unmaps it otherwise). Taken on the JS thread; let go on any
+// thread by Release() or the destructor, once.
+class HeldMemory {
+ public:
+  HeldMemory() = default;
+  HeldMemory(napi_env env, napi_value arraybuffer);
+  HeldMemory(HeldMemory&& other) noexcept;
+  HeldMemory& operator=(HeldMemory&& other) noexcept;
+  HeldMemory(const HeldMemory&) = delete;
+  HeldMemory& operator=(const HeldMemory&) = delete;
+  ~HeldMemory() { Release(); }
+  void Release();
+
+ private:
+  const void* start_ = nullptr;
+  void* segment_ = nullptr;
+};
+
 // An ArrayBuffer over `bytes` of malloc'd memory that JS takes over (JS thread): the collector
 // frees it, or releaseBuffer() (dispose()) at once; big ones on the addon's free thread.
 Napi::ArrayBuffer AdoptMalloced(Napi::Env env, void* memory, size_t bytes);
