@@ -188,6 +188,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceMethod<&Addon::Stats>("stats"),
                InstanceMethod<&Addon::AsyncNoop>("asyncNoop"),
                InstanceMethod<&Addon::CopyOffThread>("copyOffThread"),
+               InstanceMethod<&Addon::LengthPrefixedOffThread>("lengthPrefixedOffThread"),
                InstanceMethod<&Addon::ReleaseBuffer>("releaseBuffer"),
                InstanceMethod<&Addon::BusyPoll>("busyPoll"),
                InstanceMethod<&Addon::KeptBufferIdle>("keptBufferIdle"),
@@ -263,6 +264,7 @@ Napi::Value Addon::LoadOpLibrary(const Napi::CallbackInfo& info) {
 
 Napi::Value Addon::AsyncNoop(const Napi::CallbackInfo& info) { return tfslice::AsyncNoop(info); }
 Napi::Value Addon::CopyOffThread(const Napi::CallbackInfo& info) { return tfslice::CopyOffThread(info); }
+Napi::Value Addon::LengthPrefixedOffThread(const Napi::CallbackInfo& info) { return tfslice::LengthPrefixedOffThread(info); }
 
 Napi::Value Addon::ReleaseBuffer(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsArrayBuffer()) {
@@ -341,6 +343,7 @@ Napi::Value Addon::Stats(const Napi::CallbackInfo& info) {
   out.Set("copiedOutputs", Napi::Number::New(env, static_cast<double>(stats.copied_outputs)));
   out.Set("preparedOutputs", Napi::Number::New(env, static_cast<double>(stats.prepared_outputs)));
   out.Set("threadCopies", Napi::Number::New(env, static_cast<double>(stats.thread_copies)));
+  out.Set("threadLayouts", Napi::Number::New(env, static_cast<double>(stats.thread_layouts)));
   out.Set("pinnedNow", Napi::Number::New(env, static_cast<double>(stats.pinned_now)));
   out.Set("trims", Napi::Number::New(env, static_cast<double>(stats.trims)));
   out.Set("pendingDeletes", Napi::Number::New(env, static_cast<double>(stats.pending_deletes)));

@@ -67,6 +67,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value AsyncNoop(const Napi::CallbackInfo& info);
   Napi::Value CopyOffThread(const Napi::CallbackInfo& info);
+  Napi::Value LengthPrefixedOffThread(const Napi::CallbackInfo& info);
   Napi::Value ReleaseBuffer(const Napi::CallbackInfo& info);
   Napi::Value BusyPoll(const Napi::CallbackInfo& info);
   Napi::Value KeptBufferIdle(const Napi::CallbackInfo& info);

@@ -751,7 +751,73 @@ class CopyJob : public Job {
   std::vector<Piece> pieces_;
 };
 
+// lengthPrefixedOffThread(): lengthPrefixed()'s layout made on a runner thread, for BYTES outputs
+// of millions of strings (50-150 ms of the event loop when laid out there).
+class LayoutJob : public Job {
+ public:
+  LayoutJob(Napi::Env env, const LengthPrefixedSource& source)
+      : deferred_(Napi::Promise::Deferred::New(env)), reads_(Addon::Of(env).js_reads()), bytes_(source.bytes_data),
+        offsets_(source.offsets_data), count_(source.count), limit_(source.limit), total_(source.total) {
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, source.bytes, 1, &bytes_ref_));
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, source.offsets, 1, &offsets_ref_));
+    // Both buffers' memory stays until the layout is made, as copyOffThread's sources do.
+    bytes_memory_ = HeldMemory(env, source.bytes.ArrayBuffer());
+    offsets_memory_ = HeldMemory(env, source.offsets.ArrayBuffer());
+    // Taken on the JS thread, from the arena its free goes back to (as CopyJob's copies).
+    if (total_ != 0) out_ = static_cast<uint8_t*>(AlignedCopyBuffer(total_));
+  }
+  ~LayoutJob() override { FreeCopyBuffer(out_, total_); }  // when JS never took it
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    if (!reads_->Begin()) return;  // the environment is going: its JS memory with it
+    if (out_ != nullptr) laid_out_ = LayOutLengthPrefixed(bytes_, offsets_, count_, limit_, out_, total_);
+    CountThreadLayout();
+    bytes_memory_.Release();
+    offsets_memory_.Release();
+    reads_->End();
+  }
+
+  void Settle(Napi::Env env) override {
+    napi_delete_reference(env, std::exchange(bytes_ref_, nullptr));
+    napi_delete_reference(env, std::exchange(offsets_ref_, nullptr));
+    if (total_ == 0) {
+      deferred_.Resolve(Napi::ArrayBuffer::New(env, 0));
+    } else if (out_ == nullptr) {
+      deferred_.Reject(MakeError(env, "RESOURCE_EXHAUSTED", "cannot allocate " + std::to_string(total_) + " bytes").Value());
+    } else if (!laid_out_) {
+      deferred_.Reject(MakeTypeError(env, "lengthPrefixedOffThread(bytes, offsets): the offsets changed while the strings were laid out").Value());
+    } else {
+      deferred_.Resolve(AdoptMalloced(env, std::exchange(out_, nullptr), total_));
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<InFlight> reads_;
+  const uint8_t* bytes_;
+  const double* offsets_;
+  size_t count_;
+  double limit_;
+  size_t total_;
+  napi_ref bytes_ref_ = nullptr;
+  napi_ref offsets_ref_ = nullptr;
+  HeldMemory bytes_memory_;
+  HeldMemory offsets_memory_;
+  uint8_t* out_ = nullptr;
+  bool laid_out_ = false;
+};
+
 }  // namespace
+
+Napi::Value LengthPrefixedOffThread(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto job = std::make_unique<LayoutJob>(env, ReadLengthPrefixedSource(info, "lengthPrefixedOffThread"));
+  Napi::Promise promise = job->promise();
+  Addon::Of(env).completions()->Submit(std::move(job), 0);
+  return promise;
+}
 
 Napi::Value CopyOffThread(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

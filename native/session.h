@@ -123,6 +123,8 @@ Napi::Value AsyncNoop(const Napi::CallbackInfo& info);
 // copyOffThread(views) -> Promise<ArrayBuffer[]>: copies of the typed arrays' bytes, made on
 // a runner thread (each view pinned until then; do not change or transfer it meanwhile).
 Napi::Value CopyOffThread(const Napi::CallbackInfo& info);
+// lengthPrefixedOffThread(bytes, offsets): lengthPrefixed() on a runner thread (a Promise).
+Napi::Value LengthPrefixedOffThread(const Napi::CallbackInfo& info);
 
 class Session : public Napi::ObjectWrap<Session> {
  public:

@@ -57,6 +57,7 @@ std::atomic<uint64_t> g_wrapped_outputs{0};
 std::atomic<uint64_t> g_copied_outputs{0};
 std::atomic<uint64_t> g_prepared_outputs{0};
 std::atomic<uint64_t> g_thread_copies{0};
+std::atomic<uint64_t> g_thread_layouts{0};
 std::atomic<int64_t> g_pinned_now{0};
 
 using Clock = std::chrono::steady_clock;
@@ -905,32 +906,39 @@ Napi::Value CopyNow(const Napi::CallbackInfo& info) {
   return AdoptMalloced(env, copy, bytes);
 }
 
-Napi::Value LengthPrefixed(const Napi::CallbackInfo& info) {
+namespace {
+
+Napi::Error LengthPrefixedUsage(Napi::Env env, const char* name) {
+  return MakeTypeError(env, std::string(name) + "(bytes, offsets) needs a Uint8Array and a Float64Array of ascending whole offsets within it");
+}
+
+}  // namespace
+
+LengthPrefixedSource ReadLengthPrefixedSource(const Napi::CallbackInfo& info, const char* name) {
   Napi::Env env = info.Env();
-  auto usage = [&]() { return MakeTypeError(env, "lengthPrefixed(bytes, offsets) needs a Uint8Array and a Float64Array of ascending whole offsets within it"); };
   if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsTypedArray() ||
       info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
       info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-    throw usage();
+    throw LengthPrefixedUsage(env, name);
   }
   Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
   Napi::Float64Array offsets = info[1].As<Napi::Float64Array>();
-  size_t count = offsets.ElementLength() == 0 ? 0 : offsets.ElementLength() - 1;
-  const double* at = offsets.Data();
-  const double limit = static_cast<double>(bytes.ByteLength());
+  LengthPrefixedSource source{bytes, offsets, bytes.Data(), offsets.Data(), 0, static_cast<double>(bytes.ByteLength()), 0};
+  source.count = offsets.ElementLength() == 0 ? 0 : offsets.ElementLength() - 1;
+  const double* at = source.offsets_data;
   for (size_t i = 0; i < offsets.ElementLength(); ++i) {
     double offset = at[i];
-    if (!(offset >= 0 && offset <= limit && offset == static_cast<double>(static_cast<size_t>(offset))) ||
+    if (!(offset >= 0 && offset <= source.limit && offset == static_cast<double>(static_cast<size_t>(offset))) ||
         (i > 0 && !(offset >= at[i - 1] && offset - at[i - 1] <= 4294967295.0))) {
-      throw usage();
+      throw LengthPrefixedUsage(env, name);
     }
   }
-  size_t total = count == 0 ? 0 : static_cast<size_t>(at[count]) - static_cast<size_t>(at[0]) + 4 * count;
-  if (total == 0) return Napi::ArrayBuffer::New(env, 0);
-  if (static_cast<double>(total) > kMaxBufferBytes) throw MakeError(env, PastBufferLimit("BYTES laid out with their lengths", static_cast<double>(total)));
-  auto* out = static_cast<uint8_t*>(AlignedCopyBuffer(total));
-  if (out == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", "cannot allocate " + std::to_string(total) + " bytes");
-  const uint8_t* source = bytes.Data();
+  source.total = source.count == 0 ? 0 : static_cast<size_t>(at[source.count]) - static_cast<size_t>(at[0]) + 4 * source.count;
+  if (static_cast<double>(source.total) > kMaxBufferBytes) throw MakeError(env, PastBufferLimit("BYTES laid out with their lengths", static_cast<double>(source.total)));
+  return source;
+}
+
+bool LayOutLengthPrefixed(const uint8_t* source, const double* at, size_t count, double limit, uint8_t* out, size_t total) {
   uint8_t* write = out;
   for (size_t i = 0; i < count; ++i) {
     // Read again, and checked again: a SharedArrayBuffer's offsets may change under us.
@@ -939,10 +947,7 @@ Napi::Value LengthPrefixed(const Napi::CallbackInfo& info) {
     bool fits = first >= 0 && last >= first && last <= limit;
     size_t start = fits ? static_cast<size_t>(first) : 0;
     size_t end = fits ? static_cast<size_t>(last) : 0;
-    if (!fits || end - start > 4294967295u || end - start + 4 > total - static_cast<size_t>(write - out)) {
-      FreeCopyBuffer(out, total);
-      throw usage();
-    }
+    if (!fits || end - start > 4294967295u || end - start + 4 > total - static_cast<size_t>(write - out)) return false;
     uint32_t length = static_cast<uint32_t>(end - start);
     write[0] = static_cast<uint8_t>(length);
     write[1] = static_cast<uint8_t>(length >> 8);
@@ -951,11 +956,20 @@ Napi::Value LengthPrefixed(const Napi::CallbackInfo& info) {
     if (length != 0) std::memcpy(write + 4, source + start, length);
     write += 4 + length;
   }
-  if (write != out + total) {  // they changed: nothing of the memory's old contents goes out
-    FreeCopyBuffer(out, total);
-    throw usage();
+  return write == out + total;  // else they changed: nothing of the memory's old contents goes out
+}
+
+Napi::Value LengthPrefixed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LengthPrefixedSource source = ReadLengthPrefixedSource(info, "lengthPrefixed");
+  if (source.total == 0) return Napi::ArrayBuffer::New(env, 0);
+  auto* out = static_cast<uint8_t*>(AlignedCopyBuffer(source.total));
+  if (out == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", "cannot allocate " + std::to_string(source.total) + " bytes");
+  if (!LayOutLengthPrefixed(source.bytes_data, source.offsets_data, source.count, source.limit, out, source.total)) {
+    FreeCopyBuffer(out, source.total);
+    throw LengthPrefixedUsage(env, "lengthPrefixed");
   }
-  return AdoptMalloced(env, out, total);
+  return AdoptMalloced(env, out, source.total);
 }
 
 void PrepareOutputs(std::vector<TF_Tensor*>& tensors, const FeedSet& feeds, std::vector<PreparedOutput>& prepared) {
@@ -1114,11 +1128,13 @@ void ReleaseOutput(Napi::Env env, Napi::ArrayBuffer buffer) {
 }
 
 void CountThreadCopies(uint64_t n) { g_thread_copies.fetch_add(n, std::memory_order_relaxed); }
+void CountThreadLayout() { g_thread_layouts.fetch_add(1, std::memory_order_relaxed); }
 
 TensorStats CurrentTensorStats() {
   return {g_borrowed_feeds.load(std::memory_order_relaxed), g_copied_feeds.load(std::memory_order_relaxed),
           g_wrapped_outputs.load(std::memory_order_relaxed), g_copied_outputs.load(std::memory_order_relaxed),
           g_prepared_outputs.load(std::memory_order_relaxed), g_thread_copies.load(std::memory_order_relaxed),
+          g_thread_layouts.load(std::memory_order_relaxed),
           g_pinned_now.load(std::memory_order_relaxed), g_trims.load(std::memory_order_relaxed), Reaper::Get().Pending(),
           g_reused_buffers.load(std::memory_order_relaxed), BigBuffers::Get().KeptBytes()};
 }

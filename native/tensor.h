@@ -205,6 +205,23 @@ Napi::Value CopyNow(const Napi::CallbackInfo& info);
 // 120-340 ms until optimized.)
 Napi::Value LengthPrefixed(const Napi::CallbackInfo& info);
 
+// Packed strings (string i is bytes[offsets[i], offsets[i + 1])) to lay out as KServe v2's BYTES:
+// the arguments (bytes, offsets) of `name`, checked (JS thread; TypeError naming `name`, or
+// RESOURCE_EXHAUSTED past the buffer limit), and the layout's size in bytes.
+struct LengthPrefixedSource {
+  Napi::Uint8Array bytes;
+  Napi::Float64Array offsets;
+  const uint8_t* bytes_data;
+  const double* offsets_data;
+  size_t count;  // strings
+  double limit;  // bytes' length
+  size_t total;  // of the layout: each string's 4-byte little-endian length, then its bytes
+};
+LengthPrefixedSource ReadLengthPrefixedSource(const Napi::CallbackInfo& info, const char* name);
+// Lays the strings out into `out` (`total` bytes); false when the offsets no longer match
+// (a SharedArrayBuffer changed under it), `out` then holding nothing to show. Any thread.
+bool LayOutLengthPrefixed(const uint8_t* source, const double* offsets, size_t count, double limit, uint8_t* out, size_t total);
+
 // Deletes a tensor: on the JS thread by handing it to a thread of its own, as
 // TensorFlow's allocator may keep the JS thread waiting for seconds (tensor.cc, Reaper);
 // elsewhere at once.
@@ -220,6 +237,7 @@ struct TensorStats {
   uint64_t copied_outputs;   // numeric outputs copied (into a fresh ArrayBuffer, or on a runner)
   uint64_t prepared_outputs; // outputs copied or packed on a runner thread (PrepareOutputs)
   uint64_t thread_copies;    // buffers copied on a runner thread by copyOffThread()
+  uint64_t thread_layouts;   // BYTES laid out on a runner thread by lengthPrefixedOffThread()
   int64_t pinned_now;        // JS buffers TensorFlow holds right now
   uint64_t trims;            // times released outputs were handed back to the kernel
   uint64_t pending_deletes;  // tensors the JS thread let go that the reaper has not deleted yet
@@ -229,6 +247,8 @@ struct TensorStats {
 TensorStats CurrentTensorStats();
 // Counts buffers copyOffThread() copied (any thread).
 void CountThreadCopies(uint64_t n);
+// Counts layouts lengthPrefixedOffThread() made (any thread).
+void CountThreadLayout();
 
 // How long a big copy buffer kept for reuse (>= 32 MiB, tensor.cc BigBuffers) may stay unused
 // before the free thread hands it back to the system; 0 frees each at once (any thread).

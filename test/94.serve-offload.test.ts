@@ -15,6 +15,7 @@ import * as zlib from 'node:zlib';
 import t from 'tap';
 
 import { ModelManager, Tensor } from '../lib/index';
+import { native } from '../lib/native';
 import { bindGrpc, closeGrpc, createGrpcServer, createServer } from '../lib/serve';
 import { Codec, fromWire, jsonWeight, toWire } from '../lib/serve/codec';
 import { Deadline } from '../lib/serve/server';
@@ -595,6 +596,40 @@ t.test('a v2 response with only binary outputs is not handed to a codec thread (
   t.equal(json.status, 200);
   t.equal((await json.json() as { outputs: { data: number[] }[] }).outputs[0]!.data[9], 6.5);
   t.equal(handed, 1, 'an output written as JSON is written on a codec thread');
+});
+
+t.test('big BYTES sent as binary data are laid out on a runner thread, not the event loop (Python requests)', async (t) => {
+  const server = await createServer({ manager });
+  const url = await server.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => server.close());
+  const layouts = () => native().stats().threadLayouts;
+  const before = layouts();
+  const n = 400_000;
+  // The request built by hand as the extension describes it; `key` comes back as it went.
+  const { stdout } = await run(PYTHON, ['-c', `
+import sys, json, struct, requests
+n = int(sys.argv[2])
+words = [("w%d" % (i * 7919 % 100003)).encode() * (1 + i % 3) for i in range(n)]
+key = b"".join(struct.pack("<I", len(w)) + w for w in words)
+head = json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]},
+  {"name": "key", "shape": [n], "datatype": "BYTES", "parameters": {"binary_data_size": len(key)}}],
+  "outputs": [{"name": "key", "parameters": {"binary_data": True}}]}).encode()
+r = requests.post(sys.argv[1] + "/v2/models/pass/infer", data=head + key, headers={"Inference-Header-Content-Length": str(len(head))})
+assert r.status_code == 200, r.text[:500]
+length = int(r.headers["Inference-Header-Content-Length"])
+meta = json.loads(r.content[:length])
+print(meta["outputs"][0]["datatype"], meta["outputs"][0]["parameters"]["binary_data_size"], len(key), r.content[length:] == key)
+`, url, String(n)], { maxBuffer: 1 << 20 });
+  const [datatype, size, sent, same] = stdout.trim().split(' ');
+  t.equal(datatype, 'BYTES');
+  t.equal(size, sent, 'binary_data_size is the layout\'s length');
+  t.equal(same, 'True', 'the strings come back byte for byte, each after its length');
+  t.equal(layouts() - before, 1, `the ${n} strings were laid out on a runner thread`);
+  // Small ones are laid out where they are: nothing to wait for.
+  const small = await fetch(`${url}/v2/models/pass/infer`, { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }, { name: 'key', shape: [2], datatype: 'BYTES', data: ['a', 'bc'] }], outputs: [{ name: 'key', parameters: { binary_data: true } }] }) });
+  const body = Buffer.from(await small.arrayBuffer());
+  t.same(body.subarray(Number(small.headers.get('inference-header-content-length'))), bytesElements(Buffer.from('a'), Buffer.from('bc')));
+  t.equal(layouts() - before, 1, 'two strings: on the event loop');
 });
 
 t.test('tensors cross to a codec thread and back in their flat form, unchanged', async (t) => {

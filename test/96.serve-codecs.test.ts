@@ -19,7 +19,7 @@ import { parseModelServerConfig } from '../lib/manager/tfs-config';
 import { FloatLiteral, parseJson } from '../lib/serve/json';
 import { PROTO_DIR, protos, tensorFromProto } from '../lib/serve/tensor-proto';
 import { classifyResponse, feedsFromPayload, floatToken, predictResponse, readExamplesRequest, readPredictRequest, regressResponse, statusResponse } from '../lib/serve/tfs';
-import { binaryTensor, inferResponse, outputBytes, readInferRequest, splitBody } from '../lib/serve/v2';
+import { binaryTensor, inferResponse, layOutBigBytes, OFF_THREAD_LAYOUT_BYTES, outputBytes, readInferRequest, splitBody } from '../lib/serve/v2';
 import { shortestFloat, tensorFromValue, tensorToJson } from '../lib/values';
 import { plain, ROOT } from './helpers';
 
@@ -340,6 +340,35 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
   }
   t.throws(() => native().lengthPrefixed(new Uint16Array(2) as unknown as Uint8Array, new Float64Array(1)), { name: 'TypeError' }, 'not a Uint8Array');
   t.same(Buffer.from(native().lengthPrefixed(Uint8Array.of(9, 7, 8), Float64Array.of(1, 1, 3))), Buffer.from([0, 0, 0, 0, 2, 0, 0, 0, 7, 8]), 'offsets need not start at 0');
+
+  // Laid out on a runner thread: the same bytes, the same checks (made before it is queued).
+  await fc.assert(fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 80 }), { maxLength: 40 }), async (items) => {
+    const { bytes, offsets } = new Tensor('string', items, [items.length]).flat()[2] as { bytes: Uint8Array; offsets: Float64Array };
+    return Buffer.from(await native().lengthPrefixedOffThread(bytes, offsets)).equals(reference(items));
+  }), { numRuns: 300 });
+  for (const offsets of [[0, 3, 2], [0, 9], [-1, 1], [0, 1.5], [1, 0], [NaN]]) {
+    t.throws(() => native().lengthPrefixedOffThread(Uint8Array.of(1, 2, 3), Float64Array.from(offsets)), { name: 'TypeError', message: /^lengthPrefixedOffThread\(bytes, offsets\) needs .*ascending whole offsets within it/ }, `off the thread: offsets ${offsets.join(', ')} refused at the call`);
+  }
+  t.equal((await native().lengthPrefixedOffThread(new Uint8Array(0), Float64Array.of(0))).byteLength, 0, 'off the thread: no strings, no bytes');
+  // Offsets in a SharedArrayBuffer that change after the call: never read out of bounds, never
+  // old memory sent (refused), or the layout of what was there when it ran.
+  const shared = new Float64Array(new SharedArrayBuffer(8 * 3));
+  shared.set([0, 1, 3]);
+  const laying = native().lengthPrefixedOffThread(Uint8Array.of(5, 6, 7), shared);
+  shared[2] = 1e9;
+  await laying.then(
+    (out) => t.same(Buffer.from(out), Buffer.from([1, 0, 0, 0, 5, 2, 0, 0, 0, 6, 7]), 'laid out before the offsets changed'),
+    (error: Error) => t.match(error, { name: 'TypeError', message: /the offsets changed while the strings were laid out/ }, 'or refused'));
+  // A response of big BYTES (over OFF_THREAD_LAYOUT_BYTES) takes them laid out off the thread.
+  const many = Array.from({ length: 300_000 }, (_, i) => `s${i}`);
+  const manyTensor = new Tensor('string', many, [many.length]);
+  const request = { id: undefined, feeds: {}, outputs: null, binaryByDefault: true, signatureName: undefined };
+  const laidOut = layOutBigBytes(request, { s: manyTensor });
+  t.ok(laidOut, `${many.length} strings (${OFF_THREAD_LAYOUT_BYTES} bytes or more laid out) go to a runner thread`);
+  const offThread = inferResponse('m', 1, request, { s: manyTensor }, await laidOut!);
+  t.same(Buffer.concat(offThread.binary!), Buffer.from(outputBytes(manyTensor)), 'the same response body as laid out on the event loop');
+  t.equal(layOutBigBytes(request, { s: raw }), undefined, 'small BYTES: laid out where they are (nothing to wait for)');
+  t.equal(layOutBigBytes({ ...request, binaryByDefault: false }, { s: manyTensor }), undefined, 'BYTES asked for as JSON: nothing laid out');
 });
 
 t.test('binary tensors: a view of the request where they start on a whole element, else a copy', async (t) => {

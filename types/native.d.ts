@@ -82,6 +82,8 @@ export interface NativeStats {
     preparedOutputs: number;
     /** Buffers copyOffThread() copied on a runner thread (run()'s big echoes of feeds). */
     threadCopies: number;
+    /** BYTES layouts lengthPrefixedOffThread() made on a runner thread (the server's big BYTES outputs). */
+    threadLayouts: number;
     /** JS buffers TensorFlow holds right now. */
     pinnedNow: number;
     /** Times released outputs were handed back to the kernel (glibc malloc_trim). */
@@ -150,6 +152,12 @@ export interface Binding {
      * whole, ascending and within `bytes`.
      */
     lengthPrefixed(bytes: Uint8Array, offsets: Float64Array): ArrayBuffer;
+    /**
+     * lengthPrefixed() made on a runner thread: the offsets are checked here (TypeError), the
+     * strings laid out there. Rejects with a TypeError if a SharedArrayBuffer's offsets changed
+     * meanwhile, RESOURCE_EXHAUSTED without memory. Do not change either array until it settles.
+     */
+    lengthPrefixedOffThread(bytes: Uint8Array, offsets: Float64Array): Promise<ArrayBuffer>;
     /** Sets the busy-poll limit in microseconds when given; returns the current one. */
     busyPoll(micros?: number): number;
     /**

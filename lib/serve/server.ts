@@ -27,7 +27,7 @@ import {
   checkExamplesSignature, classifyResponse, feedsFromPayload, type Format, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
   regressResponse, servingSignature, statusResponse,
 } from './tfs';
-import { HEADER_LENGTH, type InferRequest, inferResponse, modelMetadata, readInferRequest, splitBody } from './v2';
+import { HEADER_LENGTH, type InferRequest, inferResponse, layOutBigBytes, modelMetadata, readInferRequest, splitBody } from './v2';
 
 /** Options of the tfsliceServing plugin. */
 export interface ServingOptions {
@@ -482,7 +482,10 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           const asJson = (parsed.outputs ?? (parsed.binaryByDefault ? [] : Object.keys(outputs).map((name) => ({ name, binary: false }))))
             .filter((o) => !o.binary && outputs[o.name]).map((o) => outputs[o.name]!);
           // (Only binary outputs: nothing to write; they would only be copied to the thread.)
-          if (asJson.length === 0 || !codec.wants(jsonWeight(asJson))) return inferResponse(t.name, version, parsed, outputs);
+          if (asJson.length === 0 || !codec.wants(jsonWeight(asJson))) {
+            const laying = layOutBigBytes(parsed, outputs); // big BYTES: laid out on a runner thread
+            return inferResponse(t.name, version, parsed, outputs, laying && (await clock.outside(laying)));
+          }
           return clock.outside(codec.inferResponse(t.name, version, parsed, parsed.outputs ? Object.fromEntries(parsed.outputs.map((o) => [o.name, outputs[o.name]!])) : outputs, signal()));
         });
         const json = typeof response.json === 'string' ? response.json : asBuffer(response.json);

@@ -17,7 +17,7 @@ import { type DType, dtypeInfo, type TypedArray } from '../dtypes';
 import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { ModelManager } from '../manager';
 import type { Model } from '../model';
-import { native } from '../native';
+import { native, type PackedStrings } from '../native';
 import type { TensorSpec } from '../proto';
 import { checkShape, elementCount, Tensor } from '../tensor';
 import { isFloat, shortestFloat, tensorFromValue } from '../values';
@@ -259,6 +259,37 @@ function dataJson(name: string, tensor: Tensor): string {
   return `[${parts.join(',')}]`;
 }
 
+// The outputs a response holds, in order: those the request named, else all in name order.
+function wantedOutputs(request: Pick<InferRequest, 'outputs' | 'binaryByDefault'>, outputs: Readonly<Record<string, Tensor>>): readonly { name: string; binary: boolean }[] {
+  return request.outputs ?? Object.keys(outputs).sort().map((name) => ({ name, binary: request.binaryByDefault }));
+}
+
+/** BYTES outputs whose layout takes this many bytes or more are laid out on a runner thread. */
+export const OFF_THREAD_LAYOUT_BYTES = 1 << 20;
+
+/**
+ * The BYTES outputs a response sends as binary data that are big enough
+ * ({@link OFF_THREAD_LAYOUT_BYTES} laid out, or more), laid out on one of the addon's runner
+ * threads, by output name: inferResponse()'s `laidOut`. On the event loop, 2 000 000 strings
+ * held it 50-150 ms (mostly page faults of the fresh memory). Undefined when there are none
+ * (no promise to wait for), and off the main thread (a codec thread lays out in JS, without
+ * the addon).
+ * @throws RESOURCE_EXHAUSTED (the promise rejects) without memory for a layout
+ */
+export function layOutBigBytes(request: Pick<InferRequest, 'outputs' | 'binaryByDefault'>, outputs: Readonly<Record<string, Tensor>>): Promise<Map<string, Uint8Array>> | undefined {
+  if (!isMainThread) return undefined;
+  const big: [string, PackedStrings][] = [];
+  for (const { name, binary } of wantedOutputs(request, outputs)) {
+    const tensor = outputs[name];
+    if (!binary || tensor?.dtype !== 'string') continue;
+    const packed = tensor.flat()[2] as PackedStrings;
+    if (packed.bytes.byteLength + 4 * Math.max(0, packed.offsets.length - 1) >= OFF_THREAD_LAYOUT_BYTES) big.push([name, packed]);
+  }
+  if (big.length === 0) return undefined;
+  return Promise.all(big.map(async ([name, { bytes, offsets }]) => [name, new Uint8Array(await native().lengthPrefixedOffThread(bytes, offsets))] as const))
+    .then((entries) => new Map(entries));
+}
+
 /** A response: the JSON, and the binary part to follow it (null without binary outputs). */
 export interface InferResponse {
   readonly json: string;
@@ -271,8 +302,8 @@ export interface InferResponse {
  * @throws INVALID_ARGUMENT for an output the model does not have; FAILED_PRECONDITION for BYTES
  *   that are not UTF-8 asked for as JSON
  */
-export function inferResponse(model: string, version: number, request: Pick<InferRequest, 'id' | 'outputs' | 'binaryByDefault'>, outputs: Readonly<Record<string, Tensor>>): InferResponse {
-  const wanted = request.outputs ?? Object.keys(outputs).sort().map((name) => ({ name, binary: request.binaryByDefault }));
+export function inferResponse(model: string, version: number, request: Pick<InferRequest, 'id' | 'outputs' | 'binaryByDefault'>, outputs: Readonly<Record<string, Tensor>>, laidOut?: ReadonlyMap<string, Uint8Array>): InferResponse {
+  const wanted = wantedOutputs(request, outputs);
   const entries: string[] = [];
   const binary: Uint8Array[] = [];
   for (const { name, binary: asBinary } of wanted) {
@@ -282,7 +313,7 @@ export function inferResponse(model: string, version: number, request: Pick<Infe
     if (!datatype) throw new TensorFlowError('UNIMPLEMENTED', `output '${name}' has dtype ${tensor.dtype}, which the v2 protocol has no datatype for`);
     const head = `"name":${JSON.stringify(name)},"datatype":"${datatype}","shape":[${tensor.shape.join(',')}]`;
     if (asBinary) {
-      const bytes = outputBytes(tensor);
+      const bytes = laidOut?.get(name) ?? outputBytes(tensor);
       binary.push(bytes);
       entries.push(`{${head},"parameters":{"binary_data_size":${bytes.byteLength}}}`);
     } else {

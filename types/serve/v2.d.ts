@@ -67,6 +67,18 @@ export declare function splitBody(body: Uint8Array, headerLength: string | undef
 };
 /** A tensor's raw bytes as the binary extension and gRPC's raw_output_contents carry them. */
 export declare function outputBytes(tensor: Tensor): Uint8Array;
+/** BYTES outputs whose layout takes this many bytes or more are laid out on a runner thread. */
+export declare const OFF_THREAD_LAYOUT_BYTES: number;
+/**
+ * The BYTES outputs a response sends as binary data that are big enough
+ * ({@link OFF_THREAD_LAYOUT_BYTES} laid out, or more), laid out on one of the addon's runner
+ * threads, by output name: inferResponse()'s `laidOut`. On the event loop, 2 000 000 strings
+ * held it 50-150 ms (mostly page faults of the fresh memory). Undefined when there are none
+ * (no promise to wait for), and off the main thread (a codec thread lays out in JS, without
+ * the addon).
+ * @throws RESOURCE_EXHAUSTED (the promise rejects) without memory for a layout
+ */
+export declare function layOutBigBytes(request: Pick<InferRequest, 'outputs' | 'binaryByDefault'>, outputs: Readonly<Record<string, Tensor>>): Promise<Map<string, Uint8Array>> | undefined;
 /** A response: the JSON, and the binary part to follow it (null without binary outputs). */
 export interface InferResponse {
     readonly json: string;
@@ -78,4 +90,4 @@ export interface InferResponse {
  * @throws INVALID_ARGUMENT for an output the model does not have; FAILED_PRECONDITION for BYTES
  *   that are not UTF-8 asked for as JSON
  */
-export declare function inferResponse(model: string, version: number, request: Pick<InferRequest, 'id' | 'outputs' | 'binaryByDefault'>, outputs: Readonly<Record<string, Tensor>>): InferResponse;
+export declare function inferResponse(model: string, version: number, request: Pick<InferRequest, 'id' | 'outputs' | 'binaryByDefault'>, outputs: Readonly<Record<string, Tensor>>, laidOut?: ReadonlyMap<string, Uint8Array>): InferResponse;
