@@ -216,6 +216,16 @@ function feedTensor(value: unknown, key: string, spec: TensorSpec): Tensor {
   return tensorFromValue(value, spec, `feed '${key}'`);
 }
 
+// A feed over a resizable ArrayBuffer, copied into memory of fixed size: run() reads feeds (and
+// copies their echoes) on a runner thread, and a resize() that shrinks the buffer meanwhile
+// hands its pages back to the system under that thread (the process crashed, SIGSEGV). A
+// growable SharedArrayBuffer only grows: read in place.
+function overFixedMemory(tensor: Tensor): Tensor {
+  const data = tensor.flat()[2];
+  if (!ArrayBuffer.isView(data) || (data.buffer as { resizable?: boolean }).resizable !== true) return tensor;
+  return new Tensor(tensor.dtype, (data as TypedArray).slice() as never, tensor.shape);
+}
+
 // TensorFlow names the variable but not why it is missing; the usual cause is known.
 const MISSING_VARIABLE = /Could not find variable ([^\s.]+(?:\.[^\s.]+)*)\./;
 
@@ -764,8 +774,9 @@ export class Model {
       if (!dtypeInfo(spec.dtype)) {
         throw new InvalidArgumentError(`input '${key}' of signature '${sig.name}' has dtype ${spec.dtype}, which tfslice cannot feed`);
       }
-      const tensor = feedTensor(value, key, spec);
-      if (tensor.disposed) throw new InvalidArgumentError(`feed '${key}' of signature '${sig.name}' was disposed: its memory is freed; feed a live tensor`);
+      const fed = feedTensor(value, key, spec);
+      if (fed.disposed) throw new InvalidArgumentError(`feed '${key}' of signature '${sig.name}' was disposed: its memory is freed; feed a live tensor`);
+      const tensor = overFixedMemory(fed);
       checkAgainstSpec(spec, tensor, () => `feed '${key}' of signature '${sig.name}'`, options?.checkShapes !== false);
       tensor.pushNative(natives);
       tensors.push(tensor);

@@ -147,8 +147,9 @@ export interface Binding {
   asyncNoop(): Promise<void>;
   /**
    * Copies of the views' bytes (each into a new ArrayBuffer, aligned as TensorFlow wants), made
-   * on a runner thread; the views stay referenced until then and must not change meanwhile.
-   * RESOURCE_EXHAUSTED without memory.
+   * on a runner thread; the views stay referenced until then and must not change, be
+   * transferred or shrink (resizable ArrayBuffer) meanwhile: model.ts copies feeds over
+   * resizable buffers first. RESOURCE_EXHAUSTED without memory.
    */
   copyOffThread(views: readonly ArrayBufferView[]): Promise<ArrayBuffer[]>;
   /**
@@ -166,7 +167,9 @@ export interface Binding {
   /**
    * lengthPrefixed() made on a runner thread: the offsets are checked here (TypeError), the
    * strings laid out there. Rejects with a TypeError if a SharedArrayBuffer's offsets changed
-   * meanwhile, RESOURCE_EXHAUSTED without memory. Do not change either array until it settles.
+   * meanwhile, RESOURCE_EXHAUSTED without memory. Until it settles, neither array may be
+   * transferred, nor its buffer shrunk (resizable ArrayBuffer): the runner reads them in place,
+   * and only the addon's own buffers (outputs) wait for it when freed.
    */
   lengthPrefixedOffThread(bytes: Uint8Array, offsets: Float64Array): Promise<ArrayBuffer>;
   /** Sets the busy-poll limit in microseconds when given; returns the current one. */

@@ -279,28 +279,28 @@ Napi::Value Addon::StopForExit(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value Addon::BusyPoll(const Napi::CallbackInfo& info) {
+namespace {
+
+// A setting's getter and setter in one: sets it to info[0] when given (a whole number from 0 to
+// `max`, else a TypeError saying `usage`), then returns it.
+Napi::Value Setting(const Napi::CallbackInfo& info, double max, const char* usage, void (*set)(uint32_t), uint32_t (*get)()) {
   Napi::Env env = info.Env();
   if (info.Length() > 0 && !info[0].IsUndefined()) {
-    double micros = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
-    if (!(micros >= 0 && micros <= 1e6 && micros == static_cast<double>(static_cast<uint32_t>(micros)))) {
-      throw MakeTypeError(env, "busyPoll(micros) needs a whole number of microseconds from 0 to 1000000");
-    }
-    SetBusyPollMicros(static_cast<uint32_t>(micros));
+    double value = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    if (!(value >= 0 && value <= max && value == static_cast<double>(static_cast<uint32_t>(value)))) throw MakeTypeError(env, usage);
+    set(static_cast<uint32_t>(value));
   }
-  return Napi::Number::New(env, BusyPollMicros());
+  return Napi::Number::New(env, get());
+}
+
+}  // namespace
+
+Napi::Value Addon::BusyPoll(const Napi::CallbackInfo& info) {
+  return Setting(info, 1e6, "busyPoll(micros) needs a whole number of microseconds from 0 to 1000000", SetBusyPollMicros, BusyPollMicros);
 }
 
 Napi::Value Addon::KeptBufferIdle(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() > 0 && !info[0].IsUndefined()) {
-    double millis = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
-    if (!(millis >= 0 && millis <= 86400000 && millis == static_cast<double>(static_cast<uint32_t>(millis)))) {
-      throw MakeTypeError(env, "keptBufferIdle(ms) needs a whole number of milliseconds from 0 to 86400000 (a day)");
-    }
-    SetKeptBufferIdleMillis(static_cast<uint32_t>(millis));
-  }
-  return Napi::Number::New(env, KeptBufferIdleMillis());
+  return Setting(info, 86400000, "keptBufferIdle(ms) needs a whole number of milliseconds from 0 to 86400000 (a day)", SetKeptBufferIdleMillis, KeptBufferIdleMillis);
 }
 
 Napi::Value Addon::WatchChild(const Napi::CallbackInfo& info) {

@@ -390,6 +390,29 @@ t.test('copy buffers of 32 MiB or more are reused (glibc maps and faults each af
   await echo.dispose();
 });
 
+t.test('a feed over a resizable ArrayBuffer shrunk while its runs are in flight: they read what it held at the call (no crash)', async (t) => {
+  const echo = await loadModel(fixture('passthrough').dir, { maxConcurrentRuns: 1 });
+  t.teardown(() => echo.dispose());
+  const n = 16 << 20; // 64 MiB: read in place were it not resizable
+  const buffer = new ArrayBuffer(4 * n, { maxByteLength: 4 * n });
+  const x = new Float32Array(buffer).fill(1.5);
+  const runs = [['x_out'], ['doubled'], ['x_out', 'doubled'], ['x_out']].map((outputs) => echo.run({ x, key: ['k'] }, { outputs }));
+  buffer.resize(16); // V8 gives the pages back at once
+  for (const out of await Promise.all(runs)) {
+    for (const [key, tensor] of Object.entries(out)) {
+      const data = tensor.data as Float32Array;
+      const want = key === 'doubled' ? 3 : 1.5;
+      t.ok(data.length === n && data[0] === want && data[n - 1] === want, `${key}: the values fed, all ${n}`);
+      tensor.dispose();
+    }
+  }
+  t.equal(x.length, 4, 'the feed itself was not changed (it tracks its buffer)');
+  // A growable SharedArrayBuffer only grows: fed in place, as any SharedArrayBuffer.
+  const shared = new SharedArrayBuffer(4 * 1024, { maxByteLength: 8 * 1024 } as never);
+  const out = await echo.run({ x: new Float32Array(shared).fill(2), key: ['k'] }, { outputs: ['doubled'] });
+  t.equal((out.doubled!.data as Float32Array)[1023], 4, 'a growable SharedArrayBuffer is fed');
+});
+
 t.test('kept copy buffers go back to the system once unused for keptBufferIdle() ms', async (t) => {
   const idle = native().keptBufferIdle();
   t.equal(idle, 10000, 'kept for 10 s by default');
