@@ -181,16 +181,21 @@ class Reaper {
       std::unique_lock<std::mutex> working(working_, std::defer_lock);
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        // Idle: asleep until a deletion comes, or until kept copy buffers are due to be freed.
-        while (queue_.empty() && !stopping_) {
-          nudged_ = false;
-          lock.unlock();
-          Clock::time_point due = DropIdleCopyBuffers();
-          lock.lock();
-          if (due == Clock::time_point::max()) {
+        // Kept copy buffers unused for long are freed when due, busy or not; idle, the reaper
+        // sleeps until a deletion comes or the next of them is due.
+        for (;;) {
+          if (nudged_ || Clock::now() >= kept_due_) {
+            nudged_ = false;
+            lock.unlock();
+            kept_due_ = DropIdleCopyBuffers();
+            lock.lock();
+            continue;  // nudged again meanwhile?
+          }
+          if (!queue_.empty() || stopping_) break;
+          if (kept_due_ == Clock::time_point::max()) {
             wake_.wait(lock, [this] { return !queue_.empty() || stopping_ || nudged_; });
           } else {
-            wake_.wait_until(lock, due, [this] { return !queue_.empty() || stopping_ || nudged_; });
+            wake_.wait_until(lock, kept_due_, [this] { return !queue_.empty() || stopping_ || nudged_; });
           }
         }
         wake_.wait_for(lock, kGather, [this] { return urgent_ || stopping_; });
@@ -220,6 +225,7 @@ class Reaper {
   bool urgent_ = false;     // the queue holds a big tensor or many: free it now
   bool stopping_ = false;   // the process is exiting
   bool nudged_ = false;     // kept copy buffers changed (Nudge)
+  Clock::time_point kept_due_ = Clock::time_point::min();  // when DropIdleCopyBuffers is next due (reaper's thread)
   std::mutex working_;      // held while a batch is deleted
   std::atomic<uint64_t> pending_{0};
 };
