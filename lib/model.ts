@@ -216,14 +216,53 @@ function feedTensor(value: unknown, key: string, spec: TensorSpec): Tensor {
   return tensorFromValue(value, spec, `feed '${key}'`);
 }
 
-// A feed over a resizable ArrayBuffer, copied into memory of fixed size: run() reads feeds (and
-// copies their echoes) on a runner thread, and a resize() that shrinks the buffer meanwhile
-// hands its pages back to the system under that thread (the process crashed, SIGSEGV). A
-// growable SharedArrayBuffer only grows: read in place.
-function overFixedMemory(tensor: Tensor): Tensor {
+// The built-in accessors and constructors, taken at load: a feed's own properties, its class's
+// Symbol.species or a patched prototype cannot make overFixedMemory look at other memory than
+// the addon reads (which it finds from the view's internal slots).
+const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const bufferOfView = Object.getOwnPropertyDescriptor(typedArrayPrototype, 'buffer')!.get!;
+const kindOfView = Object.getOwnPropertyDescriptor(typedArrayPrototype, Symbol.toStringTag)!.get!;
+const resizableOf = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get;
+const growableOf = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'growable')?.get;
+const TYPED_ARRAYS: Record<string, new (source: ArrayLike<number> & ArrayLike<bigint>) => TypedArray> = {
+  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array,
+} as never;
+
+// Whether `buffer` can change size: a resizable ArrayBuffer, or a growable SharedArrayBuffer.
+function adjustable(buffer: unknown): boolean {
+  try {
+    return resizableOf?.call(buffer) === true;
+  } catch {
+    // Not an ArrayBuffer: a SharedArrayBuffer.
+    return growableOf?.call(buffer) === true;
+  }
+}
+
+// A feed over a buffer that can change size, copied at the call into memory of fixed size:
+// run() reads feeds (and copies their echoes) on a runner thread, and a resize() that shrinks a
+// resizable ArrayBuffer meanwhile hands its pages back to the system under that thread (the
+// process crashed, SIGSEGV), while a length-tracking view over a growable SharedArrayBuffer that
+// grew no longer matched its shape when its echo was copied.
+// @throws INVALID_ARGUMENT for a view its buffer was already shrunk below
+function overFixedMemory(tensor: Tensor, field: string): Tensor {
   const data = tensor.flat()[2];
-  if (!ArrayBuffer.isView(data) || (data.buffer as { resizable?: boolean }).resizable !== true) return tensor;
-  return new Tensor(tensor.dtype, (data as TypedArray).slice() as never, tensor.shape);
+  if (!ArrayBuffer.isView(data)) return tensor;
+  let kind: string | undefined;
+  try {
+    kind = kindOfView.call(data) as string | undefined;
+  } catch {
+    return tensor; // not a typed array (the addon refuses it)
+  }
+  const Kind = kind === undefined ? undefined : TYPED_ARRAYS[kind];
+  if (Kind === undefined || !adjustable(bufferOfView.call(data))) return tensor;
+  let copy: TypedArray;
+  try {
+    copy = new Kind(data as never);
+  } catch {
+    throw new InvalidArgumentError(`${field}: its view lies outside its buffer, which was resized below it; feed a view within its buffer`);
+  }
+  return new Tensor(tensor.dtype, copy as never, tensor.shape);
 }
 
 // TensorFlow names the variable but not why it is missing; the usual cause is known.
@@ -776,7 +815,7 @@ export class Model {
       }
       const fed = feedTensor(value, key, spec);
       if (fed.disposed) throw new InvalidArgumentError(`feed '${key}' of signature '${sig.name}' was disposed: its memory is freed; feed a live tensor`);
-      const tensor = overFixedMemory(fed);
+      const tensor = overFixedMemory(fed, `feed '${key}' of signature '${sig.name}'`);
       checkAgainstSpec(spec, tensor, () => `feed '${key}' of signature '${sig.name}'`, options?.checkShapes !== false);
       tensor.pushNative(natives);
       tensors.push(tensor);

@@ -390,7 +390,7 @@ t.test('copy buffers of 32 MiB or more are reused (glibc maps and faults each af
   await echo.dispose();
 });
 
-t.test('a feed over a resizable ArrayBuffer shrunk while its runs are in flight: they read what it held at the call (no crash)', async (t) => {
+t.test('feeds over buffers that change size (resizable, growable) while their runs are in flight: runs read what they held at the call (no crash)', async (t) => {
   const echo = await loadModel(fixture('passthrough').dir, { maxConcurrentRuns: 1 });
   t.teardown(() => echo.dispose());
   const n = 16 << 20; // 64 MiB: read in place were it not resizable
@@ -407,10 +407,38 @@ t.test('a feed over a resizable ArrayBuffer shrunk while its runs are in flight:
     }
   }
   t.equal(x.length, 4, 'the feed itself was not changed (it tracks its buffer)');
-  // A growable SharedArrayBuffer only grows: fed in place, as any SharedArrayBuffer.
-  const shared = new SharedArrayBuffer(4 * 1024, { maxByteLength: 8 * 1024 } as never);
-  const out = await echo.run({ x: new Float32Array(shared).fill(2), key: ['k'] }, { outputs: ['doubled'] });
-  t.equal((out.doubled!.data as Float32Array)[1023], 4, 'a growable SharedArrayBuffer is fed');
+  // Neither the view's class (Symbol.species, which slice() follows) nor an own `buffer`
+  // property hides the memory the addon reads.
+  const small = 1 << 20;
+  const fresh = () => new ArrayBuffer(4 * small, { maxByteLength: 4 * small });
+  const speciesBuffer = fresh();
+  class Sneaky extends Float32Array {
+    static override get [Symbol.species]() { return function species(n: number) { return new Float32Array(speciesBuffer, 0, n); }; }
+  }
+  const sneaky = new Sneaky(speciesBuffer, 0, small).fill(2.5);
+  const shadowBuffer = fresh();
+  const shadowed = new Float32Array(shadowBuffer, 0, small).fill(3.5);
+  Object.defineProperty(shadowed, 'buffer', { value: new ArrayBuffer(8) });
+  const tricked = [sneaky, shadowed].map((view) => echo.run({ x: view, key: ['k'] }, { outputs: ['x_out', 'doubled'] }));
+  speciesBuffer.resize(0);
+  shadowBuffer.resize(0);
+  const [fromSneaky, fromShadowed] = await Promise.all(tricked);
+  t.ok(fromSneaky!.x_out!.data[small - 1] === 2.5 && fromSneaky!.doubled!.data[0] === 5, 'a subclass whose species views the same buffer: copied all the same');
+  t.ok(fromShadowed!.x_out!.data[small - 1] === 3.5 && fromShadowed!.doubled!.data[0] === 7, "a view whose own 'buffer' property lies: copied all the same");
+  // A view its buffer was already shrunk below: named, not a bare TypeError.
+  const shrunk = fresh();
+  const outside = new Float32Array(shrunk, 4096, 16);
+  shrunk.resize(16);
+  await t.rejects(echo.run({ x: outside, key: ['k'] }), { code: 'INVALID_ARGUMENT', message: /feed 'x' of signature 'serving_default': its view lies outside its buffer, which was resized below it/ });
+  // A growable SharedArrayBuffer grown under a length-tracking view while the run waits: the
+  // run has what it held at the call (its echo was refused as "detached" when read at the end).
+  const shared = new SharedArrayBuffer(16, { maxByteLength: 64 } as never);
+  const tracking = new Float32Array(shared);
+  tracking.set([1, 2, 3, 4]);
+  const growing = echo.run({ x: tracking, key: ['k'] }, { outputs: ['x_out', 'doubled'] });
+  (shared as unknown as { grow(n: number): void }).grow(32);
+  const grown = await growing;
+  t.same([...grown.x_out!.data, ...grown.doubled!.data], [1, 2, 3, 4, 2, 4, 6, 8], 'a growable SharedArrayBuffer grown meanwhile: the values at the call');
 });
 
 t.test('kept copy buffers go back to the system once unused for keptBufferIdle() ms', async (t) => {

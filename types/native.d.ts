@@ -138,7 +138,7 @@ export interface Binding {
      * Copies of the views' bytes (each into a new ArrayBuffer, aligned as TensorFlow wants), made
      * on a runner thread; the views stay referenced until then and must not change, be
      * transferred or shrink (resizable ArrayBuffer) meanwhile: model.ts copies feeds over
-     * resizable buffers first. RESOURCE_EXHAUSTED without memory.
+     * buffers that can change size first. RESOURCE_EXHAUSTED without memory.
      */
     copyOffThread(views: readonly ArrayBufferView[]): Promise<ArrayBuffer[]>;
     /**
