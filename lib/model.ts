@@ -137,12 +137,40 @@ function checkEchoSource(key: string, shape: readonly number[], data: NativeData
   throw new TensorFlowError('FAILED_PRECONDITION', `output '${key}' is a copy of its feed, whose buffer was detached (transferred) before the run settled; do not transfer or change a feed until run() settles`);
 }
 
+// The built-in accessors and constructors, taken at load: a feed's own properties, its class's
+// Symbol.species or a patched prototype cannot make overFixedMemory look at other memory than
+// the addon reads (which it finds from the view's internal slots), nor make an echo's copy a
+// view of the feed's memory.
+const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const bufferOfView = Object.getOwnPropertyDescriptor(typedArrayPrototype, 'buffer')!.get!;
+const kindOfView = Object.getOwnPropertyDescriptor(typedArrayPrototype, Symbol.toStringTag)!.get!;
+const resizableOf = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get;
+const growableOf = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'growable')?.get;
+const TYPED_ARRAYS: Record<string, new (source: ArrayLike<number> & ArrayLike<bigint>) => TypedArray> = {
+  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array,
+} as never;
+
+// The built-in constructor of a typed array's kind (undefined for another view: a DataView).
+function builtInKind(view: ArrayBufferView): (new (source: ArrayLike<number> & ArrayLike<bigint>) => TypedArray) | undefined {
+  let kind: string | undefined;
+  try {
+    kind = kindOfView.call(view) as string | undefined;
+  } catch {
+    return undefined;
+  }
+  return kind === undefined ? undefined : TYPED_ARRAYS[kind];
+}
+
 // A copy of an echo's feed made at once (runSync(), and run()'s small echoes): a big one in the
 // addon's copy buffers, which are reused from 32 MiB on (V8 maps and faults in fresh memory for
-// each: a 48 MiB echo through runSync() took 200-280 ms on a VM).
+// each: a 48 MiB echo through runSync() took 200-280 ms on a VM). Made with the built-in
+// constructor: a subclass's slice() (its Symbol.species) could hand back a view of the feed,
+// which dispose() of the echo would then detach.
 function copyNow<T extends TypedArray>(view: T): T {
-  if (view.byteLength < ECHO_OFF_THREAD_BYTES) return view.slice() as T;
-  return new (view.constructor as new (buffer: ArrayBuffer) => T)(native().copyNow(view));
+  const Kind = builtInKind(view)!;
+  if (view.byteLength < ECHO_OFF_THREAD_BYTES) return new Kind(view as never) as T;
+  return new (Kind as unknown as new (buffer: ArrayBuffer) => T)(native().copyNow(view));
 }
 
 // Echoes of this many bytes or more (as run()'s big outputs and unaligned feeds: native/tensor.h
@@ -216,19 +244,6 @@ function feedTensor(value: unknown, key: string, spec: TensorSpec): Tensor {
   return tensorFromValue(value, spec, `feed '${key}'`);
 }
 
-// The built-in accessors and constructors, taken at load: a feed's own properties, its class's
-// Symbol.species or a patched prototype cannot make overFixedMemory look at other memory than
-// the addon reads (which it finds from the view's internal slots).
-const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
-const bufferOfView = Object.getOwnPropertyDescriptor(typedArrayPrototype, 'buffer')!.get!;
-const kindOfView = Object.getOwnPropertyDescriptor(typedArrayPrototype, Symbol.toStringTag)!.get!;
-const resizableOf = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get;
-const growableOf = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'growable')?.get;
-const TYPED_ARRAYS: Record<string, new (source: ArrayLike<number> & ArrayLike<bigint>) => TypedArray> = {
-  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
-  Float32Array, Float64Array, BigInt64Array, BigUint64Array,
-} as never;
-
 // Whether `buffer` can change size: a resizable ArrayBuffer, or a growable SharedArrayBuffer.
 function adjustable(buffer: unknown): boolean {
   try {
@@ -248,13 +263,7 @@ function adjustable(buffer: unknown): boolean {
 function overFixedMemory(tensor: Tensor, field: string): Tensor {
   const data = tensor.flat()[2];
   if (!ArrayBuffer.isView(data)) return tensor;
-  let kind: string | undefined;
-  try {
-    kind = kindOfView.call(data) as string | undefined;
-  } catch {
-    return tensor; // not a typed array (the addon refuses it)
-  }
-  const Kind = kind === undefined ? undefined : TYPED_ARRAYS[kind];
+  const Kind = builtInKind(data); // undefined: not a typed array (the addon refuses it)
   if (Kind === undefined || !adjustable(bufferOfView.call(data))) return tensor;
   let copy: TypedArray;
   try {

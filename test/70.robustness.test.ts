@@ -441,6 +441,22 @@ t.test('feeds over buffers that change size (resizable, growable) while their ru
   t.same([...grown.x_out!.data, ...grown.doubled!.data], [1, 2, 3, 4, 2, 4, 6, 8], 'a growable SharedArrayBuffer grown meanwhile: the values at the call');
 });
 
+t.test("an echo is a copy even of a feed whose class's slice() returns the feed: disposing the echo leaves the feed alone", async (t) => {
+  const echo = await loadModel(fixture('passthrough').dir);
+  t.teardown(() => echo.dispose());
+  const base = new Float32Array([1, 2, 3, 4]);
+  class Sneaky extends Float32Array {
+    static override get [Symbol.species]() { return function species() { return base; }; }
+  }
+  const x = new Sneaky(base.buffer);
+  for (const [how, out] of [['run', await echo.run({ x, key: ['k'] }, { outputs: ['x_out'] })], ['runSync', echo.runSync({ x, key: ['k'] }, { outputs: ['x_out'] })]] as const) {
+    t.not(out.x_out!.data.buffer, base.buffer, `${how}: the echo has memory of its own`);
+    t.same([...out.x_out!.data], [1, 2, 3, 4], `${how}: with the feed's values`);
+    out.x_out!.dispose();
+    t.same([...base], [1, 2, 3, 4], `${how}: the feed is intact after the echo's dispose() (it was detached)`);
+  }
+});
+
 t.test('kept copy buffers go back to the system once unused for keptBufferIdle() ms', async (t) => {
   const idle = native().keptBufferIdle();
   t.equal(idle, 10000, 'kept for 10 s by default');
