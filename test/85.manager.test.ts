@@ -225,8 +225,11 @@ t.test('load, unload and reload by hand', async (t) => {
   t.same(mm.status('m').versions.map((v) => [v.version, v.state]), [[2, 'AVAILABLE']], "'latest' loads 2");
   t.same(states(events, 2), ['START', 'LOADING', 'AVAILABLE'], 'through the states TensorFlow Serving names');
 
-  const one = await mm.load('m', 1);
+  const loading = mm.load('m', 1);
+  const during = mm.predict('m', feeds, { version: 1 }); // before the load has even looked at the directory
+  const one = await loading;
   t.equal(one.path, path.join(base, '1'), 'load(name, version) loads an older version too');
+  t.equal((await during).version, 1, 'a run for that version called meanwhile waited for the load');
   t.equal((await mm.predict('m', feeds)).version, 2, 'the newest still serves by default');
   t.equal((await mm.predict('m', feeds, { version: 1 })).version, 1, 'the pinned one on request');
 
@@ -245,7 +248,10 @@ t.test('load, unload and reload by hand', async (t) => {
   t.equal(reloaded.path, path.join(base, '2'), 'load(m) puts the model back under its policy');
   t.equal(mm.get('m'), reloaded);
   t.equal((await mm.predict('m', feeds)).version, 2);
-  await t.rejects(mm.load('m', 9), { code: 'NOT_FOUND', message: /model 'm' has no version 9/ });
+  const nine = mm.load('m', 9);
+  const forNine = mm.run('m', feeds, { version: 9 });
+  await t.rejects(nine, { code: 'NOT_FOUND', message: /model 'm' has no version 9/ });
+  await t.rejects(forNine, { code: 'NOT_FOUND', message: /model 'm' has no version 9/ }, 'a run waiting for a load that fails gets NOT_FOUND');
   await t.rejects(mm.unload('m', 9), { code: 'NOT_FOUND' });
 });
 
@@ -540,7 +546,7 @@ t.test('stop(): runs in flight finish, runs called later reject with UNAVAILABLE
   await stopped;
   t.same(states(events, 1), ['START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END']);
   t.equal(mm.stop(), stopped, 'stop() is idempotent');
-  t.throws(() => mm.start(), { code: 'UNAVAILABLE' }, 'a stopped manager does not start again');
+  await t.rejects(mm.start(), { code: 'UNAVAILABLE' }, 'a stopped manager does not start again (a rejection, as every other call)');
 
   const again = manager(t, { models: [{ name: 'slow', basePath: base }], settleMs: 50 }).mm;
   void again.start();

@@ -22,6 +22,7 @@ import {
 import { fingerprint, type Look, lookAt, selectVersions } from './versions';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const stoppedError = () => unavailable('the model manager is stopped; create a new one');
 
 /**
  * Serves named, versioned SavedModels the way TensorFlow Serving's model manager does.
@@ -75,7 +76,7 @@ export class ModelManager {
    *   are made, no label changes); UNAVAILABLE once stopped
    */
   async reconfigure(models: readonly ManagedModelConfig[]): Promise<ModelStatus[]> {
-    if (this.#stopping) throw unavailable('the model manager is stopped; create a new one');
+    this.#running();
     const c = this.#config;
     const next = resolveManagerConfig({
       models, requireGpuFraction: c.requireGpuFraction, watch: c.watch, pollIntervalMs: c.pollIntervalMs,
@@ -181,10 +182,10 @@ export class ModelManager {
    * Resolves once each model's first load has finished, with status(): a model that failed
    * reports its error there (and in 'failure' events), start() does not reject for it. Under
    * 'latest', a newest version that fails to load is reported there too, and the highest older
-   * version that loads serves in its place.
+   * version that loads serves in its place. Rejects with UNAVAILABLE once stopped.
    */
   start(): Promise<ModelStatus[]> {
-    this.#running();
+    if (this.#stopping) return Promise.reject(stoppedError());
     this.#started ??= (async () => {
       await Promise.all([...this.#models.values()].map(async (m) => {
         m.busy++; // runs arriving during the first load wait for it
@@ -204,8 +205,10 @@ export class ModelManager {
   /**
    * Loads a version: with none, puts the model back under its policy (after unload(name))
    * and resolves with the newest AVAILABLE version's Model; with one, loads that version and
-   * keeps it loaded whatever the policy says, until unload(name, version). Rejects with the
-   * load's error (NOT_FOUND "Fraction not set for model X" with requireGpuFraction).
+   * keeps it loaded whatever the policy says, until unload(name, version); runs asking for that
+   * version meanwhile wait for it (up to queueTimeoutMs). Rejects with the load's error
+   * (NOT_FOUND "Fraction not set for model X" with requireGpuFraction; NOT_FOUND when the
+   * version's directory is missing), UNAVAILABLE once stopped.
    */
   async load(name: string, version?: number): Promise<Model> {
     const m = this.#model(name);
@@ -221,6 +224,18 @@ export class ModelManager {
     }
     this.#checkVersion(version);
     m.excluded.delete(version);
+    // Runs for this version arriving meanwhile wait for the load (route()), as during start().
+    m.busy++;
+    try {
+      return await this.#loadPinned(m, name, version);
+    } finally {
+      m.busy--;
+      settle(m, this.#stopping !== null);
+    }
+  }
+
+  // load(name, version): that version, loaded and kept whatever the policy says.
+  #loadPinned(m: Managed, name: string, version: number): Promise<Model> {
     return this.#exclusive(m, async () => {
       const current = m.versions.get(version);
       if (current?.state === 'AVAILABLE') {
@@ -592,7 +607,7 @@ export class ModelManager {
   }
 
   #running(): void {
-    if (this.#stopping) throw unavailable('the model manager is stopped; create a new one');
+    if (this.#stopping) throw stoppedError();
   }
 
   // The version a run asks for: by number, by label, or none (the newest AVAILABLE).

@@ -48,14 +48,16 @@ export declare class ModelManager {
      * Resolves once each model's first load has finished, with status(): a model that failed
      * reports its error there (and in 'failure' events), start() does not reject for it. Under
      * 'latest', a newest version that fails to load is reported there too, and the highest older
-     * version that loads serves in its place.
+     * version that loads serves in its place. Rejects with UNAVAILABLE once stopped.
      */
     start(): Promise<ModelStatus[]>;
     /**
      * Loads a version: with none, puts the model back under its policy (after unload(name))
      * and resolves with the newest AVAILABLE version's Model; with one, loads that version and
-     * keeps it loaded whatever the policy says, until unload(name, version). Rejects with the
-     * load's error (NOT_FOUND "Fraction not set for model X" with requireGpuFraction).
+     * keeps it loaded whatever the policy says, until unload(name, version); runs asking for that
+     * version meanwhile wait for it (up to queueTimeoutMs). Rejects with the load's error
+     * (NOT_FOUND "Fraction not set for model X" with requireGpuFraction; NOT_FOUND when the
+     * version's directory is missing), UNAVAILABLE once stopped.
      */
     load(name: string, version?: number): Promise<Model>;
     /**
