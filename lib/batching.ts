@@ -220,6 +220,8 @@ interface Request {
   /** Whether every piece came back as a request's own run (not a view of a batch). */
   owned: boolean;
   settled: boolean;
+  /** Takes the request's queued pieces out when its wait limit passes (null: none, or done). */
+  timer: NodeJS.Timeout | null;
   resolve(result: BatchResult): void;
   reject(error: unknown): void;
 }
@@ -233,6 +235,8 @@ interface Task {
   readonly enqueued: number;
   /** The request's TensorFlow run timeout, ms (0: none). */
   readonly timeoutMs: number;
+  /** The batch it was added to. */
+  batch: Batch | null;
 }
 
 interface Batch {
@@ -242,6 +246,8 @@ interface Batch {
   inner: (readonly number[])[];
   ready: boolean;
   timer: NodeJS.Timeout | null;
+  /** Taken by a batch thread: its tasks execute. */
+  started: boolean;
 }
 
 type Execute = (feeds: NativeTensors, timeoutMs: number) => Promise<NativeTensors>;
@@ -278,10 +284,13 @@ export class BatchQueue {
   }
 
   /**
-   * Queues validated feeds (flat, one triple per signature input in order). Throws before
-   * queueing: INVALID_ARGUMENT for feeds that cannot be batched, UNAVAILABLE when the queue is full.
+   * Queues validated feeds (flat, one triple per signature input in order). `timeoutMs` is
+   * TensorFlow's run timeout (0: none); a request still queued after `waitLimitMs` (its
+   * runTimeoutMs; 0: no limit) is taken out of the queue and rejects with DEADLINE_EXCEEDED, as
+   * a run waiting for its turn under maxConcurrentRuns does. Throws before queueing:
+   * INVALID_ARGUMENT for feeds that cannot be batched, UNAVAILABLE when the queue is full.
    */
-  submit(feeds: NativeTensors, timeoutMs = 0): Promise<BatchResult> {
+  submit(feeds: NativeTensors, timeoutMs = 0, waitLimitMs = 0): Promise<BatchResult> {
     const rows = this.#rowsOf(feeds);
     const o = this.#options;
     if (rows > o.maxBatchSize) {
@@ -321,15 +330,17 @@ export class BatchQueue {
     if (first > 0) sizes.push(first);
     for (let left = rows - first; left > 0; left -= limit) sizes.push(Math.min(limit, left));
     return new Promise<BatchResult>((resolve, reject) => {
-      const request: Request = { rows, pieces: new Array(sizes.length), left: sizes.length, owned: sizes.length === 1, settled: false, resolve, reject };
+      const request: Request = { rows, pieces: new Array(sizes.length), left: sizes.length, owned: sizes.length === 1, settled: false, timer: null, resolve, reject };
       const now = performance.now();
       let at = 0;
-      sizes.forEach((size, piece) => {
-        const task: Task = { request, piece, rows: size, feeds: size === rows ? feeds : sliceRows(feeds, at, size), enqueued: now, timeoutMs };
+      const tasks = sizes.map((size, piece) => {
+        const task: Task = { request, piece, rows: size, feeds: size === rows ? feeds : sliceRows(feeds, at, size), enqueued: now, timeoutMs, batch: null };
         at += size;
         const target = piece === 0 && first > 0 ? open! : this.#startBatch(inner);
         this.#add(target, task);
+        return task;
       });
+      if (waitLimitMs > 0) request.timer = setTimeout(() => this.#expire(request, tasks, waitLimitMs), waitLimitMs);
       this.#schedulePump();
     });
   }
@@ -381,7 +392,7 @@ export class BatchQueue {
   // A new open batch; the one filling (if any) waits for a thread.
   #startBatch(inner: (readonly number[])[]): Batch {
     if (this.#open) this.#seal(this.#open);
-    const batch: Batch = { tasks: [], rows: 0, inner, ready: this.#options.batchTimeoutMicros === 0, timer: null };
+    const batch: Batch = { tasks: [], rows: 0, inner, ready: this.#options.batchTimeoutMicros === 0, timer: null, started: false };
     this.#open = batch;
     return batch;
   }
@@ -395,6 +406,7 @@ export class BatchQueue {
   }
 
   #add(batch: Batch, task: Task): void {
+    task.batch = batch;
     batch.tasks.push(task);
     batch.rows += task.rows;
     this.#stats.queued++;
@@ -429,6 +441,7 @@ export class BatchQueue {
         this.#open = null;
       }
       if (!batch) return;
+      batch.started = true;
       this.#executing++;
       this.#stats.queued -= batch.tasks.length;
       void this.#run(batch).finally(() => {
@@ -460,7 +473,7 @@ export class BatchQueue {
         retried = true;
         this.#stats.retriedBatches++;
         for (const task of batch.tasks) {
-          const alone: Batch = { tasks: [task], rows: task.rows, inner: batch.inner, ready: true, timer: null };
+          const alone: Batch = { tasks: [task], rows: task.rows, inner: batch.inner, ready: true, timer: null, started: true };
           const aloneSize = paddedSize(this.#options.allowedBatchSizes, task.rows);
           try {
             this.#deliver(alone, await this.#execute(this.#join(alone, aloneSize), task.timeoutMs), aloneSize);
@@ -525,8 +538,35 @@ export class BatchQueue {
     }
   }
 
+  // A request's wait limit passed: its pieces still queued leave their batches, and it fails
+  // (pieces already executing finish unseen). One whose pieces all execute is left to
+  // TensorFlow's own limit.
+  #expire(request: Request, tasks: readonly Task[], limitMs: number): void {
+    request.timer = null;
+    if (request.settled) return;
+    const queued = tasks.filter((task) => !task.batch!.started);
+    if (queued.length === 0) return;
+    for (const task of queued) this.#remove(task);
+    const waited = Math.round(performance.now() - tasks[0]!.enqueued);
+    this.#fail(request, new TensorFlowError('DEADLINE_EXCEEDED', `the run waited ${waited} ms in the batch queue of signature '${this.#signature}' ` +
+      `(batchTimeoutMicros ${this.#options.batchTimeoutMicros}, ${this.#executing} batch(es) executing), past its runTimeoutMs of ${limitMs} ms, and was not started`));
+  }
+
+  #remove(task: Task): void {
+    const batch = task.batch!;
+    batch.tasks.splice(batch.tasks.indexOf(task), 1);
+    batch.rows -= task.rows;
+    this.#stats.queued--;
+    if (batch.tasks.length > 0) return;
+    if (batch.timer) clearTimeout(batch.timer);
+    batch.timer = null;
+    if (this.#open === batch) this.#open = null;
+    else this.#waiting.splice(this.#waiting.indexOf(batch), 1);
+  }
+
   #finish(request: Request): void {
     request.settled = true;
+    if (request.timer) clearTimeout(request.timer);
     if (request.pieces.length === 1) {
       request.resolve({ tensors: request.pieces[0]!, owned: request.owned });
       return;
@@ -554,6 +594,7 @@ export class BatchQueue {
   #fail(request: Request, error: unknown): void {
     if (request.settled) return;
     request.settled = true;
+    if (request.timer) clearTimeout(request.timer);
     request.reject(error);
   }
 }

@@ -581,7 +581,7 @@ export class Model {
     try {
       if (prepared.resultKeys.length === 0 && prepared.echoes.length > 0) return await Model.#collect(prepared, [], true, true);
       if (prepared.queue !== null) {
-        const result = await prepared.queue.submit(prepared.feeds, prepared.timeoutMs);
+        const result = await prepared.queue.submit(prepared.feeds, prepared.timeoutMs, prepared.waitLimitMs);
         return await Model.#collect(prepared, result.tensors, result.owned, true);
       }
       return await Model.#collect(prepared, await this.#execute(session, prepared.plan, prepared.feeds, prepared.timeoutMs, prepared.waitLimitMs), true, true);

@@ -164,6 +164,34 @@ t.test('large batch splitting, and requests larger than maxBatchSize without it'
   await split.dispose();
 });
 
+t.test('a request still queued when its runTimeoutMs passes leaves its batch with DEADLINE_EXCEEDED; the others run', async (t) => {
+  const model = await loadModel(BATCHING, { batching: { maxBatchSize: 100, batchTimeoutMicros: 700_000 } });
+  const t0 = performance.now();
+  const limited = model.run({ x: [[1, 1]] }, { runTimeoutMs: 100 });
+  const patient = model.run({ x: [[2, 2]] });
+  await t.rejects(limited, { code: 'DEADLINE_EXCEEDED', message: /^the run waited \d+ ms in the batch queue of signature 'serving_default' \(batchTimeoutMicros 700000, 0 batch\(es\) executing\), past its runTimeoutMs of 100 ms, and was not started$/ });
+  const failedAfter = performance.now() - t0;
+  t.ok(failedAfter < 600, `failed when its limit passed (${failedAfter.toFixed(0)} ms), not with its batch (700 ms)`);
+  t.equal(model.stats().batching.serving_default!.queued, 1, 'it left the queue; the other request waits');
+  t.same(Array.from((await patient).y!.data as Float32Array), [5, 5], 'the other request runs in the batch, without it');
+  t.same(model.stats().batching.serving_default!.batchSizes, { 1: 1 });
+
+  // A lone request that expires empties its batch; the queue goes on.
+  await t.rejects(model.run({ x: [[3, 3]] }, { runTimeoutMs: 30 }), { code: 'DEADLINE_EXCEEDED' });
+  t.equal(model.stats().batching.serving_default!.queued, 0);
+  t.same(Array.from((await model.run({ x: [[4, 4]] })).y!.data as Float32Array), [9, 9]);
+  await model.dispose();
+
+  // A split request fails when a piece still waits, though others have run; nothing is left queued.
+  const split = await loadModel(BATCHING, { batching: { maxBatchSize: 8, enableLargeBatchSplitting: true, maxExecutionBatchSize: 2, batchTimeoutMicros: 700_000 } });
+  await t.rejects(split.run({ x: [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]] }, { runTimeoutMs: 100 }), { code: 'DEADLINE_EXCEEDED' });
+  const stats = split.stats().batching.serving_default!;
+  t.equal(stats.queued, 0, 'its waiting piece left the queue');
+  t.same(stats.batchSizes, { 2: 2 }, 'its two full pieces had run');
+  t.same(Array.from((await split.run({ x: [[0, 0]] })).y!.data as Float32Array), [1, 1], 'the queue serves on');
+  await split.dispose();
+});
+
 t.test('a full queue answers UNAVAILABLE at once; dispose() fails the requests still queued', async (t) => {
   const model = await loadModel(BATCHING, { batching: { maxBatchSize: 2, batchTimeoutMicros: 30_000_000, maxEnqueuedBatches: 1 } });
   const waiting = model.run({ x: [[1, 1]] }).catch((e: unknown) => e);
