@@ -260,6 +260,51 @@ t.test('serve refuses a token file that is missing, empty or holds a bad token',
   }
 });
 
+t.test("serve refuses JSON configs of the wrong shape, naming them; a JSON config's watch and pollIntervalMs apply unless the flag is given", async (t) => {
+  const serveWith = (file: string) => run(process.execPath, [path.join(__dirname, '..', 'bin', 'tfslice.js'), 'serve', '--model_config_file', file, '--rest_api_port', '0', '--port', '0'])
+    .then(() => null, (e: { code: number; stderr: string }) => e);
+  const shapes: [string, RegExp][] = [
+    ['{"model_config_list": {"config": [{"name": "hp", "base_path": "/models/hp"}]}}', /"model_config_list" is TensorFlow Serving's ModelServerConfig as proto JSON, which tfslice does not read; write it in TensorFlow Serving's text format/],
+    ['{}', /config\.models must be a non-empty array of model configs, got undefined/],
+    ['{"models": "hp"}', /config\.models must be a non-empty array of model configs, got "hp"/],
+    ['{"models": [1]}', /models\[0\] must be an object, got 1/],
+    ['[]', /a JSON model config must be an object \(\{"models": .*\), not an array/],
+    ['null', /a JSON model config must be an object .*, not null/],
+    ['{"models": [{"name": "hp", "basePath": "hp"}], "watch": "yes"}', /config\.watch must be a boolean, got "yes"/],
+  ];
+  for (const [text, message] of shapes) {
+    const file = path.join(tmp, 'shape.json');
+    fs.writeFileSync(file, text);
+    const r = await serveWith(file);
+    t.equal(r?.code, 2, `${text}: a usage error`);
+    t.match(r?.stderr, message, text);
+    t.notMatch(r?.stderr, /at .*\.js:\d+|TypeError|Cannot read/, 'no stack, no raw JavaScript error');
+  }
+
+  // The config's own polling: off, then every 200 ms; no --file_system_poll_wait_seconds.
+  const versions = async (url: string) => JSON.parse((await curl([`${url}/v1/models/w`])).body) as { model_version_status: { version: string; state: string }[] };
+  for (const [watch, expected] of [[{ watch: false }, ['1']], [{ watch: true, pollIntervalMs: 200 }, ['1', '2']]] as const) {
+    const base = basePath(fs.mkdtempSync(path.join(tmp, 'w-')), 'w', { 1: 'half_plus_two' });
+    const file = path.join(tmp, 'watch.json');
+    fs.writeFileSync(file, JSON.stringify({ models: [{ name: 'w', basePath: base, versionPolicy: 'all' }], ...watch }));
+    const served = await startServe(['--model_config_file', file, '--rest_api_port', '0']);
+    try {
+      fs.cpSync(fixture('half_plus_two').dir, path.join(base, '2'), { recursive: true });
+      const until = performance.now() + 4000;
+      let seen: string[] = [];
+      while (performance.now() < until) {
+        seen = (await versions(served.url)).model_version_status.filter((v) => v.state === 'AVAILABLE').map((v) => v.version).sort();
+        if (seen.length === 2) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      t.same(seen, expected, `${JSON.stringify(watch)}: versions AVAILABLE ${seen.join(', ')}`);
+    } finally {
+      served.child.kill('SIGTERM');
+      await served.exited;
+    }
+  }
+});
+
 t.test('the server stops cleanly after all that', async (t) => {
   server.child.kill('SIGTERM');
   t.equal(await server.exited, 0);

@@ -37,7 +37,7 @@ export interface ServeFlags {
   rest_api_port: number;
   rest_api_host: string;
   rest_api_timeout_in_ms: number;
-  file_system_poll_wait_seconds: number;
+  file_system_poll_wait_seconds?: number;
   rest_api_max_body_bytes: number;
   offload_bytes: number;
   codec_threads?: number;
@@ -109,7 +109,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--rest_api_port <port>', 'the HTTP port; 0 picks a free one', port, 8501)
     .option('--rest_api_host <host>', 'the interface to listen on; 0.0.0.0 exposes the server beyond this machine', '127.0.0.1')
     .option('--rest_api_timeout_in_ms <ms>', "longest a request may take in its model before it is answered 504; 0 for none", nonNegativeInt('milliseconds'), 30_000)
-    .option('--file_system_poll_wait_seconds <s>', 'how often to look for new versions; 0 looks once, at start', nonNegativeInt('seconds'), 1)
+    .option('--file_system_poll_wait_seconds <s>', "how often to look for new versions; 0 looks once, at start (default: 1, or a JSON config's watch and pollIntervalMs)", nonNegativeInt('seconds'))
     .option('--rest_api_max_body_bytes <n>', 'largest request body (413 beyond)', nonNegativeInt('a byte count'), 64 * 1024 * 1024)
     .option('--offload_bytes <n>', 'REST bodies, gRPC messages with tensors or tf.Examples, and responses this big are read and written on worker threads, so the event loop serves on (REST and gRPC each have a pool of --codec_threads); Infinity: never', byteCountOrInfinity, 256 * 1024)
     .option('--codec_threads <n>', 'the most worker threads for that, 1 to 64 (default: the cores but one, 1 to 4)', threadCount)
@@ -173,12 +173,17 @@ async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerC
   const batching = await batchingOf(flags);
   const defaults: ModelDefaults = { loadOptions: { opPolicy: flags.op_policy }, maxQueuedRequests: flags.max_queued_requests_per_model };
   if (batching !== undefined) defaults.batching = batching;
-  return { config: { ...config, models: config.models.map((m) => withDefaults(m, defaults)) }, defaults };
+  // What is not an array of objects is left for the ModelManager to name.
+  const models = Array.isArray(config.models)
+    ? config.models.map((m: unknown) => (m !== null && typeof m === 'object' ? withDefaults(m as ManagedModelConfig, defaults) : m) as ManagedModelConfig)
+    : config.models;
+  return { config: { ...config, models }, defaults };
 }
 
 async function modelsOf(flags: ServeFlags): Promise<ModelManagerConfig> {
-  const watch = flags.file_system_poll_wait_seconds > 0;
-  const extra = { watch, pollIntervalMs: Math.max(1, flags.file_system_poll_wait_seconds * 1000) };
+  // The flag when given; else a JSON config's own watch and pollIntervalMs; else every second.
+  const seconds = flags.file_system_poll_wait_seconds;
+  const polling = (s: number) => ({ watch: s > 0, pollIntervalMs: Math.max(1, s * 1000) });
   if (flags.model_config_file !== undefined) {
     if (flags.model_name !== undefined || flags.model_base_path !== undefined) {
       throw new UsageError('--model_config_file and --model_name/--model_base_path exclude each other: the config file names the models');
@@ -186,7 +191,9 @@ async function modelsOf(flags: ServeFlags): Promise<ModelManagerConfig> {
     if (flags.gpu_memory_fraction !== undefined || flags.isolation !== undefined) {
       throw new UsageError('--gpu_memory_fraction and --isolation are for one model (--model_name); in a config file, give each model its own gpuMemoryFraction and isolation (JSON)');
     }
-    return { ...(await readConfigFile(flags.model_config_file)), ...extra };
+    const config = await readConfigFile(flags.model_config_file);
+    const own = config.watch !== undefined || config.pollIntervalMs !== undefined;
+    return seconds === undefined && own ? config : { ...config, ...polling(seconds ?? 1) };
   }
   if (flags.model_base_path === undefined) {
     throw new UsageError('give --model_base_path (and --model_name, default "default") for one model, or --model_config_file for several');
@@ -194,7 +201,7 @@ async function modelsOf(flags: ServeFlags): Promise<ModelManagerConfig> {
   const model: ManagedModelConfig = { name: flags.model_name ?? 'default', basePath: flags.model_base_path };
   if (flags.gpu_memory_fraction !== undefined) model.gpuMemoryFraction = flags.gpu_memory_fraction;
   if (flags.isolation !== undefined) model.isolation = flags.isolation;
-  return { models: [model], ...extra };
+  return { models: [model], ...polling(seconds ?? 1) };
 }
 
 // --auth_token_file [--auth_protect_health]: the tokens both protocols require.

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
-import { invalidType, outOfRange } from '../errors';
+import { describe, invalidType, outOfRange } from '../errors';
 import type { Isolation } from '../gpu';
 import type { Feeds } from '../model';
 import type { BatchingOptions } from '../batching';
@@ -263,16 +263,31 @@ export function resolveManagerConfig(value: unknown, where = 'config'): Resolved
  * (a text-format ModelServerConfig; anything whose first character is not '{'). Relative base
  * paths are resolved against the file's directory.
  */
+function parseJson(text: string): { ok: true; value: unknown } | { ok: false; error: Error } {
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (error) {
+    return { ok: false, error: error as Error };
+  }
+}
+
 export async function readConfigFile(file: string): Promise<ModelManagerConfig> {
   if (typeof file !== 'string' || file === '') throw invalidType('file', 'a configuration file path', file);
   const text = await readFile(file, 'utf8');
   let config: ModelManagerConfig;
-  if (text.trimStart().startsWith('{')) {
-    try {
-      config = JSON.parse(text) as ModelManagerConfig;
-    } catch (error) {
-      throw new SyntaxError(`${file} is not valid JSON: ${(error as Error).message}`);
+  // JSON when it parses as JSON, or looks like it (a text-format file starts with a field name or a comment).
+  const json = parseJson(text);
+  if (json.ok || /^\s*[{[]/.test(text)) {
+    if (!json.ok) throw new SyntaxError(`${file} is not valid JSON: ${json.error.message}`);
+    const value = json.value;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new TypeError(`${file}: a JSON model config must be an object ({"models": [{"name": ..., "basePath": ...}]}), not ${Array.isArray(value) ? 'an array' : describe(value)}`);
     }
+    if ('model_config_list' in value) {
+      throw new TypeError(`${file}: "model_config_list" is TensorFlow Serving's ModelServerConfig as proto JSON, which tfslice does not read; ` +
+        'write it in TensorFlow Serving\'s text format (model_config_list { config { name: ... base_path: ... } }), or as tfslice\'s JSON ({"models": [{"name": ..., "basePath": ...}]})');
+    }
+    config = value as ModelManagerConfig;
   } else {
     try {
       config = parseModelServerConfig(text);

@@ -84,9 +84,4 @@ export interface ModelManagerConfig {
     /** How long a run waits for a version that is loading (ms) before it fails with UNAVAILABLE. Default 30000. */
     queueTimeoutMs?: number;
 }
-/**
- * Reads a configuration file: JSON (a ModelManagerConfig), or TensorFlow Serving's model config
- * (a text-format ModelServerConfig; anything whose first character is not '{'). Relative base
- * paths are resolved against the file's directory.
- */
 export declare function readConfigFile(file: string): Promise<ModelManagerConfig>;
