@@ -492,7 +492,7 @@ t.test('watch: an isolated version whose host died is reloaded', async (t) => {
   await mm.start();
   const pid = mm.get('m').hostPid!;
   process.kill(pid, 'SIGKILL');
-  await t.rejects(mm.run('m', feeds), { code: 'MODEL_CRASHED' }, 'the run that finds the host dead fails');
+  await t.rejects(mm.run('m', feeds), { code: 'MODEL_CRASHED', message: /was killed by SIGKILL.*; version 1 is loaded again at the next look for versions \(within 30 ms\)$/ }, 'the run that finds the host dead fails, and says what follows');
   t.match(failures, [{ version: 1, error: { code: 'MODEL_CRASHED' } }], 'the version is reported crashed');
   await until('v1 reloaded', () => stateOf(mm, 'm', 1) === 'AVAILABLE');
   t.same(states(events, 1), ['START', 'LOADING', 'AVAILABLE', 'END', 'START', 'LOADING', 'AVAILABLE']);
@@ -510,6 +510,12 @@ t.test('an isolated version whose host dies with runs waiting on it: every one o
   await new Promise((r) => setTimeout(r, 300));
   process.kill(mm.get('s').hostPid!, 'SIGKILL');
   t.same(await Promise.all(runs), Array(5).fill('MODEL_CRASHED'), 'the executing run and the four waiting behind it');
+  // Without watch mode nothing reloads it by itself: the error says what does (not the Model's "load it again").
+  await t.rejects(mm.run('s', { n: new Tensor('int32', new Int32Array([1]), []) }), {
+    code: 'UNAVAILABLE',
+    message: /^model 's' has no AVAILABLE version \(versions: 1 END \(.*was killed by SIGKILL.*; version 1 is END until it is loaded again: load\('s'\) or reconfigure\(\) \(tfslice serve: ModelService\/HandleReloadConfigRequest\)\)\)$/,
+  });
+  t.notMatch(mm.status('s').versions[0]!.error?.message, /stays failed/);
 });
 
 t.test('warm-up runs before AVAILABLE; a failing warm-up fails the version', async (t) => {

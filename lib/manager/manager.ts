@@ -334,7 +334,7 @@ export class ModelManager {
         return await work(entry.model!, entry.version);
       } catch (error) {
         const code = (error as { code?: unknown }).code;
-        if (code === 'MODEL_CRASHED') this.#crashed(m, entry, asError(error));
+        if (code === 'MODEL_CRASHED') throw this.#crashed(m, entry, asError(error));
         // A run that waited on this version when its host died was dropped by the dispose that
         // followed: it failed because of the crash, and says so.
         if (code === 'MODEL_DISPOSED' && entry.crashed && entry.error) throw new ModelCrashedError(entry.error.message);
@@ -564,8 +564,14 @@ export class ModelManager {
   }
 
   // An isolated version whose host died: out of routing at once, reloaded by the next look.
-  #crashed(m: Managed, entry: Entry, error: Error): void {
-    if (entry.state !== 'AVAILABLE') return;
+  // Returns the error for the run, which says what loads the version again here (the Model's
+  // own message says to load it again, which a server's client cannot do).
+  #crashed(m: Managed, entry: Entry, died: Error): Error {
+    if (entry.state !== 'AVAILABLE') return entry.crashed && entry.error ? entry.error : died;
+    const again = this.#config.watch
+      ? `version ${entry.version} is loaded again at the next look for versions (within ${this.#config.pollIntervalMs} ms)`
+      : `version ${entry.version} is END until it is loaded again: load('${m.config.name}') or reconfigure() (tfslice serve: ModelService/HandleReloadConfigRequest)`;
+    const error = new ModelCrashedError(`${died.message.replace(/; the model stays failed: load it again to run it$/, '')}; ${again}`);
     const model = entry.model!;
     entry.model = null;
     entry.error = error;
@@ -573,6 +579,7 @@ export class ModelManager {
     this.#set(m, entry, 'END');
     this.#events.emit('failure', { name: m.config.name, version: entry.version, error });
     void model.dispose();
+    return error;
   }
 
   #set(m: Managed, entry: Entry, state: VersionState): void {
