@@ -2,7 +2,7 @@
 // tfslice did not write), health endpoints open for probes unless protected, limits on headers,
 // slow clients and connections, a per-model cap on the requests held (503 / UNAVAILABLE), and
 // request paths that only ever select configured models.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -298,11 +298,28 @@ t.test("serve refuses JSON configs of the wrong shape, naming them; a JSON confi
         await new Promise((r) => setTimeout(r, 100));
       }
       t.same(seen, expected, `${JSON.stringify(watch)}: versions AVAILABLE ${seen.join(', ')}`);
+      if (expected.length === 2) t.match(served.stderr(), /^tfslice serve: model 'w' version 2: AVAILABLE$/m, 'the new version is logged as it comes');
     } finally {
       served.child.kill('SIGTERM');
       await served.exited;
     }
   }
+});
+
+t.test('serve: SIGTERM while the models load stops it with 0, before it listens', async (t) => {
+  const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'tfslice.js'), 'serve', '--model_name', 'half', '--model_base_path', half, '--rest_api_port', '0', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d));
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  const exited = new Promise<[number | null, string | null]>((resolve) => child.on('exit', (code, signal) => resolve([code, signal])));
+  // libtensorflow mapped: start() is loading the models.
+  const until = performance.now() + 30_000;
+  while (performance.now() < until && !fs.readFileSync(`/proc/${child.pid}/maps`, 'utf8').includes('libtensorflow')) await new Promise((r) => setTimeout(r, 2));
+  child.kill('SIGTERM');
+  t.same(await exited, [0, null], 'exit code 0, not killed by the signal');
+  t.match(stderr, /SIGTERM while the models load: stopping/);
+  t.notMatch(stdout, /REST API at/, 'it never listened');
 });
 
 t.test('the server stops cleanly after all that', async (t) => {

@@ -217,6 +217,11 @@ async function authOf(flags: ServeFlags): Promise<AuthOptions | undefined> {
   }
 }
 
+// One line of the log on stderr; a multi-line message's lines after the first are indented.
+function log(message: string): void {
+  process.stderr.write(`tfslice serve: ${message.replace(/\n/g, '\n    ')}\n`);
+}
+
 /** Runs the server until a signal stops it; resolves to the exit code. */
 export async function serve(flags: ServeFlags): Promise<number> {
   // A bad request that fails inside TensorFlow is answered with TensorFlow's message; its
@@ -252,14 +257,43 @@ export async function serve(flags: ServeFlags): Promise<number> {
     maxHeaderBytes: flags.rest_api_max_header_bytes,
     maxConnections: flags.rest_api_max_connections,
   });
-  const status = await manager.start();
+  // A signal while the models load: they stop loading, nothing listens, exit 0; a second one exits at once.
+  let interrupted = false;
+  const early = (signal: NodeJS.Signals) => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    process.stderr.write(`tfslice serve: ${signal} while the models load: stopping (${signal} again to exit now)\n`);
+    void manager.stop();
+  };
+  process.on('SIGTERM', early);
+  process.on('SIGINT', early);
+  const status = await manager.start().catch((error: unknown) => {
+    if (interrupted) return null;
+    throw error;
+  });
+  process.off('SIGTERM', early);
+  process.off('SIGINT', early);
+  if (interrupted || status === null) {
+    await manager.stop();
+    await app.close();
+    process.stderr.write('tfslice serve: stopped\n');
+    return 0;
+  }
   for (const model of status) {
     const serving = model.versions.filter((v) => v.state === 'AVAILABLE').map((v) => v.version);
     const failed = model.versions.filter((v) => v.error);
     const line = serving.length ? `serving version${serving.length > 1 ? 's' : ''} ${serving.join(', ')}` : 'no version serving';
-    process.stderr.write(`tfslice serve: model '${model.name}' (${model.basePath}): ${line}${model.error ? `; ${model.error.message}` : ''}\n`);
-    for (const v of failed) process.stderr.write(`tfslice serve:   version ${v.version} failed: ${v.error!.message.split('\n')[0]}\n`);
+    log(`model '${model.name}' (${model.basePath}): ${line}${model.error ? `; ${model.error.message}` : ''}`);
+    for (const v of failed) log(`  version ${v.version} failed: ${v.error!.message}`);
   }
+  // From here on, what changes (watch mode, reloads, a host that died) is logged as it happens,
+  // as TensorFlow Serving logs each servable's loads and unloads.
+  manager.on('state', (e) => {
+    if (e.state === 'AVAILABLE' || e.state === 'END') log(`model '${e.name}' version ${e.version}: ${e.state}${e.error ? `: ${e.error.message}` : ''}`);
+  });
+  manager.on('failure', (e) => {
+    if (e.version === null) log(`model '${e.name}': ${e.error.message}`);
+  });
   let address: string;
   const grpcServer = createGrpcServer({
     manager, metrics, tensorContent: flags.enable_serialization_as_tensor_content ?? false, timeoutMs: flags.rest_api_timeout_in_ms, draining: () => draining, auth,
