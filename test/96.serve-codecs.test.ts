@@ -5,6 +5,8 @@
 // the examples of its serving_config.md), and TensorProto's numeric fields on the wire
 // (lib/serve/tensor-proto-wire.ts) against protobufjs's generated code.
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
@@ -15,6 +17,7 @@ import t from 'tap';
 
 import { Tensor } from '../lib/index';
 import { native } from '../lib/native';
+import { readConfigFile } from '../lib/manager/config';
 import { parseModelServerConfig } from '../lib/manager/tfs-config';
 import { FloatLiteral, parseJson } from '../lib/serve/json';
 import { PROTO_DIR, protos, tensorFromProto } from '../lib/serve/tensor-proto';
@@ -455,6 +458,21 @@ model_config_list: {
     ['model_config_list { config { name: "a" base_path: "/a" model_version_policy { latest {} all {} } } }', /needs exactly one of latest, all, specific/],
   ];
   for (const [text, message] of errors) t.throws(() => parseModelServerConfig(text), { name: 'TextFormatError', message }, text);
+});
+
+t.test('a text-format model config that the ModelManager would refuse is named in its own field names', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-tfs-config-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cases: [string, RegExp][] = [
+    ['model_config_list { config { name: "a" base_path: "/a" } config { name: "a" base_path: "/b" } }', /^\S+: model_config_list\.config\[1\]\.name must be unique, got "a"$/],
+    ['model_config_list { config { name: "a" base_path: "/a" model_version_policy { specific { } } } }', /^\S+: model_config_list\.config\[0\]\.model_version_policy\.specific\.versions must be a non-empty array of versions/],
+    ['model_config_list { config { name: "a" base_path: "/a" version_labels { key: "st able" value: 1 } } }', /^\S+: model_config_list\.config\[0\]\.version_labels key "st able" must be a label/],
+  ];
+  for (const [text, message] of cases) {
+    const file = path.join(dir, 'models.conf');
+    fs.writeFileSync(file, text);
+    await t.rejects(readConfigFile(file), { message }, text);
+  }
 });
 
 t.test('plain values: bool bytes other than 0 and 1 read as true; nesting past 254 levels is INVALID_ARGUMENT, not a stack overflow', async (t) => {

@@ -414,6 +414,10 @@ a = i.inputs['a']; a.dtype = tf.DT_INT32; a.tensor_shape.dim.add(size=1); a.int_
 out['ints'] = failure(PREDICT, i, ts.PredictResponse)
 bad = ts.ReloadConfigRequest(); bad.config.model_config_list.config.add(name='x', base_path='/tmp', model_platform='pytorch')
 out['bad'] = failure(M + 'HandleReloadConfigRequest', bad, ts.ReloadConfigResponse)
+dup = ts.ReloadConfigRequest()
+dup.config.model_config_list.config.add(name='half', base_path='/tmp')
+dup.config.model_config_list.config.add(name='half', base_path='/tmp')
+out['dup'] = failure(M + 'HandleReloadConfigRequest', dup, ts.ReloadConfigResponse)
 print(json.dumps(out))
 `, server.grpc);
   t.equal(r.reload, 0, 'OK');
@@ -421,6 +425,7 @@ print(json.dumps(out))
   t.equal(r.tiny, 3, 'a new model serves');
   t.match(r.ints, ['NOT_FOUND', /no model named "ints"/], 'a model left out is gone');
   t.match(r.bad, ['INVALID_ARGUMENT', /model_platform "pytorch" is not served by tfslice/]);
+  t.match(r.dup, ['INVALID_ARGUMENT', /^config\.model_config_list\.config\[1\]\.name must be unique, got "half"$/], "the request's own field names, not the ModelManager's");
 });
 
 t.test('with --enable_batching, a model a reload adds is batched like the others', async (t) => {

@@ -11,7 +11,7 @@ import type { Isolation } from '../gpu';
 import type { Feeds } from '../model';
 import type { BatchingOptions } from '../batching';
 import { type LoadOptions, resolveLoadOptions } from '../options';
-import { parseModelServerConfig } from './tfs-config';
+import { parseModelServerConfig, withProtoFieldNames } from './tfs-config';
 
 /**
  * Which versions on disk are served (TensorFlow Serving's model_version_policy).
@@ -291,8 +291,11 @@ export async function readConfigFile(file: string): Promise<ModelManagerConfig> 
   } else {
     try {
       config = parseModelServerConfig(text);
+      // Checked here too, so that what the ModelManager would refuse is named as the file names it.
+      resolveManagerConfig(config);
     } catch (error) {
       if (error instanceof SyntaxError) error.message = `${file} (TensorFlow Serving's text-format model config): ${error.message}`;
+      else if (error instanceof TypeError || error instanceof RangeError) error.message = `${file}: ${withProtoFieldNames(error.message, 'model_config_list.config')}`;
       throw error;
     }
   }

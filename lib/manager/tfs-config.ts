@@ -280,6 +280,23 @@ function policy(parsed: Parsed | undefined, where: string): VersionPolicy | unde
 }
 
 /**
+ * A ModelManager config error's message in TensorFlow Serving's field names, for a config that
+ * came as a ModelServerConfig (the text-format file, a gRPC reload): `models[1].basePath` becomes
+ * `${list}[1].base_path`, `config.models` becomes `list`.
+ */
+export function withProtoFieldNames(message: string, list: string): string {
+  return message
+    .replace(/\bconfig\.models\b/g, list)
+    .replace(/\bmodels\[(\d+)\]/g, `${list}[$1]`)
+    .replace(/\.basePath\b/g, '.base_path')
+    .replace(/\.versionPolicy\.specific\[(\d+)\]/g, '.model_version_policy.specific.versions[$1]')
+    .replace(/\.versionPolicy\.specific\b/g, '.model_version_policy.specific.versions')
+    .replace(/\.versionPolicy\.latest\b/g, '.model_version_policy.latest.num_versions')
+    .replace(/\.versionPolicy\b/g, '.model_version_policy')
+    .replace(/\.versionLabels\b/g, '.version_labels');
+}
+
+/**
  * Reads TensorFlow Serving's model config (text-format ModelServerConfig) as a ModelManager
  * configuration: each `config` becomes a model with its name, base path, version policy and
  * version labels. `model_platform`, when given, must be "tensorflow". Relative base paths are

@@ -20,6 +20,7 @@ import * as grpc from '@grpc/grpc-js';
 import { dtypeInfo } from '../dtypes';
 import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { ManagedModelConfig, ModelManager } from '../manager';
+import { withProtoFieldNames } from '../manager/tfs-config';
 import type { Model } from '../model';
 import type { TensorSpec } from '../proto';
 import { Tensor } from '../tensor';
@@ -473,7 +474,13 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const config = (call.request.config as Message | undefined)?.model_config_list as Message | undefined;
       if (!config) throw new InvalidArgumentError('ReloadConfigRequest needs config.model_config_list (custom_model_config is not served)');
       const models = ((config.config as Message[] | undefined) ?? []).map((c, i) => reloadedModel(manager, c, i, options.modelDefaults ?? {}));
-      await manager.reconfigure(models);
+      try {
+        await manager.reconfigure(models);
+      } catch (error) {
+        // The ModelManager names its own fields; the request has ModelServerConfig's.
+        if (error instanceof TypeError || error instanceof RangeError) error.message = withProtoFieldNames(error.message, 'config.model_config_list.config');
+        throw error;
+      }
       return { status: { error_code: 0, error_message: '' } };
     }),
     GetModelStatus: unary('grpc_status', async (call) => {

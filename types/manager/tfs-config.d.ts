@@ -26,6 +26,12 @@ export declare class TextFormatError extends SyntaxError {
     constructor(message: string);
 }
 /**
+ * A ModelManager config error's message in TensorFlow Serving's field names, for a config that
+ * came as a ModelServerConfig (the text-format file, a gRPC reload): `models[1].basePath` becomes
+ * `${list}[1].base_path`, `config.models` becomes `list`.
+ */
+export declare function withProtoFieldNames(message: string, list: string): string;
+/**
  * Reads TensorFlow Serving's model config (text-format ModelServerConfig) as a ModelManager
  * configuration: each `config` becomes a model with its name, base path, version policy and
  * version labels. `model_platform`, when given, must be "tensorflow". Relative base paths are
