@@ -260,7 +260,10 @@ export async function serve(flags: ServeFlags): Promise<number> {
   // A signal while the models load: they stop loading, nothing listens, exit 0; a second one exits at once.
   let interrupted = false;
   const early = (signal: NodeJS.Signals) => {
-    if (interrupted) process.exit(130);
+    if (interrupted) {
+      process.stderr.write(`tfslice serve: ${signal} again: exiting now\n`);
+      process.exit(130);
+    }
     interrupted = true;
     process.stderr.write(`tfslice serve: ${signal} while the models load: stopping (${signal} again to exit now)\n`);
     void manager.stop();

@@ -257,12 +257,6 @@ export function resolveManagerConfig(value: unknown, where = 'config'): Resolved
   });
 }
 
-
-/**
- * Reads a configuration file: JSON (a ModelManagerConfig), or TensorFlow Serving's model config
- * (a text-format ModelServerConfig; anything whose first character is not '{'). Relative base
- * paths are resolved against the file's directory.
- */
 function parseJson(text: string): { ok: true; value: unknown } | { ok: false; error: Error } {
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
@@ -271,6 +265,15 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; er
   }
 }
 
+/**
+ * Reads a configuration file: JSON (a ModelManagerConfig object), or TensorFlow Serving's model
+ * config (a text-format ModelServerConfig: any text that neither parses as JSON nor starts with
+ * '{' or '['). Relative base paths are resolved against the file's directory.
+ *
+ * @throws SyntaxError for JSON or text format that does not parse; TypeError/RangeError naming
+ *   the field (in TensorFlow Serving's names for a text-format file), also for JSON that is not
+ *   an object or is TensorFlow Serving's ModelServerConfig as proto JSON
+ */
 export async function readConfigFile(file: string): Promise<ModelManagerConfig> {
   if (typeof file !== 'string' || file === '') throw invalidType('file', 'a configuration file path', file);
   const text = await readFile(file, 'utf8');

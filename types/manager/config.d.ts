@@ -84,4 +84,13 @@ export interface ModelManagerConfig {
     /** How long a run waits for a version that is loading (ms) before it fails with UNAVAILABLE. Default 30000. */
     queueTimeoutMs?: number;
 }
+/**
+ * Reads a configuration file: JSON (a ModelManagerConfig object), or TensorFlow Serving's model
+ * config (a text-format ModelServerConfig: any text that neither parses as JSON nor starts with
+ * '{' or '['). Relative base paths are resolved against the file's directory.
+ *
+ * @throws SyntaxError for JSON or text format that does not parse; TypeError/RangeError naming
+ *   the field (in TensorFlow Serving's names for a text-format file), also for JSON that is not
+ *   an object or is TensorFlow Serving's ModelServerConfig as proto JSON
+ */
 export declare function readConfigFile(file: string): Promise<ModelManagerConfig>;
