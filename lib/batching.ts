@@ -235,6 +235,8 @@ interface Task {
   readonly enqueued: number;
   /** The request's TensorFlow run timeout, ms (0: none). */
   readonly timeoutMs: number;
+  /** How long the request may wait before it starts, ms from `enqueued` (its runTimeoutMs; 0: no limit). */
+  readonly waitLimitMs: number;
   /** The batch it was added to. */
   batch: Batch | null;
 }
@@ -250,7 +252,21 @@ interface Batch {
   started: boolean;
 }
 
-type Execute = (feeds: NativeTensors, timeoutMs: number) => Promise<NativeTensors>;
+/**
+ * Runs a batch's feeds: `timeoutMs` is TensorFlow's run timeout, `waitLimitMs` how long the run
+ * may wait for a run slot (maxConcurrentRuns) before it is dropped with a NotStartedError (0: no limit).
+ */
+type Execute = (feeds: NativeTensors, timeoutMs: number, waitLimitMs: number) => Promise<NativeTensors>;
+
+/**
+ * @internal DEADLINE_EXCEEDED for a run dropped while it waited for a run slot (it never started),
+ * as opposed to one TensorFlow stopped.
+ */
+export class NotStartedError extends TensorFlowError {
+  constructor(message: string) {
+    super('DEADLINE_EXCEEDED', message);
+  }
+}
 
 /** @internal The queue of one signature (and output selection) of one model. */
 export class BatchQueue {
@@ -298,7 +314,7 @@ export class BatchQueue {
         `(batching.maxBatchSize ${o.maxBatchSize}); send fewer rows per request, raise maxBatchSize, or set enableLargeBatchSplitting`);
     }
     // Nothing to join: it runs as it is, outside the queue.
-    if (rows === 0) return this.#execute(feeds, timeoutMs).then((tensors) => ({ tensors, owned: true }));
+    if (rows === 0) return this.#execute(feeds, timeoutMs, waitLimitMs).then((tensors) => ({ tensors, owned: true }));
     const inner = this.#innerOf(feeds);
     // Where its rows go: into the open batch if it fits, then into new batches.
     const limit = o.enableLargeBatchSplitting ? o.maxExecutionBatchSize : o.maxBatchSize;
@@ -334,7 +350,7 @@ export class BatchQueue {
       const now = performance.now();
       let at = 0;
       const tasks = sizes.map((size, piece) => {
-        const task: Task = { request, piece, rows: size, feeds: size === rows ? feeds : sliceRows(feeds, at, size), enqueued: now, timeoutMs, batch: null };
+        const task: Task = { request, piece, rows: size, feeds: size === rows ? feeds : sliceRows(feeds, at, size), enqueued: now, timeoutMs, waitLimitMs, batch: null };
         at += size;
         const target = piece === 0 && first > 0 ? open! : this.#startBatch(inner);
         this.#add(target, task);
@@ -458,10 +474,19 @@ export class BatchQueue {
     let retried = false;
     // The shortest limit of its requests (a request stopped by another's limit gets its own in the retry).
     const limits = batch.tasks.map((task) => task.timeoutMs).filter((ms) => ms > 0);
+    // It may wait for a run slot as long as the request with the least wait left.
+    const left = batch.tasks.map((task) => this.#waitLeft(task)).filter((ms) => ms > 0);
     try {
-      const outputs = await this.#execute(this.#join(batch, size), limits.length > 0 ? Math.min(...limits) : 0);
+      const outputs = await this.#execute(this.#join(batch, size), limits.length > 0 ? Math.min(...limits) : 0, left.length > 0 ? Math.min(...left) : 0);
       this.#deliver(batch, outputs, size);
     } catch (error) {
+      if (error instanceof NotStartedError) {
+        // Dropped while it waited for a run slot: the requests whose own limit has passed fail,
+        // the others wait on, each as a run of its own.
+        for (const task of batch.tasks) await this.#runAlone(batch, task);
+        this.#count(batch, size, delays, true);
+        return;
+      }
       // A failure inside TensorFlow: run each request alone, so that only the one that
       // causes it fails (TensorFlow Serving fails the whole batch). A dead host, a disposed
       // model (MODEL_CRASHED, MODEL_DISPOSED: not TensorFlow's codes) or a batch whose
@@ -472,17 +497,37 @@ export class BatchQueue {
       } else {
         retried = true;
         this.#stats.retriedBatches++;
-        for (const task of batch.tasks) {
-          const alone: Batch = { tasks: [task], rows: task.rows, inner: batch.inner, ready: true, timer: null, started: true };
-          const aloneSize = paddedSize(this.#options.allowedBatchSizes, task.rows);
-          try {
-            this.#deliver(alone, await this.#execute(this.#join(alone, aloneSize), task.timeoutMs), aloneSize);
-          } catch (e) {
-            this.#fail(task.request, e);
-          }
-        }
+        for (const task of batch.tasks) await this.#runAlone(batch, task);
       }
     }
+    this.#count(batch, size, delays, retried);
+  }
+
+  // The wait a task has left before it must start, ms: > 0, -1 when it has passed, 0 for no limit.
+  #waitLeft(task: Task): number {
+    if (task.waitLimitMs <= 0) return 0;
+    const left = task.waitLimitMs - (performance.now() - task.enqueued);
+    return left > 0 ? left : -1;
+  }
+
+  // One task of a batch run as a run of its own (a retry), unless its wait limit has passed.
+  async #runAlone(batch: Batch, task: Task): Promise<void> {
+    const left = this.#waitLeft(task);
+    if (left < 0) {
+      this.#fail(task.request, new NotStartedError(`the run waited ${Math.round(performance.now() - task.enqueued)} ms in the batch queue of signature '${this.#signature}' ` +
+        `and for a run slot (maxConcurrentRuns), past its runTimeoutMs of ${task.waitLimitMs} ms, and was not started`));
+      return;
+    }
+    const alone: Batch = { tasks: [task], rows: task.rows, inner: batch.inner, ready: true, timer: null, started: true };
+    const aloneSize = paddedSize(this.#options.allowedBatchSizes, task.rows);
+    try {
+      this.#deliver(alone, await this.#execute(this.#join(alone, aloneSize), task.timeoutMs, left), aloneSize);
+    } catch (e) {
+      this.#fail(task.request, e);
+    }
+  }
+
+  #count(batch: Batch, size: number, delays: readonly number[], retried: boolean): void {
     const stats = this.#stats;
     stats.batches++;
     stats.requests += batch.tasks.length;

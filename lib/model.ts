@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
-import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, type ResolvedBatching, unbatchableReason } from './batching';
+import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, NotStartedError, type ResolvedBatching, unbatchableReason } from './batching';
 import { dtypeInfo, type NumericDType, type TypedArray } from './dtypes';
 import { fromNative, GpuConfigConflictError, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
 import { loadOpLibrary, loadTensorFlow } from './library';
@@ -666,7 +666,7 @@ export class Model {
       const expiry = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           if (!session.cancelQueued!(ticket)) return; // it started: TensorFlow's own limit applies
-          dropped = new TensorFlowError('DEADLINE_EXCEEDED', `the run waited ${Math.round(performance.now() - started)} ms for its turn (maxConcurrentRuns ${this.maxConcurrentRuns}, ${ahead} run(s) queued ahead of it), past its runTimeoutMs of ${waitLimitMs} ms, and was not started`);
+          dropped = new NotStartedError(`the run waited ${Math.round(performance.now() - started)} ms for its turn (maxConcurrentRuns ${this.maxConcurrentRuns}, ${ahead} run(s) queued ahead of it), past its runTimeoutMs of ${waitLimitMs} ms, and was not started`);
           reject(dropped);
         }, waitLimitMs);
       });
@@ -694,7 +694,7 @@ export class Model {
         const at = this.#waiting.indexOf(wake);
         if (at < 0) return;
         this.#waiting.splice(at, 1);
-        reject(new TensorFlowError('DEADLINE_EXCEEDED', `the run waited ${Math.round(performance.now() - started)} ms for its turn (maxConcurrentRuns ${this.maxConcurrentRuns}, ${ahead} run(s) queued ahead of it), past its runTimeoutMs of ${limitMs} ms, and was not started`));
+        reject(new NotStartedError(`the run waited ${Math.round(performance.now() - started)} ms for its turn (maxConcurrentRuns ${this.maxConcurrentRuns}, ${ahead} run(s) queued ahead of it), past its runTimeoutMs of ${limitMs} ms, and was not started`));
       }, limitMs);
       const wake = (granted: boolean) => {
         clearTimeout(timer);
@@ -872,7 +872,7 @@ export class Model {
       inputKeys: sig.inputKeys,
       // A copy: the caller may change its `outputs` array after this call.
       outputKeys: Object.freeze([...outputKeys]),
-      execute: (feeds, timeoutMs) => this.#execute(session, plan, feeds, timeoutMs),
+      execute: (feeds, timeoutMs, waitLimitMs) => this.#execute(session, plan, feeds, timeoutMs, waitLimitMs),
       maxConcurrentRuns: this.maxConcurrentRuns,
       stats,
       emit: (event) => {

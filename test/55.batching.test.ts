@@ -192,6 +192,25 @@ t.test('a request still queued when its runTimeoutMs passes leaves its batch wit
   await split.dispose();
 });
 
+t.test('a batch that waits for a run slot (maxConcurrentRuns) past a request\'s runTimeoutMs: that request fails, the others run', async (t) => {
+  const model = await loadModel(BATCHING, { maxConcurrentRuns: 1, batching: { maxBatchSize: 30_000_000, numBatchThreads: 1 } });
+  // Another output selection is another queue: its big batch holds the only run slot meanwhile.
+  const rows = 20_000_000;
+  const hog = model.run({ x: new Tensor('float32', new Float32Array(rows * 2).fill(1), [rows, 2]) }, { outputs: ['row_sum'] });
+  await new Promise((r) => setTimeout(r, 10));
+  const t0 = performance.now();
+  const [limited, patient] = [model.run({ x: [[1, 2]] }, { runTimeoutMs: 20 }), model.run({ x: [[3, 4]] })];
+  await t.rejects(limited, { code: 'DEADLINE_EXCEEDED', message: /^the run waited \d+ ms in the batch queue of signature 'serving_default' and for a run slot \(maxConcurrentRuns\), past its runTimeoutMs of 20 ms, and was not started$/ });
+  const failedAfter = performance.now() - t0;
+  t.same(Array.from((await patient).y!.data as Float32Array), [7, 9], 'the request without a limit runs once the slot is free');
+  t.equal((await hog).row_sum!.shape[0], rows);
+  t.ok(failedAfter < 5000, `the limited request failed at its limit (${failedAfter.toFixed(0)} ms)`);
+  const alone = await model.run({ x: [[5, 6]] }, { runTimeoutMs: 20 });
+  t.same(Array.from(alone.y!.data as Float32Array), [11, 13], 'a limit that is not reached changes nothing');
+  t.equal(model.stats().batching.serving_default!.queued, 0);
+  await model.dispose();
+});
+
 t.test('a full queue answers UNAVAILABLE at once; dispose() fails the requests still queued', async (t) => {
   const model = await loadModel(BATCHING, { batching: { maxBatchSize: 2, batchTimeoutMicros: 30_000_000, maxEnqueuedBatches: 1 } });
   const waiting = model.run({ x: [[1, 1]] }).catch((e: unknown) => e);

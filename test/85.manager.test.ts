@@ -237,6 +237,10 @@ t.test('load, unload and reload by hand', async (t) => {
   t.same(states(events, 2).slice(-2), ['UNLOADING', 'END']);
   t.equal((await mm.predict('m', feeds)).version, 1, 'after unload(m, 2), 1 serves');
   await t.rejects(mm.run('m', feeds, { version: 2 }), { code: 'UNAVAILABLE', message: /version 2 of model 'm' is END/ });
+  const again = mm.load('m', 2);
+  const whileEnd = mm.predict('m', feeds, { version: 2 }); // the version is END until the load reaches it
+  await again;
+  t.equal((await whileEnd).version, 2, 'a run for an END version that load() is bringing back waits for it');
 
   await mm.unload('m');
   t.same(mm.status('m').versions.map((v) => v.state), ['END', 'END'], 'unload(m): every version');
@@ -553,6 +557,8 @@ t.test('stop(): runs in flight finish, runs called later reject with UNAVAILABLE
   t.same(states(events, 1), ['START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END']);
   t.equal(mm.stop(), stopped, 'stop() is idempotent');
   await t.rejects(mm.start(), { code: 'UNAVAILABLE' }, 'a stopped manager does not start again (a rejection, as every other call)');
+  await t.rejects(mm.unload('slow'), { code: 'UNAVAILABLE' }, 'nor unloads');
+  await t.rejects(mm.load('slow', 1), { code: 'UNAVAILABLE' }, 'nor loads');
 
   const again = manager(t, { models: [{ name: 'slow', basePath: base }], settleMs: 50 }).mm;
   void again.start();

@@ -224,12 +224,17 @@ export class ModelManager {
     }
     this.#checkVersion(version);
     m.excluded.delete(version);
-    // Runs for this version arriving meanwhile wait for the load (route()), as during start().
+    // Runs for this version arriving meanwhile wait for the load (route()), as during start(),
+    // also when it is END now (unloaded, or failed before).
     m.busy++;
+    m.loading.set(version, (m.loading.get(version) ?? 0) + 1);
     try {
       return await this.#loadPinned(m, name, version);
     } finally {
       m.busy--;
+      const left = m.loading.get(version)! - 1;
+      if (left > 0) m.loading.set(version, left);
+      else m.loading.delete(version);
       settle(m, this.#stopping !== null);
     }
   }
@@ -260,10 +265,12 @@ export class ModelManager {
   /**
    * Unloads a version (or, with none, every version, and stops applying the policy to the
    * model until load(name)). Runs already routed to it finish first. The policy does not
-   * load an unloaded version again until load().
+   * load an unloaded version again until load(). Rejects with UNAVAILABLE once stopped (stop()
+   * unloads every version itself).
    */
   async unload(name: string, version?: number): Promise<void> {
     const m = this.#model(name);
+    this.#running();
     if (version === undefined) {
       m.held = true;
     } else {
@@ -655,6 +662,6 @@ export class ModelManager {
 function managed(config: ResolvedModel): Managed {
   return {
     config, versions: new Map(), error: null, lock: Promise.resolve(), looks: new Map(),
-    held: false, excluded: new Set(), busy: 0, waiters: new Set(), requests: 0,
+    held: false, excluded: new Set(), busy: 0, loading: new Map(), waiters: new Set(), requests: 0,
   };
 }

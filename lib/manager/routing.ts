@@ -29,7 +29,7 @@ export function route(m: Managed, version: number | undefined, stopped: boolean)
   }
   const entry = m.versions.get(version);
   if (entry?.state === 'AVAILABLE') return entry;
-  if (entry?.state === 'START' || entry?.state === 'LOADING' || (!entry && m.busy > 0)) return null;
+  if (entry?.state === 'START' || entry?.state === 'LOADING' || m.loading.has(version) || (!entry && m.busy > 0)) return null;
   if (!entry) return new NotFoundError(`model '${name}' has no version ${version}; it has ${describeVersions(m)}`);
   return unavailable(`version ${version} of model '${name}' is ${entry.state}${entry.error ? `: ${entry.error.message}` : ''}`);
 }

@@ -122,6 +122,8 @@ export interface Managed {
   readonly excluded: Set<number>;
   /** Loads (or an unload-first swap) under way: runs without a version wait for them. */
   busy: number;
+  /** Versions load(name, version) is loading, with how many such calls: runs for them wait, even if END. */
+  readonly loading: Map<number, number>;
   readonly waiters: Set<Waiter>;
   /** Requests use() holds now (waiting for a version, queued or running): at most config.maxQueuedRequests. */
   requests: number;

@@ -63,7 +63,8 @@ export declare class ModelManager {
     /**
      * Unloads a version (or, with none, every version, and stops applying the policy to the
      * model until load(name)). Runs already routed to it finish first. The policy does not
-     * load an unloaded version again until load().
+     * load an unloaded version again until load(). Rejects with UNAVAILABLE once stopped (stop()
+     * unloads every version itself).
      */
     unload(name: string, version?: number): Promise<void>;
     /**
