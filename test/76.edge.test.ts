@@ -271,6 +271,7 @@ t.test("serve refuses JSON configs of the wrong shape, naming them; a JSON confi
     ['[]', /a JSON model config must be an object \(\{"models": .*\), not an array/],
     ['null', /a JSON model config must be an object .*, not null/],
     ['{"models": [{"name": "hp", "basePath": "hp"}], "watch": "yes"}', /config\.watch must be a boolean, got "yes"/],
+    ['\uFEFF{"models": [{"name": "hp", "basePath": "hp"}], "watch": "yes"}', /config\.watch must be a boolean/],
   ];
   for (const [text, message] of shapes) {
     const file = path.join(tmp, 'shape.json');
@@ -281,9 +282,14 @@ t.test("serve refuses JSON configs of the wrong shape, naming them; a JSON confi
     t.notMatch(r?.stderr, /at .*\.js:\d+|TypeError|Cannot read/, 'no stack, no raw JavaScript error');
   }
 
-  // The config's own polling: off, then every 200 ms; no --file_system_poll_wait_seconds.
+  const missing = await serveWith(path.join(tmp, 'no-such.json'));
+  t.equal(missing?.code, 2, 'a config file that is not there: a usage error');
+  t.match(missing?.stderr, /cannot read --model_config_file \S+no-such\.json: ENOENT/);
+
+  // The config's own polling: off, then every 200 ms (pollIntervalMs alone: watching stays on, as
+  // serve's default); no --file_system_poll_wait_seconds.
   const versions = async (url: string) => JSON.parse((await curl([`${url}/v1/models/w`])).body) as { model_version_status: { version: string; state: string }[] };
-  for (const [watch, expected] of [[{ watch: false }, ['1']], [{ watch: true, pollIntervalMs: 200 }, ['1', '2']]] as const) {
+  for (const [watch, expected] of [[{ watch: false }, ['1']], [{ pollIntervalMs: 200 }, ['1', '2']]] as const) {
     const base = basePath(fs.mkdtempSync(path.join(tmp, 'w-')), 'w', { 1: 'half_plus_two' });
     const file = path.join(tmp, 'watch.json');
     fs.writeFileSync(file, JSON.stringify({ models: [{ name: 'w', basePath: base, versionPolicy: 'all' }], ...watch }));
@@ -306,7 +312,7 @@ t.test("serve refuses JSON configs of the wrong shape, naming them; a JSON confi
   }
 });
 
-t.test('serve: SIGTERM while the models load stops it with 0, before it listens', async (t) => {
+t.test('serve: SIGTERM while the models load stops it with 0, before it listens; SIGTERM just after they loaded exits 0 too', async (t) => {
   const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'tfslice.js'), 'serve', '--model_name', 'half', '--model_base_path', half, '--rest_api_port', '0', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -318,8 +324,21 @@ t.test('serve: SIGTERM while the models load stops it with 0, before it listens'
   while (performance.now() < until && !fs.readFileSync(`/proc/${child.pid}/maps`, 'utf8').includes('libtensorflow')) await new Promise((r) => setTimeout(r, 2));
   child.kill('SIGTERM');
   t.same(await exited, [0, null], 'exit code 0, not killed by the signal');
-  t.match(stderr, /SIGTERM while the models load: stopping/);
+  t.match(stderr, /SIGTERM while starting: stopping/);
   t.notMatch(stdout, /REST API at/, 'it never listened');
+
+  // Between the models' first load and listening there is no moment without a handler.
+  for (let i = 0; i < 3; i++) {
+    const next = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'tfslice.js'), 'serve', '--model_name', 'half', '--model_base_path', half, '--rest_api_port', '0', '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const done = new Promise<[number | null, string | null]>((resolve) => next.on('exit', (code, signal) => resolve([code, signal])));
+    let log = '';
+    next.stderr.on('data', (d: Buffer) => {
+      if (/serving version 1/.test(log)) return; // signalled already
+      log += d;
+      if (/serving version 1/.test(log)) next.kill('SIGTERM');
+    });
+    t.same(await done, [0, null], `SIGTERM as the models' line is printed: exit 0 (${i + 1})`);
+  }
 });
 
 t.test('the server stops cleanly after all that', async (t) => {

@@ -464,9 +464,9 @@ t.test('a text-format model config that the ModelManager would refuse is named i
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-tfs-config-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const cases: [string, RegExp][] = [
-    ['model_config_list { config { name: "a" base_path: "/a" } config { name: "a" base_path: "/b" } }', /^\S+: model_config_list\.config\[1\]\.name must be unique, got "a"$/],
-    ['model_config_list { config { name: "a" base_path: "/a" model_version_policy { specific { } } } }', /^\S+: model_config_list\.config\[0\]\.model_version_policy\.specific\.versions must be a non-empty array of versions/],
-    ['model_config_list { config { name: "a" base_path: "/a" version_labels { key: "st able" value: 1 } } }', /^\S+: model_config_list\.config\[0\]\.version_labels key "st able" must be a label/],
+    ['model_config_list { config { name: "a" base_path: "/a" } config { name: "a" base_path: "/b" } }', /^\S+ \(TensorFlow Serving's text-format model config\): model_config_list\.config\[1\]\.name must be unique, got "a"$/],
+    ['model_config_list { config { name: "a" base_path: "/a" model_version_policy { specific { } } } }', /^\S+ \(TensorFlow Serving's text-format model config\): model_config_list\.config\[0\]\.model_version_policy\.specific\.versions must be a non-empty array of versions/],
+    ['model_config_list { config { name: "a" base_path: "/a" version_labels { key: "st able" value: 1 } } }', /^\S+ \(TensorFlow Serving's text-format model config\): model_config_list\.config\[0\]\.version_labels key "st able" must be a label/],
   ];
   for (const [text, message] of cases) {
     const file = path.join(dir, 'models.conf');

@@ -181,7 +181,7 @@ async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerC
 }
 
 async function modelsOf(flags: ServeFlags): Promise<ModelManagerConfig> {
-  // The flag when given; else a JSON config's own watch and pollIntervalMs; else every second.
+  // The flag when given; else a JSON config's own watch and pollIntervalMs over serve's default, every second.
   const seconds = flags.file_system_poll_wait_seconds;
   const polling = (s: number) => ({ watch: s > 0, pollIntervalMs: Math.max(1, s * 1000) });
   if (flags.model_config_file !== undefined) {
@@ -191,9 +191,17 @@ async function modelsOf(flags: ServeFlags): Promise<ModelManagerConfig> {
     if (flags.gpu_memory_fraction !== undefined || flags.isolation !== undefined) {
       throw new UsageError('--gpu_memory_fraction and --isolation are for one model (--model_name); in a config file, give each model its own gpuMemoryFraction and isolation (JSON)');
     }
-    const config = await readConfigFile(flags.model_config_file);
-    const own = config.watch !== undefined || config.pollIntervalMs !== undefined;
-    return seconds === undefined && own ? config : { ...config, ...polling(seconds ?? 1) };
+    let config: ModelManagerConfig;
+    try {
+      config = await readConfigFile(flags.model_config_file);
+    } catch (error) {
+      // The file itself (missing, a directory, unreadable): a bad argument, named by its flag.
+      if (typeof (error as NodeJS.ErrnoException).syscall === 'string') throw new UsageError(`cannot read --model_config_file ${flags.model_config_file}: ${(error as Error).message}`);
+      throw error;
+    }
+    if (seconds !== undefined) return { ...config, ...polling(seconds) };
+    // serve's default (every second), under what the config itself sets of it.
+    return { ...config, watch: config.watch ?? true, pollIntervalMs: config.pollIntervalMs ?? 1000 };
   }
   if (flags.model_base_path === undefined) {
     throw new UsageError('give --model_base_path (and --model_name, default "default") for one model, or --model_config_file for several');
@@ -228,7 +236,30 @@ export async function serve(flags: ServeFlags): Promise<number> {
   // warning line in the log as well would be one per bad request. Errors stay (the user's
   // TF_CPP_MIN_LOG_LEVEL, or TFSLICE_TF_LOGS=1, decides otherwise).
   if (process.env.TFSLICE_TF_LOGS !== '1' && !process.env.TF_CPP_MIN_LOG_LEVEL) process.env.TF_CPP_MIN_LOG_LEVEL = '2';
-  let manager: ModelManager;
+  // A signal before the server listens (reading the config, loading the models, binding): the
+  // models stop loading, nothing listens, exit 0; a second signal exits at once (130). Swapped
+  // for the draining handlers below with no moment between them.
+  let manager: ModelManager | undefined;
+  let interrupted = false;
+  const early = (signal: NodeJS.Signals) => {
+    if (interrupted) {
+      process.stderr.write(`tfslice serve: ${signal} again: exiting now\n`);
+      process.exit(130);
+    }
+    interrupted = true;
+    process.stderr.write(`tfslice serve: ${signal} while starting: stopping (${signal} again to exit now)\n`);
+    void manager?.stop();
+  };
+  process.on('SIGTERM', early);
+  process.on('SIGINT', early);
+  const stopEarly = async (close: () => Promise<unknown> = async () => {}) => {
+    await close();
+    await manager?.stop();
+    process.off('SIGTERM', early);
+    process.off('SIGINT', early);
+    process.stderr.write('tfslice serve: stopped\n');
+    return 0;
+  };
   let defaults: ModelDefaults;
   try {
     const given = await managerConfig(flags);
@@ -240,6 +271,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
   }
   const auth = await authOf(flags);
   const [{ bindGrpc, closeGrpc, createGrpcServer }, { ServerMetrics }, { createServer }] = await servers();
+  if (interrupted) return stopEarly();
   let draining = false;
   // One registry for both protocols: /metrics counts REST and gRPC calls alike.
   const metrics = new ServerMetrics(manager);
@@ -257,31 +289,11 @@ export async function serve(flags: ServeFlags): Promise<number> {
     maxHeaderBytes: flags.rest_api_max_header_bytes,
     maxConnections: flags.rest_api_max_connections,
   });
-  // A signal while the models load: they stop loading, nothing listens, exit 0; a second one exits at once.
-  let interrupted = false;
-  const early = (signal: NodeJS.Signals) => {
-    if (interrupted) {
-      process.stderr.write(`tfslice serve: ${signal} again: exiting now\n`);
-      process.exit(130);
-    }
-    interrupted = true;
-    process.stderr.write(`tfslice serve: ${signal} while the models load: stopping (${signal} again to exit now)\n`);
-    void manager.stop();
-  };
-  process.on('SIGTERM', early);
-  process.on('SIGINT', early);
   const status = await manager.start().catch((error: unknown) => {
     if (interrupted) return null;
     throw error;
   });
-  process.off('SIGTERM', early);
-  process.off('SIGINT', early);
-  if (interrupted || status === null) {
-    await manager.stop();
-    await app.close();
-    process.stderr.write('tfslice serve: stopped\n');
-    return 0;
-  }
+  if (interrupted || status === null) return stopEarly(() => app.close());
   for (const model of status) {
     const serving = model.versions.filter((v) => v.state === 'AVAILABLE').map((v) => v.version);
     const failed = model.versions.filter((v) => v.error);
@@ -295,7 +307,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
     if (e.state === 'AVAILABLE' || e.state === 'END') log(`model '${e.name}' version ${e.version}: ${e.state}${e.error ? `: ${e.error.message}` : ''}`);
   });
   manager.on('failure', (e) => {
-    if (e.version === null) log(`model '${e.name}': ${e.error.message}`);
+    // The manager's own message names the model already.
+    if (e.version === null) log(e.error.message.startsWith(`model '${e.name}'`) ? e.error.message : `model '${e.name}': ${e.error.message}`);
   });
   let address: string;
   const grpcServer = createGrpcServer({
@@ -320,6 +333,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
     await manager.stop();
     throw new UsageError(`cannot listen on ${flags.rest_api_host}:${flags.rest_api_port}: ${(error as Error).message}`);
   }
+  if (interrupted) return stopEarly(() => Promise.all([app.close(), closeGrpc(grpcServer)]));
   const grpcAddress = `${flags.rest_api_host.includes(':') ? `[${flags.rest_api_host}]` : flags.rest_api_host}:${grpcPort}`;
   process.stdout.write(`tfslice serve: gRPC at ${grpcAddress} (tensorflow.serving.PredictionService, tensorflow.serving.ModelService, inference.GRPCInferenceService, grpc.health.v1.Health)\n`);
   process.stdout.write(`tfslice serve: REST API at ${address} (TensorFlow Serving: ${address}/v1/models/<name>, KServe v2: ${address}/v2, metrics: ${address}/metrics)\n`);
@@ -347,6 +361,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
         resolve(0);
       })();
     };
+    process.off('SIGTERM', early);
+    process.off('SIGINT', early);
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });

@@ -276,7 +276,7 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; er
  */
 export async function readConfigFile(file: string): Promise<ModelManagerConfig> {
   if (typeof file !== 'string' || file === '') throw invalidType('file', 'a configuration file path', file);
-  const text = await readFile(file, 'utf8');
+  const text = (await readFile(file, 'utf8')).replace(/^\uFEFF/, ''); // a byte order mark, as some editors write
   let config: ModelManagerConfig;
   // JSON when it parses as JSON, or looks like it (a text-format file starts with a field name or a comment).
   const json = parseJson(text);
@@ -297,8 +297,9 @@ export async function readConfigFile(file: string): Promise<ModelManagerConfig> 
       // Checked here too, so that what the ModelManager would refuse is named as the file names it.
       resolveManagerConfig(config);
     } catch (error) {
-      if (error instanceof SyntaxError) error.message = `${file} (TensorFlow Serving's text-format model config): ${error.message}`;
-      else if (error instanceof TypeError || error instanceof RangeError) error.message = `${file}: ${withProtoFieldNames(error.message, 'model_config_list.config')}`;
+      const where = `${file} (TensorFlow Serving's text-format model config)`;
+      if (error instanceof SyntaxError) error.message = `${where}: ${error.message}`;
+      else if (error instanceof TypeError || error instanceof RangeError) error.message = `${where}: ${withProtoFieldNames(error.message, 'model_config_list.config')}`;
       throw error;
     }
   }
