@@ -356,7 +356,7 @@ export class BatchQueue {
         this.#add(target, task);
         return task;
       });
-      if (waitLimitMs > 0) request.timer = setTimeout(() => this.#expire(request, tasks, waitLimitMs), waitLimitMs);
+      if (waitLimitMs > 0) request.timer = setTimeout(() => this.#expire(request, tasks), waitLimitMs);
       this.#schedulePump();
     });
   }
@@ -514,8 +514,7 @@ export class BatchQueue {
   async #runAlone(batch: Batch, task: Task): Promise<void> {
     const left = this.#waitLeft(task);
     if (left < 0) {
-      this.#fail(task.request, new NotStartedError(`the run waited ${Math.round(performance.now() - task.enqueued)} ms in the batch queue of signature '${this.#signature}' ` +
-        `and for a run slot (maxConcurrentRuns), past its runTimeoutMs of ${task.waitLimitMs} ms, and was not started`));
+      this.#fail(task.request, this.#notStarted(task, 'and for a run slot (maxConcurrentRuns)'));
       return;
     }
     const alone: Batch = { tasks: [task], rows: task.rows, inner: batch.inner, ready: true, timer: null, started: true };
@@ -586,15 +585,19 @@ export class BatchQueue {
   // A request's wait limit passed: its pieces still queued leave their batches, and it fails
   // (pieces already executing finish unseen). One whose pieces all execute is left to
   // TensorFlow's own limit.
-  #expire(request: Request, tasks: readonly Task[], limitMs: number): void {
+  #expire(request: Request, tasks: readonly Task[]): void {
     request.timer = null;
     if (request.settled) return;
     const queued = tasks.filter((task) => !task.batch!.started);
     if (queued.length === 0) return;
     for (const task of queued) this.#remove(task);
-    const waited = Math.round(performance.now() - tasks[0]!.enqueued);
-    this.#fail(request, new TensorFlowError('DEADLINE_EXCEEDED', `the run waited ${waited} ms in the batch queue of signature '${this.#signature}' ` +
-      `(batchTimeoutMicros ${this.#options.batchTimeoutMicros}, ${this.#executing} batch(es) executing), past its runTimeoutMs of ${limitMs} ms, and was not started`));
+    this.#fail(request, this.#notStarted(tasks[0]!, `(batchTimeoutMicros ${this.#options.batchTimeoutMicros}, ${this.#executing} batch(es) executing)`));
+  }
+
+  // DEADLINE_EXCEEDED for a request whose runTimeoutMs passed before it started; `how`: what it waited for besides the queue.
+  #notStarted(task: Task, how: string): NotStartedError {
+    return new NotStartedError(`the run waited ${Math.round(performance.now() - task.enqueued)} ms in the batch queue of signature '${this.#signature}' ${how}, ` +
+      `past its runTimeoutMs of ${task.waitLimitMs} ms, and was not started`);
   }
 
   #remove(task: Task): void {

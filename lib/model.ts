@@ -666,7 +666,7 @@ export class Model {
       const expiry = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           if (!session.cancelQueued!(ticket)) return; // it started: TensorFlow's own limit applies
-          dropped = new NotStartedError(`the run waited ${Math.round(performance.now() - started)} ms for its turn (maxConcurrentRuns ${this.maxConcurrentRuns}, ${ahead} run(s) queued ahead of it), past its runTimeoutMs of ${waitLimitMs} ms, and was not started`);
+          dropped = this.#notStarted(started, ahead, waitLimitMs);
           reject(dropped);
         }, waitLimitMs);
       });
@@ -678,6 +678,12 @@ export class Model {
       clearTimeout(timer);
       this.#inFlight--;
     }
+  }
+
+  // DEADLINE_EXCEEDED for a run still waiting for its turn when its runTimeoutMs passed (it never starts).
+  #notStarted(started: number, ahead: number, limitMs: number): NotStartedError {
+    return new NotStartedError(`the run waited ${Math.round(performance.now() - started)} ms for its turn (maxConcurrentRuns ${this.maxConcurrentRuns}, ` +
+      `${ahead} run(s) queued ahead of it), past its runTimeoutMs of ${limitMs} ms, and was not started`);
   }
 
   // Resolves true when a finishing run hands this one its slot, false on dispose; rejects with
@@ -694,7 +700,7 @@ export class Model {
         const at = this.#waiting.indexOf(wake);
         if (at < 0) return;
         this.#waiting.splice(at, 1);
-        reject(new NotStartedError(`the run waited ${Math.round(performance.now() - started)} ms for its turn (maxConcurrentRuns ${this.maxConcurrentRuns}, ${ahead} run(s) queued ahead of it), past its runTimeoutMs of ${limitMs} ms, and was not started`));
+        reject(this.#notStarted(started, ahead, limitMs));
       }, limitMs);
       const wake = (granted: boolean) => {
         clearTimeout(timer);
