@@ -106,6 +106,9 @@ export class GpuConfigConflictError extends TfsliceError {
   }
 }
 
+/** @internal How a Model's MODEL_CRASHED message ends: what to do (a ModelManager says its own). */
+export const CRASHED_ADVICE = 'the model stays failed: load it again to run it';
+
 /** MODEL_CRASHED: the model's host process died; the model stays failed. */
 export class ModelCrashedError extends TfsliceError {
   declare readonly code: 'MODEL_CRASHED';

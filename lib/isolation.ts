@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-import { fromNative, ModelCrashedError, TensorFlowError } from './errors';
+import { CRASHED_ADVICE, fromNative, ModelCrashedError, TensorFlowError } from './errors';
 import { dtypeFromTf } from './dtypes';
 import type { NumericDType } from './dtypes';
 import { checkRef, copyTensor, decodeReply, DIRECT_MESSAGE_BYTES, type DirectReply, encodeRun, footprint, footprintOf, NO_PLAN, ProtocolError, readFrames, refFootprint, type SegmentRef, sendFrame, type TensorRef, Wire, writeTensor, writeTensors } from './ipc';
@@ -579,7 +579,7 @@ export class HostSession implements NativeSession {
   }
 
   #crashed(): ModelCrashedError {
-    return new ModelCrashedError(`${this.#dead}; the model stays failed: load it again to run it`);
+    return new ModelCrashedError(`${this.#dead}; ${CRASHED_ADVICE}`);
   }
 
   #fail(reason: string): void {
@@ -591,7 +591,7 @@ export class HostSession implements NativeSession {
     this.#channel.close();
     for (const slot of this.#free) this.#releaseSegment(slot);
     this.#free = [];
-    const error = this.#closing ? null : new ModelCrashedError(`${reason} with ${inFlight.length} call(s) in flight; the model stays failed: load it again to run it`);
+    const error = this.#closing ? null : new ModelCrashedError(`${reason} with ${inFlight.length} call(s) in flight; ${CRASHED_ADVICE}`);
     for (const call of inFlight) {
       if (call.slot) this.#releaseSegment(call.slot);
       call.reject(error ?? this.#crashed());

@@ -230,6 +230,12 @@ function log(message: string): void {
   process.stderr.write(`tfslice serve: ${message.replace(/\n/g, '\n    ')}\n`);
 }
 
+// A second signal, while starting or draining: exit at once.
+function exitNow(signal: string): never {
+  log(`${signal} again: exiting now`);
+  process.exit(130);
+}
+
 /** Runs the server until a signal stops it; resolves to the exit code. */
 export async function serve(flags: ServeFlags): Promise<number> {
   // A bad request that fails inside TensorFlow is answered with TensorFlow's message; its
@@ -242,12 +248,9 @@ export async function serve(flags: ServeFlags): Promise<number> {
   let manager: ModelManager | undefined;
   let interrupted = false;
   const early = (signal: NodeJS.Signals) => {
-    if (interrupted) {
-      process.stderr.write(`tfslice serve: ${signal} again: exiting now\n`);
-      process.exit(130);
-    }
+    if (interrupted) exitNow(signal);
     interrupted = true;
-    process.stderr.write(`tfslice serve: ${signal} while starting: stopping (${signal} again to exit now)\n`);
+    log(`${signal} while starting: stopping (${signal} again to exit now)`);
     void manager?.stop();
   };
   process.on('SIGTERM', early);
@@ -257,7 +260,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
     await manager?.stop();
     process.off('SIGTERM', early);
     process.off('SIGINT', early);
-    process.stderr.write('tfslice serve: stopped\n');
+    log('stopped');
     return 0;
   };
   let defaults: ModelDefaults;
@@ -341,15 +344,12 @@ export async function serve(flags: ServeFlags): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
-      if (stopping) {
-        process.stderr.write(`tfslice serve: ${signal} again: exiting now\n`);
-        process.exit(130);
-      }
+      if (stopping) exitNow(signal);
       stopping = true;
       draining = true;
-      process.stderr.write(`tfslice serve: ${signal}: draining (requests in flight finish; ${signal} again to exit now)\n`);
+      log(`${signal}: draining (requests in flight finish; ${signal} again to exit now)`);
       const force = setTimeout(() => {
-        process.stderr.write(`tfslice serve: requests still in flight after ${flags.shutdown_grace_period_seconds} s: exiting\n`);
+        log(`requests still in flight after ${flags.shutdown_grace_period_seconds} s: exiting`);
         process.exit(1);
       }, flags.shutdown_grace_period_seconds * 1000);
       force.unref();
@@ -357,7 +357,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
         await Promise.all([app.close(), closeGrpc(grpcServer)]);
         await manager.stop();
         clearTimeout(force);
-        process.stderr.write('tfslice serve: stopped\n');
+        log('stopped');
         resolve(0);
       })();
     };

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
-import { describe, invalidType, ModelCrashedError, NotFoundError, outOfRange, TensorFlowError } from '../errors';
+import { CRASHED_ADVICE, describe, invalidType, ModelCrashedError, NotFoundError, outOfRange, TensorFlowError } from '../errors';
 import { loadModel, type Feeds, type Model } from '../model';
 import type { Tensor } from '../tensor';
 import { type ManagedModelConfig, type ModelManagerConfig, readConfigFile, type Resolved, type ResolvedModel, resolveManagerConfig } from './config';
@@ -578,7 +578,8 @@ export class ModelManager {
     const again = this.#config.watch
       ? `version ${entry.version} is loaded again at the next look for versions (within ${this.#config.pollIntervalMs} ms)`
       : `version ${entry.version} is END until it is loaded again: load('${m.config.name}') or reconfigure() (tfslice serve: ModelService/HandleReloadConfigRequest)`;
-    const error = new ModelCrashedError(`${died.message.replace(/; the model stays failed: load it again to run it$/, '')}; ${again}`);
+    const what = died.message.endsWith(`; ${CRASHED_ADVICE}`) ? died.message.slice(0, -`; ${CRASHED_ADVICE}`.length) : died.message;
+    const error = new ModelCrashedError(`${what}; ${again}`);
     const model = entry.model!;
     entry.model = null;
     entry.error = error;
