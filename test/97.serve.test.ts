@@ -8,11 +8,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
 import Fastify from 'fastify';
 import t from 'tap';
 
 import { ModelManager } from '../lib/index';
-import { createServer, tfsliceServing } from '../lib/serve';
+import { bindGrpc, closeGrpc, createGrpcServer, createServer, ServerMetrics, tfsliceServing } from '../lib/serve';
+import { protos } from '../lib/serve/tensor-proto';
 import { basePath as sharedBasePath, curl, fixture, PYTHON, slowN, startServe } from './helpers';
 
 const run = promisify(execFile);
@@ -238,19 +240,39 @@ t.test('an isolated model whose host dies mid-request: 503 MODEL_CRASHED, the ot
   const base = basePath('isolated', { 1: 'slow' });
   const local = new ModelManager({ models: [{ name: 'slow', basePath: base, isolation: 'process' }, { name: 'half', basePath: half }], watch: true, pollIntervalMs: 200 });
   await local.start();
-  const app = await createServer({ manager: local, timeoutMs: 0 });
+  // gRPC beside REST on the same metrics, as `tfslice serve --port` runs them.
+  const metrics = new ServerMetrics(local);
+  const app = await createServer({ manager: local, timeoutMs: 0, metrics });
   const at = await app.listen({ host: '127.0.0.1', port: 0 });
+  const grpcServer = createGrpcServer({ manager: local, metrics, timeoutMs: 0 });
+  const grpcAt = `127.0.0.1:${await bindGrpc(grpcServer, '127.0.0.1', 0)}`;
+  const client = new grpc.Client(grpcAt, grpc.credentials.createInsecure());
   t.teardown(async () => {
+    client.close();
+    await closeGrpc(grpcServer);
     await app.close();
     await local.stop();
   });
   const n = await slowN(local.get('slow'), 3000);
   const pending = curl(['-X', 'POST', `${at}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]);
+  const request = protos().lookupType('tensorflow.serving.PredictRequest');
+  const grpcPending = new Promise<grpc.ServiceError | null>((resolve) => {
+    const message = { model_spec: { name: 'slow' }, inputs: { n: { dtype: 3, tensor_shape: {}, int_val: [n] } } };
+    client.makeUnaryRequest('/tensorflow.serving.PredictionService/Predict', (m: object) => Buffer.from(request.encode(m).finish()), (b: Buffer) => b, message,
+      (error) => resolve(error));
+  });
   await new Promise((r) => setTimeout(r, 300));
   process.kill(local.get('slow').hostPid!, 'SIGKILL');
   const crashed = await pending;
   t.equal(crashed.status, 503);
   t.match(JSON.parse(crashed.body).error, /was killed by SIGKILL/);
+  const grpcCrashed = await grpcPending;
+  t.equal(grpcCrashed?.code, grpc.status.UNAVAILABLE, 'gRPC: UNAVAILABLE');
+  t.match(grpcCrashed?.details, /was killed by SIGKILL/);
+  // Counted by tfslice's code under both APIs (the answer's own code is UNAVAILABLE under both).
+  const text = await metrics.registry.metrics();
+  t.match(text, /tfslice_requests_total\{model="slow",version="1",api="predict",status="MODEL_CRASHED"\} 1/);
+  t.match(text, /tfslice_requests_total\{model="slow",version="1",api="grpc_predict",status="MODEL_CRASHED"\} 1/);
   t.equal((await curl(['-X', 'POST', `${at}/v1/models/half:predict`, '-d', '{"instances": [1.0]}'])).status, 200, 'the other model serves on');
   let status = 0;
   for (let i = 0; i < 100 && status !== 200; i++) {

@@ -84,12 +84,15 @@ function mendLongDeadlines(): void {
 // Messages past 1 KiB are cut, as TensorFlow Serving cuts them.
 const MAX_MESSAGE = 1024;
 
-function grpcError(error: unknown): Partial<grpc.StatusObject> {
-  // The code and message the REST API would give (status.ts), as a gRPC status.
+/**
+ * An error as a gRPC status, and the code the REST API would give (status.ts), which the metrics
+ * count under both APIs: tfslice's own (MODEL_CRASHED, ...) where the status says UNAVAILABLE.
+ */
+function grpcError(error: unknown): { status: Partial<grpc.StatusObject>; code: string } {
   let { code, message } = describeError(error);
   if (code === 'INTERNAL' && !(error instanceof TensorFlowError)) process.stderr.write(`tfslice serve: a gRPC call failed: ${error instanceof Error ? error.stack : String(error)}\n`);
   if (message.length > MAX_MESSAGE) message = `${message.slice(0, MAX_MESSAGE)}…`;
-  return { code: statusCode(code), details: message };
+  return { status: { code: statusCode(code), details: message }, code };
 }
 
 /** Marks a request whose bytes did not decode; its value says why. */
@@ -289,8 +292,8 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       count('OK');
       callback(null, response);
     }, (error: unknown) => {
-      const status = grpcError(error);
-      count(CODES[status.code!] ?? 'UNKNOWN');
+      const { status, code } = grpcError(error);
+      count(code);
       callback(status);
     });
   };

@@ -49,7 +49,7 @@ export class ServerMetrics {
     collectDefaultMetrics({ register: registry });
     this.requests = new Counter({
       name: 'tfslice_requests_total',
-      help: 'Requests served, by model, version, API and status (a TensorFlow status code: OK, INVALID_ARGUMENT, ...)',
+      help: 'Requests served, by model, version, API and status (a TensorFlow status code: OK, INVALID_ARGUMENT, ...; or tfslice\'s own: MODEL_CRASHED, ...)',
       labelNames: ['model', 'version', 'api', 'status'],
       registers: [registry],
     });
