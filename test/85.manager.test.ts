@@ -567,6 +567,27 @@ t.test('stop(): runs in flight finish, runs called later reject with UNAVAILABLE
   await t.rejects(waiting, { code: 'UNAVAILABLE' }, 'a run waiting for the first load is rejected by stop()');
 });
 
+t.test('reconfigure() with a new model whose base path is not there yet: resolves at once with its error, and watch loads it when it appears', async (t) => {
+  const a = basePath(t, [1]);
+  const parent = basePath(t);
+  const later = path.join(parent, 'later');
+  const { mm } = manager(t, { models: [{ name: 'a', basePath: a }], watch: true, pollIntervalMs: 100 });
+  await mm.start();
+  // TensorFlow Serving holds HandleReloadConfigRequest until a new model loads (and until the
+  // client's deadline when its base path never appears); here the call answers, and says why.
+  const status = await mm.reconfigure([{ name: 'a', basePath: a }, { name: 'b', basePath: later }]);
+  t.match(status.find((m) => m.name === 'b'), { versions: [], error: { code: 'NOT_FOUND', message: /model 'b': cannot read its basePath .*later/ } });
+  await t.rejects(mm.run('b', feeds), { code: 'UNAVAILABLE', message: /model 'b' has no AVAILABLE version .*cannot read its basePath/ }, 'runs meanwhile: UNAVAILABLE, saying why');
+  // The base path appears whole, with its version in it (a rename, as exporters should).
+  const staging = path.join(parent, 'staging');
+  fs.mkdirSync(staging);
+  addVersion(staging, 3);
+  fs.renameSync(staging, later);
+  await until("b's version 3 AVAILABLE", () => stateOf(mm, 'b', 3) === 'AVAILABLE');
+  t.equal(mm.status('b').error, null, 'its error is gone');
+  expectOutput(t, (await mm.run('b', feeds)).y, golden.outputs.y!, 'it serves');
+});
+
 t.test('reconfigure(): models left out are unloaded (runs in flight finish), new ones loaded, kept ones take their new policy', async (t) => {
   const a = basePath(t, [1, 2]);
   const b = basePath(t, [1], slow);
