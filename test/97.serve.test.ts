@@ -96,6 +96,7 @@ t.test('Classify and Regress with tf.Examples, TF1 and TF2', async (t) => {
   t.equal((await post('half/versions/1:classify', '{"signature_name": "classify_x_to_y", "examples": [{"x": 20.0}]}')).body, '{"results":[[["",12.0]]]}', "TensorFlow Serving's own test value");
   t.equal((await post('half_tf2:classify', '{"signature_name": "classify_x_to_y", "examples": [{"x": 1.0}]}')).body, '{"results":[[["",2.5]]]}', 'TF2');
   t.equal((await post('half_tf2:regress', '{"signature_name": "regress_x_to_y", "examples": [{"x": 80.0}]}')).body, '{"results":[42.0]}', 'TF2');
+  t.equal((await post('half/versions/1:regress', '{"signature_name": "regress_x_to_y", "examples": [{"__proto__": 7.0, "x": 1.0}]}')).body, '{"results":[2.5]}', "a feature named '__proto__' is a feature like any other");
   const wrong = await post('half:regress', '{"examples": [{"x": 1.0}]}');
   t.equal(wrong.status, 400);
   t.match(JSON.parse(wrong.body).error, /signature 'serving_default' cannot regress: it needs exactly one input, 'inputs'/);
@@ -118,6 +119,12 @@ t.test('errors: TensorFlow Serving\'s status codes, {"error": ...}, no stack, an
     [['-X', 'POST', `${url}/v1/models/half:predict`, '--data-binary', `@${bigBody()}`], 413, /larger than the limit of 1048576 bytes/],
     [[`${url}/v1/models/half%zz`], 400, /Malformed request|not valid percent-encoding/],
     [[`${url}/%zz`], 400, /Malformed request/],
+    // Names a client chose that are also Object.prototype's members: unknown names like any other.
+    [['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"instances": [{"__proto__": [1]}]}'], 400, /does not have named input: __proto__/],
+    [['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"instances": [{"constructor": [1]}]}'], 400, /does not have named input: constructor/],
+    [['-X', 'POST', `${url}/v2/models/half/infer`, '-d', '{"inputs": [{"name": "__proto__", "shape": [1], "datatype": "FP32", "data": [1]}]}'], 400, /has no input '__proto__'/],
+    [['-X', 'POST', `${url}/v2/models/half/infer`, '-d', '{"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}], "outputs": [{"name": "constructor"}]}'], 400, /the model has no output 'constructor'/],
+    [['-X', 'POST', `${url}/v2/models/half/infer`, '-d', '{"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}], "outputs": [{"name": "y"}, {"name": "y"}]}'], 400, /output 'y' is asked for twice/],
   ];
   for (const [args, status, message] of bad) {
     const r = await curl(args);

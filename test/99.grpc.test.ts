@@ -292,11 +292,20 @@ w = v.inputs['words']; w.dtype = tf.DT_STRING; w.tensor_shape.dim.add(size=2**31
 out['huge_strings'] = failure(PREDICT, v, ts.PredictResponse)
 dup = ts.PredictRequest(); dup.model_spec.name = 'half'; floats(dup.inputs['x']); dup.output_filter.extend(['y', 'y'])
 out['filter_twice'] = failure(PREDICT, dup, ts.PredictResponse)
+# 300 000 names (2.4 MB): checked for repeats in linear time (quadratic, this took past the 60 s deadline).
+many = ts.PredictRequest(); many.model_spec.name = 'half'; floats(many.inputs['x']); many.output_filter.extend(['y%d' % i for i in range(300000)])
+out['filter_long'] = failure(PREDICT, many, ts.PredictResponse)
+proto = ts.PredictRequest(); proto.model_spec.name = 'half'; floats(proto.inputs['__proto__'])
+out['proto_input'] = failure(PREDICT, proto, ts.PredictResponse)
 S = '/inference.GRPCInferenceService/'
 twice = inf.ModelInferRequest(model_name='half')
 for value in (1, 7):
     t = twice.inputs.add(name='x', datatype='FP32', shape=[1, 1]); t.contents.fp32_contents.append(value)
 out['input_twice'] = failure(S + 'ModelInfer', twice, inf.ModelInferResponse)
+wide = inf.ModelInferRequest(model_name='half')
+t = wide.inputs.add(name='x', datatype='FP32', shape=[1, 1]); t.contents.fp32_contents.append(1)
+for i in range(300000): wide.outputs.add(name='o%d' % i)
+out['outputs_long'] = failure(S + 'ModelInfer', wide, inf.ModelInferResponse)
 out['loose_version'] = failure(S + 'ModelReady', inf.ModelReadyRequest(name='half', version='0x1'), inf.ModelReadyResponse)
 out['no_spec'] = failure(PREDICT, ts.PredictRequest(), ts.PredictResponse)
 m = ts.GetModelMetadataRequest(); m.model_spec.name = 'half'; m.metadata_field.append('nope')
@@ -322,6 +331,9 @@ print(json.dumps(out))
   t.match(r.huge_no_data, ['INVALID_ARGUMENT', /shape \[8589934592, 1\] has 8589934592 elements but float_val gives 0; tfslice fills in at most 16777216/], 'a few bytes cannot make the server allocate without bound');
   t.match(r.huge_strings, ['INVALID_ARGUMENT', /fills in at most/]);
   t.match(r.filter_twice, ['INVALID_ARGUMENT', /duplicate output tensor alias in output_filter: y/]);
+  t.match(r.filter_long, ['INVALID_ARGUMENT', /output tensor alias not found in signature: y0 /], '300 000 names in output_filter');
+  t.match(r.outputs_long, ['INVALID_ARGUMENT', /the model has no output 'o0'/], '300 000 outputs asked of ModelInfer');
+  t.match(r.proto_input, ['INVALID_ARGUMENT', /has no input '__proto__'/], "an input named '__proto__' is an unknown input like any other");
   t.match(r.input_twice, ['INVALID_ARGUMENT', /input 'x' is given twice/]);
   t.match(r.loose_version, ['INVALID_ARGUMENT', /version must be a version number \(decimal digits\), got "0x1"/]);
   t.match(r.metadata_field, ['INVALID_ARGUMENT', /Metadata field nope is not supported/]);

@@ -127,7 +127,7 @@ function movableView<V extends ArrayBufferView>(view: V): V {
  * of a body the thread joined goes back with the body, not copied out of it.
  */
 export function toWire(tensors: Readonly<Record<string, Tensor>>, copy: boolean): { tensors: WireTensors; transfer: ArrayBuffer[] } {
-  const out: WireTensors = {};
+  const out = Object.create(null) as WireTensors; // keys may be a client's: no prototype
   const transfer = new Set<ArrayBuffer>();
   const own = copy ? whole : movableView;
   for (const [key, tensor] of Object.entries(tensors)) {
@@ -141,7 +141,7 @@ export function toWire(tensors: Readonly<Record<string, Tensor>>, copy: boolean)
 
 /** @internal Tensors from their flat form (no copy). */
 export function fromWire(tensors: WireTensors): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
+  const out = Object.create(null) as Record<string, Tensor>;
   for (const [key, [tf, shape, data]] of Object.entries(tensors)) out[key] = Tensor.fromNative(tf, shape, data, false);
   return out;
 }

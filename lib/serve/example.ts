@@ -100,7 +100,7 @@ export function exampleFromJson(value: JsonValue): Uint8Array {
     const type = value === null ? 'Null' : Array.isArray(value) ? 'Array' : typeof value === 'string' ? 'String' : 'Number';
     throw new InvalidArgumentError(`Example must be JSON object but got JSON ${type}`);
   }
-  const features: Record<string, Record<string, unknown>> = {};
+  const features = Object.create(null) as Record<string, Record<string, unknown>>; // the client's feature names
   for (const [name, raw] of Object.entries(value)) features[name] = feature(name, raw);
   return Example.encode(Example.fromObject({ features: { feature: features } })).finish();
 }

@@ -34,7 +34,7 @@ import {
   tensorToProto, toNumber, versionOf,
 } from './tensor-proto';
 import { checkExamplesSignature, servingSignature } from './tfs';
-import { modelMetadata, outputBytes, v2Datatype } from './v2';
+import { firstRepeated, modelMetadata, outputBytes, v2Datatype } from './v2';
 
 /** Where the .proto files are (shipped with the package). */
 export const PROTO_DIR: string = protoDir;
@@ -430,7 +430,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         const info = servingSignature(model, signature);
         const feeds = read.feeds();
         const filter = read.filter;
-        const twice = filter.find((o, i) => filter.indexOf(o) !== i);
+        const twice = firstRepeated(filter);
         if (twice !== undefined) throw new InvalidArgumentError(`duplicate output tensor alias in output_filter: ${twice}`);
         for (const key of filter) {
           if (!Object.hasOwn(info.outputs, key)) throw new InvalidArgumentError(`output tensor alias not found in signature: ${key} Outputs expected to be in the set {${Object.keys(info.outputs).sort().join(',')}}.`);
@@ -529,7 +529,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const version = versionOf(head.version, 'model_version');
       const feeds = read.feeds();
       const wanted = head.wanted;
-      const twice = wanted.find((o, i) => wanted.indexOf(o) !== i);
+      const twice = firstRepeated(wanted);
       if (twice !== undefined) throw new InvalidArgumentError(`output '${twice}' is asked for twice`);
       return withModel(call, { name, version }, async (model, served) => {
         const signature = head.signature || model.defaultSignature || 'serving_default';

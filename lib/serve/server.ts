@@ -316,11 +316,18 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         return send(reply, outcome, started, 200, result.body, 'OK', result.type);
       } catch (error) {
         const { code, message } = describeError(error);
-        if (code === 'INTERNAL' && !(error instanceof TensorFlowError)) request.log.error({ err: error }, 'tfslice: request failed');
+        if (code === 'INTERNAL' && !(error instanceof TensorFlowError)) logFailure(request, error);
         const status = code.startsWith('HTTP_') ? Number(code.slice(5)) : httpStatus(code);
         return send(reply, outcome, started, status, errorBody(message), code);
       }
     };
+
+  // What the client's answer calls "internal error (see the server log)": to the app's logger,
+  // or to stderr where it has none (fastify's `logger: false`, tfslice serve's), as gRPC's.
+  const logFailure = (request: FastifyRequest, error: unknown): void => {
+    if (typeof request.log.level === 'string') request.log.error({ err: error }, 'tfslice: request failed');
+    else process.stderr.write(`tfslice serve: a request to ${request.method} ${pathOf(request)} failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+  };
 
   const bodyOf = (request: FastifyRequest): Body => (Buffer.isBuffer(request.body) || request.body instanceof BodyChunks ? request.body : Buffer.alloc(0));
 
@@ -511,7 +518,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   // content-length, ...): TensorFlow Serving's {"error": ...}, counted like the rest.
   app.setErrorHandler((error, request, reply) => {
     const { code, message } = describeError(error);
-    if (code === 'INTERNAL') request.log.error({ err: error }, 'tfslice: request failed');
+    if (code === 'INTERNAL') logFailure(request, error);
     const status = code.startsWith('HTTP_') ? Number(code.slice(5)) : httpStatus(code);
     const outcome: Outcome = { api: apiOf(request, pathOf(request)), model: '', version: null, runSeconds: null };
     return send(reply, outcome, performance.now() - reply.elapsedTime, status, errorBody(status === 413 ? `the request body is larger than the limit of ${bodyLimit} bytes` : message), code);

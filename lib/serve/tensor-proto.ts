@@ -202,7 +202,8 @@ function contentsTensor(name: string, dtype: DType, shape: number[], contents: M
 
 /** Predict's inputs (TensorProtos by alias) as feeds. `aligned`: as binaryTensor's. */
 export function predictFeeds(request: Message, aligned = true): Record<string, Tensor> {
-  const feeds: Record<string, Tensor> = {};
+  // Keyed by the client's aliases: no prototype, so '__proto__' is an alias like any other.
+  const feeds = Object.create(null) as Record<string, Tensor>;
   for (const [key, proto] of Object.entries((request.inputs as Record<string, Message> | undefined) ?? {})) feeds[key] = tensorFromProto(proto, key, aligned);
   return feeds;
 }
@@ -216,7 +217,7 @@ export function inferFeeds(request: Message, aligned = true): Record<string, Ten
   const raw = (request.raw_input_contents as Uint8Array[] | undefined) ?? [];
   const inputs = (request.inputs as Message[] | undefined) ?? [];
   if (raw.length > 0 && raw.length !== inputs.length) throw new InvalidArgumentError(`raw_input_contents has ${raw.length} entries for ${inputs.length} inputs; give one per input, or none`);
-  const feeds: Record<string, Tensor> = {};
+  const feeds = Object.create(null) as Record<string, Tensor>;
   inputs.forEach((input, i) => {
     const key = input.name as string;
     if (Object.hasOwn(feeds, key)) throw new InvalidArgumentError(`input '${key}' is given twice`);

@@ -103,7 +103,8 @@ export function feedsFromPayload(format: Format, payload: JsonValue, inputs: Rea
     make(keys[0]!, instances, `'instances' of input '${keys[0]}'`);
     return feeds;
   }
-  const columns: Record<string, JsonValue[]> = {};
+  // Keyed by the client's names: no prototype, so 'constructor' or '__proto__' is just an unknown input.
+  const columns = Object.create(null) as Record<string, JsonValue[]>;
   for (const key of keys) columns[key] = [];
   instances.forEach((instance, i) => {
     if (!isNamedObject(instance)) throw new InvalidArgumentError(`Expecting object but got list at item ${i} of input list`);
