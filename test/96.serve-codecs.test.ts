@@ -20,7 +20,7 @@ import { native } from '../lib/native';
 import { readConfigFile } from '../lib/manager/config';
 import { parseModelServerConfig } from '../lib/manager/tfs-config';
 import { FloatLiteral, parseJson } from '../lib/serve/json';
-import { PROTO_DIR, protos, tensorFromProto } from '../lib/serve/tensor-proto';
+import { inferFeeds, PROTO_DIR, protos, tensorFromProto } from '../lib/serve/tensor-proto';
 import { classifyResponse, feedsFromPayload, floatToken, predictResponse, readExamplesRequest, readPredictRequest, regressResponse, statusResponse } from '../lib/serve/tfs';
 import { binaryTensor, inferResponse, layOutBigBytes, OFF_THREAD_LAYOUT_BYTES, outputBytes, readInferRequest, splitBody } from '../lib/serve/v2';
 import { shortestFloat, tensorFromValue, tensorToJson } from '../lib/values';
@@ -292,8 +292,15 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
     ['{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32"}]}', new Uint8Array(0), /input 'x' has no data/],
     ['{"inputs": [{"name": "s", "shape": [2], "datatype": "BYTES", "parameters": {"binary_data_size": 15}}]}', Uint8Array.of(1, 0, 0, 0, 0x61, 1, 0, 0, 0, 0x62, 1, 0, 0, 0, 0x63), /input 's': shape \[2\] needs 2 elements, its BYTES data holds 3/],
     ['{"inputs": {}}', new Uint8Array(0), /"inputs" must be an array/],
+    ['{"inputs": [{"name": "x", "shape": [4611686018427387904, 0], "datatype": "FP32", "data": []}]}', new Uint8Array(0), /input 'x': shape\[0\] is 4611686018427387904, past 2\^53/],
+    ['{"inputs": [], "outputs": [{"name": "y", "parameters": {"binary_data": "yes"}}]}', new Uint8Array(0), /output 'y': parameters\.binary_data must be true or false/],
+    ['{"inputs": [], "parameters": {"binary_data_output": 1}}', new Uint8Array(0), /parameters\.binary_data_output must be true or false/],
+    ['{"inputs": [], "outputs": [{"name": "y"}, {"name": "z"}, {"name": "y"}]}', new Uint8Array(0), /output 'y' is asked for twice/],
   ];
   for (const [text, binary, message] of errors) t.throws(() => readInferRequest(parseJson(text), binary), { code: 'INVALID_ARGUMENT', message }, text);
+  // Over gRPC the bytes are raw_input_contents[i], and the error says so (no binary_data_size there).
+  t.throws(() => inferFeeds({ inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 1] }], raw_input_contents: [new Uint8Array(4)] }),
+    { code: 'INVALID_ARGUMENT', message: /^input 'x': raw_input_contents\[0\] holds 4 bytes, but shape \[2, 1\] of FP32 needs 8$/ });
   t.throws(() => splitBody(Buffer.from('{}'), '5'), { code: 'INVALID_ARGUMENT', message: /Inference-Header-Content-Length must be a byte count within the body/ });
   t.throws(() => splitBody(Buffer.from('{}'), '0'), { code: 'INVALID_ARGUMENT', message: /Inference-Header-Content-Length is 0, but the body starts with the JSON inference request/ }, 'an empty JSON part is named as such');
 

@@ -227,7 +227,7 @@ export function inferFeeds(request: Message, aligned = true): Record<string, Ten
     const shape = ((input.shape as Int64[] | undefined) ?? []).map((d, k) => toNumber(d, `input '${key}' shape[${k}]`));
     checkShape(shape, `input '${key}' shape`);
     try {
-      feeds[key] = raw.length > 0 ? binaryTensor(key, dtype, shape, raw[i]!, aligned) : contentsTensor(key, dtype, shape, input.contents as Message | undefined);
+      feeds[key] = raw.length > 0 ? binaryTensor(key, dtype, shape, raw[i]!, aligned, `raw_input_contents[${i}] holds`) : contentsTensor(key, dtype, shape, input.contents as Message | undefined);
     } catch (error) {
       if (error instanceof Error && !error.message.startsWith(`input '${key}'`)) error.message = `input '${key}': ${error.message}`;
       throw error;

@@ -93,14 +93,15 @@ const isCount = (v: JsonValue) => (typeof v === 'number' && Number.isSafeInteger
 
 /**
  * A tensor from its raw little-endian bytes (BYTES: each element after its 4-byte length),
- * checked against its shape. `aligned` (the event loop's way): numbers are a view of `bytes`
+ * checked against its shape; `field` is what a size that does not fit calls the bytes
+ * (binary_data_size over REST, raw_input_contents[i] over gRPC). `aligned` (the event loop's way): numbers are a view of `bytes`
  * where they start on a whole element (no copy here: run() copies them, if TensorFlow needs
  * them more aligned, on its runner thread), else a copy in Tensor.alloc's memory (fed without
  * another copy); false (a codec thread's way, whose body is its own to move): a view of `bytes`
  * too where they start on a whole element and are bigger than Node's Buffer pool (so their
  * buffer is not the pool, which small Buffers share), else a typed array of their own.
  */
-export function binaryTensor(name: string, dtype: DType, shape: number[], bytes: Uint8Array, aligned = true): Tensor {
+export function binaryTensor(name: string, dtype: DType, shape: number[], bytes: Uint8Array, aligned = true, field = 'binary_data_size'): Tensor {
   if (dtype === 'string') {
     const items: Uint8Array[] = [];
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -118,7 +119,7 @@ export function binaryTensor(name: string, dtype: DType, shape: number[], bytes:
   const info = dtypeInfo(dtype)!;
   const n = elementCount(shape);
   if (bytes.byteLength !== n * info.bytes) {
-    throw new InvalidArgumentError(`input '${name}': binary_data_size ${bytes.byteLength} bytes, but shape [${shape.join(', ')}] of ${v2Datatype(dtype)} needs ${n * info.bytes}`);
+    throw new InvalidArgumentError(`input '${name}': ${field} ${bytes.byteLength} bytes, but shape [${shape.join(', ')}] of ${v2Datatype(dtype)} needs ${n * info.bytes}`);
   }
   if (bytes.byteOffset % info.bytes === 0 && (aligned || bytes.byteLength > Buffer.poolSize)) return new Tensor(dtype, new info.array!(bytes.buffer, bytes.byteOffset, n) as never, shape);
   // A copy into memory of its own, aligned for the typed array (and for TensorFlow).
@@ -148,7 +149,12 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned 
     const dtype = DATATYPES[datatype];
     if (!dtype) throw new InvalidArgumentError(`input '${name}': datatype ${JSON.stringify(datatype)} is not one of ${Object.keys(DATATYPES).join(', ')}`);
     const rawShape = field<JsonValue[]>(input.shape, (v) => Array.isArray(v) && v.every(isCount), `input '${name}': shape must be an array of non-negative integers`);
-    const shape = rawShape.map((d) => (typeof d === 'bigint' ? (d > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(d)) : (d as number)));
+    const shape = rawShape.map((d, k) => {
+      if (typeof d !== 'bigint') return d as number;
+      // Read exactly (json.ts); a Tensor's dimensions are JS numbers, exact up to 2^53 - 1.
+      if (d > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidArgumentError(`input '${name}': shape[${k}] is ${d}, past 2^53`);
+      return Number(d);
+    });
     try {
       checkShape(shape, `input '${name}' shape`);
     } catch (error) {
@@ -180,14 +186,17 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned 
   });
   if (at !== binary.byteLength) throw new InvalidArgumentError(`unexpected additional input data: ${binary.byteLength - at} bytes after the inputs' binary data`);
   let outputs: { name: string; binary: boolean }[] | null = null;
-  const binaryByDefault = parameters.binary_data_output === true;
+  const binaryByDefault = parameters.binary_data_output === undefined ? false
+    : field<boolean>(parameters.binary_data_output, (v) => typeof v === 'boolean', 'parameters.binary_data_output must be true or false');
   // An empty list asks for every output, as no list does (and as an empty `outputs` does over gRPC).
   const listed = header.outputs === undefined ? [] : field<JsonValue[]>(header.outputs, Array.isArray, '"outputs" must be an array of { name, parameters }');
   if (listed.length > 0) {
     outputs = listed.map((o, i) => {
       if (!isObject(o) || typeof o.name !== 'string') throw new InvalidArgumentError(`outputs[${i}] must be an object with a name`);
       const p = o.parameters === undefined ? {} : field<Record<string, JsonValue>>(o.parameters, isObject, `output '${o.name}': parameters must be an object`);
-      return { name: o.name, binary: p.binary_data === undefined ? binaryByDefault : p.binary_data === true };
+      const binary = p.binary_data === undefined ? binaryByDefault
+        : field<boolean>(p.binary_data, (v) => typeof v === 'boolean', `output '${o.name}': parameters.binary_data must be true or false`);
+      return { name: o.name, binary };
     });
     const twice = firstRepeated(outputs.map((o) => o.name));
     if (twice !== undefined) throw new InvalidArgumentError(`output '${twice}' is asked for twice`);
