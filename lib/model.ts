@@ -231,6 +231,14 @@ function fetchesOf(info: SignatureInfo, keys: readonly string[]): { names: strin
   return { names, resultKeys };
 }
 
+/**
+ * @internal run()'s error for a feed the signature has no input for; servers raise it before
+ * they make a request's tensors (so that 200 000 unknown names are not made into tensors first).
+ */
+export function unknownInputError(signature: string, key: string, inputKeys: Iterable<string>): InvalidArgumentError {
+  return new InvalidArgumentError(`signature '${signature}' has no input '${key}'; its inputs are ${list(inputKeys)}`);
+}
+
 function list(names: Iterable<string>): string {
   const all = [...names];
   return all.length ? all.map((n) => `'${n}'`).join(', ') : '(none)';
@@ -810,7 +818,7 @@ export class Model {
     }
     for (const key of Object.keys(feeds)) {
       if (!Object.hasOwn(sig.info.inputs, key)) {
-        throw new InvalidArgumentError(`signature '${sig.name}' has no input '${key}'; its inputs are ${list(sig.inputKeys)}`);
+        throw unknownInputError(sig.name, key, sig.inputKeys);
       }
     }
     const natives: NativeTensors = [];

@@ -297,6 +297,10 @@ many = ts.PredictRequest(); many.model_spec.name = 'half'; floats(many.inputs['x
 out['filter_long'] = failure(PREDICT, many, ts.PredictResponse)
 proto = ts.PredictRequest(); proto.model_spec.name = 'half'; floats(proto.inputs['__proto__'])
 out['proto_input'] = failure(PREDICT, proto, ts.PredictResponse)
+# 30 000 aliases (past 256 KiB: read on a codec thread), none the signature's: refused before any becomes a tensor.
+aliases = ts.PredictRequest(); aliases.model_spec.name = 'half'
+for i in range(30000): floats(aliases.inputs['k%d' % i])
+out['many_aliases'] = failure(PREDICT, aliases, ts.PredictResponse)
 S = '/inference.GRPCInferenceService/'
 twice = inf.ModelInferRequest(model_name='half')
 for value in (1, 7):
@@ -334,6 +338,7 @@ print(json.dumps(out))
   t.match(r.filter_long, ['INVALID_ARGUMENT', /output tensor alias not found in signature: y0 /], '300 000 names in output_filter');
   t.match(r.outputs_long, ['INVALID_ARGUMENT', /the model has no output 'o0'/], '300 000 outputs asked of ModelInfer');
   t.match(r.proto_input, ['INVALID_ARGUMENT', /has no input '__proto__'/], "an input named '__proto__' is an unknown input like any other");
+  t.match(r.many_aliases, ['INVALID_ARGUMENT', /^signature 'serving_default' has no input 'k\d+'; its inputs are 'x'$/], '30 000 unknown aliases');
   t.match(r.input_twice, ['INVALID_ARGUMENT', /input 'x' is given twice/]);
   t.match(r.loose_version, ['INVALID_ARGUMENT', /version must be a version number \(decimal digits\), got "0x1"/]);
   t.match(r.metadata_field, ['INVALID_ARGUMENT', /Metadata field nope is not supported/]);

@@ -21,7 +21,7 @@ import { dtypeInfo } from '../dtypes';
 import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { ManagedModelConfig, ModelManager } from '../manager';
 import { withProtoFieldNames } from '../manager/tfs-config';
-import type { Model } from '../model';
+import { type Model, unknownInputError } from '../model';
 import type { TensorSpec } from '../proto';
 import { Tensor } from '../tensor';
 import { type AuthOptions, BearerAuth } from './auth';
@@ -385,13 +385,14 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   const readPredict = async (request: Message, signal: () => AbortSignal) => {
     const bytes = deferredOf(request);
     if (bytes === undefined) {
-      return { spec: () => modelSpecOf(request), filter: (request.output_filter as string[] | undefined) ?? [], feeds: () => predictFeeds(request) };
+      return { spec: () => modelSpecOf(request), filter: (request.output_filter as string[] | undefined) ?? [], aliases: () => Object.keys((request.inputs as object | undefined) ?? {}), feeds: () => predictFeeds(request) };
     }
     const read = await codec.grpcPredict(bytes, signal());
     if (read.unreadable !== undefined) throw new InvalidArgumentError(read.unreadable);
     return {
       spec: () => { if (read.specError) throw taskFailure(read.specError); return read.spec!; },
       filter: read.filter,
+      aliases: () => (read.feeds ? Object.keys(read.feeds) : []),
       feeds: () => { if (read.feedsError) throw taskFailure(read.feedsError); return fromWire(read.feeds!); },
     };
   };
@@ -428,6 +429,9 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       return withModel(call, t, async (model, version) => {
         const signature = t.signature || model.defaultSignature || 'serving_default';
         const info = servingSignature(model, signature);
+        // run() refuses an alias the signature lacks; here before the tensors are made.
+        const unknown = read.aliases().find((key) => !Object.hasOwn(info.inputs, key));
+        if (unknown !== undefined) throw unknownInputError(signature, unknown, Object.keys(info.inputs));
         const feeds = read.feeds();
         const filter = read.filter;
         const twice = firstRepeated(filter);
