@@ -298,6 +298,8 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
     ['{"inputs": [], "outputs": [{"name": "y"}, {"name": "z"}, {"name": "y"}]}', new Uint8Array(0), /output 'y' is asked for twice/],
   ];
   for (const [text, binary, message] of errors) t.throws(() => readInferRequest(parseJson(text), binary), { code: 'INVALID_ARGUMENT', message }, text);
+  t.throws(() => readInferRequest(parseJson('{"inputs": [], "outputs": [{"name": "y", "parameters": {"classification": 3}}]}'), new Uint8Array(0)),
+    { code: 'UNIMPLEMENTED', message: /output 'y': parameters\.classification \(the classification extension\) is not supported/ }, 'not the raw tensor in its place');
   // Over gRPC the bytes are raw_input_contents[i], and the error says so (no binary_data_size there).
   t.throws(() => inferFeeds({ inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 1] }], raw_input_contents: [new Uint8Array(4)] }),
     { code: 'INVALID_ARGUMENT', message: /^input 'x': raw_input_contents\[0\] holds 4 bytes, but shape \[2, 1\] of FP32 needs 8$/ });

@@ -310,6 +310,10 @@ wide = inf.ModelInferRequest(model_name='half')
 t = wide.inputs.add(name='x', datatype='FP32', shape=[1, 1]); t.contents.fp32_contents.append(1)
 for i in range(300000): wide.outputs.add(name='o%d' % i)
 out['outputs_long'] = failure(S + 'ModelInfer', wide, inf.ModelInferResponse)
+top = inf.ModelInferRequest(model_name='half')
+t = top.inputs.add(name='x', datatype='FP32', shape=[1, 1]); t.contents.fp32_contents.append(1)
+top.outputs.add(name='y').parameters['classification'].int64_param = 3
+out['classification'] = failure(S + 'ModelInfer', top, inf.ModelInferResponse)
 out['loose_version'] = failure(S + 'ModelReady', inf.ModelReadyRequest(name='half', version='0x1'), inf.ModelReadyResponse)
 out['no_spec'] = failure(PREDICT, ts.PredictRequest(), ts.PredictResponse)
 m = ts.GetModelMetadataRequest(); m.model_spec.name = 'half'; m.metadata_field.append('nope')
@@ -337,6 +341,7 @@ print(json.dumps(out))
   t.match(r.filter_twice, ['INVALID_ARGUMENT', /duplicate output tensor alias in output_filter: y/]);
   t.match(r.filter_long, ['INVALID_ARGUMENT', /output tensor alias not found in signature: y0 /], '300 000 names in output_filter');
   t.match(r.outputs_long, ['INVALID_ARGUMENT', /the model has no output 'o0'/], '300 000 outputs asked of ModelInfer');
+  t.match(r.classification, ['UNIMPLEMENTED', /output 'y': parameters\.classification \(the classification extension\) is not supported/], 'not the raw tensor in its place');
   t.match(r.proto_input, ['INVALID_ARGUMENT', /has no input '__proto__'/], "an input named '__proto__' is an unknown input like any other");
   t.match(r.many_aliases, ['INVALID_ARGUMENT', /^signature 'serving_default' has no input 'k\d+'; its inputs are 'x'$/], '30 000 unknown aliases');
   t.match(r.input_twice, ['INVALID_ARGUMENT', /input 'x' is given twice/]);

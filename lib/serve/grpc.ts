@@ -34,7 +34,7 @@ import {
   tensorToProto, toNumber, versionOf,
 } from './tensor-proto';
 import { checkExamplesSignature, servingSignature } from './tfs';
-import { firstRepeated, modelMetadata, outputBytes, v2Datatype } from './v2';
+import { classificationUnsupported, firstRepeated, modelMetadata, outputBytes, v2Datatype } from './v2';
 
 /** Where the .proto files are (shipped with the package). */
 export const PROTO_DIR: string = protoDir;
@@ -535,6 +535,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const wanted = head.wanted;
       const twice = firstRepeated(wanted);
       if (twice !== undefined) throw new InvalidArgumentError(`output '${twice}' is asked for twice`);
+      if (head.classified !== undefined) throw classificationUnsupported(head.classified);
       return withModel(call, { name, version }, async (model, served) => {
         const signature = head.signature || model.defaultSignature || 'serving_default';
         const info = servingSignature(model, signature);

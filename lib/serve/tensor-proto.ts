@@ -258,15 +258,16 @@ export interface InferHead {
   wanted: string[];
   /** parameters.signature_name's string_param. */
   signature: string | undefined;
+  /** The first output asked for with parameters.classification (not supported), if any. */
+  classified: string | undefined;
 }
 
 /** A ModelInfer request's fields besides its inputs. */
 export function inferHead(request: Message): InferHead {
   const signature = ((request.parameters as Record<string, Message> | undefined) ?? {}).signature_name?.string_param as string | undefined;
-  return {
-    name: request.model_name, version: request.model_version, id: request.id,
-    wanted: ((request.outputs as Message[] | undefined) ?? []).map((o) => o.name as string), signature,
-  };
+  const outputs = (request.outputs as Message[] | undefined) ?? [];
+  const classified = outputs.find((o) => Object.hasOwn((o.parameters as object | undefined) ?? {}, 'classification'))?.name as string | undefined;
+  return { name: request.model_name, version: request.model_version, id: request.id, wanted: outputs.map((o) => o.name as string), signature, classified };
 }
 
 /**

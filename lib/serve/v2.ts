@@ -194,6 +194,9 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned 
     outputs = listed.map((o, i) => {
       if (!isObject(o) || typeof o.name !== 'string') throw new InvalidArgumentError(`outputs[${i}] must be an object with a name`);
       const p = o.parameters === undefined ? {} : field<Record<string, JsonValue>>(o.parameters, isObject, `output '${o.name}': parameters must be an object`);
+      // Triton's classification extension answers top-k labels instead of the tensor: a client
+      // asking for it must not read the raw tensor as its answer.
+      if (p.classification !== undefined) throw classificationUnsupported(o.name);
       const binary = p.binary_data === undefined ? binaryByDefault
         : field<boolean>(p.binary_data, (v) => typeof v === 'boolean', `output '${o.name}': parameters.binary_data must be true or false`);
       return { name: o.name, binary };
@@ -269,6 +272,11 @@ function dataJson(name: string, tensor: Tensor): string {
   else if (dtype === 'bool') for (let i = 0; i < data.length; i++) parts[i] = data[i] ? 'true' : 'false';
   else for (let i = 0; i < data.length; i++) parts[i] = String(data[i]);
   return `[${parts.join(',')}]`;
+}
+
+/** @internal The answer to an output asked for with parameters.classification (REST and gRPC). */
+export function classificationUnsupported(output: string): TensorFlowError {
+  return new TensorFlowError('UNIMPLEMENTED', `output '${output}': parameters.classification (the classification extension) is not supported; ask for the output tensor itself`);
 }
 
 /**

@@ -42,6 +42,8 @@ export interface InferHead {
     wanted: string[];
     /** parameters.signature_name's string_param. */
     signature: string | undefined;
+    /** The first output asked for with parameters.classification (not supported), if any. */
+    classified: string | undefined;
 }
 /** A ModelInfer request's fields besides its inputs. */
 export declare function inferHead(request: Message): InferHead;
