@@ -44,12 +44,13 @@ export interface InferRequest {
 /**
  * A tensor from its raw little-endian bytes (BYTES: each element after its 4-byte length),
  * checked against its shape; `field` is what a size that does not fit calls the bytes
- * (binary_data_size over REST, raw_input_contents[i] over gRPC). `aligned` (the event loop's way): numbers are a view of `bytes`
- * where they start on a whole element (no copy here: run() copies them, if TensorFlow needs
- * them more aligned, on its runner thread), else a copy in Tensor.alloc's memory (fed without
- * another copy); false (a codec thread's way, whose body is its own to move): a view of `bytes`
- * too where they start on a whole element and are bigger than Node's Buffer pool (so their
- * buffer is not the pool, which small Buffers share), else a typed array of their own.
+ * (binary_data_size over REST, raw_input_contents[i] over gRPC). `aligned` (the event loop's
+ * way): numbers are a view of `bytes` where they start on a whole element (no copy here: run()
+ * copies them, if TensorFlow needs them more aligned, on its runner thread), else a copy in
+ * Tensor.alloc's memory (fed without another copy); false (a codec thread's way, whose body is
+ * its own to move): a view of `bytes` too where they start on a whole element and are bigger
+ * than Node's Buffer pool (so their buffer is not the pool, which small Buffers share), else a
+ * typed array of their own.
  */
 export declare function binaryTensor(name: string, dtype: DType, shape: number[], bytes: Uint8Array, aligned?: boolean, field?: string): Tensor;
 /**
