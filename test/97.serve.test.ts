@@ -123,6 +123,8 @@ t.test('errors: TensorFlow Serving\'s status codes, {"error": ...}, no stack, an
     [['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"instances": [{"__proto__": [1]}]}'], 400, /does not have named input: __proto__/],
     [['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"instances": [{"constructor": [1]}]}'], 400, /does not have named input: constructor/],
     [['-X', 'POST', `${url}/v2/models/half/infer`, '-d', '{"inputs": [{"name": "__proto__", "shape": [1], "datatype": "FP32", "data": [1]}]}'], 400, /has no input '__proto__'/],
+    [['-X', 'POST', `${url}/v2/models/half/infer`, '-d', '{"inputs": [{"name": "x", "shape": [1], "datatype": "constructor", "data": [1]}]}'], 400, /datatype "constructor" is not one of BOOL/],
+    [['-X', 'POST', `${url}/v2/models/half/infer`, '-H', 'Inference-Header-Content-Length: 96', '--data-binary', '{"inputs":[{"name":"x","shape":[1],"datatype":"__proto__","parameters":{"binary_data_size":4}}]}ABCD'], 400, /datatype "__proto__" is not one of BOOL/],
     [['-X', 'POST', `${url}/v2/models/half/infer`, '-d', '{"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}], "outputs": [{"name": "constructor"}]}'], 400, /the model has no output 'constructor'/],
     [['-X', 'POST', `${url}/v2/models/half/infer`, '-d', '{"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}], "outputs": [{"name": "y"}, {"name": "y"}]}'], 400, /output 'y' is asked for twice/],
   ];

@@ -34,7 +34,7 @@ import {
   tensorToProto, toNumber, versionOf,
 } from './tensor-proto';
 import { checkExamplesSignature, servingSignature } from './tfs';
-import { classificationUnsupported, firstRepeated, modelMetadata, outputBytes, v2Datatype } from './v2';
+import { classificationUnsupported, modelMetadata, outputBytes, v2Datatype } from './v2';
 
 /** Where the .proto files are (shipped with the package). */
 export const PROTO_DIR: string = protoDir;
@@ -434,10 +434,13 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         if (unknown !== undefined) throw unknownInputError(signature, unknown, Object.keys(info.inputs));
         const feeds = read.feeds();
         const filter = read.filter;
-        const twice = firstRepeated(filter);
-        if (twice !== undefined) throw new InvalidArgumentError(`duplicate output tensor alias in output_filter: ${twice}`);
+        // One pass, as TensorFlow Serving's predict_util.cc: each alias must be the signature's,
+        // then not seen before (so the set holds at most the signature's outputs, however long the list).
+        const seen = new Set<string>();
         for (const key of filter) {
           if (!Object.hasOwn(info.outputs, key)) throw new InvalidArgumentError(`output tensor alias not found in signature: ${key} Outputs expected to be in the set {${Object.keys(info.outputs).sort().join(',')}}.`);
+          if (seen.has(key)) throw new InvalidArgumentError(`duplicate output tensor alias: ${key}`);
+          seen.add(key);
         }
         const outputs = await model.run(feeds, { signature, outputs: filter.length > 0 ? filter : undefined, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
         const modelSpec = { name: t.name, version: { value: version }, signature_name: signature };
@@ -533,14 +536,17 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const version = versionOf(head.version, 'model_version');
       const feeds = read.feeds();
       const wanted = head.wanted;
-      const twice = firstRepeated(wanted);
-      if (twice !== undefined) throw new InvalidArgumentError(`output '${twice}' is asked for twice`);
       if (head.classified !== undefined) throw classificationUnsupported(head.classified);
       return withModel(call, { name, version }, async (model, served) => {
         const signature = head.signature || model.defaultSignature || 'serving_default';
         const info = servingSignature(model, signature);
-        const unknown = wanted.find((o) => !Object.hasOwn(info.outputs, o));
-        if (unknown) throw new InvalidArgumentError(`the model has no output '${unknown}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);
+        // One pass, as Predict's output_filter: the set holds at most the signature's outputs.
+        const seen = new Set<string>();
+        for (const o of wanted) {
+          if (!Object.hasOwn(info.outputs, o)) throw new InvalidArgumentError(`the model has no output '${o}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);
+          if (seen.has(o)) throw new InvalidArgumentError(`output '${o}' is asked for twice`);
+          seen.add(o);
+        }
         const outputs = await model.run(feeds, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
         const names = wanted.length > 0 ? wanted : Object.keys(outputs).sort();
         const tensors: Message[] = [];

@@ -147,13 +147,13 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned 
     const name = field<string>(input.name, (v) => typeof v === 'string' && v !== '', `inputs[${i}].name must be a non-empty string`);
     if (feeds[name]) throw new InvalidArgumentError(`input '${name}' is given twice`);
     const datatype = field<string>(input.datatype, (v) => typeof v === 'string', `input '${name}': datatype must be a string such as "FP32"`);
-    const dtype = DATATYPES[datatype];
+    const dtype = dtypeOfV2(datatype);
     if (!dtype) throw new InvalidArgumentError(`input '${name}': datatype ${JSON.stringify(datatype)} is not one of ${Object.keys(DATATYPES).join(', ')}`);
     const rawShape = field<JsonValue[]>(input.shape, (v) => Array.isArray(v) && v.every(isCount), `input '${name}': shape must be an array of non-negative integers`);
     const shape = rawShape.map((d, k) => {
       if (typeof d !== 'bigint') return d as number;
       // Read exactly (json.ts); a Tensor's dimensions are JS numbers, exact up to 2^53 - 1.
-      if (d > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidArgumentError(`input '${name}': shape[${k}] is ${d}, past 2^53`);
+      if (d > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidArgumentError(`input '${name}': shape[${k}] is ${d}, past 2^53 - 1`);
       return Number(d);
     });
     try {
@@ -281,10 +281,10 @@ export function classificationUnsupported(output: string): TensorFlowError {
 }
 
 /**
- * @internal The first name that comes again in `names`, or undefined: in linear time (a client's
- * list of 150 000 output names held the event loop for 19 s with indexOf()).
+ * The first name that comes again in `names`, or undefined: in linear time (a client's list of
+ * 150 000 output names held the event loop for 19 s with indexOf()).
  */
-export function firstRepeated(names: readonly string[]): string | undefined {
+function firstRepeated(names: readonly string[]): string | undefined {
   const seen = new Set<string>();
   for (const name of names) {
     if (seen.has(name)) return name;
