@@ -180,6 +180,9 @@ async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerC
   return { config: { ...config, models }, defaults };
 }
 
+/** --file_system_poll_wait_seconds when not given (TensorFlow Serving's default). */
+const DEFAULT_POLL_SECONDS = 1;
+
 async function modelsOf(flags: ServeFlags): Promise<ModelManagerConfig> {
   // The flag when given; else a JSON config's own watch and pollIntervalMs over serve's default, every second.
   const seconds = flags.file_system_poll_wait_seconds;
@@ -200,8 +203,9 @@ async function modelsOf(flags: ServeFlags): Promise<ModelManagerConfig> {
       throw error;
     }
     if (seconds !== undefined) return { ...config, ...polling(seconds) };
-    // serve's default (every second), under what the config itself sets of it.
-    return { ...config, watch: config.watch ?? true, pollIntervalMs: config.pollIntervalMs ?? 1000 };
+    // serve's default, under what the config itself sets of it.
+    const byDefault = polling(DEFAULT_POLL_SECONDS);
+    return { ...config, watch: config.watch ?? byDefault.watch, pollIntervalMs: config.pollIntervalMs ?? byDefault.pollIntervalMs };
   }
   if (flags.model_base_path === undefined) {
     throw new UsageError('give --model_base_path (and --model_name, default "default") for one model, or --model_config_file for several');
@@ -209,7 +213,7 @@ async function modelsOf(flags: ServeFlags): Promise<ModelManagerConfig> {
   const model: ManagedModelConfig = { name: flags.model_name ?? 'default', basePath: flags.model_base_path };
   if (flags.gpu_memory_fraction !== undefined) model.gpuMemoryFraction = flags.gpu_memory_fraction;
   if (flags.isolation !== undefined) model.isolation = flags.isolation;
-  return { models: [model], ...polling(seconds ?? 1) };
+  return { models: [model], ...polling(seconds ?? DEFAULT_POLL_SECONDS) };
 }
 
 // --auth_token_file [--auth_protect_health]: the tokens both protocols require.

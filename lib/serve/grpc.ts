@@ -22,7 +22,7 @@ import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { ManagedModelConfig, ModelManager } from '../manager';
 import { withProtoFieldNames } from '../manager/tfs-config';
 import { type Model, unknownInputError } from '../model';
-import type { TensorSpec } from '../proto';
+import type { SignatureInfo, TensorSpec } from '../proto';
 import { Tensor } from '../tensor';
 import { type AuthOptions, BearerAuth } from './auth';
 import { asBuffer, Codec, codecOptions, fromWire, lazySignal, taskFailure, tensorBytes } from './codec';
@@ -93,6 +93,21 @@ function grpcError(error: unknown): { status: Partial<grpc.StatusObject>; code: 
   if (code === 'INTERNAL' && !(error instanceof TensorFlowError)) process.stderr.write(`tfslice serve: a gRPC call failed: ${error instanceof Error ? error.stack : String(error)}\n`);
   if (message.length > MAX_MESSAGE) message = `${message.slice(0, MAX_MESSAGE)}…`;
   return { status: { code: statusCode(code), details: message }, code };
+}
+
+/**
+ * The output names a call asks for, in one pass as TensorFlow Serving's predict_util.cc checks
+ * output_filter: each must be the signature's, then not asked for before, so the set holds at
+ * most the signature's outputs however long the list. INVALID_ARGUMENT with `unknown(name)` or
+ * `twice(name)`.
+ */
+function checkOutputNames(names: readonly string[], info: Pick<SignatureInfo, 'outputs'>, unknown: (name: string) => string, twice: (name: string) => string): void {
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (!Object.hasOwn(info.outputs, name)) throw new InvalidArgumentError(unknown(name));
+    if (seen.has(name)) throw new InvalidArgumentError(twice(name));
+    seen.add(name);
+  }
 }
 
 /** Marks a request whose bytes did not decode; its value says why. */
@@ -434,14 +449,9 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         if (unknown !== undefined) throw unknownInputError(signature, unknown, Object.keys(info.inputs));
         const feeds = read.feeds();
         const filter = read.filter;
-        // One pass, as TensorFlow Serving's predict_util.cc: each alias must be the signature's,
-        // then not seen before (so the set holds at most the signature's outputs, however long the list).
-        const seen = new Set<string>();
-        for (const key of filter) {
-          if (!Object.hasOwn(info.outputs, key)) throw new InvalidArgumentError(`output tensor alias not found in signature: ${key} Outputs expected to be in the set {${Object.keys(info.outputs).sort().join(',')}}.`);
-          if (seen.has(key)) throw new InvalidArgumentError(`duplicate output tensor alias: ${key}`);
-          seen.add(key);
-        }
+        checkOutputNames(filter, info,
+          (key) => `output tensor alias not found in signature: ${key} Outputs expected to be in the set {${Object.keys(info.outputs).sort().join(',')}}.`,
+          (key) => `duplicate output tensor alias: ${key}`);
         const outputs = await model.run(feeds, { signature, outputs: filter.length > 0 ? filter : undefined, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
         const modelSpec = { name: t.name, version: { value: version }, signature_name: signature };
         if (codec.wants(tensorBytes(Object.values(outputs)))) return { [ENCODED]: await codec.grpcPredictResponse(modelSpec, outputs, content, signal()) };
@@ -540,13 +550,9 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       return withModel(call, { name, version }, async (model, served) => {
         const signature = head.signature || model.defaultSignature || 'serving_default';
         const info = servingSignature(model, signature);
-        // One pass, as Predict's output_filter: the set holds at most the signature's outputs.
-        const seen = new Set<string>();
-        for (const o of wanted) {
-          if (!Object.hasOwn(info.outputs, o)) throw new InvalidArgumentError(`the model has no output '${o}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);
-          if (seen.has(o)) throw new InvalidArgumentError(`output '${o}' is asked for twice`);
-          seen.add(o);
-        }
+        checkOutputNames(wanted, info,
+          (o) => `the model has no output '${o}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`,
+          (o) => `output '${o}' is asked for twice`);
         const outputs = await model.run(feeds, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
         const names = wanted.length > 0 ? wanted : Object.keys(outputs).sort();
         const tensors: Message[] = [];
