@@ -206,21 +206,24 @@ t.test('time on the codec threads is not the model\'s: a body that takes longer 
   t.equal(v2.status, 200, 'v2 JSON too');
 });
 
+// Codec tasks read every input and output named (the server passes signatureLimits()).
+const NO_LIMITS = { inputs: Infinity, outputs: Infinity };
+
 t.test('the codec threads take a bounded number of tasks (UNAVAILABLE beyond), and drop those of clients gone', async (t) => {
   const codec = new Codec(0, 1);
   t.teardown(() => codec.close());
   t.equal(codec.limit, 8);
   const body = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [20_000], datatype: 'FP32', data: Array.from({ length: 20_000 }, (_, i) => i) }] }));
-  const settled = await Promise.allSettled(Array.from({ length: 12 }, () => codec.infer(Buffer.from(body), undefined)));
+  const settled = await Promise.allSettled(Array.from({ length: 12 }, () => codec.infer(Buffer.from(body), undefined, NO_LIMITS)));
   const refused = settled.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as { code?: string; message: string });
   t.equal(settled.filter((r) => r.status === 'fulfilled').length, 8, 'as many as the limit are read');
   t.equal(refused.length, 4);
   t.match(refused[0], { code: 'UNAVAILABLE', message: /the server is busy: 8 big bodies are being read or written already \(at most 8\); retry later/ });
   const controller = new AbortController();
-  const gone = codec.infer(Buffer.from(body), undefined, controller.signal);
+  const gone = codec.infer(Buffer.from(body), undefined, NO_LIMITS, controller.signal);
   controller.abort();
   await t.rejects(gone, { code: 'CANCELLED', message: /closed the connection/ }, 'a client gone: its task is dropped');
-  t.equal((await codec.infer(Buffer.from(body), undefined)).feeds.x!.size, 20_000, 'and the threads serve on');
+  t.equal((await codec.infer(Buffer.from(body), undefined, NO_LIMITS)).feeds.x!.size, 20_000, 'and the threads serve on');
 });
 
 t.test('Deadline counts only the time within(): outside() stops the clock', async (t) => {

@@ -17,10 +17,12 @@ import t from 'tap';
 
 import { Tensor } from '../lib/index';
 import { native } from '../lib/native';
+import type { ModelManager } from '../lib/manager';
 import { readConfigFile } from '../lib/manager/config';
 import { parseModelServerConfig } from '../lib/manager/tfs-config';
 import { FloatLiteral, parseJson } from '../lib/serve/json';
-import { inferFeeds, PROTO_DIR, protos, tensorFromProto } from '../lib/serve/tensor-proto';
+import { cutShort, partialInputsError, signatureLimits } from '../lib/serve/limits';
+import { inferFeeds, inferHead, predictFeeds, PROTO_DIR, protos, tensorFromProto } from '../lib/serve/tensor-proto';
 import { classifyResponse, feedsFromPayload, floatToken, predictResponse, readExamplesRequest, readPredictRequest, regressResponse, statusResponse } from '../lib/serve/tfs';
 import { binaryTensor, inferResponse, layOutBigBytes, OFF_THREAD_LAYOUT_BYTES, outputBytes, readInferRequest, splitBody } from '../lib/serve/v2';
 import { shortestFloat, tensorFromValue, tensorToJson } from '../lib/values';
@@ -381,6 +383,65 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
   t.same(Buffer.concat(offThread.binary!), Buffer.from(outputBytes(manyTensor)), 'the same response body as laid out on the event loop');
   t.equal(layOutBigBytes(request, { s: raw }), undefined, 'small BYTES: laid out where they are (nothing to wait for)');
   t.equal(layOutBigBytes({ ...request, binaryByDefault: false }, { s: manyTensor }), undefined, 'BYTES asked for as JSON: nothing laid out');
+});
+
+t.test('requests naming more inputs or outputs than any signature has are read only as far as the first that cannot be', async (t) => {
+  const limits = { inputs: 3, outputs: 2 };
+  const n = 1000;
+  const names = Array.from({ length: n }, (_, i) => `k${i}`);
+  // v2 JSON: entry 500 is malformed, but only the first 4 inputs (and 3 outputs) are read.
+  const inputs = names.map((name, i) => (i === 500 ? { name, datatype: 'FP128' } : { name, datatype: 'FP32', shape: [1], data: [i] }));
+  const header = parseJson(JSON.stringify({ inputs, outputs: names.map((name) => ({ name })) }));
+  const cut = readInferRequest(header, new Uint8Array(0), true, limits);
+  t.same(Object.keys(cut.feeds), ['k0', 'k1', 'k2', 'k3'], 'the first limit + 1 inputs, in order');
+  t.equal(cut.inputCount, n);
+  t.same(cut.outputs!.map((o) => o.name), ['k0', 'k1', 'k2']);
+  t.equal(cut.outputCount, n);
+  t.throws(() => readInferRequest(header, new Uint8Array(0)), /input 'k500': datatype "FP128"/, 'read whole without limits');
+  // Binary inputs: the bytes after the part read are not "additional input data".
+  const binHeader = parseJson(JSON.stringify({ inputs: names.slice(0, 10).map((name) => ({ name, datatype: 'FP32', shape: [1], parameters: { binary_data_size: 4 } })) }));
+  const bin = readInferRequest(binHeader, new Uint8Array(40), true, limits);
+  t.same([Object.keys(bin.feeds).length, bin.inputCount], [4, 10]);
+  const twice = parseJson(JSON.stringify({ inputs: ['a', 'b', 'a', 'c', 'd'].map((name) => ({ name, datatype: 'FP32', shape: [1], data: [1] })) }));
+  t.throws(() => readInferRequest(twice, new Uint8Array(0), true, limits), /input 'a' is given twice/, 'a repeat within the part read is named');
+  // gRPC: ModelInfer's inputs and outputs, Predict's aliases.
+  const infer = { inputs: inputs.map((x, i) => (i === 500 ? { name: x.name, datatype: 'FP128' } : { name: x.name, datatype: 'FP32', shape: [1], contents: { fp32_contents: [i] } })), outputs: names.map((name) => ({ name })) };
+  t.same(Object.keys(inferFeeds(infer, true, limits.inputs)), ['k0', 'k1', 'k2', 'k3']);
+  t.throws(() => inferFeeds(infer), /input 'k500': datatype "FP128"/);
+  const head = inferHead(infer, limits.outputs);
+  t.same([head.wanted, head.wantedCount, head.inputCount], [['k0', 'k1', 'k2'], n, n]);
+  const predict = { inputs: Object.fromEntries(names.map((name, i) => [name, { dtype: i === 500 ? 8 : 1, tensor_shape: { dim: [{ size: 1 }] }, float_val: [i] }])) };
+  t.same(Object.keys(predictFeeds(predict, true, limits.inputs)), ['k0', 'k1', 'k2', 'k3']);
+  t.throws(() => predictFeeds(predict), /k500/);
+  // The error for the part read: run()'s for its first unknown input, or UNAVAILABLE when it has none.
+  const info = { inputs: { k1: { dtype: 'float32', shape: [1] }, k2: { dtype: 'float32', shape: [1] } }, outputs: {}, methodName: '' } as never;
+  t.equal(partialInputsError(4, ['k1', 'k2', 'k0', 'k3'], 'serving_default', info), null, 'read whole: nothing to say');
+  t.match(partialInputsError(n, ['k1', 'k2', 'k0', 'k3'], 'serving_default', info), { code: 'INVALID_ARGUMENT', message: "signature 'serving_default' has no input 'k0'; its inputs are 'k1', 'k2'" });
+  const wide = { inputs: Object.fromEntries(['k0', 'k1', 'k2', 'k3'].map((k) => [k, { dtype: 'float32', shape: [1] }])), outputs: {}, methodName: '' } as never;
+  t.match(partialInputsError(n, ['k0', 'k1', 'k2', 'k3'], 'serving_default', wide), { code: 'UNAVAILABLE', message: /names 1000 inputs, more than any signature served had when it was read; send it again/ });
+  t.match(cutShort(7, 'outputs'), { code: 'UNAVAILABLE', message: /names 7 outputs/ });
+});
+
+t.test("the limits are the largest signature's inputs and outputs (at least 64), counted again when a version changes state", async (t) => {
+  const listeners: (() => void)[] = [];
+  let width = 10;
+  const signature = () => ({
+    inputs: Object.fromEntries(Array.from({ length: width }, (_, i) => [`i${i}`, {}])),
+    outputs: Object.fromEntries(Array.from({ length: width * 2 }, (_, i) => [`o${i}`, {}])),
+  });
+  let counted = 0;
+  const manager = {
+    on: (_: string, listener: () => void) => { listeners.push(listener); },
+    status: () => { counted++; return [{ name: 'm', versions: [{ version: 1, state: 'AVAILABLE' }, { version: 2, state: 'LOADING' }] }]; },
+    get: (_: string, version: number) => { if (version !== 1) throw new Error('not AVAILABLE'); return { signatures: { a: signature(), b: { inputs: {}, outputs: {} } } }; },
+  } as unknown as ModelManager;
+  t.same(signatureLimits(manager), { inputs: 64, outputs: 64 }, 'small signatures: the floor');
+  width = 100;
+  t.same(signatureLimits(manager), { inputs: 64, outputs: 64 }, 'kept while no version changes state');
+  t.equal(counted, 1);
+  for (const listener of listeners) listener();
+  t.same(signatureLimits(manager), { inputs: 100, outputs: 200 });
+  t.equal(listeners.length, 1, 'one listener per manager');
 });
 
 t.test('binary tensors: a view of the request where they start on a whole element, else a copy', async (t) => {

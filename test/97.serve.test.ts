@@ -186,6 +186,15 @@ out['int64'] = r.json()['outputs']
 r = requests.post(url + '/v2/models/nope/infer', json={'inputs': []}); out['unknown'] = [r.status_code, r.json()]
 r = requests.post(url + '/v2/models/half/infer', json={'inputs': [{'name': 'x', 'shape': [2], 'datatype': 'FP32', 'data': [1]}]})
 out['bad_shape'] = [r.status_code, r.json()]
+# More inputs than any signature has: refused on the first unknown name, before the rest is read
+# (the last input's bad datatype is never reached); 10 000 of them (past 256 KiB: a codec thread)
+# and 200 (the event loop). Then 40 000 output names. (This server's body limit is 1 MiB.)
+for n in (10000, 200):
+    inputs = [{'name': 'k%d' % i, 'shape': [1], 'datatype': 'FP32', 'data': [1]} for i in range(n)]
+    inputs[-1]['datatype'] = 'FP128'
+    r = requests.post(url + '/v2/models/half/infer', json={'inputs': inputs}); out['inputs_%d' % n] = [r.status_code, r.json()]
+r = requests.post(url + '/v2/models/half/infer', json={'inputs': [{'name': 'x', 'shape': [1, 1], 'datatype': 'FP32', 'data': [1]}], 'outputs': [{'name': 'o%d' % i} for i in range(40000)]})
+out['outputs_many'] = [r.status_code, r.json()]
 print(json.dumps(out))
 `, url);
   t.same(result.quickstart, [200, { predictions: [2.5, 3.0, 4.5] }], 'TensorFlow Serving quickstart from Python');
@@ -202,6 +211,9 @@ print(json.dumps(out))
   ], 'INT64 exact (Python ints are exact)');
   t.match(result.unknown, [404, { error: /no model named "nope"/ }]);
   t.match(result.bad_shape, [400, { error: /shape \[2\] needs 2 elements, data has 1/ }]);
+  t.same(result.inputs_10000, [400, { error: "signature 'serving_default' has no input 'k0'; its inputs are 'x'" }], '10 000 inputs: the first unknown one, the rest unread');
+  t.same(result.inputs_200, [400, { error: "signature 'serving_default' has no input 'k0'; its inputs are 'x'" }], '200 inputs');
+  t.same(result.outputs_many, [400, { error: "the model has no output 'o0'; its outputs are y" }], '40 000 output names');
 });
 
 t.test('metrics: Prometheus text at both paths, by model, version, API and status', async (t) => {

@@ -301,11 +301,23 @@ out['proto_input'] = failure(PREDICT, proto, ts.PredictResponse)
 aliases = ts.PredictRequest(); aliases.model_spec.name = 'half'
 for i in range(30000): floats(aliases.inputs['k%d' % i])
 out['many_aliases'] = failure(PREDICT, aliases, ts.PredictResponse)
+# The same with one alias that could not be read: the unknown aliases are named first, and the bad
+# one is not read (as the part of the request past the first 65 aliases is not).
+x = aliases.inputs['k29999']; x.Clear(); x.dtype = tf.DT_COMPLEX64; x.tensor_shape.dim.add(size=1)
+out['many_aliases_bad'] = failure(PREDICT, aliases, ts.PredictResponse)
 S = '/inference.GRPCInferenceService/'
 twice = inf.ModelInferRequest(model_name='half')
 for value in (1, 7):
     t = twice.inputs.add(name='x', datatype='FP32', shape=[1, 1]); t.contents.fp32_contents.append(value)
 out['input_twice'] = failure(S + 'ModelInfer', twice, inf.ModelInferResponse)
+# More inputs than any signature has (30 000: a codec thread; 200: the event loop): refused on the
+# first unknown name, before the rest is read (the last one's bad datatype is never reached).
+for n in (30000, 200):
+    wide_in = inf.ModelInferRequest(model_name='half')
+    for i in range(n):
+        t = wide_in.inputs.add(name='k%d' % i, datatype='FP32', shape=[1]); t.contents.fp32_contents.append(1)
+    t.datatype = 'FP128'
+    out['inputs_%d' % n] = failure(S + 'ModelInfer', wide_in, inf.ModelInferResponse)
 wide = inf.ModelInferRequest(model_name='half')
 t = wide.inputs.add(name='x', datatype='FP32', shape=[1, 1]); t.contents.fp32_contents.append(1)
 for i in range(300000): wide.outputs.add(name='o%d' % i)
@@ -350,6 +362,9 @@ print(json.dumps(out))
   t.match(r.proto_input, ['INVALID_ARGUMENT', /has no input '__proto__'/], "an input named '__proto__' is an unknown input like any other");
   t.match(r.many_aliases, ['INVALID_ARGUMENT', /^signature 'serving_default' has no input 'k\d+'; its inputs are 'x'$/], '30 000 unknown aliases');
   t.match(r.input_twice, ['INVALID_ARGUMENT', /input 'x' is given twice/]);
+  t.match(r.many_aliases_bad, ['INVALID_ARGUMENT', /^signature 'serving_default' has no input 'k\d+'; its inputs are 'x'$/], 'unknown aliases before an unreadable one');
+  t.same(r.inputs_30000, ['INVALID_ARGUMENT', "signature 'serving_default' has no input 'k0'; its inputs are 'x'"], '30 000 ModelInfer inputs: the first unknown, the rest unread');
+  t.same(r.inputs_200, ['INVALID_ARGUMENT', "signature 'serving_default' has no input 'k0'; its inputs are 'x'"], '200 ModelInfer inputs');
   t.match(r.loose_version, ['INVALID_ARGUMENT', /version must be a version number \(decimal digits\), got "0x1"/]);
   t.match(r.metadata_field, ['INVALID_ARGUMENT', /Metadata field nope is not supported/]);
   t.match(r.no_metadata_field, ['INVALID_ARGUMENT', /^GetModelMetadataRequest must specify at least one metadata_field/]);

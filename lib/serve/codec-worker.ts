@@ -16,7 +16,7 @@ import {
 import { parseJson } from './json';
 import { describeError } from './status';
 import { feedsFromPayload, predictResponse, readExamplesRequest, readPredictRequest, signatureNotFound } from './tfs';
-import { decodeMessage, examplesMessage, inferFeeds, inferHead, type Message, modelSpecOf, predictFeeds, protos, serializedExamples, tensorToProto } from './tensor-proto';
+import { decodeMessage, examplesMessage, inferFeeds, inferHead, type Message, modelSpecOf, predictAliases, predictFeeds, protos, serializedExamples, tensorToProto } from './tensor-proto';
 import { inferResponse, outputBytes, readInferRequest, splitBody } from './v2';
 
 /**
@@ -102,7 +102,7 @@ export function infer(task: InferTask): unknown {
   return answer(() => {
     const { header, binary } = splitBody(bytesOf(task.body), task.headerLength);
     // Binary inputs into plain memory (movable), not the addon's aligned memory.
-    const { feeds, ...rest } = readInferRequest(header, binary, false);
+    const { feeds, ...rest } = readInferRequest(header, binary, false, task.limits);
     const { tensors, transfer } = wire(feeds);
     return { value: { ...rest, feeds: tensors }, transfer };
   });
@@ -130,15 +130,20 @@ export function inferResponseJson(task: InferResponseTask): unknown {
 export function grpcPredict(task: GrpcTask): unknown {
   return answer<GrpcPredictRead>(() => {
     const decoded = decodeMessage(protos().lookupType('tensorflow.serving.PredictRequest'), bytesOf(task.body));
-    if ('unreadable' in decoded) return { value: { unreadable: decoded.unreadable, filter: [], feeds: null, feedsError: null }, transfer: [] };
+    if ('unreadable' in decoded) return { value: { unreadable: decoded.unreadable, filter: [], filterCount: 0, aliases: [], inputCount: 0, feeds: null, feedsError: null }, transfer: [] };
     const request = decoded.message;
-    const read: GrpcPredictRead = { filter: [...((request.output_filter as string[] | undefined) ?? [])], feeds: null, feedsError: null };
+    const filter = (request.output_filter as string[] | undefined) ?? [];
+    const aliases = predictAliases(request);
+    const read: GrpcPredictRead = {
+      filter: filter.slice(0, task.limits.outputs + 1), filterCount: filter.length,
+      aliases: aliases.slice(0, task.limits.inputs + 1), inputCount: aliases.length, feeds: null, feedsError: null,
+    };
     try {
       read.spec = modelSpecOf(request);
     } catch (error) {
       read.specError = taskError(error);
     }
-    const feeds = attempt(() => wire(predictFeeds(request, false)));
+    const feeds = attempt(() => wire(predictFeeds(request, false, task.limits.inputs)));
     return { value: { ...read, feeds: feeds.value, feedsError: feeds.error }, transfer: feeds.transfer };
   });
 }
@@ -149,8 +154,8 @@ export function grpcInfer(task: GrpcTask): unknown {
     const decoded = decodeMessage(protos().lookupType('inference.ModelInferRequest'), bytesOf(task.body));
     if ('unreadable' in decoded) return { value: { unreadable: decoded.unreadable, feeds: null, feedsError: null }, transfer: [] };
     const request = decoded.message;
-    const feeds = attempt(() => wire(inferFeeds(request, false)));
-    return { value: { head: inferHead(request), feeds: feeds.value, feedsError: feeds.error }, transfer: feeds.transfer };
+    const feeds = attempt(() => wire(inferFeeds(request, false, task.limits.inputs)));
+    return { value: { head: inferHead(request, task.limits.outputs), feeds: feeds.value, feedsError: feeds.error }, transfer: feeds.transfer };
   });
 }
 

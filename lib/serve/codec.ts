@@ -26,6 +26,7 @@ import { type Body, BodyChunks } from './body';
 import type { ExamplesRun, InferHead, Message } from './tensor-proto';
 import type { Format } from './tfs';
 import type { InferRequest } from './v2';
+import type { SignatureLimits } from './limits';
 
 /** Tensors in the addon's flat form, by key: [dtype (TensorFlow's number), shape, data]. */
 export type WireTensors = Record<string, [number, number[], NativeData]>;
@@ -53,21 +54,26 @@ export interface PredictTask { body: TaskBody; signatures: SignatureInputs; defa
 /** A Classify or Regress body to read. */
 export interface ExamplesTask { body: TaskBody; api: 'classify' | 'regress' }
 /** A v2 inference body to read; headerLength is Inference-Header-Content-Length's value. */
-export interface InferTask { body: TaskBody; headerLength: string | undefined }
+export interface InferTask { body: TaskBody; headerLength: string | undefined; limits: SignatureLimits }
 /** Outputs to write as a Predict response. */
 export interface PredictResponseTask { outputs: WireTensors; format: Format }
 /** Outputs to write as a v2 inference response. */
 export interface InferResponseTask { model: string; version: number; request: Omit<InferRequest, 'feeds'>; outputs: WireTensors }
 /** What a Predict body says: its signature and format, and its feeds or why they do not fit the signature. */
 export interface PredictRead { signature: string; format: Format; feeds: WireTensors | null; feedsError: TaskError | null }
-/** A gRPC request message to decode (Predict's or ModelInfer's). */
-export interface GrpcTask { body: TaskBody }
+/** A gRPC request message to decode (Predict's or ModelInfer's), reading no more inputs and outputs than `limits` (limits.ts) allow. */
+export interface GrpcTask { body: TaskBody; limits: SignatureLimits }
 /** What a Predict message says: each part, or the error reading it gave (raised where the event loop would raise it). */
 export interface GrpcPredictRead {
   unreadable?: string;
   spec?: { name: string; version?: number; label?: string; signature: string };
   specError?: TaskError;
+  /** output_filter: its first `limits.outputs + 1` names, and how many it has. */
   filter: string[];
+  filterCount: number;
+  /** Its input aliases, the first `limits.inputs + 1` (in order), and how many it has. */
+  aliases: string[];
+  inputCount: number;
   feeds: WireTensors | null;
   feedsError: TaskError | null;
 }
@@ -291,10 +297,10 @@ export class Codec {
     return { ...result, examples: fromWire(result.examples).inputs! };
   }
 
-  /** A v2 inference body (splitBody, readInferRequest). */
-  async infer(body: Body, headerLength: string | undefined, signal?: AbortSignal): Promise<InferRequest> {
+  /** A v2 inference body (splitBody, readInferRequest within `limits`). */
+  async infer(body: Body, headerLength: string | undefined, limits: SignatureLimits, signal?: AbortSignal): Promise<InferRequest> {
     const moved = movable(body);
-    const task: InferTask = { body: moved.body, headerLength };
+    const task: InferTask = { body: moved.body, headerLength, limits };
     const result = await this.#run<Omit<InferRequest, 'feeds'> & { feeds: WireTensors }>('infer', task, moved.transfer, signal);
     return { ...result, feeds: fromWire(result.feeds) };
   }
@@ -312,16 +318,16 @@ export class Codec {
     return this.#run('inferResponseJson', task, [], signal);
   }
 
-  /** A gRPC Predict message, read (the parts that failed say how, to be raised in order). */
-  async grpcPredict(body: Uint8Array, signal?: AbortSignal): Promise<GrpcPredictRead> {
+  /** A gRPC Predict message, read within `limits` (the parts that failed say how, to be raised in order). */
+  async grpcPredict(body: Uint8Array, limits: SignatureLimits, signal?: AbortSignal): Promise<GrpcPredictRead> {
     const moved = movable(body);
-    return this.#run<GrpcPredictRead>('grpcPredict', { body: moved.body } satisfies GrpcTask, moved.transfer, signal);
+    return this.#run<GrpcPredictRead>('grpcPredict', { body: moved.body, limits } satisfies GrpcTask, moved.transfer, signal);
   }
 
-  /** A gRPC ModelInfer message, read. */
-  async grpcInfer(body: Uint8Array, signal?: AbortSignal): Promise<GrpcInferRead> {
+  /** A gRPC ModelInfer message, read within `limits`. */
+  async grpcInfer(body: Uint8Array, limits: SignatureLimits, signal?: AbortSignal): Promise<GrpcInferRead> {
     const moved = movable(body);
-    return this.#run<GrpcInferRead>('grpcInfer', { body: moved.body } satisfies GrpcTask, moved.transfer, signal);
+    return this.#run<GrpcInferRead>('grpcInfer', { body: moved.body, limits } satisfies GrpcTask, moved.transfer, signal);
   }
 
   /** A gRPC Classify, Regress or MultiInference message of `type`, read. */

@@ -26,11 +26,12 @@ import type { SignatureInfo, TensorSpec } from '../proto';
 import { Tensor } from '../tensor';
 import { type AuthOptions, BearerAuth } from './auth';
 import { asBuffer, Codec, codecOptions, fromWire, lazySignal, taskFailure, tensorBytes } from './codec';
+import { cutShort, partialInputsError, signatureLimits } from './limits';
 import { modelLabel, type ServerMetrics, type ServingApi } from './metrics';
 import { notReadyReason, statusVersions, useTimed, VERSION, withDeadline } from './server';
 import { describeError } from './status';
 import {
-  decodeMessage, examplesMessage, type ExamplesRun, inferFeeds, inferHead, type Int64, type Message, modelSpecOf, predictFeeds, PROTO_DIR as protoDir, protos, serializedExamples,
+  decodeMessage, examplesMessage, type ExamplesRun, inferFeeds, inferHead, type Int64, type Message, modelSpecOf, predictAliases, predictFeeds, PROTO_DIR as protoDir, protos, serializedExamples,
   tensorToProto, toNumber, versionOf,
 } from './tensor-proto';
 import { checkExamplesSignature, servingSignature } from './tfs';
@@ -400,14 +401,18 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   const readPredict = async (request: Message, signal: () => AbortSignal) => {
     const bytes = deferredOf(request);
     if (bytes === undefined) {
-      return { spec: () => modelSpecOf(request), filter: (request.output_filter as string[] | undefined) ?? [], aliases: () => Object.keys((request.inputs as object | undefined) ?? {}), feeds: () => predictFeeds(request) };
+      const aliases = predictAliases(request);
+      const filter = (request.output_filter as string[] | undefined) ?? [];
+      return { spec: () => modelSpecOf(request), filter, filterCount: filter.length, aliases, inputCount: aliases.length, feeds: () => predictFeeds(request) };
     }
-    const read = await codec.grpcPredict(bytes, signal());
+    const read = await codec.grpcPredict(bytes, signatureLimits(manager), signal());
     if (read.unreadable !== undefined) throw new InvalidArgumentError(read.unreadable);
     return {
       spec: () => { if (read.specError) throw taskFailure(read.specError); return read.spec!; },
       filter: read.filter,
-      aliases: () => (read.feeds ? Object.keys(read.feeds) : []),
+      filterCount: read.filterCount,
+      aliases: read.aliases,
+      inputCount: read.inputCount,
       feeds: () => { if (read.feedsError) throw taskFailure(read.feedsError); return fromWire(read.feeds!); },
     };
   };
@@ -415,8 +420,11 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // A ModelInfer request's fields and feeds, as readPredict.
   const readInfer = async (request: Message, signal: () => AbortSignal) => {
     const bytes = deferredOf(request);
-    if (bytes === undefined) return { head: inferHead(request), feeds: () => inferFeeds(request) };
-    const read = await codec.grpcInfer(bytes, signal());
+    if (bytes === undefined) {
+      const limits = signatureLimits(manager);
+      return { head: inferHead(request, limits.outputs), feeds: () => inferFeeds(request, true, limits.inputs) };
+    }
+    const read = await codec.grpcInfer(bytes, signatureLimits(manager), signal());
     if (read.unreadable !== undefined) throw new InvalidArgumentError(read.unreadable);
     return { head: read.head!, feeds: () => { if (read.feedsError) throw taskFailure(read.feedsError); return fromWire(read.feeds!); } };
   };
@@ -445,13 +453,16 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         const signature = t.signature || model.defaultSignature || 'serving_default';
         const info = servingSignature(model, signature);
         // run() refuses an alias the signature lacks; here before the tensors are made.
-        const unknown = read.aliases().find((key) => !Object.hasOwn(info.inputs, key));
+        const unknown = read.aliases.find((key) => !Object.hasOwn(info.inputs, key));
         if (unknown !== undefined) throw unknownInputError(signature, unknown, Object.keys(info.inputs));
+        const partial = partialInputsError(read.inputCount, read.aliases, signature, info);
+        if (partial) throw partial;
         const feeds = read.feeds();
         const filter = read.filter;
         checkOutputNames(filter, info,
           (key) => `output tensor alias not found in signature: ${key} Outputs expected to be in the set {${Object.keys(info.outputs).sort().join(',')}}.`,
           (key) => `duplicate output tensor alias: ${key}`);
+        if (filter.length < read.filterCount) throw cutShort(read.filterCount, 'outputs');
         const outputs = await model.run(feeds, { signature, outputs: filter.length > 0 ? filter : undefined, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
         const modelSpec = { name: t.name, version: { value: version }, signature_name: signature };
         if (codec.wants(tensorBytes(Object.values(outputs)))) return { [ENCODED]: await codec.grpcPredictResponse(modelSpec, outputs, content, signal()) };
@@ -550,9 +561,12 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       return withModel(call, { name, version }, async (model, served) => {
         const signature = head.signature || model.defaultSignature || 'serving_default';
         const info = servingSignature(model, signature);
+        const partial = partialInputsError(head.inputCount, Object.keys(feeds), signature, info);
+        if (partial) throw partial;
         checkOutputNames(wanted, info,
           (o) => `the model has no output '${o}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`,
           (o) => `output '${o}' is asked for twice`);
+        if (wanted.length < head.wantedCount) throw cutShort(head.wantedCount, 'outputs');
         const outputs = await model.run(feeds, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
         const names = wanted.length > 0 ? wanted : Object.keys(outputs).sort();
         const tensors: Message[] = [];

@@ -19,6 +19,7 @@ import { PACKAGE_ROOT } from '../native';
 import type { Tensor } from '../tensor';
 import { type Body, BodyChunks, bodyParser, contiguous } from './body';
 import { asBuffer, Codec, codecOptions, inputsOf, jsonWeight, lazySignal } from './codec';
+import { cutShort, partialInputsError, signatureLimits } from './limits';
 import { parseJson } from './json';
 import { describeError, statusOf } from './status';
 import { type AuthOptions, BearerAuth } from './auth';
@@ -473,17 +474,20 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         const jsonBytes = header !== undefined && /^\d+$/.test(header) ? Math.min(Number(header), raw.byteLength) : raw.byteLength;
         let parsed: InferRequest;
         if (raw instanceof BodyChunks || codec.wants(jsonBytes)) {
-          parsed = await codec.infer(raw, header, signal());
+          parsed = await codec.infer(raw, header, signatureLimits(manager), signal());
         } else {
           const { header: json, binary } = splitBody(contiguous(raw), header);
-          parsed = readInferRequest(json, binary);
+          parsed = readInferRequest(json, binary, true, signatureLimits(manager));
         }
         const response = await withModel(t, outcome, clock, async (model, version) => {
           const signature = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
           const info = servingSignature(model, signature);
+          const partial = partialInputsError(parsed.inputCount, Object.keys(parsed.feeds), signature, info);
+          if (partial) throw partial;
           // An output that is not there is the request's mistake, told before the model runs.
           const unknown = parsed.outputs?.find((o) => !Object.hasOwn(info.outputs, o.name));
           if (unknown) throw new TensorFlowError('INVALID_ARGUMENT', `the model has no output '${unknown.name}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);
+          if (parsed.outputs && parsed.outputs.length < parsed.outputCount) throw cutShort(parsed.outputCount, 'outputs');
           const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs });
           // Only outputs written as JSON weigh (binary ones are copied as they are).
           const asJson = (parsed.outputs ?? (parsed.binaryByDefault ? [] : Object.keys(outputs).map((name) => ({ name, binary: false }))))

@@ -200,25 +200,38 @@ function contentsTensor(name: string, dtype: DType, shape: number[], contents: M
   return new Tensor(dtype, numericArray(dtype, values, n) as never, shape);
 }
 
-/** Predict's inputs (TensorProtos by alias) as feeds. `aligned`: as binaryTensor's. */
-export function predictFeeds(request: Message, aligned = true): Record<string, Tensor> {
+/** Predict's input aliases, in the message's order. */
+export function predictAliases(request: Message): string[] {
+  return Object.keys((request.inputs as object | undefined) ?? {});
+}
+
+/**
+ * Predict's inputs (TensorProtos by alias) as feeds: the first `maxInputs + 1` of them (all by
+ * default; see inputs.ts). `aligned`: as binaryTensor's.
+ */
+export function predictFeeds(request: Message, aligned = true, maxInputs = Infinity): Record<string, Tensor> {
   // Keyed by the client's aliases: no prototype, so '__proto__' is an alias like any other.
   const feeds = Object.create(null) as Record<string, Tensor>;
-  for (const [key, proto] of Object.entries((request.inputs as Record<string, Message> | undefined) ?? {})) feeds[key] = tensorFromProto(proto, key, aligned);
+  const inputs = (request.inputs as Record<string, Message> | undefined) ?? {};
+  let n = 0;
+  for (const key of Object.keys(inputs)) {
+    if (n++ > maxInputs) break;
+    feeds[key] = tensorFromProto(inputs[key]!, key, aligned);
+  }
   return feeds;
 }
 
 /**
- * ModelInfer's inputs (typed contents, or raw_input_contents one per input) as feeds.
- * `aligned`: as binaryTensor's.
+ * ModelInfer's inputs (typed contents, or raw_input_contents one per input) as feeds: the first
+ * `maxInputs + 1` of them (all by default; see inputs.ts). `aligned`: as binaryTensor's.
  * @throws INVALID_ARGUMENT naming the input
  */
-export function inferFeeds(request: Message, aligned = true): Record<string, Tensor> {
+export function inferFeeds(request: Message, aligned = true, maxInputs = Infinity): Record<string, Tensor> {
   const raw = (request.raw_input_contents as Uint8Array[] | undefined) ?? [];
   const inputs = (request.inputs as Message[] | undefined) ?? [];
   if (raw.length > 0 && raw.length !== inputs.length) throw new InvalidArgumentError(`raw_input_contents has ${raw.length} entries for ${inputs.length} inputs; give one per input, or none`);
   const feeds = Object.create(null) as Record<string, Tensor>;
-  inputs.forEach((input, i) => {
+  inputs.slice(0, maxInputs + 1).forEach((input, i) => {
     const key = input.name as string;
     if (Object.hasOwn(feeds, key)) throw new InvalidArgumentError(`input '${key}' is given twice`);
     if (raw.length > 0 && input.contents) throw new InvalidArgumentError(`input '${key}' has contents while raw_input_contents is given: send every input one way`);
@@ -254,20 +267,23 @@ export interface InferHead {
   name: unknown;
   version: unknown;
   id: unknown;
-  /** The outputs asked for by name (all when empty). */
+  /** The outputs asked for by name (all when empty): the first `maxOutputs + 1`, and how many. */
   wanted: string[];
+  wantedCount: number;
   /** parameters.signature_name's string_param. */
   signature: string | undefined;
   /** The first output asked for with parameters.classification (not supported), if any. */
   classified: string | undefined;
+  /** How many inputs the request has (inferFeeds may have read fewer). */
+  inputCount: number;
 }
 
-/** A ModelInfer request's fields besides its inputs. */
-export function inferHead(request: Message): InferHead {
+/** A ModelInfer request's fields besides its inputs, reading the first `maxOutputs + 1` outputs' names (all by default; limits.ts). */
+export function inferHead(request: Message, maxOutputs = Infinity): InferHead {
   const signature = ((request.parameters as Record<string, Message> | undefined) ?? {}).signature_name?.string_param as string | undefined;
   const outputs = (request.outputs as Message[] | undefined) ?? [];
   const classified = outputs.find((o) => Object.hasOwn((o.parameters as object | undefined) ?? {}, 'classification'))?.name as string | undefined;
-  return { name: request.model_name, version: request.model_version, id: request.id, wanted: outputs.map((o) => o.name as string), signature, classified };
+  return { name: request.model_name, version: request.model_version, id: request.id, wanted: outputs.slice(0, maxOutputs + 1).map((o) => o.name as string), wantedCount: outputs.length, signature, classified, inputCount: ((request.inputs as unknown[] | undefined) ?? []).length };
 }
 
 /**

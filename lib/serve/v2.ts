@@ -23,6 +23,7 @@ import { checkShape, elementCount, Tensor } from '../tensor';
 import { isFloat, shortestFloat, tensorFromValue } from '../values';
 import { isObject, type JsonValue, parseJson } from './json';
 import { floatToken } from './tfs';
+import type { SignatureLimits } from './limits';
 
 /** The header that gives the JSON part's length in a request or response with binary data. */
 export const HEADER_LENGTH = 'inference-header-content-length';
@@ -73,10 +74,14 @@ export interface InferRequest {
   readonly feeds: Record<string, Tensor>;
   /** Output names asked for (all when null), and whether each goes as binary. */
   readonly outputs: readonly { name: string; binary: boolean }[] | null;
+  /** How many outputs the request lists (`outputs` holds fewer when readInferRequest's limits cut it short). */
+  readonly outputCount: number;
   /** The default for outputs not listed (parameters.binary_data_output). */
   readonly binaryByDefault: boolean;
   /** parameters.signature_name: the signature to run (tfslice's; the default one without it). */
   readonly signatureName: string | undefined;
+  /** How many inputs the request has (`feeds` holds fewer when readInferRequest's limits cut it short). */
+  readonly inputCount: number;
 }
 
 function field<T>(value: JsonValue | undefined, check: (v: JsonValue) => boolean, what: string): T {
@@ -131,10 +136,12 @@ export function binaryTensor(name: string, dtype: DType, shape: number[], bytes:
 
 /**
  * Reads an inference request: `header` is the JSON (parsed), `binary` the bytes after it (empty
- * without the binary extension). `aligned`: as binaryTensor's.
+ * without the binary extension). `aligned`: as binaryTensor's. Of more inputs than
+ * `limits.inputs + 1` only the first `limits.inputs + 1` are read, and the same of outputs (see
+ * limits.ts); all by default.
  * @throws INVALID_ARGUMENT naming the input and what is wrong
  */
-export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned = true): InferRequest {
+export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned = true, limits: SignatureLimits = { inputs: Infinity, outputs: Infinity }): InferRequest {
   if (!isObject(header)) throw new InvalidArgumentError('the inference request must be a JSON object with "inputs"');
   const id = header.id === undefined ? undefined : field<string>(header.id, (v) => typeof v === 'string', '"id" must be a string');
   const parameters = header.parameters === undefined ? {} : field<Record<string, JsonValue>>(header.parameters, isObject, '"parameters" must be an object');
@@ -142,7 +149,8 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned 
   // Keyed by the client's names: no prototype, so '__proto__' is an input name like any other.
   const feeds = Object.create(null) as Record<string, Tensor>;
   let at = 0;
-  inputs.forEach((input, i) => {
+  const whole = inputs.length <= limits.inputs + 1;
+  (whole ? inputs : inputs.slice(0, limits.inputs + 1)).forEach((input, i) => {
     if (!isObject(input)) throw new InvalidArgumentError(`inputs[${i}] must be an object with name, shape, datatype and data`);
     const name = field<string>(input.name, (v) => typeof v === 'string' && v !== '', `inputs[${i}].name must be a non-empty string`);
     if (feeds[name]) throw new InvalidArgumentError(`input '${name}' is given twice`);
@@ -185,14 +193,14 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned 
     const values = tensorFromValue(flat, { dtype, shape: [-1] }, `input '${name}'`, { lossless: true });
     feeds[name] = new Tensor(dtype, values.dtype === 'string' ? values.bytes() : (values.data as never), shape);
   });
-  if (at !== binary.byteLength) throw new InvalidArgumentError(`unexpected additional input data: ${binary.byteLength - at} bytes after the inputs' binary data`);
+  if (whole && at !== binary.byteLength) throw new InvalidArgumentError(`unexpected additional input data: ${binary.byteLength - at} bytes after the inputs' binary data`);
   let outputs: { name: string; binary: boolean }[] | null = null;
   const binaryByDefault = parameters.binary_data_output === undefined ? false
     : field<boolean>(parameters.binary_data_output, (v) => typeof v === 'boolean', 'parameters.binary_data_output must be true or false');
   // An empty list asks for every output, as no list does (and as an empty `outputs` does over gRPC).
   const listed = header.outputs === undefined ? [] : field<JsonValue[]>(header.outputs, Array.isArray, '"outputs" must be an array of { name, parameters }');
   if (listed.length > 0) {
-    outputs = listed.map((o, i) => {
+    outputs = listed.slice(0, limits.outputs + 1).map((o, i) => {
       if (!isObject(o) || typeof o.name !== 'string') throw new InvalidArgumentError(`outputs[${i}] must be an object with a name`);
       const p = o.parameters === undefined ? {} : field<Record<string, JsonValue>>(o.parameters, isObject, `output '${o.name}': parameters must be an object`);
       // Triton's classification extension answers top-k labels instead of the tensor: a client
@@ -207,7 +215,7 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned 
   }
   const signatureName = parameters.signature_name === undefined ? undefined
     : field<string>(parameters.signature_name, (v) => typeof v === 'string', 'parameters.signature_name must be a string');
-  return { id, feeds, outputs, binaryByDefault, signatureName };
+  return { id, feeds, outputs, outputCount: listed.length, binaryByDefault, signatureName, inputCount: inputs.length };
 }
 
 /**

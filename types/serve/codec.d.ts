@@ -3,6 +3,7 @@ import type { NativeData } from '../native';
 import type { ExamplesRun, InferHead, Message } from './tensor-proto';
 import type { Format } from './tfs';
 import type { InferRequest } from './v2';
+import type { SignatureLimits } from './limits';
 /** Tensors in the addon's flat form, by key: [dtype (TensorFlow's number), shape, data]. */
 export type WireTensors = Record<string, [number, number[], NativeData]>;
 /** A task's failure, as the worker reports it (a structured clone would drop an error's `code`). */
@@ -40,6 +41,7 @@ export interface ExamplesTask {
 export interface InferTask {
     body: TaskBody;
     headerLength: string | undefined;
+    limits: SignatureLimits;
 }
 /** Outputs to write as a Predict response. */
 export interface PredictResponseTask {
@@ -60,9 +62,10 @@ export interface PredictRead {
     feeds: WireTensors | null;
     feedsError: TaskError | null;
 }
-/** A gRPC request message to decode (Predict's or ModelInfer's). */
+/** A gRPC request message to decode (Predict's or ModelInfer's), reading no more inputs and outputs than `limits` (limits.ts) allow. */
 export interface GrpcTask {
     body: TaskBody;
+    limits: SignatureLimits;
 }
 /** What a Predict message says: each part, or the error reading it gave (raised where the event loop would raise it). */
 export interface GrpcPredictRead {
@@ -74,7 +77,12 @@ export interface GrpcPredictRead {
         signature: string;
     };
     specError?: TaskError;
+    /** output_filter: its first `limits.outputs + 1` names, and how many it has. */
     filter: string[];
+    filterCount: number;
+    /** Its input aliases, the first `limits.inputs + 1` (in order), and how many it has. */
+    aliases: string[];
+    inputCount: number;
     feeds: WireTensors | null;
     feedsError: TaskError | null;
 }

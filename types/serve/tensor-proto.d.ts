@@ -15,14 +15,19 @@ export declare function modelSpecOf(request: Message): {
     label?: string;
     signature: string;
 };
-/** Predict's inputs (TensorProtos by alias) as feeds. `aligned`: as binaryTensor's. */
-export declare function predictFeeds(request: Message, aligned?: boolean): Record<string, Tensor>;
+/** Predict's input aliases, in the message's order. */
+export declare function predictAliases(request: Message): string[];
 /**
- * ModelInfer's inputs (typed contents, or raw_input_contents one per input) as feeds.
- * `aligned`: as binaryTensor's.
+ * Predict's inputs (TensorProtos by alias) as feeds: the first `maxInputs + 1` of them (all by
+ * default; see inputs.ts). `aligned`: as binaryTensor's.
+ */
+export declare function predictFeeds(request: Message, aligned?: boolean, maxInputs?: number): Record<string, Tensor>;
+/**
+ * ModelInfer's inputs (typed contents, or raw_input_contents one per input) as feeds: the first
+ * `maxInputs + 1` of them (all by default; see inputs.ts). `aligned`: as binaryTensor's.
  * @throws INVALID_ARGUMENT naming the input
  */
-export declare function inferFeeds(request: Message, aligned?: boolean): Record<string, Tensor>;
+export declare function inferFeeds(request: Message, aligned?: boolean, maxInputs?: number): Record<string, Tensor>;
 /**
  * `bytes` decoded as the message `type` (protos().lookupType('tensorflow.serving.PredictRequest'),
  * or a method's resolved request type), or why they are not one (answered INVALID_ARGUMENT:
@@ -38,15 +43,18 @@ export interface InferHead {
     name: unknown;
     version: unknown;
     id: unknown;
-    /** The outputs asked for by name (all when empty). */
+    /** The outputs asked for by name (all when empty): the first `maxOutputs + 1`, and how many. */
     wanted: string[];
+    wantedCount: number;
     /** parameters.signature_name's string_param. */
     signature: string | undefined;
     /** The first output asked for with parameters.classification (not supported), if any. */
     classified: string | undefined;
+    /** How many inputs the request has (inferFeeds may have read fewer). */
+    inputCount: number;
 }
-/** A ModelInfer request's fields besides its inputs. */
-export declare function inferHead(request: Message): InferHead;
+/** A ModelInfer request's fields besides its inputs, reading the first `maxOutputs + 1` outputs' names (all by default; limits.ts). */
+export declare function inferHead(request: Message, maxOutputs?: number): InferHead;
 /**
  * The tf.Examples of a Classify, Regress or MultiInference request's `input`, each serialized
  * again (protobufjs), the context's bytes first where there is one, so that parsing merges them

@@ -4,6 +4,7 @@ import type { Model } from '../model';
 import type { TensorSpec } from '../proto';
 import { Tensor } from '../tensor';
 import { type JsonValue } from './json';
+import type { SignatureLimits } from './limits';
 /** The header that gives the JSON part's length in a request or response with binary data. */
 export declare const HEADER_LENGTH = "inference-header-content-length";
 /** The tfslice dtype of a v2 datatype (float32 for FP32), or undefined. */
@@ -36,10 +37,14 @@ export interface InferRequest {
         name: string;
         binary: boolean;
     }[] | null;
+    /** How many outputs the request lists (`outputs` holds fewer when readInferRequest's limits cut it short). */
+    readonly outputCount: number;
     /** The default for outputs not listed (parameters.binary_data_output). */
     readonly binaryByDefault: boolean;
     /** parameters.signature_name: the signature to run (tfslice's; the default one without it). */
     readonly signatureName: string | undefined;
+    /** How many inputs the request has (`feeds` holds fewer when readInferRequest's limits cut it short). */
+    readonly inputCount: number;
 }
 /**
  * A tensor from its raw little-endian bytes (BYTES: each element after its 4-byte length),
@@ -55,10 +60,12 @@ export interface InferRequest {
 export declare function binaryTensor(name: string, dtype: DType, shape: number[], bytes: Uint8Array, aligned?: boolean, field?: string): Tensor;
 /**
  * Reads an inference request: `header` is the JSON (parsed), `binary` the bytes after it (empty
- * without the binary extension). `aligned`: as binaryTensor's.
+ * without the binary extension). `aligned`: as binaryTensor's. Of more inputs than
+ * `limits.inputs + 1` only the first `limits.inputs + 1` are read, and the same of outputs (see
+ * limits.ts); all by default.
  * @throws INVALID_ARGUMENT naming the input and what is wrong
  */
-export declare function readInferRequest(header: JsonValue, binary: Uint8Array, aligned?: boolean): InferRequest;
+export declare function readInferRequest(header: JsonValue, binary: Uint8Array, aligned?: boolean, limits?: SignatureLimits): InferRequest;
 /**
  * Splits a request body into its JSON header and binary part. `headerLength` is the value of
  * Inference-Header-Content-Length, or undefined (the whole body is JSON).
