@@ -303,6 +303,40 @@ t.test('an isolated model whose host dies mid-request: 503 MODEL_CRASHED, the ot
   t.equal(status, 200, 'the next look reloaded it in a new host');
 });
 
+t.test('a request whose client is gone before its answer is counted CANCELLED, not OK', async (t) => {
+  const metrics = new ServerMetrics(manager);
+  const app = await createServer({ manager, timeoutMs: 0, metrics });
+  const at = await app.listen({ host: '127.0.0.1', port: 0 });
+  const grpcServer = createGrpcServer({ manager, metrics, timeoutMs: 0 });
+  const client = new grpc.Client(`127.0.0.1:${await bindGrpc(grpcServer, '127.0.0.1', 0)}`, grpc.credentials.createInsecure());
+  t.teardown(async () => {
+    client.close();
+    await closeGrpc(grpcServer);
+    await app.close();
+  });
+  const n = await slowN(manager.get('slow'), 1200);
+  // curl gives up after 0.3 s; the run goes on to its end, and its answer has nobody to go to.
+  const gone = await curl(['--max-time', '0.3', '-X', 'POST', `${at}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]).catch((e: Error) => e);
+  t.ok(gone instanceof Error, 'curl timed out');
+  const request = protos().lookupType('tensorflow.serving.PredictRequest');
+  const message = { model_spec: { name: 'slow' }, inputs: { n: { dtype: 3, tensor_shape: {}, int_val: [n] } } };
+  const cancelled = await new Promise<grpc.ServiceError | null>((resolve) => {
+    const call = client.makeUnaryRequest('/tensorflow.serving.PredictionService/Predict', (m: object) => Buffer.from(request.encode(m).finish()), (b: Buffer) => b, message, (error) => resolve(error));
+    setTimeout(() => call.cancel(), 300);
+  });
+  t.equal(cancelled?.code, grpc.status.CANCELLED, 'the gRPC client cancelled its call');
+  let text = '';
+  for (let i = 0; i < 100; i++) {
+    text = await metrics.registry.metrics();
+    if (/api="predict",status="CANCELLED"/.test(text) && /api="grpc_predict",status="CANCELLED"/.test(text)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.match(text, /tfslice_requests_total\{model="slow",version="1",api="predict",status="CANCELLED"\} 1/, 'REST: the connection closed');
+  t.match(text, /tfslice_requests_total\{model="slow",version="1",api="grpc_predict",status="CANCELLED"\} 1/, 'gRPC: the call cancelled');
+  t.notMatch(text, /model="slow",version="1",api="(grpc_)?predict",status="OK"/, 'neither counted as answered');
+  t.equal((await curl(['-X', 'POST', `${at}/v1/models/half:predict`, '-d', '{"instances": [1.0]}'])).status, 200, 'and the server serves on');
+});
+
 t.test("mounted in a user's own fastify app, beside its routes", async (t) => {
   const app = Fastify();
   app.get('/hello', async () => ({ hello: 'world' }));

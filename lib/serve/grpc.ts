@@ -305,7 +305,8 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       return;
     }
     Promise.resolve().then(() => work(Object.assign(call, { outcome }))).then((response) => {
-      count('OK');
+      // An answer its client no longer waits for: counted as the client saw the call end.
+      count(!call.cancelled ? 'OK' : deadlinePassed(call) ? 'DEADLINE_EXCEEDED' : 'CANCELLED');
       callback(null, response);
     }, (error: unknown) => {
       const { status, code } = grpcError(error);
@@ -631,6 +632,13 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     Watch: watch,
   });
   return server;
+}
+
+/** Whether a call's deadline (the client's grpc-timeout) has passed. */
+function deadlinePassed(call: { getDeadline(): grpc.Deadline }): boolean {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) && at <= Date.now();
 }
 
 /** The calls a probe makes: open without a token unless auth.openHealth is false. */

@@ -295,7 +295,10 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   const send = (reply: FastifyReply, outcome: Outcome, started: number, status: number, body: string | Buffer | readonly Uint8Array[], code: string, type = 'application/json; charset=utf-8') => {
     if (metrics) {
       const model = outcome.model;
-      metrics.requests.inc({ model, version: outcome.version === null ? '' : String(outcome.version), api: outcome.api, status: code });
+      // An answer that has nobody to go to (the client closed the connection first) is counted
+      // as gRPC counts a call its client cancelled.
+      const status = code === 'OK' && reply.raw.closed ? 'CANCELLED' : code;
+      metrics.requests.inc({ model, version: outcome.version === null ? '' : String(outcome.version), api: outcome.api, status });
       metrics.requestSeconds.observe({ model, api: outcome.api }, (performance.now() - started) / 1000);
       if (outcome.runSeconds !== null && outcome.version !== null) metrics.runSeconds.observe({ model, version: String(outcome.version) }, outcome.runSeconds);
     }
