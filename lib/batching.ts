@@ -222,6 +222,8 @@ interface Request {
   settled: boolean;
   /** Takes the request's queued pieces out when its wait limit passes (null: none, or done). */
   timer: NodeJS.Timeout | null;
+  /** Stops listening to its signal (RunOptions.signal; null: none, or done). */
+  unlisten: (() => void) | null;
   resolve(result: BatchResult): void;
   reject(error: unknown): void;
 }
@@ -254,9 +256,10 @@ interface Batch {
 
 /**
  * Runs a batch's feeds: `timeoutMs` is TensorFlow's run timeout, `waitLimitMs` how long the run
- * may wait for a run slot (maxConcurrentRuns) before it is dropped with a NotStartedError (0: no limit).
+ * may wait for a run slot (maxConcurrentRuns) before it is dropped with a NotStartedError (0: no limit);
+ * a run whose `signal` is aborted while it waits for one is dropped with CANCELLED.
  */
-type Execute = (feeds: NativeTensors, timeoutMs: number, waitLimitMs: number) => Promise<NativeTensors>;
+type Execute = (feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, signal?: AbortSignal) => Promise<NativeTensors>;
 
 /**
  * @internal DEADLINE_EXCEEDED for a run dropped while it waited for a run slot (it never started),
@@ -303,10 +306,11 @@ export class BatchQueue {
    * Queues validated feeds (flat, one triple per signature input in order). `timeoutMs` is
    * TensorFlow's run timeout (0: none); a request still queued after `waitLimitMs` (its
    * runTimeoutMs; 0: no limit) is taken out of the queue and rejects with DEADLINE_EXCEEDED, as
-   * a run waiting for its turn under maxConcurrentRuns does. Throws before queueing:
+   * a run waiting for its turn under maxConcurrentRuns does; one whose `signal` is aborted while
+   * it is queued leaves the same way and rejects with CANCELLED. Throws before queueing:
    * INVALID_ARGUMENT for feeds that cannot be batched, UNAVAILABLE when the queue is full.
    */
-  submit(feeds: NativeTensors, timeoutMs = 0, waitLimitMs = 0): Promise<BatchResult> {
+  submit(feeds: NativeTensors, timeoutMs = 0, waitLimitMs = 0, signal?: AbortSignal): Promise<BatchResult> {
     const rows = this.#rowsOf(feeds);
     const o = this.#options;
     if (rows > o.maxBatchSize) {
@@ -314,7 +318,7 @@ export class BatchQueue {
         `(batching.maxBatchSize ${o.maxBatchSize}); send fewer rows per request, raise maxBatchSize, or set enableLargeBatchSplitting`);
     }
     // Nothing to join: it runs as it is, outside the queue.
-    if (rows === 0) return this.#execute(feeds, timeoutMs, waitLimitMs).then((tensors) => ({ tensors, owned: true }));
+    if (rows === 0) return this.#execute(feeds, timeoutMs, waitLimitMs, signal).then((tensors) => ({ tensors, owned: true }));
     const inner = this.#innerOf(feeds);
     // Where its rows go: into the open batch if it fits, then into new batches.
     const limit = o.enableLargeBatchSplitting ? o.maxExecutionBatchSize : o.maxBatchSize;
@@ -346,7 +350,7 @@ export class BatchQueue {
     if (first > 0) sizes.push(first);
     for (let left = rows - first; left > 0; left -= limit) sizes.push(Math.min(limit, left));
     return new Promise<BatchResult>((resolve, reject) => {
-      const request: Request = { rows, pieces: new Array(sizes.length), left: sizes.length, owned: sizes.length === 1, settled: false, timer: null, resolve, reject };
+      const request: Request = { rows, pieces: new Array(sizes.length), left: sizes.length, owned: sizes.length === 1, settled: false, timer: null, unlisten: null, resolve, reject };
       const now = performance.now();
       let at = 0;
       const tasks = sizes.map((size, piece) => {
@@ -357,6 +361,11 @@ export class BatchQueue {
         return task;
       });
       if (waitLimitMs > 0) request.timer = setTimeout(() => this.#expire(request, tasks), waitLimitMs);
+      if (signal !== undefined) {
+        const onAbort = () => this.#leave(request, tasks, () => new TensorFlowError('CANCELLED', 'the run was aborted (RunOptions.signal) before it started'));
+        signal.addEventListener('abort', onAbort, { once: true });
+        request.unlisten = () => signal.removeEventListener('abort', onAbort);
+      }
       this.#schedulePump();
     });
   }
@@ -587,11 +596,17 @@ export class BatchQueue {
   // TensorFlow's own limit.
   #expire(request: Request, tasks: readonly Task[]): void {
     request.timer = null;
+    this.#leave(request, tasks, () => this.#notStarted(tasks[0]!, `(batchTimeoutMicros ${this.#options.batchTimeoutMicros}, ${this.#executing} batch(es) executing)`));
+  }
+
+  // A request's pieces still queued leave their batches, and it fails with `error()`; one whose
+  // pieces all execute is left to finish.
+  #leave(request: Request, tasks: readonly Task[], error: () => TensorFlowError): void {
     if (request.settled) return;
     const queued = tasks.filter((task) => !task.batch!.started);
     if (queued.length === 0) return;
     for (const task of queued) this.#remove(task);
-    this.#fail(request, this.#notStarted(tasks[0]!, `(batchTimeoutMicros ${this.#options.batchTimeoutMicros}, ${this.#executing} batch(es) executing)`));
+    this.#fail(request, error());
   }
 
   // DEADLINE_EXCEEDED for a request whose runTimeoutMs passed before it started; `how`: what it waited for besides the queue.
@@ -615,6 +630,7 @@ export class BatchQueue {
   #finish(request: Request): void {
     request.settled = true;
     if (request.timer) clearTimeout(request.timer);
+    request.unlisten?.();
     if (request.pieces.length === 1) {
       request.resolve({ tensors: request.pieces[0]!, owned: request.owned });
       return;
@@ -643,6 +659,7 @@ export class BatchQueue {
     if (request.settled) return;
     request.settled = true;
     if (request.timer) clearTimeout(request.timer);
+    request.unlisten?.();
     request.reject(error);
   }
 }

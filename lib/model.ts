@@ -54,9 +54,23 @@ export interface RunOptions {
    * to its end and the value has no effect (the servers pass their deadline either way).
    */
   runTimeoutMs?: number;
+  /**
+   * Aborting it drops the run if it has not started: a run waiting for its turn
+   * (maxConcurrentRuns) or in the batch queue leaves it and rejects with CANCELLED, so a caller
+   * that has given up (a server's client that went away) does not hold up the runs behind it.
+   * A run that has started goes on to its end (TensorFlow cannot stop a graph run that it has
+   * begun; runTimeoutMs bounds one) and resolves or rejects as usual. Already aborted: CANCELLED
+   * at once. runSync() never waits, so it only checks that the signal is not aborted.
+   */
+  signal?: AbortSignal;
 }
 
-const RUN_OPTIONS: ReadonlySet<string> = new Set<keyof RunOptions>(['signature', 'outputs', 'checkShapes', 'runTimeoutMs']);
+const RUN_OPTIONS: ReadonlySet<string> = new Set<keyof RunOptions>(['signature', 'outputs', 'checkShapes', 'runTimeoutMs', 'signal']);
+
+/** run()'s error for a run whose signal was aborted before it started (RunOptions.signal). */
+function abortedRun(): TensorFlowError {
+  return new TensorFlowError('CANCELLED', 'the run was aborted (RunOptions.signal) before it started');
+}
 
 /** A device of the model's session (TF_SessionListDevices). */
 export interface Device {
@@ -106,6 +120,8 @@ interface Prepared {
   timeoutMs: number;
   /** How long the run may wait for its turn (the limit asked for, inline or not), ms; 0: no limit. */
   waitLimitMs: number;
+  /** RunOptions.signal (not aborted when the run was prepared). */
+  signal: AbortSignal | undefined;
 }
 
 /** A plan, the keys its fetches are returned under, and its batch queue (when batched). */
@@ -589,10 +605,10 @@ export class Model {
     try {
       if (prepared.resultKeys.length === 0 && prepared.echoes.length > 0) return await Model.#collect(prepared, [], true, true);
       if (prepared.queue !== null) {
-        const result = await prepared.queue.submit(prepared.feeds, prepared.timeoutMs, prepared.waitLimitMs);
+        const result = await prepared.queue.submit(prepared.feeds, prepared.timeoutMs, prepared.waitLimitMs, prepared.signal);
         return await Model.#collect(prepared, result.tensors, result.owned, true);
       }
-      return await Model.#collect(prepared, await this.#execute(session, prepared.plan, prepared.feeds, prepared.timeoutMs, prepared.waitLimitMs), true, true);
+      return await Model.#collect(prepared, await this.#execute(session, prepared.plan, prepared.feeds, prepared.timeoutMs, prepared.waitLimitMs, prepared.signal), true, true);
     } finally {
       giveBack?.();
     }
@@ -633,12 +649,13 @@ export class Model {
   // One TF_SessionRun (a request's or a batch's) in its turn among maxConcurrentRuns. A run
   // still waiting for its turn when waitLimitMs has passed never starts (DEADLINE_EXCEEDED): its
   // caller has given up, and it would hold up the runs behind it (whether or not TensorFlow can
-  // stop the run once it starts).
-  async #execute(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs = 0): Promise<NativeTensors> {
-    if (this.#gated) return this.#executeGated(session, plan, feeds, timeoutMs, waitLimitMs);
+  // stop the run once it starts). One whose `signal` is aborted while it waits never starts
+  // either (CANCELLED).
+  async #execute(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs = 0, signal?: AbortSignal): Promise<NativeTensors> {
+    if (this.#gated) return this.#executeGated(session, plan, feeds, timeoutMs, waitLimitMs, signal);
     if (this.#running < this.maxConcurrentRuns) {
       this.#running++;
-    } else if (!(await this.#turn(waitLimitMs))) {
+    } else if (!(await this.#turn(waitLimitMs, signal))) {
       this.#live(); // disposed while waiting: rejects with MODEL_DISPOSED, never started
     }
     try {
@@ -655,8 +672,9 @@ export class Model {
 
   // #execute when the addon keeps the turns (an in-process session): the run waits there, and
   // a run finishing on a runner thread starts the next at once, with no trip through the event
-  // loop. A run still waiting at waitLimitMs is taken out of the addon's queue.
-  async #executeGated(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs: number): Promise<NativeTensors> {
+  // loop. A run still waiting at waitLimitMs, or when its signal is aborted, is taken out of the
+  // addon's queue.
+  async #executeGated(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, signal: AbortSignal | undefined): Promise<NativeTensors> {
     const ahead = this.#inFlight - this.maxConcurrentRuns; // ≥ 0: this run waits behind that many
     const ticket = ++this.#tickets;
     let run: Promise<NativeTensors>;
@@ -667,23 +685,28 @@ export class Model {
     }
     this.#inFlight++;
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
     let dropped: TensorFlowError | undefined;
     try {
-      if (ahead < 0 || waitLimitMs <= 0) return await run;
+      if (ahead < 0 || (waitLimitMs <= 0 && signal === undefined)) return await run;
       const started = performance.now();
-      const expiry = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          if (!session.cancelQueued!(ticket)) return; // it started: TensorFlow's own limit applies
-          dropped = this.#notStarted(started, ahead, waitLimitMs);
+      const drop = new Promise<never>((_, reject) => {
+        // Unless it has started (then TensorFlow's own limit applies, and it runs to its end).
+        const dropWith = (error: () => TensorFlowError) => {
+          if (dropped !== undefined || !session.cancelQueued!(ticket)) return;
+          dropped = error();
           reject(dropped);
-        }, waitLimitMs);
+        };
+        if (waitLimitMs > 0) timer = setTimeout(() => dropWith(() => this.#notStarted(started, ahead, waitLimitMs)), waitLimitMs);
+        if (signal !== undefined) signal.addEventListener('abort', (onAbort = () => dropWith(abortedRun)), { once: true });
       });
-      return await Promise.race([run, expiry]);
+      return await Promise.race([run, drop]);
     } catch (error) {
       if (dropped !== undefined) throw dropped; // run() itself rejected with CANCELLED
       throw runError(error);
     } finally {
       clearTimeout(timer);
+      if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
       this.#inFlight--;
     }
   }
@@ -694,24 +717,33 @@ export class Model {
       `${ahead} run(s) queued ahead of it), past its runTimeoutMs of ${limitMs} ms, and was not started`);
   }
 
-  // Resolves true when a finishing run hands this one its slot, false on dispose; rejects with
-  // DEADLINE_EXCEEDED (and leaves the queue) after limitMs > 0.
-  #turn(limitMs: number): Promise<boolean> {
+  // Resolves true when a finishing run hands this one its slot, false on dispose; rejects (and
+  // leaves the queue) with DEADLINE_EXCEEDED after limitMs > 0, with CANCELLED when `signal` is
+  // aborted.
+  #turn(limitMs: number, signal: AbortSignal | undefined): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
-      if (limitMs <= 0) {
+      if (limitMs <= 0 && signal === undefined) {
         this.#waiting.push(resolve);
         return;
       }
       const ahead = this.#waiting.length;
       const started = performance.now();
-      const timer = setTimeout(() => {
+      const leave = (error: TensorFlowError) => {
         const at = this.#waiting.indexOf(wake);
         if (at < 0) return;
         this.#waiting.splice(at, 1);
-        reject(this.#notStarted(started, ahead, limitMs));
-      }, limitMs);
-      const wake = (granted: boolean) => {
+        done();
+        reject(error);
+      };
+      const timer = limitMs > 0 ? setTimeout(() => leave(this.#notStarted(started, ahead, limitMs)), limitMs) : undefined;
+      const onAbort = () => leave(abortedRun());
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = () => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const wake = (granted: boolean) => {
+        done();
         resolve(granted);
       };
       this.#waiting.push(wake);
@@ -845,10 +877,13 @@ export class Model {
     }
     const { plan, resultKeys, echoes, queue } = this.#plan(session, sig, outputKeys);
     const asked = options?.runTimeoutMs === undefined ? this.runTimeoutMs : runTimeout('runTimeoutMs', options.runTimeoutMs);
+    const signal = options?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('signal', 'an AbortSignal', signal);
+    if (signal?.aborted) throw abortedRun();
     // TensorFlow cannot stop a graph run inline; sending no limit keeps an isolated model's
     // runs on the direct path (a limit goes framed).
     const timeoutMs = this.#inline ? 0 : asked;
-    return { plan, feeds: natives, tensors, echoes, resultKeys, queue, timeoutMs, waitLimitMs: asked };
+    return { plan, feeds: natives, tensors, echoes, resultKeys, queue, timeoutMs, waitLimitMs: asked, signal };
   }
 
   #plan(session: NativeSession, sig: PreparedSignature, outputKeys: readonly string[]): Planned {
@@ -886,7 +921,7 @@ export class Model {
       inputKeys: sig.inputKeys,
       // A copy: the caller may change its `outputs` array after this call.
       outputKeys: Object.freeze([...outputKeys]),
-      execute: (feeds, timeoutMs, waitLimitMs) => this.#execute(session, plan, feeds, timeoutMs, waitLimitMs),
+      execute: (feeds, timeoutMs, waitLimitMs, signal) => this.#execute(session, plan, feeds, timeoutMs, waitLimitMs, signal),
       maxConcurrentRuns: this.maxConcurrentRuns,
       stats,
       emit: (event) => {

@@ -2,6 +2,7 @@
 // limit fails with DEADLINE_EXCEEDED long before it would have ended, and the session runs on; in
 // this process, in a host process, through runSync, and for a batch (retried one by one). And a
 // memory limit for a host process (hostMemoryLimitBytes).
+import { getEventListeners } from 'node:events';
 import * as fs from 'node:fs';
 import t from 'tap';
 
@@ -9,6 +10,7 @@ import { loadModel, Tensor } from '../lib/index';
 import { fixture, slowN, toTensor } from './helpers';
 
 const SLOW = fixture('slow').dir;
+const BATCHING = fixture('batching').dir;
 const n = (k: number) => ({ n: new Tensor('int32', new Int32Array([k]), []) });
 
 t.test('runTimeoutMs: checked, per model and per run', async (t) => {
@@ -135,6 +137,49 @@ t.test('a host that dies under hostMemoryLimitBytes: MODEL_CRASHED names the lim
   await t.rejects(async () => { for (;;) { await model.run(fill(1)); await new Promise((r) => setTimeout(r, 10)); } },
     { code: 'MODEL_CRASHED', message: /killed by SIGABRT \(it had hostMemoryLimitBytes 1073741824: an allocation past that limit ends the host/ });
   await model.dispose();
+});
+
+t.test('RunOptions.signal: a run aborted while it waits for its turn (in process, isolated) or in the batch queue is dropped with CANCELLED; one that started runs on', async (t) => {
+  const aborted = { code: 'CANCELLED', message: 'the run was aborted (RunOptions.signal) before it started' };
+  for (const isolation of ['none', 'process'] as const) {
+    const model = await loadModel(SLOW, { maxConcurrentRuns: 1, isolation });
+    const long = await slowN(model, 1000);
+    const controller = new AbortController();
+    const first = model.run(n(long), { signal: controller.signal });
+    const dropped = model.run(n(3), { signal: controller.signal });
+    const patient = model.run(n(3));
+    t.equal(model.runsQueued, 2, `${isolation}: two wait behind the long run`);
+    const started = performance.now();
+    controller.abort();
+    await t.rejects(dropped, aborted, `${isolation}: the waiting run is dropped`);
+    t.ok(performance.now() - started < 500, `${isolation}: at once, while the long run goes on`);
+    t.equal(model.runsQueued, 1, `${isolation}: and it left the queue`);
+    t.ok((await first).y, `${isolation}: the run that had started ends as usual`);
+    t.ok((await patient).y, `${isolation}: the other waiting run runs`);
+    await t.rejects(model.run(n(3), { signal: controller.signal }), aborted, `${isolation}: already aborted: refused at once`);
+    if (isolation === 'none') {
+      t.throws(() => model.runSync(n(3), { signal: controller.signal }), aborted, 'runSync() too');
+      t.ok(model.runSync(n(3), { signal: new AbortController().signal }).y, 'runSync() with a live signal runs');
+    }
+    await t.rejects(model.run(n(3), { signal: 'stop' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /signal/ });
+    // One signal for many runs: each run stops listening when it ends.
+    const shared = new AbortController();
+    await Promise.all(Array.from({ length: 50 }, () => model.run(n(3), { signal: shared.signal })));
+    t.equal(getEventListeners(shared.signal, 'abort').length, 0, `${isolation}: no listener left on a signal that outlives its runs`);
+    await model.dispose();
+  }
+  const batched = await loadModel(BATCHING, { batching: { maxBatchSize: 100, batchTimeoutMicros: 700_000 } });
+  const controller = new AbortController();
+  const t0 = performance.now();
+  const dropped = batched.run({ x: [[1, 1]] }, { signal: controller.signal });
+  const patient = batched.run({ x: [[2, 2]] }, { signal: new AbortController().signal });
+  setTimeout(() => controller.abort(), 50);
+  await t.rejects(dropped, aborted, 'batch queue: dropped');
+  t.ok(performance.now() - t0 < 600, 'when aborted, not with its batch (700 ms)');
+  t.equal(batched.stats().batching.serving_default!.queued, 1, 'it left the queue; the other request waits');
+  t.same(Array.from((await patient).y!.data as Float32Array), [5, 5], 'the other request runs in the batch, without it');
+  t.same(batched.stats().batching.serving_default!.batchSizes, { 1: 1 });
+  await batched.dispose();
 });
 
 t.test('a run still waiting for its turn when its runTimeoutMs passes is dropped without starting (ops inline too)', async (t) => {

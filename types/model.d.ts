@@ -39,6 +39,15 @@ export interface RunOptions {
      * to its end and the value has no effect (the servers pass their deadline either way).
      */
     runTimeoutMs?: number;
+    /**
+     * Aborting it drops the run if it has not started: a run waiting for its turn
+     * (maxConcurrentRuns) or in the batch queue leaves it and rejects with CANCELLED, so a caller
+     * that has given up (a server's client that went away) does not hold up the runs behind it.
+     * A run that has started goes on to its end (TensorFlow cannot stop a graph run that it has
+     * begun; runTimeoutMs bounds one) and resolves or rejects as usual. Already aborted: CANCELLED
+     * at once. runSync() never waits, so it only checks that the signal is not aborted.
+     */
+    signal?: AbortSignal;
 }
 /** A device of the model's session (TF_SessionListDevices). */
 export interface Device {

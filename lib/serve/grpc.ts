@@ -212,7 +212,8 @@ export interface GrpcServingOptions {
   codecThreads?: number;
 }
 
-type Call = grpc.ServerUnaryCall<Message, Message> & { outcome: Outcome };
+/** A unary call, with what it did (for the metrics) and its signal (made when first asked for): aborted when the client cancels it or its deadline passes. */
+type Call = grpc.ServerUnaryCall<Message, Message> & { outcome: Outcome; signal: () => AbortSignal };
 
 /** What one call did, for the metrics. */
 interface Outcome {
@@ -288,6 +289,10 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     return withDeadline(run, ms, () => `Deadline Exceeded: model '${t.name}' did not answer within ${Math.round(ms)} ms`);
   };
 
+  // Aborted when the client cancels the call (or its deadline passes): a codec task for it is
+  // dropped, and a run still waiting for its turn or in a batch queue (RunOptions.signal).
+  const cancelled = (call: grpc.ServerUnaryCall<Message, Message>): (() => AbortSignal) => lazySignal(() => call.cancelled, (abort) => call.once('cancelled', abort));
+
   const unary = (api: ServingApi, work: (call: Call) => Promise<Message>): grpc.handleUnaryCall<Message, Message> => (call, callback) => {
     const started = performance.now();
     const outcome: Outcome = { model: '', version: null, runSeconds: null, runTimeoutMs: 0 };
@@ -304,13 +309,14 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       callback({ code: grpc.status.INVALID_ARGUMENT, details: unreadable });
       return;
     }
-    Promise.resolve().then(() => work(Object.assign(call, { outcome }))).then((response) => {
+    Promise.resolve().then(() => work(Object.assign(call, { outcome, signal: cancelled(call) }))).then((response) => {
       // An answer its client no longer waits for: counted as the client saw the call end.
       count(!call.cancelled ? 'OK' : deadlinePassed(call) ? 'DEADLINE_EXCEEDED' : 'CANCELLED');
       callback(null, response);
     }, (error: unknown) => {
       const { status, code } = grpcError(error);
-      count(code);
+      // A run dropped because the call ended (RunOptions.signal) by its deadline: as the client saw it.
+      count(code === 'CANCELLED' && deadlinePassed(call) ? 'DEADLINE_EXCEEDED' : code);
       callback(status);
     });
   };
@@ -318,9 +324,9 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   const serving = protos().lookupType('tensorflow.serving.SignatureDefMap');
   // One classify or regress signature run on serialized examples (a string tensor, one
   // tf.Example each): its model_spec and outputs.
-  const runExamples = async (model: Model, version: number, name: string, signature: string, api: 'classify' | 'regress', examples: Tensor, runTimeoutMs: number): Promise<ExamplesRun> => {
+  const runExamples = async (call: Call, model: Model, version: number, name: string, signature: string, api: 'classify' | 'regress', examples: Tensor): Promise<ExamplesRun> => {
     checkExamplesSignature(servingSignature(model, signature), api, signature);
-    const outputs = await model.run({ inputs: examples }, { signature, checkShapes: false, runTimeoutMs });
+    const outputs = await model.run({ inputs: examples }, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs, signal: call.signal() });
     return { api, modelSpec: { name, version: { value: version }, signature_name: signature }, outputs, count: examples.size };
   };
 
@@ -329,7 +335,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // result per example: 200 000 of them held the event loop for ~250 ms).
   const examplesResponse = async (call: Call, method: ExamplesMethod, runs: ExamplesRun[]): Promise<Message> => {
     if (deferredOf(call.request) !== undefined) {
-      return { [ENCODED]: await codec.grpcExamplesResponse(messageTypes(method).response, runs, method === 'MultiInference', cancelled(call)()) };
+      return { [ENCODED]: await codec.grpcExamplesResponse(messageTypes(method).response, runs, method === 'MultiInference', call.signal()) };
     }
     return examplesMessage(runs, method === 'MultiInference');
   };
@@ -340,7 +346,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     const t = modelSpecOf(read.request);
     const examples = read.examples();
     return withModel(call, t, async (model, version) =>
-      examplesResponse(call, method, [await runExamples(model, version, t.name, t.signature || 'serving_default', api, examples, call.outcome.runTimeoutMs)]));
+      examplesResponse(call, method, [await runExamples(call, model, version, t.name, t.signature || 'serving_default', api, examples)]));
   };
 
   // MultiInference (TensorFlow Serving's): several classify and regress signatures of one model
@@ -378,7 +384,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         }
       }
       const runs: ExamplesRun[] = [];
-      for (const spec of specs) runs.push(await runExamples(model, version, first.name, spec.signature, spec.api, examples, call.outcome.runTimeoutMs));
+      for (const spec of specs) runs.push(await runExamples(call, model, version, first.name, spec.signature, spec.api, examples));
       return examplesResponse(call, 'MultiInference', runs);
     });
   };
@@ -393,10 +399,6 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   const codec = new Codec(offloadBytes, threads);
   codecs.set(server, codec);
   const defer = (method: string, bytes: Buffer) => (method === 'Predict' || method === 'ModelInfer' || (EXAMPLES_METHODS as readonly string[]).includes(method)) && codec.wants(bytes.byteLength);
-
-  // Aborted when the client cancels the call (or its deadline passes): a codec task for it is
-  // dropped. Made when the call first hands a codec thread work (small calls never need one).
-  const cancelled = (call: Call): (() => AbortSignal) => lazySignal(() => call.cancelled, (abort) => call.once('cancelled', abort));
 
   // A Predict request's parts; each throws, when asked for, what reading it threw.
   const readPredict = async (request: Message, signal: () => AbortSignal) => {
@@ -438,7 +440,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     const bytes = deferredOf(call.request);
     if (bytes === undefined) return { request: call.request, examples: () => new Tensor('string', serializedExamples(call.request.input as Message | undefined, method)) };
     const type = messageTypes(method).request;
-    const read = await codec.grpcExamples(bytes, type, method, cancelled(call)());
+    const read = await codec.grpcExamples(bytes, type, method, call.signal());
     if (read.unreadable !== undefined) throw new InvalidArgumentError(read.unreadable);
     const head = decodeMessage(protos().lookupType(type), read.head!);
     if (!('message' in head)) throw new Error(`codec worker: the ${method} request without its input did not decode: ${head.unreadable}`);
@@ -447,7 +449,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
 
   server.addService(definition('tensorflow.serving.PredictionService', defer), {
     Predict: unary('grpc_predict', async (call) => {
-      const signal = cancelled(call);
+      const signal = call.signal;
       const read = await readPredict(call.request, signal);
       const t = read.spec();
       return withModel(call, t, async (model, version) => {
@@ -464,7 +466,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
           (key) => `output tensor alias not found in signature: ${key} Outputs expected to be in the set {${Object.keys(info.outputs).sort().join(',')}}.`,
           (key) => `duplicate output tensor alias: ${key}`);
         if (filter.length < read.filterCount) throw cutShort(read.filterCount, 'outputs');
-        const outputs = await model.run(feeds, { signature, outputs: filter.length > 0 ? filter : undefined, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
+        const outputs = await model.run(feeds, { signature, outputs: filter.length > 0 ? filter : undefined, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs, signal: signal() });
         const modelSpec = { name: t.name, version: { value: version }, signature_name: signature };
         if (codec.wants(tensorBytes(Object.values(outputs)))) return { [ENCODED]: await codec.grpcPredictResponse(modelSpec, outputs, content, signal()) };
         const out: Record<string, Message> = {};
@@ -549,7 +551,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       return withModel(call, { name, version: versionOf(version, 'version') }, async (model) => modelMetadata(manager, name, model));
     }),
     ModelInfer: unary('grpc_v2_infer', async (call) => {
-      const signal = cancelled(call);
+      const signal = call.signal;
       const read = await readInfer(call.request, signal);
       const { head } = read;
       const name = head.name as string;
@@ -568,7 +570,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
           (o) => `the model has no output '${o}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`,
           (o) => `output '${o}' is asked for twice`);
         if (wanted.length < head.wantedCount) throw cutShort(head.wantedCount, 'outputs');
-        const outputs = await model.run(feeds, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs });
+        const outputs = await model.run(feeds, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs, signal: signal() });
         const names = wanted.length > 0 ? wanted : Object.keys(outputs).sort();
         const tensors: Message[] = [];
         for (const key of names) {

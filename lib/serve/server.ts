@@ -284,8 +284,8 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   const withModel = <T>(t: Target, outcome: Outcome, clock: Deadline, work: (model: Model, version: number) => Promise<T>): Promise<T> =>
     clock.within(useTimed(manager, t, outcome, work));
 
-  // Aborted when the client goes before its answer: a codec task for it is dropped. Made when
-  // a request first hands a codec thread work (small requests never need one).
+  // Aborted when the client goes before its answer: a codec task for it is dropped, and a run
+  // still waiting for its turn or in a batch queue (RunOptions.signal). Made when first asked for.
   const closed = (reply: FastifyReply): (() => AbortSignal) =>
     lazySignal(() => reply.raw.closed, (abort) => reply.raw.once('close', () => { if (!reply.raw.writableFinished) abort(); }));
 
@@ -375,7 +375,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       const { signature, format, feeds } = await codec.predict(raw, inputs, signal());
       return {
         body: await withModel(t, outcome, clock, async (model) =>
-          writePredict(await model.run(feeds(), { signature, checkShapes: false, runTimeoutMs: timeoutMs }), format, clock, signal)),
+          writePredict(await model.run(feeds(), { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: signal() }), format, clock, signal)),
       };
     }
     if (method === 'predict') {
@@ -385,7 +385,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           const name = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
           const info = servingSignature(model, name);
           const feeds = feedsFromPayload(parsed.format, parsed.payload, info.inputs);
-          return writePredict(await model.run(feeds, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs }), parsed.format, clock, signal);
+          return writePredict(await model.run(feeds, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs, signal: signal() }), parsed.format, clock, signal);
         }),
       };
     }
@@ -394,7 +394,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       body: await withModel(t, outcome, clock, async (model) => {
         const name = parsed.signatureName ?? 'serving_default';
         checkExamplesSignature(servingSignature(model, name), method, name);
-        const outputs = await model.run({ inputs: parsed.examples }, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs });
+        const outputs = await model.run({ inputs: parsed.examples }, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs, signal: signal() });
         return method === 'classify' ? classifyResponse(outputs, parsed.count) : regressResponse(outputs, parsed.count);
       }),
     };
@@ -491,7 +491,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           const unknown = parsed.outputs?.find((o) => !Object.hasOwn(info.outputs, o.name));
           if (unknown) throw new TensorFlowError('INVALID_ARGUMENT', `the model has no output '${unknown.name}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);
           if (parsed.outputs && parsed.outputs.length < parsed.outputCount) throw cutShort(parsed.outputCount, 'outputs');
-          const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs });
+          const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: signal() });
           // Only outputs written as JSON weigh (binary ones are copied as they are).
           const asJson = (parsed.outputs ?? (parsed.binaryByDefault ? [] : Object.keys(outputs).map((name) => ({ name, binary: false }))))
             .filter((o) => !o.binary && outputs[o.name]).map((o) => outputs[o.name]!);
