@@ -15,6 +15,7 @@
  */
 import * as os from 'node:os';
 
+import { type RunSignal, watchAbort } from './abort';
 import { dtypeFromTf, type DTypeInfo } from './dtypes';
 import { invalidType, InvalidArgumentError, ModelDisposedError, outOfRange, TensorFlowError } from './errors';
 import { native, type NativeData, type NativeTensors, type PackedStrings } from './native';
@@ -259,7 +260,7 @@ interface Batch {
  * may wait for a run slot (maxConcurrentRuns) before it is dropped with a NotStartedError (0: no limit);
  * a run whose `signal` is aborted while it waits for one is dropped with CANCELLED.
  */
-type Execute = (feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, signal?: AbortSignal) => Promise<NativeTensors>;
+type Execute = (feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, signal?: RunSignal) => Promise<NativeTensors>;
 
 /**
  * @internal DEADLINE_EXCEEDED for a run dropped while it waited for a run slot (it never started),
@@ -310,7 +311,7 @@ export class BatchQueue {
    * it is queued leaves the same way and rejects with CANCELLED. Throws before queueing:
    * INVALID_ARGUMENT for feeds that cannot be batched, UNAVAILABLE when the queue is full.
    */
-  submit(feeds: NativeTensors, timeoutMs = 0, waitLimitMs = 0, signal?: AbortSignal): Promise<BatchResult> {
+  submit(feeds: NativeTensors, timeoutMs = 0, waitLimitMs = 0, signal?: RunSignal): Promise<BatchResult> {
     const rows = this.#rowsOf(feeds);
     const o = this.#options;
     if (rows > o.maxBatchSize) {
@@ -362,9 +363,7 @@ export class BatchQueue {
       });
       if (waitLimitMs > 0) request.timer = setTimeout(() => this.#expire(request, tasks), waitLimitMs);
       if (signal !== undefined) {
-        const onAbort = () => this.#leave(request, tasks, () => new TensorFlowError('CANCELLED', 'the run was aborted (RunOptions.signal) before it started'));
-        signal.addEventListener('abort', onAbort, { once: true });
-        request.unlisten = () => signal.removeEventListener('abort', onAbort);
+        request.unlisten = watchAbort(signal, () => this.#leave(request, tasks, () => new TensorFlowError('CANCELLED', 'the run was aborted (RunOptions.signal) before it started')));
       }
       this.#schedulePump();
     });

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
+import { type RunSignal, watchAbort } from './abort';
 import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, NotStartedError, type ResolvedBatching, unbatchableReason } from './batching';
 import { dtypeInfo, type NumericDType, type TypedArray } from './dtypes';
 import { fromNative, GpuConfigConflictError, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
@@ -55,14 +56,15 @@ export interface RunOptions {
    */
   runTimeoutMs?: number;
   /**
-   * Aborting it drops the run if it has not started: a run waiting for its turn
-   * (maxConcurrentRuns) or in the batch queue leaves it and rejects with CANCELLED, so a caller
+   * An AbortSignal (or any object whose `aborted` becomes true). Aborting it drops the run if it
+   * has not started: a run waiting for its turn (maxConcurrentRuns) or in the batch queue leaves
+   * it within 20 ms (the signal is read, not listened to) and rejects with CANCELLED, so a caller
    * that has given up (a server's client that went away) does not hold up the runs behind it.
    * A run that has started goes on to its end (TensorFlow cannot stop a graph run that it has
    * begun; runTimeoutMs bounds one) and resolves or rejects as usual. Already aborted: CANCELLED
    * at once. runSync() never waits, so it only checks that the signal is not aborted.
    */
-  signal?: AbortSignal;
+  signal?: RunSignal;
 }
 
 const RUN_OPTIONS: ReadonlySet<string> = new Set<keyof RunOptions>(['signature', 'outputs', 'checkShapes', 'runTimeoutMs', 'signal']);
@@ -121,7 +123,7 @@ interface Prepared {
   /** How long the run may wait for its turn (the limit asked for, inline or not), ms; 0: no limit. */
   waitLimitMs: number;
   /** RunOptions.signal (not aborted when the run was prepared). */
-  signal: AbortSignal | undefined;
+  signal: RunSignal | undefined;
 }
 
 /** A plan, the keys its fetches are returned under, and its batch queue (when batched). */
@@ -651,7 +653,7 @@ export class Model {
   // caller has given up, and it would hold up the runs behind it (whether or not TensorFlow can
   // stop the run once it starts). One whose `signal` is aborted while it waits never starts
   // either (CANCELLED).
-  async #execute(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs = 0, signal?: AbortSignal): Promise<NativeTensors> {
+  async #execute(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs = 0, signal?: RunSignal): Promise<NativeTensors> {
     if (this.#gated) return this.#executeGated(session, plan, feeds, timeoutMs, waitLimitMs, signal);
     if (this.#running < this.maxConcurrentRuns) {
       this.#running++;
@@ -674,7 +676,7 @@ export class Model {
   // a run finishing on a runner thread starts the next at once, with no trip through the event
   // loop. A run still waiting at waitLimitMs, or when its signal is aborted, is taken out of the
   // addon's queue.
-  async #executeGated(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, signal: AbortSignal | undefined): Promise<NativeTensors> {
+  async #executeGated(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, signal: RunSignal | undefined): Promise<NativeTensors> {
     const ahead = this.#inFlight - this.maxConcurrentRuns; // ≥ 0: this run waits behind that many
     const ticket = ++this.#tickets;
     let run: Promise<NativeTensors>;
@@ -685,28 +687,25 @@ export class Model {
     }
     this.#inFlight++;
     let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
+    let unwatch: (() => void) | undefined;
     let dropped: TensorFlowError | undefined;
-    try {
-      if (ahead < 0 || (waitLimitMs <= 0 && signal === undefined)) return await run;
+    if (ahead >= 0 && (waitLimitMs > 0 || signal !== undefined)) {
       const started = performance.now();
-      const drop = new Promise<never>((_, reject) => {
-        // Unless it has started (then TensorFlow's own limit applies, and it runs to its end).
-        const dropWith = (error: () => TensorFlowError) => {
-          if (dropped !== undefined || !session.cancelQueued!(ticket)) return;
-          dropped = error();
-          reject(dropped);
-        };
-        if (waitLimitMs > 0) timer = setTimeout(() => dropWith(() => this.#notStarted(started, ahead, waitLimitMs)), waitLimitMs);
-        if (signal !== undefined) signal.addEventListener('abort', (onAbort = () => dropWith(abortedRun)), { once: true });
-      });
-      return await Promise.race([run, drop]);
+      // Taken out of the addon's queue, its run rejects with CANCELLED at once; unless it has
+      // started (then TensorFlow's own limit applies, and it runs to its end).
+      const dropWith = (error: () => TensorFlowError) => {
+        if (dropped === undefined && session.cancelQueued!(ticket)) dropped = error();
+      };
+      if (waitLimitMs > 0) timer = setTimeout(() => dropWith(() => this.#notStarted(started, ahead, waitLimitMs)), waitLimitMs);
+      if (signal !== undefined) unwatch = watchAbort(signal, () => dropWith(abortedRun));
+    }
+    try {
+      return await run;
     } catch (error) {
-      if (dropped !== undefined) throw dropped; // run() itself rejected with CANCELLED
-      throw runError(error);
+      throw dropped ?? runError(error);
     } finally {
       clearTimeout(timer);
-      if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
+      unwatch?.();
       this.#inFlight--;
     }
   }
@@ -720,7 +719,7 @@ export class Model {
   // Resolves true when a finishing run hands this one its slot, false on dispose; rejects (and
   // leaves the queue) with DEADLINE_EXCEEDED after limitMs > 0, with CANCELLED when `signal` is
   // aborted.
-  #turn(limitMs: number, signal: AbortSignal | undefined): Promise<boolean> {
+  #turn(limitMs: number, signal: RunSignal | undefined): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
       if (limitMs <= 0 && signal === undefined) {
         this.#waiting.push(resolve);
@@ -736,11 +735,10 @@ export class Model {
         reject(error);
       };
       const timer = limitMs > 0 ? setTimeout(() => leave(this.#notStarted(started, ahead, limitMs)), limitMs) : undefined;
-      const onAbort = () => leave(abortedRun());
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const unwatch = signal && watchAbort(signal, () => leave(abortedRun()));
       const done = () => {
         clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        unwatch?.();
       };
       const wake = (granted: boolean) => {
         done();
@@ -878,7 +876,9 @@ export class Model {
     const { plan, resultKeys, echoes, queue } = this.#plan(session, sig, outputKeys);
     const asked = options?.runTimeoutMs === undefined ? this.runTimeoutMs : runTimeout('runTimeoutMs', options.runTimeoutMs);
     const signal = options?.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('signal', 'an AbortSignal', signal);
+    if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean')) {
+      throw invalidType('signal', 'an AbortSignal (or an object with a boolean `aborted`)', signal);
+    }
     if (signal?.aborted) throw abortedRun();
     // TensorFlow cannot stop a graph run inline; sending no limit keeps an isolated model's
     // runs on the direct path (a limit goes framed).

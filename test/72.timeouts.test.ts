@@ -161,7 +161,14 @@ t.test('RunOptions.signal: a run aborted while it waits for its turn (in process
       t.throws(() => model.runSync(n(3), { signal: controller.signal }), aborted, 'runSync() too');
       t.ok(model.runSync(n(3), { signal: new AbortController().signal }).y, 'runSync() with a live signal runs');
     }
-    await t.rejects(model.run(n(3), { signal: 'stop' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /signal/ });
+    await t.rejects(model.run(n(3), { signal: 'stop' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /signal must be an AbortSignal \(or an object with a boolean `aborted`\)/ });
+    // Any object whose `aborted` turns true will do (what tfslice serve passes: its connection's state).
+    const token = { aborted: false };
+    const holding = model.run(n(long));
+    const byToken = model.run(n(3), { signal: token });
+    token.aborted = true;
+    await t.rejects(byToken, aborted, `${isolation}: a plain { aborted } object`);
+    await holding;
     // One signal for many runs: each run stops listening when it ends.
     const shared = new AbortController();
     await Promise.all(Array.from({ length: 50 }, () => model.run(n(3), { signal: shared.signal })));

@@ -320,8 +320,12 @@ t.test('a request whose client is gone before its answer is counted CANCELLED, n
   t.ok(gone instanceof Error, 'curl timed out');
   const request = protos().lookupType('tensorflow.serving.PredictRequest');
   const message = { model_spec: { name: 'slow' }, inputs: { n: { dtype: 3, tensor_shape: {}, int_val: [n] } } };
+  // Cancelled at 0.3 s, before its deadline (0.9 s), which has passed by the time the run ends
+  // (started at once: the REST request's run is over).
+  while (manager.get('slow').runsExecuting > 0) await new Promise((r) => setTimeout(r, 20));
   const cancelled = await new Promise<grpc.ServiceError | null>((resolve) => {
-    const call = client.makeUnaryRequest('/tensorflow.serving.PredictionService/Predict', (m: object) => Buffer.from(request.encode(m).finish()), (b: Buffer) => b, message, (error) => resolve(error));
+    const call = client.makeUnaryRequest('/tensorflow.serving.PredictionService/Predict', (m: object) => Buffer.from(request.encode(m).finish()), (b: Buffer) => b, message,
+      new grpc.Metadata(), { deadline: Date.now() + 900 }, (error) => resolve(error));
     setTimeout(() => call.cancel(), 300);
   });
   t.equal(cancelled?.code, grpc.status.CANCELLED, 'the gRPC client cancelled its call');
@@ -332,9 +336,39 @@ t.test('a request whose client is gone before its answer is counted CANCELLED, n
     await new Promise((r) => setTimeout(r, 100));
   }
   t.match(text, /tfslice_requests_total\{model="slow",version="1",api="predict",status="CANCELLED"\} 1/, 'REST: the connection closed');
-  t.match(text, /tfslice_requests_total\{model="slow",version="1",api="grpc_predict",status="CANCELLED"\} 1/, 'gRPC: the call cancelled');
+  t.match(text, /tfslice_requests_total\{model="slow",version="1",api="grpc_predict",status="CANCELLED"\} 1/, 'gRPC: the call cancelled (before its deadline)');
   t.notMatch(text, /model="slow",version="1",api="(grpc_)?predict",status="OK"/, 'neither counted as answered');
   t.equal((await curl(['-X', 'POST', `${at}/v1/models/half:predict`, '-d', '{"instances": [1.0]}'])).status, 200, 'and the server serves on');
+});
+
+t.test('an answer in parts (v2 binary outputs past 64 KiB) for a client already gone: counted once, CANCELLED', async (t) => {
+  const local = new ModelManager({ models: [{ name: 'half', basePath: half, isolation: 'process' }] });
+  await local.start();
+  const metrics = new ServerMetrics(local);
+  const app = await createServer({ manager: local, timeoutMs: 0, metrics });
+  const at = await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(async () => {
+    await app.close();
+    await local.stop();
+  });
+  // The host stopped, the run waits in it past the client's patience; then it answers 80 KB.
+  const host = local.get('half').hostPid!;
+  process.kill(host, 'SIGSTOP');
+  const rows = 20_000;
+  const gone = await curl(['--max-time', '0.5', '-X', 'POST', `${at}/v2/models/half/infer`, '-d',
+    JSON.stringify({ inputs: [{ name: 'x', shape: [rows, 1], datatype: 'FP32', data: Array(rows).fill(1) }], parameters: { binary_data_output: true } })]).catch((e: Error) => e);
+  process.kill(host, 'SIGCONT');
+  t.ok(gone instanceof Error, 'curl gave up');
+  let text = '';
+  for (let i = 0; i < 100 && !/api="v2_infer",status="CANCELLED"/.test(text); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    text = await metrics.registry.metrics();
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  text = await metrics.registry.metrics();
+  t.same(text.split('\n').filter((l) => l.startsWith('tfslice_requests_total{')), ['tfslice_requests_total{model="half",version="2",api="v2_infer",status="CANCELLED"} 1'], 'one line: not INTERNAL as well');
+  const ok = await curl(['-X', 'POST', `${at}/v2/models/half/infer`, '-d', JSON.stringify({ inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [1] }] })]);
+  t.equal(ok.status, 200, 'and it serves on');
 });
 
 t.test('a run whose client left while it waited for its turn (maxConcurrentRuns) never starts: REST and gRPC', async (t) => {

@@ -7,6 +7,7 @@
  * const out = await model.run({ x: new Tensor('float32', new Float32Array(8), [2, 4]) });
  * ```
  */
+export type { RunSignal } from './abort';
 export { loadModel, Model, type BatchingInfo, type Device, type Feeds, type GpuInfo, type ModelStats, type RunOptions } from './model';
 export { type BatchEvent, type BatchingOptions, type BatchingStats, type ResolvedBatching } from './batching';
 export { Tensor, type TensorLike } from './tensor';

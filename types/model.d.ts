@@ -1,3 +1,4 @@
+import { type RunSignal } from './abort';
 import { type BatchEvent, type BatchingStats, type ResolvedBatching } from './batching';
 import { type NumericDType } from './dtypes';
 import { type NativeSession } from './native';
@@ -40,14 +41,15 @@ export interface RunOptions {
      */
     runTimeoutMs?: number;
     /**
-     * Aborting it drops the run if it has not started: a run waiting for its turn
-     * (maxConcurrentRuns) or in the batch queue leaves it and rejects with CANCELLED, so a caller
+     * An AbortSignal (or any object whose `aborted` becomes true). Aborting it drops the run if it
+     * has not started: a run waiting for its turn (maxConcurrentRuns) or in the batch queue leaves
+     * it within 20 ms (the signal is read, not listened to) and rejects with CANCELLED, so a caller
      * that has given up (a server's client that went away) does not hold up the runs behind it.
      * A run that has started goes on to its end (TensorFlow cannot stop a graph run that it has
      * begun; runTimeoutMs bounds one) and resolves or rejects as usual. Already aborted: CANCELLED
      * at once. runSync() never waits, so it only checks that the signal is not aborted.
      */
-    signal?: AbortSignal;
+    signal?: RunSignal;
 }
 /** A device of the model's session (TF_SessionListDevices). */
 export interface Device {

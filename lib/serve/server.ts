@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 
+import type { RunSignal } from '../abort';
 import { TensorFlowError } from '../errors';
 import type { ModelManager, VersionStatus } from '../manager';
 import type { Model } from '../model';
@@ -284,8 +285,8 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   const withModel = <T>(t: Target, outcome: Outcome, clock: Deadline, work: (model: Model, version: number) => Promise<T>): Promise<T> =>
     clock.within(useTimed(manager, t, outcome, work));
 
-  // Aborted when the client goes before its answer: a codec task for it is dropped, and a run
-  // still waiting for its turn or in a batch queue (RunOptions.signal). Made when first asked for.
+  // Aborted when the client goes before its answer: a codec task for it is dropped. Made when
+  // a request first hands a codec thread work (small requests never need one).
   const closed = (reply: FastifyReply): (() => AbortSignal) =>
     lazySignal(() => reply.raw.closed, (abort) => reply.raw.once('close', () => { if (!reply.raw.writableFinished) abort(); }));
 
@@ -296,13 +297,14 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     if (metrics) {
       const model = outcome.model;
       // An answer that has nobody to go to (the client closed the connection first) is counted
-      // as gRPC counts a call its client cancelled.
-      const status = code === 'OK' && reply.raw.closed ? 'CANCELLED' : code;
-      metrics.requests.inc({ model, version: outcome.version === null ? '' : String(outcome.version), api: outcome.api, status });
+      // as the client saw the request end, as gRPC counts a call its client cancelled.
+      metrics.requests.inc({ model, version: outcome.version === null ? '' : String(outcome.version), api: outcome.api, status: reply.raw.closed ? 'CANCELLED' : code });
       metrics.requestSeconds.observe({ model, api: outcome.api }, (performance.now() - started) / 1000);
       if (outcome.runSeconds !== null && outcome.version !== null) metrics.runSeconds.observe({ model, version: String(outcome.version) }, outcome.runSeconds);
     }
     reply.code(status).type(type);
+    // Nobody to write it to: a stream would fail on the closed socket (and come back here as an error).
+    if (reply.raw.closed) return reply.send('');
     if (!Array.isArray(body)) return reply.send(body);
     const bytes = body.reduce((n, part) => n + part.byteLength, 0);
     if (bytes < PARTS_JOINED_BELOW) return reply.send(Buffer.concat(body, bytes));
@@ -375,7 +377,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       const { signature, format, feeds } = await codec.predict(raw, inputs, signal());
       return {
         body: await withModel(t, outcome, clock, async (model) =>
-          writePredict(await model.run(feeds(), { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: signal() }), format, clock, signal)),
+          writePredict(await model.run(feeds(), { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) }), format, clock, signal)),
       };
     }
     if (method === 'predict') {
@@ -385,7 +387,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           const name = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
           const info = servingSignature(model, name);
           const feeds = feedsFromPayload(parsed.format, parsed.payload, info.inputs);
-          return writePredict(await model.run(feeds, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs, signal: signal() }), parsed.format, clock, signal);
+          return writePredict(await model.run(feeds, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) }), parsed.format, clock, signal);
         }),
       };
     }
@@ -394,7 +396,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       body: await withModel(t, outcome, clock, async (model) => {
         const name = parsed.signatureName ?? 'serving_default';
         checkExamplesSignature(servingSignature(model, name), method, name);
-        const outputs = await model.run({ inputs: parsed.examples }, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs, signal: signal() });
+        const outputs = await model.run({ inputs: parsed.examples }, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) });
         return method === 'classify' ? classifyResponse(outputs, parsed.count) : regressResponse(outputs, parsed.count);
       }),
     };
@@ -491,7 +493,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           const unknown = parsed.outputs?.find((o) => !Object.hasOwn(info.outputs, o.name));
           if (unknown) throw new TensorFlowError('INVALID_ARGUMENT', `the model has no output '${unknown.name}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);
           if (parsed.outputs && parsed.outputs.length < parsed.outputCount) throw cutShort(parsed.outputCount, 'outputs');
-          const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: signal() });
+          const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) });
           // Only outputs written as JSON weigh (binary ones are copied as they are).
           const asJson = (parsed.outputs ?? (parsed.binaryByDefault ? [] : Object.keys(outputs).map((name) => ({ name, binary: false }))))
             .filter((o) => !o.binary && outputs[o.name]).map((o) => outputs[o.name]!);
@@ -524,6 +526,9 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   // Errors fastify raises before a route runs (413 for a body over the limit, a bad
   // content-length, ...): TensorFlow Serving's {"error": ...}, counted like the rest.
   app.setErrorHandler((error, request, reply) => {
+    // A response that failed while it was written (its client went: a stream's premature close)
+    // was answered and counted already.
+    if (reply.sent || reply.raw.headersSent) return;
     const { code, message } = describeError(error);
     if (code === 'INTERNAL') logFailure(request, error);
     const status = code.startsWith('HTTP_') ? Number(code.slice(5)) : httpStatus(code);
@@ -531,6 +536,18 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     return send(reply, outcome, performance.now() - reply.elapsedTime, status, errorBody(status === 413 ? `the request body is larger than the limit of ${bodyLimit} bytes` : message), code);
   });
 };
+
+/**
+ * A request's RunSignal: aborted once its client has gone before its answer, for a run that still
+ * waits for its turn or in a batch queue (read as it waits: no AbortSignal to make per request).
+ * A class, as grpc.ts's CallEnded (an object literal with a getter per request is slow).
+ */
+class ClientGone implements RunSignal {
+  constructor(private readonly reply: FastifyReply) {}
+  get aborted(): boolean {
+    return this.reply.raw.closed;
+  }
+}
 
 /** What a probe calls (GET or HEAD): open without a token unless auth.openHealth is false. */
 const HEALTH_PATHS: ReadonlySet<string> = new Set(['/v2/health/live', '/v2/health/ready']);
