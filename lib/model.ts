@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
-import { type RunSignal, watchAbort } from './abort';
+import { isRunSignal, type RunSignal, watchAbort } from './abort';
 import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, NotStartedError, type ResolvedBatching, unbatchableReason } from './batching';
 import { dtypeInfo, type NumericDType, type TypedArray } from './dtypes';
 import { fromNative, GpuConfigConflictError, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
@@ -56,9 +56,9 @@ export interface RunOptions {
    */
   runTimeoutMs?: number;
   /**
-   * An AbortSignal (or any object whose `aborted` becomes true). Aborting it drops the run if it
-   * has not started: a run waiting for its turn (maxConcurrentRuns) or in the batch queue leaves
-   * it within 20 ms (the signal is read, not listened to) and rejects with CANCELLED, so a caller
+   * An AbortSignal (or an object that behaves as one: RunSignal). Aborting it drops the run if
+   * it has not started: a run waiting for its turn (maxConcurrentRuns) or in the batch queue
+   * leaves it and rejects with CANCELLED, so a caller
    * that has given up (a server's client that went away) does not hold up the runs behind it.
    * A run that has started goes on to its end (TensorFlow cannot stop a graph run that it has
    * begun; runTimeoutMs bounds one) and resolves or rejects as usual. Already aborted: CANCELLED
@@ -876,9 +876,7 @@ export class Model {
     const { plan, resultKeys, echoes, queue } = this.#plan(session, sig, outputKeys);
     const asked = options?.runTimeoutMs === undefined ? this.runTimeoutMs : runTimeout('runTimeoutMs', options.runTimeoutMs);
     const signal = options?.signal;
-    if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean')) {
-      throw invalidType('signal', 'an AbortSignal (or an object with a boolean `aborted`)', signal);
-    }
+    if (signal !== undefined && !isRunSignal(signal)) throw invalidType('signal', 'an AbortSignal (or an object with `aborted` and addEventListener/removeEventListener for "abort")', signal);
     if (signal?.aborted) throw abortedRun();
     // TensorFlow cannot stop a graph run inline; sending no limit keeps an isolated model's
     // runs on the direct path (a limit goes framed).

@@ -139,6 +139,18 @@ t.test('a host that dies under hostMemoryLimitBytes: MODEL_CRASHED names the lim
   await model.dispose();
 });
 
+/** What RunOptions.signal needs of an object that is not an AbortSignal. */
+class Token {
+  aborted = false;
+  readonly #listeners = new Set<() => void>();
+  addEventListener(_type: 'abort', listener: () => void): void { this.#listeners.add(listener); }
+  removeEventListener(_type: 'abort', listener: () => void): void { this.#listeners.delete(listener); }
+  abort(): void {
+    this.aborted = true;
+    for (const listener of this.#listeners) listener();
+  }
+}
+
 t.test('RunOptions.signal: a run aborted while it waits for its turn (in process, isolated) or in the batch queue is dropped with CANCELLED; one that started runs on', async (t) => {
   const aborted = { code: 'CANCELLED', message: 'the run was aborted (RunOptions.signal) before it started' };
   for (const isolation of ['none', 'process'] as const) {
@@ -161,12 +173,13 @@ t.test('RunOptions.signal: a run aborted while it waits for its turn (in process
       t.throws(() => model.runSync(n(3), { signal: controller.signal }), aborted, 'runSync() too');
       t.ok(model.runSync(n(3), { signal: new AbortController().signal }).y, 'runSync() with a live signal runs');
     }
-    await t.rejects(model.run(n(3), { signal: 'stop' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /signal must be an AbortSignal \(or an object with a boolean `aborted`\)/ });
-    // Any object whose `aborted` turns true will do (what tfslice serve passes: its connection's state).
-    const token = { aborted: false };
+    await t.rejects(model.run(n(3), { signal: 'stop' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /signal must be an AbortSignal \(or an object with `aborted` and addEventListener\/removeEventListener for "abort"\)/ });
+    await t.rejects(model.run(n(3), { signal: { aborted: false } as never }), { code: 'ERR_INVALID_ARG_TYPE' }, 'aborted alone is not enough: it is listened to');
+    // An object that behaves as an AbortSignal will do (tfslice serve passes its connection's state).
+    const token = new Token();
     const holding = model.run(n(long));
     const byToken = model.run(n(3), { signal: token });
-    token.aborted = true;
+    token.abort();
     await t.rejects(byToken, aborted, `${isolation}: a plain { aborted } object`);
     await holding;
     // One signal for many runs: each run stops listening when it ends.

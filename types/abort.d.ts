@@ -1,17 +1,21 @@
 /**
- * Noticing that a run's signal (RunOptions.signal) was aborted while the run waits, without
- * listening to it: the signals of waiting runs are read every SWEEP_MS by one timer (unref'd,
- * running only while some wait), so a run is dropped up to SWEEP_MS after its signal is aborted,
- * and a run that waits costs a Set entry. Listening would tie the option to AbortSignal, and in
- * Node 20 an AbortSignal costs ~6 µs to make and as much to listen to: the server, whose every
- * request would need one, cancels through a plain object whose `aborted` reads the connection.
+ * RunOptions.signal: what a run listens to while it waits for its turn or in a batch queue.
+ * An AbortSignal will do; so will any object with `aborted` and the two listener methods, which
+ * is what tfslice serve passes (its connection's or call's state, made per request at no cost:
+ * in Node 20 an AbortSignal costs ~6 µs to make and as much again to listen to, a third of a
+ * `tiny` request's time at 64 in flight). The listener is added only when a run waits, and held
+ * by the signal alone: a global registry of waiting runs' signals (swept on a timer) was tried
+ * and cost 30 % of run()'s throughput at 64 in flight whenever the signals referenced their
+ * requests (old space pointing at each request's young objects kept the scavenger busy).
  */
-/** How often the signals of waiting runs are looked at, ms. */
-export declare const SWEEP_MS = 20;
 /**
- * What RunOptions.signal is read for: an AbortSignal, or any object whose `aborted` becomes true
- * (read while the run waits, every 20 ms).
+ * An AbortSignal, or an object that behaves as one for run(): `aborted` true once aborted, and
+ * 'abort' listeners called then (each at most once).
  */
 export interface RunSignal {
     readonly aborted: boolean;
+    addEventListener(type: 'abort', listener: () => void, options?: {
+        once?: boolean;
+    }): void;
+    removeEventListener(type: 'abort', listener: () => void): void;
 }

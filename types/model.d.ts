@@ -41,9 +41,9 @@ export interface RunOptions {
      */
     runTimeoutMs?: number;
     /**
-     * An AbortSignal (or any object whose `aborted` becomes true). Aborting it drops the run if it
-     * has not started: a run waiting for its turn (maxConcurrentRuns) or in the batch queue leaves
-     * it within 20 ms (the signal is read, not listened to) and rejects with CANCELLED, so a caller
+     * An AbortSignal (or an object that behaves as one: RunSignal). Aborting it drops the run if
+     * it has not started: a run waiting for its turn (maxConcurrentRuns) or in the batch queue
+     * leaves it and rejects with CANCELLED, so a caller
      * that has given up (a server's client that went away) does not hold up the runs behind it.
      * A run that has started goes on to its end (TensorFlow cannot stop a graph run that it has
      * begun; runTimeoutMs bounds one) and resolves or rejects as usual. Already aborted: CANCELLED

@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 
 import * as grpc from '@grpc/grpc-js';
 
-import type { RunSignal } from '../abort';
+import { LazySignal, type RunSignal } from '../abort';
 import { dtypeInfo } from '../dtypes';
 import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { ManagedModelConfig, ModelManager } from '../manager';
@@ -645,13 +645,19 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
 
 /**
  * A call's end as its runs' RunSignal: aborted once the client cancelled it or its deadline
- * passed. (A class: an object literal with a getter, made per call, cost gRPC Predict on `tiny`
- * ~40 µs of CPU per call at 64 in flight, a third of its throughput.)
+ * passed (it listens to the call only when a run waits).
  */
-class CallEnded implements RunSignal {
-  constructor(private readonly call: { readonly cancelled: boolean }) {}
+class CallEnded extends LazySignal {
+  constructor(private readonly call: grpc.ServerUnaryCall<Message, Message>) {
+    super();
+  }
+
   get aborted(): boolean {
     return this.call.cancelled;
+  }
+
+  protected watch(fire: () => void): void {
+    this.call.once('cancelled', fire);
   }
 }
 

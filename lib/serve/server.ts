@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 
-import type { RunSignal } from '../abort';
+import { LazySignal } from '../abort';
 import { TensorFlowError } from '../errors';
 import type { ModelManager, VersionStatus } from '../manager';
 import type { Model } from '../model';
@@ -539,13 +539,20 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
 /**
  * A request's RunSignal: aborted once its client has gone before its answer, for a run that still
- * waits for its turn or in a batch queue (read as it waits: no AbortSignal to make per request).
- * A class, as grpc.ts's CallEnded (an object literal with a getter per request is slow).
+ * waits for its turn or in a batch queue (no AbortSignal to make per request; it listens to the
+ * connection only when a run waits).
  */
-class ClientGone implements RunSignal {
-  constructor(private readonly reply: FastifyReply) {}
+class ClientGone extends LazySignal {
+  constructor(private readonly reply: FastifyReply) {
+    super();
+  }
+
   get aborted(): boolean {
-    return this.reply.raw.closed;
+    return this.reply.raw.closed && !this.reply.raw.writableFinished;
+  }
+
+  protected watch(fire: () => void): void {
+    this.reply.raw.once('close', fire);
   }
 }
 
