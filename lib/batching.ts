@@ -363,7 +363,11 @@ export class BatchQueue {
       });
       if (waitLimitMs > 0) request.timer = setTimeout(() => this.#expire(request, tasks), waitLimitMs);
       if (signal !== undefined) {
-        request.unlisten = watchAbort(signal, () => this.#leave(request, tasks, () => new TensorFlowError('CANCELLED', 'the run was aborted (RunOptions.signal) before it started')));
+        try {
+          request.unlisten = watchAbort(signal, () => this.#leave(request, tasks, () => new TensorFlowError('CANCELLED', 'the run was aborted (RunOptions.signal) before it started')));
+        } catch (error) {
+          this.#leave(request, tasks, () => error); // a signal that cannot be listened to: the request leaves
+        }
       }
       this.#schedulePump();
     });
@@ -600,7 +604,7 @@ export class BatchQueue {
 
   // A request's pieces still queued leave their batches, and it fails with `error()`; one whose
   // pieces all execute is left to finish.
-  #leave(request: Request, tasks: readonly Task[], error: () => TensorFlowError): void {
+  #leave(request: Request, tasks: readonly Task[], error: () => unknown): void {
     if (request.settled) return;
     const queued = tasks.filter((task) => !task.batch!.started);
     if (queued.length === 0) return;

@@ -688,18 +688,24 @@ export class Model {
     this.#inFlight++;
     let timer: NodeJS.Timeout | undefined;
     let unwatch: (() => void) | undefined;
-    let dropped: TensorFlowError | undefined;
-    if (ahead >= 0 && (waitLimitMs > 0 || signal !== undefined)) {
-      const started = performance.now();
-      // Taken out of the addon's queue, its run rejects with CANCELLED at once; unless it has
-      // started (then TensorFlow's own limit applies, and it runs to its end).
-      const dropWith = (error: () => TensorFlowError) => {
-        if (dropped === undefined && session.cancelQueued!(ticket)) dropped = error();
-      };
-      if (waitLimitMs > 0) timer = setTimeout(() => dropWith(() => this.#notStarted(started, ahead, waitLimitMs)), waitLimitMs);
-      if (signal !== undefined) unwatch = watchAbort(signal, () => dropWith(abortedRun));
-    }
+    let dropped: unknown;
     try {
+      if (ahead >= 0 && (waitLimitMs > 0 || signal !== undefined)) {
+        const started = performance.now();
+        // Taken out of the addon's queue, its run rejects with CANCELLED at once; unless it has
+        // started (then TensorFlow's own limit applies, and it runs to its end).
+        const dropWith = (error: () => unknown) => {
+          if (dropped === undefined && session.cancelQueued!(ticket)) dropped = error();
+        };
+        if (waitLimitMs > 0) timer = setTimeout(() => dropWith(() => this.#notStarted(started, ahead, waitLimitMs)), waitLimitMs);
+        if (signal !== undefined) {
+          try {
+            unwatch = watchAbort(signal, () => dropWith(abortedRun));
+          } catch (error) {
+            dropWith(() => error); // a signal that cannot be listened to: the run is not started
+          }
+        }
+      }
       return await run;
     } catch (error) {
       throw dropped ?? runError(error);
@@ -727,15 +733,8 @@ export class Model {
       }
       const ahead = this.#waiting.length;
       const started = performance.now();
-      const leave = (error: TensorFlowError) => {
-        const at = this.#waiting.indexOf(wake);
-        if (at < 0) return;
-        this.#waiting.splice(at, 1);
-        done();
-        reject(error);
-      };
-      const timer = limitMs > 0 ? setTimeout(() => leave(this.#notStarted(started, ahead, limitMs)), limitMs) : undefined;
-      const unwatch = signal && watchAbort(signal, () => leave(abortedRun()));
+      let timer: NodeJS.Timeout | undefined;
+      let unwatch: (() => void) | undefined;
       const done = () => {
         clearTimeout(timer);
         unwatch?.();
@@ -744,7 +743,24 @@ export class Model {
         done();
         resolve(granted);
       };
+      const leave = (error: TensorFlowError) => {
+        const at = this.#waiting.indexOf(wake);
+        if (at < 0) return;
+        this.#waiting.splice(at, 1);
+        done();
+        reject(error);
+      };
       this.#waiting.push(wake);
+      try {
+        if (signal !== undefined) unwatch = watchAbort(signal, () => leave(abortedRun()));
+      } catch (error) {
+        // A signal that cannot be listened to: the run leaves the queue with its error.
+        const at = this.#waiting.indexOf(wake);
+        if (at >= 0) this.#waiting.splice(at, 1);
+        reject(error);
+        return;
+      }
+      if (limitMs > 0) timer = setTimeout(() => leave(this.#notStarted(started, ahead, limitMs)), limitMs);
     });
   }
 

@@ -182,6 +182,12 @@ t.test('RunOptions.signal: a run aborted while it waits for its turn (in process
     token.abort();
     await t.rejects(byToken, aborted, `${isolation}: a plain { aborted } object`);
     await holding;
+    // A signal whose listener methods throw: the waiting run fails with that error, not started; the model runs on.
+    const broken = { aborted: false, addEventListener: () => { throw new Error('no listeners here'); }, removeEventListener: () => {} };
+    const holding2 = model.run(n(long));
+    await t.rejects(model.run(n(3), { signal: broken }), { message: 'no listeners here' }, `${isolation}: a signal that cannot be listened to`);
+    await holding2;
+    t.same([model.runsExecuting, model.runsQueued], [0, 0], `${isolation}: nothing left behind`);
     // One signal for many runs: each run stops listening when it ends.
     const shared = new AbortController();
     await Promise.all(Array.from({ length: 50 }, () => model.run(n(3), { signal: shared.signal })));
