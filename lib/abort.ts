@@ -9,6 +9,8 @@
  * requests (old space pointing at each request's young objects kept the scavenger busy).
  */
 
+import { TensorFlowError } from './errors';
+
 /**
  * An AbortSignal, or an object that behaves as one for run(): `aborted` true once aborted, and
  * 'abort' listeners called then (each at most once).
@@ -26,10 +28,58 @@ export function isRunSignal(value: unknown): value is RunSignal {
   return typeof v.aborted === 'boolean' && typeof v.addEventListener === 'function' && typeof v.removeEventListener === 'function';
 }
 
-/** @internal Calls `onAbort` once when `signal` is aborted, unless the returned function (stop listening) was called first. */
+/**
+ * @internal Calls `onAbort` once when `signal` is aborted, unless the returned function (stop
+ * listening) was called first. What the signal's addEventListener throws, this throws; what its
+ * removeEventListener throws is dropped (the caller is cleaning up after a run: `onAbort` must
+ * then do nothing, and does).
+ */
 export function watchAbort(signal: RunSignal, onAbort: () => void): () => void {
   signal.addEventListener('abort', onAbort, { once: true });
-  return () => signal.removeEventListener('abort', onAbort);
+  return () => {
+    try {
+      signal.removeEventListener('abort', onAbort);
+    } catch {
+      // a signal that cannot stop listening: nothing of the run's depends on it any more
+    }
+  };
+}
+
+/** @internal run()'s error for a run whose signal was aborted before it started (RunOptions.signal). */
+export function abortedRun(): TensorFlowError {
+  return new TensorFlowError('CANCELLED', 'the run was aborted (RunOptions.signal) before it started');
+}
+
+/**
+ * @internal Aborted once every one of `signals` is (a batch of requests, each with its signal:
+ * not worth running once nobody waits for it).
+ */
+export class AllAborted implements RunSignal {
+  readonly #handlers = new Map<() => void, () => void>();
+
+  constructor(private readonly signals: readonly RunSignal[]) {}
+
+  get aborted(): boolean {
+    return this.signals.every((s) => s.aborted);
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    let called = false;
+    const handler = () => {
+      if (called || !this.aborted) return;
+      called = true;
+      listener();
+    };
+    this.#handlers.set(listener, handler);
+    for (const s of this.signals) s.addEventListener('abort', handler, { once: true });
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const handler = this.#handlers.get(listener);
+    if (handler === undefined) return;
+    this.#handlers.delete(listener);
+    for (const s of this.signals) s.removeEventListener('abort', handler);
+  }
 }
 
 /**

@@ -15,7 +15,7 @@
  */
 import * as os from 'node:os';
 
-import { type RunSignal, watchAbort } from './abort';
+import { abortedRun, AllAborted, type RunSignal, watchAbort } from './abort';
 import { dtypeFromTf, type DTypeInfo } from './dtypes';
 import { invalidType, InvalidArgumentError, ModelDisposedError, outOfRange, TensorFlowError } from './errors';
 import { native, type NativeData, type NativeTensors, type PackedStrings } from './native';
@@ -223,7 +223,9 @@ interface Request {
   settled: boolean;
   /** Takes the request's queued pieces out when its wait limit passes (null: none, or done). */
   timer: NodeJS.Timeout | null;
-  /** Stops listening to its signal (RunOptions.signal; null: none, or done). */
+  /** RunOptions.signal, if any. */
+  readonly signal: RunSignal | undefined;
+  /** Stops listening to its signal (null: none, or done). */
   unlisten: (() => void) | null;
   resolve(result: BatchResult): void;
   reject(error: unknown): void;
@@ -351,7 +353,7 @@ export class BatchQueue {
     if (first > 0) sizes.push(first);
     for (let left = rows - first; left > 0; left -= limit) sizes.push(Math.min(limit, left));
     return new Promise<BatchResult>((resolve, reject) => {
-      const request: Request = { rows, pieces: new Array(sizes.length), left: sizes.length, owned: sizes.length === 1, settled: false, timer: null, unlisten: null, resolve, reject };
+      const request: Request = { rows, pieces: new Array(sizes.length), left: sizes.length, owned: sizes.length === 1, settled: false, timer: null, signal, unlisten: null, resolve, reject };
       const now = performance.now();
       let at = 0;
       const tasks = sizes.map((size, piece) => {
@@ -364,7 +366,7 @@ export class BatchQueue {
       if (waitLimitMs > 0) request.timer = setTimeout(() => this.#expire(request, tasks), waitLimitMs);
       if (signal !== undefined) {
         try {
-          request.unlisten = watchAbort(signal, () => this.#leave(request, tasks, () => new TensorFlowError('CANCELLED', 'the run was aborted (RunOptions.signal) before it started')));
+          request.unlisten = watchAbort(signal, () => this.#leave(request, tasks, abortedRun));
         } catch (error) {
           this.#leave(request, tasks, () => error); // a signal that cannot be listened to: the request leaves
         }
@@ -486,12 +488,19 @@ export class BatchQueue {
     let retried = false;
     // The shortest limit of its requests (a request stopped by another's limit gets its own in the retry).
     const limits = batch.tasks.map((task) => task.timeoutMs).filter((ms) => ms > 0);
-    // It may wait for a run slot as long as the request with the least wait left.
+    // It may wait for a run slot as long as the request with the least wait left, and is dropped
+    // there when every one of its requests was aborted (each with a signal).
     const left = batch.tasks.map((task) => this.#waitLeft(task)).filter((ms) => ms > 0);
+    const signals = batch.tasks.map((task) => task.request.signal);
+    const signal = signals.every((s) => s !== undefined) ? new AllAborted(signals as RunSignal[]) : undefined;
     try {
-      const outputs = await this.#execute(this.#join(batch, size), limits.length > 0 ? Math.min(...limits) : 0, left.length > 0 ? Math.min(...left) : 0);
+      const outputs = await this.#execute(this.#join(batch, size), limits.length > 0 ? Math.min(...limits) : 0, left.length > 0 ? Math.min(...left) : 0, signal);
       this.#deliver(batch, outputs, size);
     } catch (error) {
+      if (signal?.aborted && error instanceof TensorFlowError && error.code === 'CANCELLED') {
+        for (const task of batch.tasks) this.#fail(task.request, error);
+        return;
+      }
       if (error instanceof NotStartedError) {
         // Dropped while it waited for a run slot: the requests whose own limit has passed fail,
         // the others wait on, each as a run of its own.
@@ -524,6 +533,10 @@ export class BatchQueue {
 
   // One task of a batch run as a run of its own (a retry), unless its wait limit has passed.
   async #runAlone(batch: Batch, task: Task): Promise<void> {
+    if (task.request.signal?.aborted) {
+      this.#fail(task.request, abortedRun());
+      return;
+    }
     const left = this.#waitLeft(task);
     if (left < 0) {
       this.#fail(task.request, this.#notStarted(task, 'and for a run slot (maxConcurrentRuns)'));

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
-import { isRunSignal, type RunSignal, watchAbort } from './abort';
+import { abortedRun, isRunSignal, type RunSignal, watchAbort } from './abort';
 import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, NotStartedError, type ResolvedBatching, unbatchableReason } from './batching';
 import { dtypeInfo, type NumericDType, type TypedArray } from './dtypes';
 import { fromNative, GpuConfigConflictError, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
@@ -69,10 +69,6 @@ export interface RunOptions {
 
 const RUN_OPTIONS: ReadonlySet<string> = new Set<keyof RunOptions>(['signature', 'outputs', 'checkShapes', 'runTimeoutMs', 'signal']);
 
-/** run()'s error for a run whose signal was aborted before it started (RunOptions.signal). */
-function abortedRun(): TensorFlowError {
-  return new TensorFlowError('CANCELLED', 'the run was aborted (RunOptions.signal) before it started');
-}
 
 /** A device of the model's session (TF_SessionListDevices). */
 export interface Device {

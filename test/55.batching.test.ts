@@ -211,6 +211,34 @@ t.test('a batch that waits for a run slot (maxConcurrentRuns) past a request\'s 
   await model.dispose();
 });
 
+t.test('a batch that waits for a run slot is dropped when every one of its requests was aborted (RunOptions.signal)', async (t) => {
+  const model = await loadModel(BATCHING, { maxConcurrentRuns: 1, batching: { maxBatchSize: 30_000_000, numBatchThreads: 1 } });
+  const rows = 20_000_000;
+  const hog = model.run({ x: new Tensor('float32', new Float32Array(rows * 2).fill(1), [rows, 2]) }, { outputs: ['row_sum'] });
+  await new Promise((r) => setTimeout(r, 10));
+  const [a, b] = [new AbortController(), new AbortController()];
+  const both = [model.run({ x: [[1, 2]] }, { signal: a.signal }), model.run({ x: [[3, 4]] }, { signal: b.signal })];
+  await new Promise((r) => setTimeout(r, 30)); // taken from the queue as one batch, waiting for the slot
+  a.abort();
+  b.abort();
+  const t0 = performance.now();
+  for (const run of both) await t.rejects(run, { code: 'CANCELLED', message: 'the run was aborted (RunOptions.signal) before it started' });
+  t.ok(performance.now() - t0 < 2000, 'at once, while the big run goes on');
+  t.equal((await hog).row_sum!.shape[0], rows);
+  t.same(model.stats().batching.serving_default!.batchSizes, { [rows]: 1 }, 'the dropped batch never ran (only the big one did)');
+  // One request of two aborted: the batch runs (someone still waits for it).
+  const hog2 = model.run({ x: new Tensor('float32', new Float32Array(rows * 2).fill(1), [rows, 2]) }, { outputs: ['row_sum'] });
+  await new Promise((r) => setTimeout(r, 10));
+  const c = new AbortController();
+  const [aborted, kept] = [model.run({ x: [[1, 2]] }, { signal: c.signal }), model.run({ x: [[3, 4]] }, { signal: new AbortController().signal })];
+  await new Promise((r) => setTimeout(r, 30));
+  c.abort();
+  t.same(Array.from((await kept).y!.data as Float32Array), [7, 9]);
+  t.ok((await aborted).y, 'the aborted one was in the batch that ran: it resolves');
+  await hog2;
+  await model.dispose();
+});
+
 t.test('a full queue answers UNAVAILABLE at once; dispose() fails the requests still queued', async (t) => {
   const model = await loadModel(BATCHING, { batching: { maxBatchSize: 2, batchTimeoutMicros: 30_000_000, maxEnqueuedBatches: 1 } });
   const waiting = model.run({ x: [[1, 1]] }).catch((e: unknown) => e);

@@ -188,6 +188,11 @@ t.test('RunOptions.signal: a run aborted while it waits for its turn (in process
     await t.rejects(model.run(n(3), { signal: broken }), { message: 'no listeners here' }, `${isolation}: a signal that cannot be listened to`);
     await holding2;
     t.same([model.runsExecuting, model.runsQueued], [0, 0], `${isolation}: nothing left behind`);
+    // One whose removeEventListener throws: its run, and the others, end as usual.
+    const sticky = Object.assign(new Token(), { removeEventListener: () => { throw new Error('cannot stop listening'); } });
+    const trio = [model.run(n(long)), model.run(n(3), { signal: sticky }), model.run(n(3))];
+    t.ok((await Promise.all(trio)).every((r) => r.y), `${isolation}: a signal that cannot stop listening spoils nothing`);
+    t.same([model.runsExecuting, model.runsQueued], [0, 0]);
     // One signal for many runs: each run stops listening when it ends.
     const shared = new AbortController();
     await Promise.all(Array.from({ length: 50 }, () => model.run(n(3), { signal: shared.signal })));
