@@ -13,7 +13,7 @@ import type { ModelManager } from '../manager';
 import { unknownInputError } from '../model';
 import type { SignatureInfo } from '../proto';
 
-/** @internal How many inputs and outputs a request may name before the rest of them is not read. */
+/** How many inputs and outputs a request may name before the rest of them is not read (signatureLimits()). */
 export interface SignatureLimits {
   readonly inputs: number;
   readonly outputs: number;
