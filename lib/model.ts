@@ -739,7 +739,7 @@ export class Model {
         done();
         resolve(granted);
       };
-      const leave = (error: TensorFlowError) => {
+      const leave = (error: unknown) => {
         const at = this.#waiting.indexOf(wake);
         if (at < 0) return;
         this.#waiting.splice(at, 1);
@@ -750,10 +750,7 @@ export class Model {
       try {
         if (signal !== undefined) unwatch = watchAbort(signal, () => leave(abortedRun()));
       } catch (error) {
-        // A signal that cannot be listened to: the run leaves the queue with its error.
-        const at = this.#waiting.indexOf(wake);
-        if (at >= 0) this.#waiting.splice(at, 1);
-        reject(error);
+        leave(error); // a signal that cannot be listened to: the run leaves the queue with its error
         return;
       }
       if (limitMs > 0) timer = setTimeout(() => leave(this.#notStarted(started, ahead, limitMs)), limitMs);

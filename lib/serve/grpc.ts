@@ -465,8 +465,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         // run() refuses an alias the signature lacks; here before the tensors are made.
         const unknown = read.aliases.find((key) => !Object.hasOwn(info.inputs, key));
         if (unknown !== undefined) throw unknownInputError(signature, unknown, Object.keys(info.inputs));
-        const partial = partialInputsError(read.inputCount, read.aliases, signature, info);
-        if (partial) throw partial;
+        if (read.aliases.length < read.inputCount) throw cutShort(read.inputCount, 'inputs');
         const feeds = read.feeds();
         const filter = read.filter;
         checkOutputNames(filter, info,

@@ -207,23 +207,19 @@ export function predictAliases(request: Message): string[] {
 
 /**
  * Predict's inputs (TensorProtos by alias) as feeds: the first `maxInputs + 1` of them (all by
- * default; see inputs.ts). `aligned`: as binaryTensor's.
+ * default; see limits.ts). `aligned`: as binaryTensor's.
  */
 export function predictFeeds(request: Message, aligned = true, maxInputs = Infinity): Record<string, Tensor> {
   // Keyed by the client's aliases: no prototype, so '__proto__' is an alias like any other.
   const feeds = Object.create(null) as Record<string, Tensor>;
-  const inputs = (request.inputs as Record<string, Message> | undefined) ?? {};
-  let n = 0;
-  for (const key of Object.keys(inputs)) {
-    if (n++ > maxInputs) break;
-    feeds[key] = tensorFromProto(inputs[key]!, key, aligned);
-  }
+  const inputs = request.inputs as Record<string, Message>;
+  for (const key of predictAliases(request).slice(0, maxInputs + 1)) feeds[key] = tensorFromProto(inputs[key]!, key, aligned);
   return feeds;
 }
 
 /**
  * ModelInfer's inputs (typed contents, or raw_input_contents one per input) as feeds: the first
- * `maxInputs + 1` of them (all by default; see inputs.ts). `aligned`: as binaryTensor's.
+ * `maxInputs + 1` of them (all by default; see limits.ts). `aligned`: as binaryTensor's.
  * @throws INVALID_ARGUMENT naming the input
  */
 export function inferFeeds(request: Message, aligned = true, maxInputs = Infinity): Record<string, Tensor> {

@@ -19,12 +19,12 @@ export declare function modelSpecOf(request: Message): {
 export declare function predictAliases(request: Message): string[];
 /**
  * Predict's inputs (TensorProtos by alias) as feeds: the first `maxInputs + 1` of them (all by
- * default; see inputs.ts). `aligned`: as binaryTensor's.
+ * default; see limits.ts). `aligned`: as binaryTensor's.
  */
 export declare function predictFeeds(request: Message, aligned?: boolean, maxInputs?: number): Record<string, Tensor>;
 /**
  * ModelInfer's inputs (typed contents, or raw_input_contents one per input) as feeds: the first
- * `maxInputs + 1` of them (all by default; see inputs.ts). `aligned`: as binaryTensor's.
+ * `maxInputs + 1` of them (all by default; see limits.ts). `aligned`: as binaryTensor's.
  * @throws INVALID_ARGUMENT naming the input
  */
 export declare function inferFeeds(request: Message, aligned?: boolean, maxInputs?: number): Record<string, Tensor>;
