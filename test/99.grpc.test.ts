@@ -444,7 +444,7 @@ req = ts.ReloadConfigRequest()
 half = req.config.model_config_list.config.add(name='half', base_path=${JSON.stringify(path.join(tmp, 'models', 'half'))}, model_platform='tensorflow')
 half.model_version_policy.specific.versions.append(1)
 half.version_labels['stable'] = 1
-req.config.model_config_list.config.add(name='tiny', base_path=${JSON.stringify(tiny)})
+req.config.model_config_list.config.add(name='tiny', base_path=${JSON.stringify(path.relative(ROOT, tiny))})
 out['reload'] = call(M + 'HandleReloadConfigRequest', req, ts.ReloadConfigResponse).status.error_code
 s = ts.GetModelStatusRequest(); s.model_spec.name = 'half'
 out['half'] = [[v.version, ts.ModelVersionStatus.State.Name(v.state)] for v in call(M + 'GetModelStatus', s, ts.GetModelStatusResponse).model_version_status]
@@ -464,7 +464,7 @@ print(json.dumps(out))
 `, server.grpc);
   t.equal(r.reload, 0, 'OK');
   t.same(r.half, [[2, 'END'], [1, 'AVAILABLE']], "half now serves only version 1 ('specific')");
-  t.equal(r.tiny, 3, 'a new model serves');
+  t.equal(r.tiny, 3, 'a new model serves (its relative base_path read against the server\'s working directory)');
   t.match(r.ints, ['NOT_FOUND', /no model named "ints"/], 'a model left out is gone');
   t.match(r.bad, ['INVALID_ARGUMENT', /model_platform "pytorch" is not served by tfslice/]);
   t.match(r.dup, ['INVALID_ARGUMENT', /^config\.model_config_list\.config\[1\]\.name must be unique, got "half"$/], "the request's own field names, not the ModelManager's");
