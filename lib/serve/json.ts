@@ -192,10 +192,17 @@ export function parseJson(input: string | Uint8Array): JsonValue {
     return fail(at >= n ? 'an incomplete value' : 'an unexpected character');
   };
 
-  // An object's key and its colon.
-  const key = (): string => {
+  // An object's key and its colon. A key the object already has is refused: which of the two
+  // counts differs between parsers (rapidjson, which TensorFlow Serving uses, finds the first;
+  // JSON.parse keeps the last), so a proxy and this server could read one body two ways.
+  const key = (node: Record<string, JsonValue>): string => {
     if (text[at] !== '"') fail('an object key that is not a string');
+    const start = at;
     const name = string();
+    if (name in node) {
+      at = start;
+      fail(`the key ${JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name)} given twice in one object`);
+    }
     skip();
     if (text[at] !== ':') fail("a missing ':' after an object key");
     at++;
@@ -250,7 +257,7 @@ export function parseJson(input: string | Uint8Array): JsonValue {
           expectValue = false;
           continue;
         }
-        stack[stack.length - 1]!.key = key();
+        stack[stack.length - 1]!.key = key(node);
         continue;
       }
       const top = stack[stack.length - 1];
@@ -299,7 +306,7 @@ export function parseJson(input: string | Uint8Array): JsonValue {
     if (c === ',') {
       at++;
       skip();
-      top.key = key();
+      top.key = key(top.node);
       expectValue = true;
     } else if (c === '}') {
       at++;
