@@ -29,7 +29,7 @@ export interface LoadOptions {
   opLibraries?: readonly string[];
   /** Signature run() uses when none is named. Default 'serving_default'. */
   signature?: string;
-  /** Threads of each op's intra-op pool; 0 lets TensorFlow choose (one per core). */
+  /** Threads of each op's intra-op pool; 0 lets TensorFlow choose (one per core). At most MAX_POOL_THREADS (1024), else RangeError (ERR_OUT_OF_RANGE). */
   intraOpThreads?: number;
   /**
    * Threads of the inter-op pool; 0 lets TensorFlow choose, negative runs ops inline on
@@ -37,7 +37,8 @@ export interface LoadOptions {
    * (README, Performance). With a pool, a plan (the same feeds and fetches) whose runs take
    * at most 1 ms still runs on the calling thread (RunOptions.inter_op_thread_pool -1, as
    * TensorFlow advises for simple graphs) while that measures faster than the pool, unless
-   * the run has a timeout (TensorFlow enforces one only on the pool).
+   * the run has a timeout (TensorFlow enforces one only on the pool). At most
+   * MAX_POOL_THREADS (1024), else RangeError (ERR_OUT_OF_RANGE).
    */
   interOpThreads?: number;
   /** Place ops on CPU when the requested device has no kernel for them. */
@@ -183,6 +184,23 @@ function int32(field: string, value: unknown, min: number): number {
   return value;
 }
 
+/**
+ * The most threads a TensorFlow pool option may ask for. TensorFlow starts a pool's threads when
+ * the session (or the restore) makes it, and aborts the process when one cannot be created:
+ * intraOpThreads 16384 aborted a 2-vCPU host, 100000 hung the load, 1e9 crashed it; 4096 loaded
+ * `tiny` in 10 s. No host has use for more pool threads than this.
+ */
+export const MAX_POOL_THREADS = 1024;
+
+// A thread-count option: an int32 from `min` (0, or negative for inline) to MAX_POOL_THREADS.
+function poolThreads(field: string, value: unknown, min: number): number {
+  const n = int32(field, value, min);
+  if (n > MAX_POOL_THREADS) {
+    throw outOfRange(field, `at most ${MAX_POOL_THREADS} threads (TensorFlow starts them all at load and aborts the process when the system refuses one; 0 lets it choose one per core)`, value);
+  }
+  return n;
+}
+
 /** A run timeout in ms: a whole number ≥ 0 (0: none), within what TensorFlow takes (int64). */
 export function runTimeout(field: string, value: unknown): number {
   if (typeof value !== 'number') throw invalidType(field, 'a number of milliseconds', value);
@@ -257,8 +275,8 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
     gpu.visibleDeviceList = String(gpuDevice);
   }
   if (Object.keys(gpu).length > 0) config.gpuOptions = gpu;
-  if (options.intraOpThreads !== undefined) config.intraOpParallelismThreads = int32('intraOpThreads', options.intraOpThreads, 0);
-  if (options.interOpThreads !== undefined) config.interOpParallelismThreads = int32('interOpThreads', options.interOpThreads, -INT32_MAX);
+  if (options.intraOpThreads !== undefined) config.intraOpParallelismThreads = poolThreads('intraOpThreads', options.intraOpThreads, 0);
+  if (options.interOpThreads !== undefined) config.interOpParallelismThreads = poolThreads('interOpThreads', options.interOpThreads, -INT32_MAX);
   if (options.allowSoftPlacement !== undefined) config.allowSoftPlacement = bool('allowSoftPlacement', options.allowSoftPlacement);
   if (options.logDevicePlacement !== undefined) config.logDevicePlacement = bool('logDevicePlacement', options.logDevicePlacement);
 
@@ -320,6 +338,12 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
   if (target !== '' && !baseSets(base, 'isolateSessionState')) config.isolateSessionState = true;
   const configBytes = encodeConfig(config, base);
   const applied = decodeApplied(configBytes, config);
+  for (const [field, proto] of [['intraOpParallelismThreads', 'intra_op_parallelism_threads'], ['interOpParallelismThreads', 'inter_op_parallelism_threads']] as const) {
+    const n = applied[field];
+    if (n !== undefined && n > MAX_POOL_THREADS) {
+      throw outOfRange(`sessionConfig's ${proto}`, `at most ${MAX_POOL_THREADS} threads (TensorFlow starts them all at load and aborts the process when the system refuses one)`, n);
+    }
+  }
   if (runTimeoutMs > 0 && (applied.interOpParallelismThreads ?? 0) < 0) {
     // DirectSession runs an inline graph to its end on the calling thread and looks at the
     // deadline only then: the limit would never stop anything.

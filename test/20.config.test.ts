@@ -93,6 +93,10 @@ t.test('other bad options are TypeErrors or RangeErrors naming the field', async
   await t.rejects(loadModel(dir, { allowGrowth: 1 as unknown as boolean }), { name: 'TypeError', message: /^allowGrowth must be a boolean/ });
   await t.rejects(loadModel(dir, { intraOpThreads: -1 }), { name: 'RangeError', message: /^intraOpThreads must be an integer in \[0, / });
   await t.rejects(loadModel(dir, { interOpThreads: 1.5 }), { name: 'RangeError', message: /^interOpThreads/ });
+  // TensorFlow starts a pool's threads at load: 1e9 crashed the process, 16384 aborted it.
+  await t.rejects(loadModel(dir, { intraOpThreads: 1e9 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: /^intraOpThreads must be at most 1024 threads .*got 1000000000$/ });
+  await t.rejects(loadModel(dir, { interOpThreads: 1025, isolation: 'process' }), { name: 'RangeError', message: /^interOpThreads must be at most 1024 threads/ });
+  await t.rejects(loadModel(dir, { sessionConfig: encodeConfig({ intraOpParallelismThreads: 5000 }) }), { name: 'RangeError', message: /^sessionConfig's intra_op_parallelism_threads must be at most 1024 threads/ });
   await t.rejects(loadModel(dir, { gpuDevice: -1 }), { name: 'RangeError', message: /^gpuDevice/ });
   await t.rejects(loadModel(dir, { tags: [''] }), { name: 'TypeError', message: /^tags must be an array of non-empty strings \(\[\] for the empty tag-set\)/ });
   await t.rejects(loadModel(dir, { opLibraries: 'x.so' as unknown as string[] }), { name: 'TypeError', message: /^opLibraries must be an array of paths to op libraries/ });

@@ -159,6 +159,13 @@ export declare const DEFAULT_INTER_OP_THREADS = -1;
  * costs a bounded share of throughput (11-43 % at 2 in flight on 2 vCPUs, AMX host) and can be lifted.
  */
 export declare function defaultMaxConcurrentRuns(oneDnn: boolean | null): number;
+/**
+ * The most threads a TensorFlow pool option may ask for. TensorFlow starts a pool's threads when
+ * the session (or the restore) makes it, and aborts the process when one cannot be created:
+ * intraOpThreads 16384 aborted a 2-vCPU host, 100000 hung the load, 1e9 crashed it; 4096 loaded
+ * `tiny` in 10 s. No host has use for more pool threads than this.
+ */
+export declare const MAX_POOL_THREADS = 1024;
 /** A run timeout in ms: a whole number ≥ 0 (0: none), within what TensorFlow takes (int64). */
 export declare function runTimeout(field: string, value: unknown): number;
 /** Validates loadModel's second argument: a GPU fraction or an options object. */
