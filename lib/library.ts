@@ -342,7 +342,7 @@ const opLibraries = new Map<string, Promise<readonly string[]>>();
  *   built for another TensorFlow typically fails with an undefined symbol)
  */
 export function loadOpLibrary(libraryPath: string): Promise<readonly string[]> {
-  if (typeof libraryPath !== 'string' || libraryPath === '') return Promise.reject(invalidType('libraryPath', 'a path to a shared library', libraryPath));
+  if (typeof libraryPath !== 'string' || libraryPath === '' || libraryPath.includes('\0')) return Promise.reject(invalidType('libraryPath', 'a path to a shared library (without NUL characters)', libraryPath));
   const resolved = path.resolve(libraryPath);
   let loading = opLibraries.get(resolved);
   if (!loading) {

@@ -1068,7 +1068,7 @@ export async function openSession(exportDir: string, resolved: ResolvedOptions, 
  * @param options a GPU memory fraction in (0, 1], or LoadOptions
  */
 export async function loadModel(modelPath: string, options?: number | LoadOptions): Promise<Model> {
-  if (typeof modelPath !== 'string' || modelPath === '') throw invalidType('modelPath', 'a SavedModel directory path', modelPath);
+  if (typeof modelPath !== 'string' || modelPath === '' || modelPath.includes('\0')) throw invalidType('modelPath', 'a SavedModel directory path (non-empty, without NUL characters)', modelPath);
   const resolved = resolveLoadOptions(options);
   const exportDir = path.resolve(modelPath);
   // Before TensorFlow reads the graph: its loader runs the restore and init ops.

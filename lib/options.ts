@@ -291,8 +291,8 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
   let opLibraries: readonly string[] = [];
   if (options.opLibraries !== undefined) {
     const l = options.opLibraries;
-    if (!Array.isArray(l) || !l.every((x) => typeof x === 'string' && x.length > 0)) {
-      throw invalidType('opLibraries', 'an array of paths to op libraries (.so)', l);
+    if (!Array.isArray(l) || !l.every((x) => typeof x === 'string' && x.length > 0 && !x.includes('\0'))) {
+      throw invalidType('opLibraries', 'an array of paths to op libraries (.so), without NUL characters', l);
     }
     opLibraries = Object.freeze([...l]);
   }

@@ -1,7 +1,7 @@
 // loadModel options -> ConfigProto bytes, checked with TensorFlow's own Python parser.
 import t from 'tap';
 
-import { decodeConfig, encodeConfig, InvalidArgumentError, loadModel, type LoadOptions } from '../lib/index';
+import { decodeConfig, encodeConfig, InvalidArgumentError, loadModel, loadOpLibrary, type LoadOptions } from '../lib/index';
 import { resolveLoadOptions } from '../lib/options';
 import { fixture, python, TF_PROTOS_ONLY } from './helpers';
 
@@ -93,6 +93,10 @@ t.test('other bad options are TypeErrors or RangeErrors naming the field', async
   await t.rejects(loadModel(dir, { allowGrowth: 1 as unknown as boolean }), { name: 'TypeError', message: /^allowGrowth must be a boolean/ });
   await t.rejects(loadModel(dir, { intraOpThreads: -1 }), { name: 'RangeError', message: /^intraOpThreads must be an integer in \[0, / });
   await t.rejects(loadModel(dir, { interOpThreads: 1.5 }), { name: 'RangeError', message: /^interOpThreads/ });
+  // A NUL ends the path for TensorFlow's C strings: it loaded the directory before the NUL.
+  await t.rejects(loadModel(`${dir}\0-not-there`), { name: 'TypeError', message: /^modelPath must be a SavedModel directory path \(non-empty, without NUL characters\)/ });
+  await t.rejects(loadModel(dir, { opLibraries: ['/x.so\0'] }), { name: 'TypeError', message: /^opLibraries must be an array of paths to op libraries \(\.so\), without NUL characters/ });
+  await t.rejects(loadOpLibrary('/x.so\0y'), { name: 'TypeError', message: /^libraryPath must be a path to a shared library \(without NUL characters\)/ });
   // TensorFlow starts a pool's threads at load: 1e9 crashed the process, 16384 aborted it.
   await t.rejects(loadModel(dir, { intraOpThreads: 1e9 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: /^intraOpThreads must be at most 1024 threads .*got 1000000000$/ });
   await t.rejects(loadModel(dir, { interOpThreads: 1025, isolation: 'process' }), { name: 'RangeError', message: /^interOpThreads must be at most 1024 threads/ });

@@ -97,7 +97,8 @@ t.test('configuration: every field is checked and named by its path; JSON files;
   const ok = { name: 'a', basePath: '/models/a' };
   const cases: [unknown, RegExp, string][] = [
     [{ models: [] }, /^config\.models must be a non-empty array/, 'TypeError'],
-    [{ models: [ok, { name: 'b' }] }, /^models\[1\]\.basePath must be a non-empty directory path, got undefined/, 'TypeError'],
+    [{ models: [ok, { name: 'b' }] }, /^models\[1\]\.basePath must be a non-empty directory path without NUL characters, got undefined/, 'TypeError'],
+    [{ models: [ok, { name: 'b', basePath: '/models/b\0x' }] }, /^models\[1\]\.basePath must be a non-empty directory path without NUL characters, got "\/models\/b\\u0000x"/, 'TypeError'],
     [{ models: [{ ...ok, base_path: '/x' }] }, /^models\[0\]\.base_path is not a known key; the keys are name, basePath/, 'TypeError'],
     [{ models: [ok], poll: 1 }, /^config\.poll is not a known key/, 'TypeError'],
     [{ models: [{ ...ok, gpuMemoryFraction: 2 }] }, /^models\[0\]\.gpuMemoryFraction must be a fraction in \(0, 1\], got 2/, 'RangeError'],

@@ -27,7 +27,7 @@ export interface LoadOptions {
     opLibraries?: readonly string[];
     /** Signature run() uses when none is named. Default 'serving_default'. */
     signature?: string;
-    /** Threads of each op's intra-op pool; 0 lets TensorFlow choose (one per core). */
+    /** Threads of each op's intra-op pool; 0 lets TensorFlow choose (one per core). At most MAX_POOL_THREADS (1024), else RangeError (ERR_OUT_OF_RANGE). */
     intraOpThreads?: number;
     /**
      * Threads of the inter-op pool; 0 lets TensorFlow choose, negative runs ops inline on
@@ -35,7 +35,8 @@ export interface LoadOptions {
      * (README, Performance). With a pool, a plan (the same feeds and fetches) whose runs take
      * at most 1 ms still runs on the calling thread (RunOptions.inter_op_thread_pool -1, as
      * TensorFlow advises for simple graphs) while that measures faster than the pool, unless
-     * the run has a timeout (TensorFlow enforces one only on the pool).
+     * the run has a timeout (TensorFlow enforces one only on the pool). At most
+     * MAX_POOL_THREADS (1024), else RangeError (ERR_OUT_OF_RANGE).
      */
     interOpThreads?: number;
     /** Place ops on CPU when the requested device has no kernel for them. */

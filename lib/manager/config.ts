@@ -185,7 +185,7 @@ function warmupConfig(where: string, value: unknown): ResolvedModel['warmup'] {
 function modelConfig(where: string, value: unknown): ResolvedModel {
   const m = record(where, value, MODEL_KEYS);
   if (typeof m.name !== 'string' || m.name === '') throw invalidType(`${where}.name`, 'a non-empty string', m.name);
-  if (typeof m.basePath !== 'string' || m.basePath === '') throw invalidType(`${where}.basePath`, 'a non-empty directory path', m.basePath);
+  if (typeof m.basePath !== 'string' || m.basePath === '' || m.basePath.includes('\0')) throw invalidType(`${where}.basePath`, 'a non-empty directory path without NUL characters', m.basePath);
   const given = m.loadOptions;
   for (const key of MODEL_LEVEL_OPTIONS) {
     if (given !== null && typeof given === 'object' && key in given) {
