@@ -132,15 +132,20 @@ export function fromNative(error: unknown, context?: string): unknown {
   if (typeof code !== 'string') return error;
   const message = context ? `${context}: ${error.message}` : error.message;
   switch (code) {
-    case 'INVALID_ARGUMENT': return new InvalidArgumentError(message, { cause: error });
-    case 'NOT_FOUND': return new NotFoundError(message, { cause: error });
     case 'MODEL_DISPOSED': return new ModelDisposedError(message);
     case 'LIBRARY_NOT_FOUND':
     case 'LIBRARY_INCOMPATIBLE': return new LibraryNotFoundError(message, [], code);
     default:
-      if (TENSORFLOW_CODES.has(code)) return new TensorFlowError(code as TensorFlowCode, message, { cause: error });
+      if (TENSORFLOW_CODES.has(code)) return tensorFlowError(code as TensorFlowCode, message, { cause: error });
       return error;
   }
+}
+
+/** @internal A TensorFlow status as its class: InvalidArgumentError, NotFoundError, else TensorFlowError. */
+export function tensorFlowError(code: TensorFlowCode, message: string, options?: { cause?: unknown }): TensorFlowError {
+  if (code === 'INVALID_ARGUMENT') return new InvalidArgumentError(message, options);
+  if (code === 'NOT_FOUND') return new NotFoundError(message, options);
+  return new TensorFlowError(code, message, options);
 }
 
 /** A TypeError whose message names the offending field (Node's ERR_INVALID_ARG_TYPE). */

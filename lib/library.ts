@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { currentInstallFile, readCurrentInstall } from './cache';
-import { fromNative, invalidType, LibraryNotFoundError, outOfRange, TensorFlowError } from './errors';
+import { fromNative, invalidType, LibraryNotFoundError, NotFoundError, outOfRange, TensorFlowError } from './errors';
 import { native, type NativeLibraryInfo } from './native';
 import { configurePartitions, type GpuPartitionLayout } from './partitions';
 import { decodeOpList, primeProtobuf } from './proto';
@@ -348,7 +348,7 @@ export function loadOpLibrary(libraryPath: string): Promise<readonly string[]> {
   if (!loading) {
     loading = (async () => {
       await loadTensorFlow();
-      if (!isFile(resolved)) throw new TensorFlowError('NOT_FOUND', `op library ${resolved} does not exist`);
+      if (!isFile(resolved)) throw new NotFoundError(`op library ${resolved} does not exist`);
       try {
         return Object.freeze(decodeOpList(await native().loadOpLibrary(resolved)));
       } catch (error) {

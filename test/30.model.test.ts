@@ -256,7 +256,9 @@ t.test('ops from a plug-in library: the load error names the op and the fix; loa
   const error = await loadModel(dir).catch((e: unknown) => e);
   t.match(error, { code: 'NOT_FOUND', message: /Op type not registered 'TfsliceAddOne'/ }, "TensorFlow's code and text");
   t.match(error, { message: /\(tfslice\) .*custom_op.* uses op 'TfsliceAddOne'.*loadOpLibrary\(.*opLibraries.*--op-library/s }, 'and the fix');
-  await t.rejects(loadOpLibrary(path.join(path.dirname(library), 'missing.so')), { code: 'NOT_FOUND', message: /missing\.so does not exist/ });
+  const missing = loadOpLibrary(path.join(path.dirname(library), 'missing.so'));
+  await t.rejects(missing, { code: 'NOT_FOUND', message: /missing\.so does not exist/ });
+  t.ok(await missing.catch((e: unknown) => e instanceof NotFoundError), 'a NotFoundError, as README says of NOT_FOUND');
   t.same(await loadOpLibrary(library), ['TfsliceAddOne'], 'the ops the library registered');
   t.same(await loadOpLibrary(library), ['TfsliceAddOne'], 'loading it again is harmless');
   const model = await loadModel(dir);

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import t from 'tap';
 
 import {
-  gpuLedger, ModelManager, type ModelManagerConfig, NotFoundError, selectVersions, type StateEvent, Tensor,
+  gpuLedger, InvalidArgumentError, ModelManager, type ModelManagerConfig, NotFoundError, selectVersions, type StateEvent, Tensor,
 } from '../lib/index';
 import { resetLedgerForTests } from '../lib/gpu';
 import { expectOutput, fixture, slowN, toTensor } from './helpers';
@@ -607,6 +607,9 @@ t.test('reconfigure(): models left out are unloaded (runs in flight finish), new
   await t.rejects(manager.run('b', feeds), { code: 'NOT_FOUND', message: /no model named "b"/ });
   t.same([manager.has('b'), manager.has('c')], [false, true], 'has() follows the new list');
   t.equal(manager.versionOfLabel('a', 'old'), 1, 'new labels apply');
+  const unknownLabel = await manager.run('a', feeds, { label: 'nope' }).catch((e: unknown) => e);
+  t.match(unknownLabel, { code: 'INVALID_ARGUMENT', message: /Unrecognized servable version label: nope/ });
+  t.type(unknownLabel, InvalidArgumentError, 'an InvalidArgumentError, as README says of INVALID_ARGUMENT');
   expectOutput(t, (await manager.run('c', feeds)).y, golden.outputs.y!, 'the new model serves');
   // TensorFlow Serving's rule: a label must name a version AVAILABLE once the reload settled.
   await t.rejects(manager.reconfigure([{ name: 'a', basePath: a, versionPolicy: { specific: [1] }, versionLabels: { old: 1, canary: 7 } }, { name: 'c', basePath: c }]),

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
-import { CRASHED_ADVICE, describe, invalidType, ModelCrashedError, NotFoundError, outOfRange, TensorFlowError } from '../errors';
+import { CRASHED_ADVICE, describe, InvalidArgumentError, invalidType, ModelCrashedError, NotFoundError, outOfRange, TensorFlowError } from '../errors';
 import { loadModel, type Feeds, type Model } from '../model';
 import type { Tensor } from '../tensor';
 import { type ManagedModelConfig, type ModelManagerConfig, readConfigFile, type Resolved, type ResolvedModel, resolveManagerConfig } from './config';
@@ -636,7 +636,7 @@ export class ModelManager {
     const labelled = m.config.versionLabels.get(label);
     if (labelled === undefined) {
       const known = [...m.config.versionLabels.keys()].map((l) => `'${l}'`).join(', ') || 'none';
-      throw new TensorFlowError('INVALID_ARGUMENT', `Unrecognized servable version label: ${label} (model '${m.config.name}' has labels ${known})`);
+      throw new InvalidArgumentError(`Unrecognized servable version label: ${label} (model '${m.config.name}' has labels ${known})`);
     }
     return labelled;
   }

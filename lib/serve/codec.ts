@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { Piscina } from 'piscina';
 
 import type { DType } from '../dtypes';
-import { invalidType, TensorFlowError } from '../errors';
+import { invalidType, TensorFlowError, tensorFlowError, type TensorFlowCode } from '../errors';
 import type { NativeData, PackedStrings } from '../native';
 import { PACKAGE_ROOT } from '../native';
 import type { Model } from '../model';
@@ -207,7 +207,7 @@ function movable(body: Body | Uint8Array): { body: TaskBody; transfer: ArrayBuff
 export function taskFailure({ code, message, detail }: TaskError): Error {
   // The server logs what is not a TensorFlowError and answers it without details.
   if (code === 'INTERNAL' && detail !== undefined) return new Error(`codec worker: ${detail}`);
-  return new TensorFlowError(code as never, message);
+  return tensorFlowError(code as TensorFlowCode, message);
 }
 
 /** @internal About how many bytes these tensors' elements take (what decides whether a gRPC response is encoded on a worker). */

@@ -19,7 +19,7 @@ import * as grpc from '@grpc/grpc-js';
 
 import { LazySignal, type RunSignal } from '../abort';
 import { dtypeInfo } from '../dtypes';
-import { InvalidArgumentError, TensorFlowError } from '../errors';
+import { InvalidArgumentError, NotFoundError, TensorFlowError } from '../errors';
 import type { ManagedModelConfig, ModelManager } from '../manager';
 import { withProtoFieldNames } from '../manager/tfs-config';
 import { type Model, unknownInputError } from '../model';
@@ -634,7 +634,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   server.addService(definition('grpc.health.v1.Health'), {
     Check: unary('grpc_health', async (call) => {
       const service = (call.request.service as string | undefined) ?? '';
-      if (service !== '' && !SERVICES.includes(service)) throw new TensorFlowError('NOT_FOUND', `unknown service ${JSON.stringify(service)}; this server has ${SERVICES.join(', ')}`);
+      if (service !== '' && !SERVICES.includes(service)) throw new NotFoundError(`unknown service ${JSON.stringify(service)}; this server has ${SERVICES.join(', ')}`);
       return { status: ready() ? 1 : 2 };
     }),
     Watch: watch,

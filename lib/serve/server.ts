@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 
 import { LazySignal } from '../abort';
-import { TensorFlowError } from '../errors';
+import { InvalidArgumentError, NotFoundError, TensorFlowError } from '../errors';
 import type { ModelManager, VersionStatus } from '../manager';
 import type { Model } from '../model';
 import { PACKAGE_ROOT } from '../native';
@@ -109,7 +109,7 @@ function decode(part: string, what: string): string {
   try {
     return decodeURIComponent(part);
   } catch {
-    throw new TensorFlowError('INVALID_ARGUMENT', `the ${what} in the path is not valid percent-encoding: ${part}`);
+    throw new InvalidArgumentError(`the ${what} in the path is not valid percent-encoding: ${part}`);
   }
 }
 
@@ -117,7 +117,7 @@ function target(name: string, version: string | undefined, label: string | undef
   const t: Target = { name: decode(name, 'model name') };
   if (version !== undefined) {
     const v = Number(version);
-    if (!Number.isSafeInteger(v)) throw new TensorFlowError('INVALID_ARGUMENT', `Failed to convert version: ${version} to numeric.`);
+    if (!Number.isSafeInteger(v)) throw new InvalidArgumentError(`Failed to convert version: ${version} to numeric.`);
     t.version = v;
   }
   if (label !== undefined) t.label = decode(label, 'label');
@@ -224,11 +224,11 @@ export function statusVersions(manager: ModelManager, t: { name: string; version
   let version = t.version;
   if (version === undefined && t.label !== undefined) {
     version = manager.versionOfLabel(t.name, t.label);
-    if (version === undefined) throw new TensorFlowError('INVALID_ARGUMENT', `Unrecognized servable version label: ${t.label}`);
+    if (version === undefined) throw new InvalidArgumentError(`Unrecognized servable version label: ${t.label}`);
   }
   const versions = version === undefined ? status.versions : status.versions.filter((v) => v.version === version);
   if (versions.length === 0) {
-    throw new TensorFlowError('NOT_FOUND', version === undefined ? `Could not find any versions of model ${t.name}` : `Could not find version ${version} of model ${t.name}`);
+    throw new NotFoundError(version === undefined ? `Could not find any versions of model ${t.name}` : `Could not find version ${version} of model ${t.name}`);
   }
   return versions;
 }
@@ -355,7 +355,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
   // -- TensorFlow Serving: /v1 -------------------------------------------------
 
-  const malformed = (request: FastifyRequest) => new TensorFlowError('INVALID_ARGUMENT', `Malformed request: ${request.method} ${pathOf(request)}`);
+  const malformed = (request: FastifyRequest) => new InvalidArgumentError(`Malformed request: ${request.method} ${pathOf(request)}`);
 
   const v1Post = async (request: FastifyRequest, outcome: Outcome, reply: FastifyReply) => {
     const match = POST_V1.exec(pathOf(request));
@@ -405,7 +405,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   const v1Get = async (request: FastifyRequest, outcome: Outcome) => {
     const match = GET_V1.exec(pathOf(request));
     if (!match) throw malformed(request);
-    if (match[1] === undefined) throw new TensorFlowError('INVALID_ARGUMENT', 'Missing model name in request.');
+    if (match[1] === undefined) throw new InvalidArgumentError('Missing model name in request.');
     const t = target(match[1], match[2], match[3]);
     outcome.model = modelLabel(manager, t.name);
     if (match[4] === 'metadata') {
@@ -448,7 +448,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       const match = V2_MODEL.exec(pathOf(request));
       const what = match?.[3];
       if (!match || (request.method === 'POST') !== (what === 'infer')) {
-        return handle('v2_infer', async () => { throw new TensorFlowError('NOT_FOUND', `no such v2 endpoint: ${request.method} ${pathOf(request)}`); })(request, reply);
+        return handle('v2_infer', async () => { throw new NotFoundError(`no such v2 endpoint: ${request.method} ${pathOf(request)}`); })(request, reply);
       }
       const t = target(match[1]!, match[2], undefined);
       if (what === 'ready') {
@@ -491,7 +491,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           if (partial) throw partial;
           // An output that is not there is the request's mistake, told before the model runs.
           const unknown = parsed.outputs?.find((o) => !Object.hasOwn(info.outputs, o.name));
-          if (unknown) throw new TensorFlowError('INVALID_ARGUMENT', `the model has no output '${unknown.name}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);
+          if (unknown) throw new InvalidArgumentError(`the model has no output '${unknown.name}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);
           if (parsed.outputs && parsed.outputs.length < parsed.outputCount) throw cutShort(parsed.outputCount, 'outputs');
           const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) });
           // Only outputs written as JSON weigh (binary ones are copied as they are).

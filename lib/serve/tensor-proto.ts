@@ -10,7 +10,7 @@ import Long from 'long';
 import { Root, type Type } from 'protobufjs';
 
 import { dtypeFromTf, dtypeInfo, type DType, tfDTypeName, type TypedArray } from '../dtypes';
-import { InvalidArgumentError, TensorFlowError } from '../errors';
+import { InvalidArgumentError, tensorFlowError } from '../errors';
 import { PACKAGE_ROOT } from '../native';
 import { checkShape, elementCount, Tensor } from '../tensor';
 import { classifications, regressions, tfDataTypeName } from './tfs';
@@ -95,7 +95,7 @@ export function tensorFromProto(proto: Message, name: string, aligned = true): T
   const tf = Number(proto.dtype ?? 0);
   const info = dtypeFromTf(tf);
   if (!info) {
-    throw new TensorFlowError(tf === 0 ? 'INVALID_ARGUMENT' : 'UNIMPLEMENTED', tf === 0 ? `input '${name}' has no dtype` : `input '${name}' has dtype ${dataTypeName(tf)}, which tfslice does not feed`);
+    throw tensorFlowError(tf === 0 ? 'INVALID_ARGUMENT' : 'UNIMPLEMENTED', tf === 0 ? `input '${name}' has no dtype` : `input '${name}' has dtype ${dataTypeName(tf)}, which tfslice does not feed`);
   }
   const shapeProto = proto.tensor_shape as Message | undefined;
   if (shapeProto?.unknown_rank) throw new InvalidArgumentError(`input '${name}' has an unknown rank; a fed tensor needs its shape`);

@@ -279,7 +279,7 @@ export function servingSignature(model: Model, name: string): SignatureInfo {
 
 /** @internal TensorFlow Serving's error for a signature name the model does not have, naming those it has. */
 export function signatureNotFound(name: string, names: readonly string[]): TensorFlowError {
-  return new TensorFlowError('INVALID_ARGUMENT', `Serving signature name: "${name}" not found in signature def (the model has ${names.map((s) => `"${s}"`).join(', ')})`);
+  return new InvalidArgumentError(`Serving signature name: "${name}" not found in signature def (the model has ${names.map((s) => `"${s}"`).join(', ')})`);
 }
 
 /** What Classify and Regress require of a signature (TensorFlow Serving's classifier.cc, regressor.cc). */
