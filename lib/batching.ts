@@ -27,9 +27,10 @@ import type { SignatureInfo } from './proto';
  */
 export interface BatchingOptions {
   /**
-   * Largest batch, in rows (dimension 0 summed over requests). A request with more rows
-   * fails with INVALID_ARGUMENT, unless enableLargeBatchSplitting. Default 1000
-   * (TensorFlow Serving's input_batch_size_limit).
+   * Largest batch, in rows (dimension 0 summed over requests), and largest request: one with
+   * more rows fails with INVALID_ARGUMENT, with enableLargeBatchSplitting too (which then runs
+   * batches of at most maxExecutionBatchSize). Default 1000 (TensorFlow Serving's
+   * input_batch_size_limit).
    */
   maxBatchSize?: number;
   /**
@@ -67,7 +68,8 @@ export interface BatchingOptions {
   /**
    * Split a request that does not fit into the batch being filled: its rows fill that batch
    * and the rest go to the next ones (at most maxExecutionBatchSize rows each), and its
-   * outputs are joined back. Requests of up to maxBatchSize rows are then accepted. Default false.
+   * outputs are joined back. Requests of more than maxBatchSize rows are still refused (as in
+   * TensorFlow Serving, where max_batch_size is then the largest request). Default false.
    */
   enableLargeBatchSplitting?: boolean;
   /** With enableLargeBatchSplitting: the largest batch run, in rows (≤ maxBatchSize). Default maxBatchSize. */
@@ -318,7 +320,7 @@ export class BatchQueue {
     const o = this.#options;
     if (rows > o.maxBatchSize) {
       throw new InvalidArgumentError(`the request has ${rows} rows (dimension 0 of its feeds), more than signature '${this.#signature}' batches at once ` +
-        `(batching.maxBatchSize ${o.maxBatchSize}); send fewer rows per request, raise maxBatchSize, or set enableLargeBatchSplitting`);
+        `(batching.maxBatchSize ${o.maxBatchSize}, the most rows of one request even with splitting on, as in TensorFlow Serving); send fewer rows per request, or raise maxBatchSize`);
     }
     // Nothing to join: it runs as it is, outside the queue.
     if (rows === 0) return this.#execute(feeds, timeoutMs, waitLimitMs, signal).then((tensors) => ({ tensors, owned: true }));

@@ -149,7 +149,7 @@ t.test('padVariableLengthInputs joins requests whose inner dimensions differ (pa
 t.test('large batch splitting, and requests larger than maxBatchSize without it', async (t) => {
   const strict = await loadModel(BATCHING, { batching: { maxBatchSize: 4 } });
   const rows = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]];
-  await t.rejects(strict.run({ x: rows }), { code: 'INVALID_ARGUMENT', message: /5 rows .*maxBatchSize 4.*enableLargeBatchSplitting/ });
+  await t.rejects(strict.run({ x: rows }), { code: 'INVALID_ARGUMENT', message: /5 rows .*\(batching\.maxBatchSize 4, the most rows of one request even with splitting on, as in TensorFlow Serving\); send fewer rows per request, or raise maxBatchSize$/ });
   await strict.dispose();
 
   const split = await loadModel(BATCHING, { batching: { maxBatchSize: 8, enableLargeBatchSplitting: true, maxExecutionBatchSize: 2 } });
