@@ -310,6 +310,9 @@ class RunServer {
       if (header.at > source->bytes || header.bytes > source->bytes - header.at) {
         Refuse("INTERNAL", "a direct-path feed lies outside its segment");
       }
+      if (header.dtype == TF_BOOL) {
+        if (Failure bad = CheckBoolBytes(plan->input_names[i], source->address + header.at, header.bytes)) throw Refused{bad};
+      }
       TF_Tensor* tensor = nullptr;
       if (in_segment == kInSlot) {
         in_slot[i] = {source->address + header.at, header.bytes};

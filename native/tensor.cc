@@ -461,6 +461,7 @@ struct Dims {
 // "feed 'x'", built only when an error is thrown (runs must not allocate it).
 std::string FeedLabel(const std::string& name) { return "feed '" + name + "'"; }
 
+
 Dims ReadShape(Napi::Env env, Napi::Value value, const std::string& name) {
   if (!value.IsArray()) throw MakeTypeError(env, FeedLabel(name) + ": shape must be an array of integers");
   Napi::Array array = value.As<Napi::Array>();
@@ -636,6 +637,9 @@ void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
   const int rank = static_cast<int>(shape.dims.size());
   TF_Tensor* tensor = nullptr;
   bool aligned = reinterpret_cast<uintptr_t>(memory) % DefaultAlignment() == 0;
+  if (dtype == TF_BOOL) {
+    if (Failure bad = CheckBoolBytes(name, memory, bytes)) throw MakeError(env, bad);
+  }
   if (bytes >= kZeroCopyMinBytes && !aligned && defer_copy) {
     // Copied by Materialize() on the runner thread, as the run starts.
     void* pin = PinFeed(env, releases, data, arraybuffer);
@@ -665,6 +669,22 @@ void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
   }
   if (tensor == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", FeedLabel(name) + ": cannot allocate");
   tensors_.push_back(tensor);
+}
+
+Failure CheckBoolBytes(const std::string& name, const uint8_t* bytes, size_t count) {
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, bytes + i, sizeof(word));
+    if (word & 0xFEFEFEFEFEFEFEFEull) break;
+  }
+  for (; i < count; ++i) {
+    if (bytes[i] > 1) {
+      return {"INVALID_ARGUMENT", FeedLabel(name) + ": bool element " + std::to_string(i) + " is the byte " + std::to_string(bytes[i]) +
+                                      "; a bool is 0 (false) or 1 (true)"};
+    }
+  }
+  return {};
 }
 
 Failure FeedSet::Materialize() {

@@ -117,6 +117,11 @@ class FeedSet {
   std::vector<size_t> materialized_;  // indices in tensors_ that Materialize() filled
 };
 
+// A bool feed's bytes that are neither 0 nor 1 (TensorFlow reads each as a C++ bool, so `2`
+// makes logical_not answer 253): INVALID_ARGUMENT naming the feed, the element and the byte; an
+// empty failure when every byte is 0 or 1. Any thread; about 8 bytes per cycle.
+Failure CheckBoolBytes(const std::string& name, const uint8_t* bytes, size_t count);
+
 // What PrepareOutputs did for one output off the JS thread: its strings packed as OutputToJs
 // hands strings to JS (every string's bytes back to back, and count + 1 offsets into them, in
 // malloc'd memory that JS takes over), or its buffer copied into a tensor of its own.
