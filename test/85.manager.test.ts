@@ -621,3 +621,28 @@ t.test('reconfigure(): models left out are unloaded (runs in flight finish), new
   await manager.reconfigure([{ name: 'a', basePath: a, versionPolicy: 'all', versionLabels: { stable: 2, old: 1 } }, { name: 'c', basePath: c, versionLabels: { now: 5 } }]);
   t.same([manager.versionOfLabel('a', 'stable'), manager.versionOfLabel('c', 'now')], [2, 5], 'labels on AVAILABLE versions apply');
 });
+
+t.test('reconfigure() calls made together apply in order: the last one made stays', async (t) => {
+  // TensorFlow Serving applies reloads under one lock. Here, a list that added a model with many
+  // versions, one that removed it and one that kept one version used to interleave: the last
+  // answered first, the removal was lost, and the first list's versions came back after every
+  // call had resolved (found by a trial, helper-37).
+  const a = basePath(t, [1, 2, 3, 4]);
+  const c = basePath(t, [5]);
+  const manager = new ModelManager({ models: [{ name: 'c', basePath: c }] });
+  t.teardown(() => manager.stop());
+  await manager.start();
+  const answered: string[] = [];
+  const calls = [
+    manager.reconfigure([{ name: 'a', basePath: a, versionPolicy: 'all' }, { name: 'c', basePath: c }]).then(() => answered.push('add all')),
+    manager.reconfigure([{ name: 'c', basePath: c }]).then(() => answered.push('remove')),
+    manager.reconfigure([{ name: 'a', basePath: a, versionPolicy: { specific: [1] } }]).then(() => answered.push('keep 1')),
+  ];
+  await t.rejects(manager.reconfigure([{ name: 'a', basePath: '' }]), { name: 'TypeError', message: /basePath/ }, 'a bad list is refused at once, in no queue');
+  await Promise.all(calls);
+  t.same(answered, ['add all', 'remove', 'keep 1'], 'answered in the order made');
+  const state = () => manager.status().map((m) => [m.name, m.versions.filter((v) => v.state === 'AVAILABLE').map((v) => v.version)]);
+  t.same(state(), [['a', [1]]], 'the last list: a with version 1 only, c gone');
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.same(state(), [['a', [1]]], 'and nothing changes after the calls resolved');
+});

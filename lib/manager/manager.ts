@@ -71,6 +71,10 @@ export class ModelManager {
    * Serving's UpdateModelVersionLabelMap). Resolves with status(). Before start() it only
    * replaces the list.
    *
+   * Calls apply one at a time, in the order they were made (TensorFlow Serving holds one lock
+   * over a reload): a list given while another is being applied waits for it, so the last call
+   * made is the configuration that stays.
+   *
    * @throws TypeError/RangeError naming the field (`models[1].basePath`), before anything changes;
    *   FAILED_PRECONDITION when a label names a version that is not AVAILABLE (the other changes
    *   are made, no label changes); UNAVAILABLE once stopped
@@ -82,6 +86,23 @@ export class ModelManager {
       models, requireGpuFraction: c.requireGpuFraction, watch: c.watch, pollIntervalMs: c.pollIntervalMs,
       settleMs: c.settleMs, swapPolicy: c.swapPolicy, queueTimeoutMs: c.queueTimeoutMs,
     });
+    if (this.#started === null && this.#reconfiguring === null) return this.#reconfigure(next);
+    const turn = (this.#reconfiguring ?? Promise.resolve()).then(() => {
+      this.#running();
+      return this.#reconfigure(next);
+    });
+    const settled = turn.then(() => undefined, () => undefined);
+    this.#reconfiguring = settled;
+    void settled.then(() => {
+      if (this.#reconfiguring === settled) this.#reconfiguring = null;
+    });
+    return turn;
+  }
+
+  // The reconfigurations not yet applied, in order; null when none is.
+  #reconfiguring: Promise<void> | null = null;
+
+  async #reconfigure(next: Resolved): Promise<ModelStatus[]> {
     const previous = this.#models;
     const wanted = new Set(next.models.map((m) => m.name));
     const work: Promise<void>[] = [];

@@ -19,6 +19,10 @@ export declare class ModelManager {
      * Serving's UpdateModelVersionLabelMap). Resolves with status(). Before start() it only
      * replaces the list.
      *
+     * Calls apply one at a time, in the order they were made (TensorFlow Serving holds one lock
+     * over a reload): a list given while another is being applied waits for it, so the last call
+     * made is the configuration that stays.
+     *
      * @throws TypeError/RangeError naming the field (`models[1].basePath`), before anything changes;
      *   FAILED_PRECONDITION when a label names a version that is not AVAILABLE (the other changes
      *   are made, no label changes); UNAVAILABLE once stopped
