@@ -308,6 +308,16 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
   // Over gRPC the bytes are raw_input_contents[i], and the error says so (no binary_data_size there).
   t.throws(() => inferFeeds({ inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 1] }], raw_input_contents: [new Uint8Array(4)] }),
     { code: 'INVALID_ARGUMENT', message: /^input 'x': raw_input_contents\[0\] holds 4 bytes, but shape \[2, 1\] of FP32 needs 8$/ });
+  // int_contents and uint_contents are 32-bit: values the datatype cannot hold were wrapped (INT8 300 became 44).
+  for (const [datatype, field, values, message] of [
+    ['INT8', 'int_contents', [1, 300], /^input 'x': int_contents\[1\] is 300, which INT8 cannot hold \(-128 to 127\)$/],
+    ['INT16', 'int_contents', [-40000, 1], /^input 'x': int_contents\[0\] is -40000, which INT16 cannot hold/],
+    ['UINT8', 'uint_contents', [256, 1], /^input 'x': uint_contents\[0\] is 256, which UINT8 cannot hold \(0 to 255\)$/],
+    ['UINT16', 'uint_contents', [1, 70000], /^input 'x': uint_contents\[1\] is 70000, which UINT16 cannot hold/],
+  ] as const) {
+    t.throws(() => inferFeeds({ inputs: [{ name: 'x', datatype, shape: [2], contents: { [field]: values } }] }), { code: 'INVALID_ARGUMENT', message }, datatype);
+  }
+  t.same(Array.from(inferFeeds({ inputs: [{ name: 'x', datatype: 'INT8', shape: [2], contents: { int_contents: Int32Array.of(-128, 127) } }] }).x!.data as Int8Array), [-128, 127], 'the ends of the range pass');
   t.throws(() => splitBody(Buffer.from('{}'), '5'), { code: 'INVALID_ARGUMENT', message: /Inference-Header-Content-Length must be a byte count within the body/ });
   t.throws(() => splitBody(Buffer.from('{}'), '0'), { code: 'INVALID_ARGUMENT', message: /Inference-Header-Content-Length is 0, but the body starts with the JSON inference request/ }, 'an empty JSON part is named as such');
 

@@ -197,8 +197,21 @@ function contentsTensor(name: string, dtype: DType, shape: number[], contents: M
   const n = elementCount(shape);
   if (values.length !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, ${field} has ${values.length}`);
   if (dtype === 'string') return new Tensor('string', Array.from(values as ArrayLike<Uint8Array>), shape);
+  const range = NARROW[dtype];
+  if (range) {
+    // int_contents and uint_contents are 32-bit: a value the datatype cannot hold is refused, as
+    // v2 JSON refuses it, not wrapped (INT8 300 became 44).
+    const [min, max] = range;
+    for (let i = 0; i < n; i++) {
+      const v = Number(values[i]);
+      if (v < min || v > max) throw new InvalidArgumentError(`input '${name}': ${field}[${i}] is ${v}, which ${v2Datatype(dtype)} cannot hold (${min} to ${max})`);
+    }
+  }
   return new Tensor(dtype, numericArray(dtype, values, n) as never, shape);
 }
+
+// The datatypes narrower than the contents field that carries them, and their ranges.
+const NARROW: Partial<Record<DType, readonly [number, number]>> = { int8: [-128, 127], int16: [-32768, 32767], uint8: [0, 255], uint16: [0, 65535] };
 
 /** Predict's input aliases, in the message's order. */
 export function predictAliases(request: Message): string[] {
