@@ -130,6 +130,10 @@ t.test('configuration: every field is checked and named by its path; JSON files;
   const fromFile = await ModelManager.fromFile(file);
   t.same(fromFile.names, ['tiny']);
   t.equal(fromFile.status('tiny').basePath, path.join(dir, 'tiny'), 'a relative basePath is resolved against the file\'s directory');
+  // TensorFlow Serving's text format: against the working directory, as TensorFlow Serving reads it.
+  const textFile = path.join(dir, 'models.config');
+  fs.writeFileSync(textFile, "model_config_list { config { name: 'tiny' base_path: 'some/models/tiny' } }");
+  t.equal((await ModelManager.fromFile(textFile)).status('tiny').basePath, path.resolve('some/models/tiny'), "a text-format config's relative base_path: against the working directory");
   fs.writeFileSync(file, JSON.stringify({ models: [{ name: 'tiny', basePath: 'tiny', versionPolicy: { specific: [] } }] }));
   await t.rejects(ModelManager.fromFile(file), { name: 'TypeError', message: /^models\[0\]\.versionPolicy\.specific must be a non-empty array/ });
   fs.writeFileSync(file, '{ "models": [');

@@ -227,7 +227,13 @@ t.test('metrics: Prometheus text at both paths, by model, version, API and statu
   }
   await curl(['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"instances": [1.0']);
   await curl(['-X', 'POST', `${url}/v2/models/half/infer`, '-d', '{"inputs": 7}']);
+  t.equal((await curl(['-X', 'POST', `${url}/v1/models/half/versions/1:predict`, '-d', '{"inputs": {"nope": [1]}}'])).status, 400, 'refused on version 1, before it ran');
   const body = (await curl([`${url}/monitoring/prometheus/metrics`])).body;
+  // Only requests that ran to an answer are timed in the model (found by a trial, helper-39).
+  const sum = (pattern: RegExp) => [...body.matchAll(pattern)].reduce((n, m) => n + Number(m[1]), 0);
+  t.ok(sum(/^tfslice_requests_total\{model="half",version="1",api="[a-z_0-9]+",status="INVALID_ARGUMENT"\} (\d+)$/gm) >= 1, 'a refused request of version 1 is counted');
+  t.equal(sum(/^tfslice_run_duration_seconds_count\{model="half",version="1"\} (\d+)$/gm), sum(/^tfslice_requests_total\{model="half",version="1",api="[a-z_0-9]+",status="OK"\} (\d+)$/gm),
+    'tfslice_run_duration_seconds counts the requests of version 1 that answered OK, not those refused');
   t.notMatch(body, /ghost/, 'a name that is not a configured model never becomes a label value');
   t.match(body, /tfslice_requests_total\{model="",version="",api="status",status="NOT_FOUND"\} \d+/, 'status of an unknown model: counted without its name');
   t.match(body, /tfslice_requests_total\{model="half",version="",api="predict",status="INVALID_ARGUMENT"\} \d+/, 'a malformed body for a configured model counts under it');

@@ -268,7 +268,8 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; er
 /**
  * Reads a configuration file: JSON (a ModelManagerConfig object), or TensorFlow Serving's model
  * config (a text-format ModelServerConfig: any text that neither parses as JSON nor starts with
- * '{' or '['). Relative base paths are resolved against the file's directory.
+ * '{' or '['). A JSON file's relative base paths are resolved against its directory; a text-format
+ * file's, as TensorFlow Serving reads them, against the working directory.
  *
  * @throws SyntaxError for JSON or text format that does not parse; TypeError/RangeError naming
  *   the field (in TensorFlow Serving's names for a text-format file), also for JSON that is not
@@ -291,6 +292,7 @@ export async function readConfigFile(file: string): Promise<ModelManagerConfig> 
         'write it in TensorFlow Serving\'s text format (model_config_list { config { name: ... base_path: ... } }), or as tfslice\'s JSON ({"models": [{"name": ..., "basePath": ...}]})');
     }
     config = value as ModelManagerConfig;
+    resolveAgainst(config, path.dirname(path.resolve(file)));
   } else {
     try {
       config = parseModelServerConfig(text);
@@ -303,12 +305,14 @@ export async function readConfigFile(file: string): Promise<ModelManagerConfig> 
       throw error;
     }
   }
-  const models = (config as { models?: unknown } | null)?.models;
-  if (Array.isArray(models)) {
-    const dir = path.dirname(path.resolve(file));
-    for (const m of models) {
-      if (m !== null && typeof m === 'object' && typeof m.basePath === 'string') m.basePath = path.resolve(dir, m.basePath);
-    }
-  }
   return config;
+}
+
+// A JSON config's relative base paths, against its file's directory.
+function resolveAgainst(config: ModelManagerConfig, dir: string): void {
+  const models = (config as { models?: unknown } | null)?.models;
+  if (!Array.isArray(models)) return;
+  for (const m of models) {
+    if (m !== null && typeof m === 'object' && typeof m.basePath === 'string') m.basePath = path.resolve(dir, m.basePath);
+  }
 }

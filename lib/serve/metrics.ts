@@ -62,7 +62,7 @@ export class ServerMetrics {
     });
     this.runSeconds = new Histogram({
       name: 'tfslice_run_duration_seconds',
-      help: "Time a request's run took in the model (TensorFlow, and its queue), in seconds",
+      help: "Time a request's run took in the model (TensorFlow, and its queue), in seconds; requests that failed are not in it",
       labelNames: ['model', 'version'],
       buckets: LATENCY_BUCKETS,
       registers: [registry],

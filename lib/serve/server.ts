@@ -235,18 +235,17 @@ export function statusVersions(manager: ModelManager, t: { name: string; version
 
 /**
  * @internal manager.use() that records, for the metrics, the version that served and how long
- * the work on it took (REST and gRPC alike).
+ * the work on it took when it answered (REST and gRPC alike): a request refused before it ran
+ * (an unknown input, too many rows, a full queue) would count a run that never was.
  */
 export function useTimed<T>(manager: ModelManager, t: { name: string; version?: number; label?: string }, outcome: { version: number | null; runSeconds: number | null },
   work: (model: Model, version: number) => Promise<T>): Promise<T> {
   return manager.use(t.name, { version: t.version, label: t.label }, async (model, version) => {
     outcome.version = version;
     const started = performance.now();
-    try {
-      return await work(model, version);
-    } finally {
-      outcome.runSeconds = (performance.now() - started) / 1000;
-    }
+    const result = await work(model, version);
+    outcome.runSeconds = (performance.now() - started) / 1000;
+    return result;
   });
 }
 

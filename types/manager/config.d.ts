@@ -87,7 +87,8 @@ export interface ModelManagerConfig {
 /**
  * Reads a configuration file: JSON (a ModelManagerConfig object), or TensorFlow Serving's model
  * config (a text-format ModelServerConfig: any text that neither parses as JSON nor starts with
- * '{' or '['). Relative base paths are resolved against the file's directory.
+ * '{' or '['). A JSON file's relative base paths are resolved against its directory; a text-format
+ * file's, as TensorFlow Serving reads them, against the working directory.
  *
  * @throws SyntaxError for JSON or text format that does not parse; TypeError/RangeError naming
  *   the field (in TensorFlow Serving's names for a text-format file), also for JSON that is not
