@@ -131,8 +131,29 @@ export class ServerMetrics {
       },
     });
     new Gauge({
+      name: 'tfslice_batch_queued_requests',
+      help: "Requests (or pieces of split ones) waiting in a signature's batch queue (--enable_batching); they are in tfslice_runs_in_flight, not in tfslice_runs_queued",
+      labelNames: ['model', 'version', 'signature'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const m of manager.status()) {
+          for (const v of m.versions) {
+            if (v.state !== 'AVAILABLE') continue;
+            let queues: Record<string, { queued: number }>;
+            try {
+              queues = manager.get(m.name, v.version).stats().batching;
+            } catch {
+              continue; // It left AVAILABLE between the two calls.
+            }
+            for (const [signature, q] of Object.entries(queues)) this.set({ model: m.name, version: String(v.version), signature }, q.queued);
+          }
+        }
+      },
+    });
+    new Gauge({
       name: 'tfslice_runs_queued',
-      help: "Runs waiting for their turn to execute (a model's maxConcurrentRuns)",
+      help: "Runs waiting for their turn to execute (a model's maxConcurrentRuns); requests in a batch queue are in tfslice_batch_queued_requests",
       labelNames: ['model', 'version'],
       registers: [registry],
       collect() {
