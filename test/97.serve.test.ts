@@ -263,6 +263,22 @@ t.test('a run past --rest_api_timeout_in_ms is 504; a slow client does not hold 
   stalled.destroy();
 });
 
+t.test("tensorflow_model_server's flag forms: --enable_batching=false, and --tensorflow_inter_op_parallelism 0 lets the timeout stop a run", async (t) => {
+  // Ops inline (tfslice's default) cannot be stopped: a timed-out run held its model until it
+  // ended. With TensorFlow's inter-op pool the run timeout ends it (found by a trial, helper-37).
+  const server = await startServe(['--model_name', 'slow', '--model_base_path', basePath('slow_pool', { 1: 'slow' }), '--rest_api_port', '0',
+    '--rest_api_timeout_in_ms', '500', '--tensorflow_inter_op_parallelism', '0', '--enable_batching=false', '--file_system_poll_wait_seconds', '0']);
+  t.teardown(() => { server.child.kill('SIGKILL'); });
+  const n = await slowN(manager.get('slow'), 20_000);
+  const started = Date.now();
+  const timed = await curl(['-X', 'POST', `${server.url}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]);
+  t.equal(timed.status, 504, 'the long run: 504');
+  const next = await curl(['-X', 'POST', `${server.url}/v1/models/slow:predict`, '-d', '{"inputs": {"n": 1}}']);
+  t.equal(next.status, 200, 'the next request is served');
+  const seconds = (Date.now() - started) / 1000;
+  t.ok(seconds < 10, `both answered in ${seconds.toFixed(1)} s: the 20 s run was stopped, not waited for`);
+});
+
 t.test('an isolated model whose host dies mid-request: 503 MODEL_CRASHED, the other model serves on, the reload serves again', async (t) => {
   const base = basePath('isolated', { 1: 'slow' });
   const local = new ModelManager({ models: [{ name: 'slow', basePath: base, isolation: 'process' }, { name: 'half', basePath: half }], watch: true, pollIntervalMs: 200 });

@@ -49,6 +49,8 @@ export interface ServeFlags {
   op_policy: 'serve' | 'none';
   auth_token_file?: string;
   auth_protect_health?: boolean;
+  tensorflow_intra_op_parallelism?: number;
+  tensorflow_inter_op_parallelism?: number;
   rest_api_read_timeout_ms: number;
   rest_api_header_timeout_ms: number;
   rest_api_max_header_bytes: number;
@@ -96,6 +98,46 @@ function fraction(value: string): number {
   return f;
 }
 
+// A boolean flag's value as tensorflow_model_server takes it (absl: --enable_batching,
+// --enable_batching=true, --enable_batching=false).
+function flagBool(value: string): boolean {
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  throw new InvalidArgumentError('expected true or false');
+}
+
+// A TensorFlow pool size as TensorFlow Serving's --tensorflow_*_op_parallelism flags give it.
+function poolSize(min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n) || n < min || n > 1024) {
+      throw new InvalidArgumentError(`expected a thread count from ${min} to 1024 (0: TensorFlow picks${min < 0 ? '; -1: ops inline on the calling thread' : ''})`);
+    }
+    return n;
+  };
+}
+
+/**
+ * tensorflow_model_server's flags that tfslice serve does not take, and what to do instead: each
+ * is refused with its line, not a bare "unknown option".
+ */
+const TFS_ONLY_FLAGS: Readonly<Record<string, string>> = {
+  monitoring_config_file: 'metrics are always on, in Prometheus text at /monitoring/prometheus/metrics and /metrics',
+  rest_api_num_threads: 'one event loop serves REST; bodies of --offload_bytes or more are read on --codec_threads worker threads',
+  model_config_file_poll_wait_seconds: "the config file is read once; send a new one through gRPC's ModelService/HandleReloadConfigRequest",
+  per_process_gpu_memory_fraction: "tfslice gives each model its own fraction: --gpu_memory_fraction with --model_name, or gpuMemoryFraction per model in a JSON --model_config_file",
+  tensorflow_session_parallelism: 'use --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism (TensorFlow Serving deprecated this one)',
+  enable_model_warmup: "warm-up runs are a model's warmup in a JSON --model_config_file (assets.extra/tf_serving_warmup_requests is not read)",
+  allow_version_labels_for_unavailable_models: 'a label must name an AVAILABLE version (TensorFlow Serving\'s default); assign it once the version is AVAILABLE',
+  saved_model_tags: "give a model's tags in a JSON --model_config_file",
+  platform_config_file: "only TensorFlow SavedModels are served; session options go in a JSON --model_config_file's loadOptions",
+  ssl_config_file: 'tfslice serves plain HTTP and gRPC; put a TLS-terminating proxy in front',
+  grpc_channel_arguments: 'the one gRPC server setting tfslice takes is --grpc_max_message_bytes',
+  enable_signature_method_name_check: 'tfslice does not check method names (TensorFlow Serving\'s default)',
+  tensorflow_intra_op_parallelism_threads: 'the flag is --tensorflow_intra_op_parallelism',
+  tensorflow_inter_op_parallelism_threads: 'the flag is --tensorflow_inter_op_parallelism',
+};
+
 /** Adds `serve` to the program. */
 export function serveCommand(cli: Command, done: (code: number) => void): void {
   cli.command('serve')
@@ -115,20 +157,24 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--codec_threads <n>', 'the most worker threads for that, 1 to 64 (default: the cores but one, 1 to 4)', threadCount)
     .option('--shutdown_grace_period_seconds <s>', 'on SIGTERM/SIGINT, how long requests in flight may take to finish', nonNegativeInt('seconds'), 30)
     .option('--grpc_max_message_bytes <n>', 'largest gRPC request message (RESOURCE_EXHAUSTED beyond); at most 2147483647', positiveInt('a byte count'), 2 ** 31 - 1)
-    .option('--enable_serialization_as_tensor_content', 'gRPC responses carry tensors as tensor_content (raw bytes) instead of the typed fields')
-    .option('--enable_batching', "batch concurrent requests (every model that sets no batching of its own; TensorFlow Serving's defaults)")
+    .option('--enable_serialization_as_tensor_content [bool]', 'gRPC responses carry tensors as tensor_content (raw bytes) instead of the typed fields', flagBool)
+    .option('--enable_batching [bool]', "batch concurrent requests (every model that sets no batching of its own; TensorFlow Serving's defaults)", flagBool)
     .option('--batching_parameters_file <file>', "with --enable_batching: TensorFlow Serving's BatchingParameters, text format")
     .option('--auth_token_file <file>', 'require a bearer token (REST: Authorization: Bearer <token>; gRPC: authorization metadata) from this file, one per line')
-    .option('--auth_protect_health', 'with --auth_token_file: health endpoints need the token too (default: open for probes)')
+    .option('--auth_protect_health [bool]', 'with --auth_token_file: health endpoints need the token too (default: open for probes)', flagBool)
     .option('--rest_api_read_timeout_ms <ms>', 'longest a client may take to send a whole request (408 beyond)', positiveInt('milliseconds'), 60_000)
     .option('--rest_api_header_timeout_ms <ms>', "longest a client may take to send a request's headers", positiveInt('milliseconds'), 10_000)
     .option('--rest_api_max_header_bytes <n>', 'largest request line and headers (431 beyond)', positiveInt('a byte count'), 16 * 1024)
     .option('--rest_api_max_connections <n>', 'HTTP connections open at once (more are closed); 0 for no limit', nonNegativeInt('a count'), 4096)
     .option('--max_queued_requests_per_model <n>', "requests one model holds at once (waiting or running) before it answers 503 / UNAVAILABLE; a model's maxQueuedRequests wins", positiveInt('a count'), 1024)
+    .option('--tensorflow_intra_op_parallelism <n>', 'threads of each op (intraOpThreads) for models whose config sets none; 0: TensorFlow picks', poolSize(0))
+    .option('--tensorflow_inter_op_parallelism <n>', "threads running ops side by side (interOpThreads) for models whose config sets none; 0: TensorFlow's pool, which run timeouts need; -1: inline (tfslice's default)", poolSize(-1))
     .addOption(new Option('--op_policy <policy>', "the opPolicy of models whose config sets none: 'serve' refuses models that reach file-system or process ops; 'none' checks nothing").choices(['serve', 'none']).default('serve'))
     .action(async (flags: ServeFlags) => {
       done(await serve(flags));
     });
+  const serveCli = cli.commands.find((c) => c.name() === 'serve')!;
+  for (const name of Object.keys(TFS_ONLY_FLAGS)) serveCli.addOption(new Option(`--${name} [value]`).hideHelp());
 }
 
 // --enable_batching [--batching_parameters_file]: the batching every model gets unless its
@@ -157,14 +203,19 @@ async function batchingOf(flags: ServeFlags): Promise<boolean | BatchingOptions 
   }
 }
 
-/** What the flags give every model whose config leaves it out: batching and opPolicy. */
-type ModelDefaults = Pick<ManagedModelConfig, 'batching' | 'maxQueuedRequests'> & { loadOptions: { opPolicy: OpPolicy } };
+/** What the flags give every model whose config leaves it out: batching, opPolicy, pool sizes. */
+type ModelDefaults = Pick<ManagedModelConfig, 'batching' | 'maxQueuedRequests'> & { loadOptions: { opPolicy: OpPolicy; intraOpThreads?: number; interOpThreads?: number } };
 
 function withDefaults(model: ManagedModelConfig, defaults: ModelDefaults): ManagedModelConfig {
   const out = { ...model };
   if (out.batching === undefined && defaults.batching !== undefined) out.batching = defaults.batching;
   if (out.maxQueuedRequests === undefined) out.maxQueuedRequests = defaults.maxQueuedRequests;
-  if (out.loadOptions?.opPolicy === undefined) out.loadOptions = { ...out.loadOptions, ...defaults.loadOptions };
+  for (const [key, value] of Object.entries(defaults.loadOptions)) {
+    // A model's own loadOptions win, and so does the same option given at its top level.
+    if (out.loadOptions?.[key as keyof typeof defaults.loadOptions] === undefined && (out as Record<string, unknown>)[key] === undefined) {
+      out.loadOptions = { ...out.loadOptions, [key]: value };
+    }
+  }
   return out;
 }
 
@@ -172,6 +223,8 @@ async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerC
   const config = await modelsOf(flags);
   const batching = await batchingOf(flags);
   const defaults: ModelDefaults = { loadOptions: { opPolicy: flags.op_policy }, maxQueuedRequests: flags.max_queued_requests_per_model };
+  if (flags.tensorflow_intra_op_parallelism !== undefined) defaults.loadOptions.intraOpThreads = flags.tensorflow_intra_op_parallelism;
+  if (flags.tensorflow_inter_op_parallelism !== undefined) defaults.loadOptions.interOpThreads = flags.tensorflow_inter_op_parallelism;
   if (batching !== undefined) defaults.batching = batching;
   // What is not an array of objects is left for the ModelManager to name.
   const models = Array.isArray(config.models)
@@ -242,6 +295,8 @@ function exitNow(signal: string): never {
 
 /** Runs the server until a signal stops it; resolves to the exit code. */
 export async function serve(flags: ServeFlags): Promise<number> {
+  const tfsOnly = Object.keys(TFS_ONLY_FLAGS).find((name) => (flags as unknown as Record<string, unknown>)[name] !== undefined);
+  if (tfsOnly !== undefined) throw new UsageError(`--${tfsOnly} is tensorflow_model_server's; tfslice serve has no such flag: ${TFS_ONLY_FLAGS[tfsOnly]}`);
   // A bad request that fails inside TensorFlow is answered with TensorFlow's message; its
   // warning line in the log as well would be one per bad request. Errors stay (the user's
   // TF_CPP_MIN_LOG_LEVEL, or TFSLICE_TF_LOGS=1, decides otherwise).

@@ -21,6 +21,8 @@ export interface ServeFlags {
     op_policy: 'serve' | 'none';
     auth_token_file?: string;
     auth_protect_health?: boolean;
+    tensorflow_intra_op_parallelism?: number;
+    tensorflow_inter_op_parallelism?: number;
     rest_api_read_timeout_ms: number;
     rest_api_header_timeout_ms: number;
     rest_api_max_header_bytes: number;
