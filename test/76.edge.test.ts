@@ -179,6 +179,7 @@ t.test('header and slow-client limits: 431, and 408 for headers or a body that d
   };
   const headers = await slowly('GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Slow: ');
   t.match(headers.answer, /^HTTP\/1.1 408/, 'headers that never end');
+  t.match(headers.answer, /\{"error":"Request Timeout: the request did not arrive whole within the time the server gives a client \(ERR_HTTP_REQUEST_TIMEOUT\)"\}$/, 'saying so (it said "not valid HTTP")');
   t.ok(headers.ms < 3000, `cut off after ${headers.ms.toFixed(0)} ms (--rest_api_header_timeout_ms 500)`);
   const body = await slowly('POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer secret-one\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"inst');
   t.match(body.answer, /^HTTP\/1.1 408/, 'a body that never ends');

@@ -340,6 +340,29 @@ t.test('metrics: requests waiting in a batch queue are tfslice_batch_queued_requ
   t.equal(await queued(), '0', 'back to 0 once the batch ran');
 });
 
+t.test('a request that arrives while the server closes: 503 in the {"error"} shape, not fastify\'s', async (t) => {
+  const app = await createServer({ manager, timeoutMs: 0 });
+  const at = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
+  const n = await slowN(manager.get('slow'), 800);
+  const net = await import('node:net');
+  const socket = net.connect(Number(at.port), '127.0.0.1');
+  let answer = '';
+  socket.on('data', (d) => { answer += d; });
+  const body = `{"inputs": {"n": ${n}}}`;
+  const request = `POST /v1/models/slow:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  // Two requests on one connection: the second is sent after close() began (a connection busy
+  // with the first stays open).
+  socket.write(request);
+  await new Promise((r) => setTimeout(r, 300));
+  const closed = app.close();
+  await new Promise((r) => setTimeout(r, 100));
+  const short = '{"inputs": {"n": 1}}';
+  socket.write(`POST /v1/models/slow:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${short.length}\r\n\r\n${short}`);
+  await Promise.all([closed, new Promise((r) => socket.on('close', r))]);
+  t.match(answer, /^HTTP\/1\.1 200 /, 'the request in flight finished');
+  t.match(answer, /HTTP\/1\.1 503 [\s\S]*\{"error":"the server is shutting down; send the request to another replica, or again once it is back"\}$/, 'the one after it: 503, TensorFlow Serving\'s shape');
+});
+
 t.test('a request whose client is gone before its answer is counted CANCELLED, not OK', async (t) => {
   const metrics = new ServerMetrics(manager);
   const app = await createServer({ manager, timeoutMs: 0, metrics });

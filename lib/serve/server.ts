@@ -646,6 +646,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     },
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
     forceCloseConnections: 'idle',
+    // fastify's own 503 while closing is {"error", "message", "statusCode"}: answered below in
+    // TensorFlow Serving's shape instead.
+    return503OnClosing: false,
     logger: options.logger ?? false,
     // Model names and labels are matched by the routes' own regexes (case-insensitive, as
     // TensorFlow Serving's), not by fastify's router.
@@ -659,12 +662,24 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     clientErrorHandler: (error, socket) => {
       if (!socket.writable) return;
       const code = (error as { code?: string }).code;
-      const [status, text] = code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
-      const body = errorBody(`${text}: the request is not valid HTTP (${code ?? error.message})`);
+      const [status, text, why] = code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'the request line and headers are larger than the server takes']
+        : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'the request did not arrive whole within the time the server gives a client']
+          : [400, 'Bad Request', 'the request is not valid HTTP'];
+      const body = errorBody(`${text}: ${why} (${code ?? error.message})`);
       socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     },
   });
   app.setNotFoundHandler(notFound);
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return;
+    void reply.code(503).header('connection', 'close').type('application/json').send(errorBody('the server is shutting down; send the request to another replica, or again once it is back'));
+    return reply;
+  });
   const maxConnections = options.maxConnections ?? 4096;
   if (maxConnections > 0) app.server.maxConnections = maxConnections;
   const { auth, ...serving } = options;
