@@ -14,7 +14,7 @@ import { loadOpLibrary, loadTensorFlow } from './library';
 import { native, type NativeData, type NativeLoadExtra, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import { type Isolation, reserve } from './gpu';
 import { allocShared, HostSession } from './isolation';
-import { defaultMaxConcurrentRuns, type LoadOptions, type ResolvedOptions, resolveLoadOptions, runTimeout } from './options';
+import { defaultMaxConcurrentRuns, type LoadOptions, localDirectory, type ResolvedOptions, resolveLoadOptions, runTimeout } from './options';
 import { checkLoadedOps, checkSavedModelOps } from './ops';
 import { checkReachable, type LoadPlan, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
@@ -1068,9 +1068,8 @@ export async function openSession(exportDir: string, resolved: ResolvedOptions, 
  * @param options a GPU memory fraction in (0, 1], or LoadOptions
  */
 export async function loadModel(modelPath: string, options?: number | LoadOptions): Promise<Model> {
-  if (typeof modelPath !== 'string' || modelPath === '' || modelPath.includes('\0')) throw invalidType('modelPath', 'a SavedModel directory path (non-empty, without NUL characters)', modelPath);
+  const exportDir = localDirectory('modelPath', modelPath, 'a SavedModel directory path');
   const resolved = resolveLoadOptions(options);
-  const exportDir = path.resolve(modelPath);
   // Before TensorFlow reads the graph: its loader runs the restore and init ops.
   await checkSavedModelOps(exportDir, resolved.tags, resolved.opPolicy);
   if (resolved.partition === null && partitionType() === 'GPU' && resolved.isolation === 'none' && resolved.target === '') {

@@ -3,6 +3,9 @@
  * field) and turned into the ConfigProto bytes TF_SetConfig takes.
  */
 import { type BatchingOptions, resolveBatching, type ResolvedBatching } from './batching';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 import { invalidType, outOfRange } from './errors';
 import type { GpuRequest, Isolation } from './gpu';
 import { type OpPolicy, resolveOpPolicy } from './ops';
@@ -199,6 +202,30 @@ function poolThreads(field: string, value: unknown, min: number): number {
     throw outOfRange(field, `at most ${MAX_POOL_THREADS} threads (TensorFlow starts them all at load and aborts the process when the system refuses one; 0 lets it choose one per core)`, value);
   }
   return n;
+}
+
+/**
+ * @internal A directory path given by a user (a model's path, a manager's basePath), absolute: a
+ * `file://` URL becomes its path; another URI (s3://, gs://, hdfs://, http://) is refused, since
+ * tfslice lists and reads versions on the local file system (path.resolve would have made
+ * `s3://b/m` into `./s3:/b/m`).
+ * @throws TypeError (ERR_INVALID_ARG_TYPE) naming `field`: not a non-empty string, a NUL in it
+ *   (TensorFlow's C strings would end there), or a remote URI
+ */
+export function localDirectory(field: string, value: unknown, what: string): string {
+  if (typeof value !== 'string' || value === '' || value.includes('\0')) throw invalidType(field, `${what} (non-empty, without NUL characters)`, value);
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(value)?.[1]?.toLowerCase();
+  if (scheme === 'file') {
+    try {
+      return fileURLToPath(value);
+    } catch (error) {
+      throw invalidType(field, `a file:// URL of a local directory (${(error as Error).message})`, value);
+    }
+  }
+  if (scheme !== undefined) {
+    throw invalidType(field, `${what} on this machine: tfslice reads models from the local file system, not ${scheme}:// (copy the model to a local directory, or mount the bucket: gcsfuse, s3fs, mountpoint-s3)`, value);
+  }
+  return path.resolve(value);
 }
 
 /** A run timeout in ms: a whole number ≥ 0 (0: none), within what TensorFlow takes (int64). */

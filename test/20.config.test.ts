@@ -94,6 +94,7 @@ t.test('other bad options are TypeErrors or RangeErrors naming the field', async
   await t.rejects(loadModel(dir, { intraOpThreads: -1 }), { name: 'RangeError', message: /^intraOpThreads must be an integer in \[0, / });
   await t.rejects(loadModel(dir, { interOpThreads: 1.5 }), { name: 'RangeError', message: /^interOpThreads/ });
   // A NUL ends the path for TensorFlow's C strings: it loaded the directory before the NUL.
+  await t.rejects(loadModel('gs://bucket/model'), { name: 'TypeError', message: /^modelPath must be a SavedModel directory path on this machine: tfslice reads models from the local file system, not gs:\/\// });
   await t.rejects(loadModel(`${dir}\0-not-there`), { name: 'TypeError', message: /^modelPath must be a SavedModel directory path \(non-empty, without NUL characters\)/ });
   await t.rejects(loadModel(dir, { opLibraries: ['/x.so\0'] }), { name: 'TypeError', message: /^opLibraries must be an array of paths to op libraries \(\.so\), without NUL characters/ });
   await t.rejects(loadOpLibrary('/x.so\0y'), { name: 'TypeError', message: /^libraryPath must be a path to a shared library \(without NUL characters\)/ });

@@ -97,8 +97,11 @@ t.test('configuration: every field is checked and named by its path; JSON files;
   const ok = { name: 'a', basePath: '/models/a' };
   const cases: [unknown, RegExp, string][] = [
     [{ models: [] }, /^config\.models must be a non-empty array/, 'TypeError'],
-    [{ models: [ok, { name: 'b' }] }, /^models\[1\]\.basePath must be a non-empty directory path without NUL characters, got undefined/, 'TypeError'],
-    [{ models: [ok, { name: 'b', basePath: '/models/b\0x' }] }, /^models\[1\]\.basePath must be a non-empty directory path without NUL characters, got "\/models\/b\\u0000x"/, 'TypeError'],
+    [{ models: [ok, { name: 'b' }] }, /^models\[1\]\.basePath must be a directory path \(non-empty, without NUL characters\), got undefined/, 'TypeError'],
+    // path.resolve made s3://bucket/m a local ./s3:/bucket/m, and the server served nothing (found by a trial, helper-37).
+    [{ models: [ok, { name: 'b', basePath: 's3://bucket/models/b' }] }, /^models\[1\]\.basePath must be a directory path on this machine: tfslice reads models from the local file system, not s3:\/\/ \(copy the model to a local directory, or mount the bucket/, 'TypeError'],
+    [{ models: [ok, { name: 'b', basePath: 'GS://bucket/b' }] }, /not gs:\/\//, 'TypeError'],
+    [{ models: [ok, { name: 'b', basePath: '/models/b\0x' }] }, /^models\[1\]\.basePath must be a directory path \(non-empty, without NUL characters\), got "\/models\/b\\u0000x"/, 'TypeError'],
     [{ models: [{ ...ok, base_path: '/x' }] }, /^models\[0\]\.base_path is not a known key; the keys are name, basePath/, 'TypeError'],
     [{ models: [ok], poll: 1 }, /^config\.poll is not a known key/, 'TypeError'],
     [{ models: [{ ...ok, gpuMemoryFraction: 2 }] }, /^models\[0\]\.gpuMemoryFraction must be a fraction in \(0, 1\], got 2/, 'RangeError'],
@@ -130,6 +133,8 @@ t.test('configuration: every field is checked and named by its path; JSON files;
   const fromFile = await ModelManager.fromFile(file);
   t.same(fromFile.names, ['tiny']);
   t.equal(fromFile.status('tiny').basePath, path.join(dir, 'tiny'), 'a relative basePath is resolved against the file\'s directory');
+  fs.writeFileSync(file, JSON.stringify({ models: [{ name: 'tiny', basePath: `file://${dir}/tiny%20x` }] }));
+  t.equal((await ModelManager.fromFile(file)).status('tiny').basePath, path.join(dir, 'tiny x'), 'a file:// URL is its local path');
   // TensorFlow Serving's text format: against the working directory, as TensorFlow Serving reads it.
   const textFile = path.join(dir, 'models.config');
   fs.writeFileSync(textFile, "model_config_list { config { name: 'tiny' base_path: 'some/models/tiny' } }");

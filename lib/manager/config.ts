@@ -10,7 +10,7 @@ import { describe, invalidType, outOfRange } from '../errors';
 import type { Isolation } from '../gpu';
 import type { Feeds } from '../model';
 import type { BatchingOptions } from '../batching';
-import { type LoadOptions, resolveLoadOptions } from '../options';
+import { type LoadOptions, localDirectory, resolveLoadOptions } from '../options';
 import { parseModelServerConfig, withProtoFieldNames } from './tfs-config';
 
 /**
@@ -185,7 +185,7 @@ function warmupConfig(where: string, value: unknown): ResolvedModel['warmup'] {
 function modelConfig(where: string, value: unknown): ResolvedModel {
   const m = record(where, value, MODEL_KEYS);
   if (typeof m.name !== 'string' || m.name === '') throw invalidType(`${where}.name`, 'a non-empty string', m.name);
-  if (typeof m.basePath !== 'string' || m.basePath === '' || m.basePath.includes('\0')) throw invalidType(`${where}.basePath`, 'a non-empty directory path without NUL characters', m.basePath);
+  const basePath = localDirectory(`${where}.basePath`, m.basePath, 'a directory path');
   const given = m.loadOptions;
   for (const key of MODEL_LEVEL_OPTIONS) {
     if (given !== null && typeof given === 'object' && key in given) {
@@ -207,7 +207,7 @@ function modelConfig(where: string, value: unknown): ResolvedModel {
   }
   return Object.freeze({
     name: m.name,
-    basePath: path.resolve(m.basePath),
+    basePath,
     gpuMemoryFraction: m.gpuMemoryFraction as number | undefined,
     versionPolicy: versionPolicy(`${where}.versionPolicy`, m.versionPolicy),
     loadOptions: Object.freeze(loadOptions),
@@ -313,6 +313,7 @@ function resolveAgainst(config: ModelManagerConfig, dir: string): void {
   const models = (config as { models?: unknown } | null)?.models;
   if (!Array.isArray(models)) return;
   for (const m of models) {
-    if (m !== null && typeof m === 'object' && typeof m.basePath === 'string') m.basePath = path.resolve(dir, m.basePath);
+    // A URI is left for resolveManagerConfig to read (a file:// URL) or refuse.
+    if (m !== null && typeof m === 'object' && typeof m.basePath === 'string' && !/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(m.basePath)) m.basePath = path.resolve(dir, m.basePath);
   }
 }
