@@ -67,7 +67,8 @@ export interface RunOptions {
   signal?: RunSignal;
 }
 
-const RUN_OPTIONS: ReadonlySet<string> = new Set<keyof RunOptions>(['signature', 'outputs', 'checkShapes', 'runTimeoutMs', 'signal']);
+/** @internal run()'s option keys. */
+export const RUN_OPTIONS: ReadonlySet<string> = new Set<keyof RunOptions>(['signature', 'outputs', 'checkShapes', 'runTimeoutMs', 'signal']);
 
 
 /** A device of the model's session (TF_SessionListDevices). */
@@ -613,8 +614,8 @@ export class Model {
   }
 
   /**
-   * Experimental: runs a signature once with TensorFlow's full trace (RunOptions.trace_level
-   * FULL_TRACE) and returns where each node ran, read back from RunMetadata.step_stats: device
+   * Experimental: runs a signature once traced (RunOptions.trace_level
+   * SOFTWARE_TRACE) and returns where each node ran, read back from RunMetadata.step_stats: device
    * name (e.g. "/job:localhost/replica:0/task:0/device:CPU:1") → the names of the nodes it ran,
    * function bodies included. For checking placement (a partition's model runs on its device),
    * not for serving: a traced run is slower and not batched. Feeds and options as run().
@@ -846,14 +847,20 @@ export class Model {
       for (const key in options) {
         if (!RUN_OPTIONS.has(key)) throw invalidType(`run option ${JSON.stringify(key)}`, `one of ${[...RUN_OPTIONS].join(', ')}`, key);
       }
+      if (options.signature !== undefined && typeof options.signature !== 'string') throw invalidType('signature', 'a signature name (a string)', options.signature);
+      if (options.checkShapes !== undefined && typeof options.checkShapes !== 'boolean') throw invalidType('checkShapes', 'a boolean', options.checkShapes);
     }
     const sig = this.#signature(options?.signature);
     const outputKeys = options?.outputs ?? sig.outputKeys;
     if (!Array.isArray(outputKeys)) throw invalidType('outputs', 'an array of output keys', outputKeys);
-    for (const key of outputKeys) {
-      if (typeof key !== 'string' || !Object.hasOwn(sig.info.outputs, key)) {
-        throw new NotFoundError(`signature '${sig.name}' has no output '${String(key)}'; its outputs are ${list(sig.outputKeys)}`);
+    if (outputKeys.length === 0 && outputKeys !== sig.outputKeys) throw invalidType('outputs', 'a non-empty array of output keys (leave it out for every output)', outputKeys);
+    for (let i = 0; i < outputKeys.length; i++) {
+      const key = outputKeys[i];
+      if (typeof key !== 'string') throw invalidType(`outputs[${i}]`, 'an output key (a string)', key);
+      if (!Object.hasOwn(sig.info.outputs, key)) {
+        throw new NotFoundError(`signature '${sig.name}' has no output '${key}'; its outputs are ${list(sig.outputKeys)}`);
       }
+      if (outputKeys !== sig.outputKeys && outputKeys.indexOf(key) !== i) throw new InvalidArgumentError(`outputs names '${key}' twice; name each output once`);
     }
     for (const key of Object.keys(feeds)) {
       if (!Object.hasOwn(sig.info.inputs, key)) {

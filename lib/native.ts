@@ -31,7 +31,7 @@ export interface NativeSession {
    */
   run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number, ticket?: number): Promise<NativeTensors>;
   runSync(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): NativeTensors;
-  /** One run traced (RunOptions FULL_TRACE); resolves the RunMetadata bytes. In-process sessions only. */
+  /** One run traced (RunOptions SOFTWARE_TRACE); resolves the RunMetadata bytes. In-process sessions only. */
   trace?(plan: NativePlan, feeds: NativeTensors): Promise<Uint8Array>;
   close(): Promise<void>;
   /**

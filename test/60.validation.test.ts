@@ -28,6 +28,21 @@ t.test('feeds are checked against the signature', async (t) => {
   await model.dispose();
 });
 
+t.test('run options of the wrong type are TypeErrors naming the option, and outputs are named once each', async (t) => {
+  // checkShapes: 'yes' was taken as true, signature: 5 and outputs: [1] were NOT_FOUND, outputs: []
+  // reached TensorFlow ("Must specify at least one target"), ['y', 'y'] a message about components (found by a trial, helper-38).
+  const model = await loadModel(fixture('tiny').dir);
+  t.teardown(() => model.dispose());
+  const x = model.alloc('float32', [1, 4]);
+  await t.rejects(model.run({ x }, { checkShapes: 'yes' as unknown as boolean }), { name: 'TypeError', message: /^checkShapes must be a boolean, got "yes"$/ });
+  await t.rejects(model.run({ x }, { signature: 5 as unknown as string }), { name: 'TypeError', message: /^signature must be a signature name \(a string\), got 5$/ });
+  await t.rejects(model.run({ x }, { outputs: [1 as unknown as string] }), { name: 'TypeError', message: /^outputs\[0\] must be an output key \(a string\), got 1$/ });
+  await t.rejects(model.run({ x }, { outputs: [] }), { name: 'TypeError', message: /^outputs must be a non-empty array of output keys \(leave it out for every output\)/ });
+  t.throws(() => model.runSync({ x }, { outputs: [] }), { name: 'TypeError', message: /^outputs must be a non-empty array/ });
+  await t.rejects(model.run({ x }, { outputs: ['y', 'y'] }), { code: 'INVALID_ARGUMENT', message: /^outputs names 'y' twice; name each output once$/ });
+  t.same(Object.keys(await model.run({ x }, { outputs: ['y'], checkShapes: false })), ['y'], 'good options pass');
+});
+
 t.test('malformed arguments are TypeErrors, never crashes', async (t) => {
   const model = await loadModel(fixture('tiny').dir);
   await t.rejects(model.run(null as never), { name: 'TypeError', message: /^feeds must be an object of tensors by input key, got null/ });

@@ -616,6 +616,7 @@ t.test('reconfigure(): models left out are unloaded (runs in flight finish), new
   await t.rejects(manager.run('b', feeds), { code: 'NOT_FOUND', message: /no model named "b"/ });
   t.same([manager.has('b'), manager.has('c')], [false, true], 'has() follows the new list');
   t.equal(manager.versionOfLabel('a', 'old'), 1, 'new labels apply');
+  await t.rejects(manager.run('a', feeds, { versoin: 1 } as never), { name: 'TypeError', message: /^run option "versoin" must be one of version, label, signature, outputs/ }, "a misspelt option: the manager's keys are listed too");
   const unknownLabel = await manager.run('a', feeds, { label: 'nope' }).catch((e: unknown) => e);
   t.match(unknownLabel, { code: 'INVALID_ARGUMENT', message: /Unrecognized servable version label: nope/ });
   t.type(unknownLabel, InvalidArgumentError, 'an InvalidArgumentError, as README says of INVALID_ARGUMENT');

@@ -158,8 +158,8 @@ export declare class Model {
      */
     run(feeds: Feeds, options?: RunOptions): Promise<Record<string, Tensor>>;
     /**
-     * Experimental: runs a signature once with TensorFlow's full trace (RunOptions.trace_level
-     * FULL_TRACE) and returns where each node ran, read back from RunMetadata.step_stats: device
+     * Experimental: runs a signature once traced (RunOptions.trace_level
+     * SOFTWARE_TRACE) and returns where each node ran, read back from RunMetadata.step_stats: device
      * name (e.g. "/job:localhost/replica:0/task:0/device:CPU:1") → the names of the nodes it ran,
      * function bodies included. For checking placement (a partition's model runs on its device),
      * not for serving: a traced run is slower and not batched. Feeds and options as run().

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
 import { CRASHED_ADVICE, describe, InvalidArgumentError, invalidType, ModelCrashedError, NotFoundError, outOfRange, TensorFlowError } from '../errors';
-import { loadModel, type Feeds, type Model } from '../model';
+import { loadModel, type Feeds, type Model, RUN_OPTIONS } from '../model';
 import type { Tensor } from '../tensor';
 import { type ManagedModelConfig, type ModelManagerConfig, readConfigFile, type Resolved, type ResolvedModel, resolveManagerConfig } from './config';
 import { acquire, newest, route, settle, wait } from './routing';
@@ -334,6 +334,9 @@ export class ModelManager {
    */
   async predict(name: string, feeds: Feeds, options: ManagerRunOptions = {}): Promise<Prediction> {
     if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+    for (const key in options) {
+      if (key !== 'version' && key !== 'label' && !RUN_OPTIONS.has(key)) throw invalidType(`run option ${JSON.stringify(key)}`, `one of version, label, ${[...RUN_OPTIONS].join(', ')}`, key);
+    }
     const { version, label, ...runOptions } = options;
     return this.use(name, { version, label }, async (model, served) => ({ name, version: served, outputs: await model.run(feeds, runOptions) }));
   }

@@ -54,12 +54,11 @@ export interface FailureEvent {
   readonly error: Error;
 }
 
-export interface ManagerRunOptions extends RunOptions {
-  /** A specific version; default the newest AVAILABLE one. */
-  version?: number;
-  /** A version by its label (versionLabels); not with `version`. */
-  label?: string;
-}
+/**
+ * run()'s options, and which version serves: `version` (a specific one) or `label` (a version by
+ * its label, versionLabels), not both (INVALID_ARGUMENT); neither: the newest AVAILABLE one.
+ */
+export type ManagerRunOptions = RunOptions & ({ version?: number; label?: undefined } | { label?: string; version?: undefined });
 
 export interface Prediction {
   readonly name: string;

@@ -44,12 +44,17 @@ export interface FailureEvent {
     readonly version: number | null;
     readonly error: Error;
 }
-export interface ManagerRunOptions extends RunOptions {
-    /** A specific version; default the newest AVAILABLE one. */
+/**
+ * run()'s options, and which version serves: `version` (a specific one) or `label` (a version by
+ * its label, versionLabels), not both (INVALID_ARGUMENT); neither: the newest AVAILABLE one.
+ */
+export type ManagerRunOptions = RunOptions & ({
     version?: number;
-    /** A version by its label (versionLabels); not with `version`. */
+    label?: undefined;
+} | {
     label?: string;
-}
+    version?: undefined;
+});
 export interface Prediction {
     readonly name: string;
     /** The version that served the run. */
