@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-import { CRASHED_ADVICE, fromNative, ModelCrashedError, TensorFlowError } from './errors';
+import { CRASHED_ADVICE, fromNative, ModelCrashedError, ModelDisposedError, TensorFlowError } from './errors';
 import { dtypeFromTf } from './dtypes';
 import type { NumericDType } from './dtypes';
 import { checkRef, copyTensor, decodeReply, DIRECT_MESSAGE_BYTES, type DirectReply, encodeRun, footprint, footprintOf, NO_PLAN, ProtocolError, readFrames, refFootprint, type SegmentRef, sendFrame, type TensorRef, Wire, writeTensor, writeTensors } from './ipc';
@@ -462,21 +462,36 @@ export class HostSession implements NativeSession {
     throw new TensorFlowError('FAILED_PRECONDITION', `runSync() cannot reach a model in another process (${this.#modelPath} has isolation: 'process'); use run()`);
   }
 
-  /** Ends the host once its in-flight runs finished; resolves when it has exited. */
-  close(): Promise<void> {
+  /**
+   * Ends the host once its in-flight runs finished; resolves when it has exited. With
+   * `killAfterMs`, a host whose runs have not finished by then is killed (SIGKILL), and those
+   * runs reject with MODEL_DISPOSED.
+   */
+  close(killAfterMs?: number): Promise<void> {
     this.#closing ??= (async () => {
       if (this.#dead === null) {
         this.#child.ref();
+        const timer = killAfterMs === undefined ? null : setTimeout(() => {
+          if (this.#dead !== null) return;
+          this.#killedAfterMs = killAfterMs;
+          this.#child.kill('SIGKILL');
+        }, killAfterMs);
         try {
           await this.#call({ op: 'close' });
         } catch {
-          // It died on the way out: the exit handler reports it.
+          // It died on the way out (or was killed): the exit handler reports it.
         }
+        await this.#exited;
+        if (timer) clearTimeout(timer);
+        return;
       }
       await this.#exited;
     })();
     return this.#closing;
   }
+
+  // close()'s killAfterMs when it killed the host with runs still executing.
+  #killedAfterMs: number | null = null;
 
   #output(slot: Slot, ref: TensorRef): NativeData {
     const info = dtypeFromTf(ref.dtype);
@@ -578,7 +593,10 @@ export class HostSession implements NativeSession {
     else throw new ProtocolError(`an unexpected '${String(frame.op)}' reply`);
   }
 
-  #crashed(): ModelCrashedError {
+  #crashed(): ModelCrashedError | ModelDisposedError {
+    if (this.#killedAfterMs !== null) {
+      return new ModelDisposedError(`${this.#modelPath} was disposed with this run still executing after ${this.#killedAfterMs} ms (dispose's killAfterMs): its host process was killed`);
+    }
     return new ModelCrashedError(`${this.#dead}; ${CRASHED_ADVICE}`);
   }
 

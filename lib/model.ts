@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { abortedRun, isRunSignal, type RunSignal, watchAbort } from './abort';
 import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, NotStartedError, type ResolvedBatching, unbatchableReason } from './batching';
 import { dtypeInfo, type NumericDType, type TypedArray } from './dtypes';
-import { fromNative, GpuConfigConflictError, invalidType, InvalidArgumentError, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
+import { fromNative, GpuConfigConflictError, invalidType, InvalidArgumentError, outOfRange, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
 import { loadOpLibrary, loadTensorFlow } from './library';
 import { native, type NativeData, type NativeLoadExtra, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import { type Isolation, reserve } from './gpu';
@@ -299,6 +299,19 @@ function overFixedMemory(tensor: Tensor, field: string): Tensor {
 
 // TensorFlow names the variable but not why it is missing; the usual cause is known.
 const MISSING_VARIABLE = /Could not find variable ([^\s.]+(?:\.[^\s.]+)*)\./;
+
+// dispose()'s options: killAfterMs, for an isolated model.
+function disposeOptions(options: { killAfterMs?: number } | undefined, isolation: Isolation): number | undefined {
+  if (options === undefined) return undefined;
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object ({ killAfterMs })', options);
+  for (const key of Object.keys(options)) if (key !== 'killAfterMs') throw invalidType(`dispose option ${JSON.stringify(key)}`, 'killAfterMs', key);
+  const ms = options.killAfterMs;
+  if (ms === undefined) return undefined;
+  if (typeof ms !== 'number') throw invalidType('killAfterMs', 'a number of milliseconds', ms);
+  if (!Number.isInteger(ms) || ms < 0 || ms > 2 ** 31 - 1) throw outOfRange('killAfterMs', 'a whole number of milliseconds from 0 to 2147483647', ms);
+  if (isolation !== 'process') throw invalidType('killAfterMs', "absent for a model in this process (TensorFlow cannot interrupt its runs; a host of isolation: 'process' can be killed)", ms);
+  return ms;
+}
 
 function runError(error: unknown): unknown {
   const converted = fromNative(error);
@@ -799,8 +812,21 @@ export class Model {
   /**
    * Frees the session. Runs already in flight finish first; runs that had not
    * started reject with MODEL_DISPOSED. Idempotent; resolves once freed.
+   *
+   * @param options.killAfterMs an isolated model only (isolation: 'process'): runs still
+   *   executing this many ms after the call end with the host, which is killed (SIGKILL); they
+   *   reject with MODEL_DISPOSED. Without it a run that never ends holds dispose() (and the
+   *   host) for ever, as in-process, where TensorFlow cannot interrupt a run.
+   * @throws TypeError/RangeError (ERR_OUT_OF_RANGE) for a bad killAfterMs, or one given for an
+   *   in-process model; the first call's options are the ones that count
    */
-  dispose(): Promise<void> {
+  dispose(options?: { killAfterMs?: number }): Promise<void> {
+    let killAfterMs: number | undefined;
+    try {
+      killAfterMs = disposeOptions(options, this.isolation);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (!this.#closed) {
       const session = this.#session!;
       this.#session = null;
@@ -811,7 +837,8 @@ export class Model {
       for (const wake of this.#waiting.splice(0)) wake(false);
       const onDisposed = this.#onDisposed;
       if (onDisposed) abandonedPartitions.unregister(this);
-      this.#closed = onDisposed ? session.close().finally(onDisposed) : session.close();
+      const closing = session.close(killAfterMs);
+      this.#closed = onDisposed ? closing.finally(onDisposed) : closing;
     }
     return this.#closed;
   }

@@ -33,7 +33,8 @@ export interface NativeSession {
   runSync(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): NativeTensors;
   /** One run traced (RunOptions SOFTWARE_TRACE); resolves the RunMetadata bytes. In-process sessions only. */
   trace?(plan: NativePlan, feeds: NativeTensors): Promise<Uint8Array>;
-  close(): Promise<void>;
+  /** Frees the session once its runs in flight end; an isolated model's host is killed when they have not after `killAfterMs`. */
+  close(killAfterMs?: number): Promise<void>;
   /**
    * In-process sessions: at most `limit` run()s execute at once (0: no limit); the others wait
    * in the addon in call order, and the runner that finishes one starts the next itself

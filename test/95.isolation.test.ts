@@ -64,6 +64,28 @@ t.test('every fixture: same signatures and outputs as in-process, from a host pr
   });
 });
 
+t.test('dispose({ killAfterMs }): a host whose run never ends is killed, and the run rejects MODEL_DISPOSED', async (t) => {
+  // Without it dispose() waited for the run for ever, and the host kept its core (found by a trial, helper-38).
+  const model = await loadModel(fixture('runaway').dir, { isolation: 'process' });
+  const pid = model.hostPid!;
+  const run = model.run({ x: 1 }, { signature: 'forever' }).catch((e: unknown) => e);
+  await new Promise((r) => setTimeout(r, 300));
+  const started = Date.now();
+  await model.dispose({ killAfterMs: 500 });
+  const ms = Date.now() - started;
+  t.ok(ms >= 450 && ms < 5000, `dispose() resolved after ${ms} ms`);
+  t.match(await run, { name: 'ModelDisposedError', code: 'MODEL_DISPOSED', message: /was disposed with this run still executing after 500 ms \(dispose's killAfterMs\): its host process was killed/ });
+  t.ok(await gone(pid), 'the host is gone');
+  const quick = await loadModel(fixture('tiny').dir, { isolation: 'process' });
+  const out = quick.run({ x: quick.alloc('float32', [1, 4]) });
+  await quick.dispose({ killAfterMs: 10_000 });
+  t.ok((await out).y, 'runs that end in time end as usual, and dispose() does not wait for the limit');
+  const local = await loadModel(fixture('tiny').dir);
+  await t.rejects(local.dispose({ killAfterMs: 5 }), { name: 'TypeError', message: /^killAfterMs must be absent for a model in this process/ });
+  await t.rejects(local.dispose({ killAfterMs: -1 } as never), { name: 'RangeError' });
+  await local.dispose();
+});
+
 t.test('big tensors cross through shared memory, many runs in flight at once', async (t) => {
   const model = await loadModel(fixture('multi_sig').dir, { isolation: 'process', signature: 'double' });
   for (const n of [1, 5000, 1 << 20]) {

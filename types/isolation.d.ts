@@ -64,6 +64,10 @@ export declare class HostSession implements NativeSession {
     plan(inputs: string[], outputs: string[]): NativePlan;
     run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): Promise<NativeTensors>;
     runSync(): NativeTensors;
-    /** Ends the host once its in-flight runs finished; resolves when it has exited. */
-    close(): Promise<void>;
+    /**
+     * Ends the host once its in-flight runs finished; resolves when it has exited. With
+     * `killAfterMs`, a host whose runs have not finished by then is killed (SIGKILL), and those
+     * runs reject with MODEL_DISPOSED.
+     */
+    close(killAfterMs?: number): Promise<void>;
 }

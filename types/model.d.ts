@@ -185,8 +185,17 @@ export declare class Model {
     /**
      * Frees the session. Runs already in flight finish first; runs that had not
      * started reject with MODEL_DISPOSED. Idempotent; resolves once freed.
+     *
+     * @param options.killAfterMs an isolated model only (isolation: 'process'): runs still
+     *   executing this many ms after the call end with the host, which is killed (SIGKILL); they
+     *   reject with MODEL_DISPOSED. Without it a run that never ends holds dispose() (and the
+     *   host) for ever, as in-process, where TensorFlow cannot interrupt a run.
+     * @throws TypeError/RangeError (ERR_OUT_OF_RANGE) for a bad killAfterMs, or one given for an
+     *   in-process model; the first call's options are the ones that count
      */
-    dispose(): Promise<void>;
+    dispose(options?: {
+        killAfterMs?: number;
+    }): Promise<void>;
 }
 /** A session and what its SavedModel declares: what a Model (or a model host) is built on. */
 export interface OpenedSession {
