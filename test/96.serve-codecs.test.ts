@@ -22,7 +22,7 @@ import { readConfigFile } from '../lib/manager/config';
 import { parseModelServerConfig } from '../lib/manager/tfs-config';
 import { FloatLiteral, parseJson } from '../lib/serve/json';
 import { cutShort, partialInputsError, signatureLimits } from '../lib/serve/limits';
-import { inferFeeds, inferHead, predictFeeds, PROTO_DIR, protos, tensorFromProto } from '../lib/serve/tensor-proto';
+import { inferFeeds, inferHead, MAX_FILLED_ELEMENTS, predictFeeds, PROTO_DIR, protos, tensorFromProto } from '../lib/serve/tensor-proto';
 import { classifyResponse, feedsFromPayload, floatToken, predictResponse, readExamplesRequest, readPredictRequest, regressResponse, statusResponse } from '../lib/serve/tfs';
 import { binaryTensor, inferResponse, layOutBigBytes, OFF_THREAD_LAYOUT_BYTES, outputBytes, readInferRequest, splitBody } from '../lib/serve/v2';
 import { shortestFloat, tensorFromValue, tensorToJson } from '../lib/values';
@@ -303,6 +303,10 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
     ['{"inputs": [], "outputs": [{"name": "y"}, {"name": "z"}, {"name": "y"}]}', new Uint8Array(0), /output 'y' is asked for twice/],
   ];
   for (const [text, binary, message] of errors) t.throws(() => readInferRequest(parseJson(text), binary), { code: 'INVALID_ARGUMENT', message }, text);
+  t.throws(() => readInferRequest(parseJson('{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "parameters": {"shared_memory_region": "r", "shared_memory_byte_size": 4}}]}'), new Uint8Array(0)),
+    { code: 'UNIMPLEMENTED', message: /^input 'x': parameters\.shared_memory_region \(the shared-memory extension\) is not supported/ }, 'shared memory in: refused, not read as no data');
+  t.throws(() => readInferRequest(parseJson('{"inputs": [], "outputs": [{"name": "y", "parameters": {"shared_memory_region": "r"}}]}'), new Uint8Array(0)),
+    { code: 'UNIMPLEMENTED', message: /^output 'y': parameters\.shared_memory_region .*read the output from the response$/ }, 'shared memory out: refused, not ignored');
   t.throws(() => readInferRequest(parseJson('{"inputs": [], "outputs": [{"name": "y", "parameters": {"classification": 3}}]}'), new Uint8Array(0)),
     { code: 'UNIMPLEMENTED', message: /output 'y': parameters\.classification \(the classification extension\) is not supported/ }, 'not the raw tensor in its place');
   // Over gRPC the bytes are raw_input_contents[i], and the error says so (no binary_data_size there).
@@ -709,4 +713,10 @@ t.test("TensorProto's and InferTensorContents' numeric fields: typed arrays, rea
   const filled = tensorFromProto(ours.decode(ours.encode({ dtype: 9, tensor_shape: { dim: [{ size: 3 }] }, int64_val: ['9007199254740993'] }).finish()) as unknown as Record<string, unknown>, 'x');
   t.same(Array.from(filled.data as BigInt64Array), [2n ** 53n + 1n, 2n ** 53n + 1n, 2n ** 53n + 1n], 'one int64 value fills the shape, exact past 2^53');
   t.same(Array.from(tensorFromProto({ dtype: 4, tensor_shape: { dim: [{ size: 2 }] }, int_val: Int32Array.of(257, -1) }, 'x').data as Uint8Array), [1, 255], 'int_val into uint8 wraps as TensorFlow casts');
+  // What a request fills in from fewer values is bounded for the request, all inputs together:
+  // a 35-byte Predict filling 16 Mi elements held ~200 MB (found by a trial, helper-39).
+  const fillOf = (size: number) => ({ dtype: 1, tensor_shape: { dim: [{ size }] }, float_val: [1] });
+  t.equal(predictFeeds({ inputs: { a: fillOf(MAX_FILLED_ELEMENTS + 1) } }).a!.size, MAX_FILLED_ELEMENTS + 1, 'one value fills 1 Mi elements');
+  t.throws(() => predictFeeds({ inputs: { a: fillOf(600_000), b: fillOf(600_000) } }),
+    { code: 'INVALID_ARGUMENT', message: /^input 'b': shape \[600000\] has 600000 elements but float_val gives 1; tfslice fills in at most 1048576 elements per request from fewer values: send every value \(or tensor_content\)$/ }, 'two inputs share the bound');
 });

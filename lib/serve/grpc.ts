@@ -29,14 +29,14 @@ import { type AuthOptions, BearerAuth } from './auth';
 import { asBuffer, Codec, codecOptions, fromWire, lazySignal, taskFailure, tensorBytes } from './codec';
 import { cutShort, partialInputsError, signatureLimits } from './limits';
 import { modelLabel, type ServerMetrics, type ServingApi } from './metrics';
-import { notReadyReason, statusVersions, useTimed, VERSION, withDeadline } from './server';
+import { notReadyReason, statusVersions, useTimed, V2_EXTENSIONS, VERSION, withDeadline } from './server';
 import { describeError } from './status';
 import {
   decodeMessage, examplesMessage, type ExamplesRun, inferFeeds, inferHead, type Int64, type Message, modelSpecOf, predictAliases, predictFeeds, PROTO_DIR as protoDir, protos, serializedExamples,
   tensorToProto, toNumber, versionOf,
 } from './tensor-proto';
 import { checkExamplesSignature, servingSignature } from './tfs';
-import { classificationUnsupported, modelMetadata, outputBytes, v2Datatype } from './v2';
+import { classificationUnsupported, modelMetadata, outputBytes, sharedMemoryUnsupported, v2Datatype } from './v2';
 
 /** Where the .proto files are (shipped with the package). */
 export const PROTO_DIR: string = protoDir;
@@ -550,7 +550,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const status = manager.status(name);
       return { ready: !draining() && status.versions.some((v) => v.state === 'AVAILABLE' && (wanted === undefined || v.version === wanted)) };
     }),
-    ServerMetadata: unary('grpc_v2_metadata', async () => ({ name: 'tfslice', version: VERSION, extensions: [] })),
+    ServerMetadata: unary('grpc_v2_metadata', async () => ({ name: 'tfslice', version: VERSION, extensions: V2_EXTENSIONS })),
     ModelMetadata: unary('grpc_v2_metadata', async (call) => {
       const { name, version } = call.request as { name?: string; version?: string };
       if (!name) throw new InvalidArgumentError('ModelMetadata needs the model name');
@@ -567,6 +567,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const feeds = read.feeds();
       const wanted = head.wanted;
       if (head.classified !== undefined) throw classificationUnsupported(head.classified);
+      if (head.sharedMemory !== undefined) throw sharedMemoryUnsupported('output', head.sharedMemory);
       return withModel(call, { name, version }, async (model, served) => {
         const signature = head.signature || model.defaultSignature || 'serving_default';
         const info = servingSignature(model, signature);

@@ -89,6 +89,9 @@ function errorBody(message: string): string {
   return JSON.stringify({ error: message });
 }
 
+/** @internal KServe v2's ServerMetadata extensions, REST and gRPC alike (Triton lists them the same on both). */
+export const V2_EXTENSIONS: readonly string[] = ['binary_tensor_data'];
+
 /** @internal The package's version, as the v2 server metadata (REST and gRPC) gives it. */
 export const VERSION = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -431,7 +434,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
   const serverReady = () => notReadyReason(manager, draining);
 
-  app.get('/v2', handle('v2_metadata', async () => ({ body: JSON.stringify({ name: 'tfslice', version: VERSION, extensions: ['binary_tensor_data'] }) })));
+  app.get('/v2', handle('v2_metadata', async () => ({ body: JSON.stringify({ name: 'tfslice', version: VERSION, extensions: V2_EXTENSIONS }) })));
   app.get('/v2/health/live', handle('v2_ready', async () => ({ body: '{"live":true}' })));
   app.get('/v2/health/ready', handle('v2_ready', async (request) => {
     const why = serverReady();

@@ -15,14 +15,24 @@ import { PACKAGE_ROOT } from '../native';
 import { checkShape, elementCount, Tensor } from '../tensor';
 import { classifications, regressions, tfDataTypeName } from './tfs';
 import { toBigInt, typedInferContents, typedTensorProto } from './tensor-proto-wire';
-import { binaryTensor, dtypeOfV2, v2Datatype } from './v2';
+import { binaryTensor, dtypeOfV2, sharedMemoryUnsupported, v2Datatype } from './v2';
 
 /** @internal Where the .proto files are (shipped with the package; grpc.ts exports it). */
 export const PROTO_DIR = path.join(PACKAGE_ROOT, 'proto');
 
 
-// The most elements a typed field with fewer values than elements is filled out to (64 MiB of float32).
-const MAX_FILLED_ELEMENTS = 16 * 1024 * 1024;
+/**
+ * @internal The most elements one request's typed fields with fewer values than elements are
+ * filled out to, all its inputs together (4 MiB of float32). A 35-byte Predict filling 16 Mi
+ * elements held ~200 MB and seconds of CPU, and 24 at once 3.8 GB: the fill is what a few bytes
+ * can make the server allocate, so it is kept small; bigger tensors send their values.
+ */
+export const MAX_FILLED_ELEMENTS = 1024 * 1024;
+
+/** @internal What is left of one request's MAX_FILLED_ELEMENTS. */
+export interface FillBudget {
+  left: number;
+}
 
 let root: Root | undefined;
 
@@ -91,7 +101,7 @@ function valueField(dtype: DType): string {
  * fills the shape) and none means zeros. `aligned`: as binaryTensor's.
  * @throws INVALID_ARGUMENT for a shape or content that does not fit; UNIMPLEMENTED for a dtype tfslice cannot feed
  */
-export function tensorFromProto(proto: Message, name: string, aligned = true): Tensor {
+export function tensorFromProto(proto: Message, name: string, aligned = true, fill: FillBudget = { left: MAX_FILLED_ELEMENTS }): Tensor {
   const tf = Number(proto.dtype ?? 0);
   const info = dtypeFromTf(tf);
   if (!info) {
@@ -116,9 +126,12 @@ export function tensorFromProto(proto: Message, name: string, aligned = true): T
   // A few bytes may declare any shape: what fewer values fill in is bounded, so that a small
   // request cannot make the server allocate without limit (the values themselves are bounded
   // by the message size).
-  if (values.length < n && n > MAX_FILLED_ELEMENTS) {
-    throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] has ${n} elements but ${valueField(dtype)} gives ${values.length}; ` +
-      `tfslice fills in at most ${MAX_FILLED_ELEMENTS} elements from fewer values: send every value (or tensor_content)`);
+  if (values.length < n) {
+    if (n - values.length > fill.left) {
+      throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] has ${n} elements but ${valueField(dtype)} gives ${values.length}; ` +
+        `tfslice fills in at most ${MAX_FILLED_ELEMENTS} elements per request from fewer values: send every value (or tensor_content)`);
+    }
+    fill.left -= n - values.length;
   }
   if (dtype === 'string') {
     const items: Uint8Array[] = new Array(n);
@@ -226,7 +239,8 @@ export function predictFeeds(request: Message, aligned = true, maxInputs = Infin
   // Keyed by the client's aliases: no prototype, so '__proto__' is an alias like any other.
   const feeds = Object.create(null) as Record<string, Tensor>;
   const inputs = request.inputs as Record<string, Message>;
-  for (const key of predictAliases(request).slice(0, maxInputs + 1)) feeds[key] = tensorFromProto(inputs[key]!, key, aligned);
+  const fill: FillBudget = { left: MAX_FILLED_ELEMENTS };
+  for (const key of predictAliases(request).slice(0, maxInputs + 1)) feeds[key] = tensorFromProto(inputs[key]!, key, aligned, fill);
   return feeds;
 }
 
@@ -244,6 +258,7 @@ export function inferFeeds(request: Message, aligned = true, maxInputs = Infinit
     const key = input.name as string;
     if (Object.hasOwn(feeds, key)) throw new InvalidArgumentError(`input '${key}' is given twice`);
     if (raw.length > 0 && input.contents) throw new InvalidArgumentError(`input '${key}' has contents while raw_input_contents is given: send every input one way`);
+    if (Object.hasOwn((input.parameters as object | undefined) ?? {}, 'shared_memory_region')) throw sharedMemoryUnsupported('input', key);
     const dtype = dtypeOfV2(input.datatype as string);
     if (!dtype) throw new InvalidArgumentError(`input '${key}': datatype ${JSON.stringify(input.datatype)} is not one of the v2 datatypes`);
     const shape = ((input.shape as Int64[] | undefined) ?? []).map((d, k) => toNumber(d, `input '${key}' shape[${k}]`));
@@ -283,6 +298,8 @@ export interface InferHead {
   signature: string | undefined;
   /** The first output asked for with parameters.classification (not supported), if any. */
   classified: string | undefined;
+  /** The first output asked for into parameters.shared_memory_region (not supported), if any. */
+  sharedMemory: string | undefined;
   /** How many inputs the request has (inferFeeds may have read fewer). */
   inputCount: number;
 }
@@ -292,7 +309,8 @@ export function inferHead(request: Message, maxOutputs = Infinity): InferHead {
   const signature = ((request.parameters as Record<string, Message> | undefined) ?? {}).signature_name?.string_param as string | undefined;
   const outputs = (request.outputs as Message[] | undefined) ?? [];
   const classified = outputs.find((o) => Object.hasOwn((o.parameters as object | undefined) ?? {}, 'classification'))?.name as string | undefined;
-  return { name: request.model_name, version: request.model_version, id: request.id, wanted: outputs.slice(0, maxOutputs + 1).map((o) => o.name as string), wantedCount: outputs.length, signature, classified, inputCount: ((request.inputs as unknown[] | undefined) ?? []).length };
+  const sharedMemory = outputs.find((o) => Object.hasOwn((o.parameters as object | undefined) ?? {}, 'shared_memory_region'))?.name as string | undefined;
+  return { name: request.model_name, version: request.model_version, id: request.id, wanted: outputs.slice(0, maxOutputs + 1).map((o) => o.name as string), wantedCount: outputs.length, signature, classified, sharedMemory, inputCount: ((request.inputs as unknown[] | undefined) ?? []).length };
 }
 
 /**

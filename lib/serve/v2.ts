@@ -171,6 +171,7 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned 
       throw error;
     }
     const params = input.parameters === undefined ? {} : field<Record<string, JsonValue>>(input.parameters, isObject, `input '${name}': parameters must be an object`);
+    if (params.shared_memory_region !== undefined) throw sharedMemoryUnsupported('input', name);
     const size = params.binary_data_size;
     if (size !== undefined) {
       if (input.data !== undefined) throw new InvalidArgumentError(`input '${name}' sets both data and parameters.binary_data_size; give one`);
@@ -206,6 +207,7 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned 
       // Triton's classification extension answers top-k labels instead of the tensor: a client
       // asking for it must not read the raw tensor as its answer.
       if (p.classification !== undefined) throw classificationUnsupported(o.name);
+      if (p.shared_memory_region !== undefined) throw sharedMemoryUnsupported('output', o.name);
       const binary = p.binary_data === undefined ? binaryByDefault
         : field<boolean>(p.binary_data, (v) => typeof v === 'boolean', `output '${o.name}': parameters.binary_data must be true or false`);
       return { name: o.name, binary };
@@ -281,6 +283,16 @@ function dataJson(name: string, tensor: Tensor): string {
   else if (dtype === 'bool') for (let i = 0; i < data.length; i++) parts[i] = data[i] ? 'true' : 'false';
   else for (let i = 0; i < data.length; i++) parts[i] = String(data[i]);
   return `[${parts.join(',')}]`;
+}
+
+/**
+ * @internal The answer to an input or output that names a shared-memory region (Triton's
+ * shared-memory extensions, REST and gRPC): its data is not in the request, or is wanted there,
+ * and answering without it would leave a client reading stale memory.
+ */
+export function sharedMemoryUnsupported(kind: 'input' | 'output', name: string): TensorFlowError {
+  return new TensorFlowError('UNIMPLEMENTED', `${kind} '${name}': parameters.shared_memory_region (the shared-memory extension) is not supported; ` +
+    (kind === 'input' ? 'send the tensor in the request (data, binary data or raw contents)' : 'read the output from the response'));
 }
 
 /** @internal The answer to an output asked for with parameters.classification (REST and gRPC). */

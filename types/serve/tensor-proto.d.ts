@@ -50,6 +50,8 @@ export interface InferHead {
     signature: string | undefined;
     /** The first output asked for with parameters.classification (not supported), if any. */
     classified: string | undefined;
+    /** The first output asked for into parameters.shared_memory_region (not supported), if any. */
+    sharedMemory: string | undefined;
     /** How many inputs the request has (inferFeeds may have read fewer). */
     inputCount: number;
 }
