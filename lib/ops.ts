@@ -643,7 +643,7 @@ async function checkJob(job: OpsJob): Promise<void> {
   if (answer === null) return;
   if (answer.denied) throw new PermissionDeniedError(answer.message, answer.op, answer.entry, answer.path);
   const what = job.loaded ? 'the MetaGraphDef TensorFlow loaded' : path.join(job.exportDir, 'saved_model.pb');
-  throw new InvalidArgumentError(`opPolicy could not read ${what}: ${answer.message}; the file is corrupt or not a SavedModel`);
+  throw new InvalidArgumentError(`${what} is not a readable SavedModel (${answer.message}): the file is corrupt or not a SavedModel; opPolicy reads it before TensorFlow does`);
 }
 
 /**

@@ -337,7 +337,7 @@ t.test('big graphs are checked off the event loop; other encodings and corrupt f
   fs.writeFileSync(path.join(dir, 'saved_model.pb'), savedModel([{ name: 'y', op: 'Identity' }], { pad: INLINE_CHECK_BYTES + 1 }));
   await t.resolves(checkSavedModelOps(dir, ['serve'], 'serve'));
   fs.writeFileSync(path.join(dir, 'saved_model.pb'), Buffer.from([0x12, 0xff, 0xff, 0xff, 0x0f, 1, 2]));
-  await t.rejects(checkSavedModelOps(dir, ['serve'], 'serve'), { code: 'INVALID_ARGUMENT', message: /opPolicy could not read .*saved_model.pb: .*corrupt/ });
+  await t.rejects(checkSavedModelOps(dir, ['serve'], 'serve'), { code: 'INVALID_ARGUMENT', message: /saved_model\.pb is not a readable SavedModel \(.*\): the file is corrupt or not a SavedModel; opPolicy reads it before TensorFlow does$/ });
   fs.rmSync(path.join(dir, 'saved_model.pb'));
   await t.resolves(checkSavedModelOps(dir, ['serve'], 'serve'), 'no SavedModel at all: TensorFlow says so at load');
   fs.writeFileSync(path.join(dir, 'saved_model.pbtxt'), 'meta_graphs {}');
