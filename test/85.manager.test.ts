@@ -228,6 +228,20 @@ t.test('requireGpuFraction: NOT_FOUND "Fraction not set for model X"; each versi
   t.same(gpuLedger(), [], 'stop() gives the share back');
 });
 
+t.test('unload() of a version that a load() is still bringing in: the load ends, then the unload', async (t) => {
+  // It was NOT_FOUND (the version is not listed during the load's settle check), and the version
+  // became AVAILABLE anyway (found by a trial, helper-38).
+  const base = basePath(t, [1, 2]);
+  const { mm } = manager(t, { models: [{ name: 'm', basePath: base }], settleMs: 200 });
+  await mm.start();
+  t.same(mm.status('m').versions.map((v) => v.version), [2], 'only 2 is listed');
+  const loading = mm.load('m', 1);
+  await new Promise((r) => setTimeout(r, 50));
+  await mm.unload('m', 1);
+  t.ok((await loading).disposed, "the load resolved first; the unload then disposed its Model");
+  t.same(mm.status('m').versions.map((v) => [v.version, v.state]), [[1, 'END'], [2, 'AVAILABLE']], 'version 1 is END: the last call wins');
+});
+
 t.test('load, unload and reload by hand', async (t) => {
   const base = basePath(t, [1, 2]);
   const { mm, events } = manager(t, { models: [{ name: 'm', basePath: base }], settleMs: 50 });

@@ -296,7 +296,9 @@ export class ModelManager {
       m.held = true;
     } else {
       this.#checkVersion(version);
-      if (!m.versions.has(version)) throw new NotFoundError(`model '${name}' has no version ${version}; it has ${describeVersions(m)}`);
+      // A version a load(name, version) is bringing in (still in its settle check, not listed
+      // yet) is unloaded once that load ends: the calls apply in order.
+      if (!m.versions.has(version) && !m.loading.has(version)) throw new NotFoundError(`model '${name}' has no version ${version}; it has ${describeVersions(m)}`);
       m.excluded.add(version);
     }
     await this.#exclusive(m, async () => {
