@@ -106,7 +106,7 @@ export function checkShape(shape: unknown, field = 'shape'): asserts shape is re
   let product = 1;
   for (let i = 0; i < shape.length; i++) {
     const d: unknown = shape[i];
-    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw invalidType(`${field}[${i}]`, 'a non-negative integer', d);
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw invalidType(`${field}[${i}]`, 'a non-negative integer below 2^53 (a safe integer)', d);
     if (d !== 0) product *= d;
   }
   // Doubles are exact up to 2^53; past it, redo the product exactly.

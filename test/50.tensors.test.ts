@@ -57,7 +57,7 @@ t.test('the Tensor constructor checks what it is given', async (t) => {
   t.throws(() => new Tensor('int64', [1, 2] as unknown as BigInt64Array), { name: 'TypeError', message: /BigInt64Array/ });
   t.throws(() => new Tensor('complex64' as 'float32', new Float32Array(2)), { name: 'TypeError', message: /^dtype must be one of float32/ });
   t.throws(() => new Tensor('float32', new Float32Array(5), [2, 2]), InvalidArgumentError);
-  t.throws(() => new Tensor('float32', new Float32Array(4), [2, -2]), { name: 'TypeError', message: /^shape\[1\] must be a non-negative integer, got -2$/ });
+  t.throws(() => new Tensor('float32', new Float32Array(4), [2, -2]), { name: 'TypeError', message: /^shape\[1\] must be a non-negative integer below 2\^53 \(a safe integer\), got -2$/ });
   t.throws(() => new Tensor('string', ['a', 3] as unknown as string[]), { name: 'TypeError', message: /data\[1\] of a string tensor must be a string or a Uint8Array/ });
   t.throws(() => new Tensor('float32', new Float32Array(1)).bytes(), InvalidArgumentError);
   const tensor = new Tensor('bool', new Uint8Array([1, 0, 1, 1, 0, 0]), [2, 3]);
@@ -229,7 +229,7 @@ t.test("shapes are held to TensorFlow's own rules before anything reaches it (ra
   t.ok(new Tensor('float32', new Float32Array(1), Array(254).fill(1)), 'rank 254 is fine');
   t.ok(new Tensor('float32', new Float32Array(0), [2 ** 31, 2 ** 31, 0]), '2^62 before the 0 is fine');
   t.throws(() => Tensor.alloc('float32', overflow), { code: 'INVALID_ARGUMENT' }, 'Tensor.alloc too');
-  t.throws(() => new Tensor('float32', new Float32Array(1), [1.5]), { name: 'TypeError', message: /^shape\[0\] must be a non-negative integer, got 1.5/ });
+  t.throws(() => new Tensor('float32', new Float32Array(1), [1.5]), { name: 'TypeError', message: /^shape\[0\] must be a non-negative integer below 2\^53 \(a safe integer\), got 1.5/ });
   // Its product is 2^64 - 1: the string feed's "n + 1 offsets" check wrapped to 0 on it.
   const wraps = [3, 5, 17, 257, 641, 65537, 6700417];
   t.throws(() => new Tensor('string', [], wraps), { code: 'INVALID_ARGUMENT', message: /multiply past 2\^63-1/ });
