@@ -308,6 +308,7 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
     [['serve', '--model_base_path', tiny.dir, '--rest_api_num_threads', '8'], 2, /--rest_api_num_threads is tensorflow_model_server's; .*--codec_threads/],
     [['serve', '--model_base_path', tiny.dir, '--per_process_gpu_memory_fraction=0.5'], 2, /--per_process_gpu_memory_fraction is tensorflow_model_server's; .*--gpu_memory_fraction with --model_name/],
     [['serve', '--model_base_path', tiny.dir, '--enable_batching=maybe'], 2, /'--enable_batching \[bool\]' argument 'maybe' is invalid\. expected true or false/],
+    [['serve', '--model_base_path', tiny.dir, '--port', '18555', '--rest_api_port', '18555'], 2, /^tfslice serve: --port and --rest_api_port are both 18555: gRPC and REST need ports of their own$/m],
     [['serve', '--model_base_path', tiny.dir, '--tensorflow_inter_op_parallelism', '-2'], 2, /'--tensorflow_inter_op_parallelism <n>' argument '-2' is invalid\. expected a thread count from -1 to 1024/],
   ];
   const results = await inParallel(cases, 2, ([args]) => cli(args));

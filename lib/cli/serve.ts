@@ -297,6 +297,8 @@ function exitNow(signal: string): never {
 export async function serve(flags: ServeFlags): Promise<number> {
   const tfsOnly = Object.keys(TFS_ONLY_FLAGS).find((name) => (flags as unknown as Record<string, unknown>)[name] !== undefined);
   if (tfsOnly !== undefined) throw new UsageError(`--${tfsOnly} is tensorflow_model_server's; tfslice serve has no such flag: ${TFS_ONLY_FLAGS[tfsOnly]}`);
+  // Found before the models load, not as a bind error after (TensorFlow Serving refuses it too).
+  if (flags.port === flags.rest_api_port && flags.port !== 0) throw new UsageError(`--port and --rest_api_port are both ${flags.port}: gRPC and REST need ports of their own`);
   // A bad request that fails inside TensorFlow is answered with TensorFlow's message; its
   // warning line in the log as well would be one per bad request. Errors stay (the user's
   // TF_CPP_MIN_LOG_LEVEL, or TFSLICE_TF_LOGS=1, decides otherwise).
