@@ -8,6 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 import { gpuLedger } from '../gpu';
 import type { ModelManager } from '../manager';
+import type { Model } from '../model';
 
 /** The APIs a request is counted under. */
 export type ServingApi = 'predict' | 'classify' | 'regress' | 'status' | 'metadata' | 'v2_infer' | 'v2_metadata' | 'v2_ready'
@@ -137,17 +138,8 @@ export class ServerMetrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const m of manager.status()) {
-          for (const v of m.versions) {
-            if (v.state !== 'AVAILABLE') continue;
-            let queues: Record<string, { queued: number }>;
-            try {
-              queues = manager.get(m.name, v.version).stats().batching;
-            } catch {
-              continue; // It left AVAILABLE between the two calls.
-            }
-            for (const [signature, q] of Object.entries(queues)) this.set({ model: m.name, version: String(v.version), signature }, q.queued);
-          }
+        for (const [labels, model] of availableModels(manager)) {
+          for (const [signature, q] of Object.entries(model.stats().batching)) this.set({ ...labels, signature }, q.queued);
         }
       },
     });
@@ -158,16 +150,7 @@ export class ServerMetrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const m of manager.status()) {
-          for (const v of m.versions) {
-            if (v.state !== 'AVAILABLE') continue;
-            try {
-              this.set({ model: m.name, version: String(v.version) }, manager.get(m.name, v.version).runsQueued);
-            } catch {
-              // It left AVAILABLE between the two calls.
-            }
-          }
-        }
+        for (const [labels, model] of availableModels(manager)) this.set(labels, model.runsQueued);
       },
     });
     new Gauge({
@@ -185,5 +168,21 @@ export class ServerMetrics {
   /** The metrics in Prometheus' text format, and its content type. */
   async render(): Promise<{ body: string; contentType: string }> {
     return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+}
+
+// Each AVAILABLE version's Model, with its metric labels; one that leaves AVAILABLE meanwhile is skipped.
+function* availableModels(manager: ModelManager): Generator<[{ model: string; version: string }, Model]> {
+  for (const m of manager.status()) {
+    for (const v of m.versions) {
+      if (v.state !== 'AVAILABLE') continue;
+      let model: Model;
+      try {
+        model = manager.get(m.name, v.version);
+      } catch {
+        continue;
+      }
+      yield [{ model: m.name, version: String(v.version) }, model];
+    }
   }
 }
