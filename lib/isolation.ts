@@ -468,22 +468,23 @@ export class HostSession implements NativeSession {
    * runs reject with MODEL_DISPOSED.
    */
   close(killAfterMs?: number): Promise<void> {
+    // Each call may set a limit, a later one too (dispose(), then dispose({ killAfterMs })).
+    if (killAfterMs !== undefined && this.#dead === null) {
+      const timer = setTimeout(() => {
+        if (this.#dead !== null) return;
+        this.#killedAfterMs = killAfterMs;
+        this.#child.kill('SIGKILL');
+      }, killAfterMs);
+      void this.#exited.then(() => clearTimeout(timer));
+    }
     this.#closing ??= (async () => {
       if (this.#dead === null) {
         this.#child.ref();
-        const timer = killAfterMs === undefined ? null : setTimeout(() => {
-          if (this.#dead !== null) return;
-          this.#killedAfterMs = killAfterMs;
-          this.#child.kill('SIGKILL');
-        }, killAfterMs);
         try {
           await this.#call({ op: 'close' });
         } catch {
           // It died on the way out (or was killed): the exit handler reports it.
         }
-        await this.#exited;
-        if (timer) clearTimeout(timer);
-        return;
       }
       await this.#exited;
     })();

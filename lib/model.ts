@@ -496,6 +496,8 @@ export class Model {
   #session: NativeSession | null;
   #onDisposed: (() => void) | null;
   #closed: Promise<void> | null = null;
+  // The session dispose() is closing (its close() takes a later killAfterMs).
+  #disposing: NativeSession | null = null;
   #running = 0;
   // Each waiter is resolved with true when a finishing run hands it its slot, false on dispose.
   #waiting: ((granted: boolean) => void)[] = [];
@@ -818,7 +820,7 @@ export class Model {
    *   reject with MODEL_DISPOSED. Without it a run that never ends holds dispose() (and the
    *   host) for ever, as in-process, where TensorFlow cannot interrupt a run.
    * @throws TypeError/RangeError (ERR_OUT_OF_RANGE) for a bad killAfterMs, or one given for an
-   *   in-process model; the first call's options are the ones that count
+   *   in-process model. A killAfterMs given to a later call (after a plain dispose()) applies too
    */
   dispose(options?: { killAfterMs?: number }): Promise<void> {
     let killAfterMs: number | undefined;
@@ -827,8 +829,12 @@ export class Model {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (!this.#closed) {
+    if (this.#closed) {
+      // A limit given after a plain dispose() still applies to the host.
+      if (killAfterMs !== undefined) void this.#disposing?.close(killAfterMs);
+    } else {
       const session = this.#session!;
+      this.#disposing = this.isolation === 'process' ? session : null;
       this.#session = null;
       this.#plans.clear();
       for (const queue of this.#queues.splice(0)) queue.close(`the model at ${this.path} was disposed while this request waited for its batch`);

@@ -216,11 +216,15 @@ export function localDirectory(field: string, value: unknown, what: string): str
   if (typeof value !== 'string' || value === '' || value.includes('\0')) throw invalidType(field, `${what} (non-empty, without NUL characters)`, value);
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(value)?.[1]?.toLowerCase();
   if (scheme === 'file') {
+    let decoded: string;
     try {
-      return fileURLToPath(value);
+      decoded = fileURLToPath(value);
     } catch (error) {
       throw invalidType(field, `a file:// URL of a local directory (${(error as Error).message})`, value);
     }
+    // %00 decodes to a NUL, where TensorFlow's C string would end.
+    if (decoded.includes('\0')) throw invalidType(field, `${what} (non-empty, without NUL characters; %00 in a file:// URL is one)`, value);
+    return decoded;
   }
   if (scheme !== undefined) {
     throw invalidType(field, `${what} on this machine: tfslice reads models from the local file system, not ${scheme}:// (copy the model to a local directory, or mount the bucket: gcsfuse, s3fs, mountpoint-s3)`, value);
@@ -365,10 +369,16 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
   if (target !== '' && !baseSets(base, 'isolateSessionState')) config.isolateSessionState = true;
   const configBytes = encodeConfig(config, base);
   const applied = decodeApplied(configBytes, config);
-  for (const [field, proto] of [['intraOpParallelismThreads', 'intra_op_parallelism_threads'], ['interOpParallelismThreads', 'inter_op_parallelism_threads']] as const) {
-    const n = applied[field];
-    if (n !== undefined && n > MAX_POOL_THREADS) {
-      throw outOfRange(`sessionConfig's ${proto}`, `at most ${MAX_POOL_THREADS} threads (TensorFlow starts them all at load and aborts the process when the system refuses one)`, n);
+  // What raw sessionConfig bytes ask of TensorFlow's pools: more threads than MAX_POOL_THREADS,
+  // or a negative pool size where TensorFlow CHECKs for one ≥ 0, abort or exhaust the process.
+  const pools: [string, number | undefined, number][] = [
+    ['intra_op_parallelism_threads', applied.intraOpParallelismThreads, 0],
+    ['inter_op_parallelism_threads', applied.interOpParallelismThreads, -INT32_MAX],
+    ...(applied.sessionInterOpThreadPool ?? []).map((p, i): [string, number | undefined, number] => [`session_inter_op_thread_pool[${i}].num_threads`, p.numThreads, 0]),
+  ];
+  for (const [proto, n, min] of pools) {
+    if (n !== undefined && (n > MAX_POOL_THREADS || n < min)) {
+      throw outOfRange(`sessionConfig's ${proto}`, `from ${min === 0 ? 0 : 'any negative (inline)'} to ${MAX_POOL_THREADS} threads (TensorFlow starts them all at load and aborts the process when the system refuses one, or on a negative pool size)`, n);
     }
   }
   if (runTimeoutMs > 0 && (applied.interOpParallelismThreads ?? 0) < 0) {

@@ -34,9 +34,12 @@ const SCHEMA = {
             allowSoftPlacement: { type: 'bool', id: 7 },
             logDevicePlacement: { type: 'bool', id: 8 },
             operationTimeoutInMs: { type: 'int64', id: 11 },
+            // Read only, to check what raw sessionConfig bytes ask for (options.ts).
+            sessionInterOpThreadPool: { rule: 'repeated', type: 'ThreadPoolOptionProto', id: 12 },
             isolateSessionState: { type: 'bool', id: 15 },
           },
         },
+        ThreadPoolOptionProto: { fields: { numThreads: { type: 'int32', id: 1 }, globalName: { type: 'string', id: 2 } } },
         Dim: { fields: { size: { type: 'int64', id: 1 }, name: { type: 'string', id: 2 } } },
         TensorShapeProto: {
           fields: {
@@ -220,6 +223,8 @@ export interface SessionConfig {
   operationTimeoutInMs?: number;
   /** Resource variables private to the session, not shared by name on the worker (remote sessions get it). */
   isolateSessionState?: boolean;
+  /** Inter-op pools a run may pick (RunOptions.inter_op_thread_pool); read from raw sessionConfig bytes, never set by tfslice. */
+  sessionInterOpThreadPool?: { numThreads?: number; globalName?: string }[];
   gpuOptions?: {
     perProcessGpuMemoryFraction?: number;
     allowGrowth?: boolean;

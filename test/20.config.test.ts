@@ -95,13 +95,17 @@ t.test('other bad options are TypeErrors or RangeErrors naming the field', async
   await t.rejects(loadModel(dir, { interOpThreads: 1.5 }), { name: 'RangeError', message: /^interOpThreads/ });
   // A NUL ends the path for TensorFlow's C strings: it loaded the directory before the NUL.
   await t.rejects(loadModel('gs://bucket/model'), { name: 'TypeError', message: /^modelPath must be a SavedModel directory path on this machine: tfslice reads models from the local file system, not gs:\/\// });
+  await t.rejects(loadModel(`file://${dir}%00-not-there`), { name: 'TypeError', message: /^modelPath must be a SavedModel directory path \(non-empty, without NUL characters; %00 in a file:\/\/ URL is one\)/ }, '%00 decoded from a file:// URL is a NUL too (found by helper-40)');
   await t.rejects(loadModel(`${dir}\0-not-there`), { name: 'TypeError', message: /^modelPath must be a SavedModel directory path \(non-empty, without NUL characters\)/ });
   await t.rejects(loadModel(dir, { opLibraries: ['/x.so\0'] }), { name: 'TypeError', message: /^opLibraries must be an array of paths to op libraries \(\.so\), without NUL characters/ });
   await t.rejects(loadOpLibrary('/x.so\0y'), { name: 'TypeError', message: /^libraryPath must be a path to a shared library \(without NUL characters\)/ });
   // TensorFlow starts a pool's threads at load: 1e9 crashed the process, 16384 aborted it.
   await t.rejects(loadModel(dir, { intraOpThreads: 1e9 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: /^intraOpThreads must be at most 1024 threads .*got 1000000000$/ });
   await t.rejects(loadModel(dir, { interOpThreads: 1025, isolation: 'process' }), { name: 'RangeError', message: /^interOpThreads must be at most 1024 threads/ });
-  await t.rejects(loadModel(dir, { sessionConfig: encodeConfig({ intraOpParallelismThreads: 5000 }) }), { name: 'RangeError', message: /^sessionConfig's intra_op_parallelism_threads must be at most 1024 threads/ });
+  await t.rejects(loadModel(dir, { sessionConfig: encodeConfig({ intraOpParallelismThreads: 5000 }) }), { name: 'RangeError', message: /^sessionConfig's intra_op_parallelism_threads must be from 0 to 1024 threads/ });
+  // session_inter_op_thread_pool: 5000 started 5000 threads; -5000 aborted the process (a CHECK; found by helper-40).
+  await t.rejects(loadModel(dir, { sessionConfig: encodeConfig({ sessionInterOpThreadPool: [{ numThreads: 5000 }] }) }), { name: 'RangeError', message: /^sessionConfig's session_inter_op_thread_pool\[0\]\.num_threads must be from 0 to 1024 threads/ });
+  await t.rejects(loadModel(dir, { sessionConfig: encodeConfig({ sessionInterOpThreadPool: [{ numThreads: 2 }, { numThreads: -5000 }] }), isolation: 'process' }), { name: 'RangeError', message: /^sessionConfig's session_inter_op_thread_pool\[1\]\.num_threads must be from 0 to 1024 threads .*got -5000$/ });
   await t.rejects(loadModel(dir, { gpuDevice: -1 }), { name: 'RangeError', message: /^gpuDevice/ });
   await t.rejects(loadModel(dir, { tags: [''] }), { name: 'TypeError', message: /^tags must be an array of non-empty strings \(\[\] for the empty tag-set\)/ });
   await t.rejects(loadModel(dir, { opLibraries: 'x.so' as unknown as string[] }), { name: 'TypeError', message: /^opLibraries must be an array of paths to op libraries/ });

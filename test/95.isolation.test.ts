@@ -76,6 +76,14 @@ t.test('dispose({ killAfterMs }): a host whose run never ends is killed, and the
   t.ok(ms >= 450 && ms < 5000, `dispose() resolved after ${ms} ms`);
   t.match(await run, { name: 'ModelDisposedError', code: 'MODEL_DISPOSED', message: /was disposed with this run still executing after 500 ms \(dispose's killAfterMs\): its host process was killed/ });
   t.ok(await gone(pid), 'the host is gone');
+  // A limit given after a plain dispose() applies too (it was ignored; found by helper-40).
+  const again = await loadModel(fixture('runaway').dir, { isolation: 'process' });
+  const stuck = again.run({ x: 1 }, { signature: 'forever' }).catch((e: unknown) => e);
+  await new Promise((r) => setTimeout(r, 300));
+  const plain = again.dispose();
+  await again.dispose({ killAfterMs: 300 });
+  await plain;
+  t.match(await stuck, { code: 'MODEL_DISPOSED' }, 'dispose(), then dispose({ killAfterMs }): the host is killed');
   const quick = await loadModel(fixture('tiny').dir, { isolation: 'process' });
   const out = quick.run({ x: quick.alloc('float32', [1, 4]) });
   await quick.dispose({ killAfterMs: 10_000 });

@@ -718,5 +718,9 @@ t.test("TensorProto's and InferTensorContents' numeric fields: typed arrays, rea
   const fillOf = (size: number) => ({ dtype: 1, tensor_shape: { dim: [{ size }] }, float_val: [1] });
   t.equal(predictFeeds({ inputs: { a: fillOf(MAX_FILLED_ELEMENTS + 1) } }).a!.size, MAX_FILLED_ELEMENTS + 1, 'one value fills 1 Mi elements');
   t.throws(() => predictFeeds({ inputs: { a: fillOf(600_000), b: fillOf(600_000) } }),
-    { code: 'INVALID_ARGUMENT', message: /^input 'b': shape \[600000\] has 600000 elements but float_val gives 1; tfslice fills in at most 1048576 elements per request from fewer values: send every value \(or tensor_content\)$/ }, 'two inputs share the bound');
+    { code: 'INVALID_ARGUMENT', message: /^input 'b': shape \[600000\] has 600000 elements but float_val gives 1; tfslice fills in at most 1048576 elements \(4 MiB of strings\) per request from fewer values: send every value \(or tensor_content\)$/ }, 'two inputs share the bound');
+  // A string repeated fills in its bytes as often: one 1 MB string in 1000 elements was 1 GB (found by helper-40).
+  const stringFill = (size: number, bytes: number) => ({ dtype: 7, tensor_shape: { dim: [{ size }] }, string_val: [new Uint8Array(bytes)] });
+  t.throws(() => predictFeeds({ inputs: { s: stringFill(1000, 1_000_000) } }), { code: 'INVALID_ARGUMENT', message: /^input 's': shape \[1000\] has 1000 elements but string_val gives 1; tfslice fills in at most/ });
+  t.equal(predictFeeds({ inputs: { s: stringFill(1000, 4000) } }).s!.size, 1000, 'a 4 KB string fills 1000 elements (4 MB)');
 });

@@ -191,7 +191,7 @@ export declare class Model {
      *   reject with MODEL_DISPOSED. Without it a run that never ends holds dispose() (and the
      *   host) for ever, as in-process, where TensorFlow cannot interrupt a run.
      * @throws TypeError/RangeError (ERR_OUT_OF_RANGE) for a bad killAfterMs, or one given for an
-     *   in-process model; the first call's options are the ones that count
+     *   in-process model. A killAfterMs given to a later call (after a plain dispose()) applies too
      */
     dispose(options?: {
         killAfterMs?: number;

@@ -13,6 +13,11 @@ export interface SessionConfig {
     operationTimeoutInMs?: number;
     /** Resource variables private to the session, not shared by name on the worker (remote sessions get it). */
     isolateSessionState?: boolean;
+    /** Inter-op pools a run may pick (RunOptions.inter_op_thread_pool); read from raw sessionConfig bytes, never set by tfslice. */
+    sessionInterOpThreadPool?: {
+        numThreads?: number;
+        globalName?: string;
+    }[];
     gpuOptions?: {
         perProcessGpuMemoryFraction?: number;
         allowGrowth?: boolean;

@@ -127,11 +127,14 @@ export function tensorFromProto(proto: Message, name: string, aligned = true, fi
   // request cannot make the server allocate without limit (the values themselves are bounded
   // by the message size).
   if (values.length < n) {
-    if (n - values.length > fill.left) {
+    // A string repeated fills in its bytes as often: counted as that many 4-byte elements.
+    const last = dtype === 'string' ? ((values[values.length - 1] as Uint8Array | undefined)?.byteLength ?? 0) : 0;
+    const cost = (n - values.length) * Math.max(1, Math.ceil(last / 4));
+    if (cost > fill.left) {
       throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] has ${n} elements but ${valueField(dtype)} gives ${values.length}; ` +
-        `tfslice fills in at most ${MAX_FILLED_ELEMENTS} elements per request from fewer values: send every value (or tensor_content)`);
+        `tfslice fills in at most ${MAX_FILLED_ELEMENTS} elements (4 MiB of strings) per request from fewer values: send every value (or tensor_content)`);
     }
-    fill.left -= n - values.length;
+    fill.left -= cost;
   }
   if (dtype === 'string') {
     const items: Uint8Array[] = new Array(n);
