@@ -427,7 +427,9 @@ async function explainLoadError(error: unknown, exportDir: string, target = ''):
     try {
       const metaGraphs = decodeSavedModel(await readFile(path.join(exportDir, 'saved_model.pb')));
       const sets = metaGraphs.map((m) => tagSet(m.tags));
-      error.message += `\nThe tag-sets in ${exportDir} are: ${sets.join(', ') || '(none)'}; pass one as loadModel(path, { tags: ${sets[0] ?? "['serve']"} }).`;
+      error.message += sets.length === 0
+        ? `\n${exportDir}/saved_model.pb holds no meta graph at all: it is not a usable SavedModel; export the model again.`
+        : `\nThe tag-sets in ${exportDir} are: ${sets.join(', ')}; pass one as loadModel(path, { tags: ${sets[0]} }).`;
     } catch {
       // An unreadable saved_model.pb: TensorFlow's message stands alone.
     }

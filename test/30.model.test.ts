@@ -197,6 +197,11 @@ t.test('tags that do not exist: the error lists the tag-sets that do', async (t)
   t.type(error, NotFoundError);
   t.match(error, { code: 'NOT_FOUND', message: /Could not find meta graph def matching supplied tags: \{ (serve gpu|gpu serve) \}/ });
   t.match(error, { message: /The tag-sets in .*tiny.* are: \['serve'\]; pass one as loadModel\(path, \{ tags: \['serve'\] \}\)/ });
+  // A saved_model.pb with no meta graph suggested the tags that had just failed (found by helper-40).
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-nometa-'));
+  t.teardown(() => fs.rmSync(empty, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(empty, 'saved_model.pb'), Buffer.from([0x08, 0x01]));
+  await t.rejects(loadModel(empty, { opPolicy: 'none' }), { code: 'NOT_FOUND', message: /saved_model\.pb holds no meta graph at all: it is not a usable SavedModel; export the model again\.$/ });
 });
 
 t.test("TF1 reference dtypes (TensorFlow Serving's saved_model_counter): listed and returned as their base dtype", async (t) => {
