@@ -84,10 +84,17 @@ t.test('dispose({ killAfterMs }): a host whose run never ends is killed, and the
   await again.dispose({ killAfterMs: 300 });
   await plain;
   t.match(await stuck, { code: 'MODEL_DISPOSED' }, 'dispose(), then dispose({ killAfterMs }): the host is killed');
-  const quick = await loadModel(fixture('tiny').dir, { isolation: 'process' });
-  const out = quick.run({ x: quick.alloc('float32', [1, 4]) });
-  await quick.dispose({ killAfterMs: 10_000 });
-  t.ok((await out).y, 'runs that end in time end as usual, and dispose() does not wait for the limit');
+  // A run that has started (300 ms after run(), as above) and ends well within the limit.
+  const slow = await loadModel(fixture('slow').dir, { isolation: 'process' });
+  const n = await slowN(slow, 800);
+  const out = slow.run({ n: new Tensor('int32', new Int32Array([n]), []) }).catch((e: unknown) => e);
+  await new Promise((r) => setTimeout(r, 300));
+  const disposing = Date.now();
+  await slow.dispose({ killAfterMs: 10_000 });
+  const waited = Date.now() - disposing;
+  t.ok(waited < 8000, `dispose() resolved after ${waited} ms, when the run ended, not at the 10 s limit`);
+  const ended = await out;
+  t.ok(!(ended instanceof Error) && (ended as Record<string, unknown>).y, `a run that ends in time ends as usual (${String(ended instanceof Error ? ended.message : 'outputs')})`);
   const local = await loadModel(fixture('tiny').dir);
   await t.rejects(local.dispose({ killAfterMs: 5 }), { name: 'TypeError', message: /^killAfterMs must be absent for a model in this process/ });
   await t.rejects(local.dispose({ killAfterMs: -1 } as never), { name: 'RangeError' });
