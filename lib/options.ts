@@ -204,6 +204,9 @@ function poolThreads(field: string, value: unknown, min: number): number {
   return n;
 }
 
+/** @internal A URI's scheme (`s3` of `s3://bucket/m`), at the start of a path given as one. */
+export const URI_SCHEME = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//;
+
 /**
  * @internal A directory path given by a user (a model's path, a manager's basePath), absolute: a
  * `file://` URL becomes its path; another URI (s3://, gs://, hdfs://, http://) is refused, since
@@ -214,7 +217,7 @@ function poolThreads(field: string, value: unknown, min: number): number {
  */
 export function localDirectory(field: string, value: unknown, what: string): string {
   if (typeof value !== 'string' || value === '' || value.includes('\0')) throw invalidType(field, `${what} (non-empty, without NUL characters)`, value);
-  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(value)?.[1]?.toLowerCase();
+  const scheme = URI_SCHEME.exec(value)?.[1]?.toLowerCase();
   if (scheme === 'file') {
     let decoded: string;
     try {

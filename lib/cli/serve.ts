@@ -19,6 +19,7 @@ import { type BatchingOptions, resolveBatching } from '../batching';
 import type { OpPolicy } from '../ops';
 import { type ManagedModelConfig, ModelManager, type ModelManagerConfig } from '../manager';
 import { readConfigFile } from '../manager/config';
+import { MAX_POOL_THREADS } from '../options';
 import { BATCHING_FIELDS, parseBatchingParameters } from '../manager/tfs-config';
 import { type AuthOptions, readTokenFile } from '../serve/auth';
 import { UsageError } from './errors';
@@ -110,8 +111,8 @@ function flagBool(value: string): boolean {
 function poolSize(min: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isInteger(n) || n < min || n > 1024) {
-      throw new InvalidArgumentError(`expected a thread count from ${min} to 1024 (0: TensorFlow picks${min < 0 ? '; -1: ops inline on the calling thread' : ''})`);
+    if (value.trim() === '' || !Number.isInteger(n) || n < min || n > MAX_POOL_THREADS) {
+      throw new InvalidArgumentError(`expected a thread count from ${min} to ${MAX_POOL_THREADS} (0: TensorFlow picks${min < 0 ? '; -1: ops inline on the calling thread' : ''})`);
     }
     return n;
   };

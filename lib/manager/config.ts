@@ -10,7 +10,7 @@ import { describe, invalidType, outOfRange } from '../errors';
 import type { Isolation } from '../gpu';
 import type { Feeds } from '../model';
 import type { BatchingOptions } from '../batching';
-import { type LoadOptions, localDirectory, resolveLoadOptions } from '../options';
+import { type LoadOptions, localDirectory, resolveLoadOptions, URI_SCHEME } from '../options';
 import { parseModelServerConfig, withProtoFieldNames } from './tfs-config';
 
 /**
@@ -314,6 +314,6 @@ function resolveAgainst(config: ModelManagerConfig, dir: string): void {
   if (!Array.isArray(models)) return;
   for (const m of models) {
     // A URI is left for resolveManagerConfig to read (a file:// URL) or refuse.
-    if (m !== null && typeof m === 'object' && typeof m.basePath === 'string' && !/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(m.basePath)) m.basePath = path.resolve(dir, m.basePath);
+    if (m !== null && typeof m === 'object' && typeof m.basePath === 'string' && !URI_SCHEME.test(m.basePath)) m.basePath = path.resolve(dir, m.basePath);
   }
 }

@@ -678,11 +678,6 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     closing = true;
     done();
   });
-  app.addHook('onRequest', async (_request, reply) => {
-    if (!closing) return;
-    void reply.code(503).header('connection', 'close').type('application/json').send(errorBody('the server is shutting down; send the request to another replica, or again once it is back'));
-    return reply;
-  });
   const maxConnections = options.maxConnections ?? 4096;
   if (maxConnections > 0) app.server.maxConnections = maxConnections;
   const { auth, ...serving } = options;
@@ -693,8 +688,13 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     // here, the invitation goes out once the token is accepted (authHook).
     app.server.on('checkContinue', (request, response) => app.server.emit('request', request, response));
   }
-  // A path no route has is answered before its body is read; nothing outside the routes parses JSON.
+  // While closing, every request is a 503 in TensorFlow Serving's shape; a path no route has is
+  // answered before its body is read (nothing outside the routes parses JSON). One hook for both.
   app.addHook('onRequest', async (request, reply) => {
+    if (closing) {
+      void reply.code(503).header('connection', 'close').type('application/json').send(errorBody('the server is shutting down; send the request to another replica, or again once it is back'));
+      return reply;
+    }
     if (!request.is404) return;
     notFound(request, reply);
     return reply;
