@@ -54,6 +54,23 @@ export class NotFoundError extends TensorFlowError {
   }
 }
 
+/**
+ * NOT_FOUND from a ModelManager: no model of that name, or no such version of it (`version`
+ * set). `model` and `version` say which, so a server can word it as TensorFlow Serving does
+ * ("Servable not found for request: Latest(name)").
+ */
+export class ServableNotFoundError extends NotFoundError {
+  /** The model name asked for. */
+  readonly model: string;
+  /** The version asked for; undefined when the model itself is unknown. */
+  readonly version: number | undefined;
+  constructor(message: string, model: string, version?: number) {
+    super(message);
+    this.model = model;
+    this.version = version;
+  }
+}
+
 /** No usable libtensorflow; the message lists what was tried and how to fix it. */
 export class LibraryNotFoundError extends TfsliceError {
   declare readonly code: 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE';

@@ -19,7 +19,7 @@ export { type SignatureInfo, type TensorSpec, type CompositeSpec, type OtherDTyp
 export { DTYPES, type DType, type NumericDType, type DataOf, type FeedDataOf, type TypedArray } from './dtypes';
 export { configureRuntime, loadOpLibrary, loadTensorFlow, runtime, type LibrarySource, type Runtime, type RuntimeOptions } from './library';
 export {
-  TfsliceError, TensorFlowError, InvalidArgumentError, NotFoundError, LibraryNotFoundError, ModelDisposedError,
+  TfsliceError, TensorFlowError, InvalidArgumentError, NotFoundError, ServableNotFoundError, LibraryNotFoundError, ModelDisposedError,
   GpuBudgetExceededError, GpuConfigConflictError, ModelCrashedError, type GpuHolder, type ErrorCode, type TensorFlowCode, type TfsliceCode,
 } from './errors';
 export {

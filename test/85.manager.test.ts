@@ -179,8 +179,8 @@ t.test('version policies choose among the numeric directories; runs go to the ne
   }
   t.equal((await mm.predict('specific', feeds)).version, 3, 'the newest of the loaded versions serves');
   t.equal((await mm.predict('all', feeds, { version: 2 })).version, 2, 'or the version asked for');
-  await t.rejects(mm.run('latest', feeds, { version: 3 }), { code: 'NOT_FOUND', message: /model 'latest' has no version 3; it has 10 AVAILABLE/ });
-  await t.rejects(mm.run('nope', feeds), { code: 'NOT_FOUND', message: /no model named "nope"; the models are 'latest', 'latest2', 'specific', 'all'/ });
+  await t.rejects(mm.run('latest', feeds, { version: 3 }), { name: 'ServableNotFoundError', code: 'NOT_FOUND', model: 'latest', version: 3, message: /model 'latest' has no version 3; it has 10 AVAILABLE/ });
+  await t.rejects(mm.run('nope', feeds), { name: 'ServableNotFoundError', code: 'NOT_FOUND', model: 'nope', version: undefined, message: /no model named "nope"; the models are 'latest', 'latest2', 'specific', 'all'/ });
   await t.rejects(mm.run('all', feeds, { version: -1 }), { name: 'RangeError' });
   t.equal(mm.get('all').path, path.join(base, '10'), 'get() returns the newest Model');
 });

@@ -282,6 +282,21 @@ def floats(x):
     x.dtype = tf.DT_FLOAT; x.tensor_shape.dim.add(size=1); x.float_val.append(1)
 out['unknown_model'] = predict('nope', floats)
 out['bad_version'] = predict('half', floats, 9)
+# A readiness idiom of TensorFlow Serving's clients: a predict to a model that does not exist,
+# matched on its exact details.
+dummy = ts.PredictRequest(); dummy.model_spec.name = 'dummy_model'; dummy.model_spec.signature_name = 'serving_default'
+try:
+    call(PREDICT, dummy, ts.PredictResponse)
+    out['dummy_model'] = None
+except grpc.RpcError as e:
+    out['dummy_model'] = e.details() == 'Servable not found for request: Latest(dummy_model)'
+m = ts.GetModelMetadataRequest(); m.model_spec.name = 'nope'; m.metadata_field.append('signature_def')
+out['metadata_unknown'] = failure('/tensorflow.serving.PredictionService/GetModelMetadata', m, ts.GetModelMetadataResponse)
+s = ts.GetModelStatusRequest(); s.model_spec.name = 'nope'
+out['status_unknown'] = failure('/tensorflow.serving.ModelService/GetModelStatus', s, ts.GetModelStatusResponse)
+s = ts.GetModelStatusRequest(); s.model_spec.name = 'half'; s.model_spec.version.value = 9
+out['status_bad_version'] = failure('/tensorflow.serving.ModelService/GetModelStatus', s, ts.GetModelStatusResponse)
+out['v2_unknown'] = failure('/inference.GRPCInferenceService/ModelMetadata', inf.ModelMetadataRequest(name='nope'), inf.ModelMetadataResponse)
 def wrong_dtype(x):
     x.dtype = tf.DT_INT32; x.tensor_shape.dim.add(size=1); x.int_val.append(1)
 out['wrong_dtype'] = predict('half', wrong_dtype)
@@ -355,8 +370,14 @@ req = ts.PredictRequest(); req.model_spec.name = 'half'; floats(req.inputs['x'])
 out['after'] = list(call(PREDICT, req, ts.PredictResponse).outputs['y'].float_val)
 print(json.dumps(out))
 `, server.grpc);
-  t.match(r.unknown_model, ['NOT_FOUND', /no model named "nope"/]);
-  t.match(r.bad_version, ['NOT_FOUND', /version 9/]);
+  // TensorFlow Serving's exact words for a model or version it does not have; KServe v2 keeps tfslice's.
+  t.same(r.unknown_model, ['NOT_FOUND', 'Servable not found for request: Latest(nope)']);
+  t.same(r.bad_version, ['NOT_FOUND', 'Servable not found for request: Specific(half, 9)']);
+  t.equal(r.dummy_model, true, "a client's readiness check on TensorFlow Serving's exact details");
+  t.same(r.metadata_unknown, ['NOT_FOUND', 'Servable not found for request: Latest(nope)']);
+  t.same(r.status_unknown, ['NOT_FOUND', 'Could not find any versions of model nope']);
+  t.same(r.status_bad_version, ['NOT_FOUND', 'Could not find version 9 of model half']);
+  t.match(r.v2_unknown, ['NOT_FOUND', /^no model named "nope"/]);
   t.match(r.wrong_dtype, ['INVALID_ARGUMENT', /expects dtype float32, got int32/]);
   t.match(r.overflow, ['INVALID_ARGUMENT', /multiply past 2\^63-1/]);
   t.match(r.short_content, ['INVALID_ARGUMENT', /tensor_content holds 3 bytes, but shape \[4\] of float32 needs 16/]);
@@ -475,7 +496,7 @@ print(json.dumps(out))
   t.equal(r.reload, 0, 'OK');
   t.same(r.half, [[2, 'END'], [1, 'AVAILABLE']], "half now serves only version 1 ('specific')");
   t.equal(r.tiny, 3, 'a new model serves (its relative base_path read against the server\'s working directory)');
-  t.match(r.ints, ['NOT_FOUND', /no model named "ints"/], 'a model left out is gone');
+  t.same(r.ints, ['NOT_FOUND', 'Servable not found for request: Latest(ints)'], 'a model left out is gone');
   t.match(r.bad, ['INVALID_ARGUMENT', /model_platform "pytorch" is not served by tfslice/]);
   t.match(r.dup, ['INVALID_ARGUMENT', /^config\.model_config_list\.config\[1\]\.name must be unique, got "half"$/], "the request's own field names, not the ModelManager's");
 });

@@ -32,6 +32,18 @@ export declare class NotFoundError extends TensorFlowError {
         cause?: unknown;
     });
 }
+/**
+ * NOT_FOUND from a ModelManager: no model of that name, or no such version of it (`version`
+ * set). `model` and `version` say which, so a server can word it as TensorFlow Serving does
+ * ("Servable not found for request: Latest(name)").
+ */
+export declare class ServableNotFoundError extends NotFoundError {
+    /** The model name asked for. */
+    readonly model: string;
+    /** The version asked for; undefined when the model itself is unknown. */
+    readonly version: number | undefined;
+    constructor(message: string, model: string, version?: number);
+}
 /** No usable libtensorflow; the message lists what was tried and how to fix it. */
 export declare class LibraryNotFoundError extends TfsliceError {
     readonly code: 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE';

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
-import { CRASHED_ADVICE, describe, InvalidArgumentError, invalidType, ModelCrashedError, NotFoundError, outOfRange, TensorFlowError } from '../errors';
+import { CRASHED_ADVICE, describe, InvalidArgumentError, invalidType, ModelCrashedError, NotFoundError, outOfRange, ServableNotFoundError, TensorFlowError } from '../errors';
 import { loadModel, type Feeds, type Model, RUN_OPTIONS } from '../model';
 import type { Tensor } from '../tensor';
 import { type ManagedModelConfig, type ModelManagerConfig, readConfigFile, type Resolved, type ResolvedModel, resolveManagerConfig } from './config';
@@ -127,7 +127,7 @@ export class ModelManager {
       if (wanted.has(name)) continue;
       for (const waiter of m.waiters) {
         clearTimeout(waiter.timer);
-        waiter.reject(new NotFoundError(`model '${name}' was removed from the configuration`));
+        waiter.reject(new ServableNotFoundError(`model '${name}' was removed from the configuration`, name));
       }
       m.waiters.clear();
       work.push(this.#exclusive(m, async () => {
@@ -298,7 +298,7 @@ export class ModelManager {
       this.#checkVersion(version);
       // A version a load(name, version) is bringing in (still in its settle check, not listed
       // yet) is unloaded once that load ends: the calls apply in order.
-      if (!m.versions.has(version) && !m.loading.has(version)) throw new NotFoundError(`model '${name}' has no version ${version}; it has ${describeVersions(m)}`);
+      if (!m.versions.has(version) && !m.loading.has(version)) throw new ServableNotFoundError(`model '${name}' has no version ${version}; it has ${describeVersions(m)}`, name, version);
       m.excluded.add(version);
     }
     await this.#exclusive(m, async () => {
@@ -643,7 +643,7 @@ export class ModelManager {
 
   #model(name: string): Managed {
     const m = typeof name === 'string' ? this.#models.get(name) : undefined;
-    if (!m) throw new NotFoundError(`no model named ${describe(name)}; the models are ${this.names.map((n) => `'${n}'`).join(', ')}`);
+    if (!m) throw new ServableNotFoundError(`no model named ${describe(name)}; the models are ${this.names.map((n) => `'${n}'`).join(', ')}`, String(name));
     return m;
   }
 

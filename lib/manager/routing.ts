@@ -4,7 +4,7 @@
  * queueTimeoutMs); every routed run is counted on its version (inflight), which is not disposed
  * until its count is back to zero. Lifecycle (manager.ts) calls settle() whenever a state changes.
  */
-import { NotFoundError } from '../errors';
+import { ServableNotFoundError } from '../errors';
 import { describeVersions, type Entry, type Managed, unavailable, type Waiter } from './state';
 
 /** @internal The newest AVAILABLE version. */
@@ -30,7 +30,7 @@ export function route(m: Managed, version: number | undefined, stopped: boolean)
   const entry = m.versions.get(version);
   if (entry?.state === 'AVAILABLE') return entry;
   if (entry?.state === 'START' || entry?.state === 'LOADING' || m.loading.has(version) || (!entry && m.busy > 0)) return null;
-  if (!entry) return new NotFoundError(`model '${name}' has no version ${version}; it has ${describeVersions(m)}`);
+  if (!entry) return new ServableNotFoundError(`model '${name}' has no version ${version}; it has ${describeVersions(m)}`, name, version);
   return unavailable(`version ${version} of model '${name}' is ${entry.state}${entry.error ? `: ${entry.error.message}` : ''}`);
 }
 

@@ -30,7 +30,7 @@ import { asBuffer, Codec, codecOptions, fromWire, lazySignal, taskFailure, tenso
 import { cutShort, partialInputsError, signatureLimits } from './limits';
 import { modelLabel, type ServerMetrics, type ServingApi } from './metrics';
 import { notReadyReason, statusVersions, useTimed, V2_EXTENSIONS, VERSION, withDeadline } from './server';
-import { describeError } from './status';
+import { describeError, servingError } from './status';
 import {
   decodeMessage, examplesMessage, type ExamplesRun, inferFeeds, inferHead, type Int64, type Message, modelSpecOf, predictAliases, predictFeeds, PROTO_DIR as protoDir, protos, serializedExamples,
   tensorToProto, toNumber, versionOf,
@@ -322,7 +322,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       count('OK');
       callback(null, response);
     }, (error: unknown) => {
-      const { status, code } = grpcError(error);
+      const { status, code } = grpcError(api.startsWith('grpc_v2_') ? error : servingError(error));
       count(code);
       callback(status);
     });

@@ -22,7 +22,7 @@ import { type Body, BodyChunks, bodyParser, contiguous } from './body';
 import { asBuffer, Codec, codecOptions, inputsOf, jsonWeight, lazySignal } from './codec';
 import { cutShort, partialInputsError, signatureLimits } from './limits';
 import { parseJson } from './json';
-import { describeError, statusOf } from './status';
+import { describeError, servingError, statusOf } from './status';
 import { type AuthOptions, BearerAuth } from './auth';
 import { modelLabel, ServerMetrics, type ServingApi } from './metrics';
 import {
@@ -223,10 +223,13 @@ export class Deadline {
  * @throws NOT_FOUND for an unknown model or version; INVALID_ARGUMENT for an unknown label
  */
 export function statusVersions(manager: ModelManager, t: { name: string; version?: number; label?: string }): readonly VersionStatus[] {
-  const status = manager.status(t.name);
+  // TensorFlow Serving's words (get_model_status_impl.cc) for a model it does not know as for one
+  // with no such version.
+  const known = manager.names.includes(t.name);
+  const status = known ? manager.status(t.name) : { versions: [] };
   let version = t.version;
   if (version === undefined && t.label !== undefined) {
-    version = manager.versionOfLabel(t.name, t.label);
+    version = known ? manager.versionOfLabel(t.name, t.label) : undefined;
     if (version === undefined) throw new InvalidArgumentError(`Unrecognized servable version label: ${t.label}`);
   }
   const versions = version === undefined ? status.versions : status.versions.filter((v) => v.version === version);
@@ -323,7 +326,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         if (result.header !== undefined) reply.header(HEADER_LENGTH, String(result.header));
         return send(reply, outcome, started, 200, result.body, 'OK', result.type);
       } catch (error) {
-        const { code, message } = describeError(error);
+        const { code, message } = describeError(outcome.api.startsWith('v2_') ? error : servingError(error));
         if (code === 'INTERNAL' && !(error instanceof TensorFlowError)) logFailure(request, error);
         const status = code.startsWith('HTTP_') ? Number(code.slice(5)) : httpStatus(code);
         return send(reply, outcome, started, status, errorBody(message), code);

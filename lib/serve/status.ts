@@ -3,6 +3,7 @@
  * error's code and message as a client sees them. Apart from server.ts so that the codec threads
  * (codec-worker.ts), which do not load fastify, report errors as the event loop does.
  */
+import { NotFoundError, ServableNotFoundError } from '../errors';
 import { JsonSyntaxError } from './json';
 
 /** HTTP status by TensorFlow status code, as TensorFlow Serving maps them (http_server.cc ToHTTPStatusCode); tfslice's codes beside. */
@@ -37,4 +38,17 @@ export function describeError(error: unknown): { code: string; message: string }
     if (typeof status === 'number' && status >= 400 && status < 500) return { code: `HTTP_${status}`, message: error.message };
   }
   return { code: 'INTERNAL', message: 'internal error (see the server log)' };
+}
+
+/**
+ * @internal An error for an API of TensorFlow Serving's (REST /v1, gRPC tensorflow.serving.*): a
+ * ModelManager's NOT_FOUND for a model or version it does not have, in TensorFlow Serving's words
+ * (its ServingMap: "Servable not found for request: Latest(name)", or "Specific(name, version)"),
+ * which clients match on: health checks that post to a model that does not exist, for one. Any
+ * other error as it is. KServe v2 keeps tfslice's wording.
+ */
+export function servingError(error: unknown): unknown {
+  if (!(error instanceof ServableNotFoundError)) return error;
+  const request = error.version === undefined ? `Latest(${error.model})` : `Specific(${error.model}, ${error.version})`;
+  return new NotFoundError(`Servable not found for request: ${request}`);
 }
