@@ -327,7 +327,7 @@ void Completions::Dropped(Job& job) {
 }
 
 Completions::Completions(Napi::Env env) : env_(env) {
-  poller_ = std::make_unique<LoopPoller>(env);
+  poller_ = std::make_unique<LoopPoller>(env, static_cast<PollTarget*>(this));
   Napi::Object resource = Napi::Object::New(env);
   NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, resource, 1, &resource_));
   NAPI_THROW_IF_FAILED_VOID(env, napi_async_init(env, resource, Napi::String::New(env, "tfslice:run"), &context_));
@@ -371,12 +371,28 @@ void Completions::Finish(std::unique_ptr<Job> job) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (closed_) return;  // the environment is gone: nobody awaits; the job is freed here
   finished_.push_back(std::move(job));
-  if (finished_.size() == 1) uv_async_send(static_cast<uv_async_t*>(async_));
+  if (finished_.size() > 1) return;
+  any_finished_.store(true, std::memory_order_release);
+  // A polling loop takes it on its next pass (Take); a sleeping one must be woken.
+  if (!watched_) uv_async_send(static_cast<uv_async_t*>(async_));
+}
+
+bool Completions::Take() {
+  if (!any_finished_.load(std::memory_order_acquire)) return false;
+  Drain();
+  return true;
+}
+
+void Completions::Watch(bool on) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  watched_ = on;
+  // Finished while watched, not yet taken: the loop's wake-up that Finish() left out.
+  if (!on && !finished_.empty() && !closed_) uv_async_send(static_cast<uv_async_t*>(async_));
 }
 
 void Completions::OnAsync(void* self) { static_cast<Completions*>(self)->Drain(); }
 
-LoopPoller::LoopPoller(Napi::Env env) {
+LoopPoller::LoopPoller(Napi::Env env, PollTarget* target) : target_(target) {
   uv_loop_t* loop = nullptr;
   NAPI_THROW_IF_FAILED_VOID(env, napi_get_uv_event_loop(env, reinterpret_cast<struct uv_loop_s**>(&loop)));
   auto* idle = static_cast<uv_idle_t*>(std::malloc(uv_handle_size(UV_IDLE)));
@@ -401,6 +417,7 @@ bool LoopPoller::Begin(uint32_t expected_micros) {
   deadline_ = std::chrono::steady_clock::now() + std::chrono::microseconds(limit);
   if (!active_) {
     active_ = true;
+    if (target_ != nullptr) target_->Watch(true);
     uv_idle_start(static_cast<uv_idle_t*>(idle_), [](uv_idle_t* handle) {
       static_cast<LoopPoller*>(uv_handle_get_data(reinterpret_cast<uv_handle_t*>(handle)))->Tick();
     });
@@ -411,6 +428,8 @@ bool LoopPoller::Begin(uint32_t expected_micros) {
 void LoopPoller::Tick() {
   // Awaited longer than it took last time: wait asleep after all.
   if (std::chrono::steady_clock::now() > deadline_) Done();
+  // What arrived is taken here, without the loop's wake-up.
+  else if (target_ != nullptr && target_->Take()) return;
   // Room for a woken runner queued on this CPU (Completions::Submit), until it has taken the job.
   else if (yield_ && Pool::Get().Queued() > 0) sched_yield();
 }
@@ -419,6 +438,7 @@ void LoopPoller::Done() {
   if (!active_) return;
   active_ = false;
   uv_idle_stop(static_cast<uv_idle_t*>(idle_));
+  if (target_ != nullptr) target_->Watch(false);
 }
 
 void SetBusyPollMicros(uint32_t micros) { g_busy_poll_micros.store(micros, std::memory_order_relaxed); }
@@ -429,6 +449,7 @@ void Completions::Drain() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     jobs.swap(finished_);
+    any_finished_.store(false, std::memory_order_relaxed);
   }
   if (jobs.empty()) return;
   Napi::Env env(env_);
