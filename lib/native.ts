@@ -121,6 +121,14 @@ export interface NativeStats {
   callerRuns: number;
   pooledRuns: number;
   /**
+   * Runs of short plans (last run within the busy-poll limit) that, on a host whose cores the
+   * runners executing already take (all but the JS thread's), waited for a busy runner instead
+   * of waking another; and those of them that got a runner of their own after all, because the
+   * runs ahead took longer than the event loop's poll for them (native/runner.cc, Deferrable).
+   */
+  deferredRuns: number;
+  rescuedRuns: number;
+  /**
    * The addon's threads (runners, free thread) that allocate from glibc's main malloc arena,
    * the main JS thread's. 0 unless the addon was loaded after the process had used up glibc's
    * arenas (8 per core) or MALLOC_ARENA_MAX is small: such a runner contends with the JS thread

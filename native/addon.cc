@@ -353,6 +353,8 @@ Napi::Value Addon::Stats(const Napi::CallbackInfo& info) {
   out.Set("threadsOnMainArena", Napi::Number::New(env, static_cast<double>(ThreadsOnMainArena())));
   out.Set("callerRuns", Napi::Number::New(env, static_cast<double>(CallerRuns())));
   out.Set("pooledRuns", Napi::Number::New(env, static_cast<double>(PooledRuns())));
+  out.Set("deferredRuns", Napi::Number::New(env, static_cast<double>(DeferredRuns())));
+  out.Set("rescuedRuns", Napi::Number::New(env, static_cast<double>(RescuedRuns())));
   return out;
 }
 

@@ -46,6 +46,8 @@ int64_t NowNanos() {
 
 std::atomic<uint32_t> g_busy_poll_micros{kDefaultBusyPollMicros};
 std::atomic<uint32_t> g_on_main_arena{0};
+std::atomic<uint64_t> g_deferred_runs{0};
+std::atomic<uint64_t> g_rescued_runs{0};
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -56,6 +58,8 @@ inline void CpuRelax() {
 }
 
 class Pool {
+  struct Sleeper;
+
  public:
   static Pool& Get() {
     // Never destroyed: runner threads may be blocked at exit.
@@ -63,25 +67,49 @@ class Pool {
     return *pool;
   }
 
-  // Returns true when it woke a sleeping runner for the task (none was spinning).
-  bool Submit(Task task) {
+  enum class Taken { kByRunner, kWoke, kDeferred };
+
+  // Queues the task: a spinning runner takes it, or it wakes a sleeping one (kWoke), or it waits
+  // for a busy runner to take it when that one's job ends (kDeferred: see Deferrable).
+  Taken Submit(Task task) {
     Sleeper* wake = nullptr;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (busy_.load(std::memory_order_relaxed) > 0 || !queue_.empty()) NoteOverlap();
+      bool defer = task.short_plan && Deferrable();
       queue_.push_back(std::move(task));
       queued_.fetch_add(1, std::memory_order_release);
-      // A spinning runner takes one job by itself. Otherwise the runner that went to
-      // sleep last wakes: its arena holds the memory the last outputs freed, and its
-      // caches are warm (a FIFO wake-up would rotate through all of them).
-      if (!sleepers_.empty() && queue_.size() > (spinning_.load(std::memory_order_acquire) ? 1u : 0u)) {
-        wake = sleepers_.back();
-        sleepers_.pop_back();
-        wake->woken = true;
+      if (defer) {
+        g_deferred_runs.fetch_add(1, std::memory_order_relaxed);
+        return Taken::kDeferred;
       }
+      if (busy_.load(std::memory_order_relaxed) > 0 || queue_.size() > 1) NoteOverlap();
+      wake = PickSleeper();
     }
-    if (wake != nullptr) wake->cv.notify_one();
-    return wake != nullptr;
+    if (wake == nullptr) return Taken::kByRunner;
+    wake->cv.notify_one();
+    return Taken::kWoke;
+  }
+
+  // A short job left queued (Deferrable) gets a runner of its own after all, when the loop
+  // stops polling for it: the runs ahead of it took longer than their plans' last runs.
+  void WakeForQueued() {
+    if (Queued() == 0) return;
+    std::vector<Sleeper*> wake;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      // A runner for each job left waiting, but for those a spinner or a runner woken already
+      // (and not yet started) will take.
+      int want = static_cast<int>(queue_.size()) - (spinning_.load(std::memory_order_acquire) ? 1 : 0) - waking_;
+      while (static_cast<int>(wake.size()) < want && !sleepers_.empty()) {
+        wake.push_back(sleepers_.back());
+        sleepers_.pop_back();
+        wake.back()->woken = true;
+        ++waking_;
+      }
+      if (!wake.empty()) NoteOverlap();
+      g_rescued_runs.fetch_add(wake.size(), std::memory_order_relaxed);
+    }
+    for (Sleeper* sleeper : wake) sleeper->cv.notify_one();
   }
 
   // At process exit: no job starts any more; returns the number of jobs still executing once
@@ -121,32 +149,81 @@ class Pool {
     }
   }
 
+  // Under mutex_: a spinning runner takes one job by itself. Otherwise the runner that went to
+  // sleep last wakes: its arena holds the memory the last outputs freed, and its caches are
+  // warm (a FIFO wake-up would rotate through all of them). Null when none is to be woken.
+  Sleeper* PickSleeper() {
+    if (sleepers_.empty() || static_cast<int>(queue_.size()) <= (spinning_.load(std::memory_order_acquire) ? 1 : 0) + waking_) return nullptr;
+    Sleeper* wake = sleepers_.back();
+    sleepers_.pop_back();
+    wake->woken = true;
+    ++waking_;
+    return wake;
+  }
+
+  // Under mutex_: whether a short job (the loop polls for it) may wait for a busy runner instead
+  // of waking another: when the runners executing now leave no core but the JS thread's, and
+  // each executes (or is about to take) a short job that started within the busy-poll limit.
+  // Short runs side by side
+  // with the JS thread on too few cores contend for them (on 2 vCPUs, two tiny runs in flight
+  // with parallel runs allowed made 0.54-0.87x the calls of one); one runner taking them in
+  // turn while the loop polls made 1.3-1.8x. A run that then takes long is not waited for
+  // beyond the poll (WakeForQueued).
+  bool Deferrable() {
+    // Runners executing, and jobs queued that a runner is about to take (woken or spinning).
+    int taken = busy_.load(std::memory_order_relaxed) + static_cast<int>(queue_.size());
+    if (taken == 0 || taken < cores_ - 1) return false;
+    for (const Task& ahead : queue_) {
+      if (!ahead.short_plan) return false;
+    }
+    int64_t limit = static_cast<int64_t>(g_busy_poll_micros.load(std::memory_order_relaxed)) * 1000;
+    int64_t now = NowNanos();
+    for (const Sleeper* runner : runners_) {
+      if (runner->since == 0) continue;
+      if (!runner->short_job || now - runner->since > limit) return false;
+    }
+    return true;
+  }
+
   // Under mutex_: takes the next task and counts its runner busy; false when none, or when the
   // process is exiting.
-  bool Pop(Task& task) {
+  bool Pop(Task& task, Sleeper& me) {
     if (stopping_ || queue_.empty()) return false;
     task = std::move(queue_.front());
     queue_.pop_front();
     queued_.fetch_sub(1, std::memory_order_relaxed);
     busy_.fetch_add(1, std::memory_order_relaxed);
+    Started(me, task);
     return true;
   }
 
-  // Waits awake for a job while nothing else runs; false when none came.
-  bool Spin(Task& task) {
+  // Under mutex_: what `me` executes now (Deferrable reads it), or that it executes nothing.
+  static void Started(Sleeper& me, const Task& task) {
+    me.since = NowNanos();
+    me.short_job = task.short_plan;
+  }
+  static void Ended(Sleeper& me) { me.since = 0; }
+
+  // Makes this runner the one that spins, when spinning is allowed now and no other runner
+  // spins; true if it did.
+  bool ClaimSpin() {
     bool expected = false;
     // busyPollMicros 0: nothing spins, here or in the event loop.
-    if (g_busy_poll_micros.load(std::memory_order_relaxed) == 0 || busy_.load(std::memory_order_relaxed) > 0 || Overlapping() ||
-        !spinning_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
-      return false;
-    }
+    return g_busy_poll_micros.load(std::memory_order_relaxed) != 0 && busy_.load(std::memory_order_relaxed) == 0 && !Overlapping() &&
+           spinning_.compare_exchange_strong(expected, true, std::memory_order_acq_rel);
+  }
+
+  // Waits awake for a job while nothing else runs (`claimed`: ClaimSpin() made this runner the
+  // spinner already); false when none came.
+  bool Spin(Task& task, Sleeper& me, bool claimed) {
+    if (!claimed && !ClaimSpin()) return false;
     auto deadline = std::chrono::steady_clock::now() + kSpin;
     bool got = false;
     while (!got && busy_.load(std::memory_order_relaxed) == 0 && std::chrono::steady_clock::now() < deadline) {
       for (int i = 0; i < 64 && queued_.load(std::memory_order_acquire) == 0; ++i) CpuRelax();
       if (queued_.load(std::memory_order_acquire) > 0) {
         std::lock_guard<std::mutex> lock(mutex_);
-        got = Pop(task);
+        got = Pop(task, me);
         // Under the lock: a Submit() that follows must see no spinner, and wake a sleeper.
         if (got) spinning_.store(false, std::memory_order_release);
       }
@@ -158,14 +235,20 @@ class Pool {
 
   void Loop() {
     Sleeper me;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      runners_.push_back(&me);
+    }
+    bool claimed = false;
     for (;;) {
       Task task;
-      if (!Spin(task)) {
+      if (!Spin(task, me, claimed)) {
         std::unique_lock<std::mutex> lock(mutex_);
-        while (!Pop(task)) {
+        while (!Pop(task, me)) {
           me.woken = false;
           sleepers_.push_back(&me);
           me.cv.wait(lock, [&me] { return me.woken; });
+          --waking_;
         }
       }
       // A job that holds a slot of its gate hands it, and this runner, to the next job
@@ -178,7 +261,15 @@ class Pool {
         Task next;
         bool more = task.holds_slot && task.job->gate()->Leave(next);
         bool stop = more && stopping_.load(std::memory_order_acquire);
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          if (more && !stop) Started(me, next);
+          else Ended(me);
+        }
         if (!more || stop) busy_.fetch_sub(1, std::memory_order_relaxed);
+        // The spinner for the caller's next run is chosen before the caller learns of this one:
+        // a run submitted at once then finds this runner spinning instead of waking a sleeper.
+        claimed = !more && ClaimSpin();
         task.completions->Finish(std::move(task.job));
         if (!more) break;
         if (stop) {
@@ -190,15 +281,20 @@ class Pool {
     }
   }
 
-  // A runner asleep, waiting for Submit() to pick it.
+  // A runner: asleep, waiting for Submit() to pick it, or what it executes (under mutex_).
   struct Sleeper {
     std::condition_variable cv;
     bool woken = false;
+    int64_t since = 0;       // when its job started (NowNanos); 0: none
+    bool short_job = false;  // that job's plan is short (Task::short_plan)
   };
 
   std::mutex mutex_;
   std::deque<Task> queue_;
   std::vector<Sleeper*> sleepers_;  // the last to fall asleep at the back
+  std::vector<Sleeper*> runners_;   // every runner
+  int waking_ = 0;                  // runners woken that have not taken a job yet
+  const int cores_ = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   std::atomic<int> queued_{0};
   std::atomic<int> busy_{0};
   std::atomic<bool> spinning_{false};
@@ -268,7 +364,7 @@ std::vector<Task> Gate::Open() {
   return tasks;
 }
 
-void Requeue(Task task) { Pool::Get().Submit(std::move(task)); }
+void Requeue(Task task) { (void)Pool::Get().Submit(std::move(task)); }
 
 namespace {
 // The addon's threads that have taken their arena (NoteThreadArena).
@@ -309,6 +405,8 @@ void NoteThreadArena() {
 }
 
 uint32_t ThreadsOnMainArena() { return g_on_main_arena.load(std::memory_order_relaxed); }
+uint64_t DeferredRuns() { return g_deferred_runs.load(std::memory_order_relaxed); }
+uint64_t RescuedRuns() { return g_rescued_runs.load(std::memory_order_relaxed); }
 
 void StopForExit(int code) {
   int executing = Pool::Get().Stop(std::chrono::milliseconds(kExitWaitMillis));
@@ -349,17 +447,26 @@ Completions::~Completions() = default;
 
 void Completions::Submit(std::unique_ptr<Job> job, uint32_t expected_micros) {
   if (in_flight_++ == 0) uv_ref(Handle(async_));
-  if (in_flight_ > 1) Pool::NoteOverlap();
-  // Only a lone run, and not just after others overlapped: runner threads need the cores.
-  if (in_flight_ == 1 && !Pool::Overlapping() && poller_->Begin(expected_micros)) {
+  // Not just after runs executed side by side (Pool::Submit notes it): runner threads need the
+  // cores then. Runs in flight that wait at their gate for the one executing need no other core.
+  if (!Pool::Overlapping() && poller_->Begin(expected_micros)) {
     job->polled_ = true;
     ++polled_;
   }
+  Job* raw = job.get();  // valid until this thread settles it (Drain)
   Task task{std::move(job), shared_from_this()};
+  task.short_plan = expected_micros != 0 && expected_micros <= BusyPollMicros();
   Gate* gate = task.job->gate();
   if (gate != nullptr && !gate->Enter(task)) return;  // waits at its gate: a runner that finishes starts it
   bool polled = polled_ > 0;
-  bool woke = Pool::Get().Submit(std::move(task));
+  Pool::Taken taken = Pool::Get().Submit(std::move(task));
+  // Left for the busy runner: no run executes beside it, so the loop may poll, whatever ran side
+  // by side before (the poll's end hands the job a runner of its own if it still waits).
+  if (taken == Pool::Taken::kDeferred && !raw->polled_ && poller_->Begin(expected_micros, true)) {
+    raw->polled_ = true;
+    ++polled_;
+  }
+  bool woke = taken == Pool::Taken::kWoke;
   // A runner woken from sleep is often queued on this thread's own CPU (the kernel puts a
   // wakee beside its waker), where the polling loop would keep it waiting: until a runner has
   // taken the job, the poll yields the CPU on each pass. A spinning runner needs no such room.
@@ -379,8 +486,17 @@ void Completions::Finish(std::unique_ptr<Job> job) {
 
 bool Completions::Take() {
   if (!any_finished_.load(std::memory_order_acquire)) return false;
-  Drain();
+  SafeDrain();
   return true;
+}
+
+void Completions::SafeDrain() {
+  try {
+    Drain();
+  } catch (const Napi::Error&) {
+    // JS can no longer run (a worker_thread being terminated, its loop still turning): nobody
+    // awaits these jobs. An exception must not leave a libuv callback.
+  }
 }
 
 void Completions::Watch(bool on) {
@@ -390,7 +506,7 @@ void Completions::Watch(bool on) {
   if (!on && !finished_.empty() && !closed_) uv_async_send(static_cast<uv_async_t*>(async_));
 }
 
-void Completions::OnAsync(void* self) { static_cast<Completions*>(self)->Drain(); }
+void Completions::OnAsync(void* self) { static_cast<Completions*>(self)->SafeDrain(); }
 
 LoopPoller::LoopPoller(Napi::Env env, PollTarget* target) : target_(target) {
   uv_loop_t* loop = nullptr;
@@ -410,11 +526,12 @@ LoopPoller::~LoopPoller() {
   uv_close(Handle(idle_), [](uv_handle_t* handle) { std::free(handle); });
 }
 
-bool LoopPoller::Begin(uint32_t expected_micros) {
+bool LoopPoller::Begin(uint32_t expected_micros, bool despite_overlap) {
   uint32_t limit = g_busy_poll_micros.load(std::memory_order_relaxed);
   yield_ = false;
   if (expected_micros == 0 || expected_micros > limit) return false;
   deadline_ = std::chrono::steady_clock::now() + std::chrono::microseconds(limit);
+  despite_overlap_ = despite_overlap;
   if (!active_) {
     active_ = true;
     if (target_ != nullptr) target_->Watch(true);
@@ -427,7 +544,8 @@ bool LoopPoller::Begin(uint32_t expected_micros) {
 
 void LoopPoller::Tick() {
   // Awaited longer than it took last time: wait asleep after all.
-  if (std::chrono::steady_clock::now() > deadline_) Done();
+  // Runs now execute side by side: the cores are theirs.
+  if (std::chrono::steady_clock::now() > deadline_ || (!despite_overlap_ && Pool::Overlapping())) Done();
   // What arrived is taken here, without the loop's wake-up.
   else if (target_ != nullptr && target_->Take()) return;
   // Room for a woken runner queued on this CPU (Completions::Submit), until it has taken the job.
@@ -439,6 +557,7 @@ void LoopPoller::Done() {
   active_ = false;
   uv_idle_stop(static_cast<uv_idle_t*>(idle_));
   if (target_ != nullptr) target_->Watch(false);
+  Pool::Get().WakeForQueued();
 }
 
 void SetBusyPollMicros(uint32_t micros) { g_busy_poll_micros.store(micros, std::memory_order_relaxed); }

@@ -107,7 +107,9 @@ class LoopPoller {
 
   // Starts polling, for at most the busy-poll limit, when what is awaited took at most
   // that long last time (`expected_micros`; 0 when not known: no polling). True if it did.
-  bool Begin(uint32_t expected_micros);
+  // `despite_overlap`: polls on even if runs executed side by side just now (the caller knows
+  // none does beside what it waits for).
+  bool Begin(uint32_t expected_micros, bool despite_overlap = false);
   // Stops polling: what was awaited arrived.
   void Done();
   // While this poll lasts, each pass of the loop yields the CPU (sched_yield) as long as the
@@ -121,6 +123,7 @@ class LoopPoller {
   PollTarget* target_ = nullptr;
   bool active_ = false;
   bool yield_ = false;
+  bool despite_overlap_ = false;
   std::chrono::steady_clock::time_point deadline_;
 };
 
@@ -151,6 +154,7 @@ struct Task {
   std::unique_ptr<Job> job;
   std::shared_ptr<Completions> completions;
   bool holds_slot = false;  // took a slot of its job's gate: gives it back when done
+  bool short_plan = false;  // its plan last ran within the busy-poll limit (Completions::Submit)
 };
 
 // At most `limit` jobs of one session executing at once (the model's maxConcurrentRuns); the
@@ -208,6 +212,11 @@ void NoteThreadArena();
 // the one the process's main thread uses (0 where glibc is not the allocator).
 uint32_t ThreadsOnMainArena();
 
+// Runs of short plans that waited for a busy runner instead of waking another (Pool::Deferrable),
+// and those of them that got a runner of their own after all (the loop's poll for them ended).
+uint64_t DeferredRuns();
+uint64_t RescuedRuns();
+
 // One environment's finished jobs, waiting for its JS thread (main or a worker_thread).
 class Completions : public std::enable_shared_from_this<Completions>, private PollTarget {
  public:
@@ -229,6 +238,7 @@ class Completions : public std::enable_shared_from_this<Completions>, private Po
  private:
   static void OnAsync(void* self);
   void Drain();
+  void SafeDrain();
   bool Take() override;
   void Watch(bool on) override;
 

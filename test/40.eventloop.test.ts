@@ -1,5 +1,6 @@
 // run() and loadModel() keep the event loop free: TensorFlow works on a worker thread.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
@@ -179,6 +180,43 @@ t.test('maxConcurrentRuns: a finishing run starts the next waiting one itself, e
   await first;
   t.pass('the run executing finishes');
   await Promise.all([...waiting, disposed]);
+});
+
+t.test('a short run that waits for a busy runner (few cores) is not held up by a run that turns out long', async (t) => {
+  // On a host with few cores a run of a short plan may wait for the runner executing another
+  // short run instead of waking a second one (they would contend with the JS thread for the
+  // cores). Here the run ahead of it is of a plan whose last runs were short, but this one is
+  // long: the short run gets a runner of its own once the loop's poll for it ends.
+  // A limit that a one-round run of 'slow' (a 128×128 matmul) stays within on any host, and
+  // longer than the test takes between its two calls (3 ms were seen under tap's loader).
+  configureRuntime({ busyPollMicros: 50_000 });
+  t.teardown(() => configureRuntime({ busyPollMicros: 100 }));
+  const slow = await loadModel(fixture('slow').dir, { maxConcurrentRuns: Infinity });
+  const tiny = await loadModel(fixture('tiny').dir, { maxConcurrentRuns: Infinity });
+  const long = new Tensor('int32', new Int32Array([await slowN(slow, 500)]), []);
+  const one = new Tensor('int32', new Int32Array([1]), []);
+  const x = new Tensor('float32', new Float32Array(4), [1, 4]);
+  for (const [name, next] of [['another model', () => tiny.run({ x })], ['the same plan', () => slow.run({ n: one })]] as const) {
+    // Both plans' last runs short (the long run below makes the slow plan's last run long).
+    for (let i = 0; i < 200; i++) {
+      await slow.run({ n: one });
+      await tiny.run({ x });
+    }
+    const before = native().stats();
+    const start = performance.now();
+    const running = slow.run({ n: long }).then(() => performance.now() - start);
+    const shortMs = await next().then(() => performance.now() - start);
+    const longMs = await running;
+    t.ok(longMs > 300, `${name}: the run ahead took ${longMs.toFixed(0)} ms`);
+    t.ok(shortMs < longMs / 2, `${name}: the short run behind it took ${shortMs.toFixed(1)} ms`);
+    const after = native().stats();
+    // Where the host has cores to spare (more than 2) nothing waits, and nothing is rescued.
+    if (os.availableParallelism() <= 2) {
+      t.ok(after.deferredRuns > before.deferredRuns, `${name}: it waited for the busy runner`);
+      t.ok(after.rescuedRuns > before.rescuedRuns, `${name}: then got a runner of its own`);
+    }
+  }
+  await Promise.all([slow.dispose(), tiny.dispose()]);
 });
 
 t.test("runs execute on the addon's runner threads: libuv's pool stays free for fs, and UV_THREADPOOL_SIZE sizes the runners", async (t) => {
