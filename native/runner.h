@@ -5,17 +5,19 @@
 //  - the hand-off: after a job, one idle runner spins for a few tens of microseconds
 //    before it sleeps, so a caller that awaits a run and starts the next one finds it
 //    awake (no futex wake-up of a halted vCPU). Only one runner spins at a time, none
-//    while another runs a job, and none within 2 ms of two jobs being in flight at once
-//    (nor does the event loop poll then), so spinning never takes a core from TensorFlow;
+//    while another runs a job, and none within 2 ms of two jobs executing side by side
+//    (nor does the event loop poll then), so spinning never takes a core from TensorFlow.
+//    Where the runners executing take every core but the JS thread's, a short job waits for
+//    a busy runner executing a short job instead of waking another (Pool::Deferrable);
 //  - the way back: finished runs of an environment queue up behind one uv_async handle
 //    and are settled in one callback scope, however many finished together; while the loop
 //    polls (below) it takes them on its next pass itself, and the runner leaves the handle's
 //    eventfd write out (with the loop's epoll and read, three system calls per run saved:
 //    tiny run() p50 24.5 -> 18.4 us on a 2-vCPU AMD EPYC VM, README "Performance");
-//  - the JS thread's wait: while a lone run is in flight on a session that runs ops
-//    inline and its plan last ran within the busy-poll limit (100 µs unless
-//    configureRuntime() says otherwise), the event loop polls instead of sleeping, up to
-//    that limit per submission. On a VM an idle vCPU halts, and waking it costs about as
+//  - the JS thread's wait: while a run is in flight on a session that runs ops inline, its
+//    plan last ran within the busy-poll limit (100 µs unless configureRuntime() says
+//    otherwise) and no jobs execute side by side, the event loop polls instead of sleeping,
+//    up to that limit per submission. On a VM an idle vCPU halts, and waking it costs about as
 //    much as a short run; a long run never polls, nor does a session whose ops run on
 //    TensorFlow's inter-op pool (polling would take a core from it);
 //  - memory: TensorFlow allocates outputs on the running thread's malloc arena; with
