@@ -549,7 +549,9 @@ export class BatchQueue {
     try {
       this.#deliver(alone, await this.#execute(this.#join(alone, aloneSize), task.timeoutMs, left), aloneSize);
     } catch (e) {
-      this.#fail(task.request, e);
+      // Its wait ran out at the run slot this time: said with the request's own limit, not the
+      // remainder the retry was given (a message with "0.4018 ms" in it, seen on a loaded machine).
+      this.#fail(task.request, e instanceof NotStartedError ? this.#notStarted(task, 'and for a run slot (maxConcurrentRuns)') : e);
     }
   }
 

@@ -40,6 +40,14 @@ constexpr auto kSpin = std::chrono::microseconds(50);
 // JS thread cut 2-in-flight throughput below single flight).
 constexpr auto kOverlapQuiet = std::chrono::milliseconds(2);
 
+// The CPUs this process may run on (its affinity mask: a container's cpuset), else all online.
+int UsableCores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
 int64_t NowNanos() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -294,7 +302,7 @@ class Pool {
   std::vector<Sleeper*> sleepers_;  // the last to fall asleep at the back
   std::vector<Sleeper*> runners_;   // every runner
   int waking_ = 0;                  // runners woken that have not taken a job yet
-  const int cores_ = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int cores_ = UsableCores();
   std::atomic<int> queued_{0};
   std::atomic<int> busy_{0};
   std::atomic<bool> spinning_{false};
@@ -364,7 +372,12 @@ std::vector<Task> Gate::Open() {
   return tasks;
 }
 
-void Requeue(Task task) { (void)Pool::Get().Submit(std::move(task)); }
+void Requeue(Task task) {
+  // Nobody polls for these (they waited at a gate that opened): none may wait for a busy runner,
+  // whose run could turn out long with no poll's end to hand them a runner of their own.
+  task.short_plan = false;
+  (void)Pool::Get().Submit(std::move(task));
+}
 
 namespace {
 // The addon's threads that have taken their arena (NoteThreadArena).
