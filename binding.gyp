@@ -5,7 +5,7 @@
       'target_name': 'tfslice',
       'sources': ['<@(tfslice_sources)'],
       'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS', 'NODE_ADDON_API_DISABLE_DEPRECATED'],
+      'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS', 'NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS', 'NODE_ADDON_API_DISABLE_DEPRECATED'],
       # TensorFlow is dlopen'ed at run time (native/tf_api.cc): link only libdl.
       'libraries': ['-ldl'],
       'cflags!': ['-fno-exceptions'],

@@ -88,6 +88,7 @@ class Pool {
       queued_.fetch_add(1, std::memory_order_release);
       if (defer) {
         g_deferred_runs.fetch_add(1, std::memory_order_relaxed);
+        if (deferred_since_.load(std::memory_order_relaxed) == 0) deferred_since_.store(NowNanos(), std::memory_order_relaxed);
         return Taken::kDeferred;
       }
       if (busy_.load(std::memory_order_relaxed) > 0 || queue_.size() > 1) NoteOverlap();
@@ -105,6 +106,7 @@ class Pool {
     std::vector<Sleeper*> wake;
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      deferred_since_.store(0, std::memory_order_relaxed);
       // A runner for each job left waiting, but for those a spinner or a runner woken already
       // (and not yet started) will take.
       int want = static_cast<int>(queue_.size()) - (spinning_.load(std::memory_order_acquire) ? 1 : 0) - waking_;
@@ -118,6 +120,13 @@ class Pool {
       g_rescued_runs.fetch_add(wake.size(), std::memory_order_relaxed);
     }
     for (Sleeper* sleeper : wake) sleeper->cv.notify_one();
+  }
+
+  // A job left waiting for a busy runner (Deferrable) has waited past the busy-poll limit: the
+  // polling loop then hands it a runner (WakeForQueued) even while new runs keep its poll going.
+  bool DeferredOverdue() const {
+    int64_t since = deferred_since_.load(std::memory_order_relaxed);
+    return since != 0 && NowNanos() - since > static_cast<int64_t>(g_busy_poll_micros.load(std::memory_order_relaxed)) * 1000;
   }
 
   // At process exit: no job starts any more; returns the number of jobs still executing once
@@ -199,6 +208,7 @@ class Pool {
     if (stopping_ || queue_.empty()) return false;
     task = std::move(queue_.front());
     queue_.pop_front();
+    if (queue_.empty()) deferred_since_.store(0, std::memory_order_relaxed);
     queued_.fetch_sub(1, std::memory_order_relaxed);
     busy_.fetch_add(1, std::memory_order_relaxed);
     Started(me, task);
@@ -302,6 +312,7 @@ class Pool {
   std::vector<Sleeper*> sleepers_;  // the last to fall asleep at the back
   std::vector<Sleeper*> runners_;   // every runner
   int waking_ = 0;                  // runners woken that have not taken a job yet
+  std::atomic<int64_t> deferred_since_{0};  // when the oldest job still deferred was (0: none)
   const int cores_ = UsableCores();
   std::atomic<int> queued_{0};
   std::atomic<int> busy_{0};
@@ -556,13 +567,19 @@ bool LoopPoller::Begin(uint32_t expected_micros, bool despite_overlap) {
 }
 
 void LoopPoller::Tick() {
-  // Awaited longer than it took last time: wait asleep after all.
-  // Runs now execute side by side: the cores are theirs.
-  if (std::chrono::steady_clock::now() > deadline_ || (!despite_overlap_ && Pool::Overlapping())) Done();
+  // Awaited longer than it took last time (wait asleep after all), or runs now execute side by
+  // side (the cores are theirs).
+  if (std::chrono::steady_clock::now() > deadline_ || (!despite_overlap_ && Pool::Overlapping())) {
+    Done();
+    return;
+  }
+  // A run left for a busy runner that has waited past the limit gets one of its own, though runs
+  // submitted since keep this poll going.
+  if (Pool::Get().DeferredOverdue()) Pool::Get().WakeForQueued();
   // What arrived is taken here, without the loop's wake-up.
-  else if (target_ != nullptr && target_->Take()) return;
+  if (target_ != nullptr && target_->Take()) return;
   // Room for a woken runner queued on this CPU (Completions::Submit), until it has taken the job.
-  else if (yield_ && Pool::Get().Queued() > 0) sched_yield();
+  if (yield_ && Pool::Get().Queued() > 0) sched_yield();
 }
 
 void LoopPoller::Done() {

@@ -133,9 +133,9 @@ _sys.modules['tensorflow'] = _tf
 `;
 
 /** Runs `node -e script` in a child process (for per-process TensorFlow state). */
-export function node(script: string, env: NodeJS.ProcessEnv, cwd = ROOT): { status: number | null; stdout: string; stderr: string } {
+export function node(script: string, env: NodeJS.ProcessEnv, cwd = ROOT): { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, ['-e', script], { cwd, env, encoding: 'utf8', timeout: 120_000 });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
 
 // keras_module runs in Python only, custom_op needs its op library: their own tests check
