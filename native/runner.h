@@ -157,6 +157,7 @@ struct Task {
   std::shared_ptr<Completions> completions;
   bool holds_slot = false;  // took a slot of its job's gate: gives it back when done
   bool short_plan = false;  // its plan last ran within the busy-poll limit (Completions::Submit)
+  int64_t deferred_at = 0;  // when it was left for a busy runner (Pool::Deferrable); 0: it was not
 };
 
 // At most `limit` jobs of one session executing at once (the model's maxConcurrentRuns); the
