@@ -53,6 +53,12 @@ int64_t NowNanos() {
 }
 
 std::atomic<uint32_t> g_busy_poll_micros{kDefaultBusyPollMicros};
+
+// A plan whose last run took `expected_micros` is short: the loop polls for its runs, and they may
+// wait for a busy runner (0: not known, never short).
+bool ShortPlan(uint32_t expected_micros) {
+  return expected_micros != 0 && expected_micros <= g_busy_poll_micros.load(std::memory_order_relaxed);
+}
 std::atomic<uint32_t> g_on_main_arena{0};
 std::atomic<uint64_t> g_deferred_runs{0};
 std::atomic<uint64_t> g_rescued_runs{0};
@@ -110,13 +116,7 @@ class Pool {
       deferred_since_.store(0, std::memory_order_relaxed);
       // A runner for each job left waiting, but for those a spinner or a runner woken already
       // (and not yet started) will take.
-      int want = static_cast<int>(queue_.size()) - (spinning_.load(std::memory_order_acquire) ? 1 : 0) - waking_;
-      while (static_cast<int>(wake.size()) < want && !sleepers_.empty()) {
-        wake.push_back(sleepers_.back());
-        sleepers_.pop_back();
-        wake.back()->woken = true;
-        ++waking_;
-      }
+      while (Sleeper* sleeper = PickSleeper()) wake.push_back(sleeper);
       if (!wake.empty()) NoteOverlap();
       g_rescued_runs.fetch_add(wake.size(), std::memory_order_relaxed);
     }
@@ -185,11 +185,10 @@ class Pool {
   // Under mutex_: whether a short job (the loop polls for it) may wait for a busy runner instead
   // of waking another: when the runners executing now leave no core but the JS thread's, and
   // each executes (or is about to take) a short job that started within the busy-poll limit.
-  // Short runs side by side
-  // with the JS thread on too few cores contend for them (on 2 vCPUs, two tiny runs in flight
-  // with parallel runs allowed made 0.54-0.87x the calls of one); one runner taking them in
-  // turn while the loop polls made 1.3-1.8x. A run that then takes long is not waited for
-  // beyond the poll (WakeForQueued).
+  // Short runs side by side with the JS thread on too few cores contend for them (on 2 vCPUs,
+  // two tiny runs in flight with parallel runs allowed made 0.54-0.87x the calls of one); one
+  // runner taking them in turn while the loop polls made 1.3-1.8x. A run that then takes long
+  // is not waited for beyond the poll (WakeForQueued).
   bool Deferrable() {
     // Runners executing, and jobs queued that a runner is about to take (woken or spinning).
     int taken = busy_.load(std::memory_order_relaxed) + static_cast<int>(queue_.size());
@@ -485,7 +484,7 @@ void Completions::Submit(std::unique_ptr<Job> job, uint32_t expected_micros) {
   }
   Job* raw = job.get();  // valid until this thread settles it (Drain)
   Task task{std::move(job), shared_from_this()};
-  task.short_plan = expected_micros != 0 && expected_micros <= BusyPollMicros();
+  task.short_plan = ShortPlan(expected_micros);
   Gate* gate = task.job->gate();
   if (gate != nullptr && !gate->Enter(task)) return;  // waits at its gate: a runner that finishes starts it
   bool polled = polled_ > 0;
@@ -557,10 +556,9 @@ LoopPoller::~LoopPoller() {
 }
 
 bool LoopPoller::Begin(uint32_t expected_micros, bool despite_overlap) {
-  uint32_t limit = g_busy_poll_micros.load(std::memory_order_relaxed);
   yield_ = false;
-  if (expected_micros == 0 || expected_micros > limit) return false;
-  deadline_ = std::chrono::steady_clock::now() + std::chrono::microseconds(limit);
+  if (!ShortPlan(expected_micros)) return false;
+  deadline_ = std::chrono::steady_clock::now() + std::chrono::microseconds(g_busy_poll_micros.load(std::memory_order_relaxed));
   despite_overlap_ = despite_overlap;
   if (!active_) {
     active_ = true;

@@ -322,7 +322,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       count('OK');
       callback(null, response);
     }, (error: unknown) => {
-      const { status, code } = grpcError(api.startsWith('grpc_v2_') ? error : servingError(error));
+      const { status, code } = grpcError(servingError(api, error));
       count(code);
       callback(status);
     });

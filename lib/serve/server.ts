@@ -225,7 +225,7 @@ export class Deadline {
 export function statusVersions(manager: ModelManager, t: { name: string; version?: number; label?: string }): readonly VersionStatus[] {
   // TensorFlow Serving's words (get_model_status_impl.cc) for a model it does not know as for one
   // with no such version.
-  const known = manager.names.includes(t.name);
+  const known = manager.has(t.name);
   const status = known ? manager.status(t.name) : { versions: [] };
   let version = t.version;
   if (version === undefined && t.label !== undefined) {
@@ -326,7 +326,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         if (result.header !== undefined) reply.header(HEADER_LENGTH, String(result.header));
         return send(reply, outcome, started, 200, result.body, 'OK', result.type);
       } catch (error) {
-        const { code, message } = describeError(outcome.api.startsWith('v2_') ? error : servingError(error));
+        const { code, message } = describeError(servingError(outcome.api, error));
         if (code === 'INTERNAL' && !(error instanceof TensorFlowError)) logFailure(request, error);
         const status = code.startsWith('HTTP_') ? Number(code.slice(5)) : httpStatus(code);
         return send(reply, outcome, started, status, errorBody(message), code);

@@ -5,6 +5,7 @@
  */
 import { NotFoundError, ServableNotFoundError } from '../errors';
 import { JsonSyntaxError } from './json';
+import type { ServingApi } from './metrics';
 
 /** HTTP status by TensorFlow status code, as TensorFlow Serving maps them (http_server.cc ToHTTPStatusCode); tfslice's codes beside. */
 const HTTP_STATUS: Readonly<Record<string, number>> = {
@@ -41,14 +42,15 @@ export function describeError(error: unknown): { code: string; message: string }
 }
 
 /**
- * @internal An error for an API of TensorFlow Serving's (REST /v1, gRPC tensorflow.serving.*): a
- * ModelManager's NOT_FOUND for a model or version it does not have, in TensorFlow Serving's words
- * (its ServingMap: "Servable not found for request: Latest(name)", or "Specific(name, version)"),
- * which clients match on: health checks that post to a model that does not exist, for one. Any
- * other error as it is. KServe v2 keeps tfslice's wording.
+ * @internal An error as `api` reports it. For an API of TensorFlow Serving's (REST /v1, gRPC
+ * tensorflow.serving.*), a ModelManager's NOT_FOUND for a model or version it does not have is put
+ * in TensorFlow Serving's words (its ServingMap: "Servable not found for request: Latest(name)",
+ * or "Specific(name, version)"), which clients match on: health checks that post to a model that
+ * does not exist, for one. KServe v2 (REST and gRPC) keeps tfslice's wording; any other error is
+ * as it is.
  */
-export function servingError(error: unknown): unknown {
-  if (!(error instanceof ServableNotFoundError)) return error;
+export function servingError(api: ServingApi, error: unknown): unknown {
+  if (!(error instanceof ServableNotFoundError) || api.startsWith('v2_') || api.startsWith('grpc_v2_')) return error;
   const request = error.version === undefined ? `Latest(${error.model})` : `Specific(${error.model}, ${error.version})`;
   return new NotFoundError(`Servable not found for request: ${request}`);
 }
