@@ -965,13 +965,20 @@ Napi::Value Session::RunSync(const Napi::CallbackInfo& info) {
   int64_t timeout_ms = ReadTimeout(info);
   Fetched fetched;
   Failure failure;
-  if (plan->last_output_bytes.load(std::memory_order_relaxed) >= kOffThreadOutputBytes) {
-    SyncRunner::Get().RunAndWait([&] { failure = RunPlanOnce(*plan, feeds, fetched, timeout_ms); });
-  } else {
+  std::vector<PreparedOutput> prepared;
+  // Small outputs are copied out and deleted where the session ran (TakeSmallOutputs): on this
+  // thread, which TensorFlow's allocator already held for the run, no deletion for the reaper.
+  auto run = [&] {
     failure = RunPlanOnce(*plan, feeds, fetched, timeout_ms);
+    if (!failure) TakeSmallOutputs(fetched.tensors, prepared);
+  };
+  if (plan->last_output_bytes.load(std::memory_order_relaxed) >= kOffThreadOutputBytes) {
+    SyncRunner::Get().RunAndWait(run);
+  } else {
+    run();
   }
   if (failure) throw MakeError(env, failure);
-  Napi::Array outputs = OutputsToJs(env, fetched, feeds);
+  Napi::Array outputs = OutputsToJs(env, fetched, feeds, &prepared);
   feeds.Clear();
   Addon::Of(env).releases()->Drain(env);
   return outputs;

@@ -14,6 +14,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <unordered_map>
 #include <thread>
 #include <utility>
@@ -998,12 +999,45 @@ Napi::Value LengthPrefixed(const Napi::CallbackInfo& info) {
   return AdoptMalloced(env, out, source.total);
 }
 
+namespace {
+
+// prepared[i], made (one entry per tensor) the first time any is wanted.
+PreparedOutput& PreparedEntry(std::vector<PreparedOutput>& prepared, size_t count, size_t i) {
+  if (prepared.empty()) prepared = std::vector<PreparedOutput>(count);
+  return prepared[i];
+}
+
+}  // namespace
+
+void TakeSmallOutputs(std::vector<TF_Tensor*>& tensors, std::vector<PreparedOutput>& prepared) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    TF_Tensor* tensor = tensors[i];
+    if (tensor == nullptr) continue;
+    TF_DataType dtype = tf().TF_TensorType(tensor);
+    if (dtype == TF_STRING || DataTypeSize(dtype) == 0) continue;
+    size_t bytes = tf().TF_TensorByteSize(tensor);
+    int rank = tf().TF_NumDims(tensor);
+    if (bytes >= kZeroCopyMinBytes || rank > PreparedOutput::kTakenMaxRank) continue;
+    PreparedOutput& into = PreparedEntry(prepared, tensors.size(), i);
+    if (bytes > PreparedOutput::kInlineBytes) {
+      into.heap_data.reset(new (std::nothrow) unsigned char[bytes]);
+      if (!into.heap_data) continue;  // no memory: OutputToJs copies it as before
+    }
+    if (bytes != 0) std::memcpy(into.heap_data ? into.heap_data.get() : into.inline_data, tf().TF_TensorData(tensor), bytes);
+    into.dtype = dtype;
+    into.rank = rank;
+    for (int d = 0; d < rank; ++d) into.dims[d] = tf().TF_Dim(tensor, d);
+    into.taken_bytes = bytes;
+    into.taken = true;
+    tf().TF_DeleteTensor(tensor);
+    tensors[i] = nullptr;
+  }
+}
+
 void PrepareOutputs(std::vector<TF_Tensor*>& tensors, const FeedSet& feeds, std::vector<PreparedOutput>& prepared) {
   prepared.clear();
-  auto entry = [&](size_t i) -> PreparedOutput& {
-    if (prepared.empty()) prepared = std::vector<PreparedOutput>(tensors.size());
-    return prepared[i];
-  };
+  TakeSmallOutputs(tensors, prepared);
+  auto entry = [&](size_t i) -> PreparedOutput& { return PreparedEntry(prepared, tensors.size(), i); };
   for (size_t i = 0; i < tensors.size(); ++i) {
     TF_Tensor* tensor = tensors[i];
     if (tensor == nullptr) continue;
@@ -1048,6 +1082,21 @@ void PrepareOutputs(std::vector<TF_Tensor*>& tensors, const FeedSet& feeds, std:
 }
 
 void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array out, uint32_t at, PreparedOutput* prepared) {
+  if (raw == nullptr && prepared != nullptr && prepared->taken) {
+    // Copied out by TakeSmallOutputs, where its tensor was deleted.
+    Napi::Array shape = Napi::Array::New(env, static_cast<size_t>(prepared->rank));
+    for (int i = 0; i < prepared->rank; ++i) {
+      shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(prepared->dims[i])));
+    }
+    out.Set(at, Napi::Number::New(env, prepared->dtype));
+    out.Set(at + 1, shape);
+    size_t bytes = prepared->taken_bytes;
+    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, bytes);
+    if (bytes != 0) std::memcpy(buffer.Data(), prepared->TakenData(), bytes);
+    g_copied_outputs.fetch_add(1, std::memory_order_relaxed);
+    out.Set(at + 2, NewTypedArray(env, prepared->dtype, buffer, bytes / DataTypeSize(prepared->dtype)));
+    return;
+  }
   // Ours from here: freed on every way out, a JS allocation that throws included, until a
   // buffer's finalizer takes it.
   TensorPtr tensor(raw);

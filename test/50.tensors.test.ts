@@ -112,6 +112,52 @@ function emptyFeeds(model: Model): Record<string, Tensor> {
   return feeds;
 }
 
+// Small numeric outputs are copied out and deleted on the thread that ran the session (a runner
+// for run(), the JS thread inside runSync()), so a loop of small runs leaves the reaper's thread
+// nothing to delete, and never wakes it.
+t.test('small outputs are deleted where the session ran: nothing for the reaper', async (t) => {
+  const { dir, golden } = fixture('dtypes');
+  const model = await loadModel(dir);
+  const cases = golden.cases.filter((c) => c.signature === 'serving_default');
+  for (const c of cases) {
+    const feeds = Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, toTensor(v)]));
+    const viaRun = await model.run(feeds);
+    const viaSync = model.runSync(feeds);
+    for (const [key, expected] of Object.entries(c.outputs)) {
+      if (expected.dtype === 'string') continue;
+      t.same(plain(viaSync[key]!), plain(viaRun[key]!), `${key} ${expected.dtype} [${expected.shape.join(', ')}]: runSync() as run()`);
+      if (!expected.dtype.startsWith('float') || expected.dtype === 'float16') t.same(plain(viaRun[key]!), plainGolden(expected), `${key}: the golden value`);
+    }
+  }
+  await model.dispose();
+
+  const tiny = await loadModel(fixture('tiny').dir);
+  const x = tiny.alloc('float32', [1, 4]);
+  x.data.set([1, 2, 3, 4]);
+  const first = tiny.runSync({ x }).y!.data[0];
+  while (stats().pendingDeletes > 0) await new Promise((r) => setTimeout(r, 5));
+  const before = stats();
+  for (let i = 0; i < 200; i++) {
+    const out = i % 2 === 0 ? tiny.runSync({ x }) : await tiny.run({ x });
+    t.equal(stats().pendingDeletes, 0, 'no deletion queued for the reaper');
+    if (out.y!.data[0] !== first) t.fail(`run ${i}: ${out.y!.data[0]} !== ${first}`);
+    out.y!.dispose();
+  }
+  t.equal(stats().copiedOutputs - before.copiedOutputs, 200, 'each small output copied into JS memory');
+  t.equal(stats().wrappedOutputs - before.wrappedOutputs, 0, 'none wrapped');
+  await tiny.dispose();
+
+  // Rank 9 (more dims than a small output keeps aside): copied on the JS thread as before.
+  const pass = await loadModel(fixture('passthrough').dir);
+  const shape = [1, 1, 1, 1, 1, 1, 1, 1, 2];
+  const feed = { x: new Tensor('float32', new Float32Array([1.5, -2]), shape), key: new Tensor('string', ['a', 'b'], [2]) };
+  for (const out of [await pass.run(feed, { checkShapes: false, outputs: ['doubled'] }), pass.runSync(feed, { checkShapes: false, outputs: ['doubled'] })]) {
+    t.same(out.doubled!.shape, shape, 'rank 9 kept');
+    t.same(Array.from(out.doubled!.data as Float32Array), [3, -4]);
+  }
+  await pass.dispose();
+});
+
 t.test('an output that aliases a borrowed feed is copied, so JS never sees shared memory', async (t) => {
   const model = await loadModel(fixture('dtypes').dir);
   const feeds = emptyFeeds(model);
