@@ -96,6 +96,14 @@ export interface GpuInfo {
 }
 
 // A signature's inputs in the order the native plan feeds them.
+// A plan's key among its signature's plans: the output key itself for one output (no string
+// is built per run: a key of the caller's, often a literal, keeps its hash), NUL-led for several
+// or all of them.
+function planKey(outputKeys: readonly string[], all: readonly string[]): string {
+  if (outputKeys === all) return '\u0000';
+  return outputKeys.length === 1 ? outputKeys[0]! : `\u0000${outputKeys.join('\u0000')}`;
+}
+
 interface PreparedSignature {
   readonly name: string;
   readonly info: SignatureInfo;
@@ -509,7 +517,8 @@ export class Model {
   #inFlight = 0;
   #tickets = 0;
   #prepared = new Map<string, PreparedSignature>();
-  #plans = new Map<string, Planned>();
+  // Plans by signature, then by output selection (plan key, below).
+  #plans = new Map<string, Map<string, Planned>>();
   #queues: BatchQueue[] = [];
   /** Ops run inline (runsInline(config)): TensorFlow cannot enforce a run timeout. */
   readonly #inline: boolean;
@@ -936,8 +945,10 @@ export class Model {
   }
 
   #plan(session: NativeSession, sig: PreparedSignature, outputKeys: readonly string[]): Planned {
-    const cacheKey = outputKeys === sig.outputKeys ? sig.name : `${sig.name}\u0000${outputKeys.join('\u0000')}`;
-    let planned = this.#plans.get(cacheKey);
+    let plans = this.#plans.get(sig.name);
+    if (plans === undefined) this.#plans.set(sig.name, (plans = new Map()));
+    const cacheKey = planKey(outputKeys, sig.outputKeys);
+    let planned = plans.get(cacheKey);
     if (!planned) {
       const inputs = sig.inputSpecs.map((s) => tensorName(s.name));
       const echoes: Echo[] = [];
@@ -955,7 +966,7 @@ export class Model {
         throw fromNative(error, `signature '${sig.name}'`);
       }
       planned = { plan, resultKeys, echoes, queue: this.#queue(session, sig, plan, fetchKeys) };
-      this.#plans.set(cacheKey, planned);
+      plans.set(cacheKey, planned);
     }
     return planned;
   }
