@@ -92,7 +92,9 @@ constexpr napi_type_tag kOutputTag = {0x7466736c69636530ULL, 0x6f75747075747331U
 // allocation it cannot satisfy, for up to 10 s. A run that asks for more memory than there is
 // would then stop the JS thread in its next TF_DeleteTensor or TF_AllocateTensor, and with it
 // every request of a server. So the JS thread never calls either: feeds are built in memory
-// of ours (TF_NewTensor), and the tensors it lets go are deleted by the reaper's thread.
+// of ours (TF_NewTensor), and the tensors it lets go are deleted by the reaper's thread. The
+// one exception is inside runSync(), which runs the session on the JS thread and so already
+// allocates through TensorFlow there: its small outputs are deleted at once (TakeSmallOutputs).
 thread_local bool t_js_thread = false;
 void DeleteOutputTensorNow(TF_Tensor* tensor);
 
