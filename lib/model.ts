@@ -95,7 +95,6 @@ export interface GpuInfo {
   readonly partition: number | null;
 }
 
-// A signature's inputs in the order the native plan feeds them.
 // A plan's key among its signature's plans: the output key itself for one output (no string
 // is built per run: a key of the caller's, often a literal, keeps its hash), NUL-led for several
 // or all of them.
@@ -104,6 +103,7 @@ function planKey(outputKeys: readonly string[], all: readonly string[]): string 
   return outputKeys.length === 1 ? outputKeys[0]! : `\u0000${outputKeys.join('\u0000')}`;
 }
 
+// A signature's inputs in the order the native plan feeds them.
 interface PreparedSignature {
   readonly name: string;
   readonly info: SignatureInfo;
