@@ -576,7 +576,8 @@ constexpr auto kTickSpin = std::chrono::microseconds(20);
 void LoopPoller::Tick() {
   // Awaited longer than it took last time (wait asleep after all), or runs now execute side by
   // side (the cores are theirs).
-  if (std::chrono::steady_clock::now() > deadline_ || (!despite_overlap_ && Pool::Overlapping())) {
+  auto now = std::chrono::steady_clock::now();
+  if (now > deadline_ || (!despite_overlap_ && Pool::Overlapping())) {
     Done();
     return;
   }
@@ -594,7 +595,7 @@ void LoopPoller::Tick() {
   // of the JS thread at two runs in flight) and Node's phases; watching the flag here for a few
   // µs more costs neither. Other events wait at most kTickSpin for the next pass.
   if (target_ == nullptr) return;
-  auto until = std::min(deadline_, std::chrono::steady_clock::now() + kTickSpin);
+  auto until = std::min(deadline_, now + kTickSpin);
   do {
     for (int i = 0; i < 32; ++i) CpuRelax();
     if (target_->Take()) return;

@@ -1083,19 +1083,35 @@ void PrepareOutputs(std::vector<TF_Tensor*>& tensors, const FeedSet& feeds, std:
   }
 }
 
+namespace {
+
+// out[at] = dtype, out[at + 1] = [dim(0), ..., dim(rank - 1)].
+template <typename Dim>
+void PutDtypeAndShape(Napi::Env env, Napi::Array out, uint32_t at, TF_DataType dtype, int rank, Dim dim) {
+  Napi::Array shape = Napi::Array::New(env, static_cast<size_t>(rank));
+  for (int i = 0; i < rank; ++i) {
+    shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(dim(i))));
+  }
+  out.Set(at, Napi::Number::New(env, dtype));
+  out.Set(at + 1, shape);
+}
+
+// A JS-owned copy of `bytes` at `data` (counted as a copied output).
+Napi::ArrayBuffer CopiedOutput(Napi::Env env, const void* data, size_t bytes) {
+  g_copied_outputs.fetch_add(1, std::memory_order_relaxed);
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, bytes);
+  if (bytes != 0) std::memcpy(buffer.Data(), data, bytes);
+  return buffer;
+}
+
+}  // namespace
+
 void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array out, uint32_t at, PreparedOutput* prepared) {
   if (raw == nullptr && prepared != nullptr && prepared->taken) {
     // Copied out by TakeSmallOutputs, where its tensor was deleted.
-    Napi::Array shape = Napi::Array::New(env, static_cast<size_t>(prepared->rank));
-    for (int i = 0; i < prepared->rank; ++i) {
-      shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(prepared->dims[i])));
-    }
-    out.Set(at, Napi::Number::New(env, prepared->dtype));
-    out.Set(at + 1, shape);
+    PutDtypeAndShape(env, out, at, prepared->dtype, prepared->rank, [&](int i) { return prepared->dims[i]; });
     size_t bytes = prepared->taken_bytes;
-    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, bytes);
-    if (bytes != 0) std::memcpy(buffer.Data(), prepared->TakenData(), bytes);
-    g_copied_outputs.fetch_add(1, std::memory_order_relaxed);
+    Napi::ArrayBuffer buffer = CopiedOutput(env, prepared->TakenData(), bytes);
     out.Set(at + 2, NewTypedArray(env, prepared->dtype, buffer, bytes / DataTypeSize(prepared->dtype)));
     return;
   }
@@ -1103,13 +1119,7 @@ void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array
   // buffer's finalizer takes it.
   TensorPtr tensor(raw);
   TF_DataType dtype = tf().TF_TensorType(tensor.get());
-  int rank = tf().TF_NumDims(tensor.get());
-  Napi::Array shape = Napi::Array::New(env, rank);
-  for (int i = 0; i < rank; ++i) {
-    shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(tf().TF_Dim(tensor.get(), i))));
-  }
-  out.Set(at, Napi::Number::New(env, dtype));
-  out.Set(at + 1, shape);
+  PutDtypeAndShape(env, out, at, dtype, tf().TF_NumDims(tensor.get()), [&](int i) { return tf().TF_Dim(tensor.get(), i); });
   if (prepared != nullptr && prepared->packed) {
     tensor.reset();
     size_t total = prepared->total;
@@ -1176,9 +1186,7 @@ void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array
     // A copy made on the runner counted as copied there.
     if (prepared == nullptr || !prepared->copied) g_wrapped_outputs.fetch_add(1, std::memory_order_relaxed);
   } else {
-    g_copied_outputs.fetch_add(1, std::memory_order_relaxed);
-    buffer = Napi::ArrayBuffer::New(env, bytes);
-    if (bytes != 0) std::memcpy(buffer.Data(), tf().TF_TensorData(tensor.get()), bytes);
+    buffer = CopiedOutput(env, tf().TF_TensorData(tensor.get()), bytes);
     tensor.reset();
   }
   out.Set(at + 2, NewTypedArray(env, dtype, buffer, bytes / element_size));
