@@ -64,12 +64,19 @@ interface Slot {
   announcedDirect: boolean;
   /** Outputs handed out as views of this segment and not yet released. */
   views: number;
+  /**
+   * A run given up on (its host did not answer in time) may still write here: the slot is
+   * not used again until its late answer comes.
+   */
+  abandoned: boolean;
 }
 
 interface Pending {
   resolve(value: unknown): void;
   reject(error: unknown): void;
   slot?: Slot;
+  /** A framed run's backstop (#backstop). */
+  timer?: NodeJS.Timeout;
 }
 
 const MIN_SEGMENT = 64 * 1024;
@@ -79,6 +86,12 @@ const MIN_SEGMENT = 64 * 1024;
 const VIEW_MIN_BYTES = 16 * 1024;
 
 const MAX_HELD_SEGMENTS = 2;
+
+/**
+ * How long past a run's runTimeoutMs this process waits for the host's answer (the host stops
+ * the run at the limit and answers DEADLINE_EXCEEDED itself) before it gives up on the run, ms.
+ */
+export const HOST_GRACE_MS = 1000;
 
 /** Serving threads of a host's direct path: runs in flight at once, as the libuv pool's 4 in-process. */
 export const HOST_SERVE_THREADS = 4;
@@ -199,6 +212,8 @@ export class HostSession implements NativeSession {
   readonly #outbox = new Wire(new ArrayBuffer(DIRECT_MESSAGE_BYTES));
   readonly #inbox = new Wire(new ArrayBuffer(DIRECT_MESSAGE_BYTES));
   #pending = new Map<number, Pending>();
+  /** Runs given up on past their runTimeoutMs (HOST_GRACE_MS): the slots they hold, by message id. */
+  #late = new Map<number, Slot>();
   #nextId = 1;
   #nextPlan = 1;
   #free: Slot[] = [];
@@ -340,7 +355,8 @@ export class HostSession implements NativeSession {
         slot.announced = false;
         slot.announcedDirect = false;
         this.#sentPlans.delete(hostPlan.id);
-        this.#free.push(slot);
+        // A run given up on goes back to the free slots when its late answer comes.
+        if (!slot.abandoned) this.#free.push(slot);
       }
       throw error;
     }
@@ -455,7 +471,7 @@ export class HostSession implements NativeSession {
     }
     if (!slot.announced) message.segment = slot.ref!;
     slot.announced = true;
-    return this.#call(message, slot) as Promise<RunReply>;
+    return this.#call(message, slot, timeoutMs) as Promise<RunReply>;
   }
 
   runSync(): NativeTensors {
@@ -519,7 +535,7 @@ export class HostSession implements NativeSession {
   // A free slot whose segment holds `need` bytes (a new segment gets room for `room`).
   #slot(need: number, room: number): Slot {
     let slot = this.#free.pop();
-    if (!slot) slot = { index: this.#slots++, buffer: new ArrayBuffer(0), bytes: 0, ref: null, announced: false, announcedDirect: false, views: 0 };
+    if (!slot) slot = { index: this.#slots++, buffer: new ArrayBuffer(0), bytes: 0, ref: null, announced: false, announcedDirect: false, views: 0, abandoned: false };
     if (slot.bytes === 0 || slot.bytes < need) {
       this.#releaseSegment(slot);
       // A power of two up to the most one buffer may hold (the feeds alone may fill that).
@@ -558,12 +574,17 @@ export class HostSession implements NativeSession {
     slot.bytes = 0;
   }
 
-  #call(message: Record<string, unknown>, slot?: Slot): Promise<unknown> {
+  // `timeoutMs`: the run's runTimeoutMs, which the host enforces; this side gives up
+  // HOST_GRACE_MS after it (a host that is stopped, or inside an op that TensorFlow cannot
+  // interrupt, answers nothing meanwhile).
+  #call(message: Record<string, unknown>, slot?: Slot, timeoutMs = 0): Promise<unknown> {
     if (this.#dead !== null) return Promise.reject(this.#crashed());
     const id = this.#nextId++;
     message.id = id;
     sendFrame(this.#socket, message);
-    return this.#expect(id, slot);
+    const reply = this.#expect(id, slot);
+    if (timeoutMs > 0 && slot) this.#backstop(id, slot, timeoutMs);
+    return reply;
   }
 
   // The reply to `id`, from either path; the child keeps the loop alive while one is due.
@@ -572,6 +593,25 @@ export class HostSession implements NativeSession {
       this.#pending.set(id, { resolve, reject, slot });
       if (this.#pending.size === 1) this.#child.ref();
     });
+  }
+
+  // Rejects run `id` with DEADLINE_EXCEEDED when its host has not answered HOST_GRACE_MS past
+  // its limit. The host lives on (a stopped one may be continued): the run may still execute
+  // there and write its outputs into the slot, which is kept out of use until the answer comes.
+  #backstop(id: number, slot: Slot, timeoutMs: number): void {
+    const timer = setTimeout(() => {
+      const pending = this.#pending.get(id);
+      if (pending === undefined || this.#dead !== null) return;
+      this.#pending.delete(id);
+      if (this.#pending.size === 0 && this.#closing === null) this.#child.unref();
+      slot.abandoned = true;
+      this.#late.set(id, slot);
+      pending.reject(new TensorFlowError('DEADLINE_EXCEEDED', `the host process of ${this.#modelPath} (pid ${this.pid}) did not answer within ` +
+        `${HOST_GRACE_MS} ms past this run's runTimeoutMs of ${timeoutMs} ms (it is stopped, or busy inside an op that TensorFlow cannot ` +
+        'interrupt); the run may still be executing there. The model takes further runs; dispose({ killAfterMs }) ends a host that never answers'));
+    }, timeoutMs + HOST_GRACE_MS);
+    timer.unref();
+    this.#pending.get(id)!.timer = timer;
   }
 
   // The host broke the protocol: it cannot be trusted with another run. It is killed, and
@@ -586,12 +626,28 @@ export class HostSession implements NativeSession {
   #receive(frame: { op: string; id: number; code?: string; message?: string }): void {
     if (typeof frame.id !== 'number') throw new ProtocolError('a frame without an id');
     const pending = this.#pending.get(frame.id);
-    if (!pending) return;
+    if (!pending) {
+      this.#lateAnswer(frame);
+      return;
+    }
     this.#pending.delete(frame.id);
+    clearTimeout(pending.timer);
     if (this.#pending.size === 0 && this.#closing === null) this.#child.unref();
     if (frame.op === 'error') pending.reject(remoteError(frame as { code?: string; message: string }));
     else if ((frame.op === 'done' && Array.isArray((frame as { outputs?: unknown }).outputs)) || frame.op === 'fallback' || frame.op === 'loaded' || frame.op === 'closed') pending.resolve(frame);
     else throw new ProtocolError(`an unexpected '${String(frame.op)}' reply`);
+  }
+
+  // The answer to a run given up on (#backstop): its slot is free again, for the host too with
+  // the next run that announces it (a segment the host moved it to is not taken).
+  #lateAnswer(frame: { id: number }): void {
+    const slot = this.#late.get(frame.id);
+    if (slot === undefined) return;
+    this.#late.delete(frame.id);
+    slot.abandoned = false;
+    slot.announced = false;
+    slot.announcedDirect = false;
+    if (slot.views === 0) this.#free.push(slot);
   }
 
   #crashed(): ModelCrashedError | ModelDisposedError {
@@ -610,8 +666,11 @@ export class HostSession implements NativeSession {
     this.#channel.close();
     for (const slot of this.#free) this.#releaseSegment(slot);
     this.#free = [];
+    for (const slot of this.#late.values()) this.#releaseSegment(slot);
+    this.#late.clear();
     const error = this.#closing ? null : new ModelCrashedError(`${reason} with ${inFlight.length} call(s) in flight; ${CRASHED_ADVICE}`);
     for (const call of inFlight) {
+      clearTimeout(call.timer);
       if (call.slot) this.#releaseSegment(call.slot);
       call.reject(error ?? this.#crashed());
     }

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 
 #include "channel.h"
 #include "errors.h"
@@ -219,9 +221,22 @@ void Addon::Teardown(void* arg) {
     std::lock_guard<std::mutex> lock(self->sessions_mutex_);
     sessions.swap(self->sessions_);
   }
-  // Runs in flight read JS memory that is about to be freed: wait for them.
+  // Runs in flight read JS memory that is about to be freed: TensorFlow is asked to stop them
+  // (nobody awaits them now), and they are waited for; one that TensorFlow cannot stop (an op
+  // that never checks for cancellation) holds the ending, said once on stderr.
+  std::vector<std::shared_ptr<SessionCore>> cores;
   for (auto& weak : sessions) {
-    if (auto core = weak.lock()) core->Close();
+    if (auto core = weak.lock()) cores.push_back(std::move(core));
+  }
+  for (auto& core : cores) core->CancelRuns();
+  bool warned = false;
+  for (auto& core : cores) {
+    if (!warned && !core->WaitForRuns(std::chrono::milliseconds(kExitWaitMillis))) {
+      std::fprintf(stderr, "tfslice: this environment (a worker_thread, or the process) is ending with a run that TensorFlow did not stop within %d ms of being cancelled: waiting for it, since it may still read this environment's memory\n", kExitWaitMillis);
+      std::fflush(stderr);
+      warned = true;
+    }
+    core->Close();
   }
   self->js_reads_->CloseAndWait();
   self->completions_->Close();
@@ -275,7 +290,7 @@ Napi::Value Addon::ReleaseBuffer(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Addon::StopForExit(const Napi::CallbackInfo& info) {
-  tfslice::StopForExit(info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0);
+  tfslice::StopForExit(info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0, CancelAllRuns);
   return info.Env().Undefined();
 }
 

@@ -437,13 +437,20 @@ uint32_t ThreadsOnMainArena() { return g_on_main_arena.load(std::memory_order_re
 uint64_t DeferredRuns() { return g_deferred_runs.load(std::memory_order_relaxed); }
 uint64_t RescuedRuns() { return g_rescued_runs.load(std::memory_order_relaxed); }
 
-void StopForExit(int code) {
+void StopForExit(int code, int (*cancel_all)()) {
   int executing = Pool::Get().Stop(std::chrono::milliseconds(kExitWaitMillis));
   if (executing > 0) {
-    std::fprintf(stderr, "tfslice: exiting with %d run%s still inside TensorFlow after %d ms (an inline run cannot be interrupted): ending the process without its exit handlers\n",
-                 executing, executing == 1 ? "" : "s", kExitWaitMillis);
+    // Nobody awaits them any more: TensorFlow is told to stop them, as a worker's ending does.
+    cancel_all();
+    int left = Pool::Get().Stop(std::chrono::milliseconds(kExitWaitMillis));
+    if (left > 0) {
+      std::fprintf(stderr, "tfslice: exiting with %d run%s still inside TensorFlow %d ms after it was told to stop them (an op that does not check for cancellation): ending the process without its exit handlers\n",
+                   left, left == 1 ? "" : "s", kExitWaitMillis);
+      std::fflush(stderr);
+      _exit(code);
+    }
+    std::fprintf(stderr, "tfslice: exiting with %d run%s still inside TensorFlow after %d ms: cancelled\n", executing, executing == 1 ? "" : "s", kExitWaitMillis);
     std::fflush(stderr);
-    _exit(code);
   }
   StopReaperForExit();
 }

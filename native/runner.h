@@ -76,6 +76,11 @@ class InFlight {
     closed_ = true;
     idle_.wait(lock, [this] { return busy_ == 0; });
   }
+  // Waits up to `limit` for the work that began; false if some is still going.
+  bool WaitFor(std::chrono::milliseconds limit) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return idle_.wait_for(lock, limit, [this] { return busy_ == 0; });
+  }
 
  private:
   std::mutex mutex_;
@@ -193,10 +198,12 @@ void Requeue(Task task);
 // Main thread, as the process exits (process.exit() too): no run or deletion starts any more,
 // and this returns once those under way have ended. exit() then destroys TensorFlow's static
 // objects, which a runner still inside TensorFlow would use (a segfault, exit code 139).
-// Runs still executing after kExitWaitMillis (TensorFlow cannot interrupt an inline run) end
-// the process here with `code` through _exit(), which destroys nothing.
+// Runs still executing after kExitWaitMillis are cancelled (`cancel_all`: CancelAllRuns in
+// session.h closes every session), which ends them once their executor sees it; those still
+// executing kExitWaitMillis later (an op that never checks for cancellation) end the process
+// here with `code` through _exit(), which destroys nothing.
 constexpr int kExitWaitMillis = 2000;
-void StopForExit(int code);
+void StopForExit(int code, int (*cancel_all)());
 
 // Starts the runner threads and the free thread now (rather than at the first run), so that
 // each takes a malloc arena of its own while glibc still has arenas to give: glibc allows 8

@@ -11,6 +11,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 
 #include "addon.h"
 #include "errors.h"
@@ -23,6 +24,14 @@ namespace tfslice {
 namespace {
 
 std::atomic<int64_t> g_live_sessions{0};
+
+// Every SessionCore with a session not yet freed, in the whole process (every environment's):
+// CancelAllRuns() reaches them at exit. A core leaves it in Close(), once its runs ended.
+std::mutex g_cores_mutex;
+std::unordered_set<SessionCore*>& Cores() {
+  static auto* cores = new std::unordered_set<SessionCore*>();  // never destroyed: used at exit
+  return *cores;
+}
 
 }  // namespace
 
@@ -567,6 +576,14 @@ std::vector<std::string> ReadStrings(Napi::Env env, Napi::Value value, const cha
 
 SessionCore::SessionCore(TF_Session* session, TF_Graph* graph) : session_(session), graph_(graph) {
   g_live_sessions.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(g_cores_mutex);
+  Cores().insert(this);
+}
+
+int CancelAllRuns() {
+  std::lock_guard<std::mutex> lock(g_cores_mutex);
+  for (SessionCore* core : Cores()) core->CancelRuns();
+  return static_cast<int>(Cores().size());
 }
 
 int64_t LiveSessions() { return g_live_sessions.load(std::memory_order_relaxed); }
@@ -584,6 +601,15 @@ void SessionCore::BeginClose() {
 
 bool SessionCore::closed() { return runs_.closed(); }
 
+void SessionCore::CancelRuns() {
+  BeginClose();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (session_ == nullptr) return;
+  // Close() closes it again before deleting it: DirectSession::Close() is idempotent.
+  Status status;
+  tf().TF_CloseSession(session_, status.get());
+}
+
 void SessionCore::Close() {
   TF_Session* session;
   TF_Graph* graph;
@@ -597,6 +623,10 @@ void SessionCore::Close() {
     graph_ = nullptr;
   }
   if (session == nullptr) return;  // already freed by an earlier Close()
+  {
+    std::lock_guard<std::mutex> lock(g_cores_mutex);
+    Cores().erase(this);
+  }
   Status status;
   tf().TF_CloseSession(session, status.get());
   tf().TF_DeleteSession(session, status.get());

@@ -3,8 +3,9 @@
 
 #include <napi.h>
 
-#include <condition_variable>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,6 +33,14 @@ class SessionCore {
   // Refuses runs that have not begun yet; cheap, so dispose() calls it on the JS thread
   // before a worker thread waits in Close().
   void BeginClose();
+  // BeginClose(), then asks TensorFlow to stop the runs in flight (TF_CloseSession: a
+  // DirectSession cancels every step it executes; they fail with CANCELLED as soon as their
+  // executor sees it, which an op in progress does not). The session is freed by Close().
+  // For an environment that ends (a worker_thread terminated, the process exiting): nobody
+  // awaits those runs, and a run that never ends would hold the ending forever.
+  void CancelRuns();
+  // Waits up to `limit` for the runs in flight to end; false if some still run.
+  bool WaitForRuns(std::chrono::milliseconds limit) { return runs_.WaitFor(limit); }
   // BeginClose(), then waits for runs in flight and frees. Idempotent, any thread.
   void Close();
   bool closed();
@@ -64,6 +73,10 @@ extern const char kDisposedMessage[];
 
 // Sessions created and not yet freed, in the whole process (for leak tests).
 int64_t LiveSessions();
+
+// CancelRuns() on every session of the process, in every environment; returns how many
+// sessions it reached. For StopForExit (runner.h): the process is ending.
+int CancelAllRuns();
 
 // Runs on sessions with an inter-op pool, in the whole process: those that went to the
 // calling thread instead (RunPlanOnce in session.cc) and those that went to the pool.

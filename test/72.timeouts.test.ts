@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import t from 'tap';
 
 import { loadModel, Tensor } from '../lib/index';
+import { HOST_GRACE_MS } from '../lib/isolation';
 import { fixture, slowN, toTensor } from './helpers';
 
 const SLOW = fixture('slow').dir;
@@ -70,6 +71,43 @@ for (const isolation of ['none', 'process'] as const) {
     await model.dispose();
   });
 }
+
+// A host that answers nothing (stopped here; inside an op TensorFlow cannot interrupt, in life)
+// cannot hold a run with a limit: HOST_GRACE_MS past it, the run fails with DEADLINE_EXCEEDED;
+// the host lives on, and the slot its run may still write into is kept out of use until the
+// late answer comes.
+t.test('a host that stops answering: a run with runTimeoutMs fails soon after its limit, and runs go on once it resumes', async (t) => {
+  const model = await loadModel(fixture('half_plus_two').dir, { isolation: 'process', interOpThreads: 0, maxConcurrentRuns: 2 });
+  const rows = (k: number, v: number) => ({ x: new Tensor('float32', new Float32Array(k).fill(v), [k, 1]) });
+  t.same([...(await model.run(rows(4, 2))).y!.data], [3, 3, 3, 3]);
+  const pid = model.hostPid!;
+  process.kill(pid, 'SIGSTOP');
+  let stopped = true;
+  t.teardown(() => {
+    if (stopped) process.kill(pid, 'SIGCONT');
+  });
+  const started = performance.now();
+  const given = await Promise.allSettled([model.run(rows(4, 2), { runTimeoutMs: 200 }), model.run(rows(50_000, 4), { runTimeoutMs: 300 })]);
+  const took = performance.now() - started;
+  for (const [i, result] of given.entries()) {
+    t.equal(result.status, 'rejected', `run ${i} given up on`);
+    t.match((result as PromiseRejectedResult).reason, { code: 'DEADLINE_EXCEEDED', message: new RegExp(`host process of .*\\(pid ${pid}\\) did not answer within ${HOST_GRACE_MS} ms past this run's runTimeoutMs of ${i === 0 ? 200 : 300} ms`) });
+  }
+  t.ok(took >= 300 + HOST_GRACE_MS - 20 && took < 300 + HOST_GRACE_MS + 1500, `after ${took.toFixed(0)} ms`);
+  // Meanwhile the model takes runs (they wait in the stopped host), and serves them once it resumes.
+  const queued = model.run(rows(3, 6));
+  process.kill(pid, 'SIGCONT');
+  stopped = false;
+  t.same([...(await queued).y!.data], [5, 5, 5], 'the run sent while it was stopped');
+  // The late answers free their slots: many runs of both sizes, each with its own values.
+  for (let i = 0; i < 20; i++) {
+    const [small, big] = await Promise.all([model.run(rows(4, i)), model.run(rows(50_000, i + 1), { runTimeoutMs: 5000 })]);
+    t.same([...small.y!.data], Array(4).fill(0.5 * i + 2));
+    if (!big.y!.data.every((v) => v === 0.5 * (i + 1) + 2)) t.fail(`run ${i}: a big output with another run's values`);
+  }
+  await model.dispose();
+  t.equal(model.hostPid !== null && (() => { try { process.kill(pid, 0); return true; } catch { return false; } })(), false, 'its host exited on dispose');
+});
 
 function vm(pid: number): { rss: number; data: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');

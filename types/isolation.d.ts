@@ -15,6 +15,11 @@ export interface HostLoaded {
     config: SessionConfig;
     tensorflowVersion: string;
 }
+/**
+ * How long past a run's runTimeoutMs this process waits for the host's answer (the host stops
+ * the run at the limit and answers DEADLINE_EXCEEDED itself) before it gives up on the run, ms.
+ */
+export declare const HOST_GRACE_MS = 1000;
 /** Serving threads of a host's direct path: runs in flight at once, as the libuv pool's 4 in-process. */
 export declare const HOST_SERVE_THREADS = 4;
 /**
