@@ -309,7 +309,7 @@ function overFixedMemory(tensor: Tensor, field: string): Tensor {
 const MISSING_VARIABLE = /Could not find variable ([^\s.]+(?:\.[^\s.]+)*)\./;
 
 // dispose()'s options: killAfterMs, for an isolated model.
-function disposeOptions(options: { killAfterMs?: number } | undefined, isolation: Isolation): number | undefined {
+function disposeOptions(options: { killAfterMs?: number } | undefined): number | undefined {
   if (options === undefined) return undefined;
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object ({ killAfterMs })', options);
   for (const key of Object.keys(options)) if (key !== 'killAfterMs') throw invalidType(`dispose option ${JSON.stringify(key)}`, 'killAfterMs', key);
@@ -317,7 +317,6 @@ function disposeOptions(options: { killAfterMs?: number } | undefined, isolation
   if (ms === undefined) return undefined;
   if (typeof ms !== 'number') throw invalidType('killAfterMs', 'a number of milliseconds', ms);
   if (!Number.isInteger(ms) || ms < 0 || ms > 2 ** 31 - 1) throw outOfRange('killAfterMs', 'a whole number of milliseconds from 0 to 2147483647', ms);
-  if (isolation !== 'process') throw invalidType('killAfterMs', "absent for a model in this process (TensorFlow cannot interrupt its runs; a host of isolation: 'process' can be killed)", ms);
   return ms;
 }
 
@@ -826,17 +825,19 @@ export class Model {
    * Frees the session. Runs already in flight finish first; runs that had not
    * started reject with MODEL_DISPOSED. Idempotent; resolves once freed.
    *
-   * @param options.killAfterMs an isolated model only (isolation: 'process'): runs still
-   *   executing this many ms after the call end with the host, which is killed (SIGKILL); they
-   *   reject with MODEL_DISPOSED. Without it a run that never ends holds dispose() (and the
-   *   host) for ever, as in-process, where TensorFlow cannot interrupt a run.
-   * @throws TypeError/RangeError (ERR_OUT_OF_RANGE) for a bad killAfterMs, or one given for an
-   *   in-process model. A killAfterMs given to a later call (after a plain dispose()) applies too
+   * @param options.killAfterMs runs still executing this many ms after the call are ended, and
+   *   reject with MODEL_DISPOSED. An isolated model's host is killed (SIGKILL); an in-process
+   *   model's session is closed (TF_CloseSession), which makes TensorFlow cancel its runs, ops
+   *   inline too, as soon as their executor sees it (an op already executing runs to its end;
+   *   one that never ends, such as a custom op's endless loop, still holds dispose()). Without
+   *   it a run that never ends holds dispose() for ever.
+   * @throws TypeError/RangeError (ERR_OUT_OF_RANGE) for a bad killAfterMs. A killAfterMs given
+   *   to a later call (after a plain dispose()) applies too
    */
   dispose(options?: { killAfterMs?: number }): Promise<void> {
     let killAfterMs: number | undefined;
     try {
-      killAfterMs = disposeOptions(options, this.isolation);
+      killAfterMs = disposeOptions(options);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -845,7 +846,7 @@ export class Model {
       if (killAfterMs !== undefined) void this.#disposing?.close(killAfterMs);
     } else {
       const session = this.#session!;
-      this.#disposing = this.isolation === 'process' ? session : null;
+      this.#disposing = session;
       this.#session = null;
       this.#plans.clear();
       for (const queue of this.#queues.splice(0)) queue.close(`the model at ${this.path} was disposed while this request waited for its batch`);

@@ -33,7 +33,10 @@ export interface NativeSession {
   runSync(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): NativeTensors;
   /** One run traced (RunOptions SOFTWARE_TRACE); resolves the RunMetadata bytes. In-process sessions only. */
   trace?(plan: NativePlan, feeds: NativeTensors): Promise<Uint8Array>;
-  /** Frees the session once its runs in flight end; an isolated model's host is killed when they have not after `killAfterMs`. */
+  /**
+   * Frees the session once its runs in flight end; those still executing `killAfterMs` after
+   * the call are cancelled (in-process: TF_CloseSession) or end with their host (killed).
+   */
   close(killAfterMs?: number): Promise<void>;
   /**
    * In-process sessions: at most `limit` run()s execute at once (0: no limit); the others wait

@@ -36,6 +36,7 @@ std::unordered_set<SessionCore*>& Cores() {
 }  // namespace
 
 const char kDisposedMessage[] = "the model was disposed; load it again to run it";
+const char kCancelledMessage[] = "the model was disposed with this run still executing, and TensorFlow was told to stop it (dispose's killAfterMs had passed)";
 
 namespace {
 
@@ -370,6 +371,8 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
     if (tensor != nullptr) bytes += tf().TF_TensorByteSize(tensor);
   }
   plan.last_output_bytes.store(bytes, std::memory_order_relaxed);
+  // However TensorFlow words it (a cancelled step, a closed session), what happened is the dispose.
+  if (!status.ok() && core.cancelled()) return {"MODEL_DISPOSED", kCancelledMessage};
   return status.failure();
 }
 
@@ -528,16 +531,22 @@ class NoopJob : public Job {
   Napi::Promise::Deferred deferred_;
 };
 
+// Frees the session once its runs in flight have ended. `cancel_after_ms` ≥ 0 (dispose's
+// killAfterMs): runs still executing then are cancelled (CancelRuns) instead of awaited.
 class CloseWorker : public PromiseWorker {
  public:
-  CloseWorker(Napi::Env env, std::shared_ptr<SessionCore> core)
-      : PromiseWorker(env, "tfslice:close"), core_(std::move(core)) {}
+  CloseWorker(Napi::Env env, std::shared_ptr<SessionCore> core, int64_t cancel_after_ms)
+      : PromiseWorker(env, "tfslice:close"), core_(std::move(core)), cancel_after_ms_(cancel_after_ms) {}
 
  private:
-  void Execute() override { core_->Close(); }
+  void Execute() override {
+    if (cancel_after_ms_ >= 0 && !core_->WaitForRuns(std::chrono::milliseconds(cancel_after_ms_))) core_->CancelRuns();
+    core_->Close();
+  }
   Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
 
   std::shared_ptr<SessionCore> core_;
+  int64_t cancel_after_ms_;
 };
 
 // "op:2" -> {op, 2}; "op" -> {op, 0}. The index must name one of the op's outputs: a
@@ -603,6 +612,7 @@ bool SessionCore::closed() { return runs_.closed(); }
 
 void SessionCore::CancelRuns() {
   BeginClose();
+  cancelled_.store(true, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mutex_);
   if (session_ == nullptr) return;
   // Close() closes it again before deleting it: DirectSession::Close() is idempotent.
@@ -1088,7 +1098,12 @@ Napi::Value Session::CancelQueued(const Napi::CallbackInfo& info) {
 Napi::Value Session::Close(const Napi::CallbackInfo& info) {
   // Runs still queued behind this call on the libuv pool must not begin.
   core_->BeginClose();
-  auto* worker = new CloseWorker(info.Env(), core_);
+  int64_t cancel_after_ms = -1;
+  if (info.Length() > 0 && info[0].IsNumber()) {
+    double ms = info[0].As<Napi::Number>().DoubleValue();
+    if (ms >= 0 && ms <= 2147483647) cancel_after_ms = static_cast<int64_t>(ms);
+  }
+  auto* worker = new CloseWorker(info.Env(), core_, cancel_after_ms);
   return worker->Start();
 }
 

@@ -39,6 +39,8 @@ class SessionCore {
   // For an environment that ends (a worker_thread terminated, the process exiting): nobody
   // awaits those runs, and a run that never ends would hold the ending forever.
   void CancelRuns();
+  // CancelRuns() was called: a run that fails now fails because of it (MODEL_DISPOSED).
+  bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
   // Waits up to `limit` for the runs in flight to end; false if some still run.
   bool WaitForRuns(std::chrono::milliseconds limit) { return runs_.WaitFor(limit); }
   // BeginClose(), then waits for runs in flight and frees. Idempotent, any thread.
@@ -65,11 +67,14 @@ class SessionCore {
   TF_Graph* graph_;
   bool inline_ops_ = false;
   bool caller_runs_allowed_ = false;
+  std::atomic<bool> cancelled_{false};
   Gate gate_;
 };
 
 // MODEL_DISPOSED's message for a run or plan that reaches a closed session.
 extern const char kDisposedMessage[];
+// MODEL_DISPOSED's message for a run that CancelRuns() stopped.
+extern const char kCancelledMessage[];
 
 // Sessions created and not yet freed, in the whole process (for leak tests).
 int64_t LiveSessions();
@@ -158,6 +163,8 @@ class Session : public Napi::ObjectWrap<Session> {
   // JS thread: one run traced (RunOptions FULL_TRACE) on a worker thread; resolves the
   // RunMetadata bytes (lib/placement.ts reads where each node ran).
   Napi::Value Trace(const Napi::CallbackInfo& info);
+  // close(cancelAfterMs?): frees the session once its runs end; runs still executing
+  // cancelAfterMs after the call are cancelled (dispose's killAfterMs). Resolves once freed.
   Napi::Value Close(const Napi::CallbackInfo& info);
   // JS thread: setRunLimit(n): at most n run()s execute at once, the rest wait natively in
   // call order (0: no limit). cancelQueued(ticket): drops a run() still waiting (true) or

@@ -72,6 +72,33 @@ for (const isolation of ['none', 'process'] as const) {
   });
 }
 
+// Before, killAfterMs was refused for a model in this process ("TensorFlow cannot interrupt its
+// runs"): closing the session cancels them, ops inline too.
+for (const interOpThreads of [-1, 0]) {
+  t.test(`dispose({ killAfterMs }) in this process: a run that never ends is cancelled, one that ends in time ends as usual (interOpThreads ${interOpThreads})`, async (t) => {
+    const model = await loadModel(RUNAWAY, { interOpThreads, signature: 'forever' });
+    const stuck = model.run(x(1)).catch((e: unknown) => e);
+    const waiting = model.run(x(1)).catch((e: unknown) => e); // behind it (maxConcurrentRuns 1 here) or beside it
+    await new Promise((r) => setTimeout(r, 200));
+    t.equal(model.runsExecuting >= 1, true, 'a run executes');
+    const started = performance.now();
+    await model.dispose({ killAfterMs: 300 });
+    const took = performance.now() - started;
+    t.ok(took >= 290 && took < 3000, `dispose() resolved ${took.toFixed(0)} ms after the call`);
+    t.match(await stuck, { code: 'MODEL_DISPOSED', message: /with this run still executing, and TensorFlow was told to stop it \(dispose's killAfterMs had passed\)/ });
+    t.match(await waiting, { code: 'MODEL_DISPOSED' });
+    await t.rejects(model.run(x(-1)), { code: 'MODEL_DISPOSED' }, 'and the model is disposed');
+
+    const slow = await loadModel(SLOW, { interOpThreads });
+    const ran = slow.run(n(await slowN(slow, 600))).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 100)); // until it has begun (a run not begun is refused)
+    const plain = slow.dispose();
+    await slow.dispose({ killAfterMs: 5000 });
+    await plain;
+    t.ok((await ran as Record<string, Tensor>).y, 'a run that ends before the limit (given to a later dispose()) ends as usual');
+  });
+}
+
 // A host that answers nothing (stopped here; inside an op TensorFlow cannot interrupt, in life)
 // cannot hold a run with a limit: HOST_GRACE_MS past it, the run fails with DEADLINE_EXCEEDED;
 // the host lives on, and the slot its run may still write into is kept out of use until the

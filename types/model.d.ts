@@ -186,12 +186,14 @@ export declare class Model {
      * Frees the session. Runs already in flight finish first; runs that had not
      * started reject with MODEL_DISPOSED. Idempotent; resolves once freed.
      *
-     * @param options.killAfterMs an isolated model only (isolation: 'process'): runs still
-     *   executing this many ms after the call end with the host, which is killed (SIGKILL); they
-     *   reject with MODEL_DISPOSED. Without it a run that never ends holds dispose() (and the
-     *   host) for ever, as in-process, where TensorFlow cannot interrupt a run.
-     * @throws TypeError/RangeError (ERR_OUT_OF_RANGE) for a bad killAfterMs, or one given for an
-     *   in-process model. A killAfterMs given to a later call (after a plain dispose()) applies too
+     * @param options.killAfterMs runs still executing this many ms after the call are ended, and
+     *   reject with MODEL_DISPOSED. An isolated model's host is killed (SIGKILL); an in-process
+     *   model's session is closed (TF_CloseSession), which makes TensorFlow cancel its runs, ops
+     *   inline too, as soon as their executor sees it (an op already executing runs to its end;
+     *   one that never ends, such as a custom op's endless loop, still holds dispose()). Without
+     *   it a run that never ends holds dispose() for ever.
+     * @throws TypeError/RangeError (ERR_OUT_OF_RANGE) for a bad killAfterMs. A killAfterMs given
+     *   to a later call (after a plain dispose()) applies too
      */
     dispose(options?: {
         killAfterMs?: number;
