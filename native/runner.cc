@@ -140,12 +140,25 @@ class Pool {
       std::lock_guard<std::mutex> lock(mutex_);
       stopping_.store(true, std::memory_order_release);
     }
+    // Hold()'s count is read after the flag is set, and Hold() reads the flag after counting.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     auto deadline = std::chrono::steady_clock::now() + wait;
     while (busy_.load(std::memory_order_relaxed) > 0 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
     return busy_.load(std::memory_order_relaxed);
   }
+
+  // A thread other than a runner, about to touch TensorFlow (a session's close): counted as a
+  // busy runner, so that Stop() waits for it too; false once stopping (it must leave TensorFlow
+  // alone: the process is exiting). Sequentially consistent against Stop()'s flag and count.
+  bool Hold() {
+    busy_.fetch_add(1);
+    if (!stopping_.load()) return true;
+    busy_.fetch_sub(1);
+    return false;
+  }
+  void Release() { busy_.fetch_sub(1); }
 
   // Jobs submitted that no runner has taken yet.
   int Queued() const { return queued_.load(std::memory_order_acquire); }
@@ -436,6 +449,18 @@ void NoteThreadArena() {
 uint32_t ThreadsOnMainArena() { return g_on_main_arena.load(std::memory_order_relaxed); }
 uint64_t DeferredRuns() { return g_deferred_runs.load(std::memory_order_relaxed); }
 uint64_t RescuedRuns() { return g_rescued_runs.load(std::memory_order_relaxed); }
+
+bool HoldOffExit() { return Pool::Get().Hold(); }
+void ReleaseExit() { Pool::Get().Release(); }
+
+void Completions::SubmitOnOwnThread(std::unique_ptr<Job> job) {
+  if (in_flight_++ == 0) uv_ref(Handle(async_));
+  std::thread([self = shared_from_this(), job = std::move(job)]() mutable {
+    NoteThreadArena();
+    job->Execute();
+    self->Finish(std::move(job));
+  }).detach();
+}
 
 void StopForExit(int code, int (*cancel_all)()) {
   int executing = Pool::Get().Stop(std::chrono::milliseconds(kExitWaitMillis));

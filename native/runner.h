@@ -205,6 +205,11 @@ void Requeue(Task task);
 constexpr int kExitWaitMillis = 2000;
 void StopForExit(int code, int (*cancel_all)());
 
+// A thread that is not a runner, before it touches TensorFlow (a session's close): true when it
+// may, and StopForExit then waits for its ReleaseExit(); false once the process is exiting.
+bool HoldOffExit();
+void ReleaseExit();
+
 // Starts the runner threads and the free thread now (rather than at the first run), so that
 // each takes a malloc arena of its own while glibc still has arenas to give: glibc allows 8
 // per core, and once TensorFlow's thread pools have taken theirs, a new thread shares an
@@ -238,6 +243,11 @@ class Completions : public std::enable_shared_from_this<Completions>, private Po
   // JS thread: hands `job` to a runner; the environment stays alive until it is settled.
   // `expected_micros`: how long its plan last ran (0: not known; no polling).
   void Submit(std::unique_ptr<Job> job, uint32_t expected_micros);
+  // JS thread: executes `job` on a thread of its own, then settles it as any other: for a
+  // job that may wait without bound (a session's close waits for its runs), which must hold
+  // neither a runner nor libuv's pool (a worker_thread's ending waits for that pool's work
+  // before its cleanup hooks run, and the hook is what cancels those runs).
+  void SubmitOnOwnThread(std::unique_ptr<Job> job);
   // Runner thread: queues a finished job and wakes the JS thread.
   void Finish(std::unique_ptr<Job> job);
   // JS thread: a submitted job that will never settle (cancelled while it waited at a gate).

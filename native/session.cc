@@ -531,20 +531,39 @@ class NoopJob : public Job {
   Napi::Promise::Deferred deferred_;
 };
 
-// Frees the session once its runs in flight have ended. `cancel_after_ms` ≥ 0 (dispose's
+// Frees the session once its runs in flight have ended, on a thread of its own
+// (Completions::SubmitOnOwnThread): the wait has no bound. `cancel_after_ms` ≥ 0 (dispose's
 // killAfterMs): runs still executing then are cancelled (CancelRuns) instead of awaited.
-class CloseWorker : public PromiseWorker {
+class CloseJob : public Job {
  public:
-  CloseWorker(Napi::Env env, std::shared_ptr<SessionCore> core, int64_t cancel_after_ms)
-      : PromiseWorker(env, "tfslice:close"), core_(std::move(core)), cancel_after_ms_(cancel_after_ms) {}
+  CloseJob(Napi::Env env, std::shared_ptr<SessionCore> core, int64_t cancel_after_ms)
+      : deferred_(Napi::Promise::Deferred::New(env)), core_(std::move(core)), cancel_after_ms_(cancel_after_ms) {}
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    if (cancel_after_ms_ >= 0 && !core_->WaitForRuns(std::chrono::milliseconds(cancel_after_ms_)) && HoldOffExit()) {
+      core_->CancelRuns();
+      ReleaseExit();
+    }
+    while (!core_->WaitForRuns(std::chrono::hours(1))) {
+    }
+    // The process is exiting: StopForExit has stopped TensorFlow's users, and exit frees all.
+    if (!HoldOffExit()) return;
+    core_->Close();
+    ReleaseExit();
+  }
+
+  void Settle(Napi::Env env) override {
+    try {
+      deferred_.Resolve(env.Undefined());
+    } catch (const Napi::Error&) {
+      // Only when JS can no longer run: nobody awaits.
+    }
+  }
 
  private:
-  void Execute() override {
-    if (cancel_after_ms_ >= 0 && !core_->WaitForRuns(std::chrono::milliseconds(cancel_after_ms_))) core_->CancelRuns();
-    core_->Close();
-  }
-  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
-
+  Napi::Promise::Deferred deferred_;
   std::shared_ptr<SessionCore> core_;
   int64_t cancel_after_ms_;
 };
@@ -1103,8 +1122,10 @@ Napi::Value Session::Close(const Napi::CallbackInfo& info) {
     double ms = info[0].As<Napi::Number>().DoubleValue();
     if (ms >= 0 && ms <= 2147483647) cancel_after_ms = static_cast<int64_t>(ms);
   }
-  auto* worker = new CloseWorker(info.Env(), core_, cancel_after_ms);
-  return worker->Start();
+  auto job = std::make_unique<CloseJob>(info.Env(), core_, cancel_after_ms);
+  Napi::Promise promise = job->promise();
+  Addon::Of(info.Env()).completions()->SubmitOnOwnThread(std::move(job));
+  return promise;
 }
 
 }  // namespace tfslice

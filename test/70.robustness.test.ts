@@ -197,15 +197,23 @@ t.test('worker_threads: a worker terminated with a run in flight waits for it, t
 
 // Before: Worker.terminate() never settled (the worker's teardown waited for the run forever).
 for (const [label, interOpThreads] of [['an inter-op pool', 0], ['ops inline', -1]] as const) {
-  t.test(`worker_threads: a worker terminated with a run that never ends (${label}): TensorFlow is told to stop it, and the worker ends`, async (t) => {
+  t.test(`worker_threads: a worker terminated with runs that never end (${label}), one of them awaited by dispose(): TensorFlow is told to stop them, and the worker ends`, async (t) => {
     const script = `
       const { Worker } = require('node:worker_threads');
+      // The second model's dispose() waits for its run, which never ends: that wait must hold
+      // neither libuv's pool (a worker's ending waits for that pool's work before its cleanup
+      // hooks, which cancel the runs: a deadlock, found by a trial) nor a runner.
       const source = \`
         const { parentPort, workerData } = require('node:worker_threads');
         const { loadModel, Tensor } = require(workerData.dist);
-        loadModel(workerData.runaway, { interOpThreads: workerData.interOpThreads, signature: 'forever' }).then((m) => {
+        const options = { interOpThreads: workerData.interOpThreads, signature: 'forever' };
+        Promise.all([loadModel(workerData.runaway, options), loadModel(workerData.runaway, options)]).then(([m, disposed]) => {
           m.run({ x: new Tensor('float32', new Float32Array([1]), []) }).catch(() => {});
-          setTimeout(() => parentPort.postMessage(m.runsExecuting), 200);
+          disposed.run({ x: new Tensor('float32', new Float32Array([1]), []) }).catch(() => {});
+          setTimeout(() => {
+            disposed.dispose();
+            parentPort.postMessage(m.runsExecuting);
+          }, 200);
         });
       \`;
       const worker = new Worker(source, { eval: true, workerData: { dist: ${JSON.stringify(DIST)}, runaway: ${JSON.stringify(fixture('runaway').dir)}, interOpThreads: ${interOpThreads} } });

@@ -99,6 +99,24 @@ for (const interOpThreads of [-1, 0]) {
   });
 }
 
+t.test('dispose() waits for its runs on a thread of its own: five disposes waiting for runs that never end hold neither libuv\'s pool nor a later killAfterMs', async (t) => {
+  // Each waited on one of libuv's 4 threads: the fifth dispose({ killAfterMs: 0 }), and any
+  // fs call, waited for the others' limits (found by a trial).
+  const models = await Promise.all(Array.from({ length: 5 }, () => loadModel(RUNAWAY, { signature: 'forever' })));
+  const runs = models.map((m) => m.run(x(1)).catch((e: unknown) => e));
+  await new Promise((r) => setTimeout(r, 200));
+  const plain = models.map((m) => m.dispose());
+  const started = performance.now();
+  await fs.promises.stat(RUNAWAY);
+  const statMs = performance.now() - started;
+  t.ok(statMs < 1000, `fs.promises.stat took ${statMs.toFixed(0)} ms meanwhile`);
+  await Promise.all(models.map((m) => m.dispose({ killAfterMs: 0 })));
+  const took = performance.now() - started;
+  t.ok(took < 2000, `every later dispose({ killAfterMs: 0 }) resolved within ${took.toFixed(0)} ms`);
+  await Promise.all(plain);
+  t.same((await Promise.all(runs)).map((e) => (e as { code?: string }).code), Array(5).fill('MODEL_DISPOSED'));
+});
+
 // A host that answers nothing (stopped here; inside an op TensorFlow cannot interrupt, in life)
 // cannot hold a run with a limit: HOST_GRACE_MS past it, the run fails with DEADLINE_EXCEEDED;
 // the host lives on, and the slot its run may still write into is kept out of use until the
