@@ -455,8 +455,9 @@ void ReleaseExit() { Pool::Get().Release(); }
 
 void Completions::SubmitOnOwnThread(std::unique_ptr<Job> job) {
   if (in_flight_++ == 0) uv_ref(Handle(async_));
+  // Not NoteThreadArena(): that counts the addon's long-lived threads (a short one like this
+  // may well share glibc's main arena).
   std::thread([self = shared_from_this(), job = std::move(job)]() mutable {
-    NoteThreadArena();
     job->Execute();
     self->Finish(std::move(job));
   }).detach();
