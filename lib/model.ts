@@ -308,7 +308,7 @@ function overFixedMemory(tensor: Tensor, field: string): Tensor {
 // TensorFlow names the variable but not why it is missing; the usual cause is known.
 const MISSING_VARIABLE = /Could not find variable ([^\s.]+(?:\.[^\s.]+)*)\./;
 
-// dispose()'s options: killAfterMs, for an isolated model.
+// dispose()'s options: killAfterMs (a host is killed; an in-process session closed).
 function disposeOptions(options: { killAfterMs?: number } | undefined): number | undefined {
   if (options === undefined) return undefined;
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object ({ killAfterMs })', options);

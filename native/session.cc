@@ -1115,7 +1115,7 @@ Napi::Value Session::CancelQueued(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Session::Close(const Napi::CallbackInfo& info) {
-  // Runs still queued behind this call on the libuv pool must not begin.
+  // Runs that have not begun must not begin (they reject with MODEL_DISPOSED).
   core_->BeginClose();
   int64_t cancel_after_ms = -1;
   if (info.Length() > 0 && info[0].IsNumber()) {
