@@ -35,7 +35,8 @@ export interface NativeSession {
   trace?(plan: NativePlan, feeds: NativeTensors): Promise<Uint8Array>;
   /**
    * Frees the session once its runs in flight end; those still executing `killAfterMs` after
-   * the call are cancelled (in-process: TF_CloseSession) or end with their host (killed).
+   * the call are cancelled (in-process: TF_CloseSession) or end with their host (killed). A
+   * later call only sets its own limit (the earliest holds) and resolves at once in-process.
    */
   close(killAfterMs?: number): Promise<void>;
   /**

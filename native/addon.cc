@@ -290,7 +290,7 @@ Napi::Value Addon::ReleaseBuffer(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Addon::StopForExit(const Napi::CallbackInfo& info) {
-  tfslice::StopForExit(info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0, CancelAllRuns);
+  tfslice::StopForExit(info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0, CancelAllRuns, RunsInFlight);
   return info.Env().Undefined();
 }
 

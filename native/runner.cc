@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -143,22 +144,26 @@ class Pool {
     // Hold()'s count is read after the flag is set, and Hold() reads the flag after counting.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     auto deadline = std::chrono::steady_clock::now() + wait;
-    while (busy_.load(std::memory_order_relaxed) > 0 && std::chrono::steady_clock::now() < deadline) {
+    while (Executing() > 0 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
-    return busy_.load(std::memory_order_relaxed);
+    return Executing();
   }
 
-  // A thread other than a runner, about to touch TensorFlow (a session's close): counted as a
-  // busy runner, so that Stop() waits for it too; false once stopping (it must leave TensorFlow
-  // alone: the process is exiting). Sequentially consistent against Stop()'s flag and count.
+  // A thread other than a runner, about to touch TensorFlow (a session's close): Stop() waits
+  // for it too; false once stopping (it must leave TensorFlow alone: the process is exiting).
+  // Counted apart from busy_, which the scheduling reads. Sequentially consistent against
+  // Stop()'s flag and count.
   bool Hold() {
-    busy_.fetch_add(1);
+    holds_.fetch_add(1);
     if (!stopping_.load()) return true;
-    busy_.fetch_sub(1);
+    holds_.fetch_sub(1);
     return false;
   }
-  void Release() { busy_.fetch_sub(1); }
+  void Release() { holds_.fetch_sub(1); }
+
+  // Jobs executing, and other threads inside TensorFlow (Hold).
+  int Executing() const { return busy_.load(std::memory_order_relaxed) + holds_.load(std::memory_order_relaxed); }
 
   // Jobs submitted that no runner has taken yet.
   int Queued() const { return queued_.load(std::memory_order_acquire); }
@@ -334,6 +339,7 @@ class Pool {
   const int cores_ = UsableCores();
   std::atomic<int> queued_{0};
   std::atomic<int> busy_{0};
+  std::atomic<int> holds_{0};  // Hold() .. Release()
   std::atomic<bool> spinning_{false};
   std::atomic<bool> stopping_{false};
 };
@@ -454,21 +460,44 @@ bool HoldOffExit() { return Pool::Get().Hold(); }
 void ReleaseExit() { Pool::Get().Release(); }
 
 void Completions::SubmitOnOwnThread(std::unique_ptr<Job> job) {
-  if (in_flight_++ == 0) uv_ref(Handle(async_));
-  // Not NoteThreadArena(): that counts the addon's long-lived threads (a short one like this
-  // may well share glibc's main arena).
-  std::thread([self = shared_from_this(), job = std::move(job)]() mutable {
-    job->Execute();
-    self->Finish(std::move(job));
-  }).detach();
+  Job* raw = job.release();
+  try {
+    // Not NoteThreadArena(): that counts the addon's long-lived threads (a short one like this
+    // may well share glibc's main arena).
+    std::thread([self = shared_from_this(), raw] {
+      std::unique_ptr<Job> owned(raw);
+      owned->Execute();
+      self->Finish(std::move(owned));
+    }).detach();
+    if (in_flight_++ == 0) uv_ref(Handle(async_));
+  } catch (const std::system_error&) {
+    // No thread to be had (a process or container limit): a runner executes it, which it may
+    // hold for as long as the job waits.
+    Submit(std::unique_ptr<Job>(raw), 0);
+  }
 }
 
-void StopForExit(int code, int (*cancel_all)()) {
-  int executing = Pool::Get().Stop(std::chrono::milliseconds(kExitWaitMillis));
+namespace {
+
+// Waits up to `wait` until nothing executes: neither runners' jobs nor runs on other threads.
+int WaitExecuting(std::chrono::milliseconds wait, int (*runs_in_flight)()) {
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  int executing = Pool::Get().Stop(wait);
+  // runSync()s of worker threads execute on those threads, not on runners.
+  while (runs_in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return std::max(executing, runs_in_flight());
+}
+
+}  // namespace
+
+void StopForExit(int code, int (*cancel_all)(), int (*runs_in_flight)()) {
+  int executing = WaitExecuting(std::chrono::milliseconds(kExitWaitMillis), runs_in_flight);
   if (executing > 0) {
     // Nobody awaits them any more: TensorFlow is told to stop them, as a worker's ending does.
     cancel_all();
-    int left = Pool::Get().Stop(std::chrono::milliseconds(kExitWaitMillis));
+    int left = WaitExecuting(std::chrono::milliseconds(kExitWaitMillis), runs_in_flight);
     if (left > 0) {
       std::fprintf(stderr, "tfslice: exiting with %d run%s still inside TensorFlow %d ms after it was told to stop them (an op that does not check for cancellation): ending the process without its exit handlers\n",
                    left, left == 1 ? "" : "s", kExitWaitMillis);

@@ -81,6 +81,28 @@ class InFlight {
     std::unique_lock<std::mutex> lock(mutex_);
     return idle_.wait_for(lock, limit, [this] { return busy_ == 0; });
   }
+  // Waits for the work that began until `deadline()` (read again whenever Poke() is called);
+  // false if some is still going then.
+  template <typename Deadline>
+  bool WaitUntil(Deadline deadline) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (busy_ != 0) {
+      std::chrono::steady_clock::time_point until = deadline();
+      if (std::chrono::steady_clock::now() >= until) return false;
+      idle_.wait_until(lock, until);
+    }
+    return true;
+  }
+  // Wakes WaitUntil() to read its deadline again.
+  void Poke() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    idle_.notify_all();
+  }
+  // Work begun and not ended.
+  int busy() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return busy_;
+  }
 
  private:
   std::mutex mutex_;
@@ -198,12 +220,13 @@ void Requeue(Task task);
 // Main thread, as the process exits (process.exit() too): no run or deletion starts any more,
 // and this returns once those under way have ended. exit() then destroys TensorFlow's static
 // objects, which a runner still inside TensorFlow would use (a segfault, exit code 139).
-// Runs still executing after kExitWaitMillis are cancelled (`cancel_all`: CancelAllRuns in
-// session.h closes every session), which ends them once their executor sees it; those still
-// executing kExitWaitMillis later (an op that never checks for cancellation) end the process
-// here with `code` through _exit(), which destroys nothing.
+// Runs still executing after kExitWaitMillis (`runs_in_flight`: RunsInFlight in session.h, which
+// counts the runSync()s of worker threads too) are cancelled (`cancel_all`: CancelAllRuns
+// closes every session), which ends them once their executor sees it; those still executing
+// kExitWaitMillis later (an op that never checks for cancellation) end the process here with
+// `code` through _exit(), which destroys nothing.
 constexpr int kExitWaitMillis = 2000;
-void StopForExit(int code, int (*cancel_all)());
+void StopForExit(int code, int (*cancel_all)(), int (*runs_in_flight)());
 
 // A thread that is not a runner, before it touches TensorFlow (a session's close): true when it
 // may, and StopForExit then waits for its ReleaseExit(); false once the process is exiting.

@@ -532,17 +532,17 @@ class NoopJob : public Job {
 };
 
 // Frees the session once its runs in flight have ended, on a thread of its own
-// (Completions::SubmitOnOwnThread): the wait has no bound. `cancel_after_ms` ≥ 0 (dispose's
-// killAfterMs): runs still executing then are cancelled (CancelRuns) instead of awaited.
+// (Completions::SubmitOnOwnThread): the wait has no bound. Runs still executing at the core's
+// CancelAfter() limit (dispose's killAfterMs) are cancelled (CancelRuns) instead of awaited.
 class CloseJob : public Job {
  public:
-  CloseJob(Napi::Env env, std::shared_ptr<SessionCore> core, int64_t cancel_after_ms)
-      : deferred_(Napi::Promise::Deferred::New(env)), core_(std::move(core)), cancel_after_ms_(cancel_after_ms) {}
+  CloseJob(Napi::Env env, std::shared_ptr<SessionCore> core)
+      : deferred_(Napi::Promise::Deferred::New(env)), core_(std::move(core)) {}
 
   Napi::Promise promise() const { return deferred_.Promise(); }
 
   void Execute() override {
-    if (cancel_after_ms_ >= 0 && !core_->WaitForRuns(std::chrono::milliseconds(cancel_after_ms_)) && HoldOffExit()) {
+    if (!core_->WaitForRunsUntilCancel() && HoldOffExit()) {
       core_->CancelRuns();
       ReleaseExit();
     }
@@ -565,7 +565,6 @@ class CloseJob : public Job {
  private:
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<SessionCore> core_;
-  int64_t cancel_after_ms_;
 };
 
 // "op:2" -> {op, 2}; "op" -> {op, 0}. The index must name one of the op's outputs: a
@@ -612,6 +611,30 @@ int CancelAllRuns() {
   std::lock_guard<std::mutex> lock(g_cores_mutex);
   for (SessionCore* core : Cores()) core->CancelRuns();
   return static_cast<int>(Cores().size());
+}
+
+int RunsInFlight() {
+  std::lock_guard<std::mutex> lock(g_cores_mutex);
+  int sessions = 0;
+  for (SessionCore* core : Cores()) sessions += core->runs_in_flight() > 0 ? 1 : 0;
+  return sessions;
+}
+
+void SessionCore::CancelAfter(std::chrono::milliseconds limit) {
+  int64_t at = std::chrono::duration_cast<std::chrono::nanoseconds>((std::chrono::steady_clock::now() + limit).time_since_epoch()).count();
+  int64_t was = cancel_at_.load();
+  while (at < was && !cancel_at_.compare_exchange_weak(was, at)) {
+  }
+  runs_.Poke();
+}
+
+bool SessionCore::WaitForRunsUntilCancel() {
+  return runs_.WaitUntil([this] {
+    int64_t at = cancel_at_.load();
+    // No limit: wait an hour at a time.
+    if (at == INT64_MAX) return std::chrono::steady_clock::now() + std::chrono::hours(1);
+    return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(at));
+  });
 }
 
 int64_t LiveSessions() { return g_live_sessions.load(std::memory_order_relaxed); }
@@ -1117,12 +1140,19 @@ Napi::Value Session::CancelQueued(const Napi::CallbackInfo& info) {
 Napi::Value Session::Close(const Napi::CallbackInfo& info) {
   // Runs that have not begun must not begin (they reject with MODEL_DISPOSED).
   core_->BeginClose();
-  int64_t cancel_after_ms = -1;
   if (info.Length() > 0 && info[0].IsNumber()) {
     double ms = info[0].As<Napi::Number>().DoubleValue();
-    if (ms >= 0 && ms <= 2147483647) cancel_after_ms = static_cast<int64_t>(ms);
+    if (ms >= 0 && ms <= 2147483647) core_->CancelAfter(std::chrono::milliseconds(static_cast<int64_t>(ms)));
   }
-  auto job = std::make_unique<CloseJob>(info.Env(), core_, cancel_after_ms);
+  // One close per session: a later call only sets its limit, and resolves at once (the first
+  // call's promise is the one that resolves when the session is freed).
+  if (close_started_) {
+    Napi::Promise::Deferred done = Napi::Promise::Deferred::New(info.Env());
+    done.Resolve(info.Env().Undefined());
+    return done.Promise();
+  }
+  close_started_ = true;
+  auto job = std::make_unique<CloseJob>(info.Env(), core_);
   Napi::Promise promise = job->promise();
   Addon::Of(info.Env()).completions()->SubmitOnOwnThread(std::move(job));
   return promise;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -43,6 +44,14 @@ class SessionCore {
   bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
   // Waits up to `limit` for the runs in flight to end; false if some still run.
   bool WaitForRuns(std::chrono::milliseconds limit) { return runs_.WaitFor(limit); }
+  // JS thread (dispose's killAfterMs): runs still executing `limit` from now are cancelled by
+  // the close that waits for them (the earliest of several limits holds).
+  void CancelAfter(std::chrono::milliseconds limit);
+  // A close's wait for the runs in flight: true once they ended; false when CancelAfter's
+  // limit passed first.
+  bool WaitForRunsUntilCancel();
+  // Runs begun and not ended (run() and runSync() alike).
+  int runs_in_flight() { return runs_.busy(); }
   // BeginClose(), then waits for runs in flight and frees. Idempotent, any thread.
   void Close();
   bool closed();
@@ -68,6 +77,7 @@ class SessionCore {
   bool inline_ops_ = false;
   bool caller_runs_allowed_ = false;
   std::atomic<bool> cancelled_{false};
+  std::atomic<int64_t> cancel_at_{INT64_MAX};  // CancelAfter's limit, steady_clock ns
   Gate gate_;
 };
 
@@ -82,6 +92,9 @@ int64_t LiveSessions();
 // CancelRuns() on every session of the process, in every environment; returns how many
 // sessions it reached. For StopForExit (runner.h): the process is ending.
 int CancelAllRuns();
+// Sessions of the whole process with runs in flight, on any thread (runSync()s of worker threads
+// too): a count of runs that is at least 1 whenever one is.
+int RunsInFlight();
 
 // Runs on sessions with an inter-op pool, in the whole process: those that went to the
 // calling thread instead (RunPlanOnce in session.cc) and those that went to the pool.
@@ -173,6 +186,7 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value CancelQueued(const Napi::CallbackInfo& info);
 
   std::shared_ptr<SessionCore> core_;
+  bool close_started_ = false;  // JS thread: close() started the CloseJob
 };
 
 }  // namespace tfslice

@@ -608,28 +608,34 @@ t.test('process.exit() with a run that does not end within 2 s: TensorFlow is to
   t.ok(seconds < 10, `ended ${seconds.toFixed(1)} s after it started (the run alone takes minutes)`);
 });
 
-t.test("process.exit() while a worker's run never ends: 2 s, then the exit code, when the main thread loaded TensorFlow", async (t) => {
-  // A worker's ending waits for its runs (they may read its JS memory); the main thread's 'exit'
-  // hook, set by its loadTensorFlow(), bounds the process's exit (found by a trial, helper-38).
-  const script = `
-    const { Worker } = require('node:worker_threads');
-    require(${JSON.stringify(DIST)}).loadTensorFlow().then(() => {
-      const worker = new Worker(\`
-        const { parentPort } = require('node:worker_threads');
-        const { loadModel, Tensor } = require(${JSON.stringify(DIST)});
-        loadModel(${JSON.stringify(fixture('slow').dir)}).then((model) => {
-          model.run({ n: new Tensor('int32', new Int32Array([2e9]), []) }).catch(() => {});
-          parentPort.postMessage('running');
-        });\`, { eval: true });
-      worker.on('message', () => setTimeout(() => process.exit(3), 200));
-    });`;
-  const started = Date.now();
-  const result = node(script, { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' });
-  const seconds = (Date.now() - started) / 1000;
-  t.equal(result.status, 3, `the exit code asked for${result.status === null ? ' (killed by a signal)' : ''}`);
-  t.match(result.stderr, /exiting with 1 run still inside TensorFlow after 2000 ms: cancelled/, 'stderr says why');
-  t.ok(seconds < 10, `ended ${seconds.toFixed(1)} s after it started (the run alone takes minutes)`);
-});
+for (const call of ['run', 'runSync'] as const) {
+  t.test(`process.exit() while a worker's ${call}() never ends: 2 s, then cancelled, and the exit code, when the main thread loaded TensorFlow`, async (t) => {
+    // A worker's ending waits for its runs (they may read its JS memory); the main thread's 'exit'
+    // hook, set by its loadTensorFlow(), bounds the process's exit (found by a trial, helper-38).
+    // A worker inside runSync() cannot be ended at all until the run returns: the hook counts
+    // such runs too (they are on no runner), and cancels them (helper-45's trial).
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      require(${JSON.stringify(DIST)}).loadTensorFlow().then(() => {
+        const worker = new Worker(\`
+          const { parentPort } = require('node:worker_threads');
+          const { loadModel, Tensor } = require(${JSON.stringify(DIST)});
+          loadModel(${JSON.stringify(fixture('slow').dir)}).then((model) => {
+            parentPort.postMessage('running');
+            const feeds = { n: new Tensor('int32', new Int32Array([2e9]), []) };
+            if ('${call}' === 'run') model.run(feeds).catch(() => {});
+            else setTimeout(() => { try { model.runSync(feeds); } catch {} }, 10);
+          });\`, { eval: true });
+        worker.on('message', () => setTimeout(() => process.exit(3), 300));
+      });`;
+    const started = Date.now();
+    const result = node(script, { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' });
+    const seconds = (Date.now() - started) / 1000;
+    t.equal(result.status, 3, `the exit code asked for${result.status === null ? ' (killed by a signal)' : ''}`);
+    t.match(result.stderr, /exiting with 1 run still inside TensorFlow after 2000 ms: cancelled/, 'stderr says why');
+    t.ok(seconds < 10, `ended ${seconds.toFixed(1)} s after it started (the run alone takes minutes)`);
+  });
+}
 
 t.test('a worker_thread that alone loaded the addon is terminated with a run in flight: the process lives on', async (t) => {
   // Node unloads an addon that only workers loaded once they are gone; the addon's own threads

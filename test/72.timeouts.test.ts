@@ -117,6 +117,24 @@ t.test('dispose() waits for its runs on a thread of its own: five disposes waiti
   t.same((await Promise.all(runs)).map((e) => (e as { code?: string }).code), Array(5).fill('MODEL_DISPOSED'));
 });
 
+t.test('dispose() called again and again on one model starts one close: no thread per call, the earliest killAfterMs holds', async (t) => {
+  // Each call started a thread of its own; tens of thousands aborted the process (std::system_error
+  // past the thread limit, found by a trial).
+  const threads = () => Number(/Threads:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]);
+  const model = await loadModel(RUNAWAY, { signature: 'forever' });
+  const stuck = model.run(x(1)).catch((e: unknown) => e);
+  await new Promise((r) => setTimeout(r, 200));
+  const before = threads();
+  const started = performance.now();
+  const calls = [model.dispose()];
+  for (let i = 0; i < 2000; i++) calls.push(model.dispose({ killAfterMs: 5000 - i }));
+  t.ok(threads() <= before + 2, `${threads()} threads after 2001 calls (${before} before)`);
+  await Promise.all(calls);
+  const took = performance.now() - started;
+  t.ok(took >= 2990 && took < 4500, `disposed after ${took.toFixed(0)} ms: the earliest limit (3001 ms)`);
+  t.match(await stuck, { code: 'MODEL_DISPOSED' });
+});
+
 // A host that answers nothing (stopped here; inside an op TensorFlow cannot interrupt, in life)
 // cannot hold a run with a limit: HOST_GRACE_MS past it, the run fails with DEADLINE_EXCEEDED;
 // the host lives on, and the slot its run may still write into is kept out of use until the
