@@ -2,6 +2,7 @@
  * The compiled addon (native/) and the shapes of what crosses into it. Loading
  * it needs no TensorFlow: the addon dlopens libtensorflow only when asked.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 
@@ -238,22 +239,41 @@ export const PACKAGE_ROOT = path.resolve(__dirname, '..');
 
 let binding: Binding | undefined;
 
+// The addon file native() loads.
+function addonPath(): string {
+  const explicit = process.env.TFSLICE_ADDON;
+  return explicit ? path.resolve(explicit) : (require('node-gyp-build') as { path(dir: string): string }).path(PACKAGE_ROOT);
+}
+
 /**
- * The addon for this environment: $TFSLICE_ADDON (a .node file, e.g. a cmake-js
- * build elsewhere) when set, otherwise what node-gyp-build picks (a matching
+ * The addon for this environment, loaded on first use: $TFSLICE_ADDON (a .node file, e.g. a
+ * cmake-js build elsewhere) when set, otherwise what node-gyp-build picks (a matching
  * prebuild, else build/Release).
  */
 export function native(): Binding {
-  if (!binding) {
-    const explicit = process.env.TFSLICE_ADDON;
-    const loaded = explicit
-      ? (require(path.resolve(explicit)) as Binding)
-      : (require('node-gyp-build') as (dir: string) => Binding)(PACKAGE_ROOT);
-    binding = loaded;
-    // process.exit() with a run in flight: exit() destroys TensorFlow's static objects while
-    // a runner thread may still be inside TensorFlow (a segfault). Let those runs end first.
-    // Only the main thread: a worker's exit ends that worker, not the process.
-    if (isMainThread) process.once('exit', (code) => loaded.stopForExit(code));
-  }
+  binding ??= require(addonPath()) as Binding;
   return binding;
+}
+
+// Whether some thread of this process loaded the addon: a worker may have while the main thread
+// never did (it only required this module). Linux's map of the process names every file mapped.
+function addonMapped(): boolean {
+  try {
+    const file = fs.realpathSync(addonPath());
+    return fs.readFileSync('/proc/self/maps', 'latin1').includes(file);
+  } catch {
+    return false;
+  }
+}
+
+// process.exit() with a run in flight: exit() destroys TensorFlow's static objects while a
+// runner thread, or a worker inside runSync(), may still be inside TensorFlow (a segfault).
+// stopForExit lets those runs end first, and cancels them past 2 s. Installed when this module
+// loads on the main thread, not when the addon does: with only a worker using tfslice (the main
+// thread requiring it alone), an endless runSync() there held the process's exit for ever (found
+// by helper-46's trial). Only the main thread: a worker's exit ends that worker, not the process.
+if (isMainThread) {
+  process.once('exit', (code) => {
+    if (binding !== undefined || addonMapped()) native().stopForExit(code);
+  });
 }

@@ -616,15 +616,18 @@ t.test('process.exit() with a run that does not end within 2 s: TensorFlow is to
   t.ok(seconds < 10, `ended ${seconds.toFixed(1)} s after it started (the run alone takes minutes)`);
 });
 
-for (const call of ['run', 'runSync'] as const) {
-  t.test(`process.exit() while a worker's ${call}() never ends: 2 s, then cancelled, and the exit code, when the main thread loaded TensorFlow`, async (t) => {
+for (const [call, main] of [['run', 'loadTensorFlow()'], ['runSync', 'loadTensorFlow()'], ['runSync', 'require']] as const) {
+  t.test(`process.exit() while a worker's ${call}() never ends: 2 s, then cancelled, and the exit code, when the main thread ${main === 'require' ? 'only required tfslice' : 'loaded TensorFlow'}`, async (t) => {
     // A worker's ending waits for its runs (they may read its JS memory); the main thread's 'exit'
     // hook, set by its loadTensorFlow(), bounds the process's exit (found by a trial, helper-38).
     // A worker inside runSync() cannot be ended at all until the run returns: the hook counts
-    // such runs too (they are on no runner), and cancels them (helper-45's trial).
+    // such runs too (they are on no runner), and cancels them (helper-45's trial). The hook is
+    // set when the main thread requires tfslice: with a bare require() there (the addon loaded by
+    // the worker alone) the exit waited for ever (helper-46's trial).
     const script = `
       const { Worker } = require('node:worker_threads');
-      require(${JSON.stringify(DIST)}).loadTensorFlow().then(() => {
+      const tfslice = require(${JSON.stringify(DIST)});
+      ('${main}' === 'require' ? Promise.resolve() : tfslice.loadTensorFlow()).then(() => {
         const worker = new Worker(\`
           const { parentPort } = require('node:worker_threads');
           const { loadModel, Tensor } = require(${JSON.stringify(DIST)});

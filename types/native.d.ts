@@ -227,8 +227,8 @@ export interface Binding {
 /** The package root (holds package.json, build/ and prebuilds/), from lib/ or dist/. */
 export declare const PACKAGE_ROOT: string;
 /**
- * The addon for this environment: $TFSLICE_ADDON (a .node file, e.g. a cmake-js
- * build elsewhere) when set, otherwise what node-gyp-build picks (a matching
+ * The addon for this environment, loaded on first use: $TFSLICE_ADDON (a .node file, e.g. a
+ * cmake-js build elsewhere) when set, otherwise what node-gyp-build picks (a matching
  * prebuild, else build/Release).
  */
 export declare function native(): Binding;
