@@ -19,7 +19,7 @@ import { checkLoadedOps, checkSavedModelOps } from './ops';
 import { checkReachable, type LoadPlan, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
 import { decodeConfig, decodeMetaGraph, decodeSavedModel, encodeConfig, RUN_METADATA, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
-import { borrowFeeds, elementCount, Tensor, type TensorLike, toTensor } from './tensor';
+import { borrowFeeds, elementCount, type Ownership, readTakenOutputs, Tensor, type TensorLike, toTensor } from './tensor';
 import { checkAgainstSpec, type FeedValue, tensorFromValue } from './values';
 
 /**
@@ -812,12 +812,14 @@ export class Model {
     const prepared = this.#prepare(session, feeds, options);
     // Copies made here (no offThread): no promise.
     if (prepared.resultKeys.length === 0 && prepared.echoes.length > 0) return Model.#collect(prepared, [], true) as Record<string, Tensor>;
-    let outputs: NativeTensors;
+    let outputs: NativeTensors | number;
     try {
-      outputs = session.runSync(prepared.plan, prepared.feeds, prepared.timeoutMs);
+      // In-process, small outputs come back through the addon's scratch (readTakenOutputs).
+      outputs = session.runSync(prepared.plan, prepared.feeds, prepared.timeoutMs, this.isolation !== 'process');
     } catch (error) {
       throw runError(error);
     }
+    if (typeof outputs === 'number') return Model.#collect(prepared, readTakenOutputs(outputs), 'heap') as Record<string, Tensor>;
     return Model.#collect(prepared, outputs, true) as Record<string, Tensor>;
   }
 
@@ -1003,7 +1005,7 @@ export class Model {
   // flat form: strings as their packed bytes and offsets (two copies, not one array per string:
   // a million of those stalled the collector for seconds). `offThread` (run()): an echo of
   // ECHO_OFF_THREAD_BYTES or more is copied on a runner thread, and a promise is returned.
-  static #collect(prepared: Prepared, flat: NativeTensors, owned: boolean, offThread = false): Record<string, Tensor> | Promise<Record<string, Tensor>> {
+  static #collect(prepared: Prepared, flat: NativeTensors, owned: Ownership, offThread = false): Record<string, Tensor> | Promise<Record<string, Tensor>> {
     const keys = prepared.resultKeys;
     const result: Record<string, Tensor> = {};
     for (let i = 0; i < keys.length; i++) {

@@ -31,7 +31,12 @@ export interface NativeSession {
    * ticket ≥ 1: names the run to cancelQueued() while it waits at the session's run limit.
    */
   run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number, ticket?: number): Promise<NativeTensors>;
+  /**
+   * `compact` true (an in-process session's): when every output is small and numeric, they are
+   * written into takenScratch() and their number is returned (readTakenOutputs in lib/tensor.ts).
+   */
   runSync(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): NativeTensors;
+  runSync(plan: NativePlan, feeds: NativeTensors, timeoutMs: number, compact: boolean): NativeTensors | number;
   /** One run traced (RunOptions SOFTWARE_TRACE); resolves the RunMetadata bytes. In-process sessions only. */
   trace?(plan: NativePlan, feeds: NativeTensors): Promise<Uint8Array>;
   /**
@@ -202,6 +207,8 @@ export interface Binding {
   stopForExit(code: number): void;
   /** Detaches an output's ArrayBuffer and frees TensorFlow's memory behind it now. */
   releaseBuffer(buffer: ArrayBuffer): void;
+  /** The memory runSync(..., compact) writes small outputs into (64 KiB, one per environment). */
+  takenScratch(): ArrayBuffer;
   /** A shared memory segment (memfd) of this process; the fd stays open while it lives. */
   shmCreate(bytes: number): { fd: number; buffer: ArrayBuffer };
   /** Maps another process's segment through /proc/<pid>/fd/<fd>. */

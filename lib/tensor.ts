@@ -78,7 +78,15 @@ export function borrowFeeds(feeds: NativeTensors): (() => void) | null {
 }
 
 // Set by Tensor.fromNative() for the one constructor call it makes.
-let adopting: { info: DTypeInfo; shape: number[]; data: NativeData; owned: boolean } | undefined;
+let adopting: { info: DTypeInfo; shape: number[]; data: NativeData; owned: Ownership } | undefined;
+
+/**
+ * @internal Who holds an output's memory: `true`, tfslice (memory of the addon's, freed by
+ * dispose()); `false`, a buffer other tensors share (a batch's output rows: dispose() only
+ * forgets it); `'heap'`, an array JS made (runSync()'s small outputs, copied out of the addon's
+ * scratch): the collector frees it, and dispose() only empties the tensor.
+ */
+export type Ownership = boolean | 'heap';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -154,6 +162,8 @@ export class Tensor<D extends DType = DType> {
   #tf: number;
   // Set for outputs: their buffers belong to tfslice, so dispose() may free them.
   #owned = false;
+  // An output in an array JS made (Ownership 'heap'): dispose() drops it.
+  #heap = false;
   #freed = false;
 
   /**
@@ -170,16 +180,17 @@ export class Tensor<D extends DType = DType> {
       this.dtype = info.name as D;
       this.shape = Object.freeze(dims);
       this.#tf = info.tf;
-      this.#owned = owned;
+      this.#owned = owned !== false;
+      this.#heap = owned === 'heap';
       if (info.array) {
         this.#data = payload as DataOf<D>;
         const view = payload as ArrayBufferView;
-        if (owned && view.byteLength >= BORROWED_MIN_BYTES) outputBuffers.add(view.buffer as ArrayBuffer);
+        if (owned === true && view.byteLength >= BORROWED_MIN_BYTES) outputBuffers.add(view.buffer as ArrayBuffer);
       } else {
         const packed = payload as PackedStrings;
         this.#packed = packed;
         // Fed to run(), strings this big are read when the run starts (native FeedSet::Add).
-        if (owned && packed.bytes.byteLength + packed.offsets.byteLength >= BORROWED_MIN_BYTES) {
+        if (owned === true && packed.bytes.byteLength + packed.offsets.byteLength >= BORROWED_MIN_BYTES) {
           outputBuffers.add(packed.bytes.buffer as ArrayBuffer);
           outputBuffers.add(packed.offsets.buffer as ArrayBuffer);
         }
@@ -239,14 +250,20 @@ export class Tensor<D extends DType = DType> {
 
   /**
    * Frees an output's memory now instead of when the garbage collector gets to it:
-   * its data becomes empty (the ArrayBuffer is detached). Large outputs live in
+   * its data becomes empty (the ArrayBuffer is detached; runSync()'s small outputs are in
+   * arrays JS made, left to the collector: only this tensor lets go of it). Large outputs live in
    * TensorFlow's own buffers, so a loop that disposes what it is done with lets
    * TensorFlow reuse that memory at once. When a run still in flight reads this tensor
    * as a feed, the memory is freed when that run ends instead. For tensors you created
    * it only forgets them (your buffers are never detached). Idempotent.
    */
   dispose(): void {
-    if (this.#owned) {
+    if (this.#heap) {
+      // Nothing of tfslice's to free: the tensor lets go of its array (the collector's).
+      this.#freed = true;
+      this.#heap = false;
+      this.#data = new (dtypeFromTf(this.#tf)!.array!)(0) as DataOf<D>;
+    } else if (this.#owned) {
       this.#freed = true;
       // Strings decoded from the packed bytes go with them (read again, they are what is left).
       if (this.#packed) this.#data = undefined;
@@ -292,7 +309,7 @@ export class Tensor<D extends DType = DType> {
    * @internal A tensor over what the addon returned (no copy). `owned` false: a view of a
    * buffer other tensors share (a batch's output rows), which dispose() only forgets.
    */
-  static fromNative(dtype: number, shape: number[], data: NativeData, owned = true): Tensor {
+  static fromNative(dtype: number, shape: number[], data: NativeData, owned: Ownership = true): Tensor {
     const info = dtypeFromTf(dtype);
     if (!info) throw new InvalidArgumentError(`TensorFlow returned dtype ${dtype}, which tfslice cannot represent`);
     adopting = { info, shape, data, owned };
@@ -317,6 +334,36 @@ export function allocTensor<N extends NumericDType>(dtype: N, shape: readonly nu
   if (owned !== null) return Tensor.fromNative(info.tf, [...shape], new info.array(owned, 0, n)) as Tensor<N>;
   const buffer = native().allocAligned(n * info.bytes);
   return new Tensor(dtype, new info.array(buffer, 0, n) as FeedDataOf<N>, shape);
+}
+
+// The addon's scratch for runSync()'s small outputs, and a view of it as doubles.
+let takenScratch: { buffer: ArrayBuffer; header: Float64Array } | undefined;
+
+/**
+ * @internal runSync()'s compact result: the `count` outputs the addon wrote into its scratch
+ * (TakeOutputsInto in native/tensor.h: per output [dtype, rank, dims..., byte length] as
+ * doubles, then its bytes padded to 8), in the flat [dtype, shape, data] form, each data a copy
+ * in an array of JS's own (Ownership 'heap'). Read at once: the next runSync() writes there.
+ */
+export function readTakenOutputs(count: number): NativeTensors {
+  if (takenScratch === undefined) {
+    const buffer = native().takenScratch();
+    takenScratch = { buffer, header: new Float64Array(buffer) };
+  }
+  const { buffer, header } = takenScratch;
+  const flat: NativeTensors = [];
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const dtype = header[at++]!;
+    const rank = header[at++]!;
+    const shape = new Array<number>(rank);
+    for (let d = 0; d < rank; d++) shape[d] = header[at++]!;
+    const bytes = header[at++]!;
+    const info = dtypeFromTf(dtype)!;
+    flat.push(dtype, shape, new info.array!(buffer, at * 8, bytes / info.bytes).slice());
+    at += Math.ceil(bytes / 8);
+  }
+  return flat;
 }
 
 function releaseOutput(buffer: ArrayBuffer): void {

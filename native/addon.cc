@@ -192,6 +192,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceMethod<&Addon::CopyOffThread>("copyOffThread"),
                InstanceMethod<&Addon::LengthPrefixedOffThread>("lengthPrefixedOffThread"),
                InstanceMethod<&Addon::ReleaseBuffer>("releaseBuffer"),
+               InstanceMethod<&Addon::TakenScratch>("takenScratch"),
                InstanceMethod<&Addon::BusyPoll>("busyPoll"),
                InstanceMethod<&Addon::KeptBufferIdle>("keptBufferIdle"),
                InstanceMethod<&Addon::WatchChild>("watchChild"),
@@ -287,6 +288,18 @@ Napi::Value Addon::ReleaseBuffer(const Napi::CallbackInfo& info) {
   }
   ReleaseOutput(info.Env(), info[0].As<Napi::ArrayBuffer>());
   return info.Env().Undefined();
+}
+
+void Addon::MakeTakenScratch(Napi::Env env) {
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, kTakenScratchBytes);
+  taken_scratch_ = Napi::Persistent(buffer);
+  taken_scratch_data_ = static_cast<unsigned char*>(buffer.Data());
+  taken_scratch_bytes_ = buffer.ByteLength();
+}
+
+Napi::Value Addon::TakenScratch(const Napi::CallbackInfo& info) {
+  if (taken_scratch_data_ == nullptr) MakeTakenScratch(info.Env());
+  return taken_scratch_.Value();
 }
 
 Napi::Value Addon::StopForExit(const Napi::CallbackInfo& info) {

@@ -52,6 +52,14 @@ class Addon : public Napi::Addon<Addon> {
   // (copyOffThread): its teardown waits for what has begun and keeps the rest from beginning.
   const std::shared_ptr<InFlight>& js_reads() const { return js_reads_; }
 
+  // runSync()'s small outputs, written here for JS to copy (TakeOutputsInto in tensor.h): the
+  // ArrayBuffer takenScratch() returns, made on first use (JS thread).
+  unsigned char* taken_scratch(Napi::Env env) {
+    if (taken_scratch_data_ == nullptr) MakeTakenScratch(env);
+    return taken_scratch_data_;
+  }
+  size_t taken_scratch_bytes() const { return taken_scratch_bytes_; }
+
   // Sessions created in this environment, closed (waiting for in-flight runs)
   // when the environment is torn down, e.g. when a worker_thread exits.
   void Track(const std::shared_ptr<SessionCore>& core);
@@ -69,6 +77,8 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value CopyOffThread(const Napi::CallbackInfo& info);
   Napi::Value LengthPrefixedOffThread(const Napi::CallbackInfo& info);
   Napi::Value ReleaseBuffer(const Napi::CallbackInfo& info);
+  Napi::Value TakenScratch(const Napi::CallbackInfo& info);
+  void MakeTakenScratch(Napi::Env env);
   Napi::Value BusyPoll(const Napi::CallbackInfo& info);
   Napi::Value KeptBufferIdle(const Napi::CallbackInfo& info);
   // watchChild(pid) -> pidfd or -1: the host process `pid` this environment spawned, killed and
@@ -83,6 +93,9 @@ class Addon : public Napi::Addon<Addon> {
   std::shared_ptr<Completions> completions_;
   std::shared_ptr<InFlight> js_reads_ = std::make_shared<InFlight>();
   Napi::FunctionReference session_constructor_;
+  Napi::Reference<Napi::ArrayBuffer> taken_scratch_;
+  unsigned char* taken_scratch_data_ = nullptr;
+  size_t taken_scratch_bytes_ = 0;
   std::mutex sessions_mutex_;
   std::vector<std::weak_ptr<SessionCore>> sessions_;
   // pidfds of host processes whose exit this environment has not seen (JS thread only).

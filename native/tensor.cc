@@ -1036,6 +1036,37 @@ void TakeSmallOutputs(std::vector<TF_Tensor*>& tensors, std::vector<PreparedOutp
   }
 }
 
+bool TakeOutputsInto(std::vector<TF_Tensor*>& tensors, unsigned char* scratch, size_t capacity) {
+  if (scratch == nullptr) return false;
+  auto padded = [](size_t bytes) { return (bytes + 7) & ~size_t{7}; };
+  size_t need = 0;
+  for (TF_Tensor* tensor : tensors) {
+    if (tensor == nullptr) return false;
+    TF_DataType dtype = tf().TF_TensorType(tensor);
+    if (dtype == TF_STRING || DataTypeSize(dtype) == 0) return false;
+    size_t bytes = tf().TF_TensorByteSize(tensor);
+    int rank = tf().TF_NumDims(tensor);
+    if (bytes >= kZeroCopyMinBytes || rank > PreparedOutput::kTakenMaxRank) return false;
+    need += (3 + static_cast<size_t>(rank)) * sizeof(double) + padded(bytes);
+    if (need > capacity) return false;
+  }
+  double* at = reinterpret_cast<double*>(scratch);
+  for (TF_Tensor*& tensor : tensors) {
+    int rank = tf().TF_NumDims(tensor);
+    size_t bytes = tf().TF_TensorByteSize(tensor);
+    *at++ = static_cast<double>(tf().TF_TensorType(tensor));
+    *at++ = static_cast<double>(rank);
+    for (int d = 0; d < rank; ++d) *at++ = static_cast<double>(tf().TF_Dim(tensor, d));
+    *at++ = static_cast<double>(bytes);
+    if (bytes != 0) std::memcpy(at, tf().TF_TensorData(tensor), bytes);
+    at += padded(bytes) / sizeof(double);
+    tf().TF_DeleteTensor(tensor);
+    tensor = nullptr;
+  }
+  g_copied_outputs.fetch_add(tensors.size(), std::memory_order_relaxed);
+  return true;
+}
+
 void PrepareOutputs(std::vector<TF_Tensor*>& tensors, const FeedSet& feeds, std::vector<PreparedOutput>& prepared) {
   prepared.clear();
   TakeSmallOutputs(tensors, prepared);

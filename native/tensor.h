@@ -166,6 +166,16 @@ void PrepareOutputs(std::vector<TF_Tensor*>& tensors, const FeedSet& feeds, std:
 // µs of that thread's CPU per output: 11-13 % of a core in a loop of run() or runSync().
 void TakeSmallOutputs(std::vector<TF_Tensor*>& tensors, std::vector<PreparedOutput>& prepared);
 
+// runSync()'s compact result: the memory Addon::TakenScratch hands to JS once per environment.
+constexpr size_t kTakenScratchBytes = 64 * 1024;
+
+// The thread inside runSync() (the JS thread's run, or the one it waits for): when every tensor
+// is numeric, under kZeroCopyMinBytes and of rank kTakenMaxRank or less, and all fit in
+// `capacity` bytes of `scratch` (8-byte aligned), writes each there as doubles, [dtype, rank,
+// dim 0, ..., dim rank-1, byte length], then its bytes padded to a multiple of 8, deletes it and
+// returns true. Otherwise changes nothing and returns false.
+bool TakeOutputsInto(std::vector<TF_Tensor*>& tensors, unsigned char* scratch, size_t capacity);
+
 // Converts and takes ownership of `tensor` (JS thread), storing dtype, shape and
 // data at out[at..at+2]. Memory that aliases a feed borrowed from JS is copied so
 // no two ArrayBuffers share a backing store. `prepared`: what PrepareOutputs did for this

@@ -112,6 +112,46 @@ function emptyFeeds(model: Model): Record<string, Tensor> {
   return feeds;
 }
 
+// runSync() on an in-process model whose outputs are all small and numeric gets them through
+// one scratch buffer of the addon's (no N-API object per output or dimension): each is copied into
+// an array of JS's own before the call returns. So the next runSync() cannot change them, and
+// dispose() has nothing of tfslice's to free: it empties the tensor, and an array read before
+// stays as it was (an output in the addon's memory is detached instead).
+t.test("runSync()'s small numeric outputs: arrays of JS's own, every dtype, as run() gives them", async (t) => {
+  const { dir, golden } = fixture('dtypes');
+  const model = await loadModel(dir);
+  t.teardown(() => model.dispose());
+  const cases = golden.cases.filter((c) => c.signature === 'serving_default');
+  for (const c of cases) {
+    const feeds = Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, toTensor(v)]));
+    const numeric = Object.keys(c.outputs).filter((key) => c.outputs[key]!.dtype !== 'string');
+    const viaRun = await model.run(feeds, { outputs: numeric });
+    const first = model.runSync(feeds, { outputs: numeric });
+    const held = Object.fromEntries(numeric.map((key) => [key, first[key]!.data]));
+    const kept = Object.fromEntries(numeric.map((key) => [key, plain(first[key]!)]));
+    const second = model.runSync(feeds, { outputs: numeric });
+    for (const key of numeric) {
+      const expected = c.outputs[key]!;
+      const label = `${key} ${expected.dtype} [${expected.shape.join(', ')}]`;
+      t.same(plain(first[key]!), plain(viaRun[key]!), `${label}: as run() gives it`);
+      t.same(first[key]!.shape, expected.shape, `${label}: its shape`);
+      t.not(first[key]!.data.buffer, second[key]!.data.buffer, `${label}: each call's array is its own`);
+      first[key]!.dispose();
+      t.ok(first[key]!.disposed && first[key]!.data.length === 0, `${label}: dispose() empties the tensor`);
+      t.same(plain({ dtype: expected.dtype, shape: expected.shape, data: held[key] } as never), kept[key], `${label}: an array read before dispose() is intact`);
+      t.same(plain(second[key]!), kept[key], `${label}: the second call's the same`);
+    }
+  }
+  // An output of 16 KiB or more is the addon's memory, as from run(): dispose() detaches it.
+  const pass = await loadModel(fixture('passthrough').dir);
+  t.teardown(() => pass.dispose());
+  const big = pass.runSync({ x: new Float32Array(1 << 13).fill(2), key: ['k'] }, { outputs: ['doubled'] });
+  const data = big.doubled!.data;
+  t.equal(data.length, 1 << 13, 'a 32 KiB output');
+  big.doubled!.dispose();
+  t.equal(data.length, 0, 'detached by dispose()');
+});
+
 // Small numeric outputs are copied out and deleted on the thread that ran the session (a runner
 // for run(), the JS thread inside runSync()), so a loop of small runs leaves the reaper's thread
 // nothing to delete, and never wakes it.

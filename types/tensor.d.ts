@@ -38,7 +38,8 @@ export declare class Tensor<D extends DType = DType> {
     bytes(): Uint8Array[];
     /**
      * Frees an output's memory now instead of when the garbage collector gets to it:
-     * its data becomes empty (the ArrayBuffer is detached). Large outputs live in
+     * its data becomes empty (the ArrayBuffer is detached; runSync()'s small outputs are in
+     * arrays JS made, left to the collector: only this tensor lets go of it). Large outputs live in
      * TensorFlow's own buffers, so a loop that disposes what it is done with lets
      * TensorFlow reuse that memory at once. When a run still in flight reads this tensor
      * as a feed, the memory is freed when that run ends instead. For tensors you created
