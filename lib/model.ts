@@ -19,7 +19,7 @@ import { checkLoadedOps, checkSavedModelOps } from './ops';
 import { checkReachable, type LoadPlan, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
 import { decodeConfig, decodeMetaGraph, decodeSavedModel, encodeConfig, RUN_METADATA, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
-import { borrowFeeds, elementCount, type Ownership, readTakenOutputs, Tensor, type TensorLike, toTensor } from './tensor';
+import { borrowFeeds, elementCount, type Ownership, readTakenOutputs, Tensor, type TensorLike, toTensor, writeTakenFeeds } from './tensor';
 import { checkAgainstSpec, type FeedValue, tensorFromValue } from './values';
 
 /**
@@ -814,8 +814,12 @@ export class Model {
     if (prepared.resultKeys.length === 0 && prepared.echoes.length > 0) return Model.#collect(prepared, [], true) as Record<string, Tensor>;
     let outputs: NativeTensors | number;
     try {
-      // In-process, small outputs come back through the addon's scratch (readTakenOutputs).
-      outputs = session.runSync(prepared.plan, prepared.feeds, prepared.timeoutMs, this.isolation !== 'process');
+      // In-process, the feeds' shapes go and small outputs come back through the addon's scratch
+      // (writeTakenFeeds, readTakenOutputs).
+      const compact = this.isolation === 'process' ? null : writeTakenFeeds(prepared.feeds);
+      outputs = compact === null
+        ? session.runSync(prepared.plan, prepared.feeds, prepared.timeoutMs)
+        : session.runSync(prepared.plan, compact, prepared.timeoutMs, true);
     } catch (error) {
       throw runError(error);
     }

@@ -31,12 +31,14 @@ export interface NativeSession {
    * ticket ≥ 1: names the run to cancelQueued() while it waits at the session's run limit.
    */
   run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number, ticket?: number): Promise<NativeTensors>;
-  /**
-   * `compact` true (an in-process session's): when every output is small and numeric, they are
-   * written into takenScratch() and their number is returned (readTakenOutputs in lib/tensor.ts).
-   */
   runSync(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): NativeTensors;
-  runSync(plan: NativePlan, feeds: NativeTensors, timeoutMs: number, compact: boolean): NativeTensors | number;
+  /**
+   * An in-process session's compact form (lib/tensor.ts): `data` is the feeds' data only (the
+   * one feed's itself, or an array), their dtypes and shapes in takenScratch() (writeTakenFeeds);
+   * when every output is small and numeric, they are written into takenScratch() and their
+   * number is returned (readTakenOutputs).
+   */
+  runSync(plan: NativePlan, data: NativeData | NativeData[], timeoutMs: number, compact: true): NativeTensors | number;
   /** One run traced (RunOptions SOFTWARE_TRACE); resolves the RunMetadata bytes. In-process sessions only. */
   trace?(plan: NativePlan, feeds: NativeTensors): Promise<Uint8Array>;
   /**

@@ -336,8 +336,40 @@ export function allocTensor<N extends NumericDType>(dtype: N, shape: readonly nu
   return new Tensor(dtype, new info.array(buffer, 0, n) as FeedDataOf<N>, shape);
 }
 
-// The addon's scratch for runSync()'s small outputs, and a view of it as doubles.
+// The addon's scratch for runSync()'s compact feeds and small outputs, and a view of it as doubles.
 let takenScratch: { buffer: ArrayBuffer; header: Float64Array } | undefined;
+
+function scratch(): { buffer: ArrayBuffer; header: Float64Array } {
+  if (takenScratch === undefined) {
+    const buffer = native().takenScratch();
+    takenScratch = { buffer, header: new Float64Array(buffer) };
+  }
+  return takenScratch;
+}
+
+/**
+ * @internal runSync()'s compact feeds: writes each feed's dtype and shape into the addon's
+ * scratch as doubles ([dtype, rank, dims...], read by FeedSet::AddFromHeader in native/tensor.h)
+ * and returns only their data: the one feed's itself, or an array of them. Null when the shapes
+ * do not fit (the flat form is then sent as it is).
+ */
+export function writeTakenFeeds(flat: NativeTensors): NativeData | NativeData[] | null {
+  const { header } = scratch();
+  let at = 0;
+  for (let i = 1; i < flat.length; i += 3) at += 2 + (flat[i] as readonly number[]).length;
+  if (at > header.length) return null;
+  at = 0;
+  for (let i = 0; i < flat.length; i += 3) {
+    const shape = flat[i + 1] as readonly number[];
+    header[at++] = flat[i] as number;
+    header[at++] = shape.length;
+    for (let d = 0; d < shape.length; d++) header[at++] = shape[d]!;
+  }
+  if (flat.length === 3) return flat[2] as NativeData;
+  const data: NativeData[] = [];
+  for (let i = 2; i < flat.length; i += 3) data.push(flat[i] as NativeData);
+  return data;
+}
 
 /**
  * @internal runSync()'s compact result: the `count` outputs the addon wrote into its scratch
@@ -346,11 +378,7 @@ let takenScratch: { buffer: ArrayBuffer; header: Float64Array } | undefined;
  * in an array of JS's own (Ownership 'heap'). Read at once: the next runSync() writes there.
  */
 export function readTakenOutputs(count: number): NativeTensors {
-  if (takenScratch === undefined) {
-    const buffer = native().takenScratch();
-    takenScratch = { buffer, header: new Float64Array(buffer) };
-  }
-  const { buffer, header } = takenScratch;
+  const { buffer, header } = scratch();
   const flat: NativeTensors = [];
   let at = 0;
   for (let i = 0; i < count; i++) {

@@ -984,22 +984,41 @@ namespace {
 
 // Validates (plan, feeds) arguments of run/runSync and converts the feeds; `defer_copies`:
 // big unaligned feeds are copied when the run starts, on its thread (FeedSet::Add).
+// `header` (runSync()'s compact feeds, [begin, end) of Addon::TakenScratch as doubles): the
+// second argument holds only the feeds' data (the one feed's itself, or an array of them), and
+// each one's dtype and shape are read from the header (FeedSet::AddFromHeader).
 std::shared_ptr<RunPlan> ReadRunArguments(const Napi::CallbackInfo& info,
                                           const std::shared_ptr<SessionCore>& core,
-                                          FeedSet& feeds, bool defer_copies = false) {
+                                          FeedSet& feeds, bool defer_copies = false,
+                                          const double* header = nullptr, const double* header_end = nullptr) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsExternal() || !info[1].IsArray()) {
+  if (info.Length() < 2 || !info[0].IsExternal() || (header == nullptr && !info[1].IsArray())) {
     throw MakeTypeError(env, "run(plan, [dtype, shape, data, ...])");
   }
   std::shared_ptr<RunPlan> plan = *info[0].As<Napi::External<std::shared_ptr<RunPlan>>>().Data();
   if (plan->core != core) throw MakeTypeError(env, "the plan belongs to another session");
+  const std::shared_ptr<ReleaseQueue>& releases = Addon::Of(env).releases();
+  if (header != nullptr) {
+    size_t n = plan->inputs.size();
+    if (n == 1) {
+      feeds.AddFromHeader(env, releases, header, header_end, info[1], plan->input_names[0], defer_copies);
+      return plan;
+    }
+    if (!info[1].IsArray() || info[1].As<Napi::Array>().Length() != n) {
+      throw MakeTypeError(env, "runSync(plan, [data, ...], timeoutMs, true): one data per feed");
+    }
+    Napi::Array data = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < n; ++i) {
+      header = feeds.AddFromHeader(env, releases, header, header_end, data.Get(i), plan->input_names[i], defer_copies);
+    }
+    return plan;
+  }
   // Flat [dtype, shape, data, ...], one triple per planned input.
   Napi::Array flat = info[1].As<Napi::Array>();
   if (flat.Length() != plan->inputs.size() * 3) {
     throw MakeError(env, "INVALID_ARGUMENT", "expected " + std::to_string(plan->inputs.size()) +
                                                  " feeds, got " + std::to_string(flat.Length() / 3));
   }
-  const std::shared_ptr<ReleaseQueue>& releases = Addon::Of(env).releases();
   for (uint32_t i = 0; i < plan->inputs.size(); ++i) {
     feeds.Add(env, releases, flat.Get(i * 3), flat.Get(i * 3 + 1), flat.Get(i * 3 + 2),
               plan->input_names[i], defer_copies);
@@ -1042,14 +1061,19 @@ Napi::Value Session::Run(const Napi::CallbackInfo& info) {
 
 Napi::Value Session::RunSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  FeedSet feeds;
-  std::shared_ptr<RunPlan> plan = ReadRunArguments(info, core_, feeds);
-  int64_t timeout_ms = ReadTimeout(info);
-  // The optional fourth argument, true: outputs that all fit in Addon::TakenScratch are written
-  // there (TakeOutputsInto) and their number returned, for JS to copy into arrays of its own: no
-  // N-API object per output, nor per dimension (a third of runSync()'s instructions on `tiny`).
+  // The optional fourth argument, true (lib/tensor.ts, writeTakenFeeds and readTakenOutputs): the
+  // feeds' dtypes and shapes come in Addon::TakenScratch, and outputs that all fit there are
+  // written there (TakeOutputsInto) and their number returned, for JS to copy into arrays of its
+  // own: no N-API object per output, nor per dimension either way (a sixth of runSync()'s
+  // instructions on `tiny`).
   Addon& addon = Addon::Of(env);
   bool compact = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+  const double* header = compact ? reinterpret_cast<const double*>(addon.taken_scratch(env)) : nullptr;
+  FeedSet feeds;
+  std::shared_ptr<RunPlan> plan =
+      ReadRunArguments(info, core_, feeds, false, header,
+                       header == nullptr ? nullptr : header + addon.taken_scratch_bytes() / sizeof(double));
+  int64_t timeout_ms = ReadTimeout(info);
   // Plans with big outputs run on another thread (below): only this one writes JS memory.
   bool off_thread = plan->last_output_bytes.load(std::memory_order_relaxed) >= kOffThreadOutputBytes;
   unsigned char* scratch = compact && !off_thread ? addon.taken_scratch(env) : nullptr;

@@ -456,28 +456,21 @@ namespace {
 
 void FreeCopy(void* data, size_t len, void* /*arg*/) { FreeCopyBuffer(data, len); }
 
-struct Dims {
-  std::vector<int64_t> dims;
-  uint64_t elements = 1;
-};
-
 // "feed 'x'", built only when an error is thrown (runs must not allocate it).
 std::string FeedLabel(const std::string& name) { return "feed '" + name + "'"; }
 
 
-Dims ReadShape(Napi::Env env, Napi::Value value, const std::string& name) {
-  if (!value.IsArray()) throw MakeTypeError(env, FeedLabel(name) + ": shape must be an array of integers");
-  Napi::Array array = value.As<Napi::Array>();
+// Checks `rank` dimensions, dim(i) giving each as a double (-1 for a value that is no number).
+template <typename Dim>
+Dims CheckDims(Napi::Env env, uint32_t rank, Dim dim, const std::string& name) {
   Dims out;
-  uint32_t rank = array.Length();
   if (rank > kMaxRank) {
     throw MakeError(env, "INVALID_ARGUMENT", FeedLabel(name) + ": shape has " + std::to_string(rank) +
                                                  " dimensions; TensorFlow allows at most " + std::to_string(kMaxRank));
   }
   out.dims.reserve(rank);
   for (uint32_t i = 0; i < rank; ++i) {
-    Napi::Value dim = array.Get(i);
-    double d = dim.IsNumber() ? dim.As<Napi::Number>().DoubleValue() : -1;
+    double d = dim(i);
     if (!(d >= 0 && d <= 9007199254740991.0 && d == static_cast<double>(static_cast<int64_t>(d)))) {
       throw MakeTypeError(env, FeedLabel(name) + ": shape[" + std::to_string(i) +
                                    "] must be a non-negative integer");
@@ -489,6 +482,15 @@ Dims ReadShape(Napi::Env env, Napi::Value value, const std::string& name) {
   // Within int64 by the rule above (and 0 when any dimension is).
   for (int64_t n : out.dims) out.elements *= static_cast<uint64_t>(n);
   return out;
+}
+
+Dims ReadShape(Napi::Env env, Napi::Value value, const std::string& name) {
+  if (!value.IsArray()) throw MakeTypeError(env, FeedLabel(name) + ": shape must be an array of integers");
+  Napi::Array array = value.As<Napi::Array>();
+  return CheckDims(env, array.Length(), [&](uint32_t i) {
+    Napi::Value dim = array.Get(i);
+    return dim.IsNumber() ? dim.As<Napi::Number>().DoubleValue() : -1.0;
+  }, name);
 }
 
 // A string feed's packed form, checked: n strings, string i at [offsets[i], offsets[i+1]) of
@@ -593,8 +595,30 @@ void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases,
   if (!IsSupportedDataType(dtype_number)) {
     throw MakeTypeError(env, FeedLabel(name) + ": unsupported dtype number " + std::to_string(dtype_number));
   }
-  TF_DataType dtype = static_cast<TF_DataType>(dtype_number);
-  Dims shape = ReadShape(env, shape_value, name);
+  Add(env, releases, static_cast<TF_DataType>(dtype_number), ReadShape(env, shape_value, name), data, name, defer_copy);
+}
+
+const double* FeedSet::AddFromHeader(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases, const double* at,
+                                     const double* end, Napi::Value data, const std::string& name, bool defer_copy) {
+  // [dtype, rank, dims...]: each read only within [at, end).
+  double dtype_number = at + 2 <= end ? at[0] : -1;
+  double rank = at + 2 <= end ? at[1] : -1;
+  if (!(dtype_number >= 0 && dtype_number <= 1000 && IsSupportedDataType(static_cast<int>(dtype_number)) &&
+        dtype_number == static_cast<double>(static_cast<int>(dtype_number)))) {
+    throw MakeTypeError(env, FeedLabel(name) + ": unsupported dtype number " + std::to_string(dtype_number));
+  }
+  if (!(rank >= 0 && rank <= static_cast<double>(kMaxRank) && rank == static_cast<double>(static_cast<int>(rank)) &&
+        at + 2 + static_cast<size_t>(rank) <= end)) {
+    throw MakeTypeError(env, FeedLabel(name) + ": its shape's header is malformed");
+  }
+  const double* dims = at + 2;
+  Add(env, releases, static_cast<TF_DataType>(static_cast<int>(dtype_number)),
+      CheckDims(env, static_cast<uint32_t>(rank), [&](uint32_t i) { return dims[i]; }, name), data, name, defer_copy);
+  return dims + static_cast<size_t>(rank);
+}
+
+void FeedSet::Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases, TF_DataType dtype, Dims shape,
+                  Napi::Value data, const std::string& name, bool defer_copy) {
   tensors_.reserve(tensors_.size() + 1);
   if (dtype == TF_STRING) {
     PackedFeed packed = ReadPackedFeed(env, shape, data, name);

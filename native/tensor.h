@@ -48,6 +48,12 @@ bool IsSupportedDataType(int dtype);
 // types.proto) as its base dtype, which is what fetching it yields; others unchanged.
 inline int BaseDataType(int dtype) { return dtype > 100 && dtype < 200 ? dtype - 100 : dtype; }
 
+// A feed's shape, checked, and its number of elements.
+struct Dims {
+  std::vector<int64_t> dims;
+  uint64_t elements = 1;
+};
+
 // The TF_Tensors of one run's feeds and the JS memory ranges they borrow. The
 // tensors may be deleted on a worker thread: borrowed JS memory is only
 // unpinned through the ReleaseQueue.
@@ -66,6 +72,10 @@ class FeedSet {
   // Materialize() on the thread that runs it.
   void Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases, Napi::Value dtype,
            Napi::Value shape, Napi::Value data, const std::string& name, bool defer_copy = false);
+  // The same, the dtype and shape read as doubles from `at` (never at or past `end`): [dtype,
+  // rank, dim 0, ..., dim rank-1] (runSync()'s compact feeds). Returns where the next begins.
+  const double* AddFromHeader(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases, const double* at,
+                              const double* end, Napi::Value data, const std::string& name, bool defer_copy = false);
   // Makes the tensors of the deferred copies and unpins their JS memory (any thread; before
   // the run). No failure when every feed is ready; else RESOURCE_EXHAUSTED (out of memory) or
   // INVALID_ARGUMENT (a string feed's offsets changed after Add checked them).
@@ -84,6 +94,8 @@ class FeedSet {
   bool Borrows(const void* p, size_t n) const;
 
  private:
+  void Add(Napi::Env env, const std::shared_ptr<ReleaseQueue>& releases, TF_DataType dtype, Dims shape,
+           Napi::Value data, const std::string& name, bool defer_copy);
   // A feed to copy when its run starts: where its tensor goes in tensors_, its JS memory
   // (pinned by `pin`, a Pin of tensor.cc) and what TF_NewTensor needs.
   struct DeferredCopy {

@@ -348,6 +348,26 @@ t.test("shapes are held to TensorFlow's own rules before anything reaches it (ra
   t.throws(() => raw.runSync(plan, [1, Array(255).fill(1), new Float32Array(1)]), { code: 'INVALID_ARGUMENT', message: /feed 'delta:0': shape has 255 dimensions/ });
   t.throws(() => raw.runSync(plan, [7, wraps, { bytes: new Uint8Array(0), offsets: new Float64Array(0) }]), { code: 'INVALID_ARGUMENT', message: /multiply past 2\^63-1/ }, 'a string feed whose element count would wrap n + 1');
   t.same(Array.from(raw.runSync(plan, [1, [], new Float32Array([2])])[2] as Float32Array), [2], 'and the session runs on');
+  // runSync()'s compact form reads dtypes and shapes from the addon's scratch: held to the same
+  // rules, and a header that is garbage (or runs past the scratch) is refused, not read.
+  const header = new Float64Array(native().takenScratch());
+  const compact = (values: number[], data: unknown = new Float32Array(0)) => {
+    header.set(values);
+    return () => raw.runSync(plan, data as Float32Array, 0, true);
+  };
+  t.throws(compact([1, 3, ...overflow]), { code: 'INVALID_ARGUMENT', message: /feed 'delta:0': shape's non-zero dimensions multiply past 2\^63-1/ });
+  t.throws(compact([1, 255, ...Array(255).fill(1)], new Float32Array(1)), { name: 'TypeError', message: /feed 'delta:0': its shape's header is malformed/ });
+  t.throws(compact([1, 2, 1.5, 2]), { name: 'TypeError', message: /feed 'delta:0': shape\[0\] must be a non-negative integer/ });
+  t.throws(compact([1, 1, -1]), { name: 'TypeError', message: /shape\[0\] must be a non-negative integer/ });
+  t.throws(compact([NaN, 0]), { name: 'TypeError', message: /unsupported dtype number/ });
+  t.throws(compact([1e300, 0]), { name: 'TypeError', message: /unsupported dtype number/ });
+  t.throws(compact([1, 0], new Int32Array(1)), { name: 'TypeError', message: /not the typed array its dtype needs/ }, 'data of another dtype');
+  t.throws(compact([1, 1, 2], new Float32Array(3)), { code: 'INVALID_ARGUMENT', message: /data has 3 elements but its shape needs 2/ });
+  header.fill(3e9);
+  header[0] = 1;
+  t.throws(() => raw.runSync(plan, new Float32Array(1), 0, true), { name: 'TypeError', message: /header is malformed/ }, 'a rank past 254');
+  const ran = compact([1, 0], new Float32Array([5]))();
+  t.same(typeof ran === 'number' ? ran : -1, 1, 'a good header runs: one output, in the scratch');
   await raw.close();
   await model.dispose();
   t.pass('the process is alive (TensorFlow would have aborted it)');
