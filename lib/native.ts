@@ -264,12 +264,43 @@ export function native(): Binding {
   return binding;
 }
 
-// Whether some thread of this process loaded the addon: a worker may have while the main thread
-// never did (it only required this module). Linux's map of the process names every file mapped.
-function addonMapped(): boolean {
+// The copies of the addon this process has loaded, on any thread: the files mapped (Linux's
+// /proc/self/maps) that are the one this thread would load now or did at require time (a
+// relative $TFSLICE_ADDON moves with the working directory), or other .node files that hold the
+// addon's own marker (a worker may load another copy, through its own $TFSLICE_ADDON). Each
+// copy keeps its own runs, so each is told to stop.
+const ADDON_MARKER = 'tfslice:trace'; // a resource name of native/session.cc, in every build
+const addonAtRequire = isMainThread ? realAddonPath() : null;
+
+function realAddonPath(): string | null {
   try {
-    const file = fs.realpathSync(addonPath());
-    return fs.readFileSync('/proc/self/maps', 'latin1').includes(file);
+    return fs.realpathSync(addonPath());
+  } catch {
+    return null;
+  }
+}
+
+function loadedAddons(): string[] {
+  let maps: string;
+  try {
+    maps = fs.readFileSync('/proc/self/maps', 'latin1');
+  } catch {
+    return [];
+  }
+  const ours = new Set([addonAtRequire, realAddonPath()]);
+  const files = new Set<string>();
+  for (const line of maps.split('\n')) {
+    const at = line.indexOf('/');
+    if (at < 0 || !line.endsWith('.node')) continue;
+    const file = line.slice(at);
+    if (!files.has(file) && (ours.has(file) || holdsMarker(file))) files.add(file);
+  }
+  return [...files];
+}
+
+function holdsMarker(file: string): boolean {
+  try {
+    return fs.statSync(file).size < 256 * 2 ** 20 && fs.readFileSync(file).includes(ADDON_MARKER);
   } catch {
     return false;
   }
@@ -283,6 +314,22 @@ function addonMapped(): boolean {
 // by helper-46's trial). Only the main thread: a worker's exit ends that worker, not the process.
 if (isMainThread) {
   process.once('exit', (code) => {
-    if (binding !== undefined || addonMapped()) native().stopForExit(code);
+    const stopped = new Set<Binding>();
+    if (binding !== undefined) {
+      binding.stopForExit(code);
+      stopped.add(binding);
+    }
+    for (const file of loadedAddons()) {
+      let copy: Binding;
+      try {
+        copy = require(file) as Binding;
+      } catch {
+        continue;
+      }
+      if (!stopped.has(copy) && typeof copy.stopForExit === 'function') {
+        copy.stopForExit(code);
+        stopped.add(copy);
+      }
+    }
   });
 }

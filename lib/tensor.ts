@@ -338,9 +338,17 @@ export function allocTensor<N extends NumericDType>(dtype: N, shape: readonly nu
 
 // The addon's scratch for runSync()'s compact feeds and small outputs, and a view of it as doubles.
 let takenScratch: { buffer: ArrayBuffer; header: Float64Array } | undefined;
+// How many times writeTakenFeeds() began writing it.
+let scratchWrites = 0;
+
+// The built-in copy, taken before user code could replace it: copying the scratch must run no
+// user code (a species getter or a patched set() could call runSync(), which writes there).
+const typedArraySet = Object.getPrototypeOf(Uint8Array.prototype).set as (this: ArrayBufferView, source: ArrayLike<number | bigint>) => void;
+const apply = Reflect.apply;
 
 function scratch(): { buffer: ArrayBuffer; header: Float64Array } {
-  if (takenScratch === undefined) {
+  // Detached (a view of it transferred by code that got hold of it): the addon made a new one.
+  if (takenScratch === undefined || takenScratch.header.length === 0) {
     const buffer = native().takenScratch();
     takenScratch = { buffer, header: new Float64Array(buffer) };
   }
@@ -354,17 +362,25 @@ function scratch(): { buffer: ArrayBuffer; header: Float64Array } {
  * do not fit (the flat form is then sent as it is).
  */
 export function writeTakenFeeds(flat: NativeTensors): NativeData | NativeData[] | null {
+  // Reading a shape may run user code (a replaced `shape`, a Proxy), and a runSync() there
+  // writes the same scratch: the count of writes tells (helper-47's trial). Anything but plain
+  // numbers goes the flat way too.
   const { header } = scratch();
+  const epoch = ++scratchWrites;
   let at = 0;
-  for (let i = 1; i < flat.length; i += 3) at += 2 + (flat[i] as readonly number[]).length;
-  if (at > header.length) return null;
-  at = 0;
   for (let i = 0; i < flat.length; i += 3) {
     const shape = flat[i + 1] as readonly number[];
+    const rank = shape.length;
+    if (typeof rank !== 'number' || at + 2 + rank > header.length) return null;
     header[at++] = flat[i] as number;
-    header[at++] = shape.length;
-    for (let d = 0; d < shape.length; d++) header[at++] = shape[d]!;
+    header[at++] = rank;
+    for (let d = 0; d < rank; d++) {
+      const dim = shape[d];
+      if (typeof dim !== 'number') return null;
+      header[at++] = dim;
+    }
   }
+  if (scratchWrites !== epoch) return null;
   if (flat.length === 3) return flat[2] as NativeData;
   const data: NativeData[] = [];
   for (let i = 2; i < flat.length; i += 3) data.push(flat[i] as NativeData);
@@ -388,7 +404,9 @@ export function readTakenOutputs(count: number): NativeTensors {
     for (let d = 0; d < rank; d++) shape[d] = header[at++]!;
     const bytes = header[at++]!;
     const info = dtypeFromTf(dtype)!;
-    flat.push(dtype, shape, new info.array!(buffer, at * 8, bytes / info.bytes).slice());
+    const data = new info.array!(bytes / info.bytes);
+    apply(typedArraySet, data, [new info.array!(buffer, at * 8, bytes / info.bytes)]);
+    flat.push(dtype, shape, data);
     at += Math.ceil(bytes / 8);
   }
   return flat;

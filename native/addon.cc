@@ -298,7 +298,7 @@ void Addon::MakeTakenScratch(Napi::Env env) {
 }
 
 Napi::Value Addon::TakenScratch(const Napi::CallbackInfo& info) {
-  if (taken_scratch_data_ == nullptr) MakeTakenScratch(info.Env());
+  taken_scratch(info.Env());
   return taken_scratch_.Value();
 }
 

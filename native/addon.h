@@ -54,8 +54,10 @@ class Addon : public Napi::Addon<Addon> {
 
   // runSync()'s small outputs, written here for JS to copy (TakeOutputsInto in tensor.h): the
   // ArrayBuffer takenScratch() returns, made on first use (JS thread).
+  // A scratch that JS code got hold of and detached (transferred) is replaced: its memory may be
+  // gone (found by helper-47's trial, through monkeypatched built-ins).
   unsigned char* taken_scratch(Napi::Env env) {
-    if (taken_scratch_data_ == nullptr) MakeTakenScratch(env);
+    if (taken_scratch_data_ == nullptr || taken_scratch_.Value().IsDetached()) MakeTakenScratch(env);
     return taken_scratch_data_;
   }
   size_t taken_scratch_bytes() const { return taken_scratch_bytes_; }

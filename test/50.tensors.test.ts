@@ -142,6 +142,44 @@ t.test("runSync()'s small numeric outputs: arrays of JS's own, every dtype, as r
       t.same(plain(second[key]!), kept[key], `${label}: the second call's the same`);
     }
   }
+  // A runSync() from inside another one (a replaced `shape` that runs code when read, a species
+  // getter on the typed arrays) never makes the outer call read the inner one's feeds or outputs
+  // from the scratch (helper-47's trial: a wrong shape, another call's data).
+  const tiny = await loadModel(fixture('tiny').dir);
+  t.teardown(() => tiny.dispose());
+  const rows = (n: number, from = 0) => new Tensor('float32', Float32Array.from({ length: 4 * n }, (_, i) => from + i), [n, 4]);
+  const slow = await loadModel(fixture('slow').dir);
+  t.teardown(() => slow.dispose());
+  const expected = plain((await tiny.run({ x: rows(2) })).y!);
+  const hostile = rows(2);
+  const shape = new Proxy([2, 4], {
+    get(target, key, receiver) {
+      if (key === '0') slow.runSync({ n: new Tensor('int32', Int32Array.of(1), []) }); // its header: int32, rank 0
+      return Reflect.get(target, key, receiver);
+    },
+  });
+  Object.defineProperty(hostile, 'shape', { value: shape });
+  // Seen, the outer call goes the flat way, where the addon refuses a shape that is no array.
+  t.throws(() => tiny.runSync({ x: hostile }), { name: 'TypeError', message: /feed 'serving_default_x:0': shape must be an array of integers/ }, 'a shape that calls runSync() when read: never read wrong, refused');
+  await t.rejects(tiny.run({ x: hostile }), { name: 'TypeError', message: /shape must be an array of integers/ }, 'as run() refuses it');
+  let calls = 0; // Float32Array's own species getter shadows %TypedArray%'s until deleted
+  Object.defineProperty(Float32Array, Symbol.species, { configurable: true, get() { if (calls++ < 4) tiny.runSync({ x: rows(3, 100) }); return Float32Array; } });
+  try {
+    t.same(plain(tiny.runSync({ x: rows(2) }).y!), expected, 'a species getter that calls runSync(): the outer result as run() gives it');
+  } finally {
+    delete (Float32Array as unknown as Record<symbol, unknown>)[Symbol.species];
+  }
+  // Detached by code that got hold of it (an internal API here): the addon makes another, never
+  // writing where the old one was (a signature with no inputs used it without a look).
+  const counter = await loadModel(fixture('counter').dir);
+  t.teardown(() => counter.dispose());
+  const old = native().takenScratch();
+  structuredClone(old, { transfer: [old] });
+  t.equal(old.byteLength, 0, 'the scratch is detached');
+  t.same(plain(counter.runSync({}, { signature: 'get_counter' }).output!), plain((await counter.run({}, { signature: 'get_counter' })).output!), 'a run with no feeds after it: its output right');
+  t.same(plain(tiny.runSync({ x: rows(2) }).y!), expected, 'and one with feeds');
+  t.equal(native().takenScratch().byteLength, 64 * 1024, 'in a new scratch');
+
   // An output of 16 KiB or more is the addon's memory, as from run(): dispose() detaches it.
   const pass = await loadModel(fixture('passthrough').dir);
   t.teardown(() => pass.dispose());

@@ -648,6 +648,33 @@ for (const [call, main] of [['run', 'loadTensorFlow()'], ['runSync', 'loadTensor
   });
 }
 
+t.test("process.exit() while a worker's runSync() never ends in another copy of the addon (the worker's own relative TFSLICE_ADDON, the main thread's working directory changed)", async (t) => {
+  // The main thread's hook looked for the file it would load itself, resolved at exit: a copy
+  // that only the worker loaded (by another name, or relative to a directory since left) held
+  // the exit for ever (helper-47's trial). Each copy of the addon keeps its own runs.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-copy-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const addon = (require('node-gyp-build') as { path(dir: string): string }).path(ROOT);
+  fs.copyFileSync(addon, path.join(dir, 'copy.node'));
+  const script = `
+    const { Worker } = require('node:worker_threads');
+    require(${JSON.stringify(DIST)});
+    const worker = new Worker(\`
+      const { parentPort } = require('node:worker_threads');
+      const { loadModel, Tensor } = require(${JSON.stringify(DIST)});
+      loadModel(${JSON.stringify(fixture('slow').dir)}).then((model) => {
+        parentPort.postMessage('running');
+        setTimeout(() => { try { model.runSync({ n: new Tensor('int32', new Int32Array([2e9]), []) }); } catch {} }, 10);
+      });\`, { eval: true, env: { ...process.env, TFSLICE_ADDON: ${JSON.stringify(path.relative(ROOT, path.join(dir, 'copy.node')))} } });
+    worker.on('message', () => setTimeout(() => { process.chdir('/'); process.exit(3); }, 300));`;
+  const started = Date.now();
+  const result = node(script, { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' });
+  const seconds = (Date.now() - started) / 1000;
+  t.equal(result.status, 3, `the exit code asked for${result.status === null ? ' (killed by a signal)' : ''}`);
+  t.match(result.stderr, /exiting with 1 run still inside TensorFlow after 2000 ms: cancelled/, 'stderr says why');
+  t.ok(seconds < 10, `ended ${seconds.toFixed(1)} s after it started (the run alone takes minutes)`);
+});
+
 t.test('a worker_thread that alone loaded the addon is terminated with a run in flight: the process lives on', async (t) => {
   // Node unloads an addon that only workers loaded once they are gone; the addon's own threads
   // then ran unmapped code (a segfault). The main thread here never loads tfslice.
