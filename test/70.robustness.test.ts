@@ -616,6 +616,17 @@ t.test('process.exit() with a run that does not end within 2 s: TensorFlow is to
   t.ok(seconds < 10, `ended ${seconds.toFixed(1)} s after it started (the run alone takes minutes)`);
 });
 
+// Runs `script`, which calls process.exit(3) while one run never ends: the process must end with
+// code 3 after the addon's 2 s wait, with its line on stderr.
+function exitsCancelling(t: Tap.Test, script: string): void {
+  const started = Date.now();
+  const result = node(script, { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' });
+  const seconds = (Date.now() - started) / 1000;
+  t.equal(result.status, 3, `the exit code asked for${result.status === null ? ' (killed by a signal)' : ''}`);
+  t.match(result.stderr, /exiting with 1 run still inside TensorFlow after 2000 ms: cancelled/, 'stderr says why');
+  t.ok(seconds < 10, `ended ${seconds.toFixed(1)} s after it started (the run alone takes minutes)`);
+}
+
 for (const [call, main] of [['run', 'loadTensorFlow()'], ['runSync', 'loadTensorFlow()'], ['runSync', 'require']] as const) {
   t.test(`process.exit() while a worker's ${call}() never ends: 2 s, then cancelled, and the exit code, when the main thread ${main === 'require' ? 'only required tfslice' : 'loaded TensorFlow'}`, async (t) => {
     // A worker's ending waits for its runs (they may read its JS memory); the main thread's 'exit'
@@ -639,12 +650,7 @@ for (const [call, main] of [['run', 'loadTensorFlow()'], ['runSync', 'loadTensor
           });\`, { eval: true });
         worker.on('message', () => setTimeout(() => process.exit(3), 300));
       });`;
-    const started = Date.now();
-    const result = node(script, { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' });
-    const seconds = (Date.now() - started) / 1000;
-    t.equal(result.status, 3, `the exit code asked for${result.status === null ? ' (killed by a signal)' : ''}`);
-    t.match(result.stderr, /exiting with 1 run still inside TensorFlow after 2000 ms: cancelled/, 'stderr says why');
-    t.ok(seconds < 10, `ended ${seconds.toFixed(1)} s after it started (the run alone takes minutes)`);
+    exitsCancelling(t, script);
   });
 }
 
@@ -667,12 +673,7 @@ t.test("process.exit() while a worker's runSync() never ends in another copy of 
         setTimeout(() => { try { model.runSync({ n: new Tensor('int32', new Int32Array([2e9]), []) }); } catch {} }, 10);
       });\`, { eval: true, env: { ...process.env, TFSLICE_ADDON: ${JSON.stringify(path.relative(ROOT, path.join(dir, 'copy.node')))} } });
     worker.on('message', () => setTimeout(() => { process.chdir('/'); process.exit(3); }, 300));`;
-  const started = Date.now();
-  const result = node(script, { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' });
-  const seconds = (Date.now() - started) / 1000;
-  t.equal(result.status, 3, `the exit code asked for${result.status === null ? ' (killed by a signal)' : ''}`);
-  t.match(result.stderr, /exiting with 1 run still inside TensorFlow after 2000 ms: cancelled/, 'stderr says why');
-  t.ok(seconds < 10, `ended ${seconds.toFixed(1)} s after it started (the run alone takes minutes)`);
+  exitsCancelling(t, script);
 });
 
 t.test('a worker_thread that alone loaded the addon is terminated with a run in flight: the process lives on', async (t) => {
