@@ -270,11 +270,14 @@ export function native(): Binding {
 // addon's own marker (a worker may load another copy, through its own $TFSLICE_ADDON). Each
 // copy keeps its own runs, so each is told to stop.
 const ADDON_MARKER = 'tfslice:trace'; // a resource name of native/session.cc, in every build
-const addonAtRequire = isMainThread ? realAddonPath() : null;
+// Resolved at require only when relative: node-gyp-build's pick is absolute (the package root).
+const explicitAtRequire = isMainThread && process.env.TFSLICE_ADDON ? path.resolve(process.env.TFSLICE_ADDON) : null;
 
-function realAddonPath(): string | null {
+// The real path of the file `file()` names (null when it names none, or throws: no build).
+function realPath(file: () => string | null): string | null {
   try {
-    return fs.realpathSync(addonPath());
+    const named = file();
+    return named === null ? null : fs.realpathSync(named);
   } catch {
     return null;
   }
@@ -287,7 +290,7 @@ function loadedAddons(): string[] {
   } catch {
     return [];
   }
-  const ours = new Set([addonAtRequire, realAddonPath()]);
+  const ours = new Set([realPath(() => explicitAtRequire), realPath(addonPath)]);
   const files = new Set<string>();
   for (const line of maps.split('\n')) {
     const at = line.indexOf('/');

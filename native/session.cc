@@ -1068,7 +1068,8 @@ Napi::Value Session::RunSync(const Napi::CallbackInfo& info) {
   // instructions on `tiny`).
   Addon& addon = Addon::Of(env);
   bool compact = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
-  const double* header = compact ? reinterpret_cast<const double*>(addon.taken_scratch(env)) : nullptr;
+  unsigned char* base = compact ? addon.taken_scratch(env) : nullptr;
+  const double* header = reinterpret_cast<const double*>(base);
   FeedSet feeds;
   std::shared_ptr<RunPlan> plan =
       ReadRunArguments(info, core_, feeds, false, header,
@@ -1076,7 +1077,7 @@ Napi::Value Session::RunSync(const Napi::CallbackInfo& info) {
   int64_t timeout_ms = ReadTimeout(info);
   // Plans with big outputs run on another thread (below): only this one writes JS memory.
   bool off_thread = plan->last_output_bytes.load(std::memory_order_relaxed) >= kOffThreadOutputBytes;
-  unsigned char* scratch = compact && !off_thread ? addon.taken_scratch(env) : nullptr;
+  unsigned char* scratch = off_thread ? nullptr : base;
   Fetched fetched;
   Failure failure;
   bool written = false;

@@ -1035,15 +1035,28 @@ PreparedOutput& PreparedEntry(std::vector<PreparedOutput>& prepared, size_t coun
 
 }  // namespace
 
+namespace {
+
+// Whether `tensor` is a small numeric output that the thread which ran it copies out (numeric,
+// under kZeroCopyMinBytes, rank kTakenMaxRank at most), with its dtype, byte size and rank.
+bool SmallNumeric(TF_Tensor* tensor, TF_DataType& dtype, size_t& bytes, int& rank) {
+  if (tensor == nullptr) return false;
+  dtype = tf().TF_TensorType(tensor);
+  if (dtype == TF_STRING || DataTypeSize(dtype) == 0) return false;
+  bytes = tf().TF_TensorByteSize(tensor);
+  rank = tf().TF_NumDims(tensor);
+  return bytes < kZeroCopyMinBytes && rank <= PreparedOutput::kTakenMaxRank;
+}
+
+}  // namespace
+
 void TakeSmallOutputs(std::vector<TF_Tensor*>& tensors, std::vector<PreparedOutput>& prepared) {
   for (size_t i = 0; i < tensors.size(); ++i) {
     TF_Tensor* tensor = tensors[i];
-    if (tensor == nullptr) continue;
-    TF_DataType dtype = tf().TF_TensorType(tensor);
-    if (dtype == TF_STRING || DataTypeSize(dtype) == 0) continue;
-    size_t bytes = tf().TF_TensorByteSize(tensor);
-    int rank = tf().TF_NumDims(tensor);
-    if (bytes >= kZeroCopyMinBytes || rank > PreparedOutput::kTakenMaxRank) continue;
+    TF_DataType dtype;
+    size_t bytes;
+    int rank;
+    if (!SmallNumeric(tensor, dtype, bytes, rank)) continue;
     PreparedOutput& into = PreparedEntry(prepared, tensors.size(), i);
     if (bytes > PreparedOutput::kInlineBytes) {
       into.heap_data.reset(new (std::nothrow) unsigned char[bytes]);
@@ -1065,12 +1078,10 @@ bool TakeOutputsInto(std::vector<TF_Tensor*>& tensors, unsigned char* scratch, s
   auto padded = [](size_t bytes) { return (bytes + 7) & ~size_t{7}; };
   size_t need = 0;
   for (TF_Tensor* tensor : tensors) {
-    if (tensor == nullptr) return false;
-    TF_DataType dtype = tf().TF_TensorType(tensor);
-    if (dtype == TF_STRING || DataTypeSize(dtype) == 0) return false;
-    size_t bytes = tf().TF_TensorByteSize(tensor);
-    int rank = tf().TF_NumDims(tensor);
-    if (bytes >= kZeroCopyMinBytes || rank > PreparedOutput::kTakenMaxRank) return false;
+    TF_DataType dtype;
+    size_t bytes;
+    int rank;
+    if (!SmallNumeric(tensor, dtype, bytes, rank)) return false;
     need += (3 + static_cast<size_t>(rank)) * sizeof(double) + padded(bytes);
     if (need > capacity) return false;
   }
