@@ -618,14 +618,53 @@ export class Model {
   /**
    * Runs a signature on a worker thread; the event loop stays free. Many runs may
    * be in flight at once. Output typed arrays belong to JS (safe after dispose).
+   * Never throws: every failure rejects, by `code`: ERR_INVALID_ARG_TYPE (a TypeError) for an
+   * option or feed of the wrong type or an unknown option key; INVALID_ARGUMENT for a feed the
+   * signature refuses; MODEL_DISPOSED; DEADLINE_EXCEEDED past runTimeoutMs; CANCELLED when
+   * `signal` drops it; or TensorFlow's own code for a run it refuses.
    */
-  async run(feeds: Feeds, options?: RunOptions): Promise<Record<string, Tensor>> {
-    const session = this.#live();
-    const prepared = this.#prepare(session, feeds, options);
-    // Only inputs asked for: TensorFlow would refuse a run with nothing to fetch.
+  run(feeds: Feeds, options?: RunOptions): Promise<Record<string, Tensor>> {
+    let session: NativeSession;
+    let prepared: Prepared;
+    try {
+      session = this.#live();
+      prepared = this.#prepare(session, feeds, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     // Outputs of earlier runs fed here stay allocated until this run is done with them (its
     // echoes copied too).
     const giveBack = borrowFeeds(prepared.feeds);
+    // The common case in one promise reaction: the addon keeps the turns, and nothing is to be
+    // watched (no batch queue, no echo, no borrowed output, no limit on a wait). Through
+    // #runAwaited's three async layers a tiny run cost the JS thread ~1 µs more, and at two runs in
+    // flight that thread is the bound (README, Performance).
+    if (this.#gated && giveBack === null && prepared.queue === null && prepared.echoes.length === 0 &&
+        (this.#inFlight < this.maxConcurrentRuns || (prepared.waitLimitMs <= 0 && prepared.signal === undefined))) {
+      let pending: Promise<NativeTensors>;
+      try {
+        pending = session.run(prepared.plan, prepared.feeds, prepared.timeoutMs, ++this.#tickets);
+      } catch (error) {
+        return Promise.reject(runError(error));
+      }
+      this.#inFlight++;
+      return pending.then(
+        (flat) => {
+          this.#inFlight--;
+          return Model.#collect(prepared, flat, true, true) as Record<string, Tensor>;
+        },
+        (error: unknown) => {
+          this.#inFlight--;
+          throw runError(error);
+        });
+    }
+    return this.#runAwaited(session, prepared, giveBack);
+  }
+
+  // run() when something is to be waited for or watched: a batch queue, echoes, borrowed outputs,
+  // a run that may wait for its turn under a limit or a signal, or turns kept in JS.
+  async #runAwaited(session: NativeSession, prepared: Prepared, giveBack: (() => void) | null): Promise<Record<string, Tensor>> {
+    // Only inputs asked for: TensorFlow would refuse a run with nothing to fetch.
     try {
       if (prepared.resultKeys.length === 0 && prepared.echoes.length > 0) return await Model.#collect(prepared, [], true, true);
       if (prepared.queue !== null) {

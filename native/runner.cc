@@ -36,6 +36,8 @@ int RunnerThreads() {
 // How long an idle runner waits awake for the next job: longer than a caller takes to
 // settle a tiny run and start the next one, short against any real run.
 constexpr auto kSpin = std::chrono::microseconds(50);
+// Finished jobs a settling batch holds without growing (Completions::finished_).
+constexpr size_t kFinishedRoom = 64;
 // After two jobs were in flight at once, nothing spins or polls for this long: the cores
 // are wanted by the runs themselves (on 2 vCPUs, a spinning runner beside two runs and the
 // JS thread cut 2-in-flight throughput below single flight).
@@ -516,6 +518,8 @@ void Completions::Dropped(Job& job) {
 }
 
 Completions::Completions(Napi::Env env) : env_(env) {
+  finished_.reserve(kFinishedRoom);
+  spare_.reserve(kFinishedRoom);
   poller_ = std::make_unique<LoopPoller>(env, static_cast<PollTarget*>(this));
   Napi::Object resource = Napi::Object::New(env);
   NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, resource, 1, &resource_));
@@ -676,13 +680,19 @@ void SetBusyPollMicros(uint32_t micros) { g_busy_poll_micros.store(micros, std::
 uint32_t BusyPollMicros() { return g_busy_poll_micros.load(std::memory_order_relaxed); }
 
 void Completions::Drain() {
+  // The spare's room goes to finished_ (a Drain() that Settle() re-enters finds none, and
+  // works as well without it).
   std::vector<std::unique_ptr<Job>> jobs;
+  jobs.swap(spare_);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     jobs.swap(finished_);
     any_finished_.store(false, std::memory_order_relaxed);
   }
-  if (jobs.empty()) return;
+  if (jobs.empty()) {
+    if (spare_.capacity() == 0) spare_.swap(jobs);
+    return;
+  }
   Napi::Env env(env_);
   Napi::HandleScope handles(env);
   napi_value resource = nullptr;
@@ -703,6 +713,8 @@ void Completions::Drain() {
   if (polled_ == 0) poller_->Done();
   in_flight_ -= static_cast<int>(jobs.size());
   if (in_flight_ == 0) uv_unref(Handle(async_));
+  jobs.clear();
+  if (spare_.capacity() == 0) spare_.swap(jobs);
   if (scope != nullptr) napi_close_callback_scope(env_, scope);
 }
 

@@ -293,7 +293,11 @@ class Completions : public std::enable_shared_from_this<Completions>, private Po
   napi_ref resource_ = nullptr;
   int in_flight_ = 0;  // JS thread only
   std::mutex mutex_;
+  // Both made with room here, on the JS thread, and swapped by Drain(), so a runner's
+  // push_back finds room and the JS thread never frees a buffer a runner allocated (a free into
+  // the runner's glibc arena takes that arena's lock while TensorFlow allocates there).
   std::vector<std::unique_ptr<Job>> finished_;
+  std::vector<std::unique_ptr<Job>> spare_;  // JS thread only: Drain()'s next batch
   std::atomic<bool> any_finished_{false};  // finished_ is not empty (the poll's look, lock-free)
   bool watched_ = false;  // under mutex_: the loop polls; Finish() need not wake it
   bool closed_ = false;

@@ -1029,7 +1029,7 @@ namespace {
 
 // prepared[i], made (one entry per tensor) the first time any is wanted.
 PreparedOutput& PreparedEntry(std::vector<PreparedOutput>& prepared, size_t count, size_t i) {
-  if (prepared.empty()) prepared = std::vector<PreparedOutput>(count);
+  if (prepared.size() != count) prepared = std::vector<PreparedOutput>(count);
   return prepared[i];
 }
 
@@ -1103,7 +1103,6 @@ bool TakeOutputsInto(std::vector<TF_Tensor*>& tensors, unsigned char* scratch, s
 }
 
 void PrepareOutputs(std::vector<TF_Tensor*>& tensors, const FeedSet& feeds, std::vector<PreparedOutput>& prepared) {
-  prepared.clear();
   TakeSmallOutputs(tensors, prepared);
   auto entry = [&](size_t i) -> PreparedOutput& { return PreparedEntry(prepared, tensors.size(), i); };
   for (size_t i = 0; i < tensors.size(); ++i) {

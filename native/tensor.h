@@ -166,8 +166,10 @@ struct PreparedOutput {
 // would otherwise do on the JS thread, so that thread only wraps memory. A numeric output of
 // kZeroCopyMinBytes or more that JS may not take over as it is (TensorFlow still holds its
 // buffer, or it aliases a borrowed feed) is copied into a tensor of its own, which it may; a
-// string output of that size is packed. `prepared` gets one entry per tensor (empty when none
-// was prepared). What cannot be prepared (no memory) is left as it was, for OutputToJs.
+// string output of that size is packed. `prepared`: empty, or one untouched entry per tensor
+// (made by the caller on the thread that frees it: then this allocates no entries); it gets one
+// entry per tensor when any was prepared. What cannot be prepared (no memory) is left as it
+// was, for OutputToJs.
 void PrepareOutputs(std::vector<TF_Tensor*>& tensors, const FeedSet& feeds, std::vector<PreparedOutput>& prepared);
 
 // The thread that ran the session (a runner after run(); the JS thread inside runSync(), which

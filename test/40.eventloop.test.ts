@@ -182,6 +182,32 @@ t.test('maxConcurrentRuns: a finishing run starts the next waiting one itself, e
   await Promise.all([...waiting, disposed]);
 });
 
+t.test('run() rejects and never throws, on its one-reaction path and on the awaited one; its counts return to 0', async (t) => {
+  const model = await loadModel(fixture('tiny').dir);
+  const x = new Tensor('float32', new Float32Array([1, 2, 3, 4]), [1, 4]);
+  const expected = Array.from((await model.run({ x })).y!.data as Float32Array);
+  const call = (feeds: Record<string, unknown>, options?: Record<string, unknown>): Promise<unknown> => {
+    let pending: Promise<unknown> | undefined;
+    t.doesNotThrow(() => { pending = model.run(feeds as never, options as never); }, 'returns a promise');
+    return pending!;
+  };
+  await t.rejects(call({ nope: x }), { code: 'INVALID_ARGUMENT' }, 'an unknown feed (refused in JS)');
+  // TensorFlow's own refusal, on the runner: a [2, 3] feed into a MatMul with a [4, n] weight.
+  await t.rejects(call({ x: new Tensor('float32', new Float32Array(6), [2, 3]) }, { checkShapes: false }), { code: 'INVALID_ARGUMENT' }, "TensorFlow's refusal (the run itself)");
+  t.same([model.runsExecuting, model.runsQueued], [0, 0], 'nothing counted after the failures');
+  // Eight in flight, the one-reaction path (no limit on the wait, no signal); then the same with
+  // a signal (the runs that wait for their turn take the awaited path): the same answers.
+  for (const options of [{}, { signal: new AbortController().signal }, { runTimeoutMs: 60_000 }]) {
+    const runs = Array.from({ length: 8 }, () => call({ x }, options) as Promise<Record<string, Tensor>>);
+    t.equal(model.runsExecuting + model.runsQueued, 8, `${JSON.stringify(Object.keys(options))}: 8 counted in flight`);
+    const results = await Promise.all(runs);
+    t.same(results.map((r) => Array.from(r.y!.data as Float32Array)), Array(8).fill(expected), 'the same outputs');
+    t.same([model.runsExecuting, model.runsQueued], [0, 0], 'and none left counted');
+  }
+  await model.dispose();
+  await t.rejects(call({ x }), { code: 'MODEL_DISPOSED' }, 'after dispose()');
+});
+
 t.test('a short run that waits for a busy runner (few cores) is not held up by a run that turns out long', async (t) => {
   // On a host with few cores a run of a short plan may wait for the runner executing another
   // short run instead of waking a second one (they would contend with the JS thread for the

@@ -155,6 +155,10 @@ export declare class Model {
     /**
      * Runs a signature on a worker thread; the event loop stays free. Many runs may
      * be in flight at once. Output typed arrays belong to JS (safe after dispose).
+     * Never throws: every failure rejects, by `code`: ERR_INVALID_ARG_TYPE (a TypeError) for an
+     * option or feed of the wrong type or an unknown option key; INVALID_ARGUMENT for a feed the
+     * signature refuses; MODEL_DISPOSED; DEADLINE_EXCEEDED past runTimeoutMs; CANCELLED when
+     * `signal` drops it; or TensorFlow's own code for a run it refuses.
      */
     run(feeds: Feeds, options?: RunOptions): Promise<Record<string, Tensor>>;
     /**
