@@ -1027,15 +1027,13 @@ Napi::Value LengthPrefixed(const Napi::CallbackInfo& info) {
 
 namespace {
 
-// prepared[i], made (one entry per tensor) the first time any is wanted.
+// prepared[i], made (one entry per tensor) the first time any is wanted, unless the caller made
+// them already (RunJob sizes its list on the JS thread, so that the runner allocates nothing the
+// JS thread frees).
 PreparedOutput& PreparedEntry(std::vector<PreparedOutput>& prepared, size_t count, size_t i) {
   if (prepared.size() != count) prepared = std::vector<PreparedOutput>(count);
   return prepared[i];
 }
-
-}  // namespace
-
-namespace {
 
 // Whether `tensor` is a small numeric output that the thread which ran it copies out (numeric,
 // under kZeroCopyMinBytes, rank kTakenMaxRank at most), with its dtype, byte size and rank.
