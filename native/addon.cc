@@ -178,8 +178,6 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
       env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "tfslice:release", 0, 1);
   waker.Unref(env);  // releasing memory must never keep the process alive
   releases_->SetWaker(waker);
-  // Registered after the waker so it runs before the waker's own teardown (LIFO).
-  napi_add_env_cleanup_hook(env, Teardown, this);
   DefineAddon(exports,
               {InstanceMethod<&Addon::LoadLibrary>("loadLibrary"),
                InstanceMethod<&Addon::LoadLibrarySync>("loadLibrarySync"),
@@ -211,6 +209,11 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceValue("setParentDeathSignal", Napi::Function::New<SetParentDeathSignal>(env, "setParentDeathSignal")),
                InstanceValue("openFileLimit", Napi::Function::New<OpenFileLimit>(env, "openFileLimit")),
                InstanceValue("setDataLimit", Napi::Function::New<SetDataLimit>(env, "setDataLimit"))});
+  // Last, once nothing here can throw: a constructor that throws (every N-API call fails in a
+  // worker_thread being terminated) frees this object without ~Addon(), and a hook registered
+  // before would run on freed memory at the thread's end. After the waker, so that it runs
+  // before the waker's own teardown (hooks run last registered first).
+  napi_add_env_cleanup_hook(env, Teardown, this);
 }
 
 Addon::~Addon() { napi_remove_env_cleanup_hook(env_, Teardown, this); }

@@ -550,7 +550,14 @@ Completions::Completions(Napi::Env env) : env_(env) {
   async_ = async;
 }
 
-Completions::~Completions() = default;
+Completions::~Completions() {
+  // Close() never ran: the addon's constructor failed after this was made (a worker_thread
+  // terminated while it loaded the addon makes N-API calls fail), so no cleanup hook was
+  // registered and no run was ever submitted; this is the JS thread. The handle must still leave
+  // the loop, or the loop's close at the thread's end aborts the process ("uv_loop_close() while
+  // having open handles"). Otherwise Close() has left nothing to close.
+  if (async_ != nullptr) uv_close(Handle(async_), [](uv_handle_t* handle) { std::free(handle); });
+}
 
 void Completions::Submit(std::unique_ptr<Job> job, uint32_t expected_micros) {
   if (in_flight_++ == 0) uv_ref(Handle(async_));

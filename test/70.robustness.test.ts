@@ -676,6 +676,42 @@ t.test("process.exit() while a worker's runSync() never ends in another copy of 
   exitsCancelling(t, script);
 });
 
+t.test('worker_threads terminated while they load the addon, at moments spread over the load: the process lives on', async (t) => {
+  // A terminated worker fails every N-API call, so the addon's constructor threw part way. Its
+  // environment cleanup hook, registered before the constructor's last calls, then ran on the
+  // freed object at the worker's end (a segfault or a hang), or its async handle was left open
+  // ("uv_loop_close() while having open handles", an abort). One worker measures how long the
+  // load takes here; then 60 workers are each terminated at a moment spread over that time (the
+  // unfixed addon crashed in every such run of 60 on a 2-vCPU VM).
+  const load = (signal: string) => `
+    const { parentPort } = require('node:worker_threads');
+    parentPort.postMessage('loading');
+    const started = performance.now();
+    require(${JSON.stringify(path.join(ROOT, 'dist', 'native.js'))}).native();
+    parentPort.postMessage(performance.now() - started);${signal}`;
+  const script = `
+    const { Worker } = require('node:worker_threads');
+    const start = (source) => new Worker(source, { eval: true });
+    const message = (worker) => new Promise((resolve) => worker.once('message', resolve));
+    (async () => {
+      const first = start(${JSON.stringify(load(''))});
+      await message(first);
+      const loadMs = await message(first);
+      await first.terminate();
+      for (let i = 0; i < 60; i++) {
+        const worker = start(${JSON.stringify(load(''))});
+        await message(worker);
+        const wait = (i * loadMs * 1.2) / 60;
+        for (const at = performance.now(); performance.now() - at < wait;);
+        await worker.terminate();
+      }
+      console.log('alive after 60 terminations; the load took ' + loadMs.toFixed(1) + ' ms');
+    })();`;
+  const result = node(script, { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' });
+  t.equal(result.status, 0, `exit code 0${result.status === null ? ` (killed by ${result.signal})` : ''}: ${result.stderr.split('\n').filter((line) => !line.startsWith('MAP')).slice(0, 8).join('\n')}`);
+  t.match(result.stdout, /alive after 60 terminations/);
+});
+
 t.test('a worker_thread that alone loaded the addon is terminated with a run in flight: the process lives on', async (t) => {
   // Node unloads an addon that only workers loaded once they are gone; the addon's own threads
   // then ran unmapped code (a segfault). The main thread here never loads tfslice.
