@@ -526,11 +526,13 @@ t.test('kept copy buffers go back to the system once unused for keptBufferIdle()
   let whileKept = rssMiB();
   while (native().stats().keptBufferBytes > 0 && Date.now() < until) {
     whileKept = rssMiB();
-    await runs(50);
+    await runs(10);
   }
   t.equal(native().stats().keptBufferBytes, 0, 'freed once unused for 400 ms, runs going on meanwhile');
+  // Two thirds of it at least: the runs in the same window allocate too (CI once saw 38 MiB with
+  // oneDNN on, in batches of 50 runs); a buffer that stayed would show no fall at all.
   const fell = whileKept - rssMiB();
-  t.ok(fell > 40, `RSS fell ${fell.toFixed(0)} MiB when it was freed (48 expected)`);
+  t.ok(fell > 32, `RSS fell ${fell.toFixed(0)} MiB when it was freed (48 expected)`);
   // 0: nothing is kept at all, and reuse still works when it is set back.
   native().keptBufferIdle(0);
   native().releaseBuffer(native().copyNow(source));
