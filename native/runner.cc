@@ -360,6 +360,11 @@ class Pool {
 
 uv_handle_t* Handle(void* async) { return static_cast<uv_handle_t*>(async); }
 
+// Closes a handle that this file malloc'd; libuv frees it once the loop lets go of it.
+void CloseAndFree(void* handle) {
+  uv_close(Handle(handle), [](uv_handle_t* closed) { std::free(closed); });
+}
+
 }  // namespace
 
 void Gate::SetLimit(uint32_t limit) {
@@ -556,7 +561,7 @@ Completions::~Completions() {
   // registered and no run was ever submitted; this is the JS thread. The handle must still leave
   // the loop, or the loop's close at the thread's end aborts the process ("uv_loop_close() while
   // having open handles"). Otherwise Close() has left nothing to close.
-  if (async_ != nullptr) uv_close(Handle(async_), [](uv_handle_t* handle) { std::free(handle); });
+  if (async_ != nullptr) CloseAndFree(async_);
 }
 
 void Completions::Submit(std::unique_ptr<Job> job, uint32_t expected_micros) {
@@ -637,7 +642,7 @@ LoopPoller::LoopPoller(Napi::Env env, PollTarget* target) : target_(target) {
 
 LoopPoller::~LoopPoller() {
   Done();
-  uv_close(Handle(idle_), [](uv_handle_t* handle) { std::free(handle); });
+  CloseAndFree(idle_);
 }
 
 bool LoopPoller::Begin(uint32_t expected_micros, bool despite_overlap) {
@@ -751,7 +756,7 @@ void Completions::Close() {
   context_ = nullptr;
   resource_ = nullptr;
   poller_.reset();
-  if (async_ != nullptr) uv_close(Handle(async_), [](uv_handle_t* handle) { std::free(handle); });
+  if (async_ != nullptr) CloseAndFree(async_);
   async_ = nullptr;
 }
 
