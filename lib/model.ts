@@ -635,26 +635,34 @@ export class Model {
     // Outputs of earlier runs fed here stay allocated until this run is done with them (its
     // echoes copied too).
     const giveBack = borrowFeeds(prepared.feeds);
-    // The common case in one promise reaction: the addon keeps the turns, and nothing is to be
-    // watched (no batch queue, no echo, no borrowed output, no limit on a wait). Through
-    // #runAwaited's three async layers a tiny run cost the JS thread ~1 µs more, and at two runs in
-    // flight that thread is the bound (README, Performance).
-    if (this.#gated && giveBack === null && prepared.queue === null && prepared.echoes.length === 0 &&
-        (this.#inFlight < this.maxConcurrentRuns || (prepared.waitLimitMs <= 0 && prepared.signal === undefined))) {
+    // The common case in one promise reaction: the run starts now or waits in the addon's queue,
+    // and nothing is to be watched (no batch queue, no echo, no borrowed output, no limit on a
+    // wait). Through #runAwaited's three async layers a tiny run cost the JS thread ~1 µs more,
+    // and at two runs in flight that thread is the bound (README, Performance). With turns kept
+    // here (maxConcurrentRuns Infinity, the default with oneDNN off, or a host process), only a
+    // run that gets its turn at once.
+    const gated = this.#gated;
+    if (giveBack === null && prepared.queue === null && prepared.echoes.length === 0 &&
+        (gated
+          ? this.#inFlight < this.maxConcurrentRuns || (prepared.waitLimitMs <= 0 && prepared.signal === undefined)
+          : this.#running < this.maxConcurrentRuns)) {
       let pending: Promise<NativeTensors>;
       try {
-        pending = session.run(prepared.plan, prepared.feeds, prepared.timeoutMs, ++this.#tickets);
+        pending = gated
+          ? session.run(prepared.plan, prepared.feeds, prepared.timeoutMs, ++this.#tickets)
+          : session.run(prepared.plan, prepared.feeds, prepared.timeoutMs);
       } catch (error) {
         return Promise.reject(runError(error));
       }
-      this.#inFlight++;
+      if (gated) this.#inFlight++;
+      else this.#running++;
       return pending.then(
         (flat) => {
-          this.#inFlight--;
+          this.#ended(gated);
           return Model.#collect(prepared, flat, true, true) as Record<string, Tensor>;
         },
         (error: unknown) => {
-          this.#inFlight--;
+          this.#ended(gated);
           throw runError(error);
         });
     }
@@ -726,11 +734,20 @@ export class Model {
     } catch (error) {
       throw runError(error);
     } finally {
-      // Hand the slot straight to the next waiter, so no newcomer can slip in between.
-      const next = this.#waiting.shift();
-      if (next) next(true);
-      else this.#running--;
+      this.#ended(false);
     }
+  }
+
+  // A run that run() or #execute started has ended: one fewer in the addon (gated), or its turn
+  // goes straight to the next waiter, so that no newcomer can slip in between.
+  #ended(gated: boolean): void {
+    if (gated) {
+      this.#inFlight--;
+      return;
+    }
+    const next = this.#waiting.shift();
+    if (next) next(true);
+    else this.#running--;
   }
 
   // #execute when the addon keeps the turns (an in-process session): the run waits there, and
