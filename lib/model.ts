@@ -666,6 +666,10 @@ export class Model {
           throw runError(error);
         });
     }
+    if (this.#gated && giveBack === null && prepared.queue === null && prepared.echoes.length === 0) {
+      return this.#executeGated(session, prepared.plan, prepared.feeds, prepared.timeoutMs, prepared.waitLimitMs, prepared.signal)
+        .then((flat) => Model.#collect(prepared, flat, true, true) as Record<string, Tensor>);
+    }
     return this.#runAwaited(session, prepared, giveBack);
   }
 
@@ -753,45 +757,60 @@ export class Model {
   // #execute when the addon keeps the turns (an in-process session): the run waits there, and
   // a run finishing on a runner thread starts the next at once, with no trip through the event
   // loop. A run still waiting at waitLimitMs, or when its signal is aborted, is taken out of the
-  // addon's queue.
-  async #executeGated(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, signal: RunSignal | undefined): Promise<NativeTensors> {
+  // addon's queue. One promise reaction, no async frame: run() takes this path for every gated
+  // run that may wait under a limit or a signal (a server's requests, at 64 in flight).
+  #executeGated(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, signal: RunSignal | undefined): Promise<NativeTensors> {
     const ahead = this.#inFlight - this.maxConcurrentRuns; // ≥ 0: this run waits behind that many
     const ticket = ++this.#tickets;
     let run: Promise<NativeTensors>;
     try {
       run = session.run(plan, feeds, timeoutMs, ticket);
     } catch (error) {
-      throw runError(error);
+      return Promise.reject(runError(error));
     }
     this.#inFlight++;
+    if (ahead < 0 || (waitLimitMs <= 0 && signal === undefined)) {
+      return run.then(
+        (flat) => {
+          this.#inFlight--;
+          return flat;
+        },
+        (error: unknown) => {
+          this.#inFlight--;
+          throw runError(error);
+        });
+    }
     let timer: NodeJS.Timeout | undefined;
     let unwatch: (() => void) | undefined;
     let dropped: unknown;
-    try {
-      if (ahead >= 0 && (waitLimitMs > 0 || signal !== undefined)) {
-        const started = performance.now();
-        // Taken out of the addon's queue, its run rejects with CANCELLED at once; unless it has
-        // started (then TensorFlow's own limit applies, and it runs to its end).
-        const dropWith = (error: () => unknown) => {
-          if (dropped === undefined && session.cancelQueued!(ticket)) dropped = error();
-        };
-        if (waitLimitMs > 0) timer = setTimeout(() => dropWith(() => this.#notStarted(started, ahead, waitLimitMs)), waitLimitMs);
-        if (signal !== undefined) {
-          try {
-            unwatch = watchAbort(signal, () => dropWith(abortedRun));
-          } catch (error) {
-            dropWith(() => error); // a signal that cannot be listened to: the run is not started
-          }
-        }
+    const started = performance.now();
+    // Taken out of the addon's queue, its run rejects with CANCELLED at once; unless it has
+    // started (then TensorFlow's own limit applies, and it runs to its end).
+    const dropWith = (error: () => unknown) => {
+      if (dropped === undefined && session.cancelQueued!(ticket)) dropped = error();
+    };
+    if (waitLimitMs > 0) timer = setTimeout(() => dropWith(() => this.#notStarted(started, ahead, waitLimitMs)), waitLimitMs);
+    if (signal !== undefined) {
+      try {
+        unwatch = watchAbort(signal, () => dropWith(abortedRun));
+      } catch (error) {
+        dropWith(() => error); // a signal that cannot be listened to: the run is not started
       }
-      return await run;
-    } catch (error) {
-      throw dropped ?? runError(error);
-    } finally {
+    }
+    const ended = () => {
       clearTimeout(timer);
       unwatch?.();
       this.#inFlight--;
-    }
+    };
+    return run.then(
+      (flat) => {
+        ended();
+        return flat;
+      },
+      (error: unknown) => {
+        ended();
+        throw dropped ?? runError(error);
+      });
   }
 
   // DEADLINE_EXCEEDED for a run still waiting for its turn when its runTimeoutMs passed (it never starts).
