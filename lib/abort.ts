@@ -11,6 +11,18 @@
 
 import { TensorFlowError } from './errors';
 
+/** @internal The longest delay Node's setTimeout keeps: 2^31 − 1 ms (about 24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * @internal setTimeout with the delay held within MAX_TIMER_MS: Node fires a longer one after
+ * 1 ms (with a TimeoutOverflowWarning), so a limit past 24.8 days would expire at once; held, it
+ * waits 24.8 days, as good as none.
+ */
+export function timerFor(callback: () => void, ms: number): NodeJS.Timeout {
+  return setTimeout(callback, Math.min(ms, MAX_TIMER_MS));
+}
+
 /**
  * An AbortSignal, or an object that behaves as one for run(): `aborted` true once aborted, and
  * 'abort' listeners called then (each at most once).
@@ -30,12 +42,19 @@ export function isRunSignal(value: unknown): value is RunSignal {
 
 /**
  * @internal Calls `onAbort` once when `signal` is aborted, unless the returned function (stop
- * listening) was called first. What the signal's addEventListener throws, this throws; what its
- * removeEventListener throws is dropped (the caller is cleaning up after a run: `onAbort` must
- * then do nothing, and does).
+ * listening) was called first. A signal whose addEventListener throws cannot be watched: a
+ * TypeError (ERR_INVALID_ARG_TYPE) naming the option, with what it threw as its `cause`, as
+ * run() rejects every failure with a code. What its removeEventListener throws is dropped (the
+ * caller is cleaning up after a run: `onAbort` must then do nothing, and does).
  */
 export function watchAbort(signal: RunSignal, onAbort: () => void): () => void {
-  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    signal.addEventListener('abort', onAbort, { once: true });
+  } catch (thrown) {
+    const error = new TypeError(`signal must be an AbortSignal (or an object that listens for "abort"), but its addEventListener('abort') threw: ${thrown instanceof Error ? thrown.message : String(thrown)}`, { cause: thrown });
+    (error as TypeError & { code: string }).code = 'ERR_INVALID_ARG_TYPE';
+    throw error;
+  }
   return () => {
     try {
       signal.removeEventListener('abort', onAbort);

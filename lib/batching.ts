@@ -15,7 +15,7 @@
  */
 import * as os from 'node:os';
 
-import { abortedRun, AllAborted, type RunSignal, watchAbort } from './abort';
+import { abortedRun, AllAborted, type RunSignal, timerFor, watchAbort } from './abort';
 import { dtypeFromTf, type DTypeInfo } from './dtypes';
 import { invalidType, InvalidArgumentError, ModelDisposedError, outOfRange, TensorFlowError } from './errors';
 import { native, type NativeData, type NativeTensors, type PackedStrings } from './native';
@@ -365,7 +365,7 @@ export class BatchQueue {
         this.#add(target, task);
         return task;
       });
-      if (waitLimitMs > 0) request.timer = setTimeout(() => this.#expire(request, tasks), waitLimitMs);
+      if (waitLimitMs > 0) request.timer = timerFor(() => this.#expire(request, tasks), waitLimitMs);
       if (signal !== undefined) {
         try {
           request.unlisten = watchAbort(signal, () => this.#leave(request, tasks, abortedRun));

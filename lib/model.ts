@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
-import { abortedRun, isRunSignal, type RunSignal, watchAbort } from './abort';
+import { abortedRun, isRunSignal, type RunSignal, timerFor, watchAbort } from './abort';
 import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, NotStartedError, type ResolvedBatching, unbatchableReason } from './batching';
 import { dtypeInfo, type NumericDType, type TypedArray } from './dtypes';
 import { fromNative, GpuConfigConflictError, invalidType, InvalidArgumentError, outOfRange, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
@@ -49,7 +49,8 @@ export interface RunOptions {
    * (LoadOptions); 0: none. The time a run waits for its turn (maxConcurrentRuns, a batch) does
    * not count toward TensorFlow's limit, but a run still waiting for its turn (maxConcurrentRuns)
    * when the limit has passed is dropped with DEADLINE_EXCEEDED without starting, whether or not
-   * the model has an inter-op pool. A batch runs with the shortest limit of its requests; if that stops it, its
+   * the model has an inter-op pool (a limit past 2^31 - 1 ms, the longest timer Node keeps, waits
+   * that long: about 24.8 days). A batch runs with the shortest limit of its requests; if that stops it, its
    * requests run again one by one, each with its own. Enforced only when the model has an
    * inter-op pool (interOpThreads ≥ 0); with ops inline (the default) TensorFlow runs the graph
    * to its end and the value has no effect (the servers pass their deadline either way).
@@ -789,7 +790,7 @@ export class Model {
     const dropWith = (error: () => unknown) => {
       if (dropped === undefined && session.cancelQueued!(ticket)) dropped = error();
     };
-    if (waitLimitMs > 0) timer = setTimeout(() => dropWith(() => this.#notStarted(started, ahead, waitLimitMs)), waitLimitMs);
+    if (waitLimitMs > 0) timer = timerFor(() => dropWith(() => this.#notStarted(started, ahead, waitLimitMs)), waitLimitMs);
     if (signal !== undefined) {
       try {
         unwatch = watchAbort(signal, () => dropWith(abortedRun));
@@ -854,7 +855,7 @@ export class Model {
         leave(error); // a signal that cannot be listened to: the run leaves the queue with its error
         return;
       }
-      if (limitMs > 0) timer = setTimeout(() => leave(this.#notStarted(started, ahead, limitMs)), limitMs);
+      if (limitMs > 0) timer = timerFor(() => leave(this.#notStarted(started, ahead, limitMs)), limitMs);
     });
   }
 

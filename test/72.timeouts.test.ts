@@ -283,11 +283,16 @@ t.test('RunOptions.signal: a run aborted while it waits for its turn (in process
     token.abort();
     await t.rejects(byToken, aborted, `${isolation}: a plain { aborted } object`);
     await holding;
-    // A signal whose listener methods throw: the waiting run fails with that error, not started; the model runs on.
-    const broken = { aborted: false, addEventListener: () => { throw new Error('no listeners here'); }, removeEventListener: () => {} };
-    const holding2 = model.run(n(long));
-    await t.rejects(model.run(n(3), { signal: broken }), { message: 'no listeners here' }, `${isolation}: a signal that cannot be listened to`);
-    await holding2;
+    // A signal whose listener methods throw: the waiting run fails, not started, with a coded
+    // TypeError whose cause is what was thrown (anything, even undefined); the model runs on.
+    const cause = new Error('no listeners here');
+    for (const thrown of [cause, undefined, 'a string']) {
+      const broken = { aborted: false, addEventListener: () => { throw thrown; }, removeEventListener: () => {} };
+      const holding2 = model.run(n(long));
+      await t.rejects(model.run(n(3), { signal: broken }), { code: 'ERR_INVALID_ARG_TYPE', message: /signal must be an AbortSignal .*its addEventListener\('abort'\) threw: /, cause: thrown },
+        `${isolation}: a signal that cannot be listened to (throws ${String(thrown)})`);
+      await holding2;
+    }
     t.same([model.runsExecuting, model.runsQueued], [0, 0], `${isolation}: nothing left behind`);
     // One whose removeEventListener throws: its run, and the others, end as usual.
     const sticky = Object.assign(new Token(), { removeEventListener: () => { throw new Error('cannot stop listening'); } });
@@ -311,6 +316,24 @@ t.test('RunOptions.signal: a run aborted while it waits for its turn (in process
   t.equal(batched.stats().batching.serving_default!.queued, 1, 'it left the queue; the other request waits');
   t.same(Array.from((await patient).y!.data as Float32Array), [5, 5], 'the other request runs in the batch, without it');
   t.same(batched.stats().batching.serving_default!.batchSizes, { 1: 1 });
+  await batched.dispose();
+});
+
+t.test('a runTimeoutMs past what setTimeout keeps (2^31 - 1 ms) does not give up a waiting run at once (Node fires such a timer after 1 ms)', async (t) => {
+  for (const isolation of ['none', 'process'] as const) {
+    const model = await loadModel(SLOW, { maxConcurrentRuns: 1, isolation });
+    const long = await slowN(model, 400);
+    const first = model.run(n(long));
+    const patient = [2 ** 31, 2 ** 40, Number.MAX_SAFE_INTEGER].map((runTimeoutMs) => model.run(n(3), { runTimeoutMs }));
+    t.equal(model.runsQueued, 3, `${isolation}: three wait behind the long run`);
+    const results = await Promise.allSettled([first, ...patient]);
+    t.same(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'], `${isolation}: each waited for its turn and ran`);
+    await model.dispose();
+  }
+  // In a batch queue too: the request waits there for its batch (300 ms).
+  const batched = await loadModel(BATCHING, { batching: { maxBatchSize: 100, batchTimeoutMicros: 300_000 } });
+  const late = await batched.run({ x: [[2, 2]] }, { runTimeoutMs: 2 ** 31 });
+  t.same(Array.from(late.y!.data as Float32Array), [5, 5], 'batched: the queued request ran with its batch');
   await batched.dispose();
 });
 

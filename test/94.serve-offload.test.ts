@@ -18,7 +18,7 @@ import { ModelManager, Tensor } from '../lib/index';
 import { native } from '../lib/native';
 import { bindGrpc, closeGrpc, createGrpcServer, createServer } from '../lib/serve';
 import { Codec, fromWire, jsonWeight, toWire } from '../lib/serve/codec';
-import { Deadline } from '../lib/serve/server';
+import { Deadline, withDeadline } from '../lib/serve/server';
 import { basePath as sharedBasePath, PYTHON, ROOT, startServe } from './helpers';
 
 const run = promisify(execFile);
@@ -234,6 +234,10 @@ t.test('Deadline counts only the time within(): outside() stops the clock', asyn
   t.equal(await clock.within(sleep(20).then(() => 'again')), 'again', 'time between within() calls is not counted either');
   await t.rejects(clock.within(sleep(500)), { code: 'DEADLINE_EXCEEDED', message: 'too late' }, 'what is left of the limit (about 80 ms) runs out inside');
   t.equal(await new Deadline(0, () => 'never').within(sleep(10).then(() => 'no limit')), 'no limit');
+  // Past what setTimeout keeps (2^31 - 1 ms), Node fires a timer after 1 ms: such limits must wait.
+  t.equal(await new Deadline(3_000_000_000, () => 'at once').within(sleep(30).then(() => 'long limit')), 'long limit', 'a limit of 3e9 ms');
+  t.equal(await withDeadline(sleep(30).then(() => 'long deadline'), 2 ** 40, () => 'at once'), 'long deadline', 'withDeadline() too');
+  await t.rejects(withDeadline(sleep(300), 20, () => 'too late'), { code: 'DEADLINE_EXCEEDED', message: 'too late' }, 'withDeadline(): a short one expires');
 });
 
 /** Python message classes that protoc generates from proto/ (made once). */

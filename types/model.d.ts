@@ -34,7 +34,8 @@ export interface RunOptions {
      * (LoadOptions); 0: none. The time a run waits for its turn (maxConcurrentRuns, a batch) does
      * not count toward TensorFlow's limit, but a run still waiting for its turn (maxConcurrentRuns)
      * when the limit has passed is dropped with DEADLINE_EXCEEDED without starting, whether or not
-     * the model has an inter-op pool. A batch runs with the shortest limit of its requests; if that stops it, its
+     * the model has an inter-op pool (a limit past 2^31 - 1 ms, the longest timer Node keeps, waits
+     * that long: about 24.8 days). A batch runs with the shortest limit of its requests; if that stops it, its
      * requests run again one by one, each with its own. Enforced only when the model has an
      * inter-op pool (interOpThreads ≥ 0); with ops inline (the default) TensorFlow runs the graph
      * to its end and the value has no effect (the servers pass their deadline either way).

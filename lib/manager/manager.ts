@@ -12,6 +12,7 @@ import * as path from 'node:path';
 
 import { CRASHED_ADVICE, describe, InvalidArgumentError, invalidType, ModelCrashedError, NotFoundError, outOfRange, ServableNotFoundError, TensorFlowError } from '../errors';
 import { loadModel, type Feeds, type Model, RUN_OPTIONS } from '../model';
+import { timerFor } from '../abort';
 import type { Tensor } from '../tensor';
 import { type ManagedModelConfig, type ModelManagerConfig, readConfigFile, type Resolved, type ResolvedModel, resolveManagerConfig } from './config';
 import { acquire, newest, route, settle, wait } from './routing';
@@ -415,7 +416,7 @@ export class ModelManager {
 
   #schedule(): void {
     if (!this.#config.watch || this.#stopping) return;
-    this.#timer = setTimeout(() => {
+    this.#timer = timerFor(() => {
       this.#timer = null;
       void Promise.all([...this.#models.values()].map((m) => this.#refresh(m, false))).finally(() => this.#schedule());
     }, this.#config.pollIntervalMs);

@@ -4,6 +4,7 @@
  * queueTimeoutMs); every routed run is counted on its version (inflight), which is not disposed
  * until its count is back to zero. Lifecycle (manager.ts) calls settle() whenever a state changes.
  */
+import { timerFor } from '../abort';
 import { ServableNotFoundError } from '../errors';
 import { describeVersions, type Entry, type Managed, unavailable, type Waiter } from './state';
 
@@ -47,7 +48,7 @@ export function wait(m: Managed, version: number | undefined, timeoutMs: number)
   return new Promise<Entry>((resolve, reject) => {
     const waiter: Waiter = {
       version, resolve, reject,
-      timer: setTimeout(() => {
+      timer: timerFor(() => {
         m.waiters.delete(waiter);
         reject(unavailable(`model '${m.config.name}': no version became AVAILABLE within ${timeoutMs} ms (versions: ${describeVersions(m)})`));
       }, timeoutMs),

@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 
 import * as grpc from '@grpc/grpc-js';
 
-import { LazySignal, type RunSignal } from '../abort';
+import { LazySignal, MAX_TIMER_MS, type RunSignal } from '../abort';
 import { dtypeInfo } from '../dtypes';
 import { InvalidArgumentError, NotFoundError, TensorFlowError } from '../errors';
 import type { ManagedModelConfig, ModelManager } from '../manager';
@@ -54,8 +54,6 @@ export function statusCode(code: string): number {
   if (code === 'MODEL_CRASHED' || code === 'MODEL_DISPOSED' || code === 'GPU_BUDGET_EXCEEDED' || code === 'GPU_CONFIG_CONFLICT') return grpc.status.UNAVAILABLE;
   return grpc.status.INTERNAL;
 }
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 
-import { LazySignal } from '../abort';
+import { LazySignal, timerFor } from '../abort';
 import { InvalidArgumentError, NotFoundError, TensorFlowError } from '../errors';
 import type { ModelManager, VersionStatus } from '../manager';
 import type { Model } from '../model';
@@ -147,7 +147,7 @@ export function withDeadline<T>(run: Promise<T>, ms: number, message: () => stri
   // One promise and one reaction (an async function racing a second promise made three of
   // each): every gRPC request passes here. A run that settles after the deadline is dropped.
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new TensorFlowError('DEADLINE_EXCEEDED', message())), ms);
+    const timer = timerFor(() => reject(new TensorFlowError('DEADLINE_EXCEEDED', message())), ms);
     run.then((value) => {
       clearTimeout(timer);
       resolve(value);
@@ -179,7 +179,7 @@ export class Deadline {
   #start(): void {
     this.#since = performance.now();
     if (Number.isFinite(this.#left)) {
-      this.#timer = setTimeout(() => this.#expire?.(new TensorFlowError('DEADLINE_EXCEEDED', this.#message())), Math.max(0, this.#left));
+      this.#timer = timerFor(() => this.#expire?.(new TensorFlowError('DEADLINE_EXCEEDED', this.#message())), Math.max(0, this.#left));
     }
   }
 
