@@ -641,7 +641,9 @@ export class Model {
     // wait). Through #runAwaited's three async layers a tiny run cost the JS thread ~1 µs more,
     // and at two runs in flight that thread is the bound (README, Performance). With turns kept
     // here (maxConcurrentRuns Infinity, the default with oneDNN off, or a host process), only a
-    // run that gets its turn at once.
+    // run that gets its turn at once; it may still wait for a runner thread, and one that no
+    // runner has started within its runTimeoutMs is not started (the addon drops it: a server's
+    // requests answered 504 would otherwise all execute, holding up the requests behind them).
     const gated = this.#gated;
     if (giveBack === null && prepared.queue === null && prepared.echoes.length === 0 &&
         (gated
@@ -651,7 +653,7 @@ export class Model {
       try {
         pending = gated
           ? session.run(prepared.plan, prepared.feeds, prepared.timeoutMs, ++this.#tickets)
-          : session.run(prepared.plan, prepared.feeds, prepared.timeoutMs);
+          : session.run(prepared.plan, prepared.feeds, prepared.timeoutMs, 0, prepared.waitLimitMs);
       } catch (error) {
         return Promise.reject(runError(error));
       }

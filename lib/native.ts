@@ -29,8 +29,10 @@ export interface NativeSession {
   /**
    * timeoutMs > 0: TensorFlow's run timeout (RunOptions.timeout_in_ms); DEADLINE_EXCEEDED past it.
    * ticket ≥ 1: names the run to cancelQueued() while it waits at the session's run limit.
+   * waitLimitMs ≥ 1: a run that no runner thread has started that long after this call is not
+   * started (DEADLINE_EXCEEDED, "was not started"): for runs no run limit holds.
    */
-  run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number, ticket?: number): Promise<NativeTensors>;
+  run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number, ticket?: number, waitLimitMs?: number): Promise<NativeTensors>;
   runSync(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): NativeTensors;
   /**
    * An in-process session's compact form (lib/tensor.ts): `data` is the feeds' data only (the

@@ -468,6 +468,16 @@ class RunJob : public Job {
 
   Gate* gate() override { return &plan_->core->gate(); }
 
+  // A run that no runner has started within `wait_limit_ms` of now is not started at all
+  // (DEADLINE_EXCEEDED): its caller has given up (a server has answered 504), and runs queued
+  // for the runners (no gate: maxConcurrentRuns Infinity) would otherwise all execute, each
+  // holding up the runs behind it.
+  void SetWaitLimit(int64_t wait_limit_ms) {
+    if (wait_limit_ms <= 0) return;
+    submitted_ = std::chrono::steady_clock::now();
+    wait_limit_ms_ = wait_limit_ms;
+  }
+
   void Abandon(Napi::Env env) override {
     try {
       deferred_.Reject(MakeError(env, "CANCELLED", "the run was taken out of its queue before it started").Value());
@@ -482,6 +492,14 @@ class RunJob : public Job {
     // Counted as running until its outputs are prepared too: they may be copied from a feed's
     // JS memory, which a closing session's environment (a worker thread ending) waits for.
     SessionCore& core = *plan_->core;
+    if (wait_limit_ms_ > 0) {
+      auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - submitted_).count();
+      if (waited > wait_limit_ms_) {
+        failure_ = {"DEADLINE_EXCEEDED", "the run waited " + std::to_string(waited) + " ms for a runner thread, past its runTimeoutMs of " +
+                                             std::to_string(wait_limit_ms_) + " ms, and was not started"};
+        return;
+      }
+    }
     if (!core.BeginRun()) {
       failure_ = {"MODEL_DISPOSED", kDisposedMessage};
       return;
@@ -526,6 +544,8 @@ class RunJob : public Job {
   Fetched fetched_;
   std::vector<PreparedOutput> prepared_;
   Failure failure_;
+  std::chrono::steady_clock::time_point submitted_{};
+  int64_t wait_limit_ms_ = 0;
 };
 
 // The same round trip with nothing to run: what any run() costs on top of TF_SessionRun
@@ -1064,6 +1084,11 @@ Napi::Value Session::Run(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<RunJob>(env, std::move(plan), std::move(feeds), timeout_ms);
   // The optional fourth argument: a ticket cancelQueued() may name while the run waits.
   if (info.Length() > 3) job->ticket = TicketOf(info[3]);
+  // The optional fifth: the wait limit, ms, for a run that no gate holds (RunJob::SetWaitLimit).
+  if (info.Length() > 4 && info[4].IsNumber()) {
+    double limit = info[4].As<Napi::Number>().DoubleValue();
+    if (limit >= 1 && limit <= 9007199254740991.0) job->SetWaitLimit(static_cast<int64_t>(limit));
+  }
   Napi::Promise promise = job->promise();
   Addon::Of(env).completions()->Submit(std::move(job), expected);
   return promise;

@@ -319,6 +319,23 @@ t.test('RunOptions.signal: a run aborted while it waits for its turn (in process
   await batched.dispose();
 });
 
+t.test('maxConcurrentRuns Infinity: a run that no runner thread has started within its runTimeoutMs is not started (the addon drops it), and the model runs on', async (t) => {
+  const model = await loadModel(SLOW, { maxConcurrentRuns: Infinity });
+  const long = await slowN(model, 250);
+  const runners = Number(process.env.UV_THREADPOOL_SIZE || 4);
+  const runs = Array.from({ length: runners * 3 }, () => model.run(n(long), { runTimeoutMs: 100 }));
+  t.equal(model.runsQueued, 0, 'no turn to wait for: every run went to the runners at once');
+  const results = await Promise.allSettled(runs);
+  const ran = results.filter((r) => r.status === 'fulfilled').length;
+  const dropped = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  t.ok(ran >= 1 && ran <= runners, `${ran} ran (at most one per runner thread: ${runners})`);
+  t.equal(dropped.length, results.length - ran, 'the others were dropped');
+  for (const r of dropped) t.match(r.reason, { code: 'DEADLINE_EXCEEDED', message: /^the run waited \d+ ms for a runner thread, past its runTimeoutMs of 100 ms, and was not started$/ });
+  t.same([model.runsExecuting, model.runsQueued], [0, 0], 'nothing left behind');
+  t.ok((await model.run(n(3), { runTimeoutMs: 100 })).y, 'a run that finds a runner free runs');
+  await model.dispose();
+});
+
 t.test('a runTimeoutMs past what setTimeout keeps (2^31 - 1 ms) does not give up a waiting run at once (Node fires such a timer after 1 ms)', async (t) => {
   for (const isolation of ['none', 'process'] as const) {
     const model = await loadModel(SLOW, { maxConcurrentRuns: 1, isolation });
