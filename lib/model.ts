@@ -646,7 +646,8 @@ export class Model {
     // runner has started within its runTimeoutMs is not started (the addon drops it: a server's
     // requests answered 504 would otherwise all execute, holding up the requests behind them).
     const gated = this.#gated;
-    if (giveBack === null && prepared.queue === null && prepared.echoes.length === 0 &&
+    const plain = giveBack === null && prepared.queue === null && prepared.echoes.length === 0;
+    if (plain &&
         (gated
           ? this.#inFlight < this.maxConcurrentRuns || (prepared.waitLimitMs <= 0 && prepared.signal === undefined)
           : this.#running < this.maxConcurrentRuns)) {
@@ -670,7 +671,7 @@ export class Model {
           throw runError(error);
         });
     }
-    if (this.#gated && giveBack === null && prepared.queue === null && prepared.echoes.length === 0) {
+    if (gated && plain) {
       return this.#executeGated(session, prepared.plan, prepared.feeds, prepared.timeoutMs, prepared.waitLimitMs, prepared.signal)
         .then((flat) => Model.#collect(prepared, flat, true, true) as Record<string, Tensor>);
     }
