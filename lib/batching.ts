@@ -271,8 +271,11 @@ type Execute = (feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, si
  * as opposed to one TensorFlow stopped.
  */
 export class NotStartedError extends TensorFlowError {
-  constructor(message: string) {
+  /** What it waited for besides a batch queue: a run slot, or a runner thread (no run limit). */
+  readonly waitedFor: string;
+  constructor(message: string, waitedFor = 'a run slot (maxConcurrentRuns)') {
     super('DEADLINE_EXCEEDED', message);
+    this.waitedFor = waitedFor;
   }
 }
 
@@ -506,7 +509,7 @@ export class BatchQueue {
       if (error instanceof NotStartedError) {
         // Dropped while it waited for a run slot: the requests whose own limit has passed fail,
         // the others wait on, each as a run of its own.
-        for (const task of batch.tasks) await this.#runAlone(batch, task);
+        for (const task of batch.tasks) await this.#runAlone(batch, task, error.waitedFor);
         this.#count(batch, size, delays, true);
         return;
       }
@@ -534,14 +537,15 @@ export class BatchQueue {
   }
 
   // One task of a batch run as a run of its own (a retry), unless its wait limit has passed.
-  async #runAlone(batch: Batch, task: Task): Promise<void> {
+  // `waitedFor`: what the batch was dropped waiting for (NotStartedError.waitedFor), if it was.
+  async #runAlone(batch: Batch, task: Task, waitedFor = 'a run slot (maxConcurrentRuns)'): Promise<void> {
     if (task.request.signal?.aborted) {
       this.#fail(task.request, abortedRun());
       return;
     }
     const left = this.#waitLeft(task);
     if (left < 0) {
-      this.#fail(task.request, this.#notStarted(task, 'and for a run slot (maxConcurrentRuns)'));
+      this.#fail(task.request, this.#notStarted(task, `and for ${waitedFor}`));
       return;
     }
     const alone: Batch = { tasks: [task], rows: task.rows, inner: batch.inner, ready: true, timer: null, started: true };
@@ -551,7 +555,7 @@ export class BatchQueue {
     } catch (e) {
       // Its wait ran out at the run slot this time: said with the request's own limit, not the
       // remainder the retry was given (a message with "0.4018 ms" in it, seen on a loaded machine).
-      this.#fail(task.request, e instanceof NotStartedError ? this.#notStarted(task, 'and for a run slot (maxConcurrentRuns)') : e);
+      this.#fail(task.request, e instanceof NotStartedError ? this.#notStarted(task, `and for ${e.waitedFor}`) : e);
     }
   }
 

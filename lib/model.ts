@@ -48,8 +48,8 @@ export interface RunOptions {
    * with DEADLINE_EXCEEDED and the session stays usable. Default: the model's runTimeoutMs
    * (LoadOptions); 0: none. The time a run waits for its turn (maxConcurrentRuns, a batch) does
    * not count toward TensorFlow's limit, but a run still waiting for its turn (maxConcurrentRuns;
-   * in-process with maxConcurrentRuns Infinity, for a runner thread: it is dropped when one takes
-   * it) when the limit has passed is dropped with DEADLINE_EXCEEDED without starting, whether or not
+   * in-process with maxConcurrentRuns Infinity, for a runner thread) when the limit has passed is
+   * dropped with DEADLINE_EXCEEDED without starting, whether or not
    * the model has an inter-op pool (a limit past 2^31 - 1 ms, the longest timer Node keeps, waits
    * that long: about 24.8 days). A batch runs with the shortest limit of its requests; if that stops it, its
    * requests run again one by one, each with its own. Enforced only when the model has an
@@ -59,8 +59,9 @@ export interface RunOptions {
   runTimeoutMs?: number;
   /**
    * An AbortSignal (or an object that behaves as one: RunSignal). Aborting it drops the run if
-   * it has not started: a run waiting for its turn (maxConcurrentRuns) or in the batch queue
-   * leaves it and rejects with CANCELLED, so a caller
+   * it has not started: a run waiting for its turn (maxConcurrentRuns; in-process with
+   * maxConcurrentRuns Infinity, for a runner thread) or in the batch queue leaves it and rejects
+   * with CANCELLED, so a caller
    * that has given up (a server's client that went away) does not hold up the runs behind it.
    * A run that has started goes on to its end (TensorFlow cannot stop a graph run that it has
    * begun; runTimeoutMs bounds one) and resolves or rejects as usual. Already aborted: CANCELLED
@@ -323,6 +324,8 @@ function disposeOptions(options: { killAfterMs?: number } | undefined): number |
 }
 
 function runError(error: unknown): unknown {
+  // The addon's own word for a run that no runner thread started within its wait limit.
+  if (error instanceof Error && (error as Error & { code?: unknown }).code === 'NOT_STARTED') return new NotStartedError(error.message, RUNNER_THREAD);
   const converted = fromNative(error);
   const match = converted instanceof Error && MISSING_VARIABLE.exec(converted.message);
   if (match) {
@@ -331,6 +334,15 @@ function runError(error: unknown): unknown {
       "TensorFlow's C API; export them with model.export(dir) or keras.export.ExportArchive instead.";
   }
   return converted;
+}
+
+// NotStartedError.waitedFor for a run that waited for a runner thread (no run limit).
+const RUNNER_THREAD = 'a runner thread';
+
+// DEADLINE_EXCEEDED for a run that no runner thread took within its runTimeoutMs (no run limit:
+// every run goes to the runners at once); the addon's own check says it in the same words.
+function notStartedByRunner(started: number, limitMs: number): NotStartedError {
+  return new NotStartedError(`the run waited ${Math.round(performance.now() - started)} ms for a runner thread, past its runTimeoutMs of ${limitMs} ms, and was not started`, RUNNER_THREAD);
 }
 
 /** A tag-set as loadModel's `tags` option writes it. */
@@ -647,10 +659,11 @@ export class Model {
     // requests answered 504 would otherwise all execute, holding up the requests behind them).
     const gated = this.#gated;
     const plain = giveBack === null && prepared.queue === null && prepared.echoes.length === 0;
+    const watched = prepared.waitLimitMs > 0 || prepared.signal !== undefined;
     if (plain &&
         (gated
-          ? this.#inFlight < this.maxConcurrentRuns || (prepared.waitLimitMs <= 0 && prepared.signal === undefined)
-          : this.#running < this.maxConcurrentRuns)) {
+          ? this.#inFlight < this.maxConcurrentRuns || !watched
+          : this.#running < this.maxConcurrentRuns && (!watched || session.lastQueued === undefined))) {
       let pending: Promise<NativeTensors>;
       try {
         pending = gated
@@ -671,8 +684,10 @@ export class Model {
           throw runError(error);
         });
     }
-    if (gated && plain) {
-      return this.#executeGated(session, prepared.plan, prepared.feeds, prepared.timeoutMs, prepared.waitLimitMs, prepared.signal)
+    // A run that may wait under a limit or a signal (a server's requests): watched while it waits.
+    if (plain && (gated || this.#running < this.maxConcurrentRuns)) {
+      if (!gated) this.#running++;
+      return this.#submit(session, prepared.plan, prepared.feeds, prepared.timeoutMs, prepared.waitLimitMs, prepared.signal, gated)
         .then((flat) => Model.#collect(prepared, flat, true, true) as Record<string, Tensor>);
     }
     return this.#runAwaited(session, prepared, giveBack);
@@ -727,24 +742,21 @@ export class Model {
   }
 
   // One TF_SessionRun (a request's or a batch's) in its turn among maxConcurrentRuns. A run
-  // still waiting for its turn when waitLimitMs has passed never starts (DEADLINE_EXCEEDED): its
-  // caller has given up, and it would hold up the runs behind it (whether or not TensorFlow can
-  // stop the run once it starts). One whose `signal` is aborted while it waits never starts
-  // either (CANCELLED).
+  // still waiting for its turn, or for a runner thread, when waitLimitMs has passed never starts
+  // (DEADLINE_EXCEEDED): its caller has given up, and it would hold up the runs behind it
+  // (whether or not TensorFlow can stop the run once it starts). One whose `signal` is aborted
+  // while it waits never starts either (CANCELLED).
   async #execute(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs = 0, signal?: RunSignal): Promise<NativeTensors> {
-    if (this.#gated) return this.#executeGated(session, plan, feeds, timeoutMs, waitLimitMs, signal);
+    if (this.#gated) return this.#submit(session, plan, feeds, timeoutMs, waitLimitMs, signal, true);
     if (this.#running < this.maxConcurrentRuns) {
       this.#running++;
-    } else if (!(await this.#turn(waitLimitMs, signal))) {
-      this.#live(); // disposed while waiting: rejects with MODEL_DISPOSED, never started
+    } else {
+      const asked = performance.now();
+      if (!(await this.#turn(waitLimitMs, signal))) this.#live(); // disposed while waiting: rejects with MODEL_DISPOSED, never started
+      // What is left of its wait, for a runner thread.
+      if (waitLimitMs > 0) waitLimitMs = Math.max(1, Math.ceil(waitLimitMs - (performance.now() - asked)));
     }
-    try {
-      return await session.run(plan, feeds, timeoutMs);
-    } catch (error) {
-      throw runError(error);
-    } finally {
-      this.#ended(false);
-    }
+    return this.#submit(session, plan, feeds, timeoutMs, waitLimitMs, signal, false);
   }
 
   // A run that run() or #execute started has ended: one fewer in the addon (gated), or its turn
@@ -759,29 +771,38 @@ export class Model {
     else this.#running--;
   }
 
-  // #execute when the addon keeps the turns (an in-process session): the run waits there, and
-  // a run finishing on a runner thread starts the next at once, with no trip through the event
-  // loop. A run still waiting at waitLimitMs, or when its signal is aborted, is taken out of the
-  // addon's queue. One promise reaction, no async frame: run() takes this path for every gated
-  // run that may wait under a limit or a signal (a server's requests, at 64 in flight).
-  #executeGated(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, signal: RunSignal | undefined): Promise<NativeTensors> {
-    const ahead = this.#inFlight - this.maxConcurrentRuns; // ≥ 0: this run waits behind that many
-    const ticket = ++this.#tickets;
+  // Hands one run to the addon. `gated`: the addon keeps the turns (an in-process session with a
+  // run limit): the run waits there, and a run finishing on a runner thread starts the next at
+  // once, with no trip through the event loop. Otherwise the caller holds the run's turn
+  // (#running), given back here when the run ends, and the run may still wait for a runner
+  // thread (maxConcurrentRuns Infinity: no gate). A run still waiting at waitLimitMs, or when its
+  // signal is aborted, is taken out of the addon's queue (an in-process session). One promise
+  // reaction, no async frame: run() takes this path for every run that may wait under a limit or
+  // a signal (a server's requests, at 64 in flight).
+  #submit(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, signal: RunSignal | undefined, gated: boolean): Promise<NativeTensors> {
+    const ahead = this.#inFlight - this.maxConcurrentRuns; // gated, ≥ 0: this run waits behind that many
+    let watch = (waitLimitMs > 0 || signal !== undefined) && (gated ? ahead >= 0 : session.lastQueued !== undefined);
+    const ticket = watch ? ++this.#tickets : 0;
     let run: Promise<NativeTensors>;
     try {
-      run = session.run(plan, feeds, timeoutMs, ticket);
+      run = session.run(plan, feeds, timeoutMs, ticket, gated ? 0 : waitLimitMs);
     } catch (error) {
+      if (!gated) this.#ended(false);
       return Promise.reject(runError(error));
     }
-    this.#inFlight++;
-    if (ahead < 0 || (waitLimitMs <= 0 && signal === undefined)) {
+    if (gated) this.#inFlight++;
+    // Without a run limit, watched only while every runner thread is busy (a listener and a timer
+    // per run cost a fifth of a tiny model's calls/s at 64 in flight); one that starts now needs
+    // none, and the addon still drops one that no runner took within waitLimitMs.
+    else if (watch) watch = session.lastQueued!();
+    if (!watch) {
       return run.then(
         (flat) => {
-          this.#inFlight--;
+          this.#ended(gated);
           return flat;
         },
         (error: unknown) => {
-          this.#inFlight--;
+          this.#ended(gated);
           throw runError(error);
         });
     }
@@ -794,7 +815,9 @@ export class Model {
     const dropWith = (error: () => unknown) => {
       if (dropped === undefined && session.cancelQueued!(ticket)) dropped = error();
     };
-    if (waitLimitMs > 0) timer = timerFor(() => dropWith(() => this.#notStarted(started, ahead, waitLimitMs)), waitLimitMs);
+    if (waitLimitMs > 0) {
+      timer = timerFor(() => dropWith(() => gated ? this.#notStarted(started, ahead, waitLimitMs) : notStartedByRunner(started, waitLimitMs)), waitLimitMs);
+    }
     if (signal !== undefined) {
       try {
         unwatch = watchAbort(signal, () => dropWith(abortedRun));
@@ -805,7 +828,7 @@ export class Model {
     const ended = () => {
       clearTimeout(timer);
       unwatch?.();
-      this.#inFlight--;
+      this.#ended(gated);
     };
     return run.then(
       (flat) => {

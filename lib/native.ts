@@ -28,9 +28,11 @@ export interface NativeSession {
   plan(inputs: string[], outputs: string[]): NativePlan;
   /**
    * timeoutMs > 0: TensorFlow's run timeout (RunOptions.timeout_in_ms); DEADLINE_EXCEEDED past it.
-   * ticket ≥ 1: names the run to cancelQueued() while it waits at the session's run limit.
+   * ticket ≥ 1: names the run to cancelQueued() while it waits at the session's run limit, or,
+   * with no run limit, for a runner thread.
    * waitLimitMs ≥ 1: a run that no runner thread has started that long after this call is not
-   * started (DEADLINE_EXCEEDED, "was not started"): for runs no run limit holds.
+   * started (code NOT_STARTED, "was not started": lib/model.ts's runError() makes it a
+   * DEADLINE_EXCEEDED NotStartedError): for runs no run limit holds.
    */
   run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number, ticket?: number, waitLimitMs?: number): Promise<NativeTensors>;
   runSync(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): NativeTensors;
@@ -55,8 +57,16 @@ export interface NativeSession {
    * (native/runner.h, Gate).
    */
   setRunLimit?(limit: number): void;
-  /** Takes a run() still waiting at the run limit out (it rejects with CANCELLED): true; false once it started. */
+  /**
+   * Takes a run() still waiting at the run limit, or (no limit) for a runner thread, out (it
+   * rejects with CANCELLED): true; false once it started.
+   */
   cancelQueued?(ticket: number): boolean;
+  /**
+   * In-process sessions: whether the last run() of this thread waits, at the run limit or for a
+   * runner thread (every runner busy), rather than starting now (or after a short run ahead).
+   */
+  lastQueued?(): boolean;
 }
 
 /** How a session is loaded besides TensorFlow's loader defaults (lib/loader.ts). */

@@ -96,10 +96,11 @@ class Pool {
     return *pool;
   }
 
-  enum class Taken { kByRunner, kWoke, kDeferred };
+  enum class Taken { kByRunner, kWoke, kDeferred, kQueued };
 
-  // Queues the task: a spinning runner takes it, or it wakes a sleeping one (kWoke), or it waits
-  // for a busy runner to take it when that one's job ends (kDeferred: see Deferrable).
+  // Queues the task: a spinning runner (or one woken already) takes it, or it wakes a sleeping
+  // one (kWoke), or it waits for a busy runner to take it when that one's job ends (kDeferred:
+  // see Deferrable), or it waits for one because every runner is busy (kQueued).
   Taken Submit(Task task) {
     Sleeper* wake = nullptr;
     {
@@ -115,10 +116,31 @@ class Pool {
       }
       if (busy_.load(std::memory_order_relaxed) > 0 || queue_.size() > 1) NoteOverlap();
       wake = PickSleeper();
+      if (wake == nullptr && sleepers_.empty() &&
+          static_cast<int>(queue_.size()) > (spinning_.load(std::memory_order_acquire) ? 1 : 0) + waking_) {
+        return Taken::kQueued;
+      }
     }
     if (wake == nullptr) return Taken::kByRunner;
     wake->cv.notify_one();
     return Taken::kWoke;
+  }
+
+  // JS thread: takes the queued job of `gate` with `ticket` out of the queue, if no runner has
+  // taken it; only a job that holds no slot of its gate (a gated one that took a slot is about to
+  // start, and its slot would have to be handed on).
+  bool Cancel(const Gate* gate, uint64_t ticket, Task& found) {
+    auto lock = Lock(mutex_);
+    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+      if (it->job->ticket != ticket || it->holds_slot || it->job->gate() != gate) continue;
+      bool front = it == queue_.begin();
+      found = std::move(*it);
+      queue_.erase(it);
+      queued_.fetch_sub(1, std::memory_order_relaxed);
+      if (front) deferred_since_.store(queue_.empty() ? 0 : queue_.front().deferred_at, std::memory_order_relaxed);
+      return true;
+    }
+    return false;
   }
 
   // A short job left queued (Deferrable) gets a runner of its own after all, when the loop
@@ -408,7 +430,8 @@ bool Gate::Cancel(Napi::Env env, uint64_t ticket) {
       }
     }
   }
-  if (!found.job) return false;
+  // Not waiting here: a job of this session that no gate holds may still wait for a runner.
+  if (!found.job && !Pool::Get().Cancel(this, ticket, found)) return false;
   found.completions->Dropped(*found.job);
   found.job->Abandon(env);
   return true;
@@ -576,9 +599,11 @@ void Completions::Submit(std::unique_ptr<Job> job, uint32_t expected_micros) {
   Task task{std::move(job), shared_from_this()};
   task.short_plan = ShortPlan(expected_micros);
   Gate* gate = task.job->gate();
+  last_queued_ = true;
   if (gate != nullptr && !gate->Enter(task)) return;  // waits at its gate: a runner that finishes starts it
   bool polled = polled_ > 0;
   Pool::Taken taken = Pool::Get().Submit(std::move(task));
+  last_queued_ = taken == Pool::Taken::kQueued;
   // Left for the busy runner: no run executes beside it, so the loop may poll, whatever ran side
   // by side before (the poll's end hands the job a runner of its own if it still waits).
   if (taken == Pool::Taken::kDeferred && !raw->polled_ && poller_->Begin(expected_micros, true)) {

@@ -201,8 +201,9 @@ class Gate {
   // Runner, after a gated job executed: true with the next waiting task, which takes over the
   // slot; false when none waits (the slot is free).
   bool Leave(Task& next);
-  // JS thread: takes the waiting job with `ticket` out, abandons it (Job::Abandon) and tells
-  // its environment it will not finish; false when it started (or is unknown).
+  // JS thread: takes the job with `ticket` out, abandons it (Job::Abandon) and tells its
+  // environment it will not finish: a job waiting here, or one of this gate's session that no
+  // slot holds (no limit) still queued for a runner thread; false when it started (or is unknown).
   bool Cancel(Napi::Env env, uint64_t ticket);
   // Any thread, when the session closes: lifts the limit and hands back every waiting task.
   std::vector<Task> Open();
@@ -275,6 +276,9 @@ class Completions : public std::enable_shared_from_this<Completions>, private Po
   void Finish(std::unique_ptr<Job> job);
   // JS thread: a submitted job that will never settle (cancelled while it waited at a gate).
   void Dropped(Job& job);
+  // JS thread: whether the job Submit() took last waits, at its gate or for a runner thread
+  // (every runner busy), rather than starting now or after a short run (Pool::Deferrable).
+  bool LastQueued() const { return last_queued_; }
   // JS thread, at environment teardown (after sessions closed): later jobs are dropped.
   void Close();
 
@@ -292,6 +296,7 @@ class Completions : public std::enable_shared_from_this<Completions>, private Po
   napi_async_context context_ = nullptr;
   napi_ref resource_ = nullptr;
   int in_flight_ = 0;  // JS thread only
+  bool last_queued_ = false;  // JS thread only (LastQueued)
   std::mutex mutex_;
   // Both made with room here, on the JS thread, and swapped by Drain(), so a runner's
   // push_back finds room and the JS thread never frees a buffer a runner allocated (a free into

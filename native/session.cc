@@ -469,7 +469,8 @@ class RunJob : public Job {
   Gate* gate() override { return &plan_->core->gate(); }
 
   // A run that no runner has started within `wait_limit_ms` of now is not started at all
-  // (DEADLINE_EXCEEDED): its caller has given up (a server has answered 504), and runs queued
+  // (code NOT_STARTED, which lib/model.ts turns into its DEADLINE_EXCEEDED NotStartedError):
+  // its caller has given up (a server has answered 504), and runs queued
   // for the runners (no gate: maxConcurrentRuns Infinity) would otherwise all execute, each
   // holding up the runs behind it.
   void SetWaitLimit(int64_t wait_limit_ms) {
@@ -495,7 +496,7 @@ class RunJob : public Job {
     if (wait_limit_ms_ > 0) {
       auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - submitted_).count();
       if (waited > wait_limit_ms_) {
-        failure_ = {"DEADLINE_EXCEEDED", "the run waited " + std::to_string(waited) + " ms for a runner thread, past its runTimeoutMs of " +
+        failure_ = {"NOT_STARTED", "the run waited " + std::to_string(waited) + " ms for a runner thread, past its runTimeoutMs of " +
                                              std::to_string(wait_limit_ms_) + " ms, and was not started"};
         return;
       }
@@ -723,6 +724,7 @@ Napi::Function Session::Define(Napi::Env env) {
                       InstanceMethod<&Session::Trace>("trace"),
                       InstanceMethod<&Session::SetRunLimit>("setRunLimit"),
                       InstanceMethod<&Session::CancelQueued>("cancelQueued"),
+                      InstanceMethod<&Session::LastQueued>("lastQueued"),
                       InstanceMethod<&Session::Close>("close")});
 }
 
@@ -1207,6 +1209,10 @@ Napi::Value Session::CancelQueued(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsNumber()) throw MakeTypeError(info.Env(), "cancelQueued(ticket) needs the ticket given to run()");
   uint64_t ticket = TicketOf(info[0]);
   return Napi::Boolean::New(info.Env(), ticket != 0 && core_->gate().Cancel(info.Env(), ticket));
+}
+
+Napi::Value Session::LastQueued(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), Addon::Of(info.Env()).completions()->LastQueued());
 }
 
 Napi::Value Session::Close(const Napi::CallbackInfo& info) {

@@ -319,20 +319,51 @@ t.test('RunOptions.signal: a run aborted while it waits for its turn (in process
   await batched.dispose();
 });
 
-t.test('maxConcurrentRuns Infinity: a run that no runner thread has started within its runTimeoutMs is not started (the addon drops it), and the model runs on', async (t) => {
+t.test('maxConcurrentRuns Infinity: a run that no runner thread has started within its runTimeoutMs is dropped at its limit, one whose signal is aborted at once, and the model runs on', async (t) => {
   const model = await loadModel(SLOW, { maxConcurrentRuns: Infinity });
-  const long = await slowN(model, 250);
+  const long = await slowN(model, 400);
   const runners = Number(process.env.UV_THREADPOOL_SIZE || 4);
+  const t0 = performance.now();
   const runs = Array.from({ length: runners * 3 }, () => model.run(n(long), { runTimeoutMs: 100 }));
   t.equal(model.runsQueued, 0, 'no turn to wait for: every run went to the runners at once');
-  const results = await Promise.allSettled(runs);
-  const ran = results.filter((r) => r.status === 'fulfilled').length;
-  const dropped = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-  t.ok(ran >= 1 && ran <= runners, `${ran} ran (at most one per runner thread: ${runners})`);
-  t.equal(dropped.length, results.length - ran, 'the others were dropped');
+  const timed = runs.map((run) => run.then(
+    () => ({ ok: true as const, at: performance.now() - t0 }),
+    (reason: unknown) => ({ ok: false as const, reason, at: performance.now() - t0 })));
+  const results = await Promise.all(timed);
+  const ran = results.filter((r) => r.ok);
+  const dropped = results.filter((r) => !r.ok);
+  t.ok(ran.length >= 1 && ran.length <= runners, `${ran.length} ran (at most one per runner thread: ${runners})`);
+  t.equal(dropped.length, results.length - ran.length, 'the others were dropped');
   for (const r of dropped) t.match(r.reason, { code: 'DEADLINE_EXCEEDED', message: /^the run waited \d+ ms for a runner thread, past its runTimeoutMs of 100 ms, and was not started$/ });
+  const firstEnd = Math.min(...ran.map((r) => r.at));
+  t.ok(dropped.every((r) => r.at < firstEnd), `dropped at their limit (by ${Math.max(...dropped.map((r) => r.at)).toFixed(0)} ms), not when a runner reached them (${firstEnd.toFixed(0)} ms)`);
   t.same([model.runsExecuting, model.runsQueued], [0, 0], 'nothing left behind');
   t.ok((await model.run(n(3), { runTimeoutMs: 100 })).y, 'a run that finds a runner free runs');
+
+  // RunOptions.signal: a client gone while its run waits for a runner thread.
+  const busy = Array.from({ length: runners }, () => model.run(n(long)));
+  const controller = new AbortController();
+  const t1 = performance.now();
+  const waiting = model.run(n(3), { signal: controller.signal });
+  const kept = model.run(n(3), { signal: new AbortController().signal, runTimeoutMs: 60_000 });
+  setTimeout(() => controller.abort(), 30);
+  await t.rejects(waiting, { code: 'CANCELLED', message: 'the run was aborted (RunOptions.signal) before it started' });
+  const abortedAfter = performance.now() - t1;
+  t.ok(abortedAfter < 300, `rejected when aborted (${abortedAfter.toFixed(0)} ms), not when a runner reached it (~400 ms runs ahead)`);
+  t.ok((await kept).y, 'a run whose signal was not aborted waits and runs');
+  await Promise.all(busy);
+  t.equal(getEventListeners(controller.signal, 'abort').length, 0, 'no listener left behind');
+  t.same([model.runsExecuting, model.runsQueued], [0, 0], 'nothing left behind');
+
+  // A batch queue's run waits for a runner thread too: a request past its limit fails, the other runs alone.
+  const batched = await loadModel(BATCHING, { maxConcurrentRuns: Infinity, batching: { maxBatchSize: 100, batchTimeoutMicros: 10_000 } });
+  const hogs = Array.from({ length: runners }, () => model.run(n(long)));
+  const [limited, patient] = [batched.run({ x: [[1, 2]] }, { runTimeoutMs: 50 }), batched.run({ x: [[3, 4]] })];
+  await t.rejects(limited, { code: 'DEADLINE_EXCEEDED', message: /^the run waited \d+ ms in the batch queue of signature 'serving_default' and for a runner thread, past its runTimeoutMs of 50 ms, and was not started$/ });
+  t.same(Array.from((await patient).y!.data as Float32Array), [7, 9], 'the request without a limit runs once a runner is free');
+  await Promise.all(hogs);
+  t.equal(batched.stats().batching.serving_default!.queued, 0);
+  await batched.dispose();
   await model.dispose();
 });
 
