@@ -439,44 +439,51 @@ t.test('an answer in parts (v2 binary outputs past 64 KiB) for a client already 
   t.equal(ok.status, 200, 'and it serves on');
 });
 
-t.test('a run whose client left while it waited for its turn (maxConcurrentRuns) never starts: REST and gRPC', async (t) => {
-  const local = new ModelManager({ models: [{ name: 'slow', basePath: slow, loadOptions: { maxConcurrentRuns: 1 } }] });
-  await local.start();
-  const metrics = new ServerMetrics(local);
-  const app = await createServer({ manager: local, timeoutMs: 0, metrics });
-  const at = await app.listen({ host: '127.0.0.1', port: 0 });
-  const grpcServer = createGrpcServer({ manager: local, metrics, timeoutMs: 0 });
-  const client = new grpc.Client(`127.0.0.1:${await bindGrpc(grpcServer, '127.0.0.1', 0)}`, grpc.credentials.createInsecure());
-  t.teardown(async () => {
-    client.close();
-    await closeGrpc(grpcServer);
-    await app.close();
-    await local.stop();
+for (const maxConcurrentRuns of [1, Infinity]) {
+  // With no run limit every run goes to the addon's runner threads: the long runs take them all.
+  const busy = maxConcurrentRuns === 1 ? 1 : Number(process.env.UV_THREADPOOL_SIZE || 4);
+  const waitsFor = maxConcurrentRuns === 1 ? 'its turn (maxConcurrentRuns 1)' : 'a runner thread (maxConcurrentRuns Infinity)';
+  t.test(`a run whose client left while it waited for ${waitsFor} never starts: REST and gRPC`, async (t) => {
+    const local = new ModelManager({ models: [{ name: 'slow', basePath: slow, loadOptions: { maxConcurrentRuns } }] });
+    await local.start();
+    const metrics = new ServerMetrics(local);
+    const app = await createServer({ manager: local, timeoutMs: 0, metrics });
+    const at = await app.listen({ host: '127.0.0.1', port: 0 });
+    const grpcServer = createGrpcServer({ manager: local, metrics, timeoutMs: 0 });
+    const client = new grpc.Client(`127.0.0.1:${await bindGrpc(grpcServer, '127.0.0.1', 0)}`, grpc.credentials.createInsecure());
+    t.teardown(async () => {
+      client.close();
+      await closeGrpc(grpcServer);
+      await app.close();
+      await local.stop();
+    });
+    const model = local.get('slow');
+    // Waiting runs: at the model's limit (runsQueued), or counted with those executing (no limit).
+    const waiting = () => maxConcurrentRuns === 1 ? model.runsQueued : model.runsExecuting - busy;
+    const n = await slowN(model, maxConcurrentRuns === 1 ? 2500 : 1500);
+    const long = Array.from({ length: busy }, () => curl(['-X', 'POST', `${at}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]));
+    while (model.runsExecuting < busy) await new Promise((r) => setTimeout(r, 10));
+    // Behind them: a REST client that gives up after 0.4 s, and a gRPC call cancelled after 0.4 s.
+    const rest = curl(['--max-time', '0.4', '-X', 'POST', `${at}/v1/models/slow:predict`, '-d', '{"inputs": {"n": 3}}']).catch((e: Error) => e);
+    const request = protos().lookupType('tensorflow.serving.PredictRequest');
+    const message = { model_spec: { name: 'slow' }, inputs: { n: { dtype: 3, tensor_shape: {}, int_val: [3] } } };
+    const cancelled = new Promise<grpc.ServiceError | null>((resolve) => {
+      const call = client.makeUnaryRequest('/tensorflow.serving.PredictionService/Predict', (m: object) => Buffer.from(request.encode(m).finish()), (b: Buffer) => b, message, (error) => resolve(error));
+      setTimeout(() => call.cancel(), 400);
+    });
+    while (waiting() < 2) await new Promise((r) => setTimeout(r, 10));
+    t.ok(await rest instanceof Error, 'curl gave up');
+    t.equal((await cancelled)?.code, grpc.status.CANCELLED);
+    for (let i = 0; i < 50 && waiting() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    t.equal(waiting(), 0, 'both runs left the queue');
+    t.equal(model.runsExecuting, busy, 'while the long runs go on');
+    for (const answer of await Promise.all(long)) t.equal(answer.status, 200, 'and they end as usual');
+    t.same([model.runsExecuting, model.runsQueued], [0, 0], 'nothing ran after them');
+    const text = await metrics.registry.metrics();
+    t.match(text, /tfslice_requests_total\{model="slow",version="1",api="predict",status="CANCELLED"\} 1/);
+    t.match(text, /tfslice_requests_total\{model="slow",version="1",api="grpc_predict",status="CANCELLED"\} 1/);
   });
-  const model = local.get('slow');
-  const n = await slowN(model, 2500);
-  const long = curl(['-X', 'POST', `${at}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]);
-  while (model.runsExecuting === 0) await new Promise((r) => setTimeout(r, 10));
-  // Behind it: a REST client that gives up after 0.4 s, and a gRPC call cancelled after 0.4 s.
-  const rest = curl(['--max-time', '0.4', '-X', 'POST', `${at}/v1/models/slow:predict`, '-d', '{"inputs": {"n": 3}}']).catch((e: Error) => e);
-  const request = protos().lookupType('tensorflow.serving.PredictRequest');
-  const message = { model_spec: { name: 'slow' }, inputs: { n: { dtype: 3, tensor_shape: {}, int_val: [3] } } };
-  const cancelled = new Promise<grpc.ServiceError | null>((resolve) => {
-    const call = client.makeUnaryRequest('/tensorflow.serving.PredictionService/Predict', (m: object) => Buffer.from(request.encode(m).finish()), (b: Buffer) => b, message, (error) => resolve(error));
-    setTimeout(() => call.cancel(), 400);
-  });
-  while (model.runsQueued < 2) await new Promise((r) => setTimeout(r, 10));
-  t.ok(await rest instanceof Error, 'curl gave up');
-  t.equal((await cancelled)?.code, grpc.status.CANCELLED);
-  for (let i = 0; i < 50 && model.runsQueued > 0; i++) await new Promise((r) => setTimeout(r, 20));
-  t.equal(model.runsQueued, 0, 'both runs left the queue');
-  t.equal(model.runsExecuting, 1, 'while the long run goes on');
-  t.equal((await long).status, 200, 'and it ends as usual');
-  t.same([model.runsExecuting, model.runsQueued], [0, 0], 'nothing ran after it');
-  const text = await metrics.registry.metrics();
-  t.match(text, /tfslice_requests_total\{model="slow",version="1",api="predict",status="CANCELLED"\} 1/);
-  t.match(text, /tfslice_requests_total\{model="slow",version="1",api="grpc_predict",status="CANCELLED"\} 1/);
-});
+}
 
 t.test("mounted in a user's own fastify app, beside its routes", async (t) => {
   const app = Fastify();
