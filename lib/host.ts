@@ -14,7 +14,7 @@ import { openSession, type OpenedSession } from './model';
 import { native, type NativeData, type NativePlan, type NativeTensors } from './native';
 import { HOST_SERVE_THREADS } from './isolation';
 import { resolveLoadOptions } from './options';
-import { align, footprintOf, readFrames, type SegmentRef, sendFrame, type TensorRef, viewTensor, writeTensors } from './ipc';
+import { align, footprintOf, monotonicMs, readFrames, type RunWait, type SegmentRef, sendFrame, type TensorRef, viewTensor, writeTensors } from './ipc';
 
 interface Segment {
   buffer: ArrayBuffer;
@@ -35,6 +35,8 @@ interface RunFrame {
   used: number;
   /** TensorFlow's run timeout in ms (RunOptions.timeout_in_ms); absent or 0 for none. */
   timeoutMs?: number;
+  /** Until when the run may start (RunWait); absent for no limit. */
+  wait?: RunWait;
   segment?: SegmentRef;
 }
 
@@ -132,7 +134,18 @@ async function run(frame: RunFrame, alone: boolean): Promise<void> {
   const feeds: NativeTensors = [];
   for (const ref of frame.feeds) feeds.push(ref.dtype, ref.shape, ownCopy(viewTensor(segment.buffer, ref)));
   const timeout = frame.timeoutMs ?? 0;
-  const outputs = alone && inFlight === 1 ? session.runSync(plan, feeds, timeout) : await session.run(plan, feeds, timeout);
+  // A run still queued when its caller's limit has passed is not started (as native/channel.cc
+  // does for the direct path); one that goes to a runner thread may wait there what is left.
+  let waitLeft = 0;
+  if (frame.wait !== undefined && frame.wait.untilMs > 0) {
+    const now = monotonicMs();
+    if (now > frame.wait.untilMs) {
+      throw Object.assign(new Error(`the run waited ${Math.round(now - frame.wait.untilMs + frame.wait.limitMs)} ms for its model host, ` +
+        `past its runTimeoutMs of ${Math.round(frame.wait.limitMs)} ms, and was not started`), { code: 'NOT_STARTED' });
+    }
+    waitLeft = Math.max(1, Math.ceil(frame.wait.untilMs - now));
+  }
+  const outputs = alone && inFlight === 1 ? session.runSync(plan, feeds, timeout) : await session.run(plan, feeds, timeout, 0, waitLeft);
   reply(writeOutputs(frame, segments.get(frame.slot)!, outputs));
 }
 

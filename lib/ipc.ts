@@ -196,6 +196,7 @@ const NEW_SEGMENT = 1;
 const NAMES = 2;
 const SHARED = 4;
 const RELEASED = 8;
+const WAIT_UNTIL = 16;
 
 /** A plan number that runs nothing: the request only maps or forgets shared feed segments. */
 export const NO_PLAN = 0;
@@ -215,7 +216,28 @@ export interface DirectRun {
   shared?: readonly { id: number; ref: SegmentRef }[];
   /** Shared feed segments this process freed: the host unmaps them once no run reads them. */
   released?: readonly number[];
+  /** The run starts only until `untilMs` (monotonicMs()): its runTimeoutMs (`limitMs`) from when it was sent. */
+  wait?: RunWait;
   feeds: readonly TensorRef[];
+}
+
+/**
+ * How long a run sent to a model host may wait there before it starts: until `untilMs`
+ * (monotonicMs(), the same clock in both processes), its caller's runTimeoutMs (`limitMs`) from
+ * when it was sent. The host does not start one later (code NOT_STARTED).
+ */
+export interface RunWait {
+  untilMs: number;
+  limitMs: number;
+}
+
+/**
+ * CLOCK_MONOTONIC in ms (libuv's hrtime; std::chrono::steady_clock in the addon): the same clock
+ * in a model host as in its parent, unlike performance.now(), whose origin is each process's start.
+ */
+export function monotonicMs(): number {
+  const [seconds, nanoseconds] = process.hrtime();
+  return seconds * 1e3 + nanoseconds / 1e6;
 }
 
 export type DirectReply =
@@ -315,8 +337,13 @@ export function encodeRun(wire: Wire, run: DirectRun): number {
     wire.u32(run.slot);
     const shared = run.shared?.length ? run.shared : undefined;
     const released = run.released?.length ? run.released : undefined;
-    wire.u32((run.segment ? NEW_SEGMENT : 0) | (run.names ? NAMES : 0) | (shared ? SHARED : 0) | (released ? RELEASED : 0));
+    const waitUntil = run.wait !== undefined && run.wait.untilMs > 0;
+    wire.u32((run.segment ? NEW_SEGMENT : 0) | (run.names ? NAMES : 0) | (shared ? SHARED : 0) | (released ? RELEASED : 0) | (waitUntil ? WAIT_UNTIL : 0));
     wire.f64(run.used);
+    if (waitUntil) {
+      wire.f64(run.wait!.untilMs);
+      wire.f64(run.wait!.limitMs);
+    }
     if (run.segment) writeSegment(wire, run.segment);
     if (shared) {
       wire.u32(shared.length);

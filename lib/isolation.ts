@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { CRASHED_ADVICE, fromNative, ModelCrashedError, ModelDisposedError, TensorFlowError } from './errors';
 import { dtypeFromTf } from './dtypes';
 import type { NumericDType } from './dtypes';
-import { checkRef, copyTensor, decodeReply, DIRECT_MESSAGE_BYTES, type DirectReply, encodeRun, footprint, footprintOf, NO_PLAN, ProtocolError, readFrames, refFootprint, type SegmentRef, sendFrame, type TensorRef, Wire, writeTensor, writeTensors } from './ipc';
+import { checkRef, copyTensor, decodeReply, DIRECT_MESSAGE_BYTES, type DirectReply, encodeRun, footprint, footprintOf, monotonicMs, NO_PLAN, ProtocolError, readFrames, refFootprint, type RunWait, type SegmentRef, sendFrame, type TensorRef, Wire, writeTensor, writeTensors } from './ipc';
 import type { Device } from './model';
 import { native, PACKAGE_ROOT, type NativeChannel, type NativeData, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import type { LoadOptions } from './options';
@@ -329,9 +329,12 @@ export class HostSession implements NativeSession {
     return { id: this.#nextPlan++, inputs, outputs, outputBytes: 0, direct: 'unknown', lastMicros: 0 } as HostPlan as unknown as NativePlan;
   }
 
-  async run(plan: NativePlan, feeds: NativeTensors, timeoutMs = 0): Promise<NativeTensors> {
+  // waitLimitMs > 0: a run still queued in the host that long after this call is not started
+  // there (code NOT_STARTED, which Model makes a NotStartedError): its caller has given up.
+  async run(plan: NativePlan, feeds: NativeTensors, timeoutMs = 0, _ticket = 0, waitLimitMs = 0): Promise<NativeTensors> {
     const hostPlan = plan as unknown as HostPlan;
     if (this.#dead !== null) throw this.#crashed();
+    const wait: RunWait | undefined = waitLimitMs > 0 ? { untilMs: monotonicMs() + waitLimitMs, limitMs: waitLimitMs } : undefined;
     // Room for every feed, though shared ones take none on the direct path: a run that goes
     // framed copies them too.
     const need = footprintOf(feeds);
@@ -342,9 +345,9 @@ export class HostSession implements NativeSession {
     let direct = false;
     try {
       // A run with a timeout goes framed: the direct path's binary message has no room for it.
-      if (numeric && hostPlan.direct !== 'no' && timeoutMs <= 0) reply = await this.#runDirect(hostPlan, slot, feeds);
+      if (numeric && hostPlan.direct !== 'no' && timeoutMs <= 0) reply = await this.#runDirect(hostPlan, slot, feeds, wait);
       direct = reply !== null;
-      reply ??= await this.#runFramed(hostPlan, slot, writeTensors(slot.buffer, 0, feeds), need, timeoutMs);
+      reply ??= await this.#runFramed(hostPlan, slot, writeTensors(slot.buffer, 0, feeds), need, timeoutMs, wait);
     } catch (error) {
       if (this.#dead === null) {
         // The host refused the run and lives. It may have failed before mapping the segment
@@ -391,7 +394,7 @@ export class HostSession implements NativeSession {
   // found the plan's outputs are strings): it then goes as a JSON frame.
   // Feeds in a shared feed segment (allocShared) are sent as their place in it; the rest are
   // copied into the slot.
-  async #runDirect(plan: HostPlan, slot: Slot, flat: NativeTensors): Promise<RunReply | null> {
+  async #runDirect(plan: HostPlan, slot: Slot, flat: NativeTensors, wait: RunWait | undefined): Promise<RunReply | null> {
     const feeds: TensorRef[] = [];
     const shared: { id: number; ref: SegmentRef }[] = [];
     let used = 0;
@@ -411,7 +414,7 @@ export class HostSession implements NativeSession {
     const id = this.#nextId++;
     const released = this.#sharedReleased.slice(0, MAX_RELEASES);
     const length = encodeRun(this.#outbox, {
-      id, plan: plan.id, slot: slot.index, used, feeds, shared, released,
+      id, plan: plan.id, slot: slot.index, used, feeds, shared, released, wait,
       segment: slot.announcedDirect ? undefined : slot.ref!,
       names: plan.direct === 'yes' ? undefined : { inputs: plan.inputs, outputs: plan.outputs },
     });
@@ -461,9 +464,10 @@ export class HostSession implements NativeSession {
     }
   }
 
-  #runFramed(plan: HostPlan, slot: Slot, feeds: TensorRef[], used: number, timeoutMs: number): Promise<RunReply> {
+  #runFramed(plan: HostPlan, slot: Slot, feeds: TensorRef[], used: number, timeoutMs: number, wait: RunWait | undefined): Promise<RunReply> {
     const message: Record<string, unknown> = { op: 'run', slot: slot.index, plan: plan.id, feeds, used };
     if (timeoutMs > 0) message.timeoutMs = timeoutMs;
+    if (wait !== undefined) message.wait = wait;
     if (!this.#sentPlans.has(plan.id)) {
       message.inputs = plan.inputs;
       message.outputs = plan.outputs;

@@ -30,7 +30,7 @@
 namespace tfslice {
 namespace {
 
-enum RequestFlags : uint32_t { kNewSegment = 1, kNames = 2, kShared = 4, kReleased = 8 };
+enum RequestFlags : uint32_t { kNewSegment = 1, kNames = 2, kShared = 4, kReleased = 8, kWaitUntil = 16 };
 // A feed in the run's slot; any other number names a shared feed segment (kShared).
 constexpr uint32_t kInSlot = 0;
 // A request that runs nothing: it only announces or releases shared feed segments.
@@ -257,6 +257,16 @@ class RunServer {
     uint32_t slot = in.Get<uint32_t>();
     uint32_t flags = in.Get<uint32_t>();
     size_t used = in.Count();
+    // kWaitUntil: the run starts only until then (CLOCK_MONOTONIC, ms), its caller's
+    // runTimeoutMs from when it was sent; a run still queued for this host then (its
+    // caller has given up: a server answered 504) is not started, nor does it hold up the
+    // runs behind it.
+    double wait_until_ms = 0;
+    double wait_limit_ms = 0;
+    if (flags & kWaitUntil) {
+      wait_until_ms = in.Get<double>();
+      wait_limit_ms = in.Get<double>();
+    }
     if (flags & kNewSegment) {
       int pid = in.Get<int32_t>();
       int fd = in.Get<int32_t>();
@@ -279,6 +289,14 @@ class RunServer {
       reply.Put<uint32_t>(0u);
       reply.Put<uint32_t>(0u);
       return;
+    }
+    if (wait_until_ms > 0) {
+      double now = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+      if (now > wait_until_ms) {
+        Refuse("NOT_STARTED", "the run waited " + std::to_string(std::llround(now - wait_until_ms + wait_limit_ms)) +
+                                  " ms for its model host, past its runTimeoutMs of " + std::to_string(std::llround(wait_limit_ms)) +
+                                  " ms, and was not started");
+      }
     }
     std::shared_ptr<RunPlan> plan = PlanFor(plan_id, flags, in);
     if (!plan) {

@@ -367,6 +367,25 @@ t.test('maxConcurrentRuns Infinity: a run that no runner thread has started with
   await model.dispose();
 });
 
+t.test('isolation process, maxConcurrentRuns Infinity: a run still queued in its host when its runTimeoutMs has passed is not started there, and the model runs on', async (t) => {
+  const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: Infinity });
+  const long = await slowN(model, 300);
+  const t0 = performance.now();
+  const runs = Array.from({ length: 12 }, () => model.run(n(long), { runTimeoutMs: 100 }));
+  const results = await Promise.allSettled(runs);
+  const took = performance.now() - t0;
+  const ran = results.filter((r) => r.status === 'fulfilled').length;
+  const dropped = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  t.ok(ran >= 1 && dropped.length >= 1, `${ran} ran, ${dropped.length} were dropped`);
+  for (const r of dropped) {
+    t.match(r.reason, { code: 'DEADLINE_EXCEEDED', message: /^the run waited \d+ ms for (its model host|a runner thread), past its runTimeoutMs of 100 ms, and was not started$/ });
+  }
+  t.ok(took < 12 * 300 * 0.75, `the dropped runs did not execute (${took.toFixed(0)} ms for 12 runs of ~300 ms)`);
+  t.same([model.runsExecuting, model.runsQueued], [0, 0], 'nothing left behind');
+  t.ok((await model.run(n(3), { runTimeoutMs: 100 })).y, 'a run that finds the host free runs');
+  await model.dispose();
+});
+
 t.test('a runTimeoutMs past what setTimeout keeps (2^31 - 1 ms) does not give up a waiting run at once (Node fires such a timer after 1 ms)', async (t) => {
   for (const isolation of ['none', 'process'] as const) {
     const model = await loadModel(SLOW, { maxConcurrentRuns: 1, isolation });

@@ -85,8 +85,24 @@ export interface DirectRun {
     }[];
     /** Shared feed segments this process freed: the host unmaps them once no run reads them. */
     released?: readonly number[];
+    /** The run starts only until `untilMs` (monotonicMs()): its runTimeoutMs (`limitMs`) from when it was sent. */
+    wait?: RunWait;
     feeds: readonly TensorRef[];
 }
+/**
+ * How long a run sent to a model host may wait there before it starts: until `untilMs`
+ * (monotonicMs(), the same clock in both processes), its caller's runTimeoutMs (`limitMs`) from
+ * when it was sent. The host does not start one later (code NOT_STARTED).
+ */
+export interface RunWait {
+    untilMs: number;
+    limitMs: number;
+}
+/**
+ * CLOCK_MONOTONIC in ms (libuv's hrtime; std::chrono::steady_clock in the addon): the same clock
+ * in a model host as in its parent, unlike performance.now(), whose origin is each process's start.
+ */
+export declare function monotonicMs(): number;
 export type DirectReply = {
     op: 'done';
     id: number;

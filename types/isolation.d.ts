@@ -67,7 +67,7 @@ export declare class HostSession implements NativeSession {
         loaded: HostLoaded;
     }>;
     plan(inputs: string[], outputs: string[]): NativePlan;
-    run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): Promise<NativeTensors>;
+    run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number, _ticket?: number, waitLimitMs?: number): Promise<NativeTensors>;
     runSync(): NativeTensors;
     /**
      * Ends the host once its in-flight runs finished; resolves when it has exited. With
