@@ -655,9 +655,9 @@ export class Model {
     // wait). Through #runAwaited's three async layers a tiny run cost the JS thread ~1 µs more,
     // and at two runs in flight that thread is the bound (README, Performance). With turns kept
     // here (maxConcurrentRuns Infinity, the default with oneDNN off, or a host process), only a
-    // run that gets its turn at once; it may still wait for a runner thread, and one that no
-    // runner has started within its runTimeoutMs is not started (the addon drops it: a server's
-    // requests answered 504 would otherwise all execute, holding up the requests behind them).
+    // run that gets its turn at once, and in-process only one with no limit or signal to watch
+    // (#submit watches one that waits for a runner thread); a host process is handed the
+    // run's limit, and does not start it past then.
     const gated = this.#gated;
     const plain = giveBack === null && prepared.queue === null && prepared.echoes.length === 0;
     const watched = prepared.waitLimitMs > 0 || prepared.signal !== undefined;
