@@ -495,7 +495,14 @@ export class BatchQueue {
     const limits = batch.tasks.map((task) => task.timeoutMs).filter((ms) => ms > 0);
     // It may wait for a run slot as long as the request with the least wait left, and is dropped
     // there when every one of its requests was aborted (each with a signal).
-    const left = batch.tasks.map((task) => this.#waitLeft(task)).filter((ms) => ms > 0);
+    const waits = batch.tasks.map((task) => this.#waitLeft(task));
+    // Every request's wait ran out as its batch left the queue (before its own timer took it
+    // out): none is waited for any more, so the batch does not run.
+    if (waits.every((ms) => ms < 0)) {
+      for (const task of batch.tasks) this.#fail(task.request, this.#notStarted(task, `(batchTimeoutMicros ${this.#options.batchTimeoutMicros})`));
+      return;
+    }
+    const left = waits.filter((ms) => ms > 0);
     const signals = batch.tasks.map((task) => task.request.signal);
     const signal = signals.every((s) => s !== undefined) ? new AllAborted(signals as RunSignal[]) : undefined;
     try {
@@ -551,7 +558,7 @@ export class BatchQueue {
     const alone: Batch = { tasks: [task], rows: task.rows, inner: batch.inner, ready: true, timer: null, started: true };
     const aloneSize = paddedSize(this.#options.allowedBatchSizes, task.rows);
     try {
-      this.#deliver(alone, await this.#execute(this.#join(alone, aloneSize), task.timeoutMs, left), aloneSize);
+      this.#deliver(alone, await this.#execute(this.#join(alone, aloneSize), task.timeoutMs, left, task.request.signal), aloneSize);
     } catch (e) {
       // Its wait ran out at the run slot this time: said with the request's own limit, not the
       // remainder the retry was given (a message with "0.4018 ms" in it, seen on a loaded machine).

@@ -653,18 +653,15 @@ export class Model {
     // The common case in one promise reaction: the run starts now or waits in the addon's queue,
     // and nothing is to be watched (no batch queue, no echo, no borrowed output, no limit on a
     // wait). Through #runAwaited's three async layers a tiny run cost the JS thread ~1 µs more,
-    // and at two runs in flight that thread is the bound (README, Performance). With turns kept
-    // here (maxConcurrentRuns Infinity, the default with oneDNN off, or a host process), only a
-    // run that gets its turn at once, and in-process only one with no limit or signal to watch
-    // (#submit watches one that waits for a runner thread); a host process is handed the
-    // run's limit, and does not start it past then.
+    // and at two runs in flight that thread is the bound (README, Performance). In-process, only
+    // a run with no limit or signal to watch (#submit watches one that waits, at its model's run
+    // limit or for a runner thread); with turns kept here (maxConcurrentRuns Infinity, the default
+    // with oneDNN off, or a host process), only one that gets its turn at once. A host process is
+    // handed the run's limit, and does not start it past then.
     const gated = this.#gated;
     const plain = giveBack === null && prepared.queue === null && prepared.echoes.length === 0;
     const watched = prepared.waitLimitMs > 0 || prepared.signal !== undefined;
-    if (plain &&
-        (gated
-          ? this.#inFlight < this.maxConcurrentRuns || !watched
-          : this.#running < this.maxConcurrentRuns && (!watched || session.lastQueued === undefined))) {
+    if (plain && (gated ? !watched : this.#running < this.maxConcurrentRuns && (!watched || session.lastQueued === undefined))) {
       let pending: Promise<NativeTensors>;
       try {
         pending = gated
@@ -775,15 +772,15 @@ export class Model {
   // Hands one run to the addon. `gated`: the addon keeps the turns (an in-process session with a
   // run limit): the run waits there, and a run finishing on a runner thread starts the next at
   // once, with no trip through the event loop. Otherwise the caller holds the run's turn
-  // (#running), given back here when the run ends, and the run may still wait for a runner
-  // thread (maxConcurrentRuns Infinity: no gate). A run still waiting at waitLimitMs, or when its
-  // signal is aborted, is taken out of the addon's queue (an in-process session). One promise
-  // reaction, no async frame: run() takes this path for every run that may wait under a limit or
-  // a signal (a server's requests, at 64 in flight).
+  // (#running), given back here when the run ends (maxConcurrentRuns Infinity: no gate). Either
+  // way it may wait for a runner thread too (every one busy). A run still waiting at
+  // waitLimitMs, or when its signal is aborted, is taken out of the addon's queue (an in-process
+  // session). One promise reaction, no async frame: run() takes this path for every run that may
+  // wait under a limit or a signal (a server's requests, at 64 in flight).
   #submit(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, signal: RunSignal | undefined, gated: boolean): Promise<NativeTensors> {
     const ahead = this.#inFlight - this.maxConcurrentRuns; // gated, ≥ 0: this run waits behind that many
-    let watch = (waitLimitMs > 0 || signal !== undefined) && (gated ? ahead >= 0 : session.lastQueued !== undefined);
-    const ticket = watch ? ++this.#tickets : 0;
+    const mayWatch = (waitLimitMs > 0 || signal !== undefined) && session.lastQueued !== undefined;
+    const ticket = mayWatch ? ++this.#tickets : 0;
     let run: Promise<NativeTensors>;
     try {
       run = session.run(plan, feeds, timeoutMs, ticket, gated ? 0 : waitLimitMs);
@@ -792,11 +789,11 @@ export class Model {
       return Promise.reject(runError(error));
     }
     if (gated) this.#inFlight++;
-    // Without a run limit, watched only while every runner thread is busy (a listener and a timer
-    // per run cost a fifth of a tiny model's calls/s at 64 in flight); one that starts now needs
-    // none, and the addon still drops one that no runner took within waitLimitMs.
-    else if (watch) watch = session.lastQueued!();
-    if (!watch) {
+    // Watched only where it waits (a listener and a timer per run cost a fifth of a tiny model's
+    // calls/s at 64 in flight); one that starts now needs none, and the addon still drops one
+    // with no run limit that no runner took within waitLimitMs.
+    const where = mayWatch ? session.lastQueued!() : 0;
+    if (where === 0) {
       return run.then(
         (flat) => {
           this.#ended(gated);
@@ -817,7 +814,8 @@ export class Model {
       if (dropped === undefined && session.cancelQueued!(ticket)) dropped = error();
     };
     if (waitLimitMs > 0) {
-      timer = timerFor(() => dropWith(() => gated ? this.#notStarted(started, ahead, waitLimitMs) : notStartedByRunner(started, waitLimitMs)), waitLimitMs);
+      // Said as where it waited when it was handed over.
+      timer = timerFor(() => dropWith(() => where === 1 ? this.#notStarted(started, Math.max(0, ahead), waitLimitMs) : notStartedByRunner(started, waitLimitMs)), waitLimitMs);
     }
     if (signal !== undefined) {
       try {

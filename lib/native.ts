@@ -63,10 +63,10 @@ export interface NativeSession {
    */
   cancelQueued?(ticket: number): boolean;
   /**
-   * In-process sessions: whether the last run() of this thread waits, at the run limit or for a
-   * runner thread (every runner busy), rather than starting now (or after a short run ahead).
+   * In-process sessions: where the last run() of this thread waits, rather than starting now:
+   * 0 nowhere, 1 at the run limit, 2 for a runner thread (every runner busy, or left for a busy one).
    */
-  lastQueued?(): boolean;
+  lastQueued?(): 0 | 1 | 2;
 }
 
 /** How a session is loaded besides TensorFlow's loader defaults (lib/loader.ts). */

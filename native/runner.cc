@@ -96,12 +96,13 @@ class Pool {
     return *pool;
   }
 
-  enum class Taken { kByRunner, kWoke, kDeferred, kQueued };
+  enum class Taken { kByRunner, kWoke, kDeferred };
 
-  // Queues the task: a spinning runner (or one woken already) takes it, or it wakes a sleeping
-  // one (kWoke), or it waits for a busy runner to take it when that one's job ends (kDeferred:
-  // see Deferrable), or it waits for one because every runner is busy (kQueued).
-  Taken Submit(Task task) {
+  // Queues the task: a spinning runner takes it, or it wakes a sleeping one (kWoke), or it waits
+  // for a busy runner to take it when that one's job ends (kDeferred: see Deferrable). `waits`:
+  // whether it is left for a busy runner, deferred or with no runner free or about to be free
+  // to take it (the jobs queued ahead go first).
+  Taken Submit(Task task, bool* waits = nullptr) {
     Sleeper* wake = nullptr;
     {
       auto lock = Lock(mutex_);
@@ -110,16 +111,14 @@ class Pool {
       queue_.push_back(std::move(task));
       queued_.fetch_add(1, std::memory_order_release);
       if (defer) {
+        if (waits != nullptr) *waits = true;
         g_deferred_runs.fetch_add(1, std::memory_order_relaxed);
         if (deferred_since_.load(std::memory_order_relaxed) == 0) deferred_since_.store(queue_.back().deferred_at, std::memory_order_relaxed);
         return Taken::kDeferred;
       }
       if (busy_.load(std::memory_order_relaxed) > 0 || queue_.size() > 1) NoteOverlap();
       wake = PickSleeper();
-      if (wake == nullptr && sleepers_.empty() &&
-          static_cast<int>(queue_.size()) > (spinning_.load(std::memory_order_acquire) ? 1 : 0) + waking_) {
-        return Taken::kQueued;
-      }
+      if (waits != nullptr) *waits = static_cast<int>(queue_.size()) > (spinning_.load(std::memory_order_acquire) ? 1 : 0) + waking_;
     }
     if (wake == nullptr) return Taken::kByRunner;
     wake->cv.notify_one();
@@ -127,12 +126,11 @@ class Pool {
   }
 
   // JS thread: takes the queued job of `gate` with `ticket` out of the queue, if no runner has
-  // taken it; only a job that holds no slot of its gate (a gated one that took a slot is about to
-  // start, and its slot would have to be handed on).
+  // taken it (one that holds a slot of its gate: the caller hands the slot on).
   bool Cancel(const Gate* gate, uint64_t ticket, Task& found) {
     auto lock = Lock(mutex_);
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-      if (it->job->ticket != ticket || it->holds_slot || it->job->gate() != gate) continue;
+      if (it->job->ticket != ticket || it->job->gate() != gate) continue;
       bool front = it == queue_.begin();
       found = std::move(*it);
       queue_.erase(it);
@@ -430,8 +428,13 @@ bool Gate::Cancel(Napi::Env env, uint64_t ticket) {
       }
     }
   }
-  // Not waiting here: a job of this session that no gate holds may still wait for a runner.
-  if (!found.job && !Pool::Get().Cancel(this, ticket, found)) return false;
+  // Not waiting here: a job of this session may still wait for a runner thread, having taken
+  // a slot here (its slot goes to the next job waiting, as when a job ends) or with no limit.
+  if (!found.job) {
+    if (!Pool::Get().Cancel(this, ticket, found)) return false;
+    Task next;
+    if (found.holds_slot && Leave(next)) Requeue(std::move(next), true);
+  }
   found.completions->Dropped(*found.job);
   found.job->Abandon(env);
   return true;
@@ -449,10 +452,12 @@ std::vector<Task> Gate::Open() {
   return tasks;
 }
 
-void Requeue(Task task) {
-  // Nobody polls for these (they waited at a gate that opened): none may wait for a busy runner,
-  // whose run could turn out long with no poll's end to hand them a runner of their own.
+void Requeue(Task task, bool keep_slot) {
+  // Nobody polls for these (they waited at a gate that opened, or for a slot a cancelled job
+  // gave up): none may wait for a busy runner, whose run could turn out long with no poll's end
+  // to hand them a runner of their own.
   task.short_plan = false;
+  if (!keep_slot) task.holds_slot = false;
   (void)Pool::Get().Submit(std::move(task));
 }
 
@@ -599,11 +604,12 @@ void Completions::Submit(std::unique_ptr<Job> job, uint32_t expected_micros) {
   Task task{std::move(job), shared_from_this()};
   task.short_plan = ShortPlan(expected_micros);
   Gate* gate = task.job->gate();
-  last_queued_ = true;
+  last_queued_ = Queued::kAtGate;
   if (gate != nullptr && !gate->Enter(task)) return;  // waits at its gate: a runner that finishes starts it
   bool polled = polled_ > 0;
-  Pool::Taken taken = Pool::Get().Submit(std::move(task));
-  last_queued_ = taken == Pool::Taken::kQueued;
+  bool waits = false;
+  Pool::Taken taken = Pool::Get().Submit(std::move(task), &waits);
+  last_queued_ = waits ? Queued::kForRunner : Queued::kNo;
   // Left for the busy runner: no run executes beside it, so the loop may poll, whatever ran side
   // by side before (the poll's end hands the job a runner of its own if it still waits).
   if (taken == Pool::Taken::kDeferred && !raw->polled_ && poller_->Begin(expected_micros, true)) {

@@ -215,8 +215,9 @@ class Gate {
   std::deque<Task> waiting_;
 };
 
-// Hands a task back to the runners as it is (a gate's, when its session closed).
-void Requeue(Task task);
+// Hands a task back to the runners: a gate's, when its session closed (it executes without a
+// slot), or the next one waiting at a gate, handed the slot of a job cancelled (`keep_slot`).
+void Requeue(Task task, bool keep_slot = false);
 
 // Main thread, as the process exits (process.exit() too): no run or deletion starts any more,
 // and this returns once those under way have ended. exit() then destroys TensorFlow's static
@@ -276,9 +277,10 @@ class Completions : public std::enable_shared_from_this<Completions>, private Po
   void Finish(std::unique_ptr<Job> job);
   // JS thread: a submitted job that will never settle (cancelled while it waited at a gate).
   void Dropped(Job& job);
-  // JS thread: whether the job Submit() took last waits, at its gate or for a runner thread
-  // (every runner busy), rather than starting now or after a short run (Pool::Deferrable).
-  bool LastQueued() const { return last_queued_; }
+  // JS thread: whether the job Submit() took last waits, and where: at its gate, or for a runner
+  // thread (every runner busy, or left for a busy one: Pool::Deferrable), rather than starting now.
+  enum class Queued { kNo = 0, kAtGate = 1, kForRunner = 2 };
+  Queued LastQueued() const { return last_queued_; }
   // JS thread, at environment teardown (after sessions closed): later jobs are dropped.
   void Close();
 
@@ -296,7 +298,7 @@ class Completions : public std::enable_shared_from_this<Completions>, private Po
   napi_async_context context_ = nullptr;
   napi_ref resource_ = nullptr;
   int in_flight_ = 0;  // JS thread only
-  bool last_queued_ = false;  // JS thread only (LastQueued)
+  Queued last_queued_ = Queued::kNo;  // JS thread only (LastQueued)
   std::mutex mutex_;
   // Both made with room here, on the JS thread, and swapped by Drain(), so a runner's
   // push_back finds room and the JS thread never frees a buffer a runner allocated (a free into

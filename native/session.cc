@@ -1212,7 +1212,7 @@ Napi::Value Session::CancelQueued(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Session::LastQueued(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), Addon::Of(info.Env()).completions()->LastQueued());
+  return Napi::Number::New(info.Env(), static_cast<double>(Addon::Of(info.Env()).completions()->LastQueued()));
 }
 
 Napi::Value Session::Close(const Napi::CallbackInfo& info) {

@@ -181,8 +181,8 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   // JS thread: setRunLimit(n): at most n run()s execute at once, the rest wait natively in
   // call order (0: no limit). cancelQueued(ticket): drops a run() still waiting (true) or
-  // says it started (false). lastQueued(): whether this thread's last run() waits, at the limit
-  // or for a runner thread (Completions::LastQueued).
+  // says it started (false). lastQueued(): where this thread's last run() waits: 0 nowhere, 1 at
+  // the limit, 2 for a runner thread (Completions::LastQueued).
   Napi::Value SetRunLimit(const Napi::CallbackInfo& info);
   Napi::Value CancelQueued(const Napi::CallbackInfo& info);
   Napi::Value LastQueued(const Napi::CallbackInfo& info);

@@ -367,6 +367,60 @@ t.test('maxConcurrentRuns Infinity: a run that no runner thread has started with
   await model.dispose();
 });
 
+t.test('a run waiting for a runner thread is dropped at its limit or signal however it came to wait: left for a busy runner (its plan ran short last time), past its model\'s own limit, or behind another model\'s runs', async (t) => {
+  const runners = Number(process.env.UV_THREADPOOL_SIZE || 4);
+  const settle = (run: Promise<unknown>, t0: number) => run.then(() => 'executed', (e: { code?: string }) => `${e.code}@${performance.now() - t0 < 300 ? 'soon' : 'late'}`);
+  const cases: { name: string; hog: { maxConcurrentRuns: number }; waiter: 'same' | { maxConcurrentRuns: number } }[] = [
+    { name: 'Infinity, its plan short last time', hog: { maxConcurrentRuns: Infinity }, waiter: 'same' },
+    { name: `maxConcurrentRuns ${runners * 2}, more than the runner threads`, hog: { maxConcurrentRuns: runners * 2 }, waiter: 'same' },
+    { name: 'maxConcurrentRuns 2, runners taken by another model', hog: { maxConcurrentRuns: Infinity }, waiter: { maxConcurrentRuns: 2 } },
+  ];
+  for (const c of cases) {
+    const hog = await loadModel(SLOW, c.hog);
+    const waiter = c.waiter === 'same' ? hog : await loadModel(SLOW, c.waiter);
+    const long = await slowN(hog, 600);
+    for (let i = 0; i < 20; i++) await waiter.run(n(1)); // short runs: the plan's next runs may be left for a busy runner
+    const t0 = performance.now();
+    const busy = Array.from({ length: runners }, () => hog.run(n(long)));
+    const controller = new AbortController();
+    const waiting = [
+      settle(waiter.run(n(long), { runTimeoutMs: 30 }), t0), settle(waiter.run(n(long), { runTimeoutMs: 30 }), t0),
+      settle(waiter.run(n(long), { signal: controller.signal }), t0), settle(waiter.run(n(long), { signal: controller.signal }), t0),
+    ];
+    setTimeout(() => controller.abort(), 60);
+    t.same(await Promise.all(waiting), ['DEADLINE_EXCEEDED@soon', 'DEADLINE_EXCEEDED@soon', 'CANCELLED@soon', 'CANCELLED@soon'], `${c.name}: dropped while every runner was busy, at once`);
+    await Promise.all(busy);
+    t.same([hog.runsExecuting, hog.runsQueued, waiter.runsExecuting, waiter.runsQueued], [0, 0, 0, 0], `${c.name}: nothing left behind`);
+    t.ok((await waiter.run(n(3), { runTimeoutMs: 1000 })).y, `${c.name}: and it runs on`);
+    if (waiter !== hog) await waiter.dispose();
+    await hog.dispose();
+  }
+
+  // A batch queue's requests: one retried alone after its batch was dropped keeps its signal,
+  // and a batch whose requests' waits all ran out as it left the queue does not run.
+  const hog = await loadModel(SLOW, { maxConcurrentRuns: Infinity });
+  const long = await slowN(hog, 600);
+  const batched = await loadModel(BATCHING, { maxConcurrentRuns: Infinity, batching: { maxBatchSize: 8, batchTimeoutMicros: 1000 } });
+  let t0 = performance.now();
+  let busy = Array.from({ length: runners }, () => hog.run(n(long)));
+  const controller = new AbortController();
+  const hurried = settle(batched.run({ x: [[1, 2]] }, { runTimeoutMs: 5 }), t0);
+  const patient = settle(batched.run({ x: [[3, 4]] }, { signal: controller.signal }), t0);
+  setTimeout(() => controller.abort(), 60);
+  t.same([await hurried, await patient], ['DEADLINE_EXCEEDED@soon', 'CANCELLED@soon'], 'the request retried alone is dropped when its signal is aborted');
+  await Promise.all(busy);
+  const ranBefore = batched.stats().batching.serving_default!.batches;
+  t0 = performance.now();
+  busy = Array.from({ length: runners }, () => hog.run(n(long)));
+  const late = await Promise.all([1, 2, 3].map((k) => settle(batched.run({ x: [[k, k]] }, { runTimeoutMs: 1 }), t0)));
+  t.same(late, ['DEADLINE_EXCEEDED@soon', 'DEADLINE_EXCEEDED@soon', 'DEADLINE_EXCEEDED@soon'], 'requests whose wait ran out in the queue');
+  await Promise.all(busy);
+  t.equal(batched.stats().batching.serving_default!.batches, ranBefore, 'no batch ran for them');
+  t.equal(batched.stats().batching.serving_default!.queued, 0);
+  await batched.dispose();
+  await hog.dispose();
+});
+
 t.test('isolation process, maxConcurrentRuns Infinity: a run still queued in its host when its runTimeoutMs has passed is not started there, and the model runs on', async (t) => {
   const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: Infinity });
   const long = await slowN(model, 300);
