@@ -487,6 +487,15 @@ export class BatchQueue {
   }
 
   async #run(batch: Batch): Promise<void> {
+    // A request whose wait ran out as its batch left the queue (before its own timer took it
+    // out) is not waited for any more: it fails, and the batch runs without it (or not at all).
+    const expired = batch.tasks.filter((task) => this.#waitLeft(task) < 0);
+    if (expired.length > 0) {
+      for (const task of expired) this.#fail(task.request, this.#notStarted(task, `(batchTimeoutMicros ${this.#options.batchTimeoutMicros})`));
+      batch.tasks = batch.tasks.filter((task) => !expired.includes(task));
+      batch.rows = batch.tasks.reduce((rows, task) => rows + task.rows, 0);
+      if (batch.tasks.length === 0) return;
+    }
     const started = performance.now();
     const delays = batch.tasks.map((t) => (started - t.enqueued) / 1000);
     const size = paddedSize(this.#options.allowedBatchSizes, batch.rows);
@@ -495,14 +504,7 @@ export class BatchQueue {
     const limits = batch.tasks.map((task) => task.timeoutMs).filter((ms) => ms > 0);
     // It may wait for a run slot as long as the request with the least wait left, and is dropped
     // there when every one of its requests was aborted (each with a signal).
-    const waits = batch.tasks.map((task) => this.#waitLeft(task));
-    // Every request's wait ran out as its batch left the queue (before its own timer took it
-    // out): none is waited for any more, so the batch does not run.
-    if (waits.every((ms) => ms < 0)) {
-      for (const task of batch.tasks) this.#fail(task.request, this.#notStarted(task, `(batchTimeoutMicros ${this.#options.batchTimeoutMicros})`));
-      return;
-    }
-    const left = waits.filter((ms) => ms > 0);
+    const left = batch.tasks.map((task) => this.#waitLeft(task)).filter((ms) => ms > 0);
     const signals = batch.tasks.map((task) => task.request.signal);
     const signal = signals.every((s) => s !== undefined) ? new AllAborted(signals as RunSignal[]) : undefined;
     try {

@@ -593,16 +593,29 @@ export class Model {
     return this.#session === null;
   }
 
-  /** Runs of this model executing now (at most maxConcurrentRuns). */
+  /** Runs of this model executing now (at most maxConcurrentRuns): started, or about to (a runner thread takes them). */
   get runsExecuting(): number {
-    return this.#gated ? Math.min(this.#inFlight, this.maxConcurrentRuns) : this.#running;
+    const taken = this.#gated ? Math.min(this.#inFlight, this.maxConcurrentRuns) : this.#running;
+    return Math.max(0, taken - this.#forRunner());
   }
 
-  /** Runs waiting for their turn to execute (maxConcurrentRuns), in call order. */
+  /**
+   * Runs waiting to execute, in call order: for their turn (maxConcurrentRuns), or, in-process,
+   * for one of the addon's runner threads while every one is busy (with maxConcurrentRuns
+   * Infinity, the default with oneDNN off, that is where runs wait).
+   */
   get runsQueued(): number {
     // After dispose() no run waits any more: those that did are failing with MODEL_DISPOSED.
-    if (this.#gated) return this.#session === null ? 0 : Math.max(0, this.#inFlight - this.maxConcurrentRuns);
-    return this.#waiting.length;
+    if (this.#session === null) return this.#gated ? 0 : this.#waiting.length;
+    const turn = this.#gated ? Math.max(0, this.#inFlight - this.maxConcurrentRuns) : this.#waiting.length;
+    return turn + this.#forRunner();
+  }
+
+  // This model's runs that took their turn and wait for a runner thread (in-process; read from
+  // the addon's queue, so only when asked: stats, metrics).
+  #forRunner(): number {
+    const session = this.#session;
+    return session?.runnerQueued === undefined ? 0 : session.runnerQueued();
   }
 
   /**

@@ -141,6 +141,14 @@ class Pool {
     return false;
   }
 
+  // Jobs of `gate`'s session queued for a runner thread now (any thread; reads under the lock).
+  int QueuedFor(const Gate* gate) {
+    auto lock = Lock(mutex_);
+    int count = 0;
+    for (const Task& task : queue_) count += task.job->gate() == gate ? 1 : 0;
+    return count;
+  }
+
   // A short job left queued (Deferrable) gets a runner of its own after all, when the loop
   // stops polling for it: the runs ahead of it took longer than their plans' last runs.
   void WakeForQueued() {
@@ -502,6 +510,8 @@ void NoteThreadArena() {
 uint32_t ThreadsOnMainArena() { return g_on_main_arena.load(std::memory_order_relaxed); }
 uint64_t DeferredRuns() { return g_deferred_runs.load(std::memory_order_relaxed); }
 uint64_t RescuedRuns() { return g_rescued_runs.load(std::memory_order_relaxed); }
+
+int QueuedForRunner(const Gate* gate) { return Pool::Get().QueuedFor(gate); }
 
 bool HoldOffExit() { return Pool::Get().Hold(); }
 void ReleaseExit() { Pool::Get().Release(); }

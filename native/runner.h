@@ -219,6 +219,9 @@ class Gate {
 // slot), or the next one waiting at a gate, handed the slot of a job cancelled (`keep_slot`).
 void Requeue(Task task, bool keep_slot = false);
 
+// Jobs of `gate`'s session waiting for a runner thread now (every runner busy), not at the gate.
+int QueuedForRunner(const Gate* gate);
+
 // Main thread, as the process exits (process.exit() too): no run or deletion starts any more,
 // and this returns once those under way have ended. exit() then destroys TensorFlow's static
 // objects, which a runner still inside TensorFlow would use (a segfault, exit code 139).

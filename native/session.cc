@@ -725,6 +725,7 @@ Napi::Function Session::Define(Napi::Env env) {
                       InstanceMethod<&Session::SetRunLimit>("setRunLimit"),
                       InstanceMethod<&Session::CancelQueued>("cancelQueued"),
                       InstanceMethod<&Session::LastQueued>("lastQueued"),
+                      InstanceMethod<&Session::RunnerQueued>("runnerQueued"),
                       InstanceMethod<&Session::Close>("close")});
 }
 
@@ -1213,6 +1214,10 @@ Napi::Value Session::CancelQueued(const Napi::CallbackInfo& info) {
 
 Napi::Value Session::LastQueued(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(Addon::Of(info.Env()).completions()->LastQueued()));
+}
+
+Napi::Value Session::RunnerQueued(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), QueuedForRunner(&core_->gate()));
 }
 
 Napi::Value Session::Close(const Napi::CallbackInfo& info) {

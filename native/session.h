@@ -186,6 +186,8 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value SetRunLimit(const Napi::CallbackInfo& info);
   Napi::Value CancelQueued(const Napi::CallbackInfo& info);
   Napi::Value LastQueued(const Napi::CallbackInfo& info);
+  // runnerQueued(): this session's runs waiting for a runner thread now (QueuedForRunner).
+  Napi::Value RunnerQueued(const Napi::CallbackInfo& info);
 
   std::shared_ptr<SessionCore> core_;
   bool close_started_ = false;  // JS thread: close() started the CloseJob

@@ -458,8 +458,8 @@ for (const maxConcurrentRuns of [1, Infinity]) {
       await local.stop();
     });
     const model = local.get('slow');
-    // Waiting runs: at the model's limit (runsQueued), or counted with those executing (no limit).
-    const waiting = () => maxConcurrentRuns === 1 ? model.runsQueued : model.runsExecuting - busy;
+    // Waiting runs: at the model's limit, or for a runner thread (no limit).
+    const waiting = () => model.runsQueued;
     const n = await slowN(model, maxConcurrentRuns === 1 ? 2500 : 1500);
     const long = Array.from({ length: busy }, () => curl(['-X', 'POST', `${at}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]));
     while (model.runsExecuting < busy) await new Promise((r) => setTimeout(r, 10));

@@ -131,9 +131,13 @@ export declare class Model {
     readonly target: string;
     /** True once dispose() was called. */
     get disposed(): boolean;
-    /** Runs of this model executing now (at most maxConcurrentRuns). */
+    /** Runs of this model executing now (at most maxConcurrentRuns): started, or about to (a runner thread takes them). */
     get runsExecuting(): number;
-    /** Runs waiting for their turn to execute (maxConcurrentRuns), in call order. */
+    /**
+     * Runs waiting to execute, in call order: for their turn (maxConcurrentRuns), or, in-process,
+     * for one of the addon's runner threads while every one is busy (with maxConcurrentRuns
+     * Infinity, the default with oneDNN off, that is where runs wait).
+     */
     get runsQueued(): number;
     /**
      * A zero-filled tensor of `shape` for this model's feeds, in the memory a run reads fastest.

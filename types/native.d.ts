@@ -57,6 +57,8 @@ export interface NativeSession {
      * 0 nowhere, 1 at the run limit, 2 for a runner thread (every runner busy, or left for a busy one).
      */
     lastQueued?(): 0 | 1 | 2;
+    /** In-process sessions: this session's runs waiting for a runner thread now (every runner busy), not at the run limit. */
+    runnerQueued?(): number;
 }
 /** How a session is loaded besides TensorFlow's loader defaults (lib/loader.ts). */
 export interface NativeLoadExtra {
