@@ -266,6 +266,9 @@ interface Batch {
  */
 type Execute = (feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, signal?: RunSignal) => Promise<NativeTensors>;
 
+/** What a run dropped before it started waited for, unless it says otherwise (NotStartedError.waitedFor). */
+const RUN_SLOT = 'a run slot (maxConcurrentRuns)';
+
 /**
  * @internal DEADLINE_EXCEEDED for a run dropped while it waited for a run slot (it never started),
  * as opposed to one TensorFlow stopped.
@@ -273,7 +276,7 @@ type Execute = (feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, si
 export class NotStartedError extends TensorFlowError {
   /** What it waited for besides a batch queue: a run slot, or a runner thread (no run limit). */
   readonly waitedFor: string;
-  constructor(message: string, waitedFor = 'a run slot (maxConcurrentRuns)') {
+  constructor(message: string, waitedFor = RUN_SLOT) {
     super('DEADLINE_EXCEEDED', message);
     this.waitedFor = waitedFor;
   }
@@ -489,12 +492,15 @@ export class BatchQueue {
   async #run(batch: Batch): Promise<void> {
     // A request whose wait ran out as its batch left the queue (before its own timer took it
     // out) is not waited for any more: it fails, and the batch runs without it (or not at all).
-    const expired = batch.tasks.filter((task) => this.#waitLeft(task) < 0);
-    if (expired.length > 0) {
-      for (const task of expired) this.#fail(task.request, this.#notStarted(task, `(batchTimeoutMicros ${this.#options.batchTimeoutMicros})`));
-      batch.tasks = batch.tasks.filter((task) => !expired.includes(task));
-      batch.rows = batch.tasks.reduce((rows, task) => rows + task.rows, 0);
-      if (batch.tasks.length === 0) return;
+    const waiting: Task[] = [];
+    for (const task of batch.tasks) {
+      if (this.#waitLeft(task) >= 0) waiting.push(task);
+      else this.#fail(task.request, this.#notStarted(task, `(batchTimeoutMicros ${this.#options.batchTimeoutMicros})`));
+    }
+    if (waiting.length < batch.tasks.length) {
+      batch.tasks = waiting;
+      batch.rows = waiting.reduce((rows, task) => rows + task.rows, 0);
+      if (waiting.length === 0) return;
     }
     const started = performance.now();
     const delays = batch.tasks.map((t) => (started - t.enqueued) / 1000);
@@ -547,7 +553,7 @@ export class BatchQueue {
 
   // One task of a batch run as a run of its own (a retry), unless its wait limit has passed.
   // `waitedFor`: what the batch was dropped waiting for (NotStartedError.waitedFor), if it was.
-  async #runAlone(batch: Batch, task: Task, waitedFor = 'a run slot (maxConcurrentRuns)'): Promise<void> {
+  async #runAlone(batch: Batch, task: Task, waitedFor = RUN_SLOT): Promise<void> {
     if (task.request.signal?.aborted) {
       this.#fail(task.request, abortedRun());
       return;

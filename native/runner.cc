@@ -134,8 +134,7 @@ class Pool {
       bool front = it == queue_.begin();
       found = std::move(*it);
       queue_.erase(it);
-      queued_.fetch_sub(1, std::memory_order_relaxed);
-      if (front) deferred_since_.store(queue_.empty() ? 0 : queue_.front().deferred_at, std::memory_order_relaxed);
+      Dequeued(front);
       return true;
     }
     return false;
@@ -265,16 +264,20 @@ class Pool {
     return true;
   }
 
+  // Under mutex_: a job left the queue (`front`: the one next in line). The job waiting longest
+  // now is the next in line (a queue of deferred runs each waits only for the ones ahead of it).
+  void Dequeued(bool front) {
+    if (front) deferred_since_.store(queue_.empty() ? 0 : queue_.front().deferred_at, std::memory_order_relaxed);
+    queued_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
   // Under mutex_: takes the next task and counts its runner busy; false when none, or when the
   // process is exiting.
   bool Pop(Task& task, Sleeper& me) {
     if (stopping_ || queue_.empty()) return false;
     task = std::move(queue_.front());
     queue_.pop_front();
-    // The job waiting longest now: the next in line (a queue of deferred runs each waits only for
-    // the ones ahead of it).
-    deferred_since_.store(queue_.empty() ? 0 : queue_.front().deferred_at, std::memory_order_relaxed);
-    queued_.fetch_sub(1, std::memory_order_relaxed);
+    Dequeued(true);
     busy_.fetch_add(1, std::memory_order_relaxed);
     Started(me, task);
     return true;
