@@ -266,6 +266,15 @@ interface Batch {
  */
 type Execute = (feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, signal?: RunSignal) => Promise<NativeTensors>;
 
+/**
+ * @internal How every run dropped before it started is told (NotStartedError, a model host's
+ * NOT_STARTED): it waited `waitedMs` `where` ("for a runner thread", "in the batch queue of ..."),
+ * past its runTimeoutMs of `limitMs`.
+ */
+export function notStartedMessage(waitedMs: number, where: string, limitMs: number): string {
+  return `the run waited ${Math.round(waitedMs)} ms ${where}, past its runTimeoutMs of ${limitMs} ms, and was not started`;
+}
+
 /** What a run dropped before it started waited for, unless it says otherwise (NotStartedError.waitedFor). */
 const RUN_SLOT = 'a run slot (maxConcurrentRuns)';
 
@@ -650,8 +659,7 @@ export class BatchQueue {
 
   // DEADLINE_EXCEEDED for a request whose runTimeoutMs passed before it started; `how`: what it waited for besides the queue.
   #notStarted(task: Task, how: string): NotStartedError {
-    return new NotStartedError(`the run waited ${Math.round(performance.now() - task.enqueued)} ms in the batch queue of signature '${this.#signature}' ${how}, ` +
-      `past its runTimeoutMs of ${task.waitLimitMs} ms, and was not started`);
+    return new NotStartedError(notStartedMessage(performance.now() - task.enqueued, `in the batch queue of signature '${this.#signature}' ${how}`, task.waitLimitMs));
   }
 
   #remove(task: Task): void {

@@ -10,6 +10,7 @@
 import { Socket } from 'node:net';
 
 import { loadTensorFlow } from './library';
+import { notStartedMessage } from './batching';
 import { openSession, type OpenedSession } from './model';
 import { native, type NativeData, type NativePlan, type NativeTensors } from './native';
 import { HOST_SERVE_THREADS } from './isolation';
@@ -140,8 +141,8 @@ async function run(frame: RunFrame, alone: boolean): Promise<void> {
   if (frame.wait !== undefined && frame.wait.untilMs > 0) {
     const now = monotonicMs();
     if (now > frame.wait.untilMs) {
-      throw Object.assign(new Error(`the run waited ${Math.round(now - frame.wait.untilMs + frame.wait.limitMs)} ms for its model host, ` +
-        `past its runTimeoutMs of ${Math.round(frame.wait.limitMs)} ms, and was not started`), { code: 'NOT_STARTED' });
+      const message = notStartedMessage(now - frame.wait.untilMs + frame.wait.limitMs, 'for its model host', Math.round(frame.wait.limitMs));
+      throw Object.assign(new Error(message), { code: 'NOT_STARTED' });
     }
     waitLeft = Math.max(1, Math.ceil(frame.wait.untilMs - now));
   }

@@ -7,7 +7,7 @@ import { access, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { abortedRun, isRunSignal, type RunSignal, timerFor, watchAbort } from './abort';
-import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, NotStartedError, type ResolvedBatching, unbatchableReason } from './batching';
+import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, NotStartedError, notStartedMessage, type ResolvedBatching, unbatchableReason } from './batching';
 import { dtypeInfo, type NumericDType, type TypedArray } from './dtypes';
 import { fromNative, GpuConfigConflictError, invalidType, InvalidArgumentError, outOfRange, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
 import { loadOpLibrary, loadTensorFlow } from './library';
@@ -343,7 +343,7 @@ const RUNNER_THREAD = 'a runner thread';
 // DEADLINE_EXCEEDED for a run that no runner thread took within its runTimeoutMs (no run limit:
 // every run goes to the runners at once); the addon's own check says it in the same words.
 function notStartedByRunner(started: number, limitMs: number): NotStartedError {
-  return new NotStartedError(`the run waited ${Math.round(performance.now() - started)} ms for a runner thread, past its runTimeoutMs of ${limitMs} ms, and was not started`, RUNNER_THREAD);
+  return new NotStartedError(notStartedMessage(performance.now() - started, `for ${RUNNER_THREAD}`, limitMs), RUNNER_THREAD);
 }
 
 /** A tag-set as loadModel's `tags` option writes it. */
@@ -855,8 +855,8 @@ export class Model {
 
   // DEADLINE_EXCEEDED for a run still waiting for its turn when its runTimeoutMs passed (it never starts).
   #notStarted(started: number, ahead: number, limitMs: number): NotStartedError {
-    return new NotStartedError(`the run waited ${Math.round(performance.now() - started)} ms for its turn (maxConcurrentRuns ${this.maxConcurrentRuns}, ` +
-      `${ahead} run(s) queued ahead of it), past its runTimeoutMs of ${limitMs} ms, and was not started`);
+    return new NotStartedError(notStartedMessage(performance.now() - started,
+      `for its turn (maxConcurrentRuns ${this.maxConcurrentRuns}, ${ahead} run(s) queued ahead of it)`, limitMs));
   }
 
   // Resolves true when a finishing run hands this one its slot, false on dispose; rejects (and
