@@ -140,11 +140,16 @@ class Pool {
     return false;
   }
 
-  // Jobs of `gate`'s session queued for a runner thread now (any thread; reads under the lock).
+  // Jobs of `gate`'s session queued for a busy runner now (any thread; reads under the lock):
+  // those past the first few, which a spinning runner or one woken already takes in a moment.
   int QueuedFor(const Gate* gate) {
     auto lock = Lock(mutex_);
     int count = 0;
-    for (const Task& task : queue_) count += task.job->gate() == gate ? 1 : 0;
+    int taken = (spinning_.load(std::memory_order_acquire) ? 1 : 0) + waking_;
+    for (const Task& task : queue_) {
+      if (taken > 0) --taken;
+      else count += task.job->gate() == gate ? 1 : 0;
+    }
     return count;
   }
 
