@@ -277,6 +277,8 @@ export function notStartedMessage(waitedMs: number, where: string, limitMs: numb
 
 /** What a run dropped before it started waited for, unless it says otherwise (NotStartedError.waitedFor). */
 const RUN_SLOT = 'a run slot (maxConcurrentRuns)';
+/** @internal NotStartedError.waitedFor for a run an isolated model's host did not start (it waited there behind other runs). */
+export const MODEL_HOST = 'its model host';
 
 /**
  * @internal DEADLINE_EXCEEDED for a run dropped while it waited for a run slot (it never started),

@@ -15,7 +15,7 @@ import { openSession, type OpenedSession } from './model';
 import { native, type NativeData, type NativePlan, type NativeTensors } from './native';
 import { HOST_SERVE_THREADS } from './isolation';
 import { resolveLoadOptions } from './options';
-import { align, footprintOf, monotonicMs, readFrames, type RunWait, type SegmentRef, sendFrame, type TensorRef, viewTensor, writeTensors } from './ipc';
+import { align, footprintOf, monotonicMs, readFrames, type RunWait, type SegmentRef, sendFrame, takeRun, type TensorRef, viewTensor, writeTensors } from './ipc';
 
 interface Segment {
   buffer: ArrayBuffer;
@@ -41,13 +41,15 @@ interface RunFrame {
   segment?: SegmentRef;
 }
 
-type Frame = RunFrame | { op: 'load'; id: number; path: string; options: Record<string, unknown> } | { op: 'close'; id: number };
+type Frame = RunFrame | { op: 'load'; id: number; path: string; options: Record<string, unknown>; control?: SegmentRef } | { op: 'close'; id: number };
 
 const socket = new Socket({ fd: 3, readable: true, writable: true });
 const segments = new Map<number, Segment>();
 const plans = new Map<number, NativePlan>();
 let opened: OpenedSession | null = null;
 let inFlight = 0;
+/** The parent's control segment: a word per slot (lib/ipc.ts CONTROL_WORDS); empty without one. */
+let control = new Int32Array(0);
 
 function reply(message: Record<string, unknown>): void {
   sendFrame(socket, message);
@@ -68,8 +70,10 @@ async function load(frame: Extract<Frame, { op: 'load' }>): Promise<void> {
   if (resolved.hostMemoryLimitBytes > 0) native().setDataLimit(resolved.hostMemoryLimitBytes);
   const tensorflow = await loadTensorFlow();
   opened = await openSession(frame.path, resolved);
+  const words = frame.control ? native().shmOpen(frame.control.pid, frame.control.fd, frame.control.bytes) : undefined;
+  if (words) control = new Int32Array(words);
   // Runs of numeric tensors arrive on fd 4 and are served by native threads from here on.
-  native().serveRuns(4, opened.session, HOST_SERVE_THREADS);
+  native().serveRuns(4, opened.session, HOST_SERVE_THREADS, words);
   reply({
     op: 'loaded', id: frame.id, pid: process.pid,
     signatures: opened.signatures, defaultSignature: opened.defaultSignature, devices: opened.devices,
@@ -145,6 +149,10 @@ async function run(frame: RunFrame, alone: boolean): Promise<void> {
       throw Object.assign(new Error(message), { code: 'NOT_STARTED' });
     }
     waitLeft = Math.max(1, Math.ceil(frame.wait.untilMs - now));
+  }
+  // Its caller gave up while it waited here (the parent cancelled it): not started.
+  if (!takeRun(control, frame.slot, frame.id)) {
+    throw Object.assign(new Error('the run was cancelled while it waited for its model host, and was not started'), { code: 'CANCELLED' });
   }
   const outputs = alone && inFlight === 1 ? session.runSync(plan, feeds, timeout) : await session.run(plan, feeds, timeout, 0, waitLeft);
   reply(writeOutputs(frame, segments.get(frame.slot)!, outputs));

@@ -232,6 +232,39 @@ export interface RunWait {
 }
 
 /**
+ * Run words: a model host's parent shares a control segment with it, one int32 per slot
+ * (CONTROL_WORDS; a slot past them is not cancellable). Before a run is sent the parent sets
+ * its slot's word to runTag(id) (queued); the host takes it (takeRun: queued → RUN_STARTED)
+ * before it starts the run, and the parent cancels it (cancelRun: queued → -runTag(id)) when
+ * its caller gives up while it waits there. Both are compare-and-swaps, so exactly one of them
+ * wins: a cancelled run is never started, and a started one is never reported cancelled.
+ * native/channel.cc mirrors this for the direct path.
+ */
+export const CONTROL_WORDS = 16384;
+/** A run's word once its host took it (or before any run used the slot). */
+export const RUN_STARTED = 0;
+
+/** The queued word of run `id`: 1 … 2^31 - 2 (never RUN_STARTED, and its negation never one either). */
+export function runTag(id: number): number {
+  return (id % 0x7FFFFFFE) + 1;
+}
+
+/** Host: whether run `id` in `slot` may start (not cancelled first); see CONTROL_WORDS. */
+export function takeRun(words: Int32Array, slot: number, id: number): boolean {
+  if (slot >= words.length) return true;
+  const tag = runTag(id);
+  const seen = Atomics.compareExchange(words, slot, tag, RUN_STARTED);
+  return seen === tag || seen !== -tag;
+}
+
+/** Parent: cancels run `id` in `slot` if its host has not taken it yet; see CONTROL_WORDS. */
+export function cancelRun(words: Int32Array, slot: number, id: number): boolean {
+  if (slot >= words.length) return false;
+  const tag = runTag(id);
+  return Atomics.compareExchange(words, slot, tag, -tag) === tag;
+}
+
+/**
  * CLOCK_MONOTONIC in ms (libuv's hrtime; std::chrono::steady_clock in the addon): the same clock
  * in a model host as in its parent, unlike performance.now(), whose origin is each process's start.
  */

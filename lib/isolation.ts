@@ -15,7 +15,8 @@ import { performance } from 'node:perf_hooks';
 import { CRASHED_ADVICE, fromNative, ModelCrashedError, ModelDisposedError, TensorFlowError } from './errors';
 import { dtypeFromTf } from './dtypes';
 import type { NumericDType } from './dtypes';
-import { checkRef, copyTensor, decodeReply, DIRECT_MESSAGE_BYTES, type DirectReply, encodeRun, footprint, footprintOf, monotonicMs, NO_PLAN, ProtocolError, readFrames, refFootprint, type RunWait, type SegmentRef, sendFrame, type TensorRef, Wire, writeTensor, writeTensors } from './ipc';
+import { MODEL_HOST, NotStartedError } from './batching';
+import { cancelRun, checkRef, CONTROL_WORDS, copyTensor, decodeReply, DIRECT_MESSAGE_BYTES, type DirectReply, encodeRun, footprint, footprintOf, monotonicMs, NO_PLAN, ProtocolError, readFrames, refFootprint, runTag, type RunWait, type SegmentRef, sendFrame, type TensorRef, Wire, writeTensor, writeTensors } from './ipc';
 import type { Device } from './model';
 import { native, PACKAGE_ROOT, type NativeChannel, type NativeData, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import type { LoadOptions } from './options';
@@ -77,6 +78,8 @@ interface Pending {
   slot?: Slot;
   /** A framed run's backstop (#backstop). */
   timer?: NodeJS.Timeout;
+  /** The ticket that names it to cancelQueued() while it waits in the host (lastQueued() 3). */
+  ticket?: number;
 }
 
 const MIN_SEGMENT = 64 * 1024;
@@ -199,6 +202,8 @@ export function hostOptions(options: number | LoadOptions | undefined): Record<s
 }
 
 function remoteError(frame: { code?: string; message: string }): unknown {
+  // The host did not start the run: its caller's runTimeoutMs passed while it waited there.
+  if (frame.code === 'NOT_STARTED') return new NotStartedError(frame.message, MODEL_HOST);
   const error = Object.assign(new Error(frame.message), { code: frame.code });
   return fromNative(error);
 }
@@ -234,10 +239,19 @@ export class HostSession implements NativeSession {
   #memoryLimit = 0;
   #closing: Promise<void> | null = null;
   #exited: Promise<void>;
+  /** The control segment shared with the host: a word per slot (lib/ipc.ts CONTROL_WORDS). */
+  readonly #control: { fd: number; buffer: ArrayBuffer };
+  readonly #words: Int32Array;
+  /** Runs that wait in the host and may be cancelled there, by ticket: their message ids. */
+  #queued = new Map<number, number>();
+  /** Where the last run() waits: 0 nowhere known, 3 in the host (behind HOST_SERVE_THREADS others). */
+  #lastQueued: 0 | 3 = 0;
   pid: number;
 
-  private constructor(child: ChildProcess, channelFd: number, modelPath: string, onExit: () => void) {
+  private constructor(child: ChildProcess, channelFd: number, modelPath: string, onExit: () => void, control: { fd: number; buffer: ArrayBuffer }) {
     this.#child = child;
+    this.#control = control;
+    this.#words = new Int32Array(control.buffer);
     // Nothing the host sends may throw here: an exception in these callbacks would be
     // uncaught in this process. A malformed message fails this model, and only it.
     this.#channel = new (native().Channel)(channelFd, this.#inbox.bytes.buffer as ArrayBuffer, this.#outbox.bytes.buffer as ArrayBuffer,
@@ -295,15 +309,22 @@ export class HostSession implements NativeSession {
     // fd 3: JSON frames (control, and runs with strings); fd 4: the direct path.
     const [parentEnd, childEnd] = native().channelPair();
     let child: ChildProcess;
+    let control: { fd: number; buffer: ArrayBuffer };
     try {
-      child = spawn(process.execPath, [script], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', childEnd], env });
+      control = native().shmCreate(CONTROL_WORDS * Int32Array.BYTES_PER_ELEMENT);
+      try {
+        child = spawn(process.execPath, [script], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', childEnd], env });
+      } catch (error) {
+        native().shmRelease(control.buffer);
+        throw error;
+      }
     } catch (error) {
       native().closeDescriptor(parentEnd);
       throw error;
     } finally {
       native().closeDescriptor(childEnd);
     }
-    const session = new HostSession(child, parentEnd, exportDir, onExit);
+    const session = new HostSession(child, parentEnd, exportDir, onExit, control);
     liveHosts.add(session);
     session.#memoryLimit = typeof options === 'object' && typeof options.hostMemoryLimitBytes === 'number' ? options.hostMemoryLimitBytes : 0;
     session.#inlineOps = inlineOps;
@@ -311,7 +332,8 @@ export class HostSession implements NativeSession {
     child.unref();
     (session.#socket as Socket & { unref(): void }).unref();
     try {
-      const loaded = await session.#call({ op: 'load', path: exportDir, options: hostOptions(options) }) as HostLoaded;
+      const controlRef: SegmentRef = { pid: process.pid, fd: control.fd, bytes: control.buffer.byteLength };
+      const loaded = await session.#call({ op: 'load', path: exportDir, options: hostOptions(options), control: controlRef }) as HostLoaded;
       return { session, loaded };
     } catch (error) {
       child.ref(); // keeps the loop alive until the exit is seen
@@ -331,8 +353,10 @@ export class HostSession implements NativeSession {
 
   // waitLimitMs > 0: a run still queued in the host that long after this call is not started
   // there (code NOT_STARTED, which Model makes a NotStartedError): its caller has given up.
-  async run(plan: NativePlan, feeds: NativeTensors, timeoutMs = 0, _ticket = 0, waitLimitMs = 0): Promise<NativeTensors> {
+  // ticket ≥ 1: names the run to cancelQueued() while it waits in the host (lastQueued() 3).
+  async run(plan: NativePlan, feeds: NativeTensors, timeoutMs = 0, ticket = 0, waitLimitMs = 0): Promise<NativeTensors> {
     const hostPlan = plan as unknown as HostPlan;
+    this.#lastQueued = 0;
     if (this.#dead !== null) throw this.#crashed();
     const wait: RunWait | undefined = waitLimitMs > 0 ? { untilMs: monotonicMs() + waitLimitMs, limitMs: waitLimitMs } : undefined;
     // Room for every feed, though shared ones take none on the direct path: a run that goes
@@ -345,9 +369,9 @@ export class HostSession implements NativeSession {
     let direct = false;
     try {
       // A run with a timeout goes framed: the direct path's binary message has no room for it.
-      if (numeric && hostPlan.direct !== 'no' && timeoutMs <= 0) reply = await this.#runDirect(hostPlan, slot, feeds, wait);
+      if (numeric && hostPlan.direct !== 'no' && timeoutMs <= 0) reply = await this.#runDirect(hostPlan, slot, feeds, wait, ticket);
       direct = reply !== null;
-      reply ??= await this.#runFramed(hostPlan, slot, writeTensors(slot.buffer, 0, feeds), need, timeoutMs, wait);
+      reply ??= await this.#runFramed(hostPlan, slot, writeTensors(slot.buffer, 0, feeds), need, timeoutMs, wait, ticket);
     } catch (error) {
       if (this.#dead === null) {
         // The host refused the run and lives. It may have failed before mapping the segment
@@ -394,7 +418,7 @@ export class HostSession implements NativeSession {
   // found the plan's outputs are strings): it then goes as a JSON frame.
   // Feeds in a shared feed segment (allocShared) are sent as their place in it; the rest are
   // copied into the slot.
-  async #runDirect(plan: HostPlan, slot: Slot, flat: NativeTensors, wait: RunWait | undefined): Promise<RunReply | null> {
+  async #runDirect(plan: HostPlan, slot: Slot, flat: NativeTensors, wait: RunWait | undefined, ticket: number): Promise<RunReply | null> {
     const feeds: TensorRef[] = [];
     const shared: { id: number; ref: SegmentRef }[] = [];
     let used = 0;
@@ -419,11 +443,15 @@ export class HostSession implements NativeSession {
       names: plan.direct === 'yes' ? undefined : { inputs: plan.inputs, outputs: plan.outputs },
     });
     const started = performance.now();
-    if (length === 0 || !this.#channel.send(length, this.#inlineOps ? plan.lastMicros : 0)) return null;
+    if (length === 0) return null;
+    this.#tag(slot, id);
+    if (!this.#channel.send(length, this.#inlineOps ? plan.lastMicros : 0)) return null;
     slot.announcedDirect = true;
     this.#sharedReleased.splice(0, released.length);
     for (const segment of shared) this.#sharedAnnounced.add(segment.id);
-    const reply = await this.#expect(id, slot) as DirectReply;
+    const replied = this.#expect(id, slot);
+    this.#sent(id, slot, ticket);
+    const reply = await replied as DirectReply;
     plan.lastMicros = Math.max(1, Math.round((performance.now() - started) * 1000));
     if (reply.op === 'fallback') {
       plan.direct = 'no';
@@ -464,7 +492,7 @@ export class HostSession implements NativeSession {
     }
   }
 
-  #runFramed(plan: HostPlan, slot: Slot, feeds: TensorRef[], used: number, timeoutMs: number, wait: RunWait | undefined): Promise<RunReply> {
+  #runFramed(plan: HostPlan, slot: Slot, feeds: TensorRef[], used: number, timeoutMs: number, wait: RunWait | undefined, ticket: number): Promise<RunReply> {
     const message: Record<string, unknown> = { op: 'run', slot: slot.index, plan: plan.id, feeds, used };
     if (timeoutMs > 0) message.timeoutMs = timeoutMs;
     if (wait !== undefined) message.wait = wait;
@@ -475,7 +503,7 @@ export class HostSession implements NativeSession {
     }
     if (!slot.announced) message.segment = slot.ref!;
     slot.announced = true;
-    return this.#call(message, slot, timeoutMs) as Promise<RunReply>;
+    return this.#call(message, slot, timeoutMs, ticket) as Promise<RunReply>;
   }
 
   runSync(): NativeTensors {
@@ -581,14 +609,70 @@ export class HostSession implements NativeSession {
   // `timeoutMs`: the run's runTimeoutMs, which the host enforces; this side gives up
   // HOST_GRACE_MS after it (a host that is stopped, or inside an op that TensorFlow cannot
   // interrupt, answers nothing meanwhile).
-  #call(message: Record<string, unknown>, slot?: Slot, timeoutMs = 0): Promise<unknown> {
+  // `slot`: a run's (its word in the control segment is set); `ticket` as run()'s.
+  #call(message: Record<string, unknown>, slot?: Slot, timeoutMs = 0, ticket = 0): Promise<unknown> {
     if (this.#dead !== null) return Promise.reject(this.#crashed());
     const id = this.#nextId++;
     message.id = id;
+    if (slot) this.#tag(slot, id);
     sendFrame(this.#socket, message);
     const reply = this.#expect(id, slot);
+    if (slot) this.#sent(id, slot, ticket);
     if (timeoutMs > 0 && slot) this.#backstop(id, slot, timeoutMs);
     return reply;
+  }
+
+  // Run `id` is about to go to the host in `slot`: queued there until the host takes it.
+  #tag(slot: Slot, id: number): void {
+    if (slot.index < CONTROL_WORDS) Atomics.store(this.#words, slot.index, runTag(id));
+  }
+
+  // Run `id` went to the host: it waits there when HOST_SERVE_THREADS runs or more were in the
+  // host before it (lastQueued() 3). Runs that start at once are not watched: a timer and a
+  // listener per run cost a fifth of a tiny model's calls/s in-process at 64 in flight.
+  #sent(id: number, slot: Slot, ticket: number): void {
+    if (slot.index >= CONTROL_WORDS || this.#pending.size + this.#late.size <= HOST_SERVE_THREADS) return;
+    this.#lastQueued = 3;
+    if (ticket > 0) {
+      this.#queued.set(ticket, id);
+      this.#pending.get(id)!.ticket = ticket;
+    }
+  }
+
+  /** Where the last run() waits: 3 in the host, behind as many runs as it has serving threads; else 0. */
+  lastQueued(): 0 | 3 {
+    return this.#lastQueued;
+  }
+
+  /**
+   * Takes a run that waits in the host out, if the host has not taken it yet (lib/ipc.ts
+   * cancelRun): it rejects now and is never started there; its slot stays out of use until the
+   * host's answer comes. False once the host took it (it runs to its end) or it ended.
+   */
+  cancelQueued(ticket: number): boolean {
+    const id = this.#queued.get(ticket);
+    if (id === undefined || this.#dead !== null) return false;
+    const pending = this.#pending.get(id);
+    if (pending?.slot === undefined || !cancelRun(this.#words, pending.slot.index, id)) return false;
+    this.#giveUp(id, pending, pending.slot, new TensorFlowError('CANCELLED', 'the run was cancelled while it waited for its model host, and was not started'));
+    return true;
+  }
+
+  /**
+   * Runs sent to the host that wait there: not taken yet, past those its idle serving threads are
+   * about to take (a run sent a moment ago to an idle host is not waiting). Read only when asked.
+   */
+  runnerQueued(): number {
+    if (this.#dead !== null) return 0;
+    let untaken = 0;
+    let taken = 0;
+    for (const [id, pending] of this.#pending) {
+      const index = pending.slot?.index ?? CONTROL_WORDS;
+      if (index >= CONTROL_WORDS) continue;
+      if (Atomics.load(this.#words, index) === runTag(id)) untaken++;
+      else taken++;
+    }
+    return Math.max(0, untaken - Math.max(0, HOST_SERVE_THREADS - taken));
   }
 
   // The reply to `id`, from either path; the child keeps the loop alive while one is due.
@@ -606,16 +690,24 @@ export class HostSession implements NativeSession {
     const timer = setTimeout(() => {
       const pending = this.#pending.get(id);
       if (pending === undefined || this.#dead !== null) return;
-      this.#pending.delete(id);
-      if (this.#pending.size === 0 && this.#closing === null) this.#child.unref();
-      slot.abandoned = true;
-      this.#late.set(id, slot);
-      pending.reject(new TensorFlowError('DEADLINE_EXCEEDED', `the host process of ${this.#modelPath} (pid ${this.pid}) did not answer within ` +
+      this.#giveUp(id, pending, slot, new TensorFlowError('DEADLINE_EXCEEDED', `the host process of ${this.#modelPath} (pid ${this.pid}) did not answer within ` +
         `${HOST_GRACE_MS} ms past this run's runTimeoutMs of ${timeoutMs} ms (it is stopped, or busy inside an op that TensorFlow cannot ` +
         'interrupt); the run may still be executing there. The model takes further runs; dispose({ killAfterMs }) ends a host that never answers'));
     }, timeoutMs + HOST_GRACE_MS);
     timer.unref();
     this.#pending.get(id)!.timer = timer;
+  }
+
+  // Rejects run `id` before its host answers (given up on, or cancelled while it waited there):
+  // its slot, which the host may still write, is not used again until the late answer comes.
+  #giveUp(id: number, pending: Pending, slot: Slot, error: unknown): void {
+    this.#pending.delete(id);
+    clearTimeout(pending.timer);
+    if (pending.ticket !== undefined) this.#queued.delete(pending.ticket);
+    if (this.#pending.size === 0 && this.#closing === null) this.#child.unref();
+    slot.abandoned = true;
+    this.#late.set(id, slot);
+    pending.reject(error);
   }
 
   // The host broke the protocol: it cannot be trusted with another run. It is killed, and
@@ -636,6 +728,7 @@ export class HostSession implements NativeSession {
     }
     this.#pending.delete(frame.id);
     clearTimeout(pending.timer);
+    if (pending.ticket !== undefined) this.#queued.delete(pending.ticket);
     if (this.#pending.size === 0 && this.#closing === null) this.#child.unref();
     if (frame.op === 'error') pending.reject(remoteError(frame as { code?: string; message: string }));
     else if ((frame.op === 'done' && Array.isArray((frame as { outputs?: unknown }).outputs)) || frame.op === 'fallback' || frame.op === 'loaded' || frame.op === 'closed') pending.resolve(frame);
@@ -667,7 +760,10 @@ export class HostSession implements NativeSession {
     this.#dead = this.#closing ? `${this.#modelPath} was disposed` : reason;
     const inFlight = [...this.#pending.values()];
     this.#pending.clear();
+    this.#queued.clear();
     this.#channel.close();
+    // Only this thread reads it (cancelQueued and runnerQueued check #dead first).
+    native().shmRelease(this.#control.buffer);
     for (const slot of this.#free) this.#releaseSegment(slot);
     this.#free = [];
     for (const slot of this.#late.values()) this.#releaseSegment(slot);

@@ -7,7 +7,7 @@ import { access, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { abortedRun, isRunSignal, type RunSignal, timerFor, watchAbort } from './abort';
-import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, NotStartedError, notStartedMessage, type ResolvedBatching, unbatchableReason } from './batching';
+import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, MODEL_HOST, NotStartedError, notStartedMessage, type ResolvedBatching, unbatchableReason } from './batching';
 import { dtypeInfo, type NumericDType, type TypedArray } from './dtypes';
 import { fromNative, GpuConfigConflictError, invalidType, InvalidArgumentError, outOfRange, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
 import { loadOpLibrary, loadTensorFlow } from './library';
@@ -326,6 +326,7 @@ function disposeOptions(options: { killAfterMs?: number } | undefined): number |
 
 function runError(error: unknown): unknown {
   // The addon's own word for a run that no runner thread started within its wait limit.
+  if (error instanceof NotStartedError) return error; // a model host's (lib/isolation.ts)
   if (error instanceof Error && (error as Error & { code?: unknown }).code === 'NOT_STARTED') return new NotStartedError(error.message, RUNNER_THREAD);
   const converted = fromNative(error);
   const match = converted instanceof Error && MISSING_VARIABLE.exec(converted.message);
@@ -340,10 +341,11 @@ function runError(error: unknown): unknown {
 // NotStartedError.waitedFor for a run that waited for a runner thread (no run limit).
 const RUNNER_THREAD = 'a runner thread';
 
-// DEADLINE_EXCEEDED for a run that no runner thread took within its runTimeoutMs (no run limit:
-// every run goes to the runners at once); the addon's own check says it in the same words.
-function notStartedByRunner(started: number, limitMs: number): NotStartedError {
-  return new NotStartedError(notStartedMessage(performance.now() - started, `for ${RUNNER_THREAD}`, limitMs), RUNNER_THREAD);
+// DEADLINE_EXCEEDED for a run that no runner thread (no run limit: every run goes to the runners
+// at once), or no serving thread of its model host, took within its runTimeoutMs; the addon's and
+// the host's own checks say it in the same words.
+function notStartedIn(waitedFor: string, started: number, limitMs: number): NotStartedError {
+  return new NotStartedError(notStartedMessage(performance.now() - started, `for ${waitedFor}`, limitMs), waitedFor);
 }
 
 /** A tag-set as loadModel's `tags` option writes it. */
@@ -602,7 +604,8 @@ export class Model {
   /**
    * Runs waiting to execute, in call order: for their turn (maxConcurrentRuns), or, in-process,
    * for one of the addon's runner threads while every one is busy (with maxConcurrentRuns
-   * Infinity, the default with oneDNN off, that is where runs wait).
+   * Infinity, the default with oneDNN off, that is where runs wait), or, isolated, in the model's
+   * host, not yet taken by one of its serving threads.
    */
   get runsQueued(): number {
     // After dispose() no run waits any more: those that did are failing with MODEL_DISPOSED.
@@ -612,7 +615,7 @@ export class Model {
   }
 
   // This model's runs that took their turn and wait for a runner thread (in-process; read from
-  // the addon's queue, so only when asked: stats, metrics).
+  // the addon's queue, so only when asked: stats, metrics), or in its host (isolated).
   #forRunner(): number {
     const session = this.#session;
     return session?.runnerQueued === undefined ? 0 : session.runnerQueued();
@@ -828,7 +831,8 @@ export class Model {
     };
     if (waitLimitMs > 0) {
       // Said as where it waited when it was handed over.
-      timer = timerFor(() => dropWith(() => where === 1 ? this.#notStarted(started, Math.max(0, ahead), waitLimitMs) : notStartedByRunner(started, waitLimitMs)), waitLimitMs);
+      timer = timerFor(() => dropWith(() => where === 1 ? this.#notStarted(started, Math.max(0, ahead), waitLimitMs)
+        : where === 3 ? notStartedIn(MODEL_HOST, started, waitLimitMs) : notStartedIn(RUNNER_THREAD, started, waitLimitMs)), waitLimitMs);
     }
     if (signal !== undefined) {
       try {

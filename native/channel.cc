@@ -39,6 +39,10 @@ enum ReplyStatus : uint32_t { kDone = 0, kFailed = 1, kFallback = 2 };
 enum ReplyFlags : uint32_t { kMoved = 1 };
 
 constexpr size_t kAlignment = 64;  // lib/ipc.ts ALIGNMENT
+// A run's word in the control segment (lib/ipc.ts runTag, takeRun): RunTag(id) while it is
+// queued for the host, -RunTag(id) once the parent cancelled it, kRunStarted once taken here.
+constexpr int32_t kRunStarted = 0;
+int32_t RunTag(uint32_t id) { return static_cast<int32_t>(id % 0x7FFFFFFEu) + 1; }
 // How long the host's reading thread polls its socket before it blocks.
 constexpr auto kServeSpin = std::chrono::microseconds(50);
 constexpr double kMaxExact = 9007199254740991.0;
@@ -178,7 +182,9 @@ void WriteTensor(Writer& out, TF_Tensor* tensor, size_t at) {
 // one thread, and runs that arrive together still run concurrently.
 class RunServer {
  public:
-  RunServer(int fd, std::shared_ptr<SessionCore> core) : fd_(fd), core_(std::move(core)) {}
+  // `control`: the parent's run words (lib/ipc.ts takeRun), `words` of them; null for none.
+  RunServer(int fd, std::shared_ptr<SessionCore> core, int32_t* control, size_t words)
+      : fd_(fd), core_(std::move(core)), control_(control), control_words_(words) {}
 
   void Start(int threads) {
     for (int i = 0; i < threads; ++i) {
@@ -235,7 +241,7 @@ class RunServer {
     try {
       id = in.Get<uint32_t>();
       reply.Put<uint32_t>(id);
-      Run(in, reply);
+      Run(id, in, reply);
     } catch (const Refused& refused) {
       FailureReply(reply, id, refused.failure);
     } catch (const std::exception& error) {
@@ -252,7 +258,18 @@ class RunServer {
     reply.String(failure.message.substr(0, kMaxMessageText));
   }
 
-  void Run(Reader& in, Writer& reply) {
+  // Whether run `id` in `slot` may start: its word (lib/ipc.ts takeRun) goes from queued to
+  // started, unless the parent cancelled it first (its caller gave up while it waited here).
+  // A slot past the words, or a word the parent did not set for this run: not cancellable.
+  bool Take(uint32_t slot, uint32_t id) {
+    if (control_ == nullptr || slot >= control_words_) return true;
+    int32_t queued = RunTag(id);
+    int32_t seen = queued;
+    if (__atomic_compare_exchange_n(control_ + slot, &seen, kRunStarted, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return true;
+    return seen != -queued;
+  }
+
+  void Run(uint32_t id, Reader& in, Writer& reply) {
     uint32_t plan_id = in.Get<uint32_t>();
     uint32_t slot = in.Get<uint32_t>();
     uint32_t flags = in.Get<uint32_t>();
@@ -298,6 +315,7 @@ class RunServer {
                                   " ms, and was not started");
       }
     }
+    if (!Take(slot, id)) Refuse("CANCELLED", "the run was cancelled while it waited for its model host, and was not started");
     std::shared_ptr<RunPlan> plan = PlanFor(plan_id, flags, in);
     if (!plan) {
       reply.Put<uint32_t>(kFallback);
@@ -497,6 +515,8 @@ class RunServer {
 
   const int fd_;
   const std::shared_ptr<SessionCore> core_;
+  int32_t* const control_;
+  const size_t control_words_;
   std::mutex reader_;
   std::mutex mutex_;  // segments_, shared_ and plans_; a slot's segment is used by one run at a time
   std::unordered_map<uint32_t, std::shared_ptr<Segment>> segments_;
@@ -543,8 +563,18 @@ Napi::Value ServeRuns(const Napi::CallbackInfo& info) {
   std::shared_ptr<SessionCore> core = Session::CoreOf(info[1]);
   int threads = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
   if (threads < 1 || threads > 64) throw MakeTypeError(env, "serveRuns needs 1 to 64 threads");
+  // The parent's control segment: mapped for as long as the host lives, as the server.
+  int32_t* control = nullptr;
+  size_t words = 0;
+  if (info.Length() > 3 && !info[3].IsUndefined()) {
+    if (!info[3].IsArrayBuffer()) throw MakeTypeError(env, "serveRuns' control must be a shared segment's ArrayBuffer");
+    Napi::ArrayBuffer buffer = info[3].As<Napi::ArrayBuffer>();
+    if (RetainSegmentMapping(env, buffer) == nullptr) throw MakeTypeError(env, "serveRuns' control must be a shared segment's ArrayBuffer");
+    control = static_cast<int32_t*>(buffer.Data());
+    words = buffer.ByteLength() / sizeof(int32_t);
+  }
   // Lives as long as the host process: its threads may be blocked in recv() at exit.
-  (new RunServer(fd, std::move(core)))->Start(threads);
+  (new RunServer(fd, std::move(core), control, words))->Start(threads);
   return env.Undefined();
 }
 

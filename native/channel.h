@@ -44,8 +44,11 @@ Napi::Value ChannelPair(const Napi::CallbackInfo& info);
 // a descriptor fs did not open).
 Napi::Value CloseDescriptor(const Napi::CallbackInfo& info);
 
-// serveRuns(fd, session, threads): starts the host's serving threads on `fd` for the
-// session and returns. They end when the parent closes its end.
+// serveRuns(fd, session, threads, control?): starts the host's serving threads on `fd` for
+// the session and returns. They end when the parent closes its end. `control`: the parent's
+// control segment (shmOpen), one int32 word per slot: a run starts only if it turns its
+// slot's word from queued to started before the parent turns it to cancelled (lib/ipc.ts
+// takeRun); otherwise it is answered CANCELLED, not started.
 Napi::Value ServeRuns(const Napi::CallbackInfo& info);
 
 // The parent's end: new Channel(fd, inbox, outbox, onMessage). send(length, expected)

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import t from 'tap';
 
 import { type BatchEvent, loadModel, Tensor } from '../lib/index';
-import { HOST_GRACE_MS } from '../lib/isolation';
+import { HOST_GRACE_MS, HOST_SERVE_THREADS } from '../lib/isolation';
 import { fixture, slowN, toTensor } from './helpers';
 
 const SLOW = fixture('slow').dir;
@@ -428,22 +428,59 @@ t.test('a run waiting for a runner thread is dropped at its limit or signal howe
   await hog.dispose();
 });
 
-t.test('isolation process, maxConcurrentRuns Infinity: a run still queued in its host when its runTimeoutMs has passed is not started there, and the model runs on', async (t) => {
+t.test('isolation process, maxConcurrentRuns Infinity: a run still queued in its host is dropped at its runTimeoutMs, or at once when its signal is aborted, is never started there, and the model runs on', async (t) => {
   const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: Infinity });
   const long = await slowN(model, 300);
+  const threads = HOST_SERVE_THREADS;
   const t0 = performance.now();
-  const runs = Array.from({ length: 12 }, () => model.run(n(long), { runTimeoutMs: 100 }));
-  const results = await Promise.allSettled(runs);
+  const runs = Array.from({ length: threads * 3 }, () => model.run(n(long), { runTimeoutMs: 100 }));
+  const timed = runs.map((run) => run.then(
+    () => ({ ok: true as const, at: performance.now() - t0 }),
+    (reason: unknown) => ({ ok: false as const, reason, at: performance.now() - t0 })));
+  // Give the host's serving threads a moment to take theirs: the rest wait in the host, and are
+  // counted as queued (the host has not taken them), not as executing.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.ok(model.runsExecuting + model.runsQueued === threads * 3 && model.runsQueued >= threads * 2,
+    `every run went to the host at once; those its serving threads have not taken are queued (${model.runsExecuting} executing, ${model.runsQueued} queued)`);
+  const results = await Promise.all(timed);
   const took = performance.now() - t0;
-  const ran = results.filter((r) => r.status === 'fulfilled').length;
-  const dropped = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-  t.ok(ran >= 1 && dropped.length >= 1, `${ran} ran, ${dropped.length} were dropped`);
+  const ran = results.filter((r) => r.ok);
+  const dropped = results.filter((r) => !r.ok);
+  t.ok(ran.length >= 1 && ran.length <= threads, `${ran.length} ran (at most one per serving thread: ${threads}), ${dropped.length} were dropped`);
   for (const r of dropped) {
-    t.match(r.reason, { code: 'DEADLINE_EXCEEDED', message: /^the run waited \d+ ms for (its model host|a runner thread), past its runTimeoutMs of 100 ms, and was not started$/ });
+    t.match(r.reason, { code: 'DEADLINE_EXCEEDED', waitedFor: 'its model host', message: /^the run waited \d+ ms for its model host, past its runTimeoutMs of 100 ms, and was not started$/ });
   }
-  t.ok(took < 12 * 300 * 0.75, `the dropped runs did not execute (${took.toFixed(0)} ms for 12 runs of ~300 ms)`);
+  const firstEnd = Math.min(...ran.map((r) => r.at));
+  t.ok(dropped.every((r) => r.at < firstEnd), `dropped at their limit (by ${Math.max(...dropped.map((r) => r.at)).toFixed(0)} ms), not when the host reached them (${firstEnd.toFixed(0)} ms)`);
+  t.ok(took < threads * 3 * 300 * 0.75, `the dropped runs did not execute (${took.toFixed(0)} ms for ${threads * 3} runs of ~300 ms)`);
   t.same([model.runsExecuting, model.runsQueued], [0, 0], 'nothing left behind');
   t.ok((await model.run(n(3), { runTimeoutMs: 100 })).y, 'a run that finds the host free runs');
+
+  // RunOptions.signal: a client gone while its run waits in the host. It rejects when aborted and
+  // never runs there: the host is free again once the runs ahead of it end. What `threads` long
+  // runs side by side take on this machine, to tell that from twice as many:
+  const tb = performance.now();
+  await Promise.all(Array.from({ length: threads }, () => model.run(n(long))));
+  const side = performance.now() - tb;
+  const t1 = performance.now();
+  const busy = Array.from({ length: threads }, () => model.run(n(long)));
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  const controller = new AbortController();
+  const waiting = Array.from({ length: threads }, () => model.run(n(long), { signal: controller.signal }));
+  const kept = model.run(n(3), { signal: new AbortController().signal, runTimeoutMs: 60_000 });
+  t.equal(model.runsQueued, threads + 1, 'the aborted-to-be runs and the kept one wait in the host');
+  setTimeout(() => controller.abort(), 30);
+  for (const run of waiting) await t.rejects(run, { code: 'CANCELLED', message: 'the run was aborted (RunOptions.signal) before it started' });
+  const abortedAfter = performance.now() - t1;
+  t.ok(abortedAfter < 250, `rejected when aborted (${abortedAfter.toFixed(0)} ms), not when the host reached them (~300 ms runs ahead)`);
+  t.equal(model.runsQueued, 1, 'they left the host\'s queue; the kept run waits');
+  t.ok((await kept).y, 'a run whose signal was not aborted waits and runs');
+  await Promise.all(busy);
+  const keptAfter = performance.now() - t1;
+  t.ok(keptAfter < side * 1.5, `the cancelled runs never ran: all done in ${keptAfter.toFixed(0)} ms (${threads} long runs side by side take ${side.toFixed(0)} ms; twice as many would take about twice that)`);
+  t.equal(getEventListeners(controller.signal, 'abort').length, 0, 'no listener left behind');
+  t.same([model.runsExecuting, model.runsQueued], [0, 0], 'nothing left behind');
+  t.ok((await Promise.all(Array.from({ length: threads * 2 }, () => model.run(n(3))))).every((r) => r.y), 'the slots of cancelled runs serve again');
   await model.dispose();
 });
 

@@ -99,6 +99,24 @@ export interface RunWait {
     limitMs: number;
 }
 /**
+ * Run words: a model host's parent shares a control segment with it, one int32 per slot
+ * (CONTROL_WORDS; a slot past them is not cancellable). Before a run is sent the parent sets
+ * its slot's word to runTag(id) (queued); the host takes it (takeRun: queued → RUN_STARTED)
+ * before it starts the run, and the parent cancels it (cancelRun: queued → -runTag(id)) when
+ * its caller gives up while it waits there. Both are compare-and-swaps, so exactly one of them
+ * wins: a cancelled run is never started, and a started one is never reported cancelled.
+ * native/channel.cc mirrors this for the direct path.
+ */
+export declare const CONTROL_WORDS = 16384;
+/** A run's word once its host took it (or before any run used the slot). */
+export declare const RUN_STARTED = 0;
+/** The queued word of run `id`: 1 … 2^31 - 2 (never RUN_STARTED, and its negation never one either). */
+export declare function runTag(id: number): number;
+/** Host: whether run `id` in `slot` may start (not cancelled first); see CONTROL_WORDS. */
+export declare function takeRun(words: Int32Array, slot: number, id: number): boolean;
+/** Parent: cancels run `id` in `slot` if its host has not taken it yet; see CONTROL_WORDS. */
+export declare function cancelRun(words: Int32Array, slot: number, id: number): boolean;
+/**
  * CLOCK_MONOTONIC in ms (libuv's hrtime; std::chrono::steady_clock in the addon): the same clock
  * in a model host as in its parent, unlike performance.now(), whose origin is each process's start.
  */

@@ -67,7 +67,7 @@ export declare class HostSession implements NativeSession {
         loaded: HostLoaded;
     }>;
     plan(inputs: string[], outputs: string[]): NativePlan;
-    run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number, _ticket?: number, waitLimitMs?: number): Promise<NativeTensors>;
+    run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number, ticket?: number, waitLimitMs?: number): Promise<NativeTensors>;
     runSync(): NativeTensors;
     /**
      * Ends the host once its in-flight runs finished; resolves when it has exited. With
@@ -75,4 +75,17 @@ export declare class HostSession implements NativeSession {
      * runs reject with MODEL_DISPOSED.
      */
     close(killAfterMs?: number): Promise<void>;
+    /** Where the last run() waits: 3 in the host, behind as many runs as it has serving threads; else 0. */
+    lastQueued(): 0 | 3;
+    /**
+     * Takes a run that waits in the host out, if the host has not taken it yet (lib/ipc.ts
+     * cancelRun): it rejects now and is never started there; its slot stays out of use until the
+     * host's answer comes. False once the host took it (it runs to its end) or it ended.
+     */
+    cancelQueued(ticket: number): boolean;
+    /**
+     * Runs sent to the host that wait there: not taken yet, past those its idle serving threads are
+     * about to take (a run sent a moment ago to an idle host is not waiting). Read only when asked.
+     */
+    runnerQueued(): number;
 }

@@ -136,7 +136,8 @@ export declare class Model {
     /**
      * Runs waiting to execute, in call order: for their turn (maxConcurrentRuns), or, in-process,
      * for one of the addon's runner threads while every one is busy (with maxConcurrentRuns
-     * Infinity, the default with oneDNN off, that is where runs wait).
+     * Infinity, the default with oneDNN off, that is where runs wait), or, isolated, in the model's
+     * host, not yet taken by one of its serving threads.
      */
     get runsQueued(): number;
     /**

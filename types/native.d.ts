@@ -48,16 +48,20 @@ export interface NativeSession {
      */
     setRunLimit?(limit: number): void;
     /**
-     * Takes a run() still waiting at the run limit, or (no limit) for a runner thread, out (it
-     * rejects with CANCELLED): true; false once it started.
+     * Takes a run() still waiting at the run limit, or (no limit) for a runner thread, or in its
+     * model host (isolation 'process'), out (it rejects with CANCELLED): true; false once it started.
      */
     cancelQueued?(ticket: number): boolean;
     /**
-     * In-process sessions: where the last run() of this thread waits, rather than starting now:
-     * 0 nowhere, 1 at the run limit, 2 for a runner thread (every runner busy, or left for a busy one).
+     * Where the last run() of this thread waits, rather than starting now: 0 nowhere, 1 at the run
+     * limit, 2 for a runner thread (every runner busy, or left for a busy one), 3 in its model host
+     * (isolation 'process': behind as many runs as the host has serving threads).
      */
-    lastQueued?(): 0 | 1 | 2;
-    /** In-process sessions: this session's runs waiting for a runner thread now (every runner busy), not at the run limit. */
+    lastQueued?(): 0 | 1 | 2 | 3;
+    /**
+     * This session's runs waiting for a runner thread now (every runner busy), not at the run
+     * limit; for a model host, its runs sent and not yet taken by one of its serving threads.
+     */
     runnerQueued?(): number;
 }
 /** How a session is loaded besides TensorFlow's loader defaults (lib/loader.ts). */
@@ -239,7 +243,8 @@ export interface Binding {
     /** The soft RLIMIT_NOFILE. */
     openFileLimit(): number;
     /** In a host: native threads that serve direct-path runs on `fd` for `session` (native/channel.h). */
-    serveRuns(fd: number, session: NativeSession, threads: number): void;
+    /** `control`: the parent's control segment (lib/ipc.ts CONTROL_WORDS), mapped with shmOpen. */
+    serveRuns(fd: number, session: NativeSession, threads: number, control?: ArrayBuffer): void;
     /** The parent's end of a direct path: onMessage(length) gets each message, copied into inbox. */
     Channel: new (fd: number, inbox: ArrayBuffer, outbox: ArrayBuffer, onMessage: (length: number) => void) => NativeChannel;
     /** SIGKILL this process when its parent dies; false when the parent is already gone. */
