@@ -597,8 +597,13 @@ export class Model {
 
   /** Runs of this model executing now (at most maxConcurrentRuns): started, or about to (a runner thread takes them). */
   get runsExecuting(): number {
+    return this.#executing(this.#forRunner());
+  }
+
+  // runsExecuting, given #forRunner() (stats() reads it once for both).
+  #executing(forRunner: number): number {
     const taken = this.#gated ? Math.min(this.#inFlight, this.maxConcurrentRuns) : this.#running;
-    return Math.max(0, taken - this.#forRunner());
+    return Math.max(0, taken - forRunner);
   }
 
   /**
@@ -608,10 +613,15 @@ export class Model {
    * host, not yet taken by one of its serving threads.
    */
   get runsQueued(): number {
+    return this.#queued(this.#forRunner());
+  }
+
+  // runsQueued, given #forRunner().
+  #queued(forRunner: number): number {
     // After dispose() no run waits any more: those that did are failing with MODEL_DISPOSED.
     if (this.#session === null) return this.#gated ? 0 : this.#waiting.length;
     const turn = this.#gated ? Math.max(0, this.#inFlight - this.maxConcurrentRuns) : this.#waiting.length;
-    return turn + this.#forRunner();
+    return turn + forRunner;
   }
 
   // This model's runs that took their turn and wait for a runner thread (in-process; read from
@@ -909,7 +919,9 @@ export class Model {
   stats(): ModelStats {
     const batching: Record<string, BatchingStats> = {};
     for (const [name, stats] of this.#batchStats) batching[name] = { ...stats, batchSizes: { ...stats.batchSizes } };
-    return { runsExecuting: this.runsExecuting, runsQueued: this.runsQueued, batching };
+    // The runner queue (or the host's words) read once for both counts.
+    const forRunner = this.#forRunner();
+    return { runsExecuting: this.#executing(forRunner), runsQueued: this.#queued(forRunner), batching };
   }
 
   /**

@@ -108,6 +108,7 @@ class Pool {
       auto lock = Lock(mutex_);
       bool defer = task.short_plan && Deferrable();
       if (defer) task.deferred_at = NowNanos();
+      Counted(task, +1);
       queue_.push_back(std::move(task));
       queued_.fetch_add(1, std::memory_order_release);
       if (defer) {
@@ -132,6 +133,7 @@ class Pool {
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
       if (it->job->ticket != ticket || it->job->gate() != gate) continue;
       bool front = it == queue_.begin();
+      Counted(*it, -1);
       found = std::move(*it);
       queue_.erase(it);
       Dequeued(front);
@@ -276,13 +278,52 @@ class Pool {
     queued_.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  // Under mutex_: takes the next task and counts its runner busy; false when none, or when the
-  // process is exiting.
+  // The session a task's job counts for (Gate::pool_executing, pool_queued); jobs of no session
+  // (no gate) count together.
+  Gate* GroupOf(const Task& task) {
+    Gate* gate = task.job->gate();
+    return gate != nullptr ? gate : &ungated_;
+  }
+
+  // Under mutex_: a task joins (+1) or leaves (-1) the queue.
+  void Counted(const Task& task, int delta) {
+    Gate* group = GroupOf(task);
+    if (group->pool_queued == 0) ++queued_groups_;
+    group->pool_queued += delta;
+    if (group->pool_queued == 0) --queued_groups_;
+  }
+
+  // Under mutex_: which queued task a free runner takes. The first in line, unless another
+  // session with a job queued has fewer jobs executing: then that session's first. So one
+  // model's backlog (maxConcurrentRuns Infinity: every run goes to the runners at once) does
+  // not keep another model's runs waiting until all of it has executed; a model's own runs keep
+  // their call order, and no runner stays idle while a job is queued.
+  std::deque<Task>::iterator Pick() {
+    auto front = queue_.begin();
+    if (queued_groups_ < 2) return front;
+    int fewest = GroupOf(*front)->pool_executing;
+    auto pick = front;
+    for (auto it = std::next(front); fewest > 0 && it != queue_.end(); ++it) {
+      int executing = GroupOf(*it)->pool_executing;
+      if (executing < fewest) {
+        fewest = executing;
+        pick = it;
+      }
+    }
+    return pick;
+  }
+
+  // Under mutex_: takes the next task (Pick) and counts its runner busy; false when none, or
+  // when the process is exiting.
   bool Pop(Task& task, Sleeper& me) {
     if (stopping_ || queue_.empty()) return false;
-    task = std::move(queue_.front());
-    queue_.pop_front();
-    Dequeued(true);
+    auto pick = Pick();
+    bool front = pick == queue_.begin();
+    Counted(*pick, -1);
+    task = std::move(*pick);
+    queue_.erase(pick);
+    Dequeued(front);
+    ++GroupOf(task)->pool_executing;
     busy_.fetch_add(1, std::memory_order_relaxed);
     Started(me, task);
     return true;
@@ -354,8 +395,13 @@ class Pool {
         bool stop = more && stopping_.load(std::memory_order_acquire);
         {
           auto lock = Lock(mutex_);
-          if (more && !stop) Started(me, next);
-          else Ended(me);
+          if (more && !stop) {
+            Started(me, next);
+          } else {
+            Ended(me);
+            // Before Finish(): the job may hold the last reference to its session and gate.
+            --GroupOf(task)->pool_executing;
+          }
         }
         if (!more || stop) busy_.fetch_sub(1, std::memory_order_relaxed);
         // The spinner for the caller's next run is chosen before the caller learns of this one:
@@ -385,6 +431,8 @@ class Pool {
   std::vector<Sleeper*> sleepers_;  // the last to fall asleep at the back
   std::vector<Sleeper*> runners_;   // every runner
   int waking_ = 0;                  // runners woken that have not taken a job yet
+  Gate ungated_;                    // counts jobs of no session (Pick)
+  int queued_groups_ = 0;           // sessions (and ungated_) with a job queued
   std::atomic<int64_t> deferred_since_{0};  // deferred_at of the job next in line (0: none)
   const int cores_ = UsableCores();
   std::atomic<int> queued_{0};

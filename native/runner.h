@@ -208,6 +208,12 @@ class Gate {
   // Any thread, when the session closes: lifts the limit and hands back every waiting task.
   std::vector<Task> Open();
 
+  // The runner pool's count of this session's jobs, under the pool's lock (not this gate's):
+  // executing on a runner (a chain of gated jobs counts once), and queued for one. The pool
+  // hands a free runner to the session with the fewest executing (runner.cc, Pool::Pick).
+  int pool_executing = 0;
+  int pool_queued = 0;
+
  private:
   std::mutex mutex_;
   uint32_t limit_ = 0;

@@ -340,3 +340,31 @@ t.test("the addon's threads start with the addon, before TensorFlow's, and alloc
   t.equal(runnerThreads('0'), '1', 'UV_THREADPOOL_SIZE=0: 1 runner, as libuv has 1 thread');
   t.equal(runnerThreads('abc'), '1', 'UV_THREADPOOL_SIZE=abc: 1 runner');
 });
+
+t.test('a free runner thread goes to the model with the fewest runs executing: one model\'s backlog (maxConcurrentRuns Infinity) does not hold another model\'s run until all of it has executed', async (t) => {
+  const runners = Number(process.env.UV_THREADPOOL_SIZE || 4);
+  const SLOW = fixture('slow').dir;
+  const n = (k: number) => ({ n: new Tensor('int32', new Int32Array([k]), []) });
+  const hog = await loadModel(SLOW, { maxConcurrentRuns: Infinity });
+  const other = await loadModel(SLOW, { maxConcurrentRuns: Infinity });
+  const long = await slowN(hog, 300);
+  await other.run(n(1));
+  const t0 = performance.now();
+  // Three waves of the hog's runs: every runner busy, and two runs per runner queued behind.
+  const backlog = Array.from({ length: runners * 3 }, () => hog.run(n(long)).then(() => performance.now() - t0));
+  await new Promise((resolve) => setTimeout(resolve, 50)); // the first wave has started
+  t.equal(hog.runsQueued, runners * 2, 'the hog\'s backlog waits for runners');
+  const mine = other.run(n(1)).then(() => performance.now() - t0);
+  const ended = (await Promise.all(backlog)).sort((a, b) => a - b);
+  const at = await mine;
+  // In call order it would have waited for both queued waves; given the first runner that frees
+  // up (the hog has every other one), it ends before the second wave does.
+  t.ok(at < ended[runners]!, `the other model's run ended at ${at.toFixed(0)} ms, before the hog's second wave (first of it ${ended[runners]!.toFixed(0)} ms, last ${ended[ended.length - 1]!.toFixed(0)} ms)`);
+  t.same([hog.runsExecuting, hog.runsQueued, other.runsExecuting, other.runsQueued], [0, 0, 0, 0], 'nothing left behind');
+  // One model alone keeps its call order: a short run queued behind its own long ones waits for them.
+  const alone = Array.from({ length: runners }, () => hog.run(n(long)).then(() => performance.now() - t0));
+  const behind = hog.run(n(1)).then(() => performance.now() - t0);
+  const firstLong = Math.min(...await Promise.all(alone));
+  t.ok(await behind >= firstLong - 5, 'a model\'s own runs start in call order');
+  await Promise.all([hog.dispose(), other.dispose()]);
+});

@@ -369,6 +369,9 @@ t.test('maxConcurrentRuns Infinity: a run that no runner thread has started with
   await model.dispose();
 });
 
+// Runs just handed to the runner threads have been taken by them (they wake in well under this).
+const everyRunnerTaken = () => new Promise((resolve) => setTimeout(resolve, 40));
+
 t.test('a run waiting for a runner thread is dropped at its limit or signal however it came to wait: left for a busy runner (its plan ran short last time), past its model\'s own limit, or behind another model\'s runs', async (t) => {
   const runners = Number(process.env.UV_THREADPOOL_SIZE || 4);
   const settle = (run: Promise<unknown>, t0: number) => run.then(() => 'executed', (e: { code?: string }) => `${e.code}@${performance.now() - t0 < 300 ? 'soon' : 'late'}`);
@@ -384,6 +387,9 @@ t.test('a run waiting for a runner thread is dropped at its limit or signal howe
     for (let i = 0; i < 20; i++) await waiter.run(n(1)); // short runs: the plan's next runs may be left for a busy runner
     const t0 = performance.now();
     const busy = Array.from({ length: runners }, () => hog.run(n(long)));
+    // Another model's runs wait only once the hog's have taken every runner: a free runner goes to
+    // the model with the fewest runs executing, not to the next run in line.
+    if (waiter !== hog) await everyRunnerTaken();
     const controller = new AbortController();
     const waiting = [
       settle(waiter.run(n(long), { runTimeoutMs: 30 }), t0), settle(waiter.run(n(long), { runTimeoutMs: 30 }), t0),
@@ -405,6 +411,7 @@ t.test('a run waiting for a runner thread is dropped at its limit or signal howe
   const batched = await loadModel(BATCHING, { maxConcurrentRuns: Infinity, batching: { maxBatchSize: 8, batchTimeoutMicros: 1000 } });
   let t0 = performance.now();
   let busy = Array.from({ length: runners }, () => hog.run(n(long)));
+  await everyRunnerTaken();
   const controller = new AbortController();
   const hurried = settle(batched.run({ x: [[1, 2]] }, { runTimeoutMs: 5 }), t0);
   const patient = settle(batched.run({ x: [[3, 4]] }, { signal: controller.signal }), t0);
@@ -418,6 +425,7 @@ t.test('a run waiting for a runner thread is dropped at its limit or signal howe
   const unlisten = batched.onBatch((event) => { if (!event.retried) ran.push(event); });
   t0 = performance.now();
   busy = Array.from({ length: runners }, () => hog.run(n(long)));
+  await everyRunnerTaken();
   const late = await Promise.all([1, 2, 3].map((k) => settle(batched.run({ x: [[k, k]] }, { runTimeoutMs: 1 }), t0)));
   t.same(late, ['DEADLINE_EXCEEDED@soon', 'DEADLINE_EXCEEDED@soon', 'DEADLINE_EXCEEDED@soon'], 'requests whose wait ran out in the queue');
   await Promise.all(busy);
