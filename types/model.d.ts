@@ -33,9 +33,8 @@ export interface RunOptions {
      * with DEADLINE_EXCEEDED and the session stays usable. Default: the model's runTimeoutMs
      * (LoadOptions); 0: none. The time a run waits for its turn (maxConcurrentRuns, a batch) does
      * not count toward TensorFlow's limit, but a run still waiting for its turn (maxConcurrentRuns;
-     * in-process with maxConcurrentRuns Infinity, for a runner thread; isolated, in its host, which
-     * says so when it reaches the run) when the limit has passed is dropped with DEADLINE_EXCEEDED
-     * without starting, whether or not
+     * in-process with maxConcurrentRuns Infinity, for a runner thread; isolated, in its host) when
+     * the limit has passed is dropped with DEADLINE_EXCEEDED without starting, whether or not
      * the model has an inter-op pool (a limit past 2^31 - 1 ms, the longest timer Node keeps, waits
      * that long: about 24.8 days). A batch runs with the shortest limit of its requests; if that stops it, its
      * requests run again one by one, each with its own. Enforced only when the model has an
@@ -46,8 +45,8 @@ export interface RunOptions {
     /**
      * An AbortSignal (or an object that behaves as one: RunSignal). Aborting it drops the run if
      * it has not started: a run waiting for its turn (maxConcurrentRuns; in-process with
-     * maxConcurrentRuns Infinity, for a runner thread) or in the batch queue leaves it and rejects
-     * with CANCELLED, so a caller
+     * maxConcurrentRuns Infinity, for a runner thread; isolated, in its host) or in the batch queue
+     * leaves it and rejects with CANCELLED, so a caller
      * that has given up (a server's client that went away) does not hold up the runs behind it.
      * A run that has started goes on to its end (TensorFlow cannot stop a graph run that it has
      * begun; runTimeoutMs bounds one) and resolves or rejects as usual. Already aborted: CANCELLED
