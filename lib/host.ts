@@ -50,6 +50,28 @@ let opened: OpenedSession | null = null;
 let inFlight = 0;
 /** The parent's control segment: a word per slot (lib/ipc.ts CONTROL_WORDS); empty without one. */
 let control = new Int32Array(0);
+/**
+ * Framed runs executing, at most HOST_SERVE_THREADS (the runner threads' count); the others wait
+ * here, in order, and are taken (takeRun) only when their turn comes: until then the parent can
+ * cancel them (its caller gave up), as it can runs waiting for the direct path's threads.
+ */
+let framedRunning = 0;
+const framedWaiting: (() => void)[] = [];
+
+function framedTurn(): Promise<void> | undefined {
+  if (framedRunning < HOST_SERVE_THREADS) {
+    framedRunning++;
+    return undefined;
+  }
+  return new Promise<void>((resolve) => framedWaiting.push(resolve));
+}
+
+// A framed run ended: its turn goes to the next waiting one.
+function framedDone(): void {
+  const next = framedWaiting.shift();
+  if (next) next();
+  else framedRunning--;
+}
 
 function reply(message: Record<string, unknown>): void {
   sendFrame(socket, message);
@@ -139,23 +161,46 @@ async function run(frame: RunFrame, alone: boolean): Promise<void> {
   const feeds: NativeTensors = [];
   for (const ref of frame.feeds) feeds.push(ref.dtype, ref.shape, ownCopy(viewTensor(segment.buffer, ref)));
   const timeout = frame.timeoutMs ?? 0;
+  const waiting = framedTurn();
+  if (waiting) await waiting;
+  try {
+    await runInTurn(frame, plan, feeds, timeout, alone);
+  } finally {
+    framedDone();
+  }
+}
+
+async function runInTurn(frame: RunFrame, plan: NativePlan, feeds: NativeTensors, timeout: number, alone: boolean): Promise<void> {
+  const session = opened!.session;
   // A run still queued when its caller's limit has passed is not started (as native/channel.cc
   // does for the direct path); one that goes to a runner thread may wait there what is left.
   let waitLeft = 0;
   if (frame.wait !== undefined && frame.wait.untilMs > 0) {
     const now = monotonicMs();
-    if (now > frame.wait.untilMs) {
-      const message = notStartedMessage(now - frame.wait.untilMs + frame.wait.limitMs, 'for its model host', Math.round(frame.wait.limitMs));
-      throw Object.assign(new Error(message), { code: 'NOT_STARTED' });
-    }
+    if (now > frame.wait.untilMs) throw notStartedHere(frame.wait);
     waitLeft = Math.max(1, Math.ceil(frame.wait.untilMs - now));
   }
   // Its caller gave up while it waited here (the parent cancelled it): not started.
   if (!takeRun(control, frame.slot, frame.id)) {
     throw Object.assign(new Error('the run was cancelled while it waited for its model host, and was not started'), { code: 'CANCELLED' });
   }
-  const outputs = alone && inFlight === 1 ? session.runSync(plan, feeds, timeout) : await session.run(plan, feeds, timeout, 0, waitLeft);
+  let outputs: NativeTensors;
+  try {
+    outputs = alone && inFlight === 1 ? session.runSync(plan, feeds, timeout) : await session.run(plan, feeds, timeout, 0, waitLeft);
+  } catch (error) {
+    // Not started by a runner thread here within what was left of its wait: said as the wait in
+    // this host that it was, against the caller's own limit.
+    if ((error as { code?: unknown }).code === 'NOT_STARTED' && frame.wait !== undefined) throw notStartedHere(frame.wait);
+    throw error;
+  }
   reply(writeOutputs(frame, segments.get(frame.slot)!, outputs));
+}
+
+// NOT_STARTED for a run whose caller's limit passed while it waited in this host (the parent
+// makes it a NotStartedError).
+function notStartedHere(wait: RunWait): Error {
+  const message = notStartedMessage(monotonicMs() - wait.untilMs + wait.limitMs, 'for its model host', Math.round(wait.limitMs));
+  return Object.assign(new Error(message), { code: 'NOT_STARTED' });
 }
 
 // A numeric feed in memory of its own (aligned, so TensorFlow borrows it): the slot it came in

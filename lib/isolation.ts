@@ -246,6 +246,13 @@ export class HostSession implements NativeSession {
   #queued = new Map<number, number>();
   /** Where the last run() waits: 0 nowhere known, 3 in the host (behind HOST_SERVE_THREADS others). */
   #lastQueued: 0 | 3 = 0;
+  /**
+   * Direct-path messages waiting for room in the socket (full: some hundred runs wait in the host
+   * already), in the order they were made: each reply lets the next ones go. They count as sent
+   * (their runs wait in the host, and are cancelled the same way); a run that went framed instead
+   * would be taken by the host's JS at once, and could no longer be cancelled.
+   */
+  #backlog: { bytes: Uint8Array; expected: number }[] = [];
   pid: number;
 
   private constructor(child: ChildProcess, channelFd: number, modelPath: string, onExit: () => void, control: { fd: number; buffer: ArrayBuffer }) {
@@ -258,6 +265,8 @@ export class HostSession implements NativeSession {
       (length) => {
         try {
           this.#receive(decodeReply(this.#inbox, length));
+          // A reply made room in the socket: messages waiting for it go now.
+          if (this.#backlog.length > 0) this.#flush();
         } catch (error) {
           this.#broken(error);
         }
@@ -445,7 +454,7 @@ export class HostSession implements NativeSession {
     const started = performance.now();
     if (length === 0) return null;
     this.#tag(slot, id);
-    if (!this.#channel.send(length, this.#inlineOps ? plan.lastMicros : 0)) return null;
+    if (!this.#sendDirect(length, this.#inlineOps ? plan.lastMicros : 0)) return null;
     slot.announcedDirect = true;
     this.#sharedReleased.splice(0, released.length);
     for (const segment of shared) this.#sharedAnnounced.add(segment.id);
@@ -476,19 +485,35 @@ export class HostSession implements NativeSession {
     if (this.#sharedReleased.length === 1) setImmediate(() => this.#sendReleases());
   }
 
-  // Tells the host which shared feed segments to unmap, in messages of MAX_RELEASES; when the
-  // socket is full, tries again shortly (a run that goes meanwhile carries them too).
+  // Tells the host which shared feed segments to unmap, in messages of MAX_RELEASES.
   #sendReleases(): void {
     while (this.#dead === null && this.#sharedReleased.length > 0) {
       const message = this.#nextId++;
       const released = this.#sharedReleased.slice(0, MAX_RELEASES);
       const length = encodeRun(this.#outbox, { id: message, plan: NO_PLAN, slot: 0, used: 0, feeds: [], released });
-      if (!this.#channel.send(length, 0)) {
-        setTimeout(() => this.#sendReleases(), 1).unref();
-        return;
-      }
+      if (!this.#sendDirect(length, 0)) return;
       this.#sharedReleased.splice(0, released.length);
       this.#expect(message).catch(() => { /* the host died: its mappings went with it */ });
+    }
+  }
+
+  // Sends the first `length` bytes of the outbox on the direct path, or, while the socket is full
+  // (or messages already wait for room), keeps a copy to send in order as replies make room
+  // (#flush). False only when the host is gone.
+  #sendDirect(length: number, expected: number): boolean {
+    if (this.#dead !== null) return false;
+    if (this.#backlog.length === 0 && this.#channel.send(length, expected)) return true;
+    this.#backlog.push({ bytes: this.#outbox.bytes.slice(0, length), expected });
+    return true;
+  }
+
+  // Sends the messages that waited for room, in order, until the socket is full again.
+  #flush(): void {
+    while (this.#backlog.length > 0 && this.#dead === null) {
+      const next = this.#backlog[0]!;
+      this.#outbox.bytes.set(next.bytes);
+      if (!this.#channel.send(next.bytes.length, next.expected)) return;
+      this.#backlog.shift();
     }
   }
 
@@ -761,6 +786,7 @@ export class HostSession implements NativeSession {
     const inFlight = [...this.#pending.values()];
     this.#pending.clear();
     this.#queued.clear();
+    this.#backlog = [];
     this.#channel.close();
     // Only this thread reads it (cancelQueued and runnerQueued check #dead first).
     native().shmRelease(this.#control.buffer);

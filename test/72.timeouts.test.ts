@@ -2,7 +2,7 @@
 // limit fails with DEADLINE_EXCEEDED long before it would have ended, and the session runs on; in
 // this process, in a host process, through runSync, and for a batch (retried one by one). And a
 // memory limit for a host process (hostMemoryLimitBytes).
-import { getEventListeners } from 'node:events';
+import { getEventListeners, setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
 import t from 'tap';
 
@@ -490,6 +490,36 @@ t.test('isolation process, maxConcurrentRuns Infinity: a run still queued in its
   t.same([model.runsExecuting, model.runsQueued], [0, 0], 'nothing left behind');
   t.ok((await Promise.all(Array.from({ length: threads * 2 }, () => model.run(n(3))))).every((r) => r.y), 'the slots of cancelled runs serve again');
   await model.dispose();
+});
+
+t.test('isolation process, maxConcurrentRuns Infinity: more runs than the host\'s socket holds, or runs that go as JSON frames, still wait where they can be cancelled', async (t) => {
+  const threads = HOST_SERVE_THREADS;
+  // 600 runs: past what the direct path's socket holds (about 280 such messages), the rest wait
+  // in this process, in order, and are cancelled there. interOpThreads 0 with a runTimeoutMs:
+  // every run goes as a JSON frame, and waits in the host's JS for one of its threads.
+  for (const [name, options, count, runOptions] of [
+    ['direct path, socket full', {}, 600, {}],
+    ['JSON frames', { interOpThreads: 0 }, 40, { runTimeoutMs: 60_000 }],
+  ] as const) {
+    const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: Infinity, ...options });
+    const long = await slowN(model, 150);
+    const controller = new AbortController();
+    setMaxListeners(0, controller.signal);
+    const t0 = performance.now();
+    const runs = Array.from({ length: count }, () => model.run(n(long), { ...runOptions, signal: controller.signal }).then(() => 'ran', (e: { code?: string }) => e.code));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    t.ok(model.runsQueued >= count - 2 * threads, `${name}: ${model.runsQueued} of ${count} wait (${model.runsExecuting} executing)`);
+    controller.abort();
+    const results = await Promise.all(runs);
+    const took = performance.now() - t0;
+    const ran = results.filter((r) => r === 'ran').length;
+    t.ok(ran <= 2 * threads, `${name}: ${ran} ran, the ones taken before the abort`);
+    t.equal(results.filter((r) => r === 'CANCELLED').length, count - ran, `${name}: the others were cancelled`);
+    t.ok(took < 4000, `${name}: done in ${took.toFixed(0)} ms (${count} runs of ~150 ms would take ${(count * 150 / 2 / 1000).toFixed(0)} s on 2 cores)`);
+    t.same([model.runsExecuting, model.runsQueued], [0, 0], `${name}: nothing left behind`);
+    t.ok((await Promise.all(Array.from({ length: 2 * threads }, () => model.run(n(3), runOptions)))).every((r) => r.y), `${name}: the model runs on`);
+    await model.dispose();
+  }
 });
 
 t.test('a runTimeoutMs past what setTimeout keeps (2^31 - 1 ms) does not give up a waiting run at once (Node fires such a timer after 1 ms)', async (t) => {

@@ -145,7 +145,7 @@ export class ServerMetrics {
     });
     new Gauge({
       name: 'tfslice_runs_queued',
-      help: "Runs waiting to execute: for their turn (a model's maxConcurrentRuns) or for a runner thread (every one busy); requests in a batch queue are in tfslice_batch_queued_requests",
+      help: "Runs waiting to execute: for their turn (a model's maxConcurrentRuns), for a runner thread (every one busy), or in an isolated model's host (not yet taken by it); requests in a batch queue are in tfslice_batch_queued_requests",
       labelNames: ['model', 'version'],
       registers: [registry],
       collect() {
