@@ -499,20 +499,24 @@ export class HostSession implements NativeSession {
 
   // Sends the first `length` bytes of the outbox on the direct path, or, while the socket is full
   // (or messages already wait for room), keeps a copy to send in order as replies make room
-  // (#flush). False only when the host is gone.
+  // (#flush). False when the host is gone or the socket refused the message (it goes framed).
   #sendDirect(length: number, expected: number): boolean {
     if (this.#dead !== null) return false;
-    if (this.#backlog.length === 0 && this.#channel.send(length, expected)) return true;
+    if (this.#backlog.length === 0) {
+      const sent = this.#channel.send(length, expected);
+      if (sent !== 0) return sent === 1;
+    }
     this.#backlog.push({ bytes: this.#outbox.bytes.slice(0, length), expected });
     return true;
   }
 
-  // Sends the messages that waited for room, in order, until the socket is full again.
+  // Sends the messages that waited for room, in order, until the socket is full again (or gone:
+  // the host's exit then fails their runs, #fail).
   #flush(): void {
     while (this.#backlog.length > 0 && this.#dead === null) {
       const next = this.#backlog[0]!;
       this.#outbox.bytes.set(next.bytes);
-      if (!this.#channel.send(next.bytes.length, next.expected)) return;
+      if (this.#channel.send(next.bytes.length, next.expected) !== 1) return;
       this.#backlog.shift();
     }
   }

@@ -89,10 +89,11 @@ export interface NativeLoadExtra {
 /** The parent's end of a host's direct path (native/channel.h). */
 export interface NativeChannel {
   /**
-   * Sends outbox[0, length) without blocking; false when the socket is full or gone. A lone
-   * request whose kind was last answered within `expectedMicros` has the loop poll for the reply.
+   * Sends outbox[0, length) without blocking: 1 sent, 0 the socket is full (try again once a
+   * reply came), -1 it is gone or refused the message. A lone request whose kind was last
+   * answered within `expectedMicros` has the loop poll for the reply.
    */
-  send(length: number, expectedMicros: number): boolean;
+  send(length: number, expectedMicros: number): 1 | 0 | -1;
   ref(): void;
   unref(): void;
   close(): void;

@@ -37,6 +37,8 @@ constexpr uint32_t kInSlot = 0;
 constexpr uint32_t kNoPlan = 0;
 enum ReplyStatus : uint32_t { kDone = 0, kFailed = 1, kFallback = 2 };
 enum ReplyFlags : uint32_t { kMoved = 1 };
+// Channel::Send's answer (lib/native.ts NativeChannel.send).
+enum SendResult : int { kSendFailed = -1, kSendFull = 0, kSent = 1 };
 
 constexpr size_t kAlignment = 64;  // lib/ipc.ts ALIGNMENT
 // A run's word in the control segment (lib/ipc.ts runTag, takeRun): RunTag(id) while it is
@@ -669,14 +671,15 @@ Napi::Value Channel::Send(const Napi::CallbackInfo& info) {
     throw MakeTypeError(env, "send(length) needs a length within the outbox");
   }
   double expected = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
-  if (poll_ == nullptr) return Napi::Boolean::New(env, false);
+  if (poll_ == nullptr) return Napi::Number::New(env, kSendFailed);
   ssize_t sent;
   do {
     sent = send(fd_, outbox.Data(), static_cast<size_t>(length), MSG_DONTWAIT | MSG_NOSIGNAL);
   } while (sent < 0 && errno == EINTR);
-  if (sent != static_cast<ssize_t>(length)) return Napi::Boolean::New(env, false);
+  if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Napi::Number::New(env, kSendFull);
+  if (sent != static_cast<ssize_t>(length)) return Napi::Number::New(env, kSendFailed);
   if (awaiting_++ == 0 && expected >= 1 && expected < 4294967295.0) poller_->Begin(static_cast<uint32_t>(expected));
-  return Napi::Boolean::New(env, true);
+  return Napi::Number::New(env, kSent);
 }
 
 Napi::Value Channel::RefHandle(const Napi::CallbackInfo& info) {

@@ -52,8 +52,8 @@ Napi::Value CloseDescriptor(const Napi::CallbackInfo& info);
 Napi::Value ServeRuns(const Napi::CallbackInfo& info);
 
 // The parent's end: new Channel(fd, inbox, outbox, onMessage). send(length, expected)
-// sends the first `length` bytes of outbox without blocking (false when the socket is
-// full or gone); when it is the only request awaiting a reply and the last reply to such
+// sends the first `length` bytes of outbox without blocking: 1 sent, 0 the socket is full,
+// -1 it is gone or refused the message; when it is the only request awaiting a reply and the last reply to such
 // a request took `expected` microseconds or less, the event loop polls for the reply
 // (native/runner.h, LoopPoller). Each message received is copied into inbox and
 // onMessage(length) called on the JS thread. ref()/unref() as for any handle; close()
