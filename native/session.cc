@@ -213,7 +213,14 @@ class LoadWorker : public PromiseWorker {
   Napi::Value MetaGraphBuffer(Napi::Env env) {
     if (meta_graph_.empty()) return Napi::Buffer<char>::New(env, 0);
     auto* owned = new std::string(std::move(meta_graph_));
-    return Napi::Buffer<char>::New(env, owned->data(), owned->size(), [](Napi::Env, char*, std::string* bytes) { delete bytes; }, owned);
+    bool finalizer_owns = false;
+    try {
+      return NewExternal(env, owned->data(), owned->size(), [](napi_env, void*, void* bytes) { delete static_cast<std::string*>(bytes); },
+                         owned, true, &finalizer_owns);
+    } catch (...) {
+      if (!finalizer_owns) delete owned;
+      throw;
+    }
   }
 
   std::string dir_;
@@ -847,8 +854,8 @@ class CopyJob : public Job {
     }
     Napi::Array buffers = Napi::Array::New(env, pieces_.size());
     for (size_t i = 0; i < pieces_.size(); ++i) {
-      buffers.Set(static_cast<uint32_t>(i), AdoptMalloced(env, pieces_[i].copy, pieces_[i].bytes));
-      pieces_[i].copy = nullptr;  // the buffer's now
+      // The buffer's now, even if adopting it throws.
+      buffers.Set(static_cast<uint32_t>(i), AdoptMalloced(env, std::exchange(pieces_[i].copy, nullptr), pieces_[i].bytes));
     }
     deferred_.Resolve(buffers);
   }

@@ -79,8 +79,8 @@ struct OutputOwner {
   void Release();
   // Releases and deletes `owner` once no runner work reads its memory (ReleaseWhenUnpinned).
   static void ReleaseUnpinned(OutputOwner* owner);
-  // The buffer's finalizer: ReleaseUnpinned.
-  static void Finalize(Napi::Env env, void* data, OutputOwner* owner);
+  // The buffer's finalizer (NewExternal): ReleaseUnpinned.
+  static void Finalize(napi_env env, void* data, void* owner);
 };
 
 // Marks ArrayBuffers over TensorFlow's memory, so a wrap is only ever read as an
@@ -931,18 +931,44 @@ void OutputOwner::ReleaseUnpinned(OutputOwner* owner) {
   }, owner);
 }
 
-void OutputOwner::Finalize(Napi::Env /*env*/, void* /*data*/, OutputOwner* owner) { ReleaseUnpinned(owner); }
+void OutputOwner::Finalize(napi_env /*env*/, void* /*data*/, void* owner) { ReleaseUnpinned(static_cast<OutputOwner*>(owner)); }
+
+Napi::Value NewExternal(Napi::Env env, void* data, size_t bytes, napi_finalize finalize, void* hint, bool as_buffer,
+                        bool* finalizer_owns) {
+  *finalizer_owns = false;
+  // The same entry checks as the external buffer's (an environment that runs no JS fails both),
+  // on a buffer that owns nothing.
+  void* unused = nullptr;
+  napi_value probe = nullptr;
+  NAPI_THROW_IF_FAILED(env, napi_create_arraybuffer(env, 0, &unused, &probe), Napi::Value());
+  *finalizer_owns = true;
+  napi_value value = nullptr;
+  napi_status status = as_buffer ? napi_create_external_buffer(env, bytes, data, finalize, hint, &value)
+                                 : napi_create_external_arraybuffer(env, data, bytes, finalize, hint, &value);
+  NAPI_THROW_IF_FAILED(env, status, Napi::Value());
+  return Napi::Value(env, value);
+}
 
 Napi::ArrayBuffer AdoptMalloced(Napi::Env env, void* memory, size_t bytes) {
   // V8 counts an external buffer's bytes itself, as for OutputToJs' buffers. Wrapped as an
   // output's, so that dispose() (ReleaseOutput) frees it at once.
-  auto owner = std::make_unique<OutputOwner>();
+  auto* owner = new OutputOwner();
   owner->memory = memory;
   owner->bytes = bytes;
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, memory, bytes, OutputOwner::Finalize, owner.get());
-  OutputOwner* held = owner.release();  // the finalizer's now
+  bool finalizer_owns = false;
+  Napi::ArrayBuffer buffer;
+  try {
+    buffer = NewExternal(env, memory, bytes, OutputOwner::Finalize, owner, false, &finalizer_owns).As<Napi::ArrayBuffer>();
+  } catch (...) {
+    if (!finalizer_owns) {
+      owner->Release();
+      delete owner;
+    }
+    throw;
+  }
+  // From here the finalizer frees it, whatever fails.
   NAPI_THROW_IF_FAILED(env, napi_type_tag_object(env, buffer, &kOutputTag), buffer);
-  NAPI_THROW_IF_FAILED(env, napi_wrap(env, buffer, held, nullptr, nullptr, nullptr), buffer);
+  NAPI_THROW_IF_FAILED(env, napi_wrap(env, buffer, owner, nullptr, nullptr, nullptr), buffer);
   return buffer;
 }
 
@@ -1189,11 +1215,9 @@ void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array
     size_t count = prepared->count;
     double largest = static_cast<double>(std::max(total, (count + 1) * sizeof(double)));
     if (largest > kMaxBufferBytes) throw MakeError(env, PastBufferLimit("an output", largest));
-    // Each buffer the collector's once made (on failure New has freed only its hint).
-    Napi::ArrayBuffer bytes = AdoptMalloced(env, prepared->bytes, total);
-    prepared->bytes = nullptr;
-    Napi::ArrayBuffer offsets = AdoptMalloced(env, prepared->offsets, (count + 1) * sizeof(double));
-    prepared->offsets = nullptr;
+    // AdoptMalloced takes each, even when it throws.
+    Napi::ArrayBuffer bytes = AdoptMalloced(env, std::exchange(prepared->bytes, nullptr), total);
+    Napi::ArrayBuffer offsets = AdoptMalloced(env, std::exchange(prepared->offsets, nullptr), (count + 1) * sizeof(double));
     Napi::Object packed = Napi::Object::New(env);
     packed.Set("bytes", Napi::Uint8Array::New(env, total, bytes, 0));
     packed.Set("offsets", Napi::Float64Array::New(env, count + 1, offsets, 0));
@@ -1234,12 +1258,18 @@ void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array
   Napi::ArrayBuffer buffer;
   if (movable != nullptr) {
     // TensorFlow's buffer, freed by the collector or, earlier, by ReleaseOutput().
-    auto owner = std::make_unique<OutputOwner>();
-    buffer = Napi::ArrayBuffer::New(
-        env, tf().TF_TensorData(tensor.get()), bytes,
-        OutputOwner::Finalize, owner.get());
-    OutputOwner* held = owner.release();  // the finalizer's now
-    held->tensor = tensor.release();
+    auto* held = new OutputOwner();
+    held->tensor = tensor.get();
+    bool finalizer_owns = false;
+    try {
+      buffer = NewExternal(env, tf().TF_TensorData(tensor.get()), bytes, OutputOwner::Finalize, held, false, &finalizer_owns)
+                   .As<Napi::ArrayBuffer>();
+    } catch (...) {
+      if (finalizer_owns) (void)tensor.release();  // held (and the tensor) are the finalizer's
+      else delete held;                           // and the tensor is freed with `tensor`
+      throw;
+    }
+    (void)tensor.release();  // the finalizer's now
     // V8 counts an external buffer's bytes as external memory itself (its ArrayBuffer
     // sweeper), and frees one nobody disposes in a scavenge. Reporting them once more
     // (AdjustExternalMemory) doubled the count: every 48 MiB output then forced a full
@@ -1293,7 +1323,15 @@ Napi::ArrayBuffer NewAlignedArrayBuffer(Napi::Env env, size_t bytes) {
   void* memory = std::aligned_alloc(CopyAlignment(), rounded);
   if (memory == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", "cannot allocate " + std::to_string(bytes) + " bytes");
   std::memset(memory, 0, rounded);
-  return Napi::ArrayBuffer::New(env, memory, bytes, [](Napi::Env, void* p) { ReleaseWhenUnpinned(p, std::free, p); });
+  bool finalizer_owns = false;
+  try {
+    return NewExternal(env, memory, bytes, [](napi_env, void* p, void*) { ReleaseWhenUnpinned(p, std::free, p); }, nullptr, false,
+                       &finalizer_owns)
+        .As<Napi::ArrayBuffer>();
+  } catch (...) {
+    if (!finalizer_owns) std::free(memory);
+    throw;
+  }
 }
 
 void FreeStrings(void* data, size_t len, void* /*arg*/) {
