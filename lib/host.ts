@@ -43,6 +43,12 @@ interface RunFrame {
 
 type Frame = RunFrame | { op: 'load'; id: number; path: string; options: Record<string, unknown>; control?: SegmentRef } | { op: 'close'; id: number };
 
+/** Slots whose segments the parent let go of (lib/isolation.ts KEPT_FREE_SLOTS): no reply. */
+interface DropFrame {
+  op: 'drop';
+  slots: number[];
+}
+
 const socket = new Socket({ fd: 3, readable: true, writable: true });
 const segments = new Map<number, Segment>();
 const plans = new Map<number, NativePlan>();
@@ -213,6 +219,19 @@ function ownCopy(data: NativeData): NativeData {
   return new (data.constructor as new (buffer: ArrayBuffer) => typeof data)(buffer);
 }
 
+// Forgets the segments of slots the parent let go of, before any later frame is taken (a run
+// that announces a new segment for one of them comes later). A slot's run has taken its feeds
+// out of the segment (ownCopy) and written its outputs before the parent frees the slot.
+function dropSlots(frame: DropFrame): void {
+  if (!Array.isArray(frame.slots)) return;
+  for (const slot of frame.slots) {
+    const segment = segments.get(slot);
+    if (segment === undefined) continue;
+    segments.delete(slot);
+    native().shmRelease(segment.buffer);
+  }
+}
+
 async function handle(frame: Frame, alone: boolean): Promise<void> {
   inFlight++;
   try {
@@ -236,7 +255,10 @@ function main(): void {
   native().busyPoll(Number(process.env.TFSLICE_BUSY_POLL_MICROS ?? 100));
   readFrames(socket, (frames) => {
     const runs = frames.filter((f) => (f as unknown as Frame).op === 'run').length;
-    for (const frame of frames) void handle(frame as unknown as Frame, runs === 1);
+    for (const frame of frames) {
+      if ((frame as unknown as DropFrame).op === 'drop') dropSlots(frame as unknown as DropFrame);
+      else void handle(frame as unknown as Frame, runs === 1);
+    }
   }, (error) => {
     // The parent is the host's only peer; a broken stream from it leaves nothing to serve.
     process.stderr.write(`tfslice model host: ${error.message} from the parent; exiting\n`);

@@ -197,6 +197,7 @@ const NAMES = 2;
 const SHARED = 4;
 const RELEASED = 8;
 const WAIT_UNTIL = 16;
+const DROPPED = 32;
 
 /** A plan number that runs nothing: the request only maps or forgets shared feed segments. */
 export const NO_PLAN = 0;
@@ -216,6 +217,11 @@ export interface DirectRun {
   shared?: readonly { id: number; ref: SegmentRef }[];
   /** Shared feed segments this process freed: the host unmaps them once no run reads them. */
   released?: readonly number[];
+  /**
+   * Slots whose segments this process let go of (free past KEPT_FREE_SLOTS): the host forgets
+   * its mappings of them, as it reads the request (before any later request is served).
+   */
+  dropped?: readonly number[];
   /** The run starts only until `untilMs` (monotonicMs()): its runTimeoutMs (`limitMs`) from when it was sent. */
   wait?: RunWait;
   feeds: readonly TensorRef[];
@@ -371,8 +377,14 @@ export function encodeRun(wire: Wire, run: DirectRun): number {
     const shared = run.shared?.length ? run.shared : undefined;
     const released = run.released?.length ? run.released : undefined;
     const waitUntil = run.wait !== undefined && run.wait.untilMs > 0;
-    wire.u32((run.segment ? NEW_SEGMENT : 0) | (run.names ? NAMES : 0) | (shared ? SHARED : 0) | (released ? RELEASED : 0) | (waitUntil ? WAIT_UNTIL : 0));
+    const dropped = run.dropped?.length ? run.dropped : undefined;
+    wire.u32((run.segment ? NEW_SEGMENT : 0) | (run.names ? NAMES : 0) | (shared ? SHARED : 0) | (released ? RELEASED : 0) | (waitUntil ? WAIT_UNTIL : 0) | (dropped ? DROPPED : 0));
     wire.f64(run.used);
+    // Right after the header: the host's reading thread takes them before it reads on.
+    if (dropped) {
+      wire.u32(dropped.length);
+      for (const slot of dropped) wire.u32(slot);
+    }
     if (waitUntil) {
       wire.f64(run.wait!.untilMs);
       wire.f64(run.wait!.limitMs);

@@ -126,8 +126,16 @@ function sharedFeedLimit(): number {
 const sharedFeeds = new WeakMap<ArrayBuffer, { id: number; ref: SegmentRef }>();
 let nextSharedId = 1;
 let liveSharedFeeds = 0;
-// Freed segments named in one message at most (4 bytes each, well within DIRECT_MESSAGE_BYTES).
+// Freed segments (or dropped slots) named in one message at most (4 bytes each, well within
+// DIRECT_MESSAGE_BYTES).
 const MAX_RELEASES = 1024;
+/**
+ * Free slots a host session keeps with their segments (a descriptor and a mapping each here, a
+ * mapping in the host), ready for the next runs. A slot freed past them lets go of its segment in
+ * both processes: a burst of runs queued at once (hundreds waiting for a slow model) otherwise
+ * held as many segments for good, thousands of descriptors at the peak.
+ */
+export const KEPT_FREE_SLOTS = 64;
 // Hosts that may hold a mapping of a shared feed segment: told when one is freed.
 const liveHosts = new Set<HostSession>();
 
@@ -221,7 +229,11 @@ export class HostSession implements NativeSession {
   #late = new Map<number, Slot>();
   #nextId = 1;
   #nextPlan = 1;
+  /** Free slots with a segment (at most KEPT_FREE_SLOTS), and free slots without one. */
   #free: Slot[] = [];
+  #bare: Slot[] = [];
+  /** Slots whose segments this process let go of, not yet reported to the host (both paths). */
+  #dropped: number[] = [];
   /** Segments held by output views. */
   #held = 0;
   #slots = 0;
@@ -392,7 +404,7 @@ export class HostSession implements NativeSession {
         slot.announcedDirect = false;
         this.#sentPlans.delete(hostPlan.id);
         // A run given up on goes back to the free slots when its late answer comes.
-        if (!slot.abandoned) this.#free.push(slot);
+        if (!slot.abandoned) this.#putBack(slot);
       }
       throw error;
     }
@@ -418,7 +430,7 @@ export class HostSession implements NativeSession {
       if (slot.views > 0) this.#held++;
       return flat;
     } finally {
-      if (slot.views === 0) this.#free.push(slot);
+      if (slot.views === 0) this.#putBack(slot);
     }
   }
 
@@ -481,20 +493,44 @@ export class HostSession implements NativeSession {
     this.#sharedMapped.delete(id);
     if (this.#dead !== null) return;
     this.#sharedReleased.push(id);
-    // Once per turn of the loop: a thousand tensors disposed together go in one message.
-    if (this.#sharedReleased.length === 1) setImmediate(() => this.#sendReleases());
+    this.#releasesDue();
   }
 
-  // Tells the host which shared feed segments to unmap, in messages of MAX_RELEASES.
+  // Once per turn of the loop: a thousand tensors disposed (or slots dropped) together go in one message.
+  #releasesDue(): void {
+    if (this.#sharedReleased.length + this.#dropped.length === 1) setImmediate(() => this.#sendReleases());
+  }
+
+  // Tells the host which shared feed segments to unmap, and which slots' segments to forget
+  // (on both paths: JSON frames map a slot apart from the direct path), MAX_RELEASES a message.
   #sendReleases(): void {
-    while (this.#dead === null && this.#sharedReleased.length > 0) {
+    while (this.#dead === null && this.#sharedReleased.length + this.#dropped.length > 0) {
       const message = this.#nextId++;
       const released = this.#sharedReleased.slice(0, MAX_RELEASES);
-      const length = encodeRun(this.#outbox, { id: message, plan: NO_PLAN, slot: 0, used: 0, feeds: [], released });
+      const dropped = this.#dropped.slice(0, MAX_RELEASES);
+      const length = encodeRun(this.#outbox, { id: message, plan: NO_PLAN, slot: 0, used: 0, feeds: [], released, dropped });
       if (!this.#sendDirect(length, 0)) return;
+      if (dropped.length > 0) sendFrame(this.#socket, { op: 'drop', slots: dropped });
       this.#sharedReleased.splice(0, released.length);
+      this.#dropped.splice(0, dropped.length);
       this.#expect(message).catch(() => { /* the host died: its mappings went with it */ });
     }
+  }
+
+  // A slot is free again: kept with its segment, or past KEPT_FREE_SLOTS without it (the host
+  // is told to forget its mapping; the slot's next run announces a new segment).
+  #putBack(slot: Slot): void {
+    if (this.#free.length < KEPT_FREE_SLOTS) {
+      this.#free.push(slot);
+      return;
+    }
+    this.#releaseSegment(slot);
+    slot.ref = null;
+    slot.announced = false;
+    slot.announcedDirect = false;
+    this.#bare.push(slot);
+    this.#dropped.push(slot.index);
+    this.#releasesDue();
   }
 
   // Sends the first `length` bytes of the outbox on the direct path, or, while the socket is full
@@ -585,7 +621,7 @@ export class HostSession implements NativeSession {
       collected.unregister(token);
       if (--slot.views > 0) return;
       this.#held--;
-      if (this.#dead === null) this.#free.push(slot);
+      if (this.#dead === null) this.#putBack(slot);
       else this.#releaseSegment(slot);
     };
     onDispose(buffer, release);
@@ -595,7 +631,7 @@ export class HostSession implements NativeSession {
 
   // A free slot whose segment holds `need` bytes (a new segment gets room for `room`).
   #slot(need: number, room: number): Slot {
-    let slot = this.#free.pop();
+    let slot = this.#free.pop() ?? this.#bare.pop();
     if (!slot) slot = { index: this.#slots++, buffer: new ArrayBuffer(0), bytes: 0, ref: null, announced: false, announcedDirect: false, views: 0, abandoned: false };
     if (slot.bytes === 0 || slot.bytes < need) {
       this.#releaseSegment(slot);
@@ -773,7 +809,7 @@ export class HostSession implements NativeSession {
     slot.abandoned = false;
     slot.announced = false;
     slot.announcedDirect = false;
-    if (slot.views === 0) this.#free.push(slot);
+    if (slot.views === 0) this.#putBack(slot);
   }
 
   #crashed(): ModelCrashedError | ModelDisposedError {

@@ -30,7 +30,7 @@
 namespace tfslice {
 namespace {
 
-enum RequestFlags : uint32_t { kNewSegment = 1, kNames = 2, kShared = 4, kReleased = 8, kWaitUntil = 16 };
+enum RequestFlags : uint32_t { kNewSegment = 1, kNames = 2, kShared = 4, kReleased = 8, kWaitUntil = 16, kDropped = 32 };
 // A feed in the run's slot; any other number names a shared feed segment (kShared).
 constexpr uint32_t kInSlot = 0;
 // A request that runs nothing: it only announces or releases shared feed segments.
@@ -213,6 +213,9 @@ class RunServer {
         while (length < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
           length = recv(fd_, buffer.data(), buffer.size(), MSG_TRUNC);
         }
+        // Before the next request is read: one that announces a new segment for a dropped
+        // slot (it comes later) must not be served first, and lose its segment to the drop.
+        if (length > 0) DropSlots(buffer.data(), std::min(static_cast<size_t>(length), buffer.size()));
       }
       // The parent closed its end: the host exits through fd 3 closing.
       if (length == 0) return;
@@ -234,6 +237,26 @@ class RunServer {
         sent = send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
       } while (sent < 0 && errno == EINTR);
       if (sent < 0) std::_Exit(kBrokenChannelExit);
+    }
+  }
+
+  // Forgets the segments of the slots a request drops (lib/ipc.ts DirectRun.dropped: the parent
+  // let go of them); a run still reading one keeps it mapped. A malformed request is left to
+  // Serve, which refuses it.
+  void DropSlots(const uint8_t* message, size_t length) {
+    try {
+      Reader in(message, length);
+      in.Get<uint32_t>();  // id
+      in.Get<uint32_t>();  // plan
+      in.Get<uint32_t>();  // slot
+      if ((in.Get<uint32_t>() & kDropped) == 0) return;
+      in.Count();  // used
+      uint32_t count = in.Get<uint32_t>();
+      std::vector<uint32_t> slots;
+      for (uint32_t i = 0; i < count; ++i) slots.push_back(in.Get<uint32_t>());
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (uint32_t slot : slots) segments_.erase(slot);
+    } catch (const Refused&) {
     }
   }
 
@@ -276,6 +299,11 @@ class RunServer {
     uint32_t slot = in.Get<uint32_t>();
     uint32_t flags = in.Get<uint32_t>();
     size_t used = in.Count();
+    if (flags & kDropped) {
+      // Taken as the request was read (DropSlots).
+      uint32_t count = in.Get<uint32_t>();
+      for (uint32_t i = 0; i < count; ++i) in.Get<uint32_t>();
+    }
     // kWaitUntil: the run starts only until then (CLOCK_MONOTONIC, ms), its caller's
     // runTimeoutMs from when it was sent; a run still queued for this host then (its
     // caller has given up: a server answered 504) is not started, nor does it hold up the

@@ -132,11 +132,7 @@ class Pool {
     auto lock = Lock(mutex_);
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
       if (it->job->ticket != ticket || it->job->gate() != gate) continue;
-      bool front = it == queue_.begin();
-      Counted(*it, -1);
-      found = std::move(*it);
-      queue_.erase(it);
-      Dequeued(front);
+      found = Remove(it);
       return true;
     }
     return false;
@@ -271,11 +267,16 @@ class Pool {
     return true;
   }
 
-  // Under mutex_: a job left the queue (`front`: the one next in line). The job waiting longest
-  // now is the next in line (a queue of deferred runs each waits only for the ones ahead of it).
-  void Dequeued(bool front) {
+  // Under mutex_: takes the queued task at `it` out of the queue. When it was next in line, the
+  // job waiting longest now is (a queue of deferred runs each waits only for the ones ahead of it).
+  Task Remove(std::deque<Task>::iterator it) {
+    bool front = it == queue_.begin();
+    Counted(*it, -1);
+    Task task = std::move(*it);
+    queue_.erase(it);
     if (front) deferred_since_.store(queue_.empty() ? 0 : queue_.front().deferred_at, std::memory_order_relaxed);
     queued_.fetch_sub(1, std::memory_order_relaxed);
+    return task;
   }
 
   // The session a task's job counts for (Gate::pool_executing, pool_queued); jobs of no session
@@ -317,12 +318,7 @@ class Pool {
   // when the process is exiting.
   bool Pop(Task& task, Sleeper& me) {
     if (stopping_ || queue_.empty()) return false;
-    auto pick = Pick();
-    bool front = pick == queue_.begin();
-    Counted(*pick, -1);
-    task = std::move(*pick);
-    queue_.erase(pick);
-    Dequeued(front);
+    task = Remove(Pick());
     ++GroupOf(task)->pool_executing;
     busy_.fetch_add(1, std::memory_order_relaxed);
     Started(me, task);

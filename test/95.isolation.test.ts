@@ -12,7 +12,7 @@ import t from 'tap';
 import { configureRuntime, gpuLedger, InvalidArgumentError, loadModel, loadTensorFlow, type Model, ModelCrashedError, Tensor } from '../lib/index';
 import { resetLedgerForTests } from '../lib/gpu';
 import { encodeRun, Wire } from '../lib/ipc';
-import { HOST_SERVE_THREADS, HostSession, MAX_SHARED_FEEDS, runPaths, SHARED_MIN_BYTES, sharedFeedCount } from '../lib/isolation';
+import { HOST_SERVE_THREADS, HostSession, KEPT_FREE_SLOTS, MAX_SHARED_FEEDS, runPaths, SHARED_MIN_BYTES, sharedFeedCount } from '../lib/isolation';
 import { expectOutput, fixture, FIXTURES, fixtureTags, inParallel, jsThreadCpuMs, python, ROOT, slowN, TF_PROTOS_ONLY, toTensor } from './helpers';
 
 const alive = (pid: number) => {
@@ -347,6 +347,42 @@ t.test('numeric runs take the direct path, served by native threads; strings tak
     for (const [key, expected] of Object.entries(c.outputs)) expectOutput(t, out[key], expected, `${c.signature}.${key}`);
     const path = c === scalar ? 'direct' : 'framed';
     t.same({ direct: runPaths.direct - before.direct, framed: runPaths.framed - before.framed }, { direct: path === 'direct' ? 1 : 0, framed: path === 'framed' ? 1 : 0 }, `${c.signature}: ${path}`);
+  }
+  await model.dispose();
+});
+
+t.test(`slots freed past KEPT_FREE_SLOTS (${KEPT_FREE_SLOTS}) let go of their segments, here and in the host, on both paths; later bursts take them again`, async (t) => {
+  // Every run in flight at once holds a slot (maxConcurrentRuns Infinity: none waits here).
+  const model = await loadModel(fixture('dtypes').dir, { isolation: 'process', maxConcurrentRuns: Infinity });
+  const pid = model.hostPid!;
+  const ours = () => fs.readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`).includes('memfd:tfslice-tensors');
+    } catch {
+      return false; // closed meanwhile
+    }
+  }).length;
+  // The host's 64 KiB mappings: its slots' segments and the control segment.
+  const theirs = () => segmentMappings(pid, 64 * 1024);
+  const { golden } = fixture('dtypes');
+  // Numeric feeds take the direct path, strings JSON frames (each path maps a slot apart).
+  const cases = { direct: golden.cases.find((c) => c.signature === 'scalar')!, framed: golden.cases.find((c) => c.signature === 'transform')! };
+  const run = (path: keyof typeof cases) => model.run(Object.fromEntries(Object.entries(cases[path].inputs).map(([k, v]) => [k, toTensor(v)])), { signature: cases[path].signature });
+  const text = (out: Awaited<ReturnType<typeof run>>) => JSON.stringify(Object.entries(out).map(([k, v]) => [k, v.shape, Array.from(v.data as ArrayLike<unknown>, String)]));
+  const expected = { direct: text(await run('direct')), framed: text(await run('framed')) };
+  const base = { ours: ours(), theirs: theirs() };
+  for (const path of ['direct', 'framed', 'direct', 'framed'] as const) {
+    const before = { ...runPaths };
+    const started = Date.now();
+    const runs = Array.from({ length: 300 }, () => run(path));
+    const held = ours() - base.ours;
+    const outputs = await Promise.all(runs);
+    t.equal(runPaths[path] - before[path], 300, `300 runs at once, ${path}, held ${held} more segments here (${Date.now() - started} ms)`);
+    t.ok(held >= 250, 'the burst took a slot each');
+    t.ok(outputs.every((out) => text(out) === expected[path]), `${path}: every output right`);
+    t.ok(await until(() => ours() <= base.ours + KEPT_FREE_SLOTS), `${path}: this process keeps the segments of ${KEPT_FREE_SLOTS} free slots at most (${ours() - base.ours} more than before the burst)`);
+    // A kept slot may be mapped by both of the host's paths.
+    t.ok(await until(() => theirs() <= base.theirs + 2 * KEPT_FREE_SLOTS), `${path}: so does the host, once for each path (${theirs() - base.theirs} more mappings)`);
   }
   await model.dispose();
 });

@@ -85,6 +85,11 @@ export interface DirectRun {
     }[];
     /** Shared feed segments this process freed: the host unmaps them once no run reads them. */
     released?: readonly number[];
+    /**
+     * Slots whose segments this process let go of (free past KEPT_FREE_SLOTS): the host forgets
+     * its mappings of them, as it reads the request (before any later request is served).
+     */
+    dropped?: readonly number[];
     /** The run starts only until `untilMs` (monotonicMs()): its runTimeoutMs (`limitMs`) from when it was sent. */
     wait?: RunWait;
     feeds: readonly TensorRef[];

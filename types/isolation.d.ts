@@ -39,6 +39,13 @@ export declare const SHARED_MIN_BYTES: number;
  * sockets, files and model loads keep theirs.
  */
 export declare const MAX_SHARED_FEEDS = 1024;
+/**
+ * Free slots a host session keeps with their segments (a descriptor and a mapping each here, a
+ * mapping in the host), ready for the next runs. A slot freed past them lets go of its segment in
+ * both processes: a burst of runs queued at once (hundreds waiting for a slow model) otherwise
+ * held as many segments for good, thousands of descriptors at the peak.
+ */
+export declare const KEPT_FREE_SLOTS = 64;
 /** Shared feed segments alive in this process (tests read it). */
 export declare function sharedFeedCount(): number;
 /**
