@@ -232,8 +232,12 @@ export class HostSession implements NativeSession {
   /** Free slots with a segment (at most KEPT_FREE_SLOTS), and free slots without one. */
   #free: Slot[] = [];
   #bare: Slot[] = [];
-  /** Slots whose segments this process let go of, not yet reported to the host (both paths). */
-  #dropped: number[] = [];
+  /**
+   * Slots whose segments this process let go of, not yet reported to the host (both paths), in
+   * the order they were dropped. One taken again before the report leaves it: its next run
+   * announces a new segment, which a later drop would take from the host.
+   */
+  #dropped = new Set<number>();
   /** Segments held by output views. */
   #held = 0;
   #slots = 0;
@@ -498,21 +502,21 @@ export class HostSession implements NativeSession {
 
   // Once per turn of the loop: a thousand tensors disposed (or slots dropped) together go in one message.
   #releasesDue(): void {
-    if (this.#sharedReleased.length + this.#dropped.length === 1) setImmediate(() => this.#sendReleases());
+    if (this.#sharedReleased.length + this.#dropped.size === 1) setImmediate(() => this.#sendReleases());
   }
 
   // Tells the host which shared feed segments to unmap, and which slots' segments to forget
   // (on both paths: JSON frames map a slot apart from the direct path), MAX_RELEASES a message.
   #sendReleases(): void {
-    while (this.#dead === null && this.#sharedReleased.length + this.#dropped.length > 0) {
+    while (this.#dead === null && this.#sharedReleased.length + this.#dropped.size > 0) {
       const message = this.#nextId++;
       const released = this.#sharedReleased.slice(0, MAX_RELEASES);
-      const dropped = this.#dropped.slice(0, MAX_RELEASES);
+      const dropped = [...this.#dropped].slice(0, MAX_RELEASES);
       const length = encodeRun(this.#outbox, { id: message, plan: NO_PLAN, slot: 0, used: 0, feeds: [], released, dropped });
       if (!this.#sendDirect(length, 0)) return;
       if (dropped.length > 0) sendFrame(this.#socket, { op: 'drop', slots: dropped });
       this.#sharedReleased.splice(0, released.length);
-      this.#dropped.splice(0, dropped.length);
+      for (const index of dropped) this.#dropped.delete(index);
       this.#expect(message).catch(() => { /* the host died: its mappings went with it */ });
     }
   }
@@ -529,7 +533,7 @@ export class HostSession implements NativeSession {
     slot.announced = false;
     slot.announcedDirect = false;
     this.#bare.push(slot);
-    this.#dropped.push(slot.index);
+    this.#dropped.add(slot.index);
     this.#releasesDue();
   }
 
@@ -631,7 +635,12 @@ export class HostSession implements NativeSession {
 
   // A free slot whose segment holds `need` bytes (a new segment gets room for `room`).
   #slot(need: number, room: number): Slot {
-    let slot = this.#free.pop() ?? this.#bare.pop();
+    let slot = this.#free.pop();
+    if (!slot) {
+      slot = this.#bare.pop();
+      // Taken again before the host heard of its drop: no drop is sent for it.
+      if (slot) this.#dropped.delete(slot.index);
+    }
     if (!slot) slot = { index: this.#slots++, buffer: new ArrayBuffer(0), bytes: 0, ref: null, announced: false, announcedDirect: false, views: 0, abandoned: false };
     if (slot.bytes === 0 || slot.bytes < need) {
       this.#releaseSegment(slot);
@@ -815,6 +824,11 @@ export class HostSession implements NativeSession {
   #crashed(): ModelCrashedError | ModelDisposedError {
     if (this.#killedAfterMs !== null) {
       return new ModelDisposedError(`${this.#modelPath} was disposed with this run still executing after ${this.#killedAfterMs} ms (dispose's killAfterMs): its host process was killed`);
+    }
+    // The host closed its session (dispose()) and ended: runs it had not begun (still in its
+    // socket, or waiting here for room in it) are refused, as in-process.
+    if (this.#closing !== null) {
+      return new ModelDisposedError(`${this.#modelPath} was disposed before this run began`);
     }
     return new ModelCrashedError(`${this.#dead}; ${CRASHED_ADVICE}`);
   }
