@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -115,6 +116,30 @@ class Writer {
   std::vector<uint8_t> data_;
 };
 
+// A direct-path request's head (lib/ipc.ts encodeRun), read by the host's reading thread before
+// it reads the next request.
+struct RequestHead {
+  uint32_t id = 0;
+  uint32_t plan = 0;
+  uint32_t slot = 0;
+  uint32_t flags = 0;
+  size_t used = 0;
+  std::vector<uint32_t> dropped;  // kDropped: slots whose segments the parent let go of
+};
+
+// Reads `in`'s head into `head` (Refused when malformed: `head.id` is set once read).
+void ReadHead(Reader& in, RequestHead& head) {
+  head.id = in.Get<uint32_t>();
+  head.plan = in.Get<uint32_t>();
+  head.slot = in.Get<uint32_t>();
+  head.flags = in.Get<uint32_t>();
+  head.used = in.Count();
+  if (head.flags & kDropped) {
+    uint32_t count = in.Get<uint32_t>();
+    for (uint32_t i = 0; i < count; ++i) head.dropped.push_back(in.Get<uint32_t>());
+  }
+}
+
 // A segment owned by whoever holds a reference: the slot's table, a run reading it, a tensor
 // TensorFlow kept (unmapped when the last goes).
 std::shared_ptr<Segment> Own(const Segment& segment) {
@@ -201,6 +226,9 @@ class RunServer {
     std::vector<uint8_t> buffer(kChannelMessageBytes);
     for (;;) {
       ssize_t length;
+      Reader in(buffer.data(), 0);
+      RequestHead head;
+      std::optional<Failure> refused;
       {
         std::lock_guard<std::mutex> lead(reader_);
         // Awake for a while first: a parent that awaits each run sends the next one soon
@@ -213,9 +241,17 @@ class RunServer {
         while (length < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
           length = recv(fd_, buffer.data(), buffer.size(), MSG_TRUNC);
         }
-        // Before the next request is read: one that announces a new segment for a dropped
-        // slot (it comes later) must not be served first, and lose its segment to the drop.
-        if (length > 0) DropSlots(buffer.data(), std::min(static_cast<size_t>(length), buffer.size()));
+        if (length > 0) {
+          in = Reader(buffer.data(), std::min(static_cast<size_t>(length), buffer.size()));
+          try {
+            ReadHead(in, head);
+            // Before the next request is read: one that announces a new segment for a dropped
+            // slot (it comes later) must not be served first, and lose its segment to the drop.
+            DropSlots(head.dropped);
+          } catch (const Refused& failed) {
+            refused = failed.failure;  // answered by Serve
+          }
+        }
       }
       // The parent closed its end: the host exits through fd 3 closing.
       if (length == 0) return;
@@ -223,13 +259,11 @@ class RunServer {
       // ends, and the parent sees it as a crash (MODEL_CRASHED) instead of a hang.
       if (length < 0) std::_Exit(kBrokenChannelExit);
       Writer reply;
-      Serve(buffer.data(), std::min(static_cast<size_t>(length), buffer.size()), reply);
+      Serve(head, refused, in, reply);
       if (reply.data().size() > kChannelMessageBytes) {
         // Only with thousands of outputs: say so rather than send what the parent cannot read.
-        uint32_t id;
-        std::memcpy(&id, reply.data().data(), sizeof id);
-        FailureReply(reply, id, {"UNIMPLEMENTED", "the outputs of this run do not fit a direct-path reply (" +
-                                                      std::to_string(kChannelMessageBytes) + " bytes)"});
+        FailureReply(reply, head.id, {"UNIMPLEMENTED", "the outputs of this run do not fit a direct-path reply (" +
+                                                           std::to_string(kChannelMessageBytes) + " bytes)"});
       }
       const std::vector<uint8_t>& data = reply.data();
       ssize_t sent;
@@ -241,36 +275,23 @@ class RunServer {
   }
 
   // Forgets the segments of the slots a request drops (lib/ipc.ts DirectRun.dropped: the parent
-  // let go of them); a run still reading one keeps it mapped. A malformed request is left to
-  // Serve, which refuses it.
-  void DropSlots(const uint8_t* message, size_t length) {
-    try {
-      Reader in(message, length);
-      in.Get<uint32_t>();  // id
-      in.Get<uint32_t>();  // plan
-      in.Get<uint32_t>();  // slot
-      if ((in.Get<uint32_t>() & kDropped) == 0) return;
-      in.Count();  // used
-      uint32_t count = in.Get<uint32_t>();
-      std::vector<uint32_t> slots;
-      for (uint32_t i = 0; i < count; ++i) slots.push_back(in.Get<uint32_t>());
-      std::lock_guard<std::mutex> lock(mutex_);
-      for (uint32_t slot : slots) segments_.erase(slot);
-    } catch (const Refused&) {
-    }
+  // let go of them); a run still reading one keeps it mapped.
+  void DropSlots(const std::vector<uint32_t>& slots) {
+    if (slots.empty()) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (uint32_t slot : slots) segments_.erase(slot);
   }
 
-  void Serve(const uint8_t* message, size_t length, Writer& reply) {
-    Reader in(message, length);
-    uint32_t id = 0;
+  // Answers a request whose head was read (or refused: `refused`), the rest of it in `in`.
+  void Serve(const RequestHead& head, const std::optional<Failure>& refused, Reader& in, Writer& reply) {
     try {
-      id = in.Get<uint32_t>();
-      reply.Put<uint32_t>(id);
-      Run(id, in, reply);
-    } catch (const Refused& refused) {
-      FailureReply(reply, id, refused.failure);
+      if (refused) throw Refused{*refused};
+      reply.Put<uint32_t>(head.id);
+      Run(head, in, reply);
+    } catch (const Refused& failed) {
+      FailureReply(reply, head.id, failed.failure);
     } catch (const std::exception& error) {
-      FailureReply(reply, id, {"INTERNAL", std::string("the model host failed: ") + error.what()});
+      FailureReply(reply, head.id, {"INTERNAL", std::string("the model host failed: ") + error.what()});
     }
   }
 
@@ -294,16 +315,9 @@ class RunServer {
     return seen != -queued;
   }
 
-  void Run(uint32_t id, Reader& in, Writer& reply) {
-    uint32_t plan_id = in.Get<uint32_t>();
-    uint32_t slot = in.Get<uint32_t>();
-    uint32_t flags = in.Get<uint32_t>();
-    size_t used = in.Count();
-    if (flags & kDropped) {
-      // Taken as the request was read (DropSlots).
-      uint32_t count = in.Get<uint32_t>();
-      for (uint32_t i = 0; i < count; ++i) in.Get<uint32_t>();
-    }
+  void Run(const RequestHead& head, Reader& in, Writer& reply) {
+    const uint32_t id = head.id, plan_id = head.plan, slot = head.slot, flags = head.flags;
+    const size_t used = head.used;
     // kWaitUntil: the run starts only until then (CLOCK_MONOTONIC, ms), its caller's
     // runTimeoutMs from when it was sent; a run still queued for this host then (its
     // caller has given up: a server answered 504) is not started, nor does it hold up the

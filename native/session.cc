@@ -213,14 +213,8 @@ class LoadWorker : public PromiseWorker {
   Napi::Value MetaGraphBuffer(Napi::Env env) {
     if (meta_graph_.empty()) return Napi::Buffer<char>::New(env, 0);
     auto* owned = new std::string(std::move(meta_graph_));
-    bool finalizer_owns = false;
-    try {
-      return NewExternal(env, owned->data(), owned->size(), [](napi_env, void*, void* bytes) { delete static_cast<std::string*>(bytes); },
-                         owned, true, &finalizer_owns);
-    } catch (...) {
-      if (!finalizer_owns) delete owned;
-      throw;
-    }
+    return NewExternal(env, owned->data(), owned->size(), [](napi_env, void*, void* bytes) { delete static_cast<std::string*>(bytes); },
+                       owned, true);
   }
 
   std::string dir_;

@@ -76,25 +76,15 @@ constexpr napi_type_tag kViewTag = {0x7466736c69636530ULL, 0x7365676d76696577ULL
 
 Napi::ArrayBuffer Expose(Napi::Env env, Mapping* mapping) {
   auto* held = new SegmentHandle{mapping};
-  Napi::ArrayBuffer buffer;
-  bool finalizer_owns = false;
-  try {
-    buffer = NewExternal(
-                 env, mapping->address, mapping->bytes,
-                 [](napi_env, void*, void* hint) {
-                   auto* done = static_cast<SegmentHandle*>(hint);
-                   done->Release();
-                   delete done;
-                 },
-                 held, false, &finalizer_owns)
-                 .As<Napi::ArrayBuffer>();
-  } catch (...) {
-    if (!finalizer_owns) {
-      held->Release();
-      delete held;
-    }
-    throw;
-  }
+  Napi::ArrayBuffer buffer = NewExternal(
+                                env, mapping->address, mapping->bytes,
+                                [](napi_env, void*, void* hint) {
+                                  auto* done = static_cast<SegmentHandle*>(hint);
+                                  done->Release();
+                                  delete done;
+                                },
+                                held, false)
+                                .As<Napi::ArrayBuffer>();
   // The finalizer's from here, whatever fails.
   NAPI_THROW_IF_FAILED(env, napi_type_tag_object(env, buffer, &kSegmentTag), buffer);
   NAPI_THROW_IF_FAILED(env, napi_wrap(env, buffer, held, nullptr, nullptr, nullptr), buffer);
@@ -256,22 +246,16 @@ Napi::Value ShmView(const Napi::CallbackInfo& info) {
     mapping->Unref();
     return Napi::ArrayBuffer::New(env, 0);
   }
-  Napi::ArrayBuffer view;
-  bool finalizer_owns = false;
-  try {
-    view = NewExternal(
-               env, static_cast<char*>(mapping->address) + static_cast<size_t>(offset), static_cast<size_t>(bytes),
-               // A terminating worker runs this before the addon's teardown, maybe while a runner
-               // still reads the view (an echo's copy): the unmapping waits for its pins.
-               [](napi_env, void* data, void* done) {
-                 ReleaseWhenUnpinned(data, [](void* what) { static_cast<Mapping*>(what)->Unref(); }, done);
-               },
-               mapping, false, &finalizer_owns)
-               .As<Napi::ArrayBuffer>();
-  } catch (...) {
-    if (!finalizer_owns) mapping->Unref();  // no finalizer will do it
-    throw;
-  }
+  Napi::ArrayBuffer view =
+      NewExternal(
+          env, static_cast<char*>(mapping->address) + static_cast<size_t>(offset), static_cast<size_t>(bytes),
+          // A terminating worker runs this before the addon's teardown, maybe while a runner
+          // still reads the view (an echo's copy): the unmapping waits for its pins.
+          [](napi_env, void* data, void* done) {
+            ReleaseWhenUnpinned(data, [](void* what) { static_cast<Mapping*>(what)->Unref(); }, done);
+          },
+          mapping, false)
+          .As<Napi::ArrayBuffer>();
   NAPI_THROW_IF_FAILED(env, napi_type_tag_object(env, view, &kViewTag), view);
   return view;
 }

@@ -933,15 +933,15 @@ void OutputOwner::ReleaseUnpinned(OutputOwner* owner) {
 
 void OutputOwner::Finalize(napi_env /*env*/, void* /*data*/, void* owner) { ReleaseUnpinned(static_cast<OutputOwner*>(owner)); }
 
-Napi::Value NewExternal(Napi::Env env, void* data, size_t bytes, napi_finalize finalize, void* hint, bool as_buffer,
-                        bool* finalizer_owns) {
-  *finalizer_owns = false;
+Napi::Value NewExternal(Napi::Env env, void* data, size_t bytes, napi_finalize finalize, void* hint, bool as_buffer) {
   // The same entry checks as the external buffer's (an environment that runs no JS fails both),
   // on a buffer that owns nothing.
   void* unused = nullptr;
   napi_value probe = nullptr;
-  NAPI_THROW_IF_FAILED(env, napi_create_arraybuffer(env, 0, &unused, &probe), Napi::Value());
-  *finalizer_owns = true;
+  if (napi_status status = napi_create_arraybuffer(env, 0, &unused, &probe); status != napi_ok) {
+    finalize(env, data, hint);
+    NAPI_THROW_IF_FAILED(env, status, Napi::Value());
+  }
   napi_value value = nullptr;
   napi_status status = as_buffer ? napi_create_external_buffer(env, bytes, data, finalize, hint, &value)
                                  : napi_create_external_arraybuffer(env, data, bytes, finalize, hint, &value);
@@ -955,17 +955,7 @@ Napi::ArrayBuffer AdoptMalloced(Napi::Env env, void* memory, size_t bytes) {
   auto* owner = new OutputOwner();
   owner->memory = memory;
   owner->bytes = bytes;
-  bool finalizer_owns = false;
-  Napi::ArrayBuffer buffer;
-  try {
-    buffer = NewExternal(env, memory, bytes, OutputOwner::Finalize, owner, false, &finalizer_owns).As<Napi::ArrayBuffer>();
-  } catch (...) {
-    if (!finalizer_owns) {
-      owner->Release();
-      delete owner;
-    }
-    throw;
-  }
+  Napi::ArrayBuffer buffer = NewExternal(env, memory, bytes, OutputOwner::Finalize, owner, false).As<Napi::ArrayBuffer>();
   // From here the finalizer frees it, whatever fails.
   NAPI_THROW_IF_FAILED(env, napi_type_tag_object(env, buffer, &kOutputTag), buffer);
   NAPI_THROW_IF_FAILED(env, napi_wrap(env, buffer, owner, nullptr, nullptr, nullptr), buffer);
@@ -1257,19 +1247,11 @@ void OutputToJs(Napi::Env env, TF_Tensor* raw, const FeedSet& feeds, Napi::Array
   }
   Napi::ArrayBuffer buffer;
   if (movable != nullptr) {
-    // TensorFlow's buffer, freed by the collector or, earlier, by ReleaseOutput().
+    // TensorFlow's buffer, freed by the collector or, earlier, by ReleaseOutput(): the finalizer's
+    // from here, whatever fails.
     auto* held = new OutputOwner();
-    held->tensor = tensor.get();
-    bool finalizer_owns = false;
-    try {
-      buffer = NewExternal(env, tf().TF_TensorData(tensor.get()), bytes, OutputOwner::Finalize, held, false, &finalizer_owns)
-                   .As<Napi::ArrayBuffer>();
-    } catch (...) {
-      if (finalizer_owns) (void)tensor.release();  // held (and the tensor) are the finalizer's
-      else delete held;                           // and the tensor is freed with `tensor`
-      throw;
-    }
-    (void)tensor.release();  // the finalizer's now
+    held->tensor = tensor.release();
+    buffer = NewExternal(env, tf().TF_TensorData(held->tensor), bytes, OutputOwner::Finalize, held, false).As<Napi::ArrayBuffer>();
     // V8 counts an external buffer's bytes as external memory itself (its ArrayBuffer
     // sweeper), and frees one nobody disposes in a scavenge. Reporting them once more
     // (AdjustExternalMemory) doubled the count: every 48 MiB output then forced a full
@@ -1323,15 +1305,8 @@ Napi::ArrayBuffer NewAlignedArrayBuffer(Napi::Env env, size_t bytes) {
   void* memory = std::aligned_alloc(CopyAlignment(), rounded);
   if (memory == nullptr) throw MakeError(env, "RESOURCE_EXHAUSTED", "cannot allocate " + std::to_string(bytes) + " bytes");
   std::memset(memory, 0, rounded);
-  bool finalizer_owns = false;
-  try {
-    return NewExternal(env, memory, bytes, [](napi_env, void* p, void*) { ReleaseWhenUnpinned(p, std::free, p); }, nullptr, false,
-                       &finalizer_owns)
-        .As<Napi::ArrayBuffer>();
-  } catch (...) {
-    if (!finalizer_owns) std::free(memory);
-    throw;
-  }
+  return NewExternal(env, memory, bytes, [](napi_env, void* p, void*) { ReleaseWhenUnpinned(p, std::free, p); }, nullptr, false)
+      .As<Napi::ArrayBuffer>();
 }
 
 void FreeStrings(void* data, size_t len, void* /*arg*/) {

@@ -241,19 +241,19 @@ class HeldMemory {
 
 // An external ArrayBuffer (`as_buffer`: a Node Buffer) over `bytes` at `data`, on the JS thread:
 // `finalize(env, data, hint)` runs once the collector, or the environment's end, lets go of it.
-// Every external buffer of the addon is made here, for what a failure leaves: it throws, and
-// `*finalizer_owns` says who frees what `hint` holds.
-// - false: nothing was made and nothing calls `finalize` (the environment no longer runs JS, a
-//   worker being terminated, found by a call with the same checks first): the caller frees.
-// - true: Node 20 may have made and tracked the buffer before the call failed (a worker's
-//   termination landing in between), or called `finalize` at once (a buffer past its size
-//   limit). Only `finalize` may free then, when it runs; the caller must not touch `hint` again.
-//   (node-addon-api's ArrayBuffer::New deletes its own finalizer data on failure, which Node
-//   may still call: with the caller's free, a double free in the addon's free thread, found by
-//   terminating workers at random moments while their echoes settled.) What `finalize` never
-//   frees stays allocated: buffers made in the instant a worker's termination began.
-Napi::Value NewExternal(Napi::Env env, void* data, size_t bytes, napi_finalize finalize, void* hint, bool as_buffer,
-                        bool* finalizer_owns);
+// Every external buffer of the addon is made here, for what a failure leaves. It takes `hint`
+// in every case: when it throws, `finalize` has run or will run, and the caller must not touch
+// `hint` (nor what it frees) again.
+// - Nothing made (the environment no longer runs JS, a worker being terminated, found by a call
+//   with the same checks first): it calls `finalize` itself before it throws.
+// - Past that check, Node 20 may have made and tracked the buffer before the call failed (a
+//   worker's termination landing in between), or called `finalize` at once (a buffer past its
+//   size limit): only Node calls `finalize` then, when it runs. (node-addon-api's
+//   ArrayBuffer::New deletes its own finalizer data on failure, which Node may still call: with a
+//   caller's free, a double free in the addon's free thread, found by terminating workers at
+//   random moments while their echoes settled.) What Node never finalizes stays allocated:
+//   buffers made in the instant a worker's termination began.
+Napi::Value NewExternal(Napi::Env env, void* data, size_t bytes, napi_finalize finalize, void* hint, bool as_buffer);
 
 // An ArrayBuffer over `bytes` of malloc'd memory that JS takes over (JS thread): the collector
 // frees it, or releaseBuffer() (dispose()) at once; big ones on the addon's free thread. Takes

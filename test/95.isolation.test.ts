@@ -11,8 +11,9 @@ import t from 'tap';
 
 import { configureRuntime, gpuLedger, InvalidArgumentError, loadModel, loadTensorFlow, type Model, ModelCrashedError, Tensor } from '../lib/index';
 import { resetLedgerForTests } from '../lib/gpu';
-import { encodeRun, Wire } from '../lib/ipc';
-import { HOST_SERVE_THREADS, HostSession, KEPT_FREE_SLOTS, MAX_SHARED_FEEDS, runPaths, SHARED_MIN_BYTES, sharedFeedCount } from '../lib/isolation';
+import { decodeReply, DIRECT_MESSAGE_BYTES, encodeRun, NO_PLAN, readFrames, sendFrame, Wire } from '../lib/ipc';
+import { native } from '../lib/native';
+import { HOST_SCRIPT, HOST_SERVE_THREADS, HostSession, KEPT_FREE_SLOTS, MAX_SHARED_FEEDS, runPaths, SHARED_MIN_BYTES, sharedFeedCount } from '../lib/isolation';
 import { expectOutput, fixture, FIXTURES, fixtureTags, inParallel, jsThreadCpuMs, python, ROOT, slowN, TF_PROTOS_ONLY, toTensor } from './helpers';
 
 const alive = (pid: number) => {
@@ -710,4 +711,57 @@ t.test('a worker_thread that ends (terminated mid-run, or by itself) leaves no h
     t.ok(await reaped(pid), `${ending}: the worker's host (pid ${pid}) is gone from /proc`);
   }
   t.same(Array.from((await own.run({ x })).y!.data as Float32Array), before, "this thread's own isolated model runs on");
+});
+
+t.test('a host refuses malformed direct-path requests, naming their id where it could be read, and serves on', async (t) => {
+  const [parentEnd, childEnd] = native().channelPair();
+  const env: NodeJS.ProcessEnv = { ...process.env, TFSLICE_PARENT_PID: String(process.pid) };
+  delete env.NODE_OPTIONS;
+  const child = spawn(process.execPath, [HOST_SCRIPT], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', childEnd], env });
+  native().closeDescriptor(childEnd);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  t.teardown(async () => {
+    child.kill('SIGKILL');
+    await exited;
+  });
+  const frames = child.stdio[3] as import('node:net').Socket;
+  const loaded = new Promise<Record<string, unknown>>((resolve, reject) => readFrames(frames, (got) => resolve(got[0]!), reject));
+  sendFrame(frames, { op: 'load', id: 1, path: fixture('tiny').dir, options: {} });
+  const load = await loaded;
+  if (!t.equal(load.op, 'loaded', `the host loaded tiny${load.op === 'loaded' ? '' : `: ${String(load.message)}`}`)) return;
+
+  const inbox = new Wire(new ArrayBuffer(DIRECT_MESSAGE_BYTES));
+  const outbox = new Wire(new ArrayBuffer(DIRECT_MESSAGE_BYTES));
+  let answer: ((reply: ReturnType<typeof decodeReply>) => void) | undefined;
+  const channel = new (native().Channel)(parentEnd, inbox.bytes.buffer as ArrayBuffer, outbox.bytes.buffer as ArrayBuffer, (length) => answer?.(decodeReply(inbox, length)));
+  t.teardown(() => channel.close());
+  const ask = (bytes: Uint8Array) => new Promise<ReturnType<typeof decodeReply>>((resolve) => {
+    answer = resolve;
+    outbox.bytes.set(bytes);
+    t.equal(channel.send(bytes.length, 0), 1, 'the request went');
+  });
+  const head = (words: number[], used: number, extra: number[] = []) => {
+    const view = new DataView(new ArrayBuffer(16 + 8 + extra.length * 4));
+    words.forEach((word, i) => view.setUint32(i * 4, word, true));
+    view.setFloat64(16, used, true);
+    extra.forEach((word, i) => view.setUint32(24 + i * 4, word, true));
+    return new Uint8Array(view.buffer);
+  };
+  const refused = [
+    { what: 'two bytes (no id)', bytes: new Uint8Array([1, 0]), id: 0, message: /cut short/ },
+    { what: 'an id and a plan only', bytes: head([7, 1, 0, 0], 0).subarray(0, 8), id: 7, message: /cut short/ },
+    { what: 'a used count that is not a whole number', bytes: head([8, 1, 0, 0], 0.5), id: 8, message: /bad count/ },
+    { what: 'a dropped-slots list longer than the message', bytes: head([9, 0, 0, 32], 0, [1000, 3]), id: 9, message: /cut short/ },
+  ];
+  for (const bad of refused) {
+    const reply = await ask(bad.bytes);
+    t.match(reply, { op: 'error', id: bad.id, code: 'INTERNAL', message: bad.message }, `${bad.what}: refused`);
+  }
+  // A well-formed request that drops a slot the host never mapped, then one with nothing to do.
+  let length = encodeRun(outbox, { id: 10, plan: NO_PLAN, slot: 0, used: 0, feeds: [], dropped: [3, 4] });
+  const dropped = await ask(outbox.bytes.slice(0, length));
+  t.match(dropped, { op: 'done', id: 10, outputs: [] }, 'a well-formed drop is served after them');
+  length = encodeRun(outbox, { id: 11, plan: NO_PLAN, slot: 0, used: 0, feeds: [] });
+  t.match(await ask(outbox.bytes.slice(0, length)), { op: 'done', id: 11 }, 'and so is the next request');
+  t.ok(alive(child.pid!), 'the host lives');
 });
