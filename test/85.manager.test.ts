@@ -260,7 +260,7 @@ t.test('load, unload and reload by hand', async (t) => {
   await mm.unload('m', 2);
   t.same(states(events, 2).slice(-2), ['UNLOADING', 'END']);
   t.equal((await mm.predict('m', feeds)).version, 1, 'after unload(m, 2), 1 serves');
-  await t.rejects(mm.run('m', feeds, { version: 2 }), { code: 'UNAVAILABLE', message: /version 2 of model 'm' is END/ });
+  await t.rejects(mm.run('m', feeds, { version: 2 }), { code: 'NOT_FOUND', message: /^version 2 of model 'm' is END$/ }, 'an unloaded version is NOT_FOUND (TensorFlow Serving: not in its serving map)');
   const again = mm.load('m', 2);
   const whileEnd = mm.predict('m', feeds, { version: 2 }); // the version is END until the load reaches it
   await again;

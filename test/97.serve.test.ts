@@ -525,15 +525,32 @@ model_config_list {
   const n = await slowN(manager.get('slow'), 1500);
   const inFlight = curl(['-X', 'POST', `${address}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]);
   await new Promise((r) => setTimeout(r, 300));
+  // Twice within moments, as GNU timeout (or npm passing on a terminal's Ctrl-C) delivers one
+  // signal (two kill() calls back to back would be merged by the kernel before the server ran).
   child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 50));
+  child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 150));
   // Draining: a readiness probe on a new connection is refused (or, on one already open, 503).
   const probe = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${address}/v2/health/ready`]).then((r) => r.stdout, (e: { stdout?: string }) => e.stdout ?? '');
   t.ok(probe === '000' || probe === '503', `not ready while draining (curl: ${probe})`);
   const answered = await inFlight;
   t.equal(answered.status, 200, 'the request in flight finished');
   t.equal(await exited, 0, 'exit code 0');
-  t.match(stderr(), /SIGTERM: draining[\s\S]*stopped/);
+  t.match(stderr(), /SIGTERM: draining[\s\S]*SIGTERM again within 1000 ms: taken as the same signal[\s\S]*stopped/, 'a repeat at once does not cut the drain short');
+});
+
+t.test('tfslice serve: a second signal a second after the first exits at once (130), cutting a request in flight', async (t) => {
+  const { child, url: address, exited, stderr } = await startServe(['--model_name', 'slow', '--model_base_path', slow, '--rest_api_port', '0', '--rest_api_timeout_in_ms', '0']);
+  const n = await slowN(manager.get('slow'), 20_000);
+  const inFlight = curl(['-X', 'POST', `${address}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]).catch(() => null);
+  await new Promise((r) => setTimeout(r, 300));
+  child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 1300));
+  child.kill('SIGINT');
+  t.equal(await exited, 130, 'exit code 130');
+  t.match(stderr(), /SIGTERM: draining[\s\S]*SIGINT again: exiting now/);
+  await inFlight;
 });
 
 t.test('tfslice serve: SIGTERM with a run that outlasts the grace period: the process ends (1), not when the run does', async (t) => {

@@ -485,6 +485,9 @@ out['tiny'] = call(PREDICT, p, ts.PredictResponse).model_spec.version.value
 i = ts.PredictRequest(); i.model_spec.name = 'ints'
 a = i.inputs['a']; a.dtype = tf.DT_INT32; a.tensor_shape.dim.add(size=1); a.int_val.append(1)
 out['ints'] = failure(PREDICT, i, ts.PredictResponse)
+h = ts.PredictRequest(); h.model_spec.name = 'half'; h.model_spec.version.value = 2
+hx = h.inputs['x']; hx.dtype = tf.DT_FLOAT; hx.tensor_shape.dim.add(size=1); hx.tensor_shape.dim.add(size=1); hx.float_val.append(1)
+out['half2'] = failure(PREDICT, h, ts.PredictResponse)
 bad = ts.ReloadConfigRequest(); bad.config.model_config_list.config.add(name='x', base_path='/tmp', model_platform='pytorch')
 out['bad'] = failure(M + 'HandleReloadConfigRequest', bad, ts.ReloadConfigResponse)
 dup = ts.ReloadConfigRequest()
@@ -497,8 +500,34 @@ print(json.dumps(out))
   t.same(r.half, [[2, 'END'], [1, 'AVAILABLE']], "half now serves only version 1 ('specific')");
   t.equal(r.tiny, 3, 'a new model serves (its relative base_path read against the server\'s working directory)');
   t.same(r.ints, ['NOT_FOUND', 'Servable not found for request: Latest(ints)'], 'a model left out is gone');
+  t.same(r.half2, ['NOT_FOUND', 'Servable not found for request: Specific(half, 2)'], 'and so is a version left out of the policy (not UNAVAILABLE: retrying brings nothing back)');
   t.match(r.bad, ['INVALID_ARGUMENT', /model_platform "pytorch" is not served by tfslice/]);
   t.match(r.dup, ['INVALID_ARGUMENT', /^config\.model_config_list\.config\[1\]\.name must be unique, got "half"$/], "the request's own field names, not the ModelManager's");
+
+  // A new model that fails to load: the reload says so, as TensorFlow Serving's (it waits for new
+  // models; a deploy script must not read OK), and what it changed stays.
+  const broken = path.join(tmp, 'models', 'broken');
+  fs.mkdirSync(path.join(broken, '1'), { recursive: true });
+  fs.writeFileSync(path.join(broken, '1', 'saved_model.pb'), 'not a SavedModel');
+  const b = await python<Record<string, unknown>>(`
+out = {}
+M = '/tensorflow.serving.ModelService/'
+req = ts.ReloadConfigRequest()
+req.config.model_config_list.config.add(name='tiny', base_path=${JSON.stringify(tiny)})
+req.config.model_config_list.config.add(name='broken', base_path=${JSON.stringify(broken)})
+out['reload'] = failure(M + 'HandleReloadConfigRequest', req, ts.ReloadConfigResponse)
+s = ts.GetModelStatusRequest(); s.model_spec.name = 'broken'
+out['broken'] = [[v.version, ts.ModelVersionStatus.State.Name(v.state), v.status.error_code] for v in call(M + 'GetModelStatus', s, ts.GetModelStatusResponse).model_version_status]
+p = ts.PredictRequest(); p.model_spec.name = 'tiny'
+x = p.inputs['x']; x.dtype = tf.DT_FLOAT; x.tensor_shape.dim.add(size=1); x.tensor_shape.dim.add(size=4); x.float_val.extend([1, 2, 3, 4])
+out['tiny'] = call(PREDICT, p, ts.PredictResponse).model_spec.version.value
+out['again'] = failure(M + 'HandleReloadConfigRequest', req, ts.ReloadConfigResponse)
+print(json.dumps(out))
+`, server.grpc);
+  t.match(b.reload, ['UNKNOWN', /^1 model\(s\) did not become available: \{\{\{name: broken version: 1\} due to error: INVALID_ARGUMENT: .+\}, \}$/s], "a new model that does not load: UNKNOWN in TensorFlow Serving's words, with its error");
+  t.match(b.broken, [[1, 'END', 3]], 'the broken version is END with its error');
+  t.equal(b.tiny, 3, 'the rest of the reload applied: tiny serves');
+  t.equal(b.again, null, 'the same list again: nothing new, OK (as TensorFlow Serving, which waits only for new models)');
 });
 
 t.test('with --enable_batching, a model a reload adds is batched like the others', async (t) => {

@@ -288,8 +288,20 @@ function log(message: string): void {
   process.stderr.write(`tfslice serve: ${message.replace(/\n/g, '\n    ')}\n`);
 }
 
-// A second signal, while starting or draining: exit at once.
-function exitNow(signal: string): never {
+/**
+ * A signal within this long of the first is that one delivered twice, not a second (ms): GNU
+ * `timeout` signals the server and its process group, and a terminal's Ctrl-C reaches both npm
+ * (or npx) and the server, and npm passes it on.
+ */
+const SIGNAL_REPEAT_MS = 1000;
+
+// A second signal, while starting or draining: exit at once (130), unless it is the first one
+// again (SIGNAL_REPEAT_MS after `firstMs`).
+function exitNow(signal: string, firstMs: number): void {
+  if (performance.now() - firstMs < SIGNAL_REPEAT_MS) {
+    log(`${signal} again within ${SIGNAL_REPEAT_MS} ms: taken as the same signal (send it later to exit now)`);
+    return;
+  }
   log(`${signal} again: exiting now`);
   process.exit(130);
 }
@@ -309,9 +321,11 @@ export async function serve(flags: ServeFlags): Promise<number> {
   // for the draining handlers below with no moment between them.
   let manager: ModelManager | undefined;
   let interrupted = false;
+  let firstSignalMs = 0;
   const early = (signal: NodeJS.Signals) => {
-    if (interrupted) exitNow(signal);
+    if (interrupted) return exitNow(signal, firstSignalMs);
     interrupted = true;
+    firstSignalMs = performance.now();
     log(`${signal} while starting: stopping (${signal} again to exit now)`);
     void manager?.stop();
   };
@@ -406,8 +420,9 @@ export async function serve(flags: ServeFlags): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
-      if (stopping) exitNow(signal);
+      if (stopping) return exitNow(signal, firstSignalMs);
       stopping = true;
+      firstSignalMs = performance.now();
       draining = true;
       log(`${signal}: draining (requests in flight finish; ${signal} again to exit now)`);
       const force = setTimeout(() => {

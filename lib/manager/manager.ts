@@ -334,6 +334,9 @@ export class ModelManager {
    * run() that also says which version served (TensorFlow Serving's PredictResponse.model_spec).
    * Unknown model: NOT_FOUND naming the models there are. No AVAILABLE version: UNAVAILABLE with
    * the versions' states and errors, after waiting (up to queueTimeoutMs) while one is loading.
+   * A version asked for (by number or label) that was let go of (UNLOADING, or END without an
+   * error: unloaded, swapped out, left out of the policy): NOT_FOUND, as TensorFlow Serving; one
+   * END with its error (a failed load, a crashed host): UNAVAILABLE with that error.
    */
   async predict(name: string, feeds: Feeds, options: ManagerRunOptions = {}): Promise<Prediction> {
     if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
@@ -351,8 +354,8 @@ export class ModelManager {
    * see one version. Waits, up to queueTimeoutMs, while a load is under way. A MODEL_CRASHED
    * from `work` takes the version out of routing, as run() does. A model holding its
    * maxQueuedRequests already refuses the call at once.
-   * @throws NOT_FOUND (unknown model or version), INVALID_ARGUMENT (unknown label), UNAVAILABLE
-   *   (no version, stopped, or maxQueuedRequests reached)
+   * @throws NOT_FOUND (unknown model or version, or a version let go of), INVALID_ARGUMENT
+   *   (unknown label), UNAVAILABLE (no version, one that failed, stopped, or maxQueuedRequests reached)
    */
   async use<T>(name: string, which: { version?: number; label?: string }, work: (model: Model, version: number) => Promise<T>): Promise<T> {
     const m = this.#model(name);

@@ -32,7 +32,13 @@ export function route(m: Managed, version: number | undefined, stopped: boolean)
   if (entry?.state === 'AVAILABLE') return entry;
   if (entry?.state === 'START' || entry?.state === 'LOADING' || m.loading.has(version) || (!entry && m.busy > 0)) return null;
   if (!entry) return new ServableNotFoundError(`model '${name}' has no version ${version}; it has ${describeVersions(m)}`, name, version);
-  return unavailable(`version ${version} of model '${name}' is ${entry.state}${entry.error ? `: ${entry.error.message}` : ''}`);
+  const said = `version ${version} of model '${name}' is ${entry.state}${entry.error ? `: ${entry.error.message}` : ''}`;
+  // UNLOADING, or END without an error: let go of (unload(), a swap, left out of the policy or the
+  // configuration), so waiting brings nothing back. NOT_FOUND, as TensorFlow Serving answers for a
+  // version not in its serving map (UNAVAILABLE would have clients retry for ever). END with its
+  // error (a failed load, a crashed host) is a version meant to serve: UNAVAILABLE, saying why.
+  if (entry.state === 'UNLOADING' || !entry.error) return new ServableNotFoundError(said, name, version);
+  return unavailable(said);
 }
 
 /** @internal route(), counted on the version; null: wait(). Throws the route's error. */

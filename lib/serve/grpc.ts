@@ -20,7 +20,7 @@ import * as grpc from '@grpc/grpc-js';
 import { LazySignal, MAX_TIMER_MS, type RunSignal } from '../abort';
 import { dtypeInfo } from '../dtypes';
 import { InvalidArgumentError, NotFoundError, TensorFlowError } from '../errors';
-import type { ManagedModelConfig, ModelManager } from '../manager';
+import type { ManagedModelConfig, ModelManager, ModelStatus } from '../manager';
 import { withProtoFieldNames } from '../manager/tfs-config';
 import { type Model, unknownInputError } from '../model';
 import type { SignatureInfo, TensorSpec } from '../proto';
@@ -512,13 +512,17 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const config = (call.request.config as Message | undefined)?.model_config_list as Message | undefined;
       if (!config) throw new InvalidArgumentError('ReloadConfigRequest needs config.model_config_list (custom_model_config is not served)');
       const models = ((config.config as Message[] | undefined) ?? []).map((c, i) => reloadedModel(manager, c, i, options.modelDefaults ?? {}));
+      const added = new Set(models.map((m) => m.name).filter((name) => !manager.has(name)));
+      let status: ModelStatus[];
       try {
-        await manager.reconfigure(models);
+        status = await manager.reconfigure(models);
       } catch (error) {
         // The ModelManager names its own fields; the request has ModelServerConfig's.
         if (error instanceof TypeError || error instanceof RangeError) error.message = withProtoFieldNames(error.message, 'config.model_config_list.config');
         throw error;
       }
+      const failed = notAvailable(status.filter((m) => added.has(m.name)));
+      if (failed !== null) throw new TensorFlowError('UNKNOWN', failed);
       return { status: { error_code: 0, error_message: '' } };
     }),
     GetModelStatus: unary('grpc_status', async (call) => {
@@ -691,6 +695,24 @@ const METHOD_API: Readonly<Record<string, ServingApi>> = {
 const WATCH_POLL_MS = 250;
 
 const SERVICES = ['tensorflow.serving.PredictionService', 'tensorflow.serving.ModelService', 'inference.GRPCInferenceService', 'grpc.health.v1.Health'];
+
+/**
+ * TensorFlow Serving's answer to a reload whose new models did not all load
+ * (ServerCore::WaitUntilModelsAvailable: UNKNOWN, "N model(s) did not become available: {...}",
+ * each with its error), for the models a reload added that have no AVAILABLE version; null when
+ * each has one. The configuration is applied either way, as there.
+ */
+function notAvailable(added: readonly ModelStatus[]): string | null {
+  const failed = added.filter((m) => !m.versions.some((v) => v.state === 'AVAILABLE'));
+  if (failed.length === 0) return null;
+  const why = (error: { code: string; message: string } | null) => (error ? ` due to error: ${error.code}: ${error.message}` : '');
+  const each = failed.map((m) => {
+    const versions = m.versions.filter((v) => v.state !== 'AVAILABLE');
+    if (versions.length === 0) return `{{name: ${m.name}}${why(m.error)}}, `;
+    return versions.map((v) => `{{name: ${m.name} version: ${v.version}}${why(v.error ?? m.error)}}, `).join('');
+  });
+  return `${failed.length} model(s) did not become available: {${each.join('')}}`;
+}
 
 /**
  * A ModelConfig of a reload request as the ModelManager's model config: TensorFlow Serving's

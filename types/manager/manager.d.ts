@@ -82,6 +82,9 @@ export declare class ModelManager {
      * run() that also says which version served (TensorFlow Serving's PredictResponse.model_spec).
      * Unknown model: NOT_FOUND naming the models there are. No AVAILABLE version: UNAVAILABLE with
      * the versions' states and errors, after waiting (up to queueTimeoutMs) while one is loading.
+     * A version asked for (by number or label) that was let go of (UNLOADING, or END without an
+     * error: unloaded, swapped out, left out of the policy): NOT_FOUND, as TensorFlow Serving; one
+     * END with its error (a failed load, a crashed host): UNAVAILABLE with that error.
      */
     predict(name: string, feeds: Feeds, options?: ManagerRunOptions): Promise<Prediction>;
     /**
@@ -91,8 +94,8 @@ export declare class ModelManager {
      * see one version. Waits, up to queueTimeoutMs, while a load is under way. A MODEL_CRASHED
      * from `work` takes the version out of routing, as run() does. A model holding its
      * maxQueuedRequests already refuses the call at once.
-     * @throws NOT_FOUND (unknown model or version), INVALID_ARGUMENT (unknown label), UNAVAILABLE
-     *   (no version, stopped, or maxQueuedRequests reached)
+     * @throws NOT_FOUND (unknown model or version, or a version let go of), INVALID_ARGUMENT
+     *   (unknown label), UNAVAILABLE (no version, one that failed, stopped, or maxQueuedRequests reached)
      */
     use<T>(name: string, which: {
         version?: number;
