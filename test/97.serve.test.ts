@@ -5,6 +5,7 @@
 // file, SIGTERM while a request is in flight.
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -159,6 +160,33 @@ t.test('errors: TensorFlow Serving\'s status codes, {"error": ...}, no stack, an
   t.equal((await curl(['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"instances": [1.0]}'])).status, 200, 'the server serves on');
 });
 
+// The first response head a raw request gets (a 100 Continue, or the answer), or all it got before the connection closed.
+async function rawHead(request: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  const socket = net.connect(Number(port), hostname);
+  socket.write(request);
+  const head = await new Promise<string>((resolve) => {
+    let got = '';
+    socket.on('data', (chunk) => {
+      got += chunk.toString('latin1');
+      if (got.includes('\r\n\r\n')) resolve(got);
+    });
+    socket.on('close', () => resolve(got));
+    socket.on('error', () => resolve(got));
+  });
+  socket.destroy();
+  return head;
+}
+
+t.test('Expect: 100-continue: a Content-Length over the limit is a 413 at once, not an invitation to send it', async (t) => {
+  const expect = (length: number) => `POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`;
+  const over = await rawHead(expect(999_999_999));
+  t.match(over, /^HTTP\/1\.1 413 /, '413');
+  t.notMatch(over, /100 Continue/, 'no 100 Continue before it');
+  t.match(over, /connection: close/i, 'and the connection closes');
+  t.match(await rawHead(expect(20)), /^HTTP\/1\.1 100 Continue\r\n/, 'under the limit, the body is invited');
+});
+
 function bigBody(): string {
   const file = path.join(tmp, 'big.json');
   if (!fs.existsSync(file)) fs.writeFileSync(file, `{"instances": [${'1.0,'.repeat(400_000)}1.0]}`);
@@ -252,7 +280,7 @@ t.test('metrics: Prometheus text at both paths, by model, version, API and statu
   t.match(body, /tfslice_run_duration_seconds_count\{model="half",version="1"\} \d+/);
   t.match(body, /tfslice_model_version_state\{model="half",version="2",state="AVAILABLE"\} 1/);
   t.match(body, /tfslice_runs_in_flight\{model="half",version="1"\} 0/);
-  t.match(body, /tfslice_requests_total\{model="",version="",api="predict",status="HTTP_413"\} 1/, 'a body over the limit is counted too');
+  t.match(body, /tfslice_requests_total\{model="",version="",api="predict",status="HTTP_413"\} [12]\n/, 'a body over the limit is counted too (and one refused on its Expect: 100-continue, where that test ran first)');
   t.match(body, /process_resident_memory_bytes \d+/, "Node's process metrics");
   t.equal((await curl([`${url}/metrics`])).status, 200, '/metrics too');
 });

@@ -6,6 +6,7 @@
  * mount the same routes with `app.register(tfsliceServing, { manager })`.
  */
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
@@ -582,6 +583,9 @@ const PROBES = new WeakSet<FastifyRequest>();
 
 const UNAUTHENTICATED = errorBody('Unauthenticated: send Authorization: Bearer <token> (once) with a token of --auth_token_file');
 
+/** Requests that asked to send a body past the limit (Expect: 100-continue): never invited. */
+const UNINVITED = new WeakSet<IncomingMessage>();
+
 /**
  * An onRequest hook that lets through requests with exactly one Authorization header carrying
  * an accepted bearer token, and probes' GETs of the health paths while auth.openHealth; others
@@ -591,7 +595,7 @@ function authHook(auth: BearerAuth, prefix: string, metrics: ServerMetrics | nul
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0]!.slice(prefix.length);
     // A client that asked before sending its body (Expect: 100-continue) is invited once let in.
-    const invite = () => { if (/100-continue/i.test(request.headers.expect ?? '')) reply.raw.writeContinue(); };
+    const invite = () => { if (/100-continue/i.test(request.headers.expect ?? '') && !UNINVITED.has(request.raw)) reply.raw.writeContinue(); };
     if (auth.openHealth && (request.method === 'GET' || request.method === 'HEAD') && HEALTH_PATHS.has(path)) {
       PROBES.add(request);
       invite();
@@ -698,12 +702,21 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   if (maxConnections > 0) app.server.maxConnections = maxConnections;
   const { auth, ...serving } = options;
   // Here, not in the plugin: the token is checked for every path, unknown ones too.
-  if (auth) {
-    app.addHook('onRequest', authHook(new BearerAuth(auth), '', options.metrics || null));
-    // Node answers Expect: 100-continue itself, inviting the body before any check; taken over
-    // here, the invitation goes out once the token is accepted (authHook).
-    app.server.on('checkContinue', (request, response) => app.server.emit('request', request, response));
-  }
+  if (auth) app.addHook('onRequest', authHook(new BearerAuth(auth), '', options.metrics || null));
+  // Node answers Expect: 100-continue itself, inviting the body before any check. Taken over: a
+  // Content-Length past the limit gets no invitation (the body parser answers 413 from the header
+  // alone, and the connection closes, in case the client sends the body anyway: RFC 9110
+  // 10.1.1), and with tokens the invitation goes out once the token is accepted (authHook).
+  const bodyLimit = options.bodyLimit ?? 64 * 1024 * 1024;
+  app.server.on('checkContinue', (request, response) => {
+    if (Number(request.headers['content-length']) > bodyLimit) {
+      UNINVITED.add(request);
+      response.shouldKeepAlive = false;
+    } else if (!auth) {
+      response.writeContinue();
+    }
+    app.server.emit('request', request, response);
+  });
   // While closing, every request is a 503 in TensorFlow Serving's shape; a path no route has is
   // answered before its body is read (nothing outside the routes parses JSON). One hook for both.
   app.addHook('onRequest', async (request, reply) => {
