@@ -187,6 +187,34 @@ t.test('Expect: 100-continue: a Content-Length over the limit is a 413 at once, 
   t.match(await rawHead(expect(20)), /^HTTP\/1\.1 100 Continue\r\n/, 'under the limit, the body is invited');
 });
 
+t.test('a request whose client leaves while its body is read is counted CANCELLED under the model its path names', async (t) => {
+  const metrics = new ServerMetrics(manager);
+  const app = await createServer({ manager, timeoutMs: 0, metrics });
+  const at = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
+  t.teardown(() => app.close());
+  const socket = net.connect(Number(at.port), '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write('POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"instances": [1.0,');
+  await new Promise((r) => setTimeout(r, 100));
+  socket.destroy();
+  const counted = /tfslice_requests_total\{model="half",version="",api="predict",status="CANCELLED"\} 1\n/;
+  let text = '';
+  for (let i = 0; i < 50 && !counted.test(text); i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    text = await metrics.registry.metrics();
+  }
+  t.match(text, counted);
+});
+
+t.test('createServer: a request target in absolute form (RFC 9112 3.2.2) is served as its path', async (t) => {
+  const app = await createServer({ manager, timeoutMs: 0 });
+  const at = await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => app.close());
+  const r = await curl(['-X', 'POST', '--request-target', `http://localhost:${new URL(at).port}/v1/models/half/versions/1:predict`, `${at}/`, '-d', '{"instances": [1.0, 2.0, 5.0]}']);
+  t.equal(r.status, 200);
+  t.equal(r.body, '{"predictions":[2.5,3.0,4.5]}');
+});
+
 function bigBody(): string {
   const file = path.join(tmp, 'big.json');
   if (!fs.existsSync(file)) fs.writeFileSync(file, `{"instances": [${'1.0,'.repeat(400_000)}1.0]}`);
@@ -280,7 +308,7 @@ t.test('metrics: Prometheus text at both paths, by model, version, API and statu
   t.match(body, /tfslice_run_duration_seconds_count\{model="half",version="1"\} \d+/);
   t.match(body, /tfslice_model_version_state\{model="half",version="2",state="AVAILABLE"\} 1/);
   t.match(body, /tfslice_runs_in_flight\{model="half",version="1"\} 0/);
-  t.match(body, /tfslice_requests_total\{model="",version="",api="predict",status="HTTP_413"\} [12]\n/, 'a body over the limit is counted too (and one refused on its Expect: 100-continue, where that test ran first)');
+  t.match(body, /tfslice_requests_total\{model="half",version="",api="predict",status="HTTP_413"\} [12]\n/, 'a body over the limit is counted too, under the model its path names (and one refused on its Expect: 100-continue, where that test ran first)');
   t.match(body, /process_resident_memory_bytes \d+/, "Node's process metrics");
   t.equal((await curl([`${url}/metrics`])).status, 200, '/metrics too');
 });
@@ -376,11 +404,10 @@ t.test('metrics: requests waiting in a batch queue are tfslice_batch_queued_requ
   t.equal(await queued(), '0', 'back to 0 once the batch ran');
 });
 
-t.test('a request that arrives while the server closes: 503 in the {"error"} shape, not fastify\'s', async (t) => {
+t.test('a server that closes: the request in flight finishes and its answer closes the connection; one pipelined behind it is not taken', async (t) => {
   const app = await createServer({ manager, timeoutMs: 0 });
   const at = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
   const n = await slowN(manager.get('slow'), 800);
-  const net = await import('node:net');
   const socket = net.connect(Number(at.port), '127.0.0.1');
   let answer = '';
   socket.on('data', (d) => { answer += d; });
@@ -396,7 +423,9 @@ t.test('a request that arrives while the server closes: 503 in the {"error"} sha
   socket.write(`POST /v1/models/slow:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${short.length}\r\n\r\n${short}`);
   await Promise.all([closed, new Promise((r) => socket.on('close', r))]);
   t.match(answer, /^HTTP\/1\.1 200 /, 'the request in flight finished');
-  t.match(answer, /HTTP\/1\.1 503 [\s\S]*\{"error":"the server is shutting down; send the request to another replica, or again once it is back"\}$/, 'the one after it: 503, TensorFlow Serving\'s shape');
+  t.match(answer, /\r\nconnection: close\r\n/i, 'its answer says Connection: close (a keep-alive client sends its next request elsewhere)');
+  // Not taken: a client that pipelines sends again what was not answered (RFC 9112 9.3.2).
+  t.equal(answer.match(/HTTP\/1\.1 /g)?.length, 1, 'and the connection ends after it: the pipelined request is not answered');
 });
 
 t.test('a request whose client is gone before its answer is counted CANCELLED, not OK', async (t) => {
@@ -551,7 +580,7 @@ model_config_list {
   t.match(stderr(), /model 'half' \(.*\): serving version 1/, 'it says what serves');
   t.equal((await curl(['-X', 'POST', `${address}/v1/models/half/labels/stable:predict`, '-d', '{"instances": [1.0, 2.0, 5.0]}'])).body, '{"predictions":[2.5,3.0,4.5]}');
   const n = await slowN(manager.get('slow'), 1500);
-  const inFlight = curl(['-X', 'POST', `${address}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]);
+  const inFlight = curl(['-i', '-X', 'POST', `${address}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]);
   await new Promise((r) => setTimeout(r, 300));
   // Twice within moments, as GNU timeout (or npm passing on a terminal's Ctrl-C) delivers one
   // signal (two kill() calls back to back would be merged by the kernel before the server ran).
@@ -564,6 +593,7 @@ model_config_list {
   t.ok(probe === '000' || probe === '503', `not ready while draining (curl: ${probe})`);
   const answered = await inFlight;
   t.equal(answered.status, 200, 'the request in flight finished');
+  t.match(answered.body, /^connection: close\r?$/im, 'its answer closes the connection (no keep-alive while draining)');
   t.equal(await exited, 0, 'exit code 0');
   t.match(stderr(), /SIGTERM: draining[\s\S]*SIGTERM again within 1000 ms: taken as the same signal[\s\S]*stopped/, 'a repeat at once does not cut the drain short');
 });

@@ -551,7 +551,17 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     const { code, message } = describeError(error);
     if (code === 'INTERNAL') logFailure(request, error);
     const status = code.startsWith('HTTP_') ? Number(code.slice(5)) : httpStatus(code);
-    const outcome: Outcome = { api: apiOf(request, pathOf(request)), model: '', version: null, runSeconds: null };
+    const path = pathOf(request);
+    // A request refused before its route ran (a body over the limit, or cut off by its client)
+    // still counts under the configured model its path names.
+    const named = (POST_V1.exec(path) ?? GET_V1.exec(path) ?? V2_MODEL.exec(path))?.[1];
+    let model = '';
+    try {
+      if (named !== undefined) model = modelLabel(manager, decodeURIComponent(named));
+    } catch {
+      // not valid percent-encoding: no model's name
+    }
+    const outcome: Outcome = { api: apiOf(request, path), model, version: null, runSeconds: null };
     return send(reply, outcome, performance.now() - reply.elapsedTime, status, errorBody(status === 413 ? `the request body is larger than the limit of ${bodyLimit} bytes` : message), code);
   });
 };
@@ -668,6 +678,14 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       connectionsCheckingInterval: Math.max(100, Math.min(1000, (options.headersTimeoutMs ?? 10_000) / 4)),
     },
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
+    // A request target in absolute form (`POST http://host/v1/models/m:predict`, as sent to a
+    // proxy): servers must take it (RFC 9112 3.2.2), as its path.
+    rewriteUrl: (request) => {
+      const url = request.url ?? '/';
+      if (url.startsWith('/')) return url;
+      const origin = /^https?:\/\/[^/?#]*/i.exec(url);
+      return origin === null ? url : `/${url.slice(origin[0].length).replace(/^\//, '')}`;
+    },
     forceCloseConnections: 'idle',
     // fastify's own 503 while closing is {"error", "message", "statusCode"}: answered below in
     // TensorFlow Serving's shape instead.
@@ -716,6 +734,13 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       response.writeContinue();
     }
     app.server.emit('request', request, response);
+  });
+  // Answers sent while closing close their connection (Connection: close): a keep-alive client
+  // would otherwise send its next request on it just as the server lets idle connections go,
+  // and get nothing back.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close');
+    done(null, payload);
   });
   // While closing, every request is a 503 in TensorFlow Serving's shape; a path no route has is
   // answered before its body is read (nothing outside the routes parses JSON). One hook for both.
