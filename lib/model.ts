@@ -323,11 +323,16 @@ function disposeOptions(options: { killAfterMs?: number } | undefined): number |
   return ms;
 }
 
-function runError(error: unknown): unknown {
+function runError(error: unknown, plan?: NativePlan): unknown {
   // The addon's own word for a run that no runner thread started within its wait limit.
   if (error instanceof NotStartedError) return error; // a model host's (lib/isolation.ts)
   if (error instanceof Error && (error as Error & { code?: unknown }).code === 'NOT_STARTED') return new NotStartedError(error.message, RUNNER_THREAD);
   const converted = fromNative(error);
+  // The addon names a feed by its graph tensor ("feed 'serving_default_x:0'"); the caller knows its key.
+  const keys = plan === undefined ? undefined : FEED_KEYS.get(plan);
+  if (keys !== undefined && converted instanceof Error && converted.message.includes("feed '")) {
+    converted.message = converted.message.replace(/feed '([^']*)'/g, (said, name: string) => (keys.has(name) ? `feed '${keys.get(name)!}'` : said));
+  }
   const match = converted instanceof Error && MISSING_VARIABLE.exec(converted.message);
   if (match) {
     converted.message += `\n(tfslice) The graph reads variable '${match[1]}', which restoring the SavedModel did not create. ` +
@@ -336,6 +341,9 @@ function runError(error: unknown): unknown {
   }
   return converted;
 }
+
+/** Per plan: its feeds' graph tensor names to the signature's input keys (runError). */
+const FEED_KEYS = new WeakMap<NativePlan, ReadonlyMap<string, string>>();
 
 // NotStartedError.waitedFor for a run that waited for a runner thread (no run limit).
 const RUNNER_THREAD = 'a runner thread';
@@ -693,7 +701,7 @@ export class Model {
           ? session.run(prepared.plan, prepared.feeds, prepared.timeoutMs, ++this.#tickets)
           : session.run(prepared.plan, prepared.feeds, prepared.timeoutMs, 0, prepared.waitLimitMs);
       } catch (error) {
-        return Promise.reject(runError(error));
+        return Promise.reject(runError(error, prepared.plan));
       }
       if (gated) this.#inFlight++;
       else this.#running++;
@@ -704,7 +712,7 @@ export class Model {
         },
         (error: unknown) => {
           this.#ended(gated);
-          throw runError(error);
+          throw runError(error, prepared.plan);
         });
     }
     // A run that may wait under a limit or a signal (a server's requests): watched while it waits.
@@ -811,7 +819,7 @@ export class Model {
       run = session.run(plan, feeds, timeoutMs, ticket, gated ? 0 : waitLimitMs);
     } catch (error) {
       if (!gated) this.#ended(false);
-      return Promise.reject(runError(error));
+      return Promise.reject(runError(error, plan));
     }
     if (gated) this.#inFlight++;
     // Watched only where it waits (a listener and a timer per run cost a fifth of a tiny model's
@@ -826,7 +834,7 @@ export class Model {
         },
         (error: unknown) => {
           this.#ended(gated);
-          throw runError(error);
+          throw runError(error, plan);
         });
     }
     let timer: NodeJS.Timeout | undefined;
@@ -862,7 +870,7 @@ export class Model {
       },
       (error: unknown) => {
         ended();
-        throw dropped ?? runError(error);
+        throw dropped ?? runError(error, plan);
       });
   }
 
@@ -951,7 +959,7 @@ export class Model {
         ? session.runSync(prepared.plan, prepared.feeds, prepared.timeoutMs)
         : session.runSync(prepared.plan, compact, prepared.timeoutMs, true);
     } catch (error) {
-      throw runError(error);
+      throw runError(error, prepared.plan);
     }
     if (typeof outputs === 'number') return Model.#collect(prepared, readTakenOutputs(outputs), 'heap') as Record<string, Tensor>;
     return Model.#collect(prepared, outputs, true) as Record<string, Tensor>;
@@ -1100,8 +1108,15 @@ export class Model {
       try {
         plan = session.plan(sig.inputSpecs.map((s) => s.name), names);
       } catch (error) {
-        throw fromNative(error, `signature '${sig.name}'`);
+        const converted = fromNative(error, `signature '${sig.name}'`);
+        // The addon names a fetch it cannot return by its graph tensor; the caller knows its key.
+        if (converted instanceof Error) {
+          const keyOf = new Map(fetchKeys.map((key) => [sig.info.outputs[key]!.name, key]));
+          converted.message = converted.message.replace(/tensor '([^']*)'/g, (said, name: string) => (keyOf.has(name) ? `output '${keyOf.get(name)!}' (${said})` : said));
+        }
+        throw converted;
       }
+      FEED_KEYS.set(plan, new Map(sig.inputKeys.map((key, i) => [sig.inputSpecs[i]!.name, key])));
       planned = { plan, resultKeys, echoes, queue: this.#queue(session, sig, plan, fetchKeys) };
       plans.set(cacheKey, planned);
     }

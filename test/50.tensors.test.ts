@@ -160,7 +160,7 @@ t.test("runSync()'s small numeric outputs: arrays of JS's own, every dtype, as r
   });
   Object.defineProperty(hostile, 'shape', { value: shape });
   // Seen, the outer call goes the flat way, where the addon refuses a shape that is no array.
-  t.throws(() => tiny.runSync({ x: hostile }), { name: 'TypeError', message: /feed 'serving_default_x:0': shape must be an array of integers/ }, 'a shape that calls runSync() when read: never read wrong, refused');
+  t.throws(() => tiny.runSync({ x: hostile }), { name: 'TypeError', message: /feed 'x': shape must be an array of integers/ }, 'a shape that calls runSync() when read: never read wrong, refused');
   await t.rejects(tiny.run({ x: hostile }), { name: 'TypeError', message: /shape must be an array of integers/ }, 'as run() refuses it');
   let calls = 0; // Float32Array's own species getter shadows %TypedArray%'s until deleted
   Object.defineProperty(Float32Array, Symbol.species, { configurable: true, get() { if (calls++ < 4) tiny.runSync({ x: rows(3, 100) }); return Float32Array; } });

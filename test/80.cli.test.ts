@@ -301,6 +301,8 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
     [['run', multi.dir, '--signature', 'nope', '--input', 'x=[1]'], 2, /--signature nope: no such signature in .*; it has concat, double, serving_default/],
     [['bench', tiny.dir, '--iterations', '0'], 2, /'--iterations <n>' argument '0' is invalid\. expected an integer ≥ 1/],
     [['bench', tiny.dir, '--iterations', '5', '--duration', '1'], 2, /--duration and --iterations exclude each other/],
+    // Too large to make: a bad argument named by its flag (was exit 1, naming neither; helper-58).
+    [['bench', tiny.dir, '--iterations', '1', '--batch', '99999999999'], 2, /^tfslice bench: --batch 99999999999: input x would be float32 of shape \[99999999999, 4\], which cannot be made \(.+\); give a smaller one$/m],
     [['install-tensorflow', '--from', 'conda'], 2, /argument 'conda' is invalid\. Allowed choices are pip, archive/],
     [['serve', '--model_name', 'm', '--model_base_path', tiny.dir, '--offload_bytes', '-1'], 2, /'--offload_bytes <n>' argument '-1' is invalid\. expected a byte count, or Infinity/],
     // tensorflow_model_server's flags that serve lacks: what to do instead, not "unknown option" (found by a trial, helper-37).

@@ -45,6 +45,10 @@ t.test('bench --concurrency 2 says how many runs executed at once, and why', asy
   t.match(text.stdout, /^concurrency maxConcurrentRuns 1 \(one run of a model at a time/m, 'and a line with the reason');
   const parallel = await cli(['bench', conv, '--iterations', '40', '--concurrency', '2'], { TF_ENABLE_ONEDNN_OPTS: '0' });
   t.match(parallel.stdout, /2 in flight, all executing at once/);
+  // No more in flight than runs to make (helper-58: 100 000 "in flight" for 50 runs, each timed
+  // from before the 100 000 calls were made).
+  const capped = json<BenchSummary>(await cli(['bench', conv, '--iterations', '5', '--concurrency', '100000', '--json'], { TF_ENABLE_ONEDNN_OPTS: '0' }));
+  t.match(capped, { concurrency: 5, executing: 5, runs: 5 }, '--concurrency past --iterations: as many in flight as runs');
 });
 
 t.test('doctor says the default concurrency here and why, in text and --json', async (t) => {

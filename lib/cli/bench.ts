@@ -94,7 +94,14 @@ export async function bench(dir: string, flags: BenchFlags): Promise<void> {
     for (const [key, spec] of Object.entries(signature.info.inputs)) {
       if (feeds[key]) continue;
       if (!dtypeInfo(spec.dtype)) throw new UsageError(`input ${key} is ${spec.dtype}, which tfslice cannot synthesize; give it with --input ${key}=…`);
-      feeds[key] = synthesize(spec.dtype as DType, resolveShape(key, spec, flags));
+      const shape = resolveShape(key, spec, flags);
+      try {
+        feeds[key] = synthesize(spec.dtype as DType, shape);
+      } catch (error) {
+        // Too large to allocate (the only way synthesizing fails): a bad argument, named by its flag.
+        const flag = flags.shape[key] ? `--shape ${key}=${shape.join(',')}` : `--batch ${flags.batch}`;
+        throw new UsageError(`${flag}: input ${key} would be ${spec.dtype} of shape ${formatShape(shape)}, which cannot be made (${(error as Error).message}); give a smaller one`);
+      }
     }
     const options = { signature: signature.name };
     for (let i = 0; i < flags.warmup; i++) for (const t of Object.values(await model.run(feeds, options))) t.dispose();
@@ -133,8 +140,10 @@ export async function bench(dir: string, flags: BenchFlags): Promise<void> {
         for (const t of Object.values(out)) t.dispose();
       }
     };
+    // No more calls in flight than runs to make.
+    const inFlight = flags.iterations === undefined ? flags.concurrency : Math.min(flags.concurrency, flags.iterations);
     try {
-      await Promise.all(Array.from({ length: flags.concurrency }, worker));
+      await Promise.all(Array.from({ length: inFlight }, worker));
     } finally {
       if (timer) clearInterval(timer);
       if (bar) {
@@ -156,10 +165,10 @@ export async function bench(dir: string, flags: BenchFlags): Promise<void> {
       devices: model.devices.map((d) => d.name),
       inputs: Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape }])),
       batch,
-      /** run() calls in flight (--concurrency). */
-      concurrency: flags.concurrency,
+      /** run() calls in flight (--concurrency, at most --iterations). */
+      concurrency: inFlight,
       /** Of those, how many TensorFlow executed at once: the model's maxConcurrentRuns caps them. */
-      executing: Math.min(flags.concurrency, model.maxConcurrentRuns),
+      executing: Math.min(inFlight, model.maxConcurrentRuns),
       maxConcurrentRuns: limit.maxConcurrentRuns,
       concurrencyReason: limit.reason,
       warmup: flags.warmup,
