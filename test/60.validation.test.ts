@@ -1,9 +1,12 @@
 // Bad calls are refused before TensorFlow sees them, with a code and a message that
 // names the input and what was expected versus given.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import t from 'tap';
 
 import { InvalidArgumentError, loadModel, NotFoundError, Tensor } from '../lib/index';
-import { fixture, ROOT } from './helpers';
+import { fixture, python, ROOT } from './helpers';
 
 t.test('feeds are checked against the signature', async (t) => {
   const model = await loadModel(fixture('multi_sig').dir);
@@ -123,4 +126,28 @@ t.test('plain values as feeds: dtype and rank from the signature, unknown dimens
   await t.rejects(dtypes.run({ ...rest, b: [true], f32: detached }), { code: 'INVALID_ARGUMENT', message: /^feed 'f32': data has 0 elements but its shape needs 1$/ }, 'a feed whose buffer was transferred away');
   t.throws(() => dtypes.runSync({ ...rest, b: new Tensor('bool', new Uint8Array([3])) }), { code: 'INVALID_ARGUMENT', message: /^feed 'b': bool element 0 is the byte 3/ }, 'runSync() too');
   await dtypes.dispose();
+});
+
+t.test("an output tfslice cannot return (complex64) is named by its key; the others can still be asked for", async (t) => {
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-complex-')), 'model');
+  python(`
+import sys
+import tensorflow.compat.v1 as tf
+tf.disable_eager_execution()
+g = tf.Graph()
+with g.as_default():
+    x = tf.placeholder(tf.float32, [None], name='x')
+    y = tf.identity(x * 2.0, name='y')
+    c = tf.complex(x, x, name='c')
+    with tf.Session(graph=g) as s:
+        b = tf.saved_model.Builder(sys.stdin.read())
+        b.add_meta_graph_and_variables(s, ['serve'], signature_def_map={'serving_default': tf.saved_model.predict_signature_def({'x': x}, {'y': y, 'z': c})})
+        b.save()
+print('null')
+`, dir);
+  const model = await loadModel(dir);
+  t.teardown(() => model.dispose());
+  const x = new Tensor('float32', new Float32Array([1, 2]));
+  await t.rejects(model.run({ x }), { code: 'UNIMPLEMENTED', message: /^signature 'serving_default': output 'z' \(tensor 'c:0'\) has dtype complex64, which tfslice cannot return/ });
+  t.same(Array.from((await model.run({ x }, { outputs: ['y'] })).y!.data as Float32Array), [2, 4], 'outputs: [y] runs');
 });
