@@ -1112,7 +1112,7 @@ export class Model {
         // The addon names a fetch it cannot return by its graph tensor; the caller knows its key.
         if (converted instanceof Error) {
           const keyOf = new Map(fetchKeys.map((key) => [sig.info.outputs[key]!.name, key]));
-          converted.message = converted.message.replace(/tensor '([^']*)'/g, (said, name: string) => (keyOf.has(name) ? `output '${keyOf.get(name)!}' (${said})` : said));
+          converted.message = converted.message.replace(/tensor '([^']*)'(?= has dtype)/g, (said, name: string) => (keyOf.has(name) ? `output '${keyOf.get(name)!}' (${said})` : said));
         }
         throw converted;
       }
