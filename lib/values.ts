@@ -540,7 +540,7 @@ function formatter(tensor: Tensor): (i: number) => string {
  */
 export function preview(tensor: Tensor, edge = 3): string {
   const shape = tensor.shape;
-  if (elementCount(shape) === 0) return '['.repeat(shape.length) + ']'.repeat(shape.length);
+  // A zero-size tensor nests down to its first 0 dimension ([0, 3]: [], [1, 0]: [[]]), as its JSON.
   const strides = shape.map((_, k) => elementCount(shape.slice(k + 1)));
   const format = formatter(tensor);
   const render = (depth: number, offset: number): string => {

@@ -9,6 +9,7 @@ import { InvalidArgumentError, loadModel, type Model, Tensor, type TensorLike } 
 import { openSession } from '../lib/model';
 import { native } from '../lib/native';
 import { resolveLoadOptions } from '../lib/options';
+import { preview, tensorToJson } from '../lib/values';
 import { feedsReleased, fixture, node, plain, plainGolden, ROOT, toTensor } from './helpers';
 
 const stats = () => native().stats();
@@ -551,4 +552,12 @@ t.test('shared segments are sealed; buffers of one kind are never taken for the 
   output.dispose();
   native().releaseBuffer(outputBuffer);
   t.pass('releasing an output twice is harmless');
+});
+
+t.test("a zero-size tensor's preview (tfslice run) nests as its JSON: down to its first 0 dimension", async (t) => {
+  for (const [shape, shown] of [[[0, 3], '[]'], [[1, 0], '[[]]'], [[2, 0, 5], '[[],\n []]'], [[0], '[]']] as const) {
+    const tensor = new Tensor('float32', new Float32Array(0), [...shape]);
+    t.equal(preview(tensor), shown, `[${shape.join(', ')}]`);
+    t.equal(JSON.stringify(tensorToJson(tensor)), shown.replace(/\s/g, ''), 'as its JSON');
+  }
 });
