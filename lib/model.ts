@@ -1069,7 +1069,7 @@ export class Model {
         throw new TensorFlowError('UNIMPLEMENTED', `input '${key}' of signature '${sig.name}' is ${withArticle(spec.composite.kind)} tensor; tfslice feeds only dense tensors`);
       }
       if (!dtypeInfo(spec.dtype)) {
-        throw new InvalidArgumentError(`input '${key}' of signature '${sig.name}' has dtype ${spec.dtype}, which tfslice cannot feed`);
+        throw new TensorFlowError('UNIMPLEMENTED', `input '${key}' of signature '${sig.name}' has dtype ${spec.dtype}, which tfslice cannot feed`);
       }
       const fed = feedTensor(value, key, spec);
       if (fed.disposed) throw new InvalidArgumentError(`feed '${key}' of signature '${sig.name}' was disposed: its memory is freed; feed a live tensor`);

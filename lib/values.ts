@@ -9,7 +9,7 @@
  * TensorFlow sees only the finished typed array.
  */
 import { dtypeInfo, type DType, type TypedArray } from './dtypes';
-import { describe, InvalidArgumentError, withArticle } from './errors';
+import { describe, InvalidArgumentError, TensorFlowError, withArticle } from './errors';
 import type { TensorSpec } from './proto';
 import { elementCount, MAX_RANK, Tensor } from './tensor';
 
@@ -367,12 +367,13 @@ function flatShape(length: number, spec: Pick<TensorSpec, 'shape'>, where: strin
  * The result is checked against TensorFlow's shape rules (Tensor), not against `spec`'s shape.
  *
  * @param where the value's name in messages, e.g. "feed 'x'" or "--input x"
- * @throws INVALID_ARGUMENT naming `where`, the element and what was expected
+ * @throws INVALID_ARGUMENT naming `where`, the element and what was expected; UNIMPLEMENTED for a
+ *   dtype tfslice cannot feed (complex, resource, variant), as for one it cannot return
  */
 export function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' | 'shape'>, where: string, options: { lossless?: boolean } = {}): Tensor {
   const dtype = spec.dtype as DType;
   const info = dtypeInfo(dtype);
-  if (!info) throw new InvalidArgumentError(`${where}: the input is ${spec.dtype}, which tfslice cannot feed`);
+  if (!info) throw new TensorFlowError('UNIMPLEMENTED', `${where}: the input is ${spec.dtype}, which tfslice cannot feed`);
   if (ArrayBuffer.isView(value) && !(dtype === 'string' && value instanceof Uint8Array)) {
     if (!info.array || !(value instanceof info.array)) {
       throw new InvalidArgumentError(`${where}: ${describe(value)} cannot hold ${dtype}; give ${info.array ? withArticle(info.array.name) : 'strings'} or nested arrays`);

@@ -55,7 +55,8 @@ export type FeedValue = number | bigint | boolean | string | Uint8Array | TypedA
  * The result is checked against TensorFlow's shape rules (Tensor), not against `spec`'s shape.
  *
  * @param where the value's name in messages, e.g. "feed 'x'" or "--input x"
- * @throws INVALID_ARGUMENT naming `where`, the element and what was expected
+ * @throws INVALID_ARGUMENT naming `where`, the element and what was expected; UNIMPLEMENTED for a
+ *   dtype tfslice cannot feed (complex, resource, variant), as for one it cannot return
  */
 export declare function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' | 'shape'>, where: string, options?: {
     lossless?: boolean;
