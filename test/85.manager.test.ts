@@ -272,7 +272,10 @@ t.test('load, unload and reload by hand', async (t) => {
   await t.rejects(mm.run('m', feeds), { code: 'UNAVAILABLE', message: /no AVAILABLE version \(versions: 1 END, 2 END\)/ });
   t.throws(() => mm.get('m'), { code: 'UNAVAILABLE' });
 
-  const reloaded = await mm.load('m');
+  const reloading = mm.load('m');
+  const meanwhile = mm.predict('m', feeds); // called at once: waits for the load (helper-59: it failed UNAVAILABLE)
+  const reloaded = await reloading;
+  t.equal((await meanwhile).version, 2, 'a run called right after load(m) waited for it');
   t.equal(reloaded.path, path.join(base, '2'), 'load(m) puts the model back under its policy');
   t.equal(mm.get('m'), reloaded);
   t.equal((await mm.predict('m', feeds)).version, 2);

@@ -238,7 +238,15 @@ export class ModelManager {
     if (version === undefined) {
       m.held = false;
       m.excluded.clear();
-      await this.#refresh(m, true);
+      // Runs called from now on wait for this load (route()), as during start(): the refresh
+      // marks its own work only once it has its turn.
+      m.busy++;
+      try {
+        await this.#refresh(m, true);
+      } finally {
+        m.busy--;
+        settle(m, this.#stopping !== null);
+      }
       const best = newest(m);
       if (best) return best.model!;
       const failed = [...m.versions.values()].filter((e) => e.error).sort((a, b) => b.version - a.version)[0];
