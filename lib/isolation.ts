@@ -78,6 +78,9 @@ interface Pending {
   slot?: Slot;
   /** A framed run's backstop (#backstop). */
   timer?: NodeJS.Timeout;
+  /** A direct-path run's backstop (#sweep): its runTimeoutMs, and when it is given up on (monotonicMs). */
+  limitMs?: number;
+  giveUpAtMs?: number;
   /** The ticket that names it to cancelQueued() while it waits in the host (lastQueued() 3). */
   ticket?: number;
 }
@@ -95,6 +98,8 @@ const MAX_HELD_SEGMENTS = 2;
  * the run at the limit and answers DEADLINE_EXCEEDED itself) before it gives up on the run, ms.
  */
 export const HOST_GRACE_MS = 1000;
+/** How often direct-path runs with a limit are looked at for their backstop, ms. */
+const SWEEP_MS = 100;
 
 /** Serving threads of a host's direct path: runs in flight at once, as the libuv pool's 4 in-process. */
 export const HOST_SERVE_THREADS = 4;
@@ -476,6 +481,7 @@ export class HostSession implements NativeSession {
     for (const segment of shared) this.#sharedAnnounced.add(segment.id);
     const replied = this.#expect(id, slot);
     this.#sent(id, slot, ticket);
+    if (wait !== undefined) this.#watchDirect(id, wait.limitMs);
     const reply = await replied as DirectReply;
     plan.lastMicros = Math.max(1, Math.round((performance.now() - started) * 1000));
     if (reply.op === 'fallback') {
@@ -764,12 +770,43 @@ export class HostSession implements NativeSession {
     const timer = setTimeout(() => {
       const pending = this.#pending.get(id);
       if (pending === undefined || this.#dead !== null) return;
-      this.#giveUp(id, pending, slot, new TensorFlowError('DEADLINE_EXCEEDED', `the host process of ${this.#modelPath} (pid ${this.pid}) did not answer within ` +
-        `${HOST_GRACE_MS} ms past this run's runTimeoutMs of ${timeoutMs} ms (it is stopped, or busy inside an op that TensorFlow cannot ` +
-        'interrupt); the run may still be executing there. The model takes further runs; dispose({ killAfterMs }) ends a host that never answers'));
+      this.#giveUp(id, pending, slot, this.#unanswered(timeoutMs));
     }, timeoutMs + HOST_GRACE_MS);
     timer.unref();
     this.#pending.get(id)!.timer = timer;
+  }
+
+  #unanswered(timeoutMs: number): TensorFlowError {
+    return new TensorFlowError('DEADLINE_EXCEEDED', `the host process of ${this.#modelPath} (pid ${this.pid}) did not answer within ` +
+      `${HOST_GRACE_MS} ms past this run's runTimeoutMs of ${timeoutMs} ms (it is stopped, or busy inside an op that TensorFlow cannot ` +
+      'interrupt); the run may still be executing there. The model takes further runs; dispose({ killAfterMs }) ends a host that never answers');
+  }
+
+  // The same backstop for direct-path runs with a limit (inline sessions send none to the host,
+  // which cannot stop an inline run): one sweep every SWEEP_MS while any is pending, not a timer
+  // per run (a server gives every request a limit).
+  #sweep: NodeJS.Timeout | null = null;
+
+  #watchDirect(id: number, limitMs: number): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return;
+    pending.limitMs = limitMs;
+    pending.giveUpAtMs = monotonicMs() + limitMs + HOST_GRACE_MS;
+    if (this.#sweep !== null) return;
+    this.#sweep = setInterval(() => {
+      let watched = false;
+      const now = monotonicMs();
+      for (const [pendingId, run] of this.#pending) {
+        if (run.giveUpAtMs === undefined) continue;
+        if (now < run.giveUpAtMs || this.#dead !== null || run.slot === undefined) watched = true;
+        else this.#giveUp(pendingId, run, run.slot, this.#unanswered(run.limitMs!));
+      }
+      if (!watched) {
+        clearInterval(this.#sweep!);
+        this.#sweep = null;
+      }
+    }, SWEEP_MS);
+    this.#sweep.unref();
   }
 
   // Rejects run `id` before its host answers (given up on, or cancelled while it waited there):

@@ -139,12 +139,18 @@ t.test('dispose() called again and again on one model starts one close: no threa
 // cannot hold a run with a limit: HOST_GRACE_MS past it, the run fails with DEADLINE_EXCEEDED;
 // the host lives on, and the slot its run may still write into is kept out of use until the
 // late answer comes.
-t.test('a host that stops answering: a run with runTimeoutMs fails soon after its limit, and runs go on once it resumes', async (t) => {
-  const model = await loadModel(fixture('half_plus_two').dir, { isolation: 'process', interOpThreads: 0, maxConcurrentRuns: 2 });
+// Both paths: with an inter-op pool a run with a limit goes as a JSON frame; inline (the default)
+// the host gets no limit (it cannot stop an inline run) and the run takes the direct path, whose
+// backstop is a sweep (helper-59: such runs waited for ever on a stopped host).
+for (const [how, options] of [['framed', { interOpThreads: 0 }], ['direct path, inline', {}]] as const) t.test(`a host that stops answering (${how}): a run with runTimeoutMs fails soon after its limit, and runs go on once it resumes`, async (t) => {
+  const model = await loadModel(fixture('half_plus_two').dir, { isolation: 'process', ...options, maxConcurrentRuns: 2 });
   const rows = (k: number, v: number) => ({ x: new Tensor('float32', new Float32Array(k).fill(v), [k, 1]) });
   t.same([...(await model.run(rows(4, 2))).y!.data], [3, 3, 3, 3]);
   const pid = model.hostPid!;
   process.kill(pid, 'SIGSTOP');
+  // Stopped once the kernel says so: a direct-path run sent at once can be served by a thread
+  // the signal has not reached yet (a few µs).
+  for (let i = 0; i < 200 && !/^\S+ \(.*\) T /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 5));
   let stopped = true;
   t.teardown(() => {
     if (stopped) process.kill(pid, 'SIGCONT');
