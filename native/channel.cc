@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <string>
 #include <thread>
@@ -52,6 +53,8 @@ constexpr double kMaxExact = 9007199254740991.0;
 constexpr size_t kMaxMessageText = 16 * 1024;
 // The host's exit code when its direct path breaks under it (lib/isolation.ts reports it).
 constexpr int kBrokenChannelExit = 70;
+// Its exit code when an allocation fails while it serves a run (Serve).
+constexpr int kOutOfMemoryExit = 71;
 
 size_t Align(size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
 
@@ -290,6 +293,13 @@ class RunServer {
       Run(head, in, reply);
     } catch (const Refused& failed) {
       FailureReply(reply, head.id, failed.failure);
+    } catch (const std::bad_alloc&) {
+      // An allocation failed (past hostMemoryLimitBytes), maybe inside TensorFlow, which is not
+      // exception-safe: its CPU allocator's lock stays held, and every later run would wait on
+      // it for ever (helper-59). The host ends; the parent reports MODEL_CRASHED naming the limit.
+      static const char kMessage[] = "tfslice model host: out of memory (std::bad_alloc) while serving a run: exiting\n";
+      (void)!write(2, kMessage, sizeof kMessage - 1);
+      std::_Exit(kOutOfMemoryExit);
     } catch (const std::exception& error) {
       FailureReply(reply, head.id, {"INTERNAL", std::string("the model host failed: ") + error.what()});
     }
