@@ -100,6 +100,8 @@ export const VERSION = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package
 const POST_V1 = /^\/v1\/models\/([^/:]+)(?:\/versions\/(\d+)|\/labels\/([^/:]+))?:(classify|regress|predict)$/i;
 const GET_V1 = /^\/v1\/models(?:\/([^/:]+))?(?:\/versions\/(\d+)|\/labels\/([^/:]+))?(?:\/(metadata))?$/i;
 const V2_MODEL = /^\/v2\/models\/([^/]+)(?:\/versions\/(\d+))?(?:\/(ready|infer))?$/;
+/** The request body limit when none is given (413 beyond), bytes: `tfslice serve`'s default too. */
+const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 /** A response in parts of fewer bytes is joined and sent at once (cheaper than a stream). */
 const PARTS_JOINED_BELOW = 64 * 1024;
 
@@ -287,7 +289,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   const { manager } = options;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const metrics = options.metrics === false ? null : options.metrics ?? new ServerMetrics(manager);
-  const bodyLimit = options.bodyLimit ?? 64 * 1024 * 1024;
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const draining = options.draining ?? (() => false);
   const { offloadBytes, threads } = codecOptions(options);
   const codec = new Codec(offloadBytes, threads);
@@ -665,9 +667,10 @@ export interface ServerOptions extends ServingOptions {
  * `close()` to stop (requests in flight finish; idle connections close at once).
  */
 export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const requestTimeout = options.requestTimeoutMs ?? 60_000;
   const app = Fastify({
-    bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024,
+    bodyLimit,
     requestTimeout,
     http: {
       maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
@@ -725,7 +728,6 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   // Content-Length past the limit gets no invitation (the body parser answers 413 from the header
   // alone, and the connection closes, in case the client sends the body anyway: RFC 9110
   // 10.1.1), and with tokens the invitation goes out once the token is accepted (authHook).
-  const bodyLimit = options.bodyLimit ?? 64 * 1024 * 1024;
   app.server.on('checkContinue', (request, response) => {
     if (Number(request.headers['content-length']) > bodyLimit) {
       UNINVITED.add(request);
@@ -754,7 +756,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return reply;
   });
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024 }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
   app.setErrorHandler((error: { statusCode?: number; message: string }, _request, reply) => {
     const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
     void reply.code(status).type('application/json').send(errorBody(status === 500 ? 'internal error (see the server log)' : error.message));
