@@ -231,6 +231,17 @@ function reserveInProcess(model: string, request: GpuRequest): Reservation {
   };
 }
 
+/**
+ * Whether reserve() would charge this request without GPU_BUDGET_EXCEEDED now: false only for
+ * an isolated model with a fraction that the GPU's free share cannot hold. Charges nothing.
+ * Used by the ModelManager's swapPolicy 'unload-first' to unload the old version before a load
+ * that would be refused, rather than after.
+ */
+export function fitsNow(isolation: Isolation, request: GpuRequest): boolean {
+  if (isolation !== 'process' || request.fraction === null) return true;
+  return used(deviceOf(request)) + request.fraction <= 1 + EPSILON;
+}
+
 /** @internal Tests only: forget everything (the process's TensorFlow would not). */
 export function resetLedgerForTests(): void {
   charges.clear();

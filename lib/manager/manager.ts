@@ -13,6 +13,8 @@ import * as path from 'node:path';
 import { CRASHED_ADVICE, describe, InvalidArgumentError, invalidType, ModelCrashedError, NotFoundError, outOfRange, ServableNotFoundError, TensorFlowError } from '../errors';
 import { loadModel, type Feeds, type Model, RUN_OPTIONS } from '../model';
 import { timerFor } from '../abort';
+import { fitsNow } from '../gpu';
+import { resolveLoadOptions } from '../options';
 import type { Tensor } from '../tensor';
 import { type ManagedModelConfig, type ModelManagerConfig, readConfigFile, type Resolved, type ResolvedModel, resolveManagerConfig } from './config';
 import { acquire, newest, route, settle, wait } from './routing';
@@ -521,8 +523,13 @@ export class ModelManager {
         tried.add(version);
         const dir = path.join(m.config.basePath, look.seen.get(version)?.dir ?? String(version));
         const print = look.ready.get(version)!;
+        // 'unload-first' unloads first when the ledger cannot hold the new version beside the
+        // old ones (no refused attempt in between); a load refused all the same (another model
+        // took the share meanwhile) is tried once more after them.
+        const unloadFirst = this.#config.swapPolicy === 'unload-first';
+        if (unloadFirst && !this.#fits(m) && await this.#unloadFirst(m, version, dir, print, aspired)) continue;
         const entry = await this.#loadVersion(m, version, dir, print, false);
-        if (entry.state === 'END' && (entry.error as { code?: unknown } | null)?.code === 'GPU_BUDGET_EXCEEDED' && this.#config.swapPolicy === 'unload-first') {
+        if (unloadFirst && entry.state === 'END' && (entry.error as { code?: unknown } | null)?.code === 'GPU_BUDGET_EXCEEDED') {
           await this.#unloadFirst(m, version, dir, print, aspired);
         }
       }
@@ -538,15 +545,17 @@ export class ModelManager {
 
   // swapPolicy 'unload-first': the ledger could not hold both, so the old versions go first;
   // runs wait meanwhile. If the new version still fails, the old ones are loaded again.
-  async #unloadFirst(m: Managed, version: number, dir: string, print: string, aspired: ReadonlySet<number>): Promise<void> {
+  // Returns false when no version was there to retire (nothing done).
+  async #unloadFirst(m: Managed, version: number, dir: string, print: string, aspired: ReadonlySet<number>): Promise<boolean> {
     const retiring = [...m.versions.values()].filter((e) => e.state === 'AVAILABLE' && !aspired.has(e.version));
-    if (retiring.length === 0) return;
+    if (retiring.length === 0) return false;
     m.busy++;
     try {
       for (const entry of retiring) await this.#unloadVersion(m, entry);
       const entry = await this.#loadVersion(m, version, dir, print, false);
-      if (entry.state === 'AVAILABLE') return;
+      if (entry.state === 'AVAILABLE') return true;
       for (const old of retiring) await this.#loadVersion(m, old.version, old.path, old.fingerprint, old.pinned);
+      return true;
     } finally {
       m.busy--;
       settle(m, this.#stopping !== null);
@@ -641,6 +650,12 @@ export class ModelManager {
     const repeated = m.error?.message === error.message;
     m.error = error;
     if (!repeated) this.#events.emit('failure', { name: m.config.name, version: null, error });
+  }
+
+  // Whether the GPU ledger could hold one more version of m beside what it holds now.
+  #fits(m: Managed): boolean {
+    const resolved = resolveLoadOptions(m.config.loadOptions);
+    return resolved.partition !== null || fitsNow(resolved.isolation, resolved.gpu);
   }
 
   #checkFraction(m: Managed): void {
