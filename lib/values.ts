@@ -388,7 +388,7 @@ export function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' |
   for (let level: unknown = value; Array.isArray(level); level = level[0]) shape.push(level.length);
   // Before walk() recurses that deep (a stack overflow past some thousands of levels).
   if (shape.length > MAX_RANK) throw new InvalidArgumentError(`${where}: shape has ${shape.length} dimensions; TensorFlow allows at most ${MAX_RANK}`);
-  const flat: unknown[] = [];
+  let flat: unknown[] = [];
   const walk = (node: unknown, depth: number, path: number[]): void => {
     if (!Array.isArray(node) || node.length !== shape[depth]) {
       throw new InvalidArgumentError(`${where}: ragged array: [${path.join('][')}] should be an array of ${shape[depth]} like the first one at that depth`);
@@ -403,8 +403,17 @@ export function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' |
       flat.push(leaf);
     }
   };
-  if (shape.length === 0) flat.push(value);
-  else walk(value, 0, []);
+  if (shape.length === 0) {
+    flat.push(value);
+  } else if (shape.length === 1) {
+    // A flat array is its own list of elements (not copied: what is kept below is made anew).
+    flat = value as unknown[];
+    for (let i = 0; i < flat.length; i++) {
+      if (Array.isArray(flat[i])) throw new InvalidArgumentError(`${where}: ragged array: element [${i}] is nested deeper than the first element`);
+    }
+  } else {
+    walk(value, 0, []);
+  }
   const element = (i: number) => () => (shape.length === 0 ? where : `${where}: element ${i}`);
   if (options.lossless && isFloat(dtype)) {
     for (let i = 0; i < flat.length; i++) {
@@ -421,6 +430,14 @@ export function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' |
     for (let i = 0; i < flat.length; i++) {
       const v = flat[i];
       out[i] = typeof v === 'number' && (range === undefined || (Number.isInteger(v) && v >= range[0] && v <= range[1])) ? v : convert(dtype, v, element(i)) as number;
+    }
+    data = out;
+  } else if (dtype === 'string') {
+    // Strings and Uint8Arrays as they are; anything else ({ b64 }, a mistake) through convert().
+    const out: unknown[] = new Array(flat.length);
+    for (let i = 0; i < flat.length; i++) {
+      const v = flat[i];
+      out[i] = typeof v === 'string' || v instanceof Uint8Array ? v : convert(dtype, v, element(i));
     }
     data = out;
   } else {

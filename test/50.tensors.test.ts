@@ -53,6 +53,33 @@ t.test('strings: text in, text out; bytes in, the same bytes out', async (t) => 
   await model.dispose();
 });
 
+t.test('string feeds are packed in runs of 512: ASCII runs in one call, others string by string, bytes exact across run boundaries', async (t) => {
+  const values: (string | Uint8Array)[] = Array.from({ length: 1700 }, (_, i) => `id-${i}`);
+  values[511] = '\ud83d'; // a lone high surrogate ending one run ...
+  values[512] = '\ude00'; // ... and a lone low one starting the next: two U+FFFD, not one emoji
+  values[600] = 'é';
+  values[700] = new Uint8Array([0, 255, 1]);
+  values[800] = '';
+  for (let i = 1536; i < 1700; i++) values[i] = '😀'.repeat(i % 5); // past the bytes first reserved (one per code unit)
+  const encoder = new TextEncoder();
+  const expected = values.map((v) => Array.from(typeof v === 'string' ? encoder.encode(v) : v));
+  const tensor = new Tensor('string', values);
+  t.same(tensor.bytes().map((b) => Array.from(b)), expected, 'each element is its own UTF-8 bytes (lone surrogates as U+FFFD)');
+  t.same(Array.from(tensor.bytes()[511]!), [0xef, 0xbf, 0xbd]);
+  const ascii = new Tensor('string', values.slice(0, 511) as string[]);
+  t.same(ascii.data, values.slice(0, 511), 'an ASCII-only tensor reads back as its strings');
+  const model = await loadModel(fixture('dtypes').dir);
+  const feeds: Record<string, Tensor> = {};
+  for (const [key, spec] of Object.entries(model.signatures.serving_default!.inputs)) {
+    if (key !== 's') feeds[key] = Tensor.alloc(spec.dtype as 'float32', [0]);
+  }
+  for (const s of [tensor, values]) {
+    const out = await model.run({ ...feeds, s }, { outputs: ['s_out'] });
+    t.same(out.s_out!.bytes().map((b) => Array.from(b)), expected, `TensorFlow gets the same bytes (${s === values ? 'a plain array' : 'a Tensor'})`);
+  }
+  await model.dispose();
+});
+
 t.test('the Tensor constructor checks what it is given', async (t) => {
   t.throws(() => new Tensor('float32', new Float64Array(2) as unknown as Float32Array), { name: 'TypeError', message: /data of a float32 tensor must be a Float32Array, got a Float64Array/ });
   t.throws(() => new Tensor('int64', [1, 2] as unknown as BigInt64Array), { name: 'TypeError', message: /BigInt64Array/ });
