@@ -54,7 +54,6 @@ constexpr size_t kMaxMessageText = 16 * 1024;
 // The host's exit code when its direct path breaks under it (lib/isolation.ts reports it).
 constexpr int kBrokenChannelExit = 70;
 // Its exit code when an allocation fails while it serves a run (Serve).
-constexpr int kOutOfMemoryExit = 71;
 
 size_t Align(size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
 
@@ -253,6 +252,8 @@ class RunServer {
             DropSlots(head.dropped);
           } catch (const Refused& failed) {
             refused = failed.failure;  // answered by Serve
+          } catch (const std::bad_alloc&) {
+            ExitOutOfMemory();
           }
         }
       }
@@ -288,18 +289,13 @@ class RunServer {
   // Answers a request whose head was read (or refused: `refused`), the rest of it in `in`.
   void Serve(const RequestHead& head, const std::optional<Failure>& refused, Reader& in, Writer& reply) {
     try {
-      if (refused) throw Refused{*refused};
+      if (refused) return FailureReply(reply, head.id, *refused);
       reply.Put<uint32_t>(head.id);
       Run(head, in, reply);
     } catch (const Refused& failed) {
       FailureReply(reply, head.id, failed.failure);
     } catch (const std::bad_alloc&) {
-      // An allocation failed (past hostMemoryLimitBytes), maybe inside TensorFlow, which is not
-      // exception-safe: its CPU allocator's lock stays held, and every later run would wait on
-      // it for ever (helper-59). The host ends; the parent reports MODEL_CRASHED naming the limit.
-      static const char kMessage[] = "tfslice model host: out of memory (std::bad_alloc) while serving a run: exiting\n";
-      (void)!write(2, kMessage, sizeof kMessage - 1);
-      std::_Exit(kOutOfMemoryExit);
+      ExitOutOfMemory();
     } catch (const std::exception& error) {
       FailureReply(reply, head.id, {"INTERNAL", std::string("the model host failed: ") + error.what()});
     }

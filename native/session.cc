@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <unordered_set>
 
@@ -513,8 +514,12 @@ class RunJob : public Job {
       // freed there, in Settle(), which also checks outputs against the borrowed ranges.
       if (!failure_) PrepareOutputs(fetched_.tensors, *feeds_, prepared_);
       feeds_->ClearMaterialized();
+    } catch (const std::bad_alloc& error) {
+      // In a model host (a framed run: strings, or a timeout), as on its direct path (channel.cc).
+      if (IsModelHost()) ExitOutOfMemory();
+      failure_ = {"INTERNAL", std::string("run failed: ") + error.what()};
     } catch (const std::exception& error) {
-      // A runner thread must not unwind (std::terminate): std::bad_alloc and the like.
+      // A runner thread must not unwind (std::terminate).
       failure_ = {"INTERNAL", std::string("run failed: ") + error.what()};
     }
     core.EndRun();

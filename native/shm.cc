@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <utility>
@@ -260,8 +261,22 @@ Napi::Value ShmView(const Napi::CallbackInfo& info) {
   return view;
 }
 
+namespace {
+std::atomic<bool> model_host{false};
+constexpr int kOutOfMemoryExit = 71;
+}  // namespace
+
+bool IsModelHost() { return model_host.load(std::memory_order_relaxed); }
+
+void ExitOutOfMemory() {
+  static const char kMessage[] = "tfslice model host: out of memory (std::bad_alloc) while serving a run: exiting\n";
+  (void)!write(2, kMessage, sizeof kMessage - 1);
+  std::_Exit(kOutOfMemoryExit);
+}
+
 Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  model_host.store(true, std::memory_order_relaxed);
   int parent = IntArg(info, 0, "parentPid");
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) throw MakeError(env, "INTERNAL", SystemError("prctl(PR_SET_PDEATHSIG)"));
   // The parent may have died before the signal was armed.

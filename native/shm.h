@@ -73,4 +73,12 @@ Napi::Value OpenFileLimit(const Napi::CallbackInfo& info);
 // Limits the process's data (private writable memory) to a byte count: setrlimit(RLIMIT_DATA).
 Napi::Value SetDataLimit(const Napi::CallbackInfo& info);
 
+// Whether this process is a model host (lib/host.ts called setParentDeathSignal).
+bool IsModelHost();
+// A model host's end on std::bad_alloc while it serves a run (exit code 71, a line on stderr).
+// The allocation failed (past hostMemoryLimitBytes), maybe inside TensorFlow, which is not
+// exception-safe: its CPU allocator's lock stays held, and every later run would wait on it for
+// ever (helper-59). The parent reports MODEL_CRASHED naming the limit.
+[[noreturn]] void ExitOutOfMemory();
+
 }  // namespace tfslice
