@@ -32,7 +32,7 @@ export interface GpuBudget {
   readonly device: number;
   /** Sum of the fractions charged to it. */
   readonly used: number;
-  /** 1 - used. */
+  /** 1 - used, never below 0. */
   readonly free: number;
   readonly holders: readonly GpuHolder[];
 }
@@ -152,7 +152,8 @@ export function gpuLedger(): GpuBudget[] {
   const devices = [...new Set([...charges].map((c) => c.device))].sort((a, b) => a - b);
   return devices.map((device) => {
     const u = Number(used(device).toFixed(9));
-    return Object.freeze({ device, used: u, free: Number((1 - u).toFixed(9)), holders: Object.freeze(holders(device)) });
+    // Charges may pass 1.0 by rounding (EPSILON): nothing is free then, not a negative share.
+    return Object.freeze({ device, used: u, free: Math.max(0, Number((1 - u).toFixed(9))), holders: Object.freeze(holders(device)) });
   });
 }
 

@@ -135,6 +135,15 @@ t.test('GPU_BUDGET_EXCEEDED when nothing is free, or for a model that asked for 
   t.same(gpuLedger(), [], 'nothing left charged');
 });
 
+t.test('fractions that pass 1.0 only by rounding are charged, and leave nothing free (not a negative share)', async (t) => {
+  const third = { fraction: 0.3333333335, allowGrowth: null, device: null };
+  const held = ['/models/a', '/models/b', '/models/c'].map((m) => reserve(m, 'process', third));
+  t.same(gpuLedger().map((b) => [b.used, b.free]), [[1.000000001, 0]], 'used is the sum (to 9 places), free 0');
+  t.throws(() => reserve('/models/d', 'process', { ...third, fraction: 0.001 }), { code: 'GPU_BUDGET_EXCEEDED', message: /0 is free/ });
+  for (const r of held) r.release();
+  t.same(gpuLedger(), []);
+});
+
 t.test('sessionConfig GPU options count like the typed ones', async (t) => {
   const { encodeConfig } = await import('../lib/index');
   const bytes = encodeConfig({ gpuOptions: { perProcessGpuMemoryFraction: 0.45, visibleDeviceList: '1' } });
