@@ -225,7 +225,8 @@ export class HostSession implements NativeSession {
   readonly #child: ChildProcess;
   readonly #socket: Socket;
   readonly #modelPath: string;
-  readonly #onExit: () => void;
+  /** Called once the host has exited: with the crash, or null when it ended through close(). */
+  readonly #onExit: (crash: ModelCrashedError | null) => void;
   readonly #channel: NativeChannel;
   readonly #outbox = new Wire(new ArrayBuffer(DIRECT_MESSAGE_BYTES));
   readonly #inbox = new Wire(new ArrayBuffer(DIRECT_MESSAGE_BYTES));
@@ -276,7 +277,7 @@ export class HostSession implements NativeSession {
   #backlog: { bytes: Uint8Array; expected: number }[] = [];
   pid: number;
 
-  private constructor(child: ChildProcess, channelFd: number, modelPath: string, onExit: () => void, control: { fd: number; buffer: ArrayBuffer }) {
+  private constructor(child: ChildProcess, channelFd: number, modelPath: string, onExit: (crash: ModelCrashedError | null) => void, control: { fd: number; buffer: ArrayBuffer }) {
     this.#child = child;
     this.#control = control;
     this.#words = new Int32Array(control.buffer);
@@ -328,7 +329,7 @@ export class HostSession implements NativeSession {
    * this process and inherits its environment (TF_ENABLE_ONEDNN_OPTS, CUDA_VISIBLE_DEVICES)
    * except NODE_OPTIONS. `script` is the host's program (tests put a misbehaving one there).
    */
-  static async start(exportDir: string, options: number | LoadOptions | undefined, tensorflow: Runtime, inlineOps: boolean, onExit: () => void,
+  static async start(exportDir: string, options: number | LoadOptions | undefined, tensorflow: Runtime, inlineOps: boolean, onExit: (crash: ModelCrashedError | null) => void,
     script = HOST_SCRIPT): Promise<{ session: HostSession; loaded: HostLoaded }> {
     // The host spins as this process does (configureRuntime({ busyPollMicros }) at its start).
     const env: NodeJS.ProcessEnv = { ...process.env, TFSLICE_PARENT_PID: String(process.pid), TFSLICE_BUSY_POLL_MICROS: String(native().busyPoll()) };
@@ -891,6 +892,6 @@ export class HostSession implements NativeSession {
       if (call.slot) this.#releaseSegment(call.slot);
       call.reject(error ?? this.#crashed());
     }
-    this.#onExit();
+    this.#onExit(this.#closing ? null : new ModelCrashedError(`${reason}; ${CRASHED_ADVICE}`));
   }
 }

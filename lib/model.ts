@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { abortedRun, isRunSignal, type RunSignal, timerFor, watchAbort } from './abort';
 import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, MODEL_HOST, NotStartedError, notStartedMessage, type ResolvedBatching, unbatchableReason } from './batching';
 import { dtypeInfo, type NumericDType, type TypedArray } from './dtypes';
-import { fromNative, GpuConfigConflictError, invalidType, InvalidArgumentError, outOfRange, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
+import { fromNative, GpuConfigConflictError, invalidType, InvalidArgumentError, outOfRange, ModelCrashedError, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
 import { loadOpLibrary, loadTensorFlow } from './library';
 import { native, type NativeData, type NativeLoadExtra, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import { type Isolation, reserve } from './gpu';
@@ -547,6 +547,8 @@ export class Model {
   readonly #inline: boolean;
   #batchStats = new Map<string, BatchingStats>();
   #batchListeners = new Set<(event: BatchEvent) => void>();
+  #crashListeners = new Set<(error: ModelCrashedError) => void>();
+  #crash: ModelCrashedError | null = null;
 
   /** @internal Use loadModel(). */
   constructor(init: {
@@ -942,6 +944,32 @@ export class Model {
   }
 
   /**
+   * Calls `listener` once if this model's host process dies (isolation: 'process'; killed,
+   * crashed, out of memory) while it is not being disposed, with the MODEL_CRASHED error every
+   * later run() fails with: a service learns it when it happens, not from its next run. Never
+   * called for an in-process model, or after dispose(). A listener added after the crash is
+   * called at once. Returns a function that removes the listener.
+   */
+  onCrash(listener: (error: ModelCrashedError) => void): () => void {
+    if (this.#crash) {
+      const crash = this.#crash;
+      queueMicrotask(() => listener(crash));
+      return () => {};
+    }
+    this.#crashListeners.add(listener);
+    return () => this.#crashListeners.delete(listener);
+  }
+
+  /** @internal loadModel(): the host died (not through dispose()). */
+  static crashed(model: Model, error: ModelCrashedError): void {
+    if (model.#crash || model.#closed) return;
+    model.#crash = error;
+    const listeners = [...model.#crashListeners];
+    model.#crashListeners.clear();
+    for (const listener of listeners) listener(error);
+  }
+
+  /**
    * run() on the calling thread: blocks the event loop for the whole TF_SessionRun.
    * For scripts and benchmarks; servers should use run().
    */
@@ -1284,12 +1312,21 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
   }
   const lease = resolved.partition === null ? null : takePartition(exportDir, resolved.partition);
   const reservation = lease ? { confirm() {}, release: () => lease.release() } : reserve(exportDir, resolved.isolation, resolved.gpu);
+  // An isolated model's host may die at any time, before the Model below exists too.
+  let model: Model | null = null;
+  let diedEarly: ModelCrashedError | null = null;
   try {
     const tensorflow = await loadTensorFlow();
     let opened: OpenedSession;
     let hostPid: number | null = null;
     if (resolved.isolation === 'process') {
-      const { session, loaded } = await HostSession.start(exportDir, options, tensorflow, runsInline(resolved.applied), () => reservation.release());
+      const { session, loaded } = await HostSession.start(exportDir, options, tensorflow, runsInline(resolved.applied), (crash) => {
+        reservation.release();
+        if (crash) {
+          if (model) Model.crashed(model, crash);
+          else diedEarly = crash;
+        }
+      });
       opened = { session, signatures: loaded.signatures, defaultSignature: loaded.defaultSignature, devices: loaded.devices, config: loaded.config };
       hostPid = loaded.pid;
     } else {
@@ -1309,7 +1346,7 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
       await opened.session.close();
       throw error;
     }
-    return new Model({
+    model = new Model({
       path: exportDir,
       tags: resolved.tags,
       ...opened,
@@ -1328,6 +1365,8 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
       batching: resolved.batching,
       runTimeoutMs: resolved.runTimeoutMs,
     });
+    if (diedEarly) Model.crashed(model, diedEarly);
+    return model;
   } catch (error) {
     reservation.release();
     throw error;

@@ -533,6 +533,17 @@ t.test('watch: an isolated version whose host died is reloaded', async (t) => {
   t.same(gpuLedger()[0]!.holders.map((h) => h.fraction), [0.5], 'charged once');
 });
 
+t.test('an isolated version whose host dies is END in status() at once, before any run finds it', async (t) => {
+  const base = basePath(t, [1]);
+  const { mm, failures } = manager(t, { models: [{ name: 'm', basePath: base, isolation: 'process' }] });
+  await mm.start();
+  process.kill(mm.get('m').hostPid!, 'SIGKILL');
+  await until('the failure event', () => failures.length > 0);
+  t.match(mm.status('m').versions, [{ version: 1, state: 'END', error: { code: 'MODEL_CRASHED', message: /was killed by SIGKILL; version 1 is END until it is loaded again: load\('m'\)/ } }],
+    'status() says so without a run');
+  await t.rejects(mm.run('m', feeds), { code: 'UNAVAILABLE', message: /was killed by SIGKILL/ }, 'and runs are refused with why');
+});
+
 t.test('an isolated version whose host dies with runs waiting on it: every one of them fails MODEL_CRASHED', async (t) => {
   const base = basePath(t, [1], slow);
   const { mm } = manager(t, { models: [{ name: 's', basePath: base, isolation: 'process', loadOptions: { maxConcurrentRuns: 1 } }] });

@@ -501,6 +501,32 @@ t.test('a host killed mid-run: its runs reject with MODEL_CRASHED, the model sta
   await Promise.all([other.dispose(), local.dispose()]);
 });
 
+t.test('onCrash(): called once when the host dies, with the error later runs get; not on dispose(), never in-process', async (t) => {
+  const model = await loadModel(fixture('tiny').dir, { isolation: 'process' });
+  const seen: Error[] = [];
+  model.onCrash((e) => seen.push(e));
+  const removed = model.onCrash(() => t.fail('a removed listener is not called'));
+  removed();
+  const pid = model.hostPid!;
+  const crashed = new Promise<Error>((resolve) => model.onCrash(resolve));
+  process.kill(pid, 'SIGKILL');
+  const error = await crashed;
+  t.match(error, { code: 'MODEL_CRASHED', message: new RegExp(`\\(pid ${pid}\\) was killed by SIGKILL; the model stays failed: load it again to run it$`) }, 'without a run');
+  t.same(seen, [error], 'each listener once');
+  const x = new Tensor('float32', new Float32Array([1, 2, 3, 4]), [1, 4]);
+  await t.rejects(model.run({ x }), { code: 'MODEL_CRASHED' });
+  t.equal(await new Promise<Error>((resolve) => model.onCrash(resolve)), error, 'a listener added after the crash is called with it');
+  await model.dispose();
+
+  const disposed = await loadModel(fixture('tiny').dir, { isolation: 'process' });
+  disposed.onCrash(() => t.fail('dispose() is not a crash'));
+  await disposed.dispose({ killAfterMs: 0 });
+  const local = await loadModel(fixture('tiny').dir);
+  local.onCrash(() => t.fail('never in-process'));
+  await local.dispose();
+  await new Promise((r) => setTimeout(r, 50));
+});
+
 t.test('dispose() lets in-flight runs finish, then ends the host', async (t) => {
   const model = await loadModel(fixture('slow').dir, { isolation: 'process' });
   const run = model.run({ n: new Tensor('int32', new Int32Array([await slowN(model, 150)]), []) });

@@ -29,7 +29,7 @@ export interface GpuBudget {
     readonly device: number;
     /** Sum of the fractions charged to it. */
     readonly used: number;
-    /** 1 - used. */
+    /** 1 - used, never below 0. */
     readonly free: number;
     readonly holders: readonly GpuHolder[];
 }

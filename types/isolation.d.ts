@@ -1,3 +1,4 @@
+import { ModelCrashedError } from './errors';
 import type { NumericDType } from './dtypes';
 import type { Device } from './model';
 import { type NativePlan, type NativeSession, type NativeTensors } from './native';
@@ -69,7 +70,7 @@ export declare class HostSession implements NativeSession {
      * this process and inherits its environment (TF_ENABLE_ONEDNN_OPTS, CUDA_VISIBLE_DEVICES)
      * except NODE_OPTIONS. `script` is the host's program (tests put a misbehaving one there).
      */
-    static start(exportDir: string, options: number | LoadOptions | undefined, tensorflow: Runtime, inlineOps: boolean, onExit: () => void, script?: string): Promise<{
+    static start(exportDir: string, options: number | LoadOptions | undefined, tensorflow: Runtime, inlineOps: boolean, onExit: (crash: ModelCrashedError | null) => void, script?: string): Promise<{
         session: HostSession;
         loaded: HostLoaded;
     }>;

@@ -1,6 +1,7 @@
 import { type RunSignal } from './abort';
 import { type BatchEvent, type BatchingStats, type ResolvedBatching } from './batching';
 import { type NumericDType } from './dtypes';
+import { ModelCrashedError } from './errors';
 import { type NativeSession } from './native';
 import { type Isolation } from './gpu';
 import { type LoadOptions } from './options';
@@ -189,6 +190,14 @@ export declare class Model {
      * Returns a function that removes the listener.
      */
     onBatch(listener: (event: BatchEvent) => void): () => void;
+    /**
+     * Calls `listener` once if this model's host process dies (isolation: 'process'; killed,
+     * crashed, out of memory) while it is not being disposed, with the MODEL_CRASHED error every
+     * later run() fails with: a service learns it when it happens, not from its next run. Never
+     * called for an in-process model, or after dispose(). A listener added after the crash is
+     * called at once. Returns a function that removes the listener.
+     */
+    onCrash(listener: (error: ModelCrashedError) => void): () => void;
     /**
      * run() on the calling thread: blocks the event loop for the whole TF_SessionRun.
      * For scripts and benchmarks; servers should use run().

@@ -583,6 +583,10 @@ export class ModelManager {
     if (model) {
       entry.model = model;
       if (model.batching) model.onBatch((event) => this.#events.emit('batch', { ...event, name: m.config.name, version }));
+      // An isolated version whose host dies leaves routing then, not at its next run.
+      model.onCrash((error) => {
+        if (entry.model === model) this.#crashed(m, entry, error);
+      });
       this.#set(m, entry, 'AVAILABLE');
     } else {
       this.#set(m, entry, 'END');
