@@ -580,6 +580,26 @@ t.test('warm-up runs before AVAILABLE; a failing warm-up fails the version', asy
   t.match(mm.status('bad').versions[0], { state: 'END', error: { code: 'INVALID_ARGUMENT', message: /^warm-up of version 1 of model 'bad' failed: feed 'x' of signature 'serving_default' expects shape \[-1, 4\]/ } });
 });
 
+t.test('stop({ killAfterMs }): a run on a host that answers nothing (SIGSTOP) does not hold it; the host is killed', async (t) => {
+  const base = basePath(t, [1], slow);
+  const { mm } = manager(t, { models: [{ name: 'slow', basePath: base, isolation: 'process' }] });
+  await mm.start();
+  t.throws(() => mm.stop({ killAfterMs: -1 }), { code: 'ERR_OUT_OF_RANGE', message: /killAfterMs must be a whole number of milliseconds ≥ 0/ });
+  t.throws(() => mm.stop({ killAfterMs: '5' as never }), { code: 'ERR_INVALID_ARG_TYPE' });
+  const pid = mm.get('slow').hostPid!;
+  const n = await slowN(mm.get('slow'), 3000);
+  const inflight = mm.run('slow', { n: new Tensor('int32', new Int32Array([n]), []) }).catch((e: Error) => e);
+  await new Promise((r) => setTimeout(r, 50));
+  process.kill(pid, 'SIGSTOP');
+  const started = performance.now();
+  await mm.stop({ killAfterMs: 300 });
+  const took = performance.now() - started;
+  t.ok(took >= 290 && took < 3000, `stop() resolved after ${took.toFixed(0)} ms, the run's 300 ms and the kill`);
+  t.match(await inflight, { code: 'MODEL_DISPOSED' }, 'the run in flight rejects MODEL_DISPOSED');
+  t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the host is gone');
+  t.same(mm.status('slow').versions.map((v) => v.state), ['END']);
+});
+
 t.test('stop(): runs in flight finish, runs called later reject with UNAVAILABLE', async (t) => {
   const base = basePath(t, [1], slow);
   const { mm, events } = manager(t, { models: [{ name: 'slow', basePath: base }], settleMs: 50 });

@@ -406,14 +406,28 @@ export class ModelManager {
    * Stops watching and unloads every version: runs in flight finish, runs called from now on
    * reject with UNAVAILABLE. Idempotent; resolves once every version is END (and every
    * isolated host has exited). A stopped manager cannot be started again.
+   *
+   * @param options.killAfterMs how long runs in flight may take, ms (default: as long as they
+   *   take). Past it each version is disposed as Model.dispose({ killAfterMs: 0 }) does: a run
+   *   still executing rejects MODEL_DISPOSED and an isolated model's host is killed, so a run
+   *   on a host that answers nothing (stopped, stuck in an op) cannot hold stop() for ever.
+   *   The first call's value holds.
+   * @throws ERR_OUT_OF_RANGE / ERR_INVALID_ARG_TYPE for a killAfterMs that is not a whole
+   *   number of ms ≥ 0
    */
-  stop(): Promise<void> {
+  stop(options?: { killAfterMs?: number }): Promise<void> {
+    const killAfterMs = options?.killAfterMs;
+    if (killAfterMs !== undefined) {
+      if (typeof killAfterMs !== 'number') throw invalidType('killAfterMs', 'a number of milliseconds', killAfterMs);
+      if (!Number.isSafeInteger(killAfterMs) || killAfterMs < 0) throw outOfRange('killAfterMs', 'a whole number of milliseconds ≥ 0', killAfterMs);
+    }
     this.#stopping ??= (async () => {
       if (this.#timer) clearTimeout(this.#timer);
       this.#timer = null;
+      const deadline = killAfterMs === undefined ? null : performance.now() + killAfterMs;
       for (const m of this.#models.values()) settle(m, this.#stopping !== null);
       await Promise.all([...this.#models.values()].map((m) => this.#exclusive(m, async () => {
-        await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry)));
+        await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry, deadline)));
       })));
     })();
     return this.#stopping;
@@ -611,12 +625,22 @@ export class ModelManager {
     }
   }
 
-  async #unloadVersion(m: Managed, entry: Entry): Promise<void> {
+  // deadline (performance.now() ms; stop({ killAfterMs })): past it, runs in flight are not
+  // waited for: the model is disposed with killAfterMs 0.
+  async #unloadVersion(m: Managed, entry: Entry, deadline: number | null = null): Promise<void> {
     if (entry.state !== 'AVAILABLE') return;
     this.#set(m, entry, 'UNLOADING');
-    if (entry.inflight > 0) await new Promise<void>((resolve) => { entry.drained = resolve; });
+    let timer: NodeJS.Timeout | undefined;
+    if (entry.inflight > 0) {
+      await new Promise<void>((resolve) => {
+        entry.drained = resolve;
+        if (deadline !== null) timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));
+      });
+    }
+    clearTimeout(timer);
     entry.drained = null;
-    await entry.model!.dispose();
+    const model = entry.model!;
+    await (deadline === null ? model.dispose() : model.dispose({ killAfterMs: Math.max(0, Math.ceil(deadline - performance.now())) }));
     entry.model = null;
     this.#set(m, entry, 'END');
   }
