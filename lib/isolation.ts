@@ -76,9 +76,7 @@ interface Pending {
   resolve(value: unknown): void;
   reject(error: unknown): void;
   slot?: Slot;
-  /** A framed run's backstop (#backstop). */
-  timer?: NodeJS.Timeout;
-  /** A direct-path run's backstop (#sweep): its runTimeoutMs, and when it is given up on (monotonicMs). */
+  /** A run's backstop (#watch): its runTimeoutMs, and when it is given up on (monotonicMs). */
   limitMs?: number;
   giveUpAtMs?: number;
   /** The ticket that names it to cancelQueued() while it waits in the host (lastQueued() 3). */
@@ -98,7 +96,7 @@ const MAX_HELD_SEGMENTS = 2;
  * the run at the limit and answers DEADLINE_EXCEEDED itself) before it gives up on the run, ms.
  */
 export const HOST_GRACE_MS = 1000;
-/** How often direct-path runs with a limit are looked at for their backstop, ms. */
+/** How often runs with a limit are looked at for their backstop (#watch), ms. */
 const SWEEP_MS = 100;
 
 /** Serving threads of a host's direct path: runs in flight at once, as the libuv pool's 4 in-process. */
@@ -482,7 +480,7 @@ export class HostSession implements NativeSession {
     for (const segment of shared) this.#sharedAnnounced.add(segment.id);
     const replied = this.#expect(id, slot);
     this.#sent(id, slot, ticket);
-    if (wait !== undefined) this.#watchDirect(id, wait.limitMs);
+    if (wait !== undefined) this.#watch(id, wait.limitMs);
     const reply = await replied as DirectReply;
     plan.lastMicros = Math.max(1, Math.round((performance.now() - started) * 1000));
     if (reply.op === 'fallback') {
@@ -699,7 +697,7 @@ export class HostSession implements NativeSession {
     sendFrame(this.#socket, message);
     const reply = this.#expect(id, slot);
     if (slot) this.#sent(id, slot, ticket);
-    if (timeoutMs > 0 && slot) this.#backstop(id, slot, timeoutMs);
+    if (timeoutMs > 0 && slot) this.#watch(id, timeoutMs);
     return reply;
   }
 
@@ -764,31 +762,21 @@ export class HostSession implements NativeSession {
     });
   }
 
-  // Rejects run `id` with DEADLINE_EXCEEDED when its host has not answered HOST_GRACE_MS past
-  // its limit. The host lives on (a stopped one may be continued): the run may still execute
-  // there and write its outputs into the slot, which is kept out of use until the answer comes.
-  #backstop(id: number, slot: Slot, timeoutMs: number): void {
-    const timer = setTimeout(() => {
-      const pending = this.#pending.get(id);
-      if (pending === undefined || this.#dead !== null) return;
-      this.#giveUp(id, pending, slot, this.#unanswered(timeoutMs));
-    }, timeoutMs + HOST_GRACE_MS);
-    timer.unref();
-    this.#pending.get(id)!.timer = timer;
-  }
-
   #unanswered(timeoutMs: number): TensorFlowError {
     return new TensorFlowError('DEADLINE_EXCEEDED', `the host process of ${this.#modelPath} (pid ${this.pid}) did not answer within ` +
       `${HOST_GRACE_MS} ms past this run's runTimeoutMs of ${timeoutMs} ms (it is stopped, or busy inside an op that TensorFlow cannot ` +
       'interrupt); the run may still be executing there. The model takes further runs; dispose({ killAfterMs }) ends a host that never answers');
   }
 
-  // The same backstop for direct-path runs with a limit (inline sessions send none to the host,
-  // which cannot stop an inline run): one sweep every SWEEP_MS while any is pending, not a timer
-  // per run (a server gives every request a limit).
+  // Rejects run `id` with DEADLINE_EXCEEDED when its host has not answered HOST_GRACE_MS past
+  // its limit, on either path (inline sessions send none to the host, which cannot stop an
+  // inline run). The host lives on (a stopped one may be continued): the run may still execute
+  // there and write its outputs into the slot, which is kept out of use until the answer comes.
+  // One sweep every SWEEP_MS while any such run is pending, not a timer per run (a server gives
+  // every request a limit).
   #sweep: NodeJS.Timeout | null = null;
 
-  #watchDirect(id: number, limitMs: number): void {
+  #watch(id: number, limitMs: number): void {
     const pending = this.#pending.get(id);
     if (pending === undefined) return;
     pending.limitMs = limitMs;
@@ -814,7 +802,6 @@ export class HostSession implements NativeSession {
   // its slot, which the host may still write, is not used again until the late answer comes.
   #giveUp(id: number, pending: Pending, slot: Slot, error: unknown): void {
     this.#pending.delete(id);
-    clearTimeout(pending.timer);
     if (pending.ticket !== undefined) this.#queued.delete(pending.ticket);
     if (this.#pending.size === 0 && this.#closing === null) this.#child.unref();
     slot.abandoned = true;
@@ -839,7 +826,6 @@ export class HostSession implements NativeSession {
       return;
     }
     this.#pending.delete(frame.id);
-    clearTimeout(pending.timer);
     if (pending.ticket !== undefined) this.#queued.delete(pending.ticket);
     if (this.#pending.size === 0 && this.#closing === null) this.#child.unref();
     if (frame.op === 'error') pending.reject(remoteError(frame as { code?: string; message: string }));
@@ -847,7 +833,7 @@ export class HostSession implements NativeSession {
     else throw new ProtocolError(`an unexpected '${String(frame.op)}' reply`);
   }
 
-  // The answer to a run given up on (#backstop): its slot is free again, for the host too with
+  // The answer to a run given up on (#watch): its slot is free again, for the host too with
   // the next run that announces it (a segment the host moved it to is not taken).
   #lateAnswer(frame: { id: number }): void {
     const slot = this.#late.get(frame.id);
@@ -888,7 +874,6 @@ export class HostSession implements NativeSession {
     this.#late.clear();
     const error = this.#closing ? null : new ModelCrashedError(`${reason} with ${inFlight.length} call(s) in flight; ${CRASHED_ADVICE}`);
     for (const call of inFlight) {
-      clearTimeout(call.timer);
       if (call.slot) this.#releaseSegment(call.slot);
       call.reject(error ?? this.#crashed());
     }

@@ -948,7 +948,8 @@ export class Model {
    * crashed, out of memory) while it is not being disposed, with the MODEL_CRASHED error every
    * later run() fails with: a service learns it when it happens, not from its next run. Never
    * called for an in-process model, or after dispose(). A listener added after the crash is
-   * called at once. Returns a function that removes the listener.
+   * called at once. It does not keep the event loop alive (an idle isolated model does not).
+   * Returns a function that removes the listener.
    */
   onCrash(listener: (error: ModelCrashedError) => void): () => void {
     if (this.#crash) {

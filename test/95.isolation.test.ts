@@ -509,6 +509,9 @@ t.test('onCrash(): called once when the host dies, with the error later runs get
   removed();
   const pid = model.hostPid!;
   const crashed = new Promise<Error>((resolve) => model.onCrash(resolve));
+  // An idle isolated model does not keep the event loop alive: something must, until the exit comes.
+  const keep = setInterval(() => {}, 1000);
+  t.teardown(() => clearInterval(keep));
   process.kill(pid, 'SIGKILL');
   const error = await crashed;
   t.match(error, { code: 'MODEL_CRASHED', message: new RegExp(`\\(pid ${pid}\\) was killed by SIGKILL; the model stays failed: load it again to run it$`) }, 'without a run');

@@ -108,8 +108,18 @@ export declare class ModelManager {
      * Stops watching and unloads every version: runs in flight finish, runs called from now on
      * reject with UNAVAILABLE. Idempotent; resolves once every version is END (and every
      * isolated host has exited). A stopped manager cannot be started again.
+     *
+     * @param options.killAfterMs how long runs in flight may take, ms (default: as long as they
+     *   take). Past it each version is disposed as Model.dispose({ killAfterMs: 0 }) does: a run
+     *   still executing rejects MODEL_DISPOSED and an isolated model's host is killed, so a run
+     *   on a host that answers nothing (stopped, stuck in an op) cannot hold stop() for ever.
+     *   The first call's value holds.
+     * @throws ERR_OUT_OF_RANGE / ERR_INVALID_ARG_TYPE for a killAfterMs that is not a whole
+     *   number of ms ≥ 0
      */
-    stop(): Promise<void>;
+    stop(options?: {
+        killAfterMs?: number;
+    }): Promise<void>;
     /**
      * The version a label names for a model (versionLabels), or undefined.
      * @throws NOT_FOUND for an unknown model
