@@ -119,6 +119,16 @@ function decode(part: string, what: string): string {
   }
 }
 
+/** The model name a request path gives under any route (percent-decoded); undefined when none does. */
+function nameInPath(path: string): string | undefined {
+  const named = (POST_V1.exec(path) ?? GET_V1.exec(path) ?? V2_MODEL.exec(path))?.[1];
+  try {
+    return named === undefined ? undefined : decode(named, 'model name');
+  } catch {
+    return undefined; // not valid percent-encoding
+  }
+}
+
 function target(name: string, version: string | undefined, label: string | undefined): Target {
   const t: Target = { name: decode(name, 'model name') };
   if (version !== undefined) {
@@ -556,13 +566,8 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     const path = pathOf(request);
     // A request refused before its route ran (a body over the limit, or cut off by its client)
     // still counts under the configured model its path names.
-    const named = (POST_V1.exec(path) ?? GET_V1.exec(path) ?? V2_MODEL.exec(path))?.[1];
-    let model = '';
-    try {
-      if (named !== undefined) model = modelLabel(manager, decodeURIComponent(named));
-    } catch {
-      // not valid percent-encoding: no model's name
-    }
+    const named = nameInPath(path);
+    const model = named === undefined ? '' : modelLabel(manager, named);
     const outcome: Outcome = { api: apiOf(request, path), model, version: null, runSeconds: null };
     return send(reply, outcome, performance.now() - reply.elapsedTime, status, errorBody(status === 413 ? `the request body is larger than the limit of ${bodyLimit} bytes` : message), code);
   });
