@@ -182,7 +182,7 @@ export interface BatchingStats {
   rows: number;
   /** Rows added to reach an allowed batch size. */
   paddingRows: number;
-  /** Batches that failed in TensorFlow and whose requests were run again one by one. */
+  /** Batches that failed in TensorFlow and whose requests were run again in halves, down to single requests. */
   retriedBatches: number;
   /** Requests refused because maxEnqueuedBatches batches were waiting (UNAVAILABLE). */
   rejected: number;
@@ -204,7 +204,7 @@ export interface BatchEvent {
   readonly paddingRows: number;
   /** How long each request waited in the queue, in seconds. */
   readonly queueDelaysSeconds: readonly number[];
-  /** The batch failed in TensorFlow and its requests were run one by one. */
+  /** The batch failed in TensorFlow and its requests were run again in halves. */
   readonly retried: boolean;
 }
 
@@ -277,6 +277,19 @@ export function notStartedMessage(waitedMs: number, where: string, limitMs: numb
 
 /** What a run dropped before it started waited for, unless it says otherwise (NotStartedError.waitedFor). */
 const RUN_SLOT = 'a run slot (maxConcurrentRuns)';
+
+/** How a batch's run went (#attempt). */
+type Attempt = 'ok' | 'retry' | 'failed' | 'not started';
+
+// The latest of some limits, ms (0: no limit, which is later than any).
+function latest(limits: readonly number[]): number {
+  let most = 0;
+  for (const ms of limits) {
+    if (ms <= 0) return 0;
+    if (ms > most) most = ms;
+  }
+  return most;
+}
 /** @internal NotStartedError.waitedFor for a run an isolated model's host did not start (it waited there behind other runs). */
 export const MODEL_HOST = 'its model host';
 
@@ -516,43 +529,114 @@ export class BatchQueue {
     const started = performance.now();
     const delays = batch.tasks.map((t) => (started - t.enqueued) / 1000);
     const size = paddedSize(this.#options.allowedBatchSizes, batch.rows);
-    let retried = false;
-    // The shortest limit of its requests (a request stopped by another's limit gets its own in the retry).
-    const limits = batch.tasks.map((task) => task.timeoutMs).filter((ms) => ms > 0);
-    // It may wait for a run slot as long as the request with the least wait left, and is dropped
-    // there when every one of its requests was aborted (each with a signal).
-    const left = batch.tasks.map((task) => this.#waitLeft(task)).filter((ms) => ms > 0);
-    const signals = batch.tasks.map((task) => task.request.signal);
+    const { limit, left } = this.#limits(batch.tasks, started);
+    const early = this.#failEarly(batch.tasks, limit > 0 ? started + limit : left > 0 ? started + left : Infinity);
+    let outcome: Attempt;
+    try {
+      outcome = await this.#attempt(batch, batch, size, limit, left);
+      // A failure inside TensorFlow: the requests run again in halves, so that only the one
+      // that causes it fails (TensorFlow Serving fails the whole batch).
+      if (outcome === 'retry') {
+        this.#stats.retriedBatches++;
+        await this.#bisect(batch, batch.tasks);
+      }
+    } finally {
+      early?.stop();
+    }
+    // A batch dropped before it started (every request's wait had passed) did not run.
+    if (outcome !== 'not started') this.#count(batch, size, delays, outcome === 'retry');
+  }
+
+  // What is left of its requests' limits, ms, for a batch: TensorFlow's run timeout (`limit`)
+  // and the wait for a run slot (`left`), the latest of each, as TensorFlow Serving's batching
+  // session runs a batch under the latest deadline of its tasks (BatchingSession::ProcessBatch):
+  // one impatient client does not cut the batch short for the others (it fails at its own
+  // limit: #failEarly). 0: no limit (a request has none).
+  #limits(tasks: readonly Task[], now: number): { limit: number; left: number } {
+    const limit = latest(tasks.map((task) => (task.timeoutMs > 0 ? Math.max(1, Math.ceil(task.timeoutMs - (now - task.enqueued))) : 0)));
+    const left = latest(tasks.map((task) => this.#waitLeft(task)));
+    return { limit, left: left > 0 ? Math.ceil(left) : 0 };
+  }
+
+  // Runs `part` of `batch` (all of it, or a half being retried) as one batch of `size` rows and
+  // delivers its rows. 'retry': it failed inside TensorFlow and has more than one request. Other
+  // failures fail its requests here: a dead host, a disposed model (MODEL_CRASHED,
+  // MODEL_DISPOSED: not TensorFlow's codes), outputs that cannot be split, a run stopped at its
+  // limit (the latest of its requests': every one has passed) or cancelled because every
+  // request was aborted; dropped while it waited for a run slot, its requests that still may
+  // wait run alone ('not started' when none could).
+  async #attempt(batch: Batch, part: Batch, size: number, limit: number, left: number): Promise<Attempt> {
+    const signals = part.tasks.map((task) => task.request.signal);
+    // Dropped where it waits when every one of its requests was aborted (each with a signal).
     const signal = signals.every((s) => s !== undefined) ? new AllAborted(signals as RunSignal[]) : undefined;
     try {
-      const outputs = await this.#execute(this.#join(batch, size), limits.length > 0 ? Math.min(...limits) : 0, left.length > 0 ? Math.min(...left) : 0, signal);
-      this.#deliver(batch, outputs, size);
+      this.#deliver(part, await this.#execute(this.#join(part, size), limit, left, signal), size);
+      return 'ok';
     } catch (error) {
-      if (signal?.aborted && error instanceof TensorFlowError && error.code === 'CANCELLED') {
-        for (const task of batch.tasks) this.#fail(task.request, error);
-        return;
-      }
       if (error instanceof NotStartedError) {
-        // Dropped while it waited for a run slot: the requests whose own limit has passed fail,
-        // the others wait on, each as a run of its own.
-        for (const task of batch.tasks) await this.#runAlone(batch, task, error.waitedFor);
-        this.#count(batch, size, delays, true);
-        return;
+        for (const task of part.tasks) await this.#runAlone(batch, task, error.waitedFor);
+        return 'not started';
       }
-      // A failure inside TensorFlow: run each request alone, so that only the one that
-      // causes it fails (TensorFlow Serving fails the whole batch). A dead host, a disposed
-      // model (MODEL_CRASHED, MODEL_DISPOSED: not TensorFlow's codes) or a batch whose
-      // outputs cannot be split fail every request as they are.
-      const retry = batch.tasks.length > 1 && error instanceof TensorFlowError && !(error instanceof BatchOutputError);
-      if (!retry) {
-        for (const task of batch.tasks) this.#fail(task.request, error);
-      } else {
-        retried = true;
-        this.#stats.retriedBatches++;
-        for (const task of batch.tasks) await this.#runAlone(batch, task);
+      if (signal?.aborted && error instanceof TensorFlowError && error.code === 'CANCELLED') {
+        for (const task of part.tasks) this.#fail(task.request, error);
+        return 'not started';
       }
+      const retry = part.tasks.length > 1 && error instanceof TensorFlowError && !(error instanceof BatchOutputError) &&
+        error.code !== 'DEADLINE_EXCEEDED' && error.code !== 'CANCELLED';
+      if (retry) return 'retry';
+      for (const task of part.tasks) this.#fail(task.request, error);
+      return 'failed';
     }
-    this.#count(batch, size, delays, retried);
+  }
+
+  // A batch that failed inside TensorFlow, run again in halves: a half that fails is halved
+  // again, down to single requests, which fail alone. One failing request among n costs about
+  // 2·log2(n) runs, not n (run one by one, one client's bad input multiplied the work of every
+  // batch it joined by the batch's size).
+  async #bisect(batch: Batch, tasks: readonly Task[]): Promise<void> {
+    const live = tasks.filter((task) => !task.request.settled);
+    if (live.length <= 1) {
+      if (live.length === 1) await this.#runAlone(batch, live[0]!);
+      return;
+    }
+    const half = Math.ceil(live.length / 2);
+    for (const tasksOfPart of [live.slice(0, half), live.slice(half)]) {
+      const now = tasksOfPart.filter((task) => !task.request.settled);
+      if (now.length <= 1) {
+        if (now.length === 1) await this.#runAlone(batch, now[0]!);
+        continue;
+      }
+      const part: Batch = { tasks: now, rows: now.reduce((rows, task) => rows + task.rows, 0), inner: batch.inner, ready: true, timer: null, started: true };
+      const { limit, left } = this.#limits(now, performance.now());
+      if (await this.#attempt(batch, part, paddedSize(this.#options.allowedBatchSizes, part.rows), limit, left) === 'retry') await this.#bisect(batch, now);
+    }
+  }
+
+  // Requests of a batch whose own limit comes before the batch's (`due`, performance.now() ms)
+  // fail with DEADLINE_EXCEEDED at it, while the batch waits or runs on for the others (their
+  // rows ride along, their outputs are dropped): one timer for the batch, set for the next such
+  // limit. A request's limit is its runTimeoutMs (TensorFlow's run timeout, or with ops inline
+  // only a limit on its wait). Null when there is none.
+  #failEarly(tasks: readonly Task[], due: number): { stop(): void } | null {
+    const dueOf = (task: Task) => task.enqueued + (task.timeoutMs > 0 ? task.timeoutMs : task.waitLimitMs);
+    const early = tasks.filter((task) => (task.timeoutMs > 0 || task.waitLimitMs > 0) && dueOf(task) < due).sort((a, b) => dueOf(a) - dueOf(b));
+    if (early.length === 0) return null;
+    let next = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      timer = setTimeout(() => {
+        const now = performance.now();
+        for (; next < early.length && dueOf(early[next]!) <= now + 1; next++) {
+          const late = early[next]!;
+          this.#fail(late.request, new TensorFlowError('DEADLINE_EXCEEDED', `the run did not finish within its runTimeoutMs of ` +
+            `${late.timeoutMs > 0 ? late.timeoutMs : late.waitLimitMs} ms: its batch of signature '${this.#signature}' waits or runs on under ` +
+            "a later request's limit (TensorFlow Serving's rule), without it"));
+        }
+        if (next < early.length) arm();
+      }, Math.max(0, Math.ceil(dueOf(early[next]!) - performance.now())));
+    };
+    arm();
+    return { stop: () => clearTimeout(timer) };
   }
 
   // The wait a task has left before it must start, ms: > 0, -1 when it has passed, 0 for no limit.
@@ -565,6 +649,7 @@ export class BatchQueue {
   // One task of a batch run as a run of its own (a retry), unless its wait limit has passed.
   // `waitedFor`: what the batch was dropped waiting for (NotStartedError.waitedFor), if it was.
   async #runAlone(batch: Batch, task: Task, waitedFor = RUN_SLOT): Promise<void> {
+    if (task.request.settled) return; // failed already (its own limit, another piece)
     if (task.request.signal?.aborted) {
       this.#fail(task.request, abortedRun());
       return;
@@ -576,8 +661,10 @@ export class BatchQueue {
     }
     const alone: Batch = { tasks: [task], rows: task.rows, inner: batch.inner, ready: true, timer: null, started: true };
     const aloneSize = paddedSize(this.#options.allowedBatchSizes, task.rows);
+    // What is left of its limit (it counts from its call).
+    const limit = task.timeoutMs > 0 ? Math.max(1, Math.ceil(task.timeoutMs - (performance.now() - task.enqueued))) : 0;
     try {
-      this.#deliver(alone, await this.#execute(this.#join(alone, aloneSize), task.timeoutMs, left, task.request.signal), aloneSize);
+      this.#deliver(alone, await this.#execute(this.#join(alone, aloneSize), limit, left > 0 ? Math.ceil(left) : 0, task.request.signal), aloneSize);
     } catch (e) {
       // Its wait ran out at the run slot this time: said with the request's own limit, not the
       // remainder the retry was given (a message with "0.4018 ms" in it, seen on a loaded machine).

@@ -464,6 +464,7 @@ class RunJob : public Job {
         timeout_ms_(timeout_ms),
         prepared_(plan_->outputs.size()) {
     fetched_.tensors.assign(plan_->outputs.size(), nullptr);
+    if (timeout_ms_ > 0) submitted_ = std::chrono::steady_clock::now();
   }
 
   Napi::Promise promise() const { return deferred_.Promise(); }
@@ -477,7 +478,7 @@ class RunJob : public Job {
   // holding up the runs behind it.
   void SetWaitLimit(int64_t wait_limit_ms) {
     if (wait_limit_ms <= 0) return;
-    submitted_ = std::chrono::steady_clock::now();
+    if (timeout_ms_ <= 0) submitted_ = std::chrono::steady_clock::now();
     wait_limit_ms_ = wait_limit_ms;
   }
 
@@ -495,20 +496,25 @@ class RunJob : public Job {
     // Counted as running until its outputs are prepared too: they may be copied from a feed's
     // JS memory, which a closing session's environment (a worker thread ending) waits for.
     SessionCore& core = *plan_->core;
-    if (wait_limit_ms_ > 0) {
+    int64_t timeout_ms = timeout_ms_;
+    if (wait_limit_ms_ > 0 || timeout_ms_ > 0) {
       auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - submitted_).count();
-      if (waited > wait_limit_ms_) {
+      if (wait_limit_ms_ > 0 && waited > wait_limit_ms_) {
         failure_ = {"NOT_STARTED", "the run waited " + std::to_string(waited) + " ms for a runner thread, past its runTimeoutMs of " +
                                              std::to_string(wait_limit_ms_) + " ms, and was not started"};
         return;
       }
+      // The limit counts from when the run was handed over (its wait for a turn or a runner
+      // included): TensorFlow gets what is left of it, as TensorFlow Serving passes a request's
+      // remaining deadline, so a run whose caller gave up does not hold the model past then.
+      if (timeout_ms_ > 0) timeout_ms = std::max<int64_t>(1, timeout_ms_ - waited);
     }
     if (!core.BeginRun()) {
       failure_ = {"MODEL_DISPOSED", kDisposedMessage};
       return;
     }
     try {
-      failure_ = RunPlanOnce(*plan_, *feeds_, fetched_, timeout_ms_);
+      failure_ = RunPlanOnce(*plan_, *feeds_, fetched_, timeout_ms);
       // Big outputs copied or packed here, not on the JS thread. The feeds made here go here too
       // (a big string feed's TF_TStrings are freed one by one); the JS thread's own copies are
       // freed there, in Settle(), which also checks outputs against the borrowed ranges.

@@ -954,7 +954,8 @@ def build_dtypes(model_dir):
 
 def build_batching(model_dir):
     """Signatures for dynamic batching: one that fails on one input value (13), one whose output
-    rows do not follow its input rows, one with a fixed batch dimension, and two inputs."""
+    rows do not follow its input rows, one with a fixed batch dimension, two inputs, and one
+    whose run time its input sets (spin)."""
 
     class Batching(tf.Module):
         @tf.function(input_signature=[spec([None, 2], tf.float32, "x")])
@@ -973,12 +974,26 @@ def build_batching(model_dir):
         def fixed(self, x):
             return {"y": x + 1.0}
 
+        @tf.function(input_signature=[spec([None, 2], tf.float32, "x")])
+        def spin(self, x):
+            # Runs for as long as its largest x[:, 1] says (that many 128x128 matmuls in a While,
+            # which a run timeout stops with an inter-op pool): a batch as slow as its slowest row.
+            n = tf.cast(tf.reduce_max(tf.maximum(x[:, 1], 0.0)), tf.int32)
+            m = tf.ones([128, 128]) / 256.0
+
+            def body(k, v):
+                return k + 1, tf.tanh(tf.matmul(v, m) + 0.1)
+
+            _, v = tf.while_loop(lambda k, v: k < n, body, [tf.constant(0), tf.ones([128, 128])])
+            with tf.control_dependencies([v]):
+                return {"y": x * 2.0 + 1.0}
+
         @tf.function(input_signature=[spec([None, None], tf.int32, "ids"), spec([None], tf.string, "tag")])
         def pair(self, ids, tag):
             return {"total": tf.reduce_sum(ids, axis=1), "tag": tf.strings.join([tag, "!"]), "ids": ids * 10}
 
     m = Batching()
-    tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve, "halve": m.halve, "fixed": m.fixed, "pair": m.pair})
+    tf.saved_model.save(m, str(model_dir), signatures={"serving_default": m.serve, "halve": m.halve, "fixed": m.fixed, "pair": m.pair, "spin": m.spin})
     return run_tf2(model_dir, [
         ("serving_default", {"x": arr([[1, 2], [3, 4]], "float32")}),
         ("pair", {"ids": arr([[1, 2, 0], [3, 4, 5]], "int32"), "tag": arr(["a", "bc"], "string")}),

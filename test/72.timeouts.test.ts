@@ -6,7 +6,7 @@ import { getEventListeners, setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
 import t from 'tap';
 
-import { type BatchEvent, loadModel, Tensor } from '../lib/index';
+import { type BatchEvent, loadModel, type Model, Tensor } from '../lib/index';
 import { HOST_GRACE_MS, HOST_SERVE_THREADS } from '../lib/isolation';
 import { fixture, slowN, toTensor } from './helpers';
 
@@ -46,13 +46,52 @@ for (const isolation of ['none', 'process'] as const) {
   });
 }
 
-t.test("a batch runs with the shortest limit of its requests; the one it stops runs again with its own", async (t) => {
-  const model = await loadModel(fixture('batching').dir, { batching: { maxBatchSize: 8 } });
-  const results = await Promise.allSettled([model.run({ x: [[1, 2]] }, { runTimeoutMs: 60_000 }), model.run({ x: [[3, 4]] })]);
-  t.same(results.map((r) => r.status), ['fulfilled', 'fulfilled'], 'a generous limit lets the batch through');
-  t.equal(model.stats().batching.serving_default!.batches, 1);
+// `spin` runs for as long as its largest x[:, 1] says: the iterations that take about `ms`.
+async function spinFor(model: Model, ms: number): Promise<number> {
+  await model.run({ x: [[0, 100]] }, { signature: 'spin' });
+  let best = Infinity;
+  for (let i = 0; i < 2; i++) {
+    const started = performance.now();
+    await model.run({ x: [[0, 1000]] }, { signature: 'spin' });
+    best = Math.min(best, performance.now() - started);
+  }
+  return Math.ceil((ms / best) * 1000);
+}
+
+t.test("a batch runs under the latest limit of its requests (TensorFlow Serving's rule): one with a shorter limit fails at it, the others get their rows", async (t) => {
+  const model = await loadModel(BATCHING, { interOpThreads: 0, batching: { maxBatchSize: 8, batchTimeoutMicros: 20_000 } });
+  const n = await spinFor(model, 700);
+  const before = model.stats().batching.spin!.batches;
+  const started = performance.now();
+  const patient = model.run({ x: [[1, n]] }, { signature: 'spin', runTimeoutMs: 20_000 });
+  const hasty = model.run({ x: [[2, 1]] }, { signature: 'spin', runTimeoutMs: 150 }).then(() => null, (e: Error) => ({ error: e, at: performance.now() - started }));
+  const failed = await hasty;
+  t.match(failed?.error, { code: 'DEADLINE_EXCEEDED', message: /^the run did not finish within its runTimeoutMs of 150 ms: its batch of signature 'spin' waits or runs on under a later request's limit/ });
+  t.ok(failed!.at < 500, `the short limit failed its request at ${failed!.at.toFixed(0)} ms, not when the batch ended`);
+  t.same(Array.from((await patient).y!.data as Float32Array), [3, 2 * n + 1], 'the patient request gets its rows: the batch was not cut short');
+  const stats = model.stats().batching.spin!;
+  t.same([stats.batches - before, stats.retriedBatches], [1, 0], 'one batch, not retried one request at a time');
+  const all = await Promise.allSettled([model.run({ x: [[1, n * 10]] }, { signature: 'spin', runTimeoutMs: 300 }), model.run({ x: [[2, 1]] }, { signature: 'spin', runTimeoutMs: 200 })]);
+  t.match(all, [{ status: 'rejected', reason: { code: 'DEADLINE_EXCEEDED' } }, { status: 'rejected', reason: { code: 'DEADLINE_EXCEEDED' } }], 'a batch stopped at its (latest) limit fails every request');
+  t.equal(model.stats().batching.spin!.retriedBatches, 0, 'without retrying them one by one (all their limits have passed)');
   await model.dispose();
 });
+
+for (const isolation of ['none', 'process'] as const) {
+  t.test(`a run that waited for its turn gets what is left of its runTimeoutMs from TensorFlow, not all of it (isolation: '${isolation}')`, async (t) => {
+    const model = await loadModel(BATCHING, { isolation, interOpThreads: 0, maxConcurrentRuns: 1, signature: 'spin' });
+    const n = await spinFor(model, 400);
+    const first = model.run({ x: [[0, n]] });
+    const started = performance.now();
+    // Would run for ~4 s: it waits ~400 ms behind the first, then has ~200 ms of its 600 left.
+    const second = model.run({ x: [[0, n * 10]] }, { runTimeoutMs: 600 }).then(() => null, (e: Error) => ({ error: e, at: performance.now() - started }));
+    await first;
+    const failed = await second;
+    t.match(failed?.error, { code: 'DEADLINE_EXCEEDED' });
+    t.ok(failed!.at < 900, `stopped ${failed!.at.toFixed(0)} ms after it was called (its limit 600 ms), not 600 ms after it started (~1000)`);
+    await model.dispose();
+  });
+}
 
 // Issue 17's runaway fixture: a While whose condition never turns false, and a Fill sized by
 // its input. runTimeoutMs stops the first; hostMemoryLimitBytes keeps the second inside its host.

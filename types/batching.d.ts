@@ -87,7 +87,7 @@ export interface BatchingStats {
     rows: number;
     /** Rows added to reach an allowed batch size. */
     paddingRows: number;
-    /** Batches that failed in TensorFlow and whose requests were run again one by one. */
+    /** Batches that failed in TensorFlow and whose requests were run again in halves, down to single requests. */
     retriedBatches: number;
     /** Requests refused because maxEnqueuedBatches batches were waiting (UNAVAILABLE). */
     rejected: number;
@@ -108,7 +108,7 @@ export interface BatchEvent {
     readonly paddingRows: number;
     /** How long each request waited in the queue, in seconds. */
     readonly queueDelaysSeconds: readonly number[];
-    /** The batch failed in TensorFlow and its requests were run one by one. */
+    /** The batch failed in TensorFlow and its requests were run again in halves. */
     readonly retried: boolean;
 }
 /** A flat [dtype, shape, data, ...] result and whether its buffers are the request's own. */

@@ -32,15 +32,18 @@ export interface RunOptions {
     /**
      * TensorFlow's own limit on this run, in ms (RunOptions.timeout_in_ms): past it the run fails
      * with DEADLINE_EXCEEDED and the session stays usable. Default: the model's runTimeoutMs
-     * (LoadOptions); 0: none. The time a run waits for its turn (maxConcurrentRuns, a batch) does
-     * not count toward TensorFlow's limit, but a run still waiting for its turn (maxConcurrentRuns;
-     * in-process with maxConcurrentRuns Infinity, for a runner thread; isolated, in its host) when
-     * the limit has passed is dropped with DEADLINE_EXCEEDED without starting, whether or not
-     * the model has an inter-op pool (a limit past 2^31 - 1 ms, the longest timer Node keeps, waits
-     * that long: about 24.8 days). A batch runs with the shortest limit of its requests; if that stops it, its
-     * requests run again one by one, each with its own. Enforced only when the model has an
-     * inter-op pool (interOpThreads ≥ 0); with ops inline (the default) TensorFlow runs the graph
-     * to its end and the value has no effect (the servers pass their deadline either way).
+     * (LoadOptions); 0: none. The limit counts from the call: a run that waited for its turn
+     * (maxConcurrentRuns, a batch, a runner thread) gets what is left of it from TensorFlow, as
+     * TensorFlow Serving passes a request's remaining deadline, and a run still waiting for its
+     * turn (maxConcurrentRuns; in-process with maxConcurrentRuns Infinity, for a runner thread;
+     * isolated, in its host) when the limit has passed is dropped with DEADLINE_EXCEEDED without
+     * starting, whether or not the model has an inter-op pool (a limit past 2^31 - 1 ms, the
+     * longest timer Node keeps, waits that long: about 24.8 days). A batch runs under the latest
+     * limit of its requests (TensorFlow Serving's rule): a request whose own limit comes first
+     * fails with DEADLINE_EXCEEDED at it while the batch goes on for the others. TensorFlow's
+     * limit is enforced only when the model has an inter-op pool (interOpThreads ≥ 0); with ops
+     * inline (the default) TensorFlow runs the graph to its end and only the wait is limited (the
+     * servers pass their deadline either way).
      */
     runTimeoutMs?: number;
     /**

@@ -96,7 +96,7 @@ export class ServerMetrics {
     });
     this.batchesRetried = new Counter({
       name: 'tfslice_batches_retried_total',
-      help: 'Batches that failed in TensorFlow and whose requests were run again one by one',
+      help: 'Batches that failed in TensorFlow and whose requests were run again in halves',
       labelNames: ['model', 'signature'],
       registers: [registry],
     });
