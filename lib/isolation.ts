@@ -96,6 +96,19 @@ const MAX_HELD_SEGMENTS = 2;
  * the run at the limit and answers DEADLINE_EXCEEDED itself) before it gives up on the run, ms.
  */
 export const HOST_GRACE_MS = 1000;
+// The failures of runs given up on unanswered (#watch) → settled once each has ended in its host.
+const stillInHost = new WeakMap<object, Promise<void>>();
+
+/**
+ * @internal For a run's failure: a promise settled once the run, given up on while its host did
+ * not answer (DEADLINE_EXCEEDED past runTimeoutMs + HOST_GRACE_MS), has ended there (its late
+ * answer came, or the host died); undefined for any other failure. The model's turn
+ * (maxConcurrentRuns) stays taken until then: the run may still be executing.
+ */
+export function runStillInHost(error: unknown): Promise<void> | undefined {
+  return typeof error === 'object' && error !== null ? stillInHost.get(error) : undefined;
+}
+
 /** How often runs with a limit are looked at for their backstop (#watch), ms. */
 const SWEEP_MS = 100;
 
@@ -231,6 +244,8 @@ export class HostSession implements NativeSession {
   #pending = new Map<number, Pending>();
   /** Runs given up on past their runTimeoutMs (HOST_GRACE_MS): the slots they hold, by message id. */
   #late = new Map<number, Slot>();
+  /** Of the runs in #late given up on unanswered: what ends their runStillInHost() promise. */
+  #lateEnded = new Map<number, () => void>();
   #nextId = 1;
   #nextPlan = 1;
   /** Free slots with a segment (at most KEPT_FREE_SLOTS), and free slots without one. */
@@ -758,14 +773,15 @@ export class HostSession implements NativeSession {
   #expect(id: number, slot?: Slot): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, slot });
-      if (this.#pending.size === 1) this.#child.ref();
+      this.#child.ref();
     });
   }
 
   #unanswered(timeoutMs: number): TensorFlowError {
     return new TensorFlowError('DEADLINE_EXCEEDED', `the host process of ${this.#modelPath} (pid ${this.pid}) did not answer within ` +
       `${HOST_GRACE_MS} ms past this run's runTimeoutMs of ${timeoutMs} ms (it is stopped, or busy inside an op that TensorFlow cannot ` +
-      'interrupt); the run may still be executing there. The model takes further runs; dispose({ killAfterMs }) ends a host that never answers');
+      'interrupt); the run may still be executing there, and keeps its turn (maxConcurrentRuns) until it has ended. The model takes further runs; ' +
+      'dispose({ killAfterMs }) ends a host that never answers');
   }
 
   // Rejects run `id` with DEADLINE_EXCEEDED when its host has not answered HOST_GRACE_MS past
@@ -802,11 +818,22 @@ export class HostSession implements NativeSession {
   // its slot, which the host may still write, is not used again until the late answer comes.
   #giveUp(id: number, pending: Pending, slot: Slot, error: unknown): void {
     this.#pending.delete(id);
+    if (error instanceof TensorFlowError && error.code === 'DEADLINE_EXCEEDED') {
+      // Given up on unanswered (#watch): it may still execute there, and holds its model's turn
+      // until its answer comes or the host dies (runStillInHost).
+      stillInHost.set(error, new Promise<void>((resolve) => this.#lateEnded.set(id, resolve)));
+    }
     if (pending.ticket !== undefined) this.#queued.delete(pending.ticket);
-    if (this.#pending.size === 0 && this.#closing === null) this.#child.unref();
+    this.#unrefIfIdle();
     slot.abandoned = true;
     this.#late.set(id, slot);
     pending.reject(error);
+  }
+
+  // The child keeps this process alive while a run is due from it, or one given up on may still
+  // execute there (it holds its model's turn): as long as a run in flight would.
+  #unrefIfIdle(): void {
+    if (this.#pending.size === 0 && this.#lateEnded.size === 0 && this.#closing === null) this.#child.unref();
   }
 
   // The host broke the protocol: it cannot be trusted with another run. It is killed, and
@@ -827,7 +854,7 @@ export class HostSession implements NativeSession {
     }
     this.#pending.delete(frame.id);
     if (pending.ticket !== undefined) this.#queued.delete(pending.ticket);
-    if (this.#pending.size === 0 && this.#closing === null) this.#child.unref();
+    this.#unrefIfIdle();
     if (frame.op === 'error') pending.reject(remoteError(frame as { code?: string; message: string }));
     else if ((frame.op === 'done' && Array.isArray((frame as { outputs?: unknown }).outputs)) || frame.op === 'fallback' || frame.op === 'loaded' || frame.op === 'closed') pending.resolve(frame);
     else throw new ProtocolError(`an unexpected '${String(frame.op)}' reply`);
@@ -839,6 +866,9 @@ export class HostSession implements NativeSession {
     const slot = this.#late.get(frame.id);
     if (slot === undefined) return;
     this.#late.delete(frame.id);
+    this.#lateEnded.get(frame.id)?.();
+    this.#lateEnded.delete(frame.id);
+    this.#unrefIfIdle();
     slot.abandoned = false;
     slot.announced = false;
     slot.announcedDirect = false;
@@ -872,6 +902,8 @@ export class HostSession implements NativeSession {
     this.#free = [];
     for (const slot of this.#late.values()) this.#releaseSegment(slot);
     this.#late.clear();
+    for (const ended of this.#lateEnded.values()) ended();
+    this.#lateEnded.clear();
     const error = this.#closing ? null : new ModelCrashedError(`${reason} with ${inFlight.length} call(s) in flight; ${CRASHED_ADVICE}`);
     for (const call of inFlight) {
       if (call.slot) this.#releaseSegment(call.slot);

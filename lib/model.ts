@@ -13,7 +13,7 @@ import { fromNative, GpuConfigConflictError, invalidType, InvalidArgumentError, 
 import { loadOpLibrary, loadTensorFlow } from './library';
 import { native, type NativeData, type NativeLoadExtra, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import { type Isolation, reserve } from './gpu';
-import { allocShared, HostSession } from './isolation';
+import { allocShared, HostSession, runStillInHost } from './isolation';
 import { defaultMaxConcurrentRuns, type LoadOptions, localDirectory, type ResolvedOptions, resolveLoadOptions, runTimeout } from './options';
 import { checkLoadedOps, checkSavedModelOps } from './ops';
 import { checkReachable, type LoadPlan, planLoad } from './loader';
@@ -716,7 +716,7 @@ export class Model {
           return Model.#collect(prepared, flat, true, true) as Record<string, Tensor>;
         },
         (error: unknown) => {
-          this.#ended(gated);
+          this.#endedAfter(error, gated);
           throw runError(error, prepared.plan);
         });
     }
@@ -798,6 +798,14 @@ export class Model {
     return this.#submit(session, plan, feeds, timeoutMs, waitLimitMs, signal, false);
   }
 
+  // #ended, for a run that failed: one given up on while its host did not answer may still
+  // execute there, and keeps its turn until it has ended (maxConcurrentRuns holds).
+  #endedAfter(error: unknown, gated: boolean): void {
+    const late = error === undefined ? undefined : runStillInHost(error);
+    if (late === undefined) this.#ended(gated);
+    else void late.then(() => this.#ended(gated));
+  }
+
   // A run that run() or #execute started has ended: one fewer in the addon (gated), or its turn
   // goes straight to the next waiter, so that no newcomer can slip in between.
   #ended(gated: boolean): void {
@@ -841,7 +849,7 @@ export class Model {
           return flat;
         },
         (error: unknown) => {
-          this.#ended(gated);
+          this.#endedAfter(error, gated);
           throw runError(error, plan);
         });
     }
@@ -866,10 +874,10 @@ export class Model {
         dropWith(() => error); // a signal that cannot be listened to: the run is not started
       }
     }
-    const ended = () => {
+    const ended = (error?: unknown) => {
       clearTimeout(timer);
       unwatch?.();
-      this.#ended(gated);
+      this.#endedAfter(error, gated);
     };
     return run.then(
       (flat) => {
@@ -877,7 +885,7 @@ export class Model {
         return flat;
       },
       (error: unknown) => {
-        ended();
+        ended(error);
         throw dropped ?? runError(error, plan);
       });
   }
@@ -1319,8 +1327,10 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
   }
   const lease = resolved.partition === null ? null : takePartition(exportDir, resolved.partition);
   const reservation = lease ? { confirm() {}, release: () => lease.release() } : reserve(exportDir, resolved.isolation, resolved.gpu);
-  // An isolated model's host may die at any time, before the Model below exists too.
-  let model: Model | null = null;
+  // An isolated model's host may die at any time, before the Model below exists too. Held
+  // weakly: the host session (which the process's list of live hosts holds) must not keep the
+  // Model from being collected (a collected isolated model ends its host).
+  let model: WeakRef<Model> | null = null;
   let diedEarly: ModelCrashedError | null = null;
   try {
     const tensorflow = await loadTensorFlow();
@@ -1330,8 +1340,12 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
       const { session, loaded } = await HostSession.start(exportDir, options, tensorflow, runsInline(resolved.applied), (crash) => {
         reservation.release();
         if (crash) {
-          if (model) Model.crashed(model, crash);
-          else diedEarly = crash;
+          if (model) {
+            const alive = model.deref();
+            if (alive) Model.crashed(alive, crash);
+          } else {
+            diedEarly = crash;
+          }
         }
       });
       opened = { session, signatures: loaded.signatures, defaultSignature: loaded.defaultSignature, devices: loaded.devices, config: loaded.config };
@@ -1353,7 +1367,7 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
       await opened.session.close();
       throw error;
     }
-    model = new Model({
+    const loaded = new Model({
       path: exportDir,
       tags: resolved.tags,
       ...opened,
@@ -1372,8 +1386,9 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
       batching: resolved.batching,
       runTimeoutMs: resolved.runTimeoutMs,
     });
-    if (diedEarly) Model.crashed(model, diedEarly);
-    return model;
+    model = new WeakRef(loaded);
+    if (diedEarly) Model.crashed(loaded, diedEarly);
+    return loaded;
   } catch (error) {
     reservation.release();
     throw error;

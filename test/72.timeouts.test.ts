@@ -1,6 +1,6 @@
 // Run limits. Timeouts that TensorFlow itself enforces (RunOptions.timeout_in_ms): a run past its
 // limit fails with DEADLINE_EXCEEDED long before it would have ended, and the session runs on; in
-// this process, in a host process, through runSync, and for a batch (retried one by one). And a
+// this process, in a host process, through runSync, and for a batch (under the latest limit of its requests). And a
 // memory limit for a host process (hostMemoryLimitBytes).
 import { getEventListeners, setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
@@ -215,6 +215,22 @@ for (const [how, options] of [['framed', { interOpThreads: 0 }], ['direct path, 
   }
   await model.dispose();
   t.equal(model.hostPid !== null && (() => { try { process.kill(pid, 0); return true; } catch { return false; } })(), false, 'its host exited on dispose');
+});
+
+t.test('a run given up on while its host does not answer keeps its turn until it has ended there: maxConcurrentRuns holds', async (t) => {
+  const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: 1 });
+  const long = await slowN(model, 2500);
+  const started = performance.now();
+  // Ops inline (the default): TensorFlow cannot stop it; given up on 1 s past its limit.
+  await t.rejects(model.run(n(long), { runTimeoutMs: 200 }), { code: 'DEADLINE_EXCEEDED', message: /did not answer within 1000 ms past this run's runTimeoutMs of 200 ms/ });
+  t.same([model.runsExecuting, model.runsQueued], [1, 0], 'it still executes in its host, and counts');
+  const next = model.run(n(3));
+  t.equal(model.runsQueued, 1, 'the next run waits for its turn');
+  t.ok((await next).y, 'and runs');
+  const at = performance.now() - started;
+  t.ok(at >= 2000, `once the first had ended (${at.toFixed(0)} ms after it was called), not beside it`);
+  t.same([model.runsExecuting, model.runsQueued], [0, 0]);
+  await model.dispose();
 });
 
 function vm(pid: number): { rss: number; data: number } {
