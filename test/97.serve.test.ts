@@ -611,6 +611,20 @@ t.test('tfslice serve: a second signal a second after the first exits at once (1
   await inFlight;
 });
 
+t.test('tfslice serve: SIGTERM after a request timed out, its run still executing: exits 0 at once, the run is not waited for', async (t) => {
+  const { child, url: address, exited, stderr } = await startServe(['--model_name', 'slow', '--model_base_path', slow, '--rest_api_port', '0',
+    '--shutdown_grace_period_seconds', '20', '--rest_api_timeout_in_ms', '300']);
+  // Minutes of work in one run that TensorFlow cannot interrupt (ops inline); its request gets 504.
+  const timedOut = await curl(['-X', 'POST', `${address}/v1/models/slow:predict`, '-d', '{"inputs": {"n": 2000000000}}']);
+  t.equal(timedOut.status, 504);
+  const started = Date.now();
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'exit code 0: no request was in flight');
+  const seconds = (Date.now() - started) / 1000;
+  t.ok(seconds < 8, `ended ${seconds.toFixed(1)} s after SIGTERM (grace 20 s)`);
+  t.match(stderr(), /SIGTERM: draining[\s\S]*stopped/);
+});
+
 t.test('tfslice serve: SIGTERM with a run that outlasts the grace period: the process ends (1), not when the run does', async (t) => {
   const { child, url: address, exited, stderr } = await startServe(['--model_name', 'slow', '--model_base_path', slow, '--rest_api_port', '0',
     '--shutdown_grace_period_seconds', '1', '--rest_api_timeout_in_ms', '0']);

@@ -432,7 +432,10 @@ export async function serve(flags: ServeFlags): Promise<number> {
       force.unref();
       void (async () => {
         await Promise.all([app.close(), closeGrpc(grpcServer)]);
-        await manager.stop();
+        // Every request has been answered: a run still executing is one whose request timed out
+        // (504, DEADLINE_EXCEEDED), which nobody waits for. It is stopped, not waited for
+        // (the grace period is for requests; helper-60: such a run held the drain to its end).
+        await manager.stop({ killAfterMs: 0 });
         clearTimeout(force);
         log('stopped');
         resolve(0);
