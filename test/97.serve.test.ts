@@ -308,7 +308,7 @@ t.test('metrics: Prometheus text at both paths, by model, version, API and statu
   t.match(body, /tfslice_run_duration_seconds_count\{model="half",version="1"\} \d+/);
   t.match(body, /tfslice_model_version_state\{model="half",version="2",state="AVAILABLE"\} 1/);
   t.match(body, /tfslice_runs_in_flight\{model="half",version="1"\} 0/);
-  t.match(body, /tfslice_requests_total\{model="half",version="",api="predict",status="HTTP_413"\} [12]\n/, 'a body over the limit is counted too, under the model its path names (and one refused on its Expect: 100-continue, where that test ran first)');
+  t.match(body, /tfslice_requests_total\{model="half",version="",api="predict",status="RESOURCE_EXHAUSTED"\} [12]\n/, 'a body over the limit is counted too, under the model its path names (and one refused on its Expect: 100-continue, where that test ran first)');
   t.match(body, /process_resident_memory_bytes \d+/, "Node's process metrics");
   t.equal((await curl([`${url}/metrics`])).status, 200, '/metrics too');
 });

@@ -23,7 +23,7 @@ import { type Body, BodyChunks, bodyParser, contiguous } from './body';
 import { asBuffer, Codec, codecOptions, inputsOf, jsonWeight, lazySignal } from './codec';
 import { cutShort, partialInputsError, signatureLimits } from './limits';
 import { parseJson } from './json';
-import { describeError, servingError, statusOf } from './status';
+import { describeError, servingError, statusLabel, statusOf } from './status';
 import { type AuthOptions, BearerAuth } from './auth';
 import { modelLabel, ServerMetrics, type ServingApi } from './metrics';
 import {
@@ -329,7 +329,9 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       const model = outcome.model;
       // An answer that has nobody to go to (the client closed the connection first) is counted
       // as the client saw the request end, as gRPC counts a call its client cancelled.
-      metrics.requests.inc({ model, version: outcome.version === null ? '' : String(outcome.version), api: outcome.api, status: reply.raw.closed ? 'CANCELLED' : code });
+      // A 408 closes the connection itself: the server's time limit, not the client's leaving.
+      const label = code === 'HTTP_408' ? 'DEADLINE_EXCEEDED' : reply.raw.closed ? 'CANCELLED' : statusLabel(code);
+      metrics.requests.inc({ model, version: outcome.version === null ? '' : String(outcome.version), api: outcome.api, status: label });
       metrics.requestSeconds.observe({ model, api: outcome.api }, (performance.now() - started) / 1000);
       if (outcome.runSeconds !== null && outcome.version !== null) metrics.runSeconds.observe({ model, version: String(outcome.version) }, outcome.runSeconds);
     }
@@ -626,7 +628,11 @@ function authHook(auth: BearerAuth, prefix: string, metrics: ServerMetrics | nul
       invite();
       return;
     }
-    metrics?.requests.inc({ model: '', version: '', api: apiOf(request, path), status: 'UNAUTHENTICATED' });
+    if (metrics) {
+      const api = apiOf(request, path);
+      metrics.requests.inc({ model: '', version: '', api, status: 'UNAUTHENTICATED' });
+      metrics.requestSeconds.observe({ model: '', api }, reply.elapsedTime / 1000);
+    }
     // The connection closes after the answer: the body the client may still send is not read.
     return reply.code(401).header('WWW-Authenticate', 'Bearer realm="tfslice"').header('Connection', 'close').type('application/json').send(UNAUTHENTICATED);
   };
@@ -718,7 +724,16 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     },
   });
-  app.setNotFoundHandler(notFound);
+  // A path no route has is counted too (with no model), when the server counts requests.
+  const counted = options.metrics || null;
+  app.setNotFoundHandler((request, reply) => {
+    if (counted) {
+      const api = apiOf(request, request.url.split('?')[0]!);
+      counted.requests.inc({ model: '', version: '', api, status: 'NOT_FOUND' });
+      counted.requestSeconds.observe({ model: '', api }, reply.elapsedTime / 1000);
+    }
+    notFound(request, reply);
+  });
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;

@@ -23,6 +23,25 @@ export function statusOf(code: string): number {
   return HTTP_STATUS[code] ?? 500;
 }
 
+// The TensorFlow code that says what an HTTP error means, for the status label of
+// tfslice_requests_total (the answer keeps its HTTP status).
+const HTTP_ERROR_CODE: Readonly<Record<number, string>> = {
+  400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 405: 'UNIMPLEMENTED',
+  408: 'DEADLINE_EXCEEDED', 411: 'INVALID_ARGUMENT', 413: 'RESOURCE_EXHAUSTED', 414: 'RESOURCE_EXHAUSTED', 415: 'UNIMPLEMENTED',
+  431: 'RESOURCE_EXHAUSTED',
+};
+
+/**
+ * @internal The status label of an answer with `code` (describeError's): TensorFlow's code or
+ * tfslice's own; an HTTP error (HTTP_413, ...) as the TensorFlow code that means it (413, 431:
+ * RESOURCE_EXHAUSTED, as gRPC answers a message past its limit; 408: DEADLINE_EXCEEDED; 415:
+ * UNIMPLEMENTED; other 4xx: INVALID_ARGUMENT).
+ */
+export function statusLabel(code: string): string {
+  if (!code.startsWith('HTTP_')) return code;
+  return HTTP_ERROR_CODE[Number(code.slice(5))] ?? 'INVALID_ARGUMENT';
+}
+
 /**
  * @internal An error as the server reports it: a code, and a message without a stack (INTERNAL for what is
  * not the client's; HTTP_4xx for an HTTP error fastify raised). The codec threads report theirs
