@@ -563,6 +563,17 @@ t.test('mounted under a prefix, in an app with its own 404 handler', async (t) =
   t.equal((await curl([`${at}/elsewhere`])).body, '{"mine":true}', "the app's own 404 answers paths outside");
 });
 
+t.test("the servers' own options are checked at once, naming the field (not answered 400 to every request)", async (t) => {
+  await t.rejects(createServer({ manager, timeoutMs: -1 }), { code: 'ERR_OUT_OF_RANGE', message: "createServer's options.timeoutMs must be a whole number of milliseconds ≥ 0 (0: no limit), got -1" });
+  await t.rejects(createServer({ manager, timeoutMs: Infinity }), { code: 'ERR_OUT_OF_RANGE' });
+  await t.rejects(createServer({ manager, bodyLimit: '1mb' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /options\.bodyLimit must be a whole number of bytes ≥ 1/ });
+  await t.rejects(createServer({} as never), { code: 'ERR_INVALID_ARG_TYPE', message: /createServer's options\.manager must be a ModelManager/ });
+  await t.rejects(createServer(undefined as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  await t.rejects(createServer({ manager, bodyLimt: 5 } as never), { code: 'ERR_INVALID_ARG_TYPE', message: /unknown key 'bodyLimt'/ });
+  t.throws(() => createGrpcServer({} as never), { code: 'ERR_INVALID_ARG_TYPE', message: /createGrpcServer's options\.manager/ });
+  await t.rejects(Fastify().register(tfsliceServing, {} as never).ready(), { code: 'ERR_INVALID_ARG_TYPE', message: /tfsliceServing's options\.manager/ });
+});
+
 t.test('tfslice serve: TensorFlow Serving\'s config file; SIGTERM drains a request in flight and exits 0', async (t) => {
   const config = path.join(tmp, 'models.config');
   fs.writeFileSync(config, `

@@ -36,6 +36,7 @@ import {
   tensorToProto, toNumber, versionOf,
 } from './tensor-proto';
 import { checkExamplesSignature, servingSignature } from './tfs';
+import { checkServingOptions } from './options';
 import { classificationUnsupported, modelMetadata, outputBytes, sharedMemoryUnsupported, v2Datatype } from './v2';
 
 /** Where the .proto files are (shipped with the package). */
@@ -239,6 +240,7 @@ function tensorInfo(spec: TensorSpec): Message {
  * be up to 2 GiB each way (grpc-js takes 4 MiB by default).
  */
 export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
+  checkServingOptions('createGrpcServer', options, ['manager', 'tensorContent', 'timeoutMs', 'draining', 'metrics', 'modelDefaults', 'auth', 'maxMessageBytes', 'offloadBytes', 'codecThreads']);
   mendLongDeadlines();
   const { manager } = options;
   const content = options.tensorContent ?? false;

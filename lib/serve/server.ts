@@ -24,6 +24,10 @@ import { asBuffer, Codec, codecOptions, inputsOf, jsonWeight, lazySignal } from 
 import { cutShort, partialInputsError, signatureLimits } from './limits';
 import { parseJson } from './json';
 import { describeError, servingError, statusLabel, statusOf } from './status';
+import { checkServingOptions } from './options';
+
+// Options fastify passes to every plugin besides its own (register()'s prefix, logLevel, ...).
+const FASTIFY_PLUGIN_KEYS = ['prefix', 'logLevel', 'logSerializers'];
 import { type AuthOptions, BearerAuth } from './auth';
 import { modelLabel, ServerMetrics, type ServingApi } from './metrics';
 import {
@@ -295,7 +299,11 @@ interface Outcome {
  * its own bodies (TensorFlow Serving's JSON dialect: NaN, exact int64, and the v2 binary
  * extension), so it takes over the content-type parsers in its scope.
  */
+/** ServingOptions' keys (checkServingOptions). */
+const SERVING_KEYS = ['manager', 'timeoutMs', 'metrics', 'bodyLimit', 'draining', 'auth', 'offloadBytes', 'codecThreads'];
+
 export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, options) => {
+  checkServingOptions('tfsliceServing', options, [...SERVING_KEYS, ...FASTIFY_PLUGIN_KEYS]);
   const { manager } = options;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const metrics = options.metrics === false ? null : options.metrics ?? new ServerMetrics(manager);
@@ -678,6 +686,7 @@ export interface ServerOptions extends ServingOptions {
  * `close()` to stop (requests in flight finish; idle connections close at once).
  */
 export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
+  checkServingOptions('createServer', options, [...SERVING_KEYS, 'requestTimeoutMs', 'keepAliveTimeoutMs', 'headersTimeoutMs', 'maxHeaderBytes', 'maxConnections', 'logger']);
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const requestTimeout = options.requestTimeoutMs ?? 60_000;
   const app = Fastify({
@@ -781,6 +790,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
     void reply.code(status).type('application/json').send(errorBody(status === 500 ? 'internal error (see the server log)' : error.message));
   });
-  await app.register(tfsliceServing, serving);
+  // The plugin's own options only (the HTTP server's were applied above).
+  const plugin = Object.fromEntries(Object.entries(serving).filter(([key]) => SERVING_KEYS.includes(key))) as unknown as ServingOptions;
+  await app.register(tfsliceServing, plugin);
   return app;
 }
