@@ -257,27 +257,31 @@ function floatFromJson(value: unknown): number | undefined {
 type Scalar = number | bigint | boolean | string | Uint8Array;
 
 // The largest finite value of each float dtype, and TensorFlow Serving's name for it.
-const FLOAT_LIMITS: Record<FloatDType, { max: number; name: string }> = {
-  float32: { max: 3.4028234663852886e38, name: 'float' },
-  float64: { max: Number.MAX_VALUE, name: 'double' },
-  float16: { max: 65504, name: 'half' },
-  bfloat16: { max: 3.3895313892515355e38, name: 'bfloat16' },
+// `limit`: the magnitude from which a number rounds to ±Infinity in the dtype (round to nearest,
+// ties to even): its largest finite value plus half a unit in the last place there, so that the
+// shortest decimal of that largest value (3.4028235e38 for float32), which reads as a double a
+// little past it, still rounds to it.
+const FLOAT_LIMITS: Record<FloatDType, { limit: number; name: string }> = {
+  float32: { limit: 3.4028234663852886e38 + 2 ** 103, name: 'float' },
+  float64: { limit: Infinity, name: 'double' },
+  float16: { limit: 65504 + 16, name: 'half' },
+  bfloat16: { limit: 3.3895313892515355e38 + 2 ** 119, name: 'bfloat16' },
 };
 
 /**
  * TensorFlow Serving's rule for JSON numbers fed to a float tensor (IsLosslessDecimal in its
  * json_tensor.cc), as far as it guards against a value that would not survive: NaN and
- * ±Infinity pass, a finite number past the dtype's largest finite value (which would become
- * ±Infinity) is refused. Every other number goes to the nearest value of the dtype, an integer
+ * ±Infinity pass, a finite number that would round to ±Infinity in the dtype (past its largest
+ * finite value by half a unit in the last place or more) is refused. Every other number goes to the nearest value of the dtype, an integer
  * literal too: TensorFlow Serving also refuses integer literals past 2^24 − 1 (float) and
  * 2^53 − 1 (double), but JavaScript's JSON.stringify writes floats from 1e16 to 1e21 in integer
  * digits, so tfslice takes them as it takes any decimal. Returns the message for a value that
  * breaks the rule, else null.
  */
 export function lossyFloat(dtype: FloatDType, value: unknown): string | null {
-  const { max, name } = FLOAT_LIMITS[dtype];
+  const { limit, name } = FLOAT_LIMITS[dtype];
   const v = typeof value === 'bigint' ? Number(value) : typeof value === 'number' || value instanceof Number ? value.valueOf() : NaN;
-  if (!Number.isFinite(v) || Math.abs(v) <= max) return null;
+  if (!Number.isFinite(v) || Math.abs(v) < limit) return null;
   return `Cannot convert JSON value: ${String(typeof value === 'bigint' ? value : v).replace('e+', 'e')} to ${name} without loss of precision.`;
 }
 

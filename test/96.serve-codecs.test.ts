@@ -125,6 +125,9 @@ t.test("JSON numbers for float inputs: TensorFlow Serving's lossless rule (json_
   };
   t.same(feed('[16777217, 3.4e38, -3.4e38, 16777216.0, 1e-50]', 'float32'), [16777216, Math.fround(3.4e38), Math.fround(-3.4e38), 16777216, 0], 'within range: the nearest float32');
   t.same(feed('[NaN, Infinity, -Infinity]', 'float32'), [NaN, Infinity, -Infinity], 'the bare tokens pass');
+  t.same(feed('[3.4028235e+38, -3.4028235e38]', 'float32'), [3.4028234663852886e38, -3.4028234663852886e38],
+    "the largest float32 as the server writes it (its shortest decimal reads a little past it as a double) comes back: a client can echo an output");
+  t.same(feed('[3.39e+38]', 'bfloat16').length, 1, 'the largest bfloat16 as written');
   t.same(feed('[9007199254740993, 1e308]', 'float64'), [9007199254740992, 1e308], 'integer literals to the nearest value, as any decimal');
   const refused: [string, string, RegExp][] = [
     ['[1e39]', 'float32', /input 'x': element 0: Cannot convert JSON value: 1e39 to float without loss of precision\./],
@@ -132,6 +135,8 @@ t.test("JSON numbers for float inputs: TensorFlow Serving's lossless rule (json_
     ['[1000000000000000000000000000000000000000]', 'float32', /1000000000000000000000000000000000000000 to float without loss of precision/],
     ['[70000.0]', 'float16', /70000 to half without loss of precision/],
     ['[65520]', 'float16', /65520 to half/],
+    ['[3.4028236e38]', 'float32', /3\.4028236e38 to float/],
+    ['[3.4e38]', 'bfloat16', /3\.4e38 to bfloat16/],
   ];
   for (const [text, dtype, message] of refused) t.throws(() => feed(text, dtype), { code: 'INVALID_ARGUMENT', message }, `${dtype} ${text}`);
   t.throws(() => parseJson('[1e400]'), /a number too big to be stored in a double at offset 1/, 'past a double: a parse error, as rapidjson says');

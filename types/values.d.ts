@@ -32,8 +32,8 @@ export declare function shortestFloat(dtype: FloatDType, stored: number): number
 /**
  * TensorFlow Serving's rule for JSON numbers fed to a float tensor (IsLosslessDecimal in its
  * json_tensor.cc), as far as it guards against a value that would not survive: NaN and
- * ±Infinity pass, a finite number past the dtype's largest finite value (which would become
- * ±Infinity) is refused. Every other number goes to the nearest value of the dtype, an integer
+ * ±Infinity pass, a finite number that would round to ±Infinity in the dtype (past its largest
+ * finite value by half a unit in the last place or more) is refused. Every other number goes to the nearest value of the dtype, an integer
  * literal too: TensorFlow Serving also refuses integer literals past 2^24 − 1 (float) and
  * 2^53 − 1 (double), but JavaScript's JSON.stringify writes floats from 1e16 to 1e21 in integer
  * digits, so tfslice takes them as it takes any decimal. Returns the message for a value that
