@@ -115,6 +115,9 @@ print('null')`, JSON.stringify(second!.inputs.x!.data));
   const wrongType = await cli(['run', tiny.dir, '--input', `x=${path.join(dir, 'f64.npy')}`]);
   t.equal(wrongType.code, 2);
   t.match(wrongType.stderr, /--input x: .*f64\.npy holds float64, the signature wants float32; save it with \.astype\('float32'\)/);
+  const tooBig = await cli(['run', tiny.dir, '--input', 'x=[[1e39, 1, 2, 3]]']);
+  t.equal(tooBig.code, 2, 'JSON read as the server reads it: a float32 past its range is refused, not Infinity');
+  t.match(tooBig.stderr, /--input x: element 0: Cannot convert JSON value: 1e39 to float without loss of precision\./);
 });
 
 t.test('run: --signature, --outputs and a scalar', async (t) => {

@@ -71,7 +71,8 @@ function parseOne(arg: InputArg, spec: TensorSpec, where: string): Tensor {
     } catch (error) {
       throw new UsageError(`${where}: neither a file nor JSON (${(error as Error).message}); give a .npy or .json file, or a JSON literal such as ${arg.key}='[[1, 2, 3, 4]]'`);
     }
-    return tensorFromValue(parsed, spec, where);
+    // JSON text, as the server reads it: a float past its dtype's range is refused, not Infinity.
+    return tensorFromValue(parsed, spec, where, { lossless: true });
   }
   const bytes = fs.readFileSync(value);
   if (named === 'npy' || (named === undefined && bytes.subarray(0, 6).toString('latin1') === '\x93NUMPY')) {
@@ -88,7 +89,7 @@ function parseOne(arg: InputArg, spec: TensorSpec, where: string): Tensor {
   } catch (error) {
     throw new UsageError(`${where}: ${value} is not valid JSON (${(error as Error).message})`);
   }
-  return tensorFromValue(parsed, spec, `${where}: ${value}`);
+  return tensorFromValue(parsed, spec, `${where}: ${value}`, { lossless: true });
 }
 
 /** Every input of `signature` from the --input arguments; each must be given exactly once. */
