@@ -142,7 +142,10 @@ t.test('configuration: every field is checked and named by its path; JSON files;
   fs.writeFileSync(file, JSON.stringify({ models: [{ name: 'tiny', basePath: 'tiny', versionPolicy: { specific: [] } }] }));
   await t.rejects(ModelManager.fromFile(file), { name: 'TypeError', message: /^models\[0\]\.versionPolicy\.specific must be a non-empty array/ });
   fs.writeFileSync(file, '{ "models": [');
-  await t.rejects(ModelManager.fromFile(file), { name: 'SyntaxError', message: /models\.json is not valid JSON/ });
+  await t.rejects(ModelManager.fromFile(file), { name: 'SyntaxError', code: 'INVALID_ARGUMENT', message: /models\.json is not valid JSON/ });
+  await t.rejects(ModelManager.fromFile(path.join(dir, 'missing.json')), { code: 'NOT_FOUND', message: /^no model config file at .*missing\.json/ }, 'a missing file: NOT_FOUND naming it');
+  fs.writeFileSync(textFile, 'model_config_list { config { name: ');
+  await t.rejects(ModelManager.fromFile(textFile), { name: 'TextFormatError', code: 'INVALID_ARGUMENT' });
 
   t.same(selectVersions('latest', [3, 10, 2]), [10]);
   t.same(selectVersions({ latest: 2 }, [3, 10, 2]), [3, 10], 'numeric order, not string order');

@@ -23,6 +23,7 @@ import { MAX_POOL_THREADS } from '../options';
 import { BATCHING_FIELDS, parseBatchingParameters } from '../manager/tfs-config';
 import { type AuthOptions, readTokenFile } from '../serve/auth';
 import { UsageError } from './errors';
+import { NotFoundError } from '../errors';
 
 // fastify, grpc-js, protobufjs and prom-client take about a quarter of a second to load: only
 // `tfslice serve` itself loads them, not every command that defines its flags.
@@ -345,7 +346,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
     defaults = given.defaults;
     manager = new ModelManager(given.config);
   } catch (error) {
-    if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) throw new UsageError(error.message);
+    // A file that is not there, or not a config: a bad argument (exit 2).
+    if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError || error instanceof NotFoundError) throw new UsageError(error.message);
     throw error;
   }
   const auth = await authOf(flags);

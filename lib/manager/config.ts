@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
-import { describe, invalidType, outOfRange } from '../errors';
+import { describe, invalidType, NotFoundError, outOfRange } from '../errors';
 import type { Isolation } from '../gpu';
 import type { Feeds } from '../model';
 import type { BatchingOptions } from '../batching';
@@ -277,12 +277,19 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; er
  */
 export async function readConfigFile(file: string): Promise<ModelManagerConfig> {
   if (typeof file !== 'string' || file === '') throw invalidType('file', 'a configuration file path', file);
-  const text = (await readFile(file, 'utf8')).replace(/^\uFEFF/, ''); // a byte order mark, as some editors write
+  let text: string;
+  try {
+    text = (await readFile(file, 'utf8')).replace(/^\uFEFF/, ''); // a byte order mark, as some editors write
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new NotFoundError(`no model config file at ${file} (${path.resolve(file)})`);
+    throw error; // EACCES, EISDIR, ...: Node's own error, with its code
+  }
   let config: ModelManagerConfig;
   // JSON when it parses as JSON, or looks like it (a text-format file starts with a field name or a comment).
   const json = parseJson(text);
   if (json.ok || /^\s*[{[]/.test(text)) {
-    if (!json.ok) throw new SyntaxError(`${file} is not valid JSON: ${json.error.message}`);
+    if (!json.ok) throw Object.assign(new SyntaxError(`${file} is not valid JSON: ${json.error.message}`), { code: 'INVALID_ARGUMENT' });
     const value = json.value;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       throw new TypeError(`${file}: a JSON model config must be an object ({"models": [{"name": ..., "basePath": ...}]}), not ${Array.isArray(value) ? 'an array' : describe(value)}`);

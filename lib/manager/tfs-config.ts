@@ -24,6 +24,8 @@ import type { ManagedModelConfig, ModelManagerConfig, VersionPolicy } from './co
 
 /** A text-format file that is not a ModelServerConfig, with the line and the fix. */
 export class TextFormatError extends SyntaxError {
+  /** The code every tfslice error has: the file is the caller's input. */
+  readonly code = 'INVALID_ARGUMENT';
   constructor(message: string) {
     super(message);
     this.name = 'TextFormatError';

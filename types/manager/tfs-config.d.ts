@@ -23,6 +23,8 @@ import type { BatchingOptions } from '../batching';
 import type { ModelManagerConfig } from './config';
 /** A text-format file that is not a ModelServerConfig, with the line and the fix. */
 export declare class TextFormatError extends SyntaxError {
+    /** The code every tfslice error has: the file is the caller's input. */
+    readonly code = "INVALID_ARGUMENT";
     constructor(message: string);
 }
 /**
