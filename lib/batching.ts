@@ -239,6 +239,8 @@ interface Task {
   readonly rows: number;
   /** The task's feeds, flat (a split request's pieces: views of its rows). */
   readonly feeds: NativeTensors;
+  /** The request's whole feeds (its own feeds, or what a split request's pieces are views of): padding takes their first element. */
+  readonly whole: NativeTensors;
   readonly enqueued: number;
   /** The request's TensorFlow run timeout, ms (0: none). */
   readonly timeoutMs: number;
@@ -389,7 +391,7 @@ export class BatchQueue {
       const now = performance.now();
       let at = 0;
       const tasks = sizes.map((size, piece) => {
-        const task: Task = { request, piece, rows: size, feeds: size === rows ? feeds : sliceRows(feeds, at, size), enqueued: now, timeoutMs, waitLimitMs, batch: null };
+        const task: Task = { request, piece, rows: size, feeds: size === rows ? feeds : sliceRows(feeds, at, size), whole: feeds, enqueued: now, timeoutMs, waitLimitMs, batch: null };
         at += size;
         const target = piece === 0 && first > 0 ? open! : this.#startBatch(inner);
         this.#add(target, task);
@@ -690,7 +692,8 @@ export class BatchQueue {
     const out: NativeTensors = [];
     for (let i = 0; i < this.#inputKeys.length; i++) {
       const dtype = tasks[0]!.feeds[3 * i] as number;
-      const parts = tasks.map((t) => ({ shape: t.feeds[3 * i + 1] as readonly number[], data: t.feeds[3 * i + 2] as NativeData }));
+      // Padded with the request's own first element, a split request's pieces too (TensorFlow Serving pads a task with its first element).
+      const parts = tasks.map((t) => ({ shape: t.feeds[3 * i + 1] as readonly number[], data: t.feeds[3 * i + 2] as NativeData, first: t.whole[3 * i + 2] as NativeData }));
       const inner = this.#options.padVariableLengthInputs ? maxDims(parts.map((p) => p.shape.slice(1))) : parts[0]!.shape.slice(1);
       out.push(dtype, [size, ...inner], joinRows(dtypeFromTf(dtype)!, parts, inner, size));
     }
@@ -774,7 +777,8 @@ export class BatchQueue {
     try {
       const tensors: NativeTensors = [];
       for (let k = 0; k < this.#outputKeys.length; k++) {
-        const pieces = request.pieces.map((p) => ({ shape: p![3 * k + 1] as readonly number[], data: p![3 * k + 2] as NativeData }));
+        // Joined as they are (same dimensions: nothing is padded here).
+        const pieces = request.pieces.map((p) => ({ shape: p![3 * k + 1] as readonly number[], data: p![3 * k + 2] as NativeData, first: p![3 * k + 2] as NativeData }));
         const inner = pieces[0]!.shape.slice(1);
         const other = pieces.find((p) => !sameDims(p.shape.slice(1), inner));
         if (other) {
@@ -875,7 +879,14 @@ function forEachLine(from: readonly number[], to: readonly number[], line: (src:
  * (padded past dimension 0 with its own first element where its shape is smaller), then
  * rows up to `size` filled with copies of the last part's first row.
  */
-function joinRows(info: DTypeInfo, parts: { shape: readonly number[]; data: NativeData }[], inner: readonly number[], size: number): NativeData {
+/** A task's rows for one input: its shape, its data, and the data its first element (the padding) is taken from. */
+interface Part {
+  shape: readonly number[];
+  data: NativeData;
+  first: NativeData;
+}
+
+function joinRows(info: DTypeInfo, parts: Part[], inner: readonly number[], size: number): NativeData {
   const rowElems = product(inner);
   if (!info.array) return joinStrings(parts, inner, size);
   const count = size * rowElems;
@@ -890,7 +901,8 @@ function joinRows(info: DTypeInfo, parts: { shape: readonly number[]; data: Nati
     if (sameDims(part.shape.slice(1), inner)) {
       out.set(data, at);
     } else {
-      if (data.length > 0) out.fill(data[0]!, at, at + rows * rowElems);
+      const first = part.first as unknown as Numeric;
+      if (first.length > 0) out.fill(first[0]!, at, at + rows * rowElems);
       forEachLine(part.shape, [rows, ...inner], (src, dst, length) => out.set(data.subarray(src, src + length), at + dst));
     }
     lastStart = row;
@@ -900,7 +912,7 @@ function joinRows(info: DTypeInfo, parts: { shape: readonly number[]; data: Nati
   return out as unknown as NativeData;
 }
 
-function joinStrings(parts: { shape: readonly number[]; data: NativeData }[], inner: readonly number[], size: number): PackedStrings {
+function joinStrings(parts: Part[], inner: readonly number[], size: number): PackedStrings {
   const rowElems = product(inner);
   const elements: Uint8Array[] = new Array(size * rowElems);
   const empty = new Uint8Array(0);
@@ -914,7 +926,8 @@ function joinStrings(parts: { shape: readonly number[]; data: NativeData }[], in
     if (sameDims(part.shape.slice(1), inner)) {
       for (let k = 0; k < rows * rowElems; k++) elements[at + k] = element(k);
     } else {
-      const pad = offsets.length > 1 ? element(0) : empty;
+      const first = part.first as PackedStrings;
+      const pad = first.offsets.length > 1 ? first.bytes.subarray(first.offsets[0], first.offsets[1]) : empty;
       elements.fill(pad, at, at + rows * rowElems);
       forEachLine(part.shape, [rows, ...inner], (src, dst, length) => {
         for (let k = 0; k < length; k++) elements[at + dst + k] = element(src + k);

@@ -145,6 +145,17 @@ t.test('padVariableLengthInputs joins requests whose inner dimensions differ (pa
   t.same(out[0]!.ids!.shape, [1, 3], 'outputs come back with the padded dimensions');
   t.same(out.map((o) => o.tag!.data), [['a!'], ['b!']], 'strings ride along');
   await padded.dispose();
+
+  // A split request's pieces are padded with the request's first element, not each piece's own.
+  const split = await loadModel(BATCHING, { batching: { maxBatchSize: 4, enableLargeBatchSplitting: true, maxExecutionBatchSize: 3, padVariableLengthInputs: true, batchTimeoutMicros: 50_000 } });
+  const [, b] = await Promise.all([
+    split.run({ ids: [[1, 2, 3]], tag: ['a'] }, { signature: 'pair' }), // batch 1, width 3
+    split.run({ ids: [[7], [8], [9]], tag: ['b', 'c', 'd'] }, { signature: 'pair' }), // 2 rows in batch 1, 1 in batch 2
+    split.run({ ids: [[5, 5, 5]], tag: ['e'] }, { signature: 'pair' }), // batch 2, width 3
+  ]);
+  t.same(split.stats().batching.pair!.batchSizes, { 3: 1, 2: 1 }, 'the middle request was split over two batches');
+  t.same(Array.from(b!.ids!.data as Int32Array), [70, 70, 70, 80, 70, 70, 90, 70, 70], 'its row in the second batch padded with 7, its first element (not 9)');
+  await split.dispose();
 });
 
 t.test('large batch splitting, and requests larger than maxBatchSize without it', async (t) => {
