@@ -683,10 +683,10 @@ print(json.dumps({'answers': answers, 'metrics': requests.get(url + '/metrics').
   result.answers.forEach(([status, body], i) => {
     if (i !== 5) t.same([status, body], [200, { predictions: [{ y: [2 * (100 + i) + 1, 3], row_sum: 100 + i + 1 }] }], `request ${i}`);
   });
-  const count = Number(/tfslice_batch_size_count\{model="b",signature="serving_default"\} (\d+)/.exec(result.metrics)?.[1]);
+  const count = Number(/tfslice_batch_size_count\{model="b",version="1",signature="serving_default"\} (\d+)/.exec(result.metrics)?.[1]);
   t.ok(count >= 2 && count < 16, `16 requests ran in ${count} batches`);
-  t.match(result.metrics, /tfslice_batch_queue_delay_seconds_count\{model="b",signature="serving_default"\} 16/, 'a queue delay per request');
-  t.match(result.metrics, /tfslice_batches_retried_total\{model="b",signature="serving_default"\} 1/, 'the batch with the poison was retried');
+  t.match(result.metrics, /tfslice_batch_queue_delay_seconds_count\{model="b",version="1",signature="serving_default"\} 16/, 'a queue delay per request');
+  t.match(result.metrics, /tfslice_batches_retried_total\{model="b",version="1",signature="serving_default"\} 1/, 'the batch with the poison was retried');
   t.match(result.metrics, /# TYPE tfslice_batch_padding_rows_total counter/, "padding is counted (none here: batches of 8)");
 
   const bad1 = path.join(tmp, 'bad-batching.config');

@@ -547,7 +547,7 @@ print(json.dumps({'code': code}))
 `, batched.grpc);
   t.equal(r.code, 0);
   const text = await (await fetch(`${batched.url}/metrics`)).text();
-  t.match(text, /tfslice_batch_size_count\{model="added",signature="serving_default"\} 1/, 'the added model ran its request as a batch');
+  t.match(text, /tfslice_batch_size_count\{model="added",version="[0-9]+",signature="serving_default"\} 1/, 'the added model ran its request as a batch');
 });
 
 t.test('a --port that is taken: one line naming the flag and the error, exit 2', async (t) => {

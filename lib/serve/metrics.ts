@@ -77,31 +77,31 @@ export class ServerMetrics {
     this.batchSize = new Histogram({
       name: 'tfslice_batch_size',
       help: 'Rows per batch run, padding included (dynamic batching)',
-      labelNames: ['model', 'signature'],
+      labelNames: ['model', 'version', 'signature'],
       buckets: BATCH_SIZE_BUCKETS,
       registers: [registry],
     });
     this.batchQueueSeconds = new Histogram({
       name: 'tfslice_batch_queue_delay_seconds',
       help: 'Time a request waited for its batch to start, in seconds (dynamic batching)',
-      labelNames: ['model', 'signature'],
+      labelNames: ['model', 'version', 'signature'],
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     });
     this.batchPaddingRows = new Counter({
       name: 'tfslice_batch_padding_rows_total',
       help: 'Rows added to batches to reach an allowed batch size',
-      labelNames: ['model', 'signature'],
+      labelNames: ['model', 'version', 'signature'],
       registers: [registry],
     });
     this.batchesRetried = new Counter({
       name: 'tfslice_batches_retried_total',
       help: 'Batches that failed in TensorFlow and whose requests were run again in halves',
-      labelNames: ['model', 'signature'],
+      labelNames: ['model', 'version', 'signature'],
       registers: [registry],
     });
     manager.on('batch', (event) => {
-      const labels = { model: event.name, signature: event.signature };
+      const labels = { model: event.name, version: String(event.version), signature: event.signature };
       this.batchSize.observe(labels, event.size);
       for (const delay of event.queueDelaysSeconds) this.batchQueueSeconds.observe(labels, delay);
       if (event.paddingRows > 0) this.batchPaddingRows.inc(labels, event.paddingRows);
