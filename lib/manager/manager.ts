@@ -697,7 +697,9 @@ export class ModelManager {
   // -- helpers ---------------------------------------------------------------
 
   #model(name: string): Managed {
-    const m = typeof name === 'string' ? this.#models.get(name) : undefined;
+    // A name that is not a string is the caller's bug, not a model that is not there.
+    if (typeof name !== 'string') throw invalidType('name', `a model name (one of ${this.names.map((n) => `'${n}'`).join(', ')})`, name);
+    const m = this.#models.get(name);
     if (!m) throw new ServableNotFoundError(`no model named ${describe(name)}; the models are ${this.names.map((n) => `'${n}'`).join(', ')}`, String(name));
     return m;
   }
