@@ -188,10 +188,10 @@ t.test('tfslice doctor --cpu-partitions shows each partition and the limit Tenso
       return error as { status: number; stderr: string };
     }
   })();
-  t.equal(bad?.status, 1);
+  t.equal(bad?.status, 2, 'a layout that cannot be read is a bad argument (exit 2), as README says');
   t.match(bad?.stderr, /cannot read "0-256"; write GPU:MiB/);
   const both = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'doctor', '--gpu-partitions', '0:256', '--cpu-partitions', '2'], { encoding: 'utf8', timeout: 120_000 });
-  t.equal(both.status, 1);
+  t.equal(both.status, 2);
   t.match(both.stderr, /--gpu-partitions and --cpu-partitions: give one/);
 });
 

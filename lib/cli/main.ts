@@ -6,12 +6,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 
 import { PACKAGE_ROOT } from '../native';
 import { bench, collectShape } from './bench';
 import { collect, parseCount, parseFraction, parseList, parseSeconds, parseTags } from './common';
-import { doctor } from './doctor';
+import { doctor, parseGpuPartitions } from './doctor';
+import { UsageError } from './errors';
 import { isExpected } from './errors';
 import { collectInput } from './inputs';
 import { ARCHIVE_DEFAULT_BASE_URL, ARCHIVE_DEFAULT_VERSION, installTensorflow, PIP_DEFAULT_VERSION } from './install';
@@ -78,9 +79,20 @@ function program(): Command {
   cli.command('doctor')
     .description('which libtensorflow tfslice finds and how, TensorFlow version, CUDA, devices, the addon build; exits 1 with the fix when tfslice cannot run')
     .option('--json', 'print JSON')
-    .option('--gpu-partitions <spec>', "experimental: split GPUs into partitions (GPU:MiB,MiB[;GPU:MiB...], e.g. '0:2048,4096') and show the limit TensorFlow applied to each")
+    .option('--gpu-partitions <spec>', "experimental: split GPUs into partitions (GPU:MiB,MiB[;GPU:MiB...], e.g. '0:2048,4096') and show the limit TensorFlow applied to each", (spec: string) => {
+      // A layout that cannot be read is a bad argument (exit 2), as a bad --cpu-partitions is.
+      try {
+        parseGpuPartitions(spec);
+      } catch (error) {
+        throw new InvalidArgumentError((error as Error).message.replace(/^--gpu-partitions: /, ''));
+      }
+      return spec;
+    })
     .option('--cpu-partitions <n>', 'experimental: the same with n CPU devices (the stand-in without a GPU)', parseCount)
-    .action(async (flags) => {
+    .action(async (flags: { json?: boolean; gpuPartitions?: string; cpuPartitions?: number }) => {
+      if (flags.gpuPartitions !== undefined && flags.cpuPartitions !== undefined) {
+        throw new UsageError('--gpu-partitions and --cpu-partitions: give one (a process is split into GPU partitions or, as a stand-in, CPU ones)');
+      }
       exitCode = await doctor(flags);
     });
 
