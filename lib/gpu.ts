@@ -233,7 +233,7 @@ function reserveInProcess(model: string, request: GpuRequest): Reservation {
 }
 
 /**
- * Whether reserve() would charge this request without GPU_BUDGET_EXCEEDED now: false only for
+ * @internal Whether reserve() would charge this request without GPU_BUDGET_EXCEEDED now: false only for
  * an isolated model with a fraction that the GPU's free share cannot hold. Charges nothing.
  * Used by the ModelManager's swapPolicy 'unload-first' to unload the old version before a load
  * that would be refused, rather than after.

@@ -51,10 +51,3 @@ export declare function processGpuOptions(): (GpuRequest & {
  * GPU_CONFIG_CONFLICT or GPU_BUDGET_EXCEEDED without charging anything.
  */
 export declare function reserve(model: string, isolation: Isolation, request: GpuRequest): Reservation;
-/**
- * Whether reserve() would charge this request without GPU_BUDGET_EXCEEDED now: false only for
- * an isolated model with a fraction that the GPU's free share cannot hold. Charges nothing.
- * Used by the ModelManager's swapPolicy 'unload-first' to unload the old version before a load
- * that would be refused, rather than after.
- */
-export declare function fitsNow(isolation: Isolation, request: GpuRequest): boolean;
