@@ -70,38 +70,6 @@ export function abortedRun(): TensorFlowError {
 }
 
 /**
- * @internal Aborted once every one of `signals` is (a batch of requests, each with its signal:
- * not worth running once nobody waits for it).
- */
-export class AllAborted implements RunSignal {
-  readonly #handlers = new Map<() => void, () => void>();
-
-  constructor(private readonly signals: readonly RunSignal[]) {}
-
-  get aborted(): boolean {
-    return this.signals.every((s) => s.aborted);
-  }
-
-  addEventListener(_type: 'abort', listener: () => void): void {
-    let called = false;
-    const handler = () => {
-      if (called || !this.aborted) return;
-      called = true;
-      listener();
-    };
-    this.#handlers.set(listener, handler);
-    for (const s of this.signals) s.addEventListener('abort', handler, { once: true });
-  }
-
-  removeEventListener(_type: 'abort', listener: () => void): void {
-    const handler = this.#handlers.get(listener);
-    if (handler === undefined) return;
-    this.#handlers.delete(listener);
-    for (const s of this.signals) s.removeEventListener('abort', handler);
-  }
-}
-
-/**
  * @internal A RunSignal that a server aborts itself, listening to what it watches (a
  * connection's close, a call's cancel) only from when a run first listens to it: a request whose
  * run never waits never adds a listener.

@@ -15,7 +15,7 @@
  */
 import * as os from 'node:os';
 
-import { abortedRun, AllAborted, type RunSignal, timerFor, watchAbort } from './abort';
+import { abortedRun, type RunSignal, timerFor, watchAbort } from './abort';
 import { dtypeFromTf, type DTypeInfo } from './dtypes';
 import { invalidType, InvalidArgumentError, ModelDisposedError, outOfRange, TensorFlowError } from './errors';
 import { native, type NativeData, type NativeTensors, type PackedStrings } from './native';
@@ -315,6 +315,8 @@ export class BatchQueue {
   readonly #inputKeys: readonly string[];
   readonly #outputKeys: readonly string[];
   readonly #execute: Execute;
+  /** The signals of batches executing or waiting to (#attempt): looked at again when a request fails early. */
+  readonly #abandoned = new Set<BatchAbandoned | undefined>();
   /** Batches executing at once: numBatchThreads, at most the model's maxConcurrentRuns. */
   readonly #threads: number;
   readonly #stats: BatchingStats;
@@ -556,7 +558,11 @@ export class BatchQueue {
   // limit: #failEarly). 0: no limit (a request has none).
   #limits(tasks: readonly Task[], now: number): { limit: number; left: number } {
     const limit = latest(tasks.map((task) => (task.timeoutMs > 0 ? Math.max(1, Math.ceil(task.timeoutMs - (now - task.enqueued))) : 0)));
-    const left = latest(tasks.map((task) => this.#waitLeft(task)));
+    // A request whose wait has passed (a retry's) does not lift the limit: it counts as 1 ms.
+    const left = latest(tasks.map((task) => {
+      const ms = this.#waitLeft(task);
+      return ms < 0 ? 1 : ms;
+    }));
     return { limit, left: left > 0 ? Math.ceil(left) : 0 };
   }
 
@@ -568,13 +574,16 @@ export class BatchQueue {
   // request was aborted; dropped while it waited for a run slot, its requests that still may
   // wait run alone ('not started' when none could).
   async #attempt(batch: Batch, part: Batch, size: number, limit: number, left: number): Promise<Attempt> {
-    const signals = part.tasks.map((task) => task.request.signal);
-    // Dropped where it waits when every one of its requests was aborted (each with a signal).
-    const signal = signals.every((s) => s !== undefined) ? new AllAborted(signals as RunSignal[]) : undefined;
+    // Dropped where it waits once none of its requests waits for it: each aborted (with a
+    // signal) or failed already at its own limit (#failEarly). Without signals it cannot be.
+    const signal = part.tasks.some((task) => task.request.signal !== undefined) ? new BatchAbandoned(part.tasks) : undefined;
+    this.#abandoned.add(signal);
     try {
       this.#deliver(part, await this.#execute(this.#join(part, size), limit, left, signal), size);
+      this.#abandoned.delete(signal);
       return 'ok';
     } catch (error) {
+      this.#abandoned.delete(signal);
       if (error instanceof NotStartedError) {
         for (const task of part.tasks) await this.#runAlone(batch, task, error.waitedFor);
         return 'not started';
@@ -634,6 +643,8 @@ export class BatchQueue {
             `${late.timeoutMs > 0 ? late.timeoutMs : late.waitLimitMs} ms: its batch of signature '${this.#signature}' waits or runs on under ` +
             "a later request's limit (TensorFlow Serving's rule), without it"));
         }
+        // A batch left with only aborted requests is dropped where it waits.
+        for (const abandoned of this.#abandoned) abandoned?.check();
         if (next < early.length) arm();
       }, Math.max(0, Math.ceil(dueOf(early[next]!) - performance.now())));
     };
@@ -801,6 +812,41 @@ export class BatchQueue {
     if (request.timer) clearTimeout(request.timer);
     request.unlisten?.();
     request.reject(error);
+  }
+}
+
+/**
+ * A batch's RunSignal: aborted once none of its requests waits for it any more, each aborted
+ * (RunOptions.signal) or failed already (its own limit passed first: #failEarly, which calls
+ * check()). The addon then drops the batch where it waits.
+ */
+class BatchAbandoned implements RunSignal {
+  readonly #listeners: (() => void)[] = [];
+  readonly #check = () => this.check();
+  #fired = false;
+
+  constructor(private readonly tasks: readonly Task[]) {}
+
+  get aborted(): boolean {
+    return this.tasks.every((task) => task.request.settled || task.request.signal?.aborted === true);
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (this.#listeners.length === 0) for (const task of this.tasks) task.request.signal?.addEventListener('abort', this.#check, { once: true });
+    this.#listeners.push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const at = this.#listeners.indexOf(listener);
+    if (at < 0) return;
+    this.#listeners.splice(at, 1);
+    if (this.#listeners.length === 0) for (const task of this.tasks) task.request.signal?.removeEventListener('abort', this.#check);
+  }
+
+  check(): void {
+    if (this.#fired || this.#listeners.length === 0 || !this.aborted) return;
+    this.#fired = true;
+    for (const listener of this.#listeners.splice(0)) listener();
   }
 }
 

@@ -285,7 +285,7 @@ t.test("serve refuses JSON configs of the wrong shape, naming them; a JSON confi
 
   const missing = await serveWith(path.join(tmp, 'no-such.json'));
   t.equal(missing?.code, 2, 'a config file that is not there: a usage error');
-  t.match(missing?.stderr, /cannot read --model_config_file \S+no-such\.json: ENOENT/);
+  t.match(missing?.stderr, /cannot read --model_config_file \S+no-such\.json: no model config file at \S+no-such\.json \(ENOENT/);
 
   // The config's own polling: off, then every 200 ms (pollIntervalMs alone: watching stays on, as
   // serve's default); no --file_system_poll_wait_seconds.

@@ -254,7 +254,9 @@ async function modelsOf(flags: ServeFlags): Promise<ModelManagerConfig> {
       config = await readConfigFile(flags.model_config_file);
     } catch (error) {
       // The file itself (missing, a directory, unreadable): a bad argument, named by its flag.
-      if (typeof (error as NodeJS.ErrnoException).syscall === 'string') throw new UsageError(`cannot read --model_config_file ${flags.model_config_file}: ${(error as Error).message}`);
+      if (typeof (error as NodeJS.ErrnoException).syscall === 'string' || error instanceof NotFoundError) {
+        throw new UsageError(`cannot read --model_config_file ${flags.model_config_file}: ${(error as Error).message}`);
+      }
       throw error;
     }
     if (seconds !== undefined) return { ...config, ...polling(seconds) };

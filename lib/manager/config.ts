@@ -282,7 +282,7 @@ export async function readConfigFile(file: string): Promise<ModelManagerConfig> 
     text = (await readFile(file, 'utf8')).replace(/^\uFEFF/, ''); // a byte order mark, as some editors write
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new NotFoundError(`no model config file at ${file} (${path.resolve(file)})`);
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new NotFoundError(`no model config file at ${path.resolve(file)} (${(error as Error).message})`);
     throw error; // EACCES, EISDIR, ...: Node's own error, with its code
   }
   let config: ModelManagerConfig;

@@ -16,9 +16,8 @@ const COUNTS: Readonly<Record<string, string>> = {
   maxHeaderBytes: 'a whole number of bytes ≥ 1',
   maxMessageBytes: 'a whole number of bytes ≥ 1',
   maxConnections: 'a whole number ≥ 0 (0: no limit)',
-  offloadBytes: 'a whole number of bytes ≥ 0',
-  codecThreads: 'a whole number ≥ 0',
 };
+// offloadBytes and codecThreads are checked where they are read (codecOptions: Infinity is an offloadBytes).
 const AT_LEAST_ONE = new Set(['bodyLimit', 'maxHeaderBytes', 'maxMessageBytes']);
 
 /**
