@@ -219,16 +219,17 @@ for (const [how, options] of [['framed', { interOpThreads: 0 }], ['direct path, 
 
 t.test('a run given up on while its host does not answer keeps its turn until it has ended there: maxConcurrentRuns holds', async (t) => {
   const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: 1 });
-  const long = await slowN(model, 2500);
+  const long = await slowN(model, 3000);
   const started = performance.now();
-  // Ops inline (the default): TensorFlow cannot stop it; given up on 1 s past its limit.
+  // Ops inline (the default): TensorFlow cannot stop it; given up on 1 s past its limit (at ~1200 ms).
   await t.rejects(model.run(n(long), { runTimeoutMs: 200 }), { code: 'DEADLINE_EXCEEDED', message: /did not answer within 1000 ms past this run's runTimeoutMs of 200 ms/ });
   t.same([model.runsExecuting, model.runsQueued], [1, 0], 'it still executes in its host, and counts');
   const next = model.run(n(3));
   t.equal(model.runsQueued, 1, 'the next run waits for its turn');
   t.ok((await next).y, 'and runs');
   const at = performance.now() - started;
-  t.ok(at >= 2000, `once the first had ended (${at.toFixed(0)} ms after it was called), not beside it`);
+  // Beside it, the next run would have ended at ~1210 ms; the first runs ~3000 (calibration varies: 1800 seen for 2500).
+  t.ok(at >= 1600, `once the first had ended (${at.toFixed(0)} ms after it was called), not beside it`);
   t.same([model.runsExecuting, model.runsQueued], [0, 0]);
   await model.dispose();
 });
