@@ -316,7 +316,7 @@ export class BatchQueue {
   readonly #outputKeys: readonly string[];
   readonly #execute: Execute;
   /** The signals of batches executing or waiting to (#attempt): looked at again when a request fails early. */
-  readonly #abandoned = new Set<BatchAbandoned | undefined>();
+  readonly #abandoned = new Set<BatchAbandoned>();
   /** Batches executing at once: numBatchThreads, at most the model's maxConcurrentRuns. */
   readonly #threads: number;
   readonly #stats: BatchingStats;
@@ -557,7 +557,7 @@ export class BatchQueue {
   // one impatient client does not cut the batch short for the others (it fails at its own
   // limit: #failEarly). 0: no limit (a request has none).
   #limits(tasks: readonly Task[], now: number): { limit: number; left: number } {
-    const limit = latest(tasks.map((task) => (task.timeoutMs > 0 ? Math.max(1, Math.ceil(task.timeoutMs - (now - task.enqueued))) : 0)));
+    const limit = latest(tasks.map((task) => this.#timeLeft(task, now)));
     // A request whose wait has passed (a retry's) does not lift the limit: it counts as 1 ms.
     const left = latest(tasks.map((task) => {
       const ms = this.#waitLeft(task);
@@ -577,13 +577,17 @@ export class BatchQueue {
     // Dropped where it waits once none of its requests waits for it: each aborted (with a
     // signal) or failed already at its own limit (#failEarly). Without signals it cannot be.
     const signal = part.tasks.some((task) => task.request.signal !== undefined) ? new BatchAbandoned(part.tasks) : undefined;
-    this.#abandoned.add(signal);
+    if (signal) this.#abandoned.add(signal);
     try {
-      this.#deliver(part, await this.#execute(this.#join(part, size), limit, left, signal), size);
-      this.#abandoned.delete(signal);
+      let outputs: NativeTensors;
+      try {
+        outputs = await this.#execute(this.#join(part, size), limit, left, signal);
+      } finally {
+        if (signal) this.#abandoned.delete(signal);
+      }
+      this.#deliver(part, outputs, size);
       return 'ok';
     } catch (error) {
-      this.#abandoned.delete(signal);
       if (error instanceof NotStartedError) {
         for (const task of part.tasks) await this.#runAlone(batch, task, error.waitedFor);
         return 'not started';
@@ -606,12 +610,9 @@ export class BatchQueue {
   // batch it joined by the batch's size).
   async #bisect(batch: Batch, tasks: readonly Task[]): Promise<void> {
     const live = tasks.filter((task) => !task.request.settled);
-    if (live.length <= 1) {
-      if (live.length === 1) await this.#runAlone(batch, live[0]!);
-      return;
-    }
     const half = Math.ceil(live.length / 2);
     for (const tasksOfPart of [live.slice(0, half), live.slice(half)]) {
+      // Those still waiting: one may have failed at its own limit while the other half ran.
       const now = tasksOfPart.filter((task) => !task.request.settled);
       if (now.length <= 1) {
         if (now.length === 1) await this.#runAlone(batch, now[0]!);
@@ -644,12 +645,18 @@ export class BatchQueue {
             "a later request's limit (TensorFlow Serving's rule), without it"));
         }
         // A batch left with only aborted requests is dropped where it waits.
-        for (const abandoned of this.#abandoned) abandoned?.check();
+        for (const abandoned of this.#abandoned) abandoned.check();
         if (next < early.length) arm();
       }, Math.max(0, Math.ceil(dueOf(early[next]!) - performance.now())));
     };
     arm();
     return { stop: () => clearTimeout(timer) };
+  }
+
+  // What is left of a task's TensorFlow limit at `now` (it counts from its call), whole ms ≥ 1;
+  // 0 for no limit.
+  #timeLeft(task: Task, now: number): number {
+    return task.timeoutMs > 0 ? Math.max(1, Math.ceil(task.timeoutMs - (now - task.enqueued))) : 0;
   }
 
   // The wait a task has left before it must start, ms: > 0, -1 when it has passed, 0 for no limit.
@@ -674,8 +681,7 @@ export class BatchQueue {
     }
     const alone: Batch = { tasks: [task], rows: task.rows, inner: batch.inner, ready: true, timer: null, started: true };
     const aloneSize = paddedSize(this.#options.allowedBatchSizes, task.rows);
-    // What is left of its limit (it counts from its call).
-    const limit = task.timeoutMs > 0 ? Math.max(1, Math.ceil(task.timeoutMs - (performance.now() - task.enqueued))) : 0;
+    const limit = this.#timeLeft(task, performance.now());
     try {
       this.#deliver(alone, await this.#execute(this.#join(alone, aloneSize), limit, left > 0 ? Math.ceil(left) : 0, task.request.signal), aloneSize);
     } catch (e) {
@@ -920,11 +926,6 @@ function forEachLine(from: readonly number[], to: readonly number[], line: (src:
   }
 }
 
-/**
- * Joins tensors along dimension 0 into `size` rows of shape `inner`: each part copied in
- * (padded past dimension 0 with its own first element where its shape is smaller), then
- * rows up to `size` filled with copies of the last part's first row.
- */
 /** A task's rows for one input: its shape, its data, and the data its first element (the padding) is taken from. */
 interface Part {
   shape: readonly number[];
@@ -932,6 +933,11 @@ interface Part {
   first: NativeData;
 }
 
+/**
+ * Joins tensors along dimension 0 into `size` rows of shape `inner`: each part copied in
+ * (padded past dimension 0 with its request's first element where its shape is smaller), then
+ * rows up to `size` filled with copies of the last part's first row.
+ */
 function joinRows(info: DTypeInfo, parts: Part[], inner: readonly number[], size: number): NativeData {
   const rowElems = product(inner);
   if (!info.array) return joinStrings(parts, inner, size);

@@ -804,7 +804,7 @@ export class HostSession implements NativeSession {
       for (const [pendingId, run] of this.#pending) {
         if (run.giveUpAtMs === undefined) continue;
         if (now < run.giveUpAtMs || this.#dead !== null || run.slot === undefined) watched = true;
-        else this.#giveUp(pendingId, run, run.slot, this.#unanswered(run.limitMs!));
+        else this.#giveUp(pendingId, run, run.slot, this.#unanswered(run.limitMs!), true);
       }
       if (!watched) {
         clearInterval(this.#sweep!);
@@ -816,13 +816,11 @@ export class HostSession implements NativeSession {
 
   // Rejects run `id` before its host answers (given up on, or cancelled while it waited there):
   // its slot, which the host may still write, is not used again until the late answer comes.
-  #giveUp(id: number, pending: Pending, slot: Slot, error: unknown): void {
+  // `executing`: given up on unanswered (#watch), it may still execute there, and holds its
+  // model's turn until its answer comes or the host dies (runStillInHost).
+  #giveUp(id: number, pending: Pending, slot: Slot, error: object, executing = false): void {
     this.#pending.delete(id);
-    if (error instanceof TensorFlowError && error.code === 'DEADLINE_EXCEEDED') {
-      // Given up on unanswered (#watch): it may still execute there, and holds its model's turn
-      // until its answer comes or the host dies (runStillInHost).
-      stillInHost.set(error, new Promise<void>((resolve) => this.#lateEnded.set(id, resolve)));
-    }
+    if (executing) stillInHost.set(error, new Promise<void>((resolve) => this.#lateEnded.set(id, resolve)));
     if (pending.ticket !== undefined) this.#queued.delete(pending.ticket);
     this.#unrefIfIdle();
     slot.abandoned = true;

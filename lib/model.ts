@@ -801,7 +801,7 @@ export class Model {
   // #ended, for a run that failed: one given up on while its host did not answer may still
   // execute there, and keeps its turn until it has ended (maxConcurrentRuns holds).
   #endedAfter(error: unknown, gated: boolean): void {
-    const late = error === undefined ? undefined : runStillInHost(error);
+    const late = runStillInHost(error);
     if (late === undefined) this.#ended(gated);
     else void late.then(() => this.#ended(gated));
   }

@@ -156,9 +156,12 @@ function packStrings(values: readonly (string | Uint8Array)[]): PackedStrings {
   // took 550-740 ms one by one (a TextEncoder call each), about 30 ms so.
   for (let start = 0; start < n; start += PACK_CHUNK) {
     const end = Math.min(n, start + PACK_CHUNK);
-    for (let i = start; i < end; i++) seen += values[i]!.length;
     let strings = true;
-    for (let i = start; i < end && strings; i++) strings = typeof values[i] === 'string';
+    for (let i = start; i < end; i++) {
+      const value = values[i]!;
+      seen += value.length;
+      if (typeof value !== 'string') strings = false;
+    }
     if (strings) {
       const text = values.slice(start, end).join('');
       const { read, written } = encoder.encodeInto(text, bytes.subarray(total));

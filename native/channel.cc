@@ -53,7 +53,6 @@ constexpr double kMaxExact = 9007199254740991.0;
 constexpr size_t kMaxMessageText = 16 * 1024;
 // The host's exit code when its direct path breaks under it (lib/isolation.ts reports it).
 constexpr int kBrokenChannelExit = 70;
-// Its exit code when an allocation fails while it serves a run (Serve).
 
 size_t Align(size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
 

@@ -348,8 +348,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
     defaults = given.defaults;
     manager = new ModelManager(given.config);
   } catch (error) {
-    // A file that is not there, or not a config: a bad argument (exit 2).
-    if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError || error instanceof NotFoundError) throw new UsageError(error.message);
+    if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) throw new UsageError(error.message);
     throw error;
   }
   const auth = await authOf(flags);

@@ -25,9 +25,6 @@ import { cutShort, partialInputsError, signatureLimits } from './limits';
 import { parseJson } from './json';
 import { describeError, servingError, statusLabel, statusOf } from './status';
 import { checkServingOptions } from './options';
-
-// Options fastify passes to every plugin besides its own (register()'s prefix, logLevel, ...).
-const FASTIFY_PLUGIN_KEYS = ['prefix', 'logLevel', 'logSerializers'];
 import { type AuthOptions, BearerAuth } from './auth';
 import { modelLabel, ServerMetrics, type ServingApi } from './metrics';
 import {
@@ -293,15 +290,18 @@ interface Outcome {
   runSeconds: number | null;
 }
 
+/** ServingOptions' keys (checkServingOptions). */
+const SERVING_KEYS = ['manager', 'timeoutMs', 'metrics', 'bodyLimit', 'draining', 'auth', 'offloadBytes', 'codecThreads'];
+
+// Options fastify passes to every plugin besides its own (register()'s prefix, logLevel, ...).
+const FASTIFY_PLUGIN_KEYS = ['prefix', 'logLevel', 'logSerializers'];
+
 /**
  * TensorFlow Serving's REST API and KServe's v2 protocol over `options.manager`, with
  * /monitoring/prometheus/metrics and /metrics. Register it on a fastify instance; it parses
  * its own bodies (TensorFlow Serving's JSON dialect: NaN, exact int64, and the v2 binary
  * extension), so it takes over the content-type parsers in its scope.
  */
-/** ServingOptions' keys (checkServingOptions). */
-const SERVING_KEYS = ['manager', 'timeoutMs', 'metrics', 'bodyLimit', 'draining', 'auth', 'offloadBytes', 'codecThreads'];
-
 export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, options) => {
   checkServingOptions('tfsliceServing', options, [...SERVING_KEYS, ...FASTIFY_PLUGIN_KEYS]);
   const { manager } = options;
@@ -636,14 +636,17 @@ function authHook(auth: BearerAuth, prefix: string, metrics: ServerMetrics | nul
       invite();
       return;
     }
-    if (metrics) {
-      const api = apiOf(request, path);
-      metrics.requests.inc({ model: '', version: '', api, status: 'UNAUTHENTICATED' });
-      metrics.requestSeconds.observe({ model: '', api }, reply.elapsedTime / 1000);
-    }
+    if (metrics) countUnrouted(metrics, request, path, reply, 'UNAUTHENTICATED');
     // The connection closes after the answer: the body the client may still send is not read.
     return reply.code(401).header('WWW-Authenticate', 'Bearer realm="tfslice"').header('Connection', 'close').type('application/json').send(UNAUTHENTICATED);
   };
+}
+
+/** Counts a request answered before any route (no model): a refused token, a path no route has. */
+function countUnrouted(metrics: ServerMetrics, request: FastifyRequest, path: string, reply: FastifyReply, status: string): void {
+  const api = apiOf(request, path);
+  metrics.requests.inc({ model: '', version: '', api, status });
+  metrics.requestSeconds.observe({ model: '', api }, reply.elapsedTime / 1000);
 }
 
 /** The API a request was for, from its method and path (for requests that failed before their route ran). */
@@ -736,11 +739,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   // A path no route has is counted too (with no model), when the server counts requests.
   const counted = options.metrics || null;
   app.setNotFoundHandler((request, reply) => {
-    if (counted) {
-      const api = apiOf(request, request.url.split('?')[0]!);
-      counted.requests.inc({ model: '', version: '', api, status: 'NOT_FOUND' });
-      counted.requestSeconds.observe({ model: '', api }, reply.elapsedTime / 1000);
-    }
+    if (counted) countUnrouted(counted, request, request.url.split('?')[0]!, reply, 'NOT_FOUND');
     notFound(request, reply);
   });
   let closing = false;

@@ -56,6 +56,12 @@ export declare function httpStatus(code: string): number;
  * configured model has an AVAILABLE version and the server is not shutting down.
  */
 export declare function notReadyReason(manager: ModelManager, draining: () => boolean): string | null;
+/**
+ * TensorFlow Serving's REST API and KServe's v2 protocol over `options.manager`, with
+ * /monitoring/prometheus/metrics and /metrics. Register it on a fastify instance; it parses
+ * its own bodies (TensorFlow Serving's JSON dialect: NaN, exact int64, and the v2 binary
+ * extension), so it takes over the content-type parsers in its scope.
+ */
 export declare const tfsliceServing: FastifyPluginAsync<ServingOptions>;
 /** Options of createServer(): the plugin's, and the HTTP server's own limits. */
 export interface ServerOptions extends ServingOptions {
