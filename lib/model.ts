@@ -963,6 +963,7 @@ export class Model {
    * later run() fails with: a service learns it when it happens, not from its next run. Never
    * called for an in-process model, or after dispose(). A listener added after the crash is
    * called at once. It does not keep the event loop alive (an idle isolated model does not).
+   * A listener that throws does not stop the others (its error is dropped, as onBatch's).
    * Returns a function that removes the listener.
    */
   onCrash(listener: (error: ModelCrashedError) => void): () => void {
@@ -981,7 +982,14 @@ export class Model {
     model.#crash = error;
     const listeners = [...model.#crashListeners];
     model.#crashListeners.clear();
-    for (const listener of listeners) listener(error);
+    for (const listener of listeners) {
+      try {
+        listener(error);
+      } catch {
+        // A listener's failure is its own (as onBatch's): the others are called, and the host's
+        // exit is handled to its end (dispose() would otherwise wait for it for ever).
+      }
+    }
   }
 
   /**

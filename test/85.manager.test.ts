@@ -604,6 +604,26 @@ t.test('stop({ killAfterMs }): a run on a host that answers nothing (SIGSTOP) do
   t.same(mm.status('slow').versions.map((v) => v.state), ['END']);
 });
 
+t.test('stop() then stop({ killAfterMs }): the later limit bounds the first call too', async (t) => {
+  const base = basePath(t, [1], slow);
+  const { mm } = manager(t, { models: [{ name: 'slow', basePath: base, isolation: 'process' }] });
+  await mm.start();
+  const pid = mm.get('slow').hostPid!;
+  const n = await slowN(mm.get('slow'), 3000);
+  const inflight = mm.run('slow', { n: new Tensor('int32', new Int32Array([n]), []) }).catch((e: Error) => e);
+  await new Promise((r) => setTimeout(r, 50));
+  process.kill(pid, 'SIGSTOP');
+  const first = mm.stop();
+  await new Promise((r) => setTimeout(r, 200));
+  const started = performance.now();
+  t.equal(mm.stop({ killAfterMs: 300 }), first, 'the same stop');
+  await first;
+  const took = performance.now() - started;
+  t.ok(took >= 290 && took < 3000, `it resolved ${took.toFixed(0)} ms after the limit was given`);
+  t.match(await inflight, { code: 'MODEL_DISPOSED' });
+  t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the host is gone');
+});
+
 t.test('stop(): runs in flight finish, runs called later reject with UNAVAILABLE', async (t) => {
   const base = basePath(t, [1], slow);
   const { mm, events } = manager(t, { models: [{ name: 'slow', basePath: base }], settleMs: 50 });

@@ -507,6 +507,11 @@ t.test('onCrash(): called once when the host dies, with the error later runs get
   model.onCrash((e) => seen.push(e));
   const removed = model.onCrash(() => t.fail('a removed listener is not called'));
   removed();
+  model.onCrash(() => {
+    throw new Error('a listener of the user\'s that fails');
+  });
+  const after: Error[] = [];
+  model.onCrash((e) => after.push(e));
   const pid = model.hostPid!;
   const crashed = new Promise<Error>((resolve) => model.onCrash(resolve));
   // An idle isolated model does not keep the event loop alive: something must, until the exit comes.
@@ -516,6 +521,7 @@ t.test('onCrash(): called once when the host dies, with the error later runs get
   const error = await crashed;
   t.match(error, { code: 'MODEL_CRASHED', message: new RegExp(`\\(pid ${pid}\\) was killed by SIGKILL; the model stays failed: load it again to run it$`) }, 'without a run');
   t.same(seen, [error], 'each listener once');
+  t.same(after, [error], 'one added after a listener that throws is called too');
   const x = new Tensor('float32', new Float32Array([1, 2, 3, 4]), [1, 4]);
   await t.rejects(model.run({ x }), { code: 'MODEL_CRASHED' });
   t.equal(await new Promise<Error>((resolve) => model.onCrash(resolve)), error, 'a listener added after the crash is called with it');

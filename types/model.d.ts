@@ -199,6 +199,7 @@ export declare class Model {
      * later run() fails with: a service learns it when it happens, not from its next run. Never
      * called for an in-process model, or after dispose(). A listener added after the crash is
      * called at once. It does not keep the event loop alive (an idle isolated model does not).
+     * A listener that throws does not stop the others (its error is dropped, as onBatch's).
      * Returns a function that removes the listener.
      */
     onCrash(listener: (error: ModelCrashedError) => void): () => void;

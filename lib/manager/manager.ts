@@ -38,6 +38,12 @@ export class ModelManager {
   #models = new Map<string, Managed>();
   #started: Promise<ModelStatus[]> | null = null;
   #stopping: Promise<void> | null = null;
+  /** stop({ killAfterMs }): when runs in flight stop being waited for (performance.now() ms). */
+  #killAt: number | null = null;
+  /** Versions draining their runs (#unloadVersion): each re-arms its wait for a new #killAt. */
+  readonly #draining = new Set<() => void>();
+  /** Models being disposed (#unloadVersion): a later killAfterMs reaches them too. */
+  readonly #disposing = new Set<Model>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor(config: ModelManagerConfig) {
@@ -411,7 +417,8 @@ export class ModelManager {
    *   take). Past it each version is disposed as Model.dispose({ killAfterMs: 0 }) does: a run
    *   still executing rejects MODEL_DISPOSED and an isolated model's host is killed, so a run
    *   on a host that answers nothing (stopped, stuck in an op) cannot hold stop() for ever.
-   *   The first call's value holds.
+   *   The earliest limit given holds: a later call's applies too (stop() then
+   *   stop({ killAfterMs }) bounds the first one's wait), as with Model.dispose().
    * @throws ERR_OUT_OF_RANGE / ERR_INVALID_ARG_TYPE for a killAfterMs that is not a whole
    *   number of ms ≥ 0
    */
@@ -421,13 +428,22 @@ export class ModelManager {
       if (typeof killAfterMs !== 'number') throw invalidType('killAfterMs', 'a number of milliseconds', killAfterMs);
       if (!Number.isSafeInteger(killAfterMs) || killAfterMs < 0) throw outOfRange('killAfterMs', 'a whole number of milliseconds ≥ 0', killAfterMs);
     }
+    if (killAfterMs !== undefined) {
+      // The earliest limit given holds, a later call's too (as Model.dispose's): versions still
+      // draining take it now, and models already being disposed are told it.
+      const at = performance.now() + killAfterMs;
+      if (this.#killAt === null || at < this.#killAt) {
+        this.#killAt = at;
+        for (const rearm of this.#draining) rearm();
+        for (const model of this.#disposing) void model.dispose({ killAfterMs });
+      }
+    }
     this.#stopping ??= (async () => {
       if (this.#timer) clearTimeout(this.#timer);
       this.#timer = null;
-      const deadline = killAfterMs === undefined ? null : performance.now() + killAfterMs;
       for (const m of this.#models.values()) settle(m, this.#stopping !== null);
       await Promise.all([...this.#models.values()].map((m) => this.#exclusive(m, async () => {
-        await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry, deadline)));
+        await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry)));
       })));
     })();
     return this.#stopping;
@@ -625,22 +641,34 @@ export class ModelManager {
     }
   }
 
-  // deadline (performance.now() ms; stop({ killAfterMs })): past it, runs in flight are not
-  // waited for: the model is disposed with killAfterMs 0.
-  async #unloadVersion(m: Managed, entry: Entry, deadline: number | null = null): Promise<void> {
+  // Past #killAt (stop({ killAfterMs })), runs in flight are not waited for: the model is
+  // disposed with what is left of the limit (0).
+  async #unloadVersion(m: Managed, entry: Entry): Promise<void> {
     if (entry.state !== 'AVAILABLE') return;
     this.#set(m, entry, 'UNLOADING');
-    let timer: NodeJS.Timeout | undefined;
     if (entry.inflight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      let rearm = () => {};
       await new Promise<void>((resolve) => {
         entry.drained = resolve;
-        if (deadline !== null) timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));
+        rearm = () => {
+          clearTimeout(timer);
+          if (this.#killAt !== null) timer = setTimeout(resolve, Math.max(0, this.#killAt - performance.now()));
+        };
+        rearm();
+        this.#draining.add(rearm);
       });
+      clearTimeout(timer);
+      this.#draining.delete(rearm);
     }
-    clearTimeout(timer);
     entry.drained = null;
     const model = entry.model!;
-    await (deadline === null ? model.dispose() : model.dispose({ killAfterMs: Math.max(0, Math.ceil(deadline - performance.now())) }));
+    this.#disposing.add(model);
+    try {
+      await (this.#killAt === null ? model.dispose() : model.dispose({ killAfterMs: Math.max(0, Math.ceil(this.#killAt - performance.now())) }));
+    } finally {
+      this.#disposing.delete(model);
+    }
     entry.model = null;
     this.#set(m, entry, 'END');
   }

@@ -113,7 +113,8 @@ export declare class ModelManager {
      *   take). Past it each version is disposed as Model.dispose({ killAfterMs: 0 }) does: a run
      *   still executing rejects MODEL_DISPOSED and an isolated model's host is killed, so a run
      *   on a host that answers nothing (stopped, stuck in an op) cannot hold stop() for ever.
-     *   The first call's value holds.
+     *   The earliest limit given holds: a later call's applies too (stop() then
+     *   stop({ killAfterMs }) bounds the first one's wait), as with Model.dispose().
      * @throws ERR_OUT_OF_RANGE / ERR_INVALID_ARG_TYPE for a killAfterMs that is not a whole
      *   number of ms ≥ 0
      */
