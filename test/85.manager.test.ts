@@ -584,17 +584,23 @@ t.test('warm-up runs before AVAILABLE; a failing warm-up fails the version', asy
   t.match(mm.status('bad').versions[0], { state: 'END', error: { code: 'INVALID_ARGUMENT', message: /^warm-up of version 1 of model 'bad' failed: feed 'x' of signature 'serving_default' expects shape \[-1, 4\]/ } });
 });
 
-t.test('stop({ killAfterMs }): a run on a host that answers nothing (SIGSTOP) does not hold it; the host is killed', async (t) => {
+// A started manager of one isolated model whose host is stopped (SIGSTOP) with a run in flight on it.
+async function stoppedHost(t: Tap.Test): Promise<{ mm: ModelManager; pid: number; inflight: Promise<unknown> }> {
   const base = basePath(t, [1], slow);
   const { mm } = manager(t, { models: [{ name: 'slow', basePath: base, isolation: 'process' }] });
   await mm.start();
-  t.throws(() => mm.stop({ killAfterMs: -1 }), { code: 'ERR_OUT_OF_RANGE', message: /killAfterMs must be a whole number of milliseconds ≥ 0/ });
-  t.throws(() => mm.stop({ killAfterMs: '5' as never }), { code: 'ERR_INVALID_ARG_TYPE' });
   const pid = mm.get('slow').hostPid!;
   const n = await slowN(mm.get('slow'), 3000);
   const inflight = mm.run('slow', { n: new Tensor('int32', new Int32Array([n]), []) }).catch((e: Error) => e);
   await new Promise((r) => setTimeout(r, 50));
   process.kill(pid, 'SIGSTOP');
+  return { mm, pid, inflight };
+}
+
+t.test('stop({ killAfterMs }): a run on a host that answers nothing (SIGSTOP) does not hold it; the host is killed', async (t) => {
+  const { mm, pid, inflight } = await stoppedHost(t);
+  t.throws(() => mm.stop({ killAfterMs: -1 }), { code: 'ERR_OUT_OF_RANGE', message: /killAfterMs must be a whole number of milliseconds ≥ 0/ });
+  t.throws(() => mm.stop({ killAfterMs: '5' as never }), { code: 'ERR_INVALID_ARG_TYPE' });
   const started = performance.now();
   await mm.stop({ killAfterMs: 300 });
   const took = performance.now() - started;
@@ -605,14 +611,7 @@ t.test('stop({ killAfterMs }): a run on a host that answers nothing (SIGSTOP) do
 });
 
 t.test('stop() then stop({ killAfterMs }): the later limit bounds the first call too', async (t) => {
-  const base = basePath(t, [1], slow);
-  const { mm } = manager(t, { models: [{ name: 'slow', basePath: base, isolation: 'process' }] });
-  await mm.start();
-  const pid = mm.get('slow').hostPid!;
-  const n = await slowN(mm.get('slow'), 3000);
-  const inflight = mm.run('slow', { n: new Tensor('int32', new Int32Array([n]), []) }).catch((e: Error) => e);
-  await new Promise((r) => setTimeout(r, 50));
-  process.kill(pid, 'SIGSTOP');
+  const { mm, pid, inflight } = await stoppedHost(t);
   const first = mm.stop();
   await new Promise((r) => setTimeout(r, 200));
   const started = performance.now();
