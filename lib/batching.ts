@@ -186,9 +186,9 @@ export interface BatchingStats {
   retriedBatches: number;
   /** Requests refused because maxEnqueuedBatches batches were waiting (UNAVAILABLE). */
   rejected: number;
-  /** Time requests waited in the queue, summed, in seconds. */
+  /** Time requests waited until their batch took a batch thread, summed, in seconds. */
   queueDelaySecondsSum: number;
-  /** Requests (or pieces) waiting in the queue now. */
+  /** Requests (or pieces) waiting now: in the queue, or in full batches waiting in the addon. */
   queued: number;
   /** Batches by size run (rows, padding included). */
   batchSizes: Record<number, number>;
@@ -202,7 +202,7 @@ export interface BatchEvent {
   /** Requests (or pieces of split requests) in the batch. */
   readonly requests: number;
   readonly paddingRows: number;
-  /** How long each request waited in the queue, in seconds. */
+  /** How long each request waited until its batch took a batch thread, in seconds. */
   readonly queueDelaysSeconds: readonly number[];
   /** The batch failed in TensorFlow and its requests were run again in halves. */
   readonly retried: boolean;
@@ -257,8 +257,10 @@ interface Batch {
   inner: (readonly number[])[];
   ready: boolean;
   timer: NodeJS.Timeout | null;
-  /** Taken by a batch thread: its tasks execute. */
+  /** Taken from the queue: its tasks execute, or wait in the addon (handed over, BatchQueue's #handsOver). */
   started: boolean;
+  /** When it took a batch thread (performance.now()); unset while it waits in the addon. */
+  began?: number;
 }
 
 /**
@@ -319,9 +321,21 @@ export class BatchQueue {
   readonly #abandoned = new Set<BatchAbandoned>();
   /** Batches executing at once: numBatchThreads, at most the model's maxConcurrentRuns. */
   readonly #threads: number;
+  /**
+   * Full batches beyond #threads are handed to the addon at once, where they wait in call order
+   * and the runner that ends one run starts the next, with no turn of the event loop between
+   * (under load a turn answers thousands of requests: a batch per turn left TensorFlow idle and
+   * the queue full, so most requests were refused). Only where the addon holds them to #threads
+   * (an in-process session's run limit, or its plan's: Model's #queue).
+   */
+  readonly #handsOver: boolean;
+  /** Rows that fill a batch: maxExecutionBatchSize with large batch splitting, else maxBatchSize. */
+  readonly #fullAt: number;
   readonly #stats: BatchingStats;
   readonly #emit: (event: BatchEvent) => void;
   readonly #waiting: Batch[] = [];
+  /** Full batches handed to the addon that wait there, in the order the addon starts them, with their requests (stats.queued). */
+  readonly #handed: { batch: Batch; requests: number }[] = [];
   #open: Batch | null = null;
   #executing = 0;
   #pumpQueued = false;
@@ -329,10 +343,12 @@ export class BatchQueue {
 
   constructor(init: {
     options: ResolvedBatching; signature: string; inputKeys: readonly string[]; outputKeys: readonly string[];
-    execute: Execute; maxConcurrentRuns: number; stats: BatchingStats; emit: (event: BatchEvent) => void;
+    execute: Execute; maxConcurrentRuns: number; handOver: boolean; stats: BatchingStats; emit: (event: BatchEvent) => void;
   }) {
     this.#options = init.options;
     this.#threads = Math.min(init.options.numBatchThreads, init.maxConcurrentRuns);
+    this.#handsOver = init.handOver;
+    this.#fullAt = init.options.enableLargeBatchSplitting ? init.options.maxExecutionBatchSize : init.options.maxBatchSize;
     this.#signature = init.signature;
     this.#inputKeys = init.inputKeys;
     this.#outputKeys = init.outputKeys;
@@ -360,7 +376,7 @@ export class BatchQueue {
     if (rows === 0) return this.#execute(feeds, timeoutMs, waitLimitMs, signal).then((tensors) => ({ tensors, owned: true }));
     const inner = this.#innerOf(feeds);
     // Where its rows go: into the open batch if it fits, then into new batches.
-    const limit = o.enableLargeBatchSplitting ? o.maxExecutionBatchSize : o.maxBatchSize;
+    const limit = this.#fullAt;
     // The open batch, or when it cannot take the request (other inner dimensions, too few
     // rows left) the newest waiting batch that can take it whole.
     let open = this.#open;
@@ -379,7 +395,8 @@ export class BatchQueue {
       throw new InvalidArgumentError(`the request's ${rows} rows need ${fresh} batches of at most ${limit} rows (batching.maxExecutionBatchSize), more than ` +
         `batching.maxEnqueuedBatches (${o.maxEnqueuedBatches}) lets wait at once, so it can never be queued; send fewer rows per request, or raise maxEnqueuedBatches or maxExecutionBatchSize`);
     }
-    const waiting = this.#waiting.length + (this.#open ? 1 : 0);
+    // Full batches waiting in the addon (#handsOver) count.
+    const waiting = this.#waiting.length + (this.#open ? 1 : 0) + this.#handed.length;
     if (fresh > 0 && waiting + fresh > o.maxEnqueuedBatches) {
       this.#stats.rejected++;
       throw new TensorFlowError('UNAVAILABLE', `the batch queue of signature '${this.#signature}' is full: ${waiting} batch(es) wait and this request needs ${fresh} more, ` +
@@ -476,8 +493,7 @@ export class BatchQueue {
     batch.tasks.push(task);
     batch.rows += task.rows;
     this.#stats.queued++;
-    const limit = this.#options.enableLargeBatchSplitting ? this.#options.maxExecutionBatchSize : this.#options.maxBatchSize;
-    if (batch.rows >= limit) {
+    if (batch.rows >= this.#fullAt) {
       if (this.#open === batch) this.#seal(batch);
     } else if (!batch.ready && batch.timer === null) {
       batch.timer = setTimeout(() => {
@@ -500,18 +516,38 @@ export class BatchQueue {
   }
 
   #pump(): void {
-    while (!this.#closed && this.#executing < this.#threads) {
-      let batch = this.#waiting.shift();
-      if (!batch && this.#open?.ready && this.#open.tasks.length > 0) {
-        batch = this.#open;
-        this.#open = null;
+    while (!this.#closed) {
+      let batch: Batch | undefined;
+      if (this.#executing < this.#threads) {
+        batch = this.#waiting.shift();
+        if (!batch && this.#open?.ready && this.#open.tasks.length > 0) {
+          batch = this.#open;
+          this.#open = null;
+        }
+      } else if (this.#handsOver && this.#waiting.length > 0 && this.#waiting[0]!.rows >= this.#fullAt) {
+        // Full: no request can join it any more. One that is not full waits here for more rows.
+        batch = this.#waiting.shift();
       }
       if (!batch) return;
       batch.started = true;
+      const threads = this.#executing - this.#handed.length;
       this.#executing++;
-      this.#stats.queued -= batch.tasks.length;
+      if (threads < this.#threads) {
+        batch.began = performance.now();
+        this.#stats.queued -= batch.tasks.length;
+      } else {
+        this.#handed.push({ batch, requests: batch.tasks.length });
+      }
       void this.#run(batch).finally(() => {
         this.#executing--;
+        // The addon starts the oldest batch waiting there as one ends. One that ends (or is
+        // dropped) before this thread saw those ahead of it end took no other's place.
+        const at = batch.began === undefined ? this.#handed.findIndex((h) => h.batch === batch) : 0;
+        if (at >= 0 && at < this.#handed.length) {
+          const { batch: next, requests } = this.#handed.splice(at, 1)[0]!;
+          next.began = performance.now();
+          this.#stats.queued -= requests;
+        }
         this.#pump();
       });
     }
@@ -531,7 +567,6 @@ export class BatchQueue {
       if (waiting.length === 0) return;
     }
     const started = performance.now();
-    const delays = batch.tasks.map((t) => (started - t.enqueued) / 1000);
     const size = paddedSize(this.#options.allowedBatchSizes, batch.rows);
     const { limit, left } = this.#limits(batch.tasks, started);
     const early = this.#failEarly(batch.tasks, limit > 0 ? started + limit : left > 0 ? started + left : Infinity);
@@ -548,7 +583,7 @@ export class BatchQueue {
       early?.stop();
     }
     // A batch dropped before it started (every request's wait had passed) did not run.
-    if (outcome !== 'not started') this.#count(batch, size, delays, outcome === 'retry');
+    if (outcome !== 'not started') this.#count(batch, size, outcome === 'retry');
   }
 
   // What is left of its requests' limits, ms, for a batch: TensorFlow's run timeout (`limit`)
@@ -691,7 +726,11 @@ export class BatchQueue {
     }
   }
 
-  #count(batch: Batch, size: number, delays: readonly number[], retried: boolean): void {
+  #count(batch: Batch, size: number, retried: boolean): void {
+    // Waited until it took a batch thread: one handed to the addon, until the batch ahead of it
+    // ended (seen now, if not yet).
+    const began = batch.began ?? performance.now();
+    const delays = batch.tasks.map((t) => (began - t.enqueued) / 1000);
     const stats = this.#stats;
     stats.batches++;
     stats.requests += batch.tasks.length;

@@ -1178,6 +1178,15 @@ export class Model {
   #queue(session: NativeSession, sig: PreparedSignature, plan: NativePlan, outputKeys: readonly string[]): BatchQueue | null {
     if (!this.batching?.signatures.includes(sig.name)) return null;
     const stats = this.#batchStats.get(sig.name)!;
+    const { numBatchThreads } = this.batching.options;
+    // Full batches can wait in the addon (BatchQueue's handOver) when it holds them to
+    // numBatchThreads: a session's run limit that is no higher, or with none (maxConcurrentRuns
+    // Infinity) a gate of this plan's own. A limit above numBatchThreads cannot (a run passes one gate).
+    let handOver = this.#gated && numBatchThreads >= this.maxConcurrentRuns;
+    if (!this.#gated && session.setPlanRunLimit !== undefined && !Number.isFinite(this.maxConcurrentRuns)) {
+      session.setPlanRunLimit(plan, numBatchThreads);
+      handOver = true;
+    }
     const queue = new BatchQueue({
       options: this.batching.options,
       signature: sig.name,
@@ -1186,6 +1195,7 @@ export class Model {
       outputKeys: Object.freeze([...outputKeys]),
       execute: (feeds, timeoutMs, waitLimitMs, signal) => this.#execute(session, plan, feeds, timeoutMs, waitLimitMs, signal),
       maxConcurrentRuns: this.maxConcurrentRuns,
+      handOver,
       stats,
       emit: (event) => {
         for (const listener of this.#batchListeners) {

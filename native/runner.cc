@@ -512,6 +512,11 @@ std::vector<Task> Gate::Open() {
   return tasks;
 }
 
+int Gate::Waiting() {
+  auto lock = Lock(mutex_);
+  return static_cast<int>(waiting_.size());
+}
+
 void Requeue(Task task, bool keep_slot) {
   // Nobody polls for these (they waited at a gate that opened, or for a slot a cancelled job
   // gave up): none may wait for a busy runner, whose run could turn out long with no poll's end

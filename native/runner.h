@@ -207,6 +207,8 @@ class Gate {
   bool Cancel(Napi::Env env, uint64_t ticket);
   // Any thread, when the session closes: lifts the limit and hands back every waiting task.
   std::vector<Task> Open();
+  // Any thread: tasks waiting here now.
+  int Waiting();
 
   // The runner pool's count of this session's jobs, under the pool's lock (not this gate's):
   // executing on a runner (a chain of gated jobs counts once), and queued for one. The pool

@@ -462,6 +462,8 @@ class RunJob : public Job {
         plan_(std::move(plan)),
         feeds_(std::move(feeds)),
         timeout_ms_(timeout_ms),
+        // Read once: the runner's Leave() and the pool's counts must see the gate Enter() saw.
+        gate_(plan_->gate != nullptr ? plan_->gate : &plan_->core->gate()),
         prepared_(plan_->outputs.size()) {
     fetched_.tensors.assign(plan_->outputs.size(), nullptr);
     if (timeout_ms_ > 0) submitted_ = std::chrono::steady_clock::now();
@@ -469,7 +471,7 @@ class RunJob : public Job {
 
   Napi::Promise promise() const { return deferred_.Promise(); }
 
-  Gate* gate() override { return &plan_->core->gate(); }
+  Gate* gate() override { return gate_; }
 
   // A run that no runner has started within `wait_limit_ms` of now is not started at all
   // (code NOT_STARTED, which lib/model.ts turns into its DEADLINE_EXCEEDED NotStartedError):
@@ -554,6 +556,7 @@ class RunJob : public Job {
   std::shared_ptr<RunPlan> plan_;
   std::unique_ptr<FeedSet> feeds_;
   int64_t timeout_ms_;
+  Gate* gate_;
   Fetched fetched_;
   std::vector<PreparedOutput> prepared_;
   Failure failure_;
@@ -688,9 +691,37 @@ void SessionCore::EndRun() { runs_.End(); }
 
 void SessionCore::BeginClose() {
   runs_.Close();
-  // Runs waiting at the gate go back to the runners, where they fail with MODEL_DISPOSED
+  // Runs waiting at the gates go back to the runners, where they fail with MODEL_DISPOSED
   // without starting.
   for (Task& task : gate_.Open()) Requeue(std::move(task));
+  for (Gate* gate : PlanGates()) {
+    for (Task& task : gate->Open()) Requeue(std::move(task));
+  }
+}
+
+Gate* SessionCore::AddPlanGate() {
+  std::lock_guard<std::mutex> lock(plan_gates_mutex_);
+  return &plan_gates_.emplace_back();
+}
+
+std::vector<Gate*> SessionCore::PlanGates() {
+  std::lock_guard<std::mutex> lock(plan_gates_mutex_);
+  std::vector<Gate*> gates;
+  for (Gate& gate : plan_gates_) gates.push_back(&gate);
+  return gates;
+}
+
+bool SessionCore::CancelAtPlanGates(Napi::Env env, uint64_t ticket) {
+  for (Gate* gate : PlanGates()) {
+    if (gate->Cancel(env, ticket)) return true;
+  }
+  return false;
+}
+
+int SessionCore::QueuedAtPlanGates() {
+  int count = 0;
+  for (Gate* gate : PlanGates()) count += gate->Waiting() + QueuedForRunner(gate);
+  return count;
 }
 
 bool SessionCore::closed() { return runs_.closed(); }
@@ -735,6 +766,7 @@ Napi::Function Session::Define(Napi::Env env) {
                       InstanceMethod<&Session::RunSync>("runSync"),
                       InstanceMethod<&Session::Trace>("trace"),
                       InstanceMethod<&Session::SetRunLimit>("setRunLimit"),
+                      InstanceMethod<&Session::SetPlanRunLimit>("setPlanRunLimit"),
                       InstanceMethod<&Session::CancelQueued>("cancelQueued"),
                       InstanceMethod<&Session::LastQueued>("lastQueued"),
                       InstanceMethod<&Session::RunnerQueued>("runnerQueued"),
@@ -1218,10 +1250,24 @@ Napi::Value Session::SetRunLimit(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value Session::SetPlanRunLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsExternal() || !info[1].IsNumber()) throw MakeTypeError(env, "setPlanRunLimit(plan, n)");
+  std::shared_ptr<RunPlan> plan = *info[0].As<Napi::External<std::shared_ptr<RunPlan>>>().Data();
+  if (plan->core != core_) throw MakeTypeError(env, "the plan belongs to another session");
+  double limit = info[1].As<Napi::Number>().DoubleValue();
+  if (!(limit >= 1 && limit <= UINT32_MAX && limit == static_cast<double>(static_cast<uint32_t>(limit)))) {
+    throw MakeTypeError(env, "setPlanRunLimit(plan, n) needs a whole number from 1 to 2^32-1");
+  }
+  if (plan->gate == nullptr) plan->gate = core_->AddPlanGate();
+  plan->gate->SetLimit(static_cast<uint32_t>(limit));
+  return env.Undefined();
+}
+
 Napi::Value Session::CancelQueued(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsNumber()) throw MakeTypeError(info.Env(), "cancelQueued(ticket) needs the ticket given to run()");
   uint64_t ticket = TicketOf(info[0]);
-  return Napi::Boolean::New(info.Env(), ticket != 0 && core_->gate().Cancel(info.Env(), ticket));
+  return Napi::Boolean::New(info.Env(), ticket != 0 && (core_->gate().Cancel(info.Env(), ticket) || core_->CancelAtPlanGates(info.Env(), ticket)));
 }
 
 Napi::Value Session::LastQueued(const Napi::CallbackInfo& info) {
@@ -1229,7 +1275,7 @@ Napi::Value Session::LastQueued(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Session::RunnerQueued(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), QueuedForRunner(&core_->gate()));
+  return Napi::Number::New(info.Env(), QueuedForRunner(&core_->gate()) + core_->QueuedAtPlanGates());
 }
 
 Napi::Value Session::Close(const Napi::CallbackInfo& info) {

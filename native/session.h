@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -68,6 +69,14 @@ class SessionCore {
   TF_Graph* graph() const { return graph_; }
   // run()s of this session executing at once (Session.setRunLimit; native/runner.h).
   Gate& gate() { return gate_; }
+  // JS thread: a gate of its own for one plan's runs (Session.setPlanRunLimit: a batch queue's
+  // batches, when the session has no limit). Kept here, so that it lives as long as the runs
+  // that may wait at it, and opens when the session closes, as gate() does.
+  Gate* AddPlanGate();
+  // JS thread: cancelQueued() for a run of a plan gate (Gate::Cancel on each); false when none has it.
+  bool CancelAtPlanGates(Napi::Env env, uint64_t ticket);
+  // Runs of the plan gates waiting to execute: at their gate, or for a runner thread.
+  int QueuedAtPlanGates();
 
  private:
   InFlight runs_;     // BeginRun .. EndRun
@@ -79,6 +88,10 @@ class SessionCore {
   std::atomic<bool> cancelled_{false};
   std::atomic<int64_t> cancel_at_{INT64_MAX};  // CancelAfter's limit, steady_clock ns
   Gate gate_;
+  // The plan gates, read without the lock (gates are never removed).
+  std::vector<Gate*> PlanGates();
+  std::mutex plan_gates_mutex_;  // the JS thread adds, a close on any thread opens
+  std::deque<Gate> plan_gates_;  // AddPlanGate (a deque: its elements never move)
 };
 
 // MODEL_DISPOSED's message for a run or plan that reaches a closed session.
@@ -109,6 +122,9 @@ struct RunPlan {
   std::vector<std::string> input_names;
   // Every output is numeric (no strings): a host's direct path can carry its runs.
   bool all_numeric = true;
+  // The gate its runs pass (Session.setPlanRunLimit, before the plan's first run); nullptr:
+  // the session's (SessionCore::gate).
+  Gate* gate = nullptr;
   // Bytes the last run's outputs took: runSync() moves plans with big outputs off the
   // JS thread (see RunSync in session.cc).
   std::atomic<size_t> last_output_bytes{0};
@@ -184,6 +200,10 @@ class Session : public Napi::ObjectWrap<Session> {
   // says it started (false). lastQueued(): where this thread's last run() waits: 0 nowhere, 1 at
   // the limit, 2 for a runner thread (Completions::LastQueued).
   Napi::Value SetRunLimit(const Napi::CallbackInfo& info);
+  // setPlanRunLimit(plan, n): at most n run()s of `plan` execute at once, the rest wait natively
+  // in call order at a gate of the plan's own, on a session with no run limit (a batch queue's
+  // numBatchThreads). Before the plan's first run.
+  Napi::Value SetPlanRunLimit(const Napi::CallbackInfo& info);
   Napi::Value CancelQueued(const Napi::CallbackInfo& info);
   Napi::Value LastQueued(const Napi::CallbackInfo& info);
   // runnerQueued(): this session's runs waiting for a runner thread now (QueuedForRunner).

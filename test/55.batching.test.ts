@@ -6,11 +6,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 
-import { loadModel, type ManagedBatchEvent, type Model, ModelManager, Tensor } from '../lib/index';
+import { loadModel, loadTensorFlow, type ManagedBatchEvent, type Model, ModelManager, Tensor } from '../lib/index';
 import type { BatchEvent } from '../lib/batching';
 import { runPaths } from '../lib/isolation';
+import { openSession } from '../lib/model';
+import { resolveLoadOptions } from '../lib/options';
 import { parseBatchingParameters } from '../lib/manager/tfs-config';
-import { fixture, type GoldenTensor, plain, toTensor } from './helpers';
+import { fixture, type GoldenTensor, plain, spinFor, toTensor } from './helpers';
 
 const BATCHING = fixture('batching').dir;
 
@@ -249,6 +251,69 @@ t.test('a batch that waits for a run slot is dropped when every one of its reque
   t.ok((await aborted).y, 'the aborted one was in the batch that ran: it resolves');
   await hog2;
   await model.dispose();
+});
+
+// The addon holds them to numBatchThreads with the session's run limit, or without one with a gate of the batch queue's own.
+for (const [how, limits] of [['maxConcurrentRuns 1', { maxConcurrentRuns: 1 }], ['maxConcurrentRuns Infinity, numBatchThreads 1', { maxConcurrentRuns: Infinity, numBatchThreads: 1 }]] as const) {
+t.test(`full batches beyond numBatchThreads wait in the addon (${how}): the next starts as the last ends, with no turn of the event loop between`, async (t) => {
+  // A loaded server's event loop turns slowly (each turn answers thousands of requests); a
+  // batch that had to wait for one to start ran a batch per turn (7 batches/s, helper-62).
+  const model = await loadModel(BATCHING, { maxConcurrentRuns: limits.maxConcurrentRuns, batching: { maxBatchSize: 2, batchTimeoutMicros: 30_000_000, maxEnqueuedBatches: 3, numBatchThreads: 'numBatchThreads' in limits ? limits.numBatchThreads : 2 } });
+  const plain = await loadModel(BATCHING); // measured unbatched: one request alone would wait batchTimeoutMicros
+  const n = await spinFor(plain, 60);
+  await plain.dispose();
+  const done: number[] = [];
+  const runs = [0, 1, 2, 3, 4, 5].map((i) => model.run({ x: [[i, n]] }, { signature: 'spin' }).then((out) => {
+    done.push(i);
+    return out;
+  }));
+  await t.rejects(model.run({ x: [[9, 1]] }, { signature: 'spin' }), { code: 'UNAVAILABLE', message: /3 batch\(es\) wait and this request needs 1 more/ },
+    'batches handed to the run queue still count against maxEnqueuedBatches');
+  await new Promise((r) => setImmediate(r));
+  t.same([model.runsExecuting, model.runsQueued, model.stats().batching.spin!.queued], [1, 2, 4], 'one batch executes, two wait in the addon: their requests count as queued');
+  // The event loop held for what the three batches take, and more.
+  const until = performance.now() + 600;
+  while (performance.now() < until);
+  await new Promise((r) => setImmediate(r));
+  t.same(done.sort(), [0, 1, 2, 3, 4, 5], 'all three batches ran while the loop was held');
+  for (const [i, out] of (await Promise.all(runs)).entries()) t.same(Array.from(out.y!.data as Float32Array), [2 * i + 1, 2 * n + 1]);
+  t.same(model.stats().batching.spin!.batchSizes, { 2: 3 }, 'as three batches');
+  t.equal(model.stats().batching.spin!.queued, 0);
+  // Batches that are not full still wait here: a request may join them.
+  const partial = model.run({ x: [[1, 1]] }, { signature: 'spin' });
+  await new Promise((r) => setTimeout(r, 30));
+  t.equal(model.stats().batching.spin!.queued, 1, 'a batch not full waits in the batch queue for its timeout or more rows');
+  const second = model.run({ x: [[2, 1]] }, { signature: 'spin' });
+  t.same([Array.from((await partial).y!.data as Float32Array), Array.from((await second).y!.data as Float32Array)], [[3, 3], [5, 3]]);
+  await model.dispose();
+});
+}
+
+t.test("a plan's own run limit (setPlanRunLimit): its runs wait in the addon in call order; another plan's do not; cancelQueued and close reach them", async (t) => {
+  await loadTensorFlow();
+  const { session, signatures } = await openSession(BATCHING, resolveLoadOptions({ maxConcurrentRuns: Infinity }));
+  const planOf = (name: string) => session.plan([signatures[name]!.inputs.x!.name], [signatures[name]!.outputs.y!.name]);
+  const spin = planOf('spin');
+  const other = planOf('serving_default');
+  t.throws(() => session.setPlanRunLimit!(spin, 0), { name: 'TypeError', message: /from 1 to 2\^32-1/ });
+  t.throws(() => session.setPlanRunLimit!({} as never, 1), { name: 'TypeError', message: /setPlanRunLimit\(plan, n\)/ });
+  session.setPlanRunLimit!(spin, 1);
+  const feeds = (n: number) => [1, [1, 2], new Float32Array([0, n])];
+  const n = 400_000; // long enough to stay busy while the others are handed over (stopped by the close below)
+  const busy = session.run(spin, feeds(n), 0, 1).catch((e: unknown) => e);
+  t.equal(session.lastQueued!(), 0, 'the first starts');
+  const second = session.run(spin, feeds(1), 0, 2).catch((e: unknown) => e);
+  t.equal(session.lastQueued!(), 1, 'the second waits at its plan\'s gate');
+  const third = session.run(spin, feeds(1), 0, 3).catch((e: unknown) => e);
+  t.equal(session.runnerQueued!(), 2, 'both count as waiting');
+  await session.run(other, feeds(1));
+  t.equal(session.lastQueued!(), 0, 'another plan of the session is not held');
+  t.equal(session.cancelQueued!(2), true, 'a run waiting at a plan gate is taken out');
+  t.match(await second, { code: 'CANCELLED' });
+  t.equal(session.runnerQueued!(), 1);
+  await session.close(0);
+  t.match(await third, { code: 'MODEL_DISPOSED' }, 'the close hands back the runs still waiting, which never start');
+  t.match(await busy, { code: 'MODEL_DISPOSED' });
 });
 
 t.test('a full queue answers UNAVAILABLE at once; dispose() fails the requests still queued', async (t) => {

@@ -8,7 +8,7 @@ import t from 'tap';
 
 import { type BatchEvent, loadModel, type Model, Tensor } from '../lib/index';
 import { HOST_GRACE_MS, HOST_SERVE_THREADS } from '../lib/isolation';
-import { fixture, slowN, toTensor } from './helpers';
+import { fixture, slowN, spinFor, toTensor } from './helpers';
 
 const SLOW = fixture('slow').dir;
 const BATCHING = fixture('batching').dir;
@@ -44,18 +44,6 @@ for (const isolation of ['none', 'process'] as const) {
     await byDefault.dispose();
     await model.dispose();
   });
-}
-
-// `spin` runs for as long as its largest x[:, 1] says: the iterations that take about `ms`.
-async function spinFor(model: Model, ms: number): Promise<number> {
-  await model.run({ x: [[0, 100]] }, { signature: 'spin' });
-  let best = Infinity;
-  for (let i = 0; i < 2; i++) {
-    const started = performance.now();
-    await model.run({ x: [[0, 1000]] }, { signature: 'spin' });
-    best = Math.min(best, performance.now() - started);
-  }
-  return Math.ceil((ms / best) * 1000);
 }
 
 t.test("a batch runs under the latest limit of its requests (TensorFlow Serving's rule): one with a shorter limit fails at it, the others get their rows", async (t) => {

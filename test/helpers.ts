@@ -212,6 +212,21 @@ export async function slowN(model: { run(feeds: Record<string, Tensor>): Promise
   return Math.min(1_000_000, Math.ceil((ms / best) * 1000));
 }
 
+/**
+ * For the batching fixture's `spin` signature, which runs for as long as its largest x[:, 1]
+ * says: the x[:, 1] that takes about `ms` (measured, as slowN).
+ */
+export async function spinFor(model: { run(feeds: Record<string, number[][]>, options: { signature: string }): Promise<unknown> }, ms: number): Promise<number> {
+  await model.run({ x: [[0, 100]] }, { signature: 'spin' });
+  let best = Infinity;
+  for (let i = 0; i < 2; i++) {
+    const started = performance.now();
+    await model.run({ x: [[0, 1000]] }, { signature: 'spin' });
+    best = Math.min(best, performance.now() - started);
+  }
+  return Math.ceil((ms / best) * 1000);
+}
+
 /** What a `tfslice` command did. */
 export interface CliResult {
   code: number | null;

@@ -91,9 +91,9 @@ export interface BatchingStats {
     retriedBatches: number;
     /** Requests refused because maxEnqueuedBatches batches were waiting (UNAVAILABLE). */
     rejected: number;
-    /** Time requests waited in the queue, summed, in seconds. */
+    /** Time requests waited until their batch took a batch thread, summed, in seconds. */
     queueDelaySecondsSum: number;
-    /** Requests (or pieces) waiting in the queue now. */
+    /** Requests (or pieces) waiting now: in the queue, or in full batches waiting in the addon. */
     queued: number;
     /** Batches by size run (rows, padding included). */
     batchSizes: Record<number, number>;
@@ -106,7 +106,7 @@ export interface BatchEvent {
     /** Requests (or pieces of split requests) in the batch. */
     readonly requests: number;
     readonly paddingRows: number;
-    /** How long each request waited in the queue, in seconds. */
+    /** How long each request waited until its batch took a batch thread, in seconds. */
     readonly queueDelaysSeconds: readonly number[];
     /** The batch failed in TensorFlow and its requests were run again in halves. */
     readonly retried: boolean;

@@ -48,6 +48,12 @@ export interface NativeSession {
      */
     setRunLimit?(limit: number): void;
     /**
+     * In-process sessions with no run limit: at most `limit` (≥ 1) run()s of `plan` execute at
+     * once, the others wait in the addon at a gate of the plan's own, as setRunLimit's (a batch
+     * queue's numBatchThreads). Called before the plan's first run.
+     */
+    setPlanRunLimit?(plan: NativePlan, limit: number): void;
+    /**
      * Takes a run() still waiting at the run limit, or (no limit) for a runner thread, or in its
      * model host (isolation 'process'), out (it rejects with CANCELLED): true; false once it started.
      */
@@ -60,7 +66,8 @@ export interface NativeSession {
     lastQueued?(): 0 | 1 | 2 | 3;
     /**
      * This session's runs waiting for a runner thread now (every runner busy), not at the run
-     * limit; for a model host, its runs sent and not yet taken by one of its serving threads.
+     * limit, and those waiting at a plan's gate (setPlanRunLimit); for a model host, its runs
+     * sent and not yet taken by one of its serving threads.
      */
     runnerQueued?(): number;
 }
