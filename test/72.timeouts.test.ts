@@ -6,7 +6,7 @@ import { getEventListeners, setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
 import t from 'tap';
 
-import { type BatchEvent, loadModel, type Model, Tensor } from '../lib/index';
+import { type BatchEvent, loadModel, Tensor } from '../lib/index';
 import { HOST_GRACE_MS, HOST_SERVE_THREADS } from '../lib/isolation';
 import { fixture, slowN, spinFor, toTensor } from './helpers';
 
