@@ -239,10 +239,76 @@ const decodeNested = (type: Type, r: Reader, length: number, depth: number, into
  */
 type OtherField = (r: Reader, m: Record<string, unknown>, id: number, wire: number, depth: number) => boolean;
 
-/** Appends a bytes value to the repeated field `name` of `m`. */
+/**
+ * @internal A repeated bytes field as decoded here (TensorProto's string_val, InferTensorContents'
+ * bytes_contents): the elements copied into one byte array as they come, their offsets beside
+ * (the addon's packed strings). A Uint8Array per element took ~170 bytes of heap each (a 19 MB
+ * message of short strings, 1.7 GB); this takes 8 besides the bytes. Iterable (the encoder
+ * writes a decoded message again), not indexable: protobufjs's toObject() cannot read it.
+ */
+export class BytesList {
+  #bytes = new Uint8Array(64);
+  #offsets = new Float64Array(17);
+  #length = 0;
+
+  /** Elements so far. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Appends `source[start, end)`. */
+  push(source: Uint8Array, start: number, end: number): void {
+    const at = this.#offsets[this.#length]!;
+    const size = end - start;
+    if (at + size > this.#bytes.length) this.#bytes = grown(this.#bytes, at + size);
+    if (this.#length + 2 > this.#offsets.length) this.#offsets = grown(this.#offsets, this.#length + 2);
+    // Short elements byte by byte: a subarray per element is what this avoids.
+    if (size < 64) for (let i = 0; i < size; i++) this.#bytes[at + i] = source[start + i]!;
+    else this.#bytes.set(source.subarray(start, end), at);
+    this.#offsets[++this.#length] = at + size;
+  }
+
+  /** Element `i`'s bytes (a view). */
+  at(i: number): Uint8Array {
+    return this.#bytes.subarray(this.#offsets[i], this.#offsets[i + 1]);
+  }
+
+  /** Every element, packed (views, no copy). */
+  packed(): { bytes: Uint8Array; offsets: Float64Array } {
+    return { bytes: this.#bytes.subarray(0, this.#offsets[this.#length]), offsets: this.#offsets.subarray(0, this.#length + 1) };
+  }
+
+  /** Every element as a view of its own. */
+  toArray(): Uint8Array[] {
+    return Array.from({ length: this.#length }, (_, i) => this.at(i));
+  }
+
+  /** The elements as views, in order (the encoder writes a decoded message's list this way). */
+  *[Symbol.iterator](): IterableIterator<Uint8Array> {
+    for (let i = 0; i < this.#length; i++) yield this.at(i);
+  }
+}
+
+/** A copy of `array` with room for at least `size` elements (doubling). */
+function grown<A extends Uint8Array | Float64Array>(array: A, size: number): A {
+  const next = new (array.constructor as new (n: number) => A)(Math.max(size, array.length * 2));
+  next.set(array);
+  return next;
+}
+
+/** Appends a bytes value to the repeated field `name` of `m` (a BytesList). */
 function pushBytes(r: Reader, m: Record<string, unknown>, name: string): void {
-  const list = (Object.hasOwn(m, name) ? m[name] : (m[name] = [])) as Uint8Array[];
-  list.push(r.bytes());
+  let list = Object.hasOwn(m, name) ? m[name] : undefined;
+  if (!(list instanceof BytesList)) {
+    const earlier = (list ?? []) as Uint8Array[];
+    list = m[name] = new BytesList();
+    for (const b of earlier) (list as BytesList).push(b, 0, b.byteLength);
+  }
+  const length = r.uint32();
+  const start = r.pos;
+  if (start + length > r.len) throw new RangeError(`index out of range: ${start} + ${length} > ${r.len}`);
+  r.pos = start + length;
+  (list as BytesList).push(r.buf, start, start + length);
 }
 
 /**
@@ -404,7 +470,7 @@ function encoder(shapeType: Type) {
     if ((values = m.float_val as Values) && values.length > 0) writePacked(writer, 5, 'f32', values);
     if ((values = m.double_val as Values) && values.length > 0) writePacked(writer, 6, 'f64', values);
     if ((values = m.int_val as Values) && values.length > 0) writePacked(writer, 7, 'i32', values);
-    const strings = m.string_val as Uint8Array[] | undefined;
+    const strings = m.string_val as Iterable<Uint8Array> | undefined;
     if (strings) for (const s of strings) writer.uint32(66).bytes(s);
     if ((values = m.int64_val as Values) && values.length > 0) writePacked(writer, 10, 'i64', values);
     if ((values = m.bool_val as Values) && values.length > 0) writePacked(writer, 11, 'bool', values);

@@ -14,7 +14,7 @@ import { InvalidArgumentError, tensorFlowError } from '../errors';
 import { PACKAGE_ROOT } from '../native';
 import { checkShape, elementCount, Tensor } from '../tensor';
 import { classifications, regressions, tfDataTypeName } from './tfs';
-import { toBigInt, typedInferContents, typedTensorProto } from './tensor-proto-wire';
+import { BytesList, toBigInt, typedInferContents, typedTensorProto } from './tensor-proto-wire';
 import { binaryTensor, dtypeOfV2, sharedMemoryUnsupported, v2Datatype } from './v2';
 
 /** @internal Where the .proto files are (shipped with the package; grpc.ts exports it). */
@@ -121,7 +121,10 @@ export function tensorFromProto(proto: Message, name: string, aligned = true, fi
     }
     return binaryTensor(name, dtype, shape, content, aligned);
   }
-  const values = (proto[valueField(dtype)] as ArrayLike<unknown> | undefined) ?? [];
+  const field = proto[valueField(dtype)] as ArrayLike<unknown> | BytesList | undefined;
+  // string_val as this server decodes it (BytesList): every element given goes as it is packed.
+  if (field instanceof BytesList && field.length === n) return Tensor.fromNative(info.tf, shape, field.packed(), 'heap');
+  const values = field instanceof BytesList ? field.toArray() : field ?? [];
   if (values.length > n) throw new InvalidArgumentError(`input '${name}': ${values.length} values in ${valueField(dtype)} for shape [${shape.join(', ')}] (${n} elements)`);
   // A few bytes may declare any shape: what fewer values fill in is bounded, so that a small
   // request cannot make the server allocate without limit (the values themselves are bounded
@@ -209,9 +212,12 @@ const CONTENTS: Partial<Record<DType, string>> = {
 function contentsTensor(name: string, dtype: DType, shape: number[], contents: Message | undefined): Tensor {
   const field = CONTENTS[dtype];
   if (!field) throw new InvalidArgumentError(`input '${name}': ${v2Datatype(dtype)} travels only in raw_input_contents`);
-  const values = (contents?.[field] as ArrayLike<unknown> | undefined) ?? [];
+  const given = contents?.[field] as ArrayLike<unknown> | BytesList | undefined;
   const n = elementCount(shape);
-  if (values.length !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, ${field} has ${values.length}`);
+  if ((given?.length ?? 0) !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, ${field} has ${given?.length ?? 0}`);
+  // bytes_contents as this server decodes it: packed already.
+  if (given instanceof BytesList) return Tensor.fromNative(dtypeInfo('string')!.tf, shape, given.packed(), 'heap');
+  const values = given ?? [];
   if (dtype === 'string') return new Tensor('string', Array.from(values as ArrayLike<Uint8Array>), shape);
   const range = NARROW[dtype];
   if (range) {
