@@ -609,7 +609,7 @@ export class HostSession implements NativeSession {
     if (killAfterMs !== undefined && this.#dead === null) {
       const timer = setTimeout(() => {
         if (this.#dead !== null) return;
-        this.#killedAfterMs = killAfterMs;
+        this.#killed = true;
         this.#child.kill('SIGKILL');
       }, killAfterMs);
       void this.#exited.then(() => clearTimeout(timer));
@@ -628,8 +628,8 @@ export class HostSession implements NativeSession {
     return this.#closing;
   }
 
-  // close()'s killAfterMs when it killed the host with runs still executing.
-  #killedAfterMs: number | null = null;
+  // close()'s killAfterMs killed the host with runs still executing.
+  #killed = false;
 
   #output(slot: Slot, ref: TensorRef): NativeData {
     const info = dtypeFromTf(ref.dtype);
@@ -874,8 +874,9 @@ export class HostSession implements NativeSession {
   }
 
   #crashed(): ModelCrashedError | ModelDisposedError {
-    if (this.#killedAfterMs !== null) {
-      return new ModelDisposedError(`${this.#modelPath} was disposed with this run still executing after ${this.#killedAfterMs} ms (dispose's killAfterMs): its host process was killed`);
+    if (this.#killed) {
+      // Not "after N ms": a ModelManager's stop({ killAfterMs }) waits first, then disposes with what is left (0).
+      return new ModelDisposedError(`${this.#modelPath} was disposed with this run still executing when dispose's killAfterMs had passed: its host process was killed`);
     }
     // The host closed its session (dispose()) and ended: runs it had not begun (still in its
     // socket, or waiting here for room in it) are refused, as in-process.

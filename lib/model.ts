@@ -1112,7 +1112,8 @@ export class Model {
     for (let i = 0; i < sig.inputKeys.length; i++) {
       const key = sig.inputKeys[i]!;
       const spec = sig.inputSpecs[i]!;
-      const value = feeds[key];
+      // Own keys only: an input named like an Object.prototype member ('toString') is not fed by it.
+      const value = Object.hasOwn(feeds, key) ? feeds[key] : undefined;
       if (value === undefined) {
         throw new InvalidArgumentError(`signature '${sig.name}' needs input '${key}' (${spec.dtype} ${spec.shape ? `[${spec.shape.join(', ')}]` : 'of any shape'}), which feeds lack`);
       }

@@ -14,6 +14,7 @@ t.test('feeds are checked against the signature', async (t) => {
   const cases: [string, () => Promise<unknown>, string, RegExp][] = [
     ['unknown feed key', () => model.run({ x: x2, z: x2 }), 'INVALID_ARGUMENT', /signature 'serving_default' has no input 'z'; its inputs are 'x'/],
     ['missing feed', () => model.run({}), 'INVALID_ARGUMENT', /signature 'serving_default' needs input 'x' \(float32 \[-1, 2\]\), which feeds lack/],
+    ['a feed inherited, not own', () => model.run(Object.create({ x: x2 }) as never), 'INVALID_ARGUMENT', /needs input 'x' \(float32 \[-1, 2\]\), which feeds lack/],
     ['dtype mismatch', () => model.run({ x: new Tensor('int32', new Int32Array(4), [2, 2]) }), 'INVALID_ARGUMENT', /feed 'x' of signature 'serving_default' expects dtype float32, got int32/],
     ['rank mismatch', () => model.run({ x: new Tensor('float32', new Float32Array(4)) }), 'INVALID_ARGUMENT', /feed 'x' of signature 'serving_default' expects rank 2 \[-1, 2\], got rank 1 \[4\]/],
     ['fixed dimension mismatch', () => model.run({ x: new Tensor('float32', new Float32Array(6), [2, 3]) }), 'INVALID_ARGUMENT', /expects shape \[-1, 2\], got \[2, 3\] \(dimension 1 must be 2\)/],

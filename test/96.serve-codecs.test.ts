@@ -291,6 +291,10 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
   t.equal(bin.binaryByDefault, true);
   const errors: [string, Uint8Array, RegExp][] = [
     ['{"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [1, 2]}]}', new Uint8Array(0), /shape \[3\] needs 3 elements, data has 2/],
+    ['{"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [[1, 2], [3]]}]}', new Uint8Array(0), /input 'x': data nested as arrays must follow shape \[3\]: dimension 0 has 2 element\(s\) where the shape says 3/],
+    ['{"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [[1, 2], [3]]}]}', new Uint8Array(0), /dimension 1 has 1 element\(s\) where the shape says 2/],
+    ['{"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [[1, 2], 3, 4]}]}', new Uint8Array(0), /dimension 0 has 3 element\(s\) where the shape says 2/],
+    ['{"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "data": [[1], [2]]}]}', new Uint8Array(0), /input 'x': data is nested deeper than its shape \[2\]/],
     ['{"inputs": [{"name": "x", "shape": [1], "datatype": "FP128", "data": [1]}]}', new Uint8Array(0), /datatype "FP128" is not one of BOOL/],
     ['{"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [1.5]}]}', new Uint8Array(0), /1\.5 is not an integer/],
     ['{"inputs": [{"name": "x", "shape": [4294967296, 4294967296, 0], "datatype": "FP32", "data": []}]}', new Uint8Array(0), /multiply past 2\^63-1/],

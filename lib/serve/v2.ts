@@ -1,6 +1,6 @@
 /**
  * KServe's v2 inference protocol (the Open Inference Protocol), REST: typed JSON tensors
- * (`name`, `shape`, `datatype` as FP32, INT64, BYTES, ..., `data` flat or nested, row-major)
+ * (`name`, `shape`, `datatype` as FP32, INT64, BYTES, ..., `data` flat or nested as its shape, row-major)
  * and the binary tensor data extension (Triton's extension_binary_data.md): a JSON header whose
  * length is in the Inference-Header-Content-Length header, then each binary tensor's raw
  * little-endian bytes in the order the JSON names them (BYTES elements each prefixed with a
@@ -89,9 +89,31 @@ function field<T>(value: JsonValue | undefined, check: (v: JsonValue) => boolean
   return value as T;
 }
 
-function flatten(data: JsonValue, into: JsonValue[]): void {
-  if (Array.isArray(data)) for (const item of data) flatten(item, into);
-  else into.push(data);
+// An input's `data` into `into`, row-major: flat, or nested as its shape says (KServe v2). Nesting
+// that does not follow the shape is refused, not flattened (a ragged [[1, 2], [3]] read as three
+// elements of shape [3]).
+function flatten(name: string, data: JsonValue, shape: readonly number[], into: JsonValue[]): void {
+  if (!Array.isArray(data)) {
+    into.push(data);
+    return;
+  }
+  if (!data.some(Array.isArray)) {
+    for (const item of data) into.push(item);
+    return;
+  }
+  const nested = (value: JsonValue, depth: number): void => {
+    if (depth === shape.length) {
+      if (Array.isArray(value)) throw new InvalidArgumentError(`input '${name}': data is nested deeper than its shape [${shape.join(', ')}]; give it flat, or nested as the shape`);
+      into.push(value);
+      return;
+    }
+    if (!Array.isArray(value) || value.length !== shape[depth]) {
+      throw new InvalidArgumentError(`input '${name}': data nested as arrays must follow shape [${shape.join(', ')}]: dimension ${depth} has ` +
+        `${Array.isArray(value) ? `${value.length} element(s)` : 'a value, not an array'} where the shape says ${shape[depth]}; give it flat, or nested as the shape`);
+    }
+    for (const item of value) nested(item, depth + 1);
+  };
+  nested(data, 0);
 }
 
 const isCount = (v: JsonValue) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) || (typeof v === 'bigint' && v >= 0n);
@@ -212,7 +234,7 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned 
     }
     if (input.data === undefined) throw new InvalidArgumentError(`input '${name}' has no data (give "data", or parameters.binary_data_size with the binary data extension)`);
     const flat: JsonValue[] = [];
-    flatten(input.data, flat);
+    flatten(name, input.data, shape, flat);
     const n = elementCount(shape);
     if (flat.length !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, data has ${flat.length}`);
     const values = tensorFromValue(flat, { dtype, shape: [-1] }, `input '${name}'`, { lossless: true });
