@@ -157,6 +157,7 @@ t.test('errors: TensorFlow Serving\'s status codes, {"error": ...}, no stack, an
     socket.write('POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n');
   });
   t.match(raw, /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*\r\n\r\n\{"error":"Bad Request: the request is not valid HTTP \(HPE_/, 'a bad chunk: 400 in the same shape');
+  t.match((await curl([`${url}/metrics`])).body, /^tfslice_http_unparsed_requests_total\{status="INVALID_ARGUMENT"\} [1-9]\d*$/m, 'counted apart (it names no model or API)');
   t.equal((await curl(['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"instances": [1.0]}'])).status, 200, 'the server serves on');
 });
 

@@ -39,6 +39,8 @@ export class ServerMetrics {
   readonly batchQueueSeconds: Histogram<'model' | 'signature'>;
   readonly batchPaddingRows: Counter<'model' | 'signature'>;
   readonly batchesRetried: Counter<'model' | 'signature'>;
+  /** HTTP the server could not parse as a request (answered on the socket), by status. */
+  readonly unparsedRequests: Counter<'status'>;
 
   /**
    * @param manager whose models' states, runs in flight and queues are read at each scrape
@@ -98,6 +100,13 @@ export class ServerMetrics {
       name: 'tfslice_batches_retried_total',
       help: 'Batches that failed in TensorFlow and whose requests were run again in halves',
       labelNames: ['model', 'version', 'signature'],
+      registers: [registry],
+    });
+    this.unparsedRequests = new Counter({
+      name: 'tfslice_http_unparsed_requests_total',
+      help: 'HTTP that could not be parsed as a request, answered on the socket: INVALID_ARGUMENT (400, invalid HTTP), ' +
+        'RESOURCE_EXHAUSTED (431, headers too large), DEADLINE_EXCEEDED (408, headers not complete in time)',
+      labelNames: ['status'],
       registers: [registry],
     });
     manager.on('batch', (event) => {

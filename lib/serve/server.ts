@@ -692,6 +692,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   checkServingOptions('createServer', options, [...SERVING_KEYS, 'requestTimeoutMs', 'keepAliveTimeoutMs', 'headersTimeoutMs', 'maxHeaderBytes', 'maxConnections', 'logger']);
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const requestTimeout = options.requestTimeoutMs ?? 60_000;
+  // Made here when not given (not in the plugin): unknown paths and unparsable HTTP, answered
+  // outside the plugin, are counted in it too.
+  const counted = options.metrics === false ? null : options.metrics ?? new ServerMetrics(options.manager);
   const app = Fastify({
     bodyLimit,
     requestTimeout,
@@ -729,15 +732,16 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     clientErrorHandler: (error, socket) => {
       if (!socket.writable) return;
       const code = (error as { code?: string }).code;
-      const [status, text, why] = code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'the request line and headers are larger than the server takes']
-        : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'the request did not arrive whole within the time the server gives a client']
-          : [400, 'Bad Request', 'the request is not valid HTTP'];
+      const [status, text, why, label] = code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'the request line and headers are larger than the server takes', 'RESOURCE_EXHAUSTED']
+        : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'the request did not arrive whole within the time the server gives a client', 'DEADLINE_EXCEEDED']
+          : [400, 'Bad Request', 'the request is not valid HTTP', 'INVALID_ARGUMENT'];
+      // It names no model or API: counted apart from tfslice_requests_total.
+      counted?.unparsedRequests.inc({ status: label });
       const body = errorBody(`${text}: ${why} (${code ?? error.message})`);
       socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     },
   });
   // A path no route has is counted too (with no model), when the server counts requests.
-  const counted = options.metrics || null;
   app.setNotFoundHandler((request, reply) => {
     if (counted) countUnrouted(counted, request, request.url.split('?')[0]!, reply, 'NOT_FOUND');
     notFound(request, reply);
@@ -751,7 +755,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   if (maxConnections > 0) app.server.maxConnections = maxConnections;
   const { auth, ...serving } = options;
   // Here, not in the plugin: the token is checked for every path, unknown ones too.
-  if (auth) app.addHook('onRequest', authHook(new BearerAuth(auth), '', options.metrics || null));
+  if (auth) app.addHook('onRequest', authHook(new BearerAuth(auth), '', counted));
   // Node answers Expect: 100-continue itself, inviting the body before any check. Taken over: a
   // Content-Length past the limit gets no invitation (the body parser answers 413 from the header
   // alone, and the connection closes, in case the client sends the body anyway: RFC 9110
@@ -790,7 +794,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     void reply.code(status).type('application/json').send(errorBody(status === 500 ? 'internal error (see the server log)' : error.message));
   });
   // The plugin's own options only (the HTTP server's were applied above).
-  const plugin = Object.fromEntries(Object.entries(serving).filter(([key]) => SERVING_KEYS.includes(key))) as unknown as ServingOptions;
+  const plugin = { ...Object.fromEntries(Object.entries(serving).filter(([key]) => SERVING_KEYS.includes(key))), metrics: counted ?? false } as unknown as ServingOptions;
   await app.register(tfsliceServing, plugin);
   return app;
 }

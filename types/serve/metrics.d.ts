@@ -23,6 +23,8 @@ export declare class ServerMetrics {
     readonly batchQueueSeconds: Histogram<'model' | 'signature'>;
     readonly batchPaddingRows: Counter<'model' | 'signature'>;
     readonly batchesRetried: Counter<'model' | 'signature'>;
+    /** HTTP the server could not parse as a request (answered on the socket), by status. */
+    readonly unparsedRequests: Counter<'status'>;
     /**
      * @param manager whose models' states, runs in flight and queues are read at each scrape
      * @param registry where to register (default: a new one; pass prom-client's global
