@@ -7,10 +7,12 @@
 // (latency at concurrency 1, in µs); servers and clients share this machine's cores, the same
 // for every contender. Then gRPC Predict through tfslice serve's gRPC side, against REST: with a
 // grpc-js client, and (where nghttp2's h2load is on PATH) REST and gRPC with that one C client.
-// Last, a 31 MiB predict body read on the codec threads (the default) and on the event loop
-// (--offload_bytes=Infinity): the request's time and the longest wait for a health probe.
+// Then a 31 MiB predict body read on the codec threads (the default) and on the event loop
+// (--offload_bytes=Infinity): the request's time and the longest wait for a health probe. Last,
+// overload: 2000 connections that send again as soon as they are answered (503s too), on tiny,
+// with batching off and on (maxBatchSize 32): what gets answered.
 //
-//   node bench/serve.js [--quick] [--json] [--no-tfjs] [--no-python]
+//   node bench/serve.js [--quick] [--json] [--no-tfjs] [--no-python] [--overload-only]
 'use strict';
 
 const { execFile, execFileSync, spawn, spawnSync } = require('node:child_process');
@@ -403,6 +405,38 @@ function grpcStatusOf(url, framed) {
   });
 }
 
+// Overload: OVERLOAD_CONNECTIONS autocannon connections on tiny, each sending again as soon as
+// it is answered, a refusal (503: the batch queue or the model's request cap is full) too:
+// answers (2xx) and refusals per second, with batching off and on (maxBatchSize 32, 1 ms
+// timeout, maxEnqueuedBatches 10: fewer rows wait than connections send, so the queue refuses).
+// Before full batches were handed to the addon, batching answered a tenth of what unbatched did
+// here: each batch waited for an event-loop turn, which the refusals made long.
+const OVERLOAD_CONNECTIONS = 2000;
+const OVERLOAD_BATCH = 32;
+
+async function overload() {
+  const autocannon = require('autocannon');
+  const out = {};
+  for (const [name, flags] of [['unbatched', []], ['batched', [`--batching=${OVERLOAD_BATCH}`]]]) {
+    const running = await startServer(process.execPath, [path.join(__dirname, 'serve', 'tfslice_server.js'), ...flags], [`tiny=${MODELS.tiny.dir}`]);
+    try {
+      const r = await autocannon({ url: `${running.url}/v1/models/tiny:predict`, method: 'POST', body: body('tiny'), headers: { 'content-type': 'application/json' },
+        connections: OVERLOAD_CONNECTIONS, duration: 2 * SECONDS });
+      out[name] = { okPerSecond: r['2xx'] / r.duration, refusedPerSecond: r.non2xx / r.duration, errors: r.errors, timeouts: r.timeouts };
+      log(`overload, ${name}: ${out[name].okPerSecond.toFixed(0)} answered/s, ${out[name].refusedPerSecond.toFixed(0)} refused/s`);
+    } finally {
+      await running.stop();
+    }
+  }
+  return out;
+}
+
+function overloadLine(o) {
+  return `Overload (${OVERLOAD_CONNECTIONS} connections resending at once, tiny, maxBatchSize ${OVERLOAD_BATCH}): unbatched ${o.unbatched.okPerSecond.toFixed(0)} answered/s ` +
+    `(${o.unbatched.refusedPerSecond.toFixed(0)} refused/s), batched ${o.batched.okPerSecond.toFixed(0)} answered/s (${o.batched.refusedPerSecond.toFixed(0)} refused/s): ` +
+    `${(o.batched.okPerSecond / o.unbatched.okPerSecond).toFixed(2)}x`;
+}
+
 function row(cells) {
   return `| ${cells.join(' | ')} |`;
 }
@@ -466,6 +500,7 @@ function report(results) {
         `${g.h2load.above} of ${g.h2load.reps} pairs (target >= 1)`);
     }
   }
+  if (results.overload) lines.push(overloadLine(results.overload));
   for (const [model, r] of Object.entries(results.models)) {
     const ours = r.servers['tfslice serve'];
     const batched = r.servers['tfslice serve --enable_batching'];
@@ -478,6 +513,10 @@ function report(results) {
 }
 
 async function main() {
+  if (args.includes('--overload-only')) {
+    process.stdout.write(`${overloadLine(await overload())}\n`);
+    return;
+  }
   prepare();
   const results = { machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, models: {}, big: null };
   log('run() in-process');
@@ -502,6 +541,8 @@ async function main() {
   results.bigBodies = await bigBodies();
   log('gRPC Predict: tiny at c=1 and 64, 4 MiB with tensor_content');
   results.grpc = await grpcBench();
+  log(`overload: ${OVERLOAD_CONNECTIONS} connections on tiny, batching off and on`);
+  results.overload = await overload();
   fs.mkdirSync(CACHE, { recursive: true });
   fs.writeFileSync(path.join(CACHE, 'serve.json'), `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(args.includes('--json') ? `${JSON.stringify(results)}\n` : `${report(results)}\n`);

@@ -750,7 +750,6 @@ bool LoopPoller::Begin(uint32_t expected_micros, bool despite_overlap) {
   despite_overlap_ = despite_overlap;
   if (!active_) {
     active_ = true;
-    if (target_ != nullptr) target_->Watch(true);
     uv_idle_start(static_cast<uv_idle_t*>(idle_), [](uv_idle_t* handle) {
       static_cast<LoopPoller*>(uv_handle_get_data(reinterpret_cast<uv_handle_t*>(handle)))->Tick();
     });
@@ -773,10 +772,17 @@ void LoopPoller::Tick() {
   // though runs submitted since keep this poll going.
   if (Pool::Get().DeferredOverdue()) Pool::Get().WakeForQueued();
   if (target_ == nullptr) return;
+  // Watched for this pass only: what arrives while the loop is elsewhere wakes it as usual. A
+  // pass comes once per turn of the loop, and a turn can take seconds: a flood of requests keeps
+  // thousands of sockets readable, and libuv's poll phase reads on while its batch of 1024 events
+  // comes back full. Watched from one pass to the next, runs that had ended waited that long
+  // (a batch queue full for seconds while TensorFlow was idle: helper-64).
+  target_->Watch(true);
   // What arrived is taken here, without the loop's wake-up.
   bool took = target_->Take();
   // Room for a woken runner queued on this CPU (Completions::Submit), until it has taken the job.
   if (!took && yield_ && Pool::Get().Queued() > 0) {
+    target_->Watch(false);
     sched_yield();
     return;
   }
@@ -791,6 +797,7 @@ void LoopPoller::Tick() {
     for (int i = 0; i < 32; ++i) CpuRelax();
     target_->Take();
   }
+  target_->Watch(false);
 }
 
 void LoopPoller::Done() {

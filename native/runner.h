@@ -119,8 +119,8 @@ class PollTarget {
   virtual ~PollTarget() = default;
   // JS thread, on each pass: takes what has arrived; true if anything had.
   virtual bool Take() = 0;
-  // JS thread: the poll begins (true) or ends (false). While it lasts, senders may leave the
-  // loop's wake-up out; when it ends, whatever arrived meanwhile must wake the loop.
+  // JS thread: a pass of the poll begins (true) or ends (false). While it lasts, senders may
+  // leave the loop's wake-up out; when it ends, whatever arrived meanwhile must wake the loop.
   virtual void Watch(bool on) = 0;
 };
 

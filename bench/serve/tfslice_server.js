@@ -2,7 +2,8 @@
 // The tfslice contender of bench/serve.js: `tfslice serve`'s server (createServer) over a
 // ModelManager of the given models, on 127.0.0.1:<port>. argv: [--batching] [--grpc] port, then name=dir
 // pairs (each dir a SavedModel, served as version 1). --batching batches every model with
-// TensorFlow Serving's defaults, as `tfslice serve --enable_batching`. --offload_bytes=N sets the
+// TensorFlow Serving's defaults, as `tfslice serve --enable_batching`; --batching=N with
+// maxBatchSize N and batchTimeoutMicros 1000. --offload_bytes=N sets the
 // server's offloadBytes (a number, or Infinity). Prints "ready" once listening.
 'use strict';
 
@@ -16,8 +17,10 @@ const { bindGrpc, createGrpcServer, createServer } = require(path.join(ROOT, 'di
 
 (async () => {
   const argv = process.argv.slice(2);
-  const batching = argv[0] === '--batching';
-  if (batching) argv.shift();
+  // --batching=N: maxBatchSize N with a 1 ms batch timeout instead (the overload section's).
+  const batchingArg = /^--batching(?:=(\d+))?$/.exec(argv[0] ?? '');
+  if (batchingArg) argv.shift();
+  const batching = batchingArg === null ? false : batchingArg[1] === undefined ? true : { maxBatchSize: Number(batchingArg[1]), batchTimeoutMicros: 1000 };
   // --grpc: the gRPC services too, on a free port (printed as "grpc <port>"), tensors out as tensor_content.
   const withGrpc = argv[0] === '--grpc';
   if (withGrpc) argv.shift();
@@ -30,7 +33,7 @@ const { bindGrpc, createGrpcServer, createServer } = require(path.join(ROOT, 'di
     const [name, dir] = pair.split('=');
     fs.mkdirSync(path.join(base, name));
     fs.symlinkSync(dir, path.join(base, name, '1'));
-    return batching ? { name, basePath: path.join(base, name), batching: true } : { name, basePath: path.join(base, name) };
+    return batching ? { name, basePath: path.join(base, name), batching } : { name, basePath: path.join(base, name) };
   });
   const manager = new ModelManager({ models });
   await manager.start();
