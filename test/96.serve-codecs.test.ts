@@ -524,7 +524,7 @@ t.test('string inputs are packed as they are read: BYTES binary data, v2 JSON, s
   t.same(predictFeeds(short as never).s!.data, ['a', 'bc', 'bc']);
   t.same(predictFeeds(predict.decode(predict.encode(short).finish()) as never).s!.data, ['a', 'bc', 'bc'], 'a decoded message encodes again');
 
-  // Where the memory goes: 3 million one-byte strings read in a process whose heap holds 64 MB
+  // Where the memory goes: 3 million one-byte strings read in a process whose heap holds 64 MB (string_val also 1000 short)
   // (a view per element needed ~330 MB; V8 ends a process past its heap limit).
   const script = `
     const { binaryTensor } = require('./dist/serve/v2.js');
@@ -536,21 +536,25 @@ t.test('string inputs are packed as they are read: BYTES binary data, v2 JSON, s
     const repeated = (tag) => { const b = Buffer.alloc(3 * n); for (let i = 0; i < n; i++) { b[3 * i] = tag; b[3 * i + 1] = 1; b[3 * i + 2] = 97 + (i % 26); } return b; };
     const varint = (v) => { const out = []; while (v > 127) { out.push((v & 127) | 128); v = Math.floor(v / 128); } out.push(v); return Buffer.from(out); };
     const nested = (tag, body) => Buffer.concat([Buffer.from([tag]), varint(body.length), body]);
-    const shape = nested(0x12, nested(0x12, Buffer.concat([Buffer.from([8]), varint(n)])));
-    const proto = Buffer.concat([Buffer.from([8, 7]), shape, repeated(0x42)]);
-    const predict = nested(0x12, Buffer.concat([nested(0x0a, Buffer.from('s')), nested(0x12, proto)]));
+    const shape = (size) => nested(0x12, nested(0x12, Buffer.concat([Buffer.from([8]), varint(size)])));
+    const strings = repeated(0x42);
+    // string_val with every value, and with 1000 fewer than the shape (the last fills them in).
+    const predictOf = (size) => nested(0x12, Buffer.concat([nested(0x0a, Buffer.from('s')), nested(0x12, Buffer.concat([Buffer.from([8, 7]), shape(size), strings]))]));
+    const predict = predictOf(n);
+    const filled = predictOf(n + 1000);
     const infer = nested(0x2a, Buffer.concat([nested(0x0a, Buffer.from('s')), nested(0x12, Buffer.from('BYTES')), Buffer.from([0x18]), varint(n), nested(0x2a, repeated(0x42))]));
     const got = [
       binaryTensor('s', 'string', [n], prefixed),
       predictFeeds(protos().lookupType('tensorflow.serving.PredictRequest').decode(predict)).s,
+      predictFeeds(protos().lookupType('tensorflow.serving.PredictRequest').decode(filled)).s,
       inferFeeds(protos().lookupType('inference.ModelInferRequest').decode(infer)).s,
     ];
-    const last = (x) => { const { bytes, offsets } = x.flat()[2]; return Buffer.from(bytes.subarray(offsets[n - 1], offsets[n])).toString(); };
+    const last = (x) => { const { bytes, offsets } = x.flat()[2]; const k = x.shape[0]; return Buffer.from(bytes.subarray(offsets[k - 1], offsets[k])).toString(); };
     console.log(JSON.stringify(got.map((x) => [x.shape[0], last(x)])));`;
   const run = node(script, { PATH: process.env.PATH, NODE_OPTIONS: '--max-old-space-size=64' }, ROOT);
   t.equal(run.status, 0, `read within a 64 MB heap${run.status === 0 ? '' : `: ${run.stderr.slice(-400)}`}`);
   const last = String.fromCharCode(97 + ((3_000_000 - 1) % 26));
-  t.same(JSON.parse(run.stdout || 'null'), [[3_000_000, last], [3_000_000, last], [3_000_000, last]], 'every element read');
+  t.same(JSON.parse(run.stdout || 'null'), [[3_000_000, last], [3_000_000, last], [3_001_000, last], [3_000_000, last]], 'every element read, the last filling in');
 });
 
 t.test("TensorFlow Serving's text-format model config (serving_config.md's examples)", async (t) => {
@@ -787,9 +791,9 @@ t.test("TensorProto's and InferTensorContents' numeric fields: typed arrays, rea
   const fillOf = (size: number) => ({ dtype: 1, tensor_shape: { dim: [{ size }] }, float_val: [1] });
   t.equal(predictFeeds({ inputs: { a: fillOf(MAX_FILLED_ELEMENTS + 1) } }).a!.size, MAX_FILLED_ELEMENTS + 1, 'one value fills 1 Mi elements');
   t.throws(() => predictFeeds({ inputs: { a: fillOf(600_000), b: fillOf(600_000) } }),
-    { code: 'INVALID_ARGUMENT', message: /^input 'b': shape \[600000\] has 600000 elements but float_val gives 1; tfslice fills in at most 1048576 elements \(4 MiB of strings\) per request from fewer values: send every value \(or tensor_content\)$/ }, 'two inputs share the bound');
+    { code: 'INVALID_ARGUMENT', message: /^input 'b': shape \[600000\] has 600000 elements but float_val gives 1; tfslice fills in at most 1048576 elements per request from fewer values: send every value \(or tensor_content\)$/ }, 'two inputs share the bound');
   // A string repeated fills in its bytes as often: one 1 MB string in 1000 elements was 1 GB (found by helper-40).
   const stringFill = (size: number, bytes: number) => ({ dtype: 7, tensor_shape: { dim: [{ size }] }, string_val: [new Uint8Array(bytes)] });
-  t.throws(() => predictFeeds({ inputs: { s: stringFill(1000, 1_000_000) } }), { code: 'INVALID_ARGUMENT', message: /^input 's': shape \[1000\] has 1000 elements but string_val gives 1; tfslice fills in at most/ });
+  t.throws(() => predictFeeds({ inputs: { s: stringFill(1000, 1_000_000) } }), { code: 'INVALID_ARGUMENT', message: /^input 's': shape \[1000\] has 1000 elements but string_val gives 1; tfslice fills in at most 4194304 bytes of strings per request from fewer values \(each element filled in counted as at least 4, the last string's 1000000 here\): send every value$/ });
   t.equal(predictFeeds({ inputs: { s: stringFill(1000, 4000) } }).s!.size, 1000, 'a 4 KB string fills 1000 elements (4 MB)');
 });

@@ -383,7 +383,7 @@ print(json.dumps(out))
   t.match(r.short_content, ['INVALID_ARGUMENT', /tensor_content holds 3 bytes, but shape \[4\] of float32 needs 16/]);
   t.match(r.unsupported, ['UNIMPLEMENTED', /DT_COMPLEX64/]);
   t.match(r.no_spec, ['INVALID_ARGUMENT', /Missing ModelSpec/]);
-  t.match(r.huge_no_data, ['INVALID_ARGUMENT', /shape \[8589934592, 1\] has 8589934592 elements but float_val gives 0; tfslice fills in at most 1048576 elements \(4 MiB of strings\) per request/], 'a few bytes cannot make the server allocate without bound');
+  t.match(r.huge_no_data, ['INVALID_ARGUMENT', /shape \[8589934592, 1\] has 8589934592 elements but float_val gives 0; tfslice fills in at most 1048576 elements per request/], 'a few bytes cannot make the server allocate without bound');
   t.match(r.huge_strings, ['INVALID_ARGUMENT', /fills in at most/]);
   t.match(r.filter_twice, ['INVALID_ARGUMENT', /^duplicate output tensor alias: y$/]);
   t.match(r.filter_long, ['INVALID_ARGUMENT', /output tensor alias not found in signature: y0 /], '300 000 names in output_filter');

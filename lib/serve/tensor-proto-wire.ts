@@ -273,9 +273,24 @@ export class BytesList {
     return this.#bytes.subarray(this.#offsets[i], this.#offsets[i + 1]);
   }
 
-  /** Every element, packed (views, no copy). */
-  packed(): { bytes: Uint8Array; offsets: Float64Array } {
-    return { bytes: this.#bytes.subarray(0, this.#offsets[this.#length]), offsets: this.#offsets.subarray(0, this.#length + 1) };
+  /**
+   * Every element, packed (views, no copy); with `n` past the elements given, the last repeated
+   * up to `n` elements (TensorFlow's rule for fewer values than the shape; copied then).
+   */
+  packed(n = this.#length): { bytes: Uint8Array; offsets: Float64Array } {
+    const given = this.#length;
+    const end = this.#offsets[given]!;
+    if (n <= given || given === 0) return { bytes: this.#bytes.subarray(0, end), offsets: this.#offsets.subarray(0, given + 1) };
+    const last = this.at(given - 1);
+    const bytes = new Uint8Array(end + (n - given) * last.byteLength);
+    bytes.set(this.#bytes.subarray(0, end));
+    const offsets = new Float64Array(n + 1);
+    offsets.set(this.#offsets.subarray(0, given + 1));
+    for (let i = given; i < n; i++) {
+      bytes.set(last, offsets[i]!);
+      offsets[i + 1] = offsets[i]! + last.byteLength;
+    }
+    return { bytes, offsets };
   }
 
   /** Every element as a view of its own. */

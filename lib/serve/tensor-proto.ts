@@ -121,24 +121,27 @@ export function tensorFromProto(proto: Message, name: string, aligned = true, fi
     }
     return binaryTensor(name, dtype, shape, content, aligned);
   }
+  // string_val as this server decodes it is a BytesList: packed as it came.
   const field = proto[valueField(dtype)] as ArrayLike<unknown> | BytesList | undefined;
-  // string_val as this server decodes it (BytesList): every element given goes as it is packed.
-  if (field instanceof BytesList && field.length === n) return Tensor.fromNative(info.tf, shape, field.packed(), 'heap');
-  const values = field instanceof BytesList ? field.toArray() : field ?? [];
-  if (values.length > n) throw new InvalidArgumentError(`input '${name}': ${values.length} values in ${valueField(dtype)} for shape [${shape.join(', ')}] (${n} elements)`);
+  const given = field?.length ?? 0;
+  if (given > n) throw new InvalidArgumentError(`input '${name}': ${given} values in ${valueField(dtype)} for shape [${shape.join(', ')}] (${n} elements)`);
   // A few bytes may declare any shape: what fewer values fill in is bounded, so that a small
   // request cannot make the server allocate without limit (the values themselves are bounded
   // by the message size).
-  if (values.length < n) {
+  if (given < n) {
     // A string repeated fills in its bytes as often: counted as that many 4-byte elements.
-    const last = dtype === 'string' ? ((values[values.length - 1] as Uint8Array | undefined)?.byteLength ?? 0) : 0;
-    const cost = (n - values.length) * Math.max(1, Math.ceil(last / 4));
+    const last = dtype !== 'string' || given === 0 ? 0 : field instanceof BytesList ? field.at(given - 1).byteLength : ((field as ArrayLike<Uint8Array>)[given - 1]?.byteLength ?? 0);
+    const cost = (n - given) * Math.max(1, Math.ceil(last / 4));
     if (cost > fill.left) {
-      throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] has ${n} elements but ${valueField(dtype)} gives ${values.length}; ` +
-        `tfslice fills in at most ${MAX_FILLED_ELEMENTS} elements (4 MiB of strings) per request from fewer values: send every value (or tensor_content)`);
+      throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] has ${n} elements but ${valueField(dtype)} gives ${given}; ` + (dtype === 'string'
+        ? `tfslice fills in at most ${MAX_FILLED_ELEMENTS * 4} bytes of strings per request from fewer values (each element filled in counted as at least 4, ` +
+          `the last string's ${last} here): send every value`
+        : `tfslice fills in at most ${MAX_FILLED_ELEMENTS} elements per request from fewer values: send every value (or tensor_content)`));
     }
     fill.left -= cost;
   }
+  if (field instanceof BytesList) return Tensor.fromNative(info.tf, shape, field.packed(n), 'heap');
+  const values = field ?? [];
   if (dtype === 'string') {
     const items: Uint8Array[] = new Array(n);
     const empty = new Uint8Array(0);
