@@ -129,6 +129,22 @@ export function checkShape(shape: unknown, field = 'shape'): asserts shape is re
   }
 }
 
+/**
+ * @internal Copies `source[start, end)`, one string element's bytes, into packed bytes at `at`:
+ * short ones byte by byte, since a subarray per element is what packing them avoids.
+ */
+export function copyElement(target: Uint8Array, at: number, source: Uint8Array, start: number, end: number): void {
+  if (end - start < 64) for (let i = start; i < end; i++) target[at++] = source[i]!;
+  else target.set(source.subarray(start, end), at);
+}
+
+/** @internal A string tensor over packed bytes and offsets made in JS (no copy; `shape` checked by the caller). */
+export function packedStringTensor(shape: number[], packed: PackedStrings): Tensor {
+  return Tensor.fromNative(STRING.tf, shape, packed, 'heap');
+}
+
+const STRING = dtypeInfo('string')!;
+
 /** Number of elements of a shape (1 for a scalar). */
 export function elementCount(shape: readonly number[]): number {
   let n = 1;

@@ -16,6 +16,8 @@
 import { Reader, type Type, Writer } from 'protobufjs';
 import Long from 'long';
 
+import { copyElement } from '../tensor';
+
 /** How a numeric field's elements are stored on the wire and in memory. */
 type Kind = 'f32' | 'f64' | 'i32' | 'u32' | 'i64' | 'u64' | 'bool';
 
@@ -262,9 +264,7 @@ export class BytesList {
     const size = end - start;
     if (at + size > this.#bytes.length) this.#bytes = grown(this.#bytes, at + size);
     if (this.#length + 2 > this.#offsets.length) this.#offsets = grown(this.#offsets, this.#length + 2);
-    // Short elements byte by byte: a subarray per element is what this avoids.
-    if (size < 64) for (let i = 0; i < size; i++) this.#bytes[at + i] = source[start + i]!;
-    else this.#bytes.set(source.subarray(start, end), at);
+    copyElement(this.#bytes, at, source, start, end);
     this.#offsets[++this.#length] = at + size;
   }
 

@@ -12,7 +12,7 @@ import { Root, type Type } from 'protobufjs';
 import { dtypeFromTf, dtypeInfo, type DType, tfDTypeName, type TypedArray } from '../dtypes';
 import { InvalidArgumentError, tensorFlowError } from '../errors';
 import { PACKAGE_ROOT } from '../native';
-import { checkShape, elementCount, Tensor } from '../tensor';
+import { checkShape, elementCount, packedStringTensor, Tensor } from '../tensor';
 import { classifications, regressions, tfDataTypeName } from './tfs';
 import { BytesList, toBigInt, typedInferContents, typedTensorProto } from './tensor-proto-wire';
 import { binaryTensor, dtypeOfV2, sharedMemoryUnsupported, v2Datatype } from './v2';
@@ -140,7 +140,7 @@ export function tensorFromProto(proto: Message, name: string, aligned = true, fi
     }
     fill.left -= cost;
   }
-  if (field instanceof BytesList) return Tensor.fromNative(info.tf, shape, field.packed(n), 'heap');
+  if (field instanceof BytesList) return packedStringTensor(shape, field.packed(n));
   const values = field ?? [];
   if (dtype === 'string') {
     const items: Uint8Array[] = new Array(n);
@@ -219,7 +219,7 @@ function contentsTensor(name: string, dtype: DType, shape: number[], contents: M
   const n = elementCount(shape);
   if ((given?.length ?? 0) !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, ${field} has ${given?.length ?? 0}`);
   // bytes_contents as this server decodes it: packed already.
-  if (given instanceof BytesList) return Tensor.fromNative(dtypeInfo('string')!.tf, shape, given.packed(), 'heap');
+  if (given instanceof BytesList) return packedStringTensor(shape, given.packed());
   const values = given ?? [];
   if (dtype === 'string') return new Tensor('string', Array.from(values as ArrayLike<Uint8Array>), shape);
   const range = NARROW[dtype];

@@ -19,7 +19,7 @@ import type { ModelManager } from '../manager';
 import type { Model } from '../model';
 import { native, type PackedStrings } from '../native';
 import type { TensorSpec } from '../proto';
-import { checkShape, elementCount, Tensor } from '../tensor';
+import { checkShape, copyElement, elementCount, packedStringTensor, Tensor } from '../tensor';
 import { isFloat, shortestFloat, tensorFromValue } from '../values';
 import { isObject, type JsonValue, parseJson } from './json';
 import { floatToken } from './tfs';
@@ -142,18 +142,13 @@ function packedBytesTensor(name: string, shape: number[], bytes: Uint8Array): Te
   for (let i = 0, at = 0; i < n; i++) {
     const length = view.getUint32(at, true);
     packed.offsets[i] = to;
-    // Short elements byte by byte: a subarray per element is what this avoids.
-    if (length < 64) for (let j = 0; j < length; j++) packed.bytes[to + j] = bytes[at + 4 + j]!;
-    else packed.bytes.set(bytes.subarray(at + 4, at + 4 + length), to);
+    copyElement(packed.bytes, to, bytes, at + 4, at + 4 + length);
     to += length;
     at += 4 + length;
   }
   packed.offsets[n] = to;
-  return Tensor.fromNative(STRING_TF, shape, packed, 'heap');
+  return packedStringTensor(shape, packed);
 }
-
-/** TensorFlow's DT_STRING. */
-const STRING_TF = dtypeInfo('string')!.tf;
 
 /**
  * A tensor from its raw little-endian bytes (BYTES: each element after its 4-byte length),
@@ -239,7 +234,7 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned 
     if (flat.length !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, data has ${flat.length}`);
     const values = tensorFromValue(flat, { dtype, shape: [-1] }, `input '${name}'`, { lossless: true });
     // Strings keep their packed bytes (a Uint8Array per element cost ~100 bytes each).
-    feeds[name] = values.dtype === 'string' ? Tensor.fromNative(STRING_TF, shape, values.flat()[2], 'heap') : new Tensor(dtype, values.data as never, shape);
+    feeds[name] = values.dtype === 'string' ? packedStringTensor(shape, values.flat()[2] as PackedStrings) : new Tensor(dtype, values.data as never, shape);
   });
   if (whole && at !== binary.byteLength) throw new InvalidArgumentError(`unexpected additional input data: ${binary.byteLength - at} bytes after the inputs' binary data`);
   let outputs: { name: string; binary: boolean }[] | null = null;
