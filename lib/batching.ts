@@ -17,7 +17,7 @@ import * as os from 'node:os';
 
 import { abortedRun, type RunSignal, timerFor, watchAbort } from './abort';
 import { dtypeFromTf, type DTypeInfo } from './dtypes';
-import { invalidType, InvalidArgumentError, ModelDisposedError, outOfRange, TensorFlowError } from './errors';
+import { invalidType, InvalidArgumentError, ModelDisposedError, outOfRange, QueueFullError, TensorFlowError } from './errors';
 import { native, type NativeData, type NativeTensors, type PackedStrings } from './native';
 import type { SignatureInfo } from './proto';
 
@@ -42,7 +42,7 @@ export interface BatchingOptions {
   batchTimeoutMicros?: number;
   /**
    * Batches that may wait (the one filling included); a request that would need one more
-   * fails at once with UNAVAILABLE (HTTP 503). Default 10.
+   * fails at once with UNAVAILABLE (a QueueFullError, queue 'batch'; HTTP 503). Default 10.
    */
   maxEnqueuedBatches?: number;
   /**
@@ -363,7 +363,7 @@ export class BatchQueue {
    * runTimeoutMs; 0: no limit) is taken out of the queue and rejects with DEADLINE_EXCEEDED, as
    * a run waiting for its turn under maxConcurrentRuns does; one whose `signal` is aborted while
    * it is queued leaves the same way and rejects with CANCELLED. Throws before queueing:
-   * INVALID_ARGUMENT for feeds that cannot be batched, UNAVAILABLE when the queue is full.
+   * INVALID_ARGUMENT for feeds that cannot be batched, UNAVAILABLE (QueueFullError) when the queue is full.
    */
   submit(feeds: NativeTensors, timeoutMs = 0, waitLimitMs = 0, signal?: RunSignal): Promise<BatchResult> {
     const rows = this.#rowsOf(feeds);
@@ -399,7 +399,7 @@ export class BatchQueue {
     const waiting = this.#waiting.length + (this.#open ? 1 : 0) + this.#handed.length;
     if (fresh > 0 && waiting + fresh > o.maxEnqueuedBatches) {
       this.#stats.rejected++;
-      throw new TensorFlowError('UNAVAILABLE', `the batch queue of signature '${this.#signature}' is full: ${waiting} batch(es) wait and this request needs ${fresh} more, ` +
+      throw new QueueFullError('batch', `the batch queue of signature '${this.#signature}' is full: ${waiting} batch(es) wait and this request needs ${fresh} more, ` +
         `past batching.maxEnqueuedBatches (${o.maxEnqueuedBatches}); retry later, or raise maxEnqueuedBatches or numBatchThreads`);
     }
     const sizes: number[] = [];

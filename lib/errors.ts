@@ -71,6 +71,32 @@ export class ServableNotFoundError extends NotFoundError {
   }
 }
 
+/** Which limit a {@link QueueFullError} hit. */
+export type QueueName =
+  /** A signature's batch queue: batching.maxEnqueuedBatches batches wait. */
+  | 'batch'
+  /** A ModelManager model's request cap: maxQueuedRequests requests held. */
+  | 'model'
+  /** tfslice serve's codec threads: 8 big bodies per thread in their hands. */
+  | 'codec';
+
+/**
+ * UNAVAILABLE because a queue is at its limit: the request was refused at once, without
+ * running (load shedding), and the same request may succeed later. TensorFlow Serving answers a
+ * full batch queue with UNAVAILABLE too. tfslice serve answers it 503 and closes the connection
+ * (`Connection: close`), so that a client that resends at once reconnects first (see README,
+ * "Overload").
+ */
+export class QueueFullError extends TensorFlowError {
+  declare readonly code: 'UNAVAILABLE';
+  /** The queue that is full. */
+  readonly queue: QueueName;
+  constructor(queue: QueueName, message: string) {
+    super('UNAVAILABLE', message);
+    this.queue = queue;
+  }
+}
+
 /** No usable libtensorflow; the message lists what was tried and how to fix it. */
 export class LibraryNotFoundError extends TfsliceError {
   declare readonly code: 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE';

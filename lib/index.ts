@@ -20,7 +20,7 @@ export { DTYPES, type DType, type NumericDType, type DataOf, type FeedDataOf, ty
 export { configureRuntime, loadOpLibrary, loadTensorFlow, runtime, type LibrarySource, type Runtime, type RuntimeOptions } from './library';
 export {
   TfsliceError, TensorFlowError, InvalidArgumentError, NotFoundError, ServableNotFoundError, LibraryNotFoundError, ModelDisposedError,
-  GpuBudgetExceededError, GpuConfigConflictError, ModelCrashedError, type GpuHolder, type ErrorCode, type TensorFlowCode, type TfsliceCode,
+  GpuBudgetExceededError, GpuConfigConflictError, ModelCrashedError, QueueFullError, type QueueName, type GpuHolder, type ErrorCode, type TensorFlowCode, type TfsliceCode,
 } from './errors';
 export {
   ModelManager, selectVersions, type ModelManagerConfig, type ManagedModelConfig, type VersionPolicy, type SwapPolicy, type VersionState,

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 
-import { loadModel, loadTensorFlow, type ManagedBatchEvent, type Model, ModelManager, Tensor } from '../lib/index';
+import { loadModel, loadTensorFlow, type ManagedBatchEvent, type Model, ModelManager, QueueFullError, Tensor } from '../lib/index';
 import type { BatchEvent } from '../lib/batching';
 import { runPaths } from '../lib/isolation';
 import { openSession } from '../lib/model';
@@ -319,7 +319,9 @@ t.test("a plan's own run limit (setPlanRunLimit): its runs wait in the addon in 
 t.test('a full queue answers UNAVAILABLE at once; dispose() fails the requests still queued', async (t) => {
   const model = await loadModel(BATCHING, { batching: { maxBatchSize: 2, batchTimeoutMicros: 30_000_000, maxEnqueuedBatches: 1 } });
   const waiting = model.run({ x: [[1, 1]] }).catch((e: unknown) => e);
-  await t.rejects(model.run({ x: [[1, 1], [2, 2]] }), { code: 'UNAVAILABLE', message: /batch queue of signature 'serving_default' is full: 1 batch\(es\) wait and this request needs 1 more, past batching\.maxEnqueuedBatches \(1\)/ });
+  const refused = await model.run({ x: [[1, 1], [2, 2]] }).then(() => null, (e: unknown) => e);
+  t.match(refused, { code: 'UNAVAILABLE', queue: 'batch', message: /batch queue of signature 'serving_default' is full: 1 batch\(es\) wait and this request needs 1 more, past batching\.maxEnqueuedBatches \(1\)/ });
+  t.ok(refused instanceof QueueFullError, 'a QueueFullError: shed, not run');
   t.equal(model.stats().batching.serving_default!.rejected, 1);
   t.equal(model.stats().batching.serving_default!.queued, 1, 'one request waits for its batch');
   await model.dispose();

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 
-import { loadModel, ModelManager, Tensor } from '../lib/index';
+import { loadModel, ModelManager, QueueFullError, Tensor } from '../lib/index';
 import { BearerAuth } from '../lib/serve';
 import { basePath, curl, fixture, PYTHON, slowN, startServe } from './helpers';
 
@@ -192,12 +192,18 @@ t.test('a model holding --max_queued_requests_per_model answers 503; other model
   const n = await slowN(model, 700);
   await model.dispose();
   const body = JSON.stringify({ inputs: { n } });
-  const answers = await Promise.all(Array.from({ length: 6 }, () => curl([...AUTH, '-X', 'POST', '-d', body, `${server.url}/v1/models/slow:predict`])));
+  // -D -: the response's head, then its body.
+  const answers = (await Promise.all(Array.from({ length: 6 }, () => curl([...AUTH, '-D', '-', '-X', 'POST', '-d', body, `${server.url}/v1/models/slow:predict`]))))
+    .map(({ status, body: text }) => ({ status, head: text.slice(0, text.indexOf('\r\n\r\n')), body: text.slice(text.indexOf('\r\n\r\n') + 4) }));
   const statuses = answers.map((a) => a.status).sort();
   t.ok(statuses.filter((s) => s === 200).length >= 2, `two are held and answered: ${statuses.join(' ')}`);
   const refused = answers.filter((a) => a.status === 503);
   t.ok(refused.length >= 1, 'the rest are refused at once');
-  for (const a of refused) t.match(JSON.parse(a.body), { error: /model 'slow' holds 2 requests already, its maxQueuedRequests; retry later/ });
+  for (const a of refused) {
+    t.match(JSON.parse(a.body), { error: /model 'slow' holds 2 requests already, its maxQueuedRequests; retry later/ });
+    t.match(a.head, /\r\nconnection: close(\r\n|$)/i, 'and the connection closes after the refusal');
+  }
+  for (const a of answers.filter((a) => a.status === 200)) t.match(a.head, /\r\nconnection: keep-alive(\r\n|$)/i, 'answered ones stay open');
   t.equal((await curl([...AUTH, ...PREDICT, `${server.url}/v1/models/half:predict`])).status, 200, 'another model is not limited by it');
 });
 
@@ -211,7 +217,8 @@ t.test('ModelManager maxQueuedRequests: checked; a call past it fails UNAVAILABL
   const feeds = { n: new Tensor('int32', new Int32Array([n]), []) };
   const [first, second] = await Promise.allSettled([manager.run('slow', feeds), manager.run('slow', feeds)]);
   t.equal(first.status, 'fulfilled');
-  t.match(second, { status: 'rejected', reason: { code: 'UNAVAILABLE', message: /maxQueuedRequests/ } });
+  t.match(second, { status: 'rejected', reason: { code: 'UNAVAILABLE', queue: 'model', message: /maxQueuedRequests/ } });
+  t.ok((second as PromiseRejectedResult).reason instanceof QueueFullError);
   t.ok(await manager.run('slow', feeds), 'once the first is done, the next is taken');
   await manager.stop();
 });

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import t from 'tap';
 
-import { ModelManager, Tensor } from '../lib/index';
+import { ModelManager, QueueFullError, Tensor } from '../lib/index';
 import { native } from '../lib/native';
 import { bindGrpc, closeGrpc, createGrpcServer, createServer } from '../lib/serve';
 import { Codec, fromWire, jsonWeight, toWire } from '../lib/serve/codec';
@@ -218,7 +218,8 @@ t.test('the codec threads take a bounded number of tasks (UNAVAILABLE beyond), a
   const refused = settled.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as { code?: string; message: string });
   t.equal(settled.filter((r) => r.status === 'fulfilled').length, 8, 'as many as the limit are read');
   t.equal(refused.length, 4);
-  t.match(refused[0], { code: 'UNAVAILABLE', message: /the server is busy: 8 big bodies are being read or written already \(at most 8\); retry later/ });
+  t.ok(refused[0] instanceof QueueFullError);
+  t.match(refused[0], { code: 'UNAVAILABLE', queue: 'codec', message: /the server is busy: 8 big bodies are being read or written already \(at most 8\); retry later/ });
   const controller = new AbortController();
   const gone = codec.infer(Buffer.from(body), undefined, NO_LIMITS, controller.signal);
   controller.abort();

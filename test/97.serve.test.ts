@@ -701,3 +701,49 @@ print(json.dumps({'answers': answers, 'metrics': requests.get(url + '/metrics').
     .then(() => null, (e: { code: number; stderr: string }) => e);
   t.match(refused2, { code: 2, stderr: /BatchingParameters\.allowed_batch_sizes\[0\] must be max_batch_size \(8\)/ }, "values are checked as loadModel checks them, named by the file's fields");
 });
+
+t.test('a full batch queue answers 503 and closes the connection (Connection: close), seen from Python requests', async (t) => {
+  const params = path.join(tmp, 'batching-full.config');
+  // One batch may wait, and it waits 3 s for rows: a request that needs a second batch is refused.
+  fs.writeFileSync(params, 'max_batch_size { value: 4 }\nbatch_timeout_micros { value: 3000000 }\nmax_enqueued_batches { value: 1 }\nnum_batch_threads { value: 1 }\n');
+  const server = await startServe(['--model_name', 'b', '--model_base_path', basePath('batched', { 1: 'batching' }), '--enable_batching', '--batching_parameters_file', params, '--rest_api_port', '0']);
+  t.teardown(() => server.child.kill('SIGKILL'));
+  const result = await python<{ held: [number, unknown]; refused: [number, unknown, string | null]; eof: boolean; next: number; metrics: string }>(`
+import json, socket, sys, threading, time, requests
+from urllib.parse import urlparse
+url = sys.argv[1]
+held = {}
+def hold():
+    r = requests.post(url + '/v1/models/b:predict', json={'instances': [[1, 1]]})
+    held['answer'] = [r.status_code, r.json()]
+waiter = threading.Thread(target=hold)
+waiter.start()
+time.sleep(0.5)
+session = requests.Session()
+r = session.post(url + '/v1/models/b:predict', json={'instances': [[2, 1]] * 4})
+refused = [r.status_code, r.json(), r.headers.get('Connection')]
+# The same refusal on a raw socket: the server ends the connection after its answer.
+u = urlparse(url)
+s = socket.create_connection((u.hostname, u.port))
+body = json.dumps({'instances': [[3, 1]] * 4}).encode()
+s.sendall(b'POST /v1/models/b:predict HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n' % len(body) + body)
+s.settimeout(10)
+got = b''
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    got += chunk
+eof = got.startswith(b'HTTP/1.1 503')
+# The session reconnects by itself for its next request.
+nxt = session.get(url + '/v2/health/live').status_code
+waiter.join()
+print(json.dumps({'held': held['answer'], 'refused': refused, 'eof': eof, 'next': nxt, 'metrics': session.get(url + '/metrics').text}))
+`, server.url);
+  t.match(result.refused, [503, { error: /the batch queue of signature 'serving_default' is full: 1 batch\(es\) wait and this request needs 1 more, past batching\.maxEnqueuedBatches \(1\)/ }, 'close'],
+    'UNAVAILABLE (503), TensorFlow Serving\'s code for a full batch queue, with Connection: close');
+  t.ok(result.eof, 'the server closed the raw connection after its 503');
+  t.equal(result.next, 200, 'a keep-alive session goes on, on a new connection');
+  t.same(result.held, [200, { predictions: [{ y: [3, 3], row_sum: 2 }] }], 'the request in the waiting batch is answered');
+  t.match(result.metrics, /tfslice_requests_total\{model="b",version="1",api="predict",status="UNAVAILABLE"\} 2/, 'both refusals counted');
+});

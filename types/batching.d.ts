@@ -21,7 +21,7 @@ export interface BatchingOptions {
     batchTimeoutMicros?: number;
     /**
      * Batches that may wait (the one filling included); a request that would need one more
-     * fails at once with UNAVAILABLE (HTTP 503). Default 10.
+     * fails at once with UNAVAILABLE (a QueueFullError, queue 'batch'; HTTP 503). Default 10.
      */
     maxEnqueuedBatches?: number;
     /**

@@ -44,6 +44,27 @@ export declare class ServableNotFoundError extends NotFoundError {
     readonly version: number | undefined;
     constructor(message: string, model: string, version?: number);
 }
+/** Which limit a {@link QueueFullError} hit. */
+export type QueueName = 
+/** A signature's batch queue: batching.maxEnqueuedBatches batches wait. */
+'batch'
+/** A ModelManager model's request cap: maxQueuedRequests requests held. */
+ | 'model'
+/** tfslice serve's codec threads: 8 big bodies per thread in their hands. */
+ | 'codec';
+/**
+ * UNAVAILABLE because a queue is at its limit: the request was refused at once, without
+ * running (load shedding), and the same request may succeed later. TensorFlow Serving answers a
+ * full batch queue with UNAVAILABLE too. tfslice serve answers it 503 and closes the connection
+ * (`Connection: close`), so that a client that resends at once reconnects first (see README,
+ * "Overload").
+ */
+export declare class QueueFullError extends TensorFlowError {
+    readonly code: 'UNAVAILABLE';
+    /** The queue that is full. */
+    readonly queue: QueueName;
+    constructor(queue: QueueName, message: string);
+}
 /** No usable libtensorflow; the message lists what was tried and how to fix it. */
 export declare class LibraryNotFoundError extends TfsliceError {
     readonly code: 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE';

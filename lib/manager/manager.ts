@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
-import { CRASHED_ADVICE, describe, InvalidArgumentError, invalidType, ModelCrashedError, NotFoundError, outOfRange, ServableNotFoundError, TensorFlowError } from '../errors';
+import { CRASHED_ADVICE, describe, InvalidArgumentError, invalidType, ModelCrashedError, NotFoundError, outOfRange, QueueFullError, ServableNotFoundError, TensorFlowError } from '../errors';
 import { loadModel, type Feeds, type Model, RUN_OPTIONS } from '../model';
 import { timerFor } from '../abort';
 import { fitsNow } from '../gpu';
@@ -371,13 +371,13 @@ export class ModelManager {
    * from `work` takes the version out of routing, as run() does. A model holding its
    * maxQueuedRequests already refuses the call at once.
    * @throws NOT_FOUND (unknown model or version, or a version let go of), INVALID_ARGUMENT
-   *   (unknown label), UNAVAILABLE (no version, one that failed, stopped, or maxQueuedRequests reached)
+   *   (unknown label), UNAVAILABLE (no version, one that failed, stopped; a QueueFullError when maxQueuedRequests is reached)
    */
   async use<T>(name: string, which: { version?: number; label?: string }, work: (model: Model, version: number) => Promise<T>): Promise<T> {
     const m = this.#model(name);
     const version = this.#version(m, which.version, which.label);
     if (m.requests >= m.config.maxQueuedRequests) {
-      throw unavailable(`model '${name}' holds ${m.requests} requests already, its maxQueuedRequests; retry later`);
+      throw new QueueFullError('model', `model '${name}' holds ${m.requests} requests already, its maxQueuedRequests; retry later`);
     }
     m.requests++;
     try {

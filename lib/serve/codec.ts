@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { Piscina } from 'piscina';
 
 import type { DType } from '../dtypes';
-import { invalidType, TensorFlowError, tensorFlowError, type TensorFlowCode } from '../errors';
+import { invalidType, QueueFullError, TensorFlowError, tensorFlowError, type TensorFlowCode } from '../errors';
 import type { NativeData, PackedStrings } from '../native';
 import { PACKAGE_ROOT } from '../native';
 import type { Model } from '../model';
@@ -253,7 +253,7 @@ export class Codec {
   async #run<T>(name: string, task: object, transfer: ArrayBuffer[], signal?: AbortSignal): Promise<T> {
     if (this.#closed) throw new TensorFlowError('UNAVAILABLE', 'the server is shutting down');
     if (this.#inFlight >= this.limit) {
-      throw new TensorFlowError('UNAVAILABLE', `the server is busy: ${this.#inFlight} big bodies are being read or written already (at most ${this.limit}); retry later`);
+      throw new QueueFullError('codec', `the server is busy: ${this.#inFlight} big bodies are being read or written already (at most ${this.limit}); retry later`);
     }
     this.#pool ??= new Piscina({
       filename: path.join(PACKAGE_ROOT, 'dist', 'serve', 'codec-worker.js'),

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 
 import { LazySignal, timerFor } from '../abort';
-import { InvalidArgumentError, NotFoundError, TensorFlowError } from '../errors';
+import { InvalidArgumentError, NotFoundError, QueueFullError, TensorFlowError } from '../errors';
 import type { ModelManager, VersionStatus } from '../manager';
 import type { Model } from '../model';
 import { PACKAGE_ROOT } from '../native';
@@ -71,7 +71,7 @@ export interface ServingOptions {
    * second. A v2 body this big goes there whatever its JSON part's length (joining it would hold
    * the event loop); a smaller one goes when its JSON part is this big.
    * Infinity: always on the event loop. Time on those threads does not count toward timeoutMs;
-   * at most 8 bodies per thread are in their hands at once (beyond, UNAVAILABLE, 503); a client
+   * at most 8 bodies per thread are in their hands at once (beyond, UNAVAILABLE, a QueueFullError: 503); a client
    * that closes its connection has its task dropped. A predict body this big is read once its
    * model is known, so an unknown model is reported before a malformed body (TensorFlow
    * Serving reports the body first). Default 262144 (256 KiB).
@@ -365,6 +365,12 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         const { code, message } = describeError(servingError(outcome.api, error));
         if (code === 'INTERNAL' && !(error instanceof TensorFlowError)) logFailure(request, error);
         const status = code.startsWith('HTTP_') ? Number(code.slice(5)) : httpStatus(code);
+        // Load shed: the connection closes after this 503 (as Envoy's overload manager stops
+        // keep-alive), so a client that resends at once waits in the kernel's accept queue
+        // instead of keeping its socket readable. Readable sockets are what new connections
+        // wait behind: libuv accepts one connection each time epoll reports the listening
+        // socket, once per batch of up to 1 024 events it handles (README, "Overload").
+        if (error instanceof QueueFullError) void reply.header('connection', 'close');
         return send(reply, outcome, started, status, errorBody(message), code);
       }
     };

@@ -63,7 +63,7 @@ export interface ManagedModelConfig {
     versionLabels?: Readonly<Record<string, number>>;
     /**
      * Requests of this model held at once (waiting for a version, queued for a run slot or a
-     * batch, or running): more fail at once with UNAVAILABLE (HTTP 503), so one hot model cannot
+     * batch, or running): more fail at once with UNAVAILABLE (a QueueFullError; HTTP 503), so one hot model cannot
      * take the process's memory. An integer ≥ 1 or Infinity (default; `tfslice serve` sets 1024,
      * --max_queued_requests_per_model).
      */

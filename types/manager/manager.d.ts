@@ -95,7 +95,7 @@ export declare class ModelManager {
      * from `work` takes the version out of routing, as run() does. A model holding its
      * maxQueuedRequests already refuses the call at once.
      * @throws NOT_FOUND (unknown model or version, or a version let go of), INVALID_ARGUMENT
-     *   (unknown label), UNAVAILABLE (no version, one that failed, stopped, or maxQueuedRequests reached)
+     *   (unknown label), UNAVAILABLE (no version, one that failed, stopped; a QueueFullError when maxQueuedRequests is reached)
      */
     use<T>(name: string, which: {
         version?: number;

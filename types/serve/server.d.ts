@@ -40,7 +40,7 @@ export interface ServingOptions {
      * second. A v2 body this big goes there whatever its JSON part's length (joining it would hold
      * the event loop); a smaller one goes when its JSON part is this big.
      * Infinity: always on the event loop. Time on those threads does not count toward timeoutMs;
-     * at most 8 bodies per thread are in their hands at once (beyond, UNAVAILABLE, 503); a client
+     * at most 8 bodies per thread are in their hands at once (beyond, UNAVAILABLE, a QueueFullError: 503); a client
      * that closes its connection has its task dropped. A predict body this big is read once its
      * model is known, so an unknown model is reported before a malformed body (TensorFlow
      * Serving reports the body first). Default 262144 (256 KiB).
