@@ -187,6 +187,14 @@ t.test('header and slow-client limits: 431, and 408 for headers or a body that d
   t.equal((await curl([...AUTH, ...PREDICT, `${server.url}/v1/models/half:predict`])).status, 200, 'and the server serves on');
 });
 
+t.test('a body is read whatever its Content-Type says, as TensorFlow Serving reads it: none, empty, not a media type', async (t) => {
+  // curl: 'Content-Type:' sends none, 'Content-Type;' an empty one.
+  for (const header of [['-H', 'Content-Type:'], ['-H', 'Content-Type;'], ['-H', 'Content-Type: json'], ['-H', 'Content-Type: text/plain'], ['-H', 'Content-Type: /']]) {
+    const answer = await curl([...AUTH, '-X', 'POST', ...header, '--data-binary', '{"instances": [1.0, 2.0, 5.0]}', `${server.url}/v1/models/half:predict`]);
+    t.same([answer.status, JSON.parse(answer.body)], [200, { predictions: [2.5, 3.0, 4.5] }], `-H ${JSON.stringify(header[1])}`);
+  }
+});
+
 t.test('a model holding --max_queued_requests_per_model answers 503; other models serve on', async (t) => {
   const model = await loadModel(fixture('slow').dir);
   const n = await slowN(model, 700);

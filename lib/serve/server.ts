@@ -86,6 +86,9 @@ export function httpStatus(code: string): number {
   return statusOf(code);
 }
 
+/** A Content-Type fastify takes: type/subtype (RFC 9110 tokens), parameters after a ';'. */
+const MEDIA_TYPE = /^\s*[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+\s*(?:;|$)/;
+
 /** JSON-escaped error body, TensorFlow Serving's and KServe's shape. */
 function errorBody(message: string): string {
   return JSON.stringify({ error: message });
@@ -315,6 +318,13 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', bodyParser(bodyLimit, offloadBytes));
+  // TensorFlow Serving reads a body whatever its Content-Type says; fastify answers 415 to a
+  // header that is not a media type (empty, "json"), before any parser: such a one is dropped.
+  app.addHook('onRequest', (request, _reply, done) => {
+    const type = request.headers['content-type'];
+    if (type !== undefined && !MEDIA_TYPE.test(type)) delete request.headers['content-type'];
+    done();
+  });
 
   // The time limit of a request for model t: the time it waits for the model and runs in it.
   const deadline = (t: Target) => new Deadline(timeoutMs, () => `Deadline Exceeded: model '${t.name}' did not answer within ${timeoutMs} ms (--rest_api_timeout_in_ms)`);
