@@ -214,8 +214,10 @@ function packStrings(values: readonly (string | Uint8Array)[]): PackedStrings {
  * their elements as bytes and decode them as UTF-8 on first access to `data`.
  */
 export class Tensor<D extends DType = DType> {
-  readonly dtype: D;
-  readonly shape: readonly number[];
+  // Accessors over private fields: a tensor's dtype and shape cannot be reassigned from JS
+  // (run() feeds them as they were checked), at no cost per tensor.
+  #dtype: D;
+  #shape: readonly number[];
   #data: DataOf<D> | undefined;
   #packed: PackedStrings | undefined;
   #tf: number;
@@ -236,8 +238,8 @@ export class Tensor<D extends DType = DType> {
       // fromNative(): the addon's output, already consistent; take it without checks.
       const { info, shape: dims, data: payload, owned } = adopting;
       adopting = undefined;
-      this.dtype = info.name as D;
-      this.shape = Object.freeze(dims);
+      this.#dtype = info.name as D;
+      this.#shape = Object.freeze(dims);
       this.#tf = info.tf;
       this.#owned = owned !== false;
       this.#heap = owned === 'heap';
@@ -279,9 +281,29 @@ export class Tensor<D extends DType = DType> {
     if (elementCount(dims) !== length) {
       throw new InvalidArgumentError(`${withArticle(dtype)} tensor of shape [${dims.join(', ')}] needs ${elementCount(dims)} elements, but data has ${String(length)}`);
     }
-    this.dtype = dtype;
-    this.shape = Object.freeze([...dims]);
+    this.#dtype = dtype;
+    this.#shape = Object.freeze([...dims]);
     this.#tf = info.tf;
+  }
+
+  /** Element type, e.g. 'float32'. Read-only. */
+  get dtype(): D {
+    return this.#dtype;
+  }
+
+  /** Dimensions, frozen ([] for a scalar). Read-only. */
+  get shape(): readonly number[] {
+    return this.#shape;
+  }
+
+  /** How console.log and util.inspect show a tensor (its dtype and shape are accessors). */
+  [Symbol.for('nodejs.util.inspect.custom')](depth: number, options: object, inspect: (value: unknown, options: object) => string): string {
+    return `Tensor ${inspect({ dtype: this.#dtype, shape: this.#shape, data: this.data }, options)}`;
+  }
+
+  /** JSON.stringify(tensor): its dtype and shape, as before they were accessors (not its data). */
+  toJSON(): { dtype: D; shape: readonly number[] } {
+    return { dtype: this.#dtype, shape: this.#shape };
   }
 
   /** Number of elements. */

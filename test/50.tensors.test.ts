@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as util from 'node:util';
 import t from 'tap';
 
 import { InvalidArgumentError, loadModel, type Model, Tensor, type TensorLike } from '../lib/index';
@@ -91,6 +92,12 @@ t.test('the Tensor constructor checks what it is given', async (t) => {
   const tensor = new Tensor('bool', new Uint8Array([1, 0, 1, 1, 0, 0]), [2, 3]);
   t.same({ dtype: tensor.dtype, shape: tensor.shape, size: tensor.size }, { dtype: 'bool', shape: [2, 3], size: 6 });
   t.ok(Object.isFrozen(tensor.shape), 'shape is frozen');
+  // TypeScript's readonly holds in JS too: what run() checked is what it feeds.
+  t.throws(() => { (tensor as { dtype: string }).dtype = 'float32'; }, { name: 'TypeError', message: /Cannot set property dtype of #<Tensor> which has only a getter/ });
+  t.throws(() => { (tensor as { shape: number[] }).shape = [6]; }, { name: 'TypeError', message: /Cannot set property shape/ });
+  t.same([tensor.dtype, tensor.shape], ['bool', [2, 3]], 'unchanged');
+  t.equal(JSON.stringify(tensor), '{"dtype":"bool","shape":[2,3]}', 'JSON: dtype and shape, as when they were own properties');
+  t.equal(util.inspect(tensor, { breakLength: Infinity }), "Tensor { dtype: 'bool', shape: [ 2, 3 ], data: Uint8Array(6) [ 1, 0, 1, 1, 0, 0 ] }", 'console.log shows them');
 });
 
 t.test('large feeds are borrowed, large outputs are not copied, small ones are copied', async (t) => {

@@ -21,8 +21,6 @@ export declare function elementCount(shape: readonly number[]): number;
  */
 export declare class Tensor<D extends DType = DType> {
     #private;
-    readonly dtype: D;
-    readonly shape: readonly number[];
     /**
      * @param dtype element type, e.g. 'float32'
      * @param data the elements, row-major: the typed array for the dtype, or for
@@ -30,6 +28,15 @@ export declare class Tensor<D extends DType = DType> {
      * @param shape dimensions; defaults to [data.length]
      */
     constructor(dtype: D, data: FeedDataOf<D>, shape?: readonly number[]);
+    /** Element type, e.g. 'float32'. Read-only. */
+    get dtype(): D;
+    /** Dimensions, frozen ([] for a scalar). Read-only. */
+    get shape(): readonly number[];
+    /** JSON.stringify(tensor): its dtype and shape, as before they were accessors (not its data). */
+    toJSON(): {
+        dtype: D;
+        shape: readonly number[];
+    };
     /** Number of elements. */
     get size(): number;
     /** The elements: a typed array, or for 'string' a string[] decoded as UTF-8. */
