@@ -10,8 +10,8 @@
 // Then a 31 MiB predict body read on the codec threads (the default) and on the event loop
 // (--offload_bytes=Infinity): the request's time and the longest wait for a health probe. Last,
 // overload: 2000 connections that send again as soon as they are answered (503s too), on tiny,
-// with batching off and on (maxBatchSize 32): what gets answered, and how long a fresh-connection
-// health probe waits meanwhile.
+// with batching off and on (maxBatchSize 32): what gets answered, and how long fresh-connection
+// health probes (REST and gRPC) wait meanwhile.
 //
 //   node bench/serve.js [--quick] [--json] [--no-tfjs] [--no-python] [--overload-only]
 'use strict';
@@ -415,23 +415,29 @@ function grpcStatusOf(url, framed) {
 // here: each batch waited for an event-loop turn, which the refusals made long.
 const OVERLOAD_CONNECTIONS = 2000;
 const OVERLOAD_BATCH = 32;
-// A fresh-connection health probe (bench/serve/probe.js, a process of its own) this often meanwhile.
+// Fresh-connection health probes (bench/serve/probe.js, a process of its own) this often meanwhile,
+// over REST (the flooded listener) and gRPC (a listener of its own, on the same event loop).
 const PROBE_EVERY_MS = 250;
 
 async function overload() {
   const autocannon = require('autocannon');
   const out = {};
   for (const [name, flags] of [['unbatched', []], ['batched', [`--batching=${OVERLOAD_BATCH}`]]]) {
-    const running = await startServer(process.execPath, [path.join(__dirname, 'serve', 'tfslice_server.js'), ...flags], [`tiny=${MODELS.tiny.dir}`]);
+    const running = await startServer(process.execPath, [path.join(__dirname, 'serve', 'tfslice_server.js'), ...flags, '--grpc'], [`tiny=${MODELS.tiny.dir}`]);
     try {
-      const probes = promisify(execFile)(process.execPath, [path.join(__dirname, 'serve', 'probe.js'), `${running.url}/v2/health/live`, String(2 * SECONDS * 1000), String(PROBE_EVERY_MS)]);
+      const grpcPort = /grpc (\d+)/.exec(running.output())[1];
+      const probing = (target) => promisify(execFile)(process.execPath, [path.join(__dirname, 'serve', 'probe.js'), target, String(2 * SECONDS * 1000), String(PROBE_EVERY_MS)])
+        .then(({ stdout }) => {
+          const waits = JSON.parse(stdout).waitsMs;
+          const answered = waits.filter((w) => w !== null).sort((x, y) => x - y);
+          return { sent: waits.length, unanswered: waits.length - answered.length, p50Ms: answered[answered.length >> 1] ?? null, maxMs: answered.at(-1) ?? null };
+        });
+      const probes = Promise.all([probing(`${running.url}/v2/health/live`), probing(`grpc://127.0.0.1:${grpcPort}`)]);
       const r = await autocannon({ url: `${running.url}/v1/models/tiny:predict`, method: 'POST', body: body('tiny'), headers: { 'content-type': 'application/json' },
         connections: OVERLOAD_CONNECTIONS, duration: 2 * SECONDS });
-      const waits = JSON.parse((await probes).stdout).waitsMs;
-      const answered = waits.filter((w) => w !== null).sort((x, y) => x - y);
-      out[name] = { okPerSecond: r['2xx'] / r.duration, refusedPerSecond: r.non2xx / r.duration, errors: r.errors, timeouts: r.timeouts,
-        probes: { sent: waits.length, unanswered: waits.length - answered.length, p50Ms: answered[answered.length >> 1] ?? null, maxMs: answered.at(-1) ?? null } };
-      log(`overload, ${name}: ${out[name].okPerSecond.toFixed(0)} answered/s, ${out[name].refusedPerSecond.toFixed(0)} refused/s; fresh-connection probes ${probeText(out[name].probes)}`);
+      const [restProbes, grpcProbes] = await probes;
+      out[name] = { okPerSecond: r['2xx'] / r.duration, refusedPerSecond: r.non2xx / r.duration, errors: r.errors, timeouts: r.timeouts, probes: restProbes, grpcProbes };
+      log(`overload, ${name}: ${out[name].okPerSecond.toFixed(0)} answered/s, ${out[name].refusedPerSecond.toFixed(0)} refused/s; fresh-connection probes: REST ${probeText(restProbes)}, gRPC ${probeText(grpcProbes)}`);
     } finally {
       await running.stop();
     }
@@ -446,8 +452,9 @@ function probeText(p) {
 function overloadLine(o) {
   return `Overload (${OVERLOAD_CONNECTIONS} connections resending at once, tiny, maxBatchSize ${OVERLOAD_BATCH}): unbatched ${o.unbatched.okPerSecond.toFixed(0)} answered/s ` +
     `(${o.unbatched.refusedPerSecond.toFixed(0)} refused/s), batched ${o.batched.okPerSecond.toFixed(0)} answered/s (${o.batched.refusedPerSecond.toFixed(0)} refused/s): ` +
-    `${(o.batched.okPerSecond / o.unbatched.okPerSecond).toFixed(2)}x. Fresh-connection /v2/health/live probes meanwhile (one per ${PROBE_EVERY_MS} ms): ` +
-    `unbatched ${probeText(o.unbatched.probes)}; batched ${probeText(o.batched.probes)}`;
+    `${(o.batched.okPerSecond / o.unbatched.okPerSecond).toFixed(2)}x. Fresh-connection probes meanwhile (one per ${PROBE_EVERY_MS} ms each): ` +
+    `REST /v2/health/live unbatched ${probeText(o.unbatched.probes)}, batched ${probeText(o.batched.probes)}; ` +
+    `gRPC Health/Check (its own listener) unbatched ${probeText(o.unbatched.grpcProbes)}, batched ${probeText(o.batched.grpcProbes)}`;
 }
 
 function row(cells) {
