@@ -757,6 +757,11 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     },
   });
+  // A client that half-closes its connection once its request is sent (shutdown(SHUT_WR), as
+  // `nc -N` or a script does) still gets its answer: Node's HTTP server ends the connection at
+  // the client's FIN unless httpAllowHalfOpen is set (a property of Node's http.Server since
+  // 0.x, not in its docs), and then closes it after the answer in flight.
+  (app.server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
   // A path no route has is counted too (with no model), when the server counts requests.
   app.setNotFoundHandler((request, reply) => {
     if (counted) countUnrouted(counted, request, request.url.split('?')[0]!, reply, 'NOT_FOUND');
