@@ -182,6 +182,66 @@ t.test('maxConcurrentRuns: a finishing run starts the next waiting one itself, e
   await Promise.all([...waiting, disposed]);
 });
 
+t.test('a run that ends while the loop reads a flood of sockets is delivered within a batch of socket events, not at the end of the poll phase', async (t) => {
+  // 1 100 loopback socket pairs ping-ponging keep more than 1 024 sockets readable, so each of
+  // libuv's epoll batches comes back full and its poll phase goes on for up to 48 batches (about
+  // 49 000 events) before the loop turns. A finished run must wake the loop (uv_async_send, seen
+  // in the next batch) rather than wait for the next turn's polling pass: before 928cbf4, runs
+  // now and then waited for the whole phase (max 50 246 events between call and resolution,
+  // against 1 100 since). Counted in socket events, not in time, so a slow host does not matter.
+  const script = `
+    const net = require('node:net');
+    const { loadModel, Tensor } = require(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))});
+    (async () => {
+      const model = await loadModel(${JSON.stringify(fixture('half_plus_two').dir)});
+      const x = new Tensor('float32', new Float32Array([1, 2, 5]), [3, 1]);
+      for (let i = 0; i < 20; i++) await model.run({ x });
+      let events = 0;
+      let going = true;
+      const server = net.createServer((s) => { s.setNoDelay(true); s.on('error', () => {}); s.on('data', (d) => { events++; s.write(d); }); });
+      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const clients = [];
+      try {
+        for (let i = 0; i < 1100; i++) {
+          const c = net.connect(server.address().port, '127.0.0.1');
+          c.setNoDelay(true);
+          c.on('data', (d) => { events++; if (going) c.write(d); });
+          await new Promise((resolve, reject) => { c.once('connect', resolve); c.once('error', reject); });
+          c.on('error', () => {});
+          clients.push(c);
+        }
+      } catch (error) {
+        console.log(JSON.stringify({ skip: error.code + ' after ' + clients.length + ' connections' }));
+        process.exit(0);
+      }
+      for (const c of clients) c.write('x');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const per = [];
+      const until = Date.now() + 5000;
+      while (per.length < 200 && Date.now() < until) {
+        const before = events;
+        await model.run({ x });
+        per.push(events - before);
+      }
+      going = false;
+      for (const c of clients) c.destroy();
+      server.close();
+      await model.dispose();
+      per.sort((a, b) => a - b);
+      console.log(JSON.stringify({ runs: per.length, median: per[per.length >> 1], max: per[per.length - 1] }));
+    })();`;
+  const { stdout, stderr } = node(script, { ...process.env, NODE_OPTIONS: '' });
+  const result = JSON.parse(stdout.trim().split('\n').pop() ?? 'null') as { skip?: string; runs: number; median: number; max: number } | null;
+  t.ok(result, `the child reported (stderr: ${stderr.slice(-500)})`);
+  if (result?.skip !== undefined) {
+    t.skip(`not enough file descriptors for 2 200 sockets: ${result.skip}`);
+    return;
+  }
+  t.ok(result!.runs >= 50, `${result!.runs} runs`);
+  t.ok(result!.median >= 1000, `the socket batches were full (1 024 events, the async wake-up among them): a median of ${result!.median} events per run`);
+  t.ok(result!.max < 16 * 1024, `the slowest run resolved within ${result!.max} socket events (a whole poll phase is about 49 000)`);
+});
+
 t.test('run() rejects and never throws, on its one-reaction path and on the awaited one; its counts return to 0', async (t) => {
   const model = await loadModel(fixture('tiny').dir);
   const x = new Tensor('float32', new Float32Array([1, 2, 3, 4]), [1, 4]);
