@@ -12,7 +12,7 @@ import t from 'tap';
 
 import { loadModel, ModelManager, QueueFullError, Tensor } from '../lib/index';
 import { BearerAuth } from '../lib/serve';
-import { basePath, curl, fixture, PYTHON, slowN, startServe } from './helpers';
+import { basePath, curl, fixture, PY_READ_TO_EOF, PYTHON, slowN, startServe } from './helpers';
 
 const run = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-edge-'));
@@ -191,6 +191,7 @@ t.test('a client that half-closes its connection once its request is sent (shutd
   const script = String.raw`
 import json, socket, sys
 from urllib.parse import urlparse
+${PY_READ_TO_EOF}
 u = urlparse(sys.argv[1])
 body = b'{"instances": [1.0, 2.0, 5.0]}'
 predict = b'POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer secret-one\r\nContent-Length: %d\r\n\r\n' % len(body) + body
@@ -199,14 +200,7 @@ for request in [predict, predict * 2, b'GET /v2/health/live HTTP/1.0\r\n\r\n']:
     s = socket.create_connection((u.hostname, u.port))
     s.sendall(request)
     s.shutdown(socket.SHUT_WR)
-    s.settimeout(10)
-    got = b''
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        got += chunk
-    answers.append(got.decode())
+    answers.append(read_to_eof(s).decode())
 print(json.dumps(answers))
 `;
   const { stdout } = await promisify(execFile)(PYTHON, ['-c', script, server.url]);

@@ -16,7 +16,7 @@ import t from 'tap';
 import { ModelManager } from '../lib/index';
 import { bindGrpc, closeGrpc, createGrpcServer, createServer, ServerMetrics, tfsliceServing } from '../lib/serve';
 import { protos } from '../lib/serve/tensor-proto';
-import { basePath as sharedBasePath, curl, fixture, PYTHON, slowN, startServe } from './helpers';
+import { basePath as sharedBasePath, curl, fixture, PY_READ_TO_EOF, PYTHON, slowN, startServe } from './helpers';
 
 const run = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-serve-'));
@@ -711,6 +711,7 @@ t.test('a full batch queue answers 503 and closes the connection (Connection: cl
   const result = await python<{ held: [number, unknown]; refused: [number, unknown, string | null]; eof: boolean; next: number; metrics: string }>(`
 import json, socket, sys, threading, time, requests
 from urllib.parse import urlparse
+${PY_READ_TO_EOF}
 url = sys.argv[1]
 held = {}
 def hold():
@@ -727,14 +728,7 @@ u = urlparse(url)
 s = socket.create_connection((u.hostname, u.port))
 body = json.dumps({'instances': [[3, 1]] * 4}).encode()
 s.sendall(b'POST /v1/models/b:predict HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n' % len(body) + body)
-s.settimeout(10)
-got = b''
-while True:
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    got += chunk
-eof = got.startswith(b'HTTP/1.1 503')
+eof = read_to_eof(s).startswith(b'HTTP/1.1 503')
 # The session reconnects by itself for its next request.
 nxt = session.get(url + '/v2/health/live').status_code
 waiter.join()

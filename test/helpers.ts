@@ -11,6 +11,18 @@ export const ROOT = path.resolve(__dirname, '..');
 /** The provisioned Python with TensorFlow (scripts/provision.js): the oracle. */
 export const PYTHON = path.join(ROOT, '.venv', 'bin', 'python3');
 
+/** Python: read_to_eof(sock), the bytes a socket receives until its peer closes (10 s at most). */
+export const PY_READ_TO_EOF = `
+def read_to_eof(sock):
+    sock.settimeout(10)
+    got = b''
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return got
+        got += chunk
+`;
+
 export interface GoldenTensor {
   dtype: DType;
   shape: number[];
