@@ -245,20 +245,23 @@ export class Codec {
     return bytes >= this.offloadBytes;
   }
 
-  /** The most tasks running and waiting at once; beyond, UNAVAILABLE (each may hold a body of up to the body limit). */
+  /**
+   * The most tasks running and waiting at once; a body to read beyond it is refused
+   * (QueueFullError, UNAVAILABLE: each may hold a body of up to the body limit). A response to
+   * write is taken whatever the count: its request has run.
+   */
   get limit(): number {
     return this.#threads * QUEUED_PER_THREAD;
   }
 
-  async #run<T>(name: string, task: object, transfer: ArrayBuffer[], signal?: AbortSignal): Promise<T> {
+  // A response to encode (`responding`) is never refused: its request has run, and a
+  // retry would run it again. It counts toward the limit: reads beyond it are refused meanwhile.
+  async #run<T>(name: string, task: object, transfer: ArrayBuffer[], signal?: AbortSignal, responding = false): Promise<T> {
     if (this.#closed) throw new TensorFlowError('UNAVAILABLE', 'the server is shutting down');
-    if (this.#inFlight >= this.limit) {
+    if (!responding && this.#inFlight >= this.limit) {
       throw new QueueFullError('codec', `the server is busy: ${this.#inFlight} big bodies are being read or written already (at most ${this.limit}); retry later`);
     }
-    this.#pool ??= new Piscina({
-      filename: path.join(PACKAGE_ROOT, 'dist', 'serve', 'codec-worker.js'),
-      minThreads: 0, maxThreads: this.#threads, idleTimeout: 30_000,
-    });
+    this.#pool ??= this.#start();
     this.#inFlight++;
     let answer: CodecAnswer<T>;
     try {
@@ -308,14 +311,14 @@ export class Codec {
   /** predictResponse() on a worker, as UTF-8. */
   async predictResponse(outputs: Readonly<Record<string, Tensor>>, format: Format, signal?: AbortSignal): Promise<Buffer> {
     const task: PredictResponseTask = { outputs: toWire(outputs, true).tensors, format };
-    return asBuffer(await this.#run<Uint8Array>('predictResponseJson', task, [], signal));
+    return asBuffer(await this.#run<Uint8Array>('predictResponseJson', task, [], signal, true));
   }
 
   /** inferResponse() on a worker: its JSON as UTF-8, and the binary parts. */
   async inferResponse(model: string, version: number, request: InferRequest, outputs: Readonly<Record<string, Tensor>>, signal?: AbortSignal): Promise<{ json: Uint8Array; binary: Uint8Array[] | null }> {
     const { feeds: _, ...rest } = request;
     const task: InferResponseTask = { model, version, request: rest, outputs: toWire(outputs, true).tensors };
-    return this.#run('inferResponseJson', task, [], signal);
+    return this.#run('inferResponseJson', task, [], signal, true);
   }
 
   /** A gRPC Predict message, read within `limits` (the parts that failed say how, to be raised in order). */
@@ -339,19 +342,35 @@ export class Codec {
   /** A Classify, Regress or MultiInference response (examplesMessage), encoded as `type`. */
   async grpcExamplesResponse(type: string, runs: readonly ExamplesRun[], multi: boolean, signal?: AbortSignal): Promise<Buffer> {
     const task: GrpcExamplesResponseTask = { type, multi, runs: runs.map((run) => ({ ...run, outputs: toWire(run.outputs, true).tensors })) };
-    return asBuffer(await this.#run<Uint8Array>('grpcExamplesResponse', task, [], signal));
+    return asBuffer(await this.#run<Uint8Array>('grpcExamplesResponse', task, [], signal, true));
   }
 
   /** A PredictResponse, encoded. */
   async grpcPredictResponse(modelSpec: Message, outputs: Readonly<Record<string, Tensor>>, content: boolean, signal?: AbortSignal): Promise<Buffer> {
     const task: GrpcPredictResponseTask = { modelSpec, outputs: toWire(outputs, true).tensors, content };
-    return asBuffer(await this.#run<Uint8Array>('grpcPredictResponse', task, [], signal));
+    return asBuffer(await this.#run<Uint8Array>('grpcPredictResponse', task, [], signal, true));
   }
 
   /** A ModelInferResponse, encoded: `message` with the raw bytes of `names`' outputs, in order. */
   async grpcInferResponse(message: Message, outputs: Readonly<Record<string, Tensor>>, names: string[], signal?: AbortSignal): Promise<Buffer> {
     const task: GrpcInferResponseTask = { message, outputs: toWire(Object.fromEntries(names.map((n) => [n, outputs[n]!])), true).tensors, names };
-    return asBuffer(await this.#run<Uint8Array>('grpcInferResponse', task, [], signal));
+    return asBuffer(await this.#run<Uint8Array>('grpcInferResponse', task, [], signal, true));
+  }
+
+  #start(): Piscina {
+    const pool = new Piscina({
+      filename: path.join(PACKAGE_ROOT, 'dist', 'serve', 'codec-worker.js'),
+      minThreads: 0, maxThreads: this.#threads, idleTimeout: 30_000,
+    });
+    // Piscina emits 'error' for what belongs to no task, and an 'error' nobody listens to ends
+    // the process. A task whose client left is dropped by stopping its thread; when the thread
+    // had just finished it, its answer still arrives ("Unexpected message from Worker"):
+    // nothing to do. Anything else (a thread that failed between tasks) is written to stderr;
+    // the pool starts another thread for the next task.
+    pool.on('error', (error: Error) => {
+      if (!error.message.startsWith('Unexpected message from Worker')) process.stderr.write(`tfslice serve: a codec thread failed: ${error.stack ?? error.message}\n`);
+    });
+    return pool;
   }
 
   /** Stops the threads (tasks still queued fail). */

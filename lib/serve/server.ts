@@ -71,7 +71,9 @@ export interface ServingOptions {
    * second. A v2 body this big goes there whatever its JSON part's length (joining it would hold
    * the event loop); a smaller one goes when its JSON part is this big.
    * Infinity: always on the event loop. Time on those threads does not count toward timeoutMs;
-   * at most 8 bodies per thread are in their hands at once (beyond, UNAVAILABLE, a QueueFullError: 503); a client
+   * a body to read is refused (UNAVAILABLE, a QueueFullError: 503) when 8 tasks per thread are in
+   * their hands already, responses being written included; a response to write is always taken
+   * (its request has run); a client
    * that closes its connection has its task dropped. A predict body this big is read once its
    * model is known, so an unknown model is reported before a malformed body (TensorFlow
    * Serving reports the body first). Default 262144 (256 KiB).
