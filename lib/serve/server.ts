@@ -322,9 +322,19 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   app.addContentTypeParser('*', bodyParser(bodyLimit, offloadBytes));
   // TensorFlow Serving reads a body whatever its Content-Type says; fastify answers 415 to a
   // header that is not a media type (empty, "json"), before any parser: such a one is dropped.
+  // Requests of each connection read and not yet answered: more than one when an HTTP/1.1
+  // client pipelines (sends the next before the answer).
+  const unanswered = new WeakMap<object, number>();
   app.addHook('onRequest', (request, _reply, done) => {
     const type = request.headers['content-type'];
     if (type !== undefined && !MEDIA_TYPE.test(type)) delete request.headers['content-type'];
+    const socket = request.raw.socket;
+    unanswered.set(socket, (unanswered.get(socket) ?? 0) + 1);
+    done();
+  });
+  app.addHook('onResponse', (request, _reply, done) => {
+    const socket = request.raw.socket;
+    unanswered.set(socket, (unanswered.get(socket) ?? 1) - 1);
     done();
   });
 
@@ -381,8 +391,9 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         // keep-alive), so a client that resends at once waits in the kernel's accept queue
         // instead of keeping its socket readable. Readable sockets are what new connections
         // wait behind: libuv accepts one connection each time epoll reports the listening
-        // socket, once per batch of up to 1 024 events it handles (README, "Overload").
-        if (error instanceof QueueFullError) void reply.header('connection', 'close');
+        // socket, once per batch of up to 1 024 events it handles (README, "Overload"). Not
+        // with requests pipelined behind this one: they have been read, and would run unanswered.
+        if (error instanceof QueueFullError && (unanswered.get(request.raw.socket) ?? 0) <= 1) void reply.header('Connection', 'close');
         return send(reply, outcome, started, status, errorBody(message), code);
       }
     };
