@@ -12,7 +12,7 @@ import t from 'tap';
 
 import { loadModel, ModelManager, QueueFullError, Tensor } from '../lib/index';
 import { BearerAuth } from '../lib/serve';
-import { basePath, curl, fixture, PY_READ_TO_EOF, PYTHON, slowN, startServe } from './helpers';
+import { basePath, curl, fixture, PYTHON, slowN, startServe } from './helpers';
 
 const run = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-edge-'));
@@ -185,29 +185,6 @@ t.test('header and slow-client limits: 431, and 408 for headers or a body that d
   t.match(body.answer, /^HTTP\/1.1 408/, 'a body that never ends');
   t.ok(body.ms < 5000, `cut off after ${body.ms.toFixed(0)} ms (--rest_api_read_timeout_ms 1500)`);
   t.equal((await curl([...AUTH, ...PREDICT, `${server.url}/v1/models/half:predict`])).status, 200, 'and the server serves on');
-});
-
-t.test('a client that half-closes its connection once its request is sent (shutdown(SHUT_WR)) gets its answer', async (t) => {
-  const script = String.raw`
-import json, socket, sys
-from urllib.parse import urlparse
-${PY_READ_TO_EOF}
-u = urlparse(sys.argv[1])
-body = b'{"instances": [1.0, 2.0, 5.0]}'
-predict = b'POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer secret-one\r\nContent-Length: %d\r\n\r\n' % len(body) + body
-answers = []
-for request in [predict, predict * 2, b'GET /v2/health/live HTTP/1.0\r\n\r\n']:
-    s = socket.create_connection((u.hostname, u.port))
-    s.sendall(request)
-    s.shutdown(socket.SHUT_WR)
-    answers.append(read_to_eof(s).decode())
-print(json.dumps(answers))
-`;
-  const { stdout } = await promisify(execFile)(PYTHON, ['-c', script, server.url]);
-  const [one, two, old] = JSON.parse(stdout) as string[];
-  t.match(one, /^HTTP\/1.1 200 OK\r\n[^]*\r\n\r\n\{"predictions":\[2\.5,3\.0,4\.5\]\}$/, 'the answer, then the connection closes');
-  t.equal(two!.split('{"predictions":[2.5,3.0,4.5]}').length, 3, 'two pipelined requests: both answered');
-  t.match(old, /^HTTP\/1.1 200 OK\r\n[^]*\{"live":true\}$/, 'HTTP/1.0');
 });
 
 t.test('a body is read whatever its Content-Type says, as TensorFlow Serving reads it: none, empty, not a media type', async (t) => {

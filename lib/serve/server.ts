@@ -393,7 +393,8 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         // wait behind: libuv accepts one connection each time epoll reports the listening
         // socket, once per batch of up to 1 024 events it handles (README, "Overload"). Not
         // with requests pipelined behind this one: they have been read, and would run unanswered.
-        if (error instanceof QueueFullError && (unanswered.get(request.raw.socket) ?? 0) <= 1) void reply.header('Connection', 'close');
+        // HTTP/1 only (HTTP/2 forbids the header; its streams share the connection).
+        if (error instanceof QueueFullError && request.raw.httpVersionMajor === 1 && (unanswered.get(request.raw.socket) ?? 0) <= 1) void reply.header('Connection', 'close');
         return send(reply, outcome, started, status, errorBody(message), code);
       }
     };
@@ -770,11 +771,6 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     },
   });
-  // A client that half-closes its connection once its request is sent (shutdown(SHUT_WR), as
-  // `nc -N` or a script does) still gets its answer: Node's HTTP server ends the connection at
-  // the client's FIN unless httpAllowHalfOpen is set (a property of Node's http.Server since
-  // 0.x, not in its docs), and then closes it after the answer in flight.
-  (app.server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
   // A path no route has is counted too (with no model), when the server counts requests.
   app.setNotFoundHandler((request, reply) => {
     if (counted) countUnrouted(counted, request, request.url.split('?')[0]!, reply, 'NOT_FOUND');
