@@ -56,8 +56,8 @@ export type QueueName =
  * UNAVAILABLE because a queue is at its limit: the request was refused at once, without
  * running (load shedding), and the same request may succeed later. TensorFlow Serving answers a
  * full batch queue with UNAVAILABLE too. tfslice serve answers it 503 and closes the connection
- * (`Connection: close`), so that a client that resends at once reconnects first (see README,
- * "Overload").
+ * (`Connection: close`; HTTP/1, with no request pipelined behind it), so that a client that
+ * resends at once reconnects first (see README, "Overload").
  */
 export declare class QueueFullError extends TensorFlowError {
     readonly code: 'UNAVAILABLE';

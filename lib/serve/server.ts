@@ -320,12 +320,12 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', bodyParser(bodyLimit, offloadBytes));
-  // TensorFlow Serving reads a body whatever its Content-Type says; fastify answers 415 to a
-  // header that is not a media type (empty, "json"), before any parser: such a one is dropped.
   // Requests of each connection read and not yet answered: more than one when an HTTP/1.1
   // client pipelines (sends the next before the answer).
   const unanswered = new WeakMap<object, number>();
   app.addHook('onRequest', (request, _reply, done) => {
+    // TensorFlow Serving reads a body whatever its Content-Type says; fastify answers 415 to a
+    // header that is not a media type (empty, "json"), before any parser: such a one is dropped.
     const type = request.headers['content-type'];
     if (type !== undefined && !MEDIA_TYPE.test(type)) delete request.headers['content-type'];
     const socket = request.raw.socket;
