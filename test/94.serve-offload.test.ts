@@ -227,7 +227,7 @@ t.test('the codec threads take a bounded number of bodies to read (UNAVAILABLE b
   t.equal(refused.length, 4);
   t.match((await answer).toString('utf8', 0, 20), /^\{"outputs":\[0\.5,0\.5/, 'a response past the limit is written');
   t.ok(refused[0] instanceof QueueFullError);
-  t.match(refused[0], { code: 'UNAVAILABLE', queue: 'codec', message: /the server is busy: 8 big bodies are being read or written already \(at most 8\); retry later/ });
+  t.match(refused[0], { code: 'UNAVAILABLE', queue: 'codec', message: /the server is busy: 8 big bodies are being read or written already, and one more is read only while fewer than 8 are; retry later/ });
   const controller = new AbortController();
   const gone = codec.infer(Buffer.from(body), undefined, NO_LIMITS, controller.signal);
   controller.abort();

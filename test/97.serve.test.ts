@@ -708,7 +708,7 @@ t.test('a full batch queue answers 503 and closes the connection (Connection: cl
   fs.writeFileSync(params, 'max_batch_size { value: 4 }\nbatch_timeout_micros { value: 3000000 }\nmax_enqueued_batches { value: 1 }\nnum_batch_threads { value: 1 }\n');
   const server = await startServe(['--model_name', 'b', '--model_base_path', basePath('batched', { 1: 'batching' }), '--enable_batching', '--batching_parameters_file', params, '--rest_api_port', '0']);
   t.teardown(() => server.child.kill('SIGKILL'));
-  const result = await python<{ held: [number, unknown]; refused: [number, unknown, string | null]; eof: boolean; next: number; pipelined: string; metrics: string }>(`
+  const result = await python<{ held: [number, unknown]; refused: [number, unknown, string | null]; eof: boolean; next: number; pipelined: string; last: string; metrics: string }>(`
 import json, socket, sys, threading, time, requests
 from urllib.parse import urlparse
 ${PY_READ_TO_EOF}
@@ -742,17 +742,24 @@ while b'{"live":true}' not in both:
     both += chunk
 s.close()
 pipelined = both.decode()
+# Refused last, behind a request still waiting in the batch: answered in order, then the close.
+one = json.dumps({'instances': [[5, 1]]}).encode()
+s = socket.create_connection((u.hostname, u.port))
+s.sendall(b'POST /v1/models/b:predict HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: %d\\r\\n\\r\\n' % len(one) + one + b'POST /v1/models/b:predict HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: %d\\r\\n\\r\\n' % len(body) + body)
+last = read_to_eof(s).decode()
 # The session reconnects by itself for its next request.
 nxt = session.get(url + '/v2/health/live').status_code
 waiter.join()
-print(json.dumps({'held': held['answer'], 'refused': refused, 'eof': eof, 'next': nxt, 'pipelined': pipelined, 'metrics': session.get(url + '/metrics').text}))
+print(json.dumps({'held': held['answer'], 'refused': refused, 'eof': eof, 'next': nxt, 'pipelined': pipelined, 'last': last, 'metrics': session.get(url + '/metrics').text}))
 `, server.url);
   t.match(result.refused, [503, { error: /the batch queue of signature 'serving_default' is full: 1 batch\(es\) wait and this request needs 1 more, past batching\.maxEnqueuedBatches \(1\)/ }, 'close'],
     'UNAVAILABLE (503), TensorFlow Serving\'s code for a full batch queue, with Connection: close');
   t.ok(result.eof, 'the server closed the raw connection after its 503');
   t.match(result.pipelined, /^HTTP\/1.1 503 [^]*\r\nConnection: keep-alive\r\n[^]*HTTP\/1.1 200 [^]*\{"live":true\}$/, 'with a request pipelined behind it, the connection stays open and both are answered');
   t.notMatch(result.pipelined, /Connection: close/i);
+  t.match(result.last, /^HTTP\/1.1 200 [^]*"y":\[11\.0,3\.0\][^]*HTTP\/1.1 503 [^]*\r\n[Cc]onnection: close\r\n[^]*is full[^]*$/,
+    'refused last, behind a request still in its batch: the one ahead answered first, then the 503 closes the connection');
   t.equal(result.next, 200, 'a keep-alive session goes on, on a new connection');
   t.same(result.held, [200, { predictions: [{ y: [3, 3], row_sum: 2 }] }], 'the request in the waiting batch is answered');
-  t.match(result.metrics, /tfslice_requests_total\{model="b",version="1",api="predict",status="UNAVAILABLE"\} 3/, 'the three refusals counted');
+  t.match(result.metrics, /tfslice_requests_total\{model="b",version="1",api="predict",status="UNAVAILABLE"\} 4/, 'the four refusals counted');
 });

@@ -259,7 +259,7 @@ export class Codec {
   async #run<T>(name: string, task: object, transfer: ArrayBuffer[], signal?: AbortSignal, responding = false): Promise<T> {
     if (this.#closed) throw new TensorFlowError('UNAVAILABLE', 'the server is shutting down');
     if (!responding && this.#inFlight >= this.limit) {
-      throw new QueueFullError('codec', `the server is busy: ${this.#inFlight} big bodies are being read or written already (at most ${this.limit}); retry later`);
+      throw new QueueFullError('codec', `the server is busy: ${this.#inFlight} big bodies are being read or written already, and one more is read only while fewer than ${this.limit} are; retry later`);
     }
     this.#pool ??= this.#start();
     this.#inFlight++;

@@ -320,21 +320,20 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', bodyParser(bodyLimit, offloadBytes));
-  // Requests of each connection read and not yet answered: more than one when an HTTP/1.1
-  // client pipelines (sends the next before the answer).
-  const unanswered = new WeakMap<object, number>();
+  // Requests read from each connection so far, and each request's place among them: a request
+  // is the last one read from its connection unless the client pipelined another behind it
+  // (HTTP/1.1: the next request sent before this one's answer).
+  const readFrom = new WeakMap<object, number>();
+  const placeOf = new WeakMap<object, number>();
+  const lastRead = (request: FastifyRequest): boolean => placeOf.get(request.raw) === readFrom.get(request.raw.socket);
   app.addHook('onRequest', (request, _reply, done) => {
     // TensorFlow Serving reads a body whatever its Content-Type says; fastify answers 415 to a
     // header that is not a media type (empty, "json"), before any parser: such a one is dropped.
     const type = request.headers['content-type'];
     if (type !== undefined && !MEDIA_TYPE.test(type)) delete request.headers['content-type'];
-    const socket = request.raw.socket;
-    unanswered.set(socket, (unanswered.get(socket) ?? 0) + 1);
-    done();
-  });
-  app.addHook('onResponse', (request, _reply, done) => {
-    const socket = request.raw.socket;
-    unanswered.set(socket, (unanswered.get(socket) ?? 1) - 1);
+    const place = (readFrom.get(request.raw.socket) ?? 0) + 1;
+    readFrom.set(request.raw.socket, place);
+    placeOf.set(request.raw, place);
     done();
   });
 
@@ -392,9 +391,10 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         // instead of keeping its socket readable. Readable sockets are what new connections
         // wait behind: libuv accepts one connection each time epoll reports the listening
         // socket, once per batch of up to 1 024 events it handles (README, "Overload"). Not
-        // with requests pipelined behind this one: they have been read, and would run unanswered.
-        // HTTP/1 only (HTTP/2 forbids the header; its streams share the connection).
-        if (error instanceof QueueFullError && request.raw.httpVersionMajor === 1 && (unanswered.get(request.raw.socket) ?? 0) <= 1) void reply.header('Connection', 'close');
+        // with requests pipelined behind this one: they have been read, and would run unanswered
+        // (those ahead of it are answered first, in order). HTTP/1 only (HTTP/2 forbids the
+        // header; its streams share the connection).
+        if (error instanceof QueueFullError && request.raw.httpVersionMajor === 1 && lastRead(request)) void reply.header('Connection', 'close');
         return send(reply, outcome, started, status, errorBody(message), code);
       }
     };
