@@ -508,17 +508,16 @@ t.test('string inputs are packed as they are read: BYTES binary data, v2 JSON, s
     for (let i = 0; i < n; i++) if (Buffer.compare(got[i]!, elements[i]!) !== 0) wrong++;
     t.equal(wrong, 0, `${how}: every element as sent`);
   };
-  const measure = (work: () => Tensor, how: string) => check(work(), how);
   const binary = outputBytes(new Tensor('string', elements, [n]));
-  measure(() => binaryTensor('s', 'string', [n], binary), 'BYTES binary data');
+  check(binaryTensor('s', 'string', [n], binary), 'BYTES binary data');
   const json = parseJson(`{"inputs": [{"name": "s", "shape": [${n}], "datatype": "BYTES", "data": ${JSON.stringify(Array.from({ length: n }, (_, i) => words[i % words.length]))}}]}`);
-  measure(() => readInferRequest(json, new Uint8Array(0)).feeds.s!, 'v2 JSON');
+  check(readInferRequest(json, new Uint8Array(0)).feeds.s!, 'v2 JSON');
   const predict = protos().lookupType('tensorflow.serving.PredictRequest');
   const predictBytes = predict.encode({ inputs: { s: { dtype: 7, tensor_shape: { dim: [{ size: n }] }, string_val: elements } } }).finish();
-  measure(() => predictFeeds(predict.decode(predictBytes) as never).s!, 'string_val');
+  check(predictFeeds(predict.decode(predictBytes) as never).s!, 'string_val');
   const infer = protos().lookupType('inference.ModelInferRequest');
   const inferBytes = infer.encode({ inputs: [{ name: 's', datatype: 'BYTES', shape: [n], contents: { bytes_contents: elements } }] }).finish();
-  measure(() => inferFeeds(infer.decode(inferBytes) as never).s!, 'bytes_contents');
+  check(inferFeeds(infer.decode(inferBytes) as never).s!, 'bytes_contents');
   // Fewer values than the shape: the last fills in, as before.
   const short = predict.decode(predict.encode({ inputs: { s: { dtype: 7, tensor_shape: { dim: [{ size: 3 }] }, string_val: [utf8.encode('a'), utf8.encode('bc')] } } }).finish());
   t.same(predictFeeds(short as never).s!.data, ['a', 'bc', 'bc']);

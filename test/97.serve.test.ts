@@ -727,12 +727,14 @@ refused = [r.status_code, r.json(), r.headers.get('Connection')]
 u = urlparse(url)
 s = socket.create_connection((u.hostname, u.port))
 body = json.dumps({'instances': [[3, 1]] * 4}).encode()
-s.sendall(b'POST /v1/models/b:predict HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n' % len(body) + body)
+def predict(payload):
+    return b'POST /v1/models/b:predict HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n' % len(payload) + payload
+s.sendall(predict(body))
 eof = read_to_eof(s).startswith(b'HTTP/1.1 503')
 # Refused with another request pipelined behind it: both are answered, and the connection stays
 # (closing it would drop the one behind unanswered, though the server has read it and may run it).
 s = socket.create_connection((u.hostname, u.port))
-s.sendall(b'POST /v1/models/b:predict HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n' % len(body) + body + b'GET /v2/health/live HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')
+s.sendall(predict(body) + b'GET /v2/health/live HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')
 s.settimeout(10)
 both = b''
 while b'{"live":true}' not in both:
@@ -745,7 +747,7 @@ pipelined = both.decode()
 # Refused last, behind a request still waiting in the batch: answered in order, then the close.
 one = json.dumps({'instances': [[5, 1]]}).encode()
 s = socket.create_connection((u.hostname, u.port))
-s.sendall(b'POST /v1/models/b:predict HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: %d\\r\\n\\r\\n' % len(one) + one + b'POST /v1/models/b:predict HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: %d\\r\\n\\r\\n' % len(body) + body)
+s.sendall(predict(one) + predict(body))
 last = read_to_eof(s).decode()
 # The session reconnects by itself for its next request.
 nxt = session.get(url + '/v2/health/live').status_code

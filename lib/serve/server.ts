@@ -320,20 +320,16 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', bodyParser(bodyLimit, offloadBytes));
-  // Requests read from each connection so far, and each request's place among them: a request
-  // is the last one read from its connection unless the client pipelined another behind it
-  // (HTTP/1.1: the next request sent before this one's answer).
-  const readFrom = new WeakMap<object, number>();
-  const placeOf = new WeakMap<object, number>();
-  const lastRead = (request: FastifyRequest): boolean => placeOf.get(request.raw) === readFrom.get(request.raw.socket);
+  // The request last read from each connection: another than this one when the client pipelined
+  // it behind this one (HTTP/1.1: the next request sent before this one's answer).
+  const lastFrom = new WeakMap<object, object>();
+  const lastRead = (request: FastifyRequest): boolean => lastFrom.get(request.raw.socket) === request.raw;
   app.addHook('onRequest', (request, _reply, done) => {
     // TensorFlow Serving reads a body whatever its Content-Type says; fastify answers 415 to a
     // header that is not a media type (empty, "json"), before any parser: such a one is dropped.
     const type = request.headers['content-type'];
     if (type !== undefined && !MEDIA_TYPE.test(type)) delete request.headers['content-type'];
-    const place = (readFrom.get(request.raw.socket) ?? 0) + 1;
-    readFrom.set(request.raw.socket, place);
-    placeOf.set(request.raw, place);
+    lastFrom.set(request.raw.socket, request.raw);
     done();
   });
 

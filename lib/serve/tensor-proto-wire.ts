@@ -293,11 +293,6 @@ export class BytesList {
     return { bytes, offsets };
   }
 
-  /** Every element as a view of its own. */
-  toArray(): Uint8Array[] {
-    return Array.from({ length: this.#length }, (_, i) => this.at(i));
-  }
-
   /** The elements as views, in order (the encoder writes a decoded message's list this way). */
   *[Symbol.iterator](): IterableIterator<Uint8Array> {
     for (let i = 0; i < this.#length; i++) yield this.at(i);
