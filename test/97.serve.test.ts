@@ -405,6 +405,49 @@ t.test('metrics: requests waiting in a batch queue are tfslice_batch_queued_requ
   t.equal(await queued(), '0', 'back to 0 once the batch ran');
 });
 
+// What one connection got: everything the server wrote to it until it closed, and how long that took (ms).
+async function pipelined(at: URL, bytes: string): Promise<{ answer: string; ms: number }> {
+  const started = performance.now();
+  const socket = net.connect(Number(at.port), '127.0.0.1');
+  let answer = '';
+  socket.on('data', (d) => { answer += d.toString('latin1'); });
+  socket.on('error', () => {});
+  socket.write(bytes);
+  await new Promise((r) => socket.on('close', r));
+  return { answer, ms: performance.now() - started };
+}
+
+t.test('HTTP that is not valid, pipelined behind requests: those are answered first, in order, then the 400', async (t) => {
+  const app = await createServer({ manager, timeoutMs: 0 });
+  t.teardown(() => app.close());
+  const at = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
+  const n = await slowN(manager.get('slow'), 300);
+  const post = (body: string) => `POST /v1/models/slow:predict HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  const statuses = (answer: string) => [...answer.matchAll(/HTTP\/1\.1 (\d+) /g)].map((m) => Number(m[1]));
+  // A slow run, a quick one, then bytes that are no request line: the two had been read whole
+  // and run; their answers went missing when the 400 was written at once and the connection ended.
+  const bad = await pipelined(at, `${post(`{"inputs": {"n": ${n}}}`)}${post('{"inputs": {"n": 1}}')}NOT HTTP AT ALL\r\n\r\n`);
+  t.same(statuses(bad.answer), [200, 200, 400], 'both requests answered, in order, then the 400');
+  t.match(bad.answer, /\r\n\r\n\{"error":"Bad Request: the request is not valid HTTP \(HPE_[A-Z_]+\)"\}$/, 'the 400 last, in the same shape, and then the connection ends');
+  // A head past the server's limit behind a request: the same (431 after the answer).
+  const big = await pipelined(at, `${post('{"inputs": {"n": 1}}')}GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+  t.same(statuses(big.answer), [200, 431], 'a head too large behind a request: its answer, then the 431');
+  // A bad chunk in the body of the request being read: that request cannot be answered, so the
+  // 400 is not held back for it (nor for one before it).
+  const chunk = await pipelined(at, `${post(`{"inputs": {"n": ${n}}}`)}POST /v1/models/slow:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`);
+  t.same(statuses(chunk.answer), [400], 'a bad chunk in the body being read: the 400 at once');
+  t.ok(chunk.ms < 250, `without waiting for the run before it (${chunk.ms.toFixed(0)} ms)`);
+  t.equal((await curl(['-X', 'POST', `${at.origin}/v1/models/half:predict`, '-d', '{"instances": [1.0]}'])).status, 200, 'the server serves on');
+
+  // Held back at most the server's request timeout (requestTimeoutMs): then written, and the
+  // answers still missing are lost.
+  const short = await createServer({ manager, timeoutMs: 0, requestTimeoutMs: 400 });
+  t.teardown(() => short.close());
+  const late = await pipelined(new URL(await short.listen({ host: '127.0.0.1', port: 0 })), `${post(`{"inputs": {"n": ${await slowN(manager.get('slow'), 1500)}}}`)}NOT HTTP\r\n\r\n`);
+  t.same(statuses(late.answer), [400], 'a run longer than requestTimeoutMs: the 400 without its answer');
+  t.ok(late.ms >= 350 && late.ms < 1300, `after about requestTimeoutMs (${late.ms.toFixed(0)} ms)`);
+});
+
 t.test('a server that closes: the request in flight finishes and its answer closes the connection; one pipelined behind it is not taken', async (t) => {
   const app = await createServer({ manager, timeoutMs: 0 });
   const at = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));

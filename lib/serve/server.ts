@@ -6,7 +6,8 @@
  * mount the same routes with `app.register(tfsliceServing, { manager })`.
  */
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
@@ -692,7 +693,8 @@ function notFound(request: FastifyRequest, reply: FastifyReply): void {
 export interface ServerOptions extends ServingOptions {
   /**
    * Longest a client may take to send a whole request, in ms (slow clients are cut off; 408).
-   * Default 60000.
+   * Also the longest the 400 for invalid HTTP waits for the answers to requests pipelined
+   * before it on its connection (60000 when 0). Default 60000.
    */
   requestTimeoutMs?: number;
   /** How long an idle keep-alive connection stays open, in ms. Default 5000. */
@@ -755,8 +757,11 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     },
     // HTTP that Node's parser refuses (a bad chunk, both Content-Length and Transfer-Encoding):
     // the same shape, then the connection closes.
+    // When requests read whole before it are still unanswered (pipelined), it waits for their
+    // answers (at most the server's request timeout), so that they are not lost and it comes last.
     clientErrorHandler: (error, socket) => {
-      if (!socket.writable) return;
+      const connection = connections.get(socket);
+      if (!socket.writable || connection?.refusal) return;
       const code = (error as { code?: string }).code;
       const [status, text, why, label] = code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'the request line and headers are larger than the server takes', 'RESOURCE_EXHAUSTED']
         : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'the request did not arrive whole within the time the server gives a client', 'DEADLINE_EXCEEDED']
@@ -764,8 +769,32 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       // It names no model or API: counted apart from tfslice_requests_total.
       counted?.unparsedRequests.inc({ status: label });
       const body = errorBody(`${text}: ${why} (${code ?? error.message})`);
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      let timer: NodeJS.Timeout | undefined;
+      const refuse = () => {
+        clearTimeout(timer);
+        if (socket.writable) socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      };
+      // Not for a request whose body is being read (a bad chunk, a body that never ends): that
+      // one can never be answered.
+      if (connection === undefined || connection.unanswered === 0 || !connection.last.complete) return refuse();
+      connection.refusal = refuse;
+      timer = setTimeout(refuse, requestTimeout > 0 ? requestTimeout : 60_000).unref();
+      socket.once('close', () => clearTimeout(timer));
     },
+  });
+  // Per connection: its requests not yet answered, and the last one read (for the handler above).
+  const connections = new WeakMap<Socket, { unanswered: number; last: IncomingMessage; refusal?: () => void }>();
+  app.server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket;
+    let connection = connections.get(socket);
+    if (connection === undefined) connections.set(socket, connection = { unanswered: 0, last: request });
+    connection.unanswered++;
+    connection.last = request;
+    // A response closes once written (Node writes pipelined answers in order) or when the
+    // connection ends first.
+    response.once('close', () => {
+      if (--connection.unanswered === 0) connection.refusal?.();
+    });
   });
   // A path no route has is counted too (with no model), when the server counts requests.
   app.setNotFoundHandler((request, reply) => {

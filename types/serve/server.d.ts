@@ -69,7 +69,8 @@ export declare const tfsliceServing: FastifyPluginAsync<ServingOptions>;
 export interface ServerOptions extends ServingOptions {
     /**
      * Longest a client may take to send a whole request, in ms (slow clients are cut off; 408).
-     * Default 60000.
+     * Also the longest the 400 for invalid HTTP waits for the answers to requests pipelined
+     * before it on its connection (60000 when 0). Default 60000.
      */
     requestTimeoutMs?: number;
     /** How long an idle keep-alive connection stays open, in ms. Default 5000. */
