@@ -399,7 +399,8 @@ export class BatchQueue {
     const waiting = this.#waiting.length + (this.#open ? 1 : 0) + this.#handed.length;
     if (fresh > 0 && waiting + fresh > o.maxEnqueuedBatches) {
       this.#stats.rejected++;
-      throw new QueueFullError('batch', `the batch queue of signature '${this.#signature}' is full: ${waiting} batch(es) wait and this request needs ${fresh} more, ` +
+      // TensorFlow Serving's words first (its BatchResource's), for clients that look for them.
+      throw new QueueFullError('batch', `The batch scheduling queue to which this task was submitted is full: that of signature '${this.#signature}', where ${waiting} batch(es) wait and this request needs ${fresh} more, ` +
         `past batching.maxEnqueuedBatches (${o.maxEnqueuedBatches}); retry later, or raise maxEnqueuedBatches or numBatchThreads`);
     }
     const sizes: number[] = [];

@@ -320,7 +320,7 @@ t.test('a full queue answers UNAVAILABLE at once; dispose() fails the requests s
   const model = await loadModel(BATCHING, { batching: { maxBatchSize: 2, batchTimeoutMicros: 30_000_000, maxEnqueuedBatches: 1 } });
   const waiting = model.run({ x: [[1, 1]] }).catch((e: unknown) => e);
   const refused = await model.run({ x: [[1, 1], [2, 2]] }).then(() => null, (e: unknown) => e);
-  t.match(refused, { code: 'UNAVAILABLE', queue: 'batch', message: /batch queue of signature 'serving_default' is full: 1 batch\(es\) wait and this request needs 1 more, past batching\.maxEnqueuedBatches \(1\)/ });
+  t.match(refused, { code: 'UNAVAILABLE', queue: 'batch', message: /^The batch scheduling queue to which this task was submitted is full: that of signature 'serving_default', where 1 batch\(es\) wait and this request needs 1 more, past batching\.maxEnqueuedBatches \(1\)/ });
   t.ok(refused instanceof QueueFullError, 'a QueueFullError: shed, not run');
   t.equal(model.stats().batching.serving_default!.rejected, 1);
   t.equal(model.stats().batching.serving_default!.queued, 1, 'one request waits for its batch');

@@ -797,7 +797,7 @@ nxt = session.get(url + '/v2/health/live').status_code
 waiter.join()
 print(json.dumps({'held': held['answer'], 'refused': refused, 'eof': eof, 'next': nxt, 'pipelined': pipelined, 'last': last, 'metrics': session.get(url + '/metrics').text}))
 `, server.url);
-  t.match(result.refused, [503, { error: /the batch queue of signature 'serving_default' is full: 1 batch\(es\) wait and this request needs 1 more, past batching\.maxEnqueuedBatches \(1\)/ }, 'close'],
+  t.match(result.refused, [503, { error: /^The batch scheduling queue to which this task was submitted is full: that of signature 'serving_default', where 1 batch\(es\) wait and this request needs 1 more, past batching\.maxEnqueuedBatches \(1\)/ }, 'close'],
     'UNAVAILABLE (503), TensorFlow Serving\'s code for a full batch queue, with Connection: close');
   t.ok(result.eof, 'the server closed the raw connection after its 503');
   t.match(result.pipelined, /^HTTP\/1.1 503 [^]*\r\nConnection: keep-alive\r\n[^]*HTTP\/1.1 200 [^]*\{"live":true\}$/, 'with a request pipelined behind it, the connection stays open and both are answered');
