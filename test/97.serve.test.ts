@@ -448,6 +448,36 @@ t.test('HTTP that is not valid, pipelined behind requests: those are answered fi
   t.ok(late.ms >= 350 && late.ms < 1300, `after about requestTimeoutMs (${late.ms.toFixed(0)} ms)`);
 });
 
+t.test('requests pipelined on one connection run one after the other, as sent (RFC 9112 9.3.2: in parallel only safe methods)', async (t) => {
+  const models = new ModelManager({ models: [{ name: 'slow', basePath: slow }, { name: 'counter', basePath: basePath('counter', { 1: 'counter' }) }] });
+  await models.start();
+  const app = await createServer({ manager: models, timeoutMs: 0 });
+  t.teardown(async () => {
+    await app.close();
+    await models.stop();
+  });
+  const at = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
+  const post = (model: string, body: string) => `POST /v1/models/${model}:predict HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  const add = (delta: number) => post('counter', `{"signature_name": "incr_counter_by", "inputs": {"delta": ${delta}}}`);
+  const read = async () => (JSON.parse((await curl(['-X', 'POST', `${at.origin}/v1/models/counter:predict`, '-d', '{"signature_name": "incr_counter_by", "inputs": {"delta": 0}}'])).body) as { outputs: number }).outputs;
+  // A slow run on one model, then a write to another model, pipelined: the write waits for the
+  // slow request's answer (it ran at once beside it, though sent after it).
+  const both = pipelined(at, `${post('slow', `{"inputs": {"n": ${await slowN(models.get('slow'), 800)}}}`)}${add(1)}${add(1)}GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(await read(), 0, 'while the first request runs, the writes pipelined behind it have not run');
+  const { answer } = await both;
+  t.same([...answer.matchAll(/\r\n\r\n(\{[^\r]*\})/g)].slice(1, 3).map((m) => JSON.parse(m[1]!)), [{ outputs: 1 }, { outputs: 2 }], 'then they ran, in order');
+  t.equal(await read(), 2);
+
+  // A client that leaves while its first request runs: the 20 pipelined behind it never run.
+  const socket = net.connect(Number(at.port), '127.0.0.1');
+  socket.write(`${post('slow', `{"inputs": {"n": ${await slowN(models.get('slow'), 400)}}}`)}${add(1).repeat(20)}`);
+  await new Promise((r) => setTimeout(r, 150));
+  socket.destroy();
+  await new Promise((r) => setTimeout(r, 600));
+  t.equal(await read(), 2, 'a client that left: the requests it pipelined do not run');
+});
+
 t.test('a server that closes: the request in flight finishes and its answer closes the connection; one pipelined behind it is not taken', async (t) => {
   const app = await createServer({ manager, timeoutMs: 0 });
   const at = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));

@@ -323,15 +323,29 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   app.addContentTypeParser('*', bodyParser(bodyLimit, offloadBytes));
   // The request last read from each connection: another than this one when the client pipelined
   // it behind this one (HTTP/1.1: the next request sent before this one's answer).
-  const lastFrom = new WeakMap<object, object>();
-  const lastRead = (request: FastifyRequest): boolean => lastFrom.get(request.raw.socket) === request.raw;
-  app.addHook('onRequest', (request, _reply, done) => {
+  const lastFrom = new WeakMap<object, { request: IncomingMessage; response: ServerResponse }>();
+  const lastRead = (request: FastifyRequest): boolean => lastFrom.get(request.raw.socket)?.request === request.raw;
+  app.addHook('onRequest', (request, reply, done) => {
     // TensorFlow Serving reads a body whatever its Content-Type says; fastify answers 415 to a
     // header that is not a media type (empty, "json"), before any parser: such a one is dropped.
     const type = request.headers['content-type'];
     if (type !== undefined && !MEDIA_TYPE.test(type)) delete request.headers['content-type'];
-    lastFrom.set(request.raw.socket, request.raw);
-    done();
+    const socket = request.raw.socket;
+    const before = lastFrom.get(socket)?.response;
+    lastFrom.set(socket, { request: request.raw, response: reply.raw });
+    // Pipelined behind a request not yet answered: it starts once that one is answered, as
+    // TensorFlow Serving's HTTP server takes a connection's requests one at a time (RFC 9112
+    // 9.3.2 lets pipelined requests run in parallel only when all are safe methods, and a
+    // prediction is a POST). Node reads them at once: they would run side by side, in any order.
+    // A connection that ends first closes this request (not the responses queued before it).
+    if (before === undefined || before.writableFinished || before.destroyed || request.raw.destroyed) return done();
+    const go = () => {
+      before.off('close', go);
+      request.raw.off('close', go);
+      done();
+    };
+    before.once('close', go);
+    request.raw.once('close', go);
   });
 
   // The time limit of a request for model t: the time it waits for the model and runs in it.
