@@ -314,6 +314,8 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
     [['serve', '--model_base_path', tiny.dir, '--per_process_gpu_memory_fraction=0.5'], 2, /--per_process_gpu_memory_fraction is tensorflow_model_server's; .*--gpu_memory_fraction with --model_name/],
     [['serve', '--model_base_path', tiny.dir, '--enable_batching=maybe'], 2, /'--enable_batching \[bool\]' argument 'maybe' is invalid\. expected true or false/],
     [['serve', '--model_base_path', tiny.dir, '--port', '18555', '--rest_api_port', '18555'], 2, /^tfslice serve: --port and --rest_api_port are both 18555: gRPC and REST need ports of their own$/m],
+    [['serve', '--model_base_path', tiny.dir, '--model_config_file_poll_wait_seconds', '5'], 2, /^tfslice serve: --model_config_file_poll_wait_seconds is set without --model_config_file: it says how often to read that file again$/m],
+    [['serve', '--model_base_path', tiny.dir, '--model_config_file_poll_wait_seconds', '-1'], 2, /'--model_config_file_poll_wait_seconds <s>' argument '-1' is invalid\. expected seconds/],
     [['serve', '--model_base_path', tiny.dir, '--tensorflow_inter_op_parallelism', '-2'], 2, /'--tensorflow_inter_op_parallelism <n>' argument '-2' is invalid\. expected a thread count from -1 to 1024/],
   ];
   const results = await inParallel(cases, 2, ([args]) => cli(args));

@@ -40,6 +40,7 @@ export interface ServeFlags {
   rest_api_host: string;
   rest_api_timeout_in_ms: number;
   file_system_poll_wait_seconds?: number;
+  model_config_file_poll_wait_seconds?: number;
   rest_api_max_body_bytes: number;
   offload_bytes: number;
   codec_threads?: number;
@@ -126,7 +127,6 @@ function poolSize(min: number) {
 const TFS_ONLY_FLAGS: Readonly<Record<string, string>> = {
   monitoring_config_file: 'metrics are always on, in Prometheus text at /monitoring/prometheus/metrics and /metrics',
   rest_api_num_threads: 'one event loop serves REST; bodies of --offload_bytes or more are read on --codec_threads worker threads',
-  model_config_file_poll_wait_seconds: "the config file is read once; send a new one through gRPC's ModelService/HandleReloadConfigRequest",
   per_process_gpu_memory_fraction: "tfslice gives each model its own fraction: --gpu_memory_fraction with --model_name, or gpuMemoryFraction per model in a JSON --model_config_file",
   tensorflow_session_parallelism: 'use --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism (TensorFlow Serving deprecated this one)',
   enable_model_warmup: "warm-up runs are a model's warmup in a JSON --model_config_file (assets.extra/tf_serving_warmup_requests is not read)",
@@ -154,6 +154,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--rest_api_host <host>', 'the interface to listen on; 0.0.0.0 exposes the server beyond this machine', '127.0.0.1')
     .option('--rest_api_timeout_in_ms <ms>', "longest a request may take in its model before it is answered 504; 0 for none", nonNegativeInt('milliseconds'), 30_000)
     .option('--file_system_poll_wait_seconds <s>', "how often to look for new versions; 0 looks once, at start (default: 1, or a JSON config's watch and pollIntervalMs)", nonNegativeInt('seconds'))
+    .option('--model_config_file_poll_wait_seconds <s>', 'how often to read --model_config_file again, and serve what it lists when it changed; 0 reads it once, at start', nonNegativeInt('seconds'), 0)
     .option('--rest_api_max_body_bytes <n>', 'largest request body (413 beyond)', nonNegativeInt('a byte count'), 64 * 1024 * 1024)
     .option('--offload_bytes <n>', 'REST bodies, gRPC messages with tensors or tf.Examples, and responses this big are read and written on worker threads, so the event loop serves on (REST and gRPC each have a pool of --codec_threads); Infinity: never', byteCountOrInfinity, 256 * 1024)
     .option('--codec_threads <n>', 'the most worker threads for that, 1 to 64 (default: the cores but one, 1 to 4)', threadCount)
@@ -221,24 +222,31 @@ function withDefaults(model: ManagedModelConfig, defaults: ModelDefaults): Manag
   return out;
 }
 
-async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerConfig; defaults: ModelDefaults }> {
-  const config = await modelsOf(flags);
+async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerConfig; defaults: ModelDefaults; read?: string }> {
+  const { config, read } = await modelsOf(flags);
   const batching = await batchingOf(flags);
   const defaults: ModelDefaults = { loadOptions: { opPolicy: flags.op_policy }, maxQueuedRequests: flags.max_queued_requests_per_model };
   if (flags.tensorflow_intra_op_parallelism !== undefined) defaults.loadOptions.intraOpThreads = flags.tensorflow_intra_op_parallelism;
   if (flags.tensorflow_inter_op_parallelism !== undefined) defaults.loadOptions.interOpThreads = flags.tensorflow_inter_op_parallelism;
   if (batching !== undefined) defaults.batching = batching;
   // What is not an array of objects is left for the ModelManager to name.
-  const models = Array.isArray(config.models)
+  return { config: { ...config, models: modelsWithDefaults(config, defaults) }, defaults, read };
+}
+
+// A config's models with what the flags give them; what is not an array of objects is left for
+// the ModelManager to name.
+function modelsWithDefaults(config: ModelManagerConfig, defaults: ModelDefaults): readonly ManagedModelConfig[] {
+  return Array.isArray(config.models)
     ? config.models.map((m: unknown) => (m !== null && typeof m === 'object' ? withDefaults(m as ManagedModelConfig, defaults) : m) as ManagedModelConfig)
     : config.models;
-  return { config: { ...config, models }, defaults };
 }
 
 /** --file_system_poll_wait_seconds when not given (TensorFlow Serving's default). */
 const DEFAULT_POLL_SECONDS = 1;
 
-async function modelsOf(flags: ServeFlags): Promise<ModelManagerConfig> {
+// The models the flags name, and --model_config_file's contents as read (JSON of what it parsed
+// to, so that a change of layout or comments alone is no change).
+async function modelsOf(flags: ServeFlags): Promise<{ config: ModelManagerConfig; read?: string }> {
   // The flag when given; else a JSON config's own watch and pollIntervalMs over serve's default, every second.
   const seconds = flags.file_system_poll_wait_seconds;
   const polling = (s: number) => ({ watch: s > 0, pollIntervalMs: Math.max(1, s * 1000) });
@@ -259,18 +267,68 @@ async function modelsOf(flags: ServeFlags): Promise<ModelManagerConfig> {
       }
       throw error;
     }
-    if (seconds !== undefined) return { ...config, ...polling(seconds) };
+    const read = JSON.stringify(config);
+    if (seconds !== undefined) return { config: { ...config, ...polling(seconds) }, read };
     // serve's default, under what the config itself sets of it.
     const byDefault = polling(DEFAULT_POLL_SECONDS);
-    return { ...config, watch: config.watch ?? byDefault.watch, pollIntervalMs: config.pollIntervalMs ?? byDefault.pollIntervalMs };
+    return { config: { ...config, watch: config.watch ?? byDefault.watch, pollIntervalMs: config.pollIntervalMs ?? byDefault.pollIntervalMs }, read };
   }
+  if (flags.model_config_file_poll_wait_seconds) throw new UsageError('--model_config_file_poll_wait_seconds is set without --model_config_file: it says how often to read that file again');
   if (flags.model_base_path === undefined) {
     throw new UsageError('give --model_base_path (and --model_name, default "default") for one model, or --model_config_file for several');
   }
   const model: ManagedModelConfig = { name: flags.model_name ?? 'default', basePath: flags.model_base_path };
   if (flags.gpu_memory_fraction !== undefined) model.gpuMemoryFraction = flags.gpu_memory_fraction;
   if (flags.isolation !== undefined) model.isolation = flags.isolation;
-  return { models: [model], ...polling(seconds ?? DEFAULT_POLL_SECONDS) };
+  return { config: { models: [model], ...polling(seconds ?? DEFAULT_POLL_SECONDS) } };
+}
+
+/**
+ * --model_config_file_poll_wait_seconds (TensorFlow Serving's flag): reads the config file every
+ * `seconds` and, when what it says changed since it was last served, serves the models it lists
+ * as gRPC's HandleReloadConfigRequest does (ModelManager.reconfigure: a model left out is
+ * unloaded, a new one loaded, labels moved). A file that cannot be read or is refused is logged
+ * (once until it changes) and tried again at the next poll; the models of before serve on.
+ * Only the models are taken: a JSON config's manager-level settings stay as read at start.
+ * Returns a function that stops polling (and waits for a reload under way).
+ */
+function pollModelConfig(file: string, seconds: number, manager: ModelManager, defaults: ModelDefaults, served: string): () => Promise<void> {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let pass = Promise.resolve();
+  let logged = '';
+  const failed = (message: string) => {
+    if (stopped || message === logged) return;
+    logged = message;
+    log(`--model_config_file ${file}: ${message}; still serving the models of before (read again in ${seconds} s)`);
+  };
+  const poll = async () => {
+    let config: ModelManagerConfig;
+    try {
+      config = await readConfigFile(file);
+    } catch (error) {
+      return failed((error as Error).message);
+    }
+    const read = JSON.stringify(config);
+    if (read === served) return;
+    log(`--model_config_file ${file} changed: serving the models it lists`);
+    try {
+      await manager.reconfigure(modelsWithDefaults(config, defaults));
+      served = read;
+      logged = '';
+    } catch (error) {
+      failed((error as Error).message);
+    }
+  };
+  const next = () => {
+    if (!stopped) timer = setTimeout(() => { pass = poll().finally(next); }, seconds * 1000);
+  };
+  next();
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await pass;
+  };
 }
 
 // --auth_token_file [--auth_protect_health]: the tokens both protocols require.
@@ -343,9 +401,11 @@ export async function serve(flags: ServeFlags): Promise<number> {
     return 0;
   };
   let defaults: ModelDefaults;
+  let read: string | undefined;
   try {
     const given = await managerConfig(flags);
     defaults = given.defaults;
+    read = given.read;
     manager = new ModelManager(given.config);
   } catch (error) {
     if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) throw new UsageError(error.message);
@@ -419,6 +479,10 @@ export async function serve(flags: ServeFlags): Promise<number> {
   const grpcAddress = `${flags.rest_api_host.includes(':') ? `[${flags.rest_api_host}]` : flags.rest_api_host}:${grpcPort}`;
   process.stdout.write(`tfslice serve: gRPC at ${grpcAddress} (tensorflow.serving.PredictionService, tensorflow.serving.ModelService, inference.GRPCInferenceService, grpc.health.v1.Health)\n`);
   process.stdout.write(`tfslice serve: REST API at ${address} (TensorFlow Serving: ${address}/v1/models/<name>, KServe v2: ${address}/v2, metrics: ${address}/metrics)\n`);
+  const seconds = flags.model_config_file_poll_wait_seconds ?? 0;
+  const stopPolling = flags.model_config_file !== undefined && read !== undefined && seconds > 0
+    ? pollModelConfig(flags.model_config_file, seconds, manager, defaults, read)
+    : async () => {};
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -434,7 +498,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
       }, flags.shutdown_grace_period_seconds * 1000);
       force.unref();
       void (async () => {
-        await Promise.all([app.close(), closeGrpc(grpcServer)]);
+        await Promise.all([app.close(), closeGrpc(grpcServer), stopPolling()]);
         // Every request has been answered: a run still executing is one whose request timed out
         // (504, DEADLINE_EXCEEDED), which nobody waits for. It is stopped, not waited for
         // (the grace period is for requests; helper-60: such a run held the drain to its end).

@@ -10,6 +10,7 @@ export interface ServeFlags {
     rest_api_host: string;
     rest_api_timeout_in_ms: number;
     file_system_poll_wait_seconds?: number;
+    model_config_file_poll_wait_seconds?: number;
     rest_api_max_body_bytes: number;
     offload_bytes: number;
     codec_threads?: number;
