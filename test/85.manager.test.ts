@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import t from 'tap';
 
 import {
-  gpuLedger, InvalidArgumentError, ModelManager, type ModelManagerConfig, NotFoundError, selectVersions, type StateEvent, Tensor,
+  gpuLedger, InvalidArgumentError, ModelManager, type ModelManagerConfig, NotFoundError, selectVersions, type StateEvent, Tensor, TensorFlowError,
 } from '../lib/index';
 import { resetLedgerForTests } from '../lib/gpu';
 import { expectOutput, fixture, slowN, toTensor } from './helpers';
@@ -116,6 +116,9 @@ t.test('configuration: every field is checked and named by its path; JSON files;
     [{ models: [{ ...ok, loadOptions: { threads: 2 } }] }, /^models\[0\]\.loadOptions\.threads is not a known key/, 'TypeError'],
     [{ models: [{ ...ok, warmup: { feeds: {}, runs: 0 } }] }, /^models\[0\]\.warmup\.runs must be an integer ≥ 1, got 0/, 'RangeError'],
     [{ models: [{ ...ok, warmup: { feeds: 3 } }] }, /^models\[0\]\.warmup\.feeds must be an object of feeds/, 'TypeError'],
+    [{ models: [{ ...ok, warmup: {} }] }, /^models\[0\]\.warmup\.feeds must be an object of feeds by input key, or a function returning one \(or give run instead\)/, 'TypeError'],
+    [{ models: [{ ...ok, warmup: { run: 'file' } }] }, /^models\[0\]\.warmup\.run must be a function \(model, \{ version, path \}\) returning a promise/, 'TypeError'],
+    [{ models: [{ ...ok, warmup: { run: async () => {}, feeds: {} } }] }, /^models\[0\]\.warmup\.feeds must be absent when models\[0\]\.warmup\.run is given/, 'TypeError'],
     [{ models: [ok], swapPolicy: 'wait' }, /^config\.swapPolicy must be 'refuse' or 'unload-first', got "wait"/, 'TypeError'],
     [{ models: [ok], pollIntervalMs: 0 }, /^config\.pollIntervalMs must be an integer ≥ 1, got 0/, 'RangeError'],
     [{ models: [ok], watch: 'yes' }, /^config\.watch must be a boolean/, 'TypeError'],
@@ -574,14 +577,21 @@ t.test('warm-up runs before AVAILABLE; a failing warm-up fails the version', asy
       { name: 'fn', basePath: base, warmup: { feeds: () => { calls++; return feeds; }, runs: 3 } },
       { name: 'json', basePath: base, warmup: { feeds: { x: [[1, 2, 3, 4], [5, 6, 7, 8]] } } },
       { name: 'bad', basePath: base, warmup: { feeds: { x: [[1, 2, 3]] } } },
+      { name: 'own', basePath: base, warmup: { run: async (model, version) => { seen.push([version, Object.keys(model.signatures), stateOf(mm, 'own', 1)]); }, runs: 2 } },
+      { name: 'refused', basePath: base, warmup: { run: async () => { throw new TensorFlowError('DATA_LOSS', 'the warm-up data is not what it should be'); } } },
     ],
     settleMs: 50,
   });
+  const seen: unknown[] = [];
   mm.on('state', (e) => { if (e.name === 'fn' && e.state === 'AVAILABLE') callsWhenAvailable = calls; });
   await mm.start();
   t.equal(callsWhenAvailable, 3, 'three warm-up runs, all before AVAILABLE');
   t.equal(stateOf(mm, 'json', 1), 'AVAILABLE', 'JSON warm-up feeds take their dtype from the signature');
   t.match(mm.status('bad').versions[0], { state: 'END', error: { code: 'INVALID_ARGUMENT', message: /^warm-up of version 1 of model 'bad' failed: feed 'x' of signature 'serving_default' expects shape \[-1, 4\]/ } });
+  t.same(seen, [[{ version: 1, path: path.join(base, '1') }, ['serving_default'], 'LOADING'], [{ version: 1, path: path.join(base, '1') }, ['serving_default'], 'LOADING']],
+    'a warm-up function of its own: called runs times with the model and its version, before AVAILABLE');
+  t.equal(stateOf(mm, 'own', 1), 'AVAILABLE');
+  t.match(mm.status('refused').versions[0], { state: 'END', error: { code: 'DATA_LOSS', message: "warm-up of version 1 of model 'refused' failed: the warm-up data is not what it should be" } });
 });
 
 // A started manager of one isolated model whose host is stopped (SIGSTOP) with a run in flight on it.

@@ -13,6 +13,8 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
 
+import { loadModel } from '../lib/index';
+import { runSavedModelWarmup } from '../lib/serve/index';
 import { protos } from '../lib/serve/tensor-proto';
 import { fixture, PYTHON, ROOT, startServe, type ServeProcess } from './helpers';
 
@@ -464,6 +466,101 @@ t.test('a grpc-js client, and --enable_serialization_as_tensor_content', async (
     t.same((answer as { outputs?: { y?: { float_val: number[] } } }).outputs?.y?.float_val, [2.5], `a deadline ${days} days away is no deadline, not an expired one`);
   }
   client.close();
+});
+
+t.test("TensorFlow Serving's warm-up file (assets.extra/tf_serving_warmup_requests): its requests run before a version serves; a bad file fails the version", async (t) => {
+  // PredictionLog records from the generated classes, written to TFRecord files by TensorFlow's
+  // own writer (a second Python process: TensorFlow's protos and the generated ones share names).
+  const records = await python<Record<string, string[]>>(`
+import base64
+def log(**kw):
+    return base64.b64encode(ts.PredictionLog(**kw).SerializeToString()).decode()
+def add(delta):
+    r = ts.PredictRequest(); r.model_spec.name = 'anything'; r.model_spec.signature_name = 'incr_counter_by'
+    r.inputs['delta'].dtype = 1; r.inputs['delta'].float_val.append(delta)
+    return log(predict_log=ts.PredictLog(request=r))
+def examples(req, x):
+    req.input.example_list.examples.add().features.feature['x'].float_list.value.append(x)
+    return req
+c = examples(ts.ClassificationRequest(), 1.0); c.model_spec.signature_name = 'classify_x_to_y'
+g = examples(ts.RegressionRequest(), 2.0); g.model_spec.signature_name = 'regress_x_to_y'
+m = examples(ts.MultiInferenceRequest(), 3.0)
+for sig, method in [('classify_x_to_y', 'classify'), ('regress_x_to_y', 'regress')]:
+    k = m.tasks.add(); k.model_spec.signature_name = sig; k.method_name = 'tensorflow/serving/' + method
+p = ts.PredictRequest(); p.inputs['x'].dtype = 1; p.inputs['x'].tensor_shape.dim.add().size = 1; p.inputs['x'].tensor_shape.dim.add().size = 1
+p.inputs['x'].float_val.append(1.0); p.output_filter.append('y')
+nope = ts.ClassificationRequest(); nope.CopyFrom(c); nope.model_spec.signature_name = 'nope'
+noexample = ts.RegressionRequest(); noexample.model_spec.signature_name = 'regress_x_to_y'; noexample.input.example_list.examples.add().features.feature['z'].float_list.value.append(1.0)
+print(json.dumps({
+  'counter': [add(5.0), add(2.0)],
+  'half': [log(classify_log=ts.ClassifyLog(request=c)), log(regress_log=ts.RegressLog(request=g)), log(multi_inference_log=ts.MultiInferenceLog(request=m)), log(predict_log=ts.PredictLog(request=p))],
+  'session': [log(session_run_log=ts.SessionRunLog())],
+  'nope': [log(classify_log=ts.ClassifyLog(request=c)), log(classify_log=ts.ClassifyLog(request=nope))],
+  'noexample': [log(regress_log=ts.RegressLog(request=noexample))],
+  'many': [add(0.0)] * 1001,
+}))
+`, 'unused');
+  const models: Record<string, string> = { counter: 'counter', half: 'half_plus_two', session: 'half_plus_two', nope: 'half_plus_two', noexample: 'half_plus_two', corrupt: 'half_plus_two', many: 'counter', cut: 'counter' };
+  const bases = Object.fromEntries(Object.entries(models).map(([name, from]) => [name, basePath(`warm_${name}`, { 1: fixture(from).dir })]));
+  const file = (name: string) => path.join(bases[name]!, '1', 'assets.extra', 'tf_serving_warmup_requests');
+  for (const name of Object.keys(records)) fs.mkdirSync(path.dirname(file(name)), { recursive: true });
+  const input = JSON.stringify(Object.entries(records).map(([name, list]) => [file(name), list]));
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile(PYTHON, ['-c', `
+import base64, json, sys, tensorflow as tf
+for path, records in json.loads(sys.stdin.read()):
+    with tf.io.TFRecordWriter(path) as w:
+        for r in records:
+            w.write(base64.b64decode(r))
+`], { env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' } }, (error) => (error ? reject(error) : resolve()));
+    child.stdin!.end(input);
+  });
+  // One byte of a record's data changed: its checksum no longer matches.
+  const bytes = fs.readFileSync(file('half'));
+  bytes[20] ^= 0xff;
+  fs.mkdirSync(path.dirname(file('corrupt')), { recursive: true });
+  fs.writeFileSync(file('corrupt'), bytes);
+  // The last record cut short.
+  fs.mkdirSync(path.dirname(file('cut')), { recursive: true });
+  fs.writeFileSync(file('cut'), fs.readFileSync(file('counter')).subarray(0, -3));
+  const configFile = path.join(tmp, 'warmup.config');
+  fs.writeFileSync(configFile, `model_config_list {\n${Object.keys(models).map((name) => `  config { name: '${name}' base_path: '${bases[name]}' }`).join('\n')}\n}\n`);
+  const served = await startServe(['--model_config_file', configFile, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0']);
+  t.teardown(() => { served.child.kill('SIGKILL'); });
+  const counter = async (url: string) => {
+    const response = await fetch(`${url}/v1/models/counter:predict`, { method: 'POST', body: '{"signature_name": "incr_counter_by", "inputs": {"delta": 0}}' });
+    return ((await response.json()) as { outputs: number }).outputs;
+  };
+  t.equal(await counter(served.url), 7, "the counter's two warm-up requests ran before it served (5 + 2)");
+  const log = served.stderr();
+  t.match(log, /warm-up: 2 requests of .*warm_counter\/1\/assets\.extra\/tf_serving_warmup_requests ran/);
+  t.match(log, /warm-up: 4 requests of .*warm_half\/1\/assets\.extra\/tf_serving_warmup_requests ran/, 'classify, regress, multi-inference and predict records');
+  t.match(log, /model 'half' \(.*\): serving version 1/);
+  const failed: [string, RegExp][] = [
+    ['corrupt', /DATA_LOSS|corrupted record at 0 in .*tf_serving_warmup_requests\. Please verify your warmup data is in TFRecord format\./],
+    ['session', /warmup record 1 of .*: Unsupported log_type for warmup: session_run_log/],
+    ['nope', /warmup record 2 of .*: .*nope/],
+    ['noexample', /warmup record 1 of .*tf_serving_warmup_requests: /],
+    ['many', /Number of warmup records exceeds the maximum \(1000\) at .*tf_serving_warmup_requests/],
+    ['cut', /truncated record at \d+ in .*tf_serving_warmup_requests\. Please verify your warmup data is in TFRecord format\./],
+  ];
+  for (const [name, message] of failed) {
+    t.match(log, new RegExp(`model '${name}' \\(.*\\): no version serving`), `${name}: the version does not serve`);
+    const status = (await (await fetch(`${served.url}/v1/models/${name}`)).json()) as { model_version_status: { state: string; status: { error_code: string; error_message: string } }[] };
+    t.equal(status.model_version_status[0]!.state, 'END');
+    t.match(status.model_version_status[0]!.status.error_message, message, `${name}: its status says why`);
+  }
+  // --enable_model_warmup=false: the file is not read.
+  const cold = await startServe(['--model_name', 'counter', '--model_base_path', bases.counter!, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0', '--enable_model_warmup=false']);
+  t.teardown(() => { cold.child.kill('SIGKILL'); });
+  t.equal(await counter(cold.url), 0, 'with --enable_model_warmup=false nothing ran');
+  t.notMatch(cold.stderr(), /warm-up/);
+  // In code, with each request run three times (TensorFlow Serving's num_request_iterations).
+  const model = await loadModel(path.join(bases.counter!, '1'));
+  t.teardown(() => model.dispose());
+  t.equal(await runSavedModelWarmup(model, path.join(bases.counter!, '1'), { iterations: 3 }), 2, 'runSavedModelWarmup resolves with the records read');
+  t.same([...(await model.run({ delta: 0 }, { signature: 'incr_counter_by' })).output!.data as Float32Array], [21], 'each run three times: 3 × (5 + 2)');
+  t.equal(await runSavedModelWarmup(model, tmp), 0, 'no file: nothing runs');
 });
 
 t.test("ModelService.HandleReloadConfigRequest applies TensorFlow Serving's model config (last: it changes the models)", async (t) => {

@@ -11,6 +11,7 @@
  * ops is refused at load (lib/ops.ts).
  */
 import { readFile } from 'node:fs/promises';
+import * as path from 'node:path';
 
 import { InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
@@ -46,6 +47,7 @@ export interface ServeFlags {
   codec_threads?: number;
   shutdown_grace_period_seconds: number;
   enable_batching?: boolean;
+  enable_model_warmup: boolean;
   batching_parameters_file?: string;
   port: number;
   enable_serialization_as_tensor_content?: boolean;
@@ -129,7 +131,6 @@ const TFS_ONLY_FLAGS: Readonly<Record<string, string>> = {
   rest_api_num_threads: 'one event loop serves REST; bodies of --offload_bytes or more are read on --codec_threads worker threads',
   per_process_gpu_memory_fraction: "tfslice gives each model its own fraction: --gpu_memory_fraction with --model_name, or gpuMemoryFraction per model in a JSON --model_config_file",
   tensorflow_session_parallelism: 'use --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism (TensorFlow Serving deprecated this one)',
-  enable_model_warmup: "warm-up runs are a model's warmup in a JSON --model_config_file (assets.extra/tf_serving_warmup_requests is not read)",
   allow_version_labels_for_unavailable_models: 'a label must name an AVAILABLE version (TensorFlow Serving\'s default); assign it once the version is AVAILABLE',
   saved_model_tags: "give a model's tags in a JSON --model_config_file",
   platform_config_file: "only TensorFlow SavedModels are served; session options go in a JSON --model_config_file's loadOptions",
@@ -161,6 +162,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--shutdown_grace_period_seconds <s>', 'on SIGTERM/SIGINT, how long requests in flight may take to finish', nonNegativeInt('seconds'), 30)
     .option('--grpc_max_message_bytes <n>', 'largest gRPC request message (RESOURCE_EXHAUSTED beyond); at most 2147483647', positiveInt('a byte count'), 2 ** 31 - 1)
     .option('--enable_serialization_as_tensor_content [bool]', 'gRPC responses carry tensors as tensor_content (raw bytes) instead of the typed fields', flagBool)
+    .option('--enable_model_warmup [bool]', "run each version's assets.extra/tf_serving_warmup_requests (TensorFlow Serving's warm-up file) before it serves, where a model's JSON config sets no warmup of its own", flagBool, true)
     .option('--enable_batching [bool]', "batch concurrent requests (every model that sets no batching of its own; TensorFlow Serving's defaults)", flagBool)
     .option('--batching_parameters_file <file>', "with --enable_batching: TensorFlow Serving's BatchingParameters, text format")
     .option('--auth_token_file <file>', 'require a bearer token (REST: Authorization: Bearer <token>; gRPC: authorization metadata) from this file, one per line')
@@ -207,11 +209,12 @@ async function batchingOf(flags: ServeFlags): Promise<boolean | BatchingOptions 
 }
 
 /** What the flags give every model whose config leaves it out: batching, opPolicy, pool sizes. */
-type ModelDefaults = Pick<ManagedModelConfig, 'batching' | 'maxQueuedRequests'> & { loadOptions: { opPolicy: OpPolicy; intraOpThreads?: number; interOpThreads?: number } };
+type ModelDefaults = Pick<ManagedModelConfig, 'batching' | 'maxQueuedRequests' | 'warmup'> & { loadOptions: { opPolicy: OpPolicy; intraOpThreads?: number; interOpThreads?: number } };
 
 function withDefaults(model: ManagedModelConfig, defaults: ModelDefaults): ManagedModelConfig {
   const out = { ...model };
   if (out.batching === undefined && defaults.batching !== undefined) out.batching = defaults.batching;
+  if (out.warmup === undefined && defaults.warmup !== undefined) out.warmup = defaults.warmup;
   if (out.maxQueuedRequests === undefined) out.maxQueuedRequests = defaults.maxQueuedRequests;
   for (const [key, value] of Object.entries(defaults.loadOptions)) {
     // A model's own loadOptions win, and so does the same option given at its top level.
@@ -229,6 +232,7 @@ async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerC
   if (flags.tensorflow_intra_op_parallelism !== undefined) defaults.loadOptions.intraOpThreads = flags.tensorflow_intra_op_parallelism;
   if (flags.tensorflow_inter_op_parallelism !== undefined) defaults.loadOptions.interOpThreads = flags.tensorflow_inter_op_parallelism;
   if (batching !== undefined) defaults.batching = batching;
+  if (flags.enable_model_warmup) defaults.warmup = SAVED_MODEL_WARMUP;
   // What is not an array of objects is left for the ModelManager to name.
   return { config: { ...config, models: modelsWithDefaults(config, defaults) }, defaults, read };
 }
@@ -240,6 +244,18 @@ function modelsWithDefaults(config: ModelManagerConfig, defaults: ModelDefaults)
     ? config.models.map((m: unknown) => (m !== null && typeof m === 'object' ? withDefaults(m as ManagedModelConfig, defaults) : m) as ManagedModelConfig)
     : config.models;
 }
+
+/**
+ * --enable_model_warmup: TensorFlow Serving's warm-up requests file of each version, run before
+ * it serves (lib/serve/warmup.ts, loaded only when a version loads), and logged when there was one.
+ */
+const SAVED_MODEL_WARMUP: NonNullable<ManagedModelConfig['warmup']> = {
+  run: async (model, { path: dir }) => {
+    const { runSavedModelWarmup, WARMUP_REQUESTS_FILE } = await import('../serve/warmup');
+    const count = await runSavedModelWarmup(model, dir);
+    if (count > 0) log(`warm-up: ${count} request${count > 1 ? 's' : ''} of ${path.join(dir, WARMUP_REQUESTS_FILE)} ran`);
+  },
+};
 
 /** --file_system_poll_wait_seconds when not given (TensorFlow Serving's default). */
 const DEFAULT_POLL_SECONDS = 1;

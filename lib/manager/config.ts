@@ -8,7 +8,7 @@ import * as path from 'node:path';
 
 import { describe, invalidType, NotFoundError, outOfRange } from '../errors';
 import type { Isolation } from '../gpu';
-import type { Feeds } from '../model';
+import type { Feeds, Model } from '../model';
 import type { BatchingOptions } from '../batching';
 import { type LoadOptions, localDirectory, resolveLoadOptions, URI_SCHEME } from '../options';
 import { parseModelServerConfig, withProtoFieldNames } from './tfs-config';
@@ -36,12 +36,23 @@ export type SwapPolicy = 'refuse' | 'unload-first';
 export type WarmupValue = Feeds[string];
 export type WarmupFeeds = Readonly<Record<string, WarmupValue>>;
 
+/**
+ * What runs on each version once it is loaded, before it becomes AVAILABLE: `feeds` (under
+ * `signature`), or a function of its own (`run`); exactly one of the two. A warm-up that fails
+ * fails the version.
+ */
 export interface WarmupConfig {
-  /** Feeds run once after each load, before the version becomes AVAILABLE; or a function returning them. */
-  feeds: WarmupFeeds | (() => WarmupFeeds | Promise<WarmupFeeds>);
-  /** Signature to run; the model's default when absent. */
+  /** Feeds run after each load; or a function returning them. */
+  feeds?: WarmupFeeds | (() => WarmupFeeds | Promise<WarmupFeeds>);
+  /** Signature the feeds run under; the model's default when absent. Only with `feeds`. */
   signature?: string;
-  /** How many warm-up runs; default 1. */
+  /**
+   * A warm-up of its own, called with the version's model and where it was loaded from; e.g.
+   * TensorFlow Serving's warm-up requests file: `(model, { path }) => runSavedModelWarmup(model, path)`
+   * (from tfslice's serve module).
+   */
+  run?: (model: Model, version: { version: number; path: string }) => Promise<unknown>;
+  /** How many times the feeds run, or `run` is called; default 1. */
   runs?: number;
 }
 
@@ -97,6 +108,11 @@ export interface ModelManagerConfig {
   queueTimeoutMs?: number;
 }
 
+/** @internal A warm-up, validated: feeds or a function. */
+export type ResolvedWarmup = { readonly runs: number } & (
+  | { readonly feeds: NonNullable<WarmupConfig['feeds']>; readonly signature: string | undefined }
+  | { readonly run: NonNullable<WarmupConfig['run']> });
+
 /** @internal A model's configuration, validated. */
 export interface ResolvedModel {
   readonly name: string;
@@ -104,7 +120,7 @@ export interface ResolvedModel {
   readonly gpuMemoryFraction: number | undefined;
   readonly versionPolicy: VersionPolicy;
   readonly loadOptions: LoadOptions;
-  readonly warmup: { feeds: WarmupConfig['feeds']; signature: string | undefined; runs: number } | undefined;
+  readonly warmup: ResolvedWarmup | undefined;
   readonly versionLabels: ReadonlyMap<string, number>;
   readonly maxQueuedRequests: number;
 }
@@ -122,7 +138,7 @@ export interface Resolved {
 
 const MANAGER_KEYS = ['models', 'requireGpuFraction', 'watch', 'pollIntervalMs', 'settleMs', 'swapPolicy', 'queueTimeoutMs'];
 const MODEL_KEYS = ['name', 'basePath', 'gpuMemoryFraction', 'isolation', 'tags', 'batching', 'versionPolicy', 'loadOptions', 'warmup', 'versionLabels', 'maxQueuedRequests'];
-const WARMUP_KEYS = ['feeds', 'signature', 'runs'];
+const WARMUP_KEYS = ['feeds', 'signature', 'run', 'runs'];
 const MODEL_LEVEL_OPTIONS = ['gpuMemoryFraction', 'isolation', 'tags', 'batching'];
 const LOAD_OPTION_KEYS = [
   'allowGrowth', 'gpuDevice', 'signature', 'intraOpThreads', 'interOpThreads', 'allowSoftPlacement',
@@ -172,14 +188,20 @@ function versionPolicy(where: string, value: unknown): VersionPolicy {
 function warmupConfig(where: string, value: unknown): ResolvedModel['warmup'] {
   if (value === undefined) return undefined;
   const w = record(where, value, WARMUP_KEYS);
+  const runs = optionalInt(`${where}.runs`, w.runs, 1, 1);
+  if (w.run !== undefined) {
+    if (typeof w.run !== 'function') throw invalidType(`${where}.run`, 'a function (model, { version, path }) returning a promise', w.run);
+    if (w.feeds !== undefined || w.signature !== undefined) throw invalidType(`${where}.${w.feeds !== undefined ? 'feeds' : 'signature'}`, `absent when ${where}.run is given (feeds or run, not both)`, w.feeds ?? w.signature);
+    return { run: w.run as NonNullable<WarmupConfig['run']>, runs };
+  }
   const feeds = w.feeds;
   if (typeof feeds !== 'function' && (feeds === null || typeof feeds !== 'object' || Array.isArray(feeds))) {
-    throw invalidType(`${where}.feeds`, 'an object of feeds by input key, or a function returning one', feeds);
+    throw invalidType(`${where}.feeds`, 'an object of feeds by input key, or a function returning one (or give run instead)', feeds);
   }
   if (w.signature !== undefined && (typeof w.signature !== 'string' || w.signature === '')) {
     throw invalidType(`${where}.signature`, 'a non-empty string', w.signature);
   }
-  return { feeds: feeds as WarmupConfig['feeds'], signature: w.signature as string | undefined, runs: optionalInt(`${where}.runs`, w.runs, 1, 1) };
+  return { feeds: feeds as NonNullable<WarmupConfig['feeds']>, signature: w.signature as string | undefined, runs };
 }
 
 function modelConfig(where: string, value: unknown): ResolvedModel {

@@ -603,7 +603,7 @@ export class ModelManager {
       this.#set(m, entry, 'START');
       this.#set(m, entry, 'LOADING');
       model = await loadModel(dir, m.config.loadOptions);
-      await this.#warmup(m, model, version);
+      await this.#warmup(m, model, version, dir);
     } catch (error) {
       if (model) await model.dispose();
       model = null;
@@ -625,11 +625,15 @@ export class ModelManager {
     return entry;
   }
 
-  async #warmup(m: Managed, model: Model, version: number): Promise<void> {
+  async #warmup(m: Managed, model: Model, version: number, dir: string): Promise<void> {
     const warmup = m.config.warmup;
     if (!warmup) return;
     try {
       for (let i = 0; i < warmup.runs; i++) {
+        if ('run' in warmup) {
+          await warmup.run(model, { version, path: dir });
+          continue;
+        }
         // JSON values are typed by the signature in run() itself (lib/values.ts).
         const feeds = typeof warmup.feeds === 'function' ? await warmup.feeds() : warmup.feeds;
         await model.run(feeds, { signature: warmup.signature });

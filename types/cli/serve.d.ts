@@ -16,6 +16,7 @@ export interface ServeFlags {
     codec_threads?: number;
     shutdown_grace_period_seconds: number;
     enable_batching?: boolean;
+    enable_model_warmup: boolean;
     batching_parameters_file?: string;
     port: number;
     enable_serialization_as_tensor_content?: boolean;

@@ -1,5 +1,5 @@
 import type { Isolation } from '../gpu';
-import type { Feeds } from '../model';
+import type { Feeds, Model } from '../model';
 import type { BatchingOptions } from '../batching';
 import { type LoadOptions } from '../options';
 /**
@@ -26,12 +26,26 @@ export type SwapPolicy = 'refuse' | 'unload-first';
 /** A warm-up feed value: anything run() takes (a Tensor, `{ dtype, shape, data }`, or a value typed by the signature, such as JSON). */
 export type WarmupValue = Feeds[string];
 export type WarmupFeeds = Readonly<Record<string, WarmupValue>>;
+/**
+ * What runs on each version once it is loaded, before it becomes AVAILABLE: `feeds` (under
+ * `signature`), or a function of its own (`run`); exactly one of the two. A warm-up that fails
+ * fails the version.
+ */
 export interface WarmupConfig {
-    /** Feeds run once after each load, before the version becomes AVAILABLE; or a function returning them. */
-    feeds: WarmupFeeds | (() => WarmupFeeds | Promise<WarmupFeeds>);
-    /** Signature to run; the model's default when absent. */
+    /** Feeds run after each load; or a function returning them. */
+    feeds?: WarmupFeeds | (() => WarmupFeeds | Promise<WarmupFeeds>);
+    /** Signature the feeds run under; the model's default when absent. Only with `feeds`. */
     signature?: string;
-    /** How many warm-up runs; default 1. */
+    /**
+     * A warm-up of its own, called with the version's model and where it was loaded from; e.g.
+     * TensorFlow Serving's warm-up requests file: `(model, { path }) => runSavedModelWarmup(model, path)`
+     * (from tfslice's serve module).
+     */
+    run?: (model: Model, version: {
+        version: number;
+        path: string;
+    }) => Promise<unknown>;
+    /** How many times the feeds run, or `run` is called; default 1. */
     runs?: number;
 }
 export interface ManagedModelConfig {

@@ -8,3 +8,4 @@ export { createServer, httpStatus, type ServerOptions, type ServingOptions, tfsl
 export { ServerMetrics, type ServingApi } from './metrics';
 export { type AuthOptions, BearerAuth, readTokenFile } from './auth';
 export { bindGrpc, closeGrpc, createGrpcServer, type GrpcServingOptions, PROTO_DIR } from './grpc';
+export { MAX_WARMUP_RECORDS, runSavedModelWarmup, type SavedModelWarmupOptions, WARMUP_REQUESTS_FILE } from './warmup';
