@@ -725,6 +725,24 @@ t.test('tfslice serve --model_config_file_poll_wait_seconds: a changed config fi
   t.equal(await exited, 0, 'and SIGTERM stops it with exit code 0');
 });
 
+t.test("tfslice serve --saved_model_tags: the meta graph's tag-set for models whose config names none", async (t) => {
+  const base = basePath('tagless', { 1: 'tagless' });
+  const status = async (args: string[]) => {
+    const server = await startServe(['--model_name', 't', '--model_base_path', base, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0', ...args]);
+    try {
+      return { body: JSON.parse((await curl([`${server.url}/v1/models/t`])).body) as { model_version_status: { state: string; status: { error_code: string; error_message: string } }[] }, log: server.stderr() };
+    } finally {
+      server.child.kill('SIGKILL');
+    }
+  };
+  const refused = await status([]);
+  t.match(refused.body.model_version_status[0], { state: 'END', status: { error_code: 'NOT_FOUND', error_message: /tag-set/ } }, "by default 'serve', which this SavedModel lacks");
+  const loaded = await status(['--saved_model_tags', '']);
+  t.match(loaded.body.model_version_status[0], { state: 'AVAILABLE' }, "--saved_model_tags '' loads the meta graph of the empty tag-set");
+  const two = await status(['--saved_model_tags', 'serve,gpu']);
+  t.match(two.body.model_version_status[0]!.status.error_message, /matching supplied tags: \{ gpu serve \}/, 'a comma-separated list is one tag-set');
+});
+
 t.test('tfslice serve: a second signal a second after the first exits at once (130), cutting a request in flight', async (t) => {
   const { child, url: address, exited, stderr } = await startServe(['--model_name', 'slow', '--model_base_path', slow, '--rest_api_port', '0', '--rest_api_timeout_in_ms', '0']);
   const n = await slowN(manager.get('slow'), 20_000);

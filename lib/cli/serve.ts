@@ -23,6 +23,7 @@ import { readConfigFile } from '../manager/config';
 import { MAX_POOL_THREADS } from '../options';
 import { BATCHING_FIELDS, parseBatchingParameters } from '../manager/tfs-config';
 import { type AuthOptions, readTokenFile } from '../serve/auth';
+import { parseTags } from './common';
 import { UsageError } from './errors';
 import { NotFoundError } from '../errors';
 
@@ -48,6 +49,7 @@ export interface ServeFlags {
   shutdown_grace_period_seconds: number;
   enable_batching?: boolean;
   enable_model_warmup: boolean;
+  saved_model_tags?: string[];
   batching_parameters_file?: string;
   port: number;
   enable_serialization_as_tensor_content?: boolean;
@@ -132,7 +134,6 @@ const TFS_ONLY_FLAGS: Readonly<Record<string, string>> = {
   per_process_gpu_memory_fraction: "tfslice gives each model its own fraction: --gpu_memory_fraction with --model_name, or gpuMemoryFraction per model in a JSON --model_config_file",
   tensorflow_session_parallelism: 'use --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism (TensorFlow Serving deprecated this one)',
   allow_version_labels_for_unavailable_models: 'a label must name an AVAILABLE version (TensorFlow Serving\'s default); assign it once the version is AVAILABLE',
-  saved_model_tags: "give a model's tags in a JSON --model_config_file",
   platform_config_file: "only TensorFlow SavedModels are served; session options go in a JSON --model_config_file's loadOptions",
   ssl_config_file: 'tfslice serves plain HTTP and gRPC; put a TLS-terminating proxy in front',
   grpc_channel_arguments: 'the one gRPC server setting tfslice takes is --grpc_max_message_bytes',
@@ -162,6 +163,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--shutdown_grace_period_seconds <s>', 'on SIGTERM/SIGINT, how long requests in flight may take to finish', nonNegativeInt('seconds'), 30)
     .option('--grpc_max_message_bytes <n>', 'largest gRPC request message (RESOURCE_EXHAUSTED beyond); at most 2147483647', positiveInt('a byte count'), 2 ** 31 - 1)
     .option('--enable_serialization_as_tensor_content [bool]', 'gRPC responses carry tensors as tensor_content (raw bytes) instead of the typed fields', flagBool)
+    .option('--saved_model_tags <t1,t2>', "the tag-set of the meta graph to load, for models whose config sets no tags ('' for the empty tag-set; default: serve)", parseTags)
     .option('--enable_model_warmup [bool]', "run each version's assets.extra/tf_serving_warmup_requests (TensorFlow Serving's warm-up file) before it serves, where a model's JSON config sets no warmup of its own", flagBool, true)
     .option('--enable_batching [bool]', "batch concurrent requests (every model that sets no batching of its own; TensorFlow Serving's defaults)", flagBool)
     .option('--batching_parameters_file <file>', "with --enable_batching: TensorFlow Serving's BatchingParameters, text format")
@@ -209,12 +211,13 @@ async function batchingOf(flags: ServeFlags): Promise<boolean | BatchingOptions 
 }
 
 /** What the flags give every model whose config leaves it out: batching, opPolicy, pool sizes. */
-type ModelDefaults = Pick<ManagedModelConfig, 'batching' | 'maxQueuedRequests' | 'warmup'> & { loadOptions: { opPolicy: OpPolicy; intraOpThreads?: number; interOpThreads?: number } };
+type ModelDefaults = Pick<ManagedModelConfig, 'batching' | 'maxQueuedRequests' | 'warmup' | 'tags'> & { loadOptions: { opPolicy: OpPolicy; intraOpThreads?: number; interOpThreads?: number } };
 
 function withDefaults(model: ManagedModelConfig, defaults: ModelDefaults): ManagedModelConfig {
   const out = { ...model };
   if (out.batching === undefined && defaults.batching !== undefined) out.batching = defaults.batching;
   if (out.warmup === undefined && defaults.warmup !== undefined) out.warmup = defaults.warmup;
+  if (out.tags === undefined && defaults.tags !== undefined) out.tags = defaults.tags;
   if (out.maxQueuedRequests === undefined) out.maxQueuedRequests = defaults.maxQueuedRequests;
   for (const [key, value] of Object.entries(defaults.loadOptions)) {
     // A model's own loadOptions win, and so does the same option given at its top level.
@@ -233,6 +236,7 @@ async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerC
   if (flags.tensorflow_inter_op_parallelism !== undefined) defaults.loadOptions.interOpThreads = flags.tensorflow_inter_op_parallelism;
   if (batching !== undefined) defaults.batching = batching;
   if (flags.enable_model_warmup) defaults.warmup = SAVED_MODEL_WARMUP;
+  if (flags.saved_model_tags !== undefined) defaults.tags = flags.saved_model_tags;
   // What is not an array of objects is left for the ModelManager to name.
   return { config: { ...config, models: modelsWithDefaults(config, defaults) }, defaults, read };
 }

@@ -17,6 +17,7 @@ export interface ServeFlags {
     shutdown_grace_period_seconds: number;
     enable_batching?: boolean;
     enable_model_warmup: boolean;
+    saved_model_tags?: string[];
     batching_parameters_file?: string;
     port: number;
     enable_serialization_as_tensor_content?: boolean;
