@@ -644,6 +644,8 @@ t.test("the servers' own options are checked at once, naming the field (not answ
   await t.rejects(createServer({} as never), { code: 'ERR_INVALID_ARG_TYPE', message: /createServer's options\.manager must be a ModelManager/ });
   await t.rejects(createServer(undefined as never), { code: 'ERR_INVALID_ARG_TYPE' });
   await t.rejects(createServer({ manager, bodyLimt: 5 } as never), { code: 'ERR_INVALID_ARG_TYPE', message: /unknown key 'bodyLimt'/ });
+  await t.rejects(createServer({ manager, metricsPath: 'metrics' }), { code: 'ERR_INVALID_ARG_TYPE', message: /createServer's options\.metricsPath must be a path starting with '\/'/ });
+  await t.rejects(createServer({ manager, metricsPath: '/v2/metrics' }), { code: 'ERR_INVALID_ARG_TYPE', message: /outside the serving API's/ });
   t.throws(() => createGrpcServer({} as never), { code: 'ERR_INVALID_ARG_TYPE', message: /createGrpcServer's options\.manager/ });
   await t.rejects(Fastify().register(tfsliceServing, {} as never).ready(), { code: 'ERR_INVALID_ARG_TYPE', message: /tfsliceServing's options\.manager/ });
 });
@@ -723,6 +725,31 @@ t.test('tfslice serve --model_config_file_poll_wait_seconds: a changed config fi
   t.equal((await curl([`${address}/v1/models/ints`])).status, 200, 'ints serves on');
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'and SIGTERM stops it with exit code 0');
+});
+
+t.test("tfslice serve --monitoring_config_file: TensorFlow Serving's MonitoringConfig, its Prometheus path served too", async (t) => {
+  const monitoring = path.join(tmp, 'monitoring.config');
+  // As TensorFlow Serving's docs write it.
+  fs.writeFileSync(monitoring, 'prometheus_config {\n  enable: true,\n  path: "/monitoring/prometheus/metrics"\n}\n');
+  const standard = await startServe(['--model_name', 'half', '--model_base_path', half, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0', '--monitoring_config_file', monitoring]);
+  t.teardown(() => { standard.child.kill('SIGKILL'); });
+  t.match((await curl([`${standard.url}/monitoring/prometheus/metrics`])).body, /^# TYPE tfslice_requests_total counter$/m, "TensorFlow Serving's documented config: served at its path");
+  fs.writeFileSync(monitoring, 'prometheus_config { enable: true path: "/custom/prom" }');
+  const custom = await startServe(['--model_name', 'half', '--model_base_path', half, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0', '--monitoring_config_file', monitoring]);
+  t.teardown(() => { custom.child.kill('SIGKILL'); });
+  t.match((await curl([`${custom.url}/custom/prom`])).body, /^# TYPE tfslice_requests_total counter$/m, 'a path of its own: the metrics there');
+  t.equal((await curl([`${custom.url}/metrics`])).status, 200, 'and at /metrics still');
+  const refused: [string, RegExp][] = [
+    ['prometheus_config { enable: true path: "metrics" }', /--monitoring_config_file .*: prometheus_config\.path must start with '\/', got "metrics"/],
+    ['prometheus_config { enable: true path: "/v1/models/m" }', /prometheus_config\.path must be a path outside the serving API's \(\/v1\/\.\.\., \/v2\/\.\.\.\), got "\/v1\/models\/m"/],
+    ['prometheus_config { enabled: true }', /line 1: MonitoringConfig\.prometheus_config has no field 'enabled'/],
+  ];
+  for (const [text, message] of refused) {
+    fs.writeFileSync(monitoring, text);
+    const failed = await run(process.execPath, [path.join(__dirname, '..', 'bin', 'tfslice.js'), 'serve', '--model_base_path', half, '--rest_api_port', '0', '--port', '0', '--monitoring_config_file', monitoring])
+      .then(() => null, (e: { code: number; stderr: string }) => e);
+    t.match(failed, { code: 2, stderr: message }, text);
+  }
 });
 
 t.test("tfslice serve --saved_model_tags: the meta graph's tag-set for models whose config names none", async (t) => {

@@ -21,7 +21,8 @@ import type { OpPolicy } from '../ops';
 import { type ManagedModelConfig, ModelManager, type ModelManagerConfig } from '../manager';
 import { readConfigFile } from '../manager/config';
 import { MAX_POOL_THREADS } from '../options';
-import { BATCHING_FIELDS, parseBatchingParameters } from '../manager/tfs-config';
+import { BATCHING_FIELDS, parseBatchingParameters, parseMonitoringConfig } from '../manager/tfs-config';
+import { checkMetricsPath } from '../serve/options';
 import { type AuthOptions, readTokenFile } from '../serve/auth';
 import { parseTags } from './common';
 import { UsageError } from './errors';
@@ -50,6 +51,7 @@ export interface ServeFlags {
   enable_batching?: boolean;
   enable_model_warmup: boolean;
   saved_model_tags?: string[];
+  monitoring_config_file?: string;
   batching_parameters_file?: string;
   port: number;
   enable_serialization_as_tensor_content?: boolean;
@@ -129,7 +131,6 @@ function poolSize(min: number) {
  * is refused with its line, not a bare "unknown option".
  */
 const TFS_ONLY_FLAGS: Readonly<Record<string, string>> = {
-  monitoring_config_file: 'metrics are always on, in Prometheus text at /monitoring/prometheus/metrics and /metrics',
   rest_api_num_threads: 'one event loop serves REST; bodies of --offload_bytes or more are read on --codec_threads worker threads',
   per_process_gpu_memory_fraction: "tfslice gives each model its own fraction: --gpu_memory_fraction with --model_name, or gpuMemoryFraction per model in a JSON --model_config_file",
   tensorflow_session_parallelism: 'use --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism (TensorFlow Serving deprecated this one)',
@@ -163,6 +164,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--shutdown_grace_period_seconds <s>', 'on SIGTERM/SIGINT, how long requests in flight may take to finish', nonNegativeInt('seconds'), 30)
     .option('--grpc_max_message_bytes <n>', 'largest gRPC request message (RESOURCE_EXHAUSTED beyond); at most 2147483647', positiveInt('a byte count'), 2 ** 31 - 1)
     .option('--enable_serialization_as_tensor_content [bool]', 'gRPC responses carry tensors as tensor_content (raw bytes) instead of the typed fields', flagBool)
+    .option('--monitoring_config_file <file>', "TensorFlow Serving's MonitoringConfig (text format): the metrics are served at its prometheus_config.path too (they are always on, at /monitoring/prometheus/metrics and /metrics)")
     .option('--saved_model_tags <t1,t2>', "the tag-set of the meta graph to load, for models whose config sets no tags ('' for the empty tag-set; default: serve)", parseTags)
     .option('--enable_model_warmup [bool]', "run each version's assets.extra/tf_serving_warmup_requests (TensorFlow Serving's warm-up file) before it serves, where a model's JSON config sets no warmup of its own", flagBool, true)
     .option('--enable_batching [bool]', "batch concurrent requests (every model that sets no batching of its own; TensorFlow Serving's defaults)", flagBool)
@@ -351,6 +353,21 @@ function pollModelConfig(file: string, seconds: number, manager: ModelManager, d
   };
 }
 
+// --monitoring_config_file: the path TensorFlow Serving's MonitoringConfig gives the metrics, if another.
+async function metricsPathOf(flags: ServeFlags): Promise<string | undefined> {
+  const file = flags.monitoring_config_file;
+  if (file === undefined) return undefined;
+  let config: { enable: boolean; path: string };
+  try {
+    config = parseMonitoringConfig(await readFile(file, 'utf8'));
+    checkMetricsPath('prometheus_config.path', config.path);
+  } catch (error) {
+    throw new UsageError(`--monitoring_config_file ${file}: ${(error as Error).message}`);
+  }
+  if (!config.enable) log(`--monitoring_config_file ${file}: prometheus_config is not enabled; the metrics are served anyway, at /monitoring/prometheus/metrics and /metrics`);
+  return config.path;
+}
+
 // --auth_token_file [--auth_protect_health]: the tokens both protocols require.
 async function authOf(flags: ServeFlags): Promise<AuthOptions | undefined> {
   if (flags.auth_token_file === undefined) {
@@ -432,6 +449,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
     throw error;
   }
   const auth = await authOf(flags);
+  const metricsPath = await metricsPathOf(flags);
   const [{ bindGrpc, closeGrpc, createGrpcServer }, { ServerMetrics }, { createServer }] = await servers();
   if (interrupted) return stopEarly();
   let draining = false;
@@ -440,6 +458,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
   const app = await createServer({
     manager,
     metrics,
+    metricsPath,
     timeoutMs: flags.rest_api_timeout_in_ms,
     bodyLimit: flags.rest_api_max_body_bytes,
     offloadBytes: flags.offload_bytes,

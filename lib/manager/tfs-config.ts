@@ -401,3 +401,31 @@ export function parseBatchingParameters(text: string): BatchingOptions {
   if (p.pad_variable_length_inputs !== undefined) out.padVariableLengthInputs = p.pad_variable_length_inputs;
   return out as BatchingOptions;
 }
+
+// tensorflow_serving/config/monitoring_config.proto, MonitoringConfig.
+const MONITORING_CONFIG: Schema = {
+  prometheus_config: { kind: 'message', fields: { enable: { kind: 'bool' }, path: { kind: 'string' } } },
+};
+
+/** TensorFlow Serving's default Prometheus path (monitoring_config.proto, PrometheusConfig.path). */
+export const PROMETHEUS_DEFAULT_PATH = '/monitoring/prometheus/metrics';
+
+/**
+ * Reads TensorFlow Serving's `--monitoring_config_file` (a MonitoringConfig message in text
+ * format): whether Prometheus metrics are enabled, and their path (TensorFlow Serving's default
+ * when empty).
+ *
+ *     prometheus_config {
+ *       enable: true,
+ *       path: "/monitoring/prometheus/metrics"
+ *     }
+ *
+ * @throws TextFormatError naming the line and the field, or a path that does not start with '/'
+ */
+export function parseMonitoringConfig(text: string): { enable: boolean; path: string } {
+  const tokens = new Tokens(text);
+  const prometheus = (message(tokens, MONITORING_CONFIG, 'MonitoringConfig', '').prometheus_config ?? {}) as Parsed;
+  const path = (prometheus.path as string | undefined) || PROMETHEUS_DEFAULT_PATH;
+  if (!path.startsWith('/')) throw new TextFormatError(`prometheus_config.path must start with '/', got ${JSON.stringify(path)}`);
+  return { enable: prometheus.enable === true, path };
+}

@@ -38,9 +38,20 @@ export function checkServingOptions(where: string, options: unknown, known: read
       throw error;
     }
     const value = record[key];
+    if (key === 'metricsPath' && value !== undefined) checkMetricsPath(`${where}'s options.metricsPath`, value);
     const expected = COUNTS[key];
     if (expected === undefined || value === undefined) continue;
     if (typeof value !== 'number') throw invalidType(`${where}'s options.${key}`, expected, value);
     if (!Number.isSafeInteger(value) || value < (AT_LEAST_ONE.has(key) ? 1 : 0)) throw outOfRange(`${where}'s options.${key}`, expected, value);
   }
+}
+
+/**
+ * @internal A path to serve the metrics at besides the two they have: absolute, without a query,
+ * and not where the APIs are (/v1/, /v2/).
+ * @throws TypeError (ERR_INVALID_ARG_TYPE) naming `where`
+ */
+export function checkMetricsPath(where: string, value: unknown): void {
+  if (typeof value !== 'string' || !/^\/[^?#\s]*$/.test(value)) throw invalidType(where, "a path starting with '/' (no query, no spaces)", value);
+  if (/^\/v[12](\/|$)/i.test(value)) throw invalidType(where, "a path outside the serving API's (/v1/..., /v2/...)", value);
 }

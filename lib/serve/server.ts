@@ -49,6 +49,12 @@ export interface ServingOptions {
   /** Metrics to record and serve; false for none. Default: a ServerMetrics on a registry of its own. */
   metrics?: ServerMetrics | false;
   /**
+   * One more path the metrics are served at, besides /monitoring/prometheus/metrics and /metrics
+   * (TensorFlow Serving's MonitoringConfig prometheus_config.path). Starts with '/', outside /v1/
+   * and /v2/. Default none.
+   */
+  metricsPath?: string;
+  /**
    * Largest request body, in bytes (413 beyond), counted after decompression: bodies with
    * Content-Encoding gzip (as TensorFlow Serving) or deflate are decompressed, others are 415.
    * Default 64 MiB.
@@ -297,7 +303,7 @@ interface Outcome {
 }
 
 /** ServingOptions' keys (checkServingOptions). */
-const SERVING_KEYS = ['manager', 'timeoutMs', 'metrics', 'bodyLimit', 'draining', 'auth', 'offloadBytes', 'codecThreads'];
+const SERVING_KEYS = ['manager', 'timeoutMs', 'metrics', 'metricsPath', 'bodyLimit', 'draining', 'auth', 'offloadBytes', 'codecThreads'];
 
 // Options fastify passes to every plugin besides its own (register()'s prefix, logLevel, ...).
 const FASTIFY_PLUGIN_KEYS = ['prefix', 'logLevel', 'logSerializers'];
@@ -603,6 +609,9 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     };
     app.get('/monitoring/prometheus/metrics', scrape);
     app.get('/metrics', scrape);
+    // (Routes match without regard to case.)
+    const extra = options.metricsPath;
+    if (extra !== undefined && !['/monitoring/prometheus/metrics', '/metrics'].includes(extra.toLowerCase())) app.get(extra, scrape);
   }
 
   // Errors fastify raises before a route runs (413 for a body over the limit, a bad

@@ -18,6 +18,7 @@ export interface ServeFlags {
     enable_batching?: boolean;
     enable_model_warmup: boolean;
     saved_model_tags?: string[];
+    monitoring_config_file?: string;
     batching_parameters_file?: string;
     port: number;
     enable_serialization_as_tensor_content?: boolean;

@@ -61,3 +61,21 @@ export declare const BATCHING_FIELDS: Readonly<Record<keyof BatchingOptions, str
  * @throws TextFormatError naming the line and the field
  */
 export declare function parseBatchingParameters(text: string): BatchingOptions;
+/** TensorFlow Serving's default Prometheus path (monitoring_config.proto, PrometheusConfig.path). */
+export declare const PROMETHEUS_DEFAULT_PATH = "/monitoring/prometheus/metrics";
+/**
+ * Reads TensorFlow Serving's `--monitoring_config_file` (a MonitoringConfig message in text
+ * format): whether Prometheus metrics are enabled, and their path (TensorFlow Serving's default
+ * when empty).
+ *
+ *     prometheus_config {
+ *       enable: true,
+ *       path: "/monitoring/prometheus/metrics"
+ *     }
+ *
+ * @throws TextFormatError naming the line and the field, or a path that does not start with '/'
+ */
+export declare function parseMonitoringConfig(text: string): {
+    enable: boolean;
+    path: string;
+};

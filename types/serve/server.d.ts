@@ -17,6 +17,12 @@ export interface ServingOptions {
     /** Metrics to record and serve; false for none. Default: a ServerMetrics on a registry of its own. */
     metrics?: ServerMetrics | false;
     /**
+     * One more path the metrics are served at, besides /monitoring/prometheus/metrics and /metrics
+     * (TensorFlow Serving's MonitoringConfig prometheus_config.path). Starts with '/', outside /v1/
+     * and /v2/. Default none.
+     */
+    metricsPath?: string;
+    /**
      * Largest request body, in bytes (413 beyond), counted after decompression: bodies with
      * Content-Encoding gzip (as TensorFlow Serving) or deflate are decompressed, others are 415.
      * Default 64 MiB.
