@@ -198,6 +198,13 @@ export function invalidType(field: string, expected: string, got: unknown): Type
   return error;
 }
 
+/** A TypeError for a value of the right type that cannot be used, naming the field and why (Node's ERR_INVALID_ARG_VALUE). */
+export function invalidValue(field: string, reason: string): TypeError {
+  const error = new TypeError(`${field} is invalid: ${reason}`);
+  (error as TypeError & { code: string }).code = 'ERR_INVALID_ARG_VALUE';
+  return error;
+}
+
 /** A RangeError whose message names the offending field (Node's ERR_OUT_OF_RANGE). */
 export function outOfRange(field: string, expected: string, got: unknown): RangeError {
   const error = new RangeError(`${field} must be ${expected}, got ${describe(got)}`);

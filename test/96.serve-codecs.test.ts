@@ -607,7 +607,7 @@ model_config_list: {
   ], 'lists of messages with or without a colon, empty lists, scalar lists');
   const errors: [string, RegExp][] = [
     ['model_config_list { config { name: ["a", "b"] base_path: "/a" } }', /model_config_list\.config\.name is not a repeated field: give one value, not a list/],
-    ['model_config_list { config { name: "a" base_path: "/a" logging_config { sampling_config { sampling_rate: high } } } }', /expected a number, found 'high/],
+    ['model_config_list { config { name: "a" base_path: "/a" logging_config { sampling_config { sampling_rate: high } } } }', /expected a number for ModelServerConfig\.model_config_list\.config\.logging_config\.sampling_config\.sampling_rate, found 'high/],
     ['model_config_list { config { name: "a" base_pth: "/a" } }', /line 1: ModelServerConfig\.model_config_list\.config has no field 'base_pth'/],
     ['model_config_list {\n config { name: "a" }\n}', /config\[0\] \(a\): base_path is missing/],
     ['model_config_list { config { name: "a" base_path: "/a" model_platform: "pytorch" } }', /model_platform "pytorch" is not served by tfslice/],

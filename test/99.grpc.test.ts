@@ -14,9 +14,10 @@ import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
 
 import { loadModel } from '../lib/index';
-import { runSavedModelWarmup } from '../lib/serve/index';
+import { ModelManager } from '../lib/manager';
+import { createGrpcServer, runSavedModelWarmup, sslServerCredentials } from '../lib/serve/index';
 import { protos } from '../lib/serve/tensor-proto';
-import { fixture, PYTHON, ROOT, startServe, type ServeProcess } from './helpers';
+import { curl, fixture, PYTHON, ROOT, startServe, type ServeProcess } from './helpers';
 
 const run = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-grpc-'));
@@ -645,6 +646,101 @@ print(json.dumps({'code': code}))
   t.equal(r.code, 0);
   const text = await (await fetch(`${batched.url}/metrics`)).text();
   t.match(text, /tfslice_batch_size_count\{model="added",version="[0-9]+",signature="serving_default"\} 1/, 'the added model ran its request as a batch');
+});
+
+// A certificate authority, a server certificate for 127.0.0.1 and a client certificate, made by
+// openssl (Debian's): TensorFlow Serving's SSLConfig holds the PEM texts themselves.
+function certificates(dir: string): Record<'ca' | 'serverKey' | 'serverCert' | 'clientKey' | 'clientCert' | 'otherCert', string> {
+  fs.mkdirSync(dir, { recursive: true });
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const key = (name: string) => openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`);
+  key('ca');
+  openssl('req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=tfslice test CA', '-days', '2', '-out', 'ca.pem');
+  for (const [name, san] of [['server', 'IP:127.0.0.1,DNS:localhost'], ['client', 'DNS:client']] as const) {
+    key(name);
+    openssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`);
+    fs.writeFileSync(path.join(dir, `${name}.ext`), `subjectAltName=${san}\n`);
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.pem`);
+  }
+  // A certificate that does not go with server.key.
+  key('other');
+  openssl('req', '-x509', '-new', '-key', 'other.key', '-subj', '/CN=other', '-days', '2', '-out', 'other.pem');
+  const read = (f: string) => fs.readFileSync(path.join(dir, f), 'utf8');
+  return { ca: read('ca.pem'), serverKey: read('server.key'), serverCert: read('server.pem'), clientKey: read('client.key'), clientCert: read('client.pem'), otherCert: read('other.pem') };
+}
+
+// An SSLConfig in text format, each PEM line an adjacent string (as users write them).
+function sslConfigText(fields: Record<string, string | boolean>): string {
+  const pem = (text: string) => text.trim().split('\n').map((line) => `  "${line}\\n"`).join('\n');
+  return Object.entries(fields).map(([name, value]) => typeof value === 'boolean' ? `${name}: ${value}` : `${name}:\n${pem(value)}`).join('\n') + '\n';
+}
+
+t.test("--ssl_config_file: gRPC over TLS from TensorFlow Serving's SSLConfig, with client certificates when client_verify", async (t) => {
+  const pems = certificates(path.join(tmp, 'tls'));
+  const file = path.join(tmp, 'tls', 'ssl.config');
+  // Python's grpcio over TLS: the CA's root, and the client's key and certificate when given.
+  const predict = (address: string, client: boolean) => python<{ ok: number[] | null; failed: [string, string] | null }>(`
+creds = grpc.ssl_channel_credentials(root_certificates=open(${JSON.stringify(path.join(tmp, 'tls', 'ca.pem'))}, 'rb').read(),
+  private_key=${client ? `open(${JSON.stringify(path.join(tmp, 'tls', 'client.key'))}, 'rb').read()` : 'None'},
+  certificate_chain=${client ? `open(${JSON.stringify(path.join(tmp, 'tls', 'client.pem'))}, 'rb').read()` : 'None'})
+channel = grpc.secure_channel(sys.argv[1], creds)
+req = ts.PredictRequest(); req.model_spec.name = 'half'; req.model_spec.version.value = 1
+x = req.inputs['x']; x.dtype = tf.DT_FLOAT; x.tensor_shape.dim.add(size=2); x.float_val.extend([1.0, 2.0])
+failed = failure(PREDICT, req, ts.PredictResponse)
+print(json.dumps({'failed': failed, 'ok': None if failed else list(call(PREDICT, req, ts.PredictResponse).outputs['y'].float_val)}))
+`, address);
+  const plain = (address: string) => python<{ failed: [string, string] | null }>(`
+req = ts.PredictRequest(); req.model_spec.name = 'half'
+print(json.dumps({'failed': failure(PREDICT, req, ts.PredictResponse)}))
+`, address);
+
+  fs.writeFileSync(file, sslConfigText({ server_key: pems.serverKey, server_cert: pems.serverCert }));
+  const tls = await startServe(['--model_config_file', config, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0', '--ssl_config_file', file]);
+  t.teardown(() => { tls.child.kill('SIGKILL'); });
+  t.same((await predict(tls.grpc, false)).ok, [2.5, 3], 'a TLS channel trusting the CA: Predict answers');
+  t.equal((await plain(tls.grpc)).failed?.[0], 'UNAVAILABLE', 'a plain-text channel gets no answer');
+  t.equal((await curl([`${tls.url}/v1/models/half/versions/1`])).status, 200, 'REST stays plain HTTP, as in TensorFlow Serving');
+
+  fs.writeFileSync(file, sslConfigText({ server_key: pems.serverKey, server_cert: pems.serverCert, custom_ca: pems.ca, client_verify: true }));
+  const mutual = await startServe(['--model_config_file', config, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0', '--ssl_config_file', file]);
+  t.teardown(() => { mutual.child.kill('SIGKILL'); });
+  t.same((await predict(mutual.grpc, true)).ok, [2.5, 3], 'client_verify: a client certificate signed by custom_ca is let in');
+  t.equal((await predict(mutual.grpc, false)).failed?.[0], 'UNAVAILABLE', 'and a client without one is not');
+
+  const refused: [Record<string, string | boolean> | string, RegExp][] = [
+    [{ server_cert: pems.serverCert }, /SSLConfig\.server_key must be a PEM text, got ""/],
+    [{ server_key: pems.serverKey, server_cert: pems.otherCert }, /SSLConfig\.server_key and server_cert is invalid: .*key values mismatch/],
+    [{ server_key: 'not a key', server_cert: pems.serverCert }, /SSLConfig\.server_key is invalid: /],
+    [{ server_key: pems.serverKey, server_cert: pems.serverCert, custom_ca: 'garbage' }, /SSLConfig\.custom_ca is invalid: no PEM certificate in it/],
+    ['server_key: "a"\nclient_verify: maybe\n', /line 2: expected true or false for SSLConfig\.client_verify, found 'maybe'/],
+    ['server_keys: "a"\n', /line 1: SSLConfig has no field 'server_keys'/],
+  ];
+  for (const [fields, message] of refused) {
+    fs.writeFileSync(file, typeof fields === 'string' ? fields : sslConfigText(fields));
+    const failed = await run(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'serve', '--model_config_file', config, '--rest_api_port', '0', '--port', '0', '--ssl_config_file', file], { timeout: 60_000 })
+      .then(() => null, (e: { code: number; stderr: string }) => e);
+    t.match(failed, { code: 2, stderr: new RegExp(`^tfslice serve: --ssl_config_file ${file.replace(/[.]/g, '\\.')}: ${message.source}`, 'm') }, message.source);
+  }
+});
+
+t.test("--grpc_channel_arguments: gRPC server settings as tensorflow_model_server takes them", async (t) => {
+  const small = await startServe(['--model_config_file', config, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0', '--grpc_channel_arguments', 'grpc.max_receive_message_length=200,grpc.max_connection_idle_ms=60000']);
+  t.teardown(() => { small.child.kill('SIGKILL'); });
+  const r = await python<{ small: number[]; big: [string, string] | null }>(`
+req = ts.PredictRequest(); req.model_spec.name = 'half'; req.model_spec.version.value = 1
+x = req.inputs['x']; x.dtype = tf.DT_FLOAT; x.tensor_shape.dim.add(size=2); x.float_val.extend([1.0, 2.0])
+out = {'small': list(call(PREDICT, req, ts.PredictResponse).outputs['y'].float_val)}
+x.tensor_shape.dim[0].size = 100; x.float_val.extend([0.0] * 98)
+out['big'] = failure(PREDICT, req, ts.PredictResponse)
+print(json.dumps(out))
+`, small.grpc);
+  t.same(r.small, [2.5, 3], 'a message under the limit is answered');
+  t.equal(r.big?.[0], 'RESOURCE_EXHAUSTED', 'grpc.max_receive_message_length=200: a 400-byte message is refused');
+  const bad = await run(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'serve', '--model_config_file', config, '--rest_api_port', '0', '--port', '0', '--grpc_channel_arguments', 'max_connection_age_ms=5'], { timeout: 60_000 })
+    .then(() => null, (e: { code: number; stderr: string }) => e);
+  t.match(bad, { code: 2, stderr: /'--grpc_channel_arguments <k=v,...>' argument 'max_connection_age_ms=5' is invalid\. expected gRPC channel arguments, name=value joined by ','/ });
+  t.throws(() => createGrpcServer({ manager: new ModelManager({ models: [{ name: 'a', basePath: path.join(ROOT, 'examples', 'models', 'a') }] }), channelOptions: { interceptors: 1 } as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /createGrpcServer's options\.channelOptions's key must be a gRPC channel argument name/ });
+  t.throws(() => sslServerCredentials({ serverKey: '', serverCert: 'x' }), { code: 'ERR_INVALID_ARG_TYPE', message: /SSLConfig\.server_key must be a PEM text/ });
 });
 
 t.test('a --port that is taken: one line naming the flag and the error, exit 2', async (t) => {

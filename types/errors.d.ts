@@ -113,6 +113,8 @@ export declare class ModelCrashedError extends TfsliceError {
 export declare function fromNative(error: unknown, context?: string): unknown;
 /** A TypeError whose message names the offending field (Node's ERR_INVALID_ARG_TYPE). */
 export declare function invalidType(field: string, expected: string, got: unknown): TypeError;
+/** A TypeError for a value of the right type that cannot be used, naming the field and why (Node's ERR_INVALID_ARG_VALUE). */
+export declare function invalidValue(field: string, reason: string): TypeError;
 /** A RangeError whose message names the offending field (Node's ERR_OUT_OF_RANGE). */
 export declare function outOfRange(field: string, expected: string, got: unknown): RangeError;
 /**

@@ -21,8 +21,8 @@ import type { OpPolicy } from '../ops';
 import { type ManagedModelConfig, ModelManager, type ModelManagerConfig } from '../manager';
 import { readConfigFile } from '../manager/config';
 import { MAX_POOL_THREADS } from '../options';
-import { BATCHING_FIELDS, parseBatchingParameters, parseMonitoringConfig } from '../manager/tfs-config';
-import { checkMetricsPath } from '../serve/options';
+import { BATCHING_FIELDS, parseBatchingParameters, parseMonitoringConfig, parseSslConfig } from '../manager/tfs-config';
+import { CHANNEL_ARGUMENT, checkMetricsPath } from '../serve/options';
 import { type AuthOptions, readTokenFile } from '../serve/auth';
 import { parseTags } from './common';
 import { UsageError } from './errors';
@@ -52,6 +52,8 @@ export interface ServeFlags {
   enable_model_warmup: boolean;
   saved_model_tags?: string[];
   monitoring_config_file?: string;
+  ssl_config_file?: string;
+  grpc_channel_arguments?: Record<string, number | string>;
   batching_parameters_file?: string;
   port: number;
   enable_serialization_as_tensor_content?: boolean;
@@ -127,6 +129,24 @@ function poolSize(min: number) {
 }
 
 /**
+ * --grpc_channel_arguments: `key=value` pairs joined by ',', as tensorflow_model_server splits
+ * them; a value that reads as a 32-bit integer is passed as a number (as there), else as a string.
+ */
+function channelArguments(value: string): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
+  for (const part of value.split(',')) {
+    if (part.trim() === '') continue;
+    const at = part.indexOf('=');
+    const key = part.slice(0, at).trim();
+    if (at < 0 || !CHANNEL_ARGUMENT.test(key)) throw new InvalidArgumentError(`expected gRPC channel arguments, name=value joined by ',' (grpc.max_connection_age_ms=60000), got '${part}'`);
+    const text = part.slice(at + 1).trim();
+    const n = /^[+-]?\d+$/.test(text) ? Number(text) : NaN;
+    out[key] = Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 ? n : text;
+  }
+  return out;
+}
+
+/**
  * tensorflow_model_server's flags that tfslice serve does not take, and what to do instead: each
  * is refused with its line, not a bare "unknown option".
  */
@@ -136,8 +156,6 @@ const TFS_ONLY_FLAGS: Readonly<Record<string, string>> = {
   tensorflow_session_parallelism: 'use --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism (TensorFlow Serving deprecated this one)',
   allow_version_labels_for_unavailable_models: 'a label must name an AVAILABLE version (TensorFlow Serving\'s default); assign it once the version is AVAILABLE',
   platform_config_file: "only TensorFlow SavedModels are served; session options go in a JSON --model_config_file's loadOptions",
-  ssl_config_file: 'tfslice serves plain HTTP and gRPC; put a TLS-terminating proxy in front',
-  grpc_channel_arguments: 'the one gRPC server setting tfslice takes is --grpc_max_message_bytes',
   enable_signature_method_name_check: 'tfslice does not check method names (TensorFlow Serving\'s default)',
   tensorflow_intra_op_parallelism_threads: 'the flag is --tensorflow_intra_op_parallelism',
   tensorflow_inter_op_parallelism_threads: 'the flag is --tensorflow_inter_op_parallelism',
@@ -164,6 +182,8 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--shutdown_grace_period_seconds <s>', 'on SIGTERM/SIGINT, how long requests in flight may take to finish', nonNegativeInt('seconds'), 30)
     .option('--grpc_max_message_bytes <n>', 'largest gRPC request message (RESOURCE_EXHAUSTED beyond); at most 2147483647', positiveInt('a byte count'), 2 ** 31 - 1)
     .option('--enable_serialization_as_tensor_content [bool]', 'gRPC responses carry tensors as tensor_content (raw bytes) instead of the typed fields', flagBool)
+    .option('--ssl_config_file <file>', "TensorFlow Serving's SSLConfig (text format: server_key, server_cert, custom_ca, client_verify): gRPC over TLS (REST stays plain HTTP, as in TensorFlow Serving)")
+    .option('--grpc_channel_arguments <k=v,...>', "gRPC server settings, as tensorflow_model_server takes them: grpc.max_connection_age_ms=60000,grpc.keepalive_time_ms=10000 (whole numbers passed as numbers)", channelArguments)
     .option('--monitoring_config_file <file>', "TensorFlow Serving's MonitoringConfig (text format): the metrics are served at its prometheus_config.path too (they are always on, at /monitoring/prometheus/metrics and /metrics)")
     .option('--saved_model_tags <t1,t2>', "the tag-set of the meta graph to load, for models whose config sets no tags ('' for the empty tag-set; default: serve)", parseTags)
     .option('--enable_model_warmup [bool]', "run each version's assets.extra/tf_serving_warmup_requests (TensorFlow Serving's warm-up file) before it serves, where a model's JSON config sets no warmup of its own", flagBool, true)
@@ -368,6 +388,17 @@ async function metricsPathOf(flags: ServeFlags): Promise<string | undefined> {
   return config.path;
 }
 
+// --ssl_config_file: TensorFlow Serving's SSLConfig, read before the servers start.
+async function sslConfigOf(flags: ServeFlags): Promise<ReturnType<typeof parseSslConfig> | undefined> {
+  const file = flags.ssl_config_file;
+  if (file === undefined) return undefined;
+  try {
+    return parseSslConfig(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--ssl_config_file ${file}: ${(error as Error).message}`);
+  }
+}
+
 // --auth_token_file [--auth_protect_health]: the tokens both protocols require.
 async function authOf(flags: ServeFlags): Promise<AuthOptions | undefined> {
   if (flags.auth_token_file === undefined) {
@@ -450,7 +481,14 @@ export async function serve(flags: ServeFlags): Promise<number> {
   }
   const auth = await authOf(flags);
   const metricsPath = await metricsPathOf(flags);
-  const [{ bindGrpc, closeGrpc, createGrpcServer }, { ServerMetrics }, { createServer }] = await servers();
+  const ssl = await sslConfigOf(flags);
+  const [{ bindGrpc, closeGrpc, createGrpcServer, sslServerCredentials }, { ServerMetrics }, { createServer }] = await servers();
+  let credentials: ReturnType<typeof sslServerCredentials> | undefined;
+  try {
+    credentials = ssl && sslServerCredentials(ssl);
+  } catch (error) {
+    throw new UsageError(`--ssl_config_file ${flags.ssl_config_file}: ${(error as Error).message}`);
+  }
   if (interrupted) return stopEarly();
   let draining = false;
   // One registry for both protocols: /metrics counts REST and gRPC calls alike.
@@ -499,10 +537,11 @@ export async function serve(flags: ServeFlags): Promise<number> {
     codecThreads: flags.codec_threads,
     // A model a reload adds gets --enable_batching's batching and --op_policy, as the others.
     modelDefaults: defaults,
+    channelOptions: flags.grpc_channel_arguments,
   });
   let grpcPort: number;
   try {
-    grpcPort = await bindGrpc(grpcServer, flags.rest_api_host, flags.port);
+    grpcPort = await bindGrpc(grpcServer, flags.rest_api_host, flags.port, credentials);
   } catch (error) {
     await manager.stop();
     throw new UsageError(`cannot listen on ${flags.rest_api_host}:${flags.port} for gRPC (--port): ${(error as Error).message}`);
@@ -516,7 +555,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
   }
   if (interrupted) return stopEarly(() => Promise.all([app.close(), closeGrpc(grpcServer)]));
   const grpcAddress = `${flags.rest_api_host.includes(':') ? `[${flags.rest_api_host}]` : flags.rest_api_host}:${grpcPort}`;
-  process.stdout.write(`tfslice serve: gRPC at ${grpcAddress} (tensorflow.serving.PredictionService, tensorflow.serving.ModelService, inference.GRPCInferenceService, grpc.health.v1.Health)\n`);
+  const tls = !ssl ? '' : ssl.clientVerify ? ' over TLS, client certificates required' : ' over TLS';
+  process.stdout.write(`tfslice serve: gRPC at ${grpcAddress}${tls} (tensorflow.serving.PredictionService, tensorflow.serving.ModelService, inference.GRPCInferenceService, grpc.health.v1.Health)\n`);
   process.stdout.write(`tfslice serve: REST API at ${address} (TensorFlow Serving: ${address}/v1/models/<name>, KServe v2: ${address}/v2, metrics: ${address}/metrics)\n`);
   const seconds = flags.model_config_file_poll_wait_seconds ?? 0;
   const stopPolling = flags.model_config_file !== undefined && read !== undefined && seconds > 0

@@ -123,7 +123,7 @@ class Tokens {
   }
 
   // A string: one or more quoted parts (adjacent ones join), with C escapes.
-  string(): string {
+  string(field: string): string {
     let out = '';
     let parts = 0;
     while (this.peek() === '"' || this.peek() === "'") {
@@ -159,16 +159,16 @@ class Tokens {
       }
       parts++;
     }
-    if (parts === 0) this.fail(`expected a quoted string, found ${this.#near()}`);
+    if (parts === 0) this.fail(`expected a quoted string for ${field}, found ${this.#near()}`);
     return out;
   }
 
-  integer(): number | bigint {
+  integer(field: string): number | bigint {
     this.#skip();
     const m = /[-+]?(0x[0-9a-fA-F]+|\d+)(?![\w.])/y;
     m.lastIndex = this.#at;
     const found = m.exec(this.#text);
-    if (!found) this.fail(`expected an integer, found ${this.#near()}`);
+    if (!found) this.fail(`expected an integer for ${field}, found ${this.#near()}`);
     this.#at += found[0].length;
     const value = BigInt(found[0].replace(/^\+/, ''));
     return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
@@ -176,12 +176,12 @@ class Tokens {
 
   // A double: decimal digits with a point and an exponent as the text format allows (`.01`,
   // `1e-3`, `2.5f`), or inf / nan.
-  double(): number {
+  double(field: string): number {
     this.#skip();
     const m = /([-+]?)(inf(?:inity)?|nan|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)[fF]?(?![\w.])/yi;
     m.lastIndex = this.#at;
     const found = m.exec(this.#text);
-    if (!found) this.fail(`expected a number, found ${this.#near()}`);
+    if (!found) this.fail(`expected a number for ${field}, found ${this.#near()}`);
     this.#at += found[0].length;
     const body = found[2]!.toLowerCase();
     const value = body.startsWith('inf') ? Infinity : body === 'nan' ? NaN : Number(found[2]);
@@ -189,12 +189,12 @@ class Tokens {
   }
 
   // Protobuf text format's booleans: true/false, True/False, t/f, 1/0.
-  boolean(): boolean {
+  boolean(field: string): boolean {
     this.#skip();
     const m = /(true|True|t|1|false|False|f|0)(?![\w.])/y;
     m.lastIndex = this.#at;
     const found = m.exec(this.#text);
-    if (!found) this.fail(`expected true or false, found ${this.#near()}`);
+    if (!found) this.fail(`expected true or false for ${field}, found ${this.#near()}`);
     this.#at += found[0].length;
     return /^[tT1]/.test(found[0]);
   }
@@ -243,7 +243,8 @@ function message(tokens: Tokens, schema: Schema, where: string, close: string): 
       } else {
         if (!colon) tokens.fail(`expected ':' after ${name}`);
         do {
-          values.push(field.kind === 'string' ? tokens.string() : field.kind === 'bool' ? tokens.boolean() : field.kind === 'double' ? tokens.double() : tokens.integer());
+          const at = `${where}.${name}`;
+          values.push(field.kind === 'string' ? tokens.string(at) : field.kind === 'bool' ? tokens.boolean(at) : field.kind === 'double' ? tokens.double(at) : tokens.integer(at));
         } while (list && tokens.take(','));
       }
       if (list) tokens.expect(']', `to close the list of ${name}`);
@@ -428,4 +429,33 @@ export function parseMonitoringConfig(text: string): { enable: boolean; path: st
   const path = (prometheus.path as string | undefined) || PROMETHEUS_DEFAULT_PATH;
   if (!path.startsWith('/')) throw new TextFormatError(`prometheus_config.path must start with '/', got ${JSON.stringify(path)}`);
   return { enable: prometheus.enable === true, path };
+}
+
+// tensorflow_serving/config/ssl_config.proto, SSLConfig.
+const SSL_CONFIG: Schema = {
+  server_key: { kind: 'string' }, server_cert: { kind: 'string' }, custom_ca: { kind: 'string' }, client_verify: { kind: 'bool' },
+};
+
+/**
+ * Reads TensorFlow Serving's `--ssl_config_file` (an SSLConfig message in text format; its
+ * strings hold the PEM texts themselves, a line per adjacent string or with `\n` escapes):
+ *
+ *     server_key: "-----BEGIN PRIVATE KEY-----\n"
+ *                 "MIIEv...\n"
+ *                 "-----END PRIVATE KEY-----\n"
+ *     server_cert: "-----BEGIN CERTIFICATE-----\n..."
+ *     custom_ca: "..."
+ *     client_verify: true
+ *
+ * What is in the PEM texts is checked by sslServerCredentials (tfslice/serve).
+ * @throws TextFormatError naming the line and the field
+ */
+export function parseSslConfig(text: string): { serverKey: string; serverCert: string; customCa: string; clientVerify: boolean } {
+  const parsed = message(new Tokens(text), SSL_CONFIG, 'SSLConfig', '') as Parsed;
+  return {
+    serverKey: (parsed.server_key as string | undefined) ?? '',
+    serverCert: (parsed.server_cert as string | undefined) ?? '',
+    customCa: (parsed.custom_ca as string | undefined) ?? '',
+    clientVerify: parsed.client_verify === true,
+  };
 }

@@ -13,13 +13,15 @@
  * Why no @grpc/proto-loader: it turns every message into plain objects (int64 as strings or
  * numbers, repeated floats as arrays), where tensors need typed arrays and exact 64-bit integers.
  */
+import { X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { createSecureContext } from 'node:tls';
 
 import * as grpc from '@grpc/grpc-js';
 
 import { LazySignal, MAX_TIMER_MS, type RunSignal } from '../abort';
 import { dtypeInfo } from '../dtypes';
-import { InvalidArgumentError, NotFoundError, TensorFlowError } from '../errors';
+import { InvalidArgumentError, invalidType, invalidValue, NotFoundError, TensorFlowError } from '../errors';
 import type { ManagedModelConfig, ModelManager, ModelStatus } from '../manager';
 import { withProtoFieldNames } from '../manager/tfs-config';
 import { type Model, unknownInputError } from '../model';
@@ -36,7 +38,7 @@ import {
   tensorToProto, toNumber, versionOf,
 } from './tensor-proto';
 import { checkExamplesSignature, servingSignature } from './tfs';
-import { checkServingOptions } from './options';
+import { CHANNEL_ARGUMENT, checkServingOptions } from './options';
 import { classificationUnsupported, modelMetadata, outputBytes, sharedMemoryUnsupported, v2Datatype } from './v2';
 
 /** Where the .proto files are (shipped with the package). */
@@ -210,6 +212,14 @@ export interface GrpcServingOptions {
   offloadBytes?: number;
   /** The most worker threads for that. Default: the cores but one, from 1 to 4. */
   codecThreads?: number;
+  /**
+   * grpc-js server options (TensorFlow Serving's --grpc_channel_arguments), over tfslice's own
+   * (`grpc.max_receive_message_length` here wins over maxMessageBytes), for instance
+   * `{ 'grpc.max_connection_age_ms': 60000, 'grpc.keepalive_time_ms': 10000 }`. Keys are gRPC's
+   * channel argument names; values numbers or strings. grpc-js ignores keys it does not know.
+   * Default none.
+   */
+  channelOptions?: Record<string, number | string>;
 }
 
 /**
@@ -240,7 +250,8 @@ function tensorInfo(spec: TensorSpec): Message {
  * be up to 2 GiB each way (grpc-js takes 4 MiB by default).
  */
 export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
-  checkServingOptions('createGrpcServer', options, ['manager', 'tensorContent', 'timeoutMs', 'draining', 'metrics', 'modelDefaults', 'auth', 'maxMessageBytes', 'offloadBytes', 'codecThreads']);
+  checkServingOptions('createGrpcServer', options, ['manager', 'tensorContent', 'timeoutMs', 'draining', 'metrics', 'modelDefaults', 'auth', 'maxMessageBytes', 'offloadBytes', 'codecThreads', 'channelOptions']);
+  const channelOptions = checkChannelOptions(options.channelOptions);
   mendLongDeadlines();
   const { manager } = options;
   const content = options.tensorContent ?? false;
@@ -275,6 +286,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     'grpc.max_receive_message_length': maxMessage,
     'grpc.max_send_message_length': 2 ** 31 - 1,
     'grpc.enable_channelz': 0,
+    ...channelOptions,
     interceptors,
   });
 
@@ -741,14 +753,89 @@ function reloadedModel(manager: ModelManager, c: Message, i: number, defaults: O
   return model;
 }
 
-/** Binds `server` to host:port (0 picks a free port); resolves with the port. */
-export function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+// createGrpcServer's channelOptions: gRPC channel argument names, to numbers or strings.
+function checkChannelOptions(given: unknown): Record<string, number | string> {
+  if (given === undefined) return {};
+  const where = "createGrpcServer's options.channelOptions";
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) throw invalidType(where, 'an object of gRPC channel arguments', given);
+  for (const [key, value] of Object.entries(given)) {
+    if (!CHANNEL_ARGUMENT.test(key)) throw invalidType(`${where}'s key`, "a gRPC channel argument name ('grpc.max_connection_age_ms', ...)", key);
+    if (!(typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value)))) throw invalidType(`${where}['${key}']`, 'a number or a string', value);
+  }
+  return given as Record<string, number | string>;
+}
+
+/**
+ * TensorFlow Serving's SSLConfig (tensorflow_serving/config/ssl_config.proto): the PEM texts
+ * themselves, not file names, as TensorFlow Serving's --ssl_config_file holds them.
+ */
+export interface SslConfig {
+  /** The server's private key, PEM. */
+  serverKey: string;
+  /** The server's certificate (chain), PEM. */
+  serverCert: string;
+  /** Certificate authorities that client certificates are checked against, PEM. Default '': the system's. */
+  customCa?: string;
+  /** Require a client certificate, signed by customCa (mutual TLS). Default false. */
+  clientVerify?: boolean;
+}
+
+/**
+ * gRPC server credentials from TensorFlow Serving's SSLConfig, as tensorflow_model_server builds
+ * them (BuildServerCredentialsFromSSLConfigFile): the key and certificate, and with clientVerify
+ * a client certificate required and verified against customCa. For bindGrpc().
+ * @throws TypeError (ERR_INVALID_ARG_VALUE) naming the field when a PEM text cannot be read
+ *   or the key does not match the certificate
+ */
+export function sslServerCredentials(config: SslConfig): grpc.ServerCredentials {
+  const field = (name: string, value: unknown, required: boolean): string => {
+    if (value === undefined && !required) return '';
+    if (typeof value !== 'string' || (required && value.trim() === '')) throw invalidType(`SSLConfig.${name}`, 'a PEM text', value);
+    return value;
+  };
+  if (config === null || typeof config !== 'object') throw invalidType('sslServerCredentials(config)', 'an SslConfig object', config);
+  const key = field('server_key', config.serverKey, true);
+  const cert = field('server_cert', config?.serverCert, true);
+  const ca = field('custom_ca', config.customCa, false);
+  const clientVerify = config.clientVerify ?? false;
+  if (typeof clientVerify !== 'boolean') throw invalidType('SSLConfig.client_verify', 'true or false', clientVerify);
+  // grpc-js reads the PEM texts only when it binds; read them now, naming the one that fails.
+  const check = (name: string, options: { key?: string; cert?: string; ca?: string }) => {
+    try {
+      createSecureContext(options);
+    } catch (error) {
+      throw invalidValue(`SSLConfig.${name}`, (error as Error).message);
+    }
+  };
+  check('server_cert', { cert });
+  check('server_key', { key });
+  check('server_key and server_cert', { key, cert });
+  // A CA text without a certificate in it is taken by createSecureContext as none at all.
+  if (ca) {
+    const blocks = ca.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+    if (blocks.length === 0) throw invalidValue('SSLConfig.custom_ca', 'no PEM certificate in it (-----BEGIN CERTIFICATE-----)');
+    for (const block of blocks) {
+      try {
+        new X509Certificate(block);
+      } catch (error) {
+        throw invalidValue('SSLConfig.custom_ca', (error as Error).message);
+      }
+    }
+  }
+  return grpc.ServerCredentials.createSsl(ca ? Buffer.from(ca) : null, [{ private_key: Buffer.from(key), cert_chain: Buffer.from(cert) }], clientVerify);
+}
+
+/**
+ * Binds `server` to host:port (0 picks a free port); resolves with the port. `credentials`:
+ * sslServerCredentials() for TLS; default plain text (grpc-js's createInsecure()).
+ */
+export function bindGrpc(server: grpc.Server, host: string, port: number, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
   return new Promise((resolve, reject) => {
     const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
     // grpc-js logs a failed bind itself ("E No address added ..."), and the caller reports the
     // same error: that one line is dropped while binding, everything else goes to the console.
     grpc.setLogger({ ...console, error: (...args: unknown[]) => { if (!/No address added/.test(args.join(' '))) console.error(...args); } });
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => {
+    server.bindAsync(address, credentials, (error, bound) => {
       grpc.setLogger(console);
       if (error) reject(error);
       else resolve(bound);

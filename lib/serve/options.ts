@@ -55,3 +55,6 @@ export function checkMetricsPath(where: string, value: unknown): void {
   if (typeof value !== 'string' || !/^\/[^?#\s]*$/.test(value)) throw invalidType(where, "a path starting with '/' (no query, no spaces)", value);
   if (/^\/v[12](\/|$)/i.test(value)) throw invalidType(where, "a path outside the serving API's (/v1/..., /v2/...)", value);
 }
+
+/** @internal A gRPC channel argument's name: `grpc.` or `grpc-node.` and words joined by dots. */
+export const CHANNEL_ARGUMENT = /^grpc(-node)?(\.[A-Za-z0-9_-]+)+$/;

@@ -19,6 +19,8 @@ export interface ServeFlags {
     enable_model_warmup: boolean;
     saved_model_tags?: string[];
     monitoring_config_file?: string;
+    ssl_config_file?: string;
+    grpc_channel_arguments?: Record<string, number | string>;
     batching_parameters_file?: string;
     port: number;
     enable_serialization_as_tensor_content?: boolean;

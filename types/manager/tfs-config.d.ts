@@ -79,3 +79,23 @@ export declare function parseMonitoringConfig(text: string): {
     enable: boolean;
     path: string;
 };
+/**
+ * Reads TensorFlow Serving's `--ssl_config_file` (an SSLConfig message in text format; its
+ * strings hold the PEM texts themselves, a line per adjacent string or with `\n` escapes):
+ *
+ *     server_key: "-----BEGIN PRIVATE KEY-----\n"
+ *                 "MIIEv...\n"
+ *                 "-----END PRIVATE KEY-----\n"
+ *     server_cert: "-----BEGIN CERTIFICATE-----\n..."
+ *     custom_ca: "..."
+ *     client_verify: true
+ *
+ * What is in the PEM texts is checked by sslServerCredentials (tfslice/serve).
+ * @throws TextFormatError naming the line and the field
+ */
+export declare function parseSslConfig(text: string): {
+    serverKey: string;
+    serverCert: string;
+    customCa: string;
+    clientVerify: boolean;
+};

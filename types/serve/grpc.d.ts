@@ -37,13 +37,46 @@ export interface GrpcServingOptions {
     offloadBytes?: number;
     /** The most worker threads for that. Default: the cores but one, from 1 to 4. */
     codecThreads?: number;
+    /**
+     * grpc-js server options (TensorFlow Serving's --grpc_channel_arguments), over tfslice's own
+     * (`grpc.max_receive_message_length` here wins over maxMessageBytes), for instance
+     * `{ 'grpc.max_connection_age_ms': 60000, 'grpc.keepalive_time_ms': 10000 }`. Keys are gRPC's
+     * channel argument names; values numbers or strings. grpc-js ignores keys it does not know.
+     * Default none.
+     */
+    channelOptions?: Record<string, number | string>;
 }
 /**
  * A grpc-js Server with tfslice's services over `options.manager`, not yet bound. Messages may
  * be up to 2 GiB each way (grpc-js takes 4 MiB by default).
  */
 export declare function createGrpcServer(options: GrpcServingOptions): grpc.Server;
-/** Binds `server` to host:port (0 picks a free port); resolves with the port. */
-export declare function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number>;
+/**
+ * TensorFlow Serving's SSLConfig (tensorflow_serving/config/ssl_config.proto): the PEM texts
+ * themselves, not file names, as TensorFlow Serving's --ssl_config_file holds them.
+ */
+export interface SslConfig {
+    /** The server's private key, PEM. */
+    serverKey: string;
+    /** The server's certificate (chain), PEM. */
+    serverCert: string;
+    /** Certificate authorities that client certificates are checked against, PEM. Default '': the system's. */
+    customCa?: string;
+    /** Require a client certificate, signed by customCa (mutual TLS). Default false. */
+    clientVerify?: boolean;
+}
+/**
+ * gRPC server credentials from TensorFlow Serving's SSLConfig, as tensorflow_model_server builds
+ * them (BuildServerCredentialsFromSSLConfigFile): the key and certificate, and with clientVerify
+ * a client certificate required and verified against customCa. For bindGrpc().
+ * @throws TypeError (ERR_INVALID_ARG_VALUE) naming the field when a PEM text cannot be read
+ *   or the key does not match the certificate
+ */
+export declare function sslServerCredentials(config: SslConfig): grpc.ServerCredentials;
+/**
+ * Binds `server` to host:port (0 picks a free port); resolves with the port. `credentials`:
+ * sslServerCredentials() for TLS; default plain text (grpc-js's createInsecure()).
+ */
+export declare function bindGrpc(server: grpc.Server, host: string, port: number, credentials?: grpc.ServerCredentials): Promise<number>;
 /** Stops taking calls and resolves once the calls in flight have finished (and the server's codec threads have stopped). */
 export declare function closeGrpc(server: grpc.Server): Promise<void>;

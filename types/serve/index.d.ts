@@ -7,5 +7,5 @@
 export { createServer, httpStatus, type ServerOptions, type ServingOptions, tfsliceServing } from './server';
 export { ServerMetrics, type ServingApi } from './metrics';
 export { type AuthOptions, BearerAuth, readTokenFile } from './auth';
-export { bindGrpc, closeGrpc, createGrpcServer, type GrpcServingOptions, PROTO_DIR } from './grpc';
+export { bindGrpc, closeGrpc, createGrpcServer, type GrpcServingOptions, PROTO_DIR, type SslConfig, sslServerCredentials } from './grpc';
 export { MAX_WARMUP_RECORDS, runSavedModelWarmup, type SavedModelWarmupOptions, WARMUP_REQUESTS_FILE } from './warmup';
