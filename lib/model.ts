@@ -363,6 +363,11 @@ function tagSet(tags: readonly string[]): string {
   return `[${tags.map((t) => `'${t}'`).join(', ')}]`;
 }
 
+// The same tag-set as tfslice serve's --saved_model_tags takes it ('' for the empty one).
+function flagTags(tags: readonly string[]): string {
+  return tags.length === 0 ? "''" : tags.join(',');
+}
+
 // An op from a plug-in library (tensorflow_text, sentencepiece, a custom op) that this
 // TensorFlow lacks: TensorFlow says so but not what to do in tfslice.
 const UNREGISTERED_OP = /Op type not registered '([^']+)'/;
@@ -463,7 +468,8 @@ async function explainLoadError(error: unknown, exportDir: string, target = ''):
       const sets = metaGraphs.map((m) => tagSet(m.tags));
       error.message += sets.length === 0
         ? `\n${exportDir}/saved_model.pb holds no meta graph at all: it is not a usable SavedModel; export the model again.`
-        : `\nThe tag-sets in ${exportDir} are: ${sets.join(', ')}; pass one as loadModel(path, { tags: ${sets[0]} }).`;
+        : `\nThe tag-sets in ${exportDir} are: ${sets.join(', ')}; pass one as loadModel(path, { tags: ${sets[0]} })` +
+          ` (tfslice serve: --saved_model_tags ${flagTags(metaGraphs[0]!.tags)}, or the model's "tags" in a JSON --model_config_file).`;
     } catch {
       // An unreadable saved_model.pb: TensorFlow's message stands alone.
     }

@@ -196,7 +196,7 @@ t.test('tags that do not exist: the error lists the tag-sets that do', async (t)
   const error = await loadModel(fixture('tiny').dir, { tags: ['serve', 'gpu'] }).catch((e: unknown) => e);
   t.type(error, NotFoundError);
   t.match(error, { code: 'NOT_FOUND', message: /Could not find meta graph def matching supplied tags: \{ (serve gpu|gpu serve) \}/ });
-  t.match(error, { message: /The tag-sets in .*tiny.* are: \['serve'\]; pass one as loadModel\(path, \{ tags: \['serve'\] \}\)/ });
+  t.match(error, { message: /The tag-sets in .*tiny.* are: \['serve'\]; pass one as loadModel\(path, \{ tags: \['serve'\] \}\) \(tfslice serve: --saved_model_tags serve,/ });
   // A saved_model.pb with no meta graph suggested the tags that had just failed (found by helper-40).
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-nometa-'));
   t.teardown(() => fs.rmSync(empty, { recursive: true, force: true }));
@@ -220,7 +220,7 @@ t.test("TF1 reference dtypes (TensorFlow Serving's saved_model_counter): listed 
 t.test('a SavedModel saved with the empty tag-set (TF Hub TF1 format) loads with tags: []', async (t) => {
   const { dir } = fixture('tagless');
   const error = await loadModel(dir).catch((e: unknown) => e);
-  t.match(error, { code: 'NOT_FOUND', message: /The tag-sets in .*tagless.* are: \[\]; pass one as loadModel\(path, \{ tags: \[\] \}\)/ }, 'the error gives the option that works');
+  t.match(error, { code: 'NOT_FOUND', message: /The tag-sets in .*tagless.* are: \[\]; pass one as loadModel\(path, \{ tags: \[\] \}\) \(tfslice serve: --saved_model_tags '', or the model's "tags" in a JSON --model_config_file\)\./ }, 'the error gives the option that works');
   const model = await loadModel(dir, { tags: [] });
   t.same(model.tags, []);
   t.equal(model.defaultSignature, 'default', 'its only signature is the default');
