@@ -17,7 +17,7 @@ import { loadModel } from '../lib/index';
 import { ModelManager } from '../lib/manager';
 import { createGrpcServer, runSavedModelWarmup, sslServerCredentials } from '../lib/serve/index';
 import { protos } from '../lib/serve/tensor-proto';
-import { curl, fixture, PYTHON, ROOT, startServe, type ServeProcess } from './helpers';
+import { curl, fixture, PYTHON, ROOT, startServe, type ServeProcess, TF_PROTOS_ONLY } from './helpers';
 
 const run = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-grpc-'));
@@ -741,6 +741,48 @@ print(json.dumps(out))
   t.match(bad, { code: 2, stderr: /'--grpc_channel_arguments <k=v,...>' argument 'max_connection_age_ms=5' is invalid\. expected gRPC channel arguments, name=value joined by ','/ });
   t.throws(() => createGrpcServer({ manager: new ModelManager({ models: [{ name: 'a', basePath: path.join(ROOT, 'examples', 'models', 'a') }] }), channelOptions: { interceptors: 1 } as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /createGrpcServer's options\.channelOptions's key must be a gRPC channel argument name/ });
   t.throws(() => sslServerCredentials({ serverKey: '', serverCert: 'x' }), { code: 'ERR_INVALID_ARG_TYPE', message: /SSLConfig\.server_key must be a PEM text/ });
+});
+
+t.test("--enable_signature_method_name_check: a signature's method_name must fit the API, over gRPC and REST", async (t) => {
+  // half_plus_two_tf2 with its classify signature as TensorFlow 2 writes it (method_name predict)
+  // and serving_default given a method name of no API.
+  const base = basePath('methods', { 1: fixture('half_plus_two_tf2').dir });
+  execFileSync(PYTHON, ['-c', `${TF_PROTOS_ONLY}
+import sys
+from tensorflow.core.protobuf import saved_model_pb2
+sm = saved_model_pb2.SavedModel(); f = sys.argv[1]; sm.ParseFromString(open(f, 'rb').read())
+defs = sm.meta_graphs[0].signature_def
+defs['classify_x_to_y'].method_name = 'tensorflow/serving/predict'
+defs['serving_default'].method_name = 'custom/method'
+open(f, 'wb').write(sm.SerializeToString())
+`, path.join(base, '1', 'saved_model.pb')]);
+  const calls = `
+p = ts.PredictRequest(); p.model_spec.name = 'methods'
+x = p.inputs['x']; x.dtype = tf.DT_FLOAT; x.tensor_shape.dim.add(size=1); x.tensor_shape.dim.add(size=1); x.float_val.append(2.0)
+c = ts.ClassificationRequest(); c.model_spec.name = 'methods'; c.model_spec.signature_name = 'classify_x_to_y'
+c.input.example_list.examples.add().features.feature['x'].float_list.value.append(2.0)
+g = ts.RegressionRequest(); g.model_spec.name = 'methods'; g.model_spec.signature_name = 'regress_x_to_y'
+g.input.example_list.examples.add().features.feature['x'].float_list.value.append(2.0)
+print(json.dumps({'predict': failure(PREDICT, p, ts.PredictResponse), 'classify': failure('/tensorflow.serving.PredictionService/Classify', c, ts.ClassificationResponse),
+  'regress': failure('/tensorflow.serving.PredictionService/Regress', g, ts.RegressionResponse)}))
+`;
+  type Failures = Record<'predict' | 'classify' | 'regress', [string, string] | null>;
+  const args = ['--model_name', 'methods', '--model_base_path', base, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0'];
+  const off = await startServe(args);
+  t.teardown(() => { off.child.kill('SIGKILL'); });
+  t.same(await python<Failures>(calls, off.grpc), { predict: null, classify: null, regress: null }, 'off (the default, as TensorFlow Serving): all three run');
+
+  const on = await startServe([...args, '--enable_signature_method_name_check']);
+  t.teardown(() => { on.child.kill('SIGKILL'); });
+  const r = await python<Failures>(calls, on.grpc);
+  t.same(r.predict, ['INTERNAL', 'Expected prediction signature method_name to be one of {tensorflow/serving/predict, tensorflow/serving/classify, tensorflow/serving/regress}. Was: custom/method'], "on: Predict refuses a method name of no API (TensorFlow Serving's INTERNAL)");
+  t.same(r.classify, ['INVALID_ARGUMENT', 'Expected classification signature method_name to be tensorflow/serving/classify. Was: tensorflow/serving/predict'], 'Classify refuses a TF2 signature');
+  t.equal(r.regress, null, 'Regress on a regress signature runs');
+  const rest = await curl(['-X', 'POST', `${on.url}/v1/models/methods:classify`, '-d', '{"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]}']);
+  t.same([rest.status, JSON.parse(rest.body)], [400, { error: 'Expected classification signature method_name to be tensorflow/serving/classify. Was: tensorflow/serving/predict' }], 'and REST the same');
+  const predict = await curl(['-X', 'POST', `${on.url}/v1/models/methods:predict`, '-d', '{"instances": [[2.0]]}']);
+  t.same([predict.status, JSON.parse(predict.body).error], [500, 'Expected prediction signature method_name to be one of {tensorflow/serving/predict, tensorflow/serving/classify, tensorflow/serving/regress}. Was: custom/method']);
+  t.equal((await curl(['-X', 'POST', `${on.url}/v1/models/methods:regress`, '-d', '{"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}]}'])).body, '{"results":[3.0]}');
 });
 
 t.test('a --port that is taken: one line naming the flag and the error, exit 2', async (t) => {

@@ -52,6 +52,7 @@ export interface ServeFlags {
   enable_model_warmup: boolean;
   saved_model_tags?: string[];
   monitoring_config_file?: string;
+  enable_signature_method_name_check?: boolean;
   ssl_config_file?: string;
   grpc_channel_arguments?: Record<string, number | string>;
   batching_parameters_file?: string;
@@ -156,7 +157,6 @@ const TFS_ONLY_FLAGS: Readonly<Record<string, string>> = {
   tensorflow_session_parallelism: 'use --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism (TensorFlow Serving deprecated this one)',
   allow_version_labels_for_unavailable_models: 'a label must name an AVAILABLE version (TensorFlow Serving\'s default); assign it once the version is AVAILABLE',
   platform_config_file: "only TensorFlow SavedModels are served; session options go in a JSON --model_config_file's loadOptions",
-  enable_signature_method_name_check: 'tfslice does not check method names (TensorFlow Serving\'s default)',
   tensorflow_intra_op_parallelism_threads: 'the flag is --tensorflow_intra_op_parallelism',
   tensorflow_inter_op_parallelism_threads: 'the flag is --tensorflow_inter_op_parallelism',
 };
@@ -185,6 +185,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--ssl_config_file <file>', "TensorFlow Serving's SSLConfig (text format: server_key, server_cert, custom_ca, client_verify): gRPC over TLS (REST stays plain HTTP, as in TensorFlow Serving)")
     .option('--grpc_channel_arguments <k=v,...>', "gRPC server settings, as tensorflow_model_server takes them: grpc.max_connection_age_ms=60000,grpc.keepalive_time_ms=10000 (whole numbers passed as numbers)", channelArguments)
     .option('--monitoring_config_file <file>', "TensorFlow Serving's MonitoringConfig (text format): the metrics are served at its prometheus_config.path too (they are always on, at /monitoring/prometheus/metrics and /metrics)")
+    .option('--enable_signature_method_name_check [bool]', "a signature's method_name must fit the API: predict, classify or regress for predict; classify for classify, regress for regress (off by default, as in TensorFlow Serving: TensorFlow 2 writes every signature as predict)", flagBool)
     .option('--saved_model_tags <t1,t2>', "the tag-set of the meta graph to load, for models whose config sets no tags ('' for the empty tag-set; default: serve)", parseTags)
     .option('--enable_model_warmup [bool]', "run each version's assets.extra/tf_serving_warmup_requests (TensorFlow Serving's warm-up file) before it serves, where a model's JSON config sets no warmup of its own", flagBool, true)
     .option('--enable_batching [bool]', "batch concurrent requests (every model that sets no batching of its own; TensorFlow Serving's defaults)", flagBool)
@@ -257,7 +258,7 @@ async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerC
   if (flags.tensorflow_intra_op_parallelism !== undefined) defaults.loadOptions.intraOpThreads = flags.tensorflow_intra_op_parallelism;
   if (flags.tensorflow_inter_op_parallelism !== undefined) defaults.loadOptions.interOpThreads = flags.tensorflow_inter_op_parallelism;
   if (batching !== undefined) defaults.batching = batching;
-  if (flags.enable_model_warmup) defaults.warmup = SAVED_MODEL_WARMUP;
+  if (flags.enable_model_warmup) defaults.warmup = savedModelWarmup(flags.enable_signature_method_name_check ?? false);
   if (flags.saved_model_tags !== undefined) defaults.tags = flags.saved_model_tags;
   // What is not an array of objects is left for the ModelManager to name.
   return { config: { ...config, models: modelsWithDefaults(config, defaults) }, defaults, read };
@@ -275,13 +276,13 @@ function modelsWithDefaults(config: ModelManagerConfig, defaults: ModelDefaults)
  * --enable_model_warmup: TensorFlow Serving's warm-up requests file of each version, run before
  * it serves (lib/serve/warmup.ts, loaded only when a version loads), and logged when there was one.
  */
-const SAVED_MODEL_WARMUP: NonNullable<ManagedModelConfig['warmup']> = {
+const savedModelWarmup = (signatureMethodNameCheck: boolean): NonNullable<ManagedModelConfig['warmup']> => ({
   run: async (model, { path: dir }) => {
     const { runSavedModelWarmup, WARMUP_REQUESTS_FILE } = await import('../serve/warmup');
-    const count = await runSavedModelWarmup(model, dir);
+    const count = await runSavedModelWarmup(model, dir, { signatureMethodNameCheck });
     if (count > 0) log(`warm-up: ${count} request${count > 1 ? 's' : ''} of ${path.join(dir, WARMUP_REQUESTS_FILE)} ran`);
   },
-};
+});
 
 /** --file_system_poll_wait_seconds when not given (TensorFlow Serving's default). */
 const DEFAULT_POLL_SECONDS = 1;
@@ -497,6 +498,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
     manager,
     metrics,
     metricsPath,
+    signatureMethodNameCheck: flags.enable_signature_method_name_check ?? false,
     timeoutMs: flags.rest_api_timeout_in_ms,
     bodyLimit: flags.rest_api_max_body_bytes,
     offloadBytes: flags.offload_bytes,
@@ -538,6 +540,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
     // A model a reload adds gets --enable_batching's batching and --op_policy, as the others.
     modelDefaults: defaults,
     channelOptions: flags.grpc_channel_arguments,
+    signatureMethodNameCheck: flags.enable_signature_method_name_check ?? false,
   });
   let grpcPort: number;
   try {

@@ -37,7 +37,7 @@ import {
   decodeMessage, examplesMessage, type ExamplesRun, inferFeeds, inferHead, type Int64, type Message, modelSpecOf, predictAliases, predictFeeds, PROTO_DIR as protoDir, protos, serializedExamples,
   tensorToProto, toNumber, versionOf,
 } from './tensor-proto';
-import { checkExamplesSignature, servingSignature } from './tfs';
+import { checkExamplesSignature, checkMethodName, servingSignature } from './tfs';
 import { CHANNEL_ARGUMENT, checkServingOptions } from './options';
 import { classificationUnsupported, modelMetadata, outputBytes, sharedMemoryUnsupported, v2Datatype } from './v2';
 
@@ -220,6 +220,8 @@ export interface GrpcServingOptions {
    * Default none.
    */
   channelOptions?: Record<string, number | string>;
+  /** TensorFlow Serving's --enable_signature_method_name_check, as the REST server's signatureMethodNameCheck (Predict, Classify, Regress, MultiInference). Default false. */
+  signatureMethodNameCheck?: boolean;
 }
 
 /**
@@ -250,7 +252,8 @@ function tensorInfo(spec: TensorSpec): Message {
  * be up to 2 GiB each way (grpc-js takes 4 MiB by default).
  */
 export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
-  checkServingOptions('createGrpcServer', options, ['manager', 'tensorContent', 'timeoutMs', 'draining', 'metrics', 'modelDefaults', 'auth', 'maxMessageBytes', 'offloadBytes', 'codecThreads', 'channelOptions']);
+  checkServingOptions('createGrpcServer', options, ['manager', 'tensorContent', 'timeoutMs', 'draining', 'metrics', 'modelDefaults', 'auth', 'maxMessageBytes', 'offloadBytes', 'codecThreads', 'channelOptions', 'signatureMethodNameCheck']);
+  const methodNameCheck = options.signatureMethodNameCheck ?? false;
   const channelOptions = checkChannelOptions(options.channelOptions);
   mendLongDeadlines();
   const { manager } = options;
@@ -344,7 +347,9 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // One classify or regress signature run on serialized examples (a string tensor, one
   // tf.Example each): its model_spec and outputs.
   const runExamples = async (call: Call, model: Model, version: number, name: string, signature: string, api: 'classify' | 'regress', examples: Tensor): Promise<ExamplesRun> => {
-    checkExamplesSignature(servingSignature(model, signature), api, signature);
+    const info = servingSignature(model, signature);
+    if (methodNameCheck) checkMethodName(info, api);
+    checkExamplesSignature(info, api, signature);
     const outputs = await model.run({ inputs: examples }, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs, signal: call.gone });
     return { api, modelSpec: { name, version: { value: version }, signature_name: signature }, outputs, count: examples.size };
   };
@@ -474,6 +479,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       return withModel(call, t, async (model, version) => {
         const signature = t.signature || model.defaultSignature || 'serving_default';
         const info = servingSignature(model, signature);
+        if (methodNameCheck) checkMethodName(info, 'predict');
         // run() refuses an alias the signature lacks; here before the tensors are made.
         const unknown = read.aliases.find((key) => !Object.hasOwn(info.inputs, key));
         if (unknown !== undefined) throw unknownInputError(signature, unknown, Object.keys(info.inputs));

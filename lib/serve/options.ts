@@ -17,6 +17,8 @@ const COUNTS: Readonly<Record<string, string>> = {
   maxMessageBytes: 'a whole number of bytes ≥ 1',
   maxConnections: 'a whole number ≥ 0 (0: no limit)',
 };
+// Options that are true or false.
+const BOOLEANS = new Set(['tensorContent', 'signatureMethodNameCheck']);
 // offloadBytes and codecThreads are checked where they are read (codecOptions: Infinity is an offloadBytes).
 const AT_LEAST_ONE = new Set(['bodyLimit', 'maxHeaderBytes', 'maxMessageBytes']);
 
@@ -39,6 +41,7 @@ export function checkServingOptions(where: string, options: unknown, known: read
     }
     const value = record[key];
     if (key === 'metricsPath' && value !== undefined) checkMetricsPath(`${where}'s options.metricsPath`, value);
+    if (BOOLEANS.has(key) && value !== undefined && typeof value !== 'boolean') throw invalidType(`${where}'s options.${key}`, 'true or false', value);
     const expected = COUNTS[key];
     if (expected === undefined || value === undefined) continue;
     if (typeof value !== 'number') throw invalidType(`${where}'s options.${key}`, expected, value);

@@ -29,7 +29,7 @@ import { checkServingOptions } from './options';
 import { type AuthOptions, BearerAuth } from './auth';
 import { modelLabel, ServerMetrics, type ServingApi } from './metrics';
 import {
-  checkExamplesSignature, classifyResponse, feedsFromPayload, type Format, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
+  checkExamplesSignature, checkMethodName, classifyResponse, feedsFromPayload, type Format, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
   regressResponse, servingSignature, statusResponse,
 } from './tfs';
 import { HEADER_LENGTH, type InferRequest, inferResponse, layOutBigBytes, modelMetadata, readInferRequest, splitBody } from './v2';
@@ -54,6 +54,12 @@ export interface ServingOptions {
    * and /v2/. Default none.
    */
   metricsPath?: string;
+  /**
+   * TensorFlow Serving's --enable_signature_method_name_check: a signature's method_name must fit
+   * the API (predict: predict, classify or regress signatures; classify and regress: their own).
+   * Default false, as TensorFlow Serving (TensorFlow 2 writes every signature as predict).
+   */
+  signatureMethodNameCheck?: boolean;
   /**
    * Largest request body, in bytes (413 beyond), counted after decompression: bodies with
    * Content-Encoding gzip (as TensorFlow Serving) or deflate are decompressed, others are 415.
@@ -303,7 +309,7 @@ interface Outcome {
 }
 
 /** ServingOptions' keys (checkServingOptions). */
-const SERVING_KEYS = ['manager', 'timeoutMs', 'metrics', 'metricsPath', 'bodyLimit', 'draining', 'auth', 'offloadBytes', 'codecThreads'];
+const SERVING_KEYS = ['manager', 'timeoutMs', 'metrics', 'metricsPath', 'bodyLimit', 'draining', 'auth', 'offloadBytes', 'codecThreads', 'signatureMethodNameCheck'];
 
 // Options fastify passes to every plugin besides its own (register()'s prefix, logLevel, ...).
 const FASTIFY_PLUGIN_KEYS = ['prefix', 'logLevel', 'logSerializers'];
@@ -318,6 +324,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   checkServingOptions('tfsliceServing', options, [...SERVING_KEYS, ...FASTIFY_PLUGIN_KEYS]);
   const { manager } = options;
   const timeoutMs = options.timeoutMs ?? 30_000;
+  const methodNameCheck = options.signatureMethodNameCheck ?? false;
   const metrics = options.metrics === false ? null : options.metrics ?? new ServerMetrics(manager);
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const draining = options.draining ?? (() => false);
@@ -464,8 +471,10 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       const inputs = await clock.within(manager.use(t.name, { version: t.version, label: t.label }, async (model) => inputsOf(model)));
       const { signature, format, feeds } = await codec.predict(raw, inputs, signal());
       return {
-        body: await withModel(t, outcome, clock, async (model) =>
-          writePredict(await model.run(feeds(), { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) }), format, clock, signal)),
+        body: await withModel(t, outcome, clock, async (model) => {
+          if (methodNameCheck) checkMethodName(servingSignature(model, signature), 'predict');
+          return writePredict(await model.run(feeds(), { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) }), format, clock, signal);
+        }),
       };
     }
     if (method === 'predict') {
@@ -474,6 +483,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         body: await withModel(t, outcome, clock, async (model) => {
           const name = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
           const info = servingSignature(model, name);
+          if (methodNameCheck) checkMethodName(info, 'predict');
           const feeds = feedsFromPayload(parsed.format, parsed.payload, info.inputs);
           return writePredict(await model.run(feeds, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) }), parsed.format, clock, signal);
         }),
@@ -483,7 +493,9 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     return {
       body: await withModel(t, outcome, clock, async (model) => {
         const name = parsed.signatureName ?? 'serving_default';
-        checkExamplesSignature(servingSignature(model, name), method, name);
+        const info = servingSignature(model, name);
+        if (methodNameCheck) checkMethodName(info, method);
+        checkExamplesSignature(info, method, name);
         const outputs = await model.run({ inputs: parsed.examples }, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) });
         return method === 'classify' ? classifyResponse(outputs, parsed.count) : regressResponse(outputs, parsed.count);
       }),

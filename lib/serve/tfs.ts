@@ -282,6 +282,31 @@ export function signatureNotFound(name: string, names: readonly string[]): Tenso
   return new InvalidArgumentError(`Serving signature name: "${name}" not found in signature def (the model has ${names.map((s) => `"${s}"`).join(', ')})`);
 }
 
+/** TensorFlow's SignatureDef method names (tensorflow/cc/saved_model/signature_constants.h). */
+const METHOD_NAMES = { predict: 'tensorflow/serving/predict', classify: 'tensorflow/serving/classify', regress: 'tensorflow/serving/regress' } as const;
+
+/**
+ * TensorFlow Serving's --enable_signature_method_name_check, when on: a signature's method_name
+ * must fit the API that runs it. Predict takes predict, classify and regress signatures
+ * (else INTERNAL, as TensorFlow Serving's predict_util.cc); Classify only classify signatures,
+ * Regress only regress ones (else INVALID_ARGUMENT, as its classifier.cc and regressor.cc).
+ * TensorFlow 2 writes every signature with the predict method name, so Classify and Regress
+ * refuse a TF2 model's signatures unless its saved_model.pb was edited (TensorFlow Serving's
+ * reason for leaving the check off by default).
+ */
+export function checkMethodName(info: SignatureInfo, api: 'predict' | 'classify' | 'regress'): void {
+  const method = info.methodName;
+  if (api === 'predict') {
+    if (!Object.values(METHOD_NAMES).includes(method as never)) {
+      throw new TensorFlowError('INTERNAL', `Expected prediction signature method_name to be one of {${Object.values(METHOD_NAMES).join(', ')}}. Was: ${method}`);
+    }
+    return;
+  }
+  if (method !== METHOD_NAMES[api]) {
+    throw new InvalidArgumentError(`Expected ${api === 'classify' ? 'classification' : 'regression'} signature method_name to be ${METHOD_NAMES[api]}. Was: ${method}`);
+  }
+}
+
 /** What Classify and Regress require of a signature (TensorFlow Serving's classifier.cc, regressor.cc). */
 export function checkExamplesSignature(info: SignatureInfo, api: 'classify' | 'regress', name: string): void {
   const inputs = Object.keys(info.inputs);

@@ -17,7 +17,7 @@ import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { Model } from '../model';
 import { Tensor } from '../tensor';
 import { decodeMessage, type Message, predictFeeds, protos, serializedExamples } from './tensor-proto';
-import { checkExamplesSignature, servingSignature } from './tfs';
+import { checkExamplesSignature, checkMethodName, servingSignature } from './tfs';
 
 // crc-32 ships types for its CRC-32 module only; its CRC-32C module has the same functions.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -36,6 +36,8 @@ const MAX_RECORD_BYTES = 2 ** 31 - 1;
 export interface SavedModelWarmupOptions {
   /** How many times each request runs (TensorFlow Serving's ModelWarmupOptions.num_request_iterations). Default 1. */
   iterations?: number;
+  /** Check each signature's method_name against its request's API, as TensorFlow Serving's --enable_signature_method_name_check (checkMethodName). Default false. */
+  signatureMethodNameCheck?: boolean;
 }
 
 // TFRecord's checksum: CRC-32C, masked (tensorflow/core/lib/hash/crc32c.h, Mask).
@@ -85,25 +87,28 @@ async function* tfRecords(handle: FileHandle, file: string): AsyncGenerator<Buff
 }
 
 // A classify or regress signature run on a request's tf.Examples, as the Classify and Regress APIs run it.
-async function runExamples(model: Model, signature: string, api: 'classify' | 'regress', examples: Tensor): Promise<void> {
-  checkExamplesSignature(servingSignature(model, signature), api, signature);
+async function runExamples(model: Model, signature: string, api: 'classify' | 'regress', examples: Tensor, methodNameCheck: boolean): Promise<void> {
+  const info = servingSignature(model, signature);
+  if (methodNameCheck) checkMethodName(info, api);
+  checkExamplesSignature(info, api, signature);
   await model.run({ inputs: examples }, { signature, checkShapes: false });
 }
 
 // One record's request, run as the API it names would run it on this version.
-async function runRecord(model: Model, log: Message): Promise<void> {
+async function runRecord(model: Model, log: Message, methodNameCheck: boolean): Promise<void> {
   const signatureOf = (request: Message | undefined) => ((request?.model_spec as Message | undefined)?.signature_name as string | undefined) || '';
   if (log.predict_log) {
     const request = ((log.predict_log as Message).request as Message | undefined) ?? {};
     const signature = signatureOf(request) || model.defaultSignature || 'serving_default';
-    servingSignature(model, signature);
+    const info = servingSignature(model, signature);
+    if (methodNameCheck) checkMethodName(info, 'predict');
     const filter = (request.output_filter as string[] | undefined) ?? [];
     await model.run(predictFeeds(request), { signature, outputs: filter.length > 0 ? filter : undefined, checkShapes: false });
   } else if (log.classify_log || log.regress_log) {
     const api = log.classify_log ? 'classify' : 'regress';
     const request = (((log.classify_log ?? log.regress_log) as Message).request as Message | undefined) ?? {};
     const examples = new Tensor('string', serializedExamples(request.input as Message | undefined, api === 'classify' ? 'Classify' : 'Regress'));
-    await runExamples(model, signatureOf(request) || 'serving_default', api, examples);
+    await runExamples(model, signatureOf(request) || 'serving_default', api, examples, methodNameCheck);
   } else if (log.multi_inference_log) {
     const request = ((log.multi_inference_log as Message).request as Message | undefined) ?? {};
     const tasks = (request.tasks as Message[] | undefined) ?? [];
@@ -113,7 +118,7 @@ async function runRecord(model: Model, log: Message): Promise<void> {
       const method = (task.method_name as string | undefined) ?? '';
       const api = method === 'tensorflow/serving/classify' ? 'classify' : method === 'tensorflow/serving/regress' ? 'regress' : null;
       if (api === null) throw new TensorFlowError('UNIMPLEMENTED', `Unsupported signature method_name: ${method} (tasks[${i}]; tensorflow/serving/classify or tensorflow/serving/regress)`);
-      await runExamples(model, signatureOf(task) || 'serving_default', api, examples);
+      await runExamples(model, signatureOf(task) || 'serving_default', api, examples, methodNameCheck);
     }
   } else if (log.session_run_log) {
     throw new TensorFlowError('UNIMPLEMENTED', 'Unsupported log_type for warmup: session_run_log');
@@ -159,7 +164,7 @@ export async function runSavedModelWarmup(model: Model, exportDir: string, optio
       const decoded = decodeMessage(type, record);
       if (!('message' in decoded)) throw new InvalidArgumentError(`Failed to parse warmup record ${count} from ${file}: ${decoded.unreadable}`);
       try {
-        for (let i = 0; i < iterations; i++) await runRecord(model, decoded.message);
+        for (let i = 0; i < iterations; i++) await runRecord(model, decoded.message, options.signatureMethodNameCheck === true);
       } catch (error) {
         if (error instanceof Error) error.message = `warmup record ${count} of ${file}: ${error.message}`;
         throw error;

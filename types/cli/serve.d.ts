@@ -19,6 +19,7 @@ export interface ServeFlags {
     enable_model_warmup: boolean;
     saved_model_tags?: string[];
     monitoring_config_file?: string;
+    enable_signature_method_name_check?: boolean;
     ssl_config_file?: string;
     grpc_channel_arguments?: Record<string, number | string>;
     batching_parameters_file?: string;

@@ -45,6 +45,8 @@ export interface GrpcServingOptions {
      * Default none.
      */
     channelOptions?: Record<string, number | string>;
+    /** TensorFlow Serving's --enable_signature_method_name_check, as the REST server's signatureMethodNameCheck (Predict, Classify, Regress, MultiInference). Default false. */
+    signatureMethodNameCheck?: boolean;
 }
 /**
  * A grpc-js Server with tfslice's services over `options.manager`, not yet bound. Messages may

@@ -23,6 +23,12 @@ export interface ServingOptions {
      */
     metricsPath?: string;
     /**
+     * TensorFlow Serving's --enable_signature_method_name_check: a signature's method_name must fit
+     * the API (predict: predict, classify or regress signatures; classify and regress: their own).
+     * Default false, as TensorFlow Serving (TensorFlow 2 writes every signature as predict).
+     */
+    signatureMethodNameCheck?: boolean;
+    /**
      * Largest request body, in bytes (413 beyond), counted after decompression: bodies with
      * Content-Encoding gzip (as TensorFlow Serving) or deflate are decompressed, others are 415.
      * Default 64 MiB.

@@ -43,6 +43,16 @@ export declare function readExamplesRequest(body: JsonValue, api: 'classify' | '
  * @throws INVALID_ARGUMENT naming the signatures there are
  */
 export declare function servingSignature(model: Model, name: string): SignatureInfo;
+/**
+ * TensorFlow Serving's --enable_signature_method_name_check, when on: a signature's method_name
+ * must fit the API that runs it. Predict takes predict, classify and regress signatures
+ * (else INTERNAL, as TensorFlow Serving's predict_util.cc); Classify only classify signatures,
+ * Regress only regress ones (else INVALID_ARGUMENT, as its classifier.cc and regressor.cc).
+ * TensorFlow 2 writes every signature with the predict method name, so Classify and Regress
+ * refuse a TF2 model's signatures unless its saved_model.pb was edited (TensorFlow Serving's
+ * reason for leaving the check off by default).
+ */
+export declare function checkMethodName(info: SignatureInfo, api: 'predict' | 'classify' | 'regress'): void;
 /** What Classify and Regress require of a signature (TensorFlow Serving's classifier.cc, regressor.cc). */
 export declare function checkExamplesSignature(info: SignatureInfo, api: 'classify' | 'regress', name: string): void;
 /**

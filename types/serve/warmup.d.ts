@@ -7,6 +7,8 @@ export declare const MAX_WARMUP_RECORDS = 1000;
 export interface SavedModelWarmupOptions {
     /** How many times each request runs (TensorFlow Serving's ModelWarmupOptions.num_request_iterations). Default 1. */
     iterations?: number;
+    /** Check each signature's method_name against its request's API, as TensorFlow Serving's --enable_signature_method_name_check (checkMethodName). Default false. */
+    signatureMethodNameCheck?: boolean;
 }
 /**
  * Runs the warm-up requests of a SavedModel version, as TensorFlow Serving does after loading
