@@ -714,6 +714,23 @@ t.test('reconfigure(): models left out are unloaded (runs in flight finish), new
   t.same([manager.versionOfLabel('a', 'stable'), manager.versionOfLabel('c', 'now')], [2, 5], 'labels on AVAILABLE versions apply');
 });
 
+t.test("allowVersionLabelsForUnavailableModels (TensorFlow Serving's --allow_version_labels_for_unavailable_models): a new label may name a version not AVAILABLE yet; a moved one may not", async (t) => {
+  const a = basePath(t, [1]);
+  const manager = new ModelManager({ models: [{ name: 'a', basePath: a, versionLabels: { stable: 1 } }], allowVersionLabelsForUnavailableModels: true, watch: true, pollIntervalMs: 50, settleMs: 0 });
+  t.teardown(() => manager.stop());
+  await manager.start();
+  await manager.reconfigure([{ name: 'a', basePath: a, versionPolicy: 'all', versionLabels: { stable: 1, canary: 2 } }]);
+  t.equal(manager.versionOfLabel('a', 'canary'), 2, 'a new label on a version not there yet applies');
+  await t.rejects(manager.run('a', feeds, { label: 'canary' }), { code: 'NOT_FOUND', message: /model 'a' has no version 2/ }, 'a run by it: NOT_FOUND until the version comes');
+  addVersion(a, 2);
+  await until('version 2 AVAILABLE', () => manager.status()[0]!.versions.some((v) => v.version === 2 && v.state === 'AVAILABLE'));
+  expectOutput(t, (await manager.run('a', feeds, { label: 'canary' })).y, golden.outputs.y!, 'then the label serves it');
+  await t.rejects(manager.reconfigure([{ name: 'a', basePath: a, versionPolicy: 'all', versionLabels: { stable: 3, canary: 2 } }]),
+    { code: 'FAILED_PRECONDITION', message: /Request to assign label to version 3 of model a, which is not currently available for inference/ }, 'moving a label to a version not AVAILABLE: refused, as without the option');
+  t.same([...manager.labels('a')], [['stable', 1], ['canary', 2]], 'no label changed');
+  t.throws(() => new ModelManager({ models: [{ name: 'a', basePath: a }], allowVersionLabelsForUnavailableModels: 'yes' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /config\.allowVersionLabelsForUnavailableModels must be a boolean/ });
+});
+
 t.test('reconfigure() calls made together apply in order: the last one made stays', async (t) => {
   // TensorFlow Serving applies reloads under one lock. Here, a list that added a model with many
   // versions, one that removed it and one that kept one version used to interleave: the last

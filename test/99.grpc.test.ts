@@ -785,6 +785,30 @@ print(json.dumps({'predict': failure(PREDICT, p, ts.PredictResponse), 'classify'
   t.equal((await curl(['-X', 'POST', `${on.url}/v1/models/methods:regress`, '-d', '{"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}]}'])).body, '{"results":[3.0]}');
 });
 
+t.test('--allow_version_labels_for_unavailable_models: a reload may give a new label a version not there yet', async (t) => {
+  const base = basePath('labelled', { 1: fixture('half_plus_two').dir });
+  const reload = `
+M = '/tensorflow.serving.ModelService/'
+req = ts.ReloadConfigRequest()
+c = req.config.model_config_list.config.add(name='labelled', base_path=${JSON.stringify(base)}, model_platform='tensorflow')
+c.version_labels['canary'] = 2
+failed = failure(M + 'HandleReloadConfigRequest', req, ts.ReloadConfigResponse)
+p = ts.PredictRequest(); p.model_spec.name = 'labelled'; p.model_spec.version_label = 'canary'
+x = p.inputs['x']; x.dtype = tf.DT_FLOAT; x.tensor_shape.dim.add(size=1); x.tensor_shape.dim.add(size=1); x.float_val.append(1)
+print(json.dumps({'reload': failed, 'predict': failure(PREDICT, p, ts.PredictResponse)}))
+`;
+  const args = ['--model_name', 'labelled', '--model_base_path', base, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0'];
+  const strict = await startServe(args);
+  t.teardown(() => { strict.child.kill('SIGKILL'); });
+  const refused = await python<{ reload: [string, string] | null }>(reload, strict.grpc);
+  t.match(refused.reload, ['FAILED_PRECONDITION', /^Request to assign label to version 2 of model labelled, which is not currently available for inference/], "without it, TensorFlow Serving's rule");
+  const allowed = await startServe([...args, '--allow_version_labels_for_unavailable_models']);
+  t.teardown(() => { allowed.child.kill('SIGKILL'); });
+  const r = await python<{ reload: [string, string] | null; predict: [string, string] | null }>(reload, allowed.grpc);
+  t.equal(r.reload, null, 'with it, the reload applies');
+  t.equal(r.predict?.[0], 'NOT_FOUND', 'and a request for the label is NOT_FOUND until version 2 serves');
+});
+
 t.test('a --port that is taken: one line naming the flag and the error, exit 2', async (t) => {
   const blocker = net.createServer();
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));

@@ -53,6 +53,7 @@ export interface ServeFlags {
   saved_model_tags?: string[];
   monitoring_config_file?: string;
   enable_signature_method_name_check?: boolean;
+  allow_version_labels_for_unavailable_models?: boolean;
   ssl_config_file?: string;
   grpc_channel_arguments?: Record<string, number | string>;
   batching_parameters_file?: string;
@@ -155,7 +156,6 @@ const TFS_ONLY_FLAGS: Readonly<Record<string, string>> = {
   rest_api_num_threads: 'one event loop serves REST; bodies of --offload_bytes or more are read on --codec_threads worker threads',
   per_process_gpu_memory_fraction: "tfslice gives each model its own fraction: --gpu_memory_fraction with --model_name, or gpuMemoryFraction per model in a JSON --model_config_file",
   tensorflow_session_parallelism: 'use --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism (TensorFlow Serving deprecated this one)',
-  allow_version_labels_for_unavailable_models: 'a label must name an AVAILABLE version (TensorFlow Serving\'s default); assign it once the version is AVAILABLE',
   platform_config_file: "only TensorFlow SavedModels are served; session options go in a JSON --model_config_file's loadOptions",
   tensorflow_intra_op_parallelism_threads: 'the flag is --tensorflow_intra_op_parallelism',
   tensorflow_inter_op_parallelism_threads: 'the flag is --tensorflow_inter_op_parallelism',
@@ -185,6 +185,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--ssl_config_file <file>', "TensorFlow Serving's SSLConfig (text format: server_key, server_cert, custom_ca, client_verify): gRPC over TLS (REST stays plain HTTP, as in TensorFlow Serving)")
     .option('--grpc_channel_arguments <k=v,...>', "gRPC server settings, as tensorflow_model_server takes them: grpc.max_connection_age_ms=60000,grpc.keepalive_time_ms=10000 (whole numbers passed as numbers)", channelArguments)
     .option('--monitoring_config_file <file>', "TensorFlow Serving's MonitoringConfig (text format): the metrics are served at its prometheus_config.path too (they are always on, at /monitoring/prometheus/metrics and /metrics)")
+    .option('--allow_version_labels_for_unavailable_models [bool]', 'a config reload (gRPC, --model_config_file_poll_wait_seconds) may give a new label a version that is not AVAILABLE yet; moving a label still needs its new version AVAILABLE', flagBool)
     .option('--enable_signature_method_name_check [bool]', "a signature's method_name must fit the API: predict, classify or regress for predict; classify for classify, regress for regress (off by default, as in TensorFlow Serving: TensorFlow 2 writes every signature as predict)", flagBool)
     .option('--saved_model_tags <t1,t2>', "the tag-set of the meta graph to load, for models whose config sets no tags ('' for the empty tag-set; default: serve)", parseTags)
     .option('--enable_model_warmup [bool]', "run each version's assets.extra/tf_serving_warmup_requests (TensorFlow Serving's warm-up file) before it serves, where a model's JSON config sets no warmup of its own", flagBool, true)
@@ -260,8 +261,9 @@ async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerC
   if (batching !== undefined) defaults.batching = batching;
   if (flags.enable_model_warmup) defaults.warmup = savedModelWarmup(flags.enable_signature_method_name_check ?? false);
   if (flags.saved_model_tags !== undefined) defaults.tags = flags.saved_model_tags;
+  const labels = flags.allow_version_labels_for_unavailable_models === undefined ? {} : { allowVersionLabelsForUnavailableModels: flags.allow_version_labels_for_unavailable_models };
   // What is not an array of objects is left for the ModelManager to name.
-  return { config: { ...config, models: modelsWithDefaults(config, defaults) }, defaults, read };
+  return { config: { ...config, ...labels, models: modelsWithDefaults(config, defaults) }, defaults, read };
 }
 
 // A config's models with what the flags give them; what is not an array of objects is left for

@@ -106,6 +106,14 @@ export interface ModelManagerConfig {
   swapPolicy?: SwapPolicy;
   /** How long a run waits for a version that is loading (ms) before it fails with UNAVAILABLE. Default 30000. */
   queueTimeoutMs?: number;
+  /**
+   * TensorFlow Serving's --allow_version_labels_for_unavailable_models: reconfigure() may give a
+   * label that is new (or unchanged) a version that is not AVAILABLE yet (say, before it is
+   * pushed); moving a label from one version to another still needs the new one AVAILABLE.
+   * A run that asks for such a label gets its version's answer: NOT_FOUND while there is no such
+   * version, a wait while it loads. Default false.
+   */
+  allowVersionLabelsForUnavailableModels?: boolean;
 }
 
 /** @internal A warm-up, validated: feeds or a function. */
@@ -134,9 +142,10 @@ export interface Resolved {
   readonly settleMs: number;
   readonly swapPolicy: SwapPolicy;
   readonly queueTimeoutMs: number;
+  readonly allowVersionLabelsForUnavailableModels: boolean;
 }
 
-const MANAGER_KEYS = ['models', 'requireGpuFraction', 'watch', 'pollIntervalMs', 'settleMs', 'swapPolicy', 'queueTimeoutMs'];
+const MANAGER_KEYS = ['models', 'requireGpuFraction', 'watch', 'pollIntervalMs', 'settleMs', 'swapPolicy', 'queueTimeoutMs', 'allowVersionLabelsForUnavailableModels'];
 const MODEL_KEYS = ['name', 'basePath', 'gpuMemoryFraction', 'isolation', 'tags', 'batching', 'versionPolicy', 'loadOptions', 'warmup', 'versionLabels', 'maxQueuedRequests'];
 const WARMUP_KEYS = ['feeds', 'signature', 'run', 'runs'];
 const MODEL_LEVEL_OPTIONS = ['gpuMemoryFraction', 'isolation', 'tags', 'batching'];
@@ -276,6 +285,7 @@ export function resolveManagerConfig(value: unknown, where = 'config'): Resolved
     settleMs: optionalInt(`${where}.settleMs`, c.settleMs, 0, 250),
     swapPolicy,
     queueTimeoutMs: optionalInt(`${where}.queueTimeoutMs`, c.queueTimeoutMs, 0, 30_000),
+    allowVersionLabelsForUnavailableModels: optionalBool(`${where}.allowVersionLabelsForUnavailableModels`, c.allowVersionLabelsForUnavailableModels),
   });
 }
 

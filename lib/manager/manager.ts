@@ -94,6 +94,7 @@ export class ModelManager {
     const next = resolveManagerConfig({
       models, requireGpuFraction: c.requireGpuFraction, watch: c.watch, pollIntervalMs: c.pollIntervalMs,
       settleMs: c.settleMs, swapPolicy: c.swapPolicy, queueTimeoutMs: c.queueTimeoutMs,
+      allowVersionLabelsForUnavailableModels: c.allowVersionLabelsForUnavailableModels,
     });
     if (this.#started === null && this.#reconfiguring === null) return this.#reconfigure(next);
     const turn = (this.#reconfiguring ?? Promise.resolve()).then(() => {
@@ -148,15 +149,19 @@ export class ModelManager {
     return this.status();
   }
 
-  // TensorFlow Serving's UpdateModelVersionLabelMap (server_core.cc, without
-  // --allow_version_labels_for_unavailable_models): every label must name a version that is
-  // AVAILABLE now, else no label changes and the reload fails.
+  // TensorFlow Serving's UpdateModelVersionLabelMap (server_core.cc): every label must name a
+  // version that is AVAILABLE now, else no label changes and the reload fails. With
+  // allowVersionLabelsForUnavailableModels (--allow_version_labels_for_unavailable_models), only
+  // a label moved from one version to another must.
   #applyLabels(models: readonly ResolvedModel[]): void {
+    const anyVersion = this.#config.allowVersionLabelsForUnavailableModels;
     for (const model of models) {
       const m = this.#models.get(model.name);
       if (!m) continue;
       for (const [label, version] of model.versionLabels) {
         if (m.versions.get(version)?.state === 'AVAILABLE') continue;
+        const before = m.config.versionLabels.get(label);
+        if (anyVersion && (before === undefined || before === version)) continue;
         throw new TensorFlowError('FAILED_PRECONDITION', `Request to assign label to version ${version} of model ${model.name}, which is not currently available for inference. `
           + `(label '${label}'; the models' other changes are made, their labels stay as they were)`);
       }

@@ -20,6 +20,7 @@ export interface ServeFlags {
     saved_model_tags?: string[];
     monitoring_config_file?: string;
     enable_signature_method_name_check?: boolean;
+    allow_version_labels_for_unavailable_models?: boolean;
     ssl_config_file?: string;
     grpc_channel_arguments?: Record<string, number | string>;
     batching_parameters_file?: string;

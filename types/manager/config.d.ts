@@ -97,6 +97,14 @@ export interface ModelManagerConfig {
     swapPolicy?: SwapPolicy;
     /** How long a run waits for a version that is loading (ms) before it fails with UNAVAILABLE. Default 30000. */
     queueTimeoutMs?: number;
+    /**
+     * TensorFlow Serving's --allow_version_labels_for_unavailable_models: reconfigure() may give a
+     * label that is new (or unchanged) a version that is not AVAILABLE yet (say, before it is
+     * pushed); moving a label from one version to another still needs the new one AVAILABLE.
+     * A run that asks for such a label gets its version's answer: NOT_FOUND while there is no such
+     * version, a wait while it loads. Default false.
+     */
+    allowVersionLabelsForUnavailableModels?: boolean;
 }
 /**
  * Reads a configuration file: JSON (a ModelManagerConfig object), or TensorFlow Serving's model
