@@ -311,6 +311,7 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
     // tensorflow_model_server's flags that serve lacks: what to do instead, not "unknown option" (found by a trial, helper-37).
     [['serve', '--model_base_path', tiny.dir, '--monitoring_config_file=/nonexistent/monitoring.config'], 2, /^tfslice serve: --monitoring_config_file \/nonexistent\/monitoring\.config: ENOENT: no such file or directory/m],
     [['serve', '--model_base_path', tiny.dir, '--platform_config_file=/etc/platform.config'], 2, /^tfslice serve: --platform_config_file is tensorflow_model_server's; tfslice serve has no such flag: only TensorFlow SavedModels are served/m],
+    [['serve', '--model_base_path', tiny.dir, '--tensorflow_session_parallelism', '4', '--tensorflow_intra_op_parallelism', '2'], 2, /^tfslice serve: --tensorflow_session_parallelism sets both --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism: give it or them, not both$/m],
     [['serve', '--model_base_path', tiny.dir, '--rest_api_num_threads', '8'], 2, /--rest_api_num_threads is tensorflow_model_server's; .*--codec_threads/],
     [['serve', '--model_base_path', tiny.dir, '--per_process_gpu_memory_fraction=0.5'], 2, /--per_process_gpu_memory_fraction is tensorflow_model_server's; .*--gpu_memory_fraction with --model_name/],
     [['serve', '--model_base_path', tiny.dir, '--enable_batching=maybe'], 2, /'--enable_batching \[bool\]' argument 'maybe' is invalid\. expected true or false/],

@@ -64,6 +64,7 @@ export interface ServeFlags {
   auth_protect_health?: boolean;
   tensorflow_intra_op_parallelism?: number;
   tensorflow_inter_op_parallelism?: number;
+  tensorflow_session_parallelism?: number;
   rest_api_read_timeout_ms: number;
   rest_api_header_timeout_ms: number;
   rest_api_max_header_bytes: number;
@@ -155,7 +156,6 @@ function channelArguments(value: string): Record<string, number | string> {
 const TFS_ONLY_FLAGS: Readonly<Record<string, string>> = {
   rest_api_num_threads: 'one event loop serves REST; bodies of --offload_bytes or more are read on --codec_threads worker threads',
   per_process_gpu_memory_fraction: "tfslice gives each model its own fraction: --gpu_memory_fraction with --model_name, or gpuMemoryFraction per model in a JSON --model_config_file",
-  tensorflow_session_parallelism: 'use --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism (TensorFlow Serving deprecated this one)',
   platform_config_file: "only TensorFlow SavedModels are served; session options go in a JSON --model_config_file's loadOptions",
   tensorflow_intra_op_parallelism_threads: 'the flag is --tensorflow_intra_op_parallelism',
   tensorflow_inter_op_parallelism_threads: 'the flag is --tensorflow_inter_op_parallelism',
@@ -199,6 +199,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--rest_api_max_connections <n>', 'HTTP connections open at once (more are closed); 0 for no limit', nonNegativeInt('a count'), 4096)
     .option('--max_queued_requests_per_model <n>', "requests one model holds at once (waiting or running) before it answers 503 / UNAVAILABLE; a model's maxQueuedRequests wins", positiveInt('a count'), 1024)
     .option('--tensorflow_intra_op_parallelism <n>', 'threads of each op (intraOpThreads) for models whose config sets none; 0: TensorFlow picks', poolSize(0))
+    .option('--tensorflow_session_parallelism <n>', "both of the two above at once (TensorFlow Serving's older flag; it excludes them)", poolSize(0))
     .option('--tensorflow_inter_op_parallelism <n>', "threads running ops side by side (interOpThreads) for models whose config sets none; 0: TensorFlow's pool, which run timeouts need; -1: inline (tfslice's default)", poolSize(-1))
     .addOption(new Option('--op_policy <policy>', "the opPolicy of models whose config sets none: 'serve' refuses models that reach file-system or process ops; 'none' checks nothing").choices(['serve', 'none']).default('serve'))
     .action(async (flags: ServeFlags) => {
@@ -256,6 +257,16 @@ async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerC
   const { config, read } = await modelsOf(flags);
   const batching = await batchingOf(flags);
   const defaults: ModelDefaults = { loadOptions: { opPolicy: flags.op_policy }, maxQueuedRequests: flags.max_queued_requests_per_model };
+  const session = flags.tensorflow_session_parallelism;
+  if (session !== undefined) {
+    // TensorFlow Serving's rule (server.cc): the old flag, or the two new ones, not both (0, the
+    // old flag's default, gives way to them).
+    if (session > 0 && (flags.tensorflow_intra_op_parallelism !== undefined || flags.tensorflow_inter_op_parallelism !== undefined)) {
+      throw new UsageError('--tensorflow_session_parallelism sets both --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism: give it or them, not both');
+    }
+    defaults.loadOptions.intraOpThreads = session;
+    defaults.loadOptions.interOpThreads = session;
+  }
   if (flags.tensorflow_intra_op_parallelism !== undefined) defaults.loadOptions.intraOpThreads = flags.tensorflow_intra_op_parallelism;
   if (flags.tensorflow_inter_op_parallelism !== undefined) defaults.loadOptions.interOpThreads = flags.tensorflow_inter_op_parallelism;
   if (batching !== undefined) defaults.batching = batching;

@@ -308,6 +308,12 @@ interface Outcome {
   runSeconds: number | null;
 }
 
+/**
+ * Requests pipelined on one HTTP/1.1 connection held at once, waiting for those before them to be
+ * answered: beyond, the connection is not read until half of them have run.
+ */
+const MAX_HELD_PIPELINED = 32;
+
 /** ServingOptions' keys (checkServingOptions). */
 const SERVING_KEYS = ['manager', 'timeoutMs', 'metrics', 'metricsPath', 'bodyLimit', 'draining', 'auth', 'offloadBytes', 'codecThreads', 'signatureMethodNameCheck'];
 
@@ -336,25 +342,43 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   app.addContentTypeParser('*', bodyParser(bodyLimit, offloadBytes));
   // The request last read from each connection: another than this one when the client pipelined
   // it behind this one (HTTP/1.1: the next request sent before this one's answer).
-  const lastFrom = new WeakMap<object, { request: IncomingMessage; response: ServerResponse }>();
+  const lastFrom = new WeakMap<object, { request: IncomingMessage; response: ServerResponse; held: number }>();
   const lastRead = (request: FastifyRequest): boolean => lastFrom.get(request.raw.socket)?.request === request.raw;
   app.addHook('onRequest', (request, reply, done) => {
     // TensorFlow Serving reads a body whatever its Content-Type says; fastify answers 415 to a
     // header that is not a media type (empty, "json"), before any parser: such a one is dropped.
     const type = request.headers['content-type'];
     if (type !== undefined && !MEDIA_TYPE.test(type)) delete request.headers['content-type'];
-    const socket = request.raw.socket;
-    const before = lastFrom.get(socket)?.response;
-    lastFrom.set(socket, { request: request.raw, response: reply.raw });
+    const socket = request.raw.socket as Socket & { _paused?: boolean };
+    const last = lastFrom.get(socket);
+    const before = last?.response;
+    const held = last?.held ?? 0;
+    const connection = { request: request.raw, response: reply.raw, held };
+    lastFrom.set(socket, connection);
     // Pipelined behind a request not yet answered: it starts once that one is answered, as
     // TensorFlow Serving's HTTP server takes a connection's requests one at a time (RFC 9112
     // 9.3.2 lets pipelined requests run in parallel only when all are safe methods, and a
     // prediction is a POST). Node reads them at once: they would run side by side, in any order.
     // A connection that ends first closes this request (not the responses queued before it).
     if (before === undefined || before.writableFinished || before.destroyed || request.raw.destroyed) return done();
+    // And Node would read every request the client sends, each held here, without end (a
+    // client that pipelines and never reads its answers takes the server's memory): with
+    // MAX_HELD_PIPELINED held, the connection is not read until half of them have run, as Node
+    // itself stops reading a connection whose client does not read its answers (its _paused
+    // flag: it pauses the parser too once the bytes read so far are parsed, and resumes it).
+    connection.held = held + 1;
+    if (connection.held >= MAX_HELD_PIPELINED && !socket._paused) {
+      socket._paused = true;
+      socket.pause();
+    }
     const go = () => {
       before.off('close', go);
       request.raw.off('close', go);
+      const now = lastFrom.get(socket);
+      if (now !== undefined && --now.held === MAX_HELD_PIPELINED >> 1 && socket._paused && !socket.writableNeedDrain) {
+        // Node's socketOnDrain, which resumes a connection it paused when its answers drain.
+        socket.emit('drain');
+      }
       done();
     };
     before.once('close', go);
