@@ -12,6 +12,8 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const crc32c = require('crc-32/crc32c') as { buf(data: Uint8Array): number };
 
 import { loadModel } from '../lib/index';
 import { ModelManager } from '../lib/manager';
@@ -501,7 +503,7 @@ print(json.dumps({
   'many': [add(0.0)] * 1001,
 }))
 `, 'unused');
-  const models: Record<string, string> = { counter: 'counter', half: 'half_plus_two', session: 'half_plus_two', nope: 'half_plus_two', noexample: 'half_plus_two', corrupt: 'half_plus_two', many: 'counter', cut: 'counter' };
+  const models: Record<string, string> = { counter: 'counter', half: 'half_plus_two', session: 'half_plus_two', nope: 'half_plus_two', noexample: 'half_plus_two', corrupt: 'half_plus_two', many: 'counter', cut: 'counter', huge: 'counter' };
   const bases = Object.fromEntries(Object.entries(models).map(([name, from]) => [name, basePath(`warm_${name}`, { 1: fixture(from).dir })]));
   const file = (name: string) => path.join(bases[name]!, '1', 'assets.extra', 'tf_serving_warmup_requests');
   for (const name of Object.keys(records)) fs.mkdirSync(path.dirname(file(name)), { recursive: true });
@@ -524,6 +526,14 @@ for path, records in json.loads(sys.stdin.read()):
   // The last record cut short.
   fs.mkdirSync(path.dirname(file('cut')), { recursive: true });
   fs.writeFileSync(file('cut'), fs.readFileSync(file('counter')).subarray(0, -3));
+  // A header, with its checksum right, saying 2^31 - 2 bytes follow, and 100 bytes that do
+  // (helper-69: reading them aborted the process, in fs.read's length check).
+  const header = Buffer.alloc(12);
+  header.writeBigUInt64LE(2n ** 31n - 2n);
+  const crc = crc32c.buf(header.subarray(0, 8)) >>> 0;
+  header.writeUInt32LE((((crc >>> 15) | (crc << 17)) + 0xa282ead8) >>> 0, 8);
+  fs.mkdirSync(path.dirname(file('huge')), { recursive: true });
+  fs.writeFileSync(file('huge'), Buffer.concat([header, Buffer.alloc(100, 7)]));
   const configFile = path.join(tmp, 'warmup.config');
   fs.writeFileSync(configFile, `model_config_list {\n${Object.keys(models).map((name) => `  config { name: '${name}' base_path: '${bases[name]}' }`).join('\n')}\n}\n`);
   const served = await startServe(['--model_config_file', configFile, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0']);
@@ -544,6 +554,7 @@ for path, records in json.loads(sys.stdin.read()):
     ['noexample', /warmup record 1 of .*tf_serving_warmup_requests: /],
     ['many', /Number of warmup records exceeds the maximum \(1000\) at .*tf_serving_warmup_requests/],
     ['cut', /truncated record at \d+ in .*tf_serving_warmup_requests\. Please verify your warmup data is in TFRecord format\./],
+    ['huge', /truncated record at 0 in .*tf_serving_warmup_requests/],
   ];
   for (const [name, message] of failed) {
     t.match(log, new RegExp(`model '${name}' \\(.*\\): no version serving`), `${name}: the version does not serve`);

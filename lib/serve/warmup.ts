@@ -56,7 +56,8 @@ async function readAt(handle: FileHandle, length: number, position: number): Pro
   const bytes = Buffer.allocUnsafe(length);
   let filled = 0;
   while (filled < length) {
-    const { bytesRead } = await handle.read(bytes, filled, length - filled, position + filled);
+    // (fs.read takes at most 2^31 - 1 bytes at once.)
+    const { bytesRead } = await handle.read(bytes, filled, Math.min(length - filled, 2 ** 30), position + filled);
     if (bytesRead === 0) break;
     filled += bytesRead;
   }
@@ -69,6 +70,7 @@ async function readAt(handle: FileHandle, length: number, position: number): Pro
  * @throws DATA_LOSS for a truncated or corrupted record
  */
 async function* tfRecords(handle: FileHandle, file: string): AsyncGenerator<Buffer> {
+  const { size } = await handle.stat();
   for (let offset = 0; ;) {
     const head = await readAt(handle, 12, offset);
     if (head.length === 0) return;
@@ -77,6 +79,8 @@ async function* tfRecords(handle: FileHandle, file: string): AsyncGenerator<Buff
     const length = head.readBigUInt64LE(0);
     if (length > BigInt(MAX_RECORD_BYTES)) throw dataLoss(file, `record at ${offset} of ${length} bytes, more than a request can be (${MAX_RECORD_BYTES})`);
     const n = Number(length);
+    // Told before a buffer of the length a header says is made: a few bytes can say 2 GiB.
+    if (offset + 12 + n + 4 > size) throw dataLoss(file, `truncated record at ${offset}`);
     const body = await readAt(handle, n + 4, offset + 12);
     if (body.length < n + 4) throw dataLoss(file, `truncated record at ${offset}`);
     const data = body.subarray(0, n);
