@@ -750,6 +750,17 @@ print(json.dumps(out))
   const bad = await run(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'serve', '--model_config_file', config, '--rest_api_port', '0', '--port', '0', '--grpc_channel_arguments', 'max_connection_age_ms=5'], { timeout: 60_000 })
     .then(() => null, (e: { code: number; stderr: string }) => e);
   t.match(bad, { code: 2, stderr: /'--grpc_channel_arguments <k=v,...>' argument 'max_connection_age_ms=5' is invalid\. expected gRPC channel arguments, name=value joined by ','/ });
+  // A value gRPC's integer arguments cannot take (helper-69: grpc-js made a 1 ms timer of
+  // "3000000000", and closed connections under their calls).
+  const ms = /a time in ms from 0 to 1900000000, or 2147483647 \(never\)/.source;
+  for (const [value, wanted] of [['3000000000', 'a 32-bit integer'], ['abc', 'a 32-bit integer'], ['1\\.5', 'a 32-bit integer'], ['2000000000', ms], ['-1', ms]]) {
+    const given = value.replace('\\', '');
+    const refused = await run(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'serve', '--model_config_file', config, '--rest_api_port', '0', '--port', '0', '--grpc_channel_arguments', `grpc.max_connection_age_ms=${given}`], { timeout: 60_000 })
+      .then(() => null, (e: { code: number; stderr: string }) => e);
+    t.match(refused, { code: 2, stderr: new RegExp(`is invalid\\. grpc\\.max_connection_age_ms takes ${wanted}, got '${value}'`) }, `grpc.max_connection_age_ms=${given}: exit 2`);
+  }
+  t.throws(() => createGrpcServer({ manager: new ModelManager({ models: [{ name: 'a', basePath: path.join(ROOT, 'examples', 'models', 'a') }] }), channelOptions: { 'grpc.keepalive_time_ms': '10' } }),
+    { code: 'ERR_INVALID_ARG_TYPE', message: /createGrpcServer's options\.channelOptions\['grpc\.keepalive_time_ms'\] must be a 32-bit integer, got "10"/ });
   t.throws(() => createGrpcServer({ manager: new ModelManager({ models: [{ name: 'a', basePath: path.join(ROOT, 'examples', 'models', 'a') }] }), channelOptions: { interceptors: 1 } as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /createGrpcServer's options\.channelOptions's key must be a gRPC channel argument name/ });
   t.throws(() => sslServerCredentials({ serverKey: '', serverCert: 'x' }), { code: 'ERR_INVALID_ARG_TYPE', message: /SSLConfig\.server_key must be a PEM text/ });
 });

@@ -22,7 +22,7 @@ import { type ManagedModelConfig, ModelManager, type ModelManagerConfig } from '
 import { readConfigFile } from '../manager/config';
 import { MAX_POOL_THREADS } from '../options';
 import { BATCHING_FIELDS, parseBatchingParameters, parseMonitoringConfig, parseSslConfig } from '../manager/tfs-config';
-import { CHANNEL_ARGUMENT, checkMetricsPath } from '../serve/options';
+import { CHANNEL_ARGUMENT, channelValueProblem, checkMetricsPath } from '../serve/options';
 import { type AuthOptions, readTokenFile } from '../serve/auth';
 import { parseTags } from './common';
 import { UsageError } from './errors';
@@ -145,6 +145,8 @@ function channelArguments(value: string): Record<string, number | string> {
     const text = part.slice(at + 1).trim();
     const n = /^[+-]?\d+$/.test(text) ? Number(text) : NaN;
     out[key] = Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 ? n : text;
+    const problem = channelValueProblem(key, out[key]);
+    if (problem !== null) throw new InvalidArgumentError(`${key} takes ${problem}, got '${text}'`);
   }
   return out;
 }

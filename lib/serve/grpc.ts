@@ -38,7 +38,7 @@ import {
   tensorToProto, toNumber, versionOf,
 } from './tensor-proto';
 import { checkExamplesSignature, checkMethodName, servingSignature } from './tfs';
-import { CHANNEL_ARGUMENT, checkServingOptions } from './options';
+import { CHANNEL_ARGUMENT, channelValueProblem, checkServingOptions } from './options';
 import { classificationUnsupported, modelMetadata, outputBytes, sharedMemoryUnsupported, v2Datatype } from './v2';
 
 /** Where the .proto files are (shipped with the package). */
@@ -216,7 +216,8 @@ export interface GrpcServingOptions {
    * grpc-js server options (TensorFlow Serving's --grpc_channel_arguments), over tfslice's own
    * (`grpc.max_receive_message_length` here wins over maxMessageBytes), for instance
    * `{ 'grpc.max_connection_age_ms': 60000, 'grpc.keepalive_time_ms': 10000 }`. Keys are gRPC's
-   * channel argument names; values numbers or strings. grpc-js ignores keys it does not know.
+   * channel argument names; values 32-bit integers, or strings for gRPC's string arguments
+   * (grpc.primary_user_agent, ...). grpc-js ignores keys it does not know.
    * Default none.
    */
   channelOptions?: Record<string, number | string>;
@@ -766,7 +767,8 @@ function checkChannelOptions(given: unknown): Record<string, number | string> {
   if (given === null || typeof given !== 'object' || Array.isArray(given)) throw invalidType(where, 'an object of gRPC channel arguments', given);
   for (const [key, value] of Object.entries(given)) {
     if (!CHANNEL_ARGUMENT.test(key)) throw invalidType(`${where}'s key`, "a gRPC channel argument name ('grpc.max_connection_age_ms', ...)", key);
-    if (!(typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value)))) throw invalidType(`${where}['${key}']`, 'a number or a string', value);
+    const problem = channelValueProblem(key, value);
+    if (problem !== null) throw invalidType(`${where}['${key}']`, problem, value);
   }
   return given as Record<string, number | string>;
 }

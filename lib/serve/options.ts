@@ -61,3 +61,27 @@ export function checkMetricsPath(where: string, value: unknown): void {
 
 /** @internal A gRPC channel argument's name: `grpc.` or `grpc-node.` and words joined by dots. */
 export const CHANNEL_ARGUMENT = /^grpc(-node)?(\.[A-Za-z0-9_-]+)+$/;
+
+// gRPC's channel arguments whose values are strings (grpc_types.h, grpc-js's ChannelOptions);
+// the others are integers.
+const STRING_CHANNEL_ARGUMENTS = new Set([
+  'grpc.ssl_target_name_override', 'grpc.primary_user_agent', 'grpc.secondary_user_agent', 'grpc.default_authority',
+  'grpc.service_config', 'grpc.http_connect_target', 'grpc.http_connect_creds', 'grpc.lb_policy_name',
+]);
+
+/**
+ * @internal What gRPC wants of channel argument `key` when `value` is not it ('a 32-bit
+ * integer', 'a string'); null when it is. grpc-js does arithmetic on a string given for a number
+ * (a timer of "3000000000" + jitter ms fired at once), where gRPC's C++ server ignores it.
+ */
+export function channelValueProblem(key: string, value: unknown): string | null {
+  if (STRING_CHANNEL_ARGUMENTS.has(key)) return typeof value === 'string' ? null : 'a string';
+  if (!(typeof value === 'number' && Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31)) return 'a 32-bit integer';
+  // A time: grpc-js sets a timer of it, ± 10 % (max_connection_age_ms), and a timer past
+  // 2^31 - 1 ms fires at once. 2^31 - 1 itself is gRPC's "never", as there.
+  if (key.endsWith('_ms') && value !== 2 ** 31 - 1 && (value < 0 || value > MAX_CHANNEL_MS)) return `a time in ms from 0 to ${MAX_CHANNEL_MS}, or 2147483647 (never)`;
+  return null;
+}
+
+// The longest time a channel argument may give (ms), its timer's 10 % jitter included: 22 days.
+const MAX_CHANNEL_MS = 1_900_000_000;

@@ -41,7 +41,8 @@ export interface GrpcServingOptions {
      * grpc-js server options (TensorFlow Serving's --grpc_channel_arguments), over tfslice's own
      * (`grpc.max_receive_message_length` here wins over maxMessageBytes), for instance
      * `{ 'grpc.max_connection_age_ms': 60000, 'grpc.keepalive_time_ms': 10000 }`. Keys are gRPC's
-     * channel argument names; values numbers or strings. grpc-js ignores keys it does not know.
+     * channel argument names; values 32-bit integers, or strings for gRPC's string arguments
+     * (grpc.primary_user_agent, ...). grpc-js ignores keys it does not know.
      * Default none.
      */
     channelOptions?: Record<string, number | string>;
