@@ -755,12 +755,29 @@ t.test('tfslice serve --model_config_file_poll_wait_seconds: a changed config fi
   await new Promise((r) => setTimeout(r, 2500));
   t.equal(stderr().match(/still serving the models of before/g)?.length, 1, 'once, not at every poll');
   t.equal((await predict('half/labels/stable')).body, '{"predictions":[4.0]}', 'the models of before serve on');
-  // Then a model left out: unloaded (404), as TensorFlow Serving's reload does.
-  write(`model_config_list { config { name: 'ints' base_path: '${ints}' } }`);
+  // Then a model left out: unloaded (404), as TensorFlow Serving's reload does; and a label on a
+  // version that does not exist: the reload fails once the other changes are made, and is tried
+  // at each poll, logged once (helper-69: the change was logged at every poll, and the failure
+  // said the models of before still served).
+  write(`model_config_list { config { name: 'ints' base_path: '${ints}' version_labels { key: 'next' value: 7 } } }`);
   await until('half is gone', async () => (await predict('half')).status === 404);
   t.equal((await curl([`${address}/v1/models/ints`])).status, 200, 'ints serves on');
+  await until('the label is refused', async () => /version 7 of model ints, which is not currently available/.test(stderr()));
+  await new Promise((r) => setTimeout(r, 2500));
+  t.equal(stderr().match(/changed: serving the models it lists/g)?.length, 2, 'each change logged once (the two files that parse), not at every poll that tries it again');
+  t.match(stderr(), /the models' other changes are made, their labels stay as they were\); tried again every 1 s until it applies/, 'and the failure says what was done');
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'and SIGTERM stops it with exit code 0');
+});
+
+t.test('--model_config_file_poll_wait_seconds past what a timer holds (24.8 days): read again then, not every millisecond', async (t) => {
+  const config = path.join(tmp, 'rarely.config');
+  fs.writeFileSync(config, `model_config_list { config { name: 'half' base_path: '${half}' } }`);
+  const { child, stderr } = await startServe(['--model_config_file', config, '--model_config_file_poll_wait_seconds', '3000000', '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0']);
+  t.teardown(() => { child.kill('SIGKILL'); });
+  fs.writeFileSync(config, 'not a config');
+  await new Promise((r) => setTimeout(r, 1000));
+  t.notMatch(stderr(), /TimeoutOverflowWarning|polled|not a config|changed/, 'nothing read again, no warning (helper-69: every 1 ms)');
 });
 
 t.test("tfslice serve --monitoring_config_file: TensorFlow Serving's MonitoringConfig, its Prometheus path served too", async (t) => {

@@ -20,6 +20,7 @@ import { type BatchingOptions, resolveBatching } from '../batching';
 import type { OpPolicy } from '../ops';
 import { type ManagedModelConfig, ModelManager, type ModelManagerConfig } from '../manager';
 import { readConfigFile } from '../manager/config';
+import { timerFor } from '../abort';
 import { MAX_POOL_THREADS } from '../options';
 import { BATCHING_FIELDS, parseBatchingParameters, parseMonitoringConfig, parseSslConfig } from '../manager/tfs-config';
 import { CHANNEL_ARGUMENT, channelValueProblem, checkMetricsPath } from '../serve/options';
@@ -355,31 +356,38 @@ function pollModelConfig(file: string, seconds: number, manager: ModelManager, d
   let timer: NodeJS.Timeout | undefined;
   let pass = Promise.resolve();
   let logged = '';
-  const failed = (message: string) => {
+  // What the file said when last tried (a reload that failed is tried again at each poll, quietly).
+  let tried = served;
+  const failed = (message: string, after: string) => {
     if (stopped || message === logged) return;
     logged = message;
-    log(`--model_config_file ${file}: ${message}; still serving the models of before (read again in ${seconds} s)`);
+    log(`--model_config_file ${file}: ${message}; ${after}`);
   };
   const poll = async () => {
     let config: ModelManagerConfig;
     try {
       config = await readConfigFile(file);
     } catch (error) {
-      return failed((error as Error).message);
+      return failed((error as Error).message, `still serving the models of before (read again in ${seconds} s)`);
     }
     const read = JSON.stringify(config);
     if (read === served) return;
-    log(`--model_config_file ${file} changed: serving the models it lists`);
+    if (read !== tried) log(`--model_config_file ${file} changed: serving the models it lists`);
+    tried = read;
     try {
       await manager.reconfigure(modelsWithDefaults(config, defaults));
       served = read;
       logged = '';
     } catch (error) {
-      failed((error as Error).message);
+      // A label on a version not AVAILABLE (FAILED_PRECONDITION) fails the reload once the
+      // models' other changes are made (its message says so); anything else before any change.
+      const labels = (error as { code?: unknown }).code === 'FAILED_PRECONDITION';
+      failed((error as Error).message, labels ? `tried again every ${seconds} s until it applies` : `still serving the models of before (read again in ${seconds} s)`);
     }
   };
   const next = () => {
-    if (!stopped) timer = setTimeout(() => { pass = poll().finally(next); }, seconds * 1000);
+    // (Held within what a timer takes: past 24.8 days Node fires at once.)
+    if (!stopped) timer = timerFor(() => { pass = poll().finally(next); }, seconds * 1000);
   };
   next();
   return async () => {
