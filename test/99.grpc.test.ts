@@ -503,7 +503,7 @@ print(json.dumps({
   'many': [add(0.0)] * 1001,
 }))
 `, 'unused');
-  const models: Record<string, string> = { counter: 'counter', half: 'half_plus_two', session: 'half_plus_two', nope: 'half_plus_two', noexample: 'half_plus_two', corrupt: 'half_plus_two', many: 'counter', cut: 'counter', huge: 'counter' };
+  const models: Record<string, string> = { counter: 'counter', half: 'half_plus_two', session: 'half_plus_two', nope: 'half_plus_two', noexample: 'half_plus_two', corrupt: 'half_plus_two', many: 'counter', cut: 'counter', huge: 'counter', folder: 'counter' };
   const bases = Object.fromEntries(Object.entries(models).map(([name, from]) => [name, basePath(`warm_${name}`, { 1: fixture(from).dir })]));
   const file = (name: string) => path.join(bases[name]!, '1', 'assets.extra', 'tf_serving_warmup_requests');
   for (const name of Object.keys(records)) fs.mkdirSync(path.dirname(file(name)), { recursive: true });
@@ -534,6 +534,8 @@ for path, records in json.loads(sys.stdin.read()):
   header.writeUInt32LE((((crc >>> 15) | (crc << 17)) + 0xa282ead8) >>> 0, 8);
   fs.mkdirSync(path.dirname(file('huge')), { recursive: true });
   fs.writeFileSync(file('huge'), Buffer.concat([header, Buffer.alloc(100, 7)]));
+  // A directory where the file should be: Node's EISDIR is no code of TensorFlow's.
+  fs.mkdirSync(file('folder'), { recursive: true });
   const configFile = path.join(tmp, 'warmup.config');
   fs.writeFileSync(configFile, `model_config_list {\n${Object.keys(models).map((name) => `  config { name: '${name}' base_path: '${bases[name]}' }`).join('\n')}\n}\n`);
   const served = await startServe(['--model_config_file', configFile, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0']);
@@ -555,12 +557,14 @@ for path, records in json.loads(sys.stdin.read()):
     ['many', /Number of warmup records exceeds the maximum \(1000\) at .*tf_serving_warmup_requests/],
     ['cut', /truncated record at \d+ in .*tf_serving_warmup_requests\. Please verify your warmup data is in TFRecord format\./],
     ['huge', /truncated record at 0 in .*tf_serving_warmup_requests/],
+    ['folder', /EISDIR/],
   ];
   for (const [name, message] of failed) {
     t.match(log, new RegExp(`model '${name}' \\(.*\\): no version serving`), `${name}: the version does not serve`);
     const status = (await (await fetch(`${served.url}/v1/models/${name}`)).json()) as { model_version_status: { state: string; status: { error_code: string; error_message: string } }[] };
     t.equal(status.model_version_status[0]!.state, 'END');
     t.match(status.model_version_status[0]!.status.error_message, message, `${name}: its status says why`);
+    if (name === 'folder') t.equal(status.model_version_status[0]!.status.error_code, 'UNKNOWN', "with TensorFlow's code for an error from elsewhere, not Node's (helper-69)");
   }
   // --enable_model_warmup=false: the file is not read.
   const cold = await startServe(['--model_name', 'counter', '--model_base_path', bases.counter!, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0', '--enable_model_warmup=false']);
@@ -661,7 +665,7 @@ print(json.dumps({'code': code}))
 
 // A certificate authority, a server certificate for 127.0.0.1 and a client certificate, made by
 // openssl (Debian's): TensorFlow Serving's SSLConfig holds the PEM texts themselves.
-function certificates(dir: string): Record<'ca' | 'serverKey' | 'serverCert' | 'clientKey' | 'clientCert' | 'otherCert', string> {
+function certificates(dir: string): Record<'ca' | 'serverKey' | 'serverCert' | 'clientKey' | 'clientCert' | 'otherCert' | 'encryptedKey', string> {
   fs.mkdirSync(dir, { recursive: true });
   const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   const key = (name: string) => openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`);
@@ -676,8 +680,12 @@ function certificates(dir: string): Record<'ca' | 'serverKey' | 'serverCert' | '
   // A certificate that does not go with server.key.
   key('other');
   openssl('req', '-x509', '-new', '-key', 'other.key', '-subj', '/CN=other', '-days', '2', '-out', 'other.pem');
+  openssl('pkey', '-in', 'server.key', '-aes256', '-passout', 'pass:secret', '-out', 'encrypted.key');
   const read = (f: string) => fs.readFileSync(path.join(dir, f), 'utf8');
-  return { ca: read('ca.pem'), serverKey: read('server.key'), serverCert: read('server.pem'), clientKey: read('client.key'), clientCert: read('client.pem'), otherCert: read('other.pem') };
+  return {
+    ca: read('ca.pem'), serverKey: read('server.key'), serverCert: read('server.pem'), clientKey: read('client.key'), clientCert: read('client.pem'), otherCert: read('other.pem'),
+    encryptedKey: read('encrypted.key'),
+  };
 }
 
 // An SSLConfig in text format, each PEM line an adjacent string (as users write them).
@@ -725,6 +733,11 @@ print(json.dumps({'failed': failure(PREDICT, req, ts.PredictResponse)}))
     [{ server_key: pems.serverKey, server_cert: pems.serverCert, custom_ca: 'garbage' }, /SSLConfig\.custom_ca is invalid: no PEM certificate in it/],
     ['server_key: "a"\nclient_verify: maybe\n', /line 2: expected true or false for SSLConfig\.client_verify, found 'maybe'/],
     ['server_keys: "a"\n', /line 1: SSLConfig has no field 'server_keys'/],
+    // A PEM pasted as it is, its lines inside one string.
+    [`server_key: "${pems.serverKey}"\n`, /line 1: an unterminated string: a string ends on its line \(write a line break as \\n, or give each line a string of its own/],
+    // client_verify without custom_ca: TensorFlow Serving would let in any certificate a public CA signed (helper-69).
+    [{ server_key: pems.serverKey, server_cert: pems.serverCert, client_verify: true }, /SSLConfig\.custom_ca is invalid: client_verify needs the certificate of the CA that signs your clients' certificates here/],
+    [{ server_key: pems.encryptedKey, server_cert: pems.serverCert }, /SSLConfig\.server_key is invalid: .*; the key is encrypted: give it decrypted/],
   ];
   for (const [fields, message] of refused) {
     fs.writeFileSync(file, typeof fields === 'string' ? fields : sslConfigText(fields));

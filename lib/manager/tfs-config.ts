@@ -132,7 +132,7 @@ class Tokens {
         const c = this.#text[this.#at++];
         if (c === undefined || c === '\n') {
           this.#at--; // the line it is on, not the next
-          this.fail('an unterminated string');
+          this.fail(c === undefined ? 'an unterminated string' : "an unterminated string: a string ends on its line (write a line break as \\n, or give each line a string of its own: \"line 1\\n\" \"line 2\\n\")");
         }
         if (c === quote) break;
         if (c !== '\\') {

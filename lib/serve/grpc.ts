@@ -32,7 +32,7 @@ import { asBuffer, Codec, codecOptions, fromWire, lazySignal, taskFailure, tenso
 import { cutShort, partialInputsError, signatureLimits } from './limits';
 import { modelLabel, type ServerMetrics, type ServingApi } from './metrics';
 import { notReadyReason, statusVersions, useTimed, V2_EXTENSIONS, VERSION, withDeadline } from './server';
-import { describeError, servingError } from './status';
+import { describeError, servingError, versionErrorCode } from './status';
 import {
   decodeMessage, examplesMessage, type ExamplesRun, inferFeeds, inferHead, type Int64, type Message, modelSpecOf, predictAliases, predictFeeds, PROTO_DIR as protoDir, protos, serializedExamples,
   tensorToProto, toNumber, versionOf,
@@ -554,7 +554,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         model_version_status: [...versions].sort((a, b) => b.version - a.version).map((v) => ({
           version: v.version,
           state: VERSION_STATES[v.state] ?? 0,
-          status: { error_code: v.error ? statusCode(v.error.code) : 0, error_message: v.error?.message ?? '' },
+          status: { error_code: v.error ? statusCode(versionErrorCode(v.error.code)) : 0, error_message: v.error?.message ?? '' },
         })),
       };
     }),
@@ -782,7 +782,7 @@ export interface SslConfig {
   serverKey: string;
   /** The server's certificate (chain), PEM. */
   serverCert: string;
-  /** Certificate authorities that client certificates are checked against, PEM. Default '': the system's. */
+  /** Certificate authorities that client certificates are checked against, PEM. Required with clientVerify. */
   customCa?: string;
   /** Require a client certificate, signed by customCa (mutual TLS). Default false. */
   clientVerify?: boolean;
@@ -792,8 +792,9 @@ export interface SslConfig {
  * gRPC server credentials from TensorFlow Serving's SSLConfig, as tensorflow_model_server builds
  * them (BuildServerCredentialsFromSSLConfigFile): the key and certificate, and with clientVerify
  * a client certificate required and verified against customCa. For bindGrpc().
- * @throws TypeError (ERR_INVALID_ARG_VALUE) naming the field when a PEM text cannot be read
- *   or the key does not match the certificate
+ * @throws TypeError (ERR_INVALID_ARG_VALUE) naming the field when a PEM text cannot be read,
+ *   the key does not match the certificate, or clientVerify comes without customCa (where
+ *   TensorFlow Serving would take any client certificate a public CA signed)
  */
 export function sslServerCredentials(config: SslConfig): grpc.ServerCredentials {
   const field = (name: string, value: unknown, required: boolean): string => {
@@ -807,12 +808,17 @@ export function sslServerCredentials(config: SslConfig): grpc.ServerCredentials 
   const ca = field('custom_ca', config.customCa, false);
   const clientVerify = config.clientVerify ?? false;
   if (typeof clientVerify !== 'boolean') throw invalidType('SSLConfig.client_verify', 'true or false', clientVerify);
+  // TensorFlow Serving would check client certificates against the public CAs: any certificate a
+  // public CA signed would be let in, and a company's own none (found by a trial, helper-69).
+  if (clientVerify && !ca.trim()) throw invalidValue('SSLConfig.custom_ca', 'client_verify needs the certificate of the CA that signs your clients\' certificates here (else any certificate a public CA signed would be let in)');
   // grpc-js reads the PEM texts only when it binds; read them now, naming the one that fails.
   const check = (name: string, options: { key?: string; cert?: string; ca?: string }) => {
     try {
       createSecureContext(options);
     } catch (error) {
-      throw invalidValue(`SSLConfig.${name}`, (error as Error).message);
+      // An encrypted key: tensorflow_model_server takes none either (SSLConfig has no passphrase).
+      const encrypted = options.key !== undefined && /ENCRYPTED/.test(options.key) ? '; the key is encrypted: give it decrypted (openssl pkey -in key.pem -out plain.pem)' : '';
+      throw invalidValue(`SSLConfig.${name}`, `${(error as Error).message}${encrypted}`);
     }
   };
   check('server_cert', { cert });

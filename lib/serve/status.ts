@@ -43,6 +43,17 @@ export function statusLabel(code: string): string {
 }
 
 /**
+ * @internal A version's error code as both APIs report it in its status: TensorFlow's codes and
+ * tfslice's own as they are; a library's argument check (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE:
+ * a bad warm-up request, say) INVALID_ARGUMENT; any other (a file system's EISDIR, ...) UNKNOWN,
+ * TensorFlow's code for an error from elsewhere.
+ */
+export function versionErrorCode(code: string): string {
+  if (code in HTTP_STATUS) return code;
+  return code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_OUT_OF_RANGE' ? 'INVALID_ARGUMENT' : 'UNKNOWN';
+}
+
+/**
  * @internal An error as the server reports it: a code, and a message without a stack (INTERNAL for what is
  * not the client's; HTTP_4xx for an HTTP error fastify raised). The codec threads report theirs
  * the same way.

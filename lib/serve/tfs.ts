@@ -22,6 +22,7 @@ import { Tensor } from '../tensor';
 import { isFloat, shortestFloat, tensorFromValue } from '../values';
 import { exampleFromJson } from './example';
 import { isObject, type JsonValue } from './json';
+import { versionErrorCode } from './status';
 
 /** Which JSON layout a Predict request used; the response uses the same. */
 export type Format = 'row' | 'columnar';
@@ -382,7 +383,7 @@ export function statusResponse(versions: readonly VersionStatus[]): unknown {
     model_version_status: [...versions].sort((a, b) => b.version - a.version).map((v) => ({
       version: String(v.version),
       state: v.state,
-      status: { error_code: v.error?.code ?? 'OK', error_message: v.error?.message ?? '' },
+      status: { error_code: v.error ? versionErrorCode(v.error.code) : 'OK', error_message: v.error?.message ?? '' },
     })),
   };
 }

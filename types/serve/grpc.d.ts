@@ -63,7 +63,7 @@ export interface SslConfig {
     serverKey: string;
     /** The server's certificate (chain), PEM. */
     serverCert: string;
-    /** Certificate authorities that client certificates are checked against, PEM. Default '': the system's. */
+    /** Certificate authorities that client certificates are checked against, PEM. Required with clientVerify. */
     customCa?: string;
     /** Require a client certificate, signed by customCa (mutual TLS). Default false. */
     clientVerify?: boolean;
@@ -72,8 +72,9 @@ export interface SslConfig {
  * gRPC server credentials from TensorFlow Serving's SSLConfig, as tensorflow_model_server builds
  * them (BuildServerCredentialsFromSSLConfigFile): the key and certificate, and with clientVerify
  * a client certificate required and verified against customCa. For bindGrpc().
- * @throws TypeError (ERR_INVALID_ARG_VALUE) naming the field when a PEM text cannot be read
- *   or the key does not match the certificate
+ * @throws TypeError (ERR_INVALID_ARG_VALUE) naming the field when a PEM text cannot be read,
+ *   the key does not match the certificate, or clientVerify comes without customCa (where
+ *   TensorFlow Serving would take any client certificate a public CA signed)
  */
 export declare function sslServerCredentials(config: SslConfig): grpc.ServerCredentials;
 /**
