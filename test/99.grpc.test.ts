@@ -738,6 +738,7 @@ print(json.dumps({'failed': failure(PREDICT, req, ts.PredictResponse)}))
     // client_verify without custom_ca: TensorFlow Serving would let in any certificate a public CA signed (helper-69).
     [{ server_key: pems.serverKey, server_cert: pems.serverCert, client_verify: true }, /SSLConfig\.custom_ca is invalid: client_verify needs the certificate of the CA that signs your clients' certificates here/],
     [{ server_key: pems.encryptedKey, server_cert: pems.serverCert }, /SSLConfig\.server_key is invalid: .*; the key is encrypted: give it decrypted/],
+    [{ server_key: pems.serverKey, server_cert: pems.serverCert, custom_ca: pems.ca.repeat(1001), client_verify: true }, /SSLConfig\.custom_ca is invalid: 1001 certificates in it, more than 1000/],
   ];
   for (const [fields, message] of refused) {
     fs.writeFileSync(file, typeof fields === 'string' ? fields : sslConfigText(fields));

@@ -788,6 +788,9 @@ export interface SslConfig {
   clientVerify?: boolean;
 }
 
+/** The most certificates SSLConfig.custom_ca may hold. */
+const MAX_CA_CERTIFICATES = 1000;
+
 /**
  * gRPC server credentials from TensorFlow Serving's SSLConfig, as tensorflow_model_server builds
  * them (BuildServerCredentialsFromSSLConfigFile): the key and certificate, and with clientVerify
@@ -828,6 +831,8 @@ export function sslServerCredentials(config: SslConfig): grpc.ServerCredentials 
   if (ca) {
     const blocks = ca.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
     if (blocks.length === 0) throw invalidValue('SSLConfig.custom_ca', 'no PEM certificate in it (-----BEGIN CERTIFICATE-----)');
+    // (A public bundle holds about 150; 40 000 took 2 GB and broke every handshake: helper-69.)
+    if (blocks.length > MAX_CA_CERTIFICATES) throw invalidValue('SSLConfig.custom_ca', `${blocks.length} certificates in it, more than ${MAX_CA_CERTIFICATES}: give the CAs that sign your clients' certificates`);
     for (const block of blocks) {
       try {
         new X509Certificate(block);
