@@ -767,11 +767,17 @@ print(json.dumps(out))
   // A value gRPC's integer arguments cannot take (helper-69: grpc-js made a 1 ms timer of
   // "3000000000", and closed connections under their calls).
   const ms = /a time in ms from 0 to 1900000000, or 2147483647 \(never\)/.source;
-  for (const [value, wanted] of [['3000000000', 'a 32-bit integer'], ['abc', 'a 32-bit integer'], ['1\\.5', 'a 32-bit integer'], ['2000000000', ms], ['-1', ms]]) {
+  const cases: [string, string, string][] = [
+    ['grpc.max_connection_age_ms', '3000000000', 'a 32-bit integer'], ['grpc.max_connection_age_ms', 'abc', 'a 32-bit integer'], ['grpc.max_connection_age_ms', '1\\.5', 'a 32-bit integer'],
+    ['grpc.max_connection_age_ms', '2000000000', ms], ['grpc.max_connection_age_ms', '-1', 'a whole number ≥ 0'],
+    // helper-70: -1 passed, and the first connection to the gRPC port took the process down.
+    ['grpc.max_concurrent_streams', '-1', 'a whole number ≥ 0'], ['grpc.max_receive_message_length', '-2', /a whole number of bytes, or -1 \(no limit\)/.source],
+  ];
+  for (const [key, value, wanted] of cases) {
     const given = value.replace('\\', '');
-    const refused = await run(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'serve', '--model_config_file', config, '--rest_api_port', '0', '--port', '0', '--grpc_channel_arguments', `grpc.max_connection_age_ms=${given}`], { timeout: 60_000 })
+    const refused = await run(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), 'serve', '--model_config_file', config, '--rest_api_port', '0', '--port', '0', '--grpc_channel_arguments', `${key}=${given}`], { timeout: 60_000 })
       .then(() => null, (e: { code: number; stderr: string }) => e);
-    t.match(refused, { code: 2, stderr: new RegExp(`is invalid\\. grpc\\.max_connection_age_ms takes ${wanted}, got '${value}'`) }, `grpc.max_connection_age_ms=${given}: exit 2`);
+    t.match(refused, { code: 2, stderr: new RegExp(`is invalid\\. ${key.replace(/\./g, '\\.')} takes ${wanted}, got '${value}'`) }, `${key}=${given}: exit 2`);
   }
   t.throws(() => createGrpcServer({ manager: new ModelManager({ models: [{ name: 'a', basePath: path.join(ROOT, 'examples', 'models', 'a') }] }), channelOptions: { 'grpc.keepalive_time_ms': '10' } }),
     { code: 'ERR_INVALID_ARG_TYPE', message: /createGrpcServer's options\.channelOptions\['grpc\.keepalive_time_ms'\] must be a 32-bit integer, got "10"/ });

@@ -77,6 +77,10 @@ const STRING_CHANNEL_ARGUMENTS = new Set([
 export function channelValueProblem(key: string, value: unknown): string | null {
   if (STRING_CHANNEL_ARGUMENTS.has(key)) return typeof value === 'string' ? null : 'a string';
   if (!(typeof value === 'number' && Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31)) return 'a 32-bit integer';
+  // No count or size is negative; a message length's -1 is gRPC's "no limit" (helper-70: a
+  // negative grpc.max_concurrent_streams made Node's HTTP/2 throw at the first connection, and
+  // took the process down).
+  if (value < 0 && !(value === -1 && /_message_length$/.test(key))) return /_message_length$/.test(key) ? 'a whole number of bytes, or -1 (no limit)' : 'a whole number ≥ 0';
   // A time: grpc-js sets a timer of it, ± 10 % (max_connection_age_ms), and a timer past
   // 2^31 - 1 ms fires at once. 2^31 - 1 itself is gRPC's "never", as there.
   if (key.endsWith('_ms') && value !== 2 ** 31 - 1 && (value < 0 || value > MAX_CHANNEL_MS)) return `a time in ms from 0 to ${MAX_CHANNEL_MS}, or 2147483647 (never)`;
