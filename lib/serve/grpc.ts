@@ -37,7 +37,7 @@ import {
   decodeMessage, examplesMessage, type ExamplesRun, inferFeeds, inferHead, type Int64, type Message, modelSpecOf, predictAliases, predictFeeds, PROTO_DIR as protoDir, protos, serializedExamples,
   tensorToProto, toNumber, versionOf,
 } from './tensor-proto';
-import { checkExamplesSignature, checkMethodName, servingSignature } from './tfs';
+import { checkMethodName, examplesSignature, servingSignature } from './tfs';
 import { CHANNEL_ARGUMENT, channelValueProblem, checkServingOptions } from './options';
 import { classificationUnsupported, modelMetadata, outputBytes, sharedMemoryUnsupported, v2Datatype } from './v2';
 
@@ -348,9 +348,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // One classify or regress signature run on serialized examples (a string tensor, one
   // tf.Example each): its model_spec and outputs.
   const runExamples = async (call: Call, model: Model, version: number, name: string, signature: string, api: 'classify' | 'regress', examples: Tensor): Promise<ExamplesRun> => {
-    const info = servingSignature(model, signature);
-    if (methodNameCheck) checkMethodName(info, api);
-    checkExamplesSignature(info, api, signature);
+    examplesSignature(model, signature, api, methodNameCheck);
     const outputs = await model.run({ inputs: examples }, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs, signal: call.gone });
     return { api, modelSpec: { name, version: { value: version }, signature_name: signature }, outputs, count: examples.size };
   };

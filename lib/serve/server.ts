@@ -29,7 +29,7 @@ import { checkServingOptions } from './options';
 import { type AuthOptions, BearerAuth } from './auth';
 import { modelLabel, ServerMetrics, type ServingApi } from './metrics';
 import {
-  checkExamplesSignature, checkMethodName, classifyResponse, feedsFromPayload, type Format, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
+  checkMethodName, classifyResponse, examplesSignature, feedsFromPayload, type Format, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
   regressResponse, servingSignature, statusResponse,
 } from './tfs';
 import { HEADER_LENGTH, type InferRequest, inferResponse, layOutBigBytes, modelMetadata, readInferRequest, splitBody } from './v2';
@@ -517,9 +517,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     return {
       body: await withModel(t, outcome, clock, async (model) => {
         const name = parsed.signatureName ?? 'serving_default';
-        const info = servingSignature(model, name);
-        if (methodNameCheck) checkMethodName(info, method);
-        checkExamplesSignature(info, method, name);
+        examplesSignature(model, name, method, methodNameCheck);
         const outputs = await model.run({ inputs: parsed.examples }, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) });
         return method === 'classify' ? classifyResponse(outputs, parsed.count) : regressResponse(outputs, parsed.count);
       }),

@@ -308,6 +308,17 @@ export function checkMethodName(info: SignatureInfo, api: 'predict' | 'classify'
   }
 }
 
+/**
+ * A Classify or Regress request's signature, checked as those APIs check it: there
+ * (servingSignature), its method name with the check on (checkMethodName), its inputs and
+ * outputs (checkExamplesSignature). REST, gRPC and warm-up share it.
+ */
+export function examplesSignature(model: Model, name: string, api: 'classify' | 'regress', methodNameCheck: boolean): void {
+  const info = servingSignature(model, name);
+  if (methodNameCheck) checkMethodName(info, api);
+  checkExamplesSignature(info, api, name);
+}
+
 /** What Classify and Regress require of a signature (TensorFlow Serving's classifier.cc, regressor.cc). */
 export function checkExamplesSignature(info: SignatureInfo, api: 'classify' | 'regress', name: string): void {
   const inputs = Object.keys(info.inputs);

@@ -17,7 +17,7 @@ import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { Model } from '../model';
 import { Tensor } from '../tensor';
 import { decodeMessage, type Message, predictFeeds, protos, serializedExamples } from './tensor-proto';
-import { checkExamplesSignature, checkMethodName, servingSignature } from './tfs';
+import { checkMethodName, examplesSignature, servingSignature } from './tfs';
 
 // crc-32 ships types for its CRC-32 module only; its CRC-32C module has the same functions.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -92,9 +92,7 @@ async function* tfRecords(handle: FileHandle, file: string): AsyncGenerator<Buff
 
 // A classify or regress signature run on a request's tf.Examples, as the Classify and Regress APIs run it.
 async function runExamples(model: Model, signature: string, api: 'classify' | 'regress', examples: Tensor, methodNameCheck: boolean): Promise<void> {
-  const info = servingSignature(model, signature);
-  if (methodNameCheck) checkMethodName(info, api);
-  checkExamplesSignature(info, api, signature);
+  examplesSignature(model, signature, api, methodNameCheck);
   await model.run({ inputs: examples }, { signature, checkShapes: false });
 }
 

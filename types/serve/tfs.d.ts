@@ -53,6 +53,12 @@ export declare function servingSignature(model: Model, name: string): SignatureI
  * reason for leaving the check off by default).
  */
 export declare function checkMethodName(info: SignatureInfo, api: 'predict' | 'classify' | 'regress'): void;
+/**
+ * A Classify or Regress request's signature, checked as those APIs check it: there
+ * (servingSignature), its method name with the check on (checkMethodName), its inputs and
+ * outputs (checkExamplesSignature). REST, gRPC and warm-up share it.
+ */
+export declare function examplesSignature(model: Model, name: string, api: 'classify' | 'regress', methodNameCheck: boolean): void;
 /** What Classify and Regress require of a signature (TensorFlow Serving's classifier.cc, regressor.cc). */
 export declare function checkExamplesSignature(info: SignatureInfo, api: 'classify' | 'regress', name: string): void;
 /**
