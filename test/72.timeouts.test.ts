@@ -541,6 +541,12 @@ t.test('isolation process, maxConcurrentRuns Infinity: a run still queued in its
   const controller = new AbortController();
   const waiting = Array.from({ length: threads }, () => model.run(n(long), { signal: controller.signal }));
   const kept = model.run(n(3), { signal: new AbortController().signal, runTimeoutMs: 60_000 });
+  // When the runs ahead ended and when the kept one did: had the cancelled runs run, the kept
+  // one would have waited for them, a side-by-side time after the runs ahead.
+  let busyEnd = 0;
+  let keptEnd = 0;
+  void Promise.all(busy).then(() => { busyEnd = performance.now(); }, () => {});
+  void kept.then(() => { keptEnd = performance.now(); }, () => {});
   t.equal(model.runsQueued, threads + 1, 'the aborted-to-be runs and the kept one wait in the host');
   setTimeout(() => controller.abort(), 30);
   for (const run of waiting) await t.rejects(run, { code: 'CANCELLED', message: 'the run was aborted (RunOptions.signal) before it started' });
@@ -549,8 +555,11 @@ t.test('isolation process, maxConcurrentRuns Infinity: a run still queued in its
   t.equal(model.runsQueued, 1, 'they left the host\'s queue; the kept run waits');
   t.ok((await kept).y, 'a run whose signal was not aborted waits and runs');
   await Promise.all(busy);
-  const keptAfter = performance.now() - t1;
-  t.ok(keptAfter < side * 1.5, `the cancelled runs never ran: all done in ${keptAfter.toFixed(0)} ms (${threads} long runs side by side take ${side.toFixed(0)} ms; twice as many would take about twice that)`);
+  if (busyEnd === 0) busyEnd = performance.now();
+  // (Measured from the runs ahead's end, not from t1: how long those took on a loaded machine
+  // is no part of the question; measured from t1, a loaded run saw 989 ms against 1.5 x 621.)
+  const keptAfterBusy = keptEnd - busyEnd;
+  t.ok(keptAfterBusy < side * 0.5, `the cancelled runs never ran: the kept run ended ${keptAfterBusy.toFixed(0)} ms after the runs ahead of it (${threads} long runs side by side take ${side.toFixed(0)} ms: it would have waited about that for them)`);
   t.equal(getEventListeners(controller.signal, 'abort').length, 0, 'no listener left behind');
   t.same([model.runsExecuting, model.runsQueued], [0, 0], 'nothing left behind');
   t.ok((await Promise.all(Array.from({ length: threads * 2 }, () => model.run(n(3))))).every((r) => r.y), 'the slots of cancelled runs serve again');

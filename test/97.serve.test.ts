@@ -696,11 +696,15 @@ model_config_list {
     model_platform: 'tensorflow'
     model_version_policy { specific { versions: 1 } }
     version_labels { key: 'stable' value: 1 }
+    version_labels { key: 'canary' value: 2 }
   }
   config { name: 'slow' base_path: '${slow}' }
 }`);
   const { child, url: address, exited, stderr } = await startServe(['--model_config_file', config, '--rest_api_port', '0']);
   t.match(stderr(), /model 'half' \(.*\): serving version 1/, 'it says what serves');
+  t.match(stderr(), /^tfslice serve: {3}label 'canary' names version 2, which is not AVAILABLE: requests for the label fail until it is$/m, 'and a label on a version it does not serve');
+  const canary = await curl(['-X', 'POST', `${address}/v1/models/half/labels/canary:predict`, '-d', '{"instances": [1.0]}']);
+  t.match(canary, { status: 404, body: /Servable not found for request: Specific\(half, 2\)/ }, `a request for that label: ${canary.status} ${canary.body}`);
   t.equal((await curl(['-X', 'POST', `${address}/v1/models/half/labels/stable:predict`, '-d', '{"instances": [1.0, 2.0, 5.0]}'])).body, '{"predictions":[2.5,3.0,4.5]}');
   const n = await slowN(manager.get('slow'), 1500);
   const inFlight = curl(['-i', '-X', 'POST', `${address}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]);

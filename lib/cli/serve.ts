@@ -10,7 +10,7 @@
  * opPolicy of every model whose loadOptions set none: a model reaching file-system or process
  * ops is refused at load (lib/ops.ts).
  */
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { InvalidArgumentError, Option } from 'commander';
@@ -220,21 +220,43 @@ async function batchingOf(flags: ServeFlags): Promise<boolean | BatchingOptions 
   }
   if (!flags.enable_batching) return undefined;
   if (flags.batching_parameters_file === undefined) return true;
+  return readTextConfig('batching_parameters_file', flags.batching_parameters_file, (text) => {
+    try {
+      const parameters = parseBatchingParameters(text);
+      resolveBatching(parameters, 'BatchingParameters');
+      return parameters;
+    } catch (error) {
+      // resolveBatching names loadModel's options; the file has BatchingParameters' fields.
+      (error as Error).message = (error as Error).message.replace(/BatchingParameters\.(\w+)/g, (_, option: string) => `BatchingParameters.${BATCHING_FIELDS[option as keyof typeof BATCHING_FIELDS] ?? option}`)
+        .replace(/must be (maxBatchSize|maxExecutionBatchSize)/g, (_, option: 'maxBatchSize' | 'maxExecutionBatchSize') => `must be ${BATCHING_FIELDS[option]}`);
+      throw error;
+    }
+  });
+}
+
+/**
+ * The most a text-format file a flag names (BatchingParameters, MonitoringConfig, SSLConfig) may
+ * hold, in bytes: an SSLConfig of 1000 CA certificates is about 2 MB; a bigger file is a mistake
+ * and would be parsed for seconds before being refused.
+ */
+const TEXT_CONFIG_MAX_BYTES = 16 * 1024 * 1024;
+
+// Reads the text-format file --flag names (at most TEXT_CONFIG_MAX_BYTES) and parses it; a file
+// that cannot be read or parsed is a UsageError naming the flag and the file.
+async function readTextConfig<T>(flag: string, file: string, parse: (text: string) => T): Promise<T> {
   let text: string;
   try {
-    text = await readFile(flags.batching_parameters_file, 'utf8');
+    const handle = await open(file, 'r');
+    try {
+      const { size } = await handle.stat();
+      if (size > TEXT_CONFIG_MAX_BYTES) throw new Error(`${size} bytes; a text-format config file may hold ${TEXT_CONFIG_MAX_BYTES} (16 MiB)`);
+      text = await handle.readFile('utf8');
+    } finally {
+      await handle.close();
+    }
+    return parse(text);
   } catch (error) {
-    throw new UsageError(`cannot read --batching_parameters_file ${flags.batching_parameters_file}: ${(error as Error).message}`);
-  }
-  try {
-    const parameters = parseBatchingParameters(text);
-    resolveBatching(parameters, 'BatchingParameters');
-    return parameters;
-  } catch (error) {
-    // resolveBatching names loadModel's options; the file has BatchingParameters' fields.
-    const message = (error as Error).message.replace(/BatchingParameters\.(\w+)/g, (_, option: string) => `BatchingParameters.${BATCHING_FIELDS[option as keyof typeof BATCHING_FIELDS] ?? option}`)
-      .replace(/must be (maxBatchSize|maxExecutionBatchSize)/g, (_, option: 'maxBatchSize' | 'maxExecutionBatchSize') => `must be ${BATCHING_FIELDS[option]}`);
-    throw new UsageError(`${flags.batching_parameters_file}: ${message}`);
+    throw new UsageError(`--${flag} ${file}: ${(error as Error).message}`);
   }
 }
 
@@ -401,13 +423,11 @@ function pollModelConfig(file: string, seconds: number, manager: ModelManager, d
 async function metricsPathOf(flags: ServeFlags): Promise<string | undefined> {
   const file = flags.monitoring_config_file;
   if (file === undefined) return undefined;
-  let config: { enable: boolean; path: string };
-  try {
-    config = parseMonitoringConfig(await readFile(file, 'utf8'));
-    checkMetricsPath('prometheus_config.path', config.path);
-  } catch (error) {
-    throw new UsageError(`--monitoring_config_file ${file}: ${(error as Error).message}`);
-  }
+  const config = await readTextConfig('monitoring_config_file', file, (text) => {
+    const parsed = parseMonitoringConfig(text);
+    checkMetricsPath('prometheus_config.path', parsed.path);
+    return parsed;
+  });
   if (!config.enable) log(`--monitoring_config_file ${file}: prometheus_config is not enabled; the metrics are served anyway, at /monitoring/prometheus/metrics and /metrics`);
   return config.path;
 }
@@ -416,11 +436,7 @@ async function metricsPathOf(flags: ServeFlags): Promise<string | undefined> {
 async function sslConfigOf(flags: ServeFlags): Promise<ReturnType<typeof parseSslConfig> | undefined> {
   const file = flags.ssl_config_file;
   if (file === undefined) return undefined;
-  try {
-    return parseSslConfig(await readFile(file, 'utf8'));
-  } catch (error) {
-    throw new UsageError(`--ssl_config_file ${file}: ${(error as Error).message}`);
-  }
+  return readTextConfig('ssl_config_file', file, parseSslConfig);
 }
 
 // --auth_token_file [--auth_protect_health]: the tokens both protocols require.
@@ -544,6 +560,11 @@ export async function serve(flags: ServeFlags): Promise<number> {
     const line = serving.length ? `serving version${serving.length > 1 ? 's' : ''} ${serving.join(', ')}` : 'no version serving';
     log(`model '${model.name}' (${model.basePath}): ${line}${model.error ? `; ${model.error.message}` : ''}`);
     for (const v of failed) log(`  version ${v.version} failed: ${v.error!.message}`);
+    // TensorFlow Serving would not start (server_core.cc's UpdateModelVersionLabelMap); here
+    // the models that load serve, as with a version that failed, and the label is named.
+    for (const [label, version] of manager.labels(model.name)) {
+      if (!serving.includes(version)) log(`  label '${label}' names version ${version}, which is not AVAILABLE: requests for the label fail until it is`);
+    }
   }
   // From here on, what changes (watch mode, reloads, a host that died) is logged as it happens,
   // as TensorFlow Serving logs each servable's loads and unloads.

@@ -37,7 +37,7 @@ import {
   decodeMessage, examplesMessage, type ExamplesRun, inferFeeds, inferHead, type Int64, type Message, modelSpecOf, predictAliases, predictFeeds, PROTO_DIR as protoDir, protos, serializedExamples,
   tensorToProto, toNumber, versionOf,
 } from './tensor-proto';
-import { checkMethodName, examplesSignature, servingSignature } from './tfs';
+import { checkMethodName, examplesSignature, multiInferenceApi, servingSignature } from './tfs';
 import { CHANNEL_ARGUMENT, channelValueProblem, checkServingOptions } from './options';
 import { classificationUnsupported, modelMetadata, outputBytes, sharedMemoryUnsupported, v2Datatype } from './v2';
 
@@ -385,10 +385,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       if (typeof named !== 'string' || named === '') throw new InvalidArgumentError('Found ModelSpec with an empty model name.');
       const spec = modelSpecOf(task);
       const method = task.method_name as string | undefined ?? '';
-      const api: 'classify' | 'regress' | null = method === 'tensorflow/serving/classify' ? 'classify' : method === 'tensorflow/serving/regress' ? 'regress' : null;
-      // UNIMPLEMENTED, as TensorFlow Serving answers it.
-      if (api === null) throw new TensorFlowError('UNIMPLEMENTED', `Unsupported signature method_name: ${method} (tasks[${i}]; tensorflow/serving/classify or tensorflow/serving/regress)`);
-      return { ...spec, api, signature: spec.signature || 'serving_default' };
+      return { ...spec, api: multiInferenceApi(method, i), signature: spec.signature || 'serving_default' };
     });
     const first = specs[0]!;
     // (A set: tens of thousands of tasks, each looked for among the others, held the event loop for seconds.)

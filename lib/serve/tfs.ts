@@ -287,6 +287,17 @@ export function signatureNotFound(name: string, names: readonly string[]): Tenso
 const METHOD_NAMES = { predict: 'tensorflow/serving/predict', classify: 'tensorflow/serving/classify', regress: 'tensorflow/serving/regress' } as const;
 
 /**
+ * The API a MultiInference task's method_name asks for (TensorFlow Serving's multi_inference.cc):
+ * classify or regress; any other name is UNIMPLEMENTED, naming the task by its index. gRPC's
+ * MultiInference and warm-up's multi_inference_log share it.
+ */
+export function multiInferenceApi(method: string, task: number): 'classify' | 'regress' {
+  if (method === METHOD_NAMES.classify) return 'classify';
+  if (method === METHOD_NAMES.regress) return 'regress';
+  throw new TensorFlowError('UNIMPLEMENTED', `Unsupported signature method_name: ${method} (tasks[${task}]; ${METHOD_NAMES.classify} or ${METHOD_NAMES.regress})`);
+}
+
+/**
  * TensorFlow Serving's --enable_signature_method_name_check, when on: a signature's method_name
  * must fit the API that runs it. Predict takes predict, classify and regress signatures
  * (else INTERNAL, as TensorFlow Serving's predict_util.cc); Classify only classify signatures,

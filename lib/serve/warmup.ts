@@ -17,7 +17,7 @@ import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { Model } from '../model';
 import { Tensor } from '../tensor';
 import { decodeMessage, type Message, predictFeeds, protos, serializedExamples } from './tensor-proto';
-import { checkMethodName, examplesSignature, servingSignature } from './tfs';
+import { checkMethodName, examplesSignature, multiInferenceApi, servingSignature } from './tfs';
 
 // crc-32 ships types for its CRC-32 module only; its CRC-32C module has the same functions.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -118,9 +118,7 @@ async function runRecord(model: Model, log: Message, methodNameCheck: boolean): 
     const examples = new Tensor('string', serializedExamples(request.input as Message | undefined, 'MultiInference'));
     for (const [i, task] of tasks.entries()) {
       const method = (task.method_name as string | undefined) ?? '';
-      const api = method === 'tensorflow/serving/classify' ? 'classify' : method === 'tensorflow/serving/regress' ? 'regress' : null;
-      if (api === null) throw new TensorFlowError('UNIMPLEMENTED', `Unsupported signature method_name: ${method} (tasks[${i}]; tensorflow/serving/classify or tensorflow/serving/regress)`);
-      await runExamples(model, signatureOf(task) || 'serving_default', api, examples, methodNameCheck);
+      await runExamples(model, signatureOf(task) || 'serving_default', multiInferenceApi(method, i), examples, methodNameCheck);
     }
   } else if (log.session_run_log) {
     throw new TensorFlowError('UNIMPLEMENTED', 'Unsupported log_type for warmup: session_run_log');

@@ -44,6 +44,12 @@ export declare function readExamplesRequest(body: JsonValue, api: 'classify' | '
  */
 export declare function servingSignature(model: Model, name: string): SignatureInfo;
 /**
+ * The API a MultiInference task's method_name asks for (TensorFlow Serving's multi_inference.cc):
+ * classify or regress; any other name is UNIMPLEMENTED, naming the task by its index. gRPC's
+ * MultiInference and warm-up's multi_inference_log share it.
+ */
+export declare function multiInferenceApi(method: string, task: number): 'classify' | 'regress';
+/**
  * TensorFlow Serving's --enable_signature_method_name_check, when on: a signature's method_name
  * must fit the API that runs it. Predict takes predict, classify and regress signatures
  * (else INTERNAL, as TensorFlow Serving's predict_util.cc); Classify only classify signatures,
