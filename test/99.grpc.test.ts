@@ -772,6 +772,8 @@ print(json.dumps(out))
     ['grpc.max_connection_age_ms', '2000000000', ms], ['grpc.max_connection_age_ms', '-1', 'a whole number ≥ 0'],
     // helper-70: -1 passed, and the first connection to the gRPC port took the process down.
     ['grpc.max_concurrent_streams', '-1', 'a whole number ≥ 0'], ['grpc.max_receive_message_length', '-2', /a whole number of bytes, or -1 \(no limit\)/.source],
+    // helper-70: 0 streams hung every call; 0 ms idle sent GOAWAY after every call.
+    ['grpc.max_concurrent_streams', '0', /a whole number ≥ 1 \(0 would serve no call\)/.source], ['grpc.max_connection_idle_ms', '0', /a whole number ≥ 1 \(0 would serve no call\)/.source],
   ];
   for (const [key, value, wanted] of cases) {
     const given = value.replace('\\', '');

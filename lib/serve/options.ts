@@ -69,6 +69,11 @@ const STRING_CHANNEL_ARGUMENTS = new Set([
   'grpc.service_config', 'grpc.http_connect_target', 'grpc.http_connect_creds', 'grpc.lb_policy_name',
 ]);
 
+// Channel arguments for which 0 is no server at all: grpc-js answers no call with no stream
+// allowed (max_concurrent_streams: every call hangs) and sends GOAWAY after every call with no
+// idle time allowed (max_connection_idle_ms); gRPC's C++ server ignores an idle time under 1 ms.
+const POSITIVE_CHANNEL_ARGUMENTS = new Set(['grpc.max_concurrent_streams', 'grpc.max_connection_idle_ms']);
+
 /**
  * @internal What gRPC wants of channel argument `key` when `value` is not it ('a 32-bit
  * integer', 'a string'); null when it is. grpc-js does arithmetic on a string given for a number
@@ -81,6 +86,7 @@ export function channelValueProblem(key: string, value: unknown): string | null 
   // negative grpc.max_concurrent_streams made Node's HTTP/2 throw at the first connection, and
   // took the process down).
   if (value < 0 && !(value === -1 && /_message_length$/.test(key))) return /_message_length$/.test(key) ? 'a whole number of bytes, or -1 (no limit)' : 'a whole number ≥ 0';
+  if (value === 0 && POSITIVE_CHANNEL_ARGUMENTS.has(key)) return 'a whole number ≥ 1 (0 would serve no call)';
   // A time: grpc-js sets a timer of it, ± 10 % (max_connection_age_ms), and a timer past
   // 2^31 - 1 ms fires at once. 2^31 - 1 itself is gRPC's "never", as there.
   if (key.endsWith('_ms') && value !== 2 ** 31 - 1 && (value < 0 || value > MAX_CHANNEL_MS)) return `a time in ms from 0 to ${MAX_CHANNEL_MS}, or 2147483647 (never)`;
