@@ -10,7 +10,6 @@
  * opPolicy of every model whose loadOptions set none: a model reaching file-system or process
  * ops is refused at load (lib/ops.ts).
  */
-import { open } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { InvalidArgumentError, Option } from 'commander';
@@ -19,7 +18,7 @@ import type { Command } from 'commander';
 import { type BatchingOptions, resolveBatching } from '../batching';
 import type { OpPolicy } from '../ops';
 import { type ManagedModelConfig, ModelManager, type ModelManagerConfig } from '../manager';
-import { readConfigFile } from '../manager/config';
+import { readConfigFile, readConfigText } from '../manager/config';
 import { timerFor } from '../abort';
 import { MAX_POOL_THREADS } from '../options';
 import { BATCHING_FIELDS, parseBatchingParameters, parseMonitoringConfig, parseSslConfig } from '../manager/tfs-config';
@@ -234,27 +233,11 @@ async function batchingOf(flags: ServeFlags): Promise<boolean | BatchingOptions 
   });
 }
 
-/**
- * The most a text-format file a flag names (BatchingParameters, MonitoringConfig, SSLConfig) may
- * hold, in bytes: an SSLConfig of 1000 CA certificates is about 2 MB; a bigger file is a mistake
- * and would be parsed for seconds before being refused.
- */
-const TEXT_CONFIG_MAX_BYTES = 16 * 1024 * 1024;
-
-// Reads the text-format file --flag names (at most TEXT_CONFIG_MAX_BYTES) and parses it; a file
+// Reads the text-format file --flag names (at most 16 MiB: readConfigText) and parses it; a file
 // that cannot be read or parsed is a UsageError naming the flag and the file.
 async function readTextConfig<T>(flag: string, file: string, parse: (text: string) => T): Promise<T> {
-  let text: string;
   try {
-    const handle = await open(file, 'r');
-    try {
-      const { size } = await handle.stat();
-      if (size > TEXT_CONFIG_MAX_BYTES) throw new Error(`${size} bytes; a text-format config file may hold ${TEXT_CONFIG_MAX_BYTES} (16 MiB)`);
-      text = await handle.readFile('utf8');
-    } finally {
-      await handle.close();
-    }
-    return parse(text);
+    return parse(await readConfigText(file));
   } catch (error) {
     throw new UsageError(`--${flag} ${file}: ${(error as Error).message}`);
   }
@@ -343,7 +326,7 @@ async function modelsOf(flags: ServeFlags): Promise<{ config: ModelManagerConfig
       config = await readConfigFile(flags.model_config_file);
     } catch (error) {
       // The file itself (missing, a directory, unreadable): a bad argument, named by its flag.
-      if (typeof (error as NodeJS.ErrnoException).syscall === 'string' || error instanceof NotFoundError) {
+      if (typeof (error as NodeJS.ErrnoException).syscall === 'string' || error instanceof NotFoundError || (error as NodeJS.ErrnoException).code === 'ERR_FS_FILE_TOO_LARGE') {
         throw new UsageError(`cannot read --model_config_file ${flags.model_config_file}: ${(error as Error).message}`);
       }
       throw error;

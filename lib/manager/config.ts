@@ -3,7 +3,7 @@
  * their validation (each field named in errors, as loadModel's options are). Mirrors
  * TensorFlow Serving's ModelServerConfig (model_config_list) where the two overlap.
  */
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { describe, invalidType, NotFoundError, outOfRange } from '../errors';
@@ -298,6 +298,42 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; er
 }
 
 /**
+ * @internal The most a configuration file may hold, in bytes (16 MiB): a model config of tens of
+ * thousands of models, an SSLConfig of 1000 CA certificates (about 2 MB) fit; a bigger file is a
+ * mistake, and one that never ends (/dev/zero, a pipe) would be read until memory ran out.
+ */
+export const CONFIG_FILE_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * @internal Reads a configuration file as UTF-8 text, a byte order mark (as some editors write)
+ * dropped, reading no more than CONFIG_FILE_MAX_BYTES + 1 bytes of it.
+ *
+ * @throws RangeError (code ERR_FS_FILE_TOO_LARGE, as Node's readFile past 2 GiB) for a longer
+ *   file, before the rest is read; Node's
+ *   own errors (ENOENT, EACCES, EISDIR, ...) with their codes
+ */
+export async function readConfigText(file: string): Promise<string> {
+  const handle = await open(file, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(1 << 20, CONFIG_FILE_MAX_BYTES + 1 - total));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > CONFIG_FILE_MAX_BYTES) {
+        throw Object.assign(new RangeError(`${file} holds more than ${CONFIG_FILE_MAX_BYTES} bytes (16 MiB), the most a configuration file may`), { code: 'ERR_FS_FILE_TOO_LARGE' });
+      }
+    }
+    return Buffer.concat(chunks, total).toString('utf8').replace(/^\uFEFF/, '');
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
  * Reads a configuration file: JSON (a ModelManagerConfig object), or TensorFlow Serving's model
  * config (a text-format ModelServerConfig: any text that neither parses as JSON nor starts with
  * '{' or '['). A JSON file's relative base paths are resolved against its directory; a text-format
@@ -305,13 +341,14 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; er
  *
  * @throws SyntaxError for JSON or text format that does not parse; TypeError/RangeError naming
  *   the field (in TensorFlow Serving's names for a text-format file), also for JSON that is not
- *   an object or is TensorFlow Serving's ModelServerConfig as proto JSON
+ *   an object or is TensorFlow Serving's ModelServerConfig as proto JSON; NOT_FOUND for a missing
+ *   file; RangeError (ERR_FS_FILE_TOO_LARGE) for one over 16 MiB, before the rest of it is read
  */
 export async function readConfigFile(file: string): Promise<ModelManagerConfig> {
   if (typeof file !== 'string' || file === '') throw invalidType('file', 'a configuration file path', file);
   let text: string;
   try {
-    text = (await readFile(file, 'utf8')).replace(/^\uFEFF/, ''); // a byte order mark, as some editors write
+    text = await readConfigText(file);
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new NotFoundError(`no model config file at ${path.resolve(file)} (${(error as Error).message})`);

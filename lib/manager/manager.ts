@@ -196,7 +196,8 @@ export class ModelManager {
    * paths are resolved against the file's directory. `extra` adds manager-level settings (watch,
    * pollIntervalMs, ...) to what the file says.
    * @throws SyntaxError (TextFormatError for a text-format file) naming the line; the
-   *   configuration's own TypeError/RangeError naming the field
+   *   configuration's own TypeError/RangeError naming the field; NOT_FOUND for a missing file;
+   *   RangeError (ERR_FS_FILE_TOO_LARGE) for a file over 16 MiB
    */
   static async fromFile(file: string, extra: Omit<ModelManagerConfig, 'models'> = {}): Promise<ModelManager> {
     return new ModelManager({ ...(await readConfigFile(file)), ...extra });

@@ -6,7 +6,7 @@
  * leak through the time an answer takes.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readConfigText } from '../manager/config';
 
 /** Who may call the server. */
 export interface AuthOptions {
@@ -63,10 +63,11 @@ function typeError(message: string): TypeError {
 /**
  * The tokens of a token file (`tfslice serve --auth_token_file`): one per line; blank lines and
  * lines starting with # are skipped.
- * @throws Error naming the file when it cannot be read, holds no token, or a line is not a token
+ * @throws Error naming the file when it holds no token or a line is not a token; RangeError
+ *   (ERR_FS_FILE_TOO_LARGE) past 16 MiB; Node's own errors (ENOENT, EACCES, ...) when it cannot be read
  */
 export async function readTokenFile(file: string): Promise<string[]> {
-  const text = await readFile(file, 'utf8');
+  const text = await readConfigText(file);
   const tokens: string[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();

@@ -114,6 +114,7 @@ export interface ModelManagerConfig {
  *
  * @throws SyntaxError for JSON or text format that does not parse; TypeError/RangeError naming
  *   the field (in TensorFlow Serving's names for a text-format file), also for JSON that is not
- *   an object or is TensorFlow Serving's ModelServerConfig as proto JSON
+ *   an object or is TensorFlow Serving's ModelServerConfig as proto JSON; NOT_FOUND for a missing
+ *   file; RangeError (ERR_FS_FILE_TOO_LARGE) for one over 16 MiB, before the rest of it is read
  */
 export declare function readConfigFile(file: string): Promise<ModelManagerConfig>;

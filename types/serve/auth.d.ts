@@ -20,6 +20,7 @@ export declare class BearerAuth {
 /**
  * The tokens of a token file (`tfslice serve --auth_token_file`): one per line; blank lines and
  * lines starting with # are skipped.
- * @throws Error naming the file when it cannot be read, holds no token, or a line is not a token
+ * @throws Error naming the file when it holds no token or a line is not a token; RangeError
+ *   (ERR_FS_FILE_TOO_LARGE) past 16 MiB; Node's own errors (ENOENT, EACCES, ...) when it cannot be read
  */
 export declare function readTokenFile(file: string): Promise<string[]>;
