@@ -733,7 +733,7 @@ t.test('tfslice serve --model_config_file_poll_wait_seconds: a changed config fi
     fs.renameSync(`${config}.new`, config);
   };
   write(`model_config_list { config { name: 'half' base_path: '${half}' model_version_policy { all {} } version_labels { key: 'stable' value: 1 } } }`);
-  const { child, url: address, exited, stderr } = await startServe(['--model_config_file', config, '--model_config_file_poll_wait_seconds', '1', '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0']);
+  const { child, url: address, grpc: grpcAddress, exited, stderr } = await startServe(['--model_config_file', config, '--model_config_file_poll_wait_seconds', '1', '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0']);
   t.teardown(() => { child.kill('SIGKILL'); });
   const predict = async (model: string) => curl(['-X', 'POST', `${address}/v1/models/${model}:predict`, '-d', '{"instances": [2.0]}']);
   t.equal((await predict('half/labels/stable')).body, '{"predictions":[3.0]}', 'stable is version 1 (x / 2 + 2)');
@@ -750,8 +750,9 @@ t.test('tfslice serve --model_config_file_poll_wait_seconds: a changed config fi
   config { name: 'half' base_path: '${half}' model_version_policy { all {} } version_labels { key: 'stable' value: 2 } }
   config { name: 'ints' base_path: '${ints}' }
 }`);
+  // (Labels apply last, once every load has ended: ints may serve a moment before the label moves.)
   await until('the new file is served: ints loaded', async () => (await curl([`${address}/v1/models/ints`])).status === 200);
-  t.equal((await predict('half/labels/stable')).body, '{"predictions":[4.0]}', 'stable is version 2 now (x / 2 + 3)');
+  await until('stable is version 2 now (x / 2 + 3)', async () => (await predict('half/labels/stable')).body === '{"predictions":[4.0]}');
   t.match(stderr(), /--model_config_file .*polled\.config changed: serving the models it lists/, 'the change is logged');
   // A file that does not parse: logged once, and what served before serves on.
   write('model_config_list { config { name: ');
@@ -770,6 +771,18 @@ t.test('tfslice serve --model_config_file_poll_wait_seconds: a changed config fi
   await new Promise((r) => setTimeout(r, 2500));
   t.equal(stderr().match(/changed: serving the models it lists/g)?.length, 2, 'each change logged once (the two files that parse), not at every poll that tries it again');
   t.match(stderr(), /the models' other changes are made, their labels stay as they were\); tried again every 1 s until it applies/, 'and the failure says what was done');
+  // A reload through gRPC while the file's label waits: it stays until the file changes
+  // (helper-71: the next poll applied the file again, and ints, which the reload let go, came back).
+  const client = new grpc.Client(grpcAddress, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  const Request = protos().lookupType('tensorflow.serving.ReloadConfigRequest');
+  const reload = Buffer.from(Request.encode(Request.fromObject({ config: { model_config_list: { config: [{ name: 'half', base_path: half, model_platform: 'tensorflow' }] } } })).finish());
+  await new Promise((resolve, reject) => client.makeUnaryRequest('/tensorflow.serving.ModelService/HandleReloadConfigRequest', (b: Buffer) => b, (b: Buffer) => b, reload, (error, answer) => (error ? reject(error) : resolve(answer))));
+  await until('the reload is served: ints unloaded', async () => (await predict('ints')).status === 404);
+  await until('the poll gives way to it', async () => /a reload through gRPC changed the models while its labels waited; the file is served again when it changes/.test(stderr()));
+  await new Promise((r) => setTimeout(r, 2500));
+  t.equal((await predict('ints')).status, 404, 'and later polls do not bring ints back');
+  t.equal((await predict('half')).status, 200, 'half serves, as the reload said');
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'and SIGTERM stops it with exit code 0');
 });

@@ -363,6 +363,10 @@ function pollModelConfig(file: string, seconds: number, manager: ModelManager, d
   let logged = '';
   // What the file said when last tried (a reload that failed is tried again at each poll, quietly).
   let tried = served;
+  // The models as a reload whose labels wait left them (null when none waits): another reload
+  // (gRPC's HandleReloadConfigRequest) changes them, and then stays until the file changes.
+  let waiting: string | null = null;
+  const configured = () => JSON.stringify(manager.names.map((name) => [name, manager.modelConfig(name), [...manager.labels(name)]]));
   const failed = (message: string, after: string) => {
     if (stopped || message === logged) return;
     logged = message;
@@ -376,18 +380,33 @@ function pollModelConfig(file: string, seconds: number, manager: ModelManager, d
       return failed((error as Error).message, `still serving the models of before (read again in ${seconds} s)`);
     }
     const read = JSON.stringify(config);
-    if (read === served) return;
+    if (read === served) {
+      if (logged !== '') log(`--model_config_file ${file} can be read again, unchanged: its models serve on`);
+      logged = '';
+      return;
+    }
+    if (read === tried && waiting !== null && configured() !== waiting) {
+      // helper-71: the next try applied the file again, and brought back the models the gRPC reload had let go.
+      log(`--model_config_file ${file}: a reload through gRPC changed the models while its labels waited; the file is served again when it changes`);
+      served = read;
+      waiting = null;
+      logged = '';
+      return;
+    }
     if (read !== tried) log(`--model_config_file ${file} changed: serving the models it lists`);
     tried = read;
     try {
       await manager.reconfigure(modelsWithDefaults(config, defaults));
+      if (waiting !== null) log(`--model_config_file ${file}: its labels apply now`);
       served = read;
+      waiting = null;
       logged = '';
     } catch (error) {
       // A label on a version not AVAILABLE (FAILED_PRECONDITION) fails the reload once the
       // models' other changes are made (its message says so); anything else before any change.
       const labels = (error as { code?: unknown }).code === 'FAILED_PRECONDITION';
-      failed((error as Error).message, labels ? `tried again every ${seconds} s until it applies` : `still serving the models of before (read again in ${seconds} s)`);
+      waiting = labels ? configured() : null;
+      failed((error as Error).message, labels ? `tried again every ${seconds} s until it applies, or a reload through gRPC changes the models` : `still serving the models of before (read again in ${seconds} s)`);
     }
   };
   const next = () => {
