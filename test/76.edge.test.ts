@@ -357,6 +357,32 @@ t.test('serve: SIGTERM while the models load stops it with 0, before it listens;
   }
 });
 
+t.test('serve: a config file that is a FIFO is read on the event loop: from its writer, and while it has none a second signal exits at once', async (t) => {
+  const fifo = path.join(tmp, 'models.fifo');
+  await run('mkfifo', [fifo]);
+  // A writer: what it writes until it closes is the config.
+  const writer = spawn('sh', ['-c', 'printf "%s" "$0" > "$1"', `model_config_list { config { name: 'half' base_path: '${half}' } }`, fifo], { stdio: 'ignore' });
+  const fed = await startServe(['--model_config_file', fifo, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0']);
+  t.equal((await curl([`${fed.url}/v1/models/half`])).status, 200, 'the models its writer wrote serve');
+  if (writer.exitCode === null) await new Promise((resolve) => writer.once('exit', resolve));
+  t.equal(writer.exitCode, 0, 'its writer was read to the end');
+  fed.child.kill('SIGTERM');
+  t.equal(await fed.exited, 0);
+  // None: it waits for one, and signals are heard (helper-71: open() waited in a thread of
+  // libuv's pool, and the process could not exit, even on a second signal).
+  const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'tfslice.js'), 'serve', '--model_config_file', fifo, '--rest_api_port', '0', '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await new Promise((r) => setTimeout(r, 1500));
+  child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 1200)); // past the second in which a repeat counts as the same signal
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  t.equal(await exited, 130, `the second signal exits at once (${stderr.trim().split('\n').join(' | ')})`);
+  clearTimeout(timer);
+});
+
 t.test('the server stops cleanly after all that', async (t) => {
   server.child.kill('SIGTERM');
   t.equal(await server.exited, 0);

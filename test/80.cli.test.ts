@@ -314,7 +314,7 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
     [['serve', '--model_name', 'm', '--model_base_path', tiny.dir, '--offload_bytes', '-1'], 2, /'--offload_bytes <n>' argument '-1' is invalid\. expected a byte count, or Infinity/],
     // tensorflow_model_server's flags that serve lacks: what to do instead, not "unknown option" (found by a trial, helper-37).
     [['serve', '--model_base_path', tiny.dir, '--monitoring_config_file=/nonexistent/monitoring.config'], 2, /^tfslice serve: --monitoring_config_file \/nonexistent\/monitoring\.config: ENOENT: no such file or directory/m],
-    [['serve', '--model_base_path', tiny.dir, '--ssl_config_file', huge], 2, /^tfslice serve: --ssl_config_file \S+ssl\.config: \S+ssl\.config holds more than 16777216 bytes \(16 MiB\), the most a configuration file may$/m],
+    [['serve', '--model_base_path', tiny.dir, '--ssl_config_file', huge], 2, /^tfslice serve: --ssl_config_file \S+ssl\.config: \S+ssl\.config holds more than 16777216 bytes \(16 MiB\), the most a configuration file may hold$/m],
     // A file that never ends: read up to the limit, not until memory runs out.
     [['serve', '--model_base_path', tiny.dir, '--enable_batching', '--batching_parameters_file', '/dev/zero'], 2, /^tfslice serve: --batching_parameters_file \/dev\/zero: \/dev\/zero holds more than 16777216 bytes/m],
     [['serve', '--model_config_file', '/dev/zero'], 2, /^tfslice serve: cannot read --model_config_file \/dev\/zero: \/dev\/zero holds more than 16777216 bytes/m],

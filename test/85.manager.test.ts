@@ -147,7 +147,7 @@ t.test('configuration: every field is checked and named by its path; JSON files;
   fs.writeFileSync(file, '{ "models": [');
   await t.rejects(ModelManager.fromFile(file), { name: 'SyntaxError', code: 'INVALID_ARGUMENT', message: /models\.json is not valid JSON/ });
   await t.rejects(ModelManager.fromFile(path.join(dir, 'missing.json')), { code: 'NOT_FOUND', message: /^no model config file at .*missing\.json/ }, 'a missing file: NOT_FOUND naming it');
-  await t.rejects(ModelManager.fromFile('/dev/zero'), { name: 'RangeError', code: 'ERR_FS_FILE_TOO_LARGE', message: '/dev/zero holds more than 16777216 bytes (16 MiB), the most a configuration file may' }, 'a file that never ends: read up to 16 MiB, then refused');
+  await t.rejects(ModelManager.fromFile('/dev/zero'), { name: 'RangeError', code: 'ERR_FS_FILE_TOO_LARGE', message: '/dev/zero holds more than 16777216 bytes (16 MiB), the most a configuration file may hold' }, 'a file that never ends: read up to 16 MiB, then refused');
   fs.writeFileSync(textFile, 'model_config_list { config { name: ');
   await t.rejects(ModelManager.fromFile(textFile), { name: 'TextFormatError', code: 'INVALID_ARGUMENT' });
 

@@ -3,7 +3,9 @@
  * their validation (each field named in errors, as loadModel's options are). Mirrors
  * TensorFlow Serving's ModelServerConfig (model_config_list) where the two overlap.
  */
-import { open } from 'node:fs/promises';
+import { constants, open as fsOpen } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import * as path from 'node:path';
 
 import { describe, invalidType, NotFoundError, outOfRange } from '../errors';
@@ -313,6 +315,11 @@ export const CONFIG_FILE_MAX_BYTES = 16 * 1024 * 1024;
  *   own errors (ENOENT, EACCES, EISDIR, ...) with their codes
  */
 export async function readConfigText(file: string): Promise<string> {
+  // A FIFO: open() would wait in a thread of libuv's pool for a writer, and hold up the
+  // process's exit until one came (helper-71: two SIGTERMs did not end it). Opened without
+  // waiting and read on the event loop, it reads what its writer writes until it closes, and
+  // nothing when no writer has it open.
+  if ((await stat(file)).isFIFO()) return readFifo(file);
   const handle = await open(file, 'r');
   try {
     const chunks: Buffer[] = [];
@@ -324,13 +331,37 @@ export async function readConfigText(file: string): Promise<string> {
       chunks.push(chunk.subarray(0, bytesRead));
       total += bytesRead;
       if (total > CONFIG_FILE_MAX_BYTES) {
-        throw Object.assign(new RangeError(`${file} holds more than ${CONFIG_FILE_MAX_BYTES} bytes (16 MiB), the most a configuration file may`), { code: 'ERR_FS_FILE_TOO_LARGE' });
+        throw tooLarge(file);
       }
     }
     return Buffer.concat(chunks, total).toString('utf8').replace(/^\uFEFF/, '');
   } finally {
     await handle.close();
   }
+}
+
+const tooLarge = (file: string) => Object.assign(new RangeError(`${file} holds more than ${CONFIG_FILE_MAX_BYTES} bytes (16 MiB), the most a configuration file may hold`), { code: 'ERR_FS_FILE_TOO_LARGE' });
+
+async function readFifo(file: string): Promise<string> {
+  const fd = await new Promise<number>((resolve, reject) => fsOpen(file, constants.O_RDONLY | constants.O_NONBLOCK, (error, opened) => (error ? reject(error) : resolve(opened))));
+  const pipe = new Socket({ fd, readable: true, writable: false });
+  return new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    pipe.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      total += chunk.length;
+      if (total > CONFIG_FILE_MAX_BYTES) {
+        pipe.destroy();
+        reject(tooLarge(file));
+      }
+    });
+    pipe.once('error', reject);
+    pipe.once('end', () => {
+      pipe.destroy();
+      resolve(Buffer.concat(chunks, total).toString('utf8').replace(/^\uFEFF/, ''));
+    });
+  });
 }
 
 /**
