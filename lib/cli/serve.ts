@@ -141,7 +141,9 @@ function channelArguments(value: string): Record<string, number | string> {
     if (part.trim() === '') continue;
     const at = part.indexOf('=');
     const key = part.slice(0, at).trim();
-    if (at < 0 || !CHANNEL_ARGUMENT.test(key)) throw new InvalidArgumentError(`expected gRPC channel arguments, name=value joined by ',' (grpc.max_connection_age_ms=60000), got '${part}'`);
+    if (at < 0) throw new InvalidArgumentError(`expected gRPC channel arguments, name=value joined by ',' (grpc.max_connection_age_ms=60000), got '${part}'`);
+    // (Names are case-sensitive, and gRPC ignores one it does not know: a typo would pass unseen.)
+    if (!CHANNEL_ARGUMENT.test(key)) throw new InvalidArgumentError(`'${key}' is not a gRPC channel argument name: they start with 'grpc.' (or grpc-js's 'grpc-node.'), in lower case, as grpc_types.h spells them`);
     const text = part.slice(at + 1).trim();
     const n = /^[+-]?\d+$/.test(text) ? Number(text) : NaN;
     out[key] = Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 ? n : text;

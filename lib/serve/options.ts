@@ -67,6 +67,7 @@ export const CHANNEL_ARGUMENT = /^grpc(-node)?(\.[A-Za-z0-9_-]+)+$/;
 const STRING_CHANNEL_ARGUMENTS = new Set([
   'grpc.ssl_target_name_override', 'grpc.primary_user_agent', 'grpc.secondary_user_agent', 'grpc.default_authority',
   'grpc.service_config', 'grpc.http_connect_target', 'grpc.http_connect_creds', 'grpc.lb_policy_name',
+  'grpc.optimization_target',
 ]);
 
 // Channel arguments for which 0 is no server at all: grpc-js answers no call with no stream
