@@ -605,7 +605,13 @@ model_config_list: {
     { name: 'a', basePath: '/a', versionPolicy: { specific: [1, 2] }, versionLabels: { s: 1, c: 2 } },
     { name: 'b', basePath: '/b' },
   ], 'lists of messages with or without a colon, empty lists, scalar lists');
+  // The deprecated model_type, as older configs write it (helper-71: refused as an unknown field).
+  t.same(parseModelServerConfig("model_config_list { config { name: 'a' base_path: '/a' model_type: TENSORFLOW } config { name: 'b' base_path: '/b' model_type: 1 } }").models,
+    [{ name: 'a', basePath: '/a' }, { name: 'b', basePath: '/b' }], 'model_type: TENSORFLOW (by name or number) is a TensorFlow model');
   const errors: [string, RegExp][] = [
+    ['model_config_list { config { name: "a" base_path: "/a" model_type: OTHER } }', /config\[0\] \(a\): model_type OTHER is not served by tfslice/],
+    ['model_config_list { config { name: "a" base_path: "/a" model_type: TENSORFLOW model_platform: "tensorflow" } }', /Illegal setting both model_type \(deprecated\) and model_platform/],
+    ['model_config_list { config { name: "a" base_path: "/a" model_type: TF } }', /expected one of MODEL_TYPE_UNSPECIFIED, TENSORFLOW, OTHER for ModelServerConfig\.model_config_list\.config\.model_type, found 'TF/],
     ['model_config_list { config { name: ["a", "b"] base_path: "/a" } }', /model_config_list\.config\.name is not a repeated field: give one value, not a list/],
     ['model_config_list { config { name: "a" base_path: "/a" logging_config { sampling_config { sampling_rate: high } } } }', /expected a number for ModelServerConfig\.model_config_list\.config\.logging_config\.sampling_config\.sampling_rate, found 'high/],
     ['model_config_list { config { name: "a" base_pth: "/a" } }', /line 1: ModelServerConfig\.model_config_list\.config has no field 'base_pth'/],

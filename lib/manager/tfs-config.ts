@@ -32,10 +32,12 @@ export class TextFormatError extends SyntaxError {
   }
 }
 
-type Kind = 'string' | 'int' | 'double' | 'bool' | 'message' | 'map<string,int>';
+type Kind = 'string' | 'int' | 'double' | 'bool' | 'enum' | 'message' | 'map<string,int>';
 interface Field {
   kind: Kind;
   repeated?: boolean;
+  /** For enums: the value names, in the order of their numbers (0, 1, ...). */
+  values?: readonly string[];
   /** For messages: the fields of the message type. */
   fields?: Schema;
 }
@@ -51,6 +53,8 @@ const MODEL_CONFIG: Schema = {
   name: { kind: 'string' },
   base_path: { kind: 'string' },
   model_platform: { kind: 'string' },
+  // Deprecated in TensorFlow Serving's model_server_config.proto, and still read there.
+  model_type: { kind: 'enum', values: ['MODEL_TYPE_UNSPECIFIED', 'TENSORFLOW', 'OTHER'] },
   model_version_policy: { kind: 'message', fields: SERVABLE_VERSION_POLICY },
   version_labels: { kind: 'map<string,int>' },
   // Accepted and ignored, as tfslice has no request logging of TensorFlow Serving's kind
@@ -199,6 +203,18 @@ class Tokens {
     return /^[tT1]/.test(found[0]);
   }
 
+  // An enum value: its name, or its number (as text format allows); read as its name.
+  enumValue(field: string, names: readonly string[]): string {
+    this.#skip();
+    const m = /([A-Za-z_]\w*|\d+)(?![\w.])/y;
+    m.lastIndex = this.#at;
+    const found = m.exec(this.#text);
+    const name = found && (/^\d/.test(found[0]) ? names[Number(found[0])] : names.find((n) => n === found[0]));
+    if (!found || !name) this.fail(`expected one of ${names.join(', ')} for ${field}, found ${this.#near()}`);
+    this.#at += found[0].length;
+    return name;
+  }
+
   done(): boolean {
     return this.peek() === '';
   }
@@ -244,7 +260,7 @@ function message(tokens: Tokens, schema: Schema, where: string, close: string): 
         if (!colon) tokens.fail(`expected ':' after ${name}`);
         do {
           const at = `${where}.${name}`;
-          values.push(field.kind === 'string' ? tokens.string(at) : field.kind === 'bool' ? tokens.boolean(at) : field.kind === 'double' ? tokens.double(at) : tokens.integer(at));
+          values.push(field.kind === 'string' ? tokens.string(at) : field.kind === 'bool' ? tokens.boolean(at) : field.kind === 'double' ? tokens.double(at) : field.kind === 'enum' ? tokens.enumValue(at, field.values!) : tokens.integer(at));
         } while (list && tokens.take(','));
       }
       if (list) tokens.expect(']', `to close the list of ${name}`);
@@ -317,6 +333,11 @@ export function parseModelServerConfig(text: string): ModelManagerConfig {
     const where = `model_config_list.config[${i}]`;
     if (typeof c.name !== 'string' || c.name === '') throw new TextFormatError(`${where}.name is missing`);
     if (typeof c.base_path !== 'string' || c.base_path === '') throw new TextFormatError(`${where} (${c.name}): base_path is missing`);
+    // TensorFlow Serving's GetPlatform (server_core.cc): the deprecated model_type names the platform when model_platform does not.
+    if (c.model_type !== undefined && c.model_type !== 'MODEL_TYPE_UNSPECIFIED') {
+      if (c.model_platform !== undefined) throw new TextFormatError(`${where} (${c.name}): Illegal setting both model_type (deprecated) and model_platform; give model_platform: "tensorflow" alone`);
+      if (c.model_type !== 'TENSORFLOW') throw new TextFormatError(`${where} (${c.name}): model_type ${String(c.model_type)} is not served by tfslice; it serves TENSORFLOW SavedModels (model_platform: "tensorflow")`);
+    }
     if (c.model_platform !== undefined && c.model_platform !== 'tensorflow') {
       throw new TextFormatError(`${where} (${c.name}): model_platform "${String(c.model_platform)}" is not served by tfslice; it serves "tensorflow" SavedModels`);
     }
