@@ -281,8 +281,8 @@ t.test("serve refuses JSON configs of the wrong shape, naming them; a JSON confi
     .then(() => null, (e: { code: number; stderr: string }) => e);
   const shapes: [string, RegExp][] = [
     ['{"model_config_list": {"config": [{"name": "hp", "base_path": "/models/hp"}]}}', /"model_config_list" is TensorFlow Serving's ModelServerConfig as proto JSON, which tfslice does not read; write it in TensorFlow Serving's text format/],
-    ['{}', /config\.models must be a non-empty array of model configs, got undefined/],
-    ['{"models": "hp"}', /config\.models must be a non-empty array of model configs, got "hp"/],
+    ['{}', /config\.models must be an array of model configs \(\[\] for none yet\), got undefined/],
+    ['{"models": "hp"}', /config\.models must be an array of model configs \(\[\] for none yet\), got "hp"/],
     ['{"models": [1]}', /models\[0\] must be an object, got 1/],
     ['[]', /a JSON model config must be an object \(\{"models": .*\), not an array/],
     ['null', /a JSON model config must be an object .*, not null/],

@@ -96,7 +96,7 @@ t.beforeEach(() => resetLedgerForTests());
 t.test('configuration: every field is checked and named by its path; JSON files; unknown keys refused', async (t) => {
   const ok = { name: 'a', basePath: '/models/a' };
   const cases: [unknown, RegExp, string][] = [
-    [{ models: [] }, /^config\.models must be a non-empty array/, 'TypeError'],
+    [{ models: {} }, /^config\.models must be an array of model configs \(\[\] for none yet\), got an object \(Object\)/, 'TypeError'],
     [{ models: [ok, { name: 'b' }] }, /^models\[1\]\.basePath must be a directory path \(non-empty, without NUL characters\), got undefined/, 'TypeError'],
     // path.resolve made s3://bucket/m a local ./s3:/bucket/m, and the server served nothing (found by a trial, helper-37).
     [{ models: [ok, { name: 'b', basePath: 's3://bucket/models/b' }] }, /^models\[1\]\.basePath must be a directory path on this machine: tfslice reads models from the local file system, not s3:\/\/ \(copy the model to a local directory, or mount the bucket/, 'TypeError'],
@@ -679,6 +679,19 @@ t.test('reconfigure() with a new model whose base path is not there yet: resolve
   await until("b's version 3 AVAILABLE", () => stateOf(mm, 'b', 3) === 'AVAILABLE');
   t.equal(mm.status('b').error, null, 'its error is gone');
   expectOutput(t, (await mm.run('b', feeds)).y, golden.outputs.y!, 'it serves');
+});
+
+t.test('no model yet ([], as TensorFlow Serving\'s empty model_config_list): start() resolves with none; reconfigure() adds them, and [] unloads them all', async (t) => {
+  const a = basePath(t, [1]);
+  const { mm } = manager(t, { models: [] });
+  t.same(await mm.start(), [], 'started with no model');
+  t.same(mm.names, []);
+  await t.rejects(mm.run('a', feeds), { code: 'NOT_FOUND' }, 'a run for a model not configured: NOT_FOUND');
+  const status = await mm.reconfigure([{ name: 'a', basePath: a }]);
+  t.match(status, [{ name: 'a', versions: [{ version: 1, state: 'AVAILABLE' }] }], 'a model added by reconfigure() loads');
+  expectOutput(t, (await mm.run('a', feeds)).y, golden.outputs.y!, 'and serves');
+  t.same(await mm.reconfigure([]), [], 'reconfigure([]): every model let go');
+  await t.rejects(mm.run('a', feeds), { code: 'NOT_FOUND' }, 'its runs: NOT_FOUND');
 });
 
 t.test('reconfigure(): models left out are unloaded (runs in flight finish), new ones loaded, kept ones take their new policy', async (t) => {

@@ -605,6 +605,7 @@ model_config_list: {
     { name: 'a', basePath: '/a', versionPolicy: { specific: [1, 2] }, versionLabels: { s: 1, c: 2 } },
     { name: 'b', basePath: '/b' },
   ], 'lists of messages with or without a colon, empty lists, scalar lists');
+  t.same(parseModelServerConfig('model_config_list {}').models, [], 'an empty list: no model yet, as TensorFlow Serving serves it (helper-71: refused)');
   // The deprecated model_type, as older configs write it (helper-71: refused as an unknown field).
   t.same(parseModelServerConfig("model_config_list { config { name: 'a' base_path: '/a' model_type: TENSORFLOW } config { name: 'b' base_path: '/b' model_type: 1 } }").models,
     [{ name: 'a', basePath: '/a' }, { name: 'b', basePath: '/b' }], 'model_type: TENSORFLOW (by name or number) is a TensorFlow model');
@@ -619,7 +620,7 @@ model_config_list: {
     ['model_config_list { config { name: "a" base_path: "/a" model_platform: "pytorch" } }', /model_platform "pytorch" is not served by tfslice/],
     ['model_config_list {\n  config {\n    name: "a\n', /line 3: an unterminated string/],
     ['model_config_list { config { name: "a" base_path: "/a" }', /missing '}' to close ModelServerConfig\.model_config_list/],
-    ['', /no model_config_list/],
+    ['', /no model_config_list \{ config \{ \.\.\. \} \}: write model_config_list \{\} for no model yet/],
     ['model_config_list { config { name: "a" base_path: "/a" model_version_policy { latest {} all {} } } }', /needs exactly one of latest, all, specific/],
   ];
   for (const [text, message] of errors) t.throws(() => parseModelServerConfig(text), { name: 'TextFormatError', message }, text);

@@ -643,6 +643,36 @@ print(json.dumps(out))
   t.equal(b.again, null, 'the same list again: nothing new, OK (as TensorFlow Serving, which waits only for new models)');
 });
 
+t.test("an empty model_config_list, as TensorFlow Serving serves it: no model yet, then a reload adds them; [] lets them all go; no list at all is FAILED_PRECONDITION", async (t) => {
+  const tiny = basePath('later', { 1: fixture('tiny').dir });
+  const config = path.join(tmp, 'empty.config');
+  fs.writeFileSync(config, 'model_config_list {}\n');
+  const empty = await startServe(['--model_config_file', config, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0']);
+  t.teardown(() => { empty.child.kill('SIGKILL'); });
+  t.match(empty.stderr(), /no model configured yet \(model_config_list \{\}\): models come with a reload/, 'it starts, and says so (helper-71: refused, where TensorFlow Serving starts)');
+  t.equal((await curl([`${empty.url}/v2/health/ready`])).status, 200, 'ready: every configured model (none) serves');
+  const r = await python<Record<string, unknown>>(`
+M = '/tensorflow.serving.ModelService/'
+out = {}
+req = ts.ReloadConfigRequest()
+req.config.model_config_list.config.add(name='tiny', base_path=${JSON.stringify(tiny)})
+out['add'] = call(M + 'HandleReloadConfigRequest', req, ts.ReloadConfigResponse).status.error_code
+p = ts.PredictRequest(); p.model_spec.name = 'tiny'
+x = p.inputs['x']; x.dtype = tf.DT_FLOAT; x.tensor_shape.dim.add(size=1); x.tensor_shape.dim.add(size=4); x.float_val.extend([1, 2, 3, 4])
+out['served'] = call(PREDICT, p, ts.PredictResponse).model_spec.version.value
+out['none'] = failure(M + 'HandleReloadConfigRequest', ts.ReloadConfigRequest(), ts.ReloadConfigResponse)
+clear = ts.ReloadConfigRequest(); clear.config.model_config_list.SetInParent()
+out['clear'] = call(M + 'HandleReloadConfigRequest', clear, ts.ReloadConfigResponse).status.error_code
+out['gone'] = failure(PREDICT, p, ts.PredictResponse)
+print(json.dumps(out))
+`, empty.grpc);
+  t.equal(r.add, 0, 'a reload adds a model');
+  t.equal(r.served, 1, 'and it serves');
+  t.match(r.none, ['FAILED_PRECONDITION', /^Cannot transition to requested config\. It is only legal to transition from one ModelConfigList to another\./], "a request with no model_config_list: TensorFlow Serving's code and words");
+  t.equal(r.clear, 0, 'an empty list: OK');
+  t.same(r.gone, ['NOT_FOUND', 'Servable not found for request: Latest(tiny)'], 'and every model is let go');
+});
+
 t.test('with --enable_batching, a model a reload adds is batched like the others', async (t) => {
   const first = basePath('first', { 1: fixture('tiny').dir });
   const added = basePath('added', { 1: fixture('tiny').dir });

@@ -558,6 +558,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
     throw error;
   });
   if (interrupted || status === null) return stopEarly(() => app.close());
+  if (status.length === 0) log('no model configured yet (model_config_list {}): models come with a reload, gRPC\'s HandleReloadConfigRequest or a --model_config_file_poll_wait_seconds read');
   for (const model of status) {
     const serving = model.versions.filter((v) => v.state === 'AVAILABLE').map((v) => v.version);
     const failed = model.versions.filter((v) => v.error);

@@ -95,6 +95,7 @@ export interface ManagedModelConfig {
 }
 
 export interface ModelManagerConfig {
+  /** The models; [] for none yet (reconfigure() adds them), as TensorFlow Serving's empty model_config_list. */
   models: readonly ManagedModelConfig[];
   /** A model without gpuMemoryFraction fails with NOT_FOUND "Fraction not set for model X". Default false. */
   requireGpuFraction?: boolean;
@@ -272,7 +273,9 @@ function versionLabels(where: string, value: unknown): ReadonlyMap<string, numbe
 /** @internal Validates a manager's configuration; relative base paths are resolved against the working directory. */
 export function resolveManagerConfig(value: unknown, where = 'config'): Resolved {
   const c = record(where, value, MANAGER_KEYS);
-  if (!Array.isArray(c.models) || c.models.length === 0) throw invalidType(`${where}.models`, 'a non-empty array of model configs', c.models);
+  // An empty list is allowed, as TensorFlow Serving allows an empty model_config_list: models
+  // can come later (reconfigure(), gRPC's HandleReloadConfigRequest).
+  if (!Array.isArray(c.models)) throw invalidType(`${where}.models`, 'an array of model configs ([] for none yet)', c.models);
   const models = c.models.map((m, i) => modelConfig(`models[${i}]`, m));
   models.forEach((m, i) => {
     if (models.findIndex((o) => o.name === m.name) !== i) throw outOfRange(`models[${i}].name`, 'unique', m.name);

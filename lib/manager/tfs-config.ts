@@ -327,8 +327,10 @@ export function parseModelServerConfig(text: string): ModelManagerConfig {
   const tokens = new Tokens(text);
   const root = message(tokens, MODEL_SERVER_CONFIG, 'ModelServerConfig', '');
   const list = root.model_config_list as Parsed | undefined;
-  const configs = (list?.config as Parsed[] | undefined) ?? [];
-  if (configs.length === 0) throw new TextFormatError('the config has no model_config_list { config { ... } }: no model to serve');
+  // No model_config_list at all is more likely a file that is not what was meant; an empty one,
+  // `model_config_list {}`, is no model (yet), as TensorFlow Serving serves it.
+  if (list === undefined) throw new TextFormatError('the config has no model_config_list { config { ... } }: write model_config_list {} for no model yet');
+  const configs = (list.config as Parsed[] | undefined) ?? [];
   const models = configs.map((c, i): ManagedModelConfig => {
     const where = `model_config_list.config[${i}]`;
     if (typeof c.name !== 'string' || c.name === '') throw new TextFormatError(`${where}.name is missing`);

@@ -526,7 +526,8 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   server.addService(definition('tensorflow.serving.ModelService'), {
     HandleReloadConfigRequest: unary('grpc_reload', async (call) => {
       const config = (call.request.config as Message | undefined)?.model_config_list as Message | undefined;
-      if (!config) throw new InvalidArgumentError('ReloadConfigRequest needs config.model_config_list (custom_model_config is not served)');
+      // TensorFlow Serving's words (server_core.cc's ReloadConfig): only a ModelConfigList may follow one.
+      if (!config) throw new TensorFlowError('FAILED_PRECONDITION', 'Cannot transition to requested config. It is only legal to transition from one ModelConfigList to another. (ReloadConfigRequest needs config.model_config_list; custom_model_config is not served)');
       const models = ((config.config as Message[] | undefined) ?? []).map((c, i) => reloadedModel(manager, c, i, options.modelDefaults ?? {}));
       const added = new Set(models.map((m) => m.name).filter((name) => !manager.has(name)));
       let status: ModelStatus[];

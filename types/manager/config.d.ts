@@ -84,6 +84,7 @@ export interface ManagedModelConfig {
     maxQueuedRequests?: number;
 }
 export interface ModelManagerConfig {
+    /** The models; [] for none yet (reconfigure() adds them), as TensorFlow Serving's empty model_config_list. */
     models: readonly ManagedModelConfig[];
     /** A model without gpuMemoryFraction fails with NOT_FOUND "Fraction not set for model X". Default false. */
     requireGpuFraction?: boolean;
