@@ -681,6 +681,9 @@ t.test("the servers' own options are checked at once, naming the field (not answ
   await t.rejects(createServer({ manager, bodyLimt: 5 } as never), { code: 'ERR_INVALID_ARG_TYPE', message: /unknown key 'bodyLimt'/ });
   await t.rejects(createServer({ manager, metricsPath: 'metrics' }), { code: 'ERR_INVALID_ARG_TYPE', message: /createServer's options\.metricsPath must be a path starting with '\/'/ });
   await t.rejects(createServer({ manager, metricsPath: '/v2/metrics' }), { code: 'ERR_INVALID_ARG_TYPE', message: /outside the serving API's/ });
+  for (const odd of ['/metrics/../v1/models/a', '/a/./metrics', '/a//metrics', '/..']) {
+    await t.rejects(createServer({ manager, metricsPath: odd }), { code: 'ERR_INVALID_ARG_TYPE', message: /without '\.' or '\.\.' segments or '\/\/'/ }, odd);
+  }
   await t.rejects(createServer({ manager, signatureMethodNameCheck: 'yes' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /createServer's options\.signatureMethodNameCheck must be true or false, got "yes"/ });
   t.throws(() => createGrpcServer({} as never), { code: 'ERR_INVALID_ARG_TYPE', message: /createGrpcServer's options\.manager/ });
   await t.rejects(Fastify().register(tfsliceServing, {} as never).ready(), { code: 'ERR_INVALID_ARG_TYPE', message: /tfsliceServing's options\.manager/ });

@@ -57,6 +57,8 @@ export function checkServingOptions(where: string, options: unknown, known: read
 export function checkMetricsPath(where: string, value: unknown): void {
   if (typeof value !== 'string' || !/^\/[^?#\s]*$/.test(value)) throw invalidType(where, "a path starting with '/' (no query, no spaces)", value);
   if (/^\/v[12](\/|$)/i.test(value)) throw invalidType(where, "a path outside the serving API's (/v1/..., /v2/...)", value);
+  // A client that normalizes URLs (most) would never reach /metrics/../x as written (helper-71).
+  if (/(^|\/)\.\.?(\/|$)|\/\//.test(value)) throw invalidType(where, "a path without '.' or '..' segments or '//'", value);
 }
 
 /** @internal A gRPC channel argument's name: `grpc.` or `grpc-node.` and words joined by dots. */
