@@ -614,7 +614,7 @@ model_config_list: {
     ['model_config_list { config { name: "a" base_path: "/a" model_type: TENSORFLOW model_platform: "tensorflow" } }', /Illegal setting both model_type \(deprecated\) and model_platform/],
     ['model_config_list { config { name: "a" base_path: "/a" model_type: TF } }', /expected one of MODEL_TYPE_UNSPECIFIED, TENSORFLOW, OTHER for ModelServerConfig\.model_config_list\.config\.model_type, found 'TF/],
     ['model_config_list { config { name: ["a", "b"] base_path: "/a" } }', /model_config_list\.config\.name is not a repeated field: give one value, not a list/],
-    ['model_config_list { config { name: "a" base_path: "/a" logging_config { sampling_config { sampling_rate: high } } } }', /expected a number for ModelServerConfig\.model_config_list\.config\.logging_config\.sampling_config\.sampling_rate, found 'high/],
+    ['model_config_list { config { name: "a" base_path: "/a" logging_config { sampling_config { sampling_rate: high } } } }', /expected a number for ModelServerConfig\.model_config_list\.config\.logging_config\.sampling_config\.sampling_rate, found 'high'$/],
     ['model_config_list { config { name: "a" base_pth: "/a" } }', /line 1: ModelServerConfig\.model_config_list\.config has no field 'base_pth'/],
     ['model_config_list {\n config { name: "a" }\n}', /config\[0\] \(a\): base_path is missing/],
     ['model_config_list { config { name: "a" base_path: "/a" model_platform: "pytorch" } }', /model_platform "pytorch" is not served by tfslice/],

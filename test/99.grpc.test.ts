@@ -758,7 +758,7 @@ print(json.dumps({'failed': failure(PREDICT, req, ts.PredictResponse)}))
 
   const refused: [Record<string, string | boolean> | string, RegExp][] = [
     [{ server_cert: pems.serverCert }, /SSLConfig\.server_key must be a PEM text, got ""/],
-    [{ server_key: pems.serverKey, server_cert: pems.otherCert }, /SSLConfig\.server_key and server_cert is invalid: .*key values mismatch/],
+    [{ server_key: pems.serverKey, server_cert: pems.otherCert }, /SSLConfig\.server_key \(with server_cert\) is invalid: .*key values mismatch/],
     [{ server_key: 'not a key', server_cert: pems.serverCert }, /SSLConfig\.server_key is invalid: /],
     [{ server_key: pems.serverKey, server_cert: pems.serverCert, custom_ca: 'garbage' }, /SSLConfig\.custom_ca is invalid: no PEM certificate in it/],
     ['server_key: "a"\nclient_verify: maybe\n', /line 2: expected true or false for SSLConfig\.client_verify, found 'maybe'/],

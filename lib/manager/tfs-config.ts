@@ -219,9 +219,12 @@ class Tokens {
     return this.peek() === '';
   }
 
+  // What stands where a value was expected: its token (a word, a number, a quoted string, or one
+  // mark), at most 20 characters (helper-71: "found 'yes }'" named the rest of the line).
   #near(): string {
     const rest = this.#text.slice(this.#at, this.#at + 20).split('\n')[0]!;
-    return rest ? `'${rest}'` : 'the end of the file';
+    if (!rest) return 'the end of the file';
+    return `'${/^(?:"[^"]*"?|'[^']*'?|[^\s,;:{}<>[\]]+|.)/.exec(rest)![0]}'`;
   }
 }
 

@@ -822,7 +822,7 @@ export function sslServerCredentials(config: SslConfig): grpc.ServerCredentials 
   };
   check('server_cert', { cert });
   check('server_key', { key });
-  check('server_key and server_cert', { key, cert });
+  check('server_key (with server_cert)', { key, cert });
   // A CA text without a certificate in it is taken by createSecureContext as none at all.
   if (ca) {
     const blocks = ca.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
