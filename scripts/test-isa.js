@@ -15,12 +15,11 @@ const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-// Two at a time (tap --jobs 2, as npm test), then the two whose assertions are about time (the
-// event loop's delay, when a run was dropped) alone, as package.json's tap.serial has them.
-const groups = [
-  ['30.model', '50.tensors', '55.batching', '70.robustness', '95.isolation'],
-  ['40.eventloop', '72.timeouts'],
-].map((names) => names.map((name) => `test/${name}.test.ts`));
+const files = ['30.model', '40.eventloop', '50.tensors', '55.batching', '70.robustness', '72.timeouts', '95.isolation'].map((name) => `test/${name}.test.ts`);
+// Two at a time (tap --jobs 2, as npm test), then those whose assertions are about time
+// (package.json's tap.serial: the event loop's delay, when a run was dropped) alone.
+const serial = new Set(require('../package.json').tap.serial);
+const groups = [files.filter((file) => !serial.has(file)), files.filter((file) => serial.has(file))];
 const tap = path.join(root, 'node_modules', '.bin', 'tap');
 
 const at = process.argv.indexOf('--onednn');

@@ -311,60 +311,36 @@ export const CONFIG_FILE_MAX_BYTES = 16 * 1024 * 1024;
 
 /**
  * @internal Reads a configuration file as UTF-8 text, a byte order mark (as some editors write)
- * dropped, reading no more than CONFIG_FILE_MAX_BYTES + 1 bytes of it.
+ * dropped, reading no more than CONFIG_FILE_MAX_BYTES + 1 bytes of it (of a FIFO, no more than
+ * one chunk past that).
  *
  * @throws RangeError (code ERR_FS_FILE_TOO_LARGE, as Node's readFile past 2 GiB) for a longer
- *   file, before the rest is read; Node's
- *   own errors (ENOENT, EACCES, EISDIR, ...) with their codes
+ *   file, before the rest is read; Node's own errors (ENOENT, EACCES, EISDIR, ...) with their codes
  */
 export async function readConfigText(file: string): Promise<string> {
   // A FIFO: open() would wait in a thread of libuv's pool for a writer, and hold up the
   // process's exit until one came (helper-71: two SIGTERMs did not end it). Opened without
   // waiting and read on the event loop, it reads what its writer writes until it closes, and
-  // nothing when no writer has it open.
-  if ((await stat(file)).isFIFO()) return readFifo(file);
-  const handle = await open(file, 'r');
-  try {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const chunk = Buffer.allocUnsafe(Math.min(1 << 20, CONFIG_FILE_MAX_BYTES + 1 - total));
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      chunks.push(chunk.subarray(0, bytesRead));
-      total += bytesRead;
-      if (total > CONFIG_FILE_MAX_BYTES) {
-        throw tooLarge(file);
-      }
+  // nothing when no writer has it open. Anything else is read through its file handle, at most
+  // one byte past the limit (`end` is inclusive).
+  const source: AsyncIterable<Buffer> = (await stat(file)).isFIFO()
+    ? new Socket({ fd: await openFifo(file), readable: true, writable: false })
+    : (await open(file, 'r')).createReadStream({ end: CONFIG_FILE_MAX_BYTES, highWaterMark: 1 << 20 });
+  const chunks: Buffer[] = [];
+  let total = 0;
+  // (Leaving the loop, by its end or a throw, destroys the stream: its file is closed.)
+  for await (const chunk of source) {
+    chunks.push(chunk);
+    total += chunk.length;
+    if (total > CONFIG_FILE_MAX_BYTES) {
+      throw Object.assign(new RangeError(`${file} holds more than ${CONFIG_FILE_MAX_BYTES} bytes (16 MiB), the most a configuration file may hold`), { code: 'ERR_FS_FILE_TOO_LARGE' });
     }
-    return Buffer.concat(chunks, total).toString('utf8').replace(/^\uFEFF/, '');
-  } finally {
-    await handle.close();
   }
+  return Buffer.concat(chunks, total).toString('utf8').replace(/^\uFEFF/, '');
 }
 
-const tooLarge = (file: string) => Object.assign(new RangeError(`${file} holds more than ${CONFIG_FILE_MAX_BYTES} bytes (16 MiB), the most a configuration file may hold`), { code: 'ERR_FS_FILE_TOO_LARGE' });
-
-async function readFifo(file: string): Promise<string> {
-  const fd = await new Promise<number>((resolve, reject) => fsOpen(file, constants.O_RDONLY | constants.O_NONBLOCK, (error, opened) => (error ? reject(error) : resolve(opened))));
-  const pipe = new Socket({ fd, readable: true, writable: false });
-  return new Promise<string>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    pipe.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      total += chunk.length;
-      if (total > CONFIG_FILE_MAX_BYTES) {
-        pipe.destroy();
-        reject(tooLarge(file));
-      }
-    });
-    pipe.once('error', reject);
-    pipe.once('end', () => {
-      pipe.destroy();
-      resolve(Buffer.concat(chunks, total).toString('utf8').replace(/^\uFEFF/, ''));
-    });
-  });
+function openFifo(file: string): Promise<number> {
+  return new Promise((resolve, reject) => fsOpen(file, constants.O_RDONLY | constants.O_NONBLOCK, (error, fd) => (error ? reject(error) : resolve(fd))));
 }
 
 /**
