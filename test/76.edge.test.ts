@@ -2,7 +2,7 @@
 // tfslice did not write), health endpoints open for probes unless protected, limits on headers,
 // slow clients and connections, a per-model cap on the requests held (503 / UNAVAILABLE), and
 // request paths that only ever select configured models.
-import { execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -362,7 +362,11 @@ t.test('serve: a config file that is a FIFO is read on the event loop: from its 
   await run('mkfifo', [fifo]);
   // A writer: what it writes until it closes is the config.
   const writer = spawn('sh', ['-c', 'printf "%s" "$0" > "$1"', `model_config_list { config { name: 'half' base_path: '${half}' } }`, fifo], { stdio: 'ignore' });
+  // A failing run leaves nothing behind waiting on the FIFO (killing one that exited does nothing).
+  const started: ChildProcess[] = [writer];
+  t.teardown(() => { for (const c of started) c.kill('SIGKILL'); });
   const fed = await startServe(['--model_config_file', fifo, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0']);
+  started.push(fed.child);
   t.equal((await curl([`${fed.url}/v1/models/half`])).status, 200, 'the models its writer wrote serve');
   if (writer.exitCode === null) await new Promise((resolve) => writer.once('exit', resolve));
   t.equal(writer.exitCode, 0, 'its writer was read to the end');
@@ -371,6 +375,7 @@ t.test('serve: a config file that is a FIFO is read on the event loop: from its 
   // None: it waits for one, and signals are heard (helper-71: open() waited in a thread of
   // libuv's pool, and the process could not exit, even on a second signal).
   const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'tfslice.js'), 'serve', '--model_config_file', fifo, '--rest_api_port', '0', '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  started.push(child);
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
