@@ -843,17 +843,20 @@ t.test("tfslice serve --saved_model_tags: the meta graph's tag-set for models wh
   t.match(two.body.model_version_status[0]!.status.error_message, /matching supplied tags: \{ gpu serve \}/, 'a comma-separated list is one tag-set');
 });
 
-t.test('tfslice serve: a second signal a second after the first exits at once (130), cutting a request in flight', async (t) => {
-  const { child, url: address, exited, stderr } = await startServe(['--model_name', 'slow', '--model_base_path', slow, '--rest_api_port', '0', '--rest_api_timeout_in_ms', '0']);
+t.test('tfslice serve: a second signal a second after the first exits at once with 128 + its number (SIGINT 130, SIGTERM 143, as a shell reports them), cutting a request in flight', async (t) => {
   const n = await slowN(manager.get('slow'), 20_000);
-  const inFlight = curl(['-X', 'POST', `${address}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]).catch(() => null);
-  await new Promise((r) => setTimeout(r, 300));
-  child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 1300));
-  child.kill('SIGINT');
-  t.equal(await exited, 130, 'exit code 130');
-  t.match(stderr(), /SIGTERM: draining[\s\S]*SIGINT again: exiting now/);
-  await inFlight;
+  for (const [first, second, code] of [['SIGTERM', 'SIGINT', 130], ['SIGINT', 'SIGTERM', 143]] as const) {
+    const { child, url: address, exited, stderr } = await startServe(['--model_name', 'slow', '--model_base_path', slow, '--rest_api_port', '0', '--rest_api_timeout_in_ms', '0']);
+    t.teardown(() => { child.kill('SIGKILL'); });
+    const inFlight = curl(['-X', 'POST', `${address}/v1/models/slow:predict`, '-d', `{"inputs": {"n": ${n}}}`]).catch(() => null);
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill(first);
+    await new Promise((r) => setTimeout(r, 1300));
+    child.kill(second);
+    t.equal(await exited, code, `${first} then ${second}: exit code ${code}`);
+    t.match(stderr(), new RegExp(`${first}: draining[\\s\\S]*${second} again: exiting now`));
+    await inFlight;
+  }
 });
 
 t.test('tfslice serve: SIGTERM after a request timed out, its run still executing: exits 0 at once, the run is not waited for', async (t) => {

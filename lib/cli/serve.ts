@@ -4,12 +4,14 @@
  * the ModelManager's JSON, or TensorFlow Serving's own text-format model config). Prints the URL
  * once every model has been tried, then serves until SIGTERM or SIGINT: readiness goes false,
  * no new connections, requests in flight finish (up to --shutdown_grace_period_seconds), the
- * manager stops (isolated hosts exit), exit code 0; a second signal exits at once (130).
+ * manager stops (isolated hosts exit), exit code 0; a second signal exits at once (128 + its
+ * number, as a shell reports a process a signal ended: 130 for SIGINT, 143 for SIGTERM).
  * --enable_batching (with --batching_parameters_file, TensorFlow Serving's text format) batches
  * every model whose config sets no `batching` of its own. --op_policy (default 'serve') is the
  * opPolicy of every model whose loadOptions set none: a model reaching file-system or process
  * ops is refused at load (lib/ops.ts).
  */
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { InvalidArgumentError, Option } from 'commander';
@@ -468,15 +470,16 @@ function log(message: string): void {
  */
 const SIGNAL_REPEAT_MS = 1000;
 
-// A second signal, while starting or draining: exit at once (130), unless it is the first one
-// again (SIGNAL_REPEAT_MS after `firstMs`).
-function exitNow(signal: string, firstMs: number): void {
+// A second signal, while starting or draining: exit at once with 128 + its number (130 for
+// SIGINT, 143 for SIGTERM: what a shell reports for a process that signal ended), unless it is
+// the first one again (SIGNAL_REPEAT_MS after `firstMs`).
+function exitNow(signal: NodeJS.Signals, firstMs: number): void {
   if (performance.now() - firstMs < SIGNAL_REPEAT_MS) {
     log(`${signal} again within ${SIGNAL_REPEAT_MS} ms: taken as the same signal (send it later to exit now)`);
     return;
   }
   log(`${signal} again: exiting now`);
-  process.exit(130);
+  process.exit(128 + os.constants.signals[signal]);
 }
 
 /** Runs the server until a signal stops it; resolves to the exit code. */
@@ -490,15 +493,23 @@ export async function serve(flags: ServeFlags): Promise<number> {
   // TF_CPP_MIN_LOG_LEVEL, or TFSLICE_TF_LOGS=1, decides otherwise).
   if (process.env.TFSLICE_TF_LOGS !== '1' && !process.env.TF_CPP_MIN_LOG_LEVEL) process.env.TF_CPP_MIN_LOG_LEVEL = '2';
   // A signal before the server listens (reading the config, loading the models, binding): the
-  // models stop loading, nothing listens, exit 0; a second signal exits at once (130). Swapped
+  // models stop loading, nothing listens, exit 0; a second signal exits at once (128 + its number). Swapped
   // for the draining handlers below with no moment between them.
   let manager: ModelManager | undefined;
   let interrupted = false;
   let firstSignalMs = 0;
+  // Reading the flags' files: nothing is loaded, bound or running yet, so a signal exits at once
+  // (a --model_config_file that is a FIFO no writer has opened would otherwise hold the start,
+  // and the first signal with it, until one came).
+  let reading = true;
   const early = (signal: NodeJS.Signals) => {
     if (interrupted) return exitNow(signal, firstSignalMs);
     interrupted = true;
     firstSignalMs = performance.now();
+    if (reading) {
+      log(`${signal} while reading the configuration: stopped`);
+      process.exit(0);
+    }
     log(`${signal} while starting: stopping (${signal} again to exit now)`);
     void manager?.stop();
   };
@@ -533,7 +544,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
   } catch (error) {
     throw new UsageError(`--ssl_config_file ${flags.ssl_config_file}: ${(error as Error).message}`);
   }
-  if (interrupted) return stopEarly();
+  reading = false;
   let draining = false;
   // One registry for both protocols: /metrics counts REST and gRPC calls alike.
   const metrics = new ServerMetrics(manager);
@@ -617,7 +628,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string) => {
+    const stop = (signal: NodeJS.Signals) => {
       if (stopping) return exitNow(signal, firstSignalMs);
       stopping = true;
       firstSignalMs = performance.now();
