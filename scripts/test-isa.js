@@ -15,11 +15,12 @@ const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const files = ['30.model', '40.eventloop', '50.tensors', '55.batching', '70.robustness', '72.timeouts', '95.isolation'].map((name) => `test/${name}.test.ts`);
+const files = ['30.model', '50.tensors', '55.batching', '70.robustness', '95.isolation', 'timing/40.eventloop', 'timing/72.timeouts'].map((name) => `test/${name}.test.ts`);
 // Two at a time (tap --jobs 2, as npm test), then those whose assertions are about time
-// (package.json's tap.serial: the event loop's delay, when a run was dropped) alone.
-const serial = new Set(require('../package.json').tap.serial);
-const groups = [files.filter((file) => !serial.has(file)), files.filter((file) => serial.has(file))];
+// (package.json's tap.serial, test/timing/: the event loop's delay, when a run was dropped) alone.
+const serial = require('../package.json').tap.serial;
+const isSerial = (file) => serial.some((entry) => file === entry || file.startsWith(`${entry}/`));
+const groups = [files.filter((file) => !isSerial(file)), files.filter(isSerial)];
 const tap = path.join(root, 'node_modules', '.bin', 'tap');
 
 const at = process.argv.indexOf('--onednn');

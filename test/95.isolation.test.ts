@@ -99,7 +99,7 @@ t.test('dispose({ killAfterMs }): a host whose run never ends is killed, and the
   const local = await loadModel(fixture('tiny').dir);
   await t.rejects(local.dispose({ killAfterMs: -1 } as never), { name: 'RangeError' });
   await t.rejects(local.dispose({ killAfterMs: '5' } as never), { name: 'TypeError', message: /killAfterMs must be a number of milliseconds/ });
-  await local.dispose({ killAfterMs: 5 }); // in-process too (test/72)
+  await local.dispose({ killAfterMs: 5 }); // in-process too (test/timing/72)
 });
 
 t.test('big tensors cross through shared memory, many runs in flight at once', async (t) => {
@@ -430,7 +430,7 @@ t.test('a plan with numeric feeds and string outputs: the host answers "fallback
 
 t.test("a short round trip to a host that runs ops inline is polled for, up to the limit; one with an inter-op pool never", async (t) => {
   t.teardown(() => configureRuntime({ busyPollMicros: 100 }));
-  configureRuntime({ busyPollMicros: 200_000 }); // as test/40: apart from a sleeping thread even on a loaded machine
+  configureRuntime({ busyPollMicros: 200_000 }); // as test/timing/40: apart from a sleeping thread even on a loaded machine
   for (const [interOpThreads, polls] of [[-1, true], [0, false]] as const) {
     const model = await loadModel(fixture('slow').dir, { isolation: 'process', interOpThreads });
     const long = await slowN(model, 1000);

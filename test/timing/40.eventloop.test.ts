@@ -5,9 +5,9 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
 
-import { configureRuntime, loadModel, Tensor } from '../lib/index';
-import { native } from '../lib/native';
-import { fixture, jsThreadCpuMs, node, ROOT, slowN } from './helpers';
+import { configureRuntime, loadModel, Tensor } from '../../lib/index';
+import { native } from '../../lib/native';
+import { fixture, jsThreadCpuMs, node, ROOT, slowN } from '../helpers';
 
 // Samples a 5 ms interval while `work` runs: how many ticks fired and the longest gap.
 async function ticksDuring(work: () => Promise<unknown> | unknown): Promise<{ ticks: number; longestGapMs: number; durationMs: number }> {

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import autocannon from 'autocannon';
 import t from 'tap';
 
-import { fixture, startServe } from './helpers';
+import { fixture, startServe } from '../helpers';
 
 const SECONDS = 30;
 const KILL_AT_S = 12; // after warm-up, with time left to see the reload

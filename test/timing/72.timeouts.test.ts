@@ -6,9 +6,9 @@ import { getEventListeners, setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
 import t from 'tap';
 
-import { type BatchEvent, loadModel, Tensor } from '../lib/index';
-import { HOST_GRACE_MS, HOST_SERVE_THREADS } from '../lib/isolation';
-import { fixture, slowN, spinFor, toTensor } from './helpers';
+import { type BatchEvent, loadModel, Tensor } from '../../lib/index';
+import { HOST_GRACE_MS, HOST_SERVE_THREADS } from '../../lib/isolation';
+import { fixture, slowN, spinFor, toTensor } from '../helpers';
 
 const SLOW = fixture('slow').dir;
 const BATCHING = fixture('batching').dir;
