@@ -19,7 +19,7 @@ import { checkLoadedOps, checkSavedModelOps } from './ops';
 import { checkReachable, type LoadPlan, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
 import { decodeConfig, decodeMetaGraph, decodeSavedModel, encodeConfig, RUN_METADATA, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
-import { borrowFeeds, elementCount, type Ownership, readTakenOutputs, Tensor, type TensorLike, toTensor, writeTakenFeeds } from './tensor';
+import { borrowFeeds, detachedData, elementCount, type Ownership, readTakenOutputs, Tensor, type TensorLike, toTensor, viewOfDetached, writeTakenFeeds } from './tensor';
 import { checkAgainstSpec, type FeedValue, tensorFromValue } from './values';
 
 /**
@@ -296,10 +296,12 @@ function adjustable(buffer: unknown): boolean {
 // resizable ArrayBuffer meanwhile hands its pages back to the system under that thread (the
 // process crashed, SIGSEGV), while a length-tracking view over a growable SharedArrayBuffer that
 // grew no longer matched its shape when its echo was copied.
-// @throws INVALID_ARGUMENT for a view its buffer was already shrunk below
+// @throws INVALID_ARGUMENT for a view its buffer was already shrunk below, or one whose buffer
+//   was detached (transferred) since the tensor was made (a copy of it would throw V8's TypeError)
 function overFixedMemory(tensor: Tensor, field: string): Tensor {
   const data = tensor.flat()[2];
   if (!ArrayBuffer.isView(data)) return tensor;
+  if (viewOfDetached(data as TypedArray)) throw detachedData(field);
   const Kind = builtInKind(data); // undefined: not a typed array (the addon refuses it)
   if (Kind === undefined || !adjustable(bufferOfView.call(data))) return tensor;
   let copy: TypedArray;

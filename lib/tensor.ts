@@ -5,7 +5,7 @@
  */
 import { constants } from 'node:buffer';
 
-import { type DataOf, type DType, type DTypeInfo, dtypeInfo, dtypeFromTf, DTYPES, type FeedDataOf, type NumericDType, type TypedArrayOf } from './dtypes';
+import { type DataOf, type DType, type DTypeInfo, dtypeInfo, dtypeFromTf, DTYPES, type FeedDataOf, type NumericDType, type TypedArray, type TypedArrayOf } from './dtypes';
 import { invalidType, InvalidArgumentError, withArticle } from './errors';
 import { native, type NativeData, type NativeTensors, type PackedStrings } from './native';
 
@@ -263,6 +263,7 @@ export class Tensor<D extends DType = DType> {
     const length = (data as { length?: unknown } | null)?.length;
     if (info.array) {
       if (!(data instanceof info.array)) throw invalidType(`data of ${withArticle(dtype)} tensor`, withArticle(info.array.name), data);
+      if (viewOfDetached(data as TypedArray)) throw detachedData('data');
       this.#data = data as DataOf<D>;
     } else {
       if (!Array.isArray(data)) throw invalidType('data of a string tensor', 'an array of strings or Uint8Arrays', data);
@@ -271,6 +272,7 @@ export class Tensor<D extends DType = DType> {
         const s: unknown = data[i];
         if (typeof s === 'string') continue;
         if (!(s instanceof Uint8Array)) throw invalidType(`data[${i}] of a string tensor`, 'a string or a Uint8Array', s);
+        if (viewOfDetached(s)) throw detachedData(`data[${i}] of a string tensor`);
         strings = false;
       }
       this.#packed = packStrings(data as (string | Uint8Array)[]);
@@ -516,6 +518,32 @@ function releaseOutput(buffer: ArrayBuffer): void {
 function isDetached(buffer: ArrayBuffer): boolean {
   // Node 20 has no ArrayBuffer.prototype.detached; a detached buffer reports 0 bytes.
   return (buffer as ArrayBuffer & { detached?: boolean }).detached ?? buffer.byteLength === 0;
+}
+
+const viewBuffer = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'buffer')!.get!;
+
+/**
+ * @internal Whether a typed array's buffer was detached (transferred, to a worker or by
+ * structuredClone). Such a view reads as empty, and any copy of it throws V8's TypeError. Only a
+ * view of no bytes can be one; an empty buffer of its own is told apart by making a view of it.
+ */
+export function viewOfDetached(view: TypedArray): boolean {
+  if (view.byteLength !== 0) return false;
+  const buffer = viewBuffer.call(view) as ArrayBufferLike;
+  if (!(buffer instanceof ArrayBuffer)) return false; // a SharedArrayBuffer is never detached
+  const detached = (buffer as ArrayBuffer & { detached?: boolean }).detached;
+  if (detached !== undefined) return detached;
+  try {
+    new Uint8Array(buffer);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** @internal INVALID_ARGUMENT for a feed (or tensor data) whose buffer was detached. */
+export function detachedData(field: string): InvalidArgumentError {
+  return new InvalidArgumentError(`${field}: its buffer was detached (transferred, to a worker or by structuredClone), so it holds nothing; pass a typed array whose memory this thread still owns`);
 }
 
 /** A plain feed object: `{ dtype, shape, data }`, same rules as the Tensor constructor. */

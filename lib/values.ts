@@ -11,7 +11,7 @@
 import { dtypeInfo, type DType, type TypedArray } from './dtypes';
 import { describe, InvalidArgumentError, TensorFlowError, withArticle } from './errors';
 import type { TensorSpec } from './proto';
-import { elementCount, MAX_RANK, Tensor } from './tensor';
+import { detachedData, elementCount, MAX_RANK, Tensor, viewOfDetached } from './tensor';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -382,6 +382,7 @@ export function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' |
     if (!info.array || !(value instanceof info.array)) {
       throw new InvalidArgumentError(`${where}: ${describe(value)} cannot hold ${dtype}; give ${info.array ? withArticle(info.array.name) : 'strings'} or nested arrays`);
     }
+    if (viewOfDetached(value as TypedArray)) throw detachedData(where);
     return new Tensor(dtype, value as never, flatShape((value as TypedArray).length, spec, where));
   }
   if (value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Uint8Array) && !(value instanceof Number) && !isBase64(value)) {

@@ -486,6 +486,31 @@ t.test('feeds over buffers that change size (resizable, growable) while their ru
   t.same([...grown.x_out!.data, ...grown.doubled!.data], [1, 2, 3, 4, 2, 4, 6, 8], 'a growable SharedArrayBuffer grown meanwhile: the values at the call');
 });
 
+t.test('a feed whose buffer was detached (transferred) is INVALID_ARGUMENT naming it, in every form, not V8\'s TypeError from copying its echo (helper-73)', async (t) => {
+  const echo = await loadModel(fixture('passthrough').dir);
+  t.teardown(() => echo.dispose());
+  const detached = <T extends ArrayBufferView>(view: T): T => {
+    structuredClone(view.buffer, { transfer: [view.buffer as ArrayBuffer] });
+    return view;
+  };
+  const message = /its buffer was detached \(transferred, to a worker or by structuredClone\), so it holds nothing; pass a typed array whose memory this thread still owns/;
+  const made = new Tensor('float32', new Float32Array([1, 2]));
+  detached(made.data as Float32Array); // after the tensor was made
+  for (const [how, x, field] of [
+    ['a typed array', detached(new Float32Array(8)), "feed 'x'"],
+    ['{ dtype, shape, data }', { dtype: 'float32', shape: [0], data: detached(new Float32Array(8)) }, "feed 'x': data"],
+    ['a Tensor made before', made, "feed 'x' of signature 'serving_default'"],
+  ] as const) {
+    const expected = { code: 'INVALID_ARGUMENT', message: new RegExp(`^${field.replace(/[()]/g, '\\$&')}: ${message.source}`) };
+    await t.rejects(echo.run({ x: x as never, key: [] }), expected, `run(), ${how}`);
+    t.throws(() => echo.runSync({ x: x as never, key: [] }), expected, `runSync(), ${how}`);
+  }
+  t.throws(() => new Tensor('float32', detached(new Float32Array(4))), { code: 'INVALID_ARGUMENT', message: /^data: its buffer was detached/ }, 'new Tensor refuses one (it made a [0] tensor)');
+  t.throws(() => new Tensor('string', [Uint8Array.of(1), detached(new Uint8Array(3))]), { code: 'INVALID_ARGUMENT', message: /^data\[1\] of a string tensor: its buffer was detached/ }, 'as a string element too (it read as an empty string)');
+  t.same(new Tensor('float32', new Float32Array(0)).shape, [0], 'an empty array of its own is no detached one');
+  t.same((await echo.run({ x: new Float32Array(0), key: [] })).x_out!.shape, [0], 'and runs');
+});
+
 t.test("an echo is a copy even of a feed whose class's slice() returns the feed: disposing the echo leaves the feed alone", async (t) => {
   const echo = await loadModel(fixture('passthrough').dir);
   t.teardown(() => echo.dispose());
