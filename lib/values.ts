@@ -325,7 +325,7 @@ function convert(dtype: DType, value: unknown, where: () => string): Scalar {
       return typeof value === 'string' || value instanceof Uint8Array ? value : bad('a string (raw bytes as {"b64": "…"} or {"base64": "…"} in JSON, or a Uint8Array)');
     case 'bool':
       if (typeof value === 'boolean') return value;
-      return value === 0 || value === 1 ? value === 1 : bad('a boolean (true/false, or 0/1)');
+      return value === 0 || value === 1 || value === 0n || value === 1n ? value === 1 || value === 1n : bad('a boolean (true/false, or 0/1)');
     case 'int64':
     case 'uint64': {
       // A number past 2^53 has already lost its low digits: bigints and digit strings are exact.
@@ -339,10 +339,12 @@ function convert(dtype: DType, value: unknown, where: () => string): Scalar {
     default: {
       if (isFloat(dtype)) return floatFromJson(value) ?? bad(`a number (${dtype}; NaN and ±Infinity are "NaN", "Infinity", "-Infinity")`);
       const range = INT_RANGES[dtype]!;
-      if (!(typeof value === 'number' && Number.isInteger(value) && value >= range[0] && value <= range[1])) {
+      // A bigint is an integer read exactly, taken where it fits, as int64 and the floats take one.
+      const n = typeof value === 'bigint' && value >= BigInt(range[0]) && value <= BigInt(range[1]) ? Number(value) : value;
+      if (!(typeof n === 'number' && Number.isInteger(n) && n >= range[0] && n <= range[1])) {
         return bad(`an integer in [${range[0]}, ${range[1]}] (${dtype})`);
       }
-      return value;
+      return n;
     }
   }
 }
@@ -366,8 +368,10 @@ function flatShape(length: number, spec: Pick<TensorSpec, 'shape'>, where: strin
  * A tensor for a signature input from a plain value: a scalar, rectangular nested arrays
  * (shape from the nesting), or one typed array of the input's dtype (shape from the
  * signature, its one unknown dimension from the length). dtype from `spec`. int64 and uint64
- * take bigints, safe-integer numbers and strings of digits; floats take numbers and the
- * strings "NaN", "Infinity", "-Infinity"; strings take strings, Uint8Arrays and { base64 }.
+ * take bigints, safe-integer numbers and strings of digits; the other integer dtypes integers
+ * (numbers or bigints) in their range; floats take numbers, bigints (to the nearest value) and
+ * the strings "NaN", "Infinity", "-Infinity"; bool takes booleans and 0/1 (numbers or bigints);
+ * strings take strings, Uint8Arrays and { base64 }.
  * The result is checked against TensorFlow's shape rules (Tensor), not against `spec`'s shape.
  *
  * @param where the value's name in messages, e.g. "feed 'x'" or "--input x"

@@ -124,7 +124,14 @@ t.test('plain values as feeds: dtype and rank from the signature, unknown dimens
   // The addon's own checks name the input by its key too, not by its graph tensor.
   const detached = new Tensor('float32', new Float32Array([0.5]));
   structuredClone(detached.data.buffer, { transfer: [detached.data.buffer as ArrayBuffer] });
-  await t.rejects(dtypes.run({ ...rest, b: [true], f32: detached }), { code: 'INVALID_ARGUMENT', message: /^feed 'f32': data has 0 elements but its shape needs 1$/ }, 'a feed whose buffer was transferred away');
+  await t.rejects(dtypes.run({ ...rest, b: [true], f32: detached }), { code: 'INVALID_ARGUMENT', message: /^feed 'f32' of signature 'transform': its buffer was detached/ }, 'a feed whose buffer was transferred away');
+  // Bigints are integers read exactly: every numeric dtype takes one where it fits (helper-73:
+  // int32 refused 3n as "3 is not an integer", while float32 and int64 took bigints).
+  const outputs = (o: Record<string, Tensor>) => ['i32_out', 'u8_out', 'b_out', 'f32_out'].map((k) => Array.from(o[k]!.data as ArrayLike<number>));
+  t.same(outputs(await dtypes.run({ ...rest, i32: [-3n], u8: [254n], b: [1n], f32: [2n] })), outputs(await dtypes.run({ ...rest, i32: [-3], u8: [254], b: [1], f32: [2] })),
+    'int32, uint8, bool (0/1) and float32 from bigints, as from numbers');
+  await t.rejects(dtypes.run({ ...rest, b: [true], i32: [2n ** 31n] }), { code: 'INVALID_ARGUMENT', message: /^feed 'i32': element 0: 2147483648 is not an integer in \[-2147483648, 2147483647\] \(int32\)$/ }, 'a bigint past int32');
+  await t.rejects(dtypes.run({ ...rest, b: [2n] }), { code: 'INVALID_ARGUMENT', message: /^feed 'b': element 0: 2 is not a boolean/ }, 'a bigint other than 0/1 for a bool');
   t.throws(() => dtypes.runSync({ ...rest, b: new Tensor('bool', new Uint8Array([3])) }), { code: 'INVALID_ARGUMENT', message: /^feed 'b': bool element 0 is the byte 3/ }, 'runSync() too');
   await dtypes.dispose();
 });

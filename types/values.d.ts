@@ -50,8 +50,10 @@ export type FeedValue = number | bigint | boolean | string | Uint8Array | TypedA
  * A tensor for a signature input from a plain value: a scalar, rectangular nested arrays
  * (shape from the nesting), or one typed array of the input's dtype (shape from the
  * signature, its one unknown dimension from the length). dtype from `spec`. int64 and uint64
- * take bigints, safe-integer numbers and strings of digits; floats take numbers and the
- * strings "NaN", "Infinity", "-Infinity"; strings take strings, Uint8Arrays and { base64 }.
+ * take bigints, safe-integer numbers and strings of digits; the other integer dtypes integers
+ * (numbers or bigints) in their range; floats take numbers, bigints (to the nearest value) and
+ * the strings "NaN", "Infinity", "-Infinity"; bool takes booleans and 0/1 (numbers or bigints);
+ * strings take strings, Uint8Arrays and { base64 }.
  * The result is checked against TensorFlow's shape rules (Tensor), not against `spec`'s shape.
  *
  * @param where the value's name in messages, e.g. "feed 'x'" or "--input x"
