@@ -195,13 +195,16 @@ function int32(field: string, value: unknown, min: number): number {
  */
 export const MAX_POOL_THREADS = 1024;
 
-// A thread-count option: an int32 from `min` (0, or negative for inline) to MAX_POOL_THREADS.
-function poolThreads(field: string, value: unknown, min: number): number {
-  const n = int32(field, value, min);
-  if (n > MAX_POOL_THREADS) {
-    throw outOfRange(field, `at most ${MAX_POOL_THREADS} threads (TensorFlow starts them all at load and aborts the process when the system refuses one; 0 lets it choose one per core)`, value);
+// A thread-count option: an integer from 0 (TensorFlow's choice) to MAX_POOL_THREADS, or, where
+// `inline` is allowed (inter_op_parallelism_threads), a negative one: ops run on the caller.
+function poolThreads(field: string, value: unknown, inline: boolean): number {
+  if (typeof value !== 'number') throw invalidType(field, 'an integer', value);
+  if (!Number.isInteger(value) || value > MAX_POOL_THREADS || value < (inline ? -INT32_MAX : 0)) {
+    throw outOfRange(field, `a thread count from 0 (TensorFlow picks one per core) to ${MAX_POOL_THREADS}` +
+      `${inline ? ', or -1 (ops run inline, on the thread that runs the graph; any negative count does)' : ''}; ` +
+      'TensorFlow starts them all at load and aborts the process when the system refuses one', value);
   }
-  return n;
+  return value;
 }
 
 /** @internal A URI's scheme (`s3` of `s3://bucket/m`), at the start of a path given as one. */
@@ -238,7 +241,7 @@ export function localDirectory(field: string, value: unknown, what: string): str
 /** A run timeout in ms: a whole number ≥ 0 (0: none), within what TensorFlow takes (int64). */
 export function runTimeout(field: string, value: unknown): number {
   if (typeof value !== 'number') throw invalidType(field, 'a number of milliseconds', value);
-  if (!Number.isSafeInteger(value) || value < 0) throw outOfRange(field, 'a whole number of milliseconds ≥ 0 (0: no limit)', value);
+  if (!Number.isSafeInteger(value) || value < 0) throw outOfRange(field, `a whole number of milliseconds ≥ 0 (0: no limit) and at most ${Number.MAX_SAFE_INTEGER}`, value);
   return value;
 }
 
@@ -309,8 +312,8 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
     gpu.visibleDeviceList = String(gpuDevice);
   }
   if (Object.keys(gpu).length > 0) config.gpuOptions = gpu;
-  if (options.intraOpThreads !== undefined) config.intraOpParallelismThreads = poolThreads('intraOpThreads', options.intraOpThreads, 0);
-  if (options.interOpThreads !== undefined) config.interOpParallelismThreads = poolThreads('interOpThreads', options.interOpThreads, -INT32_MAX);
+  if (options.intraOpThreads !== undefined) config.intraOpParallelismThreads = poolThreads('intraOpThreads', options.intraOpThreads, false);
+  if (options.interOpThreads !== undefined) config.interOpParallelismThreads = poolThreads('interOpThreads', options.interOpThreads, true);
   if (options.allowSoftPlacement !== undefined) config.allowSoftPlacement = bool('allowSoftPlacement', options.allowSoftPlacement);
   if (options.logDevicePlacement !== undefined) config.logDevicePlacement = bool('logDevicePlacement', options.logDevicePlacement);
 

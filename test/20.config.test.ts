@@ -91,8 +91,9 @@ t.test('other bad options are TypeErrors or RangeErrors naming the field', async
   const dir = fixture('tiny').dir;
   await t.rejects(loadModel(dir, { gpuMemoryFraction: '0.5' as unknown as number }), { name: 'TypeError', message: /^gpuMemoryFraction must be a number, got "0.5"/ });
   await t.rejects(loadModel(dir, { allowGrowth: 1 as unknown as boolean }), { name: 'TypeError', message: /^allowGrowth must be a boolean/ });
-  await t.rejects(loadModel(dir, { intraOpThreads: -1 }), { name: 'RangeError', message: /^intraOpThreads must be an integer in \[0, / });
-  await t.rejects(loadModel(dir, { interOpThreads: 1.5 }), { name: 'RangeError', message: /^interOpThreads/ });
+  // The message gives the whole range (helper-73: it said [0, 2147483647] below it, and 1024 above).
+  await t.rejects(loadModel(dir, { intraOpThreads: -1 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: /^intraOpThreads must be a thread count from 0 \(TensorFlow picks one per core\) to 1024; .*got -1$/ });
+  await t.rejects(loadModel(dir, { interOpThreads: 1.5 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: /^interOpThreads must be a thread count from 0 .* to 1024, or -1 \(ops run inline.*got 1\.5$/ });
   // A NUL ends the path for TensorFlow's C strings: it loaded the directory before the NUL.
   await t.rejects(loadModel('gs://bucket/model'), { name: 'TypeError', message: /^modelPath must be a SavedModel directory path on this machine: tfslice reads models from the local file system, not gs:\/\// });
   await t.rejects(loadModel(`file://${dir}%00-not-there`), { name: 'TypeError', message: /^modelPath must be a SavedModel directory path \(non-empty, without NUL characters; %00 in a file:\/\/ URL is one\)/ }, '%00 decoded from a file:// URL is a NUL too (found by helper-40)');
@@ -100,8 +101,9 @@ t.test('other bad options are TypeErrors or RangeErrors naming the field', async
   await t.rejects(loadModel(dir, { opLibraries: ['/x.so\0'] }), { name: 'TypeError', message: /^opLibraries must be an array of paths to op libraries \(\.so\), without NUL characters/ });
   await t.rejects(loadOpLibrary('/x.so\0y'), { name: 'TypeError', message: /^libraryPath must be a path to a shared library \(without NUL characters\)/ });
   // TensorFlow starts a pool's threads at load: 1e9 crashed the process, 16384 aborted it.
-  await t.rejects(loadModel(dir, { intraOpThreads: 1e9 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: /^intraOpThreads must be at most 1024 threads .*got 1000000000$/ });
-  await t.rejects(loadModel(dir, { interOpThreads: 1025, isolation: 'process' }), { name: 'RangeError', message: /^interOpThreads must be at most 1024 threads/ });
+  await t.rejects(loadModel(dir, { intraOpThreads: 1e9 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: /^intraOpThreads must be a thread count from 0 \(TensorFlow picks one per core\) to 1024; TensorFlow starts them all at load .*got 1000000000$/ });
+  await t.rejects(loadModel(dir, { runTimeoutMs: 1e308 }), { code: 'ERR_OUT_OF_RANGE', message: /^runTimeoutMs must be a whole number of milliseconds ≥ 0 \(0: no limit\) and at most 9007199254740991, got 1e\+308$/ });
+  await t.rejects(loadModel(dir, { interOpThreads: 1025, isolation: 'process' }), { name: 'RangeError', message: /^interOpThreads must be a thread count from 0 \(TensorFlow picks one per core\) to 1024, or -1 \(ops run inline/ });
   await t.rejects(loadModel(dir, { sessionConfig: encodeConfig({ intraOpParallelismThreads: 5000 }) }), { name: 'RangeError', message: /^sessionConfig's intra_op_parallelism_threads must be from 0 to 1024 threads/ });
   // session_inter_op_thread_pool: 5000 started 5000 threads; -5000 aborted the process (a CHECK; found by helper-40).
   await t.rejects(loadModel(dir, { sessionConfig: encodeConfig({ sessionInterOpThreadPool: [{ numThreads: 5000 }] }) }), { name: 'RangeError', message: /^sessionConfig's session_inter_op_thread_pool\[0\]\.num_threads must be from 0 to 1024 threads/ });
