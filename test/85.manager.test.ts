@@ -170,6 +170,8 @@ t.test('version policies choose among the numeric directories; runs go to the ne
     ],
     settleMs: 50,
   });
+  await t.rejects(mm.run('all', feeds), { code: 'UNAVAILABLE', message: "model 'all': the model manager has not started; call start() first (it loads the models)" },
+    'a run before start(): UNAVAILABLE, saying to start it (helper-73: "versions: none")');
   const starting = mm.start();
   const early = await mm.predict('all', feeds);
   t.equal(early.version, 10, 'a run made during start() waits for the first load');
@@ -686,7 +688,8 @@ t.test('no model yet ([], as TensorFlow Serving\'s empty model_config_list): sta
   const { mm } = manager(t, { models: [] });
   t.same(await mm.start(), [], 'started with no model');
   t.same(mm.names, []);
-  await t.rejects(mm.run('a', feeds), { code: 'NOT_FOUND' }, 'a run for a model not configured: NOT_FOUND');
+  await t.rejects(mm.run('a', feeds), { code: 'NOT_FOUND', message: 'no model named "a"; none is configured (an empty model list; reconfigure() adds models)' },
+    'a run for a model not configured: NOT_FOUND, saying there are none (helper-73: "the models are " and nothing)');
   const status = await mm.reconfigure([{ name: 'a', basePath: a }]);
   t.match(status, [{ name: 'a', versions: [{ version: 1, state: 'AVAILABLE' }] }], 'a model added by reconfigure() loads');
   expectOutput(t, (await mm.run('a', feeds)).y, golden.outputs.y!, 'and serves');

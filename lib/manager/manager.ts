@@ -354,7 +354,8 @@ export class ModelManager {
 
   /**
    * run() that also says which version served (TensorFlow Serving's PredictResponse.model_spec).
-   * Unknown model: NOT_FOUND naming the models there are. No AVAILABLE version: UNAVAILABLE with
+   * Unknown model: NOT_FOUND naming the models there are. Before start(): UNAVAILABLE, saying so
+   * (nothing loads until then). No AVAILABLE version: UNAVAILABLE with
    * the versions' states and errors, after waiting (up to queueTimeoutMs) while one is loading.
    * A version asked for (by number or label) that was let go of (UNLOADING, or END without an
    * error: unloaded, swapped out, left out of the policy): NOT_FOUND, as TensorFlow Serving; one
@@ -377,7 +378,7 @@ export class ModelManager {
    * from `work` takes the version out of routing, as run() does. A model holding its
    * maxQueuedRequests already refuses the call at once.
    * @throws NOT_FOUND (unknown model or version, or a version let go of), INVALID_ARGUMENT
-   *   (unknown label), UNAVAILABLE (no version, one that failed, stopped; a QueueFullError when maxQueuedRequests is reached)
+   *   (unknown label), UNAVAILABLE (not started, no version, one that failed, stopped; a QueueFullError when maxQueuedRequests is reached)
    */
   async use<T>(name: string, which: { version?: number; label?: string }, work: (model: Model, version: number) => Promise<T>): Promise<T> {
     const m = this.#model(name);
@@ -385,6 +386,8 @@ export class ModelManager {
     if (m.requests >= m.config.maxQueuedRequests) {
       throw new QueueFullError('model', `model '${name}' holds ${m.requests} requests already, its maxQueuedRequests; retry later`);
     }
+    // Before start() nothing loads, so nothing would come of a wait.
+    if (this.#started === null) throw unavailable(`model '${name}': the model manager has not started; call start() first (it loads the models)`);
     m.requests++;
     try {
       const entry = acquire(m, version, this.#stopping !== null) ?? await wait(m, version, this.#config.queueTimeoutMs);
@@ -736,9 +739,10 @@ export class ModelManager {
 
   #model(name: string): Managed {
     // A name that is not a string is the caller's bug, not a model that is not there.
-    if (typeof name !== 'string') throw invalidType('name', `a model name (one of ${this.names.map((n) => `'${n}'`).join(', ')})`, name);
+    const names = this.names.map((n) => `'${n}'`).join(', ');
+    if (typeof name !== 'string') throw invalidType('name', names ? `a model name (one of ${names})` : 'a model name (none is configured)', name);
     const m = this.#models.get(name);
-    if (!m) throw new ServableNotFoundError(`no model named ${describe(name)}; the models are ${this.names.map((n) => `'${n}'`).join(', ')}`, String(name));
+    if (!m) throw new ServableNotFoundError(`no model named ${describe(name)}; ${names ? `the models are ${names}` : 'none is configured (an empty model list; reconfigure() adds models)'}`, String(name));
     return m;
   }
 

@@ -81,7 +81,8 @@ export declare class ModelManager {
     run(name: string, feeds: Feeds, options?: ManagerRunOptions): Promise<Record<string, Tensor>>;
     /**
      * run() that also says which version served (TensorFlow Serving's PredictResponse.model_spec).
-     * Unknown model: NOT_FOUND naming the models there are. No AVAILABLE version: UNAVAILABLE with
+     * Unknown model: NOT_FOUND naming the models there are. Before start(): UNAVAILABLE, saying so
+     * (nothing loads until then). No AVAILABLE version: UNAVAILABLE with
      * the versions' states and errors, after waiting (up to queueTimeoutMs) while one is loading.
      * A version asked for (by number or label) that was let go of (UNLOADING, or END without an
      * error: unloaded, swapped out, left out of the policy): NOT_FOUND, as TensorFlow Serving; one
@@ -96,7 +97,7 @@ export declare class ModelManager {
      * from `work` takes the version out of routing, as run() does. A model holding its
      * maxQueuedRequests already refuses the call at once.
      * @throws NOT_FOUND (unknown model or version, or a version let go of), INVALID_ARGUMENT
-     *   (unknown label), UNAVAILABLE (no version, one that failed, stopped; a QueueFullError when maxQueuedRequests is reached)
+     *   (unknown label), UNAVAILABLE (not started, no version, one that failed, stopped; a QueueFullError when maxQueuedRequests is reached)
      */
     use<T>(name: string, which: {
         version?: number;
