@@ -183,6 +183,7 @@ function* search(tried: string[]): Generator<Candidate | PythonQuery, void, Pyth
   if (fromEnv) {
     const file = isFile(fromEnv) ? fromEnv : libraryIn(fromEnv);
     if (file) yield { path: file, source: 'env', via: `TFSLICE_LIBTENSORFLOW=${fromEnv}` };
+    else if (!fs.existsSync(fromEnv)) tried.push(`TFSLICE_LIBTENSORFLOW=${fromEnv}: no such file or directory`);
     else tried.push(`TFSLICE_LIBTENSORFLOW=${fromEnv}: no ${LAYOUTS.join(' or ')} there`);
     return; // an explicit choice is never second-guessed
   }

@@ -70,7 +70,8 @@ t.test('TFSLICE_LIBTENSORFLOW pointing at nothing is LIBRARY_NOT_FOUND, not a fa
   const missing = probe({ TFSLICE_LIBTENSORFLOW: '/nonexistent/libtensorflow.so.2' }, ROOT);
   t.equal(missing.error?.code, 'LIBRARY_NOT_FOUND');
   t.equal(missing.error?.name, 'LibraryNotFoundError');
-  t.match(missing.error?.message, /TFSLICE_LIBTENSORFLOW=\/nonexistent/);
+  t.match(missing.error?.message, /TFSLICE_LIBTENSORFLOW=\/nonexistent\/libtensorflow\.so\.2: no such file or directory\n/, 'said as missing (helper-73: it read as a directory without the library)');
+  t.match(probe({ TFSLICE_LIBTENSORFLOW: EMPTY }, ROOT).error?.message, /TFSLICE_LIBTENSORFLOW=\S+: no libtensorflow_cc\.so\.2 or libtensorflow\.so\.2 or .* there\n/, 'a directory without it: the layouts looked for');
   t.match(missing.error?.message, /pip install tensorflow-cpu/, 'fix 1: pip');
   t.match(missing.error?.message, /Set TFSLICE_LIBTENSORFLOW/, 'fix 2: the env var');
 });
