@@ -64,9 +64,13 @@ export function watchAbort(signal: RunSignal, onAbort: () => void): () => void {
   };
 }
 
-/** @internal run()'s error for a run whose signal was aborted before it started (RunOptions.signal). */
-export function abortedRun(): TensorFlowError {
-  return new TensorFlowError('CANCELLED', 'the run was aborted (RunOptions.signal) before it started');
+/**
+ * @internal run()'s error for a run whose signal was aborted before it started (RunOptions.signal),
+ * with the signal's `reason` (AbortSignal's, what abort() was given) as its `cause`, where it has one.
+ */
+export function abortedRun(signal?: RunSignal): TensorFlowError {
+  const reason = (signal as { reason?: unknown } | undefined)?.reason;
+  return new TensorFlowError('CANCELLED', 'the run was aborted (RunOptions.signal) before it started', reason === undefined ? undefined : { cause: reason });
 }
 
 /**

@@ -420,7 +420,7 @@ export class BatchQueue {
       if (waitLimitMs > 0) request.timer = timerFor(() => this.#expire(request, tasks), waitLimitMs);
       if (signal !== undefined) {
         try {
-          request.unlisten = watchAbort(signal, () => this.#leave(request, tasks, abortedRun));
+          request.unlisten = watchAbort(signal, () => this.#leave(request, tasks, () => abortedRun(signal)));
         } catch (error) {
           this.#leave(request, tasks, () => error); // a signal that cannot be listened to: the request leaves
         }
@@ -707,7 +707,7 @@ export class BatchQueue {
   async #runAlone(batch: Batch, task: Task, waitedFor = RUN_SLOT): Promise<void> {
     if (task.request.settled) return; // failed already (its own limit, another piece)
     if (task.request.signal?.aborted) {
-      this.#fail(task.request, abortedRun());
+      this.#fail(task.request, abortedRun(task.request.signal));
       return;
     }
     const left = this.#waitLeft(task);

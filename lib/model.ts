@@ -68,7 +68,9 @@ export interface RunOptions {
    * that has given up (a server's client that went away) does not hold up the runs behind it.
    * A run that has started goes on to its end (TensorFlow cannot stop a graph run that it has
    * begun; runTimeoutMs bounds one) and resolves or rejects as usual. Already aborted: CANCELLED
-   * at once. runSync() never waits, so it only checks that the signal is not aborted.
+   * at once. runSync() never waits, so it only checks that the signal is not aborted. The
+   * CANCELLED error's `cause` is the signal's `reason` (what `abort(reason)` was given), where it
+   * has one.
    */
   signal?: RunSignal;
 }
@@ -877,7 +879,7 @@ export class Model {
     }
     if (signal !== undefined) {
       try {
-        unwatch = watchAbort(signal, () => dropWith(abortedRun));
+        unwatch = watchAbort(signal, () => dropWith(() => abortedRun(signal)));
       } catch (error) {
         dropWith(() => error); // a signal that cannot be listened to: the run is not started
       }
@@ -934,7 +936,7 @@ export class Model {
       };
       this.#waiting.push(wake);
       try {
-        if (signal !== undefined) unwatch = watchAbort(signal, () => leave(abortedRun()));
+        if (signal !== undefined) unwatch = watchAbort(signal, () => leave(abortedRun(signal)));
       } catch (error) {
         leave(error); // a signal that cannot be listened to: the run leaves the queue with its error
         return;
@@ -1142,7 +1144,7 @@ export class Model {
     const asked = options?.runTimeoutMs === undefined ? this.runTimeoutMs : runTimeout('runTimeoutMs', options.runTimeoutMs);
     const signal = options?.signal;
     if (signal !== undefined && !isRunSignal(signal)) throw invalidType('signal', 'an AbortSignal (or an object with `aborted` and addEventListener/removeEventListener for "abort")', signal);
-    if (signal?.aborted) throw abortedRun();
+    if (signal?.aborted) throw abortedRun(signal);
     // TensorFlow cannot stop a graph run inline; sending no limit keeps an isolated model's
     // runs on the direct path (a limit goes framed).
     const timeoutMs = this.#inline ? 0 : asked;

@@ -54,7 +54,9 @@ export interface RunOptions {
      * that has given up (a server's client that went away) does not hold up the runs behind it.
      * A run that has started goes on to its end (TensorFlow cannot stop a graph run that it has
      * begun; runTimeoutMs bounds one) and resolves or rejects as usual. Already aborted: CANCELLED
-     * at once. runSync() never waits, so it only checks that the signal is not aborted.
+     * at once. runSync() never waits, so it only checks that the signal is not aborted. The
+     * CANCELLED error's `cause` is the signal's `reason` (what `abort(reason)` was given), where it
+     * has one.
      */
     signal?: RunSignal;
 }

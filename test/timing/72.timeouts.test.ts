@@ -328,15 +328,16 @@ t.test('RunOptions.signal: a run aborted while it waits for its turn (in process
     const patient = model.run(n(3));
     t.equal(model.runsQueued, 2, `${isolation}: two wait behind the long run`);
     const started = performance.now();
-    controller.abort();
-    await t.rejects(dropped, aborted, `${isolation}: the waiting run is dropped`);
+    const reason = new Error('the client went away');
+    controller.abort(reason);
+    await t.rejects(dropped, { ...aborted, cause: reason }, `${isolation}: the waiting run is dropped, the signal's reason its cause (helper-73: lost)`);
     t.ok(performance.now() - started < 500, `${isolation}: at once, while the long run goes on`);
     t.equal(model.runsQueued, 1, `${isolation}: and it left the queue`);
     t.ok((await first).y, `${isolation}: the run that had started ends as usual`);
     t.ok((await patient).y, `${isolation}: the other waiting run runs`);
-    await t.rejects(model.run(n(3), { signal: controller.signal }), aborted, `${isolation}: already aborted: refused at once`);
+    await t.rejects(model.run(n(3), { signal: controller.signal }), { ...aborted, cause: reason }, `${isolation}: already aborted: refused at once`);
     if (isolation === 'none') {
-      t.throws(() => model.runSync(n(3), { signal: controller.signal }), aborted, 'runSync() too');
+      t.throws(() => model.runSync(n(3), { signal: controller.signal }), { ...aborted, cause: reason }, 'runSync() too');
       t.ok(model.runSync(n(3), { signal: new AbortController().signal }).y, 'runSync() with a live signal runs');
     }
     await t.rejects(model.run(n(3), { signal: 'stop' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /signal must be an AbortSignal \(or an object with `aborted` and addEventListener\/removeEventListener for "abort"\)/ });
@@ -346,6 +347,7 @@ t.test('RunOptions.signal: a run aborted while it waits for its turn (in process
     const holding = model.run(n(long));
     const byToken = model.run(n(3), { signal: token });
     token.abort();
+    t.equal(((await byToken.catch((e: unknown) => e)) as Error).cause, undefined, `${isolation}: a plain { aborted } object, no reason: no cause`);
     await t.rejects(byToken, aborted, `${isolation}: a plain { aborted } object`);
     await holding;
     // A signal whose listener methods throw: the waiting run fails, not started, with a coded
@@ -376,7 +378,7 @@ t.test('RunOptions.signal: a run aborted while it waits for its turn (in process
   const dropped = batched.run({ x: [[1, 1]] }, { signal: controller.signal });
   const patient = batched.run({ x: [[2, 2]] }, { signal: new AbortController().signal });
   setTimeout(() => controller.abort(), 50);
-  await t.rejects(dropped, aborted, 'batch queue: dropped');
+  await t.rejects(dropped, { ...aborted, cause: { name: 'AbortError' } }, 'batch queue: dropped (the cause: abort()\'s default reason, an AbortError)');
   t.ok(performance.now() - t0 < 600, 'when aborted, not with its batch (700 ms)');
   t.equal(batched.stats().batching.serving_default!.queued, 1, 'it left the queue; the other request waits');
   t.same(Array.from((await patient).y!.data as Float32Array), [5, 5], 'the other request runs in the batch, without it');
