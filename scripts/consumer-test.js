@@ -182,6 +182,26 @@ fs.writeFileSync(path.join(app, 'use-esm.mts'), fs.readFileSync(path.join(app, '
 const misuse = run('node', [tsc, '-p', '.'], { env: userEnv({}), expectFail: true });
 if (!/use-esm\.mts.*TS2345/.test(misuse)) fail(`tsc failed, but not on loadModel(42):\n${misuse}`);
 console.log('  use-cjs.ts and use-esm.mts type-check (nodenext, strict); loadModel(42) does not');
+// 'tfslice/serve' under both resolutions: nodenext reads package.json's exports, and the classic
+// CommonJS setup (module commonjs, moduleResolution node10, what many projects still have) its
+// typesVersions (helper-73: TS2307 there).
+const SERVE = `import { ModelManager } from 'tfslice';
+import { createServer, ServerMetrics, type ServerOptions } from 'tfslice/serve';
+export async function mount(manager: ModelManager): Promise<string> {
+  const options: ServerOptions = { manager, metrics: new ServerMetrics(manager), timeoutMs: 1000 };
+  const app = await createServer(options);
+  return app.printRoutes();
+}
+`;
+fs.writeFileSync(path.join(app, 'use-serve.ts'), SERVE);
+for (const [module, moduleResolution] of [['nodenext', 'nodenext'], ['commonjs', 'node10']]) {
+  fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { module, moduleResolution, target: 'es2022', strict: true, noEmit: true, types: [], esModuleInterop: true },
+    files: ['use-cjs.ts', 'use-serve.ts'],
+  }, null, 2));
+  run('node', [tsc, '-p', '.'], { env: userEnv({}) });
+  console.log(`  use-cjs.ts and use-serve.ts ('tfslice/serve') type-check (module ${module}, moduleResolution ${moduleResolution})`);
+}
 
 if (process.env.TFSLICE_CONSUMER_KEEP === '1') console.log(`consumer: ok (kept ${work})`);
 else {
