@@ -320,8 +320,8 @@ const MISSING_VARIABLE = /Could not find variable ([^\s.]+(?:\.[^\s.]+)*)\./;
 
 // dispose()'s options: killAfterMs (a host is killed; an in-process session closed).
 function disposeOptions(options: { killAfterMs?: number } | undefined): number | undefined {
-  if (options === undefined) return undefined;
-  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object ({ killAfterMs })', options);
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== 'object') throw invalidType('options', 'an object ({ killAfterMs })', options);
   for (const key of Object.keys(options)) if (key !== 'killAfterMs') throw invalidType(`dispose option ${JSON.stringify(key)}`, 'killAfterMs', key);
   const ms = options.killAfterMs;
   if (ms === undefined) return undefined;
@@ -767,7 +767,7 @@ export class Model {
     const session = this.#live();
     if (!session.trace) throw new TensorFlowError('UNIMPLEMENTED', `placement() reads the trace of an in-process session; ${this.path} runs in a host process (isolation: 'process')`);
     if (this.target !== '') throw new TensorFlowError('UNIMPLEMENTED', `placement() reads the trace of a session in this process; ${this.path} runs on ${this.target}, whose step stats TensorFlow does not return here`);
-    const prepared = this.#prepare(session, feeds, options === undefined ? undefined : { signature: options.signature });
+    const prepared = this.#prepare(session, feeds, options === undefined || options === null ? undefined : { signature: options.signature });
     const giveBack = borrowFeeds(prepared.feeds);
     let bytes: Uint8Array;
     try {
@@ -1091,8 +1091,9 @@ export class Model {
     if (feeds === null || typeof feeds !== 'object' || Array.isArray(feeds) || feeds instanceof Tensor) {
       throw invalidType('feeds', 'an object of tensors by input key', feeds);
     }
-    if (options !== undefined) {
-      if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+    // null: no options, as undefined (loadModel() and Node's own APIs take it so too).
+    if (options !== undefined && options !== null) {
+      if (typeof options !== 'object') throw invalidType('options', 'an object', options);
       // A misspelt option (timeoutMs for runTimeoutMs) would otherwise be ignored without a word.
       for (const key in options) {
         if (!RUN_OPTIONS.has(key)) throw invalidType(`run option ${JSON.stringify(key)}`, `one of ${[...RUN_OPTIONS].join(', ')}`, key);

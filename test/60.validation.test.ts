@@ -45,6 +45,13 @@ t.test('run options of the wrong type are TypeErrors naming the option, and outp
   t.throws(() => model.runSync({ x }, { outputs: [] }), { name: 'TypeError', message: /^outputs must be a non-empty array/ });
   await t.rejects(model.run({ x }, { outputs: ['y', 'y'] }), { code: 'INVALID_ARGUMENT', message: /^outputs names 'y' twice; name each output once$/ });
   t.same(Object.keys(await model.run({ x }, { outputs: ['y'], checkShapes: false })), ['y'], 'good options pass');
+  // null is no options, as for loadModel() (helper-73: run() refused it, loadModel() took it).
+  t.same(Object.keys(await model.run({ x }, null as never)), ['y'], 'run(feeds, null): no options');
+  t.same(Object.keys(model.runSync({ x }, null as never)), ['y'], 'runSync(feeds, null) too');
+  await t.rejects(model.run({ x }, 'fast' as never), { name: 'TypeError', message: /^options must be an object, got "fast"$/ }, 'a string is still refused');
+  const other = await loadModel(fixture('tiny').dir, null as never);
+  await other.dispose(null as never);
+  t.ok(other.disposed, 'loadModel(dir, null) and dispose(null): no options');
 });
 
 t.test('malformed arguments are TypeErrors, never crashes', async (t) => {

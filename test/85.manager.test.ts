@@ -693,6 +693,7 @@ t.test('no model yet ([], as TensorFlow Serving\'s empty model_config_list): sta
   const status = await mm.reconfigure([{ name: 'a', basePath: a }]);
   t.match(status, [{ name: 'a', versions: [{ version: 1, state: 'AVAILABLE' }] }], 'a model added by reconfigure() loads');
   expectOutput(t, (await mm.run('a', feeds)).y, golden.outputs.y!, 'and serves');
+  expectOutput(t, (await mm.run('a', feeds, null as never)).y, golden.outputs.y!, 'options null: none, as Model.run()');
   t.same(await mm.reconfigure([]), [], 'reconfigure([]): every model let go');
   await t.rejects(mm.run('a', feeds), { code: 'NOT_FOUND' }, 'its runs: NOT_FOUND');
 });

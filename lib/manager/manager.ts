@@ -362,7 +362,8 @@ export class ModelManager {
    * END with its error (a failed load, a crashed host): UNAVAILABLE with that error.
    */
   async predict(name: string, feeds: Feeds, options: ManagerRunOptions = {}): Promise<Prediction> {
-    if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+    options ??= {}; // null: no options, as undefined (as Model.run())
+    if (typeof options !== 'object') throw invalidType('options', 'an object', options);
     for (const key in options) {
       if (key !== 'version' && key !== 'label' && !RUN_OPTIONS.has(key)) throw invalidType(`run option ${JSON.stringify(key)}`, `one of version, label, ${[...RUN_OPTIONS].join(', ')}`, key);
     }
