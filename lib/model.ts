@@ -330,11 +330,17 @@ function disposeOptions(options: { killAfterMs?: number } | undefined): number |
   return ms;
 }
 
-function runError(error: unknown, plan?: NativePlan): unknown {
+// `timeoutMs`: the limit TensorFlow ran it under (0: none; what was left of runTimeoutMs when the
+// run started), named where TensorFlow's own words for passing it say nothing of it.
+function runError(error: unknown, plan?: NativePlan, timeoutMs = 0): unknown {
   // The addon's own word for a run that no runner thread started within its wait limit.
   if (error instanceof NotStartedError) return error; // a model host's (lib/isolation.ts)
   if (error instanceof Error && (error as Error & { code?: unknown }).code === 'NOT_STARTED') return new NotStartedError(error.message, RUNNER_THREAD);
   const converted = fromNative(error);
+  // TensorFlow's RunOptions.timeout_in_ms, passed: it says only "Timed out waiting for notification".
+  if (timeoutMs > 0 && converted instanceof Error && (converted as Error & { code?: unknown }).code === 'DEADLINE_EXCEEDED' && TF_TIMED_OUT.test(converted.message)) {
+    converted.message = `the run was still executing when its runTimeoutMs ran out (${timeoutMs} ms of it were left when it started), and TensorFlow stopped it (TensorFlow: ${converted.message})`;
+  }
   // The addon names a feed by its graph tensor ("feed 'serving_default_x:0'"); the caller knows its key.
   const keys = plan === undefined ? undefined : FEED_KEYS.get(plan);
   if (keys !== undefined && converted instanceof Error && converted.message.includes("feed '")) {
@@ -348,6 +354,9 @@ function runError(error: unknown, plan?: NativePlan): unknown {
   }
   return converted;
 }
+
+// What TensorFlow says of a run past its RunOptions.timeout_in_ms (DirectSession's WaitForNotification).
+const TF_TIMED_OUT = /^Timed out waiting for notification/;
 
 /** Per plan: its feeds' graph tensor names to the signature's input keys (runError). */
 const FEED_KEYS = new WeakMap<NativePlan, ReadonlyMap<string, string>>();
@@ -716,7 +725,7 @@ export class Model {
           ? session.run(prepared.plan, prepared.feeds, prepared.timeoutMs, ++this.#tickets)
           : session.run(prepared.plan, prepared.feeds, prepared.timeoutMs, 0, prepared.waitLimitMs);
       } catch (error) {
-        return Promise.reject(runError(error, prepared.plan));
+        return Promise.reject(runError(error, prepared.plan, prepared.timeoutMs));
       }
       if (gated) this.#inFlight++;
       else this.#running++;
@@ -727,7 +736,7 @@ export class Model {
         },
         (error: unknown) => {
           this.#endedAfter(error, gated);
-          throw runError(error, prepared.plan);
+          throw runError(error, prepared.plan, prepared.timeoutMs);
         });
     }
     // A run that may wait under a limit or a signal (a server's requests): watched while it waits.
@@ -845,7 +854,7 @@ export class Model {
       run = session.run(plan, feeds, timeoutMs, ticket, gated ? 0 : waitLimitMs);
     } catch (error) {
       if (!gated) this.#ended(false);
-      return Promise.reject(runError(error, plan));
+      return Promise.reject(runError(error, plan, timeoutMs));
     }
     if (gated) this.#inFlight++;
     // Watched only where it waits (a listener and a timer per run cost a fifth of a tiny model's
@@ -860,7 +869,7 @@ export class Model {
         },
         (error: unknown) => {
           this.#endedAfter(error, gated);
-          throw runError(error, plan);
+          throw runError(error, plan, timeoutMs);
         });
     }
     let timer: NodeJS.Timeout | undefined;
@@ -896,7 +905,7 @@ export class Model {
       },
       (error: unknown) => {
         ended(error);
-        throw dropped ?? runError(error, plan);
+        throw dropped ?? runError(error, plan, timeoutMs);
       });
   }
 
@@ -1020,7 +1029,7 @@ export class Model {
         ? session.runSync(prepared.plan, prepared.feeds, prepared.timeoutMs)
         : session.runSync(prepared.plan, compact, prepared.timeoutMs, true);
     } catch (error) {
-      throw runError(error, prepared.plan);
+      throw runError(error, prepared.plan, prepared.timeoutMs);
     }
     if (typeof outputs === 'number') return Model.#collect(prepared, readTakenOutputs(outputs), 'heap') as Record<string, Tensor>;
     return Model.#collect(prepared, outputs, true) as Record<string, Tensor>;
