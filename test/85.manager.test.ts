@@ -172,6 +172,7 @@ t.test('version policies choose among the numeric directories; runs go to the ne
   });
   await t.rejects(mm.run('all', feeds), { code: 'UNAVAILABLE', message: "model 'all': the model manager has not started; call start() first (it loads the models)" },
     'a run before start(): UNAVAILABLE, saying to start it (helper-73: "versions: none")');
+  t.throws(() => mm.get('all'), { code: 'UNAVAILABLE', message: /^model 'all': the model manager has not started; call start\(\) first/ }, 'get() too');
   const starting = mm.start();
   const early = await mm.predict('all', feeds);
   t.equal(early.version, 10, 'a run made during start() waits for the first load');

@@ -26,6 +26,8 @@ import { fingerprint, type Look, lookAt, selectVersions } from './versions';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const stoppedError = () => unavailable('the model manager is stopped; create a new one');
+// A model asked for before start(): nothing loads until then.
+const notStarted = (name: string) => unavailable(`model '${name}': the model manager has not started; call start() first (it loads the models)`);
 
 /**
  * Serves named, versioned SavedModels the way TensorFlow Serving's model manager does.
@@ -341,6 +343,7 @@ export class ModelManager {
   get(name: string, version?: number): Model {
     const m = this.#model(name);
     if (version !== undefined) this.#checkVersion(version);
+    if (this.#started === null) throw notStarted(name);
     const routed = route(m, version, this.#stopping !== null);
     if (routed === null) throw unavailable(`model '${name}' is loading: no version is AVAILABLE yet`);
     if (routed instanceof Error) throw routed;
@@ -388,7 +391,7 @@ export class ModelManager {
       throw new QueueFullError('model', `model '${name}' holds ${m.requests} requests already, its maxQueuedRequests; retry later`);
     }
     // Before start() nothing loads, so nothing would come of a wait.
-    if (this.#started === null) throw unavailable(`model '${name}': the model manager has not started; call start() first (it loads the models)`);
+    if (this.#started === null) throw notStarted(name);
     m.requests++;
     try {
       const entry = acquire(m, version, this.#stopping !== null) ?? await wait(m, version, this.#config.queueTimeoutMs);
