@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import t from 'tap';
 
 import { ModelManager } from '../lib/index';
@@ -670,6 +670,31 @@ t.test('mounted under a prefix, in an app with its own 404 handler', async (t) =
   t.equal((await curl(['-X', 'POST', `${at}/tf/v1/models/half/versions/1:predict`, '-d', '{"instances": [1.0]}'])).body, '{"predictions":[2.5]}', '/tf/v1/...');
   t.equal(JSON.parse((await curl([`${at}/tf/v2/models/half/versions/1`])).body).name, 'half', '/tf/v2/...');
   t.equal((await curl([`${at}/elsewhere`])).body, '{"mine":true}', "the app's own 404 answers paths outside");
+});
+
+t.test("under any prefix fastify routes to it: a trailing slash, a parameter, nested, percent-encoded, doubled slashes (helper-74: 400 under each); the token check sees the same path", async (t) => {
+  const predict = { method: 'POST' as const, payload: '{"instances": [1.0]}', headers: { 'content-type': 'application/json' } };
+  const cases: [string, (app: FastifyInstance) => Promise<unknown>, string, Parameters<typeof Fastify>[0]?][] = [
+    ["'/tf/'", (app) => app.register(tfsliceServing, { manager, metrics: false, prefix: '/tf/' }), '/tf'],
+    ["'/:tenant'", (app) => app.register(tfsliceServing, { manager, metrics: false, prefix: '/:tenant' }), '/acme'],
+    ["'/tf' inside '/outer'", (app) => app.register(async (child) => { await child.register(tfsliceServing, { manager, metrics: false, prefix: '/tf' }); }, { prefix: '/outer' }), '/outer/tf'],
+    ["'/tf', asked for as /t%66", (app) => app.register(tfsliceServing, { manager, metrics: false, prefix: '/tf' }), '/t%66'],
+    ["'/tf', asked for as //tf (ignoreDuplicateSlashes)", (app) => app.register(tfsliceServing, { manager, metrics: false, prefix: '/tf' }), '//tf', { ignoreDuplicateSlashes: true }],
+  ];
+  for (const [name, mount, at, fastifyOptions] of cases) {
+    const app = Fastify(fastifyOptions);
+    await mount(app);
+    t.teardown(() => app.close());
+    t.equal((await app.inject({ ...predict, url: `${at}/v1/models/half/versions/1:predict` })).body, '{"predictions":[2.5]}', `${name}: v1 predict`);
+    t.equal((await app.inject({ url: `${at}/v2/models/half/versions/1` })).json().name, 'half', `${name}: v2 metadata`);
+    t.equal((await app.inject({ url: `${at}/v1/models/half` })).json().model_version_status[0].state, 'AVAILABLE', `${name}: v1 status`);
+  }
+  const guarded = Fastify();
+  await guarded.register(tfsliceServing, { manager, metrics: false, prefix: '/:tenant', auth: { tokens: ['sesame'] } });
+  t.teardown(() => guarded.close());
+  t.equal((await guarded.inject({ url: '/acme/v2/health/live' })).statusCode, 200, 'with tokens under a parameter: a probe needs none');
+  t.equal((await guarded.inject({ url: '/acme/v1/models/half' })).statusCode, 401, 'the rest do');
+  t.equal((await guarded.inject({ url: '/acme/v1/models/half', headers: { authorization: 'Bearer sesame' } })).statusCode, 200, 'and are let in with one');
 });
 
 t.test("the servers' own options are checked at once, naming the field (not answered 400 to every request)", async (t) => {

@@ -466,11 +466,11 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   };
   // The path as the routes see it: without the query, and without the prefix the plugin was
   // registered under (app.register(tfsliceServing, { prefix: '/tf' }) serves /tf/v1/...).
-  const prefix = app.prefix;
-  const pathOf = (request: FastifyRequest): string => request.url.split('?')[0]!.slice(prefix.length);
+  const skip = prefixSegments(app.prefix);
+  const pathOf = (request: FastifyRequest): string => routePath(request.url, skip);
 
   // Before the body is read: an unauthenticated client cannot make the server take 64 MiB.
-  if (options.auth) app.addHook('onRequest', authHook(new BearerAuth(options.auth), prefix, metrics));
+  if (options.auth) app.addHook('onRequest', authHook(new BearerAuth(options.auth), skip, metrics));
 
   // -- TensorFlow Serving: /v1 -------------------------------------------------
 
@@ -698,13 +698,42 @@ const UNAUTHENTICATED = errorBody('Unauthenticated: send Authorization: Bearer <
 const UNINVITED = new WeakSet<IncomingMessage>();
 
 /**
+ * @internal How many path segments a plugin prefix takes: '/tf', '/tf/' and '/:tenant' one,
+ * '/a/b' two. Its segments, not its characters: what the router matched for a parametric prefix
+ * ('/:tenant'), a percent-encoded one ('/t%66' for '/tf') or doubled slashes
+ * (ignoreDuplicateSlashes) is not as long as the prefix as written (helper-74: the routes cut a
+ * fixed number of characters, and answered 400 under those).
+ */
+export function prefixSegments(prefix: string): number {
+  return prefix.split('/').filter((segment) => segment !== '').length;
+}
+
+/**
+ * @internal A request's path as tfslice's routes see it: the raw URL without its query and its
+ * first `skip` segments (the prefix), starting with '/' ('/v1/models/m:predict').
+ */
+export function routePath(url: string, skip: number): string {
+  const path = url.split('?')[0]!;
+  let at = 0;
+  for (let i = 0; i < skip; i++) {
+    while (path[at] === '/') at++;
+    const end = path.indexOf('/', at);
+    at = end < 0 ? path.length : end;
+  }
+  // Slashes doubled after the prefix (a router that ignores them matched the route): one.
+  let from = at;
+  while (path[from + 1] === '/') from++;
+  return path.slice(from) || '/';
+}
+
+/**
  * An onRequest hook that lets through requests with exactly one Authorization header carrying
  * an accepted bearer token, and probes' GETs of the health paths while auth.openHealth; others
  * get 401 with WWW-Authenticate: Bearer, before their body is read.
  */
-function authHook(auth: BearerAuth, prefix: string, metrics: ServerMetrics | null) {
+function authHook(auth: BearerAuth, skip: number, metrics: ServerMetrics | null) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
-    const path = request.url.split('?')[0]!.slice(prefix.length);
+    const path = routePath(request.url, skip);
     // A client that asked before sending its body (Expect: 100-continue) is invited once let in.
     const invite = () => { if (/100-continue/i.test(request.headers.expect ?? '') && !UNINVITED.has(request.raw)) reply.raw.writeContinue(); };
     if (auth.openHealth && (request.method === 'GET' || request.method === 'HEAD') && HEALTH_PATHS.has(path)) {
@@ -867,7 +896,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   if (maxConnections > 0) app.server.maxConnections = maxConnections;
   const { auth, ...serving } = options;
   // Here, not in the plugin: the token is checked for every path, unknown ones too.
-  if (auth) app.addHook('onRequest', authHook(new BearerAuth(auth), '', counted));
+  if (auth) app.addHook('onRequest', authHook(new BearerAuth(auth), 0, counted));
   // Node answers Expect: 100-continue itself, inviting the body before any check. Taken over: a
   // Content-Length past the limit gets no invitation (the body parser answers 413 from the header
   // alone, and the connection closes, in case the client sends the body anyway: RFC 9110
