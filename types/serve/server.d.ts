@@ -4,7 +4,12 @@ import { type AuthOptions } from './auth';
 import { ServerMetrics } from './metrics';
 /** Options of the tfsliceServing plugin. */
 export interface ServingOptions {
-    /** The models served (started or not: requests wait for their first loads, as run() does). */
+    /**
+     * The models served. Started, or starting (start() called, not awaited): a request waits for
+     * its model's first load, as ModelManager.run() does. One not started yet answers 503
+     * (UNAVAILABLE, "has not started; call start() first"), and a stopped one 503 too, so the
+     * plugin may be registered before start() is called.
+     */
     manager: ModelManager;
     /**
      * Longest a request may take in its model (waiting for it, and running), in ms, before it is
@@ -31,7 +36,8 @@ export interface ServingOptions {
     /**
      * Largest request body, in bytes (413 beyond), counted after decompression: bodies with
      * Content-Encoding gzip (as TensorFlow Serving) or deflate are decompressed, others are 415.
-     * Default 64 MiB.
+     * Default 64 MiB. The routes read their own bodies: a fastify app's own bodyLimit does not
+     * apply to them (set this instead).
      */
     bodyLimit?: number;
     /** While this returns true the server reports not ready (the CLI sets it while draining). */
@@ -72,9 +78,16 @@ export declare function httpStatus(code: string): number;
 export declare function notReadyReason(manager: ModelManager, draining: () => boolean): string | null;
 /**
  * TensorFlow Serving's REST API and KServe's v2 protocol over `options.manager`, with
- * /monitoring/prometheus/metrics and /metrics. Register it on a fastify instance; it parses
- * its own bodies (TensorFlow Serving's JSON dialect: NaN, exact int64, and the v2 binary
- * extension), so it takes over the content-type parsers in its scope.
+ * /monitoring/prometheus/metrics and /metrics. Register it on a fastify instance, under any
+ * prefix (`{ prefix: '/tf' }`, a parameter such as '/:tenant' too). It is encapsulated (no
+ * fastify-plugin wrapper): it parses its own bodies (TensorFlow Serving's JSON dialect: NaN,
+ * exact int64, and the v2 binary extension) whatever their Content-Type, so it takes over the
+ * content-type parsers in its scope, and answers its own errors as `{"error": ...}` with its
+ * error handler, which the app's own never sees; the app's hooks (an onRequest auth hook) run
+ * for its routes as for any. Paths match case-sensitively, as the app's router says (createServer
+ * sets caseSensitive: false, as TensorFlow Serving's paths are). Each registration has its own
+ * ServerMetrics unless `metrics` passes one. Errors raised when registered: ERR_INVALID_ARG_TYPE /
+ * ERR_OUT_OF_RANGE naming the option; fastify's own for a route registered twice.
  */
 export declare const tfsliceServing: FastifyPluginAsync<ServingOptions>;
 /** Options of createServer(): the plugin's, and the HTTP server's own limits. */
