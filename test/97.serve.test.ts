@@ -698,7 +698,7 @@ t.test("under any prefix fastify routes to it: a trailing slash, a parameter, ne
 });
 
 t.test("the servers' own options are checked at once, naming the field (not answered 400 to every request)", async (t) => {
-  await t.rejects(createServer({ manager, timeoutMs: -1 }), { code: 'ERR_OUT_OF_RANGE', message: "createServer's options.timeoutMs must be a whole number of milliseconds ≥ 0 (0: no limit) and at most 9007199254740991, got -1" });
+  await t.rejects(createServer({ manager, timeoutMs: -1 }), { code: 'ERR_OUT_OF_RANGE', message: "createServer's options.timeoutMs must be a whole number of milliseconds ≥ 0 (0: no limit), got -1" });
   await t.rejects(createServer({ manager, timeoutMs: Infinity }), { code: 'ERR_OUT_OF_RANGE' });
   await t.rejects(createServer({ manager, bodyLimit: '1mb' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /options\.bodyLimit must be a whole number of bytes ≥ 1/ });
   await t.rejects(createServer({} as never), { code: 'ERR_INVALID_ARG_TYPE', message: /createServer's options\.manager must be a ModelManager/ });
