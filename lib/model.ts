@@ -19,7 +19,7 @@ import { checkLoadedOps, checkSavedModelOps } from './ops';
 import { checkReachable, type LoadPlan, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
 import { decodeConfig, decodeMetaGraph, decodeSavedModel, encodeConfig, RUN_METADATA, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
-import { borrowFeeds, detachedData, elementCount, type Ownership, readTakenOutputs, Tensor, type TensorLike, toTensor, viewOfDetached, writeTakenFeeds } from './tensor';
+import { borrowFeeds, bufferOfView, detachedData, elementCount, type Ownership, readTakenOutputs, Tensor, type TensorLike, toTensor, viewOfDetached, writeTakenFeeds } from './tensor';
 import { checkAgainstSpec, type FeedValue, tensorFromValue } from './values';
 
 /**
@@ -173,7 +173,6 @@ function checkEchoSource(key: string, shape: readonly number[], data: NativeData
 // the addon reads (which it finds from the view's internal slots), nor make an echo's copy a
 // view of the feed's memory.
 const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
-const bufferOfView = Object.getOwnPropertyDescriptor(typedArrayPrototype, 'buffer')!.get!;
 const kindOfView = Object.getOwnPropertyDescriptor(typedArrayPrototype, Symbol.toStringTag)!.get!;
 const resizableOf = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get;
 const growableOf = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'growable')?.get;

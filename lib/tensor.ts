@@ -520,7 +520,11 @@ function isDetached(buffer: ArrayBuffer): boolean {
   return (buffer as ArrayBuffer & { detached?: boolean }).detached ?? buffer.byteLength === 0;
 }
 
-const viewBuffer = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'buffer')!.get!;
+/**
+ * @internal The built-in `buffer` accessor of typed arrays, taken at load: a view's own `buffer`
+ * property or a patched prototype cannot make a check look at other memory than the addon reads.
+ */
+export const bufferOfView = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'buffer')!.get!;
 
 /**
  * @internal Whether a typed array's buffer was detached (transferred, to a worker or by
@@ -529,7 +533,7 @@ const viewBuffer = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Ar
  */
 export function viewOfDetached(view: TypedArray): boolean {
   if (view.byteLength !== 0) return false;
-  const buffer = viewBuffer.call(view) as ArrayBufferLike;
+  const buffer = bufferOfView.call(view) as ArrayBufferLike;
   if (!(buffer instanceof ArrayBuffer)) return false; // a SharedArrayBuffer is never detached
   const detached = (buffer as ArrayBuffer & { detached?: boolean }).detached;
   if (detached !== undefined) return detached;

@@ -743,10 +743,11 @@ export class ModelManager {
 
   #model(name: string): Managed {
     // A name that is not a string is the caller's bug, not a model that is not there.
-    const names = this.names.map((n) => `'${n}'`).join(', ');
-    if (typeof name !== 'string') throw invalidType('name', names ? `a model name (one of ${names})` : 'a model name (none is configured)', name);
+    // The names, listed only for an error (this runs for every request).
+    const names = () => this.names.map((n) => `'${n}'`).join(', ');
+    if (typeof name !== 'string') throw invalidType('name', this.#models.size > 0 ? `a model name (one of ${names()})` : 'a model name (none is configured)', name);
     const m = this.#models.get(name);
-    if (!m) throw new ServableNotFoundError(`no model named ${describe(name)}; ${names ? `the models are ${names}` : 'none is configured (an empty model list; reconfigure() adds models)'}`, String(name));
+    if (!m) throw new ServableNotFoundError(`no model named ${describe(name)}; ${this.#models.size > 0 ? `the models are ${names()}` : 'none is configured (an empty model list; reconfigure() adds models)'}`, String(name));
     return m;
   }
 
