@@ -287,10 +287,17 @@ LoadResult LoadTensorFlow(const std::string& path) {
   // RTLD_LOCAL keeps TensorFlow's bundled protobuf/absl symbols out of the global
   // namespace; dlsym on the handle still searches its dependencies (the pip
   // wheel keeps tensors and status in libtensorflow_framework.so.2).
+  // RTLD_LAZY, as the system loader binds a library a program is linked with (and tfjs-node's,
+  // and bench/floor.c's): the ~190 000 PLT entries of the two libraries are bound when first
+  // called, not all here. RTLD_NOW bound every one: 125 of the 480 ms this dlopen took, in
+  // every process that loads TensorFlow (model hosts, the CLI, servers). Neither library is
+  // linked with -z now, so RTLD_NOW made nothing read-only that lazy binding leaves writable.
+  // The ~400 000 data relocations (vtables, typeinfo, globals) are still bound here, so libraries
+  // that do not belong together still fail here; LD_BIND_NOW=1 restores binding everything.
   void* handle;
   {
     StaticInitLogFilter quiet;
-    handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    handle = dlopen(path.c_str(), RTLD_LAZY | RTLD_LOCAL);
   }
   if (handle == nullptr) {
     const char* why = dlerror();
