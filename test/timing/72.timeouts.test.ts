@@ -41,7 +41,8 @@ for (const isolation of ['none', 'process'] as const) {
     }
     const byDefault = await loadModel(SLOW, { isolation, runTimeoutMs: 200, interOpThreads: 0 });
     await t.rejects(byDefault.run(n(long)), { code: 'DEADLINE_EXCEEDED' }, "the model's runTimeoutMs applies when run() sets none");
-    t.ok((await byDefault.run(n(long), { runTimeoutMs: 0 })).y, 'runTimeoutMs: 0 lifts it for one run');
+    // A run of ~500 ms, past the model's 200 (the 4 s one would only make the test slower).
+    t.ok((await byDefault.run(n(Math.ceil(long / 8)), { runTimeoutMs: 0 })).y, 'runTimeoutMs: 0 lifts it for one run');
     await byDefault.dispose();
     await model.dispose();
   });
@@ -323,6 +324,9 @@ t.test('RunOptions.signal: a run aborted while it waits for its turn (in process
   for (const isolation of ['none', 'process'] as const) {
     const model = await loadModel(SLOW, { maxConcurrentRuns: 1, isolation });
     const long = await slowN(model, 1000);
+    // Runs that only hold the turn while a run behind them is submitted and refused or dropped
+    // in the same tick need not be long.
+    const hold = Math.ceil(long / 5);
     const controller = new AbortController();
     const first = model.run(n(long), { signal: controller.signal });
     const dropped = model.run(n(3), { signal: controller.signal });
@@ -345,7 +349,7 @@ t.test('RunOptions.signal: a run aborted while it waits for its turn (in process
     await t.rejects(model.run(n(3), { signal: { aborted: false } as never }), { code: 'ERR_INVALID_ARG_TYPE' }, 'aborted alone is not enough: it is listened to');
     // An object that behaves as an AbortSignal will do (tfslice serve passes its connection's state).
     const token = new Token();
-    const holding = model.run(n(long));
+    const holding = model.run(n(hold));
     const byToken = model.run(n(3), { signal: token });
     token.abort();
     t.equal(((await byToken.catch((e: unknown) => e)) as Error).cause, undefined, `${isolation}: a plain { aborted } object, no reason: no cause`);
@@ -356,7 +360,7 @@ t.test('RunOptions.signal: a run aborted while it waits for its turn (in process
     const cause = new Error('no listeners here');
     for (const thrown of [cause, undefined, 'a string']) {
       const broken = { aborted: false, addEventListener: () => { throw thrown; }, removeEventListener: () => {} };
-      const holding2 = model.run(n(long));
+      const holding2 = model.run(n(hold));
       await t.rejects(model.run(n(3), { signal: broken }), { code: 'ERR_INVALID_ARG_TYPE', message: /signal must be an AbortSignal .*its addEventListener\('abort'\) threw: /, cause: thrown },
         `${isolation}: a signal that cannot be listened to (throws ${String(thrown)})`);
       await holding2;
@@ -364,7 +368,7 @@ t.test('RunOptions.signal: a run aborted while it waits for its turn (in process
     t.same([model.runsExecuting, model.runsQueued], [0, 0], `${isolation}: nothing left behind`);
     // One whose removeEventListener throws: its run, and the others, end as usual.
     const sticky = Object.assign(new Token(), { removeEventListener: () => { throw new Error('cannot stop listening'); } });
-    const trio = [model.run(n(long)), model.run(n(3), { signal: sticky }), model.run(n(3))];
+    const trio = [model.run(n(hold)), model.run(n(3), { signal: sticky }), model.run(n(3))];
     t.ok((await Promise.all(trio)).every((r) => r.y), `${isolation}: a signal that cannot stop listening spoils nothing`);
     t.same([model.runsExecuting, model.runsQueued], [0, 0]);
     // One signal for many runs: each run stops listening when it ends.
