@@ -770,3 +770,44 @@ t.test('a worker_thread that alone loaded the addon is terminated with a run in 
   t.equal(result.status, 0, `exit code 0${result.status === null ? ' (killed by a signal)' : ''}`);
   t.match(result.stdout, /alive after terminate/);
 });
+
+t.test('worker_threads terminated mid-run, again and again, never abort the process', async (t) => {
+  // (A stress loop of 8 s, not a timing test: it runs beside other files.) An error the addon raised while the worker's JS could no longer run (terminate()) could not be
+  // thrown into JS, and node-addon-api threw a C++ exception out of the callback instead:
+  // std::terminate, the whole process gone (2 of 5 runs of this loop, found by a trial). Built with
+  // NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS, such an error is dropped with the worker.
+  const worker = `
+    const { parentPort } = require('node:worker_threads');
+    const { loadModel, Tensor, configureRuntime } = require(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))});
+    (async () => {
+      const tiny = await loadModel(${JSON.stringify(fixture('tiny').dir)});
+      const slow = await loadModel(${JSON.stringify(fixture('slow').dir)}, { maxConcurrentRuns: 1 });
+      for (let i = 0; i < 5; i++) await slow.run({ n: new Tensor('int32', new Int32Array([1]), []) });
+      parentPort.postMessage('ready');
+      slow.run({ n: new Tensor('int32', new Int32Array([3000]), []) }).catch(() => {});
+      for (let i = 0; ; i++) {
+        const runs = [];
+        for (let k = 0; k < 4; k++) runs.push(tiny.run({ x: new Tensor('float32', new Float32Array(4), [1, 4]) }).then((o) => o.y.dispose()));
+        if (i % 7 === 0) configureRuntime({ busyPollMicros: i % 2 ? 0 : 100 });
+        await Promise.all(runs);
+      }
+    })();`;
+  const script = `
+    const { Worker } = require('node:worker_threads');
+    (async () => {
+      const end = Date.now() + 8000;
+      let rounds = 0;
+      while (Date.now() < end) {
+        const workers = [0, 1].map(() => new Worker(${JSON.stringify(worker)}, { eval: true }));
+        await Promise.all(workers.map((w) => new Promise((r) => { w.once('message', r); w.once('error', r); })));
+        await new Promise((r) => setTimeout(r, rounds % 15));
+        await Promise.all(workers.map((w) => w.terminate()));
+        rounds++;
+      }
+      console.log(rounds);
+    })();`;
+  const result = node(script, { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' });
+  t.equal(result.signal ?? null, null, 'no signal');
+  t.equal(result.status, 0, `the process ended normally${result.status === 0 ? '' : `: ${result.stderr.slice(-300)}`}`);
+  t.ok(Number(result.stdout) >= 3, `${result.stdout.trim()} rounds of two workers terminated mid-run`);
+});
