@@ -38,6 +38,7 @@ fs.writeFileSync(config, JSON.stringify({
     { name: 'ints', basePath: basePath('ints', { 1: fixture('ints').dir }) },
     { name: 'vocab', basePath: basePath('vocab', { 1: fixture('tf1_vocab').dir }) },
     { name: 'a', basePath: basePath('a', { 1: path.join(ROOT, 'examples', 'models', 'a') }) },
+    { name: 'composite', basePath: basePath('composite', { 1: fixture('composite').dir }) },
   ],
 }));
 
@@ -225,6 +226,50 @@ t.test('many health Watch streams at once share one listener: no warning, and th
   for (const stream of streams) stream.cancel();
   await new Promise((r) => setTimeout(r, 200));
   t.notMatch(server.stderr(), /MaxListenersExceededWarning/);
+});
+
+t.test('KServe v2: a ragged or sparse output is selected by the names metadata lists, over REST and gRPC (helper-76: gRPC answered INTERNAL)', async (t) => {
+  const r = await python<Record<string, unknown>>(`
+import requests
+U = ${JSON.stringify(server.url)} + '/v2/models/composite'
+out = {'metadata': [o['name'] for o in requests.get(U).json()['outputs']]}
+def rest(names, signature=None):
+    body = {'inputs': [{'name': 'lens', 'shape': [3], 'datatype': 'INT64', 'data': [1, 0, 2]}], 'outputs': [{'name': n} for n in names]}
+    if signature: body['parameters'] = {'signature_name': signature}
+    r = requests.post(U + '/infer', json=body)
+    return [r.status_code, [[o['name'], o['data']] for o in r.json()['outputs']] if r.ok else r.json()['error']]
+def grpc_infer(names, **signature):
+    req = inf.ModelInferRequest(model_name='composite')
+    i = req.inputs.add(name='lens', datatype='INT64', shape=[3]); i.contents.int64_contents.extend([1, 0, 2])
+    for n in names: req.outputs.add(name=n)
+    if signature: req.parameters['signature_name'].CopyFrom(inf.InferParameter(**signature))
+    try:
+        res = call('/inference.GRPCInferenceService/ModelInfer', req, inf.ModelInferResponse)
+        return [[o.name, list(o.shape)] for o in res.outputs]
+    except grpc.RpcError as e:
+        return [e.code().name, e.details()]
+out['rest'] = [rest(['r.flat_values']), rest(['n', 's.values']), rest(['r']), rest(['r.flat_values'], 'collide'), rest(['r.nested_row_splits.0'], 'collide')]
+out['grpc'] = [grpc_infer(['r.nested_row_splits.0']), grpc_infer(['s.indices', 'n']), grpc_infer(['r']), grpc_infer([])]
+out['signature'] = [grpc_infer(['r.flat_values'], string_param='collide'), grpc_infer(['r.flat_values'], int64_param=5), grpc_infer(['r.flat_values'], bool_param=True)]
+print(json.dumps(out))
+`, server.grpc);
+  const names = 'n, r.flat_values, r.nested_row_splits.0, s.dense_shape, s.indices, s.values';
+  t.same(r.metadata, ['n', 'r.flat_values', 'r.nested_row_splits.0', 's.indices', 's.values', 's.dense_shape'], "metadata lists the components under key.part");
+  t.same(r.rest, [
+    [200, [['r.flat_values', [0, 1, 2]]]],
+    [200, [['n', [3]], ['s.values', [1, 2]]]],
+    [400, `the model has no output 'r'; its outputs are ${names}`],
+    [200, [['r.flat_values', [10, 0, 20]]]],
+    [200, [['r.nested_row_splits.0', [0, 1, 1, 3]]]],
+  ], 'REST: a component by its name, alone or beside others; the composite key is not a v2 name; where an output is named like a component, the output');
+  t.same(r.grpc, [
+    [['r.nested_row_splits.0', [4]]],
+    [['s.indices', [2, 2]], ['n', []]],
+    ['INVALID_ARGUMENT', `the model has no output 'r'; its outputs are ${names}`],
+    [['n', []], ['r.flat_values', [3]], ['r.nested_row_splits.0', [4]], ['s.dense_shape', [2]], ['s.indices', [2, 2]], ['s.values', [2]]],
+  ], 'gRPC ModelInfer: the same names, in the order asked; none asked: all');
+  const notString = ['INVALID_ARGUMENT', 'parameters.signature_name must be a string (string_param)'];
+  t.same(r.signature, [[['r.flat_values', [3]]], notString, notString], 'a signature_name parameter that is not a string_param is refused, as over REST (helper-76: it was ignored)');
 });
 
 t.test("KServe's GRPCInferenceService and gRPC health from Python's grpcio", async (t) => {

@@ -39,7 +39,7 @@ import {
 } from './tensor-proto';
 import { checkMethodName, examplesSignature, multiInferenceApi, servingSignature } from './tfs';
 import { CHANNEL_ARGUMENT, channelValueProblem, checkServingOptions } from './options';
-import { classificationUnsupported, modelMetadata, outputBytes, sharedMemoryUnsupported, v2Datatype } from './v2';
+import { classificationUnsupported, modelMetadata, outputBytes, sharedMemoryUnsupported, v2Datatype, v2OutputKeys } from './v2';
 
 /** Where the .proto files are (shipped with the package). */
 export const PROTO_DIR: string = protoDir;
@@ -587,16 +587,19 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const wanted = head.wanted;
       if (head.classified !== undefined) throw classificationUnsupported(head.classified);
       if (head.sharedMemory !== undefined) throw sharedMemoryUnsupported('output', head.sharedMemory);
+      // (REST refuses a signature_name that is not a string too.)
+      if (head.signature === null) throw new InvalidArgumentError('parameters.signature_name must be a string (string_param)');
       return withModel(call, { name, version }, async (model, served) => {
         const signature = head.signature || model.defaultSignature || 'serving_default';
         const info = servingSignature(model, signature);
         const partial = partialInputsError(head.inputCount, Object.keys(feeds), signature, info);
         if (partial) throw partial;
-        checkOutputNames(wanted, info,
-          (o) => `the model has no output '${o}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`,
-          (o) => `output '${o}' is asked for twice`);
+        const twice = wanted.find((o, i) => wanted.indexOf(o) !== i);
+        if (twice !== undefined) throw new InvalidArgumentError(`output '${twice}' is asked for twice`);
+        // The names metadata lists (a ragged or sparse output's components too); only those run.
+        const only = wanted.length > 0 ? v2OutputKeys(info.outputs, wanted) : undefined;
         if (wanted.length < head.wantedCount) throw cutShort(head.wantedCount, 'outputs');
-        const outputs = await model.run(feeds, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs, signal: call.gone });
+        const outputs = await model.run(feeds, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs, signal: call.gone, ...(only && { outputs: only }) });
         const names = wanted.length > 0 ? wanted : Object.keys(outputs).sort();
         const tensors: Message[] = [];
         for (const key of names) {

@@ -32,7 +32,7 @@ import {
   checkMethodName, classifyResponse, examplesSignature, feedsFromPayload, type Format, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
   regressResponse, servingSignature, statusResponse,
 } from './tfs';
-import { HEADER_LENGTH, type InferRequest, inferResponse, layOutBigBytes, modelMetadata, readInferRequest, splitBody } from './v2';
+import { HEADER_LENGTH, type InferRequest, inferResponse, layOutBigBytes, modelMetadata, readInferRequest, splitBody, v2OutputKeys } from './v2';
 
 /** Options of the tfsliceServing plugin. */
 export interface ServingOptions {
@@ -624,11 +624,11 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           const info = servingSignature(model, signature);
           const partial = partialInputsError(parsed.inputCount, Object.keys(parsed.feeds), signature, info);
           if (partial) throw partial;
-          // An output that is not there is the request's mistake, told before the model runs.
-          const unknown = parsed.outputs?.find((o) => !Object.hasOwn(info.outputs, o.name));
-          if (unknown) throw new InvalidArgumentError(`the model has no output '${unknown.name}'; its outputs are ${Object.keys(info.outputs).sort().join(', ')}`);
+          // An output that is not there is the request's mistake, told before the model runs; only
+          // the outputs asked for run.
+          const only = parsed.outputs === null ? undefined : v2OutputKeys(info.outputs, parsed.outputs.map((o) => o.name));
           if (parsed.outputs && parsed.outputs.length < parsed.outputCount) throw cutShort(parsed.outputCount, 'outputs');
-          const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) });
+          const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply), ...(only && { outputs: only }) });
           // Only outputs written as JSON weigh (binary ones are copied as they are).
           const asJson = (parsed.outputs ?? (parsed.binaryByDefault ? [] : Object.keys(outputs).map((name) => ({ name, binary: false }))))
             .filter((o) => !o.binary && outputs[o.name]).map((o) => outputs[o.name]!);

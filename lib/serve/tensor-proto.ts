@@ -306,8 +306,8 @@ export interface InferHead {
   /** The outputs asked for by name (all when empty): the first `maxOutputs + 1`, and how many. */
   wanted: string[];
   wantedCount: number;
-  /** parameters.signature_name's string_param. */
-  signature: string | undefined;
+  /** parameters.signature_name's string_param; null when that parameter holds another kind (bool_param, int64_param, ...). */
+  signature: string | undefined | null;
   /** The first output asked for with parameters.classification (not supported), if any. */
   classified: string | undefined;
   /** The first output asked for into parameters.shared_memory_region (not supported), if any. */
@@ -318,7 +318,11 @@ export interface InferHead {
 
 /** A ModelInfer request's fields besides its inputs, reading the first `maxOutputs + 1` outputs' names (all by default; limits.ts). */
 export function inferHead(request: Message, maxOutputs = Infinity): InferHead {
-  const signature = ((request.parameters as Record<string, Message> | undefined) ?? {}).signature_name?.string_param as string | undefined;
+  const parameter = ((request.parameters as Record<string, Message> | undefined) ?? {}).signature_name;
+  // A decoded message holds the oneof member that was sent as its own property (unset fields are
+  // defaults on the prototype: string_param reads '' beside an int64_param).
+  const signature = parameter === undefined || Object.keys(parameter).length === 0 ? undefined
+    : Object.hasOwn(parameter, 'string_param') ? String(parameter.string_param) : null;
   const outputs = (request.outputs as Message[] | undefined) ?? [];
   const classified = outputs.find((o) => Object.hasOwn((o.parameters as object | undefined) ?? {}, 'classification'))?.name as string | undefined;
   const sharedMemory = outputs.find((o) => Object.hasOwn((o.parameters as object | undefined) ?? {}, 'shared_memory_region'))?.name as string | undefined;

@@ -56,6 +56,38 @@ export function metadataTensors(specs: Readonly<Record<string, TensorSpec>>): { 
 }
 
 /**
+ * The signature outputs to run for the outputs a v2 request names (REST `outputs`, gRPC
+ * ModelInferRequest.outputs): the names metadata lists ({@link metadataTensors}), which are an
+ * output's key, or `key.part` for a component of a ragged or sparse output (as run() returns
+ * them). A component's name runs its whole output; an output whose own key reads like another's
+ * component is taken by its key. So a request runs only what it asks for, as TensorFlow Serving
+ * fetches only the outputs a request filters to.
+ * @param names distinct names (the request's own duplicates are refused where it is read)
+ * @returns the signature's output keys to pass as run()'s `outputs`, each once
+ * @throws INVALID_ARGUMENT for a name that no output has, listing the names there are
+ */
+export function v2OutputKeys(outputs: Readonly<Record<string, TensorSpec>>, names: readonly string[]): string[] {
+  const keys = new Set<string>();
+  for (const name of names) {
+    const spec = Object.hasOwn(outputs, name) ? outputs[name]! : undefined; // not 'constructor' from the prototype
+    if (spec !== undefined && !spec.composite) {
+      keys.add(name);
+      continue;
+    }
+    const owner = Object.keys(outputs).find((key) => {
+      const composite = outputs[key]!.composite;
+      return composite !== undefined && name.startsWith(`${key}.`) && Object.hasOwn(composite.components, name.slice(key.length + 1));
+    });
+    if (owner === undefined) {
+      const known = [...new Set(metadataTensors(outputs).map((o) => o.name))].sort();
+      throw new InvalidArgumentError(`the model has no output '${name}'; its outputs are ${known.join(', ')}`);
+    }
+    keys.add(owner);
+  }
+  return [...keys];
+}
+
+/**
  * A model's v2 metadata (REST GET /v2/models/{m}, gRPC ModelMetadata): its AVAILABLE versions and
  * the default signature's inputs and outputs.
  */
