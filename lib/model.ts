@@ -32,7 +32,13 @@ export type Feeds = Readonly<Record<string, Tensor | TensorLike | FeedValue>>;
 export interface RunOptions {
   /** Signature to run; defaults to the model's default signature. */
   signature?: string;
-  /** Output keys to fetch; defaults to every output of the signature. */
+  /**
+   * Output keys to fetch; defaults to every output of the signature. A signature runs with at
+   * most {@link MAX_OUTPUT_SELECTIONS} different selections (every output not counted): TensorFlow
+   * builds an executor for each set of fetches and keeps it until the session closes, so a
+   * server passing clients' choices on would otherwise grow without bound. One more is
+   * `RESOURCE_EXHAUSTED`; every output, and the selections used before, still run.
+   */
   outputs?: readonly string[];
   /**
    * Hold each feed to the shape its signature declares: its rank and every fixed dimension.
@@ -103,11 +109,20 @@ export interface GpuInfo {
   readonly partition: number | null;
 }
 
+/**
+ * The most different output selections (RunOptions.outputs) one signature of a model runs with;
+ * asking for every output is not counted. See {@link RunOptions.outputs}.
+ */
+export const MAX_OUTPUT_SELECTIONS = 64;
+
+// The plan key of a run that asks for every output (no `outputs`).
+const WHOLE_SIGNATURE = '\u0000';
+
 // A plan's key among its signature's plans: the output key itself for one output (no string
 // is built per run: a key of the caller's, often a literal, keeps its hash), NUL-led for several
 // or all of them.
 function planKey(outputKeys: readonly string[], all: readonly string[]): string {
-  if (outputKeys === all) return '\u0000';
+  if (outputKeys === all) return WHOLE_SIGNATURE;
   return outputKeys.length === 1 ? outputKeys[0]! : `\u0000${outputKeys.join('\u0000')}`;
 }
 
@@ -1166,6 +1181,11 @@ export class Model {
     const cacheKey = planKey(outputKeys, sig.outputKeys);
     let planned = plans.get(cacheKey);
     if (!planned) {
+      // (The whole signature's plan is never refused, nor counted.)
+      if (cacheKey !== WHOLE_SIGNATURE && plans.size - (plans.has(WHOLE_SIGNATURE) ? 1 : 0) >= MAX_OUTPUT_SELECTIONS) {
+        throw new TensorFlowError('RESOURCE_EXHAUSTED', `signature '${sig.name}' has run with ${MAX_OUTPUT_SELECTIONS} different output selections, the most a model keeps `
+          + '(TensorFlow builds an executor for each set of fetches and never frees it); ask for every output, or for a selection used before');
+      }
       const inputs = sig.inputSpecs.map((s) => tensorName(s.name));
       const echoes: Echo[] = [];
       const fetchKeys = outputKeys.filter((key) => {

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 
-import { InvalidArgumentError, loadModel, NotFoundError, Tensor } from '../lib/index';
+import { InvalidArgumentError, loadModel, MAX_OUTPUT_SELECTIONS, NotFoundError, Tensor } from '../lib/index';
 import { fixture, python, ROOT } from './helpers';
 
 t.test('feeds are checked against the signature', async (t) => {
@@ -141,6 +141,22 @@ t.test('plain values as feeds: dtype and rank from the signature, unknown dimens
   await t.rejects(dtypes.run({ ...rest, b: [2n] }), { code: 'INVALID_ARGUMENT', message: /^feed 'b': element 0: 2 is not a boolean/ }, 'a bigint other than 0/1 for a bool');
   t.throws(() => dtypes.runSync({ ...rest, b: new Tensor('bool', new Uint8Array([3])) }), { code: 'INVALID_ARGUMENT', message: /^feed 'b': bool element 0 is the byte 3/ }, 'runSync() too');
   await dtypes.dispose();
+});
+
+t.test(`a signature runs with at most MAX_OUTPUT_SELECTIONS (${MAX_OUTPUT_SELECTIONS}) different output selections (TensorFlow keeps an executor for each): one more is RESOURCE_EXHAUSTED; every output, and the selections used before, still run`, async (t) => {
+  const model = await loadModel(fixture('dtypes').dir, { signature: 'transform' });
+  t.teardown(() => model.dispose());
+  const feeds = { f32: [0.5], f64: [0.25], i32: [1], i64: [2n], u8: [255], b: [true], s: ['a'], f16: [1.5], bf16: [1] };
+  const keys = Object.keys(model.signatures.transform!.outputs);
+  // 81 selections: each output alone, and each ordered pair.
+  const selections = keys.flatMap((a) => keys.map((b) => (a === b ? [a] : [a, b])));
+  for (const outputs of selections.slice(0, MAX_OUTPUT_SELECTIONS)) await model.run(feeds, { outputs });
+  await t.rejects(model.run(feeds, { outputs: selections[MAX_OUTPUT_SELECTIONS] }), {
+    code: 'RESOURCE_EXHAUSTED',
+    message: `signature 'transform' has run with ${MAX_OUTPUT_SELECTIONS} different output selections, the most a model keeps (TensorFlow builds an executor for each set of fetches and never frees it); ask for every output, or for a selection used before`,
+  });
+  t.same(Object.keys(await model.run(feeds)).sort(), [...keys].sort(), 'every output still runs (not counted)');
+  t.same(Object.keys(await model.run(feeds, { outputs: selections[10] })), selections[10], 'and a selection used before');
 });
 
 t.test("an output tfslice cannot return (complex64) is named by its key; the others can still be asked for; feeding one is UNIMPLEMENTED too", async (t) => {

@@ -18,7 +18,13 @@ export type Feeds = Readonly<Record<string, Tensor | TensorLike | FeedValue>>;
 export interface RunOptions {
     /** Signature to run; defaults to the model's default signature. */
     signature?: string;
-    /** Output keys to fetch; defaults to every output of the signature. */
+    /**
+     * Output keys to fetch; defaults to every output of the signature. A signature runs with at
+     * most {@link MAX_OUTPUT_SELECTIONS} different selections (every output not counted): TensorFlow
+     * builds an executor for each set of fetches and keeps it until the session closes, so a
+     * server passing clients' choices on would otherwise grow without bound. One more is
+     * `RESOURCE_EXHAUSTED`; every output, and the selections used before, still run.
+     */
     outputs?: readonly string[];
     /**
      * Hold each feed to the shape its signature declares: its rank and every fixed dimension.
@@ -82,6 +88,11 @@ export interface GpuInfo {
      */
     readonly partition: number | null;
 }
+/**
+ * The most different output selections (RunOptions.outputs) one signature of a model runs with;
+ * asking for every output is not counted. See {@link RunOptions.outputs}.
+ */
+export declare const MAX_OUTPUT_SELECTIONS = 64;
 /**
  * What `batching` became for a model (Model.batching): its parameters with their defaults,
  * the signatures batched and why the others are not.
