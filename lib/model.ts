@@ -33,11 +33,13 @@ export interface RunOptions {
   /** Signature to run; defaults to the model's default signature. */
   signature?: string;
   /**
-   * Output keys to fetch; defaults to every output of the signature. A signature runs with at
-   * most {@link MAX_OUTPUT_SELECTIONS} different selections (every output not counted): TensorFlow
-   * builds an executor for each set of fetches and keeps it until the session closes, so a
-   * server passing clients' choices on would otherwise grow without bound. One more is
-   * `RESOURCE_EXHAUSTED`; every output, and the selections used before, still run.
+   * Output keys to fetch; defaults to every output of the signature. The same keys in another
+   * order are the same selection. A signature fetches at most {@link MAX_OUTPUT_SELECTIONS}
+   * different selections (every output not counted): TensorFlow builds an executor for each set
+   * of fetches and keeps it until the session closes, so a server passing clients' choices on
+   * would otherwise grow without bound. Past that, a new selection runs every output of the
+   * signature and returns (and keeps) only those asked for: the same result, at the cost of the
+   * other outputs.
    */
   outputs?: readonly string[];
   /**
@@ -110,8 +112,9 @@ export interface GpuInfo {
 }
 
 /**
- * The most different output selections (RunOptions.outputs) one signature of a model runs with;
- * asking for every output is not counted. See {@link RunOptions.outputs}.
+ * The most different output selections (RunOptions.outputs, in any order) one signature of a
+ * model fetches as such; asking for every output is not counted, and a further selection runs
+ * every output. See {@link RunOptions.outputs}.
  */
 export const MAX_OUTPUT_SELECTIONS = 64;
 
@@ -120,10 +123,11 @@ const WHOLE_SIGNATURE = '\u0000';
 
 // A plan's key among its signature's plans: the output key itself for one output (no string
 // is built per run: a key of the caller's, often a literal, keeps its hash), NUL-led for several
-// or all of them.
+// (sorted: the same set in another order is the same selection, as TensorFlow takes it) or all
+// of them (distinct keys of the signature, as many as it has).
 function planKey(outputKeys: readonly string[], all: readonly string[]): string {
-  if (outputKeys === all) return WHOLE_SIGNATURE;
-  return outputKeys.length === 1 ? outputKeys[0]! : `\u0000${outputKeys.join('\u0000')}`;
+  if (outputKeys === all || outputKeys.length === all.length) return WHOLE_SIGNATURE;
+  return outputKeys.length === 1 ? outputKeys[0]! : `\u0000${[...outputKeys].sort().join('\u0000')}`;
 }
 
 // A signature's inputs in the order the native plan feeds them.
@@ -144,6 +148,8 @@ interface Prepared {
   echoes: readonly Echo[];
   /** The keys run() returns, in fetch order (a composite output's components under `${key}.${part}`). */
   resultKeys: readonly string[];
+  /** The result keys to keep (the rest disposed): a selection past MAX_OUTPUT_SELECTIONS runs the whole signature. null: all. */
+  pick: ReadonlySet<string> | null;
   /** The batch queue this run joins, or null when its signature is not batched. */
   queue: BatchQueue | null;
   /** TensorFlow's run timeout, ms; 0: none. */
@@ -246,6 +252,11 @@ export interface ModelStats {
   runsQueued: number;
   /** Per batched signature; empty without batching. */
   batching: Record<string, BatchingStats>;
+  /**
+   * Per signature that has run: the different output selections (RunOptions.outputs) it has
+   * fetched as such, at most {@link MAX_OUTPUT_SELECTIONS}; every output is not counted.
+   */
+  outputSelections: Record<string, number>;
 }
 
 // The graph tensors to fetch for these signature outputs, and the key each comes back
@@ -977,7 +988,9 @@ export class Model {
     for (const [name, stats] of this.#batchStats) batching[name] = { ...stats, batchSizes: { ...stats.batchSizes } };
     // The runner queue (or the host's words) read once for both counts.
     const forRunner = this.#forRunner();
-    return { runsExecuting: this.#executing(forRunner), runsQueued: this.#queued(forRunner), batching };
+    const outputSelections: Record<string, number> = {};
+    for (const [name, plans] of this.#plans) outputSelections[name] = plans.size - (plans.has(WHOLE_SIGNATURE) ? 1 : 0);
+    return { runsExecuting: this.#executing(forRunner), runsQueued: this.#queued(forRunner), batching, outputSelections };
   }
 
   /**
@@ -1164,7 +1177,7 @@ export class Model {
       tensor.pushNative(natives);
       tensors.push(tensor);
     }
-    const { plan, resultKeys, echoes, queue } = this.#plan(session, sig, outputKeys);
+    const { plan, resultKeys, echoes, queue, pick } = this.#plan(session, sig, outputKeys);
     const asked = options?.runTimeoutMs === undefined ? this.runTimeoutMs : runTimeout('runTimeoutMs', options.runTimeoutMs);
     const signal = options?.signal;
     if (signal !== undefined && !isRunSignal(signal)) throw invalidType('signal', 'an AbortSignal (or an object with `aborted` and addEventListener/removeEventListener for "abort")', signal);
@@ -1172,19 +1185,31 @@ export class Model {
     // TensorFlow cannot stop a graph run inline; sending no limit keeps an isolated model's
     // runs on the direct path (a limit goes framed).
     const timeoutMs = this.#inline ? 0 : asked;
-    return { plan, feeds: natives, tensors, echoes, resultKeys, queue, timeoutMs, waitLimitMs: asked, signal };
+    return { plan, feeds: natives, tensors, echoes, resultKeys, pick: pick ?? null, queue, timeoutMs, waitLimitMs: asked, signal };
   }
 
-  #plan(session: NativeSession, sig: PreparedSignature, outputKeys: readonly string[]): Planned {
+  #plan(session: NativeSession, sig: PreparedSignature, outputKeys: readonly string[]): Planned & { pick?: ReadonlySet<string> } {
     let plans = this.#plans.get(sig.name);
     if (plans === undefined) this.#plans.set(sig.name, (plans = new Map()));
     const cacheKey = planKey(outputKeys, sig.outputKeys);
     let planned = plans.get(cacheKey);
     if (!planned) {
-      // (The whole signature's plan is never refused, nor counted.)
+      // Past the bound, the whole signature's plan (not counted) runs, and only the outputs asked
+      // for are kept.
       if (cacheKey !== WHOLE_SIGNATURE && plans.size - (plans.has(WHOLE_SIGNATURE) ? 1 : 0) >= MAX_OUTPUT_SELECTIONS) {
-        throw new TensorFlowError('RESOURCE_EXHAUSTED', `signature '${sig.name}' has run with ${MAX_OUTPUT_SELECTIONS} different output selections, the most a model keeps `
-          + '(TensorFlow builds an executor for each set of fetches and never frees it); ask for every output, or for a selection used before');
+        let whole: Planned;
+        try {
+          whole = this.#plan(session, sig, sig.outputKeys);
+        } catch (error) {
+          throw new TensorFlowError('RESOURCE_EXHAUSTED', `signature '${sig.name}' has fetched ${MAX_OUTPUT_SELECTIONS} different output selections, the most a model keeps `
+            + '(TensorFlow builds an executor for each set of fetches and never frees it), and runs a new one as every output, which it cannot: '
+            + (error instanceof Error ? error.message : String(error)), { cause: error });
+        }
+        const pick = new Set(outputKeys.flatMap((key) => {
+          const composite = sig.info.outputs[key]!.composite;
+          return composite ? Object.keys(composite.components).map((part) => `${key}.${part}`) : [key];
+        }));
+        return { ...whole, pick };
       }
       const inputs = sig.inputSpecs.map((s) => tensorName(s.name));
       const echoes: Echo[] = [];
@@ -1257,12 +1282,16 @@ export class Model {
   // ECHO_OFF_THREAD_BYTES or more is copied on a runner thread, and a promise is returned.
   static #collect(prepared: Prepared, flat: NativeTensors, owned: Ownership, offThread = false): Record<string, Tensor> | Promise<Record<string, Tensor>> {
     const keys = prepared.resultKeys;
+    const pick = prepared.pick;
     const result: Record<string, Tensor> = {};
     for (let i = 0; i < keys.length; i++) {
-      result[keys[i]!] = Tensor.fromNative(flat[3 * i] as number, flat[3 * i + 1] as number[], flat[3 * i + 2] as NativeData, owned);
+      const tensor = Tensor.fromNative(flat[3 * i] as number, flat[3 * i + 1] as number[], flat[3 * i + 2] as NativeData, owned);
+      if (pick === null || pick.has(keys[i]!)) result[keys[i]!] = tensor;
+      else tensor.dispose(); // fetched for a selection past MAX_OUTPUT_SELECTIONS, not asked for
     }
     let later: EchoCopy[] | null = null;
     for (const [key, input] of prepared.echoes) {
+      if (pick !== null && !pick.has(key)) continue;
       const [dtype, shape, data] = prepared.tensors[input]!.flat();
       checkEchoSource(key, shape, data);
       if (offThread && (ArrayBuffer.isView(data) ? data.byteLength : data.bytes.byteLength + data.offsets.byteLength) >= ECHO_OFF_THREAD_BYTES) {

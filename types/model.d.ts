@@ -19,11 +19,13 @@ export interface RunOptions {
     /** Signature to run; defaults to the model's default signature. */
     signature?: string;
     /**
-     * Output keys to fetch; defaults to every output of the signature. A signature runs with at
-     * most {@link MAX_OUTPUT_SELECTIONS} different selections (every output not counted): TensorFlow
-     * builds an executor for each set of fetches and keeps it until the session closes, so a
-     * server passing clients' choices on would otherwise grow without bound. One more is
-     * `RESOURCE_EXHAUSTED`; every output, and the selections used before, still run.
+     * Output keys to fetch; defaults to every output of the signature. The same keys in another
+     * order are the same selection. A signature fetches at most {@link MAX_OUTPUT_SELECTIONS}
+     * different selections (every output not counted): TensorFlow builds an executor for each set
+     * of fetches and keeps it until the session closes, so a server passing clients' choices on
+     * would otherwise grow without bound. Past that, a new selection runs every output of the
+     * signature and returns (and keeps) only those asked for: the same result, at the cost of the
+     * other outputs.
      */
     outputs?: readonly string[];
     /**
@@ -89,8 +91,9 @@ export interface GpuInfo {
     readonly partition: number | null;
 }
 /**
- * The most different output selections (RunOptions.outputs) one signature of a model runs with;
- * asking for every output is not counted. See {@link RunOptions.outputs}.
+ * The most different output selections (RunOptions.outputs, in any order) one signature of a
+ * model fetches as such; asking for every output is not counted, and a further selection runs
+ * every output. See {@link RunOptions.outputs}.
  */
 export declare const MAX_OUTPUT_SELECTIONS = 64;
 /**
@@ -113,6 +116,11 @@ export interface ModelStats {
     runsQueued: number;
     /** Per batched signature; empty without batching. */
     batching: Record<string, BatchingStats>;
+    /**
+     * Per signature that has run: the different output selections (RunOptions.outputs) it has
+     * fetched as such, at most {@link MAX_OUTPUT_SELECTIONS}; every output is not counted.
+     */
+    outputSelections: Record<string, number>;
 }
 /** A loaded SavedModel with its own TF_Session. Create it with loadModel(). */
 export declare class Model {
