@@ -285,6 +285,8 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
   const body = Buffer.concat([Buffer.from(header), floats, strings]);
   const split = splitBody(body, String(Buffer.byteLength(header)));
   t.equal(readInferRequest(parseJson('{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}], "outputs": []}'), new Uint8Array(0)).outputs, null, 'an empty outputs list asks for them all, as over gRPC');
+  t.equal(readInferRequest(parseJson('{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}], "parameters": {"signature_name": ""}}'), new Uint8Array(0)).signatureName, undefined,
+    'an empty signature_name is the default signature, as over gRPC and TensorFlow Serving\'s REST API (helper-77: "" not found)');
   const bin = readInferRequest(split.header, split.binary);
   t.same(Array.from(bin.feeds.x!.data as Float32Array), [1, 2, 3, 4], 'FP32 from the binary part');
   t.same(bin.feeds.s!.data, ['a', 'bc'], 'BYTES from 4-byte length prefixes');

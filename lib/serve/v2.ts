@@ -289,8 +289,9 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned 
     const twice = firstRepeated(outputs.map((o) => o.name));
     if (twice !== undefined) throw new InvalidArgumentError(`output '${twice}' is asked for twice`);
   }
+  // An empty name is the default signature, as over gRPC and in TensorFlow Serving's requests.
   const signatureName = parameters.signature_name === undefined ? undefined
-    : field<string>(parameters.signature_name, (v) => typeof v === 'string', 'parameters.signature_name must be a string');
+    : field<string>(parameters.signature_name, (v) => typeof v === 'string', 'parameters.signature_name must be a string') || undefined;
   return { id, feeds, outputs, outputCount: listed.length, binaryByDefault, signatureName, inputCount: inputs.length };
 }
 
