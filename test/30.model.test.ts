@@ -249,7 +249,7 @@ t.test('ragged and sparse outputs: listed with their components, returned as the
   const only = await model.run({ lens }, { outputs: ['r'] });
   t.same(Object.keys(only), ['r.flat_values', 'r.nested_row_splits.0'], "outputs: ['r'] fetches the ragged output's components");
   // A dense output keyed 'r.flat_values' beside ragged 'r': the result cannot hold both.
-  await t.rejects(model.run({ lens }, { signature: 'collide' }), { code: 'INVALID_ARGUMENT', message: /output 'r\.flat_values' has the key of a component of ragged output 'r'; .*run\(feeds, \{ outputs \}\)/ });
+  await t.rejects(model.run({ lens }, { signature: 'collide' }), { code: 'INVALID_ARGUMENT', message: /output 'r\.flat_values' has the key of a component of ragged output 'r'; .*ask for one of them only \(RunOptions\.outputs/ });
   t.same(plain((await model.run({ lens }, { signature: 'collide', outputs: ['r.flat_values'] }))['r.flat_values']!).data, [20, 0, 10], 'the dense one alone');
   t.same(plain((await model.run({ lens }, { signature: 'collide', outputs: ['r'] }))['r.flat_values']!).data, ['0', '1', '2'], 'or the ragged one');
   await model.dispose();
