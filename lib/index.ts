@@ -8,7 +8,7 @@
  * ```
  */
 export type { RunSignal } from './abort';
-export { loadModel, MAX_OUTPUT_SELECTIONS, Model, type BatchingInfo, type Device, type Feeds, type GpuInfo, type ModelStats, type RunOptions } from './model';
+export { loadModel, Model, type BatchingInfo, type Device, type Feeds, type GpuInfo, type ModelStats, type RunOptions } from './model';
 export { type BatchEvent, type BatchingOptions, type BatchingStats, type ResolvedBatching } from './batching';
 export { Tensor, type TensorLike } from './tensor';
 export { type LoadOptions } from './options';

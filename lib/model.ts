@@ -34,12 +34,10 @@ export interface RunOptions {
   signature?: string;
   /**
    * Output keys to fetch; defaults to every output of the signature. The same keys in another
-   * order are the same selection. A signature fetches at most {@link MAX_OUTPUT_SELECTIONS}
-   * different selections (every output not counted): TensorFlow builds an executor for each set
-   * of fetches and keeps it until the session closes, so a server passing clients' choices on
-   * would otherwise grow without bound. Past that, a new selection runs every output of the
-   * signature and returns (and keeps) only those asked for: the same result, at the cost of the
-   * other outputs.
+   * order are the same selection, and every key listed is the whole signature. TensorFlow builds
+   * an executor for each different set of fetches and keeps it until the session closes
+   * (DirectSession), as it does under TensorFlow Serving's output_filter: each new selection
+   * costs that memory once. {@link ModelStats.outputSelections} counts them.
    */
   outputs?: readonly string[];
   /**
@@ -111,13 +109,6 @@ export interface GpuInfo {
   readonly partition: number | null;
 }
 
-/**
- * The most different output selections (RunOptions.outputs, in any order) one signature of a
- * model fetches as such; asking for every output is not counted, and a further selection runs
- * every output. See {@link RunOptions.outputs}.
- */
-export const MAX_OUTPUT_SELECTIONS = 64;
-
 // The plan key of a run that asks for every output (no `outputs`).
 const WHOLE_SIGNATURE = '\u0000';
 
@@ -148,8 +139,6 @@ interface Prepared {
   echoes: readonly Echo[];
   /** The keys run() returns, in fetch order (a composite output's components under `${key}.${part}`). */
   resultKeys: readonly string[];
-  /** The result keys to keep (the rest disposed): a selection past MAX_OUTPUT_SELECTIONS runs the whole signature. null: all. */
-  pick: ReadonlySet<string> | null;
   /** The batch queue this run joins, or null when its signature is not batched. */
   queue: BatchQueue | null;
   /** TensorFlow's run timeout, ms; 0: none. */
@@ -253,8 +242,8 @@ export interface ModelStats {
   /** Per batched signature; empty without batching. */
   batching: Record<string, BatchingStats>;
   /**
-   * Per signature that has run: the different output selections (RunOptions.outputs) it has
-   * fetched as such, at most {@link MAX_OUTPUT_SELECTIONS}; every output is not counted.
+   * Per signature that has run: the different output selections (RunOptions.outputs, in any
+   * order) it has fetched, each an executor TensorFlow keeps; every output is not counted.
    */
   outputSelections: Record<string, number>;
 }
@@ -282,7 +271,7 @@ function fetchesOf(info: SignatureInfo, keys: readonly string[]): { names: strin
   if (twice !== undefined) {
     const owner = keys.find((k) => info.outputs[k]!.composite && twice.startsWith(`${k}.`));
     throw new InvalidArgumentError(`output '${twice}' has the key of a component of ${owner ? `${info.outputs[owner]!.composite!.kind} output '${owner}'` : 'another output'}; `
-      + 'the result cannot hold both: ask for one of them only (RunOptions.outputs, or the output selection of a request)');
+      + 'the result cannot hold both: ask for one of them only (RunOptions.outputs; the output_filter of TensorFlow Serving\'s Predict)');
   }
   return { names, resultKeys };
 }
@@ -1177,7 +1166,7 @@ export class Model {
       tensor.pushNative(natives);
       tensors.push(tensor);
     }
-    const { plan, resultKeys, echoes, queue, pick } = this.#plan(session, sig, outputKeys);
+    const { plan, resultKeys, echoes, queue } = this.#plan(session, sig, outputKeys);
     const asked = options?.runTimeoutMs === undefined ? this.runTimeoutMs : runTimeout('runTimeoutMs', options.runTimeoutMs);
     const signal = options?.signal;
     if (signal !== undefined && !isRunSignal(signal)) throw invalidType('signal', 'an AbortSignal (or an object with `aborted` and addEventListener/removeEventListener for "abort")', signal);
@@ -1185,32 +1174,15 @@ export class Model {
     // TensorFlow cannot stop a graph run inline; sending no limit keeps an isolated model's
     // runs on the direct path (a limit goes framed).
     const timeoutMs = this.#inline ? 0 : asked;
-    return { plan, feeds: natives, tensors, echoes, resultKeys, pick: pick ?? null, queue, timeoutMs, waitLimitMs: asked, signal };
+    return { plan, feeds: natives, tensors, echoes, resultKeys, queue, timeoutMs, waitLimitMs: asked, signal };
   }
 
-  #plan(session: NativeSession, sig: PreparedSignature, outputKeys: readonly string[]): Planned & { pick?: ReadonlySet<string> } {
+  #plan(session: NativeSession, sig: PreparedSignature, outputKeys: readonly string[]): Planned {
     let plans = this.#plans.get(sig.name);
     if (plans === undefined) this.#plans.set(sig.name, (plans = new Map()));
     const cacheKey = planKey(outputKeys, sig.outputKeys);
     let planned = plans.get(cacheKey);
     if (!planned) {
-      // Past the bound, the whole signature's plan (not counted) runs, and only the outputs asked
-      // for are kept.
-      if (cacheKey !== WHOLE_SIGNATURE && plans.size - (plans.has(WHOLE_SIGNATURE) ? 1 : 0) >= MAX_OUTPUT_SELECTIONS) {
-        let whole: Planned;
-        try {
-          whole = this.#plan(session, sig, sig.outputKeys);
-        } catch (error) {
-          throw new TensorFlowError('RESOURCE_EXHAUSTED', `signature '${sig.name}' has fetched ${MAX_OUTPUT_SELECTIONS} different output selections, the most a model keeps `
-            + '(TensorFlow builds an executor for each set of fetches and never frees it), and runs a new one as every output, which it cannot: '
-            + (error instanceof Error ? error.message : String(error)), { cause: error });
-        }
-        const pick = new Set(outputKeys.flatMap((key) => {
-          const composite = sig.info.outputs[key]!.composite;
-          return composite ? Object.keys(composite.components).map((part) => `${key}.${part}`) : [key];
-        }));
-        return { ...whole, pick };
-      }
       const inputs = sig.inputSpecs.map((s) => tensorName(s.name));
       const echoes: Echo[] = [];
       const fetchKeys = outputKeys.filter((key) => {
@@ -1282,16 +1254,12 @@ export class Model {
   // ECHO_OFF_THREAD_BYTES or more is copied on a runner thread, and a promise is returned.
   static #collect(prepared: Prepared, flat: NativeTensors, owned: Ownership, offThread = false): Record<string, Tensor> | Promise<Record<string, Tensor>> {
     const keys = prepared.resultKeys;
-    const pick = prepared.pick;
     const result: Record<string, Tensor> = {};
     for (let i = 0; i < keys.length; i++) {
-      const tensor = Tensor.fromNative(flat[3 * i] as number, flat[3 * i + 1] as number[], flat[3 * i + 2] as NativeData, owned);
-      if (pick === null || pick.has(keys[i]!)) result[keys[i]!] = tensor;
-      else tensor.dispose(); // fetched for a selection past MAX_OUTPUT_SELECTIONS, not asked for
+      result[keys[i]!] = Tensor.fromNative(flat[3 * i] as number, flat[3 * i + 1] as number[], flat[3 * i + 2] as NativeData, owned);
     }
     let later: EchoCopy[] | null = null;
     for (const [key, input] of prepared.echoes) {
-      if (pick !== null && !pick.has(key)) continue;
       const [dtype, shape, data] = prepared.tensors[input]!.flat();
       checkEchoSource(key, shape, data);
       if (offThread && (ArrayBuffer.isView(data) ? data.byteLength : data.bytes.byteLength + data.offsets.byteLength) >= ECHO_OFF_THREAD_BYTES) {

@@ -254,14 +254,16 @@ out['signature'] = [grpc_infer(['r.flat_values'], string_param='collide'), grpc_
 print(json.dumps(out))
 `, server.grpc);
   const names = 'n, r.flat_values, r.nested_row_splits.0, s.dense_shape, s.indices, s.values';
+  // v2 runs the whole signature (each selection would cost an executor TensorFlow keeps).
+  const collide = "output 'r.flat_values' has the key of a component of ragged output 'r'; the result cannot hold both: ask for one of them only (RunOptions.outputs; the output_filter of TensorFlow Serving's Predict)";
   t.same(r.metadata, ['n', 'r.flat_values', 'r.nested_row_splits.0', 's.indices', 's.values', 's.dense_shape'], "metadata lists the components under key.part");
   t.same(r.rest, [
     [200, [['r.flat_values', [0, 1, 2]]]],
     [200, [['n', [3]], ['s.values', [1, 2]]]],
     [400, `the model has no output 'r'; its outputs are ${names}`],
-    [200, [['r.flat_values', [10, 0, 20]]]],
-    [200, [['r.nested_row_splits.0', [0, 1, 1, 3]]]],
-  ], 'REST: a component by its name, alone or beside others; the composite key is not a v2 name; where an output is named like a component, the output');
+    [400, collide],
+    [400, collide],
+  ], 'REST: a component by its name, alone or beside others; the composite key is not a v2 name; a signature whose outputs collide so cannot run whole');
   t.same(r.grpc, [
     [['r.nested_row_splits.0', [4]]],
     [['s.indices', [2, 2]], ['n', []]],
@@ -269,7 +271,7 @@ print(json.dumps(out))
     [['n', []], ['r.flat_values', [3]], ['r.nested_row_splits.0', [4]], ['s.dense_shape', [2]], ['s.indices', [2, 2]], ['s.values', [2]]],
   ], 'gRPC ModelInfer: the same names, in the order asked; none asked: all');
   const notString = ['INVALID_ARGUMENT', 'parameters.signature_name must be a string (string_param)'];
-  t.same(r.signature, [[['r.flat_values', [3]]], notString, notString], 'a signature_name parameter that is not a string_param is refused, as over REST (helper-76: it was ignored)');
+  t.same(r.signature, [['INVALID_ARGUMENT', collide], notString, notString], 'a signature_name parameter that is not a string_param is refused, as over REST (helper-76: it was ignored)');
 });
 
 t.test("KServe's GRPCInferenceService and gRPC health from Python's grpcio", async (t) => {

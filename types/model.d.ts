@@ -20,12 +20,10 @@ export interface RunOptions {
     signature?: string;
     /**
      * Output keys to fetch; defaults to every output of the signature. The same keys in another
-     * order are the same selection. A signature fetches at most {@link MAX_OUTPUT_SELECTIONS}
-     * different selections (every output not counted): TensorFlow builds an executor for each set
-     * of fetches and keeps it until the session closes, so a server passing clients' choices on
-     * would otherwise grow without bound. Past that, a new selection runs every output of the
-     * signature and returns (and keeps) only those asked for: the same result, at the cost of the
-     * other outputs.
+     * order are the same selection, and every key listed is the whole signature. TensorFlow builds
+     * an executor for each different set of fetches and keeps it until the session closes
+     * (DirectSession), as it does under TensorFlow Serving's output_filter: each new selection
+     * costs that memory once. {@link ModelStats.outputSelections} counts them.
      */
     outputs?: readonly string[];
     /**
@@ -91,12 +89,6 @@ export interface GpuInfo {
     readonly partition: number | null;
 }
 /**
- * The most different output selections (RunOptions.outputs, in any order) one signature of a
- * model fetches as such; asking for every output is not counted, and a further selection runs
- * every output. See {@link RunOptions.outputs}.
- */
-export declare const MAX_OUTPUT_SELECTIONS = 64;
-/**
  * What `batching` became for a model (Model.batching): its parameters with their defaults,
  * the signatures batched and why the others are not.
  */
@@ -117,8 +109,8 @@ export interface ModelStats {
     /** Per batched signature; empty without batching. */
     batching: Record<string, BatchingStats>;
     /**
-     * Per signature that has run: the different output selections (RunOptions.outputs) it has
-     * fetched as such, at most {@link MAX_OUTPUT_SELECTIONS}; every output is not counted.
+     * Per signature that has run: the different output selections (RunOptions.outputs, in any
+     * order) it has fetched, each an executor TensorFlow keeps; every output is not counted.
      */
     outputSelections: Record<string, number>;
 }

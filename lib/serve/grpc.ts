@@ -596,10 +596,11 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         if (partial) throw partial;
         const twice = wanted.find((o, i) => wanted.indexOf(o) !== i);
         if (twice !== undefined) throw new InvalidArgumentError(`output '${twice}' is asked for twice`);
-        // The names metadata lists (a ragged or sparse output's components too); only those run.
-        const only = wanted.length > 0 ? v2OutputKeys(info.outputs, wanted) : undefined;
+        // The names metadata lists (a ragged or sparse output's components too); the whole
+        // signature runs, as over REST.
+        if (wanted.length > 0) v2OutputKeys(info.outputs, wanted);
         if (wanted.length < head.wantedCount) throw cutShort(head.wantedCount, 'outputs');
-        const outputs = await model.run(feeds, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs, signal: call.gone, ...(only && { outputs: only }) });
+        const outputs = await model.run(feeds, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs, signal: call.gone });
         const names = wanted.length > 0 ? wanted : Object.keys(outputs).sort();
         const tensors: Message[] = [];
         for (const key of names) {

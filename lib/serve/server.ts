@@ -624,11 +624,12 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           const info = servingSignature(model, signature);
           const partial = partialInputsError(parsed.inputCount, Object.keys(parsed.feeds), signature, info);
           if (partial) throw partial;
-          // An output that is not there is the request's mistake, told before the model runs; only
-          // the outputs asked for run.
-          const only = parsed.outputs === null ? undefined : v2OutputKeys(info.outputs, parsed.outputs.map((o) => o.name));
+          // An output that is not there is the request's mistake, told before the model runs. The
+          // whole signature runs (each different selection would cost an executor TensorFlow keeps:
+          // RunOptions.outputs), and the response holds what was asked for.
+          if (parsed.outputs !== null) v2OutputKeys(info.outputs, parsed.outputs.map((o) => o.name));
           if (parsed.outputs && parsed.outputs.length < parsed.outputCount) throw cutShort(parsed.outputCount, 'outputs');
-          const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply), ...(only && { outputs: only }) });
+          const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) });
           // Only outputs written as JSON weigh (binary ones are copied as they are).
           const asJson = (parsed.outputs ?? (parsed.binaryByDefault ? [] : Object.keys(outputs).map((name) => ({ name, binary: false }))))
             .filter((o) => !o.binary && outputs[o.name]).map((o) => outputs[o.name]!);

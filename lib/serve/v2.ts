@@ -56,14 +56,13 @@ export function metadataTensors(specs: Readonly<Record<string, TensorSpec>>): { 
 }
 
 /**
- * The signature outputs to run for the outputs a v2 request names (REST `outputs`, gRPC
- * ModelInferRequest.outputs): the names metadata lists ({@link metadataTensors}), which are an
- * output's key, or `key.part` for a component of a ragged or sparse output (as run() returns
- * them). A component's name runs its whole output; an output whose own key reads like another's
- * component is taken by its key. So a request runs only what it asks for, as TensorFlow Serving
- * fetches only the outputs a request filters to.
+ * The signature outputs that the outputs a v2 request names (REST `outputs`, gRPC
+ * ModelInferRequest.outputs) belong to: the names metadata lists ({@link metadataTensors}), which
+ * are an output's key, or `key.part` for a component of a ragged or sparse output (as run()
+ * returns them). A component's name is its whole output's; an output whose own key reads like
+ * another's component is taken by its key.
  * @param names distinct names (the request's own duplicates are refused where it is read)
- * @returns the signature's output keys to pass as run()'s `outputs`, each once
+ * @returns the signature's output keys, each once
  * @throws INVALID_ARGUMENT for a name that no output has, listing the names there are
  */
 export function v2OutputKeys(outputs: Readonly<Record<string, TensorSpec>>, names: readonly string[]): string[] {
