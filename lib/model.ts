@@ -117,7 +117,7 @@ const WHOLE_SIGNATURE = '\u0000';
 // (sorted: the same set in another order is the same selection, as TensorFlow takes it) or all
 // of them (distinct keys of the signature, as many as it has).
 function planKey(outputKeys: readonly string[], all: readonly string[]): string {
-  if (outputKeys === all || outputKeys.length === all.length) return WHOLE_SIGNATURE;
+  if (outputKeys.length === all.length) return WHOLE_SIGNATURE; // (all itself, too)
   return outputKeys.length === 1 ? outputKeys[0]! : `\u0000${[...outputKeys].sort().join('\u0000')}`;
 }
 

@@ -39,7 +39,7 @@ import {
 } from './tensor-proto';
 import { checkMethodName, examplesSignature, multiInferenceApi, servingSignature } from './tfs';
 import { CHANNEL_ARGUMENT, channelValueProblem, checkServingOptions } from './options';
-import { classificationUnsupported, modelMetadata, outputBytes, sharedMemoryUnsupported, v2Datatype, v2OutputKeys } from './v2';
+import { checkV2OutputNames, classificationUnsupported, firstRepeated, modelMetadata, outputBytes, sharedMemoryUnsupported, v2Datatype } from './v2';
 
 /** Where the .proto files are (shipped with the package). */
 export const PROTO_DIR: string = protoDir;
@@ -594,11 +594,11 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
         const info = servingSignature(model, signature);
         const partial = partialInputsError(head.inputCount, Object.keys(feeds), signature, info);
         if (partial) throw partial;
-        const twice = wanted.find((o, i) => wanted.indexOf(o) !== i);
+        const twice = firstRepeated(wanted);
         if (twice !== undefined) throw new InvalidArgumentError(`output '${twice}' is asked for twice`);
         // The names metadata lists (a ragged or sparse output's components too); the whole
         // signature runs, as over REST.
-        if (wanted.length > 0) v2OutputKeys(info.outputs, wanted);
+        checkV2OutputNames(info.outputs, wanted);
         if (wanted.length < head.wantedCount) throw cutShort(head.wantedCount, 'outputs');
         const outputs = await model.run(feeds, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs, signal: call.gone });
         const names = wanted.length > 0 ? wanted : Object.keys(outputs).sort();

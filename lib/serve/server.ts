@@ -32,7 +32,7 @@ import {
   checkMethodName, classifyResponse, examplesSignature, feedsFromPayload, type Format, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
   regressResponse, servingSignature, statusResponse,
 } from './tfs';
-import { HEADER_LENGTH, type InferRequest, inferResponse, layOutBigBytes, modelMetadata, readInferRequest, splitBody, v2OutputKeys } from './v2';
+import { checkV2OutputNames, HEADER_LENGTH, type InferRequest, inferResponse, layOutBigBytes, modelMetadata, readInferRequest, splitBody } from './v2';
 
 /** Options of the tfsliceServing plugin. */
 export interface ServingOptions {
@@ -627,7 +627,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           // An output that is not there is the request's mistake, told before the model runs. The
           // whole signature runs (each different selection would cost an executor TensorFlow keeps:
           // RunOptions.outputs), and the response holds what was asked for.
-          if (parsed.outputs !== null) v2OutputKeys(info.outputs, parsed.outputs.map((o) => o.name));
+          if (parsed.outputs !== null) checkV2OutputNames(info.outputs, parsed.outputs.map((o) => o.name));
           if (parsed.outputs && parsed.outputs.length < parsed.outputCount) throw cutShort(parsed.outputCount, 'outputs');
           const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) });
           // Only outputs written as JSON weigh (binary ones are copied as they are).

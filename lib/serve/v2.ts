@@ -56,34 +56,24 @@ export function metadataTensors(specs: Readonly<Record<string, TensorSpec>>): { 
 }
 
 /**
- * The signature outputs that the outputs a v2 request names (REST `outputs`, gRPC
- * ModelInferRequest.outputs) belong to: the names metadata lists ({@link metadataTensors}), which
- * are an output's key, or `key.part` for a component of a ragged or sparse output (as run()
- * returns them). A component's name is its whole output's; an output whose own key reads like
- * another's component is taken by its key.
- * @param names distinct names (the request's own duplicates are refused where it is read)
- * @returns the signature's output keys, each once
+ * Checks the outputs a v2 request names (REST `outputs`, gRPC ModelInferRequest.outputs) against
+ * the names metadata lists ({@link metadataTensors}): an output's key, or `key.part` for a
+ * component of a ragged or sparse output (as run() returns them), before the model runs.
  * @throws INVALID_ARGUMENT for a name that no output has, listing the names there are
  */
-export function v2OutputKeys(outputs: Readonly<Record<string, TensorSpec>>, names: readonly string[]): string[] {
-  const keys = new Set<string>();
+export function checkV2OutputNames(outputs: Readonly<Record<string, TensorSpec>>, names: readonly string[]): void {
   for (const name of names) {
     const spec = Object.hasOwn(outputs, name) ? outputs[name]! : undefined; // not 'constructor' from the prototype
-    if (spec !== undefined && !spec.composite) {
-      keys.add(name);
-      continue;
-    }
-    const owner = Object.keys(outputs).find((key) => {
+    if (spec !== undefined && !spec.composite) continue;
+    const owned = Object.keys(outputs).some((key) => {
       const composite = outputs[key]!.composite;
       return composite !== undefined && name.startsWith(`${key}.`) && Object.hasOwn(composite.components, name.slice(key.length + 1));
     });
-    if (owner === undefined) {
+    if (!owned) {
       const known = [...new Set(metadataTensors(outputs).map((o) => o.name))].sort();
       throw new InvalidArgumentError(`the model has no output '${name}'; its outputs are ${known.join(', ')}`);
     }
-    keys.add(owner);
   }
-  return [...keys];
 }
 
 /**
@@ -375,10 +365,10 @@ export function classificationUnsupported(output: string): TensorFlowError {
 }
 
 /**
- * The first name that comes again in `names`, or undefined: in linear time (a client's list of
+ * @internal The first name that comes again in `names`, or undefined: in linear time (a client's list of
  * 150 000 output names held the event loop for 19 s with indexOf()).
  */
-function firstRepeated(names: readonly string[]): string | undefined {
+export function firstRepeated(names: readonly string[]): string | undefined {
   const seen = new Set<string>();
   for (const name of names) {
     if (seen.has(name)) return name;

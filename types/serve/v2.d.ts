@@ -18,16 +18,12 @@ export declare function metadataTensors(specs: Readonly<Record<string, TensorSpe
     shape: number[];
 }[];
 /**
- * The signature outputs that the outputs a v2 request names (REST `outputs`, gRPC
- * ModelInferRequest.outputs) belong to: the names metadata lists ({@link metadataTensors}), which
- * are an output's key, or `key.part` for a component of a ragged or sparse output (as run()
- * returns them). A component's name is its whole output's; an output whose own key reads like
- * another's component is taken by its key.
- * @param names distinct names (the request's own duplicates are refused where it is read)
- * @returns the signature's output keys, each once
+ * Checks the outputs a v2 request names (REST `outputs`, gRPC ModelInferRequest.outputs) against
+ * the names metadata lists ({@link metadataTensors}): an output's key, or `key.part` for a
+ * component of a ragged or sparse output (as run() returns them), before the model runs.
  * @throws INVALID_ARGUMENT for a name that no output has, listing the names there are
  */
-export declare function v2OutputKeys(outputs: Readonly<Record<string, TensorSpec>>, names: readonly string[]): string[];
+export declare function checkV2OutputNames(outputs: Readonly<Record<string, TensorSpec>>, names: readonly string[]): void;
 /**
  * A model's v2 metadata (REST GET /v2/models/{m}, gRPC ModelMetadata): its AVAILABLE versions and
  * the default signature's inputs and outputs.
