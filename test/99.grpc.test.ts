@@ -407,6 +407,13 @@ both = inf.ModelInferRequest(model_name='half')
 t = both.inputs.add(name='x', datatype='FP32', shape=[1, 1]); t.contents.fp32_contents.append(1)
 both.outputs.add(name='y'); both.outputs.add(name='y')
 out['outputs_twice'] = failure(S + 'ModelInfer', both, inf.ModelInferResponse)
+two_kinds = inf.ModelInferRequest(model_name='half')
+t = two_kinds.inputs.add(name='x', datatype='FP32', shape=[1, 1]); t.contents.fp32_contents.append(1); t.contents.fp64_contents.append(2)
+out['two_contents'] = failure(S + 'ModelInfer', two_kinds, inf.ModelInferResponse)
+empty_parameter = inf.ModelInferRequest(model_name='half')
+t = empty_parameter.inputs.add(name='x', datatype='FP32', shape=[1, 1]); t.contents.fp32_contents.append(1)
+empty_parameter.parameters['signature_name'].SetInParent()
+out['empty_parameter'] = failure(S + 'ModelInfer', empty_parameter, inf.ModelInferResponse)
 out['loose_version'] = failure(S + 'ModelReady', inf.ModelReadyRequest(name='half', version='0x1'), inf.ModelReadyResponse)
 out['no_spec'] = failure(PREDICT, ts.PredictRequest(), ts.PredictResponse)
 m = ts.GetModelMetadataRequest(); m.model_spec.name = 'half'; m.metadata_field.append('nope')
@@ -441,6 +448,8 @@ print(json.dumps(out))
   t.match(r.filter_long, ['INVALID_ARGUMENT', /output tensor alias not found in signature: y0 /], '300 000 names in output_filter');
   t.match(r.outputs_long, ['INVALID_ARGUMENT', /the model has no output 'o0'/], '300 000 outputs asked of ModelInfer');
   t.match(r.outputs_twice, ['INVALID_ARGUMENT', /^output 'y' is asked for twice$/]);
+  t.same(r.two_contents, ['INVALID_ARGUMENT', "input 'x': datatype FP32 takes its values in fp32_contents, but fp64_contents has 1; send them in fp32_contents only"], 'values in two contents fields: refused, not half ignored');
+  t.same(r.empty_parameter, ['INVALID_ARGUMENT', 'parameters.signature_name must be a string (string_param)'], 'an InferParameter with nothing set is no signature name (REST refuses null alike)');
   t.match(r.classification, ['UNIMPLEMENTED', /output 'y': parameters\.classification \(the classification extension\) is not supported/], 'not the raw tensor in its place');
   t.match(r.proto_input, ['INVALID_ARGUMENT', /has no input '__proto__'/], "an input named '__proto__' is an unknown input like any other");
   t.match(r.many_aliases, ['INVALID_ARGUMENT', /^signature 'serving_default' has no input 'k\d+'; its inputs are 'x'$/], '30 000 unknown aliases');

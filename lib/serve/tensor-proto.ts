@@ -212,10 +212,19 @@ const CONTENTS: Partial<Record<DType, string>> = {
   float32: 'fp32_contents', float64: 'fp64_contents', string: 'bytes_contents',
 };
 
+const CONTENTS_FIELDS: readonly string[] = [...new Set(Object.values(CONTENTS))];
+
 function contentsTensor(name: string, dtype: DType, shape: number[], contents: Message | undefined): Tensor {
   const field = CONTENTS[dtype];
   if (!field) throw new InvalidArgumentError(`input '${name}': ${v2Datatype(dtype)} travels only in raw_input_contents`);
   const given = contents?.[field] as ArrayLike<unknown> | BytesList | undefined;
+  // Values in another contents field are not this datatype's: refused, not ignored (as Triton).
+  for (const other of CONTENTS_FIELDS) {
+    const stray = other === field ? undefined : (contents?.[other] as ArrayLike<unknown> | undefined);
+    if (stray !== undefined && stray !== null && stray.length > 0) {
+      throw new InvalidArgumentError(`input '${name}': datatype ${v2Datatype(dtype)} takes its values in ${field}, but ${other} has ${stray.length}; send them in ${field} only`);
+    }
+  }
   const n = elementCount(shape);
   if ((given?.length ?? 0) !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, ${field} has ${given?.length ?? 0}`);
   // bytes_contents as this server decodes it: packed already.
@@ -306,7 +315,7 @@ export interface InferHead {
   /** The outputs asked for by name (all when empty): the first `maxOutputs + 1`, and how many. */
   wanted: string[];
   wantedCount: number;
-  /** parameters.signature_name's string_param; null when that parameter holds another kind (bool_param, int64_param, ...). */
+  /** parameters.signature_name's string_param; null when that parameter holds another kind (bool_param, int64_param, ...) or none. */
   signature: string | undefined | null;
   /** The first output asked for with parameters.classification (not supported), if any. */
   classified: string | undefined;
@@ -320,9 +329,9 @@ export interface InferHead {
 export function inferHead(request: Message, maxOutputs = Infinity): InferHead {
   const parameter = ((request.parameters as Record<string, Message> | undefined) ?? {}).signature_name;
   // A decoded message holds the oneof member that was sent as its own property (unset fields are
-  // defaults on the prototype: string_param reads '' beside an int64_param).
-  const signature = parameter === undefined || Object.keys(parameter).length === 0 ? undefined
-    : Object.hasOwn(parameter, 'string_param') ? String(parameter.string_param) : null;
+  // defaults on the prototype: string_param reads '' beside an int64_param). A parameter with
+  // none set is no string either (REST refuses `"signature_name": null` alike).
+  const signature = parameter === undefined ? undefined : Object.hasOwn(parameter, 'string_param') ? String(parameter.string_param) : null;
   const outputs = (request.outputs as Message[] | undefined) ?? [];
   const classified = outputs.find((o) => Object.hasOwn((o.parameters as object | undefined) ?? {}, 'classification'))?.name as string | undefined;
   const sharedMemory = outputs.find((o) => Object.hasOwn((o.parameters as object | undefined) ?? {}, 'shared_memory_region'))?.name as string | undefined;

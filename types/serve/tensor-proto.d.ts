@@ -46,7 +46,7 @@ export interface InferHead {
     /** The outputs asked for by name (all when empty): the first `maxOutputs + 1`, and how many. */
     wanted: string[];
     wantedCount: number;
-    /** parameters.signature_name's string_param; null when that parameter holds another kind (bool_param, int64_param, ...). */
+    /** parameters.signature_name's string_param; null when that parameter holds another kind (bool_param, int64_param, ...) or none. */
     signature: string | undefined | null;
     /** The first output asked for with parameters.classification (not supported), if any. */
     classified: string | undefined;
