@@ -1091,6 +1091,15 @@ export class Model {
     return this.#closed;
   }
 
+  /**
+   * dispose() without options, for `await using model = await loadModel(...)` (TypeScript 5.2's
+   * explicit resource management): the model is disposed at the end of its block, runs in
+   * flight finishing first. The same promise as dispose().
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
   #live(): NativeSession {
     if (this.#session === null) throw new ModelDisposedError(`the model at ${this.path} was disposed; load it again to run it`);
     return this.#session;

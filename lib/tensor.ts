@@ -9,6 +9,16 @@ import { type DataOf, type DType, type DTypeInfo, dtypeInfo, dtypeFromTf, DTYPES
 import { invalidType, InvalidArgumentError, withArticle } from './errors';
 import { native, type NativeData, type NativeTensors, type PackedStrings } from './native';
 
+// TypeScript 5.2's explicit resource management (`using`, `await using`), declared as
+// @types/node and TypeScript's lib.esnext.disposable declare them, so that these types check
+// in a program that has neither (Node 20 defines both symbols at run time).
+declare global {
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+    readonly asyncDispose: unique symbol;
+  }
+}
+
 /**
  * @internal The most bytes one buffer from the addon may hold: Node's limit on an ArrayBuffer
  * (4 GiB on Node 20), and never past the addon's own (native/shm.h kMaxBufferBytes).
@@ -363,6 +373,11 @@ export class Tensor<D extends DType = DType> {
       }
     }
     this.#owned = false;
+  }
+
+  /** dispose(), for `using y = outputs.y` (TypeScript 5.2's explicit resource management): disposed at the end of its block. */
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   /**

@@ -155,7 +155,7 @@ export async function predict(dir: string, x: Float32Array): Promise<number[]> {
   const out = await model.run({ x: new Tensor('float32', x, [1, x.length]) });
   const y = out['y'];
   if (y === undefined || dtype === undefined) throw new TfsliceError('LIBRARY_NOT_FOUND', 'unreachable');
-  await model.dispose();
+  await model[Symbol.asyncDispose]();
   return Array.from(y.data as Float32Array);
 }
 export async function serve(basePath: string): Promise<string[]> {
@@ -202,6 +202,23 @@ for (const [module, moduleResolution] of [['nodenext', 'nodenext'], ['commonjs',
   run('node', [tsc, '-p', '.'], { env: userEnv({}) });
   console.log(`  use-cjs.ts and use-serve.ts ('tfslice/serve') type-check (module ${module}, moduleResolution ${moduleResolution})`);
 }
+// `await using` (TypeScript 5.2's explicit resource management) where the program has
+// TypeScript's own lib.esnext.disposable: its declarations and tfslice's agree.
+fs.writeFileSync(path.join(app, 'use-using.ts'), `import { loadModel, ModelManager } from 'tfslice';
+export async function scoped(dir: string, basePath: string): Promise<number> {
+  await using model = await loadModel(dir);
+  await using manager = new ModelManager({ models: [{ name: 'a', basePath }] });
+  await manager.start();
+  using y = (await model.run({ x: [[1, 2, 3, 4]] }))['y']!;
+  return y.shape.length;
+}
+`);
+fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
+  compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', lib: ['es2022', 'esnext.disposable'], strict: true, noEmit: true, types: [] },
+  files: ['use-using.ts'],
+}, null, 2));
+run('node', [tsc, '-p', '.'], { env: userEnv({}) });
+console.log('  use-using.ts (`await using` a Model and a ModelManager, `using` a Tensor) type-checks with lib esnext.disposable');
 
 if (process.env.TFSLICE_CONSUMER_KEEP === '1') console.log(`consumer: ok (kept ${work})`);
 else {

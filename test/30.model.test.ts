@@ -158,6 +158,21 @@ t.test('dispose() is idempotent; run after it rejects with MODEL_DISPOSED', asyn
   t.throws(() => model.runSync({ x }), { code: 'MODEL_DISPOSED' });
 });
 
+t.test("`await using`: a Model is AsyncDisposable, a Tensor Disposable (Symbol.asyncDispose / Symbol.dispose, TypeScript 5.2's explicit resource management)", async (t) => {
+  let kept: Model | undefined;
+  let output: Tensor | undefined;
+  {
+    await using model = await loadModel(fixture('tiny').dir);
+    kept = model;
+    using y = (await model.run({ x: new Tensor('float32', new Float32Array(4), [1, 4]) })).y!;
+    output = y;
+    t.equal(y.shape.length, 2);
+  }
+  t.equal(output.data.length, 0, 'the output was disposed at the end of its block');
+  t.equal(kept.disposed, true, 'the model was disposed at the end of its block');
+  t.equal(kept[Symbol.asyncDispose](), kept.dispose(), 'the same promise as dispose()');
+});
+
 t.test('a TensorFlow error at run time keeps its code and text', async (t) => {
   const model = await loadModel(fixture('reshape').dir);
   const x = new Tensor('float32', new Float32Array(5));

@@ -652,6 +652,7 @@ t.test('stop(): runs in flight finish, runs called later reject with UNAVAILABLE
   await stopped;
   t.same(states(events, 1), ['START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END']);
   t.equal(mm.stop(), stopped, 'stop() is idempotent');
+  t.equal(mm[Symbol.asyncDispose](), stopped, '`await using` stops it as stop() does');
   await t.rejects(mm.start(), { code: 'UNAVAILABLE' }, 'a stopped manager does not start again (a rejection, as every other call)');
   await t.rejects(mm.unload('slow'), { code: 'UNAVAILABLE' }, 'nor unloads');
   await t.rejects(mm.load('slow', 1), { code: 'UNAVAILABLE' }, 'nor loads');

@@ -237,6 +237,12 @@ export declare class Model {
     dispose(options?: {
         killAfterMs?: number;
     }): Promise<void>;
+    /**
+     * dispose() without options, for `await using model = await loadModel(...)` (TypeScript 5.2's
+     * explicit resource management): the model is disposed at the end of its block, runs in
+     * flight finishing first. The same promise as dispose().
+     */
+    [Symbol.asyncDispose](): Promise<void>;
 }
 /** A session and what its SavedModel declares: what a Model (or a model host) is built on. */
 export interface OpenedSession {

@@ -1,4 +1,10 @@
 import { type DataOf, type DType, type FeedDataOf, type NumericDType } from './dtypes';
+declare global {
+    interface SymbolConstructor {
+        readonly dispose: unique symbol;
+        readonly asyncDispose: unique symbol;
+    }
+}
 /** The most dimensions TensorFlow allows a tensor (TensorShape::MaxDimensions()). */
 export declare const MAX_RANK = 254;
 /**
@@ -53,6 +59,8 @@ export declare class Tensor<D extends DType = DType> {
      * it only forgets them (your buffers are never detached). Idempotent.
      */
     dispose(): void;
+    /** dispose(), for `using y = outputs.y` (TypeScript 5.2's explicit resource management): disposed at the end of its block. */
+    [Symbol.dispose](): void;
     /**
      * True once dispose() has freed this tensor's memory (an output's, or Model.alloc's shared
      * memory; set at once, though a run in flight that reads it keeps it until that run ends).

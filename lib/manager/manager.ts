@@ -462,6 +462,14 @@ export class ModelManager {
     return this.#stopping;
   }
 
+  /**
+   * stop() without options, for `await using manager = ...` (TypeScript 5.2's explicit resource
+   * management): every version is unloaded at the end of its block, runs in flight finishing first.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
   // -- lifecycle -------------------------------------------------------------
 
   #exclusive<T>(m: Managed, work: () => Promise<T>): Promise<T> {

@@ -124,6 +124,11 @@ export declare class ModelManager {
         killAfterMs?: number;
     }): Promise<void>;
     /**
+     * stop() without options, for `await using manager = ...` (TypeScript 5.2's explicit resource
+     * management): every version is unloaded at the end of its block, runs in flight finishing first.
+     */
+    [Symbol.asyncDispose](): Promise<void>;
+    /**
      * The version a label names for a model (versionLabels), or undefined.
      * @throws NOT_FOUND for an unknown model
      */
