@@ -465,6 +465,26 @@ bool Gate::Enter(Task& task) {
   return false;
 }
 
+bool Gate::EnterNow(bool& took) {
+  auto lock = Lock(mutex_);
+  took = false;
+  if (limit_ == 0) return true;
+  if (running_ >= limit_ || !waiting_.empty()) return false;
+  ++running_;
+  took = true;
+  return true;
+}
+
+void Gate::LeaveNow() {
+  Task next;
+  if (Leave(next)) Requeue(std::move(next), true);
+}
+
+uint32_t Gate::limit() {
+  auto lock = Lock(mutex_);
+  return limit_;
+}
+
 bool Gate::Leave(Task& next) {
   auto lock = Lock(mutex_);
   if (!waiting_.empty() && (limit_ == 0 || running_ <= limit_)) {

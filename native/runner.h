@@ -209,6 +209,15 @@ class Gate {
   std::vector<Task> Open();
   // Any thread: tasks waiting here now.
   int Waiting();
+  // JS thread, for runSync() (which runs on it, never waits here): takes a slot when one is free
+  // and no job waits for one (call order), setting `took`; true with no limit too (`took`
+  // false). False: every slot is held, or jobs wait.
+  bool EnterNow(bool& took);
+  // JS thread: gives back the slot EnterNow() took: to the next job waiting (handed to a runner
+  // with it), else free.
+  void LeaveNow();
+  // The limit (0: none).
+  uint32_t limit();
 
   // The runner pool's count of this session's jobs, under the pool's lock (not this gate's):
   // executing on a runner (a chain of gated jobs counts once), and queued for one. The pool

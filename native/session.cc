@@ -1157,6 +1157,24 @@ Napi::Value Session::RunSync(const Napi::CallbackInfo& info) {
       ReadRunArguments(info, core_, feeds, false, header,
                        header == nullptr ? nullptr : header + addon.taken_scratch_bytes() / sizeof(double));
   int64_t timeout_ms = ReadTimeout(info);
+  // A run slot of the model's maxConcurrentRuns, as run() takes one (oneDNN on: one run at a
+  // time, README "Concurrency"): runSync() never runs beside the runs holding them, nor ahead of
+  // those waiting; it does not wait either (the event loop would, with it).
+  Gate& gate = core_->gate();
+  bool took = false;
+  if (!gate.EnterNow(took)) {
+    throw MakeError(env, "FAILED_PRECONDITION",
+                    "runSync() cannot run now: run()s of this model hold its maxConcurrentRuns (" +
+                        std::to_string(gate.limit()) +
+                        ") run slot(s) or wait for one, and runSync() does not wait (it would block the event "
+                        "loop); await them first, or use run()");
+  }
+  struct Slot {
+    Gate* gate;
+    ~Slot() {
+      if (gate != nullptr) gate->LeaveNow();
+    }
+  } slot{took ? &gate : nullptr};
   // Plans with big outputs run on another thread (below): only this one writes JS memory.
   bool off_thread = plan->last_output_bytes.load(std::memory_order_relaxed) >= kOffThreadOutputBytes;
   unsigned char* scratch = off_thread ? nullptr : base;

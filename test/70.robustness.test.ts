@@ -129,6 +129,37 @@ t.test('maxConcurrentRuns: runs wait their turn, and waiting runs are refused on
   }
 });
 
+t.test('runSync() takes a run slot too (maxConcurrentRuns): refused while run()s hold every slot or wait, never beside them', async (t) => {
+  const model = await loadModel(fixture('slow').dir, { maxConcurrentRuns: 1 });
+  const long = new Tensor('int32', new Int32Array([3000]), []);
+  const short = new Tensor('int32', new Int32Array([1]), []);
+  const first = model.run({ n: long });
+  const queued = model.run({ n: short });
+  await new Promise((resolve) => setTimeout(resolve, 50)); // the first run is executing now
+  const message = "runSync() cannot run now: run()s of this model hold its maxConcurrentRuns (1) run slot(s) or wait for one, and runSync() does not wait (it would block the event loop); await them first, or use run()";
+  t.throws(() => model.runSync({ n: short }), { code: 'FAILED_PRECONDITION', message });
+  t.ok((await first).y, 'the run executing was not joined by another');
+  await queued;
+  t.ok(model.runSync({ n: short }).y, 'with the slots free it runs');
+  t.ok(model.runSync({ n: short }).y, 'and gives its slot back');
+  t.ok((await model.run({ n: short })).y, 'to run() too');
+  await model.dispose();
+
+  const two = await loadModel(fixture('slow').dir, { maxConcurrentRuns: 2 });
+  const running = two.run({ n: long });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.ok(two.runSync({ n: short }).y, 'a free slot beside a run executing: it runs');
+  await running;
+  await two.dispose();
+
+  const unlimited = await loadModel(fixture('slow').dir, { maxConcurrentRuns: Infinity });
+  const beside = unlimited.run({ n: long });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.ok(unlimited.runSync({ n: short }).y, 'no limit: it runs beside them');
+  await beside;
+  await unlimited.dispose();
+});
+
 t.test('a model that is garbage-collected without dispose() frees its session', async (t) => {
   await collect();
   const before = live();

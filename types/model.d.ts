@@ -182,8 +182,9 @@ export declare class Model {
      * be in flight at once. Output typed arrays belong to JS (safe after dispose).
      * Never throws: every failure rejects, by `code`: ERR_INVALID_ARG_TYPE (a TypeError) for an
      * option or feed of the wrong type or an unknown option key; INVALID_ARGUMENT for a feed the
-     * signature refuses; MODEL_DISPOSED; DEADLINE_EXCEEDED past runTimeoutMs; CANCELLED when
-     * `signal` drops it; or TensorFlow's own code for a run it refuses.
+     * signature refuses; NOT_FOUND for an unknown signature or output key; MODEL_DISPOSED;
+     * DEADLINE_EXCEEDED past runTimeoutMs; CANCELLED when `signal` drops it; or TensorFlow's own
+     * code for a run it refuses.
      */
     run(feeds: Feeds, options?: RunOptions): Promise<Record<string, Tensor>>;
     /**
@@ -218,7 +219,13 @@ export declare class Model {
     onCrash(listener: (error: ModelCrashedError) => void): () => void;
     /**
      * run() on the calling thread: blocks the event loop for the whole TF_SessionRun.
-     * For scripts and benchmarks; servers should use run().
+     * For scripts and benchmarks; servers should use run(). It takes one of the model's
+     * maxConcurrentRuns run slots as run() does, and does not wait for one.
+     *
+     * @throws synchronously, by `code`: what run() rejects with (ERR_INVALID_ARG_TYPE,
+     *   INVALID_ARGUMENT, NOT_FOUND for an unknown signature or output, MODEL_DISPOSED,
+     *   DEADLINE_EXCEEDED, TensorFlow's own codes); FAILED_PRECONDITION while run()s hold every
+     *   run slot (maxConcurrentRuns) or wait for one, and on an isolated model (isolation 'process')
      */
     runSync(feeds: Feeds, options?: RunOptions): Record<string, Tensor>;
     /**
