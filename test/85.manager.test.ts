@@ -710,9 +710,11 @@ t.test('reconfigure(): models left out are unloaded (runs in flight finish), new
   await t.rejects(manager.reconfigure([{ name: 'a', basePath: a }, { name: 'a', basePath: c }]), { message: /models\[1\]\.name must be unique/ }, 'a bad list changes nothing');
   t.same(manager.names, ['a', 'b']);
   t.same([manager.has('a'), manager.has('c')], [true, false]);
-  const n = await slowN(manager.get('b'), 500);
-  const long = manager.run('b', { n: new Tensor('int32', new Int32Array([n]), []) });
+  const n = await slowN(manager.get('b'), 2500);
+  let ended = false;
+  const long = manager.run('b', { n: new Tensor('int32', new Int32Array([n]), []) }).finally(() => { ended = true; });
   const status = await manager.reconfigure([{ name: 'a', basePath: a, versionPolicy: 'all', versionLabels: { old: 1 } }, { name: 'c', basePath: c }]);
+  t.equal(ended, false, "reconfigure() answered without waiting for the removed model's run in flight (TensorFlow Serving's reload waits for the models it adds, not for those it removes)");
   t.same(status.map((m) => [m.name, m.versions.filter((v) => v.state === 'AVAILABLE').map((v) => v.version)]), [['a', [1, 2]], ['c', [5]]], "a takes 'all' (versions ascending), c is loaded, b is gone");
   t.ok(await long, 'the run in flight on the removed model finished');
   await t.rejects(manager.run('b', feeds), { code: 'NOT_FOUND', message: /no model named "b"/ });
@@ -749,6 +751,34 @@ t.test("allowVersionLabelsForUnavailableModels (TensorFlow Serving's --allow_ver
     { code: 'FAILED_PRECONDITION', message: /Request to assign label to version 3 of model a, which is not currently available for inference/ }, 'moving a label to a version not AVAILABLE: refused, as without the option');
   t.same([...manager.labels('a')], [['stable', 1], ['canary', 2]], 'no label changed');
   t.throws(() => new ModelManager({ models: [{ name: 'a', basePath: a }], allowVersionLabelsForUnavailableModels: 'yes' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /config\.allowVersionLabelsForUnavailableModels must be a boolean/ });
+});
+
+t.test('stop() waits for the models that reconfigure() removed to unload; a model added back waits for its removal', async (t) => {
+  const b = basePath(t, [1], slow);
+  const manager = new ModelManager({ models: [{ name: 'b', basePath: b }] });
+  t.teardown(() => manager.stop());
+  await manager.start();
+  const model = manager.get('b');
+  const n = await slowN(model, 1500);
+  let ended = false;
+  const long = manager.run('b', { n: new Tensor('int32', new Int32Array([n]), []) }).finally(() => { ended = true; });
+  await manager.reconfigure([]);
+  t.equal(ended, false, 'removed, its run still executing');
+  const back = await manager.reconfigure([{ name: 'b', basePath: b }]);
+  t.equal(ended, true, 'added back: loaded once the removal had ended');
+  t.equal(model.disposed, true, 'the old version was disposed first');
+  t.same(back.map((m) => [m.name, m.versions.map((v) => v.state)]), [['b', ['AVAILABLE']]]);
+  t.not(manager.get('b'), model, 'a new session');
+  t.ok(await long);
+  const again = manager.get('b');
+  const n2 = await slowN(again, 1500);
+  let ended2 = false;
+  const long2 = manager.run('b', { n: new Tensor('int32', new Int32Array([n2]), []) }).finally(() => { ended2 = true; });
+  await manager.reconfigure([]);
+  await manager.stop();
+  t.equal(ended2, true, "stop() resolved after the removed model's run");
+  t.equal(again.disposed, true, 'and after its unload');
+  t.ok(await long2);
 });
 
 t.test('reconfigure() calls made together apply in order: the last one made stays', async (t) => {

@@ -75,7 +75,9 @@ export class ModelManager {
   /**
    * Serves a new list of models, as TensorFlow Serving's HandleReloadConfigRequest does: a model
    * left out is unloaded (its runs in flight finish; runs waiting for it, and later ones, fail
-   * with NOT_FOUND) and forgotten; a new one is loaded; a model kept by name takes its new
+   * with NOT_FOUND) and forgotten, and the call does not wait for that (as TensorFlow Serving
+   * waits for the models a reload adds, not for those it removes; stop() waits for them, and a
+   * model added back loads once its removal has ended); a new one is loaded; a model kept by name takes its new
    * configuration (version policy at once; load options for versions loaded from now on) and its
    * versions are reconciled with it. The manager-level settings stay. Labels apply last, once
    * every removal and load has finished, and only if each names an AVAILABLE version (TensorFlow
@@ -113,6 +115,8 @@ export class ModelManager {
 
   // The reconfigurations not yet applied, in order; null when none is.
   #reconfiguring: Promise<void> | null = null;
+  // Models reconfigure() removed whose versions are still unloading, by name.
+  readonly #removing = new Map<string, Promise<void>>();
 
   async #reconfigure(next: Resolved): Promise<ModelStatus[]> {
     const previous = this.#models;
@@ -128,9 +132,13 @@ export class ModelManager {
       m.config = this.#started === null ? model : { ...model, versionLabels: kept?.config.versionLabels ?? new Map<string, number>() };
       this.#models.set(model.name, m);
       if (this.#started === null) continue;
-      // Runs without a version wait for the first look of a new model, as at start().
+      // Runs without a version wait for the first look of a new model, as at start(); one added
+      // back while its removal still drains loads once that has ended (its sessions, host
+      // processes and GPU share gone first).
       if (!kept) m.busy++;
-      work.push(this.#refresh(m, true).finally(() => {
+      const removal = kept ? undefined : this.#removing.get(model.name);
+      const refresh = removal === undefined ? this.#refresh(m, true) : removal.then(() => this.#refresh(m, true));
+      work.push(refresh.finally(() => {
         if (!kept) m.busy--;
         settle(m, this.#stopping !== null);
       }));
@@ -142,9 +150,14 @@ export class ModelManager {
         waiter.reject(new ServableNotFoundError(`model '${name}' was removed from the configuration`, name));
       }
       m.waiters.clear();
-      work.push(this.#exclusive(m, async () => {
+      // Not waited for here: TensorFlow Serving's reload waits for the models it adds, not for
+      // those it removes (their runs in flight may take long); stop() waits for them.
+      const unloading: Promise<void> = this.#exclusive(m, async () => {
         await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry)));
-      }));
+      }).catch(() => undefined).finally(() => {
+        if (this.#removing.get(name) === unloading) this.#removing.delete(name);
+      });
+      this.#removing.set(name, unloading);
     }
     await Promise.all(work);
     if (this.#started !== null) this.#applyLabels(next.models);
@@ -458,6 +471,7 @@ export class ModelManager {
       await Promise.all([...this.#models.values()].map((m) => this.#exclusive(m, async () => {
         await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry)));
       })));
+      await Promise.all(this.#removing.values());
     })();
     return this.#stopping;
   }

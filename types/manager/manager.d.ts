@@ -12,7 +12,9 @@ export declare class ModelManager {
     /**
      * Serves a new list of models, as TensorFlow Serving's HandleReloadConfigRequest does: a model
      * left out is unloaded (its runs in flight finish; runs waiting for it, and later ones, fail
-     * with NOT_FOUND) and forgotten; a new one is loaded; a model kept by name takes its new
+     * with NOT_FOUND) and forgotten, and the call does not wait for that (as TensorFlow Serving
+     * waits for the models a reload adds, not for those it removes; stop() waits for them, and a
+     * model added back loads once its removal has ended); a new one is loaded; a model kept by name takes its new
      * configuration (version policy at once; load options for versions loaded from now on) and its
      * versions are reconciled with it. The manager-level settings stay. Labels apply last, once
      * every removal and load has finished, and only if each names an AVAILABLE version (TensorFlow
