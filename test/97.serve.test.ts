@@ -114,8 +114,11 @@ t.test('errors: TensorFlow Serving\'s status codes, {"error": ...}, no stack, an
     [[`${url}/v1/models/nope`], 404, /^Could not find any versions of model nope$/],
     [[`${url}/v1/models/half/versions/9`], 404, /^Could not find version 9 of model half$/],
     [[`${url}/v1/models/nope/labels/x`], 400, /^Unrecognized servable version label: x$/],
+    // A label resolves first, for a model it does not know too (ServerCore::GetModelVersionForLabel): predict answers as status.
+    [['-X', 'POST', `${url}/v1/models/nope/labels/x:predict`, '-d', '{"instances": [1]}'], 400, /^Unrecognized servable version label: x$/],
+    [[`${url}/v1/models/half/labels/beta`], 400, /^Unrecognized servable version label: beta \(model 'half' has labels 'stable', 'canary'\)$/],
     [['-X', 'POST', `${url}/v2/models/nope/infer`, '-d', '{"inputs": []}'], 404, /^no model named "nope"; the models are 'half', 'half_tf2'/],
-    [['-X', 'POST', `${url}/v1/models/half/labels/beta:predict`, '-d', '{"instances": [1]}'], 400, /Unrecognized servable version label: beta/],
+    [['-X', 'POST', `${url}/v1/models/half/labels/beta:predict`, '-d', '{"instances": [1]}'], 400, /^Unrecognized servable version label: beta \(model 'half' has labels 'stable', 'canary'\)$/],
     [['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"instances": [1'], 400, /JSON Parse error: a missing ',' or '\]' in an array at offset 16/],
     [['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"instances": ["a"]}'], 400, /"a" is not a number \(float32/],
     [['-X', 'POST', `${url}/v1/models/half:predict`, '-d', '{"signature_name": "nope", "instances": [1]}'], 400, /Serving signature name: "nope" not found in signature def/],

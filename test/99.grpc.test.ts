@@ -334,6 +334,8 @@ def floats(x):
     x.dtype = tf.DT_FLOAT; x.tensor_shape.dim.add(size=1); x.float_val.append(1)
 out['unknown_model'] = predict('nope', floats)
 out['bad_version'] = predict('half', floats, 9)
+labelled = ts.PredictRequest(); labelled.model_spec.name = 'nope'; labelled.model_spec.version_label = 'stable'; floats(labelled.inputs['x'])
+out['unknown_model_label'] = failure(PREDICT, labelled, ts.PredictResponse)
 # A readiness idiom of TensorFlow Serving's clients: a predict to a model that does not exist,
 # matched on its exact details.
 dummy = ts.PredictRequest(); dummy.model_spec.name = 'dummy_model'; dummy.model_spec.signature_name = 'serving_default'
@@ -431,6 +433,7 @@ print(json.dumps(out))
 `, server.grpc);
   // TensorFlow Serving's exact words for a model or version it does not have; KServe v2 keeps tfslice's.
   t.same(r.unknown_model, ['NOT_FOUND', 'Servable not found for request: Latest(nope)']);
+  t.same(r.unknown_model_label, ['INVALID_ARGUMENT', 'Unrecognized servable version label: stable'], 'a label resolves first, for a model it does not know too (as GetModelStatus answers)');
   t.same(r.bad_version, ['NOT_FOUND', 'Servable not found for request: Specific(half, 9)']);
   t.equal(r.dummy_model, true, "a client's readiness check on TensorFlow Serving's exact details");
   t.same(r.metadata_unknown, ['NOT_FOUND', 'Servable not found for request: Latest(nope)']);

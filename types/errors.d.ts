@@ -42,7 +42,9 @@ export declare class ServableNotFoundError extends NotFoundError {
     readonly model: string;
     /** The version asked for; undefined when the model itself is unknown. */
     readonly version: number | undefined;
-    constructor(message: string, model: string, version?: number);
+    /** The version label asked for, of a model that is unknown (TensorFlow Serving answers INVALID_ARGUMENT for it). */
+    readonly label: string | undefined;
+    constructor(message: string, model: string, version?: number, label?: string);
 }
 /** Which limit a {@link QueueFullError} hit. */
 export type QueueName = 

@@ -398,7 +398,15 @@ export class ModelManager {
    *   (unknown label), UNAVAILABLE (not started, no version, one that failed, stopped; a QueueFullError when maxQueuedRequests is reached)
    */
   async use<T>(name: string, which: { version?: number; label?: string }, work: (model: Model, version: number) => Promise<T>): Promise<T> {
-    const m = this.#model(name);
+    let m: Managed;
+    try {
+      m = this.#model(name);
+    } catch (error) {
+      // The label asked for goes with it (tfslice serve answers as TensorFlow Serving, which
+      // resolves a label first: "Unrecognized servable version label").
+      if (error instanceof ServableNotFoundError && typeof which.label === 'string') throw new ServableNotFoundError(error.message, error.model, undefined, which.label);
+      throw error;
+    }
     const version = this.#version(m, which.version, which.label);
     if (m.requests >= m.config.maxQueuedRequests) {
       throw new QueueFullError('model', `model '${name}' holds ${m.requests} requests already, its maxQueuedRequests; retry later`);

@@ -281,7 +281,11 @@ export function statusVersions(manager: ModelManager, t: { name: string; version
   let version = t.version;
   if (version === undefined && t.label !== undefined) {
     version = known ? manager.versionOfLabel(t.name, t.label) : undefined;
-    if (version === undefined) throw new InvalidArgumentError(`Unrecognized servable version label: ${t.label}`);
+    if (version === undefined) {
+      // Named as a run by the label names them (ModelManager's #version).
+      const labels = known ? [...manager.labels(t.name).keys()].map((l) => `'${l}'`).join(', ') || 'none' : '';
+      throw new InvalidArgumentError(`Unrecognized servable version label: ${t.label}${known ? ` (model '${t.name}' has labels ${labels})` : ''}`);
+    }
   }
   const versions = version === undefined ? status.versions : status.versions.filter((v) => v.version === version);
   if (versions.length === 0) {
