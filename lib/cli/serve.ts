@@ -165,6 +165,26 @@ const TFS_ONLY_FLAGS: Readonly<Record<string, string>> = {
   platform_config_file: "only TensorFlow SavedModels are served; session options go in a JSON --model_config_file's loadOptions",
   tensorflow_intra_op_parallelism_threads: 'the flag is --tensorflow_intra_op_parallelism',
   tensorflow_inter_op_parallelism_threads: 'the flag is --tensorflow_inter_op_parallelism',
+  // More of tensorflow_model_server's flags, seen on its stock command lines (helper-80).
+  num_load_threads: 'tfslice has no load thread pool to size: drop the flag',
+  num_unload_threads: 'tfslice has no unload thread pool to size: drop the flag',
+  max_num_load_retries: "a version that fails to load is END with its error; with --file_system_poll_wait_seconds it is loaded again once its files change: drop the flag",
+  load_retry_interval_micros: "a version that fails to load is END with its error; with --file_system_poll_wait_seconds it is loaded again once its files change: drop the flag",
+  flush_filesystem_caches: 'tfslice keeps no file system cache to flush: drop the flag',
+  enable_profiler: "tfslice serves no TensorFlow profiler; /metrics has each model's request and run latencies",
+  rest_api_enable_cors_support: "tfslice serve sends no CORS headers; mount its routes in a fastify server of your own (the tfsliceServing plugin of 'tfslice/serve') beside @fastify/cors",
+  tensorflow_session_config_file: "session options go in a JSON --model_config_file's loadOptions (intraOpThreads, interOpThreads, ...), or --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism",
+  thread_pool_factory_config_file: "session thread pools are set per model: intraOpThreads and interOpThreads in a JSON --model_config_file's loadOptions, or --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism",
+  grpc_socket_path: 'gRPC listens on TCP only: --port (and --rest_api_host for its interface)',
+  grpc_max_threads: 'gRPC is served on the event loop, its big messages decoded on --codec_threads worker threads',
+  xla_cpu_compilation_enabled: "tfslice turns no XLA auto-clustering on; session options go in a JSON --model_config_file's loadOptions",
+  remove_unused_fields_from_bundle_metagraph: 'tfslice has no such option: drop the flag',
+  mixed_precision: 'tfslice runs each SavedModel as it was saved: export the model in the precision to serve',
+  use_tflite_model: 'only TensorFlow SavedModels are served, not TensorFlow Lite models',
+  skip_initialize_tpu: 'tfslice uses no TPU: drop the flag',
+  use_alts_credentials: 'gRPC over TLS: --ssl_config_file',
+  allow_version_labels: 'version labels are always allowed: drop the flag',
+  version: "tfslice's version: tfslice --version",
 };
 
 /** Adds `serve` to the program. */
