@@ -102,7 +102,7 @@ t.test('configuration: every field is checked and named by its path; JSON files;
     [{ models: [ok, { name: 'b', basePath: 's3://bucket/models/b' }] }, /^models\[1\]\.basePath must be a directory path on this machine: tfslice reads models from the local file system, not s3:\/\/ \(copy the model to a local directory, or mount the bucket/, 'TypeError'],
     [{ models: [ok, { name: 'b', basePath: 'GS://bucket/b' }] }, /not gs:\/\//, 'TypeError'],
     [{ models: [ok, { name: 'b', basePath: '/models/b\0x' }] }, /^models\[1\]\.basePath must be a directory path \(non-empty, without NUL characters\), got "\/models\/b\\u0000x"/, 'TypeError'],
-    [{ models: [{ ...ok, base_path: '/x' }] }, /^models\[0\]\.base_path is not a known key; the keys are name, basePath/, 'TypeError'],
+    [{ models: [{ ...ok, base_path: '/x' }] }, /^models\[0\]\.base_path is not a known key \(did you mean basePath\?\); the keys are name, basePath/, 'TypeError'],
     [{ models: [ok], poll: 1 }, /^config\.poll is not a known key/, 'TypeError'],
     [{ models: [{ ...ok, gpuMemoryFraction: 2 }] }, /^models\[0\]\.gpuMemoryFraction must be a fraction in \(0, 1\], got 2/, 'RangeError'],
     [{ models: [{ ...ok, isolation: 'thread' }] }, /^models\[0\]\.isolation must be 'none' or 'process'/, 'TypeError'],
@@ -143,9 +143,9 @@ t.test('configuration: every field is checked and named by its path; JSON files;
   fs.writeFileSync(textFile, "model_config_list { config { name: 'tiny' base_path: 'some/models/tiny' } }");
   t.equal((await ModelManager.fromFile(textFile)).status('tiny').basePath, path.resolve('some/models/tiny'), "a text-format config's relative base_path: against the working directory");
   fs.writeFileSync(file, JSON.stringify({ models: [{ name: 'tiny', basePath: 'tiny', versionPolicy: { specific: [] } }] }));
-  await t.rejects(ModelManager.fromFile(file), { name: 'TypeError', message: /^models\[0\]\.versionPolicy\.specific must be a non-empty array/ });
-  fs.writeFileSync(file, '{ "models": [');
-  await t.rejects(ModelManager.fromFile(file), { name: 'SyntaxError', code: 'INVALID_ARGUMENT', message: /models\.json is not valid JSON/ });
+  await t.rejects(ModelManager.fromFile(file), { name: 'TypeError', message: /^\S*models\.json: models\[0\]\.versionPolicy\.specific must be a non-empty array/ }, 'a bad field, named with its file');
+  fs.writeFileSync(file, '{\n  "models": [\n    {"name": "a",}');
+  await t.rejects(ModelManager.fromFile(file), { name: 'SyntaxError', code: 'INVALID_ARGUMENT', message: /models\.json is not valid JSON: .* at position 33 \(line 3, column 18\)$/ }, 'a syntax error, with its line and column');
   await t.rejects(ModelManager.fromFile(path.join(dir, 'missing.json')), { code: 'NOT_FOUND', message: /^no model config file at .*missing\.json/ }, 'a missing file: NOT_FOUND naming it');
   await t.rejects(ModelManager.fromFile('/dev/zero'), { name: 'RangeError', code: 'ERR_FS_FILE_TOO_LARGE', message: '/dev/zero holds more than 16777216 bytes (16 MiB), the most a configuration file may hold' }, 'a file that never ends: read up to 16 MiB, then refused');
   fs.writeFileSync(textFile, 'model_config_list { config { name: ');

@@ -634,7 +634,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
   } catch (error) {
     grpcServer.forceShutdown();
     await manager.stop();
-    throw new UsageError(`cannot listen on ${flags.rest_api_host}:${flags.rest_api_port}: ${(error as Error).message}`);
+    throw new UsageError(`cannot listen on ${flags.rest_api_host}:${flags.rest_api_port} for REST (--rest_api_port): ${(error as Error).message}`);
   }
   if (interrupted) return stopEarly(() => Promise.all([app.close(), closeGrpc(grpcServer)]));
   const grpcAddress = `${flags.rest_api_host.includes(':') ? `[${flags.rest_api_host}]` : flags.rest_api_host}:${grpcPort}`;

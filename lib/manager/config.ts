@@ -162,7 +162,10 @@ function record(where: string, value: unknown, known: readonly string[]): Record
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidType(where, 'an object', value);
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) {
-      const error = new TypeError(`${where}.${key} is not a known key; the keys are ${known.join(', ')}`);
+      // TensorFlow Serving's snake_case names (base_path, version_labels): the key meant, by name.
+      const camel = key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+      const meant = camel !== key && known.includes(camel) ? ` (did you mean ${camel}?)` : '';
+      const error = new TypeError(`${where}.${key} is not a known key${meant}; the keys are ${known.join(', ')}`);
       (error as TypeError & { code: string }).code = 'ERR_INVALID_ARG_TYPE';
       throw error;
     }
@@ -294,6 +297,16 @@ export function resolveManagerConfig(value: unknown, where = 'config'): Resolved
   });
 }
 
+// JSON.parse's "... at position N" with the line and column of N (1-based) added.
+function withLine(message: string, text: string): string {
+  const at = /at position (\d+)/.exec(message);
+  if (!at) return message;
+  const before = text.slice(0, Number(at[1]));
+  const line = before.split('\n').length;
+  const column = before.length - before.lastIndexOf('\n');
+  return `${message} (line ${line}, column ${column})`;
+}
+
 function parseJson(text: string): { ok: true; value: unknown } | { ok: false; error: Error } {
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
@@ -368,7 +381,7 @@ export async function readConfigFile(file: string): Promise<ModelManagerConfig> 
   // JSON when it parses as JSON, or looks like it (a text-format file starts with a field name or a comment).
   const json = parseJson(text);
   if (json.ok || /^\s*[{[]/.test(text)) {
-    if (!json.ok) throw Object.assign(new SyntaxError(`${file} is not valid JSON: ${json.error.message}`), { code: 'INVALID_ARGUMENT' });
+    if (!json.ok) throw Object.assign(new SyntaxError(`${file} is not valid JSON: ${withLine(json.error.message, text)}`), { code: 'INVALID_ARGUMENT' });
     const value = json.value;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       throw new TypeError(`${file}: a JSON model config must be an object ({"models": [{"name": ..., "basePath": ...}]}), not ${Array.isArray(value) ? 'an array' : describe(value)}`);
@@ -379,6 +392,13 @@ export async function readConfigFile(file: string): Promise<ModelManagerConfig> 
     }
     config = value as ModelManagerConfig;
     resolveAgainst(config, path.dirname(path.resolve(file)));
+    try {
+      // Checked here too, so that what the ModelManager would refuse is named with its file.
+      resolveManagerConfig(config);
+    } catch (error) {
+      if (error instanceof TypeError || error instanceof RangeError) error.message = `${file}: ${error.message}`;
+      throw error;
+    }
   } else {
     try {
       config = parseModelServerConfig(text);
