@@ -657,6 +657,11 @@ out['tiny'] = call(PREDICT, p, ts.PredictResponse).model_spec.version.value
 i = ts.PredictRequest(); i.model_spec.name = 'ints'
 a = i.inputs['a']; a.dtype = tf.DT_INT32; a.tensor_shape.dim.add(size=1); a.int_val.append(1)
 out['ints'] = failure(PREDICT, i, ts.PredictResponse)
+s = ts.GetModelStatusRequest(); s.model_spec.name = 'ints'
+for _ in range(100):  # its unload ends after the reload answered (runs in flight would finish first)
+    out['ints_status'] = [ts.ModelVersionStatus.State.Name(v.state) for v in call(M + 'GetModelStatus', s, ts.GetModelStatusResponse).model_version_status]
+    if out['ints_status'] and all(x == 'END' for x in out['ints_status']): break
+    time.sleep(0.05)
 h = ts.PredictRequest(); h.model_spec.name = 'half'; h.model_spec.version.value = 2
 hx = h.inputs['x']; hx.dtype = tf.DT_FLOAT; hx.tensor_shape.dim.add(size=1); hx.tensor_shape.dim.add(size=1); hx.float_val.append(1)
 out['half2'] = failure(PREDICT, h, ts.PredictResponse)
@@ -672,6 +677,9 @@ print(json.dumps(out))
   t.same(r.half, [[2, 'END'], [1, 'AVAILABLE']], "half now serves only version 1 ('specific')");
   t.equal(r.tiny, 3, 'a new model serves (its relative base_path read against the server\'s working directory)');
   t.same(r.ints, ['NOT_FOUND', 'Servable not found for request: Latest(ints)'], 'a model left out is gone');
+  t.same(r.ints_status, ['END'], "its status: END, as TensorFlow Serving's keeps it");
+  const rest = await (await fetch(`${server.url}/v1/models/ints`)).json() as { model_version_status: { state: string }[] };
+  t.same(rest.model_version_status.map((v) => v.state), ['END'], 'over REST too');
   t.same(r.half2, ['NOT_FOUND', 'Servable not found for request: Specific(half, 2)'], 'and so is a version left out of the policy (not UNAVAILABLE: retrying brings nothing back)');
   t.match(r.bad, ['INVALID_ARGUMENT', /model_platform "pytorch" is not served by tfslice/]);
   t.match(r.dup, ['INVALID_ARGUMENT', /^config\.model_config_list\.config\[1\]\.name must be unique, got "half"$/], "the request's own field names, not the ModelManager's");

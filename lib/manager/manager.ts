@@ -117,6 +117,18 @@ export class ModelManager {
   #reconfiguring: Promise<void> | null = null;
   // Models reconfigure() removed whose versions are still unloading, by name.
   readonly #removing = new Map<string, Promise<void>>();
+  // Models reconfigure() removed (and not added back), by name, for retiredStatus().
+  readonly #retired = new Map<string, Managed>();
+
+  /**
+   * @internal The status of a model that reconfigure() removed and no later list added back: its
+   * versions UNLOADING, then END (TensorFlow Serving's GetModelStatus answers them so, from its
+   * ServableStateMonitor); undefined for a name never removed.
+   */
+  retiredStatus(name: string): ModelStatus | undefined {
+    const m = this.#retired.get(name);
+    return m === undefined ? undefined : statusOf(m);
+  }
 
   async #reconfigure(next: Resolved): Promise<ModelStatus[]> {
     const previous = this.#models;
@@ -136,6 +148,7 @@ export class ModelManager {
       // back while its removal still drains loads once that has ended (its sessions, host
       // processes and GPU share gone first).
       if (!kept) m.busy++;
+      this.#retired.delete(model.name);
       const removal = kept ? undefined : this.#removing.get(model.name);
       const refresh = removal === undefined ? this.#refresh(m, true) : removal.then(() => this.#refresh(m, true));
       work.push(refresh.finally(() => {
@@ -151,7 +164,9 @@ export class ModelManager {
       }
       m.waiters.clear();
       // Not waited for here: TensorFlow Serving's reload waits for the models it adds, not for
-      // those it removes (their runs in flight may take long); stop() waits for them.
+      // those it removes (their runs in flight may take long); stop() waits for them. Their
+      // versions' states stay readable, UNLOADING then END (retiredStatus()).
+      this.#retired.set(name, m);
       const unloading: Promise<void> = this.#exclusive(m, async () => {
         await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry)));
       }).catch(() => undefined).finally(() => {
@@ -551,10 +566,9 @@ export class ModelManager {
   }
 
   async #reconcile(m: Managed, look: Look): Promise<void> {
-    // Versions whose directory is gone are forgotten once END; loaded, they serve until replaced.
-    for (const entry of [...m.versions.values()]) {
-      if (entry.state === 'END' && !look.present.has(entry.version)) m.versions.delete(entry.version);
-    }
+    // Versions whose directory is gone stay END in status() (TensorFlow Serving's
+    // ServableStateMonitor keeps END states: a script polls for END to see an unload through);
+    // loaded, they serve until replaced. Only complete directories are loaded (look.ready).
     const loaded = () => [...m.versions.values()].filter((e) => e.state === 'AVAILABLE');
     const policy = m.config.versionPolicy;
     // 'latest' asks for the newest versions that serve, so a broken one is passed over for the

@@ -277,7 +277,8 @@ export function statusVersions(manager: ModelManager, t: { name: string; version
   // TensorFlow Serving's words (get_model_status_impl.cc) for a model it does not know as for one
   // with no such version.
   const known = manager.has(t.name);
-  const status = known ? manager.status(t.name) : { versions: [] };
+  // A model a reload removed: its versions END, as TensorFlow Serving keeps them.
+  const status = known ? manager.status(t.name) : manager.retiredStatus(t.name) ?? { versions: [] };
   let version = t.version;
   if (version === undefined && t.label !== undefined) {
     version = known ? manager.versionOfLabel(t.name, t.label) : undefined;
