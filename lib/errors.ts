@@ -237,7 +237,8 @@ export function describe(value: unknown): string {
   if (ArrayBuffer.isView(value)) return withArticle(value.constructor.name);
   switch (typeof value) {
     case 'string': return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-    case 'number': case 'bigint': case 'boolean': return String(value);
+    case 'number': case 'boolean': return String(value);
+    case 'bigint': return `${value}n`; // 4n, not 4: a bigint where a number is wanted reads as one
     case 'undefined': return 'undefined';
     case 'function': return 'a function';
     default: return `an object (${(value as object).constructor?.name ?? 'Object'})`;

@@ -112,6 +112,15 @@ export interface GpuInfo {
 // The plan key of a run that asks for every output (no `outputs`).
 const WHOLE_SIGNATURE = '\u0000';
 
+// Freezes a tree of plain objects and arrays (SignatureInfo's), and returns it.
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value as object)) deepFreeze(child);
+  }
+  return value;
+}
+
 // A plan's key among its signature's plans: the output key itself for one output (no string
 // is built per run: a key of the caller's, often a literal, keeps its hash), NUL-led for several
 // (sorted: the same set in another order is the same selection, as TensorFlow takes it) or all
@@ -611,7 +620,9 @@ export class Model {
       init.session.setRunLimit(init.maxConcurrentRuns);
       this.#gated = true;
     }
-    this.signatures = Object.freeze(init.signatures);
+    // Frozen all the way down: the model checks feeds against these specs, so a caller's
+    // `signatures.x.inputs.y.shape[1] = 7` must not change what it accepts.
+    this.signatures = deepFreeze(init.signatures);
     this.defaultSignature = init.defaultSignature;
     this.devices = Object.freeze(init.devices.map((d) => Object.freeze({ ...d })));
     this.gpu = Object.freeze(init.gpu);
@@ -1100,8 +1111,10 @@ export class Model {
 
   /**
    * dispose() without options, for `await using model = await loadModel(...)` (TypeScript 5.2's
-   * explicit resource management): the model is disposed at the end of its block, runs in
-   * flight finishing first. The same promise as dispose().
+   * explicit resource management): the model is disposed at the end of its block, as dispose()
+   * does it: runs executing finish first; runs not yet started (waiting for a run slot or a runner
+   * thread) reject with MODEL_DISPOSED, so await the runs a block starts before it ends. The
+   * same promise as dispose().
    */
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose();
@@ -1129,8 +1142,9 @@ export class Model {
   }
 
   #prepare(session: NativeSession, feeds: Feeds, options: RunOptions | undefined): Prepared {
-    if (feeds === null || typeof feeds !== 'object' || Array.isArray(feeds) || feeds instanceof Tensor) {
-      throw invalidType('feeds', 'an object of tensors by input key', feeds);
+    if (feeds === null || typeof feeds !== 'object' || Array.isArray(feeds) || feeds instanceof Tensor || feeds instanceof Map) {
+      // A Map's entries are no properties: it would read as feeds lacking every input.
+      throw invalidType('feeds', `an object of tensors by input key${feeds instanceof Map ? ' (a Map: pass Object.fromEntries(map))' : ''}`, feeds);
     }
     // null: no options, as undefined (loadModel() and Node's own APIs take it so too).
     if (options !== undefined && options !== null) {

@@ -130,6 +130,16 @@ t.test('runSync gives what run gives; outputs selects a subset', async (t) => {
   await model.dispose();
 });
 
+t.test('signatures are frozen all the way down: a caller cannot change what the model accepts', async (t) => {
+  const model = await loadModel(fixture('tiny').dir);
+  const spec = model.signatures.serving_default!.inputs.x!;
+  t.ok(Object.isFrozen(spec) && Object.isFrozen(spec.shape) && Object.isFrozen(model.signatures.serving_default!.inputs), 'specs and shapes');
+  t.throws(() => { (spec.shape as number[])[1] = 7; }, TypeError);
+  t.throws(() => { (spec as { dtype: string }).dtype = 'int32'; }, TypeError);
+  t.same(Array.from((await model.run({ x: [[1, 2, 3, 4]] })).y!.shape), [1, 3], 'feeds are checked against the specs as loaded');
+  await model.dispose();
+});
+
 t.test('plain { dtype, shape, data } feeds work like Tensors', async (t) => {
   const model = await loadModel(fixture('tiny').dir);
   const x = { dtype: 'float32' as const, shape: [1, 4], data: new Float32Array([1, -2, 0.5, 3.25]) };

@@ -246,8 +246,10 @@ export declare class Model {
     }): Promise<void>;
     /**
      * dispose() without options, for `await using model = await loadModel(...)` (TypeScript 5.2's
-     * explicit resource management): the model is disposed at the end of its block, runs in
-     * flight finishing first. The same promise as dispose().
+     * explicit resource management): the model is disposed at the end of its block, as dispose()
+     * does it: runs executing finish first; runs not yet started (waiting for a run slot or a runner
+     * thread) reject with MODEL_DISPOSED, so await the runs a block starts before it ends. The
+     * same promise as dispose().
      */
     [Symbol.asyncDispose](): Promise<void>;
 }

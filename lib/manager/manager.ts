@@ -501,7 +501,7 @@ export class ModelManager {
 
   /**
    * stop() without options, for `await using manager = ...` (TypeScript 5.2's explicit resource
-   * management): every version is unloaded at the end of its block, runs in flight finishing first.
+   * management): every version is unloaded at the end of its block, as stop() does (runs in flight finish first).
    */
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();

@@ -127,7 +127,7 @@ export declare class ModelManager {
     }): Promise<void>;
     /**
      * stop() without options, for `await using manager = ...` (TypeScript 5.2's explicit resource
-     * management): every version is unloaded at the end of its block, runs in flight finishing first.
+     * management): every version is unloaded at the end of its block, as stop() does (runs in flight finish first).
      */
     [Symbol.asyncDispose](): Promise<void>;
     /**
