@@ -32,6 +32,10 @@ export declare class Tensor<D extends DType = DType> {
      * @param data the elements, row-major: the typed array for the dtype, or for
      *   'string' a string[] or Uint8Array[] (raw bytes)
      * @param shape dimensions; defaults to [data.length]
+     * @throws ERR_INVALID_ARG_TYPE (TypeError) for an unknown dtype, data of another kind than the
+     *   dtype's typed array (or strings), a detached buffer, or a dimension that is not a safe
+     *   integer ≥ 0; INVALID_ARGUMENT when the shape's element count is not data's length. A bool
+     *   byte other than 0 or 1 is refused when the tensor is fed, not here
      */
     constructor(dtype: D, data: FeedDataOf<D>, shape?: readonly number[]);
     /** Element type, e.g. 'float32'. Read-only. */
@@ -70,6 +74,9 @@ export declare class Tensor<D extends DType = DType> {
     /**
      * A zero-filled tensor whose memory is aligned for TensorFlow, so feeding it
      * never copies (feeds of 16 KiB and more are borrowed when aligned).
+     * @throws ERR_INVALID_ARG_TYPE (TypeError) for a string or unknown dtype or a bad dimension;
+     *   INVALID_ARGUMENT for a shape past TensorFlow's limits or over MAX_BUFFER_BYTES (4 GiB on
+     *   Node 20) to allocate
      */
     static alloc<N extends NumericDType>(dtype: N, shape: readonly number[]): Tensor<N>;
 }
