@@ -781,6 +781,56 @@ t.test('stop() waits for the models that reconfigure() removed to unload; a mode
   t.ok(await long2);
 });
 
+t.test('watch mode: a model added back while its removal drains loads once that has ended (not by a poll meanwhile), and status() shows the old version draining', async (t) => {
+  const b = basePath(t, [1], slow);
+  const { mm, events } = manager(t, { models: [{ name: 'b', basePath: b }], watch: true, pollIntervalMs: 40, settleMs: 0 });
+  await mm.start();
+  const n = await slowN(mm.get('b'), 1500);
+  const long = mm.run('b', { n: new Tensor('int32', new Int32Array([n]), []) });
+  await mm.reconfigure([]);
+  const back = mm.reconfigure([{ name: 'b', basePath: b }]);
+  await sleep(300); // several polls
+  t.same(mm.status('b').versions.map((v) => [v.version, v.state, v.inflight]), [[1, 'UNLOADING', 1]], 'added back: its old version drains, shown');
+  await back;
+  t.ok(await long);
+  const order = states(events, 1);
+  t.same(order, ['START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END', 'START', 'LOADING', 'AVAILABLE'], 'loaded again only after END, once');
+});
+
+t.test('a reload that swaps one model for another: the new one waits for the GPU share of the one removed instead of being refused for it', async (t) => {
+  const a = basePath(t, [1], slow);
+  const c = basePath(t, [1]);
+  const mm = new ModelManager({ models: [{ name: 'a', basePath: a, gpuMemoryFraction: 0.6, isolation: 'process' }] });
+  t.teardown(() => mm.stop());
+  await mm.start();
+  const n = await slowN(mm.get('a'), 1500);
+  let ended = false;
+  const long = mm.run('a', { n: new Tensor('int32', new Int32Array([n]), []) }).finally(() => { ended = true; });
+  const status = await mm.reconfigure([{ name: 'c', basePath: c, gpuMemoryFraction: 0.6, isolation: 'process' }]);
+  t.equal(ended, true, 'c loaded once a had drained');
+  t.same(status.map((m) => [m.name, m.versions.map((v) => [v.state, v.error?.code ?? null])]), [['c', [['AVAILABLE', null]]]], 'not GPU_BUDGET_EXCEEDED');
+  t.ok(await long);
+  expectOutput(t, (await mm.run('c', feeds)).y, golden.outputs.y!, 'c serves');
+});
+
+t.test('watch mode: a version that failed, moved away and back with the same files, is tried again (END kept in status, its files forgotten)', async (t) => {
+  const base = basePath(t, [1]);
+  const { mm, failures } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: 'all' }], watch: true, pollIntervalMs: 40, settleMs: 0 });
+  addBroken(base, 2);
+  await mm.start();
+  t.same(table(mm, 'm'), [[1, 'AVAILABLE', null], [2, 'END', 'failed']]);
+  await sleep(200);
+  t.equal(failures.length, 1, 'not tried again while its files stay');
+  const away = path.join(path.dirname(base), `${path.basename(base)}-away`);
+  fs.renameSync(path.join(base, '2'), away);
+  t.teardown(() => fs.rmSync(away, { recursive: true, force: true }));
+  await sleep(200);
+  t.same(table(mm, 'm'), [[1, 'AVAILABLE', null], [2, 'END', 'failed']], 'gone: still END with its error');
+  fs.renameSync(away, path.join(base, '2'));
+  await until('tried again', () => failures.length === 2);
+  t.equal(failures[1]!.version, 2);
+});
+
 t.test('reconfigure() calls made together apply in order: the last one made stays', async (t) => {
   // TensorFlow Serving applies reloads under one lock. Here, a list that added a model with many
   // versions, one that removed it and one that kept one version used to interleave: the last

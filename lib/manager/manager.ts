@@ -113,12 +113,27 @@ export class ModelManager {
     return turn;
   }
 
+  // A model of a new list looked at (#refresh), after `before` when given; a new one is counted
+  // busy until then, so that runs without a version wait for it, as at start().
+  #reconfigured(m: Managed, kept: boolean, before?: Promise<unknown>): Promise<void> {
+    const refresh = before === undefined ? this.#refresh(m, true) : before.then(() => this.#refresh(m, true));
+    return refresh.finally(() => {
+      if (!kept) m.busy--;
+      settle(m, this.#stopping !== null);
+    });
+  }
+
   // The reconfigurations not yet applied, in order; null when none is.
   #reconfiguring: Promise<void> | null = null;
+  // New models waiting for removals to end before they load (#reconfigure).
+  readonly #awaitingRemovals = new Set<Managed>();
   // Models reconfigure() removed whose versions are still unloading, by name.
   readonly #removing = new Map<string, Promise<void>>();
   // Models reconfigure() removed (and not added back), by name, for retiredStatus().
   readonly #retired = new Map<string, Managed>();
+  // Models reconfigure() removed whose versions are still unloading, by name: status() shows
+  // their versions beside those of a model of that name added back meanwhile.
+  readonly #unloadingRemoved = new Map<string, Managed>();
 
   /**
    * @internal The status of a model that reconfigure() removed and no later list added back: its
@@ -134,6 +149,7 @@ export class ModelManager {
     const previous = this.#models;
     const wanted = new Set(next.models.map((m) => m.name));
     const work: Promise<void>[] = [];
+    const added: Managed[] = [];
     this.#models = new Map();
     this.#config = next;
     for (const model of next.models) {
@@ -144,17 +160,11 @@ export class ModelManager {
       m.config = this.#started === null ? model : { ...model, versionLabels: kept?.config.versionLabels ?? new Map<string, number>() };
       this.#models.set(model.name, m);
       if (this.#started === null) continue;
-      // Runs without a version wait for the first look of a new model, as at start(); one added
-      // back while its removal still drains loads once that has ended (its sessions, host
-      // processes and GPU share gone first).
+      // Runs without a version wait for the first look of a new model, as at start().
       if (!kept) m.busy++;
       this.#retired.delete(model.name);
-      const removal = kept ? undefined : this.#removing.get(model.name);
-      const refresh = removal === undefined ? this.#refresh(m, true) : removal.then(() => this.#refresh(m, true));
-      work.push(refresh.finally(() => {
-        if (!kept) m.busy--;
-        settle(m, this.#stopping !== null);
-      }));
+      if (kept) work.push(this.#reconfigured(m, true));
+      else added.push(m);
     }
     for (const [name, m] of previous) {
       if (wanted.has(name)) continue;
@@ -167,12 +177,27 @@ export class ModelManager {
       // those it removes (their runs in flight may take long); stop() waits for them. Their
       // versions' states stay readable, UNLOADING then END (retiredStatus()).
       this.#retired.set(name, m);
+      this.#unloadingRemoved.set(name, m);
       const unloading: Promise<void> = this.#exclusive(m, async () => {
         await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry)));
       }).catch(() => undefined).finally(() => {
         if (this.#removing.get(name) === unloading) this.#removing.delete(name);
+        if (this.#unloadingRemoved.get(name) === m) this.#unloadingRemoved.delete(name);
       });
       this.#removing.set(name, unloading);
+    }
+    // A model added back while its removal still drains loads once that has ended (its
+    // sessions, host processes and GPU share gone first); one whose GPU share the ledger cannot
+    // hold beside the models being removed (the same reload's too) loads once they are gone,
+    // not refused for a share about to be freed. Polls pass them by meanwhile (#refresh).
+    for (const m of added) {
+      let before: Promise<unknown> | undefined = this.#removing.get(m.config.name);
+      if (before === undefined && this.#removing.size > 0 && !this.#fits(m)) before = Promise.all(this.#removing.values());
+      if (before !== undefined) {
+        this.#awaitingRemovals.add(m);
+        before = before.then(() => { this.#awaitingRemovals.delete(m); });
+      }
+      work.push(this.#reconfigured(m, false, before));
     }
     await Promise.all(work);
     if (this.#started !== null) this.#applyLabels(next.models);
@@ -453,8 +478,19 @@ export class ModelManager {
   status(): ModelStatus[];
   status(name: string): ModelStatus;
   status(name?: string): ModelStatus | ModelStatus[] {
-    if (name !== undefined) return statusOf(this.#model(name));
-    return [...this.#models.values()].map(statusOf);
+    if (name !== undefined) return this.#statusOf(this.#model(name));
+    return [...this.#models.values()].map((m) => this.#statusOf(m));
+  }
+
+  // statusOf(m), with the versions still unloading of a model of its name that a reload removed
+  // before adding it back (until they are END and the new ones load).
+  #statusOf(m: Managed): ModelStatus {
+    const status = statusOf(m);
+    const old = this.#unloadingRemoved.get(m.config.name);
+    if (old === undefined || old === m) return status;
+    const mine = new Set(status.versions.map((v) => v.version));
+    const versions = [...status.versions, ...statusOf(old).versions.filter((v) => !mine.has(v.version))].sort((a, b) => a.version - b.version);
+    return Object.freeze({ ...status, versions: Object.freeze(versions) });
   }
 
   /**
@@ -530,6 +566,10 @@ export class ModelManager {
     return this.#exclusive(m, async () => {
       if (this.#stopping) return;
       if (m.held) return;
+      // Added back while its removal drains: nothing of it loads before that has ended (its
+      // sessions, hosts and GPU share gone first); reconfigure() looks again then, and a poll
+      // meanwhile passes it by.
+      if (this.#removing.has(m.config.name) || this.#awaitingRemovals.has(m)) return;
       try {
         this.#checkFraction(m);
       } catch {
@@ -567,8 +607,12 @@ export class ModelManager {
 
   async #reconcile(m: Managed, look: Look): Promise<void> {
     // Versions whose directory is gone stay END in status() (TensorFlow Serving's
-    // ServableStateMonitor keeps END states: a script polls for END to see an unload through);
-    // loaded, they serve until replaced. Only complete directories are loaded (look.ready).
+    // ServableStateMonitor keeps END states: a script polls for END to see an unload through),
+    // and are loaded again if it comes back, the same files too (a failed one as well); loaded,
+    // they serve until replaced. Only complete directories are loaded (look.ready).
+    for (const entry of m.versions.values()) {
+      if (entry.state === 'END' && !look.present.has(entry.version)) entry.fingerprint = '';
+    }
     const loaded = () => [...m.versions.values()].filter((e) => e.state === 'AVAILABLE');
     const policy = m.config.versionPolicy;
     // 'latest' asks for the newest versions that serve, so a broken one is passed over for the

@@ -84,8 +84,11 @@ export interface ModelManagerEvents {
 export interface Entry {
   readonly version: number;
   readonly path: string;
-  /** The version's files when it was loaded (a failed version is retried once they change). */
-  readonly fingerprint: string;
+  /**
+   * The version's files when it was loaded (a failed version is retried once they change); ''
+   * once its directory is gone, so that it is loaded again when the directory comes back.
+   */
+  fingerprint: string;
   state: VersionState;
   error: Error | null;
   model: Model | null;
