@@ -540,6 +540,22 @@ t.test('a server that closes: the request in flight finishes and its answer clos
   t.equal(answer.match(/HTTP\/1\.1 /g)?.length, 1, 'and the connection ends after it: the pipelined request is not answered');
 });
 
+t.test("metrics show a model a reload removed while its versions unload (as the status API does), then drop it", async (t) => {
+  const local = new ModelManager({ models: [{ name: 'slow', basePath: slow }] });
+  t.teardown(() => local.stop());
+  await local.start();
+  const metrics = new ServerMetrics(local);
+  const n = await slowN(local.get('slow'), 1500);
+  const long = local.run('slow', { n: { dtype: 'int32', shape: [], data: Int32Array.of(n) } });
+  await local.reconfigure([]);
+  const during = await metrics.registry.metrics();
+  t.match(during, /tfslice_model_version_state\{model="slow",version="1",state="UNLOADING"\} 1/, 'its version UNLOADING');
+  t.match(during, /tfslice_runs_in_flight\{model="slow",version="1"\} 1/, 'its run in flight');
+  await long;
+  await local.stop();
+  t.notMatch(await metrics.registry.metrics(), /model="slow"/, 'gone once END');
+});
+
 t.test('a request whose client is gone before its answer is counted CANCELLED, not OK', async (t) => {
   const metrics = new ServerMetrics(manager);
   const app = await createServer({ manager, timeoutMs: 0, metrics });

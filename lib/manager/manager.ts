@@ -145,6 +145,15 @@ export class ModelManager {
     return m === undefined ? undefined : statusOf(m);
   }
 
+  /**
+   * @internal The models reconfigure() removed whose versions are still unloading (runs in
+   * flight finishing), and that no later list added back: what the server's metrics show beside
+   * status() until they are END.
+   */
+  drainingRemoved(): ModelStatus[] {
+    return [...this.#unloadingRemoved].filter(([name]) => !this.#models.has(name)).map(([, m]) => statusOf(m));
+  }
+
   async #reconfigure(next: Resolved): Promise<ModelStatus[]> {
     const previous = this.#models;
     const wanted = new Set(next.models.map((m) => m.name));

@@ -7,7 +7,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import { gpuLedger } from '../gpu';
-import type { ModelManager } from '../manager';
+import type { ModelManager, ModelStatus } from '../manager';
 import type { Model } from '../model';
 
 /** The APIs a request is counted under. */
@@ -127,7 +127,7 @@ export class ServerMetrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const m of manager.status()) for (const v of m.versions) this.set({ model: m.name, version: String(v.version), state: v.state }, 1);
+        for (const m of servedAndDraining(manager)) for (const v of m.versions) this.set({ model: m.name, version: String(v.version), state: v.state }, 1);
       },
     });
     new Gauge({
@@ -137,7 +137,7 @@ export class ServerMetrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const m of manager.status()) for (const v of m.versions) if (v.state === 'AVAILABLE' || v.inflight > 0) this.set({ model: m.name, version: String(v.version) }, v.inflight);
+        for (const m of servedAndDraining(manager)) for (const v of m.versions) if (v.state === 'AVAILABLE' || v.inflight > 0) this.set({ model: m.name, version: String(v.version) }, v.inflight);
       },
     });
     new Gauge({
@@ -194,4 +194,10 @@ function* availableModels(manager: ModelManager): Generator<[{ model: string; ve
       yield [{ model: m.name, version: String(v.version) }, model];
     }
   }
+}
+
+// Every model's status, and those of models a reload removed while their versions still unload
+// (runs in flight finishing, as the status API shows them), until they are END.
+function servedAndDraining(manager: ModelManager): ModelStatus[] {
+  return [...manager.status(), ...manager.drainingRemoved()];
 }
