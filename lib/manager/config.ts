@@ -377,7 +377,7 @@ export async function readConfigFile(file: string): Promise<ModelManagerConfig> 
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new NotFoundError(`no model config file at ${path.resolve(file)} (${(error as Error).message})`);
     throw error; // EACCES, EISDIR, ...: Node's own error, with its code
   }
-  let config: ModelManagerConfig;
+  let config: ModelManagerConfig | undefined;
   // JSON when it parses as JSON, or looks like it (a text-format file starts with a field name or a comment).
   const json = parseJson(text);
   if (json.ok || /^\s*[{[]/.test(text)) {
@@ -392,24 +392,18 @@ export async function readConfigFile(file: string): Promise<ModelManagerConfig> 
     }
     config = value as ModelManagerConfig;
     resolveAgainst(config, path.dirname(path.resolve(file)));
-    try {
-      // Checked here too, so that what the ModelManager would refuse is named with its file.
-      resolveManagerConfig(config);
-    } catch (error) {
-      if (error instanceof TypeError || error instanceof RangeError) error.message = `${file}: ${error.message}`;
-      throw error;
-    }
-  } else {
-    try {
-      config = parseModelServerConfig(text);
-      // Checked here too, so that what the ModelManager would refuse is named as the file names it.
-      resolveManagerConfig(config);
-    } catch (error) {
-      const where = `${file} (TensorFlow Serving's text-format model config)`;
-      if (error instanceof SyntaxError) error.message = `${where}: ${error.message}`;
-      else if (error instanceof TypeError || error instanceof RangeError) error.message = `${where}: ${withProtoFieldNames(error.message, 'model_config_list.config')}`;
-      throw error;
-    }
+  }
+  // Named as the file names them: a JSON file's fields by tfslice's names, a text-format one's by
+  // TensorFlow Serving's.
+  const where = json.ok ? file : `${file} (TensorFlow Serving's text-format model config)`;
+  try {
+    config ??= parseModelServerConfig(text);
+    // Checked here too, so that what the ModelManager would refuse is named as the file names it.
+    resolveManagerConfig(config);
+  } catch (error) {
+    if (error instanceof SyntaxError) error.message = `${where}: ${error.message}`;
+    else if (error instanceof TypeError || error instanceof RangeError) error.message = `${where}: ${json.ok ? error.message : withProtoFieldNames(error.message, 'model_config_list.config')}`;
+    throw error;
   }
   return config;
 }

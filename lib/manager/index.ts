@@ -10,6 +10,6 @@ export {
 } from './config';
 export {
   type FailureEvent, type ManagedBatchEvent, type ManagerRunOptions, type ModelManagerEvents, type ModelStatus, type Prediction, type StateEvent, type StatusError,
-  type VersionState, type VersionStatus,
+  type VersionState, type VersionStatus, unrecognizedLabel,
 } from './state';
 export { selectVersions } from './versions';

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
-import { CRASHED_ADVICE, describe, InvalidArgumentError, invalidType, ModelCrashedError, NotFoundError, outOfRange, QueueFullError, ServableNotFoundError, TensorFlowError } from '../errors';
+import { CRASHED_ADVICE, describe, invalidType, ModelCrashedError, NotFoundError, outOfRange, QueueFullError, ServableNotFoundError, TensorFlowError } from '../errors';
 import { loadModel, type Feeds, type Model, RUN_OPTIONS } from '../model';
 import { timerFor } from '../abort';
 import { fitsNow } from '../gpu';
@@ -20,7 +20,7 @@ import { type ManagedModelConfig, type ModelManagerConfig, readConfigFile, type 
 import { acquire, newest, route, settle, wait } from './routing';
 import {
   asError, describeVersions, type Entry, type ManagerRunOptions, type Managed, type ModelManagerEvents, type ModelStatus, type Prediction,
-  type StateEvent, statusOf, unavailable, type VersionState,
+  type StateEvent, statusOf, unavailable, unrecognizedLabel, type VersionState,
 } from './state';
 import { fingerprint, type Look, lookAt, selectVersions } from './versions';
 
@@ -127,13 +127,11 @@ export class ModelManager {
   #reconfiguring: Promise<void> | null = null;
   // New models waiting for removals to end before they load (#reconfigure).
   readonly #awaitingRemovals = new Set<Managed>();
-  // Models reconfigure() removed whose versions are still unloading, by name.
-  readonly #removing = new Map<string, Promise<void>>();
+  // Models reconfigure() removed whose versions are still unloading, by name, and the end of that:
+  // status() shows their versions beside those of a model of that name added back meanwhile.
+  readonly #removing = new Map<string, { managed: Managed; unloaded: Promise<void> }>();
   // Models reconfigure() removed (and not added back), by name, for retiredStatus().
   readonly #retired = new Map<string, Managed>();
-  // Models reconfigure() removed whose versions are still unloading, by name: status() shows
-  // their versions beside those of a model of that name added back meanwhile.
-  readonly #unloadingRemoved = new Map<string, Managed>();
 
   /**
    * @internal The status of a model that reconfigure() removed and no later list added back: its
@@ -151,7 +149,7 @@ export class ModelManager {
    * status() until they are END.
    */
   drainingRemoved(): ModelStatus[] {
-    return [...this.#unloadingRemoved].filter(([name]) => !this.#models.has(name)).map(([, m]) => statusOf(m));
+    return [...this.#removing].filter(([name]) => !this.#models.has(name)).map(([, removal]) => statusOf(removal.managed));
   }
 
   async #reconfigure(next: Resolved): Promise<ModelStatus[]> {
@@ -186,22 +184,20 @@ export class ModelManager {
       // those it removes (their runs in flight may take long); stop() waits for them. Their
       // versions' states stay readable, UNLOADING then END (retiredStatus()).
       this.#retired.set(name, m);
-      this.#unloadingRemoved.set(name, m);
-      const unloading: Promise<void> = this.#exclusive(m, async () => {
+      const unloaded: Promise<void> = this.#exclusive(m, async () => {
         await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry)));
       }).catch(() => undefined).finally(() => {
-        if (this.#removing.get(name) === unloading) this.#removing.delete(name);
-        if (this.#unloadingRemoved.get(name) === m) this.#unloadingRemoved.delete(name);
+        if (this.#removing.get(name)?.managed === m) this.#removing.delete(name);
       });
-      this.#removing.set(name, unloading);
+      this.#removing.set(name, { managed: m, unloaded });
     }
     // A model added back while its removal still drains loads once that has ended (its
     // sessions, host processes and GPU share gone first); one whose GPU share the ledger cannot
     // hold beside the models being removed (the same reload's too) loads once they are gone,
     // not refused for a share about to be freed. Polls pass them by meanwhile (#refresh).
     for (const m of added) {
-      let before: Promise<unknown> | undefined = this.#removing.get(m.config.name);
-      if (before === undefined && this.#removing.size > 0 && !this.#fits(m)) before = Promise.all(this.#removing.values());
+      let before: Promise<unknown> | undefined = this.#removing.get(m.config.name)?.unloaded;
+      if (before === undefined && this.#removing.size > 0 && !this.#fits(m)) before = Promise.all([...this.#removing.values()].map((r) => r.unloaded));
       if (before !== undefined) {
         this.#awaitingRemovals.add(m);
         before = before.then(() => { this.#awaitingRemovals.delete(m); });
@@ -495,7 +491,7 @@ export class ModelManager {
   // before adding it back (until they are END and the new ones load).
   #statusOf(m: Managed): ModelStatus {
     const status = statusOf(m);
-    const old = this.#unloadingRemoved.get(m.config.name);
+    const old = this.#removing.get(m.config.name)?.managed;
     if (old === undefined || old === m) return status;
     const mine = new Set(status.versions.map((v) => v.version));
     const versions = [...status.versions, ...statusOf(old).versions.filter((v) => !mine.has(v.version))].sort((a, b) => a.version - b.version);
@@ -539,7 +535,7 @@ export class ModelManager {
       await Promise.all([...this.#models.values()].map((m) => this.#exclusive(m, async () => {
         await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry)));
       })));
-      await Promise.all(this.#removing.values());
+      await Promise.all([...this.#removing.values()].map((r) => r.unloaded));
     })();
     return this.#stopping;
   }
@@ -861,10 +857,7 @@ export class ModelManager {
     if (version !== undefined) throw invalidType('options', 'either version or label, not both', { version, label });
     if (typeof label !== 'string') throw invalidType('label', 'a string', label);
     const labelled = m.config.versionLabels.get(label);
-    if (labelled === undefined) {
-      const known = [...m.config.versionLabels.keys()].map((l) => `'${l}'`).join(', ') || 'none';
-      throw new InvalidArgumentError(`Unrecognized servable version label: ${label} (model '${m.config.name}' has labels ${known})`);
-    }
+    if (labelled === undefined) throw unrecognizedLabel(label, { name: m.config.name, labels: m.config.versionLabels });
     return labelled;
   }
 

@@ -4,7 +4,7 @@
  * records lifecycle (manager.ts) and routing (routing.ts) share.
  */
 import type { BatchEvent } from '../batching';
-import { TensorFlowError } from '../errors';
+import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { Model, RunOptions } from '../model';
 import type { Tensor } from '../tensor';
 import type { ResolvedModel } from './config';
@@ -162,4 +162,13 @@ export function statusOf(m: Managed): ModelStatus {
     version: e.version, state: e.state, path: e.path, error: statusError(e.error), inflight: e.inflight,
   }));
   return Object.freeze({ name: m.config.name, basePath: m.config.basePath, versions: Object.freeze(versions), error: statusError(m.error) });
+}
+
+/**
+ * @internal A label a model does not have (a run by it, the status API): TensorFlow Serving's
+ * words, and the labels the model has when it is known.
+ */
+export function unrecognizedLabel(label: string, model?: { name: string; labels: ReadonlyMap<string, number> }): InvalidArgumentError {
+  const known = model === undefined ? '' : ` (model '${model.name}' has labels ${[...model.labels.keys()].map((l) => `'${l}'`).join(', ') || 'none'})`;
+  return new InvalidArgumentError(`Unrecognized servable version label: ${label}${known}`);
 }

@@ -16,7 +16,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRep
 
 import { LazySignal, timerFor } from '../abort';
 import { InvalidArgumentError, NotFoundError, QueueFullError, TensorFlowError } from '../errors';
-import type { ModelManager, VersionStatus } from '../manager';
+import { type ModelManager, unrecognizedLabel, type VersionStatus } from '../manager';
 import type { Model } from '../model';
 import { PACKAGE_ROOT } from '../native';
 import type { Tensor } from '../tensor';
@@ -282,11 +282,7 @@ export function statusVersions(manager: ModelManager, t: { name: string; version
   let version = t.version;
   if (version === undefined && t.label !== undefined) {
     version = known ? manager.versionOfLabel(t.name, t.label) : undefined;
-    if (version === undefined) {
-      // Named as a run by the label names them (ModelManager's #version).
-      const labels = known ? [...manager.labels(t.name).keys()].map((l) => `'${l}'`).join(', ') || 'none' : '';
-      throw new InvalidArgumentError(`Unrecognized servable version label: ${t.label}${known ? ` (model '${t.name}' has labels ${labels})` : ''}`);
-    }
+    if (version === undefined) throw unrecognizedLabel(t.label, known ? { name: t.name, labels: manager.labels(t.name) } : undefined);
   }
   const versions = version === undefined ? status.versions : status.versions.filter((v) => v.version === version);
   if (versions.length === 0) {

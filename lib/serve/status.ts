@@ -3,7 +3,8 @@
  * error's code and message as a client sees them. Apart from server.ts so that the codec threads
  * (codec-worker.ts), which do not load fastify, report errors as the event loop does.
  */
-import { InvalidArgumentError, NotFoundError, ServableNotFoundError } from '../errors';
+import { NotFoundError, ServableNotFoundError } from '../errors';
+import { unrecognizedLabel } from '../manager/state';
 import { JsonSyntaxError } from './json';
 import type { ServingApi } from './metrics';
 
@@ -83,7 +84,7 @@ export function servingError(api: ServingApi, error: unknown): unknown {
   if (!(error instanceof ServableNotFoundError) || api.startsWith('v2_') || api.startsWith('grpc_v2_')) return error;
   // A label of a model it does not know: TensorFlow Serving resolves the label first
   // (ServerCore::GetModelVersionForLabel), and answers as the status API does for it.
-  if (error.label !== undefined) return new InvalidArgumentError(`Unrecognized servable version label: ${error.label}`);
+  if (error.label !== undefined) return unrecognizedLabel(error.label);
   const request = error.version === undefined ? `Latest(${error.model})` : `Specific(${error.model}, ${error.version})`;
   return new NotFoundError(`Servable not found for request: ${request}`);
 }
