@@ -10,6 +10,6 @@ export {
 } from './config';
 export {
   type FailureEvent, type ManagedBatchEvent, type ManagerRunOptions, type ModelManagerEvents, type ModelStatus, type Prediction, type StateEvent, type StatusError,
-  type VersionState, type VersionStatus, unrecognizedLabel,
+  type VersionState, type VersionStatus,
 } from './state';
 export { selectVersions } from './versions';

@@ -16,7 +16,8 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRep
 
 import { LazySignal, timerFor } from '../abort';
 import { InvalidArgumentError, NotFoundError, QueueFullError, TensorFlowError } from '../errors';
-import { type ModelManager, unrecognizedLabel, type VersionStatus } from '../manager';
+import type { ModelManager, VersionStatus } from '../manager';
+import { unrecognizedLabel } from '../manager/state';
 import type { Model } from '../model';
 import { PACKAGE_ROOT } from '../native';
 import type { Tensor } from '../tensor';

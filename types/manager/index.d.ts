@@ -5,5 +5,5 @@
  */
 export { ModelManager } from './manager';
 export { type ManagedModelConfig, type ModelManagerConfig, type SwapPolicy, type VersionPolicy, type WarmupConfig, type WarmupFeeds, type WarmupValue, } from './config';
-export { type FailureEvent, type ManagedBatchEvent, type ManagerRunOptions, type ModelManagerEvents, type ModelStatus, type Prediction, type StateEvent, type StatusError, type VersionState, type VersionStatus, unrecognizedLabel, } from './state';
+export { type FailureEvent, type ManagedBatchEvent, type ManagerRunOptions, type ModelManagerEvents, type ModelStatus, type Prediction, type StateEvent, type StatusError, type VersionState, type VersionStatus, } from './state';
 export { selectVersions } from './versions';

@@ -1,5 +1,5 @@
 import { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
-import { type ModelManager } from '../manager';
+import type { ModelManager } from '../manager';
 import { type AuthOptions } from './auth';
 import { ServerMetrics } from './metrics';
 /** Options of the tfsliceServing plugin. */
