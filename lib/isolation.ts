@@ -617,6 +617,7 @@ export class HostSession implements NativeSession {
     this.#closing ??= (async () => {
       if (this.#dead === null) {
         this.#child.ref();
+        await this.#startingTaken();
         try {
           await this.#call({ op: 'close' });
         } catch {
@@ -758,15 +759,35 @@ export class HostSession implements NativeSession {
    */
   runnerQueued(): number {
     if (this.#dead !== null) return 0;
-    let untaken = 0;
+    return this.#untaken().waiting;
+  }
+
+  // Runs sent to the host that it has not taken yet (their control words still say queued), in
+  // the order sent: `starting`, those its idle serving threads are about to take (slot index and
+  // message id), then `waiting`, how many wait behind busy ones.
+  #untaken(): { starting: [number, number][]; waiting: number } {
+    const untaken: [number, number][] = [];
     let taken = 0;
     for (const [id, pending] of this.#pending) {
       const index = pending.slot?.index ?? CONTROL_WORDS;
       if (index >= CONTROL_WORDS) continue;
-      if (Atomics.load(this.#words, index) === runTag(id)) untaken++;
+      if (Atomics.load(this.#words, index) === runTag(id)) untaken.push([index, id]);
       else taken++;
     }
-    return Math.max(0, untaken - Math.max(0, HOST_SERVE_THREADS - taken));
+    const idle = Math.max(0, HOST_SERVE_THREADS - taken);
+    return { starting: untaken.slice(0, idle), waiting: Math.max(0, untaken.length - idle) };
+  }
+
+  // Runs sent to an idle host count as begun, as in-process runs that a free runner thread takes
+  // (native/runner.cc, Admit): the close, which goes by another socket than the direct path's
+  // runs, waits until the host has taken them (it begins a run as it takes it, native/channel.cc),
+  // so that it cannot overtake them and refuse them. Runs waiting in the host behind busy serving
+  // threads are refused by the close (MODEL_DISPOSED), as ever. Polled: a host takes a run within
+  // microseconds; one that is stopped is left to killAfterMs.
+  async #startingTaken(): Promise<void> {
+    const starting = this.#untaken().starting;
+    const untaken = ([index, id]: [number, number]) => this.#pending.has(id) && Atomics.load(this.#words, index) === runTag(id);
+    while (this.#dead === null && starting.some(untaken)) await new Promise((resolve) => setTimeout(resolve, 1));
   }
 
   // The reply to `id`, from either path; the child keeps the loop alive while one is due.

@@ -130,6 +130,25 @@ function planKey(outputKeys: readonly string[], all: readonly string[]): string 
   return outputKeys.length === 1 ? outputKeys[0]! : `\u0000${[...outputKeys].sort().join('\u0000')}`;
 }
 
+// The output keys a run fetches from TensorFlow, and those that are one of the signature's inputs
+// (echoed: copied from the feed, with its index among sig.inputSpecs).
+function splitEchoes(sig: PreparedSignature, outputKeys: readonly string[]): { fetchKeys: string[]; echoes: Echo[] } {
+  const inputs = sig.inputSpecs.map((s) => tensorName(s.name));
+  const echoes: Echo[] = [];
+  const fetchKeys = outputKeys.filter((key) => {
+    const spec = sig.info.outputs[key]!;
+    const input = spec.composite ? -1 : inputs.indexOf(tensorName(spec.name));
+    if (input >= 0) echoes.push([key, input]);
+    return input < 0;
+  });
+  return { fetchKeys, echoes };
+}
+
+// Planned.fetches: graph tensor names sorted (a name fetched twice stays twice, as in TensorFlow's key).
+function fetchSetKey(names: readonly string[]): string {
+  return [...names].sort().join('\u0000');
+}
+
 // A signature's inputs in the order the native plan feeds them.
 interface PreparedSignature {
   readonly name: string;
@@ -164,6 +183,12 @@ interface Planned {
   resultKeys: readonly string[];
   echoes: readonly Echo[];
   queue: BatchQueue | null;
+  /**
+   * The graph tensors it fetches, sorted, as TensorFlow keys the executor it builds for them
+   * (DirectSession): selections that differ by echoed inputs only, or by keys of the same
+   * tensor in another order, share one. '' when it fetches nothing (echoes only: no executor).
+   */
+  fetches: string;
 }
 
 /**
@@ -251,8 +276,10 @@ export interface ModelStats {
   /** Per batched signature; empty without batching. */
   batching: Record<string, BatchingStats>;
   /**
-   * Per signature that has run: the different output selections (RunOptions.outputs, in any
-   * order) it has fetched, each an executor TensorFlow keeps; every output is not counted.
+   * Per signature that has run: the executors TensorFlow built and keeps for its output
+   * selections (RunOptions.outputs, in any order), beside the whole signature's, which is not
+   * counted. Selections that fetch the same graph tensors share one (keys that differ only by
+   * outputs echoing an input, which are copied from the feed); echoes alone build none.
    */
   outputSelections: Record<string, number>;
 }
@@ -990,8 +1017,28 @@ export class Model {
     // The runner queue (or the host's words) read once for both counts.
     const forRunner = this.#forRunner();
     const outputSelections: Record<string, number> = {};
-    for (const [name, plans] of this.#plans) outputSelections[name] = plans.size - (plans.has(WHOLE_SIGNATURE) ? 1 : 0);
+    for (const [name, plans] of this.#plans) outputSelections[name] = this.#selections(name, plans);
     return { runsExecuting: this.#executing(forRunner), runsQueued: this.#queued(forRunner), batching, outputSelections };
+  }
+
+  // ModelStats.outputSelections of one signature: the executors its selections made TensorFlow
+  // build, beside the whole signature's (whether or not that ran).
+  #selections(name: string, plans: Map<string, Planned>): number {
+    const whole = plans.get(WHOLE_SIGNATURE)?.fetches ?? this.#wholeFetches(name);
+    const made = new Set<string>();
+    for (const planned of plans.values()) if (planned.fetches !== '' && planned.fetches !== whole) made.add(planned.fetches);
+    return made.size;
+  }
+
+  // The fetches of signature `name` run whole, for a model that has not run it whole (stats());
+  // null when it cannot be (outputs whose keys clash: fetchesOf).
+  #wholeFetches(name: string): string | null {
+    const sig = this.#signature(name);
+    try {
+      return fetchSetKey(fetchesOf(sig.info, splitEchoes(sig, sig.outputKeys).fetchKeys).names);
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -1070,8 +1117,11 @@ export class Model {
   }
 
   /**
-   * Frees the session. Runs already in flight finish first; runs that had not
-   * started reject with MODEL_DISPOSED. Idempotent; resolves once freed.
+   * Frees the session. Runs already handed over finish first: a run begins as it is handed to a
+   * free runner thread (an isolated model's: sent to its host while a serving thread there is
+   * free), so `run()` then `dispose()` in the same tick runs it. Runs that had not begun (waiting
+   * for a run slot, maxConcurrentRuns, or for a runner while every one is busy) reject with
+   * MODEL_DISPOSED. Idempotent; resolves once freed.
    *
    * @param options.killAfterMs runs still executing this many ms after the call are ended, and
    *   reject with MODEL_DISPOSED. An isolated model's host is killed (SIGKILL); an in-process
@@ -1112,9 +1162,9 @@ export class Model {
   /**
    * dispose() without options, for `await using model = await loadModel(...)` (TypeScript 5.2's
    * explicit resource management): the model is disposed at the end of its block, as dispose()
-   * does it: runs executing finish first; runs not yet started (waiting for a run slot or a runner
-   * thread) reject with MODEL_DISPOSED, so await the runs a block starts before it ends. The
-   * same promise as dispose().
+   * does it: runs begun finish first; runs not yet begun (waiting for a run slot, or for a runner
+   * thread while every one is busy) reject with MODEL_DISPOSED, so await the runs a block starts
+   * before it ends. The same promise as dispose().
    */
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose();
@@ -1213,14 +1263,7 @@ export class Model {
     const cacheKey = planKey(outputKeys, sig.outputKeys);
     let planned = plans.get(cacheKey);
     if (!planned) {
-      const inputs = sig.inputSpecs.map((s) => tensorName(s.name));
-      const echoes: Echo[] = [];
-      const fetchKeys = outputKeys.filter((key) => {
-        const spec = sig.info.outputs[key]!;
-        const input = spec.composite ? -1 : inputs.indexOf(tensorName(spec.name));
-        if (input >= 0) echoes.push([key, input]);
-        return input < 0;
-      });
+      const { fetchKeys, echoes } = splitEchoes(sig, outputKeys);
       const { names, resultKeys } = fetchesOf(sig.info, fetchKeys);
       let plan: NativePlan;
       try {
@@ -1235,7 +1278,7 @@ export class Model {
         throw converted;
       }
       FEED_KEYS.set(plan, new Map(sig.inputKeys.map((key, i) => [sig.inputSpecs[i]!.name, key])));
-      planned = { plan, resultKeys, echoes, queue: this.#queue(session, sig, plan, fetchKeys) };
+      planned = { plan, resultKeys, echoes, queue: this.#queue(session, sig, plan, fetchKeys), fetches: fetchSetKey(names) };
       plans.set(cacheKey, planned);
     }
     return planned;

@@ -364,6 +364,13 @@ class RunServer {
                                   " ms, and was not started");
       }
     }
+    // Begun before it is taken: the parent's close waits until the runs that an idle host was
+    // sent are taken (lib/isolation.ts, close), and the close must then find them begun.
+    if (!core_->BeginRun()) Refuse("MODEL_DISPOSED", kDisposedMessage);
+    struct Begun {
+      SessionCore& core;
+      ~Begun() { core.EndRun(); }
+    } begun{*core_};
     if (!Take(slot, id)) Refuse("CANCELLED", "the run was cancelled while it waited for its model host, and was not started");
     std::shared_ptr<RunPlan> plan = PlanFor(plan_id, flags, in);
     if (!plan) {
@@ -413,7 +420,7 @@ class RunServer {
       feeds.Adopt(tensor);
     }
     Fetched fetched;
-    Failure failure = RunPlanOnce(*plan, feeds, fetched);
+    Failure failure = RunPlanOnce(*plan, feeds, fetched, 0, true);
     if (failure) throw Refused{failure};
     feeds.Clear();
     UnaliasSlotFeeds(in_slot, fetched);

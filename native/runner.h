@@ -170,6 +170,13 @@ class Job {
   virtual void Abandon(Napi::Env env) {}
   // The gate the job must pass before it executes (nullptr: none).
   virtual Gate* gate() { return nullptr; }
+  // JS thread, as Completions::Submit hands the job to the runners past its gate: the job counts
+  // as begun from now (a session's close waits for it, rather than refuse it when a runner takes
+  // it a moment later). Unadmit(): it turned out to wait for a runner after all (every one busy,
+  // or left for a busy one): it is refused if the close comes first, as any run not started.
+  // Unadmit() may race the runner taking the job: the job's own Execute() settles which won.
+  virtual void Admit() {}
+  virtual void Unadmit() {}
   // Names the job to Gate::Cancel (0: not cancellable).
   uint64_t ticket = 0;
 

@@ -332,14 +332,14 @@ void Measured(RunPlan& plan, bool on_caller, uint32_t micros) {
 uint64_t CallerRuns() { return g_caller_runs.load(std::memory_order_relaxed); }
 uint64_t PooledRuns() { return g_pooled_runs.load(std::memory_order_relaxed); }
 
-Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t timeout_ms) {
+Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t timeout_ms, bool begun) {
   SessionCore& core = *plan.core;
   // Before the deferred feeds are read: once the session closes (dispose(), or the worker
   // thread that owns their JS memory ending), a run that had not begun never reads it.
-  if (!core.BeginRun()) return {"MODEL_DISPOSED", kDisposedMessage};
+  if (!begun && !core.BeginRun()) return {"MODEL_DISPOSED", kDisposedMessage};
   Failure unready = feeds.Materialize();
   if (unready) {
-    core.EndRun();
+    if (!begun) core.EndRun();
     return unready;
   }
   fetched.tensors.assign(plan.outputs.size(), nullptr);
@@ -361,7 +361,7 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
                      static_cast<int>(plan.inputs.size()), plan.outputs.data(),
                      fetched.tensors.data(), static_cast<int>(plan.outputs.size()), nullptr, 0,
                      nullptr, status.get());
-  core.EndRun();
+  if (!begun) core.EndRun();
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
   uint32_t clamped = static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(micros, UINT32_MAX)));
   // A plan's first run also builds its executors: it says nothing about the ones after.
@@ -473,6 +473,12 @@ class RunJob : public Job {
 
   Gate* gate() override { return gate_; }
 
+  void Admit() override { admitted_.store(plan_->core->BeginRun(), std::memory_order_release); }
+  void Unadmit() override {
+    if (admitted_.exchange(false, std::memory_order_acq_rel)) plan_->core->EndRun();
+  }
+  ~RunJob() override { Unadmit(); }  // never executed (the process exiting): no close waits for it
+
   // A run that no runner has started within `wait_limit_ms` of now is not started at all
   // (code NOT_STARTED, which lib/model.ts turns into its DEADLINE_EXCEEDED NotStartedError):
   // its caller has given up (a server has answered 504), and runs queued
@@ -485,6 +491,7 @@ class RunJob : public Job {
   }
 
   void Abandon(Napi::Env env) override {
+    Unadmit();
     try {
       deferred_.Reject(MakeError(env, "CANCELLED", "the run was taken out of its queue before it started").Value());
       feeds_->Clear();
@@ -498,12 +505,15 @@ class RunJob : public Job {
     // Counted as running until its outputs are prepared too: they may be copied from a feed's
     // JS memory, which a closing session's environment (a worker thread ending) waits for.
     SessionCore& core = *plan_->core;
+    // Begun already when Submit admitted it and no Unadmit() came first (this takes the admission).
+    bool begun = admitted_.exchange(false, std::memory_order_acq_rel);
     int64_t timeout_ms = timeout_ms_;
     if (wait_limit_ms_ > 0 || timeout_ms_ > 0) {
       auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - submitted_).count();
       if (wait_limit_ms_ > 0 && waited > wait_limit_ms_) {
         failure_ = {"NOT_STARTED", "the run waited " + std::to_string(waited) + " ms for a runner thread, past its runTimeoutMs of " +
                                              std::to_string(wait_limit_ms_) + " ms, and was not started"};
+        if (begun) core.EndRun();
         return;
       }
       // The limit counts from when the run was handed over (its wait for a turn or a runner
@@ -511,12 +521,12 @@ class RunJob : public Job {
       // remaining deadline, so a run whose caller gave up does not hold the model past then.
       if (timeout_ms_ > 0) timeout_ms = std::max<int64_t>(1, timeout_ms_ - waited);
     }
-    if (!core.BeginRun()) {
+    if (!begun && !core.BeginRun()) {
       failure_ = {"MODEL_DISPOSED", kDisposedMessage};
       return;
     }
     try {
-      failure_ = RunPlanOnce(*plan_, *feeds_, fetched_, timeout_ms);
+      failure_ = RunPlanOnce(*plan_, *feeds_, fetched_, timeout_ms, true);
       // Big outputs copied or packed here, not on the JS thread. The feeds made here go here too
       // (a big string feed's TF_TStrings are freed one by one); the JS thread's own copies are
       // freed there, in Settle(), which also checks outputs against the borrowed ranges.
@@ -562,6 +572,7 @@ class RunJob : public Job {
   Failure failure_;
   std::chrono::steady_clock::time_point submitted_{};
   int64_t wait_limit_ms_ = 0;
+  std::atomic<bool> admitted_{false};  // Admit() counted it as begun (SessionCore::BeginRun)
 };
 
 // The same round trip with nothing to run: what any run() costs on top of TF_SessionRun

@@ -161,8 +161,9 @@ struct Fetched {
 
 // Runs the plan with `feeds` and records its output bytes; returns a failure instead of
 // throwing (any thread). timeout_ms > 0: TensorFlow's own run timeout (RunOptions.timeout_in_ms),
-// DEADLINE_EXCEEDED past it.
-Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t timeout_ms = 0);
+// DEADLINE_EXCEEDED past it. `begun`: the caller holds the run's SessionCore::BeginRun() (and
+// ends it); otherwise this begins and ends it, refusing the run once the session is closing.
+Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t timeout_ms = 0, bool begun = false);
 
 // Resolves undefined after a round trip through a worker thread (a benchmark floor).
 Napi::Value AsyncNoop(const Napi::CallbackInfo& info);

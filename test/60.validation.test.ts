@@ -161,6 +161,20 @@ t.test('output selections: the same keys in any order are one selection, every k
   t.same(model.stats().outputSelections, { transform: 45 }, 'is the whole signature');
 });
 
+t.test('stats().outputSelections counts executors: selections that differ by echoed inputs only share the whole signature\'s, and echoes alone build none', async (t) => {
+  // passthrough: `doubled` is computed, `key`, `x_out` and `x_again` are its inputs passed through.
+  const model = await loadModel(fixture('passthrough').dir);
+  t.teardown(() => model.dispose());
+  const feeds = { key: ['a'], x: [1.5] };
+  for (const outputs of [['key'], ['x_out', 'x_again'], ['doubled'], ['doubled', 'key'], ['x_again', 'doubled']]) {
+    const out = await model.run(feeds, { outputs });
+    t.same(Object.keys(out).sort(), [...outputs].sort());
+  }
+  t.same(model.stats().outputSelections, { serving_default: 0 }, 'every selection fetches what the whole signature fetches, or nothing');
+  await model.run(feeds);
+  t.same(model.stats().outputSelections, { serving_default: 0 }, 'the whole signature after them');
+});
+
 t.test("an output tfslice cannot return (complex64) is named by its key; the others can still be asked for; feeding one is UNIMPLEMENTED too", async (t) => {
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-complex-')), 'model');
   python(`

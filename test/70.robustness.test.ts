@@ -109,6 +109,30 @@ t.test('dispose() with runs in flight: started runs finish, the rest reject, the
   t.equal(live(), before, 'the session was freed, once');
 });
 
+t.test('run() then dispose() in the same tick, on an idle model: the run was handed over, and finishes', async (t) => {
+  // A free runner thread (a host's serving thread) takes it a moment later: it counts as begun
+  // from the hand-over, so dispose() waits for it instead of refusing it (helper-81: 70 % were
+  // refused MODEL_DISPOSED, whether the runner woke before the close). After an idle pause (the
+  // runner asleep) and right after a run (spinning); in-process and isolated; each run limit.
+  const celsius = new Tensor('float32', new Float32Array([100]), [1]);
+  const outcomes: Record<string, number> = {};
+  for (const isolation of ['none', 'process'] as const) {
+    for (const maxConcurrentRuns of [undefined, Infinity]) {
+      for (let i = 0; i < (isolation === 'none' ? 12 : 2); i++) {
+        const model = await loadModel(path.join(ROOT, 'examples/models/a'), { isolation, ...(maxConcurrentRuns === undefined ? {} : { maxConcurrentRuns }) });
+        if (i % 2 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+        else await model.run({ celsius });
+        const run = model.run({ celsius }).then((out) => String((out.fahrenheit!.data as Float32Array)[0]), (error: { code?: string }) => error.code ?? String(error));
+        const disposed = model.dispose();
+        const key = `${isolation} ${maxConcurrentRuns ?? 'default'} ${await run}`;
+        outcomes[key] = (outcomes[key] ?? 0) + 1;
+        await disposed;
+      }
+    }
+  }
+  t.same(Object.keys(outcomes).filter((key) => !key.endsWith(' 212')), [], `every run answered 212: ${JSON.stringify(outcomes)}`);
+});
+
 t.test('maxConcurrentRuns: runs wait their turn, and waiting runs are refused on dispose', async (t) => {
   const model = await loadModel(fixture('slow').dir, { maxConcurrentRuns: 1 });
   t.equal(model.maxConcurrentRuns, 1);

@@ -109,8 +109,10 @@ export interface ModelStats {
     /** Per batched signature; empty without batching. */
     batching: Record<string, BatchingStats>;
     /**
-     * Per signature that has run: the different output selections (RunOptions.outputs, in any
-     * order) it has fetched, each an executor TensorFlow keeps; every output is not counted.
+     * Per signature that has run: the executors TensorFlow built and keeps for its output
+     * selections (RunOptions.outputs, in any order), beside the whole signature's, which is not
+     * counted. Selections that fetch the same graph tensors share one (keys that differ only by
+     * outputs echoing an input, which are copied from the feed); echoes alone build none.
      */
     outputSelections: Record<string, number>;
 }
@@ -229,8 +231,11 @@ export declare class Model {
      */
     runSync(feeds: Feeds, options?: RunOptions): Record<string, Tensor>;
     /**
-     * Frees the session. Runs already in flight finish first; runs that had not
-     * started reject with MODEL_DISPOSED. Idempotent; resolves once freed.
+     * Frees the session. Runs already handed over finish first: a run begins as it is handed to a
+     * free runner thread (an isolated model's: sent to its host while a serving thread there is
+     * free), so `run()` then `dispose()` in the same tick runs it. Runs that had not begun (waiting
+     * for a run slot, maxConcurrentRuns, or for a runner while every one is busy) reject with
+     * MODEL_DISPOSED. Idempotent; resolves once freed.
      *
      * @param options.killAfterMs runs still executing this many ms after the call are ended, and
      *   reject with MODEL_DISPOSED. An isolated model's host is killed (SIGKILL); an in-process
@@ -247,9 +252,9 @@ export declare class Model {
     /**
      * dispose() without options, for `await using model = await loadModel(...)` (TypeScript 5.2's
      * explicit resource management): the model is disposed at the end of its block, as dispose()
-     * does it: runs executing finish first; runs not yet started (waiting for a run slot or a runner
-     * thread) reject with MODEL_DISPOSED, so await the runs a block starts before it ends. The
-     * same promise as dispose().
+     * does it: runs begun finish first; runs not yet begun (waiting for a run slot, or for a runner
+     * thread while every one is busy) reject with MODEL_DISPOSED, so await the runs a block starts
+     * before it ends. The same promise as dispose().
      */
     [Symbol.asyncDispose](): Promise<void>;
 }

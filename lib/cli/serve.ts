@@ -205,7 +205,9 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--rest_api_max_body_bytes <n>', 'largest request body (413 beyond)', nonNegativeInt('a byte count'), 64 * 1024 * 1024)
     .option('--offload_bytes <n>', 'REST bodies, gRPC messages with tensors or tf.Examples, and responses this big are read and written on worker threads, so the event loop serves on (REST and gRPC each have a pool of --codec_threads); Infinity: never', byteCountOrInfinity, 256 * 1024)
     .option('--codec_threads <n>', 'the most worker threads for that, 1 to 64 (default: the cores but one, 1 to 4)', threadCount)
-    .option('--shutdown_grace_period_seconds <s>', 'on SIGTERM/SIGINT, how long requests in flight may take to finish', nonNegativeInt('seconds'), 30)
+    // 25, not 30: Kubernetes SIGKILLs a pod terminationGracePeriodSeconds (30 by default) after its
+    // SIGTERM, and a run still inside TensorFlow may hold the exit 2 s more (helper-80).
+    .option('--shutdown_grace_period_seconds <s>', 'on SIGTERM/SIGINT, how long requests in flight may take to finish', nonNegativeInt('seconds'), 25)
     .option('--grpc_max_message_bytes <n>', 'largest gRPC request message (RESOURCE_EXHAUSTED beyond); at most 2147483647', positiveInt('a byte count'), 2 ** 31 - 1)
     .option('--enable_serialization_as_tensor_content [bool]', 'gRPC responses carry tensors as tensor_content (raw bytes) instead of the typed fields', flagBool)
     .option('--ssl_config_file <file>', "TensorFlow Serving's SSLConfig (text format: server_key, server_cert, custom_ca, client_verify): gRPC over TLS (REST stays plain HTTP, as in TensorFlow Serving)")
