@@ -33,11 +33,26 @@ export interface RunSignal {
   removeEventListener(type: 'abort', listener: () => void): void;
 }
 
-/** @internal Whether `value` can be a RunSignal. */
+/**
+ * @internal Whether `value` can be a RunSignal. One whose `aborted` (or a listener method's)
+ * getter throws is none: a TypeError (ERR_INVALID_ARG_TYPE) saying so, with what it threw as
+ * its `cause`, rather than that raw throw.
+ */
 export function isRunSignal(value: unknown): value is RunSignal {
   if (value === null || typeof value !== 'object') return false;
   const v = value as Partial<Record<keyof RunSignal, unknown>>;
-  return typeof v.aborted === 'boolean' && typeof v.addEventListener === 'function' && typeof v.removeEventListener === 'function';
+  try {
+    return typeof v.aborted === 'boolean' && typeof v.addEventListener === 'function' && typeof v.removeEventListener === 'function';
+  } catch (thrown) {
+    throw signalThrew('reading its aborted, addEventListener or removeEventListener', thrown);
+  }
+}
+
+// The coded TypeError for a signal that threw while `doing` something run() needs of it.
+function signalThrew(doing: string, thrown: unknown): TypeError {
+  const error = new TypeError(`signal must be an AbortSignal (or an object that listens for "abort"), but ${doing} threw: ${thrown instanceof Error ? thrown.message : String(thrown)}`, { cause: thrown });
+  (error as TypeError & { code: string }).code = 'ERR_INVALID_ARG_TYPE';
+  return error;
 }
 
 /**
@@ -51,9 +66,7 @@ export function watchAbort(signal: RunSignal, onAbort: () => void): () => void {
   try {
     signal.addEventListener('abort', onAbort, { once: true });
   } catch (thrown) {
-    const error = new TypeError(`signal must be an AbortSignal (or an object that listens for "abort"), but its addEventListener('abort') threw: ${thrown instanceof Error ? thrown.message : String(thrown)}`, { cause: thrown });
-    (error as TypeError & { code: string }).code = 'ERR_INVALID_ARG_TYPE';
-    throw error;
+    throw signalThrew("its addEventListener('abort')", thrown);
   }
   return () => {
     try {

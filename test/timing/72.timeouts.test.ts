@@ -365,6 +365,9 @@ t.test('RunOptions.signal: a run aborted while it waits for its turn (in process
         `${isolation}: a signal that cannot be listened to (throws ${String(thrown)})`);
       await holding2;
     }
+    const getter = { get aborted(): boolean { throw cause; }, addEventListener: () => {}, removeEventListener: () => {} };
+    await t.rejects(model.run(n(3), { signal: getter }), { code: 'ERR_INVALID_ARG_TYPE', message: /signal must be an AbortSignal .*reading its aborted, addEventListener or removeEventListener threw: no listeners here/, cause },
+      `${isolation}: a signal whose aborted getter throws`);
     t.same([model.runsExecuting, model.runsQueued], [0, 0], `${isolation}: nothing left behind`);
     // One whose removeEventListener throws: its run, and the others, end as usual.
     const sticky = Object.assign(new Token(), { removeEventListener: () => { throw new Error('cannot stop listening'); } });
