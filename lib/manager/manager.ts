@@ -443,15 +443,9 @@ export class ModelManager {
    *   (unknown label), UNAVAILABLE (not started, no version, one that failed, stopped; a QueueFullError when maxQueuedRequests is reached)
    */
   async use<T>(name: string, which: { version?: number; label?: string }, work: (model: Model, version: number) => Promise<T>): Promise<T> {
-    let m: Managed;
-    try {
-      m = this.#model(name);
-    } catch (error) {
-      // The label asked for goes with it (tfslice serve answers as TensorFlow Serving, which
-      // resolves a label first: "Unrecognized servable version label").
-      if (error instanceof ServableNotFoundError && typeof which.label === 'string') throw new ServableNotFoundError(error.message, error.model, undefined, which.label);
-      throw error;
-    }
+    // The label asked for goes with a model not found (tfslice serve answers as TensorFlow
+    // Serving, which resolves a label first: "Unrecognized servable version label").
+    const m = this.#model(name, typeof which.label === 'string' ? which.label : undefined);
     const version = this.#version(m, which.version, which.label);
     if (m.requests >= m.config.maxQueuedRequests) {
       throw new QueueFullError('model', `model '${name}' holds ${m.requests} requests already, its maxQueuedRequests; retry later`);
@@ -834,13 +828,14 @@ export class ModelManager {
 
   // -- helpers ---------------------------------------------------------------
 
-  #model(name: string): Managed {
+  // `label`: the version label asked for with it, carried by its ServableNotFoundError.
+  #model(name: string, label?: string): Managed {
     // A name that is not a string is the caller's bug, not a model that is not there.
     // The names, listed only for an error (this runs for every request).
     const names = () => this.names.map((n) => `'${n}'`).join(', ');
     if (typeof name !== 'string') throw invalidType('name', this.#models.size > 0 ? `a model name (one of ${names()})` : 'a model name (none is configured)', name);
     const m = this.#models.get(name);
-    if (!m) throw new ServableNotFoundError(`no model named ${describe(name)}; ${this.#models.size > 0 ? `the models are ${names()}` : 'none is configured (an empty model list; reconfigure() adds models)'}`, String(name));
+    if (!m) throw new ServableNotFoundError(`no model named ${describe(name)}; ${this.#models.size > 0 ? `the models are ${names()}` : 'none is configured (an empty model list; reconfigure() adds models)'}`, String(name), undefined, label);
     return m;
   }
 
