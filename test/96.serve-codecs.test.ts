@@ -335,6 +335,11 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
   t.same(Array.from(inferFeeds({ inputs: [{ name: 'x', datatype: 'INT8', shape: [2], contents: { int_contents: Int32Array.of(-128, 127) } }] }).x!.data as Int8Array), [-128, 127], 'the ends of the range pass');
   t.throws(() => splitBody(Buffer.from('{}'), '5'), { code: 'INVALID_ARGUMENT', message: /Inference-Header-Content-Length must be a byte count within the body/ });
   t.throws(() => splitBody(Buffer.from('{}'), '0'), { code: 'INVALID_ARGUMENT', message: /Inference-Header-Content-Length is 0, but the body starts with the JSON inference request/ }, 'an empty JSON part is named as such');
+  // Raw tensor bytes after the JSON without the header (helper-83: "the body is not valid UTF-8", no more).
+  const hint = /; a body in the binary tensor data extension \(the JSON request, then raw tensor bytes\) needs the Inference-Header-Content-Length header giving the JSON part's length in bytes$/;
+  t.throws(() => splitBody(Buffer.concat([Buffer.from('{"inputs":[]}'), Buffer.of(0, 0, 0x80, 0xff)]), undefined), { message: new RegExp(`^the body is not valid UTF-8${hint.source}`) }, 'bytes that are not UTF-8: the header is named');
+  t.throws(() => splitBody(Buffer.concat([Buffer.from('{"inputs":[]}'), Buffer.of(0, 0, 0x20, 0x3f)]), undefined), { message: new RegExp(`^more after the JSON value at offset 13.*${hint.source}`) }, 'bytes that are UTF-8');
+  t.throws(() => splitBody(Buffer.from('{"inputs": [}'), undefined), { message: /^an unexpected character at offset 12 \(near "}"\)$/ }, 'a JSON mistake alone is not given the hint');
 
   const y = new Tensor('float32', Float32Array.of(0.5, NaN), [2]);
   const n = new Tensor('int64', BigInt64Array.of(-9223372036854775808n), [1]);

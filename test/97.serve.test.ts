@@ -314,6 +314,16 @@ t.test('metrics: Prometheus text at both paths, by model, version, API and statu
   t.match(body, /tfslice_runs_in_flight\{model="half",version="1"\} 0/);
   t.match(body, /tfslice_requests_total\{model="half",version="",api="predict",status="RESOURCE_EXHAUSTED"\} [12]\n/, 'a body over the limit is counted too, under the model its path names (and one refused on its Expect: 100-continue, where that test ran first)');
   t.match(body, /process_resident_memory_bytes \d+/, "Node's process metrics");
+  // A path no route has (answered before its body is read): counted with no model (helper-83:
+  // the hook answering those went past the count).
+  const count = (text: string, api: string) => Number(new RegExp(`^tfslice_requests_total\\{model="",version="",api="${api}",status="NOT_FOUND"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  const before = (await curl([`${url}/metrics`])).body;
+  t.equal((await curl([`${url}/nope`])).status, 404);
+  t.equal((await curl(['-X', 'POST', `${url}/v2/nope`, '-d', '{}'])).status, 404);
+  t.equal((await curl(['-X', 'DELETE', `${url}/v2/models/half`])).status, 404);
+  const after = (await curl([`${url}/metrics`])).body;
+  t.same([count(after, 'status') - count(before, 'status'), count(after, 'v2_infer') - count(before, 'v2_infer'), count(after, 'v2_metadata') - count(before, 'v2_metadata')], [1, 1, 1],
+    'unknown paths are counted (NOT_FOUND, no model), by the API their method and path suggest');
   t.equal((await curl([`${url}/metrics`])).status, 200, '/metrics too');
 });
 

@@ -899,10 +899,11 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     });
   });
   // A path no route has is counted too (with no model), when the server counts requests.
-  app.setNotFoundHandler((request, reply) => {
+  const unrouted = (request: FastifyRequest, reply: FastifyReply) => {
     if (counted) countUnrouted(counted, request, request.url.split('?')[0]!, reply, 'NOT_FOUND');
     notFound(request, reply);
-  });
+  };
+  app.setNotFoundHandler(unrouted);
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
@@ -941,7 +942,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       return reply;
     }
     if (!request.is404) return;
-    notFound(request, reply);
+    unrouted(request, reply);
     return reply;
   });
   app.removeAllContentTypeParsers();

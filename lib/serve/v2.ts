@@ -21,7 +21,7 @@ import { native, type PackedStrings } from '../native';
 import type { TensorSpec } from '../proto';
 import { checkShape, copyElement, elementCount, packedStringTensor, Tensor } from '../tensor';
 import { isFloat, shortestFloat, tensorFromValue } from '../values';
-import { isObject, type JsonValue, parseJson } from './json';
+import { isObject, JsonSyntaxError, type JsonValue, parseJson } from './json';
 import { floatToken } from './tfs';
 import type { SignatureLimits } from './limits';
 
@@ -297,7 +297,15 @@ export function splitBody(body: Uint8Array, headerLength: string | undefined): {
     length = Number(headerLength);
     if (length === 0) throw new InvalidArgumentError('Inference-Header-Content-Length is 0, but the body starts with the JSON inference request: give that JSON part\'s length in bytes');
   }
-  return { header: parseJson(body.subarray(0, length)), binary: body.subarray(length) };
+  try {
+    return { header: parseJson(body.subarray(0, length)), binary: body.subarray(length) };
+  } catch (error) {
+    // Raw tensor bytes after the JSON, sent without the header that says where the JSON ends.
+    if (headerLength === undefined && error instanceof JsonSyntaxError && /^(the body is not valid UTF-8|more after the JSON value)/.test(error.message)) {
+      error.message += `; a body in the binary tensor data extension (the JSON request, then raw tensor bytes) needs the Inference-Header-Content-Length header giving the JSON part's length in bytes`;
+    }
+    throw error;
+  }
 }
 
 /** A tensor's raw bytes as the binary extension and gRPC's raw_output_contents carry them. */
