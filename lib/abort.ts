@@ -9,7 +9,7 @@
  * requests (old space pointing at each request's young objects kept the scavenger busy).
  */
 
-import { TensorFlowError } from './errors';
+import { invalidType, TensorFlowError } from './errors';
 
 /** @internal The longest delay Node's setTimeout keeps: 2^31 − 1 ms (about 24.8 days). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -46,6 +46,18 @@ export function isRunSignal(value: unknown): value is RunSignal {
   } catch (thrown) {
     throw signalThrew('reading its aborted, addEventListener or removeEventListener', thrown);
   }
+}
+
+/**
+ * @internal RunOptions.signal checked: undefined, or a RunSignal; an AbortSignal aborted already
+ * is CANCELLED (abortedRun).
+ * @throws ERR_INVALID_ARG_TYPE (TypeError) for anything else; CANCELLED
+ */
+export function checkSignal(signal: unknown): RunSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (!isRunSignal(signal)) throw invalidType('signal', 'an AbortSignal (or an object with `aborted` and addEventListener/removeEventListener for "abort")', signal);
+  if (signal.aborted) throw abortedRun(signal);
+  return signal;
 }
 
 // The coded TypeError for a signal that threw while `doing` something run() needs of it.

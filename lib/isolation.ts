@@ -216,6 +216,10 @@ function segmentSize(bytes: number): number {
 /** The script a host runs (compiled; the host never loads TypeScript). */
 export const HOST_SCRIPT = path.join(PACKAGE_ROOT, 'dist', 'host.js');
 
+// Every host's last argument: how a worker_thread's ending finds the hosts it started that it
+// never got to watch (native/addon.cc, AddUnwatchedHosts: terminated inside spawn()).
+const HOST_MARKER = '--tfslice-model-host';
+
 /** The options a host resolves itself, in JSON (bytes as base64; isolation dropped). */
 export function hostOptions(options: number | LoadOptions | undefined): Record<string, unknown> {
   const plain: Record<string, unknown> = typeof options === 'number' ? { gpuMemoryFraction: options } : { ...options };
@@ -357,7 +361,7 @@ export class HostSession implements NativeSession {
     try {
       control = native().shmCreate(CONTROL_WORDS * Int32Array.BYTES_PER_ELEMENT);
       try {
-        child = spawn(process.execPath, [script], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', childEnd], env });
+        child = spawn(process.execPath, [script, HOST_MARKER], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', childEnd], env });
       } catch (error) {
         native().shmRelease(control.buffer);
         throw error;
@@ -618,6 +622,7 @@ export class HostSession implements NativeSession {
       if (this.#dead === null) {
         this.#child.ref();
         await this.#startingTaken();
+        this.#refuseWaiting();
         try {
           await this.#call({ op: 'close' });
         } catch {
@@ -776,6 +781,19 @@ export class HostSession implements NativeSession {
     }
     const idle = Math.max(0, HOST_SERVE_THREADS - taken);
     return { starting: untaken.slice(0, idle), waiting: Math.max(0, untaken.length - idle) };
+  }
+
+  // At close, once the runs sent to an idle host are taken: the runs still waiting in the host
+  // (behind busy serving threads, or for room in the socket) are refused now, as in-process runs
+  // waiting for a busy runner are, rather than when a serving thread frees up (never, behind runs
+  // that never end; helper-84). Taken out by their control words, so the host never starts them.
+  #refuseWaiting(): void {
+    if (this.#dead !== null) return;
+    for (const [id, pending] of [...this.#pending]) {
+      const slot = pending.slot;
+      if (slot === undefined || slot.index >= CONTROL_WORDS || !cancelRun(this.#words, slot.index, id)) continue;
+      this.#giveUp(id, pending, slot, new ModelDisposedError(`${this.#modelPath} was disposed before this run began`));
+    }
   }
 
   // Runs sent to an idle host count as begun, as in-process runs that a free runner thread takes

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
-import { abortedRun, isRunSignal, type RunSignal, timerFor, watchAbort } from './abort';
+import { abortedRun, checkSignal, type RunSignal, timerFor, watchAbort } from './abort';
 import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, MODEL_HOST, NotStartedError, notStartedMessage, type ResolvedBatching, unbatchableReason } from './batching';
 import { dtypeInfo, type NumericDType, type TypedArray } from './dtypes';
 import { fromNative, GpuConfigConflictError, invalidType, InvalidArgumentError, outOfRange, ModelCrashedError, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
@@ -160,9 +160,15 @@ interface PreparedSignature {
 
 interface Prepared {
   plan: NativePlan;
+  /** The feeds in the addon's flat form ([dtype, shape, data] per input, in the plan's order). */
   feeds: NativeTensors;
-  /** The feeds as Tensors, in the plan's input order (for echoes). */
-  tensors: Tensor[];
+  /**
+   * Per echo, its copy when the feed is small (under ECHO_OFF_THREAD_BYTES), made as the run is
+   * prepared: an output fed back and disposed while its run is in flight is freed at once when
+   * small (the addon copied it for TensorFlow; only big ones are borrowed), and the echo found it
+   * empty (helper-84). undefined: copied from the feed once the run has ended (big ones).
+   */
+  echoCopies: (NativeData | undefined)[];
   /** Outputs that are inputs themselves: [result key, input index]. */
   echoes: readonly Echo[];
   /** The keys run() returns, in fetch order (a composite output's components under `${key}.${part}`). */
@@ -245,6 +251,16 @@ function copyNow<T extends TypedArray>(view: T): T {
   const Kind = builtInKind(view)!;
   if (view.byteLength < ECHO_OFF_THREAD_BYTES) return new Kind(view as never) as T;
   return new (Kind as unknown as new (buffer: ArrayBuffer) => T)(native().copyNow(view));
+}
+
+// A copy of an echo's feed, now (copyNow), in its flat form.
+function copyEcho(data: NativeData): NativeData {
+  return ArrayBuffer.isView(data) ? copyNow(data as TypedArray) : { bytes: copyNow(data.bytes), offsets: copyNow(data.offsets) };
+}
+
+// Bytes of a feed in its flat form.
+function flatBytes(data: NativeData): number {
+  return ArrayBuffer.isView(data) ? data.byteLength : data.bytes.byteLength + data.offsets.byteLength;
 }
 
 // Echoes of this many bytes or more (as run()'s big outputs and unaligned feeds: native/tensor.h
@@ -1224,7 +1240,6 @@ export class Model {
       }
     }
     const natives: NativeTensors = [];
-    const tensors: Tensor[] = [];
     for (let i = 0; i < sig.inputKeys.length; i++) {
       const key = sig.inputKeys[i]!;
       const spec = sig.inputSpecs[i]!;
@@ -1244,17 +1259,20 @@ export class Model {
       const tensor = overFixedMemory(fed, `feed '${key}' of signature '${sig.name}'`);
       checkAgainstSpec(spec, tensor, () => `feed '${key}' of signature '${sig.name}'`, options?.checkShapes !== false);
       tensor.pushNative(natives);
-      tensors.push(tensor);
     }
     const { plan, resultKeys, echoes, queue } = this.#plan(session, sig, outputKeys);
     const asked = options?.runTimeoutMs === undefined ? this.runTimeoutMs : runTimeout('runTimeoutMs', options.runTimeoutMs);
-    const signal = options?.signal;
-    if (signal !== undefined && !isRunSignal(signal)) throw invalidType('signal', 'an AbortSignal (or an object with `aborted` and addEventListener/removeEventListener for "abort")', signal);
-    if (signal?.aborted) throw abortedRun(signal);
+    const signal = checkSignal(options?.signal);
     // TensorFlow cannot stop a graph run inline; sending no limit keeps an isolated model's
     // runs on the direct path (a limit goes framed).
     const timeoutMs = this.#inline ? 0 : asked;
-    return { plan, feeds: natives, tensors, echoes, resultKeys, queue, timeoutMs, waitLimitMs: asked, signal };
+    const echoCopies = echoes.map(([key, input]) => {
+      const data = natives[3 * input + 2] as NativeData;
+      if (flatBytes(data) >= ECHO_OFF_THREAD_BYTES) return undefined;
+      checkEchoSource(key, natives[3 * input + 1] as readonly number[], data);
+      return copyEcho(data);
+    });
+    return { plan, feeds: natives, echoCopies, echoes, resultKeys, queue, timeoutMs, waitLimitMs: asked, signal };
   }
 
   #plan(session: NativeSession, sig: PreparedSignature, outputKeys: readonly string[]): Planned {
@@ -1332,17 +1350,23 @@ export class Model {
       result[keys[i]!] = Tensor.fromNative(flat[3 * i] as number, flat[3 * i + 1] as number[], flat[3 * i + 2] as NativeData, owned);
     }
     let later: EchoCopy[] | null = null;
-    for (const [key, input] of prepared.echoes) {
-      const [dtype, shape, data] = prepared.tensors[input]!.flat();
+    for (const [index, [key, input]] of prepared.echoes.entries()) {
+      const dtype = prepared.feeds[3 * input] as number;
+      const shape = prepared.feeds[3 * input + 1] as readonly number[];
+      const early = prepared.echoCopies[index];
+      if (early !== undefined) {
+        result[key] = Tensor.fromNative(dtype, [...shape], early, true);
+        continue;
+      }
+      const data = prepared.feeds[3 * input + 2] as NativeData;
       checkEchoSource(key, shape, data);
-      if (offThread && (ArrayBuffer.isView(data) ? data.byteLength : data.bytes.byteLength + data.offsets.byteLength) >= ECHO_OFF_THREAD_BYTES) {
+      if (offThread && flatBytes(data) >= ECHO_OFF_THREAD_BYTES) {
         result[key] = undefined as unknown as Tensor; // its place among the keys, filled below
         (later ??= []).push({ key, dtype, shape, data });
         continue;
       }
-      const copy = ArrayBuffer.isView(data) ? copyNow(data as TypedArray) : { bytes: copyNow(data.bytes), offsets: copyNow(data.offsets) };
       // A copy of tfslice's making, so an output like any other: dispose() empties it.
-      result[key] = Tensor.fromNative(dtype, [...shape], copy, true);
+      result[key] = Tensor.fromNative(dtype, [...shape], copyEcho(data), true);
     }
     return later === null ? result : Model.#copyEchoes(result, later);
   }

@@ -11,6 +11,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
 
 #include "channel.h"
 #include "errors.h"
@@ -152,6 +155,25 @@ void ReapChildren(std::vector<int> pidfds) {
   }).detach();
 }
 
+// Model hosts this thread started that no watchChild() registered, added to `pidfds`: a worker
+// terminated while child_process.spawn() ran its JS after the fork (~15 ms with TensorFlow
+// loaded) never got to that call, and its host, killed by its parent-death signal as the thread
+// ends, stayed a zombie (helper-84). Found among this thread's children (Linux 3.5+'s
+// /proc/<pid>/task/<tid>/children) by the marker argument lib/isolation.ts gives every host.
+constexpr char kHostMarker[] = "--tfslice-model-host";  // lib/isolation.ts HOST_MARKER
+void AddUnwatchedHosts(std::vector<int>& pidfds) {
+  std::ifstream children("/proc/self/task/" + std::to_string(syscall(SYS_gettid)) + "/children");
+  long pid = 0;
+  while (children >> pid) {
+    std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+    std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    const std::string marker = std::string(1, '\0') + kHostMarker + std::string(1, '\0');
+    if (args.find(marker) == std::string::npos) continue;
+    int fd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+    if (fd >= 0) pidfds.push_back(fd);
+  }
+}
+
 // Node unloads (dlclose) an addon that only worker_threads loaded once the last of them ends;
 // the addon's threads (runners, the free thread, hosts' serving threads) outlive any one
 // environment and would then run unmapped code (a segfault after Worker.terminate()). Marking
@@ -245,6 +267,7 @@ void Addon::Teardown(void* arg) {
   self->js_reads_->CloseAndWait();
   self->completions_->Close();
   self->releases_->Close(self->env_);
+  AddUnwatchedHosts(self->children_);  // a host watched already is killed and reaped twice: harmless
   ReapChildren(std::move(self->children_));
 }
 

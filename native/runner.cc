@@ -138,6 +138,22 @@ class Pool {
     return false;
   }
 
+  // TakeUnstarted (runner.h): the queued jobs of `gates` that were not admitted.
+  std::vector<Task> TakeUnstarted(const std::vector<Gate*>& gates) {
+    std::vector<Task> taken;
+    auto lock = Lock(mutex_);
+    for (size_t i = 0; i < queue_.size();) {
+      auto it = queue_.begin() + static_cast<std::ptrdiff_t>(i);
+      Gate* gate = it->job->gate();
+      if (gate == nullptr || it->job->Admitted() || std::find(gates.begin(), gates.end(), gate) == gates.end()) {
+        ++i;
+        continue;
+      }
+      taken.push_back(Remove(it));  // the next one is at i now
+    }
+    return taken;
+  }
+
   // Jobs of `gate`'s session queued for a busy runner now (any thread; reads under the lock):
   // those past the first few, which a spinning runner or one woken already takes in a moment.
   int QueuedFor(const Gate* gate) {
@@ -516,7 +532,7 @@ bool Gate::Cancel(Napi::Env env, uint64_t ticket) {
     if (found.holds_slot && Leave(next)) Requeue(std::move(next), true);
   }
   found.completions->Dropped(*found.job);
-  found.job->Abandon(env);
+  found.job->Abandon(env, false);
   return true;
 }
 
@@ -535,6 +551,17 @@ std::vector<Task> Gate::Open() {
 int Gate::Waiting() {
   auto lock = Lock(mutex_);
   return static_cast<int>(waiting_.size());
+}
+
+std::vector<Task> TakeUnstarted(const std::vector<Gate*>& gates) {
+  std::vector<Task> taken = Pool::Get().TakeUnstarted(gates);
+  // A slot it held goes back (its gate is open: no job waits there for it).
+  for (Task& task : taken) {
+    Task next;
+    if (task.holds_slot && task.job->gate()->Leave(next)) Requeue(std::move(next), true);
+    task.holds_slot = false;
+  }
+  return taken;
 }
 
 void Requeue(Task task, bool keep_slot) {

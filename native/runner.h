@@ -166,8 +166,9 @@ class Job {
   virtual void Execute() = 0;
   // JS thread, inside a callback scope: resolves or rejects the job's promise.
   virtual void Settle(Napi::Env env) = 0;
-  // JS thread: settles the job without executing it (taken out of its gate's queue).
-  virtual void Abandon(Napi::Env env) {}
+  // JS thread: settles the job without executing it: taken out of its gate's queue (CANCELLED),
+  // or out of the runners' by its session's close (`disposed`: MODEL_DISPOSED).
+  virtual void Abandon(Napi::Env env, bool disposed) {}
   // The gate the job must pass before it executes (nullptr: none).
   virtual Gate* gate() { return nullptr; }
   // JS thread, as Completions::Submit hands the job to the runners past its gate: the job counts
@@ -177,6 +178,9 @@ class Job {
   // Unadmit() may race the runner taking the job: the job's own Execute() settles which won.
   virtual void Admit() {}
   virtual void Unadmit() {}
+  // Admit() counted it as begun, and no Unadmit() or runner has taken that back (JS thread, or
+  // under the pool's lock while it is queued).
+  virtual bool Admitted() const { return false; }
   // Names the job to Gate::Cancel (0: not cancellable).
   uint64_t ticket = 0;
 
@@ -245,6 +249,11 @@ void Requeue(Task task, bool keep_slot = false);
 
 // Jobs of `gate`'s session waiting for a runner thread now (every runner busy), not at the gate.
 int QueuedForRunner(const Gate* gate);
+
+// JS thread, as a session closes (its gates open): takes its jobs that have not begun out of the
+// runners' queue (those of `gates`, but for the admitted ones: Job::Admit), for the caller to
+// abandon. Left there, one would wait for a busy runner (another model's long runs) to be refused.
+std::vector<Task> TakeUnstarted(const std::vector<Gate*>& gates);
 
 // Main thread, as the process exits (process.exit() too): no run or deletion starts any more,
 // and this returns once those under way have ended. exit() then destroys TensorFlow's static

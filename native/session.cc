@@ -474,6 +474,7 @@ class RunJob : public Job {
   Gate* gate() override { return gate_; }
 
   void Admit() override { admitted_.store(plan_->core->BeginRun(), std::memory_order_release); }
+  bool Admitted() const override { return admitted_.load(std::memory_order_acquire); }
   void Unadmit() override {
     if (admitted_.exchange(false, std::memory_order_acq_rel)) plan_->core->EndRun();
   }
@@ -490,10 +491,12 @@ class RunJob : public Job {
     wait_limit_ms_ = wait_limit_ms;
   }
 
-  void Abandon(Napi::Env env) override {
+  void Abandon(Napi::Env env, bool disposed) override {
     Unadmit();
     try {
-      deferred_.Reject(MakeError(env, "CANCELLED", "the run was taken out of its queue before it started").Value());
+      deferred_.Reject((disposed ? MakeError(env, "MODEL_DISPOSED", kDisposedMessage)
+                                 : MakeError(env, "CANCELLED", "the run was taken out of its queue before it started"))
+                           .Value());
       feeds_->Clear();
       Addon::Of(env).releases()->Drain(env);
     } catch (const Napi::Error&) {
@@ -719,6 +722,12 @@ std::vector<Gate*> SessionCore::PlanGates() {
   std::lock_guard<std::mutex> lock(plan_gates_mutex_);
   std::vector<Gate*> gates;
   for (Gate& gate : plan_gates_) gates.push_back(&gate);
+  return gates;
+}
+
+std::vector<Gate*> SessionCore::Gates() {
+  std::vector<Gate*> gates = PlanGates();
+  gates.push_back(&gate_);
   return gates;
 }
 
@@ -1308,8 +1317,14 @@ Napi::Value Session::RunnerQueued(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Session::Close(const Napi::CallbackInfo& info) {
-  // Runs that have not begun must not begin (they reject with MODEL_DISPOSED).
+  // Runs that have not begun must not begin (they reject with MODEL_DISPOSED): those waiting at
+  // the gates or for a busy runner reject now, not once a runner takes them (which another
+  // model's long runs may hold off for ever; helper-84). Admitted ones run (Job::Admit).
   core_->BeginClose();
+  for (Task& task : TakeUnstarted(core_->Gates())) {
+    task.completions->Dropped(*task.job);
+    task.job->Abandon(info.Env(), true);
+  }
   if (info.Length() > 0 && info[0].IsNumber()) {
     double ms = info[0].As<Napi::Number>().DoubleValue();
     if (ms >= 0 && ms <= 2147483647) core_->CancelAfter(std::chrono::milliseconds(static_cast<int64_t>(ms)));

@@ -77,6 +77,8 @@ class SessionCore {
   bool CancelAtPlanGates(Napi::Env env, uint64_t ticket);
   // Runs of the plan gates waiting to execute: at their gate, or for a runner thread.
   int QueuedAtPlanGates();
+  // gate() and the plan gates (any thread: gates are never removed).
+  std::vector<Gate*> Gates();
 
  private:
   InFlight runs_;     // BeginRun .. EndRun

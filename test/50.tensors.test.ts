@@ -286,6 +286,25 @@ t.test('small outputs are deleted where the session ran: nothing for the reaper'
   await pass.dispose();
 });
 
+t.test('an output fed back and disposed while its run is in flight: the run\'s echoes of it still hold what was fed', async (t) => {
+  // A small output is freed at once by dispose() (the addon copied it for TensorFlow); the echo
+  // (passthrough's x_again, x_out: outputs that are the input x) was then copied from an empty
+  // array: FAILED_PRECONDITION "whose buffer was detached" (helper-84). A big one is borrowed.
+  for (const isolation of ['none', 'process'] as const) {
+    const pass = await loadModel(fixture('passthrough').dir, { isolation });
+    for (const n of [4, 8192]) {
+      const first = await pass.run({ x: new Float32Array(n).fill(1), key: ['k'] });
+      const fed = first.doubled!;
+      const running = pass.run({ x: fed, key: ['k'] });
+      fed.dispose();
+      const out = await running;
+      for (const key of ['x_again', 'x_out', 'doubled']) t.equal((out[key]!.data as Float32Array).length, n, `${isolation}, ${n} floats: ${key}`);
+      t.same([(out.x_again!.data as Float32Array)[n - 1], (out.doubled!.data as Float32Array)[n - 1]], [2, 4], `${isolation}, ${n} floats: the values fed`);
+    }
+    await pass.dispose();
+  }
+});
+
 t.test('an output that aliases a borrowed feed is copied, so JS never sees shared memory', async (t) => {
   const model = await loadModel(fixture('dtypes').dir);
   const feeds = emptyFeeds(model);

@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import t from 'tap';
 
 import { loadModel, ModelDisposedError, runtime, Tensor, TfsliceError } from '../lib/index';
+import { HOST_SERVE_THREADS } from '../lib/isolation';
 import { native } from '../lib/native';
 import { feedsReleased, fixture, maxRelativeError, node, ROOT } from './helpers';
 
@@ -131,6 +132,35 @@ t.test('run() then dispose() in the same tick, on an idle model: the run was han
     }
   }
   t.same(Object.keys(outcomes).filter((key) => !key.endsWith(' 212')), [], `every run answered 212: ${JSON.stringify(outcomes)}`);
+});
+
+t.test('dispose(): runs waiting for a busy runner (another model\'s runs that never end hold them all) or in a busy host reject MODEL_DISPOSED at once', async (t) => {
+  // Before, they were refused only once a runner took them (helper-84: never, behind runs that
+  // never end), and dispose() had resolved meanwhile with the run still pending.
+  const runners = Number(process.env.UV_THREADPOOL_SIZE || 4);
+  const hog = await loadModel(fixture('runaway').dir, { maxConcurrentRuns: Infinity });
+  const x = new Tensor('float32', new Float32Array([1]), []);
+  const hogs = Array.from({ length: runners }, () => hog.run({ x }, { signature: 'forever' }).catch((e: { code?: string }) => e.code));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  for (const maxConcurrentRuns of [1, Infinity]) {
+    const model = await loadModel(fixture('tiny').dir, { maxConcurrentRuns });
+    const runs = Array.from({ length: 3 }, () => model.run({ x: [[1, 2, 3, 4]] }).then(() => 'ran', (e: { code?: string }) => e.code));
+    const started = performance.now();
+    await model.dispose();
+    t.same(await Promise.all(runs), ['MODEL_DISPOSED', 'MODEL_DISPOSED', 'MODEL_DISPOSED'], `maxConcurrentRuns ${maxConcurrentRuns}: refused, and dispose() resolved, in ${(performance.now() - started).toFixed(0)} ms`);
+  }
+  // An isolated model's host: its serving threads busy with runs that never end, two more wait there.
+  const host = await loadModel(fixture('runaway').dir, { maxConcurrentRuns: Infinity, isolation: 'process' });
+  const busy = Array.from({ length: HOST_SERVE_THREADS + 2 }, () => host.run({ x }, { signature: 'forever' }).then(() => 'ran', (e: { code?: string }) => e.code));
+  const deadline = Date.now() + 10_000;
+  while (host.stats().runsExecuting < HOST_SERVE_THREADS && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  void host.dispose();
+  const waiting = await Promise.race([Promise.all(busy.slice(HOST_SERVE_THREADS)), new Promise((resolve) => setTimeout(() => resolve('still pending after 5 s'), 5000))]);
+  t.same(waiting, ['MODEL_DISPOSED', 'MODEL_DISPOSED'], 'the runs waiting in the host are refused at once');
+  await host.dispose({ killAfterMs: 0 });
+  t.same(await Promise.all(busy.slice(0, HOST_SERVE_THREADS)), Array(HOST_SERVE_THREADS).fill('MODEL_DISPOSED'), 'the executing ones end with the host');
+  await hog.dispose({ killAfterMs: 0 });
+  t.same(await Promise.all(hogs), Array(runners).fill('MODEL_DISPOSED'));
 });
 
 t.test('maxConcurrentRuns: runs wait their turn, and waiting runs are refused on dispose', async (t) => {

@@ -855,3 +855,43 @@ t.test('reconfigure() calls made together apply in order: the last one made stay
   await new Promise((resolve) => setTimeout(resolve, 500));
   t.same(state(), [['a', [1]]], 'and nothing changes after the calls resolved');
 });
+
+t.test('run() waiting for a version to load keeps its own bounds: runTimeoutMs (DEADLINE_EXCEEDED) and signal (CANCELLED), and gives its place back', async (t) => {
+  // Before, only queueTimeoutMs bounded that wait: a run whose caller had given up held its place
+  // (maxQueuedRequests) until the load ended, and then ran (helper-84).
+  let release!: () => void;
+  const warmed = new Promise<void>((resolve) => { release = resolve; });
+  const { mm } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1]), warmup: { run: () => warmed }, maxQueuedRequests: 2 }], settleMs: 10 });
+  const starting = mm.start();
+  await sleep(20);
+  const controller = new AbortController();
+  const started = performance.now();
+  const limited = mm.run('m', feeds, { runTimeoutMs: 50 }).catch((e: unknown) => e);
+  const aborted = mm.run('m', feeds, { signal: controller.signal }).catch((e: unknown) => e);
+  setTimeout(() => controller.abort(new Error('client gone')), 30);
+  t.match(await limited, { code: 'DEADLINE_EXCEEDED', name: 'NotStartedError', waitedFor: 'a version to load', message: /^the run waited \d+ ms for a version of model 'm' to load, past its runTimeoutMs of 50 ms, and was not started$/ });
+  t.match(await aborted, { code: 'CANCELLED', message: 'the run was aborted (RunOptions.signal) before it started', cause: { message: 'client gone' } });
+  t.ok(performance.now() - started < 1000, 'both at their bounds, not when the load ended');
+  // Their places (maxQueuedRequests 2) are free again: two more wait, and run once it is AVAILABLE.
+  const waiting = [mm.run('m', feeds), mm.predict('m', feeds, { runTimeoutMs: 60_000 })];
+  await sleep(20);
+  release();
+  await starting;
+  for (const out of await Promise.all(waiting)) t.ok('y' in out || 'outputs' in out, 'ran once the version was AVAILABLE');
+  await t.rejects(mm.run('m', feeds, { signal: 'stop' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /^signal must be an AbortSignal/ }, 'a bad signal is refused as Model.run() refuses it');
+  await t.rejects(mm.run('m', feeds, { runTimeoutMs: -1 }), { code: 'ERR_OUT_OF_RANGE' });
+});
+
+t.test('load() under way when stop() is called rejects UNAVAILABLE, not with a disposed Model', async (t) => {
+  const { mm } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1, 2]), versionPolicy: { specific: [2] } }] });
+  await mm.start();
+  for (const version of [1, undefined]) {
+    const mm2 = version === undefined ? new ModelManager({ models: [{ name: 'n', basePath: basePath(t, [1]) }] }) : mm;
+    if (version === undefined) await mm2.start();
+    if (version === undefined) await mm2.unload('n');
+    const loading = mm2.load(version === undefined ? 'n' : 'm', version).then((model) => `resolved (disposed: ${model.disposed})`, (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
+    const stopped = mm2.stop();
+    t.match(await loading, /^UNAVAILABLE: model '[mn]': the model manager was stopped while this load was under way; its versions are unloaded$/, `load(name${version === undefined ? '' : ', 1'})`);
+    await stopped;
+  }
+});

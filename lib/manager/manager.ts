@@ -12,9 +12,9 @@ import * as path from 'node:path';
 
 import { CRASHED_ADVICE, describe, invalidType, ModelCrashedError, NotFoundError, outOfRange, QueueFullError, ServableNotFoundError, TensorFlowError } from '../errors';
 import { loadModel, type Feeds, type Model, RUN_OPTIONS } from '../model';
-import { timerFor } from '../abort';
+import { checkSignal, type RunSignal, timerFor } from '../abort';
 import { fitsNow } from '../gpu';
-import { resolveLoadOptions } from '../options';
+import { resolveLoadOptions, runTimeout } from '../options';
 import type { Tensor } from '../tensor';
 import { type ManagedModelConfig, type ModelManagerConfig, readConfigFile, type Resolved, type ResolvedModel, resolveManagerConfig } from './config';
 import { acquire, newest, route, settle, wait } from './routing';
@@ -27,6 +27,7 @@ import { fingerprint, type Look, lookAt, selectVersions } from './versions';
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const stoppedError = () => unavailable('the model manager is stopped; create a new one');
 // A model asked for before start(): nothing loads until then.
+const stoppedDuring = (name: string) => unavailable(`model '${name}': the model manager was stopped while this load was under way; its versions are unloaded`);
 const notStarted = (name: string) => unavailable(`model '${name}': the model manager has not started; call start() first (it loads the models)`);
 
 /**
@@ -304,7 +305,7 @@ export class ModelManager {
    * keeps it loaded whatever the policy says, until unload(name, version); runs asking for that
    * version meanwhile wait for it (up to queueTimeoutMs). Rejects with the load's error
    * (NOT_FOUND "Fraction not set for model X" with requireGpuFraction; NOT_FOUND when the
-   * version's directory is missing), UNAVAILABLE once stopped.
+   * version's directory is missing), UNAVAILABLE once stopped, and when stop() is called while it loads.
    */
   async load(name: string, version?: number): Promise<Model> {
     const m = this.#model(name);
@@ -321,6 +322,8 @@ export class ModelManager {
         m.busy--;
         settle(m, this.#stopping !== null);
       }
+      // stop() during the load: its Model is disposed, or about to be (helper-84: load() resolved with it).
+      if (this.#stopping !== null) throw stoppedDuring(name);
       const best = newest(m);
       if (best) return best.model!;
       const failed = [...m.versions.values()].filter((e) => e.error).sort((a, b) => b.version - a.version)[0];
@@ -333,7 +336,9 @@ export class ModelManager {
     m.busy++;
     m.loading.set(version, (m.loading.get(version) ?? 0) + 1);
     try {
-      return await this.#loadPinned(m, name, version);
+      const model = await this.#loadPinned(m, name, version);
+      if (this.#stopping !== null) throw stoppedDuring(name);
+      return model;
     } finally {
       m.busy--;
       const left = m.loading.get(version)! - 1;
@@ -417,7 +422,9 @@ export class ModelManager {
    * run() that also says which version served (TensorFlow Serving's PredictResponse.model_spec).
    * Unknown model: NOT_FOUND naming the models there are. Before start(): UNAVAILABLE, saying so
    * (nothing loads until then). No AVAILABLE version: UNAVAILABLE with
-   * the versions' states and errors, after waiting (up to queueTimeoutMs) while one is loading.
+   * the versions' states and errors, after waiting (up to queueTimeoutMs) while one is loading;
+   * a run's runTimeoutMs and signal bound that wait too (DEADLINE_EXCEEDED NotStartedError,
+   * CANCELLED), and the run gets what is left of its runTimeoutMs.
    * A version asked for (by number or label) that was let go of (UNLOADING, or END without an
    * error: unloaded, swapped out, left out of the policy): NOT_FOUND, as TensorFlow Serving; one
    * END with its error (a failed load, a crashed host): UNAVAILABLE with that error.
@@ -429,20 +436,30 @@ export class ModelManager {
       if (key !== 'version' && key !== 'label' && !RUN_OPTIONS.has(key)) throw invalidType(`run option ${JSON.stringify(key)}`, `one of version, label, ${[...RUN_OPTIONS].join(', ')}`, key);
     }
     const { version, label, ...runOptions } = options;
-    return this.use(name, { version, label }, async (model, served) => ({ name, version: served, outputs: await model.run(feeds, runOptions) }));
+    // Checked here too: they bound the wait for a version to load (use()).
+    const waitLimitMs = runOptions.runTimeoutMs === undefined ? 0 : runTimeout('runTimeoutMs', runOptions.runTimeoutMs);
+    const signal = checkSignal(runOptions.signal);
+    const asked = performance.now();
+    return this.use(name, { version, label, waitLimitMs, signal }, async (model, served) => {
+      // What is left of its limit after that wait (as a run that waited for its turn gets).
+      if (waitLimitMs > 0) runOptions.runTimeoutMs = Math.max(1, Math.ceil(waitLimitMs - (performance.now() - asked)));
+      return { name, version: served, outputs: await model.run(feeds, runOptions) };
+    });
   }
 
   /**
    * Calls `work` with a version's Model (the newest AVAILABLE one, or the one `version` or
    * `label` names), counted as a run on that version for as long as `work` takes: a swap does
    * not dispose it under `work`. So several steps (read its signatures, convert the feeds, run)
-   * see one version. Waits, up to queueTimeoutMs, while a load is under way. A MODEL_CRASHED
+   * see one version. Waits, up to queueTimeoutMs, while a load is under way, and no longer than
+   * `which.waitLimitMs` (> 0: DEADLINE_EXCEEDED, a NotStartedError) or until `which.signal` is
+   * aborted (CANCELLED). A MODEL_CRASHED
    * from `work` takes the version out of routing, as run() does. A model holding its
    * maxQueuedRequests already refuses the call at once.
    * @throws NOT_FOUND (unknown model or version, or a version let go of), INVALID_ARGUMENT
    *   (unknown label), UNAVAILABLE (not started, no version, one that failed, stopped; a QueueFullError when maxQueuedRequests is reached)
    */
-  async use<T>(name: string, which: { version?: number; label?: string }, work: (model: Model, version: number) => Promise<T>): Promise<T> {
+  async use<T>(name: string, which: { version?: number; label?: string; waitLimitMs?: number; signal?: RunSignal }, work: (model: Model, version: number) => Promise<T>): Promise<T> {
     // The label asked for goes with a model not found (tfslice serve answers as TensorFlow
     // Serving, which resolves a label first: "Unrecognized servable version label").
     const m = this.#model(name, typeof which.label === 'string' ? which.label : undefined);
@@ -454,7 +471,7 @@ export class ModelManager {
     if (this.#started === null) throw notStarted(name);
     m.requests++;
     try {
-      const entry = acquire(m, version, this.#stopping !== null) ?? await wait(m, version, this.#config.queueTimeoutMs);
+      const entry = acquire(m, version, this.#stopping !== null) ?? await wait(m, version, this.#config.queueTimeoutMs, which.waitLimitMs, which.signal);
       try {
         // Counted before the work starts: the version is not disposed until it is done.
         return await work(entry.model!, entry.version);

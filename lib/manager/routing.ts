@@ -4,7 +4,8 @@
  * queueTimeoutMs); every routed run is counted on its version (inflight), which is not disposed
  * until its count is back to zero. Lifecycle (manager.ts) calls settle() whenever a state changes.
  */
-import { timerFor } from '../abort';
+import { abortedRun, type RunSignal, timerFor, watchAbort } from '../abort';
+import { NotStartedError, notStartedMessage } from '../batching';
 import { ServableNotFoundError } from '../errors';
 import { describeVersions, type Entry, type Managed, unavailable, type Waiter } from './state';
 
@@ -49,19 +50,55 @@ export function acquire(m: Managed, version: number | undefined, stopped: boolea
   return routed;
 }
 
-/** @internal A version for a run that found none, once settle() has one, or UNAVAILABLE after `timeoutMs`. */
-export function wait(m: Managed, version: number | undefined, timeoutMs: number): Promise<Entry> {
+/**
+ * @internal A version for a run that found none, once settle() has one, or UNAVAILABLE after
+ * `timeoutMs` (queueTimeoutMs). A run's own bounds hold while it waits too, as they do while it
+ * waits for its turn in the model (helper-84: it kept its place, maxQueuedRequests, until the
+ * load ended): `limitMs` > 0, its runTimeoutMs (DEADLINE_EXCEEDED, a NotStartedError), and its
+ * `signal` (CANCELLED once aborted), whichever comes first.
+ */
+export function wait(m: Managed, version: number | undefined, timeoutMs: number, limitMs = 0, signal?: RunSignal): Promise<Entry> {
   return new Promise<Entry>((resolve, reject) => {
+    const started = performance.now();
+    let limit: NodeJS.Timeout | undefined;
+    let unwatch: (() => void) | undefined;
+    const leave = (error: Error) => {
+      if (!m.waiters.delete(waiter)) return;
+      clearTimeout(waiter.timer);
+      clearTimeout(limit);
+      unwatch?.();
+      reject(error);
+    };
     const waiter: Waiter = {
-      version, resolve, reject,
-      timer: timerFor(() => {
-        m.waiters.delete(waiter);
-        reject(unavailable(`model '${m.config.name}': no version became AVAILABLE within ${timeoutMs} ms (versions: ${describeVersions(m)})`));
-      }, timeoutMs),
+      version,
+      resolve: (entry) => {
+        clearTimeout(limit);
+        unwatch?.();
+        resolve(entry);
+      },
+      reject: (error) => {
+        clearTimeout(limit);
+        unwatch?.();
+        reject(error);
+      },
+      timer: timerFor(() => leave(unavailable(`model '${m.config.name}': no version became AVAILABLE within ${timeoutMs} ms (versions: ${describeVersions(m)})`)), timeoutMs),
     };
     m.waiters.add(waiter);
+    if (limitMs > 0) {
+      limit = timerFor(() => leave(new NotStartedError(notStartedMessage(performance.now() - started, `for a version of model '${m.config.name}' to load`, limitMs), VERSION_LOAD)), limitMs);
+    }
+    if (signal !== undefined) {
+      try {
+        unwatch = watchAbort(signal, () => leave(abortedRun(signal)));
+      } catch (error) {
+        leave(error as Error);
+      }
+    }
   });
 }
+
+/** NotStartedError.waitedFor for a run that waited for its model's version to load (ModelManager). */
+export const VERSION_LOAD = 'a version to load';
 
 /** @internal Hands waiting runs a version, or their error, once there is one. */
 export function settle(m: Managed, stopped: boolean): void {

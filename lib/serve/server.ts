@@ -298,8 +298,10 @@ export function statusVersions(manager: ModelManager, t: { name: string; version
  * (an unknown input, too many rows, a full queue) would count a run that never was.
  */
 export function useTimed<T>(manager: ModelManager, t: { name: string; version?: number; label?: string }, outcome: { version: number | null; runSeconds: number | null },
-  work: (model: Model, version: number) => Promise<T>): Promise<T> {
-  return manager.use(t.name, { version: t.version, label: t.label }, async (model, version) => {
+  work: (model: Model, version: number) => Promise<T>, waitLimitMs = 0): Promise<T> {
+  // The request's limit bounds its wait for a version to load too: one answered 504 meanwhile
+  // does not keep its place (maxQueuedRequests) until the load ends.
+  return manager.use(t.name, { version: t.version, label: t.label, waitLimitMs }, async (model, version) => {
     outcome.version = version;
     const started = performance.now();
     const result = await work(model, version);
@@ -406,7 +408,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
   // Runs `work` on a version of the model, within the request's time limit.
   // The route has set outcome.model (modelLabel) before it reads the body.
   const withModel = <T>(t: Target, outcome: Outcome, clock: Deadline, work: (model: Model, version: number) => Promise<T>): Promise<T> =>
-    clock.within(useTimed(manager, t, outcome, work));
+    clock.within(useTimed(manager, t, outcome, work, timeoutMs));
 
   // Aborted when the client goes before its answer: a codec task for it is dropped. Made when
   // a request first hands a codec thread work (small requests never need one).

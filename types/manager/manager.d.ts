@@ -1,4 +1,5 @@
 import { type Feeds, type Model } from '../model';
+import { type RunSignal } from '../abort';
 import type { Tensor } from '../tensor';
 import { type ManagedModelConfig, type ModelManagerConfig } from './config';
 import { type ManagerRunOptions, type ModelManagerEvents, type ModelStatus, type Prediction } from './state';
@@ -64,7 +65,7 @@ export declare class ModelManager {
      * keeps it loaded whatever the policy says, until unload(name, version); runs asking for that
      * version meanwhile wait for it (up to queueTimeoutMs). Rejects with the load's error
      * (NOT_FOUND "Fraction not set for model X" with requireGpuFraction; NOT_FOUND when the
-     * version's directory is missing), UNAVAILABLE once stopped.
+     * version's directory is missing), UNAVAILABLE once stopped, and when stop() is called while it loads.
      */
     load(name: string, version?: number): Promise<Model>;
     /**
@@ -85,7 +86,9 @@ export declare class ModelManager {
      * run() that also says which version served (TensorFlow Serving's PredictResponse.model_spec).
      * Unknown model: NOT_FOUND naming the models there are. Before start(): UNAVAILABLE, saying so
      * (nothing loads until then). No AVAILABLE version: UNAVAILABLE with
-     * the versions' states and errors, after waiting (up to queueTimeoutMs) while one is loading.
+     * the versions' states and errors, after waiting (up to queueTimeoutMs) while one is loading;
+     * a run's runTimeoutMs and signal bound that wait too (DEADLINE_EXCEEDED NotStartedError,
+     * CANCELLED), and the run gets what is left of its runTimeoutMs.
      * A version asked for (by number or label) that was let go of (UNLOADING, or END without an
      * error: unloaded, swapped out, left out of the policy): NOT_FOUND, as TensorFlow Serving; one
      * END with its error (a failed load, a crashed host): UNAVAILABLE with that error.
@@ -95,7 +98,9 @@ export declare class ModelManager {
      * Calls `work` with a version's Model (the newest AVAILABLE one, or the one `version` or
      * `label` names), counted as a run on that version for as long as `work` takes: a swap does
      * not dispose it under `work`. So several steps (read its signatures, convert the feeds, run)
-     * see one version. Waits, up to queueTimeoutMs, while a load is under way. A MODEL_CRASHED
+     * see one version. Waits, up to queueTimeoutMs, while a load is under way, and no longer than
+     * `which.waitLimitMs` (> 0: DEADLINE_EXCEEDED, a NotStartedError) or until `which.signal` is
+     * aborted (CANCELLED). A MODEL_CRASHED
      * from `work` takes the version out of routing, as run() does. A model holding its
      * maxQueuedRequests already refuses the call at once.
      * @throws NOT_FOUND (unknown model or version, or a version let go of), INVALID_ARGUMENT
@@ -104,6 +109,8 @@ export declare class ModelManager {
     use<T>(name: string, which: {
         version?: number;
         label?: string;
+        waitLimitMs?: number;
+        signal?: RunSignal;
     }, work: (model: Model, version: number) => Promise<T>): Promise<T>;
     /** Every model's status (or one model's), versions ascending. */
     status(): ModelStatus[];
