@@ -1136,8 +1136,9 @@ export class Model {
    * Frees the session. Runs already handed over finish first: a run begins as it is handed to a
    * free runner thread (an isolated model's: sent to its host while a serving thread there is
    * free), so `run()` then `dispose()` in the same tick runs it. Runs that had not begun (waiting
-   * for a run slot, maxConcurrentRuns, or for a runner while every one is busy) reject with
-   * MODEL_DISPOSED. Idempotent; resolves once freed.
+   * for a run slot, maxConcurrentRuns, for a runner while every one is busy, or in a busy host)
+   * reject with MODEL_DISPOSED at once, as do requests still in a batch queue. Idempotent;
+   * resolves once freed.
    *
    * @param options.killAfterMs runs still executing this many ms after the call are ended, and
    *   reject with MODEL_DISPOSED. An isolated model's host is killed (SIGKILL); an in-process
