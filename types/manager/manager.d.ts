@@ -78,6 +78,8 @@ export declare class ModelManager {
     /**
      * The Model of a version (default: the newest AVAILABLE one). Runs made on it directly are
      * not counted by the manager: a swap may dispose it under them (MODEL_DISPOSED). Use run().
+     * The manager owns it: do not dispose() it (unload(name, version) does that); one disposed
+     * here stays AVAILABLE in status(), and its runs reject MODEL_DISPOSED until it is unloaded.
      */
     get(name: string, version?: number): Model;
     /** Runs the newest AVAILABLE version (or options.version) and resolves with its outputs. */
