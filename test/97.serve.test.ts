@@ -1056,3 +1056,34 @@ print(json.dumps({'held': held['answer'], 'refused': refused, 'eof': eof, 'next'
   t.same(result.held, [200, { predictions: [{ y: [3, 3], row_sum: 2 }] }], 'the request in the waiting batch is answered');
   t.match(result.metrics, /tfslice_requests_total\{model="b",version="1",api="predict",status="UNAVAILABLE"\} 3/, 'the three refusals counted');
 });
+
+t.test('--strict_readiness: a model that cannot load makes the server not ready (default), or not (false); model readiness says which', async (t) => {
+  // helper-83: a reload adding a broken model took every replica out of its Service.
+  const broken = path.join(tmp, 'readiness-broken');
+  fs.mkdirSync(path.join(broken, '1'), { recursive: true });
+  fs.writeFileSync(path.join(broken, '1', 'saved_model.pb'), 'not a SavedModel');
+  const config = path.join(tmp, 'readiness.config');
+  fs.writeFileSync(config, `model_config_list { config { name: 'half' base_path: '${half}' } config { name: 'broken' base_path: '${broken}' } }`);
+  const health = protos().lookupType('grpc.health.v1.HealthCheckRequest');
+  const answer = protos().lookupType('grpc.health.v1.HealthCheckResponse');
+  for (const strict of [undefined, 'false'] as const) {
+    const server = await startServe(['--model_config_file', config, '--rest_api_port', '0', ...(strict === undefined ? [] : [`--strict_readiness=${strict}`])]);
+    t.teardown(() => { server.child.kill('SIGKILL'); });
+    const ready = await curl([`${server.url}/v2/health/ready`]);
+    const client = new grpc.Client(server.grpc, grpc.credentials.createInsecure());
+    const serving = await new Promise<number>((resolve, reject) => client.makeUnaryRequest('/grpc.health.v1.Health/Check', (b: Buffer) => b, (b: Buffer) => b,
+      Buffer.from(health.encode({ service: '' }).finish()), (error, reply) => (error ? reject(error) : resolve((answer.decode(reply!) as unknown as { status: number }).status))));
+    client.close();
+    if (strict === undefined) {
+      t.match(ready, { status: 503, body: /Server is not ready: model 'broken' has no AVAILABLE version/ }, 'default: not ready');
+      t.equal(serving, 2, 'gRPC health NOT_SERVING');
+    } else {
+      t.same(ready, { status: 200, body: '{"ready":true}' }, 'false: ready while up');
+      t.equal(serving, 1, 'gRPC health SERVING');
+    }
+    t.equal((await curl([`${server.url}/v2/models/half/ready`])).status, 200, 'half serves');
+    t.equal((await curl([`${server.url}/v2/models/broken/ready`])).status, 503, 'broken does not');
+    server.child.kill('SIGTERM');
+    t.equal(await server.exited, 0);
+  }
+});

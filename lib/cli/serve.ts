@@ -52,6 +52,7 @@ export interface ServeFlags {
   shutdown_grace_period_seconds: number;
   enable_batching?: boolean;
   enable_model_warmup: boolean;
+  strict_readiness: boolean;
   saved_model_tags?: string[];
   monitoring_config_file?: string;
   enable_signature_method_name_check?: boolean;
@@ -220,6 +221,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--enable_batching [bool]', "batch concurrent requests (every model that sets no batching of its own; TensorFlow Serving's defaults)", flagBool)
     .option('--batching_parameters_file <file>', "with --enable_batching: TensorFlow Serving's BatchingParameters, text format")
     .option('--auth_token_file <file>', 'require a bearer token (REST: Authorization: Bearer <token>; gRPC: authorization metadata) from this file, one per line')
+    .option('--strict_readiness [bool]', 'KServe v2 and gRPC health readiness: only while every configured model has an AVAILABLE version (false: while the server is up and not draining, as Triton\'s --strict-readiness=false)', flagBool, true)
     .option('--auth_protect_health [bool]', 'with --auth_token_file: health endpoints need the token too (default: open for probes)', flagBool)
     .option('--rest_api_read_timeout_ms <ms>', 'longest a client may take to send a whole request (408 beyond)', positiveInt('milliseconds'), 60_000)
     .option('--rest_api_header_timeout_ms <ms>', "longest a client may take to send a request's headers", positiveInt('milliseconds'), 10_000)
@@ -580,6 +582,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
     offloadBytes: flags.offload_bytes,
     codecThreads: flags.codec_threads,
     draining: () => draining,
+    strictReadiness: flags.strict_readiness,
     auth,
     requestTimeoutMs: flags.rest_api_read_timeout_ms,
     headersTimeoutMs: flags.rest_api_header_timeout_ms,
@@ -615,7 +618,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
   });
   let address: string;
   const grpcServer = createGrpcServer({
-    manager, metrics, tensorContent: flags.enable_serialization_as_tensor_content ?? false, timeoutMs: flags.rest_api_timeout_in_ms, draining: () => draining, auth,
+    manager, metrics, tensorContent: flags.enable_serialization_as_tensor_content ?? false, timeoutMs: flags.rest_api_timeout_in_ms, draining: () => draining,
+    strictReadiness: flags.strict_readiness, auth,
     maxMessageBytes: Math.min(flags.grpc_max_message_bytes, 2 ** 31 - 1),
     offloadBytes: flags.offload_bytes,
     codecThreads: flags.codec_threads,

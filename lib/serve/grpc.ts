@@ -188,6 +188,8 @@ export interface GrpcServingOptions {
   timeoutMs?: number;
   /** While this returns true the server reports not ready (health NOT_SERVING, ServerReady false). */
   draining?: () => boolean;
+  /** As ServingOptions.strictReadiness, for ServerReady and the health service. Default true. */
+  strictReadiness?: boolean;
   /** Where calls are counted (api grpc_predict, grpc_v2_infer, ...): the REST server's, to serve both at /metrics. Default none. */
   metrics?: ServerMetrics;
   /**
@@ -253,7 +255,7 @@ function tensorInfo(spec: TensorSpec): Message {
  * be up to 2 GiB each way (grpc-js takes 4 MiB by default).
  */
 export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
-  checkServingOptions('createGrpcServer', options, ['manager', 'tensorContent', 'timeoutMs', 'draining', 'metrics', 'modelDefaults', 'auth', 'maxMessageBytes', 'offloadBytes', 'codecThreads', 'channelOptions', 'signatureMethodNameCheck']);
+  checkServingOptions('createGrpcServer', options, ['manager', 'tensorContent', 'timeoutMs', 'draining', 'strictReadiness', 'metrics', 'modelDefaults', 'auth', 'maxMessageBytes', 'offloadBytes', 'codecThreads', 'channelOptions', 'signatureMethodNameCheck']);
   const methodNameCheck = options.signatureMethodNameCheck ?? false;
   const channelOptions = checkChannelOptions(options.channelOptions);
   mendLongDeadlines();
@@ -556,7 +558,8 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     }),
   });
 
-  const ready = () => notReadyReason(manager, draining) === null;
+  const strictReadiness = options.strictReadiness ?? true;
+  const ready = () => notReadyReason(manager, draining, strictReadiness) === null;
 
   server.addService(definition('inference.GRPCInferenceService', defer), {
     ServerLive: unary('grpc_v2_ready', async () => ({ live: true })),

@@ -18,7 +18,7 @@ const COUNTS: Readonly<Record<string, string>> = {
   maxConnections: 'a whole number ≥ 0 (0: no limit)',
 };
 // Options that are true or false.
-const BOOLEANS = new Set(['tensorContent', 'signatureMethodNameCheck']);
+const BOOLEANS = new Set(['tensorContent', 'signatureMethodNameCheck', 'strictReadiness']);
 // offloadBytes and codecThreads are checked where they are read (codecOptions: Infinity is an offloadBytes).
 const AT_LEAST_ONE = new Set(['bodyLimit', 'maxHeaderBytes', 'maxMessageBytes']);
 

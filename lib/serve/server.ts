@@ -76,6 +76,15 @@ export interface ServingOptions {
   /** While this returns true the server reports not ready (the CLI sets it while draining). */
   draining?: () => boolean;
   /**
+   * What GET /v2/health/ready says (KServe v2's server readiness, a Kubernetes readinessProbe).
+   * true: ready when every configured model has an AVAILABLE version (the Open Inference
+   * Protocol's "all the models are ready"), so one model that cannot load (a reload adding a
+   * broken one) takes the server out of its Service. false: ready whenever the server is up and
+   * not draining, as Triton's --strict-readiness=false; per-model readiness
+   * (/v2/models/{m}/ready) still says which models serve. Default true.
+   */
+  strictReadiness?: boolean;
+  /**
    * Bearer tokens every request must carry (`Authorization: Bearer <token>`, one such header),
    * else 401 with `WWW-Authenticate: Bearer` before the body is read, and the connection closes;
    * GET and HEAD of /v2/health/live and /v2/health/ready stay open unless auth.openHealth is
@@ -167,11 +176,13 @@ function target(name: string, version: string | undefined, label: string | undef
 }
 
 /**
- * Why the server is not ready (KServe's readiness, gRPC's health), or null when it is: every
- * configured model has an AVAILABLE version and the server is not shutting down.
+ * Why the server is not ready (KServe's readiness, gRPC's health), or null when it is: the
+ * server is not shutting down, and (`strict`, ServingOptions.strictReadiness) every configured
+ * model has an AVAILABLE version.
  */
-export function notReadyReason(manager: ModelManager, draining: () => boolean): string | null {
+export function notReadyReason(manager: ModelManager, draining: () => boolean, strict = true): string | null {
   if (draining()) return 'the server is shutting down';
+  if (!strict) return null;
   for (const m of manager.status()) {
     if (!m.versions.some((v) => v.state === 'AVAILABLE')) return `model '${m.name}' has no AVAILABLE version`;
   }
@@ -325,7 +336,7 @@ interface Outcome {
 const MAX_HELD_PIPELINED = 32;
 
 /** ServingOptions' keys (checkServingOptions). */
-const SERVING_KEYS = ['manager', 'timeoutMs', 'metrics', 'metricsPath', 'bodyLimit', 'draining', 'auth', 'offloadBytes', 'codecThreads', 'signatureMethodNameCheck'];
+const SERVING_KEYS = ['manager', 'timeoutMs', 'metrics', 'metricsPath', 'bodyLimit', 'draining', 'strictReadiness', 'auth', 'offloadBytes', 'codecThreads', 'signatureMethodNameCheck'];
 
 // Options fastify passes to every plugin besides its own (register()'s prefix, logLevel, ...).
 const FASTIFY_PLUGIN_KEYS = ['prefix', 'logLevel', 'logSerializers'];
@@ -569,7 +580,8 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
   const notReady = (why: string) => ({ status: 503, body: errorBody(why) });
 
-  const serverReady = () => notReadyReason(manager, draining);
+  const strictReadiness = options.strictReadiness ?? true;
+  const serverReady = () => notReadyReason(manager, draining, strictReadiness);
 
   app.get('/v2', handle('v2_metadata', async () => ({ body: JSON.stringify({ name: 'tfslice', version: VERSION, extensions: V2_EXTENSIONS }) })));
   app.get('/v2/health/live', handle('v2_ready', async () => ({ body: '{"live":true}' })));

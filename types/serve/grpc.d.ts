@@ -13,6 +13,8 @@ export interface GrpcServingOptions {
     timeoutMs?: number;
     /** While this returns true the server reports not ready (health NOT_SERVING, ServerReady false). */
     draining?: () => boolean;
+    /** As ServingOptions.strictReadiness, for ServerReady and the health service. Default true. */
+    strictReadiness?: boolean;
     /** Where calls are counted (api grpc_predict, grpc_v2_infer, ...): the REST server's, to serve both at /metrics. Default none. */
     metrics?: ServerMetrics;
     /**

@@ -43,6 +43,15 @@ export interface ServingOptions {
     /** While this returns true the server reports not ready (the CLI sets it while draining). */
     draining?: () => boolean;
     /**
+     * What GET /v2/health/ready says (KServe v2's server readiness, a Kubernetes readinessProbe).
+     * true: ready when every configured model has an AVAILABLE version (the Open Inference
+     * Protocol's "all the models are ready"), so one model that cannot load (a reload adding a
+     * broken one) takes the server out of its Service. false: ready whenever the server is up and
+     * not draining, as Triton's --strict-readiness=false; per-model readiness
+     * (/v2/models/{m}/ready) still says which models serve. Default true.
+     */
+    strictReadiness?: boolean;
+    /**
      * Bearer tokens every request must carry (`Authorization: Bearer <token>`, one such header),
      * else 401 with `WWW-Authenticate: Bearer` before the body is read, and the connection closes;
      * GET and HEAD of /v2/health/live and /v2/health/ready stay open unless auth.openHealth is
@@ -72,10 +81,11 @@ export interface ServingOptions {
 /** The HTTP status for an error code, as TensorFlow Serving maps them (500 for anything unknown). */
 export declare function httpStatus(code: string): number;
 /**
- * Why the server is not ready (KServe's readiness, gRPC's health), or null when it is: every
- * configured model has an AVAILABLE version and the server is not shutting down.
+ * Why the server is not ready (KServe's readiness, gRPC's health), or null when it is: the
+ * server is not shutting down, and (`strict`, ServingOptions.strictReadiness) every configured
+ * model has an AVAILABLE version.
  */
-export declare function notReadyReason(manager: ModelManager, draining: () => boolean): string | null;
+export declare function notReadyReason(manager: ModelManager, draining: () => boolean, strict?: boolean): string | null;
 /**
  * TensorFlow Serving's REST API and KServe's v2 protocol over `options.manager`, with
  * /monitoring/prometheus/metrics and /metrics. Register it on a fastify instance, under any
