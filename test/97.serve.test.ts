@@ -1087,3 +1087,23 @@ t.test('--strict_readiness: a model that cannot load makes the server not ready 
     t.equal(await server.exited, 0);
   }
 });
+
+t.test('a request waiting for its model to load gives its place back when its client leaves (maxQueuedRequests)', async (t) => {
+  let release!: () => void;
+  const warmed = new Promise<void>((resolve) => { release = resolve; });
+  const own = new ModelManager({ models: [{ name: 'half', basePath: half, warmup: { run: () => warmed }, maxQueuedRequests: 1 }] });
+  const starting = own.start();
+  t.teardown(async () => { release(); await starting; await own.stop(); });
+  const app = await createServer({ manager: own, timeoutMs: 60_000 });
+  const at = await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => app.close());
+  const body = '{"instances": [1.0]}';
+  // curl gives up after 300 ms: the server sees the connection close while the request waits.
+  const gaveUp = await curl(['-m', '0.3', '-X', 'POST', `${at}/v1/models/half:predict`, '-d', body]).catch((e: unknown) => e);
+  t.ok(gaveUp instanceof Error, 'the client gave up');
+  await new Promise((r) => setTimeout(r, 100));
+  const next = curl(['-X', 'POST', `${at}/v1/models/half:predict`, '-d', body]);
+  await new Promise((r) => setTimeout(r, 200));
+  release();
+  t.same(await next, { status: 200, body: '{"predictions":[3.5]}' }, 'the next request got the place (not 503 "holds 1 requests already")');
+});

@@ -305,7 +305,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     const until = deadline instanceof Date ? deadline.getTime() : Number(deadline);
     const limit = { until, ms: Number.isFinite(until) ? until - Date.now() : timeoutMs };
     outcome.runTimeoutMs = limit.ms > MAX_TIMER_MS ? 0 : limit.ms > 0 ? Math.ceil(limit.ms) : Number.isFinite(until) ? 1 : 0;
-    const run = useTimed(manager, t, outcome, work, outcome.runTimeoutMs);
+    const run = useTimed(manager, t, outcome, work, outcome.runTimeoutMs, call.gone);
     // setTimeout takes at most 2^31 - 1 ms (about 24.8 days); a deadline past that is none here.
     if ((!Number.isFinite(limit.until) && timeoutMs <= 0) || limit.ms > MAX_TIMER_MS) return run;
     const ms = Math.max(0, limit.ms);

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 
-import { LazySignal, timerFor } from '../abort';
+import { LazySignal, type RunSignal, timerFor } from '../abort';
 import { InvalidArgumentError, NotFoundError, QueueFullError, TensorFlowError } from '../errors';
 import type { ModelManager, VersionStatus } from '../manager';
 import { unrecognizedLabel } from '../manager/state';
@@ -309,10 +309,10 @@ export function statusVersions(manager: ModelManager, t: { name: string; version
  * (an unknown input, too many rows, a full queue) would count a run that never was.
  */
 export function useTimed<T>(manager: ModelManager, t: { name: string; version?: number; label?: string }, outcome: { version: number | null; runSeconds: number | null },
-  work: (model: Model, version: number) => Promise<T>, waitLimitMs = 0): Promise<T> {
-  // The request's limit bounds its wait for a version to load too: one answered 504 meanwhile
-  // does not keep its place (maxQueuedRequests) until the load ends.
-  return manager.use(t.name, { version: t.version, label: t.label, waitLimitMs }, async (model, version) => {
+  work: (model: Model, version: number) => Promise<T>, waitLimitMs = 0, signal?: RunSignal): Promise<T> {
+  // The request's limit, and its client's leaving, bound its wait for a version to load too: one
+  // answered 504 (or gone) meanwhile does not keep its place (maxQueuedRequests) until the load ends.
+  return manager.use(t.name, { version: t.version, label: t.label, waitLimitMs, signal }, async (model, version) => {
     outcome.version = version;
     const started = performance.now();
     const result = await work(model, version);
@@ -418,8 +418,9 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
   // Runs `work` on a version of the model, within the request's time limit.
   // The route has set outcome.model (modelLabel) before it reads the body.
-  const withModel = <T>(t: Target, outcome: Outcome, clock: Deadline, work: (model: Model, version: number) => Promise<T>): Promise<T> =>
-    clock.within(useTimed(manager, t, outcome, work, timeoutMs));
+  // `gone`: the request's ClientGone, when it has one (the wait for a version listens to it too).
+  const withModel = <T>(t: Target, outcome: Outcome, clock: Deadline, work: (model: Model, version: number) => Promise<T>, gone?: RunSignal): Promise<T> =>
+    clock.within(useTimed(manager, t, outcome, work, timeoutMs, gone));
 
   // Aborted when the client goes before its answer: a codec task for it is dropped. Made when
   // a request first hands a codec thread work (small requests never need one).
@@ -522,31 +523,34 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       // the version that serves then (its signature checked again by run()).
       const inputs = await clock.within(manager.use(t.name, { version: t.version, label: t.label }, async (model) => inputsOf(model)));
       const { signature, format, feeds } = await codec.predict(raw, inputs, signal());
+      const gone = new ClientGone(reply);
       return {
         body: await withModel(t, outcome, clock, async (model) => {
           if (methodNameCheck) checkMethodName(servingSignature(model, signature), 'predict');
-          return writePredict(await model.run(feeds(), { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) }), format, clock, signal);
-        }),
+          return writePredict(await model.run(feeds(), { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: gone }), format, clock, signal);
+        }, gone),
       };
     }
     if (method === 'predict') {
       const parsed = readPredictRequest(parseJson(contiguous(raw)));
+      const gone = new ClientGone(reply);
       return {
         body: await withModel(t, outcome, clock, async (model) => {
           const name = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
           const info = servingSignature(model, name);
           if (methodNameCheck) checkMethodName(info, 'predict');
           const feeds = feedsFromPayload(parsed.format, parsed.payload, info.inputs);
-          return writePredict(await model.run(feeds, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) }), parsed.format, clock, signal);
-        }),
+          return writePredict(await model.run(feeds, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs, signal: gone }), parsed.format, clock, signal);
+        }, gone),
       };
     }
     const parsed = offload ? await codec.examples(raw, method, signal()) : readExamplesRequest(parseJson(contiguous(raw)), method);
+    const gone = new ClientGone(reply);
     return {
       body: await withModel(t, outcome, clock, async (model) => {
         const name = parsed.signatureName ?? 'serving_default';
         examplesSignature(model, name, method, methodNameCheck);
-        const outputs = await model.run({ inputs: parsed.examples }, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) });
+        const outputs = await model.run({ inputs: parsed.examples }, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs, signal: gone });
         return method === 'classify' ? classifyResponse(outputs, parsed.count) : regressResponse(outputs, parsed.count);
       }),
     };
@@ -635,6 +639,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           const { header: json, binary } = splitBody(contiguous(raw), header);
           parsed = readInferRequest(json, binary, true, signatureLimits(manager));
         }
+        const gone = new ClientGone(reply);
         const response = await withModel(t, outcome, clock, async (model, version) => {
           const signature = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
           const info = servingSignature(model, signature);
@@ -645,7 +650,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           // RunOptions.outputs), and the response holds what was asked for.
           if (parsed.outputs !== null) checkV2OutputNames(info.outputs, parsed.outputs.map((o) => o.name));
           if (parsed.outputs && parsed.outputs.length < parsed.outputCount) throw cutShort(parsed.outputCount, 'outputs');
-          const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: new ClientGone(reply) });
+          const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: gone });
           // Only outputs written as JSON weigh (binary ones are copied as they are).
           const asJson = (parsed.outputs ?? (parsed.binaryByDefault ? [] : Object.keys(outputs).map((name) => ({ name, binary: false }))))
             .filter((o) => !o.binary && outputs[o.name]).map((o) => outputs[o.name]!);
@@ -655,7 +660,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
             return inferResponse(t.name, version, parsed, outputs, laying && (await clock.outside(laying)));
           }
           return clock.outside(codec.inferResponse(t.name, version, parsed, parsed.outputs ? Object.fromEntries(parsed.outputs.map((o) => [o.name, outputs[o.name]!])) : outputs, signal()));
-        });
+        }, gone);
         const json = typeof response.json === 'string' ? response.json : asBuffer(response.json);
         if (!response.binary) return { body: json };
         const head = typeof json === 'string' ? Buffer.from(json) : json;
