@@ -341,6 +341,11 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
     t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
     t.equal(r.stdout, '', 'nothing on stdout');
   }
+  // --help is pointed to where it can help: flags that cannot work together, not a file's contents.
+  const said = (args: string[]) => results[cases.findIndex(([given]) => given.join(' ') === args.join(' '))]!.stderr;
+  t.match(said(['serve', '--model_base_path', tiny.dir, '--port', '18555', '--rest_api_port', '18555']), /\n\(run tfslice serve --help for usage\)\n$/, 'flags that exclude each other: --help named');
+  t.notMatch(said(['serve', '--model_config_file', '/dev/zero']), /--help/, 'a config file that cannot be read: not');
+  t.notMatch(said(['serve', '--model_base_path', tiny.dir, '--ssl_config_file', huge]), /--help/, 'nor one too big');
 });
 
 t.test('run and bench --isolation process --gpu-fraction: the model runs in a host of its own', async (t) => {

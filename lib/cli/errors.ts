@@ -4,12 +4,19 @@
  * CliError (the work failed; exit 1) says what failed and what to do.
  */
 
-/** A flag or argument that cannot work as given. Exit code 2. */
+/**
+ * A flag or argument that cannot work as given. Exit code 2. `help`: whether the command's
+ * --help is worth pointing to (the CLI says so on a second line); false when what is wrong is a
+ * file's contents or the machine (a config that does not parse, a port taken), which --help
+ * does not describe.
+ */
 export class UsageError extends Error {
   readonly exitCode = 2;
-  constructor(message: string) {
+  readonly help: boolean;
+  constructor(message: string, help = true) {
     super(message);
     this.name = 'UsageError';
+    this.help = help;
   }
 }
 

@@ -139,7 +139,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const debug = process.env.TFSLICE_DEBUG === '1';
     if (isExpected(error) && !debug) {
       process.stderr.write(`${commandOf(argv)}: ${error.message}\n`);
-      if (error.name === 'UsageError') process.stderr.write(`(run ${commandOf(argv)} --help for usage)\n`);
+      if (error instanceof UsageError && error.help) process.stderr.write(`(run ${commandOf(argv)} --help for usage)\n`);
       return (error as { exitCode?: number }).exitCode ?? 1;
     }
     process.stderr.write(`${commandOf(argv)}: ${error instanceof Error ? error.stack : String(error)}\n`);

@@ -82,7 +82,7 @@ function fortranToC(bytes: Uint8Array, shape: readonly number[], size: number): 
 
 /** Parses .npy bytes; `where` names the file in errors. */
 export function readNpy(bytes: Uint8Array, where: string): Tensor {
-  if (!isNpy(bytes)) throw new UsageError(`${where}: not a .npy file (no \\x93NUMPY magic)`);
+  if (!isNpy(bytes)) throw new UsageError(`${where}: not a .npy file (no \\x93NUMPY magic)`, false);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const major = bytes[6];
   if (major !== 1 && major !== 2 && major !== 3) throw new UsageError(`${where}: .npy format version ${major} is not supported (1, 2 and 3 are)`);
@@ -95,7 +95,7 @@ export function readNpy(bytes: Uint8Array, where: string): Tensor {
   const n = elementCount(header.shape);
   const dataStart = start + headerLength;
   if (bytes.length - dataStart < n * info.bytes) {
-    throw new UsageError(`${where}: truncated: shape (${header.shape.join(', ')}) of ${header.descr} needs ${n * info.bytes} bytes of data, the file has ${bytes.length - dataStart}`);
+    throw new UsageError(`${where}: truncated: shape (${header.shape.join(', ')}) of ${header.descr} needs ${n * info.bytes} bytes of data, the file has ${bytes.length - dataStart}`, false);
   }
   let data: Uint8Array = new Uint8Array(bytes.subarray(dataStart, dataStart + n * info.bytes)); // a copy: aligned, and ours
   if (swap) {

@@ -267,7 +267,7 @@ async function readTextConfig<T>(flag: string, file: string, parse: (text: strin
   try {
     return parse(await readConfigText(file));
   } catch (error) {
-    throw new UsageError(`--${flag} ${file}: ${(error as Error).message}`);
+    throw new UsageError(`--${flag} ${file}: ${(error as Error).message}`, false);
   }
 }
 
@@ -355,7 +355,7 @@ async function modelsOf(flags: ServeFlags): Promise<{ config: ModelManagerConfig
     } catch (error) {
       // The file itself (missing, a directory, unreadable): a bad argument, named by its flag.
       if (typeof (error as NodeJS.ErrnoException).syscall === 'string' || error instanceof NotFoundError || (error as NodeJS.ErrnoException).code === 'ERR_FS_FILE_TOO_LARGE') {
-        throw new UsageError(`cannot read --model_config_file ${flags.model_config_file}: ${(error as Error).message}`);
+        throw new UsageError(`cannot read --model_config_file ${flags.model_config_file}: ${(error as Error).message}`, false);
       }
       throw error;
     }
@@ -478,7 +478,7 @@ async function authOf(flags: ServeFlags): Promise<AuthOptions | undefined> {
   try {
     return { tokens: await readTokenFile(flags.auth_token_file), openHealth: !flags.auth_protect_health };
   } catch (error) {
-    throw new UsageError(`--auth_token_file: ${(error as Error).message}`);
+    throw new UsageError(`--auth_token_file: ${(error as Error).message}`, false);
   }
 }
 
@@ -555,7 +555,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
     read = given.read;
     manager = new ModelManager(given.config);
   } catch (error) {
-    if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) throw new UsageError(error.message);
+    // A config whose contents are wrong (its own message names the file and the field).
+    if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) throw new UsageError(error.message, !flags.model_config_file);
     throw error;
   }
   const auth = await authOf(flags);
@@ -566,7 +567,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
   try {
     credentials = ssl && sslServerCredentials(ssl);
   } catch (error) {
-    throw new UsageError(`--ssl_config_file ${flags.ssl_config_file}: ${(error as Error).message}`);
+    throw new UsageError(`--ssl_config_file ${flags.ssl_config_file}: ${(error as Error).message}`, false);
   }
   reading = false;
   let draining = false;
@@ -633,14 +634,14 @@ export async function serve(flags: ServeFlags): Promise<number> {
     grpcPort = await bindGrpc(grpcServer, flags.rest_api_host, flags.port, credentials);
   } catch (error) {
     await manager.stop();
-    throw new UsageError(`cannot listen on ${flags.rest_api_host}:${flags.port} for gRPC (--port): ${(error as Error).message}`);
+    throw new UsageError(`cannot listen on ${flags.rest_api_host}:${flags.port} for gRPC (--port): ${(error as Error).message}`, false);
   }
   try {
     address = await app.listen({ host: flags.rest_api_host, port: flags.rest_api_port });
   } catch (error) {
     grpcServer.forceShutdown();
     await manager.stop();
-    throw new UsageError(`cannot listen on ${flags.rest_api_host}:${flags.rest_api_port} for REST (--rest_api_port): ${(error as Error).message}`);
+    throw new UsageError(`cannot listen on ${flags.rest_api_host}:${flags.rest_api_port} for REST (--rest_api_port): ${(error as Error).message}`, false);
   }
   if (interrupted) return stopEarly(() => Promise.all([app.close(), closeGrpc(grpcServer)]));
   const grpcAddress = `${flags.rest_api_host.includes(':') ? `[${flags.rest_api_host}]` : flags.rest_api_host}:${grpcPort}`;

@@ -3,10 +3,16 @@
  * a UsageError (a bad flag or argument; exit 2) names the flag and the fix, a
  * CliError (the work failed; exit 1) says what failed and what to do.
  */
-/** A flag or argument that cannot work as given. Exit code 2. */
+/**
+ * A flag or argument that cannot work as given. Exit code 2. `help`: whether the command's
+ * --help is worth pointing to (the CLI says so on a second line); false when what is wrong is a
+ * file's contents or the machine (a config that does not parse, a port taken), which --help
+ * does not describe.
+ */
 export declare class UsageError extends Error {
     readonly exitCode = 2;
-    constructor(message: string);
+    readonly help: boolean;
+    constructor(message: string, help?: boolean);
 }
 /** The command could not do its job. Exit code 1. */
 export declare class CliError extends Error {
