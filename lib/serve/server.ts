@@ -418,8 +418,8 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
   // Runs `work` on a version of the model, within the request's time limit.
   // The route has set outcome.model (modelLabel) before it reads the body.
-  // `gone`: the request's ClientGone, when it has one (the wait for a version listens to it too).
-  const withModel = <T>(t: Target, outcome: Outcome, clock: Deadline, work: (model: Model, version: number) => Promise<T>, gone?: RunSignal): Promise<T> =>
+  // `gone`: the request's ClientGone (its run's signal too): the wait for a version listens to it.
+  const withModel = <T>(t: Target, outcome: Outcome, clock: Deadline, gone: RunSignal, work: (model: Model, version: number) => Promise<T>): Promise<T> =>
     clock.within(useTimed(manager, t, outcome, work, timeoutMs, gone));
 
   // Aborted when the client goes before its answer: a codec task for it is dropped. Made when
@@ -521,33 +521,33 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       // The body's feeds depend on the model's signatures: they are looked up first (the wait for
       // the model counts toward the time limit), the body read on a codec thread, then run on
       // the version that serves then (its signature checked again by run()).
-      const inputs = await clock.within(manager.use(t.name, { version: t.version, label: t.label }, async (model) => inputsOf(model)));
-      const { signature, format, feeds } = await codec.predict(raw, inputs, signal());
       const gone = new ClientGone(reply);
+      const inputs = await clock.within(manager.use(t.name, { version: t.version, label: t.label, waitLimitMs: timeoutMs, signal: gone }, async (model) => inputsOf(model)));
+      const { signature, format, feeds } = await codec.predict(raw, inputs, signal());
       return {
-        body: await withModel(t, outcome, clock, async (model) => {
+        body: await withModel(t, outcome, clock, gone, async (model) => {
           if (methodNameCheck) checkMethodName(servingSignature(model, signature), 'predict');
           return writePredict(await model.run(feeds(), { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: gone }), format, clock, signal);
-        }, gone),
+        }),
       };
     }
     if (method === 'predict') {
       const parsed = readPredictRequest(parseJson(contiguous(raw)));
       const gone = new ClientGone(reply);
       return {
-        body: await withModel(t, outcome, clock, async (model) => {
+        body: await withModel(t, outcome, clock, gone, async (model) => {
           const name = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
           const info = servingSignature(model, name);
           if (methodNameCheck) checkMethodName(info, 'predict');
           const feeds = feedsFromPayload(parsed.format, parsed.payload, info.inputs);
           return writePredict(await model.run(feeds, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs, signal: gone }), parsed.format, clock, signal);
-        }, gone),
+        }),
       };
     }
     const parsed = offload ? await codec.examples(raw, method, signal()) : readExamplesRequest(parseJson(contiguous(raw)), method);
     const gone = new ClientGone(reply);
     return {
-      body: await withModel(t, outcome, clock, async (model) => {
+      body: await withModel(t, outcome, clock, gone, async (model) => {
         const name = parsed.signatureName ?? 'serving_default';
         examplesSignature(model, name, method, methodNameCheck);
         const outputs = await model.run({ inputs: parsed.examples }, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs, signal: gone });
@@ -556,7 +556,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     };
   };
 
-  const v1Get = async (request: FastifyRequest, outcome: Outcome) => {
+  const v1Get = async (request: FastifyRequest, outcome: Outcome, reply: FastifyReply) => {
     const match = GET_V1.exec(pathOf(request));
     if (!match) throw malformed(request);
     if (match[1] === undefined) throw new InvalidArgumentError('Missing model name in request.');
@@ -564,7 +564,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     outcome.model = modelLabel(manager, t.name);
     if (match[4] === 'metadata') {
       outcome.api = 'metadata';
-      return { body: JSON.stringify(await withModel(t, outcome, deadline(t), async (model, version) => metadataResponse(t.name, version, model.signatures))) };
+      return { body: JSON.stringify(await withModel(t, outcome, deadline(t), new ClientGone(reply), async (model, version) => metadataResponse(t.name, version, model.signatures))) };
     }
     outcome.api = 'status';
     return { body: JSON.stringify(statusResponse(statusVersions(manager, t))) };
@@ -615,9 +615,9 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         })(request, reply);
       }
       if (what === undefined) {
-        return handle('v2_metadata', async (_, outcome) => {
+        return handle('v2_metadata', async (_, outcome, reply) => {
           outcome.model = modelLabel(manager, t.name);
-          return { body: JSON.stringify(await withModel(t, outcome, deadline(t), async (model) => modelMetadata(manager, t.name, model))) };
+          return { body: JSON.stringify(await withModel(t, outcome, deadline(t), new ClientGone(reply), async (model) => modelMetadata(manager, t.name, model))) };
         })(request, reply);
       }
       return handle('v2_infer', async (req, outcome, reply) => {
@@ -640,7 +640,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
           parsed = readInferRequest(json, binary, true, signatureLimits(manager));
         }
         const gone = new ClientGone(reply);
-        const response = await withModel(t, outcome, clock, async (model, version) => {
+        const response = await withModel(t, outcome, clock, gone, async (model, version) => {
           const signature = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
           const info = servingSignature(model, signature);
           const partial = partialInputsError(parsed.inputCount, Object.keys(parsed.feeds), signature, info);
@@ -660,7 +660,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
             return inferResponse(t.name, version, parsed, outputs, laying && (await clock.outside(laying)));
           }
           return clock.outside(codec.inferResponse(t.name, version, parsed, parsed.outputs ? Object.fromEntries(parsed.outputs.map((o) => [o.name, outputs[o.name]!])) : outputs, signal()));
-        }, gone);
+        });
         const json = typeof response.json === 'string' ? response.json : asBuffer(response.json);
         if (!response.binary) return { body: json };
         const head = typeof json === 'string' ? Buffer.from(json) : json;
