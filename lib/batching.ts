@@ -297,6 +297,9 @@ function latest(limits: readonly number[]): number {
 /** @internal NotStartedError.waitedFor for a run an isolated model's host did not start (it waited there behind other runs). */
 export const MODEL_HOST = 'its model host';
 
+/** @internal NotStartedError.waitedFor for a run that waited for its model's version to load (ModelManager). */
+export const VERSION_LOAD = 'a version to load';
+
 /**
  * @internal DEADLINE_EXCEEDED for a run dropped while it waited for a run slot (it never started),
  * as opposed to one TensorFlow stopped.

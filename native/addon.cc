@@ -163,11 +163,11 @@ void ReapChildren(std::vector<int> pidfds) {
 constexpr char kHostMarker[] = "--tfslice-model-host";  // lib/isolation.ts HOST_MARKER
 void AddUnwatchedHosts(std::vector<int>& pidfds) {
   std::ifstream children("/proc/self/task/" + std::to_string(syscall(SYS_gettid)) + "/children");
+  const std::string marker = std::string(1, '\0') + kHostMarker + std::string(1, '\0');  // a whole argument
   long pid = 0;
   while (children >> pid) {
     std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
     std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
-    const std::string marker = std::string(1, '\0') + kHostMarker + std::string(1, '\0');
     if (args.find(marker) == std::string::npos) continue;
     int fd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
     if (fd >= 0) pidfds.push_back(fd);

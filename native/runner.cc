@@ -512,6 +512,15 @@ bool Gate::Leave(Task& next) {
   return false;
 }
 
+namespace {
+// JS thread: a task taken out of a queue, settled without executing (Job::Abandon), and its
+// environment told it will not finish.
+void Abandoned(Napi::Env env, Task& task, bool disposed) {
+  task.completions->Dropped(*task.job);
+  task.job->Abandon(env, disposed);
+}
+}  // namespace
+
 bool Gate::Cancel(Napi::Env env, uint64_t ticket) {
   Task found;
   {
@@ -531,8 +540,7 @@ bool Gate::Cancel(Napi::Env env, uint64_t ticket) {
     Task next;
     if (found.holds_slot && Leave(next)) Requeue(std::move(next), true);
   }
-  found.completions->Dropped(*found.job);
-  found.job->Abandon(env, false);
+  Abandoned(env, found, false);
   return true;
 }
 
@@ -553,15 +561,13 @@ int Gate::Waiting() {
   return static_cast<int>(waiting_.size());
 }
 
-std::vector<Task> TakeUnstarted(const std::vector<Gate*>& gates) {
-  std::vector<Task> taken = Pool::Get().TakeUnstarted(gates);
-  // A slot it held goes back (its gate is open: no job waits there for it).
-  for (Task& task : taken) {
+void AbandonUnstarted(Napi::Env env, const std::vector<Gate*>& gates) {
+  for (Task& task : Pool::Get().TakeUnstarted(gates)) {
+    // A slot it held goes back (its gate is open: no job waits there for it).
     Task next;
     if (task.holds_slot && task.job->gate()->Leave(next)) Requeue(std::move(next), true);
-    task.holds_slot = false;
+    Abandoned(env, task, true);
   }
-  return taken;
 }
 
 void Requeue(Task task, bool keep_slot) {

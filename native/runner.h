@@ -251,9 +251,10 @@ void Requeue(Task task, bool keep_slot = false);
 int QueuedForRunner(const Gate* gate);
 
 // JS thread, as a session closes (its gates open): takes its jobs that have not begun out of the
-// runners' queue (those of `gates`, but for the admitted ones: Job::Admit), for the caller to
-// abandon. Left there, one would wait for a busy runner (another model's long runs) to be refused.
-std::vector<Task> TakeUnstarted(const std::vector<Gate*>& gates);
+// runners' queue (those of `gates`, but for the admitted ones: Job::Admit) and abandons them
+// (MODEL_DISPOSED). Left there, one would wait for a busy runner (another model's long runs) to
+// be refused.
+void AbandonUnstarted(Napi::Env env, const std::vector<Gate*>& gates);
 
 // Main thread, as the process exits (process.exit() too): no run or deletion starts any more,
 // and this returns once those under way have ended. exit() then destroys TensorFlow's static

@@ -1321,10 +1321,7 @@ Napi::Value Session::Close(const Napi::CallbackInfo& info) {
   // the gates or for a busy runner reject now, not once a runner takes them (which another
   // model's long runs may hold off for ever; helper-84). Admitted ones run (Job::Admit).
   core_->BeginClose();
-  for (Task& task : TakeUnstarted(core_->Gates())) {
-    task.completions->Dropped(*task.job);
-    task.job->Abandon(info.Env(), true);
-  }
+  AbandonUnstarted(info.Env(), core_->Gates());
   if (info.Length() > 0 && info[0].IsNumber()) {
     double ms = info[0].As<Napi::Number>().DoubleValue();
     if (ms >= 0 && ms <= 2147483647) core_->CancelAfter(std::chrono::milliseconds(static_cast<int64_t>(ms)));

@@ -177,7 +177,7 @@ export class ModelManager {
     for (const [name, m] of previous) {
       if (wanted.has(name)) continue;
       for (const waiter of m.waiters) {
-        clearTimeout(waiter.timer);
+        waiter.release();
         waiter.reject(new ServableNotFoundError(`model '${name}' was removed from the configuration`, name));
       }
       m.waiters.clear();

@@ -5,7 +5,7 @@
  * until its count is back to zero. Lifecycle (manager.ts) calls settle() whenever a state changes.
  */
 import { abortedRun, type RunSignal, timerFor, watchAbort } from '../abort';
-import { NotStartedError, notStartedMessage } from '../batching';
+import { NotStartedError, notStartedMessage, VERSION_LOAD } from '../batching';
 import { ServableNotFoundError } from '../errors';
 import { describeVersions, type Entry, type Managed, unavailable, type Waiter } from './state';
 
@@ -62,26 +62,19 @@ export function wait(m: Managed, version: number | undefined, timeoutMs: number,
     const started = performance.now();
     let limit: NodeJS.Timeout | undefined;
     let unwatch: (() => void) | undefined;
+    const timer = timerFor(() => leave(unavailable(`model '${m.config.name}': no version became AVAILABLE within ${timeoutMs} ms (versions: ${describeVersions(m)})`)), timeoutMs);
+    const waiter: Waiter = {
+      version, resolve, reject,
+      release: () => {
+        clearTimeout(timer);
+        clearTimeout(limit);
+        unwatch?.();
+      },
+    };
     const leave = (error: Error) => {
       if (!m.waiters.delete(waiter)) return;
-      clearTimeout(waiter.timer);
-      clearTimeout(limit);
-      unwatch?.();
+      waiter.release();
       reject(error);
-    };
-    const waiter: Waiter = {
-      version,
-      resolve: (entry) => {
-        clearTimeout(limit);
-        unwatch?.();
-        resolve(entry);
-      },
-      reject: (error) => {
-        clearTimeout(limit);
-        unwatch?.();
-        reject(error);
-      },
-      timer: timerFor(() => leave(unavailable(`model '${m.config.name}': no version became AVAILABLE within ${timeoutMs} ms (versions: ${describeVersions(m)})`)), timeoutMs),
     };
     m.waiters.add(waiter);
     if (limitMs > 0) {
@@ -97,16 +90,13 @@ export function wait(m: Managed, version: number | undefined, timeoutMs: number,
   });
 }
 
-/** NotStartedError.waitedFor for a run that waited for its model's version to load (ModelManager). */
-export const VERSION_LOAD = 'a version to load';
-
 /** @internal Hands waiting runs a version, or their error, once there is one. */
 export function settle(m: Managed, stopped: boolean): void {
   for (const waiter of m.waiters) {
     const routed = route(m, waiter.version, stopped);
     if (routed === null) continue;
     m.waiters.delete(waiter);
-    clearTimeout(waiter.timer);
+    waiter.release();
     if (routed instanceof Error) {
       waiter.reject(routed);
     } else {

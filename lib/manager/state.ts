@@ -105,7 +105,8 @@ export interface Waiter {
   readonly version: number | undefined;
   resolve(entry: Entry): void;
   reject(error: Error): void;
-  timer: NodeJS.Timeout;
+  /** Stops what bounds its wait (queueTimeoutMs, its run's limit and signal): called as it leaves m.waiters. */
+  release(): void;
 }
 
 /** @internal A model: its configuration, its versions, and what its lifecycle and routing need. */
