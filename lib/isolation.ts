@@ -216,10 +216,6 @@ function segmentSize(bytes: number): number {
 /** The script a host runs (compiled; the host never loads TypeScript). */
 export const HOST_SCRIPT = path.join(PACKAGE_ROOT, 'dist', 'host.js');
 
-// Every host's last argument: how a worker_thread's ending finds the hosts it started that it
-// never got to watch (native/addon.cc, AddUnwatchedHosts: terminated inside spawn()).
-const HOST_MARKER = '--tfslice-model-host';
-
 /** The options a host resolves itself, in JSON (bytes as base64; isolation dropped). */
 export function hostOptions(options: number | LoadOptions | undefined): Record<string, unknown> {
   const plain: Record<string, unknown> = typeof options === 'number' ? { gpuMemoryFraction: options } : { ...options };
@@ -361,7 +357,7 @@ export class HostSession implements NativeSession {
     try {
       control = native().shmCreate(CONTROL_WORDS * Int32Array.BYTES_PER_ELEMENT);
       try {
-        child = spawn(process.execPath, [script, HOST_MARKER], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', childEnd], env });
+        child = spawn(process.execPath, [script, native().childMarker], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', childEnd], env });
       } catch (error) {
         native().shmRelease(control.buffer);
         throw error;

@@ -270,7 +270,8 @@ export function loadTensorFlow(): Promise<Runtime> {
       const value = step.value;
       if (isQuery(value)) {
         const answer = await new Promise<PythonAnswer>((resolve) => {
-          execFile(value.python, ['-c', FIND_SPEC], { timeout: 30_000 }, (error, stdout) =>
+          // The marker: a worker_thread terminated meanwhile kills and reaps it (its loop would have).
+          execFile(value.python, ['-c', FIND_SPEC, native().childMarker], { timeout: 30_000 }, (error, stdout) =>
             resolve(error ? { problem: pythonProblem(error) } : parseAnswer(stdout)));
         });
         step = steps.next(answer);

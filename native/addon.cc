@@ -155,15 +155,17 @@ void ReapChildren(std::vector<int> pidfds) {
   }).detach();
 }
 
-// Model hosts this thread started that no watchChild() registered, added to `pidfds`: a worker
+// Children this thread started that no watchChild() registered, added to `pidfds`: a worker
 // terminated while child_process.spawn() ran its JS after the fork (~15 ms with TensorFlow
-// loaded) never got to that call, and its host, killed by its parent-death signal as the thread
-// ends, stayed a zombie (helper-84). Found among this thread's children (Linux 3.5+'s
-// /proc/<pid>/task/<tid>/children) by the marker argument lib/isolation.ts gives every host.
-constexpr char kHostMarker[] = "--tfslice-model-host";  // lib/isolation.ts HOST_MARKER
-void AddUnwatchedHosts(std::vector<int>& pidfds) {
+// loaded) never got to that call, and its model host, killed by its parent-death signal as the
+// thread ends, stayed a zombie (helper-84); a Python interpreter asked where TensorFlow is
+// (lib/library.ts) outlived the thread's event loop, which alone would have reaped it
+// (helper-85). Found among this thread's children (Linux 3.5+'s /proc/<pid>/task/<tid>/children)
+// by the marker argument lib/ gives each such child (exported as `childMarker`).
+constexpr char kChildMarker[] = "--tfslice-child";
+void AddUnwatchedChildren(std::vector<int>& pidfds) {
   std::ifstream children("/proc/self/task/" + std::to_string(syscall(SYS_gettid)) + "/children");
-  const std::string marker = std::string(1, '\0') + kHostMarker + std::string(1, '\0');  // a whole argument
+  const std::string marker = std::string(1, '\0') + kChildMarker + std::string(1, '\0');  // a whole argument
   long pid = 0;
   while (children >> pid) {
     std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
@@ -230,7 +232,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : releases_(std::make_shared<R
                InstanceValue("Channel", Channel::Define(env)),
                InstanceValue("setParentDeathSignal", Napi::Function::New<SetParentDeathSignal>(env, "setParentDeathSignal")),
                InstanceValue("openFileLimit", Napi::Function::New<OpenFileLimit>(env, "openFileLimit")),
-               InstanceValue("setDataLimit", Napi::Function::New<SetDataLimit>(env, "setDataLimit"))});
+               InstanceValue("setDataLimit", Napi::Function::New<SetDataLimit>(env, "setDataLimit")),
+               InstanceValue("childMarker", Napi::String::New(env, kChildMarker))});
   // Last, once nothing here can throw: a constructor that throws (every N-API call fails in a
   // worker_thread being terminated) frees this object without ~Addon(), and a hook registered
   // before would run on freed memory at the thread's end. After the waker, so that it runs
@@ -267,7 +270,7 @@ void Addon::Teardown(void* arg) {
   self->js_reads_->CloseAndWait();
   self->completions_->Close();
   self->releases_->Close(self->env_);
-  AddUnwatchedHosts(self->children_);  // a host watched already is killed and reaped twice: harmless
+  AddUnwatchedChildren(self->children_);  // a child watched already is killed and reaped twice: harmless
   ReapChildren(std::move(self->children_));
 }
 

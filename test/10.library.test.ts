@@ -211,3 +211,32 @@ t.test('configureRuntime({ oneDnn }) reaches TensorFlow before it loads, and onl
   t.equal(reported.oneDnn, /oneDNN custom operations are on/.test(byDefault.stderr), `runtime().oneDnn (${reported.oneDnn}) is what TensorFlow says`);
   t.equal(reported.maxConcurrentRuns, reported.oneDnn ? '1' : 'Infinity', 'and sets the default maxConcurrentRuns');
 });
+
+t.test('a worker_thread terminated while Python is asked where TensorFlow is leaves no child behind', async (t) => {
+  // Its event loop, which would have reaped the interpreter, ends with it; the addon's teardown
+  // kills and reaps the children lib/ marked (helper-85: a zombie python3 per termination).
+  const venv = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-venv-'));
+  fs.mkdirSync(path.join(venv, 'bin'));
+  const pidFile = path.join(venv, 'pid');
+  // Slow to answer, as a big site-packages on a cold disk is; keeps the arguments it was given.
+  fs.writeFileSync(path.join(venv, 'bin', 'python3'), `#!/bin/sh\necho $$ > ${pidFile}.tmp && mv ${pidFile}.tmp ${pidFile}\nexec /usr/bin/python3 -c 'import time; time.sleep(30)' "$@"\n`, { mode: 0o755 });
+  const result = node(`
+    const fs = require('node:fs');
+    const { Worker } = require('node:worker_threads');
+    const worker = new Worker('require(${JSON.stringify(JSON.parse(DIST))}).loadTensorFlow().catch(() => {})', { eval: true });
+    (async () => {
+      const until = async (done) => { for (let i = 0; i < 500 && !done(); i++) await new Promise((r) => setTimeout(r, 10)); return done(); };
+      await until(() => fs.existsSync(${JSON.stringify(pidFile)}));
+      const pid = Number(fs.readFileSync(${JSON.stringify(pidFile)}, 'utf8'));
+      const cmdline = fs.readFileSync('/proc/' + pid + '/cmdline', 'utf8').split('\\0');
+      await worker.terminate();
+      const gone = await until(() => !fs.existsSync('/proc/' + pid));
+      let state = '';
+      try { state = fs.readFileSync('/proc/' + pid + '/stat', 'utf8').replace(/^.*\\) /, '')[0]; } catch {}
+      console.log(JSON.stringify({ pid, marked: cmdline.includes('--tfslice-child'), gone, state }));
+    })();`, { PATH: process.env.PATH, HOME: process.env.HOME, TFSLICE_HOME: NO_CACHE, VIRTUAL_ENV: venv }, EMPTY);
+  const got = JSON.parse(result.stdout.trim().split('\n').pop() || '{}') as { pid: number; marked: boolean; gone: boolean; state: string };
+  t.ok(got.pid > 0, `the interpreter started (pid ${got.pid}) ${result.stderr}`);
+  t.ok(got.marked, 'with the marker argument');
+  t.ok(got.gone, `it is gone from /proc once the worker ended${got.state ? ` (state ${got.state})` : ''}`);
+});

@@ -259,6 +259,12 @@ export interface Binding {
     setParentDeathSignal(parentPid: number): boolean;
     /** setrlimit(RLIMIT_DATA) to `bytes`, soft and hard: this process's private writable memory. */
     setDataLimit(bytes: number): void;
+    /**
+     * The last argument of every child process lib/ starts (model hosts, the Python asked where
+     * TensorFlow is): a worker_thread's ending kills and reaps those of its children that no
+     * watchChild() registered (native/addon.cc, AddUnwatchedChildren).
+     */
+    childMarker: string;
 }
 /** The package root (holds package.json, build/ and prebuilds/), from lib/ or dist/. */
 export declare const PACKAGE_ROOT: string;
