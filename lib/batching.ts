@@ -440,8 +440,9 @@ export class BatchQueue {
     for (const batch of queued) {
       if (batch.timer) clearTimeout(batch.timer);
       for (const task of batch.tasks) this.#fail(task.request, new ModelDisposedError(message));
+      this.#stats.queued -= batch.tasks.length;
     }
-    this.#stats.queued = 0;
+    // Those handed to the addon still count until they end there (the session's close refuses them).
   }
 
   #rowsOf(feeds: NativeTensors): number {
@@ -629,6 +630,11 @@ export class BatchQueue {
     } catch (error) {
       if (error instanceof NotStartedError) {
         for (const task of part.tasks) await this.#runAlone(batch, task, error.waitedFor);
+        return 'not started';
+      }
+      // Refused by dispose() where it waited: a run already begun is waited for, so it never ran.
+      if (error instanceof ModelDisposedError) {
+        for (const task of part.tasks) this.#fail(task.request, error);
         return 'not started';
       }
       if (signal?.aborted && error instanceof TensorFlowError && error.code === 'CANCELLED') {

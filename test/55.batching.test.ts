@@ -308,6 +308,22 @@ t.test(`full batches beyond numBatchThreads wait in the addon (${how}): the next
 });
 }
 
+t.test('batches that dispose() refused before they ran are not counted as run', async (t) => {
+  // helper-85: stats().batching counted the batches waiting in the addon that dispose() refused.
+  const model = await loadModel(BATCHING, { maxConcurrentRuns: 1, batching: { maxBatchSize: 2, batchTimeoutMicros: 30_000_000, maxEnqueuedBatches: 3 } });
+  const plain = await loadModel(BATCHING);
+  const n = await spinFor(plain, 100);
+  await plain.dispose();
+  const runs = [0, 1, 2, 3, 4, 5].map((i) => model.run({ x: [[i, n]] }, { signature: 'spin' }).then(() => 'ran', (e: { code?: string }) => e.code));
+  await new Promise((r) => setImmediate(r));
+  t.same([model.runsExecuting, model.runsQueued], [1, 2], 'one batch executes, two wait in the addon');
+  await model.dispose();
+  t.same(await Promise.all(runs), ['ran', 'ran', 'MODEL_DISPOSED', 'MODEL_DISPOSED', 'MODEL_DISPOSED', 'MODEL_DISPOSED'], 'the batch running finished; those waiting were refused');
+  const stats = model.stats().batching.spin!;
+  t.same({ batches: stats.batches, requests: stats.requests, rows: stats.rows, batchSizes: stats.batchSizes, queued: stats.queued, rejected: stats.rejected },
+    { batches: 1, requests: 2, rows: 2, batchSizes: { 2: 1 }, queued: 0, rejected: 0 }, 'only the batch that ran counts');
+});
+
 t.test("a plan's own run limit (setPlanRunLimit): its runs wait in the addon in call order; another plan's do not; cancelQueued and close reach them", async (t) => {
   await loadTensorFlow();
   const { session, signatures } = await openSession(BATCHING, resolveLoadOptions({ maxConcurrentRuns: Infinity }));
