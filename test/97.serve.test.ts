@@ -128,6 +128,13 @@ t.test('errors: TensorFlow Serving\'s status codes, {"error": ...}, no stack, an
     [['-X', 'PUT', `${url}/v1/models/half:predict`, '-d', '{}'], 400, /Malformed request: PUT \/v1\/models\/half:predict/],
     [[`${url}/v1/models`], 400, /Missing model name in request/],
     [[`${url}/nothing/here`], 404, /no such endpoint: GET \/nothing\/here/],
+    // A KServe v2 path (or /metrics) asked with a method it does not answer: 405, as Triton answers (helper-83: was 404).
+    [[`${url}/v2/models/half/infer`], 405, /^method GET is not allowed on \/v2\/models\/half\/infer; it answers POST$/],
+    [['-X', 'POST', `${url}/v2/models/half/versions/1/ready`, '-d', '{}'], 405, /^method POST is not allowed on \/v2\/models\/half\/versions\/1\/ready; it answers GET, HEAD$/],
+    [['-X', 'DELETE', `${url}/v2/models/half`], 405, /^method DELETE is not allowed on \/v2\/models\/half; it answers GET, HEAD$/],
+    [['-X', 'POST', `${url}/v2/health/ready`, '-d', '{}'], 405, /^method POST is not allowed on \/v2\/health\/ready; it answers GET, HEAD$/],
+    [['-X', 'PUT', `${url}/metrics`], 405, /^method PUT is not allowed on \/metrics; it answers GET, HEAD$/],
+    [['-X', 'PUT', `${url}/v2/models/half/x/y`], 404, /no such endpoint: PUT \/v2\/models\/half\/x\/y/],
     [['-X', 'POST', `${url}/v1/models/half:predict`, '--data-binary', `@${bigBody()}`], 413, /larger than the limit of 1048576 bytes/],
     [[`${url}/v1/models/half%zz`], 400, /Malformed request|not valid percent-encoding/],
     [[`${url}/%zz`], 400, /Malformed request/],
@@ -146,6 +153,9 @@ t.test('errors: TensorFlow Serving\'s status codes, {"error": ...}, no stack, an
     const body = JSON.parse(r.body) as { error: string };
     t.match(body.error, message);
     t.notMatch(body.error, /\n\s+at /, 'no stack trace');
+  }
+  for (const [method, at, allow] of [['GET', '/v2/models/half/infer', 'POST'], ['PATCH', '/v2/health/live', 'GET, HEAD'], ['POST', '/v2/models/half', 'GET, HEAD']]) {
+    t.equal((await fetch(`${url}${at}`, { method })).headers.get('allow'), allow, `${method} ${at}: Allow: ${allow}`);
   }
   // HTTP that Node's parser refuses: the same {"error": ...}, then the connection closes.
   const net = await import('node:net');
@@ -320,10 +330,12 @@ t.test('metrics: Prometheus text at both paths, by model, version, API and statu
   const before = (await curl([`${url}/metrics`])).body;
   t.equal((await curl([`${url}/nope`])).status, 404);
   t.equal((await curl(['-X', 'POST', `${url}/v2/nope`, '-d', '{}'])).status, 404);
-  t.equal((await curl(['-X', 'DELETE', `${url}/v2/models/half`])).status, 404);
+  t.equal((await curl(['-X', 'DELETE', `${url}/v2/models/half/x/y`])).status, 404);
+  t.equal((await curl(['-X', 'DELETE', `${url}/v2/models/half`])).status, 405);
   const after = (await curl([`${url}/metrics`])).body;
   t.same([count(after, 'status') - count(before, 'status'), count(after, 'v2_infer') - count(before, 'v2_infer'), count(after, 'v2_metadata') - count(before, 'v2_metadata')], [1, 1, 1],
     'unknown paths are counted (NOT_FOUND, no model), by the API their method and path suggest');
+  t.match(after, /tfslice_requests_total\{model="",version="",api="v2_metadata",status="UNIMPLEMENTED"\} [1-9]/, 'a method a path does not answer: UNIMPLEMENTED');
   t.equal((await curl([`${url}/metrics`])).status, 200, '/metrics too');
 });
 

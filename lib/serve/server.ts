@@ -602,8 +602,11 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     handler: async (request, reply) => {
       const match = V2_MODEL.exec(pathOf(request));
       const what = match?.[3];
-      if (!match || (request.method === 'POST') !== (what === 'infer')) {
+      if (!match) {
         return handle('v2_infer', async () => { throw new NotFoundError(`no such v2 endpoint: ${request.method} ${pathOf(request)}`); })(request, reply);
+      }
+      if ((request.method === 'POST') !== (what === 'infer')) {
+        return handle(request.method === 'POST' ? 'v2_infer' : 'v2_metadata', async () => { throw methodNotAllowed(reply, request.method, pathOf(request), v2Allowed(match)); })(request, reply);
       }
       const t = target(match[1]!, match[2], undefined);
       if (what === 'ready') {
@@ -804,6 +807,28 @@ function apiOf(request: FastifyRequest, path: string): ServingApi {
   return verb ?? (request.method === 'POST' ? 'predict' : 'status');
 }
 
+/** The methods a KServe v2 model path answers (HEAD with GET, as fastify serves it). */
+function v2Allowed(match: RegExpExecArray): string {
+  return match[3] === 'infer' ? 'POST' : 'GET, HEAD';
+}
+
+/**
+ * A known path asked with a method it does not answer: 405 with its Allow header (RFC 9110
+ * 15.5.6), as Triton answers on KServe v2's paths. TensorFlow Serving's /v1 paths keep its 400
+ * ("Malformed request").
+ */
+function methodNotAllowed(reply: FastifyReply, method: string, path: string, allowed: string): Error {
+  void reply.header('allow', allowed);
+  return Object.assign(new Error(`method ${method} is not allowed on ${path}; it answers ${allowed}`), { statusCode: 405 });
+}
+
+/** The methods a path answers when no route has it for the method asked, or null for a path no route has. */
+function allowedMethods(app: FastifyInstance, path: string): string | null {
+  const v2 = V2_MODEL.exec(path);
+  if (v2) return v2Allowed(v2);
+  return app.hasRoute({ method: 'GET', url: path }) ? 'GET, HEAD' : null;
+}
+
 /** A 404 in TensorFlow Serving's shape, for a path no route has. */
 function notFound(request: FastifyRequest, reply: FastifyReply): void {
   const path = request.url.split('?')[0]!;
@@ -919,8 +944,11 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   });
   // A path no route has is counted too (with no model), when the server counts requests.
   const unrouted = (request: FastifyRequest, reply: FastifyReply) => {
-    if (counted) countUnrouted(counted, request, request.url.split('?')[0]!, reply, 'NOT_FOUND');
-    notFound(request, reply);
+    const path = request.url.split('?')[0]!;
+    const allowed = allowedMethods(app, path);
+    if (counted) countUnrouted(counted, request, path, reply, allowed === null ? 'NOT_FOUND' : 'UNIMPLEMENTED');
+    if (allowed === null) notFound(request, reply);
+    else void reply.code(405).type('application/json').send(errorBody(methodNotAllowed(reply, request.method, path, allowed).message));
   };
   app.setNotFoundHandler(unrouted);
   let closing = false;
