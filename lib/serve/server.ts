@@ -303,6 +303,11 @@ export function statusVersions(manager: ModelManager, t: { name: string; version
   return versions;
 }
 
+/** What manager.use() is given for a request: its version or label, and its limit and client's leaving as its wait's bounds. */
+function useOptions(t: { version?: number; label?: string }, waitLimitMs: number, signal: RunSignal | undefined) {
+  return { version: t.version, label: t.label, waitLimitMs, signal };
+}
+
 /**
  * @internal manager.use() that records, for the metrics, the version that served and how long
  * the work on it took when it answered (REST and gRPC alike): a request refused before it ran
@@ -312,7 +317,7 @@ export function useTimed<T>(manager: ModelManager, t: { name: string; version?: 
   work: (model: Model, version: number) => Promise<T>, waitLimitMs = 0, signal?: RunSignal): Promise<T> {
   // The request's limit, and its client's leaving, bound its wait for a version to load too: one
   // answered 504 (or gone) meanwhile does not keep its place (maxQueuedRequests) until the load ends.
-  return manager.use(t.name, { version: t.version, label: t.label, waitLimitMs, signal }, async (model, version) => {
+  return manager.use(t.name, useOptions(t, waitLimitMs, signal), async (model, version) => {
     outcome.version = version;
     const started = performance.now();
     const result = await work(model, version);
@@ -522,7 +527,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       // the model counts toward the time limit), the body read on a codec thread, then run on
       // the version that serves then (its signature checked again by run()).
       const gone = new ClientGone(reply);
-      const inputs = await clock.within(manager.use(t.name, { version: t.version, label: t.label, waitLimitMs: timeoutMs, signal: gone }, async (model) => inputsOf(model)));
+      const inputs = await clock.within(manager.use(t.name, useOptions(t, timeoutMs, gone), async (model) => inputsOf(model)));
       const { signature, format, feeds } = await codec.predict(raw, inputs, signal());
       return {
         body: await withModel(t, outcome, clock, gone, async (model) => {
