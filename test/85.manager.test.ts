@@ -191,6 +191,9 @@ t.test('version policies choose among the numeric directories; runs go to the ne
   t.equal((await mm.predict('all', feeds, { version: 2 })).version, 2, 'or the version asked for');
   await t.rejects(mm.run('latest', feeds, { version: 3 }), { name: 'ServableNotFoundError', code: 'NOT_FOUND', model: 'latest', version: 3, message: /model 'latest' has no version 3; it has 10 AVAILABLE/ });
   await t.rejects(mm.run('nope', feeds), { name: 'ServableNotFoundError', code: 'NOT_FOUND', model: 'nope', version: undefined, message: /no model named "nope"; the models are 'latest', 'latest2', 'specific', 'all'/ });
+  // The version asked for goes with it (tfslice serve's "Specific(nope, 2)", as TensorFlow Serving's).
+  await t.rejects(mm.run('nope', feeds, { version: 2 }), { name: 'ServableNotFoundError', model: 'nope', version: 2 });
+  t.throws(() => mm.get('nope', 2), { name: 'ServableNotFoundError', model: 'nope', version: 2 });
   await t.rejects(async () => mm.run(5 as never, feeds), { code: 'ERR_INVALID_ARG_TYPE', message: /^name must be a model name \(one of 'latest', 'latest2', 'specific', 'all'\), got 5/ }, 'a name that is not a string is a TypeError');
   await t.rejects(mm.run('all', feeds, { version: -1 }), { name: 'RangeError' });
   t.equal(mm.get('all').path, path.join(base, '10'), 'get() returns the newest Model');

@@ -333,6 +333,7 @@ def predict(name, fill, version=None):
 def floats(x):
     x.dtype = tf.DT_FLOAT; x.tensor_shape.dim.add(size=1); x.float_val.append(1)
 out['unknown_model'] = predict('nope', floats)
+out['unknown_model_version'] = predict('nope', floats, 2)
 out['bad_version'] = predict('half', floats, 9)
 labelled = ts.PredictRequest(); labelled.model_spec.name = 'nope'; labelled.model_spec.version_label = 'stable'; floats(labelled.inputs['x'])
 out['unknown_model_label'] = failure(PREDICT, labelled, ts.PredictResponse)
@@ -433,6 +434,7 @@ print(json.dumps(out))
 `, server.grpc);
   // TensorFlow Serving's exact words for a model or version it does not have; KServe v2 keeps tfslice's.
   t.same(r.unknown_model, ['NOT_FOUND', 'Servable not found for request: Latest(nope)']);
+  t.same(r.unknown_model_version, ['NOT_FOUND', 'Servable not found for request: Specific(nope, 2)'], 'an unknown model asked by version: Specific (helper-86: was Latest)');
   t.same(r.unknown_model_label, ['INVALID_ARGUMENT', 'Unrecognized servable version label: stable'], 'a label resolves first, for a model it does not know too (as GetModelStatus answers)');
   t.same(r.bad_version, ['NOT_FOUND', 'Servable not found for request: Specific(half, 9)']);
   t.equal(r.dummy_model, true, "a client's readiness check on TensorFlow Serving's exact details");

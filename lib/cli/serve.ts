@@ -343,9 +343,10 @@ async function modelsOf(flags: ServeFlags): Promise<{ config: ModelManagerConfig
   const seconds = flags.file_system_poll_wait_seconds;
   const polling = (s: number) => ({ watch: s > 0, pollIntervalMs: Math.max(1, s * 1000) });
   if (flags.model_config_file !== undefined) {
-    if (flags.model_name !== undefined || flags.model_base_path !== undefined) {
-      throw new UsageError('--model_config_file and --model_name/--model_base_path exclude each other: the config file names the models');
-    }
+    // tensorflow_model_server ignores them beside a config file, and its Docker image's
+    // entrypoint always passes both (helper-86: refused, a migrated command line did not start).
+    const ignored = (['model_name', 'model_base_path'] as const).filter((flag) => flags[flag] !== undefined).map((flag) => `--${flag}`);
+    if (ignored.length > 0) log(`${ignored.join(' and ')} ignored: --model_config_file names the models (as tensorflow_model_server does)`);
     if (flags.gpu_memory_fraction !== undefined || flags.isolation !== undefined) {
       throw new UsageError('--gpu_memory_fraction and --isolation are for one model (--model_name); in a config file, give each model its own gpuMemoryFraction and isolation (JSON)');
     }
@@ -395,6 +396,8 @@ function pollModelConfig(file: string, seconds: number, manager: ModelManager, d
   // (gRPC's HandleReloadConfigRequest) changes them, and then stays until the file changes.
   let waiting: string | null = null;
   const configured = () => JSON.stringify(manager.names.map((name) => [name, manager.modelConfig(name), [...manager.labels(name)]]));
+  // The models as the file last left them: a reload through gRPC since then changed them.
+  let servedModels = configured();
   const failed = (message: string, after: string) => {
     if (stopped || message === logged) return;
     logged = message;
@@ -409,7 +412,9 @@ function pollModelConfig(file: string, seconds: number, manager: ModelManager, d
     }
     const read = JSON.stringify(config);
     if (read === served) {
-      if (logged !== '') log(`--model_config_file ${file} can be read again, unchanged: its models serve on`);
+      // helper-86: said "its models serve on" when a gRPC reload had changed them meanwhile.
+      const since = configured() === servedModels ? 'its models serve on' : 'the models a reload through gRPC set since it was served serve on until the file changes';
+      if (logged !== '') log(`--model_config_file ${file} can be read again, unchanged: ${since}`);
       logged = '';
       return;
     }
@@ -417,6 +422,7 @@ function pollModelConfig(file: string, seconds: number, manager: ModelManager, d
       // helper-71: the next try applied the file again, and brought back the models the gRPC reload had let go.
       log(`--model_config_file ${file}: a reload through gRPC changed the models while its labels waited; the file is served again when it changes`);
       served = read;
+      servedModels = '';
       waiting = null;
       logged = '';
       return;
@@ -427,6 +433,7 @@ function pollModelConfig(file: string, seconds: number, manager: ModelManager, d
       await manager.reconfigure(modelsWithDefaults(config, defaults));
       if (waiting !== null) log(`--model_config_file ${file}: its labels apply now`);
       served = read;
+      servedModels = configured();
       waiting = null;
       logged = '';
     } catch (error) {

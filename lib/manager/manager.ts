@@ -178,7 +178,7 @@ export class ModelManager {
       if (wanted.has(name)) continue;
       for (const waiter of m.waiters) {
         waiter.release();
-        waiter.reject(new ServableNotFoundError(`model '${name}' was removed from the configuration`, name));
+        waiter.reject(new ServableNotFoundError(`model '${name}' was removed from the configuration`, name, waiter.version));
       }
       m.waiters.clear();
       // Not waited for here: TensorFlow Serving's reload waits for the models it adds, not for
@@ -308,7 +308,7 @@ export class ModelManager {
    * version's directory is missing), UNAVAILABLE once stopped, and when stop() is called while it loads.
    */
   async load(name: string, version?: number): Promise<Model> {
-    const m = this.#model(name);
+    const m = this.#model(name, version);
     this.#running();
     if (version === undefined) {
       m.held = false;
@@ -378,7 +378,7 @@ export class ModelManager {
    * unloads every version itself).
    */
   async unload(name: string, version?: number): Promise<void> {
-    const m = this.#model(name);
+    const m = this.#model(name, version);
     this.#running();
     if (version === undefined) {
       m.held = true;
@@ -406,7 +406,7 @@ export class ModelManager {
    * here stays AVAILABLE in status(), and its runs reject MODEL_DISPOSED until it is unloaded.
    */
   get(name: string, version?: number): Model {
-    const m = this.#model(name);
+    const m = this.#model(name, version);
     if (version !== undefined) this.#checkVersion(version);
     if (this.#started === null) throw notStarted(name);
     const routed = route(m, version, this.#stopping !== null);
@@ -464,7 +464,7 @@ export class ModelManager {
   async use<T>(name: string, which: { version?: number; label?: string; waitLimitMs?: number; signal?: RunSignal }, work: (model: Model, version: number) => Promise<T>): Promise<T> {
     // The label asked for goes with a model not found (tfslice serve answers as TensorFlow
     // Serving, which resolves a label first: "Unrecognized servable version label").
-    const m = this.#model(name, typeof which.label === 'string' ? which.label : undefined);
+    const m = this.#model(name, which.version, typeof which.label === 'string' ? which.label : undefined);
     const version = this.#version(m, which.version, which.label);
     if (m.requests >= m.config.maxQueuedRequests) {
       throw new QueueFullError('model', `model '${name}' holds ${m.requests} requests already, its maxQueuedRequests; retry later`);
@@ -847,14 +847,15 @@ export class ModelManager {
 
   // -- helpers ---------------------------------------------------------------
 
-  // `label`: the version label asked for with it, carried by its ServableNotFoundError.
-  #model(name: string, label?: string): Managed {
+  // `version`, `label`: what was asked for with it, carried by its ServableNotFoundError
+  // (TensorFlow Serving's "Specific(name, version)" for an unknown model asked by version).
+  #model(name: string, version?: unknown, label?: string): Managed {
     // A name that is not a string is the caller's bug, not a model that is not there.
     // The names, listed only for an error (this runs for every request).
     const names = () => this.names.map((n) => `'${n}'`).join(', ');
     if (typeof name !== 'string') throw invalidType('name', this.#models.size > 0 ? `a model name (one of ${names()})` : 'a model name (none is configured)', name);
     const m = this.#models.get(name);
-    if (!m) throw new ServableNotFoundError(`no model named ${describe(name)}; ${this.#models.size > 0 ? `the models are ${names()}` : 'none is configured (an empty model list; reconfigure() adds models)'}`, String(name), undefined, label);
+    if (!m) throw new ServableNotFoundError(`no model named ${describe(name)}; ${this.#models.size > 0 ? `the models are ${names()}` : 'none is configured (an empty model list; reconfigure() adds models)'}`, String(name), typeof version === 'number' ? version : undefined, label);
     return m;
   }
 
