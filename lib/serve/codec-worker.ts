@@ -10,12 +10,12 @@ import { Piscina } from 'piscina';
 import { TensorFlowError } from '../errors';
 import { Tensor } from '../tensor';
 import {
-  type CodecAnswer, type ExamplesTask, fromWire, type GrpcExamplesRead, type GrpcExamplesResponseTask, type GrpcExamplesTask, type GrpcInferRead, type GrpcInferResponseTask, type GrpcPredictRead, type GrpcPredictResponseTask, type GrpcTask,
+  type CodecAnswer, type ExamplesResponseTask, type ExamplesTask, fromWire, type GrpcExamplesRead, type GrpcExamplesResponseTask, type GrpcExamplesTask, type GrpcInferRead, type GrpcInferResponseTask, type GrpcPredictRead, type GrpcPredictResponseTask, type GrpcTask,
   type InferResponseTask, type InferTask, type PredictRead, type PredictResponseTask, type PredictTask, type TaskBody, type TaskError, toWire, whole,
 } from './codec';
 import { parseJson } from './json';
 import { describeError } from './status';
-import { feedsFromPayload, predictResponse, readExamplesRequest, readPredictRequest, signatureNotFound } from './tfs';
+import { classifyResponse, feedsFromPayload, predictResponse, readExamplesRequest, readPredictRequest, regressResponse, signatureNotFound } from './tfs';
 import { decodeMessage, examplesMessage, inferFeeds, inferHead, type Message, modelSpecOf, predictAliases, predictFeeds, protos, serializedExamples, tensorToProto } from './tensor-proto';
 import { inferResponse, outputBytes, readInferRequest, splitBody } from './v2';
 
@@ -111,6 +111,14 @@ export function infer(task: InferTask): unknown {
 /** A Predict response, as UTF-8 JSON. */
 export function predictResponseJson(task: PredictResponseTask): unknown {
   return answer(() => utf8(predictResponse(fromWire(task.outputs), task.format)));
+}
+
+/** A Classify or Regress response, as UTF-8 JSON. */
+export function examplesResponseJson(task: ExamplesResponseTask): unknown {
+  return answer(() => {
+    const outputs = fromWire(task.outputs);
+    return utf8(task.api === 'classify' ? classifyResponse(outputs, task.count) : regressResponse(outputs, task.count));
+  });
 }
 
 /** A v2 inference response: its JSON as UTF-8, then the binary parts. */

@@ -57,6 +57,8 @@ export interface ExamplesTask { body: TaskBody; api: 'classify' | 'regress' }
 export interface InferTask { body: TaskBody; headerLength: string | undefined; limits: SignatureLimits }
 /** Outputs to write as a Predict response. */
 export interface PredictResponseTask { outputs: WireTensors; format: Format }
+/** A Classify or Regress signature's outputs for `count` examples, to write as its response. */
+export interface ExamplesResponseTask { outputs: WireTensors; count: number; api: 'classify' | 'regress' }
 /** Outputs to write as a v2 inference response. */
 export interface InferResponseTask { model: string; version: number; request: Omit<InferRequest, 'feeds'>; outputs: WireTensors }
 /** What a Predict body says: its signature and format, and its feeds or why they do not fit the signature. */
@@ -312,6 +314,12 @@ export class Codec {
   async predictResponse(outputs: Readonly<Record<string, Tensor>>, format: Format, signal?: AbortSignal): Promise<Buffer> {
     const task: PredictResponseTask = { outputs: toWire(outputs, true).tensors, format };
     return asBuffer(await this.#run<Uint8Array>('predictResponseJson', task, [], signal, true));
+  }
+
+  /** classifyResponse() or regressResponse() on a worker, as UTF-8. */
+  async examplesResponse(outputs: Readonly<Record<string, Tensor>>, count: number, api: 'classify' | 'regress', signal?: AbortSignal): Promise<Buffer> {
+    const task: ExamplesResponseTask = { outputs: toWire(outputs, true).tensors, count, api };
+    return asBuffer(await this.#run<Uint8Array>('examplesResponseJson', task, [], signal, true));
   }
 
   /** inferResponse() on a worker: its JSON as UTF-8, and the binary parts. */

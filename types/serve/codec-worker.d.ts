@@ -1,4 +1,4 @@
-import { type ExamplesTask, type GrpcExamplesResponseTask, type GrpcExamplesTask, type GrpcInferResponseTask, type GrpcPredictResponseTask, type GrpcTask, type InferResponseTask, type InferTask, type PredictResponseTask, type PredictTask } from './codec';
+import { type ExamplesResponseTask, type ExamplesTask, type GrpcExamplesResponseTask, type GrpcExamplesTask, type GrpcInferResponseTask, type GrpcPredictResponseTask, type GrpcTask, type InferResponseTask, type InferTask, type PredictResponseTask, type PredictTask } from './codec';
 /** A Predict body into its signature, format and feeds (tfs.ts, as on the event loop). */
 export declare function predict(task: PredictTask): unknown;
 /** A Classify or Regress body into its serialized tf.Examples. */
@@ -7,6 +7,8 @@ export declare function examples(task: ExamplesTask): unknown;
 export declare function infer(task: InferTask): unknown;
 /** A Predict response, as UTF-8 JSON. */
 export declare function predictResponseJson(task: PredictResponseTask): unknown;
+/** A Classify or Regress response, as UTF-8 JSON. */
+export declare function examplesResponseJson(task: ExamplesResponseTask): unknown;
 /** A v2 inference response: its JSON as UTF-8, then the binary parts. */
 export declare function inferResponseJson(task: InferResponseTask): unknown;
 /** A Predict message: its model_spec, output_filter and inputs as feeds (tensor-proto.ts, as on the event loop). */

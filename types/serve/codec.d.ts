@@ -48,6 +48,12 @@ export interface PredictResponseTask {
     outputs: WireTensors;
     format: Format;
 }
+/** A Classify or Regress signature's outputs for `count` examples, to write as its response. */
+export interface ExamplesResponseTask {
+    outputs: WireTensors;
+    count: number;
+    api: 'classify' | 'regress';
+}
 /** Outputs to write as a v2 inference response. */
 export interface InferResponseTask {
     model: string;
