@@ -136,6 +136,9 @@ t.test('errors: TensorFlow Serving\'s status codes, {"error": ...}, no stack, an
     [['-X', 'POST', `${url}/v2/health/ready`, '-d', '{}'], 405, /^method POST is not allowed on \/v2\/health\/ready; it answers GET, HEAD$/],
     [['-X', 'PUT', `${url}/metrics`], 405, /^method PUT is not allowed on \/metrics; it answers GET, HEAD$/],
     [['-X', 'PUT', `${url}/v2/models/half/x/y`], 404, /no such endpoint: PUT \/v2\/models\/half\/x\/y/],
+    // Paths that read as route patterns to fastify's hasRoute() (the fuzz test's /*%00 was a 500).
+    [[`${url}/*%00`], 404, /no such endpoint: GET \/\*%00/],
+    [['-X', 'POST', `${url}/metrics:x`], 404, /no such endpoint: POST \/metrics:x/],
     [['-X', 'POST', `${url}/v1/models/half:predict`, '--data-binary', `@${bigBody()}`], 413, /larger than the limit of 1048576 bytes/],
     [[`${url}/v1/models/half%zz`], 400, /Malformed request|not valid percent-encoding/],
     [[`${url}/%zz`], 400, /Malformed request/],

@@ -963,3 +963,64 @@ t.test('a --port that is taken: one line naming the flag and the error, exit 2',
   t.match(result?.stderr, new RegExp(`tfslice serve: cannot listen on 127\\.0\\.0\\.1:${taken} for gRPC \\(--port\\): .*EADDRINUSE`));
   t.notMatch(result?.stderr, /^E No address added/m, "grpc-js's own log line of the same error is not printed as well");
 });
+
+t.test('the gRPC port bounds its connections and a call\'s message: a silent connection is closed, one past maxConnections too, a message sent in part ends DEADLINE_EXCEEDED', async (t) => {
+  // helper-87: connections that never sent a byte were kept until the process ran out of file
+  // descriptors; streams that sent 2 MiB of a 2 GiB message each were held with their bytes for
+  // as long as their connection stayed open.
+  const http2 = await import('node:http2');
+  const manager = new ModelManager({ models: [{ name: 'a', basePath: path.join(ROOT, 'examples', 'models', 'a') }] });
+  const { bindGrpc, closeGrpc } = await import('../lib/serve/index');
+  const server = createGrpcServer({ manager, maxConnections: 3, handshakeTimeoutMs: 300, readTimeoutMs: 300 });
+  const port = await bindGrpc(server, '127.0.0.1', 0);
+  t.teardown(() => closeGrpc(server, { force: true }));
+  const connect = () => new Promise<{ socket: net.Socket; closed: Promise<number> }>((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => resolve({ socket, closed }));
+    const opened = performance.now();
+    const closed = new Promise<number>((done) => socket.once('close', () => done(performance.now() - opened)));
+    socket.on('error', () => {});
+    socket.resume(); // reads, so that the server's close is seen
+  });
+  // Silent: closed after handshakeTimeoutMs. Speaking (an HTTP/2 session, idle): kept.
+  const silent = await connect();
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  session.on('error', () => {});
+  await new Promise<void>((resolve) => session.once('connect', () => resolve()));
+  const waited = await silent.closed;
+  t.ok(waited >= 250 && waited < 3000, `a connection that sent nothing was closed after ${waited.toFixed(0)} ms (handshakeTimeoutMs 300)`);
+  await new Promise((r) => setTimeout(r, 600));
+  t.equal(session.closed || session.destroyed, false, 'one that spoke HTTP/2 is kept past it');
+
+  // A stream whose message arrives in part: DEADLINE_EXCEEDED after readTimeoutMs.
+  const started = performance.now();
+  const stream = session.request({ ':method': 'POST', ':path': '/tensorflow.serving.PredictionService/Predict', 'content-type': 'application/grpc', te: 'trailers' });
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(1_000_000, 1); // a 1 MB message, of which 10 bytes come
+  stream.write(Buffer.concat([prefix, Buffer.alloc(10)]));
+  stream.on('data', () => {});
+  stream.on('error', () => {});
+  const trailers = await new Promise<http2.IncomingHttpHeaders>((resolve) => {
+    stream.once('trailers', (headers) => resolve(headers));
+    stream.once('response', (headers) => { if (headers['grpc-status'] !== undefined) resolve(headers); });
+  });
+  const took = performance.now() - started;
+  t.equal(trailers['grpc-status'], String(grpc.status.DEADLINE_EXCEEDED), `DEADLINE_EXCEEDED after ${took.toFixed(0)} ms`);
+  t.match(decodeURIComponent(String(trailers['grpc-message'])), /the request message did not arrive within 300 ms/);
+  t.ok(took >= 250, 'not before readTimeoutMs');
+  // The client never ended its half: the server resets the stream (NO_ERROR), letting go of what it held.
+  const reset = await Promise.race([new Promise((resolve) => stream.once('close', () => resolve(stream.rstCode))), new Promise((r) => setTimeout(() => r('open'), 2000))]);
+  t.equal(reset, http2.constants.NGHTTP2_NO_ERROR, 'and the stream is reset by the server, with NO_ERROR');
+
+  // maxConnections 3: the session, then two more; the fourth is closed as it comes.
+  const held = [await connect(), await connect()];
+  const fourth = await connect();
+  t.ok(await fourth.closed < 250, 'a connection past maxConnections is closed at once');
+  for (const c of held) c.socket.destroy();
+  session.close();
+  await Promise.all(held.map((c) => c.closed));
+  const again = await connect();
+  t.equal(await Promise.race([again.closed, new Promise((r) => setTimeout(() => r('open'), 150))]), 'open', 'and one is taken again once others closed');
+  again.socket.destroy();
+  t.throws(() => createGrpcServer({ manager, readTimeoutMs: -1 }), { code: 'ERR_OUT_OF_RANGE', message: /readTimeoutMs/ });
+  t.throws(() => createGrpcServer({ manager, maxConnections: 1.5 }), { code: 'ERR_OUT_OF_RANGE', message: /maxConnections/ });
+});

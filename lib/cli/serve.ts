@@ -74,6 +74,8 @@ export interface ServeFlags {
   rest_api_max_connections: number;
   max_queued_requests_per_model: number;
   grpc_max_message_bytes: number;
+  grpc_read_timeout_ms: number;
+  grpc_max_connections: number;
 }
 
 function nonNegativeInt(what: string) {
@@ -227,6 +229,8 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--rest_api_header_timeout_ms <ms>', "longest a client may take to send a request's headers", positiveInt('milliseconds'), 10_000)
     .option('--rest_api_max_header_bytes <n>', 'largest request line and headers (431 beyond)', positiveInt('a byte count'), 16 * 1024)
     .option('--rest_api_max_connections <n>', 'HTTP connections open at once (more are closed); 0 for no limit', nonNegativeInt('a count'), 4096)
+    .option('--grpc_read_timeout_ms <ms>', "longest a gRPC client may take to send a call's request message (DEADLINE_EXCEEDED beyond); 0 for no limit", nonNegativeInt('milliseconds'), 60_000)
+    .option('--grpc_max_connections <n>', 'gRPC connections open at once (more are closed; one silent for 10 s after it connects is closed too); 0 for no limit', nonNegativeInt('a count'), 4096)
     .option('--max_queued_requests_per_model <n>', "requests one model holds at once (waiting or running) before it answers 503 / UNAVAILABLE; a model's maxQueuedRequests wins", positiveInt('a count'), 1024)
     .option('--tensorflow_intra_op_parallelism <n>', 'threads of each op (intraOpThreads) for models whose config sets none; 0: TensorFlow picks', poolSize(0))
     .option('--tensorflow_session_parallelism <n>', "both of the two above at once (TensorFlow Serving's older flag; it excludes them)", poolSize(0))
@@ -634,6 +638,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
     // A model a reload adds gets --enable_batching's batching and --op_policy, as the others.
     modelDefaults: defaults,
     channelOptions: flags.grpc_channel_arguments,
+    readTimeoutMs: flags.grpc_read_timeout_ms,
+    maxConnections: flags.grpc_max_connections,
     signatureMethodNameCheck: flags.enable_signature_method_name_check ?? false,
   });
   let grpcPort: number;
@@ -646,7 +652,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
   try {
     address = await app.listen({ host: flags.rest_api_host, port: flags.rest_api_port });
   } catch (error) {
-    grpcServer.forceShutdown();
+    await closeGrpc(grpcServer, { force: true });
     await manager.stop();
     throw new UsageError(`cannot listen on ${flags.rest_api_host}:${flags.rest_api_port} for REST (--rest_api_port): ${(error as Error).message}`, false);
   }

@@ -14,6 +14,8 @@
  * numbers, repeated floats as arrays), where tensors need typed arrays and exact 64-bit integers.
  */
 import { X509Certificate } from 'node:crypto';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createSecureContext } from 'node:tls';
 
@@ -225,6 +227,24 @@ export interface GrpcServingOptions {
   channelOptions?: Record<string, number | string>;
   /** TensorFlow Serving's --enable_signature_method_name_check, as the REST server's signatureMethodNameCheck (Predict, Classify, Regress, MultiInference). Default false. */
   signatureMethodNameCheck?: boolean;
+  /**
+   * Longest a client may take to send a call's request message once its metadata arrived, in ms
+   * (DEADLINE_EXCEEDED beyond, and what it sent is let go), as the REST server's
+   * requestTimeoutMs; a client's own deadline, when shorter, ends the call first. 0: no limit
+   * (grpc-js holds a message sent in part for as long as its connection is open). Default 60000.
+   */
+  readTimeoutMs?: number;
+  /**
+   * Connections open at once on the port bindGrpc() opens; more are closed as they come, as the
+   * REST server's maxConnections. 0: no limit. Default 4096.
+   */
+  maxConnections?: number;
+  /**
+   * Longest a new connection on that port may stay silent, in ms: one that sends no byte (no TLS
+   * hello, no HTTP/2 preface) within it is closed, as gRPC core's server handshake timeout (120 s
+   * there) and the REST server's headersTimeoutMs. 0: no limit. Default 10000.
+   */
+  handshakeTimeoutMs?: number;
 }
 
 /**
@@ -255,7 +275,7 @@ function tensorInfo(spec: TensorSpec): Message {
  * be up to 2 GiB each way (grpc-js takes 4 MiB by default).
  */
 export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
-  checkServingOptions('createGrpcServer', options, ['manager', 'tensorContent', 'timeoutMs', 'draining', 'strictReadiness', 'metrics', 'modelDefaults', 'auth', 'maxMessageBytes', 'offloadBytes', 'codecThreads', 'channelOptions', 'signatureMethodNameCheck']);
+  checkServingOptions('createGrpcServer', options, ['manager', 'tensorContent', 'timeoutMs', 'draining', 'strictReadiness', 'metrics', 'modelDefaults', 'auth', 'maxMessageBytes', 'offloadBytes', 'codecThreads', 'channelOptions', 'signatureMethodNameCheck', 'readTimeoutMs', 'maxConnections', 'handshakeTimeoutMs']);
   const methodNameCheck = options.signatureMethodNameCheck ?? false;
   const channelOptions = checkChannelOptions(options.channelOptions);
   mendLongDeadlines();
@@ -268,6 +288,9 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // The token is checked on the call's metadata, before its message is read: a client without
   // one cannot make the server take a 2 GiB message.
   const interceptors: grpc.ServerInterceptor[] = [];
+  // (Past what a timer holds, 24.8 days, a limit is none.)
+  const readTimeoutMs = options.readTimeoutMs ?? 60_000;
+  if (readTimeoutMs > 0 && readTimeoutMs <= MAX_TIMER_MS) interceptors.push(readLimit(readTimeoutMs, metrics));
   if (auth) {
     interceptors.push((method, call) => new grpc.ServerInterceptingCall(call, {
       start: (next) => next({
@@ -420,6 +443,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // now 17-29 ms.
   const codec = new Codec(offloadBytes, threads);
   codecs.set(server, codec);
+  connectionLimits.set(server, { maxConnections: options.maxConnections ?? 4096, handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000 });
   const defer = (method: string, bytes: Buffer) => (method === 'Predict' || method === 'ModelInfer' || (EXAMPLES_METHODS as readonly string[]).includes(method)) && codec.wants(bytes.byteLength);
 
   // A Predict request's parts; each throws, when asked for, what reading it threw.
@@ -849,28 +873,128 @@ export function sslServerCredentials(config: SslConfig): grpc.ServerCredentials 
 
 /**
  * Binds `server` to host:port (0 picks a free port); resolves with the port. `credentials`:
- * sslServerCredentials() for TLS; default plain text (grpc-js's createInsecure()).
+ * sslServerCredentials() for TLS; default plain text (grpc-js's createInsecure()). The port
+ * takes at most createGrpcServer()'s maxConnections at once and closes a connection silent for
+ * its handshakeTimeoutMs. Rejects with the listen error (EADDRINUSE, ...).
  */
 export function bindGrpc(server: grpc.Server, host: string, port: number, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
+  // The port is tfslice's own net.Server, whose connections go to grpc-js through its connection
+  // injector: grpc-js bounds neither how many are open nor how long one may stay silent
+  // (helper-87: connections that never sent a byte were held until the process ran out of file
+  // descriptors, and REST, the version polls and the health service failed with it).
+  const limits = connectionLimits.get(server) ?? { maxConnections: 4096, handshakeTimeoutMs: 10_000 };
+  const injector = server.createConnectionInjector(credentials);
+  const listener = net.createServer((socket) => {
+    if (limits.handshakeTimeoutMs > 0 && limits.handshakeTimeoutMs <= MAX_TIMER_MS) {
+      socket.setTimeout(limits.handshakeTimeoutMs, () => {
+        // Silent since it connected: closed. One that spoke (a session, idle or not) is grpc-js's.
+        if (socket.bytesRead === 0) socket.destroy();
+        else socket.setTimeout(0);
+      });
+    }
+    injector.injectConnection(socket);
+  });
+  if (limits.maxConnections > 0) listener.maxConnections = limits.maxConnections;
   return new Promise((resolve, reject) => {
-    const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-    // grpc-js logs a failed bind itself ("E No address added ..."), and the caller reports the
-    // same error: that one line is dropped while binding, everything else goes to the console.
-    grpc.setLogger({ ...console, error: (...args: unknown[]) => { if (!/No address added/.test(args.join(' '))) console.error(...args); } });
-    server.bindAsync(address, credentials, (error, bound) => {
-      grpc.setLogger(console);
-      if (error) reject(error);
-      else resolve(bound);
+    listener.once('error', (error) => {
+      injector.destroy();
+      reject(error);
+    });
+    listener.listen({ host: host.replace(/^\[(.*)\]$/, '$1'), port }, () => {
+      listener.removeAllListeners('error');
+      listener.on('error', () => {}); // accept() failures (EMFILE) are Node's to retry
+      listeners.set(server, [...(listeners.get(server) ?? []), { listener, injector }]);
+      resolve((listener.address() as net.AddressInfo).port);
     });
   });
 }
 
+/**
+ * A call whose request message has not arrived `ms` after its metadata ends DEADLINE_EXCEEDED,
+ * and grpc-js lets go of what it holds of it (helper-87: 300 streams each sending 2 MiB of a
+ * 2 GiB message held 600 MB for as long as their connection stayed open).
+ */
+function readLimit(ms: number, metrics: ServerMetrics | null): grpc.ServerInterceptor {
+  return (method, call) => {
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => {
+      clearTimeout(timer);
+      timer = undefined;
+    };
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) => next({
+        onReceiveMetadata: (metadata, forward) => {
+          timer = setTimeout(() => {
+            timer = undefined;
+            metrics?.requests.inc({ model: '', version: '', api: METHOD_API[method.path.slice(method.path.lastIndexOf('/') + 1)] ?? 'grpc_predict', status: 'DEADLINE_EXCEEDED' });
+            call.sendStatus({ code: grpc.status.DEADLINE_EXCEEDED, details: `the request message did not arrive within ${ms} ms of the call's start (--grpc_read_timeout_ms)` });
+            // The answer ends the server's half of the stream only: grpc-js keeps reading the
+            // client's half, and holds what came of the message, until the client ends it. A
+            // RST_STREAM with NO_ERROR after the complete answer asks it to stop sending (RFC
+            // 9113 8.1), and lets go of the stream.
+            streamOf(call)?.close(http2.constants.NGHTTP2_NO_ERROR);
+          }, ms);
+          forward(metadata);
+        },
+        onReceiveMessage: (message, forward) => {
+          done();
+          forward(message);
+        },
+        onReceiveHalfClose: (forward) => {
+          done();
+          forward();
+        },
+        onCancel: done,
+      }),
+      sendStatus: (status, next) => {
+        done();
+        next(status);
+      },
+    });
+  };
+}
+
+/**
+ * The HTTP/2 stream of a call, as grpc-js 1.14 keeps it (BaseServerInterceptingCall's `stream`,
+ * the innermost of a chain of `nextCall`s); undefined where a later grpc-js keeps it otherwise.
+ */
+function streamOf(call: grpc.ServerInterceptingCallInterface): http2.ServerHttp2Stream | undefined {
+  let inner: unknown = call;
+  for (let depth = 0; depth < 16 && inner !== null && typeof inner === 'object'; depth++) {
+    const stream = (inner as { stream?: unknown }).stream;
+    // (Node exports no Http2Stream class to test against.)
+    if (stream !== null && typeof stream === 'object' && 'rstCode' in stream && typeof (stream as { close?: unknown }).close === 'function') return stream as http2.ServerHttp2Stream;
+    inner = (inner as { nextCall?: unknown }).nextCall;
+  }
+  return undefined;
+}
+
+/** The connection limits of each server createGrpcServer() made (bindGrpc applies them). */
+const connectionLimits = new WeakMap<grpc.Server, { maxConnections: number; handshakeTimeoutMs: number }>();
+/** The ports bindGrpc() opened for each server, with their injectors (closeGrpc closes them). */
+const listeners = new WeakMap<grpc.Server, { listener: net.Server; injector: grpc.ConnectionInjector }[]>();
+
 /** The codec threads of each server createGrpcServer() made (closeGrpc stops them). */
 const codecs = new WeakMap<grpc.Server, Codec>();
 
-/** Stops taking calls and resolves once the calls in flight have finished (and the server's codec threads have stopped). */
-export async function closeGrpc(server: grpc.Server): Promise<void> {
-  await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-  await codecs.get(server)?.close();
+/**
+ * Stops taking calls (closing the ports bindGrpc() opened) and resolves once the calls in flight
+ * have finished and the server's codec threads have stopped; `force`: ends the calls in flight
+ * at once (grpc-js's forceShutdown).
+ */
+export async function closeGrpc(server: grpc.Server, { force = false }: { force?: boolean } = {}): Promise<void> {
+  const ports = listeners.get(server) ?? [];
+  listeners.delete(server);
+  // Resolved once every connection has closed too (net.Server's close).
+  const closed = ports.map(({ listener }) => new Promise<void>((resolve) => listener.close(() => resolve())));
+  if (force) {
+    server.forceShutdown();
+    // Its sessions: grpc-js 1.14's forceShutdown destroys only those it counts for channelz (off
+    // here); an injector's drain(0) destroys its own (its destroy() only closes them gracefully).
+    for (const { injector } of ports) injector.drain(0);
+  } else {
+    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  }
+  await Promise.all([...closed, codecs.get(server)?.close()]);
 }
 

@@ -16,6 +16,8 @@ const COUNTS: Readonly<Record<string, string>> = {
   maxHeaderBytes: 'a whole number of bytes ≥ 1',
   maxMessageBytes: 'a whole number of bytes ≥ 1',
   maxConnections: 'a whole number ≥ 0 (0: no limit)',
+  readTimeoutMs: 'a whole number of milliseconds ≥ 0 (0: no limit)',
+  handshakeTimeoutMs: 'a whole number of milliseconds ≥ 0 (0: no limit)',
 };
 // Options that are true or false.
 const BOOLEANS = new Set(['tensorContent', 'signatureMethodNameCheck', 'strictReadiness']);

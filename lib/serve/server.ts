@@ -834,7 +834,13 @@ function methodNotAllowed(reply: FastifyReply, method: string, path: string, all
 function allowedMethods(app: FastifyInstance, path: string): string | null {
   const v2 = V2_MODEL.exec(path);
   if (v2) return v2Allowed(v2);
-  return app.hasRoute({ method: 'GET', url: path }) ? 'GET, HEAD' : null;
+  // hasRoute() reads its url as a route pattern (':name', '*'): only plain paths are asked.
+  if (!/^[\w./-]*$/.test(path)) return null;
+  try {
+    return app.hasRoute({ method: 'GET', url: path }) ? 'GET, HEAD' : null;
+  } catch {
+    return null;
+  }
 }
 
 /** A 404 in TensorFlow Serving's shape, for a path no route has. */

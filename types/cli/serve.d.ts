@@ -39,6 +39,8 @@ export interface ServeFlags {
     rest_api_max_connections: number;
     max_queued_requests_per_model: number;
     grpc_max_message_bytes: number;
+    grpc_read_timeout_ms: number;
+    grpc_max_connections: number;
 }
 /** Adds `serve` to the program. */
 export declare function serveCommand(cli: Command, done: (code: number) => void): void;

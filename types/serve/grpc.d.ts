@@ -50,6 +50,24 @@ export interface GrpcServingOptions {
     channelOptions?: Record<string, number | string>;
     /** TensorFlow Serving's --enable_signature_method_name_check, as the REST server's signatureMethodNameCheck (Predict, Classify, Regress, MultiInference). Default false. */
     signatureMethodNameCheck?: boolean;
+    /**
+     * Longest a client may take to send a call's request message once its metadata arrived, in ms
+     * (DEADLINE_EXCEEDED beyond, and what it sent is let go), as the REST server's
+     * requestTimeoutMs; a client's own deadline, when shorter, ends the call first. 0: no limit
+     * (grpc-js holds a message sent in part for as long as its connection is open). Default 60000.
+     */
+    readTimeoutMs?: number;
+    /**
+     * Connections open at once on the port bindGrpc() opens; more are closed as they come, as the
+     * REST server's maxConnections. 0: no limit. Default 4096.
+     */
+    maxConnections?: number;
+    /**
+     * Longest a new connection on that port may stay silent, in ms: one that sends no byte (no TLS
+     * hello, no HTTP/2 preface) within it is closed, as gRPC core's server handshake timeout (120 s
+     * there) and the REST server's headersTimeoutMs. 0: no limit. Default 10000.
+     */
+    handshakeTimeoutMs?: number;
 }
 /**
  * A grpc-js Server with tfslice's services over `options.manager`, not yet bound. Messages may
@@ -81,8 +99,16 @@ export interface SslConfig {
 export declare function sslServerCredentials(config: SslConfig): grpc.ServerCredentials;
 /**
  * Binds `server` to host:port (0 picks a free port); resolves with the port. `credentials`:
- * sslServerCredentials() for TLS; default plain text (grpc-js's createInsecure()).
+ * sslServerCredentials() for TLS; default plain text (grpc-js's createInsecure()). The port
+ * takes at most createGrpcServer()'s maxConnections at once and closes a connection silent for
+ * its handshakeTimeoutMs. Rejects with the listen error (EADDRINUSE, ...).
  */
 export declare function bindGrpc(server: grpc.Server, host: string, port: number, credentials?: grpc.ServerCredentials): Promise<number>;
-/** Stops taking calls and resolves once the calls in flight have finished (and the server's codec threads have stopped). */
-export declare function closeGrpc(server: grpc.Server): Promise<void>;
+/**
+ * Stops taking calls (closing the ports bindGrpc() opened) and resolves once the calls in flight
+ * have finished and the server's codec threads have stopped; `force`: ends the calls in flight
+ * at once (grpc-js's forceShutdown).
+ */
+export declare function closeGrpc(server: grpc.Server, { force }?: {
+    force?: boolean;
+}): Promise<void>;
