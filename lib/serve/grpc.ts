@@ -884,7 +884,9 @@ export function bindGrpc(server: grpc.Server, host: string, port: number, creden
   // descriptors, and REST, the version polls and the health service failed with it).
   const limits = connectionLimits.get(server) ?? { maxConnections: 4096, handshakeTimeoutMs: 10_000 };
   const injector = server.createConnectionInjector(credentials);
-  const listener = net.createServer((socket) => {
+  // noDelay, as Node's own servers set it: with Nagle's algorithm on, h2load's 64 streams on one
+  // connection were capped at ~9400 calls/s (12 000-18 000 with it off, as with bindAsync).
+  const listener = net.createServer({ noDelay: true }, (socket) => {
     if (limits.handshakeTimeoutMs > 0 && limits.handshakeTimeoutMs <= MAX_TIMER_MS) {
       socket.setTimeout(limits.handshakeTimeoutMs, () => {
         // Silent since it connected: closed. One that spoke (a session, idle or not) is grpc-js's.
