@@ -352,6 +352,30 @@ t.test('watch: a broken version leaves the old one serving and reports its error
   t.equal((await mm.predict('m', feeds)).version, 2);
 });
 
+t.test('watch: version directories that are never served are said once each: a number past 2^53 - 1, one without saved_model.pb', async (t) => {
+  // helper-86: both were passed over without a word (TensorFlow Serving fails the second).
+  const base = basePath(t, [1]);
+  fs.mkdirSync(path.join(base, '6'));
+  fs.mkdirSync(path.join(base, '16', 'export'), { recursive: true }); // a common packaging mistake
+  fs.cpSync(tiny.dir, path.join(base, '16', 'export'), { recursive: true });
+  fs.cpSync(tiny.dir, path.join(base, '9007199254740993'), { recursive: true });
+  const { mm, failures } = manager(t, { models: [{ name: 'm', basePath: base }], watch: true, pollIntervalMs: 30, settleMs: 60 });
+  await mm.start();
+  await until('both directories said', () => failures.length >= 3);
+  await sleep(1200); // more looks: not said again
+  const said = failures.map((f) => `${f.version} ${f.error.message}`).sort();
+  t.same(said.length, 3, `said once each: ${said.join(' | ')}`);
+  t.match(said, [
+    new RegExp(`^null model 'm': version directory ${path.join(base, '16')} is not served: it has had no saved_model.pb or saved_model.pbtxt for \\d+ s`),
+    new RegExp(`^null model 'm': version directory ${path.join(base, '6')} is not served: it has had no saved_model.pb`),
+    new RegExp(`^null model 'm': version directory ${path.join(base, '9007199254740993')} is not served: its number is past 2\\^53 - 1`),
+  ]);
+  t.same(mm.status('m').versions.map((v) => [v.version, v.state]), [[1, 'AVAILABLE']], 'version 1 serves, as before');
+  // Made a SavedModel, 6 loads.
+  fs.cpSync(tiny.dir, path.join(base, '6'), { recursive: true });
+  await until('6 loads once it is a SavedModel', () => stateOf(mm, 'm', 6) === 'AVAILABLE');
+});
+
 t.test("broken newest versions at start: 'latest' serves the highest versions that load; 'specific' and 'all' keep their gap", async (t) => {
   const base = basePath(t, [1, 2]);
   addBroken(base, 3, 'variables');

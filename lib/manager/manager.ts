@@ -31,6 +31,12 @@ const stoppedDuring = (name: string) => unavailable(`model '${name}': the model 
 const notStarted = (name: string) => unavailable(`model '${name}': the model manager has not started; call start() first (it loads the models)`);
 
 /**
+ * How many looks (pollIntervalMs) and settle periods (settleMs), whichever is longer, a version
+ * directory may lack saved_model.pb(txt) before it is said to be skipped (#noteSkipped); at
+ * least a second.
+ */
+const SKIPPED_AFTER_LOOKS = 10;
+/**
  * Serves named, versioned SavedModels the way TensorFlow Serving's model manager does.
  * See the README, "Model manager".
  */
@@ -612,6 +618,7 @@ export class ModelManager {
       return null;
     }
     m.looks = look.seen;
+    this.#noteSkipped(m, base, look);
     if (look.present.size === 0) {
       // The most common mistake: basePath is the SavedModel itself, not the directory of its versions.
       const savedModel = ['saved_model.pb', 'saved_model.pbtxt'].some((f) => existsSync(path.join(base, f)));
@@ -825,6 +832,29 @@ export class ModelManager {
     settle(m, this.#stopping !== null);
   }
 
+  // Version directories that are not served, said once each (a 'failure' of the model, which
+  // tfslice serve logs; said again if one changes and stays so): a number past 2^53 - 1, and a
+  // directory that has had no saved_model.pb(txt) for SKIPPED_AFTER_LOOKS looks. Both were passed over
+  // without a word (helper-86); TensorFlow Serving fails the second (END, "Could not find
+  // SavedModel .pb or .pbtxt"), where tfslice waits for a version still being written.
+  #noteSkipped(m: Managed, base: string, look: Look): void {
+    const now = Date.now();
+    const after = Math.max(SKIPPED_AFTER_LOOKS * this.#config.pollIntervalMs, SKIPPED_AFTER_LOOKS * this.#config.settleMs, 1000);
+    const skipped = new Map<string, string>();
+    for (const name of look.unusable) skipped.set(name, `its number is past 2^53 - 1, the largest version tfslice takes`);
+    for (const seen of look.seen.values()) {
+      if (seen.fingerprint !== null || now - seen.since < after) continue;
+      skipped.set(`${seen.dir}@${seen.since}`, `it has had no saved_model.pb or saved_model.pbtxt for ${Math.round((now - seen.since) / 1000)} s (not a SavedModel, or one still being written); it is served once one is there and its files settle`);
+    }
+    for (const [key, why] of skipped) {
+      if (m.skipped.has(key)) continue;
+      m.skipped.add(key);
+      const dir = path.join(base, key.replace(/@\d+$/, ''));
+      this.#events.emit('failure', { name: m.config.name, version: null, error: new NotFoundError(`model '${m.config.name}': version directory ${dir} is not served: ${why}`) });
+    }
+    for (const key of m.skipped) if (!skipped.has(key)) m.skipped.delete(key);
+  }
+
   #modelError(m: Managed, error: Error): void {
     const repeated = m.error?.message === error.message;
     m.error = error;
@@ -898,6 +928,6 @@ export class ModelManager {
 function managed(config: ResolvedModel): Managed {
   return {
     config, versions: new Map(), error: null, lock: Promise.resolve(), looks: new Map(),
-    held: false, excluded: new Set(), busy: 0, loading: new Map(), waiters: new Set(), requests: 0,
+    held: false, excluded: new Set(), busy: 0, loading: new Map(), waiters: new Set(), requests: 0, skipped: new Set(),
   };
 }

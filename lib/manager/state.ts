@@ -130,6 +130,8 @@ export interface Managed {
   readonly waiters: Set<Waiter>;
   /** Requests use() holds now (waiting for a version, queued or running): at most config.maxQueuedRequests. */
   requests: number;
+  /** Version directories said to be skipped (#noteSkipped), said again once they changed or left. */
+  readonly skipped: Set<string>;
 }
 
 

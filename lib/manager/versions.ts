@@ -67,6 +67,8 @@ export interface Look {
   readonly pending: number;
   /** What each version directory looks like now, for the next look. */
   readonly seen: Map<number, SeenVersion>;
+  /** Directories named by digits whose number is past 2^53 - 1: never versions here. */
+  readonly unusable: readonly string[];
 }
 
 /**
@@ -80,10 +82,15 @@ export async function lookAt(base: string, seen: ReadonlyMap<number, SeenVersion
   const ready = new Map<number, string>();
   const next = new Map<number, SeenVersion>();
   let pending = 0;
+  const unusable: string[] = [];
   // A version's name without zeros in front comes first: `1` wins over `001`.
   const canonical = (name: string) => (name === String(Number(name)) ? 0 : 1);
   for (const name of [...names].sort((a, b) => canonical(a) - canonical(b))) {
-    if (!/^\d+$/.test(name) || !Number.isSafeInteger(Number(name))) continue;
+    if (!/^\d+$/.test(name)) continue;
+    if (!Number.isSafeInteger(Number(name))) {
+      unusable.push(name);
+      continue;
+    }
     const version = Number(name);
     if (present.has(version) || next.has(version)) continue;
     const print = await fingerprint(path.join(base, name));
@@ -95,5 +102,5 @@ export async function lookAt(base: string, seen: ReadonlyMap<number, SeenVersion
     if (print !== null && before?.fingerprint === print && now - since >= settleMs) ready.set(version, print);
     else pending++;
   }
-  return { present, ready, pending, seen: next };
+  return { present, ready, pending, seen: next, unusable };
 }
