@@ -922,3 +922,17 @@ t.test('load() under way when stop() is called rejects UNAVAILABLE, not with a d
     await stopped;
   }
 });
+
+t.test('removed models are remembered for status (END) up to the 1024 most recent: a reload loop with new names does not grow the manager for ever', async (t) => {
+  // helper-87: ~6 MB more per 300 models added and removed with new names each time.
+  const empty = basePath(t);
+  const { mm } = manager(t, { models: [] });
+  await mm.start();
+  const names = Array.from({ length: 1030 }, (_, i) => `m${i}`);
+  await mm.reconfigure(names.map((name) => ({ name, basePath: empty })));
+  await mm.reconfigure([]);
+  t.equal(mm.retiredStatus('m0'), undefined, 'the first removed are forgotten');
+  t.equal(mm.retiredStatus('m5'), undefined);
+  t.equal(mm.retiredStatus('m6')?.name, 'm6', 'the 1024 most recent are kept');
+  t.equal(mm.retiredStatus('m1029')?.name, 'm1029');
+});

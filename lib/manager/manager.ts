@@ -30,6 +30,9 @@ const stoppedError = () => unavailable('the model manager is stopped; create a n
 const stoppedDuring = (name: string) => unavailable(`model '${name}': the model manager was stopped while this load was under way; its versions are unloaded`);
 const notStarted = (name: string) => unavailable(`model '${name}': the model manager has not started; call start() first (it loads the models)`);
 
+/** How many removed models status() still answers for (UNLOADING, then END), the most recently removed. */
+const RETIRED_KEPT = 1024;
+
 /**
  * How many looks (pollIntervalMs) and settle periods (settleMs), whichever is longer, a version
  * directory may lack saved_model.pb(txt) before it is said to be skipped (#noteSkipped); at
@@ -190,7 +193,14 @@ export class ModelManager {
       // Not waited for here: TensorFlow Serving's reload waits for the models it adds, not for
       // those it removes (their runs in flight may take long); stop() waits for them. Their
       // versions' states stay readable, UNLOADING then END (retiredStatus()).
+      this.#retired.delete(name); // (re-inserted: the newest last)
       this.#retired.set(name, m);
+      // The oldest forgotten past RETIRED_KEPT: a reload loop with new names each time grew this
+      // for ever (helper-87: ~6 MB per 300 models added and removed).
+      for (const old of this.#retired.keys()) {
+        if (this.#retired.size <= RETIRED_KEPT) break;
+        this.#retired.delete(old);
+      }
       const unloaded: Promise<void> = this.#exclusive(m, async () => {
         await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry)));
       }).catch(() => undefined).finally(() => {
