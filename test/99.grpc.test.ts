@@ -981,15 +981,20 @@ t.test('the gRPC port bounds its connections and a call\'s message: a silent con
     socket.on('error', () => {});
     socket.resume(); // reads, so that the server's close is seen
   });
-  // Silent: closed after handshakeTimeoutMs. Speaking (an HTTP/2 session, idle): kept.
+  // Not set up (silent, or one byte of the preface: helper-88): closed after handshakeTimeoutMs.
+  // Set up (an HTTP/2 session, idle): kept.
   const silent = await connect();
+  const oneByte = await connect();
+  oneByte.socket.write('P');
   const session = http2.connect(`http://127.0.0.1:${port}`);
   session.on('error', () => {});
   await new Promise<void>((resolve) => session.once('connect', () => resolve()));
-  const waited = await silent.closed;
-  t.ok(waited >= 250 && waited < 3000, `a connection that sent nothing was closed after ${waited.toFixed(0)} ms (handshakeTimeoutMs 300)`);
+  for (const [what, c] of [['sent nothing', silent], ['sent one byte of the preface', oneByte]] as const) {
+    const waited = await c.closed;
+    t.ok(waited >= 250 && waited < 3000, `a connection that ${what} was closed after ${waited.toFixed(0)} ms (handshakeTimeoutMs 300)`);
+  }
   await new Promise((r) => setTimeout(r, 600));
-  t.equal(session.closed || session.destroyed, false, 'one that spoke HTTP/2 is kept past it');
+  t.equal(session.closed || session.destroyed, false, 'one that set up HTTP/2 is kept past it');
 
   // A stream whose message arrives in part: DEADLINE_EXCEEDED after readTimeoutMs.
   const started = performance.now();
@@ -1021,6 +1026,14 @@ t.test('the gRPC port bounds its connections and a call\'s message: a silent con
   const again = await connect();
   t.equal(await Promise.race([again.closed, new Promise((r) => setTimeout(() => r('open'), 150))]), 'open', 'and one is taken again once others closed');
   again.socket.destroy();
+  // A graceful close is not held by a connection that never set up (helper-88: for good, in process).
+  const partial = await connect();
+  partial.socket.write('PRI * HTTP/2.0');
+  await new Promise((r) => setTimeout(r, 50));
+  const closing = performance.now();
+  await closeGrpc(server);
+  t.ok(performance.now() - closing < 250, `closeGrpc resolved in ${(performance.now() - closing).toFixed(0)} ms with a connection half set up`);
+  await t.rejects(bindGrpc(server, '127.0.0.1', 0), { code: 'FAILED_PRECONDITION', message: /shut down/ }, 'a closed server is not bound again (as bindAsync refuses)');
   t.throws(() => createGrpcServer({ manager, readTimeoutMs: -1 }), { code: 'ERR_OUT_OF_RANGE', message: /readTimeoutMs/ });
   t.throws(() => createGrpcServer({ manager, maxConnections: 1.5 }), { code: 'ERR_OUT_OF_RANGE', message: /maxConnections/ });
 });

@@ -230,7 +230,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--rest_api_max_header_bytes <n>', 'largest request line and headers (431 beyond)', positiveInt('a byte count'), 16 * 1024)
     .option('--rest_api_max_connections <n>', 'HTTP connections open at once (more are closed); 0 for no limit', nonNegativeInt('a count'), 4096)
     .option('--grpc_read_timeout_ms <ms>', "longest a gRPC client may take to send a call's request message (DEADLINE_EXCEEDED beyond); 0 for no limit", nonNegativeInt('milliseconds'), 60_000)
-    .option('--grpc_max_connections <n>', 'gRPC connections open at once (more are closed; one silent for 10 s after it connects is closed too); 0 for no limit', nonNegativeInt('a count'), 4096)
+    .option('--grpc_max_connections <n>', 'gRPC connections open at once (more are closed; one not set up, TLS and HTTP/2 preface, within 10 s is closed too); 0 for no limit', nonNegativeInt('a count'), 4096)
     .option('--max_queued_requests_per_model <n>', "requests one model holds at once (waiting or running) before it answers 503 / UNAVAILABLE; a model's maxQueuedRequests wins", positiveInt('a count'), 1024)
     .option('--tensorflow_intra_op_parallelism <n>', 'threads of each op (intraOpThreads) for models whose config sets none; 0: TensorFlow picks', poolSize(0))
     .option('--tensorflow_session_parallelism <n>', "both of the two above at once (TensorFlow Serving's older flag; it excludes them)", poolSize(0))

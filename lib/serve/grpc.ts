@@ -240,9 +240,10 @@ export interface GrpcServingOptions {
    */
   maxConnections?: number;
   /**
-   * Longest a new connection on that port may stay silent, in ms: one that sends no byte (no TLS
-   * hello, no HTTP/2 preface) within it is closed, as gRPC core's server handshake timeout (120 s
-   * there) and the REST server's headersTimeoutMs. 0: no limit. Default 10000.
+   * Longest a new connection on that port may take to set up, in ms: one whose client has not
+   * sent its HTTP/2 preface and SETTINGS (after TLS) within it is closed, as gRPC core's server
+   * handshake timeout (120 s there) and the REST server's headersTimeoutMs. 0: no limit. Default
+   * 10000.
    */
   handshakeTimeoutMs?: number;
 }
@@ -874,12 +875,16 @@ export function sslServerCredentials(config: SslConfig): grpc.ServerCredentials 
 /**
  * Binds `server` to host:port (0 picks a free port); resolves with the port. `credentials`:
  * sslServerCredentials() for TLS; default plain text (grpc-js's createInsecure()). The port
- * takes at most createGrpcServer()'s maxConnections at once and closes a connection silent for
- * its handshakeTimeoutMs. Rejects with the listen error (EADDRINUSE, ...).
+ * takes at most createGrpcServer()'s maxConnections at once and closes a connection not set up
+ * within its handshakeTimeoutMs. Rejects with the listen error (EADDRINUSE, ...), and with
+ * FAILED_PRECONDITION for a server closeGrpc() closed (as grpc-js's bindAsync after a shutdown).
  */
 export function bindGrpc(server: grpc.Server, host: string, port: number, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
+  if (closedServers.has(server) || (server as unknown as { shutdown?: unknown }).shutdown === true) {
+    return Promise.reject(new TensorFlowError('FAILED_PRECONDITION', 'bindGrpc: this gRPC server was shut down (closeGrpc); create another with createGrpcServer()'));
+  }
   // The port is tfslice's own net.Server, whose connections go to grpc-js through its connection
-  // injector: grpc-js bounds neither how many are open nor how long one may stay silent
+  // injector: grpc-js bounds neither how many are open nor how long one may take to set up
   // (helper-87: connections that never sent a byte were held until the process ran out of file
   // descriptors, and REST, the version polls and the health service failed with it).
   const limits = connectionLimits.get(server) ?? { maxConnections: 4096, handshakeTimeoutMs: 10_000 };
@@ -887,15 +892,23 @@ export function bindGrpc(server: grpc.Server, host: string, port: number, creden
   // noDelay, as Node's own servers set it: with Nagle's algorithm on, h2load's 64 streams on one
   // connection were capped at ~9400 calls/s (12 000-18 000 with it off, as with bindAsync).
   const listener = net.createServer({ noDelay: true }, (socket) => {
-    if (limits.handshakeTimeoutMs > 0 && limits.handshakeTimeoutMs <= MAX_TIMER_MS) {
-      socket.setTimeout(limits.handshakeTimeoutMs, () => {
-        // Silent since it connected: closed. One that spoke (a session, idle or not) is grpc-js's.
-        if (socket.bytesRead === 0) socket.destroy();
-        else socket.setTimeout(0);
+    const limit = limits.handshakeTimeoutMs;
+    if (limit > 0 && limit <= MAX_TIMER_MS) {
+      // Set up within the limit (TLS, the HTTP/2 preface, the client's SETTINGS), or closed: one
+      // byte sent and then nothing held a connection for good (helper-88).
+      port_.pending.add(socket);
+      const timer = setTimeout(() => {
+        if (!established(port_, socket)) socket.destroy();
+        port_.pending.delete(socket);
+      }, limit);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        port_.pending.delete(socket);
       });
     }
     injector.injectConnection(socket);
   });
+  const port_: GrpcPort = { listener, injector, pending: new Set(), sessions: watchSessions(server) };
   if (limits.maxConnections > 0) listener.maxConnections = limits.maxConnections;
   return new Promise((resolve, reject) => {
     listener.once('error', (error) => {
@@ -905,10 +918,49 @@ export function bindGrpc(server: grpc.Server, host: string, port: number, creden
     listener.listen({ host: host.replace(/^\[(.*)\]$/, '$1'), port }, () => {
       listener.removeAllListeners('error');
       listener.on('error', () => {}); // accept() failures (EMFILE) are Node's to retry
-      listeners.set(server, [...(listeners.get(server) ?? []), { listener, injector }]);
+      listeners.set(server, [...(listeners.get(server) ?? []), port_]);
       resolve((listener.address() as net.AddressInfo).port);
     });
   });
+}
+
+/** A port bindGrpc() opened: its socket, grpc-js's injector, and its connections not yet set up. */
+interface GrpcPort {
+  readonly listener: net.Server;
+  readonly injector: grpc.ConnectionInjector;
+  readonly pending: Set<net.Socket>;
+  /** Connections whose client's HTTP/2 SETTINGS arrived, by remote address and port; null where grpc-js's sessions cannot be seen. */
+  readonly sessions: Set<string> | null;
+}
+
+const remoteKey = (socket: { remoteAddress?: string; remotePort?: number }) => `${socket.remoteAddress}|${socket.remotePort}`;
+
+/**
+ * Whether a connection is set up: its client's HTTP/2 SETTINGS arrived (after TLS and the
+ * preface). Where grpc-js's sessions cannot be seen: the preface and a SETTINGS frame's worth of
+ * bytes arrived (33).
+ */
+function established(port: GrpcPort, socket: net.Socket): boolean {
+  return port.sessions !== null ? port.sessions.has(remoteKey(socket)) : socket.bytesRead >= 33;
+}
+
+/**
+ * The remote keys of the sessions set up on the HTTP/2 server grpc-js made last for `server` (the
+ * connection injector's, just made): grpc-js 1.14 keeps its servers in a private `http2Servers`
+ * map. Null where a later grpc-js keeps them otherwise.
+ */
+function watchSessions(server: grpc.Server): Set<string> | null {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(servers instanceof Map) || servers.size === 0) return null;
+  const http2Server = [...servers.keys()].pop() as { on?: unknown };
+  if (typeof http2Server?.on !== 'function') return null;
+  const sessions = new Set<string>();
+  (http2Server as http2.Http2Server).on('session', (session: http2.ServerHttp2Session) => {
+    const key = remoteKey(session.socket);
+    session.once('remoteSettings', () => sessions.add(key));
+    session.once('close', () => sessions.delete(key));
+  });
+  return sessions;
 }
 
 /**
@@ -974,7 +1026,9 @@ function streamOf(call: grpc.ServerInterceptingCallInterface): http2.ServerHttp2
 /** The connection limits of each server createGrpcServer() made (bindGrpc applies them). */
 const connectionLimits = new WeakMap<grpc.Server, { maxConnections: number; handshakeTimeoutMs: number }>();
 /** The ports bindGrpc() opened for each server, with their injectors (closeGrpc closes them). */
-const listeners = new WeakMap<grpc.Server, { listener: net.Server; injector: grpc.ConnectionInjector }[]>();
+const listeners = new WeakMap<grpc.Server, GrpcPort[]>();
+/** Servers closeGrpc() closed: bindGrpc() refuses them, as grpc-js's bindAsync does after a shutdown. */
+const closedServers = new WeakSet<grpc.Server>();
 
 /** The codec threads of each server createGrpcServer() made (closeGrpc stops them). */
 const codecs = new WeakMap<grpc.Server, Codec>();
@@ -987,8 +1041,12 @@ const codecs = new WeakMap<grpc.Server, Codec>();
 export async function closeGrpc(server: grpc.Server, { force = false }: { force?: boolean } = {}): Promise<void> {
   const ports = listeners.get(server) ?? [];
   listeners.delete(server);
+  closedServers.add(server);
   // Resolved once every connection has closed too (net.Server's close).
   const closed = ports.map(({ listener }) => new Promise<void>((resolve) => listener.close(() => resolve())));
+  // Connections not set up carry no call: closed now, not at their handshake limit (a client that
+  // sent part of the preface held a graceful close until then, or for good; helper-88).
+  for (const port of ports) for (const socket of port.pending) if (!established(port, socket)) socket.destroy();
   if (force) {
     server.forceShutdown();
     // Its sessions: grpc-js 1.14's forceShutdown destroys only those it counts for channelz (off

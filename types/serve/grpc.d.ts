@@ -63,9 +63,10 @@ export interface GrpcServingOptions {
      */
     maxConnections?: number;
     /**
-     * Longest a new connection on that port may stay silent, in ms: one that sends no byte (no TLS
-     * hello, no HTTP/2 preface) within it is closed, as gRPC core's server handshake timeout (120 s
-     * there) and the REST server's headersTimeoutMs. 0: no limit. Default 10000.
+     * Longest a new connection on that port may take to set up, in ms: one whose client has not
+     * sent its HTTP/2 preface and SETTINGS (after TLS) within it is closed, as gRPC core's server
+     * handshake timeout (120 s there) and the REST server's headersTimeoutMs. 0: no limit. Default
+     * 10000.
      */
     handshakeTimeoutMs?: number;
 }
@@ -100,8 +101,9 @@ export declare function sslServerCredentials(config: SslConfig): grpc.ServerCred
 /**
  * Binds `server` to host:port (0 picks a free port); resolves with the port. `credentials`:
  * sslServerCredentials() for TLS; default plain text (grpc-js's createInsecure()). The port
- * takes at most createGrpcServer()'s maxConnections at once and closes a connection silent for
- * its handshakeTimeoutMs. Rejects with the listen error (EADDRINUSE, ...).
+ * takes at most createGrpcServer()'s maxConnections at once and closes a connection not set up
+ * within its handshakeTimeoutMs. Rejects with the listen error (EADDRINUSE, ...), and with
+ * FAILED_PRECONDITION for a server closeGrpc() closed (as grpc-js's bindAsync after a shutdown).
  */
 export declare function bindGrpc(server: grpc.Server, host: string, port: number, credentials?: grpc.ServerCredentials): Promise<number>;
 /**
