@@ -850,17 +850,17 @@ export class ModelManager {
   #noteSkipped(m: Managed, base: string, look: Look): void {
     const now = Date.now();
     const after = Math.max(SKIPPED_AFTER_LOOKS * this.#config.pollIntervalMs, SKIPPED_AFTER_LOOKS * this.#config.settleMs, 1000);
-    const skipped = new Map<string, string>();
-    for (const name of look.unusable) skipped.set(name, `its number is past 2^53 - 1, the largest version tfslice takes`);
+    // By a key that changes when the directory does (a graph-less one: since when it has been so).
+    const skipped = new Map<string, { dir: string; why: string }>();
+    for (const dir of look.unusable) skipped.set(dir, { dir, why: 'its number is past 2^53 - 1, the largest version tfslice takes' });
     for (const seen of look.seen.values()) {
       if (seen.fingerprint !== null || now - seen.since < after) continue;
-      skipped.set(`${seen.dir}@${seen.since}`, `it has had no saved_model.pb or saved_model.pbtxt for ${Math.round((now - seen.since) / 1000)} s (not a SavedModel, or one still being written); it is served once one is there and its files settle`);
+      skipped.set(`${seen.dir}@${seen.since}`, { dir: seen.dir, why: `it has had no saved_model.pb or saved_model.pbtxt for ${Math.round((now - seen.since) / 1000)} s (not a SavedModel, or one still being written); it is served once one is there and its files settle` });
     }
-    for (const [key, why] of skipped) {
+    for (const [key, { dir, why }] of skipped) {
       if (m.skipped.has(key)) continue;
       m.skipped.add(key);
-      const dir = path.join(base, key.replace(/@\d+$/, ''));
-      this.#events.emit('failure', { name: m.config.name, version: null, error: new NotFoundError(`model '${m.config.name}': version directory ${dir} is not served: ${why}`) });
+      this.#events.emit('failure', { name: m.config.name, version: null, error: new NotFoundError(`model '${m.config.name}': version directory ${path.join(base, dir)} is not served: ${why}`) });
     }
     for (const key of m.skipped) if (!skipped.has(key)) m.skipped.delete(key);
   }

@@ -302,7 +302,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
             forward(metadata);
             return;
           }
-          metrics?.requests.inc({ model: '', version: '', api: METHOD_API[method.path.slice(method.path.lastIndexOf('/') + 1)] ?? 'grpc_predict', status: 'UNAUTHENTICATED' });
+          metrics?.requests.inc({ model: '', version: '', api: apiOfMethod(method.path), status: 'UNAUTHENTICATED' });
           call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: 'Unauthenticated: send the metadata authorization: Bearer <token> with a token of --auth_token_file' });
         },
       }),
@@ -444,7 +444,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // now 17-29 ms.
   const codec = new Codec(offloadBytes, threads);
   codecs.set(server, codec);
-  connectionLimits.set(server, { maxConnections: options.maxConnections ?? 4096, handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000 });
+  connectionLimits.set(server, { maxConnections: options.maxConnections ?? CONNECTION_LIMITS.maxConnections, handshakeTimeoutMs: options.handshakeTimeoutMs ?? CONNECTION_LIMITS.handshakeTimeoutMs });
   const defer = (method: string, bytes: Buffer) => (method === 'Predict' || method === 'ModelInfer' || (EXAMPLES_METHODS as readonly string[]).includes(method)) && codec.wants(bytes.byteLength);
 
   // A Predict request's parts; each throws, when asked for, what reading it threw.
@@ -740,6 +740,11 @@ const METHOD_API: Readonly<Record<string, ServingApi>> = {
   ServerLive: 'grpc_v2_ready', ServerReady: 'grpc_v2_ready', ModelReady: 'grpc_v2_ready', Check: 'grpc_health', Watch: 'grpc_health',
 };
 
+/** The API label of a call to `path` (/package.Service/Method) answered before its handler ran. */
+function apiOfMethod(path: string): ServingApi {
+  return METHOD_API[path.slice(path.lastIndexOf('/') + 1)] ?? 'grpc_predict';
+}
+
 /** How often a health Watch looks at readiness beyond version state changes (draining has no event), ms. */
 const WATCH_POLL_MS = 250;
 
@@ -887,7 +892,7 @@ export function bindGrpc(server: grpc.Server, host: string, port: number, creden
   // injector: grpc-js bounds neither how many are open nor how long one may take to set up
   // (helper-87: connections that never sent a byte were held until the process ran out of file
   // descriptors, and REST, the version polls and the health service failed with it).
-  const limits = connectionLimits.get(server) ?? { maxConnections: 4096, handshakeTimeoutMs: 10_000 };
+  const limits = connectionLimits.get(server) ?? CONNECTION_LIMITS;
   const injector = server.createConnectionInjector(credentials);
   // noDelay, as Node's own servers set it: with Nagle's algorithm on, h2load's 64 streams on one
   // connection were capped at ~9400 calls/s (12 000-18 000 with it off, as with bindAsync).
@@ -980,7 +985,7 @@ function readLimit(ms: number, metrics: ServerMetrics | null): grpc.ServerInterc
         onReceiveMetadata: (metadata, forward) => {
           timer = setTimeout(() => {
             timer = undefined;
-            metrics?.requests.inc({ model: '', version: '', api: METHOD_API[method.path.slice(method.path.lastIndexOf('/') + 1)] ?? 'grpc_predict', status: 'DEADLINE_EXCEEDED' });
+            metrics?.requests.inc({ model: '', version: '', api: apiOfMethod(method.path), status: 'DEADLINE_EXCEEDED' });
             call.sendStatus({ code: grpc.status.DEADLINE_EXCEEDED, details: `the request message did not arrive within ${ms} ms of the call's start (--grpc_read_timeout_ms)` });
             // The answer ends the server's half of the stream only: grpc-js keeps reading the
             // client's half, and holds what came of the message, until the client ends it. A
@@ -1023,6 +1028,8 @@ function streamOf(call: grpc.ServerInterceptingCallInterface): http2.ServerHttp2
   return undefined;
 }
 
+/** The connection limits bindGrpc() applies: createGrpcServer()'s defaults, and a plain grpc.Server's. */
+const CONNECTION_LIMITS = Object.freeze({ maxConnections: 4096, handshakeTimeoutMs: 10_000 });
 /** The connection limits of each server createGrpcServer() made (bindGrpc applies them). */
 const connectionLimits = new WeakMap<grpc.Server, { maxConnections: number; handshakeTimeoutMs: number }>();
 /** The ports bindGrpc() opened for each server, with their injectors (closeGrpc closes them). */
