@@ -31,7 +31,7 @@ export type Feeds = Readonly<Record<string, Tensor | TensorLike | FeedValue>>;
 
 export interface RunOptions {
   /** Signature to run; defaults to the model's default signature. */
-  signature?: string;
+  signature?: string | undefined;
   /**
    * Output keys to fetch; defaults to every output of the signature. The same keys in another
    * order are the same selection, and every key listed is the whole signature. TensorFlow builds
@@ -39,7 +39,7 @@ export interface RunOptions {
    * (DirectSession), as it does under TensorFlow Serving's output_filter: each new selection
    * costs that memory once. {@link ModelStats.outputSelections} counts them.
    */
-  outputs?: readonly string[];
+  outputs?: readonly string[] | undefined;
   /**
    * Hold each feed to the shape its signature declares: its rank and every fixed dimension.
    * Default true. false checks the dtype only, as TensorFlow Serving does: TensorFlow does not
@@ -48,7 +48,7 @@ export interface RunOptions {
    * (rank ≤ 254, no int64 overflow) hold either way; a shape the graph cannot take fails in
    * TensorFlow with its INVALID_ARGUMENT.
    */
-  checkShapes?: boolean;
+  checkShapes?: boolean | undefined;
   /**
    * TensorFlow's own limit on this run, in ms (RunOptions.timeout_in_ms): past it the run fails
    * with DEADLINE_EXCEEDED and the session stays usable. Default: the model's runTimeoutMs
@@ -65,7 +65,7 @@ export interface RunOptions {
    * inline (the default) TensorFlow runs the graph to its end and only the wait is limited (the
    * servers pass their deadline either way).
    */
-  runTimeoutMs?: number;
+  runTimeoutMs?: number | undefined;
   /**
    * An AbortSignal (or an object that behaves as one: RunSignal). Aborting it drops the run if
    * it has not started: a run waiting for its turn (maxConcurrentRuns; in-process with
@@ -78,7 +78,7 @@ export interface RunOptions {
    * CANCELLED error's `cause` is the signal's `reason` (what `abort(reason)` was given), where it
    * has one.
    */
-  signal?: RunSignal;
+  signal?: RunSignal | undefined;
 }
 
 /** @internal run()'s option keys. */
@@ -757,7 +757,8 @@ export class Model {
 
   /**
    * Runs a signature on a worker thread; the event loop stays free. Many runs may
-   * be in flight at once. Output typed arrays belong to JS (safe after dispose).
+   * be in flight at once. Output typed arrays belong to JS and outlive the model's dispose();
+   * an output's own dispose() empties its `data` (copy what must outlive it).
    * Never throws: every failure rejects, by `code`: ERR_INVALID_ARG_TYPE (a TypeError) for an
    * option or feed of the wrong type or an unknown option key; INVALID_ARGUMENT for a feed the
    * signature refuses; NOT_FOUND for an unknown signature or output key; MODEL_DISPOSED;

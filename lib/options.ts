@@ -14,26 +14,26 @@ import { decodeConfig, encodeConfig, type SessionConfig } from './proto';
 /** Options of loadModel(). Every number's unit is in its comment. */
 export interface LoadOptions {
   /** Share of the GPU's memory for this model: a fraction in (0, 1]. */
-  gpuMemoryFraction?: number;
+  gpuMemoryFraction?: number | undefined;
   /** Grow GPU memory on demand (2 MiB regions) instead of reserving it all up front. */
-  allowGrowth?: boolean;
+  allowGrowth?: boolean | undefined;
   /** Physical GPU index (becomes gpu_options.visible_device_list). */
-  gpuDevice?: number;
+  gpuDevice?: number | undefined;
   /**
    * Tag-set of the meta graph to load. Default ['serve']. `[]` loads a meta graph saved
    * with the empty tag-set (TF Hub's TF1 format).
    */
-  tags?: readonly string[];
+  tags?: readonly string[] | undefined;
   /**
    * Plug-in op libraries (.so) to load before the model (loadOpLibrary), for SavedModels
    * that use ops TensorFlow itself lacks (tensorflow_text, sentencepiece, custom ops). With
    * isolation: 'process' they are loaded in the host.
    */
-  opLibraries?: readonly string[];
+  opLibraries?: readonly string[] | undefined;
   /** Signature run() uses when none is named. Default 'serving_default'. */
-  signature?: string;
+  signature?: string | undefined;
   /** Threads of each op's intra-op pool; 0 lets TensorFlow choose (one per core). At most MAX_POOL_THREADS (1024), else RangeError (ERR_OUT_OF_RANGE). */
-  intraOpThreads?: number;
+  intraOpThreads?: number | undefined;
   /**
    * Threads of the inter-op pool; 0 lets TensorFlow choose, negative runs ops inline on
    * the calling thread. Default -1 (inline): measured faster for every benchmark model
@@ -43,13 +43,13 @@ export interface LoadOptions {
    * the run has a timeout (TensorFlow enforces one only on the pool). At most
    * MAX_POOL_THREADS (1024), else RangeError (ERR_OUT_OF_RANGE).
    */
-  interOpThreads?: number;
+  interOpThreads?: number | undefined;
   /** Place ops on CPU when the requested device has no kernel for them. */
-  allowSoftPlacement?: boolean;
+  allowSoftPlacement?: boolean | undefined;
   /** Log where TensorFlow places each op (to stderr). */
-  logDevicePlacement?: boolean;
+  logDevicePlacement?: boolean | undefined;
   /** Raw ConfigProto bytes for anything else; the typed fields above override it. */
-  sessionConfig?: Uint8Array;
+  sessionConfig?: Uint8Array | undefined;
   /**
    * Runs of this model executing at once (1 to 2^32 − 1, or Infinity; else RangeError); later ones wait their turn, in
    * call order (in the addon for an in-process model: a finishing run starts the next one on
@@ -57,20 +57,20 @@ export interface LoadOptions {
    * Default: Infinity when TensorFlow's oneDNN kernels are off, 1 when they are on or
    * unknown (concurrent runs on one session have crashed inside oneDNN; README, Concurrency).
    */
-  maxConcurrentRuns?: number;
+  maxConcurrentRuns?: number | undefined;
   /**
    * Where the session lives. 'none' (default): in this process, sharing its TensorFlow and
    * the GPU options the first GPU model fixed. 'process': in a child process of its own,
    * with its own TensorFlow, ConfigProto and GPU budget (README, GPU budgets).
    */
-  isolation?: Isolation;
+  isolation?: Isolation | undefined;
   /**
    * Dynamic batching (lib/batching.ts): concurrent run() calls on a signature whose inputs and
    * outputs all have an unknown leading dimension are joined along it and run once. `true`
    * takes TensorFlow Serving's defaults; an object sets its BatchingParameters. Default off.
    * Model.batching says which signatures are batched.
    */
-  batching?: boolean | BatchingOptions;
+  batching?: boolean | BatchingOptions | undefined;
   /**
    * TensorFlow's own limit on each run, in ms (RunOptions.timeout_in_ms): a run past it fails
    * with DEADLINE_EXCEEDED and the session stays usable. 0 (default): none. run() may set its own.
@@ -78,7 +78,7 @@ export interface LoadOptions {
    * (the default, -1) goes to its end on the calling thread. So a value > 0 here needs
    * interOpThreads (RangeError otherwise).
    */
-  runTimeoutMs?: number;
+  runTimeoutMs?: number | undefined;
   /**
    * Op types the model may reach, checked from saved_model.pb before TensorFlow sees it
    * (lib/ops.ts): `'serve'` refuses file-system and process ops no inference needs
@@ -88,7 +88,7 @@ export interface LoadOptions {
    * naming the op, the signature and the path. Default 'none' (nothing checked);
    * `tfslice serve` applies 'serve'.
    */
-  opPolicy?: OpPolicy;
+  opPolicy?: OpPolicy | undefined;
   /**
    * With isolation: 'process', the most private memory its host process may hold, in bytes
    * (RLIMIT_DATA, set in the host before TensorFlow loads: heap, anonymous mappings, thread
@@ -98,7 +98,7 @@ export interface LoadOptions {
    * (a host holds about 190 MiB before its model's weights, measured with TensorFlow 2.21).
    * Default: none.
    */
-  hostMemoryLimitBytes?: number;
+  hostMemoryLimitBytes?: number | undefined;
   /**
    * Experimental: the partition (configureRuntime({ gpuPartitions })) to load the model onto:
    * 'auto' takes the first free one, k takes /device:GPU:k. Its graph is loaded by hand
@@ -107,7 +107,7 @@ export interface LoadOptions {
    * partition: GPU_BUDGET_EXCEEDED naming the holders when it is taken. Not with isolation
    * 'process', target, gpuMemoryFraction, allowGrowth or gpuDevice (the partition is the budget).
    */
-  partition?: 'auto' | number;
+  partition?: 'auto' | number | undefined;
   /**
    * Experimental: where the session runs (TF_SetTarget). '' (default): this process.
    * 'grpc://host:port': a TensorFlow worker (tf.distribute.Server), TensorFlow's distributed
@@ -116,14 +116,14 @@ export interface LoadOptions {
    * (its variables are its own on the worker) and a 60 s operationTimeoutMs unless sessionConfig
    * sets them.
    */
-  target?: string;
+  target?: string | undefined;
   /**
    * TensorFlow's deadline for every blocking operation of the session, in ms
    * (ConfigProto.operation_timeout_in_ms): DEADLINE_EXCEEDED past it; a run's own runTimeoutMs
    * wins. Default: none, except with a `target`, where it is 60000 (a worker that never answers
    * would otherwise hold the load, and a worker thread, forever).
    */
-  operationTimeoutMs?: number;
+  operationTimeoutMs?: number | undefined;
 }
 
 /** operationTimeoutMs of a session with a target, when none is given: 60 s. */

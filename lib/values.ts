@@ -394,9 +394,13 @@ export function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' |
     throw new InvalidArgumentError(`${where} must be a Tensor, { dtype, shape, data } or a nested array of ${of} (${dtype}); got ${describe(value)}`);
   }
   const shape: number[] = [];
-  for (let level: unknown = value; Array.isArray(level); level = level[0]) shape.push(level.length);
+  // No further than one level past the limit: an array that contains itself nests without end.
+  let level: unknown = value;
+  for (; Array.isArray(level) && shape.length <= MAX_RANK; level = level[0]) shape.push(level.length);
   // Before walk() recurses that deep (a stack overflow past some thousands of levels).
-  if (shape.length > MAX_RANK) throw new InvalidArgumentError(`${where}: shape has ${shape.length} dimensions; TensorFlow allows at most ${MAX_RANK}`);
+  if (shape.length > MAX_RANK) {
+    throw new InvalidArgumentError(`${where}: shape has ${Array.isArray(level) ? 'more than ' : ''}${shape.length} dimensions; TensorFlow allows at most ${MAX_RANK}`);
+  }
   let flat: unknown[] = [];
   const walk = (node: unknown, depth: number, path: number[]): void => {
     if (!Array.isArray(node) || node.length !== shape[depth]) {

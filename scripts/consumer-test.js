@@ -202,6 +202,25 @@ for (const [module, moduleResolution] of [['nodenext', 'nodenext'], ['commonjs',
   run('node', [tsc, '-p', '.'], { env: userEnv({}) });
   console.log(`  use-cjs.ts and use-serve.ts ('tfslice/serve') type-check (module ${module}, moduleResolution ${moduleResolution})`);
 }
+// exactOptionalPropertyTypes (helper-90: an option passed on as `T | undefined` was TS2379,
+// while the code takes undefined for any option as left out).
+fs.writeFileSync(path.join(app, 'use-exact.ts'), `import { loadModel, ModelManager, type RunOptions } from 'tfslice';
+import { createServer, createGrpcServer } from 'tfslice/serve';
+export async function exact(dir: string, basePath: string, signal: RunOptions['signal'], ms: number | undefined, version: number | undefined): Promise<void> {
+  const model = await loadModel(dir, { runTimeoutMs: ms, gpuMemoryFraction: ms, batching: { maxBatchSize: ms } });
+  await model.run({ x: [[1, 2, 3, 4]] }, { signal, runTimeoutMs: ms, signature: undefined });
+  const manager = new ModelManager({ models: [{ name: 'a', basePath, gpuMemoryFraction: ms, warmup: { feeds: {}, runs: ms } }], pollIntervalMs: ms });
+  await manager.run('a', { x: [[1, 2, 3, 4]] }, { version, signal });
+  await createServer({ manager, timeoutMs: ms, requestTimeoutMs: ms });
+  createGrpcServer({ manager, timeoutMs: ms, maxConnections: ms });
+}
+`);
+fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
+  compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true, noEmit: true, types: [] },
+  files: ['use-exact.ts', 'use-cjs.ts'],
+}, null, 2));
+run('node', [tsc, '-p', '.'], { env: userEnv({}) });
+console.log('  use-exact.ts (options passed on as `T | undefined`) type-checks with exactOptionalPropertyTypes');
 // `await using` (TypeScript 5.2's explicit resource management) where the program has
 // TypeScript's own lib.esnext.disposable: its declarations and tfslice's agree.
 fs.writeFileSync(path.join(app, 'use-using.ts'), `import { loadModel, ModelManager } from 'tfslice';

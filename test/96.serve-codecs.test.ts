@@ -652,7 +652,10 @@ t.test('plain values: bool bytes other than 0 and 1 read as true; nesting past 2
   t.same(tensorToJson(new Tensor('bool', Uint8Array.of(2, 0, 1, 255), [4])), [true, false, true, true], 'any nonzero byte is true, as numpy and the kernels read it');
   let deep: unknown = [1];
   for (let i = 0; i < 20_000; i++) deep = [deep];
-  t.throws(() => tensorFromValue(deep, { dtype: 'float32', shape: null }, "feed 'x'"), { code: 'INVALID_ARGUMENT', message: /^feed 'x': shape has 20001 dimensions; TensorFlow allows at most 254/ });
+  t.throws(() => tensorFromValue(deep, { dtype: 'float32', shape: null }, "feed 'x'"), { code: 'INVALID_ARGUMENT', message: /^feed 'x': shape has more than 255 dimensions; TensorFlow allows at most 254/ });
+  const cyclic: unknown[] = [];
+  cyclic.push(cyclic);
+  t.throws(() => tensorFromValue(cyclic, { dtype: 'float32', shape: null }, "feed 'x'"), { code: 'INVALID_ARGUMENT', message: /^feed 'x': shape has more than 255 dimensions; TensorFlow allows at most 254/ }, 'an array that contains itself (was an endless loop, then V8 out of memory)');
   let ok: unknown = 1;
   for (let i = 0; i < 254; i++) ok = [ok];
   t.same(tensorFromValue(ok, { dtype: 'float32', shape: null }, "feed 'x'").shape.length, 254, '254 levels are a tensor of rank 254');

@@ -11,48 +11,48 @@ export interface BatchingOptions {
      * batches of at most maxExecutionBatchSize). Default 1000 (TensorFlow Serving's
      * input_batch_size_limit).
      */
-    maxBatchSize?: number;
+    maxBatchSize?: number | undefined;
     /**
      * How long a batch that is not full waits for more requests, in microseconds, from its
      * first request. 0 (default): a batch runs as soon as a batch thread is free, and requests
      * that arrive while every thread is busy join it. Node's timers have millisecond resolution:
      * a wait rounds up to whole milliseconds.
      */
-    batchTimeoutMicros?: number;
+    batchTimeoutMicros?: number | undefined;
     /**
      * Batches that may wait (the one filling included); a request that would need one more
      * fails at once with UNAVAILABLE (a QueueFullError, queue 'batch'; HTTP 503). Default 10.
      */
-    maxEnqueuedBatches?: number;
+    maxEnqueuedBatches?: number | undefined;
     /**
      * Batches of one signature executing at once. Default: the number of CPUs
      * (os.availableParallelism(), TensorFlow Serving's port::MaxParallelism()). Never more than
      * the model's maxConcurrentRuns: a batch taken from the queue to wait for a run slot would
      * stop filling while the requests after it start a batch of their own.
      */
-    numBatchThreads?: number;
+    numBatchThreads?: number | undefined;
     /**
      * Batch sizes the model may run, increasing; a batch is padded up to the next one with
      * copies of its last request's first row, and the padded rows are dropped from the outputs.
      * The last must equal maxBatchSize (maxExecutionBatchSize with splitting). Default [] (any size).
      */
-    allowedBatchSizes?: readonly number[];
+    allowedBatchSizes?: readonly number[] | undefined;
     /**
      * Requests whose inputs differ in dimensions past the first may join one batch: each input
      * is padded to the largest such dimensions in the batch, with its own first element
      * (TensorFlow Serving's pad_variable_length_inputs). Outputs then come back with the
      * padded dimensions. Default false: such requests go to separate batches.
      */
-    padVariableLengthInputs?: boolean;
+    padVariableLengthInputs?: boolean | undefined;
     /**
      * Split a request that does not fit into the batch being filled: its rows fill that batch
      * and the rest go to the next ones (at most maxExecutionBatchSize rows each), and its
      * outputs are joined back. Requests of more than maxBatchSize rows are still refused (as in
      * TensorFlow Serving, where max_batch_size is then the largest request). Default false.
      */
-    enableLargeBatchSplitting?: boolean;
+    enableLargeBatchSplitting?: boolean | undefined;
     /** With enableLargeBatchSplitting: the largest batch run, in rows (≤ maxBatchSize). Default maxBatchSize. */
-    maxExecutionBatchSize?: number;
+    maxExecutionBatchSize?: number | undefined;
 }
 /** BatchingOptions with every default filled in. */
 export interface ResolvedBatching {

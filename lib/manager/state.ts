@@ -58,7 +58,7 @@ export interface FailureEvent {
  * run()'s options, and which version serves: `version` (a specific one) or `label` (a version by
  * its label, versionLabels), not both (INVALID_ARGUMENT); neither: the newest AVAILABLE one.
  */
-export type ManagerRunOptions = RunOptions & ({ version?: number; label?: undefined } | { label?: string; version?: undefined });
+export type ManagerRunOptions = RunOptions & ({ version?: number | undefined; label?: undefined } | { label?: string | undefined; version?: undefined });
 
 export interface Prediction {
   readonly name: string;

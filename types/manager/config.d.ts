@@ -33,20 +33,20 @@ export type WarmupFeeds = Readonly<Record<string, WarmupValue>>;
  */
 export interface WarmupConfig {
     /** Feeds run after each load; or a function returning them. */
-    feeds?: WarmupFeeds | (() => WarmupFeeds | Promise<WarmupFeeds>);
+    feeds?: WarmupFeeds | (() => WarmupFeeds | Promise<WarmupFeeds>) | undefined;
     /** Signature the feeds run under; the model's default when absent. Only with `feeds`. */
-    signature?: string;
+    signature?: string | undefined;
     /**
      * A warm-up of its own, called with the version's model and where it was loaded from; e.g.
      * TensorFlow Serving's warm-up requests file: `(model, { path }) => runSavedModelWarmup(model, path)`
      * (from tfslice's serve module).
      */
-    run?: (model: Model, version: {
+    run?: ((model: Model, version: {
         version: number;
         path: string;
-    }) => Promise<unknown>;
+    }) => Promise<unknown>) | undefined;
     /** How many times the feeds run, or `run` is called; default 1. */
-    runs?: number;
+    runs?: number | undefined;
 }
 export interface ManagedModelConfig {
     /** The name runs address the model by. */
@@ -54,50 +54,50 @@ export interface ManagedModelConfig {
     /** Directory whose numeric sub-directories (1, 2, 10, …) are the versions. */
     basePath: string;
     /** The model's share of the GPU's memory, (0, 1]; every version gets it. */
-    gpuMemoryFraction?: number;
+    gpuMemoryFraction?: number | undefined;
     /** 'process' hosts each version in a process of its own with its own budget. Default 'none'. */
-    isolation?: Isolation;
+    isolation?: Isolation | undefined;
     /** Tag-set to load; default ['serve']. */
-    tags?: readonly string[];
+    tags?: readonly string[] | undefined;
     /** Default 'latest': the highest version that loads (see VersionPolicy). */
-    versionPolicy?: VersionPolicy;
+    versionPolicy?: VersionPolicy | undefined;
     /**
      * Dynamic batching for every version (loadModel's `batching`: true, or TensorFlow Serving's
      * BatchingParameters as an object). Default off; `tfslice serve --enable_batching` sets it for
      * models that leave it out.
      */
-    batching?: boolean | BatchingOptions;
+    batching?: boolean | BatchingOptions | undefined;
     /** Any other loadModel() option. */
-    loadOptions?: Omit<LoadOptions, 'gpuMemoryFraction' | 'isolation' | 'tags' | 'batching'>;
-    warmup?: WarmupConfig;
+    loadOptions?: Omit<LoadOptions, 'gpuMemoryFraction' | 'isolation' | 'tags' | 'batching'> | undefined;
+    warmup?: WarmupConfig | undefined;
     /**
      * Names for versions (TensorFlow Serving's version_labels): `{ stable: 1, canary: 2 }`. A run
      * may ask for a label instead of a version; it goes to that version when it is AVAILABLE.
      */
-    versionLabels?: Readonly<Record<string, number>>;
+    versionLabels?: Readonly<Record<string, number>> | undefined;
     /**
      * Requests of this model held at once (waiting for a version, queued for a run slot or a
      * batch, or running): more fail at once with UNAVAILABLE (a QueueFullError; HTTP 503), so one hot model cannot
      * take the process's memory. An integer ≥ 1 or Infinity (default; `tfslice serve` sets 1024,
      * --max_queued_requests_per_model).
      */
-    maxQueuedRequests?: number;
+    maxQueuedRequests?: number | undefined;
 }
 export interface ModelManagerConfig {
     /** The models; [] for none yet (reconfigure() adds them), as TensorFlow Serving's empty model_config_list. */
     models: readonly ManagedModelConfig[];
     /** A model without gpuMemoryFraction fails with NOT_FOUND "Fraction not set for model X". Default false. */
-    requireGpuFraction?: boolean;
+    requireGpuFraction?: boolean | undefined;
     /** Poll the base paths and load, swap and unload versions as they come and go. Default false. */
-    watch?: boolean;
+    watch?: boolean | undefined;
     /** Milliseconds between polls in watch mode. Default 1000 (TensorFlow Serving's file_system_poll_wait_seconds). */
-    pollIntervalMs?: number;
+    pollIntervalMs?: number | undefined;
     /** A version's files must stay unchanged this long (ms, seen at two looks) before it is loaded. Default 250. */
-    settleMs?: number;
+    settleMs?: number | undefined;
     /** Default 'refuse'. */
-    swapPolicy?: SwapPolicy;
+    swapPolicy?: SwapPolicy | undefined;
     /** How long a run waits for a version that is loading (ms) before it fails with UNAVAILABLE. Default 30000. */
-    queueTimeoutMs?: number;
+    queueTimeoutMs?: number | undefined;
     /**
      * TensorFlow Serving's --allow_version_labels_for_unavailable_models: reconfigure() may give a
      * label that is new (or unchanged) a version that is not AVAILABLE yet (say, before it is
@@ -105,7 +105,7 @@ export interface ModelManagerConfig {
      * A run that asks for such a label gets its version's answer: NOT_FOUND while there is no such
      * version, a wait while it loads. Default false.
      */
-    allowVersionLabelsForUnavailableModels?: boolean;
+    allowVersionLabelsForUnavailableModels?: boolean | undefined;
 }
 /**
  * Reads a configuration file: JSON (a ModelManagerConfig object), or TensorFlow Serving's model

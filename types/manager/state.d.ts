@@ -49,10 +49,10 @@ export interface FailureEvent {
  * its label, versionLabels), not both (INVALID_ARGUMENT); neither: the newest AVAILABLE one.
  */
 export type ManagerRunOptions = RunOptions & ({
-    version?: number;
+    version?: number | undefined;
     label?: undefined;
 } | {
-    label?: string;
+    label?: string | undefined;
     version?: undefined;
 });
 export interface Prediction {

@@ -8,37 +8,37 @@ export declare const PROTO_DIR: string;
 export interface GrpcServingOptions {
     manager: ModelManager;
     /** Outputs as tensor_content (raw bytes) instead of the typed fields (TensorFlow Serving's --enable_serialization_as_tensor_content). Default false. */
-    tensorContent?: boolean;
+    tensorContent?: boolean | undefined;
     /** Longest a request may take in its model, in ms, when the client set no deadline (0: none). Default 30000. */
-    timeoutMs?: number;
+    timeoutMs?: number | undefined;
     /** While this returns true the server reports not ready (health NOT_SERVING, ServerReady false). */
-    draining?: () => boolean;
+    draining?: (() => boolean) | undefined;
     /** As ServingOptions.strictReadiness, for ServerReady and the health service. Default true. */
-    strictReadiness?: boolean;
+    strictReadiness?: boolean | undefined;
     /** Where calls are counted (api grpc_predict, grpc_v2_infer, ...): the REST server's, to serve both at /metrics. Default none. */
-    metrics?: ServerMetrics;
+    metrics?: ServerMetrics | undefined;
     /**
      * What a model new to the manager gets from HandleReloadConfigRequest beyond TensorFlow
      * Serving's fields (tfslice serve: --enable_batching's batching). Default none.
      */
-    modelDefaults?: Omit<ManagedModelConfig, 'name' | 'basePath'>;
+    modelDefaults?: Omit<ManagedModelConfig, 'name' | 'basePath'> | undefined;
     /**
      * Bearer tokens every call must carry in its `authorization` metadata ("Bearer <token>"), else
      * UNAUTHENTICATED; health calls (grpc.health.v1 Check, KServe ServerLive/ServerReady) stay open
      * unless auth.openHealth is false. Default: no authentication.
      */
-    auth?: AuthOptions;
+    auth?: AuthOptions | undefined;
     /** Largest request message, in bytes (RESOURCE_EXHAUSTED beyond). Default 2^31 - 1 (2 GiB). */
-    maxMessageBytes?: number;
+    maxMessageBytes?: number | undefined;
     /**
      * Predict and ModelInfer messages of at least this many bytes are decoded, and responses whose
      * tensors hold at least this many bytes encoded, on worker threads, as the REST server's
      * offloadBytes (at most 8 per thread at once, beyond UNAVAILABLE; a cancelled call's task is
      * dropped). Infinity: always on the event loop. Default 262144 (256 KiB).
      */
-    offloadBytes?: number;
+    offloadBytes?: number | undefined;
     /** The most worker threads for that. Default: the cores but one, from 1 to 4. */
-    codecThreads?: number;
+    codecThreads?: number | undefined;
     /**
      * grpc-js server options (TensorFlow Serving's --grpc_channel_arguments), over tfslice's own
      * (`grpc.max_receive_message_length` here wins over maxMessageBytes), for instance
@@ -47,28 +47,28 @@ export interface GrpcServingOptions {
      * (grpc.primary_user_agent, ...). grpc-js ignores keys it does not know.
      * Default none.
      */
-    channelOptions?: Record<string, number | string>;
+    channelOptions?: Record<string, number | string> | undefined;
     /** TensorFlow Serving's --enable_signature_method_name_check, as the REST server's signatureMethodNameCheck (Predict, Classify, Regress, MultiInference). Default false. */
-    signatureMethodNameCheck?: boolean;
+    signatureMethodNameCheck?: boolean | undefined;
     /**
      * Longest a client may take to send a call's request message once its metadata arrived, in ms
      * (DEADLINE_EXCEEDED beyond, and what it sent is let go), as the REST server's
      * requestTimeoutMs; a client's own deadline, when shorter, ends the call first. 0: no limit
      * (grpc-js holds a message sent in part for as long as its connection is open). Default 60000.
      */
-    readTimeoutMs?: number;
+    readTimeoutMs?: number | undefined;
     /**
      * Connections open at once on the port bindGrpc() opens; more are closed as they come, as the
      * REST server's maxConnections. 0: no limit. Default 4096.
      */
-    maxConnections?: number;
+    maxConnections?: number | undefined;
     /**
      * Longest a new connection on that port may take to set up, in ms: one whose client has not
      * sent its HTTP/2 preface and SETTINGS (after TLS) within it is closed, as gRPC core's server
      * handshake timeout (120 s there) and the REST server's headersTimeoutMs. 0: no limit. Default
      * 10000.
      */
-    handshakeTimeoutMs?: number;
+    handshakeTimeoutMs?: number | undefined;
 }
 /**
  * A grpc-js Server with tfslice's services over `options.manager`, not yet bound. Messages may

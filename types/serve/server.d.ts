@@ -18,30 +18,30 @@ export interface ServingOptions {
      * It is also the run's own TensorFlow timeout (RunOptions.timeout_in_ms, as TensorFlow
      * Serving sets it), so TensorFlow stops a run that outlives it.
      */
-    timeoutMs?: number;
+    timeoutMs?: number | undefined;
     /** Metrics to record and serve; false for none. Default: a ServerMetrics on a registry of its own. */
-    metrics?: ServerMetrics | false;
+    metrics?: ServerMetrics | false | undefined;
     /**
      * One more path the metrics are served at, besides /monitoring/prometheus/metrics and /metrics
      * (TensorFlow Serving's MonitoringConfig prometheus_config.path). Starts with '/', outside /v1/
      * and /v2/. Default none.
      */
-    metricsPath?: string;
+    metricsPath?: string | undefined;
     /**
      * TensorFlow Serving's --enable_signature_method_name_check: a signature's method_name must fit
      * the API (predict: predict, classify or regress signatures; classify and regress: their own).
      * Default false, as TensorFlow Serving (TensorFlow 2 writes every signature as predict).
      */
-    signatureMethodNameCheck?: boolean;
+    signatureMethodNameCheck?: boolean | undefined;
     /**
      * Largest request body, in bytes (413 beyond), counted after decompression: bodies with
      * Content-Encoding gzip (as TensorFlow Serving) or deflate are decompressed, others are 415.
      * Default 64 MiB. The routes read their own bodies: a fastify app's own bodyLimit does not
      * apply to them (set this instead).
      */
-    bodyLimit?: number;
+    bodyLimit?: number | undefined;
     /** While this returns true the server reports not ready (the CLI sets it while draining). */
-    draining?: () => boolean;
+    draining?: (() => boolean) | undefined;
     /**
      * What GET /v2/health/ready says (KServe v2's server readiness, a Kubernetes readinessProbe).
      * true: ready when every configured model has an AVAILABLE version (the Open Inference
@@ -50,7 +50,7 @@ export interface ServingOptions {
      * not draining, as Triton's --strict-readiness=false; per-model readiness
      * (/v2/models/{m}/ready) still says which models serve. Default true.
      */
-    strictReadiness?: boolean;
+    strictReadiness?: boolean | undefined;
     /**
      * Bearer tokens every request must carry (`Authorization: Bearer <token>`, one such header),
      * else 401 with `WWW-Authenticate: Bearer` before the body is read, and the connection closes;
@@ -58,7 +58,7 @@ export interface ServingOptions {
      * false. On the plugin the check covers its own routes; createServer() checks every path.
      * Default: no authentication.
      */
-    auth?: AuthOptions;
+    auth?: AuthOptions | undefined;
     /**
      * Request bodies of at least this many bytes are read into tensors, and responses whose JSON
      * is estimated at least this big (two bytes per byte of numbers) are written, on worker
@@ -74,9 +74,9 @@ export interface ServingOptions {
      * model is known, so an unknown model is reported before a malformed body (TensorFlow
      * Serving reports the body first). Default 262144 (256 KiB).
      */
-    offloadBytes?: number;
+    offloadBytes?: number | undefined;
     /** The most worker threads for offloadBytes' work. Default: the cores but one, from 1 to 4. */
-    codecThreads?: number;
+    codecThreads?: number | undefined;
 }
 /** The HTTP status for an error code, as TensorFlow Serving maps them (500 for anything unknown). */
 export declare function httpStatus(code: string): number;
@@ -107,20 +107,20 @@ export interface ServerOptions extends ServingOptions {
      * Also the longest the 400 for invalid HTTP waits for the answers to requests pipelined
      * before it on its connection (60000 when 0). Default 60000.
      */
-    requestTimeoutMs?: number;
+    requestTimeoutMs?: number | undefined;
     /** How long an idle keep-alive connection stays open, in ms. Default 5000. */
-    keepAliveTimeoutMs?: number;
+    keepAliveTimeoutMs?: number | undefined;
     /**
      * Longest a client may take to send a request's headers, in ms (slow-header clients are cut
      * off; 408). At most requestTimeoutMs. Default 10000.
      */
-    headersTimeoutMs?: number;
+    headersTimeoutMs?: number | undefined;
     /** Largest request head (request line and headers), in bytes (431 beyond). Default 16384 (Node's). */
-    maxHeaderBytes?: number;
+    maxHeaderBytes?: number | undefined;
     /** Connections open at once; more are closed as they come. 0: no limit. Default 4096. */
-    maxConnections?: number;
+    maxConnections?: number | undefined;
     /** fastify's logger (pino) options, or false. Default false. */
-    logger?: boolean | Record<string, unknown>;
+    logger?: boolean | Record<string, unknown> | undefined;
 }
 /**
  * A fastify server with tfsliceServing registered: call `listen({ host, port })` on it, and
