@@ -301,12 +301,20 @@ export const MODEL_HOST = 'its model host';
 export const VERSION_LOAD = 'a version to load';
 
 /**
- * @internal DEADLINE_EXCEEDED for a run dropped while it waited for a run slot (it never started),
- * as opposed to one TensorFlow stopped.
+ * `DEADLINE_EXCEEDED` for a run dropped before it started, past its `runTimeoutMs` (or a server's
+ * request time limit): it waited for its turn (`maxConcurrentRuns`), a runner thread, its model
+ * host, a batch queue or a version to load, and TensorFlow never saw it, so running it again
+ * cannot do its work twice. A run that TensorFlow stopped, or that ran, is a plain
+ * `TensorFlowError` with the same code. Thrown by `run()`, `predict()` and `ModelManager.run()`;
+ * not meant to be constructed.
  */
 export class NotStartedError extends TensorFlowError {
-  /** What it waited for besides a batch queue: a run slot, or a runner thread (no run limit). */
+  /**
+   * What it waited for besides a batch queue (whose wait the message tells), in words:
+   * 'a run slot (maxConcurrentRuns)', 'a runner thread', 'its model host', 'a version to load'.
+   */
   readonly waitedFor: string;
+  /** @internal */
   constructor(message: string, waitedFor = RUN_SLOT) {
     super('DEADLINE_EXCEEDED', message);
     this.waitedFor = waitedFor;

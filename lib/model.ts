@@ -398,11 +398,15 @@ function disposeOptions(options: { killAfterMs?: number } | undefined): number |
 
 // `timeoutMs`: the limit TensorFlow ran it under (0: none; what was left of runTimeoutMs when the
 // run started), named where TensorFlow's own words for passing it say nothing of it.
-function runError(error: unknown, plan?: NativePlan, timeoutMs = 0): unknown {
+function runError(path: string, error: unknown, plan?: NativePlan, timeoutMs = 0): unknown {
   // The addon's own word for a run that no runner thread started within its wait limit.
   if (error instanceof NotStartedError) return error; // a model host's (lib/isolation.ts)
   if (error instanceof Error && (error as Error & { code?: unknown }).code === 'NOT_STARTED') return new NotStartedError(error.message, RUNNER_THREAD);
   const converted = fromNative(error);
+  // The addon's session knows no path: a run its close() refused says which model it was.
+  if (converted instanceof ModelDisposedError && converted.message === new ModelDisposedError().message) {
+    converted.message = `the model at ${path} was disposed; load it again to run it`;
+  }
   // TensorFlow's RunOptions.timeout_in_ms, passed: it says only "Timed out waiting for notification".
   if (timeoutMs > 0 && converted instanceof Error && (converted as Error & { code?: unknown }).code === 'DEADLINE_EXCEEDED' && TF_TIMED_OUT.test(converted.message)) {
     converted.message = `the run was still executing when its runTimeoutMs ran out (${timeoutMs} ms of it were left when it started), and TensorFlow stopped it (TensorFlow: ${converted.message})`;
@@ -795,7 +799,7 @@ export class Model {
           ? session.run(prepared.plan, prepared.feeds, prepared.timeoutMs, ++this.#tickets)
           : session.run(prepared.plan, prepared.feeds, prepared.timeoutMs, 0, prepared.waitLimitMs);
       } catch (error) {
-        return Promise.reject(runError(error, prepared.plan, prepared.timeoutMs));
+        return Promise.reject(runError(this.path, error, prepared.plan, prepared.timeoutMs));
       }
       if (gated) this.#inFlight++;
       else this.#running++;
@@ -806,7 +810,7 @@ export class Model {
         },
         (error: unknown) => {
           this.#endedAfter(error, gated);
-          throw runError(error, prepared.plan, prepared.timeoutMs);
+          throw runError(this.path, error, prepared.plan, prepared.timeoutMs);
         });
     }
     // A run that may wait under a limit or a signal (a server's requests): watched while it waits.
@@ -839,10 +843,17 @@ export class Model {
    * SOFTWARE_TRACE) and returns where each node ran, read back from RunMetadata.step_stats: device
    * name (e.g. "/job:localhost/replica:0/task:0/device:CPU:1") → the names of the nodes it ran,
    * function bodies included. For checking placement (a partition's model runs on its device),
-   * not for serving: a traced run is slower and not batched. Feeds and options as run().
-   * UNIMPLEMENTED with isolation 'process' (the trace is read in this process).
+   * not for serving: a traced run is slower and not batched. Feeds as run(); of run()'s options
+   * only `signature`.
+   * @throws (rejects with) UNIMPLEMENTED with isolation 'process' (the trace is read in this
+   *   process); ERR_INVALID_ARG_TYPE (a TypeError) for an option other than `signature`; else as run()
    */
   async placement(feeds: Feeds, options?: Pick<RunOptions, 'signature'>): Promise<Record<string, string[]>> {
+    if (options !== undefined && options !== null) {
+      if (typeof options !== 'object') throw invalidType('placement() options', 'an object ({ signature })', options);
+      // Not ignored: a caller passing run()'s options would think they held (helper-90).
+      for (const key of Object.keys(options)) if (key !== 'signature') throw invalidType(`placement() option ${JSON.stringify(key)}`, 'signature (the only option placement() takes)', key);
+    }
     const session = this.#live();
     if (!session.trace) throw new TensorFlowError('UNIMPLEMENTED', `placement() reads the trace of an in-process session; ${this.path} runs in a host process (isolation: 'process')`);
     if (this.target !== '') throw new TensorFlowError('UNIMPLEMENTED', `placement() reads the trace of a session in this process; ${this.path} runs on ${this.target}, whose step stats TensorFlow does not return here`);
@@ -924,7 +935,7 @@ export class Model {
       run = session.run(plan, feeds, timeoutMs, ticket, gated ? 0 : waitLimitMs);
     } catch (error) {
       if (!gated) this.#ended(false);
-      return Promise.reject(runError(error, plan, timeoutMs));
+      return Promise.reject(runError(this.path, error, plan, timeoutMs));
     }
     if (gated) this.#inFlight++;
     // Watched only where it waits (a listener and a timer per run cost a fifth of a tiny model's
@@ -939,7 +950,7 @@ export class Model {
         },
         (error: unknown) => {
           this.#endedAfter(error, gated);
-          throw runError(error, plan, timeoutMs);
+          throw runError(this.path, error, plan, timeoutMs);
         });
     }
     let timer: NodeJS.Timeout | undefined;
@@ -975,7 +986,7 @@ export class Model {
       },
       (error: unknown) => {
         ended(error);
-        throw dropped ?? runError(error, plan, timeoutMs);
+        throw dropped ?? runError(this.path, error, plan, timeoutMs);
       });
   }
 
@@ -1127,7 +1138,7 @@ export class Model {
         ? session.runSync(prepared.plan, prepared.feeds, prepared.timeoutMs)
         : session.runSync(prepared.plan, compact, prepared.timeoutMs, true);
     } catch (error) {
-      throw runError(error, prepared.plan, prepared.timeoutMs);
+      throw runError(this.path, error, prepared.plan, prepared.timeoutMs);
     }
     if (typeof outputs === 'number') return Model.#collect(prepared, readTakenOutputs(outputs), 'heap') as Record<string, Tensor>;
     return Model.#collect(prepared, outputs, true) as Record<string, Tensor>;

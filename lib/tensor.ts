@@ -307,6 +307,15 @@ export class Tensor<D extends DType = DType> {
     return this.#dtype;
   }
 
+  /**
+   * Whether this tensor's dtype is `dtype`, as a type guard: run()'s outputs are typed
+   * `Tensor` (any dtype), and `if (y.is('float32'))` makes `y.data` a `Float32Array` without a
+   * cast. Never throws (an unknown dtype is simply not this one's).
+   */
+  is<T extends DType>(dtype: T): this is Tensor<T> {
+    return (this.#dtype as DType) === dtype;
+  }
+
   /** Dimensions, frozen ([] for a scalar). Read-only. */
   get shape(): readonly number[] {
     return this.#shape;

@@ -208,7 +208,8 @@ fs.writeFileSync(path.join(app, 'use-exact.ts'), `import { loadModel, ModelManag
 import { createServer, createGrpcServer } from 'tfslice/serve';
 export async function exact(dir: string, basePath: string, signal: RunOptions['signal'], ms: number | undefined, version: number | undefined): Promise<void> {
   const model = await loadModel(dir, { runTimeoutMs: ms, gpuMemoryFraction: ms, batching: { maxBatchSize: ms } });
-  await model.run({ x: [[1, 2, 3, 4]] }, { signal, runTimeoutMs: ms, signature: undefined });
+  const y = (await model.run({ x: [[1, 2, 3, 4]] }, { signal, runTimeoutMs: ms, signature: undefined }))['y'];
+  if (y?.is('float32')) { const f: Float32Array = y.data; void f; }
   const manager = new ModelManager({ models: [{ name: 'a', basePath, gpuMemoryFraction: ms, warmup: { feeds: {}, runs: ms } }], pollIntervalMs: ms });
   await manager.run('a', { x: [[1, 2, 3, 4]] }, { version, signal });
   await createServer({ manager, timeoutMs: ms, requestTimeoutMs: ms });

@@ -98,6 +98,13 @@ t.test('the Tensor constructor checks what it is given', async (t) => {
   t.same([tensor.dtype, tensor.shape], ['bool', [2, 3]], 'unchanged');
   t.equal(JSON.stringify(tensor), '{"dtype":"bool","shape":[2,3]}', 'JSON: dtype and shape, as when they were own properties');
   t.equal(util.inspect(tensor, { breakLength: Infinity }), "Tensor { dtype: 'bool', shape: [ 2, 3 ], data: Uint8Array(6) [ 1, 0, 1, 1, 0, 0 ] }", 'console.log shows them');
+  // is(): a type guard for outputs typed Tensor (any dtype).
+  const any: Tensor = new Tensor('float32', new Float32Array([1.5]));
+  t.same([any.is('float32'), any.is('float64'), any.is('nope' as 'float32')], [true, false, false], 'is(dtype)');
+  if (any.is('float32')) {
+    const narrowed: Float32Array = any.data; // compiles only where is() narrows
+    t.equal(narrowed[0], 1.5);
+  }
 });
 
 t.test('large feeds are borrowed, large outputs are not copied, small ones are copied', async (t) => {

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import t from 'tap';
 
 import {
-  gpuLedger, InvalidArgumentError, ModelManager, type ModelManagerConfig, NotFoundError, selectVersions, type StateEvent, Tensor, TensorFlowError,
+  gpuLedger, InvalidArgumentError, ModelManager, type ModelManagerConfig, NotFoundError, NotStartedError, selectVersions, type StateEvent, Tensor, TensorFlowError,
 } from '../lib/index';
 import { resetLedgerForTests } from '../lib/gpu';
 import { expectOutput, fixture, slowN, toTensor } from './helpers';
@@ -896,7 +896,9 @@ t.test('run() waiting for a version to load keeps its own bounds: runTimeoutMs (
   const limited = mm.run('m', feeds, { runTimeoutMs: 50 }).catch((e: unknown) => e);
   const aborted = mm.run('m', feeds, { signal: controller.signal }).catch((e: unknown) => e);
   setTimeout(() => controller.abort(new Error('client gone')), 30);
-  t.match(await limited, { code: 'DEADLINE_EXCEEDED', name: 'NotStartedError', waitedFor: 'a version to load', message: /^the run waited \d+ ms for a version of model 'm' to load, past its runTimeoutMs of 50 ms, and was not started$/ });
+  const notStarted = await limited;
+  t.ok(notStarted instanceof NotStartedError && notStarted instanceof TensorFlowError, "a NotStartedError, exported by 'tfslice' (helper-90: callers could not tell it from a run that ran)");
+  t.match(notStarted, { code: 'DEADLINE_EXCEEDED', name: 'NotStartedError', waitedFor: 'a version to load', message: /^the run waited \d+ ms for a version of model 'm' to load, past its runTimeoutMs of 50 ms, and was not started$/ });
   t.match(await aborted, { code: 'CANCELLED', message: 'the run was aborted (RunOptions.signal) before it started', cause: { message: 'client gone' } });
   t.ok(performance.now() - started < 1000, 'both at their bounds, not when the load ended');
   // Their places (maxQueuedRequests 2) are free again: two more wait, and run once it is AVAILABLE.

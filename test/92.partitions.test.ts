@@ -168,6 +168,7 @@ t.test('in CPU mode, other loads are as before; placement() is in-process only',
   t.equal(plain.partition, null);
   const where = await plain.placement(tinyFeeds());
   t.ok(Object.keys(where).every((d) => d.endsWith('/device:CPU:0')), 'without a partition, TensorFlow places on CPU:0');
+  await t.rejects(plain.placement(tinyFeeds(), { runTimeoutMs: -5 } as never), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: /^placement\(\) option "runTimeoutMs" must be signature/ }, "run()'s other options are refused, not ignored");
   const isolated = await loadModel(tiny.dir, { isolation: 'process' });
   t.same((await isolated.run(tinyFeeds())).y!.shape, [1, 3]);
   await t.rejects(isolated.placement(tinyFeeds()), { code: 'UNIMPLEMENTED', message: /in-process/ });

@@ -656,6 +656,9 @@ t.test('plain values: bool bytes other than 0 and 1 read as true; nesting past 2
   const cyclic: unknown[] = [];
   cyclic.push(cyclic);
   t.throws(() => tensorFromValue(cyclic, { dtype: 'float32', shape: null }, "feed 'x'"), { code: 'INVALID_ARGUMENT', message: /^feed 'x': shape has more than 255 dimensions; TensorFlow allows at most 254/ }, 'an array that contains itself (was an endless loop, then V8 out of memory)');
+  // float16/bfloat16 through float32, as TensorFlow's cast from float64 (numpy's float16 gives 0x3c01).
+  t.same(Array.from(tensorFromValue([1 + 2 ** -11 + 2 ** -40, 65519.99999], { dtype: 'float16', shape: [2] }, "feed 'h'").data as Uint16Array), [0x3c00, 0x7c00], 'float16 as tf.cast from float64 rounds');
+  t.same(Array.from(tensorFromValue([(1 + 2 ** -8) * (1 + 2 ** -40)], { dtype: 'bfloat16', shape: [1] }, "feed 'b'").data as Uint16Array), [0x3f80], 'bfloat16 as tf.cast from float64 rounds');
   let ok: unknown = 1;
   for (let i = 0; i < 254; i++) ok = [ok];
   t.same(tensorFromValue(ok, { dtype: 'float32', shape: null }, "feed 'x'").shape.length, 254, '254 levels are a tensor of rank 254');

@@ -1,3 +1,4 @@
+import { TensorFlowError } from './errors';
 import { type NativeTensors } from './native';
 import type { SignatureInfo } from './proto';
 /**
@@ -116,4 +117,19 @@ export interface BatchResult {
     tensors: NativeTensors;
     /** false: the data are views of a batch's outputs (shared; dispose() only forgets them). */
     owned: boolean;
+}
+/**
+ * `DEADLINE_EXCEEDED` for a run dropped before it started, past its `runTimeoutMs` (or a server's
+ * request time limit): it waited for its turn (`maxConcurrentRuns`), a runner thread, its model
+ * host, a batch queue or a version to load, and TensorFlow never saw it, so running it again
+ * cannot do its work twice. A run that TensorFlow stopped, or that ran, is a plain
+ * `TensorFlowError` with the same code. Thrown by `run()`, `predict()` and `ModelManager.run()`;
+ * not meant to be constructed.
+ */
+export declare class NotStartedError extends TensorFlowError {
+    /**
+     * What it waited for besides a batch queue (whose wait the message tells), in words:
+     * 'a run slot (maxConcurrentRuns)', 'a runner thread', 'its model host', 'a version to load'.
+     */
+    readonly waitedFor: string;
 }

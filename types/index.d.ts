@@ -9,7 +9,7 @@
  */
 export type { RunSignal } from './abort';
 export { loadModel, Model, type BatchingInfo, type Device, type Feeds, type GpuInfo, type ModelStats, type RunOptions } from './model';
-export { type BatchEvent, type BatchingOptions, type BatchingStats, type ResolvedBatching } from './batching';
+export { type BatchEvent, type BatchingOptions, type BatchingStats, NotStartedError, type ResolvedBatching } from './batching';
 export { Tensor, type TensorLike } from './tensor';
 export { type LoadOptions } from './options';
 export { type OpPolicy, type EntryKind, type EntryOps, PermissionDeniedError, reachedOps, SERVE_DENIED_OPS } from './ops';

@@ -195,8 +195,10 @@ export declare class Model {
      * SOFTWARE_TRACE) and returns where each node ran, read back from RunMetadata.step_stats: device
      * name (e.g. "/job:localhost/replica:0/task:0/device:CPU:1") → the names of the nodes it ran,
      * function bodies included. For checking placement (a partition's model runs on its device),
-     * not for serving: a traced run is slower and not batched. Feeds and options as run().
-     * UNIMPLEMENTED with isolation 'process' (the trace is read in this process).
+     * not for serving: a traced run is slower and not batched. Feeds as run(); of run()'s options
+     * only `signature`.
+     * @throws (rejects with) UNIMPLEMENTED with isolation 'process' (the trace is read in this
+     *   process); ERR_INVALID_ARG_TYPE (a TypeError) for an option other than `signature`; else as run()
      */
     placement(feeds: Feeds, options?: Pick<RunOptions, 'signature'>): Promise<Record<string, string[]>>;
     /**

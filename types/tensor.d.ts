@@ -40,6 +40,12 @@ export declare class Tensor<D extends DType = DType> {
     constructor(dtype: D, data: FeedDataOf<D>, shape?: readonly number[]);
     /** Element type, e.g. 'float32'. Read-only. */
     get dtype(): D;
+    /**
+     * Whether this tensor's dtype is `dtype`, as a type guard: run()'s outputs are typed
+     * `Tensor` (any dtype), and `if (y.is('float32'))` makes `y.data` a `Float32Array` without a
+     * cast. Never throws (an unknown dtype is simply not this one's).
+     */
+    is<T extends DType>(dtype: T): this is Tensor<T>;
     /** Dimensions, frozen ([] for a scalar). Read-only. */
     get shape(): readonly number[];
     /** JSON.stringify(tensor): its dtype and shape, as before they were accessors (not its data). */

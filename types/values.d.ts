@@ -13,11 +13,16 @@ import type { TensorSpec } from './proto';
 import { Tensor } from './tensor';
 /** IEEE half bits → number. */
 export declare function halfToNumber(bits: number): number;
-/** number → IEEE half bits, rounding to nearest even (through float32). */
+/**
+ * number → IEEE half bits, rounding to nearest even through float32, as TensorFlow converts a
+ * double (Eigen's half from a float; its cast from float64, TensorFlow Serving's JSON reader).
+ * Where float32's own rounding lands on a half tie, numpy's float16, which rounds from the
+ * double, can differ by one unit (1 + 2^-11 + 2^-40: numpy 0x3c01, TensorFlow and tfslice 0x3c00).
+ */
 export declare function numberToHalf(value: number): number;
 /** bfloat16 bits → number. */
 export declare function bfloat16ToNumber(bits: number): number;
-/** number → bfloat16 bits, rounding to nearest even. */
+/** number → bfloat16 bits, rounding to nearest even through float32 (as TensorFlow and ml_dtypes). */
 export declare function numberToBfloat16(value: number): number;
 /** The float dtypes, whose elements are written shortest-round-trip. */
 export type FloatDType = 'float16' | 'bfloat16' | 'float32' | 'float64';
