@@ -800,6 +800,45 @@ model_config_list {
   t.match(stderr(), /SIGTERM: draining[\s\S]*SIGTERM again within 1000 ms: taken as the same signal[\s\S]*stopped/, 'a repeat at once does not cut the drain short');
 });
 
+t.test('tfslice serve: SIGTERM under keep-alive load resets no request: each is answered (200, or 503 with Connection: close) or its connection refused', async (t) => {
+  // helper-91: Python requests sessions posting back to back got 1-3 ConnectionResetErrors at each
+  // SIGTERM (idle keep-alive connections were closed at once, under a request just sent).
+  const { child, url: address, exited } = await startServe(['--model_name', 'half', '--model_base_path', half, '--rest_api_port', '0']);
+  t.teardown(() => { child.kill('SIGKILL'); });
+  const load = python<{ outcomes: Record<string, number>; resets: string[] }>(`
+import json, sys, threading, time, requests
+url = sys.argv[1] + '/v1/models/half:predict'
+outcomes, resets, lock = {}, [], threading.Lock()
+def note(kind, detail=None):
+    with lock:
+        outcomes[kind] = outcomes.get(kind, 0) + 1
+        if detail is not None and len(resets) < 5: resets.append(detail)
+def worker():
+    s, end = requests.Session(), time.time() + 15
+    while time.time() < end:
+        try:
+            r = s.post(url, data='{"instances": [2.0]}', timeout=10)
+            note(str(r.status_code) + (' close' if r.headers.get('connection', '').lower() == 'close' else ''))
+        except requests.ConnectionError as e:
+            if 'refused' in str(e).lower():
+                note('refused')
+                return
+            note('reset', repr(e)[:200])
+            s = requests.Session()
+ths = [threading.Thread(target=worker) for _ in range(6)]
+[th.start() for th in ths]; [th.join() for th in ths]
+print(json.dumps({'outcomes': outcomes, 'resets': resets}))
+`, address);
+  await new Promise((r) => setTimeout(r, 1500));
+  child.kill('SIGTERM');
+  const { outcomes, resets } = await load;
+  t.equal(await exited, 0, 'exit code 0');
+  t.ok((outcomes['200'] ?? 0) > 0, `requests served before the signal: ${JSON.stringify(outcomes)}`);
+  t.same(resets, [], 'no request reset or left unanswered');
+  t.equal(outcomes['refused'], 6, 'each client ends on a refused connection, once the server is gone');
+  t.same(Object.keys(outcomes).filter((k) => !['200', '200 close', '503 close', 'refused'].includes(k)), [], 'nothing else');
+});
+
 t.test('tfslice serve --model_config_file_poll_wait_seconds: a changed config file is served (a model added, one removed, a label moved); a bad one is logged and the models before serve on', async (t) => {
   const config = path.join(tmp, 'polled.config');
   const write = (text: string) => {

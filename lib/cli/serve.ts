@@ -573,7 +573,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
   const auth = await authOf(flags);
   const metricsPath = await metricsPathOf(flags);
   const ssl = await sslConfigOf(flags);
-  const [{ bindGrpc, closeGrpc, createGrpcServer, sslServerCredentials }, { ServerMetrics }, { createServer }] = await servers();
+  const [{ bindGrpc, closeGrpc, createGrpcServer, sslServerCredentials }, { ServerMetrics }, { CLOSE_LINGER_MS, closeServer, createServer }] = await servers();
   let credentials: ReturnType<typeof sslServerCredentials> | undefined;
   try {
     credentials = ssl && sslServerCredentials(ssl);
@@ -680,7 +680,10 @@ export async function serve(flags: ServeFlags): Promise<number> {
       }, flags.shutdown_grace_period_seconds * 1000);
       force.unref();
       void (async () => {
-        await Promise.all([app.close(), closeGrpc(grpcServer), stopPolling()]);
+        // Kept-alive REST connections get a moment to be told (503, Connection: close) instead
+        // of closed under a request just sent (helper-91: 1-3 resets at each SIGTERM under load).
+        const lingerMs = Math.min(CLOSE_LINGER_MS, flags.shutdown_grace_period_seconds * 1000);
+        await Promise.all([closeServer(app, { lingerMs }), closeGrpc(grpcServer), stopPolling()]);
         // Every request has been answered: a run still executing is one whose request timed out
         // (504, DEADLINE_EXCEEDED), which nobody waits for. It is stopped, not waited for
         // (the grace period is for requests; helper-60: such a run held the drain to its end).

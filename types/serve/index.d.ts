@@ -4,7 +4,7 @@
  * gRPC services (createGrpcServer); the `tfslice serve` command runs both. Imported apart from 'tfslice' so the library's types
  * need neither fastify's nor Node's.
  */
-export { createServer, httpStatus, type ServerOptions, type ServingOptions, tfsliceServing } from './server';
+export { CLOSE_LINGER_MS, closeServer, createServer, httpStatus, type ServerOptions, type ServingOptions, tfsliceServing } from './server';
 export { ServerMetrics, type ServingApi } from './metrics';
 export { type AuthOptions, BearerAuth, readTokenFile } from './auth';
 export { bindGrpc, closeGrpc, createGrpcServer, type GrpcServingOptions, PROTO_DIR, type SslConfig, sslServerCredentials } from './grpc';

@@ -100,6 +100,23 @@ export declare function notReadyReason(manager: ModelManager, draining: () => bo
  * ERR_OUT_OF_RANGE naming the option; fastify's own for a route registered twice.
  */
 export declare const tfsliceServing: FastifyPluginAsync<ServingOptions>;
+/** How long closeServer() keeps idle keep-alive connections open by default, in ms. */
+export declare const CLOSE_LINGER_MS = 500;
+/**
+ * Closes a server createServer() made, for a shutdown that resets no request: at once, it stops
+ * accepting connections and every request it reads from then on is answered 503 with
+ * `Connection: close` (requests in flight finish; their answers close their connections too).
+ * The connections kept alive stay open up to `lingerMs` (default 500 ms; sooner once none is
+ * left), so that a request a client had just sent on one gets that 503 and not a reset; then
+ * `app.close()` closes those still idle and waits for the requests in flight. `app.close()`
+ * alone closes idle keep-alive connections at once (Node's http server does), and a request on
+ * its way on one of them is lost without an answer: the client cannot tell whether it ran.
+ * @param lingerMs how long idle connections may stay open, in ms (0: close them at once)
+ * @throws nothing of its own; rejects as `app.close()` does
+ */
+export declare function closeServer(app: FastifyInstance, options?: {
+    lingerMs?: number | undefined;
+}): Promise<void>;
 /** Options of createServer(): the plugin's, and the HTTP server's own limits. */
 export interface ServerOptions extends ServingOptions {
     /**
