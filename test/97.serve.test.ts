@@ -582,6 +582,45 @@ t.test("metrics show a model a reload removed while its versions unload (as the 
   t.notMatch(await metrics.registry.metrics(), /model="slow"/, 'gone once END');
 });
 
+t.test('metrics stay bounded: a version that ended and a model a reload removed lose their series at the second scrape after; version states are a state set', async (t) => {
+  // helper-91: kept for ever, they grew ~67 series a removed model and several a rollout.
+  const base = basePath('rollout', { 1: 'half_plus_two' });
+  const local = new ModelManager({ models: [{ name: 'r', basePath: base }], watch: true, pollIntervalMs: 100, settleMs: 50 });
+  t.teardown(() => local.stop());
+  await local.start();
+  const metrics = new ServerMetrics(local);
+  const app = await createServer({ manager: local, metrics, timeoutMs: 0 });
+  const at = await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => app.close());
+  const predict = async () => (await curl(['-X', 'POST', `${at}/v1/models/r:predict`, '-d', '{"instances": [2.0]}'])).body;
+  const lines = (text: string, prefix: string) => text.split('\n').filter((l) => l.startsWith(prefix));
+  t.equal(await predict(), '{"predictions":[3.0]}');
+  let text = await metrics.registry.metrics();
+  t.match(text, /^tfslice_requests_total\{model="r",version="1",api="predict",status="OK"\} 1$/m);
+  t.same(lines(text, 'tfslice_model_version_state{model="r"'), ['START 0', 'LOADING 0', 'AVAILABLE 1', 'UNLOADING 0', 'END 0'].map((s) => `tfslice_model_version_state{model="r",version="1",state="${s.split(' ')[0]}"} ${s.split(' ')[1]}`), 'every state, 1 for the one it is in');
+  fs.cpSync(fixture('half_plus_three').dir, path.join(base, '2'), { recursive: true });
+  const until = async (what: string, check: () => boolean) => {
+    const end = Date.now() + 15_000;
+    while (!check()) {
+      if (Date.now() > end) return t.fail(what);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  await until('version 1 ends', () => local.status('r').versions.some((v) => v.version === 1 && v.state === 'END'));
+  t.equal(await predict(), '{"predictions":[4.0]}', 'version 2 serves');
+  text = await metrics.registry.metrics();
+  t.match(text, /^tfslice_requests_total\{model="r",version="1",api="predict",status="OK"\} 1$/m, "the first scrape after version 1's END still has its counts");
+  t.same(lines(text, 'tfslice_model_version_state{model="r",version="1"'), [], 'an END version is not among the states once another serves');
+  text = await metrics.registry.metrics();
+  t.same(lines(text, 'tfslice_').filter((l) => l.includes('model="r",version="1"')), [], 'the second scrape has none of its series');
+  t.match(text, /^tfslice_requests_total\{model="r",version="2",api="predict",status="OK"\} 1$/m, "version 2's stay");
+  t.match(text, /^tfslice_request_duration_seconds_count\{model="r",api="predict"\} 2$/m, 'and the model\'s own');
+  await local.reconfigure([]);
+  await until('the model is removed', () => local.drainingRemoved().length === 0 && !local.has('r'));
+  await metrics.registry.metrics();
+  t.same(lines(await metrics.registry.metrics(), 'tfslice_').filter((l) => l.includes('model="r"')), [], 'a removed model has no series left');
+});
+
 t.test('a request whose client is gone before its answer is counted CANCELLED, not OK', async (t) => {
   const metrics = new ServerMetrics(manager);
   const app = await createServer({ manager, timeoutMs: 0, metrics });

@@ -120,14 +120,25 @@ export class ServerMetrics {
       if ((event.error as { code?: unknown }).code === 'MODEL_CRASHED') this.hostCrashes.inc({ model: event.name });
     });
     // Read at each scrape: what the manager and the ledger say now.
+    const pruned = [this.requests, this.requestSeconds, this.runSeconds, this.hostCrashes, this.batchSize, this.batchQueueSeconds, this.batchPaddingRows, this.batchesRetried] as PrunedMetric[];
     new Gauge({
       name: 'tfslice_model_version_state',
-      help: "1 for each version's state (TensorFlow Serving's ModelVersionStatus: START, LOADING, AVAILABLE, UNLOADING, END)",
+      help: "A state set: for each version the manager has (not END; a model's newest one when it has no other), 1 for its state and 0 for the others (TensorFlow Serving's ModelVersionStatus: START, LOADING, AVAILABLE, UNLOADING, END)",
       labelNames: ['model', 'version', 'state'],
       registers: [registry],
-      collect() {
+      async collect() {
         this.reset();
-        for (const m of servedAndDraining(manager)) for (const v of m.versions) this.set({ model: m.name, version: String(v.version), state: v.state }, 1);
+        const models = servedAndDraining(manager);
+        for (const m of models) {
+          const live = m.versions.filter((v) => v.state !== 'END');
+          const shown = live.length > 0 ? live : m.versions.slice().sort((a, b) => b.version - a.version).slice(0, 1);
+          for (const v of shown) for (const state of VERSION_STATES) this.set({ model: m.name, version: String(v.version), state }, state === v.state ? 1 : 0);
+        }
+        // The series of versions that ended and of models a reload removed go once the first
+        // scrape that finds them gone has them (the metrics above are read before this gauge:
+        // that scrape shows their last counts, the next none). Kept for ever, they grew ~67 a
+        // removed model and several a version rollout (helper-91).
+        await pruneGone(pruned, models);
       },
     });
     new Gauge({
@@ -193,6 +204,33 @@ function* availableModels(manager: ModelManager): Generator<[{ model: string; ve
       }
       yield [{ model: m.name, version: String(v.version) }, model];
     }
+  }
+}
+
+const VERSION_STATES = ['START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END'] as const;
+
+// A counter or histogram with a `model` label (and maybe `version`), as pruneGone sees it.
+interface PrunedMetric {
+  get(): Promise<{ values: { labels: Record<string, string | number | undefined> }[] }>;
+  remove(labels: Record<string, string | number>): void;
+}
+
+// Removes the series of (model, version) pairs whose version is END or gone, and of models the
+// manager no longer has. Series without a model (model="") and without a version (version="")
+// of a served model stay.
+async function pruneGone(metrics: readonly PrunedMetric[], models: readonly ModelStatus[]): Promise<void> {
+  const served = new Set(['', ...models.map((m) => m.name)]);
+  const live = new Set(models.flatMap((m) => m.versions.filter((v) => v.state !== 'END').map((v) => `${m.name}\0${v.version}`)));
+  for (const metric of metrics) {
+    const stale = new Map<string, Record<string, string | number>>();
+    for (const { labels } of (await metric.get()).values) {
+      const { le: _bucket, ...series } = labels;
+      const model = String(series.model ?? '');
+      const version = series.version === undefined || series.version === '' ? null : String(series.version);
+      if (served.has(model) && (version === null || live.has(`${model}\0${version}`))) continue;
+      stale.set(JSON.stringify(series), series as Record<string, string | number>);
+    }
+    for (const series of stale.values()) metric.remove(series);
   }
 }
 
