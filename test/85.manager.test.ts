@@ -562,13 +562,26 @@ t.test('watch: an isolated version whose host died is reloaded', async (t) => {
   await mm.start();
   const pid = mm.get('m').hostPid!;
   process.kill(pid, 'SIGKILL');
-  await t.rejects(mm.run('m', feeds), { code: 'MODEL_CRASHED', message: /was killed by SIGKILL.*; version 1 is loaded again at the next look for versions \(within 30 ms\)$/ }, 'the run that finds the host dead fails, and says what follows');
+  await t.rejects(mm.run('m', feeds), { code: 'MODEL_CRASHED', message: /was killed by SIGKILL.*; version 1 is being loaded again \(watch mode\), and runs without a version wait for it$/ }, 'the run that finds the host dead fails, and says what follows');
   t.match(failures, [{ version: 1, error: { code: 'MODEL_CRASHED' } }], 'the version is reported crashed');
   await until('v1 reloaded', () => stateOf(mm, 'm', 1) === 'AVAILABLE');
   t.same(states(events, 1), ['START', 'LOADING', 'AVAILABLE', 'END', 'START', 'LOADING', 'AVAILABLE']);
   t.not(mm.get('m').hostPid, pid, 'in a new host');
   t.equal((await mm.predict('m', feeds)).version, 1, 'and serves again');
   t.same(gpuLedger()[0]!.holders.map((h) => h.fraction), [0.5], 'charged once');
+});
+
+t.test('watch: runs that come while a crashed host is loaded again wait for it, whenever the next look would be', async (t) => {
+  // helper-91: between a crash and the next look they failed at once (UNAVAILABLE), ~1000 a second under load.
+  const base = basePath(t, [1]);
+  const { mm, failures } = manager(t, { models: [{ name: 'm', basePath: base, isolation: 'process' }], watch: true, pollIntervalMs: 600_000 });
+  await mm.start();
+  const pid = mm.get('m').hostPid!;
+  process.kill(pid, 'SIGKILL');
+  await until('the failure event', () => failures.length > 0);
+  const during = await Promise.all([mm.predict('m', feeds), mm.predict('m', feeds, { version: 1 })]);
+  t.same(during.map((p) => p.version), [1, 1], 'served by the reloaded version, not refused');
+  t.not(mm.get('m').hostPid, pid, 'in a new host');
 });
 
 t.test('an isolated version whose host dies is END in status() at once, before any run finds it', async (t) => {

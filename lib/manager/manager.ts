@@ -818,8 +818,9 @@ export class ModelManager {
   // own message says to load it again, which a server's client cannot do).
   #crashed(m: Managed, entry: Entry, died: Error): Error {
     if (entry.state !== 'AVAILABLE') return entry.crashed && entry.error ? entry.error : died;
-    const again = this.#config.watch
-      ? `version ${entry.version} is loaded again at the next look for versions (within ${this.#config.pollIntervalMs} ms)`
+    const reload = this.#config.watch && this.#stopping === null;
+    const again = reload
+      ? `version ${entry.version} is being loaded again (watch mode), and runs without a version wait for it`
       : `version ${entry.version} is END until it is loaded again: load('${m.config.name}') or reconfigure() (tfslice serve: ModelService/HandleReloadConfigRequest)`;
     const what = died.message.endsWith(`; ${CRASHED_ADVICE}`) ? died.message.slice(0, -`; ${CRASHED_ADVICE}`.length) : died.message;
     const error = new ModelCrashedError(`${what}; ${again}`);
@@ -830,6 +831,17 @@ export class ModelManager {
     this.#set(m, entry, 'END');
     this.#events.emit('failure', { name: m.config.name, version: entry.version, error });
     void model.dispose();
+    if (reload) {
+      // Loaded again now, not at the next look, and runs without a version wait for it
+      // meanwhile (up to queueTimeoutMs), as during any load: they failed at once until the next
+      // look (helper-91: ~1000 immediate 503s over a crash, under load). One that asks for this
+      // very version waits too (LOADING), once the look has begun it.
+      m.busy++;
+      void this.#refresh(m, false).finally(() => {
+        m.busy--;
+        settle(m, this.#stopping !== null);
+      });
+    }
     return error;
   }
 

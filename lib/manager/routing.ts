@@ -31,7 +31,8 @@ export function route(m: Managed, version: number | undefined, stopped: boolean)
   }
   const entry = m.versions.get(version);
   if (entry?.state === 'AVAILABLE') return entry;
-  if (entry?.state === 'START' || entry?.state === 'LOADING' || m.loading.has(version) || (!entry && m.busy > 0)) return null;
+  // A crashed version (watch mode loads it again at once, holding busy) is waited for too.
+  if (entry?.state === 'START' || entry?.state === 'LOADING' || m.loading.has(version) || ((!entry || entry.crashed) && m.busy > 0)) return null;
   if (!entry) return new ServableNotFoundError(`model '${name}' has no version ${version}; it has ${describeVersions(m)}`, name, version);
   const said = `version ${version} of model '${name}' is ${entry.state}${entry.error ? `: ${entry.error.message}` : ''}`;
   // UNLOADING, or END without an error: let go of (unload(), a swap, left out of the policy or the
