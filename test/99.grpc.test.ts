@@ -685,6 +685,9 @@ print(json.dumps(out))
   t.same(r.half2, ['NOT_FOUND', 'Servable not found for request: Specific(half, 2)'], 'and so is a version left out of the policy (not UNAVAILABLE: retrying brings nothing back)');
   t.match(r.bad, ['INVALID_ARGUMENT', /model_platform "pytorch" is not served by tfslice/]);
   t.match(r.dup, ['INVALID_ARGUMENT', /^config\.model_config_list\.config\[1\]\.name must be unique, got "half"$/], "the request's own field names, not the ModelManager's");
+  // Each reload is logged, as a config file's change is (helper-91: none was).
+  t.match(server.stderr(), /^tfslice serve: gRPC HandleReloadConfigRequest: serving 'half', 'tiny' \(added 'tiny', removed [^)]*'ints'[^)]*\)$/m, 'the reload is logged, with what it changed');
+  t.match(server.stderr(), /^tfslice serve: gRPC HandleReloadConfigRequest answered INVALID_ARGUMENT: .*model_platform "pytorch"/m, 'and a refused one');
 
   // A new model that fails to load: the reload says so, as TensorFlow Serving's (it waits for new
   // models; a deploy script must not read OK), and what it changed stays.
@@ -760,6 +763,7 @@ print(json.dumps({'code': code}))
   t.equal(r.code, 0);
   const text = await (await fetch(`${batched.url}/metrics`)).text();
   t.match(text, /tfslice_batch_size_count\{model="added",version="[0-9]+",signature="serving_default"\} 1/, 'the added model ran its request as a batch');
+  t.match(batched.stderr(), /^tfslice serve: gRPC HandleReloadConfigRequest: serving 'first', 'added' \(added 'added'\)$/m, 'the reload is logged');
 });
 
 // A certificate authority, a server certificate for 127.0.0.1 and a client certificate, made by

@@ -641,6 +641,15 @@ export async function serve(flags: ServeFlags): Promise<number> {
     readTimeoutMs: flags.grpc_read_timeout_ms,
     maxConnections: flags.grpc_max_connections,
     signatureMethodNameCheck: flags.enable_signature_method_name_check ?? false,
+    // Said as a config file's change is (helper-91: a reload through gRPC left no line).
+    onReload: ({ before, after, error }) => {
+      const names = (list: readonly string[]) => (list.length === 0 ? 'none' : list.map((n) => `'${n}'`).join(', '));
+      const removed = before.filter((n) => !after.includes(n));
+      const added = after.filter((n) => !before.includes(n));
+      const change = [added.length > 0 ? `added ${names(added)}` : '', removed.length > 0 ? `removed ${names(removed)}` : ''].filter(Boolean).join(', ');
+      const serving = `serving ${names(after)}${change === '' ? '' : ` (${change})`}`;
+      log(error === null ? `gRPC HandleReloadConfigRequest: ${serving}` : `gRPC HandleReloadConfigRequest answered ${(error as { code?: string }).code ?? 'an error'}: ${error.message}${before.join() === after.join() ? '' : `; ${serving}`}`);
+    },
   });
   let grpcPort: number;
   try {

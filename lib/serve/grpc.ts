@@ -246,6 +246,14 @@ export interface GrpcServingOptions {
    * 10000.
    */
   handshakeTimeoutMs?: number | undefined;
+  /**
+   * Called once a ModelService/HandleReloadConfigRequest has been applied or refused: the models
+   * served before and after it (names), and the error it was answered with (null when it
+   * succeeded; a refused one changes nothing, one whose new models failed to load keeps the
+   * rest of the change). tfslice serve logs it. A listener that throws is not the caller's
+   * concern: its error is dropped.
+   */
+  onReload?: ((event: { before: readonly string[]; after: readonly string[]; error: Error | null }) => void) | undefined;
 }
 
 /**
@@ -276,7 +284,7 @@ function tensorInfo(spec: TensorSpec): Message {
  * be up to 2 GiB each way (grpc-js takes 4 MiB by default).
  */
 export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
-  checkServingOptions('createGrpcServer', options, ['manager', 'tensorContent', 'timeoutMs', 'draining', 'strictReadiness', 'metrics', 'modelDefaults', 'auth', 'maxMessageBytes', 'offloadBytes', 'codecThreads', 'channelOptions', 'signatureMethodNameCheck', 'readTimeoutMs', 'maxConnections', 'handshakeTimeoutMs']);
+  checkServingOptions('createGrpcServer', options, ['manager', 'tensorContent', 'timeoutMs', 'draining', 'strictReadiness', 'metrics', 'modelDefaults', 'auth', 'maxMessageBytes', 'offloadBytes', 'codecThreads', 'channelOptions', 'signatureMethodNameCheck', 'readTimeoutMs', 'maxConnections', 'handshakeTimeoutMs', 'onReload']);
   const methodNameCheck = options.signatureMethodNameCheck ?? false;
   const channelOptions = checkChannelOptions(options.channelOptions);
   mendLongDeadlines();
@@ -555,7 +563,21 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const config = (call.request.config as Message | undefined)?.model_config_list as Message | undefined;
       // TensorFlow Serving's words (server_core.cc's ReloadConfig): only a ModelConfigList may follow one.
       if (!config) throw new TensorFlowError('FAILED_PRECONDITION', 'Cannot transition to requested config. It is only legal to transition from one ModelConfigList to another. (ReloadConfigRequest needs config.model_config_list; custom_model_config is not served)');
-      const models = ((config.config as Message[] | undefined) ?? []).map((c, i) => reloadedModel(manager, c, i, options.modelDefaults ?? {}));
+      const before = manager.status().map((m) => m.name);
+      const told = (error: Error | null) => {
+        try {
+          options.onReload?.({ before, after: manager.status().map((m) => m.name), error });
+        } catch {
+          // the listener's own failure is not the client's answer
+        }
+      };
+      let models: ManagedModelConfig[];
+      try {
+        models = ((config.config as Message[] | undefined) ?? []).map((c, i) => reloadedModel(manager, c, i, options.modelDefaults ?? {}));
+      } catch (error) {
+        told(error as Error);
+        throw error;
+      }
       const added = new Set(models.map((m) => m.name).filter((name) => !manager.has(name)));
       let status: ModelStatus[];
       try {
@@ -563,10 +585,13 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       } catch (error) {
         // The ModelManager names its own fields; the request has ModelServerConfig's.
         if (error instanceof TypeError || error instanceof RangeError) error.message = withProtoFieldNames(error.message, 'config.model_config_list.config');
+        told(error as Error);
         throw error;
       }
       const failed = notAvailable(status.filter((m) => added.has(m.name)));
-      if (failed !== null) throw new TensorFlowError('UNKNOWN', failed);
+      const error = failed === null ? null : new TensorFlowError('UNKNOWN', failed);
+      told(error);
+      if (error !== null) throw error;
       return { status: { error_code: 0, error_message: '' } };
     }),
     GetModelStatus: unary('grpc_status', async (call) => {

@@ -44,6 +44,7 @@ export function checkServingOptions(where: string, options: unknown, known: read
     const value = record[key];
     if (key === 'metricsPath' && value !== undefined) checkMetricsPath(`${where}'s options.metricsPath`, value);
     if (BOOLEANS.has(key) && value !== undefined && typeof value !== 'boolean') throw invalidType(`${where}'s options.${key}`, 'true or false', value);
+    if ((key === 'onReload' || key === 'draining') && value !== undefined && typeof value !== 'function') throw invalidType(`${where}'s options.${key}`, 'a function', value);
     const expected = COUNTS[key];
     if (expected === undefined || value === undefined) continue;
     if (typeof value !== 'number') throw invalidType(`${where}'s options.${key}`, expected, value);

@@ -69,6 +69,18 @@ export interface GrpcServingOptions {
      * 10000.
      */
     handshakeTimeoutMs?: number | undefined;
+    /**
+     * Called once a ModelService/HandleReloadConfigRequest has been applied or refused: the models
+     * served before and after it (names), and the error it was answered with (null when it
+     * succeeded; a refused one changes nothing, one whose new models failed to load keeps the
+     * rest of the change). tfslice serve logs it. A listener that throws is not the caller's
+     * concern: its error is dropped.
+     */
+    onReload?: ((event: {
+        before: readonly string[];
+        after: readonly string[];
+        error: Error | null;
+    }) => void) | undefined;
 }
 /**
  * A grpc-js Server with tfslice's services over `options.manager`, not yet bound. Messages may
