@@ -322,10 +322,9 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
     [['serve', '--model_base_path', tiny.dir, '--enable_batching', '--batching_parameters_file', '/nonexistent/batching.config'], 2, /^tfslice serve: --batching_parameters_file \/nonexistent\/batching\.config: ENOENT: no such file or directory/m],
     [['serve', '--model_base_path', tiny.dir, '--platform_config_file=/etc/platform.config'], 2, /^tfslice serve: --platform_config_file is tensorflow_model_server's; tfslice serve has no such flag: only TensorFlow SavedModels are served/m],
     [['serve', '--model_base_path', tiny.dir, '--tensorflow_session_parallelism', '4', '--tensorflow_intra_op_parallelism', '2'], 2, /^tfslice serve: --tensorflow_session_parallelism sets both --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism: give it or them, not both$/m],
-    [['serve', '--model_base_path', tiny.dir, '--rest_api_num_threads', '8'], 2, /--rest_api_num_threads is tensorflow_model_server's; .*--codec_threads/],
-    [['serve', '--model_base_path', tiny.dir, '--num_load_threads=2'], 2, /^tfslice serve: --num_load_threads is tensorflow_model_server's; tfslice serve has no such flag: tfslice has no load thread pool to size: drop the flag$/m],
+    [['serve', '--model_base_path', tiny.dir, '--grpc_socket_path', '/tmp/tfs.sock'], 2, /^tfslice serve: --grpc_socket_path is tensorflow_model_server's; tfslice serve has no such flag: gRPC listens on TCP only/m],
+    [['serve', '--model_base_path', tiny.dir, '--rest_api_enable_cors_support=true'], 2, /--rest_api_enable_cors_support is tensorflow_model_server's; .*@fastify\/cors/],
     [['serve', '--model_base_path', tiny.dir, '--tensorflow_session_config_file', '/etc/session.config'], 2, /--tensorflow_session_config_file is tensorflow_model_server's; .*loadOptions/],
-    [['serve', '--model_base_path', tiny.dir, '--version'], 2, /--version is tensorflow_model_server's; .*tfslice --version$/m],
     [['serve', '--model_base_path', tiny.dir, '--per_process_gpu_memory_fraction=0.5'], 2, /--per_process_gpu_memory_fraction is tensorflow_model_server's; .*--gpu_memory_fraction with --model_name/],
     [['serve', '--model_base_path', tiny.dir, '--enable_batching=maybe'], 2, /'--enable_batching \[bool\]' argument 'maybe' is invalid\. expected true or false/],
     [['serve', '--model_base_path', tiny.dir, '--port', '18555', '--rest_api_port', '18555'], 2, /^tfslice serve: --port and --rest_api_port are both 18555: gRPC and REST need ports of their own$/m],
@@ -341,6 +340,8 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
     t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
     t.equal(r.stdout, '', 'nothing on stdout');
   }
+  // --version, as tensorflow_model_server's: the version, exit 0.
+  t.match(await cli(['serve', '--version']), { code: 0, stdout: /^\d+\.\d+\.\d+\n$/, stderr: '' }, 'serve --version prints the version');
   // --help is pointed to where it can help: flags that cannot work together, not a file's contents.
   const said = (args: string[]) => results[cases.findIndex(([given]) => given.join(' ') === args.join(' '))]!.stderr;
   t.match(said(['serve', '--model_base_path', tiny.dir, '--port', '18555', '--rest_api_port', '18555']), /\n\(run tfslice serve --help for usage\)\n$/, 'flags that exclude each other: --help named');

@@ -7,10 +7,16 @@ import * as path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 
 import { NotFoundError } from '../errors';
+import { PACKAGE_ROOT } from '../native';
 import { loadModel, type Model, whatIsThere } from '../model';
 import type { LoadOptions } from '../options';
 import { decodeSavedModel, type SignatureInfo } from '../proto';
 import { UsageError } from './errors';
+
+/** tfslice's version, from its package.json ('0.1.0'). */
+export function packageVersion(): string {
+  return (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 /** --gpu-fraction: a fraction in (0, 1]. */
 export function parseFraction(value: string): number {

@@ -4,13 +4,10 @@
  * errors go to stderr as one message (exit 2 for a bad flag, 1 when the work
  * failed), with a stack only for what looks like a bug in tfslice (or TFSLICE_DEBUG=1).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 
-import { PACKAGE_ROOT } from '../native';
 import { bench, collectShape } from './bench';
-import { collect, parseCount, parseFraction, parseList, parseSeconds, parseTags } from './common';
+import { collect, packageVersion, parseCount, parseFraction, parseList, parseSeconds, parseTags } from './common';
 import { doctor, parseGpuPartitions } from './doctor';
 import { isExpected, UsageError } from './errors';
 import { collectInput } from './inputs';
@@ -19,9 +16,6 @@ import { run } from './run';
 import { serveCommand } from './serve';
 import { show } from './show';
 
-function version(): string {
-  return (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-}
 
 // The options every model-loading command takes.
 function modelOptions(command: Command): Command {
@@ -36,7 +30,7 @@ function program(): Command {
   let exitCode = 0;
   const cli = new Command('tfslice')
     .description('Inspect, run and benchmark TensorFlow SavedModels; check and install TensorFlow for tfslice.')
-    .version(version())
+    .version(packageVersion())
     .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();

@@ -26,7 +26,7 @@ import { MAX_POOL_THREADS } from '../options';
 import { BATCHING_FIELDS, parseBatchingParameters, parseMonitoringConfig, parseSslConfig } from '../manager/tfs-config';
 import { CHANNEL_ARGUMENT, channelValueProblem, checkMetricsPath } from '../serve/options';
 import { type AuthOptions, readTokenFile } from '../serve/auth';
-import { parseTags } from './common';
+import { packageVersion, parseTags } from './common';
 import { UsageError } from './errors';
 import { NotFoundError } from '../errors';
 
@@ -159,35 +159,43 @@ function channelArguments(value: string): Record<string, number | string> {
 }
 
 /**
- * tensorflow_model_server's flags that tfslice serve does not take, and what to do instead: each
- * is refused with its line, not a bare "unknown option".
+ * tensorflow_model_server's flags that size or tune what tfslice does not have, and change nothing
+ * a client sees: taken and ignored, with a line in the log each, so that a migrated command line
+ * (a Kubernetes manifest) starts (helper-91: they exited 2, a crash loop).
+ */
+const IGNORED_TFS_FLAGS: Readonly<Record<string, string>> = {
+  rest_api_num_threads: 'one event loop serves REST; bodies of --offload_bytes or more are read on --codec_threads worker threads',
+  num_load_threads: 'tfslice has no load thread pool to size',
+  num_unload_threads: 'tfslice has no unload thread pool to size',
+  max_num_load_retries: "a version that fails to load is END with its error, and with --file_system_poll_wait_seconds it is loaded again once its files change; there are no timed retries",
+  load_retry_interval_micros: 'a version that fails to load is loaded again once its files change, not after an interval',
+  flush_filesystem_caches: 'tfslice keeps no file system cache to flush',
+  enable_profiler: "tfslice serves no TensorFlow profiler; /metrics has each model's request and run latencies",
+  grpc_max_threads: 'gRPC is served on the event loop, its big messages decoded on --codec_threads worker threads',
+  xla_cpu_compilation_enabled: "tfslice turns no XLA auto-clustering on; session options go in a JSON --model_config_file's loadOptions",
+  remove_unused_fields_from_bundle_metagraph: 'tfslice has no such option',
+  skip_initialize_tpu: 'tfslice uses no TPU',
+  allow_version_labels: 'version labels are always allowed',
+};
+
+/**
+ * tensorflow_model_server's flags that tfslice serve does not take because ignoring them would
+ * change what clients get (a GPU limit, a socket, TLS, CORS, the model's numbers), and what to do
+ * instead: each is refused with its line, not a bare "unknown option".
  */
 const TFS_ONLY_FLAGS: Readonly<Record<string, string>> = {
-  rest_api_num_threads: 'one event loop serves REST; bodies of --offload_bytes or more are read on --codec_threads worker threads',
   per_process_gpu_memory_fraction: "tfslice gives each model its own fraction: --gpu_memory_fraction with --model_name, or gpuMemoryFraction per model in a JSON --model_config_file",
   platform_config_file: "only TensorFlow SavedModels are served; session options go in a JSON --model_config_file's loadOptions",
   tensorflow_intra_op_parallelism_threads: 'the flag is --tensorflow_intra_op_parallelism',
   tensorflow_inter_op_parallelism_threads: 'the flag is --tensorflow_inter_op_parallelism',
   // More of tensorflow_model_server's flags, seen on its stock command lines (helper-80).
-  num_load_threads: 'tfslice has no load thread pool to size: drop the flag',
-  num_unload_threads: 'tfslice has no unload thread pool to size: drop the flag',
-  max_num_load_retries: "a version that fails to load is END with its error; with --file_system_poll_wait_seconds it is loaded again once its files change: drop the flag",
-  load_retry_interval_micros: "a version that fails to load is END with its error; with --file_system_poll_wait_seconds it is loaded again once its files change: drop the flag",
-  flush_filesystem_caches: 'tfslice keeps no file system cache to flush: drop the flag',
-  enable_profiler: "tfslice serves no TensorFlow profiler; /metrics has each model's request and run latencies",
   rest_api_enable_cors_support: "tfslice serve sends no CORS headers; mount its routes in a fastify server of your own (the tfsliceServing plugin of 'tfslice/serve') beside @fastify/cors",
   tensorflow_session_config_file: "session options go in a JSON --model_config_file's loadOptions (intraOpThreads, interOpThreads, ...), or --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism",
   thread_pool_factory_config_file: "session thread pools are set per model: intraOpThreads and interOpThreads in a JSON --model_config_file's loadOptions, or --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism",
   grpc_socket_path: 'gRPC listens on TCP only: --port (and --rest_api_host for its interface)',
-  grpc_max_threads: 'gRPC is served on the event loop, its big messages decoded on --codec_threads worker threads',
-  xla_cpu_compilation_enabled: "tfslice turns no XLA auto-clustering on; session options go in a JSON --model_config_file's loadOptions",
-  remove_unused_fields_from_bundle_metagraph: 'tfslice has no such option: drop the flag',
   mixed_precision: 'tfslice runs each SavedModel as it was saved: export the model in the precision to serve',
   use_tflite_model: 'only TensorFlow SavedModels are served, not TensorFlow Lite models',
-  skip_initialize_tpu: 'tfslice uses no TPU: drop the flag',
   use_alts_credentials: 'gRPC over TLS: --ssl_config_file',
-  allow_version_labels: 'version labels are always allowed: drop the flag',
-  version: "tfslice's version: tfslice --version",
 };
 
 /** Adds `serve` to the program. */
@@ -240,7 +248,9 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
       done(await serve(flags));
     });
   const serveCli = cli.commands.find((c) => c.name() === 'serve')!;
-  for (const name of Object.keys(TFS_ONLY_FLAGS)) serveCli.addOption(new Option(`--${name} [value]`).hideHelp());
+  for (const name of [...Object.keys(TFS_ONLY_FLAGS), ...Object.keys(IGNORED_TFS_FLAGS)]) serveCli.addOption(new Option(`--${name} [value]`).hideHelp());
+  // tensorflow_model_server --version prints its version and exits 0: so does this.
+  serveCli.addOption(new Option('--version').hideHelp());
 }
 
 // --enable_batching [--batching_parameters_file]: the batching every model gets unless its
@@ -519,8 +529,14 @@ function exitNow(signal: NodeJS.Signals, firstMs: number): void {
 
 /** Runs the server until a signal stops it; resolves to the exit code. */
 export async function serve(flags: ServeFlags): Promise<number> {
-  const tfsOnly = Object.keys(TFS_ONLY_FLAGS).find((name) => (flags as unknown as Record<string, unknown>)[name] !== undefined);
+  const given = (name: string) => (flags as unknown as Record<string, unknown>)[name] !== undefined;
+  if (given('version')) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
+  const tfsOnly = Object.keys(TFS_ONLY_FLAGS).find(given);
   if (tfsOnly !== undefined) throw new UsageError(`--${tfsOnly} is tensorflow_model_server's; tfslice serve has no such flag: ${TFS_ONLY_FLAGS[tfsOnly]}`);
+  for (const name of Object.keys(IGNORED_TFS_FLAGS).filter(given)) log(`--${name} (tensorflow_model_server's) ignored: ${IGNORED_TFS_FLAGS[name]}`);
   // Found before the models load, not as a bind error after (TensorFlow Serving refuses it too).
   if (flags.port === flags.rest_api_port && flags.port !== 0) throw new UsageError(`--port and --rest_api_port are both ${flags.port}: gRPC and REST need ports of their own`);
   // A bad request that fails inside TensorFlow is answered with TensorFlow's message; its

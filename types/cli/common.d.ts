@@ -1,5 +1,7 @@
 import { type Model } from '../model';
 import { type SignatureInfo } from '../proto';
+/** tfslice's version, from its package.json ('0.1.0'). */
+export declare function packageVersion(): string;
 /** --gpu-fraction: a fraction in (0, 1]. */
 export declare function parseFraction(value: string): number;
 /** An integer ≥ 1 (--batch, --concurrency, --iterations). */
