@@ -19,7 +19,7 @@ import { checkLoadedOps, checkSavedModelOps } from './ops';
 import { checkReachable, type LoadPlan, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
 import { decodeConfig, decodeMetaGraph, decodeSavedModel, encodeConfig, RUN_METADATA, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
-import { borrowFeeds, bufferOfView, detachedData, elementCount, type Ownership, readTakenOutputs, Tensor, type TensorLike, toTensor, viewOfDetached, writeTakenFeeds } from './tensor';
+import { borrowFeeds, bufferOfView, detachedData, elementCount, type Ownership, readTakenOutputs, madeTensor, Tensor, type TensorLike, toTensor, viewOfDetached, writeTakenFeeds } from './tensor';
 import { checkAgainstSpec, type FeedValue, tensorFromValue } from './values';
 
 /**
@@ -344,7 +344,7 @@ function list(names: Iterable<string>): string {
 // A feed as a Tensor: as it is, a { dtype, shape, data } object checked like one, or a plain
 // value converted for the signature's input (lib/values.ts).
 function feedTensor(value: unknown, key: string, spec: TensorSpec): Tensor {
-  if (value instanceof Tensor) return value;
+  if (value instanceof Tensor) return madeTensor(value, key);
   if (value !== null && typeof value === 'object' && 'dtype' in value && 'data' in value) return toTensor(value, key);
   return tensorFromValue(value, spec, `feed '${key}'`);
 }

@@ -316,6 +316,11 @@ export class Tensor<D extends DType = DType> {
     return (this.#dtype as DType) === dtype;
   }
 
+  /** @internal Whether the constructor made `value` (Object.create(Tensor.prototype) passes instanceof, with no fields). */
+  static made(value: Tensor): boolean {
+    return #dtype in value;
+  }
+
   /** Dimensions, frozen ([] for a scalar). Read-only. */
   get shape(): readonly number[] {
     return this.#shape;
@@ -588,12 +593,18 @@ export interface TensorLike<D extends DType = DType> {
   data: FeedDataOf<D>;
 }
 
+/** `value` when the Tensor constructor made it; else INVALID_ARGUMENT naming feed `key` (not the TypeError its fields' absence would throw later). */
+export function madeTensor(value: Tensor, key: string): Tensor {
+  if (Tensor.made(value)) return value;
+  throw new InvalidArgumentError(`feed '${key}' is an object with Tensor's prototype that the Tensor constructor did not make; make it with new Tensor(dtype, data, shape)`);
+}
+
 /**
  * Accepts a Tensor or a TensorLike for feed `key` and returns a Tensor (validated).
  * On the per-run path: the "feed 'key'" label is only built for an error.
  */
 export function toTensor(value: unknown, key: string): Tensor {
-  if (value instanceof Tensor) return value;
+  if (value instanceof Tensor) return madeTensor(value, key);
   if (value === null || typeof value !== 'object') throw invalidType(`feed '${key}'`, 'a Tensor or { dtype, shape, data }', value);
   const { dtype, shape, data } = value as TensorLike;
   try {

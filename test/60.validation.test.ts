@@ -98,6 +98,8 @@ t.test('plain values as feeds: dtype and rank from the signature, unknown dimens
     [[[1, 2, 3, true]], /^feed 'x': element 3: true is not a number \(float32/],
     [new Int32Array(4), /^feed 'x': an Int32Array cannot hold float32; give a Float32Array or nested arrays/],
     [new Float32Array(6), /^feed 'x': a flat array of 6 elements does not fill its shape \[-1, 4\]/],
+    // Passes instanceof with none of a Tensor's fields (helper-90: a TypeError with no code).
+    [Object.create(Tensor.prototype), /^feed 'x' is an object with Tensor's prototype that the Tensor constructor did not make/],
   ];
   for (const [value, message] of bad) await t.rejects(tiny.run({ x: value as never }), { code: 'INVALID_ARGUMENT', message }, String(message));
   await tiny.dispose();

@@ -92,6 +92,8 @@ export interface TensorLike<D extends DType = DType> {
     shape: readonly number[];
     data: FeedDataOf<D>;
 }
+/** `value` when the Tensor constructor made it; else INVALID_ARGUMENT naming feed `key` (not the TypeError its fields' absence would throw later). */
+export declare function madeTensor(value: Tensor, key: string): Tensor;
 /**
  * Accepts a Tensor or a TensorLike for feed `key` and returns a Tensor (validated).
  * On the per-run path: the "feed 'key'" label is only built for an error.
