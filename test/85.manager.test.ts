@@ -584,6 +584,19 @@ t.test('watch: runs that come while a crashed host is loaded again wait for it, 
   t.not(mm.get('m').hostPid, pid, 'in a new host');
 });
 
+t.test("a version disposed behind the manager's back (dispose() on what get() returned) leaves routing at its next run, and watch mode loads it again", async (t) => {
+  // It stayed AVAILABLE, every run rejected MODEL_DISPOSED, until unloaded (helper-84 #7, documented only).
+  const base = basePath(t, [1]);
+  const { mm, failures } = manager(t, { models: [{ name: 'm', basePath: base }], watch: true, pollIntervalMs: 600_000 });
+  await mm.start();
+  const disposed = mm.get('m');
+  await disposed.dispose();
+  await t.rejects(mm.run('m', feeds), { code: 'MODEL_DISPOSED', message: /^version 1 of model 'm' was disposed outside the manager \(dispose\(\) on a Model that get\(\) returned: the manager owns it, unload\(\) lets it go\); version 1 is being loaded again/ }, 'the run that finds it says so');
+  t.match(failures, [{ version: 1, error: { code: 'MODEL_DISPOSED' } }], 'a failure event');
+  t.equal((await mm.predict('m', feeds)).version, 1, 'the next run waits for it, loaded again');
+  t.not(mm.get('m'), disposed, 'a new Model');
+});
+
 t.test('an isolated version whose host dies is END in status() at once, before any run finds it', async (t) => {
   const base = basePath(t, [1]);
   const { mm, failures } = manager(t, { models: [{ name: 'm', basePath: base, isolation: 'process' }] });

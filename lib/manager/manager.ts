@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
-import { CRASHED_ADVICE, describe, invalidType, ModelCrashedError, NotFoundError, outOfRange, QueueFullError, ServableNotFoundError, TensorFlowError } from '../errors';
+import { CRASHED_ADVICE, describe, invalidType, ModelCrashedError, ModelDisposedError, NotFoundError, outOfRange, QueueFullError, ServableNotFoundError, TensorFlowError } from '../errors';
 import { loadModel, type Feeds, type Model, RUN_OPTIONS } from '../model';
 import { checkSignal, type RunSignal, timerFor } from '../abort';
 import { fitsNow } from '../gpu';
@@ -419,7 +419,9 @@ export class ModelManager {
    * The Model of a version (default: the newest AVAILABLE one). Runs made on it directly are
    * not counted by the manager: a swap may dispose it under them (MODEL_DISPOSED). Use run().
    * The manager owns it: do not dispose() it (unload(name, version) does that); one disposed
-   * here stays AVAILABLE in status(), and its runs reject MODEL_DISPOSED until it is unloaded.
+   * here is found at its next run() through the manager, which rejects MODEL_DISPOSED and takes
+   * the version out of routing, END with that error (loaded again at once with watch, as a
+   * crashed host).
    */
   get(name: string, version?: number): Model {
     const m = this.#model(name, version);
@@ -499,6 +501,11 @@ export class ModelManager {
         // A run that waited on this version when its host died was dropped by the dispose that
         // followed: it failed because of the crash, and says so.
         if (code === 'MODEL_DISPOSED' && entry.crashed && entry.error) throw new ModelCrashedError(entry.error.message);
+        // Disposed behind the manager's back (dispose() on what get() returned): it was routed
+        // to for good until unloaded. Now it leaves routing as a crashed host does.
+        if (code === 'MODEL_DISPOSED' && entry.model?.disposed === true && entry.state === 'AVAILABLE') {
+          throw this.#crashed(m, entry, new ModelDisposedError(`version ${entry.version} of model '${m.config.name}' was disposed outside the manager (dispose() on a Model that get() returned: the manager owns it, unload() lets it go)`), ModelDisposedError);
+        }
         throw error;
       } finally {
         if (--entry.inflight === 0 && entry.drained) entry.drained();
@@ -816,14 +823,14 @@ export class ModelManager {
   // An isolated version whose host died: out of routing at once, reloaded by the next look.
   // Returns the error for the run, which says what loads the version again here (the Model's
   // own message says to load it again, which a server's client cannot do).
-  #crashed(m: Managed, entry: Entry, died: Error): Error {
+  #crashed(m: Managed, entry: Entry, died: Error, kind: new (message: string) => Error = ModelCrashedError): Error {
     if (entry.state !== 'AVAILABLE') return entry.crashed && entry.error ? entry.error : died;
     const reload = this.#config.watch && this.#stopping === null;
     const again = reload
       ? `version ${entry.version} is being loaded again (watch mode), and runs without a version wait for it`
       : `version ${entry.version} is END until it is loaded again: load('${m.config.name}') or reconfigure() (tfslice serve: ModelService/HandleReloadConfigRequest)`;
     const what = died.message.endsWith(`; ${CRASHED_ADVICE}`) ? died.message.slice(0, -`; ${CRASHED_ADVICE}`.length) : died.message;
-    const error = new ModelCrashedError(`${what}; ${again}`);
+    const error = new kind(`${what}; ${again}`);
     const model = entry.model!;
     entry.model = null;
     entry.error = error;

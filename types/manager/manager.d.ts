@@ -79,7 +79,9 @@ export declare class ModelManager {
      * The Model of a version (default: the newest AVAILABLE one). Runs made on it directly are
      * not counted by the manager: a swap may dispose it under them (MODEL_DISPOSED). Use run().
      * The manager owns it: do not dispose() it (unload(name, version) does that); one disposed
-     * here stays AVAILABLE in status(), and its runs reject MODEL_DISPOSED until it is unloaded.
+     * here is found at its next run() through the manager, which rejects MODEL_DISPOSED and takes
+     * the version out of routing, END with that error (loaded again at once with watch, as a
+     * crashed host).
      */
     get(name: string, version?: number): Model;
     /** Runs the newest AVAILABLE version (or options.version) and resolves with its outputs. */
