@@ -811,11 +811,13 @@ model_config_list {
     version_labels { key: 'canary' value: 2 }
   }
   config { name: 'slow' base_path: '${slow}' }
+  config { name: 'team/half' base_path: '${half}' model_version_policy { specific { versions: 1 } } }
 }`);
   // With the flags tensorflow_model_server's Docker image always passes: ignored beside the file, as there (helper-86).
   const { child, url: address, exited, stderr } = await startServe(['--model_config_file', config, '--rest_api_port', '0', '--model_name', 'model', '--model_base_path', '/models/model']);
   t.match(stderr(), /^tfslice serve: --model_name and --model_base_path ignored: --model_config_file names the models \(as tensorflow_model_server does\)$/m, 'the flags a config file overrides are said to be ignored');
   t.match(stderr(), /model 'half' \(.*\): serving version 1/, 'it says what serves');
+  t.match(stderr(), /^tfslice serve: model 'team\/half' \(.*\): serving version 1\ntfslice serve: {3}the name has a '\/': REST paths cannot name this model/m, "a name with '/' serves (TensorFlow Serving takes it too), and the log says REST cannot reach it");
   t.match(stderr(), /^tfslice serve: {3}label 'canary' names version 2, which is not AVAILABLE: requests for the label fail until it is$/m, 'and a label on a version it does not serve');
   const canary = await curl(['-X', 'POST', `${address}/v1/models/half/labels/canary:predict`, '-d', '{"instances": [1.0]}']);
   t.match(canary, { status: 404, body: /Servable not found for request: Specific\(half, 2\)/ }, `a request for that label: ${canary.status} ${canary.body}`);

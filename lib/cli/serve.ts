@@ -629,6 +629,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
     const line = serving.length ? `serving version${serving.length > 1 ? 's' : ''} ${serving.join(', ')}` : 'no version serving';
     log(`model '${model.name}' (${model.basePath}): ${line}${model.error ? `; ${model.error.message}` : ''}`);
     for (const v of failed) log(`  version ${v.version} failed: ${v.error!.message}`);
+    // Taken, as TensorFlow Serving takes it, whose REST paths cannot name it either (helper-86).
+    if (model.name.includes('/')) log(`  the name has a '/': REST paths cannot name this model (/v1/models/<name> ends at a '/'); gRPC can`);
     // TensorFlow Serving would not start (server_core.cc's UpdateModelVersionLabelMap); here
     // the models that load serve, as with a version that failed, and the label is named.
     for (const [label, version] of manager.labels(model.name)) {
