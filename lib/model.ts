@@ -852,7 +852,8 @@ export class Model {
     if (options !== undefined && options !== null) {
       if (typeof options !== 'object') throw invalidType('placement() options', 'an object ({ signature })', options);
       // Not ignored: a caller passing run()'s options would think they held (helper-90).
-      for (const key of Object.keys(options)) if (key !== 'signature') throw invalidType(`placement() option ${JSON.stringify(key)}`, 'signature (the only option placement() takes)', key);
+      // (One given as undefined is left out, as every option is: a spread RunOptions passes.)
+      for (const [key, value] of Object.entries(options)) if (key !== 'signature' && value !== undefined) throw invalidType(`placement() option ${JSON.stringify(key)}`, 'signature (the only option placement() takes)', key);
     }
     const session = this.#live();
     if (!session.trace) throw new TensorFlowError('UNIMPLEMENTED', `placement() reads the trace of an in-process session; ${this.path} runs in a host process (isolation: 'process')`);

@@ -584,6 +584,38 @@ t.test('watch: runs that come while a crashed host is loaded again wait for it, 
   t.not(mm.get('m').hostPid, pid, 'in a new host');
 });
 
+t.test('watch: a host that dies while the version loads again is a crash too: tried again by the next looks, at most 5 times in a row', async (t) => {
+  // helper-92: killed during the reload after a crash, it was END for good (a load that failed,
+  // tried again only once its files changed).
+  const base = basePath(t, [1]);
+  const { mm, failures } = manager(t, { models: [{ name: 'm', basePath: base, isolation: 'process' }], watch: true, pollIntervalMs: 100 });
+  await mm.start();
+  const saved = process.env.TFSLICE_ADDON;
+  const restore = () => {
+    if (saved === undefined) delete process.env.TFSLICE_ADDON;
+    else process.env.TFSLICE_ADDON = saved;
+  };
+  t.teardown(restore);
+  // Hosts started from now on die before they load (they cannot load this addon).
+  process.env.TFSLICE_ADDON = '/nonexistent/tfslice.node';
+  process.kill(mm.get('m').hostPid!, 'SIGKILL');
+  const loadCrashes = () => failures.filter((f) => /before it loaded/.test(f.error.message));
+  await until('a reload whose host died', () => loadCrashes().length >= 1);
+  t.match(loadCrashes()[0]!.error, { code: 'MODEL_CRASHED', message: /before it loaded .*; loaded again by the next look for versions \(1 of 5 such tries in a row\)$/ });
+  restore();
+  await until('loaded by a later look', () => stateOf(mm, 'm', 1) === 'AVAILABLE');
+  t.equal((await mm.predict('m', feeds)).version, 1, 'and serves');
+  // Hosts that always die: 5 more tries after the first, then it waits for its files to change.
+  process.env.TFSLICE_ADDON = '/nonexistent/tfslice.node';
+  const before = loadCrashes().length;
+  process.kill(mm.get('m').hostPid!, 'SIGKILL');
+  await until('six tries', () => loadCrashes().length - before >= 6);
+  t.match(loadCrashes().at(-1)!.error.message, /its host died loading it 6 times in a row: not tried again until its files change, load\(\) or a reload$/);
+  await new Promise((r) => setTimeout(r, 600));
+  t.equal(loadCrashes().length - before, 6, 'and no more after them');
+  restore();
+});
+
 t.test("a version disposed behind the manager's back (dispose() on what get() returned) leaves routing at its next run, and watch mode loads it again", async (t) => {
   // It stayed AVAILABLE, every run rejected MODEL_DISPOSED, until unloaded (helper-84 #7, documented only).
   const base = basePath(t, [1]);

@@ -14,7 +14,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import t from 'tap';
 
 import { ModelManager } from '../lib/index';
-import { bindGrpc, closeGrpc, createGrpcServer, createServer, ServerMetrics, tfsliceServing } from '../lib/serve';
+import { bindGrpc, closeGrpc, closeServer, createGrpcServer, createServer, ServerMetrics, tfsliceServing } from '../lib/serve';
 import { protos } from '../lib/serve/tensor-proto';
 import { basePath as sharedBasePath, curl, fixture, PY_READ_TO_EOF, PYTHON, slowN, startServe } from './helpers';
 
@@ -882,6 +882,32 @@ print(json.dumps({'outcomes': outcomes, 'resets': resets}))
   t.same(resets, [], 'no request reset or left unanswered');
   t.equal(outcomes['refused'], 6, 'each client ends on a refused connection, once the server is gone');
   t.same(Object.keys(outcomes).filter((k) => !['200', '200 close', '503 close', 'refused'].includes(k)), [], 'nothing else');
+});
+
+t.test('closeServer(): a kept-alive connection is answered 503 with Connection: close during the linger; a second call shares the first one\'s; lingerMs is checked', async (t) => {
+  const app = await createServer({ manager, timeoutMs: 0 });
+  const at = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
+  t.throws(() => closeServer(app, { lingerMs: Number.NaN }), { code: 'ERR_INVALID_ARG_TYPE', message: /lingerMs must be a number of milliseconds/ });
+  t.throws(() => closeServer(app, { lingerMs: -1 }), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(() => closeServer(app, { lingerMs: '300' as unknown as number }), { code: 'ERR_INVALID_ARG_TYPE' });
+  const socket = net.connect(Number(at.port), '127.0.0.1');
+  let answers = '';
+  socket.on('data', (d: Buffer) => { answers += d.toString('latin1'); });
+  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(performance.now())));
+  const get = () => socket.write(`GET /v1/models/half HTTP/1.1\r\nHost: x\r\n\r\n`);
+  get();
+  while (!/\r\n\r\n\{/.test(answers)) await new Promise((r) => setTimeout(r, 10));
+  t.match(answers, /^HTTP\/1\.1 200 /, 'served while open');
+  const started = performance.now();
+  // Two calls at once (a second signal): the second must not cut the first one's linger short (helper-92).
+  const first = closeServer(app, { lingerMs: 1000 });
+  const second = closeServer(app, { lingerMs: 1000 });
+  await new Promise((r) => setTimeout(r, 200));
+  get();
+  await Promise.all([first, second]);
+  const end = await closed;
+  t.ok(end - started >= 150, `the idle connection was kept into the linger (${(end - started).toFixed(0)} ms)`);
+  t.match(answers, /HTTP\/1\.1 503 [^]*connection: close[^]*the server is shutting down/i, 'and its request then was answered 503, Connection: close');
 });
 
 t.test('tfslice serve --model_config_file_poll_wait_seconds: a changed config file is served (a model added, one removed, a label moved); a bad one is logged and the models before serve on', async (t) => {

@@ -599,13 +599,14 @@ for path, records in json.loads(sys.stdin.read()):
   fs.mkdirSync(file('folder'), { recursive: true });
   const configFile = path.join(tmp, 'warmup.config');
   fs.writeFileSync(configFile, `model_config_list {\n${Object.keys(models).map((name) => `  config { name: '${name}' base_path: '${bases[name]}' }`).join('\n')}\n}\n`);
-  const served = await startServe(['--model_config_file', configFile, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0']);
+  // Each record twice (tensorflow_model_server's flag; helper-92 found it refused).
+  const served = await startServe(['--model_config_file', configFile, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0', '--num_request_iterations_for_warmup', '2']);
   t.teardown(() => { served.child.kill('SIGKILL'); });
   const counter = async (url: string) => {
     const response = await fetch(`${url}/v1/models/counter:predict`, { method: 'POST', body: '{"signature_name": "incr_counter_by", "inputs": {"delta": 0}}' });
     return ((await response.json()) as { outputs: number }).outputs;
   };
-  t.equal(await counter(served.url), 7, "the counter's two warm-up requests ran before it served (5 + 2)");
+  t.equal(await counter(served.url), 14, "the counter's two warm-up requests ran twice each before it served (2 x (5 + 2))");
   const log = served.stderr();
   t.match(log, /warm-up: 2 requests of .*warm_counter\/1\/assets\.extra\/tf_serving_warmup_requests ran/);
   t.match(log, /warm-up: 4 requests of .*warm_half\/1\/assets\.extra\/tf_serving_warmup_requests ran/, 'classify, regress, multi-inference and predict records');
@@ -688,6 +689,7 @@ print(json.dumps(out))
   // Each reload is logged, as a config file's change is (helper-91: none was).
   t.match(server.stderr(), /^tfslice serve: gRPC HandleReloadConfigRequest: serving 'half', 'tiny' \(added 'tiny', removed [^)]*'ints'[^)]*\)$/m, 'the reload is logged, with what it changed');
   t.match(server.stderr(), /^tfslice serve: gRPC HandleReloadConfigRequest answered INVALID_ARGUMENT: .*model_platform "pytorch"/m, 'and a refused one');
+  t.match(server.stderr(), /^tfslice serve: gRPC HandleReloadConfigRequest answered INVALID_ARGUMENT: config\.model_config_list\.config\[1\]\.name must be unique/m, "with the code the client got (helper-92: Node's ERR_OUT_OF_RANGE)");
 
   // A new model that fails to load: the reload says so, as TensorFlow Serving's (it waits for new
   // models; a deploy script must not read OK), and what it changed stays.
@@ -741,6 +743,7 @@ print(json.dumps(out))
   t.equal(r.add, 0, 'a reload adds a model');
   t.equal(r.served, 1, 'and it serves');
   t.match(r.none, ['FAILED_PRECONDITION', /^Cannot transition to requested config\. It is only legal to transition from one ModelConfigList to another\./], "a request with no model_config_list: TensorFlow Serving's code and words");
+  t.match(empty.stderr(), /^tfslice serve: gRPC HandleReloadConfigRequest answered FAILED_PRECONDITION: Cannot transition/m, 'logged too');
   t.equal(r.clear, 0, 'an empty list: OK');
   t.same(r.gone, ['NOT_FOUND', 'Servable not found for request: Latest(tiny)'], 'and every model is let go');
 });
@@ -1040,4 +1043,39 @@ t.test('the gRPC port bounds its connections and a call\'s message: a silent con
   await t.rejects(bindGrpc(server, '127.0.0.1', 0), { code: 'FAILED_PRECONDITION', message: /shut down/ }, 'a closed server is not bound again (as bindAsync refuses)');
   t.throws(() => createGrpcServer({ manager, readTimeoutMs: -1 }), { code: 'ERR_OUT_OF_RANGE', message: /readTimeoutMs/ });
   t.throws(() => createGrpcServer({ manager, maxConnections: 1.5 }), { code: 'ERR_OUT_OF_RANGE', message: /maxConnections/ });
+});
+
+t.test("createGrpcServer's onReload: told each reload with the code its client got; a listener that throws or rejects changes nothing (helper-92: a rejected promise ended the process)", async (t) => {
+  const manager = new ModelManager({ models: [] });
+  await manager.start();
+  t.teardown(() => manager.stop());
+  const { bindGrpc, closeGrpc } = await import('../lib/serve/index');
+  const events: { before: readonly string[]; after: readonly string[]; code: string | null }[] = [];
+  let calls = 0;
+  const server = createGrpcServer({
+    manager,
+    onReload: async ({ before, after, code }) => {
+      events.push({ before, after, code });
+      if (++calls % 2 === 1) throw new Error('a listener that rejects');
+    },
+  });
+  const port = await bindGrpc(server, '127.0.0.1', 0);
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  t.teardown(async () => {
+    client.close();
+    await closeGrpc(server, { force: true });
+  });
+  const request = protos().lookupType('tensorflow.serving.ReloadConfigRequest');
+  const reload = (message: object) => new Promise<grpc.ServiceError | null>((resolve) => {
+    client.makeUnaryRequest('/tensorflow.serving.ModelService/HandleReloadConfigRequest', (m: object) => Buffer.from(request.encode(request.fromObject(m)).finish()), (b: Buffer) => b, message, (error) => resolve(error));
+  });
+  const a = basePath('onreload', { 1: fixture('tiny').dir });
+  t.equal(await reload({ config: { model_config_list: { config: [{ name: 'a', base_path: a }] } } }), null, 'applied, though the listener rejected');
+  t.match(await reload({ config: { model_config_list: { config: [{ name: 'a', base_path: a }, { name: 'a', base_path: a }] } } }), { code: grpc.status.INVALID_ARGUMENT });
+  t.match(await reload({}), { code: grpc.status.FAILED_PRECONDITION });
+  t.same(events, [
+    { before: [], after: ['a'], code: null },
+    { before: ['a'], after: ['a'], code: 'INVALID_ARGUMENT' },
+    { before: ['a'], after: ['a'], code: 'FAILED_PRECONDITION' },
+  ], 'each reload, with the code its client got');
 });

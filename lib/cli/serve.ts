@@ -52,6 +52,7 @@ export interface ServeFlags {
   shutdown_grace_period_seconds: number;
   enable_batching?: boolean;
   enable_model_warmup: boolean;
+  num_request_iterations_for_warmup: number;
   strict_readiness: boolean;
   saved_model_tags?: string[];
   monitoring_config_file?: string;
@@ -174,6 +175,10 @@ const IGNORED_TFS_FLAGS: Readonly<Record<string, string>> = {
   grpc_max_threads: 'gRPC is served on the event loop, its big messages decoded on --codec_threads worker threads',
   xla_cpu_compilation_enabled: "tfslice turns no XLA auto-clustering on; session options go in a JSON --model_config_file's loadOptions",
   remove_unused_fields_from_bundle_metagraph: 'tfslice has no such option',
+  enable_grpc_healthcheck_service: 'grpc.health.v1.Health is always served',
+  prefer_tflite_model: 'only TensorFlow SavedModels are served: a TensorFlow Lite model beside one is passed by',
+  num_tflite_pools: 'tfslice serves no TensorFlow Lite models',
+  num_tflite_interpreters_per_pool: 'tfslice serves no TensorFlow Lite models',
   skip_initialize_tpu: 'tfslice uses no TPU',
   allow_version_labels: 'version labels are always allowed',
 };
@@ -196,6 +201,7 @@ const TFS_ONLY_FLAGS: Readonly<Record<string, string>> = {
   mixed_precision: 'tfslice runs each SavedModel as it was saved: export the model in the precision to serve',
   use_tflite_model: 'only TensorFlow SavedModels are served, not TensorFlow Lite models',
   use_alts_credentials: 'gRPC over TLS: --ssl_config_file',
+  enable_per_model_batching_parameters: "a model's own batching goes in a JSON --model_config_file (batching per model), not in a file inside its SavedModel",
 };
 
 /** Adds `serve` to the program. */
@@ -228,6 +234,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--enable_signature_method_name_check [bool]', "a signature's method_name must fit the API: predict, classify or regress for predict; classify for classify, regress for regress (off by default, as in TensorFlow Serving: TensorFlow 2 writes every signature as predict)", flagBool)
     .option('--saved_model_tags <t1,t2>', "the tag-set of the meta graph to load, for models whose config sets no tags ('' for the empty tag-set; default: serve)", parseTags)
     .option('--enable_model_warmup [bool]', "run each version's assets.extra/tf_serving_warmup_requests (TensorFlow Serving's warm-up file) before it serves, where a model's JSON config sets no warmup of its own", flagBool, true)
+    .option('--num_request_iterations_for_warmup <n>', 'how many times each request of that file runs', positiveInt('a whole number of times, 1 or more'), 1)
     .option('--enable_batching [bool]', "batch concurrent requests (every model that sets no batching of its own; TensorFlow Serving's defaults)", flagBool)
     .option('--batching_parameters_file <file>', "with --enable_batching: TensorFlow Serving's BatchingParameters, text format")
     .option('--auth_token_file <file>', 'require a bearer token (REST: Authorization: Bearer <token>; gRPC: authorization metadata) from this file, one per line')
@@ -320,7 +327,7 @@ async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerC
   if (flags.tensorflow_intra_op_parallelism !== undefined) defaults.loadOptions.intraOpThreads = flags.tensorflow_intra_op_parallelism;
   if (flags.tensorflow_inter_op_parallelism !== undefined) defaults.loadOptions.interOpThreads = flags.tensorflow_inter_op_parallelism;
   if (batching !== undefined) defaults.batching = batching;
-  if (flags.enable_model_warmup) defaults.warmup = savedModelWarmup(flags.enable_signature_method_name_check ?? false);
+  if (flags.enable_model_warmup) defaults.warmup = savedModelWarmup(flags.enable_signature_method_name_check ?? false, flags.num_request_iterations_for_warmup);
   if (flags.saved_model_tags !== undefined) defaults.tags = flags.saved_model_tags;
   const labels = flags.allow_version_labels_for_unavailable_models === undefined ? {} : { allowVersionLabelsForUnavailableModels: flags.allow_version_labels_for_unavailable_models };
   // What is not an array of objects is left for the ModelManager to name.
@@ -339,10 +346,10 @@ function modelsWithDefaults(config: ModelManagerConfig, defaults: ModelDefaults)
  * --enable_model_warmup: TensorFlow Serving's warm-up requests file of each version, run before
  * it serves (lib/serve/warmup.ts, loaded only when a version loads), and logged when there was one.
  */
-const savedModelWarmup = (signatureMethodNameCheck: boolean): NonNullable<ManagedModelConfig['warmup']> => ({
+const savedModelWarmup = (signatureMethodNameCheck: boolean, iterations: number): NonNullable<ManagedModelConfig['warmup']> => ({
   run: async (model, { path: dir }) => {
     const { runSavedModelWarmup, WARMUP_REQUESTS_FILE } = await import('../serve/warmup');
-    const count = await runSavedModelWarmup(model, dir, { signatureMethodNameCheck });
+    const count = await runSavedModelWarmup(model, dir, { signatureMethodNameCheck, iterations });
     if (count > 0) log(`warm-up: ${count} request${count > 1 ? 's' : ''} of ${path.join(dir, WARMUP_REQUESTS_FILE)} ran`);
   },
 });
@@ -505,7 +512,10 @@ async function authOf(flags: ServeFlags): Promise<AuthOptions | undefined> {
 
 // One line of the log on stderr; a multi-line message's lines after the first are indented.
 function log(message: string): void {
-  process.stderr.write(`tfslice serve: ${message.replace(/\n/g, '\n    ')}\n`);
+  // Control characters other than line feeds (which continue the line, indented) are written as
+  // escapes: a name a client gave (a gRPC reload's model) cannot forge or overwrite a line.
+  const text = message.replace(/[\x00-\x09\x0b-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  process.stderr.write(`tfslice serve: ${text.replace(/\n/g, '\n    ')}\n`);
 }
 
 /**
@@ -660,13 +670,13 @@ export async function serve(flags: ServeFlags): Promise<number> {
     maxConnections: flags.grpc_max_connections,
     signatureMethodNameCheck: flags.enable_signature_method_name_check ?? false,
     // Said as a config file's change is (helper-91: a reload through gRPC left no line).
-    onReload: ({ before, after, error }) => {
+    onReload: ({ before, after, error, code }) => {
       const names = (list: readonly string[]) => (list.length === 0 ? 'none' : list.map((n) => `'${n}'`).join(', '));
       const removed = before.filter((n) => !after.includes(n));
       const added = after.filter((n) => !before.includes(n));
       const change = [added.length > 0 ? `added ${names(added)}` : '', removed.length > 0 ? `removed ${names(removed)}` : ''].filter(Boolean).join(', ');
       const serving = `serving ${names(after)}${change === '' ? '' : ` (${change})`}`;
-      log(error === null ? `gRPC HandleReloadConfigRequest: ${serving}` : `gRPC HandleReloadConfigRequest answered ${(error as { code?: string }).code ?? 'an error'}: ${error.message}${before.join() === after.join() ? '' : `; ${serving}`}`);
+      log(error === null ? `gRPC HandleReloadConfigRequest: ${serving}` : `gRPC HandleReloadConfigRequest answered ${code}: ${error.message}${before.join() === after.join() ? '' : `; ${serving}`}`);
     },
   });
   let grpcPort: number;

@@ -25,6 +25,10 @@ import {
 import { fingerprint, type Look, lookAt, selectVersions } from './versions';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+// Loads of a version in a row whose host dies before it loads that are tried again by the next
+// look (whatever its files); after them it waits for its files to change, load() or a reload.
+const LOAD_CRASH_RETRIES = 5;
 const stoppedError = () => unavailable('the model manager is stopped; create a new one');
 // A model asked for before start(): nothing loads until then.
 const stoppedDuring = (name: string) => unavailable(`model '${name}': the model manager was stopped while this load was under way; its versions are unloaded`);
@@ -751,9 +755,23 @@ export class ModelManager {
       if (model) await model.dispose();
       model = null;
       entry.error = asError(error);
+      // A host that died while loading (killed, out of memory) is a crash, not files that do not
+      // load: the next look tries again, whatever its files (helper-92: END until they changed),
+      // up to LOAD_CRASH_RETRIES times in a row (TensorFlow Serving's max_num_load_retries
+      // default), so that a model whose host always dies loading does not start one a look.
+      if ((error as { code?: unknown }).code === 'MODEL_CRASHED') {
+        const before = m.loadCrashes.get(version);
+        const crashes = before?.fingerprint === print ? before.count + 1 : 1;
+        m.loadCrashes.set(version, { fingerprint: print, count: crashes });
+        entry.crashed = crashes <= LOAD_CRASH_RETRIES;
+        entry.error = new ModelCrashedError(`${entry.error.message}; ${entry.crashed
+          ? `loaded again by the next look for versions (${crashes} of ${LOAD_CRASH_RETRIES} such tries in a row)`
+          : `its host died loading it ${crashes} times in a row: not tried again until its files change, load() or a reload`}`);
+      }
     }
     m.busy--;
     if (model) {
+      m.loadCrashes.delete(version);
       entry.model = model;
       if (model.batching) model.onBatch((event) => this.#events.emit('batch', { ...event, name: m.config.name, version }));
       // An isolated version whose host dies leaves routing then, not at its next run.
@@ -957,6 +975,6 @@ export class ModelManager {
 function managed(config: ResolvedModel): Managed {
   return {
     config, versions: new Map(), error: null, lock: Promise.resolve(), looks: new Map(),
-    held: false, excluded: new Set(), busy: 0, loading: new Map(), waiters: new Set(), requests: 0, skipped: new Set(),
+    held: false, excluded: new Set(), busy: 0, loading: new Map(), waiters: new Set(), requests: 0, skipped: new Set(), loadCrashes: new Map(),
   };
 }

@@ -132,6 +132,8 @@ export interface Managed {
   requests: number;
   /** Version directories said to be skipped (#noteSkipped), said again once they changed or left. */
   readonly skipped: Set<string>;
+  /** Per version: loads in a row of these files (fingerprint) whose host died before the version loaded (MODEL_CRASHED). */
+  readonly loadCrashes: Map<number, { fingerprint: string; count: number }>;
 }
 
 

@@ -34,7 +34,7 @@ import { asBuffer, Codec, codecOptions, fromWire, lazySignal, taskFailure, tenso
 import { cutShort, partialInputsError, signatureLimits } from './limits';
 import { modelLabel, type ServerMetrics, type ServingApi } from './metrics';
 import { notReadyReason, statusVersions, useTimed, V2_EXTENSIONS, VERSION, withDeadline } from './server';
-import { describeError, servingError, versionErrorCode } from './status';
+import { describeError, servingError, statusLabel, versionErrorCode } from './status';
 import {
   decodeMessage, examplesMessage, type ExamplesRun, inferFeeds, inferHead, type Int64, type Message, modelSpecOf, predictAliases, predictFeeds, PROTO_DIR as protoDir, protos, serializedExamples,
   tensorToProto, toNumber, versionOf,
@@ -248,12 +248,12 @@ export interface GrpcServingOptions {
   handshakeTimeoutMs?: number | undefined;
   /**
    * Called once a ModelService/HandleReloadConfigRequest has been applied or refused: the models
-   * served before and after it (names), and the error it was answered with (null when it
-   * succeeded; a refused one changes nothing, one whose new models failed to load keeps the
-   * rest of the change). tfslice serve logs it. A listener that throws is not the caller's
-   * concern: its error is dropped.
+   * served before and after it (names), the error it was answered with and that answer's status
+   * code name (null, null when it succeeded; a refused one changes nothing, one whose new models
+   * failed to load keeps the rest of the change). tfslice serve logs it. What the listener
+   * throws, or the promise it returns rejects with, is dropped: the client's answer is the reload's.
    */
-  onReload?: ((event: { before: readonly string[]; after: readonly string[]; error: Error | null }) => void) | undefined;
+  onReload?: ((event: { before: readonly string[]; after: readonly string[]; error: Error | null; code: string | null }) => void | Promise<void>) | undefined;
 }
 
 /**
@@ -560,17 +560,23 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
 
   server.addService(definition('tensorflow.serving.ModelService'), {
     HandleReloadConfigRequest: unary('grpc_reload', async (call) => {
-      const config = (call.request.config as Message | undefined)?.model_config_list as Message | undefined;
-      // TensorFlow Serving's words (server_core.cc's ReloadConfig): only a ModelConfigList may follow one.
-      if (!config) throw new TensorFlowError('FAILED_PRECONDITION', 'Cannot transition to requested config. It is only legal to transition from one ModelConfigList to another. (ReloadConfigRequest needs config.model_config_list; custom_model_config is not served)');
       const before = manager.status().map((m) => m.name);
       const told = (error: Error | null) => {
         try {
-          options.onReload?.({ before, after: manager.status().map((m) => m.name), error });
+          const code = error === null ? null : statusLabel(describeError(error).code);
+          const returned: unknown = options.onReload?.({ before, after: manager.status().map((m) => m.name), error, code });
+          if (returned instanceof Promise) returned.catch(() => undefined);
         } catch {
           // the listener's own failure is not the client's answer
         }
       };
+      const config = (call.request.config as Message | undefined)?.model_config_list as Message | undefined;
+      // TensorFlow Serving's words (server_core.cc's ReloadConfig): only a ModelConfigList may follow one.
+      if (!config) {
+        const refused = new TensorFlowError('FAILED_PRECONDITION', 'Cannot transition to requested config. It is only legal to transition from one ModelConfigList to another. (ReloadConfigRequest needs config.model_config_list; custom_model_config is not served)');
+        told(refused);
+        throw refused;
+      }
       let models: ManagedModelConfig[];
       try {
         models = ((config.config as Message[] | undefined) ?? []).map((c, i) => reloadedModel(manager, c, i, options.modelDefaults ?? {}));

@@ -15,7 +15,7 @@ import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 
 import { LazySignal, type RunSignal, timerFor } from '../abort';
-import { InvalidArgumentError, NotFoundError, QueueFullError, TensorFlowError } from '../errors';
+import { InvalidArgumentError, invalidType, NotFoundError, outOfRange, QueueFullError, TensorFlowError } from '../errors';
 import type { ModelManager, VersionStatus } from '../manager';
 import { unrecognizedLabel } from '../manager/state';
 import type { Model } from '../model';
@@ -865,11 +865,28 @@ export const CLOSE_LINGER_MS = 500;
  * `app.close()` closes those still idle and waits for the requests in flight. `app.close()`
  * alone closes idle keep-alive connections at once (Node's http server does), and a request on
  * its way on one of them is lost without an answer: the client cannot tell whether it ran.
+ * A second call while one is under way returns the first one's promise (its lingerMs holds).
  * @param lingerMs how long idle connections may stay open, in ms (0: close them at once)
- * @throws nothing of its own; rejects as `app.close()` does
+ * @throws ERR_INVALID_ARG_TYPE (TypeError) / ERR_OUT_OF_RANGE (RangeError) for a lingerMs that is
+ *   not a number of milliseconds, 0 or more; else rejects as `app.close()` does
  */
-export async function closeServer(app: FastifyInstance, options: { lingerMs?: number | undefined } = {}): Promise<void> {
-  const lingerMs = options.lingerMs ?? CLOSE_LINGER_MS;
+export function closeServer(app: FastifyInstance, options: { lingerMs?: number | undefined } = {}): Promise<void> {
+  const lingerMs = options?.lingerMs ?? CLOSE_LINGER_MS;
+  if (typeof lingerMs !== 'number' || Number.isNaN(lingerMs)) throw invalidType('closeServer\'s options.lingerMs', 'a number of milliseconds', lingerMs);
+  if (lingerMs < 0) throw outOfRange('closeServer\'s options.lingerMs', 'a number of milliseconds, 0 or more', lingerMs);
+  // A second call (a second signal) shares the first one's close: it would find the listener
+  // closed and close the idle connections at once (helper-92).
+  let closing = CLOSING.get(app);
+  if (closing === undefined) {
+    closing = lingerThenClose(app, Math.min(lingerMs, 2 ** 31 - 1));
+    CLOSING.set(app, closing);
+  }
+  return closing;
+}
+
+const CLOSING = new WeakMap<FastifyInstance, Promise<void>>();
+
+async function lingerThenClose(app: FastifyInstance, lingerMs: number): Promise<void> {
   BEGIN_CLOSING.get(app)?.();
   const server = app.server;
   if (lingerMs > 0 && server.listening) {

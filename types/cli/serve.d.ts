@@ -17,6 +17,7 @@ export interface ServeFlags {
     shutdown_grace_period_seconds: number;
     enable_batching?: boolean;
     enable_model_warmup: boolean;
+    num_request_iterations_for_warmup: number;
     strict_readiness: boolean;
     saved_model_tags?: string[];
     monitoring_config_file?: string;

@@ -71,16 +71,17 @@ export interface GrpcServingOptions {
     handshakeTimeoutMs?: number | undefined;
     /**
      * Called once a ModelService/HandleReloadConfigRequest has been applied or refused: the models
-     * served before and after it (names), and the error it was answered with (null when it
-     * succeeded; a refused one changes nothing, one whose new models failed to load keeps the
-     * rest of the change). tfslice serve logs it. A listener that throws is not the caller's
-     * concern: its error is dropped.
+     * served before and after it (names), the error it was answered with and that answer's status
+     * code name (null, null when it succeeded; a refused one changes nothing, one whose new models
+     * failed to load keeps the rest of the change). tfslice serve logs it. What the listener
+     * throws, or the promise it returns rejects with, is dropped: the client's answer is the reload's.
      */
     onReload?: ((event: {
         before: readonly string[];
         after: readonly string[];
         error: Error | null;
-    }) => void) | undefined;
+        code: string | null;
+    }) => void | Promise<void>) | undefined;
 }
 /**
  * A grpc-js Server with tfslice's services over `options.manager`, not yet bound. Messages may

@@ -111,8 +111,10 @@ export declare const CLOSE_LINGER_MS = 500;
  * `app.close()` closes those still idle and waits for the requests in flight. `app.close()`
  * alone closes idle keep-alive connections at once (Node's http server does), and a request on
  * its way on one of them is lost without an answer: the client cannot tell whether it ran.
+ * A second call while one is under way returns the first one's promise (its lingerMs holds).
  * @param lingerMs how long idle connections may stay open, in ms (0: close them at once)
- * @throws nothing of its own; rejects as `app.close()` does
+ * @throws ERR_INVALID_ARG_TYPE (TypeError) / ERR_OUT_OF_RANGE (RangeError) for a lingerMs that is
+ *   not a number of milliseconds, 0 or more; else rejects as `app.close()` does
  */
 export declare function closeServer(app: FastifyInstance, options?: {
     lingerMs?: number | undefined;
