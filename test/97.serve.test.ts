@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import t from 'tap';
 
 import { ModelManager } from '../lib/index';
@@ -589,6 +590,10 @@ t.test('metrics stay bounded: a version that ended and a model a reload removed 
   t.teardown(() => local.stop());
   await local.start();
   const metrics = new ServerMetrics(local);
+  // A registry whose owner collects Node's default metrics already (prom-client's global one, say): taken (helper-92: it threw).
+  const own = new Registry();
+  collectDefaultMetrics({ register: own });
+  t.doesNotThrow(() => new ServerMetrics(local, own), "a registry with Node's default metrics already");
   const app = await createServer({ manager: local, metrics, timeoutMs: 0 });
   const at = await app.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(() => app.close());

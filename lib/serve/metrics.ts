@@ -45,11 +45,15 @@ export class ServerMetrics {
   /**
    * @param manager whose models' states, runs in flight and queues are read at each scrape
    * @param registry where to register (default: a new one; pass prom-client's global
-   *   `register` to serve them beside your own metrics)
+   *   `register` to serve them beside your own metrics). Node's default metrics are collected
+   *   into it unless it has them already. One ServerMetrics per registry (a second one's
+   *   metrics are already registered: prom-client throws).
    */
   constructor(manager: ModelManager, registry = new Registry()) {
     this.registry = registry;
-    collectDefaultMetrics({ register: registry });
+    // Once per registry: an application that collects them already on the one it passes
+    // (prom-client's global register, say) keeps its own (collecting twice throws).
+    if (registry.getSingleMetric('process_cpu_user_seconds_total') === undefined) collectDefaultMetrics({ register: registry });
     this.requests = new Counter({
       name: 'tfslice_requests_total',
       help: 'Requests served, by model, version, API and status (a TensorFlow status code: OK, INVALID_ARGUMENT, ...; or tfslice\'s own: MODEL_CRASHED, ...)',

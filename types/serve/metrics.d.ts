@@ -28,7 +28,9 @@ export declare class ServerMetrics {
     /**
      * @param manager whose models' states, runs in flight and queues are read at each scrape
      * @param registry where to register (default: a new one; pass prom-client's global
-     *   `register` to serve them beside your own metrics)
+     *   `register` to serve them beside your own metrics). Node's default metrics are collected
+     *   into it unless it has them already. One ServerMetrics per registry (a second one's
+     *   metrics are already registered: prom-client throws).
      */
     constructor(manager: ModelManager, registry?: Registry<"text/plain; version=0.0.4; charset=utf-8">);
     /** The metrics in Prometheus' text format, and its content type. */
