@@ -14,6 +14,10 @@
 #include <thread>
 #include <unordered_set>
 
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
+
 #include "addon.h"
 #include "errors.h"
 #include "promise_worker.h"
@@ -25,6 +29,40 @@ namespace tfslice {
 namespace {
 
 std::atomic<int64_t> g_live_sessions{0};
+
+// The floating-point environment TensorFlow computes in: subnormals flushed to zero (inputs and
+// results) and rounding to nearest, which TensorFlow sets on every thread of its own pools and
+// around an op it runs on a thread it did not make (eager kernels, XLA's inline executables).
+// A session whose ops run inline (interOpThreads -1, tfslice's default) runs them on the caller's
+// thread, a runner thread or, for runSync(), the JS thread: without this their results differed
+// from TensorFlow's own for subnormal values (2 x 1e-45 was 3e-45, TensorFlow's 0; helper-93).
+// Restored after, so V8 keeps IEEE subnormals on the JS thread.
+class ScopedTensorFlowFloatEnvironment {
+ public:
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+  ScopedTensorFlowFloatEnvironment() : saved_(_mm_getcsr()) {
+    // MXCSR: FTZ (bit 15) and DAZ (bit 6) on, rounding control (bits 13-14) to nearest.
+    _mm_setcsr((saved_ & ~0x6000u) | 0x8040u);
+  }
+  ~ScopedTensorFlowFloatEnvironment() { _mm_setcsr(saved_); }
+
+ private:
+  unsigned int saved_;
+#elif defined(__aarch64__)
+  ScopedTensorFlowFloatEnvironment() {
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(saved_));
+    // FPCR: FZ (bit 24) on, rounding mode (bits 22-23) to nearest.
+    uint64_t wanted = (saved_ & ~(uint64_t{3} << 22)) | (uint64_t{1} << 24);
+    __asm__ __volatile__("msr fpcr, %0" : : "r"(wanted));
+  }
+  ~ScopedTensorFlowFloatEnvironment() { __asm__ __volatile__("msr fpcr, %0" : : "r"(saved_)); }
+
+ private:
+  uint64_t saved_;
+#endif
+  ScopedTensorFlowFloatEnvironment(const ScopedTensorFlowFloatEnvironment&) = delete;
+  ScopedTensorFlowFloatEnvironment& operator=(const ScopedTensorFlowFloatEnvironment&) = delete;
+};
 
 // Every SessionCore with a session not yet freed, in the whole process (every environment's):
 // CancelAllRuns() reaches them at exit. A core leaves it in Close(), once its runs ended.
@@ -176,6 +214,7 @@ class LoadWorker : public PromiseWorker {
       if (!failure_ && target == nullptr) failure_ = {"NOT_FOUND", step.what + ": the graph has no op '" + step.target + "'"};
       if (!failure_) {
         const TF_Operation* targets[] = {target};
+        ScopedTensorFlowFloatEnvironment float_environment;
         tf().TF_SessionRun(session, nullptr, inputs.data(), values.data(), static_cast<int>(inputs.size()), nullptr,
                            nullptr, 0, targets, 1, nullptr, status.get());
         if (!status.ok()) failure_ = status.failure(step.what);
@@ -357,10 +396,13 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
     options.length = sizeof(kRunOnCallerOptions) - 1;
   }
   auto started = std::chrono::steady_clock::now();
-  tf().TF_SessionRun(core.session(), options.data != nullptr ? &options : nullptr, plan.inputs.data(), feeds.data(),
-                     static_cast<int>(plan.inputs.size()), plan.outputs.data(),
-                     fetched.tensors.data(), static_cast<int>(plan.outputs.size()), nullptr, 0,
-                     nullptr, status.get());
+  {
+    ScopedTensorFlowFloatEnvironment float_environment;
+    tf().TF_SessionRun(core.session(), options.data != nullptr ? &options : nullptr, plan.inputs.data(), feeds.data(),
+                       static_cast<int>(plan.inputs.size()), plan.outputs.data(),
+                       fetched.tensors.data(), static_cast<int>(plan.outputs.size()), nullptr, 0,
+                       nullptr, status.get());
+  }
   if (!begun) core.EndRun();
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
   uint32_t clamped = static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(micros, UINT32_MAX)));
@@ -1249,6 +1291,7 @@ class TraceWorker : public PromiseWorker {
     TF_Buffer options{kTrace, sizeof(kTrace), nullptr};
     TF_Buffer* metadata = tf().TF_NewBuffer();
     Status status;
+    ScopedTensorFlowFloatEnvironment float_environment;
     tf().TF_SessionRun(core.session(), &options, plan_->inputs.data(), feeds_->data(),
                        static_cast<int>(plan_->inputs.size()), plan_->outputs.data(), fetched_.tensors.data(),
                        static_cast<int>(plan_->outputs.size()), nullptr, 0, metadata, status.get());

@@ -38,6 +38,26 @@ t.test('every dtype, scalar and zero-size tensors, in and out', async (t) => {
   await model.dispose();
 });
 
+t.test("subnormal floats are flushed to zero as in TensorFlow's own threads, whichever thread runs the ops; the JS thread keeps IEEE subnormals", async (t) => {
+  // helper-93: ops inline on a runner thread (or runSync's JS thread) kept subnormals, where
+  // TensorFlow (its pools, eager kernels, Python) flushes them: 2 x 1e-45 was 3e-45, not 0.
+  const feeds = {
+    f32: [1e-45, 1e-40, 1.1754942e-38, 1], f64: [5e-324, 1e-310, 2.2e-308, 1], i32: [1, 1, 1, 1], i64: [1n, 1n, 1n, 1n], u8: [1, 1, 1, 1],
+    b: [true, true, true, true], s: ['a', 'a', 'a', 'a'], f16: [1, 1, 1, 1], bf16: [1e-40, 1e-39, 1, 1],
+  };
+  const expected = { f32_out: [0, 0, 0, 2], f64_out: [0, 0, 0, 2], bf16_out: [0, 0, 0x4000, 0x4000] };
+  for (const options of [{}, { interOpThreads: 0 }, { isolation: 'process' as const }]) {
+    const model = await loadModel(fixture('dtypes').dir, { signature: 'transform', ...options });
+    const runs = [['run()', await model.run(feeds)], ...(model.isolation === 'none' ? [['runSync()', model.runSync(feeds)] as const] : [])] as const;
+    for (const [how, out] of runs) {
+      t.same(Object.fromEntries(Object.keys(expected).map((k) => [k, Array.from(out[k]!.data as ArrayLike<number>)])), expected, `${JSON.stringify(options)} ${how}: x 2 of subnormals is 0`);
+    }
+    await model.dispose();
+  }
+  const tiny = new Float64Array([2.2e-308])[0]!; // read at run time, not folded by the compiler
+  t.ok(tiny / 4 > 0 && tiny * 1e-10 > 0, "the JS thread's arithmetic still has subnormals after runSync()");
+});
+
 t.test('strings: text in, text out; bytes in, the same bytes out', async (t) => {
   const model = await loadModel(fixture('dtypes').dir);
   const feeds: Record<string, Tensor> = {};
