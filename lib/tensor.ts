@@ -162,6 +162,18 @@ export function elementCount(shape: readonly number[]): number {
   return n;
 }
 
+/**
+ * @internal elementCount(shape) x `times` (bytes per element) in digits, exact past 2^53 (for
+ * messages: 2^64 elements read 18446744073709551616, not 18446744073709552000).
+ */
+export function exactCount(shape: readonly number[], times = 1): string {
+  const n = elementCount(shape) * times;
+  if (Number.isSafeInteger(n)) return String(n);
+  let exact = BigInt(times);
+  for (const d of shape) exact *= BigInt(d);
+  return String(exact);
+}
+
 /** Strings joined per call in packStrings' ASCII fast path (256-1024 measured alike; 8192 slower). */
 const PACK_CHUNK = 512;
 

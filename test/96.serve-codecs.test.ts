@@ -485,6 +485,8 @@ t.test('binary tensors: a view of the request where they start on a whole elemen
   t.equal((view.data as Float32Array)[0], 1.5);
   const odd = binaryTensor('x', 'float32', [3], body.subarray(1, 13));
   t.not((odd.data as Float32Array).buffer, body.buffer, 'bytes that do not start on a whole float are copied');
+  // Counts past 2^53 are said exactly (helper-93: 2^64 read 18446744073709552000).
+  t.throws(() => binaryTensor('x', 'float32', [2 ** 31, 2 ** 31, 4], body.subarray(4, 16)), { code: 'INVALID_ARGUMENT', message: /^input 'x': binary_data_size 12 bytes, but shape \[2147483648, 2147483648, 4\] of FP32 needs 73786976294838206464$/ });
   const own = binaryTensor('x', 'float32', [3], body.subarray(4, 16), false);
   t.not((own.data as Float32Array).buffer, body.buffer, "a codec thread's small tensors get buffers of their own (a small body's may be Node's Buffer pool, not the thread's to move)");
   t.same(Array.from(own.data as Float32Array), [1.5, 0, 0]);

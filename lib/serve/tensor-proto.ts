@@ -12,7 +12,7 @@ import { Root, type Type } from 'protobufjs';
 import { dtypeFromTf, dtypeInfo, type DType, tfDTypeName, type TypedArray } from '../dtypes';
 import { InvalidArgumentError, tensorFlowError } from '../errors';
 import { PACKAGE_ROOT } from '../native';
-import { checkShape, elementCount, packedStringTensor, Tensor } from '../tensor';
+import { checkShape, elementCount, exactCount, packedStringTensor, Tensor } from '../tensor';
 import { classifications, regressions, tfDataTypeName } from './tfs';
 import { BytesList, toBigInt, typedInferContents, typedTensorProto } from './tensor-proto-wire';
 import { binaryTensor, dtypeOfV2, sharedMemoryUnsupported, v2Datatype } from './v2';
@@ -117,7 +117,7 @@ export function tensorFromProto(proto: Message, name: string, aligned = true, fi
   if (content && content.byteLength > 0) {
     if (dtype === 'string') throw new InvalidArgumentError(`input '${name}': DT_STRING goes in string_val, not tensor_content`);
     if (content.byteLength !== n * info.bytes) {
-      throw new InvalidArgumentError(`input '${name}': tensor_content holds ${content.byteLength} bytes, but shape [${shape.join(', ')}] of ${dtype} needs ${n * info.bytes}`);
+      throw new InvalidArgumentError(`input '${name}': tensor_content holds ${content.byteLength} bytes, but shape [${shape.join(', ')}] of ${dtype} needs ${exactCount(shape, info.bytes)}`);
     }
     return binaryTensor(name, dtype, shape, content, aligned);
   }
@@ -133,7 +133,7 @@ export function tensorFromProto(proto: Message, name: string, aligned = true, fi
     const last = dtype !== 'string' || given === 0 ? 0 : field instanceof BytesList ? field.at(given - 1).byteLength : ((field as ArrayLike<Uint8Array>)[given - 1]?.byteLength ?? 0);
     const cost = (n - given) * Math.max(1, Math.ceil(last / 4));
     if (cost > fill.left) {
-      throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] has ${n} elements but ${valueField(dtype)} gives ${given}; ` + (dtype === 'string'
+      throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] has ${exactCount(shape)} elements but ${valueField(dtype)} gives ${given}; ` + (dtype === 'string'
         ? `tfslice fills in at most ${MAX_FILLED_ELEMENTS * 4} bytes of strings per request from fewer values (each element filled in counted as at least 4, ` +
           `the last string's ${last} here): send every value`
         : `tfslice fills in at most ${MAX_FILLED_ELEMENTS} elements per request from fewer values: send every value (or tensor_content)`));
@@ -226,7 +226,7 @@ function contentsTensor(name: string, dtype: DType, shape: number[], contents: M
     }
   }
   const n = elementCount(shape);
-  if ((given?.length ?? 0) !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, ${field} has ${given?.length ?? 0}`);
+  if ((given?.length ?? 0) !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${exactCount(shape)} elements, ${field} has ${given?.length ?? 0}`);
   // bytes_contents as this server decodes it: packed already.
   if (given instanceof BytesList) return packedStringTensor(shape, given.packed());
   const values = given ?? [];

@@ -19,7 +19,7 @@ import type { ModelManager } from '../manager';
 import type { Model } from '../model';
 import { native, type PackedStrings } from '../native';
 import type { TensorSpec } from '../proto';
-import { checkShape, copyElement, elementCount, packedStringTensor, Tensor } from '../tensor';
+import { checkShape, copyElement, elementCount, exactCount, packedStringTensor, Tensor } from '../tensor';
 import { isFloat, shortestFloat, tensorFromValue } from '../values';
 import { isObject, JsonSyntaxError, type JsonValue, parseJson } from './json';
 import { floatToken } from './tfs';
@@ -157,7 +157,7 @@ function packedBytesTensor(name: string, shape: number[], bytes: Uint8Array): Te
     at += 4 + length;
   }
   const n = elementCount(shape);
-  if (count !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, its BYTES data holds ${count}`);
+  if (count !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${exactCount(shape)} elements, its BYTES data holds ${count}`);
   const packed: PackedStrings = { bytes: new Uint8Array(total), offsets: new Float64Array(n + 1) };
   let to = 0;
   for (let i = 0, at = 0; i < n; i++) {
@@ -187,7 +187,7 @@ export function binaryTensor(name: string, dtype: DType, shape: number[], bytes:
   const info = dtypeInfo(dtype)!;
   const n = elementCount(shape);
   if (bytes.byteLength !== n * info.bytes) {
-    throw new InvalidArgumentError(`input '${name}': ${field} ${bytes.byteLength} bytes, but shape [${shape.join(', ')}] of ${v2Datatype(dtype)} needs ${n * info.bytes}`);
+    throw new InvalidArgumentError(`input '${name}': ${field} ${bytes.byteLength} bytes, but shape [${shape.join(', ')}] of ${v2Datatype(dtype)} needs ${exactCount(shape, info.bytes)}`);
   }
   if (bytes.byteOffset % info.bytes === 0 && (aligned || bytes.byteLength > Buffer.poolSize)) return new Tensor(dtype, new info.array!(bytes.buffer, bytes.byteOffset, n) as never, shape);
   // A copy into memory of its own, aligned for the typed array (and for TensorFlow).
@@ -252,7 +252,7 @@ export function readInferRequest(header: JsonValue, binary: Uint8Array, aligned 
     const flat: JsonValue[] = [];
     flatten(name, input.data, shape, flat);
     const n = elementCount(shape);
-    if (flat.length !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${n} elements, data has ${flat.length}`);
+    if (flat.length !== n) throw new InvalidArgumentError(`input '${name}': shape [${shape.join(', ')}] needs ${exactCount(shape)} elements, data has ${flat.length}`);
     const values = tensorFromValue(flat, { dtype, shape: [-1] }, `input '${name}'`, { lossless: true });
     // Strings keep their packed bytes (a Uint8Array per element cost ~100 bytes each).
     feeds[name] = values.dtype === 'string' ? packedStringTensor(shape, values.flat()[2] as PackedStrings) : new Tensor(dtype, values.data as never, shape);
