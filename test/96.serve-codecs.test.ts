@@ -110,10 +110,15 @@ t.test("TensorFlow Serving's JSON: NaN, Infinity, exact int64, floats that stay 
     // Parsers disagree on which of two equal keys counts (rapidjson the first, JSON.parse the last).
     ['{"instances": [1], "instances": [2]}', /the key "instances" given twice in one object at offset 19/],
     ['{"inputs": {"x": [1], "y": [2], "x": [3]}}', /the key "x" given twice in one object at offset 32/],
+    // A lone UTF-16 surrogate is no character (helper-93: it became U+FFFD's bytes); rapidjson refuses it too.
+    ['["\\ud800"]', /a \\u escape of a lone high surrogate \(send raw bytes as \{"b64": \.\.\.\}\) at offset 8/],
+    ['["\\ud800\\u0041"]', /a \\u escape of a lone high surrogate/],
+    ['["\\udc00"]', /a \\u escape of a lone low surrogate/],
   ];
   for (const [text, message] of bad) t.throws(() => parseJson(text), { name: 'Error', message }, JSON.stringify(text));
   t.throws(() => parseJson('['.repeat(100_000)), /nesting deeper than 512/, 'deep nesting is refused, not a stack overflow');
   t.throws(() => parseJson(new Uint8Array([0x22, 0xff, 0x22])), /not valid UTF-8/);
+  t.same(parseJson('["\\ud83d\\ude00", "\\u00e9"]'), ['\u{1F600}', '\u00e9'], 'a surrogate pair is its character');
 });
 
 const spec = (dtype: string, shape: number[] | null) => ({ name: 'x:0', dtype: dtype as 'float32', shape });

@@ -83,10 +83,24 @@ export function parseJson(input: string | Uint8Array): JsonValue {
         case 'r': out += '\r'; break;
         case 't': out += '\t'; break;
         case 'u': {
-          const hex = text.slice(at, at + 4);
-          if (!/^[0-9a-fA-F]{4}$/.test(hex)) fail('a bad \\u escape');
-          out += String.fromCharCode(parseInt(hex, 16));
+          const unit = (from: number): number => {
+            const hex = text.slice(from, from + 4);
+            if (!/^[0-9a-fA-F]{4}$/.test(hex)) fail('a bad \\u escape');
+            return parseInt(hex, 16);
+          };
+          const code = unit(at);
           at += 4;
+          // UTF-16 surrogates come in pairs: one alone is no character, and would reach the model
+          // as U+FFFD's bytes (helper-93); RapidJSON, TensorFlow Serving's parser, refuses it too.
+          if (code >= 0xdc00 && code <= 0xdfff) fail('a \\u escape of a lone low surrogate (send raw bytes as {"b64": ...})');
+          if (code >= 0xd800 && code <= 0xdbff) {
+            const low = text.startsWith('\\u', at) ? unit(at + 2) : -1;
+            if (low < 0xdc00 || low > 0xdfff) fail('a \\u escape of a lone high surrogate (send raw bytes as {"b64": ...})');
+            out += String.fromCharCode(code, low);
+            at += 6;
+            break;
+          }
+          out += String.fromCharCode(code);
           break;
         }
         default:
