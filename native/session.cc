@@ -64,6 +64,13 @@ class ScopedTensorFlowFloatEnvironment {
   ScopedTensorFlowFloatEnvironment& operator=(const ScopedTensorFlowFloatEnvironment&) = delete;
 };
 
+// TF_SessionRun in that environment: every run of the addon goes through here.
+template <typename... Args>
+void SessionRun(Args... args) {
+  ScopedTensorFlowFloatEnvironment float_environment;
+  tf().TF_SessionRun(args...);
+}
+
 // Every SessionCore with a session not yet freed, in the whole process (every environment's):
 // CancelAllRuns() reaches them at exit. A core leaves it in Close(), once its runs ended.
 std::mutex g_cores_mutex;
@@ -214,9 +221,8 @@ class LoadWorker : public PromiseWorker {
       if (!failure_ && target == nullptr) failure_ = {"NOT_FOUND", step.what + ": the graph has no op '" + step.target + "'"};
       if (!failure_) {
         const TF_Operation* targets[] = {target};
-        ScopedTensorFlowFloatEnvironment float_environment;
-        tf().TF_SessionRun(session, nullptr, inputs.data(), values.data(), static_cast<int>(inputs.size()), nullptr,
-                           nullptr, 0, targets, 1, nullptr, status.get());
+        SessionRun(session, nullptr, inputs.data(), values.data(), static_cast<int>(inputs.size()), nullptr,
+                   nullptr, 0, targets, 1, nullptr, status.get());
         if (!status.ok()) failure_ = status.failure(step.what);
       }
       for (TF_Tensor* value : values) tf().TF_DeleteTensor(value);
@@ -396,13 +402,10 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
     options.length = sizeof(kRunOnCallerOptions) - 1;
   }
   auto started = std::chrono::steady_clock::now();
-  {
-    ScopedTensorFlowFloatEnvironment float_environment;
-    tf().TF_SessionRun(core.session(), options.data != nullptr ? &options : nullptr, plan.inputs.data(), feeds.data(),
-                       static_cast<int>(plan.inputs.size()), plan.outputs.data(),
-                       fetched.tensors.data(), static_cast<int>(plan.outputs.size()), nullptr, 0,
-                       nullptr, status.get());
-  }
+  SessionRun(core.session(), options.data != nullptr ? &options : nullptr, plan.inputs.data(), feeds.data(),
+             static_cast<int>(plan.inputs.size()), plan.outputs.data(),
+             fetched.tensors.data(), static_cast<int>(plan.outputs.size()), nullptr, 0,
+             nullptr, status.get());
   if (!begun) core.EndRun();
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
   uint32_t clamped = static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(micros, UINT32_MAX)));
@@ -1291,10 +1294,9 @@ class TraceWorker : public PromiseWorker {
     TF_Buffer options{kTrace, sizeof(kTrace), nullptr};
     TF_Buffer* metadata = tf().TF_NewBuffer();
     Status status;
-    ScopedTensorFlowFloatEnvironment float_environment;
-    tf().TF_SessionRun(core.session(), &options, plan_->inputs.data(), feeds_->data(),
-                       static_cast<int>(plan_->inputs.size()), plan_->outputs.data(), fetched_.tensors.data(),
-                       static_cast<int>(plan_->outputs.size()), nullptr, 0, metadata, status.get());
+    SessionRun(core.session(), &options, plan_->inputs.data(), feeds_->data(),
+               static_cast<int>(plan_->inputs.size()), plan_->outputs.data(), fetched_.tensors.data(),
+               static_cast<int>(plan_->outputs.size()), nullptr, 0, metadata, status.get());
     core.EndRun();
     failure_ = status.failure();
     if (!failure_) metadata_.assign(static_cast<const char*>(metadata->data), metadata->length);
