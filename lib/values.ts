@@ -315,6 +315,9 @@ function shown(value: unknown): string {
   }
 }
 
+// The 64-bit integer dtypes' ranges, as bigints (both ends included).
+const BIG_RANGES = { int64: [-(2n ** 63n), 2n ** 63n - 1n], uint64: [0n, 2n ** 64n - 1n] } as const;
+
 function convert(dtype: DType, value: unknown, where: () => string): Scalar {
   const bad = (expected: string): never => {
     throw new InvalidArgumentError(`${where()}: ${shown(value)} is not ${expected}`);
@@ -338,8 +341,8 @@ function convert(dtype: DType, value: unknown, where: () => string): Scalar {
         bad(`an integer (${dtype}; past 2^53 give a bigint, a string of digits, or the digits in JSON)`);
       }
       const n = BigInt(value as number | string | bigint);
-      const ok = dtype === 'int64' ? n >= -(2n ** 63n) && n < 2n ** 63n : n >= 0n && n < 2n ** 64n;
-      return ok ? n : bad(`in the range of ${dtype}`);
+      const [min, max] = BIG_RANGES[dtype];
+      return n >= min && n <= max ? n : bad(`in the range of ${dtype}`);
     }
     default: {
       if (isFloat(dtype)) return floatFromJson(value) ?? bad(`a number (${dtype}; NaN and ±Infinity are "NaN", "Infinity", "-Infinity")`);
@@ -470,7 +473,7 @@ export function tensorFromValue(value: unknown, spec: Pick<TensorSpec, 'dtype' |
     data = out;
   } else if (dtype === 'int64' || dtype === 'uint64') {
     const out = dtype === 'int64' ? new BigInt64Array(flat.length) : new BigUint64Array(flat.length);
-    const [min, max] = dtype === 'int64' ? [-(2n ** 63n), 2n ** 63n - 1n] : [0n, 2n ** 64n - 1n];
+    const [min, max] = BIG_RANGES[dtype];
     for (let i = 0; i < flat.length; i++) {
       const v = flat[i];
       out[i] = typeof v === 'bigint' && v >= min && v <= max ? v : typeof v === 'number' && Number.isSafeInteger(v) && (v >= 0 || dtype === 'int64') ? BigInt(v) : convert(dtype, v, element(i)) as bigint;

@@ -558,47 +558,45 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     Regress: unary('grpc_regress', async (call) => examplesCall(call, 'regress')),
   });
 
+  // ModelService/HandleReloadConfigRequest's work: the new model list applied through the manager.
+  const reload = async (request: Message): Promise<Message> => {
+    const config = (request.config as Message | undefined)?.model_config_list as Message | undefined;
+    // TensorFlow Serving's words (server_core.cc's ReloadConfig): only a ModelConfigList may follow one.
+    if (!config) throw new TensorFlowError('FAILED_PRECONDITION', 'Cannot transition to requested config. It is only legal to transition from one ModelConfigList to another. (ReloadConfigRequest needs config.model_config_list; custom_model_config is not served)');
+    const models = ((config.config as Message[] | undefined) ?? []).map((c, i) => reloadedModel(manager, c, i, options.modelDefaults ?? {}));
+    const added = new Set(models.map((m) => m.name).filter((name) => !manager.has(name)));
+    let status: ModelStatus[];
+    try {
+      status = await manager.reconfigure(models);
+    } catch (error) {
+      // The ModelManager names its own fields; the request has ModelServerConfig's.
+      if (error instanceof TypeError || error instanceof RangeError) error.message = withProtoFieldNames(error.message, 'config.model_config_list.config');
+      throw error;
+    }
+    const failed = notAvailable(status.filter((m) => added.has(m.name)));
+    if (failed !== null) throw new TensorFlowError('UNKNOWN', failed);
+    return { status: { error_code: 0, error_message: '' } };
+  };
+
   server.addService(definition('tensorflow.serving.ModelService'), {
     HandleReloadConfigRequest: unary('grpc_reload', async (call) => {
       const before = manager.status().map((m) => m.name);
-      const told = (error: Error | null) => {
+      let answer: Error | null = null;
+      try {
+        return await reload(call.request);
+      } catch (error) {
+        answer = error as Error;
+        throw error;
+      } finally {
+        // onReload hears of every reload, applied or refused; its own failure is not the client's answer.
         try {
-          const code = error === null ? null : statusLabel(describeError(error).code);
-          const returned: unknown = options.onReload?.({ before, after: manager.status().map((m) => m.name), error, code });
+          const code = answer === null ? null : statusLabel(describeError(answer).code);
+          const returned: unknown = options.onReload?.({ before, after: manager.status().map((m) => m.name), error: answer, code });
           if (returned instanceof Promise) returned.catch(() => undefined);
         } catch {
-          // the listener's own failure is not the client's answer
+          // dropped
         }
-      };
-      const config = (call.request.config as Message | undefined)?.model_config_list as Message | undefined;
-      // TensorFlow Serving's words (server_core.cc's ReloadConfig): only a ModelConfigList may follow one.
-      if (!config) {
-        const refused = new TensorFlowError('FAILED_PRECONDITION', 'Cannot transition to requested config. It is only legal to transition from one ModelConfigList to another. (ReloadConfigRequest needs config.model_config_list; custom_model_config is not served)');
-        told(refused);
-        throw refused;
       }
-      let models: ManagedModelConfig[];
-      try {
-        models = ((config.config as Message[] | undefined) ?? []).map((c, i) => reloadedModel(manager, c, i, options.modelDefaults ?? {}));
-      } catch (error) {
-        told(error as Error);
-        throw error;
-      }
-      const added = new Set(models.map((m) => m.name).filter((name) => !manager.has(name)));
-      let status: ModelStatus[];
-      try {
-        status = await manager.reconfigure(models);
-      } catch (error) {
-        // The ModelManager names its own fields; the request has ModelServerConfig's.
-        if (error instanceof TypeError || error instanceof RangeError) error.message = withProtoFieldNames(error.message, 'config.model_config_list.config');
-        told(error as Error);
-        throw error;
-      }
-      const failed = notAvailable(status.filter((m) => added.has(m.name)));
-      const error = failed === null ? null : new TensorFlowError('UNKNOWN', failed);
-      told(error);
-      if (error !== null) throw error;
-      return { status: { error_code: 0, error_message: '' } };
     }),
     GetModelStatus: unary('grpc_status', async (call) => {
       const t = modelSpecOf(call.request);

@@ -135,7 +135,7 @@ export class ServerMetrics {
         const models = servedAndDraining(manager);
         for (const m of models) {
           const live = m.versions.filter((v) => v.state !== 'END');
-          const shown = live.length > 0 ? live : m.versions.slice().sort((a, b) => b.version - a.version).slice(0, 1);
+          const shown = live.length > 0 ? live : m.versions.slice(-1); // (status() lists versions ascending: the newest)
           for (const v of shown) for (const state of VERSION_STATES) this.set({ model: m.name, version: String(v.version), state }, state === v.state ? 1 : 0);
         }
         // The series of versions that ended and of models a reload removed go once the first

@@ -852,6 +852,8 @@ function notFound(request: FastifyRequest, reply: FastifyReply): void {
 // createServer()'s servers: what closeServer() calls to make every later request a 503 (the
 // same as fastify's preClose does).
 const BEGIN_CLOSING = new WeakMap<FastifyInstance, () => void>();
+// closeServer()'s close under way, by server: a second call shares it.
+const CLOSING = new WeakMap<FastifyInstance, Promise<void>>();
 
 /** How long closeServer() keeps idle keep-alive connections open by default, in ms. */
 export const CLOSE_LINGER_MS = 500;
@@ -883,8 +885,6 @@ export function closeServer(app: FastifyInstance, options: { lingerMs?: number |
   }
   return closing;
 }
-
-const CLOSING = new WeakMap<FastifyInstance, Promise<void>>();
 
 async function lingerThenClose(app: FastifyInstance, lingerMs: number): Promise<void> {
   BEGIN_CLOSING.get(app)?.();
