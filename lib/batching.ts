@@ -76,17 +76,8 @@ export interface BatchingOptions {
   maxExecutionBatchSize?: number | undefined;
 }
 
-/** BatchingOptions with every default filled in. */
-export interface ResolvedBatching {
-  readonly maxBatchSize: number;
-  readonly batchTimeoutMicros: number;
-  readonly maxEnqueuedBatches: number;
-  readonly numBatchThreads: number;
-  readonly allowedBatchSizes: readonly number[];
-  readonly padVariableLengthInputs: boolean;
-  readonly enableLargeBatchSplitting: boolean;
-  readonly maxExecutionBatchSize: number;
-}
+/** BatchingOptions with every default filled in (each field as documented there). */
+export type ResolvedBatching = { readonly [K in keyof BatchingOptions]-?: Exclude<BatchingOptions[K], undefined> };
 
 const KEYS: readonly (keyof BatchingOptions)[] = [
   'maxBatchSize', 'batchTimeoutMicros', 'maxEnqueuedBatches', 'numBatchThreads', 'allowedBatchSizes',
@@ -196,11 +187,13 @@ export interface BatchingStats {
 
 /** One batch run (Model.onBatch(); the server's batching metrics). */
 export interface BatchEvent {
+  /** The signature the batch ran. */
   readonly signature: string;
   /** Rows run, padding included. */
   readonly size: number;
   /** Requests (or pieces of split requests) in the batch. */
   readonly requests: number;
+  /** Rows added to reach an allowed batch size (allowedBatchSizes), copies of the last request's first row. */
   readonly paddingRows: number;
   /** How long each request waited until its batch took a batch thread, in seconds. */
   readonly queueDelaysSeconds: readonly number[];

@@ -15,6 +15,7 @@ export type TfsliceCode =
   | 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE' | 'MODEL_DISPOSED'
   | 'GPU_BUDGET_EXCEEDED' | 'GPU_CONFIG_CONFLICT' | 'MODEL_CRASHED';
 
+/** Every `code` a {@link TfsliceError} can carry: TensorFlow's status names and tfslice's own. */
 export type ErrorCode = TensorFlowCode | TfsliceCode;
 
 const TENSORFLOW_CODES: ReadonlySet<string> = new Set<TensorFlowCode>([
@@ -25,6 +26,7 @@ const TENSORFLOW_CODES: ReadonlySet<string> = new Set<TensorFlowCode>([
 
 /** Base class of every error tfslice raises, apart from option TypeError/RangeError. */
 export class TfsliceError extends Error {
+  /** What went wrong, stable across versions and messages: branch on this, not on `message`. */
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -35,11 +37,13 @@ export class TfsliceError extends Error {
 
 /** A TensorFlow status, or a check tfslice made in TensorFlow's terms before calling it. */
 export class TensorFlowError extends TfsliceError {
+  /** TensorFlow's status code (TF_Code), as TensorFlow reported it or as its own check would. */
   declare readonly code: TensorFlowCode;
 }
 
 /** INVALID_ARGUMENT: a feed, shape or option that TensorFlow would (or did) refuse. */
 export class InvalidArgumentError extends TensorFlowError {
+  /** Always 'INVALID_ARGUMENT'. */
   declare readonly code: 'INVALID_ARGUMENT';
   constructor(message: string, options?: { cause?: unknown }) {
     super('INVALID_ARGUMENT', message, options);
@@ -48,6 +52,7 @@ export class InvalidArgumentError extends TensorFlowError {
 
 /** NOT_FOUND: a path, signature, tag-set or tensor name that does not exist. */
 export class NotFoundError extends TensorFlowError {
+  /** Always 'NOT_FOUND'. */
   declare readonly code: 'NOT_FOUND';
   constructor(message: string, options?: { cause?: unknown }) {
     super('NOT_FOUND', message, options);
@@ -91,6 +96,7 @@ export type QueueName =
  * resends at once reconnects first (see README, "Overload").
  */
 export class QueueFullError extends TensorFlowError {
+  /** Always 'UNAVAILABLE' (TensorFlow Serving's code for a full batch queue). */
   declare readonly code: 'UNAVAILABLE';
   /** The queue that is full. */
   readonly queue: QueueName;
@@ -102,6 +108,7 @@ export class QueueFullError extends TensorFlowError {
 
 /** No usable libtensorflow; the message lists what was tried and how to fix it. */
 export class LibraryNotFoundError extends TfsliceError {
+  /** LIBRARY_NOT_FOUND when none was found; LIBRARY_INCOMPATIBLE when one was found that lacks functions tfslice needs (an older TensorFlow). */
   declare readonly code: 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE';
   /** Each place looked at, with what was found there. */
   readonly tried: readonly string[];
@@ -113,6 +120,7 @@ export class LibraryNotFoundError extends TfsliceError {
 
 /** The model was disposed before this call started. */
 export class ModelDisposedError extends TfsliceError {
+  /** Always 'MODEL_DISPOSED'. */
   declare readonly code: 'MODEL_DISPOSED';
   constructor(message = 'the model was disposed; load it again to run it') {
     super('MODEL_DISPOSED', message);
@@ -125,6 +133,7 @@ export interface GpuHolder {
   readonly model: string;
   /** Its share of the GPU, a fraction; 0 for a partition holder (its budget is the partition). */
   readonly fraction: number;
+  /** How it runs: 'none' in this process, 'process' in a host process of its own (LoadOptions.isolation). */
   readonly isolation: 'none' | 'process';
   /** The partition it holds (configureRuntime({ gpuPartitions })); absent for a fraction holder. */
   readonly partition?: number;
@@ -132,6 +141,7 @@ export interface GpuHolder {
 
 /** GPU_BUDGET_EXCEEDED: the fractions of live models on that GPU would sum past 1.0. */
 export class GpuBudgetExceededError extends TfsliceError {
+  /** Always 'GPU_BUDGET_EXCEEDED'. */
   declare readonly code: 'GPU_BUDGET_EXCEEDED';
   /** Physical GPU index. */
   readonly device: number;
@@ -146,6 +156,7 @@ export class GpuBudgetExceededError extends TfsliceError {
 
 /** GPU_CONFIG_CONFLICT: this process's TensorFlow already has other GPU options. */
 export class GpuConfigConflictError extends TfsliceError {
+  /** Always 'GPU_CONFIG_CONFLICT'. */
   declare readonly code: 'GPU_CONFIG_CONFLICT';
   constructor(message: string) {
     super('GPU_CONFIG_CONFLICT', message);
@@ -157,6 +168,7 @@ export const CRASHED_ADVICE = 'the model stays failed: load it again to run it';
 
 /** MODEL_CRASHED: the model's host process died; the model stays failed. */
 export class ModelCrashedError extends TfsliceError {
+  /** Always 'MODEL_CRASHED'. */
   declare readonly code: 'MODEL_CRASHED';
   constructor(message: string) {
     super('MODEL_CRASHED', message);

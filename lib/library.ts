@@ -17,6 +17,11 @@ import { native, type NativeLibraryInfo } from './native';
 import { configurePartitions, type GpuPartitionLayout } from './partitions';
 import { decodeOpList, primeProtobuf } from './proto';
 
+/**
+ * How libtensorflow was found: 'env' from $TFSLICE_LIBTENSORFLOW, 'python' a pip-installed
+ * TensorFlow (./.venv, $VIRTUAL_ENV, python3 on PATH), 'cache' the per-user install of
+ * `tfslice install-tensorflow`, 'system' the system loader's path.
+ */
 export type LibrarySource = 'env' | 'python' | 'cache' | 'system';
 
 /** The TensorFlow this process runs on. */

@@ -215,9 +215,13 @@ export function decodeOpList(bytes: Uint8Array): string[] {
 export interface SessionConfig {
   /** Devices per type this session creates (device_count; partitions use CPU). */
   deviceCount?: Record<string, number>;
+  /** Threads each op may use inside (intra_op_parallelism_threads); 0: TensorFlow picks (the cores). */
   intraOpParallelismThreads?: number;
+  /** Threads of the pool that runs independent ops (inter_op_parallelism_threads); -1: ops run on the calling thread, 0: TensorFlow picks. */
   interOpParallelismThreads?: number;
+  /** Put an op on a device that can run it when the one asked for cannot (allow_soft_placement). */
   allowSoftPlacement?: boolean;
+  /** Log the device each op is placed on, through TensorFlow's own log (log_device_placement). */
   logDevicePlacement?: boolean;
   /** Deadline of every blocking operation of the session, ms (remote sessions get one by default). */
   operationTimeoutInMs?: number;
@@ -225,6 +229,7 @@ export interface SessionConfig {
   isolateSessionState?: boolean;
   /** Inter-op pools a run may pick (RunOptions.inter_op_thread_pool); read from raw sessionConfig bytes, never set by tfslice. */
   sessionInterOpThreadPool?: { numThreads?: number; globalName?: string }[];
+  /** TensorFlow's GPUOptions: memory fraction (0, 1], allow_growth, the GPUs visible (visible_device_list: "0,2"), partitions. */
   gpuOptions?: {
     perProcessGpuMemoryFraction?: number;
     allowGrowth?: boolean;
@@ -274,13 +279,19 @@ export interface TensorSpec {
   readonly composite?: CompositeSpec;
 }
 
+/** TensorSpec.composite: a ragged, sparse or other composite tensor and the graph tensors it is made of. */
 export interface CompositeSpec {
+  /** 'ragged' (tf.RaggedTensor), 'sparse' (tf.SparseTensor, coo_sparse) or 'composite' (any other CompositeTensor). */
   readonly kind: 'ragged' | 'sparse' | 'composite';
+  /** Each component's graph tensor, by component key ('flat_values', 'nested_row_splits.0'; 'indices', 'values', 'dense_shape'; 'components.0'). */
   readonly components: Readonly<Record<string, TensorSpec>>;
 }
 
+/** One signature of a SavedModel (its SignatureDef), as Model.signatures lists it. */
 export interface SignatureInfo {
+  /** Inputs by key, the keys run() takes as feeds. */
   readonly inputs: Readonly<Record<string, TensorSpec>>;
+  /** Outputs by key, the keys run() returns (a composite output's components as `key.component`). */
   readonly outputs: Readonly<Record<string, TensorSpec>>;
   /** e.g. "tensorflow/serving/predict". */
   readonly methodName: string;

@@ -600,8 +600,11 @@ export function detachedData(field: string): InvalidArgumentError {
 
 /** A plain feed object: `{ dtype, shape, data }`, same rules as the Tensor constructor. */
 export interface TensorLike<D extends DType = DType> {
+  /** Element type, e.g. 'float32'. */
   dtype: D;
+  /** Dimensions; their product is data's length (an element count, not bytes). */
   shape: readonly number[];
+  /** The elements, row-major: the dtype's typed array, or for 'string' a string[] or Uint8Array[] (raw bytes). */
   data: FeedDataOf<D>;
 }
 

@@ -13,9 +13,12 @@
  * 'abort' listeners called then (each at most once).
  */
 export interface RunSignal {
+    /** True once the signal was aborted; read when the run is called and when it could start. */
     readonly aborted: boolean;
+    /** Adds `listener` for 'abort' (run() adds one with `{ once: true }` while its run waits). */
     addEventListener(type: 'abort', listener: () => void, options?: {
         once?: boolean;
     }): void;
+    /** Removes a listener added by addEventListener (run() removes its own once the run starts or ends). */
     removeEventListener(type: 'abort', listener: () => void): void;
 }

@@ -3,7 +3,9 @@
  * same in TF_DataType and in the protobuf DataType enum) and the JS data type
  * that carries their elements.
  */
+/** The dtypes whose elements a typed array holds (every dtype but 'string'). */
 export type NumericDType = 'float32' | 'float64' | 'int8' | 'int16' | 'int32' | 'int64' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'bool' | 'float16' | 'bfloat16';
+/** A dtype tfslice carries, by TensorFlow's Python name (tf.float32 is 'float32'; DT_HALF is 'float16', DT_STRING 'string'). */
 export type DType = NumericDType | 'string';
 /** The typed array that holds each numeric dtype; float16/bfloat16 are raw bits. */
 export interface TypedArrayOf {
@@ -21,6 +23,7 @@ export interface TypedArrayOf {
     float16: Uint16Array;
     bfloat16: Uint16Array;
 }
+/** Any typed array that holds a numeric dtype's elements (Float32Array, BigInt64Array, Uint16Array for float16, ...). */
 export type TypedArray = TypedArrayOf[NumericDType];
 /** What `Tensor.data` holds for dtype D. */
 export type DataOf<D extends DType> = D extends NumericDType ? TypedArrayOf[D] : string[];

@@ -6,9 +6,11 @@
 export type TensorFlowCode = 'CANCELLED' | 'UNKNOWN' | 'INVALID_ARGUMENT' | 'DEADLINE_EXCEEDED' | 'NOT_FOUND' | 'ALREADY_EXISTS' | 'PERMISSION_DENIED' | 'RESOURCE_EXHAUSTED' | 'FAILED_PRECONDITION' | 'ABORTED' | 'OUT_OF_RANGE' | 'UNIMPLEMENTED' | 'INTERNAL' | 'UNAVAILABLE' | 'DATA_LOSS' | 'UNAUTHENTICATED';
 /** tfslice's own codes. */
 export type TfsliceCode = 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE' | 'MODEL_DISPOSED' | 'GPU_BUDGET_EXCEEDED' | 'GPU_CONFIG_CONFLICT' | 'MODEL_CRASHED';
+/** Every `code` a {@link TfsliceError} can carry: TensorFlow's status names and tfslice's own. */
 export type ErrorCode = TensorFlowCode | TfsliceCode;
 /** Base class of every error tfslice raises, apart from option TypeError/RangeError. */
 export declare class TfsliceError extends Error {
+    /** What went wrong, stable across versions and messages: branch on this, not on `message`. */
     readonly code: ErrorCode;
     constructor(code: ErrorCode, message: string, options?: {
         cause?: unknown;
@@ -16,10 +18,12 @@ export declare class TfsliceError extends Error {
 }
 /** A TensorFlow status, or a check tfslice made in TensorFlow's terms before calling it. */
 export declare class TensorFlowError extends TfsliceError {
+    /** TensorFlow's status code (TF_Code), as TensorFlow reported it or as its own check would. */
     readonly code: TensorFlowCode;
 }
 /** INVALID_ARGUMENT: a feed, shape or option that TensorFlow would (or did) refuse. */
 export declare class InvalidArgumentError extends TensorFlowError {
+    /** Always 'INVALID_ARGUMENT'. */
     readonly code: 'INVALID_ARGUMENT';
     constructor(message: string, options?: {
         cause?: unknown;
@@ -27,6 +31,7 @@ export declare class InvalidArgumentError extends TensorFlowError {
 }
 /** NOT_FOUND: a path, signature, tag-set or tensor name that does not exist. */
 export declare class NotFoundError extends TensorFlowError {
+    /** Always 'NOT_FOUND'. */
     readonly code: 'NOT_FOUND';
     constructor(message: string, options?: {
         cause?: unknown;
@@ -62,6 +67,7 @@ export type QueueName =
  * resends at once reconnects first (see README, "Overload").
  */
 export declare class QueueFullError extends TensorFlowError {
+    /** Always 'UNAVAILABLE' (TensorFlow Serving's code for a full batch queue). */
     readonly code: 'UNAVAILABLE';
     /** The queue that is full. */
     readonly queue: QueueName;
@@ -69,6 +75,7 @@ export declare class QueueFullError extends TensorFlowError {
 }
 /** No usable libtensorflow; the message lists what was tried and how to fix it. */
 export declare class LibraryNotFoundError extends TfsliceError {
+    /** LIBRARY_NOT_FOUND when none was found; LIBRARY_INCOMPATIBLE when one was found that lacks functions tfslice needs (an older TensorFlow). */
     readonly code: 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE';
     /** Each place looked at, with what was found there. */
     readonly tried: readonly string[];
@@ -76,6 +83,7 @@ export declare class LibraryNotFoundError extends TfsliceError {
 }
 /** The model was disposed before this call started. */
 export declare class ModelDisposedError extends TfsliceError {
+    /** Always 'MODEL_DISPOSED'. */
     readonly code: 'MODEL_DISPOSED';
     constructor(message?: string);
 }
@@ -85,12 +93,14 @@ export interface GpuHolder {
     readonly model: string;
     /** Its share of the GPU, a fraction; 0 for a partition holder (its budget is the partition). */
     readonly fraction: number;
+    /** How it runs: 'none' in this process, 'process' in a host process of its own (LoadOptions.isolation). */
     readonly isolation: 'none' | 'process';
     /** The partition it holds (configureRuntime({ gpuPartitions })); absent for a fraction holder. */
     readonly partition?: number;
 }
 /** GPU_BUDGET_EXCEEDED: the fractions of live models on that GPU would sum past 1.0. */
 export declare class GpuBudgetExceededError extends TfsliceError {
+    /** Always 'GPU_BUDGET_EXCEEDED'. */
     readonly code: 'GPU_BUDGET_EXCEEDED';
     /** Physical GPU index. */
     readonly device: number;
@@ -100,11 +110,13 @@ export declare class GpuBudgetExceededError extends TfsliceError {
 }
 /** GPU_CONFIG_CONFLICT: this process's TensorFlow already has other GPU options. */
 export declare class GpuConfigConflictError extends TfsliceError {
+    /** Always 'GPU_CONFIG_CONFLICT'. */
     readonly code: 'GPU_CONFIG_CONFLICT';
     constructor(message: string);
 }
 /** MODEL_CRASHED: the model's host process died; the model stays failed. */
 export declare class ModelCrashedError extends TfsliceError {
+    /** Always 'MODEL_CRASHED'. */
     readonly code: 'MODEL_CRASHED';
     constructor(message: string);
 }

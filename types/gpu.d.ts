@@ -15,10 +15,13 @@
  * default reserves the whole GPU.
  */
 import { type GpuHolder } from './errors';
+/** Where a model's session lives: 'none' in this process, 'process' in a host process of its own (LoadOptions.isolation). */
 export type Isolation = 'none' | 'process';
 /** The GPU options a model asks for (null: not asked, TensorFlow's default). */
 export interface GpuRequest {
+    /** Share of the GPU's memory, a fraction in (0, 1] (per_process_gpu_memory_fraction). */
     readonly fraction: number | null;
+    /** Grow the allocation as needed instead of taking the fraction at the first run (GPUOptions.allow_growth). */
     readonly allowGrowth: boolean | null;
     /** Physical GPU index (visible_device_list), null for TensorFlow's default. */
     readonly device: number | null;
@@ -31,6 +34,7 @@ export interface GpuBudget {
     readonly used: number;
     /** 1 - used, never below 0. */
     readonly free: number;
+    /** The models charged to it, each with its fraction. */
     readonly holders: readonly GpuHolder[];
 }
 /** A load's place in the ledger: confirmed once the session exists, released at the end. */

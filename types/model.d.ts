@@ -15,6 +15,10 @@ import { type FeedValue } from './values';
  * array of the input's dtype; see lib/values.ts).
  */
 export type Feeds = Readonly<Record<string, Tensor | TensorLike | FeedValue>>;
+/**
+ * Options of one run(), runSync() or placement() call. Unknown keys are INVALID_ARGUMENT
+ * naming them (a misspelt option is never ignored).
+ */
 export interface RunOptions {
     /** Signature to run; defaults to the model's default signature. */
     signature?: string | undefined;
@@ -75,6 +79,7 @@ export interface Device {
     /** Memory TensorFlow gives the device, in bytes (for a GPU: its allocator limit). */
     readonly memoryBytes: number;
 }
+/** Model.gpu: the GPU memory a model was given (TensorFlow's GPUOptions as applied). */
 export interface GpuInfo {
     /** The fraction asked for in loadModel (0..1], or null when none was asked. */
     readonly requestedFraction: number | null;
@@ -93,6 +98,7 @@ export interface GpuInfo {
  * the signatures batched and why the others are not.
  */
 export interface BatchingInfo {
+    /** The batching parameters in force, each option's default filled in (TensorFlow Serving's BatchingParameters). */
     readonly options: ResolvedBatching;
     /** Signatures whose run() calls are batched. */
     readonly signatures: readonly string[];
@@ -103,8 +109,9 @@ export interface BatchingInfo {
 }
 /** Model.stats(): what the model did since it was loaded. */
 export interface ModelStats {
-    /** Runs executing now and waiting for a slot (maxConcurrentRuns); a batch counts once. */
+    /** Runs executing now (Model.runsExecuting, at most maxConcurrentRuns); a batch counts once. */
     runsExecuting: number;
+    /** Runs waiting to execute (Model.runsQueued): for a slot, a runner thread, or a host's serving thread; a batch counts once. */
     runsQueued: number;
     /** Per batched signature; empty without batching. */
     batching: Record<string, BatchingStats>;

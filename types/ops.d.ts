@@ -32,6 +32,7 @@ export type EntryKind = 'signature' | 'init' | 'restore';
 export declare function serveRefusal(kind: EntryKind, op: string): string | null;
 /** One entry point and the op types it reaches, each with the first path found to it. */
 export interface EntryOps {
+    /** 'signature' for a signature, 'init' for the init op (main_op, legacy_init_op), 'restore' for the variables' restore op. */
     readonly kind: EntryKind;
     /** The signature's name; the op's node name for 'init' and 'restore'. */
     readonly name: string;
@@ -54,6 +55,7 @@ export declare function reachedOps(savedModel: Uint8Array, tags: readonly string
  * name the first one found; the message lists the others.
  */
 export declare class PermissionDeniedError extends TensorFlowError {
+    /** Always 'PERMISSION_DENIED'. */
     readonly code: 'PERMISSION_DENIED';
     /** The refused op type, e.g. 'ReadFile'. */
     readonly op: string;

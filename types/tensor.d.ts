@@ -88,8 +88,11 @@ export declare class Tensor<D extends DType = DType> {
 }
 /** A plain feed object: `{ dtype, shape, data }`, same rules as the Tensor constructor. */
 export interface TensorLike<D extends DType = DType> {
+    /** Element type, e.g. 'float32'. */
     dtype: D;
+    /** Dimensions; their product is data's length (an element count, not bytes). */
     shape: readonly number[];
+    /** The elements, row-major: the dtype's typed array, or for 'string' a string[] or Uint8Array[] (raw bytes). */
     data: FeedDataOf<D>;
 }
 /** `value` when the Tensor constructor made it; else INVALID_ARGUMENT naming feed `key` (not the TypeError its fields' absence would throw later). */

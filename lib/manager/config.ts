@@ -36,6 +36,7 @@ export type SwapPolicy = 'refuse' | 'unload-first';
 
 /** A warm-up feed value: anything run() takes (a Tensor, `{ dtype, shape, data }`, or a value typed by the signature, such as JSON). */
 export type WarmupValue = Feeds[string];
+/** Warm-up feeds by signature input key, as run() takes them. */
 export type WarmupFeeds = Readonly<Record<string, WarmupValue>>;
 
 /**
@@ -58,6 +59,11 @@ export interface WarmupConfig {
   runs?: number | undefined;
 }
 
+/**
+ * One model of a {@link ModelManagerConfig}: TensorFlow Serving's ModelConfig (name, base_path,
+ * model_version_policy, version_labels) with tfslice's own GPU share, isolation, batching and
+ * load options.
+ */
 export interface ManagedModelConfig {
   /** The name runs address the model by. */
   name: string;
@@ -79,6 +85,7 @@ export interface ManagedModelConfig {
   batching?: boolean | BatchingOptions | undefined;
   /** Any other loadModel() option. */
   loadOptions?: Omit<LoadOptions, 'gpuMemoryFraction' | 'isolation' | 'tags' | 'batching'> | undefined;
+  /** What runs on each version after it loads, before it is AVAILABLE (see WarmupConfig). Default none. */
   warmup?: WarmupConfig | undefined;
   /**
    * Names for versions (TensorFlow Serving's version_labels): `{ stable: 1, canary: 2 }`. A run
@@ -94,6 +101,11 @@ export interface ManagedModelConfig {
   maxQueuedRequests?: number | undefined;
 }
 
+/**
+ * A ModelManager's configuration (TensorFlow Serving's ModelServerConfig, in JSON; see README
+ * "Model manager"). `new ModelManager(config)` checks it and throws ERR_INVALID_ARG_TYPE or
+ * ERR_OUT_OF_RANGE naming the field (`models[2].basePath`).
+ */
 export interface ModelManagerConfig {
   /** The models; [] for none yet (reconfigure() adds them), as TensorFlow Serving's empty model_config_list. */
   models: readonly ManagedModelConfig[];

@@ -62,6 +62,11 @@ export class ModelManager {
   readonly #disposing = new Set<Model>();
   #timer: NodeJS.Timeout | null = null;
 
+  /**
+   * Checks `config`; nothing loads until start().
+   * @throws ERR_INVALID_ARG_TYPE (TypeError) or ERR_OUT_OF_RANGE (RangeError) naming the field
+   *   (`config.models[2].basePath`) and what it takes
+   */
   constructor(config: ModelManagerConfig) {
     this.#config = resolveManagerConfig(config);
     for (const model of this.#config.models) this.#models.set(model.name, managed(model));

@@ -27,6 +27,7 @@ const digest = (token: string): Buffer => createHash('sha256').update(token).dig
 
 /** Checks bearer tokens; built once per server. */
 export class BearerAuth {
+  /** AuthOptions.openHealth as given, default true: health endpoints answer without a token. */
   readonly openHealth: boolean;
   readonly #digests: readonly Buffer[];
 

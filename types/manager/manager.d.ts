@@ -9,6 +9,11 @@ import { type ManagerRunOptions, type ModelManagerEvents, type ModelStatus, type
  */
 export declare class ModelManager {
     #private;
+    /**
+     * Checks `config`; nothing loads until start().
+     * @throws ERR_INVALID_ARG_TYPE (TypeError) or ERR_OUT_OF_RANGE (RangeError) naming the field
+     *   (`config.models[2].basePath`) and what it takes
+     */
     constructor(config: ModelManagerConfig);
     /**
      * Serves a new list of models, as TensorFlow Serving's HandleReloadConfigRequest does: a model

@@ -10,11 +10,16 @@ import type { Tensor } from '../tensor';
 export type VersionState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
 /** An error as status() reports it. */
 export interface StatusError {
+    /** The error's code: a TensorFlow status name ('NOT_FOUND', 'INVALID_ARGUMENT', ...) or tfslice's ('GPU_BUDGET_EXCEEDED', ...); 'UNKNOWN' for an error without one. */
     readonly code: string;
+    /** The error's message. */
     readonly message: string;
 }
+/** One version of a model, as status() reports it (TensorFlow Serving's ModelVersionStatus, with more). */
 export interface VersionStatus {
+    /** The version number: its directory's name under the base path. */
     readonly version: number;
+    /** Where it is in its life: START, LOADING, AVAILABLE, UNLOADING, END. */
     readonly state: VersionState;
     /** The version directory. */
     readonly path: string;
@@ -23,25 +28,38 @@ export interface VersionStatus {
     /** Runs the manager routed to it that have not finished. */
     readonly inflight: number;
 }
+/** One model, as ModelManager.status() reports it. */
 export interface ModelStatus {
+    /** The model's name (ManagedModelConfig.name). */
     readonly name: string;
+    /** Its base path, absolute (relative ones are resolved against the working directory). */
     readonly basePath: string;
     /** Every version seen, ascending. */
     readonly versions: readonly VersionStatus[];
     /** A problem of the model rather than a version: its fraction is not set, its base path cannot be read or holds no version. */
     readonly error: StatusError | null;
 }
+/** The 'state' event: a version of a model entered a state (every change, in order). */
 export interface StateEvent {
+    /** The model's name. */
     readonly name: string;
+    /** The version. */
     readonly version: number;
+    /** The state it entered. */
     readonly state: VersionState;
     /** With END after a failed load or warm-up. */
     readonly error?: Error;
 }
+/**
+ * The 'failure' event: a version failed to load or warm up, a loaded one crashed (its host died),
+ * or the model itself has a problem.
+ */
 export interface FailureEvent {
+    /** The model's name. */
     readonly name: string;
     /** null for a problem of the model (fraction not set, base path unreadable, no version). */
     readonly version: number | null;
+    /** What failed, with its `code` where it has one (TfsliceError). */
     readonly error: Error;
 }
 /**
@@ -55,19 +73,27 @@ export type ManagerRunOptions = RunOptions & ({
     label?: string | undefined;
     version?: undefined;
 });
+/** What ModelManager.run() resolves to: the outputs, and which model and version made them. */
 export interface Prediction {
+    /** The model's name. */
     readonly name: string;
     /** The version that served the run. */
     readonly version: number;
+    /** Outputs by key, as Model.run() returns them (dispose() each, or let the collector free them). */
     readonly outputs: Record<string, Tensor>;
 }
 /** A batch a version ran (its loadOptions' batching): Model.onBatch()'s event with the model named. */
 export interface ManagedBatchEvent extends BatchEvent {
+    /** The model's name. */
     readonly name: string;
+    /** The version that ran the batch. */
     readonly version: number;
 }
+/** ModelManager.on()'s events and their arguments. */
 export interface ModelManagerEvents {
+    /** A version entered a state. */
     state: [StateEvent];
+    /** A version failed (load, warm-up, crash) or the model has a problem. */
     failure: [FailureEvent];
     /** After each batch a batched version runs (the server's batching metrics). */
     batch: [ManagedBatchEvent];

@@ -11,6 +11,7 @@ export interface AuthOptions {
 /** Checks bearer tokens; built once per server. */
 export declare class BearerAuth {
     #private;
+    /** AuthOptions.openHealth as given, default true: health endpoints answer without a token. */
     readonly openHealth: boolean;
     /** @throws TypeError (ERR_INVALID_ARG_TYPE) when there is no token, or one HTTP cannot carry */
     constructor(options: AuthOptions);

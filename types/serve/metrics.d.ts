@@ -13,15 +13,30 @@ export type ServingApi = 'predict' | 'classify' | 'regress' | 'status' | 'metada
  * else "". Any client may name anything; only configured models get series of their own.
  */
 export declare function modelLabel(manager: ModelManager, name: string): string;
+/**
+ * A server's Prometheus metrics (prom-client), registered in one registry: the counters and
+ * histograms the server updates per request, and gauges read from the manager and the GPU
+ * ledger at each scrape. createServer() makes one unless given its own; README's "Model server"
+ * section (Metrics) lists every series.
+ */
 export declare class ServerMetrics {
+    /** The registry every metric is in: serve `await registry.metrics()` (content type `registry.contentType`). */
     readonly registry: Registry;
+    /** tfslice_requests_total: requests by model, version, API and status code (OK, INVALID_ARGUMENT, ..., or tfslice's MODEL_CRASHED, ...). */
     readonly requests: Counter<'model' | 'version' | 'api' | 'status'>;
+    /** tfslice_request_duration_seconds: from a request received to its response written, in seconds. */
     readonly requestSeconds: Histogram<'model' | 'api'>;
+    /** tfslice_run_duration_seconds: a successful request's run in its model (queue included), in seconds. */
     readonly runSeconds: Histogram<'model' | 'version'>;
+    /** tfslice_host_crashes_total: isolated versions whose host process died. */
     readonly hostCrashes: Counter<'model'>;
+    /** tfslice_batch_size: rows per batch run, padding included (dynamic batching). */
     readonly batchSize: Histogram<'model' | 'signature'>;
+    /** tfslice_batch_queue_delay_seconds: how long each request waited for its batch to start, in seconds. */
     readonly batchQueueSeconds: Histogram<'model' | 'signature'>;
+    /** tfslice_batch_padding_rows_total: rows added to reach an allowed batch size. */
     readonly batchPaddingRows: Counter<'model' | 'signature'>;
+    /** tfslice_batches_retried_total: batches that failed in TensorFlow and were run again in halves. */
     readonly batchesRetried: Counter<'model' | 'signature'>;
     /** HTTP the server could not parse as a request (answered on the socket), by status. */
     readonly unparsedRequests: Counter<'status'>;
