@@ -183,6 +183,7 @@ function definition(service: string, defer: (method: string, bytes: Buffer) => b
 
 /** Options of createGrpcServer(). */
 export interface GrpcServingOptions {
+  /** The models served: a ModelManager you start and stop (when REST is served too, the same one as createServer()'s). */
   manager: ModelManager;
   /** Outputs as tensor_content (raw bytes) instead of the typed fields (TensorFlow Serving's --enable_serialization_as_tensor_content). Default false. */
   tensorContent?: boolean | undefined;

@@ -6,6 +6,7 @@ import { type ServerMetrics } from './metrics';
 export declare const PROTO_DIR: string;
 /** Options of createGrpcServer(). */
 export interface GrpcServingOptions {
+    /** The models served: a ModelManager you start and stop (when REST is served too, the same one as createServer()'s). */
     manager: ModelManager;
     /** Outputs as tensor_content (raw bytes) instead of the typed fields (TensorFlow Serving's --enable_serialization_as_tensor_content). Default false. */
     tensorContent?: boolean | undefined;
