@@ -30,8 +30,9 @@ import { checkAgainstSpec, type FeedValue, tensorFromValue } from './values';
 export type Feeds = Readonly<Record<string, Tensor | TensorLike | FeedValue>>;
 
 /**
- * Options of one run(), runSync() or placement() call. Unknown keys are INVALID_ARGUMENT
- * naming them (a misspelt option is never ignored).
+ * Options of one run() or runSync() call (placement() takes `signature` alone). An unknown key
+ * throws ERR_INVALID_ARG_TYPE (TypeError) naming it and the keys there are: a misspelt option
+ * is never ignored.
  */
 export interface RunOptions {
   /** Signature to run; defaults to the model's default signature. */
