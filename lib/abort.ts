@@ -28,7 +28,10 @@ export function timerFor(callback: () => void, ms: number): NodeJS.Timeout {
  * 'abort' listeners called then (each at most once).
  */
 export interface RunSignal {
-  /** True once the signal was aborted; read when the run is called and when it could start. */
+  /**
+   * True once aborted. Read when the run is called (CANCELLED at once); a waiting run learns of
+   * a later abort only through its 'abort' listener, which the signal must call.
+   */
   readonly aborted: boolean;
   /** Adds `listener` for 'abort' (run() adds one with `{ once: true }` while its run waits). */
   addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;

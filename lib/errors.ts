@@ -28,6 +28,7 @@ const TENSORFLOW_CODES: ReadonlySet<string> = new Set<TensorFlowCode>([
 export class TfsliceError extends Error {
   /** What went wrong, stable across versions and messages: branch on this, not on `message`. */
   readonly code: ErrorCode;
+  /** @param options `cause`: the error this one reports (Error's own option) */
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
@@ -45,6 +46,7 @@ export class TensorFlowError extends TfsliceError {
 export class InvalidArgumentError extends TensorFlowError {
   /** Always 'INVALID_ARGUMENT'. */
   declare readonly code: 'INVALID_ARGUMENT';
+  /** @param message what was refused and how to fix it, naming the field */
   constructor(message: string, options?: { cause?: unknown }) {
     super('INVALID_ARGUMENT', message, options);
   }
@@ -54,6 +56,7 @@ export class InvalidArgumentError extends TensorFlowError {
 export class NotFoundError extends TensorFlowError {
   /** Always 'NOT_FOUND'. */
   declare readonly code: 'NOT_FOUND';
+  /** @param message what was not found, and what there is */
   constructor(message: string, options?: { cause?: unknown }) {
     super('NOT_FOUND', message, options);
   }
@@ -71,6 +74,7 @@ export class ServableNotFoundError extends NotFoundError {
   readonly version: number | undefined;
   /** The version label asked for, of a model that is unknown (TensorFlow Serving answers INVALID_ARGUMENT for it). */
   readonly label: string | undefined;
+  /** The fields as documented above; `version` and `label` undefined when not asked for. */
   constructor(message: string, model: string, version?: number, label?: string) {
     super(message);
     this.model = model;
@@ -100,6 +104,7 @@ export class QueueFullError extends TensorFlowError {
   declare readonly code: 'UNAVAILABLE';
   /** The queue that is full. */
   readonly queue: QueueName;
+  /** @param queue the queue that is full */
   constructor(queue: QueueName, message: string) {
     super('UNAVAILABLE', message);
     this.queue = queue;
@@ -112,6 +117,7 @@ export class LibraryNotFoundError extends TfsliceError {
   declare readonly code: 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE';
   /** Each place looked at, with what was found there. */
   readonly tried: readonly string[];
+  /** @param tried each place looked at, with what was found there */
   constructor(message: string, tried: readonly string[], code: 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE' = 'LIBRARY_NOT_FOUND') {
     super(code, message);
     this.tried = tried;
@@ -122,6 +128,7 @@ export class LibraryNotFoundError extends TfsliceError {
 export class ModelDisposedError extends TfsliceError {
   /** Always 'MODEL_DISPOSED'. */
   declare readonly code: 'MODEL_DISPOSED';
+  /** @param message by default, that the model was disposed and must be loaded again */
   constructor(message = 'the model was disposed; load it again to run it') {
     super('MODEL_DISPOSED', message);
   }
@@ -147,6 +154,10 @@ export class GpuBudgetExceededError extends TfsliceError {
   readonly device: number;
   /** Who holds the rest. */
   readonly holders: readonly GpuHolder[];
+  /**
+   * @param device the physical GPU index
+   * @param holders the models holding its budget
+   */
   constructor(message: string, device: number, holders: readonly GpuHolder[]) {
     super('GPU_BUDGET_EXCEEDED', message);
     this.device = device;
@@ -158,6 +169,7 @@ export class GpuBudgetExceededError extends TfsliceError {
 export class GpuConfigConflictError extends TfsliceError {
   /** Always 'GPU_CONFIG_CONFLICT'. */
   declare readonly code: 'GPU_CONFIG_CONFLICT';
+  /** @param message the options asked for, those in force, and which model fixed them */
   constructor(message: string) {
     super('GPU_CONFIG_CONFLICT', message);
   }
@@ -170,6 +182,7 @@ export const CRASHED_ADVICE = 'the model stays failed: load it again to run it';
 export class ModelCrashedError extends TfsliceError {
   /** Always 'MODEL_CRASHED'. */
   declare readonly code: 'MODEL_CRASHED';
+  /** @param message how the host died (signal or exit code) and what to do */
   constructor(message: string) {
     super('MODEL_CRASHED', message);
   }

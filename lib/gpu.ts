@@ -23,7 +23,7 @@ export type Isolation = 'none' | 'process';
 export interface GpuRequest {
   /** Share of the GPU's memory, a fraction in (0, 1] (per_process_gpu_memory_fraction). */
   readonly fraction: number | null;
-  /** Grow the allocation as needed instead of taking the fraction at the first run (GPUOptions.allow_growth). */
+  /** Grow GPU memory on demand (GPUOptions.allow_growth) instead of reserving the whole limit up front; null: not asked. */
   readonly allowGrowth: boolean | null;
   /** Physical GPU index (visible_device_list), null for TensorFlow's default. */
   readonly device: number | null;

@@ -59,7 +59,15 @@ interface MetaGraph {
  * refuses every op type not listed; `'none'` checks nothing. Op type names are TensorFlow's
  * (NodeDef.op), e.g. 'ReadFile'.
  */
-export type OpPolicy = 'serve' | 'none' | { readonly deny: readonly string[] } | { readonly allow: readonly string[] };
+export type OpPolicy = 'serve' | 'none'
+  | {
+    /** Op types refused (NodeDef.op names, e.g. 'ReadFile'); every other is allowed. */
+    readonly deny: readonly string[];
+  }
+  | {
+    /** The only op types allowed (NodeDef.op names); every other is refused. */
+    readonly allow: readonly string[];
+  };
 
 /**
  * The ops `opPolicy: 'serve'` refuses, with the reason an error gives. TensorFlow's
@@ -125,7 +133,7 @@ export function serveRefusal(kind: EntryKind, op: string): string | null {
 
 /** One entry point and the op types it reaches, each with the first path found to it. */
 export interface EntryOps {
-  /** 'signature' for a signature, 'init' for the init op (main_op, legacy_init_op), 'restore' for the variables' restore op. */
+  /** 'signature' for a signature, 'init' for the init op (the saved_model_main_op or legacy_init_op collection's, or TF2's __saved_model_init_op), 'restore' for the variables' restore op. */
   readonly kind: EntryKind;
   /** The signature's name; the op's node name for 'init' and 'restore'. */
   readonly name: string;
@@ -474,6 +482,7 @@ export class PermissionDeniedError extends TensorFlowError {
   readonly entry: string;
   /** The steps from the entry to the node (outputs, nodes, functions). */
   readonly path: readonly string[];
+  /** The fields as documented above, for the first refused op found. */
   constructor(message: string, op: string, entry: string, path: readonly string[]) {
     super('PERMISSION_DENIED', message);
     this.op = op;

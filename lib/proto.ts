@@ -228,14 +228,28 @@ export interface SessionConfig {
   /** Resource variables private to the session, not shared by name on the worker (remote sessions get it). */
   isolateSessionState?: boolean;
   /** Inter-op pools a run may pick (RunOptions.inter_op_thread_pool); read from raw sessionConfig bytes, never set by tfslice. */
-  sessionInterOpThreadPool?: { numThreads?: number; globalName?: string }[];
-  /** TensorFlow's GPUOptions: memory fraction (0, 1], allow_growth, the GPUs visible (visible_device_list: "0,2"), partitions. */
+  sessionInterOpThreadPool?: {
+    /** The pool's threads (ThreadPoolOptionProto.num_threads); 0: TensorFlow picks. */
+    numThreads?: number;
+    /** A name pools of other sessions with the same name share (global_name). */
+    globalName?: string;
+  }[];
+  /** TensorFlow's GPUOptions. */
   gpuOptions?: {
+    /** The GPU's memory this process may take, a fraction in (0, 1] (per_process_gpu_memory_fraction). */
     perProcessGpuMemoryFraction?: number;
+    /** Take GPU memory as needed instead of the whole limit up front (allow_growth). */
     allowGrowth?: boolean;
+    /** The physical GPUs this process sees, in order, e.g. "0,2" (visible_device_list). */
     visibleDeviceList?: string;
     /** The virtual devices (partitions) of each visible GPU, memory limits in MiB. */
-    experimental?: { virtualDevices?: { memoryLimitMb?: number[] }[] };
+    experimental?: {
+      /** One entry per visible GPU (GPUOptions.Experimental.virtual_devices). */
+      virtualDevices?: {
+        /** Each virtual device's memory, in MiB (memory_limit_mb). */
+        memoryLimitMb?: number[];
+      }[];
+    };
   };
 }
 

@@ -358,7 +358,16 @@ function convert(dtype: DType, value: unknown, where: () => string): Scalar {
 }
 
 /** What a feed may be besides a Tensor or { dtype, shape, data }: a value typed by the signature. */
-export type FeedValue = number | bigint | boolean | string | Uint8Array | TypedArray | { base64: string } | { b64: string } | readonly FeedValue[];
+export type FeedValue = number | bigint | boolean | string | Uint8Array | TypedArray
+  | {
+    /** A string element's bytes in base64 (tfslice's CLI and JSON): for bytes that are not UTF-8. */
+    base64: string;
+  }
+  | {
+    /** A string element's bytes in base64, as TensorFlow Serving's REST API writes them. */
+    b64: string;
+  }
+  | readonly FeedValue[];
 
 // The shape of one flat typed array for `spec`: the signature's, with its one unknown
 // dimension (if any) taken from the length.

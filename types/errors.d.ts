@@ -12,6 +12,7 @@ export type ErrorCode = TensorFlowCode | TfsliceCode;
 export declare class TfsliceError extends Error {
     /** What went wrong, stable across versions and messages: branch on this, not on `message`. */
     readonly code: ErrorCode;
+    /** @param options `cause`: the error this one reports (Error's own option) */
     constructor(code: ErrorCode, message: string, options?: {
         cause?: unknown;
     });
@@ -25,6 +26,7 @@ export declare class TensorFlowError extends TfsliceError {
 export declare class InvalidArgumentError extends TensorFlowError {
     /** Always 'INVALID_ARGUMENT'. */
     readonly code: 'INVALID_ARGUMENT';
+    /** @param message what was refused and how to fix it, naming the field */
     constructor(message: string, options?: {
         cause?: unknown;
     });
@@ -33,6 +35,7 @@ export declare class InvalidArgumentError extends TensorFlowError {
 export declare class NotFoundError extends TensorFlowError {
     /** Always 'NOT_FOUND'. */
     readonly code: 'NOT_FOUND';
+    /** @param message what was not found, and what there is */
     constructor(message: string, options?: {
         cause?: unknown;
     });
@@ -49,6 +52,7 @@ export declare class ServableNotFoundError extends NotFoundError {
     readonly version: number | undefined;
     /** The version label asked for, of a model that is unknown (TensorFlow Serving answers INVALID_ARGUMENT for it). */
     readonly label: string | undefined;
+    /** The fields as documented above; `version` and `label` undefined when not asked for. */
     constructor(message: string, model: string, version?: number, label?: string);
 }
 /** Which limit a {@link QueueFullError} hit. */
@@ -71,6 +75,7 @@ export declare class QueueFullError extends TensorFlowError {
     readonly code: 'UNAVAILABLE';
     /** The queue that is full. */
     readonly queue: QueueName;
+    /** @param queue the queue that is full */
     constructor(queue: QueueName, message: string);
 }
 /** No usable libtensorflow; the message lists what was tried and how to fix it. */
@@ -79,12 +84,14 @@ export declare class LibraryNotFoundError extends TfsliceError {
     readonly code: 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE';
     /** Each place looked at, with what was found there. */
     readonly tried: readonly string[];
+    /** @param tried each place looked at, with what was found there */
     constructor(message: string, tried: readonly string[], code?: 'LIBRARY_NOT_FOUND' | 'LIBRARY_INCOMPATIBLE');
 }
 /** The model was disposed before this call started. */
 export declare class ModelDisposedError extends TfsliceError {
     /** Always 'MODEL_DISPOSED'. */
     readonly code: 'MODEL_DISPOSED';
+    /** @param message by default, that the model was disposed and must be loaded again */
     constructor(message?: string);
 }
 /** A model holding part of a GPU's budget, as GPU errors name it. */
@@ -106,18 +113,24 @@ export declare class GpuBudgetExceededError extends TfsliceError {
     readonly device: number;
     /** Who holds the rest. */
     readonly holders: readonly GpuHolder[];
+    /**
+     * @param device the physical GPU index
+     * @param holders the models holding its budget
+     */
     constructor(message: string, device: number, holders: readonly GpuHolder[]);
 }
 /** GPU_CONFIG_CONFLICT: this process's TensorFlow already has other GPU options. */
 export declare class GpuConfigConflictError extends TfsliceError {
     /** Always 'GPU_CONFIG_CONFLICT'. */
     readonly code: 'GPU_CONFIG_CONFLICT';
+    /** @param message the options asked for, those in force, and which model fixed them */
     constructor(message: string);
 }
 /** MODEL_CRASHED: the model's host process died; the model stays failed. */
 export declare class ModelCrashedError extends TfsliceError {
     /** Always 'MODEL_CRASHED'. */
     readonly code: 'MODEL_CRASHED';
+    /** @param message how the host died (signal or exit code) and what to do */
     constructor(message: string);
 }
 /**

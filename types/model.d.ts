@@ -16,9 +16,9 @@ import { type FeedValue } from './values';
  */
 export type Feeds = Readonly<Record<string, Tensor | TensorLike | FeedValue>>;
 /**
- * Options of one run() or runSync() call (placement() takes `signature` alone). An unknown key
- * throws ERR_INVALID_ARG_TYPE (TypeError) naming it and the keys there are: a misspelt option
- * is never ignored.
+ * Options of one run() or runSync() call (placement() takes `signature` alone). An unknown key is
+ * refused with ERR_INVALID_ARG_TYPE (a TypeError: run() rejects, runSync() throws) naming it and
+ * the keys there are: a misspelt option is never ignored.
  */
 export interface RunOptions {
     /** Signature to run; defaults to the model's default signature. */
@@ -99,7 +99,7 @@ export interface GpuInfo {
  * the signatures batched and why the others are not.
  */
 export interface BatchingInfo {
-    /** The batching parameters in force, each option's default filled in (TensorFlow Serving's BatchingParameters). */
+    /** The batching parameters as resolved, each option's default filled in (TensorFlow Serving's BatchingParameters); batchThreads is how many batches run at once. */
     readonly options: ResolvedBatching;
     /** Signatures whose run() calls are batched. */
     readonly signatures: readonly string[];

@@ -6,8 +6,10 @@ import { TensorFlowError } from './errors';
  * (NodeDef.op), e.g. 'ReadFile'.
  */
 export type OpPolicy = 'serve' | 'none' | {
+    /** Op types refused (NodeDef.op names, e.g. 'ReadFile'); every other is allowed. */
     readonly deny: readonly string[];
 } | {
+    /** The only op types allowed (NodeDef.op names); every other is refused. */
     readonly allow: readonly string[];
 };
 /**
@@ -32,7 +34,7 @@ export type EntryKind = 'signature' | 'init' | 'restore';
 export declare function serveRefusal(kind: EntryKind, op: string): string | null;
 /** One entry point and the op types it reaches, each with the first path found to it. */
 export interface EntryOps {
-    /** 'signature' for a signature, 'init' for the init op (main_op, legacy_init_op), 'restore' for the variables' restore op. */
+    /** 'signature' for a signature, 'init' for the init op (the saved_model_main_op or legacy_init_op collection's, or TF2's __saved_model_init_op), 'restore' for the variables' restore op. */
     readonly kind: EntryKind;
     /** The signature's name; the op's node name for 'init' and 'restore'. */
     readonly name: string;
@@ -63,6 +65,7 @@ export declare class PermissionDeniedError extends TensorFlowError {
     readonly entry: string;
     /** The steps from the entry to the node (outputs, nodes, functions). */
     readonly path: readonly string[];
+    /** The fields as documented above, for the first refused op found. */
     constructor(message: string, op: string, entry: string, path: readonly string[]);
 }
 /**

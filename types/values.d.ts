@@ -47,8 +47,10 @@ export declare function shortestFloat(dtype: FloatDType, stored: number): number
 export declare function lossyFloat(dtype: FloatDType, value: unknown): string | null;
 /** What a feed may be besides a Tensor or { dtype, shape, data }: a value typed by the signature. */
 export type FeedValue = number | bigint | boolean | string | Uint8Array | TypedArray | {
+    /** A string element's bytes in base64 (tfslice's CLI and JSON): for bytes that are not UTF-8. */
     base64: string;
 } | {
+    /** A string element's bytes in base64, as TensorFlow Serving's REST API writes them. */
     b64: string;
 } | readonly FeedValue[];
 /**

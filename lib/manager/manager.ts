@@ -65,7 +65,7 @@ export class ModelManager {
   /**
    * Checks `config`; nothing loads until start().
    * @throws ERR_INVALID_ARG_TYPE (TypeError) or ERR_OUT_OF_RANGE (RangeError) naming the field
-   *   (`config.models[2].basePath`) and what it takes
+   *   (`models[2].basePath`, `config.swapPolicy`) and what it takes
    */
   constructor(config: ModelManagerConfig) {
     this.#config = resolveManagerConfig(config);
@@ -524,8 +524,12 @@ export class ModelManager {
     }
   }
 
-  /** Every model's status (or one model's), versions ascending. */
+  /** Every configured model's status, in configuration order, versions ascending. */
   status(): ModelStatus[];
+  /**
+   * One model's status, versions ascending.
+   * @throws NOT_FOUND (ServableNotFoundError) for a name the manager has no model of
+   */
   status(name: string): ModelStatus;
   status(name?: string): ModelStatus | ModelStatus[] {
     if (name !== undefined) return this.#statusOf(this.#model(name));

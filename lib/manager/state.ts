@@ -15,7 +15,11 @@ export type VersionState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'EN
 
 /** An error as status() reports it. */
 export interface StatusError {
-  /** The error's code: a TensorFlow status name ('NOT_FOUND', 'INVALID_ARGUMENT', ...) or tfslice's ('GPU_BUDGET_EXCEEDED', ...); 'UNKNOWN' for an error without one. */
+  /**
+   * The error's own `code`: a TensorFlow status name ('NOT_FOUND', 'INVALID_ARGUMENT', ...),
+   * tfslice's ('GPU_BUDGET_EXCEEDED', ...), or whatever else was thrown with one (Node's
+   * ERR_INVALID_ARG_TYPE from a warm-up's feeds, EISDIR, ...); 'UNKNOWN' for an error without one.
+   */
   readonly code: string;
   /** The error's message. */
   readonly message: string;
@@ -76,9 +80,21 @@ export interface FailureEvent {
  * run()'s options, and which version serves: `version` (a specific one) or `label` (a version by
  * its label, versionLabels), not both (INVALID_ARGUMENT); neither: the newest AVAILABLE one.
  */
-export type ManagerRunOptions = RunOptions & ({ version?: number | undefined; label?: undefined } | { label?: string | undefined; version?: undefined });
+export type ManagerRunOptions = RunOptions & (
+  | {
+    /** The version to run, a number (TensorFlow Serving's ModelSpec.version); fails while it is not AVAILABLE. */
+    version?: number | undefined;
+    /** Not with `version`. */
+    label?: undefined;
+  }
+  | {
+    /** The version to run, by its label (versionLabels; ModelSpec.version_label). */
+    label?: string | undefined;
+    /** Not with `label`. */
+    version?: undefined;
+  });
 
-/** What ModelManager.run() resolves to: the outputs, and which model and version made them. */
+/** What ModelManager.predict() resolves to: the outputs, and which model and version made them (run() resolves to the outputs alone). */
 export interface Prediction {
   /** The model's name. */
   readonly name: string;

@@ -47,13 +47,13 @@ export class ServerMetrics {
   /** tfslice_host_crashes_total: isolated versions whose host process died. */
   readonly hostCrashes: Counter<'model'>;
   /** tfslice_batch_size: rows per batch run, padding included (dynamic batching). */
-  readonly batchSize: Histogram<'model' | 'signature'>;
+  readonly batchSize: Histogram<'model' | 'version' | 'signature'>;
   /** tfslice_batch_queue_delay_seconds: how long each request waited for its batch to start, in seconds. */
-  readonly batchQueueSeconds: Histogram<'model' | 'signature'>;
+  readonly batchQueueSeconds: Histogram<'model' | 'version' | 'signature'>;
   /** tfslice_batch_padding_rows_total: rows added to reach an allowed batch size. */
-  readonly batchPaddingRows: Counter<'model' | 'signature'>;
+  readonly batchPaddingRows: Counter<'model' | 'version' | 'signature'>;
   /** tfslice_batches_retried_total: batches that failed in TensorFlow and were run again in halves. */
-  readonly batchesRetried: Counter<'model' | 'signature'>;
+  readonly batchesRetried: Counter<'model' | 'version' | 'signature'>;
   /** HTTP the server could not parse as a request (answered on the socket), by status. */
   readonly unparsedRequests: Counter<'status'>;
 

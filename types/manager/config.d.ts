@@ -11,8 +11,10 @@ import { type LoadOptions } from '../options';
  * fails stays END with its error, and no other version is loaded in its place.
  */
 export type VersionPolicy = 'latest' | 'all' | {
+    /** How many of the highest versions that load are served, an integer ≥ 1 (TensorFlow Serving's latest.num_versions). */
     readonly latest: number;
 } | {
+    /** The version numbers served, those of them that exist (TensorFlow Serving's specific.versions). */
     readonly specific: readonly number[];
 };
 /**
@@ -75,7 +77,11 @@ export interface ManagedModelConfig {
     batching?: boolean | BatchingOptions | undefined;
     /** Any other loadModel() option. */
     loadOptions?: Omit<LoadOptions, 'gpuMemoryFraction' | 'isolation' | 'tags' | 'batching'> | undefined;
-    /** What runs on each version after it loads, before it is AVAILABLE (see WarmupConfig). Default none. */
+    /**
+     * What runs on each version after it loads, before it is AVAILABLE (see WarmupConfig). Default
+     * none; `tfslice serve` (--enable_model_warmup, on by default) runs each version's
+     * assets.extra/tf_serving_warmup_requests for models that leave it out.
+     */
     warmup?: WarmupConfig | undefined;
     /**
      * Names for versions (TensorFlow Serving's version_labels): `{ stable: 1, canary: 2 }`. A run
@@ -91,9 +97,11 @@ export interface ManagedModelConfig {
     maxQueuedRequests?: number | undefined;
 }
 /**
- * A ModelManager's configuration (TensorFlow Serving's ModelServerConfig, in JSON; see README
- * "Model manager"). `new ModelManager(config)` checks it and throws ERR_INVALID_ARG_TYPE or
- * ERR_OUT_OF_RANGE naming the field (`models[2].basePath`).
+ * A ModelManager's configuration: tfslice's JSON counterpart of TensorFlow Serving's
+ * ModelServerConfig (`{ models: [{ name, basePath }] }`; see README "Model manager").
+ * ModelManager.fromFile() reads it, or TensorFlow Serving's text format, from a file (not
+ * TensorFlow Serving's proto JSON). `new ModelManager(config)` checks it and throws
+ * ERR_INVALID_ARG_TYPE or ERR_OUT_OF_RANGE naming the field (`models[2].basePath`).
  */
 export interface ModelManagerConfig {
     /** The models; [] for none yet (reconfigure() adds them), as TensorFlow Serving's empty model_config_list. */

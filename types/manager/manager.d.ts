@@ -12,7 +12,7 @@ export declare class ModelManager {
     /**
      * Checks `config`; nothing loads until start().
      * @throws ERR_INVALID_ARG_TYPE (TypeError) or ERR_OUT_OF_RANGE (RangeError) naming the field
-     *   (`config.models[2].basePath`) and what it takes
+     *   (`models[2].basePath`, `config.swapPolicy`) and what it takes
      */
     constructor(config: ModelManagerConfig);
     /**
@@ -121,8 +121,12 @@ export declare class ModelManager {
         waitLimitMs?: number;
         signal?: RunSignal;
     }, work: (model: Model, version: number) => Promise<T>): Promise<T>;
-    /** Every model's status (or one model's), versions ascending. */
+    /** Every configured model's status, in configuration order, versions ascending. */
     status(): ModelStatus[];
+    /**
+     * One model's status, versions ascending.
+     * @throws NOT_FOUND (ServableNotFoundError) for a name the manager has no model of
+     */
     status(name: string): ModelStatus;
     /**
      * Stops watching and unloads every version: runs in flight finish, runs called from now on
