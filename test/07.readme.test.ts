@@ -9,7 +9,9 @@ import * as path from 'node:path';
 import t from 'tap';
 import * as ts from 'typescript';
 
+import * as library from '../lib/index';
 import { ModelManager } from '../lib/index';
+import * as serve from '../lib/serve/index';
 import { ROOT } from './helpers';
 
 interface Block {
@@ -105,4 +107,16 @@ t.test('every JSON block that is a ModelManager config is one', async (t) => {
   const configs = all.filter((b) => b.lang === 'json').map((b) => ({ b, value: JSON.parse(b.code) as Record<string, unknown> })).filter(({ value }) => 'models' in value);
   t.ok(configs.length > 0, 'README shows a JSON config');
   for (const { b, value } of configs) t.doesNotThrow(() => new ModelManager(value as never), `block at line ${b.line} is a valid ModelManager config`);
+});
+
+t.test('every export of tfslice and tfslice/serve is named in README, as code', async (t) => {
+  // The README's code: its blocks, and its inline spans outside them.
+  const spans = README.split(/^\s*```.*$/m).filter((_, i) => i % 2 === 0).join('\n').match(/`[^`]+`/g) ?? []; // (a span may wrap)
+  const asCode = [...all.map((block) => block.code), ...spans].join('\n');
+  for (const [entry, module] of [['tfslice', library], ['tfslice/serve', serve]] as const) {
+    const names = Object.keys(module).filter((name) => name !== 'default' && name !== '__esModule');
+    t.ok(names.length > 10, `${entry}: ${names.length} exports`);
+    const absent = names.filter((name) => !new RegExp(`\\b${name}\\b`).test(asCode));
+    t.same(absent, [], `${entry}: each appears in a code span or block`);
+  }
 });
