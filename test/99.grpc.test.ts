@@ -322,6 +322,40 @@ print(json.dumps(out))
   t.match(r.health_unknown, ['NOT_FOUND', /unknown service "nope"/]);
 });
 
+t.test('KServe v2 on a model of several signatures, none serving_default: signature_name picks one; without it the error names the parameter and the signatures (REST and gRPC)', async (t) => {
+  // It ran 'serving_default', which such a model lacks: TensorFlow Serving's "not found in
+  // signature def", which says nothing of how a v2 request names a signature.
+  const { bindGrpc, closeGrpc, createServer } = await import('../lib/serve/index');
+  const manager = new ModelManager({ models: [{ name: 'counter', basePath: basePath('v2_no_default', { 1: fixture('counter').dir }) }] });
+  await manager.start();
+  const rpc = createGrpcServer({ manager });
+  const port = await bindGrpc(rpc, '127.0.0.1', 0);
+  const app = await createServer({ manager });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(async () => {
+    await app.close();
+    await closeGrpc(rpc, { force: true });
+    await manager.stop();
+  });
+  const r = await python<Record<string, unknown>>(`
+import requests
+out = {}
+S = '/inference.GRPCInferenceService/'
+out['grpc_none'] = failure(S + 'ModelInfer', inf.ModelInferRequest(model_name='counter'), inf.ModelInferResponse)
+named = inf.ModelInferRequest(model_name='counter'); named.parameters['signature_name'].string_param = 'get_counter'
+out['grpc_named'] = [[o.name, o.datatype] for o in call(S + 'ModelInfer', named, inf.ModelInferResponse).outputs]
+rest = ${JSON.stringify(url)} + '/v2/models/counter/infer'
+r = requests.post(rest, json={'inputs': []}); out['rest_none'] = [r.status_code, r.json()]
+r = requests.post(rest, json={'inputs': [], 'parameters': {'signature_name': 'get_counter'}}); out['rest_named'] = [r.status_code, r.json()['outputs']]
+print(json.dumps(out))
+`, `127.0.0.1:${port}`);
+  const error = "model 'counter' has no serving_default signature to run by default: name one of its signatures ('get_counter', 'incr_counter', 'incr_counter_by', 'reset_counter') in the request's signature_name parameter";
+  t.same(r.grpc_none, ['INVALID_ARGUMENT', error], 'gRPC: the parameter to give, and the signatures');
+  t.same(r.rest_none, [400, { error }], 'REST: the same');
+  t.same(r.grpc_named, [['output', 'FP32']], 'gRPC: signature_name runs the one it names');
+  t.same(r.rest_named, [200, [{ name: 'output', datatype: 'FP32', shape: [], data: [0] }]], 'REST: the same');
+});
+
 t.test('bad requests get their status; the server serves on', async (t) => {
   const r = await python<Record<string, unknown>>(`
 out = {}

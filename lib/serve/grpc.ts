@@ -41,7 +41,7 @@ import {
 } from './tensor-proto';
 import { checkMethodName, examplesSignature, multiInferenceApi, servingSignature } from './tfs';
 import { CHANNEL_ARGUMENT, channelValueProblem, checkServingOptions } from './options';
-import { checkV2OutputNames, classificationUnsupported, firstRepeated, modelMetadata, outputBytes, sharedMemoryUnsupported, v2Datatype } from './v2';
+import { checkV2OutputNames, classificationUnsupported, firstRepeated, modelMetadata, outputBytes, sharedMemoryUnsupported, v2Datatype, v2Signature } from './v2';
 
 /** Where the .proto files are (shipped with the package). */
 export const PROTO_DIR: string = protoDir;
@@ -648,7 +648,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       // (REST refuses a signature_name that is not a string too.)
       if (head.signature === null) throw new InvalidArgumentError('parameters.signature_name must be a string (string_param)');
       return withModel(call, { name, version }, async (model, served) => {
-        const signature = head.signature || model.defaultSignature || 'serving_default';
+        const signature = v2Signature(name, model, head.signature || undefined);
         const info = servingSignature(model, signature);
         const partial = partialInputsError(head.inputCount, Object.keys(feeds), signature, info);
         if (partial) throw partial;

@@ -33,7 +33,7 @@ import {
   checkMethodName, classifyResponse, examplesSignature, feedsFromPayload, type Format, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
   regressResponse, servingSignature, statusResponse,
 } from './tfs';
-import { checkV2OutputNames, HEADER_LENGTH, type InferRequest, inferResponse, layOutBigBytes, modelMetadata, readInferRequest, splitBody } from './v2';
+import { checkV2OutputNames, HEADER_LENGTH, type InferRequest, inferResponse, layOutBigBytes, modelMetadata, readInferRequest, splitBody, v2Signature } from './v2';
 
 /** Options of the tfsliceServing plugin. */
 export interface ServingOptions {
@@ -652,7 +652,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         }
         const gone = new ClientGone(reply);
         const response = await withModel(t, outcome, clock, gone, async (model, version) => {
-          const signature = parsed.signatureName ?? model.defaultSignature ?? 'serving_default';
+          const signature = v2Signature(t.name, model, parsed.signatureName);
           const info = servingSignature(model, signature);
           const partial = partialInputsError(parsed.inputCount, Object.keys(parsed.feeds), signature, info);
           if (partial) throw partial;

@@ -89,6 +89,20 @@ export function modelMetadata(manager: ModelManager, name: string, model: Model)
   };
 }
 
+/**
+ * The signature a KServe v2 inference runs (REST and gRPC): the one the request's
+ * `signature_name` parameter names (tfslice's), else the model's default (serving_default, or
+ * its only signature), which {@link modelMetadata} describes.
+ * @throws INVALID_ARGUMENT for a model without a default (several signatures, none of them
+ *   serving_default) asked without `signature_name`, naming the parameter and the signatures
+ */
+export function v2Signature(name: string, model: Pick<Model, 'defaultSignature' | 'signatures'>, requested: string | undefined): string {
+  if (requested) return requested;
+  if (model.defaultSignature !== null) return model.defaultSignature;
+  const names = Object.keys(model.signatures).sort().map((s) => `'${s}'`).join(', ');
+  throw new InvalidArgumentError(`model '${name}' has no serving_default signature to run by default: name one of its signatures (${names || 'it has none'}) in the request's signature_name parameter`);
+}
+
 /** An inference request, read: the tensors by input name and what the response should hold. */
 export interface InferRequest {
   readonly id: string | undefined;

@@ -35,6 +35,14 @@ export declare function modelMetadata(manager: ModelManager, name: string, model
     inputs: ReturnType<typeof metadataTensors>;
     outputs: ReturnType<typeof metadataTensors>;
 };
+/**
+ * The signature a KServe v2 inference runs (REST and gRPC): the one the request's
+ * `signature_name` parameter names (tfslice's), else the model's default (serving_default, or
+ * its only signature), which {@link modelMetadata} describes.
+ * @throws INVALID_ARGUMENT for a model without a default (several signatures, none of them
+ *   serving_default) asked without `signature_name`, naming the parameter and the signatures
+ */
+export declare function v2Signature(name: string, model: Pick<Model, 'defaultSignature' | 'signatures'>, requested: string | undefined): string;
 /** An inference request, read: the tensors by input name and what the response should hold. */
 export interface InferRequest {
     readonly id: string | undefined;
