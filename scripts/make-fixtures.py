@@ -746,6 +746,51 @@ def half_plus(model_dir, b):
     )
 
 
+def build_classify(model_dir):
+    """Classify and regress signatures of each form TensorFlow Serving's classifier and regressor
+    take (TF1), over one tf.Example parser with a float, an int64 and a bytes feature, each with a
+    default: classes and scores ([-1, 3]; serving_default), classes only, scores only, scores
+    beside another output (not fetched by Classify), and a regression output shaped [-1]."""
+    graph = tf.Graph()
+    with graph.as_default():
+        serialized = tf.compat.v1.placeholder(tf.string, [None], name="tf_example")
+        features = {
+            "x": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0]),
+            "n": tf.io.FixedLenFeature([1], tf.int64, default_value=[0]),
+            "w": tf.io.FixedLenFeature([1], tf.string, default_value=[b"none"]),
+        }
+        parsed = tf.io.parse_example(serialized, features)
+        x, n, w = parsed["x"], parsed["n"], parsed["w"]  # [-1, 1] each
+        nf = tf.cast(n, tf.float32)
+        scores = tf.identity(tf.concat([x, x * 2.0, x + nf], axis=1), name="scores")
+        classes = tf.identity(tf.concat([w, tf.fill(tf.shape(w), "b"), tf.strings.as_string(n)], axis=1), name="classes")
+        logits = tf.identity(scores * 10.0, name="logits")
+        total = tf.identity(tf.reshape(x + nf, [-1]), name="total")
+        info = tf.compat.v1.saved_model.utils.build_tensor_info
+        sdu = tf.compat.v1.saved_model.signature_def_utils
+        const = tf.compat.v1.saved_model.signature_constants
+        inputs = {const.CLASSIFY_INPUTS: info(serialized)}
+        classify = lambda outputs: sdu.build_signature_def(inputs, {k: info(v) for k, v in outputs.items()}, const.CLASSIFY_METHOD_NAME)
+        signatures = {
+            "serving_default": classify({"classes": classes, "scores": scores}),
+            "classes_only": classify({"classes": classes}),
+            "scores_only": classify({"scores": scores}),
+            "scores_and_logits": classify({"scores": scores, "logits": logits}),
+            "regress": sdu.build_signature_def(inputs, {const.REGRESS_OUTPUTS: info(total)}, const.REGRESS_METHOD_NAME),
+        }
+        with tf.compat.v1.Session(graph=graph) as sess:
+            builder = tf.compat.v1.saved_model.Builder(str(model_dir))
+            builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map=signatures, strip_default_attrs=True)
+            builder.save()
+    def example(**f):
+        kinds = {"x": lambda v: tf.train.Feature(float_list=tf.train.FloatList(value=[v])),
+                 "n": lambda v: tf.train.Feature(int64_list=tf.train.Int64List(value=[v])),
+                 "w": lambda v: tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()]))}
+        return tf.train.Example(features=tf.train.Features(feature={k: kinds[k](v) for k, v in f.items()})).SerializeToString()
+    examples = np.array([example(x=1.5, n=2, w="cat"), example(x=-0.25), example(n=7, w="dog")], dtype=object)
+    return run_tf1(model_dir, ["serve"], [(name, {"inputs": examples}) for name in signatures])
+
+
 def build_half_plus_two(model_dir):
     return half_plus(model_dir, 2)
 
@@ -1204,6 +1249,7 @@ FIXTURES = {
     "passthrough": (build_passthrough, "test/fixtures/passthrough/model", "test/fixtures/passthrough/golden.json"),
     "composite": (build_composite, "test/fixtures/composite/model", "test/fixtures/composite/golden.json"),
     "shared_outputs": (build_shared_outputs, "test/fixtures/shared_outputs/model", "test/fixtures/shared_outputs/golden.json"),
+    "classify": (build_classify, "test/fixtures/classify/model", "test/fixtures/classify/golden.json"),
     "half_plus_two": (build_half_plus_two, "test/fixtures/half_plus_two/model", "test/fixtures/half_plus_two/golden.json"),
     "half_plus_three": (build_half_plus_three, "test/fixtures/half_plus_three/model", "test/fixtures/half_plus_three/golden.json"),
     "half_plus_two_tf2": (build_half_plus_two_tf2, "test/fixtures/half_plus_two_tf2/model", "test/fixtures/half_plus_two_tf2/golden.json"),

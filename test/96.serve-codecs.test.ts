@@ -23,7 +23,7 @@ import { parseModelServerConfig } from '../lib/manager/tfs-config';
 import { FloatLiteral, parseJson } from '../lib/serve/json';
 import { cutShort, partialInputsError, signatureLimits } from '../lib/serve/limits';
 import { inferFeeds, inferHead, MAX_FILLED_ELEMENTS, predictFeeds, PROTO_DIR, protos, tensorFromProto } from '../lib/serve/tensor-proto';
-import { classifyResponse, feedsFromPayload, floatToken, predictResponse, readExamplesRequest, readPredictRequest, regressResponse, statusResponse } from '../lib/serve/tfs';
+import { checkExamplesSignature, classifyResponse, feedsFromPayload, floatToken, predictResponse, readExamplesRequest, readPredictRequest, regressResponse, statusResponse } from '../lib/serve/tfs';
 import { binaryTensor, inferResponse, layOutBigBytes, OFF_THREAD_LAYOUT_BYTES, outputBytes, readInferRequest, splitBody } from '../lib/serve/v2';
 import { shortestFloat, tensorFromValue, tensorToJson } from '../lib/values';
 import { node, plain, ROOT } from './helpers';
@@ -261,6 +261,38 @@ t.test('Classify and Regress: tf.Examples from JSON (with context), results as T
   t.equal(classifyResponse({ scores: new Tensor('float32', Float32Array.of(12), [1, 1]) }, 1), '{"results":[[["",12.0]]]}', 'scores only: empty labels');
   t.equal(regressResponse({ outputs: new Tensor('float32', Float32Array.of(0.2, Infinity, 1, -Infinity, NaN), [5, 1]) }, 5), '{"results":[0.2,Infinity,1.0,-Infinity,NaN]}');
   t.throws(() => regressResponse({ outputs: new Tensor('float32', Float32Array.of(1, 2), [1, 2]) }, 1), { code: 'INVALID_ARGUMENT', message: /expected \[1\] or \[1, 1\]/ });
+});
+
+t.test("tf.Example integers as rapidjson reads them for TensorFlow Serving: past int64 but a uint64 is refused, past uint64 a float", async (t) => {
+  const feature = (text: string) => {
+    const example = protos().lookupType('tensorflow.Example').decode(readExamplesRequest(parseJson(`{"examples": [{"n": ${text}}]}`), 'regress').examples.bytes()[0]!) as unknown as { features: { feature: Record<string, Record<string, { value: unknown[] }>> } };
+    const kind = example.features.feature.n!;
+    return Object.keys(kind).map((k) => [k, kind[k]!.value.map(String)]);
+  };
+  t.same(feature('9223372036854775807'), [['int64_list', ['9223372036854775807']]]);
+  t.same(feature('-9223372036854775808'), [['int64_list', ['-9223372036854775808']]]);
+  for (const text of ['9223372036854775808', '18446744073709551615']) {
+    t.throws(() => feature(text), { code: 'INVALID_ARGUMENT', message: /^Feature: n has uint64_t element\. Only int64_t is supported/ }, `${text}: json_tensor.cc's error (was a float feature)`);
+  }
+  t.same(feature('18446744073709551616'), [['float_list', ['18446744073709552000']]], 'past uint64: a double, so a float');
+  t.same(feature('-9223372036854775809'), [['float_list', ['-9223372036854776000']]], 'below int64: a double, so a float');
+});
+
+t.test("what Classify and Regress fetch of a signature, as TensorFlow Serving's classifier.cc and regressor.cc read it", async (t) => {
+  const spec = { name: 't:0', dtype: 'string' as const, shape: [-1] };
+  const signature = (outputs: string[]) => ({ inputs: { inputs: spec }, outputs: Object.fromEntries(outputs.map((o) => [o, { ...spec, dtype: 'float32' as const }])), methodName: 'tensorflow/serving/classify' });
+  t.same(checkExamplesSignature(signature(['classes', 'scores']), 'classify', 's'), ['classes', 'scores']);
+  t.same(checkExamplesSignature(signature(['classes']), 'classify', 's'), ['classes']);
+  t.same(checkExamplesSignature(signature(['scores', 'logits']), 'classify', 's'), ['scores'], 'a second output beside scores: served, not fetched (was refused)');
+  t.same(checkExamplesSignature(signature(['classes', 'probabilities']), 'classify', 's'), ['classes'], 'beside classes too');
+  t.same(checkExamplesSignature(signature(['outputs']), 'regress', 's'), ['outputs']);
+  const refused: [string[], 'classify' | 'regress', RegExp][] = [
+    [['logits', 'probabilities'], 'classify', /^signature 's' cannot classify: it needs one or two outputs, 'classes' or 'scores' among them; it has 'logits', 'probabilities'$/],
+    [['classes', 'scores', 'logits'], 'classify', /it has 'classes', 'scores', 'logits'$/],
+    [[], 'classify', /it has none$/],
+    [['outputs', 'extra'], 'regress', /^signature 's' cannot regress: it needs exactly one output, 'outputs'; it has 'outputs', 'extra'$/],
+  ];
+  for (const [outputs, api, message] of refused) t.throws(() => checkExamplesSignature(signature(outputs), api, 's'), { code: 'INVALID_ARGUMENT', message }, `${api}: ${outputs.join(', ')}`);
 });
 
 t.test('model status as GetModelStatusResponse renders it', async (t) => {

@@ -36,6 +36,7 @@ const halfTf2 = basePath('half_tf2', { 1: 'half_plus_two_tf2' });
 const ints = basePath('ints', { 1: 'ints' });
 const vocab = basePath('vocab', { 1: 'tf1_vocab' });
 const slow = basePath('slow', { 1: 'slow' });
+const classify = basePath('classify', { 1: 'classify' });
 
 const manager = new ModelManager({
   models: [
@@ -44,6 +45,7 @@ const manager = new ModelManager({
     { name: 'ints', basePath: ints },
     { name: 'vocab', basePath: vocab },
     { name: 'slow', basePath: slow },
+    { name: 'classify', basePath: classify },
   ],
 });
 
@@ -102,6 +104,43 @@ t.test('Classify and Regress with tf.Examples, TF1 and TF2', async (t) => {
   const wrong = await post('half:regress', '{"examples": [{"x": 1.0}]}');
   t.equal(wrong.status, 400);
   t.match(JSON.parse(wrong.body).error, /signature 'serving_default' cannot regress: it needs exactly one input, 'inputs'/);
+});
+
+t.test("Classify and Regress read a signature as TensorFlow Serving's classifier and regressor do: classes and/or scores (another output not fetched), a context merged, features of the wrong kind", async (t) => {
+  const post = async (api: string, body: string) => {
+    const answer = await curl(['-X', 'POST', `${url}/v1/models/classify:${api}`, '-d', body]);
+    return { status: answer.status, body: JSON.parse(answer.body) as { results?: unknown; error?: string } };
+  };
+  // TensorFlow's own values for these examples (golden.json, Session.run): scores [x, 2x, x + n],
+  // classes [w, "b", n] ([-1, 3] each), regression x + n ([-1]).
+  const examples = '[{"x": 1.5, "n": 2, "w": "cat"}, {"x": -0.25}, {"n": 7, "w": "dog"}]';
+  const golden = fixture('classify').golden.cases;
+  const output = (signature: string, key: string) => golden.find((c) => c.signature === signature)!.outputs[key]?.data;
+  const results = (signature: string) => {
+    const labels = (output(signature, 'classes') as string[] | undefined)?.map((b) => Buffer.from(b, 'base64').toString());
+    const scores = output(signature, 'scores') as number[] | undefined;
+    const n = (labels ?? scores)!.length / 3;
+    return Array.from({ length: n }, (_, e) => Array.from({ length: 3 }, (_, c) => [labels?.[e * 3 + c] ?? '', scores?.[e * 3 + c] ?? 0]));
+  };
+  t.same(await post('classify', `{"examples": ${examples}}`), { status: 200, body: { results: results('serving_default') } }, 'classes and scores (serving_default)');
+  t.same(await post('classify', `{"signature_name": "classes_only", "examples": ${examples}}`), { status: 200, body: { results: results('classes_only') } }, 'classes only: each score 0');
+  t.same(await post('classify', `{"signature_name": "scores_only", "examples": ${examples}}`), { status: 200, body: { results: results('scores_only') } }, 'scores only: each label ""');
+  t.same(await post('classify', `{"signature_name": "scores_and_logits", "examples": ${examples}}`), { status: 200, body: { results: results('scores_and_logits') } },
+    'scores beside another output: served as TensorFlow Serving serves it, the other not fetched (was a 400)');
+  t.same(await post('regress', `{"signature_name": "regress", "examples": ${examples}}`), { status: 200, body: { results: output('regress', 'outputs') } }, 'a regression output shaped [-1]');
+  t.same(await post('classify', '{"context": {"w": "ctx", "n": 5}, "examples": [{"x": 1.5, "n": 2}, {}]}'), { status: 200, body: { results: [[['ctx', 1.5], ['b', 3], ['2', 3.5]], [['ctx', 0], ['b', 0], ['5', 5]]] } },
+    "the context fills in, an example's own feature wins");
+  for (const [body, message] of [
+    ['{"examples": [{"n": 1.5}]}', /Data types don't match\. Data type: float but expected type: int64/],
+    ['{"examples": [{"x": 2}]}', /Data types don't match\. Data type: int64 but expected type: float/],
+    ['{"examples": [{"w": 3}]}', /Data types don't match\. Data type: int64 but expected type: string/],
+    ['{"examples": [{"x": [1.0, 2.0]}]}', /Key: x, Index: 0\.  Number of float values != expected\.  Values size: 2 but output shape: \[1\]/],
+    ['{"examples": [{"n": 9223372036854775808}]}', /^Feature: n has uint64_t element\. Only int64_t is supported/],
+  ] as const) {
+    const answer = await post('classify', body);
+    t.equal(answer.status, 400, body);
+    t.match(answer.body.error, message, body);
+  }
 });
 
 t.test('errors: TensorFlow Serving\'s status codes, {"error": ...}, no stack, and the server serves on', async (t) => {
@@ -297,6 +336,39 @@ print(json.dumps(out))
   t.same(result.inputs_10000, [400, { error: "signature 'serving_default' has no input 'k0'; its inputs are 'x'" }], '10 000 inputs: the first unknown one, the rest unread');
   t.same(result.inputs_200, [400, { error: "signature 'serving_default' has no input 'k0'; its inputs are 'x'" }], '200 inputs');
   t.same(result.outputs_many, [400, { error: "the model has no output 'o0'; its outputs are y" }], '40 000 output names');
+});
+
+t.test("KServe v2: Triton's raw binary request (Inference-Header-Content-Length: 0): the body is one input's raw bytes, its shape deduced, every output binary (Python's requests)", async (t) => {
+  // Triton's extension_binary_data.md, "Raw Binary Request"; tfslice lists binary_tensor_data
+  // and answered 400 (it read the header as an empty JSON part).
+  const result = await python<Record<string, unknown[]>>(`
+import json, struct, sys, requests
+url = sys.argv[1]
+def raw(path, body):
+    r = requests.post(url + path, data=body, headers={'Inference-Header-Content-Length': '0', 'Content-Type': 'application/octet-stream'})
+    n = r.headers.get('Inference-Header-Content-Length')
+    if n is None: return [r.status_code, r.json()]
+    return [r.status_code, json.loads(r.content[:int(n)]), r.content[int(n):].hex()]
+out = {}
+out['floats'] = raw('/v2/models/half/versions/1/infer', struct.pack('<2f', 1, 5))
+out['bytes'] = raw('/v2/models/vocab/infer', b'banana')
+# 400 000 bytes: past --offload_bytes, a body kept in chunks.
+big = raw('/v2/models/half/versions/1/infer', struct.pack('<100000f', *range(100000)))
+out['big'] = big if len(big) == 2 else [big[0], big[1], list(struct.unpack('<3f', bytes.fromhex(big[2][:24]))), len(big[2]) // 2]
+out['ragged'] = raw('/v2/models/half/infer', b'123456')
+out['two_inputs'] = raw('/v2/models/ints/infer', b'12345678')
+print(json.dumps(out))
+`, url);
+  const y = (shape: number[], bytes: number) => ({ name: 'y', datatype: 'FP32', shape, parameters: { binary_data_size: bytes } });
+  t.same(result.floats, [200, { model_name: 'half', model_version: '1', outputs: [y([2, 1], 8)] }, Buffer.from(Float32Array.of(2.5, 4.5).buffer).toString('hex')],
+    'FP32 x [-1, 1]: 8 bytes are shape [2, 1]; y comes back as binary data');
+  t.same(result.bytes, [200, { model_name: 'vocab', model_version: '1', outputs: [
+    { name: 'ids', datatype: 'INT64', shape: [1], parameters: { binary_data_size: 8 } },
+    { name: 'scores', datatype: 'FP32', shape: [1], parameters: { binary_data_size: 4 } },
+  ] }, Buffer.concat([Buffer.from(BigInt64Array.of(1n).buffer), Buffer.from(Float32Array.of(1.875).buffer)]).toString('hex')], 'BYTES: the whole body is the one element');
+  t.same(result.big, [200, { model_name: 'half', model_version: '1', outputs: [y([100000, 1], 400000)] }, [2, 2.5, 3], 400000], 'a body in chunks (past --offload_bytes)');
+  t.match(result.ragged, [400, { error: /^raw binary request \(Inference-Header-Content-Length: 0\): the body's 6 bytes are not a whole number of input 'x' \(FP32, shape \[-1, 1\]\) steps of 4 bytes; send the JSON inference request first, its length in Inference-Header-Content-Length$/ }]);
+  t.match(result.two_inputs, [400, { error: /^raw binary request \(Inference-Header-Content-Length: 0\): the body is one input's raw bytes, but signature 'serving_default' has 2 inputs \('a', 'b'\); send the JSON inference request first/ }]);
 });
 
 t.test('metrics: Prometheus text at both paths, by model, version, API and status', async (t) => {

@@ -39,6 +39,7 @@ fs.writeFileSync(config, JSON.stringify({
     { name: 'vocab', basePath: basePath('vocab', { 1: fixture('tf1_vocab').dir }) },
     { name: 'a', basePath: basePath('a', { 1: path.join(ROOT, 'examples', 'models', 'a') }) },
     { name: 'composite', basePath: basePath('composite', { 1: fixture('composite').dir }) },
+    { name: 'classify', basePath: basePath('classify', { 1: fixture('classify').dir }) },
   ],
 }));
 
@@ -184,6 +185,66 @@ print(json.dumps(out))
   t.match(r.noinput, ['INVALID_ARGUMENT', /MultiInference needs input.example_list/]);
   t.match(r.unknown, ['INVALID_ARGUMENT', /^Requested signature not found in model graph: nope/], "TensorFlow Serving's MultiInference wording");
   t.match(r.noname, ['INVALID_ARGUMENT', 'Found ModelSpec with an empty model name.']);
+});
+
+t.test("Classify and MultiInference fetch a classify signature's classes and/or scores only, as TensorFlow Serving's classifier does", async (t) => {
+  const r = await python<Record<string, unknown>>(`
+out = {}
+def examples(input):
+    for x, n, w in ((1.5, 2, b'cat'), (None, None, None)):
+        f = input.example_list.examples.add().features.feature
+        if x is not None: f['x'].float_list.value.append(x); f['n'].int64_list.value.append(n); f['w'].bytes_list.value.append(w)
+def classify(signature):
+    c = ts.ClassificationRequest(); c.model_spec.name = 'classify'; c.model_spec.signature_name = signature
+    examples(c.input)
+    res = call('/tensorflow.serving.PredictionService/Classify', c, ts.ClassificationResponse)
+    return [[[k.label, k.score] for k in e.classes] for e in res.result.classifications]
+out['both'] = classify('')
+out['classes'] = classify('classes_only')
+out['extra'] = classify('scores_and_logits')
+m = ts.MultiInferenceRequest()
+for signature, method in (('scores_and_logits', 'classify'), ('regress', 'regress'), ('classes_only', 'classify')):
+    k = m.tasks.add(); k.model_spec.name = 'classify'; k.model_spec.signature_name = signature; k.method_name = 'tensorflow/serving/' + method
+examples(m.input)
+res = call('/tensorflow.serving.PredictionService/MultiInference', m, ts.MultiInferenceResponse)
+out['multi'] = [[r.model_spec.signature_name, [[[k.label, k.score] for k in e.classes] for e in r.classification_result.classifications], [g.value for g in r.regression_result.regressions]] for r in res.results]
+print(json.dumps(out))
+`, server.grpc);
+  // TensorFlow's values (Session.run on the fixture): scores [x, 2x, x + n], classes [w, "b", n].
+  t.same(r.both, [[['cat', 1.5], ['b', 3], ['2', 3.5]], [['none', 0], ['b', 0], ['0', 0]]], 'classes and scores (serving_default)');
+  t.same(r.classes, [[['cat', 0], ['b', 0], ['2', 0]], [['none', 0], ['b', 0], ['0', 0]]], 'classes only: scores 0');
+  t.same(r.extra, [[['', 1.5], ['', 3], ['', 3.5]], [['', 0], ['', 0], ['', 0]]], 'scores beside another output: served, the other not fetched (was INVALID_ARGUMENT)');
+  t.same(r.multi, [
+    ['scores_and_logits', [[['', 1.5], ['', 3], ['', 3.5]], [['', 0], ['', 0], ['', 0]]], []],
+    ['regress', [], [3.5, 0]],
+    ['classes_only', [[['cat', 0], ['b', 0], ['2', 0]], [['none', 0], ['b', 0], ['0', 0]]], []],
+  ], 'and in MultiInference');
+});
+
+t.test('GetModelMetadata, gRPC and REST: a ragged output as its composite_tensor components, a sparse one as coo_sparse (gRPC sent only an empty name)', async (t) => {
+  const r = await python<Record<string, unknown>>(`
+m = ts.GetModelMetadataRequest(); m.model_spec.name = 'composite'; m.metadata_field.append('signature_def')
+md = call('/tensorflow.serving.PredictionService/GetModelMetadata', m, ts.GetModelMetadataResponse)
+defs = ts.SignatureDefMap(); md.metadata['signature_def'].Unpack(defs)
+out = {}
+for key, info in defs.signature_def['serving_default'].outputs.items():
+    kind = info.WhichOneof('encoding')
+    if kind == 'composite_tensor': value = [[c.name, c.dtype, [d.size for d in c.tensor_shape.dim]] for c in info.composite_tensor.components]
+    elif kind == 'coo_sparse': value = [info.coo_sparse.values_tensor_name, info.coo_sparse.indices_tensor_name, info.coo_sparse.dense_shape_tensor_name]
+    else: value = info.name
+    out[key] = [kind, value, info.dtype, [d.size for d in info.tensor_shape.dim]]
+print(json.dumps(out))
+`, server.grpc);
+  const golden = fixture('composite').golden.signatures.serving_default!.outputs as Record<string, { name: string; dtype: string; shape: number[]; composite?: { components: Record<string, { name: string; dtype: string; shape: number[] }> } }>;
+  const DT: Record<string, number> = { float32: 1, int32: 3, int64: 9 };
+  const parts = (key: string) => golden[key]!.composite!.components;
+  t.same(r.r, ['composite_tensor', Object.values(parts('r')).map((c) => [c.name, DT[c.dtype], c.shape]), DT[golden.r!.dtype], golden.r!.shape], 'ragged: its components, as the SignatureDef has them');
+  t.same(r.s, ['coo_sparse', [parts('s').values!.name, parts('s').indices!.name, parts('s').dense_shape!.name], DT[golden.s!.dtype], golden.s!.shape], "sparse: its three tensors' names");
+  t.same(r.n, ['name', golden.n!.name, DT[golden.n!.dtype], []], 'a dense output by its name');
+  const rest = await (await fetch(`${server.url}/v1/models/composite/metadata`)).json() as { metadata: { signature_def: { signature_def: Record<string, { outputs: Record<string, Record<string, unknown>> }> } } };
+  const outputs = rest.metadata.signature_def.signature_def.serving_default!.outputs;
+  t.same((outputs.r!.composite_tensor as { components: { name: string }[] }).components.map((c) => c.name), Object.values(parts('r')).map((c) => c.name), 'REST: the same components');
+  t.same(outputs.s!.coo_sparse, { values_tensor_name: parts('s').values!.name, indices_tensor_name: parts('s').indices!.name, dense_shape_tensor_name: parts('s').dense_shape!.name }, 'REST: the same coo_sparse');
 });
 
 t.test('grpc.health.v1.Health/Watch streams the status, and NOT_SERVING then the end when the server drains', async (t) => {

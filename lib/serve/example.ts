@@ -3,9 +3,10 @@
  * (tensorflow_serving/util/json_tensor.cc, MakeExampleFromJsonObject): each member of an
  * example object is a feature; a value or a list of values of one kind, decided by the first
  * element: an integer literal or a boolean is int64_list, a number written with a fraction or
- * exponent (or NaN, ±Infinity, or past int64) is float_list, a string or { "b64": ... } is
- * bytes_list. Serialized with protobufjs, our own schema holding tensorflow/core/example's
- * field numbers (example.proto, feature.proto).
+ * exponent (or NaN, ±Infinity, or an integer past uint64 or below int64) is float_list, a string
+ * or { "b64": ... } is bytes_list; an integer past int64 that a uint64 holds is refused.
+ * Serialized with protobufjs, our own schema holding tensorflow/core/example's field numbers
+ * (example.proto, feature.proto).
  */
 import { type INamespace, Root, type Type } from 'protobufjs/light';
 
@@ -41,11 +42,17 @@ const Example: Type = root.lookupType('tensorflow.Example');
 type Kind = 'int64' | 'float' | 'bytes';
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 function kindOf(value: JsonValue, name: string): Kind {
   if (typeof value === 'boolean') return 'int64';
-  if (typeof value === 'bigint') return value >= INT64_MIN && value <= INT64_MAX ? 'int64' : 'float';
+  if (typeof value === 'bigint') {
+    // As rapidjson reads them for TensorFlow Serving: an integer past int64 that fits a uint64
+    // is refused; one past that (or below int64) is a double, a float feature.
+    if (value > INT64_MAX && value <= UINT64_MAX) throw new InvalidArgumentError(`Feature: ${name} has uint64_t element. Only int64_t is supported (an int64_list holds -2^63 to 2^63-1; write ${value}.0 for a float_list)`);
+    return value >= INT64_MIN && value <= INT64_MAX ? 'int64' : 'float';
+  }
   if (typeof value === 'number') return Number.isInteger(value) ? 'int64' : 'float';
   if (value instanceof FloatLiteral) return 'float';
   if (typeof value === 'string' || (isObject(value) && isB64(value))) return 'bytes';

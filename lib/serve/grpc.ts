@@ -277,7 +277,15 @@ const VERSION_STATES: Record<string, number> = { START: 10, LOADING: 20, AVAILAB
 
 function tensorInfo(spec: TensorSpec): Message {
   const shape = spec.shape === null ? { unknown_rank: true } : { dim: spec.shape.map((size) => ({ size })) };
-  return { name: spec.name, dtype: dtypeInfo(spec.dtype)?.tf ?? 0, tensor_shape: shape };
+  const common = { dtype: dtypeInfo(spec.dtype)?.tf ?? 0, tensor_shape: shape };
+  // A ragged or sparse tensor has no name: its encoding says what it is made of, as in the
+  // SavedModel's SignatureDef (and the REST metadata).
+  if (!spec.composite) return { name: spec.name, ...common };
+  const parts = spec.composite.components;
+  if (spec.composite.kind === 'sparse') {
+    return { coo_sparse: { values_tensor_name: parts.values!.name, indices_tensor_name: parts.indices!.name, dense_shape_tensor_name: parts.dense_shape!.name }, ...common };
+  }
+  return { composite_tensor: { components: Object.values(parts).map(tensorInfo) }, ...common };
 }
 
 /**
@@ -383,8 +391,8 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // One classify or regress signature run on serialized examples (a string tensor, one
   // tf.Example each): its model_spec and outputs.
   const runExamples = async (call: Call, model: Model, version: number, name: string, signature: string, api: 'classify' | 'regress', examples: Tensor): Promise<ExamplesRun> => {
-    examplesSignature(model, signature, api, methodNameCheck);
-    const outputs = await model.run({ inputs: examples }, { signature, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs, signal: call.gone });
+    const fetch = examplesSignature(model, signature, api, methodNameCheck);
+    const outputs = await model.run({ inputs: examples }, { signature, outputs: fetch, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs, signal: call.gone });
     return { api, modelSpec: { name, version: { value: version }, signature_name: signature }, outputs, count: examples.size };
   };
 

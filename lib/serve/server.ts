@@ -554,8 +554,8 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     return {
       body: await withModel(t, outcome, clock, gone, async (model) => {
         const name = parsed.signatureName ?? 'serving_default';
-        examplesSignature(model, name, method, methodNameCheck);
-        const outputs = await model.run({ inputs: parsed.examples }, { signature: name, checkShapes: false, runTimeoutMs: timeoutMs, signal: gone });
+        const fetch = examplesSignature(model, name, method, methodNameCheck);
+        const outputs = await model.run({ inputs: parsed.examples }, { signature: name, outputs: fetch, checkShapes: false, runTimeoutMs: timeoutMs, signal: gone });
         // Written on a codec thread when big, as a Predict response (helper-87: a million
         // examples held the event loop for 1.4 s to regress, 3-4 s to classify).
         if (codec.wants(jsonWeight(Object.values(outputs)))) return clock.outside(codec.examplesResponse(outputs, parsed.count, method, signal()));

@@ -323,26 +323,38 @@ export function checkMethodName(info: SignatureInfo, api: 'predict' | 'classify'
  * A Classify or Regress request's signature, checked as those APIs check it: there
  * (servingSignature), its method name with the check on (checkMethodName), its inputs and
  * outputs (checkExamplesSignature). REST, gRPC and warm-up share it.
+ * @returns the output keys the API reads, to fetch (checkExamplesSignature)
  */
-export function examplesSignature(model: Model, name: string, api: 'classify' | 'regress', methodNameCheck: boolean): void {
+export function examplesSignature(model: Model, name: string, api: 'classify' | 'regress', methodNameCheck: boolean): string[] {
   const info = servingSignature(model, name);
   if (methodNameCheck) checkMethodName(info, api);
-  checkExamplesSignature(info, api, name);
+  return checkExamplesSignature(info, api, name);
 }
 
-/** What Classify and Regress require of a signature (TensorFlow Serving's classifier.cc, regressor.cc). */
-export function checkExamplesSignature(info: SignatureInfo, api: 'classify' | 'regress', name: string): void {
+/**
+ * What Classify and Regress require of a signature (TensorFlow Serving's classifier.cc,
+ * regressor.cc): one input, 'inputs'; to regress, one output, 'outputs'; to classify, one or two
+ * outputs, 'classes' or 'scores' among them (the other of two is not fetched, as TensorFlow
+ * Serving fetches only those).
+ * @returns the output keys the API reads: 'classes' and/or 'scores', or 'outputs'
+ * @throws INVALID_ARGUMENT naming the signature and what it has
+ */
+export function checkExamplesSignature(info: SignatureInfo, api: 'classify' | 'regress', name: string): string[] {
   const inputs = Object.keys(info.inputs);
-  if (inputs.length !== 1 || !info.inputs.inputs) {
+  if (inputs.length !== 1 || !Object.hasOwn(info.inputs, 'inputs')) {
     throw new InvalidArgumentError(`signature '${name}' cannot ${api}: it needs exactly one input, 'inputs' (serialized tf.Examples); it has ${inputs.join(', ') || 'none'}`);
   }
   const outputs = Object.keys(info.outputs);
-  if (api === 'regress' && (outputs.length !== 1 || !info.outputs.outputs)) {
-    throw new InvalidArgumentError(`signature '${name}' cannot regress: it needs exactly one output, 'outputs'; it has ${outputs.map((o) => `'${o}'`).join(', ') || 'none'}`);
+  const listed = outputs.map((o) => `'${o}'`).join(', ') || 'none';
+  if (api === 'regress') {
+    if (outputs.length !== 1 || !Object.hasOwn(info.outputs, 'outputs')) throw new InvalidArgumentError(`signature '${name}' cannot regress: it needs exactly one output, 'outputs'; it has ${listed}`);
+    return ['outputs'];
   }
-  if (api === 'classify' && (outputs.length < 1 || outputs.length > 2 || !outputs.every((o) => o === 'classes' || o === 'scores'))) {
-    throw new InvalidArgumentError(`signature '${name}' cannot classify: it needs outputs 'classes' and/or 'scores'; it has ${outputs.map((o) => `'${o}'`).join(', ') || 'none'}`);
+  const read = ['classes', 'scores'].filter((key) => Object.hasOwn(info.outputs, key));
+  if (outputs.length < 1 || outputs.length > 2 || read.length === 0) {
+    throw new InvalidArgumentError(`signature '${name}' cannot classify: it needs one or two outputs, 'classes' or 'scores' among them; it has ${listed}`);
   }
+  return read;
 }
 
 function rowsOf(tensor: Tensor, key: string, count: number): number {

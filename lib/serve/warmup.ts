@@ -92,8 +92,8 @@ async function* tfRecords(handle: FileHandle, file: string): AsyncGenerator<Buff
 
 // A classify or regress signature run on a request's tf.Examples, as the Classify and Regress APIs run it.
 async function runExamples(model: Model, signature: string, api: 'classify' | 'regress', examples: Tensor, methodNameCheck: boolean): Promise<void> {
-  examplesSignature(model, signature, api, methodNameCheck);
-  await model.run({ inputs: examples }, { signature, checkShapes: false });
+  const fetch = examplesSignature(model, signature, api, methodNameCheck);
+  await model.run({ inputs: examples }, { signature, outputs: fetch, checkShapes: false });
 }
 
 // One record's request, run as the API it names would run it on this version.

@@ -63,10 +63,18 @@ export declare function checkMethodName(info: SignatureInfo, api: 'predict' | 'c
  * A Classify or Regress request's signature, checked as those APIs check it: there
  * (servingSignature), its method name with the check on (checkMethodName), its inputs and
  * outputs (checkExamplesSignature). REST, gRPC and warm-up share it.
+ * @returns the output keys the API reads, to fetch (checkExamplesSignature)
  */
-export declare function examplesSignature(model: Model, name: string, api: 'classify' | 'regress', methodNameCheck: boolean): void;
-/** What Classify and Regress require of a signature (TensorFlow Serving's classifier.cc, regressor.cc). */
-export declare function checkExamplesSignature(info: SignatureInfo, api: 'classify' | 'regress', name: string): void;
+export declare function examplesSignature(model: Model, name: string, api: 'classify' | 'regress', methodNameCheck: boolean): string[];
+/**
+ * What Classify and Regress require of a signature (TensorFlow Serving's classifier.cc,
+ * regressor.cc): one input, 'inputs'; to regress, one output, 'outputs'; to classify, one or two
+ * outputs, 'classes' or 'scores' among them (the other of two is not fetched, as TensorFlow
+ * Serving fetches only those).
+ * @returns the output keys the API reads: 'classes' and/or 'scores', or 'outputs'
+ * @throws INVALID_ARGUMENT naming the signature and what it has
+ */
+export declare function checkExamplesSignature(info: SignatureInfo, api: 'classify' | 'regress', name: string): string[];
 /**
  * A classify signature's classes and/or scores, per example: each class's label (UTF-8; "" without
  * a classes output) and score (0 without a scores output), as TensorFlow Serving's classifier reads them.
