@@ -182,7 +182,7 @@ print(json.dumps(out))
   t.match(r.other, ['INVALID_ARGUMENT', 'All ModelSpecs in a MultiInferenceRequest must access the same model name.']);
   t.match(r.predict, ['UNIMPLEMENTED', /Unsupported signature method_name: tensorflow\/serving\/predict/], "UNIMPLEMENTED, as TensorFlow Serving answers");
   t.match(r.wrong, ['INVALID_ARGUMENT', /signature 'regress_x_to_y' cannot classify: .*it has 'outputs'/], 'a regress signature asked to classify');
-  t.match(r.noinput, ['INVALID_ARGUMENT', /MultiInference needs input.example_list/]);
+  t.match(r.noinput, ['INVALID_ARGUMENT', /^Input is empty\. MultiInference needs input\.example_list/], "TensorFlow Serving's words first (util.cc)");
   t.match(r.unknown, ['INVALID_ARGUMENT', /^Requested signature not found in model graph: nope/], "TensorFlow Serving's MultiInference wording");
   t.match(r.noname, ['INVALID_ARGUMENT', 'Found ModelSpec with an empty model name.']);
 });
@@ -207,6 +207,8 @@ for signature, method in (('scores_and_logits', 'classify'), ('regress', 'regres
     k = m.tasks.add(); k.model_spec.name = 'classify'; k.model_spec.signature_name = signature; k.method_name = 'tensorflow/serving/' + method
 examples(m.input)
 res = call('/tensorflow.serving.PredictionService/MultiInference', m, ts.MultiInferenceResponse)
+e = ts.ClassificationRequest(); e.model_spec.name = 'classify'; e.input.example_list_with_context.context.features.feature['x'].float_list.value.append(1.0)
+out['empty'] = failure('/tensorflow.serving.PredictionService/Classify', e, ts.ClassificationResponse)
 out['multi'] = [[r.model_spec.signature_name, [[[k.label, k.score] for k in e.classes] for e in r.classification_result.classifications], [g.value for g in r.regression_result.regressions]] for r in res.results]
 print(json.dumps(out))
 `, server.grpc);
@@ -219,6 +221,7 @@ print(json.dumps(out))
     ['regress', [], [3.5, 0]],
     ['classes_only', [[['cat', 0], ['b', 0], ['2', 0]], [['none', 0], ['b', 0], ['0', 0]]], []],
   ], 'and in MultiInference');
+  t.match(r.empty, ['INVALID_ARGUMENT', /^Input is empty\. Classify needs input\.example_list \(or example_list_with_context\) with at least one example$/], 'a context without examples');
 });
 
 t.test('GetModelMetadata, gRPC and REST: a ragged output as its composite_tensor components, a sparse one as coo_sparse (gRPC sent only an empty name)', async (t) => {

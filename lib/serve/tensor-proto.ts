@@ -342,13 +342,14 @@ export function inferHead(request: Message, maxOutputs = Infinity): InferHead {
  * The tf.Examples of a Classify, Regress or MultiInference request's `input`, each serialized
  * again (protobufjs), the context's bytes first where there is one, so that parsing merges them
  * as TensorFlow Serving and the REST API do. `what`: the method, for the error.
- * @throws INVALID_ARGUMENT without an example
+ * @throws INVALID_ARGUMENT without an example ("Input is empty.", as TensorFlow Serving)
  */
 export function serializedExamples(input: Message | undefined, what: string): Uint8Array[] {
   const example = protos().lookupType('tensorflow.Example');
   const list = (input?.example_list ?? input?.example_list_with_context) as Message | undefined;
   const examples = (list?.examples as Message[] | undefined) ?? [];
-  if (examples.length === 0) throw new InvalidArgumentError(`${what} needs input.example_list (or example_list_with_context) with at least one example`);
+  // TensorFlow Serving's words first (util.cc InputToSerializedExampleTensor), then the fix.
+  if (examples.length === 0) throw new InvalidArgumentError(`Input is empty. ${what} needs input.example_list (or example_list_with_context) with at least one example`);
   const context = (input?.example_list_with_context as Message | undefined)?.context as Message | undefined;
   const head = context ? example.encode(context).finish() : null;
   return examples.map((e) => {

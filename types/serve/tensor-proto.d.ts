@@ -61,7 +61,7 @@ export declare function inferHead(request: Message, maxOutputs?: number): InferH
  * The tf.Examples of a Classify, Regress or MultiInference request's `input`, each serialized
  * again (protobufjs), the context's bytes first where there is one, so that parsing merges them
  * as TensorFlow Serving and the REST API do. `what`: the method, for the error.
- * @throws INVALID_ARGUMENT without an example
+ * @throws INVALID_ARGUMENT without an example ("Input is empty.", as TensorFlow Serving)
  */
 export declare function serializedExamples(input: Message | undefined, what: string): Uint8Array[];
 /**
