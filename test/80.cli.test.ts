@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import * as tar from 'tar';
 
-import { type CliResult, fixture, inParallel, jsonOf, maxRelativeError, PYTHON, python, ROOT, tfslice } from './helpers';
+import { basePath, type CliResult, fixture, inParallel, jsonOf, maxRelativeError, PYTHON, python, ROOT, tfslice } from './helpers';
 
 const tmp = (prefix: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `tfslice-cli-${prefix}-`));
 const HOME = tmp('home');
@@ -35,13 +35,74 @@ t.test('--help on the program and every command', async (t) => {
     doctor: ['--json'],
     'install-tensorflow': ['--gpu', '--from', '--version', '--dir', '--base-url', '--dry-run'],
   };
-  for (const [command, options] of Object.entries(flags)) {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  for (const command of [...Object.keys(flags), 'serve']) {
     const help = await cli([command, '--help']);
     t.equal(help.code, 0, `${command} --help exits 0`);
     t.match(help.stdout, `Usage: tfslice ${command}`);
-    for (const option of options) t.match(help.stdout, option, `${command} --help lists ${option}`);
+    for (const option of flags[command] ?? []) t.match(help.stdout, option, `${command} --help lists ${option}`);
+    // Every flag the help lists is in README (its option lines: the flag's own column).
+    const listed = [...help.stdout.matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1]!).filter((f) => f !== '--help');
+    t.ok(listed.length > 0, `${command} --help lists flags`);
+    t.same(listed.filter((f) => !new RegExp(`${f}(?![\\w-])`).test(readme)), [], `README names each flag of ${command}`);
   }
   t.match((await cli(['--version'])).stdout.trim(), /^\d+\.\d+\.\d+/);
+});
+
+t.test('a reader that closes the pipe early (| head) ends the command quietly, exit 0, not with an EPIPE stack', async (t) => {
+  // stdout a pipe whose read end is closed before the command starts (as `| head` does when it
+  // has read enough): every write fails with EPIPE. Python makes it (Node has no pipe()); the
+  // command runs without tap's hooks (NODE_OPTIONS), which would catch the error themselves.
+  const runs = python<{ args: string[]; code: number; stderr: string }[]>(`
+import json, os, subprocess, sys
+runs = []
+for args in json.loads(sys.argv[1]):
+    r, w = os.pipe()
+    os.close(r)
+    p = subprocess.run(args, stdout=w, stderr=subprocess.PIPE, env={**os.environ, 'NODE_OPTIONS': ''})
+    os.close(w)
+    runs.append({'args': args[2:], 'code': p.returncode, 'stderr': p.stderr.decode()})
+print(json.dumps(runs))
+`, undefined, [JSON.stringify([['serve', '--help'], ['show', tiny.dir], ['show', multi.dir, '--json']].map((args) => [process.execPath, path.join(ROOT, 'bin', 'tfslice.js'), ...args]))]);
+  t.equal(runs.length, 3, 'three commands ran');
+  for (const run of runs) {
+    t.equal(run.code, 0, `tfslice ${run.args.join(' ')} exits 0`);
+    t.equal(run.stderr, '', 'and says nothing');
+  }
+
+  // A server whose log reader went away serves on: its lines to stdout are lost, not the server.
+  const models = tmp('closed-pipe');
+  t.teardown(() => fs.rmSync(models, { recursive: true, force: true }));
+  const base = basePath(models, 'half', { 1: 'half_plus_two' });
+  const served = python<{ status: number; body: string; code: number; stderr: string }>(`
+import json, os, signal, socket, subprocess, sys, time, urllib.request
+probe = socket.socket(); probe.bind(('127.0.0.1', 0)); port = probe.getsockname()[1]; probe.close()
+r, w = os.pipe()
+os.close(r)
+server = subprocess.Popen(sys.argv[1:] + ['--rest_api_port', str(port)], stdout=w, stderr=subprocess.PIPE, env={**os.environ, 'NODE_OPTIONS': ''})
+os.close(w)
+url = f'http://127.0.0.1:{port}/v1/models/half'
+deadline = time.time() + 60
+while True:
+    try:
+        urllib.request.urlopen(url, timeout=5).read()
+        break
+    except Exception:
+        if server.poll() is not None or time.time() > deadline: break
+        time.sleep(0.1)
+status, body = 0, ''
+if server.poll() is None:
+    request = urllib.request.Request(url + ':predict', data=b'{"instances": [1.0, 2.0, 5.0]}', method='POST')
+    with urllib.request.urlopen(request, timeout=30) as response:
+        status, body = response.status, response.read().decode()
+    server.send_signal(signal.SIGTERM)
+code = server.wait(timeout=60)
+print(json.dumps({'status': status, 'body': body, 'code': code, 'stderr': server.stderr.read().decode()}))
+`, undefined, [process.execPath, path.join(ROOT, 'bin', 'tfslice.js'), 'serve', '--model_name', 'half', '--model_base_path', base, '--port', '0']);
+  t.equal(served.status, 200, `the server answered (stderr: ${served.stderr})`);
+  t.equal(served.body, '{"predictions":[2.5,3.0,4.5]}', 'its predictions');
+  t.equal(served.code, 0, 'SIGTERM: exit 0');
+  t.notMatch(served.stderr, /EPIPE|\n\s+at /, 'no EPIPE, no stack');
 });
 
 t.test('show: tag-sets and signatures, as text and as JSON', async (t) => {

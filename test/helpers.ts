@@ -120,9 +120,9 @@ export function firstNotClose(actual: ArrayLike<number>, expected: ArrayLike<num
   return null;
 }
 
-/** Runs Python code with the oracle TensorFlow; returns its stdout parsed as JSON. */
-export function python<T>(code: string, input?: string): T {
-  const out = execFileSync(PYTHON, ['-c', code], {
+/** Runs Python code with the oracle TensorFlow (`args` its sys.argv[1:]); returns its stdout parsed as JSON. */
+export function python<T>(code: string, input?: string, args: readonly string[] = []): T {
+  const out = execFileSync(PYTHON, ['-c', code, ...args], {
     input,
     encoding: 'utf8',
     env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' },

@@ -13,6 +13,24 @@ import type { LoadOptions } from '../options';
 import { decodeSavedModel, type SignatureInfo } from '../proto';
 import { UsageError } from './errors';
 
+/** How a closed stdout or stderr is taken: see onClosedPipe(). `tfslice serve` sets `serving`. */
+export const closedPipe = { serving: false };
+
+/**
+ * A reader that closed the pipe early (`tfslice show m | head`) ends the command quietly, with
+ * the exit code it has so far (0 unless it failed), as a command that SIGPIPE kills ends without
+ * a word: Node ignores SIGPIPE, so the write fails with EPIPE, which would otherwise crash the
+ * process with a stack. A server (closedPipe.serving) serves on, and its lines to that stream are
+ * lost: a log reader that went away does not take the server with it. Any other error of the
+ * stream is thrown as before.
+ */
+export function onClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+    if (!closedPipe.serving) process.exit();
+  });
+}
+
 /** tfslice's version, from its package.json ('0.1.0'). */
 export function packageVersion(): string {
   return (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;

@@ -7,7 +7,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 
 import { bench, collectShape } from './bench';
-import { collect, packageVersion, parseCount, parseFraction, parseList, parseSeconds, parseTags } from './common';
+import { collect, onClosedPipe, packageVersion, parseCount, parseFraction, parseList, parseSeconds, parseTags } from './common';
 import { doctor, parseGpuPartitions } from './doctor';
 import { isExpected, UsageError } from './errors';
 import { collectInput } from './inputs';
@@ -121,6 +121,8 @@ function commandOf(argv: readonly string[]): string {
 
 /** Runs the CLI on process.argv-style arguments; resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  onClosedPipe(process.stdout);
+  onClosedPipe(process.stderr);
   try {
     await program().parseAsync([...argv]);
     return Number(process.exitCode ?? 0);
