@@ -209,6 +209,8 @@ examples(m.input)
 res = call('/tensorflow.serving.PredictionService/MultiInference', m, ts.MultiInferenceResponse)
 e = ts.ClassificationRequest(); e.model_spec.name = 'classify'; e.input.example_list_with_context.context.features.feature['x'].float_list.value.append(1.0)
 out['empty'] = failure('/tensorflow.serving.PredictionService/Classify', e, ts.ClassificationResponse)
+g = ts.RegressionRequest(); g.model_spec.name = 'classify'; g.model_spec.signature_name = 'nope'; g.input.example_list.examples.add()
+out['unknown'] = failure('/tensorflow.serving.PredictionService/Regress', g, ts.RegressionResponse)
 out['multi'] = [[r.model_spec.signature_name, [[[k.label, k.score] for k in e.classes] for e in r.classification_result.classifications], [g.value for g in r.regression_result.regressions]] for r in res.results]
 print(json.dumps(out))
 `, server.grpc);
@@ -222,6 +224,10 @@ print(json.dumps(out))
     ['classes_only', [[['cat', 0], ['b', 0], ['2', 0]], [['none', 0], ['b', 0], ['0', 0]]], []],
   ], 'and in MultiInference');
   t.match(r.empty, ['INVALID_ARGUMENT', /^Input is empty\. Classify needs input\.example_list \(or example_list_with_context\) with at least one example$/], 'a context without examples');
+  const unknown = 'No signature was found with the name: nope (the model has "classes_only", "regress", "scores_and_logits", "scores_only", "serving_default")';
+  t.same(r.unknown, ['INVALID_ARGUMENT', unknown], "an unknown signature in Classify's and Regress's words (regressor.cc), not Predict's");
+  const rest = await fetch(`${server.url}/v1/models/classify:classify`, { method: 'POST', body: '{"signature_name": "nope", "examples": [{}]}' });
+  t.same([rest.status, await rest.json()], [400, { error: unknown }], 'over REST too');
 });
 
 t.test('GetModelMetadata, gRPC and REST: a ragged output as its composite_tensor components, a sparse one as coo_sparse (gRPC sent only an empty name)', async (t) => {

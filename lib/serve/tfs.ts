@@ -321,12 +321,14 @@ export function checkMethodName(info: SignatureInfo, api: 'predict' | 'classify'
 
 /**
  * A Classify or Regress request's signature, checked as those APIs check it: there
- * (servingSignature), its method name with the check on (checkMethodName), its inputs and
+ * (INVALID_ARGUMENT naming the signatures there are), its method name with the check on (checkMethodName), its inputs and
  * outputs (checkExamplesSignature). REST, gRPC and warm-up share it.
  * @returns the output keys the API reads, to fetch (checkExamplesSignature)
  */
 export function examplesSignature(model: Model, name: string, api: 'classify' | 'regress', methodNameCheck: boolean): string[] {
-  const info = servingSignature(model, name);
+  const info = Object.hasOwn(model.signatures, name) ? model.signatures[name] : undefined;
+  // TensorFlow Serving's words for Classify and Regress (classifier.cc, regressor.cc), not Predict's.
+  if (!info) throw new InvalidArgumentError(`No signature was found with the name: ${name} (the model has ${Object.keys(model.signatures).sort().map((s) => `"${s}"`).join(', ')})`);
   if (methodNameCheck) checkMethodName(info, api);
   return checkExamplesSignature(info, api, name);
 }
