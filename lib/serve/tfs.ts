@@ -321,8 +321,9 @@ export function checkMethodName(info: SignatureInfo, api: 'predict' | 'classify'
 
 /**
  * A Classify or Regress request's signature, checked as those APIs check it: there
- * (INVALID_ARGUMENT naming the signatures there are), its method name with the check on (checkMethodName), its inputs and
- * outputs (checkExamplesSignature). REST, gRPC and warm-up share it.
+ * (INVALID_ARGUMENT naming the signatures there are), its method name with the check on
+ * (checkMethodName), its inputs and outputs (checkExamplesSignature). REST, gRPC and warm-up
+ * share it.
  * @returns the output keys the API reads, to fetch (checkExamplesSignature)
  */
 export function examplesSignature(model: Model, name: string, api: 'classify' | 'regress', methodNameCheck: boolean): string[] {

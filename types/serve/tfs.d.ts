@@ -61,8 +61,9 @@ export declare function multiInferenceApi(method: string, task: number): 'classi
 export declare function checkMethodName(info: SignatureInfo, api: 'predict' | 'classify' | 'regress'): void;
 /**
  * A Classify or Regress request's signature, checked as those APIs check it: there
- * (INVALID_ARGUMENT naming the signatures there are), its method name with the check on (checkMethodName), its inputs and
- * outputs (checkExamplesSignature). REST, gRPC and warm-up share it.
+ * (INVALID_ARGUMENT naming the signatures there are), its method name with the check on
+ * (checkMethodName), its inputs and outputs (checkExamplesSignature). REST, gRPC and warm-up
+ * share it.
  * @returns the output keys the API reads, to fetch (checkExamplesSignature)
  */
 export declare function examplesSignature(model: Model, name: string, api: 'classify' | 'regress', methodNameCheck: boolean): string[];
