@@ -24,7 +24,7 @@ import { FloatLiteral, parseJson } from '../lib/serve/json';
 import { cutShort, partialInputsError, signatureLimits } from '../lib/serve/limits';
 import { inferFeeds, inferHead, MAX_FILLED_ELEMENTS, predictFeeds, PROTO_DIR, protos, tensorFromProto } from '../lib/serve/tensor-proto';
 import { checkExamplesSignature, classifyResponse, feedsFromPayload, floatToken, predictResponse, readExamplesRequest, readPredictRequest, regressResponse, statusResponse } from '../lib/serve/tfs';
-import { binaryTensor, inferResponse, layOutBigBytes, OFF_THREAD_LAYOUT_BYTES, outputBytes, readInferRequest, splitBody } from '../lib/serve/v2';
+import { binaryTensor, inferResponse, layOutBigBytes, OFF_THREAD_LAYOUT_BYTES, outputBytes, rawBinaryFeeds, readInferRequest, splitBody } from '../lib/serve/v2';
 import { shortestFloat, tensorFromValue, tensorToJson } from '../lib/values';
 import { node, plain, ROOT } from './helpers';
 
@@ -453,6 +453,30 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
   t.same(Buffer.concat(offThread.binary!), Buffer.from(outputBytes(manyTensor)), 'the same response body as laid out on the event loop');
   t.equal(layOutBigBytes(request, { s: raw }), undefined, 'small BYTES: laid out where they are (nothing to wait for)');
   t.equal(layOutBigBytes({ ...request, binaryByDefault: false }, { s: manyTensor }), undefined, 'BYTES asked for as JSON: nothing laid out');
+});
+
+t.test("KServe v2: a raw binary request's feed (Triton's Inference-Header-Content-Length: 0), its shape deduced from the body's length as Triton deduces it", async (t) => {
+  const signature = (dtype: string, shape: number[] | null) => ({ inputs: { x: { name: 'x:0', dtype, shape } } }) as never;
+  const feed = (dtype: string, shape: number[] | null, ...chunks: Uint8Array[]) => rawBinaryFeeds('s', signature(dtype, shape), chunks).x!;
+  t.same(feed('float32', [-1, 2], new Uint8Array(16)).shape, [2, 2], 'the open dimension, from the length');
+  t.same(feed('int8', [3], Uint8Array.of(1, 2, 3)).shape, [3], 'no open dimension: the length fits the shape');
+  t.same(feed('float32', [], new Uint8Array(4)).shape, [], 'a scalar');
+  t.same(feed('float32', [-1, 0], new Uint8Array(0)).shape, [0, 0], 'a shape of no bytes: an empty body, and the open dimension 0');
+  const text = feed('string', [-1], Buffer.from('a b'));
+  t.same([text.shape, text.bytes().map((b) => Buffer.from(b).toString())], [[1], ['a b']], 'BYTES: the whole body is one element, without a length prefix');
+  t.same(Array.from(feed('float32', [-1], new Uint8Array(Float32Array.of(1).buffer), new Uint8Array(Float32Array.of(2, 3).buffer)).data as Float32Array), [1, 2, 3], 'a body in blocks: copied into one tensor');
+  const fix = /; send the JSON inference request first, its length in Inference-Header-Content-Length$/;
+  for (const [dtype, shape, bytes, message] of [
+    ['float32', [-1, -1, 3], 12, /input 'x' \(FP32, shape \[-1, -1, 3\]\) leaves 2 dimensions open, and the body's length gives one/],
+    ['float32', [2], 4, /input 'x' \(FP32, shape \[2\]\) takes 8 bytes, and the body has 4/],
+    ['float32', [-1, 3], 8, /input 'x' \(FP32, shape \[-1, 3\]\) takes a multiple of 12 bytes, and the body has 8/],
+    ['string', [2], 1, /the body is one BYTES element, but input 'x' \(BYTES, shape \[2\]\) holds 2/],
+    ['float32', null, 4, /input 'x' of signature 's' has no known rank to deduce a shape from/],
+    ['complex64', [1], 8, /input 'x' of signature 's' has dtype complex64, which v2 has no datatype for/],
+  ] as const) {
+    t.throws(() => feed(dtype, shape as number[] | null, new Uint8Array(bytes)), { code: 'INVALID_ARGUMENT', message }, `${dtype} [${String(shape)}]`);
+    t.throws(() => feed(dtype, shape as number[] | null, new Uint8Array(bytes)), { message: fix }, 'and the request to send instead');
+  }
 });
 
 t.test('requests naming more inputs or outputs than any signature has are read only as far as the first that cannot be', async (t) => {

@@ -338,6 +338,39 @@ print(json.dumps(out))
   t.same(result.outputs_many, [400, { error: "the model has no output 'o0'; its outputs are y" }], '40 000 output names');
 });
 
+t.test("KServe v2: Triton's raw binary request (Inference-Header-Content-Length: 0): the body is one input's raw bytes, its shape deduced, every output binary (Python's requests)", async (t) => {
+  // Triton's extension_binary_data.md, "Raw Binary Request"; tfslice lists binary_tensor_data
+  // and answered 400 (it read the header as an empty JSON part).
+  const result = await python<Record<string, unknown[]>>(`
+import json, struct, sys, requests
+url = sys.argv[1]
+def raw(path, body):
+    r = requests.post(url + path, data=body, headers={'Inference-Header-Content-Length': '0', 'Content-Type': 'application/octet-stream'})
+    n = r.headers.get('Inference-Header-Content-Length')
+    if n is None: return [r.status_code, r.json()]
+    return [r.status_code, json.loads(r.content[:int(n)]), r.content[int(n):].hex()]
+out = {}
+out['floats'] = raw('/v2/models/half/versions/1/infer', struct.pack('<2f', 1, 5))
+out['bytes'] = raw('/v2/models/vocab/infer', b'banana')
+# 400 000 bytes: past --offload_bytes, a body kept in chunks.
+big = raw('/v2/models/half/versions/1/infer', struct.pack('<100000f', *range(100000)))
+out['big'] = big if len(big) == 2 else [big[0], big[1], list(struct.unpack('<3f', bytes.fromhex(big[2][:24]))), len(big[2]) // 2]
+out['ragged'] = raw('/v2/models/half/infer', b'123456')
+out['two_inputs'] = raw('/v2/models/ints/infer', b'12345678')
+print(json.dumps(out))
+`, url);
+  const y = (shape: number[], bytes: number) => ({ name: 'y', datatype: 'FP32', shape, parameters: { binary_data_size: bytes } });
+  t.same(result.floats, [200, { model_name: 'half', model_version: '1', outputs: [y([2, 1], 8)] }, Buffer.from(Float32Array.of(2.5, 4.5).buffer).toString('hex')],
+    'FP32 x [-1, 1]: 8 bytes are shape [2, 1]; y comes back as binary data');
+  t.same(result.bytes, [200, { model_name: 'vocab', model_version: '1', outputs: [
+    { name: 'ids', datatype: 'INT64', shape: [1], parameters: { binary_data_size: 8 } },
+    { name: 'scores', datatype: 'FP32', shape: [1], parameters: { binary_data_size: 4 } },
+  ] }, Buffer.concat([Buffer.from(BigInt64Array.of(1n).buffer), Buffer.from(Float32Array.of(1.875).buffer)]).toString('hex')], 'BYTES: the whole body is the one element');
+  t.same(result.big, [200, { model_name: 'half', model_version: '1', outputs: [y([100000, 1], 400000)] }, [2, 2.5, 3], 400000], 'a body in chunks (past --offload_bytes)');
+  t.match(result.ragged, [400, { error: /^raw binary request \(Inference-Header-Content-Length: 0\): input 'x' \(FP32, shape \[-1, 1\]\) takes a multiple of 4 bytes, and the body has 6; send the JSON inference request first, its length in Inference-Header-Content-Length$/ }]);
+  t.match(result.two_inputs, [400, { error: /^raw binary request \(Inference-Header-Content-Length: 0\): the body is one input's raw bytes, but signature 'serving_default' has 2 inputs \('a', 'b'\); send the JSON inference request first/ }]);
+});
+
 t.test('metrics: Prometheus text at both paths, by model, version, API and status', async (t) => {
   // Names nobody configured, in every kind of request, and bad bodies for a model that is.
   for (const name of ['ghost1', 'ghost2']) {

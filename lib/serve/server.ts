@@ -33,7 +33,9 @@ import {
   checkMethodName, classifyResponse, examplesSignature, feedsFromPayload, type Format, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
   regressResponse, servingSignature, statusResponse,
 } from './tfs';
-import { checkV2OutputNames, HEADER_LENGTH, type InferRequest, inferResponse, layOutBigBytes, modelMetadata, readInferRequest, splitBody, v2Signature } from './v2';
+import {
+  checkV2OutputNames, HEADER_LENGTH, type InferRequest, inferResponse, layOutBigBytes, modelMetadata, RAW_BINARY_REQUEST, rawBinaryFeeds, readInferRequest, splitBody, v2Signature,
+} from './v2';
 
 /** Options of the tfsliceServing plugin. */
 export interface ServingOptions {
@@ -644,7 +646,12 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         // without a turn, now 29-58 ms). Smaller bodies: the JSON part's length decides.
         const jsonBytes = header !== undefined && /^\d+$/.test(header) ? Math.min(Number(header), raw.byteLength) : raw.byteLength;
         let parsed: InferRequest;
-        if (raw instanceof BodyChunks || codec.wants(jsonBytes)) {
+        // Triton's raw binary request: no JSON part, the body one input's raw bytes, read into
+        // that input once the signature is known (rawBinaryFeeds).
+        const rawRequest = header !== undefined && /^0+$/.test(header);
+        if (rawRequest) {
+          parsed = RAW_BINARY_REQUEST;
+        } else if (raw instanceof BodyChunks || codec.wants(jsonBytes)) {
           parsed = await codec.infer(raw, header, signatureLimits(manager), signal());
         } else {
           const { header: json, binary } = splitBody(contiguous(raw), header);
@@ -654,14 +661,15 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         const response = await withModel(t, outcome, clock, gone, async (model, version) => {
           const signature = v2Signature(t.name, model, parsed.signatureName);
           const info = servingSignature(model, signature);
-          const partial = partialInputsError(parsed.inputCount, Object.keys(parsed.feeds), signature, info);
+          const feeds = rawRequest ? rawBinaryFeeds(signature, info, raw instanceof BodyChunks ? raw.chunks : [raw]) : parsed.feeds;
+          const partial = partialInputsError(parsed.inputCount, Object.keys(feeds), signature, info);
           if (partial) throw partial;
           // An output that is not there is the request's mistake, told before the model runs. The
           // whole signature runs (each different selection would cost an executor TensorFlow keeps:
           // RunOptions.outputs), and the response holds what was asked for.
           if (parsed.outputs !== null) checkV2OutputNames(info.outputs, parsed.outputs.map((o) => o.name));
           if (parsed.outputs && parsed.outputs.length < parsed.outputCount) throw cutShort(parsed.outputCount, 'outputs');
-          const outputs: Record<string, Tensor> = await model.run(parsed.feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: gone });
+          const outputs: Record<string, Tensor> = await model.run(feeds, { signature, checkShapes: false, runTimeoutMs: timeoutMs, signal: gone });
           // Only outputs written as JSON weigh (binary ones are copied as they are).
           const asJson = (parsed.outputs ?? (parsed.binaryByDefault ? [] : Object.keys(outputs).map((name) => ({ name, binary: false }))))
             .filter((o) => !o.binary && outputs[o.name]).map((o) => outputs[o.name]!);

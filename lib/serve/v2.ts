@@ -18,7 +18,7 @@ import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { ModelManager } from '../manager';
 import type { Model } from '../model';
 import { native, type PackedStrings } from '../native';
-import type { TensorSpec } from '../proto';
+import type { SignatureInfo, TensorSpec } from '../proto';
 import { checkShape, copyElement, elementCount, exactCount, packedStringTensor, Tensor } from '../tensor';
 import { isFloat, shortestFloat, tensorFromValue } from '../values';
 import { isObject, JsonSyntaxError, type JsonValue, parseJson } from './json';
@@ -208,6 +208,82 @@ export function binaryTensor(name: string, dtype: DType, shape: number[], bytes:
   const data = (aligned ? Tensor.alloc(dtype as 'float32', shape).data : new info.array!(n)) as unknown as TypedArray;
   new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(bytes);
   return new Tensor(dtype, data as never, shape);
+}
+
+/** What the errors of a raw binary request begin with, and the request they ask for instead. */
+const RAW_REQUEST = 'raw binary request (Inference-Header-Content-Length: 0)';
+const SEND_JSON = 'send the JSON inference request first, its length in Inference-Header-Content-Length';
+
+/**
+ * A raw binary request (Triton's binary tensor data extension: Inference-Header-Content-Length
+ * 0, the body no JSON but one input's raw bytes) as the route holds it until its signature is
+ * known: no id, its feeds to come from {@link rawBinaryFeeds}, every output as binary data.
+ */
+export const RAW_BINARY_REQUEST: InferRequest = Object.freeze({
+  id: undefined, feeds: Object.freeze(Object.create(null) as Record<string, Tensor>), outputs: null, outputCount: 0, binaryByDefault: true, signatureName: undefined, inputCount: 1,
+});
+
+/**
+ * The feeds of a raw binary request ({@link RAW_BINARY_REQUEST}) to `signature`, whose one
+ * input the body's bytes are, in its dtype, checked against its spec as Triton deduces the
+ * tensor: a numeric input takes the spec's shape, the one dimension it leaves open (-1), if
+ * any, given by the body's length (two or more cannot be); a BYTES input takes the whole body
+ * as its one element, in the spec's shape with each open dimension 1. `chunks`: the body in
+ * order (one buffer, whose bytes a numeric tensor views where they start on a whole element;
+ * or a big body's blocks, copied into one tensor).
+ * @throws INVALID_ARGUMENT naming what does not fit (a signature of several inputs, a body
+ *   whose length the shape cannot take), and the JSON request to send instead
+ */
+export function rawBinaryFeeds(signature: string, info: Pick<SignatureInfo, 'inputs'>, chunks: readonly Uint8Array[]): Record<string, Tensor> {
+  const keys = Object.keys(info.inputs);
+  if (keys.length !== 1) {
+    throw new InvalidArgumentError(`${RAW_REQUEST}: the body is one input's raw bytes, but signature '${signature}' has ${keys.length} inputs (${keys.map((k) => `'${k}'`).join(', ')}); ${SEND_JSON}`);
+  }
+  const key = keys[0]!;
+  const spec = info.inputs[key]!;
+  const datatype = v2Datatype(spec.dtype);
+  if (spec.composite || datatype === null || spec.shape === null) {
+    const why = spec.composite ? `is a ${spec.composite.kind} tensor` : datatype === null ? `has dtype ${spec.dtype}, which v2 has no datatype for` : 'has no known rank to deduce a shape from';
+    throw new InvalidArgumentError(`${RAW_REQUEST}: input '${key}' of signature '${signature}' ${why}; ${SEND_JSON}`);
+  }
+  const dtype = spec.dtype as DType;
+  const bytes = chunks.reduce((n, chunk) => n + chunk.byteLength, 0);
+  const described = `input '${key}' (${datatype}, shape [${spec.shape.join(', ')}])`;
+  const feeds = Object.create(null) as Record<string, Tensor>;
+  if (dtype === 'string') {
+    const shape = spec.shape.map((d) => (d < 0 ? 1 : d));
+    if (elementCount(shape) !== 1) throw new InvalidArgumentError(`${RAW_REQUEST}: the body is one BYTES element, but ${described} holds ${exactCount(shape)}; ${SEND_JSON}`);
+    const packed: PackedStrings = { bytes: new Uint8Array(bytes), offsets: Float64Array.of(0, bytes) };
+    let at = 0;
+    for (const chunk of chunks) {
+      packed.bytes.set(chunk, at);
+      at += chunk.byteLength;
+    }
+    feeds[key] = packedStringTensor(shape, packed);
+    return feeds;
+  }
+  const open = spec.shape.filter((d) => d < 0).length;
+  if (open > 1) throw new InvalidArgumentError(`${RAW_REQUEST}: ${described} leaves ${open} dimensions open, and the body's length gives one; ${SEND_JSON}`);
+  // The bytes of one step along the open dimension (of the whole tensor without one).
+  const step = spec.shape.reduce((n, d) => (d < 0 ? n : n * d), dtypeInfo(dtype)!.bytes);
+  if (open === 0 || step === 0 ? bytes !== step : bytes % step !== 0) {
+    throw new InvalidArgumentError(`${RAW_REQUEST}: ${described} takes ${open === 0 || step === 0 ? '' : 'a multiple of '}${step} bytes, and the body has ${bytes}; ${SEND_JSON}`);
+  }
+  const shape = spec.shape.map((d) => (d >= 0 ? d : step === 0 ? 0 : bytes / step));
+  if (chunks.length === 1) {
+    feeds[key] = binaryTensor(key, dtype, shape, chunks[0]!, true, 'the raw binary request holds');
+    return feeds;
+  }
+  // A big body's blocks, into one tensor of the addon's aligned memory.
+  const data = Tensor.alloc(dtype as 'float32', shape).data as unknown as TypedArray;
+  const into = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  let at = 0;
+  for (const chunk of chunks) {
+    into.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  feeds[key] = new Tensor(dtype, data as never, shape);
+  return feeds;
 }
 
 /**

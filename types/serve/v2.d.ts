@@ -1,7 +1,7 @@
 import { type DType } from '../dtypes';
 import type { ModelManager } from '../manager';
 import type { Model } from '../model';
-import type { TensorSpec } from '../proto';
+import type { SignatureInfo, TensorSpec } from '../proto';
 import { Tensor } from '../tensor';
 import { type JsonValue } from './json';
 import type { SignatureLimits } from './limits';
@@ -73,6 +73,24 @@ export interface InferRequest {
  * typed array of their own.
  */
 export declare function binaryTensor(name: string, dtype: DType, shape: number[], bytes: Uint8Array, aligned?: boolean, field?: string): Tensor;
+/**
+ * A raw binary request (Triton's binary tensor data extension: Inference-Header-Content-Length
+ * 0, the body no JSON but one input's raw bytes) as the route holds it until its signature is
+ * known: no id, its feeds to come from {@link rawBinaryFeeds}, every output as binary data.
+ */
+export declare const RAW_BINARY_REQUEST: InferRequest;
+/**
+ * The feeds of a raw binary request ({@link RAW_BINARY_REQUEST}) to `signature`, whose one
+ * input the body's bytes are, in its dtype, checked against its spec as Triton deduces the
+ * tensor: a numeric input takes the spec's shape, the one dimension it leaves open (-1), if
+ * any, given by the body's length (two or more cannot be); a BYTES input takes the whole body
+ * as its one element, in the spec's shape with each open dimension 1. `chunks`: the body in
+ * order (one buffer, whose bytes a numeric tensor views where they start on a whole element;
+ * or a big body's blocks, copied into one tensor).
+ * @throws INVALID_ARGUMENT naming what does not fit (a signature of several inputs, a body
+ *   whose length the shape cannot take), and the JSON request to send instead
+ */
+export declare function rawBinaryFeeds(signature: string, info: Pick<SignatureInfo, 'inputs'>, chunks: readonly Uint8Array[]): Record<string, Tensor>;
 /**
  * Reads an inference request: `header` is the JSON (parsed), `binary` the bytes after it (empty
  * without the binary extension). `aligned`: as binaryTensor's. Of more inputs than
