@@ -279,8 +279,13 @@ export function monotonicMs(): number {
   return seconds * 1e3 + nanoseconds / 1e6;
 }
 
+/**
+ * A direct-path reply. 'done': u32 id, u32 status 0, u32 flags (bit 0: the slot moved to
+ * `segment`), u32 `micros` (how long TensorFlow's run took in the host, the round trip's wake-ups
+ * left out; 0 for a reply that ran nothing), the segment when moved, u32 count, the outputs.
+ */
 export type DirectReply =
-  | { op: 'done'; id: number; outputs: TensorRef[]; segment?: SegmentRef }
+  | { op: 'done'; id: number; outputs: TensorRef[]; segment?: SegmentRef; micros: number }
   | { op: 'error'; id: number; code: string; message: string }
   /** Nothing ran: the plan has outputs the direct path cannot carry (strings). */
   | { op: 'fallback'; id: number };
@@ -432,11 +437,12 @@ export function decodeReply(wire: Wire, length: number): DirectReply {
   if (status === 2) return { op: 'fallback', id };
   if (status !== 0) throw new ProtocolError(`a direct-path reply of unknown status ${status}`);
   const moved = (wire.readU32() & 1) !== 0;
+  const micros = wire.readU32();
   const segment = moved ? readSegment(wire) : undefined;
   const count = wire.readU32();
   // Each output takes at least 24 bytes: a count past that cannot be in the message.
   if (count * 24 > wire.end - wire.at) throw new ProtocolError(`a direct-path reply announcing ${count} outputs`);
   const outputs: TensorRef[] = [];
   for (let i = 0; i < count; i++) outputs.push(readRef(wire));
-  return { op: 'done', id, outputs, segment };
+  return { op: 'done', id, outputs, segment, micros };
 }

@@ -43,7 +43,13 @@ interface HostPlan {
   outputBytes: number;
   /** Whether its runs take the direct path: 'unknown' until the host has answered one. */
   direct: 'unknown' | 'yes' | 'no';
-  /** Microseconds the last direct-path round trip took: a short one is polled for. */
+  /**
+   * How long the last direct-path run took, in µs: a short one is polled for. With ops inline in
+   * the host, the round trip as measured here (a polled one holds no wake-ups); with an inter-op
+   * pool, TensorFlow's own run in the host (the reply's micros), since an unpolled round trip
+   * holds two wake-ups and would keep it unpolled: the host runs a short plan on its serving
+   * thread all the same (native/session.cc), so its pool's threads need no core then.
+   */
   lastMicros: number;
 }
 
@@ -268,7 +274,7 @@ export class HostSession implements NativeSession {
   /** Freed shared feed segments not yet reported to the host. */
   #sharedReleased: number[] = [];
   #dead: string | null = null;
-  /** The host's session runs ops inline: a short round trip is polled for. */
+  /** The host's session runs ops inline: its round trip says whether to poll (HostPlan.lastMicros). */
   #inlineOps = false;
   /** hostMemoryLimitBytes, to name in a crash; 0: none. */
   #memoryLimit = 0;
@@ -489,7 +495,7 @@ export class HostSession implements NativeSession {
     const started = performance.now();
     if (length === 0) return null;
     this.#tag(slot, id);
-    if (!this.#sendDirect(length, this.#inlineOps ? plan.lastMicros : 0)) return null;
+    if (!this.#sendDirect(length, plan.lastMicros)) return null;
     slot.announcedDirect = true;
     this.#sharedReleased.splice(0, released.length);
     for (const segment of shared) this.#sharedAnnounced.add(segment.id);
@@ -497,7 +503,8 @@ export class HostSession implements NativeSession {
     this.#sent(id, slot, ticket);
     if (wait !== undefined) this.#watch(id, wait.limitMs);
     const reply = await replied as DirectReply;
-    plan.lastMicros = Math.max(1, Math.round((performance.now() - started) * 1000));
+    const roundTrip = Math.max(1, Math.round((performance.now() - started) * 1000));
+    plan.lastMicros = this.#inlineOps || reply.op !== 'done' ? roundTrip : reply.micros;
     if (reply.op === 'fallback') {
       plan.direct = 'no';
       return null;

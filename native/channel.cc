@@ -352,8 +352,9 @@ class RunServer {
     if (flags & kReleased) ReleaseShared(in);
     if (plan_id == kNoPlan) {
       reply.Put<uint32_t>(kDone);
-      reply.Put<uint32_t>(0u);
-      reply.Put<uint32_t>(0u);
+      reply.Put<uint32_t>(0u);  // flags
+      reply.Put<uint32_t>(0u);  // run microseconds
+      reply.Put<uint32_t>(0u);  // outputs
       return;
     }
     if (wait_until_ms > 0) {
@@ -420,11 +421,16 @@ class RunServer {
       feeds.Adopt(tensor);
     }
     Fetched fetched;
+    auto started = std::chrono::steady_clock::now();
     Failure failure = RunPlanOnce(*plan, feeds, fetched, 0, true);
     if (failure) throw Refused{failure};
     feeds.Clear();
+    // How long TensorFlow's run took here, the wake-ups of the round trip left out: the parent
+    // polls for the next reply when it was short (lib/isolation.ts), whatever the host's session
+    // options (a short plan runs on this thread even with an inter-op pool: native/session.cc).
+    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
     UnaliasSlotFeeds(in_slot, fetched);
-    WriteOutputs(slot, segment, used, fetched, reply, KeptFeeds(in_slot, *released));
+    WriteOutputs(slot, segment, used, fetched, reply, KeptFeeds(in_slot, *released), static_cast<uint32_t>(std::clamp<int64_t>(micros, 1, UINT32_MAX)));
   }
 
   // Outputs over a feed in the slot (a feed passed through, e.g. by Identity) become copies of
@@ -528,7 +534,8 @@ class RunServer {
   // Copies the outputs after the feeds (into a bigger segment of the host's when they do
   // not fit) and describes them; TensorFlow's buffers are freed with `fetched`.
   // `move`: to a new segment even when they fit (TensorFlow kept a feed in this one).
-  void WriteOutputs(uint32_t slot, const std::shared_ptr<Segment>& segment, size_t used, Fetched& fetched, Writer& reply, bool move) {
+  // `micros`: how long the run took, for the parent (its poll).
+  void WriteOutputs(uint32_t slot, const std::shared_ptr<Segment>& segment, size_t used, Fetched& fetched, Writer& reply, bool move, uint32_t micros) {
     size_t need = 0;
     for (TF_Tensor* tensor : fetched.tensors) {
       if (DataTypeSize(tf().TF_TensorType(tensor)) == 0) Refuse("INTERNAL", "a direct-path output is not numeric");
@@ -548,6 +555,7 @@ class RunServer {
     }
     reply.Put<uint32_t>(kDone);
     reply.Put<uint32_t>(moved ? static_cast<uint32_t>(kMoved) : 0u);
+    reply.Put<uint32_t>(micros);
     if (moved) {
       reply.Put<int32_t>(static_cast<int32_t>(getpid()));
       reply.Put<int32_t>(target->fd);

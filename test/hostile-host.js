@@ -44,26 +44,26 @@ const channel = new (native().Channel)(4, inbox, outbox, () => {
       at = 6;
       break;
     case 'absurd-count':
-      u32(0); u32(0); u32(1e9);
+      u32(0); u32(0); u32(1); u32(1e9); // done, flags, run µs, outputs
       break;
     case 'unknown-status':
       u32(7);
       break;
     case 'bad-output': // 1000 float32 elements in 4 bytes
-      u32(0); u32(0); u32(1); i32(1); u32(1); f64(0); f64(4); f64(1000);
+      u32(0); u32(0); u32(1); u32(1); i32(1); u32(1); f64(0); f64(4); f64(1000);
       break;
     case 'outside-segment':
-      u32(0); u32(0); u32(1); i32(1); u32(1); f64(1 << 30); f64(4); f64(1);
+      u32(0); u32(0); u32(1); u32(1); i32(1); u32(1); f64(1 << 30); f64(4); f64(1);
       break;
     case 'foreign-segment': // "moved" to the parent's own stdout
-      u32(0); u32(1); i32(process.ppid); i32(1); f64(65536); u32(0);
+      u32(0); u32(1); u32(1); i32(process.ppid); i32(1); f64(65536); u32(0);
       break;
     case 'unsealed-segment': { // "moved" to a plain file of ours, which the host could truncate
       const file = path.join(os.tmpdir(), `tfslice-hostile-${process.pid}`);
       fs.writeFileSync(file, Buffer.alloc(1 << 20));
       const fd = fs.openSync(file, 'r+');
       fs.rmSync(file);
-      u32(0); u32(1); i32(process.pid); i32(fd); f64(1 << 20); u32(0);
+      u32(0); u32(1); u32(1); i32(process.pid); i32(fd); f64(1 << 20); u32(0);
       break;
     }
     default:

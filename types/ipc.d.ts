@@ -126,11 +126,17 @@ export declare function cancelRun(words: Int32Array, slot: number, id: number): 
  * in a model host as in its parent, unlike performance.now(), whose origin is each process's start.
  */
 export declare function monotonicMs(): number;
+/**
+ * A direct-path reply. 'done': u32 id, u32 status 0, u32 flags (bit 0: the slot moved to
+ * `segment`), u32 `micros` (how long TensorFlow's run took in the host, the round trip's wake-ups
+ * left out; 0 for a reply that ran nothing), the segment when moved, u32 count, the outputs.
+ */
 export type DirectReply = {
     op: 'done';
     id: number;
     outputs: TensorRef[];
     segment?: SegmentRef;
+    micros: number;
 } | {
     op: 'error';
     id: number;
