@@ -49,25 +49,33 @@ t.test('--help on the program and every command', async (t) => {
   t.match((await cli(['--version'])).stdout.trim(), /^\d+\.\d+\.\d+/);
 });
 
-t.test('a reader that closes the pipe early (| head) ends the command quietly, exit 0, not with an EPIPE stack', async (t) => {
-  // stdout a pipe whose read end is closed before the command starts (as `| head` does when it
-  // has read enough): every write fails with EPIPE. Python makes it (Node has no pipe()); the
-  // command runs without tap's hooks (NODE_OPTIONS), which would catch the error themselves.
-  const runs = python<{ args: string[]; code: number; stderr: string }[]>(`
+t.test('a reader that closes the pipe early (| head) loses the output, not the command: it ends with its own exit code, no EPIPE stack', async (t) => {
+  // stdout (and stderr) pipes whose read ends are closed before the command starts (as `| head`
+  // does once it has read enough): every write fails with EPIPE. Python makes them (Node has no
+  // pipe()); the command runs without tap's hooks (NODE_OPTIONS), which would catch the error.
+  const cases: [string[], boolean, number][] = [
+    [['serve', '--help'], false, 0],
+    [['show', tiny.dir], false, 0],
+    [['show', multi.dir, '--json'], true, 0],
+    // A failure stays one when the pipe its message goes to is closed.
+    [['frobnicate'], true, 2],
+    [['show', '/nonexistent/model'], true, 2],
+  ];
+  const runs = python<{ code: number; stderr: string }[]>(`
 import json, os, subprocess, sys
 runs = []
-for args in json.loads(sys.argv[1]):
+for args, both in json.loads(sys.argv[1]):
     r, w = os.pipe()
     os.close(r)
-    p = subprocess.run(args, stdout=w, stderr=subprocess.PIPE, env={**os.environ, 'NODE_OPTIONS': ''})
+    p = subprocess.run(args, stdout=w, stderr=w if both else subprocess.PIPE, env={**os.environ, 'NODE_OPTIONS': ''})
     os.close(w)
-    runs.append({'args': args[2:], 'code': p.returncode, 'stderr': p.stderr.decode()})
+    runs.append({'code': p.returncode, 'stderr': (p.stderr or b'').decode()})
 print(json.dumps(runs))
-`, undefined, [JSON.stringify([['serve', '--help'], ['show', tiny.dir], ['show', multi.dir, '--json']].map((args) => [process.execPath, path.join(ROOT, 'bin', 'tfslice.js'), ...args]))]);
-  t.equal(runs.length, 3, 'three commands ran');
-  for (const run of runs) {
-    t.equal(run.code, 0, `tfslice ${run.args.join(' ')} exits 0`);
-    t.equal(run.stderr, '', 'and says nothing');
+`, undefined, [JSON.stringify(cases.map(([args, both]) => [[process.execPath, path.join(ROOT, 'bin', 'tfslice.js'), ...args], both]))]);
+  t.equal(runs.length, cases.length, 'every command ran');
+  for (const [i, [args, both, code]] of cases.entries()) {
+    t.equal(runs[i]!.code, code, `tfslice ${args.join(' ')} (stdout${both ? ' and stderr' : ''} closed) exits ${code}`);
+    t.equal(runs[i]!.stderr, '', 'and says nothing of it');
   }
 
   // A server whose log reader went away serves on: its lines to stdout are lost, not the server.

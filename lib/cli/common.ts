@@ -13,21 +13,20 @@ import type { LoadOptions } from '../options';
 import { decodeSavedModel, type SignatureInfo } from '../proto';
 import { UsageError } from './errors';
 
-/** How a closed stdout or stderr is taken: see onClosedPipe(). `tfslice serve` sets `serving`. */
-export const closedPipe = { serving: false };
+// What a write to a stdout or stderr whose reader is gone fails with: a pipe (EPIPE), a socket
+// (ECONNRESET), a terminal that hung up (EIO).
+const CLOSED = new Set(['EPIPE', 'ECONNRESET', 'EIO']);
 
 /**
- * A reader that closed the pipe early (`tfslice show m | head`) ends the command quietly, with
- * the exit code it has so far (0 unless it failed), as a command that SIGPIPE kills ends without
- * a word: Node ignores SIGPIPE, so the write fails with EPIPE, which would otherwise crash the
- * process with a stack. A server (closedPipe.serving) serves on, and its lines to that stream are
- * lost: a log reader that went away does not take the server with it. Any other error of the
- * stream is thrown as before.
+ * A reader that closed the pipe early (`tfslice show m | head`) loses the rest of the output,
+ * not the command: Node ignores SIGPIPE, so such a write fails with EPIPE, which crashed the
+ * process with a stack. The command goes on to its end and exits with its own code (a failure
+ * stays one; an install is not cut off half-written), and `tfslice serve` serves on. Any other
+ * error of the stream is thrown as before.
  */
 export function onClosedPipe(stream: NodeJS.WriteStream): void {
   stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
-    if (!closedPipe.serving) process.exit();
+    if (!CLOSED.has(error.code ?? '')) throw error;
   });
 }
 

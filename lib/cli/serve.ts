@@ -26,7 +26,7 @@ import { MAX_POOL_THREADS } from '../options';
 import { BATCHING_FIELDS, parseBatchingParameters, parseMonitoringConfig, parseSslConfig } from '../manager/tfs-config';
 import { CHANNEL_ARGUMENT, channelValueProblem, checkMetricsPath } from '../serve/options';
 import { type AuthOptions, readTokenFile } from '../serve/auth';
-import { closedPipe, packageVersion, parseTags } from './common';
+import { packageVersion, parseTags } from './common';
 import { UsageError } from './errors';
 import { NotFoundError } from '../errors';
 
@@ -539,7 +539,6 @@ function exitNow(signal: NodeJS.Signals, firstMs: number): void {
 
 /** Runs the server until a signal stops it; resolves to the exit code. */
 export async function serve(flags: ServeFlags): Promise<number> {
-  closedPipe.serving = true;
   const given = (name: string) => (flags as unknown as Record<string, unknown>)[name] !== undefined;
   if (given('version')) {
     process.stdout.write(`${packageVersion()}\n`);

@@ -1,16 +1,11 @@
 import { type Model } from '../model';
 import { type SignatureInfo } from '../proto';
-/** How a closed stdout or stderr is taken: see onClosedPipe(). `tfslice serve` sets `serving`. */
-export declare const closedPipe: {
-    serving: boolean;
-};
 /**
- * A reader that closed the pipe early (`tfslice show m | head`) ends the command quietly, with
- * the exit code it has so far (0 unless it failed), as a command that SIGPIPE kills ends without
- * a word: Node ignores SIGPIPE, so the write fails with EPIPE, which would otherwise crash the
- * process with a stack. A server (closedPipe.serving) serves on, and its lines to that stream are
- * lost: a log reader that went away does not take the server with it. Any other error of the
- * stream is thrown as before.
+ * A reader that closed the pipe early (`tfslice show m | head`) loses the rest of the output,
+ * not the command: Node ignores SIGPIPE, so such a write fails with EPIPE, which crashed the
+ * process with a stack. The command goes on to its end and exits with its own code (a failure
+ * stays one; an install is not cut off half-written), and `tfslice serve` serves on. Any other
+ * error of the stream is thrown as before.
  */
 export declare function onClosedPipe(stream: NodeJS.WriteStream): void;
 /** tfslice's version, from its package.json ('0.1.0'). */
