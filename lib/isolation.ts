@@ -44,11 +44,12 @@ interface HostPlan {
   /** Whether its runs take the direct path: 'unknown' until the host has answered one. */
   direct: 'unknown' | 'yes' | 'no';
   /**
-   * How long the last direct-path run took, in µs: a short one is polled for. With ops inline in
-   * the host, the round trip as measured here (a polled one holds no wake-ups); with an inter-op
-   * pool, TensorFlow's own run in the host (the reply's micros), since an unpolled round trip
-   * holds two wake-ups and would keep it unpolled: the host runs a short plan on its serving
-   * thread all the same (native/session.cc), so its pool's threads need no core then.
+   * How long the last direct-path run took, in µs: a short one is polled for; 0: not known, or
+   * its next run goes to the host's inter-op pool (never polled for: a poll would take a core
+   * from that pool). With ops inline in the host, the round trip as measured here (a polled one
+   * holds no wake-ups); with a pool, the host's own time for the request (the reply's micros),
+   * since an unpolled round trip holds two wake-ups and would keep it unpolled for good: a short
+   * plan runs on the host's serving thread all the same (native/session.cc).
    */
   lastMicros: number;
 }
@@ -504,7 +505,9 @@ export class HostSession implements NativeSession {
     if (wait !== undefined) this.#watch(id, wait.limitMs);
     const reply = await replied as DirectReply;
     const roundTrip = Math.max(1, Math.round((performance.now() - started) * 1000));
-    plan.lastMicros = this.#inlineOps || reply.op !== 'done' ? roundTrip : reply.micros;
+    // With a pool, an error says nothing of where the plan's next run goes: the last done reply stands.
+    if (this.#inlineOps) plan.lastMicros = roundTrip;
+    else if (reply.op === 'done') plan.lastMicros = reply.micros;
     if (reply.op === 'fallback') {
       plan.direct = 'no';
       return null;

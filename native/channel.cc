@@ -111,11 +111,16 @@ class Writer {
     Put<uint32_t>(static_cast<uint32_t>(text.size()));
     data_.insert(data_.end(), text.begin(), text.end());
   }
+  // Overwrites the u32 at byte `at` (written before by Put).
+  void PutAt(size_t at, uint32_t value) { std::memcpy(data_.data() + at, &value, sizeof value); }
   const std::vector<uint8_t>& data() const { return data_; }
 
  private:
   std::vector<uint8_t> data_;
 };
+
+// Where a done reply holds its run time (lib/ipc.ts DirectReply): after id, status and flags.
+constexpr size_t kReplyMicrosAt = 12;
 
 // A direct-path request's head (lib/ipc.ts encodeRun), read by the host's reading thread before
 // it reads the next request.
@@ -261,8 +266,22 @@ class RunServer {
       // Any other failure leaves a request unanswered whose run would wait for ever: the host
       // ends, and the parent sees it as a crash (MODEL_CRASHED) instead of a hang.
       if (length < 0) std::_Exit(kBrokenChannelExit);
+      auto received = std::chrono::steady_clock::now();
       Writer reply;
       Serve(head, refused, in, reply);
+      // A done reply whose plan's next run goes to this thread (not to an inter-op pool) says
+      // how long the parent waited here, its wait for a turn and the output copies included:
+      // the parent polls for the next reply when that was short (lib/isolation.ts).
+      const std::vector<uint8_t>& written = reply.data();
+      uint32_t status = 0, on_caller = 0;
+      if (written.size() >= kReplyMicrosAt + 4) {
+        std::memcpy(&status, written.data() + 4, sizeof status);
+        std::memcpy(&on_caller, written.data() + kReplyMicrosAt, sizeof on_caller);
+      }
+      if (status == kDone && on_caller != 0) {
+        auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - received).count();
+        reply.PutAt(kReplyMicrosAt, static_cast<uint32_t>(std::clamp<int64_t>(micros, 1, UINT32_MAX - 1)));
+      }
       if (reply.data().size() > kChannelMessageBytes) {
         // Only with thousands of outputs: say so rather than send what the parent cannot read.
         FailureReply(reply, head.id, {"UNIMPLEMENTED", "the outputs of this run do not fit a direct-path reply (" +
@@ -421,16 +440,13 @@ class RunServer {
       feeds.Adopt(tensor);
     }
     Fetched fetched;
-    auto started = std::chrono::steady_clock::now();
     Failure failure = RunPlanOnce(*plan, feeds, fetched, 0, true);
     if (failure) throw Refused{failure};
     feeds.Clear();
-    // How long TensorFlow's run took here, the wake-ups of the round trip left out: the parent
-    // polls for the next reply when it was short (lib/isolation.ts), whatever the host's session
-    // options (a short plan runs on this thread even with an inter-op pool: native/session.cc).
-    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
     UnaliasSlotFeeds(in_slot, fetched);
-    WriteOutputs(slot, segment, used, fetched, reply, KeptFeeds(in_slot, *released), static_cast<uint32_t>(std::clamp<int64_t>(micros, 1, UINT32_MAX)));
+    // Whether its next run goes to this thread, not to an inter-op pool (a short plan does even
+    // with a pool: native/session.cc); Loop turns it into the time the request took here.
+    WriteOutputs(slot, segment, used, fetched, reply, KeptFeeds(in_slot, *released), plan->RunsOnCaller() ? 1u : 0u);
   }
 
   // Outputs over a feed in the slot (a feed passed through, e.g. by Identity) become copies of
@@ -534,8 +550,8 @@ class RunServer {
   // Copies the outputs after the feeds (into a bigger segment of the host's when they do
   // not fit) and describes them; TensorFlow's buffers are freed with `fetched`.
   // `move`: to a new segment even when they fit (TensorFlow kept a feed in this one).
-  // `micros`: how long the run took, for the parent (its poll).
-  void WriteOutputs(uint32_t slot, const std::shared_ptr<Segment>& segment, size_t used, Fetched& fetched, Writer& reply, bool move, uint32_t micros) {
+  // `on_caller`: 1 when the plan's next run goes to the serving thread (see Loop), else 0.
+  void WriteOutputs(uint32_t slot, const std::shared_ptr<Segment>& segment, size_t used, Fetched& fetched, Writer& reply, bool move, uint32_t on_caller) {
     size_t need = 0;
     for (TF_Tensor* tensor : fetched.tensors) {
       if (DataTypeSize(tf().TF_TensorType(tensor)) == 0) Refuse("INTERNAL", "a direct-path output is not numeric");
@@ -555,7 +571,7 @@ class RunServer {
     }
     reply.Put<uint32_t>(kDone);
     reply.Put<uint32_t>(moved ? static_cast<uint32_t>(kMoved) : 0u);
-    reply.Put<uint32_t>(micros);
+    reply.Put<uint32_t>(on_caller);  // at kReplyMicrosAt
     if (moved) {
       reply.Put<int32_t>(static_cast<int32_t>(getpid()));
       reply.Put<int32_t>(target->fd);

@@ -128,8 +128,10 @@ export declare function cancelRun(words: Int32Array, slot: number, id: number): 
 export declare function monotonicMs(): number;
 /**
  * A direct-path reply. 'done': u32 id, u32 status 0, u32 flags (bit 0: the slot moved to
- * `segment`), u32 `micros` (how long TensorFlow's run took in the host, the round trip's wake-ups
- * left out; 0 for a reply that ran nothing), the segment when moved, u32 count, the outputs.
+ * `segment`), u32 `micros`, the segment when moved, u32 count, the outputs. `micros`: how long
+ * the request took in the host, from its receipt to its reply (its wait for a turn, the run, the
+ * output copies; not the round trip's wake-ups), when the plan's next run goes to the host's
+ * serving thread; 0 when it goes to an inter-op pool, or nothing ran (native/channel.cc).
  */
 export type DirectReply = {
     op: 'done';
