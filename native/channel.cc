@@ -111,16 +111,21 @@ class Writer {
     Put<uint32_t>(static_cast<uint32_t>(text.size()));
     data_.insert(data_.end(), text.begin(), text.end());
   }
-  // Overwrites the u32 at byte `at` (written before by Put).
-  void PutAt(size_t at, uint32_t value) { std::memcpy(data_.data() + at, &value, sizeof value); }
+  // A u32 to fill in once the request is served (Loop: the time it took here).
+  void PutLater() {
+    later_ = data_.size();
+    Put<uint32_t>(0u);
+  }
+  // Fills in the u32 PutLater() left, if it left one.
+  void Fill(uint32_t value) {
+    if (later_ != 0) std::memcpy(data_.data() + later_, &value, sizeof value);
+  }
   const std::vector<uint8_t>& data() const { return data_; }
 
  private:
   std::vector<uint8_t> data_;
+  size_t later_ = 0;
 };
-
-// Where a done reply holds its run time (lib/ipc.ts DirectReply): after id, status and flags.
-constexpr size_t kReplyMicrosAt = 12;
 
 // A direct-path request's head (lib/ipc.ts encodeRun), read by the host's reading thread before
 // it reads the next request.
@@ -271,17 +276,10 @@ class RunServer {
       Serve(head, refused, in, reply);
       // A done reply whose plan's next run goes to this thread (not to an inter-op pool) says
       // how long the parent waited here, its wait for a turn and the output copies included:
-      // the parent polls for the next reply when that was short (lib/isolation.ts).
-      const std::vector<uint8_t>& written = reply.data();
-      uint32_t status = 0, on_caller = 0;
-      if (written.size() >= kReplyMicrosAt + 4) {
-        std::memcpy(&status, written.data() + 4, sizeof status);
-        std::memcpy(&on_caller, written.data() + kReplyMicrosAt, sizeof on_caller);
-      }
-      if (status == kDone && on_caller != 0) {
-        auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - received).count();
-        reply.PutAt(kReplyMicrosAt, static_cast<uint32_t>(std::clamp<int64_t>(micros, 1, UINT32_MAX - 1)));
-      }
+      // the parent polls for the next reply when that was short (lib/isolation.ts). (A failure
+      // replaces the reply, and what it left to fill.)
+      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - received).count();
+      reply.Fill(static_cast<uint32_t>(std::clamp<int64_t>(micros, 1, UINT32_MAX - 1)));
       if (reply.data().size() > kChannelMessageBytes) {
         // Only with thousands of outputs: say so rather than send what the parent cannot read.
         FailureReply(reply, head.id, {"UNIMPLEMENTED", "the outputs of this run do not fit a direct-path reply (" +
@@ -445,8 +443,8 @@ class RunServer {
     feeds.Clear();
     UnaliasSlotFeeds(in_slot, fetched);
     // Whether its next run goes to this thread, not to an inter-op pool (a short plan does even
-    // with a pool: native/session.cc); Loop turns it into the time the request took here.
-    WriteOutputs(slot, segment, used, fetched, reply, KeptFeeds(in_slot, *released), plan->RunsOnCaller() ? 1u : 0u);
+    // with a pool: native/session.cc): then Loop tells the parent the time the request took here.
+    WriteOutputs(slot, segment, used, fetched, reply, KeptFeeds(in_slot, *released), plan->RunsOnCaller());
   }
 
   // Outputs over a feed in the slot (a feed passed through, e.g. by Identity) become copies of
@@ -550,8 +548,8 @@ class RunServer {
   // Copies the outputs after the feeds (into a bigger segment of the host's when they do
   // not fit) and describes them; TensorFlow's buffers are freed with `fetched`.
   // `move`: to a new segment even when they fit (TensorFlow kept a feed in this one).
-  // `on_caller`: 1 when the plan's next run goes to the serving thread (see Loop), else 0.
-  void WriteOutputs(uint32_t slot, const std::shared_ptr<Segment>& segment, size_t used, Fetched& fetched, Writer& reply, bool move, uint32_t on_caller) {
+  // `on_caller`: the plan's next run goes to the serving thread: its time is filled in (Loop), else 0.
+  void WriteOutputs(uint32_t slot, const std::shared_ptr<Segment>& segment, size_t used, Fetched& fetched, Writer& reply, bool move, bool on_caller) {
     size_t need = 0;
     for (TF_Tensor* tensor : fetched.tensors) {
       if (DataTypeSize(tf().TF_TensorType(tensor)) == 0) Refuse("INTERNAL", "a direct-path output is not numeric");
@@ -571,7 +569,7 @@ class RunServer {
     }
     reply.Put<uint32_t>(kDone);
     reply.Put<uint32_t>(moved ? static_cast<uint32_t>(kMoved) : 0u);
-    reply.Put<uint32_t>(on_caller);  // at kReplyMicrosAt
+    if (on_caller) reply.PutLater(); else reply.Put<uint32_t>(0u);  // the request's µs (lib/ipc.ts DirectReply)
     if (moved) {
       reply.Put<int32_t>(static_cast<int32_t>(getpid()));
       reply.Put<int32_t>(target->fd);

@@ -254,11 +254,7 @@ export function rawBinaryFeeds(signature: string, info: Pick<SignatureInfo, 'inp
     const shape = spec.shape.map((d) => (d < 0 ? 1 : d));
     if (elementCount(shape) !== 1) throw new InvalidArgumentError(`${RAW_REQUEST}: the body is one BYTES element, but ${described} holds ${exactCount(shape)}; ${SEND_JSON}`);
     const packed: PackedStrings = { bytes: new Uint8Array(bytes), offsets: Float64Array.of(0, bytes) };
-    let at = 0;
-    for (const chunk of chunks) {
-      packed.bytes.set(chunk, at);
-      at += chunk.byteLength;
-    }
+    copyChunks(packed.bytes, chunks);
     feeds[key] = packedStringTensor(shape, packed);
     return feeds;
   }
@@ -276,14 +272,18 @@ export function rawBinaryFeeds(signature: string, info: Pick<SignatureInfo, 'inp
   }
   // A big body's blocks, into one tensor of the addon's aligned memory.
   const data = Tensor.alloc(dtype as 'float32', shape).data as unknown as TypedArray;
-  const into = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  copyChunks(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), chunks);
+  feeds[key] = new Tensor(dtype, data as never, shape);
+  return feeds;
+}
+
+// Copies `chunks` one after the other into `into`, from its start.
+function copyChunks(into: Uint8Array, chunks: readonly Uint8Array[]): void {
   let at = 0;
   for (const chunk of chunks) {
     into.set(chunk, at);
     at += chunk.byteLength;
   }
-  feeds[key] = new Tensor(dtype, data as never, shape);
-  return feeds;
 }
 
 /**
