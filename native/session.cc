@@ -907,13 +907,15 @@ Napi::Value AsyncNoop(const Napi::CallbackInfo& info) {
 
 namespace {
 
-// copyOffThread(): each view's bytes copied on a runner thread into memory JS then adopts.
+// copyOffThread(): each view's bytes copied on a runner thread into memory JS then adopts; when
+// `join`, all of them one after the other into one buffer.
 class CopyJob : public Job {
  public:
-  explicit CopyJob(Napi::Env env) : deferred_(Napi::Promise::Deferred::New(env)), reads_(Addon::Of(env).js_reads()) {}
+  CopyJob(Napi::Env env, bool join) : deferred_(Napi::Promise::Deferred::New(env)), reads_(Addon::Of(env).js_reads()), join_(join) {}
   ~CopyJob() override {
     // Those JS never took (a failure, a gone env); the sources' memory goes with the pieces.
     for (Piece& piece : pieces_) FreeCopyBuffer(piece.copy, piece.bytes);
+    FreeCopyBuffer(joined_, joined_bytes_);
   }
 
   Napi::Promise promise() const { return deferred_.Promise(); }
@@ -932,22 +934,41 @@ class CopyJob : public Job {
     // The copy's memory is taken here, on the JS thread, from the arena its other allocations
     // (and frees) use: taken on a runner, it sat free in that runner's arena once collected, and
     // a loop of 4 MiB echoes held 100-200 MiB more than with copies made on the event loop.
-    void* copy = AlignedCopyBuffer(view.ByteLength());
+    void* copy = join_ ? nullptr : AlignedCopyBuffer(view.ByteLength());
     pieces_.push_back({static_cast<const uint8_t*>(data), view.ByteLength(), ref, copy, std::move(held)});
+  }
+
+  // JS thread, after the last Add when joining: the one buffer, from the same arena.
+  void Join() {
+    for (const Piece& piece : pieces_) joined_bytes_ += piece.bytes;
+    joined_ = static_cast<uint8_t*>(AlignedCopyBuffer(joined_bytes_));
   }
 
   void Execute() override {
     if (!reads_->Begin()) return;  // the environment is going: its JS memory with it
+    size_t at = 0;
     for (Piece& piece : pieces_) {
       if (piece.copy != nullptr && piece.bytes != 0) std::memcpy(piece.copy, piece.source, piece.bytes);
+      if (joined_ != nullptr && piece.bytes != 0) std::memcpy(joined_ + at, piece.source, piece.bytes);
+      at += piece.bytes;
     }
     for (Piece& piece : pieces_) piece.source_memory.Release();
     reads_->End();
-    CountThreadCopies(pieces_.size());
+    CountThreadCopies(join_ ? 1 : pieces_.size());
   }
 
   void Settle(Napi::Env env) override {
     for (Piece& piece : pieces_) napi_delete_reference(env, std::exchange(piece.ref, nullptr));
+    if (join_) {
+      if (joined_ == nullptr) {
+        deferred_.Reject(MakeError(env, "RESOURCE_EXHAUSTED", "cannot allocate a copy of " + std::to_string(joined_bytes_) + " bytes").Value());
+        return;
+      }
+      Napi::Array buffers = Napi::Array::New(env, 1);
+      buffers.Set(0u, AdoptMalloced(env, std::exchange(joined_, nullptr), joined_bytes_));
+      deferred_.Resolve(buffers);
+      return;
+    }
     for (const Piece& piece : pieces_) {
       if (piece.copy == nullptr) {
         deferred_.Reject(MakeError(env, "RESOURCE_EXHAUSTED", "cannot allocate a copy of " + std::to_string(piece.bytes) + " bytes").Value());
@@ -973,6 +994,9 @@ class CopyJob : public Job {
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<InFlight> reads_;
   std::vector<Piece> pieces_;
+  bool join_;
+  uint8_t* joined_ = nullptr;  // when joining: the one copy, JS's once settled
+  size_t joined_bytes_ = 0;
 };
 
 // lengthPrefixedOffThread(): lengthPrefixed()'s layout made on a runner thread, for BYTES outputs
@@ -1045,14 +1069,17 @@ Napi::Value LengthPrefixedOffThread(const Napi::CallbackInfo& info) {
 
 Napi::Value CopyOffThread(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsArray()) throw MakeTypeError(env, "copyOffThread(views): views must be an array of typed arrays");
+  if (info.Length() < 1 || !info[0].IsArray()) throw MakeTypeError(env, "copyOffThread(views, join?): views must be an array of typed arrays");
+  if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsBoolean()) throw MakeTypeError(env, "copyOffThread(views, join?): join must be a boolean");
   Napi::Array views = info[0].As<Napi::Array>();
-  auto job = std::make_unique<CopyJob>(env);
+  const bool join = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+  auto job = std::make_unique<CopyJob>(env, join);
   for (uint32_t i = 0, n = views.Length(); i < n; ++i) {
     Napi::Value view = views.Get(i);
     if (!view.IsTypedArray()) throw MakeTypeError(env, "copyOffThread(views): views[" + std::to_string(i) + "] is not a typed array");
     job->Add(env, view.As<Napi::TypedArray>());
   }
+  if (join) job->Join();
   Napi::Promise promise = job->promise();
   Addon::Of(env).completions()->Submit(std::move(job), 0);
   return promise;

@@ -170,8 +170,9 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
 // Resolves undefined after a round trip through a worker thread (a benchmark floor).
 Napi::Value AsyncNoop(const Napi::CallbackInfo& info);
 
-// copyOffThread(views) -> Promise<ArrayBuffer[]>: copies of the typed arrays' bytes, made on
-// a runner thread (each view pinned until then; do not change or transfer it meanwhile).
+// copyOffThread(views, join?) -> Promise<ArrayBuffer[]>: copies of the typed arrays' bytes, made
+// on a runner thread (each view pinned until then; do not change or transfer it meanwhile);
+// `join`: one copy of them all, one after the other.
 Napi::Value CopyOffThread(const Napi::CallbackInfo& info);
 // lengthPrefixedOffThread(bytes, offsets): lengthPrefixed() on a runner thread (a Promise).
 Napi::Value LengthPrefixedOffThread(const Napi::CallbackInfo& info);

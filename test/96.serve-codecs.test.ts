@@ -457,14 +457,23 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
 
 t.test("KServe v2: a raw binary request's feed (Triton's Inference-Header-Content-Length: 0), its shape deduced from the body's length as Triton deduces it", async (t) => {
   const signature = (dtype: string, shape: number[] | null) => ({ inputs: { x: { name: 'x:0', dtype, shape } } }) as never;
-  const feed = (dtype: string, shape: number[] | null, ...chunks: Uint8Array[]) => rawBinaryFeeds('s', signature(dtype, shape), chunks).x!;
+  const feed = (dtype: string, shape: number[] | null, body: Uint8Array) => rawBinaryFeeds('s', signature(dtype, shape), body).x!;
   t.same(feed('float32', [-1, 2], new Uint8Array(16)).shape, [2, 2], 'the open dimension, from the length');
   t.same(feed('int8', [3], Uint8Array.of(1, 2, 3)).shape, [3], 'no open dimension: the length fits the shape');
   t.same(feed('float32', [], new Uint8Array(4)).shape, [], 'a scalar');
   t.same(feed('float32', [-1, 0], new Uint8Array(0)).shape, [0, 0], 'a shape of no bytes: an empty body, and the open dimension 0');
   const text = feed('string', [-1], Buffer.from('a b'));
   t.same([text.shape, text.bytes().map((b) => Buffer.from(b).toString())], [[1], ['a b']], 'BYTES: the whole body is one element, without a length prefix');
-  t.same(Array.from(feed('float32', [-1], new Uint8Array(Float32Array.of(1).buffer), new Uint8Array(Float32Array.of(2, 3).buffer)).data as Float32Array), [1, 2, 3], 'a body in blocks: copied into one tensor');
+  const whole = new Uint8Array(Float32Array.of(1, 2, 3).buffer);
+  t.equal((feed('float32', [-1], whole).data as Float32Array).buffer, whole.buffer, 'a body that starts on a whole element: the tensor views it');
+  const shifted = new Uint8Array(13);
+  shifted.set(whole, 1);
+  t.same(Array.from(feed('float32', [-1], shifted.subarray(1)).data as Float32Array), [1, 2, 3], 'one that does not: copied');
+  // A big body's blocks are joined on a runner thread (the server, before rawBinaryFeeds).
+  const [joined, ...more] = await native().copyOffThread([Uint8Array.of(1, 2), Uint8Array.of(3), new Uint8Array(0), new Uint16Array([0x0504])], true);
+  t.same([Array.from(new Uint8Array(joined!)), more.length], [[1, 2, 3, 4, 5], 0], 'copyOffThread(views, true): one buffer of all the views, in order');
+  t.same(Array.from(new Uint8Array((await native().copyOffThread([], true))[0]!)), [], 'of no views: an empty buffer');
+  t.throws(() => native().copyOffThread([Uint8Array.of(1)], 1 as never), { name: 'TypeError', message: /join must be a boolean/ });
   const fix = /; send the JSON inference request first, its length in Inference-Header-Content-Length$/;
   for (const [dtype, shape, bytes, message] of [
     ['float32', [-1, -1, 3], 12, /input 'x' \(FP32, shape \[-1, -1, 3\]\) leaves 2 dimensions open, and the body's length gives one/],

@@ -184,9 +184,10 @@ export interface Binding {
      * Copies of the views' bytes (each into a new ArrayBuffer, aligned as TensorFlow wants), made
      * on a runner thread; the views stay referenced until then and must not change, be
      * transferred or shrink (resizable ArrayBuffer) meanwhile: model.ts copies feeds over
-     * buffers that can change size first. RESOURCE_EXHAUSTED without memory.
+     * buffers that can change size first. `join`: one ArrayBuffer holding all the views' bytes,
+     * one after the other (a big request body's chunks). RESOURCE_EXHAUSTED without memory.
      */
-    copyOffThread(views: readonly ArrayBufferView[]): Promise<ArrayBuffer[]>;
+    copyOffThread(views: readonly ArrayBufferView[], join?: boolean): Promise<ArrayBuffer[]>;
     /**
      * A copy of the typed array's bytes, made at once in a copy buffer of the addon's (from 32 MiB
      * on, one kept from an earlier copy when there is one: no fresh pages to fault in).

@@ -19,7 +19,7 @@ import { InvalidArgumentError, invalidType, NotFoundError, outOfRange, QueueFull
 import type { ModelManager, VersionStatus } from '../manager';
 import { unrecognizedLabel } from '../manager/state';
 import type { Model } from '../model';
-import { PACKAGE_ROOT } from '../native';
+import { native, PACKAGE_ROOT } from '../native';
 import type { Tensor } from '../tensor';
 import { type Body, BodyChunks, bodyParser, contiguous } from './body';
 import { asBuffer, Codec, codecOptions, inputsOf, jsonWeight, lazySignal } from './codec';
@@ -647,10 +647,14 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         const jsonBytes = header !== undefined && /^\d+$/.test(header) ? Math.min(Number(header), raw.byteLength) : raw.byteLength;
         let parsed: InferRequest;
         // Triton's raw binary request: no JSON part, the body one input's raw bytes, read into
-        // that input once the signature is known (rawBinaryFeeds).
+        // that input once the signature is known (rawBinaryFeeds). A big body's chunks are joined
+        // on a runner thread into aligned memory, which the tensor then views: joined on the event
+        // loop, a 64 MiB body held it for 44-57 ms.
         const rawRequest = header !== undefined && /^0+$/.test(header);
+        let rawBody: Uint8Array | undefined;
         if (rawRequest) {
           parsed = RAW_BINARY_REQUEST;
+          rawBody = raw instanceof BodyChunks ? new Uint8Array((await native().copyOffThread(raw.chunks, true))[0]!) : raw;
         } else if (raw instanceof BodyChunks || codec.wants(jsonBytes)) {
           parsed = await codec.infer(raw, header, signatureLimits(manager), signal());
         } else {
@@ -661,7 +665,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         const response = await withModel(t, outcome, clock, gone, async (model, version) => {
           const signature = v2Signature(t.name, model, parsed.signatureName);
           const info = servingSignature(model, signature);
-          const feeds = rawRequest ? rawBinaryFeeds(signature, info, raw instanceof BodyChunks ? raw.chunks : [raw]) : parsed.feeds;
+          const feeds = rawBody ? rawBinaryFeeds(signature, info, rawBody) : parsed.feeds;
           const partial = partialInputsError(parsed.inputCount, Object.keys(feeds), signature, info);
           if (partial) throw partial;
           // An output that is not there is the request's mistake, told before the model runs. The

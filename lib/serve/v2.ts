@@ -228,13 +228,12 @@ export const RAW_BINARY_REQUEST: InferRequest = Object.freeze({
  * input the body's bytes are, in its dtype, checked against its spec as Triton deduces the
  * tensor: a numeric input takes the spec's shape, the one dimension it leaves open (-1), if
  * any, given by the body's length (two or more cannot be); a BYTES input takes the whole body
- * as its one element, in the spec's shape with each open dimension 1. `chunks`: the body in
- * order (one buffer, whose bytes a numeric tensor views where they start on a whole element;
- * or a big body's blocks, copied into one tensor).
+ * as its one element, in the spec's shape with each open dimension 1. The tensor is a view of
+ * `body` (a numeric one where the body starts on a whole element; else a copy).
  * @throws INVALID_ARGUMENT naming what does not fit (a signature of several inputs, a body
  *   whose length the shape cannot take), and the JSON request to send instead
  */
-export function rawBinaryFeeds(signature: string, info: Pick<SignatureInfo, 'inputs'>, chunks: readonly Uint8Array[]): Record<string, Tensor> {
+export function rawBinaryFeeds(signature: string, info: Pick<SignatureInfo, 'inputs'>, body: Uint8Array): Record<string, Tensor> {
   const keys = Object.keys(info.inputs);
   if (keys.length !== 1) {
     throw new InvalidArgumentError(`${RAW_REQUEST}: the body is one input's raw bytes, but signature '${signature}' has ${keys.length} inputs (${keys.map((k) => `'${k}'`).join(', ')}); ${SEND_JSON}`);
@@ -247,15 +246,13 @@ export function rawBinaryFeeds(signature: string, info: Pick<SignatureInfo, 'inp
     throw new InvalidArgumentError(`${RAW_REQUEST}: input '${key}' of signature '${signature}' ${why}; ${SEND_JSON}`);
   }
   const dtype = spec.dtype as DType;
-  const bytes = chunks.reduce((n, chunk) => n + chunk.byteLength, 0);
+  const bytes = body.byteLength;
   const described = `input '${key}' (${datatype}, shape [${spec.shape.join(', ')}])`;
   const feeds = Object.create(null) as Record<string, Tensor>;
   if (dtype === 'string') {
     const shape = spec.shape.map((d) => (d < 0 ? 1 : d));
     if (elementCount(shape) !== 1) throw new InvalidArgumentError(`${RAW_REQUEST}: the body is one BYTES element, but ${described} holds ${exactCount(shape)}; ${SEND_JSON}`);
-    const packed: PackedStrings = { bytes: new Uint8Array(bytes), offsets: Float64Array.of(0, bytes) };
-    copyChunks(packed.bytes, chunks);
-    feeds[key] = packedStringTensor(shape, packed);
+    feeds[key] = packedStringTensor(shape, { bytes: body, offsets: Float64Array.of(0, bytes) });
     return feeds;
   }
   const open = spec.shape.filter((d) => d < 0).length;
@@ -266,24 +263,8 @@ export function rawBinaryFeeds(signature: string, info: Pick<SignatureInfo, 'inp
     throw new InvalidArgumentError(`${RAW_REQUEST}: ${described} takes ${open === 0 || step === 0 ? '' : 'a multiple of '}${step} bytes, and the body has ${bytes}; ${SEND_JSON}`);
   }
   const shape = spec.shape.map((d) => (d >= 0 ? d : step === 0 ? 0 : bytes / step));
-  if (chunks.length === 1) {
-    feeds[key] = binaryTensor(key, dtype, shape, chunks[0]!, true, 'the raw binary request holds');
-    return feeds;
-  }
-  // A big body's blocks, into one tensor of the addon's aligned memory.
-  const data = Tensor.alloc(dtype as 'float32', shape).data as unknown as TypedArray;
-  copyChunks(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), chunks);
-  feeds[key] = new Tensor(dtype, data as never, shape);
+  feeds[key] = binaryTensor(key, dtype, shape, body, true, 'the raw binary request holds');
   return feeds;
-}
-
-// Copies `chunks` one after the other into `into`, from its start.
-function copyChunks(into: Uint8Array, chunks: readonly Uint8Array[]): void {
-  let at = 0;
-  for (const chunk of chunks) {
-    into.set(chunk, at);
-    at += chunk.byteLength;
-  }
 }
 
 /**

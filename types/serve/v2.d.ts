@@ -84,13 +84,12 @@ export declare const RAW_BINARY_REQUEST: InferRequest;
  * input the body's bytes are, in its dtype, checked against its spec as Triton deduces the
  * tensor: a numeric input takes the spec's shape, the one dimension it leaves open (-1), if
  * any, given by the body's length (two or more cannot be); a BYTES input takes the whole body
- * as its one element, in the spec's shape with each open dimension 1. `chunks`: the body in
- * order (one buffer, whose bytes a numeric tensor views where they start on a whole element;
- * or a big body's blocks, copied into one tensor).
+ * as its one element, in the spec's shape with each open dimension 1. The tensor is a view of
+ * `body` (a numeric one where the body starts on a whole element; else a copy).
  * @throws INVALID_ARGUMENT naming what does not fit (a signature of several inputs, a body
  *   whose length the shape cannot take), and the JSON request to send instead
  */
-export declare function rawBinaryFeeds(signature: string, info: Pick<SignatureInfo, 'inputs'>, chunks: readonly Uint8Array[]): Record<string, Tensor>;
+export declare function rawBinaryFeeds(signature: string, info: Pick<SignatureInfo, 'inputs'>, body: Uint8Array): Record<string, Tensor>;
 /**
  * Reads an inference request: `header` is the JSON (parsed), `binary` the bytes after it (empty
  * without the binary extension). `aligned`: as binaryTensor's. Of more inputs than
