@@ -198,6 +198,7 @@ const SHARED = 4;
 const RELEASED = 8;
 const WAIT_UNTIL = 16;
 const DROPPED = 32;
+const TIMEOUT = 64;
 
 /** A plan number that runs nothing: the request only maps or forgets shared feed segments. */
 export const NO_PLAN = 0;
@@ -224,6 +225,8 @@ export interface DirectRun {
   dropped?: readonly number[];
   /** The run starts only until `untilMs` (monotonicMs()): its runTimeoutMs (`limitMs`) from when it was sent. */
   wait?: RunWait;
+  /** TensorFlow's run timeout in ms (RunOptions.timeout_in_ms), a whole number from 1; 0 or none: no timeout. */
+  timeoutMs?: number;
   feeds: readonly TensorRef[];
 }
 
@@ -385,7 +388,8 @@ export function encodeRun(wire: Wire, run: DirectRun): number {
     const released = run.released?.length ? run.released : undefined;
     const waitUntil = run.wait !== undefined && run.wait.untilMs > 0;
     const dropped = run.dropped?.length ? run.dropped : undefined;
-    wire.u32((run.segment ? NEW_SEGMENT : 0) | (run.names ? NAMES : 0) | (shared ? SHARED : 0) | (released ? RELEASED : 0) | (waitUntil ? WAIT_UNTIL : 0) | (dropped ? DROPPED : 0));
+    const timeout = run.timeoutMs !== undefined && run.timeoutMs > 0;
+    wire.u32((run.segment ? NEW_SEGMENT : 0) | (run.names ? NAMES : 0) | (shared ? SHARED : 0) | (released ? RELEASED : 0) | (waitUntil ? WAIT_UNTIL : 0) | (dropped ? DROPPED : 0) | (timeout ? TIMEOUT : 0));
     wire.f64(run.used);
     // Right after the header: the host's reading thread takes them before it reads on.
     if (dropped) {
@@ -396,6 +400,7 @@ export function encodeRun(wire: Wire, run: DirectRun): number {
       wire.f64(run.wait!.untilMs);
       wire.f64(run.wait!.limitMs);
     }
+    if (timeout) wire.f64(run.timeoutMs!);
     if (run.segment) writeSegment(wire, run.segment);
     if (shared) {
       wire.u32(shared.length);

@@ -123,10 +123,17 @@ const SWEEP_MS = 100;
 export const HOST_SERVE_THREADS = 4;
 
 /**
- * Runs by path, across all hosts of this process, and feeds that crossed as a place in a
- * shared feed segment instead of a copy (tests and the benchmark read it).
+ * Runs answered with outputs by path, and runs that failed by the path they took, across all
+ * hosts of this process, and feeds that crossed as a place in a shared feed segment instead
+ * of a copy (tests and the benchmark read it).
  */
-export const runPaths = { direct: 0, framed: 0, sharedFeeds: 0 };
+export const runPaths = { direct: 0, framed: 0, sharedFeeds: 0, directFailed: 0, framedFailed: 0 };
+
+/**
+ * @internal For tests: while `on`, every run goes as a JSON frame (as runs with strings, or
+ * whose message the direct path has no room for, or that find its socket full, do).
+ */
+export const framedOnly = { on: false };
 
 // A view's release: dispose() calls it at once, the collector eventually; only the first counts.
 const collected = new FinalizationRegistry<() => void>((release) => release());
@@ -419,11 +426,12 @@ export class HostSession implements NativeSession {
     let reply: RunReply | null = null;
     let direct = false;
     try {
-      // A run with a timeout goes framed: the direct path's binary message has no room for it.
-      if (numeric && hostPlan.direct !== 'no' && timeoutMs <= 0) reply = await this.#runDirect(hostPlan, slot, feeds, wait, ticket);
+      direct = numeric && hostPlan.direct !== 'no' && !framedOnly.on;
+      if (direct) reply = await this.#runDirect(hostPlan, slot, feeds, wait, ticket, timeoutMs);
       direct = reply !== null;
       reply ??= await this.#runFramed(hostPlan, slot, writeTensors(slot.buffer, 0, feeds), need, timeoutMs, wait, ticket);
     } catch (error) {
+      runPaths[direct ? 'directFailed' : 'framedFailed']++;
       if (this.#dead === null) {
         // The host refused the run and lives. It may have failed before mapping the segment
         // or resolving the plan: both go again with the next run (the host takes them again).
@@ -469,7 +477,9 @@ export class HostSession implements NativeSession {
   // found the plan's outputs are strings): it then goes as a JSON frame.
   // Feeds in a shared feed segment (allocShared) are sent as their place in it; the rest are
   // copied into the slot.
-  async #runDirect(plan: HostPlan, slot: Slot, flat: NativeTensors, wait: RunWait | undefined, ticket: number): Promise<RunReply | null> {
+  // `timeoutMs` > 0: TensorFlow's run timeout, as a framed run's (this side gives up
+  // HOST_GRACE_MS after it).
+  async #runDirect(plan: HostPlan, slot: Slot, flat: NativeTensors, wait: RunWait | undefined, ticket: number, timeoutMs: number): Promise<RunReply | null> {
     const feeds: TensorRef[] = [];
     const shared: { id: number; ref: SegmentRef }[] = [];
     let used = 0;
@@ -489,7 +499,7 @@ export class HostSession implements NativeSession {
     const id = this.#nextId++;
     const released = this.#sharedReleased.slice(0, MAX_RELEASES);
     const length = encodeRun(this.#outbox, {
-      id, plan: plan.id, slot: slot.index, used, feeds, shared, released, wait,
+      id, plan: plan.id, slot: slot.index, used, feeds, shared, released, wait, timeoutMs: timeoutMs > 0 ? Math.ceil(timeoutMs) : 0,
       segment: slot.announcedDirect ? undefined : slot.ref!,
       names: plan.direct === 'yes' ? undefined : { inputs: plan.inputs, outputs: plan.outputs },
     });
@@ -502,7 +512,8 @@ export class HostSession implements NativeSession {
     for (const segment of shared) this.#sharedAnnounced.add(segment.id);
     const replied = this.#expect(id, slot);
     this.#sent(id, slot, ticket);
-    if (wait !== undefined) this.#watch(id, wait.limitMs);
+    if (timeoutMs > 0) this.#watch(id, timeoutMs);
+    else if (wait !== undefined) this.#watch(id, wait.limitMs);
     const reply = await replied as DirectReply;
     const roundTrip = Math.max(1, Math.round((performance.now() - started) * 1000));
     // With a pool, an error says nothing of where the plan's next run goes: the last done reply stands.

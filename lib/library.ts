@@ -334,6 +334,12 @@ export function runtime(): Runtime {
 }
 
 const opLibraries = new Map<string, Promise<readonly string[]>>();
+const libraryOps = new Set<string>();
+
+/** @internal The op types that op libraries loaded into this process registered (loadOpLibrary). */
+export function opLibraryOps(): ReadonlySet<string> {
+  return libraryOps;
+}
 
 /**
  * Loads a plug-in library of TensorFlow ops and kernels (TF_LoadLibrary), such as
@@ -357,7 +363,9 @@ export function loadOpLibrary(libraryPath: string): Promise<readonly string[]> {
       await loadTensorFlow();
       if (!isFile(resolved)) throw new NotFoundError(`op library ${resolved} does not exist`);
       try {
-        return Object.freeze(decodeOpList(await native().loadOpLibrary(resolved)));
+        const names = Object.freeze(decodeOpList(await native().loadOpLibrary(resolved)));
+        for (const name of names) libraryOps.add(name);
+        return names;
       } catch (error) {
         throw fromNative(error, `loading op library ${resolved}`);
       }

@@ -10,12 +10,12 @@ import { abortedRun, checkSignal, type RunSignal, timerFor, watchAbort } from '.
 import { type BatchEvent, type BatchingStats, BatchQueue, type BatchResult, MODEL_HOST, NotStartedError, notStartedMessage, type ResolvedBatching, unbatchableReason } from './batching';
 import { dtypeInfo, type NumericDType, type TypedArray } from './dtypes';
 import { fromNative, GpuConfigConflictError, invalidType, InvalidArgumentError, outOfRange, ModelCrashedError, ModelDisposedError, NotFoundError, TensorFlowError, withArticle } from './errors';
-import { loadOpLibrary, loadTensorFlow } from './library';
+import { loadOpLibrary, loadTensorFlow, opLibraryOps } from './library';
 import { native, type NativeData, type NativeLoadExtra, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import { type Isolation, reserve } from './gpu';
 import { allocShared, HostSession, runStillInHost } from './isolation';
 import { defaultMaxConcurrentRuns, type LoadOptions, localDirectory, type ResolvedOptions, resolveLoadOptions, runTimeout } from './options';
-import { checkLoadedOps, checkSavedModelOps } from './ops';
+import { checkLoadedOps, checkSavedModelOps, loopingOrBlockingOp } from './ops';
 import { checkReachable, type LoadPlan, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
 import { decodeConfig, decodeMetaGraph, decodeSavedModel, encodeConfig, RUN_METADATA, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
@@ -1469,6 +1469,9 @@ export async function openSession(exportDir: string, resolved: ResolvedOptions, 
     await loaded.session.close();
     throw new NotFoundError(`${index} does not exist, but the SavedModel's graph restores its variables from it; the variables/ directory is missing or incomplete`);
   }
+  // A short plan's run with a timeout may skip the inter-op pool, as one without does, where
+  // nothing in the graph loops or blocks (TensorFlow enforces the timeout only on the pool).
+  if (!runsInline(resolved.applied) && resolved.target === '' && (await loopingOrBlockingOp(metaGraph, opLibraryOps())) === null) loaded.session.setBounded?.();
   const names = Object.keys(meta.signatures);
   let defaultSignature: string | null = resolved.signature;
   if (defaultSignature === null) {

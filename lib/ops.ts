@@ -694,3 +694,106 @@ export async function checkLoadedOps(metaGraph: Uint8Array, policy: OpPolicy, ex
   if (policy === 'none') return;
   await checkJob({ bytes: metaGraph, loaded: true, tags: [], policy, exportDir });
 }
+
+// -- ops that loop or block -------------------------------------------------------------------
+
+/**
+ * Op types whose run time a graph's values, not its shapes, decide, or that wait on something
+ * outside the run: loops (functional While and For, v1 control flow's frames), datasets and
+ * their iterators (a dataset may repeat for ever), queues, barriers, staging areas, accumulators,
+ * mutexes, send/receive pairs, collectives, and calls out of the graph. TensorFlow's run timeout
+ * stops these; RunPlanOnce keeps a run with a timeout on the inter-op pool (which enforces it)
+ * when its graph reaches one (loopsOrBlocks).
+ */
+const LOOPING_OR_BLOCKING_OPS: ReadonlySet<string> = new Set([
+  'While', 'StatelessWhile', '_While', 'For', 'NextIteration', 'RefNextIteration', 'Enter', 'RefEnter', 'Exit', 'RefExit', 'LoopCond',
+  'RemoteCall', 'PyFunc', 'PyFuncStateless', 'EagerPyFunc',
+]);
+const LOOPING_OR_BLOCKING_NAMES = /Dataset|Iterator|Queue|Barrier|Stage|Unstage|Accumulator|Mutex|Send|Recv|Collective|Nccl|TPU|Rendezvous/;
+
+/** Whether op type `op` may loop or block (LOOPING_OR_BLOCKING_OPS), or comes from a loaded op library (`custom`), whose ops nothing here knows. */
+function loopsOrBlocks(op: string, custom: ReadonlySet<string>): boolean {
+  return LOOPING_OR_BLOCKING_OPS.has(op) || LOOPING_OR_BLOCKING_NAMES.test(op) || custom.has(op);
+}
+
+/**
+ * The first op type in a serialized MetaGraphDef that may loop or block (above): in its graph's
+ * nodes or in any function of its library, whether or not a signature reaches it; null when none
+ * does. `custom`: op types of loaded op libraries, counted as such. Reads only the op fields,
+ * skipping the rest (tensor contents, attributes) by their lengths, so a graph of hundreds of
+ * megabytes costs no decoding; it yields to the event loop every SCAN_NODES_PER_TURN nodes (a
+ * graph of 200 000 nodes takes ~100 ms). Never rejects: a malformed message counts as one whose
+ * ops may loop ('unreadable graph').
+ */
+export async function loopingOrBlockingOp(metaGraph: Uint8Array, custom: ReadonlySet<string> = new Set()): Promise<string | null> {
+  const seen = new Set<string>();
+  let nodes = 0;
+  try {
+    for (const [start, end] of nodeDefs(metaGraph)) {
+      for (const [field, s, e] of fieldsOf(metaGraph, start, end)) {
+        if (field !== 2) continue;
+        // Op names are ASCII: read as Latin-1.
+        const op = latin1.decode(metaGraph.subarray(s, e));
+        if (!seen.has(op)) {
+          seen.add(op);
+          if (loopsOrBlocks(op, custom)) return op;
+        }
+        break; // one op a node: its inputs and attributes are not read
+      }
+      if (++nodes % SCAN_NODES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+  } catch {
+    return 'unreadable graph';
+  }
+  return null;
+}
+
+/** Nodes loopingOrBlockingOp reads between two turns of the event loop (~2 ms). */
+const SCAN_NODES_PER_TURN = 4096;
+
+const latin1 = new TextDecoder('latin1');
+
+// The byte ranges of a MetaGraphDef's NodeDefs: MetaGraphDef.graph_def = 2; GraphDef.node = 1,
+// .library = 2; FunctionDefLibrary.function = 1; FunctionDef.node_def = 3.
+function* nodeDefs(bytes: Uint8Array): Generator<[number, number]> {
+  for (const [field, start, end] of fieldsOf(bytes, 0, bytes.length)) {
+    if (field !== 2) continue;
+    for (const [graphField, s, e] of fieldsOf(bytes, start, end)) {
+      if (graphField === 1) yield [s, e];
+      if (graphField !== 2) continue;
+      for (const [libraryField, ls, le] of fieldsOf(bytes, s, e)) {
+        if (libraryField !== 1) continue;
+        for (const [functionField, fs, fe] of fieldsOf(bytes, ls, le)) if (functionField === 3) yield [fs, fe];
+      }
+    }
+  }
+}
+
+// The number and byte range of each length-delimited field of the message in bytes [start,
+// end); the others are skipped. Throws on a malformed message.
+function* fieldsOf(bytes: Uint8Array, start: number, end: number): Generator<[number, number, number]> {
+  let at = start;
+  const varint = (): number => {
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (at >= end || shift > 49) throw new RangeError('a malformed varint');
+      const byte = bytes[at++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+  };
+  while (at < end) {
+    const key = varint();
+    const wire = key % 8;
+    if (wire === 0) varint();
+    else if (wire === 1) at += 8;
+    else if (wire === 5) at += 4;
+    else if (wire === 2) {
+      const length = varint();
+      if (length > end - at) throw new RangeError('a field past its message');
+      at += length;
+      yield [Math.floor(key / 8), at - length, at];
+    } else throw new RangeError(`wire type ${wire}`);
+    if (at > end) throw new RangeError('a field past its message');
+  }
+}

@@ -32,7 +32,7 @@
 namespace tfslice {
 namespace {
 
-enum RequestFlags : uint32_t { kNewSegment = 1, kNames = 2, kShared = 4, kReleased = 8, kWaitUntil = 16, kDropped = 32 };
+enum RequestFlags : uint32_t { kNewSegment = 1, kNames = 2, kShared = 4, kReleased = 8, kWaitUntil = 16, kDropped = 32, kTimeout = 64 };
 // A feed in the run's slot; any other number names a shared feed segment (kShared).
 constexpr uint32_t kInSlot = 0;
 // A request that runs nothing: it only announces or releases shared feed segments.
@@ -350,6 +350,13 @@ class RunServer {
       wait_until_ms = in.Get<double>();
       wait_limit_ms = in.Get<double>();
     }
+    // kTimeout: the caller's runTimeoutMs (what is left of it), TensorFlow's RunOptions.timeout_in_ms.
+    int64_t timeout_ms = 0;
+    if (flags & kTimeout) {
+      double timeout = in.Get<double>();
+      if (!(timeout >= 1 && timeout <= 9007199254740991.0)) Refuse("INTERNAL", "a direct-path run's timeout is not a whole number of ms from 1");
+      timeout_ms = static_cast<int64_t>(timeout);
+    }
     if (flags & kNewSegment) {
       int pid = in.Get<int32_t>();
       int fd = in.Get<int32_t>();
@@ -438,13 +445,15 @@ class RunServer {
       feeds.Adopt(tensor);
     }
     Fetched fetched;
-    Failure failure = RunPlanOnce(*plan, feeds, fetched, 0, true);
+    Failure failure = RunPlanOnce(*plan, feeds, fetched, timeout_ms, true);
     if (failure) throw Refused{failure};
     feeds.Clear();
     UnaliasSlotFeeds(in_slot, fetched);
     // Whether its next run goes to this thread, not to an inter-op pool (a short plan does even
     // with a pool: native/session.cc): then Loop tells the parent the time the request took here.
-    WriteOutputs(slot, segment, used, fetched, reply, KeptFeeds(in_slot, *released), plan->RunsOnCaller());
+    // (For the next run with the same kind of limit: a run with a timeout may go to the pool where
+    // one without does not, MayRunOnCaller.)
+    WriteOutputs(slot, segment, used, fetched, reply, KeptFeeds(in_slot, *released), plan->RunsOnCaller(timeout_ms));
   }
 
   // Outputs over a feed in the slot (a feed passed through, e.g. by Identity) become copies of

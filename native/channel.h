@@ -8,6 +8,9 @@
 // Wire format, little-endian, no padding; byte counts, offsets and dims are float64
 // (exact below 2^53, and what JS's DataView writes cheaply). lib/ipc.ts mirrors it.
 //   request: u32 id, u32 plan, u32 slot, u32 flags, f64 used,
+//            [flags & 32: u32 n, u32 slot*]             slots whose segments to forget
+//            [flags & 16: f64 until ms, f64 limit ms]   start only until then (its wait limit)
+//            [flags & 64: f64 timeout ms]               TensorFlow's run timeout
 //            [flags & 1: i32 pid, i32 fd, f64 bytes]              the slot's new segment
 //            [flags & 4: u32 n, (u32 segment, i32 pid, i32 fd, f64 bytes)*]
 //                                                       shared feed segments to map
@@ -18,8 +21,10 @@
 //            parent allocated for a tensor, Model.alloc); plan 0 runs nothing and is
 //            answered with status 0 and no outputs.
 //   reply:   u32 id, u32 status
-//            status 0: u32 flags, [flags & 1: i32 pid, i32 fd, f64 bytes] (the host moved
-//                      the slot to a bigger segment of its own), u32 nout, outputs as feeds
+//            status 0: u32 flags, u32 µs (the request's time in the host, when the plan's
+//                      next run goes to the serving thread; else 0), [flags & 1: i32 pid,
+//                      i32 fd, f64 bytes] (the host moved the slot to a bigger segment of its
+//                      own), u32 nout, outputs as feeds
 //            status 1: (u32 length, utf-8) code, (u32 length, utf-8) message
 //            status 2: nothing ran; the plan has outputs this path cannot carry (strings)
 #pragma once

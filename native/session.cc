@@ -310,9 +310,14 @@ static std::string RunOptionsWithTimeout(int64_t timeout_ms) {
 //  - from kJudgeAfter runs into a trial (the first, a warm-up, not counted), while the calling
 //    thread's average exceeds the pool's by a quarter, the plan goes back to the pool for
 //    kPoolTurns runs before it tries again, with a fresh average.
-// Never with a run timeout: TensorFlow enforces it only on the pool. A multi-device graph
-// stays on the pool whatever the option says (DirectSession inlines one executor only).
+// With a run timeout only where the graph reaches no op that loops or blocks (SessionCore::
+// bounded) and the limit is at least kTimedCallerMinMs: TensorFlow enforces a timeout only on
+// the pool, and there it stops a run between ops, so what it could stop on a plan averaging at
+// most kCallerTryMicros is a loop or a wait, or a run ten times the longest such average. A
+// multi-device graph stays on the pool whatever the option says (DirectSession inlines one
+// executor only).
 constexpr uint32_t kCallerTryMicros = 1000;
+constexpr int64_t kTimedCallerMinMs = 10;
 constexpr int32_t kCallerTurns = 256;
 constexpr int32_t kPoolTurns = 64;
 constexpr uint32_t kCallerWarmup = 1;
@@ -321,8 +326,16 @@ constexpr uint32_t kJudgeAfter = 8;
 // RunOptions with inter_op_thread_pool (field 3, an int32 varint) = -1.
 const char kRunOnCallerOptions[] = "\x18\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01";
 
-bool RunPlan::RunsOnCaller() const {
-  return core->inline_ops() || caller_turns.load(std::memory_order_relaxed) > 0;
+static bool MayRunOnCaller(const RunPlan& plan, int64_t timeout_ms);
+
+bool RunPlan::RunsOnCaller(int64_t timeout_ms) const {
+  return core->inline_ops() || (MayRunOnCaller(*this, timeout_ms) && caller_turns.load(std::memory_order_relaxed) > 0);
+}
+
+// The plan's session has an inter-op pool this run could skip (see above).
+static bool MayRunOnCaller(const RunPlan& plan, int64_t timeout_ms) {
+  const SessionCore& core = *plan.core;
+  return !core.inline_ops() && core.caller_runs_allowed() && (timeout_ms <= 0 || (core.bounded() && timeout_ms >= kTimedCallerMinMs));
 }
 
 namespace {
@@ -335,11 +348,6 @@ void Average(std::atomic<uint32_t>& average, uint32_t micros) {
 
 std::atomic<uint64_t> g_caller_runs{0};
 std::atomic<uint64_t> g_pooled_runs{0};
-
-// The plan's session has an inter-op pool this run could skip (see above).
-bool MayRunOnCaller(const RunPlan& plan, int64_t timeout_ms) {
-  return !plan.core->inline_ops() && plan.core->caller_runs_allowed() && timeout_ms <= 0;
-}
 
 // Where this run of `plan` goes: true for the calling thread.
 bool TakeCallerTurn(RunPlan& plan) {
@@ -394,7 +402,9 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
   bool pool_skippable = MayRunOnCaller(plan, timeout_ms);
   bool on_caller = pool_skippable && TakeCallerTurn(plan);
   if (timeout_ms > 0) {
+    // On the calling thread as well: the fields of one message, one after the other.
     options_bytes = RunOptionsWithTimeout(timeout_ms);
+    if (on_caller) options_bytes.append(kRunOnCallerOptions, sizeof(kRunOnCallerOptions) - 1);
     options.data = options_bytes.data();
     options.length = options_bytes.size();
   } else if (on_caller) {
@@ -831,6 +841,7 @@ Napi::Function Session::Define(Napi::Env env) {
                       InstanceMethod<&Session::RunSync>("runSync"),
                       InstanceMethod<&Session::Trace>("trace"),
                       InstanceMethod<&Session::SetRunLimit>("setRunLimit"),
+                      InstanceMethod<&Session::SetBounded>("setBounded"),
                       InstanceMethod<&Session::SetPlanRunLimit>("setPlanRunLimit"),
                       InstanceMethod<&Session::CancelQueued>("cancelQueued"),
                       InstanceMethod<&Session::LastQueued>("lastQueued"),
@@ -1218,8 +1229,8 @@ Napi::Value Session::Run(const Napi::CallbackInfo& info) {
   auto feeds = std::make_unique<FeedSet>();
   // Big unaligned feeds are copied on the runner thread, not here on the JS thread.
   std::shared_ptr<RunPlan> plan = ReadRunArguments(info, core_, *feeds, true);
-  uint32_t expected = plan->RunsOnCaller() ? plan->last_run_micros.load(std::memory_order_relaxed) : 0;
   int64_t timeout_ms = ReadTimeout(info);
+  uint32_t expected = plan->RunsOnCaller(timeout_ms) ? plan->last_run_micros.load(std::memory_order_relaxed) : 0;
   auto job = std::make_unique<RunJob>(env, std::move(plan), std::move(feeds), timeout_ms);
   // The optional fourth argument: a ticket cancelQueued() may name while the run waits.
   if (info.Length() > 3) job->ticket = TicketOf(info[3]);
@@ -1349,6 +1360,11 @@ Napi::Value Session::Trace(const Napi::CallbackInfo& info) {
   std::shared_ptr<RunPlan> plan = ReadRunArguments(info, core_, *feeds);
   auto* worker = new TraceWorker(env, std::move(plan), std::move(feeds));
   return worker->Start();
+}
+
+Napi::Value Session::SetBounded(const Napi::CallbackInfo& info) {
+  core_->set_bounded(true);
+  return info.Env().Undefined();
 }
 
 Napi::Value Session::SetRunLimit(const Napi::CallbackInfo& info) {

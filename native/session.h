@@ -66,6 +66,10 @@ class SessionCore {
   // (RunOptions.inter_op_thread_pool -1; see RunPlanOnce): false for a remote target.
   bool caller_runs_allowed() const { return caller_runs_allowed_; }
   void set_caller_runs_allowed(bool value) { caller_runs_allowed_ = value; }
+  // The graph reaches no op that loops or blocks (lib/ops.ts loopingOrBlockingOp): a short plan
+  // may run on the calling thread with a run timeout too (MayRunOnCaller). Set by JS after the load.
+  bool bounded() const { return bounded_.load(std::memory_order_relaxed); }
+  void set_bounded(bool value) { bounded_.store(value, std::memory_order_relaxed); }
   TF_Graph* graph() const { return graph_; }
   // run()s of this session executing at once (Session.setRunLimit; native/runner.h).
   Gate& gate() { return gate_; }
@@ -87,6 +91,7 @@ class SessionCore {
   TF_Graph* graph_;
   bool inline_ops_ = false;
   bool caller_runs_allowed_ = false;
+  std::atomic<bool> bounded_{false};
   std::atomic<bool> cancelled_{false};
   std::atomic<int64_t> cancel_at_{INT64_MAX};  // CancelAfter's limit, steady_clock ns
   Gate gate_;
@@ -141,9 +146,10 @@ struct RunPlan {
   std::atomic<uint32_t> caller_samples{0};  // runs on the calling thread in this trial
   std::atomic<int32_t> caller_turns{0};
 
-  // The next run executes on the calling thread: the session runs ops inline, or the plan
-  // runs there now (RunPlanOnce). A short run there may be polled for (native/runner.h).
-  bool RunsOnCaller() const;
+  // The next run, with that run timeout (ms; 0: none), executes on the calling thread: the
+  // session runs ops inline, or the plan runs there now (RunPlanOnce). A short run there may be
+  // polled for (native/runner.h).
+  bool RunsOnCaller(int64_t timeout_ms = 0) const;
 };
 
 // Resolves tensor names ("op" or "op:index") against the session's graph into `plan`
@@ -204,6 +210,8 @@ class Session : public Napi::ObjectWrap<Session> {
   // says it started (false). lastQueued(): where this thread's last run() waits: 0 nowhere, 1 at
   // the limit, 2 for a runner thread (Completions::LastQueued).
   Napi::Value SetRunLimit(const Napi::CallbackInfo& info);
+  // setBounded(): the graph reaches no op that loops or blocks (SessionCore::set_bounded).
+  Napi::Value SetBounded(const Napi::CallbackInfo& info);
   // setPlanRunLimit(plan, n): at most n run()s of `plan` execute at once, the rest wait natively
   // in call order at a gate of the plan's own, on a session with no run limit (a batch queue's
   // numBatchThreads). Before the plan's first run.

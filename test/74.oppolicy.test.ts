@@ -12,8 +12,8 @@ import t from 'tap';
 import { loadModel, PermissionDeniedError, reachedOps, SERVE_DENIED_OPS, Tensor } from '../lib/index';
 import { Reader } from 'protobufjs/light';
 
-import { checkLoadedOps, checkSavedModelOps, INLINE_CHECK_BYTES, runOpsJob } from '../lib/ops';
-import { GRAPH_SAVED_MODEL } from '../lib/proto';
+import { checkLoadedOps, checkSavedModelOps, INLINE_CHECK_BYTES, loopingOrBlockingOp, runOpsJob } from '../lib/ops';
+import { GRAPH_META_GRAPH, GRAPH_SAVED_MODEL } from '../lib/proto';
 import { fixture, FIXTURES, fixtureTags, jsonOf, startServe, tfslice, toTensor } from './helpers';
 
 const FILE_IO = fixture('file_io').dir;
@@ -194,6 +194,38 @@ t.test('the walk: control inputs, While/If/Case functions, nested function attri
   const toStderr = savedModel([{ name: 'y', op: 'PrintV2', attr: { output_stream: { s: Buffer.from('stderr') } } }]);
   fs.writeFileSync(path.join(dir, 'saved_model.pb'), toStderr);
   await t.resolves(checkSavedModelOps(dir, ['serve'], 'serve'), 'PrintV2 to stderr is allowed');
+});
+
+t.test('loopingOrBlockingOp: the first op that loops or blocks, in the graph or in any function of its library (a timed run of a graph with none may skip the inter-op pool)', async (t) => {
+  const meta = (saved: Uint8Array) => GRAPH_META_GRAPH.encode((GRAPH_SAVED_MODEL.decode(saved) as unknown as { metaGraphs: object[] }).metaGraphs[0]!).finish();
+  const plain: N[] = [{ name: 'x', op: 'Placeholder' }, { name: 'y', op: 'AddN', input: ['x'] }];
+  t.equal(await loopingOrBlockingOp(meta(savedModel(plain))), null, 'plain ops');
+  t.equal(await loopingOrBlockingOp(meta(savedModel(plain, { pad: 8 << 20 }))), null, 'an 8 MiB constant is skipped, not read');
+  const called = (op: string) => meta(savedModel([{ name: 'y', op: 'StatefulPartitionedCall', attr: { f: fn('f') } }], { functions: { f: [{ name: 'n', op }] } }));
+  for (const op of ['StatelessWhile', 'While', 'For', 'Enter', 'NextIteration', 'QueueDequeueV2', 'FIFOQueueV2', 'IteratorGetNext', 'ReduceDataset', 'MutexLock', '_Recv', 'CollectiveReduceV2', 'Unstage', 'BarrierTakeMany', 'ConditionalAccumulator', 'EagerPyFunc']) {
+    t.equal(await loopingOrBlockingOp(called(op)), op, `${op} in a called function`);
+  }
+  t.equal(await loopingOrBlockingOp(meta(savedModel(plain, { functions: { unused: [{ name: 'q', op: 'QueueDequeueV2' }] } }))), 'QueueDequeueV2', 'in a function nothing calls too (any function counts)');
+  t.equal(await loopingOrBlockingOp(meta(savedModel([...plain, { name: 'c', op: 'MyCustomOp' }])), new Set(['MyCustomOp'])), 'MyCustomOp', "an op library's op: nothing is known of it");
+  t.equal(await loopingOrBlockingOp(meta(savedModel([...plain, { name: 'c', op: 'MyCustomOp' }]))), null);
+  t.equal(await loopingOrBlockingOp(Uint8Array.of(0x12, 0x05, 0x0a)), 'unreadable graph', 'a message cut short counts as one that may loop');
+  t.equal(await loopingOrBlockingOp(Uint8Array.of(0x13)), 'unreadable graph', 'so does an unknown wire type');
+  const many = meta(savedModel(Array.from({ length: 40_000 }, (_, i) => ({ name: `n${i}`, op: 'Relu' }))));
+  let turns = 0;
+  let scanning = true;
+  const turn = () => {
+    if (!scanning) return;
+    turns++;
+    setImmediate(turn);
+  };
+  setImmediate(turn);
+  t.equal(await loopingOrBlockingOp(many), null, '40 000 nodes');
+  scanning = false;
+  t.ok(turns >= 4, `the event loop turned ${turns} times during the scan (every 4096 nodes)`);
+  const first = (dir: string) => loopingOrBlockingOp(meta(pb(dir)));
+  t.same(Object.fromEntries(await Promise.all(['tiny', 'half_plus_two', 'half_plus_two_tf2', 'conv', 'tf2_vocab', 'runaway', 'slow', 'queue'].map(async (name) => [name, await first(fixture(name).dir)]))), {
+    tiny: null, half_plus_two: null, half_plus_two_tf2: null, conv: null, tf2_vocab: null, runaway: 'StatelessWhile', slow: 'StatelessWhile', queue: 'FIFOQueueV2',
+  }, 'the fixtures');
 });
 
 t.test("the restore op and the init op: checked; their own file ops only on the files the loader feeds", async (t) => {

@@ -13,7 +13,7 @@ import { configureRuntime, gpuLedger, InvalidArgumentError, loadModel, loadTenso
 import { resetLedgerForTests } from '../lib/gpu';
 import { decodeReply, DIRECT_MESSAGE_BYTES, encodeRun, NO_PLAN, readFrames, sendFrame, Wire } from '../lib/ipc';
 import { native } from '../lib/native';
-import { HOST_SCRIPT, HOST_SERVE_THREADS, HostSession, KEPT_FREE_SLOTS, MAX_SHARED_FEEDS, runPaths, SHARED_MIN_BYTES, sharedFeedCount } from '../lib/isolation';
+import { framedOnly, HOST_SCRIPT, HOST_SERVE_THREADS, HostSession, KEPT_FREE_SLOTS, MAX_SHARED_FEEDS, runPaths, SHARED_MIN_BYTES, sharedFeedCount } from '../lib/isolation';
 import { expectOutput, fixture, FIXTURES, fixtureTags, inParallel, jsThreadCpuMs, python, ROOT, slowN, TF_PROTOS_ONLY, toTensor } from './helpers';
 
 const alive = (pid: number) => {
@@ -146,7 +146,6 @@ async function until(check: () => boolean, ms = 5000): Promise<boolean> {
 
 t.test('Model.alloc on an isolated model: a feed crosses as its place in shared memory, read in place, unmapped by the host when freed', async (t) => {
   const model = await loadModel(fixture('multi_sig').dir, { isolation: 'process', signature: 'double' });
-  // With an inter-op pool, so that a run with a timeout goes framed (an inline session's runs send none).
   const other = await loadModel(fixture('multi_sig').dir, { isolation: 'process', signature: 'double', interOpThreads: 2 });
   const local = await loadModel(fixture('multi_sig').dir, { signature: 'double' });
   const live = sharedFeedCount();
@@ -170,7 +169,10 @@ t.test('Model.alloc on an isolated model: a feed crosses as its place in shared 
   t.ok(doubled((await model.run({ x: half })).y, n / 2), 'a view of part of it is sent as that part');
   t.equal(runPaths.sharedFeeds - before.sharedFeeds, 3, 'also without a copy');
   const framed = { ...runPaths };
-  t.ok(doubled((await other.run({ x }, { runTimeoutMs: 10_000 })).y), 'another isolated model reads the same tensor; a run of it that goes framed (it has a timeout)');
+  framedOnly.on = true;
+  t.teardown(() => { framedOnly.on = false; });
+  t.ok(doubled((await other.run({ x })).y), 'another isolated model reads the same tensor; a run of it that goes framed (as one with strings would)');
+  framedOnly.on = false;
   t.same({ framed: runPaths.framed - framed.framed, sharedFeeds: runPaths.sharedFeeds - framed.sharedFeeds }, { framed: 1, sharedFeeds: 0 }, 'copies it instead');
   t.equal(mappings(other), 0, 'and its host has not mapped it');
   t.ok(doubled((await other.run({ x })).y), 'a direct run of that model reads it in place');
@@ -270,13 +272,23 @@ t.test('a graph that keeps a fed tensor past its run (a queue) reads it intact: 
   const kept = [];
   for (let i = 0; i < 2; i++) kept.push((await isolated.run({}, { signature: 'dequeue' })).sum!.data[0]);
   t.same({ echoes, kept }, { echoes: [1, 2], kept: [n, 2 * n] }, 'two plain feeds kept by the queue and echoed in an output keep their own values');
-  // The same through JSON frames (a run timeout on a session with an inter-op pool goes framed).
+  // The same through JSON frames (as runs with strings take them), with a run timeout on a
+  // session with an inter-op pool.
   const pooled = await loadModel(dir, { isolation: 'process', interOpThreads: 1 });
   const framed = runPaths.framed;
+  framedOnly.on = true;
+  t.teardown(() => { framedOnly.on = false; });
   for (const x of [ones, twos]) await pooled.run({ x }, { signature: 'enqueue', runTimeoutMs: 60_000 });
   const sums = [];
   for (let i = 0; i < 2; i++) sums.push((await pooled.run({}, { signature: 'dequeue', runTimeoutMs: 60_000 })).sum!.data[0]);
+  framedOnly.on = false;
   t.same({ sums, framed: runPaths.framed - framed }, { sums: [n, 2 * n], framed: 4 }, 'and two kept by a queue through JSON frames');
+  // And on the direct path with a run timeout (TensorFlow's, passed to the host).
+  const direct = runPaths.direct;
+  for (const x of [ones, twos]) await pooled.run({ x }, { signature: 'enqueue', runTimeoutMs: 60_000 });
+  const timed = [];
+  for (let i = 0; i < 2; i++) timed.push((await pooled.run({}, { signature: 'dequeue', runTimeoutMs: 60_000 })).sum!.data[0]);
+  t.same({ timed, direct: runPaths.direct - direct }, { timed: [n, 2 * n], direct: 4 }, 'and on the direct path, with a run timeout');
   await pooled.dispose();
   // An isolated model's big output is a view of its slot, which dispose() hands back to the
   // slot's pool: fed in-process it is copied, so a queue that keeps it is not overwritten (or,

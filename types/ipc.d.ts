@@ -92,6 +92,8 @@ export interface DirectRun {
     dropped?: readonly number[];
     /** The run starts only until `untilMs` (monotonicMs()): its runTimeoutMs (`limitMs`) from when it was sent. */
     wait?: RunWait;
+    /** TensorFlow's run timeout in ms (RunOptions.timeout_in_ms), a whole number from 1; 0 or none: no timeout. */
+    timeoutMs?: number;
     feeds: readonly TensorRef[];
 }
 /**

@@ -24,13 +24,16 @@ export declare const HOST_GRACE_MS = 1000;
 /** Serving threads of a host's direct path: runs in flight at once, as the libuv pool's 4 in-process. */
 export declare const HOST_SERVE_THREADS = 4;
 /**
- * Runs by path, across all hosts of this process, and feeds that crossed as a place in a
- * shared feed segment instead of a copy (tests and the benchmark read it).
+ * Runs answered with outputs by path, and runs that failed by the path they took, across all
+ * hosts of this process, and feeds that crossed as a place in a shared feed segment instead
+ * of a copy (tests and the benchmark read it).
  */
 export declare const runPaths: {
     direct: number;
     framed: number;
     sharedFeeds: number;
+    directFailed: number;
+    framedFailed: number;
 };
 /** Model.alloc on an isolated model: tensors this small are plain memory (a copy costs less than a segment). */
 export declare const SHARED_MIN_BYTES: number;

@@ -48,6 +48,12 @@ export interface NativeSession {
      */
     setRunLimit?(limit: number): void;
     /**
+     * The graph reaches no op that loops or blocks (lib/ops.ts loopingOrBlockingOp): a short plan
+     * may run on the calling thread with a run timeout too (native/session.cc MayRunOnCaller).
+     * In-process sessions only.
+     */
+    setBounded?(): void;
+    /**
      * In-process sessions with no run limit: at most `limit` (≥ 1) run()s of `plan` execute at
      * once, the others wait in the addon at a gate of the plan's own, as setRunLimit's (a batch
      * queue's numBatchThreads). Called before the plan's first run.

@@ -107,7 +107,7 @@ t.test('busy-polling: short runs are polled for, within the limit; a long run is
   await Promise.all([model.dispose(), tiny.dispose()]);
 });
 
-t.test('a session with an inter-op pool runs a short plan on the calling thread while that is faster; never with a run timeout, nor a long plan', async (t) => {
+t.test('a session with an inter-op pool runs a short plan on the calling thread while that is faster, with a run timeout too where nothing in its graph loops or blocks; never a long plan', async (t) => {
   const x = new Tensor('float32', new Float32Array([1, -2, 3, 0.5]), [1, 4]);
   const runs = () => {
     const { callerRuns, pooledRuns } = native().stats();
@@ -137,11 +137,27 @@ t.test('a session with an inter-op pool runs a short plan on the calling thread 
   t.ok(tiny.pooled >= 2, `the pool ran the first run and refreshes its measure (${tiny.pooled} runs)`);
   t.ok(tiny.caller > tiny.pooled, `most runs went to the calling thread (${tiny.caller} of 300)`);
 
-  // A run timeout needs the pool: TensorFlow enforces it only there.
+  // TensorFlow enforces a run timeout only on the pool, between ops: what it could stop of a
+  // short plan is a loop or a wait. Tiny's graph has neither: its timed runs go where untimed
+  // ones do (a server's requests all have a limit), unless the limit is under 10 ms.
   const timed = await loadModel(fixture('tiny').dir, { interOpThreads: 0, runTimeoutMs: 60_000 });
   before = runs();
   for (let i = 0; i < 100; i++) await timed.run({ x });
-  t.same(delta(before), { caller: 0, pooled: 100 }, 'runTimeoutMs: every run on the pool');
+  const bounded = delta(before);
+  t.ok(bounded.caller > bounded.pooled && bounded.caller + bounded.pooled === 100, `runTimeoutMs on a graph with no loop or wait: most runs on the calling thread (${bounded.caller} of 100)`);
+  before = runs();
+  for (let i = 0; i < 50; i++) await timed.run({ x }, { runTimeoutMs: 9 });
+  t.same(delta(before), { caller: 0, pooled: 50 }, 'a limit under 10 ms: every run on the pool');
+  // The runaway fixture's While: TensorFlow's timeout must be able to stop it, on the pool.
+  const loop = await loadModel(fixture('runaway').dir, { interOpThreads: 0, runTimeoutMs: 60_000, signature: 'forever' });
+  const ends = { x: new Tensor('float32', new Float32Array([-1]), []) };
+  before = runs();
+  for (let i = 0; i < 50; i++) await loop.run(ends);
+  t.same(delta(before), { caller: 0, pooled: 50 }, 'runTimeoutMs on a graph with a loop: every run on the pool');
+  before = runs();
+  for (let i = 0; i < 50; i++) await loop.run(ends, { runTimeoutMs: 0 });
+  t.ok(delta(before).caller > 0, 'the same plan without a limit does go to the calling thread (it is short)');
+  await loop.dispose();
 
   // A plan that runs for milliseconds stays where the session's options put it.
   const calibrate = await loadModel(fixture('slow').dir);

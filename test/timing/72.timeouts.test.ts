@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import t from 'tap';
 
 import { type BatchEvent, loadModel, Tensor } from '../../lib/index';
-import { HOST_GRACE_MS, HOST_SERVE_THREADS } from '../../lib/isolation';
+import { framedOnly, HOST_GRACE_MS, HOST_SERVE_THREADS, runPaths } from '../../lib/isolation';
 import { fixture, slowN, spinFor, toTensor } from '../helpers';
 
 const SLOW = fixture('slow').dir;
@@ -93,9 +93,11 @@ for (const isolation of ['none', 'process'] as const) {
   t.test(`a loop that never ends: DEADLINE_EXCEEDED at 200 ms, and the next run works (isolation: '${isolation}')`, async (t) => {
     const model = await loadModel(RUNAWAY, { isolation, interOpThreads: 0, runTimeoutMs: 200, signature: 'forever' });
     const started = performance.now();
-    await t.rejects(model.run(x(1)), { code: 'DEADLINE_EXCEEDED' });
+    const direct = runPaths.directFailed;
+    await t.rejects(model.run(x(1)), { code: 'DEADLINE_EXCEEDED', message: /^the run was still executing when its runTimeoutMs ran out .*and TensorFlow stopped it/ });
     const took = performance.now() - started;
     t.ok(took < 3000, `stopped after ${took.toFixed(0)} ms`);
+    if (isolation === 'process') t.equal(runPaths.directFailed - direct, 1, "TensorFlow's limit crossed to the host on the direct path");
     t.equal((await model.run(x(-1))).steps!.data[0], 0n, 'the session runs on');
     await model.dispose();
   });
@@ -168,10 +170,13 @@ t.test('dispose() called again and again on one model starts one close: no threa
 // cannot hold a run with a limit: HOST_GRACE_MS past it, the run fails with DEADLINE_EXCEEDED;
 // the host lives on, and the slot its run may still write into is kept out of use until the
 // late answer comes.
-// Both paths: with an inter-op pool a run with a limit goes as a JSON frame; inline (the default)
-// the host gets no limit (it cannot stop an inline run) and the run takes the direct path, whose
-// backstop is a sweep (helper-59: such runs waited for ever on a stopped host).
-for (const [how, options] of [['framed', { interOpThreads: 0 }], ['direct path, inline', {}]] as const) t.test(`a host that stops answering (${how}): a run with runTimeoutMs fails soon after its limit, and runs go on once it resumes`, async (t) => {
+// Every path: with an inter-op pool a run's limit goes to the host with it (the direct path's
+// message, or a JSON frame as runs with strings take); inline (the default) the host gets no limit
+// (it cannot stop an inline run), and the backstop is a sweep (helper-59: such runs waited for
+// ever on a stopped host).
+for (const [how, options, framed] of [['direct path, a pool', { interOpThreads: 0 }, false], ['framed, a pool', { interOpThreads: 0 }, true], ['direct path, inline', {}, false]] as const) t.test(`a host that stops answering (${how}): a run with runTimeoutMs fails soon after its limit, and runs go on once it resumes`, async (t) => {
+  framedOnly.on = framed;
+  t.teardown(() => { framedOnly.on = false; });
   const model = await loadModel(fixture('half_plus_two').dir, { isolation: 'process', ...options, maxConcurrentRuns: 2 });
   const rows = (k: number, v: number) => ({ x: new Tensor('float32', new Float32Array(k).fill(v), [k, 1]) });
   t.same([...(await model.run(rows(4, 2))).y!.data], [3, 3, 3, 3]);
