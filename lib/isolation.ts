@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
+import { timerFor } from './abort';
 import { CRASHED_ADVICE, fromNative, ModelCrashedError, ModelDisposedError, TensorFlowError } from './errors';
 import { dtypeFromTf } from './dtypes';
 import type { NumericDType } from './dtypes';
@@ -235,6 +236,7 @@ export function hostOptions(options: number | LoadOptions | undefined): Record<s
   const plain: Record<string, unknown> = typeof options === 'number' ? { gpuMemoryFraction: options } : { ...options };
   delete plain.isolation;
   delete plain.maxConcurrentRuns; // the parent's Model queues runs
+  delete plain.hostHangTimeoutMs; // the parent kills a hung host
   if (plain.sessionConfig instanceof Uint8Array) plain.sessionConfig = { base64: Buffer.from(plain.sessionConfig).toString('base64') };
   return plain;
 }
@@ -286,6 +288,10 @@ export class HostSession implements NativeSession {
   #inlineOps = false;
   /** hostMemoryLimitBytes, to name in a crash; 0: none. */
   #memoryLimit = 0;
+  /** hostHangTimeoutMs; 0: a host is never killed as hung. */
+  #hangLimit = 0;
+  /** Of the runs in #late given up on unanswered: the timer that kills the host as hung (hostHangTimeoutMs). */
+  #hangTimers = new Map<number, NodeJS.Timeout>();
   #closing: Promise<void> | null = null;
   #exited: Promise<void>;
   /** The control segment shared with the host: a word per slot (lib/ipc.ts CONTROL_WORDS). */
@@ -385,6 +391,7 @@ export class HostSession implements NativeSession {
     const session = new HostSession(child, parentEnd, exportDir, onExit, control);
     liveHosts.add(session);
     session.#memoryLimit = typeof options === 'object' && typeof options.hostMemoryLimitBytes === 'number' ? options.hostMemoryLimitBytes : 0;
+    session.#hangLimit = typeof options === 'object' && typeof options.hostHangTimeoutMs === 'number' ? options.hostHangTimeoutMs : 0;
     session.#inlineOps = inlineOps;
     // The host holds no JS handle of ours: an idle model does not keep the loop alive.
     child.unref();
@@ -876,7 +883,15 @@ export class HostSession implements NativeSession {
   // model's turn until its answer comes or the host dies (runStillInHost).
   #giveUp(id: number, pending: Pending, slot: Slot, error: object, executing = false): void {
     this.#pending.delete(id);
-    if (executing) stillInHost.set(error, new Promise<void>((resolve) => this.#lateEnded.set(id, resolve)));
+    if (executing) {
+      stillInHost.set(error, new Promise<void>((resolve) => this.#lateEnded.set(id, resolve)));
+      if (this.#hangLimit > 0) {
+        const limitMs = pending.limitMs ?? 0;
+        const timer = timerFor(() => this.#hung(id, limitMs), this.#hangLimit);
+        timer.unref();
+        this.#hangTimers.set(id, timer);
+      }
+    }
     if (pending.ticket !== undefined) this.#queued.delete(pending.ticket);
     this.#unrefIfIdle();
     slot.abandoned = true;
@@ -888,6 +903,17 @@ export class HostSession implements NativeSession {
   // execute there (it holds its model's turn): as long as a run in flight would.
   #unrefIfIdle(): void {
     if (this.#pending.size === 0 && this.#lateEnded.size === 0 && this.#closing === null) this.#child.unref();
+  }
+
+  // Run `id`, given up on, still unanswered hostHangTimeoutMs later: the host is killed as hung,
+  // and this model fails as if it had crashed.
+  #hung(id: number, limitMs: number): void {
+    this.#hangTimers.delete(id);
+    if (this.#dead !== null || !this.#late.has(id)) return;
+    this.#child.ref(); // until its exit is seen (close() waits for it)
+    this.#child.kill('SIGKILL');
+    this.#fail(`the host process of ${this.#modelPath} (pid ${this.pid}) had not answered a run for ${HOST_GRACE_MS + this.#hangLimit} ms ` +
+      `past its runTimeoutMs of ${limitMs} ms, and was killed as hung (hostHangTimeoutMs ${this.#hangLimit})`);
   }
 
   // The host broke the protocol: it cannot be trusted with another run. It is killed, and
@@ -922,6 +948,8 @@ export class HostSession implements NativeSession {
     this.#late.delete(frame.id);
     this.#lateEnded.get(frame.id)?.();
     this.#lateEnded.delete(frame.id);
+    clearTimeout(this.#hangTimers.get(frame.id));
+    this.#hangTimers.delete(frame.id);
     this.#unrefIfIdle();
     slot.abandoned = false;
     slot.announced = false;
@@ -959,6 +987,8 @@ export class HostSession implements NativeSession {
     this.#late.clear();
     for (const ended of this.#lateEnded.values()) ended();
     this.#lateEnded.clear();
+    for (const timer of this.#hangTimers.values()) clearTimeout(timer);
+    this.#hangTimers.clear();
     const error = this.#closing ? null : new ModelCrashedError(`${reason} with ${inFlight.length} call(s) in flight; ${CRASHED_ADVICE}`);
     for (const call of inFlight) {
       if (call.slot) this.#releaseSegment(call.slot);

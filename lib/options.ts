@@ -100,6 +100,16 @@ export interface LoadOptions {
    */
   hostMemoryLimitBytes?: number | undefined;
   /**
+   * With isolation: 'process', how long, in ms, its host may leave a run unanswered after that
+   * run was given up on (its runTimeoutMs and then HOST_GRACE_MS, 1 s, passed without an
+   * answer: the host is stopped, or inside an op TensorFlow cannot interrupt) before the host is
+   * killed (SIGKILL) as hung: its runs fail MODEL_CRASHED naming this limit, as after any crash
+   * (a ModelManager in watch mode loads the model again at once). Only runs with a runTimeoutMs
+   * are ever given up on. Default 0: never; the host lives on, and a run that never ends there
+   * keeps its turn (maxConcurrentRuns) for good.
+   */
+  hostHangTimeoutMs?: number | undefined;
+  /**
    * Experimental: the partition (configureRuntime({ gpuPartitions })) to load the model onto:
    * 'auto' takes the first free one, k takes /device:GPU:k. Its graph is loaded by hand
    * (lib/loader.ts, as TensorFlow's loader does) with every node's default device set to the
@@ -153,6 +163,8 @@ export interface ResolvedOptions {
   readonly opPolicy: OpPolicy;
   /** 0: none. */
   readonly hostMemoryLimitBytes: number;
+  /** 0: never. */
+  readonly hostHangTimeoutMs: number;
   /** null: not loaded onto a partition. */
   readonly partition: 'auto' | number | null;
   /** '' for this process. */
@@ -161,7 +173,7 @@ export interface ResolvedOptions {
 
 const KNOWN: ReadonlySet<string> = new Set<keyof LoadOptions>([
   'gpuMemoryFraction', 'allowGrowth', 'gpuDevice', 'tags', 'signature', 'intraOpThreads',
-  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'isolation', 'opLibraries', 'batching', 'runTimeoutMs', 'opPolicy', 'hostMemoryLimitBytes', 'partition', 'target', 'operationTimeoutMs',
+  'interOpThreads', 'allowSoftPlacement', 'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'isolation', 'opLibraries', 'batching', 'runTimeoutMs', 'opPolicy', 'hostMemoryLimitBytes', 'hostHangTimeoutMs', 'partition', 'target', 'operationTimeoutMs',
 ]);
 
 /** inter_op_parallelism_threads when neither interOpThreads nor sessionConfig sets it. */
@@ -362,6 +374,7 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
   const runTimeoutMs = options.runTimeoutMs === undefined ? 0 : runTimeout('runTimeoutMs', options.runTimeoutMs);
   const opPolicy = options.opPolicy === undefined ? 'none' : resolveOpPolicy(options.opPolicy, 'opPolicy');
   const hostMemoryLimitBytes = options.hostMemoryLimitBytes === undefined ? 0 : hostMemoryLimit(options.hostMemoryLimitBytes, isolation);
+  const hostHangTimeoutMs = options.hostHangTimeoutMs === undefined ? 0 : hostHangTimeout(options.hostHangTimeoutMs, isolation);
   const target = options.target === undefined ? '' : resolveTarget(options.target);
   const partition = options.partition === undefined ? null : resolvePartition(options, isolation, target);
   if (options.operationTimeoutMs !== undefined) {
@@ -393,7 +406,7 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
     throw outOfRange('runTimeoutMs', 'used with an inter-op pool: TensorFlow enforces a run timeout only then, and ops run inline by default (interOpThreads -1); add interOpThreads: 0 (or leave runTimeoutMs out)', runTimeoutMs);
   }
   return {
-    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(applied), isolation, tags, opLibraries, signature, maxConcurrentRuns, config, configBytes, applied, batching, runTimeoutMs, opPolicy, hostMemoryLimitBytes, partition, target,
+    gpuMemoryFraction, gpuDevice, gpu: gpuRequest(applied), isolation, tags, opLibraries, signature, maxConcurrentRuns, config, configBytes, applied, batching, runTimeoutMs, opPolicy, hostMemoryLimitBytes, hostHangTimeoutMs, partition, target,
   };
 }
 
@@ -428,6 +441,14 @@ function resolvePartition(options: Record<string, unknown>, isolation: Isolation
   return value;
 }
 
+
+function hostHangTimeout(value: unknown, isolation: Isolation): number {
+  const ms = runTimeout('hostHangTimeoutMs', value);
+  if (ms > 0 && isolation !== 'process') {
+    throw outOfRange('hostHangTimeoutMs', "used with isolation: 'process' (it kills the model's host process; a model in this process has none); add isolation: 'process'", value);
+  }
+  return ms;
+}
 
 /** The smallest hostMemoryLimitBytes: 256 MiB. */
 export const MIN_HOST_MEMORY_LIMIT_BYTES = 256 * 1024 * 1024;

@@ -95,6 +95,16 @@ export interface LoadOptions {
      */
     hostMemoryLimitBytes?: number | undefined;
     /**
+     * With isolation: 'process', how long, in ms, its host may leave a run unanswered after that
+     * run was given up on (its runTimeoutMs and then HOST_GRACE_MS, 1 s, passed without an
+     * answer: the host is stopped, or inside an op TensorFlow cannot interrupt) before the host is
+     * killed (SIGKILL) as hung: its runs fail MODEL_CRASHED naming this limit, as after any crash
+     * (a ModelManager in watch mode loads the model again at once). Only runs with a runTimeoutMs
+     * are ever given up on. Default 0: never; the host lives on, and a run that never ends there
+     * keeps its turn (maxConcurrentRuns) for good.
+     */
+    hostHangTimeoutMs?: number | undefined;
+    /**
      * Experimental: the partition (configureRuntime({ gpuPartitions })) to load the model onto:
      * 'auto' takes the first free one, k takes /device:GPU:k. Its graph is loaded by hand
      * (lib/loader.ts, as TensorFlow's loader does) with every node's default device set to the
@@ -146,6 +156,8 @@ export interface ResolvedOptions {
     readonly opPolicy: OpPolicy;
     /** 0: none. */
     readonly hostMemoryLimitBytes: number;
+    /** 0: never. */
+    readonly hostHangTimeoutMs: number;
     /** null: not loaded onto a partition. */
     readonly partition: 'auto' | number | null;
     /** '' for this process. */

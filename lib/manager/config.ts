@@ -181,7 +181,7 @@ const MODEL_LEVEL_OPTIONS = ['gpuMemoryFraction', 'isolation', 'tags', 'batching
 const LOAD_OPTION_KEYS = [
   'allowGrowth', 'gpuDevice', 'signature', 'intraOpThreads', 'interOpThreads', 'allowSoftPlacement',
   'logDevicePlacement', 'sessionConfig', 'maxConcurrentRuns', 'opLibraries', 'runTimeoutMs', 'opPolicy', 'hostMemoryLimitBytes',
-  'partition', 'target', 'operationTimeoutMs',
+  'hostHangTimeoutMs', 'partition', 'target', 'operationTimeoutMs',
 ];
 
 function record(where: string, value: unknown, known: readonly string[]): Record<string, unknown> {

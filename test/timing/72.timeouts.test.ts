@@ -1,12 +1,15 @@
 // Run limits. Timeouts that TensorFlow itself enforces (RunOptions.timeout_in_ms): a run past its
 // limit fails with DEADLINE_EXCEEDED long before it would have ended, and the session runs on; in
 // this process, in a host process, through runSync, and for a batch (under the latest limit of its requests). And a
-// memory limit for a host process (hostMemoryLimitBytes).
+// memory limit for a host process (hostMemoryLimitBytes), and a time limit on a host that stops
+// answering (hostHangTimeoutMs).
 import { getEventListeners, setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import t from 'tap';
 
-import { type BatchEvent, loadModel, Tensor } from '../../lib/index';
+import { type BatchEvent, loadModel, ModelManager, Tensor } from '../../lib/index';
 import { framedOnly, HOST_GRACE_MS, HOST_SERVE_THREADS, runPaths } from '../../lib/isolation';
 import { fixture, slowN, spinFor, toTensor } from '../helpers';
 
@@ -227,6 +230,89 @@ t.test('a run given up on while its host does not answer keeps its turn until it
   t.ok(at >= 1600, `once the first had ended (${at.toFixed(0)} ms after it was called), not beside it`);
   t.same([model.runsExecuting, model.runsQueued], [0, 0]);
   await model.dispose();
+});
+
+// Stops a host and returns once the kernel says it is stopped (a direct-path run sent at once
+// can be served by a thread the signal has not reached yet).
+async function stopHost(t: Tap.Test, pid: number): Promise<() => void> {
+  process.kill(pid, 'SIGSTOP');
+  for (let i = 0; i < 200 && !/^\S+ \(.*\) T /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 5));
+  let stopped = true;
+  const resume = () => {
+    if (!stopped) return;
+    stopped = false;
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch { /* gone */ }
+  };
+  t.teardown(resume);
+  return resume;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+t.test('hostHangTimeoutMs: a host that leaves a run it was given up on unanswered that long is killed as hung, and its model fails MODEL_CRASHED naming the limit', async (t) => {
+  const model = await loadModel(fixture('half_plus_two').dir, { isolation: 'process', interOpThreads: 0, hostHangTimeoutMs: 500 });
+  const rows = (v: number) => ({ x: new Tensor('float32', new Float32Array([v]), [1, 1]) });
+  t.same([...(await model.run(rows(2))).y!.data], [3]);
+  const pid = model.hostPid!;
+  await stopHost(t, pid);
+  const started = performance.now();
+  await t.rejects(model.run(rows(2), { runTimeoutMs: 200 }), { code: 'DEADLINE_EXCEEDED', message: /did not answer within 1000 ms past this run's runTimeoutMs of 200 ms/ });
+  const givenUp = performance.now() - started;
+  for (let i = 0; i < 400 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
+  const killed = performance.now() - started;
+  t.notOk(alive(pid), `the host was killed ${killed.toFixed(0)} ms after the run was sent (given up on at ${givenUp.toFixed(0)} ms)`);
+  t.ok(killed >= 200 + HOST_GRACE_MS + 480 && killed < 200 + HOST_GRACE_MS + 500 + 1500, 'about hostHangTimeoutMs after it was given up on');
+  await t.rejects(model.run(rows(2)), { code: 'MODEL_CRASHED', message: /had not answered a run for 1500 ms past its runTimeoutMs of 200 ms, and was killed as hung \(hostHangTimeoutMs 500\)/ });
+  await model.dispose();
+});
+
+t.test('hostHangTimeoutMs in a ModelManager in watch mode: the hung host is killed, and the model served again by a new one', async (t) => {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-hung-'));
+  t.teardown(() => fs.rmSync(base, { recursive: true, force: true }));
+  fs.symlinkSync(fixture('half_plus_two').dir, path.join(base, '1'));
+  const manager = new ModelManager({ watch: true, pollIntervalMs: 200, models: [{ name: 'half', basePath: base, isolation: 'process', loadOptions: { interOpThreads: 0, hostHangTimeoutMs: 300 } }] });
+  await manager.start();
+  t.teardown(() => manager.stop());
+  const x = { x: new Tensor('float32', new Float32Array([2]), [1, 1]) };
+  const serve = () => manager.use('half', {}, async (model) => [model.hostPid!, (await model.run(x)).y!.data[0]] as const);
+  const [pid] = await serve();
+  await stopHost(t, pid);
+  const started = performance.now();
+  await t.rejects(manager.use('half', {}, (model) => model.run(x, { runTimeoutMs: 100 })), { code: 'DEADLINE_EXCEEDED' });
+  let served: readonly [number, number | bigint | undefined] | null = null;
+  while (served === null && performance.now() - started < 20_000) {
+    await new Promise((r) => setTimeout(r, 100));
+    served = await serve().then((answer) => (answer[0] === pid ? null : answer), () => null);
+  }
+  t.ok(served !== null, `served again ${(performance.now() - started).toFixed(0)} ms after the run was sent`);
+  t.equal(served?.[1], 3, 'y = 0.5x + 2 from the new host');
+  t.notOk(alive(pid), 'the hung host is gone');
+});
+
+t.test('hostHangTimeoutMs: a late answer within the limit keeps the host; and the option is checked, naming the field and the fix', async (t) => {
+  const model = await loadModel(fixture('half_plus_two').dir, { isolation: 'process', interOpThreads: 0, hostHangTimeoutMs: 1500 });
+  const rows = (v: number) => ({ x: new Tensor('float32', new Float32Array([v]), [1, 1]) });
+  await model.run(rows(2));
+  const pid = model.hostPid!;
+  const resume = await stopHost(t, pid);
+  await t.rejects(model.run(rows(2), { runTimeoutMs: 100 }), { code: 'DEADLINE_EXCEEDED' });
+  resume();
+  await new Promise((r) => setTimeout(r, 2000));
+  t.ok(alive(pid), 'its late answer came: the host lives, past when the limit would have killed it');
+  t.same([...(await model.run(rows(4))).y!.data], [4], 'and serves');
+  await model.dispose();
+  await t.rejects(loadModel(RUNAWAY, { hostHangTimeoutMs: 1000 }), { code: 'ERR_OUT_OF_RANGE', message: /hostHangTimeoutMs must be used with isolation: 'process'.*add isolation: 'process'/ });
+  await t.rejects(loadModel(RUNAWAY, { isolation: 'process', hostHangTimeoutMs: -1 }), { code: 'ERR_OUT_OF_RANGE', message: /hostHangTimeoutMs must be a whole number of milliseconds/ });
+  await t.rejects(loadModel(RUNAWAY, { isolation: 'process', hostHangTimeoutMs: '1s' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /hostHangTimeoutMs must be a number of milliseconds/ });
 });
 
 function vm(pid: number): { rss: number; data: number } {
