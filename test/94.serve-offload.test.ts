@@ -522,6 +522,24 @@ async function biggestCopy<T>(work: () => Promise<T>): Promise<{ value: T; bigge
   }
 }
 
+/**
+ * A Python client (requests, numpy) sending `half` n = argv[2] floats x as `post` does (which
+ * sets r), then printing `first` (Python expressions, each followed by ", "), y's shape and
+ * length, y[996], and whether every y is 0.5x + 2 (binary data after the JSON part).
+ */
+function halfBinaryClient(post: string, first = ''): string {
+  return `
+import sys, json, requests, numpy as np
+n = int(sys.argv[2])
+x = ((np.arange(n) % 997) / 8).astype('<f4')${post}
+assert r.status_code == 200, r.text[:500]
+length = int(r.headers["Inference-Header-Content-Length"])
+meta = json.loads(r.content[:length])
+y = np.frombuffer(r.content[length:], dtype="<f4")
+print(${first}meta["outputs"][0]["shape"], len(y), repr(float(y[996])), bool((y == x * np.float32(0.5) + np.float32(2)).all()))
+`;
+}
+
 t.test('a big v2 binary-extension request (default offloadBytes): the event loop copies none of its tensors, and answers health probes meanwhile', async (t) => {
   const server = await createServer({ manager });
   const url = await server.listen({ host: '127.0.0.1', port: 0 });
@@ -529,19 +547,10 @@ t.test('a big v2 binary-extension request (default offloadBytes): the event loop
   const n = 4_000_000;
   // Python's requests, the request built by hand as the extension describes it; the JSON part
   // is one byte past a multiple of 4, so the floats after it start misaligned.
-  const client = `
-import sys, json, requests, numpy as np
-n = int(sys.argv[2])
-x = ((np.arange(n) % 997) / 8).astype('<f4')
+  const client = halfBinaryClient(`
 head = json.dumps({"inputs": [{"name": "x", "shape": [n, 1], "datatype": "FP32", "parameters": {"binary_data_size": n * 4}}], "outputs": [{"name": "y", "parameters": {"binary_data": True}}]}).encode()
 head += b" " * ((1 - len(head)) % 4)
-r = requests.post(sys.argv[1] + "/v2/models/half/infer", data=head + x.tobytes(), headers={"Inference-Header-Content-Length": str(len(head)), "Content-Type": "application/octet-stream"})
-assert r.status_code == 200, r.text[:500]
-length = int(r.headers["Inference-Header-Content-Length"])
-meta = json.loads(r.content[:length])
-y = np.frombuffer(r.content[length:], dtype="<f4")
-print(len(head) % 4, r.headers["Content-Length"], meta["outputs"][0]["shape"], len(y), repr(float(y[996])), bool((y == x * np.float32(0.5) + np.float32(2)).all()))
-`;
+r = requests.post(sys.argv[1] + "/v2/models/half/infer", data=head + x.tobytes(), headers={"Inference-Header-Content-Length": str(len(head)), "Content-Type": "application/octet-stream"})`, 'len(head) % 4, r.headers["Content-Length"], ');
   const { value: probed, biggest } = await biggestCopy(() => probing(run(PYTHON, ['-c', client, url, String(n)])));
   t.ok((await fetch(`${url}/v2/models/half`)).ok, 'the server still answers');
   const [misaligned, contentLength, shape, count, y996, all] = probed.value.stdout.trim().split(/ (?![^[]*\])/);
@@ -562,17 +571,8 @@ t.test("a big raw binary request (Triton's Inference-Header-Content-Length: 0): 
   const url = await server.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(() => server.close());
   const n = 4_000_000;
-  const client = `
-import sys, json, requests, numpy as np
-n = int(sys.argv[2])
-x = ((np.arange(n) % 997) / 8).astype('<f4')
-r = requests.post(sys.argv[1] + "/v2/models/half/infer", data=x.tobytes(), headers={"Inference-Header-Content-Length": "0", "Content-Type": "application/octet-stream"})
-assert r.status_code == 200, r.text[:500]
-length = int(r.headers["Inference-Header-Content-Length"])
-meta = json.loads(r.content[:length])
-y = np.frombuffer(r.content[length:], dtype="<f4")
-print(meta["outputs"][0]["shape"], len(y), repr(float(y[996])), bool((y == x * np.float32(0.5) + np.float32(2)).all()))
-`;
+  const client = halfBinaryClient(`
+r = requests.post(sys.argv[1] + "/v2/models/half/infer", data=x.tobytes(), headers={"Inference-Header-Content-Length": "0", "Content-Type": "application/octet-stream"})`);
   const copies = native().stats().threadCopies;
   const { value: probed, biggest } = await biggestCopy(() => probing(run(PYTHON, ['-c', client, url, String(n)])));
   t.equal(native().stats().threadCopies - copies, 1, "the body's chunks were joined on a runner thread, into one buffer");
