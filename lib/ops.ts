@@ -700,16 +700,17 @@ export async function checkLoadedOps(metaGraph: Uint8Array, policy: OpPolicy, ex
 /**
  * Op types whose run time a graph's values, not its shapes, decide, or that wait on something
  * outside the run: loops (functional While and For, v1 control flow's frames), datasets and
- * their iterators (a dataset may repeat for ever), queues, barriers, staging areas, accumulators,
- * mutexes, send/receive pairs, collectives, and calls out of the graph. TensorFlow's run timeout
- * stops these; RunPlanOnce keeps a run with a timeout on the inter-op pool (which enforces it)
- * when its graph reaches one (loopsOrBlocks).
+ * their iterators (a dataset may repeat for ever), queues, barriers, staging areas and their
+ * peeks, accumulators, mutexes, send/receive pairs, collectives, and calls out of the graph. On
+ * the inter-op pool TensorFlow's run timeout stops most of them (a loop between iterations, a
+ * wait that listens for cancellation; a staging area's wait it cannot stop there either): a
+ * session whose graph has one keeps its runs with a timeout there (native MayRunOnCaller).
  */
 const LOOPING_OR_BLOCKING_OPS: ReadonlySet<string> = new Set([
   'While', 'StatelessWhile', '_While', 'For', 'NextIteration', 'RefNextIteration', 'Enter', 'RefEnter', 'Exit', 'RefExit', 'LoopCond',
   'RemoteCall', 'PyFunc', 'PyFuncStateless', 'EagerPyFunc',
 ]);
-const LOOPING_OR_BLOCKING_NAMES = /Dataset|Iterator|Queue|Barrier|Stage|Unstage|Accumulator|Mutex|Send|Recv|Collective|Nccl|TPU|Rendezvous/;
+const LOOPING_OR_BLOCKING_NAMES = /Dataset|Iterator|Queue|Barrier|Stage|Unstage|Peek|Accumulator|Mutex|Send|Recv|Collective|Nccl|TPU|Rendezvous/;
 
 /** Whether op type `op` may loop or block (LOOPING_OR_BLOCKING_OPS), or comes from a loaded op library (`custom`), whose ops nothing here knows. */
 function loopsOrBlocks(op: string, custom: ReadonlySet<string>): boolean {
@@ -729,8 +730,10 @@ export async function loopingOrBlockingOp(metaGraph: Uint8Array, custom: Readonl
   const seen = new Set<string>();
   let nodes = 0;
   try {
-    for (const [start, end] of nodeDefs(metaGraph)) {
-      for (const [field, s, e] of fieldsOf(metaGraph, start, end)) {
+    for (const node of nodeDefs(metaGraph)) {
+      if (++nodes % SCAN_NODES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+      if (node === null) continue;
+      for (const [field, s, e] of fieldsOf(metaGraph, node[0], node[1])) {
         if (field !== 2) continue;
         // Op names are ASCII: read as Latin-1.
         const op = latin1.decode(metaGraph.subarray(s, e));
@@ -740,7 +743,6 @@ export async function loopingOrBlockingOp(metaGraph: Uint8Array, custom: Readonl
         }
         break; // one op a node: its inputs and attributes are not read
       }
-      if (++nodes % SCAN_NODES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
     }
   } catch {
     return 'unreadable graph';
@@ -748,14 +750,15 @@ export async function loopingOrBlockingOp(metaGraph: Uint8Array, custom: Readonl
   return null;
 }
 
-/** Nodes loopingOrBlockingOp reads between two turns of the event loop (~2 ms). */
+/** Nodes (and functions) loopingOrBlockingOp reads between two turns of the event loop (~2 ms). */
 const SCAN_NODES_PER_TURN = 4096;
 
 const latin1 = new TextDecoder('latin1');
 
-// The byte ranges of a MetaGraphDef's NodeDefs: MetaGraphDef.graph_def = 2; GraphDef.node = 1,
-// .library = 2; FunctionDefLibrary.function = 1; FunctionDef.node_def = 3.
-function* nodeDefs(bytes: Uint8Array): Generator<[number, number]> {
+// The byte ranges of a MetaGraphDef's NodeDefs, and null at each function of its library (a
+// library of many empty functions is no less work): MetaGraphDef.graph_def = 2; GraphDef.node =
+// 1, .library = 2; FunctionDefLibrary.function = 1; FunctionDef.node_def = 3.
+function* nodeDefs(bytes: Uint8Array): Generator<[number, number] | null> {
   for (const [field, start, end] of fieldsOf(bytes, 0, bytes.length)) {
     if (field !== 2) continue;
     for (const [graphField, s, e] of fieldsOf(bytes, start, end)) {
@@ -763,6 +766,7 @@ function* nodeDefs(bytes: Uint8Array): Generator<[number, number]> {
       if (graphField !== 2) continue;
       for (const [libraryField, ls, le] of fieldsOf(bytes, s, e)) {
         if (libraryField !== 1) continue;
+        yield null;
         for (const [functionField, fs, fe] of fieldsOf(bytes, ls, le)) if (functionField === 3) yield [fs, fe];
       }
     }

@@ -430,6 +430,15 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
   plan.last_output_bytes.store(bytes, std::memory_order_relaxed);
   // However TensorFlow words it (a cancelled step, a closed session), what happened is the dispose.
   if (!status.ok() && core.cancelled()) return {"MODEL_DISPOSED", kCancelledMessage};
+  // A run on the calling thread outlasted its limit: it fails as TensorFlow fails such a run on
+  // the pool (which reports the timeout once the run's ops have ended, even when none of them
+  // could be stopped), so that where it ran never decides its outcome (helper-99).
+  if (status.ok() && on_caller && timeout_ms > 0 && micros > timeout_ms * 1000) {
+    for (TF_Tensor*& tensor : fetched.tensors) {
+      if (tensor != nullptr) DeleteTensor(std::exchange(tensor, nullptr));
+    }
+    return {"DEADLINE_EXCEEDED", "Timed out waiting for notification"};
+  }
   return status.failure();
 }
 

@@ -202,7 +202,7 @@ t.test('loopingOrBlockingOp: the first op that loops or blocks, in the graph or 
   t.equal(await loopingOrBlockingOp(meta(savedModel(plain))), null, 'plain ops');
   t.equal(await loopingOrBlockingOp(meta(savedModel(plain, { pad: 8 << 20 }))), null, 'an 8 MiB constant is skipped, not read');
   const called = (op: string) => meta(savedModel([{ name: 'y', op: 'StatefulPartitionedCall', attr: { f: fn('f') } }], { functions: { f: [{ name: 'n', op }] } }));
-  for (const op of ['StatelessWhile', 'While', 'For', 'Enter', 'NextIteration', 'QueueDequeueV2', 'FIFOQueueV2', 'IteratorGetNext', 'ReduceDataset', 'MutexLock', '_Recv', 'CollectiveReduceV2', 'Unstage', 'BarrierTakeMany', 'ConditionalAccumulator', 'EagerPyFunc']) {
+  for (const op of ['StatelessWhile', 'While', 'For', 'Enter', 'NextIteration', 'QueueDequeueV2', 'FIFOQueueV2', 'IteratorGetNext', 'ReduceDataset', 'MutexLock', '_Recv', 'CollectiveReduceV2', 'Unstage', 'MapPeek', 'OrderedMapPeek', 'BarrierTakeMany', 'ConditionalAccumulator', 'EagerPyFunc']) {
     t.equal(await loopingOrBlockingOp(called(op)), op, `${op} in a called function`);
   }
   t.equal(await loopingOrBlockingOp(meta(savedModel(plain, { functions: { unused: [{ name: 'q', op: 'QueueDequeueV2' }] } }))), 'QueueDequeueV2', 'in a function nothing calls too (any function counts)');
@@ -222,6 +222,13 @@ t.test('loopingOrBlockingOp: the first op that loops or blocks, in the graph or 
   t.equal(await loopingOrBlockingOp(many), null, '40 000 nodes');
   scanning = false;
   t.ok(turns >= 4, `the event loop turned ${turns} times during the scan (every 4096 nodes)`);
+  const functions = meta(savedModel(plain, { functions: Object.fromEntries(Array.from({ length: 40_000 }, (_, i) => [`f${i}`, []])) }));
+  turns = 0;
+  scanning = true;
+  setImmediate(turn);
+  t.equal(await loopingOrBlockingOp(functions), null, '40 000 empty functions');
+  scanning = false;
+  t.ok(turns >= 4, `and ${turns} times during a scan of as many empty functions`);
   const first = (dir: string) => loopingOrBlockingOp(meta(pb(dir)));
   t.same(Object.fromEntries(await Promise.all(['tiny', 'half_plus_two', 'half_plus_two_tf2', 'conv', 'tf2_vocab', 'runaway', 'slow', 'queue'].map(async (name) => [name, await first(fixture(name).dir)]))), {
     tiny: null, half_plus_two: null, half_plus_two_tf2: null, conv: null, tf2_vocab: null, runaway: 'StatelessWhile', slow: 'StatelessWhile', queue: 'FIFOQueueV2',

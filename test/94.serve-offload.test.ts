@@ -16,12 +16,12 @@ import * as zlib from 'node:zlib';
 import { Piscina } from 'piscina';
 import t from 'tap';
 
-import { ModelManager, QueueFullError, Tensor } from '../lib/index';
+import { loadModel, ModelManager, QueueFullError, Tensor } from '../lib/index';
 import { native } from '../lib/native';
 import { bindGrpc, closeGrpc, createGrpcServer, createServer } from '../lib/serve';
 import { Codec, fromWire, jsonWeight, toWire } from '../lib/serve/codec';
 import { Deadline, withDeadline } from '../lib/serve/server';
-import { basePath as sharedBasePath, PYTHON, ROOT, startServe } from './helpers';
+import { basePath as sharedBasePath, fixture, PYTHON, ROOT, startServe } from './helpers';
 
 const run = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-offload-'));
@@ -587,6 +587,24 @@ r = requests.post(sys.argv[1] + "/v2/models/half/infer", data=x.tobytes(), heade
   t.equal(odd.status, 400);
   t.match(await odd.json(), { error: /^raw binary request \(Inference-Header-Content-Length: 0\): input 'x' \(FP32, shape \[-1, 1\]\) takes a multiple of 4 bytes, and the body has 16000002; send the JSON/ });
   checkProbes(t, probed);
+});
+
+t.test("a big raw binary request waits for a runner thread to join its body within the request's time limit, as a run does (helper-99: it waited unbounded)", async (t) => {
+  const server = await createServer({ manager, timeoutMs: 1000 });
+  const url = await server.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => server.close());
+  // Every runner thread held by a run that waits on an empty queue (until its own limit).
+  const queue = await loadModel(fixture('queue').dir, { interOpThreads: 0, maxConcurrentRuns: 32 });
+  const blockers = Array.from({ length: 16 }, () => queue.run({}, { signature: 'dequeue', runTimeoutMs: 4000 }).catch((e: { code?: string }) => e.code));
+  await new Promise((r) => setTimeout(r, 300));
+  const started = performance.now();
+  const answer = await fetch(`${url}/v2/models/half/infer`, { method: 'POST', body: new Uint8Array(1 << 20), headers: { 'Inference-Header-Content-Length': '0', 'Content-Type': 'application/octet-stream' } });
+  const took = performance.now() - started;
+  t.equal(answer.status, 504, `504 after ${took.toFixed(0)} ms`);
+  t.ok(took < 2500, 'at the time limit, not when a runner frees up');
+  t.match(await answer.json(), { error: /did not answer within 1000 ms \(--rest_api_timeout_in_ms\)/ });
+  t.same(await Promise.all(blockers), Array(16).fill('DEADLINE_EXCEEDED'));
+  await queue.dispose();
 });
 
 t.test('while a big gRPC Classify (100 000 tf.Examples) is read and its answer written, health probes are answered', async (t) => {

@@ -24,7 +24,7 @@ import { FloatLiteral, parseJson } from '../lib/serve/json';
 import { cutShort, partialInputsError, signatureLimits } from '../lib/serve/limits';
 import { inferFeeds, inferHead, MAX_FILLED_ELEMENTS, predictFeeds, PROTO_DIR, protos, tensorFromProto } from '../lib/serve/tensor-proto';
 import { checkExamplesSignature, classifyResponse, feedsFromPayload, floatToken, predictResponse, readExamplesRequest, readPredictRequest, regressResponse, statusResponse } from '../lib/serve/tfs';
-import { binaryTensor, inferResponse, layOutBigBytes, OFF_THREAD_LAYOUT_BYTES, outputBytes, rawBinaryFeeds, readInferRequest, splitBody } from '../lib/serve/v2';
+import { binaryTensor, inferResponse, layOutBigBytes, OFF_THREAD_LAYOUT_BYTES, outputBytes, type RawBody, rawBinaryFeeds, readInferRequest, splitBody } from '../lib/serve/v2';
 import { shortestFloat, tensorFromValue, tensorToJson } from '../lib/values';
 import { node, plain, ROOT } from './helpers';
 
@@ -457,23 +457,28 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
 
 t.test("KServe v2: a raw binary request's feed (Triton's Inference-Header-Content-Length: 0), its shape deduced from the body's length as Triton deduces it", async (t) => {
   const signature = (dtype: string, shape: number[] | null) => ({ inputs: { x: { name: 'x:0', dtype, shape } } }) as never;
-  const feed = (dtype: string, shape: number[] | null, body: Uint8Array) => rawBinaryFeeds('s', signature(dtype, shape), body).x!;
-  t.same(feed('float32', [-1, 2], new Uint8Array(16)).shape, [2, 2], 'the open dimension, from the length');
-  t.same(feed('int8', [3], Uint8Array.of(1, 2, 3)).shape, [3], 'no open dimension: the length fits the shape');
-  t.same(feed('float32', [], new Uint8Array(4)).shape, [], 'a scalar');
-  t.same(feed('float32', [-1, 0], new Uint8Array(0)).shape, [0, 0], 'a shape of no bytes: an empty body, and the open dimension 0');
-  const text = feed('string', [-1], Buffer.from('a b'));
+  const feed = async (dtype: string, shape: number[] | null, body: RawBody) => (await rawBinaryFeeds('s', signature(dtype, shape), body)).x!;
+  t.same((await feed('float32', [-1, 2], new Uint8Array(16))).shape, [2, 2], 'the open dimension, from the length');
+  t.same((await feed('int8', [3], Uint8Array.of(1, 2, 3))).shape, [3], 'no open dimension: the length fits the shape');
+  t.same((await feed('float32', [], new Uint8Array(4))).shape, [], 'a scalar');
+  t.same((await feed('float32', [-1, 0], new Uint8Array(0))).shape, [0, 0], 'a shape of no bytes: an empty body, and the open dimension 0');
+  const text = await feed('string', [-1], Buffer.from('a b'));
   t.same([text.shape, text.bytes().map((b) => Buffer.from(b).toString())], [[1], ['a b']], 'BYTES: the whole body is one element, without a length prefix');
   const whole = new Uint8Array(Float32Array.of(1, 2, 3).buffer);
-  t.equal((feed('float32', [-1], whole).data as Float32Array).buffer, whole.buffer, 'a body that starts on a whole element: the tensor views it');
+  t.equal(((await feed('float32', [-1], whole)).data as Float32Array).buffer, whole.buffer, 'a body that starts on a whole element: the tensor views it');
   const shifted = new Uint8Array(13);
   shifted.set(whole, 1);
-  t.same(Array.from(feed('float32', [-1], shifted.subarray(1)).data as Float32Array), [1, 2, 3], 'one that does not: copied');
-  // A big body's blocks are joined on a runner thread (the server, before rawBinaryFeeds).
+  t.same(Array.from((await feed('float32', [-1], shifted.subarray(1))).data as Float32Array), [1, 2, 3], 'one that does not: copied');
+  // A big body's blocks are joined on a runner thread (the server), once its length is checked.
   const [joined, ...more] = await native().copyOffThread([Uint8Array.of(1, 2), Uint8Array.of(3), new Uint8Array(0), new Uint16Array([0x0504])], true);
   t.same([Array.from(new Uint8Array(joined!)), more.length], [[1, 2, 3, 4, 5], 0], 'copyOffThread(views, true): one buffer of all the views, in order');
   t.same(Array.from(new Uint8Array((await native().copyOffThread([], true))[0]!)), [], 'of no views: an empty buffer');
   t.throws(() => native().copyOffThread([Uint8Array.of(1)], 1 as never), { name: 'TypeError', message: /join must be a boolean/ });
+  let joins = 0;
+  const chunked = (bytes: Uint8Array): RawBody => ({ byteLength: bytes.byteLength, join: async () => { joins++; return bytes; } });
+  t.same(Array.from((await feed('float32', [-1], chunked(whole))).data as Float32Array), [1, 2, 3], 'a body in chunks: joined');
+  await t.rejects(feed('float32', [-1], chunked(new Uint8Array(6))), { code: 'INVALID_ARGUMENT' }, 'one whose length does not fit');
+  t.equal(joins, 1, 'is refused without being joined');
   const fix = /; send the JSON inference request first, its length in Inference-Header-Content-Length$/;
   for (const [dtype, shape, bytes, message] of [
     ['float32', [-1, -1, 3], 12, /input 'x' \(FP32, shape \[-1, -1, 3\]\) leaves 2 dimensions open, and the body's length gives one/],
@@ -483,8 +488,8 @@ t.test("KServe v2: a raw binary request's feed (Triton's Inference-Header-Conten
     ['float32', null, 4, /input 'x' of signature 's' has no known rank to deduce a shape from/],
     ['complex64', [1], 8, /input 'x' of signature 's' has dtype complex64, which v2 has no datatype for/],
   ] as const) {
-    t.throws(() => feed(dtype, shape as number[] | null, new Uint8Array(bytes)), { code: 'INVALID_ARGUMENT', message }, `${dtype} [${String(shape)}]`);
-    t.throws(() => feed(dtype, shape as number[] | null, new Uint8Array(bytes)), { message: fix }, 'and the request to send instead');
+    await t.rejects(feed(dtype, shape as number[] | null, new Uint8Array(bytes)), { code: 'INVALID_ARGUMENT', message }, `${dtype} [${String(shape)}]`);
+    await t.rejects(feed(dtype, shape as number[] | null, new Uint8Array(bytes)), { message: fix }, 'and the request to send instead');
   }
 });
 

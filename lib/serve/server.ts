@@ -34,7 +34,7 @@ import {
   regressResponse, servingSignature, statusResponse,
 } from './tfs';
 import {
-  checkV2OutputNames, HEADER_LENGTH, type InferRequest, inferResponse, layOutBigBytes, modelMetadata, RAW_BINARY_REQUEST, rawBinaryFeeds, readInferRequest, splitBody, v2Signature,
+  checkV2OutputNames, HEADER_LENGTH, type InferRequest, inferResponse, layOutBigBytes, modelMetadata, RAW_BINARY_REQUEST, type RawBody, rawBinaryFeeds, readInferRequest, splitBody, v2Signature,
 } from './v2';
 
 /** Options of the tfsliceServing plugin. */
@@ -647,14 +647,15 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         const jsonBytes = header !== undefined && /^\d+$/.test(header) ? Math.min(Number(header), raw.byteLength) : raw.byteLength;
         let parsed: InferRequest;
         // Triton's raw binary request: no JSON part, the body one input's raw bytes, read into
-        // that input once the signature is known (rawBinaryFeeds). A big body's chunks are joined
-        // on a runner thread into aligned memory, which the tensor then views: joined on the event
-        // loop, a 64 MiB body held it for 44-57 ms.
+        // that input once the signature is known and the body's length checked (rawBinaryFeeds).
+        // A big body's chunks are then joined on a runner thread into aligned memory, which the
+        // tensor views (joined on the event loop, a 64 MiB body held it for 44-57 ms); the wait for
+        // a runner counts toward the request's time limit, as a run's does (helper-99).
         const rawRequest = header !== undefined && /^0+$/.test(header);
-        let rawBody: Uint8Array | undefined;
+        let rawBody: RawBody | undefined;
         if (rawRequest) {
           parsed = RAW_BINARY_REQUEST;
-          rawBody = raw instanceof BodyChunks ? new Uint8Array((await native().copyOffThread(raw.chunks, true))[0]!) : raw;
+          rawBody = raw instanceof BodyChunks ? { byteLength: raw.byteLength, join: async () => new Uint8Array((await native().copyOffThread(raw.chunks, true))[0]!) } : raw;
         } else if (raw instanceof BodyChunks || codec.wants(jsonBytes)) {
           parsed = await codec.infer(raw, header, signatureLimits(manager), signal());
         } else {
@@ -665,7 +666,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
         const response = await withModel(t, outcome, clock, gone, async (model, version) => {
           const signature = v2Signature(t.name, model, parsed.signatureName);
           const info = servingSignature(model, signature);
-          const feeds = rawBody ? rawBinaryFeeds(signature, info, rawBody) : parsed.feeds;
+          const feeds = rawBody ? await rawBinaryFeeds(signature, info, rawBody) : parsed.feeds;
           const partial = partialInputsError(parsed.inputCount, Object.keys(feeds), signature, info);
           if (partial) throw partial;
           // An output that is not there is the request's mistake, told before the model runs. The

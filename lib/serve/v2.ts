@@ -224,16 +224,23 @@ export const RAW_BINARY_REQUEST: InferRequest = Object.freeze({
 });
 
 /**
+ * A raw binary request's body: its bytes, or, for a big body kept in chunks, its length and how
+ * to join them (the server joins them on a runner thread).
+ */
+export type RawBody = Uint8Array | { readonly byteLength: number; join(): Promise<Uint8Array> };
+
+/**
  * The feeds of a raw binary request ({@link RAW_BINARY_REQUEST}) to `signature`, whose one
  * input the body's bytes are, in its dtype, checked against its spec as Triton deduces the
  * tensor: a numeric input takes the spec's shape, the one dimension it leaves open (-1), if
  * any, given by the body's length (two or more cannot be); a BYTES input takes the whole body
- * as its one element, in the spec's shape with each open dimension 1. The tensor is a view of
- * `body` (a numeric one where the body starts on a whole element; else a copy).
- * @throws INVALID_ARGUMENT naming what does not fit (a signature of several inputs, a body
- *   whose length the shape cannot take), and the JSON request to send instead
+ * as its one element, in the spec's shape with each open dimension 1. The body's length is
+ * checked before its bytes are read (a big body's are joined then, {@link RawBody}). The tensor
+ * is a view of the bytes (a numeric one where they start on a whole element; else a copy).
+ * @throws (rejects with) INVALID_ARGUMENT naming what does not fit (a signature of several
+ *   inputs, a body whose length the shape cannot take), and the JSON request to send instead
  */
-export function rawBinaryFeeds(signature: string, info: Pick<SignatureInfo, 'inputs'>, body: Uint8Array): Record<string, Tensor> {
+export async function rawBinaryFeeds(signature: string, info: Pick<SignatureInfo, 'inputs'>, body: RawBody): Promise<Record<string, Tensor>> {
   const keys = Object.keys(info.inputs);
   if (keys.length !== 1) {
     throw new InvalidArgumentError(`${RAW_REQUEST}: the body is one input's raw bytes, but signature '${signature}' has ${keys.length} inputs (${keys.map((k) => `'${k}'`).join(', ')}); ${SEND_JSON}`);
@@ -252,7 +259,7 @@ export function rawBinaryFeeds(signature: string, info: Pick<SignatureInfo, 'inp
   if (dtype === 'string') {
     const shape = spec.shape.map((d) => (d < 0 ? 1 : d));
     if (elementCount(shape) !== 1) throw new InvalidArgumentError(`${RAW_REQUEST}: the body is one BYTES element, but ${described} holds ${exactCount(shape)}; ${SEND_JSON}`);
-    feeds[key] = packedStringTensor(shape, { bytes: body, offsets: Float64Array.of(0, bytes) });
+    feeds[key] = packedStringTensor(shape, { bytes: await bytesOf(body), offsets: Float64Array.of(0, bytes) });
     return feeds;
   }
   const open = spec.shape.filter((d) => d < 0).length;
@@ -263,8 +270,12 @@ export function rawBinaryFeeds(signature: string, info: Pick<SignatureInfo, 'inp
     throw new InvalidArgumentError(`${RAW_REQUEST}: ${described} takes ${open === 0 || step === 0 ? '' : 'a multiple of '}${step} bytes, and the body has ${bytes}; ${SEND_JSON}`);
   }
   const shape = spec.shape.map((d) => (d >= 0 ? d : step === 0 ? 0 : bytes / step));
-  feeds[key] = binaryTensor(key, dtype, shape, body, true, 'the raw binary request holds');
+  feeds[key] = binaryTensor(key, dtype, shape, await bytesOf(body), true, 'the raw binary request holds');
   return feeds;
+}
+
+function bytesOf(body: RawBody): Uint8Array | Promise<Uint8Array> {
+  return body instanceof Uint8Array ? body : body.join();
 }
 
 /**

@@ -148,6 +148,26 @@ t.test('a session with an inter-op pool runs a short plan on the calling thread 
   before = runs();
   for (let i = 0; i < 50; i++) await timed.run({ x }, { runTimeoutMs: 9 });
   t.same(delta(before), { caller: 0, pooled: 50 }, 'a limit under 10 ms: every run on the pool');
+  // A run there that outlasts its limit fails as TensorFlow fails one on the pool, though
+  // nothing could stop it (helper-99: it succeeded at 10 ms and failed at 9). 12 million rows:
+  // 336 MB to read and write, more than 10 ms on any machine.
+  // (Until one goes there: a trial may have sent the plan to the pool for a while.)
+  const rows = Tensor.alloc('float32', [12_000_000, 4]);
+  let onCaller = 0;
+  for (let attempt = 0; attempt < 5 && onCaller === 0; attempt++) {
+    for (let i = 0; i < 300; i++) {
+      const at = runs();
+      await timed.run({ x }, { runTimeoutMs: 1000 });
+      if (delta(at).caller === 1) break;
+    }
+    before = runs();
+    const failed = await timed.run({ x: rows }, { runTimeoutMs: 10 }).then(() => null, (error: unknown) => error);
+    const where = delta(before).caller;
+    t.match(failed, { code: 'DEADLINE_EXCEEDED', message: /runTimeoutMs ran out \(10 ms of it were left when it started\)/ }, `a long run of a short plan past its 10 ms fails (${where ? 'on the calling thread' : 'on the pool'})`);
+    onCaller += where;
+  }
+  t.equal(onCaller, 1, 'one ran on the calling thread');
+  rows.dispose();
   // The runaway fixture's While: TensorFlow's timeout must be able to stop it, on the pool.
   const loop = await loadModel(fixture('runaway').dir, { interOpThreads: 0, runTimeoutMs: 60_000, signature: 'forever' });
   const ends = { x: new Tensor('float32', new Float32Array([-1]), []) };

@@ -80,16 +80,25 @@ export declare function binaryTensor(name: string, dtype: DType, shape: number[]
  */
 export declare const RAW_BINARY_REQUEST: InferRequest;
 /**
+ * A raw binary request's body: its bytes, or, for a big body kept in chunks, its length and how
+ * to join them (the server joins them on a runner thread).
+ */
+export type RawBody = Uint8Array | {
+    readonly byteLength: number;
+    join(): Promise<Uint8Array>;
+};
+/**
  * The feeds of a raw binary request ({@link RAW_BINARY_REQUEST}) to `signature`, whose one
  * input the body's bytes are, in its dtype, checked against its spec as Triton deduces the
  * tensor: a numeric input takes the spec's shape, the one dimension it leaves open (-1), if
  * any, given by the body's length (two or more cannot be); a BYTES input takes the whole body
- * as its one element, in the spec's shape with each open dimension 1. The tensor is a view of
- * `body` (a numeric one where the body starts on a whole element; else a copy).
- * @throws INVALID_ARGUMENT naming what does not fit (a signature of several inputs, a body
- *   whose length the shape cannot take), and the JSON request to send instead
+ * as its one element, in the spec's shape with each open dimension 1. The body's length is
+ * checked before its bytes are read (a big body's are joined then, {@link RawBody}). The tensor
+ * is a view of the bytes (a numeric one where they start on a whole element; else a copy).
+ * @throws (rejects with) INVALID_ARGUMENT naming what does not fit (a signature of several
+ *   inputs, a body whose length the shape cannot take), and the JSON request to send instead
  */
-export declare function rawBinaryFeeds(signature: string, info: Pick<SignatureInfo, 'inputs'>, body: Uint8Array): Record<string, Tensor>;
+export declare function rawBinaryFeeds(signature: string, info: Pick<SignatureInfo, 'inputs'>, body: RawBody): Promise<Record<string, Tensor>>;
 /**
  * Reads an inference request: `header` is the JSON (parsed), `binary` the bytes after it (empty
  * without the binary extension). `aligned`: as binaryTensor's. Of more inputs than
