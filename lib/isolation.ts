@@ -844,7 +844,8 @@ export class HostSession implements NativeSession {
     return new TensorFlowError('DEADLINE_EXCEEDED', `the host process of ${this.#modelPath} (pid ${this.pid}) did not answer within ` +
       `${HOST_GRACE_MS} ms past this run's runTimeoutMs of ${timeoutMs} ms (it is stopped, or busy inside an op that TensorFlow cannot ` +
       'interrupt); the run may still be executing there, and keeps its turn (maxConcurrentRuns) until it has ended. The model takes further runs; ' +
-      'dispose({ killAfterMs }) ends a host that never answers');
+      (this.#hangLimit > 0 ? `the host is killed as hung if it has not answered it ${this.#hangLimit} ms from now (hostHangTimeoutMs)`
+        : 'dispose({ killAfterMs }) ends a host that never answers, and the load option hostHangTimeoutMs one that does not answer in time'));
   }
 
   // Rejects run `id` with DEADLINE_EXCEEDED when its host has not answered HOST_GRACE_MS past

@@ -6,6 +6,7 @@ import { type BatchingOptions, resolveBatching, type ResolvedBatching } from './
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { MAX_TIMER_MS } from './abort';
 import { invalidType, outOfRange } from './errors';
 import type { GpuRequest, Isolation } from './gpu';
 import { type OpPolicy, resolveOpPolicy } from './ops';
@@ -104,9 +105,13 @@ export interface LoadOptions {
    * run was given up on (its runTimeoutMs and then HOST_GRACE_MS, 1 s, passed without an
    * answer: the host is stopped, or inside an op TensorFlow cannot interrupt) before the host is
    * killed (SIGKILL) as hung: its runs fail MODEL_CRASHED naming this limit, as after any crash
-   * (a ModelManager in watch mode loads the model again at once). Only runs with a runTimeoutMs
-   * are ever given up on. Default 0: never; the host lives on, and a run that never ends there
-   * keeps its turn (maxConcurrentRuns) for good.
+   * (a ModelManager in watch mode loads the model again at once; without watch the version
+   * stays END until a reload). Only runs with a time limit (runTimeoutMs, a server's request
+   * limit) are ever given up on. Needs an inter-op pool (interOpThreads >= 0: with ops inline
+   * TensorFlow stops no run at its limit, and a long one would be killed). At most 2^31 - 1 ms.
+   * Default 0: never; the host lives on, and a run that never ends there keeps its turn
+   * (maxConcurrentRuns) for good.
+   * @throws ERR_OUT_OF_RANGE without isolation 'process', with ops inline, or out of range
    */
   hostHangTimeoutMs?: number | undefined;
   /**
@@ -405,6 +410,10 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
     // deadline only then: the limit would never stop anything.
     throw outOfRange('runTimeoutMs', 'used with an inter-op pool: TensorFlow enforces a run timeout only then, and ops run inline by default (interOpThreads -1); add interOpThreads: 0 (or leave runTimeoutMs out)', runTimeoutMs);
   }
+  if (hostHangTimeoutMs > 0 && (applied.interOpParallelismThreads ?? 0) < 0) {
+    // Inline, every run past its limit goes on to its end: a long one would be killed as hung (helper-100).
+    throw outOfRange('hostHangTimeoutMs', 'used with an inter-op pool: with ops inline (interOpThreads -1, the default) TensorFlow cannot stop a run past its limit, so a long run would be killed as hung; add interOpThreads: 0', hostHangTimeoutMs);
+  }
   return {
     gpuMemoryFraction, gpuDevice, gpu: gpuRequest(applied), isolation, tags, opLibraries, signature, maxConcurrentRuns, config, configBytes, applied, batching, runTimeoutMs, opPolicy, hostMemoryLimitBytes, hostHangTimeoutMs, partition, target,
   };
@@ -443,11 +452,14 @@ function resolvePartition(options: Record<string, unknown>, isolation: Isolation
 
 
 function hostHangTimeout(value: unknown, isolation: Isolation): number {
-  const ms = runTimeout('hostHangTimeoutMs', value);
-  if (ms > 0 && isolation !== 'process') {
+  if (typeof value !== 'number') throw invalidType('hostHangTimeoutMs', 'a number of milliseconds', value);
+  if (!Number.isSafeInteger(value) || value < 0 || value > MAX_TIMER_MS) {
+    throw outOfRange('hostHangTimeoutMs', `a whole number of milliseconds from 0 (never) to ${MAX_TIMER_MS} (about 24.8 days)`, value);
+  }
+  if (value > 0 && isolation !== 'process') {
     throw outOfRange('hostHangTimeoutMs', "used with isolation: 'process' (it kills the model's host process; a model in this process has none); add isolation: 'process'", value);
   }
-  return ms;
+  return value;
 }
 
 /** The smallest hostMemoryLimitBytes: 256 MiB. */

@@ -99,9 +99,13 @@ export interface LoadOptions {
      * run was given up on (its runTimeoutMs and then HOST_GRACE_MS, 1 s, passed without an
      * answer: the host is stopped, or inside an op TensorFlow cannot interrupt) before the host is
      * killed (SIGKILL) as hung: its runs fail MODEL_CRASHED naming this limit, as after any crash
-     * (a ModelManager in watch mode loads the model again at once). Only runs with a runTimeoutMs
-     * are ever given up on. Default 0: never; the host lives on, and a run that never ends there
-     * keeps its turn (maxConcurrentRuns) for good.
+     * (a ModelManager in watch mode loads the model again at once; without watch the version
+     * stays END until a reload). Only runs with a time limit (runTimeoutMs, a server's request
+     * limit) are ever given up on. Needs an inter-op pool (interOpThreads >= 0: with ops inline
+     * TensorFlow stops no run at its limit, and a long one would be killed). At most 2^31 - 1 ms.
+     * Default 0: never; the host lives on, and a run that never ends there keeps its turn
+     * (maxConcurrentRuns) for good.
+     * @throws ERR_OUT_OF_RANGE without isolation 'process', with ops inline, or out of range
      */
     hostHangTimeoutMs?: number | undefined;
     /**

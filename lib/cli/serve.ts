@@ -217,7 +217,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--rest_api_port <port>', 'the HTTP port; 0 picks a free one', port, 8501)
     .option('--rest_api_host <host>', 'the interface to listen on; 0.0.0.0 exposes the server beyond this machine', '127.0.0.1')
     .option('--rest_api_timeout_in_ms <ms>', "longest a request may take in its model before it is answered 504; 0 for none", nonNegativeInt('milliseconds'), 30_000)
-    .option('--file_system_poll_wait_seconds <s>', "how often to look for new versions; 0 looks once, at start (default: 1, or a JSON config's watch and pollIntervalMs)", nonNegativeInt('seconds'))
+    .option('--file_system_poll_wait_seconds <s>', "how often to look for new versions (watch mode also loads a crashed isolated model again at once); 0 looks once, at start, and a crashed model stays down until a reload (default: 1, or a JSON config's watch and pollIntervalMs)", nonNegativeInt('seconds'))
     .option('--model_config_file_poll_wait_seconds <s>', 'how often to read --model_config_file again, and serve what it lists when it changed; 0 reads it once, at start', nonNegativeInt('seconds'), 0)
     .option('--rest_api_max_body_bytes <n>', 'largest request body (413 beyond)', nonNegativeInt('a byte count'), 64 * 1024 * 1024)
     .option('--offload_bytes <n>', 'REST bodies, gRPC messages with tensors or tf.Examples, and responses this big are read and written on worker threads, so the event loop serves on (REST and gRPC each have a pool of --codec_threads); Infinity: never', byteCountOrInfinity, 256 * 1024)
