@@ -451,25 +451,34 @@ t.test('a run whose last run was short is polled for, up to the limit, whether t
   const calibration = await loadModel(fixture('slow').dir, { isolation: 'process' });
   const long = await slowN(calibration, 1000);
   await calibration.dispose();
+  const longRun = async (model: Model) => {
+    const cpu = jsThreadCpuMs();
+    const start = performance.now();
+    await model.run({ n: new Tensor('int32', new Int32Array([long]), []) });
+    return { wallMs: performance.now() - start, usedMs: jsThreadCpuMs() - cpu };
+  };
   for (const interOpThreads of [-1, 0]) {
-    const model = await loadModel(fixture('slow').dir, { isolation: 'process', interOpThreads });
-    // Short runs: with a pool, the plan's runs soon go to the host's serving thread (native/session.cc).
-    for (let i = 0; i < 20; i++) await model.run({ n: new Tensor('int32', new Int32Array([1]), []) });
-    for (const polls of [true, false]) {
-      const cpu = jsThreadCpuMs();
-      const start = performance.now();
-      await model.run({ n: new Tensor('int32', new Int32Array([long]), []) });
-      const wallMs = performance.now() - start;
-      const usedMs = jsThreadCpuMs() - cpu;
-      // Longer than the poll limit (200 ms) is what counts; the calibration (slowN) can be off by
-      // 2x when the machine's load changes between it and this run.
-      t.ok(wallMs > 300, `interOpThreads ${interOpThreads}: a run longer than the poll limit (${wallMs.toFixed(0)} ms)`);
-      if (polls) t.ok(usedMs >= 50 && usedMs <= 400, `interOpThreads ${interOpThreads}, after a short run: polled for about the limit (${usedMs} ms of JS-thread CPU)`);
-      // A poll would take the whole limit (200 ms); anything well below it is the loop's own work
-      // (the JS thread's CPU is read in 10 ms ticks, and a GC can land in the run: 50 ms once in CI).
-      else t.ok(usedMs < 100, `interOpThreads ${interOpThreads}, after a long run: not polled (${usedMs} ms of JS-thread CPU; a poll would take about 200)`);
+    // With a pool, a plan's short runs soon go to the host's serving thread (native/session.cc),
+    // but one slow run there (a preempted vCPU: 1.4-3.5 ms against 0.2 seen) can send the plan
+    // back to the pool for 64 runs: up to three fresh models, each after 20 short runs.
+    let model: Model | undefined;
+    let polled: { wallMs: number; usedMs: number } | undefined;
+    for (let attempt = 0; attempt < 3 && (polled === undefined || polled.usedMs < 50); attempt++) {
+      await model?.dispose();
+      model = await loadModel(fixture('slow').dir, { isolation: 'process', interOpThreads });
+      for (let i = 0; i < 20; i++) await model.run({ n: new Tensor('int32', new Int32Array([1]), []) });
+      polled = await longRun(model);
     }
-    await model.dispose();
+    // Longer than the poll limit (200 ms) is what counts; the calibration (slowN) can be off by
+    // 2x when the machine's load changes between it and this run.
+    t.ok(polled!.wallMs > 300, `interOpThreads ${interOpThreads}: a run longer than the poll limit (${polled!.wallMs.toFixed(0)} ms)`);
+    t.ok(polled!.usedMs >= 50 && polled!.usedMs <= 400, `interOpThreads ${interOpThreads}, after a short run: polled for about the limit (${polled!.usedMs} ms of JS-thread CPU)`);
+    const after = await longRun(model!);
+    t.ok(after.wallMs > 300, `interOpThreads ${interOpThreads}: a run longer than the poll limit (${after.wallMs.toFixed(0)} ms)`);
+    // A poll would take the whole limit (200 ms); anything well below it is the loop's own work
+    // (the JS thread's CPU is read in 10 ms ticks, and a GC can land in the run: 50 ms once in CI).
+    t.ok(after.usedMs < 100, `interOpThreads ${interOpThreads}, after a long run: not polled (${after.usedMs} ms of JS-thread CPU; a poll would take about 200)`);
+    await model!.dispose();
   }
 });
 
