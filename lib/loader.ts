@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import { Reader } from 'protobufjs/light';
 
 import { NotFoundError, TensorFlowError } from './errors';
-import { ASSET_FILE_DEF, LOADER_META_GRAPH } from './proto';
+import { ASSET_FILE_DEF, lengthDelimitedFields, LOADER_META_GRAPH } from './proto';
 
 /** One step the native loader runs: `target` with scalar string feeds ([name, value, ...]). */
 export interface LoadStep {
@@ -50,19 +50,7 @@ const INIT_OP_KEY = '__saved_model_init_op';
 
 /** The length-delimited fields numbered `field` of a message's bytes, as views (no copies). */
 function fieldsOf(bytes: Uint8Array, field: number): Uint8Array[] {
-  const reader = Reader.create(bytes);
-  const out: Uint8Array[] = [];
-  while (reader.pos < reader.len) {
-    const tag = reader.uint32();
-    if (tag >>> 3 === field && (tag & 7) === 2) {
-      const length = reader.uint32();
-      out.push(bytes.subarray(reader.pos, reader.pos + length));
-      reader.skip(length);
-    } else {
-      reader.skipType(tag & 7);
-    }
-  }
-  return out;
+  return Array.from(lengthDelimitedFields(bytes, field), ([, value]) => value);
 }
 
 function varint(value: number): Buffer {

@@ -14,7 +14,7 @@ import { loadOpLibrary, loadTensorFlow, opLibraryOps } from './library';
 import { native, type NativeData, type NativeLoadExtra, type NativePlan, type NativeSession, type NativeTensors } from './native';
 import { type Isolation, reserve } from './gpu';
 import { allocShared, HostSession, runStillInHost } from './isolation';
-import { defaultMaxConcurrentRuns, type LoadOptions, localDirectory, type ResolvedOptions, resolveLoadOptions, runTimeout } from './options';
+import { defaultMaxConcurrentRuns, type LoadOptions, localDirectory, type ResolvedOptions, resolveLoadOptions, runsInline, runTimeout } from './options';
 import { checkLoadedOps, checkSavedModelOps, loopingOrBlockingOp } from './ops';
 import { checkReachable, type LoadPlan, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
@@ -1424,13 +1424,6 @@ export interface OpenedSession {
   config: SessionConfig;
 }
 
-/**
- * Whether a session with this ConfigProto runs ops on the calling thread: only then does
- * a short run leave the cores to the thread that runs it, so its wait may be polled.
- */
-function runsInline(config: SessionConfig): boolean {
-  return (config.interOpParallelismThreads ?? 0) < 0;
-}
 
 /**
  * @internal Loads a SavedModel into a TF_Session of this process (on a worker thread)

@@ -27,7 +27,7 @@ import { Worker } from 'node:worker_threads';
 import { InvalidArgumentError, invalidType, TensorFlowError } from './errors';
 import { PACKAGE_ROOT } from './native';
 import { assetFileDefs, sameTags } from './loader';
-import { GRAPH_META_GRAPH, GRAPH_SAVED_MODEL } from './proto';
+import { GRAPH_META_GRAPH, GRAPH_SAVED_MODEL, lengthDelimitedFields } from './proto';
 
 interface NameAttrList { name?: string; attr?: Record<string, AttrValue> }
 interface AttrValue {
@@ -733,15 +733,15 @@ export async function loopingOrBlockingOp(metaGraph: Uint8Array, custom: Readonl
     for (const node of nodeDefs(metaGraph)) {
       if (++nodes % SCAN_NODES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
       if (node === null) continue;
-      for (const [field, s, e] of fieldsOf(metaGraph, node[0], node[1])) {
-        if (field !== 2) continue;
+      // One op a node (NodeDef.op = 2): its inputs and attributes are not read.
+      for (const [, name] of lengthDelimitedFields(node, 2)) {
         // Op names are ASCII: read as Latin-1.
-        const op = latin1.decode(metaGraph.subarray(s, e));
+        const op = latin1.decode(name);
         if (!seen.has(op)) {
           seen.add(op);
           if (loopsOrBlocks(op, custom)) return op;
         }
-        break; // one op a node: its inputs and attributes are not read
+        break;
       }
     }
   } catch {
@@ -755,49 +755,18 @@ const SCAN_NODES_PER_TURN = 4096;
 
 const latin1 = new TextDecoder('latin1');
 
-// The byte ranges of a MetaGraphDef's NodeDefs, and null at each function of its library (a
-// library of many empty functions is no less work): MetaGraphDef.graph_def = 2; GraphDef.node =
-// 1, .library = 2; FunctionDefLibrary.function = 1; FunctionDef.node_def = 3.
-function* nodeDefs(bytes: Uint8Array): Generator<[number, number] | null> {
-  for (const [field, start, end] of fieldsOf(bytes, 0, bytes.length)) {
-    if (field !== 2) continue;
-    for (const [graphField, s, e] of fieldsOf(bytes, start, end)) {
-      if (graphField === 1) yield [s, e];
-      if (graphField !== 2) continue;
-      for (const [libraryField, ls, le] of fieldsOf(bytes, s, e)) {
-        if (libraryField !== 1) continue;
+// A MetaGraphDef's NodeDefs, and null at each function of its library (a library of many empty
+// functions is no less work): MetaGraphDef.graph_def = 2; GraphDef.node = 1, .library = 2;
+// FunctionDefLibrary.function = 1; FunctionDef.node_def = 3.
+function* nodeDefs(metaGraph: Uint8Array): Generator<Uint8Array | null> {
+  for (const [, graph] of lengthDelimitedFields(metaGraph, 2)) {
+    for (const [field, value] of lengthDelimitedFields(graph)) {
+      if (field === 1) yield value;
+      if (field !== 2) continue;
+      for (const [, fn] of lengthDelimitedFields(value, 1)) {
         yield null;
-        for (const [functionField, fs, fe] of fieldsOf(bytes, ls, le)) if (functionField === 3) yield [fs, fe];
+        for (const [, node] of lengthDelimitedFields(fn, 3)) yield node;
       }
     }
-  }
-}
-
-// The number and byte range of each length-delimited field of the message in bytes [start,
-// end); the others are skipped. Throws on a malformed message.
-function* fieldsOf(bytes: Uint8Array, start: number, end: number): Generator<[number, number, number]> {
-  let at = start;
-  const varint = (): number => {
-    let value = 0;
-    for (let shift = 0; ; shift += 7) {
-      if (at >= end || shift > 49) throw new RangeError('a malformed varint');
-      const byte = bytes[at++]!;
-      value += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return value;
-    }
-  };
-  while (at < end) {
-    const key = varint();
-    const wire = key % 8;
-    if (wire === 0) varint();
-    else if (wire === 1) at += 8;
-    else if (wire === 5) at += 4;
-    else if (wire === 2) {
-      const length = varint();
-      if (length > end - at) throw new RangeError('a field past its message');
-      at += length;
-      yield [Math.floor(key / 8), at - length, at];
-    } else throw new RangeError(`wire type ${wire}`);
-    if (at > end) throw new RangeError('a field past its message');
   }
 }

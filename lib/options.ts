@@ -405,12 +405,12 @@ export function resolveLoadOptions(arg: unknown): ResolvedOptions {
       throw outOfRange(`sessionConfig's ${proto}`, `from ${min === 0 ? 0 : 'any negative (inline)'} to ${MAX_POOL_THREADS} threads (TensorFlow starts them all at load and aborts the process when the system refuses one, or on a negative pool size)`, n);
     }
   }
-  if (runTimeoutMs > 0 && (applied.interOpParallelismThreads ?? 0) < 0) {
+  if (runTimeoutMs > 0 && runsInline(applied)) {
     // DirectSession runs an inline graph to its end on the calling thread and looks at the
     // deadline only then: the limit would never stop anything.
     throw outOfRange('runTimeoutMs', 'used with an inter-op pool: TensorFlow enforces a run timeout only then, and ops run inline by default (interOpThreads -1); add interOpThreads: 0 (or leave runTimeoutMs out)', runTimeoutMs);
   }
-  if (hostHangTimeoutMs > 0 && (applied.interOpParallelismThreads ?? 0) < 0) {
+  if (hostHangTimeoutMs > 0 && runsInline(applied)) {
     // Inline, every run past its limit goes on to its end: a long one would be killed as hung (helper-100).
     throw outOfRange('hostHangTimeoutMs', 'used with an inter-op pool: with ops inline (interOpThreads -1, the default) TensorFlow cannot stop a run past its limit, so a long run would be killed as hung; add interOpThreads: 0', hostHangTimeoutMs);
   }
@@ -450,6 +450,15 @@ function resolvePartition(options: Record<string, unknown>, isolation: Isolation
   return value;
 }
 
+
+/**
+ * @internal Whether a session with this ConfigProto runs ops on the calling thread: only then
+ * does a short run leave the cores to the thread that runs it, so its wait may be polled; and
+ * TensorFlow then stops no run at its timeout.
+ */
+export function runsInline(config: SessionConfig): boolean {
+  return (config.interOpParallelismThreads ?? 0) < 0;
+}
 
 function hostHangTimeout(value: unknown, isolation: Isolation): number {
   if (typeof value !== 'number') throw invalidType('hostHangTimeoutMs', 'a number of milliseconds', value);

@@ -4,7 +4,7 @@
  * tensorflow/core/protobuf/config.proto, meta_graph.proto, saved_model.proto and
  * tensorflow/core/framework/tensor_shape.proto. Unknown fields are skipped on decode.
  */
-import { type INamespace, Root, type Type } from 'protobufjs/light';
+import { type INamespace, Reader, Root, type Type } from 'protobufjs/light';
 
 import { type DType, dtypeFromTf, tfDTypeName } from './dtypes';
 
@@ -434,6 +434,27 @@ export function decodeMetaGraph(bytes: Uint8Array): MetaGraphSummary {
 export function decodeSavedModel(bytes: Uint8Array): MetaGraphSummary[] {
   const model = SavedModel.decode(bytes) as unknown as { metaGraphs?: DecodedMetaGraph[] };
   return (model.metaGraphs ?? []).map(summarize);
+}
+
+/**
+ * @internal The length-delimited fields of a message's bytes, in order, as [field number, view]
+ * (views of `bytes`, no copies): those numbered `only`, or all; the other fields are skipped
+ * (protobufjs's Reader). Lazy: a consumer that stops early reads no further.
+ * @throws RangeError (or protobufjs's Error for a bad wire type) on a malformed message
+ */
+export function* lengthDelimitedFields(bytes: Uint8Array, only?: number): Generator<[number, Uint8Array]> {
+  const reader = Reader.create(bytes);
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if ((tag & 7) !== 2 || (only !== undefined && tag >>> 3 !== only)) {
+      reader.skipType(tag & 7);
+      continue;
+    }
+    const length = reader.uint32();
+    const start = reader.pos;
+    reader.skip(length);
+    yield [tag >>> 3, bytes.subarray(start, start + length)];
+  }
 }
 
 let primed = false;

@@ -39,7 +39,7 @@ import {
   decodeMessage, examplesMessage, type ExamplesRun, inferFeeds, inferHead, type Int64, type Message, modelSpecOf, predictAliases, predictFeeds, PROTO_DIR as protoDir, protos, serializedExamples,
   tensorToProto, toNumber, versionOf,
 } from './tensor-proto';
-import { checkMethodName, examplesSignature, multiInferenceApi, servingSignature } from './tfs';
+import { checkMethodName, multiInferenceApi, runExamplesSignature, servingSignature } from './tfs';
 import { CHANNEL_ARGUMENT, channelValueProblem, checkServingOptions } from './options';
 import { checkV2OutputNames, classificationUnsupported, firstRepeated, modelMetadata, outputBytes, sharedMemoryUnsupported, v2Datatype, v2Signature } from './v2';
 
@@ -391,8 +391,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   // One classify or regress signature run on serialized examples (a string tensor, one
   // tf.Example each): its model_spec and outputs.
   const runExamples = async (call: Call, model: Model, version: number, name: string, signature: string, api: 'classify' | 'regress', examples: Tensor): Promise<ExamplesRun> => {
-    const fetch = examplesSignature(model, signature, api, methodNameCheck);
-    const outputs = await model.run({ inputs: examples }, { signature, outputs: fetch, checkShapes: false, runTimeoutMs: call.outcome.runTimeoutMs, signal: call.gone });
+    const outputs = await runExamplesSignature(model, signature, api, examples, methodNameCheck, { runTimeoutMs: call.outcome.runTimeoutMs, signal: call.gone });
     return { api, modelSpec: { name, version: { value: version }, signature_name: signature }, outputs, count: examples.size };
   };
 

@@ -30,8 +30,8 @@ import { checkServingOptions } from './options';
 import { type AuthOptions, BearerAuth } from './auth';
 import { modelLabel, ServerMetrics, type ServingApi } from './metrics';
 import {
-  checkMethodName, classifyResponse, examplesSignature, feedsFromPayload, type Format, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
-  regressResponse, servingSignature, statusResponse,
+  checkMethodName, classifyResponse, feedsFromPayload, type Format, metadataResponse, predictResponse, readExamplesRequest, readPredictRequest,
+  regressResponse, runExamplesSignature, servingSignature, statusResponse,
 } from './tfs';
 import {
   checkV2OutputNames, HEADER_LENGTH, type InferRequest, inferResponse, layOutBigBytes, modelMetadata, RAW_BINARY_REQUEST, type RawBody, rawBinaryFeeds, readInferRequest, splitBody, v2Signature,
@@ -556,8 +556,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     return {
       body: await withModel(t, outcome, clock, gone, async (model) => {
         const name = parsed.signatureName ?? 'serving_default';
-        const fetch = examplesSignature(model, name, method, methodNameCheck);
-        const outputs = await model.run({ inputs: parsed.examples }, { signature: name, outputs: fetch, checkShapes: false, runTimeoutMs: timeoutMs, signal: gone });
+        const outputs = await runExamplesSignature(model, name, method, parsed.examples, methodNameCheck, { runTimeoutMs: timeoutMs, signal: gone });
         // Written on a codec thread when big, as a Predict response (helper-87: a million
         // examples held the event loop for 1.4 s to regress, 3-4 s to classify).
         if (codec.wants(jsonWeight(Object.values(outputs)))) return clock.outside(codec.examplesResponse(outputs, parsed.count, method, signal()));

@@ -16,7 +16,7 @@
 import { type DType, dtypeInfo } from '../dtypes';
 import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { VersionStatus } from '../manager';
-import type { Model } from '../model';
+import type { Model, RunOptions } from '../model';
 import type { SignatureInfo, TensorSpec } from '../proto';
 import { Tensor } from '../tensor';
 import { isFloat, shortestFloat, tensorFromValue } from '../values';
@@ -332,6 +332,17 @@ export function examplesSignature(model: Model, name: string, api: 'classify' | 
   if (!info) throw new InvalidArgumentError(`No signature was found with the name: ${name} (the model has ${Object.keys(model.signatures).sort().map((s) => `"${s}"`).join(', ')})`);
   if (methodNameCheck) checkMethodName(info, api);
   return checkExamplesSignature(info, api, name);
+}
+
+/**
+ * A Classify or Regress signature run on serialized tf.Examples (its `inputs`) as those APIs run
+ * it: the signature checked (examplesSignature), only the outputs the API reads fetched, shapes
+ * not held to the signature's. REST, gRPC and warm-up share it.
+ * @throws (rejects with) as examplesSignature, and as Model.run
+ */
+export async function runExamplesSignature(model: Model, signature: string, api: 'classify' | 'regress', examples: Tensor, methodNameCheck: boolean, options: Pick<RunOptions, 'runTimeoutMs' | 'signal'> = {}): Promise<Record<string, Tensor>> {
+  const fetch = examplesSignature(model, signature, api, methodNameCheck);
+  return model.run({ inputs: examples }, { signature, outputs: fetch, checkShapes: false, ...options });
 }
 
 /**

@@ -17,7 +17,7 @@ import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { Model } from '../model';
 import { Tensor } from '../tensor';
 import { decodeMessage, type Message, predictFeeds, protos, serializedExamples } from './tensor-proto';
-import { checkMethodName, examplesSignature, multiInferenceApi, servingSignature } from './tfs';
+import { checkMethodName, multiInferenceApi, runExamplesSignature, servingSignature } from './tfs';
 
 // crc-32 ships types for its CRC-32 module only; its CRC-32C module has the same functions.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -90,12 +90,6 @@ async function* tfRecords(handle: FileHandle, file: string): AsyncGenerator<Buff
   }
 }
 
-// A classify or regress signature run on a request's tf.Examples, as the Classify and Regress APIs run it.
-async function runExamples(model: Model, signature: string, api: 'classify' | 'regress', examples: Tensor, methodNameCheck: boolean): Promise<void> {
-  const fetch = examplesSignature(model, signature, api, methodNameCheck);
-  await model.run({ inputs: examples }, { signature, outputs: fetch, checkShapes: false });
-}
-
 // One record's request, run as the API it names would run it on this version.
 async function runRecord(model: Model, log: Message, methodNameCheck: boolean): Promise<void> {
   const signatureOf = (request: Message | undefined) => ((request?.model_spec as Message | undefined)?.signature_name as string | undefined) || '';
@@ -110,7 +104,7 @@ async function runRecord(model: Model, log: Message, methodNameCheck: boolean): 
     const api = log.classify_log ? 'classify' : 'regress';
     const request = (((log.classify_log ?? log.regress_log) as Message).request as Message | undefined) ?? {};
     const examples = new Tensor('string', serializedExamples(request.input as Message | undefined, api === 'classify' ? 'Classify' : 'Regress'));
-    await runExamples(model, signatureOf(request) || 'serving_default', api, examples, methodNameCheck);
+    await runExamplesSignature(model, signatureOf(request) || 'serving_default', api, examples, methodNameCheck);
   } else if (log.multi_inference_log) {
     const request = ((log.multi_inference_log as Message).request as Message | undefined) ?? {};
     const tasks = (request.tasks as Message[] | undefined) ?? [];
@@ -118,7 +112,7 @@ async function runRecord(model: Model, log: Message, methodNameCheck: boolean): 
     const examples = new Tensor('string', serializedExamples(request.input as Message | undefined, 'MultiInference'));
     for (const [i, task] of tasks.entries()) {
       const method = (task.method_name as string | undefined) ?? '';
-      await runExamples(model, signatureOf(task) || 'serving_default', multiInferenceApi(method, i), examples, methodNameCheck);
+      await runExamplesSignature(model, signatureOf(task) || 'serving_default', multiInferenceApi(method, i), examples, methodNameCheck);
     }
   } else if (log.session_run_log) {
     throw new TensorFlowError('UNIMPLEMENTED', 'Unsupported log_type for warmup: session_run_log');

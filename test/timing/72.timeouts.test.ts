@@ -169,69 +169,6 @@ t.test('dispose() called again and again on one model starts one close: no threa
   t.match(await stuck, { code: 'MODEL_DISPOSED' });
 });
 
-// A host that answers nothing (stopped here; inside an op TensorFlow cannot interrupt, in life)
-// cannot hold a run with a limit: HOST_GRACE_MS past it, the run fails with DEADLINE_EXCEEDED;
-// the host lives on, and the slot its run may still write into is kept out of use until the
-// late answer comes.
-// Every path: with an inter-op pool a run's limit goes to the host with it (the direct path's
-// message, or a JSON frame as runs with strings take); inline (the default) the host gets no limit
-// (it cannot stop an inline run), and the backstop is a sweep (helper-59: such runs waited for
-// ever on a stopped host).
-for (const [how, options, framed] of [['direct path, a pool', { interOpThreads: 0 }, false], ['framed, a pool', { interOpThreads: 0 }, true], ['direct path, inline', {}, false]] as const) t.test(`a host that stops answering (${how}): a run with runTimeoutMs fails soon after its limit, and runs go on once it resumes`, async (t) => {
-  framedOnly.on = framed;
-  t.teardown(() => { framedOnly.on = false; });
-  const model = await loadModel(fixture('half_plus_two').dir, { isolation: 'process', ...options, maxConcurrentRuns: 2 });
-  const rows = (k: number, v: number) => ({ x: new Tensor('float32', new Float32Array(k).fill(v), [k, 1]) });
-  t.same([...(await model.run(rows(4, 2))).y!.data], [3, 3, 3, 3]);
-  const pid = model.hostPid!;
-  process.kill(pid, 'SIGSTOP');
-  // Stopped once the kernel says so: a direct-path run sent at once can be served by a thread
-  // the signal has not reached yet (a few µs).
-  for (let i = 0; i < 200 && !/^\S+ \(.*\) T /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 5));
-  let stopped = true;
-  t.teardown(() => {
-    if (stopped) process.kill(pid, 'SIGCONT');
-  });
-  const started = performance.now();
-  const given = await Promise.allSettled([model.run(rows(4, 2), { runTimeoutMs: 200 }), model.run(rows(50_000, 4), { runTimeoutMs: 300 })]);
-  const took = performance.now() - started;
-  for (const [i, result] of given.entries()) {
-    t.equal(result.status, 'rejected', `run ${i} given up on`);
-    t.match((result as PromiseRejectedResult).reason, { code: 'DEADLINE_EXCEEDED', message: new RegExp(`host process of .*\\(pid ${pid}\\) did not answer within ${HOST_GRACE_MS} ms past this run's runTimeoutMs of ${i === 0 ? 200 : 300} ms`) });
-  }
-  t.ok(took >= 300 + HOST_GRACE_MS - 20 && took < 300 + HOST_GRACE_MS + 1500, `after ${took.toFixed(0)} ms`);
-  // Meanwhile the model takes runs (they wait in the stopped host), and serves them once it resumes.
-  const queued = model.run(rows(3, 6));
-  process.kill(pid, 'SIGCONT');
-  stopped = false;
-  t.same([...(await queued).y!.data], [5, 5, 5], 'the run sent while it was stopped');
-  // The late answers free their slots: many runs of both sizes, each with its own values.
-  for (let i = 0; i < 20; i++) {
-    const [small, big] = await Promise.all([model.run(rows(4, i)), model.run(rows(50_000, i + 1), { runTimeoutMs: 5000 })]);
-    t.same([...small.y!.data], Array(4).fill(0.5 * i + 2));
-    if (!big.y!.data.every((v) => v === 0.5 * (i + 1) + 2)) t.fail(`run ${i}: a big output with another run's values`);
-  }
-  await model.dispose();
-  t.equal(model.hostPid !== null && (() => { try { process.kill(pid, 0); return true; } catch { return false; } })(), false, 'its host exited on dispose');
-});
-
-t.test('a run given up on while its host does not answer keeps its turn until it has ended there: maxConcurrentRuns holds', async (t) => {
-  const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: 1 });
-  const long = await slowN(model, 3000);
-  const started = performance.now();
-  // Ops inline (the default): TensorFlow cannot stop it; given up on 1 s past its limit (at ~1200 ms).
-  await t.rejects(model.run(n(long), { runTimeoutMs: 200 }), { code: 'DEADLINE_EXCEEDED', message: /did not answer within 1000 ms past this run's runTimeoutMs of 200 ms/ });
-  t.same([model.runsExecuting, model.runsQueued], [1, 0], 'it still executes in its host, and counts');
-  const next = model.run(n(3));
-  t.equal(model.runsQueued, 1, 'the next run waits for its turn');
-  t.ok((await next).y, 'and runs');
-  const at = performance.now() - started;
-  // Beside it, the next run would have ended at ~1210 ms; the first runs ~3000 (calibration varies: 1800 seen for 2500).
-  t.ok(at >= 1600, `once the first had ended (${at.toFixed(0)} ms after it was called), not beside it`);
-  t.same([model.runsExecuting, model.runsQueued], [0, 0]);
-  await model.dispose();
-});
-
 // Stops a host and returns once the kernel says it is stopped (a direct-path run sent at once
 // can be served by a thread the signal has not reached yet).
 async function stopHost(t: Tap.Test, pid: number): Promise<() => void> {
@@ -257,6 +194,61 @@ const alive = (pid: number) => {
     return false;
   }
 };
+
+// A host that answers nothing (stopped here; inside an op TensorFlow cannot interrupt, in life)
+// cannot hold a run with a limit: HOST_GRACE_MS past it, the run fails with DEADLINE_EXCEEDED;
+// the host lives on, and the slot its run may still write into is kept out of use until the
+// late answer comes.
+// Every path: with an inter-op pool a run's limit goes to the host with it (the direct path's
+// message, or a JSON frame as runs with strings take); inline (the default) the host gets no limit
+// (it cannot stop an inline run), and the backstop is a sweep (helper-59: such runs waited for
+// ever on a stopped host).
+for (const [how, options, framed] of [['direct path, a pool', { interOpThreads: 0 }, false], ['framed, a pool', { interOpThreads: 0 }, true], ['direct path, inline', {}, false]] as const) t.test(`a host that stops answering (${how}): a run with runTimeoutMs fails soon after its limit, and runs go on once it resumes`, async (t) => {
+  framedOnly.on = framed;
+  t.teardown(() => { framedOnly.on = false; });
+  const model = await loadModel(fixture('half_plus_two').dir, { isolation: 'process', ...options, maxConcurrentRuns: 2 });
+  const rows = (k: number, v: number) => ({ x: new Tensor('float32', new Float32Array(k).fill(v), [k, 1]) });
+  t.same([...(await model.run(rows(4, 2))).y!.data], [3, 3, 3, 3]);
+  const pid = model.hostPid!;
+  const resume = await stopHost(t, pid);
+  const started = performance.now();
+  const given = await Promise.allSettled([model.run(rows(4, 2), { runTimeoutMs: 200 }), model.run(rows(50_000, 4), { runTimeoutMs: 300 })]);
+  const took = performance.now() - started;
+  for (const [i, result] of given.entries()) {
+    t.equal(result.status, 'rejected', `run ${i} given up on`);
+    t.match((result as PromiseRejectedResult).reason, { code: 'DEADLINE_EXCEEDED', message: new RegExp(`host process of .*\\(pid ${pid}\\) did not answer within ${HOST_GRACE_MS} ms past this run's runTimeoutMs of ${i === 0 ? 200 : 300} ms`) });
+  }
+  t.ok(took >= 300 + HOST_GRACE_MS - 20 && took < 300 + HOST_GRACE_MS + 1500, `after ${took.toFixed(0)} ms`);
+  // Meanwhile the model takes runs (they wait in the stopped host), and serves them once it resumes.
+  const queued = model.run(rows(3, 6));
+  resume();
+  t.same([...(await queued).y!.data], [5, 5, 5], 'the run sent while it was stopped');
+  // The late answers free their slots: many runs of both sizes, each with its own values.
+  for (let i = 0; i < 20; i++) {
+    const [small, big] = await Promise.all([model.run(rows(4, i)), model.run(rows(50_000, i + 1), { runTimeoutMs: 5000 })]);
+    t.same([...small.y!.data], Array(4).fill(0.5 * i + 2));
+    if (!big.y!.data.every((v) => v === 0.5 * (i + 1) + 2)) t.fail(`run ${i}: a big output with another run's values`);
+  }
+  await model.dispose();
+  t.notOk(alive(pid), 'its host exited on dispose');
+});
+
+t.test('a run given up on while its host does not answer keeps its turn until it has ended there: maxConcurrentRuns holds', async (t) => {
+  const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: 1 });
+  const long = await slowN(model, 3000);
+  const started = performance.now();
+  // Ops inline (the default): TensorFlow cannot stop it; given up on 1 s past its limit (at ~1200 ms).
+  await t.rejects(model.run(n(long), { runTimeoutMs: 200 }), { code: 'DEADLINE_EXCEEDED', message: /did not answer within 1000 ms past this run's runTimeoutMs of 200 ms/ });
+  t.same([model.runsExecuting, model.runsQueued], [1, 0], 'it still executes in its host, and counts');
+  const next = model.run(n(3));
+  t.equal(model.runsQueued, 1, 'the next run waits for its turn');
+  t.ok((await next).y, 'and runs');
+  const at = performance.now() - started;
+  // Beside it, the next run would have ended at ~1210 ms; the first runs ~3000 (calibration varies: 1800 seen for 2500).
+  t.ok(at >= 1600, `once the first had ended (${at.toFixed(0)} ms after it was called), not beside it`);
+  t.same([model.runsExecuting, model.runsQueued], [0, 0]);
+  await model.dispose();
+});
 
 t.test('hostHangTimeoutMs: a host that leaves a run it was given up on unanswered that long is killed as hung, and its model fails MODEL_CRASHED naming the limit', async (t) => {
   const model = await loadModel(fixture('half_plus_two').dir, { isolation: 'process', interOpThreads: 0, hostHangTimeoutMs: 500 });

@@ -1,5 +1,5 @@
 import type { VersionStatus } from '../manager';
-import type { Model } from '../model';
+import type { Model, RunOptions } from '../model';
 import type { SignatureInfo, TensorSpec } from '../proto';
 import { Tensor } from '../tensor';
 import { type JsonValue } from './json';
@@ -67,6 +67,13 @@ export declare function checkMethodName(info: SignatureInfo, api: 'predict' | 'c
  * @returns the output keys the API reads, to fetch (checkExamplesSignature)
  */
 export declare function examplesSignature(model: Model, name: string, api: 'classify' | 'regress', methodNameCheck: boolean): string[];
+/**
+ * A Classify or Regress signature run on serialized tf.Examples (its `inputs`) as those APIs run
+ * it: the signature checked (examplesSignature), only the outputs the API reads fetched, shapes
+ * not held to the signature's. REST, gRPC and warm-up share it.
+ * @throws (rejects with) as examplesSignature, and as Model.run
+ */
+export declare function runExamplesSignature(model: Model, signature: string, api: 'classify' | 'regress', examples: Tensor, methodNameCheck: boolean, options?: Pick<RunOptions, 'runTimeoutMs' | 'signal'>): Promise<Record<string, Tensor>>;
 /**
  * What Classify and Regress require of a signature (TensorFlow Serving's classifier.cc,
  * regressor.cc): one input, 'inputs'; to regress, one output, 'outputs'; to classify, one or two
