@@ -706,7 +706,11 @@ export class Model {
     return this.#session === null;
   }
 
-  /** Runs of this model executing now (at most maxConcurrentRuns): started, or about to (a runner thread takes them). */
+  /**
+   * Runs of this model executing now (at most maxConcurrentRuns): started, or about to (a runner
+   * thread takes them). Runner threads and a host's serving threads take runs while this is read:
+   * for a pair that adds up (executing + queued), read both from one stats() call.
+   */
   get runsExecuting(): number {
     return this.#executing(this.#forRunner());
   }

@@ -157,7 +157,11 @@ export declare class Model {
     readonly target: string;
     /** True once dispose() was called. */
     get disposed(): boolean;
-    /** Runs of this model executing now (at most maxConcurrentRuns): started, or about to (a runner thread takes them). */
+    /**
+     * Runs of this model executing now (at most maxConcurrentRuns): started, or about to (a runner
+     * thread takes them). Runner threads and a host's serving threads take runs while this is read:
+     * for a pair that adds up (executing + queued), read both from one stats() call.
+     */
     get runsExecuting(): number;
     /**
      * Runs waiting to execute, in call order: for their turn (maxConcurrentRuns), or, in-process,
