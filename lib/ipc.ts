@@ -199,6 +199,7 @@ const RELEASED = 8;
 const WAIT_UNTIL = 16;
 const DROPPED = 32;
 const TIMEOUT = 64;
+const START_BELOW = 128;
 
 /** A plan number that runs nothing: the request only maps or forgets shared feed segments. */
 export const NO_PLAN = 0;
@@ -227,6 +228,11 @@ export interface DirectRun {
   wait?: RunWait;
   /** TensorFlow's run timeout in ms (RunOptions.timeout_in_ms), a whole number from 1; 0 or none: no timeout. */
   timeoutMs?: number;
+  /**
+   * A run sent ahead of its turn (lib/model.ts, maxConcurrentRuns): the host starts it only once
+   * fewer than this many of the runs it read before it are executing there; 0 or none: at once.
+   */
+  startBelow?: number;
   feeds: readonly TensorRef[];
 }
 
@@ -389,13 +395,16 @@ export function encodeRun(wire: Wire, run: DirectRun): number {
     const waitUntil = run.wait !== undefined && run.wait.untilMs > 0;
     const dropped = run.dropped?.length ? run.dropped : undefined;
     const timeout = run.timeoutMs !== undefined && run.timeoutMs > 0;
-    wire.u32((run.segment ? NEW_SEGMENT : 0) | (run.names ? NAMES : 0) | (shared ? SHARED : 0) | (released ? RELEASED : 0) | (waitUntil ? WAIT_UNTIL : 0) | (dropped ? DROPPED : 0) | (timeout ? TIMEOUT : 0));
+    const below = run.startBelow !== undefined && run.startBelow > 0;
+    wire.u32((run.segment ? NEW_SEGMENT : 0) | (run.names ? NAMES : 0) | (shared ? SHARED : 0) | (released ? RELEASED : 0) | (waitUntil ? WAIT_UNTIL : 0) | (dropped ? DROPPED : 0) |
+      (timeout ? TIMEOUT : 0) | (below ? START_BELOW : 0));
     wire.f64(run.used);
     // Right after the header: the host's reading thread takes them before it reads on.
     if (dropped) {
       wire.u32(dropped.length);
       for (const slot of dropped) wire.u32(slot);
     }
+    if (below) wire.u32(Math.min(run.startBelow!, 0xFFFFFFFF));
     if (waitUntil) {
       wire.f64(run.wait!.untilMs);
       wire.f64(run.wait!.limitMs);

@@ -53,6 +53,13 @@ interface HostPlan {
    * plan runs on the host's serving thread all the same (native/session.cc).
    */
   lastMicros: number;
+  /**
+   * How long the last direct-path run took in the host, in µs (the reply's micros, from after any
+   * wait for a turn there), or, where the host does not say (a plan on its inter-op pool), the
+   * round trip of the last run not sent ahead; 0: none yet. Whether a run may go ahead of its turn
+   * (mayRunAhead): a round trip alone varies with whether this side polled for it (tiny: 20-450 µs).
+   */
+  runMicros: number;
 }
 
 /** What a run's reply carries, from either path. */
@@ -89,6 +96,8 @@ interface Pending {
   giveUpAtMs?: number;
   /** The ticket that names it to cancelQueued() while it waits in the host (lastQueued() 3). */
   ticket?: number;
+  /** Sent ahead of its turn (run()'s startBelow): it waits in the host for a turn, not for a thread. */
+  ahead?: boolean;
 }
 
 const MIN_SEGMENT = 64 * 1024;
@@ -117,6 +126,15 @@ export function runStillInHost(error: unknown): Promise<void> | undefined {
   return typeof error === 'object' && error !== null ? stillInHost.get(error) : undefined;
 }
 
+/**
+ * A run goes ahead of its turn (mayRunAhead) only when its plan's last run took this long or
+ * longer in the host, in µs (HostPlan.runMicros). It waits in the host on a condition variable, and the thread's wake-up costs
+ * tens of µs on a busy VM: tiny (17 µs a run) at 2 in flight fell from 1.0-1.2x the calls/s of
+ * 1 in flight to 0.7-0.8x with every run sent ahead, while big_io (450 µs: 4 MiB each way) rose
+ * from 0.90x to 1.13x (its outputs are copied while the next run executes).
+ */
+const AHEAD_MIN_MICROS = 200;
+
 /** How often runs with a limit are looked at for their backstop (#watch), ms. */
 const SWEEP_MS = 100;
 
@@ -125,10 +143,10 @@ export const HOST_SERVE_THREADS = 4;
 
 /**
  * Runs answered with outputs by path, and runs that failed by the path they took, across all
- * hosts of this process, and feeds that crossed as a place in a shared feed segment instead
- * of a copy (tests and the benchmark read it).
+ * hosts of this process, feeds that crossed as a place in a shared feed segment instead of a
+ * copy, and runs sent ahead of their turn (mayRunAhead) (tests and the benchmark read it).
  */
-export const runPaths = { direct: 0, framed: 0, sharedFeeds: 0, directFailed: 0, framedFailed: 0 };
+export const runPaths = { direct: 0, framed: 0, sharedFeeds: 0, directFailed: 0, framedFailed: 0, ahead: 0 };
 
 /**
  * @internal For tests: while `on`, every run goes as a JSON frame (as runs with strings, or
@@ -299,8 +317,14 @@ export class HostSession implements NativeSession {
   readonly #words: Int32Array;
   /** Runs that wait in the host and may be cancelled there, by ticket: their message ids. */
   #queued = new Map<number, number>();
-  /** Where the last run() waits: 0 nowhere known, 3 in the host (behind HOST_SERVE_THREADS others). */
-  #lastQueued: 0 | 3 = 0;
+  /** Where the last run() waits: 0 nowhere known, 1 in the host for its turn (sent ahead), 3 in the host (behind HOST_SERVE_THREADS others). */
+  #lastQueued: 0 | 1 | 3 = 0;
+  /**
+   * Runs in the host (answered or not, given up on or not) that its count of executing runs may
+   * miss: framed ones (the host's JS runs them), and direct ones of a plan not yet known to stay
+   * direct (a 'fallback' reply sends them again framed). No run goes ahead of its turn while any is.
+   */
+  #unsure = new Set<number>();
   /**
    * Direct-path messages waiting for room in the socket (full: some hundred runs wait in the host
    * already), in the order they were made: each reply lets the next ones go. They count as sent
@@ -413,13 +437,14 @@ export class HostSession implements NativeSession {
   }
 
   plan(inputs: string[], outputs: string[]): NativePlan {
-    return { id: this.#nextPlan++, inputs, outputs, outputBytes: 0, direct: 'unknown', lastMicros: 0 } as HostPlan as unknown as NativePlan;
+    return { id: this.#nextPlan++, inputs, outputs, outputBytes: 0, direct: 'unknown', lastMicros: 0, runMicros: 0 } as HostPlan as unknown as NativePlan;
   }
 
   // waitLimitMs > 0: a run still queued in the host that long after this call is not started
   // there (code NOT_STARTED, which Model makes a NotStartedError): its caller has given up.
   // ticket ≥ 1: names the run to cancelQueued() while it waits in the host (lastQueued() 3).
-  async run(plan: NativePlan, feeds: NativeTensors, timeoutMs = 0, ticket = 0, waitLimitMs = 0): Promise<NativeTensors> {
+  // startBelow ≥ 1: sent ahead of its turn (mayRunAhead() said it may): by the direct path only.
+  async run(plan: NativePlan, feeds: NativeTensors, timeoutMs = 0, ticket = 0, waitLimitMs = 0, startBelow = 0): Promise<NativeTensors> {
     const hostPlan = plan as unknown as HostPlan;
     this.#lastQueued = 0;
     if (this.#dead !== null) throw this.#crashed();
@@ -434,8 +459,10 @@ export class HostSession implements NativeSession {
     let direct = false;
     try {
       direct = numeric && hostPlan.direct !== 'no' && !framedOnly.on;
-      if (direct) reply = await this.#runDirect(hostPlan, slot, feeds, wait, ticket, timeoutMs);
+      if (direct) reply = await this.#runDirect(hostPlan, slot, feeds, wait, ticket, timeoutMs, startBelow);
       direct = reply !== null;
+      // Framed, it would start at once, past the run limit the host keeps for it (gone: #crashed).
+      if (!direct && startBelow > 0) throw this.#dead !== null ? this.#crashed() : new TensorFlowError('INTERNAL', 'a run sent ahead of its turn could not go by the direct path');
       reply ??= await this.#runFramed(hostPlan, slot, writeTensors(slot.buffer, 0, feeds), need, timeoutMs, wait, ticket);
     } catch (error) {
       runPaths[direct ? 'directFailed' : 'framedFailed']++;
@@ -486,7 +513,7 @@ export class HostSession implements NativeSession {
   // copied into the slot.
   // `timeoutMs` > 0: TensorFlow's run timeout, as a framed run's (this side gives up
   // HOST_GRACE_MS after it).
-  async #runDirect(plan: HostPlan, slot: Slot, flat: NativeTensors, wait: RunWait | undefined, ticket: number, timeoutMs: number): Promise<RunReply | null> {
+  async #runDirect(plan: HostPlan, slot: Slot, flat: NativeTensors, wait: RunWait | undefined, ticket: number, timeoutMs: number, startBelow: number): Promise<RunReply | null> {
     const feeds: TensorRef[] = [];
     const shared: { id: number; ref: SegmentRef }[] = [];
     let used = 0;
@@ -506,7 +533,7 @@ export class HostSession implements NativeSession {
     const id = this.#nextId++;
     const released = this.#sharedReleased.slice(0, MAX_RELEASES);
     const length = encodeRun(this.#outbox, {
-      id, plan: plan.id, slot: slot.index, used, feeds, shared, released, wait, timeoutMs: timeoutMs > 0 ? Math.ceil(timeoutMs) : 0,
+      id, plan: plan.id, slot: slot.index, used, feeds, shared, released, wait, timeoutMs: timeoutMs > 0 ? Math.ceil(timeoutMs) : 0, startBelow,
       segment: slot.announcedDirect ? undefined : slot.ref!,
       names: plan.direct === 'yes' ? undefined : { inputs: plan.inputs, outputs: plan.outputs },
     });
@@ -518,11 +545,17 @@ export class HostSession implements NativeSession {
     this.#sharedReleased.splice(0, released.length);
     for (const segment of shared) this.#sharedAnnounced.add(segment.id);
     const replied = this.#expect(id, slot);
-    this.#sent(id, slot, ticket);
+    if (plan.direct !== 'yes') this.#unsure.add(id);
+    if (startBelow > 0) runPaths.ahead++;
+    this.#sent(id, slot, ticket, startBelow > 0);
     if (timeoutMs > 0) this.#watch(id, timeoutMs);
     else if (wait !== undefined) this.#watch(id, wait.limitMs);
     const reply = await replied as DirectReply;
     const roundTrip = Math.max(1, Math.round((performance.now() - started) * 1000));
+    // (A run sent ahead waited for its turn in its round trip: a short plan's runs would keep
+    // going ahead on their waits.)
+    if (reply.op === 'done' && reply.micros > 0) plan.runMicros = reply.micros;
+    else if (reply.op === 'done' && startBelow === 0) plan.runMicros = roundTrip;
     // With a pool, an error says nothing of where the plan's next run goes: the last done reply stands.
     if (this.#inlineOps) plan.lastMicros = roundTrip;
     else if (reply.op === 'done') plan.lastMicros = reply.micros;
@@ -741,6 +774,7 @@ export class HostSession implements NativeSession {
     if (slot) this.#tag(slot, id);
     sendFrame(this.#socket, message);
     const reply = this.#expect(id, slot);
+    if (message.op === 'run') this.#unsure.add(id);
     if (slot) this.#sent(id, slot, ticket);
     if (timeoutMs > 0 && slot) this.#watch(id, timeoutMs);
     return reply;
@@ -752,20 +786,41 @@ export class HostSession implements NativeSession {
   }
 
   // Run `id` went to the host: it waits there when HOST_SERVE_THREADS runs or more were in the
-  // host before it (lastQueued() 3). Runs that start at once are not watched: a timer and a
-  // listener per run cost a fifth of a tiny model's calls/s in-process at 64 in flight.
-  #sent(id: number, slot: Slot, ticket: number): void {
-    if (slot.index >= CONTROL_WORDS || this.#pending.size + this.#late.size <= HOST_SERVE_THREADS) return;
-    this.#lastQueued = 3;
+  // host before it (lastQueued() 3), or for its turn when sent ahead of it (`ahead`, lastQueued()
+  // 1). Runs that start at once are not watched: a timer and a listener per run cost a fifth of a
+  // tiny model's calls/s in-process at 64 in flight.
+  #sent(id: number, slot: Slot, ticket: number, ahead = false): void {
+    if (ahead) this.#pending.get(id)!.ahead = true;
+    if (slot.index >= CONTROL_WORDS || (!ahead && this.#pending.size + this.#late.size <= HOST_SERVE_THREADS)) return;
+    this.#lastQueued = ahead ? 1 : 3;
     if (ticket > 0) {
       this.#queued.set(ticket, id);
       this.#pending.get(id)!.ticket = ticket;
     }
   }
 
-  /** Where the last run() waits: 3 in the host, behind as many runs as it has serving threads; else 0. */
-  lastQueued(): 0 | 3 {
+  /** Where the last run() waits: 1 in the host for its turn (sent ahead), 3 in the host behind as many runs as it has serving threads; else 0. */
+  lastQueued(): 0 | 1 | 3 {
     return this.#lastQueued;
+  }
+
+  /**
+   * Whether a run of `plan` with `feeds` may go ahead of its turn (run()'s startBelow) now: the
+   * host must count every run that holds a turn (none framed, none of a plan that may still turn
+   * out framed: #unsure), and this one must go by the direct path as well (numeric feeds, a plan
+   * known direct, a message that fits).
+   */
+  mayRunAhead(plan: NativePlan, feeds: NativeTensors): boolean {
+    const hostPlan = plan as unknown as HostPlan;
+    if (this.#dead !== null || this.#closing !== null || this.#unsure.size > 0 || hostPlan.direct !== 'yes' || framedOnly.on || hostPlan.runMicros < AHEAD_MIN_MICROS) return false;
+    // What a request takes beyond its feeds' descriptions is bounded (MAX_RELEASES, a segment):
+    // 8 KiB leaves room for it; each feed takes at most 56 bytes (a shared segment's too) and 8 a dimension.
+    let bytes = 8 * 1024;
+    for (let i = 0; i < feeds.length; i += 3) {
+      if (!ArrayBuffer.isView(feeds[i + 2])) return false;
+      bytes += 56 + 8 * (feeds[i + 1] as number[]).length;
+    }
+    return bytes <= DIRECT_MESSAGE_BYTES;
   }
 
   /**
@@ -799,7 +854,8 @@ export class HostSession implements NativeSession {
     let taken = 0;
     for (const [id, pending] of this.#pending) {
       const index = pending.slot?.index ?? CONTROL_WORDS;
-      if (index >= CONTROL_WORDS) continue;
+      // One sent ahead waits for a turn, not a thread (Model counts it queued).
+      if (index >= CONTROL_WORDS || pending.ahead) continue;
       if (Atomics.load(this.#words, index) === runTag(id)) untaken.push([index, id]);
       else taken++;
     }
@@ -928,6 +984,7 @@ export class HostSession implements NativeSession {
 
   #receive(frame: { op: string; id: number; code?: string; message?: string }): void {
     if (typeof frame.id !== 'number') throw new ProtocolError('a frame without an id');
+    this.#unsure.delete(frame.id);
     const pending = this.#pending.get(frame.id);
     if (!pending) {
       this.#lateAnswer(frame);
@@ -978,6 +1035,7 @@ export class HostSession implements NativeSession {
     const inFlight = [...this.#pending.values()];
     this.#pending.clear();
     this.#queued.clear();
+    this.#unsure.clear();
     this.#backlog = [];
     this.#channel.close();
     // Only this thread reads it (cancelQueued and runnerQueued check #dead first).

@@ -156,6 +156,15 @@ function fetchSetKey(names: readonly string[]): string {
 }
 
 // A signature's inputs in the order the native plan feeds them.
+// A model host's run sent ahead of its turn (Model #ahead): `turn` once a run's end handed it one.
+interface AheadRun {
+  turn: boolean;
+}
+
+// A run waiting for its turn (Model #waiting): woken with true (its turn), false (dispose), or a
+// place ahead of its turn, which #ended offers only when `goesAhead` says the run may go so.
+type Waiter = ((granted: boolean | AheadRun) => void) & { goesAhead?: (() => boolean) | undefined };
+
 interface PreparedSignature {
   readonly name: string;
   readonly info: SignatureInfo;
@@ -632,12 +641,16 @@ export class Model {
   // The session dispose() is closing (its close() takes a later killAfterMs).
   #disposing: NativeSession | null = null;
   #running = 0;
-  // Each waiter is resolved with true when a finishing run hands it its slot, false on dispose.
-  #waiting: ((granted: boolean) => void)[] = [];
+  // Each waiter is resolved with true when a finishing run hands it its slot, false on dispose, or
+  // with a place ahead of its turn (#ended: a model host's run next in line, `goesAhead`).
+  #waiting: Waiter[] = [];
   // An in-process session keeps maxConcurrentRuns itself (NativeSession.setRunLimit): every
   // run() goes to the addon at once, and #inFlight counts them.
   #gated = false;
   #inFlight = 0;
+  // Runs of a model host sent ahead of their turn (#execute) that wait there for one (at most
+  // one): the next run to end hands its turn to the first (`turn` true), not to #waiting.
+  #ahead: AheadRun[] = [];
   #tickets = 0;
   #prepared = new Map<string, PreparedSignature>();
   // Plans by signature, then by output selection (plan key, below).
@@ -735,7 +748,7 @@ export class Model {
   #queued(forRunner: number): number {
     // After dispose() no run waits any more: those that did are failing with MODEL_DISPOSED.
     if (this.#session === null) return this.#gated ? 0 : this.#waiting.length;
-    const turn = this.#gated ? Math.max(0, this.#inFlight - this.maxConcurrentRuns) : this.#waiting.length;
+    const turn = this.#gated ? Math.max(0, this.#inFlight - this.maxConcurrentRuns) : this.#waiting.length + this.#ahead.length;
     return turn + forRunner;
   }
 
@@ -899,14 +912,25 @@ export class Model {
     if (this.#gated) return this.#submit(session, plan, feeds, timeoutMs, waitLimitMs, signal, true);
     if (this.#running < this.maxConcurrentRuns) {
       this.#running++;
+    } else if (this.#ahead.length === 0 && this.#waiting.length === 0 && session.mayRunAhead?.(plan, feeds) === true) {
+      // First in line for a model host's turn: sent now, it waits in the host, which starts it
+      // as the first of the runs holding the turns ends there, with no round trip through this
+      // process between the two (at maxConcurrentRuns 1, runs in flight otherwise alternate with
+      // the host idle while each reply crosses back and the next run crosses over). The turn
+      // passes to it here too (#ended) as that run's reply comes.
+      return this.#submit(session, plan, feeds, timeoutMs, waitLimitMs, signal, false, this.maxConcurrentRuns);
     } else {
       const asked = performance.now();
-      if (!(await this.#turn(waitLimitMs, signal))) this.#live(); // disposed while waiting: rejects with MODEL_DISPOSED, never started
+      const goesAhead = session.mayRunAhead === undefined ? undefined : () => session.mayRunAhead!(plan, feeds);
+      const granted = await this.#turn(waitLimitMs, signal, goesAhead);
+      if (granted === false) this.#live(); // disposed while waiting: rejects with MODEL_DISPOSED, never started
       // What is left of its wait, for a runner thread, and of its limit, for TensorFlow (the
       // limit counts the wait for a turn: TensorFlow Serving passes the remaining deadline).
       const waited = performance.now() - asked;
       if (waitLimitMs > 0) waitLimitMs = Math.max(1, Math.ceil(waitLimitMs - waited));
       if (timeoutMs > 0) timeoutMs = Math.max(1, Math.ceil(timeoutMs - waited));
+      // Next in line as the run sent ahead took its turn: it goes ahead in turn.
+      if (typeof granted === 'object') return this.#submit(session, plan, feeds, timeoutMs, waitLimitMs, signal, false, this.maxConcurrentRuns, granted);
     }
     return this.#submit(session, plan, feeds, timeoutMs, waitLimitMs, signal, false);
   }
@@ -919,11 +943,41 @@ export class Model {
     else void late.then(() => this.#ended(gated));
   }
 
+  // A run sent ahead of its turn has ended (`error` when it failed): the turn it took here goes on
+  // (#ended); one that never got a turn here gives back none. Its host started it, if at all,
+  // only once fewer than maxConcurrentRuns runs were executing there (native/channel.cc,
+  // WaitBelow), so it may end before the reply of the run whose end let it start: that reply,
+  // read later, hands its turn on past it.
+  #aheadEnded(sent: AheadRun, error?: unknown): void {
+    const end = () => {
+      if (sent.turn) this.#ended(false);
+      else this.#ahead.splice(this.#ahead.indexOf(sent), 1);
+    };
+    const late = error === undefined ? undefined : runStillInHost(error);
+    if (late === undefined) end();
+    else void late.then(end);
+  }
+
   // A run that run() or #execute started has ended: one fewer in the addon (gated), or its turn
-  // goes straight to the next waiter, so that no newcomer can slip in between.
+  // goes straight to the run sent ahead of its turn, or else to the next waiter, so that no
+  // newcomer can slip in between.
   #ended(gated: boolean): void {
     if (gated) {
       this.#inFlight--;
+      return;
+    }
+    const ahead = this.#ahead.shift();
+    if (ahead !== undefined) {
+      ahead.turn = true;
+      // The next in line goes ahead in its place (its place reserved now: the run is sent once
+      // its #turn() resolves).
+      const head = this.#waiting[0];
+      if (head?.goesAhead?.() === true) {
+        this.#waiting.shift();
+        const next: AheadRun = { turn: false };
+        this.#ahead.push(next);
+        head(next);
+      }
       return;
     }
     const next = this.#waiting.shift();
@@ -939,15 +993,21 @@ export class Model {
   // waitLimitMs, or when its signal is aborted, is taken out of the addon's queue (an in-process
   // session). One promise reaction, no async frame: run() takes this path for every run that may
   // wait under a limit or a signal (a server's requests, at 64 in flight).
-  #submit(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, signal: RunSignal | undefined, gated: boolean): Promise<NativeTensors> {
+  // `startBelow` ≥ 1: a model host's run sent ahead of its turn (#execute, #ahead), holding none
+  // yet; `reserved`: its place in #ahead, when #ended gave it one.
+  #submit(session: NativeSession, plan: NativePlan, feeds: NativeTensors, timeoutMs: number, waitLimitMs: number, signal: RunSignal | undefined, gated: boolean,
+    startBelow = 0, reserved?: AheadRun): Promise<NativeTensors> {
     const ahead = this.#inFlight - this.maxConcurrentRuns; // gated, ≥ 0: this run waits behind that many
     const mayWatch = (waitLimitMs > 0 || signal !== undefined) && session.lastQueued !== undefined;
     const ticket = mayWatch ? ++this.#tickets : 0;
+    const sent = startBelow > 0 ? reserved ?? { turn: false } : undefined;
+    if (sent !== undefined && reserved === undefined) this.#ahead.push(sent);
     let run: Promise<NativeTensors>;
     try {
-      run = session.run(plan, feeds, timeoutMs, ticket, gated ? 0 : waitLimitMs);
+      run = sent !== undefined ? session.run(plan, feeds, timeoutMs, ticket, waitLimitMs, startBelow) : session.run(plan, feeds, timeoutMs, ticket, gated ? 0 : waitLimitMs);
     } catch (error) {
-      if (!gated) this.#ended(false);
+      if (sent !== undefined) this.#aheadEnded(sent);
+      else if (!gated) this.#ended(false);
       return Promise.reject(runError(this.path, error, plan, timeoutMs));
     }
     if (gated) this.#inFlight++;
@@ -958,11 +1018,13 @@ export class Model {
     if (where === 0) {
       return run.then(
         (flat) => {
-          this.#ended(gated);
+          if (sent !== undefined) this.#aheadEnded(sent);
+          else this.#ended(gated);
           return flat;
         },
         (error: unknown) => {
-          this.#endedAfter(error, gated);
+          if (sent !== undefined) this.#aheadEnded(sent, error);
+          else this.#endedAfter(error, gated);
           throw runError(this.path, error, plan, timeoutMs);
         });
     }
@@ -990,7 +1052,8 @@ export class Model {
     const ended = (error?: unknown) => {
       clearTimeout(timer);
       unwatch?.();
-      this.#endedAfter(error, gated);
+      if (sent !== undefined) this.#aheadEnded(sent, error);
+      else this.#endedAfter(error, gated);
     };
     return run.then(
       (flat) => {
@@ -1009,13 +1072,16 @@ export class Model {
       `for its turn (maxConcurrentRuns ${this.maxConcurrentRuns}, ${ahead} run(s) queued ahead of it)`, limitMs));
   }
 
-  // Resolves true when a finishing run hands this one its slot, false on dispose; rejects (and
-  // leaves the queue) with DEADLINE_EXCEEDED after limitMs > 0, with CANCELLED when `signal` is
-  // aborted.
-  #turn(limitMs: number, signal: RunSignal | undefined): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
+  // Resolves true when a finishing run hands this one its slot, false on dispose, a place in
+  // #ahead when it is next in line as a run sent ahead takes its turn and `goesAhead` says it may
+  // go ahead too (#ended); rejects (and leaves the queue) with DEADLINE_EXCEEDED after limitMs > 0,
+  // with CANCELLED when `signal` is aborted.
+  #turn(limitMs: number, signal: RunSignal | undefined, goesAhead?: () => boolean): Promise<boolean | AheadRun> {
+    return new Promise<boolean | AheadRun>((resolve, reject) => {
       if (limitMs <= 0 && signal === undefined) {
-        this.#waiting.push(resolve);
+        const wake: Waiter = (granted) => resolve(granted);
+        wake.goesAhead = goesAhead;
+        this.#waiting.push(wake);
         return;
       }
       const ahead = this.#waiting.length;
@@ -1026,10 +1092,11 @@ export class Model {
         clearTimeout(timer);
         unwatch?.();
       };
-      const wake = (granted: boolean) => {
+      const wake: Waiter = (granted) => {
         done();
         resolve(granted);
       };
+      wake.goesAhead = goesAhead;
       const leave = (error: unknown) => {
         const at = this.#waiting.indexOf(wake);
         if (at < 0) return;

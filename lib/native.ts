@@ -33,8 +33,16 @@ export interface NativeSession {
    * waitLimitMs ≥ 1: a run that no runner thread has started that long after this call is not
    * started (code NOT_STARTED, "was not started": lib/model.ts's runError() makes it a
    * DEADLINE_EXCEEDED NotStartedError): for runs no run limit holds.
+   * startBelow ≥ 1 (a model host, once mayRunAhead() said so): the run is sent ahead of its turn,
+   * and its host starts it once fewer than that many of the runs sent before it execute there.
    */
-  run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number, ticket?: number, waitLimitMs?: number): Promise<NativeTensors>;
+  run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number, ticket?: number, waitLimitMs?: number, startBelow?: number): Promise<NativeTensors>;
+  /**
+   * A model host (isolation 'process'): whether a run of `plan` with these feeds may be sent
+   * ahead of its turn now (run()'s startBelow): the host sees every run that holds a turn (all go
+   * by its direct path), and this one goes that way too.
+   */
+  mayRunAhead?(plan: NativePlan, feeds: NativeTensors): boolean;
   runSync(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): NativeTensors;
   /**
    * An in-process session's compact form (lib/tensor.ts): `data` is the feeds' data only (the
@@ -76,14 +84,15 @@ export interface NativeSession {
   cancelQueued?(ticket: number): boolean;
   /**
    * Where the last run() of this thread waits, rather than starting now: 0 nowhere, 1 at the run
-   * limit, 2 for a runner thread (every runner busy, or left for a busy one), 3 in its model host
-   * (isolation 'process': behind as many runs as the host has serving threads).
+   * limit (or, sent ahead of its turn, in its model host for it), 2 for a runner thread (every
+   * runner busy, or left for a busy one), 3 in its model host (isolation 'process': behind as many
+   * runs as the host has serving threads).
    */
   lastQueued?(): 0 | 1 | 2 | 3;
   /**
    * This session's runs waiting for a runner thread now (every runner busy), not at the run
    * limit, and those waiting at a plan's gate (setPlanRunLimit); for a model host, its runs
-   * sent and not yet taken by one of its serving threads.
+   * sent and not yet taken by one of its serving threads, but for one sent ahead of its turn.
    */
   runnerQueued?(): number;
 }

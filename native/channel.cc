@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -32,7 +33,7 @@
 namespace tfslice {
 namespace {
 
-enum RequestFlags : uint32_t { kNewSegment = 1, kNames = 2, kShared = 4, kReleased = 8, kWaitUntil = 16, kDropped = 32, kTimeout = 64 };
+enum RequestFlags : uint32_t { kNewSegment = 1, kNames = 2, kShared = 4, kReleased = 8, kWaitUntil = 16, kDropped = 32, kTimeout = 64, kStartBelow = 128 };
 // A feed in the run's slot; any other number names a shared feed segment (kShared).
 constexpr uint32_t kInSlot = 0;
 // A request that runs nothing: it only announces or releases shared feed segments.
@@ -136,6 +137,7 @@ struct RequestHead {
   uint32_t flags = 0;
   size_t used = 0;
   std::vector<uint32_t> dropped;  // kDropped: slots whose segments the parent let go of
+  uint32_t start_below = 0;       // kStartBelow: sent ahead of its turn (RunServer::WaitBelow)
 };
 
 // Reads `in`'s head into `head` (Refused when malformed: `head.id` is set once read).
@@ -148,6 +150,10 @@ void ReadHead(Reader& in, RequestHead& head) {
   if (head.flags & kDropped) {
     uint32_t count = in.Get<uint32_t>();
     for (uint32_t i = 0; i < count; ++i) head.dropped.push_back(in.Get<uint32_t>());
+  }
+  if (head.flags & kStartBelow) {
+    head.start_below = in.Get<uint32_t>();
+    if (head.start_below == 0) Refuse("INTERNAL", "a direct-path run sent ahead of its turn names no run limit");
   }
 }
 
@@ -240,6 +246,9 @@ class RunServer {
       Reader in(buffer.data(), 0);
       RequestHead head;
       std::optional<Failure> refused;
+      // Counts among the runs executing here (WaitBelow) until TensorFlow is done with it (Run),
+      // or, one that never got that far, until its reply is sent.
+      bool counted = false;
       {
         std::lock_guard<std::mutex> lead(reader_);
         // Awake for a while first: a parent that awaits each run sends the next one soon
@@ -259,6 +268,9 @@ class RunServer {
             // Before the next request is read: one that announces a new segment for a dropped
             // slot (it comes later) must not be served first, and lose its segment to the drop.
             DropSlots(head.dropped);
+            // Counted as read, before a later request can be: a run sent ahead of its turn
+            // after this one must find it counted, whether or not its thread has taken it yet.
+            if (head.plan != kNoPlan && head.start_below == 0) counted = Count();
           } catch (const Refused& failed) {
             refused = failed.failure;  // answered by Serve
           } catch (const std::bad_alloc&) {
@@ -273,7 +285,7 @@ class RunServer {
       if (length < 0) std::_Exit(kBrokenChannelExit);
       auto received = std::chrono::steady_clock::now();
       Writer reply;
-      Serve(head, refused, in, reply);
+      Serve(head, refused, in, reply, counted, received);
       // A done reply whose plan's next run goes to this thread (not to an inter-op pool) says
       // how long the parent waited here, its wait for a turn and the output copies included:
       // the parent polls for the next reply when that was short (lib/isolation.ts). (A failure
@@ -291,7 +303,48 @@ class RunServer {
         sent = send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
       } while (sent < 0 && errno == EINTR);
       if (sent < 0) std::_Exit(kBrokenChannelExit);
+      // A run refused before it ran (cancelled, not started, a bad request): once its reply is
+      // on its way.
+      if (counted) Uncount();
     }
+  }
+
+  // One more run executing here (or about to): true.
+  bool Count() {
+    std::lock_guard<std::mutex> lock(count_mutex_);
+    ++executing_;
+    return true;
+  }
+
+  void Uncount() {
+    {
+      std::lock_guard<std::mutex> lock(count_mutex_);
+      --executing_;
+    }
+    count_cv_.notify_all();
+  }
+
+  // A run sent ahead of its turn (kStartBelow, lib/model.ts): the parent's runs that hold the
+  // model's turns (maxConcurrentRuns) went before it, and it takes the turn of the first of them
+  // to end. It waits here, holding a serving thread but no count, until fewer than `below` runs
+  // are executing, then counts itself (true). It stops waiting (false) once the parent cancels it
+  // (its caller gave up: its control word) or its wait limit passes; Run's checks then refuse it.
+  // Polled every millisecond for those, which the parent does not signal here.
+  bool WaitBelow(uint32_t below, uint32_t slot, uint32_t id, double wait_until_ms) {
+    std::unique_lock<std::mutex> lock(count_mutex_);
+    for (;;) {
+      if (executing_ < below) {
+        ++executing_;
+        return true;
+      }
+      if (control_ != nullptr && slot < control_words_ && __atomic_load_n(control_ + slot, __ATOMIC_ACQUIRE) == -RunTag(id)) return false;
+      if (wait_until_ms > 0 && MonotonicMs() > wait_until_ms) return false;
+      count_cv_.wait_for(lock, std::chrono::milliseconds(1));
+    }
+  }
+
+  static double MonotonicMs() {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
   }
 
   // Forgets the segments of the slots a request drops (lib/ipc.ts DirectRun.dropped: the parent
@@ -303,11 +356,14 @@ class RunServer {
   }
 
   // Answers a request whose head was read (or refused: `refused`), the rest of it in `in`.
-  void Serve(const RequestHead& head, const std::optional<Failure>& refused, Reader& in, Writer& reply) {
+  // `counted`: set when a run sent ahead counts itself (WaitBelow); `received` moves to when
+  // it did, so that the time reported is the run's, not its wait for a turn.
+  void Serve(const RequestHead& head, const std::optional<Failure>& refused, Reader& in, Writer& reply, bool& counted,
+             std::chrono::steady_clock::time_point& received) {
     try {
       if (refused) return FailureReply(reply, head.id, *refused);
       reply.Put<uint32_t>(head.id);
-      Run(head, in, reply);
+      Run(head, in, reply, counted, received);
     } catch (const Refused& failed) {
       FailureReply(reply, head.id, failed.failure);
     } catch (const std::bad_alloc&) {
@@ -337,7 +393,7 @@ class RunServer {
     return seen != -queued;
   }
 
-  void Run(const RequestHead& head, Reader& in, Writer& reply) {
+  void Run(const RequestHead& head, Reader& in, Writer& reply, bool& counted, std::chrono::steady_clock::time_point& received) {
     const uint32_t id = head.id, plan_id = head.plan, slot = head.slot, flags = head.flags;
     const size_t used = head.used;
     // kWaitUntil: the run starts only until then (CLOCK_MONOTONIC, ms), its caller's
@@ -381,8 +437,16 @@ class RunServer {
       reply.Put<uint32_t>(0u);  // outputs
       return;
     }
+    if (head.start_below > 0) {
+      counted = WaitBelow(head.start_below, slot, id, wait_until_ms);
+      auto now = std::chrono::steady_clock::now();
+      // TensorFlow's limit counts the wait for a turn (as a run waiting in the parent's queue).
+      int64_t waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - received).count();
+      if (timeout_ms > 0) timeout_ms = std::max<int64_t>(1, timeout_ms - waited);
+      received = now;
+    }
     if (wait_until_ms > 0) {
-      double now = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+      double now = MonotonicMs();
       if (now > wait_until_ms) {
         Refuse("NOT_STARTED", "the run waited " + std::to_string(std::llround(now - wait_until_ms + wait_limit_ms)) +
                                   " ms for its model host, past its runTimeoutMs of " + std::to_string(std::llround(wait_limit_ms)) +
@@ -446,6 +510,11 @@ class RunServer {
     }
     Fetched fetched;
     Failure failure = RunPlanOnce(*plan, feeds, fetched, timeout_ms, true);
+    // TensorFlow is done with it: a run sent ahead may start while this one's outputs are copied.
+    if (counted) {
+      Uncount();
+      counted = false;
+    }
     if (failure) throw Refused{failure};
     feeds.Clear();
     UnaliasSlotFeeds(in_slot, fetched);
@@ -606,6 +675,11 @@ class RunServer {
   const size_t control_words_;
   std::mutex reader_;
   std::mutex mutex_;  // segments_, shared_ and plans_; a slot's segment is used by one run at a time
+  // Runs executing here, or read and about to (Count, WaitBelow): what a run sent ahead of its
+  // turn waits on. Under count_mutex_; count_cv_ wakes the runs that wait.
+  std::mutex count_mutex_;
+  std::condition_variable count_cv_;
+  uint32_t executing_ = 0;
   std::unordered_map<uint32_t, std::shared_ptr<Segment>> segments_;
   std::unordered_map<uint32_t, std::shared_ptr<Segment>> shared_;
   std::unordered_map<uint32_t, std::shared_ptr<RunPlan>> plans_;

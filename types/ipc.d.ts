@@ -94,6 +94,11 @@ export interface DirectRun {
     wait?: RunWait;
     /** TensorFlow's run timeout in ms (RunOptions.timeout_in_ms), a whole number from 1; 0 or none: no timeout. */
     timeoutMs?: number;
+    /**
+     * A run sent ahead of its turn (lib/model.ts, maxConcurrentRuns): the host starts it only once
+     * fewer than this many of the runs it read before it are executing there; 0 or none: at once.
+     */
+    startBelow?: number;
     feeds: readonly TensorRef[];
 }
 /**

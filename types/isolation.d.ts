@@ -25,8 +25,8 @@ export declare const HOST_GRACE_MS = 1000;
 export declare const HOST_SERVE_THREADS = 4;
 /**
  * Runs answered with outputs by path, and runs that failed by the path they took, across all
- * hosts of this process, and feeds that crossed as a place in a shared feed segment instead
- * of a copy (tests and the benchmark read it).
+ * hosts of this process, feeds that crossed as a place in a shared feed segment instead of a
+ * copy, and runs sent ahead of their turn (mayRunAhead) (tests and the benchmark read it).
  */
 export declare const runPaths: {
     direct: number;
@@ -34,6 +34,7 @@ export declare const runPaths: {
     sharedFeeds: number;
     directFailed: number;
     framedFailed: number;
+    ahead: number;
 };
 /** Model.alloc on an isolated model: tensors this small are plain memory (a copy costs less than a segment). */
 export declare const SHARED_MIN_BYTES: number;
@@ -78,7 +79,7 @@ export declare class HostSession implements NativeSession {
         loaded: HostLoaded;
     }>;
     plan(inputs: string[], outputs: string[]): NativePlan;
-    run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number, ticket?: number, waitLimitMs?: number): Promise<NativeTensors>;
+    run(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number, ticket?: number, waitLimitMs?: number, startBelow?: number): Promise<NativeTensors>;
     runSync(): NativeTensors;
     /**
      * Ends the host once its in-flight runs finished; resolves when it has exited. With
@@ -86,8 +87,15 @@ export declare class HostSession implements NativeSession {
      * runs reject with MODEL_DISPOSED.
      */
     close(killAfterMs?: number): Promise<void>;
-    /** Where the last run() waits: 3 in the host, behind as many runs as it has serving threads; else 0. */
-    lastQueued(): 0 | 3;
+    /** Where the last run() waits: 1 in the host for its turn (sent ahead), 3 in the host behind as many runs as it has serving threads; else 0. */
+    lastQueued(): 0 | 1 | 3;
+    /**
+     * Whether a run of `plan` with `feeds` may go ahead of its turn (run()'s startBelow) now: the
+     * host must count every run that holds a turn (none framed, none of a plan that may still turn
+     * out framed: #unsure), and this one must go by the direct path as well (numeric feeds, a plan
+     * known direct, a message that fits).
+     */
+    mayRunAhead(plan: NativePlan, feeds: NativeTensors): boolean;
     /**
      * Takes a run that waits in the host out, if the host has not taken it yet (lib/ipc.ts
      * cancelRun): it rejects now and is never started there; its slot stays out of use until the

@@ -710,6 +710,103 @@ t.test('isolation process, maxConcurrentRuns Infinity: more runs than the host\'
   }
 });
 
+t.test('isolation process, maxConcurrentRuns 1 and 2: the run first in line goes to the host ahead of its turn, and starts there as a run ends; the limit and the call order hold, and it is cancelled and dropped where it waits', async (t) => {
+  for (const limit of [1, 2]) {
+    const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: limit });
+    const long = await slowN(model, 150);
+    // What `limit` runs side by side take here, the fastest of two tries.
+    let side = Infinity;
+    for (let i = 0; i < 2; i++) {
+      const t0 = performance.now();
+      await Promise.all(Array.from({ length: limit }, () => model.run(n(long))));
+      side = Math.min(side, performance.now() - t0);
+    }
+    const sentAhead = runPaths.ahead;
+    const ends: number[] = [];
+    const t0 = performance.now();
+    const runs = Array.from({ length: 3 * limit }, (_, i) => model.run(n(long)).then(() => { ends.push(i); }));
+    const counted = model.stats();
+    t.same([counted.runsExecuting, counted.runsQueued], [limit, 2 * limit], `${limit}: ${limit} execute; the one sent ahead and the rest wait`);
+    await Promise.all(runs);
+    const took = performance.now() - t0;
+    t.equal(runPaths.ahead - sentAhead, 2 * limit, `${limit}: every run that found the turns taken went ahead, one at a time`);
+    // Had a run sent ahead started beside the runs holding the turns, three rounds would have
+    // taken two or less: the host starts it only as one of them ends.
+    t.ok(took > 2.4 * side, `${limit}: ${3 * limit} runs took ${took.toFixed(0)} ms, three rounds of ${side.toFixed(0)} ms: never more than ${limit} at once`);
+    if (limit === 1) t.same(ends, [0, 1, 2], 'in call order');
+    t.same([model.runsExecuting, model.runsQueued], [0, 0], `${limit}: nothing left behind`);
+    await model.dispose();
+  }
+
+  const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: 1 });
+  const long = await slowN(model, 300);
+  // Aborted while it waits in the host: rejected at once, never started; the run behind it
+  // (waiting here) takes the turn when the run ahead ends.
+  let sentAhead = runPaths.ahead;
+  const first = model.run(n(long));
+  const controller = new AbortController();
+  const cancelled = model.run(n(long), { signal: controller.signal });
+  const kept = model.run(n(3));
+  t.equal(runPaths.ahead - sentAhead, 1, 'the second run went ahead, the third waits here');
+  setTimeout(() => controller.abort(), 30);
+  const t0 = performance.now();
+  await t.rejects(cancelled, { code: 'CANCELLED' });
+  const abortedAfter = performance.now() - t0;
+  t.ok(abortedAfter < 200, `rejected when aborted (${abortedAfter.toFixed(0)} ms), not when the run ahead ended (~300 ms)`);
+  await first;
+  const firstEnd = performance.now();
+  await kept;
+  const keptAfter = performance.now() - firstEnd;
+  t.ok(keptAfter < 150, `the cancelled run never ran: the next one ended ${keptAfter.toFixed(0)} ms after the run ahead of it (~300 ms had it run)`);
+  t.equal(getEventListeners(controller.signal, 'abort').length, 0, 'no listener left behind');
+
+  // Still waiting at its runTimeoutMs: DEADLINE_EXCEEDED, not started.
+  sentAhead = runPaths.ahead;
+  const busy = model.run(n(long));
+  const late = model.run(n(long), { runTimeoutMs: 100 });
+  t.equal(runPaths.ahead - sentAhead, 1, 'sent ahead, with a limit on its wait');
+  const t1 = performance.now();
+  await t.rejects(late, { code: 'DEADLINE_EXCEEDED', message: /was not started/ });
+  const droppedAfter = performance.now() - t1;
+  t.ok(droppedAfter < 250, `dropped at its limit (${droppedAfter.toFixed(0)} ms), not when the run ahead ended`);
+  await busy;
+  t.ok((await model.run(n(3))).y, 'the model runs on');
+  t.same([model.runsExecuting, model.runsQueued], [0, 0], 'nothing left behind');
+
+  // dispose() while one waits there: refused as any run not begun; the running one ends.
+  const running = model.run(n(long));
+  const waiting = model.run(n(long));
+  const disposed = model.dispose();
+  await t.rejects(waiting, { code: 'MODEL_DISPOSED' });
+  t.ok((await running).y, 'the run holding the turn ends');
+  await disposed;
+});
+
+t.test('isolation process, maxConcurrentRuns 1: no run goes ahead of its turn where the host could not keep the limit (framed runs) or where a thread wake-up costs more than it saves (short runs)', async (t) => {
+  const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: 1 });
+  const long = await slowN(model, 100);
+  const sentAhead = runPaths.ahead;
+  framedOnly.on = true;
+  try {
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: 3 }, () => model.run(n(long))));
+    const took = performance.now() - t0;
+    t.equal(runPaths.ahead, sentAhead, 'framed: none went ahead (the host\'s JS runs them, beyond its count)');
+    t.ok(took > 250, `one at a time (${took.toFixed(0)} ms for 3 runs of ~100 ms)`);
+  } finally {
+    framedOnly.on = false;
+  }
+  await model.dispose();
+  const tiny = await loadModel(fixture('tiny').dir, { isolation: 'process', maxConcurrentRuns: 1 });
+  const x = new Tensor('float32', new Float32Array(4), [1, 4]);
+  // Past the first runs (a plan's first run takes milliseconds).
+  for (let i = 0; i < 3; i++) await tiny.run({ x });
+  const warm = runPaths.ahead;
+  for (let i = 0; i < 50; i++) await Promise.all([tiny.run({ x }), tiny.run({ x })]);
+  t.equal(runPaths.ahead, warm, 'tiny (~20 µs a round trip): none went ahead');
+  await tiny.dispose();
+});
+
 t.test('a runTimeoutMs past what setTimeout keeps (2^31 - 1 ms) does not give up a waiting run at once (Node fires such a timer after 1 ms)', async (t) => {
   for (const isolation of ['none', 'process'] as const) {
     const model = await loadModel(SLOW, { maxConcurrentRuns: 1, isolation });
