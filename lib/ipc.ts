@@ -231,6 +231,8 @@ export interface DirectRun {
   /**
    * A run sent ahead of its turn (lib/model.ts, maxConcurrentRuns): the host starts it only once
    * fewer than this many of the runs it read before it are executing there; 0 or none: at once.
+   * Sent with the time it was made (monotonicMs()): its wait there, in the socket too, is taken
+   * off its timeoutMs.
    */
   startBelow?: number;
   feeds: readonly TensorRef[];
@@ -404,7 +406,10 @@ export function encodeRun(wire: Wire, run: DirectRun): number {
       wire.u32(dropped.length);
       for (const slot of dropped) wire.u32(slot);
     }
-    if (below) wire.u32(Math.min(run.startBelow!, 0xFFFFFFFF));
+    if (below) {
+      wire.u32(Math.min(run.startBelow!, 0xFFFFFFFF));
+      wire.f64(monotonicMs());
+    }
     if (waitUntil) {
       wire.f64(run.wait!.untilMs);
       wire.f64(run.wait!.limitMs);

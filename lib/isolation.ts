@@ -678,6 +678,8 @@ export class HostSession implements NativeSession {
     this.#closing ??= (async () => {
       if (this.#dead === null) {
         this.#child.ref();
+        // Runs sent ahead of their turn wait for one: refused at once, as runs waiting for a turn here are.
+        this.#refuseWaiting(true);
         await this.#startingTaken();
         this.#refuseWaiting();
         try {
@@ -867,10 +869,12 @@ export class HostSession implements NativeSession {
   // (behind busy serving threads, or for room in the socket) are refused now, as in-process runs
   // waiting for a busy runner are, rather than when a serving thread frees up (never, behind runs
   // that never end; helper-84). Taken out by their control words, so the host never starts them.
-  #refuseWaiting(): void {
+  // `ahead`: only those sent ahead of their turn.
+  #refuseWaiting(ahead = false): void {
     if (this.#dead !== null) return;
     for (const [id, pending] of [...this.#pending]) {
       const slot = pending.slot;
+      if (ahead && pending.ahead !== true) continue;
       if (slot === undefined || slot.index >= CONTROL_WORDS || !cancelRun(this.#words, slot.index, id)) continue;
       this.#giveUp(id, pending, slot, new ModelDisposedError(`${this.#modelPath} was disposed before this run began`));
     }

@@ -156,9 +156,13 @@ function fetchSetKey(names: readonly string[]): string {
 }
 
 // A signature's inputs in the order the native plan feeds them.
-// A model host's run sent ahead of its turn (Model #ahead): `turn` once a run's end handed it one.
+// A model host's run sent ahead of its turn (Model #ahead): `turn` once a run's end handed it one;
+// `since` (performance.now()) and `limitMs`: when it was called and its wait limit then, which a
+// DEADLINE_EXCEEDED for a wait past that limit names (set as it is sent).
 interface AheadRun {
   turn: boolean;
+  since: number;
+  limitMs: number;
 }
 
 // A run waiting for its turn (Model #waiting): woken with true (its turn), false (dispose), or a
@@ -414,8 +418,10 @@ function disposeOptions(options: { killAfterMs?: number } | undefined): number |
 }
 
 // `timeoutMs`: the limit TensorFlow ran it under (0: none; what was left of runTimeoutMs when the
-// run started), named where TensorFlow's own words for passing it say nothing of it.
-function runError(path: string, error: unknown, plan?: NativePlan, timeoutMs = 0): unknown {
+// run started), named where TensorFlow's own words for passing it say nothing of it. `sentAhead`:
+// it was what was left when the run went to its model host ahead of its turn (#execute), which
+// took off its wait there.
+function runError(path: string, error: unknown, plan?: NativePlan, timeoutMs = 0, sentAhead = false): unknown {
   // The addon's own word for a run that no runner thread started within its wait limit.
   if (error instanceof NotStartedError) return error; // a model host's (lib/isolation.ts)
   if (error instanceof Error && (error as Error & { code?: unknown }).code === 'NOT_STARTED') return new NotStartedError(error.message, RUNNER_THREAD);
@@ -426,7 +432,9 @@ function runError(path: string, error: unknown, plan?: NativePlan, timeoutMs = 0
   }
   // TensorFlow's RunOptions.timeout_in_ms, passed: it says only "Timed out waiting for notification".
   if (timeoutMs > 0 && converted instanceof Error && (converted as Error & { code?: unknown }).code === 'DEADLINE_EXCEEDED' && TF_TIMED_OUT.test(converted.message)) {
-    converted.message = `the run was still executing when its runTimeoutMs ran out (${timeoutMs} ms of it were left when it started), and TensorFlow stopped it (TensorFlow: ${converted.message})`;
+    const left = sentAhead ? `${timeoutMs} ms of it were left when it went to its model host ahead of its turn, less its wait there`
+      : `${timeoutMs} ms of it were left when it started`;
+    converted.message = `the run was still executing when its runTimeoutMs ran out (${left}), and TensorFlow stopped it (TensorFlow: ${converted.message})`;
   }
   // The addon names a feed by its graph tensor ("feed 'serving_default_x:0'"); the caller knows its key.
   const keys = plan === undefined ? undefined : FEED_KEYS.get(plan);
@@ -921,6 +929,7 @@ export class Model {
       return this.#submit(session, plan, feeds, timeoutMs, waitLimitMs, signal, false, this.maxConcurrentRuns);
     } else {
       const asked = performance.now();
+      const askedLimitMs = waitLimitMs;
       const goesAhead = session.mayRunAhead === undefined ? undefined : () => session.mayRunAhead!(plan, feeds);
       const granted = await this.#turn(waitLimitMs, signal, goesAhead);
       if (granted === false) this.#live(); // disposed while waiting: rejects with MODEL_DISPOSED, never started
@@ -930,7 +939,10 @@ export class Model {
       if (waitLimitMs > 0) waitLimitMs = Math.max(1, Math.ceil(waitLimitMs - waited));
       if (timeoutMs > 0) timeoutMs = Math.max(1, Math.ceil(timeoutMs - waited));
       // Next in line as the run sent ahead took its turn: it goes ahead in turn.
-      if (typeof granted === 'object') return this.#submit(session, plan, feeds, timeoutMs, waitLimitMs, signal, false, this.maxConcurrentRuns, granted);
+      if (typeof granted === 'object') {
+        Object.assign(granted, { since: asked, limitMs: askedLimitMs });
+        return this.#submit(session, plan, feeds, timeoutMs, waitLimitMs, signal, false, this.maxConcurrentRuns, granted);
+      }
     }
     return this.#submit(session, plan, feeds, timeoutMs, waitLimitMs, signal, false);
   }
@@ -974,7 +986,7 @@ export class Model {
       const head = this.#waiting[0];
       if (head?.goesAhead?.() === true) {
         this.#waiting.shift();
-        const next: AheadRun = { turn: false };
+        const next: AheadRun = { turn: false, since: 0, limitMs: 0 };
         this.#ahead.push(next);
         head(next);
       }
@@ -1000,7 +1012,7 @@ export class Model {
     const ahead = this.#inFlight - this.maxConcurrentRuns; // gated, ≥ 0: this run waits behind that many
     const mayWatch = (waitLimitMs > 0 || signal !== undefined) && session.lastQueued !== undefined;
     const ticket = mayWatch ? ++this.#tickets : 0;
-    const sent = startBelow > 0 ? reserved ?? { turn: false } : undefined;
+    const sent = startBelow > 0 ? reserved ?? { turn: false, since: performance.now(), limitMs: waitLimitMs } : undefined;
     if (sent !== undefined && reserved === undefined) this.#ahead.push(sent);
     let run: Promise<NativeTensors>;
     try {
@@ -1025,7 +1037,7 @@ export class Model {
         (error: unknown) => {
           if (sent !== undefined) this.#aheadEnded(sent, error);
           else this.#endedAfter(error, gated);
-          throw runError(this.path, error, plan, timeoutMs);
+          throw this.#aheadFailure(sent, runError(this.path, error, plan, timeoutMs, sent !== undefined));
         });
     }
     let timer: NodeJS.Timeout | undefined;
@@ -1062,8 +1074,14 @@ export class Model {
       },
       (error: unknown) => {
         ended(error);
-        throw dropped ?? runError(this.path, error, plan, timeoutMs);
+        throw this.#aheadFailure(sent, dropped ?? runError(this.path, error, plan, timeoutMs, sent !== undefined));
       });
+  }
+
+  // A run sent ahead (`sent`) that was not started waited for its turn since its call, whichever
+  // side said so first (this one or its host, which knew only the wait left when it was sent).
+  #aheadFailure(sent: AheadRun | undefined, failure: unknown): unknown {
+    return sent !== undefined && failure instanceof NotStartedError ? this.#notStarted(sent.since, 0, sent.limitMs) : failure;
   }
 
   // DEADLINE_EXCEEDED for a run still waiting for its turn when its runTimeoutMs passed (it never starts).

@@ -138,6 +138,7 @@ struct RequestHead {
   size_t used = 0;
   std::vector<uint32_t> dropped;  // kDropped: slots whose segments the parent let go of
   uint32_t start_below = 0;       // kStartBelow: sent ahead of its turn (RunServer::WaitBelow)
+  double sent_ms = 0;             // kStartBelow: when the parent made it (CLOCK_MONOTONIC, ms)
 };
 
 // Reads `in`'s head into `head` (Refused when malformed: `head.id` is set once read).
@@ -153,7 +154,9 @@ void ReadHead(Reader& in, RequestHead& head) {
   }
   if (head.flags & kStartBelow) {
     head.start_below = in.Get<uint32_t>();
+    head.sent_ms = in.Get<double>();
     if (head.start_below == 0) Refuse("INTERNAL", "a direct-path run sent ahead of its turn names no run limit");
+    if (!(head.sent_ms >= 0 && head.sent_ms <= kMaxExact)) Refuse("INTERNAL", "a direct-path run sent ahead of its turn has no time it was sent");
   }
 }
 
@@ -439,11 +442,11 @@ class RunServer {
     }
     if (head.start_below > 0) {
       counted = WaitBelow(head.start_below, slot, id, wait_until_ms);
-      auto now = std::chrono::steady_clock::now();
-      // TensorFlow's limit counts the wait for a turn (as a run waiting in the parent's queue).
-      int64_t waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - received).count();
-      if (timeout_ms > 0) timeout_ms = std::max<int64_t>(1, timeout_ms - waited);
-      received = now;
+      // TensorFlow's limit counts the wait for a turn (as a run waiting in the parent's queue):
+      // here, and in the socket before (every serving thread busy).
+      double waited = MonotonicMs() - head.sent_ms;
+      if (timeout_ms > 0 && waited > 0) timeout_ms = std::max<int64_t>(1, timeout_ms - static_cast<int64_t>(waited));
+      received = std::chrono::steady_clock::now();
     }
     if (wait_until_ms > 0) {
       double now = MonotonicMs();

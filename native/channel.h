@@ -9,9 +9,11 @@
 // (exact below 2^53, and what JS's DataView writes cheaply). lib/ipc.ts mirrors it.
 //   request: u32 id, u32 plan, u32 slot, u32 flags, f64 used,
 //            [flags & 32: u32 n, u32 slot*]             slots whose segments to forget
-//            [flags & 128: u32 below]                   sent ahead of its turn: starts once
+//            [flags & 128: u32 below, f64 sent ms]      sent ahead of its turn: starts once
 //                                                       fewer than `below` runs read before it
-//                                                       execute here (lib/model.ts)
+//                                                       execute here (lib/model.ts); its wait
+//                                                       since `sent` (CLOCK_MONOTONIC) is taken
+//                                                       off its timeout
 //            [flags & 16: f64 until ms, f64 limit ms]   start only until then (its wait limit)
 //            [flags & 64: f64 timeout ms]               TensorFlow's run timeout
 //            [flags & 1: i32 pid, i32 fd, f64 bytes]              the slot's new segment

@@ -97,6 +97,8 @@ export interface DirectRun {
     /**
      * A run sent ahead of its turn (lib/model.ts, maxConcurrentRuns): the host starts it only once
      * fewer than this many of the runs it read before it are executing there; 0 or none: at once.
+     * Sent with the time it was made (monotonicMs()): its wait there, in the socket too, is taken
+     * off its timeoutMs.
      */
     startBelow?: number;
     feeds: readonly TensorRef[];

@@ -782,6 +782,47 @@ t.test('isolation process, maxConcurrentRuns 1 and 2: the run first in line goes
   await disposed;
 });
 
+t.test('isolation process, runs sent ahead of their turn with a runTimeoutMs: TensorFlow\'s limit counts their wait (in the host\'s socket too), and their errors say what they waited for since their call', async (t) => {
+  // interOpThreads 0: TensorFlow enforces the limit. Four runs hold the turns and every serving
+  // thread of the host: the run sent ahead waits unread in its socket until one ends.
+  const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: HOST_SERVE_THREADS, interOpThreads: 0 });
+  const short = await slowN(model, 350);
+  const long = await slowN(model, 1000);
+  const sentAhead = runPaths.ahead;
+  const t0 = performance.now();
+  let ended = 0;
+  const holders = Array.from({ length: HOST_SERVE_THREADS }, () => model.run(n(short)).then(() => { ended ||= performance.now() - t0; }));
+  const late = model.run(n(long), { runTimeoutMs: 600 });
+  t.equal(runPaths.ahead - sentAhead, 1, 'sent ahead');
+  await t.rejects(late, { code: 'DEADLINE_EXCEEDED' });
+  const failedAt = performance.now() - t0;
+  t.ok(failedAt < 800, `stopped ${failedAt.toFixed(0)} ms after its call (runTimeoutMs 600), not 600 ms after a serving thread read it, as the runs ahead ended (${ended.toFixed(0)} ms)`);
+  await Promise.all(holders);
+  await model.dispose();
+
+  const one = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: 1, interOpThreads: 0 });
+  const k300 = await slowN(one, 300);
+  const k600 = await slowN(one, 600);
+  // TensorFlow stopped it: what was left of its limit is said as what it was sent with.
+  let first = one.run(n(k300));
+  await t.rejects(one.run(n(k600), { runTimeoutMs: 450 }), {
+    code: 'DEADLINE_EXCEEDED',
+    message: /^the run was still executing when its runTimeoutMs ran out \(\d+ ms of it were left when it went to its model host ahead of its turn, less its wait there\), and TensorFlow stopped it/,
+  });
+  await first;
+  // Waited in this process, then in the host (promoted as the run sent before it took its turn),
+  // past its limit: the wait since its call, against its own limit.
+  first = one.run(n(k300));
+  const second = one.run(n(k300));
+  await t.rejects(one.run(n(k300), { runTimeoutMs: 450 }), {
+    code: 'DEADLINE_EXCEEDED',
+    message: /^the run waited (4[5-9]\d|[5-9]\d\d) ms for its turn \(maxConcurrentRuns 1, 0 run\(s\) queued ahead of it\), past its runTimeoutMs of 450 ms, and was not started$/,
+  });
+  await Promise.all([first, second]);
+  t.same([one.runsExecuting, one.runsQueued], [0, 0], 'nothing left behind');
+  await one.dispose();
+});
+
 t.test('isolation process, maxConcurrentRuns 1: no run goes ahead of its turn where the host could not keep the limit (framed runs) or where a thread wake-up costs more than it saves (short runs)', async (t) => {
   const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: 1 });
   const long = await slowN(model, 100);
