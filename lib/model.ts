@@ -418,10 +418,9 @@ function disposeOptions(options: { killAfterMs?: number } | undefined): number |
 }
 
 // `timeoutMs`: the limit TensorFlow ran it under (0: none; what was left of runTimeoutMs when the
-// run started), named where TensorFlow's own words for passing it say nothing of it. `sentAhead`:
-// it was what was left when the run went to its model host ahead of its turn (#execute), which
-// took off its wait there.
-function runError(path: string, error: unknown, plan?: NativePlan, timeoutMs = 0, sentAhead = false): unknown {
+// run started), named where TensorFlow's own words for passing it say nothing of it. A run sent
+// ahead of its turn (#execute) waited in its host, which says what was left when it started there.
+function runError(path: string, error: unknown, plan?: NativePlan, timeoutMs = 0): unknown {
   // The addon's own word for a run that no runner thread started within its wait limit.
   if (error instanceof NotStartedError) return error; // a model host's (lib/isolation.ts)
   if (error instanceof Error && (error as Error & { code?: unknown }).code === 'NOT_STARTED') return new NotStartedError(error.message, RUNNER_THREAD);
@@ -432,9 +431,10 @@ function runError(path: string, error: unknown, plan?: NativePlan, timeoutMs = 0
   }
   // TensorFlow's RunOptions.timeout_in_ms, passed: it says only "Timed out waiting for notification".
   if (timeoutMs > 0 && converted instanceof Error && (converted as Error & { code?: unknown }).code === 'DEADLINE_EXCEEDED' && TF_TIMED_OUT.test(converted.message)) {
-    const left = sentAhead ? `${timeoutMs} ms of it were left when it went to its model host ahead of its turn, less its wait there`
-      : `${timeoutMs} ms of it were left when it started`;
-    converted.message = `the run was still executing when its runTimeoutMs ran out (${left}), and TensorFlow stopped it (TensorFlow: ${converted.message})`;
+    const host = HOST_LEFT.exec(converted.message);
+    const left = host === null ? `${timeoutMs} ms of it were left when it started`
+      : `${host[2]!} ms of it were left when it started, after it waited for its turn in its model host`;
+    converted.message = `the run was still executing when its runTimeoutMs ran out (${left}), and TensorFlow stopped it (TensorFlow: ${host === null ? converted.message : host[1]!})`;
   }
   // The addon names a feed by its graph tensor ("feed 'serving_default_x:0'"); the caller knows its key.
   const keys = plan === undefined ? undefined : FEED_KEYS.get(plan);
@@ -452,6 +452,8 @@ function runError(path: string, error: unknown, plan?: NativePlan, timeoutMs = 0
 
 // What TensorFlow says of a run past its RunOptions.timeout_in_ms (DirectSession's WaitForNotification).
 const TF_TIMED_OUT = /^Timed out waiting for notification/;
+// What a model host adds to it for a run that waited there for its turn (native/channel.cc, Run).
+const HOST_LEFT = /^(.*) \[(\d+) ms left at its start\]$/s;
 
 /** Per plan: its feeds' graph tensor names to the signature's input keys (runError). */
 const FEED_KEYS = new WeakMap<NativePlan, ReadonlyMap<string, string>>();
@@ -659,6 +661,9 @@ export class Model {
   // Runs of a model host sent ahead of their turn (#execute) that wait there for one (at most
   // one): the next run to end hands its turn to the first (`turn` true), not to #waiting.
   #ahead: AheadRun[] = [];
+  // Runs handed a turn (#ended) whose #execute has not sent them yet: until it has, their host
+  // cannot count them, and none may go ahead (one framed would run beside it, past the limit).
+  #handing = 0;
   #tickets = 0;
   #prepared = new Map<string, PreparedSignature>();
   // Plans by signature, then by output selection (plan key, below).
@@ -920,7 +925,7 @@ export class Model {
     if (this.#gated) return this.#submit(session, plan, feeds, timeoutMs, waitLimitMs, signal, true);
     if (this.#running < this.maxConcurrentRuns) {
       this.#running++;
-    } else if (this.#ahead.length === 0 && this.#waiting.length === 0 && session.mayRunAhead?.(plan, feeds) === true) {
+    } else if (this.#ahead.length === 0 && this.#waiting.length === 0 && this.#handing === 0 && session.mayRunAhead?.(plan, feeds) === true) {
       // First in line for a model host's turn: sent now, it waits in the host, which starts it
       // as the first of the runs holding the turns ends there, with no round trip through this
       // process between the two (at maxConcurrentRuns 1, runs in flight otherwise alternate with
@@ -932,6 +937,7 @@ export class Model {
       const askedLimitMs = waitLimitMs;
       const goesAhead = session.mayRunAhead === undefined ? undefined : () => session.mayRunAhead!(plan, feeds);
       const granted = await this.#turn(waitLimitMs, signal, goesAhead);
+      if (granted === true) this.#handing--; // sent below, in this same turn of the microtask queue
       if (granted === false) this.#live(); // disposed while waiting: rejects with MODEL_DISPOSED, never started
       // What is left of its wait, for a runner thread, and of its limit, for TensorFlow (the
       // limit counts the wait for a turn: TensorFlow Serving passes the remaining deadline).
@@ -984,7 +990,7 @@ export class Model {
       // The next in line goes ahead in its place (its place reserved now: the run is sent once
       // its #turn() resolves).
       const head = this.#waiting[0];
-      if (head?.goesAhead?.() === true) {
+      if (this.#handing === 0 && head?.goesAhead?.() === true) {
         this.#waiting.shift();
         const next: AheadRun = { turn: false, since: 0, limitMs: 0 };
         this.#ahead.push(next);
@@ -993,8 +999,12 @@ export class Model {
       return;
     }
     const next = this.#waiting.shift();
-    if (next) next(true);
-    else this.#running--;
+    if (next) {
+      this.#handing++;
+      next(true);
+    } else {
+      this.#running--;
+    }
   }
 
   // Hands one run to the addon. `gated`: the addon keeps the turns (an in-process session with a
@@ -1037,7 +1047,7 @@ export class Model {
         (error: unknown) => {
           if (sent !== undefined) this.#aheadEnded(sent, error);
           else this.#endedAfter(error, gated);
-          throw this.#aheadFailure(sent, runError(this.path, error, plan, timeoutMs, sent !== undefined));
+          throw this.#aheadFailure(sent, runError(this.path, error, plan, timeoutMs));
         });
     }
     let timer: NodeJS.Timeout | undefined;
@@ -1074,7 +1084,7 @@ export class Model {
       },
       (error: unknown) => {
         ended(error);
-        throw this.#aheadFailure(sent, dropped ?? runError(this.path, error, plan, timeoutMs, sent !== undefined));
+        throw this.#aheadFailure(sent, dropped ?? runError(this.path, error, plan, timeoutMs));
       });
   }
 

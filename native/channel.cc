@@ -518,6 +518,11 @@ class RunServer {
       Uncount();
       counted = false;
     }
+    // Only this side knows what was left of a run's limit when it started after a wait for its
+    // turn here: said after TensorFlow's words, in a form lib/model.ts (runError) reads.
+    if (failure && head.start_below > 0 && timeout_ms > 0 && failure.code == "DEADLINE_EXCEEDED") {
+      failure.message += " [" + std::to_string(timeout_ms) + " ms left at its start]";
+    }
     if (failure) throw Refused{failure};
     feeds.Clear();
     UnaliasSlotFeeds(in_slot, fetched);

@@ -787,16 +787,19 @@ t.test('isolation process, runs sent ahead of their turn with a runTimeoutMs: Te
   // thread of the host: the run sent ahead waits unread in its socket until one ends.
   const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: HOST_SERVE_THREADS, interOpThreads: 0 });
   const short = await slowN(model, 350);
-  const long = await slowN(model, 1000);
+  const long = await slowN(model, 1500);
   const sentAhead = runPaths.ahead;
   const t0 = performance.now();
   let ended = 0;
   const holders = Array.from({ length: HOST_SERVE_THREADS }, () => model.run(n(short)).then(() => { ended ||= performance.now() - t0; }));
-  const late = model.run(n(long), { runTimeoutMs: 600 });
+  const late = await model.run(n(long), { runTimeoutMs: 600 }).then(() => null, (e: Error & { code?: string }) => e);
   t.equal(runPaths.ahead - sentAhead, 1, 'sent ahead');
-  await t.rejects(late, { code: 'DEADLINE_EXCEEDED' });
-  const failedAt = performance.now() - t0;
-  t.ok(failedAt < 800, `stopped ${failedAt.toFixed(0)} ms after its call (runTimeoutMs 600), not 600 ms after a serving thread read it, as the runs ahead ended (${ended.toFixed(0)} ms)`);
+  t.equal(late?.code, 'DEADLINE_EXCEEDED');
+  // TensorFlow stopped it with what was left after its wait (the host says it); on a machine so
+  // busy that the runs ahead outlasted its limit, it was never read before it: not started.
+  const left = /\((\d+) ms of it were left when it started, after it waited for its turn in its model host\), and TensorFlow stopped it/.exec(late?.message ?? '');
+  if (left === null) t.match(late?.message, /was not started/, 'not started: the runs ahead outlasted its limit');
+  else t.ok(Number(left[1]) <= 600 - 150, `${left[1]} ms of its 600 were left when it started, after it waited (in the socket too) until the runs ahead ended (${ended.toFixed(0)} ms)`);
   await Promise.all(holders);
   await model.dispose();
 
@@ -807,7 +810,7 @@ t.test('isolation process, runs sent ahead of their turn with a runTimeoutMs: Te
   let first = one.run(n(k300));
   await t.rejects(one.run(n(k600), { runTimeoutMs: 450 }), {
     code: 'DEADLINE_EXCEEDED',
-    message: /^the run was still executing when its runTimeoutMs ran out \(\d+ ms of it were left when it went to its model host ahead of its turn, less its wait there\), and TensorFlow stopped it/,
+    message: /^the run was still executing when its runTimeoutMs ran out \(([12][0-9]{2}|[0-9]{1,2}) ms of it were left when it started, after it waited for its turn in its model host\), and TensorFlow stopped it \(TensorFlow: Timed out waiting for notification\)$/,
   });
   await first;
   // Waited in this process, then in the host (promoted as the run sent before it took its turn),
