@@ -128,10 +128,11 @@ export function runStillInHost(error: unknown): Promise<void> | undefined {
 
 /**
  * A run goes ahead of its turn (mayRunAhead) only when its plan's last run took this long or
- * longer in the host, in µs (HostPlan.runMicros). It waits in the host on a condition variable, and the thread's wake-up costs
- * tens of µs on a busy VM: tiny (17 µs a run) at 2 in flight fell from 1.0-1.2x the calls/s of
- * 1 in flight to 0.7-0.8x with every run sent ahead, while big_io (450 µs: 4 MiB each way) rose
- * from 0.90x to 1.13x (its outputs are copied while the next run executes).
+ * longer in the host, in µs (HostPlan.runMicros). It waits in the host on a condition variable,
+ * and the thread's wake-up costs tens of µs on a busy VM: tiny (17 µs a run) at 2 in flight fell
+ * from 1.0-1.2x the calls/s of 1 in flight to 0.7-0.8x with every run sent ahead, while big_io
+ * (450 µs: 4 MiB each way) rose from 0.85-0.99x to 1.05-1.33x (its outputs are copied while the
+ * next run executes).
  */
 const AHEAD_MIN_MICROS = 200;
 

@@ -155,7 +155,6 @@ function fetchSetKey(names: readonly string[]): string {
   return [...names].sort().join('\u0000');
 }
 
-// A signature's inputs in the order the native plan feeds them.
 // A model host's run sent ahead of its turn (Model #ahead): `turn` once a run's end handed it one;
 // `since` (performance.now()) and `limitMs`: when it was called and its wait limit then, which a
 // DEADLINE_EXCEEDED for a wait past that limit names (set as it is sent).
@@ -169,6 +168,7 @@ interface AheadRun {
 // place ahead of its turn, which #ended offers only when `goesAhead` says the run may go so.
 type Waiter = ((granted: boolean | AheadRun) => void) & { goesAhead?: (() => boolean) | undefined };
 
+// A signature's inputs in the order the native plan feeds them.
 interface PreparedSignature {
   readonly name: string;
   readonly info: SignatureInfo;
@@ -961,6 +961,14 @@ export class Model {
     else void late.then(() => this.#ended(gated));
   }
 
+  // A run #submit handed over has ended (`error` when it failed): one sent ahead of its turn
+  // (`sent`), or one that held its turn (#endedAfter).
+  #runEnded(gated: boolean, sent: AheadRun | undefined, error?: unknown): void {
+    if (sent !== undefined) this.#aheadEnded(sent, error);
+    else if (error === undefined) this.#ended(gated);
+    else this.#endedAfter(error, gated);
+  }
+
   // A run sent ahead of its turn has ended (`error` when it failed): the turn it took here goes on
   // (#ended); one that never got a turn here gives back none. Its host started it, if at all,
   // only once fewer than maxConcurrentRuns runs were executing there (native/channel.cc,
@@ -1040,13 +1048,11 @@ export class Model {
     if (where === 0) {
       return run.then(
         (flat) => {
-          if (sent !== undefined) this.#aheadEnded(sent);
-          else this.#ended(gated);
+          this.#runEnded(gated, sent);
           return flat;
         },
         (error: unknown) => {
-          if (sent !== undefined) this.#aheadEnded(sent, error);
-          else this.#endedAfter(error, gated);
+          this.#runEnded(gated, sent, error);
           throw this.#aheadFailure(sent, runError(this.path, error, plan, timeoutMs));
         });
     }
@@ -1074,8 +1080,7 @@ export class Model {
     const ended = (error?: unknown) => {
       clearTimeout(timer);
       unwatch?.();
-      if (sent !== undefined) this.#aheadEnded(sent, error);
-      else this.#endedAfter(error, gated);
+      this.#runEnded(gated, sent, error);
     };
     return run.then(
       (flat) => {
@@ -1522,7 +1527,6 @@ export interface OpenedSession {
   /** The ConfigProto the session was created with, decoded. */
   config: SessionConfig;
 }
-
 
 /**
  * @internal Loads a SavedModel into a TF_Session of this process (on a worker thread)

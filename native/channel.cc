@@ -273,7 +273,10 @@ class RunServer {
             DropSlots(head.dropped);
             // Counted as read, before a later request can be: a run sent ahead of its turn
             // after this one must find it counted, whether or not its thread has taken it yet.
-            if (head.plan != kNoPlan && head.start_below == 0) counted = Count();
+            if (head.plan != kNoPlan && head.start_below == 0) {
+              Count();
+              counted = true;
+            }
           } catch (const Refused& failed) {
             refused = failed.failure;  // answered by Serve
           } catch (const std::bad_alloc&) {
@@ -312,11 +315,10 @@ class RunServer {
     }
   }
 
-  // One more run executing here (or about to): true.
-  bool Count() {
+  // One more run executing here (or about to).
+  void Count() {
     std::lock_guard<std::mutex> lock(count_mutex_);
     ++executing_;
-    return true;
   }
 
   void Uncount() {
@@ -340,7 +342,8 @@ class RunServer {
         ++executing_;
         return true;
       }
-      if (control_ != nullptr && slot < control_words_ && __atomic_load_n(control_ + slot, __ATOMIC_ACQUIRE) == -RunTag(id)) return false;
+      int32_t* word = Word(slot);
+      if (word != nullptr && __atomic_load_n(word, __ATOMIC_ACQUIRE) == -RunTag(id)) return false;
       if (wait_until_ms > 0 && MonotonicMs() > wait_until_ms) return false;
       count_cv_.wait_for(lock, std::chrono::milliseconds(1));
     }
@@ -389,12 +392,16 @@ class RunServer {
   // started, unless the parent cancelled it first (its caller gave up while it waited here).
   // A slot past the words, or a word the parent did not set for this run: not cancellable.
   bool Take(uint32_t slot, uint32_t id) {
-    if (control_ == nullptr || slot >= control_words_) return true;
+    int32_t* word = Word(slot);
+    if (word == nullptr) return true;
     int32_t queued = RunTag(id);
     int32_t seen = queued;
-    if (__atomic_compare_exchange_n(control_ + slot, &seen, kRunStarted, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return true;
+    if (__atomic_compare_exchange_n(word, &seen, kRunStarted, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return true;
     return seen != -queued;
   }
+
+  // The parent's control word for `slot` (lib/ipc.ts takeRun); null past the words, or with none.
+  int32_t* Word(uint32_t slot) const { return control_ == nullptr || slot >= control_words_ ? nullptr : control_ + slot; }
 
   void Run(const RequestHead& head, Reader& in, Writer& reply, bool& counted, std::chrono::steady_clock::time_point& received) {
     const uint32_t id = head.id, plan_id = head.plan, slot = head.slot, flags = head.flags;
@@ -413,7 +420,7 @@ class RunServer {
     int64_t timeout_ms = 0;
     if (flags & kTimeout) {
       double timeout = in.Get<double>();
-      if (!(timeout >= 1 && timeout <= 9007199254740991.0)) Refuse("INTERNAL", "a direct-path run's timeout is not a whole number of ms from 1");
+      if (!(timeout >= 1 && timeout <= kMaxExact)) Refuse("INTERNAL", "a direct-path run's timeout is not a whole number of ms from 1");
       timeout_ms = static_cast<int64_t>(timeout);
     }
     if (flags & kNewSegment) {
