@@ -54,12 +54,25 @@ interface HostPlan {
    */
   lastMicros: number;
   /**
-   * How long the last direct-path run took in the host, in µs (the reply's micros, from after any
-   * wait for a turn there), or, where the host does not say (a plan on its inter-op pool), the
-   * round trip of the last run not sent ahead; 0: none yet. Whether a run may go ahead of its turn
-   * (mayRunAhead): a round trip alone varies with whether this side polled for it (tiny: 20-450 µs).
+   * How long a direct-path run takes in the host, in µs: the median of the last three (fewer:
+   * the shortest), each the reply's micros (from after any wait for a turn there), or, where the
+   * host does not say (a plan on its inter-op pool), the round trip of a run not sent ahead; 0:
+   * none yet. Whether a run may go ahead of its turn (mayRunAhead): a round trip alone varies with
+   * whether this side polled for it (tiny: 20-450 µs), and one run the host's thread lost its core
+   * in (a busy machine) must not send a short plan's next run ahead.
    */
   runMicros: number;
+  /** The last three measures behind runMicros, oldest first. */
+  recentMicros: number[];
+}
+
+// Adds a measure of `plan`'s run time in the host (HostPlan.runMicros).
+function noteRunMicros(plan: HostPlan, micros: number): void {
+  const recent = plan.recentMicros;
+  if (recent.length === 3) recent.shift();
+  recent.push(micros);
+  const a = recent[0]!, b = recent[1] ?? a, c = recent[2] ?? Math.min(a, b);
+  plan.runMicros = Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
 }
 
 /** What a run's reply carries, from either path. */
@@ -438,7 +451,7 @@ export class HostSession implements NativeSession {
   }
 
   plan(inputs: string[], outputs: string[]): NativePlan {
-    return { id: this.#nextPlan++, inputs, outputs, outputBytes: 0, direct: 'unknown', lastMicros: 0, runMicros: 0 } as HostPlan as unknown as NativePlan;
+    return { id: this.#nextPlan++, inputs, outputs, outputBytes: 0, direct: 'unknown', lastMicros: 0, runMicros: 0, recentMicros: [] } as HostPlan as unknown as NativePlan;
   }
 
   // waitLimitMs > 0: a run still queued in the host that long after this call is not started
@@ -555,8 +568,8 @@ export class HostSession implements NativeSession {
     const roundTrip = Math.max(1, Math.round((performance.now() - started) * 1000));
     // (A run sent ahead waited for its turn in its round trip: a short plan's runs would keep
     // going ahead on their waits.)
-    if (reply.op === 'done' && reply.micros > 0) plan.runMicros = reply.micros;
-    else if (reply.op === 'done' && startBelow === 0) plan.runMicros = roundTrip;
+    if (reply.op === 'done' && reply.micros > 0) noteRunMicros(plan, reply.micros);
+    else if (reply.op === 'done' && startBelow === 0) noteRunMicros(plan, roundTrip);
     // With a pool, an error says nothing of where the plan's next run goes: the last done reply stands.
     if (this.#inlineOps) plan.lastMicros = roundTrip;
     else if (reply.op === 'done') plan.lastMicros = reply.micros;

