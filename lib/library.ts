@@ -275,9 +275,13 @@ export function loadTensorFlow(): Promise<Runtime> {
       const value = step.value;
       if (isQuery(value)) {
         const answer = await new Promise<PythonAnswer>((resolve) => {
-          // The marker: a worker_thread terminated meanwhile kills and reaps it (its loop would have).
-          execFile(value.python, ['-c', FIND_SPEC, native().childMarker], { timeout: 30_000 }, (error, stdout) =>
-            resolve(error ? { problem: pythonProblem(error) } : parseAnswer(stdout)));
+          // A worker_thread terminated meanwhile kills and reaps it (its loop would have): by its
+          // pidfd (watchChild), or, terminated before that call, by the marker.
+          const child = execFile(value.python, ['-c', FIND_SPEC, native().childMarker], { timeout: 30_000 }, (error, stdout) => {
+            native().unwatchChild(pidfd);
+            resolve(error ? { problem: pythonProblem(error) } : parseAnswer(stdout));
+          });
+          const pidfd = child.pid === undefined ? -1 : native().watchChild(child.pid);
         });
         step = steps.next(answer);
         continue;

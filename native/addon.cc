@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 
 #include "channel.h"
 #include "errors.h"
@@ -161,15 +162,22 @@ void ReapChildren(std::vector<int> pidfds) {
 // thread ends, stayed a zombie (helper-84); a Python interpreter asked where TensorFlow is
 // (lib/library.ts) outlived the thread's event loop, which alone would have reaped it
 // (helper-85). Found among this thread's children (Linux 3.5+'s /proc/<pid>/task/<tid>/children)
-// by the marker argument lib/ gives each such child (exported as `childMarker`).
+// by the marker argument lib/ gives each such child (exported as `childMarker`). A fallback: lib/
+// registers each child with watchChild() as soon as spawn() returns.
 constexpr char kChildMarker[] = "--tfslice-child";
 void AddUnwatchedChildren(std::vector<int>& pidfds) {
   std::ifstream children("/proc/self/task/" + std::to_string(syscall(SYS_gettid)) + "/children");
   const std::string marker = std::string(1, '\0') + kChildMarker + std::string(1, '\0');  // a whole argument
   long pid = 0;
   while (children >> pid) {
-    std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-    std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    // Empty while the child execs (a `python3` that is a shell script exec'ing the interpreter:
+    // pyenv's shims, a venv's wrapper) and once it has exited: read again for a few ms.
+    std::string args;
+    for (int tries = 0; tries < 20 && args.empty(); ++tries) {
+      if (tries > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+      args.assign(std::istreambuf_iterator<char>(cmdline), std::istreambuf_iterator<char>());
+    }
     if (args.find(marker) == std::string::npos) continue;
     int fd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
     if (fd >= 0) pidfds.push_back(fd);

@@ -257,8 +257,8 @@ export interface Binding {
     /** Closes an end channelPair() made. */
     closeDescriptor(fd: number): void;
     /**
-     * A pidfd for the child process `pid` (a host this environment spawned), or -1 where the
-     * kernel has none (before Linux 5.3). If the environment ends (a worker_thread terminated)
+     * A pidfd for the child process `pid` (one this environment spawned: a host, the Python asked
+     * where TensorFlow is), or -1 where the kernel has none (before Linux 5.3). If the environment ends (a worker_thread terminated)
      * before unwatchChild(pidfd), the child is killed and reaped natively: its libuv loop is gone.
      */
     watchChild(pid: number): number;
@@ -278,7 +278,9 @@ export interface Binding {
     /**
      * The last argument of every child process lib/ starts (model hosts, the Python asked where
      * TensorFlow is): a worker_thread's ending kills and reaps those of its children that no
-     * watchChild() registered (native/addon.cc, AddUnwatchedChildren).
+     * watchChild() registered (native/addon.cc, AddUnwatchedChildren): ones its termination
+     * interrupted between the spawn and that call. A fallback only: a child read while it execs
+     * shows no arguments for a moment.
      */
     childMarker: string;
 }
