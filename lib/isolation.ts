@@ -333,6 +333,8 @@ export class HostSession implements NativeSession {
   #queued = new Map<number, number>();
   /** Where the last run() waits: 0 nowhere known, 1 in the host for its turn (sent ahead), 3 in the host (behind HOST_SERVE_THREADS others). */
   #lastQueued: 0 | 1 | 3 = 0;
+  /** lastSentDirect(). */
+  #lastSentDirect = false;
   /**
    * Runs in the host (answered or not, given up on or not) that its count of executing runs may
    * miss: framed ones (the host's JS runs them), and direct ones of a plan not yet known to stay
@@ -461,6 +463,7 @@ export class HostSession implements NativeSession {
   async run(plan: NativePlan, feeds: NativeTensors, timeoutMs = 0, ticket = 0, waitLimitMs = 0, startBelow = 0): Promise<NativeTensors> {
     const hostPlan = plan as unknown as HostPlan;
     this.#lastQueued = 0;
+    this.#lastSentDirect = false;
     if (this.#dead !== null) throw this.#crashed();
     const wait: RunWait | undefined = waitLimitMs > 0 ? { untilMs: monotonicMs() + waitLimitMs, limitMs: waitLimitMs } : undefined;
     // Room for every feed, though shared ones take none on the direct path: a run that goes
@@ -555,6 +558,7 @@ export class HostSession implements NativeSession {
     if (length === 0) return null;
     this.#tag(slot, id);
     if (!this.#sendDirect(length, plan.lastMicros)) return null;
+    this.#lastSentDirect = true;
     slot.announcedDirect = true;
     this.#sharedReleased.splice(0, released.length);
     for (const segment of shared) this.#sharedAnnounced.add(segment.id);
@@ -818,6 +822,11 @@ export class HostSession implements NativeSession {
   /** Where the last run() waits: 1 in the host for its turn (sent ahead), 3 in the host behind as many runs as it has serving threads; else 0. */
   lastQueued(): 0 | 1 | 3 {
     return this.#lastQueued;
+  }
+
+  /** Whether the last run() went to the host by the direct path before it returned (its host counts it from there: mayRunAhead). */
+  lastSentDirect(): boolean {
+    return this.#lastSentDirect;
   }
 
   /**

@@ -949,6 +949,12 @@ export class Model {
         Object.assign(granted, { since: asked, limitMs: askedLimitMs });
         return this.#submit(session, plan, feeds, timeoutMs, waitLimitMs, signal, false, this.maxConcurrentRuns, granted);
       }
+      // Handed a turn by a run that ended (none was sent ahead: a queue that built up while runs
+      // could not go ahead, behind a framed run or a plan's first run): once this one is in its
+      // host's count, the next in line may go ahead, and runs go ahead from then on.
+      const run = this.#submit(session, plan, feeds, timeoutMs, waitLimitMs, signal, false);
+      if (session.lastSentDirect?.() === true) this.#promote();
+      return run;
     }
     return this.#submit(session, plan, feeds, timeoutMs, waitLimitMs, signal, false);
   }
@@ -995,15 +1001,8 @@ export class Model {
     const ahead = this.#ahead.shift();
     if (ahead !== undefined) {
       ahead.turn = true;
-      // The next in line goes ahead in its place (its place reserved now: the run is sent once
-      // its #turn() resolves).
-      const head = this.#waiting[0];
-      if (this.#handing === 0 && head?.goesAhead?.() === true) {
-        this.#waiting.shift();
-        const next: AheadRun = { turn: false, since: 0, limitMs: 0 };
-        this.#ahead.push(next);
-        head(next);
-      }
+      // The next in line goes ahead in its place.
+      this.#promote();
       return;
     }
     const next = this.#waiting.shift();
@@ -1013,6 +1012,18 @@ export class Model {
     } else {
       this.#running--;
     }
+  }
+
+  // The run first in line goes ahead of its turn, if none is ahead, no run handed a turn is
+  // still to be sent, and `goesAhead` says it may: its place in #ahead is reserved now, and it is
+  // sent once its #turn() resolves.
+  #promote(): void {
+    const head = this.#waiting[0];
+    if (this.#ahead.length > 0 || this.#handing > 0 || head?.goesAhead?.() !== true) return;
+    this.#waiting.shift();
+    const next: AheadRun = { turn: false, since: 0, limitMs: 0 };
+    this.#ahead.push(next);
+    head(next);
   }
 
   // Hands one run to the addon. `gated`: the addon keeps the turns (an in-process session with a

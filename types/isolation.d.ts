@@ -89,6 +89,8 @@ export declare class HostSession implements NativeSession {
     close(killAfterMs?: number): Promise<void>;
     /** Where the last run() waits: 1 in the host for its turn (sent ahead), 3 in the host behind as many runs as it has serving threads; else 0. */
     lastQueued(): 0 | 1 | 3;
+    /** Whether the last run() went to the host by the direct path before it returned (its host counts it from there: mayRunAhead). */
+    lastSentDirect(): boolean;
     /**
      * Whether a run of `plan` with `feeds` may go ahead of its turn (run()'s startBelow) now: the
      * host must count every run that holds a turn (none framed, none of a plan that may still turn

@@ -33,6 +33,12 @@ export interface NativeSession {
      * by its direct path), and this one goes that way too.
      */
     mayRunAhead?(plan: NativePlan, feeds: NativeTensors): boolean;
+    /**
+     * A model host: whether the last run() sent its run by the direct path before it returned
+     * (false: it goes framed a moment later, or failed). The host counts such a run from when it
+     * reads it, so a run sent ahead of its turn after it cannot start beside it.
+     */
+    lastSentDirect?(): boolean;
     runSync(plan: NativePlan, feeds: NativeTensors, timeoutMs?: number): NativeTensors;
     /**
      * An in-process session's compact form (lib/tensor.ts): `data` is the feeds' data only (the

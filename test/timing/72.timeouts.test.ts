@@ -826,6 +826,33 @@ t.test('isolation process, runs sent ahead of their turn with a runTimeoutMs: Te
   await one.dispose();
 });
 
+t.test('isolation process, maxConcurrentRuns 1 and 2: runs that queued here while none could go ahead (behind a plan\'s first run) go ahead from the next turn handed on, within the limit', async (t) => {
+  const probe = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: 1 });
+  const long = await slowN(probe, 100);
+  await probe.dispose();
+  for (const limit of [1, 2]) {
+    const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: limit });
+    const sentAhead = runPaths.ahead;
+    const ends: number[] = [];
+    const count = limit + 4;
+    // The plan's first runs: neither known direct yet nor how long they take, so the rest queue here.
+    const runs = Array.from({ length: count }, (_, i) => model.run(n(long)).then(() => { ends.push(i); }));
+    t.equal(runPaths.ahead, sentAhead, `${limit}: none went ahead while the plan's first runs were out`);
+    await Promise.all(runs);
+    // The turn handed on to the next in line once it ends: that run goes by the direct path, so
+    // the one after it goes ahead, and from then on each run sent ahead takes the next turn and
+    // the next in line goes ahead in its place (before, none went ahead until the queue was empty).
+    t.ok(runPaths.ahead - sentAhead >= 2, `${limit}: runs went ahead once the first turn was handed on (${runPaths.ahead - sentAhead} of ${count - limit - 1})`);
+    if (limit === 1) t.same(ends, [0, 1, 2, 3, 4], 'in call order');
+    t.same([model.runsExecuting, model.runsQueued], [0, 0], `${limit}: nothing left behind`);
+    // The limit held throughout: a short run sent ahead now ends only as a long one holding a turn does.
+    const t1 = performance.now();
+    const settled = await Promise.all([...Array.from({ length: limit }, () => n(long)), n(3)].map((feeds) => model.run(feeds).then(() => performance.now() - t1)));
+    t.ok(settled[limit]! > Math.min(...settled.slice(0, limit)) / 2, `${limit}: never more than ${limit} at once (the short run ended ${settled[limit]!.toFixed(0)} ms in)`);
+    await model.dispose();
+  }
+});
+
 t.test('isolation process, maxConcurrentRuns 1: no run goes ahead of its turn where the host could not keep the limit (framed runs) or where a thread wake-up costs more than it saves (short runs)', async (t) => {
   const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: 1 });
   const long = await slowN(model, 100);
