@@ -18,6 +18,7 @@
 #include <mutex>
 #include <new>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -252,6 +253,8 @@ class RunServer {
       // Counts among the runs executing here (WaitBelow) until TensorFlow is done with it (Run),
       // or, one that never got that far, until its reply is sent.
       bool counted = false;
+      // A run sent ahead of its turn: its place among those waiting here (WaitBelow), 0 for others.
+      uint64_t ahead = 0;
       {
         std::lock_guard<std::mutex> lead(reader_);
         // Awake for a while first: a parent that awaits each run sends the next one soon
@@ -276,6 +279,8 @@ class RunServer {
             if (head.plan != kNoPlan && head.start_below == 0) {
               Count();
               counted = true;
+            } else if (head.plan != kNoPlan) {
+              ahead = QueueAhead();  // in the order read, as the parent sent them
             }
           } catch (const Refused& failed) {
             refused = failed.failure;  // answered by Serve
@@ -291,7 +296,9 @@ class RunServer {
       if (length < 0) std::_Exit(kBrokenChannelExit);
       auto received = std::chrono::steady_clock::now();
       Writer reply;
-      Serve(head, refused, in, reply, counted, received);
+      Serve(head, refused, in, reply, counted, received, ahead);
+      // Started, or refused before it could (its place then goes to the next run sent ahead).
+      if (ahead != 0) LeaveAhead(ahead);
       // A done reply whose plan's next run goes to this thread (not to an inter-op pool) says
       // how long the parent waited here, its wait for a turn and the output copies included:
       // the parent polls for the next reply when that was short (lib/isolation.ts). (A failure
@@ -332,21 +339,47 @@ class RunServer {
   // A run sent ahead of its turn (kStartBelow, lib/model.ts): the parent's runs that hold the
   // model's turns (maxConcurrentRuns) went before it, and it takes the turn of the first of them
   // to end. It waits here, holding a serving thread but no count, until fewer than `below` runs
-  // are executing, then counts itself (true). It stops waiting (false) once the parent cancels it
-  // (its caller gave up: its control word) or its wait limit passes; Run's checks then refuse it.
-  // Polled every millisecond for those, which the parent does not signal here.
-  bool WaitBelow(uint32_t below, uint32_t slot, uint32_t id, double wait_until_ms) {
+  // are executing and no run sent ahead before it still waits (`ahead`, QueueAhead: runs start
+  // in the order they were sent, though one may reach this point later than the next, e.g.
+  // mapping its slot's new segment first), then counts itself (true). It stops waiting (false)
+  // once the parent cancels it (its caller gave up: its control word) or its wait limit passes;
+  // Run's checks then refuse it. Polled every millisecond for those, which the parent does not
+  // signal here.
+  bool WaitBelow(uint32_t below, uint32_t slot, uint32_t id, double wait_until_ms, uint64_t ahead) {
     std::unique_lock<std::mutex> lock(count_mutex_);
     for (;;) {
-      if (executing_ < below) {
+      if (executing_ < below && (ahead_.empty() || *ahead_.begin() == ahead)) {
         ++executing_;
+        ahead_.erase(ahead);
+        lock.unlock();
+        count_cv_.notify_all();  // the next run sent ahead may start too, below a limit of 2 or more
         return true;
       }
       int32_t* word = Word(slot);
-      if (word != nullptr && __atomic_load_n(word, __ATOMIC_ACQUIRE) == -RunTag(id)) return false;
-      if (wait_until_ms > 0 && MonotonicMs() > wait_until_ms) return false;
+      if ((word != nullptr && __atomic_load_n(word, __ATOMIC_ACQUIRE) == -RunTag(id)) || (wait_until_ms > 0 && MonotonicMs() > wait_until_ms)) {
+        ahead_.erase(ahead);
+        lock.unlock();
+        count_cv_.notify_all();  // the next run sent ahead, if it was waiting behind this one
+        return false;
+      }
       count_cv_.wait_for(lock, std::chrono::milliseconds(1));
     }
+  }
+
+  // A run sent ahead of its turn, read: its place among those waiting for a turn here.
+  uint64_t QueueAhead() {
+    std::lock_guard<std::mutex> lock(count_mutex_);
+    ahead_.insert(++last_ahead_);
+    return last_ahead_;
+  }
+
+  // Run sent ahead `ahead` started, or never will: the next one may.
+  void LeaveAhead(uint64_t ahead) {
+    {
+      std::lock_guard<std::mutex> lock(count_mutex_);
+      if (ahead_.erase(ahead) == 0) return;
+    }
+    count_cv_.notify_all();
   }
 
   static double MonotonicMs() {
@@ -365,11 +398,11 @@ class RunServer {
   // `counted`: set when a run sent ahead counts itself (WaitBelow); `received` moves to when
   // it did, so that the time reported is the run's, not its wait for a turn.
   void Serve(const RequestHead& head, const std::optional<Failure>& refused, Reader& in, Writer& reply, bool& counted,
-             std::chrono::steady_clock::time_point& received) {
+             std::chrono::steady_clock::time_point& received, uint64_t ahead) {
     try {
       if (refused) return FailureReply(reply, head.id, *refused);
       reply.Put<uint32_t>(head.id);
-      Run(head, in, reply, counted, received);
+      Run(head, in, reply, counted, received, ahead);
     } catch (const Refused& failed) {
       FailureReply(reply, head.id, failed.failure);
     } catch (const std::bad_alloc&) {
@@ -403,7 +436,8 @@ class RunServer {
   // The parent's control word for `slot` (lib/ipc.ts takeRun); null past the words, or with none.
   int32_t* Word(uint32_t slot) const { return control_ == nullptr || slot >= control_words_ ? nullptr : control_ + slot; }
 
-  void Run(const RequestHead& head, Reader& in, Writer& reply, bool& counted, std::chrono::steady_clock::time_point& received) {
+  void Run(const RequestHead& head, Reader& in, Writer& reply, bool& counted, std::chrono::steady_clock::time_point& received,
+           uint64_t ahead) {
     const uint32_t id = head.id, plan_id = head.plan, slot = head.slot, flags = head.flags;
     const size_t used = head.used;
     // kWaitUntil: the run starts only until then (CLOCK_MONOTONIC, ms), its caller's
@@ -448,7 +482,7 @@ class RunServer {
       return;
     }
     if (head.start_below > 0) {
-      counted = WaitBelow(head.start_below, slot, id, wait_until_ms);
+      counted = WaitBelow(head.start_below, slot, id, wait_until_ms, ahead);
       // TensorFlow's limit counts the wait for a turn (as a run waiting in the parent's queue):
       // here, and in the socket before (every serving thread busy).
       double waited = MonotonicMs() - head.sent_ms;
@@ -695,6 +729,10 @@ class RunServer {
   std::mutex count_mutex_;
   std::condition_variable count_cv_;
   uint32_t executing_ = 0;
+  // Runs sent ahead of their turn, read and not yet started nor refused, by the order they were
+  // read in (QueueAhead, WaitBelow, LeaveAhead). Under count_mutex_.
+  std::set<uint64_t> ahead_;
+  uint64_t last_ahead_ = 0;
   std::unordered_map<uint32_t, std::shared_ptr<Segment>> segments_;
   std::unordered_map<uint32_t, std::shared_ptr<Segment>> shared_;
   std::unordered_map<uint32_t, std::shared_ptr<RunPlan>> plans_;

@@ -11,7 +11,8 @@
 //            [flags & 32: u32 n, u32 slot*]             slots whose segments to forget
 //            [flags & 128: u32 below, f64 sent ms]      sent ahead of its turn: starts once
 //                                                       fewer than `below` runs read before it
-//                                                       execute here (lib/model.ts); its wait
+//                                                       execute here, and after the runs sent
+//                                                       ahead before it (lib/model.ts); its wait
 //                                                       since `sent` (CLOCK_MONOTONIC) is taken
 //                                                       off its timeout
 //            [flags & 16: f64 until ms, f64 limit ms]   start only until then (its wait limit)

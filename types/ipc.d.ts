@@ -96,7 +96,8 @@ export interface DirectRun {
     timeoutMs?: number;
     /**
      * A run sent ahead of its turn (lib/model.ts, maxConcurrentRuns): the host starts it only once
-     * fewer than this many of the runs it read before it are executing there; 0 or none: at once.
+     * fewer than this many of the runs it read before it are executing there, and after the runs
+     * sent ahead before it; 0 or none: at once.
      * Sent with the time it was made (monotonicMs()): its wait there, in the socket too, is taken
      * off its timeoutMs.
      */
