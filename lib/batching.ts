@@ -847,7 +847,7 @@ export class BatchQueue {
         // Joined as they are (same dimensions: nothing is padded here).
         const pieces = request.pieces.map((p) => ({ shape: p![3 * k + 1] as readonly number[], data: p![3 * k + 2] as NativeData, first: p![3 * k + 2] as NativeData }));
         const inner = pieces[0]!.shape.slice(1);
-        const other = pieces.find((p) => !sameDims(p.shape.slice(1), inner));
+        const other = pieces.find((p) => !rowsAre(p.shape, inner));
         if (other) {
           throw new TensorFlowError('FAILED_PRECONDITION', `output '${this.#outputKeys[k]}' of signature '${this.#signature}' came back as [${pieces[0]!.shape.join(', ')}] ` +
             `and [${other.shape.join(', ')}] for two pieces of one split request, which cannot be joined (padVariableLengthInputs padded them differently); ` +
@@ -922,6 +922,14 @@ function paddedSize(allowed: readonly number[], rows: number): number {
 function sameDims(a: readonly number[], b: readonly number[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+// Whether a part's rows are `inner` (its shape past dimension 0): sameDims(shape.slice(1), inner)
+// without the copy, once per request of every batch.
+function rowsAre(shape: readonly number[], inner: readonly number[]): boolean {
+  if (shape.length !== inner.length + 1) return false;
+  for (let i = 0; i < inner.length; i++) if (shape[i + 1] !== inner[i]) return false;
   return true;
 }
 
@@ -1000,7 +1008,7 @@ function joinRows(info: DTypeInfo, parts: Part[], inner: readonly number[], size
     const data = part.data as unknown as Numeric;
     const rows = part.shape[0]!;
     const at = row * rowElems;
-    if (sameDims(part.shape.slice(1), inner)) {
+    if (rowsAre(part.shape, inner)) {
       out.set(data, at);
     } else {
       const first = part.first as unknown as Numeric;
@@ -1025,7 +1033,7 @@ function joinStrings(parts: Part[], inner: readonly number[], size: number): Pac
     const rows = part.shape[0]!;
     const at = row * rowElems;
     const element = (k: number) => bytes.subarray(offsets[k], offsets[k + 1]);
-    if (sameDims(part.shape.slice(1), inner)) {
+    if (rowsAre(part.shape, inner)) {
       for (let k = 0; k < rows * rowElems; k++) elements[at + k] = element(k);
     } else {
       const first = part.first as PackedStrings;
