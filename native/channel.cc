@@ -347,23 +347,24 @@ class RunServer {
   // signal here.
   bool WaitBelow(uint32_t below, uint32_t slot, uint32_t id, double wait_until_ms, uint64_t ahead) {
     std::unique_lock<std::mutex> lock(count_mutex_);
+    bool started = false;
     for (;;) {
       if (executing_ < below && (ahead_.empty() || *ahead_.begin() == ahead)) {
         ++executing_;
-        ahead_.erase(ahead);
-        lock.unlock();
-        count_cv_.notify_all();  // the next run sent ahead may start too, below a limit of 2 or more
-        return true;
+        started = true;
+        break;
       }
       int32_t* word = Word(slot);
-      if ((word != nullptr && __atomic_load_n(word, __ATOMIC_ACQUIRE) == -RunTag(id)) || (wait_until_ms > 0 && MonotonicMs() > wait_until_ms)) {
-        ahead_.erase(ahead);
-        lock.unlock();
-        count_cv_.notify_all();  // the next run sent ahead, if it was waiting behind this one
-        return false;
-      }
+      if (word != nullptr && __atomic_load_n(word, __ATOMIC_ACQUIRE) == -RunTag(id)) break;
+      if (wait_until_ms > 0 && MonotonicMs() > wait_until_ms) break;
       count_cv_.wait_for(lock, std::chrono::milliseconds(1));
     }
+    // Out of the queue either way: the next run sent ahead may start now (below a limit of 2 or
+    // more, or in this one's place).
+    ahead_.erase(ahead);
+    lock.unlock();
+    count_cv_.notify_all();
+    return started;
   }
 
   // A run sent ahead of its turn, read: its place among those waiting for a turn here.
