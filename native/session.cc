@@ -386,6 +386,34 @@ void Measured(RunPlan& plan, bool on_caller, uint32_t micros) {
 
 }  // namespace
 
+namespace {
+
+// TensorFlow's queues (QueueBase::Cancel, tensorflow/core/kernels/queue_base.cc) find the waiting
+// attempt that a step's cancellation stops by the step's CancellationManager address and token,
+// and DirectSession keeps that manager in RunInternal's stack frame: two runs on one thread get
+// the same address and the same first token. A cancelled dequeue leaves its queue only once it
+// reaches the front, so while an older dequeue waits ahead of it, the next run on the same thread
+// whose dequeue is cancelled (its runTimeoutMs) stops the stale attempt instead of its own and
+// stays inside TensorFlow for good (TensorFlow 2.21, in C alone: one thread's dequeue with a
+// 3000 ms limit, then another thread's two dequeues with 20 ms limits one after the other: the
+// second never returned; through run(), 4 dequeues at a time with 1 ms limits hung about once
+// in 1000 runs). So each such run on a thread enters TensorFlow deeper than the one before,
+// 16 bytes per run over 256 KiB of stack (a stale attempt would have to outlive 16 384 runs of
+// its thread), where it may be cancelled by a limit on a graph that reaches an op that blocks.
+constexpr uint32_t kStackTurns = 16384;
+constexpr size_t kStackTurnBytes = 16;
+thread_local uint32_t t_stack_turn = 0;
+
+template <typename Run>
+__attribute__((noinline)) void AtNextStackDepth(Run&& run) {
+  size_t bytes = kStackTurnBytes * (1 + t_stack_turn++ % kStackTurns);
+  volatile char* pad = static_cast<char*>(__builtin_alloca(bytes));
+  pad[0] = 0;  // used, so the block stays
+  run();
+}
+
+}  // namespace
+
 uint64_t CallerRuns() { return g_caller_runs.load(std::memory_order_relaxed); }
 uint64_t PooledRuns() { return g_pooled_runs.load(std::memory_order_relaxed); }
 
@@ -416,10 +444,14 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
     options.length = sizeof(kRunOnCallerOptions) - 1;
   }
   auto started = std::chrono::steady_clock::now();
-  SessionRun(core.session(), options.data != nullptr ? &options : nullptr, plan.inputs.data(), feeds.data(),
-             static_cast<int>(plan.inputs.size()), plan.outputs.data(),
-             fetched.tensors.data(), static_cast<int>(plan.outputs.size()), nullptr, 0,
-             nullptr, status.get());
+  auto run = [&] {
+    SessionRun(core.session(), options.data != nullptr ? &options : nullptr, plan.inputs.data(), feeds.data(),
+               static_cast<int>(plan.inputs.size()), plan.outputs.data(),
+               fetched.tensors.data(), static_cast<int>(plan.outputs.size()), nullptr, 0,
+               nullptr, status.get());
+  };
+  if (timeout_ms > 0 && !core.bounded()) AtNextStackDepth(run);
+  else run();
   if (!begun) core.EndRun();
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
   uint32_t clamped = static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(micros, UINT32_MAX)));

@@ -51,6 +51,34 @@ for (const isolation of ['none', 'process'] as const) {
   });
 }
 
+for (const isolation of ['none', 'process'] as const) {
+  t.test(`a dequeue stopped at its limit behind another run's dequeue leaves the next run of its thread free to be stopped too (isolation: '${isolation}')`, async (t) => {
+    // TensorFlow's queues find the attempt that a cancellation stops by the step's
+    // CancellationManager address and token, and DirectSession keeps that manager on the running
+    // thread's stack: the short runs' attempts stay queued behind the first run's until it ends,
+    // and before the addon entered TensorFlow deeper on each such run (native/session.cc,
+    // AtNextStackDepth) the second short run stopped the first one's stale attempt instead of its
+    // own and never returned, in process and in a host alike.
+    const model = await loadModel(fixture('queue').dir, { isolation, interOpThreads: 0, maxConcurrentRuns: 4 });
+    const first = model.run({}, { signature: 'dequeue', runTimeoutMs: 3000 }).then(() => 'resolved', (e: { code?: string }) => e.code);
+    await new Promise((r) => setTimeout(r, 200)); // its dequeue waits at the queue's front
+    let stuck = false;
+    for (let i = 0; i < 5 && !stuck; i++) {
+      let timer: NodeJS.Timeout | undefined;
+      const settled = await Promise.race([
+        model.run({}, { signature: 'dequeue', runTimeoutMs: 50 }).then(() => 'resolved', (e: Error & { code?: string }) => `${e.code}: ${e.message}`),
+        new Promise<string>((resolve) => { timer = setTimeout(() => resolve('still inside TensorFlow after 2.5 s'), 2500); }),
+      ]);
+      clearTimeout(timer);
+      t.match(settled, /^DEADLINE_EXCEEDED: .*TensorFlow stopped it/, `short run ${i}: stopped at its limit`);
+      stuck = !settled.startsWith('DEADLINE_EXCEEDED');
+    }
+    t.equal(await first, 'DEADLINE_EXCEEDED', 'the first run is stopped at its own limit');
+    // A run left inside TensorFlow would hold dispose() for good (the process's exit ends it).
+    if (!stuck) await model.dispose();
+  });
+}
+
 t.test("a batch runs under the latest limit of its requests (TensorFlow Serving's rule): one with a shorter limit fails at it, the others get their rows", async (t) => {
   const model = await loadModel(BATCHING, { interOpThreads: 0, batching: { maxBatchSize: 8, batchTimeoutMicros: 20_000 } });
   const n = await spinFor(model, 700);
