@@ -398,9 +398,10 @@ namespace {
 // 3000 ms limit, then another thread's two dequeues with 20 ms limits one after the other: the
 // second never returned; through run(), 4 dequeues at a time with 1 ms limits hung about once
 // in 1000 runs). So each such run on a thread enters TensorFlow deeper than the one before,
-// 16 bytes per run over 256 KiB of stack (a stale attempt would have to outlive 16 384 runs of
-// its thread), where it may be cancelled by a limit on a graph that reaches an op that blocks.
-constexpr uint32_t kStackTurns = 16384;
+// 16 bytes per run over 64 KiB of stack (a stale attempt would have to outlive 4096 runs of its
+// thread), where it may be cancelled by a limit on a graph that reaches an op that blocks. (64
+// KiB: runSync() on a worker_thread runs here on the worker's stack, 4 MiB by default.)
+constexpr uint32_t kStackTurns = 4096;
 constexpr size_t kStackTurnBytes = 16;
 thread_local uint32_t t_stack_turn = 0;
 
