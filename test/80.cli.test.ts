@@ -400,6 +400,10 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
     [['serve', '--model_base_path', tiny.dir, '--model_config_file_poll_wait_seconds', '5'], 2, /^tfslice serve: --model_config_file_poll_wait_seconds is set without --model_config_file: it says how often to read that file again$/m],
     [['serve', '--model_base_path', tiny.dir, '--model_config_file_poll_wait_seconds', '-1'], 2, /'--model_config_file_poll_wait_seconds <s>' argument '-1' is invalid\. expected seconds/],
     [['serve', '--model_base_path', tiny.dir, '--tensorflow_inter_op_parallelism', '-2'], 2, /'--tensorflow_inter_op_parallelism <n>' argument '-2' is invalid\. expected a thread count from -1 to 1024/],
+    // --host_hang_timeout_ms kills a host, whose runs TensorFlow must be able to stop at their limit.
+    [['serve', '--model_base_path', tiny.dir, '--host_hang_timeout_ms', '1000'], 2, /^tfslice serve: --host_hang_timeout_ms kills a model's host process: give --isolation process with it$/m],
+    [['serve', '--model_base_path', tiny.dir, '--isolation', 'process', '--host_hang_timeout_ms', '1000'], 2, /^tfslice serve: --host_hang_timeout_ms needs an inter-op pool, .*: add --tensorflow_inter_op_parallelism 0$/m],
+    [['serve', '--model_base_path', tiny.dir, '--host_hang_timeout_ms', '2147483648'], 2, /'--host_hang_timeout_ms <ms>' argument '2147483648' is invalid\. expected milliseconds from 0 to 2147483647/],
   ];
   const results = await inParallel(cases, 2, ([args]) => cli(args));
   for (const [i, [args, code, message]] of cases.entries()) {

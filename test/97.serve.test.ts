@@ -449,6 +449,54 @@ t.test("tensorflow_model_server's flag forms: --enable_batching=false, and --ten
   }
 });
 
+t.test('--host_hang_timeout_ms: a host that stops answering is killed that long after its request was given up on, and watch mode serves the model again from a new host', async (t) => {
+  const server = await startServe(['--model_name', 'half', '--model_base_path', basePath('hung', { 1: 'half_plus_two' }), '--rest_api_port', '0', '--isolation', 'process',
+    '--tensorflow_inter_op_parallelism', '0', '--host_hang_timeout_ms', '300', '--rest_api_timeout_in_ms', '200', '--file_system_poll_wait_seconds', '1']);
+  t.teardown(() => { server.child.kill('SIGKILL'); });
+  const predict = () => curl(['-X', 'POST', `${server.url}/v1/models/half:predict`, '-d', '{"instances": [2.0]}']);
+  const answered = (a: { status: number; body: string }) => a.status === 200 && JSON.parse(a.body).predictions[0] === 3;
+  t.ok(answered(await predict()), 'served by its host: y = 0.5x + 2');
+  const hostOf = () => fs.readdirSync(`/proc/${server.child.pid}/task`).flatMap((tid) => fs.readFileSync(`/proc/${server.child.pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  const [host] = hostOf();
+  t.ok(host, `the host process: ${host}`);
+  const alive = (pid: number) => {
+    try {
+      return !/^\S+ \(.*\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  process.kill(host!, 'SIGSTOP');
+  t.teardown(() => { try { process.kill(host!, 'SIGCONT'); } catch { /* gone */ } });
+  const started = Date.now();
+  t.equal((await predict()).status, 504, 'the request to the stopped host: 504 at its time limit');
+  while (alive(host!) && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20));
+  const killed = Date.now() - started;
+  t.notOk(alive(host!), `the host was killed ${killed} ms after the request (its 200 ms limit, 1 s of grace, then 300 ms)`);
+  t.ok(killed >= 200 + 1000 + 250, 'not before --host_hang_timeout_ms had passed');
+  let answer = await predict();
+  while (answer.status !== 200 && Date.now() - started < 30_000) {
+    await new Promise((r) => setTimeout(r, 100));
+    answer = await predict();
+  }
+  t.ok(answered(answer), `served again ${Date.now() - started} ms after the request`);
+  t.not(hostOf()[0], host, 'by a new host');
+});
+
+t.test('--host_hang_timeout_ms with a config file: given to the models in a host process of their own, not to those in this process (which would refuse it)', async (t) => {
+  const config = path.join(tmp, 'hang-models.json');
+  fs.writeFileSync(config, JSON.stringify({ models: [
+    { name: 'isolated', basePath: basePath('hang_isolated', { 1: 'half_plus_two' }), isolation: 'process', loadOptions: { interOpThreads: 0 } },
+    { name: 'local', basePath: basePath('hang_local', { 1: 'half_plus_two' }) },
+  ] }));
+  const server = await startServe(['--model_config_file', config, '--rest_api_port', '0', '--host_hang_timeout_ms', '1000', '--file_system_poll_wait_seconds', '0']);
+  t.teardown(() => { server.child.kill('SIGKILL'); });
+  for (const name of ['isolated', 'local']) {
+    const answer = await curl(['-X', 'POST', `${server.url}/v1/models/${name}:predict`, '-d', '{"instances": [2.0]}']);
+    t.same([answer.status, JSON.parse(answer.body)], [200, { predictions: [3] }], `${name}: served`);
+  }
+});
+
 t.test('an isolated model whose host dies mid-request: 503 MODEL_CRASHED, the other model serves on, the reload serves again', async (t) => {
   const base = basePath('isolated', { 1: 'slow' });
   const local = new ModelManager({ models: [{ name: 'slow', basePath: base, isolation: 'process' }, { name: 'half', basePath: half }], watch: true, pollIntervalMs: 200 });

@@ -69,6 +69,7 @@ export interface ServeFlags {
   tensorflow_intra_op_parallelism?: number;
   tensorflow_inter_op_parallelism?: number;
   tensorflow_session_parallelism?: number;
+  host_hang_timeout_ms?: number;
   rest_api_read_timeout_ms: number;
   rest_api_header_timeout_ms: number;
   rest_api_max_header_bytes: number;
@@ -90,6 +91,13 @@ function nonNegativeInt(what: string) {
 // A byte count, or Infinity (offloadBytes: never).
 function byteCountOrInfinity(value: string): number {
   return value.trim() === 'Infinity' ? Infinity : nonNegativeInt('a byte count, or Infinity')(value);
+}
+
+// A timer's milliseconds: 0 to 2^31 - 1 (what setTimeout keeps).
+function timerMs(value: string): number {
+  const n = nonNegativeInt('milliseconds from 0 to 2147483647')(value);
+  if (n > 2 ** 31 - 1) throw new InvalidArgumentError('expected milliseconds from 0 to 2147483647');
+  return n;
 }
 
 function positiveInt(what: string) {
@@ -250,6 +258,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--tensorflow_intra_op_parallelism <n>', 'threads of each op (intraOpThreads) for models whose config sets none; 0: TensorFlow picks', poolSize(0))
     .option('--tensorflow_session_parallelism <n>', "both of the two above at once (TensorFlow Serving's older flag; it excludes them)", poolSize(0))
     .option('--tensorflow_inter_op_parallelism <n>', "threads running ops side by side (interOpThreads) for models whose config sets none; 0: TensorFlow's pool, which run timeouts need; -1: inline (tfslice's default)", poolSize(-1))
+    .option('--host_hang_timeout_ms <ms>', "models in a host process of their own (isolation 'process') whose config sets none: a host that has not answered a run given up on (its time limit and 1 s more passed) this many ms later is killed as hung (hostHangTimeoutMs; watch mode loads the model again); needs --tensorflow_inter_op_parallelism 0; 0: never", timerMs)
     .addOption(new Option('--op_policy <policy>', "the opPolicy of models whose config sets none: 'serve' refuses models that reach file-system or process ops; 'none' checks nothing").choices(['serve', 'none']).default('serve'))
     .action(async (flags: ServeFlags) => {
       done(await serve(flags));
@@ -293,7 +302,11 @@ async function readTextConfig<T>(flag: string, file: string, parse: (text: strin
 }
 
 /** What the flags give every model whose config leaves it out: batching, opPolicy, pool sizes. */
-type ModelDefaults = Pick<ManagedModelConfig, 'batching' | 'maxQueuedRequests' | 'warmup' | 'tags'> & { loadOptions: { opPolicy: OpPolicy; intraOpThreads?: number; interOpThreads?: number } };
+type ModelDefaults = Pick<ManagedModelConfig, 'batching' | 'maxQueuedRequests' | 'warmup' | 'tags'> & {
+  loadOptions: { opPolicy: OpPolicy; intraOpThreads?: number; interOpThreads?: number };
+  /** --host_hang_timeout_ms: for models in a host process of their own only (the option is refused for others). */
+  hostHangTimeoutMs?: number;
+};
 
 function withDefaults(model: ManagedModelConfig, defaults: ModelDefaults): ManagedModelConfig {
   const out = { ...model };
@@ -301,9 +314,11 @@ function withDefaults(model: ManagedModelConfig, defaults: ModelDefaults): Manag
   if (out.warmup === undefined && defaults.warmup !== undefined) out.warmup = defaults.warmup;
   if (out.tags === undefined && defaults.tags !== undefined) out.tags = defaults.tags;
   if (out.maxQueuedRequests === undefined) out.maxQueuedRequests = defaults.maxQueuedRequests;
-  for (const [key, value] of Object.entries(defaults.loadOptions)) {
+  const loadOptions: Record<string, unknown> = { ...defaults.loadOptions };
+  if (defaults.hostHangTimeoutMs !== undefined && out.isolation === 'process') loadOptions.hostHangTimeoutMs = defaults.hostHangTimeoutMs;
+  for (const [key, value] of Object.entries(loadOptions)) {
     // A model's own loadOptions win, and so does the same option given at its top level.
-    if (out.loadOptions?.[key as keyof typeof defaults.loadOptions] === undefined && (out as Record<string, unknown>)[key] === undefined) {
+    if ((out.loadOptions as Record<string, unknown> | undefined)?.[key] === undefined && (out as Record<string, unknown>)[key] === undefined) {
       out.loadOptions = { ...out.loadOptions, [key]: value };
     }
   }
@@ -326,6 +341,15 @@ async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerC
   }
   if (flags.tensorflow_intra_op_parallelism !== undefined) defaults.loadOptions.intraOpThreads = flags.tensorflow_intra_op_parallelism;
   if (flags.tensorflow_inter_op_parallelism !== undefined) defaults.loadOptions.interOpThreads = flags.tensorflow_inter_op_parallelism;
+  if (flags.host_hang_timeout_ms !== undefined && flags.host_hang_timeout_ms > 0) {
+    if (flags.model_config_file === undefined && flags.isolation !== 'process') {
+      throw new UsageError("--host_hang_timeout_ms kills a model's host process: give --isolation process with it");
+    }
+    if (flags.model_config_file === undefined && !((defaults.loadOptions.interOpThreads ?? -1) >= 0)) {
+      throw new UsageError('--host_hang_timeout_ms needs an inter-op pool, where TensorFlow stops a run at its limit (with ops inline a long run would be killed as hung): add --tensorflow_inter_op_parallelism 0');
+    }
+    defaults.hostHangTimeoutMs = flags.host_hang_timeout_ms;
+  }
   if (batching !== undefined) defaults.batching = batching;
   if (flags.enable_model_warmup) defaults.warmup = savedModelWarmup(flags.enable_signature_method_name_check ?? false, flags.num_request_iterations_for_warmup);
   if (flags.saved_model_tags !== undefined) defaults.tags = flags.saved_model_tags;

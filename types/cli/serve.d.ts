@@ -34,6 +34,7 @@ export interface ServeFlags {
     tensorflow_intra_op_parallelism?: number;
     tensorflow_inter_op_parallelism?: number;
     tensorflow_session_parallelism?: number;
+    host_hang_timeout_ms?: number;
     rest_api_read_timeout_ms: number;
     rest_api_header_timeout_ms: number;
     rest_api_max_header_bytes: number;
