@@ -59,8 +59,14 @@ class InFlight {
   }
   void End() {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (--busy_ == 0) idle_.notify_all();
+    if (--busy_ == 0) {
+      idle_epoch_.fetch_add(1, std::memory_order_release);
+      idle_.notify_all();
+    }
   }
+  // How many times the work in flight has come down to none: unchanged from one read to the
+  // next while some work began before the first read stays in flight.
+  uint64_t idle_epoch() const { return idle_epoch_.load(std::memory_order_acquire); }
   // Refuses work that has not begun (cheap).
   void Close() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -109,6 +115,7 @@ class InFlight {
   std::condition_variable idle_;
   int busy_ = 0;
   bool closed_ = false;
+  std::atomic<uint64_t> idle_epoch_{0};
 };
 
 // What a LoopPoller looks at on each pass, so that what it waits for is taken without the

@@ -388,29 +388,42 @@ void Measured(RunPlan& plan, bool on_caller, uint32_t micros) {
 
 namespace {
 
-// TensorFlow's queues (QueueBase::Cancel, tensorflow/core/kernels/queue_base.cc) find the waiting
-// attempt that a step's cancellation stops by the step's CancellationManager address and token,
-// and DirectSession keeps that manager in RunInternal's stack frame: two runs on one thread get
-// the same address and the same first token. A cancelled dequeue leaves its queue only once it
-// reaches the front, so while an older dequeue waits ahead of it, the next run on the same thread
-// whose dequeue is cancelled (its runTimeoutMs) stops the stale attempt instead of its own and
-// stays inside TensorFlow for good (TensorFlow 2.21, in C alone: one thread's dequeue with a
-// 3000 ms limit, then another thread's two dequeues with 20 ms limits one after the other: the
-// second never returned; through run(), 4 dequeues at a time with 1 ms limits hung about once
-// in 1000 runs). So each such run on a thread enters TensorFlow deeper than the one before,
-// 16 bytes per run over 64 KiB of stack (a stale attempt would have to outlive 4096 runs of its
-// thread), where it may be cancelled by a limit on a graph that reaches an op that blocks. (64
-// KiB: runSync() on a worker_thread runs here on the worker's stack, 4 MiB by default.)
+// TensorFlow's queues (QueueBase::Cancel, tensorflow/core/kernels/queue_base.cc; a Barrier's and
+// a ConditionalAccumulator's takes alike) find the waiting attempt that a cancellation stops by the
+// step's CancellationManager address and token, and DirectSession keeps that manager in
+// RunInternal's stack frame: two runs entering TensorFlow at one stack address look the same to a
+// queue. A cancelled attempt leaves its queue only once it reaches the front, so while another
+// run's attempt waits ahead of it, a later run entering at the same address whose attempt is
+// cancelled (its runTimeoutMs) stops the stale attempt instead of its own and stays inside
+// TensorFlow for good (TensorFlow 2.21, in C alone: one thread's dequeue with a 3000 ms limit,
+// then another thread's two dequeues with 20 ms limits one after the other: the second never
+// returned; through run(), 4 dequeues at a time with 1 ms limits hung about once in 1000 runs).
+// So a run with a limit, on a graph that reaches an op that blocks, enters TensorFlow at a stack
+// address where no run of its session was stopped since the session's runs in flight last came
+// down to none (when every attempt in its queues has ended): 16 bytes deeper than the thread's
+// previous such run, over 64 KiB, skipping the addresses marked stale (SessionCore::
+// StackSlotStale). 64 KiB: runSync() on a worker_thread runs on the worker's stack, 4 MiB by
+// default. Addresses are absolute, so runSync() called from any JS depth is covered too.
 constexpr uint32_t kStackTurns = 4096;
 constexpr size_t kStackTurnBytes = 16;
 thread_local uint32_t t_stack_turn = 0;
 
+// Runs `run` (true when TensorFlow returned OK) below a fresh stack address; false, without
+// running it, when every address within reach is stale.
 template <typename Run>
-__attribute__((noinline)) void AtNextStackDepth(Run&& run) {
-  size_t bytes = kStackTurnBytes * (1 + t_stack_turn++ % kStackTurns);
-  volatile char* pad = static_cast<char*>(__builtin_alloca(bytes));
-  pad[0] = 0;  // used, so the block stays
-  run();
+__attribute__((noinline)) bool AtFreshStackDepth(SessionCore& core, Run&& run) {
+  volatile char marker = 0;
+  uintptr_t base = reinterpret_cast<uintptr_t>(&marker);
+  size_t shift = 0;
+  for (uint32_t tries = 0; tries < kStackTurns && shift == 0; ++tries) {
+    size_t candidate = kStackTurnBytes * (1 + t_stack_turn++ % kStackTurns);
+    if (!core.StackSlotStale(base - candidate)) shift = candidate;
+  }
+  if (shift == 0) return false;
+  volatile char* pad = static_cast<char*>(__builtin_alloca(shift));
+  pad[0] = marker;  // used, so the block stays
+  if (!run()) core.MarkStackSlotStale(base - shift);
+  return true;
 }
 
 }  // namespace
@@ -450,9 +463,19 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
                static_cast<int>(plan.inputs.size()), plan.outputs.data(),
                fetched.tensors.data(), static_cast<int>(plan.outputs.size()), nullptr, 0,
                nullptr, status.get());
+    return status.ok();
   };
-  if (timeout_ms > 0 && !core.bounded()) AtNextStackDepth(run);
-  else run();
+  if (timeout_ms > 0 && !core.bounded()) {
+    if (!AtFreshStackDepth(core, run)) {
+      if (!begun) core.EndRun();
+      return {"UNAVAILABLE", "the run was not started: " + std::to_string(kStackTurns) +
+                                 " runs of this model on this thread were stopped at their limit while another of its runs still "
+                                 "waits inside TensorFlow (a queue's dequeue), and TensorFlow could not stop this one at its limit "
+                                 "(README, \"Runs that never end\"); try again once that run has ended"};
+    }
+  } else {
+    run();
+  }
   if (!begun) core.EndRun();
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
   uint32_t clamped = static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(micros, UINT32_MAX)));
@@ -801,6 +824,22 @@ bool SessionCore::WaitForRunsUntilCancel() {
 int64_t LiveSessions() { return g_live_sessions.load(std::memory_order_relaxed); }
 
 bool SessionCore::BeginRun() { return runs_.Begin(); }
+
+bool SessionCore::StackSlotStale(uintptr_t slot) {
+  std::lock_guard<std::mutex> lock(stale_mutex_);
+  return stale_epoch_ == runs_.idle_epoch() && stale_slots_.count(slot) > 0;
+}
+
+void SessionCore::MarkStackSlotStale(uintptr_t slot) {
+  std::lock_guard<std::mutex> lock(stale_mutex_);
+  // The caller is in flight: the epoch cannot move on until it ends.
+  uint64_t epoch = runs_.idle_epoch();
+  if (stale_epoch_ != epoch) {
+    stale_slots_.clear();
+    stale_epoch_ = epoch;
+  }
+  stale_slots_.insert(slot);
+}
 
 void SessionCore::EndRun() { runs_.End(); }
 

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "errors.h"
@@ -71,6 +72,11 @@ class SessionCore {
   bool bounded() const { return bounded_.load(std::memory_order_relaxed); }
   void set_bounded(bool value) { bounded_.store(value, std::memory_order_relaxed); }
   TF_Graph* graph() const { return graph_; }
+  // Stack addresses at which a run of this session entered TensorFlow and was stopped, while it
+  // may have left a stale attempt in a queue (native/session.cc, AtFreshStackDepth): until the
+  // session's runs in flight next come down to none, when every queue attempt has ended.
+  bool StackSlotStale(uintptr_t slot);
+  void MarkStackSlotStale(uintptr_t slot);
   // run()s of this session executing at once (Session.setRunLimit; native/runner.h).
   Gate& gate() { return gate_; }
   // JS thread: a gate of its own for one plan's runs (Session.setPlanRunLimit: a batch queue's
@@ -94,6 +100,9 @@ class SessionCore {
   std::atomic<bool> bounded_{false};
   std::atomic<bool> cancelled_{false};
   std::atomic<int64_t> cancel_at_{INT64_MAX};  // CancelAfter's limit, steady_clock ns
+  std::mutex stale_mutex_;
+  std::unordered_set<uintptr_t> stale_slots_;  // marked in runs_'s idle epoch stale_epoch_
+  uint64_t stale_epoch_ = 0;
   Gate gate_;
   // The plan gates, read without the lock (gates are never removed).
   std::vector<Gate*> PlanGates();

@@ -79,6 +79,45 @@ for (const isolation of ['none', 'process'] as const) {
   });
 }
 
+t.test("runSync() behind another run's waiting dequeue, called from different JS depths, is stopped at its limit each time; past 4096 such runs of one thread it is refused with UNAVAILABLE, until the waiting run ends", async (t) => {
+  // helper-105: entering TensorFlow 16 bytes deeper per run of a thread met an earlier run's
+  // stale address when the JS depth of runSync()'s caller changed (7 runs), and after 4096 runs.
+  const model = await loadModel(fixture('queue').dir, { interOpThreads: 0, maxConcurrentRuns: 4 });
+  const first = model.run({}, { signature: 'dequeue', runTimeoutMs: 60_000 }).then((r) => r.head!.data[0], (e: { code?: string }) => e.code);
+  await new Promise((r) => setTimeout(r, 200)); // its dequeue waits at the queue's front
+  const at = (depth: number, fn: () => string): string => (depth === 0 ? fn() : at(depth - 1, fn));
+  const short = (): string => {
+    try {
+      model.runSync({}, { signature: 'dequeue', runTimeoutMs: 1 });
+      return 'ok';
+    } catch (e) {
+      return (e as { code: string }).code;
+    }
+  };
+  // Each runSync() blocks this thread: a hang would hold the test until tap's timeout.
+  const depths = [1, 0, 0, 0, 0, 0, 0, 3, 0, 2, 0, 0, 1, 0];
+  t.same(depths.map((d) => at(d, short)), depths.map(() => 'DEADLINE_EXCEEDED'), 'every one stopped at its 1 ms limit');
+  const codes: Record<string, number> = {};
+  let refusal = '';
+  for (let i = 0; i < 4200 && !refusal; i++) {
+    try {
+      model.runSync({}, { signature: 'dequeue', runTimeoutMs: 1 });
+      codes.ok = (codes.ok ?? 0) + 1;
+    } catch (e) {
+      const { code, message } = e as { code: string; message: string };
+      codes[code] = (codes[code] ?? 0) + 1;
+      if (code === 'UNAVAILABLE') refusal = message;
+    }
+  }
+  t.ok((codes.DEADLINE_EXCEEDED ?? 0) >= 4096 - depths.length, `${codes.DEADLINE_EXCEEDED} stopped at their limit first`);
+  t.match(refusal, /^the run was not started: 4096 runs of this model on this thread were stopped at their limit while another of its runs still waits inside TensorFlow .*try again once that run has ended$/, 'then refused, naming why');
+  // An element for the waiting run: it ends, and with it every stale attempt.
+  await model.run({ x: new Tensor('float32', new Float32Array(4096).fill(7), [4096]) }, { signature: 'enqueue' });
+  t.equal(await first, 7, 'the waiting run took the element');
+  t.equal(short(), 'DEADLINE_EXCEEDED', 'runSync() runs again, stopped at its limit');
+  await model.dispose();
+});
+
 t.test("a batch runs under the latest limit of its requests (TensorFlow Serving's rule): one with a shorter limit fails at it, the others get their rows", async (t) => {
   const model = await loadModel(BATCHING, { interOpThreads: 0, batching: { maxBatchSize: 8, batchTimeoutMicros: 20_000 } });
   const n = await spinFor(model, 700);
