@@ -483,15 +483,17 @@ t.test('--host_hang_timeout_ms: a host that stops answering is killed that long 
   t.not(hostOf()[0], host, 'by a new host');
 });
 
-t.test('--host_hang_timeout_ms with a config file: given to the models in a host process of their own, not to those in this process (which would refuse it)', async (t) => {
+t.test('--host_hang_timeout_ms with a config file: given to the models in a host process of their own with an inter-op pool, not to those in this process nor to those whose ops run inline (each would refuse it)', async (t) => {
   const config = path.join(tmp, 'hang-models.json');
   fs.writeFileSync(config, JSON.stringify({ models: [
     { name: 'isolated', basePath: basePath('hang_isolated', { 1: 'half_plus_two' }), isolation: 'process', loadOptions: { interOpThreads: 0 } },
+    { name: 'inline', basePath: basePath('hang_inline', { 1: 'half_plus_two' }), isolation: 'process' },
     { name: 'local', basePath: basePath('hang_local', { 1: 'half_plus_two' }) },
   ] }));
   const server = await startServe(['--model_config_file', config, '--rest_api_port', '0', '--host_hang_timeout_ms', '1000', '--file_system_poll_wait_seconds', '0']);
   t.teardown(() => { server.child.kill('SIGKILL'); });
-  for (const name of ['isolated', 'local']) {
+  t.match(server.stderr(), /--host_hang_timeout_ms is not given to model "inline": its ops run inline, where TensorFlow cannot stop a run at its limit; give it "interOpThreads": 0 in its loadOptions, or --tensorflow_inter_op_parallelism 0/, 'the model it cannot protect is named, with the fix');
+  for (const name of ['isolated', 'inline', 'local']) {
     const answer = await curl(['-X', 'POST', `${server.url}/v1/models/${name}:predict`, '-d', '{"instances": [2.0]}']);
     t.same([answer.status, JSON.parse(answer.body)], [200, { predictions: [3] }], `${name}: served`);
   }

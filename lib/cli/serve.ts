@@ -315,7 +315,13 @@ function withDefaults(model: ManagedModelConfig, defaults: ModelDefaults): Manag
   if (out.tags === undefined && defaults.tags !== undefined) out.tags = defaults.tags;
   if (out.maxQueuedRequests === undefined) out.maxQueuedRequests = defaults.maxQueuedRequests;
   const loadOptions: Record<string, unknown> = { ...defaults.loadOptions };
-  if (defaults.hostHangTimeoutMs !== undefined && out.isolation === 'process') loadOptions.hostHangTimeoutMs = defaults.hostHangTimeoutMs;
+  if (defaults.hostHangTimeoutMs !== undefined && out.isolation === 'process' && out.loadOptions?.hostHangTimeoutMs === undefined) {
+    // Only where TensorFlow can stop a run at its limit (an inter-op pool): a model whose ops run
+    // inline would be refused the option, in words naming a key its config does not have.
+    const interOp = out.loadOptions?.interOpThreads ?? defaults.loadOptions.interOpThreads;
+    if (typeof interOp === 'number' && interOp >= 0) loadOptions.hostHangTimeoutMs = defaults.hostHangTimeoutMs;
+    else log(`--host_hang_timeout_ms is not given to model ${JSON.stringify(out.name)}: its ops run inline, where TensorFlow cannot stop a run at its limit; give it "interOpThreads": 0 in its loadOptions, or --tensorflow_inter_op_parallelism 0`);
+  }
   for (const [key, value] of Object.entries(loadOptions)) {
     // A model's own loadOptions win, and so does the same option given at its top level.
     if ((out.loadOptions as Record<string, unknown> | undefined)?.[key] === undefined && (out as Record<string, unknown>)[key] === undefined) {
