@@ -15,7 +15,7 @@ import { native, type NativeData, type NativeLoadExtra, type NativePlan, type Na
 import { type Isolation, reserve } from './gpu';
 import { allocShared, HostSession, runStillInHost } from './isolation';
 import { defaultMaxConcurrentRuns, type LoadOptions, localDirectory, type ResolvedOptions, resolveLoadOptions, runsInline, runTimeout } from './options';
-import { checkLoadedOps, checkSavedModelOps, loopingOrBlockingOp } from './ops';
+import { checkLoadedOps, checkSavedModelOps, keyedWaitOp, loopingOrBlockingOp } from './ops';
 import { checkReachable, type LoadPlan, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
 import { decodeConfig, decodeMetaGraph, decodeSavedModel, encodeConfig, RUN_METADATA, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
@@ -1577,8 +1577,14 @@ export async function openSession(exportDir: string, resolved: ResolvedOptions, 
     throw new NotFoundError(`${index} does not exist, but the SavedModel's graph restores its variables from it; the variables/ directory is missing or incomplete`);
   }
   // A short plan's run with a timeout may skip the inter-op pool, as one without does, where
-  // nothing in the graph loops or blocks (TensorFlow enforces the timeout only on the pool).
-  if (!runsInline(resolved.applied) && resolved.target === '' && (await loopingOrBlockingOp(metaGraph, opLibraryOps())) === null) loaded.session.setBounded?.();
+  // nothing in the graph loops or blocks (TensorFlow enforces the timeout only on the pool). Where
+  // something does, but no queue, barrier or accumulator, runs with a timeout need no fresh stack
+  // address (native/session.cc, AtFreshStackDepth).
+  if (!runsInline(resolved.applied) && resolved.target === '') {
+    const custom = opLibraryOps();
+    if ((await loopingOrBlockingOp(metaGraph, custom)) === null) loaded.session.setBounded?.();
+    else if ((await keyedWaitOp(metaGraph, custom)) === null) loaded.session.setNoKeyedWaits?.();
+  }
   const names = Object.keys(meta.signatures);
   let defaultSignature: string | null = resolved.signature;
   if (defaultSignature === null) {

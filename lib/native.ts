@@ -78,6 +78,12 @@ export interface NativeSession {
    */
   setBounded?(): void;
   /**
+   * The graph reaches no op whose wait TensorFlow finds, to cancel it, by the step's cancellation
+   * manager address (lib/ops.ts keyedWaitOp: queues, barriers, accumulators): runs with a limit
+   * need no fresh stack address (native/session.cc AtFreshStackDepth). In-process sessions only.
+   */
+  setNoKeyedWaits?(): void;
+  /**
    * In-process sessions with no run limit: at most `limit` (≥ 1) run()s of `plan` execute at
    * once, the others wait in the addon at a gate of the plan's own, as setRunLimit's (a batch
    * queue's numBatchThreads). Called before the plan's first run.

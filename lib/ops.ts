@@ -727,6 +727,29 @@ function loopsOrBlocks(op: string, custom: ReadonlySet<string>): boolean {
  * ops may loop ('unreadable graph').
  */
 export async function loopingOrBlockingOp(metaGraph: Uint8Array, custom: ReadonlySet<string> = new Set()): Promise<string | null> {
+  return firstOp(metaGraph, (op) => loopsOrBlocks(op, custom));
+}
+
+/**
+ * Op types whose wait TensorFlow finds, to cancel it, by the step's cancellation manager address
+ * and token, in a list that outlives the step (queues' enqueue and dequeue, a barrier's take, an
+ * accumulator's take: QueueBase::Cancel and its likes), where a stale attempt can shadow a later
+ * run's (native/session.cc, AtFreshStackDepth).
+ */
+const KEYED_WAIT_NAMES = /Queue|Barrier|Accumulator/;
+
+/**
+ * The first op type in a serialized MetaGraphDef whose wait TensorFlow cancels by the step's
+ * cancellation manager address (KEYED_WAIT_NAMES), or of a loaded op library (`custom`); null
+ * when none. Read as loopingOrBlockingOp reads.
+ */
+export async function keyedWaitOp(metaGraph: Uint8Array, custom: ReadonlySet<string> = new Set()): Promise<string | null> {
+  return firstOp(metaGraph, (op) => KEYED_WAIT_NAMES.test(op) || custom.has(op));
+}
+
+// The first op type of `metaGraph`'s nodes and functions that `matches`; 'unreadable graph' for
+// a malformed message.
+async function firstOp(metaGraph: Uint8Array, matches: (op: string) => boolean): Promise<string | null> {
   const seen = new Set<string>();
   let nodes = 0;
   try {
@@ -739,7 +762,7 @@ export async function loopingOrBlockingOp(metaGraph: Uint8Array, custom: Readonl
         const op = latin1.decode(name);
         if (!seen.has(op)) {
           seen.add(op);
-          if (loopsOrBlocks(op, custom)) return op;
+          if (matches(op)) return op;
         }
         break;
       }

@@ -398,18 +398,18 @@ namespace {
 // TensorFlow for good (TensorFlow 2.21, in C alone: one thread's dequeue with a 3000 ms limit,
 // then another thread's two dequeues with 20 ms limits one after the other: the second never
 // returned; through run(), 4 dequeues at a time with 1 ms limits hung about once in 1000 runs).
-// So a run with a limit, on a graph that reaches an op that blocks, enters TensorFlow at a stack
-// address where no run of its session was stopped since the session's runs in flight last came
-// down to none (when every attempt in its queues has ended): 16 bytes deeper than the thread's
-// previous such run, over 64 KiB, skipping the addresses marked stale (SessionCore::
+// So a run with a limit, on a graph that may reach such an op (SessionCore::keyed_waits), enters
+// TensorFlow at a stack address where no run of its session was stopped since the session's runs
+// in flight last came down to none (when every attempt in its queues has ended): 16 bytes deeper
+// than the thread's previous such run, over 64 KiB, skipping the addresses marked stale (SessionCore::
 // StackSlotStale). 64 KiB: runSync() on a worker_thread runs on the worker's stack, 4 MiB by
 // default. Addresses are absolute, so runSync() called from any JS depth is covered too.
 constexpr uint32_t kStackTurns = 4096;
 constexpr size_t kStackTurnBytes = 16;
 thread_local uint32_t t_stack_turn = 0;
 
-// Runs `run` (true when TensorFlow returned OK) below a fresh stack address; false, without
-// running it, when every address within reach is stale.
+// Runs `run` (false when it was stopped, so that it may have left a stale attempt) below a fresh
+// stack address; false, without running it, when every address within reach is stale.
 template <typename Run>
 __attribute__((noinline)) bool AtFreshStackDepth(SessionCore& core, Run&& run) {
   volatile char marker = 0;
@@ -463,9 +463,10 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
                static_cast<int>(plan.inputs.size()), plan.outputs.data(),
                fetched.tensors.data(), static_cast<int>(plan.outputs.size()), nullptr, 0,
                nullptr, status.get());
-    return status.ok();
+    // Stopped by its limit (or a close): it may have left a cancelled attempt in a queue.
+    return status.code() != TF_DEADLINE_EXCEEDED && status.code() != TF_CANCELLED;
   };
-  if (timeout_ms > 0 && !core.bounded()) {
+  if (timeout_ms > 0 && !core.bounded() && core.keyed_waits()) {
     if (!AtFreshStackDepth(core, run)) {
       if (!begun) core.EndRun();
       return {"UNAVAILABLE", "the run was not started: " + std::to_string(kStackTurns) +
@@ -927,6 +928,7 @@ Napi::Function Session::Define(Napi::Env env) {
                       InstanceMethod<&Session::Trace>("trace"),
                       InstanceMethod<&Session::SetRunLimit>("setRunLimit"),
                       InstanceMethod<&Session::SetBounded>("setBounded"),
+                      InstanceMethod<&Session::SetNoKeyedWaits>("setNoKeyedWaits"),
                       InstanceMethod<&Session::SetPlanRunLimit>("setPlanRunLimit"),
                       InstanceMethod<&Session::CancelQueued>("cancelQueued"),
                       InstanceMethod<&Session::LastQueued>("lastQueued"),
@@ -1449,6 +1451,11 @@ Napi::Value Session::Trace(const Napi::CallbackInfo& info) {
 
 Napi::Value Session::SetBounded(const Napi::CallbackInfo& info) {
   core_->set_bounded(true);
+  return info.Env().Undefined();
+}
+
+Napi::Value Session::SetNoKeyedWaits(const Napi::CallbackInfo& info) {
+  core_->set_keyed_waits(false);
   return info.Env().Undefined();
 }
 

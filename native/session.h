@@ -71,6 +71,12 @@ class SessionCore {
   // may run on the calling thread with a run timeout too (MayRunOnCaller). Set by JS after the load.
   bool bounded() const { return bounded_.load(std::memory_order_relaxed); }
   void set_bounded(bool value) { bounded_.store(value, std::memory_order_relaxed); }
+  // The graph may reach an op whose wait TensorFlow finds, to cancel it, by the step's
+  // cancellation manager address (lib/ops.ts keyedWaitOp: queues, barriers, accumulators): runs
+  // with a limit enter TensorFlow at fresh stack addresses (native/session.cc, AtFreshStackDepth).
+  // True until JS, having read the graph, says otherwise.
+  bool keyed_waits() const { return keyed_waits_.load(std::memory_order_relaxed); }
+  void set_keyed_waits(bool value) { keyed_waits_.store(value, std::memory_order_relaxed); }
   TF_Graph* graph() const { return graph_; }
   // Stack addresses at which a run of this session entered TensorFlow and was stopped, while it
   // may have left a stale attempt in a queue (native/session.cc, AtFreshStackDepth): until the
@@ -98,6 +104,7 @@ class SessionCore {
   bool inline_ops_ = false;
   bool caller_runs_allowed_ = false;
   std::atomic<bool> bounded_{false};
+  std::atomic<bool> keyed_waits_{true};
   std::atomic<bool> cancelled_{false};
   std::atomic<int64_t> cancel_at_{INT64_MAX};  // CancelAfter's limit, steady_clock ns
   std::mutex stale_mutex_;
@@ -221,6 +228,7 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value SetRunLimit(const Napi::CallbackInfo& info);
   // setBounded(): the graph reaches no op that loops or blocks (SessionCore::set_bounded).
   Napi::Value SetBounded(const Napi::CallbackInfo& info);
+  Napi::Value SetNoKeyedWaits(const Napi::CallbackInfo& info);
   // setPlanRunLimit(plan, n): at most n run()s of `plan` execute at once, the rest wait natively
   // in call order at a gate of the plan's own, on a session with no run limit (a batch queue's
   // numBatchThreads). Before the plan's first run.

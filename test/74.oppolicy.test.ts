@@ -12,7 +12,7 @@ import t from 'tap';
 import { loadModel, PermissionDeniedError, reachedOps, SERVE_DENIED_OPS, Tensor } from '../lib/index';
 import { Reader } from 'protobufjs/light';
 
-import { checkLoadedOps, checkSavedModelOps, INLINE_CHECK_BYTES, loopingOrBlockingOp, runOpsJob } from '../lib/ops';
+import { checkLoadedOps, checkSavedModelOps, INLINE_CHECK_BYTES, keyedWaitOp, loopingOrBlockingOp, runOpsJob } from '../lib/ops';
 import { GRAPH_META_GRAPH, GRAPH_SAVED_MODEL } from '../lib/proto';
 import { fixture, FIXTURES, fixtureTags, jsonOf, startServe, tfslice, toTensor } from './helpers';
 
@@ -233,6 +233,21 @@ t.test('loopingOrBlockingOp: the first op that loops or blocks, in the graph or 
   t.same(Object.fromEntries(await Promise.all(['tiny', 'half_plus_two', 'half_plus_two_tf2', 'conv', 'tf2_vocab', 'runaway', 'slow', 'queue'].map(async (name) => [name, await first(fixture(name).dir)]))), {
     tiny: null, half_plus_two: null, half_plus_two_tf2: null, conv: null, tf2_vocab: null, runaway: 'StatelessWhile', slow: 'StatelessWhile', queue: 'FIFOQueueV2',
   }, 'the fixtures');
+});
+
+t.test("keyedWaitOp: the first op whose wait TensorFlow cancels by the step's cancellation manager address (queues, barriers, accumulators), where loops alone do not count", async (t) => {
+  const meta = (saved: Uint8Array) => GRAPH_META_GRAPH.encode((GRAPH_SAVED_MODEL.decode(saved) as unknown as { metaGraphs: object[] }).metaGraphs[0]!).finish();
+  const plain: N[] = [{ name: 'x', op: 'Placeholder' }, { name: 'y', op: 'AddN', input: ['x'] }];
+  const called = (op: string) => meta(savedModel([{ name: 'y', op: 'StatefulPartitionedCall', attr: { f: fn('f') } }], { functions: { f: [{ name: 'n', op }] } }));
+  for (const op of ['QueueDequeueV2', 'QueueDequeueManyV2', 'QueueEnqueueV2', 'FIFOQueueV2', 'BarrierTakeMany', 'ConditionalAccumulator', 'AccumulatorTakeGradient', 'ResourceAccumulatorTakeGradient']) {
+    t.equal(await keyedWaitOp(called(op)), op, `${op} in a called function`);
+  }
+  for (const op of ['StatelessWhile', 'While', 'Enter', 'IteratorGetNext', 'MutexLock', '_Recv', 'Unstage']) {
+    t.equal(await keyedWaitOp(called(op)), null, `${op}: loops or blocks, but not keyed so`);
+  }
+  t.equal(await keyedWaitOp(meta(savedModel(plain))), null, 'plain ops');
+  t.equal(await keyedWaitOp(meta(savedModel([...plain, { name: 'c', op: 'MyCustomOp' }])), new Set(['MyCustomOp'])), 'MyCustomOp', "an op library's op: nothing is known of it");
+  t.equal(await keyedWaitOp(Uint8Array.of(0x13)), 'unreadable graph', 'a malformed graph counts as one that may');
 });
 
 t.test("the restore op and the init op: checked; their own file ops only on the files the loader feeds", async (t) => {

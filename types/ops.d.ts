@@ -137,3 +137,9 @@ export declare function checkLoadedOps(metaGraph: Uint8Array, policy: OpPolicy, 
  * ops may loop ('unreadable graph').
  */
 export declare function loopingOrBlockingOp(metaGraph: Uint8Array, custom?: ReadonlySet<string>): Promise<string | null>;
+/**
+ * The first op type in a serialized MetaGraphDef whose wait TensorFlow cancels by the step's
+ * cancellation manager address (KEYED_WAIT_NAMES), or of a loaded op library (`custom`); null
+ * when none. Read as loopingOrBlockingOp reads.
+ */
+export declare function keyedWaitOp(metaGraph: Uint8Array, custom?: ReadonlySet<string>): Promise<string | null>;

@@ -79,6 +79,27 @@ for (const isolation of ['none', 'process'] as const) {
   });
 }
 
+t.test('a graph that loops but has no queue, barrier or accumulator takes no fresh stack address: 4200 runSync() stopped at their limit while a run is in flight are never refused', async (t) => {
+  const model = await loadModel(SLOW, { interOpThreads: 0, maxConcurrentRuns: 2 });
+  const long = await slowN(model, 60_000);
+  // In flight for all of the loop below (no idle moment clears a stale mark), ended after it.
+  const first = model.run(n(long), { runTimeoutMs: 30_000 }).then(() => 'resolved', (e: { code?: string }) => e.code);
+  await new Promise((r) => setTimeout(r, 100));
+  const codes: Record<string, number> = {};
+  for (let i = 0; i < 4200; i++) {
+    try {
+      model.runSync(n(long), { runTimeoutMs: 1 });
+      codes.ok = (codes.ok ?? 0) + 1;
+    } catch (e) {
+      const { code } = e as { code: string };
+      codes[code] = (codes[code] ?? 0) + 1;
+    }
+  }
+  t.same(codes, { DEADLINE_EXCEEDED: 4200 }, 'every one stopped at its limit, none refused');
+  await model.dispose({ killAfterMs: 0 });
+  t.equal(await first, 'MODEL_DISPOSED', 'the long run, still in flight, ended by the dispose');
+});
+
 t.test("runSync() behind another run's waiting dequeue, called from different JS depths, is stopped at its limit each time; past 4096 such runs of one thread it is refused with UNAVAILABLE, until the waiting run ends", async (t) => {
   // helper-105: entering TensorFlow 16 bytes deeper per run of a thread met an earlier run's
   // stale address when the JS depth of runSync()'s caller changed (7 runs), and after 4096 runs.
