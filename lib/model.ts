@@ -804,8 +804,10 @@ export class Model {
    * Never throws: every failure rejects, by `code`: ERR_INVALID_ARG_TYPE (a TypeError) for an
    * option or feed of the wrong type or an unknown option key; INVALID_ARGUMENT for a feed the
    * signature refuses; NOT_FOUND for an unknown signature or output key; MODEL_DISPOSED;
-   * DEADLINE_EXCEEDED past runTimeoutMs; CANCELLED when `signal` drops it; or TensorFlow's own
-   * code for a run it refuses.
+   * DEADLINE_EXCEEDED past runTimeoutMs; CANCELLED when `signal` drops it; UNAVAILABLE, not
+   * started, when 4096 runs of its thread were stopped at their limit behind another run that
+   * still waits in a queue of the graph (README, "Runs that never end": a TensorFlow bug worked
+   * around); or TensorFlow's own code for a run it refuses.
    */
   run(feeds: Feeds, options?: RunOptions): Promise<Record<string, Tensor>> {
     let session: NativeSession;
