@@ -15,7 +15,7 @@ import { native, type NativeData, type NativeLoadExtra, type NativePlan, type Na
 import { type Isolation, reserve } from './gpu';
 import { allocShared, HostSession, runStillInHost } from './isolation';
 import { defaultMaxConcurrentRuns, type LoadOptions, localDirectory, type ResolvedOptions, resolveLoadOptions, runsInline, runTimeout } from './options';
-import { checkLoadedOps, checkSavedModelOps, keyedWaitOp, loopingOrBlockingOp } from './ops';
+import { checkLoadedOps, checkSavedModelOps, loopingAndKeyedWaitOps } from './ops';
 import { checkReachable, type LoadPlan, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
 import { decodeConfig, decodeMetaGraph, decodeSavedModel, encodeConfig, RUN_METADATA, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
@@ -1583,9 +1583,9 @@ export async function openSession(exportDir: string, resolved: ResolvedOptions, 
   // something does, but no queue, barrier or accumulator, runs with a timeout need no fresh stack
   // address (native/session.cc, AtFreshStackDepth).
   if (!runsInline(resolved.applied) && resolved.target === '') {
-    const custom = opLibraryOps();
-    if ((await loopingOrBlockingOp(metaGraph, custom)) === null) loaded.session.setBounded?.();
-    else if ((await keyedWaitOp(metaGraph, custom)) === null) loaded.session.setNoKeyedWaits?.();
+    const ops = await loopingAndKeyedWaitOps(metaGraph, opLibraryOps());
+    if (ops.loopingOrBlocking === null) loaded.session.setBounded?.();
+    else if (ops.keyedWait === null) loaded.session.setNoKeyedWaits?.();
   }
   const names = Object.keys(meta.signatures);
   let defaultSignature: string | null = resolved.signature;

@@ -727,7 +727,7 @@ function loopsOrBlocks(op: string, custom: ReadonlySet<string>): boolean {
  * ops may loop ('unreadable graph').
  */
 export async function loopingOrBlockingOp(metaGraph: Uint8Array, custom: ReadonlySet<string> = new Set()): Promise<string | null> {
-  return firstOp(metaGraph, (op) => loopsOrBlocks(op, custom));
+  return (await firstOps(metaGraph, [(op) => loopsOrBlocks(op, custom)]))[0]!;
 }
 
 /**
@@ -744,12 +744,29 @@ const KEYED_WAIT_NAMES = /Queue|Barrier|Accumulator/;
  * when none. Read as loopingOrBlockingOp reads.
  */
 export async function keyedWaitOp(metaGraph: Uint8Array, custom: ReadonlySet<string> = new Set()): Promise<string | null> {
-  return firstOp(metaGraph, (op) => KEYED_WAIT_NAMES.test(op) || custom.has(op));
+  return (await firstOps(metaGraph, [(op) => waitsKeyed(op, custom)]))[0]!;
 }
 
-// The first op type of `metaGraph`'s nodes and functions that `matches`; 'unreadable graph' for
-// a malformed message.
-async function firstOp(metaGraph: Uint8Array, matches: (op: string) => boolean): Promise<string | null> {
+/**
+ * loopingOrBlockingOp and keyedWaitOp of one MetaGraphDef in one pass over its nodes (a graph
+ * that loops is read once, not twice, when a session is opened).
+ */
+export async function loopingAndKeyedWaitOps(metaGraph: Uint8Array, custom: ReadonlySet<string> = new Set()): Promise<{ loopingOrBlocking: string | null; keyedWait: string | null }> {
+  const [loopingOrBlocking, keyedWait] = await firstOps(metaGraph, [(op) => loopsOrBlocks(op, custom), (op) => waitsKeyed(op, custom)]);
+  return { loopingOrBlocking: loopingOrBlocking!, keyedWait: keyedWait! };
+}
+
+/** Whether op type `op` waits keyed by the step's cancellation manager (KEYED_WAIT_NAMES), or comes from a loaded op library (`custom`). */
+function waitsKeyed(op: string, custom: ReadonlySet<string>): boolean {
+  return KEYED_WAIT_NAMES.test(op) || custom.has(op);
+}
+
+// For each of `predicates`, the first op type of `metaGraph`'s nodes and functions that it
+// matches, or null; the scan stops once every one has matched. 'unreadable graph' for each that
+// had not matched when a malformed message was met.
+async function firstOps(metaGraph: Uint8Array, predicates: ReadonlyArray<(op: string) => boolean>): Promise<(string | null)[]> {
+  const found: (string | null)[] = predicates.map(() => null);
+  let left = predicates.length;
   const seen = new Set<string>();
   let nodes = 0;
   try {
@@ -762,15 +779,21 @@ async function firstOp(metaGraph: Uint8Array, matches: (op: string) => boolean):
         const op = latin1.decode(name);
         if (!seen.has(op)) {
           seen.add(op);
-          if (matches(op)) return op;
+          for (let i = 0; i < predicates.length; i++) {
+            if (found[i] === null && predicates[i]!(op)) {
+              found[i] = op;
+              left--;
+            }
+          }
+          if (left === 0) return found;
         }
         break;
       }
     }
   } catch {
-    return 'unreadable graph';
+    return found.map((op) => op ?? 'unreadable graph');
   }
-  return null;
+  return found;
 }
 
 /** Nodes (and functions) loopingOrBlockingOp reads between two turns of the event loop (~2 ms). */

@@ -12,7 +12,7 @@ import t from 'tap';
 import { loadModel, PermissionDeniedError, reachedOps, SERVE_DENIED_OPS, Tensor } from '../lib/index';
 import { Reader } from 'protobufjs/light';
 
-import { checkLoadedOps, checkSavedModelOps, INLINE_CHECK_BYTES, keyedWaitOp, loopingOrBlockingOp, runOpsJob } from '../lib/ops';
+import { checkLoadedOps, checkSavedModelOps, INLINE_CHECK_BYTES, keyedWaitOp, loopingAndKeyedWaitOps, loopingOrBlockingOp, runOpsJob } from '../lib/ops';
 import { GRAPH_META_GRAPH, GRAPH_SAVED_MODEL } from '../lib/proto';
 import { fixture, FIXTURES, fixtureTags, jsonOf, startServe, tfslice, toTensor } from './helpers';
 
@@ -248,6 +248,32 @@ t.test("keyedWaitOp: the first op whose wait TensorFlow cancels by the step's ca
   t.equal(await keyedWaitOp(meta(savedModel(plain))), null, 'plain ops');
   t.equal(await keyedWaitOp(meta(savedModel([...plain, { name: 'c', op: 'MyCustomOp' }])), new Set(['MyCustomOp'])), 'MyCustomOp', "an op library's op: nothing is known of it");
   t.equal(await keyedWaitOp(Uint8Array.of(0x13)), 'unreadable graph', 'a malformed graph counts as one that may');
+});
+
+t.test('loopingAndKeyedWaitOps: both answers in one pass, each as its own function gives it', async (t) => {
+  const meta = (saved: Uint8Array) => GRAPH_META_GRAPH.encode((GRAPH_SAVED_MODEL.decode(saved) as unknown as { metaGraphs: object[] }).metaGraphs[0]!).finish();
+  const plain: N[] = [{ name: 'x', op: 'Placeholder' }, { name: 'y', op: 'AddN', input: ['x'] }];
+  const graphs: [string, Uint8Array][] = [
+    ['plain', meta(savedModel(plain))],
+    ['a loop', meta(savedModel([...plain, { name: 'w', op: 'While' }]))],
+    ['a loop, then a queue', meta(savedModel([...plain, { name: 'w', op: 'While' }, { name: 'q', op: 'QueueDequeueV2' }]))],
+    ['a queue, then a loop', meta(savedModel([{ name: 'q', op: 'QueueDequeueV2' }, { name: 'w', op: 'While' }]))],
+    ['a queue in a function', meta(savedModel(plain, { functions: { f: [{ name: 'q', op: 'BarrierTakeMany' }] } }))],
+    ['cut short', Uint8Array.of(0x12, 0x05, 0x0a)],
+    ['a loop, then cut short', Uint8Array.from([...meta(savedModel([{ name: 'w', op: 'While' }])), 0x12, 0x05, 0x0a])],
+  ];
+  for (const [what, graph] of graphs) {
+    for (const custom of [new Set<string>(), new Set(['AddN'])]) {
+      t.strictSame(
+        await loopingAndKeyedWaitOps(graph, custom),
+        { loopingOrBlocking: await loopingOrBlockingOp(graph, custom), keyedWait: await keyedWaitOp(graph, custom) },
+        `${what}${custom.size > 0 ? ', AddN from an op library' : ''}`,
+      );
+    }
+  }
+  t.strictSame(await loopingAndKeyedWaitOps(graphs[2]![1]), { loopingOrBlocking: 'While', keyedWait: 'QueueDequeueV2' });
+  t.strictSame(await loopingAndKeyedWaitOps(graphs[1]![1]), { loopingOrBlocking: 'While', keyedWait: null });
+  t.strictSame(await loopingAndKeyedWaitOps(graphs[6]![1]), { loopingOrBlocking: 'While', keyedWait: 'unreadable graph' });
 });
 
 t.test("the restore op and the init op: checked; their own file ops only on the files the loader feeds", async (t) => {

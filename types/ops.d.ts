@@ -143,3 +143,11 @@ export declare function loopingOrBlockingOp(metaGraph: Uint8Array, custom?: Read
  * when none. Read as loopingOrBlockingOp reads.
  */
 export declare function keyedWaitOp(metaGraph: Uint8Array, custom?: ReadonlySet<string>): Promise<string | null>;
+/**
+ * loopingOrBlockingOp and keyedWaitOp of one MetaGraphDef in one pass over its nodes (a graph
+ * that loops is read once, not twice, when a session is opened).
+ */
+export declare function loopingAndKeyedWaitOps(metaGraph: Uint8Array, custom?: ReadonlySet<string>): Promise<{
+    loopingOrBlocking: string | null;
+    keyedWait: string | null;
+}>;

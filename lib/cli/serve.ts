@@ -21,7 +21,7 @@ import { type BatchingOptions, resolveBatching } from '../batching';
 import type { OpPolicy } from '../ops';
 import { type ManagedModelConfig, ModelManager, type ModelManagerConfig } from '../manager';
 import { readConfigFile, readConfigText } from '../manager/config';
-import { timerFor } from '../abort';
+import { MAX_TIMER_MS, timerFor } from '../abort';
 import { MAX_POOL_THREADS } from '../options';
 import { BATCHING_FIELDS, parseBatchingParameters, parseMonitoringConfig, parseSslConfig } from '../manager/tfs-config';
 import { CHANNEL_ARGUMENT, channelValueProblem, checkMetricsPath } from '../serve/options';
@@ -95,8 +95,8 @@ function byteCountOrInfinity(value: string): number {
 
 // A timer's milliseconds: 0 to 2^31 - 1 (what setTimeout keeps).
 function timerMs(value: string): number {
-  const n = nonNegativeInt('milliseconds from 0 to 2147483647')(value);
-  if (n > 2 ** 31 - 1) throw new InvalidArgumentError('expected milliseconds from 0 to 2147483647');
+  const n = nonNegativeInt(`milliseconds from 0 to ${MAX_TIMER_MS}`)(value);
+  if (n > MAX_TIMER_MS) throw new InvalidArgumentError(`expected milliseconds from 0 to ${MAX_TIMER_MS}`);
   return n;
 }
 
@@ -348,11 +348,12 @@ async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerC
   if (flags.tensorflow_intra_op_parallelism !== undefined) defaults.loadOptions.intraOpThreads = flags.tensorflow_intra_op_parallelism;
   if (flags.tensorflow_inter_op_parallelism !== undefined) defaults.loadOptions.interOpThreads = flags.tensorflow_inter_op_parallelism;
   if (flags.host_hang_timeout_ms !== undefined && flags.host_hang_timeout_ms > 0) {
-    if (flags.model_config_file === undefined && flags.isolation !== 'process') {
-      throw new UsageError("--host_hang_timeout_ms kills a model's host process: give --isolation process with it");
-    }
-    if (flags.model_config_file === undefined && !((defaults.loadOptions.interOpThreads ?? -1) >= 0)) {
-      throw new UsageError('--host_hang_timeout_ms needs an inter-op pool, where TensorFlow stops a run at its limit (with ops inline a long run would be killed as hung): add --tensorflow_inter_op_parallelism 0');
+    // One model from flags: refused where it cannot apply (a config file's models are told one by one, in withDefaults).
+    if (flags.model_config_file === undefined) {
+      if (flags.isolation !== 'process') throw new UsageError("--host_hang_timeout_ms kills a model's host process: give --isolation process with it");
+      if (!((defaults.loadOptions.interOpThreads ?? -1) >= 0)) {
+        throw new UsageError('--host_hang_timeout_ms needs an inter-op pool, where TensorFlow stops a run at its limit (with ops inline a long run would be killed as hung): add --tensorflow_inter_op_parallelism 0');
+      }
     }
     defaults.hostHangTimeoutMs = flags.host_hang_timeout_ms;
   }
