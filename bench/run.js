@@ -11,11 +11,13 @@
 // {load_ms, wall_ms, calls, samples_us} per job. Repetitions interleave the
 // contenders (their order rotates each repetition); samples of all repetitions are
 // pooled. The table gives p50/p99/mean latency, throughput and load time, with
-// ratios to the C floor of the same session options. Progress goes to stderr; the
-// table to stdout; the JSON to bench/.cache/results.json (or stdout with --json).
+// ratios to the C floor of the same session options, then which performance targets the run
+// meets (bench/targets.js). Progress goes to stderr; the tables to stdout; the JSON to
+// bench/.cache/results.json (or stdout with --json).
 'use strict';
 
 const { execFileSync, spawnSync } = require('node:child_process');
+const { evaluate, report: reportTargets } = require('./targets');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -239,6 +241,21 @@ function table(summary) {
   return lines.join('\n');
 }
 
+// A warm 4 MiB Buffer.copy in a fresh process, p50 in µs: the unit of the isolated-model budget
+// (bench/targets.js), measured on the same host in the same run as the rows it judges.
+const COPY_PROBE = `
+const a = Buffer.alloc(4 << 20, 1), b = Buffer.alloc(4 << 20), s = [];
+for (let i = 0; i < 2000; i++) { const t = process.hrtime.bigint(); a.copy(b); s.push(Number(process.hrtime.bigint() - t) / 1000); }
+s.sort((x, y) => x - y);
+process.stdout.write(String(s[s.length >> 1]));`;
+
+function copyMicros() {
+  const r = spawnSync(process.execPath, ['-e', COPY_PROBE], { encoding: 'utf8', timeout: 60_000 });
+  const value = Number(r.stdout);
+  if (r.status !== 0 || !Number.isFinite(value)) throw new Error(`the 4 MiB copy probe failed (${r.status ?? r.signal}): ${r.stderr.slice(-400)}`);
+  return value;
+}
+
 function machine() {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   return `${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
@@ -250,7 +267,9 @@ function main() {
   if (!env.tfjs.ok) log(`tfjs-node is not a contender in this run: ${env.tfjs.why}`);
   const contenders = CONTENDERS.filter((c) => c.kind !== 'tfjs' || env.tfjs.ok);
   const raw = {};
+  const copies = [];
   for (let rep = 0; rep < reps; rep++) {
+    if (selected('big_io')) copies.push(copyMicros());
     // Rotate the order so no contender always runs first (cold caches) or last.
     const order = contenders.map((_, i) => contenders[(i + rep) % contenders.length]);
     for (const contender of order) {
@@ -259,6 +278,8 @@ function main() {
     }
   }
   const summary = Object.fromEntries(Object.entries(raw).map(([key, runs]) => [key, summarize(runs)]));
+  const copyUs = copies.length ? quantile(copies.sort((a, b) => a - b), 0.5) : undefined;
+  const targets = evaluate(summary, { floors: Object.fromEntries(Object.entries(MODELS).map(([name, m]) => [name, m.floor])), copyUs });
   const report = {
     machine: machine(),
     tensorflow: require(path.join(ROOT, 'dist', 'index.js')).runtime().tensorflowVersion,
@@ -266,6 +287,8 @@ function main() {
     quick, reps, seconds_per_job: SECONDS,
     tfjs: env.tfjs,
     results: summary,
+    copy_4mib_us: copyUs,
+    targets,
   };
   if (!args.includes('--no-batching')) {
     log('batching section: node bench/batching.js');
@@ -287,6 +310,7 @@ function main() {
   } else {
     process.stdout.write(`Machine: ${report.machine}; TensorFlow ${report.tensorflow}; ${reps} repetition(s) × ${SECONDS} s per job\n\n`);
     process.stdout.write(`${table(summary)}\n\n`);
+    process.stdout.write(`${reportTargets(targets)}\n\n`);
     if (report.batching) process.stdout.write(`${require('./batching').report(report.batching)}\n\n`);
     if (report.serve) process.stdout.write(`${require('./serve').report(report.serve)}\n\n`);
     if (!env.tfjs.ok) process.stdout.write(`tfjs-node: not measured (${env.tfjs.why})\n`);
