@@ -805,9 +805,9 @@ export class Model {
    * option or feed of the wrong type or an unknown option key; INVALID_ARGUMENT for a feed the
    * signature refuses; NOT_FOUND for an unknown signature or output key; MODEL_DISPOSED;
    * DEADLINE_EXCEEDED past runTimeoutMs; CANCELLED when `signal` drops it; UNAVAILABLE, not
-   * started, when 4096 runs of its thread were stopped at their limit behind another run that
-   * still waits in a queue of the graph (README, "Runs that never end": a TensorFlow bug worked
-   * around); or TensorFlow's own code for a run it refuses.
+   * started, when 4096 runs of its thread failed while other runs were in flight, on a graph
+   * with a queue, barrier or accumulator op (README, "Runs that never end": a TensorFlow bug
+   * worked around); or TensorFlow's own code for a run it refuses.
    */
   run(feeds: Feeds, options?: RunOptions): Promise<Record<string, Tensor>> {
     let session: NativeSession;
@@ -1580,12 +1580,16 @@ export async function openSession(exportDir: string, resolved: ResolvedOptions, 
   }
   // A short plan's run with a timeout may skip the inter-op pool, as one without does, where
   // nothing in the graph loops or blocks (TensorFlow enforces the timeout only on the pool). Where
-  // something does, but no queue, barrier or accumulator, runs with a timeout need no fresh stack
-  // address (native/session.cc, AtFreshStackDepth).
-  if (!runsInline(resolved.applied) && resolved.target === '') {
+  // no queue, barrier or accumulator is in the graph, runs need no fresh stack address
+  // (native/session.cc, AtFreshStackDepth; inline sessions too: a failing op or the session's
+  // operation timeout cancels a step's waits there as well). A remote target's steps keep their
+  // cancellation managers in the worker, never on this thread's stack.
+  if (resolved.target === '') {
     const ops = await loopingAndKeyedWaitOps(metaGraph, opLibraryOps());
-    if (ops.loopingOrBlocking === null) loaded.session.setBounded?.();
-    else if (ops.keyedWait === null) loaded.session.setNoKeyedWaits?.();
+    if (ops.loopingOrBlocking === null && !runsInline(resolved.applied)) loaded.session.setBounded?.();
+    if (ops.keyedWait === null) loaded.session.setNoKeyedWaits?.();
+  } else {
+    loaded.session.setNoKeyedWaits?.();
   }
   const names = Object.keys(meta.signatures);
   let defaultSignature: string | null = resolved.signature;

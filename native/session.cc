@@ -398,17 +398,20 @@ namespace {
 // TensorFlow for good (TensorFlow 2.21, in C alone: one thread's dequeue with a 3000 ms limit,
 // then another thread's two dequeues with 20 ms limits one after the other: the second never
 // returned; through run(), 4 dequeues at a time with 1 ms limits hung about once in 1000 runs).
-// So a run with a limit, on a graph that may reach such an op (SessionCore::keyed_waits), enters
-// TensorFlow at a stack address where no run of its session was stopped since the session's runs
-// in flight last came down to none (when every attempt in its queues has ended): 16 bytes deeper
-// than the thread's previous such run, over 64 KiB, skipping the addresses marked stale (SessionCore::
-// StackSlotStale). 64 KiB: runSync() on a worker_thread runs on the worker's stack, 4 MiB by
-// default. Addresses are absolute, so runSync() called from any JS depth is covered too.
+// A step's waits are cancelled when the run reaches its limit (runTimeoutMs, or the session's
+// operationTimeoutMs, which applies to runs without one), when the session closes, and when any
+// op of the step fails (the executor aborts the step). So every run on a graph that may reach such
+// an op (SessionCore::keyed_waits) enters TensorFlow at a stack address where no run of its
+// session failed since the session's runs in flight last came down to none (when every attempt
+// in its queues has ended): 16 bytes deeper than the thread's previous such run, over 64 KiB,
+// skipping the addresses marked stale (SessionCore::StackSlotStale). 64 KiB: runSync() on a
+// worker_thread runs on the worker's stack, 4 MiB by default. Addresses are absolute, so
+// runSync() called from any JS depth is covered too.
 constexpr uint32_t kStackTurns = 4096;
 constexpr size_t kStackTurnBytes = 16;
 thread_local uint32_t t_stack_turn = 0;
 
-// Runs `run` (false when it was stopped, so that it may have left a stale attempt) below a fresh
+// Runs `run` (false when it failed, so that it may have left a stale attempt) below a fresh
 // stack address; false, without running it, when every address within reach is stale.
 template <typename Run>
 __attribute__((noinline)) bool AtFreshStackDepth(SessionCore& core, Run&& run) {
@@ -463,16 +466,21 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
                static_cast<int>(plan.inputs.size()), plan.outputs.data(),
                fetched.tensors.data(), static_cast<int>(plan.outputs.size()), nullptr, 0,
                nullptr, status.get());
-    // Stopped by its limit (or a close): it may have left a cancelled attempt in a queue.
-    return status.code() != TF_DEADLINE_EXCEEDED && status.code() != TF_CANCELLED;
+    // Any failure may have left a cancelled attempt in a queue: a run stopped by its limit, by
+    // the session's operation timeout or by a close, and a step aborted by a failing op, which
+    // cancels the step's waits too (helper-106).
+    return status.ok();
   };
-  if (timeout_ms > 0 && !core.bounded() && core.keyed_waits()) {
+  // Every run, with a limit or not: one without may still be cancelled (operationTimeoutMs, an
+  // op failing beside its wait), and one that fails at a stale address stops the stale attempt.
+  if (core.keyed_waits()) {
     if (!AtFreshStackDepth(core, run)) {
       if (!begun) core.EndRun();
       return {"UNAVAILABLE", "the run was not started: " + std::to_string(kStackTurns) +
-                                 " runs of this model on this thread were stopped at their limit while another of its runs still "
-                                 "waits inside TensorFlow (a queue's dequeue), and TensorFlow could not stop this one at its limit "
-                                 "(README, \"Runs that never end\"); try again once that run has ended"};
+                                 " runs of this model on this thread failed (stopped at a limit, or by a failing op) while "
+                                 "another of its runs was in flight, and the graph has a queue, barrier or accumulator op, "
+                                 "where TensorFlow could then no longer stop this run (README, \"Runs that never end\"); "
+                                 "try again once the model's runs in flight have ended"};
     }
   } else {
     run();
@@ -827,8 +835,15 @@ int64_t LiveSessions() { return g_live_sessions.load(std::memory_order_relaxed);
 bool SessionCore::BeginRun() { return runs_.Begin(); }
 
 bool SessionCore::StackSlotStale(uintptr_t slot) {
+  // No run of this session has failed on a keyed-wait graph yet: no lock on the path of every run.
+  if (!any_stale_.load(std::memory_order_acquire)) return false;
   std::lock_guard<std::mutex> lock(stale_mutex_);
-  return stale_epoch_ == runs_.idle_epoch() && stale_slots_.count(slot) > 0;
+  if (stale_epoch_ != runs_.idle_epoch()) {
+    stale_slots_.clear();
+    any_stale_.store(false, std::memory_order_release);
+    return false;
+  }
+  return stale_slots_.count(slot) > 0;
 }
 
 void SessionCore::MarkStackSlotStale(uintptr_t slot) {
@@ -840,6 +855,7 @@ void SessionCore::MarkStackSlotStale(uintptr_t slot) {
     stale_epoch_ = epoch;
   }
   stale_slots_.insert(slot);
+  any_stale_.store(true, std::memory_order_release);
 }
 
 void SessionCore::EndRun() { runs_.End(); }

@@ -73,12 +73,12 @@ class SessionCore {
   void set_bounded(bool value) { bounded_.store(value, std::memory_order_relaxed); }
   // The graph may reach an op whose wait TensorFlow finds, to cancel it, by the step's
   // cancellation manager address (lib/ops.ts keyedWaitOp: queues, barriers, accumulators): runs
-  // with a limit enter TensorFlow at fresh stack addresses (native/session.cc, AtFreshStackDepth).
+  // enter TensorFlow at fresh stack addresses (native/session.cc, AtFreshStackDepth).
   // True until JS, having read the graph, says otherwise.
   bool keyed_waits() const { return keyed_waits_.load(std::memory_order_relaxed); }
   void set_keyed_waits(bool value) { keyed_waits_.store(value, std::memory_order_relaxed); }
   TF_Graph* graph() const { return graph_; }
-  // Stack addresses at which a run of this session entered TensorFlow and was stopped, while it
+  // Stack addresses at which a run of this session entered TensorFlow and failed, so that it
   // may have left a stale attempt in a queue (native/session.cc, AtFreshStackDepth): until the
   // session's runs in flight next come down to none, when every queue attempt has ended.
   bool StackSlotStale(uintptr_t slot);
@@ -110,6 +110,9 @@ class SessionCore {
   std::mutex stale_mutex_;
   std::unordered_set<uintptr_t> stale_slots_;  // marked in runs_'s idle epoch stale_epoch_
   uint64_t stale_epoch_ = 0;
+  // stale_slots_ may hold an address: false from the session's start until a run fails, and again
+  // once a look finds the marks of an epoch gone by.
+  std::atomic<bool> any_stale_{false};
   Gate gate_;
   // The plan gates, read without the lock (gates are never removed).
   std::vector<Gate*> PlanGates();

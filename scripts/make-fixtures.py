@@ -564,6 +564,15 @@ def build_queue(model_dir):
         with tf.control_dependencies([enqueue]):
             size = queue.size()
         taken = queue.dequeue()
+        # `dequeue_fail`: a dequeue beside an Assert that fails once a loop of n steps has run
+        # (its dequeue waits by then): TensorFlow aborts the step, which cancels the waiting
+        # dequeue too, and its attempt stays queued (native/session.cc, AtFreshStackDepth).
+        steps = tf.compat.v1.placeholder(tf.int32, [], name="n")
+        looped = tf.while_loop(lambda i: i < steps, lambda i: i + 1, [tf.constant(0)])
+        looped = looped[0] if isinstance(looped, (list, tuple)) else looped
+        check = tf.debugging.Assert(looped < 0, [looped], name="fail_after_loop")
+        with tf.control_dependencies([check]):
+            failed = tf.reduce_sum(taken)
         info = tf.compat.v1.saved_model.utils.build_tensor_info
         def predict(inputs, outputs):
             return tf.compat.v1.saved_model.signature_def_utils.build_signature_def(
@@ -574,6 +583,7 @@ def build_queue(model_dir):
             # Also returns x itself: an output over the fed buffer that the queue holds too.
             "enqueue_echo": predict({"x": x}, {"size": size, "echo": tf.identity(x)}),
             "dequeue": predict({}, {"sum": tf.reduce_sum(taken), "head": taken[:4] * 1.0}),
+            "dequeue_fail": predict({"n": steps}, {"sum": failed}),
         }
         with tf.compat.v1.Session(graph=graph) as sess:
             builder = tf.compat.v1.saved_model.Builder(str(model_dir))

@@ -199,9 +199,9 @@ export declare class Model {
      * option or feed of the wrong type or an unknown option key; INVALID_ARGUMENT for a feed the
      * signature refuses; NOT_FOUND for an unknown signature or output key; MODEL_DISPOSED;
      * DEADLINE_EXCEEDED past runTimeoutMs; CANCELLED when `signal` drops it; UNAVAILABLE, not
-     * started, when 4096 runs of its thread were stopped at their limit behind another run that
-     * still waits in a queue of the graph (README, "Runs that never end": a TensorFlow bug worked
-     * around); or TensorFlow's own code for a run it refuses.
+     * started, when 4096 runs of its thread failed while other runs were in flight, on a graph
+     * with a queue, barrier or accumulator op (README, "Runs that never end": a TensorFlow bug
+     * worked around); or TensorFlow's own code for a run it refuses.
      */
     run(feeds: Feeds, options?: RunOptions): Promise<Record<string, Tensor>>;
     /**

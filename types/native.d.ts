@@ -69,8 +69,8 @@ export interface NativeSession {
     setBounded?(): void;
     /**
      * The graph reaches no op whose wait TensorFlow finds, to cancel it, by the step's cancellation
-     * manager address (lib/ops.ts keyedWaitOp: queues, barriers, accumulators): runs with a limit
-     * need no fresh stack address (native/session.cc AtFreshStackDepth). In-process sessions only.
+     * manager address (lib/ops.ts keyedWaitOp: queues, barriers, accumulators), or its steps run
+     * on a remote worker: runs need no fresh stack address (native/session.cc AtFreshStackDepth).
      */
     setNoKeyedWaits?(): void;
     /**

@@ -131,11 +131,81 @@ t.test("runSync() behind another run's waiting dequeue, called from different JS
     }
   }
   t.ok((codes.DEADLINE_EXCEEDED ?? 0) >= 4096 - depths.length, `${codes.DEADLINE_EXCEEDED} stopped at their limit first`);
-  t.match(refusal, /^the run was not started: 4096 runs of this model on this thread were stopped at their limit while another of its runs still waits inside TensorFlow .*try again once that run has ended$/, 'then refused, naming why');
+  t.match(refusal, /^the run was not started: 4096 runs of this model on this thread failed \(stopped at a limit, or by a failing op\) while another of its runs was in flight, and the graph has a queue, barrier or accumulator op.*try again once the model's runs in flight have ended$/, 'then refused, naming why');
   // An element for the waiting run: it ends, and with it every stale attempt.
   await model.run({ x: new Tensor('float32', new Float32Array(4096).fill(7), [4096]) }, { signature: 'enqueue' });
   t.equal(await first, 7, 'the waiting run took the element');
   t.equal(short(), 'DEADLINE_EXCEEDED', 'runSync() runs again, stopped at its limit');
+  await model.dispose();
+});
+
+for (const isolation of ['none', 'process'] as const) {
+  t.test(`operationTimeoutMs stops runs that have no limit of their own behind another run's waiting dequeue, each time, in run() and runSync() (isolation: '${isolation}')`, async (t) => {
+    // helper-106: the session's operation timeout cancels a step's waits as a run's own limit
+    // does; such runs went in at the thread's own stack address, unmarked, and the second never
+    // returned (the host's third or fourth, over its serving threads).
+    const model = await loadModel(fixture('queue').dir, { isolation, interOpThreads: 0, maxConcurrentRuns: 4, operationTimeoutMs: 300 });
+    const first = model.run({}, { signature: 'dequeue', runTimeoutMs: 30_000 }).then(() => 'resolved', (e: { code?: string }) => e.code);
+    await new Promise((r) => setTimeout(r, 200)); // its dequeue waits at the queue's front
+    const outcomes: string[] = [];
+    for (let i = 0; i < 6 && !outcomes.some((o) => o.startsWith('still')); i++) {
+      let timer: NodeJS.Timeout | undefined;
+      const call = isolation === 'none' && i % 2 === 1
+        ? new Promise<string>((resolve) => {
+          // runSync() blocks this thread: a hang would hold the test until tap's timeout.
+          try {
+            model.runSync({}, { signature: 'dequeue' });
+            resolve('resolved');
+          } catch (e) {
+            resolve((e as { code: string }).code);
+          }
+        })
+        : model.run({}, { signature: 'dequeue' }).then(() => 'resolved', (e: { code?: string }) => String(e.code));
+      outcomes.push(await Promise.race([call, new Promise<string>((resolve) => { timer = setTimeout(() => resolve('still inside TensorFlow after 5 s'), 5000); })]));
+      clearTimeout(timer);
+    }
+    t.same(outcomes, Array(6).fill('DEADLINE_EXCEEDED'), 'each stopped by the operation timeout');
+    await model.run({ x: new Tensor('float32', new Float32Array(4096).fill(3), [4096]) }, { signature: 'enqueue' });
+    t.equal(await first, 'resolved', 'the waiting run took the element');
+    if (!outcomes.some((o) => o.startsWith('still'))) await model.dispose();
+  });
+}
+
+t.test("a step that a failing op aborts leaves its cancelled dequeue queued behind another run's: runs from any JS depth, with a limit or without, still end (helper-106)", async (t) => {
+  // TensorFlow cancels a step's waits when one of its ops fails. Before, only runs stopped at
+  // their own limit moved to fresh stack addresses and marked theirs: a failing run without a
+  // limit, called at a depth where a stopped one had been, stopped that one's stale attempt and
+  // never returned (3 seeds of 3 within 4 rounds), and runs after a failure at an unmarked
+  // address hung at the 4096th.
+  const model = await loadModel(fixture('queue').dir, { interOpThreads: 0, maxConcurrentRuns: 2 });
+  const first = model.run({}, { signature: 'dequeue', runTimeoutMs: 60_000 }).then((r) => r.sum!.data[0], (e: { code?: string }) => e.code);
+  await new Promise((r) => setTimeout(r, 200)); // its dequeue waits at the queue's front
+  let seed = 1;
+  const random = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return Math.floor((seed / 2147483648) * n);
+  };
+  const at = (depth: number, fn: () => string): string => (depth === 0 ? fn() : at(depth - 1, fn));
+  const code = (fn: () => unknown) => (): string => {
+    try {
+      fn();
+      return 'ok';
+    } catch (e) {
+      return (e as { code: string }).code;
+    }
+  };
+  const fail = code(() => model.runSync({ n: new Tensor('int32', Int32Array.of(20_000), []) }, { signature: 'dequeue_fail' }));
+  const short = code(() => model.runSync({}, { signature: 'dequeue', runTimeoutMs: 1 }));
+  // Each runSync() blocks this thread: a hang would hold the test until tap's timeout.
+  const codes: Record<string, number> = {};
+  const count = (c: string) => { codes[c] = (codes[c] ?? 0) + 1; };
+  for (let round = 0; round < 20; round++) {
+    count(`failing: ${at(random(64), fail)}`);
+    for (let i = 0; i < 100; i++) count(at(random(64), short));
+  }
+  t.same(codes, { 'failing: INVALID_ARGUMENT': 20, DEADLINE_EXCEEDED: 2000 }, 'each failing run fails, each short one is stopped at its limit');
+  await model.run({ x: new Tensor('float32', new Float32Array(4096).fill(5), [4096]) }, { signature: 'enqueue' });
+  t.equal(await first, 5 * 4096, 'the waiting run took the element');
   await model.dispose();
 });
 
