@@ -429,6 +429,15 @@ __attribute__((noinline)) bool AtFreshStackDepth(SessionCore& core, Run&& run) {
   return true;
 }
 
+// UNAVAILABLE for a run AtFreshStackDepth could not place.
+Failure StaleStackRefusal() {
+  return {"UNAVAILABLE", "the run was not started: " + std::to_string(kStackTurns) +
+                             " runs of this model on this thread failed (stopped at a limit, or by a failing op) while "
+                             "another of its runs was in flight, and the graph has a queue, barrier or accumulator op, "
+                             "where TensorFlow could then no longer stop this run (README, \"Runs that never end\"); "
+                             "try again once the model's runs in flight have ended"};
+}
+
 }  // namespace
 
 uint64_t CallerRuns() { return g_caller_runs.load(std::memory_order_relaxed); }
@@ -476,11 +485,7 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
   if (core.keyed_waits()) {
     if (!AtFreshStackDepth(core, run)) {
       if (!begun) core.EndRun();
-      return {"UNAVAILABLE", "the run was not started: " + std::to_string(kStackTurns) +
-                                 " runs of this model on this thread failed (stopped at a limit, or by a failing op) while "
-                                 "another of its runs was in flight, and the graph has a queue, barrier or accumulator op, "
-                                 "where TensorFlow could then no longer stop this run (README, \"Runs that never end\"); "
-                                 "try again once the model's runs in flight have ended"};
+      return StaleStackRefusal();
     }
   } else {
     run();
@@ -1435,11 +1440,22 @@ class TraceWorker : public PromiseWorker {
     TF_Buffer options{kTrace, sizeof(kTrace), nullptr};
     TF_Buffer* metadata = tf().TF_NewBuffer();
     Status status;
-    SessionRun(core.session(), &options, plan_->inputs.data(), feeds_->data(),
-               static_cast<int>(plan_->inputs.size()), plan_->outputs.data(), fetched_.tensors.data(),
-               static_cast<int>(plan_->outputs.size()), nullptr, 0, metadata, status.get());
+    auto run = [&] {
+      SessionRun(core.session(), &options, plan_->inputs.data(), feeds_->data(),
+                 static_cast<int>(plan_->inputs.size()), plan_->outputs.data(), fetched_.tensors.data(),
+                 static_cast<int>(plan_->outputs.size()), nullptr, 0, metadata, status.get());
+      return status.ok();
+    };
+    // As RunPlanOnce's runs (helper-107: a traced step that failed beside a waiting dequeue left
+    // its stale attempt for the next trace on the same libuv thread, which never returned).
+    bool placed = true;
+    if (core.keyed_waits()) {
+      placed = AtFreshStackDepth(core, run);
+    } else {
+      run();
+    }
     core.EndRun();
-    failure_ = status.failure();
+    failure_ = placed ? status.failure() : StaleStackRefusal();
     if (!failure_) metadata_.assign(static_cast<const char*>(metadata->data), metadata->length);
     tf().TF_DeleteBuffer(metadata);
     feeds_->Clear();

@@ -209,6 +209,26 @@ t.test("a step that a failing op aborts leaves its cancelled dequeue queued behi
   await model.dispose();
 });
 
+t.test("placement() traces steps as runs go: a traced step that fails beside another run's waiting dequeue leaves the next trace free to end (helper-107)", async (t) => {
+  // A trace ran TF_SessionRun at its libuv thread's own stack address, unmarked: the first trace
+  // to come to a thread a failed one had used never settled, nor did dispose({ killAfterMs }).
+  const model = await loadModel(fixture('queue').dir, { interOpThreads: 0, maxConcurrentRuns: 4 });
+  const first = model.run({}, { signature: 'dequeue', runTimeoutMs: 60_000 }).then(() => 'resolved', (e: { code?: string }) => e.code);
+  await new Promise((r) => setTimeout(r, 200)); // its dequeue waits at the queue's front
+  const outcomes: string[] = [];
+  for (let i = 0; i < 8 && !outcomes.some((o) => o.startsWith('still')); i++) {
+    let timer: NodeJS.Timeout | undefined;
+    const traced = model.placement({ n: new Tensor('int32', Int32Array.of(20_000), []) }, { signature: 'dequeue_fail' })
+      .then(() => 'resolved', (e: { code?: string }) => String(e.code));
+    outcomes.push(await Promise.race([traced, new Promise<string>((resolve) => { timer = setTimeout(() => resolve('still inside TensorFlow after 10 s'), 10_000); })]));
+    clearTimeout(timer);
+  }
+  t.same(outcomes, Array(8).fill('INVALID_ARGUMENT'), 'each trace fails at its Assert');
+  await model.run({ x: new Tensor('float32', new Float32Array(4096).fill(3), [4096]) }, { signature: 'enqueue' });
+  t.equal(await first, 'resolved', 'the waiting run took the element');
+  if (!outcomes.some((o) => o.startsWith('still'))) await model.dispose();
+});
+
 t.test("a batch runs under the latest limit of its requests (TensorFlow Serving's rule): one with a shorter limit fails at it, the others get their rows", async (t) => {
   const model = await loadModel(BATCHING, { interOpThreads: 0, batching: { maxBatchSize: 8, batchTimeoutMicros: 20_000 } });
   const n = await spinFor(model, 700);
