@@ -36,7 +36,6 @@ class Status {
 
   TF_Status* get() const { return status_; }
   bool ok() const { return tf().TF_GetCode(status_) == TF_OK; }
-  TF_Code code() const { return tf().TF_GetCode(status_); }
   Failure failure(const std::string& context = "") const;
 
  private:

@@ -429,6 +429,16 @@ __attribute__((noinline)) bool AtFreshStackDepth(SessionCore& core, Run&& run) {
   return true;
 }
 
+// Runs `run` as every run of `core`'s session must: at a fresh stack address where the graph may
+// reach a keyed wait (AtFreshStackDepth), as it comes elsewhere. False, without running it, when
+// no address within reach is fresh.
+template <typename Run>
+bool RunAtSafeDepth(SessionCore& core, Run&& run) {
+  if (core.keyed_waits()) return AtFreshStackDepth(core, run);
+  run();
+  return true;
+}
+
 // UNAVAILABLE for a run AtFreshStackDepth could not place.
 Failure StaleStackRefusal() {
   return {"UNAVAILABLE", "the run was not started: " + std::to_string(kStackTurns) +
@@ -482,13 +492,9 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
   };
   // Every run, with a limit or not: one without may still be cancelled (operationTimeoutMs, an
   // op failing beside its wait), and one that fails at a stale address stops the stale attempt.
-  if (core.keyed_waits()) {
-    if (!AtFreshStackDepth(core, run)) {
-      if (!begun) core.EndRun();
-      return StaleStackRefusal();
-    }
-  } else {
-    run();
+  if (!RunAtSafeDepth(core, run)) {
+    if (!begun) core.EndRun();
+    return StaleStackRefusal();
   }
   if (!begun) core.EndRun();
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
@@ -843,24 +849,24 @@ bool SessionCore::StackSlotStale(uintptr_t slot) {
   // No run of this session has failed on a keyed-wait graph yet: no lock on the path of every run.
   if (!any_stale_.load(std::memory_order_acquire)) return false;
   std::lock_guard<std::mutex> lock(stale_mutex_);
-  if (stale_epoch_ != runs_.idle_epoch()) {
-    stale_slots_.clear();
-    any_stale_.store(false, std::memory_order_release);
-    return false;
-  }
+  ForgetPastMarks();
   return stale_slots_.count(slot) > 0;
 }
 
 void SessionCore::MarkStackSlotStale(uintptr_t slot) {
   std::lock_guard<std::mutex> lock(stale_mutex_);
   // The caller is in flight: the epoch cannot move on until it ends.
-  uint64_t epoch = runs_.idle_epoch();
-  if (stale_epoch_ != epoch) {
-    stale_slots_.clear();
-    stale_epoch_ = epoch;
-  }
+  ForgetPastMarks();
   stale_slots_.insert(slot);
   any_stale_.store(true, std::memory_order_release);
+}
+
+void SessionCore::ForgetPastMarks() {
+  uint64_t epoch = runs_.idle_epoch();
+  if (stale_epoch_ == epoch) return;
+  stale_slots_.clear();
+  stale_epoch_ = epoch;
+  any_stale_.store(false, std::memory_order_release);
 }
 
 void SessionCore::EndRun() { runs_.End(); }
@@ -1448,12 +1454,7 @@ class TraceWorker : public PromiseWorker {
     };
     // As RunPlanOnce's runs (helper-107: a traced step that failed beside a waiting dequeue left
     // its stale attempt for the next trace on the same libuv thread, which never returned).
-    bool placed = true;
-    if (core.keyed_waits()) {
-      placed = AtFreshStackDepth(core, run);
-    } else {
-      run();
-    }
+    bool placed = RunAtSafeDepth(core, run);
     core.EndRun();
     failure_ = placed ? status.failure() : StaleStackRefusal();
     if (!failure_) metadata_.assign(static_cast<const char*>(metadata->data), metadata->length);

@@ -113,6 +113,8 @@ class SessionCore {
   // stale_slots_ may hold an address: false from the session's start until a run fails, and again
   // once a look finds the marks of an epoch gone by.
   std::atomic<bool> any_stale_{false};
+  // Under stale_mutex_: drops the marks of an idle epoch gone by (their queue attempts have ended).
+  void ForgetPastMarks();
   Gate gate_;
   // The plan gates, read without the lock (gates are never removed).
   std::vector<Gate*> PlanGates();

@@ -17,6 +17,16 @@ const SLOW = fixture('slow').dir;
 const BATCHING = fixture('batching').dir;
 const n = (k: number) => ({ n: new Tensor('int32', new Int32Array([k]), []) });
 
+/** `promise`'s outcome, or 'still inside TensorFlow after N s' when it has not settled within `ms` (a hang). */
+async function within(promise: Promise<string>, ms: number): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<string>((resolve) => { timer = setTimeout(() => resolve(`still inside TensorFlow after ${ms / 1000} s`), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 t.test('runTimeoutMs: checked, per model and per run', async (t) => {
   await t.rejects(loadModel(SLOW, { runTimeoutMs: -1 }), { code: 'ERR_OUT_OF_RANGE', message: /runTimeoutMs must be a whole number of milliseconds ≥ 0/ });
   await t.rejects(loadModel(SLOW, { runTimeoutMs: '5' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /runTimeoutMs must be a number of milliseconds/ });
@@ -64,12 +74,7 @@ for (const isolation of ['none', 'process'] as const) {
     await new Promise((r) => setTimeout(r, 200)); // its dequeue waits at the queue's front
     let stuck = false;
     for (let i = 0; i < 5 && !stuck; i++) {
-      let timer: NodeJS.Timeout | undefined;
-      const settled = await Promise.race([
-        model.run({}, { signature: 'dequeue', runTimeoutMs: 50 }).then(() => 'resolved', (e: Error & { code?: string }) => `${e.code}: ${e.message}`),
-        new Promise<string>((resolve) => { timer = setTimeout(() => resolve('still inside TensorFlow after 2.5 s'), 2500); }),
-      ]);
-      clearTimeout(timer);
+      const settled = await within(model.run({}, { signature: 'dequeue', runTimeoutMs: 50 }).then(() => 'resolved', (e: Error & { code?: string }) => `${e.code}: ${e.message}`), 2500);
       t.match(settled, /^DEADLINE_EXCEEDED: .*TensorFlow stopped it/, `short run ${i}: stopped at its limit`);
       stuck = !settled.startsWith('DEADLINE_EXCEEDED');
     }
@@ -149,7 +154,6 @@ for (const isolation of ['none', 'process'] as const) {
     await new Promise((r) => setTimeout(r, 200)); // its dequeue waits at the queue's front
     const outcomes: string[] = [];
     for (let i = 0; i < 6 && !outcomes.some((o) => o.startsWith('still')); i++) {
-      let timer: NodeJS.Timeout | undefined;
       const call = isolation === 'none' && i % 2 === 1
         ? new Promise<string>((resolve) => {
           // runSync() blocks this thread: a hang would hold the test until tap's timeout.
@@ -161,8 +165,7 @@ for (const isolation of ['none', 'process'] as const) {
           }
         })
         : model.run({}, { signature: 'dequeue' }).then(() => 'resolved', (e: { code?: string }) => String(e.code));
-      outcomes.push(await Promise.race([call, new Promise<string>((resolve) => { timer = setTimeout(() => resolve('still inside TensorFlow after 5 s'), 5000); })]));
-      clearTimeout(timer);
+      outcomes.push(await within(call, 5000));
     }
     t.same(outcomes, Array(6).fill('DEADLINE_EXCEEDED'), 'each stopped by the operation timeout');
     await model.run({ x: new Tensor('float32', new Float32Array(4096).fill(3), [4096]) }, { signature: 'enqueue' });
@@ -217,11 +220,9 @@ t.test("placement() traces steps as runs go: a traced step that fails beside ano
   await new Promise((r) => setTimeout(r, 200)); // its dequeue waits at the queue's front
   const outcomes: string[] = [];
   for (let i = 0; i < 8 && !outcomes.some((o) => o.startsWith('still')); i++) {
-    let timer: NodeJS.Timeout | undefined;
     const traced = model.placement({ n: new Tensor('int32', Int32Array.of(20_000), []) }, { signature: 'dequeue_fail' })
       .then(() => 'resolved', (e: { code?: string }) => String(e.code));
-    outcomes.push(await Promise.race([traced, new Promise<string>((resolve) => { timer = setTimeout(() => resolve('still inside TensorFlow after 10 s'), 10_000); })]));
-    clearTimeout(timer);
+    outcomes.push(await within(traced, 10_000));
   }
   t.same(outcomes, Array(8).fill('INVALID_ARGUMENT'), 'each trace fails at its Assert');
   await model.run({ x: new Tensor('float32', new Float32Array(4096).fill(3), [4096]) }, { signature: 'enqueue' });
