@@ -1048,7 +1048,10 @@ t.test('isolation process, maxConcurrentRuns 1 and 2: runs that queued here whil
 
 t.test('isolation process, maxConcurrentRuns 1: no run goes ahead of its turn where the host could not keep the limit (framed runs) or where a thread wake-up costs more than it saves (short runs)', async (t) => {
   const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: 1 });
-  const long = await slowN(model, 100);
+  // ~150 ms a run: 3 one at a time stay past 250 ms when the machine runs faster than it did
+  // while slowN timed it (248 ms for 3 runs of a calibrated ~100 ms failed once in CI), and
+  // side by side they would take ~150.
+  const long = await slowN(model, 150);
   const sentAhead = runPaths.ahead;
   framedOnly.on = true;
   try {
@@ -1056,7 +1059,7 @@ t.test('isolation process, maxConcurrentRuns 1: no run goes ahead of its turn wh
     await Promise.all(Array.from({ length: 3 }, () => model.run(n(long))));
     const took = performance.now() - t0;
     t.equal(runPaths.ahead, sentAhead, 'framed: none went ahead (the host\'s JS runs them, beyond its count)');
-    t.ok(took > 250, `one at a time (${took.toFixed(0)} ms for 3 runs of ~100 ms)`);
+    t.ok(took > 250, `one at a time (${took.toFixed(0)} ms for 3 runs of ~150 ms)`);
   } finally {
     framedOnly.on = false;
   }
