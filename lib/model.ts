@@ -420,7 +420,21 @@ function disposeOptions(options: { killAfterMs?: number } | undefined): number |
 // `timeoutMs`: the limit TensorFlow ran it under (0: none; what was left of runTimeoutMs when the
 // run started), named where TensorFlow's own words for passing it say nothing of it. A run sent
 // ahead of its turn (#execute) waited in its host, which says what was left when it started there.
+//
+// Never throws: at the deepest JS depth where a call still fits (a deep recursion calling
+// runSync()), explaining can overflow the stack, and V8 reports an overflow while it compiles a
+// regular expression as a SyntaxError naming the pattern, not the run's error (helper-106:
+// every such call in a process where no run had failed before). The addon's error then goes out
+// as it came: its code and TensorFlow's words, without tfslice's additions.
 function runError(path: string, error: unknown, plan?: NativePlan, timeoutMs = 0): unknown {
+  try {
+    return explainRunError(path, error, plan, timeoutMs);
+  } catch {
+    return error;
+  }
+}
+
+function explainRunError(path: string, error: unknown, plan: NativePlan | undefined, timeoutMs: number): unknown {
   // The addon's own word for a run that no runner thread started within its wait limit.
   if (error instanceof NotStartedError) return error; // a model host's (lib/isolation.ts)
   if (error instanceof Error && (error as Error & { code?: unknown }).code === 'NOT_STARTED') return new NotStartedError(error.message, RUNNER_THREAD);
