@@ -15,7 +15,7 @@ import { native, type NativeData, type NativeLoadExtra, type NativePlan, type Na
 import { type Isolation, reserve } from './gpu';
 import { allocShared, HostSession, runStillInHost } from './isolation';
 import { defaultMaxConcurrentRuns, type LoadOptions, localDirectory, type ResolvedOptions, resolveLoadOptions, runsInline, runTimeout } from './options';
-import { checkLoadedOps, checkSavedModelOps, loopingAndKeyedWaitOps } from './ops';
+import { checkLoadedOps, checkSavedModelOps, loopingAndKeyedWaitOps, outputsWithoutKeyedWaits } from './ops';
 import { checkReachable, type LoadPlan, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
 import { decodeConfig, decodeMetaGraph, decodeSavedModel, encodeConfig, RUN_METADATA, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
@@ -1596,12 +1596,17 @@ export async function openSession(exportDir: string, resolved: ResolvedOptions, 
   // nothing in the graph loops or blocks (TensorFlow enforces the timeout only on the pool). Where
   // no queue, barrier or accumulator is in the graph, runs need no fresh stack address
   // (native/session.cc, AtFreshStackDepth; inline sessions too: a failing op or the session's
-  // operation timeout cancels a step's waits there as well). A remote target's steps keep their
-  // cancellation managers in the worker, never on this thread's stack.
+  // operation timeout cancels a step's waits there as well); where one is, runs of the
+  // signatures that reach none need none either (helper-106: a loop's runs stopped at their
+  // limit beside a long run were refused after 4096, for a queue that only another signature
+  // used). A remote target's steps keep their cancellation managers in the worker, never on
+  // this thread's stack.
   if (resolved.target === '') {
-    const ops = await loopingAndKeyedWaitOps(metaGraph, opLibraryOps());
+    const custom = opLibraryOps();
+    const ops = await loopingAndKeyedWaitOps(metaGraph, custom);
     if (ops.loopingOrBlocking === null && !runsInline(resolved.applied)) loaded.session.setBounded?.();
     if (ops.keyedWait === null) loaded.session.setNoKeyedWaits?.();
+    else loaded.session.setNoKeyedWaits?.(await outputsWithoutKeyedWaits(metaGraph, custom));
   } else {
     loaded.session.setNoKeyedWaits?.();
   }

@@ -626,12 +626,18 @@ export function resolveOpPolicy(value: unknown, field: string): OpPolicy {
  */
 export const INLINE_CHECK_BYTES = 256 << 10;
 
-/** What the worker (lib/ops-worker.ts) is given and answers. */
-export interface OpsJob { readonly bytes: Uint8Array; readonly loaded: boolean; readonly tags: readonly string[]; readonly policy: OpPolicy; readonly exportDir: string }
-export type OpsAnswer = null | { denied: true; message: string; op: string; entry: string; path: string[] } | { denied: false; message: string };
+/**
+ * What the worker (lib/ops-worker.ts) is given and answers: an op policy check, or (`custom`
+ * set) the outputs that reach no keyed wait (outputsWithoutKeyedWaits).
+ */
+export type OpsJob =
+  | { readonly bytes: Uint8Array; readonly loaded: boolean; readonly tags: readonly string[]; readonly policy: OpPolicy; readonly exportDir: string; readonly custom?: undefined }
+  | { readonly bytes: Uint8Array; readonly custom: readonly string[] };
+export type OpsAnswer = null | { denied: true; message: string; op: string; entry: string; path: string[] } | { denied: false; message: string } | { calm: string[] };
 
-/** Runs a check job here; the worker runs the same. */
+/** Runs a job here; the worker runs the same. */
 export function runOpsJob(job: OpsJob): OpsAnswer {
+  if (job.custom !== undefined) return { calm: calmOutputs(job.bytes, new Set(job.custom)) };
   try {
     if (job.loaded) checkLoadedMetaGraph(job.bytes, job.policy, job.exportDir);
     else checkOpPolicy(job.bytes, job.tags, job.policy, job.exportDir);
@@ -642,16 +648,23 @@ export function runOpsJob(job: OpsJob): OpsAnswer {
   }
 }
 
-async function checkJob(job: OpsJob): Promise<void> {
-  const answer = job.bytes.length <= INLINE_CHECK_BYTES ? runOpsJob(job) : await new Promise<OpsAnswer>((resolve, reject) => {
-    // The bytes move to the worker (no copy) when they are a buffer of their own.
-    const own = !job.loaded && job.bytes.byteOffset === 0 && job.bytes.byteLength === job.bytes.buffer.byteLength && job.bytes.buffer instanceof ArrayBuffer;
+// A job's answer: here for small graphs, on a worker thread for big ones (INLINE_CHECK_BYTES).
+// `movable`: the bytes are the caller's to give away (they move to the worker without a copy
+// when they are a buffer of their own).
+async function answerOf(job: OpsJob, movable: boolean): Promise<OpsAnswer> {
+  if (job.bytes.length <= INLINE_CHECK_BYTES) return runOpsJob(job);
+  return new Promise<OpsAnswer>((resolve, reject) => {
+    const own = movable && job.bytes.byteOffset === 0 && job.bytes.byteLength === job.bytes.buffer.byteLength && job.bytes.buffer instanceof ArrayBuffer;
     const worker = new Worker(path.join(PACKAGE_ROOT, 'dist', 'ops-worker.js'), { workerData: job, transferList: own ? [job.bytes.buffer as ArrayBuffer] : [] });
     worker.once('message', (message: OpsAnswer) => resolve(message));
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`the op policy worker exited (code ${code}) without an answer`)));
   });
-  if (answer === null) return;
+}
+
+async function checkJob(job: OpsJob & { custom?: undefined }): Promise<void> {
+  const answer = await answerOf(job, !job.loaded);
+  if (answer === null || 'calm' in answer) return;
   if (answer.denied) throw new PermissionDeniedError(answer.message, answer.op, answer.entry, answer.path);
   const what = job.loaded ? 'the MetaGraphDef TensorFlow loaded' : path.join(job.exportDir, 'saved_model.pb');
   throw new InvalidArgumentError(`${what} is not a readable SavedModel (${answer.message}): the file is corrupt or not a SavedModel; opPolicy reads it before TensorFlow does`);
@@ -754,6 +767,41 @@ export async function keyedWaitOp(metaGraph: Uint8Array, custom: ReadonlySet<str
 export async function loopingAndKeyedWaitOps(metaGraph: Uint8Array, custom: ReadonlySet<string> = new Set()): Promise<{ loopingOrBlocking: string | null; keyedWait: string | null }> {
   const [loopingOrBlocking, keyedWait] = await firstOps(metaGraph, [(op) => loopsOrBlocks(op, custom), (op) => waitsKeyed(op, custom)]);
   return { loopingOrBlocking: loopingOrBlocking!, keyedWait: keyedWait! };
+}
+
+/**
+ * The output tensors of a serialized MetaGraphDef's signatures from which no op waiting keyed by
+ * the step's cancellation manager can be reached (as keyedWaitOp judges an op type: a loaded op
+ * library's ops count as waiting), walking back from each signature's outputs as the op policy
+ * walks (inputs, control inputs, every function a node calls, whole). A signature that reaches
+ * one counts whole, all of its outputs left out. Tensor names as the SignatureDef spells them
+ * and as a feed is spelled ("node:0"). Runs that fetch only these may enter TensorFlow at any
+ * stack address (native/session.cc, AtFreshStackDepth), whatever else the graph holds. Graphs
+ * over INLINE_CHECK_BYTES are read on a worker thread; an unreadable one has none.
+ */
+export async function outputsWithoutKeyedWaits(metaGraph: Uint8Array, custom: ReadonlySet<string> = new Set()): Promise<string[]> {
+  const answer = await answerOf({ bytes: metaGraph, custom: [...custom] }, false).catch(() => null);
+  return answer !== null && 'calm' in answer ? answer.calm : [];
+}
+
+function calmOutputs(metaGraph: Uint8Array, custom: ReadonlySet<string>): string[] {
+  let meta: MetaGraph;
+  try {
+    meta = GRAPH_META_GRAPH.decode(metaGraph) as unknown as MetaGraph;
+  } catch {
+    return [];
+  }
+  const graph = graphOf(meta);
+  const calm: string[] = [];
+  for (const { kind, starts } of entries(meta)) {
+    if (kind !== 'signature') continue;
+    let waits = false;
+    walk(graph, starts, ({ node }) => {
+      waits ||= waitsKeyed(node.op ?? '', custom);
+    });
+    if (!waits) for (const { name } of starts) calm.push(name, tensorName(name));
+  }
+  return [...new Set(calm)];
 }
 
 /** Whether op type `op` waits keyed by the step's cancellation manager (KEYED_WAIT_NAMES), or comes from a loaded op library (`custom`). */

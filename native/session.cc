@@ -429,12 +429,12 @@ __attribute__((noinline)) bool AtFreshStackDepth(SessionCore& core, Run&& run) {
   return true;
 }
 
-// Runs `run` as every run of `core`'s session must: at a fresh stack address where the graph may
-// reach a keyed wait (AtFreshStackDepth), as it comes elsewhere. False, without running it, when
+// Runs `run` as every run of `plan` must: at a fresh stack address where the plan may reach a
+// keyed wait (AtFreshStackDepth), as it comes elsewhere. False, without running it, when
 // no address within reach is fresh.
 template <typename Run>
-bool RunAtSafeDepth(SessionCore& core, Run&& run) {
-  if (core.keyed_waits()) return AtFreshStackDepth(core, run);
+bool RunAtSafeDepth(SessionCore& core, const RunPlan& plan, Run&& run) {
+  if (core.keyed_waits() && plan.keyed_waits) return AtFreshStackDepth(core, run);
   run();
   return true;
 }
@@ -492,7 +492,7 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
   };
   // Every run, with a limit or not: one without may still be cancelled (operationTimeoutMs, an
   // op failing beside its wait), and one that fails at a stale address stops the stale attempt.
-  if (!RunAtSafeDepth(core, run)) {
+  if (!RunAtSafeDepth(core, plan, run)) {
     if (!begun) core.EndRun();
     return StaleStackRefusal();
   }
@@ -844,6 +844,20 @@ bool SessionCore::WaitForRunsUntilCancel() {
 int64_t LiveSessions() { return g_live_sessions.load(std::memory_order_relaxed); }
 
 bool SessionCore::BeginRun() { return runs_.Begin(); }
+
+void SessionCore::set_calm_outputs(std::vector<std::string> names) {
+  std::lock_guard<std::mutex> lock(calm_mutex_);
+  calm_outputs_ = std::unordered_set<std::string>(std::make_move_iterator(names.begin()), std::make_move_iterator(names.end()));
+}
+
+bool SessionCore::CalmOutputs(const std::vector<std::string>& names) {
+  std::lock_guard<std::mutex> lock(calm_mutex_);
+  if (calm_outputs_.empty()) return false;
+  for (const std::string& name : names) {
+    if (calm_outputs_.count(name) == 0) return false;
+  }
+  return true;
+}
 
 bool SessionCore::StackSlotStale(uintptr_t slot) {
   // No run of this session has failed on a keyed-wait graph yet: no lock on the path of every run.
@@ -1250,6 +1264,7 @@ Failure ResolvePlan(const std::shared_ptr<SessionCore>& core, const std::vector<
     plan.all_numeric = plan.all_numeric && dtype != TF_STRING;
     plan.outputs.push_back(output);
   }
+  plan.keyed_waits = core->keyed_waits() && !core->CalmOutputs(outputs);
   return {};
 }
 
@@ -1454,7 +1469,7 @@ class TraceWorker : public PromiseWorker {
     };
     // As RunPlanOnce's runs (helper-107: a traced step that failed beside a waiting dequeue left
     // its stale attempt for the next trace on the same libuv thread, which never returned).
-    bool placed = RunAtSafeDepth(core, run);
+    bool placed = RunAtSafeDepth(core, *plan_, run);
     core.EndRun();
     failure_ = placed ? status.failure() : StaleStackRefusal();
     if (!failure_) metadata_.assign(static_cast<const char*>(metadata->data), metadata->length);
@@ -1488,7 +1503,12 @@ Napi::Value Session::SetBounded(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Session::SetNoKeyedWaits(const Napi::CallbackInfo& info) {
-  core_->set_keyed_waits(false);
+  // With a list: only the output tensors named reach no keyed wait (plans resolved after this).
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    core_->set_calm_outputs(ReadStrings(info.Env(), info[0], "outputs"));
+  } else {
+    core_->set_keyed_waits(false);
+  }
   return info.Env().Undefined();
 }
 

@@ -77,6 +77,11 @@ class SessionCore {
   // True until JS, having read the graph, says otherwise.
   bool keyed_waits() const { return keyed_waits_.load(std::memory_order_relaxed); }
   void set_keyed_waits(bool value) { keyed_waits_.store(value, std::memory_order_relaxed); }
+  // Where the graph has such an op: the output tensors from which none is reached (lib/ops.ts
+  // outputsWithoutKeyedWaits, set by JS after the load): a plan fetching only these runs as on
+  // a graph without one (RunPlan::keyed_waits).
+  void set_calm_outputs(std::vector<std::string> names);
+  bool CalmOutputs(const std::vector<std::string>& names);
   TF_Graph* graph() const { return graph_; }
   // Stack addresses at which a run of this session entered TensorFlow and failed, so that it
   // may have left a stale attempt in a queue (native/session.cc, AtFreshStackDepth): until the
@@ -105,6 +110,8 @@ class SessionCore {
   bool caller_runs_allowed_ = false;
   std::atomic<bool> bounded_{false};
   std::atomic<bool> keyed_waits_{true};
+  std::mutex calm_mutex_;
+  std::unordered_set<std::string> calm_outputs_;  // set_calm_outputs
   std::atomic<bool> cancelled_{false};
   std::atomic<int64_t> cancel_at_{INT64_MAX};  // CancelAfter's limit, steady_clock ns
   std::mutex stale_mutex_;
@@ -150,6 +157,10 @@ struct RunPlan {
   std::vector<std::string> input_names;
   // Every output is numeric (no strings): a host's direct path can carry its runs.
   bool all_numeric = true;
+  // Its runs may reach an op whose wait TensorFlow cancels by the step's cancellation manager
+  // address (SessionCore::keyed_waits, less the outputs SessionCore::CalmOutputs clears), so
+  // they enter TensorFlow at fresh stack addresses (session.cc, RunAtSafeDepth).
+  bool keyed_waits = true;
   // The gate its runs pass (Session.setPlanRunLimit, before the plan's first run); nullptr:
   // the session's (SessionCore::gate).
   Gate* gate = nullptr;

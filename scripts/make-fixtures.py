@@ -573,6 +573,14 @@ def build_queue(model_dir):
         check = tf.debugging.Assert(looped < 0, [looped], name="fail_after_loop")
         with tf.control_dependencies([check]):
             failed = tf.reduce_sum(taken)
+        # `count`: a loop of its own, no queue on its way (a negative n fails at once, a large
+        # one loops until its limit): its runs need no fresh stack address although the graph
+        # holds a queue (lib/ops.ts outputsWithoutKeyedWaits).
+        counted = tf.while_loop(lambda i: i < steps, lambda i: i + 1, [tf.constant(0)], name="count_loop")
+        counted = counted[0] if isinstance(counted, (list, tuple)) else counted
+        nonnegative = tf.debugging.Assert(steps >= 0, [steps], name="count_nonnegative")
+        with tf.control_dependencies([nonnegative]):
+            counted = tf.identity(counted)
         info = tf.compat.v1.saved_model.utils.build_tensor_info
         def predict(inputs, outputs):
             return tf.compat.v1.saved_model.signature_def_utils.build_signature_def(
@@ -584,6 +592,7 @@ def build_queue(model_dir):
             "enqueue_echo": predict({"x": x}, {"size": size, "echo": tf.identity(x)}),
             "dequeue": predict({}, {"sum": tf.reduce_sum(taken), "head": taken[:4] * 1.0}),
             "dequeue_fail": predict({"n": steps}, {"sum": failed}),
+            "count": predict({"n": steps}, {"count": counted}),
         }
         with tf.compat.v1.Session(graph=graph) as sess:
             builder = tf.compat.v1.saved_model.Builder(str(model_dir))

@@ -12,7 +12,7 @@ import t from 'tap';
 import { loadModel, PermissionDeniedError, reachedOps, SERVE_DENIED_OPS, Tensor } from '../lib/index';
 import { Reader } from 'protobufjs/light';
 
-import { checkLoadedOps, checkSavedModelOps, INLINE_CHECK_BYTES, keyedWaitOp, loopingAndKeyedWaitOps, loopingOrBlockingOp, runOpsJob } from '../lib/ops';
+import { checkLoadedOps, checkSavedModelOps, INLINE_CHECK_BYTES, keyedWaitOp, loopingAndKeyedWaitOps, loopingOrBlockingOp, outputsWithoutKeyedWaits, runOpsJob } from '../lib/ops';
 import { GRAPH_META_GRAPH, GRAPH_SAVED_MODEL } from '../lib/proto';
 import { fixture, FIXTURES, fixtureTags, jsonOf, startServe, tfslice, toTensor } from './helpers';
 
@@ -274,6 +274,31 @@ t.test('loopingAndKeyedWaitOps: both answers in one pass, each as its own functi
   t.strictSame(await loopingAndKeyedWaitOps(graphs[2]![1]), { loopingOrBlocking: 'While', keyedWait: 'QueueDequeueV2' });
   t.strictSame(await loopingAndKeyedWaitOps(graphs[1]![1]), { loopingOrBlocking: 'While', keyedWait: null });
   t.strictSame(await loopingAndKeyedWaitOps(graphs[6]![1]), { loopingOrBlocking: 'While', keyedWait: 'unreadable graph' });
+});
+
+t.test('outputsWithoutKeyedWaits: the outputs of signatures that reach no queue, barrier or accumulator, whatever else the graph holds', async (t) => {
+  const meta = (saved: Uint8Array) => GRAPH_META_GRAPH.encode((GRAPH_SAVED_MODEL.decode(saved) as unknown as { metaGraphs: object[] }).metaGraphs[0]!).finish();
+  const plain: N[] = [{ name: 'x', op: 'Placeholder' }, { name: 'y', op: 'AddN', input: ['x'] }];
+  t.strictSame(await outputsWithoutKeyedWaits(meta(savedModel(plain))), ['y:0'], 'plain ops');
+  t.strictSame(await outputsWithoutKeyedWaits(meta(savedModel(plain, { outputs: { y: 'y' } }))), ['y', 'y:0'], 'as the SignatureDef spells it, and as a feed is spelled');
+  t.strictSame(await outputsWithoutKeyedWaits(meta(savedModel([...plain, { name: 'q', op: 'QueueDequeueV2' }]))), ['y:0'], 'a queue no signature reaches');
+  const through = (op: string) => meta(savedModel([{ name: 'y', op: 'StatefulPartitionedCall', input: ['^c'], attr: { f: fn('f') } }, { name: 'c', op: 'NoOp' }], { functions: { f: [{ name: 'n', op }] } }));
+  for (const op of ['QueueDequeueV2', 'BarrierTakeMany', 'ConditionalAccumulator']) {
+    t.strictSame(await outputsWithoutKeyedWaits(through(op)), [], `${op} in a function the output calls`);
+  }
+  t.strictSame(await outputsWithoutKeyedWaits(through('StatelessWhile')), ['y:0'], 'a loop is not a keyed wait');
+  const control = meta(savedModel([...plain, { name: 'q', op: 'QueueEnqueueV2' }, { name: 'z', op: 'Identity', input: ['y', '^q'] }], { outputs: { y: 'y:0', z: 'z:0' } }));
+  t.strictSame(await outputsWithoutKeyedWaits(control), [], 'a queue on one output\'s control input: the signature counts whole');
+  t.strictSame(await outputsWithoutKeyedWaits(meta(savedModel(plain)), new Set(['AddN'])), [], "an op library's op: nothing is known of it");
+  t.strictSame(await outputsWithoutKeyedWaits(Uint8Array.of(0x13)), [], 'an unreadable graph: none');
+  const big = meta(savedModel([...plain, { name: 'q', op: 'QueueDequeueV2' }], { pad: INLINE_CHECK_BYTES * 2 }));
+  t.strictSame(await outputsWithoutKeyedWaits(big), ['y:0'], 'a graph past INLINE_CHECK_BYTES, read on a worker thread');
+  // The queue fixture: only `count` (a loop of its own) reaches no queue.
+  const reader = Reader.create(pb(fixture('queue').dir));
+  reader.uint32();
+  reader.int64();
+  reader.uint32();
+  t.strictSame(await outputsWithoutKeyedWaits(reader.bytes()), ['Identity:0'], "the queue fixture: `count`'s output alone");
 });
 
 t.test("the restore op and the init op: checked; their own file ops only on the files the loader feeds", async (t) => {

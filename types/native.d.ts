@@ -71,8 +71,10 @@ export interface NativeSession {
      * The graph reaches no op whose wait TensorFlow finds, to cancel it, by the step's cancellation
      * manager address (lib/ops.ts keyedWaitOp: queues, barriers, accumulators), or its steps run
      * on a remote worker: runs need no fresh stack address (native/session.cc AtFreshStackDepth).
+     * With `outputs`: only plans fetching nothing but these output tensors need none (lib/ops.ts
+     * outputsWithoutKeyedWaits); called before the first plan.
      */
-    setNoKeyedWaits?(): void;
+    setNoKeyedWaits?(outputs?: readonly string[]): void;
     /**
      * In-process sessions with no run limit: at most `limit` (≥ 1) run()s of `plan` execute at
      * once, the others wait in the addon at a gate of the plan's own, as setRunLimit's (a batch

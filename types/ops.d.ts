@@ -91,14 +91,21 @@ export declare function resolveOpPolicy(value: unknown, field: string): OpPolicy
  * is about 30 ms, of ordinary ones (shapes, dtypes, names in their attributes) a few ms.
  */
 export declare const INLINE_CHECK_BYTES: number;
-/** What the worker (lib/ops-worker.ts) is given and answers. */
-export interface OpsJob {
+/**
+ * What the worker (lib/ops-worker.ts) is given and answers: an op policy check, or (`custom`
+ * set) the outputs that reach no keyed wait (outputsWithoutKeyedWaits).
+ */
+export type OpsJob = {
     readonly bytes: Uint8Array;
     readonly loaded: boolean;
     readonly tags: readonly string[];
     readonly policy: OpPolicy;
     readonly exportDir: string;
-}
+    readonly custom?: undefined;
+} | {
+    readonly bytes: Uint8Array;
+    readonly custom: readonly string[];
+};
 export type OpsAnswer = null | {
     denied: true;
     message: string;
@@ -108,8 +115,10 @@ export type OpsAnswer = null | {
 } | {
     denied: false;
     message: string;
+} | {
+    calm: string[];
 };
-/** Runs a check job here; the worker runs the same. */
+/** Runs a job here; the worker runs the same. */
 export declare function runOpsJob(job: OpsJob): OpsAnswer;
 /**
  * Checks the SavedModel at `exportDir` against `policy` before TensorFlow reads it (loadModel
@@ -151,3 +160,14 @@ export declare function loopingAndKeyedWaitOps(metaGraph: Uint8Array, custom?: R
     loopingOrBlocking: string | null;
     keyedWait: string | null;
 }>;
+/**
+ * The output tensors of a serialized MetaGraphDef's signatures from which no op waiting keyed by
+ * the step's cancellation manager can be reached (as keyedWaitOp judges an op type: a loaded op
+ * library's ops count as waiting), walking back from each signature's outputs as the op policy
+ * walks (inputs, control inputs, every function a node calls, whole). A signature that reaches
+ * one counts whole, all of its outputs left out. Tensor names as the SignatureDef spells them
+ * and as a feed is spelled ("node:0"). Runs that fetch only these may enter TensorFlow at any
+ * stack address (native/session.cc, AtFreshStackDepth), whatever else the graph holds. Graphs
+ * over INLINE_CHECK_BYTES are read on a worker thread; an unreadable one has none.
+ */
+export declare function outputsWithoutKeyedWaits(metaGraph: Uint8Array, custom?: ReadonlySet<string>): Promise<string[]>;

@@ -137,6 +137,24 @@ t.test("runSync() behind another run's waiting dequeue, called from different JS
   }
   t.ok((codes.DEADLINE_EXCEEDED ?? 0) >= 4096 - depths.length, `${codes.DEADLINE_EXCEEDED} stopped at their limit first`);
   t.match(refusal, /^the run was not started: 4096 runs of this model on this thread failed \(stopped at a limit, or by a failing op\) while another of its runs was in flight, and the graph has a queue, barrier or accumulator op.*try again once the model's runs in flight have ended$/, 'then refused, naming why');
+  // A signature that reaches no queue (`count`, a loop of its own) runs as on a graph without
+  // one: not refused now, and its failures leave nothing to refuse (helper-106: the graph-wide
+  // scan refused a loop's runs after 4096 failures, for a queue only another signature used).
+  const counted = (n: number, runTimeoutMs?: number): string => {
+    try {
+      return String(model.runSync({ n: new Tensor('int32', Int32Array.of(n), []) }, { signature: 'count', runTimeoutMs }).count!.data[0]);
+    } catch (e) {
+      return (e as { code: string }).code;
+    }
+  };
+  const countCodes: Record<string, number> = {};
+  for (let i = 0; i < 200; i++) {
+    const c = counted(-1);
+    countCodes[c] = (countCodes[c] ?? 0) + 1;
+  }
+  t.same(countCodes, { INVALID_ARGUMENT: 200 }, '`count` behind the same waiting dequeue on the same thread: each fails at its Assert, none refused');
+  t.equal(counted(2_000_000_000, 1), 'DEADLINE_EXCEEDED', '`count` stopped at its limit');
+  t.equal(counted(5), '5', '`count` runs');
   // An element for the waiting run: it ends, and with it every stale attempt.
   await model.run({ x: new Tensor('float32', new Float32Array(4096).fill(7), [4096]) }, { signature: 'enqueue' });
   t.equal(await first, 7, 'the waiting run took the element');
