@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 
-import { type BatchEvent, loadModel, type Model, ModelManager, Tensor } from '../../lib/index';
+import { type BatchEvent, loadModel, type LoadOptions, type Model, ModelManager, Tensor } from '../../lib/index';
 import { framedOnly, HOST_GRACE_MS, HOST_SERVE_THREADS, runPaths } from '../../lib/isolation';
 import { fixture, slowN, spinFor, toTensor } from '../helpers';
 
@@ -25,6 +25,21 @@ async function within(promise: Promise<string>, ms: number): Promise<string> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The queue fixture loaded with `options`, one run's dequeue waiting at the queue's front (200 ms
+ * after its call, with `runTimeoutMs`): what the tests of runs stopped behind it start from.
+ * `waiting` settles with the element it took ({ head, sum }) or its error's code; `enqueue(v)`
+ * puts in an element of 4096 times v, which ends it.
+ */
+async function behindWaitingDequeue(options: LoadOptions, runTimeoutMs: number): Promise<{ model: Model; waiting: Promise<{ head: number; sum: number } | string>; enqueue: (value: number) => Promise<unknown> }> {
+  const model = await loadModel(fixture('queue').dir, options);
+  const waiting = model.run({}, { signature: 'dequeue', runTimeoutMs })
+    .then((r) => ({ head: r.head!.data[0] as number, sum: r.sum!.data[0] as number }), (e: { code?: string }) => String(e.code));
+  await new Promise((r) => setTimeout(r, 200));
+  const enqueue = (value: number) => model.run({ x: new Tensor('float32', new Float32Array(4096).fill(value), [4096]) }, { signature: 'enqueue' });
+  return { model, waiting, enqueue };
 }
 
 t.test('runTimeoutMs: checked, per model and per run', async (t) => {
@@ -69,9 +84,7 @@ for (const isolation of ['none', 'process'] as const) {
     // and before the addon entered TensorFlow deeper on each such run (native/session.cc,
     // AtNextStackDepth) the second short run stopped the first one's stale attempt instead of its
     // own and never returned, in process and in a host alike.
-    const model = await loadModel(fixture('queue').dir, { isolation, interOpThreads: 0, maxConcurrentRuns: 4 });
-    const first = model.run({}, { signature: 'dequeue', runTimeoutMs: 3000 }).then(() => 'resolved', (e: { code?: string }) => e.code);
-    await new Promise((r) => setTimeout(r, 200)); // its dequeue waits at the queue's front
+    const { model, waiting: first } = await behindWaitingDequeue({ isolation, interOpThreads: 0, maxConcurrentRuns: 4 }, 3000);
     let stuck = false;
     for (let i = 0; i < 5 && !stuck; i++) {
       const settled = await within(model.run({}, { signature: 'dequeue', runTimeoutMs: 50 }).then(() => 'resolved', (e: Error & { code?: string }) => `${e.code}: ${e.message}`), 2500);
@@ -108,9 +121,7 @@ t.test('a graph that loops but has no queue, barrier or accumulator takes no fre
 t.test("runSync() behind another run's waiting dequeue, called from different JS depths, is stopped at its limit each time; past 4096 such runs of one thread it is refused with UNAVAILABLE, until the waiting run ends", async (t) => {
   // helper-105: entering TensorFlow 16 bytes deeper per run of a thread met an earlier run's
   // stale address when the JS depth of runSync()'s caller changed (7 runs), and after 4096 runs.
-  const model = await loadModel(fixture('queue').dir, { interOpThreads: 0, maxConcurrentRuns: 4 });
-  const first = model.run({}, { signature: 'dequeue', runTimeoutMs: 60_000 }).then((r) => r.head!.data[0], (e: { code?: string }) => e.code);
-  await new Promise((r) => setTimeout(r, 200)); // its dequeue waits at the queue's front
+  const { model, waiting: first, enqueue } = await behindWaitingDequeue({ interOpThreads: 0, maxConcurrentRuns: 4 }, 60_000);
   const at = (depth: number, fn: () => string): string => (depth === 0 ? fn() : at(depth - 1, fn));
   const short = (): string => {
     try {
@@ -156,8 +167,8 @@ t.test("runSync() behind another run's waiting dequeue, called from different JS
   t.equal(counted(2_000_000_000, 1), 'DEADLINE_EXCEEDED', '`count` stopped at its limit');
   t.equal(counted(5), '5', '`count` runs');
   // An element for the waiting run: it ends, and with it every stale attempt.
-  await model.run({ x: new Tensor('float32', new Float32Array(4096).fill(7), [4096]) }, { signature: 'enqueue' });
-  t.equal(await first, 7, 'the waiting run took the element');
+  await enqueue(7);
+  t.same(await first, { head: 7, sum: 7 * 4096 }, 'the waiting run took the element');
   t.equal(short(), 'DEADLINE_EXCEEDED', 'runSync() runs again, stopped at its limit');
   await model.dispose();
 });
@@ -167,9 +178,7 @@ for (const isolation of ['none', 'process'] as const) {
     // helper-106: the session's operation timeout cancels a step's waits as a run's own limit
     // does; such runs went in at the thread's own stack address, unmarked, and the second never
     // returned (the host's third or fourth, over its serving threads).
-    const model = await loadModel(fixture('queue').dir, { isolation, interOpThreads: 0, maxConcurrentRuns: 4, operationTimeoutMs: 300 });
-    const first = model.run({}, { signature: 'dequeue', runTimeoutMs: 30_000 }).then(() => 'resolved', (e: { code?: string }) => e.code);
-    await new Promise((r) => setTimeout(r, 200)); // its dequeue waits at the queue's front
+    const { model, waiting: first, enqueue } = await behindWaitingDequeue({ isolation, interOpThreads: 0, maxConcurrentRuns: 4, operationTimeoutMs: 300 }, 30_000);
     const outcomes: string[] = [];
     for (let i = 0; i < 6 && !outcomes.some((o) => o.startsWith('still')); i++) {
       const call = isolation === 'none' && i % 2 === 1
@@ -186,8 +195,8 @@ for (const isolation of ['none', 'process'] as const) {
       outcomes.push(await within(call, 5000));
     }
     t.same(outcomes, Array(6).fill('DEADLINE_EXCEEDED'), 'each stopped by the operation timeout');
-    await model.run({ x: new Tensor('float32', new Float32Array(4096).fill(3), [4096]) }, { signature: 'enqueue' });
-    t.equal(await first, 'resolved', 'the waiting run took the element');
+    await enqueue(3);
+    t.same(await first, { head: 3, sum: 3 * 4096 }, 'the waiting run took the element');
     if (!outcomes.some((o) => o.startsWith('still'))) await model.dispose();
   });
 }
@@ -198,9 +207,7 @@ t.test("a step that a failing op aborts leaves its cancelled dequeue queued behi
   // limit, called at a depth where a stopped one had been, stopped that one's stale attempt and
   // never returned (3 seeds of 3 within 4 rounds), and runs after a failure at an unmarked
   // address hung at the 4096th.
-  const model = await loadModel(fixture('queue').dir, { interOpThreads: 0, maxConcurrentRuns: 2 });
-  const first = model.run({}, { signature: 'dequeue', runTimeoutMs: 60_000 }).then((r) => r.sum!.data[0], (e: { code?: string }) => e.code);
-  await new Promise((r) => setTimeout(r, 200)); // its dequeue waits at the queue's front
+  const { model, waiting: first, enqueue } = await behindWaitingDequeue({ interOpThreads: 0, maxConcurrentRuns: 2 }, 60_000);
   let seed = 1;
   const random = (n: number) => {
     seed = (seed * 1103515245 + 12345) % 2147483648;
@@ -225,17 +232,15 @@ t.test("a step that a failing op aborts leaves its cancelled dequeue queued behi
     for (let i = 0; i < 100; i++) count(at(random(64), short));
   }
   t.same(codes, { 'failing: INVALID_ARGUMENT': 20, DEADLINE_EXCEEDED: 2000 }, 'each failing run fails, each short one is stopped at its limit');
-  await model.run({ x: new Tensor('float32', new Float32Array(4096).fill(5), [4096]) }, { signature: 'enqueue' });
-  t.equal(await first, 5 * 4096, 'the waiting run took the element');
+  await enqueue(5);
+  t.same(await first, { head: 5, sum: 5 * 4096 }, 'the waiting run took the element');
   await model.dispose();
 });
 
 t.test("placement() traces steps as runs go: a traced step that fails beside another run's waiting dequeue leaves the next trace free to end (helper-107)", async (t) => {
   // A trace ran TF_SessionRun at its libuv thread's own stack address, unmarked: the first trace
   // to come to a thread a failed one had used never settled, nor did dispose({ killAfterMs }).
-  const model = await loadModel(fixture('queue').dir, { interOpThreads: 0, maxConcurrentRuns: 4 });
-  const first = model.run({}, { signature: 'dequeue', runTimeoutMs: 60_000 }).then(() => 'resolved', (e: { code?: string }) => e.code);
-  await new Promise((r) => setTimeout(r, 200)); // its dequeue waits at the queue's front
+  const { model, waiting: first, enqueue } = await behindWaitingDequeue({ interOpThreads: 0, maxConcurrentRuns: 4 }, 60_000);
   const outcomes: string[] = [];
   for (let i = 0; i < 8 && !outcomes.some((o) => o.startsWith('still')); i++) {
     const traced = model.placement({ n: new Tensor('int32', Int32Array.of(20_000), []) }, { signature: 'dequeue_fail' })
@@ -243,8 +248,8 @@ t.test("placement() traces steps as runs go: a traced step that fails beside ano
     outcomes.push(await within(traced, 10_000));
   }
   t.same(outcomes, Array(8).fill('INVALID_ARGUMENT'), 'each trace fails at its Assert');
-  await model.run({ x: new Tensor('float32', new Float32Array(4096).fill(3), [4096]) }, { signature: 'enqueue' });
-  t.equal(await first, 'resolved', 'the waiting run took the element');
+  await enqueue(3);
+  t.same(await first, { head: 3, sum: 3 * 4096 }, 'the waiting run took the element');
   if (!outcomes.some((o) => o.startsWith('still'))) await model.dispose();
 });
 
