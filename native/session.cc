@@ -448,6 +448,10 @@ Failure StaleStackRefusal() {
                              "try again once the model's runs in flight have ended"};
 }
 
+bool IsStaleStackRefusal(const Failure& failure) {
+  return failure.code == "UNAVAILABLE" && failure.message == StaleStackRefusal().message;
+}
+
 }  // namespace
 
 uint64_t CallerRuns() { return g_caller_runs.load(std::memory_order_relaxed); }
@@ -1426,6 +1430,15 @@ Napi::Value Session::RunSync(const Napi::CallbackInfo& info) {
     SyncRunner::Get().RunAndWait(run);
   } else {
     run();
+    // Every stack address within this thread's reach is stale (4096 runs of the model failed
+    // here while another of its runs waited in a queue): the runner thread's stack is another,
+    // with addresses of its own, and the run (an enqueue that would end the waiting one, say)
+    // goes there, this thread waiting for it as for any runSync(). Refused when none is fresh
+    // there either.
+    if (IsStaleStackRefusal(failure)) {
+      scratch = nullptr;  // only the JS thread writes JS memory
+      SyncRunner::Get().RunAndWait(run);
+    }
   }
   if (failure) throw MakeError(env, failure);
   Napi::Value outputs = written ? Napi::Number::New(env, static_cast<double>(fetched.tensors.size()))

@@ -199,9 +199,9 @@ export declare class Model {
      * option or feed of the wrong type or an unknown option key; INVALID_ARGUMENT for a feed the
      * signature refuses; NOT_FOUND for an unknown signature or output key; MODEL_DISPOSED;
      * DEADLINE_EXCEEDED past runTimeoutMs; CANCELLED when `signal` drops it; UNAVAILABLE, not
-     * started, when 4096 runs of its thread failed while other runs were in flight, on a graph
-     * with a queue, barrier or accumulator op (README, "Runs that never end": a TensorFlow bug
-     * worked around); or TensorFlow's own code for a run it refuses.
+     * started, when 4096 runs of its thread failed while other runs were in flight, for a
+     * signature that reaches a queue, barrier or accumulator op (README, "Runs that never end": a
+     * TensorFlow bug worked around); or TensorFlow's own code for a run it refuses.
      */
     run(feeds: Feeds, options?: RunOptions): Promise<Record<string, Tensor>>;
     /**
@@ -244,7 +244,9 @@ export declare class Model {
      * @throws synchronously, by `code`: what run() rejects with (ERR_INVALID_ARG_TYPE,
      *   INVALID_ARGUMENT, NOT_FOUND for an unknown signature or output, MODEL_DISPOSED,
      *   DEADLINE_EXCEEDED, TensorFlow's own codes); FAILED_PRECONDITION while run()s hold every
-     *   run slot (maxConcurrentRuns) or wait for one, and on an isolated model (isolation 'process')
+     *   run slot (maxConcurrentRuns) or wait for one, and on an isolated model (isolation 'process');
+     *   UNAVAILABLE as run() says, once 4096 runs failed on the calling thread and as many on the
+     *   addon's thread for synchronous runs, where it goes after the first 4096
      */
     runSync(feeds: Feeds, options?: RunOptions): Record<string, Tensor>;
     /**

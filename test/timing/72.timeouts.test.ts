@@ -118,35 +118,55 @@ t.test('a graph that loops but has no queue, barrier or accumulator takes no fre
   t.equal(await first, 'MODEL_DISPOSED', 'the long run, still in flight, ended by the dispose');
 });
 
-t.test("runSync() behind another run's waiting dequeue, called from different JS depths, is stopped at its limit each time; past 4096 such runs of one thread it is refused with UNAVAILABLE, until the waiting run ends", async (t) => {
+t.test("runSync() behind another run's waiting dequeue, called from different JS depths, is stopped at its limit each time; past 4096 failed runs of its thread it runs on the runner thread's stack, and past as many there it is refused with UNAVAILABLE, until the waiting run ends", async (t) => {
   // helper-105: entering TensorFlow 16 bytes deeper per run of a thread met an earlier run's
   // stale address when the JS depth of runSync()'s caller changed (7 runs), and after 4096 runs.
   const { model, waiting: first, enqueue } = await behindWaitingDequeue({ interOpThreads: 0, maxConcurrentRuns: 4 }, 60_000);
   const at = (depth: number, fn: () => string): string => (depth === 0 ? fn() : at(depth - 1, fn));
-  const short = (): string => {
+  const code = (fn: () => unknown) => (): string => {
     try {
-      model.runSync({}, { signature: 'dequeue', runTimeoutMs: 1 });
+      fn();
       return 'ok';
     } catch (e) {
       return (e as { code: string }).code;
     }
   };
+  const short = code(() => model.runSync({}, { signature: 'dequeue', runTimeoutMs: 1 }));
+  // Fails at once: its step's dequeue, queued behind the waiting one, is cancelled with it.
+  let refusal = '';
+  const fail = (): string => {
+    try {
+      model.runSync({ n: new Tensor('int32', Int32Array.of(1), []) }, { signature: 'dequeue_fail' });
+      return 'ok';
+    } catch (e) {
+      const { code, message } = e as { code: string; message: string };
+      if (code === 'UNAVAILABLE') refusal = message;
+      return code;
+    }
+  };
+  const tally = (n: number, fn: () => string, until?: string): Record<string, number> => {
+    const codes: Record<string, number> = {};
+    for (let i = 0; i < n; i++) {
+      const c = fn();
+      codes[c] = (codes[c] ?? 0) + 1;
+      if (c === until) break;
+    }
+    return codes;
+  };
   // Each runSync() blocks this thread: a hang would hold the test until tap's timeout.
   const depths = [1, 0, 0, 0, 0, 0, 0, 3, 0, 2, 0, 0, 1, 0];
   t.same(depths.map((d) => at(d, short)), depths.map(() => 'DEADLINE_EXCEEDED'), 'every one stopped at its 1 ms limit');
-  const codes: Record<string, number> = {};
-  let refusal = '';
-  for (let i = 0; i < 4200 && !refusal; i++) {
-    try {
-      model.runSync({}, { signature: 'dequeue', runTimeoutMs: 1 });
-      codes.ok = (codes.ok ?? 0) + 1;
-    } catch (e) {
-      const { code, message } = e as { code: string; message: string };
-      codes[code] = (codes[code] ?? 0) + 1;
-      if (code === 'UNAVAILABLE') refusal = message;
-    }
-  }
-  t.ok((codes.DEADLINE_EXCEEDED ?? 0) >= 4096 - depths.length, `${codes.DEADLINE_EXCEEDED} stopped at their limit first`);
+  // Past 4096 failures every address of this thread is stale; the runs go to the runner thread's.
+  t.same(tally(5000, fail), { INVALID_ARGUMENT: 5000 }, '5000 failing runs: each fails, none refused');
+  t.equal(code(() => model.runSync({ x: new Tensor('float32', new Float32Array(4096).fill(7), [4096]) }, { signature: 'enqueue' }))(), 'ok',
+    'an enqueue from runSync() runs too (it was refused once this thread\'s addresses were stale)');
+  t.same(await first, { head: 7, sum: 7 * 4096 }, 'and ends the waiting run');
+  // Another waiting run: failures until both stacks are spent.
+  const second = model.run({}, { signature: 'dequeue', runTimeoutMs: 60_000 }).then((r) => r.head!.data[0], (e: { code?: string }) => String(e.code));
+  await new Promise((r) => setTimeout(r, 200));
+  const refused = tally(9000, fail, 'UNAVAILABLE');
+  t.ok((refused.INVALID_ARGUMENT ?? 0) >= 8192 - 4, `${refused.INVALID_ARGUMENT} failed first (this thread's 4096 addresses, then the runner thread's)`);
+  t.equal(refused.UNAVAILABLE, 1, 'then one was refused');
   t.match(refusal, /^the run was not started: 4096 runs of this model on this thread failed \(stopped at a limit, or by a failing op\) while another of its runs was in flight, and the graph has a queue, barrier or accumulator op.*try again once the model's runs in flight have ended$/, 'then refused, naming why');
   // A signature that reaches no queue (`count`, a loop of its own) runs as on a graph without
   // one: not refused now, and its failures leave nothing to refuse (helper-106: the graph-wide
@@ -158,17 +178,12 @@ t.test("runSync() behind another run's waiting dequeue, called from different JS
       return (e as { code: string }).code;
     }
   };
-  const countCodes: Record<string, number> = {};
-  for (let i = 0; i < 200; i++) {
-    const c = counted(-1);
-    countCodes[c] = (countCodes[c] ?? 0) + 1;
-  }
-  t.same(countCodes, { INVALID_ARGUMENT: 200 }, '`count` behind the same waiting dequeue on the same thread: each fails at its Assert, none refused');
+  t.same(tally(200, () => counted(-1)), { INVALID_ARGUMENT: 200 }, '`count` behind the same waiting dequeue on the same thread: each fails at its Assert, none refused');
   t.equal(counted(2_000_000_000, 1), 'DEADLINE_EXCEEDED', '`count` stopped at its limit');
   t.equal(counted(5), '5', '`count` runs');
-  // An element for the waiting run: it ends, and with it every stale attempt.
-  await enqueue(7);
-  t.same(await first, { head: 7, sum: 7 * 4096 }, 'the waiting run took the element');
+  // An element for the waiting run, from run() (a runner thread): it ends, and with it every stale attempt.
+  await enqueue(9);
+  t.equal(await second, 9, 'the waiting run took the element');
   t.equal(short(), 'DEADLINE_EXCEEDED', 'runSync() runs again, stopped at its limit');
   await model.dispose();
 });
