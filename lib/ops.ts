@@ -713,8 +713,9 @@ export async function checkLoadedOps(metaGraph: Uint8Array, policy: OpPolicy, ex
 /**
  * Op types whose run time a graph's values, not its shapes, decide, or that wait on something
  * outside the run: loops (functional While and For, v1 control flow's frames), datasets and
- * their iterators (a dataset may repeat for ever), queues, barriers, staging areas and their
- * peeks, accumulators, mutexes, send/receive pairs, collectives, and calls out of the graph. On
+ * their iterators (a dataset may repeat for ever), queues and the readers that take from them,
+ * barriers, staging areas and their peeks, accumulators, mutexes, send/receive pairs,
+ * collectives, and calls out of the graph. On
  * the inter-op pool TensorFlow's run timeout stops most of them (a loop between iterations, a
  * wait that listens for cancellation; a staging area's wait it cannot stop there either): a
  * session whose graph has one keeps its runs with a timeout there (native MayRunOnCaller).
@@ -723,7 +724,7 @@ const LOOPING_OR_BLOCKING_OPS: ReadonlySet<string> = new Set([
   'While', 'StatelessWhile', '_While', 'For', 'NextIteration', 'RefNextIteration', 'Enter', 'RefEnter', 'Exit', 'RefExit', 'LoopCond',
   'RemoteCall', 'PyFunc', 'PyFuncStateless', 'EagerPyFunc',
 ]);
-const LOOPING_OR_BLOCKING_NAMES = /Dataset|Iterator|Queue|Barrier|Stage|Unstage|Peek|Accumulator|Mutex|Send|Recv|Collective|Nccl|TPU|Rendezvous/;
+const LOOPING_OR_BLOCKING_NAMES = /Dataset|Iterator|Queue|Barrier|Stage|Unstage|Peek|Accumulator|Mutex|Send|Recv|Collective|Nccl|TPU|Rendezvous|^ReaderRead/;
 
 /** Whether op type `op` may loop or block (LOOPING_OR_BLOCKING_OPS), or comes from a loaded op library (`custom`), whose ops nothing here knows. */
 function loopsOrBlocks(op: string, custom: ReadonlySet<string>): boolean {
@@ -747,9 +748,12 @@ export async function loopingOrBlockingOp(metaGraph: Uint8Array, custom: Readonl
  * Op types whose wait TensorFlow finds, to cancel it, by the step's cancellation manager address
  * and token, in a list that outlives the step (queues' enqueue and dequeue, a barrier's take, an
  * accumulator's take: QueueBase::Cancel and its likes), where a stale attempt can shadow a later
- * run's (native/session.cc, AtFreshStackDepth).
+ * run's (native/session.cc, AtFreshStackDepth). Named, not traced: a reader takes its work from
+ * a queue (ReaderBase::Read, the queue's TryDequeue) whose handle may come from anywhere, a
+ * resource variable filled at load among them (helper-108), so a walk along the graph's edges
+ * cannot tell which queue an op waits on, only that it waits on one.
  */
-const KEYED_WAIT_NAMES = /Queue|Barrier|Accumulator/;
+const KEYED_WAIT_NAMES = /Queue|Barrier|Accumulator|^Reader(?:Read|ReadUpTo)(?:V2)?$/;
 
 /**
  * The first op type in a serialized MetaGraphDef whose wait TensorFlow cancels by the step's

@@ -43,6 +43,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.core.framework import types_pb2  # noqa: E402
 from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
+from tensorflow.python.ops import gen_io_ops, gen_resource_variable_ops  # noqa: E402
 
 import keras  # noqa: E402
 
@@ -581,12 +582,28 @@ def build_queue(model_dir):
         nonnegative = tf.debugging.Assert(steps >= 0, [steps], name="count_nonnegative")
         with tf.control_dependencies([nonnegative]):
             counted = tf.identity(counted)
+        # `read`: a reader taking its work from a queue of strings whose handle reaches it only
+        # through a resource variable that the main op fills at load: no edge leads from `read`'s
+        # outputs to the queue, yet its runs wait in it (lib/ops.ts KEYED_WAIT_NAMES, helper-108).
+        # `put` {w: string} -> {size} gives it work, `take` {} -> {w} takes work as a dequeue.
+        work = tf.queue.FIFOQueue(100, [tf.string], shapes=[[]], name="work")
+        w = tf.compat.v1.placeholder(tf.string, [], name="w")
+        with tf.control_dependencies([work.enqueue([w])]):
+            work_size = work.size()
+        holder = gen_resource_variable_ops.var_handle_op(dtype=tf.resource, shape=[], shared_name="work_holder", name="work_holder")
+        fill_holder = gen_resource_variable_ops.assign_variable_op(holder, work.queue_ref, name="fill_work_holder")
+        work_handle = gen_resource_variable_ops.read_variable_op(holder, dtype=tf.resource, name="work_handle")
+        reader = gen_io_ops.identity_reader_v2(shared_name="work_reader", name="work_reader")
+        read_key, read_value = gen_io_ops.reader_read_v2(reader, work_handle, name="read")
         info = tf.compat.v1.saved_model.utils.build_tensor_info
         def predict(inputs, outputs):
             return tf.compat.v1.saved_model.signature_def_utils.build_signature_def(
                 {k: info(v) for k, v in inputs.items()}, {k: info(v) for k, v in outputs.items()},
                 tf.compat.v1.saved_model.signature_constants.PREDICT_METHOD_NAME)
         signatures = {
+            "put": predict({"w": w}, {"size": work_size}),
+            "read": predict({}, {"key": tf.identity(read_key), "value": tf.identity(read_value)}),
+            "take": predict({}, {"w": tf.identity(work.dequeue())}),
             "enqueue": predict({"x": x}, {"size": size}),
             # Also returns x itself: an output over the fed buffer that the queue holds too.
             "enqueue_echo": predict({"x": x}, {"size": size, "echo": tf.identity(x)}),
@@ -596,7 +613,8 @@ def build_queue(model_dir):
         }
         with tf.compat.v1.Session(graph=graph) as sess:
             builder = tf.compat.v1.saved_model.Builder(str(model_dir))
-            builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map=signatures, strip_default_attrs=True)
+            builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map=signatures, strip_default_attrs=True,
+                                                 main_op=tf.group(fill_holder))
             builder.save()
     # No golden cases: 16 KiB inputs would not fit a fixture's size; test/95 checks the sums.
     return []

@@ -239,10 +239,10 @@ t.test("keyedWaitOp: the first op whose wait TensorFlow cancels by the step's ca
   const meta = (saved: Uint8Array) => GRAPH_META_GRAPH.encode((GRAPH_SAVED_MODEL.decode(saved) as unknown as { metaGraphs: object[] }).metaGraphs[0]!).finish();
   const plain: N[] = [{ name: 'x', op: 'Placeholder' }, { name: 'y', op: 'AddN', input: ['x'] }];
   const called = (op: string) => meta(savedModel([{ name: 'y', op: 'StatefulPartitionedCall', attr: { f: fn('f') } }], { functions: { f: [{ name: 'n', op }] } }));
-  for (const op of ['QueueDequeueV2', 'QueueDequeueManyV2', 'QueueEnqueueV2', 'FIFOQueueV2', 'BarrierTakeMany', 'ConditionalAccumulator', 'AccumulatorTakeGradient', 'ResourceAccumulatorTakeGradient']) {
+  for (const op of ['QueueDequeueV2', 'QueueDequeueManyV2', 'QueueEnqueueV2', 'FIFOQueueV2', 'BarrierTakeMany', 'ConditionalAccumulator', 'AccumulatorTakeGradient', 'ResourceAccumulatorTakeGradient', 'ReaderReadV2', 'ReaderRead', 'ReaderReadUpTo', 'ReaderReadUpToV2']) {
     t.equal(await keyedWaitOp(called(op)), op, `${op} in a called function`);
   }
-  for (const op of ['StatelessWhile', 'While', 'Enter', 'IteratorGetNext', 'MutexLock', '_Recv', 'Unstage']) {
+  for (const op of ['StatelessWhile', 'While', 'Enter', 'IteratorGetNext', 'MutexLock', '_Recv', 'Unstage', 'ReaderReset', 'ReaderNumRecordsProducedV2']) {
     t.equal(await keyedWaitOp(called(op)), null, `${op}: loops or blocks, but not keyed so`);
   }
   t.equal(await keyedWaitOp(meta(savedModel(plain))), null, 'plain ops');
@@ -287,6 +287,13 @@ t.test('outputsWithoutKeyedWaits: the outputs of signatures that reach no queue,
     t.strictSame(await outputsWithoutKeyedWaits(through(op)), [], `${op} in a function the output calls`);
   }
   t.strictSame(await outputsWithoutKeyedWaits(through('StatelessWhile')), ['y:0'], 'a loop is not a keyed wait');
+  // helper-108: the queue's handle reaches the reader through a resource variable, filled at load.
+  const viaVariable = meta(savedModel([
+    { name: 'holder', op: 'VarHandleOp' }, { name: 'handle', op: 'ReadVariableOp', input: ['holder'] },
+    { name: 'reader', op: 'IdentityReaderV2' }, { name: 'y', op: 'ReaderReadV2', input: ['reader', 'handle'] },
+    { name: 'q', op: 'FIFOQueueV2' },
+  ]));
+  t.strictSame(await outputsWithoutKeyedWaits(viaVariable), [], 'a reader, whose queue no edge leads to, waits in one');
   const control = meta(savedModel([...plain, { name: 'q', op: 'QueueEnqueueV2' }, { name: 'z', op: 'Identity', input: ['y', '^q'] }], { outputs: { y: 'y:0', z: 'z:0' } }));
   t.strictSame(await outputsWithoutKeyedWaits(control), [], 'a queue on one output\'s control input: the signature counts whole');
   t.strictSame(await outputsWithoutKeyedWaits(meta(savedModel(plain)), new Set(['AddN'])), [], "an op library's op: nothing is known of it");

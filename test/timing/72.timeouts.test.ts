@@ -188,6 +188,28 @@ t.test("runSync() behind another run's waiting dequeue, called from different JS
   await model.dispose();
 });
 
+t.test("a reader takes its work from a queue as a dequeue does, though no edge of the graph leads from it to the queue: its runs stopped behind another run's dequeue still end (helper-108)", async (t) => {
+  // The fixture's `read` gets its queue's handle from a resource variable that the main op fills
+  // at load. Walking the graph from `read`'s outputs found no queue, so its runs went in at the
+  // thread's own stack address: the second runSync() stopped at 1 ms never returned (3 of 3).
+  const model = await loadModel(fixture('queue').dir, { interOpThreads: 0, maxConcurrentRuns: 4 });
+  const waiting = model.run({}, { signature: 'take', runTimeoutMs: 60_000 }).then((r) => String(r.w!.data[0]), (e: { code?: string }) => String(e.code));
+  await new Promise((r) => setTimeout(r, 200)); // its dequeue waits at the work queue's front
+  const short = (): string => {
+    try {
+      model.runSync({}, { signature: 'read', runTimeoutMs: 1 });
+      return 'ok';
+    } catch (e) {
+      return (e as { code: string }).code;
+    }
+  };
+  // Each runSync() blocks this thread: a hang would hold the test until tap's timeout.
+  t.same(Array.from({ length: 20 }, short), Array(20).fill('DEADLINE_EXCEEDED'), 'every one stopped at its 1 ms limit');
+  t.equal(Number((await model.run({ w: 'work' }, { signature: 'put' })).size!.data[0]), 0, 'work put in, taken at once');
+  t.equal(await waiting, 'work', 'by the waiting dequeue');
+  await model.dispose();
+});
+
 for (const isolation of ['none', 'process'] as const) {
   t.test(`operationTimeoutMs stops runs that have no limit of their own behind another run's waiting dequeue, each time, in run() and runSync() (isolation: '${isolation}')`, async (t) => {
     // helper-106: the session's operation timeout cancels a step's waits as a run's own limit
