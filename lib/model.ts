@@ -402,8 +402,27 @@ function overFixedMemory(tensor: Tensor, field: string): Tensor {
   return new Tensor(tensor.dtype, copy as never, tensor.shape);
 }
 
-// TensorFlow names the variable but not why it is missing; the usual cause is known.
-const MISSING_VARIABLE = /Could not find variable ([^\s.]+(?:\.[^\s.]+)*)\./;
+// TensorFlow names the variable but not why it is missing; the usual cause is known:
+// "Could not find variable dense/kernel. This could mean ...".
+const MISSING_VARIABLE = 'Could not find variable ';
+
+// The variable MISSING_VARIABLE names, or null: of the word after it, the longest run of
+// dot-separated non-empty parts that a '.' follows ("dense/kernel." -> "dense/kernel").
+function missingVariable(message: string): string | null {
+  const at = message.indexOf(MISSING_VARIABLE);
+  if (at < 0) return null;
+  const start = at + MISSING_VARIABLE.length;
+  let end = start;
+  while (end < message.length && !isSpace(message.charCodeAt(end))) end++;
+  const parts = message.slice(start, end).split('.');
+  const empty = parts.indexOf('');
+  const last = Math.min(empty < 0 ? parts.length : empty, parts.length - 1) - 1;
+  return last < 0 ? null : parts.slice(0, last + 1).join('.');
+}
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+}
 
 // dispose()'s options: killAfterMs (a host is killed; an in-process session closed).
 function disposeOptions(options: { killAfterMs?: number } | undefined): number | undefined {
@@ -421,11 +440,12 @@ function disposeOptions(options: { killAfterMs?: number } | undefined): number |
 // run started), named where TensorFlow's own words for passing it say nothing of it. A run sent
 // ahead of its turn (#execute) waited in its host, which says what was left when it started there.
 //
-// Never throws: at the deepest JS depth where a call still fits (a deep recursion calling
-// runSync()), explaining can overflow the stack, and V8 reports an overflow while it compiles a
-// regular expression as a SyntaxError naming the pattern, not the run's error (helper-106:
-// every such call in a process where no run had failed before). The addon's error then goes out
-// as it came: its code and TensorFlow's words, without tfslice's additions.
+// Never throws, and reads messages without regular expressions: at the deepest JS depth where a
+// call still fits (a deep recursion calling runSync()), V8 compiling one overflowed the stack,
+// reported as a SyntaxError naming the pattern instead of the run's error (helper-106), or, when
+// it compiled one to machine code there, ended the process ("RegExpCompiler Allocation failed -
+// process out of memory", which no catch sees; helper-108). An overflow while explaining sends
+// the addon's error out as it came: its code and TensorFlow's words, without tfslice's additions.
 function runError(path: string, error: unknown, plan?: NativePlan, timeoutMs = 0): unknown {
   try {
     return explainRunError(path, error, plan, timeoutMs);
@@ -444,20 +464,20 @@ function explainRunError(path: string, error: unknown, plan: NativePlan | undefi
     converted.message = `the model at ${path} was disposed; load it again to run it`;
   }
   // TensorFlow's RunOptions.timeout_in_ms, passed: it says only "Timed out waiting for notification".
-  if (timeoutMs > 0 && converted instanceof Error && (converted as Error & { code?: unknown }).code === 'DEADLINE_EXCEEDED' && TF_TIMED_OUT.test(converted.message)) {
-    const host = HOST_LEFT.exec(converted.message);
+  if (timeoutMs > 0 && converted instanceof Error && (converted as Error & { code?: unknown }).code === 'DEADLINE_EXCEEDED' && converted.message.startsWith(TF_TIMED_OUT)) {
+    const host = hostLeft(converted.message);
     const left = host === null ? `${timeoutMs} ms of it were left when it started`
-      : `${host[2]!} ms of it were left when it started, after it waited for its turn in its model host`;
-    converted.message = `the run was still executing when its runTimeoutMs ran out (${left}), and TensorFlow stopped it (TensorFlow: ${host === null ? converted.message : host[1]!})`;
+      : `${host.ms} ms of it were left when it started, after it waited for its turn in its model host`;
+    converted.message = `the run was still executing when its runTimeoutMs ran out (${left}), and TensorFlow stopped it (TensorFlow: ${host === null ? converted.message : host.said})`;
   }
   // The addon names a feed by its graph tensor ("feed 'serving_default_x:0'"); the caller knows its key.
   const keys = plan === undefined ? undefined : FEED_KEYS.get(plan);
-  if (keys !== undefined && converted instanceof Error && converted.message.includes("feed '")) {
-    converted.message = converted.message.replace(/feed '([^']*)'/g, (said, name: string) => (keys.has(name) ? `feed '${keys.get(name)!}'` : said));
+  if (keys !== undefined && converted instanceof Error && converted.message.includes(FEED_QUOTE)) {
+    converted.message = feedsByKey(converted.message, keys);
   }
-  const match = converted instanceof Error && MISSING_VARIABLE.exec(converted.message);
-  if (match) {
-    converted.message += `\n(tfslice) The graph reads variable '${match[1]}', which restoring the SavedModel did not create. ` +
+  const variable = converted instanceof Error ? missingVariable(converted.message) : null;
+  if (variable !== null) {
+    (converted as Error).message += `\n(tfslice) The graph reads variable '${variable}', which restoring the SavedModel did not create. ` +
       'Keras 3 models wrapped in a plain tf.Module and saved with tf.saved_model.save run in Python but not through ' +
       "TensorFlow's C API; export them with model.export(dir) or keras.export.ExportArchive instead.";
   }
@@ -465,9 +485,39 @@ function explainRunError(path: string, error: unknown, plan: NativePlan | undefi
 }
 
 // What TensorFlow says of a run past its RunOptions.timeout_in_ms (DirectSession's WaitForNotification).
-const TF_TIMED_OUT = /^Timed out waiting for notification/;
-// What a model host adds to it for a run that waited there for its turn (native/channel.cc, Run).
-const HOST_LEFT = /^(.*) \[(\d+) ms left at its start\]$/s;
+const TF_TIMED_OUT = 'Timed out waiting for notification';
+// What a model host adds to it for a run that waited there for its turn (native/channel.cc, Run):
+// "<TensorFlow's words> [<N> ms left at its start]".
+const HOST_LEFT = ' ms left at its start]';
+
+// A message with HOST_LEFT's ending, split: what TensorFlow said, and N; null for any other.
+function hostLeft(message: string): { said: string; ms: string } | null {
+  if (!message.endsWith(HOST_LEFT)) return null;
+  const end = message.length - HOST_LEFT.length;
+  const open = message.lastIndexOf(' [', end);
+  const ms = message.slice(open + 2, end);
+  if (open < 0 || ms.length === 0) return null;
+  for (let i = 0; i < ms.length; i++) if (ms.charCodeAt(i) < 0x30 || ms.charCodeAt(i) > 0x39) return null;
+  return { said: message.slice(0, open), ms };
+}
+
+// How the addon names a feed: "feed 'serving_default_x:0'".
+const FEED_QUOTE = "feed '";
+
+// `message` with each feed named by the signature's input key where `keys` knows its tensor.
+function feedsByKey(message: string, keys: ReadonlyMap<string, string>): string {
+  let out = '';
+  let from = 0;
+  for (let at = message.indexOf(FEED_QUOTE); at >= 0; at = message.indexOf(FEED_QUOTE, from)) {
+    const start = at + FEED_QUOTE.length;
+    const end = message.indexOf("'", start);
+    if (end < 0) break;
+    const name = message.slice(start, end);
+    out += message.slice(from, start) + (keys.get(name) ?? name) + "'";
+    from = end + 1;
+  }
+  return out + message.slice(from);
+}
 
 /** Per plan: its feeds' graph tensor names to the signature's input keys (runError). */
 const FEED_KEYS = new WeakMap<NativePlan, ReadonlyMap<string, string>>();
