@@ -154,7 +154,8 @@ function writeOutputs(frame: RunFrame, segment: Segment, outputs: NativeTensors)
 }
 
 // A run alone in its batch with nothing else in flight runs on this thread (no
-// worker hand-off); runs that arrive together go to worker threads concurrently.
+// worker hand-off), unless the model's runs may wait on something (OpenedSession.mayBlock);
+// runs that arrive together go to worker threads concurrently.
 async function run(frame: RunFrame, alone: boolean): Promise<void> {
   const session = opened!.session;
   // The segment first: a plan that fails to resolve must not lose its announcement.
@@ -192,7 +193,10 @@ async function runInTurn(frame: RunFrame, plan: NativePlan, feeds: NativeTensors
   }
   let outputs: NativeTensors;
   try {
-    outputs = alone && inFlight === 1 ? session.runSync(plan, feeds, timeout) : await session.run(plan, feeds, timeout, 0, waitLeft);
+    // Never for a model whose runs may wait on something (a queue's dequeue): this thread reads
+    // the frames, and the run that would end the wait (an enqueue) would wait behind it
+    // (helper-108: an enqueue waited out the dequeue's 20 s limit; without one, for good).
+    outputs = alone && inFlight === 1 && !opened!.mayBlock ? session.runSync(plan, feeds, timeout) : await session.run(plan, feeds, timeout, 0, waitLeft);
   } catch (error) {
     // Not started by a runner thread here within what was left of its wait: said as the wait in
     // this host that it was, against the caller's own limit.

@@ -1605,6 +1605,12 @@ export interface OpenedSession {
   devices: Device[];
   /** The ConfigProto the session was created with, decoded. */
   config: SessionConfig;
+  /**
+   * A run may wait on something outside itself (lib/ops.ts loopingOrBlockingOp: a queue's
+   * dequeue, a loop for as long as its values say) or on a remote worker: a model host runs
+   * such a model's framed runs on runner threads only, never on its JS thread (lib/host.ts).
+   */
+  mayBlock: boolean;
 }
 
 /**
@@ -1653,9 +1659,11 @@ export async function openSession(exportDir: string, resolved: ResolvedOptions, 
   // limit beside a long run were refused after 4096, for a queue that only another signature
   // used). A remote target's steps keep their cancellation managers in the worker, never on
   // this thread's stack.
+  let mayBlock = true;
   if (resolved.target === '') {
     const custom = opLibraryOps();
     const ops = await loopingAndKeyedWaitOps(metaGraph, custom);
+    mayBlock = ops.loopingOrBlocking !== null;
     if (ops.loopingOrBlocking === null && !runsInline(resolved.applied)) loaded.session.setBounded?.();
     if (ops.keyedWait === null) loaded.session.setNoKeyedWaits?.();
     else loaded.session.setNoKeyedWaits?.(await outputsWithoutKeyedWaits(metaGraph, custom));
@@ -1671,7 +1679,7 @@ export async function openSession(exportDir: string, resolved: ResolvedOptions, 
     throw new NotFoundError(`signature '${defaultSignature}' does not exist in ${exportDir}; it has ${list(names)}`);
   }
   const config = device !== null ? decodeConfig(configBytes) : resolved.applied;
-  return { session: loaded.session, signatures: meta.signatures, defaultSignature, devices: loaded.devices, config };
+  return { session: loaded.session, signatures: meta.signatures, defaultSignature, devices: loaded.devices, config, mayBlock };
 }
 
 /**
@@ -1722,7 +1730,7 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
           }
         }
       });
-      opened = { session, signatures: loaded.signatures, defaultSignature: loaded.defaultSignature, devices: loaded.devices, config: loaded.config };
+      opened = { session, signatures: loaded.signatures, defaultSignature: loaded.defaultSignature, devices: loaded.devices, config: loaded.config, mayBlock: true };
       hostPid = loaded.pid;
     } else {
       opened = await openSession(exportDir, resolved, lease ? { name: lease.partition.device, type: lease.partition.type } : null);

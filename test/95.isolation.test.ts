@@ -842,3 +842,17 @@ t.test('a host refuses malformed direct-path requests, naming their id where it 
   t.match(await ask(outbox.bytes.slice(0, length)), { op: 'done', id: 11 }, 'and so is the next request');
   t.ok(alive(child.pid!), 'the host lives');
 });
+
+t.test("framed runs of a model whose runs may wait: a dequeue of strings waiting in the host leaves the host free to read the enqueue that ends it (helper-108)", async (t) => {
+  // A framed run alone in the host ran on the host's JS thread (runSync), which reads the frames:
+  // the enqueue waited there until the dequeue's 20 s limit ended it, and without a limit for good.
+  const model = await loadModel(fixture('queue').dir, { isolation: 'process', interOpThreads: 0, maxConcurrentRuns: 4 });
+  const waiting = model.run({}, { signature: 'take', runTimeoutMs: 20_000 }).then((r) => String(r.w!.data[0]), (e: { code?: string }) => String(e.code));
+  await new Promise((r) => setTimeout(r, 300)); // its dequeue waits in the host
+  const started = performance.now();
+  await model.run({ w: 'work' }, { signature: 'put' });
+  const took = performance.now() - started;
+  t.equal(await waiting, 'work', 'the waiting dequeue took the work');
+  t.ok(took < 10_000, `the enqueue ended in ${took.toFixed(0)} ms, not at the dequeue's 20 s limit`);
+  await model.dispose();
+});

@@ -286,6 +286,12 @@ export interface OpenedSession {
     devices: Device[];
     /** The ConfigProto the session was created with, decoded. */
     config: SessionConfig;
+    /**
+     * A run may wait on something outside itself (lib/ops.ts loopingOrBlockingOp: a queue's
+     * dequeue, a loop for as long as its values say) or on a remote worker: a model host runs
+     * such a model's framed runs on runner threads only, never on its JS thread (lib/host.ts).
+     */
+    mayBlock: boolean;
 }
 /**
  * Loads a SavedModel into its own TF_Session, on a worker thread, or with
