@@ -245,9 +245,14 @@ export function outOfRange(field: string, expected: string, got: unknown): Range
  * an Int32Array, an 8-bit), 'a' otherwise (a uint8, a Uint8Array, a oneDNN, a float32).
  */
 export function article(word: string): 'a' | 'an' {
+  // Without regular expressions: error messages are made at the caller's JS depth (runSync()'s
+  // feeds), where V8 compiling one at the stack's limit can end the process (helper-109).
+  const w = word.toLowerCase();
   // u read as "you" (uint, unique, usual, utility) and o read as "w" (one, once, oneDNN) take 'a'.
-  if (/^(?:u(?:int|ni|s[eu]|ti)|on[ce])/i.test(word)) return 'a';
-  return /^(?:[aeiou]|8|11(?!\d)|18(?!\d))/i.test(word) ? 'an' : 'a';
+  if (['uint', 'uni', 'use', 'usu', 'uti', 'one', 'onc'].some((p) => w.startsWith(p))) return 'a';
+  const digitAt = (i: number) => w.charCodeAt(i) >= 0x30 && w.charCodeAt(i) <= 0x39;
+  if ('aeiou8'.includes(w.charAt(0)) && w.length > 0) return 'an';
+  return (w.startsWith('11') || w.startsWith('18')) && !digitAt(2) ? 'an' : 'a';
 }
 
 /** `word` with its indefinite article: withArticle('int64') is 'an int64'. */

@@ -501,6 +501,23 @@ function hostLeft(message: string): { said: string; ms: string } | null {
   return { said: message.slice(0, open), ms };
 }
 
+// "tensor 'StatefulPartitionedCall:0' has dtype ..." (a fetch the addon cannot return) with the
+// output's key first where `keys` knows the tensor: "output 'y' (tensor '...') has dtype ...".
+function outputsByKey(message: string, keys: ReadonlyMap<string, string>): string {
+  const quote = "tensor '";
+  let out = '';
+  let from = 0;
+  for (let at = message.indexOf(quote); at >= 0; at = message.indexOf(quote, from)) {
+    const end = message.indexOf("'", at + quote.length);
+    if (end < 0) break;
+    const said = message.slice(at, end + 1);
+    const key = keys.get(message.slice(at + quote.length, end));
+    out += message.slice(from, at) + (key !== undefined && message.startsWith(' has dtype', end + 1) ? `output '${key}' (${said})` : said);
+    from = end + 1;
+  }
+  return out + message.slice(from);
+}
+
 // How the addon names a feed: "feed 'serving_default_x:0'".
 const FEED_QUOTE = "feed '";
 
@@ -1496,7 +1513,7 @@ export class Model {
         // The addon names a fetch it cannot return by its graph tensor; the caller knows its key.
         if (converted instanceof Error) {
           const keyOf = new Map(fetchKeys.map((key) => [sig.info.outputs[key]!.name, key]));
-          converted.message = converted.message.replace(/tensor '([^']*)'(?= has dtype)/g, (said, name: string) => (keyOf.has(name) ? `output '${keyOf.get(name)!}' (${said})` : said));
+          converted.message = outputsByKey(converted.message, keyOf);
         }
         throw converted;
       }

@@ -715,14 +715,17 @@ export async function checkLoadedOps(metaGraph: Uint8Array, policy: OpPolicy, ex
  * outside the run: loops (functional While and For, v1 control flow's frames), datasets and
  * their iterators (a dataset may repeat for ever), queues and the readers that take from them,
  * barriers, staging areas and their peeks, accumulators, mutexes, send/receive pairs,
- * collectives, and calls out of the graph. On
- * the inter-op pool TensorFlow's run timeout stops most of them (a loop between iterations, a
- * wait that listens for cancellation; a staging area's wait it cannot stop there either): a
- * session whose graph has one keeps its runs with a timeout there (native MayRunOnCaller).
+ * collectives, in-graph batching (which waits for other runs' rows), and calls out of the
+ * graph. On the inter-op pool TensorFlow's run timeout stops most of them (a loop between
+ * iterations, a wait that listens for cancellation; a staging area's wait it cannot stop there
+ * either): a session whose graph has one keeps its runs with a timeout there (native
+ * MayRunOnCaller), and a model host never runs them on its JS thread (lib/host.ts).
  */
 const LOOPING_OR_BLOCKING_OPS: ReadonlySet<string> = new Set([
   'While', 'StatelessWhile', '_While', 'For', 'NextIteration', 'RefNextIteration', 'Enter', 'RefEnter', 'Exit', 'RefExit', 'LoopCond',
   'RemoteCall', 'PyFunc', 'PyFuncStateless', 'EagerPyFunc',
+  // In-graph batching waits for other runs' rows, up to its batch_timeout_micros (helper-109).
+  'Batch', 'Unbatch', 'UnbatchGrad', 'BatchFunction',
 ]);
 const LOOPING_OR_BLOCKING_NAMES = /Dataset|Iterator|Queue|Barrier|Stage|Unstage|Peek|Accumulator|Mutex|Send|Recv|Collective|Nccl|TPU|Rendezvous|^ReaderRead/;
 

@@ -296,7 +296,31 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 const isBase64 = (v: unknown): v is { base64: string } | { b64: string } =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 1 &&
   (typeof (v as { base64?: unknown }).base64 === 'string' || typeof (v as { b64?: unknown }).b64 === 'string');
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+// Base64's letters, then at most two '=' of padding. Feeds are checked without regular
+// expressions: runSync() converts them at its caller's JS depth, where V8 compiling one to
+// machine code at the stack's limit ends the process (helper-109).
+function isBase64Text(text: string): boolean {
+  let end = text.length;
+  if (end > 0 && text.charCodeAt(end - 1) === 0x3d) end--;
+  if (end > 0 && text.charCodeAt(end - 1) === 0x3d) end--;
+  for (let i = 0; i < end; i++) {
+    const c = text.charCodeAt(i);
+    const letter = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2f;
+    if (!letter) return false;
+  }
+  return true;
+}
+
+// An optional '-', then one or more ASCII digits (as isBase64Text, without a regular expression).
+function isDigitString(text: string): boolean {
+  const start = text.charCodeAt(0) === 0x2d ? 1 : 0;
+  if (text.length === start) return false;
+  for (let i = start; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
 
 const INT_RANGES: Partial<Record<DType, [number, number]>> = {
   int8: [-128, 127], int16: [-32768, 32767], int32: [-(2 ** 31), 2 ** 31 - 1],
@@ -327,7 +351,7 @@ function convert(dtype: DType, value: unknown, where: () => string): Scalar {
       if (isBase64(value)) {
         const text = 'b64' in value ? value.b64 : value.base64;
         // Buffer.from skips what is not base64; a client's mistake must not pass as bytes.
-        if (text.length % 4 !== 0 || !BASE64.test(text)) bad('valid base64 (its length a multiple of 4, only A-Z a-z 0-9 + / and = padding)');
+        if (text.length % 4 !== 0 || !isBase64Text(text)) bad('valid base64 (its length a multiple of 4, only A-Z a-z 0-9 + / and = padding)');
         return new Uint8Array(Buffer.from(text, 'base64'));
       }
       return typeof value === 'string' || value instanceof Uint8Array ? value : bad('a string (raw bytes as {"b64": "…"} or {"base64": "…"} in JSON, or a Uint8Array)');
@@ -337,7 +361,7 @@ function convert(dtype: DType, value: unknown, where: () => string): Scalar {
     case 'int64':
     case 'uint64': {
       // A number past 2^53 has already lost its low digits: bigints and digit strings are exact.
-      if (!(typeof value === 'number' && Number.isSafeInteger(value)) && typeof value !== 'bigint' && !(typeof value === 'string' && /^-?\d+$/.test(value))) {
+      if (!(typeof value === 'number' && Number.isSafeInteger(value)) && typeof value !== 'bigint' && !(typeof value === 'string' && isDigitString(value))) {
         bad(`an integer (${dtype}; past 2^53 give a bigint, a string of digits, or the digits in JSON)`);
       }
       const n = BigInt(value as number | string | bigint);

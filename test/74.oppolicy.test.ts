@@ -202,9 +202,10 @@ t.test('loopingOrBlockingOp: the first op that loops or blocks, in the graph or 
   t.equal(await loopingOrBlockingOp(meta(savedModel(plain))), null, 'plain ops');
   t.equal(await loopingOrBlockingOp(meta(savedModel(plain, { pad: 8 << 20 }))), null, 'an 8 MiB constant is skipped, not read');
   const called = (op: string) => meta(savedModel([{ name: 'y', op: 'StatefulPartitionedCall', attr: { f: fn('f') } }], { functions: { f: [{ name: 'n', op }] } }));
-  for (const op of ['StatelessWhile', 'While', 'For', 'Enter', 'NextIteration', 'QueueDequeueV2', 'FIFOQueueV2', 'IteratorGetNext', 'ReduceDataset', 'MutexLock', '_Recv', 'CollectiveReduceV2', 'Unstage', 'MapPeek', 'OrderedMapPeek', 'BarrierTakeMany', 'ConditionalAccumulator', 'EagerPyFunc']) {
+  for (const op of ['StatelessWhile', 'While', 'For', 'Enter', 'NextIteration', 'QueueDequeueV2', 'FIFOQueueV2', 'IteratorGetNext', 'ReduceDataset', 'MutexLock', '_Recv', 'CollectiveReduceV2', 'Unstage', 'MapPeek', 'OrderedMapPeek', 'BarrierTakeMany', 'ConditionalAccumulator', 'EagerPyFunc', 'BatchFunction', 'Batch', 'Unbatch', 'ReaderReadV2']) {
     t.equal(await loopingOrBlockingOp(called(op)), op, `${op} in a called function`);
   }
+  for (const op of ['BatchMatMulV2', 'FusedBatchNormV3', 'BatchToSpaceND', 'ReaderReset']) t.equal(await loopingOrBlockingOp(called(op)), null, `${op}: not batching, not a read`);
   t.equal(await loopingOrBlockingOp(meta(savedModel(plain, { functions: { unused: [{ name: 'q', op: 'QueueDequeueV2' }] } }))), 'QueueDequeueV2', 'in a function nothing calls too (any function counts)');
   t.equal(await loopingOrBlockingOp(meta(savedModel([...plain, { name: 'c', op: 'MyCustomOp' }])), new Set(['MyCustomOp'])), 'MyCustomOp', "an op library's op: nothing is known of it");
   t.equal(await loopingOrBlockingOp(meta(savedModel([...plain, { name: 'c', op: 'MyCustomOp' }]))), null);
