@@ -544,11 +544,17 @@ class SyncRunner {
     return *runner;
   }
 
-  // Runs `job` on the runner thread and returns when it has finished.
+  // Runs `job` on a runner thread and returns when it has finished. A job that finds no thread
+  // idle gets one of its own: a job runs for as long as its run does (a dequeue may wait for
+  // good), and one JS thread's runSync() must not wait behind another's (helper-109: a
+  // worker_thread's big-output runSync() waited for another worker's dequeue, for good without
+  // its limit). runSync() blocks its caller, so there are never more jobs at once, nor threads,
+  // than JS threads that called it at once.
   void RunAndWait(const std::function<void()>& job) {
     std::mutex done_mutex;
     std::condition_variable done_cv;
     bool done = false;
+    bool spawn = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       queue_.push_back([&] {
@@ -557,21 +563,28 @@ class SyncRunner {
         done = true;
         done_cv.notify_one();
       });
+      spawn = queue_.size() > idle_;
     }
-    cv_.notify_one();
+    if (spawn) {
+      std::thread([this] { Loop(); }).detach();
+    } else {
+      cv_.notify_one();
+    }
     std::unique_lock<std::mutex> done_lock(done_mutex);
     done_cv.wait(done_lock, [&] { return done; });
   }
 
  private:
-  SyncRunner() { std::thread([this] { Loop(); }).detach(); }
+  SyncRunner() = default;
 
   void Loop() {
     for (;;) {
       std::function<void()> job;
       {
         std::unique_lock<std::mutex> lock(mutex_);
+        ++idle_;
         cv_.wait(lock, [this] { return !queue_.empty(); });
+        --idle_;
         job = std::move(queue_.front());
         queue_.pop_front();
       }
@@ -582,6 +595,7 @@ class SyncRunner {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;
+  size_t idle_ = 0;  // threads waiting in Loop() for a job
 };
 
 // [dtype, shape, data, dtype, ...] in fetch order. `prepared`: PrepareOutputs' work for them
@@ -1431,7 +1445,7 @@ Napi::Value Session::RunSync(const Napi::CallbackInfo& info) {
   } else {
     run();
     // Every stack address within this thread's reach is stale (4096 runs of the model failed
-    // here while another of its runs waited in a queue): the runner thread's stack is another,
+    // here while another of its runs waited in a queue): a runner thread's stack is another,
     // with addresses of its own, and the run (an enqueue that would end the waiting one, say)
     // goes there, this thread waiting for it as for any runSync(). Refused when none is fresh
     // there either.

@@ -608,6 +608,8 @@ def build_queue(model_dir):
             # Also returns x itself: an output over the fed buffer that the queue holds too.
             "enqueue_echo": predict({"x": x}, {"size": size, "echo": tf.identity(x)}),
             "dequeue": predict({}, {"sum": tf.reduce_sum(taken), "head": taken[:4] * 1.0}),
+            # 1 MiB out: runSync() runs it on a runner thread (native/session.cc, SyncRunner).
+            "dequeue_big": predict({}, {"big": tf.tile(taken, [64])}),
             "dequeue_fail": predict({"n": steps}, {"sum": failed}),
             "count": predict({"n": steps}, {"count": counted}),
         }

@@ -897,3 +897,50 @@ t.test('worker_threads terminated mid-run, again and again, never abort the proc
   t.equal(result.status, 0, `the process ended normally${result.status === 0 ? '' : `: ${result.stderr.slice(-300)}`}`);
   t.ok(Number(result.stdout) >= 3, `${result.stdout.trim()} rounds of two workers terminated mid-run`);
 });
+
+t.test("worker_threads: one thread's runSync() waiting in a queue on a runner thread holds up no other thread's runSync() (helper-109)", async (t) => {
+  // runSync() of a plan with big outputs (1 MiB and more) runs on a runner thread of the addon's
+  // while its caller waits. There was one such thread: a worker's dequeue waiting there held a
+  // big-output runSync() of the main thread, on another model, until the dequeue's limit.
+  const queue = fixture('queue').dir;
+  const worker = new Worker(`
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { loadModel, Tensor } = require(workerData.dist);
+    (async () => {
+      // An inter-op pool: TensorFlow stops the waiting dequeue at its limit (inline, nothing would).
+      const model = await loadModel(workerData.queue, { interOpThreads: 0 });
+      await model.run({ x: new Tensor('float32', new Float32Array(4096).fill(1), [4096]) }, { signature: 'enqueue' });
+      model.runSync({}, { signature: 'dequeue_big' }); // 1 MiB out: the next one goes to a runner thread
+      parentPort.postMessage('waiting');
+      try {
+        model.runSync({}, { signature: 'dequeue_big', runTimeoutMs: 4000 }); // the queue is empty
+        parentPort.postMessage('resolved');
+      } catch (e) {
+        parentPort.postMessage(e.code);
+      }
+      await model.dispose();
+    })();
+  `, { eval: true, workerData: { dist: DIST, queue } });
+  const messages: unknown[] = [];
+  let arrived = () => {};
+  worker.on('message', (m) => {
+    messages.push(m);
+    arrived();
+  });
+  const nth = async (n: number) => {
+    while (messages.length < n) await new Promise<void>((resolve) => { arrived = resolve; });
+    return messages[n - 1];
+  };
+  const model = await loadModel(queue);
+  for (const value of [2, 3]) await model.run({ x: new Tensor('float32', new Float32Array(4096).fill(value), [4096]) }, { signature: 'enqueue' });
+  t.equal(model.runSync({}, { signature: 'dequeue_big' }).big!.data[0], 2, 'a big-output dequeue here');
+  t.equal(await nth(1), 'waiting');
+  await new Promise((r) => setTimeout(r, 300)); // its dequeue waits on a runner thread
+  const started = performance.now();
+  t.equal(model.runSync({}, { signature: 'dequeue_big' }).big!.data[0], 3, 'another, on a runner thread too');
+  const took = performance.now() - started;
+  t.ok(took < 2000, `it took ${took.toFixed(0)} ms, not until the worker's dequeue was stopped at 4 s`);
+  t.equal(await nth(2), 'DEADLINE_EXCEEDED', "the worker's dequeue stopped at its limit");
+  await model.dispose();
+  await new Promise((resolve) => worker.once('exit', resolve));
+});
