@@ -557,13 +557,22 @@ class SyncRunner {
     bool spawn = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back([&] {
+      queue_.push_back([&, this] {
         job();
+        {
+          // Free again before its caller learns of it: the caller's next job, submitted at
+          // once, finds this thread rather than making another (threads grew by one per
+          // runSync() of a thread whose addresses were stale: test/timing/72).
+          std::lock_guard<std::mutex> lock(mutex_);
+          ++idle_;
+        }
         std::lock_guard<std::mutex> done_lock(done_mutex);
         done = true;
         done_cv.notify_one();
       });
-      spawn = queue_.size() > idle_;
+      // An idle thread takes it (counted busy from here), or a new one does.
+      spawn = idle_ == 0;
+      if (!spawn) --idle_;
     }
     if (spawn) {
       std::thread([this] { Loop(); }).detach();
@@ -582,9 +591,7 @@ class SyncRunner {
       std::function<void()> job;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        ++idle_;
         cv_.wait(lock, [this] { return !queue_.empty(); });
-        --idle_;
         job = std::move(queue_.front());
         queue_.pop_front();
       }
@@ -595,7 +602,7 @@ class SyncRunner {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;
-  size_t idle_ = 0;  // threads waiting in Loop() for a job
+  size_t idle_ = 0;  // threads done with their job and not yet given another
 };
 
 // [dtype, shape, data, dtype, ...] in fetch order. `prepared`: PrepareOutputs' work for them

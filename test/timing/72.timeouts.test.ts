@@ -1065,9 +1065,11 @@ t.test('isolation process, runs sent ahead of their turn with a runTimeoutMs: Te
   });
   await first;
   // Waited in this process, then in the host (promoted as the run sent before it took its turn),
-  // past its limit: the wait since its call, against its own limit.
-  first = one.run(n(k300));
-  const second = one.run(n(k300));
+  // past its limit: the wait since its call, against its own limit. Two runs of ~400 ms ahead:
+  // of ~300 ms, a VM that sped up after the calibration ran them in 438 ms, and the run started.
+  const k400 = await slowN(one, 400);
+  first = one.run(n(k400));
+  const second = one.run(n(k400));
   await t.rejects(one.run(n(k300), { runTimeoutMs: 450 }), {
     code: 'DEADLINE_EXCEEDED',
     message: /^the run waited (4[5-9]\d|[5-9]\d\d) ms for its turn \(maxConcurrentRuns 1, 0 run\(s\) queued ahead of it\), past its runTimeoutMs of 450 ms, and was not started$/,
