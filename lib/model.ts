@@ -1331,7 +1331,7 @@ export class Model {
    *   DEADLINE_EXCEEDED, TensorFlow's own codes); FAILED_PRECONDITION while run()s hold every
    *   run slot (maxConcurrentRuns) or wait for one, and on an isolated model (isolation 'process');
    *   UNAVAILABLE as run() says, once 4096 runs failed on the calling thread and as many on the
-   *   addon's thread for synchronous runs, where it goes after the first 4096
+   *   addon's threads for synchronous runs, where it goes after the first 4096
    */
   runSync(feeds: Feeds, options?: RunOptions): Record<string, Tensor> {
     const session = this.#live();
