@@ -448,86 +448,6 @@ Failure StaleStackRefusal() {
                              "try again once the model's runs in flight have ended"};
 }
 
-bool IsStaleStackRefusal(const Failure& failure) {
-  return failure.code == "UNAVAILABLE" && failure.message == StaleStackRefusal().message;
-}
-
-}  // namespace
-
-uint64_t CallerRuns() { return g_caller_runs.load(std::memory_order_relaxed); }
-uint64_t PooledRuns() { return g_pooled_runs.load(std::memory_order_relaxed); }
-
-Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t timeout_ms, bool begun) {
-  SessionCore& core = *plan.core;
-  // Before the deferred feeds are read: once the session closes (dispose(), or the worker
-  // thread that owns their JS memory ending), a run that had not begun never reads it.
-  if (!begun && !core.BeginRun()) return {"MODEL_DISPOSED", kDisposedMessage};
-  Failure unready = feeds.Materialize();
-  if (unready) {
-    if (!begun) core.EndRun();
-    return unready;
-  }
-  fetched.tensors.assign(plan.outputs.size(), nullptr);
-  Status status;
-  std::string options_bytes;
-  TF_Buffer options{nullptr, 0, nullptr};
-  bool pool_skippable = MayRunOnCaller(plan, timeout_ms);
-  bool on_caller = pool_skippable && TakeCallerTurn(plan);
-  if (timeout_ms > 0) {
-    // On the calling thread as well: the fields of one message, one after the other.
-    options_bytes = RunOptionsWithTimeout(timeout_ms);
-    if (on_caller) options_bytes.append(kRunOnCallerOptions, sizeof(kRunOnCallerOptions) - 1);
-    options.data = options_bytes.data();
-    options.length = options_bytes.size();
-  } else if (on_caller) {
-    options.data = kRunOnCallerOptions;
-    options.length = sizeof(kRunOnCallerOptions) - 1;
-  }
-  auto started = std::chrono::steady_clock::now();
-  auto run = [&] {
-    SessionRun(core.session(), options.data != nullptr ? &options : nullptr, plan.inputs.data(), feeds.data(),
-               static_cast<int>(plan.inputs.size()), plan.outputs.data(),
-               fetched.tensors.data(), static_cast<int>(plan.outputs.size()), nullptr, 0,
-               nullptr, status.get());
-    // Any failure may have left a cancelled attempt in a queue: a run stopped by its limit, by
-    // the session's operation timeout or by a close, and a step aborted by a failing op, which
-    // cancels the step's waits too (helper-106).
-    return status.ok();
-  };
-  // Every run, with a limit or not: one without may still be cancelled (operationTimeoutMs, an
-  // op failing beside its wait), and one that fails at a stale address stops the stale attempt.
-  if (!RunAtSafeDepth(core, plan, run)) {
-    if (!begun) core.EndRun();
-    return StaleStackRefusal();
-  }
-  if (!begun) core.EndRun();
-  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
-  uint32_t clamped = static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(micros, UINT32_MAX)));
-  // A plan's first run also builds its executors: it says nothing about the ones after.
-  bool first = plan.last_run_micros.exchange(clamped, std::memory_order_relaxed) == 0;
-  if (!core.inline_ops()) (on_caller ? g_caller_runs : g_pooled_runs).fetch_add(1, std::memory_order_relaxed);
-  if (pool_skippable && status.ok() && !first) Measured(plan, on_caller, clamped);
-  size_t bytes = 0;
-  for (TF_Tensor* tensor : fetched.tensors) {
-    if (tensor != nullptr) bytes += tf().TF_TensorByteSize(tensor);
-  }
-  plan.last_output_bytes.store(bytes, std::memory_order_relaxed);
-  // However TensorFlow words it (a cancelled step, a closed session), what happened is the dispose.
-  if (!status.ok() && core.cancelled()) return {"MODEL_DISPOSED", kCancelledMessage};
-  // A run on the calling thread outlasted its limit: it fails as TensorFlow fails such a run on
-  // the pool (which reports the timeout once the run's ops have ended, even when none of them
-  // could be stopped), so that where it ran never decides its outcome (helper-99).
-  if (status.ok() && on_caller && timeout_ms > 0 && micros > timeout_ms * 1000) {
-    for (TF_Tensor*& tensor : fetched.tensors) {
-      if (tensor != nullptr) DeleteTensor(std::exchange(tensor, nullptr));
-    }
-    return {"DEADLINE_EXCEEDED", "Timed out waiting for notification"};
-  }
-  return status.failure();
-}
-
-namespace {
-
 // runSync() of a plan whose outputs were big last time runs TF_SessionRun here, while
 // the JS thread waits. TensorFlow allocates outputs on the running thread's glibc arena;
 // on the JS thread's, Node's small allocations keep the freed 64-byte-aligned chunks
@@ -604,6 +524,88 @@ class SyncRunner {
   std::deque<std::function<void()>> queue_;
   size_t idle_ = 0;  // threads done with their job and not yet given another
 };
+
+}  // namespace
+
+uint64_t CallerRuns() { return g_caller_runs.load(std::memory_order_relaxed); }
+uint64_t PooledRuns() { return g_pooled_runs.load(std::memory_order_relaxed); }
+
+Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t timeout_ms, bool begun, bool stale_elsewhere) {
+  SessionCore& core = *plan.core;
+  // Before the deferred feeds are read: once the session closes (dispose(), or the worker
+  // thread that owns their JS memory ending), a run that had not begun never reads it.
+  if (!begun && !core.BeginRun()) return {"MODEL_DISPOSED", kDisposedMessage};
+  Failure unready = feeds.Materialize();
+  if (unready) {
+    if (!begun) core.EndRun();
+    return unready;
+  }
+  fetched.tensors.assign(plan.outputs.size(), nullptr);
+  Status status;
+  std::string options_bytes;
+  TF_Buffer options{nullptr, 0, nullptr};
+  bool pool_skippable = MayRunOnCaller(plan, timeout_ms);
+  bool on_caller = pool_skippable && TakeCallerTurn(plan);
+  if (timeout_ms > 0) {
+    // On the calling thread as well: the fields of one message, one after the other.
+    options_bytes = RunOptionsWithTimeout(timeout_ms);
+    if (on_caller) options_bytes.append(kRunOnCallerOptions, sizeof(kRunOnCallerOptions) - 1);
+    options.data = options_bytes.data();
+    options.length = options_bytes.size();
+  } else if (on_caller) {
+    options.data = kRunOnCallerOptions;
+    options.length = sizeof(kRunOnCallerOptions) - 1;
+  }
+  auto started = std::chrono::steady_clock::now();
+  auto run = [&] {
+    SessionRun(core.session(), options.data != nullptr ? &options : nullptr, plan.inputs.data(), feeds.data(),
+               static_cast<int>(plan.inputs.size()), plan.outputs.data(),
+               fetched.tensors.data(), static_cast<int>(plan.outputs.size()), nullptr, 0,
+               nullptr, status.get());
+    // Any failure may have left a cancelled attempt in a queue: a run stopped by its limit, by
+    // the session's operation timeout or by a close, and a step aborted by a failing op, which
+    // cancels the step's waits too (helper-106).
+    return status.ok();
+  };
+  // Every run, with a limit or not: one without may still be cancelled (operationTimeoutMs, an
+  // op failing beside its wait), and one that fails at a stale address stops the stale attempt.
+  bool placed = RunAtSafeDepth(core, plan, run);
+  // Every stack address within this thread's reach is stale (4096 runs of the model failed here
+  // while another of its runs waited in a queue): a runner thread's stack is another, with
+  // addresses of its own, and the run (an enqueue that would end the waiting one, say) goes
+  // there, this thread waiting for it. Refused when none is fresh there either.
+  if (!placed && stale_elsewhere) SyncRunner::Get().RunAndWait([&] { placed = RunAtSafeDepth(core, plan, run); });
+  if (!placed) {
+    if (!begun) core.EndRun();
+    return StaleStackRefusal();
+  }
+  if (!begun) core.EndRun();
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+  uint32_t clamped = static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(micros, UINT32_MAX)));
+  // A plan's first run also builds its executors: it says nothing about the ones after.
+  bool first = plan.last_run_micros.exchange(clamped, std::memory_order_relaxed) == 0;
+  if (!core.inline_ops()) (on_caller ? g_caller_runs : g_pooled_runs).fetch_add(1, std::memory_order_relaxed);
+  if (pool_skippable && status.ok() && !first) Measured(plan, on_caller, clamped);
+  size_t bytes = 0;
+  for (TF_Tensor* tensor : fetched.tensors) {
+    if (tensor != nullptr) bytes += tf().TF_TensorByteSize(tensor);
+  }
+  plan.last_output_bytes.store(bytes, std::memory_order_relaxed);
+  // However TensorFlow words it (a cancelled step, a closed session), what happened is the dispose.
+  if (!status.ok() && core.cancelled()) return {"MODEL_DISPOSED", kCancelledMessage};
+  // A run on the calling thread outlasted its limit: it fails as TensorFlow fails such a run on
+  // the pool (which reports the timeout once the run's ops have ended, even when none of them
+  // could be stopped), so that where it ran never decides its outcome (helper-99).
+  if (status.ok() && on_caller && timeout_ms > 0 && micros > timeout_ms * 1000) {
+    for (TF_Tensor*& tensor : fetched.tensors) {
+      if (tensor != nullptr) DeleteTensor(std::exchange(tensor, nullptr));
+    }
+    return {"DEADLINE_EXCEEDED", "Timed out waiting for notification"};
+  }
+  return status.failure();
+}
+
+namespace {
 
 // [dtype, shape, data, dtype, ...] in fetch order. `prepared`: PrepareOutputs' work for them
 // (empty for none).
@@ -1442,7 +1444,7 @@ Napi::Value Session::RunSync(const Napi::CallbackInfo& info) {
   // Small outputs are copied out and deleted where the session ran (TakeSmallOutputs): on this
   // thread, which TensorFlow's allocator already held for the run, no deletion for the reaper.
   auto run = [&] {
-    failure = RunPlanOnce(*plan, feeds, fetched, timeout_ms);
+    failure = RunPlanOnce(*plan, feeds, fetched, timeout_ms, false, !off_thread);
     if (failure) return;
     written = TakeOutputsInto(fetched.tensors, scratch, addon.taken_scratch_bytes());
     if (!written) TakeSmallOutputs(fetched.tensors, prepared);
@@ -1451,15 +1453,6 @@ Napi::Value Session::RunSync(const Napi::CallbackInfo& info) {
     SyncRunner::Get().RunAndWait(run);
   } else {
     run();
-    // Every stack address within this thread's reach is stale (4096 runs of the model failed
-    // here while another of its runs waited in a queue): a runner thread's stack is another,
-    // with addresses of its own, and the run (an enqueue that would end the waiting one, say)
-    // goes there, this thread waiting for it as for any runSync(). Refused when none is fresh
-    // there either.
-    if (IsStaleStackRefusal(failure)) {
-      scratch = nullptr;  // only the JS thread writes JS memory
-      SyncRunner::Get().RunAndWait(run);
-    }
   }
   if (failure) throw MakeError(env, failure);
   Napi::Value outputs = written ? Napi::Number::New(env, static_cast<double>(fetched.tensors.size()))
