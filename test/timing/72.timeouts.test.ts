@@ -28,6 +28,34 @@ async function within(promise: Promise<string>, ms: number): Promise<string> {
 }
 
 /**
+ * `next(i)`'s outcomes for i from 0 to n - 1, one at a time, each given `ms` to settle (within),
+ * up to the first that did not (then `hung`: the model cannot be disposed, a run being inside
+ * TensorFlow for good).
+ */
+async function settleEach(n: number, ms: number, next: (i: number) => Promise<string>): Promise<{ outcomes: string[]; hung: boolean }> {
+  const outcomes: string[] = [];
+  let hung = false;
+  for (let i = 0; i < n && !hung; i++) {
+    outcomes.push(await within(next(i), ms));
+    hung = outcomes[i]!.startsWith('still');
+  }
+  return { outcomes, hung };
+}
+
+/** `fn` called `depth` JS frames deeper than here. */
+const atDepth = (depth: number, fn: () => string): string => (depth === 0 ? fn() : atDepth(depth - 1, fn));
+
+/** A function calling `fn`: 'ok', or the code of what it threw. */
+const codeOf = (fn: () => unknown) => (): string => {
+  try {
+    fn();
+    return 'ok';
+  } catch (e) {
+    return (e as { code: string }).code;
+  }
+};
+
+/**
  * The queue fixture loaded with `options`, one run's dequeue waiting at the queue's front (200 ms
  * after its call, with `runTimeoutMs`): what the tests of runs stopped behind it start from.
  * `waiting` settles with the element it took ({ head, sum }) or its error's code; `enqueue(v)`
@@ -122,16 +150,7 @@ t.test("runSync() behind another run's waiting dequeue, called from different JS
   // helper-105: entering TensorFlow 16 bytes deeper per run of a thread met an earlier run's
   // stale address when the JS depth of runSync()'s caller changed (7 runs), and after 4096 runs.
   const { model, waiting: first, enqueue } = await behindWaitingDequeue({ interOpThreads: 0, maxConcurrentRuns: 4 }, 60_000);
-  const at = (depth: number, fn: () => string): string => (depth === 0 ? fn() : at(depth - 1, fn));
-  const code = (fn: () => unknown) => (): string => {
-    try {
-      fn();
-      return 'ok';
-    } catch (e) {
-      return (e as { code: string }).code;
-    }
-  };
-  const short = code(() => model.runSync({}, { signature: 'dequeue', runTimeoutMs: 1 }));
+  const short = codeOf(() => model.runSync({}, { signature: 'dequeue', runTimeoutMs: 1 }));
   // Fails at once: its step's dequeue, queued behind the waiting one, is cancelled with it.
   let refusal = '';
   const fail = (): string => {
@@ -155,10 +174,10 @@ t.test("runSync() behind another run's waiting dequeue, called from different JS
   };
   // Each runSync() blocks this thread: a hang would hold the test until tap's timeout.
   const depths = [1, 0, 0, 0, 0, 0, 0, 3, 0, 2, 0, 0, 1, 0];
-  t.same(depths.map((d) => at(d, short)), depths.map(() => 'DEADLINE_EXCEEDED'), 'every one stopped at its 1 ms limit');
+  t.same(depths.map((d) => atDepth(d, short)), depths.map(() => 'DEADLINE_EXCEEDED'), 'every one stopped at its 1 ms limit');
   // Past 4096 failures every address of this thread is stale; the runs go to the runner thread's.
   t.same(tally(5000, fail), { INVALID_ARGUMENT: 5000 }, '5000 failing runs: each fails, none refused');
-  t.equal(code(() => model.runSync({ x: new Tensor('float32', new Float32Array(4096).fill(7), [4096]) }, { signature: 'enqueue' }))(), 'ok',
+  t.equal(codeOf(() => model.runSync({ x: new Tensor('float32', new Float32Array(4096).fill(7), [4096]) }, { signature: 'enqueue' }))(), 'ok',
     'an enqueue from runSync() runs too (it was refused once this thread\'s addresses were stale)');
   t.same(await first, { head: 7, sum: 7 * 4096 }, 'and ends the waiting run');
   // Another waiting run: failures until both stacks are spent.
@@ -216,25 +235,14 @@ for (const isolation of ['none', 'process'] as const) {
     // does; such runs went in at the thread's own stack address, unmarked, and the second never
     // returned (the host's third or fourth, over its serving threads).
     const { model, waiting: first, enqueue } = await behindWaitingDequeue({ isolation, interOpThreads: 0, maxConcurrentRuns: 4, operationTimeoutMs: 300 }, 30_000);
-    const outcomes: string[] = [];
-    for (let i = 0; i < 6 && !outcomes.some((o) => o.startsWith('still')); i++) {
-      const call = isolation === 'none' && i % 2 === 1
-        ? new Promise<string>((resolve) => {
-          // runSync() blocks this thread: a hang would hold the test until tap's timeout.
-          try {
-            model.runSync({}, { signature: 'dequeue' });
-            resolve('resolved');
-          } catch (e) {
-            resolve((e as { code: string }).code);
-          }
-        })
-        : model.run({}, { signature: 'dequeue' }).then(() => 'resolved', (e: { code?: string }) => String(e.code));
-      outcomes.push(await within(call, 5000));
-    }
+    const { outcomes, hung } = await settleEach(6, 5000, (i) => (isolation === 'none' && i % 2 === 1
+      // runSync() blocks this thread: a hang would hold the test until tap's timeout.
+      ? Promise.resolve(codeOf(() => model.runSync({}, { signature: 'dequeue' }))()).then((c) => (c === 'ok' ? 'resolved' : c))
+      : model.run({}, { signature: 'dequeue' }).then(() => 'resolved', (e: { code?: string }) => String(e.code))));
     t.same(outcomes, Array(6).fill('DEADLINE_EXCEEDED'), 'each stopped by the operation timeout');
     await enqueue(3);
     t.same(await first, { head: 3, sum: 3 * 4096 }, 'the waiting run took the element');
-    if (!outcomes.some((o) => o.startsWith('still'))) await model.dispose();
+    if (!hung) await model.dispose();
   });
 }
 
@@ -250,23 +258,14 @@ t.test("a step that a failing op aborts leaves its cancelled dequeue queued behi
     seed = (seed * 1103515245 + 12345) % 2147483648;
     return Math.floor((seed / 2147483648) * n);
   };
-  const at = (depth: number, fn: () => string): string => (depth === 0 ? fn() : at(depth - 1, fn));
-  const code = (fn: () => unknown) => (): string => {
-    try {
-      fn();
-      return 'ok';
-    } catch (e) {
-      return (e as { code: string }).code;
-    }
-  };
-  const fail = code(() => model.runSync({ n: new Tensor('int32', Int32Array.of(20_000), []) }, { signature: 'dequeue_fail' }));
-  const short = code(() => model.runSync({}, { signature: 'dequeue', runTimeoutMs: 1 }));
+  const fail = codeOf(() => model.runSync({ n: new Tensor('int32', Int32Array.of(20_000), []) }, { signature: 'dequeue_fail' }));
+  const short = codeOf(() => model.runSync({}, { signature: 'dequeue', runTimeoutMs: 1 }));
   // Each runSync() blocks this thread: a hang would hold the test until tap's timeout.
   const codes: Record<string, number> = {};
   const count = (c: string) => { codes[c] = (codes[c] ?? 0) + 1; };
   for (let round = 0; round < 20; round++) {
-    count(`failing: ${at(random(64), fail)}`);
-    for (let i = 0; i < 100; i++) count(at(random(64), short));
+    count(`failing: ${atDepth(random(64), fail)}`);
+    for (let i = 0; i < 100; i++) count(atDepth(random(64), short));
   }
   t.same(codes, { 'failing: INVALID_ARGUMENT': 20, DEADLINE_EXCEEDED: 2000 }, 'each failing run fails, each short one is stopped at its limit');
   await enqueue(5);
@@ -278,16 +277,12 @@ t.test("placement() traces steps as runs go: a traced step that fails beside ano
   // A trace ran TF_SessionRun at its libuv thread's own stack address, unmarked: the first trace
   // to come to a thread a failed one had used never settled, nor did dispose({ killAfterMs }).
   const { model, waiting: first, enqueue } = await behindWaitingDequeue({ interOpThreads: 0, maxConcurrentRuns: 4 }, 60_000);
-  const outcomes: string[] = [];
-  for (let i = 0; i < 8 && !outcomes.some((o) => o.startsWith('still')); i++) {
-    const traced = model.placement({ n: new Tensor('int32', Int32Array.of(20_000), []) }, { signature: 'dequeue_fail' })
-      .then(() => 'resolved', (e: { code?: string }) => String(e.code));
-    outcomes.push(await within(traced, 10_000));
-  }
+  const { outcomes, hung } = await settleEach(8, 10_000, () => model.placement({ n: new Tensor('int32', Int32Array.of(20_000), []) }, { signature: 'dequeue_fail' })
+    .then(() => 'resolved', (e: { code?: string }) => String(e.code)));
   t.same(outcomes, Array(8).fill('INVALID_ARGUMENT'), 'each trace fails at its Assert');
   await enqueue(3);
   t.same(await first, { head: 3, sum: 3 * 4096 }, 'the waiting run took the element');
-  if (!outcomes.some((o) => o.startsWith('still'))) await model.dispose();
+  if (!hung) await model.dispose();
 });
 
 t.test("a batch runs under the latest limit of its requests (TensorFlow Serving's rule): one with a shorter limit fails at it, the others get their rows", async (t) => {
