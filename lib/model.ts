@@ -20,7 +20,7 @@ import { checkReachable, type LoadPlan, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
 import { decodeConfig, decodeMetaGraph, decodeSavedModel, encodeConfig, RUN_METADATA, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
 import { borrowFeeds, bufferOfView, detachedData, elementCount, type Ownership, readTakenOutputs, madeTensor, Tensor, type TensorLike, toTensor, viewOfDetached, writeTakenFeeds } from './tensor';
-import { checkAgainstSpec, type FeedValue, tensorFromValue } from './values';
+import { checkAgainstSpec, type FeedValue, isDigits, tensorFromValue } from './values';
 
 /**
  * Feeds by signature input key: a Tensor, a plain `{ dtype, shape, data }`, or a value typed by
@@ -496,23 +496,28 @@ function hostLeft(message: string): { said: string; ms: string } | null {
   const end = message.length - HOST_LEFT.length;
   const open = message.lastIndexOf(' [', end);
   const ms = message.slice(open + 2, end);
-  if (open < 0 || ms.length === 0) return null;
-  for (let i = 0; i < ms.length; i++) if (ms.charCodeAt(i) < 0x30 || ms.charCodeAt(i) > 0x39) return null;
-  return { said: message.slice(0, open), ms };
+  return open >= 0 && isDigits(ms) ? { said: message.slice(0, open), ms } : null;
 }
 
 // "tensor 'StatefulPartitionedCall:0' has dtype ..." (a fetch the addon cannot return) with the
 // output's key first where `keys` knows the tensor: "output 'y' (tensor '...') has dtype ...".
 function outputsByKey(message: string, keys: ReadonlyMap<string, string>): string {
-  const quote = "tensor '";
+  return mapQuoted(message, "tensor '", (name, said, after) => {
+    const key = keys.get(name);
+    return key !== undefined && message.startsWith(' has dtype', after) ? `output '${key}' (${said})` : said;
+  });
+}
+
+// `message` with each `prefix` + name + "'" (`said`, ending just before `after`) replaced by
+// what `replace` makes of it. A string scan: these messages are read at the caller's JS depth
+// (runError).
+function mapQuoted(message: string, prefix: string, replace: (name: string, said: string, after: number) => string): string {
   let out = '';
   let from = 0;
-  for (let at = message.indexOf(quote); at >= 0; at = message.indexOf(quote, from)) {
-    const end = message.indexOf("'", at + quote.length);
+  for (let at = message.indexOf(prefix); at >= 0; at = message.indexOf(prefix, from)) {
+    const end = message.indexOf("'", at + prefix.length);
     if (end < 0) break;
-    const said = message.slice(at, end + 1);
-    const key = keys.get(message.slice(at + quote.length, end));
-    out += message.slice(from, at) + (key !== undefined && message.startsWith(' has dtype', end + 1) ? `output '${key}' (${said})` : said);
+    out += message.slice(from, at) + replace(message.slice(at + prefix.length, end), message.slice(at, end + 1), end + 1);
     from = end + 1;
   }
   return out + message.slice(from);
@@ -523,17 +528,7 @@ const FEED_QUOTE = "feed '";
 
 // `message` with each feed named by the signature's input key where `keys` knows its tensor.
 function feedsByKey(message: string, keys: ReadonlyMap<string, string>): string {
-  let out = '';
-  let from = 0;
-  for (let at = message.indexOf(FEED_QUOTE); at >= 0; at = message.indexOf(FEED_QUOTE, from)) {
-    const start = at + FEED_QUOTE.length;
-    const end = message.indexOf("'", start);
-    if (end < 0) break;
-    const name = message.slice(start, end);
-    out += message.slice(from, start) + (keys.get(name) ?? name) + "'";
-    from = end + 1;
-  }
-  return out + message.slice(from);
+  return mapQuoted(message, FEED_QUOTE, (name) => `${FEED_QUOTE}${keys.get(name) ?? name}'`);
 }
 
 /** Per plan: its feeds' graph tensor names to the signature's input keys (runError). */

@@ -313,9 +313,13 @@ function isBase64Text(text: string): boolean {
 
 // An optional '-', then one or more ASCII digits (as isBase64Text, without a regular expression).
 function isDigitString(text: string): boolean {
-  const start = text.charCodeAt(0) === 0x2d ? 1 : 0;
-  if (text.length === start) return false;
-  for (let i = start; i < text.length; i++) {
+  return isDigits(text.charCodeAt(0) === 0x2d ? text.slice(1) : text);
+}
+
+/** @internal One or more ASCII digits, checked without a regular expression (see isBase64Text). */
+export function isDigits(text: string): boolean {
+  if (text.length === 0) return false;
+  for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c < 0x30 || c > 0x39) return false;
   }
