@@ -881,7 +881,8 @@ export class Model {
    * option or feed of the wrong type or an unknown option key; INVALID_ARGUMENT for a feed the
    * signature refuses; NOT_FOUND for an unknown signature or output key; MODEL_DISPOSED;
    * DEADLINE_EXCEEDED past runTimeoutMs; CANCELLED when `signal` drops it; UNAVAILABLE, not
-   * started, when 4096 runs of its thread failed while other runs were in flight, for a
+   * started, when 4096 runs failed on its runner thread (or host serving thread) while other runs
+   * were in flight, and as many on the addon's thread where it goes after those, for a
    * signature that reaches a queue, barrier or accumulator op (README, "Runs that never end": a
    * TensorFlow bug worked around); or TensorFlow's own code for a run it refuses.
    */
@@ -1326,7 +1327,7 @@ export class Model {
    *   DEADLINE_EXCEEDED, TensorFlow's own codes); FAILED_PRECONDITION while run()s hold every
    *   run slot (maxConcurrentRuns) or wait for one, and on an isolated model (isolation 'process');
    *   UNAVAILABLE as run() says, once 4096 runs failed on the calling thread and as many on the
-   *   addon's threads for synchronous runs, where it goes after the first 4096
+   *   addon's thread where it goes after the first 4096
    */
   runSync(feeds: Feeds, options?: RunOptions): Record<string, Tensor> {
     const session = this.#live();

@@ -468,8 +468,11 @@ class SyncRunner {
   // idle gets one of its own: a job runs for as long as its run does (a dequeue may wait for
   // good), and one JS thread's runSync() must not wait behind another's (helper-109: a
   // worker_thread's big-output runSync() waited for another worker's dequeue, for good without
-  // its limit). runSync() blocks its caller, so there are never more jobs at once, nor threads,
-  // than JS threads that called it at once.
+  // its limit). The caller waits for its job, so there are never more jobs at once, nor threads,
+  // than threads that called this at once: runSync()'s JS threads (big outputs, or a stale
+  // stack), and runners, hosts' serving threads or these threads themselves with a stale stack
+  // (RunPlanOnce). Threads are kept, never ended: a new thread's stack could take an ended
+  // one's addresses, which a model's stale marks may name.
   void RunAndWait(const std::function<void()>& job) {
     std::mutex done_mutex;
     std::condition_variable done_cv;
@@ -530,7 +533,7 @@ class SyncRunner {
 uint64_t CallerRuns() { return g_caller_runs.load(std::memory_order_relaxed); }
 uint64_t PooledRuns() { return g_pooled_runs.load(std::memory_order_relaxed); }
 
-Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t timeout_ms, bool begun, bool stale_elsewhere) {
+Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t timeout_ms, bool begun) {
   SessionCore& core = *plan.core;
   // Before the deferred feeds are read: once the session closes (dispose(), or the worker
   // thread that owns their JS memory ending), a run that had not begun never reads it.
@@ -571,10 +574,12 @@ Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t tim
   // op failing beside its wait), and one that fails at a stale address stops the stale attempt.
   bool placed = RunAtSafeDepth(core, plan, run);
   // Every stack address within this thread's reach is stale (4096 runs of the model failed here
-  // while another of its runs waited in a queue): a runner thread's stack is another, with
-  // addresses of its own, and the run (an enqueue that would end the waiting one, say) goes
-  // there, this thread waiting for it. Refused when none is fresh there either.
-  if (!placed && stale_elsewhere) SyncRunner::Get().RunAndWait([&] { placed = RunAtSafeDepth(core, plan, run); });
+  // while another of its runs waited in a queue): another thread's stack has addresses of its
+  // own, and the run (an enqueue that would end the waiting one, say) goes to a SyncRunner
+  // thread, this one waiting for it, whatever this thread is (runSync()'s JS thread, a runner of
+  // run(), a host's serving thread, a SyncRunner thread itself: another one takes it). Refused
+  // when none is fresh there either.
+  if (!placed) SyncRunner::Get().RunAndWait([&] { placed = RunAtSafeDepth(core, plan, run); });
   if (!placed) {
     if (!begun) core.EndRun();
     return StaleStackRefusal();
@@ -1444,7 +1449,7 @@ Napi::Value Session::RunSync(const Napi::CallbackInfo& info) {
   // Small outputs are copied out and deleted where the session ran (TakeSmallOutputs): on this
   // thread, which TensorFlow's allocator already held for the run, no deletion for the reaper.
   auto run = [&] {
-    failure = RunPlanOnce(*plan, feeds, fetched, timeout_ms, false, !off_thread);
+    failure = RunPlanOnce(*plan, feeds, fetched, timeout_ms, false);
     if (failure) return;
     written = TakeOutputsInto(fetched.tensors, scratch, addon.taken_scratch_bytes());
     if (!written) TakeSmallOutputs(fetched.tensors, prepared);

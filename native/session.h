@@ -203,10 +203,9 @@ struct Fetched {
 // throwing (any thread). timeout_ms > 0: TensorFlow's own run timeout (RunOptions.timeout_in_ms),
 // DEADLINE_EXCEEDED past it. `begun`: the caller holds the run's SessionCore::BeginRun() (and
 // ends it); otherwise this begins and ends it, refusing the run once the session is closing.
-// `stale_elsewhere` (runSync() on its JS thread): where every stack address of this thread is
-// stale, the run goes to one of runSync()'s runner threads instead of being refused.
-Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t timeout_ms = 0, bool begun = false,
-                    bool stale_elsewhere = false);
+// Where every stack address of this thread is stale for the plan's model, the run goes to
+// another thread (a SyncRunner's), this one waiting, and is refused only when none is fresh there.
+Failure RunPlanOnce(RunPlan& plan, FeedSet& feeds, Fetched& fetched, int64_t timeout_ms = 0, bool begun = false);
 
 // Resolves undefined after a round trip through a worker thread (a benchmark floor).
 Napi::Value AsyncNoop(const Napi::CallbackInfo& info);

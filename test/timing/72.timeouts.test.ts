@@ -207,6 +207,25 @@ t.test("runSync() behind another run's waiting dequeue, called from different JS
   await model.dispose();
 });
 
+for (const isolation of ['none', 'process'] as const) {
+  t.test(`run() behind another run's waiting dequeue: past 4096 failed runs of a runner thread (a host's serving thread) its runs go to another thread's stack, and an enqueue from run() still ends the waiting run (isolation: '${isolation}')`, async (t) => {
+    // Runs of run() after one another mostly take the same runner thread (the one that spins,
+    // or went to sleep last). Before, its 5000 failures behind the waiting dequeue spent its
+    // 4096 fresh addresses, and the runs after that were refused UNAVAILABLE, the enqueue that
+    // would end the waiting run among them (runSync() had this way out; run() had not).
+    const { model, waiting, enqueue } = await behindWaitingDequeue({ isolation, interOpThreads: 0, maxConcurrentRuns: 4 }, 60_000);
+    const codes: Record<string, number> = {};
+    for (let i = 0; i < 5000; i++) {
+      const code = await model.run({ n: new Tensor('int32', Int32Array.of(1), []) }, { signature: 'dequeue_fail' }).then(() => 'ok', (e: { code?: string }) => String(e.code));
+      codes[code] = (codes[code] ?? 0) + 1;
+    }
+    t.same(codes, { INVALID_ARGUMENT: 5000 }, '5000 failing runs: each fails, none refused');
+    t.equal(await within(enqueue(4).then(() => 'ok', (e: { code?: string }) => String(e.code)), 5000), 'ok', 'an enqueue from run() runs');
+    t.same(await waiting, { head: 4, sum: 4 * 4096 }, 'and ends the waiting run');
+    await model.dispose();
+  });
+}
+
 t.test("a reader takes its work from a queue as a dequeue does, though no edge of the graph leads from it to the queue: its runs stopped behind another run's dequeue still end (helper-108)", async (t) => {
   // The fixture's `read` gets its queue's handle from a resource variable that the main op fills
   // at load. Walking the graph from `read`'s outputs found no queue, so its runs went in at the
