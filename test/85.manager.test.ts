@@ -969,6 +969,29 @@ t.test('run() waiting for a version to load keeps its own bounds: runTimeoutMs (
   await t.rejects(mm.run('m', feeds, { runTimeoutMs: -1 }), { code: 'ERR_OUT_OF_RANGE' });
 });
 
+t.test('a run for a version that no look can bring is NOT_FOUND at once while another version of the model loads; one for the loading version, or for none, waits', async (t) => {
+  // helper-111: any load of the model (here watch mode's of a new version 2, held in its warm-up)
+  // made runs for a version without an entry wait, up to queueTimeoutMs or their runTimeoutMs
+  // (tfslice serve: 504 after 30 s), where TensorFlow Serving answers 404 at once.
+  let release!: () => void;
+  const warmed = new Promise<void>((resolve) => { release = resolve; });
+  const base = basePath(t, [1]);
+  const { mm } = manager(t, { models: [{ name: 'm', basePath: base, warmup: { run: (_model, { version }) => (version === 2 ? warmed : Promise.resolve()) } }], watch: true, pollIntervalMs: 30, settleMs: 30 });
+  await mm.start();
+  addVersion(base, 2);
+  const deadline = performance.now() + 10_000;
+  while (stateOf(mm, 'm', 2) !== 'LOADING' && performance.now() < deadline) await sleep(10);
+  t.equal(stateOf(mm, 'm', 2), 'LOADING', 'version 2 is loading (held in its warm-up)');
+  const started = performance.now();
+  await t.rejects(mm.run('m', feeds, { version: 999, runTimeoutMs: 5000 }), { name: 'ServableNotFoundError', code: 'NOT_FOUND', version: 999, message: /model 'm' has no version 999/ });
+  t.ok(performance.now() - started < 1000, `at once (${(performance.now() - started).toFixed(0)} ms), not at the run's limit`);
+  const forTwo = mm.run('m', feeds, { version: 2 }).then(() => 'ran');
+  t.ok('y' in await mm.run('m', feeds), 'a run for no version goes to version 1, AVAILABLE');
+  await sleep(50);
+  release();
+  t.equal(await forTwo, 'ran', 'a run for the loading version waited for it');
+});
+
 t.test('load() under way when stop() is called rejects UNAVAILABLE, not with a disposed Model', async (t) => {
   const { mm } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1, 2]), versionPolicy: { specific: [2] } }] });
   await mm.start();

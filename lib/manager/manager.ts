@@ -137,7 +137,10 @@ export class ModelManager {
   #reconfigured(m: Managed, kept: boolean, before?: Promise<unknown>): Promise<void> {
     const refresh = before === undefined ? this.#refresh(m, true) : before.then(() => this.#refresh(m, true));
     return refresh.finally(() => {
-      if (!kept) m.busy--;
+      if (!kept) {
+        m.busy--;
+        m.looking--;
+      }
       settle(m, this.#stopping !== null);
     });
   }
@@ -187,7 +190,10 @@ export class ModelManager {
       this.#models.set(model.name, m);
       if (this.#started === null) continue;
       // Runs without a version wait for the first look of a new model, as at start().
-      if (!kept) m.busy++;
+      if (!kept) {
+        m.busy++;
+        m.looking++;
+      }
       this.#retired.delete(model.name);
       if (kept) work.push(this.#reconfigured(m, true));
       else added.push(m);
@@ -311,10 +317,12 @@ export class ModelManager {
     this.#started ??= (async () => {
       await Promise.all([...this.#models.values()].map(async (m) => {
         m.busy++; // runs arriving during the first load wait for it
+        m.looking++;
         try {
           await this.#refresh(m, true);
         } finally {
           m.busy--;
+          m.looking--;
           settle(m, this.#stopping !== null);
         }
       }));
@@ -341,10 +349,12 @@ export class ModelManager {
       // Runs called from now on wait for this load (route()), as during start(): the refresh
       // marks its own work only once it has its turn.
       m.busy++;
+      m.looking++;
       try {
         await this.#refresh(m, true);
       } finally {
         m.busy--;
+        m.looking--;
         settle(m, this.#stopping !== null);
       }
       // stop() during the load: its Model is disposed, or about to be (helper-84: load() resolved with it).
@@ -871,8 +881,10 @@ export class ModelManager {
       // look (helper-91: ~1000 immediate 503s over a crash, under load). One that asks for this
       // very version waits too (LOADING), once the look has begun it.
       m.busy++;
+      m.looking++;
       void this.#refresh(m, false).finally(() => {
         m.busy--;
+        m.looking--;
         settle(m, this.#stopping !== null);
       });
     }
@@ -984,6 +996,6 @@ export class ModelManager {
 function managed(config: ResolvedModel): Managed {
   return {
     config, versions: new Map(), error: null, lock: Promise.resolve(), looks: new Map(),
-    held: false, excluded: new Set(), busy: 0, loading: new Map(), waiters: new Set(), requests: 0, skipped: new Set(), loadCrashes: new Map(),
+    held: false, excluded: new Set(), busy: 0, looking: 0, loading: new Map(), waiters: new Set(), requests: 0, skipped: new Set(), loadCrashes: new Map(),
   };
 }

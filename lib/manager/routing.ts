@@ -31,8 +31,10 @@ export function route(m: Managed, version: number | undefined, stopped: boolean)
   }
   const entry = m.versions.get(version);
   if (entry?.state === 'AVAILABLE') return entry;
-  // A crashed version (watch mode loads it again at once, holding busy) is waited for too.
-  if (entry?.state === 'START' || entry?.state === 'LOADING' || m.loading.has(version) || ((!entry || entry.crashed) && m.busy > 0)) return null;
+  // A version not known yet waits for a look that may bring it (m.looking: start(), load(name), a
+  // new model's first look), not for a load of another version (helper-111: 504 after 30 s where
+  // TensorFlow Serving answers 404 at once); so does a crashed one (watch mode looks again at once).
+  if (entry?.state === 'START' || entry?.state === 'LOADING' || m.loading.has(version) || ((!entry || entry.crashed) && m.looking > 0)) return null;
   if (!entry) return new ServableNotFoundError(`model '${name}' has no version ${version}; it has ${describeVersions(m)}`, name, version);
   const said = `version ${version} of model '${name}' is ${entry.state}${entry.error ? `: ${entry.error.message}` : ''}`;
   // UNLOADING, or END without an error: let go of (unload(), a swap, left out of the policy or the

@@ -167,6 +167,13 @@ export interface Managed {
   readonly excluded: Set<number>;
   /** Loads (or an unload-first swap) under way: runs without a version wait for them. */
   busy: number;
+  /**
+   * Looks for versions under way that may bring a version not known yet (start(), load(name), a
+   * new model's first look, the look after a crash), within busy: runs for a version that has no
+   * entry wait for them. A load of another version cannot bring it: such runs are NOT_FOUND
+   * meanwhile, as TensorFlow Serving answers for a version not in its serving map.
+   */
+  looking: number;
   /** Versions load(name, version) is loading, with how many such calls: runs for them wait, even if END. */
   readonly loading: Map<number, number>;
   readonly waiters: Set<Waiter>;
