@@ -352,6 +352,42 @@ t.test('watch: a broken version leaves the old one serving and reports its error
   t.equal((await mm.predict('m', feeds)).version, 2);
 });
 
+t.test('watch: every file of a version counts, assets/ and assets.extra/ too: a version whose warm-up file is fixed is loaded; one still being copied there is not loaded yet', async (t) => {
+  // helper-111: only saved_model.pb and variables/ were looked at: a half-copied assets/vocab.txt
+  // loaded (for good), and a version that failed on its warm-up file stayed END once it was fixed.
+  const base = basePath(t, [1]);
+  const warmupFile = (version: number) => path.join(base, String(version), 'assets.extra', 'warmup');
+  const { mm, failures } = manager(t, {
+    models: [{ name: 'm', basePath: base, warmup: { run: async (_model, { path: dir }) => {
+      const file = path.join(dir, 'assets.extra', 'warmup');
+      if (fs.existsSync(file) && fs.readFileSync(file, 'utf8') !== 'good') throw new TensorFlowError('DATA_LOSS', 'truncated record');
+    } } }],
+    watch: true, pollIntervalMs: 30, settleMs: 200,
+  });
+  await mm.start();
+  const two = path.join(base, '2');
+  fs.cpSync(tiny.dir, two, { recursive: true });
+  fs.mkdirSync(path.dirname(warmupFile(2)));
+  fs.writeFileSync(warmupFile(2), 'go');
+  await until('v2 failure', () => failures.length > 0);
+  t.match(failures, [{ version: 2, error: { code: 'DATA_LOSS' } }], 'version 2 failed on its warm-up file');
+  await sleep(300);
+  t.equal(failures.length, 1, 'not tried again while its files stay the same');
+  fs.writeFileSync(warmupFile(2), 'good');
+  await until('fixed v2 in', () => stateOf(mm, 'm', 2) === 'AVAILABLE');
+  t.pass('tried again once its warm-up file changed, and loaded');
+  // Version 3, complete but for a file in assets/ that keeps growing: not loaded meanwhile.
+  const three = path.join(base, '3');
+  fs.cpSync(tiny.dir, three, { recursive: true });
+  fs.mkdirSync(path.join(three, 'assets', 'nested'), { recursive: true });
+  for (let i = 0; i < 8; i++) {
+    fs.appendFileSync(path.join(three, 'assets', 'nested', 'vocab.txt'), `word${i}\n`);
+    await sleep(60);
+    t.equal(stateOf(mm, 'm', 3), undefined, `not loaded while assets/nested/vocab.txt is still written (${i})`);
+  }
+  await until('v3 in once its files settled', () => stateOf(mm, 'm', 3) === 'AVAILABLE');
+});
+
 t.test('watch: version directories that are never served are said once each: a number past 2^53 - 1, one without saved_model.pb', async (t) => {
   // helper-86: both were passed over without a word (TensorFlow Serving fails the second).
   const base = basePath(t, [1]);

@@ -3,7 +3,7 @@
  * complete (its files unchanged for settleMs: a copy in progress is not loaded half-written),
  * and which of them a version policy serves.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import type { VersionPolicy } from './config';
@@ -25,10 +25,18 @@ async function statOrNull(file: string) {
   return stat(file).catch(() => null);
 }
 
+/** Directories below a version directory that fingerprint() reads, and entries it lists, at most. */
+const FINGERPRINT_DEPTH = 8;
+const FINGERPRINT_ENTRIES = 100_000;
+
 /**
  * @internal What a version directory's files look like now: undefined when it is not a directory,
- * null when it has no (non-empty) saved_model.pb or .pbtxt yet, else the sizes and mtimes
- * of the graph and of every file in variables/.
+ * null when it has no (non-empty) saved_model.pb or .pbtxt yet, else the sizes and mtimes of
+ * every file in it (the graph, variables/, assets/, assets.extra/ with TensorFlow Serving's
+ * warm-up file, fingerprint.pb, ...), up to FINGERPRINT_DEPTH directories down and
+ * FINGERPRINT_ENTRIES entries. A file still being copied anywhere in it holds the version back,
+ * and a failed version is tried again once any of its files changed (helper-111: a half-copied
+ * assets/vocab.txt loaded for good, and a fixed warm-up file was never seen).
  */
 export async function fingerprint(dir: string): Promise<string | null | undefined> {
   const self = await statOrNull(dir);
@@ -41,11 +49,24 @@ export async function fingerprint(dir: string): Promise<string | null | undefine
   }
   if (!graph?.isFile() || graph.size === 0) return null;
   const parts = [`${name}:${graph.size}:${graph.mtimeMs}`];
-  const variables = path.join(dir, 'variables');
-  for (const file of (await readdir(variables).catch(() => [] as string[])).sort()) {
-    const s = await statOrNull(path.join(variables, file));
-    if (s) parts.push(`${file}:${s.size}:${s.mtimeMs}`);
-  }
+  let entries = 0;
+  // Symbolic links are followed to files, never into directories (no loops).
+  const walk = async (at: string, prefix: string, depth: number): Promise<void> => {
+    const names = (await readdir(at).catch(() => [] as string[])).sort();
+    for (const entry of names) {
+      if (++entries > FINGERPRINT_ENTRIES) return;
+      const file = path.join(at, entry);
+      const s = await statOrNull(file);
+      if (s === null || (prefix === '' && entry === `saved_model.${name}`)) continue;
+      if (s.isDirectory()) {
+        const link = await lstat(file).catch(() => null);
+        if (depth < FINGERPRINT_DEPTH && link !== null && !link.isSymbolicLink()) await walk(file, `${prefix}${entry}/`, depth + 1);
+      } else {
+        parts.push(`${prefix}${entry}:${s.size}:${s.mtimeMs}`);
+      }
+    }
+  };
+  await walk(dir, '', 0);
   return parts.join('|');
 }
 
