@@ -1028,6 +1028,27 @@ t.test('a run for a version that no look can bring is NOT_FOUND at once while an
   t.equal(await forTwo, 'ran', 'a run for the loading version waited for it');
 });
 
+t.test('reconfigure() is not held by a kept model that is loading a version, with its base path and policy unchanged; the other models change at once', async (t) => {
+  // helper-111: a kept model's look queued behind its long warm-up, and reconfigure() (tfslice
+  // serve's config-file reloads, one after another) waited for it: for good behind a warm-up that
+  // never ends. TensorFlow Serving's reload waits for the models it adds only.
+  let release!: () => void;
+  const warmed = new Promise<void>((resolve) => { release = resolve; });
+  const slowBase = basePath(t, [1]);
+  const slow = { name: 's', basePath: slowBase, warmup: { run: (_model: unknown, { version }: { version: number }) => (version === 2 ? warmed : Promise.resolve()) } };
+  const { mm } = manager(t, { models: [slow, { name: 'g', basePath: basePath(t, [1]) }], watch: true, pollIntervalMs: 30, settleMs: 30 });
+  await mm.start();
+  addVersion(slowBase, 2);
+  await until('s version 2 loading', () => stateOf(mm, 's', 2) === 'LOADING');
+  const started = performance.now();
+  const outcome = await Promise.race([mm.reconfigure([slow, { name: 'h', basePath: basePath(t, [1]) }]).then(() => 'applied'), sleep(5000).then(() => 'held')]);
+  t.equal(outcome, 'applied', `applied in ${(performance.now() - started).toFixed(0)} ms, while s still loads`);
+  t.same([mm.has('g'), stateOf(mm, 'h', 1), stateOf(mm, 's', 2)], [false, 'AVAILABLE', 'LOADING'], 'g removed, h serving, s still loading');
+  t.ok('y' in await mm.run('s', feeds), 's serves version 1 meanwhile');
+  release();
+  await until('s version 2 in', () => stateOf(mm, 's', 2) === 'AVAILABLE');
+});
+
 t.test('load() under way when stop() is called rejects UNAVAILABLE, not with a disposed Model', async (t) => {
   const { mm } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1, 2]), versionPolicy: { specific: [2] } }] });
   await mm.start();

@@ -98,7 +98,9 @@ export class ModelManager {
    * waits for the models a reload adds, not for those it removes; stop() waits for them, and a
    * model added back loads once its removal has ended); a new one is loaded; a model kept by name takes its new
    * configuration (version policy at once; load options for versions loaded from now on) and its
-   * versions are reconciled with it. The manager-level settings stay. Labels apply last, once
+   * versions are reconciled with it, without holding the call when it is loading a version now
+   * and its base path and version policy are unchanged (that look waits behind the load). The
+   * manager-level settings stay. Labels apply last, once
    * every removal and load has finished, and only if each names an AVAILABLE version (TensorFlow
    * Serving's UpdateModelVersionLabelMap). Resolves with status(). Before start() it only
    * replaces the list.
@@ -184,6 +186,7 @@ export class ModelManager {
     for (const model of next.models) {
       const kept = previous.get(model.name);
       const m = kept ?? managed(model);
+      const before = kept?.config;
       // Once started, the new labels apply when the versions are settled (#applyLabels); until
       // then the old ones.
       m.config = this.#started === null ? model : { ...model, versionLabels: kept?.config.versionLabels ?? new Map<string, number>() };
@@ -195,8 +198,19 @@ export class ModelManager {
         m.looking++;
       }
       this.#retired.delete(model.name);
-      if (kept) work.push(this.#reconfigured(m, true));
-      else added.push(m);
+      if (kept) {
+        // TensorFlow Serving's reload waits for the models it adds, not for those it keeps.
+        // tfslice waits for a kept one's look (a version that appeared meanwhile loads, and a
+        // label may name it) unless the model is loading now and its base path and version
+        // policy are unchanged: the look, queued behind that load or warm-up, held the reload
+        // for as long (helper-111: every later reload waited for a model left as it was).
+        const refresh = this.#reconfigured(m, true);
+        const changed = before === undefined || before.basePath !== model.basePath || JSON.stringify(before.versionPolicy) !== JSON.stringify(model.versionPolicy);
+        if (changed || m.busy === 0) work.push(refresh);
+        else void refresh.catch(() => undefined);
+      } else {
+        added.push(m);
+      }
     }
     for (const [name, m] of previous) {
       if (wanted.has(name)) continue;

@@ -22,7 +22,9 @@ export declare class ModelManager {
      * waits for the models a reload adds, not for those it removes; stop() waits for them, and a
      * model added back loads once its removal has ended); a new one is loaded; a model kept by name takes its new
      * configuration (version policy at once; load options for versions loaded from now on) and its
-     * versions are reconciled with it. The manager-level settings stay. Labels apply last, once
+     * versions are reconciled with it, without holding the call when it is loading a version now
+     * and its base path and version policy are unchanged (that look waits behind the load). The
+     * manager-level settings stay. Labels apply last, once
      * every removal and load has finished, and only if each names an AVAILABLE version (TensorFlow
      * Serving's UpdateModelVersionLabelMap). Resolves with status(). Before start() it only
      * replaces the list.
