@@ -357,6 +357,71 @@ t.test('serve: SIGTERM while the models load stops it with 0, before it listens;
   }
 });
 
+t.test('serve: SIGTERM during a long warm-up, while starting and in watch mode after it, exits 0 at once, not when the warm-up run ends', async (t) => {
+  // helper-111: while starting it waited out the warm-up (21 s after SIGTERM); after the start,
+  // the drain did, then exited 1 saying "requests still in flight" with none.
+  const probe = await loadModel(fixture('slow').dir, { interOpThreads: 0 });
+  const long = await slowN(probe, 30_000);
+  await probe.dispose();
+  // TensorFlow Serving's warm-up file: one PredictionLog (predict_log { request { model_spec
+  // { name } inputs { n: int32 scalar } } }), in a TFRecord file written by TensorFlow.
+  const warmup = path.join(tmp, 'tf_serving_warmup_requests');
+  await promisify(execFile)(PYTHON, ['-c', `
+import sys, tensorflow as tf
+def varint(n):
+    out = b''
+    while True:
+        b = n & 0x7f; n >>= 7
+        if n: out += bytes([b | 0x80])
+        else: return out + bytes([b])
+def field(num, wt, payload):
+    return varint((num << 3) | wt) + (varint(payload) if wt == 0 else varint(len(payload)) + payload)
+tensor = field(1, 0, 3) + field(2, 2, b'') + field(7, 0, int(sys.argv[2]))
+request = field(1, 2, field(1, 2, b'slow')) + field(2, 2, field(1, 2, b'n') + field(2, 2, tensor))
+with tf.io.TFRecordWriter(sys.argv[1]) as w:
+    w.write(field(6, 2, field(1, 2, request)))
+`, warmup, String(long)], { env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' } });
+  const withWarmup = (dir: string) => {
+    fs.mkdirSync(path.join(dir, 'assets.extra'), { recursive: true });
+    fs.copyFileSync(warmup, path.join(dir, 'assets.extra', 'tf_serving_warmup_requests'));
+  };
+  const config = path.join(tmp, 'warm_slow.json');
+  for (const when of ['starting', 'watch'] as const) {
+    // Starting: version 1 warms up for ~30 s. Watch: version 1 serves (no warm-up file), version 2 comes with one.
+    const base = basePath(tmp, `warm_slow_${when}`, { 1: 'slow' });
+    if (when === 'starting') withWarmup(path.join(base, '1'));
+    fs.writeFileSync(config, JSON.stringify({ models: [{ name: 'slow', basePath: base, loadOptions: { interOpThreads: 0 } }] }));
+    const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'tfslice.js'), 'serve', '--model_config_file', config, '--rest_api_port', '0', '--port', '0',
+      '--shutdown_grace_period_seconds', '20', '--file_system_poll_wait_seconds', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let [stdout, stderr] = ['', ''];
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const until = performance.now() + 30_000;
+    const waitFor = async (done: () => boolean | Promise<boolean>) => {
+      while (performance.now() < until && !(await done())) await new Promise((r) => setTimeout(r, 50));
+    };
+    if (when === 'watch') {
+      await waitFor(() => /REST API at (\S+)/.test(stdout));
+      const url = /REST API at (\S+)/.exec(stdout)![1];
+      const two = path.join(tmp, 'warm_slow_2');
+      fs.cpSync(path.join(base, '1'), two, { recursive: true });
+      withWarmup(two);
+      fs.renameSync(two, path.join(base, '2'));
+      await waitFor(async () => (await curl([`${url}/v1/models/slow/versions/2`])).body.includes('LOADING'));
+    } else {
+      await waitFor(() => fs.readFileSync(`/proc/${child.pid}/maps`, 'utf8').includes('libtensorflow'));
+    }
+    await new Promise((r) => setTimeout(r, 1500)); // loaded; its warm-up run executes
+    const started = performance.now();
+    child.kill('SIGTERM');
+    const code = await exited;
+    const seconds = (performance.now() - started) / 1000;
+    t.equal(code, 0, `${when}: exit code 0 (${stderr.split('\n').filter((l) => /SIGTERM|exiting|stopped/.test(l)).join(' | ')})`);
+    t.ok(seconds < 10, `${when}: ended ${seconds.toFixed(1)} s after SIGTERM (the warm-up run takes ~30 s)`);
+  }
+});
+
 t.test('serve: a config file that is a FIFO is read on the event loop: from its writer, and while it has none a signal exits at once', async (t) => {
   const fifo = path.join(tmp, 'models.fifo');
   await run('mkfifo', [fifo]);

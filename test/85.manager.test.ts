@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import t from 'tap';
 
 import {
-  gpuLedger, InvalidArgumentError, ModelManager, type ModelManagerConfig, NotFoundError, NotStartedError, selectVersions, type StateEvent, Tensor, TensorFlowError,
+  gpuLedger, InvalidArgumentError, loadModel, ModelManager, type ModelManagerConfig, NotFoundError, NotStartedError, selectVersions, type StateEvent, Tensor, TensorFlowError,
 } from '../lib/index';
 import { resetLedgerForTests } from '../lib/gpu';
 import { expectOutput, fixture, slowN, toTensor } from './helpers';
@@ -1048,6 +1048,27 @@ t.test('reconfigure() is not held by a kept model that is loading a version, wit
   release();
   await until('s version 2 in', () => stateOf(mm, 's', 2) === 'AVAILABLE');
 });
+
+for (const isolation of ['none', 'process'] as const) {
+  t.test(`stop() while a version warms up ends the warm-up at once, not when its run would end (isolation: '${isolation}')`, async (t) => {
+    // helper-111: stop() waited for the load's lock until a 20 s warm-up run had ended, and
+    // tfslice serve, past its grace period, exited 1 "requests still in flight" with none.
+    const probe = await loadModel(slow, { interOpThreads: 0 });
+    const long = await slowN(probe, 20_000);
+    await probe.dispose();
+    const n = new Tensor('int32', new Int32Array([long]), []);
+    const { mm } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1], slow), isolation, loadOptions: { interOpThreads: 0 }, warmup: { run: async (model) => { await model.run({ n }); } } }] });
+    const starting = mm.start();
+    await until('version 1 loading', () => stateOf(mm, 'm', 1) === 'LOADING');
+    await sleep(isolation === 'process' ? 1500 : 500); // loaded; its warm-up run executes
+    const started = performance.now();
+    await mm.stop();
+    const took = performance.now() - started;
+    t.ok(took < 8000, `stopped in ${took.toFixed(0)} ms (the warm-up run takes ~20 s)`);
+    const [status] = await starting;
+    t.match(status!.versions, [{ version: 1, state: 'END', error: { message: /warm-up of version 1 of model 'm' failed/ } }], 'the version ended, saying its warm-up was cut');
+  });
+}
 
 t.test('load() under way when stop() is called rejects UNAVAILABLE, not with a disposed Model', async (t) => {
   const { mm } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1, 2]), versionPolicy: { specific: [2] } }] });

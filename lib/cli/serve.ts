@@ -603,6 +603,12 @@ export async function serve(flags: ServeFlags): Promise<number> {
       process.exit(0);
     }
     log(`${signal} while starting: stopping (${signal} again to exit now)`);
+    // No request is served yet: what is left is loads (their warm-ups stop at once, ModelManager.stop),
+    // and they get the grace period too (helper-111: a long load held the exit to its end).
+    setTimeout(() => {
+      log(`models still loading after ${flags.shutdown_grace_period_seconds} s: exiting`);
+      process.exit(1);
+    }, flags.shutdown_grace_period_seconds * 1000).unref();
     void manager?.stop();
   };
   process.on('SIGTERM', early);
@@ -742,8 +748,11 @@ export async function serve(flags: ServeFlags): Promise<number> {
       firstSignalMs = performance.now();
       draining = true;
       log(`${signal}: draining (requests in flight finish; ${signal} again to exit now)`);
+      // What the grace period ran out on: requests, or then the models' unloading (a load under
+      // way finishing first; a warm-up is stopped at once).
+      let waitingFor = 'requests still in flight';
       const force = setTimeout(() => {
-        log(`requests still in flight after ${flags.shutdown_grace_period_seconds} s: exiting`);
+        log(`${waitingFor} after ${flags.shutdown_grace_period_seconds} s: exiting`);
         process.exit(1);
       }, flags.shutdown_grace_period_seconds * 1000);
       force.unref();
@@ -752,6 +761,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
         // of closed under a request just sent (helper-91: 1-3 resets at each SIGTERM under load).
         const lingerMs = Math.min(CLOSE_LINGER_MS, flags.shutdown_grace_period_seconds * 1000);
         await Promise.all([closeServer(app, { lingerMs }), closeGrpc(grpcServer), stopPolling()]);
+        waitingFor = 'models still loading or unloading';
         // Every request has been answered: a run still executing is one whose request timed out
         // (504, DEADLINE_EXCEEDED), which nobody waits for. It is stopped, not waited for
         // (the grace period is for requests; helper-60: such a run held the drain to its end).

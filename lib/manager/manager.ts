@@ -60,6 +60,8 @@ export class ModelManager {
   readonly #draining = new Set<() => void>();
   /** Models being disposed (#unloadVersion): a later killAfterMs reaches them too. */
   readonly #disposing = new Set<Model>();
+  /** Versions loaded and running their warm-up (#loadVersion): stop() ends it. */
+  readonly #warming = new Set<Model>();
   #timer: NodeJS.Timeout | null = null;
 
   /**
@@ -573,7 +575,9 @@ export class ModelManager {
 
   /**
    * Stops watching and unloads every version: runs in flight finish, runs called from now on
-   * reject with UNAVAILABLE. Idempotent; resolves once every version is END (and every
+   * reject with UNAVAILABLE. A load under way finishes, but its warm-up stops at once (its model
+   * disposed as Model.dispose({ killAfterMs: 0 }) does: nobody waits for a warm-up, and the version
+   * will not serve); the version ends END with that error. Idempotent; resolves once every version is END (and every
    * isolated host has exited). A stopped manager cannot be started again.
    *
    * @param options.killAfterMs how long runs in flight may take, ms (default: as long as they
@@ -604,6 +608,11 @@ export class ModelManager {
     this.#stopping ??= (async () => {
       if (this.#timer) clearTimeout(this.#timer);
       this.#timer = null;
+      // A warm-up is no request: nobody waits for it, and the version will not serve. Its model
+      // is disposed now, its run in flight stopped where TensorFlow can stop it (a host killed),
+      // so the load ends at once (helper-111: stop() waited out a 20 s warm-up, and tfslice serve
+      // past its grace period exited 1 saying requests were in flight).
+      for (const model of this.#warming) void model.dispose({ killAfterMs: 0 }).catch(() => undefined);
       for (const m of this.#models.values()) settle(m, this.#stopping !== null);
       await Promise.all([...this.#models.values()].map((m) => this.#exclusive(m, async () => {
         await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry)));
@@ -783,7 +792,13 @@ export class ModelManager {
       this.#set(m, entry, 'START');
       this.#set(m, entry, 'LOADING');
       model = await loadModel(dir, m.config.loadOptions);
-      await this.#warmup(m, model, version, dir);
+      if (this.#stopping !== null) throw stoppedDuring(m.config.name);
+      this.#warming.add(model);
+      try {
+        await this.#warmup(m, model, version, dir);
+      } finally {
+        this.#warming.delete(model);
+      }
     } catch (error) {
       if (model) await model.dispose();
       model = null;
@@ -824,6 +839,7 @@ export class ModelManager {
     if (!warmup) return;
     try {
       for (let i = 0; i < warmup.runs; i++) {
+        if (this.#stopping !== null) throw stoppedDuring(m.config.name);
         if ('run' in warmup) {
           await warmup.run(model, { version, path: dir });
           continue;

@@ -132,7 +132,9 @@ export declare class ModelManager {
     status(name: string): ModelStatus;
     /**
      * Stops watching and unloads every version: runs in flight finish, runs called from now on
-     * reject with UNAVAILABLE. Idempotent; resolves once every version is END (and every
+     * reject with UNAVAILABLE. A load under way finishes, but its warm-up stops at once (its model
+     * disposed as Model.dispose({ killAfterMs: 0 }) does: nobody waits for a warm-up, and the version
+     * will not serve); the version ends END with that error. Idempotent; resolves once every version is END (and every
      * isolated host has exited). A stopped manager cannot be started again.
      *
      * @param options.killAfterMs how long runs in flight may take, ms (default: as long as they
