@@ -352,9 +352,9 @@ t.test('watch: a broken version leaves the old one serving and reports its error
   t.equal((await mm.predict('m', feeds)).version, 2);
 });
 
-t.test('watch: every file of a version counts, assets/ and assets.extra/ too: a version whose warm-up file is fixed is loaded; one still being copied there is not loaded yet', async (t) => {
-  // helper-111: only saved_model.pb and variables/ were looked at: a half-copied assets/vocab.txt
-  // loaded (for good), and a version that failed on its warm-up file stayed END once it was fixed.
+t.test('watch: assets.extra/ counts as variables/ does: a version whose warm-up file is fixed is loaded; one whose warm-up file is still being copied is not loaded yet', async (t) => {
+  // helper-111: only saved_model.pb and variables/ were looked at: a version that failed on its
+  // warm-up file stayed END once it was fixed, and a half-copied one was loaded (and failed).
   const base = basePath(t, [1]);
   const warmupFile = (version: number) => path.join(base, String(version), 'assets.extra', 'warmup');
   const { mm, failures } = manager(t, {
@@ -376,15 +376,16 @@ t.test('watch: every file of a version counts, assets/ and assets.extra/ too: a 
   fs.writeFileSync(warmupFile(2), 'good');
   await until('fixed v2 in', () => stateOf(mm, 'm', 2) === 'AVAILABLE');
   t.pass('tried again once its warm-up file changed, and loaded');
-  // Version 3, complete but for a file in assets/ that keeps growing: not loaded meanwhile.
+  // Version 3, complete but for its warm-up file, still growing: not loaded meanwhile.
   const three = path.join(base, '3');
   fs.cpSync(tiny.dir, three, { recursive: true });
-  fs.mkdirSync(path.join(three, 'assets', 'nested'), { recursive: true });
+  fs.mkdirSync(path.dirname(warmupFile(3)));
   for (let i = 0; i < 8; i++) {
-    fs.appendFileSync(path.join(three, 'assets', 'nested', 'vocab.txt'), `word${i}\n`);
+    fs.appendFileSync(warmupFile(3), i < 7 ? 'goo' : 'd');
     await sleep(60);
-    t.equal(stateOf(mm, 'm', 3), undefined, `not loaded while assets/nested/vocab.txt is still written (${i})`);
+    t.equal(stateOf(mm, 'm', 3), undefined, `not loaded while assets.extra/warmup is still written (${i})`);
   }
+  fs.writeFileSync(warmupFile(3), 'good');
   await until('v3 in once its files settled', () => stateOf(mm, 'm', 3) === 'AVAILABLE');
 });
 
@@ -559,9 +560,16 @@ t.test('the GPU ledger during a swap: isolated versions both count; refuse or un
     });
     await mm.start();
     const load = traffic(t, mm, 'm', 2);
+    // A run asking for version 2 as version 1 starts to go: it waits for version 2 (helper-112:
+    // NOT_FOUND while no load but that swap's was under way).
+    let forTwo: Promise<string> | undefined;
+    mm.on('state', (e) => {
+      if (e.version === 1 && e.state === 'UNLOADING') forTwo ??= mm.run('m', feeds, { version: 2 }).then(() => 'ran', (error: { code?: string }) => String(error.code));
+    });
     await until('traffic on v1', () => (load.served.get(1) ?? 0) > 20);
     addVersion(base, 2);
     await until('v2 AVAILABLE', () => stateOf(mm, 'm', 2) === 'AVAILABLE');
+    t.equal(await forTwo, 'ran', 'a run for version 2 during the swap waited for it');
     await until('traffic on v2', () => (load.served.get(2) ?? 0) > 20);
     await load.stop();
     t.same(load.failed, [], 'no run failed during the gap');
@@ -1057,16 +1065,27 @@ for (const isolation of ['none', 'process'] as const) {
     const long = await slowN(probe, 20_000);
     await probe.dispose();
     const n = new Tensor('int32', new Int32Array([long]), []);
-    const { mm } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1], slow), isolation, loadOptions: { interOpThreads: 0 }, warmup: { run: async (model) => { await model.run({ n }); } } }] });
-    const starting = mm.start();
-    await until('version 1 loading', () => stateOf(mm, 'm', 1) === 'LOADING');
-    await sleep(isolation === 'process' ? 1500 : 500); // loaded; its warm-up run executes
-    const started = performance.now();
-    await mm.stop();
-    const took = performance.now() - started;
-    t.ok(took < 8000, `stopped in ${took.toFixed(0)} ms (the warm-up run takes ~20 s)`);
-    const [status] = await starting;
-    t.match(status!.versions, [{ version: 1, state: 'END', error: { message: /warm-up of version 1 of model 'm' failed/ } }], 'the version ended, saying its warm-up was cut');
+    const stopped = /^model 'm': the model manager was stopped while this load was under way/;
+    // start()'s load of version 1, then load('m', 2) (helper-112: it rejected MODEL_DISPOSED, from
+    // the warm-up run stop() cut, where load() says UNAVAILABLE).
+    for (const pinned of [false, true]) {
+      const { mm } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1, 2], slow), isolation, versionPolicy: { specific: [1] }, loadOptions: { interOpThreads: 0 },
+        warmup: { run: async (model, { version }) => { if (version === (pinned ? 2 : 1)) await model.run({ n }); } } }] });
+      const starting = mm.start();
+      const loading = pinned ? starting.then(() => mm.load('m', 2)).then(() => 'resolved', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`) : null;
+      await until('version loading', () => stateOf(mm, 'm', pinned ? 2 : 1) === 'LOADING');
+      await sleep(isolation === 'process' ? 1500 : 500); // loaded; its warm-up run executes
+      const started = performance.now();
+      await mm.stop();
+      const took = performance.now() - started;
+      t.ok(took < 8000, `stopped in ${took.toFixed(0)} ms (the warm-up run takes ~20 s)`);
+      const [status] = await starting;
+      if (pinned) {
+        t.match(await loading, new RegExp(`^UNAVAILABLE: ${stopped.source.slice(1)}`), 'load(name, version) rejects UNAVAILABLE');
+      } else {
+        t.match(status!.versions, [{ version: 1, state: 'END', error: { code: 'UNAVAILABLE', message: stopped } }], 'the version ended, saying the manager stopped while it loaded');
+      }
+    }
   });
 }
 

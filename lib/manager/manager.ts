@@ -387,7 +387,11 @@ export class ModelManager {
     m.busy++;
     m.loading.set(version, (m.loading.get(version) ?? 0) + 1);
     try {
-      const model = await this.#loadPinned(m, name, version);
+      // stop() during the load: UNAVAILABLE, as load(name) says, whether the load ended or its
+      // warm-up was stopped (helper-112: MODEL_DISPOSED, from the warm-up stop() cut short).
+      const model = await this.#loadPinned(m, name, version).catch((error: unknown) => {
+        throw this.#stopping !== null ? stoppedDuring(name) : error;
+      });
       if (this.#stopping !== null) throw stoppedDuring(name);
       return model;
     } finally {
@@ -769,6 +773,9 @@ export class ModelManager {
     const retiring = [...m.versions.values()].filter((e) => e.state === 'AVAILABLE' && !aspired.has(e.version));
     if (retiring.length === 0) return false;
     m.busy++;
+    // Runs for the incoming version wait while the old ones drain, as once it is LOADING
+    // (helper-112: NOT_FOUND until then, since a load of another version no longer holds them).
+    m.loading.set(version, (m.loading.get(version) ?? 0) + 1);
     try {
       for (const entry of retiring) await this.#unloadVersion(m, entry);
       const entry = await this.#loadVersion(m, version, dir, print, false);
@@ -777,6 +784,9 @@ export class ModelManager {
       return true;
     } finally {
       m.busy--;
+      const left = m.loading.get(version)! - 1;
+      if (left > 0) m.loading.set(version, left);
+      else m.loading.delete(version);
       settle(m, this.#stopping !== null);
     }
   }
@@ -802,7 +812,9 @@ export class ModelManager {
     } catch (error) {
       if (model) await model.dispose();
       model = null;
-      entry.error = asError(error);
+      // Its warm-up stopped by stop() (or the load outlived it): said as such, not as the
+      // MODEL_DISPOSED the stopped warm-up run rejected with.
+      entry.error = this.#stopping !== null ? stoppedDuring(m.config.name) : asError(error);
       // A host that died while loading (killed, out of memory) is a crash, not files that do not
       // load: the next look tries again, whatever its files (helper-92: END until they changed),
       // up to LOAD_CRASH_RETRIES times in a row (TensorFlow Serving's max_num_load_retries

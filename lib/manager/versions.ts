@@ -3,7 +3,7 @@
  * complete (its files unchanged for settleMs: a copy in progress is not loaded half-written),
  * and which of them a version policy serves.
  */
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import type { VersionPolicy } from './config';
@@ -25,18 +25,14 @@ async function statOrNull(file: string) {
   return stat(file).catch(() => null);
 }
 
-/** Directories below a version directory that fingerprint() reads, and entries it lists, at most. */
-const FINGERPRINT_DEPTH = 8;
-const FINGERPRINT_ENTRIES = 100_000;
-
 /**
  * @internal What a version directory's files look like now: undefined when it is not a directory,
- * null when it has no (non-empty) saved_model.pb or .pbtxt yet, else the sizes and mtimes of
- * every file in it (the graph, variables/, assets/, assets.extra/ with TensorFlow Serving's
- * warm-up file, fingerprint.pb, ...), up to FINGERPRINT_DEPTH directories down and
- * FINGERPRINT_ENTRIES entries. A file still being copied anywhere in it holds the version back,
- * and a failed version is tried again once any of its files changed (helper-111: a half-copied
- * assets/vocab.txt loaded for good, and a fixed warm-up file was never seen).
+ * null when it has no (non-empty) saved_model.pb or .pbtxt yet, else the sizes and mtimes of the
+ * graph and of every file in variables/ and in assets.extra/ (TensorFlow Serving's warm-up file):
+ * a version still being copied there is held back, and one that failed is tried again once one
+ * of them changed (helper-111: a fixed warm-up file was never seen). Not assets/: a model's
+ * load may write there (every poll then retried a failed version), and walking big asset trees
+ * at every look cost seconds of CPU (helper-112: 7 s a look for 50 versions of 2000 files).
  */
 export async function fingerprint(dir: string): Promise<string | null | undefined> {
   const self = await statOrNull(dir);
@@ -49,24 +45,13 @@ export async function fingerprint(dir: string): Promise<string | null | undefine
   }
   if (!graph?.isFile() || graph.size === 0) return null;
   const parts = [`${name}:${graph.size}:${graph.mtimeMs}`];
-  let entries = 0;
-  // Symbolic links are followed to files, never into directories (no loops).
-  const walk = async (at: string, prefix: string, depth: number): Promise<void> => {
-    const names = (await readdir(at).catch(() => [] as string[])).sort();
-    for (const entry of names) {
-      if (++entries > FINGERPRINT_ENTRIES) return;
-      const file = path.join(at, entry);
-      const s = await statOrNull(file);
-      if (s === null || (prefix === '' && entry === `saved_model.${name}`)) continue;
-      if (s.isDirectory()) {
-        const link = await lstat(file).catch(() => null);
-        if (depth < FINGERPRINT_DEPTH && link !== null && !link.isSymbolicLink()) await walk(file, `${prefix}${entry}/`, depth + 1);
-      } else {
-        parts.push(`${prefix}${entry}:${s.size}:${s.mtimeMs}`);
-      }
+  for (const sub of ['variables', 'assets.extra']) {
+    const at = path.join(dir, sub);
+    for (const file of (await readdir(at).catch(() => [] as string[])).sort()) {
+      const s = await statOrNull(path.join(at, file));
+      if (s) parts.push(`${sub}/${file}:${s.size}:${s.mtimeMs}`);
     }
-  };
-  await walk(dir, '', 0);
+  }
   return parts.join('|');
 }
 
