@@ -1449,7 +1449,7 @@ Napi::Value Session::RunSync(const Napi::CallbackInfo& info) {
   // Small outputs are copied out and deleted where the session ran (TakeSmallOutputs): on this
   // thread, which TensorFlow's allocator already held for the run, no deletion for the reaper.
   auto run = [&] {
-    failure = RunPlanOnce(*plan, feeds, fetched, timeout_ms, false);
+    failure = RunPlanOnce(*plan, feeds, fetched, timeout_ms);
     if (failure) return;
     written = TakeOutputsInto(fetched.tensors, scratch, addon.taken_scratch_bytes());
     if (!written) TakeSmallOutputs(fetched.tensors, prepared);

@@ -141,10 +141,7 @@ export class ModelManager {
   #reconfigured(m: Managed, kept: boolean, before?: Promise<unknown>): Promise<void> {
     const refresh = before === undefined ? this.#refresh(m, true) : before.then(() => this.#refresh(m, true));
     return refresh.finally(() => {
-      if (!kept) {
-        m.busy--;
-        m.looking--;
-      }
+      if (!kept) endLook(m);
       settle(m, this.#stopping !== null);
     });
   }
@@ -195,10 +192,7 @@ export class ModelManager {
       this.#models.set(model.name, m);
       if (this.#started === null) continue;
       // Runs without a version wait for the first look of a new model, as at start().
-      if (!kept) {
-        m.busy++;
-        m.looking++;
-      }
+      if (!kept) beginLook(m);
       this.#retired.delete(model.name);
       if (kept) {
         // TensorFlow Serving's reload waits for the models it adds, not for those it keeps.
@@ -332,13 +326,11 @@ export class ModelManager {
     if (this.#stopping) return Promise.reject(stoppedError());
     this.#started ??= (async () => {
       await Promise.all([...this.#models.values()].map(async (m) => {
-        m.busy++; // runs arriving during the first load wait for it
-        m.looking++;
+        beginLook(m); // runs arriving during the first load wait for it
         try {
           await this.#refresh(m, true);
         } finally {
-          m.busy--;
-          m.looking--;
+          endLook(m);
           settle(m, this.#stopping !== null);
         }
       }));
@@ -364,13 +356,11 @@ export class ModelManager {
       m.excluded.clear();
       // Runs called from now on wait for this load (route()), as during start(): the refresh
       // marks its own work only once it has its turn.
-      m.busy++;
-      m.looking++;
+      beginLook(m);
       try {
         await this.#refresh(m, true);
       } finally {
-        m.busy--;
-        m.looking--;
+        endLook(m);
         settle(m, this.#stopping !== null);
       }
       // stop() during the load: its Model is disposed, or about to be (helper-84: load() resolved with it).
@@ -385,7 +375,7 @@ export class ModelManager {
     // Runs for this version arriving meanwhile wait for the load (route()), as during start(),
     // also when it is END now (unloaded, or failed before).
     m.busy++;
-    m.loading.set(version, (m.loading.get(version) ?? 0) + 1);
+    markLoading(m, version);
     try {
       // stop() during the load: UNAVAILABLE, as load(name) says, whether the load ended or its
       // warm-up was stopped (helper-112: MODEL_DISPOSED, from the warm-up stop() cut short).
@@ -396,9 +386,7 @@ export class ModelManager {
       return model;
     } finally {
       m.busy--;
-      const left = m.loading.get(version)! - 1;
-      if (left > 0) m.loading.set(version, left);
-      else m.loading.delete(version);
+      unmarkLoading(m, version);
       settle(m, this.#stopping !== null);
     }
   }
@@ -775,7 +763,7 @@ export class ModelManager {
     m.busy++;
     // Runs for the incoming version wait while the old ones drain, as once it is LOADING
     // (helper-112: NOT_FOUND until then, since a load of another version no longer holds them).
-    m.loading.set(version, (m.loading.get(version) ?? 0) + 1);
+    markLoading(m, version);
     try {
       for (const entry of retiring) await this.#unloadVersion(m, entry);
       const entry = await this.#loadVersion(m, version, dir, print, false);
@@ -784,9 +772,7 @@ export class ModelManager {
       return true;
     } finally {
       m.busy--;
-      const left = m.loading.get(version)! - 1;
-      if (left > 0) m.loading.set(version, left);
-      else m.loading.delete(version);
+      unmarkLoading(m, version);
       settle(m, this.#stopping !== null);
     }
   }
@@ -922,11 +908,9 @@ export class ModelManager {
       // meanwhile (up to queueTimeoutMs), as during any load: they failed at once until the next
       // look (helper-91: ~1000 immediate 503s over a crash, under load). One that asks for this
       // very version waits too (LOADING), once the look has begun it.
-      m.busy++;
-      m.looking++;
+      beginLook(m);
       void this.#refresh(m, false).finally(() => {
-        m.busy--;
-        m.looking--;
+        endLook(m);
         settle(m, this.#stopping !== null);
       });
     }
@@ -1033,6 +1017,29 @@ export class ModelManager {
     if (typeof version !== 'number') throw invalidType('version', 'an integer', version);
     if (!Number.isSafeInteger(version) || version < 0) throw outOfRange('version', 'an integer ≥ 0', version);
   }
+}
+
+// A look for versions that may bring one not known yet (Managed.looking), counted as a load
+// (busy): runs without a version, and runs for one with no entry, wait for it (route()).
+function beginLook(m: Managed): void {
+  m.busy++;
+  m.looking++;
+}
+
+function endLook(m: Managed): void {
+  m.busy--;
+  m.looking--;
+}
+
+// Runs for `version` wait while some call has it marked (Managed.loading), even when it is END.
+function markLoading(m: Managed, version: number): void {
+  m.loading.set(version, (m.loading.get(version) ?? 0) + 1);
+}
+
+function unmarkLoading(m: Managed, version: number): void {
+  const left = m.loading.get(version)! - 1;
+  if (left > 0) m.loading.set(version, left);
+  else m.loading.delete(version);
 }
 
 function managed(config: ResolvedModel): Managed {
