@@ -209,15 +209,17 @@ export function jsThreadCpuMs(): number {
  * An `n` for the 'slow' fixture (n rounds of a 128x128 matmul) whose run on `model` takes
  * about `ms` milliseconds on this host. Kernel speed differs by CPU and by oneDNN (a fixed
  * n took 307 ms with Eigen and 241 ms with oneDNN), so timing tests measure instead of
- * assuming.
+ * assuming. `together`: the n for which that many runs started at once all end within about
+ * `ms` (how they share the cores differs by host and by oneDNN: one run alone may take one
+ * core or all of them), for tests whose runs execute side by side.
  */
-export async function slowN(model: { run(feeds: Record<string, Tensor>): Promise<unknown> }, ms: number): Promise<number> {
+export async function slowN(model: { run(feeds: Record<string, Tensor>): Promise<unknown> }, ms: number, together = 1): Promise<number> {
   const n = (k: number) => new Tensor('int32', new Int32Array([k]), []);
   await model.run({ n: n(200) });
   let best = Infinity;
   for (let i = 0; i < 2; i++) {
     const start = process.hrtime.bigint();
-    await model.run({ n: n(1000) });
+    await Promise.all(Array.from({ length: together }, () => model.run({ n: n(1000) })));
     best = Math.min(best, Number(process.hrtime.bigint() - start) / 1e6);
   }
   // The fastest of the timings, so the run is at least about `ms` long.

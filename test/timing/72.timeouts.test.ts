@@ -859,8 +859,12 @@ t.test('a run waiting for a runner thread is dropped at its limit or signal howe
 
 t.test('isolation process, maxConcurrentRuns Infinity: a run still queued in its host is dropped at its runTimeoutMs, or at once when its signal is aborted, is never started there, and the model runs on', async (t) => {
   const model = await loadModel(SLOW, { isolation: 'process', maxConcurrentRuns: Infinity });
-  const long = await slowN(model, 300);
   const threads = HOST_SERVE_THREADS;
+  // Runs of which `threads` side by side (one per serving thread) take about 400 ms: well past
+  // the 100 ms limit of the runs queued behind them, and well within that limit and
+  // HOST_GRACE_MS, past which the runs executing would be given up on too (calibrated on one
+  // run alone, 300 ms, 4 side by side took over 1.1 s on a CI host: all 12 were given up on).
+  const long = await slowN(model, 400, threads);
   const t0 = performance.now();
   const runs = Array.from({ length: threads * 3 }, () => model.run(n(long), { runTimeoutMs: 100 }));
   const timed = runs.map((run) => run.then(
@@ -879,11 +883,12 @@ t.test('isolation process, maxConcurrentRuns Infinity: a run still queued in its
   const dropped = results.filter((r) => !r.ok);
   t.ok(ran.length >= 1 && ran.length <= threads, `${ran.length} ran (at most one per serving thread: ${threads}), ${dropped.length} were dropped`);
   for (const r of dropped) {
-    t.match(r.reason, { code: 'DEADLINE_EXCEEDED', waitedFor: 'its model host', message: /^the run waited \d+ ms for its model host, past its runTimeoutMs of 100 ms, and was not started$/ });
+    t.match(r.reason, { code: 'DEADLINE_EXCEEDED', waitedFor: 'its model host', message: /^the run waited \d+ ms for its model host, past its runTimeoutMs of 100 ms, and was not started$/ }, `dropped at ${r.at.toFixed(0)} ms: ${String(r.reason)}`);
   }
   const firstEnd = Math.min(...ran.map((r) => r.at));
   t.ok(dropped.every((r) => r.at < firstEnd), `dropped at their limit (by ${Math.max(...dropped.map((r) => r.at)).toFixed(0)} ms), not when the host reached them (${firstEnd.toFixed(0)} ms)`);
-  t.ok(took < threads * 3 * 300 * 0.75, `the dropped runs did not execute (${took.toFixed(0)} ms for ${threads * 3} runs of ~300 ms)`);
+  // Had the dropped runs executed, they would have taken two more rounds of the serving threads.
+  t.ok(took < firstEnd * 2, `the dropped runs did not execute (all ${threads * 3} settled by ${took.toFixed(0)} ms, the first run ended at ${firstEnd.toFixed(0)} ms)`);
   t.same([model.runsExecuting, model.runsQueued], [0, 0], 'nothing left behind');
   t.ok((await model.run(n(3), { runTimeoutMs: 100 })).y, 'a run that finds the host free runs');
 
@@ -909,7 +914,7 @@ t.test('isolation process, maxConcurrentRuns Infinity: a run still queued in its
   setTimeout(() => controller.abort(), 30);
   for (const run of waiting) await t.rejects(run, { code: 'CANCELLED', message: 'the run was aborted (RunOptions.signal) before it started' });
   const abortedAfter = performance.now() - t1;
-  t.ok(abortedAfter < 250, `rejected when aborted (${abortedAfter.toFixed(0)} ms), not when the host reached them (~300 ms runs ahead)`);
+  t.ok(abortedAfter < 250, `rejected when aborted (${abortedAfter.toFixed(0)} ms), not when the host reached them (the runs ahead take ~400 ms)`);
   t.equal(model.runsQueued, 1, 'they left the host\'s queue; the kept run waits');
   t.ok((await kept).y, 'a run whose signal was not aborted waits and runs');
   await Promise.all(busy);
