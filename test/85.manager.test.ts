@@ -1036,6 +1036,31 @@ t.test('a run for a version that no look can bring is NOT_FOUND at once while an
   t.equal(await forTwo, 'ran', 'a run for the loading version waited for it');
 });
 
+t.test("start() has chosen its versions once it has looked: a run for a version it did not choose is NOT_FOUND at once, though the chosen ones are still loading; runs for those, or for none, wait", async (t) => {
+  // helper-112: start()'s look held runs for any version without an entry until its loads and
+  // warm-ups had ended (up to queueTimeoutMs: tfslice serve answered 404 only after them).
+  let release!: () => void;
+  const warmed = new Promise<void>((resolve) => { release = resolve; });
+  const base = basePath(t, [1, 2, 3]);
+  // 'specific' [1, 3]: both load (3 first), and 1's warm-up holds the start; 2 is there but not chosen.
+  const { mm } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: { specific: [1, 3] }, warmup: { run: (_model, { version }) => (version === 1 ? warmed : Promise.resolve()) } }] });
+  const starting = mm.start();
+  await until('version 1 loading', () => stateOf(mm, 'm', 1) === 'LOADING');
+  for (const version of [2, 999]) {
+    const started = performance.now();
+    await t.rejects(mm.run('m', feeds, { version, runTimeoutMs: 5000 }), { name: 'ServableNotFoundError', code: 'NOT_FOUND', version }, `version ${version}`);
+    t.ok(performance.now() - started < 1000, `version ${version}: NOT_FOUND at once (${(performance.now() - started).toFixed(0)} ms), not at the run's limit`);
+  }
+  const outcomes: string[] = [];
+  const forOne = mm.run('m', feeds, { version: 1 }).then(() => { outcomes.push('1 ran'); });
+  const forThree = mm.run('m', feeds, { version: 3 }).then(() => { outcomes.push('3 ran'); });
+  await sleep(100);
+  t.same(outcomes, ['3 ran'], 'a run for version 3, AVAILABLE, ran; the one for version 1 waits for its load');
+  release();
+  await Promise.all([forOne, forThree, starting]);
+  t.same(outcomes, ['3 ran', '1 ran'], 'and ran once it was AVAILABLE');
+});
+
 t.test('reconfigure() is not held by a kept model that is loading a version, with its base path and policy unchanged; the other models change at once', async (t) => {
   // helper-111: a kept model's look queued behind its long warm-up, and reconfigure() (tfslice
   // serve's config-file reloads, one after another) waited for it: for good behind a warm-up that

@@ -138,10 +138,11 @@ export class ModelManager {
 
   // A model of a new list looked at (#refresh), after `before` when given; a new one is counted
   // busy until then, so that runs without a version wait for it, as at start().
-  #reconfigured(m: Managed, kept: boolean, before?: Promise<unknown>): Promise<void> {
-    const refresh = before === undefined ? this.#refresh(m, true) : before.then(() => this.#refresh(m, true));
+  // looked: a new model's first look (beginLook), ended here.
+  #reconfigured(m: Managed, looked: Looked | undefined, before?: Promise<unknown>): Promise<void> {
+    const refresh = before === undefined ? this.#refresh(m, true, looked) : before.then(() => this.#refresh(m, true, looked));
     return refresh.finally(() => {
-      if (!kept) endLook(m);
+      if (looked) endLook(m, looked);
       settle(m, this.#stopping !== null);
     });
   }
@@ -179,7 +180,7 @@ export class ModelManager {
     const previous = this.#models;
     const wanted = new Set(next.models.map((m) => m.name));
     const work: Promise<void>[] = [];
-    const added: Managed[] = [];
+    const added: { m: Managed; looked: Looked }[] = [];
     this.#models = new Map();
     this.#config = next;
     for (const model of next.models) {
@@ -191,8 +192,6 @@ export class ModelManager {
       m.config = this.#started === null ? model : { ...model, versionLabels: kept?.config.versionLabels ?? new Map<string, number>() };
       this.#models.set(model.name, m);
       if (this.#started === null) continue;
-      // Runs without a version wait for the first look of a new model, as at start().
-      if (!kept) beginLook(m);
       this.#retired.delete(model.name);
       if (kept) {
         // TensorFlow Serving's reload waits for the models it adds, not for those it keeps.
@@ -200,12 +199,13 @@ export class ModelManager {
         // label may name it) unless the model is loading now and its base path and version
         // policy are unchanged: the look, queued behind that load or warm-up, held the reload
         // for as long (helper-111: every later reload waited for a model left as it was).
-        const refresh = this.#reconfigured(m, true);
+        const refresh = this.#reconfigured(m, undefined);
         const changed = before === undefined || before.basePath !== model.basePath || JSON.stringify(before.versionPolicy) !== JSON.stringify(model.versionPolicy);
         if (changed || m.busy === 0) work.push(refresh);
         else void refresh.catch(() => undefined);
       } else {
-        added.push(m);
+        // Runs without a version wait for the first look of a new model, as at start().
+        added.push({ m, looked: beginLook(m) });
       }
     }
     for (const [name, m] of previous) {
@@ -237,14 +237,14 @@ export class ModelManager {
     // sessions, host processes and GPU share gone first); one whose GPU share the ledger cannot
     // hold beside the models being removed (the same reload's too) loads once they are gone,
     // not refused for a share about to be freed. Polls pass them by meanwhile (#refresh).
-    for (const m of added) {
+    for (const { m, looked } of added) {
       let before: Promise<unknown> | undefined = this.#removing.get(m.config.name)?.unloaded;
       if (before === undefined && this.#removing.size > 0 && !this.#fits(m)) before = Promise.all([...this.#removing.values()].map((r) => r.unloaded));
       if (before !== undefined) {
         this.#awaitingRemovals.add(m);
         before = before.then(() => { this.#awaitingRemovals.delete(m); });
       }
-      work.push(this.#reconfigured(m, false, before));
+      work.push(this.#reconfigured(m, looked, before));
     }
     await Promise.all(work);
     if (this.#started !== null) this.#applyLabels(next.models);
@@ -326,11 +326,11 @@ export class ModelManager {
     if (this.#stopping) return Promise.reject(stoppedError());
     this.#started ??= (async () => {
       await Promise.all([...this.#models.values()].map(async (m) => {
-        beginLook(m); // runs arriving during the first load wait for it
+        const looked = beginLook(m); // runs arriving during the first load wait for it
         try {
-          await this.#refresh(m, true);
+          await this.#refresh(m, true, looked);
         } finally {
-          endLook(m);
+          endLook(m, looked);
           settle(m, this.#stopping !== null);
         }
       }));
@@ -356,11 +356,11 @@ export class ModelManager {
       m.excluded.clear();
       // Runs called from now on wait for this load (route()), as during start(): the refresh
       // marks its own work only once it has its turn.
-      beginLook(m);
+      const looked = beginLook(m);
       try {
-        await this.#refresh(m, true);
+        await this.#refresh(m, true, looked);
       } finally {
-        endLook(m);
+        endLook(m, looked);
         settle(m, this.#stopping !== null);
       }
       // stop() during the load: its Model is disposed, or about to be (helper-84: load() resolved with it).
@@ -641,7 +641,9 @@ export class ModelManager {
 
   // Looks at the model's versions on disk and loads, swaps and unloads as its policy says.
   // settle: a version still changing gets one more look, settleMs later (start, load).
-  #refresh(m: Managed, settle: boolean): Promise<void> {
+  // looked: a look that holds runs for versions not known yet (beginLook), told once this one
+  // has chosen what to load (#reconcile).
+  #refresh(m: Managed, settle: boolean, looked?: Looked): Promise<void> {
     return this.#exclusive(m, async () => {
       if (this.#stopping) return;
       if (m.held) return;
@@ -659,7 +661,7 @@ export class ModelManager {
         await sleep(this.#config.settleMs + 10);
         look = await this.#look(m);
       }
-      if (look) await this.#reconcile(m, look);
+      if (look) await this.#reconcile(m, look, looked);
     }).catch((error: unknown) => this.#modelError(m, asError(error)));
   }
 
@@ -685,7 +687,7 @@ export class ModelManager {
     return look;
   }
 
-  async #reconcile(m: Managed, look: Look): Promise<void> {
+  async #reconcile(m: Managed, look: Look, looked?: Looked): Promise<void> {
     // Versions whose directory is gone stay END in status() (TensorFlow Serving's
     // ServableStateMonitor keeps END states: a script polls for END to see an unload through),
     // and are loaded again if it comes back, the same files too (a failed one as well); loaded,
@@ -720,32 +722,45 @@ export class ModelManager {
     // Each version is tried at most once per look, so one whose host keeps dying (crashed
     // versions are tried again) cannot keep this loop going; only complete (ready) ones at all.
     const tried = new Set<number>();
-    for (;;) {
-      const toLoad = [...aspired].filter((v) => {
-        if (tried.has(v) || !look.ready.has(v)) return false;
-        const entry = m.versions.get(v);
-        if (!entry) return true;
-        // A failed version is tried again once its files change.
-        return entry.state === 'END' && (entry.error === null || entry.crashed || entry.fingerprint !== look.ready.get(v));
-      }).sort((a, b) => b - a);
-      if (toLoad.length === 0) break;
-      for (const version of toLoad) {
-        if (this.#stopping) return;
-        tried.add(version);
-        const dir = path.join(m.config.basePath, look.seen.get(version)?.dir ?? String(version));
-        const print = look.ready.get(version)!;
-        // 'unload-first' unloads first when the ledger cannot hold the new version beside the
-        // old ones (no refused attempt in between); a load refused all the same (another model
-        // took the share meanwhile) is tried once more after them.
-        const unloadFirst = this.#config.swapPolicy === 'unload-first';
-        if (unloadFirst && !this.#fits(m) && await this.#unloadFirst(m, version, dir, print, aspired)) continue;
-        const entry = await this.#loadVersion(m, version, dir, print, false);
-        if (unloadFirst && entry.state === 'END' && (entry.error as { code?: unknown } | null)?.code === 'GPU_BUDGET_EXCEEDED') {
-          await this.#unloadFirst(m, version, dir, print, aspired);
+    const pending = () => [...aspired].filter((v) => {
+      if (tried.has(v) || !look.ready.has(v)) return false;
+      const entry = m.versions.get(v);
+      if (!entry) return true;
+      // A failed version is tried again once its files change.
+      return entry.state === 'END' && (entry.error === null || entry.crashed || entry.fingerprint !== look.ready.get(v));
+    }).sort((a, b) => b - a);
+    // The look has chosen: runs for the versions it loads wait for them, and runs for a version
+    // it did not choose no longer wait for this look (helper-112: a run for a version that never
+    // existed waited through start()'s loads and warm-ups, up to queueTimeoutMs, for its 404).
+    const chosen = new Set(pending());
+    for (const version of chosen) markLoading(m, version);
+    looked?.();
+    try {
+      for (let toLoad = [...chosen]; toLoad.length > 0; toLoad = pending()) {
+        for (const version of toLoad) {
+          if (this.#stopping) return;
+          tried.add(version);
+          const dir = path.join(m.config.basePath, look.seen.get(version)?.dir ?? String(version));
+          const print = look.ready.get(version)!;
+          // 'unload-first' unloads first when the ledger cannot hold the new version beside the
+          // old ones (no refused attempt in between); a load refused all the same (another model
+          // took the share meanwhile) is tried once more after them.
+          const unloadFirst = this.#config.swapPolicy === 'unload-first';
+          try {
+            if (unloadFirst && !this.#fits(m) && await this.#unloadFirst(m, version, dir, print, aspired)) continue;
+            const entry = await this.#loadVersion(m, version, dir, print, false);
+            if (unloadFirst && entry.state === 'END' && (entry.error as { code?: unknown } | null)?.code === 'GPU_BUDGET_EXCEEDED') {
+              await this.#unloadFirst(m, version, dir, print, aspired);
+            }
+          } finally {
+            if (chosen.delete(version)) unmarkLoading(m, version);
+          }
         }
+        if (!fallBack || this.#stopping) break;
+        aspired = choose(loadable());
       }
-      if (!fallBack || this.#stopping) break;
-      aspired = choose(loadable());
+    } finally {
+      for (const version of chosen) unmarkLoading(m, version);
     }
     // The old versions go once a version the policy wants is serving (or none is left to
     // wait for); until then they keep serving, even when a new version failed to load.
@@ -908,9 +923,9 @@ export class ModelManager {
       // meanwhile (up to queueTimeoutMs), as during any load: they failed at once until the next
       // look (helper-91: ~1000 immediate 503s over a crash, under load). One that asks for this
       // very version waits too (LOADING), once the look has begun it.
-      beginLook(m);
-      void this.#refresh(m, false).finally(() => {
-        endLook(m);
+      const looked = beginLook(m);
+      void this.#refresh(m, false, looked).finally(() => {
+        endLook(m, looked);
         settle(m, this.#stopping !== null);
       });
     }
@@ -1021,15 +1036,24 @@ export class ModelManager {
 
 // A look for versions that may bring one not known yet (Managed.looking), counted as a load
 // (busy): runs without a version, and runs for one with no entry, wait for it (route()).
-function beginLook(m: Managed): void {
+// Returns what ends its hold on versions not known yet (once the look has chosen; idempotent);
+// endLook() ends it too, if the look never got that far, and the look's busy count.
+function beginLook(m: Managed): Looked {
   m.busy++;
   m.looking++;
+  let open = true;
+  return () => {
+    if (open) m.looking--;
+    open = false;
+  };
 }
 
-function endLook(m: Managed): void {
+function endLook(m: Managed, looked: Looked): void {
   m.busy--;
-  m.looking--;
+  looked();
 }
+
+type Looked = () => void;
 
 // Runs for `version` wait while some call has it marked (Managed.loading), even when it is END.
 function markLoading(m: Managed, version: number): void {

@@ -169,12 +169,17 @@ export interface Managed {
   busy: number;
   /**
    * Looks for versions under way that may bring a version not known yet (start(), load(name), a
-   * new model's first look, the look after a crash), within busy: runs for a version that has no
-   * entry wait for them. A load of another version cannot bring it: such runs are NOT_FOUND
-   * meanwhile, as TensorFlow Serving answers for a version not in its serving map.
+   * new model's first look, the look after a crash), within busy, until the look has read the
+   * directory and chosen what to load (those versions are then in `loading`): runs for a version
+   * that has no entry wait for them. A load of another version cannot bring it: such runs are
+   * NOT_FOUND meanwhile, as TensorFlow Serving answers for a version not in its serving map.
    */
   looking: number;
-  /** Versions load(name, version) is loading, with how many such calls: runs for them wait, even if END. */
+  /**
+   * Versions some call is about to load or loading (load(name, version), a look's chosen
+   * versions, an unload-first swap's incoming one), with how many such calls: runs for them
+   * wait, even if END.
+   */
   readonly loading: Map<number, number>;
   readonly waiters: Set<Waiter>;
   /** Requests use() holds now (waiting for a version, queued or running): at most config.maxQueuedRequests. */
