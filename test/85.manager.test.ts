@@ -508,6 +508,37 @@ t.test('watch: a broken newest version found later leaves the versions serving a
   t.same(table(mm, 'm'), [[1, 'END', null], [2, 'AVAILABLE', null], [3, 'END', 'failed'], [4, 'AVAILABLE', null]], 'a good v4 serves with v2; v3 stays reported');
 });
 
+t.test('a version whose files keep changing is said to be held back, naming the files: watch mode once per spell, load(name, version) in its error', async (t) => {
+  // helper-112: a writer that kept touching a file in variables/ held the version back without a
+  // word, and load()'s "still being written" named no file.
+  const base = basePath(t, [1]);
+  const { mm, failures } = manager(t, { models: [{ name: 'm', basePath: base }], watch: true, pollIntervalMs: 30, settleMs: 60 });
+  await mm.start();
+  addVersion(base, 2);
+  const touched = path.join(base, '2', 'variables', 'variables.index');
+  const bytes = fs.readFileSync(touched);
+  let writing = true;
+  const writer = (async () => {
+    for (let i = 0; writing; i++) {
+      fs.writeFileSync(touched, Buffer.concat([bytes, Buffer.alloc(i % 2)]));
+      await sleep(20);
+    }
+    fs.writeFileSync(touched, bytes);
+  })();
+  t.teardown(async () => { writing = false; await writer; });
+  await until('held back, said', () => failures.some((f) => /kept changing/.test(f.error.message)), 10_000);
+  const said = failures.filter((f) => /kept changing/.test(f.error.message));
+  t.match(said, [{ name: 'm', version: null, error: { code: 'UNAVAILABLE', message: new RegExp(`^model 'm': version directory ${path.join(base, '2')} is not served: its files have kept changing for \\d+ s \\(lately variables/variables\\.index\\); it is loaded once they are unchanged for settleMs \\(60 ms\\)$`) } }], 'said, naming the file');
+  t.equal(stateOf(mm, 'm', 2), undefined, 'version 2 is not loaded meanwhile');
+  await t.rejects(mm.load('m', 2), { code: 'UNAVAILABLE', message: `version 2 of model 'm' is still being written: within 60 ms (settleMs) variables/variables.index changed in ${path.join(base, '2')}; load it once its files are complete` }, 'load(name, version) names the file too');
+  await sleep(1500);
+  t.equal(failures.filter((f) => /kept changing/.test(f.error.message)).length, 1, 'said once while the spell lasts');
+  writing = false;
+  await writer;
+  await until('v2 in once its files settled', () => stateOf(mm, 'm', 2) === 'AVAILABLE');
+  t.pass('loaded once they settled');
+});
+
 t.test('watch: a version still being written is not loaded until it is complete', async (t) => {
   const base = basePath(t, [1]);
   const { mm, events } = manager(t, { models: [{ name: 'm', basePath: base }], watch: true, pollIntervalMs: 25, settleMs: 400 });

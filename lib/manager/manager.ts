@@ -22,7 +22,7 @@ import {
   asError, describeVersions, type Entry, type ManagerRunOptions, type Managed, type ModelManagerEvents, type ModelStatus, type Prediction,
   type StateEvent, statusOf, unavailable, unrecognizedLabel, type VersionState,
 } from './state';
-import { fingerprint, type Look, lookAt, selectVersions } from './versions';
+import { changedFiles, fingerprint, type Look, lookAt, selectVersions } from './versions';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -39,8 +39,8 @@ const RETIRED_KEPT = 1024;
 
 /**
  * How many looks (pollIntervalMs) and settle periods (settleMs), whichever is longer, a version
- * directory may lack saved_model.pb(txt) before it is said to be skipped (#noteSkipped); at
- * least a second.
+ * directory may lack saved_model.pb(txt), or a version's files keep changing, before it is said
+ * to be skipped (#noteSkipped); at least a second.
  */
 const SKIPPED_AFTER_LOOKS = 10;
 /**
@@ -405,8 +405,10 @@ export class ModelManager {
       if (before === undefined) throw new NotFoundError(`model '${name}' has no version ${version}: ${dir} is not a directory`);
       if (before === null) throw new NotFoundError(`version ${version} of model '${name}' has no saved_model.pb (or .pbtxt) in ${dir}`);
       await sleep(this.#config.settleMs + 10);
-      if ((await fingerprint(dir)) !== before) {
-        throw unavailable(`version ${version} of model '${name}' is still being written: its files changed within ${this.#config.settleMs} ms`);
+      const after = await fingerprint(dir);
+      if (after !== before) {
+        const changed = after === undefined ? 'the directory went away' : `${filesSaid(changedFiles(before, after))} changed`;
+        throw unavailable(`version ${version} of model '${name}' is still being written: within ${this.#config.settleMs} ms (settleMs) ${changed} in ${dir}; load it once its files are complete`);
       }
       const entry = await this.#loadVersion(m, version, dir, before, true);
       if (entry.state !== 'AVAILABLE') throw entry.error!;
@@ -942,24 +944,37 @@ export class ModelManager {
   }
 
   // Version directories that are not served, said once each (a 'failure' of the model, which
-  // tfslice serve logs; said again if one changes and stays so): a number past 2^53 - 1, and a
-  // directory that has had no saved_model.pb(txt) for SKIPPED_AFTER_LOOKS looks. Both were passed over
+  // tfslice serve logs; said again if one changes and stays so): a number past 2^53 - 1, a
+  // directory that has had no saved_model.pb(txt) for SKIPPED_AFTER_LOOKS looks, and one the
+  // policy names whose files have kept changing that long (UNAVAILABLE: once they settle it loads). Both were passed over
   // without a word (helper-86); TensorFlow Serving fails the second (END, "Could not find
   // SavedModel .pb or .pbtxt"), where tfslice waits for a version still being written.
   #noteSkipped(m: Managed, base: string, look: Look): void {
     const now = Date.now();
     const after = Math.max(SKIPPED_AFTER_LOOKS * this.#config.pollIntervalMs, SKIPPED_AFTER_LOOKS * this.#config.settleMs, 1000);
     // By a key that changes when the directory does (a graph-less one: since when it has been so).
-    const skipped = new Map<string, { dir: string; why: string }>();
+    // held: a version held back for now (UNAVAILABLE), not one that is no version (NOT_FOUND).
+    const skipped = new Map<string, { dir: string; why: string; held?: true }>();
     for (const dir of look.unusable) skipped.set(dir, { dir, why: 'its number is past 2^53 - 1, the largest version tfslice takes' });
-    for (const seen of look.seen.values()) {
-      if (seen.fingerprint !== null || now - seen.since < after) continue;
-      skipped.set(`${seen.dir}@${seen.since}`, { dir: seen.dir, why: `it has had no saved_model.pb or saved_model.pbtxt for ${Math.round((now - seen.since) / 1000)} s (not a SavedModel, or one still being written); it is served once one is there and its files settle` });
+    // The versions the policy names among those there.
+    const named = new Set(selectVersions(m.config.versionPolicy, [...look.present]));
+    for (const [version, seen] of look.seen) {
+      if (seen.fingerprint === null && now - seen.since >= after) {
+        skipped.set(`${seen.dir}@${seen.since}`, { dir: seen.dir, why: `it has had no saved_model.pb or saved_model.pbtxt for ${Math.round((now - seen.since) / 1000)} s (not a SavedModel, or one still being written); it is served once one is there and its files settle` });
+      }
+      // Files that never settle hold a version back (helper-112: without a word): a writer that
+      // keeps touching variables/ or assets.extra/. Said of a version the policy names and that
+      // is not serving (one serving keeps the files it loaded).
+      const state = m.versions.get(version)?.state;
+      if (seen.changingSince !== null && now - seen.changingSince >= after && named.has(version) && state !== 'AVAILABLE' && state !== 'LOADING' && state !== 'START') {
+        skipped.set(`${seen.dir}@changing@${seen.changingSince}`, { dir: seen.dir, why: `its files have kept changing for ${Math.round((now - seen.changingSince) / 1000)} s (lately ${filesSaid(seen.changed)}); it is loaded once they are unchanged for settleMs (${this.#config.settleMs} ms)`, held: true });
+      }
     }
-    for (const [key, { dir, why }] of skipped) {
+    for (const [key, { dir, why, held }] of skipped) {
       if (m.skipped.has(key)) continue;
       m.skipped.add(key);
-      this.#events.emit('failure', { name: m.config.name, version: null, error: new NotFoundError(`model '${m.config.name}': version directory ${path.join(base, dir)} is not served: ${why}`) });
+      const message = `model '${m.config.name}': version directory ${path.join(base, dir)} is not served: ${why}`;
+      this.#events.emit('failure', { name: m.config.name, version: null, error: held ? unavailable(message) : new NotFoundError(message) });
     }
     for (const key of m.skipped) if (!skipped.has(key)) m.skipped.delete(key);
   }
@@ -1054,6 +1069,13 @@ function endLook(m: Managed, looked: Looked): void {
 }
 
 type Looked = () => void;
+
+// Files named in a message: the first few, and how many more.
+function filesSaid(files: readonly string[]): string {
+  if (files.length === 0) return 'its files';
+  const shown = files.slice(0, 3).join(', ');
+  return files.length > 3 ? `${shown} and ${files.length - 3} more` : shown;
+}
 
 // Runs for `version` wait while some call has it marked (Managed.loading), even when it is END.
 function markLoading(m: Managed, version: number): void {

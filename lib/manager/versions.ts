@@ -44,21 +44,40 @@ export async function fingerprint(dir: string): Promise<string | null | undefine
     name = 'pbtxt';
   }
   if (!graph?.isFile() || graph.size === 0) return null;
-  const parts = [`${name}:${graph.size}:${graph.mtimeMs}`];
+  const parts: [string, number, number][] = [[`saved_model.${name}`, graph.size, graph.mtimeMs]];
   for (const sub of ['variables', 'assets.extra']) {
     const at = path.join(dir, sub);
     for (const file of (await readdir(at).catch(() => [] as string[])).sort()) {
       const s = await statOrNull(path.join(at, file));
-      if (s) parts.push(`${sub}/${file}:${s.size}:${s.mtimeMs}`);
+      if (s) parts.push([`${sub}/${file}`, s.size, s.mtimeMs]);
     }
   }
-  return parts.join('|');
+  // JSON: file names may hold any character but '/'.
+  return JSON.stringify(parts);
+}
+
+/**
+ * @internal The files (relative to the version directory) that differ between two fingerprints
+ * of it: changed in size or mtime, added or removed; every file when either is null (no graph).
+ */
+export function changedFiles(before: string | null, after: string | null): string[] {
+  const files = (print: string | null) => new Map((print === null ? [] : JSON.parse(print) as [string, number, number][]).map(([file, size, mtime]) => [file, `${size}:${mtime}`]));
+  const a = files(before);
+  const b = files(after);
+  return [...new Set([...a.keys(), ...b.keys()])].filter((file) => a.get(file) !== b.get(file)).sort();
 }
 
 /** @internal What a version directory looked like when last seen, and since when (ms since the epoch). */
 export interface SeenVersion {
   fingerprint: string | null;
   since: number;
+  /**
+   * Since when (ms since the epoch) its files have been changing without settling, through
+   * consecutive looks; null once they were unchanged for settleMs (or when it has no graph).
+   */
+  changingSince: number | null;
+  /** The files that changed between the last two looks (changedFiles()). */
+  changed: readonly string[];
   /** The directory's name: the version's digits, perhaps zero-padded (`001`), as TensorFlow Serving takes them. */
   dir: string;
 }
@@ -104,8 +123,11 @@ export async function lookAt(base: string, seen: ReadonlyMap<number, SeenVersion
     present.add(version);
     const before = seen.get(version);
     const since = before && before.fingerprint === print ? before.since : now;
-    next.set(version, { fingerprint: print, since, dir: name });
-    if (print !== null && before?.fingerprint === print && now - since >= settleMs) ready.set(version, print);
+    const settled = print !== null && before?.fingerprint === print && now - since >= settleMs;
+    const changingSince = settled || print === null ? null : before?.changingSince ?? now;
+    const changed = before === undefined || before.fingerprint === print ? before?.changed ?? [] : changedFiles(before.fingerprint, print);
+    next.set(version, { fingerprint: print, since, dir: name, changingSince, changed });
+    if (settled) ready.set(version, print);
     else pending++;
   }
   return { present, ready, pending, seen: next, unusable };
