@@ -1092,6 +1092,28 @@ t.test("start() has chosen its versions once it has looked: a run for a version 
   t.same(outcomes, ['3 ran', '1 ran'], 'and ran once it was AVAILABLE');
 });
 
+t.test('watch: models are polled apart: one whose new version warms up for long does not hold back another\'s new version', async (t) => {
+  // The polls of every model waited for each other: a new version of g waited for the end of
+  // s's warm-up before it was even looked for.
+  let release!: () => void;
+  const warmed = new Promise<void>((resolve) => { release = resolve; });
+  t.teardown(() => release());
+  const slowBase = basePath(t, [1]);
+  const otherBase = basePath(t, [1]);
+  const { mm } = manager(t, { models: [
+    { name: 's', basePath: slowBase, warmup: { run: (_model, { version }) => (version === 2 ? warmed : Promise.resolve()) } },
+    { name: 'g', basePath: otherBase },
+  ], watch: true, pollIntervalMs: 30, settleMs: 30 });
+  await mm.start();
+  addVersion(slowBase, 2);
+  await until('s version 2 loading', () => stateOf(mm, 's', 2) === 'LOADING');
+  addVersion(otherBase, 2);
+  await until('g version 2 in while s still warms up', () => stateOf(mm, 'g', 2) === 'AVAILABLE', 10_000);
+  t.same([stateOf(mm, 's', 2), stateOf(mm, 'g', 2), stateOf(mm, 'g', 1)], ['LOADING', 'AVAILABLE', 'END'], "g swapped to version 2 while s's version 2 still warms up");
+  release();
+  await until('s version 2 in', () => stateOf(mm, 's', 2) === 'AVAILABLE');
+});
+
 t.test('reconfigure() is not held by a kept model that is loading a version, with its base path and policy unchanged; the other models change at once', async (t) => {
   // helper-111: a kept model's look queued behind its long warm-up, and reconfigure() (tfslice
   // serve's config-file reloads, one after another) waited for it: for good behind a warm-up that

@@ -632,14 +632,25 @@ export class ModelManager {
     return result;
   }
 
+  // Watch mode's polls: every pollIntervalMs, each model whose last poll has ended is looked at
+  // again. Models are polled apart: one whose poll is still loading (a long warm-up) does not
+  // hold back the others' (their new versions waited for it before).
   #schedule(): void {
     if (!this.#config.watch || this.#stopping) return;
     this.#timer = timerFor(() => {
       this.#timer = null;
-      void Promise.all([...this.#models.values()].map((m) => this.#refresh(m, false))).finally(() => this.#schedule());
+      for (const m of this.#models.values()) {
+        if (this.#polling.has(m)) continue;
+        this.#polling.add(m);
+        void this.#refresh(m, false).finally(() => this.#polling.delete(m));
+      }
+      this.#schedule();
     }, this.#config.pollIntervalMs);
     this.#timer.unref();
   }
+
+  // Models whose poll (#schedule) is under way.
+  readonly #polling = new WeakSet<Managed>();
 
   // Looks at the model's versions on disk and loads, swaps and unloads as its policy says.
   // settle: a version still changing gets one more look, settleMs later (start, load).
