@@ -72,7 +72,8 @@ export declare class ModelManager {
      * keeps it loaded whatever the policy says, until unload(name, version); runs asking for that
      * version meanwhile wait for it (up to queueTimeoutMs). Rejects with the load's error
      * (NOT_FOUND "Fraction not set for model X" with requireGpuFraction; NOT_FOUND when the
-     * version's directory is missing), UNAVAILABLE once stopped, and when stop() is called while it loads.
+     * version's directory is missing), UNAVAILABLE when the version's files changed within settleMs
+     * (naming them), once stopped, and when stop() is called while it loads.
      */
     load(name: string, version?: number): Promise<Model>;
     /**
