@@ -921,6 +921,9 @@ t.test("worker_threads: one thread's runSync() waiting in a queue on a runner th
       await model.dispose();
     })();
   `, { eval: true, workerData: { dist: DIST, queue } });
+  // Listened for from the start: the worker may end before the model here is disposed (stop
+  // a CI run: 'exit' had fired before a later once('exit'), and the test never finished).
+  const exited = new Promise((resolve) => worker.once('exit', resolve));
   const messages: unknown[] = [];
   let arrived = () => {};
   worker.on('message', (m) => {
@@ -942,5 +945,5 @@ t.test("worker_threads: one thread's runSync() waiting in a queue on a runner th
   t.ok(took < 2000, `it took ${took.toFixed(0)} ms, not until the worker's dequeue was stopped at 4 s`);
   t.equal(await nth(2), 'DEADLINE_EXCEEDED', "the worker's dequeue stopped at its limit");
   await model.dispose();
-  await new Promise((resolve) => worker.once('exit', resolve));
+  await exited;
 });
