@@ -4,13 +4,22 @@
 // them after a failing run, so that the end of CI's output, which is what a CI summary shows,
 // names the failures (a run of thousands of tests otherwise ends with tap's counts and the time).
 //
-//   node scripts/tap-failures.js [results dir]   prints nothing and exits 0 when none failed
+//   node scripts/tap-failures.js [--since MS] [results dir]
+//     prints nothing and exits 0 when none failed; --since: only result files written from that
+//     time on (ms since the epoch), for a run of some files (tap keeps the other files' results)
 'use strict';
 
 const fs = require('node:fs');
 const path = require('node:path');
 
-const root = path.resolve(process.argv[2] ?? path.join(__dirname, '..', '.tap', 'test-results'));
+const args = process.argv.slice(2);
+const sinceAt = args.indexOf('--since');
+const since = sinceAt >= 0 ? Number(args.splice(sinceAt, 2)[1]) : 0;
+if (!Number.isFinite(since)) {
+  process.stderr.write('tap-failures: --since takes a time in ms since the epoch\n');
+  process.exit(2);
+}
+const root = path.resolve(args[0] ?? path.join(__dirname, '..', '.tap', 'test-results'));
 const MAX_LINES = 400; // of the whole report: a run where everything failed stays readable
 const BLOCK_LINES = 24; // of one diagnostic block
 
@@ -25,7 +34,7 @@ function files(dir) {
 }
 
 const out = [];
-for (const file of files(root).sort()) {
+for (const file of files(root).sort().filter((f) => fs.statSync(f).mtimeMs >= since)) {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   // The subtests open at each depth ("# Subtest: name", indented 4 spaces a level).
   const open = [];
