@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import t from 'tap';
 
 import {
-  gpuLedger, InvalidArgumentError, loadModel, ModelManager, type ModelManagerConfig, NotFoundError, NotStartedError, selectVersions, type StateEvent, Tensor, TensorFlowError,
+  gpuLedger, InvalidArgumentError, loadModel, type Model, ModelManager, type ModelManagerConfig, NotFoundError, NotStartedError, selectVersions, type StateEvent, Tensor, TensorFlowError,
 } from '../lib/index';
 import { resetLedgerForTests } from '../lib/gpu';
 import { expectOutput, fixture, slowN, toTensor } from './helpers';
@@ -189,7 +189,7 @@ t.test('version policies choose among the numeric directories; runs go to the ne
   }
   t.equal((await mm.predict('specific', feeds)).version, 3, 'the newest of the loaded versions serves');
   t.equal((await mm.predict('all', feeds, { version: 2 })).version, 2, 'or the version asked for');
-  await t.rejects(mm.run('latest', feeds, { version: 3 }), { name: 'ServableNotFoundError', code: 'NOT_FOUND', model: 'latest', version: 3, message: /model 'latest' has no version 3; it has 10 AVAILABLE/ });
+  await t.rejects(mm.run('latest', feeds, { version: 3 }), { name: 'ServableNotFoundError', code: 'NOT_FOUND', model: 'latest', version: 3, message: /version 3 of model 'latest' is not served: its directory is there, but the version policy \("latest"\) does not choose it now; it has 10 AVAILABLE/ });
   await t.rejects(mm.run('nope', feeds), { name: 'ServableNotFoundError', code: 'NOT_FOUND', model: 'nope', version: undefined, message: /no model named "nope"; the models are 'latest', 'latest2', 'specific', 'all'/ });
   // The version asked for goes with it (tfslice serve's "Specific(nope, 2)", as TensorFlow Serving's).
   await t.rejects(mm.run('nope', feeds, { version: 2 }), { name: 'ServableNotFoundError', model: 'nope', version: 2 });
@@ -537,6 +537,35 @@ t.test('a version whose files keep changing is said to be held back, naming the 
   await writer;
   await until('v2 in once its files settled', () => stateOf(mm, 'm', 2) === 'AVAILABLE');
   t.pass('loaded once they settled');
+});
+
+t.test('a saved_model.pb rewritten in place again and again is said to be held back too; a version unload() let go of is not', async (t) => {
+  // helper-115: a look that caught the graph empty started the spell again, so it was never said;
+  // and a version excluded by unload(name, version) was said to be "loaded once they are unchanged".
+  const base = basePath(t, [1, 2]);
+  const { mm, failures } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: 'all' }], watch: true, pollIntervalMs: 30, settleMs: 60 });
+  await mm.start();
+  await mm.unload('m', 2);
+  addVersion(base, 3);
+  const graph = (v: number) => path.join(base, String(v), 'saved_model.pb');
+  const bytes = fs.readFileSync(graph(3));
+  let writing = true;
+  const writer = (async () => {
+    while (writing) {
+      for (const v of [2, 3]) {
+        fs.writeFileSync(graph(v), ''); // truncated, then written again
+        fs.writeFileSync(graph(v), bytes);
+      }
+      await sleep(5);
+    }
+  })();
+  t.teardown(async () => { writing = false; await writer; });
+  await until('version 3 said', () => failures.some((f) => /3 is not served: its files have kept changing/.test(f.error.message)), 10_000);
+  t.match(failures.filter((f) => /kept changing/.test(f.error.message)).map((f) => f.error.message), [/3 is not served: its files have kept changing for \d+ s \(lately saved_model\.pb\)/], 'version 3 is said, naming its graph; version 2, unloaded, is not');
+  writing = false;
+  await writer;
+  await until('v3 in once its graph settled', () => stateOf(mm, 'm', 3) === 'AVAILABLE');
+  t.equal(stateOf(mm, 'm', 2), 'END', 'version 2 stays unloaded');
 });
 
 t.test('watch: a version still being written is not loaded until it is complete', async (t) => {
@@ -1108,10 +1137,81 @@ t.test('watch: models are polled apart: one whose new version warms up for long 
   addVersion(slowBase, 2);
   await until('s version 2 loading', () => stateOf(mm, 's', 2) === 'LOADING');
   addVersion(otherBase, 2);
-  await until('g version 2 in while s still warms up', () => stateOf(mm, 'g', 2) === 'AVAILABLE', 10_000);
+  await until('g version 2 in (and 1 out) while s still warms up', () => stateOf(mm, 'g', 2) === 'AVAILABLE' && stateOf(mm, 'g', 1) === 'END', 10_000);
   t.same([stateOf(mm, 's', 2), stateOf(mm, 'g', 2), stateOf(mm, 'g', 1)], ['LOADING', 'AVAILABLE', 'END'], "g swapped to version 2 while s's version 2 still warms up");
   release();
   await until('s version 2 in', () => stateOf(mm, 's', 2) === 'AVAILABLE');
+});
+
+t.test("a look queued behind another load holds no run for an unknown version; a crashed version the policy let go of meanwhile is NOT_FOUND; a version there but not chosen says so", async (t) => {
+  // helper-115: a crash reload's (or load(name)'s) look, queued behind a 15 s warm-up, held runs
+  // for version 999 until then (404 after 15 s, or 503 at queueTimeoutMs); the crashed version,
+  // which the policy no longer chose once version 2 was in, stayed "being loaded again" (503).
+  let release!: () => void;
+  const warmed = new Promise<void>((resolve) => { release = resolve; });
+  t.teardown(() => release());
+  const base = basePath(t, [1]);
+  const { mm } = manager(t, { models: [{ name: 'm', basePath: base, isolation: 'process', warmup: { run: (_model, { version }) => (version === 2 ? warmed : Promise.resolve()) } }], watch: true, pollIntervalMs: 30, settleMs: 30 });
+  await mm.start();
+  addVersion(base, 2);
+  await until('version 2 loading', () => stateOf(mm, 'm', 2) === 'LOADING');
+  process.kill(mm.get('m', 1).hostPid!, 'SIGKILL');
+  await until('version 1 END (crashed)', () => stateOf(mm, 'm', 1) === 'END');
+  const loading = mm.load('m'); // its look too waits for version 2's load
+  let started = performance.now();
+  await t.rejects(mm.run('m', feeds, { version: 999, runTimeoutMs: 5000 }), { code: 'NOT_FOUND', message: /^model 'm' has no version 999; / });
+  t.ok(performance.now() - started < 1000, `version 999: NOT_FOUND at once (${(performance.now() - started).toFixed(0)} ms), while the looks wait for version 2's warm-up`);
+  const forOne = mm.run('m', feeds, { version: 1 }).then(() => 'ran', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
+  release();
+  await loading;
+  await until('version 2 in', () => stateOf(mm, 'm', 2) === 'AVAILABLE');
+  t.match(await forOne, /^NOT_FOUND: version 1 of model 'm' is END$/, 'the run for crashed version 1 waited for the look after the crash, which let it go (version 2 took its place)');
+  t.same(mm.status('m').versions.map((v) => [v.version, v.state, v.error]), [[1, 'END', null], [2, 'AVAILABLE', null]], 'version 1 END, no longer "being loaded again"');
+  started = performance.now();
+  await t.rejects(mm.run('m', feeds, { version: 1 }), { code: 'NOT_FOUND', message: /^version 1 of model 'm' is END$/ });
+  // A version whose directory is there, that the policy does not choose:
+  addVersion(base, 0);
+  await until('version 0 seen', () => (mm.status('m').versions.length === 2 && performance.now() - started > 300));
+  await t.rejects(mm.run('m', feeds, { version: 0 }), { code: 'NOT_FOUND', message: /^version 0 of model 'm' is not served: its directory is there, but the version policy \("latest"\) does not choose it now; it has / });
+});
+
+t.test('a reload that removes a model stops its warm-up at once, as stop() does: the version never serves, and the model added back loads without waiting for it', async (t) => {
+  // helper-115: the removed model's 16 s warm-up ran on, its version went AVAILABLE, and the
+  // reconfigure() adding it back waited for all of it.
+  const probe = await loadModel(slow, { interOpThreads: 0 });
+  const long = await slowN(probe, 20_000);
+  await probe.dispose();
+  const n = new Tensor('int32', new Int32Array([long]), []);
+  const base = basePath(t, [1], slow);
+  const config = { name: 's', basePath: base, loadOptions: { interOpThreads: 0 }, warmup: { run: async (model: Model, { version }: { version: number }) => { if (version === 2) await model.run({ n }); } } };
+  const { mm, events } = manager(t, { models: [config, { name: 'g', basePath: basePath(t, [1]) }], watch: true, pollIntervalMs: 30, settleMs: 30 });
+  await mm.start();
+  addVersion(base, 2, slow);
+  await until('s version 2 warming up', () => stateOf(mm, 's', 2) === 'LOADING');
+  await sleep(200);
+  const started = performance.now();
+  await mm.reconfigure([{ name: 'g', basePath: basePath(t, [1]) }]);
+  await until('the removed model is END', () => mm.retiredStatus('s')?.versions.every((v) => v.state === 'END') === true, 10_000);
+  t.ok(performance.now() - started < 5000, `its warm-up stopped at once (${(performance.now() - started).toFixed(0)} ms, not the ~20 s it would take)`);
+  t.notOk(events.some((e) => e.name === 's' && e.version === 2 && e.state === 'AVAILABLE'), 'version 2 never went AVAILABLE');
+  t.match(mm.retiredStatus('s')?.versions.find((v) => v.version === 2)?.error, { message: /a reload removed it from the configuration while this load was under way/ });
+  const back = performance.now();
+  await mm.reconfigure([{ name: 'g', basePath: basePath(t, [1]) }, { ...config, warmup: undefined }]);
+  t.ok(performance.now() - back < 10_000, `added back in ${(performance.now() - back).toFixed(0)} ms`);
+  t.equal(stateOf(mm, 's', 2), 'AVAILABLE');
+});
+
+t.test('stop() while load(name, version) waits for its turn or settles its files: no load starts', async (t) => {
+  // helper-115: a version went START after stop() (and an isolated one started a host).
+  const base = basePath(t, [1, 2]);
+  const { mm, events } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: { specific: [1] } }], settleMs: 300 });
+  await mm.start();
+  const loading = mm.load('m', 2).then(() => 'resolved', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
+  await sleep(50); // in its settle check
+  const stopping = mm.stop();
+  t.equal(await loading, "UNAVAILABLE: model 'm': the model manager was stopped while this load was under way; its versions are unloaded");
+  await stopping;
+  t.same(states(events, 2), [], 'version 2 never started');
 });
 
 t.test('reconfigure() is not held by a kept model that is loading a version, with its base path and policy unchanged; the other models change at once', async (t) => {

@@ -60,8 +60,8 @@ export class ModelManager {
   readonly #draining = new Set<() => void>();
   /** Models being disposed (#unloadVersion): a later killAfterMs reaches them too. */
   readonly #disposing = new Set<Model>();
-  /** Versions loaded and running their warm-up (#loadVersion): stop() ends it. */
-  readonly #warming = new Set<Model>();
+  /** Versions loaded and running their warm-up (#loadVersion), with their model: stop() ends them, a reload removing the model its own. */
+  readonly #warming = new Map<Model, Managed>();
   #timer: NodeJS.Timeout | null = null;
 
   /**
@@ -96,7 +96,8 @@ export class ModelManager {
   /**
    * Serves a new list of models, as TensorFlow Serving's HandleReloadConfigRequest does: a model
    * left out is unloaded (its runs in flight finish; runs waiting for it, and later ones, fail
-   * with NOT_FOUND) and forgotten, and the call does not wait for that (as TensorFlow Serving
+   * with NOT_FOUND; a load or warm-up of it under way stops at once, as at stop()) and forgotten,
+   * and the call does not wait for that (as TensorFlow Serving
    * waits for the models a reload adds, not for those it removes; stop() waits for them, and a
    * model added back loads once its removal has ended); a new one is loaded; a model kept by name takes its new
    * configuration (version policy at once; load options for versions loaded from now on) and its
@@ -215,6 +216,9 @@ export class ModelManager {
         waiter.reject(new ServableNotFoundError(`model '${name}' was removed from the configuration`, name, waiter.version));
       }
       m.waiters.clear();
+      // Its warm-ups stop now, as at stop(): the versions will not serve (helper-115: a removed
+      // model's 16 s warm-up ran on, its version went AVAILABLE, and adding it back waited).
+      for (const [model, owner] of this.#warming) if (owner === m) void model.dispose({ killAfterMs: 0 }).catch(() => undefined);
       // Not waited for here: TensorFlow Serving's reload waits for the models it adds, not for
       // those it removes (their runs in flight may take long); stop() waits for them. Their
       // versions' states stay readable, UNLOADING then END (retiredStatus()).
@@ -395,6 +399,10 @@ export class ModelManager {
   // load(name, version): that version, loaded and kept whatever the policy says.
   #loadPinned(m: Managed, name: string, version: number): Promise<Model> {
     return this.#exclusive(m, async () => {
+      // stop() or a reload that removed the model while this waited for its turn: no load starts
+      // (helper-115: a version went START after stop(), and an isolated one started a host).
+      const cut = this.#cut(m);
+      if (cut) throw cut;
       const current = m.versions.get(version);
       if (current?.state === 'AVAILABLE') {
         current.pinned = true;
@@ -406,6 +414,8 @@ export class ModelManager {
       if (before === undefined) throw new NotFoundError(`model '${name}' has no version ${version}: ${dir} is not a directory`);
       if (before === null) throw new NotFoundError(`version ${version} of model '${name}' has no saved_model.pb (or .pbtxt) in ${dir}`);
       await sleep(this.#config.settleMs + 10);
+      const cutMeanwhile = this.#cut(m);
+      if (cutMeanwhile) throw cutMeanwhile;
       const after = await fingerprint(dir);
       if (after !== before) {
         const changed = after === undefined ? 'the directory went away' : `${filesSaid(changedFiles(before, after))} changed`;
@@ -570,7 +580,8 @@ export class ModelManager {
 
   /**
    * Stops watching and unloads every version: runs in flight finish, runs called from now on
-   * reject with UNAVAILABLE. A load under way finishes, but its warm-up stops at once (its model
+   * reject with UNAVAILABLE. No load starts from then on (a load(name, version) waiting for its
+   * turn or settling rejects UNAVAILABLE). A load under way finishes, but its warm-up stops at once (its model
    * disposed as Model.dispose({ killAfterMs: 0 }) does: nobody waits for a warm-up, and the version
    * will not serve); the version ends END with that error. Idempotent; resolves once every version is END (and every
    * isolated host has exited). A stopped manager cannot be started again.
@@ -607,7 +618,7 @@ export class ModelManager {
       // is disposed now, its run in flight stopped where TensorFlow can stop it (a host killed),
       // so the load ends at once (helper-111: stop() waited out a 20 s warm-up, and tfslice serve
       // past its grace period exited 1 saying requests were in flight).
-      for (const model of this.#warming) void model.dispose({ killAfterMs: 0 }).catch(() => undefined);
+      for (const model of this.#warming.keys()) void model.dispose({ killAfterMs: 0 }).catch(() => undefined);
       for (const m of this.#models.values()) settle(m, this.#stopping !== null);
       await Promise.all([...this.#models.values()].map((m) => this.#exclusive(m, async () => {
         await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry)));
@@ -659,6 +670,7 @@ export class ModelManager {
   // has chosen what to load (#reconcile).
   #refresh(m: Managed, settle: boolean, looked?: Looked): Promise<void> {
     return this.#exclusive(m, async () => {
+      looked?.reading();
       if (this.#stopping) return;
       if (m.held) return;
       // Added back while its removal drains: nothing of it loads before that has ended (its
@@ -748,11 +760,11 @@ export class ModelManager {
     // existed waited through start()'s loads and warm-ups, up to queueTimeoutMs, for its 404).
     const chosen = new Set(pending());
     for (const version of chosen) markLoading(m, version);
-    looked?.();
+    looked?.chosen();
     try {
       for (let toLoad = [...chosen]; toLoad.length > 0; toLoad = pending()) {
         for (const version of toLoad) {
-          if (this.#stopping) return;
+          if (this.#cut(m)) return;
           tried.add(version);
           const dir = path.join(m.config.basePath, look.seen.get(version)?.dir ?? String(version));
           const print = look.ready.get(version)!;
@@ -770,7 +782,7 @@ export class ModelManager {
             if (chosen.delete(version)) unmarkLoading(m, version);
           }
         }
-        if (!fallBack || this.#stopping) break;
+        if (!fallBack || this.#cut(m)) break;
         aspired = choose(loadable());
       }
     } finally {
@@ -778,7 +790,16 @@ export class ModelManager {
     }
     // The old versions go once a version the policy wants is serving (or none is left to
     // wait for); until then they keep serving, even when a new version failed to load.
-    if (this.#stopping) return;
+    if (this.#cut(m)) return;
+    // A crashed version the policy no longer chooses (a newer one took its place meanwhile) is
+    // let go of, as an unloaded one: NOT_FOUND, and not "being loaded again" as its error said
+    // (helper-115: that stayed in status(), and runs for it waited, then 503).
+    for (const entry of m.versions.values()) {
+      if (entry.state === 'END' && entry.crashed && !aspired.has(entry.version)) {
+        entry.crashed = false;
+        entry.error = null;
+      }
+    }
     if ((aspired.size > 0 || named.size > 0) && ![...aspired].some((v) => m.versions.get(v)?.state === 'AVAILABLE')) return;
     for (const entry of loaded()) if (!aspired.has(entry.version)) await this.#unloadVersion(m, entry);
   }
@@ -817,8 +838,9 @@ export class ModelManager {
       this.#set(m, entry, 'START');
       this.#set(m, entry, 'LOADING');
       model = await loadModel(dir, m.config.loadOptions);
-      if (this.#stopping !== null) throw stoppedDuring(m.config.name);
-      this.#warming.add(model);
+      const cut = this.#cut(m);
+      if (cut) throw cut;
+      this.#warming.set(model, m);
       try {
         await this.#warmup(m, model, version, dir);
       } finally {
@@ -829,7 +851,7 @@ export class ModelManager {
       model = null;
       // Its warm-up stopped by stop() (or the load outlived it): said as such, not as the
       // MODEL_DISPOSED the stopped warm-up run rejected with.
-      entry.error = this.#stopping !== null ? stoppedDuring(m.config.name) : asError(error);
+      entry.error = this.#cut(m) ?? asError(error);
       // A host that died while loading (killed, out of memory) is a crash, not files that do not
       // load: the next look tries again, whatever its files (helper-92: END until they changed),
       // up to LOAD_CRASH_RETRIES times in a row (TensorFlow Serving's max_num_load_retries
@@ -866,7 +888,8 @@ export class ModelManager {
     if (!warmup) return;
     try {
       for (let i = 0; i < warmup.runs; i++) {
-        if (this.#stopping !== null) throw stoppedDuring(m.config.name);
+        const cut = this.#cut(m);
+        if (cut) throw cut;
         if ('run' in warmup) {
           await warmup.run(model, { version, path: dir });
           continue;
@@ -978,7 +1001,8 @@ export class ModelManager {
       // keeps touching variables/ or assets.extra/. Said of a version the policy names and that
       // is not serving (one serving keeps the files it loaded).
       const state = m.versions.get(version)?.state;
-      if (seen.changingSince !== null && now - seen.changingSince >= after && named.has(version) && state !== 'AVAILABLE' && state !== 'LOADING' && state !== 'START') {
+      const wanted = named.has(version) && !m.held && !m.excluded.has(version);
+      if (seen.changingSince !== null && now - seen.changingSince >= after && wanted && state !== 'AVAILABLE' && state !== 'LOADING' && state !== 'START') {
         skipped.set(`${seen.dir}@changing@${seen.changingSince}`, { dir: seen.dir, why: `its files have kept changing for ${Math.round((now - seen.changingSince) / 1000)} s (lately ${filesSaid(seen.changed)}); it is loaded once they are unchanged for settleMs (${this.#config.settleMs} ms)`, held: true });
       }
     }
@@ -1055,6 +1079,14 @@ export class ModelManager {
     return this.#model(name).config.versionLabels;
   }
 
+  // Why a load of m must not go on: stop() was called, or a reload removed m (its name gone or
+  // given to a model added back); null while it may.
+  #cut(m: Managed): Error | null {
+    if (this.#stopping !== null) return stoppedDuring(m.config.name);
+    if (this.#models.get(m.config.name) !== m) return unavailable(`model '${m.config.name}': a reload removed it from the configuration while this load was under way`);
+    return null;
+  }
+
   #checkVersion(version: unknown): void {
     if (typeof version !== 'number') throw invalidType('version', 'an integer', version);
     if (!Number.isSafeInteger(version) || version < 0) throw outOfRange('version', 'an integer ≥ 0', version);
@@ -1063,29 +1095,49 @@ export class ModelManager {
 
 // A look for versions that may bring one not known yet (Managed.looking), counted as a load
 // (busy): runs without a version, and runs for one with no entry, wait for it (route()).
-// Returns what ends its hold on versions not known yet (once the look has chosen; idempotent);
-// endLook() ends it too, if the look never got that far, and the look's busy count.
+// Returns what moves its hold on versions not known yet on (Looked); endLook() ends it, if the
+// look never got that far, and the look's busy count.
 function beginLook(m: Managed): Looked {
   m.busy++;
   m.looking++;
-  let open = true;
-  return () => {
-    if (open) m.looking--;
-    open = false;
+  let phase: 'queued' | 'reading' | 'chosen' = 'queued';
+  return {
+    reading: () => {
+      if (phase !== 'queued') return;
+      phase = 'reading';
+      m.reading++;
+    },
+    chosen: () => {
+      if (phase === 'chosen') return;
+      if (phase === 'reading') m.reading--;
+      m.looking--;
+      phase = 'chosen';
+    },
   };
 }
 
 function endLook(m: Managed, looked: Looked): void {
   m.busy--;
-  looked();
+  looked.chosen();
 }
 
-type Looked = () => void;
+// A look's hold on runs for versions it may bring: `reading` once it has its turn on the model
+// (it reads the base path), `chosen` once it has chosen what to load (or ended); idempotent.
+interface Looked {
+  reading(): void;
+  chosen(): void;
+}
 
-// Files named in a message: the first few, and how many more.
+// Files named in a message: the first few, and how many more. A name is whatever was written
+// there: one with characters other than printable ASCII is quoted as JSON (no control or bidi
+// character reaches a log), and a long one is cut.
 function filesSaid(files: readonly string[]): string {
   if (files.length === 0) return 'its files';
-  const shown = files.slice(0, 3).join(', ');
+  const said = (file: string) => {
+    const cut = file.length > 100 ? `${file.slice(0, 100)}...` : file;
+    return /^[\x20-\x7e]*$/.test(cut) ? cut : JSON.stringify(cut);
+  };
+  const shown = files.slice(0, 3).map(said).join(', ');
   return files.length > 3 ? `${shown} and ${files.length - 3} more` : shown;
 }
 
@@ -1103,6 +1155,6 @@ function unmarkLoading(m: Managed, version: number): void {
 function managed(config: ResolvedModel): Managed {
   return {
     config, versions: new Map(), error: null, lock: Promise.resolve(), looks: new Map(),
-    held: false, excluded: new Set(), busy: 0, looking: 0, loading: new Map(), waiters: new Set(), requests: 0, skipped: new Set(), loadCrashes: new Map(),
+    held: false, excluded: new Set(), busy: 0, looking: 0, reading: 0, loading: new Map(), waiters: new Set(), requests: 0, skipped: new Set(), loadCrashes: new Map(),
   };
 }

@@ -31,11 +31,12 @@ export function route(m: Managed, version: number | undefined, stopped: boolean)
   }
   const entry = m.versions.get(version);
   if (entry?.state === 'AVAILABLE') return entry;
-  // A version not known yet waits for a look that may bring it (m.looking: start(), load(name), a
-  // new model's first look), not for a load of another version (helper-111: 504 after 30 s where
-  // TensorFlow Serving answers 404 at once); so does a crashed one (watch mode looks again at once).
-  if (entry?.state === 'START' || entry?.state === 'LOADING' || m.loading.has(version) || ((!entry || entry.crashed) && m.looking > 0)) return null;
-  if (!entry) return new ServableNotFoundError(`model '${name}' has no version ${version}; it has ${describeVersions(m)}`, name, version);
+  // A version not known yet waits for a look reading the base path that may bring it
+  // (m.reading: start(), load(name), a new model's first look), not for a load of another version
+  // (helper-111: 504 after 30 s where TensorFlow Serving answers 404 at once); a crashed one
+  // waits for the look after its crash from the crash on (m.looking: watch mode looks again at once).
+  if (entry?.state === 'START' || entry?.state === 'LOADING' || m.loading.has(version) || (!entry && m.reading > 0) || (entry?.crashed && m.looking > 0)) return null;
+  if (!entry) return new ServableNotFoundError(`${notServed(m, version)}; it has ${describeVersions(m)}`, name, version);
   const said = `version ${version} of model '${name}' is ${entry.state}${entry.error ? `: ${entry.error.message}` : ''}`;
   // UNLOADING, or END without an error: let go of (unload(), a swap, left out of the policy or the
   // configuration), so waiting brings nothing back. NOT_FOUND, as TensorFlow Serving answers for a
@@ -43,6 +44,17 @@ export function route(m: Managed, version: number | undefined, stopped: boolean)
   // error (a failed load, a crashed host) is a version meant to serve: UNAVAILABLE, saying why.
   if (entry.state === 'UNLOADING' || !entry.error) return new ServableNotFoundError(said, name, version);
   return unavailable(said);
+}
+
+// Why a version with no entry is not served: no directory for it, or one that is incomplete, or
+// one the version policy does not choose (helper-115: "has no version 1" of a version there).
+function notServed(m: Managed, version: number): string {
+  const name = m.config.name;
+  const seen = m.looks.get(version);
+  if (seen === undefined) return `model '${name}' has no version ${version}`;
+  if (seen.fingerprint === null) return `version ${version} of model '${name}' is not served: its directory has no saved_model.pb (or .pbtxt) yet`;
+  if (seen.changingSince !== null) return `version ${version} of model '${name}' is not served yet: its files are still being written`;
+  return `version ${version} of model '${name}' is not served: its directory is there, but the version policy (${JSON.stringify(m.config.versionPolicy)}) does not choose it now`;
 }
 
 /** @internal route(), counted on the version; null: wait(). Throws the route's error. */

@@ -169,12 +169,19 @@ export interface Managed {
   busy: number;
   /**
    * Looks for versions under way that may bring a version not known yet (start(), load(name), a
-   * new model's first look, the look after a crash), within busy, until the look has read the
-   * directory and chosen what to load (those versions are then in `loading`): runs for a version
-   * that has no entry wait for them. A load of another version cannot bring it: such runs are
-   * NOT_FOUND meanwhile, as TensorFlow Serving answers for a version not in its serving map.
+   * new model's first look, the look after a crash), within busy, from their call until the
+   * look has read the directory and chosen what to load (those versions are then in `loading`):
+   * runs for a crashed version wait for them (see `reading` for a version with no entry). A load
+   * of another version cannot bring it: such runs are NOT_FOUND meanwhile, as TensorFlow Serving
+   * answers for a version not in its serving map.
    */
   looking: number;
+  /**
+   * Of those looks, the ones that have their turn on the model and are reading its base path
+   * (a look queued behind a long load does not hold runs for unknown versions: helper-115, 404
+   * after 15 s): runs for a version with no entry wait for these; a crashed one waits for any.
+   */
+  reading: number;
   /**
    * Versions some call is about to load or loading (load(name, version), a look's chosen
    * versions, an unload-first swap's incoming one), with how many such calls: runs for them

@@ -58,10 +58,12 @@ export async function fingerprint(dir: string): Promise<string | null | undefine
 
 /**
  * @internal The files (relative to the version directory) that differ between two fingerprints
- * of it: changed in size or mtime, added or removed; every file when either is null (no graph).
+ * of it: changed in size or mtime, added or removed; the graph (saved_model.pb) when either is
+ * null (no graph, or an empty one: a graph rewritten in place).
  */
 export function changedFiles(before: string | null, after: string | null): string[] {
-  const files = (print: string | null) => new Map((print === null ? [] : JSON.parse(print) as [string, number, number][]).map(([file, size, mtime]) => [file, `${size}:${mtime}`]));
+  if (before === null || after === null) return ['saved_model.pb'];
+  const files = (print: string) => new Map((JSON.parse(print) as [string, number, number][]).map(([file, size, mtime]) => [file, `${size}:${mtime}`]));
   const a = files(before);
   const b = files(after);
   return [...new Set([...a.keys(), ...b.keys()])].filter((file) => a.get(file) !== b.get(file)).sort();
@@ -124,7 +126,9 @@ export async function lookAt(base: string, seen: ReadonlyMap<number, SeenVersion
     const before = seen.get(version);
     const since = before && before.fingerprint === print ? before.since : now;
     const settled = print !== null && before?.fingerprint === print && now - since >= settleMs;
-    const changingSince = settled || print === null ? null : before?.changingSince ?? now;
+    // A graph caught empty or missing between two looks of a spell (rewritten in place) keeps the
+    // spell going (helper-115: each such look started it again, and it was never said).
+    const changingSince = settled ? null : print === null ? before?.changingSince ?? null : before?.changingSince ?? now;
     const changed = before === undefined || before.fingerprint === print ? before?.changed ?? [] : changedFiles(before.fingerprint, print);
     next.set(version, { fingerprint: print, since, dir: name, changingSince, changed });
     if (settled) ready.set(version, print);

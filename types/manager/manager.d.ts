@@ -18,7 +18,8 @@ export declare class ModelManager {
     /**
      * Serves a new list of models, as TensorFlow Serving's HandleReloadConfigRequest does: a model
      * left out is unloaded (its runs in flight finish; runs waiting for it, and later ones, fail
-     * with NOT_FOUND) and forgotten, and the call does not wait for that (as TensorFlow Serving
+     * with NOT_FOUND; a load or warm-up of it under way stops at once, as at stop()) and forgotten,
+     * and the call does not wait for that (as TensorFlow Serving
      * waits for the models a reload adds, not for those it removes; stop() waits for them, and a
      * model added back loads once its removal has ended); a new one is loaded; a model kept by name takes its new
      * configuration (version policy at once; load options for versions loaded from now on) and its
@@ -133,7 +134,8 @@ export declare class ModelManager {
     status(name: string): ModelStatus;
     /**
      * Stops watching and unloads every version: runs in flight finish, runs called from now on
-     * reject with UNAVAILABLE. A load under way finishes, but its warm-up stops at once (its model
+     * reject with UNAVAILABLE. No load starts from then on (a load(name, version) waiting for its
+     * turn or settling rejects UNAVAILABLE). A load under way finishes, but its warm-up stops at once (its model
      * disposed as Model.dispose({ killAfterMs: 0 }) does: nobody waits for a warm-up, and the version
      * will not serve); the version ends END with that error. Idempotent; resolves once every version is END (and every
      * isolated host has exited). A stopped manager cannot be started again.
