@@ -568,6 +568,17 @@ t.test('a saved_model.pb rewritten in place again and again is said to be held b
   t.equal(stateOf(mm, 'm', 2), 'END', 'version 2 stays unloaded');
 });
 
+t.test("a changed file's name reaches a message quoted, with characters past printable ASCII escaped (no control or bidi character)", async (t) => {
+  const base = basePath(t, [1, 2]);
+  const { mm } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: { specific: [1] } }], settleMs: 200 });
+  await mm.start();
+  const odd = path.join(base, '2', 'variables', 'a\u202Eb\n"c"');
+  const loading = mm.load('m', 2).then(() => 'resolved', (e: Error) => e.message);
+  await sleep(50);
+  fs.writeFileSync(odd, 'x');
+  t.equal(await loading, `version 2 of model 'm' is still being written: within 200 ms (settleMs) "variables/a\\u{202e}b\\u{a}\\u{22}c\\u{22}" changed in ${path.join(base, '2')}; load it once its files are complete`);
+});
+
 t.test('watch: a version still being written is not loaded until it is complete', async (t) => {
   const base = basePath(t, [1]);
   const { mm, events } = manager(t, { models: [{ name: 'm', basePath: base }], watch: true, pollIntervalMs: 25, settleMs: 400 });

@@ -1129,13 +1129,16 @@ interface Looked {
 }
 
 // Files named in a message: the first few, and how many more. A name is whatever was written
-// there: one with characters other than printable ASCII is quoted as JSON (no control or bidi
-// character reaches a log), and a long one is cut.
+// there: one with characters other than printable ASCII is quoted, each such character as
+// \u{hex} (no control or bidi character reaches a log: JSON.stringify leaves U+202E as it is),
+// and a long one is cut.
 function filesSaid(files: readonly string[]): string {
   if (files.length === 0) return 'its files';
   const said = (file: string) => {
     const cut = file.length > 100 ? `${file.slice(0, 100)}...` : file;
-    return /^[\x20-\x7e]*$/.test(cut) ? cut : JSON.stringify(cut);
+    if (/^[\x20-\x7e]*$/.test(cut)) return cut;
+    const escaped = [...cut].map((c) => (/^[\x20-\x7e]$/.test(c) && c !== '"' && c !== '\\' ? c : `\\u{${c.codePointAt(0)!.toString(16)}}`));
+    return `"${escaped.join('')}"`;
   };
   const shown = files.slice(0, 3).map(said).join(', ');
   return files.length > 3 ? `${shown} and ${files.length - 3} more` : shown;
