@@ -401,8 +401,7 @@ export class ModelManager {
     return this.#exclusive(m, async () => {
       // stop() or a reload that removed the model while this waited for its turn: no load starts
       // (helper-115: a version went START after stop(), and an isolated one started a host).
-      const cut = this.#cut(m);
-      if (cut) throw cut;
+      this.#throwIfCut(m);
       const current = m.versions.get(version);
       if (current?.state === 'AVAILABLE') {
         current.pinned = true;
@@ -414,8 +413,7 @@ export class ModelManager {
       if (before === undefined) throw new NotFoundError(`model '${name}' has no version ${version}: ${dir} is not a directory`);
       if (before === null) throw new NotFoundError(`version ${version} of model '${name}' has no saved_model.pb (or .pbtxt) in ${dir}`);
       await sleep(this.#config.settleMs + 10);
-      const cutMeanwhile = this.#cut(m);
-      if (cutMeanwhile) throw cutMeanwhile;
+      this.#throwIfCut(m);
       const after = await fingerprint(dir);
       if (after !== before) {
         const changed = after === undefined ? 'the directory went away' : `${filesSaid(changedFiles(before, after))} changed`;
@@ -838,8 +836,7 @@ export class ModelManager {
       this.#set(m, entry, 'START');
       this.#set(m, entry, 'LOADING');
       model = await loadModel(dir, m.config.loadOptions);
-      const cut = this.#cut(m);
-      if (cut) throw cut;
+      this.#throwIfCut(m);
       this.#warming.set(model, m);
       try {
         await this.#warmup(m, model, version, dir);
@@ -849,8 +846,8 @@ export class ModelManager {
     } catch (error) {
       if (model) await model.dispose();
       model = null;
-      // Its warm-up stopped by stop() (or the load outlived it): said as such, not as the
-      // MODEL_DISPOSED the stopped warm-up run rejected with.
+      // Its warm-up stopped by stop() or by a reload that removed the model (or the load outlived
+      // either): said as such, not as the MODEL_DISPOSED the stopped warm-up run rejected with.
       entry.error = this.#cut(m) ?? asError(error);
       // A host that died while loading (killed, out of memory) is a crash, not files that do not
       // load: the next look tries again, whatever its files (helper-92: END until they changed),
@@ -888,8 +885,7 @@ export class ModelManager {
     if (!warmup) return;
     try {
       for (let i = 0; i < warmup.runs; i++) {
-        const cut = this.#cut(m);
-        if (cut) throw cut;
+        this.#throwIfCut(m);
         if ('run' in warmup) {
           await warmup.run(model, { version, path: dir });
           continue;
@@ -981,8 +977,8 @@ export class ModelManager {
   // Version directories that are not served, said once each (a 'failure' of the model, which
   // tfslice serve logs; said again if one changes and stays so): a number past 2^53 - 1, a
   // directory that has had no saved_model.pb(txt) for SKIPPED_AFTER_LOOKS looks, and one the
-  // policy names whose files have kept changing that long (UNAVAILABLE: once they settle it loads). Both were passed over
-  // without a word (helper-86); TensorFlow Serving fails the second (END, "Could not find
+  // policy names whose files have kept changing that long (UNAVAILABLE: once they settle it loads).
+  // The first two were passed over without a word (helper-86); TensorFlow Serving fails the second (END, "Could not find
   // SavedModel .pb or .pbtxt"), where tfslice waits for a version still being written.
   #noteSkipped(m: Managed, base: string, look: Look): void {
     const now = Date.now();
@@ -1087,14 +1083,20 @@ export class ModelManager {
     return null;
   }
 
+  #throwIfCut(m: Managed): void {
+    const cut = this.#cut(m);
+    if (cut) throw cut;
+  }
+
   #checkVersion(version: unknown): void {
     if (typeof version !== 'number') throw invalidType('version', 'an integer', version);
     if (!Number.isSafeInteger(version) || version < 0) throw outOfRange('version', 'an integer ≥ 0', version);
   }
 }
 
-// A look for versions that may bring one not known yet (Managed.looking), counted as a load
-// (busy): runs without a version, and runs for one with no entry, wait for it (route()).
+// A look for versions that may bring one not known yet (Managed.looking, Managed.reading),
+// counted as a load (busy): runs without a version wait for it, runs for a crashed version until
+// it has chosen, and runs for one with no entry while it reads (route()).
 // Returns what moves its hold on versions not known yet on (Looked); endLook() ends it, if the
 // look never got that far, and the look's busy count.
 function beginLook(m: Managed): Looked {
