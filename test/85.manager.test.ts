@@ -273,8 +273,10 @@ t.test('load, unload and reload by hand', async (t) => {
 
   await mm.unload('m', 2);
   t.same(states(events, 2).slice(-2), ['UNLOADING', 'END']);
+  const unloaded = "unload('m', 2) let it go; load('m', 2) brings it back";
+  t.same(events.filter((e) => e.version === 2).slice(-2).map((e) => e.reason), [unloaded, unloaded], 'UNLOADING and END say why');
   t.equal((await mm.predict('m', feeds)).version, 1, 'after unload(m, 2), 1 serves');
-  await t.rejects(mm.run('m', feeds, { version: 2 }), { code: 'NOT_FOUND', message: /^version 2 of model 'm' is END$/ }, 'an unloaded version is NOT_FOUND (TensorFlow Serving: not in its serving map)');
+  await t.rejects(mm.run('m', feeds, { version: 2 }), { code: 'NOT_FOUND', message: `version 2 of model 'm' is END: ${unloaded}` }, 'an unloaded version is NOT_FOUND (TensorFlow Serving: not in its serving map), saying why');
   const again = mm.load('m', 2);
   const whileEnd = mm.predict('m', feeds, { version: 2 }); // the version is END until the load reaches it
   await again;
@@ -1162,7 +1164,7 @@ t.test("a look queued behind another load holds no run for an unknown version; a
   const warmed = new Promise<void>((resolve) => { release = resolve; });
   t.teardown(() => release());
   const base = basePath(t, [1]);
-  const { mm } = manager(t, { models: [{ name: 'm', basePath: base, isolation: 'process', warmup: { run: (_model, { version }) => (version === 2 ? warmed : Promise.resolve()) } }], watch: true, pollIntervalMs: 30, settleMs: 30 });
+  const { mm, events } = manager(t, { models: [{ name: 'm', basePath: base, isolation: 'process', warmup: { run: (_model, { version }) => (version === 2 ? warmed : Promise.resolve()) } }], watch: true, pollIntervalMs: 30, settleMs: 30 });
   await mm.start();
   addVersion(base, 2);
   await until('version 2 loading', () => stateOf(mm, 'm', 2) === 'LOADING');
@@ -1176,10 +1178,14 @@ t.test("a look queued behind another load holds no run for an unknown version; a
   release();
   await loading;
   await until('version 2 in', () => stateOf(mm, 'm', 2) === 'AVAILABLE');
-  t.match(await forOne, /^NOT_FOUND: version 1 of model 'm' is END$/, 'the run for crashed version 1 waited for the look after the crash, which let it go (version 2 took its place)');
+  const letGo = `its host died, and the version policy ("latest") chooses version 2 now`;
+  t.equal(await forOne, `NOT_FOUND: version 1 of model 'm' is END: ${letGo}`, 'the run for crashed version 1 waited for the look after the crash, which let it go (version 2 took its place)');
   t.same(mm.status('m').versions.map((v) => [v.version, v.state, v.error]), [[1, 'END', null], [2, 'AVAILABLE', null]], 'version 1 END, no longer "being loaded again"');
+  // helper-116: the let-go was not said (serve's log kept "being loaded again" with no follow-up).
+  const ones = events.filter((e) => e.version === 1 && e.state === 'END');
+  t.same(ones.map((e) => [e.error === undefined ? null : (e.error as { code?: string }).code, e.reason ?? null]), [['MODEL_CRASHED', null], [null, letGo]], 'END with the crash, then END again without an error, saying why it was let go');
   started = performance.now();
-  await t.rejects(mm.run('m', feeds, { version: 1 }), { code: 'NOT_FOUND', message: /^version 1 of model 'm' is END$/ });
+  await t.rejects(mm.run('m', feeds, { version: 1 }), { code: 'NOT_FOUND', message: `version 1 of model 'm' is END: ${letGo}` });
   // A version whose directory is there, that the policy does not choose:
   addVersion(base, 0);
   await until('version 0 seen', () => (mm.status('m').versions.length === 2 && performance.now() - started > 300));
@@ -1304,4 +1310,33 @@ t.test('removed models are remembered for status (END) up to the 1024 most recen
   t.equal(mm.retiredStatus('m5'), undefined);
   t.equal(mm.retiredStatus('m6')?.name, 'm6', 'the 1024 most recent are kept');
   t.equal(mm.retiredStatus('m1029')?.name, 'm1029');
+});
+
+t.test('a version let go of says why, in its UNLOADING and END events and to runs that ask for it: the policy, a gone directory, a reload that removed the model, stop()', async (t) => {
+  // A run for a version the policy dropped was answered "version 1 of model 'm' is END", and
+  // tfslice serve's log said END with nothing more.
+  const base = basePath(t, [1, 2, 3]);
+  const other = basePath(t, [1]);
+  const { mm, events } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: 'all' }, { name: 'o', basePath: other }], watch: true, pollIntervalMs: 30, settleMs: 30 });
+  await mm.start();
+  const said = (name: string, version: number) => events.filter((e) => e.name === name && e.version === version && (e.state === 'UNLOADING' || e.state === 'END')).map((e) => `${e.state}: ${e.reason}`);
+
+  await mm.reconfigure([{ name: 'm', basePath: base, versionPolicy: { specific: [2, 3] } }, { name: 'o', basePath: other }]);
+  await until('version 1 END', () => stateOf(mm, 'm', 1) === 'END');
+  const policy = 'the version policy ({"specific":[2,3]}) chooses versions 3, 2 now';
+  t.same(said('m', 1), [`UNLOADING: ${policy}`, `END: ${policy}`], 'a policy that no longer chooses it');
+  await t.rejects(mm.run('m', feeds, { version: 1 }), { code: 'NOT_FOUND', message: `version 1 of model 'm' is END: ${policy}` });
+
+  fs.rmSync(path.join(base, '3'), { recursive: true });
+  await until('version 3 END', () => stateOf(mm, 'm', 3) === 'END');
+  t.same(said('m', 3), ['UNLOADING: its directory is gone (it is loaded again if it comes back)', 'END: its directory is gone (it is loaded again if it comes back)'], 'its directory removed');
+  t.equal((await mm.predict('m', feeds)).version, 2, 'version 2 serves');
+
+  await mm.reconfigure([{ name: 'm', basePath: base, versionPolicy: { specific: [2, 3] } }]);
+  await until('o END', () => mm.retiredStatus('o')?.versions.every((v) => v.state === 'END') === true);
+  t.same(said('o', 1), ["UNLOADING: a reload removed model 'o' from the configuration", "END: a reload removed model 'o' from the configuration"], 'a reload that removed the model');
+
+  await mm.stop();
+  t.same(said('m', 2), ['UNLOADING: the model manager stopped', 'END: the model manager stopped'], 'stop()');
+  t.same(events.filter((e) => e.state !== 'UNLOADING' && e.state !== 'END').map((e) => e.reason), events.filter((e) => e.state !== 'UNLOADING' && e.state !== 'END').map(() => undefined), 'no reason with START, LOADING, AVAILABLE');
 });

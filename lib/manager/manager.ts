@@ -231,7 +231,7 @@ export class ModelManager {
         this.#retired.delete(old);
       }
       const unloaded: Promise<void> = this.#exclusive(m, async () => {
-        await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry)));
+        await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry, `a reload removed model '${name}' from the configuration`)));
       }).catch(() => undefined).finally(() => {
         if (this.#removing.get(name)?.managed === m) this.#removing.delete(name);
       });
@@ -447,7 +447,7 @@ export class ModelManager {
       for (const entry of [...m.versions.values()]) {
         if (version !== undefined && entry.version !== version) continue;
         entry.pinned = false;
-        await this.#unloadVersion(m, entry);
+        await this.#unloadVersion(m, entry, unloadedBy(name, version));
       }
     });
     settle(m, this.#stopping !== null);
@@ -484,7 +484,8 @@ export class ModelManager {
    * a run's runTimeoutMs and signal bound that wait too (DEADLINE_EXCEEDED NotStartedError,
    * CANCELLED), and the run gets what is left of its runTimeoutMs.
    * A version asked for (by number or label) that was let go of (UNLOADING, or END without an
-   * error: unloaded, swapped out, left out of the policy): NOT_FOUND, as TensorFlow Serving; one
+   * error: unloaded, swapped out, left out of the policy): NOT_FOUND, as TensorFlow Serving,
+   * saying why (the 'state' event's `reason`); one
    * END with its error (a failed load, a crashed host): UNAVAILABLE with that error.
    */
   async predict(name: string, feeds: Feeds, options: ManagerRunOptions = {}): Promise<Prediction> {
@@ -619,7 +620,7 @@ export class ModelManager {
       for (const model of this.#warming.keys()) void model.dispose({ killAfterMs: 0 }).catch(() => undefined);
       for (const m of this.#models.values()) settle(m, this.#stopping !== null);
       await Promise.all([...this.#models.values()].map((m) => this.#exclusive(m, async () => {
-        await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry)));
+        await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry, 'the model manager stopped')));
       })));
       await Promise.all([...this.#removing.values()].map((r) => r.unloaded));
     })();
@@ -792,14 +793,23 @@ export class ModelManager {
     // A crashed version the policy no longer chooses (a newer one took its place meanwhile) is
     // let go of, as an unloaded one: NOT_FOUND, and not "being loaded again" as its error said
     // (helper-115: that stayed in status(), and runs for it waited, then 503).
+    // Said END again, with why and no error (helper-116: serve's log kept "being loaded again").
+    const notChosen = (v: number) => {
+      if (!look.present.has(v)) return 'its directory is gone (it is loaded again if it comes back)';
+      const versions = [...aspired].sort((a, b) => b - a);
+      const now = versions.length === 0 ? 'no version' : `version${versions.length > 1 ? 's' : ''} ${versions.join(', ')}`;
+      return `the version policy (${JSON.stringify(policy)}) chooses ${now} now`;
+    };
     for (const entry of m.versions.values()) {
       if (entry.state === 'END' && entry.crashed && !aspired.has(entry.version)) {
         entry.crashed = false;
         entry.error = null;
+        entry.letGo = `its host died, and ${notChosen(entry.version)}`;
+        this.#set(m, entry, 'END');
       }
     }
     if ((aspired.size > 0 || named.size > 0) && ![...aspired].some((v) => m.versions.get(v)?.state === 'AVAILABLE')) return;
-    for (const entry of loaded()) if (!aspired.has(entry.version)) await this.#unloadVersion(m, entry);
+    for (const entry of loaded()) if (!aspired.has(entry.version)) await this.#unloadVersion(m, entry, m.excluded.has(entry.version) ? unloadedBy(m.config.name, entry.version) : notChosen(entry.version));
   }
 
   // swapPolicy 'unload-first': the ledger could not hold both, so the old versions go first;
@@ -813,7 +823,7 @@ export class ModelManager {
     // (helper-112: NOT_FOUND until then, since a load of another version no longer holds them).
     markLoading(m, version);
     try {
-      for (const entry of retiring) await this.#unloadVersion(m, entry);
+      for (const entry of retiring) await this.#unloadVersion(m, entry, `swapPolicy 'unload-first' let it go to make room for version ${version} in the GPU budget`);
       const entry = await this.#loadVersion(m, version, dir, print, false);
       if (entry.state === 'AVAILABLE') return true;
       for (const old of retiring) await this.#loadVersion(m, old.version, old.path, old.fingerprint, old.pinned);
@@ -827,7 +837,7 @@ export class ModelManager {
 
   async #loadVersion(m: Managed, version: number, dir: string, print: string, pinned: boolean): Promise<Entry> {
     const entry: Entry = {
-      version, path: dir, fingerprint: print, state: 'START', error: null, model: null, inflight: 0, drained: null, pinned, crashed: false,
+      version, path: dir, fingerprint: print, state: 'START', error: null, model: null, inflight: 0, drained: null, pinned, crashed: false, letGo: null,
     };
     m.versions.set(version, entry);
     m.busy++;
@@ -903,8 +913,10 @@ export class ModelManager {
 
   // Past #killAt (stop({ killAfterMs })), runs in flight are not waited for: the model is
   // disposed with what is left of the limit (0).
-  async #unloadVersion(m: Managed, entry: Entry): Promise<void> {
+  // `why`: said with its UNLOADING and END, and to runs that ask for it (NOT_FOUND).
+  async #unloadVersion(m: Managed, entry: Entry, why: string): Promise<void> {
     if (entry.state !== 'AVAILABLE') return;
+    entry.letGo = why;
     this.#set(m, entry, 'UNLOADING');
     if (entry.inflight > 0) {
       let timer: NodeJS.Timeout | undefined;
@@ -969,7 +981,9 @@ export class ModelManager {
     entry.state = state;
     const event: StateEvent = state === 'END' && entry.error
       ? { name: m.config.name, version: entry.version, state, error: entry.error }
-      : { name: m.config.name, version: entry.version, state };
+      : (state === 'END' || state === 'UNLOADING') && entry.letGo !== null
+        ? { name: m.config.name, version: entry.version, state, reason: entry.letGo }
+        : { name: m.config.name, version: entry.version, state };
     this.#events.emit('state', event);
     settle(m, this.#stopping !== null);
   }
@@ -1092,6 +1106,13 @@ export class ModelManager {
     if (typeof version !== 'number') throw invalidType('version', 'an integer', version);
     if (!Number.isSafeInteger(version) || version < 0) throw outOfRange('version', 'an integer ≥ 0', version);
   }
+}
+
+// Why unload() let a version go: said with its END, and to runs that ask for it.
+function unloadedBy(name: string, version: number | undefined): string {
+  return version === undefined
+    ? `unload('${name}') let the model's versions go; load('${name}') brings them back`
+    : `unload('${name}', ${version}) let it go; load('${name}', ${version}) brings it back`;
 }
 
 // A look for versions that may bring one not known yet (Managed.looking, Managed.reading),

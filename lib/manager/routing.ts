@@ -37,7 +37,8 @@ export function route(m: Managed, version: number | undefined, stopped: boolean)
   // waits for the look after its crash from the crash on (m.looking: watch mode looks again at once).
   if (entry?.state === 'START' || entry?.state === 'LOADING' || m.loading.has(version) || (!entry && m.reading > 0) || (entry?.crashed && m.looking > 0)) return null;
   if (!entry) return new ServableNotFoundError(`${notServed(m, version)}; it has ${describeVersions(m)}`, name, version);
-  const said = `version ${version} of model '${name}' is ${entry.state}${entry.error ? `: ${entry.error.message}` : ''}`;
+  const why = entry.error?.message ?? entry.letGo;
+  const said = `version ${version} of model '${name}' is ${entry.state}${why ? `: ${why}` : ''}`;
   // UNLOADING, or END without an error: let go of (unload(), a swap, left out of the policy or the
   // configuration), so waiting brings nothing back. NOT_FOUND, as TensorFlow Serving answers for a
   // version not in its serving map (UNAVAILABLE would have clients retry for ever). END with its

@@ -103,7 +103,8 @@ export declare class ModelManager {
      * a run's runTimeoutMs and signal bound that wait too (DEADLINE_EXCEEDED NotStartedError,
      * CANCELLED), and the run gets what is left of its runTimeoutMs.
      * A version asked for (by number or label) that was let go of (UNLOADING, or END without an
-     * error: unloaded, swapped out, left out of the policy): NOT_FOUND, as TensorFlow Serving; one
+     * error: unloaded, swapped out, left out of the policy): NOT_FOUND, as TensorFlow Serving,
+     * saying why (the 'state' event's `reason`); one
      * END with its error (a failed load, a crashed host): UNAVAILABLE with that error.
      */
     predict(name: string, feeds: Feeds, options?: ManagerRunOptions): Promise<Prediction>;

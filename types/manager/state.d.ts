@@ -53,6 +53,14 @@ export interface StateEvent {
     readonly state: VersionState;
     /** With END after a failed load or warm-up. */
     readonly error?: Error;
+    /**
+     * With UNLOADING and END when a version is let go of rather than failed: why (unload(), the
+     * version policy choosing other versions, its directory gone, a reload that removed the model,
+     * stop()). A crashed version that the policy no longer chooses once the look after its crash
+     * has run is said END again, with this reason and no error (its error said it would be loaded
+     * again). Runs that ask for the version get NOT_FOUND saying the same.
+     */
+    readonly reason?: string;
 }
 /**
  * The 'failure' event: a version failed to load or warm up, a loaded one crashed (its host died),
