@@ -1340,3 +1340,30 @@ t.test('a version let go of says why, in its UNLOADING and END events and to run
   t.same(said('m', 2), ['UNLOADING: the model manager stopped', 'END: the model manager stopped'], 'stop()');
   t.same(events.filter((e) => e.state !== 'UNLOADING' && e.state !== 'END').map((e) => e.reason), events.filter((e) => e.state !== 'UNLOADING' && e.state !== 'END').map(() => undefined), 'no reason with START, LOADING, AVAILABLE');
 });
+
+t.test("start() with the only version's files still being written: status() and runs without a version say why no version serves, from the first look on", async (t) => {
+  // helper-115: tfslice serve's start-up said "no version serving" and nothing more; why came
+  // ~10 looks later (10 s under its 1 s poll), as a 'failure'.
+  const base = basePath(t, [1]);
+  fs.mkdirSync(path.join(base, '2'));
+  const touched = path.join(base, '1', 'variables', 'variables.index');
+  const bytes = fs.readFileSync(touched);
+  let writing = true;
+  const writer = (async () => {
+    for (let i = 0; writing; i++) {
+      fs.writeFileSync(touched, Buffer.concat([bytes, Buffer.alloc(i % 2)]));
+      await sleep(20);
+    }
+    fs.writeFileSync(touched, bytes);
+  })();
+  t.teardown(async () => { writing = false; await writer; });
+  const { mm } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: 'all' }], watch: true, pollIntervalMs: 30, settleMs: 100, queueTimeoutMs: 200 });
+  const [status] = await mm.start();
+  const why = /^version 2 of model 'm' is not served: its directory has no saved_model\.pb \(or \.pbtxt\) yet; version 1 of model 'm' is not served yet: its files are still being written \(lately variables\/variables\.index\)$/;
+  t.match(status, { versions: [], error: { code: 'UNAVAILABLE', message: why } }, "start()'s status says why");
+  await t.rejects(mm.run('m', feeds), { code: 'UNAVAILABLE', message: new RegExp(`^model 'm' has no AVAILABLE version \\(versions: none\\); ${why.source.slice(1)}`) }, 'so does a run without a version');
+  writing = false;
+  await writer;
+  await until('version 1 in once its files settled', () => stateOf(mm, 'm', 1) === 'AVAILABLE');
+  t.equal(mm.status('m').error, null, 'no model error once a version serves');
+});

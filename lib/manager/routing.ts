@@ -7,7 +7,7 @@
 import { abortedRun, type RunSignal, timerFor, watchAbort } from '../abort';
 import { NotStartedError, notStartedMessage, VERSION_LOAD } from '../batching';
 import { ServableNotFoundError } from '../errors';
-import { describeVersions, type Entry, type Managed, unavailable, type Waiter } from './state';
+import { describeVersions, type Entry, type Managed, notServed, notYetServed, unavailable, type Waiter } from './state';
 
 /** @internal The newest AVAILABLE version. */
 export function newest(m: Managed): Entry | undefined {
@@ -26,8 +26,8 @@ export function route(m: Managed, version: number | undefined, stopped: boolean)
     const best = newest(m);
     if (best) return best;
     if (m.busy > 0) return null;
-    const why = m.error ? `; ${m.error.message}` : '';
-    return unavailable(`model '${name}' has no AVAILABLE version (versions: ${describeVersions(m)})${why}`);
+    const why = (m.error ?? notYetServed(m))?.message;
+    return unavailable(`model '${name}' has no AVAILABLE version (versions: ${describeVersions(m)})${why ? `; ${why}` : ''}`);
   }
   const entry = m.versions.get(version);
   if (entry?.state === 'AVAILABLE') return entry;
@@ -45,17 +45,6 @@ export function route(m: Managed, version: number | undefined, stopped: boolean)
   // error (a failed load, a crashed host) is a version meant to serve: UNAVAILABLE, saying why.
   if (entry.state === 'UNLOADING' || !entry.error) return new ServableNotFoundError(said, name, version);
   return unavailable(said);
-}
-
-// Why a version with no entry is not served: no directory for it, or one that is incomplete, or
-// one the version policy does not choose (helper-115: "has no version 1" of a version there).
-function notServed(m: Managed, version: number): string {
-  const name = m.config.name;
-  const seen = m.looks.get(version);
-  if (seen === undefined) return `model '${name}' has no version ${version}`;
-  if (seen.fingerprint === null) return `version ${version} of model '${name}' is not served: its directory has no saved_model.pb (or .pbtxt) yet`;
-  if (seen.changingSince !== null) return `version ${version} of model '${name}' is not served yet: its files are still being written`;
-  return `version ${version} of model '${name}' is not served: its directory is there, but the version policy (${JSON.stringify(m.config.versionPolicy)}) does not choose it now`;
 }
 
 /** @internal route(), counted on the version; null: wait(). Throws the route's error. */

@@ -8,7 +8,7 @@ import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { Model, RunOptions } from '../model';
 import type { Tensor } from '../tensor';
 import type { ResolvedModel } from './config';
-import type { SeenVersion } from './versions';
+import { filesSaid, type SeenVersion, selectVersions } from './versions';
 
 /** A version's state, as TensorFlow Serving names them (ModelVersionStatus.State). */
 export type VersionState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
@@ -47,7 +47,11 @@ export interface ModelStatus {
   readonly basePath: string;
   /** Every version seen, ascending. */
   readonly versions: readonly VersionStatus[];
-  /** A problem of the model rather than a version: its fraction is not set, its base path cannot be read or holds no version. */
+  /**
+   * A problem of the model rather than a version: its fraction is not set, its base path cannot
+   * be read or holds no version; or, while no version serves or loads, the versions its policy
+   * names are there but not complete (no saved_model.pb yet, files still being written: UNAVAILABLE).
+   */
   readonly error: StatusError | null;
 }
 
@@ -232,12 +236,44 @@ export function describeVersions(m: Managed): string {
   return list.length ? list.join(', ') : 'none';
 }
 
+/**
+ * @internal Why a version with no entry is not served: no directory for it, or one that is
+ * incomplete, or one the version policy does not choose (helper-115: "has no version 1" of a
+ * version there).
+ */
+export function notServed(m: Managed, version: number): string {
+  const name = m.config.name;
+  const seen = m.looks.get(version);
+  if (seen === undefined) return `model '${name}' has no version ${version}`;
+  if (seen.fingerprint === null) return `version ${version} of model '${name}' is not served: its directory has no saved_model.pb (or .pbtxt) yet`;
+  if (seen.changingSince !== null) return `version ${version} of model '${name}' is not served yet: its files are still being written${seen.changed.length > 0 ? ` (lately ${filesSaid(seen.changed)})` : ''}`;
+  return `version ${version} of model '${name}' is not served: its directory is there, but the version policy (${JSON.stringify(m.config.versionPolicy)}) does not choose it now`;
+}
+
+/**
+ * @internal Why a model serves no version when the versions its policy names are there but not
+ * complete (no saved_model.pb yet, or files still being written): UNAVAILABLE, or null when a
+ * version serves or is being loaded or unloaded, or none is held back so. status()'s model error
+ * and runs without a version say it (helper-115: tfslice serve's start-up said only "no version
+ * serving", and why ~10 looks later).
+ */
+export function notYetServed(m: Managed): Error | null {
+  if (m.held) return null;
+  for (const entry of m.versions.values()) if (entry.state !== 'END') return null;
+  const named = selectVersions(m.config.versionPolicy, [...m.looks.keys()]).filter((v) => !m.excluded.has(v));
+  const why = named.filter((v) => {
+    const seen = m.looks.get(v)!;
+    return seen.fingerprint === null || seen.changingSince !== null;
+  }).sort((a, b) => b - a).map((v) => notServed(m, v));
+  return why.length > 0 ? unavailable(why.join('; ')) : null;
+}
+
 /** @internal A model's status() entry. */
 export function statusOf(m: Managed): ModelStatus {
   const versions = [...m.versions.values()].sort((a, b) => a.version - b.version).map((e) => Object.freeze({
     version: e.version, state: e.state, path: e.path, error: statusError(e.error), inflight: e.inflight,
   }));
-  return Object.freeze({ name: m.config.name, basePath: m.config.basePath, versions: Object.freeze(versions), error: statusError(m.error) });
+  return Object.freeze({ name: m.config.name, basePath: m.config.basePath, versions: Object.freeze(versions), error: statusError(m.error ?? notYetServed(m)) });
 }
 
 /**

@@ -136,3 +136,21 @@ export async function lookAt(base: string, seen: ReadonlyMap<number, SeenVersion
   }
   return { present, ready, pending, seen: next, unusable };
 }
+
+/**
+ * @internal Files named in a message: the first few, and how many more. A name is whatever was
+ * written there: one with characters other than printable ASCII is quoted, each such character as
+ * \u{hex} (no control or bidi character reaches a log: JSON.stringify leaves U+202E as it is),
+ * and a long one is cut.
+ */
+export function filesSaid(files: readonly string[]): string {
+  if (files.length === 0) return 'its files';
+  const said = (file: string) => {
+    const cut = file.length > 100 ? `${file.slice(0, 100)}...` : file;
+    if (/^[\x20-\x7e]*$/.test(cut)) return cut;
+    const escaped = [...cut].map((c) => (/^[\x20-\x7e]$/.test(c) && c !== '"' && c !== '\\' ? c : `\\u{${c.codePointAt(0)!.toString(16)}}`));
+    return `"${escaped.join('')}"`;
+  };
+  const shown = files.slice(0, 3).map(said).join(', ');
+  return files.length > 3 ? `${shown} and ${files.length - 3} more` : shown;
+}

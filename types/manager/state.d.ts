@@ -40,7 +40,11 @@ export interface ModelStatus {
     readonly basePath: string;
     /** Every version seen, ascending. */
     readonly versions: readonly VersionStatus[];
-    /** A problem of the model rather than a version: its fraction is not set, its base path cannot be read or holds no version. */
+    /**
+     * A problem of the model rather than a version: its fraction is not set, its base path cannot
+     * be read or holds no version; or, while no version serves or loads, the versions its policy
+     * names are there but not complete (no saved_model.pb yet, files still being written: UNAVAILABLE).
+     */
     readonly error: StatusError | null;
 }
 /** The 'state' event: a version of a model entered a state (every change, in order). */
