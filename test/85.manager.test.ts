@@ -45,6 +45,23 @@ function addBroken(base: string, version: number, how: 'graph' | 'variables' = '
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+// A writer that keeps changing `file` (a byte more, a byte less, every 20 ms) until the function
+// it returns is called (or the test ends), then puts it back as it was.
+function keepWriting(t: Tap.Test, file: string): () => Promise<void> {
+  const bytes = fs.readFileSync(file);
+  let writing = true;
+  const writer = (async () => {
+    for (let i = 0; writing; i++) {
+      fs.writeFileSync(file, Buffer.concat([bytes, Buffer.alloc(i % 2)]));
+      await sleep(20);
+    }
+    fs.writeFileSync(file, bytes);
+  })();
+  const stop = async () => { writing = false; await writer; };
+  t.teardown(stop);
+  return stop;
+}
+
 async function until(what: string, condition: () => boolean, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
   while (!condition()) {
@@ -517,17 +534,7 @@ t.test('a version whose files keep changing is said to be held back, naming the 
   const { mm, failures } = manager(t, { models: [{ name: 'm', basePath: base }], watch: true, pollIntervalMs: 30, settleMs: 60 });
   await mm.start();
   addVersion(base, 2);
-  const touched = path.join(base, '2', 'variables', 'variables.index');
-  const bytes = fs.readFileSync(touched);
-  let writing = true;
-  const writer = (async () => {
-    for (let i = 0; writing; i++) {
-      fs.writeFileSync(touched, Buffer.concat([bytes, Buffer.alloc(i % 2)]));
-      await sleep(20);
-    }
-    fs.writeFileSync(touched, bytes);
-  })();
-  t.teardown(async () => { writing = false; await writer; });
+  const stopWriting = keepWriting(t, path.join(base, '2', 'variables', 'variables.index'));
   await until('held back, said', () => failures.some((f) => /kept changing/.test(f.error.message)), 10_000);
   const said = failures.filter((f) => /kept changing/.test(f.error.message));
   t.match(said, [{ name: 'm', version: null, error: { code: 'UNAVAILABLE', message: new RegExp(`^model 'm': version directory ${path.join(base, '2')} is not served: its files have kept changing for \\d+ s \\(lately variables/variables\\.index\\); it is loaded once they are unchanged for settleMs \\(60 ms\\)$`) } }], 'said, naming the file');
@@ -535,8 +542,7 @@ t.test('a version whose files keep changing is said to be held back, naming the 
   await t.rejects(mm.load('m', 2), { code: 'UNAVAILABLE', message: `version 2 of model 'm' is still being written: within 60 ms (settleMs) variables/variables.index changed in ${path.join(base, '2')}; load it once its files are complete` }, 'load(name, version) names the file too');
   await sleep(1500);
   t.equal(failures.filter((f) => /kept changing/.test(f.error.message)).length, 1, 'said once while the spell lasts');
-  writing = false;
-  await writer;
+  await stopWriting();
   await until('v2 in once its files settled', () => stateOf(mm, 'm', 2) === 'AVAILABLE');
   t.pass('loaded once they settled');
 });
@@ -1346,24 +1352,13 @@ t.test("start() with the only version's files still being written: status() and 
   // ~10 looks later (10 s under its 1 s poll), as a 'failure'.
   const base = basePath(t, [1]);
   fs.mkdirSync(path.join(base, '2'));
-  const touched = path.join(base, '1', 'variables', 'variables.index');
-  const bytes = fs.readFileSync(touched);
-  let writing = true;
-  const writer = (async () => {
-    for (let i = 0; writing; i++) {
-      fs.writeFileSync(touched, Buffer.concat([bytes, Buffer.alloc(i % 2)]));
-      await sleep(20);
-    }
-    fs.writeFileSync(touched, bytes);
-  })();
-  t.teardown(async () => { writing = false; await writer; });
+  const stopWriting = keepWriting(t, path.join(base, '1', 'variables', 'variables.index'));
   const { mm } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: 'all' }], watch: true, pollIntervalMs: 30, settleMs: 100, queueTimeoutMs: 200 });
   const [status] = await mm.start();
   const why = /^version 2 of model 'm' is not served: its directory has no saved_model\.pb \(or \.pbtxt\) yet; version 1 of model 'm' is not served yet: its files are still being written \(lately variables\/variables\.index\)$/;
   t.match(status, { versions: [], error: { code: 'UNAVAILABLE', message: why } }, "start()'s status says why");
   await t.rejects(mm.run('m', feeds), { code: 'UNAVAILABLE', message: new RegExp(`^model 'm' has no AVAILABLE version \\(versions: none\\); ${why.source.slice(1)}`) }, 'so does a run without a version');
-  writing = false;
-  await writer;
+  await stopWriting();
   await until('version 1 in once its files settled', () => stateOf(mm, 'm', 1) === 'AVAILABLE');
   t.equal(mm.status('m').error, null, 'no model error once a version serves');
 });
