@@ -9,6 +9,7 @@ import {
   gpuLedger, InvalidArgumentError, loadModel, type Model, ModelManager, type ModelManagerConfig, NotFoundError, NotStartedError, selectVersions, type StateEvent, Tensor, TensorFlowError,
 } from '../lib/index';
 import { resetLedgerForTests } from '../lib/gpu';
+import { filesSaid } from '../lib/manager/versions';
 import { expectOutput, fixture, slowN, toTensor } from './helpers';
 
 const tiny = fixture('tiny');
@@ -206,7 +207,7 @@ t.test('version policies choose among the numeric directories; runs go to the ne
   }
   t.equal((await mm.predict('specific', feeds)).version, 3, 'the newest of the loaded versions serves');
   t.equal((await mm.predict('all', feeds, { version: 2 })).version, 2, 'or the version asked for');
-  await t.rejects(mm.run('latest', feeds, { version: 3 }), { name: 'ServableNotFoundError', code: 'NOT_FOUND', model: 'latest', version: 3, message: /version 3 of model 'latest' is not served: its directory is there, but the version policy \("latest"\) does not choose it now; it has 10 AVAILABLE/ });
+  await t.rejects(mm.run('latest', feeds, { version: 3 }), { name: 'ServableNotFoundError', code: 'NOT_FOUND', model: 'latest', version: 3, message: /version 3 of model 'latest' is not served: its directory is there, but the version policy \("latest"\) does not choose it now; version 10 serves; it has 10 AVAILABLE/ });
   await t.rejects(mm.run('nope', feeds), { name: 'ServableNotFoundError', code: 'NOT_FOUND', model: 'nope', version: undefined, message: /no model named "nope"; the models are 'latest', 'latest2', 'specific', 'all'/ });
   // The version asked for goes with it (tfslice serve's "Specific(nope, 2)", as TensorFlow Serving's).
   await t.rejects(mm.run('nope', feeds, { version: 2 }), { name: 'ServableNotFoundError', model: 'nope', version: 2 });
@@ -1185,17 +1186,19 @@ t.test("a look queued behind another load holds no run for an unknown version; a
   await loading;
   await until('version 2 in', () => stateOf(mm, 'm', 2) === 'AVAILABLE');
   const letGo = `its host died, and the version policy ("latest") chooses version 2 now`;
-  t.equal(await forOne, `NOT_FOUND: version 1 of model 'm' is END: ${letGo}`, 'the run for crashed version 1 waited for the look after the crash, which let it go (version 2 took its place)');
+  // (A run says why now, an event why then.)
+  const now = `the version policy ("latest") does not choose it now; version 2 serves`;
+  t.equal(await forOne, `NOT_FOUND: version 1 of model 'm' is END: ${now}`, 'the run for crashed version 1 waited for the look after the crash, which let it go (version 2 took its place)');
   t.same(mm.status('m').versions.map((v) => [v.version, v.state, v.error]), [[1, 'END', null], [2, 'AVAILABLE', null]], 'version 1 END, no longer "being loaded again"');
   // helper-116: the let-go was not said (serve's log kept "being loaded again" with no follow-up).
   const ones = events.filter((e) => e.version === 1 && e.state === 'END');
   t.same(ones.map((e) => [e.error === undefined ? null : (e.error as { code?: string }).code, e.reason ?? null]), [['MODEL_CRASHED', null], [null, letGo]], 'END with the crash, then END again without an error, saying why it was let go');
   started = performance.now();
-  await t.rejects(mm.run('m', feeds, { version: 1 }), { code: 'NOT_FOUND', message: `version 1 of model 'm' is END: ${letGo}` });
+  await t.rejects(mm.run('m', feeds, { version: 1 }), { code: 'NOT_FOUND', message: `version 1 of model 'm' is END: ${now}` });
   // A version whose directory is there, that the policy does not choose:
   addVersion(base, 0);
   await until('version 0 seen', () => (mm.status('m').versions.length === 2 && performance.now() - started > 300));
-  await t.rejects(mm.run('m', feeds, { version: 0 }), { code: 'NOT_FOUND', message: /^version 0 of model 'm' is not served: its directory is there, but the version policy \("latest"\) does not choose it now; it has / });
+  await t.rejects(mm.run('m', feeds, { version: 0 }), { code: 'NOT_FOUND', message: /^version 0 of model 'm' is not served: its directory is there, but the version policy \("latest"\) does not choose it now; version 2 serves; it has / });
 });
 
 t.test('a reload that removes a model stops its warm-up at once, as stop() does: the version never serves, and the model added back loads without waiting for it', async (t) => {
@@ -1331,11 +1334,16 @@ t.test('a version let go of says why, in its UNLOADING and END events and to run
   await until('version 1 END', () => stateOf(mm, 'm', 1) === 'END');
   const policy = 'the version policy ({"specific":[2,3]}) chooses versions 3, 2 now';
   t.same(said('m', 1), [`UNLOADING: ${policy}`, `END: ${policy}`], 'a policy that no longer chooses it');
-  await t.rejects(mm.run('m', feeds, { version: 1 }), { code: 'NOT_FOUND', message: `version 1 of model 'm' is END: ${policy}` });
+  await t.rejects(mm.run('m', feeds, { version: 1 }), { code: 'NOT_FOUND', message: `version 1 of model 'm' is END: the version policy ({"specific":[2,3]}) does not choose it now; versions 3, 2 serve` }, 'a run says why now');
 
   fs.rmSync(path.join(base, '3'), { recursive: true });
   await until('version 3 END', () => stateOf(mm, 'm', 3) === 'END');
-  t.same(said('m', 3), ['UNLOADING: its directory is gone (it is loaded again if it comes back)', 'END: its directory is gone (it is loaded again if it comes back)'], 'its directory removed');
+  t.same(said('m', 3), ['UNLOADING: its directory is gone', 'END: its directory is gone'], 'its directory removed');
+  await t.rejects(mm.run('m', feeds, { version: 3 }), { code: 'NOT_FOUND', message: "version 3 of model 'm' is END: its directory is gone" });
+  // Back, but incomplete (helper-117: still "its directory is gone").
+  fs.mkdirSync(path.join(base, '3'));
+  await sleep(200); // looks every 30 ms
+  await t.rejects(mm.run('m', feeds, { version: 3 }), { code: 'NOT_FOUND', message: "version 3 of model 'm' is END: its directory has no saved_model.pb (or .pbtxt) yet, or an empty one" }, 'back without its graph');
   t.equal((await mm.predict('m', feeds)).version, 2, 'version 2 serves');
 
   await mm.reconfigure([{ name: 'm', basePath: base, versionPolicy: { specific: [2, 3] } }]);
@@ -1355,10 +1363,86 @@ t.test("start() with the only version's files still being written: status() and 
   const stopWriting = keepWriting(t, path.join(base, '1', 'variables', 'variables.index'));
   const { mm } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: 'all' }], watch: true, pollIntervalMs: 30, settleMs: 100, queueTimeoutMs: 200 });
   const [status] = await mm.start();
-  const why = /^version 2 of model 'm' is not served: its directory has no saved_model\.pb \(or \.pbtxt\) yet; version 1 of model 'm' is not served yet: its files are still being written \(lately variables\/variables\.index\)$/;
+  const why = /^version 2 of model 'm' is not served yet: its directory has no saved_model\.pb \(or \.pbtxt\) yet, or an empty one; version 1 of model 'm' is not served yet: its files are still being written \(lately variables\/variables\.index\)$/;
   t.match(status, { versions: [], error: { code: 'UNAVAILABLE', message: why } }, "start()'s status says why");
   await t.rejects(mm.run('m', feeds), { code: 'UNAVAILABLE', message: new RegExp(`^model 'm' has no AVAILABLE version \\(versions: none\\); ${why.source.slice(1)}`) }, 'so does a run without a version');
   await stopWriting();
   await until('version 1 in once its files settled', () => stateOf(mm, 'm', 1) === 'AVAILABLE');
   t.equal(mm.status('m').error, null, 'no model error once a version serves');
+});
+
+t.test('a crashed version that unload(), a reload or stop() lets go of is NOT_FOUND saying so, not "loaded again" (UNAVAILABLE)', async (t) => {
+  // helper-117: without watch mode a crashed version stayed END with "until it is loaded again:
+  // load('m')" (a 503 clients retry) after unload('m', 1), in a removed model's status, and after stop().
+  const { mm, events } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1]), isolation: 'process' }, { name: 'r', basePath: basePath(t, [1]), isolation: 'process' }] });
+  await mm.start();
+  for (const name of ['m', 'r']) {
+    process.kill(mm.get(name, 1).hostPid!, 'SIGKILL');
+    await until(`${name} version 1 END (crashed)`, () => stateOf(mm, name, 1) === 'END');
+    await t.rejects(mm.run(name, feeds, { version: 1 }), { code: 'UNAVAILABLE', message: /is END until it is loaded again/ }, `${name}: crashed, to be loaded again`);
+  }
+  await mm.unload('m', 1);
+  const unloaded = "its host died, and unload('m', 1) let it go; load('m', 1) brings it back";
+  t.match(events.filter((e) => e.name === 'm').at(-1), { version: 1, state: 'END', reason: unloaded, error: undefined }, 'said END again, with why');
+  await t.rejects(mm.run('m', feeds, { version: 1 }), { code: 'NOT_FOUND', message: "version 1 of model 'm' is END: unload('m', 1) let it go; load('m', 1) brings it back" });
+  t.same(mm.status('m').versions.map((v) => [v.state, v.error]), [['END', null]], 'no error left in status()');
+  await mm.reconfigure([{ name: 'm', basePath: mm.status('m').basePath, isolation: 'process' }]);
+  t.match(events.filter((e) => e.name === 'r').at(-1), { version: 1, state: 'END', reason: "its host died, and a reload removed model 'r' from the configuration" });
+  t.same(mm.retiredStatus('r')?.versions.map((v) => [v.state, v.error]), [['END', null]], "the removed model's status has no error left");
+});
+
+t.test("why no version serves yet: files first seen (not 'being written'), a look that will not come again without watch mode, a 'specific' version with no directory, many versions listed in part; nothing of it once stopped", async (t) => {
+  // helper-117's findings on the first version of this message.
+  const base = basePath(t);
+  for (let v = 1; v <= 6; v++) fs.mkdirSync(path.join(base, String(v)));
+  fs.writeFileSync(path.join(base, '6', 'saved_model.pb'), '');
+  const { mm } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: 'all' }, { name: 's', basePath: basePath(t, [1]), versionPolicy: { specific: [7, 1] } }], queueTimeoutMs: 100 });
+  const [m] = await mm.start();
+  const last = " (at the last look: without watch mode, load('m') looks again)";
+  t.equal(m!.error?.message, `version 6 of model 'm' is not served yet: its directory has no saved_model.pb (or .pbtxt) yet, or an empty one; version 5 of model 'm' is not served yet: its directory has no saved_model.pb (or .pbtxt) yet, or an empty one; version 4 of model 'm' is not served yet: its directory has no saved_model.pb (or .pbtxt) yet, or an empty one; and 3 more versions not complete yet${last}`, 'the first three named (an empty saved_model.pb too), then how many more; without watch mode, as of the last look');
+  t.equal(mm.status('s').error, null, "'specific' with a version serving: no model error");
+  await mm.unload('s', 1);
+  t.equal(mm.status('s').error?.message, 'the version policy ({"specific":[7,1]}) names version 7, with no directory under ' + mm.status('s').basePath, "'specific' naming a version with no directory");
+  await mm.unload('s');
+  await t.rejects(mm.run('s', feeds), { code: 'UNAVAILABLE', message: "model 's' has no AVAILABLE version (versions: 1 END); unload('s') let the model's versions go; load('s') puts it back under its version policy" }, 'a run without a version after unload(name) says so');
+  // A complete version put in place whole: first seen, not "being written".
+  const look = mm.load('m').catch((e: Error) => e);
+  fs.cpSync(tiny.dir, path.join(base, '7.tmp'), { recursive: true });
+  fs.renameSync(path.join(base, '7.tmp'), path.join(base, '7'));
+  await look;
+  await mm.stop();
+  t.equal(mm.status('m').error, null, 'once stopped, no model error');
+});
+
+t.test('watch: a version renamed into place whole is said to be first seen, not still being written, until the next look', async (t) => {
+  const base = basePath(t);
+  const { mm } = manager(t, { models: [{ name: 'm', basePath: base }], watch: true, pollIntervalMs: 300, settleMs: 50 });
+  await mm.start();
+  fs.cpSync(tiny.dir, path.join(base, '1.tmp'), { recursive: true });
+  fs.renameSync(path.join(base, '1.tmp'), path.join(base, '1'));
+  await until('version 1 seen', () => mm.status('m').error?.message.includes('version 1') === true, 2000);
+  t.equal(mm.status('m').error?.message, "version 1 of model 'm' is not served yet: it was first seen at the last look, and loads once its files are seen unchanged for settleMs");
+  await until('version 1 in', () => stateOf(mm, 'm', 1) === 'AVAILABLE');
+  t.equal(mm.status('m').error, null);
+});
+
+t.test('watch: many version directories never served at once are said in one failure, the first few named', async (t) => {
+  // helper-117: 2000 empty version directories made 2000 lines in tfslice serve's log at once.
+  const base = basePath(t, [1]);
+  for (let v = 10; v < 60; v++) fs.mkdirSync(path.join(base, String(v)));
+  const { mm, failures } = manager(t, { models: [{ name: 'm', basePath: base }], watch: true, pollIntervalMs: 30, settleMs: 30 });
+  await mm.start();
+  await until('said', () => failures.length > 0);
+  await sleep(300);
+  t.equal(failures.length, 1, 'one failure');
+  t.match(failures[0], { name: 'm', version: null, error: { code: 'NOT_FOUND', message: new RegExp(`^model 'm': 50 version directories are not served: version directory ${path.join(base, '\\d+')} is not served: it has had no saved_model\\.pb or saved_model\\.pbtxt for \\d+ s.*; and 47 more$`) } });
+  t.equal(failures[0]!.error.message.match(/version directory /g)?.length, 3, 'three named');
+});
+
+t.test("files named in a message: bare only when nothing in the name reads as the list's punctuation", async (t) => {
+  // helper-117: 'a, b and 3 more' and names with '"' or '\' were listed as they were.
+  t.equal(filesSaid(['variables/variables.index', 'assets.extra/tf_serving_warmup_requests']), 'variables/variables.index, assets.extra/tf_serving_warmup_requests');
+  t.equal(filesSaid(['variables/a, b and 3 more', 'variables/q"uo\\te', 'variables/x y']), '"variables/a, b and 3 more", "variables/q\\u{22}uo\\u{5c}te", "variables/x y"');
+  t.equal(filesSaid(['a', 'b', 'c', 'd', 'e']), 'a, b, c and 2 more');
+  t.equal(filesSaid([]), 'its files');
 });

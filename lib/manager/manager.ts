@@ -20,7 +20,7 @@ import { type ManagedModelConfig, type ModelManagerConfig, readConfigFile, type 
 import { acquire, newest, route, settle, wait } from './routing';
 import {
   asError, describeVersions, type Entry, type ManagerRunOptions, type Managed, type ModelManagerEvents, type ModelStatus, type Prediction,
-  type StateEvent, statusOf, unavailable, unrecognizedLabel, type VersionState,
+  type StateEvent, statusOf, unavailable, unloadedBy, unrecognizedLabel, type VersionState,
 } from './state';
 import { changedFiles, filesSaid, fingerprint, type Look, lookAt, selectVersions } from './versions';
 
@@ -43,6 +43,8 @@ const RETIRED_KEPT = 1024;
  * to be skipped (#noteSkipped); at least a second.
  */
 const SKIPPED_AFTER_LOOKS = 10;
+/** Version directories said one by one at a look (#noteSkipped); past that, the first few in one 'failure'. */
+const SKIPPED_LISTED = 3;
 /**
  * Serves named, versioned SavedModels the way TensorFlow Serving's model manager does.
  * See the README, "Model manager".
@@ -71,7 +73,7 @@ export class ModelManager {
    */
   constructor(config: ModelManagerConfig) {
     this.#config = resolveManagerConfig(config);
-    for (const model of this.#config.models) this.#models.set(model.name, managed(model));
+    for (const model of this.#config.models) this.#models.set(model.name, managed(model, this.#config.watch));
   }
 
   /**
@@ -165,7 +167,7 @@ export class ModelManager {
    */
   retiredStatus(name: string): ModelStatus | undefined {
     const m = this.#retired.get(name);
-    return m === undefined ? undefined : statusOf(m);
+    return m === undefined ? undefined : statusOf(m, false);
   }
 
   /**
@@ -174,7 +176,7 @@ export class ModelManager {
    * status() until they are END.
    */
   drainingRemoved(): ModelStatus[] {
-    return [...this.#removing].filter(([name]) => !this.#models.has(name)).map(([, removal]) => statusOf(removal.managed));
+    return [...this.#removing].filter(([name]) => !this.#models.has(name)).map(([, removal]) => statusOf(removal.managed, false));
   }
 
   async #reconfigure(next: Resolved): Promise<ModelStatus[]> {
@@ -186,7 +188,7 @@ export class ModelManager {
     this.#config = next;
     for (const model of next.models) {
       const kept = previous.get(model.name);
-      const m = kept ?? managed(model);
+      const m = kept ?? managed(model, this.#config.watch);
       const before = kept?.config;
       // Once started, the new labels apply when the versions are settled (#applyLabels); until
       // then the old ones.
@@ -485,7 +487,7 @@ export class ModelManager {
    * CANCELLED), and the run gets what is left of its runTimeoutMs.
    * A version asked for (by number or label) that was let go of (UNLOADING, or END without an
    * error: unloaded, swapped out, left out of the policy): NOT_FOUND, as TensorFlow Serving,
-   * saying why (the 'state' event's `reason`); one
+   * saying why (unload() holds it, the policy does not choose it, what the last look saw); one
    * END with its error (a failed load, a crashed host): UNAVAILABLE with that error.
    */
   async predict(name: string, feeds: Feeds, options: ManagerRunOptions = {}): Promise<Prediction> {
@@ -569,11 +571,11 @@ export class ModelManager {
   // statusOf(m), with the versions still unloading of a model of its name that a reload removed
   // before adding it back (until they are END and the new ones load).
   #statusOf(m: Managed): ModelStatus {
-    const status = statusOf(m);
+    const status = statusOf(m, this.#stopping === null);
     const old = this.#removing.get(m.config.name)?.managed;
     if (old === undefined || old === m) return status;
     const mine = new Set(status.versions.map((v) => v.version));
-    const versions = [...status.versions, ...statusOf(old).versions.filter((v) => !mine.has(v.version))].sort((a, b) => a.version - b.version);
+    const versions = [...status.versions, ...statusOf(old, false).versions.filter((v) => !mine.has(v.version))].sort((a, b) => a.version - b.version);
     return Object.freeze({ ...status, versions: Object.freeze(versions) });
   }
 
@@ -795,18 +797,15 @@ export class ModelManager {
     // (helper-115: that stayed in status(), and runs for it waited, then 503).
     // Said END again, with why and no error (helper-116: serve's log kept "being loaded again").
     const notChosen = (v: number) => {
-      if (!look.present.has(v)) return 'its directory is gone (it is loaded again if it comes back)';
+      const entry = m.versions.get(v);
+      if (entry !== undefined && path.dirname(entry.path) !== m.config.basePath) return `a reload moved model '${m.config.name}' to base path ${m.config.basePath}`;
+      if (!look.present.has(v)) return 'its directory is gone';
       const versions = [...aspired].sort((a, b) => b - a);
       const now = versions.length === 0 ? 'no version' : `version${versions.length > 1 ? 's' : ''} ${versions.join(', ')}`;
       return `the version policy (${JSON.stringify(policy)}) chooses ${now} now`;
     };
     for (const entry of m.versions.values()) {
-      if (entry.state === 'END' && entry.crashed && !aspired.has(entry.version)) {
-        entry.crashed = false;
-        entry.error = null;
-        entry.letGo = `its host died, and ${notChosen(entry.version)}`;
-        this.#set(m, entry, 'END');
-      }
+      if (entry.state === 'END' && entry.crashed && !aspired.has(entry.version)) await this.#unloadVersion(m, entry, notChosen(entry.version));
     }
     if ((aspired.size > 0 || named.size > 0) && ![...aspired].some((v) => m.versions.get(v)?.state === 'AVAILABLE')) return;
     for (const entry of loaded()) if (!aspired.has(entry.version)) await this.#unloadVersion(m, entry, m.excluded.has(entry.version) ? unloadedBy(m.config.name, entry.version) : notChosen(entry.version));
@@ -915,6 +914,14 @@ export class ModelManager {
   // disposed with what is left of the limit (0).
   // `why`: said with its UNLOADING and END, and to runs that ask for it (NOT_FOUND).
   async #unloadVersion(m: Managed, entry: Entry, why: string): Promise<void> {
+    if (entry.state === 'END' && entry.crashed) {
+      // A crashed version let go of (helper-117: its error said it would be loaded again, 503).
+      entry.crashed = false;
+      entry.error = null;
+      entry.letGo = `its host died, and ${why}`;
+      this.#set(m, entry, 'END');
+      return;
+    }
     if (entry.state !== 'AVAILABLE') return;
     entry.letGo = why;
     this.#set(m, entry, 'UNLOADING');
@@ -1016,13 +1023,19 @@ export class ModelManager {
         skipped.set(`${seen.dir}@changing@${seen.changingSince}`, { dir: seen.dir, why: `its files have kept changing for ${Math.round((now - seen.changingSince) / 1000)} s (lately ${filesSaid(seen.changed)}); it is loaded once they are unchanged for settleMs (${this.#config.settleMs} ms)`, held: true });
       }
     }
-    for (const [key, { dir, why, held }] of skipped) {
-      if (m.skipped.has(key)) continue;
-      m.skipped.add(key);
-      const message = `model '${m.config.name}': version directory ${path.join(base, dir)} is not served: ${why}`;
-      this.#events.emit('failure', { name: m.config.name, version: null, error: held ? unavailable(message) : new NotFoundError(message) });
-    }
+    const fresh = [...skipped].filter(([key]) => !m.skipped.has(key));
+    for (const [key] of fresh) m.skipped.add(key);
     for (const key of m.skipped) if (!skipped.has(key)) m.skipped.delete(key);
+    const said = (dir: string, why: string) => `version directory ${path.join(base, dir)} is not served: ${why}`;
+    const failure = (message: string, held: boolean | undefined) => this.#events.emit('failure', { name: m.config.name, version: null, error: held ? unavailable(message) : new NotFoundError(message) });
+    // Said one by one, or past SKIPPED_LISTED at once in one, the first few named (helper-117:
+    // 2000 empty version directories made 2000 lines of tfslice serve's log at once).
+    if (fresh.length <= SKIPPED_LISTED) {
+      for (const [, { dir, why, held }] of fresh) failure(`model '${m.config.name}': ${said(dir, why)}`, held);
+    } else {
+      const named = fresh.slice(0, SKIPPED_LISTED).map(([, { dir, why }]) => said(dir, why)).join('; ');
+      failure(`model '${m.config.name}': ${fresh.length} version directories are not served: ${named}; and ${fresh.length - SKIPPED_LISTED} more`, fresh.every(([, { held }]) => held));
+    }
   }
 
   #modelError(m: Managed, error: Error): void {
@@ -1108,13 +1121,6 @@ export class ModelManager {
   }
 }
 
-// Why unload() let a version go: said with its END, and to runs that ask for it.
-function unloadedBy(name: string, version: number | undefined): string {
-  return version === undefined
-    ? `unload('${name}') let the model's versions go; load('${name}') brings them back`
-    : `unload('${name}', ${version}) let it go; load('${name}', ${version}) brings it back`;
-}
-
 // A look for versions that may bring one not known yet (Managed.looking, Managed.reading),
 // counted as a load (busy): runs without a version wait for it, runs for a crashed version until
 // it has chosen, and runs for one with no entry while it reads (route()).
@@ -1162,9 +1168,9 @@ function unmarkLoading(m: Managed, version: number): void {
   else m.loading.delete(version);
 }
 
-function managed(config: ResolvedModel): Managed {
+function managed(config: ResolvedModel, watched: boolean): Managed {
   return {
-    config, versions: new Map(), error: null, lock: Promise.resolve(), looks: new Map(),
+    config, watched, versions: new Map(), error: null, lock: Promise.resolve(), looks: new Map(),
     held: false, excluded: new Set(), busy: 0, looking: 0, reading: 0, loading: new Map(), waiters: new Set(), requests: 0, skipped: new Set(), loadCrashes: new Map(),
   };
 }

@@ -7,7 +7,7 @@
 import { abortedRun, type RunSignal, timerFor, watchAbort } from '../abort';
 import { NotStartedError, notStartedMessage, VERSION_LOAD } from '../batching';
 import { ServableNotFoundError } from '../errors';
-import { describeVersions, type Entry, type Managed, notServed, notYetServed, unavailable, type Waiter } from './state';
+import { describeVersions, type Entry, letGoWhy, type Managed, notServed, notYetServed, unavailable, unloadedBy, type Waiter } from './state';
 
 /** @internal The newest AVAILABLE version. */
 export function newest(m: Managed): Entry | undefined {
@@ -26,7 +26,7 @@ export function route(m: Managed, version: number | undefined, stopped: boolean)
     const best = newest(m);
     if (best) return best;
     if (m.busy > 0) return null;
-    const why = (m.error ?? notYetServed(m))?.message;
+    const why = m.error?.message ?? (m.held ? unloadedBy(name) : notYetServed(m)?.message);
     return unavailable(`model '${name}' has no AVAILABLE version (versions: ${describeVersions(m)})${why ? `; ${why}` : ''}`);
   }
   const entry = m.versions.get(version);
@@ -37,7 +37,7 @@ export function route(m: Managed, version: number | undefined, stopped: boolean)
   // waits for the look after its crash from the crash on (m.looking: watch mode looks again at once).
   if (entry?.state === 'START' || entry?.state === 'LOADING' || m.loading.has(version) || (!entry && m.reading > 0) || (entry?.crashed && m.looking > 0)) return null;
   if (!entry) return new ServableNotFoundError(`${notServed(m, version)}; it has ${describeVersions(m)}`, name, version);
-  const why = entry.error?.message ?? entry.letGo;
+  const why = entry.error?.message ?? letGoWhy(m, entry);
   const said = `version ${version} of model '${name}' is ${entry.state}${why ? `: ${why}` : ''}`;
   // UNLOADING, or END without an error: let go of (unload(), a swap, left out of the policy or the
   // configuration), so waiting brings nothing back. NOT_FOUND, as TensorFlow Serving answers for a

@@ -3,6 +3,8 @@
  * states as TensorFlow Serving names them, the status() and event shapes, and the internal
  * records lifecycle (manager.ts) and routing (routing.ts) share.
  */
+import * as path from 'node:path';
+
 import type { BatchEvent } from '../batching';
 import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { Model, RunOptions } from '../model';
@@ -66,11 +68,12 @@ export interface StateEvent {
   /** With END after a failed load or warm-up. */
   readonly error?: Error;
   /**
-   * With UNLOADING and END when a version is let go of rather than failed: why (unload(), the
-   * version policy choosing other versions, its directory gone, a reload that removed the model,
-   * stop()). A crashed version that the policy no longer chooses once the look after its crash
-   * has run is said END again, with this reason and no error (its error said it would be loaded
-   * again). Runs that ask for the version get NOT_FOUND saying the same.
+   * With UNLOADING and END when a version is let go of rather than failed: why, as it was then
+   * (unload(), the version policy choosing other versions, its directory gone, a reload that
+   * moved or removed the model, stop(), swapPolicy 'unload-first'). A crashed version let go of
+   * (the policy no longer chooses it once the look after its crash has run, or unload(), a reload,
+   * stop()) is said END again, with this reason and no error (its error said it would be loaded
+   * again). Runs that ask for the version get NOT_FOUND saying why as it is now.
    */
   readonly reason?: string;
 }
@@ -205,6 +208,8 @@ export interface Managed {
   readonly waiters: Set<Waiter>;
   /** Requests use() holds now (waiting for a version, queued or running): at most config.maxQueuedRequests. */
   requests: number;
+  /** Watch mode: its base path is looked at again every pollIntervalMs (else by load() and reconfigure() only). */
+  readonly watched: boolean;
   /** Version directories said to be skipped (#noteSkipped), said again once they changed or left. */
   readonly skipped: Set<string>;
   /** Per version: loads in a row of these files (fingerprint) whose host died before the version loaded (MODEL_CRASHED). */
@@ -236,6 +241,36 @@ export function describeVersions(m: Managed): string {
   return list.length ? list.join(', ') : 'none';
 }
 
+/** @internal Why unload() let a version go, or the model's versions: said with its END, and to runs that ask for it. */
+export function unloadedBy(name: string, version?: number): string {
+  return version === undefined
+    ? `unload('${name}') let the model's versions go; load('${name}') puts it back under its version policy`
+    : `unload('${name}', ${version}) let it go; load('${name}', ${version}) brings it back`;
+}
+
+// How long a message's list of versions gets: the first few, then how many more.
+const LISTED = 3;
+
+// What the last look saw that keeps a version directory from loading: no graph (or an empty
+// one), files still changing, or files first seen then (loaded once seen unchanged for
+// settleMs: helper-117, "still being written" of a version renamed into place whole); null when
+// the look saw it complete, or saw no directory.
+function incomplete(m: Managed, version: number): string | null {
+  const seen = m.looks.get(version);
+  if (seen === undefined) return null;
+  if (seen.fingerprint === null) return 'its directory has no saved_model.pb (or .pbtxt) yet, or an empty one';
+  if (seen.changingSince === null) return null;
+  if (seen.changed.length === 0) return 'it was first seen at the last look, and loads once its files are seen unchanged for settleMs';
+  return `its files are still being written (lately ${filesSaid(seen.changed)})`;
+}
+
+// Without watch mode what a look saw holds until load() or reconfigure() looks again
+// (helper-117: "no saved_model.pb yet" of a version completed since, for good); not while a
+// look is under way or queued (start()'s second look, settleMs later).
+function lastLook(m: Managed): string {
+  return m.watched || m.busy > 0 ? '' : ` (at the last look: without watch mode, load('${m.config.name}') looks again)`;
+}
+
 /**
  * @internal Why a version with no entry is not served: no directory for it, or one that is
  * incomplete, or one the version policy does not choose (helper-115: "has no version 1" of a
@@ -243,37 +278,66 @@ export function describeVersions(m: Managed): string {
  */
 export function notServed(m: Managed, version: number): string {
   const name = m.config.name;
-  const seen = m.looks.get(version);
-  if (seen === undefined) return `model '${name}' has no version ${version}`;
-  if (seen.fingerprint === null) return `version ${version} of model '${name}' is not served: its directory has no saved_model.pb (or .pbtxt) yet`;
-  if (seen.changingSince !== null) return `version ${version} of model '${name}' is not served yet: its files are still being written${seen.changed.length > 0 ? ` (lately ${filesSaid(seen.changed)})` : ''}`;
-  return `version ${version} of model '${name}' is not served: its directory is there, but the version policy (${JSON.stringify(m.config.versionPolicy)}) does not choose it now`;
+  if (!m.looks.has(version)) return `model '${name}' has no version ${version}`;
+  const why = incomplete(m, version);
+  if (why !== null) return `version ${version} of model '${name}' is not served yet: ${why}${lastLook(m)}`;
+  return `version ${version} of model '${name}' is not served: its directory is there, but ${policySays(m)}`;
+}
+
+// "the version policy (...) does not choose it now", and what serves instead.
+function policySays(m: Managed): string {
+  const serving = [...m.versions.values()].filter((e) => e.state === 'AVAILABLE').map((e) => e.version).sort((a, b) => b - a);
+  const instead = serving.length === 0 ? '' : `; version${serving.length > 1 ? 's' : ''} ${serving.join(', ')} serve${serving.length > 1 ? '' : 's'}`;
+  return `the version policy (${JSON.stringify(m.config.versionPolicy)}) does not choose it now${instead}`;
 }
 
 /**
- * @internal Why a model serves no version when the versions its policy names are there but not
- * complete (no saved_model.pb yet, or files still being written): UNAVAILABLE, or null when a
- * version serves or is being loaded or unloaded, or none is held back so. status()'s model error
- * and runs without a version say it (helper-115: tfslice serve's start-up said only "no version
- * serving", and why ~10 looks later).
+ * @internal Why a version let go of (END without an error) is not served now, for runs that ask
+ * for it: unload() while it holds, else what the last look saw of its directory (incomplete, or
+ * complete and not chosen by the policy), else why it went (its directory gone, the model moved,
+ * a reload, stop()). helper-117: the reason it went was said after a later change made it false.
+ */
+export function letGoWhy(m: Managed, entry: Entry): string {
+  const name = m.config.name;
+  if (m.excluded.has(entry.version)) return unloadedBy(name, entry.version);
+  if (m.held) return unloadedBy(name);
+  if (!m.looks.has(entry.version) || path.dirname(entry.path) !== m.config.basePath) return entry.letGo ?? 'let go of';
+  const why = incomplete(m, entry.version);
+  return why === null ? policySays(m) : `${why}${lastLook(m)}`;
+}
+
+/**
+ * @internal Why a model serves no version when the versions its policy names are not complete
+ * yet (no saved_model.pb, files still being written or not yet seen settled), or named by a
+ * 'specific' policy without a directory: UNAVAILABLE, or null when a version serves or is being
+ * loaded or unloaded, or nothing is held back so. status()'s model error and runs without a
+ * version say it (helper-115: tfslice serve's start-up said only "no version serving", and why
+ * ~10 looks later). The first few versions are named, then how many more.
  */
 export function notYetServed(m: Managed): Error | null {
   if (m.held) return null;
   for (const entry of m.versions.values()) if (entry.state !== 'END') return null;
-  const named = selectVersions(m.config.versionPolicy, [...m.looks.keys()]).filter((v) => !m.excluded.has(v));
-  const why = named.filter((v) => {
-    const seen = m.looks.get(v)!;
-    return seen.fingerprint === null || seen.changingSince !== null;
-  }).sort((a, b) => b - a).map((v) => notServed(m, v));
-  return why.length > 0 ? unavailable(why.join('; ')) : null;
+  const policy = m.config.versionPolicy;
+  const named = selectVersions(policy, [...m.looks.keys()]).filter((v) => !m.excluded.has(v) && incomplete(m, v) !== null).sort((a, b) => b - a);
+  const why = named.slice(0, LISTED).map((v) => `version ${v} of model '${m.config.name}' is not served yet: ${incomplete(m, v)}`);
+  if (named.length > LISTED) why.push(`and ${named.length - LISTED} more version${named.length - LISTED > 1 ? 's' : ''} not complete yet`);
+  if (typeof policy === 'object' && 'specific' in policy) {
+    const missing = policy.specific.filter((v) => !m.looks.has(v) && !m.excluded.has(v)).sort((a, b) => b - a);
+    const listed = missing.slice(0, LISTED).join(', ') + (missing.length > LISTED ? ` and ${missing.length - LISTED} more` : '');
+    if (missing.length > 0) why.push(`the version policy (${JSON.stringify(policy)}) names version${missing.length > 1 ? 's' : ''} ${listed}, with no directory under ${m.config.basePath}`);
+  }
+  return why.length > 0 ? unavailable(`${why.join('; ')}${named.length > 0 ? lastLook(m) : ''}`) : null;
 }
 
-/** @internal A model's status() entry. */
-export function statusOf(m: Managed): ModelStatus {
+/**
+ * @internal A model's status() entry. `live`: a model served (not one a reload removed, nor one
+ * of a stopped manager), whose model error may say why it serves no version yet (notYetServed).
+ */
+export function statusOf(m: Managed, live = true): ModelStatus {
   const versions = [...m.versions.values()].sort((a, b) => a.version - b.version).map((e) => Object.freeze({
     version: e.version, state: e.state, path: e.path, error: statusError(e.error), inflight: e.inflight,
   }));
-  return Object.freeze({ name: m.config.name, basePath: m.config.basePath, versions: Object.freeze(versions), error: statusError(m.error ?? notYetServed(m)) });
+  return Object.freeze({ name: m.config.name, basePath: m.config.basePath, versions: Object.freeze(versions), error: statusError(m.error ?? (live ? notYetServed(m) : null)) });
 }
 
 /**

@@ -139,15 +139,17 @@ export async function lookAt(base: string, seen: ReadonlyMap<number, SeenVersion
 
 /**
  * @internal Files named in a message: the first few, and how many more. A name is whatever was
- * written there: one with characters other than printable ASCII is quoted, each such character as
- * \u{hex} (no control or bidi character reaches a log: JSON.stringify leaves U+202E as it is),
- * and a long one is cut.
+ * written there: one with characters other than letters, digits and `_ . / + = @ -` is quoted,
+ * each `"`, `\` and character past printable ASCII as \u{hex} (no control or bidi character
+ * reaches a log: JSON.stringify leaves U+202E as it is), and a long one is cut.
  */
 export function filesSaid(files: readonly string[]): string {
   if (files.length === 0) return 'its files';
   const said = (file: string) => {
     const cut = file.length > 100 ? `${file.slice(0, 100)}...` : file;
-    if (/^[\x20-\x7e]*$/.test(cut)) return cut;
+    // Bare only when nothing in it could be read as the list's own punctuation (helper-117: a
+    // name 'a, b and 3 more' or with a '"' was listed as it was).
+    if (/^[\w./+=@-]+$/.test(cut)) return cut;
     const escaped = [...cut].map((c) => (/^[\x20-\x7e]$/.test(c) && c !== '"' && c !== '\\' ? c : `\\u{${c.codePointAt(0)!.toString(16)}}`));
     return `"${escaped.join('')}"`;
   };

@@ -104,7 +104,7 @@ export declare class ModelManager {
      * CANCELLED), and the run gets what is left of its runTimeoutMs.
      * A version asked for (by number or label) that was let go of (UNLOADING, or END without an
      * error: unloaded, swapped out, left out of the policy): NOT_FOUND, as TensorFlow Serving,
-     * saying why (the 'state' event's `reason`); one
+     * saying why (unload() holds it, the policy does not choose it, what the last look saw); one
      * END with its error (a failed load, a crashed host): UNAVAILABLE with that error.
      */
     predict(name: string, feeds: Feeds, options?: ManagerRunOptions): Promise<Prediction>;

@@ -1,8 +1,3 @@
-/**
- * What the ModelManager knows about its models and versions, and how it reports it: version
- * states as TensorFlow Serving names them, the status() and event shapes, and the internal
- * records lifecycle (manager.ts) and routing (routing.ts) share.
- */
 import type { BatchEvent } from '../batching';
 import type { RunOptions } from '../model';
 import type { Tensor } from '../tensor';
@@ -58,11 +53,12 @@ export interface StateEvent {
     /** With END after a failed load or warm-up. */
     readonly error?: Error;
     /**
-     * With UNLOADING and END when a version is let go of rather than failed: why (unload(), the
-     * version policy choosing other versions, its directory gone, a reload that removed the model,
-     * stop()). A crashed version that the policy no longer chooses once the look after its crash
-     * has run is said END again, with this reason and no error (its error said it would be loaded
-     * again). Runs that ask for the version get NOT_FOUND saying the same.
+     * With UNLOADING and END when a version is let go of rather than failed: why, as it was then
+     * (unload(), the version policy choosing other versions, its directory gone, a reload that
+     * moved or removed the model, stop(), swapPolicy 'unload-first'). A crashed version let go of
+     * (the policy no longer chooses it once the look after its crash has run, or unload(), a reload,
+     * stop()) is said END again, with this reason and no error (its error said it would be loaded
+     * again). Runs that ask for the version get NOT_FOUND saying why as it is now.
      */
     readonly reason?: string;
 }
