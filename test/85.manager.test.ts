@@ -1446,3 +1446,9 @@ t.test("files named in a message: bare only when nothing in the name reads as th
   t.equal(filesSaid(['a', 'b', 'c', 'd', 'e']), 'a, b, c and 2 more');
   t.equal(filesSaid([]), 'its files');
 });
+
+t.test('a version the policy does not choose: the versions that serve instead, the first three then how many more', async (t) => {
+  const { mm } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1, 2, 3, 4, 5]), versionPolicy: { specific: [2, 3, 4, 5] } }] });
+  await mm.start();
+  await t.rejects(mm.run('m', feeds, { version: 1 }), { code: 'NOT_FOUND', message: /^version 1 of model 'm' is not served: its directory is there, but the version policy \({"specific":\[2,3,4,5\]}\) does not choose it now; versions 5, 4, 3 and 1 more serve; it has / });
+});

@@ -287,7 +287,8 @@ export function notServed(m: Managed, version: number): string {
 // "the version policy (...) does not choose it now", and what serves instead.
 function policySays(m: Managed): string {
   const serving = [...m.versions.values()].filter((e) => e.state === 'AVAILABLE').map((e) => e.version).sort((a, b) => b - a);
-  const instead = serving.length === 0 ? '' : `; version${serving.length > 1 ? 's' : ''} ${serving.join(', ')} serve${serving.length > 1 ? '' : 's'}`;
+  const listed = serving.slice(0, LISTED).join(', ') + (serving.length > LISTED ? ` and ${serving.length - LISTED} more` : '');
+  const instead = serving.length === 0 ? '' : `; version${serving.length > 1 ? 's' : ''} ${listed} serve${serving.length > 1 ? '' : 's'}`;
   return `the version policy (${JSON.stringify(m.config.versionPolicy)}) does not choose it now${instead}`;
 }
 
