@@ -423,7 +423,7 @@ t.test('watch: version directories that are never served are said once each: a n
   const said = failures.map((f) => `${f.version} ${f.error.message}`).sort();
   t.same(said.length, 3, `said once each: ${said.join(' | ')}`);
   t.match(said, [
-    new RegExp(`^null model 'm': version directory ${path.join(base, '16')} is not served: it has had no saved_model.pb or saved_model.pbtxt for \\d+ s`),
+    new RegExp(`^null model 'm': version directory ${path.join(base, '16')} is not served: it has had no saved_model.pb \\(or .pbtxt\\) for \\d+ s`),
     new RegExp(`^null model 'm': version directory ${path.join(base, '6')} is not served: it has had no saved_model.pb`),
     new RegExp(`^null model 'm': version directory ${path.join(base, '9007199254740993')} is not served: its number is past 2\\^53 - 1`),
   ]);
@@ -899,14 +899,14 @@ t.test('no model yet ([], as TensorFlow Serving\'s empty model_config_list): sta
   const { mm } = manager(t, { models: [] });
   t.same(await mm.start(), [], 'started with no model');
   t.same(mm.names, []);
-  await t.rejects(mm.run('a', feeds), { code: 'NOT_FOUND', message: 'no model named "a"; none is configured (an empty model list; reconfigure() adds models)' },
+  await t.rejects(mm.run('a', feeds), { code: 'NOT_FOUND', message: "no model named \"a\"; none is configured (an empty model list; reconfigure() adds models, as a reload of tfslice serve's model config does)" },
     'a run for a model not configured: NOT_FOUND, saying there are none (helper-73: "the models are " and nothing)');
   const status = await mm.reconfigure([{ name: 'a', basePath: a }]);
   t.match(status, [{ name: 'a', versions: [{ version: 1, state: 'AVAILABLE' }] }], 'a model added by reconfigure() loads');
   expectOutput(t, (await mm.run('a', feeds)).y, golden.outputs.y!, 'and serves');
   expectOutput(t, (await mm.run('a', feeds, null as never)).y, golden.outputs.y!, 'options null: none, as Model.run()');
   t.same(await mm.reconfigure([]), [], 'reconfigure([]): every model let go');
-  await t.rejects(mm.run('a', feeds), { code: 'NOT_FOUND' }, 'its runs: NOT_FOUND');
+  await t.rejects(mm.run('a', feeds), { code: 'NOT_FOUND', message: /^no model named "a"; a reload removed it from the configuration; none is configured/ }, 'its runs: NOT_FOUND, saying a reload removed it');
 });
 
 t.test('reconfigure(): models left out are unloaded (runs in flight finish), new ones loaded, kept ones take their new policy', async (t) => {
@@ -1343,7 +1343,7 @@ t.test('a version let go of says why, in its UNLOADING and END events and to run
   // Back, but incomplete (helper-117: still "its directory is gone").
   fs.mkdirSync(path.join(base, '3'));
   await sleep(200); // looks every 30 ms
-  await t.rejects(mm.run('m', feeds, { version: 3 }), { code: 'NOT_FOUND', message: "version 3 of model 'm' is END: its directory has no saved_model.pb (or .pbtxt) yet, or an empty one" }, 'back without its graph');
+  await t.rejects(mm.run('m', feeds, { version: 3 }), { code: 'NOT_FOUND', message: "version 3 of model 'm' is END: its directory has no saved_model.pb (or .pbtxt) yet" }, 'back without its graph');
   t.equal((await mm.predict('m', feeds)).version, 2, 'version 2 serves');
 
   await mm.reconfigure([{ name: 'm', basePath: base, versionPolicy: { specific: [2, 3] } }]);
@@ -1363,7 +1363,7 @@ t.test("start() with the only version's files still being written: status() and 
   const stopWriting = keepWriting(t, path.join(base, '1', 'variables', 'variables.index'));
   const { mm } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: 'all' }], watch: true, pollIntervalMs: 30, settleMs: 100, queueTimeoutMs: 200 });
   const [status] = await mm.start();
-  const why = /^version 2 of model 'm' is not served yet: its directory has no saved_model\.pb \(or \.pbtxt\) yet, or an empty one; version 1 of model 'm' is not served yet: its files are still being written \(lately variables\/variables\.index\)$/;
+  const why = /^version 2 of model 'm' is not served yet: its directory has no saved_model\.pb \(or \.pbtxt\) yet; version 1 of model 'm' is not served yet: its files are still being written \(lately variables\/variables\.index\)$/;
   t.match(status, { versions: [], error: { code: 'UNAVAILABLE', message: why } }, "start()'s status says why");
   await t.rejects(mm.run('m', feeds), { code: 'UNAVAILABLE', message: new RegExp(`^model 'm' has no AVAILABLE version \\(versions: none\\); ${why.source.slice(1)}`) }, 'so does a run without a version');
   await stopWriting();
@@ -1398,8 +1398,8 @@ t.test("why no version serves yet: files first seen (not 'being written'), a loo
   fs.writeFileSync(path.join(base, '6', 'saved_model.pb'), '');
   const { mm } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: 'all' }, { name: 's', basePath: basePath(t, [1]), versionPolicy: { specific: [7, 1] } }], queueTimeoutMs: 100 });
   const [m] = await mm.start();
-  const last = " (at the last look: without watch mode, load('m') looks again)";
-  t.equal(m!.error?.message, `version 6 of model 'm' is not served yet: its directory has no saved_model.pb (or .pbtxt) yet, or an empty one; version 5 of model 'm' is not served yet: its directory has no saved_model.pb (or .pbtxt) yet, or an empty one; version 4 of model 'm' is not served yet: its directory has no saved_model.pb (or .pbtxt) yet, or an empty one; and 3 more versions not complete yet${last}`, 'the first three named (an empty saved_model.pb too), then how many more; without watch mode, as of the last look');
+  const last = " (as of the last look: without watch mode only load('m') or a reload looks again)";
+  t.equal(m!.error?.message, `version 6 of model 'm' is not served yet: its directory has an empty saved_model.pb; version 5 of model 'm' is not served yet: its directory has no saved_model.pb (or .pbtxt) yet; version 4 of model 'm' is not served yet: its directory has no saved_model.pb (or .pbtxt) yet; and 3 more versions not complete yet${last}`, 'the first three named (an empty saved_model.pb too), then how many more; without watch mode, as of the last look');
   t.equal(mm.status('s').error, null, "'specific' with a version serving: no model error");
   await mm.unload('s', 1);
   t.equal(mm.status('s').error?.message, 'the version policy ({"specific":[7,1]}) names version 7, with no directory under ' + mm.status('s').basePath, "'specific' naming a version with no directory");
@@ -1435,7 +1435,7 @@ t.test('watch: many version directories never served at once are said in one fai
   await until('said', () => failures.length > 0);
   await sleep(300);
   t.equal(failures.length, 1, 'one failure');
-  t.match(failures[0], { name: 'm', version: null, error: { code: 'NOT_FOUND', message: new RegExp(`^model 'm': 50 version directories are not served: version directory ${path.join(base, '\\d+')} is not served: it has had no saved_model\\.pb or saved_model\\.pbtxt for \\d+ s.*; and 47 more$`) } });
+  t.match(failures[0], { name: 'm', version: null, error: { code: 'NOT_FOUND', message: new RegExp(`^model 'm': 50 version directories are not served: version directory ${path.join(base, '\\d+')} is not served: it has had no saved_model\\.pb \\(or \\.pbtxt\\) for \\d+ s.*; and 47 more$`) } });
   t.equal(failures[0]!.error.message.match(/version directory /g)?.length, 3, 'three named');
 });
 
@@ -1448,7 +1448,77 @@ t.test("files named in a message: bare only when nothing in the name reads as th
 });
 
 t.test('a version the policy does not choose: the versions that serve instead, the first three then how many more', async (t) => {
-  const { mm } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1, 2, 3, 4, 5]), versionPolicy: { specific: [2, 3, 4, 5] } }] });
+  const { mm } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1, 2, 3, 4, 5, 6]), versionPolicy: { specific: [2, 3, 4, 5, 6, 70, 80] } }] });
   await mm.start();
-  await t.rejects(mm.run('m', feeds, { version: 1 }), { code: 'NOT_FOUND', message: /^version 1 of model 'm' is not served: its directory is there, but the version policy \({"specific":\[2,3,4,5\]}\) does not choose it now; versions 5, 4, 3 and 1 more serve; it has / });
+  await t.rejects(mm.run('m', feeds, { version: 1 }), { code: 'NOT_FOUND', message: /^version 1 of model 'm' is not served: its directory is there, but the version policy \({"specific":\[2,3,4,\.\.\. 4 more\]}\) does not choose it now; versions 6, 5, 4 and 2 more serve; it has / }, 'a long specific list is cut too');
+});
+
+t.test("what a run is told of a version is true now: its directory gone after it was let go of, unload(name, version) of the only one serving, a model held by unload(name), a base path moved twice; a graph emptied under a serving version is not 'not served'", async (t) => {
+  // helper-118's findings on the reasons of the day before.
+  const base = basePath(t, [1]);
+  const { mm, failures } = manager(t, { models: [{ name: 'm', basePath: base }, { name: 'k', basePath: basePath(t, [1]) }], watch: true, pollIntervalMs: 30, settleMs: 30 });
+  await mm.start();
+  addVersion(base, 2);
+  await until('version 2 in, 1 let go', () => stateOf(mm, 'm', 1) === 'END');
+  const run = (name: string, version?: number) => mm.run(name, feeds, version === undefined ? {} : { version }).then(() => 'ran', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
+  t.equal(await run('m', 1), `NOT_FOUND: version 1 of model 'm' is END: the version policy ("latest") does not choose it now; version 2 serves`);
+  fs.rmSync(path.join(base, '1'), { recursive: true });
+  await sleep(200);
+  t.equal(await run('m', 1), "NOT_FOUND: version 1 of model 'm' is END: its directory is gone", 'let go of by the policy, then its directory removed: gone, not the policy');
+
+  await mm.unload('k', 1);
+  t.match(await run('k'), /^UNAVAILABLE: model 'k' has no AVAILABLE version \(versions: 1 END\); unload\('k', 1\) let it go; load\('k', 1\) brings it back/, 'a run without a version after unload(name, version) of the only one serving says so');
+  fs.rmSync(path.join(mm.status('k').basePath, '1'), { recursive: true });
+  await sleep(200);
+  t.equal(await run('k', 1), "NOT_FOUND: version 1 of model 'k' is END: its directory is gone", "not 'load(k, 1) brings it back', which would fail");
+
+  // A serving version whose graph is emptied in place: it keeps the files it loaded.
+  fs.writeFileSync(path.join(base, '2', 'saved_model.pb'), '');
+  await sleep(1500);
+  t.same(failures.filter((f) => /not served/.test(f.error.message)).map((f) => f.error.message), [], 'not said to be not served');
+  t.equal(stateOf(mm, 'm', 2), 'AVAILABLE');
+
+  // Held by unload(name): a version directory that appears meanwhile is not looked at.
+  await mm.unload('m');
+  addVersion(base, 3);
+  await sleep(200);
+  t.equal(await run('m', 3), "NOT_FOUND: model 'm' has no version 3 known: unload('m') let the model's versions go; load('m') puts it back under its version policy, and its base path is not looked at meanwhile; it has 1 END, 2 END");
+
+  // Moved twice: the base path of now.
+  await mm.load('m');
+  const b = basePath(t, [5]);
+  const c = basePath(t, [6]);
+  const k = { name: 'k', basePath: mm.status('k').basePath };
+  addVersion(k.basePath, 1);
+  await mm.load('k', 1);
+  await mm.reconfigure([{ name: 'm', basePath: b }, k]);
+  await mm.reconfigure([{ name: 'm', basePath: c }, k]);
+  t.equal(await run('m', 5), `NOT_FOUND: version 5 of model 'm' is END: a reload moved model 'm' to base path ${c}`);
+});
+
+t.test('a graph that is empty, or not a file, is named so', async (t) => {
+  const base = basePath(t, [1]);
+  fs.mkdirSync(path.join(base, '2'));
+  fs.writeFileSync(path.join(base, '2', 'saved_model.pb'), '');
+  fs.mkdirSync(path.join(base, '3', 'saved_model.pb'), { recursive: true });
+  const { mm, failures } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: 'all' }], watch: true, pollIntervalMs: 30, settleMs: 30 });
+  await mm.start();
+  await t.rejects(mm.run('m', feeds, { version: 2 }), { code: 'NOT_FOUND', message: /^version 2 of model 'm' is not served yet: its directory has an empty saved_model\.pb; / });
+  await t.rejects(mm.run('m', feeds, { version: 3 }), { code: 'NOT_FOUND', message: /^version 3 of model 'm' is not served yet: its directory has a saved_model\.pb that is not a file; / });
+  await until('said', () => failures.length >= 2, 5000);
+  t.match(failures.map((f) => f.error.message).sort(), [/2 is not served: it has had an empty saved_model\.pb for \d+ s/, /3 is not served: it has had a saved_model\.pb that is not a file for \d+ s/]);
+});
+
+t.test("reconfigure() of a model it keeps holds a run without a version while its look may bring one, as load() does", async (t) => {
+  // helper-118: with no version serving, a run failed at once while the reload's look was about to load one.
+  const base = basePath(t);
+  const config = { name: 'm', basePath: base };
+  const { mm } = manager(t, { models: [config], settleMs: 300 });
+  await mm.start();
+  addVersion(base, 1);
+  const reloading = mm.reconfigure([config]);
+  await sleep(50); // its look under way (settleMs 300)
+  const ran = await mm.predict('m', feeds).then((r) => `version ${r.version}`, (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
+  await reloading;
+  t.equal(ran, 'version 1', 'the run waited for the version the look loaded');
 });

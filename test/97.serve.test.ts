@@ -1078,7 +1078,7 @@ t.test('tfslice serve --model_config_file_poll_wait_seconds: a changed config fi
   // said the models of before still served).
   write(`model_config_list { config { name: 'ints' base_path: '${ints}' version_labels { key: 'next' value: 7 } } }`);
   await until('half is gone', async () => (await predict('half')).status === 404);
-  await until("half's versions logged END, saying why", async () => /model 'half' version 1: END \(a reload removed model 'half' from the configuration\)/.test(stderr()) && /model 'half' version 2: END \(a reload removed model 'half' from the configuration\)/.test(stderr()));
+  await until("half's versions logged END, saying why", async () => /model 'half' version 1: END: a reload removed model 'half' from the configuration/.test(stderr()) && /model 'half' version 2: END: a reload removed model 'half' from the configuration/.test(stderr()));
   t.equal((await curl([`${address}/v1/models/ints`])).status, 200, 'ints serves on');
   await until('the label is refused', async () => /version 7 of model ints, which is not currently available/.test(stderr()));
   await new Promise((r) => setTimeout(r, 2500));

@@ -687,7 +687,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
   // From here on, what changes (watch mode, reloads, a host that died) is logged as it happens,
   // as TensorFlow Serving logs each servable's loads and unloads.
   manager.on('state', (e) => {
-    if (e.state === 'AVAILABLE' || e.state === 'END') log(`model '${e.name}' version ${e.version}: ${e.state}${e.error ? `: ${e.error.message}` : e.reason ? ` (${e.reason})` : ''}`);
+    if (e.state === 'AVAILABLE' || e.state === 'END') log(`model '${e.name}' version ${e.version}: ${e.state}${e.error ? `: ${e.error.message}` : e.reason ? `: ${e.reason}` : ''}`);
   });
   manager.on('failure', (e) => {
     // The manager's own message names the model already.

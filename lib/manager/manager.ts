@@ -20,7 +20,7 @@ import { type ManagedModelConfig, type ModelManagerConfig, readConfigFile, type 
 import { acquire, newest, route, settle, wait } from './routing';
 import {
   asError, describeVersions, type Entry, type ManagerRunOptions, type Managed, type ModelManagerEvents, type ModelStatus, type Prediction,
-  type StateEvent, statusOf, unavailable, unloadedBy, unrecognizedLabel, type VersionState,
+  policySaid, type StateEvent, statusOf, unavailable, unloadedBy, unrecognizedLabel, versionsSaid, type VersionState,
 } from './state';
 import { changedFiles, filesSaid, fingerprint, type Look, lookAt, selectVersions } from './versions';
 
@@ -202,9 +202,12 @@ export class ModelManager {
         // label may name it) unless the model is loading now and its base path and version
         // policy are unchanged: the look, queued behind that load or warm-up, held the reload
         // for as long (helper-111: every later reload waited for a model left as it was).
-        const refresh = this.#reconfigured(m, undefined);
+        const idle = m.busy === 0;
+        // Its look holds runs as a new model's does (helper-118: with no version serving, a run
+        // without one failed at once while the look was about to load one).
+        const refresh = this.#reconfigured(m, beginLook(m));
         const changed = before === undefined || before.basePath !== model.basePath || JSON.stringify(before.versionPolicy) !== JSON.stringify(model.versionPolicy);
-        if (changed || m.busy === 0) work.push(refresh);
+        if (changed || idle) work.push(refresh);
         else void refresh.catch(() => undefined);
       } else {
         // Runs without a version wait for the first look of a new model, as at start().
@@ -801,8 +804,8 @@ export class ModelManager {
       if (entry !== undefined && path.dirname(entry.path) !== m.config.basePath) return `a reload moved model '${m.config.name}' to base path ${m.config.basePath}`;
       if (!look.present.has(v)) return 'its directory is gone';
       const versions = [...aspired].sort((a, b) => b - a);
-      const now = versions.length === 0 ? 'no version' : `version${versions.length > 1 ? 's' : ''} ${versions.join(', ')}`;
-      return `the version policy (${JSON.stringify(policy)}) chooses ${now} now`;
+      const now = versions.length === 0 ? 'no version' : `version${versions.length > 1 ? 's' : ''} ${versionsSaid(versions)}`;
+      return `the version policy (${policySaid(policy)}) chooses ${now} now`;
     };
     for (const entry of m.versions.values()) {
       if (entry.state === 'END' && entry.crashed && !aspired.has(entry.version)) await this.#unloadVersion(m, entry, notChosen(entry.version));
@@ -1011,19 +1014,23 @@ export class ModelManager {
     // The versions the policy names among those there.
     const named = new Set(selectVersions(m.config.versionPolicy, [...look.present]));
     for (const [version, seen] of look.seen) {
-      if (seen.fingerprint === null && now - seen.since >= after) {
-        skipped.set(`${seen.dir}@${seen.since}`, { dir: seen.dir, why: `it has had no saved_model.pb or saved_model.pbtxt for ${Math.round((now - seen.since) / 1000)} s (not a SavedModel, or one still being written); it is served once one is there and its files settle` });
+      // Not of a version loaded or being loaded (helper-118: a serving version whose graph was
+      // emptied was said "not served"): it keeps the files it loaded.
+      const state = m.versions.get(version)?.state;
+      const inUse = state === 'AVAILABLE' || state === 'LOADING' || state === 'START';
+      if (seen.fingerprint === null && now - seen.since >= after && !inUse) {
+        skipped.set(`${seen.dir}@${seen.since}`, { dir: seen.dir, why: `it has had ${seen.noGraph ?? 'no saved_model.pb (or .pbtxt)'} for ${Math.round((now - seen.since) / 1000)} s (not a SavedModel, or one still being written); it is served once it has a graph and its files settle` });
       }
       // Files that never settle hold a version back (helper-112: without a word): a writer that
       // keeps touching variables/ or assets.extra/. Said of a version the policy names and that
       // is not serving (one serving keeps the files it loaded).
-      const state = m.versions.get(version)?.state;
       const wanted = named.has(version) && !m.held && !m.excluded.has(version);
-      if (seen.changingSince !== null && now - seen.changingSince >= after && wanted && state !== 'AVAILABLE' && state !== 'LOADING' && state !== 'START') {
+      if (seen.changingSince !== null && now - seen.changingSince >= after && wanted && !inUse) {
         skipped.set(`${seen.dir}@changing@${seen.changingSince}`, { dir: seen.dir, why: `its files have kept changing for ${Math.round((now - seen.changingSince) / 1000)} s (lately ${filesSaid(seen.changed)}); it is loaded once they are unchanged for settleMs (${this.#config.settleMs} ms)`, held: true });
       }
     }
-    const fresh = [...skipped].filter(([key]) => !m.skipped.has(key));
+    // By version, as status() lists them (a name past 2^53 - 1 sorts by its digits' length).
+    const fresh = [...skipped].filter(([key]) => !m.skipped.has(key)).sort(([, a], [, b]) => a.dir.length - b.dir.length || (a.dir < b.dir ? -1 : a.dir > b.dir ? 1 : 0));
     for (const [key] of fresh) m.skipped.add(key);
     for (const key of m.skipped) if (!skipped.has(key)) m.skipped.delete(key);
     const said = (dir: string, why: string) => `version directory ${path.join(base, dir)} is not served: ${why}`;
@@ -1065,10 +1072,19 @@ export class ModelManager {
   #model(name: string, version?: unknown, label?: string): Managed {
     // A name that is not a string is the caller's bug, not a model that is not there.
     // The names, listed only for an error (this runs for every request).
-    const names = () => this.names.map((n) => `'${n}'`).join(', ');
+    // (The first ten: a server of thousands of models answered each unknown name with all of them.)
+    const names = () => {
+      const all = this.names;
+      return all.slice(0, 10).map((n) => `'${n}'`).join(', ') + (all.length > 10 ? ` and ${all.length - 10} more` : '');
+    };
     if (typeof name !== 'string') throw invalidType('name', this.#models.size > 0 ? `a model name (one of ${names()})` : 'a model name (none is configured)', name);
     const m = this.#models.get(name);
-    if (!m) throw new ServableNotFoundError(`no model named ${describe(name)}; ${this.#models.size > 0 ? `the models are ${names()}` : 'none is configured (an empty model list; reconfigure() adds models)'}`, String(name), typeof version === 'number' ? version : undefined, label);
+    if (!m) {
+      // helper-118: a model a reload removed was answered as one never configured.
+      const removed = this.#retired.has(name) ? 'a reload removed it from the configuration; ' : '';
+      const others = this.#models.size > 0 ? `the models are ${names()}` : 'none is configured (an empty model list; reconfigure() adds models, as a reload of tfslice serve\'s model config does)';
+      throw new ServableNotFoundError(`no model named ${describe(name)}; ${removed}${others}`, String(name), typeof version === 'number' ? version : undefined, label);
+    }
     return m;
   }
 

@@ -251,6 +251,18 @@ export function unloadedBy(name: string, version?: number): string {
 // How long a message's list of versions gets: the first few, then how many more.
 const LISTED = 3;
 
+/** @internal Versions for a message: "3, 2, 1", or the first three "and N more" (four are all said). */
+export function versionsSaid(versions: readonly number[]): string {
+  const shown = versions.length <= LISTED + 1 ? versions : versions.slice(0, LISTED);
+  return shown.join(', ') + (shown.length < versions.length ? ` and ${versions.length - shown.length} more` : '');
+}
+
+/** @internal A version policy for a message: its JSON, a long 'specific' list cut (helper-118: 24 KB messages). */
+export function policySaid(policy: ResolvedModel['versionPolicy']): string {
+  if (typeof policy !== 'object' || !('specific' in policy) || policy.specific.length <= LISTED + 1) return JSON.stringify(policy);
+  return `{"specific":[${policy.specific.slice(0, LISTED).join(',')},... ${policy.specific.length - LISTED} more]}`;
+}
+
 // What the last look saw that keeps a version directory from loading: no graph (or an empty
 // one), files still changing, or files first seen then (loaded once seen unchanged for
 // settleMs: helper-117, "still being written" of a version renamed into place whole); null when
@@ -258,7 +270,10 @@ const LISTED = 3;
 function incomplete(m: Managed, version: number): string | null {
   const seen = m.looks.get(version);
   if (seen === undefined) return null;
-  if (seen.fingerprint === null) return 'its directory has no saved_model.pb (or .pbtxt) yet, or an empty one';
+  if (seen.fingerprint === null) {
+    const problem = seen.noGraph ?? 'no saved_model.pb (or .pbtxt)';
+    return `its directory has ${problem}${problem.startsWith('no ') ? ' yet' : ''}`;
+  }
   if (seen.changingSince === null) return null;
   if (seen.changed.length === 0) return 'it was first seen at the last look, and loads once its files are seen unchanged for settleMs';
   return `its files are still being written (lately ${filesSaid(seen.changed)})`;
@@ -268,7 +283,7 @@ function incomplete(m: Managed, version: number): string | null {
 // (helper-117: "no saved_model.pb yet" of a version completed since, for good); not while a
 // look is under way or queued (start()'s second look, settleMs later).
 function lastLook(m: Managed): string {
-  return m.watched || m.busy > 0 ? '' : ` (at the last look: without watch mode, load('${m.config.name}') looks again)`;
+  return m.watched || m.busy > 0 ? '' : ` (as of the last look: without watch mode only load('${m.config.name}') or a reload looks again)`;
 }
 
 /**
@@ -278,7 +293,8 @@ function lastLook(m: Managed): string {
  */
 export function notServed(m: Managed, version: number): string {
   const name = m.config.name;
-  if (!m.looks.has(version)) return `model '${name}' has no version ${version}`;
+  // (Its base path is not looked at while unload(name) holds it: helper-118.)
+  if (!m.looks.has(version)) return `model '${name}' has no version ${version}${m.held ? ` known: ${unloadedBy(name)}, and its base path is not looked at meanwhile` : ''}`;
   const why = incomplete(m, version);
   if (why !== null) return `version ${version} of model '${name}' is not served yet: ${why}${lastLook(m)}`;
   return `version ${version} of model '${name}' is not served: its directory is there, but ${policySays(m)}`;
@@ -287,9 +303,8 @@ export function notServed(m: Managed, version: number): string {
 // "the version policy (...) does not choose it now", and what serves instead.
 function policySays(m: Managed): string {
   const serving = [...m.versions.values()].filter((e) => e.state === 'AVAILABLE').map((e) => e.version).sort((a, b) => b - a);
-  const listed = serving.slice(0, LISTED).join(', ') + (serving.length > LISTED ? ` and ${serving.length - LISTED} more` : '');
-  const instead = serving.length === 0 ? '' : `; version${serving.length > 1 ? 's' : ''} ${listed} serve${serving.length > 1 ? '' : 's'}`;
-  return `the version policy (${JSON.stringify(m.config.versionPolicy)}) does not choose it now${instead}`;
+  const instead = serving.length === 0 ? '' : `; version${serving.length > 1 ? 's' : ''} ${versionsSaid(serving)} serve${serving.length > 1 ? '' : 's'}`;
+  return `the version policy (${policySaid(m.config.versionPolicy)}) does not choose it now${instead}`;
 }
 
 /**
@@ -300,9 +315,12 @@ function policySays(m: Managed): string {
  */
 export function letGoWhy(m: Managed, entry: Entry): string {
   const name = m.config.name;
+  // What is true now first (helper-118: a gone directory's version said the policy's reason it
+  // went, or that load(name, version) would bring it back, which then failed).
+  if (path.dirname(entry.path) !== m.config.basePath) return `a reload moved model '${name}' to base path ${m.config.basePath}`;
+  if (!m.looks.has(entry.version) && !m.held) return `its directory is gone${lastLook(m)}`;
   if (m.excluded.has(entry.version)) return unloadedBy(name, entry.version);
   if (m.held) return unloadedBy(name);
-  if (!m.looks.has(entry.version) || path.dirname(entry.path) !== m.config.basePath) return entry.letGo ?? 'let go of';
   const why = incomplete(m, entry.version);
   return why === null ? policySays(m) : `${why}${lastLook(m)}`;
 }
@@ -320,14 +338,26 @@ export function notYetServed(m: Managed): Error | null {
   for (const entry of m.versions.values()) if (entry.state !== 'END') return null;
   const policy = m.config.versionPolicy;
   const named = selectVersions(policy, [...m.looks.keys()]).filter((v) => !m.excluded.has(v) && incomplete(m, v) !== null).sort((a, b) => b - a);
-  const why = named.slice(0, LISTED).map((v) => `version ${v} of model '${m.config.name}' is not served yet: ${incomplete(m, v)}`);
-  if (named.length > LISTED) why.push(`and ${named.length - LISTED} more version${named.length - LISTED > 1 ? 's' : ''} not complete yet`);
+  const shown = named.length <= LISTED + 1 ? named : named.slice(0, LISTED);
+  const why = shown.map((v) => `version ${v} of model '${m.config.name}' is not served yet: ${incomplete(m, v)}`);
+  if (shown.length < named.length) why.push(`and ${named.length - shown.length} more versions not complete yet`);
   if (typeof policy === 'object' && 'specific' in policy) {
     const missing = policy.specific.filter((v) => !m.looks.has(v) && !m.excluded.has(v)).sort((a, b) => b - a);
-    const listed = missing.slice(0, LISTED).join(', ') + (missing.length > LISTED ? ` and ${missing.length - LISTED} more` : '');
-    if (missing.length > 0) why.push(`the version policy (${JSON.stringify(policy)}) names version${missing.length > 1 ? 's' : ''} ${listed}, with no directory under ${m.config.basePath}`);
+    if (missing.length > 0) why.push(`the version policy (${policySaid(policy)}) names version${missing.length > 1 ? 's' : ''} ${versionsSaid(missing)}, with no directory under ${m.config.basePath}`);
   }
   return why.length > 0 ? unavailable(`${why.join('; ')}${named.length > 0 ? lastLook(m) : ''}`) : null;
+}
+
+/**
+ * @internal Versions that unload(name, version) let go of and holds (END), for a run without a
+ * version that finds none serving (helper-118: "has no AVAILABLE version (versions: 1 END)" and
+ * no why); null when there are none.
+ */
+export function unloadedVersions(m: Managed): string | null {
+  const held = [...m.excluded].filter((v) => m.versions.get(v)?.state === 'END').sort((a, b) => b - a);
+  if (held.length === 0) return null;
+  const name = m.config.name;
+  return held.length === 1 ? unloadedBy(name, held[0]) : `unload('${name}', <version>) let versions ${versionsSaid(held)} go; load('${name}', <version>) brings one back`;
 }
 
 /**

@@ -57,6 +57,20 @@ export async function fingerprint(dir: string): Promise<string | null | undefine
 }
 
 /**
+ * @internal What is wrong with the graph of a version directory that fingerprint() found none
+ * in: "no saved_model.pb (or .pbtxt)", "an empty saved_model.pb", "a saved_model.pb that is not
+ * a file" (helper-118: all three were said to be missing).
+ */
+export async function graphProblem(dir: string): Promise<string> {
+  for (const name of ['saved_model.pb', 'saved_model.pbtxt']) {
+    const s = await statOrNull(path.join(dir, name));
+    if (s === null) continue;
+    return s.isFile() ? `an empty ${name}` : `a ${name} that is not a file`;
+  }
+  return 'no saved_model.pb (or .pbtxt)';
+}
+
+/**
  * @internal The files (relative to the version directory) that differ between two fingerprints
  * of it: changed in size or mtime, added or removed; the graph (saved_model.pb) when either is
  * null (no graph, or an empty one: a graph rewritten in place).
@@ -82,6 +96,8 @@ export interface SeenVersion {
   changed: readonly string[];
   /** The directory's name: the version's digits, perhaps zero-padded (`001`), as TensorFlow Serving takes them. */
   dir: string;
+  /** With no fingerprint: what is wrong with its graph (graphProblem()); else null. */
+  noGraph: string | null;
 }
 
 /** @internal A look at a base path. */
@@ -130,7 +146,8 @@ export async function lookAt(base: string, seen: ReadonlyMap<number, SeenVersion
     // spell going (helper-115: each such look started it again, and it was never said).
     const changingSince = settled ? null : print === null ? before?.changingSince ?? null : before?.changingSince ?? now;
     const changed = before === undefined || before.fingerprint === print ? before?.changed ?? [] : changedFiles(before.fingerprint, print);
-    next.set(version, { fingerprint: print, since, dir: name, changingSince, changed });
+    const noGraph = print === null ? await graphProblem(path.join(base, name)) : null;
+    next.set(version, { fingerprint: print, since, dir: name, changingSince, changed, noGraph });
     if (settled) ready.set(version, print);
     else pending++;
   }
