@@ -1522,3 +1522,9 @@ t.test("reconfigure() of a model it keeps holds a run without a version while it
   await reloading;
   t.equal(ran, 'version 1', 'the run waited for the version the look loaded');
 });
+
+t.test("a model's versions in a message: past four, the newest three after how many older", async (t) => {
+  const { mm } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1, 2, 3, 4, 5, 6]), versionPolicy: 'all' }] });
+  await mm.start();
+  await t.rejects(mm.run('m', feeds, { version: 99 }), { code: 'NOT_FOUND', message: "model 'm' has no version 99; it has 3 older, 4 AVAILABLE, 5 AVAILABLE, 6 AVAILABLE" });
+});

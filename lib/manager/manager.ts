@@ -915,7 +915,8 @@ export class ModelManager {
 
   // Past #killAt (stop({ killAfterMs })), runs in flight are not waited for: the model is
   // disposed with what is left of the limit (0).
-  // `why`: said with its UNLOADING and END, and to runs that ask for it (NOT_FOUND).
+  // `why`: the reason its UNLOADING and END events give (a run that asks for it is told why as
+  // it is then: letGoWhy()). A crashed version (END) is said END again, without its error.
   async #unloadVersion(m: Managed, entry: Entry, why: string): Promise<void> {
     if (entry.state === 'END' && entry.crashed) {
       // A crashed version let go of (helper-117: its error said it would be loaded again, 503).

@@ -234,10 +234,16 @@ export function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
-/** @internal "1 AVAILABLE, 2 END (why)": the versions for messages. */
+/**
+ * @internal "1 AVAILABLE, 2 END (why)": the versions for messages; past four, the newest three
+ * after how many older ("997 older, 998 END, ..."), so that a model of thousands of versions
+ * does not make every message as long.
+ */
 export function describeVersions(m: Managed): string {
-  const list = [...m.versions.values()].sort((a, b) => a.version - b.version)
-    .map((e) => `${e.version} ${e.state}${e.error ? ` (${e.error.message})` : ''}`);
+  const all = [...m.versions.values()].sort((a, b) => a.version - b.version);
+  const shown = all.length <= LISTED + 1 ? all : all.slice(-LISTED);
+  const list = shown.map((e) => `${e.version} ${e.state}${e.error ? ` (${e.error.message})` : ''}`);
+  if (shown.length < all.length) list.unshift(`${all.length - shown.length} older`);
   return list.length ? list.join(', ') : 'none';
 }
 
