@@ -247,7 +247,9 @@ export function localDirectory(field: string, value: unknown, what: string): str
     }
     // %00 decodes to a NUL, where TensorFlow's C string would end.
     if (decoded.includes('\0')) throw invalidType(field, `${what} (non-empty, without NUL characters; %00 in a file:// URL is one)`, value);
-    return decoded;
+    // Normalized as a plain path is (helper-119: `file:///dir/` kept its '/', and every version
+    // of the model then seemed to be under another base path).
+    return path.resolve(decoded);
   }
   if (scheme !== undefined) {
     throw invalidType(field, `${what} on this machine: tfslice reads models from the local file system, not ${scheme}:// (copy the model to a local directory, or mount the bucket: gcsfuse, s3fs, mountpoint-s3)`, value);

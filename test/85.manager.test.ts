@@ -1528,3 +1528,32 @@ t.test("a model's versions in a message: past four, the newest three after how m
   await mm.start();
   await t.rejects(mm.run('m', feeds, { version: 99 }), { code: 'NOT_FOUND', message: "model 'm' has no version 99; it has 3 older, 4 AVAILABLE, 5 AVAILABLE, 6 AVAILABLE" });
 });
+
+t.test('reconfigure() of a model it keeps answers a run for an unknown version at once, while its look waits for a directory to settle', async (t) => {
+  // helper-119: each such run waited out the look's settle pause (~1 s here, under a reload loop
+  // every run), where TensorFlow Serving answers 404 at once.
+  const base = basePath(t, [1]);
+  fs.mkdirSync(path.join(base, '6')); // never a SavedModel: every look waits settleMs for it
+  const config = { name: 'm', basePath: base };
+  const { mm } = manager(t, { models: [config], settleMs: 1000 });
+  await mm.start();
+  const reloading = mm.reconfigure([config]);
+  await sleep(50);
+  const started = performance.now();
+  await t.rejects(mm.run('m', feeds, { version: 99 }), { code: 'NOT_FOUND' });
+  const took = performance.now() - started;
+  t.ok(took < 500, `NOT_FOUND in ${took.toFixed(0)} ms, not after the look's 1 s pause`);
+  t.ok('y' in await mm.run('m', feeds), 'runs without a version go to version 1 meanwhile');
+  await reloading;
+});
+
+t.test("a basePath given as a file:// URL ending in '/' is the directory's path (no '/'), and its versions are its own", async (t) => {
+  // helper-119: the '/' stayed, and every version let go of said "a reload moved model 'm'".
+  const base = basePath(t, [1]);
+  const { mm, events } = manager(t, { models: [{ name: 'm', basePath: `file://${base}/` }], watch: true, pollIntervalMs: 30, settleMs: 30 });
+  await mm.start();
+  t.equal(mm.status('m').basePath, base);
+  addVersion(base, 2);
+  await until('version 1 END', () => stateOf(mm, 'm', 1) === 'END');
+  t.equal(events.find((e) => e.version === 1 && e.state === 'END')?.reason, 'the version policy ("latest") chooses version 2 now');
+});

@@ -203,9 +203,11 @@ export class ModelManager {
         // policy are unchanged: the look, queued behind that load or warm-up, held the reload
         // for as long (helper-111: every later reload waited for a model left as it was).
         const idle = m.busy === 0;
-        // Its look holds runs as a new model's does (helper-118: with no version serving, a run
-        // without one failed at once while the look was about to load one).
-        const refresh = this.#reconfigured(m, beginLook(m));
+        // Its look holds runs without a version while none serves, as load()'s does (helper-118:
+        // one failed at once while the look was about to load a version); not runs for versions
+        // not known yet, which a reload of a model it keeps answers at once, as TensorFlow
+        // Serving does (helper-119: each waited out the look's settle pause).
+        const refresh = this.#reconfigured(m, beginBusy(m));
         const changed = before === undefined || before.basePath !== model.basePath || JSON.stringify(before.versionPolicy) !== JSON.stringify(model.versionPolicy);
         if (changed || idle) work.push(refresh);
         else void refresh.catch(() => undefined);
@@ -1160,6 +1162,13 @@ function beginLook(m: Managed): Looked {
       phase = 'chosen';
     },
   };
+}
+
+// Work that holds runs without a version while none serves (Managed.busy), and nothing else:
+// ended by endLook() as a look is.
+function beginBusy(m: Managed): Looked {
+  m.busy++;
+  return { reading: () => undefined, chosen: () => undefined };
 }
 
 function endLook(m: Managed, looked: Looked): void {
