@@ -228,7 +228,10 @@ t.test('a worker_thread terminated while Python is asked where TensorFlow is lea
       const until = async (done) => { for (let i = 0; i < 500 && !done(); i++) await new Promise((r) => setTimeout(r, 10)); return done(); };
       await until(() => fs.existsSync(${JSON.stringify(pidFile)}));
       const pid = Number(fs.readFileSync(${JSON.stringify(pidFile)}, 'utf8'));
-      const cmdline = fs.readFileSync('/proc/' + pid + '/cmdline', 'utf8').split('\\0');
+      // (Empty for a moment while the shell execs the interpreter, as the addon's teardown knows:
+      // read until it is not. CI once read it in that moment.)
+      let cmdline = [];
+      await until(() => { try { cmdline = fs.readFileSync('/proc/' + pid + '/cmdline', 'utf8').split('\\0'); } catch { cmdline = []; } return cmdline.join('') !== ''; });
       await worker.terminate();
       const gone = await until(() => !fs.existsSync('/proc/' + pid));
       let state = '';
