@@ -19,7 +19,7 @@ import type { Tensor } from '../tensor';
 import { type ManagedModelConfig, type ModelManagerConfig, readConfigFile, type Resolved, type ResolvedModel, resolveManagerConfig } from './config';
 import { acquire, newest, route, settle, wait } from './routing';
 import {
-  asError, describeVersions, type Entry, type ManagerRunOptions, type Managed, type ModelManagerEvents, type ModelStatus, type Prediction,
+  asError, describeVersions, type Entry, movedAway, type ManagerRunOptions, type Managed, type ModelManagerEvents, type ModelStatus, type Prediction,
   policySaid, type StateEvent, statusOf, unavailable, unloadedBy, unrecognizedLabel, versionsSaid, type VersionState,
 } from './state';
 import { changedFiles, filesSaid, fingerprint, type Look, lookAt, selectVersions } from './versions';
@@ -803,7 +803,8 @@ export class ModelManager {
     // Said END again, with why and no error (helper-116: serve's log kept "being loaded again").
     const notChosen = (v: number) => {
       const entry = m.versions.get(v);
-      if (entry !== undefined && path.dirname(entry.path) !== m.config.basePath) return `a reload moved model '${m.config.name}' to base path ${m.config.basePath}`;
+      const elsewhere = entry === undefined ? null : movedAway(m, entry);
+      if (elsewhere !== null) return elsewhere;
       if (!look.present.has(v)) return 'its directory is gone';
       const versions = [...aspired].sort((a, b) => b - a);
       const now = versions.length === 0 ? 'no version' : `version${versions.length > 1 ? 's' : ''} ${versionsSaid(versions)}`;

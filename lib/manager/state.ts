@@ -313,6 +313,11 @@ function policySays(m: Managed): string {
   return `the version policy (${policySaid(m.config.versionPolicy)}) does not choose it now${instead}`;
 }
 
+/** @internal That a reload moved the model away from the base path `entry` was loaded from; null when it has not. */
+export function movedAway(m: Managed, entry: Entry): string | null {
+  return path.dirname(entry.path) === m.config.basePath ? null : `a reload moved model '${m.config.name}' to base path ${m.config.basePath}`;
+}
+
 /**
  * @internal Why a version let go of (END without an error) is not served now, for runs that ask
  * for it: unload() while it holds, else what the last look saw of its directory (incomplete, or
@@ -323,7 +328,8 @@ export function letGoWhy(m: Managed, entry: Entry): string {
   const name = m.config.name;
   // What is true now first (helper-118: a gone directory's version said the policy's reason it
   // went, or that load(name, version) would bring it back, which then failed).
-  if (path.dirname(entry.path) !== m.config.basePath) return `a reload moved model '${name}' to base path ${m.config.basePath}`;
+  const elsewhere = movedAway(m, entry);
+  if (elsewhere !== null) return elsewhere;
   if (!m.looks.has(entry.version) && !m.held) return `its directory is gone${lastLook(m)}`;
   if (m.excluded.has(entry.version)) return unloadedBy(name, entry.version);
   if (m.held) return unloadedBy(name);
