@@ -252,7 +252,7 @@ export class Tensor<D extends DType = DType> {
   /**
    * @param dtype element type, e.g. 'float32'
    * @param data the elements, row-major: the typed array for the dtype, or for
-   *   'string' a string[] or Uint8Array[] (raw bytes)
+   *   'string' an array of strings (sent as UTF-8) and Uint8Arrays (raw bytes), mixed or not
    * @param shape dimensions; defaults to [data.length]
    * @throws ERR_INVALID_ARG_TYPE (TypeError) for an unknown dtype, data of another kind than the
    *   dtype's typed array (or strings), a detached buffer, or a dimension that is not a safe
@@ -604,7 +604,7 @@ export interface TensorLike<D extends DType = DType> {
   dtype: D;
   /** Dimensions; their product is data's length (an element count, not bytes). */
   shape: readonly number[];
-  /** The elements, row-major: the dtype's typed array, or for 'string' a string[] or Uint8Array[] (raw bytes). */
+  /** The elements, row-major: the dtype's typed array, or for 'string' an array of strings (UTF-8) and Uint8Arrays (raw bytes), mixed or not. */
   data: FeedDataOf<D>;
 }
 

@@ -75,7 +75,7 @@ t.test('npm pack ships the runtime, the types, the prebuild and the sources, not
 
 t.test("README's numbers about the package are npm pack's (within 20 %)", async (t) => {
   if (!fs.existsSync(info.PREBUILD)) {
-    t.skip(`no ${path.relative(ROOT, info.PREBUILD)}: the numbers are for the package with its prebuild (.ci/run builds it first)`);
+    t.pass(`no ${path.relative(ROOT, info.PREBUILD)}: the numbers are for the package with its prebuild (.ci/run builds it first)`, { skip: true });
     return;
   }
   const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -93,7 +93,7 @@ t.test("README's numbers about the package are npm pack's (within 20 %)", async 
 
 t.test('the linux-x64 prebuild needs what package.json and README state', async (t) => {
   if (!fs.existsSync(info.PREBUILD)) {
-    t.skip(`no ${path.relative(ROOT, info.PREBUILD)} (npm run prebuild; .ci/run builds it before the tests)`);
+    t.pass(`no ${path.relative(ROOT, info.PREBUILD)} (npm run prebuild; .ci/run builds it before the tests)`, { skip: true });
     return;
   }
   const needs = info.requirements(info.PREBUILD);

@@ -86,7 +86,7 @@ t.test('every TypeScript block type-checks against the shipped declarations (typ
 for (const block of code) {
   t.test(`README.md block at line ${block.line} runs`, async (t) => {
     if (block.skip) {
-      t.skip(`marked not runnable: ${block.skip}`);
+      t.pass(`marked not runnable: ${block.skip}`, { skip: true });
       return;
     }
     const source = block.lang.startsWith('t') ? program(block) : `(async () => {\n${block.code}\n})();\n`;

@@ -78,7 +78,7 @@ t.test('TFSLICE_LIBTENSORFLOW pointing at nothing is LIBRARY_NOT_FOUND, not a fa
 
 t.test('a library without the C API names the missing symbol', async (t) => {
   const libz = ['/lib/x86_64-linux-gnu/libz.so.1', '/usr/lib/x86_64-linux-gnu/libz.so.1'].find((p) => fs.existsSync(p));
-  if (!libz) return t.skip('no libz.so.1 on this machine');
+  if (!libz) return t.pass('no libz.so.1 on this machine', { skip: true });
   const wrong = probe({ TFSLICE_LIBTENSORFLOW: libz }, EMPTY);
   t.equal(wrong.error?.code, 'LIBRARY_INCOMPATIBLE');
   t.match(wrong.error?.message, /missing symbol TF_Version/);

@@ -112,7 +112,7 @@ t.test('while TensorFlow loads, only absl lines below the level and absl\'s prea
   try {
     execFileSync('cc', ['-shared', '-fPIC', '-o', fake, path.join(dir, 'fake.c')], { stdio: 'pipe' });
   } catch (error) {
-    return t.skip(`no C compiler: ${(error as Error).message}`);
+    return t.pass(`no C compiler: ${(error as Error).message}`, { skip: true });
   }
   // The fake has no C API: LIBRARY_INCOMPATIBLE, after its initialisers ran.
   const load = (how: 'async' | 'sync', env: NodeJS.ProcessEnv) => node(`

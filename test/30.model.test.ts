@@ -68,7 +68,7 @@ t.test('a TF1 signature that returns its inputs: the fed values, copied (TensorF
     t.same(Object.keys(out).sort(), ['doubled', 'key', 'x_again', 'x_out']);
     t.same([Array.from(out.x_out!.data as Float32Array), Array.from(out.x_again!.data as Float32Array), out.key!.data, Array.from(out.doubled!.data as Float32Array)],
       [[1, 2], [1, 2], ['k1', 'k2'], [2, 4]]);
-    t.not(out.x_out!.data.buffer, x.data.buffer, 'a copy, not the feed');
+    t.not((out.x_out!.data as ArrayBufferView).buffer, (x.data as ArrayBufferView).buffer, 'a copy, not the feed');
     out.x_out!.dispose();
     t.same(Array.from(x.data as Float32Array), [1, 2], "disposing the output leaves the feed's memory alone");
   }
@@ -87,9 +87,9 @@ t.test('a TF1 signature that returns its inputs: the fed values, copied (TensorF
     const out = await model.run({ x: bigX, key: bigKey }, outputs === undefined ? {} : { outputs: [...outputs] });
     t.equal(native().stats().threadCopies - before, copies, `outputs ${outputs ?? 'all'}: ${copies} buffers copied off the event loop (${bytes.join(', ')} bytes and the like)`);
     t.same(Object.keys(out), outputs ?? ['doubled', 'key', 'x_again', 'x_out'], 'the keys in their order');
-    t.ok((out.x_out!.data as Float32Array).every((v, i) => v === i) && out.x_out!.data.buffer !== bigX.data.buffer, 'x_out: every element, in a buffer of its own');
+    t.ok((out.x_out!.data as Float32Array).every((v, i) => v === i) && (out.x_out!.data as ArrayBufferView).buffer !== (bigX.data as ArrayBufferView).buffer, 'x_out: every element, in a buffer of its own');
     t.same(out.key!.data, strings, 'key: every string');
-    if (out.x_again) t.not(out.x_again.data.buffer, out.x_out!.data.buffer, 'x_again and x_out are two copies');
+    if (out.x_again) t.not((out.x_again.data as ArrayBufferView).buffer, (out.x_out!.data as ArrayBufferView).buffer, 'x_again and x_out are two copies');
   }
   // A SharedArrayBuffer's memory too, copied at the time of the run.
   const shared = new Float32Array(new SharedArrayBuffer(4 * n)).fill(2.5);
@@ -380,7 +380,7 @@ print('null')`);
 });
 
 /** Builds test/fixtures/custom_op/add_one.cc against the TensorFlow the tests use. */
-function buildCustomOp(t: Tap.Test): string {
+function buildCustomOp(t: tap.Test): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-op-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const tensorflow = path.dirname(runtime().path);

@@ -80,7 +80,7 @@ t.test('batched requests give what they give alone, for every dtype, with mixed 
 t.test('output rows are views of the batch output, and dispose() of one leaves the others', async (t) => {
   const model = await loadModel(BATCHING, { batching: { maxBatchSize: 8 } });
   const [a, b] = await Promise.all([model.run({ x: [[1, 2]] }), model.run({ x: [[3, 4], [5, 6]] })]);
-  t.equal(a!.y!.data.buffer, b!.y!.data.buffer, 'one buffer, no copy');
+  t.equal((a!.y!.data as ArrayBufferView).buffer, (b!.y!.data as ArrayBufferView).buffer, 'one buffer, no copy');
   a!.y!.dispose();
   t.same(Array.from(b!.y!.data as Float32Array), [7, 9, 11, 13], 'the other rows are intact');
   t.same(Array.from(a!.y!.data as Float32Array), [3, 5], 'a view is only forgotten by dispose()');

@@ -544,7 +544,7 @@ t.test('feeds over buffers that change size (resizable, growable) while their ru
   const fresh = () => new ArrayBuffer(4 * small, { maxByteLength: 4 * small });
   const speciesBuffer = fresh();
   class Sneaky extends Float32Array {
-    static override get [Symbol.species]() { return function species(n: number) { return new Float32Array(speciesBuffer, 0, n); }; }
+    static get [Symbol.species]() { return function species(n: number) { return new Float32Array(speciesBuffer, 0, n); }; }
   }
   const sneaky = new Sneaky(speciesBuffer, 0, small).fill(2.5);
   const shadowBuffer = fresh();
@@ -602,11 +602,11 @@ t.test("an echo is a copy even of a feed whose class's slice() returns the feed:
   t.teardown(() => echo.dispose());
   const base = new Float32Array([1, 2, 3, 4]);
   class Sneaky extends Float32Array {
-    static override get [Symbol.species]() { return function species() { return base; }; }
+    static get [Symbol.species]() { return function species() { return base; }; }
   }
   const x = new Sneaky(base.buffer);
   for (const [how, out] of [['run', await echo.run({ x, key: ['k'] }, { outputs: ['x_out'] })], ['runSync', echo.runSync({ x, key: ['k'] }, { outputs: ['x_out'] })]] as const) {
-    t.not(out.x_out!.data.buffer, base.buffer, `${how}: the echo has memory of its own`);
+    t.not((out.x_out!.data as ArrayBufferView).buffer, base.buffer, `${how}: the echo has memory of its own`);
     t.same([...out.x_out!.data], [1, 2, 3, 4], `${how}: with the feed's values`);
     out.x_out!.dispose();
     t.same([...base], [1, 2, 3, 4], `${how}: the feed is intact after the echo's dispose() (it was detached)`);
@@ -743,7 +743,7 @@ t.test('process.exit() with a run that does not end within 2 s: TensorFlow is to
 
 // Runs `script`, which calls process.exit(3) while one run never ends: the process must end with
 // code 3 after the addon's 2 s wait, with its line on stderr.
-function exitsCancelling(t: Tap.Test, script: string): void {
+function exitsCancelling(t: tap.Test, script: string): void {
   const started = Date.now();
   const result = node(script, { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' });
   const seconds = (Date.now() - started) / 1000;

@@ -344,7 +344,7 @@ t.test('run: integer inputs refuse what is not an integer, NaN included, naming 
   for (const [i, [inputs, message]] of cases.entries()) {
     const r = results[i]!;
     t.equal(r.code, 2, `${inputs.join(' ')}: exit 2`);
-    t.match(r.stderr, message, r.stderr.split('\n')[0]);
+    t.match(r.stderr, message, r.stderr.split('\n')[0] ?? '');
   }
   const float = await cli(['run', multi.dir, '--signature', 'double', '--input', 'x=["nan"]']);
   t.equal(float.code, 2);
@@ -601,7 +601,7 @@ t.test('install-tensorflow --from archive: from a server on 127.0.0.1 into the c
  * Serves the files under `root` at http://127.0.0.1:<port>/<path> until the test ends (404 for
  * anything else); resolves to that base URL. Each request's path goes into `requests`.
  */
-async function serve(t: Tap.Test, root: string, requests: string[] = []): Promise<string> {
+async function serve(t: tap.Test, root: string, requests: string[] = []): Promise<string> {
   const server = http.createServer((req, res) => {
     requests.push(req.url ?? '');
     const file = path.join(root, decodeURIComponent(req.url ?? '/'));

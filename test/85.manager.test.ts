@@ -17,7 +17,7 @@ const slow = fixture('slow').dir;
 const golden = tiny.golden.cases[0]!;
 const feeds = { x: toTensor(golden.inputs.x!) };
 
-function basePath(t: Tap.Test, versions: number[] = [], from = tiny.dir): string {
+function basePath(t: tap.Test, versions: number[] = [], from = tiny.dir): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-manager-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   for (const v of versions) addVersion(dir, v, from);
@@ -48,7 +48,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // A writer that keeps changing `file` (a byte more, a byte less, every 20 ms) until the function
 // it returns is called (or the test ends), then puts it back as it was.
-function keepWriting(t: Tap.Test, file: string): () => Promise<void> {
+function keepWriting(t: tap.Test, file: string): () => Promise<void> {
   const bytes = fs.readFileSync(file);
   let writing = true;
   const writer = (async () => {
@@ -72,7 +72,7 @@ async function until(what: string, condition: () => boolean, ms = 15_000): Promi
 }
 
 // A manager whose events are recorded, stopped when the test ends.
-function manager(t: Tap.Test, config: ModelManagerConfig): { mm: ModelManager; events: StateEvent[]; failures: { name: string; version: number | null; error: Error }[] } {
+function manager(t: tap.Test, config: ModelManagerConfig): { mm: ModelManager; events: StateEvent[]; failures: { name: string; version: number | null; error: Error }[] } {
   const mm = new ModelManager(config);
   const events: StateEvent[] = [];
   const failures: { name: string; version: number | null; error: Error }[] = [];
@@ -89,7 +89,7 @@ const table = (mm: ModelManager, name: string) => mm.status(name).versions.map((
 
 // Concurrent run() loops until stopped (at the latest when the test ends, so that a failed
 // wait cannot leave them spinning): every failure and which version served each run.
-function traffic(t: Tap.Test, mm: ModelManager, name: string, loops = 4) {
+function traffic(t: tap.Test, mm: ModelManager, name: string, loops = 4) {
   let running = true;
   const served = new Map<number, number>();
   const failed: unknown[] = [];
@@ -808,7 +808,7 @@ t.test('warm-up runs before AVAILABLE; a failing warm-up fails the version', asy
 });
 
 // A started manager of one isolated model whose host is stopped (SIGSTOP) with a run in flight on it.
-async function stoppedHost(t: Tap.Test): Promise<{ mm: ModelManager; pid: number; inflight: Promise<unknown> }> {
+async function stoppedHost(t: tap.Test): Promise<{ mm: ModelManager; pid: number; inflight: Promise<unknown> }> {
   const base = basePath(t, [1], slow);
   const { mm } = manager(t, { models: [{ name: 'slow', basePath: base, isolation: 'process' }] });
   await mm.start();

@@ -89,7 +89,7 @@ t.test('every fixture loaded by hand onto a partition gives what TensorFlow\'s l
 });
 
 function plainOf(tensor: Tensor): { dtype: string; shape: readonly number[]; data: unknown[] } {
-  const data = tensor.dtype === 'string' ? (tensor.data as Uint8Array[]).map((b) => Buffer.from(b).toString('base64')) : Array.from(tensor.data as ArrayLike<unknown>, String);
+  const data = tensor.dtype === 'string' ? tensor.bytes().map((b) => Buffer.from(b).toString('base64')) : Array.from(tensor.data as ArrayLike<unknown>, String);
   return { dtype: tensor.dtype, shape: tensor.shape, data };
 }
 

@@ -92,7 +92,7 @@ t.test('targets TensorFlow cannot open are refused before it tries, with the fix
 t.test('fixtures run on a tf.distribute.Server worker', async (t) => {
   const flags = namespaceFlags();
   if (typeof flags === 'string') {
-    t.skip(flags);
+    t.pass(flags, { skip: true });
     return;
   }
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-worker-'));

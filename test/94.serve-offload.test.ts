@@ -446,7 +446,7 @@ async function probing<T>(work: Promise<T>): Promise<{ value: T; statuses: numbe
   }
 }
 
-function checkProbes(t: Tap.Test, { statuses, longest, took }: { statuses: number[]; longest: number; took: number }): void {
+function checkProbes(t: tap.Test, { statuses, longest, took }: { statuses: number[]; longest: number; took: number }): void {
   t.same(statuses.filter((s) => s !== 200), [], 'every probe answered 200');
   t.ok(statuses.length >= 5, `${statuses.length} probes answered in the ${took.toFixed(0)} ms the request took`);
   t.ok(longest < took / 3, `the longest wait between two probe answers, ${longest.toFixed(0)} ms, is under a third of the request's ${took.toFixed(0)} ms`);

@@ -239,7 +239,7 @@ t.test('a graph that keeps a fed tensor past its run (a queue) reads it intact: 
     const x = isolated.alloc('float32', [n]);
     t.equal(sharedFeedCount() > 0, true, 'a shared tensor');
     (x.data as Float32Array).forEach((_, i, a) => { a[i] = i % 7; });
-    t.same(Array.from((await model.run({ x }, { signature: 'enqueue' })).size!.data), [1], `${where}: queued`);
+    t.same(Array.from((await model.run({ x }, { signature: 'enqueue' })).size!.data as ArrayLike<number>), [1], `${where}: queued`);
     x.dispose();
     t.equal(x.disposed, true);
     // Memory allocated and written now must not be what the queue reads.
@@ -250,7 +250,7 @@ t.test('a graph that keeps a fed tensor past its run (a queue) reads it intact: 
     });
     const out = await model.run({}, { signature: 'dequeue' });
     const expected = Array.from({ length: n }, (_, i) => i % 7).reduce((a, b) => a + b, 0);
-    t.same([out.sum!.data[0], Array.from(out.head!.data)], [expected, [0, 1, 2, 3]], `${where}: the queue still reads the disposed tensor's values`);
+    t.same([out.sum!.data[0], Array.from(out.head!.data as ArrayLike<number>)], [expected, [0, 1, 2, 3]], `${where}: the queue still reads the disposed tensor's values`);
     for (const y of others) y.dispose();
   }
   // Plain feeds cross in the run's slot, which the next run's feeds overwrite: a kept one moves

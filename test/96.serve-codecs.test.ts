@@ -380,17 +380,17 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
 
   const y = new Tensor('float32', Float32Array.of(0.5, NaN), [2]);
   const n = new Tensor('int64', BigInt64Array.of(-9223372036854775808n), [1]);
-  const response = inferResponse('m', 3, { id: 'r1', feeds: {}, outputs: null, binaryByDefault: false, signatureName: undefined }, { y, n });
+  const response = inferResponse('m', 3, { id: 'r1', outputs: null, binaryByDefault: false }, { y, n });
   t.equal(response.json, '{"id":"r1","model_name":"m","model_version":"3","outputs":[{"name":"n","datatype":"INT64","shape":[1],"data":[-9223372036854775808]},{"name":"y","datatype":"FP32","shape":[2],"data":[0.5,NaN]}]}');
   t.equal(response.binary, null);
-  const binary = inferResponse('m', 3, { id: undefined, feeds: {}, outputs: [{ name: 'y', binary: true }], binaryByDefault: false, signatureName: undefined }, { y, n });
+  const binary = inferResponse('m', 3, { id: undefined, outputs: [{ name: 'y', binary: true }], binaryByDefault: false }, { y, n });
   t.equal(binary.json, '{"model_name":"m","model_version":"3","outputs":[{"name":"y","datatype":"FP32","shape":[2],"parameters":{"binary_data_size":8}}]}');
   t.same(Array.from(new Float32Array(Uint8Array.from(Buffer.concat(binary.binary!)).buffer)), [0.5, NaN]);
-  t.throws(() => inferResponse('m', 3, { id: undefined, feeds: {}, outputs: [{ name: 'z', binary: false }], binaryByDefault: false, signatureName: undefined }, { y }), { code: 'INVALID_ARGUMENT', message: /no output 'z'/ });
+  t.throws(() => inferResponse('m', 3, { id: undefined, outputs: [{ name: 'z', binary: false }], binaryByDefault: false }, { y }), { code: 'INVALID_ARGUMENT', message: /no output 'z'/ });
   const raw = new Tensor('string', [new TextEncoder().encode('ok'), Uint8Array.of(0xff)]);
-  t.throws(() => inferResponse('m', 3, { id: undefined, feeds: {}, outputs: null, binaryByDefault: false, signatureName: undefined }, { s: raw }),
+  t.throws(() => inferResponse('m', 3, { id: undefined, outputs: null, binaryByDefault: false }, { s: raw }),
     { code: 'FAILED_PRECONDITION', message: /output 's' holds bytes that are not UTF-8, which v2 JSON cannot carry unchanged; ask for it as binary data: "outputs": \[\{"name": "s", "parameters": \{"binary_data": true\}\}\]/ }, 'BYTES that are not UTF-8 are not sent changed as JSON');
-  const rawBinary = inferResponse('m', 3, { id: undefined, feeds: {}, outputs: null, binaryByDefault: true, signatureName: undefined }, { s: raw });
+  const rawBinary = inferResponse('m', 3, { id: undefined, outputs: null, binaryByDefault: true }, { s: raw });
   t.same(Buffer.concat(rawBinary.binary!), Buffer.from([2, 0, 0, 0, 0x6f, 0x6b, 1, 0, 0, 0, 0xff]), 'and go as binary data unchanged');
 
   // BYTES out are written from the packed form: each string's length, then its bytes (short
@@ -446,7 +446,7 @@ t.test("KServe v2: typed JSON tensors, and the binary data extension's bytes", a
   // A response of big BYTES (over OFF_THREAD_LAYOUT_BYTES) takes them laid out off the thread.
   const many = Array.from({ length: 300_000 }, (_, i) => `s${i}`);
   const manyTensor = new Tensor('string', many, [many.length]);
-  const request = { id: undefined, feeds: {}, outputs: null, binaryByDefault: true, signatureName: undefined };
+  const request = { id: undefined, outputs: null, binaryByDefault: true };
   const laidOut = layOutBigBytes(request, { s: manyTensor });
   t.ok(laidOut, `${many.length} strings (${OFF_THREAD_LAYOUT_BYTES} bytes or more laid out) go to a runner thread`);
   const offThread = inferResponse('m', 1, request, { s: manyTensor }, await laidOut!);

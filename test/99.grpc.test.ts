@@ -685,7 +685,7 @@ for path, records in json.loads(sys.stdin.read()):
   });
   // One byte of a record's data changed: its checksum no longer matches.
   const bytes = fs.readFileSync(file('half'));
-  bytes[20] ^= 0xff;
+  bytes[20]! ^= 0xff;
   fs.mkdirSync(path.dirname(file('corrupt')), { recursive: true });
   fs.writeFileSync(file('corrupt'), bytes);
   // The last record cut short.
@@ -1115,7 +1115,7 @@ t.test('the gRPC port bounds its connections and a call\'s message: a silent con
   stream.write(Buffer.concat([prefix, Buffer.alloc(10)]));
   stream.on('data', () => {});
   stream.on('error', () => {});
-  const trailers = await new Promise<http2.IncomingHttpHeaders>((resolve) => {
+  const trailers = await new Promise<import('node:http2').IncomingHttpHeaders>((resolve) => {
     stream.once('trailers', (headers) => resolve(headers));
     stream.once('response', (headers) => { if (headers['grpc-status'] !== undefined) resolve(headers); });
   });

@@ -180,7 +180,7 @@ export function fixtureTags(golden: Golden): { tags?: string[] } {
 }
 
 /** Checks an output against TensorFlow's golden value (floats within FLOAT_TOLERANCE). */
-export function expectOutput(t: Tap.Test, actual: Tensor | undefined, expected: GoldenTensor, what: string): void {
+export function expectOutput(t: tap.Test, actual: Tensor | undefined, expected: GoldenTensor, what: string): void {
   if (!actual) {
     t.fail(`${what}: missing`);
     return;

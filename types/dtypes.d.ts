@@ -27,8 +27,8 @@ export interface TypedArrayOf {
 export type TypedArray = TypedArrayOf[NumericDType];
 /** What `Tensor.data` holds for dtype D. */
 export type DataOf<D extends DType> = D extends NumericDType ? TypedArrayOf[D] : string[];
-/** What a feed may carry for dtype D: strings may also be raw bytes. */
-export type FeedDataOf<D extends DType> = D extends NumericDType ? TypedArrayOf[D] : string[] | Uint8Array[];
+/** What a feed may carry for dtype D: a 'string' tensor's elements may be strings (sent as UTF-8), raw bytes, or a mix. */
+export type FeedDataOf<D extends DType> = D extends NumericDType ? TypedArrayOf[D] : (string | Uint8Array)[];
 interface TypedArrayConstructor {
     new (length: number): TypedArray;
     new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): TypedArray;

@@ -429,7 +429,7 @@ t.test('dispose() called again and again on one model starts one close: no threa
 
 // Stops a host and returns once the kernel says it is stopped (a direct-path run sent at once
 // can be served by a thread the signal has not reached yet).
-async function stopHost(t: Tap.Test, pid: number): Promise<() => void> {
+async function stopHost(t: tap.Test, pid: number): Promise<() => void> {
   process.kill(pid, 'SIGSTOP');
   for (let i = 0; i < 200 && !/^\S+ \(.*\) T /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 5));
   let stopped = true;
@@ -543,7 +543,7 @@ t.test('hostHangTimeoutMs in a ModelManager in watch mode: the hung host is kill
   await stopHost(t, pid);
   const started = performance.now();
   await t.rejects(manager.use('half', {}, (model) => model.run(x, { runTimeoutMs: 100 })), { code: 'DEADLINE_EXCEEDED' });
-  let served: readonly [number, number | bigint | undefined] | null = null;
+  let served: readonly [number, number | bigint | string | undefined] | null = null;
   while (served === null && performance.now() - started < 20_000) {
     await new Promise((r) => setTimeout(r, 100));
     served = await serve().then((answer) => (answer[0] === pid ? null : answer), () => null);
@@ -994,7 +994,7 @@ t.test('isolation process, maxConcurrentRuns Infinity: more runs than the host\'
 // A run of microseconds sent ahead of its turn while `limit` runs of `long` (~100-150 ms) hold the
 // turns of an isolated model at maxConcurrentRuns `limit`: its host starts it only once TensorFlow
 // is done with one of them, so it ends near when they do, not at once.
-async function shortRunWaits(t: Tap.Test, model: Model, long: number, limit: number): Promise<void> {
+async function shortRunWaits(t: tap.Test, model: Model, long: number, limit: number): Promise<void> {
   const sentAhead = runPaths.ahead;
   const t1 = performance.now();
   const settled = await Promise.all([...Array.from({ length: limit }, () => n(long)), n(3)].map((feeds) => model.run(feeds).then(() => performance.now() - t1)));
