@@ -1445,6 +1445,11 @@ t.test("files named in a message: bare only when nothing in the name reads as th
   t.equal(filesSaid(['variables/a, b and 3 more', 'variables/q"uo\\te', 'variables/x y']), '"variables/a, b and 3 more", "variables/q\\u{22}uo\\u{5c}te", "variables/x y"');
   t.equal(filesSaid(['a', 'b', 'c', 'd', 'e']), 'a, b, c and 2 more');
   t.equal(filesSaid([]), 'its files');
+  // A long name is cut, and says so outside its quotes: a name that itself ends in '...' is not
+  // taken for a cut one (helper-118), and the cut never splits a character in two.
+  t.equal(filesSaid([`variables/${'a'.repeat(120)}`]), `"variables/${'a'.repeat(90)}" (the first 100 of its 130 characters)`);
+  t.equal(filesSaid(['variables/x...']), 'variables/x...');
+  t.equal(filesSaid([`${'b'.repeat(99)}\u{1f600}tail`]), `"${'b'.repeat(99)}\\u{1f600}" (the first 100 of its 104 characters)`);
 });
 
 t.test('a version the policy does not choose: the versions that serve instead, the first three then how many more', async (t) => {

@@ -158,17 +158,20 @@ export async function lookAt(base: string, seen: ReadonlyMap<number, SeenVersion
  * @internal Files named in a message: the first few, and how many more. A name is whatever was
  * written there: one with characters other than letters, digits and `_ . / + = @ -` is quoted,
  * each `"`, `\` and character past printable ASCII as \u{hex} (no control or bidi character
- * reaches a log: JSON.stringify leaves U+202E as it is), and a long one is cut.
+ * reaches a log: JSON.stringify leaves U+202E as it is), and one past 100 characters is cut to
+ * its first 100, quoted, with "(the first 100 of its N characters)" after the quotes.
  */
 export function filesSaid(files: readonly string[]): string {
   if (files.length === 0) return 'its files';
   const said = (file: string) => {
-    const cut = file.length > 100 ? `${file.slice(0, 100)}...` : file;
+    // By code point: a cut never leaves half a surrogate pair.
+    const chars = [...file];
     // Bare only when nothing in it could be read as the list's own punctuation (helper-117: a
-    // name 'a, b and 3 more' or with a '"' was listed as it was).
-    if (/^[\w./+=@-]+$/.test(cut)) return cut;
-    const escaped = [...cut].map((c) => (/^[\x20-\x7e]$/.test(c) && c !== '"' && c !== '\\' ? c : `\\u{${c.codePointAt(0)!.toString(16)}}`));
-    return `"${escaped.join('')}"`;
+    // name 'a, b and 3 more' or with a '"' was listed as it was), nor taken for a cut name
+    // (helper-118: the cut ended in a bare '...', as a name may).
+    if (chars.length <= 100 && /^[\w./+=@-]+$/.test(file)) return file;
+    const escaped = chars.slice(0, 100).map((c) => (/^[\x20-\x7e]$/.test(c) && c !== '"' && c !== '\\' ? c : `\\u{${c.codePointAt(0)!.toString(16)}}`));
+    return `"${escaped.join('')}"${chars.length > 100 ? ` (the first 100 of its ${chars.length} characters)` : ''}`;
   };
   const shown = files.slice(0, 3).map(said).join(', ');
   return files.length > 3 ? `${shown} and ${files.length - 3} more` : shown;
