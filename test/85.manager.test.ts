@@ -320,6 +320,26 @@ t.test('load, unload and reload by hand', async (t) => {
   await t.rejects(mm.unload('m', 9), { code: 'NOT_FOUND' });
 });
 
+t.test('unload(name, version) of a version its base path holds but that is not loaded keeps it from loading, until load(name, version) (helper-118: NOT_FOUND "has no version 2" while a look settled it)', async (t) => {
+  const base = basePath(t, [1, 2]);
+  const { mm } = manager(t, { models: [{ name: 'm', basePath: base }], watch: true, pollIntervalMs: 30, settleMs: 60 });
+  await mm.start();
+  t.same(mm.status('m').versions.map((v) => [v.version, v.state]), [[2, 'AVAILABLE']], "'latest' loads 2 only");
+  await mm.unload('m', 1); // there, not loaded
+  t.same(mm.status('m').versions.map((v) => [v.version, v.state]), [[2, 'AVAILABLE']], 'nothing to unload: 2 serves on');
+  const held = "version 1 of model 'm' is not served: unload('m', 1) keeps it from loading; load('m', 1) loads it";
+  await t.rejects(mm.run('m', feeds, { version: 1 }), { code: 'NOT_FOUND', message: held }, 'a run for it says why');
+  // The policy would now choose 1: the looks after 2's directory went do not load it.
+  fs.rmSync(path.join(base, '2'), { recursive: true });
+  await until('2 let go of', () => stateOf(mm, 'm', 2) === 'END');
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(stateOf(mm, 'm', 1), undefined, 'version 1 was not loaded by the looks since');
+  await t.rejects(mm.run('m', feeds, { version: 1 }), { code: 'NOT_FOUND', message: held });
+  t.equal((await mm.load('m', 1)).path, path.join(base, '1'), 'load(m, 1) loads it');
+  t.equal((await mm.predict('m', feeds)).version, 1);
+  await t.rejects(mm.unload('m', 9), { code: 'NOT_FOUND', message: /model 'm' has no version 9/ }, 'a version with no directory is still NOT_FOUND');
+});
+
 t.test('watch: versions swapped in and out under continuous run() traffic, without one failed call', async (t) => {
   const base = basePath(t, [1]);
   const { mm, events } = manager(t, { models: [{ name: 'm', basePath: base }], watch: true, pollIntervalMs: 30, settleMs: 60 });

@@ -435,8 +435,9 @@ export class ModelManager {
   /**
    * Unloads a version (or, with none, every version, and stops applying the policy to the
    * model until load(name)). Runs already routed to it finish first. The policy does not
-   * load an unloaded version again until load(). Rejects with UNAVAILABLE once stopped (stop()
-   * unloads every version itself).
+   * load an unloaded version again until load(); a version whose directory the last look saw
+   * but that is not loaded is kept from loading so. Rejects with NOT_FOUND for a version with
+   * no directory, and with UNAVAILABLE once stopped (stop() unloads every version itself).
    */
   async unload(name: string, version?: number): Promise<void> {
     const m = this.#model(name, version);
@@ -446,8 +447,10 @@ export class ModelManager {
     } else {
       this.#checkVersion(version);
       // A version a load(name, version) is bringing in (still in its settle check, not listed
-      // yet) is unloaded once that load ends: the calls apply in order.
-      if (!m.versions.has(version) && !m.loading.has(version)) throw new ServableNotFoundError(`model '${name}' has no version ${version}; it has ${describeVersions(m)}`, name, version);
+      // yet) is unloaded once that load ends: the calls apply in order. One the last look saw but
+      // that is not loaded (a look may be settling it) is kept from loading (helper-118: it was
+      // NOT_FOUND "has no version").
+      if (!m.versions.has(version) && !m.loading.has(version) && !m.looks.has(version)) throw new ServableNotFoundError(`model '${name}' has no version ${version}; it has ${describeVersions(m)}`, name, version);
       m.excluded.add(version);
     }
     await this.#exclusive(m, async () => {

@@ -301,6 +301,7 @@ export function notServed(m: Managed, version: number): string {
   const name = m.config.name;
   // (Its base path is not looked at while unload(name) holds it: helper-118.)
   if (!m.looks.has(version)) return `model '${name}' has no version ${version}${m.held ? ` known: ${unloadedBy(name)}, and its base path is not looked at meanwhile` : ''}`;
+  if (m.excluded.has(version)) return `version ${version} of model '${name}' is not served: unload('${name}', ${version}) keeps it from loading; load('${name}', ${version}) loads it`;
   const why = incomplete(m, version);
   if (why !== null) return `version ${version} of model '${name}' is not served yet: ${why}${lastLook(m)}`;
   return `version ${version} of model '${name}' is not served: its directory is there, but ${policySays(m)}`;

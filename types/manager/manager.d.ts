@@ -80,8 +80,9 @@ export declare class ModelManager {
     /**
      * Unloads a version (or, with none, every version, and stops applying the policy to the
      * model until load(name)). Runs already routed to it finish first. The policy does not
-     * load an unloaded version again until load(). Rejects with UNAVAILABLE once stopped (stop()
-     * unloads every version itself).
+     * load an unloaded version again until load(); a version whose directory the last look saw
+     * but that is not loaded is kept from loading so. Rejects with NOT_FOUND for a version with
+     * no directory, and with UNAVAILABLE once stopped (stop() unloads every version itself).
      */
     unload(name: string, version?: number): Promise<void>;
     /**
