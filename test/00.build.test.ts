@@ -1,5 +1,5 @@
 // Both build systems compile the same sources, and the published declarations match lib/.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -72,4 +72,30 @@ t.test('the declarations type-check on their own, as a consumer compiles them', 
   // Only our files count: scripts/consumer-test.js checks the package whole, dependencies included.
   const ours = report.split('\n').filter((l) => l.startsWith('types/'));
   t.same(ours, [], `${files.length} declaration files type-check`);
+});
+
+t.test("npm test at a terminal: tap reads a test file's stderr however much it writes (package.json's tap.reporter is raw TAP)", async (t) => {
+  // tap's interactive reporters (its default at a terminal) stopped reading a test process's
+  // stderr after a few hundred KB: TensorFlow's log lines (test/timing/72's thousands of failed
+  // runs) then blocked a compute thread in write(2), and the file hung until tap's timeout.
+  const script = spawnSync('script', ['--version'], { encoding: 'utf8' });
+  if (script.error) {
+    t.pass(`no script(1) here to give tap a terminal: ${script.error.message}`, { skip: true });
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-stderr-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const noisy = path.join(dir, 'noisy.test.js');
+  fs.writeFileSync(noisy, `const t = require(${JSON.stringify(path.join(ROOT, 'node_modules', 'tap'))});
+for (let i = 0; i < 4000; i++) process.stderr.write('x'.repeat(499) + '\\n');
+t.pass('wrote 2 MB to stderr');
+`);
+  // A run of its own, as at a terminal, not a subtest of this one: none of the variables tap
+  // sets for its children (COLOR=0 among them would choose the raw reporter by itself).
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(TAP|_TAPJS|NODE_OPTIONS$|NODE_V8_COVERAGE$|COLOR$|FORCE_COLOR$|NO_COLOR$|TS_NODE_)/.test(key)));
+  const tap = path.join(ROOT, 'node_modules', '.bin', 'tap');
+  const run = spawnSync('script', ['-qec', `${tap} --disable-coverage ${noisy}`, '/dev/null'], { cwd: ROOT, env, encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20 });
+  t.equal(run.error, undefined, 'ended within 60 s');
+  t.equal(run.status, 0, run.stdout.split('\n').filter((l) => !/^x+\r?$/.test(l)).slice(-20).join('\n'));
+  t.match(run.stdout, /# \{ total: 1, pass: 1 \}/, 'the summary of raw TAP');
 });
