@@ -1422,7 +1422,8 @@ t.test("why no version serves yet: files first seen (not 'being written'), a loo
   t.equal(m!.error?.message, `version 6 of model 'm' is not served yet: its directory has an empty saved_model.pb; version 5 of model 'm' is not served yet: its directory has no saved_model.pb (or .pbtxt) yet; version 4 of model 'm' is not served yet: its directory has no saved_model.pb (or .pbtxt) yet; and 3 more versions not complete yet${last}`, 'the first three named (an empty saved_model.pb too), then how many more; without watch mode, as of the last look');
   t.equal(mm.status('s').error, null, "'specific' with a version serving: no model error");
   await mm.unload('s', 1);
-  t.equal(mm.status('s').error?.message, 'the version policy ({"specific":[7,1]}) names version 7, with no directory under ' + mm.status('s').basePath, "'specific' naming a version with no directory");
+  t.equal(mm.status('s').error?.message, `the version policy ({"specific":[7,1]}) names version 7, with no directory under ${mm.status('s').basePath}; unload('s', 1) let it go; load('s', 1) brings it back`,
+    "'specific' naming a version with no directory, and the one unload(name, version) holds (helper-118: only the first was said, as a run without a version says both)");
   await mm.unload('s');
   await t.rejects(mm.run('s', feeds), { code: 'UNAVAILABLE', message: "model 's' has no AVAILABLE version (versions: 1 END); unload('s') let the model's versions go; load('s') puts it back under its version policy" }, 'a run without a version after unload(name) says so');
   // A complete version put in place whole: first seen, not "being written".

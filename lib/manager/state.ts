@@ -420,7 +420,15 @@ export function statusOf(m: Managed, live = true): ModelStatus {
   const versions = [...m.versions.values()].sort((a, b) => a.version - b.version).map((e) => Object.freeze({
     version: e.version, state: e.state, path: e.path, error: statusError(e.error), inflight: e.inflight,
   }));
-  return Object.freeze({ name: m.config.name, basePath: m.config.basePath, versions: Object.freeze(versions), error: statusError(m.error ?? (live ? notYetServed(m) : null)) });
+  return Object.freeze({ name: m.config.name, basePath: m.config.basePath, versions: Object.freeze(versions), error: statusError(m.error ?? (live ? noneServesYet(m) : null)) });
+}
+
+// notYetServed() and the versions unload(name, version) holds, as a run without a version says
+// them (helper-118: status() named the incomplete versions only).
+function noneServesYet(m: Managed): Error | null {
+  const notYet = notYetServed(m);
+  const held = notYet && unloadedVersions(m);
+  return held ? unavailable(`${notYet.message}; ${held}`) : notYet;
 }
 
 /**
