@@ -74,10 +74,12 @@ t.test('the declarations type-check on their own, as a consumer compiles them', 
   t.same(ours, [], `${files.length} declaration files type-check`);
 });
 
-t.test("npm test at a terminal: tap reads a test file's stderr however much it writes (package.json's tap.reporter is raw TAP)", async (t) => {
+t.test("npm test at a terminal: tap reads a test file's stderr however much it writes (package.json's tap.reporter is raw TAP), and tests' child processes print no color codes (tap.color false)", async (t) => {
   // tap's interactive reporters (its default at a terminal) stopped reading a test process's
   // stderr after a few hundred KB: TensorFlow's log lines (test/timing/72's thousands of failed
-  // runs) then blocked a compute thread in write(2), and the file hung until tap's timeout.
+  // runs) then blocked a compute thread in write(2), and the file hung until tap's timeout. And
+  // at a terminal tap set FORCE_COLOR for the tests, so the Node processes they start wrote
+  // numbers in color, and tests reading their output (test/70, 95, timing/40) failed.
   const script = spawnSync('script', ['--version'], { encoding: 'utf8' });
   if (script.error) {
     t.pass(`no script(1) here to give tap a terminal: ${script.error.message}`, { skip: true });
@@ -89,6 +91,7 @@ t.test("npm test at a terminal: tap reads a test file's stderr however much it w
   fs.writeFileSync(noisy, `const t = require(${JSON.stringify(path.join(ROOT, 'node_modules', 'tap'))});
 for (let i = 0; i < 4000; i++) process.stderr.write('x'.repeat(499) + '\\n');
 t.pass('wrote 2 MB to stderr');
+t.equal(require('node:child_process').execFileSync(process.execPath, ['-e', "console.log('n', 1)"], { encoding: 'utf8' }), 'n 1\\n', 'a child process prints a number without color codes');
 `);
   // A run of its own, as at a terminal, not a subtest of this one: none of the variables tap
   // sets for its children (COLOR=0 among them would choose the raw reporter by itself).
@@ -97,5 +100,5 @@ t.pass('wrote 2 MB to stderr');
   const run = spawnSync('script', ['-qec', `${tap} --disable-coverage ${noisy}`, '/dev/null'], { cwd: ROOT, env, encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20 });
   t.equal(run.error, undefined, 'ended within 60 s');
   t.equal(run.status, 0, run.stdout.split('\n').filter((l) => !/^x+\r?$/.test(l)).slice(-20).join('\n'));
-  t.match(run.stdout, /# \{ total: 1, pass: 1 \}/, 'the summary of raw TAP');
+  t.match(run.stdout, /# \{ total: 2, pass: 2 \}/, 'the summary of raw TAP');
 });
