@@ -7,7 +7,7 @@
 import { abortedRun, type RunSignal, timerFor, watchAbort } from '../abort';
 import { NotStartedError, notStartedMessage, VERSION_LOAD } from '../batching';
 import { ServableNotFoundError } from '../errors';
-import { describeVersions, type Entry, letGoWhy, type Managed, notServed, notYetServed, unavailable, unloadedBy, unloadedVersions, type Waiter } from './state';
+import { describeVersions, type Entry, letGoWhy, type Managed, noneServesYet, notServed, unavailable, unloadedBy, unloadedVersions, type Waiter } from './state';
 
 /** @internal The newest AVAILABLE version. */
 export function newest(m: Managed): Entry | undefined {
@@ -26,7 +26,7 @@ export function route(m: Managed, version: number | undefined, stopped: boolean)
     const best = newest(m);
     if (best) return best;
     if (m.busy > 0) return null;
-    const why = m.error?.message ?? (m.held ? unloadedBy(name) : [notYetServed(m)?.message, unloadedVersions(m)].filter(Boolean).join('; '));
+    const why = m.error?.message ?? (m.held ? unloadedBy(name) : noneServesYet(m)?.message ?? unloadedVersions(m));
     return unavailable(`model '${name}' has no AVAILABLE version (versions: ${describeVersions(m)})${why ? `; ${why}` : ''}`);
   }
   const entry = m.versions.get(version);

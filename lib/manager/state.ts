@@ -423,9 +423,12 @@ export function statusOf(m: Managed, live = true): ModelStatus {
   return Object.freeze({ name: m.config.name, basePath: m.config.basePath, versions: Object.freeze(versions), error: statusError(m.error ?? (live ? noneServesYet(m) : null)) });
 }
 
-// notYetServed() and the versions unload(name, version) holds, as a run without a version says
-// them (helper-118: status() named the incomplete versions only).
-function noneServesYet(m: Managed): Error | null {
+/**
+ * @internal notYetServed() and the versions unload(name, version) holds: status()'s model error,
+ * and what a run without a version is told (helper-118: status() named the incomplete versions
+ * only, where runs said both).
+ */
+export function noneServesYet(m: Managed): Error | null {
   const notYet = notYetServed(m);
   const held = notYet && unloadedVersions(m);
   return held ? unavailable(`${notYet.message}; ${held}`) : notYet;
