@@ -233,6 +233,16 @@ export function invalidValue(field: string, reason: string): TypeError {
   return error;
 }
 
+/**
+ * @internal `expected` ("an integer ≥ 0"), with the upper bound that every whole-number field has
+ * (2^53 − 1, the largest integer a JS number holds exactly) where `got` is past it: else the
+ * message named a value that met the rule it stated (helper-120: "must be an integer ≥ 0, got
+ * 9007199254740992").
+ */
+export function wholeExpected(expected: string, got: unknown): string {
+  return typeof got === 'number' && got > Number.MAX_SAFE_INTEGER ? `${expected} and at most 2^53 − 1 (Number.MAX_SAFE_INTEGER)` : expected;
+}
+
 /** A RangeError whose message names the offending field (Node's ERR_OUT_OF_RANGE). */
 export function outOfRange(field: string, expected: string, got: unknown): RangeError {
   const error = new RangeError(`${field} must be ${expected}, got ${describe(got)}`);

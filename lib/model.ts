@@ -15,6 +15,7 @@ import { native, type NativeData, type NativeLoadExtra, type NativePlan, type Na
 import { type Isolation, reserve } from './gpu';
 import { allocShared, HostSession, runStillInHost } from './isolation';
 import { defaultMaxConcurrentRuns, type LoadOptions, localDirectory, type ResolvedOptions, resolveLoadOptions, runsInline, runTimeout } from './options';
+import { callListeners } from './listeners';
 import { checkLoadedOps, checkSavedModelOps, loopingAndKeyedWaitOps, outputsWithoutKeyedWaits } from './ops';
 import { checkReachable, type LoadPlan, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
@@ -425,10 +426,11 @@ function isSpace(c: number): boolean {
 }
 
 // dispose()'s options: killAfterMs (a host is killed; an in-process session closed).
-function disposeOptions(options: { killAfterMs?: number } | undefined): number | undefined {
+/** @internal The killAfterMs of Model.dispose()'s and ModelManager.stop()'s options (`what`: 'dispose', 'stop'). */
+export function disposeOptions(options: { killAfterMs?: number } | undefined, what = 'dispose'): number | undefined {
   if (options === undefined || options === null) return undefined;
   if (typeof options !== 'object') throw invalidType('options', 'an object ({ killAfterMs })', options);
-  for (const key of Object.keys(options)) if (key !== 'killAfterMs') throw invalidType(`dispose option ${JSON.stringify(key)}`, 'killAfterMs', key);
+  for (const key of Object.keys(options)) if (key !== 'killAfterMs') throw invalidType(`${what} option ${JSON.stringify(key)}`, 'killAfterMs', key);
   const ms = options.killAfterMs;
   if (ms === undefined) return undefined;
   if (typeof ms !== 'number') throw invalidType('killAfterMs', 'a number of milliseconds', ms);
@@ -1275,6 +1277,8 @@ export class Model {
   /**
    * Calls `listener` after each batch this model runs (LoadOptions.batching), with its size,
    * padding, requests and their queue delays: what the server's batching metrics count.
+   * A listener that throws does not stop the others or the batch; its first error is reported
+   * as a process warning (code `TFSLICE_LISTENER_ERROR`), its later ones dropped.
    * Returns a function that removes the listener.
    */
   onBatch(listener: (event: BatchEvent) => void): () => void {
@@ -1288,13 +1292,14 @@ export class Model {
    * later run() fails with: a service learns it when it happens, not from its next run. Never
    * called for an in-process model, or after dispose(). A listener added after the crash is
    * called at once. It does not keep the event loop alive (an idle isolated model does not).
-   * A listener that throws does not stop the others (its error is dropped, as onBatch's).
+   * A listener that throws does not stop the others; its error is reported as a process warning
+   * (code `TFSLICE_LISTENER_ERROR`, once per listener), as onBatch's.
    * Returns a function that removes the listener.
    */
   onCrash(listener: (error: ModelCrashedError) => void): () => void {
     if (this.#crash) {
       const crash = this.#crash;
-      queueMicrotask(() => listener(crash));
+      queueMicrotask(() => callListeners([listener], [crash], 'Model onCrash'));
       return () => {};
     }
     this.#crashListeners.add(listener);
@@ -1307,14 +1312,9 @@ export class Model {
     model.#crash = error;
     const listeners = [...model.#crashListeners];
     model.#crashListeners.clear();
-    for (const listener of listeners) {
-      try {
-        listener(error);
-      } catch {
-        // A listener's failure is its own (as onBatch's): the others are called, and the host's
-        // exit is handled to its end (dispose() would otherwise wait for it for ever).
-      }
-    }
+    // A listener's failure is its own (as onBatch's): the others are called, and the host's exit
+    // is handled to its end (dispose() would otherwise wait for it for ever).
+    callListeners(listeners, [error], 'Model onCrash');
   }
 
   /**
@@ -1544,13 +1544,8 @@ export class Model {
       handOver,
       stats,
       emit: (event) => {
-        for (const listener of this.#batchListeners) {
-          try {
-            listener(event);
-          } catch {
-            // A listener's failure is its own; the batch was delivered.
-          }
-        }
+        // A listener's failure is its own; the batch was delivered.
+        callListeners(this.#batchListeners, [event], 'Model onBatch');
       },
     });
     this.#queues.push(queue);

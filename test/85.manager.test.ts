@@ -684,14 +684,12 @@ t.test('the GPU ledger during a swap: isolated versions both count; refuse or un
     t.teardown(() => resetLedgerForTests());
     const base = basePath(t, [1]);
     const other = basePath(t, [1]);
-    const { mm } = manager(t, {
-      models: [{ name: 'm', basePath: base, gpuMemoryFraction: 0.3 }, { name: 'other', basePath: other, gpuMemoryFraction: 0.5 }],
-      watch: true, pollIntervalMs: 30, settleMs: 60,
-    });
-    await mm.load('m'); // first, so that its 0.3 is the one that fixes the process's options
-    await t.rejects(mm.load('other'), { code: 'GPU_CONFIG_CONFLICT' });
-    const status = await mm.start();
+    const m = { name: 'm', basePath: base, gpuMemoryFraction: 0.3 };
+    const { mm } = manager(t, { models: [m], watch: true, pollIntervalMs: 30, settleMs: 60 });
+    await mm.start(); // 'm' alone first, so that its 0.3 is the one that fixes the process's options
+    const status = await mm.reconfigure([m, { name: 'other', basePath: other, gpuMemoryFraction: 0.5 }]);
     t.match(status.find((s) => s.name === 'other')!.versions, [{ version: 1, state: 'END', error: { code: 'GPU_CONFIG_CONFLICT', message: /asks for gpuMemoryFraction 0.5, but this process's TensorFlow already runs with gpuMemoryFraction 0.3/ } }]);
+    await t.rejects(mm.load('other'), { code: 'GPU_CONFIG_CONFLICT' });
     addVersion(base, 2);
     await until('v2 in, v1 out', () => stateOf(mm, 'm', 2) === 'AVAILABLE' && stateOf(mm, 'm', 1) === 'END');
     t.same(gpuLedger()[0]!.holders, [{ model: 'in-process TensorFlow', fraction: 0.3, isolation: 'none' }], 'both versions used the one slice of 0.3');
@@ -842,8 +840,8 @@ async function stoppedHost(t: tap.Test): Promise<{ mm: ModelManager; pid: number
 
 t.test('stop({ killAfterMs }): a run on a host that answers nothing (SIGSTOP) does not hold it; the host is killed', async (t) => {
   const { mm, pid, inflight } = await stoppedHost(t);
-  t.throws(() => mm.stop({ killAfterMs: -1 }), { code: 'ERR_OUT_OF_RANGE', message: /killAfterMs must be a whole number of milliseconds ≥ 0/ });
-  t.throws(() => mm.stop({ killAfterMs: '5' as never }), { code: 'ERR_INVALID_ARG_TYPE' });
+  await t.rejects(mm.stop({ killAfterMs: -1 }), { code: 'ERR_OUT_OF_RANGE', message: /killAfterMs must be a whole number of milliseconds from 0 to 2147483647/ });
+  await t.rejects(mm.stop({ killAfterMs: '5' as never }), { code: 'ERR_INVALID_ARG_TYPE' });
   const started = performance.now();
   await mm.stop({ killAfterMs: 300 });
   const took = performance.now() - started;
@@ -1582,4 +1580,86 @@ t.test("a basePath given as a file:// URL ending in '/' is the directory's path 
   addVersion(base, 2);
   await until('version 1 END', () => stateOf(mm, 'm', 1) === 'END');
   t.equal(events.find((e) => e.version === 1 && e.state === 'END')?.reason, 'the version policy ("latest") chooses version 2 now');
+});
+
+t.test('listeners that throw: the manager goes on (versions load, swap and stop), each error is reported once as a process warning (helper-120)', async (t) => {
+  // helper-120: a 'state' listener that threw left version 2 UNLOADING for good, start()
+  // rejected with the listener's error, and stop() never resolved.
+  const base = basePath(t, [1, 2]);
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  t.teardown(() => { process.off('warning', onWarning); });
+  const { mm, events } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: 'all' }, { name: 'gone', basePath: path.join(base, 'none') }] });
+  let thrown = 0;
+  mm.on('state', (e) => {
+    if (e.state === 'AVAILABLE' || e.state === 'UNLOADING') {
+      thrown++;
+      throw new Error(`listener bug at ${e.name}/${e.version}`);
+    }
+  });
+  mm.on('failure', () => { throw new TypeError('failure listener bug'); });
+  const later: StateEvent[] = [];
+  mm.on('state', (e) => later.push(e));
+  const status = await mm.start();
+  t.same(status.find((s) => s.name === 'm')!.versions.map((v) => v.state), ['AVAILABLE', 'AVAILABLE'], 'both versions AVAILABLE');
+  t.ok(thrown >= 2, 'the listener threw');
+  t.same(later.filter((e) => e.name === 'm').map((e) => [e.version, e.state]), events.filter((e) => e.name === 'm').map((e) => [e.version, e.state]), 'a listener added after it still sees every event');
+  t.same((await mm.predict('m', feeds)).version, 2);
+  await mm.unload('m', 1);
+  t.equal(stateOf(mm, 'm', 1), 'END', 'unload() ends the version');
+  await mm.stop();
+  t.same(mm.status('m').versions.map((v) => v.state), ['END', 'END'], 'stop() resolves with every version END');
+  await sleep(10); // (process warnings are emitted on the next tick)
+  const ours = warnings.filter((w) => (w as Error & { code?: string }).code === 'TFSLICE_LISTENER_ERROR');
+  t.equal(ours.length, 2, 'one warning per listener that threw, however often');
+  t.match(ours.map((w) => w.message).sort(), [/^a ModelManager 'failure' listener threw, .*: TypeError: failure listener bug$/,
+    /^a ModelManager 'state' listener threw, and tfslice went on without it \(its later errors are not reported\): Error: listener bug at m\/\d$/]);
+});
+
+t.test('before start(), load() and unload() reject UNAVAILABLE as runs do; labels() is a copy; use(), stop(), versionOfLabel() check their arguments (helper-120)', async (t) => {
+  const base = basePath(t, [1, 2]);
+  const { mm } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: 'all', versionLabels: { stable: 1 } }] });
+  const notStarted = { code: 'UNAVAILABLE', message: "model 'm': the model manager has not started; call start() first (it loads the models)" };
+  // helper-120: load('m', 1) loaded it, status() said AVAILABLE and its runs were refused.
+  await t.rejects(mm.load('m', 1), notStarted, 'load(name, version) before start()');
+  await t.rejects(mm.load('m'), notStarted, 'load(name)');
+  await t.rejects(mm.unload('m', 1), notStarted, 'unload(name, version)');
+  t.same(mm.status('m').versions, [], 'nothing loaded');
+  await mm.start();
+  // helper-120: the live Map: set() moved the label past reconfigure()'s checks.
+  const labels = mm.labels('m') as Map<string, number>;
+  labels.set('stable', 2);
+  labels.set('bogus', 7);
+  t.same([...mm.labels('m')], [['stable', 1]], 'changing what labels() returned changes no label');
+  t.equal((await mm.predict('m', feeds, { label: 'stable' })).version, 1);
+  t.throws(() => mm.versionOfLabel('m', 42 as never), { code: 'ERR_INVALID_ARG_TYPE', message: /^label must be a string, got/ });
+  const work = async () => 1;
+  for (const [which, message] of [
+    [undefined, /^which must be an object \(\{ version\?, label\?, waitLimitMs\?, signal\? \}; \{\} for the newest AVAILABLE version\), got undefined/],
+    [null, /^which must be an object/],
+    [{ verison: 1 }, /^use option "verison" must be one of version, label, waitLimitMs, signal/],
+    [{ waitLimitMs: -1 }, /^waitLimitMs must be a whole number of milliseconds ≥ 0/],
+    [{ waitLimitMs: 0.5 }, /^waitLimitMs must be a whole number of milliseconds ≥ 0/],
+    [{ waitLimitMs: 'x' }, /^waitLimitMs must be a number of milliseconds, got/],
+    [{ signal: 'x' }, /^signal must be an AbortSignal/],
+  ] as const) {
+    await t.rejects(mm.use('m', which as never, work), { message }, `use('m', ${JSON.stringify(which)}): refused though a version is AVAILABLE`);
+  }
+  await t.rejects(mm.use('m', {}, 5 as never), { code: 'ERR_INVALID_ARG_TYPE', message: /^work must be a function/ });
+  t.equal(await mm.use('m', { waitLimitMs: 10 }, work), 1, 'good arguments still work');
+  // (2^53: the message names the upper bound that the value breaks)
+  await t.rejects(mm.load('m', 2 ** 53), { code: 'ERR_OUT_OF_RANGE', message: 'version must be an integer ≥ 0 and at most 2^53 − 1 (Number.MAX_SAFE_INTEGER), got 9007199254740992' });
+  await t.rejects(mm.load('m', -1), { code: 'ERR_OUT_OF_RANGE', message: 'version must be an integer ≥ 0, got -1' });
+  // helper-120: thrown, not rejected, and stop(5) and stop({ kill: 1 }) passed.
+  for (const [options, message] of [
+    [5, /^options must be an object \(\{ killAfterMs \}\), got/],
+    [{ kill: 1 }, /^stop option "kill" must be killAfterMs/],
+    [{ killAfterMs: 2 ** 31 }, /^killAfterMs must be a whole number of milliseconds from 0 to 2147483647, got 2147483648/],
+  ] as const) {
+    const stopping = mm.stop(options as never);
+    t.ok(stopping instanceof Promise, `stop(${JSON.stringify(options)}) returns a promise`);
+    await t.rejects(stopping, { message }, 'that rejects, naming what is wrong');
+  }
+  t.equal(mm.status('m').versions.filter((v) => v.state === 'AVAILABLE').length, 2, 'and stops nothing');
 });

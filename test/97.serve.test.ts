@@ -603,6 +603,20 @@ t.test('HTTP that is not valid, pipelined behind requests: those are answered fi
   t.ok(late.ms >= 350 && late.ms < 1300, `after about requestTimeoutMs (${late.ms.toFixed(0)} ms)`);
 });
 
+t.test('a manager not started yet: every route of a configured model answers 503, saying to start it, status too (helper-120: 404)', async (t) => {
+  const idle = new ModelManager({ models: [{ name: 'q', basePath: half }] });
+  const app = await createServer({ manager: idle, timeoutMs: 0 });
+  t.teardown(() => app.close());
+  const at = await app.listen({ host: '127.0.0.1', port: 0 });
+  const said = { error: "model 'q': the model manager has not started; call start() first (it loads the models)" };
+  for (const route of ['/v1/models/q', '/v1/models/q/versions/1', '/v1/models/q/metadata', '/v2/models/q']) {
+    const answer = await curl([`${at}${route}`]);
+    t.same([answer.status, JSON.parse(answer.body)], [503, said], route);
+  }
+  const unknown = await curl([`${at}/v1/models/nope`]);
+  t.equal(unknown.status, 404, 'a model not configured is still 404');
+});
+
 t.test('requests pipelined on one connection run one after the other, as sent (RFC 9112 9.3.2: in parallel only safe methods)', async (t) => {
   const models = new ModelManager({ models: [{ name: 'slow', basePath: slow }, { name: 'counter', basePath: basePath('counter', { 1: 'counter' }) }] });
   await models.start();

@@ -224,6 +224,8 @@ export declare class Model {
     /**
      * Calls `listener` after each batch this model runs (LoadOptions.batching), with its size,
      * padding, requests and their queue delays: what the server's batching metrics count.
+     * A listener that throws does not stop the others or the batch; its first error is reported
+     * as a process warning (code `TFSLICE_LISTENER_ERROR`), its later ones dropped.
      * Returns a function that removes the listener.
      */
     onBatch(listener: (event: BatchEvent) => void): () => void;
@@ -233,7 +235,8 @@ export declare class Model {
      * later run() fails with: a service learns it when it happens, not from its next run. Never
      * called for an in-process model, or after dispose(). A listener added after the crash is
      * called at once. It does not keep the event loop alive (an idle isolated model does not).
-     * A listener that throws does not stop the others (its error is dropped, as onBatch's).
+     * A listener that throws does not stop the others; its error is reported as a process warning
+     * (code `TFSLICE_LISTENER_ERROR`, once per listener), as onBatch's.
      * Returns a function that removes the listener.
      */
     onCrash(listener: (error: ModelCrashedError) => void): () => void;

@@ -8,7 +8,7 @@ import { open, stat } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import * as path from 'node:path';
 
-import { describe, invalidType, NotFoundError, outOfRange } from '../errors';
+import { describe, invalidType, NotFoundError, outOfRange, wholeExpected } from '../errors';
 import type { Isolation } from '../gpu';
 import type { Feeds, Model } from '../model';
 import type { BatchingOptions } from '../batching';
@@ -202,7 +202,7 @@ function record(where: string, value: unknown, known: readonly string[]): Record
 function optionalInt(where: string, value: unknown, min: number, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number') throw invalidType(where, 'an integer', value);
-  if (!Number.isSafeInteger(value) || value < min) throw outOfRange(where, `an integer ≥ ${min}`, value);
+  if (!Number.isSafeInteger(value) || value < min) throw outOfRange(where, wholeExpected(`an integer ≥ ${min}`, value), value);
   return value;
 }
 

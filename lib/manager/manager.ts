@@ -10,9 +10,10 @@ import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
-import { CRASHED_ADVICE, describe, invalidType, ModelCrashedError, ModelDisposedError, NotFoundError, outOfRange, QueueFullError, ServableNotFoundError, TensorFlowError } from '../errors';
-import { loadModel, type Feeds, type Model, RUN_OPTIONS } from '../model';
-import { checkSignal, type RunSignal, timerFor } from '../abort';
+import { CRASHED_ADVICE, describe, invalidType, ModelCrashedError, ModelDisposedError, NotFoundError, outOfRange, QueueFullError, ServableNotFoundError, TensorFlowError, wholeExpected } from '../errors';
+import { disposeOptions, loadModel, type Feeds, type Model, RUN_OPTIONS } from '../model';
+import { checkSignal, isRunSignal, type RunSignal, timerFor } from '../abort';
+import { callListeners } from '../listeners';
 import { fitsNow } from '../gpu';
 import { resolveLoadOptions, runTimeout } from '../options';
 import type { Tensor } from '../tensor';
@@ -32,6 +33,21 @@ const LOAD_CRASH_RETRIES = 5;
 const stoppedError = () => unavailable('the model manager is stopped; create a new one');
 // A model asked for before start(): nothing loads until then.
 const stoppedDuring = (name: string) => unavailable(`model '${name}': the model manager was stopped while this load was under way; its versions are unloaded`);
+const USE_KEYS = new Set(['version', 'label', 'waitLimitMs', 'signal']);
+
+// use()'s `which` and `work`, checked whether or not the call has to wait (helper-120: a bad
+// waitLimitMs or signal passed unseen when a version was AVAILABLE, a missing `which` was a
+// TypeError without a code).
+function checkUse(which: unknown, work: unknown): void {
+  if (typeof which !== 'object' || which === null) throw invalidType('which', 'an object ({ version?, label?, waitLimitMs?, signal? }; {} for the newest AVAILABLE version)', which);
+  for (const key in which) if (!USE_KEYS.has(key)) throw invalidType(`use option ${JSON.stringify(key)}`, `one of ${[...USE_KEYS].join(', ')}`, key);
+  const { waitLimitMs, signal } = which as { waitLimitMs?: unknown; signal?: unknown };
+  if (waitLimitMs !== undefined) runTimeout('waitLimitMs', waitLimitMs);
+  // (Its type only: an aborted one is for the wait to answer, CANCELLED, as before.)
+  if (signal !== undefined && !isRunSignal(signal)) checkSignal(signal);
+  if (typeof work !== 'function') throw invalidType('work', 'a function (model, version) => Promise', work);
+}
+
 const notStarted = (name: string) => unavailable(`model '${name}': the model manager has not started; call start() first (it loads the models)`);
 
 /** How many removed models status() still answers for (UNLOADING, then END), the most recently removed. */
@@ -161,6 +177,14 @@ export class ModelManager {
   readonly #retired = new Map<string, Managed>();
 
   /**
+   * @internal Why a request for a configured model can have no answer yet: UNAVAILABLE before
+   * start() (as runs are answered then); null once started.
+   */
+  notStartedError(name: string): Error | null {
+    return this.#started === null ? notStarted(name) : null;
+  }
+
+  /**
    * @internal The status of a model that reconfigure() removed and no later list added back: its
    * versions UNLOADING, then END (TensorFlow Serving's GetModelStatus answers them so, from its
    * ServableStateMonitor); undefined for a name never removed.
@@ -285,7 +309,13 @@ export class ModelManager {
     }
   }
 
-  /** Calls `listener` for every `event` ('state': a version changed state; 'failure': something failed). */
+  /**
+   * Calls `listener` for every `event` ('state': a version changed state; 'failure': something
+   * failed; 'batch': a batch ran). Listeners are called in the order they were added, during the
+   * manager's own work: one that throws does not stop the others or that work, and its first
+   * error is reported as a process warning (`process.emitWarning`, code
+   * `TFSLICE_LISTENER_ERROR`), its later ones dropped.
+   */
   on<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this {
     this.#events.on(event, listener as never);
     return this;
@@ -358,11 +388,15 @@ export class ModelManager {
    * version meanwhile wait for it (up to queueTimeoutMs). Rejects with the load's error
    * (NOT_FOUND "Fraction not set for model X" with requireGpuFraction; NOT_FOUND when the
    * version's directory is missing), UNAVAILABLE when the version's files changed within settleMs
-   * (naming them), once stopped, and when stop() is called while it loads.
+   * (naming them), once stopped, and when stop() is called while it loads; UNAVAILABLE before
+   * start() (nothing loads until then).
    */
   async load(name: string, version?: number): Promise<Model> {
     const m = this.#model(name, version);
     this.#running();
+    // Before start() runs are refused: a version loaded then would be AVAILABLE in status() and
+    // serve nothing (helper-120).
+    if (this.#started === null) throw notStarted(name);
     if (version === undefined) {
       m.held = false;
       m.excluded.clear();
@@ -437,11 +471,13 @@ export class ModelManager {
    * model until load(name)). Runs already routed to it finish first. The policy does not
    * load an unloaded version again until load(); a version whose directory the last look saw
    * but that is not loaded is kept from loading so. Rejects with NOT_FOUND for a version with
-   * no directory, and with UNAVAILABLE once stopped (stop() unloads every version itself).
+   * no directory, and with UNAVAILABLE before start() and once stopped (stop() unloads every
+   * version itself).
    */
   async unload(name: string, version?: number): Promise<void> {
     const m = this.#model(name, version);
     this.#running();
+    if (this.#started === null) throw notStarted(name);
     if (version === undefined) {
       m.held = true;
     } else {
@@ -470,6 +506,8 @@ export class ModelManager {
    * here is found at its next run() through the manager, which rejects MODEL_DISPOSED and takes
    * the version out of routing, END with that error (loaded again at once with watch, as a
    * crashed host).
+   * @throws NOT_FOUND (unknown model or version, or a version let go of), UNAVAILABLE (before
+   *   start(), while no version is AVAILABLE yet, a version that failed, once stopped)
    */
   get(name: string, version?: number): Model {
     const m = this.#model(name, version);
@@ -526,9 +564,13 @@ export class ModelManager {
    * from `work` takes the version out of routing, as run() does. A model holding its
    * maxQueuedRequests already refuses the call at once.
    * @throws NOT_FOUND (unknown model or version, or a version let go of), INVALID_ARGUMENT
-   *   (unknown label), UNAVAILABLE (not started, no version, one that failed, stopped; a QueueFullError when maxQueuedRequests is reached)
+   *   (unknown label), UNAVAILABLE (not started, no version, one that failed, stopped; a QueueFullError when maxQueuedRequests is reached),
+   *   CANCELLED (`which.signal` aborted while waiting), ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE (`which` not
+   *   an object or with another key, a waitLimitMs that is not a whole number of ms ≥ 0, a
+   *   signal that is not an AbortSignal, `work` not a function)
    */
   async use<T>(name: string, which: { version?: number; label?: string; waitLimitMs?: number; signal?: RunSignal }, work: (model: Model, version: number) => Promise<T>): Promise<T> {
+    checkUse(which, work);
     // The label asked for goes with a model not found (tfslice serve answers as TensorFlow
     // Serving, which resolves a label first: "Unrecognized servable version label").
     const m = this.#model(name, which.version, typeof which.label === 'string' ? which.label : undefined);
@@ -601,14 +643,18 @@ export class ModelManager {
    *   on a host that answers nothing (stopped, stuck in an op) cannot hold stop() for ever.
    *   The earliest limit given holds: a later call's applies too (stop() then
    *   stop({ killAfterMs }) bounds the first one's wait), as with Model.dispose().
-   * @throws ERR_OUT_OF_RANGE / ERR_INVALID_ARG_TYPE for a killAfterMs that is not a whole
-   *   number of ms ≥ 0
+   * @throws (rejects) ERR_INVALID_ARG_TYPE for options that are not an object or have another key
+   *   than killAfterMs, ERR_OUT_OF_RANGE for a killAfterMs that is not a whole number of ms from 0
+   *   to 2^31 − 1 (as Model.dispose())
    */
   stop(options?: { killAfterMs?: number }): Promise<void> {
-    const killAfterMs = options?.killAfterMs;
-    if (killAfterMs !== undefined) {
-      if (typeof killAfterMs !== 'number') throw invalidType('killAfterMs', 'a number of milliseconds', killAfterMs);
-      if (!Number.isSafeInteger(killAfterMs) || killAfterMs < 0) throw outOfRange('killAfterMs', 'a whole number of milliseconds ≥ 0', killAfterMs);
+    // Checked as Model.dispose() checks it (each version is disposed with it: helper-120, a
+    // limit past 2^31 - 1 ms was taken here and refused there, in a promise nobody awaited).
+    let killAfterMs: number | undefined;
+    try {
+      killAfterMs = disposeOptions(options, 'stop');
+    } catch (error) {
+      return Promise.reject(error);
     }
     if (killAfterMs !== undefined) {
       // The earliest limit given holds, a later call's too (as Model.dispose's): versions still
@@ -885,7 +931,7 @@ export class ModelManager {
     if (model) {
       m.loadCrashes.delete(version);
       entry.model = model;
-      if (model.batching) model.onBatch((event) => this.#events.emit('batch', { ...event, name: m.config.name, version }));
+      if (model.batching) model.onBatch((event) => this.#emit('batch', { ...event, name: m.config.name, version }));
       // An isolated version whose host dies leaves routing then, not at its next run.
       model.onCrash((error) => {
         if (entry.model === model) this.#crashed(m, entry, error);
@@ -893,7 +939,7 @@ export class ModelManager {
       this.#set(m, entry, 'AVAILABLE');
     } else {
       this.#set(m, entry, 'END');
-      this.#events.emit('failure', { name: m.config.name, version, error: entry.error! });
+      this.#emit('failure', { name: m.config.name, version, error: entry.error! });
     }
     return entry;
   }
@@ -978,7 +1024,7 @@ export class ModelManager {
     entry.error = error;
     entry.crashed = true;
     this.#set(m, entry, 'END');
-    this.#events.emit('failure', { name: m.config.name, version: entry.version, error });
+    this.#emit('failure', { name: m.config.name, version: entry.version, error });
     void model.dispose();
     if (reload) {
       // Loaded again now, not at the next look, and runs without a version wait for it
@@ -994,6 +1040,12 @@ export class ModelManager {
     return error;
   }
 
+  // The listeners of `event`, each called even where one throws (callListeners): a listener's
+  // error must not leave a state change half made.
+  #emit<E extends keyof ModelManagerEvents>(event: E, ...args: ModelManagerEvents[E]): void {
+    callListeners(this.#events.rawListeners(event) as ((...a: ModelManagerEvents[E]) => void)[], args, `ModelManager '${event}'`);
+  }
+
   #set(m: Managed, entry: Entry, state: VersionState): void {
     entry.state = state;
     const event: StateEvent = state === 'END' && entry.error
@@ -1001,7 +1053,7 @@ export class ModelManager {
       : (state === 'END' || state === 'UNLOADING') && entry.letGo !== null
         ? { name: m.config.name, version: entry.version, state, reason: entry.letGo }
         : { name: m.config.name, version: entry.version, state };
-    this.#events.emit('state', event);
+    this.#emit('state', event);
     settle(m, this.#stopping !== null);
   }
 
@@ -1041,7 +1093,7 @@ export class ModelManager {
     for (const [key] of fresh) m.skipped.add(key);
     for (const key of m.skipped) if (!skipped.has(key)) m.skipped.delete(key);
     const said = (dir: string, why: string) => `version directory ${path.join(base, dir)} is not served: ${why}`;
-    const failure = (message: string, held: boolean | undefined) => this.#events.emit('failure', { name: m.config.name, version: null, error: held ? unavailable(message) : new NotFoundError(message) });
+    const failure = (message: string, held: boolean | undefined) => this.#emit('failure', { name: m.config.name, version: null, error: held ? unavailable(message) : new NotFoundError(message) });
     // Said one by one, or past SKIPPED_LISTED at once in one, the first few named (helper-117:
     // 2000 empty version directories made 2000 lines of tfslice serve's log at once).
     if (fresh.length <= SKIPPED_LISTED) {
@@ -1055,7 +1107,7 @@ export class ModelManager {
   #modelError(m: Managed, error: Error): void {
     const repeated = m.error?.message === error.message;
     m.error = error;
-    if (!repeated) this.#events.emit('failure', { name: m.config.name, version: null, error });
+    if (!repeated) this.#emit('failure', { name: m.config.name, version: null, error });
   }
 
   // Whether the GPU ledger could hold one more version of m beside what it holds now.
@@ -1114,15 +1166,21 @@ export class ModelManager {
 
   /**
    * The version a label names for a model (versionLabels), or undefined.
-   * @throws NOT_FOUND for an unknown model
+   * @throws NOT_FOUND for an unknown model; ERR_INVALID_ARG_TYPE for a label that is not a string
    */
   versionOfLabel(name: string, label: string): number | undefined {
-    return this.#model(name).config.versionLabels.get(label);
+    const m = this.#model(name);
+    if (typeof label !== 'string') throw invalidType('label', 'a string', label);
+    return m.config.versionLabels.get(label);
   }
 
-  /** A model's labels and the versions they name. */
+  /**
+   * A model's labels and the versions they name: a copy (reconfigure() moves labels, checking
+   * that each names an AVAILABLE version).
+   * @throws NOT_FOUND (ServableNotFoundError) for a name the manager has no model of
+   */
   labels(name: string): ReadonlyMap<string, number> {
-    return this.#model(name).config.versionLabels;
+    return new Map(this.#model(name).config.versionLabels);
   }
 
   // Why a load of m must not go on: stop() was called, or a reload removed m (its name gone or
@@ -1140,7 +1198,7 @@ export class ModelManager {
 
   #checkVersion(version: unknown): void {
     if (typeof version !== 'number') throw invalidType('version', 'an integer', version);
-    if (!Number.isSafeInteger(version) || version < 0) throw outOfRange('version', 'an integer ≥ 0', version);
+    if (!Number.isSafeInteger(version) || version < 0) throw outOfRange('version', wholeExpected('an integer ≥ 0', version), version);
   }
 }
 

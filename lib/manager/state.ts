@@ -65,8 +65,11 @@ export interface StateEvent {
   readonly version: number;
   /** The state it entered. */
   readonly state: VersionState;
-  /** With END after a failed load or warm-up. */
-  readonly error?: Error;
+  /** With END after a failed load or warm-up; its `code` as FailureEvent's. */
+  readonly error?: Error & {
+    /** As FailureEvent.error's. */
+    readonly code?: string;
+  };
   /**
    * With UNLOADING and END when a version is let go of rather than failed: why, as it was then
    * (unload(), the version policy choosing other versions, its directory gone, a reload that
@@ -87,8 +90,15 @@ export interface FailureEvent {
   readonly name: string;
   /** null for a problem of the model (fraction not set, base path unreadable, no version). */
   readonly version: number | null;
-  /** What failed, with its `code` where it has one (TfsliceError). */
-  readonly error: Error;
+  /**
+   * What failed, with its `code` where it has one: a TfsliceError's (NOT_FOUND, UNAVAILABLE,
+   * MODEL_CRASHED, ...; `instanceof TfsliceError` narrows it), or Node's for a file system error
+   * (ENOENT, EACCES, ...).
+   */
+  readonly error: Error & {
+    /** TfsliceError's code, or Node's; undefined where the error has none. */
+    readonly code?: string;
+  };
 }
 
 /**

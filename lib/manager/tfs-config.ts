@@ -20,6 +20,7 @@
  * field is an error naming its line.
  */
 import type { BatchingOptions } from '../batching';
+import { wholeExpected } from '../errors';
 import type { ManagedModelConfig, ModelManagerConfig, VersionPolicy } from './config';
 
 /** A text-format file that is not a ModelServerConfig, with the line and the fix. */
@@ -281,7 +282,7 @@ function message(tokens: Tokens, schema: Schema, where: string, close: string): 
 
 function safeInt(value: ParsedValue | undefined, where: string, min: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new TextFormatError(`${where} must be an integer ≥ ${min}, got ${String(value)}`);
+    throw new TextFormatError(`${where} must be ${wholeExpected(`an integer ≥ ${min}`, value)}, got ${String(value)}`);
   }
   return value;
 }

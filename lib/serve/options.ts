@@ -3,7 +3,7 @@
  * mistake in a server's own configuration is a typed error at once, naming the field, and not an
  * error every request would get (a bad timeoutMs answered each one 400, blaming its client).
  */
-import { invalidType, outOfRange } from '../errors';
+import { invalidType, outOfRange, wholeExpected } from '../errors';
 import { ModelManager } from '../manager';
 
 // Options that are a whole number of ms or bytes (0 allowed where it means "none").
@@ -48,7 +48,7 @@ export function checkServingOptions(where: string, options: unknown, known: read
     const expected = COUNTS[key];
     if (expected === undefined || value === undefined) continue;
     if (typeof value !== 'number') throw invalidType(`${where}'s options.${key}`, expected, value);
-    if (!Number.isSafeInteger(value) || value < (AT_LEAST_ONE.has(key) ? 1 : 0)) throw outOfRange(`${where}'s options.${key}`, expected, value);
+    if (!Number.isSafeInteger(value) || value < (AT_LEAST_ONE.has(key) ? 1 : 0)) throw outOfRange(`${where}'s options.${key}`, wholeExpected(expected, value), value);
   }
 }
 

@@ -285,12 +285,17 @@ export class Deadline {
  * @internal The versions a status request asks for (TensorFlow Serving's GetModelStatus, REST and
  * gRPC): all of the model's, or the one given by number or label. TensorFlow Serving ignores a
  * label here (it answers every version); tfslice answers the labelled one.
- * @throws NOT_FOUND for an unknown model or version; INVALID_ARGUMENT for an unknown label
+ * @throws NOT_FOUND for an unknown model or version; INVALID_ARGUMENT for an unknown label;
+ *   UNAVAILABLE before the manager's start()
  */
 export function statusVersions(manager: ModelManager, t: { name: string; version?: number; label?: string }): readonly VersionStatus[] {
   // TensorFlow Serving's words (get_model_status_impl.cc) for a model it does not know as for one
   // with no such version.
   const known = manager.has(t.name);
+  // Before start() a configured model has no versions to list: 503, as its other routes answer
+  // (helper-120: 404 "Could not find any versions").
+  const notStarted = known ? manager.notStartedError(t.name) : null;
+  if (notStarted) throw notStarted;
   // A model a reload removed: its versions END, as TensorFlow Serving keeps them.
   const status = known ? manager.status(t.name) : manager.retiredStatus(t.name) ?? { versions: [] };
   let version = t.version;

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 
 import type * as Crc from 'crc-32';
 
-import { InvalidArgumentError, TensorFlowError } from '../errors';
+import { InvalidArgumentError, invalidType, outOfRange, TensorFlowError, wholeExpected } from '../errors';
 import type { Model } from '../model';
 import { Tensor } from '../tensor';
 import { decodeMessage, type Message, predictFeeds, protos, serializedExamples } from './tensor-proto';
@@ -135,11 +135,13 @@ async function runRecord(model: Model, log: Message, methodNameCheck: boolean): 
  *   short); INVALID_ARGUMENT for a record that is not a PredictionLog, for more than 1000
  *   records, and for requests that cannot run (as the APIs answer them); UNIMPLEMENTED for a
  *   session_run_log; the file system's own error for a file that cannot be read. The message
- *   names the record (its number, from 1).
+ *   names the record (its number, from 1). ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE for
+ *   `options.iterations` that is not a whole number ≥ 1.
  */
 export async function runSavedModelWarmup(model: Model, exportDir: string, options: SavedModelWarmupOptions = {}): Promise<number> {
   const iterations = options.iterations ?? 1;
-  if (!Number.isSafeInteger(iterations) || iterations < 1) throw new RangeError(`options.iterations must be a whole number ≥ 1, got ${String(iterations)}`);
+  if (typeof iterations !== 'number') throw invalidType('options.iterations', 'a whole number ≥ 1', iterations);
+  if (!Number.isSafeInteger(iterations) || iterations < 1) throw outOfRange('options.iterations', wholeExpected('a whole number ≥ 1', iterations), iterations);
   const file = path.join(exportDir, WARMUP_REQUESTS_FILE);
   let handle: FileHandle;
   try {

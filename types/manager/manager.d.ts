@@ -39,7 +39,13 @@ export declare class ModelManager {
      *   are made, no label changes); UNAVAILABLE once stopped
      */
     reconfigure(models: readonly ManagedModelConfig[]): Promise<ModelStatus[]>;
-    /** Calls `listener` for every `event` ('state': a version changed state; 'failure': something failed). */
+    /**
+     * Calls `listener` for every `event` ('state': a version changed state; 'failure': something
+     * failed; 'batch': a batch ran). Listeners are called in the order they were added, during the
+     * manager's own work: one that throws does not stop the others or that work, and its first
+     * error is reported as a process warning (`process.emitWarning`, code
+     * `TFSLICE_LISTENER_ERROR`), its later ones dropped.
+     */
     on<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this;
     /** Like on(), for the next `event` only. */
     once<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this;
@@ -74,7 +80,8 @@ export declare class ModelManager {
      * version meanwhile wait for it (up to queueTimeoutMs). Rejects with the load's error
      * (NOT_FOUND "Fraction not set for model X" with requireGpuFraction; NOT_FOUND when the
      * version's directory is missing), UNAVAILABLE when the version's files changed within settleMs
-     * (naming them), once stopped, and when stop() is called while it loads.
+     * (naming them), once stopped, and when stop() is called while it loads; UNAVAILABLE before
+     * start() (nothing loads until then).
      */
     load(name: string, version?: number): Promise<Model>;
     /**
@@ -82,7 +89,8 @@ export declare class ModelManager {
      * model until load(name)). Runs already routed to it finish first. The policy does not
      * load an unloaded version again until load(); a version whose directory the last look saw
      * but that is not loaded is kept from loading so. Rejects with NOT_FOUND for a version with
-     * no directory, and with UNAVAILABLE once stopped (stop() unloads every version itself).
+     * no directory, and with UNAVAILABLE before start() and once stopped (stop() unloads every
+     * version itself).
      */
     unload(name: string, version?: number): Promise<void>;
     /**
@@ -92,6 +100,8 @@ export declare class ModelManager {
      * here is found at its next run() through the manager, which rejects MODEL_DISPOSED and takes
      * the version out of routing, END with that error (loaded again at once with watch, as a
      * crashed host).
+     * @throws NOT_FOUND (unknown model or version, or a version let go of), UNAVAILABLE (before
+     *   start(), while no version is AVAILABLE yet, a version that failed, once stopped)
      */
     get(name: string, version?: number): Model;
     /** Runs the newest AVAILABLE version (or options.version) and resolves with its outputs. */
@@ -119,7 +129,10 @@ export declare class ModelManager {
      * from `work` takes the version out of routing, as run() does. A model holding its
      * maxQueuedRequests already refuses the call at once.
      * @throws NOT_FOUND (unknown model or version, or a version let go of), INVALID_ARGUMENT
-     *   (unknown label), UNAVAILABLE (not started, no version, one that failed, stopped; a QueueFullError when maxQueuedRequests is reached)
+     *   (unknown label), UNAVAILABLE (not started, no version, one that failed, stopped; a QueueFullError when maxQueuedRequests is reached),
+     *   CANCELLED (`which.signal` aborted while waiting), ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE (`which` not
+     *   an object or with another key, a waitLimitMs that is not a whole number of ms ≥ 0, a
+     *   signal that is not an AbortSignal, `work` not a function)
      */
     use<T>(name: string, which: {
         version?: number;
@@ -148,8 +161,9 @@ export declare class ModelManager {
      *   on a host that answers nothing (stopped, stuck in an op) cannot hold stop() for ever.
      *   The earliest limit given holds: a later call's applies too (stop() then
      *   stop({ killAfterMs }) bounds the first one's wait), as with Model.dispose().
-     * @throws ERR_OUT_OF_RANGE / ERR_INVALID_ARG_TYPE for a killAfterMs that is not a whole
-     *   number of ms ≥ 0
+     * @throws (rejects) ERR_INVALID_ARG_TYPE for options that are not an object or have another key
+     *   than killAfterMs, ERR_OUT_OF_RANGE for a killAfterMs that is not a whole number of ms from 0
+     *   to 2^31 − 1 (as Model.dispose())
      */
     stop(options?: {
         killAfterMs?: number;
@@ -161,9 +175,13 @@ export declare class ModelManager {
     [Symbol.asyncDispose](): Promise<void>;
     /**
      * The version a label names for a model (versionLabels), or undefined.
-     * @throws NOT_FOUND for an unknown model
+     * @throws NOT_FOUND for an unknown model; ERR_INVALID_ARG_TYPE for a label that is not a string
      */
     versionOfLabel(name: string, label: string): number | undefined;
-    /** A model's labels and the versions they name. */
+    /**
+     * A model's labels and the versions they name: a copy (reconfigure() moves labels, checking
+     * that each names an AVAILABLE version).
+     * @throws NOT_FOUND (ServableNotFoundError) for a name the manager has no model of
+     */
     labels(name: string): ReadonlyMap<string, number>;
 }
