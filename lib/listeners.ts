@@ -1,6 +1,8 @@
 // Calling a user's listeners from tfslice's own work (a load, a version swap, a batch, a host's
 // exit), where an exception must not leave that work half done.
 
+import { describe } from './errors';
+
 // Listeners whose error was reported already: each is reported once.
 const reported = new WeakSet<object>();
 
@@ -20,11 +22,22 @@ export function callListeners<A extends unknown[]>(listeners: Iterable<(...args:
       // (a once() listener is its wrapper here, itself called once)
       if (reported.has(listener)) continue;
       reported.add(listener);
-      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      const { message, detail } = said(error);
       process.emitWarning(`a ${what} listener threw, and tfslice went on without it (its later errors are not reported): ${message}`, {
         code: 'TFSLICE_LISTENER_ERROR',
-        ...(error instanceof Error && error.stack ? { detail: error.stack } : {}),
+        ...(detail === undefined ? {} : { detail }),
       });
     }
+  }
+}
+
+// What was thrown, for the warning. Anything may be thrown, and reading it may throw too (an
+// object without a prototype has no string form; a getter, a revoked Proxy).
+function said(thrown: unknown): { message: string; detail?: string } {
+  try {
+    if (thrown instanceof Error) return { message: `${thrown.name}: ${thrown.message}`, ...(typeof thrown.stack === 'string' ? { detail: thrown.stack } : {}) };
+    return { message: typeof thrown === 'string' ? thrown : describe(thrown) };
+  } catch {
+    return { message: 'a value that cannot be read' };
   }
 }

@@ -1599,6 +1599,8 @@ t.test('listeners that throw: the manager goes on (versions load, swap and stop)
     }
   });
   mm.on('failure', () => { throw new TypeError('failure listener bug'); });
+  // (what no String() can read: an object without a prototype)
+  mm.once('state', () => { throw Object.create(null); });
   const later: StateEvent[] = [];
   mm.on('state', (e) => later.push(e));
   const status = await mm.start();
@@ -1612,9 +1614,10 @@ t.test('listeners that throw: the manager goes on (versions load, swap and stop)
   t.same(mm.status('m').versions.map((v) => v.state), ['END', 'END'], 'stop() resolves with every version END');
   await sleep(10); // (process warnings are emitted on the next tick)
   const ours = warnings.filter((w) => (w as Error & { code?: string }).code === 'TFSLICE_LISTENER_ERROR');
-  t.equal(ours.length, 2, 'one warning per listener that threw, however often');
+  t.equal(ours.length, 3, 'one warning per listener that threw, however often');
   t.match(ours.map((w) => w.message).sort(), [/^a ModelManager 'failure' listener threw, .*: TypeError: failure listener bug$/,
-    /^a ModelManager 'state' listener threw, and tfslice went on without it \(its later errors are not reported\): Error: listener bug at m\/\d$/]);
+    /^a ModelManager 'state' listener threw, and tfslice went on without it \(its later errors are not reported\): Error: listener bug at m\/\d$/,
+    /^a ModelManager 'state' listener threw, .*: an object \(Object\)$/]);
 });
 
 t.test('before start(), load() and unload() reject UNAVAILABLE as runs do; labels() is a copy; use(), stop(), versionOfLabel() check their arguments (helper-120)', async (t) => {
