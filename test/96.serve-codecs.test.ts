@@ -710,6 +710,18 @@ model_config_list: {
   for (const [text, message] of errors) t.throws(() => parseModelServerConfig(text), { name: 'TextFormatError', message }, text);
 });
 
+t.test('a text config of 100 000 models is read in about a second, not minutes (each repeated field was copied at every item: 91 s)', async (t) => {
+  // Not a speed test: the bound is ~20× what it takes here, and catches only the quadratic.
+  const n = 100_000;
+  const text = `model_config_list { ${Array.from({ length: n }, (_, i) => `config { name: 'm${i}' base_path: '/models/m${i}' version_labels { key: 'stable' value: ${i} } } `).join('')}}`;
+  const started = performance.now();
+  const { models } = parseModelServerConfig(text);
+  const took = performance.now() - started;
+  t.equal(models.length, n);
+  t.same(models[n - 1], { name: `m${n - 1}`, basePath: `/models/m${n - 1}`, versionLabels: { stable: n - 1 } });
+  t.ok(took < 15_000, `read in ${took.toFixed(0)} ms`);
+});
+
 t.test('a text-format model config that the ModelManager would refuse is named in its own field names', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-tfs-config-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -306,8 +306,11 @@ export function resolveManagerConfig(value: unknown, where = 'config'): Resolved
   // can come later (reconfigure(), gRPC's HandleReloadConfigRequest).
   if (!Array.isArray(c.models)) throw invalidType(`${where}.models`, 'an array of model configs ([] for none yet)', c.models);
   const models = c.models.map((m, i) => modelConfig(`models[${i}]`, m));
+  // (A set, not a search of the list for each: 40 000 models took 2.6 s, session 57.)
+  const names = new Set<string>();
   models.forEach((m, i) => {
-    if (models.findIndex((o) => o.name === m.name) !== i) throw outOfRange(`models[${i}].name`, 'unique', m.name);
+    if (names.has(m.name)) throw outOfRange(`models[${i}].name`, 'unique', m.name);
+    names.add(m.name);
   });
   const swapPolicy = c.swapPolicy ?? 'refuse';
   if (swapPolicy !== 'refuse' && swapPolicy !== 'unload-first') throw invalidType(`${where}.swapPolicy`, "'refuse' or 'unload-first'", swapPolicy);

@@ -270,7 +270,11 @@ function message(tokens: Tokens, schema: Schema, where: string, close: string): 
       if (list) tokens.expect(']', `to close the list of ${name}`);
     }
     if (repeated) {
-      out[name] = [...((out[name] as ParsedValue[] | undefined) ?? []), ...values];
+      // Added to in place: copying the list at each item took 3 s for 20 000 configs (helper-less
+      // fuzzing, session 57), and minutes for 100 000.
+      const list = out[name] as ParsedValue[] | undefined;
+      if (list === undefined) out[name] = values;
+      else for (const value of values) list.push(value);
     } else {
       if (name in out || values.length > 1) tokens.fail(`${where}.${name} is given more than once`);
       out[name] = values[0]!;
