@@ -18,7 +18,8 @@ export function selectVersions(policy: VersionPolicy, candidates: readonly numbe
   if (policy === 'all') return sorted;
   if (policy === 'latest') return sorted.slice(-1);
   if ('latest' in policy) return sorted.slice(-policy.latest);
-  return sorted.filter((v) => policy.specific.includes(v));
+  const chosen = new Set(policy.specific); // (a policy may name thousands: not a search per directory)
+  return sorted.filter((v) => chosen.has(v));
 }
 
 async function statOrNull(file: string) {
