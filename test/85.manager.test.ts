@@ -1601,6 +1601,11 @@ t.test('listeners that throw: the manager goes on (versions load, swap and stop)
   mm.on('failure', () => { throw new TypeError('failure listener bug'); });
   // (what no String() can read: an object without a prototype)
   mm.once('state', () => { throw Object.create(null); });
+  // helper-121: an async listener's rejection, unhandled, ended the process.
+  mm.on('state', async (e) => {
+    await sleep(1);
+    if (e.state === 'AVAILABLE') throw new RangeError('async listener bug');
+  });
   const later: StateEvent[] = [];
   mm.on('state', (e) => later.push(e));
   const status = await mm.start();
@@ -1614,9 +1619,10 @@ t.test('listeners that throw: the manager goes on (versions load, swap and stop)
   t.same(mm.status('m').versions.map((v) => v.state), ['END', 'END'], 'stop() resolves with every version END');
   await sleep(10); // (process warnings are emitted on the next tick)
   const ours = warnings.filter((w) => (w as Error & { code?: string }).code === 'TFSLICE_LISTENER_ERROR');
-  t.equal(ours.length, 3, 'one warning per listener that threw, however often');
+  t.equal(ours.length, 4, 'one warning per listener that threw, however often');
   t.match(ours.map((w) => w.message).sort(), [/^a ModelManager 'failure' listener threw, .*: TypeError: failure listener bug$/,
     /^a ModelManager 'state' listener threw, and tfslice went on without it \(its later errors are not reported\): Error: listener bug at m\/\d$/,
+    /^a ModelManager 'state' listener threw, .*: RangeError: async listener bug$/,
     /^a ModelManager 'state' listener threw, .*: an object \(Object\)$/]);
 });
 
@@ -1676,4 +1682,20 @@ t.test('a manager of 100 000 models is made (its names checked unique) in second
   started = performance.now();
   t.throws(() => new ModelManager({ models: [...models, { name: 'm7', basePath: '/x' }] }), { code: 'ERR_OUT_OF_RANGE', message: 'models[100000].name must be unique, got "m7"' });
   t.ok(performance.now() - started < 8_000, `a name given twice found in ${(performance.now() - started).toFixed(0)} ms`);
+});
+
+t.test('stop() ends the settle periods under way at once: a start() and a load(name, version) waiting for files to settle (settleMs 60 s) do not hold it (helper-121)', async (t) => {
+  // Before, stop() waited out each settle period (and one past 2^31 - 1 ms lasted 1 ms).
+  const base = basePath(t, [1, 2]);
+  const { mm } = manager(t, { models: [{ name: 'm', basePath: base, versionPolicy: { specific: [1] } }], settleMs: 60_000, watch: false });
+  const starting = mm.start();
+  await sleep(300);
+  const loading = mm.load('m', 2);
+  await sleep(100);
+  const before = performance.now();
+  await mm.stop();
+  const took = performance.now() - before;
+  t.ok(took < 10_000, `stop() took ${took.toFixed(0)} ms`);
+  t.same((await starting).map((s) => s.versions), [[]], 'start() resolves, nothing loaded');
+  await t.rejects(loading, { code: 'UNAVAILABLE', message: /the model manager was stopped while this load was under way/ });
 });

@@ -25,7 +25,6 @@ import {
 } from './state';
 import { changedFiles, filesSaid, fingerprint, type Look, lookAt, selectVersions } from './versions';
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 // Loads of a version in a row whose host dies before it loads that are tried again by the next
 // look (whatever its files); after them it waits for its files to change, load() or a reload.
@@ -72,6 +71,8 @@ export class ModelManager {
   #models = new Map<string, Managed>();
   #started: Promise<ModelStatus[]> | null = null;
   #stopping: Promise<void> | null = null;
+  /** The settle periods under way (#settling): each ends at once when called. */
+  readonly #settlingNow = new Set<() => void>();
   /** stop({ killAfterMs }): when runs in flight stop being waited for (performance.now() ms). */
   #killAt: number | null = null;
   /** Versions draining their runs (#unloadVersion): each re-arms its wait for a new #killAt. */
@@ -312,9 +313,9 @@ export class ModelManager {
   /**
    * Calls `listener` for every `event` ('state': a version changed state; 'failure': something
    * failed; 'batch': a batch ran). Listeners are called in the order they were added, during the
-   * manager's own work: one that throws does not stop the others or that work, and its first
-   * error is reported as a process warning (`process.emitWarning`, code
-   * `TFSLICE_LISTENER_ERROR`), its later ones dropped.
+   * manager's own work: one that throws (or, async, rejects: it is not waited for) does not stop
+   * the others or that work, and its first error is reported as a process warning
+   * (`process.emitWarning`, code `TFSLICE_LISTENER_ERROR`), its later ones dropped.
    */
   on<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this {
     this.#events.on(event, listener as never);
@@ -453,7 +454,7 @@ export class ModelManager {
       const before = await fingerprint(dir);
       if (before === undefined) throw new NotFoundError(`model '${name}' has no version ${version}: ${dir} is not a directory`);
       if (before === null) throw new NotFoundError(`version ${version} of model '${name}' has no saved_model.pb (or .pbtxt) in ${dir}`);
-      await sleep(this.#config.settleMs + 10);
+      await this.#settling();
       this.#throwIfCut(m);
       const after = await fingerprint(dir);
       if (after !== before) {
@@ -669,6 +670,7 @@ export class ModelManager {
     this.#stopping ??= (async () => {
       if (this.#timer) clearTimeout(this.#timer);
       this.#timer = null;
+      for (const over of [...this.#settlingNow]) over();
       // A warm-up is no request: nobody waits for it, and the version will not serve. Its model
       // is disposed now, its run in flight stopped where TensorFlow can stop it (a host killed),
       // so the load ends at once (helper-111: stop() waited out a 20 s warm-up, and tfslice serve
@@ -739,7 +741,7 @@ export class ModelManager {
       }
       let look = await this.#look(m);
       if (look && settle && look.pending > 0) {
-        await sleep(this.#config.settleMs + 10);
+        await this.#settling();
         look = await this.#look(m);
       }
       if (look) await this.#reconcile(m, look, looked);
@@ -1038,6 +1040,22 @@ export class ModelManager {
       });
     }
     return error;
+  }
+
+  // A settle period (settleMs, and 10 ms for the file system's clock): over at once when stop()
+  // is called, which waits for the loads and looks that settle (helper-121: with settleMs in
+  // minutes, stop() waited as long; a settleMs past what setTimeout holds, 2^31 - 1 ms, took 1 ms).
+  #settling(): Promise<void> {
+    if (this.#stopping !== null) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const over = () => {
+        clearTimeout(timer);
+        this.#settlingNow.delete(over);
+        resolve();
+      };
+      const timer = timerFor(over, this.#config.settleMs + 10);
+      this.#settlingNow.add(over);
+    });
   }
 
   // The listeners of `event`, each called even where one throws (callListeners): a listener's

@@ -1009,7 +1009,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       // one can never be answered.
       if (connection === undefined || connection.unanswered === 0 || !connection.last.complete) return refuse();
       connection.refusal = refuse;
-      timer = setTimeout(refuse, requestTimeout > 0 ? requestTimeout : 60_000).unref();
+      timer = timerFor(refuse, requestTimeout > 0 ? requestTimeout : 60_000).unref();
       socket.once('close', () => clearTimeout(timer));
     },
   });

@@ -42,9 +42,9 @@ export declare class ModelManager {
     /**
      * Calls `listener` for every `event` ('state': a version changed state; 'failure': something
      * failed; 'batch': a batch ran). Listeners are called in the order they were added, during the
-     * manager's own work: one that throws does not stop the others or that work, and its first
-     * error is reported as a process warning (`process.emitWarning`, code
-     * `TFSLICE_LISTENER_ERROR`), its later ones dropped.
+     * manager's own work: one that throws (or, async, rejects: it is not waited for) does not stop
+     * the others or that work, and its first error is reported as a process warning
+     * (`process.emitWarning`, code `TFSLICE_LISTENER_ERROR`), its later ones dropped.
      */
     on<E extends keyof ModelManagerEvents>(event: E, listener: (...args: ModelManagerEvents[E]) => void): this;
     /** Like on(), for the next `event` only. */
