@@ -439,6 +439,10 @@ def floats(x):
 out['unknown_model'] = predict('nope', floats)
 out['unknown_model_version'] = predict('nope', floats, 2)
 out['bad_version'] = predict('half', floats, 9)
+# helper-122: TensorFlow Serving's gRPC Predict answers FAILED_PRECONDITION (predict_util.cc), not
+# REST's INVALID_ARGUMENT.
+unsigned = ts.PredictRequest(); unsigned.model_spec.name = 'half'; unsigned.model_spec.signature_name = 'zz'; floats(unsigned.inputs['x'])
+out['unknown_signature'] = failure(PREDICT, unsigned, ts.PredictResponse)
 labelled = ts.PredictRequest(); labelled.model_spec.name = 'nope'; labelled.model_spec.version_label = 'stable'; floats(labelled.inputs['x'])
 out['unknown_model_label'] = failure(PREDICT, labelled, ts.PredictResponse)
 # A readiness idiom of TensorFlow Serving's clients: a predict to a model that does not exist,
@@ -538,6 +542,7 @@ print(json.dumps(out))
 `, server.grpc);
   // TensorFlow Serving's exact words for a model or version it does not have; KServe v2 keeps tfslice's.
   t.same(r.unknown_model, ['NOT_FOUND', 'Servable not found for request: Latest(nope)']);
+  t.match(r.unknown_signature, ['FAILED_PRECONDITION', /^Serving signature key "zz" not found\. \(the model has .*"serving_default"\)$/], "an unknown signature: TensorFlow Serving's gRPC Predict code and words");
   t.same(r.unknown_model_version, ['NOT_FOUND', 'Servable not found for request: Specific(nope, 2)'], 'an unknown model asked by version: Specific (helper-86: was Latest)');
   t.same(r.unknown_model_label, ['INVALID_ARGUMENT', 'Unrecognized servable version label: stable'], 'a label resolves first, for a model it does not know too (as GetModelStatus answers)');
   t.same(r.bad_version, ['NOT_FOUND', 'Servable not found for request: Specific(half, 9)']);

@@ -335,18 +335,26 @@ async function managerConfig(flags: ServeFlags): Promise<{ config: ModelManagerC
   const { config, read } = await modelsOf(flags);
   const batching = await batchingOf(flags);
   const defaults: ModelDefaults = { loadOptions: { opPolicy: flags.op_policy }, maxQueuedRequests: flags.max_queued_requests_per_model };
+  // TensorFlow Serving's rules (server.cc): all three above 0 is an error; either of the two
+  // newer flags above 0 wins over the old one, which is then ignored, and sets both pools with
+  // the other's value or its flag's default, 0 (so an inter-op pool, where tfslice's own default
+  // is ops inline); else the old one sets both (helper-122: any newer one beside it was refused).
   const session = flags.tensorflow_session_parallelism;
-  if (session !== undefined) {
-    // TensorFlow Serving's rule (server.cc): the old flag, or the two new ones, not both (0, the
-    // old flag's default, gives way to them).
-    if (session > 0 && (flags.tensorflow_intra_op_parallelism !== undefined || flags.tensorflow_inter_op_parallelism !== undefined)) {
-      throw new UsageError('--tensorflow_session_parallelism sets both --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism: give it or them, not both');
-    }
+  const intra = flags.tensorflow_intra_op_parallelism;
+  const inter = flags.tensorflow_inter_op_parallelism;
+  if (session !== undefined && session > 0 && (intra ?? 0) > 0 && (inter ?? 0) > 0) {
+    throw new UsageError('Either configure --tensorflow_session_parallelism or (--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) separately. You cannot configure all. (TensorFlow Serving\'s rule)');
+  }
+  if (session !== undefined && ((intra ?? 0) > 0 || (inter ?? 0) > 0)) {
+    log(`--tensorflow_session_parallelism ignored: --tensorflow_${(intra ?? 0) > 0 ? 'intra' : 'inter'}_op_parallelism is given (as tensorflow_model_server does)`);
+    defaults.loadOptions.intraOpThreads = intra ?? 0;
+    defaults.loadOptions.interOpThreads = inter ?? 0;
+  } else if (session !== undefined) {
     defaults.loadOptions.intraOpThreads = session;
     defaults.loadOptions.interOpThreads = session;
   }
-  if (flags.tensorflow_intra_op_parallelism !== undefined) defaults.loadOptions.intraOpThreads = flags.tensorflow_intra_op_parallelism;
-  if (flags.tensorflow_inter_op_parallelism !== undefined) defaults.loadOptions.interOpThreads = flags.tensorflow_inter_op_parallelism;
+  if (intra !== undefined && defaults.loadOptions.intraOpThreads === undefined) defaults.loadOptions.intraOpThreads = intra;
+  if (inter !== undefined && defaults.loadOptions.interOpThreads === undefined) defaults.loadOptions.interOpThreads = inter;
   if (flags.host_hang_timeout_ms !== undefined && flags.host_hang_timeout_ms > 0) {
     // One model from flags: refused where it cannot apply (a config file's models are told one by one, in withDefaults).
     if (flags.model_config_file === undefined) {

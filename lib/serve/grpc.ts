@@ -517,7 +517,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       const t = read.spec();
       return withModel(call, t, async (model, version) => {
         const signature = t.signature || model.defaultSignature || 'serving_default';
-        const info = servingSignature(model, signature);
+        const info = servingSignature(model, signature, 'grpc predict');
         if (methodNameCheck) checkMethodName(info, 'predict');
         // run() refuses an alias the signature lacks; here before the tensors are made.
         const unknown = read.aliases.find((key) => !Object.hasOwn(info.inputs, key));

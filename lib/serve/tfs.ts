@@ -269,13 +269,16 @@ export function readExamplesRequest(body: JsonValue, api: 'classify' | 'regress'
 }
 
 /**
- * A model's signature by the name a request gives, as TensorFlow Serving looks it up (REST and gRPC).
- * @throws INVALID_ARGUMENT naming the signatures there are
+ * A model's signature by the name a request gives, as TensorFlow Serving looks it up: REST's
+ * predict (http_rest_api_handler.cc) and KServe v2 answer INVALID_ARGUMENT; gRPC's Predict
+ * (`api` 'grpc predict', predict_util.cc) FAILED_PRECONDITION, each in TensorFlow Serving's words.
+ * @throws INVALID_ARGUMENT or FAILED_PRECONDITION naming the signatures there are
  */
-export function servingSignature(model: Model, name: string): SignatureInfo {
+export function servingSignature(model: Model, name: string, api: 'rest' | 'grpc predict' = 'rest'): SignatureInfo {
   const info = Object.hasOwn(model.signatures, name) ? model.signatures[name] : undefined;
-  if (!info) throw signatureNotFound(name, Object.keys(model.signatures));
-  return info;
+  if (info) return info;
+  if (api === 'rest') throw signatureNotFound(name, Object.keys(model.signatures));
+  throw new TensorFlowError('FAILED_PRECONDITION', `Serving signature key "${name}" not found. (the model has ${Object.keys(model.signatures).map((s) => `"${s}"`).join(', ')})`);
 }
 
 /** @internal TensorFlow Serving's error for a signature name the model does not have, naming those it has. */

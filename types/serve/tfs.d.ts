@@ -39,10 +39,12 @@ export interface ExamplesRequest {
 /** Reads {"signature_name", "context", "examples"} into one string tensor of serialized tf.Examples. */
 export declare function readExamplesRequest(body: JsonValue, api: 'classify' | 'regress'): ExamplesRequest;
 /**
- * A model's signature by the name a request gives, as TensorFlow Serving looks it up (REST and gRPC).
- * @throws INVALID_ARGUMENT naming the signatures there are
+ * A model's signature by the name a request gives, as TensorFlow Serving looks it up: REST's
+ * predict (http_rest_api_handler.cc) and KServe v2 answer INVALID_ARGUMENT; gRPC's Predict
+ * (`api` 'grpc predict', predict_util.cc) FAILED_PRECONDITION, each in TensorFlow Serving's words.
+ * @throws INVALID_ARGUMENT or FAILED_PRECONDITION naming the signatures there are
  */
-export declare function servingSignature(model: Model, name: string): SignatureInfo;
+export declare function servingSignature(model: Model, name: string, api?: 'rest' | 'grpc predict'): SignatureInfo;
 /**
  * The API a MultiInference task's method_name asks for (TensorFlow Serving's multi_inference.cc):
  * classify or regress; any other name is UNIMPLEMENTED, naming the task by its index. gRPC's
