@@ -989,11 +989,12 @@ t.test('tfslice serve: SIGTERM under keep-alive load resets no request: each is 
   // helper-91: Python requests sessions posting back to back got 1-3 ConnectionResetErrors at each
   // SIGTERM (idle keep-alive connections were closed at once, under a request just sent).
   // With tensorflow_model_server's tuning flags of a migrated manifest: ignored, each said once (helper-91: exit 2).
-  const { child, url: address, exited, stderr } = await startServe(['--model_name', 'half', '--model_base_path', half, '--rest_api_port', '0', '--num_load_threads=4', '--enable_profiler=false', '--rest_api_num_threads', '8']);
+  const { child, url: address, exited, stderr } = await startServe(['--model_name', 'half', '--model_base_path', half, '--rest_api_port', '0', '--num_load_threads=4', '--enable_profiler=false', '--rest_api_num_threads', '8', '--xla_gpu_compilation_enabled=false']);
   t.teardown(() => { child.kill('SIGKILL'); });
   t.match(stderr(), /^tfslice serve: --num_load_threads \(tensorflow_model_server's\) ignored: tfslice has no load thread pool to size$/m);
   t.match(stderr(), /^tfslice serve: --enable_profiler \(tensorflow_model_server's\) ignored: /m);
   t.match(stderr(), /^tfslice serve: --rest_api_num_threads \(tensorflow_model_server's\) ignored: .*--codec_threads/m);
+  t.match(stderr(), /^tfslice serve: --xla_gpu_compilation_enabled \(tensorflow_model_server's\) ignored: /m, 'helper-122: it was an unknown option');
   const load = python<{ outcomes: Record<string, number>; resets: string[] }>(`
 import json, sys, threading, time, requests
 url = sys.argv[1] + '/v1/models/half:predict'

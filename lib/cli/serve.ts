@@ -182,6 +182,8 @@ const IGNORED_TFS_FLAGS: Readonly<Record<string, string>> = {
   enable_profiler: "tfslice serves no TensorFlow profiler; /metrics has each model's request and run latencies",
   grpc_max_threads: 'gRPC is served on the event loop, its big messages decoded on --codec_threads worker threads',
   xla_cpu_compilation_enabled: "tfslice turns no XLA auto-clustering on; session options go in a JSON --model_config_file's loadOptions",
+  // (the last flag of tensorflow_model_server's main.cc that tfslice did not know: helper-122)
+  xla_gpu_compilation_enabled: "tfslice turns no XLA auto-clustering on; session options go in a JSON --model_config_file's loadOptions",
   remove_unused_fields_from_bundle_metagraph: 'tfslice has no such option',
   enable_grpc_healthcheck_service: 'grpc.health.v1.Health is always served',
   prefer_tflite_model: 'only TensorFlow SavedModels are served: a TensorFlow Lite model beside one is passed by',
