@@ -398,6 +398,17 @@ t.test('metrics: Prometheus text at both paths, by model, version, API and statu
   t.match(body, /tfslice_request_duration_seconds_bucket\{le="0\.001",model="half",api="predict"\}/);
   t.match(body, /tfslice_run_duration_seconds_count\{model="half",version="1"\} \d+/);
   t.match(body, /tfslice_model_version_state\{model="half",version="2",state="AVAILABLE"\} 1/);
+  // TensorFlow Serving's own series, as tensorflow_model_server names them (helper-122: none was
+  // there, and dashboards written for it came up empty).
+  t.match(body, /^:tensorflow:serving:request_count\{model_name="half",status="OK"\} \d+$/m);
+  t.match(body, /^:tensorflow:serving:request_count\{model_name="half",status="INVALID_ARGUMENT"\} \d+$/m);
+  t.match(body, /^:tensorflow:serving:request_count\{model_name="",status="NOT_FOUND"\} \d+$/m, 'unknown models without their names here too');
+  t.match(body, /^:tensorflow:serving:request_latency_bucket\{le="10",model_name="half",API="predict",entrypoint="REST"\} \d+$/m, 'in µs, from 10 (its buckets)');
+  t.match(body, /^:tensorflow:serving:request_latency_count\{model_name="half",API="",entrypoint="REST"\} \d+$/m, 'a status or metadata GET: no API, as its REST handler says');
+  t.match(body, /^:tensorflow:serving:runtime_latency_count\{model_name="half",API="Predict",runtime="TF1"\} \d+$/m);
+  t.notMatch(body, /:tensorflow:serving:request_latency_count\{[^}]*API="v2/, 'KServe v2 is not in them (tensorflow_model_server has no v2)');
+  t.equal(sum(/^:tensorflow:serving:request_latency_count\{model_name="half",API="predict",entrypoint="REST"\} (\d+)$/gm), sum(/^tfslice_requests_total\{model="half",version="\d*",api="predict",status="OK"\} (\d+)$/gm),
+    'request_latency counts the requests answered OK');
   t.match(body, /tfslice_runs_in_flight\{model="half",version="1"\} 0/);
   t.match(body, /tfslice_requests_total\{model="half",version="",api="predict",status="RESOURCE_EXHAUSTED"\} [12]\n/, 'a body over the limit is counted too, under the model its path names (and one refused on its Expect: 100-continue, where that test ran first)');
   t.match(body, /process_resident_memory_bytes \d+/, "Node's process metrics");

@@ -585,6 +585,8 @@ t.test('gRPC calls are counted at /metrics beside REST', async (t) => {
   t.match(text, /tfslice_requests_total\{model="half",version="1",api="grpc_v2_infer",status="OK"\} \d+/);
   t.match(text, /tfslice_requests_total\{model="",version="",api="grpc_health",status="OK"\} \d+/);
   t.match(text, /tfslice_run_duration_seconds_count\{model="half",version="1"\} \d+/);
+  t.match(text, /^:tensorflow:serving:request_latency_count\{model_name="half",API="Predict",entrypoint="GRPC"\} \d+$/m, "TensorFlow Serving's series, as its gRPC service names them");
+  t.match(text, /^:tensorflow:serving:runtime_latency_count\{model_name="half",API="Predict",runtime="TF1"\} \d+$/m);
 });
 
 t.test('a 64 MiB tensor each way (messages past grpc-js\'s 4 MiB default)', async (t) => {

@@ -367,9 +367,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       if (!metrics) return;
       const { model, version, runSeconds } = outcome;
       // Counted as the client saw the call end.
-      metrics.requests.inc({ model, version: version === null ? '' : String(version), api, status: ended ?? code });
-      metrics.requestSeconds.observe({ model, api }, (performance.now() - started) / 1000);
-      if (runSeconds !== null && version !== null) metrics.runSeconds.observe({ model, version: String(version) }, runSeconds);
+      metrics.answered(api, model, version, ended ?? code, (performance.now() - started) / 1000, runSeconds);
     };
     const unreadable = unreadableOf(call.request);
     if (unreadable !== undefined) {

@@ -2,9 +2,10 @@
  * The server's metrics, in Prometheus' text format through prom-client: one registry per
  * server, each metric declared once. Names follow Prometheus' conventions (tfslice_ prefix,
  * _total for counters, _seconds for durations); labels have bounded values (model, version,
- * API, status code; never a request). Node's own process metrics come with them.
+ * API, status code; never a request). TensorFlow Serving's three request metrics come too, under
+ * its names and labels (:tensorflow:serving:request_count, ...), and Node's process metrics.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, exponentialBuckets, Gauge, Histogram, Registry } from 'prom-client';
 
 import { gpuLedger } from '../gpu';
 import type { ModelManager, ModelStatus } from '../manager';
@@ -20,6 +21,34 @@ const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 // From 100 µs (a tiny model in-process) to 60 s (a request past its timeout).
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * How TensorFlow Serving names a request of each API in its own metrics (`API` and `entrypoint`
+ * labels: http_server.cc, prediction_service_impl.cc; REST's API is the path's method, none for
+ * a status or metadata GET) and in its runtime_latency (`run`: predict_util.cc, classifier.cc,
+ * regressor.cc). The APIs TensorFlow Serving does not count there (KServe v2, health, gRPC
+ * status and metadata) are not in its series here either.
+ */
+const TFS_NAMES: Partial<Record<ServingApi, { api: string; entrypoint: 'REST' | 'GRPC'; run?: string }>> = {
+  predict: { api: 'predict', entrypoint: 'REST', run: 'Predict' },
+  classify: { api: 'classify', entrypoint: 'REST', run: 'Classify' },
+  regress: { api: 'regress', entrypoint: 'REST', run: 'Regress' },
+  status: { api: '', entrypoint: 'REST' },
+  metadata: { api: '', entrypoint: 'REST' },
+  grpc_predict: { api: 'Predict', entrypoint: 'GRPC', run: 'Predict' },
+  grpc_classify: { api: 'Classify', entrypoint: 'GRPC', run: 'Classify' },
+  grpc_regress: { api: 'Regress', entrypoint: 'GRPC', run: 'Regress' },
+  grpc_multi_inference: { api: 'MultiInference', entrypoint: 'GRPC' },
+};
+
+// TensorFlow's status codes: the status label of TensorFlow Serving's request_count. tfslice's
+// own codes are said there as the code their answer carries (MODEL_CRASHED: UNAVAILABLE, 503).
+const TF_CODES = new Set(['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED']);
+const tfCode = (status: string) => (TF_CODES.has(status) ? status : status.startsWith('MODEL_') || status.startsWith('GPU_') ? 'UNAVAILABLE' : 'INTERNAL');
+
+// TensorFlow Serving's latency buckets, in µs: Buckets::Exponential(10, 1.8, 33), 10 µs to ~20 minutes.
+const TFS_LATENCY_BUCKETS = exponentialBuckets(10, 1.8, 33);
 
 /**
  * The `model` label of a request naming `name`: the name when the manager serves such a model,
@@ -56,6 +85,17 @@ export class ServerMetrics {
   readonly batchesRetried: Counter<'model' | 'version' | 'signature'>;
   /** HTTP the server could not parse as a request (answered on the socket), by status. */
   readonly unparsedRequests: Counter<'status'>;
+  /**
+   * TensorFlow Serving's own request metrics, under its names, so that dashboards and alerts
+   * written for tensorflow_model_server keep working (helper-122): `:tensorflow:serving:request_count`
+   * {model_name, status}, `:tensorflow:serving:request_latency` {model_name, API, entrypoint} and
+   * `:tensorflow:serving:runtime_latency` {model_name, API, runtime}, in µs with its buckets.
+   */
+  readonly #tfs: {
+    requests: Counter<'model_name' | 'status'>;
+    requestMicros: Histogram<'model_name' | 'API' | 'entrypoint'>;
+    runMicros: Histogram<'model_name' | 'API' | 'runtime'>;
+  };
 
   /**
    * @param manager whose models' states, runs in flight and queues are read at each scrape
@@ -128,6 +168,28 @@ export class ServerMetrics {
       labelNames: ['status'],
       registers: [registry],
     });
+    this.#tfs = {
+      requests: new Counter({
+        name: ':tensorflow:serving:request_count',
+        help: "The total number of requests (TensorFlow Serving's metric: REST's /v1 API and gRPC's PredictionService, by TensorFlow status code)",
+        labelNames: ['model_name', 'status'],
+        registers: [registry],
+      }),
+      requestMicros: new Histogram({
+        name: ':tensorflow:serving:request_latency',
+        help: "Distribution of wall time (in microseconds) for Tensorflow Serving request (TensorFlow Serving's metric: requests answered OK)",
+        labelNames: ['model_name', 'API', 'entrypoint'],
+        buckets: TFS_LATENCY_BUCKETS,
+        registers: [registry],
+      }),
+      runMicros: new Histogram({
+        name: ':tensorflow:serving:runtime_latency',
+        help: "Distribution of wall time (in microseconds) for Tensorflow runtime (TensorFlow Serving's metric: a successful request's run, its queue included)",
+        labelNames: ['model_name', 'API', 'runtime'],
+        buckets: TFS_LATENCY_BUCKETS,
+        registers: [registry],
+      }),
+    };
     manager.on('batch', (event) => {
       const labels = { model: event.name, version: String(event.version), signature: event.signature };
       this.batchSize.observe(labels, event.size);
@@ -139,7 +201,8 @@ export class ServerMetrics {
       if ((event.error as { code?: unknown }).code === 'MODEL_CRASHED') this.hostCrashes.inc({ model: event.name });
     });
     // Read at each scrape: what the manager and the ledger say now.
-    const pruned = [this.requests, this.requestSeconds, this.runSeconds, this.hostCrashes, this.batchSize, this.batchQueueSeconds, this.batchPaddingRows, this.batchesRetried] as PrunedMetric[];
+    const pruned = [this.requests, this.requestSeconds, this.runSeconds, this.hostCrashes, this.batchSize, this.batchQueueSeconds, this.batchPaddingRows, this.batchesRetried,
+      this.#tfs.requests, this.#tfs.requestMicros, this.#tfs.runMicros] as PrunedMetric[];
     new Gauge({
       name: 'tfslice_model_version_state',
       help: "A state set: for each version the manager has (not END; a model's newest one when it has no other), 1 for its state and 0 for the others (TensorFlow Serving's ModelVersionStatus: START, LOADING, AVAILABLE, UNLOADING, END)",
@@ -204,6 +267,25 @@ export class ServerMetrics {
     });
   }
 
+  /**
+   * @internal Counts a request answered: tfslice_requests_total and its durations, and TensorFlow
+   * Serving's series for the APIs it keeps them for (request_latency only for OK, as
+   * tensorflow_model_server).
+   * @param model the model label (modelLabel()); version null where none served; status the
+   *   status label; seconds from the request received to its answer; runSeconds its successful
+   *   run's, else null
+   */
+  answered(api: ServingApi, model: string, version: number | null, status: string, seconds: number, runSeconds: number | null): void {
+    this.requests.inc({ model, version: version === null ? '' : String(version), api, status });
+    this.requestSeconds.observe({ model, api }, seconds);
+    if (runSeconds !== null && version !== null) this.runSeconds.observe({ model, version: String(version) }, runSeconds);
+    const tfs = TFS_NAMES[api];
+    if (tfs === undefined) return;
+    this.#tfs.requests.inc({ model_name: model, status: tfCode(status) });
+    if (status === 'OK') this.#tfs.requestMicros.observe({ model_name: model, API: tfs.api, entrypoint: tfs.entrypoint }, seconds * 1e6);
+    if (tfs.run !== undefined && runSeconds !== null && version !== null) this.#tfs.runMicros.observe({ model_name: model, API: tfs.run, runtime: 'TF1' }, runSeconds * 1e6);
+  }
+
   /** The metrics in Prometheus' text format, and its content type. */
   async render(): Promise<{ body: string; contentType: string }> {
     return { body: await this.registry.metrics(), contentType: this.registry.contentType };
@@ -244,7 +326,8 @@ async function pruneGone(metrics: readonly PrunedMetric[], models: readonly Mode
     const stale = new Map<string, Record<string, string | number>>();
     for (const { labels } of (await metric.get()).values) {
       const { le: _bucket, ...series } = labels;
-      const model = String(series.model ?? '');
+      // (TensorFlow Serving's series name it model_name)
+      const model = String(series.model ?? series.model_name ?? '');
       const version = series.version === undefined || series.version === '' ? null : String(series.version);
       if (served.has(model) && (version === null || live.has(`${model}\0${version}`))) continue;
       stale.set(JSON.stringify(series), series as Record<string, string | number>);

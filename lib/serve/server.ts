@@ -449,9 +449,7 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       // as the client saw the request end, as gRPC counts a call its client cancelled.
       // A 408 closes the connection itself: the server's time limit, not the client's leaving.
       const label = code === 'HTTP_408' ? 'DEADLINE_EXCEEDED' : reply.raw.closed ? 'CANCELLED' : statusLabel(code);
-      metrics.requests.inc({ model, version: outcome.version === null ? '' : String(outcome.version), api: outcome.api, status: label });
-      metrics.requestSeconds.observe({ model, api: outcome.api }, (performance.now() - started) / 1000);
-      if (outcome.runSeconds !== null && outcome.version !== null) metrics.runSeconds.observe({ model, version: String(outcome.version) }, outcome.runSeconds);
+      metrics.answered(outcome.api, model, outcome.version, label, (performance.now() - started) / 1000, outcome.runSeconds);
     }
     reply.code(status).type(type);
     // Nobody to write it to: a stream would fail on the closed socket (and come back here as an error).
@@ -820,9 +818,7 @@ function authHook(auth: BearerAuth, skip: number, metrics: ServerMetrics | null)
 
 /** Counts a request answered before any route (no model): a refused token, a path no route has. */
 function countUnrouted(metrics: ServerMetrics, request: FastifyRequest, path: string, reply: FastifyReply, status: string): void {
-  const api = apiOf(request, path);
-  metrics.requests.inc({ model: '', version: '', api, status });
-  metrics.requestSeconds.observe({ model: '', api }, reply.elapsedTime / 1000);
+  metrics.answered(apiOf(request, path), '', null, status, reply.elapsedTime / 1000, null);
 }
 
 /** The API a request was for, from its method and path (for requests that failed before their route ran). */

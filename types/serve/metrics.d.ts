@@ -2,7 +2,8 @@
  * The server's metrics, in Prometheus' text format through prom-client: one registry per
  * server, each metric declared once. Names follow Prometheus' conventions (tfslice_ prefix,
  * _total for counters, _seconds for durations); labels have bounded values (model, version,
- * API, status code; never a request). Node's own process metrics come with them.
+ * API, status code; never a request). TensorFlow Serving's three request metrics come too, under
+ * its names and labels (:tensorflow:serving:request_count, ...), and Node's process metrics.
  */
 import { Counter, Histogram, Registry } from 'prom-client';
 import type { ModelManager } from '../manager';
@@ -20,6 +21,7 @@ export declare function modelLabel(manager: ModelManager, name: string): string;
  * section (Metrics) lists every series.
  */
 export declare class ServerMetrics {
+    #private;
     /** The registry every metric is in: serve `await registry.metrics()` (content type `registry.contentType`). */
     readonly registry: Registry;
     /** tfslice_requests_total: requests by model, version, API and status code (OK, INVALID_ARGUMENT, ..., or tfslice's MODEL_CRASHED, ...). */
