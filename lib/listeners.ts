@@ -36,9 +36,11 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   }
 }
 
-function report(listener: object, error: unknown, what: string): void {
-  if (reported.has(listener)) return;
-  reported.add(listener);
+function report(listener: unknown, error: unknown, what: string): void {
+  // (A WeakSet takes objects only: something else given as a listener is reported each time.)
+  const keyed = (typeof listener === 'object' && listener !== null) || typeof listener === 'function';
+  if (keyed && reported.has(listener)) return;
+  if (keyed) reported.add(listener);
   const { message, detail } = said(error);
   process.emitWarning(`a ${what} listener threw, and tfslice went on without it (its later errors are not reported): ${message}`, {
     code: 'TFSLICE_LISTENER_ERROR',
@@ -57,7 +59,7 @@ function said(thrown: unknown): { message: string; detail?: string } {
     if (typeof message === 'string') {
       const name = read(thrown, 'name');
       const stack = read(thrown, 'stack');
-      return { message: cut(typeof name === 'string' && name !== '' ? `${name}: ${message}` : message), ...(typeof stack === 'string' ? { detail: stack } : {}) };
+      return { message: cut(typeof name === 'string' && name !== '' ? `${name}: ${message}` : message), ...(typeof stack === 'string' ? { detail: cut(stack) } : {}) };
     }
   }
   try {
@@ -75,7 +77,8 @@ function read(object: object, key: string): unknown {
   }
 }
 
-// At most 1000 characters of a message (a 100 000-character string thrown was printed whole).
+// At most 1000 characters of a message or stack (a 100 000-character string thrown was printed
+// whole; an Error's stack repeats its message).
 function cut(text: string): string {
   // By code point (a cut never splits a surrogate pair); 1000 of them are at most 2000 units.
   const chars = [...text.slice(0, 2002)];

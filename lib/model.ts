@@ -1279,9 +1279,11 @@ export class Model {
    * padding, requests and their queue delays: what the server's batching metrics count.
    * A listener that throws does not stop the others or the batch; its first error is reported
    * as a process warning (code `TFSLICE_LISTENER_ERROR`), its later ones dropped.
-   * Returns a function that removes the listener.
+   * Returns a function that removes the listener; ERR_INVALID_ARG_TYPE for a listener that is not
+   * a function.
    */
   onBatch(listener: (event: BatchEvent) => void): () => void {
+    if (typeof listener !== 'function') throw invalidType('listener', 'a function', listener);
     this.#batchListeners.add(listener);
     return () => this.#batchListeners.delete(listener);
   }
@@ -1294,9 +1296,11 @@ export class Model {
    * called at once. It does not keep the event loop alive (an idle isolated model does not).
    * A listener that throws does not stop the others; its error is reported as a process warning
    * (code `TFSLICE_LISTENER_ERROR`, once per listener), as onBatch's.
-   * Returns a function that removes the listener.
+   * Returns a function that removes the listener; ERR_INVALID_ARG_TYPE for a listener that is not
+   * a function.
    */
   onCrash(listener: (error: ModelCrashedError) => void): () => void {
+    if (typeof listener !== 'function') throw invalidType('listener', 'a function', listener);
     if (this.#crash) {
       const crash = this.#crash;
       queueMicrotask(() => callListeners([listener], [crash], 'Model onCrash'));

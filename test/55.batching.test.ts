@@ -121,6 +121,9 @@ t.test('allowedBatchSizes pads with the last request\'s first row and drops the 
   const model = await loadModel(BATCHING, { batching: { maxBatchSize: 8, allowedBatchSizes: [2, 4, 8] } });
   const events: BatchEvent[] = [];
   const off = model.onBatch((e) => events.push(e));
+  // helper-123: a listener that is no function is refused here, not found failing at each batch.
+  t.throws(() => model.onBatch(5 as never), { code: 'ERR_INVALID_ARG_TYPE', message: /^listener must be a function, got 5/ });
+  t.throws(() => model.onCrash(null as never), { code: 'ERR_INVALID_ARG_TYPE', message: /^listener must be a function, got null/ });
   const out = await Promise.all([model.run({ x: [[1, 2]] }), model.run({ x: [[3, 4], [5, 6]] })]);
   t.same(out.map((o) => Array.from(o.y!.data as Float32Array)), [[3, 5], [7, 9, 11, 13]]);
   t.same(out.map((o) => o.y!.shape), [[1, 2], [2, 2]], 'each request gets its own rows only');

@@ -10,6 +10,7 @@ import {
 } from '../lib/index';
 import { resetLedgerForTests } from '../lib/gpu';
 import { filesSaid } from '../lib/manager/versions';
+import { callListeners } from '../lib/listeners';
 import { expectOutput, fixture, slowN, toTensor } from './helpers';
 
 const tiny = fixture('tiny');
@@ -1617,8 +1618,15 @@ t.test('listeners that throw: the manager goes on (versions load, swap and stop)
   t.equal(stateOf(mm, 'm', 1), 'END', 'unload() ends the version');
   await mm.stop();
   t.same(mm.status('m').versions.map((v) => v.state), ['END', 'END'], 'stop() resolves with every version END');
+  // helper-123: something not a function among the listeners threw out of callListeners (a
+  // WeakSet takes no number), and an Error's stack went out uncut, its 100 000-character message in it.
+  const called: number[] = [];
+  t.doesNotThrow(() => callListeners([123 as never, () => { throw new Error('y'.repeat(100_000)); }, (n: number) => called.push(n)], [7], 'test'));
+  t.same(called, [7], 'the listeners after them are called');
   await sleep(10); // (process warnings are emitted on the next tick)
-  const ours = warnings.filter((w) => (w as Error & { code?: string }).code === 'TFSLICE_LISTENER_ERROR');
+  const long = warnings.find((w) => w.message.includes('y'.repeat(100)));
+  t.ok(long && long.message.length < 1200 && String((long as Error & { detail?: string }).detail).length < 1200, 'message and stack cut at 1000 characters');
+  const ours = warnings.filter((w) => (w as Error & { code?: string }).code === 'TFSLICE_LISTENER_ERROR' && !w.message.startsWith('a test listener'));
   t.equal(ours.length, 4, 'one warning per listener that threw, however often');
   t.match(ours.map((w) => w.message).sort(), [/^a ModelManager 'failure' listener threw, .*: TypeError: failure listener bug$/,
     /^a ModelManager 'state' listener threw, and tfslice went on without it \(its later errors are not reported\): Error: listener bug at m\/\d$/,

@@ -407,6 +407,11 @@ t.test('metrics: Prometheus text at both paths, by model, version, API and statu
   t.match(body, /^:tensorflow:serving:request_latency_count\{model_name="half",API="",entrypoint="REST"\} \d+$/m, 'a status or metadata GET: no API, as its REST handler says');
   t.match(body, /^:tensorflow:serving:runtime_latency_count\{model_name="half",API="Predict",runtime="TF1"\} \d+$/m);
   t.notMatch(body, /:tensorflow:serving:request_latency_count\{[^}]*API="v2/, 'KServe v2 is not in them (tensorflow_model_server has no v2)');
+  // helper-123: any unrouted path counted there, a probe of /favicon.ico as a NOT_FOUND.
+  const unknownCount = async () => Number(/^:tensorflow:serving:request_count\{model_name="",status="NOT_FOUND"\} (\d+)$/m.exec((await curl([`${url}/metrics`])).body)?.[1]);
+  const unknownBefore = await unknownCount();
+  t.equal((await curl([`${url}/favicon.ico`])).status, 404);
+  t.equal(await unknownCount(), unknownBefore, 'a path outside /v1 is not a TensorFlow Serving request');
   t.equal(sum(/^:tensorflow:serving:request_latency_count\{model_name="half",API="predict",entrypoint="REST"\} (\d+)$/gm), sum(/^tfslice_requests_total\{model="half",version="\d*",api="predict",status="OK"\} (\d+)$/gm),
     'request_latency counts the requests answered OK');
   t.match(body, /tfslice_runs_in_flight\{model="half",version="1"\} 0/);

@@ -587,6 +587,7 @@ t.test('gRPC calls are counted at /metrics beside REST', async (t) => {
   t.match(text, /tfslice_run_duration_seconds_count\{model="half",version="1"\} \d+/);
   t.match(text, /^:tensorflow:serving:request_latency_count\{model_name="half",API="Predict",entrypoint="GRPC"\} \d+$/m, "TensorFlow Serving's series, as its gRPC service names them");
   t.match(text, /^:tensorflow:serving:runtime_latency_count\{model_name="half",API="Predict",runtime="TF1"\} \d+$/m);
+  t.notMatch(text, /:tensorflow:serving:[^{]*\{[^}]*API="MultiInference"/, 'MultiInference is not in them: TensorFlow Serving counts it nowhere (helper-123)');
 });
 
 t.test('a 64 MiB tensor each way (messages past grpc-js\'s 4 MiB default)', async (t) => {

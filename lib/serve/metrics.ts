@@ -38,7 +38,7 @@ const TFS_NAMES: Partial<Record<ServingApi, { api: string; entrypoint: 'REST' | 
   grpc_predict: { api: 'Predict', entrypoint: 'GRPC', run: 'Predict' },
   grpc_classify: { api: 'Classify', entrypoint: 'GRPC', run: 'Classify' },
   grpc_regress: { api: 'Regress', entrypoint: 'GRPC', run: 'Regress' },
-  grpc_multi_inference: { api: 'MultiInference', entrypoint: 'GRPC' },
+  // (not MultiInference nor GetModelMetadata: prediction_service_impl.cc counts neither)
 };
 
 // TensorFlow's status codes: the status label of TensorFlow Serving's request_count. tfslice's
@@ -171,7 +171,7 @@ export class ServerMetrics {
     this.#tfs = {
       requests: new Counter({
         name: ':tensorflow:serving:request_count',
-        help: "The total number of requests (TensorFlow Serving's metric: REST's /v1 API and gRPC's PredictionService, by TensorFlow status code)",
+        help: "The total number of requests (TensorFlow Serving's metric: REST's /v1 API and gRPC's Predict, Classify and Regress, by TensorFlow status code)",
         labelNames: ['model_name', 'status'],
         registers: [registry],
       }),
@@ -273,13 +273,14 @@ export class ServerMetrics {
    * tensorflow_model_server).
    * @param model the model label (modelLabel()); version null where none served; status the
    *   status label; seconds from the request received to its answer; runSeconds its successful
-   *   run's, else null
+   *   run's, else null; tfServing false for a request TensorFlow Serving would not count (a path
+   *   outside its REST API's /v1)
    */
-  answered(api: ServingApi, model: string, version: number | null, status: string, seconds: number, runSeconds: number | null): void {
+  answered(api: ServingApi, model: string, version: number | null, status: string, seconds: number, runSeconds: number | null, tfServing = true): void {
     this.requests.inc({ model, version: version === null ? '' : String(version), api, status });
     this.requestSeconds.observe({ model, api }, seconds);
     if (runSeconds !== null && version !== null) this.runSeconds.observe({ model, version: String(version) }, runSeconds);
-    const tfs = TFS_NAMES[api];
+    const tfs = tfServing ? TFS_NAMES[api] : undefined;
     if (tfs === undefined) return;
     this.#tfs.requests.inc({ model_name: model, status: tfCode(status) });
     if (status === 'OK') this.#tfs.requestMicros.observe({ model_name: model, API: tfs.api, entrypoint: tfs.entrypoint }, seconds * 1e6);

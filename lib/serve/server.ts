@@ -818,7 +818,9 @@ function authHook(auth: BearerAuth, skip: number, metrics: ServerMetrics | null)
 
 /** Counts a request answered before any route (no model): a refused token, a path no route has. */
 function countUnrouted(metrics: ServerMetrics, request: FastifyRequest, path: string, reply: FastifyReply, status: string): void {
-  metrics.answered(apiOf(request, path), '', null, status, reply.elapsedTime / 1000, null);
+  // (TensorFlow Serving's request_count only for its REST API's paths, as its handler counts them:
+  // helper-123, a probe of /favicon.ico was a NOT_FOUND there)
+  metrics.answered(apiOf(request, path), '', null, status, reply.elapsedTime / 1000, null, /^\/v1\//i.test(path));
 }
 
 /** The API a request was for, from its method and path (for requests that failed before their route ran). */
