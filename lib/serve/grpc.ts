@@ -34,7 +34,7 @@ import { asBuffer, Codec, codecOptions, fromWire, lazySignal, taskFailure, tenso
 import { cutShort, partialInputsError, signatureLimits } from './limits';
 import { modelLabel, type ServerMetrics, type ServingApi } from './metrics';
 import { notReadyReason, statusVersions, useTimed, V2_EXTENSIONS, VERSION, withDeadline } from './server';
-import { describeError, servingError, statusLabel, versionErrorCode } from './status';
+import { describeError, servingError, statusCode, statusLabel, versionErrorCode } from './status';
 import {
   decodeMessage, examplesMessage, type ExamplesRun, inferFeeds, inferHead, type Int64, type Message, modelSpecOf, predictAliases, predictFeeds, PROTO_DIR as protoDir, protos, serializedExamples,
   tensorToProto, toNumber, versionOf,
@@ -47,18 +47,6 @@ import { checkV2OutputNames, classificationUnsupported, firstRepeated, modelMeta
 export const PROTO_DIR: string = protoDir;
 
 /** gRPC's status codes are TensorFlow's (error_codes.proto): the index here is the code. */
-const CODES = [
-  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
-  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
-];
-
-/** @internal TensorFlow's status code number by name (gRPC's numbers); tfslice's own codes as the REST API maps them. */
-export function statusCode(code: string): number {
-  const at = CODES.indexOf(code);
-  if (at >= 0) return at;
-  if (code === 'MODEL_CRASHED' || code === 'MODEL_DISPOSED' || code === 'GPU_BUDGET_EXCEEDED' || code === 'GPU_CONFIG_CONFLICT') return grpc.status.UNAVAILABLE;
-  return grpc.status.INTERNAL;
-}
 
 const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 

@@ -10,6 +10,7 @@ import { collectDefaultMetrics, Counter, exponentialBuckets, Gauge, Histogram, R
 import { gpuLedger } from '../gpu';
 import type { ModelManager, ModelStatus } from '../manager';
 import type { Model } from '../model';
+import { tensorFlowCode } from './status';
 
 /** The APIs a request is counted under. */
 export type ServingApi = 'predict' | 'classify' | 'regress' | 'status' | 'metadata' | 'v2_infer' | 'v2_metadata' | 'v2_ready'
@@ -41,11 +42,6 @@ const TFS_NAMES: Partial<Record<ServingApi, { api: string; entrypoint: 'REST' | 
   // (not MultiInference nor GetModelMetadata: prediction_service_impl.cc counts neither)
 };
 
-// TensorFlow's status codes: the status label of TensorFlow Serving's request_count. tfslice's
-// own codes are said there as the code their answer carries (MODEL_CRASHED: UNAVAILABLE, 503).
-const TF_CODES = new Set(['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
-  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED']);
-const tfCode = (status: string) => (TF_CODES.has(status) ? status : status.startsWith('MODEL_') || status.startsWith('GPU_') ? 'UNAVAILABLE' : 'INTERNAL');
 
 // TensorFlow Serving's latency buckets, in µs: Buckets::Exponential(10, 1.8, 33), 10 µs to ~20 minutes.
 const TFS_LATENCY_BUCKETS = exponentialBuckets(10, 1.8, 33);
@@ -282,7 +278,7 @@ export class ServerMetrics {
     if (runSeconds !== null && version !== null) this.runSeconds.observe({ model, version: String(version) }, runSeconds);
     const tfs = tfServing ? TFS_NAMES[api] : undefined;
     if (tfs === undefined) return;
-    this.#tfs.requests.inc({ model_name: model, status: tfCode(status) });
+    this.#tfs.requests.inc({ model_name: model, status: tensorFlowCode(status) });
     if (status === 'OK') this.#tfs.requestMicros.observe({ model_name: model, API: tfs.api, entrypoint: tfs.entrypoint }, seconds * 1e6);
     if (tfs.run !== undefined && runSeconds !== null && version !== null) this.#tfs.runMicros.observe({ model_name: model, API: tfs.run, runtime: 'TF1' }, runSeconds * 1e6);
   }

@@ -19,6 +19,24 @@ const HTTP_STATUS: Readonly<Record<string, number>> = {
   LIBRARY_NOT_FOUND: 500, LIBRARY_INCOMPATIBLE: 500,
 };
 
+// TensorFlow's status codes by number (gRPC's numbers are TensorFlow's).
+const CODES = [
+  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
+] as const;
+
+/** @internal TensorFlow's status code number by name (gRPC's numbers); tfslice's own codes as the REST API maps them. */
+export function statusCode(code: string): number {
+  const at = (CODES as readonly string[]).indexOf(code);
+  if (at >= 0) return at;
+  return HTTP_STATUS[code] === 503 ? CODES.indexOf('UNAVAILABLE') : CODES.indexOf('INTERNAL');
+}
+
+/** @internal The TensorFlow code an answer with `code` carries: TensorFlow's as it is, tfslice's own as statusCode() maps it (MODEL_CRASHED: UNAVAILABLE). */
+export function tensorFlowCode(code: string): string {
+  return CODES[statusCode(code)]!;
+}
+
 /** @internal The HTTP status for an error code (500 for anything unknown); server.ts exports it as httpStatus. */
 export function statusOf(code: string): number {
   return HTTP_STATUS[code] ?? 500;
