@@ -1665,6 +1665,13 @@ t.test('before start(), load() and unload() reject UNAVAILABLE as runs do; label
   }
   await t.rejects(mm.use('m', {}, 5 as never), { code: 'ERR_INVALID_ARG_TYPE', message: /^work must be a function/ });
   t.equal(await mm.use('m', { waitLimitMs: 10 }, work), 1, 'good arguments still work');
+  // An aborted signal is CANCELLED at once, as Model.run() answers it: work ran under it when a
+  // version was AVAILABLE (helper-120).
+  let called = 0;
+  const reason = new Error('client gone');
+  await t.rejects(mm.use('m', { signal: AbortSignal.abort(reason) }, async () => ++called), { code: 'CANCELLED', cause: reason }, 'use() with a signal aborted already');
+  await t.rejects(mm.predict('m', feeds, { signal: AbortSignal.abort() }), { code: 'CANCELLED' }, 'predict() the same');
+  t.equal(called, 0, 'work was not called');
   // (2^53: the message names the upper bound that the value breaks)
   await t.rejects(mm.load('m', 2 ** 53), { code: 'ERR_OUT_OF_RANGE', message: 'version must be an integer ≥ 0 and at most 2^53 − 1 (Number.MAX_SAFE_INTEGER), got 9007199254740992' });
   await t.rejects(mm.load('m', -1), { code: 'ERR_OUT_OF_RANGE', message: 'version must be an integer ≥ 0, got -1' });

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 
 import { CRASHED_ADVICE, describe, invalidType, ModelCrashedError, ModelDisposedError, NotFoundError, outOfRange, QueueFullError, ServableNotFoundError, TensorFlowError, wholeExpected } from '../errors';
 import { disposeOptions, loadModel, type Feeds, type Model, RUN_OPTIONS } from '../model';
-import { checkSignal, isRunSignal, type RunSignal, timerFor } from '../abort';
+import { checkSignal, type RunSignal, timerFor } from '../abort';
 import { callListeners } from '../listeners';
 import { fitsNow } from '../gpu';
 import { resolveLoadOptions, runTimeout } from '../options';
@@ -42,8 +42,9 @@ function checkUse(which: unknown, work: unknown): void {
   for (const key in which) if (!USE_KEYS.has(key)) throw invalidType(`use option ${JSON.stringify(key)}`, `one of ${[...USE_KEYS].join(', ')}`, key);
   const { waitLimitMs, signal } = which as { waitLimitMs?: unknown; signal?: unknown };
   if (waitLimitMs !== undefined) runTimeout('waitLimitMs', waitLimitMs);
-  // (Its type only: an aborted one is for the wait to answer, CANCELLED, as before.)
-  if (signal !== undefined && !isRunSignal(signal)) checkSignal(signal);
+  // One aborted already is CANCELLED at once, as Model.run() answers it, whether or not the call
+  // would wait (work ran under it when a version was AVAILABLE).
+  checkSignal(signal);
   if (typeof work !== 'function') throw invalidType('work', 'a function (model, version) => Promise', work);
 }
 
@@ -561,12 +562,13 @@ export class ModelManager {
    * not dispose it under `work`. So several steps (read its signatures, convert the feeds, run)
    * see one version. Waits, up to queueTimeoutMs, while a load is under way, and no longer than
    * `which.waitLimitMs` (> 0: DEADLINE_EXCEEDED, a NotStartedError) or until `which.signal` is
-   * aborted (CANCELLED). A MODEL_CRASHED
+   * aborted (CANCELLED; aborted already: CANCELLED at once, `work` not called, as Model.run()).
+   * A MODEL_CRASHED
    * from `work` takes the version out of routing, as run() does. A model holding its
    * maxQueuedRequests already refuses the call at once.
    * @throws NOT_FOUND (unknown model or version, or a version let go of), INVALID_ARGUMENT
    *   (unknown label), UNAVAILABLE (not started, no version, one that failed, stopped; a QueueFullError when maxQueuedRequests is reached),
-   *   CANCELLED (`which.signal` aborted while waiting), ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE (`which` not
+   *   CANCELLED (`which.signal` aborted before or while waiting), ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE (`which` not
    *   an object or with another key, a waitLimitMs that is not a whole number of ms ≥ 0, a
    *   signal that is not an AbortSignal, `work` not a function)
    */

@@ -125,12 +125,13 @@ export declare class ModelManager {
      * not dispose it under `work`. So several steps (read its signatures, convert the feeds, run)
      * see one version. Waits, up to queueTimeoutMs, while a load is under way, and no longer than
      * `which.waitLimitMs` (> 0: DEADLINE_EXCEEDED, a NotStartedError) or until `which.signal` is
-     * aborted (CANCELLED). A MODEL_CRASHED
+     * aborted (CANCELLED; aborted already: CANCELLED at once, `work` not called, as Model.run()).
+     * A MODEL_CRASHED
      * from `work` takes the version out of routing, as run() does. A model holding its
      * maxQueuedRequests already refuses the call at once.
      * @throws NOT_FOUND (unknown model or version, or a version let go of), INVALID_ARGUMENT
      *   (unknown label), UNAVAILABLE (not started, no version, one that failed, stopped; a QueueFullError when maxQueuedRequests is reached),
-     *   CANCELLED (`which.signal` aborted while waiting), ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE (`which` not
+     *   CANCELLED (`which.signal` aborted before or while waiting), ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE (`which` not
      *   an object or with another key, a waitLimitMs that is not a whole number of ms ≥ 0, a
      *   signal that is not an AbortSignal, `work` not a function)
      */
