@@ -407,6 +407,18 @@ t.test('metrics: Prometheus text at both paths, by model, version, API and statu
   t.match(body, /^:tensorflow:serving:request_latency_count\{model_name="half",API="",entrypoint="REST"\} \d+$/m, 'a status or metadata GET: no API, as its REST handler says');
   t.match(body, /^:tensorflow:serving:runtime_latency_count\{model_name="half",API="Predict",runtime="TF1"\} \d+$/m);
   t.notMatch(body, /:tensorflow:serving:request_latency_count\{[^}]*API="v2/, 'KServe v2 is not in them (tensorflow_model_server has no v2)');
+  // helper-124: bounds as its exporter writes them (six significant digits, %g), not prom-client's 188.95680000000002.
+  const bounds = [...body.matchAll(/^:tensorflow:serving:request_latency_bucket\{le="([^"]+)",model_name="half",API="predict",entrypoint="REST"\}/gm)].map((m) => m[1]);
+  t.same([bounds.length, bounds.slice(0, 6), bounds.slice(19, 22), bounds.at(-1)], [34, ['10', '18', '32.4', '58.32', '104.976', '188.957'], ['708235', '1.27482e+06', '2.29468e+06'], '+Inf'],
+    "TensorFlow Serving's 33 bounds, written as it writes them");
+  // helper-124: a path TensorFlow Serving's pattern takes names its model, though the request
+  // then fails (a method in capitals, a version past int64): it counted under no model.
+  const halfInvalid = async () => Number(/^:tensorflow:serving:request_count\{model_name="half",status="INVALID_ARGUMENT"\} (\d+)$/m.exec((await curl([`${url}/metrics`])).body)?.[1]);
+  const invalidBefore = await halfInvalid();
+  t.equal((await curl(['-X', 'POST', `${url}/v1/models/half:PREDICT`, '-d', '{"instances": [1.0]}'])).status, 400);
+  t.equal((await curl(['-X', 'POST', `${url}/v1/models/half/versions/99999999999999999999:predict`, '-d', '{"instances": [1.0]}'])).status, 400);
+  t.equal((await curl([`${url}/v1/models/half/versions/99999999999999999999`])).status, 400);
+  t.equal(await halfInvalid(), invalidBefore + 3, 'counted under the model their path names');
   // helper-123: any unrouted path counted there, a probe of /favicon.ico as a NOT_FOUND.
   const unknownCount = async () => Number(/^:tensorflow:serving:request_count\{model_name="",status="NOT_FOUND"\} (\d+)$/m.exec((await curl([`${url}/metrics`])).body)?.[1]);
   const unknownBefore = await unknownCount();
@@ -758,6 +770,15 @@ t.test('metrics stay bounded: a version that ended and a model a reload removed 
   let text = await metrics.registry.metrics();
   t.match(text, /^tfslice_requests_total\{model="r",version="1",api="predict",status="OK"\} 1$/m);
   t.same(lines(text, 'tfslice_model_version_state{model="r"'), ['START 0', 'LOADING 0', 'AVAILABLE 1', 'UNLOADING 0', 'END 0'].map((s) => `tfslice_model_version_state{model="r",version="1",state="${s.split(' ')[0]}"} ${s.split(' ')[1]}`), 'every state, 1 for the one it is in');
+  {
+    // helper-124: a model with no version at all (an empty base path) had no series, and an
+    // alert on AVAILABLE == 0 never fired for it.
+    const none = new ModelManager({ models: [{ name: 'none', basePath: basePath('none_yet', {}) }], watch: false });
+    t.teardown(() => none.stop());
+    await none.start();
+    const states = lines(await new ServerMetrics(none).registry.metrics(), 'tfslice_model_version_state{');
+    t.same(states, ['START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END'].map((s) => `tfslice_model_version_state{model="none",version="",state="${s}"} 0`), 'a model with no version: version "", every state 0');
+  }
   fs.cpSync(fixture('half_plus_three').dir, path.join(base, '2'), { recursive: true });
   const until = async (what: string, check: () => boolean) => {
     const end = Date.now() + 15_000;

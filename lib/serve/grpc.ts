@@ -34,7 +34,7 @@ import { asBuffer, Codec, codecOptions, fromWire, lazySignal, taskFailure, tenso
 import { cutShort, partialInputsError, signatureLimits } from './limits';
 import { modelLabel, type ServerMetrics, type ServingApi } from './metrics';
 import { notReadyReason, statusVersions, useTimed, V2_EXTENSIONS, VERSION, withDeadline } from './server';
-import { describeError, servingError, statusCode, statusLabel, versionErrorCode } from './status';
+import { codeName, describeError, servingError, statusCode, statusLabel, versionErrorCode } from './status';
 import {
   decodeMessage, examplesMessage, type ExamplesRun, inferFeeds, inferHead, type Int64, type Message, modelSpecOf, predictAliases, predictFeeds, PROTO_DIR as protoDir, protos, serializedExamples,
   tensorToProto, toNumber, versionOf,
@@ -108,6 +108,8 @@ const UNREADABLE = Symbol('unreadable request');
 
 /** Why a request's bytes did not decode, or undefined when they did. */
 const unreadableOf = (request: Message): string | undefined => (request as { [UNREADABLE]?: string })[UNREADABLE];
+/** The errors of requests whose bytes did not decode (on a codec thread): not in TensorFlow Serving's series. */
+const UNREADABLE_ERRORS = new WeakSet<object>();
 
 /** The PredictionService methods whose input is a list of tf.Examples. */
 const EXAMPLES_METHODS = ['Classify', 'Regress', 'MultiInference'] as const;
@@ -296,7 +298,8 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   const interceptors: grpc.ServerInterceptor[] = [];
   // (Past what a timer holds, 24.8 days, a limit is none.)
   const readTimeoutMs = options.readTimeoutMs ?? 60_000;
-  if (readTimeoutMs > 0 && readTimeoutMs <= MAX_TIMER_MS) interceptors.push(readLimit(readTimeoutMs, metrics));
+  const readLimit = readTimeoutMs > 0 && readTimeoutMs <= MAX_TIMER_MS ? readTimeoutMs : 0;
+  if (readLimit > 0 || metrics) interceptors.push(callGuard(readLimit, metrics));
   if (auth) {
     interceptors.push((method, call) => new grpc.ServerInterceptingCall(call, {
       start: (next) => next({
@@ -351,15 +354,17 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     // How the call ended for its client if it ended before its answer: it cancelled it, or its deadline passed.
     let ended: 'CANCELLED' | 'DEADLINE_EXCEEDED' | undefined;
     call.once('cancelled', () => { ended = deadlinePassed(call, DEADLINE_SLACK_MS) ? 'DEADLINE_EXCEEDED' : 'CANCELLED'; });
-    const count = (code: string) => {
+    const count = (code: string, tfServing = true) => {
       if (!metrics) return;
       const { model, version, runSeconds } = outcome;
       // Counted as the client saw the call end.
-      metrics.answered(api, model, version, ended ?? code, (performance.now() - started) / 1000, runSeconds);
+      metrics.answered(api, model, version, ended ?? code, (performance.now() - started) / 1000, runSeconds, tfServing);
     };
     const unreadable = unreadableOf(call.request);
     if (unreadable !== undefined) {
-      count('INVALID_ARGUMENT');
+      // Not in TensorFlow Serving's series: its gRPC server refuses a message that does not
+      // parse before PredictionServiceImpl, which counts, is called (helper-124).
+      count('INVALID_ARGUMENT', false);
       callback({ code: grpc.status.INVALID_ARGUMENT, details: unreadable });
       return;
     }
@@ -368,9 +373,15 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       callback(null, response);
     }, (error: unknown) => {
       const { status, code } = grpcError(servingError(api, error));
-      count(code);
+      count(code, !UNREADABLE_ERRORS.has(error as object));
       callback(status);
     });
+  };
+  // A message that a codec thread found unreadable (a big one) fails as one read here does.
+  const unreadableError = (why: string): InvalidArgumentError => {
+    const error = new InvalidArgumentError(why);
+    UNREADABLE_ERRORS.add(error);
+    return error;
   };
 
   const serving = protos().lookupType('tensorflow.serving.SignatureDefMap');
@@ -458,7 +469,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       return { spec: () => modelSpecOf(request), filter, filterCount: filter.length, aliases, inputCount: aliases.length, feeds: () => predictFeeds(request) };
     }
     const read = await codec.grpcPredict(bytes, signatureLimits(manager), signal());
-    if (read.unreadable !== undefined) throw new InvalidArgumentError(read.unreadable);
+    if (read.unreadable !== undefined) throw unreadableError(read.unreadable);
     return {
       spec: () => { if (read.specError) throw taskFailure(read.specError); return read.spec!; },
       filter: read.filter,
@@ -477,7 +488,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
       return { head: inferHead(request, limits.outputs), feeds: () => inferFeeds(request, true, limits.inputs) };
     }
     const read = await codec.grpcInfer(bytes, signatureLimits(manager), signal());
-    if (read.unreadable !== undefined) throw new InvalidArgumentError(read.unreadable);
+    if (read.unreadable !== undefined) throw unreadableError(read.unreadable);
     return { head: read.head!, feeds: () => { if (read.feedsError) throw taskFailure(read.feedsError); return fromWire(read.feeds!); } };
   };
 
@@ -490,7 +501,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     if (bytes === undefined) return { request: call.request, examples: () => new Tensor('string', serializedExamples(call.request.input as Message | undefined, method)) };
     const type = messageTypes(method).request;
     const read = await codec.grpcExamples(bytes, type, method, call.signal());
-    if (read.unreadable !== undefined) throw new InvalidArgumentError(read.unreadable);
+    if (read.unreadable !== undefined) throw unreadableError(read.unreadable);
     const head = decodeMessage(protos().lookupType(type), read.head!);
     if (!('message' in head)) throw new Error(`codec worker: the ${method} request without its input did not decode: ${head.unreadable}`);
     return { request: head.message, examples: () => { if (read.examplesError) throw taskFailure(read.examplesError); return fromWire(read.examples!).inputs!; } };
@@ -992,44 +1003,67 @@ function watchSessions(server: grpc.Server): Set<string> | null {
 }
 
 /**
- * A call whose request message has not arrived `ms` after its metadata ends DEADLINE_EXCEEDED,
- * and grpc-js lets go of what it holds of it (helper-87: 300 streams each sending 2 MiB of a
- * 2 GiB message held 600 MB for as long as their connection stayed open).
+ * The first interceptor, around grpc-js's own call (it sees every status the others and the
+ * handlers send), for two things:
+ * - `ms` > 0: a call whose request message has not arrived `ms` after its metadata ends
+ *   DEADLINE_EXCEEDED, and grpc-js lets go of what it holds of it (helper-87: 300 streams each
+ *   sending 2 MiB of a 2 GiB message held 600 MB for as long as their connection stayed open).
+ * - `metrics`: a call that grpc-js ended itself before a handler or interceptor of ours answered
+ *   it (a request message past --grpc_max_message_bytes: RESOURCE_EXHAUSTED; one that does not
+ *   decompress) is counted under no model, as the REST side counts a 413 (helper-124: counted
+ *   nowhere). Not in TensorFlow Serving's series: its PredictionServiceImpl never sees such a
+ *   call. One its client cancelled first is not counted: no status was sent.
+ * One interceptor, not two: each wraps every call in objects of its own.
  */
-function readLimit(ms: number, metrics: ServerMetrics | null): grpc.ServerInterceptor {
+function callGuard(ms: number, metrics: ServerMetrics | null): grpc.ServerInterceptor {
   return (method, call) => {
     let timer: NodeJS.Timeout | undefined;
     const done = () => {
       clearTimeout(timer);
       timer = undefined;
     };
+    // A message went on to the handler, or a status was sent by us: counted where it was made.
+    let handled = false;
     return new grpc.ServerInterceptingCall(call, {
       start: (next) => next({
         onReceiveMetadata: (metadata, forward) => {
-          timer = setTimeout(() => {
-            timer = undefined;
-            metrics?.requests.inc({ model: '', version: '', api: apiOfMethod(method.path), status: 'DEADLINE_EXCEEDED' });
-            call.sendStatus({ code: grpc.status.DEADLINE_EXCEEDED, details: `the request message did not arrive within ${ms} ms of the call's start (--grpc_read_timeout_ms)` });
-            // The answer ends the server's half of the stream only: grpc-js keeps reading the
-            // client's half, and holds what came of the message, until the client ends it. A
-            // RST_STREAM with NO_ERROR after the complete answer asks it to stop sending (RFC
-            // 9113 8.1), and lets go of the stream.
-            streamOf(call)?.close(http2.constants.NGHTTP2_NO_ERROR);
-          }, ms);
+          if (ms > 0) {
+            timer = setTimeout(() => {
+              timer = undefined;
+              handled = true;
+              metrics?.requests.inc({ model: '', version: '', api: apiOfMethod(method.path), status: 'DEADLINE_EXCEEDED' });
+              call.sendStatus({ code: grpc.status.DEADLINE_EXCEEDED, details: `the request message did not arrive within ${ms} ms of the call's start (--grpc_read_timeout_ms)` });
+              // The answer ends the server's half of the stream only: grpc-js keeps reading the
+              // client's half, and holds what came of the message, until the client ends it. A
+              // RST_STREAM with NO_ERROR after the complete answer asks it to stop sending (RFC
+              // 9113 8.1), and lets go of the stream.
+              streamOf(call)?.close(http2.constants.NGHTTP2_NO_ERROR);
+            }, ms);
+          }
           forward(metadata);
         },
         onReceiveMessage: (message, forward) => {
           done();
+          handled = true;
           forward(message);
         },
         onReceiveHalfClose: (forward) => {
           done();
           forward();
         },
-        onCancel: done,
+        onCancel: () => {
+          done();
+          if (handled || metrics === null) return;
+          const stream = streamOf(call);
+          // (A trailers-only answer says its status in its headers.)
+          const sent = stream?.sentTrailers?.['grpc-status'] ?? stream?.sentHeaders?.['grpc-status'];
+          const code = Number(sent);
+          if (sent !== undefined && Number.isInteger(code) && code !== 0) metrics.requests.inc({ model: '', version: '', api: apiOfMethod(method.path), status: codeName(code) });
+        },
       }),
       sendStatus: (status, next) => {
         done();
+        handled = true;
         next(status);
       },
     });

@@ -47,6 +47,38 @@ const TFS_NAMES: Partial<Record<ServingApi, { api: string; entrypoint: 'REST' | 
 const TFS_LATENCY_BUCKETS = exponentialBuckets(10, 1.8, 33);
 
 /**
+ * @internal A bucket bound as TensorFlow Serving's Prometheus exporter writes it
+ * (prometheus_exporter.cc: absl::StrCat of the double, six significant digits as C's %g):
+ * 188.9568 is "188.957", 1274823.6 "1.27482e+06". prom-client writes the bound whole
+ * ("188.95680000000002"), and a `le` label is a string to PromQL before Prometheus 3: the
+ * series of a tfslice replica and a tensorflow_model_server one would not sum by `le`.
+ */
+export function sixDigits(x: number): string {
+  const [mantissa, exponent] = x.toPrecision(6).split('e') as [string, string | undefined];
+  const trimmed = mantissa.includes('.') ? mantissa.replace(/\.?0+$/, '') : mantissa;
+  if (exponent === undefined) return trimmed;
+  const e = Number(exponent);
+  return `${trimmed}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
+}
+
+type Exported = { values: { labels: Record<string, string | number> }[] };
+// prom-client's registry reads a histogram through getForPromString() (get() through it too),
+// which it does not declare.
+const exportOf = (Histogram.prototype as unknown as { getForPromString(): Promise<Exported> }).getForPromString;
+
+/** A histogram whose bucket bounds are written as TensorFlow Serving writes them (sixDigits). */
+class TfsHistogram<T extends string> extends Histogram<T> {
+  async getForPromString(): Promise<Exported> {
+    const data = await exportOf.call(this);
+    for (const value of data.values) {
+      const { le } = value.labels;
+      if (typeof le === 'number') value.labels = { ...value.labels, le: sixDigits(le) };
+    }
+    return data;
+  }
+}
+
+/**
  * The `model` label of a request naming `name`: the name when the manager serves such a model,
  * else "". Any client may name anything; only configured models get series of their own.
  */
@@ -171,14 +203,14 @@ export class ServerMetrics {
         labelNames: ['model_name', 'status'],
         registers: [registry],
       }),
-      requestMicros: new Histogram({
+      requestMicros: new TfsHistogram({
         name: ':tensorflow:serving:request_latency',
         help: "Distribution of wall time (in microseconds) for Tensorflow Serving request (TensorFlow Serving's metric: requests answered OK)",
         labelNames: ['model_name', 'API', 'entrypoint'],
         buckets: TFS_LATENCY_BUCKETS,
         registers: [registry],
       }),
-      runMicros: new Histogram({
+      runMicros: new TfsHistogram({
         name: ':tensorflow:serving:runtime_latency',
         help: "Distribution of wall time (in microseconds) for Tensorflow runtime (TensorFlow Serving's metric: a successful request's run, its queue included)",
         labelNames: ['model_name', 'API', 'runtime'],
@@ -201,7 +233,7 @@ export class ServerMetrics {
       this.#tfs.requests, this.#tfs.requestMicros, this.#tfs.runMicros] as PrunedMetric[];
     new Gauge({
       name: 'tfslice_model_version_state',
-      help: "A state set: for each version the manager has (not END; a model's newest one when it has no other), 1 for its state and 0 for the others (TensorFlow Serving's ModelVersionStatus: START, LOADING, AVAILABLE, UNLOADING, END)",
+      help: "A state set: for each version the manager has (not END; a model's newest one when it has no other), 1 for its state and 0 for the others (TensorFlow Serving's ModelVersionStatus: START, LOADING, AVAILABLE, UNLOADING, END); a model with no version has version \"\" with every state 0",
       labelNames: ['model', 'version', 'state'],
       registers: [registry],
       async collect() {
@@ -211,6 +243,10 @@ export class ServerMetrics {
           const live = m.versions.filter((v) => v.state !== 'END');
           const shown = live.length > 0 ? live : m.versions.slice(-1); // (status() lists versions ascending: the newest)
           for (const v of shown) for (const state of VERSION_STATES) this.set({ model: m.name, version: String(v.version), state }, state === v.state ? 1 : 0);
+          // A model with no version at all (its base path missing or empty, its policy's
+          // versions not there) is in no state: version "" with every state 0, so that an alert
+          // on AVAILABLE == 0 fires for it too (helper-124: it had no series).
+          if (shown.length === 0) for (const state of VERSION_STATES) this.set({ model: m.name, version: '', state }, 0);
         }
         // The series of versions that ended and of models a reload removed go once the first
         // scrape that finds them gone has them (the metrics above are read before this gauge:

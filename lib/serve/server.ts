@@ -159,10 +159,15 @@ function decode(part: string, what: string): string {
 /** The model name a request path gives under any route (percent-decoded); undefined when none does. */
 function nameInPath(path: string): string | undefined {
   const named = (POST_V1.exec(path) ?? GET_V1.exec(path) ?? V2_MODEL.exec(path))?.[1];
+  return named === undefined ? undefined : nameOf(named);
+}
+
+/** A model name as a path holds it, decoded; undefined when it is not valid percent-encoding. */
+function nameOf(encoded: string): string | undefined {
   try {
-    return named === undefined ? undefined : decode(named, 'model name');
+    return decode(encoded, 'model name');
   } catch {
-    return undefined; // not valid percent-encoding
+    return undefined;
   }
 }
 
@@ -513,16 +518,25 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
 
   // -- TensorFlow Serving: /v1 -------------------------------------------------
 
+  // The model label of a name as a path holds it (percent-encoded): "" when it does not decode.
+  const modelLabelOf = (encoded: string): string => {
+    const name = nameOf(encoded);
+    return name === undefined ? '' : modelLabel(manager, name);
+  };
+
   const malformed = (request: FastifyRequest) => new InvalidArgumentError(`Malformed request: ${request.method} ${pathOf(request)}`);
 
   const v1Post = async (request: FastifyRequest, outcome: Outcome, reply: FastifyReply) => {
     const match = POST_V1.exec(pathOf(request));
-    if (!match || match[4] !== match[4]!.toLowerCase()) throw malformed(request);
+    if (!match) throw malformed(request);
+    // A request refused before it reaches its model still counts under it, if it is one: as
+    // TensorFlow Serving names it once its path matched (a method in capitals, a version past
+    // int64; helper-124).
+    outcome.model = modelLabelOf(match[1]!);
+    outcome.api = match[4]!.toLowerCase() as 'predict' | 'classify' | 'regress';
+    if (match[4] !== outcome.api) throw malformed(request);
     const t = target(match[1]!, match[2], match[3]);
-    const method = match[4]! as 'predict' | 'classify' | 'regress';
-    outcome.api = method;
-    // A request refused before it reaches its model still counts under it, if it is one.
-    outcome.model = modelLabel(manager, t.name);
+    const method = outcome.api;
     const raw = bodyOf(request);
     const offload = codec.wants(raw.byteLength);
     const clock = deadline(t);
@@ -572,8 +586,8 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     const match = GET_V1.exec(pathOf(request));
     if (!match) throw malformed(request);
     if (match[1] === undefined) throw new InvalidArgumentError('Missing model name in request.');
+    outcome.model = modelLabelOf(match[1]);
     const t = target(match[1], match[2], match[3]);
-    outcome.model = modelLabel(manager, t.name);
     if (match[4] === 'metadata') {
       outcome.api = 'metadata';
       return { body: JSON.stringify(await withModel(t, outcome, deadline(t), new ClientGone(reply), async (model, version) => metadataResponse(t.name, version, model.signatures))) };
@@ -810,17 +824,19 @@ function authHook(auth: BearerAuth, skip: number, metrics: ServerMetrics | null)
       invite();
       return;
     }
-    if (metrics) countUnrouted(metrics, request, path, reply, 'UNAUTHENTICATED');
+    // (Not in TensorFlow Serving's series, as gRPC's refusals are not: it has no tokens, and a
+    // proxy that checks them in front of it keeps what it refuses from its counts.)
+    if (metrics) countUnrouted(metrics, request, path, reply, 'UNAUTHENTICATED', false);
     // The connection closes after the answer: the body the client may still send is not read.
     return reply.code(401).header('WWW-Authenticate', 'Bearer realm="tfslice"').header('Connection', 'close').type('application/json').send(UNAUTHENTICATED);
   };
 }
 
 /** Counts a request answered before any route (no model): a refused token, a path no route has. */
-function countUnrouted(metrics: ServerMetrics, request: FastifyRequest, path: string, reply: FastifyReply, status: string): void {
+function countUnrouted(metrics: ServerMetrics, request: FastifyRequest, path: string, reply: FastifyReply, status: string, tfServing = true): void {
   // (TensorFlow Serving's request_count only for its REST API's paths, as its handler counts them:
   // helper-123, a probe of /favicon.ico was a NOT_FOUND there)
-  metrics.answered(apiOf(request, path), '', null, status, reply.elapsedTime / 1000, null, /^\/v1\//i.test(path));
+  metrics.answered(apiOf(request, path), '', null, status, reply.elapsedTime / 1000, null, tfServing && /^\/v1\//i.test(path));
 }
 
 /** The API a request was for, from its method and path (for requests that failed before their route ran). */

@@ -32,6 +32,11 @@ export function statusCode(code: string): number {
   return HTTP_STATUS[code] === 503 ? CODES.indexOf('UNAVAILABLE') : CODES.indexOf('INTERNAL');
 }
 
+/** @internal The name of TensorFlow's (gRPC's) status code `code`; UNKNOWN for a number that is none. */
+export function codeName(code: number): string {
+  return CODES[code] ?? 'UNKNOWN';
+}
+
 /** @internal The TensorFlow code an answer with `code` carries: TensorFlow's as it is, tfslice's own as statusCode() maps it (MODEL_CRASHED: UNAVAILABLE). */
 export function tensorFlowCode(code: string): string {
   return CODES[statusCode(code)]!;
