@@ -4,6 +4,7 @@
  * per tensor, never per element through TensorFlow.
  */
 import { constants } from 'node:buffer';
+import { markAsUntransferable } from 'node:worker_threads';
 
 import { type DataOf, type DType, type DTypeInfo, dtypeInfo, dtypeFromTf, DTYPES, type FeedDataOf, type NumericDType, type TypedArray, type TypedArrayOf } from './dtypes';
 import { invalidType, InvalidArgumentError, withArticle } from './errors';
@@ -57,15 +58,27 @@ function borrow(held: ArrayBuffer[] | null, buffer: ArrayBuffer): ArrayBuffer[] 
  * bytes and offsets too) as borrowed by a run until the returned function is called: dispose()
  * of their tensors waits until then. Returns null when no feed is an output's buffer (the
  * common case: nothing to undo).
+ *
+ * The buffer of every feed of BORROWED_MIN_BYTES or more, which a runner thread reads after
+ * run() has returned (borrowed in place, copied as the run starts, or echoed after it), is made
+ * untransferable (worker_threads.markAsUntransferable), for good: one transferred away
+ * (postMessage, structuredClone with `transfer`) and collected while its run was in flight had
+ * its memory freed under that thread, and the process crashed (helper-125). N-API gives an addon
+ * no hold on an ArrayBuffer's memory that a transfer cannot take away.
  */
 export function borrowFeeds(feeds: NativeTensors): (() => void) | null {
   let held: ArrayBuffer[] | null = null;
   for (let i = 2; i < feeds.length; i += 3) {
     const data = feeds[i] as NativeData;
     if (ArrayBuffer.isView(data)) {
+      if (data.byteLength >= BORROWED_MIN_BYTES) markAsUntransferable(data.buffer);
       held = borrow(held, data.buffer as ArrayBuffer);
     } else {
       // A string feed's packed bytes and offsets: a big one is read when its run starts.
+      if (data.bytes.byteLength + data.offsets.byteLength >= BORROWED_MIN_BYTES) {
+        markAsUntransferable(data.bytes.buffer);
+        markAsUntransferable(data.offsets.buffer);
+      }
       held = borrow(held, data.bytes.buffer as ArrayBuffer);
       held = borrow(held, data.offsets.buffer as ArrayBuffer);
     }

@@ -597,6 +597,46 @@ t.test('a feed whose buffer was detached (transferred) is INVALID_ARGUMENT namin
   t.same((await echo.run({ x: new Float32Array(0), key: [] })).x_out!.shape, [0], 'and runs');
 });
 
+t.test("a big feed transferred away while its run is in flight (postMessage, structuredClone) is copied by the transfer, not freed under the runner thread reading it (helper-125: a segfault)", async (t) => {
+  // In a child process: a regression is a crash there, not of this file. The moved copy is
+  // dropped and collected at once, as the trial did; a plain typed array (copied for TensorFlow
+  // as its run starts), an echo (copied after it) and a string tensor's packed bytes.
+  const script = `
+    require('v8').setFlagsFromString('--expose-gc');
+    const gc = require('vm').runInNewContext('gc');
+    const { loadModel, Tensor } = require(${JSON.stringify(DIST)});
+    const { MessageChannel } = require('worker_threads');
+    (async () => {
+      const m = await loadModel(${JSON.stringify(fixture('passthrough').dir)});
+      const out = [];
+      for (const outputs of [['doubled'], ['x_out']]) {
+        const x = new Float32Array(4 << 20).fill(1.5);
+        const pending = m.run({ key: ['k'], x }, { outputs });
+        // (Node 20 copies an untransferable buffer named in a transfer list; later Nodes throw DataCloneError.)
+        try { structuredClone(x.buffer, { transfer: [x.buffer] }); } catch {}
+        const { port1, port2 } = new MessageChannel();
+        try { port1.postMessage(x, [x.buffer]); } catch {}
+        port1.close(); port2.close();
+        gc();
+        const y = Object.values(await pending)[0].data;
+        out.push([outputs[0], x.length, y.length, y[0], y[y.length - 1]]);
+      }
+      const big = new Uint8Array(1 << 20).fill(65);
+      const strings = new Tensor('string', Array.from({ length: 8 }, (_, i) => big.subarray(i << 17, (i + 1) << 17)));
+      const pending = m.run({ key: strings, x: [1] }, { outputs: ['key'] });
+      for (const view of strings.bytes()) try { structuredClone(view.buffer, { transfer: [view.buffer] }); } catch {}
+      gc();
+      const keys = (await pending).key.data;
+      out.push(['key', keys.length, keys[7].length, keys[7][0]]);
+      console.log(JSON.stringify(out));
+      await m.dispose();
+    })();`;
+  const result = node(script, { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' });
+  t.equal(result.signal ?? result.status, 0, `the process ended well${result.stderr === '' ? '' : `: ${result.stderr.slice(-500)}`}`);
+  const n = 4 << 20;
+  t.same(JSON.parse(result.stdout || 'null'), [['doubled', n, n, 3, 3], ['x_out', n, n, 1.5, 1.5], ['key', 8, 1 << 17, 'A']], 'each run read its feed whole; the feeds still hold their memory');
+});
+
 t.test("an echo is a copy even of a feed whose class's slice() returns the feed: disposing the echo leaves the feed alone", async (t) => {
   const echo = await loadModel(fixture('passthrough').dir);
   t.teardown(() => echo.dispose());
