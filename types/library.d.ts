@@ -54,6 +54,14 @@ export interface RuntimeOptions {
      * placement path without a GPU. Models loaded without `partition` load as usual.
      */
     cpuPartitions?: number;
+    /**
+     * How long, in ms, a copy buffer of 32 MiB or more that tfslice made and freed (an echo, an
+     * unaligned feed's copy, packed string outputs) is kept for reuse before the addon's free
+     * thread hands it back to the system (a whole number from 0 to 86 400 000; default 10 000; 0
+     * keeps none). Up to 128 MiB are kept in all, in the process's RSS meanwhile. Takes effect at
+     * once, at any time. README, "What is copied".
+     */
+    keptBufferIdleMs?: number;
 }
 /**
  * Sets runtime options. oneDnn takes effect when TensorFlow loads: set it before the
@@ -61,6 +69,9 @@ export interface RuntimeOptions {
  * FAILED_PRECONDITION (the same value is accepted). busyPollMicros applies at once.
  * gpuPartitions / cpuPartitions: before the first in-process loadModel() (FAILED_PRECONDITION
  * after, unless the same); a bad layout throws TypeError / RangeError naming the field.
+ * keptBufferIdleMs applies at once. A value of the wrong type is ERR_INVALID_ARG_TYPE (a
+ * TypeError), one out of range ERR_OUT_OF_RANGE (a RangeError), an unknown key
+ * ERR_INVALID_ARG_TYPE.
  */
 export declare function configureRuntime(options: RuntimeOptions): void;
 /** Finds and loads libtensorflow off the event loop; later calls return the same runtime. */
