@@ -691,6 +691,16 @@ const abandonedHosts = new FinalizationRegistry<NativeSession>((session) => {
 // its finalizer, and the partition is given back here.
 const abandonedPartitions = new FinalizationRegistry<() => void>((release) => release());
 
+/** What loadModel() makes a Model of. */
+interface ModelInit {
+  path: string; tags: readonly string[]; session: NativeSession; signatures: Record<string, SignatureInfo>;
+  defaultSignature: string | null; devices: Device[]; gpu: GpuInfo; maxConcurrentRuns: number;
+  isolation: Isolation; hostPid: number | null; config: SessionConfig; batching: ResolvedBatching | null; runTimeoutMs: number;
+  partition?: Partition | null; onDisposed?: (() => void) | null; target?: string;
+}
+// Model.fromLoad()'s token to its private constructor.
+const LOADING = Symbol('loadModel');
+
 /** A loaded SavedModel with its own TF_Session. Create it with loadModel(). */
 export class Model {
   /** Absolute path of the SavedModel directory. */
@@ -754,13 +764,19 @@ export class Model {
   #crashListeners = new Set<(error: ModelCrashedError) => void>();
   #crash: ModelCrashedError | null = null;
 
-  /** @internal Use loadModel(). */
-  constructor(init: {
-    path: string; tags: readonly string[]; session: NativeSession; signatures: Record<string, SignatureInfo>;
-    defaultSignature: string | null; devices: Device[]; gpu: GpuInfo; maxConcurrentRuns: number;
-    isolation: Isolation; hostPid: number | null; config: SessionConfig; batching: ResolvedBatching | null; runTimeoutMs: number;
-    partition?: Partition | null; onDisposed?: (() => void) | null; target?: string;
-  }) {
+  /** @internal loadModel()'s way to make one (the constructor is private: `new Model()` is no way to a model). */
+  static fromLoad(init: ModelInit): Model {
+    return new Model(init, LOADING);
+  }
+
+  /**
+   * Not for use: loadModel() makes Models. Private, so `new Model()` does not compile; from JS it
+   * throws ERR_ILLEGAL_CONSTRUCTOR, a TypeError (helper-125: it read a property of undefined).
+   */
+  private constructor(init: ModelInit, token?: symbol) {
+    if (token !== LOADING) {
+      throw Object.assign(new TypeError('Model is not constructed with new: call loadModel(path, options?), which resolves to one'), { code: 'ERR_ILLEGAL_CONSTRUCTOR' });
+    }
     this.target = init.target ?? '';
     this.partition = init.partition ? Object.freeze({ index: init.partition.index, device: init.partition.device, type: init.partition.type, gpu: init.partition.gpu, memoryMb: init.partition.memoryMb }) : null;
     const onDisposed = init.onDisposed ?? null;
@@ -1765,7 +1781,7 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
       await opened.session.close();
       throw error;
     }
-    const loaded = new Model({
+    const loaded = Model.fromLoad({
       path: exportDir,
       tags: resolved.tags,
       ...opened,

@@ -463,9 +463,18 @@ function reachOf(meta: MetaGraph): EntryOps[] {
  * The op types each entry of the meta graph with tag-set `tags` reaches (`tfslice show --ops`).
  * @param savedModel the bytes of saved_model.pb
  * @returns null when no meta graph has that tag-set
+ * @throws ERR_INVALID_ARG_TYPE (`savedModel` not a Uint8Array, `tags` not an array of strings),
+ *   INVALID_ARGUMENT (bytes that are no SavedModel protobuf)
  */
 export function reachedOps(savedModel: Uint8Array, tags: readonly string[]): EntryOps[] | null {
-  const meta = pickMetaGraph(savedModel, tags);
+  if (!(savedModel instanceof Uint8Array)) throw invalidType('savedModel', "a Uint8Array (saved_model.pb's bytes)", savedModel);
+  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')) throw invalidType('tags', "an array of strings (a tag-set, e.g. ['serve'])", tags);
+  let meta: MetaGraph | null;
+  try {
+    meta = pickMetaGraph(savedModel, tags);
+  } catch (error) {
+    throw new InvalidArgumentError(`savedModel: its bytes are no SavedModel protobuf (${(error as Error).message})`);
+  }
   return meta ? reachOf(meta) : null;
 }
 

@@ -7,6 +7,7 @@
 import { type INamespace, Reader, Root, type Type } from 'protobufjs/light';
 
 import { type DType, dtypeFromTf, tfDTypeName } from './dtypes';
+import { InvalidArgumentError, invalidType, invalidValue } from './errors';
 
 // protobufjs' JSON descriptor format; map fields (keyType) are IMapField, which
 // INamespace's field type does not admit, hence the cast.
@@ -257,9 +258,20 @@ export interface SessionConfig {
  * Serialises `config` as ConfigProto bytes for TF_SetConfig. `base` (raw
  * ConfigProto bytes) goes first, so protobuf merge rules let our fields win while
  * every field we do not model is kept.
+ * @throws ERR_INVALID_ARG_TYPE (`config` not an object, `base` not a Uint8Array),
+ *   ERR_INVALID_ARG_VALUE (a field of `config` of the wrong type, named as ConfigProto's path)
  */
 export function encodeConfig(config: SessionConfig, base?: Uint8Array): Uint8Array {
-  const ours = ConfigProto.encode(ConfigProto.fromObject(config)).finish();
+  if (typeof config !== 'object' || config === null) throw invalidType('config', 'an object (a SessionConfig: ConfigProto\'s fields, camelCase)', config);
+  if (base !== undefined && !(base instanceof Uint8Array)) throw invalidType('base', 'a Uint8Array of ConfigProto bytes', base);
+  let message: ReturnType<typeof ConfigProto.fromObject>;
+  try {
+    message = ConfigProto.fromObject(config);
+  } catch (error) {
+    // protobufjs: ".tensorflow.ConfigProto.gpuOptions: object expected"
+    throw invalidValue('config', `${(error as Error).message.replace(/^\.tensorflow\./, '')}`);
+  }
+  const ours = ConfigProto.encode(message).finish();
   if (!base || base.length === 0) return ours;
   const merged = new Uint8Array(base.length + ours.length);
   merged.set(base, 0);
@@ -267,9 +279,19 @@ export function encodeConfig(config: SessionConfig, base?: Uint8Array): Uint8Arr
   return merged;
 }
 
-/** Reads back the fields of `bytes` that tfslice models (for reports and tests). */
+/**
+ * Reads back the fields of `bytes` (a serialized ConfigProto) that tfslice models (for reports and tests).
+ * @throws ERR_INVALID_ARG_TYPE (`bytes` not a Uint8Array), INVALID_ARGUMENT (bytes that are no ConfigProto)
+ */
 export function decodeConfig(bytes: Uint8Array): SessionConfig {
-  return ConfigProto.toObject(ConfigProto.decode(bytes), { defaults: false, longs: Number }) as SessionConfig;
+  if (!(bytes instanceof Uint8Array)) throw invalidType('bytes', 'a Uint8Array of ConfigProto bytes', bytes);
+  let message: ReturnType<typeof ConfigProto.decode>;
+  try {
+    message = ConfigProto.decode(bytes);
+  } catch (error) {
+    throw new InvalidArgumentError(`bytes are no ConfigProto (${(error as Error).message})`);
+  }
+  return ConfigProto.toObject(message, { defaults: false, longs: Number }) as SessionConfig;
 }
 
 /** Names TensorFlow uses for dtypes tfslice cannot carry (still shown in signatures). */

@@ -1,7 +1,7 @@
 // loadModel options -> ConfigProto bytes, checked with TensorFlow's own Python parser.
 import t from 'tap';
 
-import { decodeConfig, encodeConfig, InvalidArgumentError, loadModel, loadOpLibrary, type LoadOptions } from '../lib/index';
+import { decodeConfig, encodeConfig, InvalidArgumentError, loadModel, loadOpLibrary, type LoadOptions, reachedOps } from '../lib/index';
 import { resolveLoadOptions } from '../lib/options';
 import { fixture, python, TF_PROTOS_ONLY } from './helpers';
 
@@ -124,6 +124,19 @@ t.test('malformed ConfigProto bytes are refused by TF_SetConfig as an error, not
   const model = await loadModel(fixture('tiny').dir);
   t.ok(model.signatures.serving_default, 'the process is fine and loads models afterwards');
   await model.dispose();
+});
+
+t.test('encodeConfig(), decodeConfig() and reachedOps() refuse what they cannot read with coded errors naming the argument (helper-125: protobufjs\'s own, without a code)', async (t) => {
+  t.throws(() => encodeConfig(null as never), { code: 'ERR_INVALID_ARG_TYPE', message: /^config must be an object \(a SessionConfig/ });
+  t.throws(() => encodeConfig({ gpuOptions: 5 } as never), { code: 'ERR_INVALID_ARG_VALUE', message: /^config is invalid: ConfigProto\.gpuOptions: object expected/ });
+  t.throws(() => encodeConfig({}, [1] as never), { code: 'ERR_INVALID_ARG_TYPE', message: /^base must be a Uint8Array/ });
+  t.throws(() => decodeConfig(Uint8Array.of(0xff, 0xff)), { code: 'INVALID_ARGUMENT', message: /^bytes are no ConfigProto \(/ });
+  t.throws(() => decodeConfig('x' as never), { code: 'ERR_INVALID_ARG_TYPE', message: /^bytes must be a Uint8Array/ });
+  t.same(decodeConfig(encodeConfig({ intraOpParallelismThreads: 2 })), { intraOpParallelismThreads: 2 }, 'and still read what they write');
+  t.throws(() => reachedOps(Uint8Array.of(1, 2, 3), ['serve']), { code: 'INVALID_ARGUMENT', message: /^savedModel: its bytes are no SavedModel protobuf \(/ });
+  t.throws(() => reachedOps(Uint8Array.of(), 'serve' as never), { code: 'ERR_INVALID_ARG_TYPE', message: /^tags must be an array of strings/ });
+  t.throws(() => reachedOps(null as never, ['serve']), { code: 'ERR_INVALID_ARG_TYPE', message: /^savedModel must be a Uint8Array/ });
+  t.equal(reachedOps(Uint8Array.of(), ['serve']), null, 'no meta graph in empty bytes: null, as documented');
 });
 
 t.test('every combination of the typed options (with and without sessionConfig) decodes in TensorFlow as asked', async (t) => {

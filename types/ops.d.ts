@@ -50,6 +50,8 @@ export declare function entryLabel(entry: {
  * The op types each entry of the meta graph with tag-set `tags` reaches (`tfslice show --ops`).
  * @param savedModel the bytes of saved_model.pb
  * @returns null when no meta graph has that tag-set
+ * @throws ERR_INVALID_ARG_TYPE (`savedModel` not a Uint8Array, `tags` not an array of strings),
+ *   INVALID_ARGUMENT (bytes that are no SavedModel protobuf)
  */
 export declare function reachedOps(savedModel: Uint8Array, tags: readonly string[]): EntryOps[] | null;
 /**

@@ -46,9 +46,14 @@ export interface SessionConfig {
  * Serialises `config` as ConfigProto bytes for TF_SetConfig. `base` (raw
  * ConfigProto bytes) goes first, so protobuf merge rules let our fields win while
  * every field we do not model is kept.
+ * @throws ERR_INVALID_ARG_TYPE (`config` not an object, `base` not a Uint8Array),
+ *   ERR_INVALID_ARG_VALUE (a field of `config` of the wrong type, named as ConfigProto's path)
  */
 export declare function encodeConfig(config: SessionConfig, base?: Uint8Array): Uint8Array;
-/** Reads back the fields of `bytes` that tfslice models (for reports and tests). */
+/**
+ * Reads back the fields of `bytes` (a serialized ConfigProto) that tfslice models (for reports and tests).
+ * @throws ERR_INVALID_ARG_TYPE (`bytes` not a Uint8Array), INVALID_ARGUMENT (bytes that are no ConfigProto)
+ */
 export declare function decodeConfig(bytes: Uint8Array): SessionConfig;
 /** Names TensorFlow uses for dtypes tfslice cannot carry (still shown in signatures). */
 export type OtherDType = 'complex64' | 'complex128' | 'qint8' | 'quint8' | 'qint16' | 'quint16' | 'qint32' | 'resource' | 'variant' | `DataType(${number})`;
