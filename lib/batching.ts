@@ -20,6 +20,7 @@ import { dtypeFromTf, type DTypeInfo } from './dtypes';
 import { invalidType, InvalidArgumentError, ModelDisposedError, outOfRange, QueueFullError, TensorFlowError } from './errors';
 import { native, type NativeData, type NativeTensors, type PackedStrings } from './native';
 import type { SignatureInfo } from './proto';
+import type { Ownership } from './tensor';
 
 /**
  * The `batching` load option: TensorFlow Serving's BatchingParameters, same meanings and
@@ -204,8 +205,11 @@ export interface BatchEvent {
 /** A flat [dtype, shape, data, ...] result and whether its buffers are the request's own. */
 export interface BatchResult {
   tensors: NativeTensors;
-  /** false: the data are views of a batch's outputs (shared; dispose() only forgets them). */
-  owned: boolean;
+  /**
+   * 'heap': the data are views of a batch's outputs (shared; the collector frees them once no
+   * view is left, and dispose() empties the tensor, as it does a runSync() output's).
+   */
+  owned: Ownership;
 }
 
 interface Request {
@@ -213,8 +217,8 @@ interface Request {
   readonly pieces: (NativeTensors | undefined)[];
   /** Pieces not finished. */
   left: number;
-  /** Whether every piece came back as a request's own run (not a view of a batch). */
-  owned: boolean;
+  /** true: every piece came back as a request's own run; 'heap': views of a batch's outputs. */
+  owned: Ownership;
   settled: boolean;
   /** Takes the request's queued pieces out when its wait limit passes (null: none, or done). */
   timer: NodeJS.Timeout | null;
@@ -791,7 +795,7 @@ export class BatchQueue {
           piece.push(dtype, [task.rows, ...shape.slice(1)], rowsOf(dtypeFromTf(dtype)!, outputs[3 * k + 2] as NativeData, shape, row, task.rows));
         }
         request.pieces[task.piece] = piece;
-        request.owned = false;
+        request.owned = 'heap';
       }
       row += task.rows;
       if (--request.left === 0 && !request.settled) this.#finish(request);

@@ -105,9 +105,9 @@ let adopting: { info: DTypeInfo; shape: number[]; data: NativeData; owned: Owner
 
 /**
  * @internal Who holds an output's memory: `true`, tfslice (memory of the addon's, freed by
- * dispose()); `false`, a buffer other tensors share (a batch's output rows: dispose() only
- * forgets it); `'heap'`, an array JS made (runSync()'s small outputs, copied out of the addon's
- * scratch): the collector frees it, and dispose() only empties the tensor.
+ * dispose()); `false`, the caller (dispose() only forgets it); `'heap'`, an array JS made or
+ * shares (runSync()'s small outputs, copied out of the addon's scratch; a batch's output rows,
+ * views of the whole batch's): the collector frees it, and dispose() only empties the tensor.
  */
 export type Ownership = boolean | 'heap';
 
@@ -268,9 +268,10 @@ export class Tensor<D extends DType = DType> {
    *   'string' an array of strings (sent as UTF-8) and Uint8Arrays (raw bytes), mixed or not
    * @param shape dimensions; defaults to [data.length]
    * @throws ERR_INVALID_ARG_TYPE (TypeError) for an unknown dtype, data of another kind than the
-   *   dtype's typed array (or strings), a detached buffer, or a dimension that is not a safe
-   *   integer ≥ 0; INVALID_ARGUMENT when the shape's element count is not data's length. A bool
-   *   byte other than 0 or 1 is refused when the tensor is fed, not here
+   *   dtype's typed array (or strings), or a dimension that is not a safe integer ≥ 0;
+   *   INVALID_ARGUMENT when the shape's element count is not data's length, or data's buffer
+   *   (a string element's too) was detached (transferred). A bool byte other than 0 or 1 is
+   *   refused when the tensor is fed, not here
    */
   constructor(dtype: D, data: FeedDataOf<D>, shape?: readonly number[]) {
     if (adopting) {
@@ -395,7 +396,8 @@ export class Tensor<D extends DType = DType> {
    * TensorFlow's own buffers, so a loop that disposes what it is done with lets
    * TensorFlow reuse that memory at once. When a run still in flight reads this tensor
    * as a feed, the memory is freed when that run ends instead. For tensors you created
-   * it only forgets them (your buffers are never detached). Idempotent.
+   * it only forgets them (your buffers are never detached). An output's shape and size stay as
+   * they were; `disposed` says it was disposed. Idempotent.
    */
   dispose(): void {
     if (this.#heap) {
@@ -403,6 +405,7 @@ export class Tensor<D extends DType = DType> {
       this.#freed = true;
       this.#heap = false;
       this.#data = emptyOf(this.#tf) as DataOf<D>;
+      if (this.#packed) this.#packed = { bytes: new Uint8Array(0), offsets: this.#packed.offsets.subarray(0, 0) } as PackedStrings;
     } else if (this.#owned) {
       this.#freed = true;
       // Strings decoded from the packed bytes go with them (read again, they are what is left).
@@ -454,8 +457,7 @@ export class Tensor<D extends DType = DType> {
   }
 
   /**
-   * @internal A tensor over what the addon returned (no copy). `owned` false: a view of a
-   * buffer other tensors share (a batch's output rows), which dispose() only forgets.
+   * @internal A tensor over what the addon returned (no copy), its memory held as `owned` says.
    */
   static fromNative(dtype: number, shape: number[], data: NativeData, owned: Ownership = true): Tensor {
     const info = dtypeFromTf(dtype);
@@ -615,8 +617,8 @@ export function detachedData(field: string): InvalidArgumentError {
 export interface TensorLike<D extends DType = DType> {
   /** Element type, e.g. 'float32'. */
   dtype: D;
-  /** Dimensions; their product is data's length (an element count, not bytes). */
-  shape: readonly number[];
+  /** Dimensions; their product is data's length (an element count, not bytes). Default [data.length], as the Tensor constructor's. */
+  shape?: readonly number[];
   /** The elements, row-major: the dtype's typed array, or for 'string' an array of strings (UTF-8) and Uint8Arrays (raw bytes), mixed or not. */
   data: FeedDataOf<D>;
 }

@@ -1,6 +1,7 @@
 import { TensorFlowError } from './errors';
 import { type NativeTensors } from './native';
 import type { SignatureInfo } from './proto';
+import type { Ownership } from './tensor';
 /**
  * The `batching` load option: TensorFlow Serving's BatchingParameters, same meanings and
  * defaults. `true` takes every default.
@@ -110,8 +111,11 @@ export interface BatchEvent {
 /** A flat [dtype, shape, data, ...] result and whether its buffers are the request's own. */
 export interface BatchResult {
     tensors: NativeTensors;
-    /** false: the data are views of a batch's outputs (shared; dispose() only forgets them). */
-    owned: boolean;
+    /**
+     * 'heap': the data are views of a batch's outputs (shared; the collector frees them once no
+     * view is left, and dispose() empties the tensor, as it does a runSync() output's).
+     */
+    owned: Ownership;
 }
 /**
  * `DEADLINE_EXCEEDED` for a run dropped before it started, past its `runTimeoutMs` (or a server's

@@ -33,9 +33,10 @@ export declare class Tensor<D extends DType = DType> {
      *   'string' an array of strings (sent as UTF-8) and Uint8Arrays (raw bytes), mixed or not
      * @param shape dimensions; defaults to [data.length]
      * @throws ERR_INVALID_ARG_TYPE (TypeError) for an unknown dtype, data of another kind than the
-     *   dtype's typed array (or strings), a detached buffer, or a dimension that is not a safe
-     *   integer ≥ 0; INVALID_ARGUMENT when the shape's element count is not data's length. A bool
-     *   byte other than 0 or 1 is refused when the tensor is fed, not here
+     *   dtype's typed array (or strings), or a dimension that is not a safe integer ≥ 0;
+     *   INVALID_ARGUMENT when the shape's element count is not data's length, or data's buffer
+     *   (a string element's too) was detached (transferred). A bool byte other than 0 or 1 is
+     *   refused when the tensor is fed, not here
      */
     constructor(dtype: D, data: FeedDataOf<D>, shape?: readonly number[]);
     /** Element type, e.g. 'float32'. Read-only. */
@@ -66,7 +67,8 @@ export declare class Tensor<D extends DType = DType> {
      * TensorFlow's own buffers, so a loop that disposes what it is done with lets
      * TensorFlow reuse that memory at once. When a run still in flight reads this tensor
      * as a feed, the memory is freed when that run ends instead. For tensors you created
-     * it only forgets them (your buffers are never detached). Idempotent.
+     * it only forgets them (your buffers are never detached). An output's shape and size stay as
+     * they were; `disposed` says it was disposed. Idempotent.
      */
     dispose(): void;
     /** dispose(), for `using y = outputs.y` (TypeScript 5.2's explicit resource management): disposed at the end of its block. */
@@ -90,8 +92,8 @@ export declare class Tensor<D extends DType = DType> {
 export interface TensorLike<D extends DType = DType> {
     /** Element type, e.g. 'float32'. */
     dtype: D;
-    /** Dimensions; their product is data's length (an element count, not bytes). */
-    shape: readonly number[];
+    /** Dimensions; their product is data's length (an element count, not bytes). Default [data.length], as the Tensor constructor's. */
+    shape?: readonly number[];
     /** The elements, row-major: the dtype's typed array, or for 'string' an array of strings (UTF-8) and Uint8Arrays (raw bytes), mixed or not. */
     data: FeedDataOf<D>;
 }
