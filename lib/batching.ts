@@ -20,7 +20,6 @@ import { dtypeFromTf, type DTypeInfo } from './dtypes';
 import { invalidType, InvalidArgumentError, ModelDisposedError, outOfRange, QueueFullError, TensorFlowError } from './errors';
 import { native, type NativeData, type NativeTensors, type PackedStrings } from './native';
 import type { SignatureInfo } from './proto';
-import type { Ownership } from './tensor';
 
 /**
  * The `batching` load option: TensorFlow Serving's BatchingParameters, same meanings and
@@ -207,9 +206,10 @@ export interface BatchResult {
   tensors: NativeTensors;
   /**
    * 'heap': the data are views of a batch's outputs (shared; the collector frees them once no
-   * view is left, and dispose() empties the tensor, as it does a runSync() output's).
+   * view is left, and dispose() empties the tensor, as it does a runSync() output's). (Ownership's
+   * values, spelt out: that type is internal.)
    */
-  owned: Ownership;
+  owned: true | 'heap';
 }
 
 interface Request {
@@ -218,7 +218,7 @@ interface Request {
   /** Pieces not finished. */
   left: number;
   /** true: every piece came back as a request's own run; 'heap': views of a batch's outputs. */
-  owned: Ownership;
+  owned: true | 'heap';
   settled: boolean;
   /** Takes the request's queued pieces out when its wait limit passes (null: none, or done). */
   timer: NodeJS.Timeout | null;
@@ -415,7 +415,7 @@ export class BatchQueue {
     if (first > 0) sizes.push(first);
     for (let left = rows - first; left > 0; left -= limit) sizes.push(Math.min(limit, left));
     return new Promise<BatchResult>((resolve, reject) => {
-      const request: Request = { rows, pieces: new Array(sizes.length), left: sizes.length, owned: sizes.length === 1, settled: false, timer: null, signal, unlisten: null, resolve, reject };
+      const request: Request = { rows, pieces: new Array(sizes.length), left: sizes.length, owned: true, settled: false, timer: null, signal, unlisten: null, resolve, reject };
       const now = performance.now();
       let at = 0;
       const tasks = sizes.map((size, piece) => {

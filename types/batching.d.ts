@@ -1,7 +1,6 @@
 import { TensorFlowError } from './errors';
 import { type NativeTensors } from './native';
 import type { SignatureInfo } from './proto';
-import type { Ownership } from './tensor';
 /**
  * The `batching` load option: TensorFlow Serving's BatchingParameters, same meanings and
  * defaults. `true` takes every default.
@@ -113,9 +112,10 @@ export interface BatchResult {
     tensors: NativeTensors;
     /**
      * 'heap': the data are views of a batch's outputs (shared; the collector frees them once no
-     * view is left, and dispose() empties the tensor, as it does a runSync() output's).
+     * view is left, and dispose() empties the tensor, as it does a runSync() output's). (Ownership's
+     * values, spelt out: that type is internal.)
      */
-    owned: Ownership;
+    owned: true | 'heap';
 }
 /**
  * `DEADLINE_EXCEEDED` for a run dropped before it started, past its `runTimeoutMs` (or a server's
