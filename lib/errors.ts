@@ -281,6 +281,7 @@ export function describe(value: unknown): string {
     case 'bigint': return `${value}n`; // 4n, not 4: a bigint where a number is wanted reads as one
     case 'undefined': return 'undefined';
     case 'function': return 'a function';
+    case 'symbol': return `a symbol (${String(value)})`;
     default: return `an object (${(value as object).constructor?.name ?? 'Object'})`;
   }
 }

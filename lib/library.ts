@@ -377,7 +377,7 @@ export function loadOpLibrary(libraryPath: string): Promise<readonly string[]> {
   if (!loading) {
     loading = (async () => {
       await loadTensorFlow();
-      if (!isFile(resolved)) throw new NotFoundError(`op library ${resolved} does not exist`);
+      if (!isFile(resolved)) throw new NotFoundError(`op library ${resolved} ${fs.existsSync(resolved) ? 'is not a file (pass the shared library itself, a .so file)' : 'does not exist'}`);
       try {
         const names = Object.freeze(decodeOpList(await native().loadOpLibrary(resolved)));
         for (const name of names) libraryOps.add(name);

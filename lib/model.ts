@@ -789,7 +789,7 @@ export class Model {
     this.hostPid = init.hostPid;
     this.config = Object.freeze(init.config);
     this.path = init.path;
-    this.tags = init.tags;
+    this.tags = Object.freeze([...init.tags]);
     this.#session = init.session;
     if (Number.isFinite(init.maxConcurrentRuns) && init.session.setRunLimit && init.session.cancelQueued) {
       init.session.setRunLimit(init.maxConcurrentRuns);

@@ -20,6 +20,7 @@ t.test('the float32 model computes what TensorFlow computed', async (t) => {
   const { dir, golden } = fixture('tiny');
   const model = await loadModel(dir);
   t.type(model, Model);
+  t.ok(Object.isFrozen(model.tags), 'tags frozen, as signatures, devices and config are (helper-125)');
   // helper-125: new Model() read a property of undefined; the declarations now say private.
   t.throws(() => new (Model as unknown as new () => Model)(), { code: 'ERR_ILLEGAL_CONSTRUCTOR', message: 'Model is not constructed with new: call loadModel(path, options?), which resolves to one' });
   t.equal(golden.cases.length, 2);
@@ -337,6 +338,8 @@ t.test('ops from a plug-in library: the load error names the op and the fix; loa
   const missing = loadOpLibrary(path.join(path.dirname(library), 'missing.so'));
   await t.rejects(missing, { code: 'NOT_FOUND', message: /missing\.so does not exist/ });
   t.ok(await missing.catch((e: unknown) => e instanceof NotFoundError), 'a NotFoundError, as README says of NOT_FOUND');
+  // helper-125: a directory was said not to exist.
+  await t.rejects(loadOpLibrary(path.dirname(library)), { code: 'NOT_FOUND', message: / is not a file \(pass the shared library itself, a \.so file\)$/ });
   t.same(await loadOpLibrary(library), ['TfsliceAddOne'], 'the ops the library registered');
   t.same(await loadOpLibrary(library), ['TfsliceAddOne'], 'loading it again is harmless');
   const model = await loadModel(dir);

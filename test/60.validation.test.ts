@@ -60,6 +60,7 @@ t.test('malformed arguments are TypeErrors, never crashes', async (t) => {
   await t.rejects(model.run([] as never), TypeError);
   await t.rejects(model.run(new Map([['x', [[1, 2, 3, 4]]]]) as never), { code: 'ERR_INVALID_ARG_TYPE', message: 'feeds must be an object of tensors by input key (a Map: pass Object.fromEntries(map)), got an object (Map)' }, 'a Map: said so, not "feeds lack x"');
   t.throws(() => new Tensor('float32', new Float32Array(4), [4n as never]), { code: 'ERR_INVALID_ARG_TYPE', message: 'shape[0] must be a non-negative integer below 2^53 (a safe integer), got 4n' }, 'a bigint dimension reads as one');
+  await t.rejects(model.run({ x: Symbol('s') } as never), { code: 'INVALID_ARGUMENT', message: /^feed 'x': a symbol \(Symbol\(s\)\) is not a number/ }, 'a symbol, said so (helper-125: "an object (Symbol)")');
   await t.rejects(model.run({ x: 'oops' } as never), { code: 'INVALID_ARGUMENT', message: /^feed 'x': "oops" is not a number \(float32; NaN and ±Infinity are "NaN", "Infinity", "-Infinity"\)/ });
   await t.rejects(model.run({ x: { values: [1, 2, 3, 4] } } as never), { code: 'INVALID_ARGUMENT', message: /^feed 'x' must be a Tensor, \{ dtype, shape, data \} or a nested array of numbers \(float32\); got an object \(Object\)/ });
   await t.rejects(model.run({ x: { dtype: 'float32', shape: [1, 4], data: [1, 2, 3, 4] } } as never), { name: 'TypeError', message: /feed 'x': data of a float32 tensor must be a Float32Array/ });
