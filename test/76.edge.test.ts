@@ -164,6 +164,36 @@ except grpc.RpcError as e:
   await small.exited;
 });
 
+t.test("--rest_api_enable_cors_support: CORS headers on every answer, preflights answered before the token is asked for (curl, as a browser sends them)", async (t) => {
+  const cors = await startServe(['--model_config_file', config, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0', '--auth_token_file', tokens, '--rest_api_enable_cors_support']);
+  t.teardown(() => { cors.child.kill('SIGKILL'); });
+  const ORIGIN = ['-H', 'Origin: https://page.example'];
+  const headersOf = (text: string) => Object.fromEntries(text.split('\r\n\r\n')[0]!.split('\r\n').slice(1).map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+  const preflight = await curl(['-i', '-X', 'OPTIONS', ...ORIGIN, '-H', 'Access-Control-Request-Method: POST', '-H', 'Access-Control-Request-Headers: content-type, authorization', `${cors.url}/v1/models/half:predict`]);
+  t.equal(preflight.status, 200, 'a preflight without a token: 200 (TensorFlow Serving answers it OK)');
+  t.match(headersOf(preflight.body), { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'POST, GET', 'access-control-allow-headers': 'Content-Type, Inference-Header-Content-Length, Authorization' });
+  const predicted = await curl(['-i', ...ORIGIN, ...AUTH, ...PREDICT, `${cors.url}/v1/models/half:predict`]);
+  t.equal(predicted.status, 200);
+  t.equal(headersOf(predicted.body)['access-control-allow-origin'], '*', 'the answer says any origin may read it');
+  const refused = await curl(['-i', ...ORIGIN, ...PREDICT, `${cors.url}/v1/models/half:predict`]);
+  t.equal(refused.status, 401);
+  t.equal(headersOf(refused.body)['access-control-allow-origin'], '*', 'a 401 too: the page can read why');
+  const v2 = await curl(['-i', ...ORIGIN, ...AUTH, '-X', 'POST', '-H', 'Content-Type: application/json', '-d', '{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}], "outputs": [{"name": "y", "parameters": {"binary_data": true}}]}', `${cors.url}/v2/models/half/infer`]);
+  t.equal(v2.status, 200);
+  t.match(headersOf(v2.body), { 'access-control-expose-headers': 'Inference-Header-Content-Length', 'inference-header-content-length': /^\d+$/ }, "a v2 binary answer's header length is exposed to the page");
+  // Without the flag (the server of the other tests, no token asked for a preflight's sake: TensorFlow Serving's answer).
+  const plain = await startServe(['--model_config_file', config, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0']);
+  t.teardown(() => { plain.child.kill('SIGKILL'); });
+  const bare = await curl(['-i', '-X', 'OPTIONS', ...ORIGIN, '-H', 'Access-Control-Request-Method: POST', `${plain.url}/v1/models/half:predict`]);
+  t.equal(bare.status, 200, 'without the flag: 200, as tensorflow_model_server answers a preflight of /v1');
+  t.equal(headersOf(bare.body)['access-control-allow-origin'], undefined, 'with no CORS header (the browser refuses the call)');
+  const noOrigin = await curl(['-X', 'OPTIONS', `${plain.url}/v1/models/half:predict`]);
+  t.same([noOrigin.status, JSON.parse(noOrigin.body)], [400, { error: 'Origin header is missing in CORS preflight' }], "no Origin: TensorFlow Serving's FAILED_PRECONDITION");
+  const metrics = (await curl([`${plain.url}/metrics`])).body;
+  t.match(metrics, /^:tensorflow:serving:request_count\{model_name="",status="OK"\} 1$/m, 'counted as TensorFlow Serving counts it (OK, no model)');
+  t.match(metrics, /^:tensorflow:serving:request_count\{model_name="",status="FAILED_PRECONDITION"\} 1$/m);
+});
+
 t.test('BearerAuth checks its tokens and what it is sent', async (t) => {
   t.throws(() => new BearerAuth({ tokens: [] }), { code: 'ERR_INVALID_ARG_TYPE', message: /auth.tokens must be a non-empty array/ });
   t.throws(() => new BearerAuth({ tokens: ['ok', 'has space'] }), { message: /auth.tokens\[1\] must be a bearer token/ });

@@ -51,6 +51,7 @@ export interface ServeFlags {
   codec_threads?: number;
   shutdown_grace_period_seconds: number;
   enable_batching?: boolean;
+  rest_api_enable_cors_support?: boolean;
   enable_model_warmup: boolean;
   num_request_iterations_for_warmup: number;
   strict_readiness: boolean;
@@ -195,7 +196,7 @@ const IGNORED_TFS_FLAGS: Readonly<Record<string, string>> = {
 
 /**
  * tensorflow_model_server's flags that tfslice serve does not take because ignoring them would
- * change what clients get (a GPU limit, a socket, TLS, CORS, the model's numbers), and what to do
+ * change what clients get (a GPU limit, a socket, TLS, the model's numbers), and what to do
  * instead: each is refused with its line, not a bare "unknown option".
  */
 const TFS_ONLY_FLAGS: Readonly<Record<string, string>> = {
@@ -204,7 +205,6 @@ const TFS_ONLY_FLAGS: Readonly<Record<string, string>> = {
   tensorflow_intra_op_parallelism_threads: 'the flag is --tensorflow_intra_op_parallelism',
   tensorflow_inter_op_parallelism_threads: 'the flag is --tensorflow_inter_op_parallelism',
   // More of tensorflow_model_server's flags, seen on its stock command lines (helper-80).
-  rest_api_enable_cors_support: "tfslice serve sends no CORS headers; mount its routes in a fastify server of your own (the tfsliceServing plugin of 'tfslice/serve') beside @fastify/cors",
   tensorflow_session_config_file: "session options go in a JSON --model_config_file's loadOptions (intraOpThreads, interOpThreads, ...), or --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism",
   thread_pool_factory_config_file: "session thread pools are set per model: intraOpThreads and interOpThreads in a JSON --model_config_file's loadOptions, or --tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism",
   grpc_socket_path: 'gRPC listens on TCP only: --port (and --rest_api_host for its interface)',
@@ -247,6 +247,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--num_request_iterations_for_warmup <n>', 'how many times each request of that file runs', positiveInt('a whole number of times, 1 or more'), 1)
     .option('--enable_batching [bool]', "batch concurrent requests (every model that sets no batching of its own; TensorFlow Serving's defaults)", flagBool)
     .option('--batching_parameters_file <file>', "with --enable_batching: TensorFlow Serving's BatchingParameters, text format")
+    .option('--rest_api_enable_cors_support [bool]', "CORS headers on every REST answer (Access-Control-Allow-Origin: *), and preflights answered, so that web pages of any origin can call the server (TensorFlow Serving's flag)", flagBool)
     .option('--auth_token_file <file>', 'require a bearer token (REST: Authorization: Bearer <token>; gRPC: authorization metadata) from this file, one per line')
     .option('--strict_readiness [bool]', 'KServe v2 and gRPC health readiness: only while every configured model has an AVAILABLE version (false: while the server is up and not draining, as Triton\'s --strict-readiness=false)', flagBool, true)
     .option('--auth_protect_health [bool]', 'with --auth_token_file: health endpoints need the token too (default: open for probes)', flagBool)
@@ -673,6 +674,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
     headersTimeoutMs: flags.rest_api_header_timeout_ms,
     maxHeaderBytes: flags.rest_api_max_header_bytes,
     maxConnections: flags.rest_api_max_connections,
+    corsSupport: flags.rest_api_enable_cors_support ?? false,
   });
   const status = await manager.start().catch((error: unknown) => {
     if (interrupted) return null;

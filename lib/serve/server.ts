@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 
+import fastifyCors from '@fastify/cors';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 
 import { LazySignal, type RunSignal, timerFor } from '../abort';
@@ -596,12 +597,22 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     return { body: JSON.stringify(statusResponse(statusVersions(manager, t))) };
   };
 
+  // A CORS preflight (OPTIONS), as TensorFlow Serving answers it on any /v1 path (http_server.cc):
+  // OK, with nothing in it, when it says its Origin (http or https); else FAILED_PRECONDITION.
+  // Only the CORS headers of createServer({ corsSupport }) (--rest_api_enable_cors_support)
+  // let a browser go on; those answer a preflight before this route (@fastify/cors).
+  const v1Options = async (request: FastifyRequest) => {
+    if (/https?:\/\//i.test(request.headers.origin ?? '')) return { status: 200, body: '' };
+    throw new TensorFlowError('FAILED_PRECONDITION', 'Origin header is missing in CORS preflight');
+  };
+
   app.route({
     method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'],
     url: '/v1/*',
     handler: async (request, reply) => {
       if (request.method === 'POST') return handle('predict', v1Post)(request, reply);
       if (request.method === 'GET') return handle('status', v1Get)(request, reply);
+      if (request.method === 'OPTIONS') return handle('status', v1Options)(request, reply);
       return handle('status', async () => { throw malformed(request); })(request, reply);
     },
   });
@@ -955,6 +966,19 @@ export interface ServerOptions extends ServingOptions {
   maxConnections?: number | undefined;
   /** fastify's logger (pino) options, or false. Default false. */
   logger?: boolean | Record<string, unknown> | undefined;
+  /**
+   * TensorFlow Serving's --rest_api_enable_cors_support: every answer carries
+   * `Access-Control-Allow-Origin: *`, and a CORS preflight (OPTIONS with `Origin` and
+   * `Access-Control-Request-Method`) is answered 200 with `Access-Control-Allow-Methods: POST, GET`
+   * and `Access-Control-Allow-Headers: Content-Type, Inference-Header-Content-Length`
+   * (`Authorization` too with `auth`; TensorFlow Serving allows Content-Type alone), before any
+   * token is asked for, so that a web page of any origin can call the server; a v2 answer's
+   * `Inference-Header-Content-Length` is exposed to it. @fastify/cors does it. Preflights are not
+   * counted in the metrics. Default false (a preflight of a /v1 path is answered 200 without
+   * those headers, as TensorFlow Serving does: the browser then refuses the call).
+   * On the plugin, register @fastify/cors yourself.
+   */
+  corsSupport?: boolean | undefined;
 }
 
 /**
@@ -962,7 +986,8 @@ export interface ServerOptions extends ServingOptions {
  * `close()` to stop (requests in flight finish; idle connections close at once).
  */
 export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
-  checkServingOptions('createServer', options, [...SERVING_KEYS, 'requestTimeoutMs', 'keepAliveTimeoutMs', 'headersTimeoutMs', 'maxHeaderBytes', 'maxConnections', 'logger']);
+  checkServingOptions('createServer', options, [...SERVING_KEYS, 'requestTimeoutMs', 'keepAliveTimeoutMs', 'headersTimeoutMs', 'maxHeaderBytes', 'maxConnections', 'logger', 'corsSupport']);
+  if (options.corsSupport !== undefined && typeof options.corsSupport !== 'boolean') throw invalidType('createServer() option corsSupport', 'a boolean', options.corsSupport);
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const requestTimeout = options.requestTimeoutMs ?? 60_000;
   // Made here when not given (not in the plugin): unknown paths and unparsable HTTP, answered
@@ -1061,6 +1086,17 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   });
   const maxConnections = options.maxConnections ?? 4096;
   if (maxConnections > 0) app.server.maxConnections = maxConnections;
+  // CORS headers first, and preflights answered before any other hook (the token's: a browser's
+  // preflight carries none).
+  if (options.corsSupport) {
+    await app.register(fastifyCors, {
+      origin: '*',
+      methods: 'POST, GET',
+      allowedHeaders: `Content-Type, Inference-Header-Content-Length${options.auth ? ', Authorization' : ''}`,
+      exposedHeaders: 'Inference-Header-Content-Length',
+      optionsSuccessStatus: 200,
+    });
+  }
   const { auth, ...serving } = options;
   // Here, not in the plugin: the token is checked for every path, unknown ones too.
   if (auth) app.addHook('onRequest', authHook(new BearerAuth(auth), 0, counted));

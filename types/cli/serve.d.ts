@@ -16,6 +16,7 @@ export interface ServeFlags {
     codec_threads?: number;
     shutdown_grace_period_seconds: number;
     enable_batching?: boolean;
+    rest_api_enable_cors_support?: boolean;
     enable_model_warmup: boolean;
     num_request_iterations_for_warmup: number;
     strict_readiness: boolean;

@@ -140,6 +140,19 @@ export interface ServerOptions extends ServingOptions {
     maxConnections?: number | undefined;
     /** fastify's logger (pino) options, or false. Default false. */
     logger?: boolean | Record<string, unknown> | undefined;
+    /**
+     * TensorFlow Serving's --rest_api_enable_cors_support: every answer carries
+     * `Access-Control-Allow-Origin: *`, and a CORS preflight (OPTIONS with `Origin` and
+     * `Access-Control-Request-Method`) is answered 200 with `Access-Control-Allow-Methods: POST, GET`
+     * and `Access-Control-Allow-Headers: Content-Type, Inference-Header-Content-Length`
+     * (`Authorization` too with `auth`; TensorFlow Serving allows Content-Type alone), before any
+     * token is asked for, so that a web page of any origin can call the server; a v2 answer's
+     * `Inference-Header-Content-Length` is exposed to it. @fastify/cors does it. Preflights are not
+     * counted in the metrics. Default false (a preflight of a /v1 path is answered 200 without
+     * those headers, as TensorFlow Serving does: the browser then refuses the call).
+     * On the plugin, register @fastify/cors yourself.
+     */
+    corsSupport?: boolean | undefined;
 }
 /**
  * A fastify server with tfsliceServing registered: call `listen({ host, port })` on it, and
