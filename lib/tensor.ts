@@ -404,8 +404,14 @@ export class Tensor<D extends DType = DType> {
       // Nothing of tfslice's to free: the tensor lets go of its array (the collector's).
       this.#freed = true;
       this.#heap = false;
-      this.#data = emptyOf(this.#tf) as DataOf<D>;
-      if (this.#packed) this.#packed = { bytes: new Uint8Array(0), offsets: this.#packed.offsets.subarray(0, 0) } as PackedStrings;
+      // (Strings: none left to decode. emptyOf() is for typed arrays: a string output's dispose()
+      // threw, helper-126.)
+      if (this.#packed) {
+        this.#packed = NO_STRINGS;
+        this.#data = undefined;
+      } else {
+        this.#data = emptyOf(this.#tf) as DataOf<D>;
+      }
     } else if (this.#owned) {
       this.#freed = true;
       // Strings decoded from the packed bytes go with them (read again, they are what is left).
@@ -489,6 +495,9 @@ export function allocTensor<N extends NumericDType>(dtype: N, shape: readonly nu
 // A disposed 'heap' output's data: one frozen empty array per dtype (a new one each time cost a
 // memset through V8's runtime: 2 % of a runSync() loop on `tiny`).
 const empties = new Map<number, ArrayBufferView>();
+// A disposed string output in memory JS holds: no strings, no bytes.
+const NO_STRINGS: PackedStrings = Object.freeze({ bytes: new Uint8Array(0), offsets: new Float64Array(0) });
+
 function emptyOf(tf: number): ArrayBufferView {
   let empty = empties.get(tf);
   if (empty === undefined) empties.set(tf, (empty = Object.freeze(new (dtypeFromTf(tf)!.array!)(0))));

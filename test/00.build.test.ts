@@ -87,7 +87,11 @@ t.test("npm test at a terminal: tap reads a test file's stderr however much it w
     t.pass(`no script(1) here to give tap a terminal: ${script.error.message}`, { skip: true });
     return;
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-stderr-'));
+  // Inside the repository's .tap/ (git-ignored): tap, run from ROOT, saves a file's results under
+  // .tap/test-results/ at its path from ROOT, and one in the system's /tmp landed in ROOT/tmp/
+  // (committed by mistake, helper-126).
+  fs.mkdirSync(path.join(ROOT, '.tap'), { recursive: true });
+  const dir = fs.mkdtempSync(path.join(ROOT, '.tap', 'tfslice-stderr-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const noisy = path.join(dir, 'noisy.test.js');
   fs.writeFileSync(noisy, `const t = require(${JSON.stringify(path.join(ROOT, 'node_modules', 'tap'))});

@@ -87,6 +87,13 @@ t.test('output rows are views of the batch output, and dispose() of one empties 
   // (its own memory) was emptied: what dispose() and `using` did depended on who shared a batch.
   t.same([a!.y!.data.length, a!.y!.disposed, a!.y!.shape], [0, true, [1, 2]], 'the disposed view: emptied, disposed, its shape as it was');
   t.equal(b!.y!.disposed, false);
+  // helper-126: a string output's view threw in dispose() (and at the end of a `using` block).
+  const pair = (tag: string) => model.run({ ids: new Tensor('int32', Int32Array.of(1, 2), [1, 2]), tag: [tag] }, { signature: 'pair' });
+  const [c, d] = await Promise.all([pair('cc'), pair('dd')]);
+  t.doesNotThrow(() => c!.tag![Symbol.dispose](), "a batched string output's dispose()");
+  t.same([c!.tag!.disposed, c!.tag!.data, c!.tag!.bytes(), c!.tag!.shape], [true, [], [], [1]], 'emptied: no strings, no bytes, its shape as it was');
+  t.same(d!.tag!.data, ['dd!'], "the other request's strings intact");
+  await t.rejects(model.run({ ids: new Tensor('int32', Int32Array.of(1, 2), [1, 2]), tag: c!.tag! }, { signature: 'pair' }), { code: 'INVALID_ARGUMENT' }, 'fed again: refused');
   const lone = await model.run({ x: [[1, 1]] });
   t.same(model.stats().batching.serving_default!.batchSizes, { 1: 1, 3: 1 }, 'a lone request is a batch of its own rows');
   t.same(Array.from(lone.y!.data as Float32Array), [3, 3]);

@@ -1672,6 +1672,10 @@ t.test('before start(), load() and unload() reject UNAVAILABLE as runs do; label
   await t.rejects(mm.use('m', { signal: AbortSignal.abort(reason) }, async () => ++called), { code: 'CANCELLED', cause: reason }, 'use() with a signal aborted already');
   await t.rejects(mm.predict('m', feeds, { signal: AbortSignal.abort() }), { code: 'CANCELLED' }, 'predict() the same');
   t.equal(called, 0, 'work was not called');
+  // helper-126: the arguments and the lookups come first, as in Model.run().
+  await t.rejects(mm.use('m', { signal: AbortSignal.abort() }, 'x' as never), { code: 'ERR_INVALID_ARG_TYPE' }, 'a bad work before CANCELLED');
+  await t.rejects(mm.use('nope', { signal: AbortSignal.abort() }, async () => 1), { code: 'NOT_FOUND' }, 'an unknown model before CANCELLED');
+  await t.rejects(mm.predict('nope', feeds, { signal: AbortSignal.abort() }), { code: 'NOT_FOUND' }, 'predict() too');
   // (2^53: the message names the upper bound that the value breaks)
   await t.rejects(mm.load('m', 2 ** 53), { code: 'ERR_OUT_OF_RANGE', message: 'version must be an integer ≥ 0 and at most 2^53 − 1 (Number.MAX_SAFE_INTEGER), got 9007199254740992' });
   await t.rejects(mm.load('m', -1), { code: 'ERR_OUT_OF_RANGE', message: 'version must be an integer ≥ 0, got -1' });

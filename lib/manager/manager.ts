@@ -12,7 +12,7 @@ import * as path from 'node:path';
 
 import { CRASHED_ADVICE, describe, invalidType, ModelCrashedError, ModelDisposedError, NotFoundError, outOfRange, QueueFullError, ServableNotFoundError, TensorFlowError, wholeExpected } from '../errors';
 import { disposeOptions, loadModel, type Feeds, type Model, RUN_OPTIONS } from '../model';
-import { checkSignal, type RunSignal, timerFor } from '../abort';
+import { abortedRun, checkSignal, isRunSignal, type RunSignal, timerFor } from '../abort';
 import { callListeners } from '../listeners';
 import { fitsNow } from '../gpu';
 import { resolveLoadOptions, runTimeout } from '../options';
@@ -42,9 +42,8 @@ function checkUse(which: unknown, work: unknown): void {
   for (const key in which) if (!USE_KEYS.has(key)) throw invalidType(`use option ${JSON.stringify(key)}`, `one of ${[...USE_KEYS].join(', ')}`, key);
   const { waitLimitMs, signal } = which as { waitLimitMs?: unknown; signal?: unknown };
   if (waitLimitMs !== undefined) runTimeout('waitLimitMs', waitLimitMs);
-  // One aborted already is CANCELLED at once, as Model.run() answers it, whether or not the call
-  // would wait (work ran under it when a version was AVAILABLE).
-  checkSignal(signal);
+  // (Its type here; one aborted already is CANCELLED once the model and version are found.)
+  if (signal !== undefined && !isRunSignal(signal)) checkSignal(signal);
   if (typeof work !== 'function') throw invalidType('work', 'a function (model, version) => Promise', work);
 }
 
@@ -547,7 +546,9 @@ export class ModelManager {
     const { version, label, ...runOptions } = options;
     // Checked here too: they bound the wait for a version to load (use()).
     const waitLimitMs = runOptions.runTimeoutMs === undefined ? 0 : runTimeout('runTimeoutMs', runOptions.runTimeoutMs);
-    const signal = checkSignal(runOptions.signal);
+    // (Its type; one aborted already is use()'s to answer, after the model is found.)
+    const signal = runOptions.signal;
+    if (signal !== undefined && !isRunSignal(signal)) checkSignal(signal);
     const asked = performance.now();
     return this.use(name, { version, label, waitLimitMs, signal }, async (model, served) => {
       // What is left of its limit after that wait (as a run that waited for its turn gets).
@@ -578,6 +579,10 @@ export class ModelManager {
     // Serving, which resolves a label first: "Unrecognized servable version label").
     const m = this.#model(name, which.version, typeof which.label === 'string' ? which.label : undefined);
     const version = this.#version(m, which.version, which.label);
+    // Aborted already: CANCELLED at once, as Model.run() answers it, whether or not the call
+    // would wait (work ran under it when a version was AVAILABLE). After the arguments' checks
+    // and the lookups, as there (helper-126: an unknown model was CANCELLED).
+    if (which.signal?.aborted) throw abortedRun(which.signal);
     if (m.requests >= m.config.maxQueuedRequests) {
       throw new QueueFullError('model', `model '${name}' holds ${m.requests} requests already, its maxQueuedRequests; retry later`);
     }
