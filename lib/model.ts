@@ -698,7 +698,7 @@ interface ModelInit {
   isolation: Isolation; hostPid: number | null; config: SessionConfig; batching: ResolvedBatching | null; runTimeoutMs: number;
   partition?: Partition | null; onDisposed?: (() => void) | null; target?: string;
 }
-// Model.fromLoad()'s token to its private constructor.
+// loadModel()'s token to Model's constructor.
 const LOADING = Symbol('loadModel');
 
 /** A loaded SavedModel with its own TF_Session. Create it with loadModel(). */
@@ -764,16 +764,13 @@ export class Model {
   #crashListeners = new Set<(error: ModelCrashedError) => void>();
   #crash: ModelCrashedError | null = null;
 
-  /** @internal loadModel()'s way to make one (the constructor is private: `new Model()` is no way to a model). */
-  static fromLoad(init: ModelInit): Model {
-    return new Model(init, LOADING);
-  }
-
   /**
-   * Not for use: loadModel() makes Models. Private, so `new Model()` does not compile; from JS it
-   * throws ERR_ILLEGAL_CONSTRUCTOR, a TypeError (helper-125: it read a property of undefined).
+   * @internal Use loadModel(). From JS, `new Model()` throws ERR_ILLEGAL_CONSTRUCTOR, a TypeError
+   * (helper-125: it read a property of undefined). Not private in the declarations, where it
+   * would make `typeof Model` no constructor type (InstanceType<typeof Model> failed, helper-126);
+   * as Node's AbortSignal, whose constructor throws.
    */
-  private constructor(init: ModelInit, token?: symbol) {
+  constructor(init: ModelInit, token?: symbol) {
     if (token !== LOADING) {
       throw Object.assign(new TypeError('Model is not constructed with new: call loadModel(path, options?), which resolves to one'), { code: 'ERR_ILLEGAL_CONSTRUCTOR' });
     }
@@ -1781,7 +1778,7 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
       await opened.session.close();
       throw error;
     }
-    const loaded = Model.fromLoad({
+    const loaded = new Model({
       path: exportDir,
       tags: resolved.tags,
       ...opened,
@@ -1799,7 +1796,7 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
       hostPid,
       batching: resolved.batching,
       runTimeoutMs: resolved.runTimeoutMs,
-    });
+    }, LOADING);
     model = new WeakRef(loaded);
     if (diedEarly) Model.crashed(loaded, diedEarly);
     return loaded;

@@ -21,7 +21,8 @@ t.test('the float32 model computes what TensorFlow computed', async (t) => {
   const model = await loadModel(dir);
   t.type(model, Model);
   t.ok(Object.isFrozen(model.tags), 'tags frozen, as signatures, devices and config are (helper-125)');
-  // helper-125: new Model() read a property of undefined; the declarations now say private.
+  // helper-125: new Model() read a property of undefined (the declarations keep a constructor:
+  // InstanceType<typeof Model> works, helper-126).
   t.throws(() => new (Model as unknown as new () => Model)(), { code: 'ERR_ILLEGAL_CONSTRUCTOR', message: 'Model is not constructed with new: call loadModel(path, options?), which resolves to one' });
   t.equal(golden.cases.length, 2);
   for (const c of golden.cases) {

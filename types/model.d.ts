@@ -155,11 +155,6 @@ export declare class Model {
     readonly partition: Omit<Partition, 'holder'> | null;
     /** Where the session runs (LoadOptions.target): '' for this process, else the worker's grpc:// address. */
     readonly target: string;
-    /**
-     * Not for use: loadModel() makes Models. Private, so `new Model()` does not compile; from JS it
-     * throws ERR_ILLEGAL_CONSTRUCTOR, a TypeError (helper-125: it read a property of undefined).
-     */
-    private constructor();
     /** True once dispose() was called. */
     get disposed(): boolean;
     /**
