@@ -1089,6 +1089,14 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   // CORS headers first, and preflights answered before any other hook (the token's: a browser's
   // preflight carries none).
   if (options.corsSupport) {
+    // @fastify/cors answers a preflight in its hook, before the body limit and the token check:
+    // Node then read and dropped whatever body came with it to keep the connection (helper-126:
+    // 14.6 GiB in 6 s, no token). A preflight has no body; one that says it has closes the
+    // connection after its answer.
+    app.addHook('onRequest', async (request, reply) => {
+      const { headers } = request.raw;
+      if (request.raw.method === 'OPTIONS' && (headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0)) void reply.header('connection', 'close');
+    });
     await app.register(fastifyCors, {
       origin: '*',
       methods: 'POST, GET',
