@@ -20,6 +20,7 @@ import { dtypeFromTf, type DTypeInfo } from './dtypes';
 import { invalidType, InvalidArgumentError, ModelDisposedError, outOfRange, QueueFullError, TensorFlowError } from './errors';
 import { native, type NativeData, type NativeTensors, type PackedStrings } from './native';
 import type { SignatureInfo } from './proto';
+import { detachedFeed } from './tensor';
 
 /**
  * The `batching` load option: TensorFlow Serving's BatchingParameters, same meanings and
@@ -568,8 +569,8 @@ export class BatchQueue {
     // out) is not waited for any more: it fails, and the batch runs without it (or not at all).
     const waiting: Task[] = [];
     for (const task of batch.tasks) {
-      if (this.#waitLeft(task) >= 0) waiting.push(task);
-      else this.#fail(task.request, this.#notStarted(task, `(batchTimeoutMicros ${this.#options.batchTimeoutMicros})`));
+      if (this.#waitLeft(task) < 0) this.#fail(task.request, this.#notStarted(task, `(batchTimeoutMicros ${this.#options.batchTimeoutMicros})`));
+      else if (!this.#failedDetached(task)) waiting.push(task);
     }
     if (waiting.length < batch.tasks.length) {
       batch.tasks = waiting;
@@ -594,6 +595,16 @@ export class BatchQueue {
     }
     // A batch dropped before it started (every request's wait had passed) did not run.
     if (outcome !== 'not started') this.#count(batch, size, outcome === 'retry');
+  }
+
+  // Fails `task`'s request when one of its feeds was detached while it waited (transferred, or
+  // taken by a stream's BYOB read): joined, its rows threw V8's TypeError, and every request of
+  // the batch failed with it (helper-126). True when it failed.
+  #failedDetached(task: Task): boolean {
+    const detached = detachedFeed(task.whole, this.#inputKeys);
+    if (detached === null) return false;
+    this.#fail(task.request, detached);
+    return true;
   }
 
   // What is left of its requests' limits, ms, for a batch: TensorFlow's run timeout (`limit`)
@@ -662,8 +673,9 @@ export class BatchQueue {
     const live = tasks.filter((task) => !task.request.settled);
     const half = Math.ceil(live.length / 2);
     for (const tasksOfPart of [live.slice(0, half), live.slice(half)]) {
-      // Those still waiting: one may have failed at its own limit while the other half ran.
-      const now = tasksOfPart.filter((task) => !task.request.settled);
+      // Those still waiting: one may have failed at its own limit while the other half ran (or
+      // had its feed detached meanwhile).
+      const now = tasksOfPart.filter((task) => !task.request.settled && !this.#failedDetached(task));
       if (now.length <= 1) {
         if (now.length === 1) await this.#runAlone(batch, now[0]!);
         continue;

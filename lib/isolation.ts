@@ -23,7 +23,7 @@ import { native, PACKAGE_ROOT, type NativeChannel, type NativeData, type NativeP
 import type { LoadOptions } from './options';
 import type { SessionConfig, SignatureInfo } from './proto';
 import type { Runtime } from './library';
-import { allocTensor, MAX_BUFFER_BYTES, onDispose, type Tensor } from './tensor';
+import { allocTensor, detachedFeed, MAX_BUFFER_BYTES, onDispose, type Tensor } from './tensor';
 
 /** What a host reports once its model is loaded. */
 export interface HostLoaded {
@@ -465,6 +465,9 @@ export class HostSession implements NativeSession {
     this.#lastQueued = 0;
     this.#lastSentDirect = false;
     if (this.#dead !== null) throw this.#crashed();
+    // A run that waited for its turn in this process is copied to the host only now.
+    const detached = detachedFeed(feeds, hostPlan.inputs);
+    if (detached !== null) throw detached;
     const wait: RunWait | undefined = waitLimitMs > 0 ? { untilMs: monotonicMs() + waitLimitMs, limitMs: waitLimitMs } : undefined;
     // Room for every feed, though shared ones take none on the direct path: a run that goes
     // framed copies them too.

@@ -622,6 +622,21 @@ export function detachedData(field: string): InvalidArgumentError {
   return new InvalidArgumentError(`${field}: its buffer was detached (transferred, to a worker or by structuredClone), so it holds nothing; pass a typed array whose memory this thread still owns`);
 }
 
+/**
+ * @internal INVALID_ARGUMENT naming the first of `feeds` (flat native form; `names` in their
+ * order) whose buffer was detached after run() took it, while its run waited to be read on the
+ * JS thread (a batch's join, a model host's copy): that run fails alone, with a code (helper-126:
+ * V8's uncoded TypeError, and in a batch every request of it failed). Null when none was.
+ */
+export function detachedFeed(feeds: NativeTensors, names: readonly string[]): InvalidArgumentError | null {
+  for (let i = 2; i < feeds.length; i += 3) {
+    const data = feeds[i] as NativeData;
+    const views = ArrayBuffer.isView(data) ? [data] : [data.bytes, data.offsets];
+    if (views.some((view) => viewOfDetached(view as TypedArray))) return detachedData(`feed '${names[(i - 2) / 3] ?? (i - 2) / 3}'`);
+  }
+  return null;
+}
+
 /** A plain feed object: `{ dtype, shape, data }`, same rules as the Tensor constructor. */
 export interface TensorLike<D extends DType = DType> {
   /** Element type, e.g. 'float32'. */

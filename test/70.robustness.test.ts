@@ -637,6 +637,25 @@ t.test("a big feed transferred away while its run is in flight (postMessage, str
   t.same(JSON.parse(result.stdout || 'null'), [['doubled', n, n, 3, 3], ['x_out', n, n, 1.5, 1.5], ['key', 8, 1 << 17, 'A']], 'each run read its feed whole; the feeds still hold their memory');
 });
 
+t.test("a small feed detached while its run waits to be read on the JS thread (a batch's join, an isolated model's turn) fails that run alone with INVALID_ARGUMENT (helper-126: V8's uncoded TypeError, and every request of the batch failed)", async (t) => {
+  const batched = await loadModel(fixture('batching').dir, { batching: { maxBatchSize: 64, batchTimeoutMicros: 50_000 } });
+  t.teardown(() => batched.dispose());
+  const victim = batched.run({ x: new Tensor('float32', Float32Array.of(1, 2, 3, 4), [2, 2]) });
+  const x = new Float32Array(8).fill(2);
+  const moved = batched.run({ x: new Tensor('float32', x, [4, 2]) });
+  structuredClone(x.buffer, { transfer: [x.buffer] });
+  const expected = { code: 'INVALID_ARGUMENT', message: /^feed 'x': its buffer was detached/ };
+  await t.rejects(moved, expected, 'batched: the detached one fails');
+  t.equal((await victim).y!.data.length, 4, 'the other request of its batch is answered');
+  const isolated = await loadModel(fixture('passthrough').dir, { isolation: 'process', maxConcurrentRuns: 1 });
+  t.teardown(() => isolated.dispose());
+  const xs = [1, 2].map((v) => new Float32Array(8).fill(v));
+  const runs = xs.map((x) => isolated.run({ key: ['k'], x }, { outputs: ['doubled'] }));
+  structuredClone(xs[1]!.buffer, { transfer: [xs[1]!.buffer] });
+  t.equal((await runs[0]!).doubled!.data[0], 2, 'isolated: the run ahead is answered');
+  await t.rejects(runs[1]!, expected, 'the one that waited its turn with a detached feed fails');
+});
+
 t.test("an echo is a copy even of a feed whose class's slice() returns the feed: disposing the echo leaves the feed alone", async (t) => {
   const echo = await loadModel(fixture('passthrough').dir);
   t.teardown(() => echo.dispose());

@@ -195,10 +195,11 @@ export declare class Model {
      * Runs a signature on a worker thread; the event loop stays free. Many runs may
      * be in flight at once. Output typed arrays belong to JS and outlive the model's dispose();
      * an output's own dispose() empties its `data` (copy what must outlive it). A feed of 16 KiB or
-     * more is read after run() returns: do not change it until the run settles. Its buffer is
-     * made untransferable for good (worker_threads.markAsUntransferable: a transfer list naming it
-     * copies it on Node 20, throws DataCloneError on later Nodes), so that no transfer frees it
-     * under the run (README, "What is copied").
+     * more is read after run() returns: do not change, transfer or detach it (a web stream's BYOB
+     * read) until the run settles. Its buffer is made untransferable for good
+     * (worker_threads.markAsUntransferable: a transfer list naming it copies it on Node 20, throws
+     * DataCloneError on later Nodes), so that no postMessage or structuredClone frees it under
+     * the run; a BYOB read still can, and crashes the process (README, "What is copied").
      * Never throws: every failure rejects, by `code`: ERR_INVALID_ARG_TYPE (a TypeError) for an
      * option or feed of the wrong type or an unknown option key; INVALID_ARGUMENT for a feed the
      * signature refuses; NOT_FOUND for an unknown signature or output key; MODEL_DISPOSED;
