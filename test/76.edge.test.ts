@@ -160,6 +160,30 @@ except grpc.RpcError as e:
   t.match(text, /^tfslice_requests_total\{model="",version="",api="grpc_predict",status="RESOURCE_EXHAUSTED"\} 1$/m, 'the message past the limit is counted, under no model');
   t.match(text, /^tfslice_requests_total\{model="",version="",api="grpc_predict",status="INVALID_ARGUMENT"\} 1$/m, 'the unreadable one too');
   t.notMatch(text, /^:tensorflow:serving:request_count\{/m, "neither is in TensorFlow Serving's series");
+  // helper-126: calls that ended before any handler ran, by grpc-js's answer or the client's
+  // deadline, were counted nowhere: each is counted once, under no model.
+  const ended = `
+import grpc, json, sys, time
+channel = grpc.insecure_channel(sys.argv[1])
+same = lambda b: b
+stub = channel.stream_unary('/tensorflow.serving.PredictionService/Predict', request_serializer=same, response_deserializer=same)
+def late():
+    time.sleep(1.5)
+    yield b''
+out = []
+for name, messages, timeout in (('none', iter([]), 20), ('two', iter([b'', b'']), 20), ('late', late(), 0.5)):
+    try:
+        stub(messages, timeout=timeout); out.append('OK')
+    except grpc.RpcError as e:
+        out.append(e.code().name)
+print(json.dumps(out))
+`;
+  const countOf = (body: string, status: string) => Number(new RegExp(`^tfslice_requests_total\\{model="",version="",api="grpc_predict",status="${status}"\\} (\\d+)$`, 'm').exec(body)?.[1] ?? 0);
+  const before = (await curl([`${small.url}/metrics`])).body;
+  t.same(JSON.parse((await run(PYTHON, ['-c', ended, small.grpc])).stdout), ['UNIMPLEMENTED', 'UNIMPLEMENTED', 'DEADLINE_EXCEEDED'], 'no message, two messages, a deadline before the message');
+  await new Promise((r) => setTimeout(r, 1500)); // (the late call's end, seen by the server)
+  const after = (await curl([`${small.url}/metrics`])).body;
+  t.same([countOf(after, 'UNIMPLEMENTED') - countOf(before, 'UNIMPLEMENTED'), countOf(after, 'DEADLINE_EXCEEDED') - countOf(before, 'DEADLINE_EXCEEDED')], [2, 1], 'each counted once');
   small.child.kill('SIGTERM');
   await small.exited;
 });

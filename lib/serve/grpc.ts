@@ -310,6 +310,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
             forward(metadata);
             return;
           }
+          countedElsewhere(metadata);
           metrics?.requests.inc({ model: '', version: '', api: apiOfMethod(method.path), status: 'UNAUTHENTICATED' });
           call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: 'Unauthenticated: send the metadata authorization: Bearer <token> with a token of --auth_token_file' });
         },
@@ -349,6 +350,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   const cancelled = (call: grpc.ServerUnaryCall<Message, Message>): (() => AbortSignal) => lazySignal(() => call.cancelled, (abort) => call.once('cancelled', abort));
 
   const unary = (api: ServingApi, work: (call: Call) => Promise<Message>): grpc.handleUnaryCall<Message, Message> => (call, callback) => {
+    countedElsewhere(call.metadata); // (below, however it ends)
     const started = performance.now();
     const outcome: Outcome = { model: '', version: null, runSeconds: null, runTimeoutMs: 0 };
     // How the call ended for its client if it ended before its answer: it cancelled it, or its deadline passed.
@@ -685,6 +687,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   const watchers = new Set<() => void>();
   const lookAll = () => { for (const look of watchers) look(); };
   const watch = (call: grpc.ServerWritableStream<Message, Message>): void => {
+    countedElsewhere(call.metadata);
     const unreadable = unreadableOf(call.request);
     if (unreadable !== undefined) {
       call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: unreadable });
@@ -1003,16 +1006,19 @@ function watchSessions(server: grpc.Server): Set<string> | null {
 }
 
 /**
- * The first interceptor, around grpc-js's own call (it sees every status the others and the
- * handlers send), for two things:
+ * The first interceptor, around grpc-js's own call (it sees every call to a method served, and
+ * its end), for two things:
  * - `ms` > 0: a call whose request message has not arrived `ms` after its metadata ends
  *   DEADLINE_EXCEEDED, and grpc-js lets go of what it holds of it (helper-87: 300 streams each
  *   sending 2 MiB of a 2 GiB message held 600 MB for as long as their connection stayed open).
- * - `metrics`: a call that grpc-js ended itself before a handler or interceptor of ours answered
- *   it (a request message past --grpc_max_message_bytes: RESOURCE_EXHAUSTED; one that does not
- *   decompress) is counted under no model, as the REST side counts a 413 (helper-124: counted
- *   nowhere). Not in TensorFlow Serving's series: its PredictionServiceImpl never sees such a
- *   call. One its client cancelled first is not counted: no status was sent.
+ * - `metrics`: a call that ended before any handler of ours ran, and that no interceptor of ours
+ *   counted, is counted under no model, as the REST side counts a 413 or a client gone mid-body
+ *   (helper-124, helper-126: counted nowhere): a message past --grpc_max_message_bytes
+ *   (RESOURCE_EXHAUSTED), none or two for a unary method (grpc-js's UNIMPLEMENTED), one that
+ *   does not decompress, the client's deadline (DEADLINE_EXCEEDED) or cancel (CANCELLED) before
+ *   its message came. Not in TensorFlow Serving's series: its PredictionServiceImpl never sees
+ *   such a call. (A method no service has is answered by grpc-js before any interceptor:
+ *   counted nowhere.)
  * One interceptor, not two: each wraps every call in objects of its own.
  */
 function callGuard(ms: number, metrics: ServerMetrics | null): grpc.ServerInterceptor {
@@ -1022,15 +1028,16 @@ function callGuard(ms: number, metrics: ServerMetrics | null): grpc.ServerInterc
       clearTimeout(timer);
       timer = undefined;
     };
-    // A message went on to the handler, or a status was sent by us: counted where it was made.
-    let handled = false;
+    // Whether a handler or an interceptor of ours counts the call (countedElsewhere()).
+    const state = { counted: false };
     return new grpc.ServerInterceptingCall(call, {
       start: (next) => next({
         onReceiveMetadata: (metadata, forward) => {
+          COUNTED.set(metadata, state);
           if (ms > 0) {
             timer = setTimeout(() => {
               timer = undefined;
-              handled = true;
+              state.counted = true;
               metrics?.requests.inc({ model: '', version: '', api: apiOfMethod(method.path), status: 'DEADLINE_EXCEEDED' });
               call.sendStatus({ code: grpc.status.DEADLINE_EXCEEDED, details: `the request message did not arrive within ${ms} ms of the call's start (--grpc_read_timeout_ms)` });
               // The answer ends the server's half of the stream only: grpc-js keeps reading the
@@ -1044,30 +1051,41 @@ function callGuard(ms: number, metrics: ServerMetrics | null): grpc.ServerInterc
         },
         onReceiveMessage: (message, forward) => {
           done();
-          handled = true;
           forward(message);
         },
         onReceiveHalfClose: (forward) => {
           done();
           forward();
         },
+        // Called once the call has ended, however it did.
         onCancel: () => {
           done();
-          if (handled || metrics === null) return;
+          if (state.counted || metrics === null) return;
+          // Ended before any handler of ours ran: a message past the limit, none or two for a
+          // unary method (grpc-js's answers), the client's deadline or cancel while its message
+          // had not all come. (A trailers-only answer says its status in its headers.)
           const stream = streamOf(call);
-          // (A trailers-only answer says its status in its headers.)
           const sent = stream?.sentTrailers?.['grpc-status'] ?? stream?.sentHeaders?.['grpc-status'];
           const code = Number(sent);
-          if (sent !== undefined && Number.isInteger(code) && code !== 0) metrics.requests.inc({ model: '', version: '', api: apiOfMethod(method.path), status: codeName(code) });
+          const status = sent !== undefined && Number.isInteger(code) ? codeName(code) : deadlinePassed(call, DEADLINE_SLACK_MS) ? 'DEADLINE_EXCEEDED' : 'CANCELLED';
+          if (status !== 'OK') metrics.requests.inc({ model: '', version: '', api: apiOfMethod(method.path), status });
         },
       }),
       sendStatus: (status, next) => {
         done();
-        handled = true;
         next(status);
       },
     });
   };
+}
+
+/** Each call's callGuard state, by the call's metadata (the one object its interceptors and handler all see). */
+const COUNTED = new WeakMap<grpc.Metadata, { counted: boolean }>();
+
+/** Tells callGuard that the call of `metadata` is counted by whoever calls this (a handler, the token's interceptor). */
+function countedElsewhere(metadata: grpc.Metadata): void {
+  const state = COUNTED.get(metadata);
+  if (state !== undefined) state.counted = true;
 }
 
 /**
