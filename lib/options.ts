@@ -283,6 +283,13 @@ function baseSets(base: Uint8Array | undefined, field: 'interOpParallelismThread
 // The GPU options the session will get, from its merged ConfigProto.
 function gpuRequest(applied: SessionConfig): GpuRequest {
   const gpu = applied.gpuOptions;
+  // One set through sessionConfig's bytes is held to gpuMemoryFraction's range (0: TensorFlow's
+  // default, none): a negative one was charged to the ledger as it was, and freed shares for
+  // others (helper-127); one past 1 (TensorFlow's unified-memory oversubscription) is no share.
+  const fraction = gpu?.perProcessGpuMemoryFraction;
+  if (fraction !== undefined && fraction !== 0 && !(fraction > 0 && fraction <= 1)) {
+    throw outOfRange('sessionConfig gpu_options.per_process_gpu_memory_fraction', 'a fraction in (0, 1], or 0 for none (set gpuMemoryFraction instead)', fraction);
+  }
   // visible_device_list "2" or "2,3": the first listed GPU is the one the model runs on.
   const first = gpu?.visibleDeviceList?.split(',')[0]?.trim();
   const device = first !== undefined && /^\d+$/.test(first) ? Number(first) : null;

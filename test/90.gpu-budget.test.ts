@@ -151,6 +151,17 @@ t.test('sessionConfig GPU options count like the typed ones', async (t) => {
   t.same(gpuLedger(), [{ device: 1, used: 0.45, free: 0.55, holders: [{ model: m.path, fraction: 0.45, isolation: 'process' }] }]);
   t.equal(m.gpu.requestedFraction, 0.45);
   await m.dispose();
+  // helper-127: a negative one was charged as it was (the ledger said 1.5 free); past 1, a budget refusal.
+  for (const fraction of [-0.5, 1.5, Number.NaN]) {
+    for (const isolation of ['process', 'none'] as const) {
+      await t.rejects(loadModel(tiny, { isolation, sessionConfig: encodeConfig({ gpuOptions: { perProcessGpuMemoryFraction: fraction } }) }),
+        { code: 'ERR_OUT_OF_RANGE', message: /^sessionConfig gpu_options\.per_process_gpu_memory_fraction must be a fraction in \(0, 1\], or 0 for none/ }, `${fraction}, isolation ${isolation}`);
+    }
+  }
+  t.same(gpuLedger(), [], 'nothing charged');
+  const none = await loadModel(tiny, { isolation: 'process', sessionConfig: encodeConfig({ gpuOptions: { perProcessGpuMemoryFraction: 0 } }) });
+  t.equal(none.gpu.requestedFraction, null, "0: TensorFlow's default, no share");
+  await none.dispose();
 });
 
 t.test('isolation must be none or process', async (t) => {
