@@ -109,13 +109,19 @@ const round = (x: number): number => Number(x.toFixed(6));
  * back in this process (telling a user to dispose it would send them in circles).
  */
 function budgetExceeded(init: Charge, model: string, asked: boolean, others: readonly GpuHolder[], taken: number): GpuBudgetExceededError {
-  const free = round(1 - taken);
+  // Rounded down, to 6 places: what it says is free must load (helper-127: 1/3 held, "at most
+  // 0.666667" rounded up, and 0.666667 was refused with the same words). (The 1e-10 keeps 0.3 from
+  // reading 0.299999; it is below the ledger's EPSILON.)
+  const free = Math.max(0, Math.floor((1 - taken) * 1e6 + 1e-4) / 1e6);
   const list = others.map((h) => `${h.model} (${h.fraction}, isolation '${h.isolation}')`).join(', ');
   const fixes: string[] = [];
   if (free > EPSILON) fixes.push(`give it a gpuMemoryFraction of at most ${free}`);
   const isolated = others.filter((h) => h.isolation === 'process').map((h) => h.model);
   if (isolated.length > 0) {
-    fixes.push(`dispose() ${isolated.length === 1 ? isolated[0] : `one of ${isolated.join(', ')}`} (an isolated model's share comes back when its host ends)`);
+    // (Under a ModelManager, tfslice serve's too, the manager owns the models: dispose() is not
+    // the user's to call, helper-127.)
+    fixes.push(`dispose() ${isolated.length === 1 ? isolated[0] : `one of ${isolated.join(', ')}`} (an isolated model's share comes back when its host ends; ` +
+      "in a ModelManager or tfslice serve, unload that model or version, or lower the gpuMemoryFraction in the configuration)");
   }
   const slice = others.find((h) => h.isolation === 'none');
   const fixedBy = processConfig?.fixedBy;

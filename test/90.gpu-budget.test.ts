@@ -4,7 +4,8 @@
 import * as path from 'node:path';
 import t from 'tap';
 
-import { gpuLedger, loadModel, processGpuOptions } from '../lib/index';
+import { gpuLedger, loadModel, ModelManager, processGpuOptions } from '../lib/index';
+import { ServerMetrics } from '../lib/serve';
 import { reserve, resetLedgerForTests } from '../lib/gpu';
 import { fixture } from './helpers';
 
@@ -90,7 +91,7 @@ t.test("GPU_BUDGET_EXCEEDED's hint can be followed: the in-process slice is not 
   t.match(refused, { code: 'GPU_BUDGET_EXCEEDED' }, '0.3 (in-process, disposed) + 0.3 + 0.6 > 1');
   const message = refused.message;
   t.match(message, /in-process TensorFlow \(0\.3, isolation 'none'\)/, 'names the in-process slice as a holder');
-  t.match(message, `To load it, give it a gpuMemoryFraction of at most 0.4, or dispose() ${a.path} (an isolated model's share comes back when its host ends).`,
+  t.match(message, `To load it, give it a gpuMemoryFraction of at most 0.4, or dispose() ${a.path} (an isolated model's share comes back when its host ends; in a ModelManager or tfslice serve, unload that model or version, or lower the gpuMemoryFraction in the configuration).`,
     'offers the fixes that work: what is free, and the isolated holder by path');
   t.notMatch(message, /Dispose one of them/, 'no longer tells the user to dispose a model that is already disposed');
   t.match(message, `The in-process slice (0.3, fixed by ${first.path}) stays charged until this process exits, even after its models are disposed`,
@@ -113,7 +114,7 @@ t.test("GPU_BUDGET_EXCEEDED's hint can be followed: the in-process slice is not 
 t.test('GPU_BUDGET_EXCEEDED when nothing is free, or for a model that asked for no fraction', async (t) => {
   const a = await loadModel(tiny, { isolation: 'process', gpuMemoryFraction: 1 });
   const full = await loadModel(double, { isolation: 'process', gpuMemoryFraction: 0.1 }).catch((e: unknown) => e) as Error;
-  t.match(full.message, `0 is free. To load it, dispose() ${a.path} (an isolated model's share comes back when its host ends).`, 'no "smaller fraction" when none fits');
+  t.match(full.message, `0 is free. To load it, dispose() ${a.path} (an isolated model's share comes back when its host ends; in a ModelManager or tfslice serve, unload that model or version, or lower the gpuMemoryFraction in the configuration).`, 'no "smaller fraction" when none fits');
   t.notMatch(full.message, /in-process slice/, 'and no word on a slice nobody holds');
   await a.dispose();
 
@@ -142,6 +143,29 @@ t.test('fractions that pass 1.0 only by rounding are charged, and leave nothing 
   t.throws(() => reserve('/models/d', 'process', { ...third, fraction: 0.001 }), { code: 'GPU_BUDGET_EXCEEDED', message: /0 is free/ });
   for (const r of held) r.release();
   t.same(gpuLedger(), []);
+  // helper-127: the share it says is free loads (it was rounded up: 0.666667 free, and refused).
+  for (const taken of [1 / 3, 0.7, 0.1 + 0.2, 0.123456789]) {
+    const one = reserve('/models/a', 'process', { ...third, fraction: taken });
+    let said = 0;
+    try {
+      reserve('/models/b', 'process', { ...third, fraction: 1 });
+    } catch (error) {
+      said = Number(/gpuMemoryFraction of at most ([\d.]+)/.exec((error as Error).message)?.[1]);
+    }
+    t.ok(said > 0 && 1 - taken - said < 1e-6, `${taken} held: at most ${said} said`);
+    t.doesNotThrow(() => reserve('/models/b', 'process', { ...third, fraction: said }).release(), 'and that loads');
+    one.release();
+  }
+});
+
+t.test('tfslice_gpu_memory_fraction: the shares of one path are summed, so the series add up to the ledger (helper-127: the last one set was kept)', async (t) => {
+  const request = { allowGrowth: null, device: null };
+  const held = [reserve('/models/a/1', 'process', { ...request, fraction: 0.6 }), reserve('/models/a/1', 'process', { ...request, fraction: 0.05 }), reserve('/models/c', 'process', { ...request, fraction: 0.1 })];
+  const metrics = new ServerMetrics(new ModelManager({ models: [] }));
+  const lines = (await metrics.registry.metrics()).split('\n').filter((l) => l.startsWith('tfslice_gpu_memory_fraction{'));
+  t.same(lines, ['tfslice_gpu_memory_fraction{gpu="0",holder="/models/a/1"} 0.65', 'tfslice_gpu_memory_fraction{gpu="0",holder="/models/c"} 0.1']);
+  t.equal(used(), 0.75);
+  for (const r of held) r.release();
 });
 
 t.test('sessionConfig GPU options count like the typed ones', async (t) => {

@@ -294,7 +294,14 @@ export class ServerMetrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const budget of gpuLedger()) for (const holder of budget.holders) this.set({ gpu: String(budget.device), holder: holder.model }, holder.fraction);
+        // Shares of one path summed (two configured models on one base path, one model loaded
+        // twice): set() one after the other kept the last, and the series summed short of the
+        // ledger (helper-127).
+        for (const budget of gpuLedger()) {
+          const byHolder = new Map<string, number>();
+          for (const holder of budget.holders) byHolder.set(holder.model, (byHolder.get(holder.model) ?? 0) + holder.fraction);
+          for (const [holder, fraction] of byHolder) this.set({ gpu: String(budget.device), holder }, fraction);
+        }
       },
     });
   }
