@@ -243,14 +243,25 @@ function reserveInProcess(model: string, request: GpuRequest): Reservation {
 }
 
 /**
- * @internal Whether reserve() would charge this request without GPU_BUDGET_EXCEEDED now: false only for
- * an isolated model with a fraction that the GPU's free share cannot hold. Charges nothing.
+ * @internal Whether reserve() would charge this request without GPU_BUDGET_EXCEEDED now (or once the
+ * isolated models at the paths `freeing` gave their shares back): false only for an isolated
+ * model with a fraction that the GPU's free share cannot hold. Charges nothing.
  * Used by the ModelManager's swapPolicy 'unload-first' to unload the old version before a load
  * that would be refused, rather than after.
  */
-export function fitsNow(isolation: Isolation, request: GpuRequest): boolean {
+export function fitsNow(isolation: Isolation, request: GpuRequest, freeing: readonly string[] = []): boolean {
   if (isolation !== 'process' || request.fraction === null) return true;
-  return used(deviceOf(request)) + request.fraction <= 1 + EPSILON;
+  const device = deviceOf(request);
+  // The shares `freeing` names (isolated models' paths, one share each) counted as given back.
+  let taken = used(device);
+  const left = [...freeing];
+  for (const c of charges) {
+    const at = c.device === device && c.isolation === 'process' ? left.indexOf(c.holder) : -1;
+    if (at < 0) continue;
+    taken -= c.fraction;
+    left.splice(at, 1);
+  }
+  return taken + request.fraction <= 1 + EPSILON;
 }
 
 /** @internal Tests only: forget everything (the process's TensorFlow would not). */

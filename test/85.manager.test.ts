@@ -681,6 +681,30 @@ t.test('the GPU ledger during a swap: isolated versions both count; refuse or un
     t.same(gpuLedger()[0]!.holders, [{ model: path.join(base, '2'), fraction: 0.6, isolation: 'process' }], 'only v2 is charged');
   });
 
+  t.test("swapPolicy 'unload-first': a new version that cannot fit even alone leaves the old one serving, and a rollback loads the old one with the share it ran with (helper-127: the model served nothing)", async (t) => {
+    const base = basePath(t, [1]);
+    const other = basePath(t, [1]);
+    const { mm, events } = manager(t, {
+      models: [{ name: 'm', basePath: base, gpuMemoryFraction: 0.6, isolation: 'process' }, { name: 'other', basePath: other, gpuMemoryFraction: 0.3, isolation: 'process' }],
+      watch: true, pollIntervalMs: 30, settleMs: 60, swapPolicy: 'unload-first',
+    });
+    await mm.start();
+    // The model's share raised past what its old version frees: its next version cannot fit.
+    await mm.reconfigure([{ name: 'm', basePath: base, gpuMemoryFraction: 0.8, isolation: 'process' }, { name: 'other', basePath: other, gpuMemoryFraction: 0.3, isolation: 'process' }]);
+    addVersion(base, 2);
+    await until('v2 refused', () => stateOf(mm, 'm', 2) === 'END');
+    t.match(mm.status('m').versions, [{ version: 1, state: 'AVAILABLE' }, { version: 2, state: 'END', error: { code: 'GPU_BUDGET_EXCEEDED' } }]);
+    t.notOk(events.some((e) => e.name === 'm' && e.version === 1 && e.state === 'UNLOADING'), 'v1 was never let go of');
+    t.equal((await mm.predict('m', feeds)).version, 1, 'v1 serves on');
+    t.same(gpuLedger()[0]!.holders.map((h) => h.fraction).sort(), [0.3, 0.6], 'with its 0.6');
+    // A share that fits once v1 is gone: v1 goes, v3 fails to load (its files), and v1 comes back
+    // with the 0.6 it ran with, not the model's new 0.65.
+    await mm.reconfigure([{ name: 'm', basePath: base, gpuMemoryFraction: 0.65, isolation: 'process' }, { name: 'other', basePath: other, gpuMemoryFraction: 0.3, isolation: 'process' }]);
+    addBroken(base, 3);
+    await until('v3 failed, v1 back', () => stateOf(mm, 'm', 3) === 'END' && stateOf(mm, 'm', 1) === 'AVAILABLE' && events.some((e) => e.name === 'm' && e.version === 1 && e.state === 'END'));
+    t.same(gpuLedger()[0]!.holders.map((h) => h.fraction).sort(), [0.3, 0.6], 'v1 back with its own 0.6');
+  });
+
   t.test('in-process versions share the process slice; another fraction is GPU_CONFIG_CONFLICT', async (t) => {
     t.teardown(() => resetLedgerForTests());
     const base = basePath(t, [1]);

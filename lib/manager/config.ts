@@ -38,7 +38,8 @@ export type VersionPolicy = 'latest' | 'all'
  * 'refuse': the new version fails with GPU_BUDGET_EXCEEDED and the old one keeps serving.
  * 'unload-first': the old version is drained and unloaded, then the new one loads; runs
  * arriving in between wait (up to queueTimeoutMs). If the new one still fails, the old one
- * is loaded again.
+ * is loaded again, with the options it ran with. A new version that would not fit even without
+ * the old ones is refused as under 'refuse', and the old one serves on.
  */
 export type SwapPolicy = 'refuse' | 'unload-first';
 

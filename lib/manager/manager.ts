@@ -15,7 +15,7 @@ import { disposeOptions, loadModel, type Feeds, type Model, RUN_OPTIONS } from '
 import { abortedRun, checkSignal, isRunSignal, type RunSignal, timerFor } from '../abort';
 import { callListeners } from '../listeners';
 import { fitsNow } from '../gpu';
-import { resolveLoadOptions, runTimeout } from '../options';
+import { type LoadOptions, resolveLoadOptions, runTimeout } from '../options';
 import type { Tensor } from '../tensor';
 import { type ManagedModelConfig, type ModelManagerConfig, readConfigFile, type Resolved, type ResolvedModel, resolveManagerConfig } from './config';
 import { acquire, newest, route, settle, wait } from './routing';
@@ -876,11 +876,14 @@ export class ModelManager {
   }
 
   // swapPolicy 'unload-first': the ledger could not hold both, so the old versions go first;
-  // runs wait meanwhile. If the new version still fails, the old ones are loaded again.
-  // Returns false when no version was there to retire (nothing done).
+  // runs wait meanwhile. If the new version still fails, the old ones are loaded again, with the
+  // options they ran with (helper-127: the model's new ones, a larger share that did not fit
+  // either, and the model served nothing). Returns false, and does nothing, when no version is
+  // there to retire, or when the new version would not fit even without them (the old ones keep
+  // serving, as under 'refuse').
   async #unloadFirst(m: Managed, version: number, dir: string, print: string, aspired: ReadonlySet<number>): Promise<boolean> {
     const retiring = [...m.versions.values()].filter((e) => e.state === 'AVAILABLE' && !aspired.has(e.version));
-    if (retiring.length === 0) return false;
+    if (retiring.length === 0 || !this.#fits(m, retiring.map((e) => e.path))) return false;
     m.busy++;
     // Runs for the incoming version wait while the old ones drain, as once it is LOADING
     // (helper-112: NOT_FOUND until then, since a load of another version no longer holds them).
@@ -889,7 +892,7 @@ export class ModelManager {
       for (const entry of retiring) await this.#unloadVersion(m, entry, `swapPolicy 'unload-first' let it go to make room for version ${version} in the GPU budget`);
       const entry = await this.#loadVersion(m, version, dir, print, false);
       if (entry.state === 'AVAILABLE') return true;
-      for (const old of retiring) await this.#loadVersion(m, old.version, old.path, old.fingerprint, old.pinned);
+      for (const old of retiring) await this.#loadVersion(m, old.version, old.path, old.fingerprint, old.pinned, old.options);
       return true;
     } finally {
       m.busy--;
@@ -898,9 +901,9 @@ export class ModelManager {
     }
   }
 
-  async #loadVersion(m: Managed, version: number, dir: string, print: string, pinned: boolean): Promise<Entry> {
+  async #loadVersion(m: Managed, version: number, dir: string, print: string, pinned: boolean, options: LoadOptions = m.config.loadOptions): Promise<Entry> {
     const entry: Entry = {
-      version, path: dir, fingerprint: print, state: 'START', error: null, model: null, inflight: 0, drained: null, pinned, crashed: false, letGo: null,
+      version, path: dir, fingerprint: print, state: 'START', error: null, model: null, inflight: 0, drained: null, pinned, crashed: false, letGo: null, options,
     };
     m.versions.set(version, entry);
     m.busy++;
@@ -908,7 +911,7 @@ export class ModelManager {
     try {
       this.#set(m, entry, 'START');
       this.#set(m, entry, 'LOADING');
-      model = await loadModel(dir, m.config.loadOptions);
+      model = await loadModel(dir, options);
       this.#throwIfCut(m);
       this.#warming.set(model, m);
       try {
@@ -1136,9 +1139,11 @@ export class ModelManager {
   }
 
   // Whether the GPU ledger could hold one more version of m beside what it holds now.
-  #fits(m: Managed): boolean {
+  // Whether the model's next version fits the GPU budget now (or once the isolated versions at
+  // `freeing` have given their shares back).
+  #fits(m: Managed, freeing: readonly string[] = []): boolean {
     const resolved = resolveLoadOptions(m.config.loadOptions);
-    return resolved.partition !== null || fitsNow(resolved.isolation, resolved.gpu);
+    return resolved.partition !== null || fitsNow(resolved.isolation, resolved.gpu, freeing);
   }
 
   #checkFraction(m: Managed): void {

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { BatchEvent } from '../batching';
 import { InvalidArgumentError, TensorFlowError } from '../errors';
 import type { Model, RunOptions } from '../model';
+import type { LoadOptions } from '../options';
 import type { Tensor } from '../tensor';
 import type { ResolvedModel } from './config';
 import { filesSaid, type SeenVersion, selectVersions } from './versions';
@@ -167,6 +168,8 @@ export interface Entry {
   crashed: boolean;
   /** Why it was let go of (UNLOADING, or END without an error); null while it is not. */
   letGo: string | null;
+  /** The options it was loaded with (its model's, then: a reload may change them since). */
+  readonly options: LoadOptions;
 }
 
 /** @internal A run waiting for a version to be routed to. */
