@@ -705,6 +705,22 @@ t.test('the GPU ledger during a swap: isolated versions both count; refuse or un
     t.same(gpuLedger()[0]!.holders.map((h) => h.fraction).sort(), [0.3, 0.6], 'v1 back with its own 0.6');
   });
 
+  t.test('watch: a version refused for its share loads once the ledger can hold it, without a change to its files (helper-127: it stayed END under tfslice serve)', async (t) => {
+    const a = basePath(t, [1]);
+    const b = basePath(t, [1]);
+    const isolated = (name: string, base: string) => ({ name, basePath: base, gpuMemoryFraction: 0.6, isolation: 'process' as const });
+    const { mm } = manager(t, { models: [isolated('a', a)], watch: true, pollIntervalMs: 30, settleMs: 60 });
+    await mm.start();
+    await mm.reconfigure([isolated('a', a), isolated('b', b)]);
+    t.match(mm.status('b').versions, [{ version: 1, state: 'END', error: { code: 'GPU_BUDGET_EXCEEDED' } }]);
+    await new Promise((r) => setTimeout(r, 200));
+    t.equal(stateOf(mm, 'b', 1), 'END', 'not tried again while it does not fit');
+    await mm.reconfigure([isolated('b', b)]);
+    await until("b's version loads once a's share is back", () => stateOf(mm, 'b', 1) === 'AVAILABLE');
+    t.equal((await mm.predict('b', feeds)).version, 1);
+    t.same(gpuLedger()[0]!.holders.map((h) => h.fraction), [0.6]);
+  });
+
   t.test('in-process versions share the process slice; another fraction is GPU_CONFIG_CONFLICT', async (t) => {
     t.teardown(() => resetLedgerForTests());
     const base = basePath(t, [1]);

@@ -790,10 +790,16 @@ export class ModelManager {
     // 'latest' asks for the newest versions that serve, so a broken one is passed over for the
     // next older; 'all' and 'specific' name their versions, and a broken one stays their gap.
     const fallBack = policy === 'latest' || (typeof policy === 'object' && 'latest' in policy);
+    // A version refused for its GPU share is tried again once the ledger can hold it (another
+    // model gave its share back, a reload lowered the fraction): said only for an isolated model
+    // with a fraction, whose fit the ledger knows before a load (helper-127: under tfslice serve
+    // it stayed END until its files changed, and nobody there can call load()).
+    const budgetFits = this.#budgetKnownToFit(m);
+    const again = (entry: Entry) => budgetFits && (entry.error as { code?: unknown } | null)?.code === 'GPU_BUDGET_EXCEEDED';
     // Failed with the files it has now: not tried again by this look (nor the next, until they change).
     const failed = (v: number) => {
       const entry = m.versions.get(v);
-      return entry?.state === 'END' && entry.error !== null && !entry.crashed && entry.fingerprint === look.ready.get(v);
+      return entry?.state === 'END' && entry.error !== null && !entry.crashed && entry.fingerprint === look.ready.get(v) && !again(entry);
     };
     const candidates = new Set([...look.ready.keys(), ...loaded().map((e) => e.version).filter((v) => look.present.has(v))]);
     const choose = (pool: Iterable<number>) => {
@@ -816,8 +822,8 @@ export class ModelManager {
       if (tried.has(v) || !look.ready.has(v)) return false;
       const entry = m.versions.get(v);
       if (!entry) return true;
-      // A failed version is tried again once its files change.
-      return entry.state === 'END' && (entry.error === null || entry.crashed || entry.fingerprint !== look.ready.get(v));
+      // A failed version is tried again once its files change (or its GPU share fits).
+      return entry.state === 'END' && (entry.error === null || entry.crashed || entry.fingerprint !== look.ready.get(v) || again(entry));
     }).sort((a, b) => b - a);
     // The look has chosen: runs for the versions it loads wait for them, and runs for a version
     // it did not choose no longer wait for this look (helper-112: a run for a version that never
@@ -1139,6 +1145,13 @@ export class ModelManager {
   }
 
   // Whether the GPU ledger could hold one more version of m beside what it holds now.
+  // Whether the model is isolated with a GPU fraction that the ledger can hold now (false for
+  // any other model: the ledger cannot tell before a load).
+  #budgetKnownToFit(m: Managed): boolean {
+    const resolved = resolveLoadOptions(m.config.loadOptions);
+    return resolved.partition === null && resolved.isolation === 'process' && resolved.gpu.fraction !== null && fitsNow(resolved.isolation, resolved.gpu);
+  }
+
   // Whether the model's next version fits the GPU budget now (or once the isolated versions at
   // `freeing` have given their shares back).
   #fits(m: Managed, freeing: readonly string[] = []): boolean {
