@@ -1144,7 +1144,6 @@ export class ModelManager {
     if (!repeated) this.#emit('failure', { name: m.config.name, version: null, error });
   }
 
-  // Whether the GPU ledger could hold one more version of m beside what it holds now.
   // Whether the model is isolated with a GPU fraction that the ledger can hold now (false for
   // any other model: the ledger cannot tell before a load).
   #budgetKnownToFit(m: Managed): boolean {
@@ -1152,8 +1151,8 @@ export class ModelManager {
     return resolved.partition === null && resolved.isolation === 'process' && resolved.gpu.fraction !== null && fitsNow(resolved.isolation, resolved.gpu);
   }
 
-  // Whether the model's next version fits the GPU budget now (or once the isolated versions at
-  // `freeing` have given their shares back).
+  // Whether the GPU ledger could hold one more version of m beside what it holds now (or once the
+  // isolated versions at `freeing` have given their shares back).
   #fits(m: Managed, freeing: readonly string[] = []): boolean {
     const resolved = resolveLoadOptions(m.config.loadOptions);
     return resolved.partition !== null || fitsNow(resolved.isolation, resolved.gpu, freeing);
