@@ -121,7 +121,7 @@ function budgetExceeded(init: Charge, model: string, asked: boolean, others: rea
     // (Under a ModelManager, tfslice serve's too, the manager owns the models: dispose() is not
     // the user's to call, helper-127.)
     fixes.push(`dispose() ${isolated.length === 1 ? isolated[0] : `one of ${isolated.join(', ')}`} (an isolated model's share comes back when its host ends; ` +
-      "in a ModelManager or tfslice serve, unload that model or version, or lower the gpuMemoryFraction in the configuration)");
+      "in a ModelManager or tfslice serve, unload that model or version, or lower this model's gpuMemoryFraction in the configuration (a holder's new fraction applies only to its next version))");
   }
   const slice = others.find((h) => h.isolation === 'none');
   const fixedBy = processConfig?.fixedBy;
@@ -249,19 +249,27 @@ function reserveInProcess(model: string, request: GpuRequest): Reservation {
  * Used by the ModelManager's swapPolicy 'unload-first' to unload the old version before a load
  * that would be refused, rather than after.
  */
-export function fitsNow(isolation: Isolation, request: GpuRequest, freeing: readonly string[] = []): boolean {
+export function fitsNow(isolation: Isolation, request: GpuRequest, freeing: readonly GpuHolderRef[] = []): boolean {
   if (isolation !== 'process' || request.fraction === null) return true;
   const device = deviceOf(request);
-  // The shares `freeing` names (isolated models' paths, one share each) counted as given back.
+  // The shares `freeing` names (isolated models' paths and fractions, one share each) counted as
+  // given back. By fraction too: two models on one base path hold shares under one path
+  // (helper-128: the other model's was counted).
   let taken = used(device);
   const left = [...freeing];
   for (const c of charges) {
-    const at = c.device === device && c.isolation === 'process' ? left.indexOf(c.holder) : -1;
+    const at = c.device === device && c.isolation === 'process' ? left.findIndex((f) => f.holder === c.holder && (f.fraction === null || f.fraction === c.fraction)) : -1;
     if (at < 0) continue;
     taken -= c.fraction;
     left.splice(at, 1);
   }
   return taken + request.fraction <= 1 + EPSILON;
+}
+
+/** @internal A share fitsNow() counts as given back: its holder's path, and its fraction where known. */
+export interface GpuHolderRef {
+  holder: string;
+  fraction: number | null;
 }
 
 /** @internal Tests only: forget everything (the process's TensorFlow would not). */

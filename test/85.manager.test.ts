@@ -697,12 +697,16 @@ t.test('the GPU ledger during a swap: isolated versions both count; refuse or un
     t.notOk(events.some((e) => e.name === 'm' && e.version === 1 && e.state === 'UNLOADING'), 'v1 was never let go of');
     t.equal((await mm.predict('m', feeds)).version, 1, 'v1 serves on');
     t.same(gpuLedger()[0]!.holders.map((h) => h.fraction).sort(), [0.3, 0.6], 'with its 0.6');
-    // A share that fits once v1 is gone: v1 goes, v3 fails to load (its files), and v1 comes back
-    // with the 0.6 it ran with, not the model's new 0.65.
-    await mm.reconfigure([{ name: 'm', basePath: base, gpuMemoryFraction: 0.65, isolation: 'process' }, { name: 'other', basePath: other, gpuMemoryFraction: 0.3, isolation: 'process' }]);
+    // helper-128: once 'other' is gone, v2 fits in v1's place; it stayed END (the retry counted v1 as held).
+    await mm.reconfigure([{ name: 'm', basePath: base, gpuMemoryFraction: 0.8, isolation: 'process' }]);
+    await until('v2 swapped in', () => stateOf(mm, 'm', 2) === 'AVAILABLE' && stateOf(mm, 'm', 1) === 'END');
+    t.same(gpuLedger()[0]!.holders.map((h) => h.fraction), [0.8], 'v2 alone, with its 0.8');
+    // A share that fits once v2 is gone (0.5 beside its 0.8 does not): v2 goes, v3 fails to load
+    // (its files), and v2 comes back with the 0.8 it ran with, not the model's new 0.5.
+    await mm.reconfigure([{ name: 'm', basePath: base, gpuMemoryFraction: 0.5, isolation: 'process' }]);
     addBroken(base, 3);
-    await until('v3 failed, v1 back', () => stateOf(mm, 'm', 3) === 'END' && stateOf(mm, 'm', 1) === 'AVAILABLE' && events.some((e) => e.name === 'm' && e.version === 1 && e.state === 'END'));
-    t.same(gpuLedger()[0]!.holders.map((h) => h.fraction).sort(), [0.3, 0.6], 'v1 back with its own 0.6');
+    await until('v3 failed, v2 back', () => stateOf(mm, 'm', 3) === 'END' && stateOf(mm, 'm', 2) === 'AVAILABLE' && events.some((e) => e.name === 'm' && e.version === 2 && e.state === 'END'));
+    t.same(gpuLedger()[0]!.holders.map((h) => h.fraction), [0.8], 'v2 back with its own 0.8');
   });
 
   t.test('watch: a version refused for its share loads once the ledger can hold it, without a change to its files (helper-127: it stayed END under tfslice serve)', async (t) => {

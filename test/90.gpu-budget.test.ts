@@ -91,7 +91,7 @@ t.test("GPU_BUDGET_EXCEEDED's hint can be followed: the in-process slice is not 
   t.match(refused, { code: 'GPU_BUDGET_EXCEEDED' }, '0.3 (in-process, disposed) + 0.3 + 0.6 > 1');
   const message = refused.message;
   t.match(message, /in-process TensorFlow \(0\.3, isolation 'none'\)/, 'names the in-process slice as a holder');
-  t.match(message, `To load it, give it a gpuMemoryFraction of at most 0.4, or dispose() ${a.path} (an isolated model's share comes back when its host ends; in a ModelManager or tfslice serve, unload that model or version, or lower the gpuMemoryFraction in the configuration).`,
+  t.match(message, `To load it, give it a gpuMemoryFraction of at most 0.4, or dispose() ${a.path} (an isolated model's share comes back when its host ends; in a ModelManager or tfslice serve, unload that model or version, or lower this model's gpuMemoryFraction in the configuration (a holder's new fraction applies only to its next version)).`,
     'offers the fixes that work: what is free, and the isolated holder by path');
   t.notMatch(message, /Dispose one of them/, 'no longer tells the user to dispose a model that is already disposed');
   t.match(message, `The in-process slice (0.3, fixed by ${first.path}) stays charged until this process exits, even after its models are disposed`,
@@ -114,7 +114,7 @@ t.test("GPU_BUDGET_EXCEEDED's hint can be followed: the in-process slice is not 
 t.test('GPU_BUDGET_EXCEEDED when nothing is free, or for a model that asked for no fraction', async (t) => {
   const a = await loadModel(tiny, { isolation: 'process', gpuMemoryFraction: 1 });
   const full = await loadModel(double, { isolation: 'process', gpuMemoryFraction: 0.1 }).catch((e: unknown) => e) as Error;
-  t.match(full.message, `0 is free. To load it, dispose() ${a.path} (an isolated model's share comes back when its host ends; in a ModelManager or tfslice serve, unload that model or version, or lower the gpuMemoryFraction in the configuration).`, 'no "smaller fraction" when none fits');
+  t.match(full.message, `0 is free. To load it, dispose() ${a.path} (an isolated model's share comes back when its host ends; in a ModelManager or tfslice serve, unload that model or version, or lower this model's gpuMemoryFraction in the configuration (a holder's new fraction applies only to its next version)).`, 'no "smaller fraction" when none fits');
   t.notMatch(full.message, /in-process slice/, 'and no word on a slice nobody holds');
   await a.dispose();
 

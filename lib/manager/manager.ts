@@ -14,7 +14,7 @@ import { CRASHED_ADVICE, describe, invalidType, ModelCrashedError, ModelDisposed
 import { disposeOptions, loadModel, type Feeds, type Model, RUN_OPTIONS } from '../model';
 import { abortedRun, checkSignal, isRunSignal, type RunSignal, timerFor } from '../abort';
 import { callListeners } from '../listeners';
-import { fitsNow } from '../gpu';
+import { fitsNow, type GpuHolderRef } from '../gpu';
 import { type LoadOptions, resolveLoadOptions, runTimeout } from '../options';
 import type { Tensor } from '../tensor';
 import { type ManagedModelConfig, type ModelManagerConfig, readConfigFile, type Resolved, type ResolvedModel, resolveManagerConfig } from './config';
@@ -60,6 +60,11 @@ const RETIRED_KEPT = 1024;
 const SKIPPED_AFTER_LOOKS = 10;
 /** Version directories said one by one at a look (#noteSkipped); past that, the first few in one 'failure'. */
 const SKIPPED_LISTED = 3;
+// The GPU shares of isolated versions, as fitsNow() counts them given back.
+function shares(entries: readonly Entry[]): GpuHolderRef[] {
+  return entries.map((e) => ({ holder: e.path, fraction: typeof e.options.gpuMemoryFraction === 'number' ? e.options.gpuMemoryFraction : null }));
+}
+
 /**
  * Serves named, versioned SavedModels the way TensorFlow Serving's model manager does.
  * See the README, "Model manager".
@@ -794,7 +799,13 @@ export class ModelManager {
     // model gave its share back, a reload lowered the fraction): said only for an isolated model
     // with a fraction, whose fit the ledger knows before a load (helper-127: under tfslice serve
     // it stayed END until its files changed, and nobody there can call load()).
-    const budgetFits = this.#budgetKnownToFit(m);
+    // Under 'unload-first', with a policy that serves one version, a new one fits once every
+    // version serving now has gone (helper-128: the check left them in, and the version stayed
+    // END); pinned ones stay, so they free nothing. Other policies keep versions beside it, and
+    // the check counts them as held (a swap that would retire none would be refused each look).
+    const single = policy === 'latest' || (typeof policy === 'object' && 'latest' in policy && policy.latest === 1);
+    const retirable = this.#config.swapPolicy === 'unload-first' && single ? loaded().filter((e) => !e.pinned) : [];
+    const budgetFits = this.#budgetKnownToFit(m, retirable);
     const again = (entry: Entry) => budgetFits && (entry.error as { code?: unknown } | null)?.code === 'GPU_BUDGET_EXCEEDED';
     // Failed with the files it has now: not tried again by this look (nor the next, until they change).
     const failed = (v: number) => {
@@ -889,7 +900,7 @@ export class ModelManager {
   // serving, as under 'refuse').
   async #unloadFirst(m: Managed, version: number, dir: string, print: string, aspired: ReadonlySet<number>): Promise<boolean> {
     const retiring = [...m.versions.values()].filter((e) => e.state === 'AVAILABLE' && !aspired.has(e.version));
-    if (retiring.length === 0 || !this.#fits(m, retiring.map((e) => e.path))) return false;
+    if (retiring.length === 0 || !this.#fits(m, retiring)) return false;
     m.busy++;
     // Runs for the incoming version wait while the old ones drain, as once it is LOADING
     // (helper-112: NOT_FOUND until then, since a load of another version no longer holds them).
@@ -1146,16 +1157,17 @@ export class ModelManager {
 
   // Whether the model is isolated with a GPU fraction that the ledger can hold now (false for
   // any other model: the ledger cannot tell before a load).
-  #budgetKnownToFit(m: Managed): boolean {
+  // `freeing`: the versions an 'unload-first' swap would let go of to make room.
+  #budgetKnownToFit(m: Managed, freeing: readonly Entry[] = []): boolean {
     const resolved = resolveLoadOptions(m.config.loadOptions);
-    return resolved.partition === null && resolved.isolation === 'process' && resolved.gpu.fraction !== null && fitsNow(resolved.isolation, resolved.gpu);
+    return resolved.partition === null && resolved.isolation === 'process' && resolved.gpu.fraction !== null && fitsNow(resolved.isolation, resolved.gpu, shares(freeing));
   }
 
   // Whether the GPU ledger could hold one more version of m beside what it holds now (or once the
   // isolated versions at `freeing` have given their shares back).
-  #fits(m: Managed, freeing: readonly string[] = []): boolean {
+  #fits(m: Managed, freeing: readonly Entry[] = []): boolean {
     const resolved = resolveLoadOptions(m.config.loadOptions);
-    return resolved.partition !== null || fitsNow(resolved.isolation, resolved.gpu, freeing);
+    return resolved.partition !== null || fitsNow(resolved.isolation, resolved.gpu, shares(freeing));
   }
 
   #checkFraction(m: Managed): void {
