@@ -45,6 +45,17 @@ const borrowers = new WeakMap<ArrayBuffer, number>();
 /** What dispose() put off until the last of those runs ends. */
 const deferred = new WeakMap<ArrayBuffer, () => void>();
 
+const NO_BUFFERS: readonly ArrayBuffer[] = Object.freeze([]);
+
+// The buffers of `data` (flat native form) that a run reads after run() has returned: a numeric
+// feed's of BORROWED_MIN_BYTES or more (borrowed in place, or copied as the run starts), a string
+// feed's packed bytes and offsets when together that big (made into TF_TStrings as the run starts:
+// native FeedSet::Add). None for smaller ones, which the addon copies at the call.
+function readAfterCall(data: NativeData): readonly ArrayBuffer[] {
+  if (ArrayBuffer.isView(data)) return data.byteLength >= BORROWED_MIN_BYTES ? [data.buffer as ArrayBuffer] : NO_BUFFERS;
+  return data.bytes.byteLength + data.offsets.byteLength >= BORROWED_MIN_BYTES ? [data.bytes.buffer as ArrayBuffer, data.offsets.buffer as ArrayBuffer] : NO_BUFFERS;
+}
+
 // borrowFeeds(): counts a run borrowing `buffer` when it is an output's; returns `held` with it.
 function borrow(held: ArrayBuffer[] | null, buffer: ArrayBuffer): ArrayBuffer[] | null {
   if (!outputBuffers.has(buffer)) return held;
@@ -70,15 +81,11 @@ export function borrowFeeds(feeds: NativeTensors): (() => void) | null {
   let held: ArrayBuffer[] | null = null;
   for (let i = 2; i < feeds.length; i += 3) {
     const data = feeds[i] as NativeData;
+    for (const buffer of readAfterCall(data)) markAsUntransferable(buffer);
     if (ArrayBuffer.isView(data)) {
-      if (data.byteLength >= BORROWED_MIN_BYTES) markAsUntransferable(data.buffer);
       held = borrow(held, data.buffer as ArrayBuffer);
     } else {
       // A string feed's packed bytes and offsets: a big one is read when its run starts.
-      if (data.bytes.byteLength + data.offsets.byteLength >= BORROWED_MIN_BYTES) {
-        markAsUntransferable(data.bytes.buffer);
-        markAsUntransferable(data.offsets.buffer);
-      }
       held = borrow(held, data.bytes.buffer as ArrayBuffer);
       held = borrow(held, data.offsets.buffer as ArrayBuffer);
     }
@@ -283,19 +290,9 @@ export class Tensor<D extends DType = DType> {
       this.#tf = info.tf;
       this.#owned = owned !== false;
       this.#heap = owned === 'heap';
-      if (info.array) {
-        this.#data = payload as DataOf<D>;
-        const view = payload as ArrayBufferView;
-        if (owned === true && view.byteLength >= BORROWED_MIN_BYTES) outputBuffers.add(view.buffer as ArrayBuffer);
-      } else {
-        const packed = payload as PackedStrings;
-        this.#packed = packed;
-        // Fed to run(), strings this big are read when the run starts (native FeedSet::Add).
-        if (owned === true && packed.bytes.byteLength + packed.offsets.byteLength >= BORROWED_MIN_BYTES) {
-          outputBuffers.add(packed.bytes.buffer as ArrayBuffer);
-          outputBuffers.add(packed.offsets.buffer as ArrayBuffer);
-        }
-      }
+      if (info.array) this.#data = payload as DataOf<D>;
+      else this.#packed = payload as PackedStrings;
+      if (owned === true) for (const buffer of readAfterCall(payload)) outputBuffers.add(buffer);
       return;
     }
     const info = dtypeInfo(dtype);

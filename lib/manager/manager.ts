@@ -803,10 +803,12 @@ export class ModelManager {
     // version serving now has gone (helper-128: the check left them in, and the version stayed
     // END); pinned ones stay, so they free nothing. Other policies keep versions beside it, and
     // the check counts them as held (a swap that would retire none would be refused each look).
+    // (Asked only when a version was refused for its share: resolving the model's options each
+    // look of every model would be work for nothing.)
     const single = policy === 'latest' || (typeof policy === 'object' && 'latest' in policy && policy.latest === 1);
-    const retirable = this.#config.swapPolicy === 'unload-first' && single ? loaded().filter((e) => !e.pinned) : [];
-    const budgetFits = this.#budgetKnownToFit(m, retirable);
-    const again = (entry: Entry) => budgetFits && (entry.error as { code?: unknown } | null)?.code === 'GPU_BUDGET_EXCEEDED';
+    let budgetFits: boolean | undefined;
+    const again = (entry: Entry) => (entry.error as { code?: unknown } | null)?.code === 'GPU_BUDGET_EXCEEDED' &&
+      (budgetFits ??= this.#budgetKnownToFit(m, this.#config.swapPolicy === 'unload-first' && single ? loaded().filter((e) => !e.pinned) : []));
     // Failed with the files it has now: not tried again by this look (nor the next, until they change).
     const failed = (v: number) => {
       const entry = m.versions.get(v);

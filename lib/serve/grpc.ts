@@ -46,8 +46,6 @@ import { checkV2OutputNames, classificationUnsupported, firstRepeated, modelMeta
 /** Where the .proto files are (shipped with the package). */
 export const PROTO_DIR: string = protoDir;
 
-/** gRPC's status codes are TensorFlow's (error_codes.proto): the index here is the code. */
-
 const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 
 /**
@@ -311,7 +309,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
             return;
           }
           countedElsewhere(metadata);
-          metrics?.requests.inc({ model: '', version: '', api: apiOfMethod(method.path), status: 'UNAUTHENTICATED' });
+          if (metrics) countWithoutModel(metrics, method.path, 'UNAUTHENTICATED');
           call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: 'Unauthenticated: send the metadata authorization: Bearer <token> with a token of --auth_token_file' });
         },
       }),
@@ -1038,7 +1036,7 @@ function callGuard(ms: number, metrics: ServerMetrics | null): grpc.ServerInterc
             timer = setTimeout(() => {
               timer = undefined;
               state.counted = true;
-              metrics?.requests.inc({ model: '', version: '', api: apiOfMethod(method.path), status: 'DEADLINE_EXCEEDED' });
+              if (metrics) countWithoutModel(metrics, method.path, 'DEADLINE_EXCEEDED');
               call.sendStatus({ code: grpc.status.DEADLINE_EXCEEDED, details: `the request message did not arrive within ${ms} ms of the call's start (--grpc_read_timeout_ms)` });
               // The answer ends the server's half of the stream only: grpc-js keeps reading the
               // client's half, and holds what came of the message, until the client ends it. A
@@ -1068,7 +1066,7 @@ function callGuard(ms: number, metrics: ServerMetrics | null): grpc.ServerInterc
           const sent = stream?.sentTrailers?.['grpc-status'] ?? stream?.sentHeaders?.['grpc-status'];
           const code = Number(sent);
           const status = sent !== undefined && Number.isInteger(code) ? codeName(code) : deadlinePassed(call, DEADLINE_SLACK_MS) ? 'DEADLINE_EXCEEDED' : 'CANCELLED';
-          if (status !== 'OK') metrics.requests.inc({ model: '', version: '', api: apiOfMethod(method.path), status });
+          if (status !== 'OK') countWithoutModel(metrics, method.path, status);
         },
       }),
       sendStatus: (status, next) => {
@@ -1077,6 +1075,11 @@ function callGuard(ms: number, metrics: ServerMetrics | null): grpc.ServerInterc
       },
     });
   };
+}
+
+/** Counts a call to method `path` that ended before any handler ran: under no model or version. */
+function countWithoutModel(metrics: ServerMetrics, path: string, status: string): void {
+  metrics.requests.inc({ model: '', version: '', api: apiOfMethod(path), status });
 }
 
 /** Each call's callGuard state, by the call's metadata (the one object its interceptors and handler all see). */

@@ -42,7 +42,6 @@ const TFS_NAMES: Partial<Record<ServingApi, { api: string; entrypoint: 'REST' | 
   // (not MultiInference nor GetModelMetadata: prediction_service_impl.cc counts neither)
 };
 
-
 // TensorFlow Serving's latency buckets, in µs: Buckets::Exponential(10, 1.8, 33), 10 µs to ~20 minutes.
 const TFS_LATENCY_BUCKETS = exponentialBuckets(10, 1.8, 33);
 

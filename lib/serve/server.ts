@@ -534,10 +534,10 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
     // TensorFlow Serving names it once its path matched (a method in capitals, a version past
     // int64; helper-124).
     outcome.model = modelLabelOf(match[1]!);
-    outcome.api = match[4]!.toLowerCase() as 'predict' | 'classify' | 'regress';
-    if (match[4] !== outcome.api) throw malformed(request);
+    const method = match[4]!.toLowerCase() as 'predict' | 'classify' | 'regress';
+    outcome.api = method;
+    if (match[4] !== method) throw malformed(request);
     const t = target(match[1]!, match[2], match[3]);
-    const method = outcome.api;
     const raw = bodyOf(request);
     const offload = codec.wants(raw.byteLength);
     const clock = deadline(t);
