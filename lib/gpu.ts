@@ -103,6 +103,13 @@ function used(device: number, except?: Charge): number {
 
 const round = (x: number): number => Number(x.toFixed(6));
 
+// Whether a share of `fraction` fits beside `taken`. The sum may pass 1.0 by EPSILON (0.7 + 0.3
+// reads 1.0000000000000002), but a GPU whose free share is within EPSILON is full: a fraction
+// below EPSILON did fit on it before (helper-127).
+function fitsBeside(taken: number, fraction: number): boolean {
+  return taken + fraction <= 1 + EPSILON && 1 - taken > EPSILON;
+}
+
 /**
  * GPU_BUDGET_EXCEEDED with the fixes that apply: a smaller fraction when some is free,
  * dispose() of isolated holders, and, for the in-process slice, that it cannot be given
@@ -141,7 +148,7 @@ function budgetExceeded(init: Charge, model: string, asked: boolean, others: rea
 // `asked`: the fraction is the model's own (false: TensorFlow's default, the whole GPU).
 function charge(existing: Charge | null, init: Charge, model: string, asked = true): Charge {
   const taken = used(init.device, existing ?? undefined);
-  if (taken + init.fraction > 1 + EPSILON) {
+  if (!fitsBeside(taken, init.fraction)) {
     const others = holders(init.device).filter((h) => existing === null || h.model !== existing.holder);
     throw budgetExceeded(init, model, asked, others, taken);
   }
@@ -263,7 +270,7 @@ export function fitsNow(isolation: Isolation, request: GpuRequest, freeing: read
     taken -= c.fraction;
     left.splice(at, 1);
   }
-  return taken + request.fraction <= 1 + EPSILON;
+  return fitsBeside(taken, request.fraction);
 }
 
 /** @internal A share fitsNow() counts as given back: its holder's path, and its fraction where known. */

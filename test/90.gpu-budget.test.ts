@@ -6,7 +6,7 @@ import t from 'tap';
 
 import { gpuLedger, loadModel, ModelManager, processGpuOptions } from '../lib/index';
 import { ServerMetrics } from '../lib/serve';
-import { reserve, resetLedgerForTests } from '../lib/gpu';
+import { fitsNow, reserve, resetLedgerForTests } from '../lib/gpu';
 import { fixture } from './helpers';
 
 const tiny = fixture('tiny').dir;
@@ -141,8 +141,17 @@ t.test('fractions that pass 1.0 only by rounding are charged, and leave nothing 
   const held = ['/models/a', '/models/b', '/models/c'].map((m) => reserve(m, 'process', third));
   t.same(gpuLedger().map((b) => [b.used, b.free]), [[1.000000001, 0]], 'used is the sum (to 9 places), free 0');
   t.throws(() => reserve('/models/d', 'process', { ...third, fraction: 0.001 }), { code: 'GPU_BUDGET_EXCEEDED', message: /0 is free/ });
+  // helper-127: a share below the rounding tolerance (1e-9) fitted on a full GPU.
+  t.throws(() => reserve('/models/d', 'process', { ...third, fraction: 5e-10 }), { code: 'GPU_BUDGET_EXCEEDED' }, 'a full GPU holds no share, however small');
+  t.notOk(fitsNow('process', { ...third, fraction: 5e-10 }), 'and fitsNow() says so');
   for (const r of held) r.release();
   t.same(gpuLedger(), []);
+  const whole = reserve('/models/a', 'process', { ...third, fraction: 1 });
+  t.throws(() => reserve('/models/b', 'process', { ...third, fraction: 1e-12 }), { code: 'GPU_BUDGET_EXCEEDED' }, 'nor does a GPU one model holds whole');
+  whole.release();
+  const tinyShare = reserve('/models/a', 'process', { ...third, fraction: 1e-12 });
+  t.doesNotThrow(() => reserve('/models/b', 'process', { ...third, fraction: 1 - 1e-12 }).release(), 'what is left beside a tiny share still loads');
+  tinyShare.release();
   // helper-127: the share it says is free loads (it was rounded up: 0.666667 free, and refused).
   for (const taken of [1 / 3, 0.7, 0.1 + 0.2, 0.123456789]) {
     const one = reserve('/models/a', 'process', { ...third, fraction: taken });
