@@ -56,7 +56,9 @@ export interface BatchingOptions {
   /**
    * Batch sizes the model may run, increasing; a batch is padded up to the next one with
    * copies of its last request's first row, and the padded rows are dropped from the outputs.
-   * The last must equal maxBatchSize (maxExecutionBatchSize with splitting). Default [] (any size).
+   * The last must equal maxBatchSize (tensorflow_model_server's rule) or, with splitting,
+   * maxExecutionBatchSize (its batching library's); a batch is padded to the lowest size that
+   * holds it, which may pass maxExecutionBatchSize. Default [] (any size).
    */
   allowedBatchSizes?: readonly number[] | undefined;
   /**
@@ -136,10 +138,17 @@ export function resolveBatching(value: unknown, where = 'batching'): ResolvedBat
   allowed.forEach((s, i) => {
     if (i > 0 && s <= allowed[i - 1]!) throw outOfRange(`${field('allowedBatchSizes')}[${i}]`, `greater than the size before it (${allowed[i - 1]}): the sizes must increase`, s);
   });
-  const last = enableLargeBatchSplitting ? maxExecutionBatchSize : maxBatchSize;
-  if (allowed.length > 0 && allowed[allowed.length - 1] !== last) {
-    const name = enableLargeBatchSplitting ? 'maxExecutionBatchSize' : 'maxBatchSize';
-    throw outOfRange(`${field('allowedBatchSizes')}[${allowed.length - 1}]`, `${name} (${last}): the last allowed size is the largest batch (TensorFlow Serving's rule)`, allowed[allowed.length - 1]);
+  // The last allowed size: maxBatchSize, as tensorflow_model_server requires with or without
+  // splitting (bundle_factory_util.cc; helper-129: a TF Serving file with splitting and
+  // allowed_batch_sizes ending at max_batch_size was refused), or with splitting
+  // maxExecutionBatchSize, as TensorFlow Serving's batching library requires
+  // (batching_session.cc). A batch is padded to the lowest allowed size that holds it, which may
+  // pass maxExecutionBatchSize, as there.
+  const lastAllowed = allowed[allowed.length - 1];
+  if (lastAllowed !== undefined && lastAllowed !== maxBatchSize && !(enableLargeBatchSplitting && lastAllowed === maxExecutionBatchSize)) {
+    const expected = enableLargeBatchSplitting && maxExecutionBatchSize !== maxBatchSize
+      ? `maxBatchSize (${maxBatchSize}) or maxExecutionBatchSize (${maxExecutionBatchSize})` : `maxBatchSize (${maxBatchSize})`;
+    throw outOfRange(`${field('allowedBatchSizes')}[${allowed.length - 1}]`, `${expected}: the last allowed size is the largest batch (TensorFlow Serving's rule)`, lastAllowed);
   }
   return Object.freeze({
     maxBatchSize, batchTimeoutMicros, maxEnqueuedBatches, numBatchThreads, allowedBatchSizes: Object.freeze(allowed),
@@ -703,8 +712,8 @@ export class BatchQueue {
         for (; next < early.length && dueOf(early[next]!) <= now + 1; next++) {
           const late = early[next]!;
           this.#fail(late.request, new TensorFlowError('DEADLINE_EXCEEDED', `the run did not finish within its runTimeoutMs of ` +
-            `${late.timeoutMs > 0 ? late.timeoutMs : late.waitLimitMs} ms: its batch of signature '${this.#signature}' waits or runs on under ` +
-            "a later request's limit (TensorFlow Serving's rule), without it"));
+            `${late.timeoutMs > 0 ? late.timeoutMs : late.waitLimitMs} ms; its batch of signature '${this.#signature}' goes on without it, under ` +
+            "a later request's limit (TensorFlow Serving runs a batch under the latest deadline of its requests)"));
         }
         // A batch left with only aborted requests is dropped where it waits.
         for (const abandoned of this.#abandoned) abandoned.check();

@@ -37,7 +37,7 @@ t.test('batching options are checked field by field, with TensorFlow Serving\'s 
     [{ maxBatchSize: 8, allowedBatchSizes: [2, 4] }, /batching\.allowedBatchSizes\[1\] must be maxBatchSize \(8\)/],
     [{ maxBatchSize: 8, maxExecutionBatchSize: 4 }, /batching\.maxExecutionBatchSize must be absent unless enableLargeBatchSplitting/],
     [{ enableLargeBatchSplitting: true, maxBatchSize: 8, maxExecutionBatchSize: 16 }, /maxExecutionBatchSize must be an integer in \[1, 8\]/],
-    [{ enableLargeBatchSplitting: true, maxBatchSize: 8, maxExecutionBatchSize: 4, allowedBatchSizes: [8] }, /allowedBatchSizes\[0\] must be maxExecutionBatchSize \(4\)/],
+    [{ enableLargeBatchSplitting: true, maxBatchSize: 8, maxExecutionBatchSize: 4, allowedBatchSizes: [6] }, /allowedBatchSizes\[0\] must be maxBatchSize \(8\) or maxExecutionBatchSize \(4\)/],
     [{ padVariableLengthInputs: 'yes' }, /batching\.padVariableLengthInputs must be a boolean/],
     [{ max_batch_size: 8 }, /batching\.max_batch_size must be absent: the batching parameters are maxBatchSize, /],
     ['on', /batching must be true, false or a plain object of batching parameters/],
@@ -194,6 +194,19 @@ t.test('large batch splitting, and requests larger than maxBatchSize without it'
   await split.dispose();
 });
 
+t.test("with splitting, allowedBatchSizes may end at maxBatchSize, as tensorflow_model_server requires: pieces are padded to the lowest size that holds them (helper-129)", async (t) => {
+  const rows = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]];
+  const split = await loadModel(BATCHING, { batching: { maxBatchSize: 8, enableLargeBatchSplitting: true, maxExecutionBatchSize: 3, allowedBatchSizes: [2, 8] } });
+  t.same(split.batching!.options.allowedBatchSizes, [2, 8]);
+  const big = await split.run({ x: rows });
+  t.same(Array.from(big.y!.data as Float32Array), rows.flat().map((v) => 2 * v + 1), 'the pieces are joined back in order, padding dropped');
+  t.same(big.y!.shape, [5, 2]);
+  const stats = split.stats().batching.serving_default!;
+  t.same(stats.batchSizes, { 2: 1, 8: 1 }, 'a piece of 3 rows ran padded to 8 (past maxExecutionBatchSize, as there), one of 2 as 2');
+  t.equal(stats.paddingRows, 5);
+  await split.dispose();
+});
+
 t.test('a request still queued when its runTimeoutMs passes leaves its batch with DEADLINE_EXCEEDED; the others run', async (t) => {
   const model = await loadModel(BATCHING, { batching: { maxBatchSize: 100, batchTimeoutMicros: 700_000 } });
   const t0 = performance.now();
@@ -234,7 +247,7 @@ t.test('a batch that waits for a run slot (maxConcurrentRuns) past a request\'s 
   // when this process stalls for its 20 ms between the two calls (a collection, or the CPU taken
   // by CI's other test files: seen once), its limit has passed before the batch leaves the queue
   // (the next test): DEADLINE_EXCEEDED at its limit either way.
-  await t.rejects(limited, { code: 'DEADLINE_EXCEEDED', message: /^the run did not finish within its runTimeoutMs of 20 ms: its batch of signature 'serving_default' waits or runs on under a later request's limit \(TensorFlow Serving's rule\), without it$|^the run waited \d+ ms in the batch queue of signature 'serving_default' \(batchTimeoutMicros 0\), past its runTimeoutMs of 20 ms, and was not started$/ });
+  await t.rejects(limited, { code: 'DEADLINE_EXCEEDED', message: /^the run did not finish within its runTimeoutMs of 20 ms; its batch of signature 'serving_default' goes on without it, under a later request's limit \(TensorFlow Serving runs a batch under the latest deadline of its requests\)$|^the run waited \d+ ms in the batch queue of signature 'serving_default' \(batchTimeoutMicros 0\), past its runTimeoutMs of 20 ms, and was not started$/ });
   const failedAfter = performance.now() - t0;
   t.same(Array.from((await patient).y!.data as Float32Array), [7, 9], 'the request without a limit runs once the slot is free');
   t.equal((await hog).row_sum!.shape[0], rows);
@@ -512,5 +525,9 @@ t.test("TensorFlow Serving's batching parameters file, as tfslice serve reads it
   t.same(parseBatchingParameters('max_batch_size { value: 16 }\nmax_execution_batch_size { value: 8 }\n'), { maxBatchSize: 16 }, 'max_execution_batch_size without splitting is ignored, as TensorFlow Serving ignores it');
   t.same(parseBatchingParameters('max_batch_size { value: 16 }\nenable_large_batch_splitting { value: true }\nmax_execution_batch_size { value: 8 }\nallowed_batch_sizes: [4, 8]\npad_variable_length_inputs: true\n'),
     { maxBatchSize: 16, enableLargeBatchSplitting: true, maxExecutionBatchSize: 8, allowedBatchSizes: [4, 8], padVariableLengthInputs: true });
+  // helper-129: tensorflow_model_server requires the last allowed size to be max_batch_size, with
+  // splitting too (bundle_factory_util.cc); such a file was refused.
+  const serverLayout = parseBatchingParameters('max_batch_size { value: 64 }\nenable_large_batch_splitting { value: true }\nmax_execution_batch_size { value: 16 }\nallowed_batch_sizes: 8\nallowed_batch_sizes: 64\n');
+  t.same(resolveLoadOptions({ batching: serverLayout }).batching?.allowedBatchSizes, [8, 64], "tensorflow_model_server's layout with splitting is taken");
   t.throws(() => parseBatchingParameters('max_batch_size { value: 16 }\nbatch_timeot_micros { value: 1 }\n'), { message: /line 2: BatchingParameters has no field 'batch_timeot_micros'/ });
 });

@@ -35,7 +35,9 @@ export interface BatchingOptions {
     /**
      * Batch sizes the model may run, increasing; a batch is padded up to the next one with
      * copies of its last request's first row, and the padded rows are dropped from the outputs.
-     * The last must equal maxBatchSize (maxExecutionBatchSize with splitting). Default [] (any size).
+     * The last must equal maxBatchSize (tensorflow_model_server's rule) or, with splitting,
+     * maxExecutionBatchSize (its batching library's); a batch is padded to the lowest size that
+     * holds it, which may pass maxExecutionBatchSize. Default [] (any size).
      */
     allowedBatchSizes?: readonly number[] | undefined;
     /**

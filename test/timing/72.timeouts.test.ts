@@ -317,7 +317,7 @@ t.test("a batch runs under the latest limit of its requests (TensorFlow Serving'
   const patient = model.run({ x: [[1, n]] }, { signature: 'spin', runTimeoutMs: 20_000 });
   const hasty = model.run({ x: [[2, 1]] }, { signature: 'spin', runTimeoutMs: 150 }).then(() => null, (e: Error) => ({ error: e, at: performance.now() - started }));
   const failed = await hasty;
-  t.match(failed?.error, { code: 'DEADLINE_EXCEEDED', message: /^the run did not finish within its runTimeoutMs of 150 ms: its batch of signature 'spin' waits or runs on under a later request's limit/ });
+  t.match(failed?.error, { code: 'DEADLINE_EXCEEDED', message: /^the run did not finish within its runTimeoutMs of 150 ms; its batch of signature 'spin' goes on without it, under a later request's limit/ });
   t.ok(failed!.at < 500, `the short limit failed its request at ${failed!.at.toFixed(0)} ms, not when the batch ended`);
   t.same(Array.from((await patient).y!.data as Float32Array), [3, 2 * n + 1], 'the patient request gets its rows: the batch was not cut short');
   const stats = model.stats().batching.spin!;
@@ -800,7 +800,7 @@ t.test('maxConcurrentRuns Infinity: a run that no runner thread has started with
   const batched = await loadModel(BATCHING, { maxConcurrentRuns: Infinity, batching: { maxBatchSize: 100, batchTimeoutMicros: 10_000 } });
   const hogs = Array.from({ length: runners }, () => model.run(n(long)));
   const [limited, patient] = [batched.run({ x: [[1, 2]] }, { runTimeoutMs: 50 }), batched.run({ x: [[3, 4]] })];
-  await t.rejects(limited, { code: 'DEADLINE_EXCEEDED', message: "the run did not finish within its runTimeoutMs of 50 ms: its batch of signature 'serving_default' waits or runs on under a later request's limit (TensorFlow Serving's rule), without it" });
+  await t.rejects(limited, { code: 'DEADLINE_EXCEEDED', message: "the run did not finish within its runTimeoutMs of 50 ms; its batch of signature 'serving_default' goes on without it, under a later request's limit (TensorFlow Serving runs a batch under the latest deadline of its requests)" });
   t.same(Array.from((await patient).y!.data as Float32Array), [7, 9], 'the request without a limit runs once a runner is free');
   await Promise.all(hogs);
   t.equal(batched.stats().batching.serving_default!.queued, 0);
