@@ -236,6 +236,9 @@ function dropSlots(frame: DropFrame): void {
   }
 }
 
+/** How long a closed host waits for the parent to end its side (close(), lib/isolation.ts), ms. */
+const CLOSE_WAIT_MS = 10_000;
+
 async function handle(frame: Frame, alone: boolean): Promise<void> {
   inFlight++;
   try {
@@ -244,7 +247,13 @@ async function handle(frame: Frame, alone: boolean): Promise<void> {
     else {
       await opened?.session.close();
       reply({ op: 'closed', id: frame.id });
-      socket.end(() => process.exit(0));
+      // Not yet gone: replies of runs that ended here may still be on their way by the direct
+      // path (its threads send them after the session counts the runs ended), and the parent
+      // maps outputs this process moved to segments of its own through /proc/<pid>/fd, which go
+      // with it (helper-130: UNAVAILABLE "open /proc/<pid>/fd/<n>" for runs that had executed).
+      // The parent ends its side once it has every reply (socket 'close' below exits); should
+      // that not come, the host exits anyway after CLOSE_WAIT_MS.
+      setTimeout(() => process.exit(0), CLOSE_WAIT_MS);
     }
   } catch (error) {
     replyError(frame.id, error);

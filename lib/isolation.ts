@@ -705,6 +705,11 @@ export class HostSession implements NativeSession {
         this.#refuseWaiting();
         try {
           await this.#call({ op: 'close' });
+          // The host waits for this side to end before it exits (lib/host.ts): replies of runs
+          // it executed may still come by the direct path, and outputs it moved to segments of
+          // its own are mapped from its descriptors (helper-130).
+          while (this.#dead === null && this.#pending.size > 0) await new Promise((resolve) => setTimeout(resolve, 1));
+          this.#socket.end();
         } catch {
           // It died on the way out (or was killed): the exit handler reports it.
         }

@@ -655,6 +655,27 @@ t.test('a failed run after the host moved a slot to a segment of its own: the sl
   await model.dispose();
 });
 
+t.test("dispose() right after runs whose outputs the host moved to segments of its own: they finish with their outputs (helper-130: the host exited before this process mapped them, UNAVAILABLE 'open /proc/<pid>/fd/<n>')", async (t) => {
+  const rows = (n: number) => new Tensor('int32', Int32Array.of(n), []);
+  // 4 MiB in shared memory (Tensor.alloc): the slot holds none of it, and the outputs move.
+  const x = Tensor.alloc('float32', [1 << 20]);
+  (x.data as Float32Array).forEach((_, i, a) => { a[i] = i; });
+  const codes: Record<string, number> = {};
+  for (let trial = 0; trial < 4; trial++) {
+    // maxConcurrentRuns 4: all four are in the host (its four serving threads) when dispose() comes.
+    const model = await loadModel(fixture('reshape').dir, { isolation: 'process', maxConcurrentRuns: 4 });
+    const runs = Array.from({ length: 4 }, () => model.run({ rows: rows(2), x }).then((out) => {
+      const y = out.y!.data as Float32Array;
+      return y.length === 1 << 20 && y[(1 << 20) - 1] === (1 << 20) - 1 ? 'ok' : 'wrong';
+    }, (error: { code?: string; message?: string }) => `${error.code}: ${error.message}`));
+    await model.dispose();
+    for (const code of await Promise.all(runs)) codes[code] = (codes[code] ?? 0) + 1;
+    t.ok(!alive(model.hostPid!), 'the host has exited when dispose() resolves');
+  }
+  t.same(Object.keys(codes).filter((code) => code !== 'ok' && !code.startsWith('MODEL_DISPOSED')), [], `every run finished, or had not begun: ${JSON.stringify(codes)}`);
+  t.ok(codes.ok! > 0);
+});
+
 t.test('a host that breaks the protocol fails its own model (MODEL_CRASHED) and is killed; this process and other models run on', async (t) => {
   const tensorflow = await loadTensorFlow();
   const script = path.join(ROOT, 'test', 'hostile-host.js');
