@@ -120,10 +120,17 @@ function budgetExceeded(init: Charge, model: string, asked: boolean, others: rea
   // 0.666667" rounded up, and 0.666667 was refused with the same words). (The 1e-10 keeps 0.3 from
   // reading 0.299999; it is below the ledger's EPSILON.)
   const free = Math.max(0, Math.floor((1 - taken) * 1e6 + 1e-4) / 1e6);
-  const list = others.map((h) => `${h.model} (${h.fraction}, isolation '${h.isolation}')`).join(', ');
+  // Holders alike (one path loaded several times) once, with their count (helper-130: six copies
+  // of one model were six identical entries, here and among the models to dispose).
+  const counted = (items: readonly string[]) => [...new Set(items)].map((item) => {
+    const n = items.filter((other) => other === item).length;
+    return n > 1 ? `${item} × ${n}` : item;
+  });
+  const list = counted(others.map((h) => `${h.model} (${h.fraction}, isolation '${h.isolation}')`)).join(', ');
   const fixes: string[] = [];
   if (free > EPSILON) fixes.push(`give it a gpuMemoryFraction of at most ${free}`);
-  const isolated = others.filter((h) => h.isolation === 'process').map((h) => h.model);
+  const hosts = others.filter((h) => h.isolation === 'process').map((h) => h.model);
+  const isolated = [...new Set(hosts)].map((model) => (hosts.length > 1 && hosts.every((h) => h === model) ? `one of the ${hosts.length} models loaded from ${model}` : model));
   if (isolated.length > 0) {
     // (Under a ModelManager, tfslice serve's too, the manager owns the models: dispose() is not
     // the user's to call, helper-127.)
