@@ -824,6 +824,16 @@ export class Model {
   }
 
   /**
+   * The MODEL_CRASHED error every later run() fails with, once this model's host process died
+   * while it was not being disposed (isolation: 'process'; what onCrash() listeners are given);
+   * null before, and always for an in-process model. `disposed` stays false until dispose(), and
+   * `hostPid` keeps naming the host that died (helper-130).
+   */
+  get crash(): ModelCrashedError | null {
+    return this.#crash;
+  }
+
+  /**
    * Runs of this model executing now (at most maxConcurrentRuns): started, or about to (a runner
    * thread takes them). Runner threads and a host's serving threads take runs while this is read:
    * for a pair that adds up (executing + queued), read both from one stats() call.

@@ -544,6 +544,7 @@ t.test('onCrash(): called once when the host dies, with the error later runs get
   const after: Error[] = [];
   model.onCrash((e) => after.push(e));
   const pid = model.hostPid!;
+  t.equal(model.crash, null, 'crash: null while the host lives');
   const crashed = new Promise<Error>((resolve) => model.onCrash(resolve));
   // An idle isolated model does not keep the event loop alive: something must, until the exit comes.
   const keep = setInterval(() => {}, 1000);
@@ -552,6 +553,9 @@ t.test('onCrash(): called once when the host dies, with the error later runs get
   const error = await crashed;
   t.match(error, { code: 'MODEL_CRASHED', message: new RegExp(`\\(pid ${pid}\\) was killed by SIGKILL; the model stays failed: load it again to run it$`) }, 'without a run');
   t.same(seen, [error], 'each listener once');
+  t.equal(model.crash, error, 'crash: the error, on the model itself');
+  t.equal(model.disposed, false, 'not disposed until dispose()');
+  t.equal(model.hostPid, pid, 'hostPid still names the host that died');
   t.same(after, [error], 'one added after a listener that throws is called too');
   const x = new Tensor('float32', new Float32Array([1, 2, 3, 4]), [1, 4]);
   await t.rejects(model.run({ x }), { code: 'MODEL_CRASHED' });
@@ -561,7 +565,9 @@ t.test('onCrash(): called once when the host dies, with the error later runs get
   const disposed = await loadModel(fixture('tiny').dir, { isolation: 'process' });
   disposed.onCrash(() => t.fail('dispose() is not a crash'));
   await disposed.dispose({ killAfterMs: 0 });
+  t.equal(disposed.crash, null, 'a host ended by dispose() is no crash');
   const local = await loadModel(fixture('tiny').dir);
+  t.equal(local.crash, null, 'never in-process');
   local.onCrash(() => t.fail('never in-process'));
   await local.dispose();
   await new Promise((r) => setTimeout(r, 50));
