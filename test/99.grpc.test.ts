@@ -1157,6 +1157,32 @@ t.test('the gRPC port bounds its connections and a call\'s message: a silent con
   t.throws(() => createGrpcServer({ manager, maxConnections: 1.5 }), { code: 'ERR_OUT_OF_RANGE', message: /maxConnections/ });
 });
 
+t.test('a connection may open 100 streams at once unless channelOptions say otherwise (helper-131: no limit, and each open stream held 4.6 KB)', async (t) => {
+  const http2 = await import('node:http2');
+  const manager = new ModelManager({ models: [] });
+  const { bindGrpc, closeGrpc } = await import('../lib/serve/index');
+  const settingsOf = async (options: Parameters<typeof createGrpcServer>[0]) => {
+    const server = createGrpcServer(options);
+    const port = await bindGrpc(server, '127.0.0.1', 0);
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => {});
+    const settings = await new Promise<import('node:http2').Settings>((resolve) => session.once('remoteSettings', resolve));
+    // Past the limit a client's streams wait; none is refused.
+    const streams = Array.from({ length: 3 }, () => session.request({ ':method': 'POST', ':path': '/grpc.health.v1.Health/Check', 'content-type': 'application/grpc', te: 'trailers' }));
+    const statuses = await Promise.all(streams.map((stream) => new Promise<string | undefined>((resolve) => {
+      stream.on('error', () => resolve('error'));
+      stream.on('data', () => {});
+      stream.once('trailers', (h) => resolve(String(h['grpc-status'])));
+      stream.end(Buffer.alloc(5));
+    })));
+    session.close();
+    await closeGrpc(server, { force: true });
+    return { max: settings.maxConcurrentStreams, statuses };
+  };
+  t.same(await settingsOf({ manager }), { max: 100, statuses: ['0', '0', '0'] }, 'SETTINGS_MAX_CONCURRENT_STREAMS 100 by default');
+  t.same(await settingsOf({ manager, channelOptions: { 'grpc.max_concurrent_streams': 2 } }), { max: 2, statuses: ['0', '0', '0'] }, 'channelOptions set another; a third call waits for a stream');
+});
+
 t.test("createGrpcServer's onReload: told each reload with the code its client got; a listener that throws or rejects changes nothing (helper-92: a rejected promise ended the process)", async (t) => {
   const manager = new ModelManager({ models: [] });
   await manager.start();

@@ -211,7 +211,8 @@ export interface GrpcServingOptions {
    * `{ 'grpc.max_connection_age_ms': 60000, 'grpc.keepalive_time_ms': 10000 }`. Keys are gRPC's
    * channel argument names; values 32-bit integers, or strings for gRPC's string arguments
    * (grpc.primary_user_agent, ...). grpc-js ignores keys it does not know.
-   * Default none.
+   * Default none, beyond tfslice's `grpc.max_concurrent_streams` of 100 (streams one connection
+   * may have open at once; grpc-js sets no limit).
    */
   channelOptions?: Record<string, number | string> | undefined;
   /** TensorFlow Serving's --enable_signature_method_name_check, as the REST server's signatureMethodNameCheck (Predict, Classify, Regress, MultiInference). Default false. */
@@ -323,6 +324,12 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     'grpc.max_receive_message_length': maxMessage,
     'grpc.max_send_message_length': 2 ** 31 - 1,
     'grpc.enable_channelz': 0,
+    // Streams open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS; clients queue
+    // calls past it). grpc-js sets none, and each open stream holds about 4.6 KB of the heap
+    // until its message or the read timeout comes (helper-131: 200 000 HEADERS frames, 4 MB on
+    // the wire, took the server from 0.8 to 1.7 GiB in 7 s). 100 is the least RFC 9113 asks a
+    // peer to allow; channelOptions (--grpc_channel_arguments) may set another.
+    'grpc.max_concurrent_streams': DEFAULT_MAX_CONCURRENT_STREAMS,
     ...channelOptions,
     interceptors,
   });
@@ -827,6 +834,9 @@ function reloadedModel(manager: ModelManager, c: Message, i: number, defaults: O
   model.versionLabels = Object.fromEntries(Object.entries(labels).map(([label, v]) => [label, toNumber(v, `${where}.version_labels["${label}"]`)]));
   return model;
 }
+
+/** Streams one gRPC connection may have open at once unless channelOptions say otherwise (grpc.max_concurrent_streams). */
+const DEFAULT_MAX_CONCURRENT_STREAMS = 100;
 
 // createGrpcServer's channelOptions: gRPC channel argument names, to numbers or strings.
 function checkChannelOptions(given: unknown): Record<string, number | string> {

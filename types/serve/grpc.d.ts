@@ -46,7 +46,8 @@ export interface GrpcServingOptions {
      * `{ 'grpc.max_connection_age_ms': 60000, 'grpc.keepalive_time_ms': 10000 }`. Keys are gRPC's
      * channel argument names; values 32-bit integers, or strings for gRPC's string arguments
      * (grpc.primary_user_agent, ...). grpc-js ignores keys it does not know.
-     * Default none.
+     * Default none, beyond tfslice's `grpc.max_concurrent_streams` of 100 (streams one connection
+     * may have open at once; grpc-js sets no limit).
      */
     channelOptions?: Record<string, number | string> | undefined;
     /** TensorFlow Serving's --enable_signature_method_name_check, as the REST server's signatureMethodNameCheck (Predict, Classify, Regress, MultiInference). Default false. */
