@@ -596,6 +596,42 @@ t.test('install-tensorflow --from archive: from a server on 127.0.0.1 into the c
   t.equal(refused.code, 1);
   t.match(refused.stderr, /cannot download http:\/\/127\.0\.0\.1:\d+\/2\.21\.0\/libtensorflow-cpu-linux-x86_64\.tar\.gz: connect ECONNREFUSED/);
   t.match(refused.stderr, /Fix: check the network, set --base-url/);
+
+  // helper-132: --dir of a directory of the user's was emptied (with --force before a download
+  // that then failed), and a file given as --dir was replaced.
+  const mine = tmp('mine');
+  fs.mkdirSync(mine, { recursive: true });
+  fs.writeFileSync(path.join(mine, 'precious.txt'), 'keep me');
+  for (const extra of [[], ['--force'], ['--dry-run']]) {
+    const kept = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', base, '--dir', mine, ...extra], { env: { TFSLICE_HOME: home } });
+    t.equal(kept.code, 2, `a directory of the user's ${extra.join(' ')}`);
+    t.match(kept.stderr, `--dir ${mine} holds files that no install-tensorflow put there, and an install would replace them; give a new or empty directory`);
+  }
+  t.same(fs.readdirSync(mine), ['precious.txt'], 'left as it was');
+  const file = path.join(mine, 'precious.txt');
+  const notDir = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', base, '--dir', file], { env: { TFSLICE_HOME: home } });
+  t.equal(notDir.code, 2);
+  t.match(notDir.stderr, `--dir ${file} is a file, not a directory`);
+  t.equal(fs.readFileSync(file, 'utf8'), 'keep me');
+  const own = path.join(tmp('own'), 'tf');
+  for (const round of ['a new directory', 'the install made before, replaced']) {
+    const done = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', base, '--dir', own], { env: { TFSLICE_HOME: home } });
+    t.equal(done.code, 0, `${round}: ${done.stderr}`);
+  }
+  t.ok(fs.existsSync(path.join(own, '.tfslice-install')), 'an install marks its directory as its own');
+
+  // A download cut off mid-body: said in one message, with no stack (undici's "terminated").
+  const cut = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': 1_000_000 });
+    res.write(Buffer.alloc(100));
+    setTimeout(() => res.socket?.destroy(), 20);
+  });
+  await new Promise<void>((resolve) => cut.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => cut.close(() => resolve())));
+  const broke = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', `http://127.0.0.1:${(cut.address() as AddressInfo).port}`], { env: { TFSLICE_HOME: tmp('cut') } });
+  t.equal(broke.code, 1);
+  t.match(broke.stderr, /the download of http:\/\/127\.0\.0\.1:\d+\/2\.21\.0\/libtensorflow-cpu-linux-x86_64\.tar\.gz broke off after 0\.0 MiB of 1\.0 MiB: /);
+  t.notMatch(broke.stderr, /\n\s+at /, 'no stack');
 });
 
 /**

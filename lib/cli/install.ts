@@ -112,9 +112,35 @@ async function download(url: string, file: string, flags: InstallFlags): Promise
   });
   try {
     await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), count, fs.createWriteStream(file));
+  } catch (error) {
+    // helper-132: a connection cut mid-body printed undici's "TypeError: terminated" with a stack.
+    const cause = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;
+    throw new CliError(`the download of ${url} broke off after ${MiB(done)} MiB${size ? ` of ${MiB(size)} MiB` : ''}: ${cause}\nFix: try again; if it keeps breaking, set --base-url (or TFSLICE_TF_ARCHIVE_BASE_URL) to a closer mirror, or use --from pip`);
   } finally {
     bar?.stop();
   }
+}
+
+/** The file a directory install-tensorflow made holds, so that it may later replace that directory (and nothing else). */
+const INSTALL_MARKER = '.tfslice-install';
+
+/**
+ * Whether install-tensorflow may put an install at `dir` (and with --force, or to replace an
+ * earlier archive install, remove what is there): a directory that is absent or empty, one an
+ * earlier install made (INSTALL_MARKER), or the per-user cache's own directory for it. Anything
+ * else is the user's (helper-132: --dir of a directory of theirs was emptied, a file replaced).
+ * @throws UsageError naming --dir
+ */
+function checkInstallDir(dir: string, chosen: boolean): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(dir);
+  } catch {
+    return; // absent
+  }
+  if (!stat.isDirectory()) throw new UsageError(`--dir ${dir} is ${stat.isSymbolicLink() ? 'a symbolic link' : 'a file'}, not a directory; give a new or empty directory`);
+  if (!chosen || fs.existsSync(path.join(dir, INSTALL_MARKER)) || fs.readdirSync(dir).length === 0) return;
+  throw new UsageError(`--dir ${dir} holds files that no install-tensorflow put there, and an install would replace them; give a new or empty directory`);
 }
 
 /** An archive entry that would land, or point, outside the directory it is unpacked into. */
@@ -292,6 +318,7 @@ function record(install: CachedInstall & Record<string, unknown>): string {
 
 export async function installTensorflow(flags: InstallFlags): Promise<void> {
   const p = plan(flags);
+  checkInstallDir(p.dir, flags.dir !== undefined);
   if (flags.dryRun) {
     const steps = p.from === 'pip'
       ? p.commands.map((c) => c.map(quote).join(' '))
@@ -300,10 +327,14 @@ export async function installTensorflow(flags: InstallFlags): Promise<void> {
     process.stdout.write(flags.json ? `${JSON.stringify(out, null, 2)}\n` : `${[...steps, `record the library in ${out.record}`].join('\n')}\n`);
     return;
   }
-  if (flags.force) fs.rmSync(p.dir, { recursive: true, force: true });
+  // A pip install starts over in the directory; an archive install replaces it only once the
+  // archive has been unpacked (helper-132: --force removed it before a download that failed).
+  if (flags.force && p.from === 'pip') fs.rmSync(p.dir, { recursive: true, force: true });
   fs.mkdirSync(path.dirname(p.dir), { recursive: true });
   let library: string;
   if (p.from === 'pip') {
+    fs.mkdirSync(p.dir, { recursive: true });
+    fs.writeFileSync(path.join(p.dir, INSTALL_MARKER), `${p.what}\n`);
     for (const command of p.commands) runCommand(command);
     const python = p.commands[1]![0]!;
     const found = spawnSync(python, ['-c', FIND_SPEC], { encoding: 'utf8' });
@@ -318,6 +349,7 @@ export async function installTensorflow(flags: InstallFlags): Promise<void> {
       process.stderr.write(`downloading ${p.what}\n`);
       await download(p.what, archive, flags);
       const relative = await unpack(archive, staging, p.what);
+      fs.writeFileSync(path.join(staging, INSTALL_MARKER), `${p.what}\n`);
       fs.rmSync(p.dir, { recursive: true, force: true });
       fs.renameSync(staging, p.dir);
       library = path.join(p.dir, relative);
