@@ -972,6 +972,37 @@ t.test('no model yet ([], as TensorFlow Serving\'s empty model_config_list): sta
   await t.rejects(mm.run('a', feeds), { code: 'NOT_FOUND', message: /^no model named "a"; a reload removed it from the configuration; none is configured/ }, 'its runs: NOT_FOUND, saying a reload removed it');
 });
 
+t.test('reconfigure() that moves a label off a version it retires: runs by the label are answered throughout, and the version goes once the label has moved (helper-133: NOT_FOUND in between)', async (t) => {
+  const a = basePath(t, [1, 2, 3]);
+  const { mm } = manager(t, { models: [{ name: 'a', basePath: a, versionPolicy: { specific: [1, 2, 3] }, versionLabels: { canary: 1 } }] });
+  await mm.start();
+  let running = true;
+  const byLabel = new Map<number, number>();
+  const failed: unknown[] = [];
+  const loops = Promise.all(Array.from({ length: 4 }, async () => {
+    while (running) {
+      try {
+        const r = await mm.predict('a', feeds, { label: 'canary' });
+        byLabel.set(r.version, (byLabel.get(r.version) ?? 0) + 1);
+      } catch (error) {
+        failed.push(error);
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+  }));
+  t.teardown(async () => { running = false; await loops; });
+  await sleep(50);
+  await mm.reconfigure([{ name: 'a', basePath: a, versionPolicy: { specific: [2, 3] }, versionLabels: { canary: 2 } }]);
+  t.equal(mm.versionOfLabel('a', 'canary'), 2, 'the label moved');
+  await until('version 1 goes once the label has moved', () => stateOf(mm, 'a', 1) === 'END');
+  await sleep(50);
+  running = false;
+  await loops;
+  t.same(failed, [], 'no run by the label failed');
+  t.ok((byLabel.get(1) ?? 0) > 0 && (byLabel.get(2) ?? 0) > 0, `served by 1, then 2: ${JSON.stringify([...byLabel])}`);
+  t.same(table(mm, 'a'), [[1, 'END', null], [2, 'AVAILABLE', null], [3, 'AVAILABLE', null]]);
+});
+
 t.test('reconfigure(): models left out are unloaded (runs in flight finish), new ones loaded, kept ones take their new policy', async (t) => {
   const a = basePath(t, [1, 2]);
   const b = basePath(t, [1], slow);

@@ -225,6 +225,7 @@ export class ModelManager {
       m.config = this.#started === null ? model : { ...model, versionLabels: kept?.config.versionLabels ?? new Map<string, number>() };
       this.#models.set(model.name, m);
       if (this.#started === null) continue;
+      if (kept) m.labelsComing = model.versionLabels;
       this.#retired.delete(model.name);
       if (kept) {
         // TensorFlow Serving's reload waits for the models it adds, not for those it keeps.
@@ -287,7 +288,19 @@ export class ModelManager {
       }
       work.push(this.#reconfigured(m, looked, before));
     }
-    await Promise.all(work);
+    try {
+      await Promise.all(work);
+    } finally {
+      // Versions kept for a label this reload moves away from them go once it has moved (or
+      // failed to: the model then serves as its policy says, as before).
+      for (const m of this.#models.values()) {
+        const coming = m.labelsComing;
+        if (coming === null) continue;
+        m.labelsComing = null;
+        const moves = [...m.config.versionLabels].some(([label, at]) => coming.get(label) !== at);
+        if (moves && this.#started !== null) queueMicrotask(() => void this.#refresh(m, false));
+      }
+    }
     if (this.#started !== null) this.#applyLabels(next.models);
     return this.status();
   }
@@ -891,7 +904,14 @@ export class ModelManager {
       if (entry.state === 'END' && entry.crashed && !aspired.has(entry.version)) await this.#unloadVersion(m, entry, notChosen(entry.version));
     }
     if ((aspired.size > 0 || named.size > 0) && ![...aspired].some((v) => m.versions.get(v)?.state === 'AVAILABLE')) return;
-    for (const entry of loaded()) if (!aspired.has(entry.version)) await this.#unloadVersion(m, entry, m.excluded.has(entry.version) ? unloadedBy(m.config.name, entry.version) : notChosen(entry.version));
+    // A version a label names now, which the reload under way moves the label away from, serves
+    // until the label has moved (#reconfigure looks again then).
+    const labelMovesFrom = (v: number) => m.labelsComing !== null && !m.excluded.has(v) && look.present.has(v) &&
+      [...m.config.versionLabels].some(([label, at]) => at === v && m.labelsComing!.get(label) !== v);
+    for (const entry of loaded()) {
+      if (aspired.has(entry.version) || labelMovesFrom(entry.version)) continue;
+      await this.#unloadVersion(m, entry, m.excluded.has(entry.version) ? unloadedBy(m.config.name, entry.version) : notChosen(entry.version));
+    }
   }
 
   // swapPolicy 'unload-first': the ledger could not hold both, so the old versions go first;
@@ -1315,6 +1335,6 @@ function unmarkLoading(m: Managed, version: number): void {
 function managed(config: ResolvedModel, watched: boolean): Managed {
   return {
     config, watched, versions: new Map(), error: null, lock: Promise.resolve(), looks: new Map(),
-    held: false, excluded: new Set(), busy: 0, looking: 0, reading: 0, loading: new Map(), waiters: new Set(), requests: 0, skipped: new Set(), loadCrashes: new Map(),
+    held: false, excluded: new Set(), busy: 0, looking: 0, reading: 0, loading: new Map(), waiters: new Set(), requests: 0, skipped: new Set(), loadCrashes: new Map(), labelsComing: null,
   };
 }

@@ -227,6 +227,13 @@ export interface Managed {
   readonly skipped: Set<string>;
   /** Per version: loads in a row of these files (fingerprint) whose host died before the version loaded (MODEL_CRASHED). */
   readonly loadCrashes: Map<number, { fingerprint: string; count: number }>;
+  /**
+   * The labels a reconfigure() under way will give the model once its versions are settled;
+   * null when none is. A version that a label names now, and that the reload moves the label
+   * away from, is not unloaded before the labels move (helper-133: runs by that label failed
+   * with NOT_FOUND in between).
+   */
+  labelsComing: ReadonlyMap<string, number> | null;
 }
 
 
