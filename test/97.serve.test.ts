@@ -1092,6 +1092,28 @@ t.test('closeServer(): a kept-alive connection is answered 503 with Connection: 
   t.match(answers, /HTTP\/1\.1 503 [^]*connection: close[^]*the server is shutting down/i, 'and its request then was answered 503, Connection: close');
 });
 
+t.test("closeServer() on a fastify server of the user's own: a connection whose request is in flight closes once answered, not at fastify's keep-alive timeout (helper-133: 70 s)", async (t) => {
+  const app = Fastify();
+  await app.register(tfsliceServing, { manager, timeoutMs: 0 });
+  app.get('/mine/slow', async () => {
+    await new Promise((r) => setTimeout(r, 300));
+    return { mine: true };
+  });
+  const at = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
+  const socket = net.connect(Number(at.port), '127.0.0.1');
+  let answers = '';
+  socket.on('data', (d: Buffer) => { answers += d.toString('latin1'); });
+  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(performance.now())));
+  socket.write('GET /mine/slow HTTP/1.1\r\nHost: x\r\n\r\n');
+  await new Promise((r) => setTimeout(r, 50));
+  const started = performance.now();
+  await closeServer(app, { lingerMs: 100 });
+  const took = performance.now() - started;
+  t.match(answers, /^HTTP\/1\.1 200 [^]*\{"mine":true\}/, 'the request in flight was answered');
+  t.ok(took < 3000, `closeServer resolved in ${took.toFixed(0)} ms`);
+  t.ok((await closed) - started < 3000, 'and its connection was closed');
+});
+
 t.test('tfslice serve --model_config_file_poll_wait_seconds: a changed config file is served (a model added, one removed, a label moved); a bad one is logged and the models before serve on', async (t) => {
   const config = path.join(tmp, 'polled.config');
   const write = (text: string) => {

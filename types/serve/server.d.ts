@@ -103,7 +103,8 @@ export declare const tfsliceServing: FastifyPluginAsync<ServingOptions>;
 /** How long closeServer() keeps idle keep-alive connections open by default, in ms. */
 export declare const CLOSE_LINGER_MS = 500;
 /**
- * Closes a server createServer() made, for a shutdown that resets no request: at once, it stops
+ * Closes a server createServer() made (or a fastify server of your own with the plugin on it), for
+ * a shutdown that resets no request: at once, it stops
  * accepting connections and every request it reads from then on is answered 503 with
  * `Connection: close` (requests in flight finish; their answers close their connections too).
  * The connections kept alive stay open up to `lingerMs` (default 500 ms; sooner once none is
