@@ -290,6 +290,29 @@ print(json.dumps({'x': [float(v) for v in x], 'y': [str(v) for v in x * np.float
   t.equal(differ, 0, `${oracle.y.length} float32 values print as numpy's shortest decimals`);
 });
 
+t.test('run --out-dir: output keys that come out alike get files of their own; long keys are cut; no file is written through a symbolic link (helper-132)', async (t) => {
+  const { fileNames } = await import('../lib/cli/run');
+  const { Tensor } = await import('../lib/index');
+  const f = new Tensor('float32', new Float32Array(1), [1]);
+  const s = new Tensor('string', ['x'], [1]);
+  const long = 'k'.repeat(300);
+  const names = fileNames('/out', { 'a/b': f, a_b: f, 'a b': f, '..': f, text: s, [long]: f });
+  t.same(Object.fromEntries(Object.entries(names).map(([k, v]) => [k === long ? 'long' : k, path.basename(v)])), {
+    'a/b': 'a_b.npy', a_b: 'a_b_2.npy', 'a b': 'a_b_3.npy', '..': '__.npy', text: 'text.json',
+    long: `${'k'.repeat(180)}_${require('node:crypto').createHash('sha256').update(long).digest('hex').slice(0, 12)}.npy`,
+  });
+  const dir = tmp('out-link');
+  fs.mkdirSync(dir, { recursive: true });
+  const victim = path.join(tmp('victim'), 'victim.txt');
+  fs.mkdirSync(path.dirname(victim), { recursive: true });
+  fs.writeFileSync(victim, 'mine');
+  fs.symlinkSync(victim, path.join(dir, 'y.npy'));
+  const refused = await cli(['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--out-dir', dir]);
+  t.equal(refused.code, 2);
+  t.match(refused.stderr, `--out-dir: ${path.join(dir, 'y.npy')} is a symbolic link, and tfslice writes no output through one`);
+  t.equal(fs.readFileSync(victim, 'utf8'), 'mine', 'the file it pointed to is untouched');
+});
+
 t.test('run: NaN and ±Infinity as "NaN", "Infinity", "-Infinity" for every float dtype, out (text, --json, --out-dir) and back in', async (t) => {
   const dir = tmp('floats');
   const special = ['NaN', 'Infinity', '-Infinity'];
@@ -377,6 +400,8 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
     [['run', multi.dir, '--signature', 'nope', '--input', 'x=[1]'], 2, /--signature nope: no such signature in .*; it has concat, double, serving_default/],
     [['bench', tiny.dir, '--iterations', '0'], 2, /'--iterations <n>' argument '0' is invalid\. expected an integer ≥ 1/],
     [['bench', tiny.dir, '--iterations', '5', '--duration', '1'], 2, /--duration and --iterations exclude each other/],
+    // helper-132: no timed run at all, and a stack trace (the percentiles of nothing).
+    [['bench', tiny.dir, '--duration', '0.000001', '--warmup', '0'], 2, /^tfslice bench: no timed run started within --duration 0\.000001 s; give a longer --duration, or --iterations$/m],
     // Too large to make: a bad argument named by its flag (was exit 1, naming neither; helper-58).
     [['bench', tiny.dir, '--iterations', '1', '--batch', '99999999999'], 2, /^tfslice bench: --batch 99999999999: input x would be float32 of shape \[99999999999, 4\], which cannot be made \(.+\); give a smaller one$/m],
     [['install-tensorflow', '--from', 'conda'], 2, /argument 'conda' is invalid\. Allowed choices are pip, archive/],

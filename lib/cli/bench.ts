@@ -152,6 +152,8 @@ export async function bench(dir: string, flags: BenchFlags): Promise<void> {
       }
     }
     const elapsed = (performance.now() - start) / 1000;
+    // helper-132: --duration 1e-6 made no run, and the summary's percentiles were undefined.
+    if (latencies.length === 0) throw new UsageError(`no timed run started within --duration ${duration} s; give a longer --duration, or --iterations`);
     const sorted = [...latencies].sort((a, b) => a - b);
     // Samples per run: the leading dimension of the first input whose leading dimension is unknown.
     const batched = Object.keys(signature.info.inputs).find((k) => signature.info.inputs[k]!.shape?.[0] === -1);

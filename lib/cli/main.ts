@@ -64,7 +64,10 @@ function program(): Command {
     .option('-c, --concurrency <n>', 'run() calls in flight', parseCount, 1)
     .option('--duration <s>', 'run for this many seconds (default 10)', parseSeconds)
     .option('--iterations <n>', 'run this many times instead', parseCount)
-    .option('--warmup <n>', 'runs before timing starts', (v: string) => (v === '0' ? 0 : parseCount(v)), 3)
+    .option('--warmup <n>', 'runs before timing starts', (v: string) => {
+      if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(Number(v))) throw new InvalidArgumentError('expected an integer ≥ 0');
+      return Number(v);
+    }, 3)
     .option('--progress', 'show the progress bar even when stderr is not a terminal')
     .option('--json', 'print the summary as JSON (no progress bar)'))
     .action((dir: string, flags) => bench(dir, flags));

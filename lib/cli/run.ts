@@ -3,12 +3,13 @@
  * (dtype, shape, a preview) and with --out-dir writes it as .npy (.json for
  * strings and bfloat16, which .npy cannot hold).
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { Tensor } from '../tensor';
 import { type ModelFlags, openModel, pickSignature } from './common';
-import { UsageError } from './errors';
+import { CliError, UsageError } from './errors';
 import { type InputArg, readInputs } from './inputs';
 import { npyCanHold, writeNpy } from './npy';
 import { preview, tensorToJson } from '../values';
@@ -21,12 +22,42 @@ export interface RunFlags extends ModelFlags {
   json?: boolean;
 }
 
-/** Writes `tensor` into `dir` as <key>.npy, or <key>.json when .npy cannot hold its dtype. */
-function save(dir: string, key: string, tensor: Tensor): string {
-  const base = key.replace(/[^\w.-]/g, '_');
-  const file = path.join(dir, npyCanHold(tensor.dtype) ? `${base}.npy` : `${base}.json`);
-  fs.writeFileSync(file, npyCanHold(tensor.dtype) ? writeNpy(tensor) : `${JSON.stringify(tensorToJson(tensor))}\n`);
-  return file;
+/**
+ * @internal The files --out-dir gets, by output key: <key>.npy, or <key>.json when .npy cannot hold its
+ * dtype, the key's characters other than letters, digits, '_', '.' and '-' as '_'. Keys that
+ * come out alike get _2, _3, ... (helper-132: `a/b` and `a_b` wrote one file, the first lost);
+ * a key too long for a file name is cut, with a digest of it kept (ENAMETOOLONG, naming no flag).
+ */
+export function fileNames(dir: string, outputs: Readonly<Record<string, Tensor>>): Record<string, string> {
+  const taken = new Set<string>();
+  const files: Record<string, string> = {};
+  for (const [key, tensor] of Object.entries(outputs)) {
+    let base = key.replace(/[^\w.-]/g, '_');
+    if (base === '.' || base === '..') base = base.replace(/\./g, '_');
+    if (base.length > 200) base = `${base.slice(0, 180)}_${createHash('sha256').update(key).digest('hex').slice(0, 12)}`;
+    const ext = npyCanHold(tensor.dtype) ? '.npy' : '.json';
+    let name = `${base}${ext}`;
+    for (let n = 2; taken.has(name); n++) name = `${base}_${n}${ext}`;
+    taken.add(name);
+    files[key] = path.join(dir, name);
+  }
+  return files;
+}
+
+/** Writes `tensor` to `file` (fileNames()), never through a symbolic link there (one to a file elsewhere would be overwritten). */
+function save(file: string, tensor: Tensor): void {
+  const data = npyCanHold(tensor.dtype) ? writeNpy(tensor) : `${JSON.stringify(tensorToJson(tensor))}\n`;
+  try {
+    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o666);
+    try {
+      fs.writeFileSync(fd, data);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw new UsageError(`--out-dir: ${file} is a symbolic link, and tfslice writes no output through one; remove it, or give another --out-dir`);
+    throw new CliError(`cannot write ${file}: ${(error as Error).message}`);
+  }
 }
 
 /**
@@ -59,10 +90,8 @@ export async function run(dir: string, flags: RunFlags): Promise<void> {
       if (!known.includes(key)) throw new UsageError(`--outputs ${key}: signature '${signature.name}' has no output '${key}'; its outputs are ${known.join(', ')}`);
     }
     const outputs = await model.run(feeds, { signature: signature.name, outputs: flags.outputs });
-    const files: Record<string, string> = {};
-    if (flags.outDir !== undefined) {
-      for (const [key, tensor] of Object.entries(outputs)) files[key] = save(flags.outDir, key, tensor);
-    }
+    const files = flags.outDir !== undefined ? fileNames(flags.outDir, outputs) : {};
+    for (const [key, file] of Object.entries(files)) save(file, outputs[key]!);
     if (flags.json) {
       const out = Object.fromEntries(Object.entries(outputs).map(([key, t]) => [key, { dtype: t.dtype, shape: t.shape, data: tensorToJson(t) }]));
       process.stdout.write(`${JSON.stringify({ signature: signature.name, outputs: out, ...(flags.outDir !== undefined ? { files } : {}) })}\n`);
