@@ -313,6 +313,20 @@ t.test('run --out-dir: output keys that come out alike get files of their own; l
   t.equal(fs.readFileSync(victim, 'utf8'), 'mine', 'the file it pointed to is untouched');
 });
 
+t.test("run --json: an output's { dtype, shape, data } goes back in as --input as it is; -0 keeps its sign (helper-132)", async (t) => {
+  const passthrough = fixture('passthrough');
+  const first = json<{ outputs: Record<string, unknown> }>(await cli(['run', passthrough.dir, '--input', 'x=[-0.0, 1.5]', '--input', 'key=["a","b"]', '--json']));
+  t.same(first.outputs.x_out, { dtype: 'float32', shape: [2], data: [-0, 1.5] });
+  t.ok(Object.is((first.outputs.x_out as { data: number[] }).data[0], -0), 'written as -0.0, read back as -0');
+  const again = await cli(['run', passthrough.dir, '--input', `x=${JSON.stringify({ ...first.outputs.x_out as object, data: [1, 2] })}`, '--input', `key=${JSON.stringify(first.outputs.key)}`, '--json']);
+  t.equal(again.code, 0, again.stderr);
+  t.same(json<{ outputs: Record<string, unknown> }>(again).outputs.key, { dtype: 'string', shape: [2], data: ['a', 'b'] });
+  const wrongType = await cli(['run', passthrough.dir, '--input', 'x={"dtype":"float64","data":[1]}', '--input', 'key=["a"]']);
+  t.match(wrongType, { code: 2, stderr: /--input x: its dtype is "float64", the signature wants float32/ });
+  const wrongShape = await cli(['run', passthrough.dir, '--input', 'x={"shape":[3],"data":[1,2]}', '--input', 'key=["a","b"]']);
+  t.match(wrongShape, { code: 2, stderr: /--input x: its shape is \[3\], but its data is nested as \[2\]/ });
+});
+
 t.test('run: NaN and ±Infinity as "NaN", "Infinity", "-Infinity" for every float dtype, out (text, --json, --out-dir) and back in', async (t) => {
   const dir = tmp('floats');
   const special = ['NaN', 'Infinity', '-Infinity'];

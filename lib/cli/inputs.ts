@@ -72,7 +72,7 @@ function parseOne(arg: InputArg, spec: TensorSpec, where: string): Tensor {
       throw new UsageError(`${where}: neither a file nor JSON (${(error as Error).message}); give a .npy or .json file, or a JSON literal such as ${arg.key}='[[1, 2, 3, 4]]'`);
     }
     // JSON text, as the server reads it: a float past its dtype's range is refused, not Infinity.
-    return tensorFromValue(parsed, spec, where, { lossless: true });
+    return fromJson(parsed, spec, where);
   }
   const bytes = fs.readFileSync(value);
   if (named === 'npy' || (named === undefined && bytes.subarray(0, 6).toString('latin1') === '\x93NUMPY')) {
@@ -89,7 +89,23 @@ function parseOne(arg: InputArg, spec: TensorSpec, where: string): Tensor {
   } catch (error) {
     throw new UsageError(`${where}: ${value} is not valid JSON (${(error as Error).message})`);
   }
-  return tensorFromValue(parsed, spec, `${where}: ${value}`, { lossless: true });
+  return fromJson(parsed, spec, `${where}: ${value}`);
+}
+
+// A value read as JSON: nested arrays (or a scalar), or one output as `run --json` writes it,
+// `{ "dtype", "shape", "data" }` (helper-132: README said what --json writes can be fed back, and
+// that object was refused), whose dtype and shape must then be the ones given.
+function fromJson(parsed: unknown, spec: TensorSpec, where: string): Tensor {
+  const keys = parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? Object.keys(parsed) : [];
+  if (!keys.includes('data') || !keys.every((k) => k === 'dtype' || k === 'shape' || k === 'data')) return tensorFromValue(parsed, spec, where, { lossless: true });
+  const given = parsed as { dtype?: unknown; shape?: unknown; data: unknown };
+  if (given.dtype !== undefined && given.dtype !== spec.dtype) throw new UsageError(`${where}: its dtype is ${JSON.stringify(given.dtype)}, the signature wants ${spec.dtype}`);
+  const tensor = tensorFromValue(given.data, spec, `${where}: data`, { lossless: true });
+  const shape = Array.isArray(given.shape) ? given.shape.map(Number) : null;
+  if (given.shape !== undefined && (shape === null || shape.length !== tensor.shape.length || shape.some((d, i) => d !== tensor.shape[i]))) {
+    throw new UsageError(`${where}: its shape is ${JSON.stringify(given.shape)}, but its data is nested as [${tensor.shape.join(', ')}]`);
+  }
+  return tensor;
 }
 
 /** Every input of `signature` from the --input arguments; each must be given exactly once. */

@@ -22,6 +22,13 @@ export interface RunFlags extends ModelFlags {
   json?: boolean;
 }
 
+// JSON text of what --json and .json files hold: as JSON.stringify, but a float -0 stays -0.0
+// (helper-132: JSON.stringify writes 0, where the preview, .npy and TensorFlow keep the sign).
+const NEGATIVE_ZERO = '\u0000-0\u0000';
+function jsonText(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (Object.is(v, -0) ? NEGATIVE_ZERO : v)).replaceAll(JSON.stringify(NEGATIVE_ZERO), '-0.0');
+}
+
 /**
  * @internal The files --out-dir gets, by output key: <key>.npy, or <key>.json when .npy cannot hold its
  * dtype, the key's characters other than letters, digits, '_', '.' and '-' as '_'. Keys that
@@ -46,7 +53,7 @@ export function fileNames(dir: string, outputs: Readonly<Record<string, Tensor>>
 
 /** Writes `tensor` to `file` (fileNames()), never through a symbolic link there (one to a file elsewhere would be overwritten). */
 function save(file: string, tensor: Tensor): void {
-  const data = npyCanHold(tensor.dtype) ? writeNpy(tensor) : `${JSON.stringify(tensorToJson(tensor))}\n`;
+  const data = npyCanHold(tensor.dtype) ? writeNpy(tensor) : `${jsonText(tensorToJson(tensor))}\n`;
   try {
     const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o666);
     try {
@@ -94,7 +101,7 @@ export async function run(dir: string, flags: RunFlags): Promise<void> {
     for (const [key, file] of Object.entries(files)) save(file, outputs[key]!);
     if (flags.json) {
       const out = Object.fromEntries(Object.entries(outputs).map(([key, t]) => [key, { dtype: t.dtype, shape: t.shape, data: tensorToJson(t) }]));
-      process.stdout.write(`${JSON.stringify({ signature: signature.name, outputs: out, ...(flags.outDir !== undefined ? { files } : {}) })}\n`);
+      process.stdout.write(`${jsonText({ signature: signature.name, outputs: out, ...(flags.outDir !== undefined ? { files } : {}) })}\n`);
       return;
     }
     const lines: string[] = [];
