@@ -853,7 +853,7 @@ t.test('warm-up runs before AVAILABLE; a failing warm-up fails the version', asy
       { name: 'fn', basePath: base, warmup: { feeds: () => { calls++; return feeds; }, runs: 3 } },
       { name: 'json', basePath: base, warmup: { feeds: { x: [[1, 2, 3, 4], [5, 6, 7, 8]] } } },
       { name: 'bad', basePath: base, warmup: { feeds: { x: [[1, 2, 3]] } } },
-      { name: 'own', basePath: base, warmup: { run: async (model, version) => { seen.push([version, Object.keys(model.signatures), stateOf(mm, 'own', 1)]); }, runs: 2 } },
+      { name: 'own', basePath: base, warmup: { run: async (model, { version, path: at, signal }) => { seen.push([{ version, path: at }, Object.keys(model.signatures), stateOf(mm, 'own', 1), signal.aborted]); }, runs: 2 } },
       { name: 'refused', basePath: base, warmup: { run: async () => { throw new TensorFlowError('DATA_LOSS', 'the warm-up data is not what it should be'); } } },
     ],
     settleMs: 50,
@@ -864,7 +864,7 @@ t.test('warm-up runs before AVAILABLE; a failing warm-up fails the version', asy
   t.equal(callsWhenAvailable, 3, 'three warm-up runs, all before AVAILABLE');
   t.equal(stateOf(mm, 'json', 1), 'AVAILABLE', 'JSON warm-up feeds take their dtype from the signature');
   t.match(mm.status('bad').versions[0], { state: 'END', error: { code: 'INVALID_ARGUMENT', message: /^warm-up of version 1 of model 'bad' failed: feed 'x' of signature 'serving_default' expects shape \[-1, 4\]/ } });
-  t.same(seen, [[{ version: 1, path: path.join(base, '1') }, ['serving_default'], 'LOADING'], [{ version: 1, path: path.join(base, '1') }, ['serving_default'], 'LOADING']],
+  t.same(seen, [[{ version: 1, path: path.join(base, '1') }, ['serving_default'], 'LOADING', false], [{ version: 1, path: path.join(base, '1') }, ['serving_default'], 'LOADING', false]],
     'a warm-up function of its own: called runs times with the model and its version, before AVAILABLE');
   t.equal(stateOf(mm, 'own', 1), 'AVAILABLE');
   t.match(mm.status('refused').versions[0], { state: 'END', error: { code: 'DATA_LOSS', message: "warm-up of version 1 of model 'refused' failed: the warm-up data is not what it should be" } });
@@ -1386,6 +1386,28 @@ for (const isolation of ['none', 'process'] as const) {
     }
   });
 }
+
+t.test("stop() during a custom warm-up (warmup.run) aborts its signal and ends the version at once, without waiting for the function; no 'failure' event (helper-133)", async (t) => {
+  let signal: AbortSignal | undefined;
+  let returned = false;
+  const { mm, events, failures } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1]),
+    warmup: { run: async (_model, version) => {
+      signal = version.signal;
+      await sleep(3000); // work that does not look at the signal
+      returned = true;
+    } } }] });
+  const starting = mm.start();
+  await until('warming up', () => signal !== undefined);
+  const begun = performance.now();
+  await mm.stop();
+  t.ok(performance.now() - begun < 1500, `stop() took ${(performance.now() - begun).toFixed(0)} ms (the function takes 3000)`);
+  t.equal(returned, false, 'the function had not returned');
+  t.equal(signal!.aborted, true, 'its signal aborted');
+  const [status] = await starting;
+  t.match(status!.versions, [{ version: 1, state: 'END', error: { code: 'UNAVAILABLE', message: /the model manager was stopped while this load was under way/ } }]);
+  t.notOk(states(events, 1).includes('AVAILABLE'), `never AVAILABLE: ${states(events, 1).join(' ')}`);
+  t.same(failures, [], "a stop is no 'failure'");
+});
 
 t.test('load() under way when stop() is called rejects UNAVAILABLE, not with a disposed Model', async (t) => {
   const { mm } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1, 2]), versionPolicy: { specific: [2] } }] });

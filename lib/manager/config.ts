@@ -61,9 +61,11 @@ export interface WarmupConfig {
   /**
    * A warm-up of its own, called with the version's model and where it was loaded from; e.g.
    * TensorFlow Serving's warm-up requests file: `(model, { path }) => runSavedModelWarmup(model, path)`
-   * (from tfslice's serve module).
+   * (from tfslice's serve module). `signal` aborts when the warm-up is stopped (stop(), a reload
+   * removing the model): the manager disposes the model and ends the version then, without
+   * waiting for the function, which should stop its own work on that signal.
    */
-  run?: ((model: Model, version: { version: number; path: string }) => Promise<unknown>) | undefined;
+  run?: ((model: Model, version: { version: number; path: string; signal: AbortSignal }) => Promise<unknown>) | undefined;
   /** How many times the feeds run, or `run` is called; default 1. */
   runs?: number | undefined;
 }

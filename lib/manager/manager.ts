@@ -86,6 +86,8 @@ export class ModelManager {
   readonly #disposing = new Set<Model>();
   /** Versions loaded and running their warm-up (#loadVersion), with their model: stop() ends them, a reload removing the model its own. */
   readonly #warming = new Map<Model, Managed>();
+  // The custom warm-ups (WarmupConfig.run) under way, by model: aborted where the warm-up stops.
+  readonly #warmAborts = new Map<Model, AbortController>();
   #timer: NodeJS.Timeout | null = null;
 
   /**
@@ -256,7 +258,7 @@ export class ModelManager {
       m.waiters.clear();
       // Its warm-ups stop now, as at stop(): the versions will not serve (helper-115: a removed
       // model's 16 s warm-up ran on, its version went AVAILABLE, and adding it back waited).
-      for (const [model, owner] of this.#warming) if (owner === m) void model.dispose({ killAfterMs: 0 }).catch(() => undefined);
+      for (const [model, owner] of this.#warming) if (owner === m) this.#stopWarmup(model);
       // Not waited for here: TensorFlow Serving's reload waits for the models it adds, not for
       // those it removes (their runs in flight may take long); stop() waits for them. Their
       // versions' states stay readable, UNLOADING then END (retiredStatus()).
@@ -700,7 +702,7 @@ export class ModelManager {
       // is disposed now, its run in flight stopped where TensorFlow can stop it (a host killed),
       // so the load ends at once (helper-111: stop() waited out a 20 s warm-up, and tfslice serve
       // past its grace period exited 1 saying requests were in flight).
-      for (const model of this.#warming.keys()) void model.dispose({ killAfterMs: 0 }).catch(() => undefined);
+      for (const model of this.#warming.keys()) this.#stopWarmup(model);
       for (const m of this.#models.values()) settle(m, this.#stopping !== null);
       await Promise.all([...this.#models.values()].map((m) => this.#exclusive(m, async () => {
         await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry, 'the model manager stopped')));
@@ -990,7 +992,9 @@ export class ModelManager {
       this.#set(m, entry, 'AVAILABLE');
     } else {
       this.#set(m, entry, 'END');
-      this.#emit('failure', { name: m.config.name, version, error: entry.error! });
+      // Not a failure when stop() or a reload removing the model ended it (helper-133: alerting
+      // on 'failure' went off at every shutdown during a warm-up).
+      if (this.#cut(m) === null) this.#emit('failure', { name: m.config.name, version, error: entry.error! });
     }
     return entry;
   }
@@ -1002,7 +1006,19 @@ export class ModelManager {
       for (let i = 0; i < warmup.runs; i++) {
         this.#throwIfCut(m);
         if ('run' in warmup) {
-          await warmup.run(model, { version, path: dir });
+          // stop(), or a reload removing the model, aborts `signal` (it disposes the model too,
+          // which ends a run() the function awaits) and does not wait for the function to
+          // return: the version ends now (helper-133: a function that awaited something else
+          // held stop() until it returned, and the version went AVAILABLE meanwhile).
+          const controller = new AbortController();
+          this.#warmAborts.set(model, controller);
+          try {
+            const called = Promise.resolve().then(() => warmup.run(model, { version, path: dir, signal: controller.signal }));
+            called.catch(() => undefined);
+            await Promise.race([called, new Promise<never>((_resolve, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }))]);
+          } finally {
+            this.#warmAborts.delete(model);
+          }
           continue;
         }
         // JSON values are typed by the signature in run() itself (lib/values.ts).
@@ -1265,6 +1281,14 @@ export class ModelManager {
     if (this.#stopping !== null) return stoppedDuring(m.config.name);
     if (this.#models.get(m.config.name) !== m) return unavailable(`model '${m.config.name}': a reload removed it from the configuration while this load was under way`);
     return null;
+  }
+
+  // A version's warm-up stops at once (stop(), a reload removing its model): its model is
+  // disposed (a warm-up run in flight is cut), and a custom warm-up's signal aborted.
+  #stopWarmup(model: Model): void {
+    const owner = this.#warming.get(model);
+    this.#warmAborts.get(model)?.abort(owner === undefined ? undefined : this.#cut(owner) ?? undefined);
+    void model.dispose({ killAfterMs: 0 }).catch(() => undefined);
   }
 
   #throwIfCut(m: Managed): void {
