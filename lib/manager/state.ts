@@ -426,7 +426,8 @@ function largest(versions: Iterable<number>, keep: (v: number) => boolean, most 
  * no why); null when there are none.
  */
 export function unloadedVersions(m: Managed): string | null {
-  const held = [...m.excluded].filter((v) => m.versions.get(v)?.state === 'END').sort((a, b) => b - a);
+  // Those draining too (helper-133: the one just unloaded, UNLOADING, went unsaid, and an older one was named).
+  const held = [...m.excluded].filter((v) => m.versions.get(v)?.state === 'END' || m.versions.get(v)?.state === 'UNLOADING').sort((a, b) => b - a);
   if (held.length === 0) return null;
   const name = m.config.name;
   return held.length === 1 ? unloadedBy(name, held[0]) : `unload('${name}', <version>) let versions ${versionsSaid(held)} go; load('${name}', <version>) brings one back`;
