@@ -313,6 +313,16 @@ t.test('run --out-dir: output keys that come out alike get files of their own; l
   t.equal(fs.readFileSync(victim, 'utf8'), 'mine', 'the file it pointed to is untouched');
 });
 
+t.test('run on a saved_model.pb with no meta graph says so, not to pass the tag-set that failed (helper-132)', async (t) => {
+  const dir = tmp('empty-graph');
+  fs.writeFileSync(path.join(dir, 'saved_model.pb'), '');
+  fs.mkdirSync(path.join(dir, 'variables'));
+  const ran = await cli(['run', dir, '--input', 'x=[1]']);
+  t.equal(ran.code, 2);
+  t.match(ran.stderr, `${dir} holds no meta graph at all (its saved_model.pb is empty of them): it is no SavedModel tfslice can load; export it again`);
+  t.notMatch(ran.stderr, /--tags serve/);
+});
+
 t.test("run --json: an output's { dtype, shape, data } goes back in as --input as it is; -0 keeps its sign (helper-132)", async (t) => {
   const passthrough = fixture('passthrough');
   const first = json<{ outputs: Record<string, unknown> }>(await cli(['run', passthrough.dir, '--input', 'x=[-0.0, 1.5]', '--input', 'key=["a","b"]', '--json']));

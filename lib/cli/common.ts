@@ -107,7 +107,9 @@ export async function openModel(dir: string, flags: ModelFlags): Promise<Model> 
     if (error instanceof NotFoundError && /matching supplied tags/.test(error.message)) {
       const sets = decodeSavedModel(fs.readFileSync(savedModelFile(dir))).map((m) => m.tags);
       const flag = (tags: readonly string[]) => `--tags ${tags.length ? tags.join(',') : "''"}`;
-      throw new UsageError(`${flag(options.tags ?? ['serve'])}: ${dir} has no meta graph with that tag-set; its tag-sets are ${sets.map((s) => `[${s.join(', ')}]`).join(', ') || '(none)'}; pass one, e.g. ${flag(sets[0] ?? ['serve'])}`);
+      // helper-132: a SavedModel with no meta graph at all was told to pass the tag-set that had just failed.
+      if (sets.length === 0) throw new UsageError(`${dir} holds no meta graph at all (its saved_model.pb is empty of them): it is no SavedModel tfslice can load; export it again`, false);
+      throw new UsageError(`${flag(options.tags ?? ['serve'])}: ${dir} has no meta graph with that tag-set; its tag-sets are ${sets.map((s) => `[${s.join(', ')}]`).join(', ')}; pass one, e.g. ${flag(sets[0]!)}`);
     }
     throw error;
   }
@@ -117,10 +119,12 @@ export async function openModel(dir: string, flags: ModelFlags): Promise<Model> 
 export function pickSignature(model: Model, name: string | undefined): { name: string; info: SignatureInfo } {
   const names = Object.keys(model.signatures);
   const chosen = name ?? model.defaultSignature;
+  // helper-132: "pass --signature, one of (none)" for a meta graph without signatures.
+  if (names.length === 0) throw new UsageError(`${model.path} has no signatures in this tag-set, so there is nothing to run${name === undefined ? '' : ` (--signature ${name})`}; \`tfslice show ${model.path}\` lists each tag-set's signatures`, false);
   if (chosen === null) {
-    throw new UsageError(`${model.path} has no default signature; pass --signature, one of ${names.join(', ') || '(none)'}`);
+    throw new UsageError(`${model.path} has no default signature; pass --signature, one of ${names.join(', ')}`);
   }
   const info = model.signatures[chosen];
-  if (!info) throw new UsageError(`--signature ${chosen}: no such signature in ${model.path}; it has ${names.join(', ') || '(none)'}`);
+  if (!info) throw new UsageError(`--signature ${chosen}: no such signature in ${model.path}; it has ${names.join(', ')}`);
   return { name: chosen, info };
 }
