@@ -345,7 +345,7 @@ function fetchesOf(info: SignatureInfo, keys: readonly string[]): { names: strin
   if (twice !== undefined) {
     const owner = keys.find((k) => info.outputs[k]!.composite && twice.startsWith(`${k}.`));
     throw new InvalidArgumentError(`output '${twice}' has the key of a component of ${owner ? `${info.outputs[owner]!.composite!.kind} output '${owner}'` : 'another output'}; `
-      + 'the result cannot hold both: ask for one of them only (RunOptions.outputs; the output_filter of TensorFlow Serving\'s Predict)');
+      + 'the result cannot hold both: ask for one of them only (RunOptions.outputs; tfslice run\'s --outputs; the output_filter of TensorFlow Serving\'s Predict)');
   }
   return { names, resultKeys };
 }

@@ -325,7 +325,7 @@ print(json.dumps(out))
 `, server.grpc);
   const names = 'n, r.flat_values, r.nested_row_splits.0, s.dense_shape, s.indices, s.values';
   // v2 runs the whole signature (each selection would cost an executor TensorFlow keeps).
-  const collide = "output 'r.flat_values' has the key of a component of ragged output 'r'; the result cannot hold both: ask for one of them only (RunOptions.outputs; the output_filter of TensorFlow Serving's Predict)";
+  const collide = "output 'r.flat_values' has the key of a component of ragged output 'r'; the result cannot hold both: ask for one of them only (RunOptions.outputs; tfslice run's --outputs; the output_filter of TensorFlow Serving's Predict)";
   t.same(r.metadata, ['n', 'r.flat_values', 'r.nested_row_splits.0', 's.indices', 's.values', 's.dense_shape'], "metadata lists the components under key.part");
   t.same(r.rest, [
     [200, [['r.flat_values', [0, 1, 2]]]],
