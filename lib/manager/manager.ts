@@ -290,20 +290,34 @@ export class ModelManager {
       }
       work.push(this.#reconfigured(m, looked, before));
     }
-    try {
-      await Promise.all(work);
-    } finally {
-      // Versions kept for a label this reload moves away from them go once it has moved (or
-      // failed to: the model then serves as its policy says, as before).
+    // Versions kept for a label this reload moves away from them (labelsComing) go once it has
+    // moved, or failed to (the model then serves as its policy says, as before): looked at again
+    // then, and waited for as the reload's other unloads of models it keeps are.
+    const moving: Managed[] = [];
+    const settleLabels = () => {
       for (const m of this.#models.values()) {
         const coming = m.labelsComing;
         if (coming === null) continue;
         m.labelsComing = null;
-        const moves = [...m.config.versionLabels].some(([label, at]) => coming.get(label) !== at);
-        if (moves && this.#started !== null) queueMicrotask(() => void this.#refresh(m, false));
+        if ([...m.config.versionLabels].some(([label, at]) => coming.get(label) !== at)) moving.push(m);
       }
+    };
+    try {
+      await Promise.all(work);
+    } catch (error) {
+      settleLabels();
+      for (const m of moving) void this.#refresh(m, false);
+      throw error;
     }
-    if (this.#started !== null) this.#applyLabels(next.models);
+    settleLabels();
+    let refused: unknown = null;
+    try {
+      if (this.#started !== null) this.#applyLabels(next.models);
+    } catch (error) {
+      refused = error;
+    }
+    await Promise.all(moving.map((m) => this.#refresh(m, false)));
+    if (refused !== null) throw refused;
     return this.status();
   }
 
