@@ -298,7 +298,7 @@ t.test('run --out-dir: output keys that come out alike get files of their own; l
   const long = 'k'.repeat(300);
   const names = fileNames('/out', { 'a/b': f, a_b: f, 'a b': f, '..': f, text: s, [long]: f });
   t.same(Object.fromEntries(Object.entries(names).map(([k, v]) => [k === long ? 'long' : k, path.basename(v)])), {
-    'a/b': 'a_b.npy', a_b: 'a_b_2.npy', 'a b': 'a_b_3.npy', '..': '__.npy', text: 'text.json',
+    'a/b': 'a_b_2.npy', a_b: 'a_b.npy', 'a b': 'a_b_3.npy', '..': '__.npy', text: 'text.json',
     long: `${'k'.repeat(180)}_${require('node:crypto').createHash('sha256').update(long).digest('hex').slice(0, 12)}.npy`,
   });
   const dir = tmp('out-link');
@@ -311,6 +311,7 @@ t.test('run --out-dir: output keys that come out alike get files of their own; l
   t.equal(refused.code, 2);
   t.match(refused.stderr, `--out-dir: ${path.join(dir, 'y.npy')} is a symbolic link, and tfslice writes no output through one`);
   t.equal(fs.readFileSync(victim, 'utf8'), 'mine', 'the file it pointed to is untouched');
+  t.same(Object.keys(fileNames('/out', { 'a/b': f, a_b: f })), ['a/b', 'a_b'], "in the outputs' order; a key whose name needs no change keeps it (helper-134)");
 });
 
 t.test('run on a saved_model.pb with no meta graph says so, not to pass the tag-set that failed (helper-132)', async (t) => {
@@ -668,6 +669,20 @@ t.test('install-tensorflow --from archive: from a server on 127.0.0.1 into the c
     t.equal(done.code, 0, `${round}: ${done.stderr}`);
   }
   t.ok(fs.existsSync(path.join(own, '.tfslice-install')), 'an install marks its directory as its own');
+  // helper-134: a link to it was refused as "a symbolic link, not a directory"; a marker that is
+  // no file (a directory, a link) made a directory of the user's replaceable; --dir '' was the cache.
+  const link = path.join(tmp('link'), 'tf');
+  fs.symlinkSync(own, link);
+  const viaLink = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', base, '--dir', link], { env: { TFSLICE_HOME: home } });
+  t.equal(viaLink.code, 0, `a link to an install: ${viaLink.stderr}`);
+  t.equal(fs.lstatSync(link).isSymbolicLink(), true, 'the link stays a link');
+  t.ok(fs.existsSync(path.join(own, 'lib', 'libtensorflow.so.2')), 'and the install it names was replaced');
+  fs.mkdirSync(path.join(mine, '.tfslice-install'));
+  const dirMarker = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', base, '--dir', mine, '--dry-run'], { env: { TFSLICE_HOME: home } });
+  t.equal(dirMarker.code, 2, 'a marker that is a directory marks nothing');
+  fs.rmdirSync(path.join(mine, '.tfslice-install'));
+  const empty = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', base, '--dir', '', '--dry-run'], { env: { TFSLICE_HOME: home } });
+  t.match(empty, { code: 2, stderr: /--dir is empty; give a directory, or leave --dir out for the per-user cache/ });
 
   // A download cut off mid-body: said in one message, with no stack (undici's "terminated").
   const cut = http.createServer((_req, res) => {

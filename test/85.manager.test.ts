@@ -1409,6 +1409,29 @@ t.test("stop() during a custom warm-up (warmup.run) aborts its signal and ends t
   t.same(failures, [], "a stop is no 'failure'");
 });
 
+t.test("a warm-up failing with an error whose message cannot be set (a DOMException) keeps that error's words (helper-134: the assignment's TypeError replaced them)", async (t) => {
+  const frozen = Object.freeze(Object.assign(new Error('frozen words'), { code: 'DEADLINE_EXCEEDED' }));
+  const { mm, failures } = manager(t, { models: [
+    { name: 'dom', basePath: basePath(t, [1]), warmup: { run: async () => { throw new DOMException('my warm-up gave up', 'TimeoutError'); } } },
+    { name: 'frozen', basePath: basePath(t, [1]), warmup: { run: async () => { throw frozen; } } },
+  ] });
+  await mm.start();
+  t.match(mm.status('dom').versions[0], { state: 'END', error: { message: "warm-up of version 1 of model 'dom' failed: my warm-up gave up" } });
+  t.match(mm.status('frozen').versions[0], { state: 'END', error: { code: 'DEADLINE_EXCEEDED', message: "warm-up of version 1 of model 'frozen' failed: frozen words" } });
+  t.equal(failures.length, 2);
+});
+
+t.test('reconfigure() that a stop() overtakes rejects UNAVAILABLE for the stop, not for a label the stop left unplaced (helper-134)', async (t) => {
+  const base = basePath(t, [1, 2]);
+  const { mm } = manager(t, { models: [{ name: 'v', basePath: base, versionPolicy: { specific: [1] }, versionLabels: { stable: 1 } }] });
+  await mm.start();
+  const reloading = mm.reconfigure([{ name: 'v', basePath: base, versionPolicy: { specific: [1, 2] }, versionLabels: { stable: 2 } }]);
+  await sleep(5);
+  const stopping = mm.stop();
+  await t.rejects(reloading, { code: 'UNAVAILABLE', message: /the model manager is stopped/ });
+  await stopping;
+});
+
 t.test('load() under way when stop() is called rejects UNAVAILABLE, not with a disposed Model', async (t) => {
   const { mm } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1, 2]), versionPolicy: { specific: [2] } }] });
   await mm.start();

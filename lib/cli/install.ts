@@ -49,6 +49,17 @@ const FIND_SPEC = "import importlib.util as u; s = u.find_spec('tensorflow'); " 
 
 const quote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`);
 
+// --dir as an absolute path; a symbolic link to a directory as that directory (an install
+// replaces the directory it names, which must not turn the link into a directory of its own).
+function installDir(given: string): string {
+  const dir = path.resolve(given);
+  try {
+    return fs.lstatSync(dir).isSymbolicLink() && fs.statSync(dir).isDirectory() ? fs.realpathSync(dir) : dir;
+  } catch {
+    return dir;
+  }
+}
+
 /** Everything the install will do, decided from the flags alone. */
 export function plan(flags: InstallFlags): Plan {
   if (flags.from !== 'pip' && flags.from !== 'archive') throw new UsageError(`--from ${flags.from}: expected pip or archive`);
@@ -56,7 +67,8 @@ export function plan(flags: InstallFlags): Plan {
   const gpu = flags.gpu === true;
   const version = flags.version ?? (from === 'pip' ? PIP_DEFAULT_VERSION : ARCHIVE_DEFAULT_VERSION);
   if (!/^\d+\.\d+(\.\d+)?([a-z0-9.+-]*)$/i.test(version)) throw new UsageError(`--version ${version}: expected a TensorFlow version such as ${PIP_DEFAULT_VERSION}`);
-  const dir = flags.dir ? path.resolve(flags.dir) : path.join(cacheHome(), 'tensorflow', `${from}-${version}${gpu ? '-gpu' : ''}`);
+  if (flags.dir === '') throw new UsageError('--dir is empty; give a directory, or leave --dir out for the per-user cache');
+  const dir = flags.dir !== undefined ? installDir(flags.dir) : path.join(cacheHome(), 'tensorflow', `${from}-${version}${gpu ? '-gpu' : ''}`);
   if (from === 'pip') {
     const requirement = `${gpu ? 'tensorflow[and-cuda]' : 'tensorflow-cpu'}==${version}`;
     const pipArgs = (process.env.TFSLICE_PIP_ARGS ?? '').split(/\s+/).filter(Boolean);
@@ -134,12 +146,16 @@ const INSTALL_MARKER = '.tfslice-install';
 function checkInstallDir(dir: string, chosen: boolean): void {
   let stat: fs.Stats;
   try {
-    stat = fs.lstatSync(dir);
+    stat = fs.statSync(dir); // a link to a directory is that directory (installDir() resolved it)
   } catch {
+    if (fs.lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink()) throw new UsageError(`--dir ${dir} is a symbolic link to nothing; give a new or empty directory`);
     return; // absent
   }
-  if (!stat.isDirectory()) throw new UsageError(`--dir ${dir} is ${stat.isSymbolicLink() ? 'a symbolic link' : 'a file'}, not a directory; give a new or empty directory`);
-  if (!chosen || fs.existsSync(path.join(dir, INSTALL_MARKER)) || fs.readdirSync(dir).length === 0) return;
+  if (!stat.isDirectory()) throw new UsageError(`--dir ${dir} is a file, not a directory; give a new or empty directory`);
+  // The marker a regular file (helper-134: a directory, or a link to /etc/passwd, named so made
+  // a directory of the user's eligible for replacement).
+  const marked = fs.lstatSync(path.join(dir, INSTALL_MARKER), { throwIfNoEntry: false })?.isFile() === true;
+  if (!chosen || marked || fs.readdirSync(dir).length === 0) return;
   throw new UsageError(`--dir ${dir} holds files that no install-tensorflow put there, and an install would replace them; give a new or empty directory`);
 }
 

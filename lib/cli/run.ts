@@ -36,19 +36,24 @@ function jsonText(value: unknown): string {
  * a key too long for a file name is cut, with a digest of it kept (ENAMETOOLONG, naming no flag).
  */
 export function fileNames(dir: string, outputs: Readonly<Record<string, Tensor>>): Record<string, string> {
-  const taken = new Set<string>();
-  const files: Record<string, string> = {};
-  for (const [key, tensor] of Object.entries(outputs)) {
+  const planned = Object.entries(outputs).map(([key, tensor]) => {
     let base = key.replace(/[^\w.-]/g, '_');
     if (base === '.' || base === '..') base = base.replace(/\./g, '_');
     if (base.length > 200) base = `${base.slice(0, 180)}_${createHash('sha256').update(key).digest('hex').slice(0, 12)}`;
-    const ext = npyCanHold(tensor.dtype) ? '.npy' : '.json';
+    return { key, base, ext: npyCanHold(tensor.dtype) ? '.npy' : '.json' };
+  });
+  // Keys whose names need no change keep them; the others come after (helper-134: a_b.npy held
+  // output a/b, and a_b went to a_b_2.npy).
+  planned.sort((a, b) => Number(a.base !== a.key) - Number(b.base !== b.key));
+  const taken = new Set<string>();
+  const files: Record<string, string> = {};
+  for (const { key, base, ext } of planned) {
     let name = `${base}${ext}`;
     for (let n = 2; taken.has(name); n++) name = `${base}_${n}${ext}`;
     taken.add(name);
     files[key] = path.join(dir, name);
   }
-  return files;
+  return Object.fromEntries(Object.keys(outputs).map((key) => [key, files[key]!]));
 }
 
 /** Writes `tensor` to `file` (fileNames()), never through a symbolic link there (one to a file elsewhere would be overwritten). */

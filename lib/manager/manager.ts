@@ -310,6 +310,8 @@ export class ModelManager {
       throw error;
     }
     settleLabels();
+    // Stopped meanwhile: said so, not a label refused for a version the stop unloaded (helper-134).
+    if (this.#stopping) throw stoppedError();
     let refused: unknown = null;
     try {
       if (this.#started !== null) this.#applyLabels(next.models);
@@ -1041,8 +1043,17 @@ export class ModelManager {
       }
     } catch (error) {
       const failed = asError(error);
-      failed.message = `warm-up of version ${version} of model '${m.config.name}' failed: ${failed.message}`;
-      throw failed;
+      const message = `warm-up of version ${version} of model '${m.config.name}' failed: ${failed.message}`;
+      try {
+        failed.message = message;
+        if (failed.message === message) throw failed;
+      } catch (thrown) {
+        if (thrown === failed) throw failed;
+      }
+      // One whose message cannot be set (a DOMException's is a getter; a frozen error): a new one,
+      // with its code (helper-134: the TypeError of the assignment replaced the user's error).
+      const code = (failed as { code?: unknown }).code;
+      throw Object.assign(new Error(message, { cause: error }), typeof code === 'string' ? { code } : {});
     }
   }
 
