@@ -1392,7 +1392,8 @@ t.test("stop() during a custom warm-up (warmup.run) aborts its signal and ends t
   let returned = false;
   const { mm, events, failures } = manager(t, { models: [{ name: 'm', basePath: basePath(t, [1]),
     warmup: { run: async (_model, version) => {
-      signal = version.signal;
+      t.type(version.signal, AbortSignal, 'an AbortSignal, though typed as RunSignal');
+      signal = version.signal as AbortSignal;
       await sleep(3000); // work that does not look at the signal
       returned = true;
     } } }] });

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { describe, invalidType, NotFoundError, outOfRange, wholeExpected } from '../errors';
 import type { Isolation } from '../gpu';
 import type { Feeds, Model } from '../model';
+import type { RunSignal } from '../abort';
 import type { BatchingOptions } from '../batching';
 import { type LoadOptions, localDirectory, resolveLoadOptions, URI_SCHEME } from '../options';
 import { parseModelServerConfig, withProtoFieldNames } from './tfs-config';
@@ -63,9 +64,10 @@ export interface WarmupConfig {
    * TensorFlow Serving's warm-up requests file: `(model, { path }) => runSavedModelWarmup(model, path)`
    * (from tfslice's serve module). `signal` aborts when the warm-up is stopped (stop(), a reload
    * removing the model): the manager disposes the model and ends the version then, without
-   * waiting for the function, which should stop its own work on that signal.
+   * waiting for the function, which should stop its own work on that signal (an AbortSignal,
+   * typed as RunSignal so that the declarations need no DOM or Node types; pass it to run()).
    */
-  run?: ((model: Model, version: { version: number; path: string; signal: AbortSignal }) => Promise<unknown>) | undefined;
+  run?: ((model: Model, version: { version: number; path: string; signal: RunSignal }) => Promise<unknown>) | undefined;
   /** How many times the feeds run, or `run` is called; default 1. */
   runs?: number | undefined;
 }

@@ -1,5 +1,6 @@
 import type { Isolation } from '../gpu';
 import type { Feeds, Model } from '../model';
+import type { RunSignal } from '../abort';
 import type { BatchingOptions } from '../batching';
 import { type LoadOptions } from '../options';
 /**
@@ -45,12 +46,13 @@ export interface WarmupConfig {
      * TensorFlow Serving's warm-up requests file: `(model, { path }) => runSavedModelWarmup(model, path)`
      * (from tfslice's serve module). `signal` aborts when the warm-up is stopped (stop(), a reload
      * removing the model): the manager disposes the model and ends the version then, without
-     * waiting for the function, which should stop its own work on that signal.
+     * waiting for the function, which should stop its own work on that signal (an AbortSignal,
+     * typed as RunSignal so that the declarations need no DOM or Node types; pass it to run()).
      */
     run?: ((model: Model, version: {
         version: number;
         path: string;
-        signal: AbortSignal;
+        signal: RunSignal;
     }) => Promise<unknown>) | undefined;
     /** How many times the feeds run, or `run` is called; default 1. */
     runs?: number | undefined;
