@@ -20,6 +20,7 @@
  *     `saved_model_main_op` / `legacy_init_op` collection) and from the saver's restore op.
  * The saver's own SaveV2 nodes, which no entry reaches, do not count.
  */
+import { realpathSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -38,7 +39,7 @@ interface AttrValue {
   func?: NameAttrList | null;
 }
 interface NodeDef { name?: string; op?: string; input?: string[]; attr?: Record<string, AttrValue> }
-interface FunctionDef { signature?: { name?: string; inputArg?: { name?: string }[] } | null; nodeDef?: NodeDef[] }
+interface FunctionDef { signature?: { name?: string; inputArg?: { name?: string }[] } | null; nodeDef?: NodeDef[]; attr?: Record<string, AttrValue> }
 interface TensorInfo {
   name?: string;
   cooSparse?: { valuesTensorName?: string; indicesTensorName?: string; denseShapeTensorName?: string } | null;
@@ -98,7 +99,12 @@ export const SERVE_DENIED_OPS: Readonly<Record<string, string>> = Object.freeze(
     'CreateSummaryFileWriter', 'CreateSummaryDbWriter', 'WriteSummary', 'WriteScalarSummary', 'WriteHistogramSummary',
     'WriteImageSummary', 'WriteAudioSummary', 'WriteGraphSummary', 'WriteRawProtoSummary', 'ImportEvent',
     'DebugIdentity', 'DebugIdentityV2', 'DebugIdentityV3', 'DebugNanCount', 'DebugNumericSummary', 'DebugNumericSummaryV2',
-    'CalibrationStatisticsSaver', 'DistributedSave',
+    'CalibrationStatisticsSaver', 'DistributedSave', 'DumpTensor',
+  ]),
+  ...reasons('talks to other machines', [
+    'RpcServer', 'RpcServerStart', 'RpcServerRegister', 'RpcClient', 'RpcCall', 'RpcCheckStatus', 'RpcGetValue',
+    'DataServiceDataset', 'DataServiceDatasetV2', 'DataServiceDatasetV3', 'DataServiceDatasetV4', 'RegisterDataset',
+    'RegisterDatasetV2',
   ]),
   ...reasons('configures the file system', ['FileSystemSetConfiguration', 'GcsConfigureCredentials', 'GcsConfigureBlockCache']),
   ...reasons('calls code outside the graph', ['PyFunc', 'PyFuncStateless', 'EagerPyFunc', 'RemoteCall']),
@@ -205,6 +211,11 @@ function walk(graph: Graph, starts: readonly { label: string; name: string }[], 
     const at = { step: `${how} '${name}'`, prev: trail };
     queue.push({ fn, trail: at });
     for (const gradient of graph.gradients.get(name) ?? []) enqueue(gradient, at, 'its gradient function');
+    // Grappler's implementation selector runs, in a call's place, another function of the library
+    // that implements the same API (api_implements) for the device (helper-135: a call of an
+    // identity function ran a ReadFile one that nothing named).
+    const implemented = utf8(fn.attr?.['api_implements']?.s);
+    if (implemented) for (const other of graph.implementations.get(implemented) ?? []) enqueue(other, at, `a function of the same api_implements ('${implemented}') TensorFlow may run in its place,`);
   };
   const callees = (node: NodeDef, trail: Trail): void => {
     for (const name of calledFunctions(graph, node)) enqueue(name, trail, 'function');
@@ -246,6 +257,8 @@ interface Graph {
   readonly functions: ReadonlyMap<string, FunctionDef>;
   /** Function name → the gradient functions registered for it (FunctionDefLibrary.gradient). */
   readonly gradients: ReadonlyMap<string, readonly string[]>;
+  /** An api_implements value → the library's functions that implement it (any may run for any). */
+  readonly implementations: ReadonlyMap<string, readonly string[]>;
   /**
    * Tensors TensorFlow's loader feeds with a file of the SavedModel: its assets (tensor → the
    * file name the loader joins onto assets/), and the saver's filename.
@@ -307,7 +320,13 @@ function graphOf(meta: MetaGraph): Graph {
   const nodes = new Map<string, NodeDef>();
   for (const node of meta.graphDef?.node ?? []) if (node.name) nodes.set(node.name, node);
   const functions = new Map<string, FunctionDef>();
-  for (const fn of meta.graphDef?.library?.function ?? []) if (fn.signature?.name) functions.set(fn.signature.name, fn);
+  const implementations = new Map<string, string[]>();
+  for (const fn of meta.graphDef?.library?.function ?? []) {
+    if (!fn.signature?.name) continue;
+    functions.set(fn.signature.name, fn);
+    const implemented = utf8(fn.attr?.['api_implements']?.s);
+    if (implemented) implementations.set(implemented, [...(implementations.get(implemented) ?? []), fn.signature.name]);
+  }
   const gradients = new Map<string, string[]>();
   for (const g of meta.graphDef?.library?.gradient ?? []) {
     if (g.functionName && g.gradientFunc) gradients.set(g.functionName, [...(gradients.get(g.functionName) ?? []), g.gradientFunc]);
@@ -315,7 +334,7 @@ function graphOf(meta: MetaGraph): Graph {
   const assets = new Map<string, string>();
   for (const asset of assetFileDefs(meta)) if (asset.tensor) assets.set(tensorName(asset.tensor), asset.filename);
   const saver = meta.saverDef?.filenameTensorName;
-  return { nodes, functions, gradients, assets, saverFilename: saver ? tensorName(saver) : null };
+  return { nodes, functions, gradients, implementations, assets, saverFilename: saver ? tensorName(saver) : null };
 }
 
 // Ops whose output 0 is their input 0: a file name passes through them unchanged.
@@ -377,11 +396,12 @@ const describeOrigin = (o: Origin): string => ('why' in o ? o.why : `node '${o.n
 function variableOf(graph: Graph, scope: FunctionDef | null, ref: string | undefined, depth: number): string | null {
   const found = origins(graph, scope, ref, depth).map((o) => {
     if ('why' in o || o.node.op !== 'VarHandleOp') return null;
-    // TensorFlow shares a variable by (container, shared_name); every handle with an empty
-    // shared_name counts as one here, which can only make the check stricter.
-    const container = utf8(o.node.attr?.['container']?.s);
-    const shared = utf8(o.node.attr?.['shared_name']?.s);
-    return container ? `${container}/${shared}` : shared;
+    // TensorFlow shares a variable by (container, shared_name). The container is left out here:
+    // '' is 'localhost' to TensorFlow, and a check that told them apart let an assignment through
+    // one handle escape a read through the other (helper-135); merging variables of one
+    // shared_name can only make the check stricter, as does counting every handle with an empty
+    // shared_name as one.
+    return utf8(o.node.attr?.['shared_name']?.s);
   });
   return found.length > 0 && found.every((key) => key !== null && key === found[0]) ? found[0]! : null;
 }
@@ -485,7 +505,7 @@ export function reachedOps(savedModel: Uint8Array, tags: readonly string[]): Ent
 export class PermissionDeniedError extends TensorFlowError {
   /** Always 'PERMISSION_DENIED'. */
   declare readonly code: 'PERMISSION_DENIED';
-  /** The refused op type, e.g. 'ReadFile'. */
+  /** The refused op type, e.g. 'ReadFile'; '' when what is refused is an asset file that leads outside the SavedModel. */
   readonly op: string;
   /** What reaches it: "signature 'read_file'", "the init op 'main_op'", ... */
   readonly entry: string;
@@ -574,6 +594,7 @@ function checkMetaGraph(meta: MetaGraph, policy: Exclude<OpPolicy, 'none'>, expo
   const allow = typeof policy === 'object' && 'allow' in policy ? new Set(policy.allow) : null;
   const deny = typeof policy === 'object' && 'deny' in policy ? new Set(policy.deny) : null;
   const graph = graphOf(meta);
+  checkAssetFiles(graph, policy, exportDir);
   const all = entries(meta);
   const atLoad = new Set<NodeDef>();
   for (const { kind, starts } of all) if (kind !== 'signature') walk(graph, starts, ({ node }) => atLoad.add(node));
@@ -602,6 +623,33 @@ function checkMetaGraph(meta: MetaGraph, policy: Exclude<OpPolicy, 'none'>, expo
     '`tfslice show --ops` lists what each signature reaches), or opPolicy: \'none\'.',
     first.op, first.entry, first.path,
   );
+}
+
+// The files the loader feeds as assets stay inside the SavedModel once links are followed: the
+// names are checked (untracedFile), but assets/vocab.txt as a symbolic link to /etc/hostname read
+// that file into a table a signature could return (helper-135). Inside the SavedModel's directory,
+// not only assets/: a volume that mounts the model may make its files links within it.
+function checkAssetFiles(graph: Graph, policy: Exclude<OpPolicy, 'none'>, exportDir: string): void {
+  let root: string;
+  try {
+    root = realpathSync(exportDir);
+  } catch {
+    return; // TensorFlow's load says what is missing
+  }
+  for (const file of new Set(graph.assets.values())) {
+    let real: string;
+    try {
+      real = realpathSync(path.join(exportDir, 'assets', file));
+    } catch {
+      continue; // not there: TensorFlow's loader fails on it, or it is never read
+    }
+    if (real === root || real.startsWith(`${root}${path.sep}`)) continue;
+    throw new PermissionDeniedError(
+      `opPolicy ${policyName(policy)} refuses the SavedModel at ${exportDir}: its asset '${file}' is a link to ${real}, outside the SavedModel, ` +
+      "which TensorFlow's loader would read. Put the file itself in assets/ (or, if you trust this model, load it with opPolicy: 'none').",
+      '', `asset '${file}'`, [`asset '${file}'`, real],
+    );
+  }
 }
 
 // Long paths (deep function nesting) keep their two ends.

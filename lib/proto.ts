@@ -142,7 +142,8 @@ const SCHEMA = {
             attr: { keyType: 'string', type: 'AttrValue', id: 5 },
           },
         },
-        FunctionDef: { fields: { signature: { type: 'OpDef', id: 1 }, nodeDef: { rule: 'repeated', type: 'NodeDef', id: 3 } } },
+        // attr: api_implements, by which Grappler may run another function of the library in a call's place.
+        FunctionDef: { fields: { signature: { type: 'OpDef', id: 1 }, nodeDef: { rule: 'repeated', type: 'NodeDef', id: 3 }, attr: { keyType: 'string', type: 'AttrValue', id: 5 } } },
         FunctionDefLibrary: {
           fields: {
             function: { rule: 'repeated', type: 'FunctionDef', id: 1 },

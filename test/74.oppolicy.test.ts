@@ -127,7 +127,7 @@ t.test('a saved_model.pb replaced during the load is caught from the graph Tenso
 // A SavedModel of our own graph: nodes [name, op, inputs, attrs], functions by name.
 interface N { name: string; op: string; input?: string[]; attr?: Record<string, unknown> }
 interface GraphOptions {
-  functions?: Record<string, N[] | { args: string[]; body: N[] }>;
+  functions?: Record<string, N[] | { args: string[]; body: N[]; attr?: Record<string, unknown> }>;
   /** Function name → its registered gradient function (FunctionDefLibrary.gradient). */
   gradients?: Record<string, string>;
   outputs?: Record<string, string>;
@@ -145,7 +145,7 @@ function savedModel(nodes: N[], options: GraphOptions = {}): Uint8Array {
     library: {
       function: Object.entries(options.functions ?? {}).map(([name, f]) => (Array.isArray(f)
         ? { signature: { name }, nodeDef: f }
-        : { signature: { name, inputArg: f.args.map((arg) => ({ name: arg })) }, nodeDef: f.body })),
+        : { signature: { name, inputArg: f.args.map((arg) => ({ name: arg })) }, nodeDef: f.body, attr: f.attr ?? {} })),
       gradient: Object.entries(options.gradients ?? {}).map(([functionName, gradientFunc]) => ({ functionName, gradientFunc })),
     },
   };
@@ -417,6 +417,50 @@ t.test("what the second trial found: asset names leaving assets/, assignments th
   await t.rejects(checkSavedModelOps(dir, ['serve'], 'serve'), { op: 'FixedUnigramCandidateSampler', message: /it reads \/etc\/passwd/ });
   fs.writeFileSync(path.join(dir, 'saved_model.pb'), savedModel([{ name: 'y', op: 'FixedUnigramCandidateSampler', attr: { unigrams: {} } }]));
   await t.resolves(checkSavedModelOps(dir, ['serve'], 'serve'), 'with unigrams given in the graph');
+});
+
+t.test("what the third trial found (helper-135): a function Grappler may run in a call's place, a container that aliases a variable, DumpTensor, an asset that links outside", async (t) => {
+  const dir = tmp(t);
+  const check = async (bytes: Uint8Array) => {
+    fs.writeFileSync(path.join(dir, 'saved_model.pb'), bytes);
+    return checkSavedModelOps(dir, ['serve'], 'serve');
+  };
+  const implementsIo = (device: string) => ({ api_implements: { s: Buffer.from('io') }, api_preferred_device: { s: Buffer.from(device) } });
+  // The signature calls an identity; the library's other implementation of 'io' reads a file.
+  await t.rejects(check(savedModel([
+    { name: 'x', op: 'Placeholder' },
+    { name: 'y', op: 'StatefulPartitionedCall', input: ['x'], attr: { f: fn('benign') } },
+  ], { functions: {
+    benign: { args: ['p'], body: [{ name: 'same', op: 'Identity', input: ['p'] }], attr: implementsIo('GPU') },
+    evil: { args: ['p'], body: [{ name: 'read', op: 'ReadFile', input: ['p'] }], attr: implementsIo('CPU') },
+  } })), { op: 'ReadFile', message: /a function of the same api_implements \('io'\) TensorFlow may run in its place, 'evil'/ });
+  // One variable through two handles: container '' is 'localhost' to TensorFlow.
+  const aliased = savedModel([
+    { name: 'y', op: 'Placeholder' }, { name: 'asset_path_initializer', op: 'Placeholder' }, { name: 'secret', op: 'Const' },
+    { name: 'b', op: 'VarHandleOp', attr: { shared_name: { s: Buffer.from('p') }, container: { s: Buffer.from('localhost') } } },
+    { name: 'a', op: 'VarHandleOp', attr: { shared_name: { s: Buffer.from('p') } } },
+    { name: 'first', op: 'AssignVariableOp', input: ['b', 'asset_path_initializer'] },
+    { name: 'second', op: 'AssignVariableOp', input: ['a', 'secret', '^first'] },
+    { name: 'read', op: 'ReadVariableOp', input: ['b', '^second'] },
+    { name: 'table_init', op: 'InitializeTableFromTextFileV2', input: ['table', 'read'] },
+  ], { mainOp: 'table_init', assets: ['asset_path_initializer:0'] });
+  await t.rejects(check(aliased), { op: 'InitializeTableFromTextFileV2', message: /assigned from node 'secret' \(Const\)/ });
+  await t.rejects(check(savedModel([{ name: 'x', op: 'Placeholder' }, { name: 'y', op: 'DumpTensor', input: ['x'] }])), { op: 'DumpTensor', message: /it writes files/ });
+  t.equal(SERVE_DENIED_OPS.RpcClient, 'talks to other machines');
+  // A well-named asset that is a link to a file outside the SavedModel.
+  const table = savedModel([
+    { name: 'y', op: 'Placeholder' }, { name: 'asset_path', op: 'Const' },
+    { name: 'init', op: 'InitializeTableFromTextFileV2', input: ['table', 'asset_path'] },
+  ], { mainOp: 'init', assets: { 'asset_path:0': 'vocab.txt' } });
+  const outside = path.join(tmp(t), 'secret.txt');
+  fs.writeFileSync(outside, 'secret\n');
+  fs.mkdirSync(path.join(dir, 'assets'), { recursive: true });
+  fs.symlinkSync(outside, path.join(dir, 'assets', 'vocab.txt'));
+  await t.rejects(check(table), { code: 'PERMISSION_DENIED', op: '', entry: "asset 'vocab.txt'", message: /its asset 'vocab\.txt' is a link to .*secret\.txt, outside the SavedModel/ });
+  fs.rmSync(path.join(dir, 'assets', 'vocab.txt'));
+  fs.writeFileSync(path.join(dir, 'real.txt'), 'a\n');
+  fs.symlinkSync(path.join(dir, 'real.txt'), path.join(dir, 'assets', 'vocab.txt'));
+  await t.resolves(check(table), 'a link that stays inside the SavedModel (as a volume mount makes them) loads');
 });
 
 t.test('a TF2 vocabulary asset read by the init op loads under opPolicy serve, and runs', async (t) => {

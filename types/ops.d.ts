@@ -61,7 +61,7 @@ export declare function reachedOps(savedModel: Uint8Array, tags: readonly string
 export declare class PermissionDeniedError extends TensorFlowError {
     /** Always 'PERMISSION_DENIED'. */
     readonly code: 'PERMISSION_DENIED';
-    /** The refused op type, e.g. 'ReadFile'. */
+    /** The refused op type, e.g. 'ReadFile'; '' when what is refused is an asset file that leads outside the SavedModel. */
     readonly op: string;
     /** What reaches it: "signature 'read_file'", "the init op 'main_op'", ... */
     readonly entry: string;
