@@ -20,7 +20,7 @@
  *     `saved_model_main_op` / `legacy_init_op` collection) and from the saver's restore op.
  * The saver's own SaveV2 nodes, which no entry reaches, do not count.
  */
-import { realpathSync } from 'node:fs';
+import { readdirSync, realpathSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -636,19 +636,41 @@ function checkAssetFiles(graph: Graph, policy: Exclude<OpPolicy, 'none'>, export
   } catch {
     return; // TensorFlow's load says what is missing
   }
-  for (const file of new Set(graph.assets.values())) {
+  const refuse = (what: string, why: string, fix: string): never => {
+    throw new PermissionDeniedError(
+      `opPolicy ${policyName(policy)} refuses the SavedModel at ${exportDir}: ${what} ${why}, which TensorFlow's loader would read. ` +
+      `${fix} (or, if you trust this model, load it with opPolicy: 'none').`, '', what, [what]);
+  };
+  // Where `file` leads once links are followed, or null when it is not there.
+  const inside = (what: string, file: string, fix: string): boolean => {
     let real: string;
     try {
-      real = realpathSync(path.join(exportDir, 'assets', file));
-    } catch {
-      continue; // not there: TensorFlow's loader fails on it, or it is never read
+      real = realpathSync(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false; // TensorFlow's load fails on it, or never reads it
+      return refuse(what, `cannot be followed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, fix);
     }
-    if (real === root || real.startsWith(`${root}${path.sep}`)) continue;
-    throw new PermissionDeniedError(
-      `opPolicy ${policyName(policy)} refuses the SavedModel at ${exportDir}: its asset '${file}' is a link to ${real}, outside the SavedModel, ` +
-      "which TensorFlow's loader would read. Put the file itself in assets/ (or, if you trust this model, load it with opPolicy: 'none').",
-      '', `asset '${file}'`, [`asset '${file}'`, real],
-    );
+    if (real !== root && !real.startsWith(`${root}${path.sep}`)) refuse(what, `is a link to ${real}, outside the SavedModel`, fix);
+    return true;
+  };
+  for (const file of new Set(graph.assets.values())) {
+    const what = `its asset '${file.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`;
+    // A NUL ends the name where TensorFlow opens it (helper-137: 'lnk\0x' opened assets/lnk, a
+    // link out, while the check could not follow the name and passed it).
+    if (/[\x00-\x1f\x7f]/.test(file)) refuse(what, 'has a control character in its name', 'Name the file plainly');
+    inside(what, path.join(exportDir, 'assets', file), 'Put the file itself in assets/');
+  }
+  // The restore op reads variables/ (helper-137: a link to another model's checkpoint was restored
+  // and returned by a signature).
+  const variables = path.join(exportDir, 'variables');
+  if (inside("its 'variables' directory", variables, 'Put the checkpoint itself in variables/')) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(variables);
+    } catch {
+      // not a directory: TensorFlow's restore fails on it
+    }
+    for (const name of names) inside(`its variables file '${name}'`, path.join(variables, name), 'Put the checkpoint itself in variables/');
   }
 }
 

@@ -456,11 +456,28 @@ t.test("what the third trial found (helper-135): a function Grappler may run in 
   fs.writeFileSync(outside, 'secret\n');
   fs.mkdirSync(path.join(dir, 'assets'), { recursive: true });
   fs.symlinkSync(outside, path.join(dir, 'assets', 'vocab.txt'));
-  await t.rejects(check(table), { code: 'PERMISSION_DENIED', op: '', entry: "asset 'vocab.txt'", message: /its asset 'vocab\.txt' is a link to .*secret\.txt, outside the SavedModel/ });
+  await t.rejects(check(table), { code: 'PERMISSION_DENIED', op: '', entry: "its asset 'vocab.txt'", message: /its asset 'vocab\.txt' is a link to .*secret\.txt, outside the SavedModel/ });
   fs.rmSync(path.join(dir, 'assets', 'vocab.txt'));
   fs.writeFileSync(path.join(dir, 'real.txt'), 'a\n');
   fs.symlinkSync(path.join(dir, 'real.txt'), path.join(dir, 'assets', 'vocab.txt'));
   await t.resolves(check(table), 'a link that stays inside the SavedModel (as a volume mount makes them) loads');
+  // helper-137: a NUL ends the name where TensorFlow opens it (assets/lnk, a link out), and the
+  // check could not follow the name; a variables/ that links to another checkpoint.
+  fs.symlinkSync(outside, path.join(dir, 'assets', 'lnk'));
+  const nul = savedModel([
+    { name: 'y', op: 'Placeholder' }, { name: 'asset_path', op: 'Const' },
+    { name: 'init', op: 'InitializeTableFromTextFileV2', input: ['table', 'asset_path'] },
+  ], { mainOp: 'init', assets: { 'asset_path:0': 'lnk\0x' } });
+  await t.rejects(check(nul), { code: 'PERMISSION_DENIED', message: /its asset 'lnk\\x00x' has a control character in its name/ });
+  const elsewhere = path.join(tmp(t), 'checkpoint');
+  fs.mkdirSync(elsewhere);
+  fs.symlinkSync(elsewhere, path.join(dir, 'variables'));
+  await t.rejects(check(table), { code: 'PERMISSION_DENIED', message: /its 'variables' directory is a link to .*checkpoint, outside the SavedModel/ });
+  fs.rmSync(path.join(dir, 'variables'));
+  fs.mkdirSync(path.join(dir, 'variables'));
+  fs.writeFileSync(path.join(elsewhere, 'variables.index'), '');
+  fs.symlinkSync(path.join(elsewhere, 'variables.index'), path.join(dir, 'variables', 'variables.index'));
+  await t.rejects(check(table), { code: 'PERMISSION_DENIED', message: /its variables file 'variables\.index' is a link to .*, outside the SavedModel/ });
 });
 
 t.test('a TF2 vocabulary asset read by the init op loads under opPolicy serve, and runs', async (t) => {
