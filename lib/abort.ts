@@ -55,15 +55,24 @@ export function isRunSignal(value: unknown): value is RunSignal {
 }
 
 /**
+ * @internal RunOptions.signal's type checked: undefined, or a RunSignal (aborted or not).
+ * @throws ERR_INVALID_ARG_TYPE (TypeError) for anything else
+ */
+export function checkSignalType(signal: unknown): RunSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (!isRunSignal(signal)) throw invalidType('signal', 'an AbortSignal (or an object with `aborted` and addEventListener/removeEventListener for "abort")', signal);
+  return signal;
+}
+
+/**
  * @internal RunOptions.signal checked: undefined, or a RunSignal; an AbortSignal aborted already
  * is CANCELLED (abortedRun).
  * @throws ERR_INVALID_ARG_TYPE (TypeError) for anything else; CANCELLED
  */
 export function checkSignal(signal: unknown): RunSignal | undefined {
-  if (signal === undefined) return undefined;
-  if (!isRunSignal(signal)) throw invalidType('signal', 'an AbortSignal (or an object with `aborted` and addEventListener/removeEventListener for "abort")', signal);
-  if (signal.aborted) throw abortedRun(signal);
-  return signal;
+  const checked = checkSignalType(signal);
+  if (checked?.aborted) throw abortedRun(checked);
+  return checked;
 }
 
 // The coded TypeError for a signal that threw while `doing` something run() needs of it.

@@ -641,7 +641,7 @@ function checkAssetFiles(graph: Graph, policy: Exclude<OpPolicy, 'none'>, export
       `opPolicy ${policyName(policy)} refuses the SavedModel at ${exportDir}: ${what} ${why}, which TensorFlow's loader would read. ` +
       `${fix} (or, if you trust this model, load it with opPolicy: 'none').`, '', what, [what]);
   };
-  // Where `file` leads once links are followed, or null when it is not there.
+  // Whether `file` is there (false: absent); refused when, links followed, it leads outside.
   const inside = (what: string, file: string, fix: string): boolean => {
     let real: string;
     try {
@@ -654,10 +654,11 @@ function checkAssetFiles(graph: Graph, policy: Exclude<OpPolicy, 'none'>, export
     return true;
   };
   for (const file of new Set(graph.assets.values())) {
-    const what = `its asset '${file.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`;
+    const shown = file.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    const what = `its asset '${shown}'`;
     // A NUL ends the name where TensorFlow opens it (helper-137: 'lnk\0x' opened assets/lnk, a
     // link out, while the check could not follow the name and passed it).
-    if (/[\x00-\x1f\x7f]/.test(file)) refuse(what, 'has a control character in its name', 'Name the file plainly');
+    if (shown !== file) refuse(what, 'has a control character in its name', 'Name the file plainly');
     inside(what, path.join(exportDir, 'assets', file), 'Put the file itself in assets/');
   }
   // The restore op reads variables/ (helper-137: a link to another model's checkpoint was restored

@@ -44,8 +44,17 @@ export function parseFraction(value: string): number {
 
 /** An integer ≥ 1 (--batch, --concurrency, --iterations). */
 export function parseCount(value: string): number {
+  return wholeNumber(value, 1);
+}
+
+/** A count of 0 or more (--warmup). */
+export function parseCountFromZero(value: string): number {
+  return wholeNumber(value, 0);
+}
+
+function wholeNumber(value: string, least: number): number {
   const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected an integer ≥ 1');
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < least) throw new InvalidArgumentError(`expected an integer ≥ ${least}`);
   return n;
 }
 

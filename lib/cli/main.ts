@@ -7,7 +7,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 
 import { bench, collectShape } from './bench';
-import { collect, onClosedPipe, packageVersion, parseCount, parseFraction, parseList, parseSeconds, parseTags } from './common';
+import { collect, onClosedPipe, packageVersion, parseCount, parseCountFromZero, parseFraction, parseList, parseSeconds, parseTags } from './common';
 import { doctor, parseGpuPartitions } from './doctor';
 import { isExpected, UsageError } from './errors';
 import { collectInput } from './inputs';
@@ -64,10 +64,7 @@ function program(): Command {
     .option('-c, --concurrency <n>', 'run() calls in flight', parseCount, 1)
     .option('--duration <s>', 'run for this many seconds (default 10)', parseSeconds)
     .option('--iterations <n>', 'run this many times instead', parseCount)
-    .option('--warmup <n>', 'runs before timing starts', (v: string) => {
-      if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(Number(v))) throw new InvalidArgumentError('expected an integer ≥ 0');
-      return Number(v);
-    }, 3)
+    .option('--warmup <n>', 'runs before timing starts', parseCountFromZero, 3)
     .option('--progress', 'show the progress bar even when stderr is not a terminal')
     .option('--json', 'print the summary as JSON (no progress bar)'))
     .action((dir: string, flags) => bench(dir, flags));

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 
 import { CRASHED_ADVICE, describe, invalidType, ModelCrashedError, ModelDisposedError, NotFoundError, outOfRange, QueueFullError, ServableNotFoundError, TensorFlowError, wholeExpected } from '../errors';
 import { disposeOptions, loadModel, type Feeds, type Model, RUN_OPTIONS } from '../model';
-import { abortedRun, checkSignal, isRunSignal, type RunSignal, timerFor } from '../abort';
+import { abortedRun, checkSignalType, type RunSignal, timerFor } from '../abort';
 import { callListeners } from '../listeners';
 import { fitsNow, type GpuHolderRef } from '../gpu';
 import { type LoadOptions, resolveLoadOptions, runTimeout } from '../options';
@@ -43,7 +43,7 @@ function checkUse(which: unknown, work: unknown): void {
   const { waitLimitMs, signal } = which as { waitLimitMs?: unknown; signal?: unknown };
   if (waitLimitMs !== undefined) runTimeout('waitLimitMs', waitLimitMs);
   // (Its type here; one aborted already is CANCELLED once the model and version are found.)
-  if (signal !== undefined && !isRunSignal(signal)) checkSignal(signal);
+  checkSignalType(signal);
   if (typeof work !== 'function') throw invalidType('work', 'a function (model, version) => Promise', work);
 }
 
@@ -583,8 +583,7 @@ export class ModelManager {
     // Checked here too: they bound the wait for a version to load (use()).
     const waitLimitMs = runOptions.runTimeoutMs === undefined ? 0 : runTimeout('runTimeoutMs', runOptions.runTimeoutMs);
     // (Its type; one aborted already is use()'s to answer, after the model is found.)
-    const signal = runOptions.signal;
-    if (signal !== undefined && !isRunSignal(signal)) checkSignal(signal);
+    const signal = checkSignalType(runOptions.signal);
     const asked = performance.now();
     return this.use(name, { version, label, waitLimitMs, signal }, async (model, served) => {
       // What is left of its limit after that wait (as a run that waited for its turn gets).
@@ -1044,12 +1043,8 @@ export class ModelManager {
     } catch (error) {
       const failed = asError(error);
       const message = `warm-up of version ${version} of model '${m.config.name}' failed: ${failed.message}`;
-      try {
-        failed.message = message;
-        if (failed.message === message) throw failed;
-      } catch (thrown) {
-        if (thrown === failed) throw failed;
-      }
+      // Reflect.set says false, where an assignment would throw, for a message that cannot be set.
+      if (Reflect.set(failed, 'message', message) && failed.message === message) throw failed;
       // One whose message cannot be set (a DOMException's is a getter; a frozen error): a new one,
       // with its code (helper-134: the TypeError of the assignment replaced the user's error).
       const code = (failed as { code?: unknown }).code;

@@ -14,6 +14,8 @@ export declare function packageVersion(): string;
 export declare function parseFraction(value: string): number;
 /** An integer ≥ 1 (--batch, --concurrency, --iterations). */
 export declare function parseCount(value: string): number;
+/** A count of 0 or more (--warmup). */
+export declare function parseCountFromZero(value: string): number;
 /** A positive number of seconds (--duration). */
 export declare function parseSeconds(value: string): number;
 /** "a,b" → ['a', 'b'] (--tags, --outputs). */
