@@ -11,13 +11,14 @@
  *    (TF2), else the one node of the `saved_model_main_op` collection, else of `legacy_init_op`.
  * Assets come from asset_file_def, else TF1's `saved_model_assets` collection, as there.
  */
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { Reader } from 'protobufjs/light';
 
-import { NotFoundError, TensorFlowError } from './errors';
+import { InvalidArgumentError, NotFoundError, TensorFlowError } from './errors';
+import { readGraphFile } from './files';
 import { ASSET_FILE_DEF, lengthDelimitedFields, LOADER_META_GRAPH } from './proto';
 
 /** One step the native loader runs: `target` with scalar string feeds ([name, value, ...]). */
@@ -163,8 +164,9 @@ export async function planLoad(exportDir: string, tags: readonly string[], devic
   const file = path.join(exportDir, 'saved_model.pb');
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(file);
+    bytes = await readGraphFile(file);
   } catch (error) {
+    if (error instanceof InvalidArgumentError) throw error;
     if (await access(path.join(exportDir, 'saved_model.pbtxt')).then(() => true, () => false)) {
       throw new TensorFlowError('UNIMPLEMENTED', `${exportDir} holds saved_model.pbtxt (text format); a partition load reads saved_model.pb: ` +
         're-save it in binary (tf.saved_model.save), or load it without partition');

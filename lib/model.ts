@@ -3,7 +3,7 @@
  * its MetaGraphDef, feeds checked against the signature before TensorFlow sees them.
  */
 import * as fs from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { abortedRun, checkSignal, type RunSignal, timerFor, watchAbort } from './abort';
@@ -16,6 +16,7 @@ import { type Isolation, reserve } from './gpu';
 import { allocShared, HostSession, runStillInHost } from './isolation';
 import { defaultMaxConcurrentRuns, type LoadOptions, localDirectory, type ResolvedOptions, resolveLoadOptions, runsInline, runTimeout } from './options';
 import { callListeners } from './listeners';
+import { checkGraphFiles, readGraphFile } from './files';
 import { checkLoadedOps, checkSavedModelOps, loopingAndKeyedWaitOps, outputsWithoutKeyedWaits } from './ops';
 import { checkReachable, type LoadPlan, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
@@ -613,7 +614,7 @@ function listed(entries: readonly string[]): string {
 /** Whether saved_model.pb is whole (a read or parse failure means it is not). */
 async function savedModelParses(exportDir: string): Promise<boolean> {
   try {
-    decodeSavedModel(await readFile(path.join(exportDir, 'saved_model.pb')));
+    decodeSavedModel(await readGraphFile(path.join(exportDir, 'saved_model.pb')));
     return true;
   } catch (error) {
     return (error as { code?: string }).code === 'ENOENT';
@@ -652,7 +653,7 @@ async function explainLoadError(error: unknown, exportDir: string, target = ''):
   }
   if (error instanceof NotFoundError && /matching supplied tags/.test(error.message)) {
     try {
-      const metaGraphs = decodeSavedModel(await readFile(path.join(exportDir, 'saved_model.pb')));
+      const metaGraphs = decodeSavedModel(await readGraphFile(path.join(exportDir, 'saved_model.pb')));
       const sets = metaGraphs.map((m) => tagSet(m.tags));
       error.message += sets.length === 0
         ? `\n${exportDir}/saved_model.pb holds no meta graph at all: it is not a usable SavedModel; export the model again.`
@@ -1731,7 +1732,9 @@ export async function openSession(exportDir: string, resolved: ResolvedOptions, 
  * @param options a GPU memory fraction in (0, 1], or LoadOptions
  * @throws (rejects with) by `code`: ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE (TypeError /
  *   RangeError) for a bad path or option, naming it; NOT_FOUND for a directory that is missing
- *   or holds no SavedModel, or tags it lacks; PERMISSION_DENIED where it cannot be read;
+ *   or holds no SavedModel, or tags it lacks; INVALID_ARGUMENT when its saved_model.pb (.pbtxt)
+ *   is no regular file (a FIFO, a device: checked before TensorFlow opens it); PERMISSION_DENIED
+ *   where it cannot be read;
  *   LIBRARY_NOT_FOUND / LIBRARY_INCOMPATIBLE when no usable libtensorflow is found;
  *   GPU_BUDGET_EXCEEDED, GPU_CONFIG_CONFLICT (the ledger, above); INVALID_ARGUMENT or
  *   TensorFlow's own code for a SavedModel TensorFlow refuses; MODEL_CRASHED when an isolated
@@ -1740,6 +1743,8 @@ export async function openSession(exportDir: string, resolved: ResolvedOptions, 
 export async function loadModel(modelPath: string, options?: number | LoadOptions): Promise<Model> {
   const exportDir = localDirectory('modelPath', modelPath, 'a SavedModel directory path');
   const resolved = resolveLoadOptions(options);
+  // A FIFO or a device as saved_model.pb would hold TensorFlow's loader (and a libuv thread) for ever.
+  await checkGraphFiles(exportDir);
   // Before TensorFlow reads the graph: its loader runs the restore and init ops.
   await checkSavedModelOps(exportDir, resolved.tags, resolved.opPolicy);
   if (resolved.partition === null && partitionType() === 'GPU' && resolved.isolation === 'none' && resolved.target === '') {

@@ -21,11 +21,12 @@
  * The saver's own SaveV2 nodes, which no entry reaches, do not count.
  */
 import { readdirSync, realpathSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 import { InvalidArgumentError, invalidType, TensorFlowError } from './errors';
+import { readGraphFile } from './files';
 import { PACKAGE_ROOT } from './native';
 import { assetFileDefs, sameTags } from './loader';
 import { GRAPH_META_GRAPH, GRAPH_SAVED_MODEL, lengthDelimitedFields } from './proto';
@@ -774,7 +775,7 @@ export async function checkSavedModelOps(exportDir: string, tags: readonly strin
     }
     return; // Nothing there: TensorFlow's load fails and says so.
   }
-  await checkJob({ bytes: await readFile(file), loaded: false, tags, policy, exportDir });
+  await checkJob({ bytes: await readGraphFile(file), loaded: false, tags, policy, exportDir });
 }
 
 /**

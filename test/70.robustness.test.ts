@@ -1,13 +1,15 @@
 // Corrupt SavedModels, concurrency, dispose during runs, GC, worker_threads, and leaks.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import t from 'tap';
 
-import { configureRuntime, loadModel, ModelDisposedError, runtime, Tensor, TfsliceError } from '../lib/index';
+import { configureRuntime, loadModel, type LoadOptions, ModelDisposedError, runtime, Tensor, TfsliceError } from '../lib/index';
 import { HOST_SERVE_THREADS } from '../lib/isolation';
 import { native } from '../lib/native';
 import { feedsReleased, fixture, maxRelativeError, node, ROOT } from './helpers';
@@ -66,6 +68,44 @@ t.test('corrupt SavedModels are clean errors, and leave no session behind', asyn
   const growth = rssMiB() - start;
   // Each attempt builds a graph and session (~1 MiB for this model); 200 leaked ones would pass 100 MiB.
   t.ok(growth < 40, `RSS grew ${growth.toFixed(1)} MiB over 200 failed loads`);
+});
+
+t.test("a graph file that is no regular file (a FIFO, /dev/zero, a directory) is refused before TensorFlow opens it: the load fails at once, in-process, isolated, under opPolicy 'serve'", async (t) => {
+  const made: string[] = [];
+  const withGraph = (name: string, place: (file: string) => void): string => {
+    const dir = copyModel('tiny');
+    made.push(dir);
+    fs.rmSync(path.join(dir, 'saved_model.pb'));
+    place(path.join(dir, name));
+    return dir;
+  };
+  const fifo = (file: string) => execFileSync('mkfifo', [file]);
+  const cases: [string, string, RegExp, LoadOptions][] = [
+    [withGraph('saved_model.pb', fifo), 'a FIFO', /saved_model\.pb is a FIFO \(named pipe\), not a regular file/, {}],
+    [withGraph('saved_model.pb', (f) => fs.symlinkSync('/dev/zero', f)), 'a link to /dev/zero', /saved_model\.pb is a character device/, {}],
+    [withGraph('saved_model.pb', (f) => fs.mkdirSync(f)), 'a directory', /saved_model\.pb is a directory/, {}],
+    [withGraph('saved_model.pbtxt', fifo), 'a FIFO saved_model.pbtxt', /saved_model\.pbtxt is a FIFO/, {}],
+  ];
+  cases.push([cases[0]![0], 'a FIFO, isolated', /is a FIFO/, { isolation: 'process' }]);
+  cases.push([cases[0]![0], "a FIFO, opPolicy 'serve'", /is a FIFO/, { opPolicy: 'serve' }]);
+  cases.push([cases[1]![0], "/dev/zero, opPolicy 'serve'", /character device/, { opPolicy: 'serve' }]);
+  const before = live();
+  for (const [dir, what, message, options] of cases) {
+    const started = performance.now();
+    const error = await loadModel(dir, options).catch((e: unknown) => e);
+    t.match(error, { code: 'INVALID_ARGUMENT', message }, `${what}: ${(error as Error).message?.split('\n')[0]}`);
+    t.ok(performance.now() - started < 20_000, `${what}: refused at once, not waiting on the file`);
+  }
+  t.equal(live(), before, 'no session was made');
+
+  // What is read after that check is checked again as it is opened: a FIFO swapped in is refused.
+  const { readGraphFile, readGraphFileSync } = await import('../lib/files');
+  const file = path.join(cases[0]![0], 'saved_model.pb');
+  await t.rejects(readGraphFile(file), { code: 'INVALID_ARGUMENT', message: /is a FIFO/ }, 'readGraphFile: a FIFO, without waiting for a writer');
+  t.throws(() => readGraphFileSync('/dev/zero'), { code: 'INVALID_ARGUMENT', message: /character device/ }, 'readGraphFileSync: a device');
+  const real = path.join(fixture('tiny').dir, 'saved_model.pb');
+  t.same(await readGraphFile(real), fs.readFileSync(real), 'a regular file reads whole');
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 t.test('200 concurrent run() calls on one model all return correct results', async (t) => {

@@ -17,7 +17,7 @@ const HOME = tmp('home');
 const WHEEL = execFileSync(PYTHON, ['-c', "import importlib.util as u; print(u.find_spec('tensorflow').submodule_search_locations[0])"], { encoding: 'utf8' }).trim();
 
 /** Runs `tfslice ...args` with this file's TFSLICE_HOME. */
-const cli = (args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; bare?: boolean } = {}): Promise<CliResult> => tfslice(args, { home: HOME, ...options });
+const cli = (args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; bare?: boolean; timeoutMs?: number } = {}): Promise<CliResult> => tfslice(args, { home: HOME, ...options });
 const json = jsonOf;
 
 const tiny = fixture('tiny');
@@ -322,6 +322,20 @@ t.test('run on a saved_model.pb with no meta graph says so, not to pass the tag-
   t.equal(ran.code, 2);
   t.match(ran.stderr, `${dir} holds no meta graph at all (its saved_model.pb is empty of them): it is no SavedModel tfslice can load; export it again`);
   t.notMatch(ran.stderr, /--tags serve/);
+});
+
+t.test('show and run on a saved_model.pb that is a FIFO or a link to /dev/zero: an error at once, not a wait without end', async (t) => {
+  const fifo = tmp('fifo-graph');
+  execFileSync('mkfifo', [path.join(fifo, 'saved_model.pb')]);
+  const zero = tmp('zero-graph');
+  fs.symlinkSync('/dev/zero', path.join(zero, 'saved_model.pb'));
+  for (const [dir, kind] of [[fifo, 'a FIFO (named pipe)'], [zero, 'a character device']] as const) {
+    for (const args of [['show', dir], ['show', dir, '--json'], ['run', dir, '--input', 'x=[[1,2,3,4]]']]) {
+      const shown = await cli(args, { timeoutMs: 60_000 });
+      t.not(shown.code, 0, `${args.join(' ')}: exit ${shown.code}`);
+      t.match(shown.stderr, `${path.join(dir, 'saved_model.pb')} is ${kind}, not a regular file`, `${args[0]}: says what the file is`);
+    }
+  }
 });
 
 t.test("run --json: an output's { dtype, shape, data } goes back in as --input as it is; -0 keeps its sign (helper-132)", async (t) => {

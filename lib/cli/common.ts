@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 
 import { NotFoundError } from '../errors';
+import { readGraphFileSync } from '../files';
 import { PACKAGE_ROOT } from '../native';
 import { loadModel, type Model, whatIsThere } from '../model';
 import type { LoadOptions } from '../options';
@@ -114,7 +115,7 @@ export async function openModel(dir: string, flags: ModelFlags): Promise<Model> 
   } catch (error) {
     // A tag-set that is not there is a bad --tags: say the flag that loads one.
     if (error instanceof NotFoundError && /matching supplied tags/.test(error.message)) {
-      const sets = decodeSavedModel(fs.readFileSync(savedModelFile(dir))).map((m) => m.tags);
+      const sets = decodeSavedModel(readGraphFileSync(savedModelFile(dir))).map((m) => m.tags);
       const flag = (tags: readonly string[]) => `--tags ${tags.length ? tags.join(',') : "''"}`;
       // helper-132: a SavedModel with no meta graph at all was told to pass the tag-set that had just failed.
       if (sets.length === 0) throw new UsageError(`${dir} holds no meta graph at all (its saved_model.pb is empty of them): it is no SavedModel tfslice can load; export it again`, false);

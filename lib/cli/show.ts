@@ -2,9 +2,9 @@
  * `tfslice show <dir>`: the SavedModel's tag-sets and signatures, read from
  * saved_model.pb with tfslice's own protobuf schema (no TensorFlow needed).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { readGraphFileSync } from '../files';
 import { type EntryOps, entryLabel, reachedOps, serveRefusal } from '../ops';
 import { decodeSavedModel, type MetaGraphSummary, type SignatureInfo, type TensorSpec } from '../proto';
 import { savedModelFile } from './common';
@@ -29,7 +29,7 @@ export function selectMetaGraphs(dir: string, flags: ShowFlags): Shown[] {
   const file = savedModelFile(dir);
   let metaGraphs: Shown[];
   try {
-    metaGraphs = decodeSavedModel(fs.readFileSync(file)).map((m) => ({ ...m, defaultSignature: defaultOf(m.signatures) }));
+    metaGraphs = decodeSavedModel(readGraphFileSync(file)).map((m) => ({ ...m, defaultSignature: defaultOf(m.signatures) }));
   } catch (error) {
     throw new CliError(`${file} is not a readable SavedModel (${(error as Error).message})`);
   }
@@ -37,7 +37,7 @@ export function selectMetaGraphs(dir: string, flags: ShowFlags): Shown[] {
     const wanted = flags.tags;
     metaGraphs = metaGraphs.filter((m) => sameSet(m.tags, wanted));
     if (metaGraphs.length === 0) {
-      const sets = decodeSavedModel(fs.readFileSync(file)).map((m) => tagSet(m.tags)).join(', ');
+      const sets = decodeSavedModel(readGraphFileSync(file)).map((m) => tagSet(m.tags)).join(', ');
       throw new UsageError(`--tags ${wanted.join(',')}: no meta graph has that tag-set; ${dir} has ${sets || '(none)'}`);
     }
   }
@@ -89,7 +89,7 @@ function defaultOf(signatures: Readonly<Record<string, SignatureInfo>>): string 
 
 // The entries `--ops` shows for one meta graph: the selected signatures, the init and restore ops.
 function opsOf(dir: string, m: Pick<Shown, 'tags' | 'signatures'>): EntryOps[] {
-  const all = reachedOps(fs.readFileSync(savedModelFile(dir)), m.tags) ?? [];
+  const all = reachedOps(readGraphFileSync(savedModelFile(dir)), m.tags) ?? [];
   return all.filter((e) => e.kind !== 'signature' || m.signatures[e.name] !== undefined);
 }
 

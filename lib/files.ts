@@ -1,0 +1,80 @@
+/**
+ * @internal Reading a SavedModel's graph file safely: what sits at saved_model.pb may be no
+ * regular file. A FIFO there makes an open() wait for a writer for ever (TensorFlow's loader, or
+ * one of Node's four libuv threads, held with it), and a device such as /dev/zero never ends a
+ * read. So a file that is not regular is refused before anything opens it for a blocking read.
+ */
+import * as fs from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import * as path from 'node:path';
+
+import { InvalidArgumentError } from './errors';
+
+/**
+ * The graph files TensorFlow's SavedModel reader looks for, in its order (loader_util /
+ * reader.cc: saved_model.pb, the text format saved_model.pbtxt, and the chunked
+ * saved_model.cpb of TensorFlow 2.13 and later).
+ */
+const GRAPH_FILES = ['saved_model.pb', 'saved_model.pbtxt', 'saved_model.cpb'] as const;
+
+// O_NONBLOCK: opening a FIFO returns at once rather than wait for its writer; a regular file
+// reads as without it.
+const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
+
+// What the file is, and why reading it as a graph would not end.
+function kindOf(stats: fs.Stats): string {
+  if (stats.isFIFO()) return 'a FIFO (named pipe), not a regular file: opening it waits for a writer';
+  if (stats.isCharacterDevice()) return 'a character device, not a regular file: reading it may never end';
+  if (stats.isBlockDevice()) return 'a block device, not a regular file';
+  if (stats.isSocket()) return 'a socket, not a regular file';
+  if (stats.isDirectory()) return 'a directory, not a regular file';
+  return 'not a regular file';
+}
+
+function notAFile(file: string, stats: fs.Stats): InvalidArgumentError {
+  return new InvalidArgumentError(`${file} is ${kindOf(stats)}; put the SavedModel's own file there (tf.saved_model.save writes one)`);
+}
+
+/**
+ * Refuses a SavedModel directory whose graph file (saved_model.pb, .pbtxt or .cpb), followed
+ * through links, is there but is no regular file. A missing one is left to TensorFlow's loader,
+ * which says so. One stat() per name.
+ * @throws InvalidArgumentError (INVALID_ARGUMENT) naming the file and what it is
+ */
+export async function checkGraphFiles(exportDir: string): Promise<void> {
+  for (const name of GRAPH_FILES) {
+    const file = path.join(exportDir, name);
+    const stats = await stat(file).catch(() => null);
+    if (stats !== null && !stats.isFile()) throw notAFile(file, stats);
+  }
+}
+
+/**
+ * The bytes of a SavedModel's saved_model.pb (or any file of it TensorFlow would parse whole),
+ * read only if it is a regular file: it is opened without waiting (O_NONBLOCK) and checked
+ * before a byte is read, so a FIFO or a device swapped in after checkGraphFiles() is refused too.
+ * @throws InvalidArgumentError (INVALID_ARGUMENT) for a file that is not regular; Node's own
+ *   errors (ENOENT, EACCES, ERR_FS_FILE_TOO_LARGE past 2 GiB) as readFile() raises them
+ */
+export async function readGraphFile(file: string): Promise<Buffer> {
+  const handle = await open(file, OPEN_FLAGS);
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw notAFile(file, stats);
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** readGraphFile() for the command line, which reads before anything else runs. */
+export function readGraphFileSync(file: string): Buffer {
+  const fd = fs.openSync(file, OPEN_FLAGS);
+  try {
+    const stats = fs.fstatSync(fd);
+    if (!stats.isFile()) throw notAFile(file, stats);
+    return fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
