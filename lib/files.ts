@@ -5,7 +5,7 @@
  * read. So a file that is not regular is refused before anything opens it for a blocking read.
  */
 import * as fs from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { InvalidArgumentError } from './errors';
@@ -32,27 +32,53 @@ function kindOf(stats: fs.Stats): string {
 }
 
 function notAFile(file: string, stats: fs.Stats): InvalidArgumentError {
-  return new InvalidArgumentError(`${file} is ${kindOf(stats)}; put the SavedModel's own file there (tf.saved_model.save writes one)`);
+  return new InvalidArgumentError(`${file} is ${kindOf(stats)}; put the file the SavedModel was saved with there`);
+}
+
+// Read at load besides the graph: the fingerprint (TensorFlow 2.11 and later reads it for its
+// load metrics).
+const OTHER_FILES = ['fingerprint.pb'] as const;
+// Directories whose files TensorFlow opens at load: the checkpoint the restore op reads, and the
+// assets an init op may read (a vocabulary for a lookup table).
+const FILE_DIRECTORIES = ['variables', 'assets'] as const;
+// Entries looked at under those directories at most (a SavedModel has a handful).
+const MAX_ENTRIES = 10_000;
+
+async function refuseIfNotAFile(file: string): Promise<void> {
+  // Missing, a loop of links, unreadable: TensorFlow's own error says so when it reads it.
+  const stats = await stat(file).catch(() => null);
+  if (stats !== null && !stats.isFile()) throw notAFile(file, stats);
 }
 
 /**
- * Refuses a SavedModel directory whose graph file (saved_model.pb, .pbtxt or .cpb), followed
- * through links, is there but is no regular file. A missing one is left to TensorFlow's loader,
- * which says so. One stat() per name.
+ * Refuses a SavedModel directory where a file TensorFlow's loader opens is there but, followed
+ * through links, is no regular file: the graph file (saved_model.pb, .pbtxt or .cpb),
+ * fingerprint.pb, and what variables/ and assets/ hold (directories under them are walked; a
+ * FIFO among the checkpoint's files held the restore op for ever). A missing file is left to
+ * TensorFlow's loader, which says so. A stat() per entry, the first 10 000 entries.
  * @throws InvalidArgumentError (INVALID_ARGUMENT) naming the file and what it is
  */
-export async function checkGraphFiles(exportDir: string): Promise<void> {
-  for (const name of GRAPH_FILES) {
-    const file = path.join(exportDir, name);
-    const stats = await stat(file).catch(() => null);
-    if (stats !== null && !stats.isFile()) throw notAFile(file, stats);
+export async function checkSavedModelFiles(exportDir: string): Promise<void> {
+  for (const name of [...GRAPH_FILES, ...OTHER_FILES]) await refuseIfNotAFile(path.join(exportDir, name));
+  let seen = 0;
+  for (const name of FILE_DIRECTORIES) {
+    const entries = await readdir(path.join(exportDir, name), { recursive: true, withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      if (++seen > MAX_ENTRIES) return;
+      const file = path.join(entry.parentPath, entry.name);
+      // A directory is walked by readdir itself; anything else (a link to one included) is looked at through its links.
+      if (!entry.isDirectory()) {
+        const stats = await stat(file).catch(() => null);
+        if (stats !== null && !stats.isFile() && !stats.isDirectory()) throw notAFile(file, stats);
+      }
+    }
   }
 }
 
 /**
  * The bytes of a SavedModel's saved_model.pb (or any file of it TensorFlow would parse whole),
  * read only if it is a regular file: it is opened without waiting (O_NONBLOCK) and checked
- * before a byte is read, so a FIFO or a device swapped in after checkGraphFiles() is refused too.
+ * before a byte is read, so a FIFO or a device swapped in after checkSavedModelFiles() is refused too.
  * @throws InvalidArgumentError (INVALID_ARGUMENT) for a file that is not regular; Node's own
  *   errors (ENOENT, EACCES, ERR_FS_FILE_TOO_LARGE past 2 GiB) as readFile() raises them
  */

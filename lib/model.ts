@@ -16,7 +16,7 @@ import { type Isolation, reserve } from './gpu';
 import { allocShared, HostSession, runStillInHost } from './isolation';
 import { defaultMaxConcurrentRuns, type LoadOptions, localDirectory, type ResolvedOptions, resolveLoadOptions, runsInline, runTimeout } from './options';
 import { callListeners } from './listeners';
-import { checkGraphFiles, readGraphFile } from './files';
+import { checkSavedModelFiles, readGraphFile } from './files';
 import { checkLoadedOps, checkSavedModelOps, loopingAndKeyedWaitOps, outputsWithoutKeyedWaits } from './ops';
 import { checkReachable, type LoadPlan, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
@@ -1732,8 +1732,9 @@ export async function openSession(exportDir: string, resolved: ResolvedOptions, 
  * @param options a GPU memory fraction in (0, 1], or LoadOptions
  * @throws (rejects with) by `code`: ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE (TypeError /
  *   RangeError) for a bad path or option, naming it; NOT_FOUND for a directory that is missing
- *   or holds no SavedModel, or tags it lacks; INVALID_ARGUMENT when its saved_model.pb (.pbtxt)
- *   is no regular file (a FIFO, a device: checked before TensorFlow opens it); PERMISSION_DENIED
+ *   or holds no SavedModel, or tags it lacks; INVALID_ARGUMENT when a file TensorFlow's loader
+ *   opens (saved_model.pb, fingerprint.pb, under variables/ or assets/) is no regular file (a FIFO,
+ *   a device: checked before TensorFlow opens it); PERMISSION_DENIED
  *   where it cannot be read;
  *   LIBRARY_NOT_FOUND / LIBRARY_INCOMPATIBLE when no usable libtensorflow is found;
  *   GPU_BUDGET_EXCEEDED, GPU_CONFIG_CONFLICT (the ledger, above); INVALID_ARGUMENT or
@@ -1743,8 +1744,8 @@ export async function openSession(exportDir: string, resolved: ResolvedOptions, 
 export async function loadModel(modelPath: string, options?: number | LoadOptions): Promise<Model> {
   const exportDir = localDirectory('modelPath', modelPath, 'a SavedModel directory path');
   const resolved = resolveLoadOptions(options);
-  // A FIFO or a device as saved_model.pb would hold TensorFlow's loader (and a libuv thread) for ever.
-  await checkGraphFiles(exportDir);
+  // A FIFO or a device among the files TensorFlow's loader opens would hold it (and a libuv thread) for ever.
+  await checkSavedModelFiles(exportDir);
   // Before TensorFlow reads the graph: its loader runs the restore and init ops.
   await checkSavedModelOps(exportDir, resolved.tags, resolved.opPolicy);
   if (resolved.partition === null && partitionType() === 'GPU' && resolved.isolation === 'none' && resolved.target === '') {

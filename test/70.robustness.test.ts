@@ -70,21 +70,29 @@ t.test('corrupt SavedModels are clean errors, and leave no session behind', asyn
   t.ok(growth < 40, `RSS grew ${growth.toFixed(1)} MiB over 200 failed loads`);
 });
 
-t.test("a graph file that is no regular file (a FIFO, /dev/zero, a directory) is refused before TensorFlow opens it: the load fails at once, in-process, isolated, under opPolicy 'serve'", async (t) => {
+t.test("a file TensorFlow's loader opens that is no regular file (a FIFO, /dev/zero, a directory) is refused before TensorFlow opens it: the load fails at once, in-process, isolated, under opPolicy 'serve'", async (t) => {
   const made: string[] = [];
-  const withGraph = (name: string, place: (file: string) => void): string => {
+  // A copy of tiny with `name` (relative to it) replaced by what `place` makes.
+  const withGraph = (name: string, place: (file: string) => void, remove = 'saved_model.pb'): string => {
     const dir = copyModel('tiny');
     made.push(dir);
-    fs.rmSync(path.join(dir, 'saved_model.pb'));
+    fs.rmSync(path.join(dir, remove));
+    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
     place(path.join(dir, name));
     return dir;
   };
+  const data = fs.readdirSync(path.join(fixture('tiny').dir, 'variables')).find((f) => f.startsWith('variables.data'))!;
   const fifo = (file: string) => execFileSync('mkfifo', [file]);
   const cases: [string, string, RegExp, LoadOptions][] = [
     [withGraph('saved_model.pb', fifo), 'a FIFO', /saved_model\.pb is a FIFO \(named pipe\), not a regular file/, {}],
     [withGraph('saved_model.pb', (f) => fs.symlinkSync('/dev/zero', f)), 'a link to /dev/zero', /saved_model\.pb is a character device/, {}],
     [withGraph('saved_model.pb', (f) => fs.mkdirSync(f)), 'a directory', /saved_model\.pb is a directory/, {}],
     [withGraph('saved_model.pbtxt', fifo), 'a FIFO saved_model.pbtxt', /saved_model\.pbtxt is a FIFO/, {}],
+    // TensorFlow opens these too as it loads, and waited on a FIFO among them as long.
+    [withGraph('fingerprint.pb', fifo, 'fingerprint.pb'), 'a FIFO fingerprint.pb', /fingerprint\.pb is a FIFO/, {}],
+    [withGraph('variables/variables.index', fifo, 'variables/variables.index'), 'a FIFO variables.index', /variables\.index is a FIFO/, {}],
+    [withGraph(`variables/${data}`, fifo, `variables/${data}`), 'a FIFO checkpoint shard', /variables\.data-\S+ is a FIFO/, {}],
+    [withGraph('assets/sub/vocab.txt', (f) => fs.symlinkSync('/dev/zero', f), 'fingerprint.pb'), 'an asset two levels down linking to /dev/zero', /assets\/sub\/vocab\.txt is a character device/, {}],
   ];
   cases.push([cases[0]![0], 'a FIFO, isolated', /is a FIFO/, { isolation: 'process' }]);
   cases.push([cases[0]![0], "a FIFO, opPolicy 'serve'", /is a FIFO/, { opPolicy: 'serve' }]);

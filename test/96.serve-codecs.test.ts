@@ -8,6 +8,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 
 import fc from 'fast-check';
@@ -76,6 +78,19 @@ t.test('float32 written shortest: reads back, no shorter decimal does, the neare
   t.pass('20 000 float32 values');
 });
 
+t.test('a body of many small objects takes a fraction of the memory an Object.create(null) object each took (196 bytes an empty one)', async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const body = `[${'{},'.repeat(999_999)}{}]`;
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const parsed = parseJson(body) as unknown[];
+  gc();
+  const bytesEach = (process.memoryUsage().heapUsed - before) / parsed.length;
+  t.equal(parsed.length, 1_000_000);
+  t.ok(bytesEach < 100, `${bytesEach.toFixed(1)} bytes per empty object (with its slot in the array)`);
+});
+
 t.test("TensorFlow Serving's JSON: NaN, Infinity, exact int64, floats that stay floats", async (t) => {
   t.same(parseJson('{"instances": [1, 2.5, -3]}'), { instances: [1, 2.5, -3] });
   const big = parseJson('[9007199254740993, -9223372036854775808, 18446744073709551615]') as bigint[];
@@ -91,6 +106,11 @@ t.test("TensorFlow Serving's JSON: NaN, Infinity, exact int64, floats that stay 
   const proto = parseJson('{"__proto__": {"polluted": true}}') as Record<string, unknown>;
   t.same(Object.keys(proto), ['__proto__'], '__proto__ is an ordinary key');
   t.equal(({} as Record<string, unknown>).polluted, undefined, 'and pollutes nothing');
+  const members = parseJson('{"constructor": 1}') as Record<string, unknown>;
+  t.same(Object.keys(members), ['constructor'], 'constructor is an ordinary key');
+  for (const name of ['toString', 'hasOwnProperty', 'valueOf', '__proto__']) t.notOk(name in members, `no ${name} from a prototype`);
+  t.equal(Object.getPrototypeOf(Object.getPrototypeOf(members)), null, 'its prototype has none');
+  t.ok(Object.isFrozen(Object.getPrototypeOf(members)), 'and is frozen');
   t.same(parseJson(new TextEncoder().encode('[true,false,null]')), [true, false, null], 'bytes in');
   const bad: [string, RegExp][] = [
     ['', /an incomplete value at offset 0/],

@@ -172,6 +172,12 @@ t.test('errors: TensorFlow Serving\'s status codes, {"error": ...}, no stack, an
     // A KServe v2 path (or /metrics) asked with a method it does not answer: 405, as Triton answers (helper-83: was 404).
     [[`${url}/v2/models/half/infer`], 405, /^method GET is not allowed on \/v2\/models\/half\/infer; it answers POST$/],
     [['-X', 'POST', `${url}/v2/models/half/versions/1/ready`, '-d', '{}'], 405, /^method POST is not allowed on \/v2\/models\/half\/versions\/1\/ready; it answers GET, HEAD$/],
+    // KServe's version is a string; a SavedModel's a number: as ModelInfer's model_version over gRPC (was 'no such v2 endpoint').
+    [['-X', 'POST', `${url}/v2/models/half/versions/abc/infer`, '-d', '{"inputs": []}'], 400, /^version must be a version number \(decimal digits\), got "abc"$/],
+    [[`${url}/v2/models/half/versions/1.5/ready`], 400, /^version must be a version number \(decimal digits\), got "1\.5"$/],
+    [[`${url}/v2/models/half/versions/99999999999999999999`], 400, /^version must be a version number \(decimal digits\), got "99999999999999999999"$/],
+    [[`${url}/v2/models/half/versions/%31x`], 400, /got "1x"/],
+    [[`${url}/v2/models/half/versions/9/ready`], 503, /^Model with name half version 9 is not ready\.$/],
     [['-X', 'DELETE', `${url}/v2/models/half`], 405, /^method DELETE is not allowed on \/v2\/models\/half; it answers GET, HEAD$/],
     [['-X', 'POST', `${url}/v2/health/ready`, '-d', '{}'], 405, /^method POST is not allowed on \/v2\/health\/ready; it answers GET, HEAD$/],
     [['-X', 'PUT', `${url}/metrics`], 405, /^method PUT is not allowed on \/metrics; it answers GET, HEAD$/],

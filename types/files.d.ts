@@ -1,14 +1,16 @@
 /**
- * Refuses a SavedModel directory whose graph file (saved_model.pb, .pbtxt or .cpb), followed
- * through links, is there but is no regular file. A missing one is left to TensorFlow's loader,
- * which says so. One stat() per name.
+ * Refuses a SavedModel directory where a file TensorFlow's loader opens is there but, followed
+ * through links, is no regular file: the graph file (saved_model.pb, .pbtxt or .cpb),
+ * fingerprint.pb, and what variables/ and assets/ hold (directories under them are walked; a
+ * FIFO among the checkpoint's files held the restore op for ever). A missing file is left to
+ * TensorFlow's loader, which says so. A stat() per entry, the first 10 000 entries.
  * @throws InvalidArgumentError (INVALID_ARGUMENT) naming the file and what it is
  */
-export declare function checkGraphFiles(exportDir: string): Promise<void>;
+export declare function checkSavedModelFiles(exportDir: string): Promise<void>;
 /**
  * The bytes of a SavedModel's saved_model.pb (or any file of it TensorFlow would parse whole),
  * read only if it is a regular file: it is opened without waiting (O_NONBLOCK) and checked
- * before a byte is read, so a FIFO or a device swapped in after checkGraphFiles() is refused too.
+ * before a byte is read, so a FIFO or a device swapped in after checkSavedModelFiles() is refused too.
  * @throws InvalidArgumentError (INVALID_ARGUMENT) for a file that is not regular; Node's own
  *   errors (ENOENT, EACCES, ERR_FS_FILE_TOO_LARGE past 2 GiB) as readFile() raises them
  */

@@ -21,6 +21,14 @@ export type JsonValue = null | boolean | number | bigint | string | FloatLiteral
 /** Malformed JSON, with where. */
 export class JsonSyntaxError extends Error {}
 
+// The class of a parsed JSON object: its prototype is empty and has none itself, so a client's
+// keys ('__proto__', 'constructor', 'toString') are its own properties and no key reads a member
+// of Object.prototype. Unlike Object.create(null), whose objects V8 keeps as hash tables from the
+// start (196 bytes an empty one, against 36 here), its objects have hidden classes: ten million
+// `{}` in a 28 MiB body took a codec thread 2.2 GiB.
+const JsonObject = function JsonObject() {} as unknown as new () => Record<string, JsonValue>;
+JsonObject.prototype = Object.freeze(Object.create(null) as object);
+
 const WHITESPACE = new Uint8Array(256);
 for (const c of [0x20, 0x09, 0x0a, 0x0d]) WHITESPACE[c] = 1;
 const POWERS_OF_TEN = Array.from({ length: 23 }, (_, i) => 10 ** i); // each exact in a double
@@ -262,7 +270,7 @@ export function parseJson(input: string | Uint8Array): JsonValue {
       }
       if (c === '{') {
         at++;
-        const node: Record<string, JsonValue> = Object.create(null) as Record<string, JsonValue>;
+        const node = new JsonObject();
         open(node);
         skip();
         if (text[at] === '}') {

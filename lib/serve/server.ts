@@ -28,6 +28,7 @@ import { cutShort, partialInputsError, signatureLimits } from './limits';
 import { parseJson } from './json';
 import { describeError, servingError, statusLabel, statusOf } from './status';
 import { checkServingOptions } from './options';
+import { versionOf } from './tensor-proto';
 import { type AuthOptions, BearerAuth } from './auth';
 import { modelLabel, ServerMetrics, type ServingApi } from './metrics';
 import {
@@ -137,7 +138,7 @@ export const VERSION = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package
 // TensorFlow Serving's routes (http_rest_api_util.cc), case-insensitive as there.
 const POST_V1 = /^\/v1\/models\/([^/:]+)(?:\/versions\/(\d+)|\/labels\/([^/:]+))?:(classify|regress|predict)$/i;
 const GET_V1 = /^\/v1\/models(?:\/([^/:]+))?(?:\/versions\/(\d+)|\/labels\/([^/:]+))?(?:\/(metadata))?$/i;
-const V2_MODEL = /^\/v2\/models\/([^/]+)(?:\/versions\/(\d+))?(?:\/(ready|infer))?$/;
+const V2_MODEL = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(?:\/(ready|infer))?$/;
 /** The request body limit when none is given (413 beyond), bytes: `tfslice serve`'s default too. */
 const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 /** A response in parts of fewer bytes is joined and sent at once (cheaper than a stream). */
@@ -645,7 +646,14 @@ export const tfsliceServing: FastifyPluginAsync<ServingOptions> = async (app, op
       if ((request.method === 'POST') !== (what === 'infer')) {
         return handle(request.method === 'POST' ? 'v2_infer' : 'v2_metadata', async () => { throw methodNotAllowed(reply, request.method, pathOf(request), v2Allowed(match)); })(request, reply);
       }
-      const t = target(match[1]!, match[2], undefined);
+      let t: Target;
+      try {
+        t = target(match[1]!, undefined, undefined);
+        // KServe's version is a string; a SavedModel's is a number, read as ModelInfer's model_version is over gRPC.
+        if (match[2] !== undefined) t.version = versionOf(decode(match[2], 'version'), 'version');
+      } catch (error) {
+        return handle(what === 'infer' ? 'v2_infer' : what === 'ready' ? 'v2_ready' : 'v2_metadata', async () => { throw error; })(request, reply);
+      }
       if (what === 'ready') {
         return handle('v2_ready', async (_, outcome) => {
           outcome.model = modelLabel(manager, t.name);
