@@ -240,7 +240,8 @@ export function invalidValue(field: string, reason: string): TypeError {
  * 9007199254740992").
  */
 export function wholeExpected(expected: string, got: unknown): string {
-  return typeof got === 'number' && got > Number.MAX_SAFE_INTEGER ? `${expected} and at most 2^53 − 1 (Number.MAX_SAFE_INTEGER)` : expected;
+  // A bigint: a text-format integer read exactly (helper-139: 9007199254740993 in version_labels).
+  return (typeof got === 'number' || typeof got === 'bigint') && got > Number.MAX_SAFE_INTEGER ? `${expected} and at most 2^53 − 1 (Number.MAX_SAFE_INTEGER)` : expected;
 }
 
 /** A RangeError whose message names the offending field (Node's ERR_OUT_OF_RANGE). */

@@ -271,6 +271,45 @@ t.test('header and slow-client limits: 431, and 408 for headers or a body that d
   t.equal((await curl([...AUTH, ...PREDICT, `${server.url}/v1/models/half:predict`])).status, 200, 'and the server serves on');
 });
 
+t.test("idle keep-alive connections stay open 50 s, as TensorFlow Serving's libevent keeps them (Node's 5 s closed them under load balancers: helper-139); --rest_api_keep_alive_timeout_ms sets it", async (t) => {
+  // One connection: a request, an idle gap longer than the header timeout (500 ms here) and Node's 5 s, then another on the same socket.
+  const exchange = async (url: string, gapMs: number): Promise<{ first: string; second: string; closedAfterMs: number | null }> => {
+    const { port } = new URL(url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    let answer = '';
+    let closedAt: number | null = null;
+    socket.on('data', (d) => { answer += d; });
+    socket.on('close', () => { closedAt = performance.now(); });
+    const get = `GET /v2/health/live HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer secret-one\r\n\r\n`;
+    socket.write(get);
+    while (!answer.includes('{"live":true}')) await new Promise((resolve) => setTimeout(resolve, 10));
+    const first = answer;
+    answer = '';
+    const idleFrom = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, gapMs));
+    if (closedAt === null) {
+      socket.write(get);
+      const until = performance.now() + 5000;
+      while (!answer.includes('{"live":true}') && closedAt === null && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    socket.destroy();
+    return { first, second: answer, closedAfterMs: closedAt === null ? null : closedAt - idleFrom };
+  };
+  const kept = await exchange(server.url, 6000);
+  t.match(kept.first, /\r\nKeep-Alive: timeout=50\r\n/i, 'the answer says 50 s');
+  t.equal(kept.closedAfterMs, null, 'open after 6 s idle');
+  t.match(kept.second, /^HTTP\/1.1 200/, 'and the next request on it is answered');
+
+  const short = await startServe(['--model_config_file', config, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0', '--auth_token_file', tokens, '--rest_api_keep_alive_timeout_ms', '1000']);
+  try {
+    const closed = await exchange(short.url, 3000);
+    t.match(closed.first, /\r\nKeep-Alive: timeout=1\r\n/i, 'the answer says 1 s');
+    t.ok(closed.closedAfterMs !== null && closed.closedAfterMs < 3000, `closed ${closed.closedAfterMs?.toFixed(0)} ms into the idle gap (--rest_api_keep_alive_timeout_ms 1000)`);
+  } finally {
+    short.child.kill('SIGKILL');
+  }
+});
+
 t.test('a body is read whatever its Content-Type says, as TensorFlow Serving reads it: none, empty, not a media type', async (t) => {
   // curl: 'Content-Type:' sends none, 'Content-Type;' an empty one.
   for (const header of [['-H', 'Content-Type:'], ['-H', 'Content-Type;'], ['-H', 'Content-Type: json'], ['-H', 'Content-Type: text/plain'], ['-H', 'Content-Type: /']]) {

@@ -457,6 +457,9 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
     // (all three above 0, as TensorFlow Serving refuses; one of the newer two beside the old one is taken: test/97)
     [['serve', '--model_base_path', tiny.dir, '--tensorflow_session_parallelism', '4', '--tensorflow_intra_op_parallelism', '2', '--tensorflow_inter_op_parallelism', '1'], 2, /^tfslice serve: Either configure --tensorflow_session_parallelism or \(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism\) separately\. You cannot configure all\. \(TensorFlow Serving's rule\)$/m],
     [['serve', '--model_base_path', tiny.dir, '--grpc_socket_path', '/tmp/tfs.sock'], 2, /^tfslice serve: --grpc_socket_path is tensorflow_model_server's; tfslice serve has no such flag: gRPC listens on TCP only/m],
+    // Off their defaults they would change what clients get (at them, they are ignored: test/97).
+    [['serve', '--model_base_path', tiny.dir, '--use_alts_credentials'], 2, /^tfslice serve: --use_alts_credentials is tensorflow_model_server's; tfslice serve has no such flag: gRPC over TLS/m],
+    [['serve', '--model_base_path', tiny.dir, '--per_process_gpu_memory_fraction=0.5'], 2, /^tfslice serve: --per_process_gpu_memory_fraction is tensorflow_model_server's; tfslice serve has no such flag: tfslice gives each model its own fraction/m],
     [['serve', '--model_base_path', tiny.dir, '--rest_api_enable_cors_support=sometimes'], 2, /'--rest_api_enable_cors_support \[bool\]' argument 'sometimes' is invalid\. expected true or false/],
     [['serve', '--model_base_path', tiny.dir, '--tensorflow_session_config_file', '/etc/session.config'], 2, /--tensorflow_session_config_file is tensorflow_model_server's; .*loadOptions/],
     [['serve', '--model_base_path', tiny.dir, '--per_process_gpu_memory_fraction=0.5'], 2, /--per_process_gpu_memory_fraction is tensorflow_model_server's; .*--gpu_memory_fraction with --model_name/],

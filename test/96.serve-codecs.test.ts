@@ -680,7 +680,12 @@ model_config_list {
       }
       sampling_config {
         sampling_rate: .01
+        # the rest of logging_config.proto (helper-139: refused as unknown fields)
+        attributes: 3
+        per_task_sampling_configs { dc: "aa" task_index: 0 sampling_rate: 1.0 }
+        per_task_sampling_configs { dc: "aa" sampling_rate: 0.0 }
       }
+      custom_logging_config { type_url: "type.googleapis.com/my.LogConfig" value: "\\001" }
     }
   }
 }`), { models: [{ name: 'my_first_model', basePath: '/tmp/my_first_model/' }, { name: 'my_second_model', basePath: '/tmp/my_second_model/' }] });
@@ -726,6 +731,8 @@ model_config_list: {
     ['model_config_list { config { name: "a" base_path: "/a" }', /missing '}' to close ModelServerConfig\.model_config_list/],
     ['', /no model_config_list \{ config \{ \.\.\. \} \}: write model_config_list \{\} for no model yet/],
     ['model_config_list { config { name: "a" base_path: "/a" model_version_policy { latest {} all {} } } }', /needs exactly one of latest, all, specific/],
+    // Read exactly (a bigint), it is past the bound the message must then name (helper-139: "an integer ≥ 0, got 9007199254740993").
+    ['model_config_list { config { name: "a" base_path: "/a" version_labels { key: "big" value: 9007199254740993 } } }', /version_labels\["big"\] must be an integer ≥ 0 and at most 2\^53 − 1 \(Number\.MAX_SAFE_INTEGER\), got 9007199254740993$/],
   ];
   for (const [text, message] of errors) t.throws(() => parseModelServerConfig(text), { name: 'TextFormatError', message }, text);
 });

@@ -1032,12 +1032,16 @@ t.test('tfslice serve: SIGTERM under keep-alive load resets no request: each is 
   // helper-91: Python requests sessions posting back to back got 1-3 ConnectionResetErrors at each
   // SIGTERM (idle keep-alive connections were closed at once, under a request just sent).
   // With tensorflow_model_server's tuning flags of a migrated manifest: ignored, each said once (helper-91: exit 2).
-  const { child, url: address, exited, stderr } = await startServe(['--model_name', 'half', '--model_base_path', half, '--rest_api_port', '0', '--num_load_threads=4', '--enable_profiler=false', '--rest_api_num_threads', '8', '--xla_gpu_compilation_enabled=false']);
+  // And the flags it refuses, given at tensorflow_model_server's defaults, where they change nothing (a Helm template writes them all: helper-139).
+  const atDefaults = ['--per_process_gpu_memory_fraction=0', '--use_alts_credentials=false', '--enable_per_model_batching_parameters=0', '--grpc_socket_path=',
+    '--platform_config_file=', '--mixed_precision=', '--tensorflow_session_config_file=', '--thread_pool_factory_config_file=', '--use_tflite_model=false'];
+  const { child, url: address, exited, stderr } = await startServe(['--model_name', 'half', '--model_base_path', half, '--rest_api_port', '0', '--num_load_threads=4', '--enable_profiler=false', '--rest_api_num_threads', '8', '--xla_gpu_compilation_enabled=false', ...atDefaults]);
   t.teardown(() => { child.kill('SIGKILL'); });
   t.match(stderr(), /^tfslice serve: --num_load_threads \(tensorflow_model_server's\) ignored: tfslice has no load thread pool to size$/m);
   t.match(stderr(), /^tfslice serve: --enable_profiler \(tensorflow_model_server's\) ignored: /m);
   t.match(stderr(), /^tfslice serve: --rest_api_num_threads \(tensorflow_model_server's\) ignored: .*--codec_threads/m);
   t.match(stderr(), /^tfslice serve: --xla_gpu_compilation_enabled \(tensorflow_model_server's\) ignored: /m, 'helper-122: it was an unknown option');
+  for (const flag of atDefaults) t.match(stderr(), `tfslice serve: ${flag} (tensorflow_model_server's, at its default) ignored: it changes nothing there either\n`, `${flag}: ignored, not exit 2`);
   const load = python<{ outcomes: Record<string, number>; resets: string[] }>(`
 import json, sys, threading, time, requests
 url = sys.argv[1] + '/v1/models/half:predict'

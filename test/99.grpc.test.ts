@@ -373,7 +373,7 @@ shm = inf.ModelInferRequest(model_name='half')
 xs = shm.inputs.add(name='x', datatype='FP32', shape=[1, 1]); xs.contents.fp32_contents.append(1)
 shm.outputs.add(name='y').parameters['shared_memory_region'].string_param = 'region1'
 out['shm_out'] = failure(S + 'ModelInfer', shm, inf.ModelInferResponse)
-out['health'] = [health.HealthCheckResponse.ServingStatus.Name(call('/grpc.health.v1.Health/Check', health.HealthCheckRequest(service=s), health.HealthCheckResponse).status) for s in ['', 'inference.GRPCInferenceService', 'grpc.health.v1.Health']]
+out['health'] = [health.HealthCheckResponse.ServingStatus.Name(call('/grpc.health.v1.Health/Check', health.HealthCheckRequest(service=s), health.HealthCheckResponse).status) for s in ['', 'inference.GRPCInferenceService', 'grpc.health.v1.Health', 'PredictionService', 'ModelService']]
 out['health_unknown'] = failure('/grpc.health.v1.Health/Check', health.HealthCheckRequest(service='nope'), health.HealthCheckResponse)
 print(json.dumps(out))
 `, server.grpc);
@@ -388,7 +388,8 @@ print(json.dumps(out))
   t.same(r.typed, ['q1', '1', [['y', 'FP32', [3, 1]]], [2.5, 3, 4.5]], 'typed contents in, raw_output_contents out');
   t.same(r.raw, [2.5, 3, 4.5], 'raw_input_contents in');
   t.same(r.bytes, { ids: 'INT64', scores: 'FP32' }, 'BYTES in');
-  t.same(r.health, ['SERVING', 'SERVING', 'SERVING']);
+  // 'PredictionService' and 'ModelService': the names tensorflow_model_server registers (server.cc), which probes written for it ask (helper-139).
+  t.same(r.health, ['SERVING', 'SERVING', 'SERVING', 'SERVING', 'SERVING']);
   t.match(r.health_unknown, ['NOT_FOUND', /unknown service "nope"/]);
 });
 
@@ -445,6 +446,9 @@ unsigned = ts.PredictRequest(); unsigned.model_spec.name = 'half'; unsigned.mode
 out['unknown_signature'] = failure(PREDICT, unsigned, ts.PredictResponse)
 labelled = ts.PredictRequest(); labelled.model_spec.name = 'nope'; labelled.model_spec.version_label = 'stable'; floats(labelled.inputs['x'])
 out['unknown_model_label'] = failure(PREDICT, labelled, ts.PredictResponse)
+# An empty label that is set (its oneof's case): a label no model has, as TensorFlow Serving reads it (helper-139: the latest version answered).
+empty = ts.PredictRequest(); empty.model_spec.name = 'half'; empty.model_spec.version_label = ''; floats(empty.inputs['x'])
+out['empty_label'] = failure(PREDICT, empty, ts.PredictResponse)
 # A readiness idiom of TensorFlow Serving's clients: a predict to a model that does not exist,
 # matched on its exact details.
 dummy = ts.PredictRequest(); dummy.model_spec.name = 'dummy_model'; dummy.model_spec.signature_name = 'serving_default'
@@ -545,6 +549,7 @@ print(json.dumps(out))
   t.match(r.unknown_signature, ['FAILED_PRECONDITION', /^Serving signature key "zz" not found\. \(the model has .*"serving_default"\)$/], "an unknown signature: TensorFlow Serving's gRPC Predict code and words");
   t.same(r.unknown_model_version, ['NOT_FOUND', 'Servable not found for request: Specific(nope, 2)'], 'an unknown model asked by version: Specific (helper-86: was Latest)');
   t.same(r.unknown_model_label, ['INVALID_ARGUMENT', 'Unrecognized servable version label: stable'], 'a label resolves first, for a model it does not know too (as GetModelStatus answers)');
+  t.same(r.empty_label, ['INVALID_ARGUMENT', 'Unrecognized servable version label: "" (model_spec.version_label is set but empty; leave it unset for the latest version)'], 'an empty label that is set is a label, as TensorFlow Serving reads it');
   t.same(r.bad_version, ['NOT_FOUND', 'Servable not found for request: Specific(half, 9)']);
   t.equal(r.dummy_model, true, "a client's readiness check on TensorFlow Serving's exact details");
   t.same(r.metadata_unknown, ['NOT_FOUND', 'Servable not found for request: Latest(nope)']);

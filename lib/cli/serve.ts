@@ -72,6 +72,7 @@ export interface ServeFlags {
   tensorflow_session_parallelism?: number;
   host_hang_timeout_ms?: number;
   rest_api_read_timeout_ms: number;
+  rest_api_keep_alive_timeout_ms: number;
   rest_api_header_timeout_ms: number;
   rest_api_max_header_bytes: number;
   rest_api_max_connections: number;
@@ -214,6 +215,23 @@ const TFS_ONLY_FLAGS: Readonly<Record<string, string>> = {
   enable_per_model_batching_parameters: "a model's own batching goes in a JSON --model_config_file (batching per model), not in a file inside its SavedModel",
 };
 
+// TFS_ONLY_FLAGS at tensorflow_model_server's own defaults (main.cc), where they change nothing:
+// templates (Helm charts) write every flag with its default, and such a command line must start
+// (helper-139: each exited 2). How its flag parser reads them: a bool is true/false/1/0.
+const isFalse = (value: unknown): boolean => value === 'false' || value === '0';
+const isEmpty = (value: unknown): boolean => value === '';
+const TFS_ONLY_DEFAULTS: Readonly<Record<string, (value: unknown) => boolean>> = {
+  per_process_gpu_memory_fraction: (value) => typeof value === 'string' && value.trim() !== '' && Number(value) === 0,
+  platform_config_file: isEmpty,
+  tensorflow_session_config_file: isEmpty,
+  thread_pool_factory_config_file: isEmpty,
+  grpc_socket_path: isEmpty,
+  mixed_precision: isEmpty,
+  use_tflite_model: isFalse,
+  use_alts_credentials: isFalse,
+  enable_per_model_batching_parameters: isFalse,
+};
+
 /** Adds `serve` to the program. */
 export function serveCommand(cli: Command, done: (code: number) => void): void {
   cli.command('serve')
@@ -252,6 +270,7 @@ export function serveCommand(cli: Command, done: (code: number) => void): void {
     .option('--strict_readiness [bool]', 'KServe v2 and gRPC health readiness: only while every configured model has an AVAILABLE version (false: while the server is up and not draining, as Triton\'s --strict-readiness=false)', flagBool, true)
     .option('--auth_protect_health [bool]', 'with --auth_token_file: health endpoints need the token too (default: open for probes)', flagBool)
     .option('--rest_api_read_timeout_ms <ms>', 'longest a client may take to send a whole request (408 beyond)', positiveInt('milliseconds'), 60_000)
+    .option('--rest_api_keep_alive_timeout_ms <ms>', "how long an idle keep-alive connection stays open (TensorFlow Serving's libevent: 50 s); keep it above a load balancer's idle timeout; 0 for no limit", nonNegativeInt('milliseconds'), 50_000)
     .option('--rest_api_header_timeout_ms <ms>', "longest a client may take to send a request's headers", positiveInt('milliseconds'), 10_000)
     .option('--rest_api_max_header_bytes <n>', 'largest request line and headers (431 beyond)', positiveInt('a byte count'), 16 * 1024)
     .option('--rest_api_max_connections <n>', 'HTTP connections open at once (more are closed); 0 for no limit', nonNegativeInt('a count'), 4096)
@@ -586,8 +605,13 @@ export async function serve(flags: ServeFlags): Promise<number> {
     process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
-  const tfsOnly = Object.keys(TFS_ONLY_FLAGS).find(given);
+  const valueOf = (name: string) => (flags as unknown as Record<string, unknown>)[name];
+  const atDefault = (name: string) => TFS_ONLY_DEFAULTS[name]?.(valueOf(name)) === true;
+  const tfsOnly = Object.keys(TFS_ONLY_FLAGS).find((name) => given(name) && !atDefault(name));
   if (tfsOnly !== undefined) throw new UsageError(`--${tfsOnly} is tensorflow_model_server's; tfslice serve has no such flag: ${TFS_ONLY_FLAGS[tfsOnly]}`);
+  for (const name of Object.keys(TFS_ONLY_FLAGS).filter((n) => given(n) && atDefault(n))) {
+    log(`--${name}=${String(valueOf(name))} (tensorflow_model_server's, at its default) ignored: it changes nothing there either`);
+  }
   for (const name of Object.keys(IGNORED_TFS_FLAGS).filter(given)) log(`--${name} (tensorflow_model_server's) ignored: ${IGNORED_TFS_FLAGS[name]}`);
   // Found before the models load, not as a bind error after (TensorFlow Serving refuses it too).
   if (flags.port === flags.rest_api_port && flags.port !== 0) throw new UsageError(`--port and --rest_api_port are both ${flags.port}: gRPC and REST need ports of their own`);
@@ -671,6 +695,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
     strictReadiness: flags.strict_readiness,
     auth,
     requestTimeoutMs: flags.rest_api_read_timeout_ms,
+    keepAliveTimeoutMs: flags.rest_api_keep_alive_timeout_ms,
     headersTimeoutMs: flags.rest_api_header_timeout_ms,
     maxHeaderBytes: flags.rest_api_max_header_bytes,
     maxConnections: flags.rest_api_max_connections,

@@ -59,12 +59,21 @@ const MODEL_CONFIG: Schema = {
   model_version_policy: { kind: 'message', fields: SERVABLE_VERSION_POLICY },
   version_labels: { kind: 'map<string,int>' },
   // Accepted and ignored, as tfslice has no request logging of TensorFlow Serving's kind
-  // (logging_config.proto: LoggingConfig, LogCollectorConfig, SamplingConfig).
+  // (logging_config.proto: LoggingConfig, LogCollectorConfig, SamplingConfig, every field;
+  // custom_logging_config, a google.protobuf.Any, by its type_url and value).
   logging_config: {
     kind: 'message',
     fields: {
       log_collector_config: { kind: 'message', fields: { type: { kind: 'string' }, filename_prefix: { kind: 'string' } } },
-      sampling_config: { kind: 'message', fields: { sampling_rate: { kind: 'double' } } },
+      sampling_config: {
+        kind: 'message',
+        fields: {
+          sampling_rate: { kind: 'double' },
+          attributes: { kind: 'int' },
+          per_task_sampling_configs: { kind: 'message', repeated: true, fields: { dc: { kind: 'string' }, task_index: { kind: 'int' }, sampling_rate: { kind: 'double' } } },
+        },
+      },
+      custom_logging_config: { kind: 'message', fields: { type_url: { kind: 'string' }, value: { kind: 'string' } } },
     },
   },
 };

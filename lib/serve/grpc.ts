@@ -702,7 +702,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
     const service = (call.request.service as string | undefined) ?? '';
     let last = -1;
     const look = () => {
-      const status = service !== '' && !SERVICES.includes(service) ? 3 : ready() ? 1 : 2;
+      const status = service !== '' && !HEALTH_SERVICES.includes(service) ? 3 : ready() ? 1 : 2;
       if (status !== last) {
         last = status;
         call.write({ status });
@@ -728,7 +728,7 @@ export function createGrpcServer(options: GrpcServingOptions): grpc.Server {
   server.addService(definition('grpc.health.v1.Health'), {
     Check: unary('grpc_health', async (call) => {
       const service = (call.request.service as string | undefined) ?? '';
-      if (service !== '' && !SERVICES.includes(service)) throw new NotFoundError(`unknown service ${JSON.stringify(service)}; this server has ${SERVICES.join(', ')}`);
+      if (service !== '' && !HEALTH_SERVICES.includes(service)) throw new NotFoundError(`unknown service ${JSON.stringify(service)}; this server has ${HEALTH_SERVICES.join(', ')}`);
       return { status: ready() ? 1 : 2 };
     }),
     Watch: watch,
@@ -791,6 +791,9 @@ function apiOfMethod(path: string): ServingApi {
 const WATCH_POLL_MS = 250;
 
 const SERVICES = ['tensorflow.serving.PredictionService', 'tensorflow.serving.ModelService', 'inference.GRPCInferenceService', 'grpc.health.v1.Health'];
+// The names a health check may ask: the services, and the two that tensorflow_model_server
+// registers with --enable_grpc_healthcheck_service (server.cc), which its users' probes name.
+const HEALTH_SERVICES = [...SERVICES, 'PredictionService', 'ModelService'];
 
 /**
  * TensorFlow Serving's answer to a reload whose new models did not all load

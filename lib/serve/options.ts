@@ -10,7 +10,7 @@ import { ModelManager } from '../manager';
 const COUNTS: Readonly<Record<string, string>> = {
   timeoutMs: 'a whole number of milliseconds ≥ 0 (0: no limit)',
   requestTimeoutMs: 'a whole number of milliseconds ≥ 0 (0: no limit)',
-  keepAliveTimeoutMs: 'a whole number of milliseconds ≥ 0',
+  keepAliveTimeoutMs: 'a whole number of milliseconds ≥ 0 (0: no limit)',
   headersTimeoutMs: 'a whole number of milliseconds ≥ 0',
   bodyLimit: 'a whole number of bytes ≥ 1',
   maxHeaderBytes: 'a whole number of bytes ≥ 1',

@@ -971,7 +971,12 @@ export interface ServerOptions extends ServingOptions {
    * before it on its connection (60000 when 0). Default 60000.
    */
   requestTimeoutMs?: number | undefined;
-  /** How long an idle keep-alive connection stays open, in ms. Default 5000. */
+  /**
+   * How long an idle keep-alive connection stays open, in ms (Node's keepAliveTimeout; 0: until
+   * its client closes it). Default 50000, as TensorFlow Serving's HTTP server (libevent's
+   * HTTP_READ_TIMEOUT, 50 s): behind a load balancer, keep it above the balancer's own idle
+   * timeout (AWS ALB: 60 s), or a request it sends on a connection just closed fails with 502.
+   */
   keepAliveTimeoutMs?: number | undefined;
   /**
    * Longest a client may take to send a request's headers, in ms (slow-header clients are cut
@@ -1022,7 +1027,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       // 1 s limit run 31 s).
       connectionsCheckingInterval: Math.max(100, Math.min(1000, (options.headersTimeoutMs ?? 10_000) / 4)),
     },
-    keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 50_000,
     // A request target in absolute form (`POST http://host/v1/models/m:predict`, as sent to a
     // proxy): servers must take it (RFC 9112 3.2.2), as its path.
     rewriteUrl: (request) => {

@@ -200,6 +200,10 @@ export function modelSpecOf(request: Message): { name: string; version?: number;
   if (typeof spec.version_label === 'string' && spec.version_label !== '') {
     if (out.version !== undefined) throw new InvalidArgumentError('model_spec has both version and version_label');
     out.label = spec.version_label;
+  } else if (out.version === undefined && Object.hasOwn(spec, 'version_label')) {
+    // Set, to '' (its oneof's case on the wire): a label, as TensorFlow Serving reads it
+    // (server_core.cc), which no model has (helper-139: the latest version answered).
+    throw new InvalidArgumentError('Unrecognized servable version label: "" (model_spec.version_label is set but empty; leave it unset for the latest version)');
   }
   return out;
 }

@@ -37,6 +37,7 @@ export interface ServeFlags {
     tensorflow_session_parallelism?: number;
     host_hang_timeout_ms?: number;
     rest_api_read_timeout_ms: number;
+    rest_api_keep_alive_timeout_ms: number;
     rest_api_header_timeout_ms: number;
     rest_api_max_header_bytes: number;
     rest_api_max_connections: number;

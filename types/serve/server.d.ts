@@ -128,7 +128,12 @@ export interface ServerOptions extends ServingOptions {
      * before it on its connection (60000 when 0). Default 60000.
      */
     requestTimeoutMs?: number | undefined;
-    /** How long an idle keep-alive connection stays open, in ms. Default 5000. */
+    /**
+     * How long an idle keep-alive connection stays open, in ms (Node's keepAliveTimeout; 0: until
+     * its client closes it). Default 50000, as TensorFlow Serving's HTTP server (libevent's
+     * HTTP_READ_TIMEOUT, 50 s): behind a load balancer, keep it above the balancer's own idle
+     * timeout (AWS ALB: 60 s), or a request it sends on a connection just closed fails with 502.
+     */
     keepAliveTimeoutMs?: number | undefined;
     /**
      * Longest a client may take to send a request's headers, in ms (slow-header clients are cut
