@@ -5,7 +5,7 @@
  * read. So a file that is not regular is refused before anything opens it for a blocking read.
  */
 import * as fs from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { InvalidArgumentError } from './errors';
@@ -83,13 +83,30 @@ export async function checkSavedModelFiles(exportDir: string): Promise<void> {
  *   errors (ENOENT, EACCES, ERR_FS_FILE_TOO_LARGE past 2 GiB) as readFile() raises them
  */
 export async function readGraphFile(file: string): Promise<Buffer> {
+  const handle = await openRegularFile(file);
+  try {
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Opens `file` for reading if it is a regular file (opened without waiting, O_NONBLOCK, then
+ * checked), as every file of a SavedModel that tfslice reads itself is opened: a FIFO there
+ * would hold one of libuv's four threads until a writer came.
+ * @throws InvalidArgumentError (INVALID_ARGUMENT) for a file that is not regular; Node's own
+ *   errors (ENOENT, EACCES) as open() raises them
+ */
+export async function openRegularFile(file: string): Promise<FileHandle> {
   const handle = await open(file, OPEN_FLAGS);
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) throw notAFile(file, stats);
-    return await handle.readFile();
-  } finally {
+    return handle;
+  } catch (error) {
     await handle.close();
+    throw error;
   }
 }
 

@@ -9,7 +9,7 @@ import {
   gpuLedger, InvalidArgumentError, loadModel, type Model, ModelManager, type ModelManagerConfig, NotFoundError, NotStartedError, selectVersions, type StateEvent, Tensor, TensorFlowError,
 } from '../lib/index';
 import { resetLedgerForTests } from '../lib/gpu';
-import { filesSaid } from '../lib/manager/versions';
+import { filesSaid, lookAt, type Look } from '../lib/manager/versions';
 import { callListeners } from '../lib/listeners';
 import { expectOutput, fixture, slowN, toTensor } from './helpers';
 
@@ -452,6 +452,26 @@ t.test('watch: version directories that are never served are said once each: a n
   // Made a SavedModel, 6 loads.
   fs.cpSync(tiny.dir, path.join(base, '6'), { recursive: true });
   await until('6 loads once it is a SavedModel', () => stateOf(mm, 'm', 6) === 'AVAILABLE');
+});
+
+t.test("a look reads the files of the versions its policy can serve: the newest under 'latest' (helper-138: 3000 old exports were each read every poll, 70 % of a core)", async (t) => {
+  const base = basePath(t);
+  for (let v = 1; v <= 40; v++) {
+    fs.mkdirSync(path.join(base, String(v)));
+    fs.writeFileSync(path.join(base, String(v), 'saved_model.pb'), `graph ${v}`);
+  }
+  fs.writeFileSync(path.join(base, '41'), 'a file, not a version');
+  const twice = async (wanted?: Parameters<typeof lookAt>[3]): Promise<Look> => lookAt(base, (await lookAt(base, new Map(), 0, wanted)).seen, 0, wanted);
+  const latest = (serves: number) => { let found = 0; return { consider: () => true, enough: () => ++found >= serves }; };
+  const all = await twice();
+  t.equal(all.ready.size, 40, 'without a policy every version is read');
+  t.notOk(all.partial);
+  const one = await twice(latest(1));
+  t.same([...one.ready.keys()], [40], "'latest': the newest is read, and no older one once it is ready");
+  t.equal(one.present.size, 40, 'the others are present all the same (41 is a file)');
+  t.ok(one.partial);
+  t.same([...(await twice(latest(3))).ready.keys()], [40, 39, 38], '{ latest: 3 }: the three newest');
+  t.same([...(await twice({ consider: (v) => v === 7 || v === 70, enough: () => false })).ready.keys()], [7], "'specific': its versions only");
 });
 
 t.test("broken newest versions at start: 'latest' serves the highest versions that load; 'specific' and 'all' keep their gap", async (t) => {
@@ -907,6 +927,44 @@ t.test('stop() then stop({ killAfterMs }): the later limit bounds the first call
   t.ok(took >= 290 && took < 3000, `it resolved ${took.toFixed(0)} ms after the limit was given`);
   t.match(await inflight, { code: 'MODEL_DISPOSED' });
   t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the host is gone');
+});
+
+t.test("a version let go of with a long run in flight drains on its own: the model's next version loads and a reconfigure() resolves meanwhile; stop() waits for it (helper-138)", async (t) => {
+  const base = basePath(t, [1], slow);
+  const { mm, events } = manager(t, { models: [{ name: 'slow', basePath: base }], watch: true, pollIntervalMs: 30, settleMs: 60 });
+  await mm.start();
+  const n = new Tensor('int32', new Int32Array([await slowN(mm.get('slow'), 4000)]), []);
+  let ended = false;
+  const long = mm.run('slow', { n }).then((r) => { ended = true; return r; });
+  await sleep(50);
+  addVersion(base, 2, slow);
+  await until('version 2 serving and 1 draining', () => stateOf(mm, 'slow', 2) === 'AVAILABLE' && stateOf(mm, 'slow', 1) === 'UNLOADING');
+  // helper-138: a version that came while version 1 drained waited for the drain (the model's looks did).
+  addVersion(base, 3, slow);
+  await until('version 3 serving', () => stateOf(mm, 'slow', 3) === 'AVAILABLE');
+  t.notOk(ended, 'version 3 served before the long run on version 1 ended');
+  t.equal(stateOf(mm, 'slow', 1), 'UNLOADING', 'version 1 still drains');
+  // And a reconfigure() keeping the model (its look) does not wait for that drain either.
+  await mm.reconfigure([{ name: 'slow', basePath: base, versionPolicy: { latest: 2 } }]);
+  t.notOk(ended, 'reconfigure() resolved before the run ended');
+  const stopped = mm.stop();
+  t.ok((await long).y, 'the run in flight finished on version 1');
+  await stopped;
+  t.same(states(events, 1), ['START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END'], 'and stop() waited for version 1 to end');
+});
+
+t.test('watch: a version whose directory is deleted while it loads does not take the place of the version serving (helper-138: it did, which was then loaded again)', async (t) => {
+  const base = basePath(t, [1]);
+  // Its directory goes while its warm-up runs: the load itself succeeds.
+  const warmup = { run: async (_model: unknown, { version }: { version: number }) => { if (version === 2) fs.rmSync(path.join(base, '2'), { recursive: true }); } };
+  const { mm, events } = manager(t, { models: [{ name: 'm', basePath: base, warmup }], watch: true, pollIntervalMs: 30, settleMs: 60 });
+  await mm.start();
+  addVersion(base, 2);
+  await until('version 2 let go of', () => states(events, 2).includes('END'));
+  await sleep(300); // a few more looks
+  t.same(states(events, 1), ['START', 'LOADING', 'AVAILABLE'], 'version 1 served throughout, never unloaded and loaded again');
+  t.match(mm.status('m').versions.find((v) => v.version === 2), { state: 'END', error: null });
+  t.equal((await mm.predict('m', feeds)).version, 1);
 });
 
 t.test('stop(): runs in flight finish, runs called later reject with UNAVAILABLE', async (t) => {

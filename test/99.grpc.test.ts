@@ -681,7 +681,7 @@ print(json.dumps({
   'many': [add(0.0)] * 1001,
 }))
 `, 'unused');
-  const models: Record<string, string> = { counter: 'counter', half: 'half_plus_two', session: 'half_plus_two', nope: 'half_plus_two', noexample: 'half_plus_two', corrupt: 'half_plus_two', many: 'counter', cut: 'counter', huge: 'counter', folder: 'counter' };
+  const models: Record<string, string> = { counter: 'counter', half: 'half_plus_two', session: 'half_plus_two', nope: 'half_plus_two', noexample: 'half_plus_two', corrupt: 'half_plus_two', many: 'counter', cut: 'counter', huge: 'counter', folder: 'counter', fifo: 'counter' };
   const bases = Object.fromEntries(Object.entries(models).map(([name, from]) => [name, basePath(`warm_${name}`, { 1: fixture(from).dir })]));
   const file = (name: string) => path.join(bases[name]!, '1', 'assets.extra', 'tf_serving_warmup_requests');
   for (const name of Object.keys(records)) fs.mkdirSync(path.dirname(file(name)), { recursive: true });
@@ -712,8 +712,11 @@ for path, records in json.loads(sys.stdin.read()):
   header.writeUInt32LE((((crc >>> 15) | (crc << 17)) + 0xa282ead8) >>> 0, 8);
   fs.mkdirSync(path.dirname(file('huge')), { recursive: true });
   fs.writeFileSync(file('huge'), Buffer.concat([header, Buffer.alloc(100, 7)]));
-  // A directory where the file should be: Node's EISDIR is no code of TensorFlow's.
+  // A directory where the file should be.
   fs.mkdirSync(file('folder'), { recursive: true });
+  // A FIFO no one writes to (helper-138: opening it held the load, the server's start and its exit for good).
+  fs.mkdirSync(path.dirname(file('fifo')), { recursive: true });
+  execFileSync('mkfifo', [file('fifo')]);
   const configFile = path.join(tmp, 'warmup.config');
   fs.writeFileSync(configFile, `model_config_list {\n${Object.keys(models).map((name) => `  config { name: '${name}' base_path: '${bases[name]}' }`).join('\n')}\n}\n`);
   // Each record twice (tensorflow_model_server's flag; helper-92 found it refused).
@@ -736,14 +739,15 @@ for path, records in json.loads(sys.stdin.read()):
     ['many', /Number of warmup records exceeds the maximum \(1000\) at .*tf_serving_warmup_requests/],
     ['cut', /truncated record at \d+ in .*tf_serving_warmup_requests\. Please verify your warmup data is in TFRecord format\./],
     ['huge', /truncated record at 0 in .*tf_serving_warmup_requests/],
-    ['folder', /EISDIR/],
+    ['folder', /tf_serving_warmup_requests is a directory, not a regular file/],
+    ['fifo', /tf_serving_warmup_requests is a FIFO \(named pipe\), not a regular file: opening it waits for a writer/],
   ];
   for (const [name, message] of failed) {
     t.match(log, new RegExp(`model '${name}' \\(.*\\): no version serving`), `${name}: the version does not serve`);
     const status = (await (await fetch(`${served.url}/v1/models/${name}`)).json()) as { model_version_status: { state: string; status: { error_code: string; error_message: string } }[] };
     t.equal(status.model_version_status[0]!.state, 'END');
     t.match(status.model_version_status[0]!.status.error_message, message, `${name}: its status says why`);
-    if (name === 'folder') t.equal(status.model_version_status[0]!.status.error_code, 'UNKNOWN', "with TensorFlow's code for an error from elsewhere, not Node's (helper-69)");
+    if (name === 'folder') t.equal(status.model_version_status[0]!.status.error_code, 'INVALID_ARGUMENT', "with TensorFlow's code, not Node's EISDIR (helper-69)");
   }
   // --enable_model_warmup=false: the file is not read.
   const cold = await startServe(['--model_name', 'counter', '--model_base_path', bases.counter!, '--rest_api_port', '0', '--file_system_poll_wait_seconds', '0', '--enable_model_warmup=false']);

@@ -1,3 +1,4 @@
+import { type FileHandle } from 'node:fs/promises';
 /**
  * Refuses a SavedModel directory where a file TensorFlow's loader opens is there but, followed
  * through links, is no regular file: the graph file (saved_model.pb, .pbtxt or .cpb),
@@ -15,5 +16,13 @@ export declare function checkSavedModelFiles(exportDir: string): Promise<void>;
  *   errors (ENOENT, EACCES, ERR_FS_FILE_TOO_LARGE past 2 GiB) as readFile() raises them
  */
 export declare function readGraphFile(file: string): Promise<Buffer>;
+/**
+ * Opens `file` for reading if it is a regular file (opened without waiting, O_NONBLOCK, then
+ * checked), as every file of a SavedModel that tfslice reads itself is opened: a FIFO there
+ * would hold one of libuv's four threads until a writer came.
+ * @throws InvalidArgumentError (INVALID_ARGUMENT) for a file that is not regular; Node's own
+ *   errors (ENOENT, EACCES) as open() raises them
+ */
+export declare function openRegularFile(file: string): Promise<FileHandle>;
 /** readGraphFile() for the command line, which reads before anything else runs. */
 export declare function readGraphFileSync(file: string): Buffer;

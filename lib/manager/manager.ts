@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
+import { access } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { CRASHED_ADVICE, describe, invalidType, ModelCrashedError, ModelDisposedError, NotFoundError, outOfRange, QueueFullError, ServableNotFoundError, TensorFlowError, wholeExpected } from '../errors';
@@ -23,7 +24,7 @@ import {
   asError, describeVersions, type Entry, movedAway, type ManagerRunOptions, type Managed, type ModelManagerEvents, type ModelStatus, type Prediction,
   policySaid, type StateEvent, statusOf, unavailable, unloadedBy, unrecognizedLabel, versionsSaid, type VersionState,
 } from './state';
-import { changedFiles, filesSaid, fingerprint, type Look, lookAt, selectVersions } from './versions';
+import { changedFiles, filesSaid, fingerprint, type Look, lookAt, selectVersions, type Wanted } from './versions';
 
 
 // Loads of a version in a row whose host dies before it loads that are tried again by the next
@@ -271,7 +272,7 @@ export class ModelManager {
         this.#retired.delete(old);
       }
       const unloaded: Promise<void> = this.#exclusive(m, async () => {
-        await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry, `a reload removed model '${name}' from the configuration`)));
+        await Promise.all([...[...m.versions.values()].map((entry) => this.#unloadVersion(m, entry, `a reload removed model '${name}' from the configuration`)), ...m.retiring]);
       }).catch(() => undefined).finally(() => {
         if (this.#removing.get(name)?.managed === m) this.#removing.delete(name);
       });
@@ -720,7 +721,7 @@ export class ModelManager {
       for (const model of this.#warming.keys()) this.#stopWarmup(model);
       for (const m of this.#models.values()) settle(m, this.#stopping !== null);
       await Promise.all([...this.#models.values()].map((m) => this.#exclusive(m, async () => {
-        await Promise.all([...m.versions.values()].map((entry) => this.#unloadVersion(m, entry, 'the model manager stopped')));
+        await Promise.all([...[...m.versions.values()].map((entry) => this.#unloadVersion(m, entry, 'the model manager stopped')), ...m.retiring]);
       })));
       await Promise.all([...this.#removing.values()].map((r) => r.unloaded));
     })();
@@ -786,7 +787,20 @@ export class ModelManager {
         await this.#settling();
         look = await this.#look(m);
       }
-      if (look) await this.#reconcile(m, look, looked);
+      // A look that read only the newest versions (#wanted), one of which then failed to load:
+      // the next older ones are read and tried at once, as a look of them all offers them (not
+      // at the next poll, nor, without watch, never). Each round fails a version more, or ends.
+      // (Versions read for the first time then are looked at again settleMs later, as at start.)
+      const again = async () => {
+        const next = await this.#look(m);
+        if (next === null || next.pending === 0) return next;
+        await this.#settling();
+        return this.#look(m);
+      };
+      for (let outcome = { failed: false }; look; look = outcome.failed && look.partial && this.#cut(m) === null ? await again() : null) {
+        outcome = { failed: false };
+        await this.#reconcile(m, look, looked, outcome);
+      }
     }).catch((error: unknown) => this.#modelError(m, asError(error)));
   }
 
@@ -794,7 +808,7 @@ export class ModelManager {
     const base = m.config.basePath;
     let look: Look;
     try {
-      look = await lookAt(base, m.looks, this.#config.settleMs);
+      look = await lookAt(base, m.looks, this.#config.settleMs, this.#wanted(m));
     } catch (error) {
       this.#modelError(m, new NotFoundError(`model '${m.config.name}': cannot read its basePath ${base}: ${asError(error).message}`));
       return null;
@@ -812,7 +826,30 @@ export class ModelManager {
     return look;
   }
 
-  async #reconcile(m: Managed, look: Look, looked?: Looked): Promise<void> {
+  // Which versions a look reads the files of (versions.ts Wanted): a `specific` policy's; under
+  // 'latest' the newest, until as many as it serves were found ready (not unloaded by hand, not
+  // failed: those are passed over for the next older); every one under 'all'.
+  #wanted(m: Managed): Wanted | undefined {
+    const policy = m.config.versionPolicy;
+    if (policy === 'all') return undefined;
+    if (typeof policy === 'object' && 'specific' in policy) {
+      const named = new Set(policy.specific);
+      return { consider: (v) => named.has(v), enough: () => false };
+    }
+    const serves = policy === 'latest' ? 1 : policy.latest;
+    let usable = 0;
+    return {
+      consider: () => true,
+      enough: (v) => {
+        const entry = m.versions.get(v);
+        if (!m.excluded.has(v) && !(entry?.state === 'END' && entry.error !== null)) usable++;
+        return usable >= serves;
+      },
+    };
+  }
+
+  // outcome.failed: set when a version it loaded failed (END with an error).
+  async #reconcile(m: Managed, look: Look, looked?: Looked, outcome?: { failed: boolean }): Promise<void> {
     // Versions whose directory is gone stay END in status() (TensorFlow Serving's
     // ServableStateMonitor keeps END states: a script polls for END to see an unload through),
     // and are loaded again if it comes back, the same files too (a failed one as well); loaded,
@@ -874,6 +911,8 @@ export class ModelManager {
     const chosen = new Set(pending());
     for (const version of chosen) markLoading(m, version);
     looked?.chosen();
+    // Versions this look loaded (AVAILABLE at its end), looked at again below before any retires.
+    const loadedNow = new Set<number>();
     try {
       for (let toLoad = [...chosen]; toLoad.length > 0; toLoad = pending()) {
         for (const version of toLoad) {
@@ -888,6 +927,8 @@ export class ModelManager {
           try {
             if (unloadFirst && !this.#fits(m) && await this.#unloadFirst(m, version, dir, print, aspired)) continue;
             const entry = await this.#loadVersion(m, version, dir, print, false);
+            if (entry.state === 'AVAILABLE') loadedNow.add(version);
+            else if (entry.error !== null && outcome) outcome.failed = true;
             if (unloadFirst && entry.state === 'END' && (entry.error as { code?: unknown } | null)?.code === 'GPU_BUDGET_EXCEEDED') {
               await this.#unloadFirst(m, version, dir, print, aspired);
             }
@@ -918,7 +959,16 @@ export class ModelManager {
       return `the version policy (${policySaid(policy)}) chooses ${now} now`;
     };
     for (const entry of m.versions.values()) {
-      if (entry.state === 'END' && entry.crashed && !aspired.has(entry.version)) await this.#unloadVersion(m, entry, notChosen(entry.version));
+      if (entry.state === 'END' && entry.crashed && !aspired.has(entry.version)) await this.#retire(m, entry, notChosen(entry.version));
+    }
+    // A version whose directory went away while it loaded does not take the place of those
+    // serving (helper-138: it did, and the next look loaded the good one again, warm-up and all):
+    // let go of now; the next look serves what is there.
+    for (const version of loadedNow) {
+      const entry = m.versions.get(version);
+      if (entry?.state !== 'AVAILABLE' || await access(entry.path).then(() => true, () => false)) continue;
+      aspired = new Set([...aspired].filter((v) => v !== version));
+      await this.#retire(m, entry, 'its directory is gone');
     }
     if ((aspired.size > 0 || named.size > 0) && ![...aspired].some((v) => m.versions.get(v)?.state === 'AVAILABLE')) return;
     // A version a label names now, which the reload under way moves the label away from, serves
@@ -927,8 +977,21 @@ export class ModelManager {
       [...m.config.versionLabels].some(([label, at]) => at === v && m.labelsComing!.get(label) !== v);
     for (const entry of loaded()) {
       if (aspired.has(entry.version) || labelMovesFrom(entry.version)) continue;
-      await this.#unloadVersion(m, entry, m.excluded.has(entry.version) ? unloadedBy(m.config.name, entry.version) : notChosen(entry.version));
+      await this.#retire(m, entry, m.excluded.has(entry.version) ? unloadedBy(m.config.name, entry.version) : notChosen(entry.version));
     }
+  }
+
+  // A version a look lets go of: out of routing at once (UNLOADING). An idle one is disposed
+  // before the look ends, as any unload; one with runs in flight drains, and is disposed, after
+  // the look, outside the model's turn (m.retiring): the model's next look (a newer version come
+  // meanwhile) and a reconfigure() do not wait for runs that may take long (helper-138: an 11 s
+  // run held version 3 back, and a deleted version left the model serving nothing while a new
+  // one was there; TensorFlow Serving unloads on threads of its own). stop(), a removal of the
+  // model and 'unload-first' wait for them.
+  async #retire(m: Managed, entry: Entry, why: string): Promise<void> {
+    if (entry.state !== 'AVAILABLE' || entry.inflight === 0) return this.#unloadVersion(m, entry, why);
+    const done: Promise<void> = this.#unloadVersion(m, entry, why).catch(() => undefined).finally(() => m.retiring.delete(done));
+    m.retiring.add(done);
   }
 
   // swapPolicy 'unload-first': the ledger could not hold both, so the old versions go first;
@@ -938,6 +1001,8 @@ export class ModelManager {
   // there to retire, or when the new version would not fit even without them (the old ones keep
   // serving, as under 'refuse').
   async #unloadFirst(m: Managed, version: number, dir: string, print: string, aspired: ReadonlySet<number>): Promise<boolean> {
+    // Versions a look let go of that still drain hold their shares until they are gone.
+    if (m.retiring.size > 0) await Promise.all(m.retiring);
     const retiring = [...m.versions.values()].filter((e) => e.state === 'AVAILABLE' && !aspired.has(e.version));
     if (retiring.length === 0 || !this.#fits(m, retiring)) return false;
     m.busy++;
@@ -1176,6 +1241,7 @@ export class ModelManager {
     // The versions the policy names among those there.
     const named = new Set(selectVersions(m.config.versionPolicy, [...look.present]));
     for (const [version, seen] of look.seen) {
+      if (seen.unread) continue;
       // Not of a version loaded or being loaded (helper-118: a serving version whose graph was
       // emptied was said "not served"): it keeps the files it loaded.
       const state = m.versions.get(version)?.state;
@@ -1379,6 +1445,6 @@ function unmarkLoading(m: Managed, version: number): void {
 function managed(config: ResolvedModel, watched: boolean): Managed {
   return {
     config, watched, versions: new Map(), error: null, lock: Promise.resolve(), looks: new Map(),
-    held: false, excluded: new Set(), busy: 0, looking: 0, reading: 0, loading: new Map(), waiters: new Set(), requests: 0, skipped: new Set(), loadCrashes: new Map(), labelsComing: null,
+    held: false, excluded: new Set(), busy: 0, looking: 0, reading: 0, loading: new Map(), waiters: new Set(), requests: 0, skipped: new Set(), loadCrashes: new Map(), labelsComing: null, retiring: new Set(),
   };
 }

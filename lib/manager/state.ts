@@ -234,6 +234,11 @@ export interface Managed {
    * with NOT_FOUND in between).
    */
   labelsComing: ReadonlyMap<string, number> | null;
+  /**
+   * Unloads of versions a look let go of with runs still in flight: they drain outside the
+   * model's turn (ModelManager #retire), and stop(), a removal and 'unload-first' wait for them.
+   */
+  readonly retiring: Set<Promise<void>>;
 }
 
 
@@ -295,7 +300,7 @@ export function policySaid(policy: ResolvedModel['versionPolicy']): string {
 // the look saw it complete, or saw no directory.
 function incomplete(m: Managed, version: number): string | null {
   const seen = m.looks.get(version);
-  if (seen === undefined) return null;
+  if (seen === undefined || seen.unread) return null;
   if (seen.fingerprint === null) {
     const problem = seen.noGraph ?? 'no saved_model.pb (or .pbtxt)';
     return `its directory has ${problem}${problem.startsWith('no ') ? ' yet' : ''}`;

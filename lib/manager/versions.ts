@@ -99,6 +99,12 @@ export interface SeenVersion {
   dir: string;
   /** With no fingerprint: what is wrong with its graph (graphProblem()); else null. */
   noGraph: string | null;
+  /**
+   * Present, but this look did not read its files (Wanted passed it over): what an earlier look
+   * saw, or, if none read it, a fingerprint of '' that means nothing. Taken for complete in what
+   * runs are told, and not said to be skipped.
+   */
+  unread?: true;
 }
 
 /** @internal A look at a base path. */
@@ -113,34 +119,77 @@ export interface Look {
   readonly seen: Map<number, SeenVersion>;
   /** Directories named by digits whose number is past 2^53 - 1: never versions here. */
   readonly unusable: readonly string[];
+  /** Some present versions were not read (Wanted): `ready` is of the versions read. */
+  readonly partial: boolean;
+}
+
+/**
+ * @internal Which versions a look reads the files of (its fingerprints), from the version
+ * policy: the others are listed present (when they may be directories) and keep what the last
+ * look that read them saw. A look reads newest first, so `latest` stops once it has the
+ * versions it can serve (helper-138: 3000 old exports, each read every look, took 70 % of a core).
+ */
+export interface Wanted {
+  /** Whether the look reads this version's files at all (a `specific` policy's versions). */
+  consider(version: number): boolean;
+  /** Told each version found ready, newest first: true when no older one needs reading. */
+  enough(version: number): boolean;
 }
 
 /**
  * @internal Looks at the version directories under `base`: a version is ready once its
- * fingerprint is the one `seen` had, for at least `settleMs`. Throws when `base` cannot be read.
+ * fingerprint is the one `seen` had, for at least `settleMs`. `wanted`: which versions to read
+ * (all when left out). Throws when `base` cannot be read.
  */
-export async function lookAt(base: string, seen: ReadonlyMap<number, SeenVersion>, settleMs: number): Promise<Look> {
-  const names = await readdir(base);
+export async function lookAt(base: string, seen: ReadonlyMap<number, SeenVersion>, settleMs: number, wanted?: Wanted): Promise<Look> {
+  const entries = await readdir(base, { withFileTypes: true });
   const now = Date.now();
   const present = new Set<number>();
   const ready = new Map<number, string>();
   const next = new Map<number, SeenVersion>();
   let pending = 0;
   const unusable: string[] = [];
-  // A version's name without zeros in front comes first: `1` wins over `001`.
+  // Each version's directory names, the one without zeros in front first: `1` wins over `001`
+  // (`001` is the version when `1` is no directory).
   const canonical = (name: string) => (name === String(Number(name)) ? 0 : 1);
-  for (const name of [...names].sort((a, b) => canonical(a) - canonical(b))) {
+  const names = new Map<number, { name: string; maybeDirectory: boolean }[]>();
+  for (const entry of [...entries].sort((a, b) => canonical(a.name) - canonical(b.name))) {
+    const name = entry.name;
     if (!/^\d+$/.test(name)) continue;
     if (!Number.isSafeInteger(Number(name))) {
       unusable.push(name);
       continue;
     }
-    const version = Number(name);
-    if (present.has(version) || next.has(version)) continue;
-    const print = await fingerprint(path.join(base, name));
-    if (print === undefined) continue;
+    const list = names.get(Number(name)) ?? [];
+    list.push({ name, maybeDirectory: entry.isDirectory() || entry.isSymbolicLink() });
+    names.set(Number(name), list);
+  }
+  let enough = false;
+  let partial = false;
+  for (const version of [...names.keys()].sort((a, b) => b - a)) {
+    const list = names.get(version)!;
+    if (enough || (wanted !== undefined && !wanted.consider(version))) {
+      // Not read: present if it may be a directory, as the last look that read it saw it.
+      const dir = list.find((n) => n.maybeDirectory);
+      if (dir === undefined) continue;
+      partial = true;
+      present.add(version);
+      const before = seen.get(version);
+      next.set(version, before ? { ...before, unread: true } : { fingerprint: '', since: now, dir: dir.name, changingSince: null, changed: [], noGraph: null, unread: true });
+      continue;
+    }
+    let name = '';
+    let found: string | null | undefined;
+    for (const candidate of list) {
+      name = candidate.name;
+      found = await fingerprint(path.join(base, name));
+      if (found !== undefined) break;
+    }
+    if (found === undefined) continue;
+    const print = found;
     present.add(version);
-    const before = seen.get(version);
+    const last = seen.get(version);
+    const before = last?.unread && last.fingerprint === '' ? undefined : last;
     const since = before && before.fingerprint === print ? before.since : now;
     const settled = print !== null && before?.fingerprint === print && now - since >= settleMs;
     // A graph caught empty or missing between two looks of a spell (rewritten in place) keeps the
@@ -149,10 +198,14 @@ export async function lookAt(base: string, seen: ReadonlyMap<number, SeenVersion
     const changed = before === undefined || before.fingerprint === print ? before?.changed ?? [] : changedFiles(before.fingerprint, print);
     const noGraph = print === null ? await graphProblem(path.join(base, name)) : null;
     next.set(version, { fingerprint: print, since, dir: name, changingSince, changed, noGraph });
-    if (settled) ready.set(version, print);
-    else pending++;
+    if (settled) {
+      ready.set(version, print);
+      if (wanted?.enough(version)) enough = true;
+    } else {
+      pending++;
+    }
   }
-  return { present, ready, pending, seen: next, unusable };
+  return { present, ready, pending, seen: next, unusable, partial };
 }
 
 /**

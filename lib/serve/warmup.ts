@@ -8,12 +8,13 @@
  * The file is read here, record by record: a TFRecord reader is a few lines over a CRC-32C
  * (the crc-32 package's), and no maintained npm package reads TFRecord files.
  */
-import { type FileHandle, open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import type * as Crc from 'crc-32';
 
 import { InvalidArgumentError, invalidType, outOfRange, TensorFlowError, wholeExpected } from '../errors';
+import { openRegularFile } from '../files';
 import type { Model } from '../model';
 import { Tensor } from '../tensor';
 import { decodeMessage, type Message, predictFeeds, protos, serializedExamples } from './tensor-proto';
@@ -134,7 +135,8 @@ async function runRecord(model: Model, log: Message, methodNameCheck: boolean): 
  * @throws DATA_LOSS for a file that is not TFRecord (a checksum that does not match, a record cut
  *   short); INVALID_ARGUMENT for a record that is not a PredictionLog, for more than 1000
  *   records, and for requests that cannot run (as the APIs answer them); UNIMPLEMENTED for a
- *   session_run_log; the file system's own error for a file that cannot be read. The message
+ *   session_run_log; INVALID_ARGUMENT for a file that is not a regular one (a FIFO, a device); the
+ *   file system's own error for a file that cannot be read. The message
  *   names the record (its number, from 1). ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE for
  *   `options.iterations` that is not a whole number ≥ 1.
  */
@@ -145,7 +147,8 @@ export async function runSavedModelWarmup(model: Model, exportDir: string, optio
   const file = path.join(exportDir, WARMUP_REQUESTS_FILE);
   let handle: FileHandle;
   try {
-    handle = await open(file, 'r');
+    // Regular files only: a FIFO held the load (and a libuv thread) until a writer came (helper-138).
+    handle = await openRegularFile(file);
   } catch (error) {
     // Having warm-up requests is optional (TensorFlow Serving: "No warmup data file found").
     const code = (error as NodeJS.ErrnoException).code;

@@ -24,7 +24,8 @@ export interface SavedModelWarmupOptions {
  * @throws DATA_LOSS for a file that is not TFRecord (a checksum that does not match, a record cut
  *   short); INVALID_ARGUMENT for a record that is not a PredictionLog, for more than 1000
  *   records, and for requests that cannot run (as the APIs answer them); UNIMPLEMENTED for a
- *   session_run_log; the file system's own error for a file that cannot be read. The message
+ *   session_run_log; INVALID_ARGUMENT for a file that is not a regular one (a FIFO, a device); the
+ *   file system's own error for a file that cannot be read. The message
  *   names the record (its number, from 1). ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE for
  *   `options.iterations` that is not a whole number ≥ 1.
  */
