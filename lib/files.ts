@@ -1,11 +1,12 @@
 /**
- * @internal Reading a SavedModel's graph file safely: what sits at saved_model.pb may be no
- * regular file. A FIFO there makes an open() wait for a writer for ever (TensorFlow's loader, or
- * one of Node's four libuv threads, held with it), and a device such as /dev/zero never ends a
- * read. So a file that is not regular is refused before anything opens it for a blocking read.
+ * @internal A SavedModel's files, opened safely: what sits at saved_model.pb (or in variables/,
+ * or as the warm-up file) may be no regular file. A FIFO there makes an open() wait for a writer
+ * for ever (TensorFlow's loader, or one of Node's four libuv threads, held with it), and a device
+ * such as /dev/zero never ends a read. So a file that is not regular is refused before anything
+ * opens it for a blocking read.
  */
 import * as fs from 'node:fs';
-import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
+import { type FileHandle, open, opendir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { InvalidArgumentError } from './errors';
@@ -60,17 +61,24 @@ async function refuseIfNotAFile(file: string): Promise<void> {
  */
 export async function checkSavedModelFiles(exportDir: string): Promise<void> {
   for (const name of [...GRAPH_FILES, ...OTHER_FILES]) await refuseIfNotAFile(path.join(exportDir, name));
+  // Walked a directory at a time, so that a tree of millions of entries is not listed whole.
   let seen = 0;
-  for (const name of FILE_DIRECTORIES) {
-    const entries = await readdir(path.join(exportDir, name), { recursive: true, withFileTypes: true }).catch(() => []);
-    for (const entry of entries) {
+  const dirs: string[] = FILE_DIRECTORIES.map((name) => path.join(exportDir, name));
+  for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
+    const handle = await opendir(dir).catch(() => null);
+    if (handle === null) continue;
+    for await (const entry of handle) {
       if (++seen > MAX_ENTRIES) return;
-      const file = path.join(entry.parentPath, entry.name);
-      // A directory is walked by readdir itself; anything else (a link to one included) is looked at through its links.
-      if (!entry.isDirectory()) {
-        const stats = await stat(file).catch(() => null);
-        if (stats !== null && !stats.isFile() && !stats.isDirectory()) throw notAFile(file, stats);
+      const file = path.join(dir, entry.name);
+      // A directory is walked, one a link leads to as well (TensorFlow opens assets/sub/vocab.txt
+      // through a link sub; a loop of links ends at MAX_ENTRIES).
+      if (entry.isDirectory()) {
+        dirs.push(file);
+        continue;
       }
+      const stats = await stat(file).catch(() => null);
+      if (stats?.isDirectory()) dirs.push(file);
+      else if (stats !== null && !stats.isFile()) throw notAFile(file, stats);
     }
   }
 }

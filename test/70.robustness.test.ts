@@ -93,6 +93,8 @@ t.test("a file TensorFlow's loader opens that is no regular file (a FIFO, /dev/z
     [withGraph('variables/variables.index', fifo, 'variables/variables.index'), 'a FIFO variables.index', /variables\.index is a FIFO/, {}],
     [withGraph(`variables/${data}`, fifo, `variables/${data}`), 'a FIFO checkpoint shard', /variables\.data-\S+ is a FIFO/, {}],
     [withGraph('assets/sub/vocab.txt', (f) => fs.symlinkSync('/dev/zero', f), 'fingerprint.pb'), 'an asset two levels down linking to /dev/zero', /assets\/sub\/vocab\.txt is a character device/, {}],
+    // Through a link to a directory elsewhere (TensorFlow opens assets/linked/fifo through it).
+    [withGraph('assets/linked', (f) => { const away = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-away-')); made.push(away); execFileSync('mkfifo', [path.join(away, 'fifo')]); fs.symlinkSync(away, f); }, 'fingerprint.pb'), 'a FIFO in a directory an asset link leads to', /assets\/linked\/fifo is a FIFO/, {}],
   ];
   cases.push([cases[0]![0], 'a FIFO, isolated', /is a FIFO/, { isolation: 'process' }]);
   cases.push([cases[0]![0], "a FIFO, opPolicy 'serve'", /is a FIFO/, { opPolicy: 'serve' }]);
