@@ -272,7 +272,7 @@ export class ModelManager {
         this.#retired.delete(old);
       }
       const unloaded: Promise<void> = this.#exclusive(m, async () => {
-        await Promise.all([...[...m.versions.values()].map((entry) => this.#unloadVersion(m, entry, `a reload removed model '${name}' from the configuration`)), ...m.retiring]);
+        await Promise.all([...[...m.versions.values()].map((entry) => this.#unloadVersion(m, entry, `a reload removed model '${name}' from the configuration`)), ...m.retiring.values()]);
       }).catch(() => undefined).finally(() => {
         if (this.#removing.get(name)?.managed === m) this.#removing.delete(name);
       });
@@ -527,13 +527,18 @@ export class ModelManager {
       if (!m.versions.has(version) && !m.loading.has(version) && !m.looks.has(version)) throw new ServableNotFoundError(`model '${name}' has no version ${version}; it has ${describeVersions(m)}`, name, version);
       m.excluded.add(version);
     }
+    // A version a look let go of that still drains (#retire) is waited for too, as unloaded.
+    const draining: Promise<void>[] = [];
     await this.#exclusive(m, async () => {
       for (const entry of [...m.versions.values()]) {
         if (version !== undefined && entry.version !== version) continue;
         entry.pinned = false;
+        const retiring = m.retiring.get(entry);
+        if (retiring !== undefined) draining.push(retiring);
         await this.#unloadVersion(m, entry, unloadedBy(name, version));
       }
     });
+    await Promise.all(draining);
     settle(m, this.#stopping !== null);
   }
 
@@ -721,7 +726,7 @@ export class ModelManager {
       for (const model of this.#warming.keys()) this.#stopWarmup(model);
       for (const m of this.#models.values()) settle(m, this.#stopping !== null);
       await Promise.all([...this.#models.values()].map((m) => this.#exclusive(m, async () => {
-        await Promise.all([...[...m.versions.values()].map((entry) => this.#unloadVersion(m, entry, 'the model manager stopped')), ...m.retiring]);
+        await Promise.all([...[...m.versions.values()].map((entry) => this.#unloadVersion(m, entry, 'the model manager stopped')), ...m.retiring.values()]);
       })));
       await Promise.all([...this.#removing.values()].map((r) => r.unloaded));
     })();
@@ -987,11 +992,13 @@ export class ModelManager {
   // meanwhile) and a reconfigure() do not wait for runs that may take long (helper-138: an 11 s
   // run held version 3 back, and a deleted version left the model serving nothing while a new
   // one was there; TensorFlow Serving unloads on threads of its own). stop(), a removal of the
-  // model and 'unload-first' wait for them.
+  // model, unload() and 'unload-first' wait for them.
   async #retire(m: Managed, entry: Entry, why: string): Promise<void> {
     if (entry.state !== 'AVAILABLE' || entry.inflight === 0) return this.#unloadVersion(m, entry, why);
-    const done: Promise<void> = this.#unloadVersion(m, entry, why).catch(() => undefined).finally(() => m.retiring.delete(done));
-    m.retiring.add(done);
+    const done: Promise<void> = this.#unloadVersion(m, entry, why).catch(() => undefined).finally(() => {
+      if (m.retiring.get(entry) === done) m.retiring.delete(entry);
+    });
+    m.retiring.set(entry, done);
   }
 
   // swapPolicy 'unload-first': the ledger could not hold both, so the old versions go first;
@@ -1002,7 +1009,7 @@ export class ModelManager {
   // serving, as under 'refuse').
   async #unloadFirst(m: Managed, version: number, dir: string, print: string, aspired: ReadonlySet<number>): Promise<boolean> {
     // Versions a look let go of that still drain hold their shares until they are gone.
-    if (m.retiring.size > 0) await Promise.all(m.retiring);
+    if (m.retiring.size > 0) await Promise.all(m.retiring.values());
     const retiring = [...m.versions.values()].filter((e) => e.state === 'AVAILABLE' && !aspired.has(e.version));
     if (retiring.length === 0 || !this.#fits(m, retiring)) return false;
     m.busy++;
@@ -1445,6 +1452,6 @@ function unmarkLoading(m: Managed, version: number): void {
 function managed(config: ResolvedModel, watched: boolean): Managed {
   return {
     config, watched, versions: new Map(), error: null, lock: Promise.resolve(), looks: new Map(),
-    held: false, excluded: new Set(), busy: 0, looking: 0, reading: 0, loading: new Map(), waiters: new Set(), requests: 0, skipped: new Set(), loadCrashes: new Map(), labelsComing: null, retiring: new Set(),
+    held: false, excluded: new Set(), busy: 0, looking: 0, reading: 0, loading: new Map(), waiters: new Set(), requests: 0, skipped: new Set(), loadCrashes: new Map(), labelsComing: null, retiring: new Map(),
   };
 }

@@ -236,9 +236,10 @@ export interface Managed {
   labelsComing: ReadonlyMap<string, number> | null;
   /**
    * Unloads of versions a look let go of with runs still in flight: they drain outside the
-   * model's turn (ModelManager #retire), and stop(), a removal and 'unload-first' wait for them.
+   * model's turn (ModelManager #retire), by version entry; stop(), a removal, unload() and
+   * 'unload-first' wait for them.
    */
-  readonly retiring: Set<Promise<void>>;
+  readonly retiring: Map<Entry, Promise<void>>;
 }
 
 
