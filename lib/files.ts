@@ -6,7 +6,7 @@
  * opens it for a blocking read.
  */
 import * as fs from 'node:fs';
-import { type FileHandle, open, opendir, stat } from 'node:fs/promises';
+import { type FileHandle, open, opendir, readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { InvalidArgumentError } from './errors';
@@ -39,10 +39,9 @@ function notAFile(file: string, stats: fs.Stats): InvalidArgumentError {
 // Read at load besides the graph: the fingerprint (TensorFlow 2.11 and later reads it for its
 // load metrics).
 const OTHER_FILES = ['fingerprint.pb'] as const;
-// Directories whose files TensorFlow opens at load: the checkpoint the restore op reads, and the
-// assets an init op may read (a vocabulary for a lookup table).
-const FILE_DIRECTORIES = ['variables', 'assets'] as const;
-// Entries looked at under those directories at most (a SavedModel has a handful).
+// The checkpoint files of variables/ that the restore op opens.
+const CHECKPOINT_FILE = /^variables\.(index|data-\d+-of-\d+)$/;
+// Entries looked at under assets/ at most (a SavedModel has a handful).
 const MAX_ENTRIES = 10_000;
 
 async function refuseIfNotAFile(file: string): Promise<void> {
@@ -54,16 +53,24 @@ async function refuseIfNotAFile(file: string): Promise<void> {
 /**
  * Refuses a SavedModel directory where a file TensorFlow's loader opens is there but, followed
  * through links, is no regular file: the graph file (saved_model.pb, .pbtxt or .cpb),
- * fingerprint.pb, and what variables/ and assets/ hold (directories under them are walked; a
- * FIFO among the checkpoint's files held the restore op for ever). A missing file is left to
- * TensorFlow's loader, which says so. A stat() per entry, the first 10 000 entries.
+ * fingerprint.pb, the checkpoint's files in variables/ (a FIFO among them held the restore op
+ * for ever), and the asset files the graph names (`namedAssets`, their paths under assets/,
+ * asked only when assets/ holds something that is no regular file: an unused one is left
+ * alone). A missing file is left to TensorFlow's loader, which says so. A stat() per entry, the
+ * first 10 000 entries of assets/.
  * @throws InvalidArgumentError (INVALID_ARGUMENT) naming the file and what it is
  */
-export async function checkSavedModelFiles(exportDir: string): Promise<void> {
+export async function checkSavedModelFiles(exportDir: string, namedAssets: () => Promise<ReadonlySet<string>>): Promise<void> {
   for (const name of [...GRAPH_FILES, ...OTHER_FILES]) await refuseIfNotAFile(path.join(exportDir, name));
-  // Walked a directory at a time, so that a tree of millions of entries is not listed whole.
+  const variables = path.join(exportDir, 'variables');
+  for (const name of await readdir(variables).catch(() => [] as string[])) {
+    if (CHECKPOINT_FILE.test(name)) await refuseIfNotAFile(path.join(variables, name));
+  }
+  // assets/, walked a directory at a time, so that a tree of millions of entries is not listed whole.
+  const assets = path.join(exportDir, 'assets');
+  let named: ReadonlySet<string> | null = null;
   let seen = 0;
-  const dirs: string[] = FILE_DIRECTORIES.map((name) => path.join(exportDir, name));
+  const dirs: string[] = [assets];
   for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
     const handle = await opendir(dir).catch(() => null);
     if (handle === null) continue;
@@ -77,8 +84,12 @@ export async function checkSavedModelFiles(exportDir: string): Promise<void> {
         continue;
       }
       const stats = await stat(file).catch(() => null);
-      if (stats?.isDirectory()) dirs.push(file);
-      else if (stats !== null && !stats.isFile()) throw notAFile(file, stats);
+      if (stats?.isDirectory()) {
+        dirs.push(file);
+      } else if (stats !== null && !stats.isFile()) {
+        named ??= await namedAssets();
+        if (named.has(path.relative(assets, file))) throw notAFile(file, stats);
+      }
     }
   }
 }

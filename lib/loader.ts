@@ -134,6 +134,24 @@ export function assetFileDefs(meta: AssetSource): { tensor: string; filename: st
   return defs.map((def) => ({ tensor: def.tensorInfo?.name ?? '', filename: def.filename ?? '' }));
 }
 
+/**
+ * The asset files (paths under assets/, normalized) that any meta graph of the SavedModel at
+ * `exportDir` names: what TensorFlow's loader may open there. Empty when saved_model.pb cannot
+ * be read or parsed (TensorFlow's load then fails on it first).
+ */
+export async function namedAssetFiles(exportDir: string): Promise<ReadonlySet<string>> {
+  const names = new Set<string>();
+  try {
+    const bytes = await readGraphFile(path.join(exportDir, 'saved_model.pb'));
+    for (const metaGraph of fieldsOf(bytes, 2)) {
+      for (const def of assetFileDefs(LOADER_META_GRAPH.decode(metaGraph) as unknown as AssetSource)) names.add(path.normalize(def.filename.split('\0')[0]!)); // a NUL ends the name where TensorFlow opens it
+    }
+  } catch {
+    // Unreadable: TensorFlow says so as it loads.
+  }
+  return names;
+}
+
 /** The asset files TensorFlow's loader feeds: [tensor name, path under assets/]. */
 function assetFeeds(meta: LoaderMeta, exportDir: string): string[] {
   return assetFileDefs(meta).flatMap((def) => [def.tensor, path.join(exportDir, 'assets', def.filename)]);

@@ -18,7 +18,7 @@ import { defaultMaxConcurrentRuns, type LoadOptions, localDirectory, type Resolv
 import { callListeners } from './listeners';
 import { checkSavedModelFiles, readGraphFile } from './files';
 import { checkLoadedOps, checkSavedModelOps, loopingAndKeyedWaitOps, outputsWithoutKeyedWaits } from './ops';
-import { checkReachable, type LoadPlan, planLoad } from './loader';
+import { checkReachable, type LoadPlan, namedAssetFiles, planLoad } from './loader';
 import { fixLayout, type Partition, partitionConfig, partitionType, takePartition } from './partitions';
 import { decodeConfig, decodeMetaGraph, decodeSavedModel, encodeConfig, RUN_METADATA, type SessionConfig, type SignatureInfo, type TensorSpec } from './proto';
 import { borrowFeeds, bufferOfView, detachedData, elementCount, type Ownership, readTakenOutputs, madeTensor, Tensor, type TensorLike, toTensor, viewOfDetached, writeTakenFeeds } from './tensor';
@@ -1745,7 +1745,7 @@ export async function loadModel(modelPath: string, options?: number | LoadOption
   const exportDir = localDirectory('modelPath', modelPath, 'a SavedModel directory path');
   const resolved = resolveLoadOptions(options);
   // A FIFO or a device among the files TensorFlow's loader opens would hold it (and a libuv thread) for ever.
-  await checkSavedModelFiles(exportDir);
+  await checkSavedModelFiles(exportDir, () => namedAssetFiles(exportDir));
   // Before TensorFlow reads the graph: its loader runs the restore and init ops.
   await checkSavedModelOps(exportDir, resolved.tags, resolved.opPolicy);
   if (resolved.partition === null && partitionType() === 'GPU' && resolved.isolation === 'none' && resolved.target === '') {

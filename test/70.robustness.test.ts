@@ -72,11 +72,11 @@ t.test('corrupt SavedModels are clean errors, and leave no session behind', asyn
 
 t.test("a file TensorFlow's loader opens that is no regular file (a FIFO, /dev/zero, a directory) is refused before TensorFlow opens it: the load fails at once, in-process, isolated, under opPolicy 'serve'", async (t) => {
   const made: string[] = [];
-  // A copy of tiny with `name` (relative to it) replaced by what `place` makes.
-  const withGraph = (name: string, place: (file: string) => void, remove = 'saved_model.pb'): string => {
-    const dir = copyModel('tiny');
+  // A copy of tiny (or `from`) with `name` (relative to it) replaced by what `place` makes.
+  const withGraph = (name: string, place: (file: string) => void, remove = 'saved_model.pb', from = 'tiny'): string => {
+    const dir = copyModel(from);
     made.push(dir);
-    fs.rmSync(path.join(dir, remove));
+    fs.rmSync(path.join(dir, remove), { recursive: true });
     fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
     place(path.join(dir, name));
     return dir;
@@ -92,9 +92,11 @@ t.test("a file TensorFlow's loader opens that is no regular file (a FIFO, /dev/z
     [withGraph('fingerprint.pb', fifo, 'fingerprint.pb'), 'a FIFO fingerprint.pb', /fingerprint\.pb is a FIFO/, {}],
     [withGraph('variables/variables.index', fifo, 'variables/variables.index'), 'a FIFO variables.index', /variables\.index is a FIFO/, {}],
     [withGraph(`variables/${data}`, fifo, `variables/${data}`), 'a FIFO checkpoint shard', /variables\.data-\S+ is a FIFO/, {}],
-    [withGraph('assets/sub/vocab.txt', (f) => fs.symlinkSync('/dev/zero', f), 'fingerprint.pb'), 'an asset two levels down linking to /dev/zero', /assets\/sub\/vocab\.txt is a character device/, {}],
-    // Through a link to a directory elsewhere (TensorFlow opens assets/linked/fifo through it).
-    [withGraph('assets/linked', (f) => { const away = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-away-')); made.push(away); execFileSync('mkfifo', [path.join(away, 'fifo')]); fs.symlinkSync(away, f); }, 'fingerprint.pb'), 'a FIFO in a directory an asset link leads to', /assets\/linked\/fifo is a FIFO/, {}],
+    // An asset the graph names (the vocabulary its lookup table's init op reads).
+    [withGraph('assets/vocab.txt', (f) => fs.symlinkSync('/dev/zero', f), 'assets/vocab.txt', 'tf2_vocab'), 'a named asset linking to /dev/zero', /assets\/vocab\.txt is a character device/, {}],
+    [withGraph('assets/vocab.txt', fifo, 'assets/vocab.txt', 'tf1_vocab'), 'a named asset that is a FIFO (TF1)', /assets\/vocab\.txt is a FIFO/, {}],
+    // Through a link to a directory elsewhere (TensorFlow opens assets/vocab.txt through it).
+    [withGraph('assets', (f) => { const away = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-away-')); made.push(away); execFileSync('mkfifo', [path.join(away, 'vocab.txt')]); fs.symlinkSync(away, f); }, 'assets', 'tf2_vocab'), 'a named asset, a FIFO in the directory assets/ links to', /assets\/vocab\.txt is a FIFO/, {}],
   ];
   cases.push([cases[0]![0], 'a FIFO, isolated', /is a FIFO/, { isolation: 'process' }]);
   cases.push([cases[0]![0], "a FIFO, opPolicy 'serve'", /is a FIFO/, { opPolicy: 'serve' }]);
@@ -107,6 +109,15 @@ t.test("a file TensorFlow's loader opens that is no regular file (a FIFO, /dev/z
     t.ok(performance.now() - started < 20_000, `${what}: refused at once, not waiting on the file`);
   }
   t.equal(live(), before, 'no session was made');
+  // What TensorFlow does not open is left alone (helper-140: refused): special files no graph names, in assets/ and variables/.
+  const unused = copyModel('tf2_vocab');
+  made.push(unused);
+  execFileSync('mkfifo', [path.join(unused, 'assets', 'unused.fifo')]);
+  fs.symlinkSync('/dev/zero', path.join(unused, 'assets', 'zero'));
+  execFileSync('mkfifo', [path.join(unused, 'variables', 'notes.fifo')]);
+  const loaded = await loadModel(unused);
+  t.ok(loaded, 'a model with an unused FIFO and device link in assets/ and a FIFO beside its checkpoint loads');
+  await loaded.dispose();
 
   // What is read after that check is checked again as it is opened: a FIFO swapped in is refused.
   const { readGraphFile, readGraphFileSync } = await import('../lib/files');

@@ -953,6 +953,42 @@ t.test("a version let go of with a long run in flight drains on its own: the mod
   t.same(states(events, 1), ['START', 'LOADING', 'AVAILABLE', 'UNLOADING', 'END'], 'and stop() waited for version 1 to end');
 });
 
+t.test("a version the GPU ledger cannot hold beside one still draining waits for the drain, not fail GPU_BUDGET_EXCEEDED (helper-140)", async (t) => {
+  const base = basePath(t, [1], slow);
+  const { mm, events, failures } = manager(t, { models: [{ name: 'm', basePath: base, gpuMemoryFraction: 0.4, isolation: 'process' }], watch: true, pollIntervalMs: 30, settleMs: 60 });
+  await mm.start();
+  const n = new Tensor('int32', new Int32Array([await slowN(mm.get('m'), 3000)]), []);
+  let ended = false;
+  const long = mm.run('m', { n }).then(() => { ended = true; });
+  await sleep(50);
+  addVersion(base, 2, slow); // 0.4 beside version 1's 0.4: it fits
+  await until('version 2 serving, 1 draining', () => stateOf(mm, 'm', 2) === 'AVAILABLE' && stateOf(mm, 'm', 1) === 'UNLOADING', 30_000);
+  t.notOk(ended, 'version 1 still drains');
+  addVersion(base, 3, slow); // a third 0.4 fits once version 1 has gone
+  await until('version 3 serving', () => stateOf(mm, 'm', 3) === 'AVAILABLE', 30_000);
+  await long;
+  t.same(states(events, 3), ['START', 'LOADING', 'AVAILABLE'], 'version 3 loaded once, after the drain');
+  t.same(failures.filter((f) => (f.error as { code?: string }).code === 'GPU_BUDGET_EXCEEDED'), [], 'and no GPU_BUDGET_EXCEEDED on the way');
+});
+
+t.test('load(name, v) of a version that still drains loads it anew; the old one ends unseen, with no END event after the new AVAILABLE (helper-140)', async (t) => {
+  const base = basePath(t, [1], slow);
+  const { mm, events } = manager(t, { models: [{ name: 'slow', basePath: base }], watch: true, pollIntervalMs: 30, settleMs: 60 });
+  await mm.start();
+  const n = new Tensor('int32', new Int32Array([await slowN(mm.get('slow'), 3000)]), []);
+  const long = mm.run('slow', { n });
+  await sleep(50);
+  addVersion(base, 2, slow);
+  await until('version 1 draining', () => stateOf(mm, 'slow', 1) === 'UNLOADING');
+  await mm.load('slow', 1);
+  t.equal(stateOf(mm, 'slow', 1), 'AVAILABLE');
+  await long;
+  await sleep(200);
+  t.equal(stateOf(mm, 'slow', 1), 'AVAILABLE', 'still AVAILABLE once the old one drained');
+  const ones = states(events, 1);
+  t.equal(ones[ones.length - 1], 'AVAILABLE', `the last event of version 1 is AVAILABLE (${ones.join(', ')})`);
+});
+
 t.test('watch: a version whose directory is deleted while it loads does not take the place of the version serving (helper-138: it did, which was then loaded again)', async (t) => {
   const base = basePath(t, [1]);
   // Its directory goes while its warm-up runs: the load itself succeeds.

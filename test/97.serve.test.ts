@@ -175,7 +175,9 @@ t.test('errors: TensorFlow Serving\'s status codes, {"error": ...}, no stack, an
     // KServe's version is a string; a SavedModel's a number: as ModelInfer's model_version over gRPC (was 'no such v2 endpoint').
     [['-X', 'POST', `${url}/v2/models/half/versions/abc/infer`, '-d', '{"inputs": []}'], 400, /^version must be a version number \(decimal digits\), got "abc"$/],
     [[`${url}/v2/models/half/versions/1.5/ready`], 400, /^version must be a version number \(decimal digits\), got "1\.5"$/],
-    [[`${url}/v2/models/half/versions/99999999999999999999`], 400, /^version must be a version number \(decimal digits\), got "99999999999999999999"$/],
+    [[`${url}/v2/models/half/versions/99999999999999999999`], 400, /^version 99999999999999999999 is past 2\^53 - 1, the largest version tfslice takes$/],
+    // Any number of digits below that (helper-140: 16 were refused): a version the model does not have.
+    [[`${url}/v2/models/half/versions/1700000000000000/ready`], 503, /^Model with name half version 1700000000000000 is not ready\.$/],
     [[`${url}/v2/models/half/versions/%31x`], 400, /got "1x"/],
     [[`${url}/v2/models/half/versions/9/ready`], 503, /^Model with name half version 9 is not ready\.$/],
     [['-X', 'DELETE', `${url}/v2/models/half`], 405, /^method DELETE is not allowed on \/v2\/models\/half; it answers GET, HEAD$/],
@@ -204,6 +206,8 @@ t.test('errors: TensorFlow Serving\'s status codes, {"error": ...}, no stack, an
     t.match(body.error, message);
     t.notMatch(body.error, /\n\s+at /, 'no stack trace');
   }
+  const padded = await curl(['-X', 'POST', `${url}/v2/models/half/versions/0000000000000001/infer`, '-d', '{"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}]}']);
+  t.equal(padded.status, 200, 'a version of 16 digits, zeros in front, is version 1 (helper-140: refused)');
   for (const [method, at, allow] of [['GET', '/v2/models/half/infer', 'POST'], ['PATCH', '/v2/health/live', 'GET, HEAD'], ['POST', '/v2/models/half', 'GET, HEAD']]) {
     t.equal((await fetch(`${url}${at}`, { method })).headers.get('allow'), allow, `${method} ${at}: Allow: ${allow}`);
   }

@@ -2,12 +2,14 @@ import { type FileHandle } from 'node:fs/promises';
 /**
  * Refuses a SavedModel directory where a file TensorFlow's loader opens is there but, followed
  * through links, is no regular file: the graph file (saved_model.pb, .pbtxt or .cpb),
- * fingerprint.pb, and what variables/ and assets/ hold (directories under them are walked; a
- * FIFO among the checkpoint's files held the restore op for ever). A missing file is left to
- * TensorFlow's loader, which says so. A stat() per entry, the first 10 000 entries.
+ * fingerprint.pb, the checkpoint's files in variables/ (a FIFO among them held the restore op
+ * for ever), and the asset files the graph names (`namedAssets`, their paths under assets/,
+ * asked only when assets/ holds something that is no regular file: an unused one is left
+ * alone). A missing file is left to TensorFlow's loader, which says so. A stat() per entry, the
+ * first 10 000 entries of assets/.
  * @throws InvalidArgumentError (INVALID_ARGUMENT) naming the file and what it is
  */
-export declare function checkSavedModelFiles(exportDir: string): Promise<void>;
+export declare function checkSavedModelFiles(exportDir: string, namedAssets: () => Promise<ReadonlySet<string>>): Promise<void>;
 /**
  * The bytes of a SavedModel's saved_model.pb (or any file of it TensorFlow would parse whole),
  * read only if it is a regular file: it is opened without waiting (O_NONBLOCK) and checked

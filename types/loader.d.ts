@@ -31,6 +31,12 @@ export interface AssetSource {
     }>;
 }
 /**
+ * The asset files (paths under assets/, normalized) that any meta graph of the SavedModel at
+ * `exportDir` names: what TensorFlow's loader may open there. Empty when saved_model.pb cannot
+ * be read or parsed (TensorFlow's load then fails on it first).
+ */
+export declare function namedAssetFiles(exportDir: string): Promise<ReadonlySet<string>>;
+/**
  * Reads saved_model.pb and plans the load of the meta graph whose tag-set is `tags` onto
  * `device` (nodes saved pinned to a device of its type are moved onto it).
  * NOT_FOUND when there is no saved_model.pb or no such tag-set (naming the ones there),

@@ -931,6 +931,10 @@ export class ModelManager {
           const unloadFirst = this.#config.swapPolicy === 'unload-first';
           try {
             if (unloadFirst && !this.#fits(m) && await this.#unloadFirst(m, version, dir, print, aspired)) continue;
+            // Versions let go of that still drain hold their GPU shares: a version the ledger
+            // cannot hold beside them waits for them rather than fail GPU_BUDGET_EXCEEDED, as it
+            // did when their drain held the look (helper-140).
+            if (m.retiring.size > 0 && !this.#fits(m)) await Promise.all(m.retiring.values());
             const entry = await this.#loadVersion(m, version, dir, print, false);
             if (entry.state === 'AVAILABLE') loadedNow.add(version);
             else if (entry.error !== null && outcome) outcome.failed = true;
@@ -1223,6 +1227,13 @@ export class ModelManager {
 
   #set(m: Managed, entry: Entry, state: VersionState): void {
     entry.state = state;
+    // An entry a new load of its version replaced (load(name, v) while the old one drained:
+    // #retire) ends unseen: its END said after the new one's AVAILABLE read as the version's
+    // (helper-140), for the state metrics too.
+    if (m.versions.get(entry.version) !== entry) {
+      settle(m, this.#stopping !== null);
+      return;
+    }
     const event: StateEvent = state === 'END' && entry.error
       ? { name: m.config.name, version: entry.version, state, error: entry.error }
       : (state === 'END' || state === 'UNLOADING') && entry.letGo !== null

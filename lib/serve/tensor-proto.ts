@@ -60,8 +60,11 @@ export type Int64 = Long | number | string | null | undefined;
 /** A version as KServe's messages carry it: a string of decimal digits. */
 export function versionOf(value: unknown, what: string): number | undefined {
   if (value === undefined || value === '') return undefined;
-  if (typeof value !== 'string' || !/^\d{1,15}$/.test(value)) throw new InvalidArgumentError(`${what} must be a version number (decimal digits), got ${JSON.stringify(value)}`);
-  return Number(value);
+  if (typeof value !== 'string' || !/^\d+$/.test(value)) throw new InvalidArgumentError(`${what} must be a version number (decimal digits), got ${JSON.stringify(value)}`);
+  // Any number of digits, zeros in front too (helper-140: 16 digits, a microsecond timestamp, were refused).
+  const version = Number(value);
+  if (!Number.isSafeInteger(version)) throw new InvalidArgumentError(`${what} ${value} is past 2^53 - 1, the largest version tfslice takes`);
+  return version;
 }
 
 export function toNumber(value: Int64, what: string): number {
