@@ -321,9 +321,9 @@ export interface OpenedSession {
  * @throws (rejects with) by `code`: ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE (TypeError /
  *   RangeError) for a bad path or option, naming it; NOT_FOUND for a directory that is missing
  *   or holds no SavedModel, or tags it lacks; INVALID_ARGUMENT when a file TensorFlow's loader
- *   opens (saved_model.pb, fingerprint.pb, under variables/ or assets/) is no regular file (a FIFO,
- *   a device: checked before TensorFlow opens it); PERMISSION_DENIED
- *   where it cannot be read;
+ *   opens (saved_model.pb, fingerprint.pb, the checkpoint's files in variables/, an asset file
+ *   the graph names) is no regular file (a FIFO, a device: checked before TensorFlow opens it);
+ *   PERMISSION_DENIED where it cannot be read;
  *   LIBRARY_NOT_FOUND / LIBRARY_INCOMPATIBLE when no usable libtensorflow is found;
  *   GPU_BUDGET_EXCEEDED, GPU_CONFIG_CONFLICT (the ledger, above); INVALID_ARGUMENT or
  *   TensorFlow's own code for a SavedModel TensorFlow refuses; MODEL_CRASHED when an isolated

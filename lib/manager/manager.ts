@@ -271,9 +271,7 @@ export class ModelManager {
         if (this.#retired.size <= RETIRED_KEPT) break;
         this.#retired.delete(old);
       }
-      const unloaded: Promise<void> = this.#exclusive(m, async () => {
-        await Promise.all([...[...m.versions.values()].map((entry) => this.#unloadVersion(m, entry, `a reload removed model '${name}' from the configuration`)), ...m.retiring.values()]);
-      }).catch(() => undefined).finally(() => {
+      const unloaded: Promise<void> = this.#exclusive(m, () => this.#unloadAll(m, `a reload removed model '${name}' from the configuration`)).catch(() => undefined).finally(() => {
         if (this.#removing.get(name)?.managed === m) this.#removing.delete(name);
       });
       this.#removing.set(name, { managed: m, unloaded });
@@ -725,9 +723,7 @@ export class ModelManager {
       // past its grace period exited 1 saying requests were in flight).
       for (const model of this.#warming.keys()) this.#stopWarmup(model);
       for (const m of this.#models.values()) settle(m, this.#stopping !== null);
-      await Promise.all([...this.#models.values()].map((m) => this.#exclusive(m, async () => {
-        await Promise.all([...[...m.versions.values()].map((entry) => this.#unloadVersion(m, entry, 'the model manager stopped')), ...m.retiring.values()]);
-      })));
+      await Promise.all([...this.#models.values()].map((m) => this.#exclusive(m, () => this.#unloadAll(m, 'the model manager stopped'))));
       await Promise.all([...this.#removing.values()].map((r) => r.unloaded));
     })();
     return this.#stopping;
@@ -787,22 +783,18 @@ export class ModelManager {
       } catch {
         return;
       }
-      let look = await this.#look(m);
-      if (look && settle && look.pending > 0) {
+      // `settleNow`: versions still changing (or first seen) get one more look, settleMs later.
+      const settledLook = async (settleNow: boolean) => {
+        const first = await this.#look(m);
+        if (first === null || !settleNow || first.pending === 0) return first;
         await this.#settling();
-        look = await this.#look(m);
-      }
+        return this.#look(m);
+      };
       // A look that read only the newest versions (#wanted), one of which then failed to load:
       // the next older ones are read and tried at once, as a look of them all offers them (not
       // at the next poll, nor, without watch, never). Each round fails a version more, or ends.
       // (Versions read for the first time then are looked at again settleMs later, as at start.)
-      const again = async () => {
-        const next = await this.#look(m);
-        if (next === null || next.pending === 0) return next;
-        await this.#settling();
-        return this.#look(m);
-      };
-      for (let outcome = { failed: false }; look; look = outcome.failed && look.partial && this.#cut(m) === null ? await again() : null) {
+      for (let look = await settledLook(settle), outcome = { failed: false }; look; look = outcome.failed && look.partial && this.#cut(m) === null ? await settledLook(true) : null) {
         outcome = { failed: false };
         await this.#reconcile(m, look, looked, outcome);
       }
@@ -988,6 +980,11 @@ export class ModelManager {
       if (aspired.has(entry.version) || labelMovesFrom(entry.version)) continue;
       await this.#retire(m, entry, m.excluded.has(entry.version) ? unloadedBy(m.config.name, entry.version) : notChosen(entry.version));
     }
+  }
+
+  // Every version of the model unloaded, those a look let go of that still drain (#retire) too.
+  async #unloadAll(m: Managed, why: string): Promise<void> {
+    await Promise.all([...[...m.versions.values()].map((entry) => this.#unloadVersion(m, entry, why)), ...m.retiring.values()]);
   }
 
   // A version a look lets go of: out of routing at once (UNLOADING). An idle one is disposed
