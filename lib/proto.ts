@@ -4,7 +4,7 @@
  * tensorflow/core/protobuf/config.proto, meta_graph.proto, saved_model.proto and
  * tensorflow/core/framework/tensor_shape.proto. Unknown fields are skipped on decode.
  */
-import { type INamespace, Reader, Root, type Type } from 'protobufjs/light';
+import { type INamespace, Reader, Root, Type } from 'protobufjs/light';
 
 import { type DType, dtypeFromTf, tfDTypeName } from './dtypes';
 import { InvalidArgumentError, invalidType, invalidValue } from './errors';
@@ -483,19 +483,19 @@ export function* lengthDelimitedFields(bytes: Uint8Array, only?: number): Genera
 let primed = false;
 
 /**
- * protobufjs builds each message's encoder and decoder on first use (~10-20 ms in all,
- * measured). loadTensorFlow() calls this while dlopen runs on a worker thread, so the
- * first loadModel() does not pay for it.
+ * protobufjs builds each message type's encoder, decoder and converters on its first use
+ * (Type#setup: ~20-25 ms for this schema in all on a 2-vCPU VM, most of it for the graph types
+ * the op policy check reads). loadTensorFlow() calls this while dlopen runs on a worker thread,
+ * so the first loadModel() does not pay for it.
  */
 export function primeProtobuf(): void {
   if (primed) return;
   primed = true;
-  const config = encodeConfig({ interOpParallelismThreads: -1, gpuOptions: { perProcessGpuMemoryFraction: 0.5, allowGrowth: true, visibleDeviceList: '0' } });
-  decodeConfig(config);
-  const info = { name: 'x:0', dtype: 1, tensorShape: { dim: [{ size: -1 }, { size: 4 }] } };
-  const meta = MetaGraphDef.encode(MetaGraphDef.fromObject({
-    metaInfoDef: { tags: ['serve'], tensorflowVersion: '2' },
-    signatureDef: { s: { inputs: { x: info }, outputs: { y: info }, methodName: 'm' } },
-  })).finish();
-  decodeMetaGraph(meta);
+  const setUp = (namespace: { nestedArray: readonly unknown[] }): void => {
+    for (const nested of namespace.nestedArray) {
+      if (nested instanceof Type) nested.setup();
+      if (nested !== null && typeof nested === 'object' && 'nestedArray' in nested) setUp(nested as { nestedArray: readonly unknown[] });
+    }
+  };
+  setUp(root);
 }

@@ -184,3 +184,22 @@ function sortKeys(value: unknown): unknown {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
   return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
 }
+
+t.test("loadTensorFlow() sets up every protobuf message type's coders while dlopen runs, so the first loadModel() does not (the op policy's graph types cost ~20 ms there)", async (t) => {
+  const { primeProtobuf, GRAPH_SAVED_MODEL } = await import('../lib/proto');
+  const { loadTensorFlow } = await import('../lib/index');
+  await loadTensorFlow();
+  primeProtobuf(); // idempotent: a no-op when loadTensorFlow() primed already
+  // protobufjs' Type#setup() replaces the prototype's lazy decode with the type's own.
+  const types: { name: string; set: boolean }[] = [];
+  const walk = (ns: { nestedArray: readonly unknown[] }): void => {
+    for (const nested of ns.nestedArray) {
+      const n = nested as { name: string; nestedArray?: readonly unknown[]; fieldsArray?: unknown };
+      if (n.fieldsArray !== undefined) types.push({ name: n.name, set: Object.hasOwn(n, 'decode') });
+      if (n.nestedArray) walk(n as { nestedArray: readonly unknown[] });
+    }
+  };
+  walk(GRAPH_SAVED_MODEL.root);
+  t.ok(types.length >= 40, `${types.length} message types`);
+  t.same(types.filter((x) => !x.set).map((x) => x.name), [], 'no type left to set up on first use');
+});

@@ -102,8 +102,9 @@ export declare function decodeMetaGraph(bytes: Uint8Array): MetaGraphSummary;
 /** Every meta graph of a saved_model.pb (tag-sets and their signatures). */
 export declare function decodeSavedModel(bytes: Uint8Array): MetaGraphSummary[];
 /**
- * protobufjs builds each message's encoder and decoder on first use (~10-20 ms in all,
- * measured). loadTensorFlow() calls this while dlopen runs on a worker thread, so the
- * first loadModel() does not pay for it.
+ * protobufjs builds each message type's encoder, decoder and converters on its first use
+ * (Type#setup: ~20-25 ms for this schema in all on a 2-vCPU VM, most of it for the graph types
+ * the op policy check reads). loadTensorFlow() calls this while dlopen runs on a worker thread,
+ * so the first loadModel() does not pay for it.
  */
 export declare function primeProtobuf(): void;
