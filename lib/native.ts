@@ -166,6 +166,10 @@ export interface NativeStats {
   pinnedNow: number;
   /** Times released outputs were handed back to the kernel (glibc malloc_trim). */
   trims: number;
+  /** Times the free thread looked at glibc's arenas for a trim (mallinfo2): at most one per 200 ms, after each 32 MiB of released outputs. */
+  arenaChecks: number;
+  /** Bytes of outputs released since that look; from 32 MiB on, one is due (within 200 ms of the last). */
+  releasedSinceCheck: number;
   /** Tensors the JS thread let go that the addon's free thread has not deleted yet. */
   pendingDeletes: number;
   /**

@@ -411,6 +411,8 @@ Napi::Value Addon::Stats(const Napi::CallbackInfo& info) {
   out.Set("threadLayouts", Napi::Number::New(env, static_cast<double>(stats.thread_layouts)));
   out.Set("pinnedNow", Napi::Number::New(env, static_cast<double>(stats.pinned_now)));
   out.Set("trims", Napi::Number::New(env, static_cast<double>(stats.trims)));
+  out.Set("arenaChecks", Napi::Number::New(env, static_cast<double>(stats.arena_checks)));
+  out.Set("releasedSinceCheck", Napi::Number::New(env, static_cast<double>(stats.released_since_check)));
   out.Set("pendingDeletes", Napi::Number::New(env, static_cast<double>(stats.pending_deletes)));
   out.Set("reusedBuffers", Napi::Number::New(env, static_cast<double>(stats.reused_buffers)));
   out.Set("keptBufferBytes", Napi::Number::New(env, static_cast<double>(stats.kept_buffer_bytes)));

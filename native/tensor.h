@@ -307,6 +307,8 @@ struct TensorStats {
   uint64_t thread_layouts;   // BYTES laid out on a runner thread by lengthPrefixedOffThread()
   int64_t pinned_now;        // JS buffers TensorFlow holds right now
   uint64_t trims;            // times released outputs were handed back to the kernel
+  uint64_t arena_checks;     // times the reaper looked at glibc's arenas for a trim (mallinfo2)
+  uint64_t released_since_check;  // bytes of outputs released since that look (one is due from kCheckEveryBytes)
   uint64_t pending_deletes;  // tensors the JS thread let go that the reaper has not deleted yet
   uint64_t reused_buffers;   // big copy buffers (>= 32 MiB) handed out again instead of mapped afresh
   uint64_t kept_buffer_bytes;  // big copy buffers kept for reuse now (bytes)

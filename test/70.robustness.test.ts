@@ -483,8 +483,10 @@ t.test('no leak: thousands of runs keep RSS within a bound', async (t) => {
     for (let i = 0; i < 96; i++) held.push((await double.run({ x: big })).y!);
     const peak = rssMiB() - base;
     for (const y of held) y.dispose();
-    // dispose() hands the tensors to the addon's free thread: measured once it has freed them.
-    while (native().stats().pendingDeletes > 0) await new Promise((r) => setTimeout(r, 5));
+    // dispose() hands the tensors to the addon's free thread: measured once it has freed them
+    // and looked at the arenas (at most once per 200 ms: a look put off comes when that ends).
+    const busy = (): boolean => native().stats().pendingDeletes > 0 || native().stats().releasedSinceCheck >= 32 << 20;
+    for (const until = Date.now() + 3000; busy() && Date.now() < until;) await new Promise((r) => setTimeout(r, 5));
     return { peak, after: rssMiB() - base };
   };
   const trims = native().stats().trims;
@@ -496,6 +498,21 @@ t.test('no leak: thousands of runs keep RSS within a bound', async (t) => {
     const second = await holdThenDispose();
     t.ok(second.peak < first.peak + 64, `oneDNN on: a second batch of 96 held outputs reuses the pool (${first.peak.toFixed(0)} then ${second.peak.toFixed(0)} MiB)`);
   }
+  // The free thread's look at the arenas (mallinfo2 walks every free chunk under each arena's
+  // lock, ~1 ms here) comes at most once per 200 ms however fast outputs are released: 32 MiB
+  // every 8 runs took a quarter of the CPU in a loop of 4 MiB outputs.
+  const before = native().stats().arenaChecks;
+  const loopStarted = Date.now();
+  let loopRuns = 0;
+  while (Date.now() - loopStarted < 1000) {
+    (await double.run({ x: big })).y!.dispose();
+    loopRuns++;
+  }
+  const elapsed = Date.now() - loopStarted;
+  await new Promise((r) => setTimeout(r, 250)); // the look put off at the end
+  const looks = native().stats().arenaChecks - before;
+  t.ok(looks >= 1 && looks <= Math.ceil((elapsed + 250) / 200) + 1,
+    `${loopRuns} runs releasing ${loopRuns * 4} MiB in ${elapsed} ms: ${looks} looks at the arenas (one per 32 MiB would be ${Math.floor(loopRuns / 8)}; at most one per 200 ms)`);
   // A runSync() loop that never yields: on the JS thread's own arena each 4 MiB output
   // took fresh memory for ever (3-4 GiB after a few seconds, 1.4 ms a call); plans whose
   // outputs are big now run on the addon's runner thread while the JS thread waits.
