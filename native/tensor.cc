@@ -200,6 +200,7 @@ class Reaper {
         // Kept copy buffers unused for long are freed when due, busy or not; idle, the reaper
         // sleeps until a deletion comes or the next of them is due.
         for (;;) {
+          if (stopping_) break;  // the process exits: nothing more is freed, trimmed or dropped
           Clock::time_point now = Clock::now();
           if (nudged_ || now >= kept_due_) {
             nudged_ = false;
@@ -211,7 +212,10 @@ class Reaper {
           if (trim_asked_ || now >= trim_due_) {
             trim_asked_ = false;
             lock.unlock();
-            trim_due_ = TrimArenasWhenDue();
+            {
+              std::lock_guard<std::mutex> busy(working_);  // Stop() waits for a trim under way too
+              trim_due_ = TrimArenasWhenDue();
+            }
             lock.lock();
             continue;
           }
