@@ -488,6 +488,21 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
   t.match(said(['serve', '--model_base_path', tiny.dir, '--port', '18555', '--rest_api_port', '18555']), /\n\(run tfslice serve --help for usage\)\n$/, 'flags that exclude each other: --help named');
   t.notMatch(said(['serve', '--model_config_file', '/dev/zero']), /--help/, 'a config file that cannot be read: not');
   t.notMatch(said(['serve', '--model_base_path', tiny.dir, '--ssl_config_file', huge]), /--help/, 'nor one too big');
+  // With --json a failure is JSON on stdout too (the message stays on stderr): the error's code,
+  // USAGE for a bad argument, the exit code.
+  const jsonCases: [string[], string, number, RegExp][] = [
+    [['run', tiny.dir, '--input', 'x=[[1,2,3]]', '--json'], 'USAGE', 2, /--input x expects shape \[-1, 4\], got \[1, 3\]/],
+    [['show', '/nonexistent/model', '--json'], 'USAGE', 2, /\/nonexistent\/model does not exist/],
+    [['run', multi.dir, '--signature', 'nope', '--input', 'x=[1]', '--json'], 'USAGE', 2, /--signature nope: no such signature/],
+    [['bench', tiny.dir, '--duration', '0.000001', '--warmup', '0', '--json'], 'USAGE', 2, /no timed run started within --duration/],
+  ];
+  for (const [args, code, exitCode, message] of jsonCases) {
+    const r = await cli(args);
+    t.equal(r.code, exitCode, `tfslice ${args.join(' ')} exits ${exitCode}`);
+    t.match(r.stderr, message);
+    const failure = json<{ error: { code: string | null; message: string; exitCode: number } }>(r);
+    t.match(failure, { error: { code, exitCode, message } }, `and prints {"error": {"code": "${code}", ...}} on stdout`);
+  }
 });
 
 t.test('run and bench --isolation process --gpu-fraction: the model runs in a host of its own', async (t) => {
@@ -778,10 +793,10 @@ t.test('install-tensorflow --from archive: a chain of links with ./ names unpack
   writeArchives(served, archives);
   const base = await serve(t, served);
 
-  const install = async (version: string): Promise<CliResult & { home: string }> => {
-    const home = tmp(`archive-${version}`);
+  const install = async (version: string, ...more: string[]): Promise<CliResult & { home: string }> => {
+    const home = tmp(`archive-${version}${more.join('')}`);
     t.teardown(() => fs.rmSync(home, { recursive: true, force: true }));
-    return { ...await cli(['install-tensorflow', '--from', 'archive', '--version', version, '--base-url', base], { env: { TFSLICE_HOME: home } }), home };
+    return { ...await cli(['install-tensorflow', '--from', 'archive', '--version', version, '--base-url', base, ...more], { env: { TFSLICE_HOME: home } }), home };
   };
   const chain = await install('0.1.0');
   t.equal(chain.code, 1);
@@ -807,6 +822,14 @@ t.test('install-tensorflow --from archive: a chain of links with ./ names unpack
     t.same(fs.readdirSync(path.join(r.home, 'tensorflow')), [], `${version}: nothing recorded, no staging left, nothing beside it`);
   }
   t.same(fs.readdirSync(outside), [], 'nothing written outside');
+  // With --json the failure is JSON on stdout too, with the refusal's code, for a script to read.
+  const asJson = await install('0.5.0', '--json');
+  t.equal(asJson.code, 1);
+  t.match(asJson.stderr, /refused to unpack \.\/lib\/up/, 'the message stays on stderr');
+  const failure = json<{ error: { code: string | null; message: string; exitCode: number } }>(asJson);
+  t.equal(failure.error.code, 'ARCHIVE_UNSAFE_ENTRY');
+  t.equal(failure.error.exitCode, 1);
+  t.match(failure.error.message, /refused to unpack \.\/lib\/up -> \.\.\/\.\.\/escaped\.txt/);
 });
 
 t.test('install-tensorflow --from pip: the exact commands, run through a stand-in python/pip', async (t) => {

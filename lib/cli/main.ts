@@ -26,6 +26,9 @@ function modelOptions(command: Command): Command {
     .addOption(new Option('--isolation <mode>', "run the model in this process ('none') or its own ('process')").choices(['none', 'process']));
 }
 
+/** Set as a command's action starts: it was given --json (its failure is then printed as JSON too). */
+let jsonRequested = false;
+
 function program(): Command {
   let exitCode = 0;
   const cli = new Command('tfslice')
@@ -108,6 +111,9 @@ function program(): Command {
     exitCode = code;
   });
 
+  cli.hook('preAction', (_cli, command) => {
+    jsonRequested = command.opts().json === true;
+  });
   cli.hook('postAction', () => {
     process.exitCode = exitCode;
   });
@@ -119,10 +125,24 @@ function commandOf(argv: readonly string[]): string {
   return name ? `tfslice ${name}` : 'tfslice';
 }
 
+/**
+ * A failure of a command given --json, on stdout as `{"error": {"code", "message", "exitCode"}}`
+ * (the message as on stderr; `code`: the error's own, such as NOT_FOUND or ARCHIVE_UNSAFE_ENTRY,
+ * 'USAGE' for a bad flag or argument, null where it has none), so that a script reading stdout
+ * gets JSON either way. stderr keeps the message (and, for a bug, the stack).
+ */
+function printJsonError(error: unknown, exitCode: number): void {
+  const own = (error as { code?: unknown } | null)?.code;
+  const code = typeof own === 'string' ? own : error instanceof UsageError ? 'USAGE' : null;
+  const message = error instanceof Error ? error.message : String(error);
+  process.stdout.write(`${JSON.stringify({ error: { code, message, exitCode } }, null, 2)}\n`);
+}
+
 /** Runs the CLI on process.argv-style arguments; resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   onClosedPipe(process.stdout);
   onClosedPipe(process.stderr);
+  jsonRequested = false;
   try {
     await program().parseAsync([...argv]);
     return Number(process.exitCode ?? 0);
@@ -134,11 +154,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     const debug = process.env.TFSLICE_DEBUG === '1';
     if (isExpected(error) && !debug) {
+      const code = (error as { exitCode?: number }).exitCode ?? 1;
       process.stderr.write(`${commandOf(argv)}: ${error.message}\n`);
       if (error instanceof UsageError && error.help) process.stderr.write(`(run ${commandOf(argv)} --help for usage)\n`);
-      return (error as { exitCode?: number }).exitCode ?? 1;
+      if (jsonRequested) printJsonError(error, code);
+      return code;
     }
     process.stderr.write(`${commandOf(argv)}: ${error instanceof Error ? error.stack : String(error)}\n`);
+    if (jsonRequested) printJsonError(error, 1);
     return 1;
   }
 }
