@@ -505,6 +505,31 @@ t.test('run: bad arguments exit non-zero with a message naming the flag', async 
   }
 });
 
+t.test('--json: a failure while the arguments are read (commander, an option parser) is JSON on stdout too; --json as an option\'s value is none (helper-141)', async (t) => {
+  type Failure = { error: { code: string | null; message: string; exitCode: number } };
+  // Before, only a failure in the command's action printed {"error": ...}: these printed nothing on stdout.
+  const cases: [string[], RegExp][] = [
+    [['run', tiny.dir, '--json', '--bogus'], /^unknown option '--bogus'$/],
+    [['bench', tiny.dir, '--json', '--batch', '0'], /^option '--batch <n>' argument '0' is invalid/],
+    [['show', '--json'], /^missing required argument 'dir'$/],
+    [['run', tiny.dir, '--json', '--input', 'bad'], /^--input "bad": expected key=value/],
+    [['run', tiny.dir, '--input=bad', '--json'], /^--input "bad": expected key=value/],
+    [['doctor', '--json', '--gpu-partitions', 'x'], /^option '--gpu-partitions <spec>' argument 'x' is invalid/],
+    [['install-tensorflow', '--from', 'nope', '--json'], /^option '--from <source>' argument 'nope' is invalid/],
+  ];
+  await inParallel(cases, 2, async ([args, message]) => {
+    const r = await cli(args);
+    t.equal(r.code, 2, `tfslice ${args.join(' ')} exits 2`);
+    t.match(json<Failure>(r), { error: { code: 'USAGE', exitCode: 2, message } }, `and prints {"error": {"code": "USAGE", ...}} on stdout`);
+  });
+  // --json taken as a value (--input --json), or after --: not asked for, stdout stays empty.
+  for (const args of [['run', tiny.dir, '--input', '--json'], ['run', tiny.dir, '--', '--json'], ['show', '--tags', '--json']]) {
+    const r = await cli(args);
+    t.equal(r.code, 2, `tfslice ${args.join(' ')} exits 2`);
+    t.equal(r.stdout, '', 'nothing on stdout: --json was no flag there');
+  }
+});
+
 t.test('run and bench --isolation process --gpu-fraction: the model runs in a host of its own', async (t) => {
   const r = await cli(['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--isolation', 'process', '--gpu-fraction', '0.4']);
   t.equal(r.code, 0, r.stderr);

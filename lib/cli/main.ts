@@ -26,8 +26,11 @@ function modelOptions(command: Command): Command {
     .addOption(new Option('--isolation <mode>', "run the model in this process ('none') or its own ('process')").choices(['none', 'process']));
 }
 
-/** Set as a command's action starts: it was given --json (its failure is then printed as JSON too). */
-let jsonRequested = false;
+/**
+ * Set as a command's action starts: it was given --json (its failure is then printed as JSON
+ * too). Undefined when commander failed before (a bad flag or option value): jsonInArgv() tells.
+ */
+let jsonRequested: boolean | undefined;
 
 function program(): Command {
   let exitCode = 0;
@@ -120,6 +123,29 @@ function program(): Command {
   return cli;
 }
 
+/**
+ * Whether argv gives its command --json, read as commander reads it, for a failure while
+ * commander parses (an unknown flag, a bad option value, a missing argument), before the
+ * command's action starts: an option that takes a value takes the next argument with it
+ * (`--input --json` is an input, not --json), and `--` ends the options. helper-141: such a
+ * failure printed nothing on stdout, where a failure in the action printed {"error": ...}.
+ */
+function jsonInArgv(cli: Command, argv: readonly string[]): boolean {
+  const args = argv.slice(2);
+  const at = args.findIndex((a) => !a.startsWith('-'));
+  const name = args[at];
+  const command = name === undefined ? undefined : cli.commands.find((c) => c.name() === name || c.aliases().includes(name));
+  if (!command?.options.some((o) => o.long === '--json')) return false;
+  for (let i = at + 1; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') return false;
+    if (arg === '--json') return true;
+    const option = command.options.find((o) => o.long === arg || o.short === arg);
+    if (option?.required || (option?.optional && !(args[i + 1] ?? '-').startsWith('-'))) i++;
+  }
+  return false;
+}
+
 function commandOf(argv: readonly string[]): string {
   const name = argv.slice(2).find((a) => !a.startsWith('-'));
   return name ? `tfslice ${name}` : 'tfslice';
@@ -131,10 +157,11 @@ function commandOf(argv: readonly string[]): string {
  * 'USAGE' for a bad flag or argument, null where it has none), so that a script reading stdout
  * gets JSON either way. stderr keeps the message (and, for a bug, the stack).
  */
-function printJsonError(error: unknown, exitCode: number): void {
+function printJsonError(error: unknown, exitCode: number, usage = false): void {
   const own = (error as { code?: unknown } | null)?.code;
-  const code = typeof own === 'string' ? own : error instanceof UsageError ? 'USAGE' : null;
-  const message = error instanceof Error ? error.message : String(error);
+  const code = usage ? 'USAGE' : typeof own === 'string' ? own : error instanceof UsageError ? 'USAGE' : null;
+  // commander's own messages start with 'error: ' (as printed on stderr).
+  const message = (error instanceof Error ? error.message : String(error)).replace(usage ? /^error: / : /^$/, '');
   process.stdout.write(`${JSON.stringify({ error: { code, message, exitCode } }, null, 2)}\n`);
 }
 
@@ -142,26 +169,31 @@ function printJsonError(error: unknown, exitCode: number): void {
 export async function main(argv: readonly string[]): Promise<number> {
   onClosedPipe(process.stdout);
   onClosedPipe(process.stderr);
-  jsonRequested = false;
+  jsonRequested = undefined;
+  let cli: Command | undefined;
   try {
-    await program().parseAsync([...argv]);
+    cli = program();
+    await cli.parseAsync([...argv]);
     return Number(process.exitCode ?? 0);
   } catch (error) {
+    const json = jsonRequested ?? (cli !== undefined && jsonInArgv(cli, argv));
     if (error instanceof CommanderError) {
       // commander printed the message (or the help) already; a bad flag is a usage error.
       const helpOrVersion = error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help';
-      return helpOrVersion ? error.exitCode : 2;
+      if (helpOrVersion) return error.exitCode;
+      if (json) printJsonError(error, 2, true);
+      return 2;
     }
     const debug = process.env.TFSLICE_DEBUG === '1';
     if (isExpected(error) && !debug) {
       const code = (error as { exitCode?: number }).exitCode ?? 1;
       process.stderr.write(`${commandOf(argv)}: ${error.message}\n`);
       if (error instanceof UsageError && error.help) process.stderr.write(`(run ${commandOf(argv)} --help for usage)\n`);
-      if (jsonRequested) printJsonError(error, code);
+      if (json) printJsonError(error, code);
       return code;
     }
     process.stderr.write(`${commandOf(argv)}: ${error instanceof Error ? error.stack : String(error)}\n`);
-    if (jsonRequested) printJsonError(error, 1);
+    if (json) printJsonError(error, 1);
     return 1;
   }
 }
