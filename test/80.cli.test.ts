@@ -530,6 +530,27 @@ t.test('--json: a failure while the arguments are read (commander, an option par
   }
 });
 
+t.test('run and bench --json: a model whose dispose() fails after the run prints one JSON document, the error (helper-141)', async (t) => {
+  // A dispose() that rejects, preloaded into the CLI: the outputs (or the summary) were printed
+  // before dispose(), then {"error": ...} after them, two JSON documents on stdout.
+  const dir = tmp('dispose-fails');
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const preload = path.join(dir, 'fail-dispose.js');
+  fs.writeFileSync(preload, `const { Model } = require(${JSON.stringify(path.join(ROOT, 'dist', 'model.js'))});
+const dispose = Model.prototype.dispose;
+Model.prototype.dispose = function (...args) {
+  return dispose.apply(this, args).then(() => { throw new Error('dispose failed here'); });
+};
+`);
+  const env = { NODE_OPTIONS: `--require ${preload}` };
+  for (const args of [['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--json'], ['bench', tiny.dir, '--iterations', '2', '--warmup', '0', '--json']]) {
+    const r = await cli(args, { env });
+    t.equal(r.code, 1, `tfslice ${args.join(' ')} exits 1`);
+    t.match(r.stderr, /dispose failed here/);
+    t.match(json<{ error: { message: string; exitCode: number } }>(r), { error: { message: 'dispose failed here', exitCode: 1 } }, 'stdout holds one JSON document: the error');
+  }
+});
+
 t.test('run and bench --isolation process --gpu-fraction: the model runs in a host of its own', async (t) => {
   const r = await cli(['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--isolation', 'process', '--gpu-fraction', '0.4']);
   t.equal(r.code, 0, r.stderr);

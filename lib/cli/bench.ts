@@ -85,6 +85,7 @@ export async function bench(dir: string, flags: BenchFlags): Promise<void> {
   }
   const duration = flags.iterations === undefined ? flags.duration ?? 10 : undefined;
   const model = await openModel(dir, flags);
+  let text: string | undefined;
   try {
     const signature = pickSignature(model, flags.signature);
     for (const key of Object.keys(flags.shape)) {
@@ -188,22 +189,25 @@ export async function bench(dir: string, flags: BenchFlags): Promise<void> {
       samplesPerSecond: (latencies.length * batch) / elapsed,
     };
     if (flags.json) {
-      process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      text = `${JSON.stringify(summary, null, 2)}\n`;
       return;
     }
     const l = summary.latencyMs;
     const inputs = Object.entries(summary.inputs).map(([k, v]) => `${k} ${v.dtype} [${v.shape.join(', ')}]`).join(', ');
     const oneDnn = summary.oneDnn === null ? 'unknown' : summary.oneDnn ? 'on' : 'off';
     const executing = summary.executing === summary.concurrency ? 'all executing at once' : `${summary.executing} executing at a time`;
-    process.stdout.write([
+    text = [
       `model       ${summary.model} (signature ${summary.signature}, TensorFlow ${summary.tensorflow}, oneDNN ${oneDnn})`,
       `inputs      ${inputs || '(none)'}`,
       `runs        ${summary.runs} in ${elapsed.toFixed(2)} s, ${summary.concurrency} in flight, ${executing} (${summary.warmup} warm-up runs not counted)`,
       `concurrency ${summary.concurrencyReason}`,
       `latency ms  p50 ${ms(l.p50)}  p90 ${ms(l.p90)}  p99 ${ms(l.p99)}  max ${ms(l.max)}  (min ${ms(l.min)}, mean ${ms(l.mean)})`,
       `throughput  ${summary.runsPerSecond.toFixed(1)} runs/s, ${summary.samplesPerSecond.toFixed(1)} samples/s (batch ${batch})`,
-    ].join('\n') + '\n');
+    ].join('\n') + '\n';
   } finally {
     await model.dispose();
+    // Printed once the model is disposed: a dispose() that fails is then the command's one
+    // failure, not a second JSON document after the summary (helper-141).
+    if (text !== undefined) process.stdout.write(text);
   }
 }

@@ -94,6 +94,9 @@ export async function run(dir: string, flags: RunFlags): Promise<void> {
   // Made before the model loads: a directory that cannot be made is a bad argument, found at once.
   if (flags.outDir !== undefined) makeOutDir(flags.outDir);
   const model = await openModel(dir, flags);
+  // Printed once the model is disposed: a dispose() that fails is then the command's one
+  // failure, not a second JSON document after the outputs (helper-141).
+  let text: string;
   try {
     const signature = pickSignature(model, flags.signature);
     const feeds = readInputs(flags.input, signature.info, signature.name);
@@ -106,16 +109,17 @@ export async function run(dir: string, flags: RunFlags): Promise<void> {
     for (const [key, file] of Object.entries(files)) save(file, outputs[key]!);
     if (flags.json) {
       const out = Object.fromEntries(Object.entries(outputs).map(([key, t]) => [key, { dtype: t.dtype, shape: t.shape, data: tensorToJson(t) }]));
-      process.stdout.write(`${jsonText({ signature: signature.name, outputs: out, ...(flags.outDir !== undefined ? { files } : {}) })}\n`);
-      return;
+      text = `${jsonText({ signature: signature.name, outputs: out, ...(flags.outDir !== undefined ? { files } : {}) })}\n`;
+    } else {
+      const lines: string[] = [];
+      for (const [key, tensor] of Object.entries(outputs)) {
+        lines.push(`${key}: ${tensor.dtype} [${tensor.shape.join(', ')}]${files[key] ? ` -> ${files[key]}` : ''}`);
+        lines.push(...preview(tensor).split('\n').map((line) => `  ${line}`));
+      }
+      text = `${lines.join('\n')}\n`;
     }
-    const lines: string[] = [];
-    for (const [key, tensor] of Object.entries(outputs)) {
-      lines.push(`${key}: ${tensor.dtype} [${tensor.shape.join(', ')}]${files[key] ? ` -> ${files[key]}` : ''}`);
-      lines.push(...preview(tensor).split('\n').map((line) => `  ${line}`));
-    }
-    process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
     await model.dispose();
   }
+  process.stdout.write(text);
 }
