@@ -551,6 +551,13 @@ Model.prototype.dispose = function (...args) {
   }
 });
 
+t.test('TFSLICE_DEBUG=1 adds the stack on stderr and keeps the exit code, --json\'s exitCode too (helper-141)', async (t) => {
+  const r = await cli(['show', '/nonexistent/model', '--json'], { env: { TFSLICE_DEBUG: '1' } });
+  t.equal(r.code, 2, 'a bad argument exits 2, as without TFSLICE_DEBUG (1 before)');
+  t.match(r.stderr, /UsageError: \/nonexistent\/model does not exist[^]*\n +at /, 'with the stack');
+  t.match(json<{ error: { code: string; exitCode: number } }>(r), { error: { code: 'USAGE', exitCode: 2 } });
+});
+
 t.test('run and bench --isolation process --gpu-fraction: the model runs in a host of its own', async (t) => {
   const r = await cli(['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--isolation', 'process', '--gpu-fraction', '0.4']);
   t.equal(r.code, 0, r.stderr);

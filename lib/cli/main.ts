@@ -193,7 +193,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       return code;
     }
     process.stderr.write(`${commandOf(argv)}: ${error instanceof Error ? error.stack : String(error)}\n`);
-    if (json) printJsonError(error, 1);
-    return 1;
+    // TFSLICE_DEBUG=1 adds the stack, and changes no exit code (helper-141: a bad argument exited
+    // 1, and its JSON said {"code": "USAGE", "exitCode": 1}).
+    const code = isExpected(error) ? (error as { exitCode?: number }).exitCode ?? 1 : 1;
+    if (json) printJsonError(error, code);
+    return code;
   }
 }
