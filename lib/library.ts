@@ -300,7 +300,13 @@ export function loadTensorFlow(): Promise<Runtime> {
       }
       try {
         const loading = native().loadLibrary(value.path);
-        primeProtobuf(); // on this thread, while dlopen runs on a worker
+        try {
+          primeProtobuf(); // on this thread, while dlopen runs on a worker
+        } catch {
+          // Only a head start (helper-141: where code generation is refused, as under
+          // --disallow-code-generation-from-strings, this threw and read as LIBRARY_NOT_FOUND):
+          // each decode that needs a type sets it up itself, and says so if it cannot.
+        }
         const info = await loading;
         return adopt(value, info);
       } catch (error) {

@@ -243,3 +243,10 @@ t.test('a worker_thread terminated while Python is asked where TensorFlow is lea
   t.ok(got.marked, 'with the marker argument');
   t.ok(got.gone, `it is gone from /proc once the worker ended${got.state ? ` (state ${got.state})` : ''}`);
 });
+
+t.test('loadTensorFlow() loads where code generation from strings is refused (protobufjs cannot set its coders up ahead then; helper-141: that read as LIBRARY_NOT_FOUND)', async (t) => {
+  const script = `require(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))}).loadTensorFlow().then((r) => console.log('loaded', r.tensorflowVersion), (e) => { console.log('failed', e.code, e.message); process.exit(1); });`;
+  const result = node(script, { ...process.env, NODE_OPTIONS: '--disallow-code-generation-from-strings', TF_CPP_MIN_LOG_LEVEL: '3' });
+  t.equal(result.status, 0, result.stdout + result.stderr.slice(-400));
+  t.match(result.stdout, /^loaded \d+\.\d+/);
+});
