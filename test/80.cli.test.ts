@@ -1,7 +1,7 @@
 // The tfslice command, driven as a user drives it: the real bin/tfslice.js in a child
 // process, on the fixture models, with numpy as the oracle for .npy files. Every child
 // gets its own TFSLICE_HOME, so no test reads or writes the real ~/.cache.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -111,6 +111,22 @@ print(json.dumps({'status': status, 'body': body, 'code': code, 'stderr': server
   t.equal(served.body, '{"predictions":[2.5,3.0,4.5]}', 'its predictions');
   t.equal(served.code, 0, 'SIGTERM: exit 0');
   t.notMatch(served.stderr, /EPIPE|\n\s+at /, 'no EPIPE, no stack');
+});
+
+t.test('output to a full disk (/dev/full): exit 1 and one line naming stdout, not an uncaught ENOSPC stack (helper-141)', async (t) => {
+  const cases: string[][] = [['show', tiny.dir], ['show', tiny.dir, '--json'], ['doctor', '--json'], ['run', tiny.dir, '--input', 'x=[[1,2,3,4]]', '--json']];
+  for (const args of cases) {
+    const full = fs.openSync('/dev/full', 'w');
+    let r: ReturnType<typeof spawnSync>;
+    try {
+      r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'tfslice.js'), ...args], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', TFSLICE_HOME: HOME }, timeout: 120_000 });
+    } finally {
+      fs.closeSync(full);
+    }
+    t.equal(r.status, 1, `tfslice ${args.join(' ')} > /dev/full exits 1`);
+    t.match(r.stderr, /^tfslice: cannot write to stdout: ENOSPC: no space left on device/m);
+    t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
 });
 
 t.test('show: tag-sets and signatures, as text and as JSON', async (t) => {

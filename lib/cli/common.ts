@@ -23,11 +23,19 @@ const CLOSED = new Set(['EPIPE', 'ECONNRESET', 'EIO']);
  * not the command: Node ignores SIGPIPE, so such a write fails with EPIPE, which crashed the
  * process with a stack. The command goes on to its end and exits with its own code (a failure
  * stays one; an install is not cut off half-written), and `tfslice serve` serves on. Any other
- * error of the stream is thrown as before.
+ * error of the stream (ENOSPC: output redirected to a full disk) ends the command at once with
+ * exit 1 and one line on stderr naming the stream, where it ended with an uncaught stack
+ * (helper-141).
  */
 export function onClosedPipe(stream: NodeJS.WriteStream): void {
   stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (!CLOSED.has(error.code ?? '')) throw error;
+    if (CLOSED.has(error.code ?? '')) return;
+    const name = stream === process.stdout ? 'stdout' : stream === process.stderr ? 'stderr' : 'its output';
+    try {
+      if (stream !== process.stderr) process.stderr.write(`tfslice: cannot write to ${name}: ${error.message}\n`);
+    } finally {
+      process.exit(1);
+    }
   });
 }
 

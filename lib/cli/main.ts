@@ -174,6 +174,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     cli = program();
     await cli.parseAsync([...argv]);
+    // A write error that a stream reports on a later tick (doctor's --json to a full disk) is
+    // seen by onClosedPipe before bin/tfslice.js exits with the command's own code.
+    await new Promise((resolve) => setImmediate(resolve));
     return Number(process.exitCode ?? 0);
   } catch (error) {
     const json = jsonRequested ?? (cli !== undefined && jsonInArgv(cli, argv));

@@ -5,7 +5,9 @@ import { type SignatureInfo } from '../proto';
  * not the command: Node ignores SIGPIPE, so such a write fails with EPIPE, which crashed the
  * process with a stack. The command goes on to its end and exits with its own code (a failure
  * stays one; an install is not cut off half-written), and `tfslice serve` serves on. Any other
- * error of the stream is thrown as before.
+ * error of the stream (ENOSPC: output redirected to a full disk) ends the command at once with
+ * exit 1 and one line on stderr naming the stream, where it ended with an uncaught stack
+ * (helper-141).
  */
 export declare function onClosedPipe(stream: NodeJS.WriteStream): void;
 /** tfslice's version, from its package.json ('0.1.0'). */
