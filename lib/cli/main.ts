@@ -161,7 +161,8 @@ function printJsonError(error: unknown, exitCode: number, usage = false): void {
   const own = (error as { code?: unknown } | null)?.code;
   const code = usage ? 'USAGE' : typeof own === 'string' ? own : error instanceof UsageError ? 'USAGE' : null;
   // commander's own messages start with 'error: ' (as printed on stderr).
-  const message = (error instanceof Error ? error.message : String(error)).replace(usage ? /^error: / : /^$/, '');
+  const said = error instanceof Error ? error.message : String(error);
+  const message = usage ? said.replace(/^error: /, '') : said;
   process.stdout.write(`${JSON.stringify({ error: { code, message, exitCode } }, null, 2)}\n`);
 }
 
@@ -187,18 +188,16 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (json) printJsonError(error, 2, true);
       return 2;
     }
-    const debug = process.env.TFSLICE_DEBUG === '1';
-    if (isExpected(error) && !debug) {
-      const code = (error as { exitCode?: number }).exitCode ?? 1;
+    // TFSLICE_DEBUG=1 adds the stack, and changes no exit code (helper-141: a bad argument exited
+    // 1, and its JSON said {"code": "USAGE", "exitCode": 1}).
+    const code = isExpected(error) ? (error as { exitCode?: number }).exitCode ?? 1 : 1;
+    if (isExpected(error) && process.env.TFSLICE_DEBUG !== '1') {
       process.stderr.write(`${commandOf(argv)}: ${error.message}\n`);
       if (error instanceof UsageError && error.help) process.stderr.write(`(run ${commandOf(argv)} --help for usage)\n`);
       if (json) printJsonError(error, code);
       return code;
     }
     process.stderr.write(`${commandOf(argv)}: ${error instanceof Error ? error.stack : String(error)}\n`);
-    // TFSLICE_DEBUG=1 adds the stack, and changes no exit code (helper-141: a bad argument exited
-    // 1, and its JSON said {"code": "USAGE", "exitCode": 1}).
-    const code = isExpected(error) ? (error as { exitCode?: number }).exitCode ?? 1 : 1;
     if (json) printJsonError(error, code);
     return code;
   }
