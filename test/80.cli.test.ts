@@ -681,6 +681,26 @@ async function buildArchive(into: string, stage: string): Promise<string> {
   return file;
 }
 
+/**
+ * A small archive in the same layout for the tests of where an install goes (--dir), which
+ * unpack it again and again: its lib/libtensorflow.so.2.21.0 is an empty shared library that
+ * needs the wheel's libtensorflow_cc.so.2 (found through its rpath), so loading it loads that
+ * TensorFlow, and the C API is found in its dependencies (dlsym on a handle searches them, as the
+ * pip wheel's split into two libraries needs). ~20 KB instead of 800 MB written, read and
+ * unpacked per install: the full archive's test above is the one about what an install unpacks.
+ */
+async function buildSmallArchive(into: string, stage: string): Promise<string> {
+  fs.mkdirSync(path.join(stage, 'lib'), { recursive: true });
+  const source = path.join(stage, 'stand-in.c');
+  fs.writeFileSync(source, '/* nothing: all it brings is what it needs */\n');
+  execFileSync(process.env.CC ?? 'cc', ['-shared', '-fPIC', '-o', path.join(stage, 'lib', 'libtensorflow.so.2.21.0'), source,
+    '-Wl,--no-as-needed', path.join(WHEEL, 'libtensorflow_cc.so.2'), `-Wl,-rpath,${WHEEL}`, `-Wl,-rpath-link,${WHEEL}`]);
+  fs.symlinkSync('libtensorflow.so.2.21.0', path.join(stage, 'lib', 'libtensorflow.so.2'));
+  const file = path.join(into, 'libtensorflow-cpu-linux-x86_64.tar.gz');
+  await tar.c({ gzip: true, file, cwd: stage, portable: true }, ['lib']);
+  return file;
+}
+
 /** The entries of a .tar.gz as tar reads them: path, type, and a link's target. */
 async function listArchive(file: string): Promise<{ path: string; type: string; linkpath: string }[]> {
   const entries: { path: string; type: string; linkpath: string }[] = [];
@@ -749,24 +769,30 @@ t.test('install-tensorflow --from archive: from a server on 127.0.0.1 into the c
   t.match(refused.stderr, /Fix: check the network, set --base-url/);
 
   // helper-132: --dir of a directory of the user's was emptied (with --force before a download
-  // that then failed), and a file given as --dir was replaced.
+  // that then failed), and a file given as --dir was replaced. From here on the small archive.
+  const small = tmp('served-small');
+  fs.mkdirSync(path.join(small, '2.21.0'), { recursive: true });
+  const smallStage = tmp('stage-small');
+  t.teardown(() => [small, smallStage].forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+  await buildSmallArchive(path.join(small, '2.21.0'), smallStage);
+  const smallBase = await serve(t, small);
   const mine = tmp('mine');
   fs.mkdirSync(mine, { recursive: true });
   fs.writeFileSync(path.join(mine, 'precious.txt'), 'keep me');
   for (const extra of [[], ['--force'], ['--dry-run']]) {
-    const kept = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', base, '--dir', mine, ...extra], { env: { TFSLICE_HOME: home } });
+    const kept = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', smallBase, '--dir', mine, ...extra], { env: { TFSLICE_HOME: home } });
     t.equal(kept.code, 2, `a directory of the user's ${extra.join(' ')}`);
     t.match(kept.stderr, `--dir ${mine} holds files that no install-tensorflow put there, and an install would replace them; give a new or empty directory`);
   }
   t.same(fs.readdirSync(mine), ['precious.txt'], 'left as it was');
   const file = path.join(mine, 'precious.txt');
-  const notDir = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', base, '--dir', file], { env: { TFSLICE_HOME: home } });
+  const notDir = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', smallBase, '--dir', file], { env: { TFSLICE_HOME: home } });
   t.equal(notDir.code, 2);
   t.match(notDir.stderr, `--dir ${file} is a file, not a directory`);
   t.equal(fs.readFileSync(file, 'utf8'), 'keep me');
   const own = path.join(tmp('own'), 'tf');
   for (const round of ['a new directory', 'the install made before, replaced']) {
-    const done = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', base, '--dir', own], { env: { TFSLICE_HOME: home } });
+    const done = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', smallBase, '--dir', own], { env: { TFSLICE_HOME: home } });
     t.equal(done.code, 0, `${round}: ${done.stderr}`);
   }
   t.ok(fs.existsSync(path.join(own, '.tfslice-install')), 'an install marks its directory as its own');
@@ -774,15 +800,15 @@ t.test('install-tensorflow --from archive: from a server on 127.0.0.1 into the c
   // no file (a directory, a link) made a directory of the user's replaceable; --dir '' was the cache.
   const link = path.join(tmp('link'), 'tf');
   fs.symlinkSync(own, link);
-  const viaLink = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', base, '--dir', link], { env: { TFSLICE_HOME: home } });
+  const viaLink = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', smallBase, '--dir', link], { env: { TFSLICE_HOME: home } });
   t.equal(viaLink.code, 0, `a link to an install: ${viaLink.stderr}`);
   t.equal(fs.lstatSync(link).isSymbolicLink(), true, 'the link stays a link');
   t.ok(fs.existsSync(path.join(own, 'lib', 'libtensorflow.so.2')), 'and the install it names was replaced');
   fs.mkdirSync(path.join(mine, '.tfslice-install'));
-  const dirMarker = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', base, '--dir', mine, '--dry-run'], { env: { TFSLICE_HOME: home } });
+  const dirMarker = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', smallBase, '--dir', mine, '--dry-run'], { env: { TFSLICE_HOME: home } });
   t.equal(dirMarker.code, 2, 'a marker that is a directory marks nothing');
   fs.rmdirSync(path.join(mine, '.tfslice-install'));
-  const empty = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', base, '--dir', '', '--dry-run'], { env: { TFSLICE_HOME: home } });
+  const empty = await cli(['install-tensorflow', '--from', 'archive', '--version', '2.21.0', '--base-url', smallBase, '--dir', '', '--dry-run'], { env: { TFSLICE_HOME: home } });
   t.match(empty, { code: 2, stderr: /--dir is empty; give a directory, or leave --dir out for the per-user cache/ });
 
   // A download cut off mid-body: said in one message, with no stack (undici's "terminated").
