@@ -427,5 +427,10 @@ Napi::Value Addon::Stats(const Napi::CallbackInfo& info) {
 
 }  // namespace tfslice
 
+// The addon's name in its dynamic symbol table: lib/native.ts tells the copies of the addon a
+// process has mapped from other .node files by this entry (a few KB of the file read), where
+// it read each mapped .node file whole for a string.
+extern "C" __attribute__((visibility("default"), used)) const char tfslice_addon_marker[] = "tfslice";
+
 using tfslice::Addon;
 NODE_API_ADDON(Addon)

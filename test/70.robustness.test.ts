@@ -943,6 +943,48 @@ t.test("process.exit() while a worker's runSync() never ends in another copy of 
   exitsCancelling(t, script);
 });
 
+t.test("process.exit()'s look for copies of the addon reads each mapped .node file's dynamic symbol names, once, not the whole file once per mapping", async (t) => {
+  // It read every mapped .node file whole, once per line of /proc/self/maps (four or five per
+  // library), for a string: about 1 s of CPU at the exit of each process that had another
+  // package's 10 MB addon mapped, as every test file has (@swc/core, tap's TypeScript loader).
+  const addon = (require('node-gyp-build') as { path(dir: string): string }).path(ROOT);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-copy-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const copy = path.join(dir, 'copy.node');
+  fs.copyFileSync(addon, copy);
+  let swc: string;
+  try {
+    swc = require.resolve(`@swc/core-${process.platform}-${process.arch}-gnu/swc.${process.platform}-${process.arch}-gnu.node`);
+  } catch {
+    t.plan(0, "@swc/core's addon for this platform is not installed: no other package's addon to map");
+    return;
+  }
+  // A child that maps both addons and the copy (required, so dlopen maps it), then counts what
+  // the look reads.
+  const script = `
+    const fs = require('node:fs');
+    require(${JSON.stringify(swc)});
+    const { native, loadedAddons, isAddonFile } = require(${JSON.stringify(path.join(ROOT, 'dist', 'native.js'))});
+    native();
+    require(${JSON.stringify(copy)});
+    let bytes = 0;
+    const readSync = fs.readSync, readFileSync = fs.readFileSync;
+    fs.readSync = (...a) => { const n = readSync(...a); bytes += n; return n; };
+    fs.readFileSync = (...a) => { const r = readFileSync(...a); bytes += r.length; return r; };
+    const found = loadedAddons();
+    const mapped = fs.readFileSync('/proc/self/maps', 'latin1');
+    console.log(JSON.stringify({ found, bytes: bytes - mapped.length, swcMapped: mapped.includes(${JSON.stringify(fs.realpathSync(swc))}), swcIsAddon: isAddonFile(${JSON.stringify(swc)}), copyIsAddon: isAddonFile(${JSON.stringify(copy)}) }));`;
+  const result = node(script, process.env);
+  t.equal(result.status, 0, result.stderr.slice(-500));
+  const out = JSON.parse(result.stdout) as { found: string[]; bytes: number; swcMapped: boolean; swcIsAddon: boolean; copyIsAddon: boolean };
+  t.ok(out.swcMapped, "another package's addon is mapped");
+  t.same(out.found.sort(), [fs.realpathSync(addon), fs.realpathSync(copy)].sort(), 'the addon and its copy are found, nothing else');
+  t.equal(out.swcIsAddon, false);
+  t.equal(out.copyIsAddon, true);
+  const swcBytes = fs.statSync(swc).size;
+  t.ok(out.bytes < swcBytes / 8, `the look read ${out.bytes} bytes besides /proc/self/maps (${swcBytes} in the other addon alone)`);
+});
+
 t.test('worker_threads terminated while they load the addon, at moments spread over the load: the process lives on', async (t) => {
   // A terminated worker fails every N-API call, so the addon's constructor threw part way. Its
   // environment cleanup hook, registered before the constructor's last calls, then ran on the
