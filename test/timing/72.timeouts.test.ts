@@ -7,6 +7,8 @@
 // waiting for limits to pass, about one core between them, so the two take about as long as one
 // (CI: 2 x 130-140 s alone, 150-165 s side by side on 2 vCPUs); with nothing else beside them
 // (test/timing is tap.serial), their limits keep the margins they were sized with.
+// One test, one state (this environment's oneDNN): npx tap test/timing/72.timeouts.ts --grep=...;
+// both, here: npx tap test/timing/72.timeouts.test.ts --grep=. --grep=... (a pattern a level).
 import * as path from 'node:path';
 import t from 'tap';
 
