@@ -403,28 +403,31 @@ export function isAddonFile(file: string): boolean {
   }
 }
 
-/** The string table of an ELF64 little-endian file's .dynsym (SHT_DYNSYM's sh_link), as latin1 text; null when the file is no such ELF or has none. */
+/**
+ * The string table of an ELF64 little-endian file's .dynsym (SHT_DYNSYM's sh_link), as latin1
+ * text; null when the file is no such ELF or has none. Reads the header, the section headers
+ * (at most 4 MB) and that table (at most 16 MiB), each only where the file holds it whole.
+ */
 function dynamicSymbolNames(fd: number): string | null {
-  const read = (position: number, length: number): Buffer => {
+  const size = fs.fstatSync(fd).size;
+  const read = (position: number, length: number): Buffer | null => {
+    if (position < 0 || length < 0 || position + length > size) return null;
     const buffer = Buffer.alloc(length);
-    if (fs.readSync(fd, buffer, 0, length, position) !== length) throw new Error('short read');
-    return buffer;
+    return fs.readSync(fd, buffer, 0, length, position) === length ? buffer : null;
   };
   const header = read(0, 64);
-  // e_ident: the magic, ELFCLASS64 (2), ELFDATA2LSB (1).
-  if (header.readUInt32BE(0) !== 0x7f454c46 || header[4] !== 2 || header[5] !== 1) return null;
-  const sectionsAt = Number(header.readBigUInt64LE(0x28));
-  const entrySize = header.readUInt16LE(0x3a);
+  // e_ident: the magic, ELFCLASS64 (2), ELFDATA2LSB (1); Elf64_Shdr entries are 64 bytes.
+  if (header === null || header.readUInt32BE(0) !== 0x7f454c46 || header[4] !== 2 || header[5] !== 1 || header.readUInt16LE(0x3a) !== 64) return null;
   const count = header.readUInt16LE(0x3c);
-  if (entrySize < 64 || count === 0 || count > 0xff00) return null;
-  const sections = read(sectionsAt, entrySize * count);
-  const section = (i: number) => ({ type: sections.readUInt32LE(i * entrySize + 4), offset: Number(sections.readBigUInt64LE(i * entrySize + 0x18)), size: Number(sections.readBigUInt64LE(i * entrySize + 0x20)), link: sections.readUInt32LE(i * entrySize + 0x28) });
+  const sections = read(Number(header.readBigUInt64LE(0x28)), 64 * count);
+  if (sections === null) return null;
+  const section = (i: number) => ({ type: sections.readUInt32LE(i * 64 + 4), offset: Number(sections.readBigUInt64LE(i * 64 + 0x18)), size: Number(sections.readBigUInt64LE(i * 64 + 0x20)), link: sections.readUInt32LE(i * 64 + 0x28) });
   for (let i = 0; i < count; i++) {
     const { type, link } = section(i);
     if (type !== 11 /* SHT_DYNSYM */ || link >= count) continue;
     const strings = section(link);
-    if (strings.size > 64 * 2 ** 20) return null;
-    return read(strings.offset, strings.size).toString('latin1');
+    if (strings.size > 16 * 2 ** 20) return null;
+    return read(strings.offset, strings.size)?.toString('latin1') ?? null;
   }
   return null;
 }

@@ -11,7 +11,7 @@ import t from 'tap';
 
 import { configureRuntime, loadModel, type LoadOptions, ModelDisposedError, runtime, Tensor, TfsliceError } from '../lib/index';
 import { HOST_SERVE_THREADS } from '../lib/isolation';
-import { native } from '../lib/native';
+import { isAddonFile, native } from '../lib/native';
 import { feedsReleased, fixture, maxRelativeError, node, ROOT } from './helpers';
 
 setFlagsFromString('--expose-gc');
@@ -983,6 +983,34 @@ t.test("process.exit()'s look for copies of the addon reads each mapped .node fi
   t.equal(out.copyIsAddon, true);
   const swcBytes = fs.statSync(swc).size;
   t.ok(out.bytes < swcBytes / 8, `the look read ${out.bytes} bytes besides /proc/self/maps (${swcBytes} in the other addon alone)`);
+
+  // Files that are no good ELF: never a throw (the look runs in an 'exit' handler), never a big
+  // allocation for what a header claims.
+  const write = (name: string, bytes: Buffer): string => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, bytes);
+    return file;
+  };
+  const ours = fs.readFileSync(addon);
+  const header = (edit: (b: Buffer) => void): Buffer => {
+    const b = Buffer.from(ours.subarray(0, 64));
+    edit(b);
+    return b;
+  };
+  const cases: [string, Buffer, boolean][] = [
+    ['empty', Buffer.alloc(0), false],
+    ['text holding the marker string', Buffer.from('not an ELF, but tfslice:trace is in here'), true],
+    ['text without it', Buffer.from('not an ELF at all'), false],
+    ['the first 4 KB of the addon (its section headers cut off)', ours.subarray(0, 4096), false],
+    ['section headers past the end of the file', header((b) => b.writeBigUInt64LE(2n ** 62n, 0x28)), false],
+    ['65 535 section headers of 65 535 bytes each claimed', header((b) => { b.writeUInt16LE(0xffff, 0x3a); b.writeUInt16LE(0xffff, 0x3c); }), false],
+    ['a 32-bit ELF header', header((b) => { b[4] = 1; }), false],
+  ];
+  for (const [name, bytes, expected] of cases) {
+    t.equal(isAddonFile(write(`${name.replace(/\W+/g, '-')}.node`, bytes)), expected, name);
+  }
+  t.equal(isAddonFile(path.join(dir, 'missing.node')), false, 'a file that is gone');
+  t.equal(isAddonFile(dir), false, 'a directory');
 });
 
 t.test('worker_threads terminated while they load the addon, at moments spread over the load: the process lives on', async (t) => {
