@@ -38,6 +38,7 @@ for (const file of files(root).sort().filter((f) => fs.statSync(f).mtimeMs >= si
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   // The subtests open at each depth ("# Subtest: name", indented 4 spaces a level).
   const open = [];
+  const reported = []; // per depth: a failure was reported inside the subtest open there
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     const subtest = /^(\s*)# Subtest: (.*)$/.exec(line);
@@ -45,13 +46,17 @@ for (const file of files(root).sort().filter((f) => fs.statSync(f).mtimeMs >= si
       const depth = subtest[1].length / 4;
       open.length = depth;
       open[depth] = subtest[2];
+      reported.length = depth;
+      reported[depth] = false;
       continue;
     }
     const failed = /^(\s*)not ok \d+ - (.*?)(?: # time=.*)?$/.exec(line);
     if (!failed) continue;
     const depth = failed[1].length / 4;
-    // The line that ends a failed subtest: the assertions that failed in it are reported.
-    if (open[depth] === failed[2]) continue;
+    // The line that ends a failed subtest: the assertions that failed in it are reported, unless
+    // none was (a spawned test that crashed or timed out: its block says the signal, exit code).
+    if (open[depth] === failed[2] && reported[depth]) continue;
+    for (let d = 0; d <= depth; d++) reported[d] = true;
     out.push(`${path.relative(root, file).replace(/\.tap$/, '')}: ${[...open.slice(0, depth), failed[2]].filter(Boolean).join(' > ')}`);
     if (!/^\s*---$/.test(lines[i + 1] ?? '')) continue;
     // Its diagnostic block (YAML), but for where it is in the source (at, stack, source).

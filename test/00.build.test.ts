@@ -108,3 +108,42 @@ t.equal(require('node:child_process').execFileSync(process.execPath, ['-e', "con
   t.equal(run.status, 0, run.stdout.split('\n').filter((l) => !/^x+\r?$/.test(l)).slice(-20).join('\n'));
   t.match(run.stdout, /# \{ total: 2, pass: 2 \}/, 'the summary of raw TAP');
 });
+
+t.test("scripts/tap-failures.js names each failed assertion by its subtests' path, and a subtest that failed with none (a spawned test's crash)", async (t) => {
+  // helper-142: test/timing/72's driver spawns its body; a body killed by a signal closed its
+  // subtest with `not ok` and no failed assertion inside, which the script skipped (it printed
+  // nothing while tap's summary said the run failed).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-tap-results-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(dir, 'test'));
+  fs.writeFileSync(path.join(dir, 'test', 'driver.test.ts.tap'), [
+    'TAP version 14',
+    '# Subtest: TF_ENABLE_ONEDNN_OPTS=0',
+    '    # Subtest: a test',
+    '        not ok 1 - one is two',
+    '          ---',
+    '          found: 1',
+    '          wanted: 2',
+    '          at:',
+    '            line: 3',
+    '          ...',
+    '        1..1',
+    '    not ok 1 - a test # time=5ms',
+    '    1..1',
+    'not ok 1 - TF_ENABLE_ONEDNN_OPTS=0 # time=9ms',
+    '# Subtest: TF_ENABLE_ONEDNN_OPTS=1',
+    '    ok 1 - a test',
+    'not ok 2 - TF_ENABLE_ONEDNN_OPTS=1 # time=7ms',
+    '  ---',
+    '  signal: SIGSEGV',
+    '  ...',
+    '1..2',
+    '',
+  ].join('\n'));
+  const out = execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'tap-failures.js'), dir], { encoding: 'utf8' });
+  t.match(out, /test\/driver\.test\.ts: TF_ENABLE_ONEDNN_OPTS=0 > a test > one is two\n\s+found: 1\n\s+wanted: 2\n/, 'the assertion, by its path, with its diff');
+  t.notMatch(out, /at:|line: 3/, 'not where it is in the source');
+  t.notMatch(out, /: TF_ENABLE_ONEDNN_OPTS=0 > a test\n|: TF_ENABLE_ONEDNN_OPTS=0\n/, 'the subtests that end with it are not named again');
+  t.match(out, /test\/driver\.test\.ts: TF_ENABLE_ONEDNN_OPTS=1\n\s+signal: SIGSEGV/, 'the subtest that failed with no failed assertion, with its signal');
+  t.equal(execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'tap-failures.js'), fs.mkdtempSync(path.join(dir, 'none-'))], { encoding: 'utf8' }), '', 'nothing where nothing failed');
+});

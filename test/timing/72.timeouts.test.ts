@@ -13,10 +13,16 @@ import * as path from 'node:path';
 import t from 'tap';
 
 t.jobs = 2;
+// tap hands a spawned test the whole TAP_GREP: drop the level this file's own subtests took.
+const grep = process.env.TAP_GREP?.split('\n').slice(1);
+// Each body ends (SIGALRM, then SIGKILL) before this file's own limit, so that a hang names its state.
+// (The body's tap announces its own TAP_TIMEOUT, which overrides the spawn's: both are set.)
+const timeout = Math.max(1, Number(process.env.TAP_TIMEOUT ?? 300) - 20);
 for (const oneDnn of ['0', '1']) {
   // process.execArgv: tap's loaders (TypeScript, coverage), so the body runs as this file does.
   void t.spawn(process.execPath, [...process.execArgv, path.join(__dirname, '72.timeouts.ts')], {
-    env: { ...process.env, TF_ENABLE_ONEDNN_OPTS: oneDnn },
+    env: { ...process.env, TF_ENABLE_ONEDNN_OPTS: oneDnn, TAP_GREP: grep?.length ? grep.join('\n') : undefined, TAP_TIMEOUT: String(timeout) },
     buffered: true,
+    timeout: timeout * 1000,
   }, `TF_ENABLE_ONEDNN_OPTS=${oneDnn}`);
 }
