@@ -355,6 +355,8 @@ function realPath(file: () => string | null): string | null {
   }
 }
 
+const DELETED = ' (deleted)';
+
 /** @internal The .node files mapped in this process that are copies of the addon (process.exit()'s handler tells each to stop its runs). */
 export function loadedAddons(): string[] {
   let maps: string;
@@ -368,9 +370,16 @@ export function loadedAddons(): string[] {
   const seen = new Map<string, boolean>();
   for (const line of maps.split('\n')) {
     const at = line.indexOf('/');
-    if (at < 0 || !line.endsWith('.node')) continue;
-    const file = line.slice(at);
-    if (!seen.has(file)) seen.set(file, ours.has(file) || isAddonFile(file));
+    if (at < 0) continue;
+    // A file removed or replaced since it was mapped (a rebuild, a reinstall, a copy's directory
+    // removed) is named with " (deleted)" after it (helper-142: such a copy was missed, and the
+    // exit waited for its run for ever); the kernel writes a newline in a name as \012.
+    const deleted = line.endsWith(DELETED);
+    const file = line.slice(at, deleted ? -DELETED.length : undefined).replaceAll('\\012', '\n');
+    if (!file.endsWith('.node') || seen.has(file)) continue;
+    // A deleted file is read through the mapping's /proc/self/map_files entry (root only; for
+    // others such a copy is known only when it was this thread's own addon, by its path).
+    seen.set(file, ours.has(file) || isAddonFile(deleted ? `/proc/self/map_files/${line.slice(0, line.indexOf(' '))}` : file));
   }
   return [...seen].filter(([, addon]) => addon).map(([file]) => file);
 }
@@ -450,7 +459,15 @@ if (isMainThread) {
       try {
         copy = require(file) as Binding;
       } catch {
-        continue;
+        // A copy whose file is gone: dlopen finds the library loaded under that name without the
+        // file (require() looks for the file first).
+        try {
+          const module = { exports: {} };
+          process.dlopen(module, file);
+          copy = module.exports as Binding;
+        } catch {
+          continue;
+        }
       }
       if (!stopped.has(copy) && typeof copy.stopForExit === 'function') {
         copy.stopForExit(code);

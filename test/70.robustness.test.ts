@@ -943,6 +943,46 @@ t.test("process.exit() while a worker's runSync() never ends in another copy of 
   exitsCancelling(t, script);
 });
 
+for (const change of ['removed', 'replaced'] as const) {
+  t.test(`process.exit() while a worker's runSync() never ends in a copy of the addon whose file was ${change} since (a rebuild, a reinstall): still found, and stopped`, async (t) => {
+    // helper-142: /proc/self/maps names such a file "<path> (deleted)", which the look passed
+    // over: the exit waited for the run for ever. Removed: the worker's own copy, its directory
+    // gone (read through /proc/self/map_files, as root). Replaced by a rename, as npm rebuild
+    // does: the main thread's own TFSLICE_ADDON, required but never loaded there.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfslice-copy-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const addon = (require('node-gyp-build') as { path(dir: string): string }).path(ROOT);
+    const copy = path.join(dir, 'sub', 'copy.node');
+    fs.mkdirSync(path.dirname(copy));
+    fs.copyFileSync(addon, copy);
+    if (change === 'removed' && process.getuid?.() !== 0) {
+      t.plan(0, 'a removed copy is read through /proc/self/map_files, which only root may open');
+      return;
+    }
+    const gone = change === 'removed'
+      ? `fs.rmSync(${JSON.stringify(path.dirname(copy))}, { recursive: true });`
+      : `fs.copyFileSync(${JSON.stringify(copy)}, ${JSON.stringify(`${copy}.new`)}); fs.renameSync(${JSON.stringify(`${copy}.new`)}, ${JSON.stringify(copy)});`;
+    const script = `
+      const fs = require('node:fs');
+      const { Worker } = require('node:worker_threads');
+      ${change === 'replaced' ? `process.env.TFSLICE_ADDON = ${JSON.stringify(copy)};` : ''}
+      require(${JSON.stringify(DIST)});
+      const worker = new Worker(\`
+        const { parentPort } = require('node:worker_threads');
+        const { loadModel, Tensor } = require(${JSON.stringify(DIST)});
+        loadModel(${JSON.stringify(fixture('slow').dir)}).then((model) => {
+          parentPort.postMessage('running');
+          setTimeout(() => { try { model.runSync({ n: new Tensor('int32', new Int32Array([2e9]), []) }); } catch {} }, 10);
+        });\`, { eval: true, env: { ...process.env, TFSLICE_ADDON: ${JSON.stringify(copy)} } });
+      worker.on('message', () => setTimeout(() => {
+        ${gone}
+        if (!fs.readFileSync('/proc/self/maps', 'latin1').includes(${JSON.stringify(`${copy} (deleted)`)})) { console.error('the copy is not mapped as deleted'); process.exit(9); }
+        process.exit(3);
+      }, 300));`;
+    exitsCancelling(t, script);
+  });
+}
+
 t.test("process.exit()'s look for copies of the addon reads each mapped .node file's dynamic symbol names, once, not the whole file once per mapping", async (t) => {
   // It read every mapped .node file whole, once per line of /proc/self/maps (four or five per
   // library), for a string: about 1 s of CPU at the exit of each process that had another
