@@ -693,7 +693,9 @@ async function buildSmallArchive(into: string, stage: string): Promise<string> {
   fs.mkdirSync(path.join(stage, 'lib'), { recursive: true });
   const source = path.join(stage, 'stand-in.c');
   fs.writeFileSync(source, '/* nothing: all it brings is what it needs */\n');
-  execFileSync(process.env.CC ?? 'cc', ['-shared', '-fPIC', '-o', path.join(stage, 'lib', 'libtensorflow.so.2.21.0'), source,
+  // $CC may carry arguments of its own (CC='ccache gcc').
+  const [cc, ...ccArgs] = (process.env.CC ?? 'cc').trim().split(/\s+/);
+  execFileSync(cc!, [...ccArgs, '-shared', '-fPIC', '-o', path.join(stage, 'lib', 'libtensorflow.so.2.21.0'), source,
     '-Wl,--no-as-needed', path.join(WHEEL, 'libtensorflow_cc.so.2'), `-Wl,-rpath,${WHEEL}`, `-Wl,-rpath-link,${WHEEL}`]);
   fs.symlinkSync('libtensorflow.so.2.21.0', path.join(stage, 'lib', 'libtensorflow.so.2'));
   const file = path.join(into, 'libtensorflow-cpu-linux-x86_64.tar.gz');
