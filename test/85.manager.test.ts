@@ -956,14 +956,20 @@ t.test("a version let go of with a long run in flight drains on its own: the mod
 t.test("a version the GPU ledger cannot hold beside one still draining waits for the drain, not fail GPU_BUDGET_EXCEEDED (helper-140)", async (t) => {
   const base = basePath(t, [1], slow);
   const { mm, events, failures } = manager(t, { models: [{ name: 'm', basePath: base, gpuMemoryFraction: 0.4, isolation: 'process' }], watch: true, pollIntervalMs: 30, settleMs: 60 });
+  const loading = Date.now();
   await mm.start();
-  const n = new Tensor('int32', new Int32Array([await slowN(mm.get('m'), 3000)]), []);
+  // The long run must outlast version 2's load (a host process starting): 3 s, or four times
+  // what version 1's took where the cores are busy (in CI a 3 s run ended before version 2 was
+  // AVAILABLE).
+  const loadMs = Date.now() - loading;
+  const n = new Tensor('int32', new Int32Array([await slowN(mm.get('m'), Math.max(3000, 4 * loadMs))]), []);
   let ended = false;
   const long = mm.run('m', { n }).then(() => { ended = true; });
   await sleep(50);
   addVersion(base, 2, slow); // 0.4 beside version 1's 0.4: it fits
+  const swapping = Date.now();
   await until('version 2 serving, 1 draining', () => stateOf(mm, 'm', 2) === 'AVAILABLE' && stateOf(mm, 'm', 1) === 'UNLOADING', 30_000);
-  t.notOk(ended, 'version 1 still drains');
+  t.notOk(ended, `version 1 still drains (version 2 served ${Date.now() - swapping} ms after it was added; version 1 loaded in ${loadMs} ms)`);
   addVersion(base, 3, slow); // a third 0.4 fits once version 1 has gone
   await until('version 3 serving', () => stateOf(mm, 'm', 3) === 'AVAILABLE', 30_000);
   await long;
