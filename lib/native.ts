@@ -400,11 +400,12 @@ export function isAddonFile(file: string): boolean {
     return false;
   }
   try {
-    const names = dynamicSymbolNames(fd);
+    const size = fs.fstatSync(fd).size;
+    const names = dynamicSymbolNames(fd, size);
     if (names !== null && names.includes(`\0${ADDON_SYMBOL}\0`)) return true;
     // Builds from before the symbol are searched whole, but only those whose C++ names are tfslice's.
     if (names !== null && !names.includes('\0_ZN7tfslice')) return false;
-    return fs.fstatSync(fd).size < 256 * 2 ** 20 && fs.readFileSync(fd).includes(ADDON_MARKER);
+    return size < 256 * 2 ** 20 && fs.readFileSync(fd).includes(ADDON_MARKER);
   } catch {
     return false;
   } finally {
@@ -413,12 +414,11 @@ export function isAddonFile(file: string): boolean {
 }
 
 /**
- * The string table of an ELF64 little-endian file's .dynsym (SHT_DYNSYM's sh_link), as latin1
- * text; null when the file is no such ELF or has none. Reads the header, the section headers
+ * The string table of an ELF64 little-endian file (open as `fd`, `size` bytes long)'s .dynsym
+ * (SHT_DYNSYM's sh_link), as latin1 text; null when the file is no such ELF or has none. Reads the header, the section headers
  * (at most 4 MB) and that table (at most 16 MiB), each only where the file holds it whole.
  */
-function dynamicSymbolNames(fd: number): string | null {
-  const size = fs.fstatSync(fd).size;
+function dynamicSymbolNames(fd: number, size: number): string | null {
   const read = (position: number, length: number): Buffer | null => {
     if (position < 0 || length < 0 || position + length > size) return null;
     const buffer = Buffer.alloc(length);
